@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Seedvisor needs to build, test and demo.
+# Idempotent and quick: does nothing (not even apt-get update) when all
+# packages are already installed.
+set -euo pipefail
+
+PACKAGES=(
+  # Build: Bazel and the system libraries in @system (third_party/system).
+  bazel-bootstrap build-essential binutils git pkg-config
+  libabsl-dev libprotobuf-dev protobuf-compiler libgflags-dev
+  libgtest-dev libgmock-dev libcap-dev libseccomp-dev
+  # Tests, benchmarks and the demo.
+  busybox-static python3 strace procps iproute2 psmisc
+  runsc runc containerd
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+if ((EUID != 0)); then SUDO=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt/dpkg run (e.g. a parallel session) instead of failing.
+APT=("${SUDO[@]}" apt-get -q -y -o DPkg::Lock::Timeout=600)
+"${APT[@]}" update
+"${APT[@]}" install --no-install-recommends "${missing[@]}"
