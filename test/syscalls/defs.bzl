@@ -1,0 +1,95 @@
+"""syscall_test: one gtest binary, run natively and inside the sandbox.
+
+    load("//test/syscalls:defs.bzl", "syscall_test")
+
+    syscall_test(
+        name = "file",
+        srcs = ["file_test.cc"],
+        deps = [":test_util"],
+    )
+
+makes
+
+    file_bin        fully static cc_binary (gtest_main linked in)
+    file_native     sh_test: runs file_bin directly on the host
+    file_ptrace     sh_test: runs `seedsc --platform=ptrace do file_bin`
+                    (one such target per entry of SANDBOX_PLATFORMS)
+    file            test_suite of all of the above
+
+Every variant runs through run_test.sh, so a failure looks the same
+everywhere. Native must pass: that is what proves the test itself is right.
+"""
+
+# Sandbox platforms every syscall test also runs on; each one yields a
+# `<name>_<platform>` target. Add "systrap" or "kvm" here once seedsc supports
+# them. Empty until //runsc:seedsc exists (the lead enables "ptrace" when it
+# lands), so that `bazel test //...` stays green meanwhile.
+SANDBOX_PLATFORMS = []
+
+# The sandbox binary the `_<platform>` variants run the test under.
+SEEDSC = "//runsc:seedsc"
+
+_RUNNER = "//test/syscalls:run_test.sh"
+
+def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], **kwargs):
+    """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
+
+    Args:
+      name: base name of the targets.
+      srcs: gtest sources (no main(); @system//:gtest_main_static provides it).
+      deps: extra cc deps.
+      tags: tags added to every test variant.
+      size: Bazel test size of every variant.
+      args: extra arguments passed to the test binary (e.g. --gtest_filter).
+      **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
+    """
+    binary = name + "_bin"
+    native.cc_binary(
+        name = binary,
+        srcs = srcs,
+        deps = ["@system//:gtest_main_static"] + deps,
+        # Fully static: the sandbox then needs no dynamic loader or host
+        # libraries to start the test. cc_binary already links statically.
+        linkopts = ["-static"],
+        linkstatic = True,
+        testonly = True,
+        tags = tags,
+    )
+
+    variants = [name + "_native"]
+    native.sh_test(
+        name = name + "_native",
+        srcs = [_RUNNER],
+        args = ["--binary=$(rootpath :%s)" % binary, "--"] + args,
+        data = [":" + binary],
+        size = size,
+        tags = tags,
+        **kwargs
+    )
+
+    for platform in SANDBOX_PLATFORMS:
+        variants.append(name + "_" + platform)
+        native.sh_test(
+            name = name + "_" + platform,
+            srcs = [_RUNNER],
+            args = [
+                "--binary=$(rootpath :%s)" % binary,
+                "--seedsc=$(rootpath %s)" % SEEDSC,
+                "--platform=" + platform,
+                "--",
+            ] + args,
+            data = [":" + binary, SEEDSC],
+            size = size,
+            # ptrace/namespaces/seccomp need the real host: no Bazel sandbox,
+            # no remote execution.
+            tags = tags + ["local", "no-sandbox"],
+            **kwargs
+        )
+
+    native.test_suite(
+        name = name,
+        tests = [":" + v for v in variants],
+        # A test_suite's tags filter its tests: pass on only "manual", so
+        # that `bazel test //...` skips a manual suite as it skips its tests.
+        tags = ["manual"] if "manual" in tags else [],
+    )

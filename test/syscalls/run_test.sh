@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs one syscall conformance test binary, natively or inside the sandbox.
+# Generated targets call it (see defs.bzl); by hand, from the workspace root:
+#
+#   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin
+#   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin \
+#       --seedsc=bazel-bin/runsc/seedsc --platform=ptrace -- --gtest_filter='Open*'
+#
+# Arguments after "--" go to the test binary. The binary's output goes to
+# stdout (Bazel's test.log). Natively gtest writes its XML report to
+# $XML_OUTPUT_FILE itself (gtest reads that variable); in the sandbox it
+# writes it under $TEST_TMPDIR and we copy it out if it reached the host
+# (otherwise Bazel writes its own report from the exit status).
+set -uo pipefail
+
+binary="" seedsc="" platform=""
+while (($#)); do
+  case "$1" in
+    --binary=*) binary="${1#*=}" ;;
+    --seedsc=*) seedsc="${1#*=}" ;;
+    --platform=*) platform="${1#*=}" ;;
+    --) shift; break ;;
+    *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "$binary" ]]; then
+  echo "run_test.sh: --binary=PATH is required" >&2
+  exit 2
+fi
+if [[ -n "$seedsc" && -z "$platform" ]] || [[ -z "$seedsc" && -n "$platform" ]]; then
+  echo "run_test.sh: --seedsc and --platform go together" >&2
+  exit 2
+fi
+if [[ ! -x "$binary" ]]; then
+  echo "run_test.sh: test binary '$binary' not found or not executable (cwd $PWD)" >&2
+  exit 2
+fi
+# Absolute paths: the sandbox may start the test in another directory.
+binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+
+# Outside Bazel (by hand) there is no TEST_TMPDIR: make one.
+if [[ -z "${TEST_TMPDIR:-}" ]]; then
+  TEST_TMPDIR="$(mktemp -d -t syscall_test.XXXXXX)"
+  trap 'rm -rf "$TEST_TMPDIR"' EXIT
+fi
+export TEST_TMPDIR
+
+if [[ -z "$seedsc" ]]; then
+  where="natively"
+  cmd=("$binary" "$@")
+else
+  where="in the sandbox (seedsc --platform=$platform)"
+  seedsc="$(cd "$(dirname "$seedsc")" && pwd)/$(basename "$seedsc")"
+  # Files the test binary would write for Bazel live outside the sandbox:
+  # do not let gtest write them from inside (it aborts if it cannot open
+  # them). Pass the test filter as a flag rather than through the
+  # environment, so it works whatever environment the sandbox passes on.
+  sandbox_xml="$TEST_TMPDIR/gtest_sandbox.xml"
+  rm -f "$sandbox_xml"
+  args=("--gtest_output=xml:$sandbox_xml")
+  if [[ -n "${TESTBRIDGE_TEST_ONLY:-}" ]]; then
+    args+=("--gtest_filter=$TESTBRIDGE_TEST_ONLY")
+  fi
+  cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
+       -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
+       "$seedsc" "--platform=$platform" do "$binary" "${args[@]}" "$@")
+fi
+
+echo "run_test.sh: running $where: ${cmd[*]}"
+"${cmd[@]}"
+rc=$?
+
+if [[ -n "$seedsc" && -s "$sandbox_xml" && -n "${XML_OUTPUT_FILE:-}" ]]; then
+  cp "$sandbox_xml" "$XML_OUTPUT_FILE"
+fi
+
+if ((rc == 0)); then
+  echo "run_test.sh: PASS: $(basename "$binary") $where"
+  exit 0
+fi
+if ((rc > 128)); then
+  why="was killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+else
+  why="exited with status $rc"
+fi
+echo "run_test.sh: FAIL: $(basename "$binary") $why $where" >&2
+exit 1

@@ -1,0 +1,133 @@
+#include "test/syscalls/test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace syscall_test {
+
+std::string ErrnoName(int err) {
+  // strerrorname_np is glibc >= 2.32.
+  const char* name = strerrorname_np(err);
+  if (name == nullptr) return std::to_string(err);
+  return std::string(name) + " (" + strerror(err) + ")";
+}
+
+namespace {
+
+std::string TmpRoot() {
+  const char* dir = getenv("TEST_TMPDIR");
+  if (dir != nullptr && dir[0] != '\0') return dir;
+  return "/tmp";
+}
+
+int RemoveOne(const char* path, const struct stat*, int, struct FTW*) {
+  remove(path);
+  return 0;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string tmpl = TmpRoot() + "/syscall_test.XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp(" << tmpl << "): " << ErrnoName(errno);
+    abort();
+  }
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  // Tests may leave read-only directories behind; as root that does not
+  // matter, as another user make sure we can still remove them.
+  nftw(path_.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool WriteFile(const std::string& path, const std::string& contents,
+               mode_t mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n <= 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return false;
+    }
+    done += n;
+  }
+  return close(fd) == 0;
+}
+
+std::string ReadFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "<error: open: " + ErrnoName(errno) + ">";
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      out = "<error: read: " + ErrnoName(errno) + ">";
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+  }
+  close(fd);
+  return out;
+}
+
+void FileDescriptor::reset(int fd) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+}
+
+int RunInChild(const std::function<int()>& fn) {
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) _exit(fn());
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  return r == pid ? status : -1;
+}
+
+namespace {
+
+// argv[0] as main() got it (glibc keeps it), made absolute at startup before
+// any test changes directory: works without /proc/self/exe.
+std::string ComputeSelfExe() {
+  std::string path = program_invocation_name;
+  if (!path.empty() && path[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) path = std::string(cwd) + "/" + path;
+  }
+  return path;
+}
+
+const std::string& SelfExePath() {
+  static const std::string* path = new std::string(ComputeSelfExe());
+  return *path;
+}
+
+// Computes it during static initialization, before main().
+[[maybe_unused]] const bool self_exe_initialized = !SelfExePath().empty();
+
+}  // namespace
+
+std::string SelfExe() { return SelfExePath(); }
+
+}  // namespace syscall_test

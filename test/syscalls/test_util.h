@@ -1,0 +1,126 @@
+// Helpers shared by the syscall conformance tests: errno assertions, a
+// scratch directory, and running code in a forked child.
+//
+//   TempDir dir;                       // removed (recursively) at scope end
+//   std::string p = dir.Path("f");
+//   EXPECT_ERRNO(ENOENT, open("/nonexistent", O_RDONLY));
+//   int status = RunInChild([] { raise(SIGTERM); return 0; });
+//   EXPECT_TRUE(WIFSIGNALED(status));
+//
+// The tests run both natively and inside the sandbox, so they rely only on
+// what both provide: a writable $TEST_TMPDIR (or /tmp), running as any uid.
+#ifndef SEEDVISOR_TEST_SYSCALLS_TEST_UTIL_H_
+#define SEEDVISOR_TEST_SYSCALLS_TEST_UTIL_H_
+
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace syscall_test {
+
+// "ENOENT" for ENOENT; the number for errnos it does not know.
+std::string ErrnoName(int err);
+
+// Expects `expr` to return -1 and set errno to `err` (exactly: EPERM is not
+// EACCES).
+#define EXPECT_ERRNO(err, expr)                                            \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _syscall_test_ret = static_cast<long>(expr);                      \
+    int _syscall_test_errno = errno;                                       \
+    EXPECT_EQ(_syscall_test_ret, -1L) << #expr;                            \
+    EXPECT_EQ(_syscall_test_errno, (err))                                  \
+        << #expr << ": errno " << ::syscall_test::ErrnoName(_syscall_test_errno) \
+        << ", want " << ::syscall_test::ErrnoName(err);                    \
+  } while (0)
+
+#define ASSERT_ERRNO(err, expr)                                            \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _syscall_test_ret = static_cast<long>(expr);                      \
+    int _syscall_test_errno = errno;                                       \
+    ASSERT_EQ(_syscall_test_ret, -1L) << #expr;                            \
+    ASSERT_EQ(_syscall_test_errno, (err))                                  \
+        << #expr << ": errno " << ::syscall_test::ErrnoName(_syscall_test_errno) \
+        << ", want " << ::syscall_test::ErrnoName(err);                    \
+  } while (0)
+
+// Expects `expr` to succeed (return anything but -1), else prints errno.
+#define EXPECT_OK(expr)                                                    \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _syscall_test_ret = static_cast<long>(expr);                      \
+    EXPECT_NE(_syscall_test_ret, -1L)                                      \
+        << #expr << ": " << ::syscall_test::ErrnoName(errno);              \
+  } while (0)
+
+#define ASSERT_OK(expr)                                                    \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _syscall_test_ret = static_cast<long>(expr);                      \
+    ASSERT_NE(_syscall_test_ret, -1L)                                      \
+        << #expr << ": " << ::syscall_test::ErrnoName(errno);              \
+  } while (0)
+
+// A fresh directory under $TEST_TMPDIR (or /tmp), removed with everything in
+// it when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path()/name.
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Creates `path` with `contents`; returns false (errno set) on failure.
+bool WriteFile(const std::string& path, const std::string& contents,
+               mode_t mode = 0644);
+// The contents of `path`, or "<error: ...>".
+std::string ReadFile(const std::string& path);
+
+// An fd that closes itself.
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() { reset(); }
+  FileDescriptor(FileDescriptor&& o) : fd_(o.release()) {}
+  FileDescriptor& operator=(FileDescriptor&& o) {
+    reset(o.release());
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// Forks; the child runs `fn` and _exit()s with its result (gtest assertions
+// do not work in the child: return a distinct code per failure instead).
+// Returns the child's wait status, or -1 if fork/waitpid failed.
+int RunInChild(const std::function<int()>& fn);
+
+// The path of the running test binary, for re-executing it.
+std::string SelfExe();
+
+}  // namespace syscall_test
+
+#endif  // SEEDVISOR_TEST_SYSCALLS_TEST_UTIL_H_
