@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Syscall round-trip cost natively, under seedsc and under gVisor's runsc,
+# measured side by side in one run (rounds interleaved so machine drift hits
+# every runtime alike). Prints ns per call (median of rounds) and ratios.
+#
+#   bash bench/run_syscall_bench.sh [--smoke] [--rounds N] [--bench PATH]
+#                                   [--seedsc PATH] [--runsc PATH]
+#                                   [--platform NAME]
+#
+# Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
+# bazel-bin/runsc/seedsc if built, --runsc $(command -v runsc), 5 rounds,
+# platform ptrace. A runtime that is missing is shown as n/a; a runtime that
+# is present but fails to run the benchmark is an error (exit 1).
+# --smoke: one round with very few iterations, to check that everything runs
+# (bench_smoke_test in CI); its numbers mean nothing.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+
+smoke=0
+rounds=5
+bench="${BENCH:-$repo/bazel-bin/bench/syscall_bench}"
+seedsc="${SEEDSC:-}"
+runsc="${RUNSC:-$(command -v runsc || true)}"
+platform=ptrace
+while (($#)); do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --rounds) rounds="$2"; shift ;;
+    --bench) bench="$2"; shift ;;
+    --seedsc) seedsc="$2"; shift ;;
+    --runsc) runsc="$2"; shift ;;
+    --platform) platform="$2"; shift ;;
+    --rounds=*) rounds="${1#*=}" ;;
+    --bench=*) bench="${1#*=}" ;;
+    --seedsc=*) seedsc="${1#*=}" ;;
+    --runsc=*) runsc="${1#*=}" ;;
+    --platform=*) platform="${1#*=}" ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then
+  seedsc="$repo/bazel-bin/runsc/seedsc"
+fi
+if [[ ! -x "$bench" ]]; then
+  echo "run_syscall_bench: no benchmark binary at $bench (bazel build //bench:syscall_bench)" >&2
+  exit 2
+fi
+# Absolute paths: a sandbox resolves a relative command against its own cwd.
+bench="$(realpath "$bench")"
+[[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
+
+# Iterations per round. A sandboxed syscall costs tens of microseconds on the
+# ptrace platform, so sandboxes run fewer iterations; results are per call.
+if ((smoke)); then
+  rounds=1 native_iters=1000 sandbox_iters=100
+else
+  native_iters=1000000 sandbox_iters=20000
+fi
+
+# Runtimes in table order: name and command prefix. The benchmark's temp file
+# goes to the sandbox's own /tmp (in its overlay), natively to $TMPDIR.
+names=(native)
+declare -A cmd iters
+cmd[native]=""
+iters[native]=$native_iters
+if [[ -n "$seedsc" && -x "$seedsc" ]]; then
+  names+=(seedsc)
+  cmd[seedsc]="$seedsc --platform=$platform do --"
+  iters[seedsc]=$sandbox_iters
+fi
+if [[ -n "$runsc" && -x "$runsc" ]]; then
+  names+=(runsc)
+  # runsc do needs no other flags as root; --network=none skips host network
+  # setup. Its stdout is captured through a pipe: runsc writes a regular-file
+  # stdout at its own offset, clobbering what the file held before.
+  cmd[runsc]="$runsc --network=none --platform=$platform do"
+  iters[runsc]=$sandbox_iters
+fi
+
+declare -A samples  # "<runtime> <metric>" -> space-separated ns values
+metrics=(getppid pread4096)
+fail=0
+for ((r = 1; r <= rounds; r++)); do
+  for name in "${names[@]}"; do
+    # shellcheck disable=SC2086  # cmd is a word list on purpose
+    out="$(TMPDIR=/tmp timeout 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}" 2>&1 | cat)"
+    status=${PIPESTATUS[0]}
+    for m in "${metrics[@]}"; do
+      v="$(awk -v m="$m" '$1 == m && $2 ~ /^[0-9.]+$/ { print $2 }' <<<"$out")"
+      if [[ -z "$v" ]]; then
+        echo "run_syscall_bench: round $r: $name printed no $m result (exit $status):" >&2
+        sed 's/^/    /' <<<"$out" | head -20 >&2
+        fail=1
+        continue
+      fi
+      samples["$name $m"]+="$v "
+    done
+  done
+  echo "round $r/$rounds done" >&2
+done
+
+median() {  # median of whitespace-separated numbers, or n/a
+  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
+    { v[NR] = $1 } END {
+      if (NR == 0) { print "n/a"; exit }
+      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() {  # a / b, or n/a
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.1fx\n", a / b }'
+}
+
+echo
+echo "syscall_bench: platform=$platform rounds=$rounds iterations native=$native_iters sandbox=$sandbox_iters"
+[[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
+[[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
+printf '%-10s %12s %12s %12s %14s %13s %13s\n' \
+  "syscall" "native ns" "seedsc ns" "runsc ns" "seedsc/native" "runsc/native" "runsc/seedsc"
+for m in "${metrics[@]}"; do
+  nat="$(median "${samples["native $m"]:-}")"
+  see="$(median "${samples["seedsc $m"]:-}")"
+  run="$(median "${samples["runsc $m"]:-}")"
+  printf '%-10s %12s %12s %12s %14s %13s %13s\n' "$m" "$nat" "$see" "$run" \
+    "$(ratio "$see" "$nat")" "$(ratio "$run" "$nat")" "$(ratio "$run" "$see")"
+done
+if ((fail)); then
+  echo "run_syscall_bench: some runs failed (see above)" >&2
+  exit 1
+fi

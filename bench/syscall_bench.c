@@ -1,0 +1,81 @@
+// Syscall round-trip micro-benchmark: the cost a sandbox adds to the cheapest
+// system calls. Runs natively, under seedsc and under gVisor's runsc (see
+// run_syscall_bench.sh), fully static so every runtime runs the same bytes.
+//
+//   syscall_bench [GETPPID_ITERS [PREAD_ITERS]]
+//
+// Prints one "name ns_per_call" line per measurement:
+//   getppid 123.4
+//   pread4096 456.7
+// getppid() goes through syscall(2) so no libc cache can answer it; pread
+// reads the same 4096 bytes of a temp file in $TMPDIR (or /tmp) every time.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static long parse_iters(const char* s) {
+  char* end = NULL;
+  long n = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || n <= 0) {
+    fprintf(stderr, "syscall_bench: bad iteration count '%s'\n", s);
+    exit(2);
+  }
+  return n;
+}
+
+static double bench_getppid(long iters) {
+  for (int i = 0; i < 100; i++) syscall(SYS_getppid);  // warm up
+  double t0 = now_ns();
+  for (long i = 0; i < iters; i++) syscall(SYS_getppid);
+  return (now_ns() - t0) / (double)iters;
+}
+
+static double bench_pread(long iters) {
+  const char* dir = getenv("TMPDIR");
+  if (dir == NULL || dir[0] == '\0') dir = "/tmp";
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/syscall_bench.XXXXXX", dir);
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    fprintf(stderr, "syscall_bench: mkstemp %s: %s\n", path, strerror(errno));
+    exit(1);
+  }
+  unlink(path);
+  static char buf[4096];
+  memset(buf, 'x', sizeof(buf));
+  if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf)) {
+    fprintf(stderr, "syscall_bench: write: %s\n", strerror(errno));
+    exit(1);
+  }
+  for (int i = 0; i < 100; i++) pread(fd, buf, sizeof(buf), 0);  // warm up
+  double t0 = now_ns();
+  for (long i = 0; i < iters; i++) {
+    if (pread(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf)) {
+      fprintf(stderr, "syscall_bench: pread: %s\n", strerror(errno));
+      exit(1);
+    }
+  }
+  double ns = (now_ns() - t0) / (double)iters;
+  close(fd);
+  return ns;
+}
+
+int main(int argc, char** argv) {
+  long getppid_iters = argc > 1 ? parse_iters(argv[1]) : 100000;
+  long pread_iters = argc > 2 ? parse_iters(argv[2]) : getppid_iters;
+  printf("getppid %.1f\n", bench_getppid(getppid_iters));
+  printf("pread4096 %.1f\n", bench_pread(pread_iters));
+  return 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A reference "seedsc" on the host kernel, to check that the e2e tests are
+# right (a test must pass here before it means anything against seedsc):
+#
+#   native_as_seedsc.sh [--strace] [--debug-log=PATH] [...] do [--] CMD ARGS...
+#
+# Runs CMD in a private mount namespace chrooted into an overlayfs whose
+# lower layer is the host's / and whose upper layer is a tmpfs, so, like
+# `seedsc do`, writes never reach the host. --strace traces CMD with strace
+# onto stderr, or into --debug-log=PATH. Other global flags are ignored.
+# Needs root (mount namespaces, overlayfs).
+set -uo pipefail
+
+strace=0 debug_log=""
+while (($#)) && [[ "$1" != do ]]; do
+  case "$1" in
+    --strace) strace=1 ;;
+    --debug-log=*) debug_log="${1#*=}" ;;
+    --debug-log) debug_log="$2"; shift ;;
+    --root|--platform) shift ;;  # flags with a separate value
+    *) ;;
+  esac
+  shift
+done
+[[ "${1:-}" == do ]] || { echo "native_as_seedsc: expected 'do'" >&2; exit 2; }
+shift
+while (($#)) && [[ "$1" == -* && "$1" != -- ]]; do shift; done
+[[ "${1:-}" == -- ]] && shift
+(($#)) || { echo "native_as_seedsc: no command" >&2; exit 2; }
+
+prefix=()
+if ((strace)) || [[ -n "$debug_log" ]]; then
+  prefix=(strace -f -qq)
+  [[ -n "$debug_log" ]] && prefix+=(-o "$debug_log")
+fi
+
+mnt="$(mktemp -d /tmp/native_as_seedsc.XXXXXX)"
+# shellcheck disable=SC2016  # expanded by the inner shell
+unshare -m --fork bash -c '
+  set -e
+  mnt="$1" cwd="$2"; shift 2
+  mount --make-rprivate /
+  mount -t tmpfs tmpfs "$mnt"
+  mkdir "$mnt/u" "$mnt/w" "$mnt/m"
+  mount -t overlay overlay -o "lowerdir=/,upperdir=$mnt/u,workdir=$mnt/w" "$mnt/m"
+  for d in proc dev sys; do mount --rbind "/$d" "$mnt/m/$d"; done
+  # Not exec: unshare cannot re-raise SIGKILL, so report a death by signal
+  # N as exit 128+N from here. A background job with stdin given explicitly
+  # keeps stdin, and bash reports no "Killed" for it.
+  chroot "$mnt/m" /bin/busybox sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@" <&0 &
+  wait $!
+' native_as_seedsc "$mnt" "$PWD" "${prefix[@]}" "$@"
+status=$?
+rmdir "$mnt" 2>/dev/null
+exit "$status"
