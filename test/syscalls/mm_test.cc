@@ -1,0 +1,544 @@
+// brk, mmap (anonymous and file, private and shared), munmap, mprotect,
+// mremap, madvise and msync.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+const size_t kPage = sysconf(_SC_PAGESIZE);
+
+// A mapping that unmaps itself.
+class Mapping {
+ public:
+  Mapping(void* addr, size_t len) : addr_(addr), len_(len) {}
+  ~Mapping() {
+    if (addr_ != MAP_FAILED) munmap(addr_, len_);
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  bool ok() const { return addr_ != MAP_FAILED; }
+  char* ptr() const { return static_cast<char*>(addr_); }
+  uintptr_t addr() const { return reinterpret_cast<uintptr_t>(addr_); }
+  // For mremap: the mapping moved or changed size.
+  void Reset(void* addr, size_t len) {
+    addr_ = addr;
+    len_ = len;
+  }
+
+ private:
+  void* addr_;
+  size_t len_;
+};
+
+Mapping MapAnon(size_t len, int prot = PROT_READ | PROT_WRITE,
+                int flags = MAP_PRIVATE) {
+  return Mapping(mmap(nullptr, len, prot, flags | MAP_ANONYMOUS, -1, 0), len);
+}
+
+// In a child: no core file, whatever the host's core_pattern does.
+void NoCoreDumps() {
+  struct rlimit zero = {0, 0};
+  setrlimit(RLIMIT_CORE, &zero);
+}
+
+// Runs `fn` in a child and expects it to die of `sig`.
+void ExpectKilledBy(int sig, const std::function<void()>& fn) {
+  int status = RunInChild([&] {
+    NoCoreDumps();
+    fn();
+    return 0;  // Survived: the test fails.
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), sig);
+}
+
+// A write the compiler cannot drop.
+void Poke(char* p, char v) { *static_cast<volatile char*>(p) = v; }
+char Peek(const char* p) { return *static_cast<const volatile char*>(p); }
+
+// ---------------------------------------------------------------- brk
+
+TEST(BrkTest, GrowWriteShrink) {
+  uintptr_t cur = syscall(SYS_brk, 0);
+  ASSERT_NE(cur, 0u);
+  EXPECT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, 0)), cur);
+  uintptr_t want = cur + 4 * kPage;
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, want)), want);
+  char* p = reinterpret_cast<char*>(cur);
+  // New heap memory is zero-filled and writable.
+  for (size_t i = 0; i < 4 * kPage; i += kPage) EXPECT_EQ(Peek(p + i), 0);
+  memset(p, 0x5a, 4 * kPage);
+  EXPECT_EQ(Peek(p + 4 * kPage - 1), 0x5a);
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, cur)), cur);
+}
+
+TEST(BrkTest, InvalidRequestReturnsCurrentBreak) {
+  uintptr_t cur = syscall(SYS_brk, 0);
+  // Below the start of the heap: refused by returning the current break.
+  EXPECT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, 4096)), cur);
+  // Absurdly large: refused the same way.
+  EXPECT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, cur + (1ULL << 46))), cur);
+}
+
+TEST(BrkTest, ShrunkMemoryIsGone) {
+  uintptr_t cur = syscall(SYS_brk, 0);
+  uintptr_t top = (cur + 2 * kPage + kPage - 1) & ~(kPage - 1);
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, top)), top);
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, top - kPage)), top - kPage);
+  ExpectKilledBy(SIGSEGV, [&] { Poke(reinterpret_cast<char*>(top - kPage), 1); });
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, cur)), cur);
+}
+
+// ---------------------------------------------------------------- mmap anon
+
+TEST(MmapTest, AnonymousPrivateIsZeroedAndWritable) {
+  Mapping m = MapAnon(3 * kPage);
+  ASSERT_TRUE(m.ok()) << ErrnoName(errno);
+  EXPECT_EQ(m.addr() % kPage, 0u);
+  for (size_t i = 0; i < 3 * kPage; i++) ASSERT_EQ(m.ptr()[i], 0) << i;
+  memset(m.ptr(), 'a', 3 * kPage);
+  EXPECT_EQ(m.ptr()[3 * kPage - 1], 'a');
+}
+
+TEST(MmapTest, LengthIsRoundedUpToPages) {
+  Mapping m = MapAnon(1);
+  ASSERT_TRUE(m.ok());
+  Poke(m.ptr() + kPage - 1, 1);  // Same page: fine.
+  EXPECT_EQ(Peek(m.ptr() + kPage - 1), 1);
+}
+
+TEST(MmapTest, AnonymousSharedIsVisibleAcrossFork) {
+  Mapping m = MapAnon(kPage, PROT_READ | PROT_WRITE, MAP_SHARED);
+  ASSERT_TRUE(m.ok());
+  strcpy(m.ptr(), "parent");
+  int status = RunInChild([&] {
+    if (strcmp(m.ptr(), "parent") != 0) return 1;
+    strcpy(m.ptr(), "child");
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_STREQ(m.ptr(), "child");
+}
+
+TEST(MmapTest, AnonymousPrivateIsCopyOnWriteAcrossFork) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  strcpy(m.ptr(), "parent");
+  int status = RunInChild([&] {
+    if (strcmp(m.ptr(), "parent") != 0) return 1;
+    strcpy(m.ptr(), "child");
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_STREQ(m.ptr(), "parent");
+}
+
+TEST(MmapTest, FixedReplacesExistingMapping) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  memset(m.ptr(), 'x', 2 * kPage);
+  void* r = mmap(m.ptr() + kPage, kPage, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_EQ(r, m.ptr() + kPage) << ErrnoName(errno);
+  EXPECT_EQ(m.ptr()[0], 'x');
+  EXPECT_EQ(m.ptr()[kPage], 0);
+}
+
+TEST(MmapTest, FixedNoreplaceOverExistingIsEEXIST) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  void* r = mmap(m.ptr(), kPage, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  EXPECT_EQ(r, MAP_FAILED);
+  EXPECT_EQ(errno, EEXIST) << ErrnoName(errno);
+}
+
+TEST(MmapTest, InvalidArgumentsAreEINVAL) {
+  auto expect_einval = [](void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+    errno = 0;
+    void* r = mmap(addr, len, prot, flags, fd, off);
+    EXPECT_EQ(r, MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL) << ErrnoName(errno) << " len=" << len << " flags=" << flags;
+    if (r != MAP_FAILED) munmap(r, len);
+  };
+  // Zero length.
+  expect_einval(nullptr, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // Neither MAP_PRIVATE nor MAP_SHARED.
+  expect_einval(nullptr, kPage, PROT_READ, MAP_ANONYMOUS, -1, 0);
+  // MAP_FIXED at an unaligned address.
+  expect_einval(reinterpret_cast<void*>(0x10000001), kPage, PROT_READ,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  // Unaligned offset.
+  expect_einval(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 1);
+}
+
+TEST(MmapTest, FileWithBadFdIsEBADF) {
+  void* r = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, -1, 0);
+  EXPECT_EQ(r, MAP_FAILED);
+  EXPECT_EQ(errno, EBADF) << ErrnoName(errno);
+}
+
+TEST(MmapTest, ProtNoneFaults) {
+  Mapping m = MapAnon(kPage, PROT_NONE);
+  ASSERT_TRUE(m.ok());
+  ExpectKilledBy(SIGSEGV, [&] { Peek(m.ptr()); });
+}
+
+// ---------------------------------------------------------------- mmap file
+
+class FileMmapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.Path("f");
+    contents_ = std::string(2 * kPage, 'F');
+    contents_.replace(0, 5, "start");
+    ASSERT_TRUE(WriteFile(path_, contents_));
+    fd_.reset(open(path_.c_str(), O_RDWR));
+    ASSERT_GE(fd_.get(), 0);
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::string contents_;
+  FileDescriptor fd_;
+};
+
+TEST_F(FileMmapTest, PrivateMappingSeesFileButWritesStayPrivate) {
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_.get(), 0),
+            2 * kPage);
+  ASSERT_TRUE(m.ok()) << ErrnoName(errno);
+  EXPECT_EQ(std::string(m.ptr(), 2 * kPage), contents_);
+  memcpy(m.ptr(), "PRIV", 4);
+  EXPECT_EQ(ReadFile(path_), contents_);
+}
+
+TEST_F(FileMmapTest, SharedMappingWritesReachFile) {
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0),
+            2 * kPage);
+  ASSERT_TRUE(m.ok()) << ErrnoName(errno);
+  memcpy(m.ptr() + kPage, "SHARED", 6);
+  ASSERT_OK(msync(m.ptr(), 2 * kPage, MS_SYNC));
+  std::string want = contents_;
+  want.replace(kPage, 6, "SHARED");
+  EXPECT_EQ(ReadFile(path_), want);
+}
+
+TEST_F(FileMmapTest, FileWritesAreVisibleInSharedMapping) {
+  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd_.get(), 0), kPage);
+  ASSERT_TRUE(m.ok()) << ErrnoName(errno);
+  ASSERT_EQ(pwrite(fd_.get(), "NEW", 3, 10), 3);
+  EXPECT_EQ(std::string(m.ptr() + 10, 3), "NEW");
+}
+
+TEST_F(FileMmapTest, SharedMappingVisibleToForkedChildWrites) {
+  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0), kPage);
+  ASSERT_TRUE(m.ok());
+  int status = RunInChild([&] {
+    memcpy(m.ptr(), "KID", 3);
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char buf[3];
+  ASSERT_EQ(pread(fd_.get(), buf, 3, 0), 3);
+  EXPECT_EQ(std::string(buf, 3), "KID");
+}
+
+TEST_F(FileMmapTest, OffsetMapping) {
+  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, fd_.get(), kPage), kPage);
+  ASSERT_TRUE(m.ok()) << ErrnoName(errno);
+  EXPECT_EQ(m.ptr()[0], 'F');
+}
+
+TEST_F(FileMmapTest, TailOfLastPageIsZero) {
+  ASSERT_OK(ftruncate(fd_.get(), 100));
+  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, fd_.get(), 0), kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(std::string(m.ptr(), 5), "start");
+  EXPECT_EQ(m.ptr()[100], 0);
+  EXPECT_EQ(m.ptr()[kPage - 1], 0);
+}
+
+TEST_F(FileMmapTest, BeyondEndOfFileIsSIGBUS) {
+  ASSERT_OK(ftruncate(fd_.get(), 100));
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, fd_.get(), 0), 2 * kPage);
+  ASSERT_TRUE(m.ok());
+  ExpectKilledBy(SIGBUS, [&] { Peek(m.ptr() + kPage); });
+}
+
+TEST_F(FileMmapTest, AccessModeChecks) {
+  FileDescriptor ro(open(path_.c_str(), O_RDONLY));
+  FileDescriptor wo(open(path_.c_str(), O_WRONLY));
+  ASSERT_GE(ro.get(), 0);
+  ASSERT_GE(wo.get(), 0);
+  // Shared writable mapping of a read-only fd.
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, ro.get(), 0),
+            MAP_FAILED);
+  EXPECT_EQ(errno, EACCES) << ErrnoName(errno);
+  // A private writable mapping of a read-only fd is fine.
+  Mapping priv(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro.get(), 0),
+               kPage);
+  EXPECT_TRUE(priv.ok()) << ErrnoName(errno);
+  // Any mapping of a write-only fd.
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, wo.get(), 0), MAP_FAILED);
+  EXPECT_EQ(errno, EACCES) << ErrnoName(errno);
+  // mprotect cannot add PROT_WRITE to a shared mapping of a read-only fd.
+  Mapping shared(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, ro.get(), 0), kPage);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_ERRNO(EACCES, mprotect(shared.ptr(), kPage, PROT_READ | PROT_WRITE));
+}
+
+TEST_F(FileMmapTest, MappingADirectoryIsENODEV) {
+  FileDescriptor d(open(dir_.path().c_str(), O_RDONLY));
+  ASSERT_GE(d.get(), 0);
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, d.get(), 0), MAP_FAILED);
+  EXPECT_EQ(errno, ENODEV) << ErrnoName(errno);
+}
+
+TEST_F(FileMmapTest, MappingSurvivesClose) {
+  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd_.get(), 0), kPage);
+  ASSERT_TRUE(m.ok());
+  fd_.reset();
+  EXPECT_EQ(std::string(m.ptr(), 5), "start");
+}
+
+TEST_F(FileMmapTest, MsyncErrors) {
+  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0), kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_ERRNO(EINVAL, msync(m.ptr(), kPage, MS_SYNC | MS_ASYNC));
+  EXPECT_ERRNO(EINVAL, msync(m.ptr() + 1, kPage, MS_SYNC));
+  EXPECT_OK(msync(m.ptr(), kPage, MS_ASYNC));
+  EXPECT_OK(msync(m.ptr(), kPage, MS_INVALIDATE));
+  void* hole = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(hole, kPage));
+  EXPECT_ERRNO(ENOMEM, msync(hole, kPage, MS_SYNC));
+}
+
+// ---------------------------------------------------------------- munmap
+
+TEST(MunmapTest, UnmappedMemoryFaults) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  ASSERT_OK(munmap(m.ptr() + kPage, kPage));
+  Poke(m.ptr(), 1);  // The first page is still there.
+  ExpectKilledBy(SIGSEGV, [&] { Poke(m.ptr() + kPage, 1); });
+  munmap(m.ptr(), kPage);
+  m.Reset(MAP_FAILED, 0);
+}
+
+TEST(MunmapTest, Errors) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_ERRNO(EINVAL, munmap(m.ptr() + 1, kPage));
+  EXPECT_ERRNO(EINVAL, munmap(m.ptr(), 0));
+}
+
+TEST(MunmapTest, UnmappingAHoleSucceeds) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  void* p = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(p, kPage));
+  EXPECT_OK(munmap(p, kPage));
+}
+
+// ---------------------------------------------------------------- mprotect
+
+TEST(MprotectTest, WriteToReadOnlyPageIsSIGSEGV) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  m.ptr()[0] = 'a';
+  ASSERT_OK(mprotect(m.ptr(), kPage, PROT_READ));
+  EXPECT_EQ(Peek(m.ptr()), 'a');  // Reading still works.
+  ExpectKilledBy(SIGSEGV, [&] { Poke(m.ptr(), 'b'); });
+  ASSERT_OK(mprotect(m.ptr(), kPage, PROT_READ | PROT_WRITE));
+  Poke(m.ptr(), 'c');
+  EXPECT_EQ(Peek(m.ptr()), 'c');
+}
+
+TEST(MprotectTest, PartOfAMapping) {
+  Mapping m = MapAnon(3 * kPage);
+  ASSERT_TRUE(m.ok());
+  ASSERT_OK(mprotect(m.ptr() + kPage, kPage, PROT_NONE));
+  Poke(m.ptr(), 1);
+  Poke(m.ptr() + 2 * kPage, 1);
+  ExpectKilledBy(SIGSEGV, [&] { Peek(m.ptr() + kPage); });
+}
+
+TEST(MprotectTest, Errors) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_ERRNO(EINVAL, mprotect(m.ptr() + 1, kPage, PROT_READ));
+  EXPECT_ERRNO(EINVAL, mprotect(m.ptr(), kPage, 0x1000));
+  void* p = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(p, kPage));
+  EXPECT_ERRNO(ENOMEM, mprotect(p, kPage, PROT_READ));
+}
+
+// ---------------------------------------------------------------- mremap
+
+TEST(MremapTest, GrowWithMaymoveKeepsContents) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  strcpy(m.ptr(), "keep me");
+  // Block growth in place, so the mapping has to move.
+  Mapping blocker(mmap(m.ptr() + kPage, kPage, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0),
+                  kPage);
+  void* r = mremap(m.ptr(), kPage, 4 * kPage, MREMAP_MAYMOVE);
+  ASSERT_NE(r, MAP_FAILED) << ErrnoName(errno);
+  m.Reset(r, 4 * kPage);
+  EXPECT_STREQ(m.ptr(), "keep me");
+  EXPECT_EQ(m.ptr()[4 * kPage - 1], 0);
+  Poke(m.ptr() + 4 * kPage - 1, 1);
+  if (blocker.ok()) {
+    EXPECT_NE(r, blocker.ptr() - kPage);
+  }
+}
+
+TEST(MremapTest, GrowInPlaceWithoutRoomIsENOMEM) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  Mapping blocker(mmap(m.ptr() + kPage, kPage, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0),
+                  kPage);
+  if (!blocker.ok()) GTEST_SKIP() << "page after the mapping is taken";
+  EXPECT_EQ(mremap(m.ptr(), kPage, 2 * kPage, 0), MAP_FAILED);
+  EXPECT_EQ(errno, ENOMEM) << ErrnoName(errno);
+}
+
+TEST(MremapTest, GrowInPlace) {
+  // Reserve 4 pages, keep 1: the next 3 are free for growing in place.
+  Mapping m = MapAnon(4 * kPage);
+  ASSERT_TRUE(m.ok());
+  ASSERT_OK(munmap(m.ptr() + kPage, 3 * kPage));
+  m.ptr()[0] = 'g';
+  void* r = mremap(m.ptr(), kPage, 4 * kPage, 0);
+  ASSERT_EQ(r, m.ptr()) << ErrnoName(errno);
+  EXPECT_EQ(m.ptr()[0], 'g');
+  Poke(m.ptr() + 3 * kPage, 1);
+}
+
+TEST(MremapTest, Shrink) {
+  Mapping m = MapAnon(3 * kPage);
+  ASSERT_TRUE(m.ok());
+  void* r = mremap(m.ptr(), 3 * kPage, kPage, 0);
+  ASSERT_EQ(r, m.ptr()) << ErrnoName(errno);
+  ExpectKilledBy(SIGSEGV, [&] { Poke(m.ptr() + kPage, 1); });
+  m.Reset(r, kPage);
+}
+
+TEST(MremapTest, FixedMovesToAddress) {
+  Mapping m = MapAnon(kPage);
+  Mapping dst = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(dst.ok());
+  strcpy(m.ptr(), "moved");
+  void* r = mremap(m.ptr(), kPage, kPage, MREMAP_MAYMOVE | MREMAP_FIXED, dst.ptr());
+  ASSERT_EQ(r, dst.ptr()) << ErrnoName(errno);
+  EXPECT_STREQ(dst.ptr(), "moved");
+  // The old address is gone.
+  ExpectKilledBy(SIGSEGV, [&] { Peek(m.ptr()); });
+  m.Reset(MAP_FAILED, 0);
+}
+
+TEST(MremapTest, SharedAnonymousMoveKeepsSharing) {
+  Mapping m = MapAnon(kPage, PROT_READ | PROT_WRITE, MAP_SHARED);
+  ASSERT_TRUE(m.ok());
+  void* r = mremap(m.ptr(), kPage, 2 * kPage, MREMAP_MAYMOVE);
+  ASSERT_NE(r, MAP_FAILED) << ErrnoName(errno);
+  m.Reset(r, 2 * kPage);
+  int status = RunInChild([&] {
+    m.ptr()[0] = 'S';
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(m.ptr()[0], 'S');
+  // The shared memory object keeps its size of one page: the grown part is
+  // past its end.
+  ExpectKilledBy(SIGBUS, [&] { Poke(m.ptr() + kPage, 1); });
+}
+
+TEST(MremapTest, Errors) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(mremap(m.ptr() + 1, kPage, kPage, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(mremap(m.ptr(), kPage, 0, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  // MREMAP_FIXED without MREMAP_MAYMOVE.
+  EXPECT_EQ(mremap(m.ptr(), kPage, kPage, MREMAP_FIXED, m.ptr() + 8 * kPage), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(mremap(m.ptr(), kPage, kPage, 0x80), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  // Nothing mapped there.
+  void* p = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(p, kPage));
+  EXPECT_EQ(mremap(p, kPage, 2 * kPage, MREMAP_MAYMOVE), MAP_FAILED);
+  EXPECT_EQ(errno, EFAULT) << ErrnoName(errno);
+}
+
+// ---------------------------------------------------------------- madvise
+
+TEST(MadviseTest, DontneedZeroFillsAnonymousPrivate) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  memset(m.ptr(), 'x', 2 * kPage);
+  ASSERT_OK(madvise(m.ptr(), kPage, MADV_DONTNEED));
+  EXPECT_EQ(m.ptr()[0], 0);
+  EXPECT_EQ(m.ptr()[kPage - 1], 0);
+  EXPECT_EQ(m.ptr()[kPage], 'x');
+}
+
+TEST(MadviseTest, DontneedKeepsAnonymousShared) {
+  Mapping m = MapAnon(kPage, PROT_READ | PROT_WRITE, MAP_SHARED);
+  ASSERT_TRUE(m.ok());
+  m.ptr()[0] = 's';
+  ASSERT_OK(madvise(m.ptr(), kPage, MADV_DONTNEED));
+  EXPECT_EQ(m.ptr()[0], 's');
+}
+
+TEST(MadviseTest, DontneedRereadsPrivateFileMapping) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Path("f"), std::string(kPage, 'o')));
+  FileDescriptor fd(open(dir.Path("f").c_str(), O_RDONLY));
+  ASSERT_GE(fd.get(), 0);
+  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.get(), 0), kPage);
+  ASSERT_TRUE(m.ok());
+  m.ptr()[0] = 'n';
+  ASSERT_OK(madvise(m.ptr(), kPage, MADV_DONTNEED));
+  EXPECT_EQ(m.ptr()[0], 'o');
+}
+
+TEST(MadviseTest, Errors) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  EXPECT_ERRNO(EINVAL, madvise(m.ptr() + 1, kPage, MADV_DONTNEED));
+  EXPECT_ERRNO(EINVAL, madvise(m.ptr(), kPage, 12345));
+  EXPECT_OK(madvise(m.ptr(), kPage, MADV_NORMAL));
+  EXPECT_OK(madvise(m.ptr(), kPage, MADV_WILLNEED));
+  void* p = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(p, kPage));
+  EXPECT_ERRNO(ENOMEM, madvise(p, kPage, MADV_DONTNEED));
+}
+
+}  // namespace
+}  // namespace syscall_test
