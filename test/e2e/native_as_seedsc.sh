@@ -36,7 +36,8 @@ fi
 
 mnt="$(mktemp -d /tmp/native_as_seedsc.XXXXXX)"
 # shellcheck disable=SC2016  # expanded by the inner shell
-unshare -m --fork bash -c '
+# strace runs outside the chroot so that its log lands on the host.
+"${prefix[@]}" unshare -m --fork bash -c '
   set -e
   mnt="$1" cwd="$2"; shift 2
   mount --make-rprivate /
@@ -49,7 +50,7 @@ unshare -m --fork bash -c '
   # keeps stdin, and bash reports no "Killed" for it.
   chroot "$mnt/m" /bin/busybox sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@" <&0 &
   wait $!
-' native_as_seedsc "$mnt" "$PWD" "${prefix[@]}" "$@"
+' native_as_seedsc "$mnt" "$PWD" "$@"
 status=$?
 rmdir "$mnt" 2>/dev/null
 exit "$status"

@@ -1,7 +1,8 @@
 # A small test framework for shell end-to-end tests of seedsc. Source it:
 #
 #   source "$(dirname "$0")/../e2e/testlib.sh"
-#   testlib_init "$@"                  # --seedsc=PATH, --only=REGEX
+#   testlib_init "$@"                  # --seedsc=PATH, --only=REGEX, and
+#                                      # --k=v into TESTLIB_ARGS[k]
 #   KNOWN_FAILING[exit_code]="seedsc drops the exit status"   # optional
 #   tcase exit_code --status 7 -- "${DO[@]}" /bin/busybox sh -c 'exit 7'
 #   check_eq host_unchanged "orig" "$(cat "$f")" "cat $f"
@@ -20,6 +21,7 @@
 set -uo pipefail
 
 declare -A KNOWN_FAILING=()
+declare -A TESTLIB_ARGS=()  # other --name=value arguments, for the script
 TESTLIB_PASSED=0
 TESTLIB_FAILED=0
 TESTLIB_SKIPPED=0
@@ -30,11 +32,12 @@ SEEDSC=""
 DO=()
 
 testlib_init() {
-  local arg
+  local arg name
   for arg in "$@"; do
     case "$arg" in
       --seedsc=*) SEEDSC="${arg#*=}" ;;
       --only=*) TESTLIB_ONLY="${arg#*=}" ;;
+      --*=*) name="${arg%%=*}"; TESTLIB_ARGS[${name#--}]="${arg#*=}" ;;
       *) echo "testlib: unknown argument '$arg'" >&2; exit 2 ;;
     esac
   done
@@ -181,6 +184,14 @@ check_eq() {
   _testlib_skip "$name" "$what" && return 0
   local ok=0
   [[ "$expected" == "$actual" ]] && ok=1
+  _testlib_report "$name" "$ok" "$what" "$expected" "$actual"
+}
+
+# check_ok NAME OK WHAT EXPECTED ACTUAL: a case decided by the caller (OK is
+# 1 or 0), e.g. a verdict the guest printed.
+check_ok() {
+  local name="$1" ok="$2" what="$3" expected="$4" actual="$5"
+  _testlib_skip "$name" "$what" && return 0
   _testlib_report "$name" "$ok" "$what" "$expected" "$actual"
 }
 

@@ -1,0 +1,328 @@
+// A hostile guest for seedsc: tries to write through to the host, to walk
+// out of the sandbox's root, to crash the sentry with bad jumps and bad
+// syscalls. Driven by hostile_test.sh, which checks the host side.
+//
+//   hostile writes HOSTDIR     modify everything in HOSTDIR (prepared by the
+//                              script) and /etc/hostname, through every path
+//   hostile proc               /proc/self/{root,cwd,exe,fd/N} stay inside
+//   hostile dotdot MARKER      ".." at / and from deep dirs stays at /;
+//                              creates /tmp/MARKER through a long ../ chain
+//   hostile syscalls           odd syscall numbers, huge args, bad pointers
+//   hostile crash KIND         jump0x1234 | nxheap | nxstack | nullwrite |
+//                              badstack | ud2 | int3 | div0: die by a signal
+//   hostile segv-handler       fault, recover in a SIGSEGV handler
+//   hostile ok                 print "ok", exit 0
+//
+// Each check prints "RESULT <name> ok <detail>" or "RESULT <name> FAIL
+// <detail>"; the process exits 0 when all its checks passed, 1 otherwise.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+
+static void result(const char* name, int ok, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void result(const char* name, int ok, const char* fmt, ...) {
+  char detail[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof(detail), fmt, ap);
+  va_end(ap);
+  printf("RESULT %s %s %s\n", name, ok ? "ok" : "FAIL", detail);
+  fflush(stdout);
+  if (!ok) failures++;
+}
+
+// Checks that a call returning -1/errno succeeded (rc >= 0).
+static void expect_ok(const char* name, long rc) {
+  int e = errno;
+  result(name, rc >= 0, "rc=%ld%s%s", rc, rc < 0 ? " errno=" : "", rc < 0 ? strerrorname_np(e) : "");
+}
+
+// Checks that a call failed with exactly errno want.
+static void expect_err(const char* name, long rc, int want) {
+  int e = errno;
+  const char* got = rc == -1 ? strerrorname_np(e) : "success";
+  result(name, rc == -1 && e == want, "rc=%ld got=%s want=%s", rc, got ? got : "?",
+         strerrorname_np(want));
+}
+
+static int write_str(const char* path, int flags, const char* s) {
+  int fd = open(path, flags, 0644);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, s, strlen(s));
+  close(fd);
+  return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static void expect_content(const char* name, const char* path, const char* want) {
+  char buf[256] = {0};
+  int fd = open(path, O_RDONLY);
+  ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+  if (fd >= 0) close(fd);
+  result(name, n >= 0 && strcmp(buf, want) == 0, "path=%s read='%s' want='%s'", path,
+         n < 0 ? strerror(errno) : buf, want);
+}
+
+static char* join(const char* a, const char* b) {
+  static char bufs[8][PATH_MAX];
+  static int i;
+  char* out = bufs[i++ % 8];
+  snprintf(out, PATH_MAX, "%s/%s", a, b);
+  return out;
+}
+
+// Every way to change a host file, each on its own file in dir (see
+// hostile_test.sh for the layout); inside they must all work (the overlay
+// takes them), and the host must not see any of them.
+static void cmd_writes(const char* dir) {
+  expect_ok("write_trunc", write_str(join(dir, "w"), O_WRONLY | O_TRUNC, "pwned"));
+  expect_content("write_trunc_readback", join(dir, "w"), "pwned");
+  expect_ok("write_readonly_mode", write_str(join(dir, "ro"), O_WRONLY | O_TRUNC, "pwned"));
+  expect_ok("append", write_str(join(dir, "a"), O_WRONLY | O_APPEND, "pwned"));
+  expect_content("append_readback", join(dir, "a"), "origpwned");
+  expect_ok("truncate", truncate(join(dir, "t"), 0));
+  expect_ok("unlink", unlink(join(dir, "u")));
+  expect_ok("rename", rename(join(dir, "r"), join(dir, "r.moved")));
+  expect_ok("chmod", chmod(join(dir, "c"), 0777));
+  expect_ok("chown", chown(join(dir, "o"), 1234, 1234));
+  struct timeval tv[2] = {{0, 0}, {0, 0}};
+  expect_ok("utimes", utimes(join(dir, "m"), tv));
+  expect_ok("symlink", symlink("/etc/passwd", join(dir, "newlink")));
+  expect_ok("link", link(join(dir, "w"), join(dir, "hardlink")));
+  expect_ok("mkdir", mkdir(join(dir, "newdir"), 0755));
+  expect_ok("rmdir", rmdir(join(dir, "e")));
+  expect_ok("create", write_str(join(dir, "created"), O_WRONLY | O_CREAT | O_EXCL, "new"));
+  // Through a host symlink that points at a host file.
+  expect_ok("write_via_symlink", write_str(join(dir, "l"), O_WRONLY | O_TRUNC, "pwned"));
+  // Reopen a read-only fd for writing through /proc/self/fd/N.
+  int fd = open(join(dir, "p"), O_RDONLY);
+  char proc_fd[64];
+  snprintf(proc_fd, sizeof(proc_fd), "/proc/self/fd/%d", fd);
+  expect_ok("write_via_proc_self_fd", write_str(proc_fd, O_WRONLY | O_TRUNC, "pwned"));
+  close(fd);
+  // Through /proc/self/root and through a ../ chain from a deep directory.
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "/proc/self/root%s/pr", dir);
+  expect_ok("write_via_proc_self_root", write_str(path, O_WRONLY | O_TRUNC, "pwned"));
+  expect_ok("chdir_deep", chdir(join(dir, "deep/a/b/c")));
+  snprintf(path, sizeof(path), "../../../../../../../../../../../../../../..%s/dd", dir);
+  expect_ok("write_via_dotdot", write_str(path, O_WRONLY | O_TRUNC, "pwned"));
+  // openat relative to a directory fd, and renameat over an existing file.
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  expect_ok("openat_dirfd", dfd < 0 ? -1 : openat(dfd, "at", O_WRONLY | O_TRUNC));
+  expect_ok("renameat_over", renameat(dfd, "w", dfd, "ro"));
+  close(dfd);
+  // A host file outside the prepared dir.
+  expect_ok("etc_hostname", write_str("/etc/hostname", O_WRONLY | O_TRUNC, "pwned\n"));
+  expect_content("etc_hostname_readback", "/etc/hostname", "pwned\n");
+}
+
+static void expect_link(const char* name, const char* link, const char* want) {
+  char buf[PATH_MAX] = {0};
+  ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+  result(name, n >= 0 && strcmp(buf, want) == 0, "readlink(%s)='%s' want='%s'", link,
+         n < 0 ? strerror(errno) : buf, want);
+}
+
+// /proc/self links must resolve in the sandbox's namespace: to files that
+// exist only in its overlay, and to paths as the sandbox names them.
+static void cmd_proc(const char* argv0) {
+  char dir[64], file[96], path[PATH_MAX];
+  snprintf(dir, sizeof(dir), "/tmp/hostile_proc_%d", getpid());
+  snprintf(file, sizeof(file), "%s/file", dir);
+  expect_ok("mkdir_overlay", mkdir(dir, 0755));
+  expect_ok("create_overlay", write_str(file, O_WRONLY | O_CREAT | O_TRUNC, "inside"));
+  int fd = open(file, O_RDONLY);
+  expect_ok("open_overlay", fd);
+  char proc_fd[64];
+  snprintf(proc_fd, sizeof(proc_fd), "/proc/self/fd/%d", fd);
+  expect_link("proc_self_fd_readlink", proc_fd, file);
+  expect_content("proc_self_fd_open", proc_fd, "inside");
+  expect_link("proc_self_root_readlink", "/proc/self/root", "/");
+  snprintf(path, sizeof(path), "/proc/self/root%s", file);
+  expect_content("proc_self_root_open", path, "inside");
+  expect_ok("chdir_overlay_dir", chdir(dir));
+  expect_link("proc_self_cwd_readlink", "/proc/self/cwd", dir);
+  expect_content("proc_self_cwd_open", "/proc/self/cwd/file", "inside");
+  char* exe = realpath(argv0, NULL);
+  expect_link("proc_self_exe_readlink", "/proc/self/exe", exe ? exe : "(realpath failed)");
+  // /proc/self/exe opens the running binary: its ELF magic.
+  char magic[5] = {0};
+  int efd = open("/proc/self/exe", O_RDONLY);
+  ssize_t n = efd < 0 ? -1 : read(efd, magic, 4);
+  result("proc_self_exe_open", n == 4 && memcmp(magic, "\177ELF", 4) == 0, "read=%zd", n);
+  // A deleted file stays readable through its fd link.
+  expect_ok("unlink_open_file", unlink(file));
+  expect_content("proc_self_fd_deleted_open", proc_fd, "inside");
+}
+
+// ".." never leaves the root, from / or from deep below it.
+static void cmd_dotdot(const char* marker) {
+  struct stat root, st;
+  stat("/", &root);
+  expect_ok("chdir_root", chdir("/"));
+  int same = stat("..", &st) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino;
+  result("dotdot_of_root_is_root", same, "dev=%lu ino=%lu", (unsigned long)st.st_dev,
+         (unsigned long)st.st_ino);
+  same = stat("/../../../..", &st) == 0 && st.st_ino == root.st_ino && st.st_dev == root.st_dev;
+  result("abs_dotdot_chain_is_root", same, "ino=%lu", (unsigned long)st.st_ino);
+  mkdir("/tmp/hostile_deep", 0755);
+  mkdir("/tmp/hostile_deep/a", 0755);
+  mkdir("/tmp/hostile_deep/a/b", 0755);
+  expect_ok("chdir_deep", chdir("/tmp/hostile_deep/a/b"));
+  char up[512] = "";
+  for (int i = 0; i < 40; i++) strcat(up, "../");
+  expect_ok("chdir_up_40", chdir(up));
+  char cwd[PATH_MAX] = "";
+  result("getcwd_is_root", getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/") == 0, "cwd='%s'", cwd);
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "/tmp/hostile_deep/a/b/%stmp/%s", up, marker);
+  expect_ok("create_via_dotdot", write_str(path, O_WRONLY | O_CREAT | O_EXCL, "marker"));
+  snprintf(path, sizeof(path), "/tmp/%s", marker);
+  expect_content("created_at_tmp", path, "marker");
+}
+
+// Odd syscalls: the sandbox answers with the right errno and keeps going.
+static void cmd_syscalls(void) {
+  expect_err("nr_1000", syscall(1000), ENOSYS);
+  expect_err("nr_minus_1", syscall(-1), ENOSYS);
+  expect_err("nr_100000", syscall(100000), ENOSYS);
+  expect_err("nr_1000_huge_args", syscall(1000, ~0UL, ~0UL, ~0UL, ~0UL, ~0UL, ~0UL), ENOSYS);
+  long ppid = syscall(SYS_getppid, ~0UL, ~0UL, ~0UL, ~0UL, ~0UL, ~0UL);
+  result("getppid_huge_args", ppid >= 0, "rc=%ld", ppid);
+  int p[2];
+  expect_ok("pipe", pipe(p));
+  expect_ok("pipe_write", write(p[1], "0123456789", 10));
+  expect_err("read_bad_ptr", syscall(SYS_read, p[0], (void*)1, 10), EFAULT);
+  expect_err("write_bad_ptr", syscall(SYS_write, p[1], (void*)1, 10), EFAULT);
+  expect_err("write_kernel_ptr", syscall(SYS_write, p[1], (void*)0xffffffffff601000UL, 10), EFAULT);
+  expect_err("open_bad_ptr", syscall(SYS_open, (void*)1, O_RDONLY), EFAULT);
+  expect_err("open_kernel_ptr", syscall(SYS_open, (void*)0xffff800000000000UL, O_RDONLY), EFAULT);
+  expect_err("stat_bad_path", syscall(SYS_stat, (void*)0xdeadbeef000UL, (void*)0), EFAULT);
+  expect_err("stat_bad_buf", syscall(SYS_stat, "/", (void*)1), EFAULT);
+  expect_err("fstat_bad_buf", syscall(SYS_fstat, 0, (void*)0x10), EFAULT);
+  expect_err("getcwd_bad_buf", syscall(SYS_getcwd, (void*)1, 4096), EFAULT);
+  expect_err("clock_gettime_bad_buf", syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (void*)1), EFAULT);
+  expect_err("uname_null", syscall(SYS_uname, (void*)0), EFAULT);
+  char longpath[PATH_MAX + 100];
+  memset(longpath, 'a', sizeof(longpath) - 1);
+  longpath[sizeof(longpath) - 1] = '\0';
+  expect_err("open_path_too_long", open(longpath, O_RDONLY), ENAMETOOLONG);
+  expect_err("close_huge_fd", syscall(SYS_close, 0x7fffffffffffffffL), EBADF);
+  expect_err("dup_minus_1", syscall(SYS_dup, -1L), EBADF);
+  expect_err("read_closed_fd", read(999, p, 1), EBADF);
+  // ksys_lseek() checks whence before the file type; a pipe cannot seek.
+  expect_err("lseek_bad_whence", lseek(p[0], 0, 99), EINVAL);
+  expect_err("lseek_pipe", lseek(p[0], 0, SEEK_SET), ESPIPE);
+  expect_err("clock_gettime_bad_clock", syscall(SYS_clock_gettime, 99, &(struct timespec){0}), EINVAL);
+  expect_err("mmap_huge", (long)(intptr_t)mmap(NULL, 1UL << 62, PROT_READ,
+                                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == -1 ? -1 : 0,
+             ENOMEM);
+  expect_err("kill_bad_signal", kill(getpid(), 1000), EINVAL);
+  expect_err("rt_sigaction_bad_size", syscall(SYS_rt_sigaction, SIGUSR1, NULL, NULL, 1000), EINVAL);
+  char buf[16] = {0};
+  expect_ok("pipe_read_after_errors", read(p[0], buf, 10));
+  result("pipe_data_intact", strcmp(buf, "0123456789") == 0, "read='%s'", buf);
+  result("still_alive", 1, "pid=%d", getpid());
+}
+
+static void crash(const char* kind) {
+  if (strcmp(kind, "jump0x1234") == 0) {
+    void (*f)(void) = (void (*)(void))(uintptr_t)0x1234;
+    f();
+  } else if (strcmp(kind, "nxheap") == 0) {
+    // A page with "ret" in it, mapped without PROT_EXEC.
+    unsigned char* page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page[0] = 0xc3;
+    ((void (*)(void))page)();
+  } else if (strcmp(kind, "nxstack") == 0) {
+    volatile unsigned char code[16] = {0xc3};
+    ((void (*)(void))(uintptr_t)code)();
+  } else if (strcmp(kind, "nullwrite") == 0) {
+    *(volatile int*)(uintptr_t)8 = 1;
+  } else if (strcmp(kind, "badstack") == 0) {
+    // No stack to deliver a signal on: the kernel must kill with SIGSEGV.
+    __asm__ volatile("xor %%esp, %%esp\n\tpush %%rax" ::: "memory");
+  } else if (strcmp(kind, "ud2") == 0) {
+    __asm__ volatile("ud2");
+  } else if (strcmp(kind, "int3") == 0) {
+    __asm__ volatile("int3");
+  } else if (strcmp(kind, "div0") == 0) {
+    __asm__ volatile("xor %%ecx, %%ecx\n\tmov $1, %%eax\n\tcltd\n\tidiv %%ecx" ::: "eax", "ecx", "edx");
+  } else {
+    fprintf(stderr, "hostile: unknown crash kind '%s'\n", kind);
+    exit(2);
+  }
+  printf("RESULT crash_%s FAIL survived\n", kind);
+  exit(1);
+}
+
+static sigjmp_buf recover;
+static void on_segv(int sig, siginfo_t* info, void* ctx) {
+  (void)ctx;
+  (void)sig;
+  siglongjmp(recover, (int)((uintptr_t)info->si_addr & 0xffff) | 1);
+}
+
+static void cmd_segv_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, NULL);
+  int r = sigsetjmp(recover, 1);
+  if (r == 0) {
+    *(volatile int*)(uintptr_t)0x1230 = 1;
+    result("segv_handler", 0, "no fault");
+    return;
+  }
+  result("segv_handler", r == 0x1231, "si_addr low bits=0x%x want=0x1231", r);
+  r = sigsetjmp(recover, 1);
+  if (r == 0) {
+    ((void (*)(void))(uintptr_t)0x4560)();
+    result("segv_handler_jump", 0, "no fault");
+    return;
+  }
+  result("segv_handler_jump", r == 0x4561, "si_addr low bits=0x%x want=0x4561", r);
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  const char* cmd = argc > 1 ? argv[1] : "";
+  if (strcmp(cmd, "writes") == 0 && argc == 3) {
+    cmd_writes(argv[2]);
+  } else if (strcmp(cmd, "proc") == 0) {
+    cmd_proc(argv[0]);
+  } else if (strcmp(cmd, "dotdot") == 0 && argc == 3) {
+    cmd_dotdot(argv[2]);
+  } else if (strcmp(cmd, "syscalls") == 0) {
+    cmd_syscalls();
+  } else if (strcmp(cmd, "crash") == 0 && argc == 3) {
+    crash(argv[2]);
+  } else if (strcmp(cmd, "segv-handler") == 0) {
+    cmd_segv_handler();
+  } else if (strcmp(cmd, "ok") == 0) {
+    printf("ok\n");
+  } else {
+    fprintf(stderr, "usage: hostile writes DIR | proc | dotdot MARKER | syscalls | crash KIND | "
+                    "segv-handler | ok\n");
+    return 2;
+  }
+  return failures ? 1 : 0;
+}
