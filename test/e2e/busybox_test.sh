@@ -70,6 +70,18 @@ check_eq stderr_passthrough_is_stderr "to-stderr" "$TC_ERR" "stderr of the previ
 tcase big_pipe --out 1000000 -- "${SH[@]}" 'yes | head -c 1000000 | wc -c'
 tcase big_stdout --out "$(seq 1 20000)" -- "${DO[@]}" "$BB" seq 1 20000
 
+echo "== environment, /proc and /dev"
+tcase env_passthrough --out "bar baz" -- env SEEDSC_E2E_FOO=bar SEEDSC_E2E_BAR=baz \
+  "${SH[@]}" 'echo "$SEEDSC_E2E_FOO $SEEDSC_E2E_BAR"'
+tcase cwd_passthrough --out "$TESTLIB_TMP" -- "${DO[@]}" "$BB" pwd
+tcase id_root --out 0 -- "${DO[@]}" "$BB" id -u
+tcase proc_self_stat_comm --out "(cat)" -- "${SH[@]}" 'cat /proc/self/stat | cut -d" " -f2'
+tcase dev_zero_null --out 5120000 -- "${SH[@]}" \
+  'dd if=/dev/zero bs=1024 count=5000 2>/dev/null | tee /dev/null | wc -c'
+tcase exec_loop_200 --out 200 -- "${SH[@]}" \
+  'n=0; for i in $(seq 1 200); do /bin/busybox true && n=$((n+1)); done; echo $n'
+tcase nested_shells --out deep -- "${SH[@]}" "$BB sh -c '$BB sh -c \"echo deep\"'"
+
 echo "== utilities on host files (read-only root)"
 tcase cat_host_file --out "$(head -n 1 /etc/passwd)" -- "${SH[@]}" 'cat /etc/passwd | head -n 1'
 tcase grep_host_file --out "$(grep -c '^root:' /etc/passwd)" -- "${DO[@]}" "$BB" grep -c '^root:' /etc/passwd
