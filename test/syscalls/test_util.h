@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <functional>
 #include <string>
@@ -65,6 +66,17 @@ std::string ErrnoName(int err);
     long _syscall_test_ret = static_cast<long>(expr);                      \
     ASSERT_NE(_syscall_test_ret, -1L)                                      \
         << #expr << ": " << ::syscall_test::ErrnoName(errno);              \
+  } while (0)
+
+// Expects a wait status to say "exited with `code`".
+#define EXPECT_EXIT_CODE(status, code)                                     \
+  do {                                                                     \
+    int _syscall_test_st = (status);                                       \
+    EXPECT_TRUE(WIFEXITED(_syscall_test_st))                               \
+        << "wait status " << _syscall_test_st;                             \
+    if (WIFEXITED(_syscall_test_st)) {                                     \
+      EXPECT_EQ(WEXITSTATUS(_syscall_test_st), (code));                    \
+    }                                                                      \
   } while (0)
 
 // A fresh directory under $TEST_TMPDIR (or /tmp), removed with everything in
