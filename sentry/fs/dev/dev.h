@@ -1,0 +1,26 @@
+// dev: the sandbox's /dev. null, zero, full, random, urandom (host
+// getrandom), tty (the controlling terminal, if stdio is one), the fd and
+// stdio symlinks into /proc/self/fd, and empty shm/ and pts/ directories
+// (the VFS mounts a tmpfs on /dev/shm).
+//
+//   Mount dev("devtmpfs", "none", "rw", NewDevFs());
+#ifndef SEEDVISOR_SENTRY_FS_DEV_DEV_H_
+#define SEEDVISOR_SENTRY_FS_DEV_DEV_H_
+
+#include <memory>
+
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+InodeRef NewDevFs();
+
+// The FileDescriptions behind the memory devices (also for tests).
+FileRef NewNullFile(int flags, std::shared_ptr<Dentry> d);
+FileRef NewZeroFile(int flags, std::shared_ptr<Dentry> d);
+FileRef NewFullFile(int flags, std::shared_ptr<Dentry> d);
+FileRef NewRandomFile(int flags, std::shared_ptr<Dentry> d);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_DEV_DEV_H_

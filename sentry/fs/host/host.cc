@@ -1,0 +1,145 @@
+#include "sentry/fs/host/host.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+
+namespace seedvisor::sentry {
+
+absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path) {
+  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("host root ", path, ": ", strerror(errno)));
+  }
+  return std::make_shared<HostInode>(fd);
+}
+
+HostInode::HostInode(int path_fd) : fd_(path_fd) {}
+HostInode::~HostInode() { close(fd_); }
+
+Result<struct stat> HostInode::Stat() {
+  struct stat st;
+  if (fstatat(fd_, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return Errno(errno);
+  return st;
+}
+
+Result<std::shared_ptr<Inode>> HostInode::Lookup(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+    return Errno(EINVAL);  // the VFS never asks this
+  }
+  std::string n(name);
+  int fd = openat(fd_, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Errno(errno);
+  return std::shared_ptr<Inode>(std::make_shared<HostInode>(fd));
+}
+
+Result<std::vector<DirEntry>> HostInode::ReadDir() {
+  int dfd = openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Errno(errno);
+  std::vector<DirEntry> out;
+  alignas(8) char buf[16384];
+  for (;;) {
+    long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+    if (n < 0) {
+      int e = errno;
+      close(dfd);
+      return Errno(e);
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      uint64_t ino;
+      uint16_t reclen;
+      memcpy(&ino, buf + off, 8);
+      memcpy(&reclen, buf + off + 16, 2);
+      uint8_t type = static_cast<uint8_t>(buf[off + 18]);
+      std::string name(buf + off + 19);
+      if (name != "." && name != "..") out.push_back({std::move(name), ino, type});
+      off += reclen;
+    }
+  }
+  close(dfd);
+  return out;
+}
+
+Result<std::string> HostInode::Readlink() {
+  char buf[4096];
+  ssize_t n = readlinkat(fd_, "", buf, sizeof(buf));
+  if (n < 0) return Errno(errno == ENOENT ? EINVAL : errno);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Result<struct statfs> HostInode::StatFs() {
+  struct statfs s;
+  if (fstatfs(fd_, &s) != 0) return Errno(errno);
+  return s;
+}
+
+Result<int> HostInode::OpenForRead() {
+  // Reopening our own O_PATH fd through /proc/self/fd reaches exactly this
+  // inode and nothing else.
+  std::string p = absl::StrCat("/proc/self/fd/", fd_);
+  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Errno(errno);
+  return fd;
+}
+
+Result<FileRef> HostInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  SV_ASSIGN_OR_RETURN(struct stat st, Stat());
+  if (S_ISDIR(st.st_mode)) return Inode::Open(d, flags);
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Errno(EROFS);
+  // Host devices, fifos and sockets stay out of reach of the guest.
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return Errno(EACCES);
+  if (!S_ISREG(st.st_mode)) return Errno(ENXIO);
+  SV_ASSIGN_OR_RETURN(int fd, OpenForRead());
+  return FileRef(std::make_shared<HostFile>(flags, d, fd));
+}
+
+// ---------------------------------------------------------------- HostFile
+
+HostFile::HostFile(int flags, DentryRef d, int host_fd)
+    : FileDescription(flags, std::move(d)), fd_(host_fd) {}
+HostFile::~HostFile() { close(fd_); }
+
+Result<size_t> HostFile::Read(Task&, char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  ssize_t n = pread(fd_, buf, len, offset_);
+  if (n < 0) return Errno(errno);
+  offset_ += n;
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> HostFile::Write(Task&, const char*, size_t) { return Errno(EBADF); }
+
+Result<size_t> HostFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  ssize_t n = pread(fd_, buf, len, offset);
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<int64_t> HostFile::Seek(int64_t offset, int whence) {
+  std::lock_guard l(offset_mu_);
+  return SeekHostFd(fd_, offset_, offset, whence);
+}
+
+Result<long> HostFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if (cmd == FIONREAD) {
+    std::lock_guard l(offset_mu_);
+    struct stat st;
+    if (fstat(fd_, &st) != 0) return Errno(errno);
+    int n = st.st_size > offset_ ? static_cast<int>(st.st_size - offset_) : 0;
+    SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+    return 0L;
+  }
+  return Errno(ENOTTY);
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,63 @@
+// host: a read-only passthrough of a host directory (the sandbox's lower root).
+//
+// Every inode holds an O_PATH host fd opened from its parent's fd with
+// openat(parent, name, O_PATH|O_NOFOLLOW): the sentry never hands the host a
+// path string, so neither "..", a symlink nor a /proc magic link can leave the
+// root (the VFS resolves those itself, inside the sandbox).
+//
+//   SV_ASSIGN_OR_RETURN(auto root, NewHostFs("/"));   // absl::StatusOr
+#ifndef SEEDVISOR_SENTRY_FS_HOST_HOST_H_
+#define SEEDVISOR_SENTRY_FS_HOST_HOST_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+class HostInode : public Inode {
+ public:
+  // Takes ownership of `path_fd` (an O_PATH fd).
+  explicit HostInode(int path_fd);
+  ~HostInode() override;
+
+  Result<struct stat> Stat() override;
+  Result<std::shared_ptr<Inode>> Lookup(std::string_view name) override;
+  Result<std::vector<DirEntry>> ReadDir() override;
+  Result<std::string> Readlink() override;
+  Result<struct statfs> StatFs() override;
+  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
+  bool ReadOnlyFs() const override { return true; }
+
+  // A new host fd open O_RDONLY on this (regular) file, for copy-up.
+  Result<int> OpenForRead();
+
+ private:
+  const int fd_;
+};
+
+// The host directory `path` as a read-only filesystem root.
+absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path);
+
+// A regular file open read-only on the host.
+class HostFile : public FileDescription {
+ public:
+  HostFile(int flags, DentryRef d, int host_fd);  // owns host_fd
+  ~HostFile() override;
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  Result<size_t> Write(Task& t, const char* buf, size_t len) override;
+  Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset) override;
+  Result<int64_t> Seek(int64_t offset, int whence) override;
+  Status Sync() override { return {}; }
+  Result<int> MappableFd() override { return fd_; }
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+
+ private:
+  const int fd_;
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_HOST_HOST_H_

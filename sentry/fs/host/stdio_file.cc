@@ -1,0 +1,189 @@
+#include "sentry/fs/host/stdio_file.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+std::atomic<int> g_fg_pgid{1};
+std::mutex g_tty_mu;
+int g_tty_fd = -1;  // our dup of the controlling terminal, never closed
+
+// The kernel's struct termios (include/uapi/asm-generic/termbits.h): 4 flag
+// words, c_line, 19 control characters. glibc's struct termios is larger.
+constexpr size_t kKernelTermiosSize = 36;
+
+}  // namespace
+
+int TerminalForegroundPgid() { return g_fg_pgid.load(); }
+
+FileRef NewHostStdioFile(int host_fd) {
+  int flags = fcntl(host_fd, F_GETFL);
+  if (flags < 0) return nullptr;
+  int fd = fcntl(host_fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return nullptr;
+  if (isatty(fd)) {
+    std::lock_guard l(g_tty_mu);
+    if (g_tty_fd < 0) g_tty_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  }
+  // The guest starts blocking whatever the host fd's O_NONBLOCK says.
+  return std::make_shared<HostStdioFile>(fd, flags & (O_ACCMODE | O_APPEND));
+}
+
+Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags) {
+  int fd;
+  {
+    std::lock_guard l(g_tty_mu);
+    if (g_tty_fd < 0) return Errno(ENXIO);
+    fd = fcntl(g_tty_fd, F_DUPFD_CLOEXEC, 3);
+  }
+  if (fd < 0) return Errno(errno);
+  return FileRef(std::make_shared<HostStdioFile>(fd, flags & ~O_CREAT, std::move(d)));
+}
+
+HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
+    : FileDescription(flags, std::move(d)), fd_(host_fd), tty_(isatty(host_fd) != 0) {}
+
+HostStdioFile::~HostStdioFile() { close(fd_); }
+
+Result<size_t> HostStdioFile::Read(Task& t, char* buf, size_t len) {
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    int r = poll(&p, 1, 0);
+    if (r < 0 && errno != EINTR) return Errno(errno);
+    if (r > 0) {
+      ssize_t n = read(fd_, buf, len);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EAGAIN && errno != EINTR) return Errno(errno);
+    }
+    if (nonblocking()) return Errno(EAGAIN);
+    SV_TRY(TaskBlockOnFd(t, fd_, POLLIN));
+  }
+}
+
+Result<size_t> HostStdioFile::Write(Task& t, const char* buf, size_t len) {
+  for (;;) {
+    ssize_t n = write(fd_, buf, len);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);
+    if (nonblocking()) return Errno(EAGAIN);
+    SV_TRY(TaskBlockOnFd(t, fd_, POLLOUT));
+  }
+}
+
+Result<size_t> HostStdioFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
+  ssize_t n = pread(fd_, buf, len, offset);
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> HostStdioFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
+  ssize_t n = pwrite(fd_, buf, len, offset);
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<int64_t> HostStdioFile::Seek(int64_t offset, int whence) {
+  off_t r = lseek(fd_, offset, whence);
+  if (r < 0) return Errno(errno);
+  return static_cast<int64_t>(r);
+}
+
+Result<struct stat> HostStdioFile::Stat() {
+  struct stat st;
+  if (fstat(fd_, &st) != 0) return Errno(errno);
+  return st;
+}
+
+std::string HostStdioFile::DisplayPath() const {
+  if (dentry()) return FileDescription::DisplayPath();
+  if (tty_) return "/dev/tty";
+  struct stat st;
+  if (fstat(fd_, &st) == 0 && S_ISFIFO(st.st_mode)) {
+    return absl::StrCat("pipe:[", st.st_ino, "]");
+  }
+  return absl::StrCat("host:[", fd_, "]");
+}
+
+Result<long> HostStdioFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  switch (cmd) {
+    case TCGETS: {
+      char buf[64] = {};
+      if (ioctl(fd_, TCGETS, buf) != 0) return Errno(errno);
+      SV_TRY(TaskCopyOut(t, arg, buf, kKernelTermiosSize));
+      return 0L;
+    }
+    case TCSETS:
+    case TCSETSW:
+    case TCSETSF: {
+      char buf[64] = {};
+      SV_TRY(TaskCopyIn(t, arg, buf, kKernelTermiosSize));
+      if (ioctl(fd_, cmd, buf) != 0) return Errno(errno);
+      return 0L;
+    }
+    case TIOCGWINSZ: {
+      struct winsize ws {};
+      if (ioctl(fd_, TIOCGWINSZ, &ws) != 0) return Errno(errno);
+      SV_TRY(TaskCopyOut(t, arg, &ws, sizeof(ws)));
+      return 0L;
+    }
+    case TIOCSWINSZ: {
+      struct winsize ws {};
+      SV_TRY(TaskCopyIn(t, arg, &ws, sizeof(ws)));
+      if (ioctl(fd_, TIOCSWINSZ, &ws) != 0) return Errno(errno);
+      return 0L;
+    }
+    case TIOCGPGRP: {
+      if (!tty_) return Errno(ENOTTY);
+      int pgid = g_fg_pgid.load();
+      SV_TRY(TaskCopyOut(t, arg, &pgid, sizeof(pgid)));
+      return 0L;
+    }
+    case TIOCSPGRP: {
+      if (!tty_) return Errno(ENOTTY);
+      int pgid;
+      SV_TRY(TaskCopyIn(t, arg, &pgid, sizeof(pgid)));
+      if (pgid < 0) return Errno(EINVAL);
+      g_fg_pgid.store(pgid);
+      return 0L;
+    }
+    case TIOCGSID: {
+      if (!tty_) return Errno(ENOTTY);
+      int sid = 1;  // the init's session owns the terminal
+      SV_TRY(TaskCopyOut(t, arg, &sid, sizeof(sid)));
+      return 0L;
+    }
+    case TIOCSCTTY:
+    case TIOCNOTTY:
+      return tty_ ? 0L : Result<long>(Errno(ENOTTY));
+    case FIONREAD:
+    case TIOCOUTQ: {
+      int n = 0;
+      if (ioctl(fd_, cmd, &n) != 0) return Errno(errno);
+      SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+      return 0L;
+    }
+    case TCFLSH:
+    case TCXONC:
+    case TCSBRK: {
+      if (ioctl(fd_, cmd, static_cast<unsigned long>(arg.value())) != 0) return Errno(errno);
+      return 0L;
+    }
+    default:
+      return Errno(ENOTTY);
+  }
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,54 @@
+// The sandbox's stdio: a FileDescription passing reads, writes and terminal
+// ioctls through to a host fd (the seedsc process's own stdin/stdout/stderr).
+//
+// The host fd is never switched to O_NONBLOCK (that flag lives in the host's
+// open file description, shared with the user's shell): reads poll the host fd
+// through Task::BlockOnFd, so signals interrupt them, and read only once it
+// is ready.
+//
+//   FileRef in = NewHostStdioFile(0);   // dups the fd; the caller keeps 0
+#ifndef SEEDVISOR_SENTRY_FS_HOST_STDIO_FILE_H_
+#define SEEDVISOR_SENTRY_FS_HOST_STDIO_FILE_H_
+
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+class HostStdioFile : public FileDescription {
+ public:
+  // Owns `host_fd`.
+  HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d = nullptr);
+  ~HostStdioFile() override;
+
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  Result<size_t> Write(Task& t, const char* buf, size_t len) override;
+  Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset) override;
+  Result<size_t> PWrite(Task& t, const char* buf, size_t len, int64_t offset) override;
+  Result<int64_t> Seek(int64_t offset, int whence) override;
+  Result<struct stat> Stat() override;
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  Status Sync() override { return {}; }
+  int PollFd() const override { return fd_; }
+  std::string DisplayPath() const override;
+  int host_fd() const { return fd_; }
+
+ private:
+  const int fd_;
+  const bool tty_;
+};
+
+// A stdio passthrough for host fd `host_fd` (dup'ed; the caller keeps its fd).
+// The first terminal seen becomes the sandbox's controlling terminal
+// (/dev/tty). Returns null if `host_fd` is not open.
+FileRef NewHostStdioFile(int host_fd);
+
+// /dev/tty: a new passthrough of the controlling terminal, or ENXIO if the
+// sandbox has none.
+Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags);
+
+// The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP); starts at 1.
+int TerminalForegroundPgid();
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_HOST_STDIO_FILE_H_

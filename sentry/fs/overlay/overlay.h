@@ -1,0 +1,79 @@
+// overlay: the sandbox root, a writable tmpfs over a read-only lower layer
+// (the host root).
+//
+// An OverlayInode has an upper node (tmpfs), a lower inode, or both (a
+// directory present in both layers is merged). The first change to a lower
+// object copies it up: its parents first, then the object (data, mode,
+// owner, times). Removing a lower name leaves a whiteout in the upper
+// directory; a directory created where a lower one was removed is opaque.
+// Writes never reach the lower layer.
+//
+// Renaming a directory that exists in the lower layer fails with EXDEV (as
+// Linux overlayfs without redirect_dir): mv(1) then copies and deletes.
+//
+//   auto root = NewOverlay(NewTmpfs(0755), host_root);
+#ifndef SEEDVISOR_SENTRY_FS_OVERLAY_OVERLAY_H_
+#define SEEDVISOR_SENTRY_FS_OVERLAY_OVERLAY_H_
+
+#include <memory>
+#include <mutex>
+
+#include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+struct OverlayFs;
+
+class OverlayInode : public Inode {
+ public:
+  OverlayInode(std::shared_ptr<OverlayFs> fs, std::shared_ptr<OverlayInode> parent,
+               std::string name, std::shared_ptr<TmpfsInode> upper, InodeRef lower);
+
+  Result<struct stat> Stat() override;
+  Result<std::shared_ptr<Inode>> Lookup(std::string_view name) override;
+  Result<std::vector<DirEntry>> ReadDir() override;
+  Result<std::shared_ptr<Inode>> Create(std::string_view name, mode_t mode,
+                                        const FsCreds& c) override;
+  Status Mkdir(std::string_view name, mode_t mode, const FsCreds& c) override;
+  Status Mknod(std::string_view name, mode_t mode, dev_t dev, const FsCreds& c) override;
+  Status Symlink(std::string_view name, std::string_view target, const FsCreds& c) override;
+  Status Link(std::string_view name, const std::shared_ptr<Inode>& target) override;
+  Status Unlink(std::string_view name) override;
+  Status Rmdir(std::string_view name) override;
+  Status Rename(std::string_view oldname, Inode& newdir, std::string_view newname,
+                unsigned flags) override;
+  Result<std::string> Readlink() override;
+  Status SetAttr(const SetAttrRequest& req) override;
+  Result<struct statfs> StatFs() override;
+  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
+  const void* FsId() const override { return fs_.get(); }
+
+  // Makes sure this object has an upper copy (parents first).
+  Status CopyUp();
+  std::shared_ptr<TmpfsInode> upper();
+  const InodeRef& lower() const { return lower_; }
+
+ private:
+  // The child as OverlayInode (ENOENT for whiteouts).
+  Result<std::shared_ptr<OverlayInode>> LookupChild(std::string_view name);
+  // True if the lower layer shows `name` in this directory.
+  bool LowerHas(std::string_view name);
+  // Copies up this directory and returns its upper node.
+  Result<std::shared_ptr<TmpfsInode>> UpperDir();
+
+  std::shared_ptr<OverlayFs> fs_;
+  std::shared_ptr<OverlayInode> parent_;
+  std::string name_;
+  std::mutex mu_;  // guards upper_ and serializes copy-up of this object
+  std::shared_ptr<TmpfsInode> upper_;
+  const InodeRef lower_;
+};
+
+// An overlay of `upper_root` (a tmpfs root) over `lower_root`.
+std::shared_ptr<OverlayInode> NewOverlay(std::shared_ptr<TmpfsInode> upper_root,
+                                         InodeRef lower_root);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_OVERLAY_OVERLAY_H_

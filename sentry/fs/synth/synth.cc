@@ -1,0 +1,191 @@
+#include "sentry/fs/synth/synth.h"
+
+#include <atomic>
+#include <cstring>
+
+namespace seedvisor::sentry {
+
+uint64_t NextSynthIno() {
+  static std::atomic<uint64_t> next{1000};
+  return next.fetch_add(1);
+}
+
+namespace {
+timespec Now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+}  // namespace
+
+SynthInode::SynthInode(mode_t mode, dev_t dev, uid_t uid, gid_t gid) {
+  st_.st_mode = mode;
+  st_.st_ino = NextSynthIno();
+  st_.st_dev = dev;
+  st_.st_uid = uid;
+  st_.st_gid = gid;
+  st_.st_nlink = S_ISDIR(mode) ? 2 : 1;
+  st_.st_blksize = 4096;
+  st_.st_atim = st_.st_mtim = st_.st_ctim = Now();
+}
+
+Result<struct stat> SynthInode::Stat() {
+  std::lock_guard l(st_mu_);
+  return st_;
+}
+
+void SynthInode::set_owner(uid_t uid, gid_t gid) {
+  std::lock_guard l(st_mu_);
+  st_.st_uid = uid;
+  st_.st_gid = gid;
+}
+
+Status SynthInode::SetAttr(const SetAttrRequest& req) {
+  // Device nodes accept time and mode changes (tests touch /dev/null);
+  // everything else here is fixed.
+  if (req.size) return S_ISCHR(st_.st_mode) ? Status() : Errno(EPERM);
+  if (!S_ISCHR(st_.st_mode)) return Errno(EPERM);
+  std::lock_guard l(st_mu_);
+  if (req.mode) st_.st_mode = (st_.st_mode & S_IFMT) | (*req.mode & 07777);
+  if (req.uid) st_.st_uid = *req.uid;
+  if (req.gid) st_.st_gid = *req.gid;
+  if (req.atime) st_.st_atim = *req.atime;
+  if (req.mtime) st_.st_mtim = *req.mtime;
+  return {};
+}
+
+Result<struct statfs> SynthInode::StatFs() {
+  struct statfs s {};
+  s.f_type = magic_;
+  s.f_bsize = 4096;
+  s.f_namelen = 255;
+  s.f_frsize = 4096;
+  return s;
+}
+
+// ---------------------------------------------------------------- SynthDir
+
+SynthDir::SynthDir(mode_t perm, dev_t dev) : SynthInode(S_IFDIR | perm, dev) {}
+
+void SynthDir::Add(std::string name, InodeRef child) {
+  std::lock_guard l(mu_);
+  children_[std::move(name)] = std::move(child);
+}
+
+void SynthDir::SetDynamic(LookupFn lookup, ListFn list) {
+  std::lock_guard l(mu_);
+  lookup_ = std::move(lookup);
+  list_ = std::move(list);
+}
+
+Result<InodeRef> SynthDir::Lookup(std::string_view name) {
+  LookupFn fn;
+  {
+    std::lock_guard l(mu_);
+    auto it = children_.find(name);
+    if (it != children_.end()) return it->second;
+    fn = lookup_;
+  }
+  if (fn) return fn(name);
+  return Errno(ENOENT);
+}
+
+Result<std::vector<DirEntry>> SynthDir::ReadDir() {
+  std::vector<DirEntry> out;
+  ListFn fn;
+  {
+    std::lock_guard l(mu_);
+    for (auto& [name, child] : children_) {
+      auto st = child->Stat();
+      if (st.ok()) out.push_back({name, st->st_ino, DirentType(st->st_mode)});
+    }
+    fn = list_;
+  }
+  if (fn) {
+    for (auto& e : fn()) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- SynthSymlink
+
+SynthSymlink::SynthSymlink(TargetFn target, dev_t dev)
+    : SynthInode(S_IFLNK | 0777, dev), target_(std::move(target)) {}
+
+std::shared_ptr<SynthSymlink> SynthSymlink::Fixed(std::string target) {
+  return std::make_shared<SynthSymlink>([target]() -> Result<std::string> { return target; });
+}
+
+Result<std::string> SynthSymlink::Readlink() { return target_(); }
+
+// ---------------------------------------------------------------- SynthFile
+
+SynthFile::SynthFile(ContentFn content, mode_t perm, dev_t dev)
+    : SynthInode(S_IFREG | perm, dev), content_(std::move(content)) {}
+
+std::shared_ptr<SynthFile> SynthFile::Text(std::function<std::string()> f) {
+  return std::make_shared<SynthFile>([f]() -> Result<std::string> { return f(); });
+}
+
+Result<FileRef> SynthFile::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY && !write_) return Errno(EACCES);
+  std::string data;
+  if ((flags & O_ACCMODE) != O_WRONLY) {
+    SV_ASSIGN_OR_RETURN(data, content_());
+  }
+  return FileRef(std::make_shared<StringFile>(flags, d, std::move(data), write_));
+}
+
+// ---------------------------------------------------------------- SynthDevice
+
+SynthDevice::SynthDevice(OpenFn open, dev_t rdev, mode_t perm, dev_t dev)
+    : SynthInode(S_IFCHR | perm, dev), open_(std::move(open)) {
+  st_.st_rdev = rdev;
+}
+
+Result<FileRef> SynthDevice::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  return open_(d, flags);
+}
+
+// ---------------------------------------------------------------- StringFile
+
+StringFile::StringFile(int flags, DentryRef d, std::string data,
+                       std::function<Status(std::string_view)> write)
+    : FileDescription(flags, std::move(d)), data_(std::move(data)), write_(std::move(write)) {}
+
+Result<size_t> StringFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  if (static_cast<size_t>(offset) >= data_.size()) return size_t{0};
+  size_t n = std::min(len, data_.size() - static_cast<size_t>(offset));
+  memcpy(buf, data_.data() + offset, n);
+  return n;
+}
+
+Result<size_t> StringFile::Read(Task& t, char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
+  offset_ += static_cast<int64_t>(n);
+  return n;
+}
+
+Result<size_t> StringFile::Write(Task&, const char* buf, size_t len) {
+  if (!write_) return Errno(EINVAL);
+  SV_TRY(write_(std::string_view(buf, len)));
+  return len;
+}
+
+Result<int64_t> StringFile::Seek(int64_t offset, int whence) {
+  std::lock_guard l(offset_mu_);
+  int64_t base;
+  switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = offset_; break;
+    case SEEK_END: base = static_cast<int64_t>(data_.size()); break;
+    default: return Errno(EINVAL);
+  }
+  if (base + offset < 0) return Errno(EINVAL);
+  offset_ = base + offset;
+  return offset_;
+}
+
+}  // namespace seedvisor::sentry

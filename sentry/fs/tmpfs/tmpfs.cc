@@ -1,0 +1,497 @@
+#include "sentry/fs/tmpfs/tmpfs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+class TmpfsFs {
+ public:
+  TmpfsFs() {
+    static std::atomic<dev_t> next_dev{0x100};
+    dev_ = next_dev.fetch_add(1);
+  }
+  uint64_t NextIno() { return next_ino_.fetch_add(1); }
+  dev_t dev() const { return dev_; }
+
+ private:
+  dev_t dev_;
+  std::atomic<uint64_t> next_ino_{1};
+};
+
+namespace {
+
+timespec Now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+Status CheckName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return Errno(EINVAL);
+  if (name.size() > 255) return Errno(ENAMETOOLONG);
+  return {};
+}
+
+}  // namespace
+
+std::shared_ptr<TmpfsInode> NewTmpfs(mode_t mode, uid_t uid, gid_t gid) {
+  auto fs = std::make_shared<TmpfsFs>();
+  return std::make_shared<TmpfsInode>(fs, S_IFDIR | (mode & 07777), uid, gid);
+}
+
+TmpfsInode::TmpfsInode(std::shared_ptr<TmpfsFs> fs, mode_t mode, uid_t uid, gid_t gid)
+    : fs_(std::move(fs)) {
+  st_.st_dev = fs_->dev();
+  st_.st_ino = fs_->NextIno();
+  st_.st_mode = mode;
+  st_.st_uid = uid;
+  st_.st_gid = gid;
+  st_.st_nlink = S_ISDIR(mode) ? 2 : 1;
+  st_.st_blksize = 4096;
+  st_.st_atim = st_.st_mtim = st_.st_ctim = Now();
+  if (S_ISREG(mode)) {
+    memfd_ = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC);
+  }
+}
+
+TmpfsInode::~TmpfsInode() {
+  if (memfd_ >= 0) close(memfd_);
+}
+
+void TmpfsInode::Touch() {
+  std::lock_guard l(mu_);
+  st_.st_mtim = st_.st_ctim = Now();
+}
+
+Result<struct stat> TmpfsInode::Stat() {
+  std::lock_guard l(mu_);
+  struct stat st = st_;
+  if (memfd_ >= 0) {
+    struct stat hs;
+    if (fstat(memfd_, &hs) == 0) {
+      st.st_size = hs.st_size;
+      st.st_blocks = hs.st_blocks;
+    }
+  } else if (S_ISLNK(st.st_mode)) {
+    st.st_size = static_cast<off_t>(target_.size());
+  } else if (S_ISDIR(st.st_mode)) {
+    st.st_size = 4096;
+  }
+  return st;
+}
+
+Result<std::shared_ptr<TmpfsInode>> TmpfsInode::LookupNode(std::string_view name) {
+  std::lock_guard l(mu_);
+  if (!IsDir()) return Errno(ENOTDIR);
+  auto it = children_.find(name);
+  if (it == children_.end()) return Errno(ENOENT);
+  return it->second;
+}
+
+Result<std::shared_ptr<Inode>> TmpfsInode::Lookup(std::string_view name) {
+  SV_ASSIGN_OR_RETURN(auto n, LookupNode(name));
+  return std::shared_ptr<Inode>(std::move(n));
+}
+
+Result<std::vector<DirEntry>> TmpfsInode::ReadDir() {
+  std::lock_guard l(mu_);
+  if (!IsDir()) return Errno(ENOTDIR);
+  std::vector<DirEntry> out;
+  out.reserve(children_.size());
+  for (auto& [name, child] : children_) {
+    // A child's st_ino/st_mode never change after creation except the
+    // permission bits, so reading them without its lock is only racy on bits
+    // we do not use here.
+    out.push_back({name, child->st_.st_ino, DirentType(child->st_.st_mode)});
+  }
+  return out;
+}
+
+Status TmpfsInode::CheckWritableDir() {
+  if (!IsDir()) return Errno(ENOTDIR);
+  if (st_.st_nlink == 0) return Errno(ENOENT);  // a removed directory
+  return {};
+}
+
+Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(std::string_view name, mode_t mode,
+                                                         const FsCreds& c) {
+  SV_TRY(CheckName(name));
+  std::lock_guard l(mu_);
+  SV_TRY(CheckWritableDir());
+  if (children_.count(name)) return Errno(EEXIST);
+  gid_t gid = c.gid;
+  // BSD group semantics for setgid directories (inode_init_owner()).
+  if (st_.st_mode & S_ISGID) {
+    gid = st_.st_gid;
+    if (S_ISDIR(mode)) mode |= S_ISGID;
+  }
+  auto child = std::make_shared<TmpfsInode>(fs_, mode, c.uid, gid);
+  if (S_ISREG(mode) && child->memfd_ < 0) return Errno(ENOSPC);
+  children_.emplace(std::string(name), child);
+  whiteouts_.erase(std::string(name));
+  if (S_ISDIR(mode)) st_.st_nlink++;
+  st_.st_mtim = st_.st_ctim = Now();
+  return child;
+}
+
+Result<std::shared_ptr<Inode>> TmpfsInode::Create(std::string_view name, mode_t mode,
+                                                  const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(auto n, NewChild(name, S_IFREG | (mode & 07777), c));
+  return std::shared_ptr<Inode>(std::move(n));
+}
+
+Status TmpfsInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(auto n, NewChild(name, S_IFDIR | (mode & 07777), c));
+  return {};
+}
+
+Status TmpfsInode::Mknod(std::string_view name, mode_t mode, dev_t dev, const FsCreds& c) {
+  mode_t type = mode & S_IFMT;
+  if (type == 0) type = S_IFREG;
+  if (type == S_IFREG) {
+    auto r = Create(name, mode, c);
+    if (!r.ok()) return r.error();
+    return {};
+  }
+  // Device nodes would give the guest a path to host devices: refuse them.
+  if (type == S_IFCHR || type == S_IFBLK) return Errno(EPERM);
+  if (type != S_IFIFO && type != S_IFSOCK) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(auto n, NewChild(name, type | (mode & 07777), c));
+  n->st_.st_rdev = dev;
+  return {};
+}
+
+Status TmpfsInode::Symlink(std::string_view name, std::string_view target, const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(auto n, NewChild(name, S_IFLNK | 0777, c));
+  std::lock_guard l(n->mu_);
+  n->target_ = std::string(target);
+  return {};
+}
+
+Status TmpfsInode::Link(std::string_view name, const std::shared_ptr<Inode>& target) {
+  auto t = std::dynamic_pointer_cast<TmpfsInode>(target);
+  if (!t || t->fs_ != fs_) return Errno(EXDEV);
+  SV_TRY(CheckName(name));
+  {
+    std::lock_guard lt(t->mu_);
+    if (S_ISDIR(t->st_.st_mode)) return Errno(EPERM);
+    if (t->st_.st_nlink == 0) return Errno(ENOENT);
+  }
+  std::lock_guard l(mu_);
+  SV_TRY(CheckWritableDir());
+  if (children_.count(name)) return Errno(EEXIST);
+  children_.emplace(std::string(name), t);
+  whiteouts_.erase(std::string(name));
+  st_.st_mtim = st_.st_ctim = Now();
+  std::lock_guard lt(t->mu_);
+  t->st_.st_nlink++;
+  t->st_.st_ctim = Now();
+  return {};
+}
+
+Status TmpfsInode::AddChild(std::string_view name, std::shared_ptr<TmpfsInode> child) {
+  std::lock_guard l(mu_);
+  SV_TRY(CheckWritableDir());
+  if (children_.count(name)) return Errno(EEXIST);
+  if (S_ISDIR(child->st_.st_mode)) st_.st_nlink++;
+  children_.emplace(std::string(name), std::move(child));
+  whiteouts_.erase(std::string(name));
+  return {};
+}
+
+Status TmpfsInode::Unlink(std::string_view name) {
+  std::shared_ptr<TmpfsInode> victim;
+  {
+    std::lock_guard l(mu_);
+    if (!IsDir()) return Errno(ENOTDIR);
+    auto it = children_.find(name);
+    if (it == children_.end()) return Errno(ENOENT);
+    if (S_ISDIR(it->second->st_.st_mode)) return Errno(EISDIR);
+    victim = it->second;
+    children_.erase(it);
+    st_.st_mtim = st_.st_ctim = Now();
+  }
+  std::lock_guard l(victim->mu_);
+  victim->st_.st_nlink--;
+  victim->st_.st_ctim = Now();
+  return {};
+}
+
+Status TmpfsInode::RmdirForce(std::string_view name) {
+  std::shared_ptr<TmpfsInode> victim;
+  std::lock_guard l(mu_);
+  auto it = children_.find(name);
+  if (it == children_.end()) return Errno(ENOENT);
+  victim = it->second;
+  if (!S_ISDIR(victim->st_.st_mode)) return Errno(ENOTDIR);
+  {
+    std::lock_guard lv(victim->mu_);
+    if (!victim->children_.empty()) return Errno(ENOTEMPTY);
+    victim->st_.st_nlink = 0;
+  }
+  children_.erase(it);
+  st_.st_nlink--;
+  st_.st_mtim = st_.st_ctim = Now();
+  return {};
+}
+
+Status TmpfsInode::Rmdir(std::string_view name) {
+  {
+    std::lock_guard l(mu_);
+    if (!IsDir()) return Errno(ENOTDIR);
+    auto it = children_.find(name);
+    if (it == children_.end()) return Errno(ENOENT);
+    if (!S_ISDIR(it->second->st_.st_mode)) return Errno(ENOTDIR);
+  }
+  return RmdirForce(name);
+}
+
+Status TmpfsInode::Rename(std::string_view oldname, Inode& newdir_base, std::string_view newname,
+                          unsigned flags) {
+  auto* newdir = dynamic_cast<TmpfsInode*>(&newdir_base);
+  if (!newdir || newdir->fs_ != fs_) return Errno(EXDEV);
+  SV_TRY(CheckName(newname));
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Errno(EINVAL);
+  // Lock both directories in address order.
+  std::unique_lock<std::mutex> l1, l2;
+  if (newdir == this) {
+    l1 = std::unique_lock(mu_);
+  } else if (this < newdir) {
+    l1 = std::unique_lock(mu_);
+    l2 = std::unique_lock(newdir->mu_);
+  } else {
+    l1 = std::unique_lock(newdir->mu_);
+    l2 = std::unique_lock(mu_);
+  }
+  SV_TRY(CheckWritableDir());
+  SV_TRY(newdir->CheckWritableDir());
+  auto src_it = children_.find(oldname);
+  if (src_it == children_.end()) return Errno(ENOENT);
+  std::shared_ptr<TmpfsInode> src = src_it->second;
+  auto dst_it = newdir->children_.find(newname);
+  std::shared_ptr<TmpfsInode> dst = dst_it == newdir->children_.end() ? nullptr : dst_it->second;
+  bool src_dir = S_ISDIR(src->st_.st_mode);
+  timespec now = Now();
+  if (flags & RENAME_EXCHANGE) {
+    if (!dst) return Errno(ENOENT);
+    bool dst_dir = S_ISDIR(dst->st_.st_mode);
+    src_it->second = dst;
+    newdir->children_.find(newname)->second = src;
+    if (src_dir != dst_dir && newdir != this) {
+      if (src_dir) { st_.st_nlink--; newdir->st_.st_nlink++; }
+      else { st_.st_nlink++; newdir->st_.st_nlink--; }
+    }
+    st_.st_mtim = st_.st_ctim = newdir->st_.st_mtim = newdir->st_.st_ctim = now;
+    return {};
+  }
+  if (dst) {
+    if (flags & RENAME_NOREPLACE) return Errno(EEXIST);
+    if (dst == src) return {};  // same inode: rename(2) does nothing
+    bool dst_dir = S_ISDIR(dst->st_.st_mode);
+    if (src_dir && !dst_dir) return Errno(ENOTDIR);
+    if (!src_dir && dst_dir) return Errno(EISDIR);
+    if (dst_dir) {
+      std::lock_guard ld(dst->mu_);
+      if (!dst->children_.empty()) return Errno(ENOTEMPTY);
+      dst->st_.st_nlink = 0;
+      newdir->st_.st_nlink--;
+    } else {
+      std::lock_guard ld(dst->mu_);
+      dst->st_.st_nlink--;
+    }
+    newdir->children_.erase(dst_it);
+  }
+  children_.erase(src_it);
+  newdir->children_.emplace(std::string(newname), src);
+  newdir->whiteouts_.erase(std::string(newname));
+  if (src_dir && newdir != this) {
+    st_.st_nlink--;
+    newdir->st_.st_nlink++;
+  }
+  st_.st_mtim = st_.st_ctim = newdir->st_.st_mtim = newdir->st_.st_ctim = now;
+  return {};
+}
+
+Result<std::string> TmpfsInode::Readlink() {
+  std::lock_guard l(mu_);
+  if (!S_ISLNK(st_.st_mode)) return Errno(EINVAL);
+  return target_;
+}
+
+Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
+  std::lock_guard l(mu_);
+  if (req.size) {
+    if (S_ISDIR(st_.st_mode)) return Errno(EISDIR);
+    if (memfd_ < 0) return Errno(EINVAL);
+    if (*req.size < 0) return Errno(EINVAL);
+    if (ftruncate(memfd_, *req.size) != 0) return Errno(errno);
+    st_.st_mtim = Now();
+  }
+  if (req.mode) st_.st_mode = (st_.st_mode & S_IFMT) | (*req.mode & 07777);
+  if (req.uid) st_.st_uid = *req.uid;
+  if (req.gid) st_.st_gid = *req.gid;
+  if (req.atime) st_.st_atim = *req.atime;
+  if (req.mtime) st_.st_mtim = *req.mtime;
+  st_.st_ctim = Now();
+  return {};
+}
+
+Result<struct statfs> TmpfsInode::StatFs() {
+  struct statfs s {};
+  s.f_type = 0x01021994;  // TMPFS_MAGIC
+  s.f_bsize = 4096;
+  s.f_blocks = 1 << 20;
+  s.f_bfree = s.f_bavail = 1 << 19;
+  s.f_files = 1 << 20;
+  s.f_ffree = 1 << 19;
+  s.f_namelen = 255;
+  s.f_frsize = 4096;
+  return s;
+}
+
+Result<FileRef> TmpfsInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  mode_t type;
+  {
+    std::lock_guard l(mu_);
+    type = st_.st_mode & S_IFMT;
+  }
+  if (type == S_IFREG) {
+    return FileRef(std::make_shared<TmpfsFile>(
+        flags, d, std::static_pointer_cast<TmpfsInode>(shared_from_this())));
+  }
+  return Inode::Open(d, flags);
+}
+
+bool TmpfsInode::IsWhiteout(std::string_view name) {
+  std::lock_guard l(mu_);
+  return whiteouts_.count(name) != 0;
+}
+
+void TmpfsInode::AddWhiteout(std::string_view name) {
+  std::lock_guard l(mu_);
+  whiteouts_.emplace(name);
+}
+
+bool TmpfsInode::opaque() {
+  std::lock_guard l(mu_);
+  return opaque_;
+}
+
+void TmpfsInode::set_opaque(bool v) {
+  std::lock_guard l(mu_);
+  opaque_ = v;
+}
+
+// ---------------------------------------------------------------- TmpfsFile
+
+TmpfsFile::TmpfsFile(int flags, DentryRef d, std::shared_ptr<TmpfsInode> inode)
+    : FileDescription(flags, std::move(d)), inode_(std::move(inode)) {}
+
+Result<size_t> TmpfsFile::ReadAt(char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  ssize_t n = pread(inode_->memfd(), buf, len, offset);
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> TmpfsFile::WriteAt(const char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  ssize_t n = pwrite(inode_->memfd(), buf, len, offset);
+  if (n < 0) return Errno(errno);
+  if (n > 0) inode_->Touch();
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> TmpfsFile::Read(Task&, char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  SV_ASSIGN_OR_RETURN(size_t n, ReadAt(buf, len, offset_));
+  offset_ += static_cast<int64_t>(n);
+  return n;
+}
+
+Result<size_t> TmpfsFile::Write(Task&, const char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  if (flags() & O_APPEND) {
+    struct stat st;
+    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
+    offset_ = st.st_size;
+  }
+  SV_ASSIGN_OR_RETURN(size_t n, WriteAt(buf, len, offset_));
+  offset_ += static_cast<int64_t>(n);
+  return n;
+}
+
+Result<size_t> TmpfsFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
+  return ReadAt(buf, len, offset);
+}
+
+Result<size_t> TmpfsFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
+  // pwrite(2) BUGS: with O_APPEND, Linux appends regardless of the offset.
+  if (flags() & O_APPEND) {
+    struct stat st;
+    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
+    offset = st.st_size;
+  }
+  return WriteAt(buf, len, offset);
+}
+
+Result<int64_t> SeekHostFd(int fd, int64_t& cur, int64_t off, int whence) {
+  int64_t base;
+  switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = cur; break;
+    case SEEK_END: {
+      struct stat st;
+      if (fstat(fd, &st) != 0) return Errno(errno);
+      base = st.st_size;
+      break;
+    }
+    case SEEK_DATA:
+    case SEEK_HOLE: {
+      off_t r = lseek(fd, off, whence);
+      if (r < 0) return Errno(errno);
+      cur = r;
+      return cur;
+    }
+    default: return Errno(EINVAL);
+  }
+  int64_t n;
+  if (__builtin_add_overflow(base, off, &n) || n < 0) return Errno(EINVAL);
+  cur = n;
+  return cur;
+}
+
+Result<int64_t> TmpfsFile::Seek(int64_t offset, int whence) {
+  std::lock_guard l(offset_mu_);
+  return SeekHostFd(inode_->memfd(), offset_, offset, whence);
+}
+
+Result<struct stat> TmpfsFile::Stat() { return inode_->Stat(); }
+
+Status TmpfsFile::Truncate(int64_t length) {
+  SetAttrRequest r;
+  r.size = length;
+  return inode_->SetAttr(r);
+}
+
+Result<long> TmpfsFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if (cmd == FIONREAD) {
+    std::lock_guard l(offset_mu_);
+    struct stat st;
+    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
+    int n = st.st_size > offset_ ? static_cast<int>(st.st_size - offset_) : 0;
+    SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+    return 0L;
+  }
+  return Errno(ENOTTY);
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,50 @@
+// FdTable: a task's file descriptors (shared by CLONE_FILES).
+//
+//   SV_ASSIGN_OR_RETURN(int fd, task.fds().Install(file, /*cloexec=*/true));
+//   SV_ASSIGN_OR_RETURN(FileRef f, task.fds().Get(fd));
+#ifndef SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
+#define SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "sentry/base/errno.h"
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+class FdTable {
+ public:
+  struct Entry {
+    FileRef file;
+    bool cloexec = false;
+  };
+
+  // Lowest free fd >= min_fd below `limit` (RLIMIT_NOFILE); EMFILE if none.
+  Result<int> Install(FileRef file, bool cloexec, int min_fd = 0, int limit = 1024);
+  // dup2/dup3: replaces whatever is at `fd`.
+  Status InstallAt(int fd, FileRef file, bool cloexec, int limit = 1024);
+  Result<FileRef> Get(int fd) const;
+  Result<Entry> GetEntry(int fd) const;
+  Status SetCloexec(int fd, bool cloexec);
+  // Removes and returns the file so the caller drops the last reference
+  // outside the table's lock.
+  Result<FileRef> Remove(int fd);
+  // execve: drops every close-on-exec fd.
+  void CloseOnExec();
+  std::shared_ptr<FdTable> Fork() const;
+  // A snapshot, for /proc/PID/fd.
+  std::map<int, Entry> Snapshot() const;
+  void Clear();
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<int, Entry> fds_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_VFS_FD_TABLE_H_

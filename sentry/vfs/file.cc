@@ -1,0 +1,63 @@
+#include "sentry/vfs/file.h"
+
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+FileDescription::FileDescription(int flags, std::shared_ptr<Dentry> dentry)
+    : flags_(flags & ~O_CLOEXEC), dentry_(std::move(dentry)) {}
+
+FileDescription::~FileDescription() = default;
+
+void FileDescription::SetStatusFlags(int flags) {
+  // fcntl(F_SETFL) changes only these (setfl() in fs/fcntl.c).
+  constexpr int kSettable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+  int old = flags_.load();
+  while (!flags_.compare_exchange_weak(old, (old & ~kSettable) | (flags & kSettable))) {
+  }
+}
+
+bool FileDescription::readable() const {
+  int f = flags();
+  if (f & O_PATH) return false;
+  return (f & O_ACCMODE) == O_RDONLY || (f & O_ACCMODE) == O_RDWR;
+}
+
+bool FileDescription::writable() const {
+  int f = flags();
+  if (f & O_PATH) return false;
+  return (f & O_ACCMODE) == O_WRONLY || (f & O_ACCMODE) == O_RDWR;
+}
+
+// Files without the operation: EINVAL for read/write (vfs_read() when
+// f_op->read is missing), ESPIPE for positioned I/O and seeking on
+// non-seekable files, ENOTDIR for getdents, ENOTTY for ioctl.
+Result<size_t> FileDescription::Read(Task&, char*, size_t) { return Errno(EINVAL); }
+Result<size_t> FileDescription::Write(Task&, const char*, size_t) { return Errno(EINVAL); }
+Result<size_t> FileDescription::PRead(Task&, char*, size_t, int64_t) { return Errno(ESPIPE); }
+Result<size_t> FileDescription::PWrite(Task&, const char*, size_t, int64_t) {
+  return Errno(ESPIPE);
+}
+Result<int64_t> FileDescription::Seek(int64_t, int) { return Errno(ESPIPE); }
+
+Result<struct stat> FileDescription::Stat() {
+  if (dentry_) return dentry_->inode()->Stat();
+  struct stat st {};
+  st.st_mode = S_IFREG | 0600;
+  st.st_nlink = 1;
+  st.st_blksize = 4096;
+  return st;
+}
+
+Result<size_t> FileDescription::GetDents64(Task&, UserAddr, size_t) { return Errno(ENOTDIR); }
+Result<long> FileDescription::Ioctl(Task&, unsigned long, UserAddr) { return Errno(ENOTTY); }
+Status FileDescription::Truncate(int64_t) { return Errno(EINVAL); }
+Status FileDescription::Sync() { return Errno(EINVAL); }
+Result<int> FileDescription::MappableFd() { return Errno(ENODEV); }
+
+std::string FileDescription::DisplayPath() const {
+  if (dentry_) return dentry_->Path();
+  return "anon_inode:[unknown]";
+}
+
+}  // namespace seedvisor::sentry

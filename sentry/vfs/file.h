@@ -1,0 +1,81 @@
+// FileDescription: one open file description (Linux's struct file).
+//
+// File descriptors in an FdTable point at these; dup() and fork() share them,
+// so the offset and status flags are shared as Linux shares them. Every file
+// type (host passthrough, tmpfs, overlay, pipe, /dev, /proc ...) derives from
+// it and overrides what it supports; the defaults return the errno Linux
+// returns for a file that lacks the operation.
+//
+//   SV_ASSIGN_OR_RETURN(auto file, task.fds().Get(fd));
+//   SV_ASSIGN_OR_RETURN(size_t n, file->Read(task, buf.data(), buf.size()));
+#ifndef SEEDVISOR_SENTRY_VFS_FILE_H_
+#define SEEDVISOR_SENTRY_VFS_FILE_H_
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sentry/base/errno.h"
+#include "sentry/base/usermem.h"
+
+namespace seedvisor::sentry {
+
+class Task;
+class Dentry;
+
+class FileDescription : public std::enable_shared_from_this<FileDescription> {
+ public:
+  // `flags` are the open(2) flags; O_CLOEXEC belongs to the fd, not here.
+  explicit FileDescription(int flags, std::shared_ptr<Dentry> dentry = nullptr);
+  virtual ~FileDescription();
+  FileDescription(const FileDescription&) = delete;
+  FileDescription& operator=(const FileDescription&) = delete;
+
+  int flags() const { return flags_.load(); }
+  // F_SETFL: only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT and O_NOATIME change.
+  void SetStatusFlags(int flags);
+  bool readable() const;
+  bool writable() const;
+  bool nonblocking() const { return (flags() & O_NONBLOCK) != 0; }
+  const std::shared_ptr<Dentry>& dentry() const { return dentry_; }
+
+  // read(2)/write(2) at the file offset. Blocking files wait through
+  // Task::BlockOnFd, so a signal interrupts them.
+  virtual Result<size_t> Read(Task& t, char* buf, size_t len);
+  virtual Result<size_t> Write(Task& t, const char* buf, size_t len);
+  // pread64(2)/pwrite64(2): ESPIPE unless the file is seekable.
+  virtual Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset);
+  virtual Result<size_t> PWrite(Task& t, const char* buf, size_t len, int64_t offset);
+  virtual Result<int64_t> Seek(int64_t offset, int whence);
+  virtual Result<struct stat> Stat();
+  // getdents64(2) into guest memory at `buf`.
+  virtual Result<size_t> GetDents64(Task& t, UserAddr buf, size_t len);
+  virtual Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg);
+  virtual Status Truncate(int64_t length);
+  virtual Status Sync();
+  // A host fd the platform can mmap for this file, or ENODEV.
+  virtual Result<int> MappableFd();
+  // A host fd whose poll readiness is this file's, or -1 if always ready.
+  virtual int PollFd() const { return -1; }
+  // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
+  virtual std::string DisplayPath() const;
+
+ protected:
+  std::mutex offset_mu_;  // guards offset_ for files that have one
+  int64_t offset_ = 0;
+
+ private:
+  std::atomic<int> flags_;
+  std::shared_ptr<Dentry> dentry_;
+};
+
+using FileRef = std::shared_ptr<FileDescription>;
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_VFS_FILE_H_

@@ -1,0 +1,46 @@
+#include "sentry/vfs/fs_context.h"
+
+namespace seedvisor::sentry {
+
+std::shared_ptr<FsContext> FsContext::Fork() const {
+  std::lock_guard l(mu_);
+  return std::make_shared<FsContext>(root_, cwd_, umask_);
+}
+
+DentryRef FsContext::root() const {
+  std::lock_guard l(mu_);
+  return root_;
+}
+
+DentryRef FsContext::cwd() const {
+  std::lock_guard l(mu_);
+  return cwd_;
+}
+
+void FsContext::SetCwd(DentryRef d) {
+  DentryRef old;
+  std::lock_guard l(mu_);
+  old = std::move(cwd_);
+  cwd_ = std::move(d);
+}
+
+void FsContext::SetRoot(DentryRef d) {
+  DentryRef old;
+  std::lock_guard l(mu_);
+  old = std::move(root_);
+  root_ = std::move(d);
+}
+
+mode_t FsContext::umask() const {
+  std::lock_guard l(mu_);
+  return umask_;
+}
+
+mode_t FsContext::SetUmask(mode_t mask) {
+  std::lock_guard l(mu_);
+  mode_t old = umask_;
+  umask_ = mask & 0777;
+  return old;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,276 @@
+#include "sentry/vfs/inode.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace seedvisor::sentry {
+
+bool FsCreds::InGroup(gid_t g) const {
+  return g == gid || std::find(groups.begin(), groups.end(), g) != groups.end();
+}
+
+Status CheckAccess(const FsCreds& c, const struct stat& st, int mask) {
+  mask &= 7;
+  if (mask == 0) return {};
+  if (c.root()) {
+    // generic_permission(): CAP_DAC_OVERRIDE grants R/W always, and X when
+    // the object is a directory or has any x bit.
+    if (!(mask & X_OK) || S_ISDIR(st.st_mode) || (st.st_mode & 0111)) return {};
+    return Errno(EACCES);
+  }
+  unsigned perm;
+  if (c.uid == st.st_uid) {
+    perm = (st.st_mode >> 6) & 7;
+  } else if (c.InGroup(st.st_gid)) {
+    perm = (st.st_mode >> 3) & 7;
+  } else {
+    perm = st.st_mode & 7;
+  }
+  if ((perm & static_cast<unsigned>(mask)) == static_cast<unsigned>(mask)) return {};
+  return Errno(EACCES);
+}
+
+uint8_t DirentType(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return DT_REG;
+    case S_IFDIR: return DT_DIR;
+    case S_IFLNK: return DT_LNK;
+    case S_IFCHR: return DT_CHR;
+    case S_IFBLK: return DT_BLK;
+    case S_IFIFO: return DT_FIFO;
+    case S_IFSOCK: return DT_SOCK;
+    default: return DT_UNKNOWN;
+  }
+}
+
+// ---------------------------------------------------------------- hooks
+
+namespace {
+TaskHooks g_hooks;
+}  // namespace
+
+void InstallTaskHooks(const TaskHooks& hooks) { g_hooks = hooks; }
+
+Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len) {
+  if (!g_hooks.copy_out) return Errno(EFAULT);
+  return g_hooks.copy_out(t, addr, src, len);
+}
+
+Status TaskCopyIn(Task& t, UserAddr addr, void* dst, size_t len) {
+  if (!g_hooks.copy_in) return Errno(EFAULT);
+  return g_hooks.copy_in(t, addr, dst, len);
+}
+
+Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadline) {
+  if (!g_hooks.block_on_fd) return Errno(EINTR);
+  return g_hooks.block_on_fd(t, host_fd, events, deadline);
+}
+
+// ---------------------------------------------------------------- Inode
+
+Inode::~Inode() = default;
+
+Result<std::shared_ptr<Inode>> Inode::Lookup(std::string_view) { return Errno(ENOTDIR); }
+Result<std::vector<DirEntry>> Inode::ReadDir() { return Errno(ENOTDIR); }
+Result<std::shared_ptr<Inode>> Inode::Create(std::string_view, mode_t, const FsCreds&) {
+  return Errno(ReadOnlyFs() ? EROFS : ENOTDIR);
+}
+Status Inode::Mkdir(std::string_view, mode_t, const FsCreds&) {
+  return Errno(ReadOnlyFs() ? EROFS : ENOTDIR);
+}
+Status Inode::Mknod(std::string_view, mode_t, dev_t, const FsCreds&) {
+  return Errno(ReadOnlyFs() ? EROFS : EPERM);
+}
+Status Inode::Symlink(std::string_view, std::string_view, const FsCreds&) {
+  return Errno(ReadOnlyFs() ? EROFS : EPERM);
+}
+Status Inode::Link(std::string_view, const std::shared_ptr<Inode>&) {
+  return Errno(ReadOnlyFs() ? EROFS : EPERM);
+}
+Status Inode::Unlink(std::string_view) { return Errno(ReadOnlyFs() ? EROFS : EPERM); }
+Status Inode::Rmdir(std::string_view) { return Errno(ReadOnlyFs() ? EROFS : EPERM); }
+Status Inode::Rename(std::string_view, Inode&, std::string_view, unsigned) {
+  return Errno(ReadOnlyFs() ? EROFS : EPERM);
+}
+Result<std::string> Inode::Readlink() { return Errno(EINVAL); }
+Status Inode::SetAttr(const SetAttrRequest&) { return Errno(ReadOnlyFs() ? EROFS : EPERM); }
+
+Result<struct statfs> Inode::StatFs() {
+  struct statfs s {};
+  s.f_type = 0x01021994;  // TMPFS_MAGIC
+  s.f_bsize = 4096;
+  s.f_namelen = 255;
+  s.f_frsize = 4096;
+  return s;
+}
+
+Result<FileRef> Inode::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  SV_ASSIGN_OR_RETURN(struct stat st, Stat());
+  if (S_ISDIR(st.st_mode)) return FileRef(std::make_shared<DirFile>(flags, d));
+  return Errno(ENXIO);
+}
+
+mode_t Inode::Type() {
+  auto st = Stat();
+  return st.ok() ? (st->st_mode & S_IFMT) : 0;
+}
+
+// ---------------------------------------------------------------- Dentry
+
+Dentry::Dentry(std::string name, std::shared_ptr<Dentry> parent, InodeRef inode, Mount* mount)
+    : name_(std::move(name)), parent_(std::move(parent)), inode_(std::move(inode)), mount_(mount) {}
+
+Dentry::~Dentry() = default;
+
+Result<std::shared_ptr<Dentry>> Dentry::Child(std::string_view name) {
+  {
+    std::lock_guard l(mu_);
+    auto it = children_.find(name);
+    if (it != children_.end()) {
+      if (auto d = it->second.lock()) return d;
+      children_.erase(it);
+    }
+  }
+  SV_ASSIGN_OR_RETURN(InodeRef inode, inode_->Lookup(name));
+  std::lock_guard l(mu_);
+  auto& slot = children_[std::string(name)];
+  if (auto d = slot.lock()) return d;  // another thread won the race
+  auto d = std::make_shared<Dentry>(std::string(name), shared_from_this(), std::move(inode),
+                                    mount_);
+  slot = d;
+  return d;
+}
+
+void Dentry::Forget(std::string_view name) {
+  std::lock_guard l(mu_);
+  auto it = children_.find(name);
+  if (it != children_.end()) children_.erase(it);
+}
+
+std::string Dentry::Path() const {
+  std::vector<const std::string*> parts;
+  const Dentry* d = this;
+  while (d) {
+    if (d->parent_) {
+      parts.push_back(&d->name_);
+      d = d->parent_.get();
+    } else if (d->mount_ && d->mount_->mountpoint()) {
+      d = d->mount_->mountpoint().get();
+    } else {
+      break;
+    }
+  }
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    out += '/';
+    out += **it;
+  }
+  if (out.empty()) out = "/";
+  if (deleted_) out += " (deleted)";
+  return out;
+}
+
+// ---------------------------------------------------------------- Mount
+
+Mount::Mount(std::string fstype, std::string source, std::string options, InodeRef root_inode)
+    : fstype_(std::move(fstype)), source_(std::move(source)), options_(std::move(options)) {
+  root_ = std::make_shared<Dentry>("/", nullptr, std::move(root_inode), this);
+}
+
+// ---------------------------------------------------------------- DirFile
+
+DirFile::DirFile(int flags, DentryRef d) : FileDescription(flags, std::move(d)) {}
+
+Result<size_t> DirFile::Read(Task&, char*, size_t) { return Errno(EISDIR); }
+Result<size_t> DirFile::PRead(Task&, char*, size_t, int64_t) { return Errno(EISDIR); }
+
+Status DirFile::Refresh() {
+  SV_ASSIGN_OR_RETURN(auto list, dentry()->inode()->ReadDir());
+  SV_ASSIGN_OR_RETURN(struct stat self, dentry()->inode()->Stat());
+  entries_.clear();
+  entries_.push_back({".", self.st_ino, DT_DIR});
+  uint64_t parent_ino = self.st_ino;
+  if (dentry()->parent()) {
+    auto pst = dentry()->parent()->inode()->Stat();
+    if (pst.ok()) parent_ino = pst->st_ino;
+  }
+  entries_.push_back({"..", parent_ino, DT_DIR});
+  for (auto& e : list) entries_.push_back(std::move(e));
+  loaded_ = true;
+  return {};
+}
+
+Result<int64_t> DirFile::Seek(int64_t offset, int whence) {
+  std::lock_guard l(offset_mu_);
+  int64_t base;
+  switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = offset_; break;
+    default: return Errno(EINVAL);
+  }
+  if (base + offset < 0) return Errno(EINVAL);
+  offset_ = base + offset;
+  // Rewinding re-reads the directory, as readdir after rewinddir(3) must see
+  // entries created since.
+  if (offset_ == 0) loaded_ = false;
+  return offset_;
+}
+
+Result<std::string> DirFile::FillDents(int64_t& offset, size_t len, bool dents64) {
+  if (!loaded_ || offset == 0) SV_TRY(Refresh());
+  std::string out;
+  while (offset >= 0 && static_cast<size_t>(offset) < entries_.size()) {
+    const DirEntry& e = entries_[offset];
+    size_t namelen = e.name.size();
+    size_t reclen;
+    if (dents64) {
+      reclen = (19 + namelen + 1 + 7) & ~size_t{7};  // linux_dirent64
+    } else {
+      reclen = (18 + namelen + 2 + 7) & ~size_t{7};  // linux_dirent: name, NUL, d_type
+    }
+    if (out.size() + reclen > len) break;
+    std::string rec(reclen, '\0');
+    uint64_t ino = e.ino;
+    int64_t next = offset + 1;
+    uint16_t rl = static_cast<uint16_t>(reclen);
+    if (dents64) {
+      memcpy(&rec[0], &ino, 8);
+      memcpy(&rec[8], &next, 8);
+      memcpy(&rec[16], &rl, 2);
+      rec[18] = static_cast<char>(e.type);
+      memcpy(&rec[19], e.name.data(), namelen);
+    } else {
+      memcpy(&rec[0], &ino, 8);
+      memcpy(&rec[8], &next, 8);
+      memcpy(&rec[16], &rl, 2);
+      memcpy(&rec[18], e.name.data(), namelen);
+      rec[reclen - 1] = static_cast<char>(e.type);
+    }
+    out += rec;
+    ++offset;
+  }
+  if (out.empty() && offset >= 0 && static_cast<size_t>(offset) < entries_.size()) {
+    return Errno(EINVAL);  // buffer too small for one entry
+  }
+  return out;
+}
+
+Result<size_t> DirFile::GetDents64(Task& t, UserAddr buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  int64_t off = offset_;
+  SV_ASSIGN_OR_RETURN(std::string out, FillDents(off, len, true));
+  if (!out.empty()) SV_TRY(TaskCopyOut(t, buf, out.data(), out.size()));
+  offset_ = off;
+  return out.size();
+}
+
+Result<size_t> DirFile::GetDents(Task& t, UserAddr buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  int64_t off = offset_;
+  SV_ASSIGN_OR_RETURN(std::string out, FillDents(off, len, false));
+  if (!out.empty()) SV_TRY(TaskCopyOut(t, buf, out.data(), out.size()));
+  offset_ = off;
+  return out.size();
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,210 @@
+// Inode, Dentry and Mount: the filesystem object model under the VFS.
+//
+// An Inode is one filesystem object (host file, tmpfs node, overlay node,
+// /proc entry). A Dentry names an inode in its parent directory and caches
+// its children weakly, so an object keeps one identity while anything (an
+// open file, a cwd, a mount point, a child) holds it. A Mount is one
+// filesystem instance attached at a dentry of its parent mount.
+//
+//   SV_ASSIGN_OR_RETURN(auto child, dir->Child("etc"));   // cached lookup
+//   SV_ASSIGN_OR_RETURN(struct stat st, child->inode()->Stat());
+//
+// Path resolution lives in vfs.cc; filesystems only answer per-directory
+// questions, so no filesystem ever sees a path with a '/' in it.
+#ifndef SEEDVISOR_SENTRY_VFS_INODE_H_
+#define SEEDVISOR_SENTRY_VFS_INODE_H_
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sentry/base/errno.h"
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+class Mount;
+class Inode;
+
+// The credentials a filesystem checks (the task's fsuid/fsgid and groups).
+struct FsCreds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool InGroup(gid_t g) const;
+  bool root() const { return uid == 0; }
+};
+
+// Access mask bits for CheckAccess (as access(2): R_OK, W_OK, X_OK).
+// Root bypasses R and W always and X if any x bit is set or the object is a
+// directory (generic_permission() in fs/namei.c).
+Status CheckAccess(const FsCreds& c, const struct stat& st, int mask);
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = DT_UNKNOWN;
+};
+
+// chmod/chown/truncate/utimes. Times are absolute (UTIME_NOW resolved by the
+// caller); a set field is a change.
+struct SetAttrRequest {
+  std::optional<mode_t> mode;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<int64_t> size;
+  std::optional<timespec> atime;
+  std::optional<timespec> mtime;
+};
+
+class Inode : public std::enable_shared_from_this<Inode> {
+ public:
+  virtual ~Inode();
+
+  virtual Result<struct stat> Stat() = 0;
+
+  // ---- Directories (defaults: ENOTDIR) ----
+  // One component, never "." or "..", never containing '/'.
+  virtual Result<std::shared_ptr<Inode>> Lookup(std::string_view name);
+  // Entries without "." and "..".
+  virtual Result<std::vector<DirEntry>> ReadDir();
+  // A new regular file (EEXIST if the name exists).
+  virtual Result<std::shared_ptr<Inode>> Create(std::string_view name, mode_t mode,
+                                                const FsCreds& c);
+  virtual Status Mkdir(std::string_view name, mode_t mode, const FsCreds& c);
+  virtual Status Mknod(std::string_view name, mode_t mode, dev_t dev, const FsCreds& c);
+  virtual Status Symlink(std::string_view name, std::string_view target, const FsCreds& c);
+  virtual Status Link(std::string_view name, const std::shared_ptr<Inode>& target);
+  virtual Status Unlink(std::string_view name);
+  virtual Status Rmdir(std::string_view name);
+  // rename(2) of `oldname` here to `newname` in `newdir` (same filesystem,
+  // checked by the caller). `flags` are renameat2's RENAME_NOREPLACE etc.
+  virtual Status Rename(std::string_view oldname, Inode& newdir, std::string_view newname,
+                        unsigned flags);
+
+  // ---- Everything ----
+  virtual Result<std::string> Readlink();  // EINVAL unless a symlink
+  virtual Status SetAttr(const SetAttrRequest& req);  // EPERM
+  virtual Result<struct statfs> StatFs();
+  // open(2) of this inode reached through `d`. The default opens directories
+  // (a generic getdents over ReadDir) and refuses everything else (ENXIO).
+  virtual Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags);
+  // True if writes are refused with EROFS (host passthrough).
+  virtual bool ReadOnlyFs() const { return false; }
+  // Identifies the filesystem instance (rename/link across filesystems: EXDEV).
+  virtual const void* FsId() const { return this; }
+
+  // Convenience: the S_IFMT bits, or 0 if Stat fails.
+  mode_t Type();
+};
+
+using InodeRef = std::shared_ptr<Inode>;
+
+class Dentry : public std::enable_shared_from_this<Dentry> {
+ public:
+  Dentry(std::string name, std::shared_ptr<Dentry> parent, InodeRef inode, Mount* mount);
+  ~Dentry();
+
+  const std::string& name() const { return name_; }
+  // Null at the root of a mount.
+  const std::shared_ptr<Dentry>& parent() const { return parent_; }
+  const InodeRef& inode() const { return inode_; }
+  Mount* mount() const { return mount_; }
+  bool IsMountRoot() const { return parent_ == nullptr; }
+
+  // The child named `name`, from the cache or a Lookup.
+  Result<std::shared_ptr<Dentry>> Child(std::string_view name);
+  // Drops a cached child (after unlink, rmdir, rename, or create over it).
+  void Forget(std::string_view name);
+  void MarkDeleted() { deleted_ = true; }
+  bool deleted() const { return deleted_; }
+
+  // The absolute path inside the sandbox, crossing mounts upwards; " (deleted)"
+  // appended for an unlinked object, as /proc/PID/fd shows it.
+  std::string Path() const;
+
+ private:
+  const std::string name_;
+  const std::shared_ptr<Dentry> parent_;
+  const InodeRef inode_;
+  Mount* const mount_;
+  bool deleted_ = false;
+  std::mutex mu_;
+  std::map<std::string, std::weak_ptr<Dentry>, std::less<>> children_;
+};
+
+using DentryRef = std::shared_ptr<Dentry>;
+
+// One mounted filesystem. Mounts live as long as the Vfs.
+class Mount {
+ public:
+  Mount(std::string fstype, std::string source, std::string options, InodeRef root_inode);
+  const std::string& fstype() const { return fstype_; }
+  const std::string& source() const { return source_; }
+  const std::string& options() const { return options_; }
+  const DentryRef& root() const { return root_; }
+  // Where this mount is attached in its parent mount; null for the root mount.
+  const DentryRef& mountpoint() const { return mountpoint_; }
+  void set_mountpoint(DentryRef d) { mountpoint_ = std::move(d); }
+  bool read_only() const { return options_.rfind("ro", 0) == 0; }
+
+ private:
+  std::string fstype_, source_, options_;
+  DentryRef root_;
+  DentryRef mountpoint_;
+};
+
+// Converts S_IFMT bits to a DT_* value.
+uint8_t DirentType(mode_t mode);
+
+// A FileDescription for a directory: getdents64 over Inode::ReadDir of the
+// dentry's inode, with "." and ".." first. Offsets are entry indices, so a
+// getdents64 resumed at d_off (or after lseek to it) continues correctly.
+class DirFile : public FileDescription {
+ public:
+  DirFile(int flags, DentryRef d);
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;  // EISDIR
+  Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset) override;
+  Result<int64_t> Seek(int64_t offset, int whence) override;
+  Result<size_t> GetDents64(Task& t, UserAddr buf, size_t len) override;
+  // getdents(2): the old struct linux_dirent.
+  Result<size_t> GetDents(Task& t, UserAddr buf, size_t len);
+  // The linux_dirent64 records for entries from `offset` that fit in `len`;
+  // advances `offset`. EINVAL if not even one fits. Exposed for getdents(2)
+  // and tests.
+  Result<std::string> FillDents(int64_t& offset, size_t len, bool dents64);
+  Status Sync() override { return {}; }
+
+ private:
+  Status Refresh();
+  std::vector<DirEntry> entries_;  // guarded by offset_mu_
+  bool loaded_ = false;
+};
+
+// Calls into the kernel for filesystem code. They go through hooks that
+// Vfs::Create installs, so that this library (which sentry/mm depends on)
+// and the filesystems' unit tests link without the kernel. Without hooks,
+// copies fail with EFAULT and blocking fails with EINTR.
+struct TaskHooks {
+  Status (*copy_out)(Task&, UserAddr, const void*, size_t) = nullptr;
+  Status (*copy_in)(Task&, UserAddr, void*, size_t) = nullptr;
+  Status (*block_on_fd)(Task&, int, short, const timespec*) = nullptr;
+};
+void InstallTaskHooks(const TaskHooks& hooks);
+Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
+Status TaskCopyIn(Task& t, UserAddr addr, void* dst, size_t len);
+Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadline = nullptr);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_VFS_INODE_H_

@@ -1,0 +1,429 @@
+// Path resolution and the namespace operations (namei.c's job in Linux).
+#include "sentry/vfs/vfs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/fs/dev/dev.h"
+#include "sentry/fs/host/host.h"
+#include "sentry/fs/overlay/overlay.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+constexpr int kMaxSymlinks = 40;  // MAXSYMLINKS
+constexpr size_t kNameMax = 255;
+constexpr size_t kPathMax = 4096;
+
+thread_local Task* g_current_task = nullptr;
+
+bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
+
+Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask) {
+  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  return CheckAccess(c.creds, st, mask);
+}
+
+// Sticky directories: only the owner of the file or the directory (or root)
+// may remove or rename an entry (check_sticky() in fs/namei.c).
+Status CheckSticky(const ResolveContext& c, const DentryRef& dir, const DentryRef& victim) {
+  if (c.creds.root()) return {};
+  SV_ASSIGN_OR_RETURN(struct stat dst, dir->inode()->Stat());
+  if (!(dst.st_mode & S_ISVTX)) return {};
+  SV_ASSIGN_OR_RETURN(struct stat vst, victim->inode()->Stat());
+  if (vst.st_uid == c.creds.uid || dst.st_uid == c.creds.uid) return {};
+  return Errno(EPERM);
+}
+
+}  // namespace
+
+Task* CurrentTask() { return g_current_task; }
+CurrentTaskScope::CurrentTaskScope(Task* t) : prev_(g_current_task) { g_current_task = t; }
+CurrentTaskScope::~CurrentTaskScope() { g_current_task = prev_; }
+
+Vfs::~Vfs() = default;
+
+absl::StatusOr<std::unique_ptr<Vfs>> Vfs::CreateWithoutKernel(const VfsOptions& o) {
+  return Build(nullptr, o);
+}
+
+absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) {
+  auto host = NewHostFs(o.host_root);
+  if (!host.ok()) return host.status();
+  std::unique_ptr<Vfs> vfs(new Vfs(k));
+  auto overlay = NewOverlay(NewTmpfs(0755), *host);
+  vfs->root_mount_ = std::make_shared<Mount>("overlay", "overlay", "rw,relatime", overlay);
+  vfs->mounts_.push_back(vfs->root_mount_);
+  absl::Status s =
+      vfs->MountAt("/dev", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid", NewDevFs()));
+  if (!s.ok()) return s;
+  s = vfs->MountAt("/dev/shm", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid,nodev",
+                                                       NewTmpfs(01777)));
+  if (!s.ok()) return s;
+  return vfs;
+}
+
+std::shared_ptr<FsContext> Vfs::NewFsContext() {
+  return std::make_shared<FsContext>(root(), root(), 022);
+}
+
+absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
+  ResolveContext c{root(), root(), FsCreds{}, 0};
+  auto d = Resolve(c, path, true);
+  if (!d.ok() && d.error() == Errno(ENOENT)) {
+    // The host root may lack the directory (a test's temp dir): make it in
+    // the overlay's upper layer.
+    (void)Mkdir(c, path, 0755);
+    d = Resolve(c, path, true);
+  }
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mount ", m->fstype(), " on ", std::string(path), ": ", strerror(d.error().value())));
+  }
+  if (!IsDir(*d)) {
+    return absl::InvalidArgumentError(absl::StrCat("mount on ", std::string(path), ": not a directory"));
+  }
+  std::lock_guard l(mounts_mu_);
+  m->set_mountpoint(*d);
+  mounted_at_[d->get()] = m.get();
+  mounts_.push_back(std::move(m));
+  return absl::OkStatus();
+}
+
+Mount* Vfs::MountedAt(const Dentry* d) const {
+  std::lock_guard l(mounts_mu_);
+  auto it = mounted_at_.find(d);
+  return it == mounted_at_.end() ? nullptr : it->second;
+}
+
+std::string Vfs::MountsText() const {
+  std::lock_guard l(mounts_mu_);
+  std::string out;
+  for (const auto& m : mounts_) {
+    std::string where = m->mountpoint() ? m->mountpoint()->Path() : "/";
+    absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ", m->options(),
+                    " 0 0\n");
+  }
+  return out;
+}
+
+DentryRef Vfs::CrossMounts(DentryRef d) const {
+  while (Mount* m = MountedAt(d.get())) d = m->root();
+  return d;
+}
+
+Result<DentryRef> Vfs::Step(const ResolveContext& c, const DentryRef& cur, std::string_view name) {
+  if (name == ".") return cur;
+  if (name == "..") {
+    DentryRef d = cur;
+    // follow_dotdot(): never above the caller's root; at a mount's root, go
+    // to the mount point first.
+    for (;;) {
+      if (d == c.root) return d;
+      if (d->IsMountRoot()) {
+        if (!d->mount() || !d->mount()->mountpoint()) return d;
+        d = d->mount()->mountpoint();
+        continue;
+      }
+      break;
+    }
+    return CrossMounts(d->parent());
+  }
+  if (name.size() > kNameMax) return Errno(ENAMETOOLONG);
+  SV_ASSIGN_OR_RETURN(DentryRef child, cur->Child(name));
+  return CrossMounts(std::move(child));
+}
+
+Result<DentryRef> Vfs::Walk(const ResolveContext& c, DentryRef start, std::string_view path,
+                            bool follow, int& links) {
+  if (path.empty()) return Errno(ENOENT);
+  if (path.size() >= kPathMax) return Errno(ENAMETOOLONG);
+  DentryRef cur = path[0] == '/' ? c.root : std::move(start);
+  bool trailing_slash = path.back() == '/';
+  size_t pos = 0;
+  while (pos < path.size()) {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    if (pos >= path.size()) break;
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view comp = path.substr(pos, end - pos);
+    pos = end;
+    size_t rest = pos;
+    while (rest < path.size() && path[rest] == '/') ++rest;
+    bool last = rest >= path.size();
+
+    if (!IsDir(cur)) return Errno(ENOTDIR);
+    SV_TRY(NeedAccess(c, cur, X_OK));
+    SV_ASSIGN_OR_RETURN(DentryRef next, Step(c, cur, comp));
+    if (next->inode()->Type() == S_IFLNK && (!last || follow || trailing_slash)) {
+      if (++links > kMaxSymlinks) return Errno(ELOOP);
+      SV_ASSIGN_OR_RETURN(std::string target, next->inode()->Readlink());
+      if (target.empty()) return Errno(ENOENT);
+      SV_ASSIGN_OR_RETURN(next, Walk(c, cur, target, true, links));
+    }
+    cur = std::move(next);
+  }
+  if (trailing_slash && !IsDir(cur)) return Errno(ENOTDIR);
+  return cur;
+}
+
+Result<Vfs::Parent> Vfs::WalkParent(const ResolveContext& c, DentryRef start,
+                                    std::string_view path, int& links) {
+  if (path.empty()) return Errno(ENOENT);
+  if (path.size() >= kPathMax) return Errno(ENAMETOOLONG);
+  Parent p;
+  size_t end = path.size();
+  while (end > 0 && path[end - 1] == '/') --end;
+  p.trailing_slash = end < path.size();
+  if (end == 0) {  // "/" or "///"
+    p.dir = c.root;
+    return p;
+  }
+  size_t slash = path.rfind('/', end - 1);
+  std::string_view dirpart;
+  std::string_view name;
+  if (slash == std::string_view::npos) {
+    name = path.substr(0, end);
+    p.dir = std::move(start);
+  } else {
+    name = path.substr(slash + 1, end - slash - 1);
+    dirpart = path.substr(0, slash + 1);
+    SV_ASSIGN_OR_RETURN(p.dir, Walk(c, start, dirpart, true, links));
+  }
+  if (!IsDir(p.dir)) return Errno(ENOTDIR);
+  if (name.size() > kNameMax) return Errno(ENAMETOOLONG);
+  p.name = std::string(name);
+  return p;
+}
+
+Result<DentryRef> Vfs::Resolve(const ResolveContext& c, std::string_view path, bool follow) {
+  int links = 0;
+  return Walk(c, c.start, path, follow, links);
+}
+
+Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int flags,
+                          mode_t mode) {
+  if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
+  if ((flags & __O_TMPFILE) == __O_TMPFILE) return Errno(EOPNOTSUPP);
+  int links = 0;
+  DentryRef d;
+  bool created = false;
+  if (flags & O_CREAT) {
+    DentryRef start = c.start;
+    std::string p(path);
+    for (;;) {
+      SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, start, p, links));
+      if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
+      SV_TRY(NeedAccess(c, pn.dir, X_OK));
+      auto child = Step(c, pn.dir, pn.name);
+      if (child.ok()) {
+        if (flags & O_EXCL) return Errno(EEXIST);
+        if ((*child)->inode()->Type() == S_IFLNK) {
+          if (flags & O_NOFOLLOW) return Errno(ELOOP);
+          if (++links > kMaxSymlinks) return Errno(ELOOP);
+          SV_ASSIGN_OR_RETURN(p, (*child)->inode()->Readlink());
+          start = pn.dir;
+          continue;  // open(2) with O_CREAT creates a dangling symlink's target
+        }
+        d = *child;
+        if (pn.trailing_slash && !IsDir(d)) return Errno(ENOTDIR);
+        break;
+      }
+      if (child.error() != Errno(ENOENT)) return child.error();
+      if (pn.trailing_slash) return Errno(EISDIR);
+      SV_TRY(NeedAccess(c, pn.dir, W_OK | X_OK));
+      if (pn.dir->inode()->ReadOnlyFs()) return Errno(EROFS);
+      SV_ASSIGN_OR_RETURN(InodeRef ignored,
+                          pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds));
+      (void)ignored;
+      pn.dir->Forget(pn.name);
+      SV_ASSIGN_OR_RETURN(d, pn.dir->Child(pn.name));
+      created = true;
+      break;
+    }
+  } else {
+    SV_ASSIGN_OR_RETURN(d, Walk(c, c.start, path, !(flags & O_NOFOLLOW), links));
+  }
+  return OpenDentry(c, d, flags, created);
+}
+
+Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
+                                bool created) {
+  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  if (flags & O_PATH) {
+    if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+    return std::make_shared<FileDescription>(flags, d);
+  }
+  if (S_ISLNK(st.st_mode)) return Errno(ELOOP);  // O_NOFOLLOW on a symlink
+  if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+  int acc = flags & O_ACCMODE;
+  if (acc == O_ACCMODE) return Errno(EINVAL);
+  if (S_ISDIR(st.st_mode) && (acc != O_RDONLY || (flags & O_CREAT))) return Errno(EISDIR);
+  if (!created) {
+    int mask = 0;
+    if (acc == O_RDONLY || acc == O_RDWR) mask |= R_OK;
+    if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC)) mask |= W_OK;
+    SV_TRY(CheckAccess(c.creds, st, mask));
+  }
+  bool truncate = (flags & O_TRUNC) && S_ISREG(st.st_mode) && acc != O_RDONLY && !created;
+  if ((acc != O_RDONLY || truncate) && d->inode()->ReadOnlyFs() && S_ISREG(st.st_mode)) {
+    return Errno(EROFS);
+  }
+  SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
+  if (truncate && st.st_size != 0) {
+    SetAttrRequest r;
+    r.size = 0;
+    SV_TRY(d->inode()->SetAttr(r));
+  }
+  return f;
+}
+
+Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
+  SV_TRY(NeedAccess(c, pn.dir, X_OK));
+  if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
+  SV_TRY(NeedAccess(c, pn.dir, W_OK));
+  SV_TRY(pn.dir->inode()->Mkdir(pn.name, mode & ~c.umask & 07777, c.creds));
+  pn.dir->Forget(pn.name);
+  return {};
+}
+
+Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, dev_t dev) {
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
+  if (pn.trailing_slash) return Errno(ENOENT);
+  SV_TRY(NeedAccess(c, pn.dir, X_OK));
+  if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
+  SV_TRY(NeedAccess(c, pn.dir, W_OK));
+  mode_t type = mode & S_IFMT;
+  if (type == S_IFDIR) return Errno(EPERM);
+  SV_TRY(pn.dir->inode()->Mknod(pn.name, type | (mode & ~c.umask & 07777), dev, c.creds));
+  pn.dir->Forget(pn.name);
+  return {};
+}
+
+Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
+  SV_TRY(NeedAccess(c, pn.dir, X_OK));
+  SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
+  if (MountedAt(child.get())) return Errno(EBUSY);
+  if (IsDir(child)) return Errno(EISDIR);
+  if (pn.trailing_slash) return Errno(ENOTDIR);
+  SV_TRY(NeedAccess(c, pn.dir, W_OK));
+  SV_TRY(CheckSticky(c, pn.dir, child));
+  SV_TRY(pn.dir->inode()->Unlink(pn.name));
+  child->MarkDeleted();
+  pn.dir->Forget(pn.name);
+  return {};
+}
+
+Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  if (pn.name.empty()) return Errno(EBUSY);
+  if (pn.name == ".") return Errno(EINVAL);
+  if (pn.name == "..") return Errno(ENOTEMPTY);
+  SV_TRY(NeedAccess(c, pn.dir, X_OK));
+  SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
+  if (!IsDir(child)) return Errno(ENOTDIR);
+  if (MountedAt(child.get()) || child == c.root) return Errno(EBUSY);
+  SV_TRY(NeedAccess(c, pn.dir, W_OK));
+  SV_TRY(CheckSticky(c, pn.dir, child));
+  SV_TRY(pn.dir->inode()->Rmdir(pn.name));
+  child->MarkDeleted();
+  pn.dir->Forget(pn.name);
+  return {};
+}
+
+Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
+                   const ResolveContext& newc, std::string_view newpath, unsigned flags) {
+  if ((flags & RENAME_EXCHANGE) && (flags & RENAME_NOREPLACE)) return Errno(EINVAL);
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent op, WalkParent(oldc, oldc.start, oldpath, links));
+  links = 0;
+  SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  auto special = [](const std::string& n) { return n.empty() || n == "." || n == ".."; };
+  if (special(op.name) || special(np.name)) return Errno(EBUSY);
+  SV_TRY(NeedAccess(oldc, op.dir, X_OK));
+  SV_TRY(NeedAccess(newc, np.dir, X_OK));
+  SV_ASSIGN_OR_RETURN(DentryRef src, op.dir->Child(op.name));
+  if (MountedAt(src.get())) return Errno(EBUSY);
+  bool src_dir = IsDir(src);
+  if ((op.trailing_slash || np.trailing_slash) && !src_dir) return Errno(ENOTDIR);
+  if (op.dir->mount() != np.dir->mount() ||
+      op.dir->inode()->FsId() != np.dir->inode()->FsId()) {
+    return Errno(EXDEV);
+  }
+  auto dst = np.dir->Child(np.name);
+  if (dst.ok()) {
+    if (MountedAt(dst->get())) return Errno(EBUSY);
+    if (*dst == src) return {};  // the same object: nothing to do
+  } else if (dst.error() != Errno(ENOENT)) {
+    return dst.error();
+  }
+  // A directory cannot move below itself (EINVAL); the target's parent may not
+  // be the source (lock_rename()/d_ancestor() in fs/namei.c).
+  if (src_dir) {
+    for (const Dentry* a = np.dir.get(); a; a = a->parent().get()) {
+      if (a == src.get()) return Errno(EINVAL);
+    }
+  }
+  SV_TRY(NeedAccess(oldc, op.dir, W_OK));
+  SV_TRY(NeedAccess(newc, np.dir, W_OK));
+  SV_TRY(CheckSticky(oldc, op.dir, src));
+  if (dst.ok()) SV_TRY(CheckSticky(newc, np.dir, *dst));
+  SV_TRY(op.dir->inode()->Rename(op.name, *np.dir->inode(), np.name, flags));
+  op.dir->Forget(op.name);
+  np.dir->Forget(np.name);
+  if (dst.ok() && !(flags & RENAME_EXCHANGE)) (*dst)->MarkDeleted();
+  return {};
+}
+
+Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const ResolveContext& newc,
+                 std::string_view newpath, bool follow) {
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(DentryRef src, Walk(oldc, oldc.start, oldpath, follow, links));
+  if (IsDir(src)) return Errno(EPERM);
+  links = 0;
+  SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  if (np.name.empty() || np.name == "." || np.name == "..") return Errno(EEXIST);
+  if (np.trailing_slash) return Errno(ENOENT);
+  SV_TRY(NeedAccess(newc, np.dir, X_OK));
+  if (np.dir->Child(np.name).ok()) return Errno(EEXIST);
+  if (src->mount() != np.dir->mount()) return Errno(EXDEV);
+  SV_TRY(NeedAccess(newc, np.dir, W_OK));
+  SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
+  np.dir->Forget(np.name);
+  return {};
+}
+
+Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::string_view linkpath) {
+  if (target.empty()) return Errno(ENOENT);
+  if (target.size() >= kPathMax) return Errno(ENAMETOOLONG);
+  int links = 0;
+  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, linkpath, links));
+  if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
+  SV_TRY(NeedAccess(c, pn.dir, X_OK));
+  if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
+  if (pn.trailing_slash) return Errno(ENOENT);
+  SV_TRY(NeedAccess(c, pn.dir, W_OK));
+  SV_TRY(pn.dir->inode()->Symlink(pn.name, target, c.creds));
+  pn.dir->Forget(pn.name);
+  return {};
+}
+
+Result<std::string> Vfs::Readlink(const ResolveContext& c, std::string_view path) {
+  SV_ASSIGN_OR_RETURN(DentryRef d, Resolve(c, path, false));
+  return d->inode()->Readlink();
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,140 @@
+// Vfs: the sandbox's mount table and path resolution.
+//
+// The sentry resolves every guest path itself, one component at a time: ".."
+// at the root stays there, absolute symlinks restart at the sandbox root, at
+// most 40 symlinks are followed (ELOOP), mount points are crossed, and every
+// directory searched needs X permission for the caller. Filesystems only
+// ever see single names.
+//
+//   SV_ASSIGN_OR_RETURN(auto vfs, Vfs::Create(kernel, {.host_root = "/"}));
+//   task.fs_ = vfs->NewFsContext();
+//   SV_ASSIGN_OR_RETURN(FileRef f, vfs->OpenAt(task, AT_FDCWD, "/etc/passwd", O_RDONLY, 0));
+//
+// The mount table: / is an overlay (tmpfs over the read-only host root),
+// /proc is proc, /dev is dev, /dev/shm is a tmpfs. /tmp is part of the root
+// overlay, so writes to it land in the upper tmpfs.
+#ifndef SEEDVISOR_SENTRY_VFS_VFS_H_
+#define SEEDVISOR_SENTRY_VFS_VFS_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sentry/vfs/file.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+class Kernel;
+class Task;
+
+struct VfsOptions {
+  std::string host_root = "/";
+};
+
+// Who resolves, and from where: the caller's root, the directory relative
+// paths start at, its credentials and umask.
+struct ResolveContext {
+  DentryRef root;
+  DentryRef start;
+  FsCreds creds;
+  mode_t umask = 022;
+};
+
+class Vfs {
+ public:
+  // The full sandbox mount table, with /proc reading `k`'s tasks.
+  static absl::StatusOr<std::unique_ptr<Vfs>> Create(Kernel& k, const VfsOptions& o);
+  // The same without /proc (tests and tools that have no kernel).
+  static absl::StatusOr<std::unique_ptr<Vfs>> CreateWithoutKernel(const VfsOptions& o);
+  ~Vfs();
+
+  // root = cwd = "/", umask 022.
+  std::shared_ptr<FsContext> NewFsContext();
+  const DentryRef& root() const { return root_mount_->root(); }
+  Kernel* kernel() const { return kernel_; }
+
+  // Mounts `m` on the directory `path` (resolved as root from "/"; created in
+  // the root overlay if missing).
+  absl::Status MountAt(std::string_view path, std::shared_ptr<Mount> m);
+  // The mount whose root covers `d`, or null.
+  Mount* MountedAt(const Dentry* d) const;
+  // /proc/mounts.
+  std::string MountsText() const;
+
+  // ---- Resolution and namespace operations (no task needed) ----
+  // follow: follow a final symlink.
+  Result<DentryRef> Resolve(const ResolveContext& c, std::string_view path, bool follow);
+  Result<FileRef> Open(const ResolveContext& c, std::string_view path, int flags, mode_t mode);
+  Status Mkdir(const ResolveContext& c, std::string_view path, mode_t mode);
+  Status Mknod(const ResolveContext& c, std::string_view path, mode_t mode, dev_t dev);
+  Status Unlink(const ResolveContext& c, std::string_view path);
+  Status Rmdir(const ResolveContext& c, std::string_view path);
+  Status Rename(const ResolveContext& oldc, std::string_view oldpath, const ResolveContext& newc,
+                std::string_view newpath, unsigned flags);
+  Status Link(const ResolveContext& oldc, std::string_view oldpath, const ResolveContext& newc,
+              std::string_view newpath, bool follow);
+  Status Symlink(const ResolveContext& c, std::string_view target, std::string_view linkpath);
+  Result<std::string> Readlink(const ResolveContext& c, std::string_view path);
+
+  // ---- Task entry points (vfs_task.cc): dirfd, AT_* flags, the task's creds ----
+  Result<FileRef> OpenAt(Task& t, int dirfd, std::string_view path, int flags, mode_t mode);
+  // execve(2): follows symlinks; a regular file with X permission (EACCES otherwise).
+  Result<FileRef> OpenExecutable(Task& t, std::string_view path);
+  // The context for resolving `path` relative to `dirfd` (EBADF/ENOTDIR as
+  // openat(2); dirfd is ignored for absolute paths).
+  Result<ResolveContext> ContextAt(Task& t, int dirfd, std::string_view path);
+  // AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH (then the dirfd's own dentry; ENOENT
+  // if that file has none — callers stat such files through the file).
+  Result<DentryRef> ResolveAt(Task& t, int dirfd, std::string_view path, int at_flags);
+  static FsCreds CredsOf(const Task& t);
+
+ private:
+  explicit Vfs(Kernel* k) : kernel_(k) {}
+  static absl::StatusOr<std::unique_ptr<Vfs>> Build(Kernel* k, const VfsOptions& o);
+
+  struct Parent {
+    DentryRef dir;
+    std::string name;  // empty for "/"
+    bool trailing_slash = false;
+  };
+  Result<DentryRef> Walk(const ResolveContext& c, DentryRef start, std::string_view path,
+                         bool follow, int& links);
+  Result<Parent> WalkParent(const ResolveContext& c, DentryRef start, std::string_view path,
+                            int& links);
+  Result<DentryRef> Step(const ResolveContext& c, const DentryRef& cur, std::string_view name);
+  DentryRef CrossMounts(DentryRef d) const;
+  Result<FileRef> OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
+                             bool created);
+
+  Kernel* kernel_;
+  std::shared_ptr<Mount> root_mount_;
+  mutable std::mutex mounts_mu_;
+  std::vector<std::shared_ptr<Mount>> mounts_;     // in mount order, root first
+  std::map<const Dentry*, Mount*> mounted_at_;     // mount point -> mount
+};
+
+// The sandbox's stdio passthrough (see sentry/fs/host/stdio_file.h).
+FileRef NewHostStdioFile(int host_fd);
+
+// The task on whose behalf the current host thread resolves paths (for
+// /proc/self); set by the Task entry points for the call's duration.
+Task* CurrentTask();
+class CurrentTaskScope {
+ public:
+  explicit CurrentTaskScope(Task* t);
+  ~CurrentTaskScope();
+
+ private:
+  Task* prev_;
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_VFS_VFS_H_
