@@ -7,6 +7,7 @@
 #                                   [--seedsc PATH] [--runsc PATH]
 #                                   [--platform NAME]
 #
+# Or: bazel run //bench:run_syscall_bench -- [flags].
 # Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
 # bazel-bin/runsc/seedsc if built, --runsc $(command -v runsc), 5 rounds,
 # platform ptrace. A runtime that is missing is shown as n/a; a runtime that
@@ -16,11 +17,16 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
+# The source tree; under `bazel run` the script runs from its runfiles.
+repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
 
 smoke=0
 rounds=5
-bench="${BENCH:-$repo/bazel-bin/bench/syscall_bench}"
+bench="${BENCH:-}"
+if [[ -z "$bench" ]]; then
+  bench="$here/syscall_bench"  # beside the script in runfiles
+  [[ -x "$bench" ]] || bench="$repo/bazel-bin/bench/syscall_bench"
+fi
 seedsc="${SEEDSC:-}"
 runsc="${RUNSC:-$(command -v runsc || true)}"
 platform=ptrace
@@ -37,7 +43,7 @@ while (($#)); do
     --seedsc=*) seedsc="${1#*=}" ;;
     --runsc=*) runsc="${1#*=}" ;;
     --platform=*) platform="${1#*=}" ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
