@@ -43,7 +43,7 @@ while (($#)); do
     --seedsc=*) seedsc="${1#*=}" ;;
     --runsc=*) runsc="${1#*=}" ;;
     --platform=*) platform="${1#*=}" ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
