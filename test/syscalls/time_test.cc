@@ -1,0 +1,314 @@
+// clock_gettime (through the vDSO, as glibc calls it, and the raw syscall),
+// clock_getres, gettimeofday, time, nanosleep, clock_nanosleep, itimers.
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+int64_t Ns(const struct timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
+
+int64_t NowNs(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return Ns(ts);
+}
+
+bool Valid(const struct timespec& ts) {
+  return ts.tv_sec >= 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000;
+}
+
+constexpr clockid_t kClocks[] = {
+    CLOCK_REALTIME,         CLOCK_MONOTONIC,          CLOCK_PROCESS_CPUTIME_ID,
+    CLOCK_THREAD_CPUTIME_ID, CLOCK_MONOTONIC_RAW,     CLOCK_REALTIME_COARSE,
+    CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+};
+
+// ---------------------------------------------------------------- vDSO
+
+TEST(VdsoTest, IsMapped) {
+  // glibc calls clock_gettime, gettimeofday, time and getcpu through the
+  // vDSO the kernel maps and announces in the aux vector.
+  EXPECT_NE(getauxval(AT_SYSINFO_EHDR), 0u);
+}
+
+TEST(VdsoTest, AgreesWithSyscall) {
+  for (clockid_t clock : {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME}) {
+    struct timespec before, raw, after;
+    ASSERT_OK(clock_gettime(clock, &before));  // vDSO.
+    ASSERT_EQ(syscall(SYS_clock_gettime, clock, &raw), 0) << ErrnoName(errno);
+    ASSERT_OK(clock_gettime(clock, &after));
+    EXPECT_LE(Ns(before), Ns(raw)) << "clock " << clock;
+    EXPECT_LE(Ns(raw), Ns(after)) << "clock " << clock;
+  }
+}
+
+TEST(VdsoTest, GettimeofdayAndTimeAgreeWithSyscall) {
+  struct timeval vdso_tv, raw_tv;
+  ASSERT_OK(gettimeofday(&vdso_tv, nullptr));
+  ASSERT_EQ(syscall(SYS_gettimeofday, &raw_tv, nullptr), 0);
+  EXPECT_LE(raw_tv.tv_sec - vdso_tv.tv_sec, 1);
+  EXPECT_GE(raw_tv.tv_sec, vdso_tv.tv_sec);
+  time_t vdso_t = time(nullptr);
+  time_t raw_t = syscall(SYS_time, nullptr);
+  EXPECT_LE(raw_t - vdso_t, 1);
+  EXPECT_GE(raw_t, vdso_t);
+}
+
+// ---------------------------------------------------------------- gettime
+
+TEST(ClockGettimeTest, AllClocksGiveValidTimes) {
+  for (clockid_t clock : kClocks) {
+    struct timespec ts = {-1, -1};
+    ASSERT_OK(clock_gettime(clock, &ts));
+    EXPECT_TRUE(Valid(ts)) << "clock " << clock << ": " << ts.tv_sec << "." << ts.tv_nsec;
+  }
+}
+
+TEST(ClockGettimeTest, MonotonicNeverGoesBack) {
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_BOOTTIME,
+                          CLOCK_MONOTONIC_COARSE}) {
+    int64_t prev = NowNs(clock);
+    for (int i = 0; i < 10000; i++) {
+      int64_t now = NowNs(clock);
+      ASSERT_GE(now, prev) << "clock " << clock << " iteration " << i;
+      prev = now;
+    }
+  }
+}
+
+TEST(ClockGettimeTest, MonotonicAdvances) {
+  int64_t start = NowNs(CLOCK_MONOTONIC);
+  int64_t now = start;
+  // Spins at most a second; a real clock moves within microseconds.
+  while (now == start && now - start < 1000000000LL) now = NowNs(CLOCK_MONOTONIC);
+  EXPECT_GT(now, start);
+}
+
+TEST(ClockGettimeTest, BoottimeIsAtLeastMonotonic) {
+  int64_t mono = NowNs(CLOCK_MONOTONIC);
+  int64_t boot = NowNs(CLOCK_BOOTTIME);
+  EXPECT_GE(boot, mono);
+}
+
+TEST(ClockGettimeTest, RealtimeIsPlausible) {
+  struct timespec ts;
+  ASSERT_OK(clock_gettime(CLOCK_REALTIME, &ts));
+  EXPECT_GT(ts.tv_sec, 1600000000);  // After September 2020.
+  // The coarse clock trails the fine one by at most a few ticks.
+  int64_t coarse = NowNs(CLOCK_REALTIME_COARSE);
+  int64_t fine = NowNs(CLOCK_REALTIME);
+  EXPECT_LE(coarse, fine);
+  EXPECT_LT(fine - coarse, 100 * 1000000LL);
+}
+
+TEST(ClockGettimeTest, CpuClocksCountWork) {
+  int64_t p0 = NowNs(CLOCK_PROCESS_CPUTIME_ID);
+  int64_t t0 = NowNs(CLOCK_THREAD_CPUTIME_ID);
+  volatile uint64_t x = 0;
+  int64_t w0 = NowNs(CLOCK_MONOTONIC);
+  while (NowNs(CLOCK_MONOTONIC) - w0 < 20 * 1000000LL) {
+    for (int i = 0; i < 10000; i++) x = x + i;
+  }
+  EXPECT_GT(NowNs(CLOCK_PROCESS_CPUTIME_ID) - p0, 5 * 1000000LL);
+  EXPECT_GT(NowNs(CLOCK_THREAD_CPUTIME_ID) - t0, 5 * 1000000LL);
+}
+
+TEST(ClockGettimeTest, Errors) {
+  struct timespec ts;
+  EXPECT_ERRNO(EINVAL, clock_gettime(static_cast<clockid_t>(12345), &ts));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_clock_gettime, 12345, &ts));
+  EXPECT_ERRNO(EFAULT, syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<void*>(8)));
+}
+
+// ---------------------------------------------------------------- getres
+
+TEST(ClockGetresTest, Resolutions) {
+  for (clockid_t clock : kClocks) {
+    struct timespec res = {-1, -1};
+    ASSERT_OK(clock_getres(clock, &res));
+    EXPECT_TRUE(Valid(res)) << "clock " << clock;
+    EXPECT_GT(Ns(res), 0) << "clock " << clock;
+    EXPECT_LE(Ns(res), 10 * 1000000LL) << "clock " << clock;
+  }
+  // The high-resolution clocks are fine-grained.
+  struct timespec res;
+  ASSERT_OK(clock_getres(CLOCK_MONOTONIC, &res));
+  EXPECT_LE(Ns(res), 1000000LL);
+}
+
+TEST(ClockGetresTest, NullResultIsAllowed) {
+  EXPECT_EQ(clock_getres(CLOCK_MONOTONIC, nullptr), 0);
+  EXPECT_EQ(syscall(SYS_clock_getres, CLOCK_MONOTONIC, nullptr), 0);
+}
+
+TEST(ClockGetresTest, BadClockIsEINVAL) {
+  struct timespec res;
+  EXPECT_ERRNO(EINVAL, clock_getres(static_cast<clockid_t>(12345), &res));
+}
+
+// ---------------------------------------------------------------- others
+
+TEST(GettimeofdayTest, MatchesRealtimeClock) {
+  struct timespec before, after;
+  struct timeval tv;
+  ASSERT_OK(clock_gettime(CLOCK_REALTIME, &before));
+  ASSERT_OK(gettimeofday(&tv, nullptr));
+  ASSERT_OK(clock_gettime(CLOCK_REALTIME, &after));
+  EXPECT_GE(tv.tv_usec, 0);
+  EXPECT_LT(tv.tv_usec, 1000000);
+  int64_t tv_ns = tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL;
+  // Microsecond truncation: tv may be up to 1 us below `before`.
+  EXPECT_GE(tv_ns, Ns(before) - 1000);
+  EXPECT_LE(tv_ns, Ns(after));
+}
+
+TEST(GettimeofdayTest, TimezoneArgument) {
+  struct timeval tv;
+  struct timezone tz = {-1, -1};
+  ASSERT_OK(gettimeofday(&tv, &tz));
+  EXPECT_NE(tz.tz_minuteswest, -1);
+}
+
+TEST(TimeTest, MatchesRealtimeClockAndStores) {
+  struct timespec before;
+  ASSERT_OK(clock_gettime(CLOCK_REALTIME_COARSE, &before));
+  time_t stored = 0;
+  time_t t = time(&stored);
+  EXPECT_EQ(t, stored);
+  EXPECT_GE(t, before.tv_sec);
+  EXPECT_LE(t, before.tv_sec + 2);
+}
+
+// ---------------------------------------------------------------- sleeping
+
+TEST(NanosleepTest, SleepsAtLeastRequested) {
+  int64_t start = NowNs(CLOCK_MONOTONIC);
+  struct timespec req = {0, 30 * 1000000}, rem = {-1, -1};
+  ASSERT_OK(nanosleep(&req, &rem));
+  int64_t elapsed = NowNs(CLOCK_MONOTONIC) - start;
+  EXPECT_GE(elapsed, 30 * 1000000LL);
+  EXPECT_LT(elapsed, 2000 * 1000000LL);
+}
+
+TEST(NanosleepTest, ZeroReturnsAtOnce) {
+  struct timespec req = {0, 0};
+  EXPECT_EQ(nanosleep(&req, nullptr), 0);
+}
+
+TEST(NanosleepTest, Errors) {
+  struct timespec bad = {0, 1000000000};
+  EXPECT_ERRNO(EINVAL, nanosleep(&bad, nullptr));
+  struct timespec neg = {-1, 0};
+  EXPECT_ERRNO(EINVAL, nanosleep(&neg, nullptr));
+  struct timespec negns = {0, -1};
+  EXPECT_ERRNO(EINVAL, nanosleep(&negns, nullptr));
+  EXPECT_ERRNO(EFAULT, syscall(SYS_nanosleep, reinterpret_cast<void*>(8), nullptr));
+}
+
+TEST(NanosleepTest, InterruptedReportsRemaining) {
+  struct sigaction sa = {}, old;
+  sa.sa_handler = [](int) {};
+  ASSERT_OK(sigaction(SIGALRM, &sa, &old));
+  struct itimerval it = {{0, 0}, {0, 20 * 1000}};
+  ASSERT_OK(setitimer(ITIMER_REAL, &it, nullptr));
+  struct timespec req = {5, 0}, rem = {0, 0};
+  int64_t start = NowNs(CLOCK_MONOTONIC);
+  EXPECT_ERRNO(EINTR, nanosleep(&req, &rem));
+  int64_t elapsed = NowNs(CLOCK_MONOTONIC) - start;
+  EXPECT_LT(elapsed, 4000 * 1000000LL);
+  // The remaining time is what was left of the 5 s.
+  EXPECT_GT(Ns(rem), 0);
+  EXPECT_LE(Ns(rem), 5000 * 1000000LL - elapsed + 10 * 1000000LL);
+  EXPECT_GE(Ns(rem), 5000 * 1000000LL - elapsed - 100 * 1000000LL);
+  ASSERT_OK(sigaction(SIGALRM, &old, nullptr));
+}
+
+TEST(ClockNanosleepTest, RelativeOnEachClock) {
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME}) {
+    int64_t start = NowNs(clock);
+    struct timespec req = {0, 20 * 1000000};
+    // clock_nanosleep returns the error number; it does not set errno.
+    ASSERT_EQ(clock_nanosleep(clock, 0, &req, nullptr), 0) << "clock " << clock;
+    EXPECT_GE(NowNs(clock) - start, 20 * 1000000LL) << "clock " << clock;
+  }
+}
+
+TEST(ClockNanosleepTest, AbsoluteDeadline) {
+  struct timespec deadline;
+  ASSERT_OK(clock_gettime(CLOCK_MONOTONIC, &deadline));
+  deadline.tv_nsec += 25 * 1000000;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000;
+  }
+  ASSERT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr), 0);
+  EXPECT_GE(NowNs(CLOCK_MONOTONIC), Ns(deadline));
+}
+
+TEST(ClockNanosleepTest, AbsoluteDeadlineInThePastReturnsAtOnce) {
+  struct timespec past = {1, 0};
+  int64_t start = NowNs(CLOCK_MONOTONIC);
+  EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &past, nullptr), 0);
+  EXPECT_LT(NowNs(CLOCK_MONOTONIC) - start, 1000 * 1000000LL);
+}
+
+TEST(ClockNanosleepTest, Errors) {
+  struct timespec req = {0, 1000};
+  EXPECT_EQ(clock_nanosleep(static_cast<clockid_t>(12345), 0, &req, nullptr), EINVAL);
+  EXPECT_EQ(clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &req, nullptr), EINVAL);
+  struct timespec bad = {0, 1000000000};
+  EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, nullptr), EINVAL);
+  // The raw syscall reports it the usual way.
+  EXPECT_ERRNO(EINVAL, syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad, nullptr));
+}
+
+TEST(ClockSettimeTest, UnsettableClocksAreEINVAL) {
+  // Only errors here: never change the host's clock from a test.
+  struct timespec ts = {1, 0};
+  EXPECT_ERRNO(EINVAL, clock_settime(CLOCK_MONOTONIC, &ts));
+  EXPECT_ERRNO(EINVAL, clock_settime(static_cast<clockid_t>(12345), &ts));
+  struct timespec bad = {1, 1000000000};
+  EXPECT_ERRNO(EINVAL, clock_settime(CLOCK_REALTIME, &bad));
+}
+
+// ---------------------------------------------------------------- itimers
+
+TEST(ItimerTest, GetitimerReportsRemaining) {
+  struct sigaction sa = {}, old;
+  sa.sa_handler = SIG_IGN;
+  ASSERT_OK(sigaction(SIGALRM, &sa, &old));
+  struct itimerval it = {{0, 0}, {10, 0}}, got;
+  ASSERT_OK(setitimer(ITIMER_REAL, &it, nullptr));
+  ASSERT_OK(getitimer(ITIMER_REAL, &got));
+  EXPECT_EQ(got.it_interval.tv_sec, 0);
+  EXPECT_LE(got.it_value.tv_sec, 10);
+  EXPECT_GE(got.it_value.tv_sec, 8);
+  // Disarm; setitimer returns the old value.
+  struct itimerval off = {}, prev;
+  ASSERT_OK(setitimer(ITIMER_REAL, &off, &prev));
+  EXPECT_GE(prev.it_value.tv_sec, 8);
+  ASSERT_OK(getitimer(ITIMER_REAL, &got));
+  EXPECT_EQ(got.it_value.tv_sec, 0);
+  EXPECT_EQ(got.it_value.tv_usec, 0);
+  ASSERT_OK(sigaction(SIGALRM, &old, nullptr));
+}
+
+TEST(ItimerTest, Errors) {
+  struct itimerval it;
+  EXPECT_ERRNO(EINVAL, getitimer(static_cast<__itimer_which>(42), &it));
+  struct itimerval bad = {{0, 0}, {0, 1000000}};
+  EXPECT_ERRNO(EINVAL, setitimer(ITIMER_REAL, &bad, nullptr));
+}
+
+}  // namespace
+}  // namespace syscall_test
