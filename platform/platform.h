@@ -1,0 +1,130 @@
+// The platform runs a guest task's user context until it needs the kernel.
+//
+// A Platform makes AddressSpaces (one per guest mm) and Contexts (one per
+// guest thread). The sentry never runs guest code itself: it hands registers
+// to Context::Run, which returns when the guest made a syscall, faulted, or
+// was interrupted from another sentry thread.
+//
+//   auto as = platform.NewAddressSpace();
+//   auto ctx = platform.Attach(*as, as->initial_thread());
+//   Registers regs = ...;  // entry point, stack
+//   for (;;) {
+//     Stop stop = ctx->Run(regs);
+//     if (stop.kind == StopKind::kSyscall) { ... regs.rax = result; }
+//   }
+//
+// Threading rule: a Context is used only by the host thread that attached it,
+// except Interrupt(), which any thread may call. AddressSpace mapping calls
+// are made by a thread that holds a Context in that address space (the
+// syscall's own task); Read/Write may be called from any thread.
+#ifndef SEEDVISOR_PLATFORM_PLATFORM_H_
+#define SEEDVISOR_PLATFORM_PLATFORM_H_
+
+#include <signal.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sentry/base/errno.h"
+#include "sentry/base/usermem.h"
+
+namespace seedvisor::platform {
+
+using Registers = user_regs_struct;
+using FpRegisters = user_fpregs_struct;  // the 512-byte FXSAVE image
+
+enum class StopKind {
+  kSyscall,    // regs.orig_rax holds the number; regs.rip is past the instruction
+  kFault,      // a synchronous fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP); see info
+  kInterrupt,  // Interrupt() was called, or a spurious host wakeup
+  kDead,       // the host side of the context is gone (killed from outside)
+};
+
+struct Stop {
+  StopKind kind = StopKind::kInterrupt;
+  siginfo_t info{};
+};
+
+// An opaque handle for a not-yet-attached platform thread.
+struct ThreadHandle {
+  int host_tid = 0;
+};
+
+class AddressSpace {
+ public:
+  virtual ~AddressSpace() = default;
+
+  // Maps [addr, addr+len) exactly (MAP_FIXED semantics). `host_fd` < 0 means
+  // anonymous memory. `flags` is MAP_PRIVATE or MAP_SHARED (plus
+  // MAP_ANONYMOUS, MAP_NORESERVE, MAP_GROWSDOWN, MAP_POPULATE as given).
+  virtual Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                     uint64_t offset) = 0;
+  virtual Status Unmap(UserAddr addr, uint64_t len) = 0;
+  virtual Status Protect(UserAddr addr, uint64_t len, int prot) = 0;
+  virtual Status Advise(UserAddr addr, uint64_t len, int advice) = 0;
+  virtual Status Sync(UserAddr addr, uint64_t len, int flags) = 0;
+  // Moves/resizes a mapping to exactly new_addr (MREMAP_MAYMOVE|MREMAP_FIXED).
+  virtual Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
+                       uint64_t new_len) = 0;
+
+  // Copies between guest memory and the sentry, honouring page protections.
+  // Returns the number of bytes copied before the first fault; EFAULT if none.
+  virtual Result<size_t> Read(UserAddr addr, void* dst, size_t len) = 0;
+  virtual Result<size_t> Write(UserAddr addr, const void* src, size_t len) = 0;
+  // Writes even to read-only pages (as a debugger or the ELF loader does).
+  virtual Status WriteForce(UserAddr addr, const void* src, size_t len) = 0;
+
+  // Guest mappings must lie in [kMinAddr, UserTop()).
+  virtual UserAddr UserTop() const = 0;
+  // The vDSO visible to the guest (AT_SYSINFO_EHDR), or null.
+  virtual UserAddr VdsoBase() const = 0;
+  // Host pid of the process that holds this address space (for debugging and
+  // /proc only; never shown to the guest).
+  virtual int host_pid() const = 0;
+  // The thread a new address space comes with, to Attach() to.
+  virtual ThreadHandle initial_thread() const = 0;
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+
+  virtual Stop Run(Registers& regs) = 0;
+  // Makes Run() return kInterrupt soon; callable from any thread.
+  virtual void Interrupt() = 0;
+
+  virtual Status GetFpRegs(FpRegisters& fp) = 0;
+  virtual Status SetFpRegs(const FpRegisters& fp) = 0;
+
+  // A new platform thread in this context's address space, for a CLONE_VM task.
+  virtual Result<ThreadHandle> NewThread() = 0;
+  // A copy-on-write copy of this context's address space, for fork().
+  virtual Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() = 0;
+
+  virtual AddressSpace& address_space() = 0;
+};
+
+class Platform {
+ public:
+  virtual ~Platform() = default;
+  virtual std::string_view name() const = 0;
+
+  // An empty address space (only the platform's reserved mappings).
+  virtual absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() = 0;
+  // Binds `thread` of `as` to the calling host thread.
+  virtual absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
+                                                          ThreadHandle thread) = 0;
+};
+
+// The platform names `--platform` accepts, and a factory.
+std::vector<std::string_view> PlatformNames();
+absl::StatusOr<std::unique_ptr<Platform>> NewPlatform(std::string_view name);
+
+}  // namespace seedvisor::platform
+
+#endif  // SEEDVISOR_PLATFORM_PLATFORM_H_

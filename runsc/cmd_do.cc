@@ -1,0 +1,92 @@
+// `seedsc do [flags] [--] CMD ARGS...`: run a command in a sandbox over the
+// host's root (read-only, with a writable overlay held by the sandbox).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "runsc/commands.h"
+#include "sentry/base/log.h"
+#include "sentry/kernel/kernel.h"
+
+extern char** environ;
+
+namespace seedvisor::runsc {
+namespace {
+
+// Forwards the signals a user sends seedsc (Ctrl-C, kill) to the sandbox's
+// init, as runsc do does. Runs on its own thread with the signals blocked
+// everywhere else.
+void ForwardSignals(sentry::Kernel* k, sigset_t set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    Log::Debug("forwarding signal %d to the sandbox", sig);
+    absl::MutexLock l(&k->mu());
+    auto init = k->init_tg();
+    if (!init) continue;
+    siginfo_t info{};
+    info.si_signo = sig;
+    info.si_code = SI_USER;
+    k->SendGroupSignal(*init, info).ok();
+  }
+}
+
+}  // namespace
+
+int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
+  FlagSet fs("do");
+  bool quiet = false;
+  std::string ip;
+  fs.Bool("quiet", &quiet, "suppress seedsc's own messages");
+  fs.String("ip", &ip, "IPv4 address for the sandbox (with --network=sandbox; not supported yet)");
+  auto rest = fs.Parse(args);
+  if (!rest.ok()) {
+    PrintUsageError(std::string(rest.status().message()));
+    return kExitUsage;
+  }
+  if (rest->empty()) {
+    PrintUsageError("do: missing command: seedsc do [flags] [--] CMD [ARGS...]");
+    return kExitUsage;
+  }
+  if (cfg.network == "sandbox" && !ip.empty()) {
+    PrintUsageError("do: --ip needs the sandbox network stack, which is not built yet");
+    return kExitUsage;
+  }
+
+  sentry::KernelOptions opts;
+  opts.platform = cfg.platform;
+  opts.strace = cfg.strace;
+  auto kernel = sentry::Kernel::Create(opts);
+  if (!kernel.ok()) {
+    std::fprintf(stderr, "seedsc: creating the sandbox: %s\n",
+                 std::string(kernel.status().message()).c_str());
+    return 128;
+  }
+  // From here on these signals go to the sandbox, not to seedsc.
+  sigset_t fwd;
+  sigemptyset(&fwd);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP}) {
+    sigaddset(&fwd, s);
+  }
+  pthread_sigmask(SIG_BLOCK, &fwd, nullptr);
+  std::thread(ForwardSignals, kernel->get(), fwd).detach();
+
+  std::vector<std::string> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.emplace_back(*e);
+  absl::StatusOr<int> status = (*kernel)->RunInit(*rest, envp);
+  if (!status.ok()) {
+    std::fprintf(stderr, "seedsc: %s\n", std::string(status.status().message()).c_str());
+    return absl::IsNotFound(status.status()) ? 127 : 126;
+  }
+  int st = *status;
+  Log::Debug("sandbox init exited with wait status %#x", st);
+  // Leave the kernel to the process exit: its threads may still be parked.
+  kernel->release();
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  return 128 + WTERMSIG(st);
+}
+
+}  // namespace seedvisor::runsc

@@ -1,0 +1,24 @@
+#include "runsc/config.h"
+
+#include <cstdlib>
+
+namespace seedvisor::runsc {
+
+void GlobalConfig::Register(FlagSet& fs) {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    root = std::string(xdg) + "/seedsc";
+  }
+  fs.String("root", &root, "root directory for storage of container state");
+  fs.Choice("platform", &platform, {"ptrace"}, "the platform that runs guest code");
+  fs.Choice("network", &network, {"none", "host", "sandbox"},
+            "network: none (loopback only), host (passthrough), sandbox (our stack)");
+  fs.Bool("debug", &debug, "enable debug logging");
+  fs.String("debug-log", &debug_log,
+            "additional location for logs; a trailing '/' means a directory");
+  fs.String("log", &log, "file path where internal debug information is written");
+  fs.Choice("log-format", &log_format, {"text", "json", "json-k8s"}, "log format");
+  fs.Bool("strace", &strace, "enable strace of every guest syscall");
+  fs.Bool("rootless", &rootless, "allow the sandbox to run as a non-root user");
+}
+
+}  // namespace seedvisor::runsc

@@ -1,0 +1,27 @@
+// The global flags every seedsc command sees (runsc's names and meanings).
+#ifndef SEEDVISOR_RUNSC_CONFIG_H_
+#define SEEDVISOR_RUNSC_CONFIG_H_
+
+#include <string>
+
+#include "runsc/flags.h"
+
+namespace seedvisor::runsc {
+
+struct GlobalConfig {
+  std::string root = "/var/run/seedsc";
+  std::string platform = "ptrace";
+  std::string network = "none";
+  bool debug = false;
+  std::string debug_log;
+  std::string log;
+  std::string log_format = "text";
+  bool strace = false;
+  bool rootless = false;
+
+  void Register(FlagSet& fs);
+};
+
+}  // namespace seedvisor::runsc
+
+#endif  // SEEDVISOR_RUNSC_CONFIG_H_

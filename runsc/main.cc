@@ -1,0 +1,61 @@
+// seedsc: the Seedvisor runtime, with runsc's command line.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runsc/commands.h"
+#include "runsc/config.h"
+#include "runsc/version.h"
+#include "sentry/base/log.h"
+
+namespace seedvisor::runsc {
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {"do", "run a command in a sandbox over the host's root (read-only, overlay)", CmdDo},
+      {"help", "show help for seedsc or a command (help syscalls: the syscall table)", CmdHelp},
+  };
+  return kCommands;
+}
+
+void PrintUsageError(const std::string& msg) { std::fprintf(stderr, "seedsc: %s\n", msg.c_str()); }
+
+}  // namespace seedvisor::runsc
+
+int main(int argc, char** argv) {
+  using namespace seedvisor::runsc;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  GlobalConfig cfg;
+  FlagSet global("");
+  bool version = false;
+  cfg.Register(global);
+  global.Bool("version", &version, "show the version and exit");
+  auto rest = global.Parse(args);
+  if (!rest.ok()) {
+    PrintUsageError(std::string(rest.status().message()));
+    return kExitUsage;
+  }
+  if (version) {
+    std::printf("seedsc version %s\nspec: 1.0.2\n", kVersion);
+    return 0;
+  }
+  if (rest->empty()) {
+    CmdHelp(cfg, {});
+    return kExitUsage;
+  }
+  std::string name = (*rest)[0];
+  std::vector<std::string> cmd_args(rest->begin() + 1, rest->end());
+  for (const Command& c : Commands()) {
+    if (name == c.name) {
+      seedvisor::Log::Init(cfg.debug, cfg.debug_log, name);
+      // A closed pipe on our side must come back to the guest as EPIPE.
+      signal(SIGPIPE, SIG_IGN);
+      return c.run(cfg, cmd_args);
+    }
+  }
+  PrintUsageError(absl::StrCat("unknown command \"", name, "\" (see \"seedsc help\")"));
+  return kExitUsage;
+}

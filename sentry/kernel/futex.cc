@@ -1,0 +1,81 @@
+#include "sentry/kernel/futex.h"
+
+#include "sentry/kernel/task.h"
+
+namespace seedvisor::sentry {
+
+Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
+                        const timespec* deadline) {
+  if (bitset == 0) return Errno(EINVAL);
+  if (addr.value() % 4 != 0) return Errno(EINVAL);
+  Waiter w{&t.mm(), addr.value(), bitset, &t};
+  {
+    // Check the value and queue under one lock, so a wake between the two
+    // cannot be lost.
+    absl::MutexLock l(&mu_);
+    uint32_t cur;
+    SV_TRY(t.CopyInObj(addr, &cur));
+    if (cur != val) return Errno(EAGAIN);
+    waiters_.push_back(&w);
+  }
+  Status result;
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      if (w.woken) break;
+    }
+    Status s = t.Block(deadline);
+    if (!s.ok()) {
+      result = s.error().value() == ETIMEDOUT ? Status(Errno(ETIMEDOUT)) : s;
+      break;
+    }
+  }
+  absl::MutexLock l(&mu_);
+  if (w.woken) return {};  // a wake that raced a signal still counts
+  waiters_.remove(&w);
+  return result;
+}
+
+int FutexTable::Wake(const MM* mm, UserAddr addr, int n, uint32_t bitset) {
+  absl::MutexLock l(&mu_);
+  int woken = 0;
+  for (auto it = waiters_.begin(); it != waiters_.end() && woken < n;) {
+    Waiter* w = *it;
+    if (w->mm == mm && w->addr == addr.value() && (w->bitset & bitset)) {
+      w->woken = true;
+      w->task->Notify();
+      it = waiters_.erase(it);
+      ++woken;
+    } else {
+      ++it;
+    }
+  }
+  return woken;
+}
+
+int FutexTable::Requeue(const MM* mm, UserAddr from, UserAddr to, int wake, int requeue) {
+  absl::MutexLock l(&mu_);
+  int woken = 0, moved = 0;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    Waiter* w = *it;
+    if (w->mm != mm || w->addr != from.value()) {
+      ++it;
+      continue;
+    }
+    if (woken < wake) {
+      w->woken = true;
+      w->task->Notify();
+      it = waiters_.erase(it);
+      ++woken;
+    } else if (moved < requeue) {
+      w->addr = to.value();
+      ++moved;
+      ++it;
+    } else {
+      break;
+    }
+  }
+  return woken + moved;
+}
+
+}  // namespace seedvisor::sentry

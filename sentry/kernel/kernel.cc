@@ -1,0 +1,160 @@
+#include "sentry/kernel/kernel.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sentry/base/log.h"
+#include "sentry/kernel/strace.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr int kPidMax = 32768;
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+}  // namespace
+
+Kernel::Kernel(const KernelOptions& opts) : opts_(opts) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  boot_ns_ = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+Kernel::~Kernel() = default;
+
+absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts) {
+  std::unique_ptr<Kernel> k(new Kernel(opts));
+  auto platform = platform::NewPlatform(opts.platform);
+  if (!platform.ok()) return platform.status();
+  k->platform_ = std::move(*platform);
+  auto vfs = Vfs::Create(*k, VfsOptions{});
+  if (!vfs.ok()) return vfs.status();
+  k->vfs_ = std::move(*vfs);
+  if (opts.strace) k->strace_ = std::make_unique<Strace>();
+  k->timers_ = std::make_unique<TimerService>(*k);
+  return k;
+}
+
+int Kernel::AllocateTid() {
+  for (int i = 0; i < kPidMax; ++i) {
+    int tid = next_tid_;
+    next_tid_ = next_tid_ >= kPidMax - 1 ? 2 : next_tid_ + 1;
+    if (tasks_.count(tid) == 0 && tgs_.count(tid) == 0) return tid;
+  }
+  return -1;
+}
+
+void Kernel::RegisterTask(std::shared_ptr<Task> t) {
+  if (t->tid() == t->tgid()) tgs_[t->tgid()] = t->shared_tg();
+  tasks_[t->tid()] = std::move(t);
+}
+
+void Kernel::UnregisterTask(int tid) {
+  tasks_.erase(tid);
+  // A thread group's id stays taken until it is reaped.
+  for (auto it = tgs_.begin(); it != tgs_.end();) {
+    auto tg = it->second.lock();
+    if (!tg || tg->state == ThreadGroup::State::kReaped) {
+      it = tgs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::shared_ptr<Task> Kernel::TaskByTid(int tid) {
+  auto it = tasks_.find(tid);
+  return it == tasks_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<ThreadGroup> Kernel::ThreadGroupByTgid(int tgid) {
+  auto it = tgs_.find(tgid);
+  if (it == tgs_.end()) return nullptr;
+  auto tg = it->second.lock();
+  if (tg && tg->state == ThreadGroup::State::kReaped) return nullptr;
+  return tg;
+}
+
+std::vector<std::shared_ptr<Task>> Kernel::Tasks() {
+  std::vector<std::shared_ptr<Task>> out;
+  for (auto& [tid, t] : tasks_) out.push_back(t);
+  return out;
+}
+
+void Kernel::InitExited(int status) {
+  init_exited_ = true;
+  init_status_ = status;
+  // Like the death of a pid namespace's init: everyone else gets SIGKILL.
+  siginfo_t info{};
+  info.si_signo = SIGKILL;
+  for (auto& [tid, t] : tasks_) {
+    if (t->tgid() != 1) SendGroupSignal(t->tg(), info).ok();
+  }
+}
+
+absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
+                                    const std::vector<std::string>& envp) {
+  if (argv.empty()) return absl::InvalidArgumentError("no command given");
+  std::shared_ptr<Task> init;
+  {
+    absl::MutexLock l(&mu_);
+    int tid = AllocateTid();
+    auto tg = std::make_shared<ThreadGroup>(tid);
+    tg->pgid = tid;
+    tg->sid = tid;
+    tg->handlers = std::make_shared<SignalHandlers>();
+    for (int r = 0; r < RLIM_NLIMITS; ++r) getrlimit(static_cast<__rlimit_resource>(r), &tg->rlimits[r]);
+    tg->start_time_ns = boot_ns_;
+    init_tg_ = tg;
+    init = std::make_shared<Task>(*this, tid, tg);
+    tg->tasks.push_back(init.get());
+    tg->leader = init.get();
+    RegisterTask(init);
+  }
+  init->fs_ = vfs_->NewFsContext();
+  init->fds_ = std::make_shared<FdTable>();
+  for (int i = 0; i < 3; ++i) {
+    init->fds_->InstallAt(i, NewHostStdioFile(opts_.stdio[i]), false).ok();
+  }
+  // argv[0] without a slash is looked up in the PATH the command gets.
+  std::vector<std::string> candidates;
+  if (argv[0].find('/') != std::string::npos) {
+    candidates.push_back(argv[0]);
+  } else {
+    std::string path = kDefaultPath;
+    for (const std::string& e : envp) {
+      if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+    }
+    for (absl::string_view dir : absl::StrSplit(path, ':')) {
+      candidates.push_back(absl::StrCat(dir.empty() ? "." : std::string(dir), "/", argv[0]));
+    }
+  }
+  absl::Mutex exec_mu;
+  bool exec_done = false;
+  Status exec_status;
+  init->StartWithExec(candidates, argv, envp, [&](Status s) {
+    absl::MutexLock l(&exec_mu);
+    exec_status = s;
+    exec_done = true;
+  });
+  {
+    absl::MutexLock l(&exec_mu);
+    exec_mu.Await(absl::Condition(&exec_done));
+  }
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return k->init_exited_ && k->tasks_.empty(); },
+      this));
+  if (!exec_status.ok()) {
+    return absl::NotFoundError(absl::StrCat("cannot run \"", argv[0], "\": ",
+                                            std::strerror(exec_status.error().value())));
+  }
+  return init_status_;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,114 @@
+// Kernel: one sandbox's user-space kernel.
+//
+// It owns the platform, the pid namespace (guest ids start at 1), the VFS,
+// and the lock that guards the process tree and signal state.
+//
+//   SV_ASSIGN_OR_RETURN(auto k, Kernel::Create(opts));
+//   absl::StatusOr<int> status = k->RunInit(argv, envp);  // a wait status
+#ifndef SEEDVISOR_SENTRY_KERNEL_KERNEL_H_
+#define SEEDVISOR_SENTRY_KERNEL_KERNEL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/platform.h"
+#include "sentry/kernel/futex.h"
+#include "sentry/kernel/task.h"
+#include "sentry/kernel/thread_group.h"
+#include "sentry/kernel/timers.h"
+
+namespace seedvisor::sentry {
+
+class Vfs;
+class Strace;
+
+struct KernelOptions {
+  std::string platform = "ptrace";
+  std::string hostname = "seedvisor";
+  bool strace = false;
+  // Host fds that become the init task's 0, 1 and 2.
+  int stdio[3] = {0, 1, 2};
+  std::string cwd = "/";
+};
+
+class Kernel {
+ public:
+  // The kernel release we claim in uname(2) and /proc/sys/kernel/osrelease.
+  static constexpr const char* kRelease = "4.4.0";
+  static constexpr const char* kVersion = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
+
+  static absl::StatusOr<std::unique_ptr<Kernel>> Create(const KernelOptions& opts);
+  ~Kernel();
+
+  // Starts pid 1 running argv[0] (looked up in PATH from envp) and waits for
+  // the sandbox to end: returns pid 1's wait status.
+  absl::StatusOr<int> RunInit(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& envp);
+
+  platform::Platform& platform() { return *platform_; }
+  Vfs& vfs() { return *vfs_; }
+  const KernelOptions& options() const { return opts_; }
+
+  absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
+
+  // ---- The pid namespace (guarded by mu()) ----
+  int AllocateTid() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RegisterTask(std::shared_ptr<Task> t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnregisterTask(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<ThreadGroup> ThreadGroupByTgid(int tgid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every live task, in tid order (for /proc and kill(-1)).
+  std::vector<std::shared_ptr<Task>> Tasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<ThreadGroup> init_tg() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return init_tg_; }
+
+  // ---- Signals (task_signals.cc) ----
+  // Sends to a whole process / one thread. EPERM/ESRCH as kill(2).
+  Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status SendTaskSignal(Task& t, const siginfo_t& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Called when a thread group becomes a zombie, stops or continues.
+  void NotifyParent(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Nanoseconds since boot (CLOCK_MONOTONIC at Create()).
+  int64_t boot_time_ns() const { return boot_ns_; }
+  Strace* strace() { return strace_.get(); }
+  FutexTable& futex() { return futex_; }
+  TimerService& timers() { return *timers_; }
+  // The foreground process group of the sandbox's terminal (TIOCGPGRP).
+  std::atomic<int>& foreground_pgid() { return foreground_pgid_; }
+
+  // The sandbox is ending: pid 1 exited.
+  void InitExited(int status);
+
+ private:
+  explicit Kernel(const KernelOptions& opts);
+
+  KernelOptions opts_;
+  std::unique_ptr<platform::Platform> platform_;
+  std::unique_ptr<Vfs> vfs_;
+  std::unique_ptr<Strace> strace_;
+  int64_t boot_ns_ = 0;
+  FutexTable futex_;
+  std::unique_ptr<TimerService> timers_;
+  std::atomic<int> foreground_pgid_{1};
+
+  absl::Mutex mu_;
+  int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
+  bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
+  int init_status_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_KERNEL_H_

@@ -1,0 +1,67 @@
+#include "sentry/kernel/signal_types.h"
+
+#include <algorithm>
+
+namespace seedvisor::sentry {
+
+void PendingSignals::Enqueue(const siginfo_t& info) {
+  int sig = info.si_signo;
+  if (sig < SIGRTMIN && Has(sig)) return;  // standard signals do not queue
+  set_ |= SigBit(sig);
+  queue_.push_back(info);
+}
+
+int PendingSignals::Dequeue(SigSet blocked, siginfo_t* info) {
+  SigSet ready = set_ & ~blocked;
+  if (ready == 0) return 0;
+  // Lowest number first, as the kernel's next_signal() prefers (synchronous
+  // signals first is a refinement we do not need: faults are forced).
+  int sig = __builtin_ctzll(ready) + 1;
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [sig](const siginfo_t& i) { return i.si_signo == sig; });
+  *info = *it;
+  queue_.erase(it);
+  if (std::none_of(queue_.begin(), queue_.end(),
+                   [sig](const siginfo_t& i) { return i.si_signo == sig; })) {
+    set_ &= ~SigBit(sig);
+  }
+  return sig;
+}
+
+void PendingSignals::Discard(int sig) {
+  set_ &= ~SigBit(sig);
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                              [sig](const siginfo_t& i) { return i.si_signo == sig; }),
+               queue_.end());
+}
+
+DefaultAction DefaultActionOf(int sig) {
+  switch (sig) {
+    case SIGCHLD:
+    case SIGURG:
+    case SIGWINCH:
+      return DefaultAction::kIgnore;
+    case SIGCONT:
+      return DefaultAction::kContinue;
+    case SIGSTOP:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+      return DefaultAction::kStop;
+    case SIGQUIT:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGABRT:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGSEGV:
+    case SIGXCPU:
+    case SIGXFSZ:
+    case SIGSYS:
+      return DefaultAction::kCore;
+    default:
+      return DefaultAction::kTerminate;  // including real-time signals
+  }
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,52 @@
+// Guest signal bookkeeping: sets, actions, and queued siginfo.
+#ifndef SEEDVISOR_SENTRY_KERNEL_SIGNAL_TYPES_H_
+#define SEEDVISOR_SENTRY_KERNEL_SIGNAL_TYPES_H_
+
+#include <signal.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+
+namespace seedvisor::sentry {
+
+inline constexpr int kNumSignals = 64;
+
+// A guest sigset_t as the kernel ABI has it: bit (sig-1).
+using SigSet = uint64_t;
+constexpr SigSet SigBit(int sig) { return SigSet{1} << (sig - 1); }
+inline constexpr SigSet kUnblockable = SigBit(SIGKILL) | SigBit(SIGSTOP);
+
+// struct sigaction as rt_sigaction(2) passes it on x86-64 (kernel layout).
+struct KernelSigaction {
+  uint64_t handler = 0;  // SIG_DFL = 0, SIG_IGN = 1
+  uint64_t flags = 0;
+  uint64_t restorer = 0;
+  SigSet mask = 0;
+};
+
+struct SignalHandlers {
+  std::array<KernelSigaction, kNumSignals + 1> actions{};  // index = signal number
+};
+
+// Pending signals: standard signals coalesce, real-time signals queue.
+class PendingSignals {
+ public:
+  void Enqueue(const siginfo_t& info);
+  // The lowest-numbered pending signal not in `blocked`, removed; 0 if none.
+  int Dequeue(SigSet blocked, siginfo_t* info);
+  SigSet Set() const { return set_; }
+  bool Has(int sig) const { return (set_ & SigBit(sig)) != 0; }
+  void Discard(int sig);
+
+ private:
+  SigSet set_ = 0;
+  std::deque<siginfo_t> queue_;
+};
+
+enum class DefaultAction { kTerminate, kCore, kStop, kContinue, kIgnore };
+DefaultAction DefaultActionOf(int sig);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_SIGNAL_TYPES_H_

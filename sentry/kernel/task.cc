@@ -1,0 +1,115 @@
+#include "sentry/kernel/task.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/vfs/fs_context.h"
+
+namespace seedvisor::sentry {
+
+Task::Task(Kernel& kernel, int tid, std::shared_ptr<ThreadGroup> tg)
+    : kernel_(kernel), tid_(tid), tg_(std::move(tg)) {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  start_time_ns_ = now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+Task::~Task() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+Result<std::vector<std::string>> Task::CopyInStringArray(UserAddr addr) const {
+  std::vector<std::string> out;
+  if (addr.IsNull()) return out;
+  size_t total = 0;
+  for (uint64_t i = 0;; ++i) {
+    uint64_t ptr;
+    SV_TRY(CopyInObj(addr + i * 8, &ptr));
+    if (ptr == 0) break;
+    SV_ASSIGN_OR_RETURN(std::string s, CopyInString(UserAddr(ptr), 128 * 1024));
+    total += s.size() + 1 + 8;
+    if (total > 2 * 1024 * 1024) return Errno(E2BIG);  // ARG_MAX-like bound
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool Task::SignalPending() const {
+  absl::MutexLock l(&kernel_.mu());
+  if (tg_->group_exiting) return true;
+  SigSet blocked = signal_mask_;
+  return ((pending_.Set() | tg_->shared_pending.Set()) & ~blocked) != 0 ||
+         (tg_->stopped);
+}
+
+Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
+  for (;;) {
+    if (SignalPending()) return Errno(kERESTARTSYS);
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {host_fd, events, 0}};
+    int timeout_ms = -1;
+    if (deadline != nullptr) {
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t left_ns = (deadline->tv_sec - now.tv_sec) * 1000000000LL +
+                        (deadline->tv_nsec - now.tv_nsec);
+      if (left_ns <= 0) return Errno(ETIMEDOUT);
+      timespec ts{static_cast<time_t>(left_ns / 1000000000LL),
+                  static_cast<long>(left_ns % 1000000000LL)};
+      blocked_ = true;
+      int n = ppoll(fds, host_fd >= 0 ? 2 : 1, &ts, nullptr);
+      blocked_ = false;
+      if (n == 0) return Errno(ETIMEDOUT);
+      (void)timeout_ms;
+    } else {
+      blocked_ = true;
+      int n = poll(fds, host_fd >= 0 ? 2 : 1, -1);
+      blocked_ = false;
+      if (n < 0 && errno != EINTR) return Errno(errno);
+    }
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      while (read(wake_fd_, &v, sizeof(v)) > 0) {
+      }
+      // Woken by Notify(): let the caller re-check its condition.
+      if (SignalPending()) return Errno(kERESTARTSYS);
+      return {};
+    }
+    if (host_fd >= 0 && fds[1].revents != 0) return {};
+  }
+}
+
+void Task::Notify() {
+  uint64_t one = 1;
+  ssize_t r = write(wake_fd_, &one, sizeof(one));
+  (void)r;
+}
+
+void Task::Interrupt() {
+  Notify();
+  if (in_guest_.load() && ctx_ != nullptr) ctx_->Interrupt();
+}
+
+std::string Task::comm() const {
+  std::lock_guard<std::mutex> l(comm_mu_);
+  return comm_;
+}
+
+void Task::set_comm(std::string name) {
+  if (name.size() > 15) name.resize(15);  // TASK_COMM_LEN - 1
+  std::lock_guard<std::mutex> l(comm_mu_);
+  comm_ = std::move(name);
+}
+
+char Task::StateChar() const {
+  if (exited_.load()) return 'Z';
+  if (tg_->stopped) return 'T';
+  if (blocked_.load()) return 'S';
+  return 'R';
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,183 @@
+// Task: one guest thread.
+//
+// A task's whole state lives here (registers, signal mask, fd table, mm,
+// credentials), never only on its host thread's stack, so that a task parked
+// at a syscall boundary can be resumed by a new host thread. Each running
+// task has one host thread that drives its platform context:
+//
+//   for (;;) { DeliverSignals(); Stop s = ctx->Run(regs); Handle(s); }
+//
+// Other threads touch a task only through Kernel::mu()-guarded fields and
+// Notify()/Interrupt().
+#ifndef SEEDVISOR_SENTRY_KERNEL_TASK_H_
+#define SEEDVISOR_SENTRY_KERNEL_TASK_H_
+
+#include <time.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "platform/platform.h"
+#include "sentry/base/errno.h"
+#include "sentry/base/usermem.h"
+#include "sentry/kernel/credentials.h"
+#include "sentry/kernel/signal_types.h"
+#include "sentry/kernel/thread_group.h"
+#include "sentry/mm/mm.h"
+#include "sentry/vfs/fd_table.h"
+
+namespace seedvisor::sentry {
+
+class Kernel;
+class FsContext;
+
+class Task : public std::enable_shared_from_this<Task> {
+ public:
+  Task(Kernel& kernel, int tid, std::shared_ptr<ThreadGroup> tg);
+  ~Task();
+
+  Kernel& kernel() const { return kernel_; }
+  int tid() const { return tid_; }
+  int tgid() const { return tg_->tgid(); }
+  ThreadGroup& tg() const { return *tg_; }
+  std::shared_ptr<ThreadGroup> shared_tg() const { return tg_; }
+
+  MM& mm() const { return *mm_; }
+  std::shared_ptr<MM> shared_mm() const { return mm_; }
+  FdTable& fds() const { return *fds_; }
+  FsContext& fs() const { return *fs_; }
+  const Credentials& creds() const { return creds_; }
+  Credentials& mutable_creds() { return creds_; }
+  platform::Registers& regs() { return regs_; }
+
+  // Guest memory, through this task's mm.
+  Status CopyIn(UserAddr addr, void* dst, size_t len) const { return mm_->CopyIn(addr, dst, len); }
+  Status CopyOut(UserAddr addr, const void* src, size_t len) const {
+    return mm_->CopyOut(addr, src, len);
+  }
+  template <typename T>
+  Status CopyInObj(UserAddr addr, T* obj) const { return CopyIn(addr, obj, sizeof(T)); }
+  template <typename T>
+  Status CopyOutObj(UserAddr addr, const T& obj) const { return CopyOut(addr, &obj, sizeof(T)); }
+  // A path or other C string from the guest (ENAMETOOLONG past `max`).
+  Result<std::string> CopyInString(UserAddr addr, size_t max = 4096) const {
+    return mm_->CopyInString(addr, max);
+  }
+  // A NULL-terminated array of string pointers (argv, envp).
+  Result<std::vector<std::string>> CopyInStringArray(UserAddr addr) const;
+
+  // ---- Blocking ----
+  // Waits until `host_fd` polls ready for `events`, until Notify(), or until
+  // `deadline` (CLOCK_MONOTONIC, null = none). Returns ERESTARTSYS when a
+  // signal is pending, ETIMEDOUT at the deadline, success otherwise (the
+  // caller re-checks its condition: wakeups may be spurious).
+  Status BlockOnFd(int host_fd, short events, const timespec* deadline = nullptr);
+  // The same without a file: waits for Notify(), a signal, or the deadline.
+  Status Block(const timespec* deadline = nullptr) { return BlockOnFd(-1, 0, deadline); }
+  // Wakes a Block()ed task so it re-checks its condition; any thread.
+  void Notify();
+  // True if an unblocked signal is pending (or the group is exiting).
+  bool SignalPending() const;
+
+  // ---- Identity shown in /proc ----
+  std::string comm() const;
+  void set_comm(std::string name);
+  char StateChar() const;  // R, S, T, Z as /proc/PID/stat shows
+  int64_t start_time_ns() const { return start_time_ns_; }
+
+  // ---- Signals (task_signals.cc); callers hold Kernel::mu() ----
+  SigSet signal_mask() const { return signal_mask_; }
+  void set_signal_mask(SigSet m) { signal_mask_ = m & ~kUnblockable; }
+  PendingSignals& pending() { return pending_; }
+  stack_t& altstack() { return altstack_; }
+  // Wakes the task from guest mode or a Block() to look at its signals.
+  void Interrupt();
+
+  // ---- Lifecycle ----
+  // Runs the task on a new host thread (attaching `thread` of its mm's
+  // address space first). The thread owns a reference to the task.
+  void Start(platform::ThreadHandle thread);
+  // Runs a task that has no address space yet: its first act is to exec the
+  // first of `candidates` that exists (pid 1's PATH search). `on_exec` gets
+  // the exec's result, before the guest runs.
+  void StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,
+                     std::vector<std::string> envp, std::function<void(Status)> on_exec);
+  bool exited() const { return exited_.load(); }
+
+  // clone(2) (task_clone.cc): returns the child's tid.
+  struct CloneArgs {
+    uint64_t flags = 0;
+    UserAddr stack;
+    UserAddr parent_tid;
+    UserAddr child_tid;
+    uint64_t tls = 0;
+  };
+  Result<int> Clone(const CloneArgs& args);
+  // execve(2) (task_exec.cc). On success the registers are the new image's.
+  Status Execve(const std::string& path, std::vector<std::string> argv,
+                std::vector<std::string> envp, bool at_empty_path_fd = false);
+  // exit(2): ends this thread; exit_group(2): the whole thread group.
+  void ExitThread(int code);
+  void ExitGroup(int code);
+  // rt_sigreturn(2) (task_signals.cc).
+  Status SigReturn();
+  // Handlers that set the registers themselves (execve, rt_sigreturn) call
+  // this so the dispatcher does not overwrite rax.
+  void MarkRegistersReplaced() { regs_replaced_ = true; }
+  // A fault or other synchronous signal that cannot be blocked or ignored.
+  void ForceSignal(const siginfo_t& info);
+
+  // Fields set up by clone/exec (task_clone.cc, task_exec.cc).
+  std::shared_ptr<MM> mm_;
+  std::shared_ptr<FdTable> fds_;
+  std::shared_ptr<FsContext> fs_;
+  Credentials creds_;
+  platform::Registers regs_{};
+  std::unique_ptr<platform::Context> ctx_;  // owned by the task's host thread
+  UserAddr clear_child_tid_;
+  UserAddr robust_list_;
+  SigSet saved_mask_ = 0;        // for rt_sigsuspend / pselect / ppoll
+  bool restore_saved_mask_ = false;
+  bool vfork_done_ = false;      // guarded by Kernel::mu()
+  std::shared_ptr<Task> vfork_parent_;
+
+ private:
+  void Run();
+  // Handles group exit, job-control stop and signal delivery before the task
+  // returns to the guest; false when the task must exit.
+  bool PrepareToRun();
+  void HandleSyscall();
+  // Builds a signal frame and points the registers at the handler.
+  void SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
+  // Turns a pending ERESTART* result into a restart or EINTR.
+  void FinishRestart(bool handler_runs, const KernelSigaction* act);
+  void ExitTask();
+  bool regs_replaced_ = false;
+  int restart_errno_ = 0;       // an ERESTART* code from the last syscall
+  bool exit_requested_ = false;
+  int exit_code_ = 0;
+
+  Kernel& kernel_;
+  const int tid_;
+  std::shared_ptr<ThreadGroup> tg_;
+  int wake_fd_ = -1;  // eventfd: Notify() writes, Block() polls
+  std::atomic<bool> in_guest_{false};
+  std::atomic<bool> exited_{false};
+  std::atomic<bool> blocked_{false};
+  std::string comm_;
+  mutable std::mutex comm_mu_;
+  int64_t start_time_ns_ = 0;
+  SigSet signal_mask_ = 0;
+  PendingSignals pending_;
+  stack_t altstack_{nullptr, SS_DISABLE, 0};
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_TASK_H_

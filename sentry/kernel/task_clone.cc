@@ -1,0 +1,95 @@
+// clone(2): new threads and new processes.
+#include <sched.h>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/vfs/fs_context.h"
+
+namespace seedvisor::sentry {
+
+Result<int> Task::Clone(const CloneArgs& a) {
+  const uint64_t flags = a.flags;
+  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                   CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+  // Namespaces inside the sandbox are not supported (yet): refuse them the
+  // way a container without CAP_SYS_ADMIN sees it.
+  if (flags & kNamespaces) return Errno(EPERM);
+  if (flags & CLONE_PIDFD) return Errno(EINVAL);
+  if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
+  if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
+  if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
+
+  std::shared_ptr<MM> mm;
+  platform::ThreadHandle handle;
+  if (flags & CLONE_VM) {
+    mm = mm_;
+    SV_ASSIGN_OR_RETURN(handle, ctx_->NewThread());
+  } else {
+    SV_ASSIGN_OR_RETURN(mm, mm_->Fork(*ctx_));
+    handle = mm->address_space().initial_thread();
+  }
+  std::shared_ptr<FdTable> fds = (flags & CLONE_FILES) ? fds_ : fds_->Fork();
+  std::shared_ptr<FsContext> fs = (flags & CLONE_FS) ? fs_ : fs_->Fork();
+
+  std::shared_ptr<Task> child;
+  {
+    absl::MutexLock l(&kernel_.mu());
+    if (tg_->group_exiting) return Errno(EINTR);
+    int tid = kernel_.AllocateTid();
+    if (tid < 0) return Errno(EAGAIN);
+    std::shared_ptr<ThreadGroup> tg;
+    if (flags & CLONE_THREAD) {
+      tg = tg_;
+    } else {
+      tg = std::make_shared<ThreadGroup>(tid);
+      tg->parent = (flags & CLONE_PARENT) ? tg_->parent : tg_;
+      tg->pgid = tg_->pgid;
+      tg->sid = tg_->sid;
+      tg->rlimits = tg_->rlimits;
+      tg->exit_signal = static_cast<int>(flags & CSIGNAL);
+      tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers
+                                             : std::make_shared<SignalHandlers>(*tg_->handlers);
+      tg->start_time_ns = kernel_.boot_time_ns();
+      if (auto parent = tg->parent.lock()) parent->children.push_back(tg);
+    }
+    child = std::make_shared<Task>(kernel_, tid, tg);
+    tg->tasks.push_back(child.get());
+    if (tg->leader == nullptr) tg->leader = child.get();
+    child->mm_ = mm;
+    child->fds_ = std::move(fds);
+    child->fs_ = std::move(fs);
+    child->creds_ = creds_;
+    child->set_comm(comm());
+    child->signal_mask_ = signal_mask_;
+    if (!(flags & CLONE_VM) || (flags & CLONE_VFORK)) child->altstack_ = altstack_;
+    child->regs_ = regs_;
+    child->regs_.rax = 0;
+    if (!a.stack.IsNull()) child->regs_.rsp = a.stack.value();
+    if (flags & CLONE_SETTLS) child->regs_.fs_base = a.tls;
+    if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid_ = a.child_tid;
+    if (flags & CLONE_VFORK) child->vfork_parent_ = shared_from_this();
+    kernel_.RegisterTask(child);
+  }
+  const int tid = child->tid();
+  // The parent's and child's views of the new tid (CLONE_*_SETTID).
+  if (flags & CLONE_PARENT_SETTID) CopyOutObj(a.parent_tid, static_cast<int32_t>(tid)).ok();
+  if (flags & CLONE_CHILD_SETTID) {
+    int32_t v = tid;
+    mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
+  }
+  child->Start(handle);
+  if (flags & CLONE_VFORK) {
+    // The parent sleeps until the child execs or exits; only a fatal signal
+    // ends the wait early (wait_for_vfork_done() is killable).
+    struct Args {
+      Task* child;
+      ThreadGroup* tg;
+    } args{child.get(), tg_.get()};
+    absl::MutexLock l(&kernel_.mu());
+    kernel_.mu().Await(absl::Condition(
+        +[](Args* p) { return p->child->vfork_done_ || p->tg->group_exiting; }, &args));
+  }
+  return tid;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,135 @@
+// execve(2): replace the task's image.
+#include "absl/strings/ascii.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/loader/loader.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// Linux selectors for 64-bit user code (__USER_CS, __USER_DS).
+constexpr uint64_t kUserCs = 0x33;
+constexpr uint64_t kUserDs = 0x2b;
+constexpr int kMaxInterpreterDepth = 4;  // BINPRM_MAX_RECURSION
+
+// "#!interp [arg]" (fs/binfmt_script.c): returns false if not a script.
+Result<bool> ParseShebang(const char* head, size_t n, std::string* interp, std::string* arg) {
+  if (n < 2 || head[0] != '#' || head[1] != '!') return false;
+  std::string line(head + 2, n - 2);
+  size_t nl = line.find('\n');
+  if (nl == std::string::npos && n == 256) return Errno(ENOEXEC);  // line too long
+  if (nl != std::string::npos) line.resize(nl);
+  absl::string_view rest = absl::StripAsciiWhitespace(line);
+  size_t sp = rest.find_first_of(" \t");
+  *interp = std::string(rest.substr(0, sp));
+  if (sp != absl::string_view::npos) *arg = std::string(absl::StripAsciiWhitespace(rest.substr(sp)));
+  if (interp->empty()) return Errno(ENOEXEC);
+  return true;
+}
+
+}  // namespace
+
+Status Task::Execve(const std::string& path, std::vector<std::string> argv,
+                    std::vector<std::string> envp, bool /*at_empty_path_fd*/) {
+  std::string exe_path = path;
+  FileRef file;
+  ElfInfo info;
+  for (int depth = 0;; ++depth) {
+    if (depth > kMaxInterpreterDepth) return Errno(ELOOP);
+    SV_ASSIGN_OR_RETURN(file, kernel_.vfs().OpenExecutable(*this, exe_path));
+    char head[256];
+    SV_ASSIGN_OR_RETURN(size_t n, file->PRead(*this, head, sizeof(head), 0));
+    std::string interp, arg;
+    SV_ASSIGN_OR_RETURN(bool script, ParseShebang(head, n, &interp, &arg));
+    if (!script) {
+      SV_ASSIGN_OR_RETURN(info, ReadElf(*this, *file));
+      break;
+    }
+    std::vector<std::string> next = {interp};
+    if (!arg.empty()) next.push_back(arg);
+    next.push_back(exe_path);
+    if (argv.size() > 1) next.insert(next.end(), argv.begin() + 1, argv.end());
+    argv = std::move(next);
+    exe_path = interp;
+  }
+  FileRef interp_file;
+  ElfInfo interp_info;
+  if (!info.interp.empty()) {
+    SV_ASSIGN_OR_RETURN(interp_file, kernel_.vfs().OpenExecutable(*this, info.interp));
+    SV_ASSIGN_OR_RETURN(interp_info, ReadElf(*this, *interp_file));
+    if (!interp_info.interp.empty()) return Errno(ELIBBAD);
+  }
+
+  // Build the new image in a fresh address space; the old one stays intact
+  // until everything has loaded, so a failed exec returns to the caller.
+  auto as = kernel_.platform().NewAddressSpace();
+  if (!as.ok()) return Errno(ENOMEM);
+  auto ctx = kernel_.platform().Attach(*as, (*as)->initial_thread());
+  if (!ctx.ok()) return Errno(ENOMEM);
+  auto mm = std::make_shared<MM>(*as);
+  SV_ASSIGN_OR_RETURN(Image img, LoadImage(*mm, *file, info, interp_file.get(), &interp_info));
+  std::string execfn = path;
+  SV_ASSIGN_OR_RETURN(UserAddr sp, SetupStack(*mm, img, argv, envp, execfn, creds_));
+  MM::Layout layout = mm->layout();
+  layout.exe = file;
+  layout.exe_path = file->DisplayPath();
+  mm->set_layout(std::move(layout));
+
+  // The point of no return: end the other threads (de_thread()).
+  {
+    absl::MutexLock l(&kernel_.mu());
+    if (tg_->group_exiting) return Errno(EINTR);
+    for (Task* t : tg_->tasks) {
+      if (t != this) {
+        t->exit_requested_ = true;
+        t->Interrupt();
+      }
+    }
+    ThreadGroup* tg = tg_.get();
+    kernel_.mu().Await(absl::Condition(
+        +[](ThreadGroup* g) { return g->tasks.size() == 1 || g->group_exiting; }, tg));
+    if (tg_->group_exiting) return Errno(EINTR);
+    tg_->leader = this;
+    // Signal handlers reset to SIG_DFL, except ignored ones (signal(7)).
+    if (tg_->handlers.use_count() > 1) {
+      tg_->handlers = std::make_shared<SignalHandlers>(*tg_->handlers);
+    }
+    for (KernelSigaction& act : tg_->handlers->actions) {
+      uint64_t h = act.handler;
+      act = KernelSigaction{};
+      if (h == reinterpret_cast<uint64_t>(SIG_IGN)) act.handler = h;
+    }
+    if (vfork_parent_) {
+      vfork_done_ = true;
+      vfork_parent_->Notify();
+    }
+  }
+  vfork_parent_.reset();
+  ctx_ = std::move(*ctx);  // the old stub thread detaches and ends
+  mm_ = std::move(mm);
+  if (fds_.use_count() > 1) fds_ = fds_->Fork();  // exec unshares the fd table
+  fds_->CloseOnExec();
+  altstack_ = stack_t{nullptr, SS_DISABLE, 0};
+  clear_child_tid_ = UserAddr();
+  robust_list_ = UserAddr();
+  size_t slash = exe_path.rfind('/');
+  set_comm(slash == std::string::npos ? exe_path : exe_path.substr(slash + 1));
+  if (!argv.empty() && exe_path != path) {
+    // A script: comm is the script's name, as Linux shows it.
+    size_t s = path.rfind('/');
+    set_comm(s == std::string::npos ? path : path.substr(s + 1));
+  }
+
+  regs_ = platform::Registers{};
+  regs_.rip = img.entry;
+  regs_.rsp = sp.value();
+  regs_.cs = kUserCs;
+  regs_.ss = kUserDs;
+  regs_.eflags = 0x202;
+  regs_.orig_rax = static_cast<uint64_t>(-1);
+  MarkRegistersReplaced();
+  return {};
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,266 @@
+// The task's host thread: run the guest, handle what stopped it, repeat.
+#include <sys/syscall.h>
+#include <time.h>
+
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "sentry/base/log.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/strace.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/table.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool IsRestartErrno(int e) { return e >= kERESTARTSYS && e <= kERESTARTNOHAND; }
+
+// Writes that raise SIGPIPE along with EPIPE (pipe(7)).
+bool RaisesSigpipe(int nr) {
+  switch (nr) {
+    case SYS_write:
+    case SYS_writev:
+    case SYS_pwrite64:
+    case SYS_pwritev:
+    case SYS_sendfile:
+    case SYS_splice:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Logs an unimplemented syscall once per number, with its arguments.
+void LogUnsupported(int nr, const SyscallEntry* e, const SyscallArgs& a) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* seen = new absl::flat_hash_set<int>();
+  {
+    absl::MutexLock l(&mu);
+    if (!seen->insert(nr).second) return;
+  }
+  Log::Warning("unsupported syscall %d (%s): args %#x %#x %#x %#x %#x %#x%s%s", nr,
+               e != nullptr ? e->name : "unknown", a.raw[0], a.raw[1], a.raw[2], a.raw[3],
+               a.raw[4], a.raw[5], e != nullptr && *e->note ? ": " : "",
+               e != nullptr ? e->note : "");
+}
+
+}  // namespace
+
+void Task::Start(platform::ThreadHandle thread) {
+  std::thread([self = shared_from_this(), thread] {
+    auto ctx = self->kernel_.platform().Attach(self->mm_->shared_address_space(), thread);
+    if (!ctx.ok()) {
+      Log::Warning("task %d: %s", self->tid_, std::string(ctx.status().message()));
+      self->ExitGroup(128 + SIGKILL);
+      absl::MutexLock l(&self->kernel_.mu());
+      self->tg_->exit_status = SIGKILL;
+    } else {
+      self->ctx_ = std::move(*ctx);
+    }
+    self->Run();
+  }).detach();
+}
+
+void Task::StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,
+                         std::vector<std::string> envp, std::function<void(Status)> on_exec) {
+  std::thread([self = shared_from_this(), candidates = std::move(candidates),
+               argv = std::move(argv), envp = std::move(envp),
+               on_exec = std::move(on_exec)]() mutable {
+    Status s = Errno(ENOENT);
+    for (const std::string& path : candidates) {
+      s = self->Execve(path, argv, envp);
+      if (s.ok() || (s.error().value() != ENOENT && s.error().value() != ENOTDIR)) break;
+    }
+    on_exec(s);
+    if (!s.ok()) {
+      // Nothing to run: end as a shell does when exec fails.
+      self->ExitGroup(s.error().value() == ENOENT ? 127 : 126);
+    }
+    self->Run();
+  }).detach();
+}
+
+void Task::Run() {
+  while (PrepareToRun()) {
+    platform::Stop stop = ctx_->Run(regs_);
+    {
+      absl::MutexLock l(&kernel_.mu());
+      in_guest_ = false;
+    }
+    switch (stop.kind) {
+      case platform::StopKind::kSyscall:
+        HandleSyscall();
+        break;
+      case platform::StopKind::kFault:
+        ForceSignal(stop.info);
+        break;
+      case platform::StopKind::kInterrupt:
+        break;
+      case platform::StopKind::kDead: {
+        Log::Warning("task %d: its platform context died; killing the process", tid_);
+        absl::MutexLock l(&kernel_.mu());
+        siginfo_t info{};
+        info.si_signo = SIGKILL;
+        kernel_.SendGroupSignal(*tg_, info).ok();
+        break;
+      }
+    }
+  }
+  ExitTask();
+}
+
+void Task::HandleSyscall() {
+  SyscallArgs a;
+  a.nr = static_cast<int>(regs_.orig_rax);
+  a.raw[0] = regs_.rdi;
+  a.raw[1] = regs_.rsi;
+  a.raw[2] = regs_.rdx;
+  a.raw[3] = regs_.r10;
+  a.raw[4] = regs_.r8;
+  a.raw[5] = regs_.r9;
+  const SyscallEntry* e = LookupSyscall(regs_.orig_rax);
+  Strace* strace = kernel_.strace();
+  std::string args;
+  int64_t start = 0;
+  if (strace != nullptr) {
+    args = strace->FormatArgs(*this, e, a);
+    strace->Enter(*this, e, a, args);
+    start = NowNs();
+  }
+  regs_replaced_ = false;
+  SyscallReturn r = Errno(ENOSYS);
+  if (e != nullptr && e->handler != nullptr) {
+    r = e->handler(*this, a);
+  } else {
+    LogUnsupported(a.nr, e, a);
+  }
+  int64_t result;
+  if (r.ok()) {
+    result = static_cast<int64_t>(r.value());
+  } else {
+    int err = r.error().value();
+    result = -err;
+    if (IsRestartErrno(err)) {
+      restart_errno_ = err;
+    } else if (err == EPIPE && RaisesSigpipe(a.nr)) {
+      siginfo_t info{};
+      info.si_signo = SIGPIPE;
+      info.si_code = SI_USER;
+      absl::MutexLock l(&kernel_.mu());
+      kernel_.SendTaskSignal(*this, info).ok();
+    }
+  }
+  if (!regs_replaced_) regs_.rax = static_cast<uint64_t>(result);
+  if (strace != nullptr) strace->Exit(*this, e, a, args, regs_replaced_ ? 0 : result, NowNs() - start);
+}
+
+void Task::FinishRestart(bool handler_runs, const KernelSigaction* act) {
+  if (restart_errno_ == 0) return;
+  bool restart = true;
+  if (handler_runs) {
+    switch (restart_errno_) {
+      case kERESTARTSYS:
+        restart = (act->flags & SA_RESTART) != 0;
+        break;
+      case kERESTARTNOINTR:
+        restart = true;
+        break;
+      default:  // ERESTARTNOHAND
+        restart = false;
+        break;
+    }
+  }
+  if (restart) {
+    // Back up over the 2-byte syscall instruction, as the kernel's
+    // arch_do_signal_or_restart() does.
+    regs_.rax = regs_.orig_rax;
+    regs_.rip -= 2;
+  } else {
+    regs_.rax = static_cast<uint64_t>(-EINTR);
+  }
+  restart_errno_ = 0;
+}
+
+bool Task::PrepareToRun() {
+  for (;;) {
+    kernel_.mu().Lock();
+    if (tg_->group_exiting || exit_requested_) {
+      kernel_.mu().Unlock();
+      return false;
+    }
+    if (tg_->stopped) {
+      kernel_.mu().Unlock();
+      Block().ok();
+      continue;
+    }
+    siginfo_t info{};
+    int sig = pending_.Dequeue(signal_mask_, &info);
+    if (sig == 0) sig = tg_->shared_pending.Dequeue(signal_mask_, &info);
+    if (sig == 0) {
+      FinishRestart(false, nullptr);
+      if (restore_saved_mask_) {  // rt_sigsuspend & co. ended without a handler
+        set_signal_mask(saved_mask_);
+        restore_saved_mask_ = false;
+      }
+      in_guest_ = true;
+      kernel_.mu().Unlock();
+      return true;
+    }
+    KernelSigaction act = tg_->handlers->actions[sig];
+    if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) && sig != SIGKILL && sig != SIGSTOP) {
+      kernel_.mu().Unlock();
+      continue;
+    }
+    if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) || sig == SIGKILL || sig == SIGSTOP) {
+      switch (DefaultActionOf(sig)) {
+        case DefaultAction::kIgnore:
+        case DefaultAction::kContinue:
+          kernel_.mu().Unlock();
+          continue;
+        case DefaultAction::kStop:
+          tg_->stopped = true;
+          tg_->stop_signal = sig;
+          tg_->stop_to_report = true;
+          tg_->continue_to_report = false;
+          for (Task* t : tg_->tasks) t->Interrupt();
+          kernel_.NotifyParent(*tg_);
+          kernel_.mu().Unlock();
+          continue;
+        case DefaultAction::kTerminate:
+        case DefaultAction::kCore: {
+          int status = sig | (DefaultActionOf(sig) == DefaultAction::kCore ? 0x80 : 0);
+          if (!tg_->group_exiting) {
+            tg_->group_exiting = true;
+            tg_->exit_status = status;
+            for (Task* t : tg_->tasks) t->Interrupt();
+          }
+          kernel_.mu().Unlock();
+          return false;
+        }
+      }
+    }
+    // A handler: build its frame (the mask change happens under the lock).
+    FinishRestart(true, &act);
+    SigSet old_mask = signal_mask_;
+    SigSet add = act.mask;
+    if (!(act.flags & SA_NODEFER)) add |= SigBit(sig);
+    set_signal_mask(signal_mask_ | add);
+    if (act.flags & SA_RESETHAND) tg_->handlers->actions[sig] = KernelSigaction{};
+    kernel_.mu().Unlock();
+    // The frame saves the mask from before the handler (or the one
+    // rt_sigsuspend replaced).
+    SigSet frame_mask = restore_saved_mask_ ? saved_mask_ : old_mask;
+    restore_saved_mask_ = false;
+    saved_mask_ = frame_mask;
+    SetupSignalFrame(sig, info, act);
+  }
+}
+
+}  // namespace seedvisor::sentry

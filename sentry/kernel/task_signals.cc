@@ -1,0 +1,253 @@
+// Signal delivery: frames, sigreturn, faults, and sending signals.
+#include <cstring>
+
+#include "sentry/base/log.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/signal_frame_amd64.h"
+#include "sentry/kernel/task.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr uint64_t kUcSigcontextSs = 0x2;
+constexpr uint64_t kUcStrictRestoreSs = 0x4;
+
+bool OnAltStack(const stack_t& ss, uint64_t sp) {
+  uint64_t base = reinterpret_cast<uint64_t>(ss.ss_sp);
+  return !(ss.ss_flags & SS_DISABLE) && sp > base && sp <= base + ss.ss_size;
+}
+
+void SaveRegs(const platform::Registers& r, SigContext& c) {
+  c.r8 = r.r8; c.r9 = r.r9; c.r10 = r.r10; c.r11 = r.r11;
+  c.r12 = r.r12; c.r13 = r.r13; c.r14 = r.r14; c.r15 = r.r15;
+  c.rdi = r.rdi; c.rsi = r.rsi; c.rbp = r.rbp; c.rbx = r.rbx;
+  c.rdx = r.rdx; c.rax = r.rax; c.rcx = r.rcx; c.rsp = r.rsp;
+  c.rip = r.rip; c.eflags = r.eflags;
+  c.cs = static_cast<uint16_t>(r.cs);
+  c.ss = static_cast<uint16_t>(r.ss);
+}
+
+void RestoreRegs(const SigContext& c, platform::Registers& r) {
+  r.r8 = c.r8; r.r9 = c.r9; r.r10 = c.r10; r.r11 = c.r11;
+  r.r12 = c.r12; r.r13 = c.r13; r.r14 = c.r14; r.r15 = c.r15;
+  r.rdi = c.rdi; r.rsi = c.rsi; r.rbp = c.rbp; r.rbx = c.rbx;
+  r.rdx = c.rdx; r.rax = c.rax; r.rcx = c.rcx; r.rsp = c.rsp;
+  r.rip = c.rip;
+  // Only the flags user code may change (FIX_EFLAGS in the kernel).
+  constexpr uint64_t kUserFlags = 0x40dd5;  // AC OF DF TF SF ZF AF PF CF
+  r.eflags = (r.eflags & ~kUserFlags) | (c.eflags & kUserFlags);
+  r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart after sigreturn
+}
+
+}  // namespace
+
+void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act) {
+  uint64_t sp = regs_.rsp;
+  if ((act.flags & SA_ONSTACK) && !(altstack_.ss_flags & SS_DISABLE) &&
+      !OnAltStack(altstack_, sp)) {
+    sp = reinterpret_cast<uint64_t>(altstack_.ss_sp) + altstack_.ss_size;
+  } else {
+    sp -= kRedZone;
+  }
+  uint64_t fpstate = (sp - kFpStateSize) & ~uint64_t{63};
+  uint64_t frame_addr = ((fpstate - sizeof(RtSigframe)) & ~uint64_t{15}) - 8;
+
+  RtSigframe frame{};
+  frame.pretcode = act.restorer;
+  frame.uc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
+  frame.uc.uc_stack.ss_sp = reinterpret_cast<uint64_t>(altstack_.ss_sp);
+  frame.uc.uc_stack.ss_flags = OnAltStack(altstack_, regs_.rsp) ? SS_ONSTACK : altstack_.ss_flags;
+  frame.uc.uc_stack.ss_size = altstack_.ss_size;
+  SaveRegs(regs_, frame.uc.uc_mcontext);
+  frame.uc.uc_mcontext.fpstate = fpstate;
+  if (sig == SIGSEGV || sig == SIGBUS) {
+    // SAFETY: si_addr is a guest address carried in siginfo; never dereferenced.
+    frame.uc.uc_mcontext.cr2 = reinterpret_cast<uint64_t>(info.si_addr);
+  }
+  frame.uc.uc_mcontext.oldmask = saved_mask_;
+  frame.uc.uc_sigmask = saved_mask_;  // PrepareToRun() put the pre-handler mask here
+  frame.info = info;
+
+  platform::FpRegisters fp{};
+  ctx_->GetFpRegs(fp).ok();
+  bool ok = CopyOut(UserAddr(fpstate), &fp, sizeof(fp)).ok() &&
+            CopyOut(UserAddr(frame_addr), &frame, sizeof(frame)).ok();
+  if (!ok) {
+    // The stack is unusable: the kernel forces SIGSEGV (force_sigsegv()).
+    Log::Debug("task %d: cannot write the frame for signal %d at %#x", tid_, sig, frame_addr);
+    absl::MutexLock l(&kernel_.mu());
+    if (!tg_->group_exiting) {
+      tg_->group_exiting = true;
+      tg_->exit_status = SIGSEGV | 0x80;
+      for (Task* t : tg_->tasks) t->Interrupt();
+    }
+    return;
+  }
+  regs_.rsp = frame_addr;
+  regs_.rip = act.handler;
+  regs_.rdi = static_cast<uint64_t>(sig);
+  regs_.rsi = frame_addr + offsetof(RtSigframe, info);
+  regs_.rdx = frame_addr + offsetof(RtSigframe, uc);
+  regs_.rax = 0;
+  regs_.eflags &= ~uint64_t{0x400 | 0x100};  // clear DF and TF for the handler
+  regs_.orig_rax = static_cast<uint64_t>(-1);
+  // Fresh FPU state for the handler, as the kernel gives it (fpu__clear_user_states).
+  platform::FpRegisters clean{};
+  clean.cwd = 0x37f;
+  clean.mxcsr = 0x1f80;
+  ctx_->SetFpRegs(clean).ok();
+}
+
+Status Task::SigReturn() {
+  // The handler's `ret` popped pretcode, so the ucontext is at rsp.
+  UContext uc;
+  SV_TRY(CopyInObj(UserAddr(regs_.rsp), &uc));
+  RestoreRegs(uc.uc_mcontext, regs_);
+  if (uc.uc_mcontext.fpstate != 0) {
+    platform::FpRegisters fp;
+    if (CopyInObj(UserAddr(uc.uc_mcontext.fpstate), &fp).ok()) {
+      fp.mxcsr &= 0xffff;  // reserved MXCSR bits would make the restore fault
+      ctx_->SetFpRegs(fp).ok();
+    }
+  }
+  {
+    absl::MutexLock l(&kernel_.mu());
+    set_signal_mask(uc.uc_sigmask);
+  }
+  // sigaltstack is restored as restore_altstack() does, ignoring errors.
+  if (!OnAltStack(altstack_, regs_.rsp)) {
+    altstack_.ss_sp = reinterpret_cast<void*>(uc.uc_stack.ss_sp);
+    altstack_.ss_size = uc.uc_stack.ss_size;
+    altstack_.ss_flags = uc.uc_stack.ss_flags & SS_DISABLE;
+  }
+  MarkRegistersReplaced();
+  return {};
+}
+
+void Task::ForceSignal(const siginfo_t& info) {
+  absl::MutexLock l(&kernel_.mu());
+  int sig = info.si_signo;
+  // force_sig_info(): a blocked or ignored fault signal gets the default action.
+  KernelSigaction& act = tg_->handlers->actions[sig];
+  if ((signal_mask_ & SigBit(sig)) || act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) {
+    act = KernelSigaction{};
+    signal_mask_ &= ~SigBit(sig);
+  }
+  pending_.Enqueue(info);
+}
+
+// ---- Sending (Kernel) ----
+
+namespace {
+
+bool IsStopSignal(int sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+// Linux drops a signal at generation time when it would be ignored anyway
+// (sig_ignored()), unless it is blocked.
+bool Ignored(const ThreadGroup& tg, int sig) {
+  const KernelSigaction& act = tg.handlers->actions[sig];
+  if (sig == SIGKILL || sig == SIGSTOP) return false;
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return true;
+  return act.handler == reinterpret_cast<uint64_t>(SIG_DFL) &&
+         (DefaultActionOf(sig) == DefaultAction::kIgnore ||
+          DefaultActionOf(sig) == DefaultAction::kContinue);
+}
+
+}  // namespace
+
+// Returns false if the signal needs no queueing.
+static bool PrepareSignal(Kernel& k, ThreadGroup& tg, int sig) {
+  if (tg.state != ThreadGroup::State::kAlive || tg.group_exiting) return false;
+  if (sig == SIGKILL) {
+    tg.group_exiting = true;
+    tg.exit_status = SIGKILL;
+    tg.stopped = false;
+    for (Task* t : tg.tasks) t->Interrupt();
+    return false;
+  }
+  if (sig == SIGCONT) {
+    tg.shared_pending.Discard(SIGSTOP);
+    tg.shared_pending.Discard(SIGTSTP);
+    tg.shared_pending.Discard(SIGTTIN);
+    tg.shared_pending.Discard(SIGTTOU);
+    for (Task* t : tg.tasks) {
+      for (int s : {SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU}) t->pending().Discard(s);
+    }
+    if (tg.stopped) {
+      tg.stopped = false;
+      tg.stop_to_report = false;
+      tg.continue_to_report = true;
+      k.NotifyParent(tg);
+      for (Task* t : tg.tasks) t->Interrupt();
+    }
+  } else if (IsStopSignal(sig)) {
+    tg.shared_pending.Discard(SIGCONT);
+    for (Task* t : tg.tasks) t->pending().Discard(SIGCONT);
+  }
+  return true;
+}
+
+Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info) {
+  int sig = info.si_signo;
+  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
+  if (sig == 0) return {};
+  if (!PrepareSignal(*this, tg, sig)) return {};
+  bool blocked_everywhere = true;
+  for (Task* t : tg.tasks) {
+    if (!(t->signal_mask() & SigBit(sig))) blocked_everywhere = false;
+  }
+  if (Ignored(tg, sig) && !blocked_everywhere) return {};
+  tg.shared_pending.Enqueue(info);
+  // Wake one thread that can take it (complete_signal()).
+  for (Task* t : tg.tasks) {
+    if (!(t->signal_mask() & SigBit(sig))) {
+      t->Interrupt();
+      break;
+    }
+  }
+  return {};
+}
+
+Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info) {
+  int sig = info.si_signo;
+  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
+  if (sig == 0) return {};
+  ThreadGroup& tg = t.tg();
+  if (!PrepareSignal(*this, tg, sig)) return {};
+  if (Ignored(tg, sig) && !(t.signal_mask() & SigBit(sig))) return {};
+  t.pending().Enqueue(info);
+  t.Interrupt();
+  return {};
+}
+
+void Kernel::NotifyParent(ThreadGroup& tg) {
+  std::shared_ptr<ThreadGroup> parent = tg.parent.lock();
+  if (!parent) return;
+  siginfo_t info{};
+  info.si_signo = tg.exit_signal > 0 ? tg.exit_signal : SIGCHLD;
+  info.si_pid = tg.tgid();
+  info.si_uid = 0;
+  const KernelSigaction& act = parent->handlers->actions[SIGCHLD];
+  if (tg.state == ThreadGroup::State::kZombie) {
+    int st = tg.exit_status;
+    if (WIFEXITED(st)) {
+      info.si_code = CLD_EXITED;
+      info.si_status = WEXITSTATUS(st);
+    } else {
+      info.si_code = (st & 0x80) ? CLD_DUMPED : CLD_KILLED;
+      info.si_status = WTERMSIG(st);
+    }
+    if (tg.exit_signal > 0) SendGroupSignal(*parent, info).ok();
+  } else {
+    info.si_signo = SIGCHLD;
+    info.si_code = tg.stopped ? CLD_STOPPED : CLD_CONTINUED;
+    info.si_status = tg.stopped ? tg.stop_signal : SIGCONT;
+    if (!(act.flags & SA_NOCLDSTOP)) SendGroupSignal(*parent, info).ok();
+  }
+  // Wake waiters in wait4/waitid.
+  for (Task* t : parent->tasks) t->Notify();
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,60 @@
+// ThreadGroup: a guest process (the threads that share a tgid).
+//
+// Everything here except the constant ids is guarded by Kernel::mu(): the
+// process tree, job control, group exit and shared signal state change
+// together, and one lock keeps them consistent.
+#ifndef SEEDVISOR_SENTRY_KERNEL_THREAD_GROUP_H_
+#define SEEDVISOR_SENTRY_KERNEL_THREAD_GROUP_H_
+
+#include <sys/resource.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "sentry/kernel/signal_types.h"
+
+namespace seedvisor::sentry {
+
+class Task;
+
+class ThreadGroup {
+ public:
+  explicit ThreadGroup(int tgid) : tgid_(tgid) {}
+  int tgid() const { return tgid_; }
+
+  enum class State { kAlive, kZombie, kReaped };
+
+  // All guarded by Kernel::mu().
+  std::vector<Task*> tasks;
+  Task* leader = nullptr;
+  std::weak_ptr<ThreadGroup> parent;
+  std::vector<std::shared_ptr<ThreadGroup>> children;
+  int pgid = 0;
+  int sid = 0;
+  State state = State::kAlive;
+  bool group_exiting = false;
+  int exit_status = 0;       // a wait status (W*), valid once exiting
+  int exit_signal = SIGCHLD;  // sent to the parent at exit
+  PendingSignals shared_pending;
+  std::shared_ptr<SignalHandlers> handlers;
+  // Job control (signal(7), "Stopping and continuing").
+  bool stopped = false;
+  int stop_signal = 0;
+  bool stop_to_report = false;
+  bool continue_to_report = false;
+  bool child_subreaper = false;
+  std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
+  // CPU time of reaped children, for times(2)/getrusage(RUSAGE_CHILDREN).
+  int64_t children_utime_ns = 0;
+  int64_t children_stime_ns = 0;
+  int64_t start_time_ns = 0;  // monotonic, for /proc/PID/stat
+
+ private:
+  const int tgid_;
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_THREAD_GROUP_H_

@@ -1,0 +1,79 @@
+#include "sentry/kernel/wait.h"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+bool Matches(const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r) {
+  switch (r.idtype) {
+    case P_PID:
+      return c.tgid() == r.id;
+    case P_PGID:
+      return c.pgid == (r.id == 0 ? self.pgid : r.id);
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) {
+  Kernel& k = t.kernel();
+  for (;;) {
+    {
+      absl::MutexLock l(&k.mu());
+      ThreadGroup& self = t.tg();
+      bool any = false;
+      for (auto it = self.children.begin(); it != self.children.end(); ++it) {
+        std::shared_ptr<ThreadGroup> c = *it;
+        if (!Matches(self, *c, req)) continue;
+        any = true;
+        WaitResult res;
+        res.pid = c->tgid();
+        if (c->state == ThreadGroup::State::kZombie && (req.options & WEXITED)) {
+          int st = c->exit_status;
+          res.status = st;
+          if (WIFEXITED(st)) {
+            res.code = CLD_EXITED;
+            res.child_status = WEXITSTATUS(st);
+          } else {
+            res.code = (st & 0x80) ? CLD_DUMPED : CLD_KILLED;
+            res.child_status = WTERMSIG(st);
+          }
+          if (!(req.options & WNOWAIT)) {
+            c->state = ThreadGroup::State::kReaped;
+            self.children_utime_ns += 0;
+            self.children.erase(it);
+          }
+          return std::optional<WaitResult>(res);
+        }
+        if (c->state != ThreadGroup::State::kAlive) continue;
+        if ((req.options & WUNTRACED) && c->stopped && c->stop_to_report) {
+          if (!(req.options & WNOWAIT)) c->stop_to_report = false;
+          res.status = (c->stop_signal << 8) | 0x7f;
+          res.code = CLD_STOPPED;
+          res.child_status = c->stop_signal;
+          return std::optional<WaitResult>(res);
+        }
+        if ((req.options & WCONTINUED) && c->continue_to_report) {
+          if (!(req.options & WNOWAIT)) c->continue_to_report = false;
+          res.status = 0xffff;
+          res.code = CLD_CONTINUED;
+          res.child_status = SIGCONT;
+          return std::optional<WaitResult>(res);
+        }
+      }
+      if (!any) return Errno(ECHILD);
+      if (req.options & WNOHANG) return std::optional<WaitResult>();
+    }
+    SV_TRY(t.Block());
+  }
+}
+
+}  // namespace seedvisor::sentry

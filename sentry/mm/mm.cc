@@ -1,0 +1,384 @@
+#include "sentry/mm/mm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// Where top-down mmap allocation starts: below the stack area, as Linux's
+// mmap_base leaves room for a 8 MiB stack plus a gap.
+constexpr uint64_t kStackGap = 128ull << 20;
+
+}  // namespace
+
+MM::MM(std::shared_ptr<platform::AddressSpace> as) : as_(std::move(as)) {
+  absl::MutexLock l(&mu_);
+  mmap_base_ = as_->UserTop().value() - kStackGap;
+}
+
+MM::~MM() = default;
+
+bool MM::RangeFree(uint64_t start, uint64_t end) const {
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > start) return false;
+  }
+  return it == vmas_.end() || it->first >= end;
+}
+
+Result<UserAddr> MM::FindFree(uint64_t length, uint64_t hint) const {
+  const uint64_t top = as_->UserTop().value();
+  if (hint != 0) {
+    hint = PageRoundDown(hint);
+    if (hint >= kMinAddr && hint + length <= top && hint + length > hint &&
+        RangeFree(hint, hint + length)) {
+      return UserAddr(hint);
+    }
+  }
+  // Top-down from mmap_base_, as Linux's default layout does.
+  uint64_t end = mmap_base_;
+  auto it = vmas_.lower_bound(end);
+  for (;;) {
+    // Find the highest gap below `end`.
+    if (it == vmas_.begin()) {
+      if (end >= length && end - length >= kMinAddr) return UserAddr(end - length);
+      return Errno(ENOMEM);
+    }
+    auto prev = std::prev(it);
+    uint64_t gap_start = std::min(prev->second.end, end);
+    if (end >= gap_start + length && end > gap_start) {
+      if (end - length >= kMinAddr) return UserAddr(end - length);
+      return Errno(ENOMEM);
+    }
+    end = std::min(end, prev->first);
+    it = prev;
+  }
+}
+
+void MM::SplitAt(uint64_t addr) {
+  auto it = vmas_.upper_bound(addr);
+  if (it == vmas_.begin()) return;
+  auto prev = std::prev(it);
+  Vma& v = prev->second;
+  if (v.start < addr && addr < v.end) {
+    Vma tail = v;
+    tail.start = addr;
+    if (tail.file) tail.offset += addr - v.start;
+    v.end = addr;
+    vmas_.emplace(addr, std::move(tail));
+  }
+}
+
+void MM::RemoveRange(uint64_t start, uint64_t end) {
+  SplitAt(start);
+  SplitAt(end);
+  auto it = vmas_.lower_bound(start);
+  while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
+}
+
+Result<UserAddr> MM::Mmap(const MmapRequest& req) {
+  if (req.length == 0) return Errno(EINVAL);
+  uint64_t length = PageRoundUp(req.length);
+  if (length < req.length) return Errno(ENOMEM);
+  if (req.offset % kPageSize != 0) return Errno(EINVAL);
+  int host_fd = -1;
+  if (req.file) {
+    SV_ASSIGN_OR_RETURN(host_fd, req.file->MappableFd());
+  }
+  absl::MutexLock l(&mu_);
+  const uint64_t top = as_->UserTop().value();
+  uint64_t addr;
+  if (req.flags & MAP_FIXED) {
+    addr = req.addr.value();
+    if (addr % kPageSize != 0) return Errno(EINVAL);
+    if (addr < kMinAddr || addr + length > top || addr + length < addr) return Errno(ENOMEM);
+    if ((req.flags & MAP_FIXED_NOREPLACE) && !RangeFree(addr, addr + length)) {
+      return Errno(EEXIST);
+    }
+  } else {
+    SV_ASSIGN_OR_RETURN(UserAddr a, FindFree(length, req.addr.value()));
+    addr = a.value();
+  }
+  int pflags = req.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                            MAP_POPULATE | MAP_GROWSDOWN | MAP_STACK);
+  SV_TRY(as_->Map(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+  RemoveRange(addr, addr + length);
+  Vma v;
+  v.start = addr;
+  v.end = addr + length;
+  v.prot = req.prot;
+  v.flags = pflags;
+  v.file = req.file;
+  v.offset = req.offset;
+  v.name = req.name.empty() && req.file ? req.file->DisplayPath() : req.name;
+  vmas_.emplace(addr, std::move(v));
+  return UserAddr(addr);
+}
+
+Status MM::Munmap(UserAddr addr, uint64_t length) {
+  if (addr.value() % kPageSize != 0 || length == 0) return Errno(EINVAL);
+  uint64_t end = addr.value() + PageRoundUp(length);
+  if (end < addr.value() || end > as_->UserTop().value()) return Errno(EINVAL);
+  absl::MutexLock l(&mu_);
+  SV_TRY(as_->Unmap(addr, end - addr.value()));
+  RemoveRange(addr.value(), end);
+  return {};
+}
+
+Status MM::Mprotect(UserAddr addr, uint64_t length, int prot) {
+  if (addr.value() % kPageSize != 0) return Errno(EINVAL);
+  uint64_t start = addr.value();
+  uint64_t end = start + PageRoundUp(length);
+  if (end < start) return Errno(ENOMEM);
+  if (start == end) return {};
+  absl::MutexLock l(&mu_);
+  // Every page must be mapped (ENOMEM otherwise, as mprotect(2) says).
+  uint64_t cur = start;
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && cur < end; ++it) {
+    if (it->second.end <= cur) continue;
+    if (it->first > cur) return Errno(ENOMEM);
+    cur = it->second.end;
+  }
+  if (cur < end) return Errno(ENOMEM);
+  // A shared writable mapping needs a writable file (EACCES).
+  it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->first < end; ++it) {
+    const Vma& v = it->second;
+    if ((prot & PROT_WRITE) && (v.flags & MAP_SHARED) && v.file && !v.file->writable()) {
+      return Errno(EACCES);
+    }
+  }
+  SV_TRY(as_->Protect(addr, end - start, prot));
+  SplitAt(start);
+  SplitAt(end);
+  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) {
+    it->second.prot = prot;
+  }
+  return {};
+}
+
+Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
+                            UserAddr new_addr) {
+  if (old_addr.value() % kPageSize != 0) return Errno(EINVAL);
+  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return Errno(EINVAL);
+  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Errno(EINVAL);
+  old_len = PageRoundUp(old_len);
+  new_len = PageRoundUp(new_len);
+  if (new_len == 0) return Errno(EINVAL);
+  absl::MutexLock l(&mu_);
+  uint64_t start = old_addr.value();
+  auto it = vmas_.upper_bound(start);
+  if (it == vmas_.begin()) return Errno(EFAULT);
+  --it;
+  Vma v = it->second;
+  if (v.end < start + old_len || v.start > start) return Errno(EFAULT);
+  if (old_len == 0) return Errno(EINVAL);  // duplicating shared mappings: not supported
+  if (new_len <= old_len && !(flags & MREMAP_FIXED)) {
+    if (new_len < old_len) {
+      SV_TRY(as_->Unmap(UserAddr(start + new_len), old_len - new_len));
+      RemoveRange(start + new_len, start + old_len);
+    }
+    return old_addr;
+  }
+  const uint64_t top = as_->UserTop().value();
+  // Grow in place when the pages after the mapping are free.
+  if (!(flags & MREMAP_FIXED) && start + old_len == v.end && start + new_len <= top &&
+      RangeFree(start + old_len, start + new_len)) {
+    SV_TRY(as_->Remap(old_addr, old_len, old_addr, new_len));
+    SplitAt(start);
+    it = vmas_.find(start);
+    it->second.end = start + new_len;
+    return old_addr;
+  }
+  if (!(flags & MREMAP_MAYMOVE)) return Errno(ENOMEM);
+  uint64_t dest;
+  if (flags & MREMAP_FIXED) {
+    dest = new_addr.value();
+    if (dest % kPageSize != 0) return Errno(EINVAL);
+    if (dest < kMinAddr || dest + new_len > top) return Errno(EINVAL);
+    if (dest < start + old_len && start < dest + new_len) return Errno(EINVAL);
+  } else {
+    SV_ASSIGN_OR_RETURN(UserAddr a, FindFree(new_len, 0));
+    dest = a.value();
+  }
+  SV_TRY(as_->Remap(old_addr, old_len, UserAddr(dest), new_len));
+  RemoveRange(dest, dest + new_len);
+  RemoveRange(start, start + old_len);
+  Vma moved = v;
+  moved.offset = v.file ? v.offset + (start - v.start) : 0;
+  moved.start = dest;
+  moved.end = dest + new_len;
+  vmas_.emplace(dest, std::move(moved));
+  return UserAddr(dest);
+}
+
+Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
+  if (addr.value() % kPageSize != 0) return Errno(EINVAL);
+  if (length == 0) return {};
+  switch (advice) {
+    case MADV_DONTNEED:
+    case MADV_FREE:
+    case MADV_WILLNEED:
+    case MADV_NORMAL:
+    case MADV_RANDOM:
+    case MADV_SEQUENTIAL:
+    case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE:
+    case MADV_DONTFORK:
+    case MADV_DOFORK:
+    case MADV_DONTDUMP:
+    case MADV_DODUMP:
+      return as_->Advise(addr, PageRoundUp(length), advice);
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+Status MM::Msync(UserAddr addr, uint64_t length, int flags) {
+  if (addr.value() % kPageSize != 0) return Errno(EINVAL);
+  if ((flags & MS_ASYNC) && (flags & MS_SYNC)) return Errno(EINVAL);
+  return as_->Sync(addr, PageRoundUp(length), flags);
+}
+
+void MM::SetBrkBase(UserAddr base) {
+  absl::MutexLock l(&mu_);
+  brk_base_ = brk_ = PageRoundUp(base.value());
+}
+
+UserAddr MM::Brk(UserAddr want) {
+  absl::MutexLock l(&mu_);
+  uint64_t w = want.value();
+  if (w < brk_base_) return UserAddr(brk_);
+  uint64_t old_end = PageRoundUp(brk_);
+  uint64_t new_end = PageRoundUp(w);
+  if (new_end > old_end) {
+    if (new_end > mmap_base_ || !RangeFree(old_end, new_end)) return UserAddr(brk_);
+    if (!as_->Map(UserAddr(old_end), new_end - old_end, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+             .ok()) {
+      return UserAddr(brk_);
+    }
+    // Extend the heap VMA, or start one.
+    auto it = vmas_.upper_bound(old_end - 1);
+    if (old_end > brk_base_ && it != vmas_.begin() && std::prev(it)->second.name == "[heap]" &&
+        std::prev(it)->second.end == old_end) {
+      std::prev(it)->second.end = new_end;
+    } else {
+      Vma v;
+      v.start = old_end;
+      v.end = new_end;
+      v.prot = PROT_READ | PROT_WRITE;
+      v.flags = MAP_PRIVATE | MAP_ANONYMOUS;
+      v.name = "[heap]";
+      vmas_.emplace(old_end, std::move(v));
+    }
+  } else if (new_end < old_end) {
+    if (!as_->Unmap(UserAddr(new_end), old_end - new_end).ok()) return UserAddr(brk_);
+    RemoveRange(new_end, old_end);
+  }
+  brk_ = w;
+  return UserAddr(brk_);
+}
+
+Status MM::CopyIn(UserAddr addr, void* dst, size_t len) {
+  if (len == 0) return {};
+  SV_ASSIGN_OR_RETURN(size_t n, as_->Read(addr, dst, len));
+  if (n != len) return Errno(EFAULT);
+  return {};
+}
+
+Status MM::CopyOut(UserAddr addr, const void* src, size_t len) {
+  if (len == 0) return {};
+  SV_ASSIGN_OR_RETURN(size_t n, as_->Write(addr, src, len));
+  if (n != len) return Errno(EFAULT);
+  return {};
+}
+
+Result<size_t> MM::CopyInPartial(UserAddr addr, void* dst, size_t len) {
+  return as_->Read(addr, dst, len);
+}
+
+Result<size_t> MM::CopyOutPartial(UserAddr addr, const void* src, size_t len) {
+  return as_->Write(addr, src, len);
+}
+
+Result<std::string> MM::CopyInString(UserAddr addr, size_t max) {
+  std::string out;
+  char buf[256];
+  uint64_t a = addr.value();
+  while (out.size() <= max) {
+    // Never read across a page boundary in one go: the next page may be unmapped.
+    size_t chunk = std::min<size_t>(sizeof(buf), kPageSize - (a % kPageSize));
+    SV_ASSIGN_OR_RETURN(size_t n, as_->Read(UserAddr(a), buf, chunk));
+    const char* nul = static_cast<const char*>(std::memchr(buf, '\0', n));
+    if (nul != nullptr) {
+      out.append(buf, static_cast<size_t>(nul - buf));
+      if (out.size() > max) break;
+      return out;
+    }
+    out.append(buf, n);
+    a += n;
+  }
+  return Errno(ENAMETOOLONG);
+}
+
+Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<platform::AddressSpace> as, ctx.ForkAddressSpace());
+  auto child = std::make_shared<MM>(std::move(as));
+  absl::MutexLock l(&mu_);
+  absl::MutexLock cl(&child->mu_);
+  child->vmas_ = vmas_;
+  child->brk_base_ = brk_base_;
+  child->brk_ = brk_;
+  child->mmap_base_ = mmap_base_;
+  child->layout_ = layout_;
+  return child;
+}
+
+std::vector<Vma> MM::Vmas() const {
+  absl::MutexLock l(&mu_);
+  std::vector<Vma> out;
+  out.reserve(vmas_.size());
+  for (const auto& [start, v] : vmas_) out.push_back(v);
+  return out;
+}
+
+std::string MM::MapsText() const {
+  std::string out;
+  for (const Vma& v : Vmas()) {
+    std::string line = absl::StrFormat(
+        "%08x-%08x %c%c%c%c %08x 00:00 0", v.start, v.end, (v.prot & PROT_READ) ? 'r' : '-',
+        (v.prot & PROT_WRITE) ? 'w' : '-', (v.prot & PROT_EXEC) ? 'x' : '-',
+        (v.flags & MAP_SHARED) ? 's' : 'p', v.file ? v.offset : 0);
+    if (!v.name.empty()) {
+      line.resize(std::max<size_t>(line.size() + 1, 73), ' ');
+      line += v.name;
+    }
+    out += line + "\n";
+  }
+  uint64_t vdso = as_->VdsoBase().value();
+  if (vdso != 0) {
+    out += absl::StrFormat("%08x-%08x r-xp 00000000 00:00 0%*s[vdso]\n", vdso, vdso + 2 * kPageSize,
+                           46, "");
+  }
+  return out;
+}
+
+MM::Layout MM::layout() const {
+  absl::MutexLock l(&mu_);
+  return layout_;
+}
+
+void MM::set_layout(Layout l) {
+  absl::MutexLock lock(&mu_);
+  layout_ = std::move(l);
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,116 @@
+// MM: a guest address space as the sentry sees it.
+//
+// The platform's AddressSpace holds the pages; MM holds the map of VMAs (for
+// address allocation, /proc/PID/maps and permission checks), brk, and the
+// argv/envp ranges. Every change is made here first and then mirrored into
+// the platform at the same address (MAP_FIXED), so the two never disagree.
+//
+//   SV_ASSIGN_OR_RETURN(UserAddr a, mm.Mmap({.length = n, .prot = PROT_READ, ...}));
+//   SV_TRY(mm.CopyOut(a, data, n));
+#ifndef SEEDVISOR_SENTRY_MM_MM_H_
+#define SEEDVISOR_SENTRY_MM_MM_H_
+
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/platform.h"
+#include "sentry/base/errno.h"
+#include "sentry/base/usermem.h"
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+struct Vma {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  int prot = 0;
+  int flags = 0;  // MAP_PRIVATE / MAP_SHARED, MAP_ANONYMOUS, MAP_GROWSDOWN
+  FileRef file;   // null for anonymous memory
+  uint64_t offset = 0;
+  std::string name;  // "[heap]", "[stack]", or the file's path
+};
+
+struct MmapRequest {
+  UserAddr addr;  // hint, or exact with MAP_FIXED
+  uint64_t length = 0;
+  int prot = 0;
+  int flags = 0;
+  FileRef file;
+  uint64_t offset = 0;
+  std::string name;  // overrides the file's path in maps
+};
+
+class MM {
+ public:
+  static inline constexpr uint64_t kMinAddr = 0x10000;  // vm.mmap_min_addr
+
+  explicit MM(std::shared_ptr<platform::AddressSpace> as);
+  ~MM();
+
+  platform::AddressSpace& address_space() { return *as_; }
+  std::shared_ptr<platform::AddressSpace> shared_address_space() { return as_; }
+
+  Result<UserAddr> Mmap(const MmapRequest& req);
+  Status Munmap(UserAddr addr, uint64_t length);
+  Status Mprotect(UserAddr addr, uint64_t length, int prot);
+  Result<UserAddr> Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
+                          UserAddr new_addr);
+  Status Madvise(UserAddr addr, uint64_t length, int advice);
+  Status Msync(UserAddr addr, uint64_t length, int flags);
+  // brk(2): returns the new (or unchanged) break.
+  UserAddr Brk(UserAddr want);
+  void SetBrkBase(UserAddr base);
+
+  // Copies that fail with EFAULT unless every byte moves.
+  Status CopyIn(UserAddr addr, void* dst, size_t len);
+  Status CopyOut(UserAddr addr, const void* src, size_t len);
+  // Partial copies: as many bytes as are accessible from `addr` (EFAULT if none).
+  Result<size_t> CopyInPartial(UserAddr addr, void* dst, size_t len);
+  Result<size_t> CopyOutPartial(UserAddr addr, const void* src, size_t len);
+  // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
+  Result<std::string> CopyInString(UserAddr addr, size_t max);
+
+  // A copy-on-write copy made through `ctx` (a context in this MM).
+  Result<std::shared_ptr<MM>> Fork(platform::Context& ctx);
+
+  std::vector<Vma> Vmas() const;
+  // The text of /proc/PID/maps.
+  std::string MapsText() const;
+
+  // Set by the loader, read by /proc/PID/{cmdline,environ,exe,auxv}.
+  struct Layout {
+    UserAddr arg_start, arg_end, env_start, env_end;
+    UserAddr stack_top;
+    std::string exe_path;
+    FileRef exe;
+    std::vector<uint64_t> auxv;  // key, value pairs
+  };
+  Layout layout() const;
+  void set_layout(Layout l);
+
+ private:
+  Result<UserAddr> FindFree(uint64_t length, uint64_t hint) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool RangeFree(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes [start, end) from the VMA map, splitting VMAs that straddle it.
+  void RemoveRange(uint64_t start, uint64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SplitAt(uint64_t addr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::shared_ptr<platform::AddressSpace> as_;
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, Vma> vmas_ ABSL_GUARDED_BY(mu_);  // keyed by start
+  uint64_t brk_base_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t brk_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t mmap_base_ ABSL_GUARDED_BY(mu_) = 0;
+  Layout layout_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_MM_MM_H_

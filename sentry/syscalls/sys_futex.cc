@@ -1,0 +1,105 @@
+// futex(2).
+#include <linux/futex.h>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/kernel/timers.h"
+#include "sentry/syscalls/handlers.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// FUTEX_WAKE_OP's operation on the old value (futex(2)).
+bool WakeOp(uint32_t encoded, uint32_t* word) {
+  uint32_t op = (encoded >> 28) & 7, cmp = (encoded >> 24) & 15;
+  uint32_t oparg = (encoded >> 12) & 0xfff, cmparg = encoded & 0xfff;
+  if ((encoded >> 28) & 8) oparg = 1u << (oparg & 31);
+  uint32_t old = *word;
+  switch (op) {
+    case FUTEX_OP_SET: *word = oparg; break;
+    case FUTEX_OP_ADD: *word = old + oparg; break;
+    case FUTEX_OP_OR: *word = old | oparg; break;
+    case FUTEX_OP_ANDN: *word = old & ~oparg; break;
+    case FUTEX_OP_XOR: *word = old ^ oparg; break;
+  }
+  int32_t o = static_cast<int32_t>(old), c = static_cast<int32_t>(cmparg);
+  switch (cmp) {
+    case FUTEX_OP_CMP_EQ: return o == c;
+    case FUTEX_OP_CMP_NE: return o != c;
+    case FUTEX_OP_CMP_LT: return o < c;
+    case FUTEX_OP_CMP_LE: return o <= c;
+    case FUTEX_OP_CMP_GT: return o > c;
+    case FUTEX_OP_CMP_GE: return o >= c;
+  }
+  return false;
+}
+
+}  // namespace
+
+SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
+  const UserAddr addr = a.Addr(0);
+  const int op = a.Int(1) & FUTEX_CMD_MASK;
+  const bool realtime = (a.Int(1) & FUTEX_CLOCK_REALTIME) != 0;
+  const uint32_t val = a.Uint(2);
+  FutexTable& f = t.kernel().futex();
+  switch (op) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET: {
+      uint32_t bitset = op == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
+      timespec dl{}, *deadline = nullptr;
+      if (!a.Addr(3).IsNull()) {
+        timespec ts;
+        SV_TRY(t.CopyInObj(a.Addr(3), &ts));
+        if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
+        int64_t ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (op == FUTEX_WAIT_BITSET) {
+          // An absolute time on the chosen clock.
+          timespec now;
+          clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
+          ns -= now.tv_sec * 1000000000LL + now.tv_nsec;
+        }
+        ns += MonotonicNowNs();
+        dl = timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
+        deadline = &dl;
+      }
+      Status s = f.Wait(t, addr, val, bitset, deadline);
+      if (!s.ok()) {
+        // futex_wait restarts only without a timeout (ERESTARTSYS vs EINTR).
+        if (s.error().value() == kERESTARTSYS && deadline != nullptr) return Errno(EINTR);
+        return s.error();
+      }
+      return 0;
+    }
+    case FUTEX_WAKE:
+    case FUTEX_WAKE_BITSET: {
+      uint32_t bitset = op == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
+      if (bitset == 0) return Errno(EINVAL);
+      return static_cast<uint64_t>(f.Wake(&t.mm(), addr, static_cast<int>(val), bitset));
+    }
+    case FUTEX_REQUEUE:
+    case FUTEX_CMP_REQUEUE: {
+      if (op == FUTEX_CMP_REQUEUE) {
+        uint32_t cur;
+        SV_TRY(t.CopyInObj(addr, &cur));
+        if (cur != a.Uint(5)) return Errno(EAGAIN);
+      }
+      return static_cast<uint64_t>(f.Requeue(&t.mm(), addr, a.Addr(4), static_cast<int>(val),
+                                             static_cast<int>(a.Uint(3))));
+    }
+    case FUTEX_WAKE_OP: {
+      uint32_t word;
+      SV_TRY(t.CopyInObj(a.Addr(4), &word));
+      bool cond = WakeOp(a.Uint(5), &word);
+      SV_TRY(t.CopyOutObj(a.Addr(4), word));
+      int n = f.Wake(&t.mm(), addr, static_cast<int>(val), FUTEX_BITSET_MATCH_ANY);
+      if (cond) n += f.Wake(&t.mm(), a.Addr(4), static_cast<int>(a.Uint(3)), FUTEX_BITSET_MATCH_ANY);
+      return static_cast<uint64_t>(n);
+    }
+    default:
+      return Errno(ENOSYS);  // PI futexes and FUTEX_WAIT_REQUEUE_PI: not yet
+  }
+}
+
+SyscallReturn SysRefuseEperm(Task&, const SyscallArgs&) { return Errno(EPERM); }
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,371 @@
+// Identity and resources: uid/gid, capabilities, rlimits, uname, sysinfo,
+// scheduling, getrandom.
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+#include <sys/times.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/handlers.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr uint32_t kNoChange = static_cast<uint32_t>(-1);
+
+}  // namespace
+
+SyscallReturn SysGetuid(Task& t, const SyscallArgs&) { return t.creds().ruid; }
+SyscallReturn SysGeteuid(Task& t, const SyscallArgs&) { return t.creds().euid; }
+SyscallReturn SysGetgid(Task& t, const SyscallArgs&) { return t.creds().rgid; }
+SyscallReturn SysGetegid(Task& t, const SyscallArgs&) { return t.creds().egid; }
+
+SyscallReturn SysGetresuid(Task& t, const SyscallArgs& a) {
+  const Credentials& c = t.creds();
+  SV_TRY(t.CopyOutObj(a.Addr(0), c.ruid));
+  SV_TRY(t.CopyOutObj(a.Addr(1), c.euid));
+  SV_TRY(t.CopyOutObj(a.Addr(2), c.suid));
+  return 0;
+}
+
+SyscallReturn SysGetresgid(Task& t, const SyscallArgs& a) {
+  const Credentials& c = t.creds();
+  SV_TRY(t.CopyOutObj(a.Addr(0), c.rgid));
+  SV_TRY(t.CopyOutObj(a.Addr(1), c.egid));
+  SV_TRY(t.CopyOutObj(a.Addr(2), c.sgid));
+  return 0;
+}
+
+// setresuid(2) rules: an unprivileged caller may only pick among its current ids.
+SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
+  if (!c.privileged()) {
+    for (uint32_t id : ids) {
+      if (id != kNoChange && id != c.ruid && id != c.euid && id != c.suid) return Errno(EPERM);
+    }
+  }
+  if (ids[0] != kNoChange) c.ruid = ids[0];
+  if (ids[1] != kNoChange) c.euid = ids[1];
+  if (ids[2] != kNoChange) c.suid = ids[2];
+  c.fsuid = c.euid;
+  return 0;
+}
+
+SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
+  if (!c.privileged()) {
+    for (uint32_t id : ids) {
+      if (id != kNoChange && id != c.rgid && id != c.egid && id != c.sgid) return Errno(EPERM);
+    }
+  }
+  if (ids[0] != kNoChange) c.rgid = ids[0];
+  if (ids[1] != kNoChange) c.egid = ids[1];
+  if (ids[2] != kNoChange) c.sgid = ids[2];
+  c.fsgid = c.egid;
+  return 0;
+}
+
+SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t id = a.Uint(0);
+  if (id == kNoChange) return Errno(EINVAL);
+  if (c.privileged()) {
+    c.ruid = c.euid = c.suid = c.fsuid = id;
+  } else if (id == c.ruid || id == c.suid) {
+    c.euid = c.fsuid = id;
+  } else {
+    return Errno(EPERM);
+  }
+  return 0;
+}
+
+SyscallReturn SysSetgid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t id = a.Uint(0);
+  if (id == kNoChange) return Errno(EINVAL);
+  if (c.privileged()) {
+    c.rgid = c.egid = c.sgid = c.fsgid = id;
+  } else if (id == c.rgid || id == c.sgid) {
+    c.egid = c.fsgid = id;
+  } else {
+    return Errno(EPERM);
+  }
+  return 0;
+}
+
+SyscallReturn SysSetreuid(Task& t, const SyscallArgs& a) {
+  SyscallArgs b = a;
+  b.raw[2] = kNoChange;
+  return SysSetresuid(t, b);
+}
+
+SyscallReturn SysSetregid(Task& t, const SyscallArgs& a) {
+  SyscallArgs b = a;
+  b.raw[2] = kNoChange;
+  return SysSetresgid(t, b);
+}
+
+SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t old = c.fsuid;
+  if (c.privileged() || a.Uint(0) == c.ruid || a.Uint(0) == c.euid || a.Uint(0) == c.suid) {
+    c.fsuid = a.Uint(0);
+  }
+  return old;
+}
+
+SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a) {
+  Credentials& c = t.mutable_creds();
+  uint32_t old = c.fsgid;
+  if (c.privileged() || a.Uint(0) == c.rgid || a.Uint(0) == c.egid || a.Uint(0) == c.sgid) {
+    c.fsgid = a.Uint(0);
+  }
+  return old;
+}
+
+SyscallReturn SysGetgroups(Task& t, const SyscallArgs& a) {
+  const auto& g = t.creds().groups;
+  int size = a.Int(0);
+  if (size < 0) return Errno(EINVAL);
+  if (size == 0) return g.size();
+  if (static_cast<size_t>(size) < g.size()) return Errno(EINVAL);
+  SV_TRY(t.CopyOut(a.Addr(1), g.data(), g.size() * sizeof(gid_t)));
+  return g.size();
+}
+
+SyscallReturn SysSetgroups(Task& t, const SyscallArgs& a) {
+  if (!t.creds().privileged()) return Errno(EPERM);
+  int size = a.Int(0);
+  if (size < 0 || size > 65536) return Errno(EINVAL);
+  std::vector<gid_t> g(static_cast<size_t>(size));
+  SV_TRY(t.CopyIn(a.Addr(1), g.data(), g.size() * sizeof(gid_t)));
+  t.mutable_creds().groups = std::move(g);
+  return 0;
+}
+
+SyscallReturn SysCapget(Task& t, const SyscallArgs& a) {
+  __user_cap_header_struct hdr;
+  SV_TRY(t.CopyInObj(a.Addr(0), &hdr));
+  if (hdr.version != _LINUX_CAPABILITY_VERSION_3 && hdr.version != _LINUX_CAPABILITY_VERSION_2 &&
+      hdr.version != _LINUX_CAPABILITY_VERSION_1) {
+    hdr.version = _LINUX_CAPABILITY_VERSION_3;
+    SV_TRY(t.CopyOutObj(a.Addr(0), hdr));
+    return a.Addr(1).IsNull() ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EINVAL));
+  }
+  if (a.Addr(1).IsNull()) return 0;
+  // Root in the sandbox holds every capability (CAP_LAST_CAP = 40).
+  uint32_t all_lo = t.creds().privileged() ? 0xffffffffu : 0;
+  uint32_t all_hi = t.creds().privileged() ? 0x1ffu : 0;
+  __user_cap_data_struct data[2] = {{all_lo, all_lo, 0}, {all_hi, all_hi, 0}};
+  size_t n = hdr.version == _LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
+  SV_TRY(t.CopyOut(a.Addr(1), data, n * sizeof(data[0])));
+  return 0;
+}
+
+SyscallReturn SysCapset(Task& t, const SyscallArgs&) {
+  return t.creds().privileged() ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EPERM));
+}
+
+SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
+  int resource = a.Int(1);
+  if (resource < 0 || resource >= RLIM_NLIMITS) return Errno(EINVAL);
+  std::shared_ptr<ThreadGroup> tg;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    tg = a.Int(0) == 0 ? t.shared_tg() : t.kernel().ThreadGroupByTgid(a.Int(0));
+  }
+  if (!tg) return Errno(ESRCH);
+  struct rlimit newlim;
+  if (!a.Addr(2).IsNull()) {
+    SV_TRY(t.CopyInObj(a.Addr(2), &newlim));
+    if (newlim.rlim_cur > newlim.rlim_max) return Errno(EINVAL);
+  }
+  absl::MutexLock l(&t.kernel().mu());
+  struct rlimit old = tg->rlimits[resource];
+  if (!a.Addr(2).IsNull()) {
+    if (newlim.rlim_max > old.rlim_max && !t.creds().privileged()) return Errno(EPERM);
+    tg->rlimits[resource] = newlim;
+  }
+  if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), old));
+  return 0;
+}
+
+SyscallReturn SysGetrlimit(Task& t, const SyscallArgs& a) {
+  SyscallArgs b;
+  b.raw[0] = 0;
+  b.raw[1] = a.raw[0];
+  b.raw[2] = 0;
+  b.raw[3] = a.raw[1];
+  return SysPrlimit64(t, b);
+}
+
+SyscallReturn SysSetrlimit(Task& t, const SyscallArgs& a) {
+  SyscallArgs b;
+  b.raw[0] = 0;
+  b.raw[1] = a.raw[0];
+  b.raw[2] = a.raw[1];
+  b.raw[3] = 0;
+  return SysPrlimit64(t, b);
+}
+
+SyscallReturn SysGetrusage(Task& t, const SyscallArgs& a) {
+  int who = a.Int(0);
+  if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD) return Errno(EINVAL);
+  struct rusage ru {};
+  // The sentry's own accounting of guest CPU time is not kept yet; the
+  // host's view of this sandbox is the closest honest answer.
+  if (who != RUSAGE_CHILDREN) getrusage(RUSAGE_SELF, &ru);
+  SV_TRY(t.CopyOutObj(a.Addr(1), ru));
+  return 0;
+}
+
+SyscallReturn SysTimes(Task& t, const SyscallArgs& a) {
+  struct tms host;
+  clock_t ticks = times(&host);
+  if (!a.Addr(0).IsNull()) {
+    struct tms out {};
+    out.tms_utime = host.tms_utime;
+    out.tms_stime = host.tms_stime;
+    SV_TRY(t.CopyOutObj(a.Addr(0), out));
+  }
+  return static_cast<uint64_t>(ticks);
+}
+
+SyscallReturn SysSysinfo(Task& t, const SyscallArgs& a) {
+  struct sysinfo si;
+  sysinfo(&si);
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    si.procs = static_cast<uint16_t>(t.kernel().Tasks().size());
+  }
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  si.uptime = (now.tv_sec * 1000000000LL + now.tv_nsec - t.kernel().boot_time_ns()) / 1000000000LL;
+  SV_TRY(t.CopyOutObj(a.Addr(0), si));
+  return 0;
+}
+
+SyscallReturn SysUname(Task& t, const SyscallArgs& a) {
+  struct utsname u {};
+  std::strncpy(u.sysname, "Linux", sizeof(u.sysname) - 1);
+  std::strncpy(u.nodename, t.kernel().options().hostname.c_str(), sizeof(u.nodename) - 1);
+  std::strncpy(u.release, Kernel::kRelease, sizeof(u.release) - 1);
+  std::strncpy(u.version, Kernel::kVersion, sizeof(u.version) - 1);
+  std::strncpy(u.machine, "x86_64", sizeof(u.machine) - 1);
+  std::strncpy(u.domainname, "(none)", sizeof(u.domainname) - 1);
+  SV_TRY(t.CopyOutObj(a.Addr(0), u));
+  return 0;
+}
+
+SyscallReturn SysSethostname(Task& t, const SyscallArgs& a) {
+  if (!t.creds().privileged()) return Errno(EPERM);
+  if (a.Ulong(1) > 64) return Errno(EINVAL);
+  return Errno(EPERM);  // the hostname is the sandbox's, fixed at start (runsc does the same)
+}
+
+SyscallReturn SysSetdomainname(Task& t, const SyscallArgs& a) { return SysSethostname(t, a); }
+
+SyscallReturn SysSchedYield(Task&, const SyscallArgs&) {
+  sched_yield();
+  return 0;
+}
+
+SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
+  unsigned cpu = 0, node = 0;
+  getcpu(&cpu, &node);
+  if (!a.Addr(0).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(0), cpu));
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), node));
+  return 0;
+}
+
+SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
+  size_t len = a.Size(1);
+  if (len < sizeof(uint64_t) || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof(set), &set);
+  size_t n = std::min(len, sizeof(set));
+  SV_TRY(t.CopyOut(a.Addr(2), &set, n));
+  return n;
+}
+
+SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
+  uint64_t first;
+  if (a.Size(1) < sizeof(first)) return Errno(EINVAL);
+  SV_TRY(t.CopyInObj(a.Addr(2), &first));
+  if (first == 0) return Errno(EINVAL);
+  return 0;  // accepted; the sandbox's threads run where the host puts them
+}
+
+SyscallReturn SysGetpriority(Task&, const SyscallArgs& a) {
+  if (a.Int(0) < PRIO_PROCESS || a.Int(0) > PRIO_USER) return Errno(EINVAL);
+  return 20;  // nice 0, in the kernel's 40-nice encoding
+}
+
+SyscallReturn SysSetpriority(Task&, const SyscallArgs& a) {
+  if (a.Int(0) < PRIO_PROCESS || a.Int(0) > PRIO_USER) return Errno(EINVAL);
+  return 0;
+}
+
+SyscallReturn SysSchedGetscheduler(Task&, const SyscallArgs& a) {
+  if (a.Int(0) < 0) return Errno(EINVAL);
+  return SCHED_OTHER;
+}
+
+SyscallReturn SysSchedSetscheduler(Task&, const SyscallArgs& a) {
+  if (a.Int(1) == SCHED_OTHER || a.Int(1) == SCHED_BATCH || a.Int(1) == SCHED_IDLE) return 0;
+  return Errno(EPERM);
+}
+
+SyscallReturn SysSchedGetparam(Task& t, const SyscallArgs& a) {
+  struct sched_param p {};
+  SV_TRY(t.CopyOutObj(a.Addr(1), p));
+  return 0;
+}
+
+SyscallReturn SysSchedSetparam(Task& t, const SyscallArgs& a) {
+  struct sched_param p;
+  SV_TRY(t.CopyInObj(a.Addr(1), &p));
+  return p.sched_priority == 0 ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EINVAL));
+}
+
+SyscallReturn SysSchedGetPriorityMax(Task&, const SyscallArgs& a) {
+  int p = a.Int(0);
+  if (p == SCHED_FIFO || p == SCHED_RR) return 99;
+  if (p == SCHED_OTHER || p == SCHED_BATCH || p == SCHED_IDLE) return 0;
+  return Errno(EINVAL);
+}
+
+SyscallReturn SysSchedGetPriorityMin(Task&, const SyscallArgs& a) {
+  int p = a.Int(0);
+  if (p == SCHED_FIFO || p == SCHED_RR) return 1;
+  if (p == SCHED_OTHER || p == SCHED_BATCH || p == SCHED_IDLE) return 0;
+  return Errno(EINVAL);
+}
+
+SyscallReturn SysGetrandom(Task& t, const SyscallArgs& a) {
+  unsigned flags = a.Uint(2);
+  if (flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) return Errno(EINVAL);
+  size_t len = std::min<size_t>(a.Size(1), 32 * 1024 * 1024);
+  std::vector<char> buf(std::min<size_t>(len, 1 << 20));
+  size_t done = 0;
+  while (done < len) {
+    size_t chunk = std::min(buf.size(), len - done);
+    ssize_t n = getrandom(buf.data(), chunk, 0);
+    if (n <= 0) return done > 0 ? Result<uint64_t>(done) : Result<uint64_t>(Errno(EIO));
+    SV_TRY(t.CopyOut(a.Addr(0) + done, buf.data(), static_cast<size_t>(n)));
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,105 @@
+// Memory: brk, mmap and friends.
+#include <sys/mman.h>
+
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/handlers.h"
+
+namespace seedvisor::sentry {
+
+SyscallReturn SysBrk(Task& t, const SyscallArgs& a) { return t.mm().Brk(a.Addr(0)).value(); }
+
+SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
+  const int prot = a.Int(2);
+  const int flags = a.Int(3);
+  const int fd = a.Int(4);
+  const uint64_t offset = a.Ulong(5);
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) {
+    return Errno(EINVAL);
+  }
+  int type = flags & MAP_TYPE;
+  if (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) {
+    return Errno(EINVAL);
+  }
+  MmapRequest req;
+  req.addr = a.Addr(0);
+  req.length = a.Ulong(1);
+  req.prot = prot;
+  req.flags = (flags & ~MAP_TYPE) | (type == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED);
+  req.offset = offset;
+  if (!(flags & MAP_ANONYMOUS)) {
+    SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
+    // mmap(2): EACCES unless the file's open mode allows the mapping.
+    if (!f->readable()) return Errno(EACCES);
+    if (type != MAP_PRIVATE && (prot & PROT_WRITE) && !f->writable()) return Errno(EACCES);
+    if (type != MAP_PRIVATE && (prot & PROT_WRITE) && (f->flags() & O_APPEND)) {
+      return Errno(EACCES);
+    }
+    req.file = std::move(f);
+  } else {
+    req.offset = 0;
+  }
+  SV_ASSIGN_OR_RETURN(UserAddr addr, t.mm().Mmap(req));
+  return addr.value();
+}
+
+SyscallReturn SysMunmap(Task& t, const SyscallArgs& a) {
+  SV_TRY(t.mm().Munmap(a.Addr(0), a.Ulong(1)));
+  return 0;
+}
+
+SyscallReturn SysMprotect(Task& t, const SyscallArgs& a) {
+  int prot = a.Int(2);
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) {
+    return Errno(EINVAL);
+  }
+  SV_TRY(t.mm().Mprotect(a.Addr(0), a.Ulong(1), prot & (PROT_READ | PROT_WRITE | PROT_EXEC)));
+  return 0;
+}
+
+SyscallReturn SysMremap(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(UserAddr r,
+                      t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4)));
+  return r.value();
+}
+
+SyscallReturn SysMadvise(Task& t, const SyscallArgs& a) {
+  SV_TRY(t.mm().Madvise(a.Addr(0), a.Ulong(1), a.Int(2)));
+  return 0;
+}
+
+SyscallReturn SysMsync(Task& t, const SyscallArgs& a) {
+  SV_TRY(t.mm().Msync(a.Addr(0), a.Ulong(1), a.Int(2)));
+  return 0;
+}
+
+SyscallReturn SysMincore(Task& t, const SyscallArgs& a) {
+  if (a.Ulong(0) % kPageSize != 0) return Errno(EINVAL);
+  uint64_t pages = PageRoundUp(a.Ulong(1)) / kPageSize;
+  uint64_t start = a.Ulong(0);
+  std::vector<unsigned char> vec(pages, 0);
+  for (uint64_t i = 0; i < pages; ++i) {
+    uint64_t addr = start + i * kPageSize;
+    bool mapped = false;
+    for (const Vma& v : t.mm().Vmas()) {
+      if (v.start <= addr && addr < v.end) mapped = true;
+    }
+    if (!mapped) return Errno(ENOMEM);
+    vec[i] = 1;
+  }
+  SV_TRY(t.CopyOut(a.Addr(2), vec.data(), vec.size()));
+  return 0;
+}
+
+// Locking memory has no meaning here (the host decides what is resident);
+// accept it as Linux does for a process within RLIMIT_MEMLOCK.
+SyscallReturn SysMlock(Task&, const SyscallArgs&) { return 0; }
+SyscallReturn SysMunlock(Task&, const SyscallArgs&) { return 0; }
+SyscallReturn SysMlockall(Task&, const SyscallArgs& a) {
+  if (a.Int(0) == 0 || (a.Int(0) & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))) {
+    return Errno(EINVAL);
+  }
+  return 0;
+}
+SyscallReturn SysMunlockall(Task&, const SyscallArgs&) { return 0; }
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,319 @@
+// Processes and threads: clone, exec, exit, wait, and process ids.
+#include <asm/prctl.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/kernel/wait.h"
+#include "sentry/syscalls/handlers.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+
+SyscallReturn SysClone(Task& t, const SyscallArgs& a) {
+  // x86-64 argument order: flags, stack, parent_tid, child_tid, tls.
+  Task::CloneArgs c;
+  c.flags = a.Ulong(0);
+  c.stack = a.Addr(1);
+  c.parent_tid = a.Addr(2);
+  c.child_tid = a.Addr(3);
+  c.tls = a.Ulong(4);
+  SV_ASSIGN_OR_RETURN(int tid, t.Clone(c));
+  return static_cast<uint64_t>(tid);
+}
+
+SyscallReturn SysFork(Task& t, const SyscallArgs&) {
+  Task::CloneArgs c;
+  c.flags = SIGCHLD;
+  SV_ASSIGN_OR_RETURN(int tid, t.Clone(c));
+  return static_cast<uint64_t>(tid);
+}
+
+SyscallReturn SysVfork(Task& t, const SyscallArgs&) {
+  Task::CloneArgs c;
+  c.flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+  SV_ASSIGN_OR_RETURN(int tid, t.Clone(c));
+  return static_cast<uint64_t>(tid);
+}
+
+SyscallReturn SysExecve(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(std::string path, t.CopyInString(a.Addr(0)));
+  SV_ASSIGN_OR_RETURN(std::vector<std::string> argv, t.CopyInStringArray(a.Addr(1)));
+  SV_ASSIGN_OR_RETURN(std::vector<std::string> envp, t.CopyInStringArray(a.Addr(2)));
+  if (path.empty()) return Errno(ENOENT);
+  SV_TRY(t.Execve(path, std::move(argv), std::move(envp)));
+  return 0;
+}
+
+SyscallReturn SysExecveat(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(std::string path, t.CopyInString(a.Addr(1)));
+  SV_ASSIGN_OR_RETURN(std::vector<std::string> argv, t.CopyInStringArray(a.Addr(2)));
+  SV_ASSIGN_OR_RETURN(std::vector<std::string> envp, t.CopyInStringArray(a.Addr(3)));
+  int dirfd = a.Int(0);
+  int flags = a.Int(4);
+  if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return Errno(EINVAL);
+  if (path.empty() && !(flags & AT_EMPTY_PATH)) return Errno(ENOENT);
+  // Resolve relative to dirfd through /proc/self/fd, which the VFS resolves
+  // inside the sandbox.
+  if (path.empty()) {
+    path = "/proc/self/fd/" + std::to_string(dirfd);
+  } else if (path[0] != '/' && dirfd != AT_FDCWD) {
+    path = "/proc/self/fd/" + std::to_string(dirfd) + "/" + path;
+  }
+  SV_TRY(t.Execve(path, std::move(argv), std::move(envp)));
+  return 0;
+}
+
+SyscallReturn SysExit(Task& t, const SyscallArgs& a) {
+  t.ExitThread(a.Int(0));
+  return 0;
+}
+
+SyscallReturn SysExitGroup(Task& t, const SyscallArgs& a) {
+  t.ExitGroup(a.Int(0));
+  return 0;
+}
+
+namespace {
+
+WaitRequest FromWait4(int pid, int options) {
+  WaitRequest r;
+  if (pid == -1) {
+    r.idtype = P_ALL;
+  } else if (pid > 0) {
+    r.idtype = P_PID;
+    r.id = pid;
+  } else {
+    r.idtype = P_PGID;
+    r.id = -pid;  // 0 means the caller's group
+  }
+  r.options = options | WEXITED;
+  return r;
+}
+
+}  // namespace
+
+SyscallReturn SysWait4(Task& t, const SyscallArgs& a) {
+  int options = a.Int(2);
+  if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE)) {
+    return Errno(EINVAL);
+  }
+  SV_ASSIGN_OR_RETURN(std::optional<WaitResult> r,
+                      WaitForChild(t, FromWait4(a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED))));
+  if (!r) return 0;
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<int32_t>(r->status)));
+  if (!a.Addr(3).IsNull()) {
+    struct rusage ru {};
+    SV_TRY(t.CopyOutObj(a.Addr(3), ru));
+  }
+  return static_cast<uint64_t>(r->pid);
+}
+
+SyscallReturn SysWaitid(Task& t, const SyscallArgs& a) {
+  WaitRequest r;
+  r.idtype = a.Int(0);
+  r.id = a.Int(1);
+  r.options = a.Int(3);
+  if (r.idtype != P_ALL && r.idtype != P_PID && r.idtype != P_PGID) return Errno(EINVAL);
+  if (r.options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE |
+                    __WNOTHREAD)) {
+    return Errno(EINVAL);
+  }
+  if (!(r.options & (WEXITED | WSTOPPED | WCONTINUED))) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(std::optional<WaitResult> res, WaitForChild(t, r));
+  siginfo_t info{};
+  if (res) {
+    info.si_signo = SIGCHLD;
+    info.si_code = res->code;
+    info.si_pid = res->pid;
+    info.si_uid = 0;
+    info.si_status = res->child_status;
+  }
+  if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), info));
+  return 0;
+}
+
+SyscallReturn SysGetpid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.tgid()); }
+SyscallReturn SysGettid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.tid()); }
+
+SyscallReturn SysGetppid(Task& t, const SyscallArgs&) {
+  absl::MutexLock l(&t.kernel().mu());
+  auto p = t.tg().parent.lock();
+  return static_cast<uint64_t>(p ? p->tgid() : 0);
+}
+
+namespace {
+
+// The thread group `pid` names (0 = the caller's), under Kernel::mu().
+std::shared_ptr<ThreadGroup> GroupOf(Task& t, int pid) {
+  if (pid == 0) return t.shared_tg();
+  return t.kernel().ThreadGroupByTgid(pid);
+}
+
+}  // namespace
+
+SyscallReturn SysGetpgid(Task& t, const SyscallArgs& a) {
+  absl::MutexLock l(&t.kernel().mu());
+  auto tg = GroupOf(t, a.Int(0));
+  if (!tg) return Errno(ESRCH);
+  return static_cast<uint64_t>(tg->pgid);
+}
+
+SyscallReturn SysGetpgrp(Task& t, const SyscallArgs&) {
+  absl::MutexLock l(&t.kernel().mu());
+  return static_cast<uint64_t>(t.tg().pgid);
+}
+
+SyscallReturn SysSetpgid(Task& t, const SyscallArgs& a) {
+  int pid = a.Int(0), pgid = a.Int(1);
+  if (pgid < 0) return Errno(EINVAL);
+  absl::MutexLock l(&t.kernel().mu());
+  auto tg = GroupOf(t, pid);
+  if (!tg) return Errno(ESRCH);
+  // setpgid(2): the caller or one of its children, in the caller's session.
+  bool is_child = tg->parent.lock().get() == &t.tg();
+  if (tg.get() != &t.tg() && !is_child) return Errno(ESRCH);
+  if (tg->sid != t.tg().sid) return Errno(EPERM);
+  if (tg->sid == tg->tgid()) return Errno(EPERM);  // a session leader
+  if (pgid == 0) pgid = tg->tgid();
+  if (pgid != tg->tgid()) {
+    // Joining an existing group: it must exist in the same session.
+    bool found = false;
+    for (auto& task : t.kernel().Tasks()) {
+      if (task->tg().pgid == pgid && task->tg().sid == t.tg().sid) found = true;
+    }
+    if (!found) return Errno(EPERM);
+  }
+  tg->pgid = pgid;
+  return 0;
+}
+
+SyscallReturn SysGetsid(Task& t, const SyscallArgs& a) {
+  absl::MutexLock l(&t.kernel().mu());
+  auto tg = GroupOf(t, a.Int(0));
+  if (!tg) return Errno(ESRCH);
+  return static_cast<uint64_t>(tg->sid);
+}
+
+SyscallReturn SysSetsid(Task& t, const SyscallArgs&) {
+  absl::MutexLock l(&t.kernel().mu());
+  ThreadGroup& tg = t.tg();
+  // EPERM if any process already uses our pid as its group id.
+  for (auto& task : t.kernel().Tasks()) {
+    if (task->tg().pgid == tg.tgid()) return Errno(EPERM);
+  }
+  tg.sid = tg.pgid = tg.tgid();
+  return static_cast<uint64_t>(tg.sid);
+}
+
+SyscallReturn SysSetTidAddress(Task& t, const SyscallArgs& a) {
+  t.clear_child_tid_ = a.Addr(0);
+  return static_cast<uint64_t>(t.tid());
+}
+
+SyscallReturn SysSetRobustList(Task& t, const SyscallArgs& a) {
+  if (a.Ulong(1) != 24) return Errno(EINVAL);  // sizeof(struct robust_list_head)
+  t.robust_list_ = a.Addr(0);
+  return 0;
+}
+
+SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a) {
+  std::shared_ptr<Task> target;
+  if (a.Int(0) == 0) {
+    target = t.shared_from_this();
+  } else {
+    absl::MutexLock l(&t.kernel().mu());
+    target = t.kernel().TaskByTid(a.Int(0));
+  }
+  if (!target) return Errno(ESRCH);
+  SV_TRY(t.CopyOutObj(a.Addr(1), target->robust_list_.value()));
+  SV_TRY(t.CopyOutObj(a.Addr(2), uint64_t{24}));
+  return 0;
+}
+
+SyscallReturn SysArchPrctl(Task& t, const SyscallArgs& a) {
+  switch (a.Int(0)) {
+    case ARCH_SET_FS:
+      if (a.Ulong(1) >= (uint64_t{1} << 47)) return Errno(EPERM);
+      t.regs().fs_base = a.Ulong(1);
+      return 0;
+    case ARCH_GET_FS:
+      SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<uint64_t>(t.regs().fs_base)));
+      return 0;
+    case ARCH_SET_GS:
+      if (a.Ulong(1) >= (uint64_t{1} << 47)) return Errno(EPERM);
+      t.regs().gs_base = a.Ulong(1);
+      return 0;
+    case ARCH_GET_GS:
+      SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<uint64_t>(t.regs().gs_base)));
+      return 0;
+    case ARCH_GET_CPUID:
+      return 1;
+    case ARCH_SET_CPUID:
+      return Errno(ENODEV);  // no CPUID faulting here
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
+  switch (a.Int(0)) {
+    case PR_SET_NAME: {
+      char name[16] = {};
+      Result<size_t> n = t.mm().CopyInPartial(a.Addr(1), name, 15);
+      if (!n.ok()) return n.error();
+      t.set_comm(std::string(name, strnlen(name, 15)));
+      return 0;
+    }
+    case PR_GET_NAME: {
+      char name[16] = {};
+      std::string c = t.comm();
+      c.copy(name, 15);
+      SV_TRY(t.CopyOut(a.Addr(1), name, sizeof(name)));
+      return 0;
+    }
+    case PR_SET_PDEATHSIG:
+      if (a.Int(1) < 0 || a.Int(1) > kNumSignals) return Errno(EINVAL);
+      return 0;  // TODO(issue 3): deliver it when the parent dies
+    case PR_GET_PDEATHSIG:
+      SV_TRY(t.CopyOutObj(a.Addr(1), int32_t{0}));
+      return 0;
+    case PR_SET_NO_NEW_PRIVS:
+      if (a.Ulong(1) != 1) return Errno(EINVAL);
+      return 0;
+    case PR_GET_NO_NEW_PRIVS:
+      return 0;
+    case PR_SET_DUMPABLE:
+      if (a.Ulong(1) > 1) return Errno(EINVAL);
+      return 0;
+    case PR_GET_DUMPABLE:
+      return 1;
+    case PR_SET_KEEPCAPS:
+    case PR_GET_KEEPCAPS:
+      return 0;
+    case PR_SET_CHILD_SUBREAPER: {
+      absl::MutexLock l(&t.kernel().mu());
+      t.tg().child_subreaper = a.Ulong(1) != 0;
+      return 0;
+    }
+    case PR_GET_CHILD_SUBREAPER: {
+      int32_t v;
+      {
+        absl::MutexLock l(&t.kernel().mu());
+        v = t.tg().child_subreaper ? 1 : 0;
+      }
+      SV_TRY(t.CopyOutObj(a.Addr(1), v));
+      return 0;
+    }
+    case PR_CAPBSET_READ:
+      return a.Ulong(1) <= 40 ? 1 : Result<uint64_t>(Errno(EINVAL));
+    case PR_GET_SECCOMP:
+      return 0;
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,186 @@
+// Time: clocks, sleeps, interval timers.
+#include <sys/time.h>
+#include <time.h>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/kernel/timers.h"
+#include "sentry/syscalls/handlers.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr int64_t kNsPerSec = 1000000000LL;
+
+bool ValidClock(clockid_t c) {
+  switch (c) {
+    case CLOCK_REALTIME:
+    case CLOCK_MONOTONIC:
+    case CLOCK_PROCESS_CPUTIME_ID:
+    case CLOCK_THREAD_CPUTIME_ID:
+    case CLOCK_MONOTONIC_RAW:
+    case CLOCK_REALTIME_COARSE:
+    case CLOCK_MONOTONIC_COARSE:
+    case CLOCK_BOOTTIME:
+    case CLOCK_REALTIME_ALARM:
+    case CLOCK_BOOTTIME_ALARM:
+    case CLOCK_TAI:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t ToNs(const timespec& ts) { return ts.tv_sec * kNsPerSec + ts.tv_nsec; }
+timespec FromNs(int64_t ns) {
+  return timespec{static_cast<time_t>(ns / kNsPerSec), static_cast<long>(ns % kNsPerSec)};
+}
+int64_t ToNs(const timeval& tv) { return tv.tv_sec * kNsPerSec + tv.tv_usec * 1000; }
+timeval TvFromNs(int64_t ns) {
+  return timeval{static_cast<time_t>(ns / kNsPerSec),
+                 static_cast<suseconds_t>((ns % kNsPerSec) / 1000)};
+}
+
+// Sleeps until the CLOCK_MONOTONIC deadline; ERESTARTSYS on a signal.
+Status SleepUntil(Task& t, int64_t deadline_ns) {
+  timespec dl = FromNs(deadline_ns);
+  for (;;) {
+    Status s = t.Block(&dl);
+    if (!s.ok()) return s.error().value() == ETIMEDOUT ? Status() : s;
+  }
+}
+
+}  // namespace
+
+SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
+  clockid_t c = a.Int(0);
+  if (!ValidClock(c)) return Errno(EINVAL);
+  timespec ts;
+  // The host's clocks are the sandbox's. CPU-time clocks measure the sentry
+  // thread, which stands in for the guest thread's time.
+  if (clock_gettime(c, &ts) != 0) return Errno(errno);
+  SV_TRY(t.CopyOutObj(a.Addr(1), ts));
+  return 0;
+}
+
+SyscallReturn SysClockGetres(Task& t, const SyscallArgs& a) {
+  clockid_t c = a.Int(0);
+  if (!ValidClock(c)) return Errno(EINVAL);
+  timespec ts;
+  if (clock_getres(c, &ts) != 0) return Errno(errno);
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), ts));
+  return 0;
+}
+
+SyscallReturn SysGettimeofday(Task& t, const SyscallArgs& a) {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  if (!a.Addr(0).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(0), tv));
+  if (!a.Addr(1).IsNull()) {
+    struct timezone tz {};
+    SV_TRY(t.CopyOutObj(a.Addr(1), tz));
+  }
+  return 0;
+}
+
+SyscallReturn SysTime(Task& t, const SyscallArgs& a) {
+  time_t now = time(nullptr);
+  if (!a.Addr(0).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(0), now));
+  return static_cast<uint64_t>(now);
+}
+
+SyscallReturn SysSettimeofday(Task&, const SyscallArgs&) { return Errno(EPERM); }
+SyscallReturn SysClockSettime(Task&, const SyscallArgs& a) {
+  if (!ValidClock(a.Int(0))) return Errno(EINVAL);
+  return Errno(EPERM);
+}
+
+SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a) {
+  timespec req;
+  SV_TRY(t.CopyInObj(a.Addr(0), &req));
+  if (req.tv_nsec < 0 || req.tv_nsec >= kNsPerSec || req.tv_sec < 0) return Errno(EINVAL);
+  int64_t deadline = MonotonicNowNs() + ToNs(req);
+  Status s = SleepUntil(t, deadline);
+  if (!s.ok()) {
+    // Interrupted: report the time left (nanosleep(2)); not restarted.
+    if (!a.Addr(1).IsNull()) {
+      SV_TRY(t.CopyOutObj(a.Addr(1), FromNs(std::max<int64_t>(deadline - MonotonicNowNs(), 0))));
+    }
+    return Errno(EINTR);
+  }
+  return 0;
+}
+
+SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
+  clockid_t c = a.Int(0);
+  int flags = a.Int(1);
+  if (c == CLOCK_THREAD_CPUTIME_ID) return Errno(EINVAL);
+  if (!ValidClock(c)) return Errno(EINVAL);
+  timespec req;
+  SV_TRY(t.CopyInObj(a.Addr(2), &req));
+  if (req.tv_nsec < 0 || req.tv_nsec >= kNsPerSec || req.tv_sec < 0) return Errno(EINVAL);
+  int64_t deadline;
+  if (flags & TIMER_ABSTIME) {
+    timespec now;
+    clock_gettime(c, &now);
+    deadline = MonotonicNowNs() + (ToNs(req) - ToNs(now));
+  } else {
+    deadline = MonotonicNowNs() + ToNs(req);
+  }
+  Status s = SleepUntil(t, deadline);
+  if (!s.ok()) {
+    if (!(flags & TIMER_ABSTIME) && !a.Addr(3).IsNull()) {
+      SV_TRY(t.CopyOutObj(a.Addr(3), FromNs(std::max<int64_t>(deadline - MonotonicNowNs(), 0))));
+    }
+    return Errno(EINTR);
+  }
+  return 0;
+}
+
+SyscallReturn SysAlarm(Task& t, const SyscallArgs& a) {
+  TimerService::Setting s{static_cast<int64_t>(a.Uint(0)) * kNsPerSec, 0};
+  TimerService::Setting old = t.kernel().timers().SetReal(t.shared_tg(), s);
+  // Seconds left, rounded as alarm(2) does (never 0 for a pending alarm).
+  return static_cast<uint64_t>((old.value_ns + kNsPerSec / 2) / kNsPerSec) +
+         (old.value_ns > 0 && old.value_ns < kNsPerSec / 2 ? 1 : 0);
+}
+
+SyscallReturn SysGetitimer(Task& t, const SyscallArgs& a) {
+  struct itimerval v {};
+  int which = a.Int(0);
+  if (which == ITIMER_REAL) {
+    TimerService::Setting s = t.kernel().timers().GetReal(&t.tg());
+    v.it_value = TvFromNs(s.value_ns);
+    v.it_interval = TvFromNs(s.interval_ns);
+  } else if (which != ITIMER_VIRTUAL && which != ITIMER_PROF) {
+    return Errno(EINVAL);
+  }
+  SV_TRY(t.CopyOutObj(a.Addr(1), v));
+  return 0;
+}
+
+SyscallReturn SysSetitimer(Task& t, const SyscallArgs& a) {
+  int which = a.Int(0);
+  if (which != ITIMER_REAL && which != ITIMER_VIRTUAL && which != ITIMER_PROF) {
+    return Errno(EINVAL);
+  }
+  struct itimerval v {};
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyInObj(a.Addr(1), &v));
+  if (v.it_value.tv_usec < 0 || v.it_value.tv_usec >= 1000000 || v.it_interval.tv_usec < 0 ||
+      v.it_interval.tv_usec >= 1000000) {
+    return Errno(EINVAL);
+  }
+  struct itimerval old {};
+  if (which == ITIMER_REAL) {
+    TimerService::Setting o = t.kernel().timers().SetReal(
+        t.shared_tg(), TimerService::Setting{ToNs(v.it_value), ToNs(v.it_interval)});
+    old.it_value = TvFromNs(o.value_ns);
+    old.it_interval = TvFromNs(o.interval_ns);
+  } else if (v.it_value.tv_sec != 0 || v.it_value.tv_usec != 0) {
+    return Errno(ENOSYS);  // CPU-time itimers need guest CPU accounting (not yet)
+  }
+  if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), old));
+  return 0;
+}
+
+}  // namespace seedvisor::sentry
