@@ -42,6 +42,7 @@ Status CheckSticky(const ResolveContext& c, const DentryRef& dir, const DentryRe
 }  // namespace
 
 Task* CurrentTask() { return g_current_task; }
+void SetCurrentTask(Task* t) { g_current_task = t; }
 CurrentTaskScope::CurrentTaskScope(Task* t) : prev_(g_current_task) { g_current_task = t; }
 CurrentTaskScope::~CurrentTaskScope() { g_current_task = prev_; }
 

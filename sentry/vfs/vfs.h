@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,7 @@ FileRef NewHostStdioFile(int host_fd);
 // The task on whose behalf the current host thread resolves paths (for
 // /proc/self); set by the Task entry points for the call's duration.
 Task* CurrentTask();
+void SetCurrentTask(Task* t);
 class CurrentTaskScope {
  public:
   explicit CurrentTaskScope(Task* t);

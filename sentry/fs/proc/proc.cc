@@ -1,0 +1,353 @@
+#include "sentry/fs/proc/proc.h"
+
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sentry/fs/synth/synth.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+constexpr long kProcSuperMagic = 0x9fa0;
+
+std::string HostFileText(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::shared_ptr<Task> FindTask(Kernel& k, int tid) {
+  absl::MutexLock l(&k.mu());
+  return k.TaskByTid(tid);
+}
+
+int64_t NowMonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// Bytes [start, end) of the process's memory, NUL-separated (cmdline/environ).
+std::string ReadMemRange(Task& t, UserAddr start, UserAddr end) {
+  auto mm = t.shared_mm();
+  if (!mm || end <= start) return "";
+  size_t len = std::min<uint64_t>(end.value() - start.value(), 1 << 20);
+  std::string out(len, '\0');
+  auto n = mm->CopyInPartial(start, out.data(), len);
+  if (!n.ok()) return "";
+  out.resize(*n);
+  return out;
+}
+
+struct ProcInfo {
+  int ppid = 0, pgid = 0, sid = 0, threads = 1;
+  int64_t start_ns = 0;
+};
+
+ProcInfo InfoOf(Kernel& k, Task& t) {
+  ProcInfo p;
+  absl::MutexLock l(&k.mu());
+  ThreadGroup& tg = t.tg();
+  if (auto parent = tg.parent.lock()) p.ppid = parent->tgid();
+  p.pgid = tg.pgid;
+  p.sid = tg.sid;
+  p.threads = static_cast<int>(tg.tasks.size());
+  p.start_ns = t.start_time_ns();
+  return p;
+}
+
+std::string StatText(Kernel& k, Task& t, bool thread) {
+  ProcInfo p = InfoOf(k, t);
+  int64_t ticks = (p.start_ns - k.boot_time_ns()) / (1000000000LL / 100);
+  if (ticks < 0) ticks = 0;
+  uint64_t vsize = 0;
+  if (auto mm = t.shared_mm()) {
+    for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
+  }
+  int id = thread ? t.tid() : t.tgid();
+  return absl::StrFormat(
+      "%d (%s) %c %d %d %d 0 %d 4194560 0 0 0 0 0 0 0 0 20 0 %d 0 %d %u 0 "
+      "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+      id, t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, p.pgid, p.threads, ticks, vsize);
+}
+
+std::string StatusText(Kernel& k, Task& t) {
+  ProcInfo p = InfoOf(k, t);
+  const Credentials& c = t.creds();
+  std::string groups;
+  for (gid_t g : c.groups) absl::StrAppend(&groups, g, " ");
+  uint64_t vsize = 0;
+  if (auto mm = t.shared_mm()) {
+    for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
+  }
+  const char* state = "R (running)";
+  switch (t.StateChar()) {
+    case 'S': state = "S (sleeping)"; break;
+    case 'T': state = "T (stopped)"; break;
+    case 'Z': state = "Z (zombie)"; break;
+    default: break;
+  }
+  return absl::StrFormat(
+      "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
+      "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
+      "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t0000000000000000\n"
+      "ShdPnd:\t0000000000000000\nSigBlk:\t%016x\nSigIgn:\t0000000000000000\n"
+      "SigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t%016x\n"
+      "CapEff:\t%016x\nCapBnd:\t000001ffffffffff\nSeccomp:\t0\nCpus_allowed:\t1\n"
+      "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, c.ruid, c.euid, c.suid,
+      c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
+      t.signal_mask(), c.euid == 0 ? 0x1ffffffffffULL : 0, c.euid == 0 ? 0x1ffffffffffULL : 0);
+}
+
+// Content generator bound to a task id: ENOENT (ESRCH in Linux reads) once
+// the task is gone.
+SynthFile::ContentFn ForTask(Kernel& k, int tid, std::function<std::string(Task&)> f) {
+  return [&k, tid, f]() -> Result<std::string> {
+    auto t = FindTask(k, tid);
+    if (!t) return Errno(ESRCH);
+    return f(*t);
+  };
+}
+
+std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                    mode_t perm = 0444) {
+  return std::make_shared<SynthFile>(ForTask(k, tid, std::move(f)), perm);
+}
+
+InodeRef FdDir(Kernel& k, int tid) {
+  auto dir = std::make_shared<SynthDir>(0500);
+  dir->SetDynamic(
+      [&k, tid](std::string_view name) -> Result<InodeRef> {
+        int fd;
+        if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &fd)) {
+          return Errno(ENOENT);
+        }
+        auto t = FindTask(k, tid);
+        if (!t || !t->fds_) return Errno(ENOENT);
+        if (!t->fds().Get(fd).ok()) return Errno(ENOENT);
+        return InodeRef(std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
+          auto t = FindTask(k, tid);
+          if (!t || !t->fds_) return Errno(ENOENT);
+          SV_ASSIGN_OR_RETURN(FileRef f, t->fds().Get(fd));
+          return f->DisplayPath();
+        }));
+      },
+      [&k, tid]() {
+        std::vector<DirEntry> out;
+        auto t = FindTask(k, tid);
+        if (!t || !t->fds_) return out;
+        for (const auto& [fd, e] : t->fds().Snapshot()) {
+          out.push_back({absl::StrCat(fd), static_cast<uint64_t>(0x40000000 + fd), DT_LNK});
+        }
+        return out;
+      });
+  return dir;
+}
+
+void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread);
+
+InodeRef TaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
+  auto dir = std::make_shared<SynthDir>(0555);
+  dir->set_fs_magic(kProcSuperMagic);
+  FillTaskDir(k, vfs, *dir, tid, thread);
+  return dir;
+}
+
+void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
+  dir.Add("stat", TaskFile(k, tid, [&k, thread](Task& t) { return StatText(k, t, thread); }));
+  dir.Add("status", TaskFile(k, tid, [&k](Task& t) { return StatusText(k, t); }));
+  dir.Add("comm", TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644));
+  dir.Add("cmdline", TaskFile(k, tid, [](Task& t) -> std::string {
+            if (!t.shared_mm()) return "";
+            auto l = t.mm().layout();
+            return ReadMemRange(t, l.arg_start, l.arg_end);
+          }));
+  dir.Add("environ", TaskFile(k, tid, [](Task& t) -> std::string {
+            if (!t.shared_mm()) return "";
+            auto l = t.mm().layout();
+            return ReadMemRange(t, l.env_start, l.env_end);
+          }, 0400));
+  dir.Add("maps", TaskFile(k, tid, [](Task& t) -> std::string {
+            return t.shared_mm() ? t.mm().MapsText() : "";
+          }));
+  dir.Add("mounts", SynthFile::Text([&vfs] { return vfs.MountsText(); }));
+  dir.Add("exe", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
+            auto t = FindTask(k, tid);
+            if (!t || !t->shared_mm()) return Errno(ENOENT);
+            std::string p = t->mm().layout().exe_path;
+            if (p.empty()) return Errno(ENOENT);
+            return p;
+          }));
+  dir.Add("cwd", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
+            auto t = FindTask(k, tid);
+            if (!t || !t->fs_) return Errno(ENOENT);
+            return t->fs().cwd()->Path();
+          }));
+  dir.Add("root", SynthSymlink::Fixed("/"));
+  dir.Add("fd", FdDir(k, tid));
+  if (!thread) {
+    auto tasks = std::make_shared<SynthDir>(0555);
+    tasks->SetDynamic(
+        [&k, &vfs, tid](std::string_view name) -> Result<InodeRef> {
+          int id;
+          if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &id)) {
+            return Errno(ENOENT);
+          }
+          auto t = FindTask(k, id);
+          if (!t || t->tgid() != tid) return Errno(ENOENT);
+          return TaskDir(k, vfs, id, true);
+        },
+        [&k, tid]() {
+          std::vector<DirEntry> out;
+          absl::MutexLock l(&k.mu());
+          for (auto& t : k.Tasks()) {
+            if (t->tgid() == tid) {
+              out.push_back({absl::StrCat(t->tid()), static_cast<uint64_t>(t->tid()), DT_DIR});
+            }
+          }
+          return out;
+        });
+    dir.Add("task", tasks);
+  }
+}
+
+Result<InodeRef> PidLookup(Kernel& k, Vfs& vfs, std::string_view name) {
+  int id;
+  if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &id) || id <= 0) {
+    return Errno(ENOENT);
+  }
+  auto t = FindTask(k, id);
+  if (!t) return Errno(ENOENT);
+  // /proc/TID works for any thread, shown as its own process directory.
+  return TaskDir(k, vfs, id, false);
+}
+
+std::string UptimeText(Kernel& k) {
+  double up = static_cast<double>(NowMonoNs() - k.boot_time_ns()) / 1e9;
+  return absl::StrFormat("%.2f %.2f\n", up, up);
+}
+
+std::string LoadavgText(Kernel& k) {
+  int n = 0, last = 0;
+  {
+    absl::MutexLock l(&k.mu());
+    auto tasks = k.Tasks();
+    n = static_cast<int>(tasks.size());
+    for (auto& t : tasks) last = std::max(last, t->tid());
+  }
+  return absl::StrFormat("0.00 0.00 0.00 1/%d %d\n", n, last);
+}
+
+std::string StatTextSystem(Kernel& k) {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t btime = now.tv_sec - (NowMonoNs() - k.boot_time_ns()) / 1000000000LL;
+  int procs;
+  {
+    absl::MutexLock l(&k.mu());
+    procs = static_cast<int>(k.Tasks().size());
+  }
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string out = "cpu  0 0 0 0 0 0 0 0 0 0\n";
+  for (long i = 0; i < ncpu; ++i) absl::StrAppend(&out, "cpu", i, " 0 0 0 0 0 0 0 0 0 0\n");
+  absl::StrAppend(&out, "intr 0\nctxt 0\nbtime ", btime, "\nprocesses ", procs,
+                  "\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n");
+  return out;
+}
+
+std::string RandomUuid() {
+  unsigned char b[16];
+  if (getentropy(b, sizeof(b)) != 0) memset(b, 0, sizeof(b));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  return absl::StrFormat(
+      "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n", b[0], b[1], b[2],
+      b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+}  // namespace
+
+InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
+  auto root = std::make_shared<SynthDir>(0555);
+  root->set_fs_magic(kProcSuperMagic);
+  root->Add("self", std::make_shared<SynthSymlink>([]() -> Result<std::string> {
+              Task* t = CurrentTask();
+              if (!t) return Errno(ENOENT);
+              return absl::StrCat(t->tgid());
+            }));
+  root->Add("thread-self", std::make_shared<SynthSymlink>([]() -> Result<std::string> {
+              Task* t = CurrentTask();
+              if (!t) return Errno(ENOENT);
+              return absl::StrCat(t->tgid(), "/task/", t->tid());
+            }));
+  root->Add("cpuinfo", SynthFile::Text([] { return HostFileText("/proc/cpuinfo"); }));
+  root->Add("meminfo", SynthFile::Text([] { return HostFileText("/proc/meminfo"); }));
+  root->Add("mounts", SynthSymlink::Fixed("self/mounts"));
+  root->Add("uptime", SynthFile::Text([&k] { return UptimeText(k); }));
+  root->Add("loadavg", SynthFile::Text([&k] { return LoadavgText(k); }));
+  root->Add("stat", SynthFile::Text([&k] { return StatTextSystem(k); }));
+  root->Add("version", SynthFile::Text([] {
+              return absl::StrCat("Linux version ", Kernel::kRelease,
+                                  " (seedvisor@seedvisor) (gcc version 12) ", Kernel::kVersion,
+                                  "\n");
+            }));
+  root->Add("filesystems", SynthFile::Text([] {
+              return std::string("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
+                                 "nodev\toverlay\nnodev\tpipefs\n");
+            }));
+
+  auto sys = std::make_shared<SynthDir>(0555);
+  auto kernel_dir = std::make_shared<SynthDir>(0555);
+  auto random = std::make_shared<SynthDir>(0555);
+  std::string boot_id = RandomUuid();
+  kernel_dir->Add("hostname", SynthFile::Text([&k] { return k.options().hostname + "\n"; }));
+  kernel_dir->Add("osrelease",
+                  SynthFile::Text([] { return std::string(Kernel::kRelease) + "\n"; }));
+  kernel_dir->Add("ostype", SynthFile::Text([] { return std::string("Linux\n"); }));
+  kernel_dir->Add("version",
+                  SynthFile::Text([] { return std::string(Kernel::kVersion) + "\n"; }));
+  kernel_dir->Add("pid_max", SynthFile::Text([] { return std::string("32768\n"); }));
+  kernel_dir->Add("ngroups_max", SynthFile::Text([] { return std::string("65536\n"); }));
+  random->Add("uuid", SynthFile::Text([] { return RandomUuid(); }));
+  random->Add("boot_id", SynthFile::Text([boot_id] { return boot_id; }));
+  kernel_dir->Add("random", random);
+  sys->Add("kernel", kernel_dir);
+  auto vm = std::make_shared<SynthDir>(0555);
+  vm->Add("overcommit_memory", SynthFile::Text([] { return std::string("0\n"); }));
+  vm->Add("max_map_count", SynthFile::Text([] { return std::string("65530\n"); }));
+  sys->Add("vm", vm);
+  auto fs = std::make_shared<SynthDir>(0555);
+  fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
+  fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
+  sys->Add("fs", fs);
+  root->Add("sys", sys);
+
+  root->SetDynamic([&k, &vfs](std::string_view name) { return PidLookup(k, vfs, name); },
+                   [&k]() {
+                     std::vector<DirEntry> out;
+                     absl::MutexLock l(&k.mu());
+                     for (auto& t : k.Tasks()) {
+                       if (t->tid() == t->tgid()) {
+                         out.push_back({absl::StrCat(t->tid()),
+                                        static_cast<uint64_t>(t->tid()), DT_DIR});
+                       }
+                     }
+                     return out;
+                   });
+  return root;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,167 @@
+// dup, fcntl, ioctl, pipe.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+
+#include "sentry/fs/pipe/pipe.h"
+#include "sentry/syscalls/sys_file.h"
+#include "sentry/syscalls/sys_file_internal.h"
+
+namespace seedvisor::sentry {
+
+namespace file_internal {
+SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg);
+}  // namespace file_internal
+
+using namespace file_internal;  // NOLINT
+
+SyscallReturn SysDup(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, false, 0, FdLimit(t)));
+  return static_cast<uint64_t>(fd);
+}
+
+SyscallReturn SysDup2(Task& t, const SyscallArgs& a) {
+  int oldfd = a.Int(0), newfd = a.Int(1);
+  SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, oldfd));
+  if (oldfd == newfd) return static_cast<uint64_t>(newfd);
+  if (newfd < 0 || newfd >= FdLimit(t)) return Errno(EBADF);
+  auto old = t.fds().Get(newfd);
+  if (old.ok()) ReleaseRecordLocks(**old, t.tgid());
+  SV_TRY(t.fds().InstallAt(newfd, f, false, FdLimit(t)));
+  return static_cast<uint64_t>(newfd);
+}
+
+SyscallReturn SysDup3(Task& t, const SyscallArgs& a) {
+  int oldfd = a.Int(0), newfd = a.Int(1), flags = a.Int(2);
+  if (flags & ~O_CLOEXEC) return Errno(EINVAL);
+  if (oldfd == newfd) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, oldfd));
+  if (newfd < 0 || newfd >= FdLimit(t)) return Errno(EBADF);
+  auto old = t.fds().Get(newfd);
+  if (old.ok()) ReleaseRecordLocks(**old, t.tgid());
+  SV_TRY(t.fds().InstallAt(newfd, f, (flags & O_CLOEXEC) != 0, FdLimit(t)));
+  return static_cast<uint64_t>(newfd);
+}
+
+SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
+  int fd = a.Int(0), cmd = a.Int(1);
+  auto entry = t.fds().GetEntry(fd);
+  if (!entry.ok()) return Errno(EBADF);
+  FdTable::Entry e = *entry;
+  FileRef f = e.file;
+  bool opath = f->flags() & O_PATH;
+  switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      int min = a.Int(2);
+      int limit = FdLimit(t);
+      if (min < 0 || min >= limit) return Errno(EINVAL);
+      SV_ASSIGN_OR_RETURN(int nfd, t.fds().Install(f, cmd == F_DUPFD_CLOEXEC, min, limit));
+      return static_cast<uint64_t>(nfd);
+    }
+    case F_GETFD:
+      return e.cloexec ? FD_CLOEXEC : 0;
+    case F_SETFD:
+      SV_TRY(t.fds().SetCloexec(fd, (a.Int(2) & FD_CLOEXEC) != 0));
+      return 0;
+    case F_GETFL:
+      return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
+    case F_SETFL:
+      if (opath) return Errno(EBADF);
+      f->SetStatusFlags(a.Int(2));
+      return 0;
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ: {
+      auto* p = dynamic_cast<PipeFile*>(f.get());
+      if (!p) return Errno(EBADF);
+      int r = cmd == F_GETPIPE_SZ ? fcntl(p->host_fd(), F_GETPIPE_SZ)
+                                  : fcntl(p->host_fd(), F_SETPIPE_SZ, a.Int(2));
+      if (r < 0) return Errno(errno);
+      return static_cast<uint64_t>(r);
+    }
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW:
+      if (opath) return Errno(EBADF);
+      return FcntlLock(t, *f, cmd, a.Addr(2));
+    case F_GETOWN:
+    case F_GETSIG:
+      return 0;
+    case F_SETOWN:
+    case F_SETSIG:
+      // SIGIO delivery is not implemented; accept the owner so that programs
+      // which set it and never rely on SIGIO keep working.
+      return 0;
+    case F_GET_SEALS:
+    case F_ADD_SEALS:
+      return Errno(EINVAL);  // only memfds have seals
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+SyscallReturn SysIoctl(Task& t, const SyscallArgs& a) {
+  int fd = a.Int(0);
+  unsigned long cmd = a.Ulong(1) & 0xffffffff;
+  SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, fd));
+  if (f->flags() & O_PATH) return Errno(EBADF);
+  switch (cmd) {
+    case FIOCLEX:
+      SV_TRY(t.fds().SetCloexec(fd, true));
+      return 0;
+    case FIONCLEX:
+      SV_TRY(t.fds().SetCloexec(fd, false));
+      return 0;
+    case FIONBIO: {
+      int on;
+      SV_TRY(t.CopyInObj(a.Addr(2), &on));
+      int fl = f->flags();
+      f->SetStatusFlags(on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+      return 0;
+    }
+    case FIOASYNC: {
+      int on;
+      SV_TRY(t.CopyInObj(a.Addr(2), &on));
+      int fl = f->flags();
+      f->SetStatusFlags(on ? (fl | O_ASYNC) : (fl & ~O_ASYNC));
+      return 0;
+    }
+    default: {
+      SV_ASSIGN_OR_RETURN(long r, f->Ioctl(t, cmd, a.Addr(2)));
+      return static_cast<uint64_t>(r);
+    }
+  }
+}
+
+namespace {
+
+SyscallReturn DoPipe(Task& t, UserAddr fds_addr, int flags) {
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(auto ends, NewPipe(flags & ~O_CLOEXEC));
+  bool cloexec = flags & O_CLOEXEC;
+  int limit = FdLimit(t);
+  SV_ASSIGN_OR_RETURN(int rfd, t.fds().Install(ends.first, cloexec, 0, limit));
+  auto wfd = t.fds().Install(ends.second, cloexec, 0, limit);
+  if (!wfd.ok()) {
+    (void)t.fds().Remove(rfd);
+    return wfd.error();
+  }
+  int out[2] = {rfd, *wfd};
+  Status s = t.CopyOut(fds_addr, out, sizeof(out));
+  if (!s.ok()) {
+    (void)t.fds().Remove(rfd);
+    (void)t.fds().Remove(*wfd);
+    return Errno(EFAULT);
+  }
+  return 0;
+}
+
+}  // namespace
+
+SyscallReturn SysPipe(Task& t, const SyscallArgs& a) { return DoPipe(t, a.Addr(0), 0); }
+SyscallReturn SysPipe2(Task& t, const SyscallArgs& a) { return DoPipe(t, a.Addr(0), a.Int(1)); }
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,59 @@
+// Helpers shared by the file-family handlers (not for other families).
+#ifndef SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_INTERNAL_H_
+#define SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_INTERNAL_H_
+
+#include <poll.h>
+
+#include <string>
+#include <vector>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/syscall.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry::file_internal {
+
+// MAX_RW_COUNT: Linux caps one read/write at INT_MAX rounded down to a page.
+inline constexpr size_t kMaxRw = 0x7ffff000;
+inline constexpr int kUioMaxIov = 1024;
+
+inline Result<FileRef> GetFile(Task& t, int fd) {
+  auto f = t.fds().Get(fd);
+  if (!f.ok()) return Errno(EBADF);
+  return f;
+}
+// Like GetFile, but O_PATH files are EBADF (they support no I/O).
+Result<FileRef> GetIoFile(Task& t, int fd);
+
+inline Result<std::string> CopyInPath(Task& t, UserAddr a) {
+  if (a.IsNull()) return Errno(EFAULT);
+  return t.CopyInString(a, 4096);
+}
+
+// RLIMIT_NOFILE of the task's process (1024 if unset).
+int FdLimit(Task& t);
+
+// Reads up to `len` bytes from `f` into guest memory at `buf` (at `offset`
+// if >= 0, else at the file offset).
+Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                          int64_t offset);
+Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                             int64_t offset);
+
+// Waits until one of `pfds` (guest fds) is ready, the absolute CLOCK_MONOTONIC
+// `deadline` passes (null: none), or a signal arrives (kERESTARTNOHAND).
+// Fills revents and returns the number of ready entries.
+Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline);
+
+timespec MonotonicNow();
+timespec AddTimespec(timespec a, timespec b);
+
+// Releases the POSIX record locks `owner` holds on the file behind `f`
+// (close(2) drops them all, whichever fd they were taken through).
+void ReleaseRecordLocks(FileDescription& f, int owner);
+
+}  // namespace seedvisor::sentry::file_internal
+
+#endif  // SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_INTERNAL_H_

@@ -1,0 +1,243 @@
+// Advisory locks: POSIX record locks (fcntl F_GETLK/F_SETLK/F_SETLKW and the
+// OFD variants) and flock(2), kept in one sentry-wide table per object.
+//
+// Record locks belong to a process (tgid) and are dropped when it closes any
+// fd of the file (fcntl(2), "the lock is lost on close"); OFD locks belong to
+// the open file description. Blocking waits poll the table in short slices
+// through Task::Block, so signals interrupt them. No deadlock detection
+// (EDEADLK is never returned).
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <list>
+#include <map>
+#include <mutex>
+
+#include "sentry/syscalls/sys_file.h"
+#include "sentry/syscalls/sys_file_internal.h"
+
+namespace seedvisor::sentry {
+
+using namespace file_internal;  // NOLINT
+
+namespace {
+
+constexpr int64_t kEof = INT64_MAX;
+
+struct RecordLock {
+  const void* owner;  // ThreadGroup-ish key (tgid) or the FileDescription (OFD)
+  bool ofd;
+  int pid;            // for F_GETLK: the tgid, or -1 for OFD locks
+  short type;         // F_RDLCK or F_WRLCK
+  int64_t start, end;  // inclusive; end == kEof for "to EOF"
+};
+
+// flock holders are open file descriptions; an expired one released its lock
+// (the last close of a description drops its flock, flock(2)).
+struct FlockHolder {
+  std::weak_ptr<FileDescription> file;
+  short type;  // LOCK_SH or LOCK_EX
+};
+struct FlockState {
+  std::map<const FileDescription*, FlockHolder> holders;
+};
+
+std::mutex g_mu;
+std::map<const void*, std::list<RecordLock>> g_locks;  // by object
+std::map<const void*, FlockState> g_flocks;
+
+const void* ObjectKey(FileDescription& f) {
+  if (f.dentry()) return f.dentry()->inode().get();
+  return &f;
+}
+
+const void* PidKey(int tgid) { return reinterpret_cast<const void*>(static_cast<intptr_t>(tgid)); }
+
+bool Conflicts(const RecordLock& held, const RecordLock& want) {
+  if (held.owner == want.owner && held.ofd == want.ofd) return false;
+  if (held.end < want.start || want.end < held.start) return false;
+  return held.type == F_WRLCK || want.type == F_WRLCK;
+}
+
+// Applies `l` (or an unlock of its range if type == F_UNLCK) for its owner.
+void Apply(std::list<RecordLock>& locks, const RecordLock& l, short type) {
+  std::list<RecordLock> added;
+  for (auto it = locks.begin(); it != locks.end();) {
+    if (it->owner != l.owner || it->ofd != l.ofd || it->end < l.start || l.end < it->start) {
+      ++it;
+      continue;
+    }
+    // Keep the parts of the old lock outside [l.start, l.end].
+    if (it->start < l.start) {
+      RecordLock left = *it;
+      left.end = l.start - 1;
+      added.push_back(left);
+    }
+    if (it->end > l.end) {
+      RecordLock right = *it;
+      right.start = l.end + 1;
+      added.push_back(right);
+    }
+    it = locks.erase(it);
+  }
+  locks.splice(locks.end(), added);
+  if (type != F_UNLCK) {
+    RecordLock n = l;
+    n.type = type;
+    locks.push_back(n);
+  }
+}
+
+Result<RecordLock> RangeOf(Task& t, FileDescription& f, const struct flock& fl, bool ofd) {
+  int64_t base;
+  switch (fl.l_whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: {
+      SV_ASSIGN_OR_RETURN(base, f.Seek(0, SEEK_CUR));
+      break;
+    }
+    case SEEK_END: {
+      SV_ASSIGN_OR_RETURN(struct stat st, f.Stat());
+      base = st.st_size;
+      break;
+    }
+    default: return Errno(EINVAL);
+  }
+  RecordLock l{};
+  int64_t start = base + fl.l_start;
+  if (fl.l_len > 0) {
+    l.start = start;
+    l.end = start + fl.l_len - 1;
+  } else if (fl.l_len == 0) {
+    l.start = start;
+    l.end = kEof;
+  } else {
+    l.start = start + fl.l_len;
+    l.end = start - 1;
+  }
+  if (l.start < 0) return Errno(EINVAL);
+  l.ofd = ofd;
+  l.owner = ofd ? static_cast<const void*>(&f) : PidKey(t.tgid());
+  l.pid = ofd ? -1 : t.tgid();
+  return l;
+}
+
+timespec Slice() {
+  timespec d = MonotonicNow();
+  return AddTimespec(d, timespec{0, 10 * 1000 * 1000});
+}
+
+}  // namespace
+
+namespace file_internal {
+
+void ReleaseRecordLocks(FileDescription& f, int owner) {
+  std::lock_guard l(g_mu);
+  auto it = g_locks.find(ObjectKey(f));
+  if (it == g_locks.end()) return;
+  it->second.remove_if([&](const RecordLock& r) { return !r.ofd && r.owner == PidKey(owner); });
+  if (it->second.empty()) g_locks.erase(it);
+}
+
+// fcntl lock commands; cmd is F_GETLK/F_SETLK/F_SETLKW or an F_OFD_* one.
+SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
+  bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+  struct flock fl;
+  SV_TRY(t.CopyInObj(arg, &fl));
+  if (ofd && fl.l_pid != 0) return Errno(EINVAL);
+  if (fl.l_type != F_RDLCK && fl.l_type != F_WRLCK && fl.l_type != F_UNLCK) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(RecordLock want, RangeOf(t, f, fl, ofd));
+  want.type = fl.l_type;
+  const void* key = ObjectKey(f);
+  if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
+    std::lock_guard l(g_mu);
+    struct flock out = fl;
+    out.l_type = F_UNLCK;
+    RecordLock probe = want;
+    if (probe.type == F_UNLCK) return Errno(EINVAL);
+    for (const auto& r : g_locks[key]) {
+      if (Conflicts(r, probe)) {
+        out.l_type = r.type;
+        out.l_whence = SEEK_SET;
+        out.l_start = r.start;
+        out.l_len = r.end == kEof ? 0 : r.end - r.start + 1;
+        out.l_pid = r.pid;
+        break;
+      }
+    }
+    SV_TRY(t.CopyOutObj(arg, out));
+    return 0;
+  }
+  if (fl.l_type == F_RDLCK && !f.readable()) return Errno(EBADF);
+  if (fl.l_type == F_WRLCK && !f.writable()) return Errno(EBADF);
+  bool wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+  for (;;) {
+    {
+      std::lock_guard l(g_mu);
+      auto& locks = g_locks[key];
+      bool conflict = false;
+      if (want.type != F_UNLCK) {
+        for (const auto& r : locks) {
+          if (Conflicts(r, want)) {
+            conflict = true;
+            break;
+          }
+        }
+      }
+      if (!conflict) {
+        Apply(locks, want, want.type);
+        if (locks.empty()) g_locks.erase(key);
+        return 0;
+      }
+    }
+    if (!wait) return Errno(EAGAIN);
+    timespec deadline = Slice();
+    Status s = t.Block(&deadline);
+    if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return Errno(kERESTARTSYS);
+  }
+}
+
+}  // namespace file_internal
+
+SyscallReturn SysFlock(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  int op = a.Int(1);
+  bool nb = op & LOCK_NB;
+  op &= ~LOCK_NB;
+  if (op != LOCK_SH && op != LOCK_EX && op != LOCK_UN) return Errno(EINVAL);
+  const void* key = ObjectKey(*f);
+  for (;;) {
+    {
+      std::lock_guard l(g_mu);
+      auto& st = g_flocks[key];
+      if (op == LOCK_UN) {
+        st.holders.erase(f.get());
+        if (st.holders.empty()) g_flocks.erase(key);
+        return 0;
+      }
+      bool conflict = false;
+      for (auto it = st.holders.begin(); it != st.holders.end();) {
+        if (it->second.file.expired()) {
+          it = st.holders.erase(it);
+          continue;
+        }
+        if (it->first != f.get() && (it->second.type == LOCK_EX || op == LOCK_EX)) {
+          conflict = true;
+        }
+        ++it;
+      }
+      if (!conflict) {
+        st.holders[f.get()] = FlockHolder{f, static_cast<short>(op)};
+        return 0;
+      }
+      // A conversion drops the old lock first (flock(2) NOTES).
+      st.holders.erase(f.get());
+    }
+    if (nb) return Errno(EWOULDBLOCK);
+    timespec deadline = Slice();
+    Status s = t.Block(&deadline);
+    if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return Errno(kERESTARTSYS);
+  }
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,284 @@
+// read/write and friends, lseek, sendfile, sync, fadvise, fallocate.
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "sentry/syscalls/sys_file.h"
+#include "sentry/syscalls/sys_file_internal.h"
+
+namespace seedvisor::sentry {
+
+using namespace file_internal;  // NOLINT
+
+namespace file_internal {
+
+namespace {
+constexpr size_t kChunk = 1 << 20;
+}  // namespace
+
+Result<FileRef> GetIoFile(Task& t, int fd) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, fd));
+  if (f->flags() & O_PATH) return Errno(EBADF);
+  return f;
+}
+
+int FdLimit(Task& t) {
+  absl::MutexLock l(&t.kernel().mu());
+  rlim_t cur = t.tg().rlimits[RLIMIT_NOFILE].rlim_cur;
+  if (cur == 0 || cur > (1u << 20)) return 1024;
+  return static_cast<int>(cur);
+}
+
+Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                          int64_t offset) {
+  len = std::min(len, kMaxRw);
+  // Files without a host poll fd (regular files, /dev/zero) never block, so
+  // a big read is done in chunks; pipes and terminals get one read.
+  bool chunked = f.PollFd() < 0;
+  std::vector<char> tmp(std::min(len, kChunk));
+  size_t done = 0;
+  do {
+    size_t want = std::min(len - done, tmp.size());
+    Result<size_t> n = offset >= 0 ? f.PRead(t, tmp.data(), want, offset + done)
+                                   : f.Read(t, tmp.data(), want);
+    if (!n.ok()) {
+      if (done > 0) break;
+      return n.error();
+    }
+    if (*n > 0) {
+      Status s = t.CopyOut(buf + done, tmp.data(), *n);
+      if (!s.ok()) return done > 0 ? Result<size_t>(done) : Result<size_t>(Errno(EFAULT));
+    }
+    done += *n;
+    if (*n < want) break;
+  } while (chunked && done < len);
+  return done;
+}
+
+Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                             int64_t offset) {
+  len = std::min(len, kMaxRw);
+  std::vector<char> tmp(std::min(len, kChunk));
+  size_t done = 0;
+  do {
+    size_t want = std::min(len - done, tmp.size());
+    if (want > 0) {
+      Status s = t.CopyIn(buf + done, tmp.data(), want);
+      if (!s.ok()) return done > 0 ? Result<size_t>(done) : Result<size_t>(Errno(EFAULT));
+    }
+    Result<size_t> n = offset >= 0 ? f.PWrite(t, tmp.data(), want, offset + done)
+                                   : f.Write(t, tmp.data(), want);
+    if (!n.ok()) {
+      if (done > 0) break;
+      return n.error();
+    }
+    done += *n;
+    if (*n < want) break;
+  } while (done < len);
+  return done;
+}
+
+}  // namespace file_internal
+
+namespace {
+
+Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt) {
+  if (cnt < 0 || cnt > kUioMaxIov) return Errno(EINVAL);
+  std::vector<iovec> iov(cnt);
+  if (cnt > 0) SV_TRY(t.CopyIn(addr, iov.data(), sizeof(iovec) * cnt));
+  uint64_t total = 0;
+  for (auto& v : iov) {
+    if (static_cast<int64_t>(v.iov_len) < 0) return Errno(EINVAL);
+    total += v.iov_len;
+    if (total > static_cast<uint64_t>(INT64_MAX)) return Errno(EINVAL);
+  }
+  return iov;
+}
+
+SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
+  if (!f->readable()) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
+  uint64_t total = 0;
+  for (auto& v : iov) {
+    SV_ASSIGN_OR_RETURN(size_t n,
+                        ReadToUser(t, *f, UserAddr(reinterpret_cast<uint64_t>(v.iov_base)),
+                                   v.iov_len, offset >= 0 ? offset + int64_t(total) : -1));
+    total += n;
+    if (n < v.iov_len) break;
+    // A pipe read that returned data must not block for the next iovec.
+    if (f->PollFd() >= 0 && total > 0) break;
+  }
+  return total;
+}
+
+SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
+  if (!f->writable()) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
+  // Gather into one buffer so the write is one operation (pipe atomicity).
+  std::string data;
+  for (auto& v : iov) {
+    size_t old = data.size();
+    if (old + v.iov_len > kMaxRw) return Errno(EINVAL);
+    data.resize(old + v.iov_len);
+    if (v.iov_len > 0) {
+      Status s = t.CopyIn(UserAddr(reinterpret_cast<uint64_t>(v.iov_base)), data.data() + old,
+                          v.iov_len);
+      if (!s.ok()) {
+        data.resize(old);
+        if (old == 0) return Errno(EFAULT);
+        break;
+      }
+    }
+  }
+  Result<size_t> n = offset >= 0 ? f->PWrite(t, data.data(), data.size(), offset)
+                                 : f->Write(t, data.data(), data.size());
+  if (!n.ok()) return n.error();
+  return *n;
+}
+
+}  // namespace
+
+SyscallReturn SysRead(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->readable()) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(size_t n, ReadToUser(t, *f, a.Addr(1), a.Size(2), -1));
+  return n;
+}
+
+SyscallReturn SysWrite(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->writable()) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(size_t n, WriteFromUser(t, *f, a.Addr(1), a.Size(2), -1));
+  return n;
+}
+
+SyscallReturn SysPread64(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->readable()) return Errno(EBADF);
+  if (a.Long(3) < 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(size_t n, ReadToUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
+  return n;
+}
+
+SyscallReturn SysPwrite64(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->writable()) return Errno(EBADF);
+  if (a.Long(3) < 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(size_t n, WriteFromUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
+  return n;
+}
+
+SyscallReturn SysReadv(Task& t, const SyscallArgs& a) {
+  return ReadV(t, a.Int(0), a.Addr(1), a.Int(2), -1);
+}
+
+SyscallReturn SysWritev(Task& t, const SyscallArgs& a) {
+  return WriteV(t, a.Int(0), a.Addr(1), a.Int(2), -1);
+}
+
+// preadv(fd, iov, cnt, pos_l, pos_h): on x86-64 pos_l holds the whole offset.
+SyscallReturn SysPreadv(Task& t, const SyscallArgs& a) {
+  if (a.Long(3) < 0) return Errno(EINVAL);
+  return ReadV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3));
+}
+
+SyscallReturn SysPwritev(Task& t, const SyscallArgs& a) {
+  if (a.Long(3) < 0) return Errno(EINVAL);
+  return WriteV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3));
+}
+
+SyscallReturn SysLseek(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  unsigned whence = a.Uint(2);
+  if (whence > SEEK_HOLE) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(int64_t off, f->Seek(a.Long(1), static_cast<int>(whence)));
+  return static_cast<uint64_t>(off);
+}
+
+SyscallReturn SysSendfile(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(1)));
+  if (!in->readable() || !out->writable()) return Errno(EBADF);
+  if (out->flags() & O_APPEND) return Errno(EINVAL);
+  int64_t off = -1;
+  if (!a.Addr(2).IsNull()) {
+    SV_TRY(t.CopyInObj(a.Addr(2), &off));
+    if (off < 0) return Errno(EINVAL);
+  }
+  size_t count = std::min(a.Size(3), kMaxRw);
+  std::vector<char> buf(std::min<size_t>(count, 1 << 16));
+  size_t done = 0;
+  while (done < count) {
+    size_t want = std::min(count - done, buf.size());
+    Result<size_t> n = off >= 0 ? in->PRead(t, buf.data(), want, off) : in->Read(t, buf.data(), want);
+    if (!n.ok()) {
+      if (done) break;
+      return n.error();
+    }
+    if (*n == 0) break;
+    size_t w = 0;
+    while (w < *n) {
+      Result<size_t> m = out->Write(t, buf.data() + w, *n - w);
+      if (!m.ok()) {
+        if (done + w) break;
+        return m.error();
+      }
+      w += *m;
+    }
+    if (off >= 0) off += static_cast<int64_t>(w);
+    done += w;
+    if (w < *n || *n < want) break;
+  }
+  if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), off));
+  return done;
+}
+
+SyscallReturn SysFsync(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  SV_TRY(f->Sync());
+  return 0;
+}
+
+SyscallReturn SysFdatasync(Task& t, const SyscallArgs& a) { return SysFsync(t, a); }
+
+SyscallReturn SysSync(Task&, const SyscallArgs&) { return 0; }
+
+SyscallReturn SysSyncFs(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  return 0;
+}
+
+SyscallReturn SysFadvise64(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (f->PollFd() >= 0) {
+    struct stat st;
+    auto s = f->Stat();
+    if (s.ok()) st = *s;
+    if (s.ok() && S_ISFIFO(st.st_mode)) return Errno(ESPIPE);
+  }
+  int advice = a.Int(3);
+  if (advice < POSIX_FADV_NORMAL || advice > POSIX_FADV_NOREUSE) return Errno(EINVAL);
+  return 0;  // advice only
+}
+
+SyscallReturn SysFallocate(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  int mode = a.Int(1);
+  int64_t off = a.Long(2), len = a.Long(3);
+  if (off < 0 || len <= 0) return Errno(EINVAL);
+  if (!f->writable()) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
+  if (S_ISFIFO(st.st_mode)) return Errno(ESPIPE);
+  if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
+  if (!S_ISREG(st.st_mode)) return Errno(ENODEV);
+  auto hfd = f->MappableFd();
+  if (!hfd.ok()) return Errno(EOPNOTSUPP);
+  if (fallocate(*hfd, mode, off, len) != 0) return Errno(errno);
+  return 0;
+}
+
+}  // namespace seedvisor::sentry

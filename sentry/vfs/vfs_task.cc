@@ -1,0 +1,99 @@
+// Vfs entry points that take a Task: dirfd handling, the task's credentials,
+// and Vfs::Create (which mounts /proc over the kernel's tasks).
+#include <fcntl.h>
+#include <signal.h>
+
+#include "sentry/fs/proc/proc.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+void InstallKernelHooks() {
+  TaskHooks h;
+  h.copy_out = [](Task& t, UserAddr a, const void* src, size_t n) { return t.CopyOut(a, src, n); };
+  h.copy_in = [](Task& t, UserAddr a, void* dst, size_t n) { return t.CopyIn(a, dst, n); };
+  h.block_on_fd = [](Task& t, int fd, short ev, const timespec* deadline) {
+    return t.BlockOnFd(fd, ev, deadline);
+  };
+  InstallTaskHooks(h);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o) {
+  // Host pipes raise SIGPIPE in the sentry when a guest writes to a pipe with
+  // no reader; the guest gets EPIPE (and SIGPIPE from the dispatcher) instead.
+  signal(SIGPIPE, SIG_IGN);
+  InstallKernelHooks();
+  auto vfs = Build(&k, o);
+  if (!vfs.ok()) return vfs.status();
+  Vfs* v = vfs->get();
+  absl::Status s =
+      v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
+                                                  NewProcFs(k, *v)));
+  if (!s.ok()) return s;
+  return vfs;
+}
+
+FsCreds Vfs::CredsOf(const Task& t) {
+  const Credentials& c = t.creds();
+  FsCreds f;
+  f.uid = c.fsuid;
+  f.gid = c.fsgid;
+  f.groups = c.groups;
+  return f;
+}
+
+Result<ResolveContext> Vfs::ContextAt(Task& t, int dirfd, std::string_view path) {
+  // One host thread drives one task: /proc/self resolves to this one.
+  SetCurrentTask(&t);
+  ResolveContext c;
+  c.root = t.fs().root();
+  c.creds = CredsOf(t);
+  c.umask = t.fs().umask();
+  if (!path.empty() && path[0] == '/') {
+    c.start = c.root;
+    return c;
+  }
+  if (dirfd == AT_FDCWD) {
+    c.start = t.fs().cwd();
+    return c;
+  }
+  SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(dirfd));
+  if (!f->dentry()) return Errno(ENOTDIR);
+  if (!path.empty() && f->dentry()->inode()->Type() != S_IFDIR) return Errno(ENOTDIR);
+  c.start = f->dentry();
+  return c;
+}
+
+Result<DentryRef> Vfs::ResolveAt(Task& t, int dirfd, std::string_view path, int at_flags) {
+  if (path.empty()) {
+    if (!(at_flags & AT_EMPTY_PATH)) return Errno(ENOENT);
+    SV_ASSIGN_OR_RETURN(ResolveContext c, ContextAt(t, dirfd, path));
+    if (!c.start) return Errno(ENOENT);
+    return c.start;
+  }
+  SV_ASSIGN_OR_RETURN(ResolveContext c, ContextAt(t, dirfd, path));
+  return Resolve(c, path, !(at_flags & AT_SYMLINK_NOFOLLOW));
+}
+
+Result<FileRef> Vfs::OpenAt(Task& t, int dirfd, std::string_view path, int flags, mode_t mode) {
+  SV_ASSIGN_OR_RETURN(ResolveContext c, ContextAt(t, dirfd, path));
+  return Open(c, path, flags, mode);
+}
+
+Result<FileRef> Vfs::OpenExecutable(Task& t, std::string_view path) {
+  SV_ASSIGN_OR_RETURN(ResolveContext c, ContextAt(t, AT_FDCWD, path));
+  SV_ASSIGN_OR_RETURN(DentryRef d, Resolve(c, path, true));
+  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  // do_open_execat(): only regular files, and X permission for the caller.
+  if (!S_ISREG(st.st_mode)) return Errno(EACCES);
+  SV_TRY(CheckAccess(c.creds, st, X_OK));
+  return d->inode()->Open(d, O_RDONLY);
+}
+
+}  // namespace seedvisor::sentry
