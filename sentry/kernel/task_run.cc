@@ -45,7 +45,7 @@ void LogUnsupported(int nr, const SyscallEntry* e, const SyscallArgs& a) {
     absl::MutexLock l(&mu);
     if (!seen->insert(nr).second) return;
   }
-  Log::Warning("unsupported syscall %d (%s): args %#x %#x %#x %#x %#x %#x%s%s", nr,
+  Log::Debug("unsupported syscall %d (%s): args %#x %#x %#x %#x %#x %#x%s%s", nr,
                e != nullptr ? e->name : "unknown", a.raw[0], a.raw[1], a.raw[2], a.raw[3],
                a.raw[4], a.raw[5], e != nullptr && *e->note ? ": " : "",
                e != nullptr ? e->note : "");
