@@ -40,6 +40,9 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   FlagSet fs("do");
   bool quiet = false;
   std::string ip;
+  std::string cwd;
+  if (char buf[4096]; getcwd(buf, sizeof(buf)) != nullptr) cwd = buf;
+  fs.String("cwd", &cwd, "working directory of the command (default: seedsc's own)");
   fs.Bool("quiet", &quiet, "suppress seedsc's own messages");
   fs.String("ip", &ip, "IPv4 address for the sandbox (with --network=sandbox; not supported yet)");
   auto rest = fs.Parse(args);
@@ -59,6 +62,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
+  opts.cwd = cwd.empty() ? "/" : cwd;
   auto kernel = sentry::Kernel::Create(opts);
   if (!kernel.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: %s\n",

@@ -28,7 +28,8 @@ int CmdHelp(const GlobalConfig&, const std::vector<std::string>& args) {
           "Runs CMD in a sandbox whose root is the host's / (read-only) with a writable\n"
           "overlay held by the sandbox: writes inside never reach the host. The exit\n"
           "status is CMD's (128+N if killed by signal N).\n\n"
-          "Flags:\n  --quiet     suppress seedsc's own messages\n"
+          "Flags:\n  --cwd=DIR   working directory of CMD (default: the current one)\n"
+          "  --quiet     suppress seedsc's own messages\n"
           "  --ip=ADDR   IPv4 address (with --network=sandbox; not supported yet)\n");
       return 0;
     }

@@ -121,6 +121,15 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
   for (int i = 0; i < 3; ++i) {
     init->fds_->InstallAt(i, NewHostStdioFile(opts_.stdio[i]), false).ok();
   }
+  if (opts_.cwd != "/") {
+    Result<DentryRef> d = vfs_->ResolveAt(*init, AT_FDCWD, opts_.cwd, 0);
+    if (!d.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("working directory ", opts_.cwd, ": ",
+                                                     std::strerror(d.error().value())));
+    }
+    init->fs_->SetCwd(*d);
+  }
+
   // argv[0] without a slash is looked up in the PATH the command gets.
   std::vector<std::string> candidates;
   if (argv[0].find('/') != std::string::npos) {
