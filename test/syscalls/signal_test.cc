@@ -363,7 +363,7 @@ TEST_F(SignalTest, SigaltstackErrors) {
 
 // ---------------------------------------------------------------- SA_RESTART
 
-// Blocks in read() on a pipe while a child sends SIGUSR1 after 50 ms and, if
+// Blocks in read() on a pipe while a child sends SIGUSR1 after 100 ms and, if
 // `write_after_ms` >= 0, writes one byte that much later. Returns read()'s
 // result and its errno.
 std::pair<ssize_t, int> ReadInterruptedByChild(int write_after_ms) {
@@ -372,7 +372,7 @@ std::pair<ssize_t, int> ReadInterruptedByChild(int write_after_ms) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
-    struct timespec ts = {0, 50 * 1000 * 1000};
+    struct timespec ts = {0, 100 * 1000 * 1000};  // Parent is in read() by then.
     nanosleep(&ts, nullptr);
     kill(parent, SIGUSR1);
     if (write_after_ms >= 0) {
