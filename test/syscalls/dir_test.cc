@@ -148,7 +148,8 @@ TEST_F(DirTest, UnlinkatRemovedir) {
 TEST_F(DirTest, UnlinkatRemovedirNonEmptyIsENOTEMPTY) {
   ASSERT_OK(mkdir(dir_.Path("d").c_str(), 0755));
   ASSERT_OK(mkdir(dir_.Path("d/e").c_str(), 0755));
-  EXPECT_ERRNO(ENOTEMPTY, unlinkat(AT_FDCWD, dir_.Path("d").c_str(), AT_REMOVEDIR));
+  EXPECT_ERRNO(ENOTEMPTY,
+               unlinkat(AT_FDCWD, dir_.Path("d").c_str(), AT_REMOVEDIR));
 }
 
 TEST_F(DirTest, UnlinkatBadFlagsIsEINVAL) {
@@ -196,7 +197,8 @@ TEST_F(DirTest, RenameDirectoryOntoNonEmptyIsENOTEMPTY) {
   ASSERT_OK(mkdir(dir_.Path("a").c_str(), 0755));
   ASSERT_OK(mkdir(dir_.Path("b").c_str(), 0755));
   ASSERT_TRUE(WriteFile(dir_.Path("b/f"), "x"));
-  EXPECT_ERRNO(ENOTEMPTY, rename(dir_.Path("a").c_str(), dir_.Path("b").c_str()));
+  EXPECT_ERRNO(ENOTEMPTY,
+               rename(dir_.Path("a").c_str(), dir_.Path("b").c_str()));
 }
 
 TEST_F(DirTest, RenameFileOntoDirectoryIsEISDIR) {
@@ -214,11 +216,13 @@ TEST_F(DirTest, RenameDirectoryOntoFileIsENOTDIR) {
 TEST_F(DirTest, RenameDirectoryIntoItselfIsEINVAL) {
   ASSERT_OK(mkdir(dir_.Path("d").c_str(), 0755));
   ASSERT_OK(mkdir(dir_.Path("d/sub").c_str(), 0755));
-  EXPECT_ERRNO(EINVAL, rename(dir_.Path("d").c_str(), dir_.Path("d/sub/x").c_str()));
+  EXPECT_ERRNO(EINVAL,
+               rename(dir_.Path("d").c_str(), dir_.Path("d/sub/x").c_str()));
 }
 
 TEST_F(DirTest, RenameMissingSourceIsENOENT) {
-  EXPECT_ERRNO(ENOENT, rename(dir_.Path("missing").c_str(), dir_.Path("b").c_str()));
+  EXPECT_ERRNO(ENOENT,
+               rename(dir_.Path("missing").c_str(), dir_.Path("b").c_str()));
 }
 
 TEST_F(DirTest, RenameatRelativeToDirFds) {
@@ -237,11 +241,13 @@ TEST_F(DirTest, RenameatRelativeToDirFds) {
 TEST_F(DirTest, Renameat2Noreplace) {
   ASSERT_TRUE(WriteFile(dir_.Path("a"), "A"));
   ASSERT_TRUE(WriteFile(dir_.Path("b"), "B"));
-  EXPECT_ERRNO(EEXIST, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                               dir_.Path("b").c_str(), RENAME_NOREPLACE));
+  EXPECT_ERRNO(
+      EEXIST, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
+                      dir_.Path("b").c_str(), RENAME_NOREPLACE));
   EXPECT_EQ(ReadFile(dir_.Path("b")), "B");
   ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                    dir_.Path("c").c_str(), RENAME_NOREPLACE), 0)
+                    dir_.Path("c").c_str(), RENAME_NOREPLACE),
+            0)
       << ErrnoName(errno);
   EXPECT_EQ(ReadFile(dir_.Path("c")), "A");
 }
@@ -250,20 +256,23 @@ TEST_F(DirTest, Renameat2Exchange) {
   ASSERT_TRUE(WriteFile(dir_.Path("a"), "A"));
   ASSERT_OK(mkdir(dir_.Path("b").c_str(), 0755));
   ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                    dir_.Path("b").c_str(), RENAME_EXCHANGE), 0)
+                    dir_.Path("b").c_str(), RENAME_EXCHANGE),
+            0)
       << ErrnoName(errno);
   EXPECT_TRUE(S_ISDIR(Mode(dir_.Path("a"))));
   EXPECT_EQ(ReadFile(dir_.Path("b")), "A");
-  EXPECT_ERRNO(ENOENT, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                               dir_.Path("missing").c_str(), RENAME_EXCHANGE));
+  EXPECT_ERRNO(
+      ENOENT, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
+                      dir_.Path("missing").c_str(), RENAME_EXCHANGE));
 }
 
 TEST_F(DirTest, Renameat2BadFlagsIsEINVAL) {
   ASSERT_TRUE(WriteFile(dir_.Path("a"), "A"));
-  EXPECT_ERRNO(EINVAL, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                               dir_.Path("b").c_str(), RENAME_NOREPLACE | RENAME_EXCHANGE));
-  EXPECT_ERRNO(EINVAL, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
-                               dir_.Path("b").c_str(), 0x100));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(),
+                               AT_FDCWD, dir_.Path("b").c_str(),
+                               RENAME_NOREPLACE | RENAME_EXCHANGE));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(),
+                               AT_FDCWD, dir_.Path("b").c_str(), 0x100));
   EXPECT_TRUE(Exists(dir_.Path("a")));
 }
 
@@ -283,9 +292,11 @@ TEST_F(DirTest, LinkErrors) {
   ASSERT_TRUE(WriteFile(dir_.Path("b"), "B"));
   ASSERT_OK(mkdir(dir_.Path("d").c_str(), 0755));
   EXPECT_ERRNO(EEXIST, link(dir_.Path("a").c_str(), dir_.Path("b").c_str()));
-  EXPECT_ERRNO(ENOENT, link(dir_.Path("missing").c_str(), dir_.Path("c").c_str()));
+  EXPECT_ERRNO(ENOENT,
+               link(dir_.Path("missing").c_str(), dir_.Path("c").c_str()));
   EXPECT_ERRNO(EPERM, link(dir_.Path("d").c_str(), dir_.Path("d2").c_str()));
-  EXPECT_ERRNO(ENOENT, link(dir_.Path("a").c_str(), dir_.Path("nodir/c").c_str()));
+  EXPECT_ERRNO(ENOENT,
+               link(dir_.Path("a").c_str(), dir_.Path("nodir/c").c_str()));
 }
 
 TEST_F(DirTest, LinkatSymlinkFollow) {
@@ -333,8 +344,10 @@ TEST_F(DirTest, ReadlinkErrors) {
   ASSERT_OK(symlink("f", dir_.Path("link").c_str()));
   char buf[16];
   EXPECT_ERRNO(EINVAL, readlink(dir_.Path("f").c_str(), buf, sizeof(buf)));
-  EXPECT_ERRNO(ENOENT, readlink(dir_.Path("missing").c_str(), buf, sizeof(buf)));
-  EXPECT_ERRNO(EINVAL, syscall(SYS_readlink, dir_.Path("link").c_str(), buf, 0));
+  EXPECT_ERRNO(ENOENT,
+               readlink(dir_.Path("missing").c_str(), buf, sizeof(buf)));
+  EXPECT_ERRNO(EINVAL,
+               syscall(SYS_readlink, dir_.Path("link").c_str(), buf, 0));
 }
 
 TEST_F(DirTest, ReadlinkatRelativeAndEmptyPath) {
@@ -433,7 +446,8 @@ TEST_F(CwdTest, GetcwdSmallBufferIsERANGE) {
   ASSERT_OK(chdir(dir_.path().c_str()));
   char buf[PATH_MAX];
   // The raw syscall returns the length including the NUL.
-  EXPECT_EQ(syscall(SYS_getcwd, buf, sizeof(buf)), static_cast<long>(real_.size() + 1));
+  EXPECT_EQ(syscall(SYS_getcwd, buf, sizeof(buf)),
+            static_cast<long>(real_.size() + 1));
   EXPECT_ERRNO(ERANGE, syscall(SYS_getcwd, buf, real_.size()));
   EXPECT_ERRNO(ERANGE, syscall(SYS_getcwd, buf, 1));
   EXPECT_ERRNO(ERANGE, getcwd(buf, 1) == nullptr ? -1 : 0);
@@ -620,7 +634,8 @@ TEST_F(ChownTest, LchownChangesLinkNotTarget) {
   ASSERT_OK(lchown(dir_.Path("l").c_str(), 99, 98));
   EXPECT_EQ(Owner(dir_.Path("l")), std::make_pair(uid_t{99}, gid_t{98}));
   EXPECT_EQ(Owner(dir_.Path("f")), before);
-  ASSERT_OK(fchownat(AT_FDCWD, dir_.Path("l").c_str(), 77, 76, AT_SYMLINK_NOFOLLOW));
+  ASSERT_OK(
+      fchownat(AT_FDCWD, dir_.Path("l").c_str(), 77, 76, AT_SYMLINK_NOFOLLOW));
   EXPECT_EQ(Owner(dir_.Path("l")), std::make_pair(uid_t{77}, gid_t{76}));
   EXPECT_EQ(Owner(dir_.Path("f")), before);
   // chown follows the link.
@@ -686,7 +701,8 @@ TEST_F(DirTest, UtimensatSymlinkNofollow) {
   ASSERT_TRUE(WriteFile(dir_.Path("f"), ""));
   ASSERT_OK(symlink("f", dir_.Path("l").c_str()));
   struct timespec times[2] = {{2000000, 0}, {3000000, 0}};
-  ASSERT_OK(utimensat(AT_FDCWD, dir_.Path("l").c_str(), times, AT_SYMLINK_NOFOLLOW));
+  ASSERT_OK(
+      utimensat(AT_FDCWD, dir_.Path("l").c_str(), times, AT_SYMLINK_NOFOLLOW));
   struct stat link_st, file_st;
   ASSERT_OK(lstat(dir_.Path("l").c_str(), &link_st));
   ASSERT_OK(stat(dir_.Path("f").c_str(), &file_st));
@@ -712,8 +728,10 @@ TEST_F(DirTest, UtimensatErrors) {
   EXPECT_ERRNO(EINVAL, utimensat(AT_FDCWD, dir_.Path("f").c_str(), bad, 0));
   struct timespec neg[2] = {{0, -1}, {0, 0}};
   EXPECT_ERRNO(EINVAL, utimensat(AT_FDCWD, dir_.Path("f").c_str(), neg, 0));
-  EXPECT_ERRNO(ENOENT, utimensat(AT_FDCWD, dir_.Path("missing").c_str(), nullptr, 0));
-  EXPECT_ERRNO(EINVAL, utimensat(AT_FDCWD, dir_.Path("f").c_str(), nullptr, 0x1));
+  EXPECT_ERRNO(ENOENT,
+               utimensat(AT_FDCWD, dir_.Path("missing").c_str(), nullptr, 0));
+  EXPECT_ERRNO(EINVAL,
+               utimensat(AT_FDCWD, dir_.Path("f").c_str(), nullptr, 0x1));
 }
 
 TEST_F(DirTest, WriteUpdatesMtime) {

@@ -40,12 +40,14 @@ TEST_F(FileTest, OpenCreatCreatesEmptyFile) {
 
 TEST_F(FileTest, OpenCreatExclOnExistingIsEEXIST) {
   ASSERT_TRUE(WriteFile(dir_.Path("f"), "x"));
-  EXPECT_ERRNO(EEXIST, open(dir_.Path("f").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600));
+  EXPECT_ERRNO(EEXIST,
+               open(dir_.Path("f").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600));
 }
 
 TEST_F(FileTest, OpenCreatExclOnDanglingSymlinkIsEEXIST) {
   ASSERT_OK(symlink(dir_.Path("nowhere").c_str(), dir_.Path("link").c_str()));
-  EXPECT_ERRNO(EEXIST, open(dir_.Path("link").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600));
+  EXPECT_ERRNO(
+      EEXIST, open(dir_.Path("link").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600));
   // O_EXCL did not follow the link.
   EXPECT_ERRNO(ENOENT, access(dir_.Path("nowhere").c_str(), F_OK));
 }
@@ -58,7 +60,8 @@ TEST_F(FileTest, OpenCreatFollowsDanglingSymlink) {
 }
 
 TEST_F(FileTest, OpenCreatInMissingDirIsENOENT) {
-  EXPECT_ERRNO(ENOENT, open(dir_.Path("nodir/f").c_str(), O_RDWR | O_CREAT, 0600));
+  EXPECT_ERRNO(ENOENT,
+               open(dir_.Path("nodir/f").c_str(), O_RDWR | O_CREAT, 0600));
 }
 
 TEST_F(FileTest, OpenTruncEmptiesFile) {
@@ -238,7 +241,8 @@ TEST_F(FileTest, ReadIntoBadBufferIsEFAULT) {
   FileDescriptor fd(open(dir_.Path("f").c_str(), O_RDONLY));
   ASSERT_GE(fd.get(), 0);
   // Raw syscall: glibc's fortified wrappers might notice the bad pointer.
-  EXPECT_ERRNO(EFAULT, syscall(SYS_read, fd.get(), reinterpret_cast<void*>(8), 3));
+  EXPECT_ERRNO(EFAULT,
+               syscall(SYS_read, fd.get(), reinterpret_cast<void*>(8), 3));
 }
 
 TEST_F(FileTest, ZeroLengthReadWriteReturnZero) {
@@ -509,7 +513,8 @@ TEST_F(FileTest, FcntlGetSetFd) {
 }
 
 TEST_F(FileTest, FcntlGetFlReportsAccessModeAndFlags) {
-  FileDescriptor fd(open(dir_.Path("f").c_str(), O_RDWR | O_CREAT | O_APPEND, 0600));
+  FileDescriptor fd(
+      open(dir_.Path("f").c_str(), O_RDWR | O_CREAT | O_APPEND, 0600));
   ASSERT_GE(fd.get(), 0);
   int fl = fcntl(fd.get(), F_GETFL);
   ASSERT_GE(fl, 0);
@@ -765,14 +770,17 @@ TEST_F(FileTest, FaccessatSymlinkNofollow) {
   // The raw syscall has no flags argument; glibc's faccessat emulates
   // AT_SYMLINK_NOFOLLOW or uses faccessat2.
   EXPECT_ERRNO(ENOENT, faccessat(AT_FDCWD, dir_.Path("link").c_str(), F_OK, 0));
-  EXPECT_EQ(faccessat(AT_FDCWD, dir_.Path("link").c_str(), F_OK, AT_SYMLINK_NOFOLLOW), 0)
+  EXPECT_EQ(
+      faccessat(AT_FDCWD, dir_.Path("link").c_str(), F_OK, AT_SYMLINK_NOFOLLOW),
+      0)
       << ErrnoName(errno);
 }
 
 TEST_F(FileTest, FaccessatRawSyscall) {
   ASSERT_TRUE(WriteFile(dir_.Path("f"), "x", 0644));
   EXPECT_EQ(syscall(SYS_faccessat, AT_FDCWD, dir_.Path("f").c_str(), R_OK), 0);
-  EXPECT_ERRNO(EACCES, syscall(SYS_faccessat, AT_FDCWD, dir_.Path("f").c_str(), X_OK));
+  EXPECT_ERRNO(EACCES,
+               syscall(SYS_faccessat, AT_FDCWD, dir_.Path("f").c_str(), X_OK));
 }
 
 }  // namespace

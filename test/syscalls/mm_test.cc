@@ -100,7 +100,8 @@ TEST(BrkTest, ShrunkMemoryIsGone) {
   uintptr_t top = (cur + 2 * kPage + kPage - 1) & ~(kPage - 1);
   ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, top)), top);
   ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, top - kPage)), top - kPage);
-  ExpectKilledBy(SIGSEGV, [&] { Poke(reinterpret_cast<char*>(top - kPage), 1); });
+  ExpectKilledBy(SIGSEGV,
+                 [&] { Poke(reinterpret_cast<char*>(top - kPage), 1); });
   ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, cur)), cur);
 }
 
@@ -169,11 +170,13 @@ TEST(MmapTest, FixedNoreplaceOverExistingIsEEXIST) {
 }
 
 TEST(MmapTest, InvalidArgumentsAreEINVAL) {
-  auto expect_einval = [](void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  auto expect_einval = [](void* addr, size_t len, int prot, int flags, int fd,
+                          off_t off) {
     errno = 0;
     void* r = mmap(addr, len, prot, flags, fd, off);
     EXPECT_EQ(r, MAP_FAILED);
-    EXPECT_EQ(errno, EINVAL) << ErrnoName(errno) << " len=" << len << " flags=" << flags;
+    EXPECT_EQ(errno, EINVAL)
+        << ErrnoName(errno) << " len=" << len << " flags=" << flags;
     if (r != MAP_FAILED) munmap(r, len);
   };
   // Zero length.
@@ -219,7 +222,8 @@ class FileMmapTest : public ::testing::Test {
 };
 
 TEST_F(FileMmapTest, PrivateMappingSeesFileButWritesStayPrivate) {
-  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_.get(), 0),
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+                 fd_.get(), 0),
             2 * kPage);
   ASSERT_TRUE(m.ok()) << ErrnoName(errno);
   EXPECT_EQ(std::string(m.ptr(), 2 * kPage), contents_);
@@ -228,7 +232,8 @@ TEST_F(FileMmapTest, PrivateMappingSeesFileButWritesStayPrivate) {
 }
 
 TEST_F(FileMmapTest, SharedMappingWritesReachFile) {
-  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0),
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 fd_.get(), 0),
             2 * kPage);
   ASSERT_TRUE(m.ok()) << ErrnoName(errno);
   memcpy(m.ptr() + kPage, "SHARED", 6);
@@ -246,7 +251,9 @@ TEST_F(FileMmapTest, FileWritesAreVisibleInSharedMapping) {
 }
 
 TEST_F(FileMmapTest, SharedMappingVisibleToForkedChildWrites) {
-  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0), kPage);
+  Mapping m(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0),
+      kPage);
   ASSERT_TRUE(m.ok());
   int status = RunInChild([&] {
     memcpy(m.ptr(), "KID", 3);
@@ -259,7 +266,8 @@ TEST_F(FileMmapTest, SharedMappingVisibleToForkedChildWrites) {
 }
 
 TEST_F(FileMmapTest, OffsetMapping) {
-  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, fd_.get(), kPage), kPage);
+  Mapping m(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, fd_.get(), kPage),
+            kPage);
   ASSERT_TRUE(m.ok()) << ErrnoName(errno);
   EXPECT_EQ(m.ptr()[0], 'F');
 }
@@ -275,7 +283,8 @@ TEST_F(FileMmapTest, TailOfLastPageIsZero) {
 
 TEST_F(FileMmapTest, BeyondEndOfFileIsSIGBUS) {
   ASSERT_OK(ftruncate(fd_.get(), 100));
-  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, fd_.get(), 0), 2 * kPage);
+  Mapping m(mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, fd_.get(), 0),
+            2 * kPage);
   ASSERT_TRUE(m.ok());
   ExpectKilledBy(SIGBUS, [&] { Peek(m.ptr() + kPage); });
 }
@@ -286,18 +295,22 @@ TEST_F(FileMmapTest, AccessModeChecks) {
   ASSERT_GE(ro.get(), 0);
   ASSERT_GE(wo.get(), 0);
   // Shared writable mapping of a read-only fd.
-  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, ro.get(), 0),
-            MAP_FAILED);
+  EXPECT_EQ(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, ro.get(), 0),
+      MAP_FAILED);
   EXPECT_EQ(errno, EACCES) << ErrnoName(errno);
   // A private writable mapping of a read-only fd is fine.
-  Mapping priv(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro.get(), 0),
-               kPage);
+  Mapping priv(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro.get(), 0),
+      kPage);
   EXPECT_TRUE(priv.ok()) << ErrnoName(errno);
   // Any mapping of a write-only fd.
-  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, wo.get(), 0), MAP_FAILED);
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, wo.get(), 0),
+            MAP_FAILED);
   EXPECT_EQ(errno, EACCES) << ErrnoName(errno);
   // mprotect cannot add PROT_WRITE to a shared mapping of a read-only fd.
-  Mapping shared(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, ro.get(), 0), kPage);
+  Mapping shared(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, ro.get(), 0),
+                 kPage);
   ASSERT_TRUE(shared.ok());
   EXPECT_ERRNO(EACCES, mprotect(shared.ptr(), kPage, PROT_READ | PROT_WRITE));
 }
@@ -305,7 +318,8 @@ TEST_F(FileMmapTest, AccessModeChecks) {
 TEST_F(FileMmapTest, MappingADirectoryIsENODEV) {
   FileDescriptor d(open(dir_.path().c_str(), O_RDONLY));
   ASSERT_GE(d.get(), 0);
-  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, d.get(), 0), MAP_FAILED);
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, d.get(), 0),
+            MAP_FAILED);
   EXPECT_EQ(errno, ENODEV) << ErrnoName(errno);
 }
 
@@ -317,7 +331,9 @@ TEST_F(FileMmapTest, MappingSurvivesClose) {
 }
 
 TEST_F(FileMmapTest, MsyncErrors) {
-  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0), kPage);
+  Mapping m(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0),
+      kPage);
   ASSERT_TRUE(m.ok());
   EXPECT_ERRNO(EINVAL, msync(m.ptr(), kPage, MS_SYNC | MS_ASYNC));
   EXPECT_ERRNO(EINVAL, msync(m.ptr() + 1, kPage, MS_SYNC));
@@ -453,7 +469,8 @@ TEST(MremapTest, FixedMovesToAddress) {
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(dst.ok());
   strcpy(m.ptr(), "moved");
-  void* r = mremap(m.ptr(), kPage, kPage, MREMAP_MAYMOVE | MREMAP_FIXED, dst.ptr());
+  void* r =
+      mremap(m.ptr(), kPage, kPage, MREMAP_MAYMOVE | MREMAP_FIXED, dst.ptr());
   ASSERT_EQ(r, dst.ptr()) << ErrnoName(errno);
   EXPECT_STREQ(dst.ptr(), "moved");
   // The old address is gone.
@@ -486,7 +503,8 @@ TEST(MremapTest, Errors) {
   EXPECT_EQ(mremap(m.ptr(), kPage, 0, 0), MAP_FAILED);
   EXPECT_EQ(errno, EINVAL);
   // MREMAP_FIXED without MREMAP_MAYMOVE.
-  EXPECT_EQ(mremap(m.ptr(), kPage, kPage, MREMAP_FIXED, m.ptr() + 8 * kPage), MAP_FAILED);
+  EXPECT_EQ(mremap(m.ptr(), kPage, kPage, MREMAP_FIXED, m.ptr() + 8 * kPage),
+            MAP_FAILED);
   EXPECT_EQ(errno, EINVAL);
   EXPECT_EQ(mremap(m.ptr(), kPage, kPage, 0x80), MAP_FAILED);
   EXPECT_EQ(errno, EINVAL);
@@ -523,7 +541,9 @@ TEST(MadviseTest, DontneedRereadsPrivateFileMapping) {
   ASSERT_TRUE(WriteFile(dir.Path("f"), std::string(kPage, 'o')));
   FileDescriptor fd(open(dir.Path("f").c_str(), O_RDONLY));
   ASSERT_GE(fd.get(), 0);
-  Mapping m(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.get(), 0), kPage);
+  Mapping m(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.get(), 0),
+      kPage);
   ASSERT_TRUE(m.ok());
   m.ptr()[0] = 'n';
   ASSERT_OK(madvise(m.ptr(), kPage, MADV_DONTNEED));

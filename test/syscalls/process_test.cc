@@ -75,7 +75,8 @@ int RunHelper(const std::string& mode, int argc, char** argv) {
   return 99;
 }
 
-__attribute__((constructor)) void MaybeRunExecHelper(int argc, char** argv, char**) {
+__attribute__((constructor)) void MaybeRunExecHelper(int argc, char** argv,
+                                                     char**) {
   if (argc >= 2 && strncmp(argv[1], kHelperFlag, strlen(kHelperFlag)) == 0) {
     _exit(RunHelper(argv[1] + strlen(kHelperFlag), argc, argv));
   }
@@ -83,9 +84,10 @@ __attribute__((constructor)) void MaybeRunExecHelper(int argc, char** argv, char
 
 // Runs this binary with --exec_helper=mode in a forked child (after `setup`
 // ran there); returns the wait status.
-int ExecSelf(const std::string& mode, const std::function<void()>& setup = [] {},
-             std::vector<std::string> extra_args = {},
-             std::vector<std::string> env = {}) {
+int ExecSelf(
+    const std::string& mode, const std::function<void()>& setup = [] {},
+    std::vector<std::string> extra_args = {},
+    std::vector<std::string> env = {}) {
   std::string self = SelfExe();
   return RunInChild([&] {
     setup();
@@ -127,7 +129,8 @@ TEST(ForkTest, ChildHasNewPidAndParentIsUs) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     pid_t ids[2] = {getpid(), getppid()};
-    _exit(write(p[1], ids, sizeof(ids)) == sizeof(ids) && ids[1] == parent ? 0 : 1);
+    _exit(write(p[1], ids, sizeof(ids)) == sizeof(ids) && ids[1] == parent ? 0
+                                                                           : 1);
   }
   close(p[1]);
   pid_t ids[2] = {};
@@ -291,7 +294,9 @@ TEST(ExecveTest, SelfWithArgument) {
 }
 
 TEST(ExecveTest, PassesArgvAndEnvp) {
-  EXPECT_EXIT_CODE(ExecSelf("args_env", [] {}, {"second arg"}, {"SYSCALL_TEST_VAR=value"}), 0);
+  EXPECT_EXIT_CODE(
+      ExecSelf("args_env", [] {}, {"second arg"}, {"SYSCALL_TEST_VAR=value"}),
+      0);
 }
 
 TEST(ExecveTest, ClosesCloexecFds) {
@@ -323,8 +328,8 @@ TEST(ExecveTest, KeepsPid) {
   // ExecSelf forks: the child passes its own pid to the exec'd image.
   std::string self = SelfExe();
   EXPECT_EXIT_CODE(RunInChild([&] {
-                     std::string flag = std::string(kHelperFlag) + "pid:" +
-                                        std::to_string(getpid());
+                     std::string flag = std::string(kHelperFlag) +
+                                        "pid:" + std::to_string(getpid());
                      char* argv[] = {self.data(), flag.data(), nullptr};
                      char* envp[] = {nullptr};
                      execve(self.c_str(), argv, envp);
@@ -359,7 +364,8 @@ TEST(ExecveTest, Errors) {
   EXPECT_ERRNO(ENOEXEC, execve(dir.Path("junk").c_str(), argv, envp));
   ASSERT_TRUE(WriteFile(dir.Path("f"), "", 0755));
   EXPECT_ERRNO(ENOTDIR, execve(dir.Path("f/x").c_str(), argv, envp));
-  EXPECT_ERRNO(EFAULT, syscall(SYS_execve, reinterpret_cast<char*>(8), argv, envp));
+  EXPECT_ERRNO(EFAULT,
+               syscall(SYS_execve, reinterpret_cast<char*>(8), argv, envp));
 }
 
 // ---------------------------------------------------------------- ids
@@ -377,7 +383,8 @@ TEST(IdTest, SetTidAddressReturnsTid) {
   // a child (which then exits without caring).
   EXPECT_EXIT_CODE(RunInChild([] {
                      static int word;
-                     return syscall(SYS_set_tid_address, &word) == getpid() ? 0 : 1;
+                     return syscall(SYS_set_tid_address, &word) == getpid() ? 0
+                                                                            : 1;
                    }),
                    0);
 }
@@ -478,7 +485,8 @@ TEST(IdTest, RootCanDropPrivilegesForGood) {
                      if (getgid() != 1234 || getegid() != 1234) return 6;
                      // No way back.
                      if (setuid(0) != -1 || errno != EPERM) return 7;
-                     if (setgroups(0, nullptr) != -1 || errno != EPERM) return 8;
+                     if (setgroups(0, nullptr) != -1 || errno != EPERM)
+                       return 8;
                      return 0;
                    }),
                    0);
@@ -489,7 +497,8 @@ TEST(IdTest, SeteuidIsReversibleForRoot) {
   EXPECT_EXIT_CODE(RunInChild([] {
                      if (setresuid(-1, 1000, -1) != 0) return 1;
                      if (geteuid() != 1000 || getuid() != 0) return 2;
-                     if (setresuid(-1, 0, -1) != 0) return 3;  // Saved uid is 0.
+                     if (setresuid(-1, 0, -1) != 0)
+                       return 3;  // Saved uid is 0.
                      if (geteuid() != 0) return 4;
                      return 0;
                    }),
@@ -517,7 +526,9 @@ void* ReturnArgPlusOne(void* arg) {
 
 TEST(ThreadTest, CreateAndJoinReturnsValue) {
   pthread_t t;
-  ASSERT_EQ(pthread_create(&t, nullptr, ReturnArgPlusOne, reinterpret_cast<void*>(41)), 0);
+  ASSERT_EQ(pthread_create(&t, nullptr, ReturnArgPlusOne,
+                           reinterpret_cast<void*>(41)),
+            0);
   void* ret = nullptr;
   // pthread_join waits on the futex that CLONE_CHILD_CLEARTID clears.
   ASSERT_EQ(pthread_join(t, &ret), 0);
@@ -616,7 +627,8 @@ TEST(ThreadTest, ArchPrctlSetGsRoundTrips) {
                        return 1;
                      }
                      uintptr_t gs = 0;
-                     if (syscall(SYS_arch_prctl, ARCH_GET_GS, &gs) != 0) return 2;
+                     if (syscall(SYS_arch_prctl, ARCH_GET_GS, &gs) != 0)
+                       return 2;
                      if (gs != reinterpret_cast<uintptr_t>(&slot)) return 3;
                      uint64_t v;
                      asm volatile("mov %%gs:0, %0" : "=r"(v));
@@ -701,7 +713,8 @@ TEST(RlimitTest, LoweredNofileLimitsNewFds) {
                      getrlimit(RLIMIT_NOFILE, &got);
                      if (got.rlim_cur != 64) return 3;
                      if (dup2(0, 64) != -1 || errno != EBADF) return 4;
-                     if (fcntl(0, F_DUPFD, 64) != -1 || errno != EINVAL) return 5;
+                     if (fcntl(0, F_DUPFD, 64) != -1 || errno != EINVAL)
+                       return 5;
                      if (dup2(0, 63) != 63) return 6;
                      // Fill every slot below 64: then EMFILE.
                      for (int fd = 0; fd < 64; fd++) {
@@ -729,7 +742,8 @@ TEST(RlimitTest, RaisingHardLimitNeedsPrivilege) {
                      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 1;
                      if (setresuid(1000, 1000, 1000) != 0) return 2;
                      rl = {32, 128};
-                     if (setrlimit(RLIMIT_NOFILE, &rl) != -1 || errno != EPERM) return 3;
+                     if (setrlimit(RLIMIT_NOFILE, &rl) != -1 || errno != EPERM)
+                       return 3;
                      rl = {16, 48};  // Lowering is always allowed.
                      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 4;
                      return 0;
@@ -738,32 +752,38 @@ TEST(RlimitTest, RaisingHardLimitNeedsPrivilege) {
 }
 
 TEST(RlimitTest, Prlimit64GetAndSet) {
-  EXPECT_EXIT_CODE(RunInChild([] {
-                     struct rlimit old, now;
-                     if (syscall(SYS_prlimit64, 0, RLIMIT_STACK, nullptr, &old) != 0) return 1;
-                     struct rlimit want = {old.rlim_cur, old.rlim_max};
-                     if (want.rlim_cur == RLIM_INFINITY || want.rlim_cur > (1u << 20)) {
-                       want.rlim_cur = 1 << 20;
-                     } else {
-                       want.rlim_cur /= 2;
-                     }
-                     struct rlimit prev;
-                     if (syscall(SYS_prlimit64, 0, RLIMIT_STACK, &want, &prev) != 0) return 2;
-                     if (prev.rlim_cur != old.rlim_cur || prev.rlim_max != old.rlim_max) return 3;
-                     getrlimit(RLIMIT_STACK, &now);
-                     if (now.rlim_cur != want.rlim_cur) return 4;
-                     // By pid too.
-                     if (syscall(SYS_prlimit64, getpid(), RLIMIT_STACK, nullptr, &now) != 0) {
-                       return 5;
-                     }
-                     return now.rlim_cur == want.rlim_cur ? 0 : 6;
-                   }),
-                   0);
+  EXPECT_EXIT_CODE(
+      RunInChild([] {
+        struct rlimit old, now;
+        if (syscall(SYS_prlimit64, 0, RLIMIT_STACK, nullptr, &old) != 0)
+          return 1;
+        struct rlimit want = {old.rlim_cur, old.rlim_max};
+        if (want.rlim_cur == RLIM_INFINITY || want.rlim_cur > (1u << 20)) {
+          want.rlim_cur = 1 << 20;
+        } else {
+          want.rlim_cur /= 2;
+        }
+        struct rlimit prev;
+        if (syscall(SYS_prlimit64, 0, RLIMIT_STACK, &want, &prev) != 0)
+          return 2;
+        if (prev.rlim_cur != old.rlim_cur || prev.rlim_max != old.rlim_max)
+          return 3;
+        getrlimit(RLIMIT_STACK, &now);
+        if (now.rlim_cur != want.rlim_cur) return 4;
+        // By pid too.
+        if (syscall(SYS_prlimit64, getpid(), RLIMIT_STACK, nullptr, &now) !=
+            0) {
+          return 5;
+        }
+        return now.rlim_cur == want.rlim_cur ? 0 : 6;
+      }),
+      0);
 }
 
 TEST(RlimitTest, Prlimit64UnknownPidIsESRCH) {
   struct rlimit rl;
-  EXPECT_ERRNO(ESRCH, syscall(SYS_prlimit64, 0x3ffffff, RLIMIT_NOFILE, nullptr, &rl));
+  EXPECT_ERRNO(ESRCH,
+               syscall(SYS_prlimit64, 0x3ffffff, RLIMIT_NOFILE, nullptr, &rl));
 }
 
 // ---------------------------------------------------------------- info
@@ -794,13 +814,15 @@ TEST(InfoTest, Sysinfo) {
 TEST(InfoTest, Getrandom) {
   unsigned char a[64] = {}, b[64] = {};
   ASSERT_EQ(getrandom(a, sizeof(a), 0), static_cast<ssize_t>(sizeof(a)));
-  ASSERT_EQ(getrandom(b, sizeof(b), GRND_NONBLOCK), static_cast<ssize_t>(sizeof(b)));
+  ASSERT_EQ(getrandom(b, sizeof(b), GRND_NONBLOCK),
+            static_cast<ssize_t>(sizeof(b)));
   EXPECT_NE(memcmp(a, b, sizeof(a)), 0);
   unsigned char zero[64] = {};
   EXPECT_NE(memcmp(a, zero, sizeof(a)), 0);
   EXPECT_EQ(getrandom(a, 0, 0), 0);
   EXPECT_ERRNO(EINVAL, getrandom(a, sizeof(a), 0x1000));
-  EXPECT_ERRNO(EFAULT, syscall(SYS_getrandom, reinterpret_cast<void*>(8), 16, 0));
+  EXPECT_ERRNO(EFAULT,
+               syscall(SYS_getrandom, reinterpret_cast<void*>(8), 16, 0));
 }
 
 // Burns at least `ms` of CPU time in user space.
@@ -811,7 +833,9 @@ void BurnCpu(int ms) {
   do {
     for (int i = 0; i < 100000; i++) x = x + i;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-  } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+  } while ((now.tv_sec - start.tv_sec) * 1000 +
+               (now.tv_nsec - start.tv_nsec) / 1000000 <
+           ms);
 }
 
 TEST(InfoTest, TimesCountsCpuAndAdvances) {
@@ -821,7 +845,8 @@ TEST(InfoTest, TimesCountsCpuAndAdvances) {
   BurnCpu(50);
   clock_t t1 = times(&after);
   EXPECT_GE(t1, t0);
-  EXPECT_GT(after.tms_utime + after.tms_stime, before.tms_utime + before.tms_stime);
+  EXPECT_GT(after.tms_utime + after.tms_stime,
+            before.tms_utime + before.tms_stime);
 }
 
 TEST(InfoTest, TimesIncludesWaitedChildren) {
@@ -833,7 +858,8 @@ TEST(InfoTest, TimesIncludesWaitedChildren) {
                    }),
                    0);
   times(&after);
-  EXPECT_GT(after.tms_cutime + after.tms_cstime, before.tms_cutime + before.tms_cstime);
+  EXPECT_GT(after.tms_cutime + after.tms_cstime,
+            before.tms_cutime + before.tms_cstime);
 }
 
 TEST(InfoTest, GetrusageSelfAndChildren) {
@@ -841,7 +867,9 @@ TEST(InfoTest, GetrusageSelfAndChildren) {
   ASSERT_OK(getrusage(RUSAGE_SELF, &before));
   BurnCpu(30);
   ASSERT_OK(getrusage(RUSAGE_SELF, &after));
-  auto us = [](const struct timeval& tv) { return tv.tv_sec * 1000000L + tv.tv_usec; };
+  auto us = [](const struct timeval& tv) {
+    return tv.tv_sec * 1000000L + tv.tv_usec;
+  };
   EXPECT_GT(us(after.ru_utime) + us(after.ru_stime),
             us(before.ru_utime) + us(before.ru_stime));
   EXPECT_GT(after.ru_maxrss, 0);
@@ -879,7 +907,8 @@ TEST(InfoTest, Getcpu) {
 
 TEST(InfoTest, PrctlName) {
   EXPECT_EXIT_CODE(RunInChild([] {
-                     if (prctl(PR_SET_NAME, "syscall-test-name-too-long") != 0) return 1;
+                     if (prctl(PR_SET_NAME, "syscall-test-name-too-long") != 0)
+                       return 1;
                      char name[32] = {};
                      if (prctl(PR_GET_NAME, name) != 0) return 2;
                      // Truncated to 15 characters plus NUL.

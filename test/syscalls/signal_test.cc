@@ -39,7 +39,8 @@ class SignalTest : public ::testing::Test {
     struct itimerval off = {};
     setitimer(ITIMER_REAL, &off, nullptr);
     for (int sig = 1; sig < NSIG; sig++) {
-      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &saved_[sig], nullptr);
+      if (sig != SIGKILL && sig != SIGSTOP)
+        sigaction(sig, &saved_[sig], nullptr);
     }
     sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
     stack_t off_stack = {};
@@ -372,7 +373,8 @@ std::pair<ssize_t, int> ReadInterruptedByChild(int write_after_ms) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
-    struct timespec ts = {0, 100 * 1000 * 1000};  // Parent is in read() by then.
+    struct timespec ts = {0,
+                          100 * 1000 * 1000};  // Parent is in read() by then.
     nanosleep(&ts, nullptr);
     kill(parent, SIGUSR1);
     if (write_after_ms >= 0) {
@@ -553,7 +555,8 @@ TEST_F(SignalTest, TgkillTargetsThread) {
                 nullptr),
             0);
   while (thread_tid == 0) sched_yield();
-  ASSERT_EQ(syscall(SYS_tgkill, getpid(), thread_tid.load(), SIGUSR1), 0) << ErrnoName(errno);
+  ASSERT_EQ(syscall(SYS_tgkill, getpid(), thread_tid.load(), SIGUSR1), 0)
+      << ErrnoName(errno);
   while (count == 0) sched_yield();
   done = true;
   ASSERT_EQ(pthread_join(t, nullptr), 0);
@@ -570,7 +573,8 @@ TEST_F(SignalTest, TgkillSelf) {
 
 TEST_F(SignalTest, TgkillErrors) {
   // Right tid, wrong thread group.
-  EXPECT_ERRNO(ESRCH, syscall(SYS_tgkill, getpid() + 0x100000, gettid(), SIGUSR1));
+  EXPECT_ERRNO(ESRCH,
+               syscall(SYS_tgkill, getpid() + 0x100000, gettid(), SIGUSR1));
   EXPECT_ERRNO(EINVAL, syscall(SYS_tgkill, getpid(), gettid(), 65));
   EXPECT_ERRNO(EINVAL, syscall(SYS_tgkill, 0, gettid(), SIGUSR1));
   EXPECT_EQ(syscall(SYS_tgkill, getpid(), gettid(), 0), 0);

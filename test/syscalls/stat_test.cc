@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -105,8 +105,10 @@ TEST_F(StatTest, Errors) {
   EXPECT_ERRNO(ENOENT, stat(dir_.Path("missing").c_str(), &st));
   EXPECT_ERRNO(ENOTDIR, stat((file_ + "/x").c_str(), &st));
   EXPECT_ERRNO(ENOENT, stat("", &st));
-  EXPECT_ERRNO(ENAMETOOLONG, stat(dir_.Path(std::string(300, 'a')).c_str(), &st));
-  EXPECT_ERRNO(EFAULT, syscall(SYS_stat, file_.c_str(), reinterpret_cast<void*>(8)));
+  EXPECT_ERRNO(ENAMETOOLONG,
+               stat(dir_.Path(std::string(300, 'a')).c_str(), &st));
+  EXPECT_ERRNO(EFAULT,
+               syscall(SYS_stat, file_.c_str(), reinterpret_cast<void*>(8)));
   EXPECT_ERRNO(EFAULT, syscall(SYS_stat, reinterpret_cast<void*>(8), &st));
 }
 
@@ -214,7 +216,8 @@ TEST_F(StatTest, FstatatRelativeWithFileFdIsENOTDIR) {
 
 TEST_F(StatTest, FstatatBadFlagsIsEINVAL) {
   struct stat st;
-  EXPECT_ERRNO(EINVAL, syscall(SYS_newfstatat, AT_FDCWD, file_.c_str(), &st, 0x1));
+  EXPECT_ERRNO(EINVAL,
+               syscall(SYS_newfstatat, AT_FDCWD, file_.c_str(), &st, 0x1));
 }
 
 TEST_F(StatTest, FstatatNofollowOnTrailingSlashFollows) {
@@ -228,7 +231,9 @@ TEST_F(StatTest, FstatatNofollowOnTrailingSlashFollows) {
 
 TEST_F(StatTest, StatxBasic) {
   struct statx stx = {};
-  ASSERT_EQ(syscall(SYS_statx, AT_FDCWD, file_.c_str(), 0, STATX_BASIC_STATS, &stx), 0)
+  ASSERT_EQ(
+      syscall(SYS_statx, AT_FDCWD, file_.c_str(), 0, STATX_BASIC_STATS, &stx),
+      0)
       << ErrnoName(errno);
   EXPECT_EQ(stx.stx_mask & STATX_BASIC_STATS & ~STATX_BLOCKS,
             STATX_BASIC_STATS & ~STATX_BLOCKS);
@@ -248,16 +253,21 @@ TEST_F(StatTest, StatxBasic) {
 TEST_F(StatTest, StatxSymlinkNofollow) {
   struct statx stx = {};
   ASSERT_EQ(syscall(SYS_statx, AT_FDCWD, link_.c_str(), AT_SYMLINK_NOFOLLOW,
-                    STATX_BASIC_STATS, &stx), 0);
+                    STATX_BASIC_STATS, &stx),
+            0);
   EXPECT_TRUE(S_ISLNK(stx.stx_mode));
   EXPECT_EQ(stx.stx_size, 1u);
-  ASSERT_EQ(syscall(SYS_statx, AT_FDCWD, link_.c_str(), 0, STATX_BASIC_STATS, &stx), 0);
+  ASSERT_EQ(
+      syscall(SYS_statx, AT_FDCWD, link_.c_str(), 0, STATX_BASIC_STATS, &stx),
+      0);
   EXPECT_TRUE(S_ISREG(stx.stx_mode));
 }
 
 TEST_F(StatTest, StatxDirectory) {
   struct statx stx = {};
-  ASSERT_EQ(syscall(SYS_statx, AT_FDCWD, dir_path_.c_str(), 0, STATX_BASIC_STATS, &stx), 0);
+  ASSERT_EQ(syscall(SYS_statx, AT_FDCWD, dir_path_.c_str(), 0,
+                    STATX_BASIC_STATS, &stx),
+            0);
   EXPECT_TRUE(S_ISDIR(stx.stx_mode));
   if (DirLinkCountsAreClassic()) {
     EXPECT_EQ(stx.stx_nlink, 2u);
@@ -268,22 +278,26 @@ TEST_F(StatTest, StatxEmptyPath) {
   FileDescriptor fd(open(file_.c_str(), O_RDONLY));
   ASSERT_GE(fd.get(), 0);
   struct statx stx = {};
-  ASSERT_EQ(syscall(SYS_statx, fd.get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx), 0)
+  ASSERT_EQ(
+      syscall(SYS_statx, fd.get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx),
+      0)
       << ErrnoName(errno);
   EXPECT_EQ(stx.stx_size, 5u);
-  EXPECT_ERRNO(ENOENT, syscall(SYS_statx, fd.get(), "", 0, STATX_BASIC_STATS, &stx));
+  EXPECT_ERRNO(ENOENT,
+               syscall(SYS_statx, fd.get(), "", 0, STATX_BASIC_STATS, &stx));
 }
 
 TEST_F(StatTest, StatxErrors) {
   struct statx stx;
-  EXPECT_ERRNO(ENOENT, syscall(SYS_statx, AT_FDCWD, dir_.Path("missing").c_str(), 0,
-                               STATX_BASIC_STATS, &stx));
+  EXPECT_ERRNO(ENOENT,
+               syscall(SYS_statx, AT_FDCWD, dir_.Path("missing").c_str(), 0,
+                       STATX_BASIC_STATS, &stx));
   EXPECT_ERRNO(EBADF, syscall(SYS_statx, -1, "x", 0, STATX_BASIC_STATS, &stx));
   // Unknown flag bits, and the reserved mask bit.
   EXPECT_ERRNO(EINVAL, syscall(SYS_statx, AT_FDCWD, file_.c_str(), 0x80000000,
                                STATX_BASIC_STATS, &stx));
-  EXPECT_ERRNO(EINVAL, syscall(SYS_statx, AT_FDCWD, file_.c_str(), 0, STATX__RESERVED,
-                               &stx));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_statx, AT_FDCWD, file_.c_str(), 0,
+                               STATX__RESERVED, &stx));
   // AT_STATX_FORCE_SYNC and AT_STATX_DONT_SYNC together.
   EXPECT_ERRNO(EINVAL, syscall(SYS_statx, AT_FDCWD, file_.c_str(),
                                AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC,

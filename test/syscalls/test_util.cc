@@ -113,7 +113,8 @@ std::string ComputeSelfExe() {
   std::string path = program_invocation_name;
   if (!path.empty() && path[0] != '/') {
     char cwd[4096];
-    if (getcwd(cwd, sizeof(cwd)) != nullptr) path = std::string(cwd) + "/" + path;
+    if (getcwd(cwd, sizeof(cwd)) != nullptr)
+      path = std::string(cwd) + "/" + path;
   }
   return path;
 }

@@ -29,54 +29,56 @@ std::string ErrnoName(int err);
 
 // Expects `expr` to return -1 and set errno to `err` (exactly: EPERM is not
 // EACCES).
-#define EXPECT_ERRNO(err, expr)                                            \
-  do {                                                                     \
-    errno = 0;                                                             \
-    long _syscall_test_ret = static_cast<long>(expr);                      \
-    int _syscall_test_errno = errno;                                       \
-    EXPECT_EQ(_syscall_test_ret, -1L) << #expr;                            \
-    EXPECT_EQ(_syscall_test_errno, (err))                                  \
-        << #expr << ": errno " << ::syscall_test::ErrnoName(_syscall_test_errno) \
-        << ", want " << ::syscall_test::ErrnoName(err);                    \
+#define EXPECT_ERRNO(err, expr)                                        \
+  do {                                                                 \
+    errno = 0;                                                         \
+    long _syscall_test_ret = static_cast<long>(expr);                  \
+    int _syscall_test_errno = errno;                                   \
+    EXPECT_EQ(_syscall_test_ret, -1L) << #expr;                        \
+    EXPECT_EQ(_syscall_test_errno, (err))                              \
+        << #expr << ": errno "                                         \
+        << ::syscall_test::ErrnoName(_syscall_test_errno) << ", want " \
+        << ::syscall_test::ErrnoName(err);                             \
   } while (0)
 
-#define ASSERT_ERRNO(err, expr)                                            \
-  do {                                                                     \
-    errno = 0;                                                             \
-    long _syscall_test_ret = static_cast<long>(expr);                      \
-    int _syscall_test_errno = errno;                                       \
-    ASSERT_EQ(_syscall_test_ret, -1L) << #expr;                            \
-    ASSERT_EQ(_syscall_test_errno, (err))                                  \
-        << #expr << ": errno " << ::syscall_test::ErrnoName(_syscall_test_errno) \
-        << ", want " << ::syscall_test::ErrnoName(err);                    \
+#define ASSERT_ERRNO(err, expr)                                        \
+  do {                                                                 \
+    errno = 0;                                                         \
+    long _syscall_test_ret = static_cast<long>(expr);                  \
+    int _syscall_test_errno = errno;                                   \
+    ASSERT_EQ(_syscall_test_ret, -1L) << #expr;                        \
+    ASSERT_EQ(_syscall_test_errno, (err))                              \
+        << #expr << ": errno "                                         \
+        << ::syscall_test::ErrnoName(_syscall_test_errno) << ", want " \
+        << ::syscall_test::ErrnoName(err);                             \
   } while (0)
 
 // Expects `expr` to succeed (return anything but -1), else prints errno.
-#define EXPECT_OK(expr)                                                    \
-  do {                                                                     \
-    errno = 0;                                                             \
-    long _syscall_test_ret = static_cast<long>(expr);                      \
-    EXPECT_NE(_syscall_test_ret, -1L)                                      \
-        << #expr << ": " << ::syscall_test::ErrnoName(errno);              \
+#define EXPECT_OK(expr)                                       \
+  do {                                                        \
+    errno = 0;                                                \
+    long _syscall_test_ret = static_cast<long>(expr);         \
+    EXPECT_NE(_syscall_test_ret, -1L)                         \
+        << #expr << ": " << ::syscall_test::ErrnoName(errno); \
   } while (0)
 
-#define ASSERT_OK(expr)                                                    \
-  do {                                                                     \
-    errno = 0;                                                             \
-    long _syscall_test_ret = static_cast<long>(expr);                      \
-    ASSERT_NE(_syscall_test_ret, -1L)                                      \
-        << #expr << ": " << ::syscall_test::ErrnoName(errno);              \
+#define ASSERT_OK(expr)                                       \
+  do {                                                        \
+    errno = 0;                                                \
+    long _syscall_test_ret = static_cast<long>(expr);         \
+    ASSERT_NE(_syscall_test_ret, -1L)                         \
+        << #expr << ": " << ::syscall_test::ErrnoName(errno); \
   } while (0)
 
 // Expects a wait status to say "exited with `code`".
-#define EXPECT_EXIT_CODE(status, code)                                     \
-  do {                                                                     \
-    int _syscall_test_st = (status);                                       \
-    EXPECT_TRUE(WIFEXITED(_syscall_test_st))                               \
-        << "wait status " << _syscall_test_st;                             \
-    if (WIFEXITED(_syscall_test_st)) {                                     \
-      EXPECT_EQ(WEXITSTATUS(_syscall_test_st), (code));                    \
-    }                                                                      \
+#define EXPECT_EXIT_CODE(status, code)                  \
+  do {                                                  \
+    int _syscall_test_st = (status);                    \
+    EXPECT_TRUE(WIFEXITED(_syscall_test_st))            \
+        << "wait status " << _syscall_test_st;          \
+    if (WIFEXITED(_syscall_test_st)) {                  \
+      EXPECT_EQ(WEXITSTATUS(_syscall_test_st), (code)); \
+    }                                                   \
   } while (0)
 
 // A fresh directory under $TEST_TMPDIR (or /tmp), removed with everything in

@@ -15,7 +15,9 @@
 namespace syscall_test {
 namespace {
 
-int64_t Ns(const struct timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
+int64_t Ns(const struct timespec& ts) {
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 int64_t NowNs(clockid_t clock) {
   struct timespec ts;
@@ -28,9 +30,9 @@ bool Valid(const struct timespec& ts) {
 }
 
 constexpr clockid_t kClocks[] = {
-    CLOCK_REALTIME,         CLOCK_MONOTONIC,          CLOCK_PROCESS_CPUTIME_ID,
-    CLOCK_THREAD_CPUTIME_ID, CLOCK_MONOTONIC_RAW,     CLOCK_REALTIME_COARSE,
-    CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+    CLOCK_REALTIME,          CLOCK_MONOTONIC,     CLOCK_PROCESS_CPUTIME_ID,
+    CLOCK_THREAD_CPUTIME_ID, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE,
+    CLOCK_MONOTONIC_COARSE,  CLOCK_BOOTTIME,
 };
 
 // ---------------------------------------------------------------- vDSO
@@ -72,7 +74,8 @@ TEST(ClockGettimeTest, AllClocksGiveValidTimes) {
   for (clockid_t clock : kClocks) {
     struct timespec ts = {-1, -1};
     ASSERT_OK(clock_gettime(clock, &ts));
-    EXPECT_TRUE(Valid(ts)) << "clock " << clock << ": " << ts.tv_sec << "." << ts.tv_nsec;
+    EXPECT_TRUE(Valid(ts)) << "clock " << clock << ": " << ts.tv_sec << "."
+                           << ts.tv_nsec;
   }
 }
 
@@ -92,7 +95,8 @@ TEST(ClockGettimeTest, MonotonicAdvances) {
   int64_t start = NowNs(CLOCK_MONOTONIC);
   int64_t now = start;
   // Spins at most a second; a real clock moves within microseconds.
-  while (now == start && now - start < 1000000000LL) now = NowNs(CLOCK_MONOTONIC);
+  while (now == start && now - start < 1000000000LL)
+    now = NowNs(CLOCK_MONOTONIC);
   EXPECT_GT(now, start);
 }
 
@@ -138,7 +142,8 @@ TEST(ClockGettimeTest, Errors) {
   struct timespec ts;
   EXPECT_ERRNO(EINVAL, clock_gettime(static_cast<clockid_t>(12345), &ts));
   EXPECT_ERRNO(EINVAL, syscall(SYS_clock_gettime, 12345, &ts));
-  EXPECT_ERRNO(EFAULT, syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<void*>(8)));
+  EXPECT_ERRNO(EFAULT, syscall(SYS_clock_gettime, CLOCK_MONOTONIC,
+                               reinterpret_cast<void*>(8)));
 }
 
 // ---------------------------------------------------------------- getres
@@ -223,7 +228,8 @@ TEST(NanosleepTest, Errors) {
   EXPECT_ERRNO(EINVAL, nanosleep(&neg, nullptr));
   struct timespec negns = {0, -1};
   EXPECT_ERRNO(EINVAL, nanosleep(&negns, nullptr));
-  EXPECT_ERRNO(EFAULT, syscall(SYS_nanosleep, reinterpret_cast<void*>(8), nullptr));
+  EXPECT_ERRNO(EFAULT,
+               syscall(SYS_nanosleep, reinterpret_cast<void*>(8), nullptr));
 }
 
 TEST(NanosleepTest, InterruptedReportsRemaining) {
@@ -263,7 +269,8 @@ TEST(ClockNanosleepTest, AbsoluteDeadline) {
     deadline.tv_sec++;
     deadline.tv_nsec -= 1000000000;
   }
-  ASSERT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr), 0);
+  ASSERT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr),
+            0);
   EXPECT_GE(NowNs(CLOCK_MONOTONIC), Ns(deadline));
 }
 
@@ -276,12 +283,14 @@ TEST(ClockNanosleepTest, AbsoluteDeadlineInThePastReturnsAtOnce) {
 
 TEST(ClockNanosleepTest, Errors) {
   struct timespec req = {0, 1000};
-  EXPECT_EQ(clock_nanosleep(static_cast<clockid_t>(12345), 0, &req, nullptr), EINVAL);
+  EXPECT_EQ(clock_nanosleep(static_cast<clockid_t>(12345), 0, &req, nullptr),
+            EINVAL);
   EXPECT_EQ(clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &req, nullptr), EINVAL);
   struct timespec bad = {0, 1000000000};
   EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, nullptr), EINVAL);
   // The raw syscall reports it the usual way.
-  EXPECT_ERRNO(EINVAL, syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad, nullptr));
+  EXPECT_ERRNO(EINVAL,
+               syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad, nullptr));
 }
 
 TEST(ClockSettimeTest, UnsettableClocksAreEINVAL) {
