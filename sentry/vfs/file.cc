@@ -5,7 +5,9 @@
 namespace seedvisor::sentry {
 
 FileDescription::FileDescription(int flags, std::shared_ptr<Dentry> dentry)
-    : flags_(flags & ~O_CLOEXEC), dentry_(std::move(dentry)) {}
+    // Creation flags only act at open time; F_GETFL never shows them.
+    : flags_(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)),
+      dentry_(std::move(dentry)) {}
 
 FileDescription::~FileDescription() = default;
 

@@ -30,9 +30,12 @@ int TerminalForegroundPgid() { return g_fg_pgid.load(); }
 
 FileRef NewHostStdioFile(int host_fd) {
   int flags = fcntl(host_fd, F_GETFL);
-  if (flags < 0) return nullptr;
-  int fd = fcntl(host_fd, F_DUPFD_CLOEXEC, 3);
-  if (fd < 0) return nullptr;
+  int fd = flags < 0 ? -1 : fcntl(host_fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) {
+    // The host fd is closed: the guest gets a file that supports nothing
+    // (reads and writes fail with EINVAL) rather than a hole in its table.
+    return std::make_shared<FileDescription>(O_RDWR);
+  }
   if (isatty(fd)) {
     std::lock_guard l(g_tty_mu);
     if (g_tty_fd < 0) g_tty_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);

@@ -39,7 +39,7 @@ class HostStdioFile : public FileDescription {
 
 // A stdio passthrough for host fd `host_fd` (dup'ed; the caller keeps its fd).
 // The first terminal seen becomes the sandbox's controlling terminal
-// (/dev/tty). Returns null if `host_fd` is not open.
+// (/dev/tty). If `host_fd` is not open, a file that supports no I/O.
 FileRef NewHostStdioFile(int host_fd);
 
 // /dev/tty: a new passthrough of the controlling terminal, or ENXIO if the

@@ -1,0 +1,316 @@
+// Path resolution, the host passthrough's confinement, the overlay and tmpfs,
+// tested through the Vfs with a temporary directory as the host root.
+#include "sentry/vfs/vfs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sentry/fs/host/host.h"
+#include "sentry/fs/overlay/overlay.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+std::string ReadHost(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteHost(const std::string& path, const std::string& data) {
+  std::ofstream out(path);
+  out << data;
+}
+
+class VfsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vfs_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    ASSERT_EQ(chmod(tmpl, 0755), 0);  // mkdtemp makes it 0700
+    ASSERT_EQ(mkdir((root_ + "/etc").c_str(), 0755), 0);
+    WriteHost(root_ + "/etc/marker", "inside");
+    WriteHost(root_ + "/data", "original");
+    ASSERT_EQ(mkdir((root_ + "/dir").c_str(), 0755), 0);
+    WriteHost(root_ + "/dir/a", "A");
+    WriteHost(root_ + "/dir/b", "B");
+    ASSERT_EQ(chmod((root_ + "/data").c_str(), 0644), 0);
+    WriteHost(root_ + "/secret", "s");
+    ASSERT_EQ(chmod((root_ + "/secret").c_str(), 0600), 0);
+    ASSERT_EQ(symlink("/etc", (root_ + "/etc_link").c_str()), 0);
+    ASSERT_EQ(symlink("../../../../../../etc/passwd", (root_ + "/up_link").c_str()), 0);
+    ASSERT_EQ(symlink("loop2", (root_ + "/loop1").c_str()), 0);
+    ASSERT_EQ(symlink("loop1", (root_ + "/loop2").c_str()), 0);
+    auto vfs = Vfs::CreateWithoutKernel({.host_root = root_});
+    ASSERT_TRUE(vfs.ok()) << vfs.status();
+    vfs_ = std::move(*vfs);
+    ctx_ = ResolveContext{vfs_->root(), vfs_->root(), FsCreds{}, 022};
+  }
+
+  void TearDown() override {
+    std::string cmd = "rm -rf " + root_;
+    ASSERT_EQ(system(cmd.c_str()), 0);
+  }
+
+  Result<DentryRef> Resolve(const std::string& p, bool follow = true) {
+    return vfs_->Resolve(ctx_, p, follow);
+  }
+
+  int ErrOf(Result<DentryRef> r) { return r.ok() ? 0 : r.error().value(); }
+  int ErrOf(Status s) { return s.ok() ? 0 : s.error().value(); }
+  int ErrOf(Result<FileRef> r) { return r.ok() ? 0 : r.error().value(); }
+
+  // Reads a whole regular file through the Vfs, without a task.
+  std::string ReadVfs(const std::string& p) {
+    auto f = vfs_->Open(ctx_, p, O_RDONLY, 0);
+    if (!f.ok()) return "<errno " + std::to_string(f.error().value()) + ">";
+    auto fd = (*f)->MappableFd();
+    if (!fd.ok()) return "<unmappable>";
+    std::string out(4096, '\0');
+    ssize_t n = pread(*fd, out.data(), out.size(), 0);
+    out.resize(n < 0 ? 0 : n);
+    return out;
+  }
+
+  std::vector<std::string> List(const std::string& p) {
+    std::vector<std::string> names;
+    auto d = Resolve(p);
+    if (!d.ok()) return names;
+    auto entries = (*d)->inode()->ReadDir();
+    if (!entries.ok()) return names;
+    for (auto& e : *entries) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  std::string root_;
+  std::unique_ptr<Vfs> vfs_;
+  ResolveContext ctx_;
+};
+
+TEST_F(VfsTest, AbsoluteSymlinkResolvesInsideTheRoot) {
+  EXPECT_EQ(ReadVfs("/etc_link/marker"), "inside");
+  // The host's /etc/passwd exists, but the sandbox's /etc is root_/etc.
+  EXPECT_EQ(ErrOf(Resolve("/etc_link/passwd")), ENOENT);
+  EXPECT_EQ(ErrOf(Resolve("/up_link")), ENOENT);
+}
+
+TEST_F(VfsTest, DotDotStaysAtRoot) {
+  EXPECT_EQ(ReadVfs("/../../../etc/marker"), "inside");
+  auto d = Resolve("/../..");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, vfs_->root());
+  EXPECT_EQ(ReadVfs("/dir/../../../data"), "original");
+}
+
+TEST_F(VfsTest, SymlinkLoopIsEloop) {
+  EXPECT_EQ(ErrOf(Resolve("/loop1")), ELOOP);
+  // Without following the last component, the link itself resolves.
+  EXPECT_EQ(ErrOf(Resolve("/loop1", false)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/etc_link", O_RDONLY | O_NOFOLLOW, 0)), ELOOP);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/etc_link", O_PATH | O_NOFOLLOW, 0)), 0);
+}
+
+TEST_F(VfsTest, TrailingSlashAndNotDir) {
+  EXPECT_EQ(ErrOf(Resolve("/data/")), ENOTDIR);
+  EXPECT_EQ(ErrOf(Resolve("/data/x")), ENOTDIR);
+  EXPECT_EQ(ErrOf(Resolve("/dir/")), 0);
+  EXPECT_EQ(ErrOf(Resolve("/etc_link/")), 0);  // a trailing slash follows the link
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/data", O_RDONLY | O_DIRECTORY, 0)), ENOTDIR);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir", O_WRONLY, 0)), EISDIR);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/newfile/", O_CREAT | O_WRONLY, 0644)), EISDIR);
+  EXPECT_EQ(ErrOf(vfs_->Unlink(ctx_, "/data/")), ENOTDIR);
+}
+
+TEST_F(VfsTest, NameTooLong) {
+  std::string longname(256, 'x');
+  EXPECT_EQ(ErrOf(Resolve("/" + longname)), ENAMETOOLONG);
+  std::string longpath;
+  while (longpath.size() < 4100) longpath += "/dir";
+  EXPECT_EQ(ErrOf(Resolve(longpath)), ENAMETOOLONG);
+  EXPECT_EQ(ErrOf(Resolve("")), ENOENT);
+}
+
+TEST_F(VfsTest, CreateExclusive) {
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/data", O_CREAT | O_EXCL | O_WRONLY, 0644)), EEXIST);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/newfile", O_CREAT | O_EXCL | O_WRONLY, 0666)), 0);
+  auto d = Resolve("/newfile");
+  ASSERT_TRUE(d.ok());
+  auto st = (*d)->inode()->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 0777, 0644u);  // umask 022
+  EXPECT_FALSE(access((root_ + "/newfile").c_str(), F_OK) == 0);  // never on the host
+}
+
+TEST_F(VfsTest, PermissionsForUnprivilegedCaller) {
+  ResolveContext user = ctx_;
+  user.creds.uid = 1000;
+  user.creds.gid = 1000;
+  EXPECT_EQ(ErrOf(vfs_->Open(user, "/secret", O_RDONLY, 0)), EACCES);
+  EXPECT_EQ(ErrOf(vfs_->Open(user, "/data", O_RDONLY, 0)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Open(user, "/data", O_WRONLY, 0)), EACCES);
+  // Root reads anything but executes only what has an x bit.
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/secret", O_RDONLY, 0)), 0);
+  auto st = (*Resolve("/secret"))->inode()->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(CheckAccess(ctx_.creds, *st, X_OK).ok(), false);
+}
+
+TEST_F(VfsTest, CopyUpLeavesHostFileUnchanged) {
+  auto f = vfs_->Open(ctx_, "/data", O_RDWR, 0);
+  ASSERT_TRUE(f.ok());
+  auto* tf = dynamic_cast<TmpfsFile*>(f->get());
+  ASSERT_NE(tf, nullptr) << "a file opened for writing lives in the upper layer";
+  ASSERT_TRUE(tf->WriteAt("CHANGED", 7, 0).ok());
+  EXPECT_EQ(ReadVfs("/data"), "CHANGEDl");
+  EXPECT_EQ(ReadHost(root_ + "/data"), "original");
+  // O_TRUNC copies up and truncates the upper copy only.
+  ASSERT_TRUE(vfs_->Open(ctx_, "/dir/a", O_WRONLY | O_TRUNC, 0).ok());
+  EXPECT_EQ(ReadVfs("/dir/a"), "");
+  EXPECT_EQ(ReadHost(root_ + "/dir/a"), "A");
+  // chmod copies up too.
+  SetAttrRequest r;
+  r.mode = 0600;
+  ASSERT_TRUE((*Resolve("/dir/b"))->inode()->SetAttr(r).ok());
+  struct stat hst;
+  ASSERT_EQ(stat((root_ + "/dir/b").c_str(), &hst), 0);
+  EXPECT_EQ(hst.st_mode & 0777, 0644u);
+  EXPECT_EQ((*Resolve("/dir/b"))->inode()->Stat()->st_mode & 0777, 0600u);
+}
+
+TEST_F(VfsTest, WhiteoutsHideLowerEntries) {
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);
+  EXPECT_EQ(ErrOf(Resolve("/dir/a")), ENOENT);
+  EXPECT_EQ(ReadHost(root_ + "/dir/a"), "A");
+  EXPECT_EQ(List("/dir"), (std::vector<std::string>{"b"}));
+  // Re-creating the name gives a new, empty file.
+  ASSERT_TRUE(vfs_->Open(ctx_, "/dir/a", O_CREAT | O_WRONLY, 0644).ok());
+  EXPECT_EQ(ReadVfs("/dir/a"), "");
+  EXPECT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);
+  EXPECT_EQ(ErrOf(Resolve("/dir/a")), ENOENT);
+}
+
+TEST_F(VfsTest, MergedReaddir) {
+  ASSERT_TRUE(vfs_->Open(ctx_, "/dir/c", O_CREAT | O_WRONLY, 0644).ok());
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/dir/sub", 0755)), 0);
+  EXPECT_EQ(List("/dir"), (std::vector<std::string>{"b", "c", "sub"}));
+}
+
+TEST_F(VfsTest, OpaqueDirectoryAfterRmdirMkdir) {
+  EXPECT_EQ(ErrOf(vfs_->Rmdir(ctx_, "/dir")), ENOTEMPTY);
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/b")), 0);
+  ASSERT_EQ(ErrOf(vfs_->Rmdir(ctx_, "/dir")), 0);
+  EXPECT_EQ(ErrOf(Resolve("/dir")), ENOENT);
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/dir", 0755)), 0);
+  EXPECT_TRUE(List("/dir").empty());
+  EXPECT_EQ(ErrOf(Resolve("/dir/a")), ENOENT);
+  EXPECT_EQ(ReadHost(root_ + "/dir/a"), "A");
+}
+
+TEST_F(VfsTest, RenameFilesAndLowerDirs) {
+  ASSERT_EQ(ErrOf(vfs_->Rename(ctx_, "/data", ctx_, "/moved", 0)), 0);
+  EXPECT_EQ(ErrOf(Resolve("/data")), ENOENT);
+  EXPECT_EQ(ReadVfs("/moved"), "original");
+  EXPECT_EQ(ReadHost(root_ + "/data"), "original");
+  // Lower directories cannot move (no redirect_dir), as Linux overlayfs.
+  EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/dir", ctx_, "/dir2", 0)), EXDEV);
+  // Upper-only directories can; not into themselves.
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/new", 0755)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/new", ctx_, "/new/inner", 0)), EINVAL);
+  EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/new", ctx_, "/new2", 0)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/moved", ctx_, "/etc/marker", RENAME_NOREPLACE)), EEXIST);
+}
+
+TEST_F(VfsTest, HardLinksAndSymlinks) {
+  ASSERT_EQ(ErrOf(vfs_->Link(ctx_, "/data", ctx_, "/data2", false)), 0);
+  EXPECT_EQ(ReadVfs("/data2"), "original");
+  EXPECT_EQ((*Resolve("/data"))->inode()->Stat()->st_nlink, 2u);
+  EXPECT_EQ(ErrOf(vfs_->Link(ctx_, "/dir", ctx_, "/dir3", false)), EPERM);
+  ASSERT_EQ(ErrOf(vfs_->Symlink(ctx_, "data", "/sl")), 0);
+  EXPECT_EQ(ReadVfs("/sl"), "original");
+  auto target = vfs_->Readlink(ctx_, "/sl");
+  ASSERT_TRUE(target.ok());
+  EXPECT_EQ(*target, "data");
+  EXPECT_EQ(ErrOf(vfs_->Readlink(ctx_, "/data").ok() ? Status() : Status(Errno(EINVAL))),
+            EINVAL);
+}
+
+TEST_F(VfsTest, DevShmIsATmpfsMount) {
+  auto d = Resolve("/dev/shm");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE((*d)->IsMountRoot());
+  EXPECT_EQ((*d)->Path(), "/dev/shm");
+  auto f = vfs_->Open(ctx_, "/dev/shm/x", O_CREAT | O_RDWR, 0600);
+  ASSERT_TRUE(f.ok());
+  auto* tf = dynamic_cast<TmpfsFile*>(f->get());
+  ASSERT_NE(tf, nullptr);
+  ASSERT_TRUE(tf->WriteAt("hello", 5, 0).ok());
+  EXPECT_EQ(ReadVfs("/dev/shm/x"), "hello");
+  EXPECT_EQ((*Resolve("/dev/shm/../null"))->Path(), "/dev/null");
+  EXPECT_EQ((*Resolve("/dev/shm/../.."))->Path(), "/");
+  // Mount points cannot be removed; files cannot cross mounts by rename.
+  EXPECT_EQ(ErrOf(vfs_->Rmdir(ctx_, "/dev/shm")), EBUSY);
+  EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/dev/shm/x", ctx_, "/x", 0)), EXDEV);
+}
+
+TEST_F(VfsTest, GetdentsOffsetsResume) {
+  auto f = vfs_->Open(ctx_, "/dir", O_RDONLY | O_DIRECTORY, 0);
+  ASSERT_TRUE(f.ok());
+  auto* dir = dynamic_cast<DirFile*>(f->get());
+  ASSERT_NE(dir, nullptr);
+  int64_t off = 0;
+  // Room for one 24-byte record at a time.
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) {
+    auto chunk = dir->FillDents(off, 24, true);
+    ASSERT_TRUE(chunk.ok());
+    if (chunk->empty()) break;
+    names.push_back(std::string(chunk->data() + 19));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "a", "b"}));
+  int64_t zero = 0;
+  EXPECT_EQ(dir->FillDents(zero, 10, true).ok(), false);  // EINVAL: too small
+}
+
+TEST(TmpfsTest, Basics) {
+  auto root = NewTmpfs(0755);
+  FsCreds c;
+  ASSERT_TRUE(root->Mkdir("d", 0755, c).ok());
+  EXPECT_EQ(root->Mkdir("d", 0755, c).error(), Errno(EEXIST));
+  auto f = root->Create("f", 0644, c);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(root->Stat()->st_nlink, 3u);
+  EXPECT_EQ(root->Unlink("d").error(), Errno(EISDIR));
+  EXPECT_EQ(root->Rmdir("f").error(), Errno(ENOTDIR));
+  auto d = root->LookupNode("d");
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE((*d)->Create("inner", 0644, c).ok());
+  EXPECT_EQ(root->Rmdir("d").error(), Errno(ENOTEMPTY));
+  ASSERT_TRUE(root->Rename("f", **d, "g", 0).ok());
+  EXPECT_EQ(root->Lookup("f").error(), Errno(ENOENT));
+  EXPECT_TRUE((*d)->Lookup("g").ok());
+  EXPECT_EQ(root->Mknod("dev", S_IFCHR | 0600, 0, c).error(), Errno(EPERM));
+  ASSERT_TRUE(root->Symlink("s", "target", c).ok());
+  EXPECT_EQ(*root->LookupNode("s").value()->Readlink(), "target");
+}
+
+TEST(HostFsTest, RejectsMissingRoot) {
+  EXPECT_FALSE(NewHostFs("/nonexistent/seedvisor-root").ok());
+}
+
+}  // namespace
+}  // namespace seedvisor::sentry
