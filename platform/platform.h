@@ -88,6 +88,10 @@ class AddressSpace {
   virtual int host_pid() const = 0;
   // The thread a new address space comes with, to Attach() to.
   virtual ThreadHandle initial_thread() const = 0;
+  // CPU time consumed by guest code in this address space, all threads.
+  virtual int64_t CpuTimeNs() const = 0;
+  // The peak resident set size of this address space, in KiB.
+  virtual int64_t MaxRssKb() const = 0;
 };
 
 class Context {
@@ -107,6 +111,8 @@ class Context {
   virtual Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() = 0;
 
   virtual AddressSpace& address_space() = 0;
+  // CPU time this context's guest thread has consumed.
+  virtual int64_t CpuTimeNs() const = 0;
 };
 
 class Platform {

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -171,6 +173,10 @@ Status PtraceAddressSpace::Sync(UserAddr addr, uint64_t len, int flags) {
 
 Status PtraceAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
                                  uint64_t new_len) {
+  if (new_addr == old_addr) {  // grow or shrink in place
+    return FromSyscall(Inject(SYS_mremap, static_cast<long>(old_addr.value()),
+                              static_cast<long>(old_len), static_cast<long>(new_len), 0));
+  }
   long r = Inject(SYS_mremap, static_cast<long>(old_addr.value()), static_cast<long>(old_len),
                   static_cast<long>(new_len), MREMAP_MAYMOVE | MREMAP_FIXED,
                   static_cast<long>(new_addr.value()));
@@ -224,6 +230,13 @@ Status PtraceAddressSpace::WriteForce(UserAddr addr, const void* src, size_t len
 }
 
 UserAddr PtraceAddressSpace::UserTop() const { return UserAddr(kStubBase); }
+
+int64_t PtraceAddressSpace::CpuTimeNs() const {
+  clockid_t clock;
+  timespec ts;
+  if (clock_getcpuclockid(pid_, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 // ---- PtraceContext ----
 
@@ -290,6 +303,32 @@ Stop PtraceContext::Run(Registers& regs) {
     stop.kind = StopKind::kInterrupt;
     return stop;
   }
+}
+
+int64_t PtraceAddressSpace::MaxRssKb() const {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/status", pid_);
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  long long kb = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lld", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+int64_t PtraceContext::CpuTimeNs() const {
+  // The first field of schedstat is the thread's time on a CPU, in ns.
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", as_->host_pid(), tid_);
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  long long ns = 0;
+  if (std::fscanf(f, "%lld", &ns) != 1) ns = 0;
+  std::fclose(f);
+  return ns;
 }
 
 void PtraceContext::Interrupt() { syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal); }

@@ -43,6 +43,8 @@ class PtraceAddressSpace : public AddressSpace {
   UserAddr VdsoBase() const override { return layout_.vdso; }
   int host_pid() const override { return pid_; }
   ThreadHandle initial_thread() const override { return ThreadHandle{pid_}; }
+  int64_t CpuTimeNs() const override;
+  int64_t MaxRssKb() const override;
 
   const StubLayout& layout() const { return layout_; }
 
@@ -78,6 +80,7 @@ class PtraceContext : public Context {
   Result<ThreadHandle> NewThread() override;
   Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
   AddressSpace& address_space() override { return *as_; }
+  int64_t CpuTimeNs() const override;
 
   // Runs one host syscall in this stub thread at `gadget` (an offset in the
   // stub) and returns the raw result (-errno on failure).

@@ -94,6 +94,17 @@ void Task::Interrupt() {
   if (in_guest_.load() && ctx_ != nullptr) ctx_->Interrupt();
 }
 
+int64_t Task::ProcessCpuNs() const {
+  int64_t live = mm_ ? mm_->address_space().CpuTimeNs() : 0;
+  absl::MutexLock l(&kernel_.mu());
+  return tg_->cpu_ns + live;
+}
+
+int64_t Task::ChildrenCpuNs() const {
+  absl::MutexLock l(&kernel_.mu());
+  return tg_->children_cpu_ns;
+}
+
 std::string Task::comm() const {
   std::lock_guard<std::mutex> l(comm_mu_);
   return comm_;

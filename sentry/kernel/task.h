@@ -85,6 +85,13 @@ class Task : public std::enable_shared_from_this<Task> {
   // True if an unblocked signal is pending (or the group is exiting).
   bool SignalPending() const;
 
+  // ---- CPU time of guest code ----
+  int64_t ThreadCpuNs() const { return ctx_ ? ctx_->CpuTimeNs() : 0; }
+  // This process's: banked time of earlier images plus the current one.
+  int64_t ProcessCpuNs() const;
+  // Reaped children's (RUSAGE_CHILDREN).
+  int64_t ChildrenCpuNs() const;
+
   // ---- Identity shown in /proc ----
   std::string comm() const;
   void set_comm(std::string name);

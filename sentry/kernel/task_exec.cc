@@ -106,6 +106,11 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     }
   }
   vfork_parent_.reset();
+  if (mm_ && mm_.use_count() == 1) {  // not a vfork parent's memory
+    int64_t cpu = mm_->address_space().CpuTimeNs();
+    absl::MutexLock l(&kernel_.mu());
+    tg_->cpu_ns += cpu;
+  }
   ctx_ = std::move(*ctx);  // the old stub thread detaches and ends
   mm_ = std::move(mm);
   if (fds_.use_count() > 1) fds_ = fds_->Fork();  // exec unshares the fd table

@@ -33,6 +33,7 @@ void Task::ExitTask() {
       kernel_.futex().Wake(mm_.get(), clear_child_tid_, 1, ~0u);
     }
   }
+  int64_t cpu = mm_ && mm_.use_count() == 1 ? mm_->address_space().CpuTimeNs() : 0;
   ctx_.reset();  // the stub thread detaches and ends
   mm_.reset();
   fds_.reset();
@@ -42,6 +43,7 @@ void Task::ExitTask() {
   std::shared_ptr<Task> vfork_parent;
   absl::MutexLock l(&kernel_.mu());
   exited_ = true;
+  tg_->cpu_ns += cpu;
   auto& tasks = tg_->tasks;
   tasks.erase(std::remove(tasks.begin(), tasks.end(), this), tasks.end());
   if (tg_->leader == this) tg_->leader = nullptr;

@@ -46,9 +46,10 @@ class ThreadGroup {
   bool continue_to_report = false;
   bool child_subreaper = false;
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
-  // CPU time of reaped children, for times(2)/getrusage(RUSAGE_CHILDREN).
-  int64_t children_utime_ns = 0;
-  int64_t children_stime_ns = 0;
+  // Guest CPU time of address spaces this group has left (exec, exit), and
+  // of reaped children, for times(2), getrusage(2) and CPU clocks.
+  int64_t cpu_ns = 0;
+  int64_t children_cpu_ns = 0;
   int64_t start_time_ns = 0;  // monotonic, for /proc/PID/stat
 
  private:

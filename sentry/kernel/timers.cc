@@ -52,7 +52,7 @@ void TimerService::Loop() {
         if (tg) {
           siginfo_t info{};
           info.si_signo = SIGALRM;
-          info.si_code = SI_TIMER;
+          info.si_code = SI_KERNEL;  // it_real_fn() sends SEND_SIG_PRIV
           mu_.Unlock();
           {
             absl::MutexLock kl(&kernel_.mu());

@@ -92,7 +92,7 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   absl::MutexLock l(&mu_);
   const uint64_t top = as_->UserTop().value();
   uint64_t addr;
-  if (req.flags & MAP_FIXED) {
+  if (req.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     addr = req.addr.value();
     if (addr % kPageSize != 0) return Errno(EINVAL);
     if (addr < kMinAddr || addr + length > top || addr + length < addr) return Errno(ENOMEM);

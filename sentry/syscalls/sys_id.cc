@@ -221,9 +221,14 @@ SyscallReturn SysGetrusage(Task& t, const SyscallArgs& a) {
   int who = a.Int(0);
   if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD) return Errno(EINVAL);
   struct rusage ru {};
-  // The sentry's own accounting of guest CPU time is not kept yet; the
-  // host's view of this sandbox is the closest honest answer.
-  if (who != RUSAGE_CHILDREN) getrusage(RUSAGE_SELF, &ru);
+  // Guest CPU time is what the platform measured; it is all reported as
+  // user time (the sentry's own work on the guest's behalf is not counted).
+  int64_t ns = who == RUSAGE_CHILDREN ? t.ChildrenCpuNs()
+               : who == RUSAGE_THREAD ? t.ThreadCpuNs()
+                                      : t.ProcessCpuNs();
+  ru.ru_utime.tv_sec = ns / 1000000000LL;
+  ru.ru_utime.tv_usec = (ns % 1000000000LL) / 1000;
+  if (who != RUSAGE_CHILDREN) ru.ru_maxrss = t.mm().address_space().MaxRssKb();
   SV_TRY(t.CopyOutObj(a.Addr(1), ru));
   return 0;
 }
@@ -232,9 +237,10 @@ SyscallReturn SysTimes(Task& t, const SyscallArgs& a) {
   struct tms host;
   clock_t ticks = times(&host);
   if (!a.Addr(0).IsNull()) {
+    const int64_t ns_per_tick = 1000000000LL / sysconf(_SC_CLK_TCK);
     struct tms out {};
-    out.tms_utime = host.tms_utime;
-    out.tms_stime = host.tms_stime;
+    out.tms_utime = static_cast<clock_t>(t.ProcessCpuNs() / ns_per_tick);
+    out.tms_cutime = static_cast<clock_t>(t.ChildrenCpuNs() / ns_per_tick);
     SV_TRY(t.CopyOutObj(a.Addr(0), out));
   }
   return static_cast<uint64_t>(ticks);
@@ -247,9 +253,7 @@ SyscallReturn SysSysinfo(Task& t, const SyscallArgs& a) {
     absl::MutexLock l(&t.kernel().mu());
     si.procs = static_cast<uint16_t>(t.kernel().Tasks().size());
   }
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  si.uptime = (now.tv_sec * 1000000000LL + now.tv_nsec - t.kernel().boot_time_ns()) / 1000000000LL;
+  // Uptime stays the host's, consistent with CLOCK_BOOTTIME in the vDSO.
   SV_TRY(t.CopyOutObj(a.Addr(0), si));
   return 0;
 }

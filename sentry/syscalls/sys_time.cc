@@ -56,9 +56,13 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
   clockid_t c = a.Int(0);
   if (!ValidClock(c)) return Errno(EINVAL);
   timespec ts;
-  // The host's clocks are the sandbox's. CPU-time clocks measure the sentry
-  // thread, which stands in for the guest thread's time.
-  if (clock_gettime(c, &ts) != 0) return Errno(errno);
+  if (c == CLOCK_PROCESS_CPUTIME_ID || c == CLOCK_THREAD_CPUTIME_ID) {
+    // Guest CPU time, as the platform measures it.
+    int64_t ns = c == CLOCK_PROCESS_CPUTIME_ID ? t.ProcessCpuNs() : t.ThreadCpuNs();
+    ts = FromNs(ns);
+  } else if (clock_gettime(c, &ts) != 0) {  // the host's clocks are the sandbox's
+    return Errno(errno);
+  }
   SV_TRY(t.CopyOutObj(a.Addr(1), ts));
   return 0;
 }
@@ -91,7 +95,9 @@ SyscallReturn SysTime(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysSettimeofday(Task&, const SyscallArgs&) { return Errno(EPERM); }
 SyscallReturn SysClockSettime(Task&, const SyscallArgs& a) {
-  if (!ValidClock(a.Int(0))) return Errno(EINVAL);
+  // Only CLOCK_REALTIME is settable at all (clock_settime(2)); the sandbox
+  // may not set the host's clock.
+  if (a.Int(0) != CLOCK_REALTIME) return Errno(EINVAL);
   return Errno(EPERM);
 }
 
