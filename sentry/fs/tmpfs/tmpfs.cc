@@ -474,7 +474,12 @@ Result<int64_t> TmpfsFile::Seek(int64_t offset, int whence) {
   return SeekHostFd(inode_->memfd(), offset_, offset, whence);
 }
 
-Result<struct stat> TmpfsFile::Stat() { return inode_->Stat(); }
+// Through the dentry when there is one: a file opened via the overlay must
+// show the overlay's st_dev and st_ino, as stat(2) on its path does.
+Result<struct stat> TmpfsFile::Stat() {
+  if (dentry()) return dentry()->inode()->Stat();
+  return inode_->Stat();
+}
 
 Status TmpfsFile::Truncate(int64_t length) {
   SetAttrRequest r;
