@@ -133,6 +133,17 @@ for m in "${metrics[@]}"; do
   printf '%-10s %12s %12s %12s %14s %13s %13s\n' "$m" "$nat" "$see" "$run" \
     "$(ratio "$see" "$nat")" "$(ratio "$run" "$nat")" "$(ratio "$run" "$see")"
 done
+# The spread of the rounds: a wide one means a noisy machine (other load).
+echo
+printf '%-10s %25s %25s %25s\n' "min..max" "native" "seedsc" "runsc"
+for m in "${metrics[@]}"; do
+  row=()
+  for name in native seedsc runsc; do
+    row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
+      awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
+  done
+  printf '%-10s %25s %25s %25s\n' "$m" "${row[@]}"
+done
 if ((fail)); then
   echo "run_syscall_bench: some runs failed (see above)" >&2
   exit 1
