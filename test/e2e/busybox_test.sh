@@ -36,6 +36,12 @@ tcase acceptance_for_loop_wc_l --out 3 -- \
 tcase acceptance_strace --grep 'execve|exit_group' -- "$SEEDSC" --strace do "$BB" true
 tcase acceptance_stdin_passthrough --stdin $'hello\n' --out hello -- "$SEEDSC" do "$BB" cat
 tcase do_with_double_dash --out hi -- "$SEEDSC" do -- "$BB" echo hi
+dlog="$TESTLIB_TMP/debug.log"
+tcase debug_log_keeps_stdout_clean --out hi -- "$SEEDSC" --debug --debug-log="$dlog" do -- "$BB" echo hi
+check_eq debug_log_written yes "$([[ -s "$dlog" ]] && echo yes || echo "empty or missing: $dlog")" "test -s $dlog"
+tcase strace_keeps_stdout_clean --out hi -- "$SEEDSC" --strace do -- "$BB" echo hi
+tcase global_root_and_platform_flags --out hi -- \
+  "$SEEDSC" --root="$TESTLIB_TMP/state" --platform=ptrace do -- "$BB" echo hi
 
 echo "== shell"
 tcase echo --out "hello world" -- "${DO[@]}" "$BB" echo hello world
