@@ -287,6 +287,20 @@ UserAddr MM::Brk(UserAddr want) {
   return UserAddr(brk_);
 }
 
+bool MM::Accessible(UserAddr addr, uint64_t len, int prot) const {
+  uint64_t cur = addr.value(), end = addr.value() + len;
+  if (end < cur) return false;
+  absl::MutexLock l(&mu_);
+  auto it = vmas_.upper_bound(cur);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && cur < end; ++it) {
+    if (it->second.end <= cur) continue;
+    if (it->first > cur || (it->second.prot & prot) != prot) return false;
+    cur = it->second.end;
+  }
+  return cur >= end;
+}
+
 Status MM::CopyIn(UserAddr addr, void* dst, size_t len) {
   if (len == 0) return {};
   SV_ASSIGN_OR_RETURN(size_t n, as_->Read(addr, dst, len));

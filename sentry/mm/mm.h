@@ -74,6 +74,8 @@ class MM {
   // Partial copies: as many bytes as are accessible from `addr` (EFAULT if none).
   Result<size_t> CopyInPartial(UserAddr addr, void* dst, size_t len);
   Result<size_t> CopyOutPartial(UserAddr addr, const void* src, size_t len);
+  // True if every page of [addr, addr+len) is mapped with at least `prot`.
+  bool Accessible(UserAddr addr, uint64_t len, int prot) const;
   // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
   Result<std::string> CopyInString(UserAddr addr, size_t max);
 

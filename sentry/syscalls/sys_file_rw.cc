@@ -1,5 +1,7 @@
 // read/write and friends, lseek, sendfile, sync, fadvise, fallocate.
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -37,6 +39,15 @@ Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
   // Files without a host poll fd (regular files, /dev/zero) never block, so
   // a big read is done in chunks; pipes and terminals get one read.
   bool chunked = f.PollFd() < 0;
+  if (!chunked && len > 0) {
+    // A stream read consumes its data, so check the destination first:
+    // Linux's pipe_read() fails with EFAULT and leaves the data in the pipe.
+    int avail = 0;
+    if (ioctl(f.PollFd(), FIONREAD, &avail) != 0 || avail <= 0) avail = 1;
+    if (!t.mm().Accessible(buf, std::min<uint64_t>(len, static_cast<uint64_t>(avail)), PROT_WRITE)) {
+      return Errno(EFAULT);
+    }
+  }
   std::vector<char> tmp(std::min(len, kChunk));
   size_t done = 0;
   do {

@@ -94,6 +94,10 @@ class Inode : public std::enable_shared_from_this<Inode> {
 
   // ---- Everything ----
   virtual Result<std::string> Readlink();  // EINVAL unless a symlink
+  // A "magic link" (/proc/PID/fd/N, exe, cwd) names a file, not a path:
+  // following it lands on this dentry even when the path is gone
+  // (proc_pid_get_link()). Null for ordinary symlinks.
+  virtual std::shared_ptr<Dentry> MagicTarget() { return nullptr; }
   virtual Status SetAttr(const SetAttrRequest& req);  // EPERM
   virtual Result<struct statfs> StatFs();
   // open(2) of this inode reached through `d`. The default opens directories

@@ -162,9 +162,13 @@ Result<DentryRef> Vfs::Walk(const ResolveContext& c, DentryRef start, std::strin
     SV_ASSIGN_OR_RETURN(DentryRef next, Step(c, cur, comp));
     if (next->inode()->Type() == S_IFLNK && (!last || follow || trailing_slash)) {
       if (++links > kMaxSymlinks) return Errno(ELOOP);
-      SV_ASSIGN_OR_RETURN(std::string target, next->inode()->Readlink());
-      if (target.empty()) return Errno(ENOENT);
-      SV_ASSIGN_OR_RETURN(next, Walk(c, cur, target, true, links));
+      if (DentryRef magic = next->inode()->MagicTarget()) {
+        next = std::move(magic);
+      } else {
+        SV_ASSIGN_OR_RETURN(std::string target, next->inode()->Readlink());
+        if (target.empty()) return Errno(ENOENT);
+        SV_ASSIGN_OR_RETURN(next, Walk(c, cur, target, true, links));
+      }
     }
     cur = std::move(next);
   }

@@ -24,13 +24,8 @@ testlib_init "$@"
 # They print "SKIP name (known failing: reason)"; RUN_KNOWN_FAILING=1 runs
 # them anyway. Remove an entry as soon as its case passes.
 # KNOWN_FAILING[case_name]="reason"
-# Found against seedsc at 38c8620, still failing at 696d378; not applied to
-# reference runs.
-if [[ -z "${TESTLIB_ARGS[reference]:-}" ]]; then
-  KNOWN_FAILING[proc.proc_self_fd_deleted_open]="open(/proc/self/fd/N) of an unlinked file gives ENOENT; Linux reopens the file"
-  KNOWN_FAILING[syscalls.pipe_read_after_errors]="read(pipe, bad pointer) gives EFAULT but consumes the pipe's data; Linux pipe_read() keeps it"
-  KNOWN_FAILING[syscalls.pipe_data_intact]="read(pipe, bad pointer) gives EFAULT but consumes the pipe's data; Linux pipe_read() keeps it"
-fi
+# (None for seedsc: the pipe-read EFAULT and /proc/self/fd-of-unlinked cases
+# found at 38c8620 pass since the magic-link and pipe_read fixes.)
 
 # Where gVisor itself differs from Linux (only with --reference=runsc, the
 # reference run of this script against runsc_as_seedsc.sh).

@@ -138,12 +138,19 @@ InodeRef FdDir(Kernel& k, int tid) {
         auto t = FindTask(k, tid);
         if (!t || !t->fds_) return Errno(ENOENT);
         if (!t->fds().Get(fd).ok()) return Errno(ENOENT);
-        return InodeRef(std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
+        auto link = std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
           auto t = FindTask(k, tid);
           if (!t || !t->fds_) return Errno(ENOENT);
           SV_ASSIGN_OR_RETURN(FileRef f, t->fds().Get(fd));
           return f->DisplayPath();
-        }));
+        });
+        link->set_magic([&k, tid, fd]() -> std::shared_ptr<Dentry> {
+          auto t = FindTask(k, tid);
+          if (!t || !t->fds_) return nullptr;
+          Result<FileRef> f = t->fds().Get(fd);
+          return f.ok() ? (*f)->dentry() : nullptr;
+        });
+        return InodeRef(std::move(link));
       },
       [&k, tid]() {
         std::vector<DirEntry> out;

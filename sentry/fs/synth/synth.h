@@ -58,12 +58,17 @@ class SynthDir : public SynthInode {
 class SynthSymlink : public SynthInode {
  public:
   using TargetFn = std::function<Result<std::string>()>;
+  using MagicFn = std::function<std::shared_ptr<Dentry>()>;
   explicit SynthSymlink(TargetFn target, dev_t dev = 0);
   static std::shared_ptr<SynthSymlink> Fixed(std::string target);
   Result<std::string> Readlink() override;
+  // Makes this a magic link to the dentry `magic` returns (when non-null).
+  void set_magic(MagicFn magic) { magic_ = std::move(magic); }
+  std::shared_ptr<Dentry> MagicTarget() override { return magic_ ? magic_() : nullptr; }
 
  private:
   TargetFn target_;
+  MagicFn magic_;
 };
 
 // A read-only (or, with a write handler, writable) file whose content is
