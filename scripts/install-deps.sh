@@ -9,6 +9,7 @@ PACKAGES=(
   bazel-bootstrap build-essential binutils git pkg-config
   libabsl-dev libprotobuf-dev protobuf-compiler libgflags-dev
   libgtest-dev libgmock-dev libcap-dev libseccomp-dev
+  nlohmann-json3-dev
   # Tests, benchmarks and the demo.
   busybox-static python3 strace procps iproute2 psmisc
   runsc runc containerd

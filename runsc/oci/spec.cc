@@ -1,0 +1,452 @@
+#include "runsc/oci/spec.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace seedvisor::oci {
+namespace {
+
+using json = nlohmann::json;
+
+absl::Status Bad(const std::string& file, const std::string& field, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(file, ": ", field, ": ", what));
+}
+
+const char* TypeName(const json& j) { return j.type_name(); }
+
+// Reads typed fields of a JSON object, naming the field in every error.
+class Reader {
+ public:
+  Reader(std::string file) : file_(std::move(file)) {}
+  absl::Status Error(const std::string& field, const std::string& what) const {
+    return Bad(file_, field, what);
+  }
+
+  // Each Get* leaves *out unchanged when the key is absent or null.
+  absl::Status Str(const json& o, const char* key, const std::string& field, std::string* out) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_string()) return Error(field, absl::StrCat("must be a string, not ", TypeName(*v)));
+    *out = v->get<std::string>();
+    return absl::OkStatus();
+  }
+  absl::Status Bool(const json& o, const char* key, const std::string& field, bool* out) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_boolean()) return Error(field, absl::StrCat("must be a boolean, not ", TypeName(*v)));
+    *out = v->get<bool>();
+    return absl::OkStatus();
+  }
+  template <typename T>
+  absl::Status Int(const json& o, const char* key, const std::string& field, T* out) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_number_integer()) {
+      return Error(field, absl::StrCat("must be an integer, not ", TypeName(*v)));
+    }
+    if constexpr (std::is_unsigned_v<T>) {
+      if (v->is_number_unsigned() || v->get<int64_t>() >= 0) {
+        *out = static_cast<T>(v->get<uint64_t>());
+        return absl::OkStatus();
+      }
+      return Error(field, "must not be negative");
+    } else {
+      *out = static_cast<T>(v->get<int64_t>());
+      return absl::OkStatus();
+    }
+  }
+  template <typename T>
+  absl::Status OptInt(const json& o, const char* key, const std::string& field,
+                      std::optional<T>* out) {
+    if (Find(o, key) == nullptr) return absl::OkStatus();
+    T t{};
+    if (auto s = Int(o, key, field, &t); !s.ok()) return s;
+    *out = t;
+    return absl::OkStatus();
+  }
+  absl::Status Strings(const json& o, const char* key, const std::string& field,
+                       std::vector<std::string>* out) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_array()) return Error(field, absl::StrCat("must be an array, not ", TypeName(*v)));
+    out->clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_string()) {
+        return Error(absl::StrCat(field, "[", i, "]"),
+                     absl::StrCat("must be a string, not ", TypeName((*v)[i])));
+      }
+      out->push_back((*v)[i].get<std::string>());
+    }
+    return absl::OkStatus();
+  }
+  // An object member that must be an object when present.
+  absl::StatusOr<const json*> Object(const json& o, const char* key, const std::string& field) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return nullptr;
+    if (!v->is_object()) return Error(field, absl::StrCat("must be an object, not ", TypeName(*v)));
+    return v;
+  }
+  absl::StatusOr<const json*> Array(const json& o, const char* key, const std::string& field) {
+    const json* v = Find(o, key);
+    if (v == nullptr) return nullptr;
+    if (!v->is_array()) return Error(field, absl::StrCat("must be an array, not ", TypeName(*v)));
+    return v;
+  }
+
+ private:
+  static const json* Find(const json& o, const char* key) {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  std::string file_;
+};
+
+#define SV_RET(expr)                   \
+  do {                                 \
+    absl::Status _s = (expr);          \
+    if (!_s.ok()) return _s;           \
+  } while (0)
+
+#define SV_GET(var, expr)               \
+  auto var##_or = (expr);               \
+  if (!var##_or.ok()) return var##_or.status(); \
+  const json* var = *var##_or
+
+int RlimitByName(const std::string& n) {
+  static const std::map<std::string, int> kNames = {
+      {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},     {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},   {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+  };
+  auto it = kNames.find(n);
+  return it == kNames.end() ? -1 : it->second;
+}
+
+bool KnownCapability(const std::string& c) {
+  static const char* kCaps[] = {
+      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+      "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+      "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+      "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+      "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+      "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+      "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+      "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+  for (const char* k : kCaps) {
+    if (c == k) return true;
+  }
+  return false;
+}
+
+absl::Status ParseProcess(Reader& r, const json& p, const std::string& base, Process* out) {
+  SV_RET(r.Bool(p, "terminal", base + ".terminal", &out->terminal));
+  SV_RET(r.Strings(p, "args", base + ".args", &out->args));
+  if (out->args.empty()) return r.Error(base + ".args", "must not be empty");
+  if (out->args[0].empty()) return r.Error(base + ".args[0]", "must not be empty");
+  SV_RET(r.Strings(p, "env", base + ".env", &out->env));
+  for (size_t i = 0; i < out->env.size(); ++i) {
+    size_t eq = out->env[i].find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return r.Error(absl::StrCat(base, ".env[", i, "]"),
+                     absl::StrCat("\"", out->env[i], "\" is not of the form KEY=VALUE"));
+    }
+  }
+  out->cwd = "";
+  SV_RET(r.Str(p, "cwd", base + ".cwd", &out->cwd));
+  if (out->cwd.empty()) return r.Error(base + ".cwd", "must be set (an absolute path)");
+  if (out->cwd[0] != '/') {
+    return r.Error(base + ".cwd", absl::StrCat("\"", out->cwd, "\" is not an absolute path"));
+  }
+  SV_RET(r.Bool(p, "noNewPrivileges", base + ".noNewPrivileges", &out->no_new_privileges));
+  SV_GET(user, r.Object(p, "user", base + ".user"));
+  if (user != nullptr) {
+    SV_RET(r.Int(*user, "uid", base + ".user.uid", &out->user.uid));
+    SV_RET(r.Int(*user, "gid", base + ".user.gid", &out->user.gid));
+    uint32_t umask = 0;
+    if (user->contains("umask") && !(*user)["umask"].is_null()) {
+      SV_RET(r.Int(*user, "umask", base + ".user.umask", &umask));
+      out->user.umask = umask;
+    }
+    SV_GET(gids, r.Array(*user, "additionalGids", base + ".user.additionalGids"));
+    if (gids != nullptr) {
+      for (size_t i = 0; i < gids->size(); ++i) {
+        const json& g = (*gids)[i];
+        if (!g.is_number_unsigned() && !(g.is_number_integer() && g.get<int64_t>() >= 0)) {
+          return r.Error(absl::StrCat(base, ".user.additionalGids[", i, "]"),
+                         "must be a non-negative integer");
+        }
+        out->user.additional_gids.push_back(g.get<uint32_t>());
+      }
+    }
+  }
+  SV_GET(caps, r.Object(p, "capabilities", base + ".capabilities"));
+  if (caps != nullptr) {
+    struct {
+      const char* key;
+      std::vector<std::string>* v;
+    } sets[] = {{"bounding", &out->capabilities.bounding},
+                {"effective", &out->capabilities.effective},
+                {"inheritable", &out->capabilities.inheritable},
+                {"permitted", &out->capabilities.permitted},
+                {"ambient", &out->capabilities.ambient}};
+    for (auto& s : sets) {
+      std::string f = absl::StrCat(base, ".capabilities.", s.key);
+      SV_RET(r.Strings(*caps, s.key, f, s.v));
+      for (size_t i = 0; i < s.v->size(); ++i) {
+        if (!KnownCapability((*s.v)[i])) {
+          return r.Error(absl::StrCat(f, "[", i, "]"),
+                         absl::StrCat("unknown capability \"", (*s.v)[i], "\""));
+        }
+      }
+    }
+  }
+  SV_GET(rl, r.Array(p, "rlimits", base + ".rlimits"));
+  if (rl != nullptr) {
+    for (size_t i = 0; i < rl->size(); ++i) {
+      std::string f = absl::StrCat(base, ".rlimits[", i, "]");
+      const json& e = (*rl)[i];
+      if (!e.is_object()) return r.Error(f, "must be an object");
+      Rlimit l;
+      SV_RET(r.Str(e, "type", f + ".type", &l.type));
+      l.resource = RlimitByName(l.type);
+      if (l.resource < 0) return r.Error(f + ".type", absl::StrCat("unknown rlimit \"", l.type, "\""));
+      if (!e.contains("soft") || !e.contains("hard")) return r.Error(f, "needs soft and hard");
+      SV_RET(r.Int(e, "soft", f + ".soft", &l.soft));
+      SV_RET(r.Int(e, "hard", f + ".hard", &l.hard));
+      if (l.soft > l.hard) return r.Error(f + ".soft", "must not exceed hard");
+      for (const Rlimit& o : out->rlimits) {
+        if (o.resource == l.resource) return r.Error(f + ".type", absl::StrCat("duplicate ", l.type));
+      }
+      out->rlimits.push_back(l);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseHooks(Reader& r, const json& h, Hooks* out) {
+  struct {
+    const char* key;
+    std::vector<Hook>* v;
+  } kinds[] = {{"prestart", &out->prestart},           {"createRuntime", &out->create_runtime},
+               {"createContainer", &out->create_container},
+               {"startContainer", &out->start_container}, {"poststart", &out->poststart},
+               {"poststop", &out->poststop}};
+  for (auto& k : kinds) {
+    std::string f = absl::StrCat("hooks.", k.key);
+    SV_GET(arr, r.Array(h, k.key, f));
+    if (arr == nullptr) continue;
+    for (size_t i = 0; i < arr->size(); ++i) {
+      std::string hf = absl::StrCat(f, "[", i, "]");
+      const json& e = (*arr)[i];
+      if (!e.is_object()) return r.Error(hf, "must be an object");
+      Hook hk;
+      SV_RET(r.Str(e, "path", hf + ".path", &hk.path));
+      if (hk.path.empty() || hk.path[0] != '/') return r.Error(hf + ".path", "must be an absolute path");
+      SV_RET(r.Strings(e, "args", hf + ".args", &hk.args));
+      SV_RET(r.Strings(e, "env", hf + ".env", &hk.env));
+      std::optional<int> t;
+      SV_RET(r.OptInt(e, "timeout", hf + ".timeout", &t));
+      if (t && *t <= 0) return r.Error(hf + ".timeout", "must be positive");
+      hk.timeout_s = t;
+      k.v->push_back(hk);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLinux(Reader& r, const json& l, Spec* out) {
+  SV_GET(ns, r.Array(l, "namespaces", "linux.namespaces"));
+  if (ns != nullptr) {
+    static const char* kTypes[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"};
+    for (size_t i = 0; i < ns->size(); ++i) {
+      std::string f = absl::StrCat("linux.namespaces[", i, "]");
+      const json& e = (*ns)[i];
+      if (!e.is_object()) return r.Error(f, "must be an object");
+      Namespace n;
+      SV_RET(r.Str(e, "type", f + ".type", &n.type));
+      SV_RET(r.Str(e, "path", f + ".path", &n.path));
+      bool known = false;
+      for (const char* t : kTypes) known |= n.type == t;
+      if (!known) return r.Error(f + ".type", absl::StrCat("unknown namespace type \"", n.type, "\""));
+      if (out->HasNamespace(n.type)) return r.Error(f + ".type", absl::StrCat("duplicate ", n.type));
+      out->namespaces.push_back(n);
+    }
+  }
+  SV_RET(r.Str(l, "cgroupsPath", "linux.cgroupsPath", &out->cgroups_path));
+  SV_GET(res, r.Object(l, "resources", "linux.resources"));
+  if (res != nullptr) {
+    SV_GET(mem, r.Object(*res, "memory", "linux.resources.memory"));
+    if (mem != nullptr) {
+      SV_RET(r.OptInt(*mem, "limit", "linux.resources.memory.limit", &out->resources.memory_limit));
+      SV_RET(r.OptInt(*mem, "reservation", "linux.resources.memory.reservation",
+                      &out->resources.memory_reservation));
+      SV_RET(r.OptInt(*mem, "swap", "linux.resources.memory.swap", &out->resources.memory_swap));
+      if (out->resources.memory_limit && *out->resources.memory_limit != -1 &&
+          *out->resources.memory_limit < 4096) {
+        return r.Error("linux.resources.memory.limit", "must be -1 or at least 4096 bytes");
+      }
+    }
+    SV_GET(cpu, r.Object(*res, "cpu", "linux.resources.cpu"));
+    if (cpu != nullptr) {
+      SV_RET(r.OptInt(*cpu, "shares", "linux.resources.cpu.shares", &out->resources.cpu_shares));
+      SV_RET(r.OptInt(*cpu, "quota", "linux.resources.cpu.quota", &out->resources.cpu_quota));
+      SV_RET(r.OptInt(*cpu, "period", "linux.resources.cpu.period", &out->resources.cpu_period));
+      std::string cpus;
+      SV_RET(r.Str(*cpu, "cpus", "linux.resources.cpu.cpus", &cpus));
+      if (!cpus.empty()) out->resources.cpuset_cpus = cpus;
+      if (out->resources.cpu_period && (*out->resources.cpu_period < 1000 ||
+                                        *out->resources.cpu_period > 1000000)) {
+        return r.Error("linux.resources.cpu.period", "must be between 1000 and 1000000 (µs)");
+      }
+    }
+    SV_GET(pids, r.Object(*res, "pids", "linux.resources.pids"));
+    if (pids != nullptr) {
+      SV_RET(r.OptInt(*pids, "limit", "linux.resources.pids.limit", &out->resources.pids_limit));
+    }
+  }
+  SV_RET(r.Strings(l, "maskedPaths", "linux.maskedPaths", &out->masked_paths));
+  SV_RET(r.Strings(l, "readonlyPaths", "linux.readonlyPaths", &out->readonly_paths));
+  for (size_t i = 0; i < out->masked_paths.size(); ++i) {
+    if (out->masked_paths[i].empty() || out->masked_paths[i][0] != '/') {
+      return r.Error(absl::StrCat("linux.maskedPaths[", i, "]"), "must be an absolute path");
+    }
+  }
+  for (size_t i = 0; i < out->readonly_paths.size(); ++i) {
+    if (out->readonly_paths[i].empty() || out->readonly_paths[i][0] != '/') {
+      return r.Error(absl::StrCat("linux.readonlyPaths[", i, "]"), "must be an absolute path");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+bool Mount::IsBind() const {
+  if (type == "bind") return true;
+  for (const std::string& o : options) {
+    if (o == "bind" || o == "rbind") return true;
+  }
+  return false;
+}
+
+bool Spec::HasNamespace(const std::string& type) const {
+  for (const Namespace& n : namespaces) {
+    if (n.type == type) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<Spec> ParseSpec(const std::string& text, const std::string& bundle) {
+  Reader r("config.json");
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Bad("config.json", "(document)", "is not valid JSON");
+  if (!j.is_object()) return Bad("config.json", "(document)", "must be a JSON object");
+  Spec s;
+  try {
+    SV_RET(r.Str(j, "ociVersion", "ociVersion", &s.oci_version));
+    if (s.oci_version.empty()) return r.Error("ociVersion", "must be set");
+    if (s.oci_version[0] != '1') {
+      return r.Error("ociVersion", absl::StrCat("unsupported version \"", s.oci_version, "\""));
+    }
+    SV_GET(proc, r.Object(j, "process", "process"));
+    if (proc == nullptr) return r.Error("process", "must be set");
+    SV_RET(ParseProcess(r, *proc, "process", &s.process));
+    SV_GET(root, r.Object(j, "root", "root"));
+    if (root == nullptr) return r.Error("root", "must be set");
+    SV_RET(r.Str(*root, "path", "root.path", &s.root.path));
+    SV_RET(r.Bool(*root, "readonly", "root.readonly", &s.root.readonly));
+    if (s.root.path.empty()) return r.Error("root.path", "must be set");
+    if (s.root.path[0] != '/' && !bundle.empty()) s.root.path = absl::StrCat(bundle, "/", s.root.path);
+    if (!bundle.empty()) {
+      struct stat st;
+      if (stat(s.root.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return r.Error("root.path", absl::StrCat("\"", s.root.path, "\" is not a directory"));
+      }
+    }
+    SV_RET(r.Str(j, "hostname", "hostname", &s.hostname));
+    SV_GET(mounts, r.Array(j, "mounts", "mounts"));
+    if (mounts != nullptr) {
+      for (size_t i = 0; i < mounts->size(); ++i) {
+        std::string f = absl::StrCat("mounts[", i, "]");
+        const json& e = (*mounts)[i];
+        if (!e.is_object()) return r.Error(f, "must be an object");
+        Mount m;
+        SV_RET(r.Str(e, "destination", f + ".destination", &m.destination));
+        SV_RET(r.Str(e, "type", f + ".type", &m.type));
+        SV_RET(r.Str(e, "source", f + ".source", &m.source));
+        SV_RET(r.Strings(e, "options", f + ".options", &m.options));
+        if (m.destination.empty() || m.destination[0] != '/') {
+          return r.Error(f + ".destination", "must be an absolute path");
+        }
+        if (m.type.empty() && !m.IsBind()) return r.Error(f + ".type", "must be set");
+        if (m.IsBind() && m.source.empty()) return r.Error(f + ".source", "a bind mount needs a source");
+        s.mounts.push_back(m);
+      }
+    }
+    SV_GET(hooks, r.Object(j, "hooks", "hooks"));
+    if (hooks != nullptr) SV_RET(ParseHooks(r, *hooks, &s.hooks));
+    SV_GET(ann, r.Object(j, "annotations", "annotations"));
+    if (ann != nullptr) {
+      for (auto it = ann->begin(); it != ann->end(); ++it) {
+        if (!it->is_string()) return r.Error("annotations." + it.key(), "must be a string");
+        s.annotations[it.key()] = it->get<std::string>();
+      }
+    }
+    SV_GET(linux, r.Object(j, "linux", "linux"));
+    if (linux != nullptr) SV_RET(ParseLinux(r, *linux, &s));
+    if (!s.hostname.empty() && !s.namespaces.empty() && !s.HasNamespace("uts")) {
+      return r.Error("hostname", "needs a uts namespace in linux.namespaces");
+    }
+  } catch (const json::exception& e) {
+    return Bad("config.json", "(document)", e.what());
+  }
+  return s;
+}
+
+absl::StatusOr<Spec> LoadBundle(const std::string& bundle) {
+  auto text = ReadFile(bundle + "/config.json");
+  if (!text.ok()) {
+    return absl::NotFoundError(absl::StrCat("cannot read config.json in bundle ", bundle, ": ",
+                                            text.status().message()));
+  }
+  return ParseSpec(*text, bundle);
+}
+
+absl::StatusOr<Process> LoadProcess(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Bad(path, "(document)", "is not a JSON object");
+  Reader r(path);
+  Process p;
+  try {
+    SV_RET(ParseProcess(r, j, "process", &p));
+  } catch (const json::exception& e) {
+    return Bad(path, "(document)", e.what());
+  }
+  return p;
+}
+
+}  // namespace seedvisor::oci

@@ -1,0 +1,166 @@
+#include "runsc/oci/spec.h"
+
+#include <sys/resource.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace seedvisor::oci {
+namespace {
+
+constexpr const char* kGood = R"({
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false,
+    "user": {"uid": 1000, "gid": 100, "additionalGids": [10, 20]},
+    "args": ["sh", "-c", "echo hi"],
+    "env": ["PATH=/bin", "A=b=c"],
+    "cwd": "/tmp",
+    "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"]},
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 512}],
+    "noNewPrivileges": true
+  },
+  "root": {"path": "/", "readonly": true},
+  "hostname": "box",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "ro"]},
+    {"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
+  ],
+  "hooks": {"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}],
+            "poststop": [{"path": "/bin/true"}]},
+  "annotations": {"a": "b"},
+  "linux": {
+    "namespaces": [{"type": "pid"}, {"type": "uts"}, {"type": "mount"}],
+    "cgroupsPath": "/seedsc/x",
+    "resources": {"memory": {"limit": 104857600}, "cpu": {"quota": 50000, "period": 100000},
+                  "pids": {"limit": 64}},
+    "maskedPaths": ["/proc/kcore"],
+    "readonlyPaths": ["/proc/sys"]
+  }
+})";
+
+std::string Error(const std::string& text) {
+  auto s = ParseSpec(text, "");
+  return s.ok() ? "OK" : std::string(s.status().message());
+}
+
+// Replaces the first occurrence of `from` in kGood.
+std::string Good(const std::string& from, const std::string& to) {
+  std::string s = kGood;
+  size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  if (p != std::string::npos) s.replace(p, from.size(), to);
+  return s;
+}
+
+TEST(SpecTest, ParsesEveryField) {
+  auto s = ParseSpec(kGood, "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->process.args.size(), 3u);
+  EXPECT_EQ(s->process.env[1], "A=b=c");
+  EXPECT_EQ(s->process.cwd, "/tmp");
+  EXPECT_EQ(s->process.user.uid, 1000u);
+  EXPECT_EQ(s->process.user.gid, 100u);
+  EXPECT_EQ(s->process.user.additional_gids, (std::vector<gid_t>{10, 20}));
+  ASSERT_EQ(s->process.rlimits.size(), 1u);
+  EXPECT_EQ(s->process.rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(s->process.rlimits[0].soft, 512u);
+  EXPECT_TRUE(s->process.no_new_privileges);
+  EXPECT_EQ(s->process.capabilities.bounding, std::vector<std::string>{"CAP_KILL"});
+  EXPECT_TRUE(s->root.readonly);
+  EXPECT_EQ(s->hostname, "box");
+  ASSERT_EQ(s->mounts.size(), 3u);
+  EXPECT_TRUE(s->mounts[1].IsBind());
+  EXPECT_FALSE(s->mounts[2].IsBind());
+  EXPECT_EQ(s->hooks.prestart.size(), 1u);
+  EXPECT_EQ(s->hooks.prestart[0].timeout_s, 5);
+  EXPECT_EQ(s->hooks.poststop.size(), 1u);
+  EXPECT_EQ(s->annotations.at("a"), "b");
+  EXPECT_TRUE(s->HasNamespace("pid"));
+  EXPECT_FALSE(s->HasNamespace("network"));
+  EXPECT_EQ(s->cgroups_path, "/seedsc/x");
+  EXPECT_EQ(s->resources.memory_limit, 104857600);
+  EXPECT_EQ(s->resources.cpu_quota, 50000);
+  EXPECT_EQ(s->resources.cpu_period, 100000u);
+  EXPECT_EQ(s->resources.pids_limit, 64);
+  EXPECT_EQ(s->masked_paths, std::vector<std::string>{"/proc/kcore"});
+  EXPECT_EQ(s->readonly_paths, std::vector<std::string>{"/proc/sys"});
+}
+
+TEST(SpecTest, ErrorsNameTheField) {
+  EXPECT_EQ(Error("{"), "config.json: (document): is not valid JSON");
+  EXPECT_EQ(Error("[]"), "config.json: (document): must be a JSON object");
+  EXPECT_EQ(Error(Good(R"("args": ["sh", "-c", "echo hi"])", R"("args": [])")),
+            "config.json: process.args: must not be empty");
+  EXPECT_EQ(Error(Good(R"("args": ["sh", "-c", "echo hi"])", R"("args": ["sh", 3])")),
+            "config.json: process.args[1]: must be a string, not number");
+  EXPECT_EQ(Error(Good(R"("cwd": "/tmp")", R"("cwd": "tmp")")),
+            "config.json: process.cwd: \"tmp\" is not an absolute path");
+  EXPECT_EQ(Error(Good(R"("A=b=c")", R"("NOEQUALS")")),
+            "config.json: process.env[1]: \"NOEQUALS\" is not of the form KEY=VALUE");
+  EXPECT_EQ(Error(Good(R"("uid": 1000)", R"("uid": -1)")),
+            "config.json: process.user.uid: must not be negative");
+  EXPECT_EQ(Error(Good(R"("uid": 1000)", R"("uid": "root")")),
+            "config.json: process.user.uid: must be an integer, not string");
+  EXPECT_EQ(Error(Good(R"([10, 20])", R"([10, "x"])")),
+            "config.json: process.user.additionalGids[1]: must be a non-negative integer");
+  EXPECT_EQ(Error(Good(R"("bounding": ["CAP_KILL"])", R"("bounding": ["CAP_FLY"])")),
+            "config.json: process.capabilities.bounding[0]: unknown capability \"CAP_FLY\"");
+  EXPECT_EQ(Error(Good("RLIMIT_NOFILE", "RLIMIT_BOGUS")),
+            "config.json: process.rlimits[0].type: unknown rlimit \"RLIMIT_BOGUS\"");
+  EXPECT_EQ(Error(Good(R"("soft": 512)", R"("soft": 4096)")),
+            "config.json: process.rlimits[0].soft: must not exceed hard");
+  EXPECT_EQ(Error(Good(R"("ociVersion": "1.0.2")", R"("ociVersion": "0.9")")),
+            "config.json: ociVersion: unsupported version \"0.9\"");
+  EXPECT_EQ(Error(Good(R"("root": {"path": "/", "readonly": true})", R"("root": {})")),
+            "config.json: root.path: must be set");
+  EXPECT_EQ(Error(Good(R"("readonly": true)", R"("readonly": "yes")")),
+            "config.json: root.readonly: must be a boolean, not string");
+  EXPECT_EQ(Error(Good(R"("destination": "/data")", R"("destination": "data")")),
+            "config.json: mounts[1].destination: must be an absolute path");
+  EXPECT_EQ(Error(Good(R"("source": "/tmp")", R"("source": "")")),
+            "config.json: mounts[1].source: a bind mount needs a source");
+  EXPECT_EQ(Error(Good(R"("path": "/bin/true", "args")", R"("path": "true", "args")")),
+            "config.json: hooks.prestart[0].path: must be an absolute path");
+  EXPECT_EQ(Error(Good(R"({"type": "pid"})", R"({"type": "pidd"})")),
+            "config.json: linux.namespaces[0].type: unknown namespace type \"pidd\"");
+  EXPECT_EQ(Error(Good(R"({"type": "uts"})", R"({"type": "pid"})")),
+            "config.json: linux.namespaces[1].type: duplicate pid");
+  EXPECT_EQ(Error(Good(R"({"type": "uts"}, )", "")),
+            "config.json: hostname: needs a uts namespace in linux.namespaces");
+  EXPECT_EQ(Error(Good(R"("limit": 104857600)", R"("limit": 10)")),
+            "config.json: linux.resources.memory.limit: must be -1 or at least 4096 bytes");
+  EXPECT_EQ(Error(Good(R"("period": 100000)", R"("period": 10)")),
+            "config.json: linux.resources.cpu.period: must be between 1000 and 1000000 (µs)");
+  EXPECT_EQ(Error(Good(R"("limit": 64)", R"("limit": "many")")),
+            "config.json: linux.resources.pids.limit: must be an integer, not string");
+  EXPECT_EQ(Error(Good(R"(["/proc/kcore"])", R"(["proc/kcore"])")),
+            "config.json: linux.maskedPaths[0]: must be an absolute path");
+  EXPECT_EQ(Error(Good(R"("annotations": {"a": "b"})", R"("annotations": {"a": 1})")),
+            "config.json: annotations.a: must be a string");
+}
+
+TEST(SpecTest, RootIsResolvedAgainstTheBundle) {
+  auto s = ParseSpec(Good(R"("path": "/", "readonly")", R"("path": "nonexistent", "readonly")"),
+                     "/tmp");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "config.json: root.path: \"/tmp/nonexistent\" is not a directory");
+}
+
+TEST(SpecTest, DefaultSpecParses) {
+  auto s = ParseSpec(DefaultSpecJson({}), "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->process.args, std::vector<std::string>{"sh"});
+  EXPECT_TRUE(s->process.terminal);
+  EXPECT_EQ(s->root.path, "rootfs");
+  auto t = ParseSpec(DefaultSpecJson({"echo", "x"}), "");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->process.args, (std::vector<std::string>{"echo", "x"}));
+  EXPECT_FALSE(t->process.terminal);
+}
+
+}  // namespace
+}  // namespace seedvisor::oci
