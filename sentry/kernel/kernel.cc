@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   auto platform = platform::NewPlatform(opts.platform);
   if (!platform.ok()) return platform.status();
   k->platform_ = std::move(*platform);
-  auto vfs = Vfs::Create(*k, VfsOptions{});
+  auto vfs = Vfs::Create(*k, VfsOptions{.host_root = opts.root});
   if (!vfs.ok()) return vfs.status();
   k->vfs_ = std::move(*vfs);
   if (opts.strace) k->strace_ = std::make_unique<Strace>();
@@ -118,8 +118,11 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
   }
   init->fs_ = vfs_->NewFsContext();
   init->fds_ = std::make_shared<FdTable>();
+  Result<DentryRef> console = vfs_->ResolveAt(*init, AT_FDCWD, "/dev/console", 0);
   for (int i = 0; i < 3; ++i) {
-    init->fds_->InstallAt(i, NewHostStdioFile(opts_.stdio[i]), false).ok();
+    init->fds_->InstallAt(i, NewHostStdioFile(opts_.stdio[i], console.ok() ? *console : nullptr),
+                          false)
+        .ok();
   }
   if (opts_.cwd != "/") {
     Result<DentryRef> d = vfs_->ResolveAt(*init, AT_FDCWD, opts_.cwd, 0);

@@ -121,8 +121,9 @@ class Vfs {
   std::map<const Dentry*, Mount*> mounted_at_;     // mount point -> mount
 };
 
-// The sandbox's stdio passthrough (see sentry/fs/host/stdio_file.h).
-FileRef NewHostStdioFile(int host_fd);
+// The sandbox's stdio passthrough (sentry/fs/host/stdio_file.h; the default
+// argument lives there).
+FileRef NewHostStdioFile(int host_fd, std::shared_ptr<Dentry> console);
 
 // The task on whose behalf the current host thread resolves paths (for
 // /proc/self); set by the Task entry points for the call's duration.

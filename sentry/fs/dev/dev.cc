@@ -99,6 +99,11 @@ InodeRef NewDevFs() {
                          return OpenControllingTerminal(d, flags);
                        },
                        makedev(5, 0)));
+  root->Add("console", std::make_shared<SynthDevice>(
+                           [](const std::shared_ptr<Dentry>& d, int flags) {
+                             return OpenControllingTerminal(d, flags);
+                           },
+                           makedev(5, 1), 0600));
   root->Add("fd", SynthSymlink::Fixed("/proc/self/fd"));
   root->Add("stdin", SynthSymlink::Fixed("/proc/self/fd/0"));
   root->Add("stdout", SynthSymlink::Fixed("/proc/self/fd/1"));

@@ -28,7 +28,7 @@ constexpr size_t kKernelTermiosSize = 36;
 
 int TerminalForegroundPgid() { return g_fg_pgid.load(); }
 
-FileRef NewHostStdioFile(int host_fd) {
+FileRef NewHostStdioFile(int host_fd, std::shared_ptr<Dentry> console) {
   int flags = fcntl(host_fd, F_GETFL);
   int fd = flags < 0 ? -1 : fcntl(host_fd, F_DUPFD_CLOEXEC, 3);
   if (fd < 0) {
@@ -41,7 +41,8 @@ FileRef NewHostStdioFile(int host_fd) {
     if (g_tty_fd < 0) g_tty_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   }
   // The guest starts blocking whatever the host fd's O_NONBLOCK says.
-  return std::make_shared<HostStdioFile>(fd, flags & (O_ACCMODE | O_APPEND));
+  return std::make_shared<HostStdioFile>(fd, flags & (O_ACCMODE | O_APPEND),
+                                         isatty(fd) ? std::move(console) : nullptr);
 }
 
 Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags) {
@@ -105,6 +106,7 @@ Result<int64_t> HostStdioFile::Seek(int64_t offset, int whence) {
 }
 
 Result<struct stat> HostStdioFile::Stat() {
+  if (tty_ && dentry()) return FileDescription::Stat();  // the /dev node it is shown as
   struct stat st;
   if (fstat(fd_, &st) != 0) return Errno(errno);
   return st;

@@ -39,8 +39,10 @@ class HostStdioFile : public FileDescription {
 
 // A stdio passthrough for host fd `host_fd` (dup'ed; the caller keeps its fd).
 // The first terminal seen becomes the sandbox's controlling terminal
-// (/dev/tty). If `host_fd` is not open, a file that supports no I/O.
-FileRef NewHostStdioFile(int host_fd);
+// (/dev/tty). If `host_fd` is not open, a file that supports no I/O. A
+// terminal is shown as `console` (the /dev/console dentry), so that fstat()
+// and ttyname(3) agree with what the guest finds in /dev.
+FileRef NewHostStdioFile(int host_fd, std::shared_ptr<Dentry> console = nullptr);
 
 // /dev/tty: a new passthrough of the controlling terminal, or ENXIO if the
 // sandbox has none.
