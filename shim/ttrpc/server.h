@@ -1,0 +1,115 @@
+// A ttrpc server: unix-socket listener, one reader thread per connection and
+// one thread per request, so a blocking call (containerd keeps Task.Wait
+// outstanding) never holds up the others on the same connection. Responses
+// may go out of order; each frame is written whole under the connection's
+// write lock.
+//
+//   Server server;
+//   server.RegisterMethod<task::StateRequest, task::StateResponse>(
+//       "containerd.task.v2.Task", "State",
+//       [&](const CallContext& ctx, const task::StateRequest& req)
+//           -> absl::StatusOr<task::StateResponse> { ... });
+//   RETURN_IF_ERROR(server.Listen("unix:///run/x.sock"));
+//   server.Serve();   // until Shutdown()
+//
+// Status codes follow ttrpc 1.1.1: unknown service → 12 "service X", unknown
+// method → 12 "method X", an unparsable request → 3, an even stream id → 3,
+// a frame over 4 MiB → 8 (its bytes are skipped, the connection stays up).
+// absl::StatusCode values are the gRPC codes, so a handler's error status
+// travels as is.
+#ifndef SEEDVISOR_SHIM_TTRPC_SERVER_H_
+#define SEEDVISOR_SHIM_TTRPC_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "shim/ttrpc/frame.h"
+
+namespace seedvisor::ttrpc {
+
+struct CallContext {
+  std::string service;
+  std::string method;
+  int64_t timeout_nano = 0;  // relative deadline from the client, 0 = none
+  std::vector<std::pair<std::string, std::string>> metadata;
+
+  // The first value for `key`, or "".
+  std::string Metadata(absl::string_view key) const;
+};
+
+class Server {
+ public:
+  // Returns the serialized response message.
+  using Handler =
+      std::function<absl::StatusOr<std::string>(const CallContext&, const std::string&)>;
+
+  Server();
+  ~Server();  // Shutdown()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void Register(const std::string& service, const std::string& method, Handler h);
+
+  // Typed registration for protobuf messages.
+  template <typename Req, typename Resp>
+  void RegisterMethod(
+      const std::string& service, const std::string& method,
+      std::function<absl::StatusOr<Resp>(const CallContext&, const Req&)> f) {
+    Register(service, method,
+             [f = std::move(f), method](const CallContext& ctx,
+                                        const std::string& payload)
+                 -> absl::StatusOr<std::string> {
+               Req req;
+               if (!req.ParseFromString(payload)) {
+                 return absl::InvalidArgumentError("unmarshal " + method + " request");
+               }
+               absl::StatusOr<Resp> resp = f(ctx, req);
+               if (!resp.ok()) return resp.status();
+               return resp->SerializeAsString();
+             });
+  }
+
+  // Listens on `address` (see socket.h), or serves an inherited listener.
+  absl::Status Listen(const std::string& address);
+  void AdoptListener(int fd);
+  // Accept loop; returns after Shutdown() or on a listener error.
+  void Serve();
+  // Serves one connected socket on its own thread; takes ownership of fd.
+  void ServeConnection(int fd);
+  // Stops accepting and shuts every connection down. Request threads still
+  // running finish on their own (their replies are dropped).
+  void Shutdown();
+
+  // Frame-level dispatch without I/O (used by the connection reader and the
+  // fuzz target): the response frame for `frame`, or "" for frames that get
+  // no answer (unknown types, ttrpc >= 1.2 data frames).
+  std::string HandleFrame(const Frame& frame);
+  // The answer to a frame whose body was too large to read.
+  static std::string OversizedResponse(const FrameHeader& header);
+  // Encodes a response frame carrying `status` (OK → payload only).
+  static std::string ResponseFrame(uint32_t stream_id, const absl::Status& status,
+                                   absl::string_view payload);
+
+  // Whether peers must have our uid (SO_PEERCRED), as containerd's shim
+  // server requires. On by default.
+  void set_check_peer_uid(bool on) { check_peer_uid_ = on; }
+
+ private:
+  struct Conn;
+  struct Shared;
+
+  std::shared_ptr<Shared> shared_;
+  bool check_peer_uid_ = true;
+};
+
+}  // namespace seedvisor::ttrpc
+
+#endif  // SEEDVISOR_SHIM_TTRPC_SERVER_H_

@@ -1,0 +1,33 @@
+// Unix-socket helpers for ttrpc endpoints.
+//
+//   ASSIGN_OR_RETURN(int fd, DialUnix("unix:///run/x.sock"));
+//   RETURN_IF_ERROR(WriteAll(fd, bytes));
+//
+// Addresses: "unix:///abs/path" or "/abs/path" name a filesystem socket;
+// "@name" names an abstract one (containerd's shim addresses without unix://
+// are abstract; $TTRPC_ADDRESS is a plain path).
+#ifndef SEEDVISOR_SHIM_TTRPC_SOCKET_H_
+#define SEEDVISOR_SHIM_TTRPC_SOCKET_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace seedvisor::ttrpc {
+
+// The path of a "unix://" address, or the address itself.
+std::string SocketPath(const std::string& address);
+
+// Binds and listens (backlog 64); removes nothing that exists: a stale socket
+// file makes this fail with AlreadyExists.
+absl::StatusOr<int> ListenUnix(const std::string& address);
+absl::StatusOr<int> DialUnix(const std::string& address);
+
+// Writes everything (MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE).
+absl::Status WriteAll(int fd, absl::string_view data);
+
+}  // namespace seedvisor::ttrpc
+
+#endif  // SEEDVISOR_SHIM_TTRPC_SOCKET_H_
