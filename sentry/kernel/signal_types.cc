@@ -9,6 +9,7 @@ void PendingSignals::Enqueue(const siginfo_t& info) {
   if (sig < SIGRTMIN && Has(sig)) return;  // standard signals do not queue
   set_ |= SigBit(sig);
   queue_.push_back(info);
+  if (auto hook = g_signal_queued_hook.load()) hook(sig);
 }
 
 int PendingSignals::Dequeue(SigSet blocked, siginfo_t* info) {

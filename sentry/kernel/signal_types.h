@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <atomic>
 #include <deque>
 
 namespace seedvisor::sentry {
@@ -43,6 +44,10 @@ class PendingSignals {
   SigSet set_ = 0;
   std::deque<siginfo_t> queue_;
 };
+
+// Called (with Kernel::mu() held) each time a signal is queued anywhere:
+// signalfd(2) (sentry/fs/signalfd) installs it to mark its files readable.
+inline std::atomic<void (*)(int sig)> g_signal_queued_hook{nullptr};
 
 enum class DefaultAction { kTerminate, kCore, kStop, kContinue, kIgnore };
 DefaultAction DefaultActionOf(int sig);

@@ -4,6 +4,7 @@
 #ifndef SEEDVISOR_SENTRY_SYSCALLS_HANDLERS_H_
 #define SEEDVISOR_SENTRY_SYSCALLS_HANDLERS_H_
 
+#include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/syscall.h"
 

@@ -1,0 +1,69 @@
+// HostFdFile: a file whose state and readiness live in one host fd the
+// sentry owns (eventfd, timerfd, epoll instances, sockets).
+//
+// The host fd is O_NONBLOCK; a blocking guest read or write waits in
+// TaskBlockOnFd so a signal interrupts it, and PollFd() hands the fd to
+// poll/select/epoll, so readiness is exactly the host kernel's.
+//
+//   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+//   FileRef f = std::make_shared<HostFdFile>(O_RDWR, efd, "anon_inode:[eventfd]");
+#ifndef SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
+#define SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
+
+#include <string>
+
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+class HostFdFile : public FileDescription {
+ public:
+  // Owns `host_fd` (made O_NONBLOCK here). `display` is what /proc/PID/fd
+  // shows, e.g. "anon_inode:[eventfd]".
+  HostFdFile(int flags, int host_fd, std::string display);
+  ~HostFdFile() override;
+
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  Result<size_t> Write(Task& t, const char* buf, size_t len) override;
+  Result<struct stat> Stat() override;
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  int PollFd() const override { return fd_; }
+  std::string DisplayPath() const override { return display_; }
+  int host_fd() const { return fd_; }
+
+ protected:
+  // Runs `op` (a non-blocking host call returning -1/errno on failure) until
+  // it does not fail with EAGAIN, waiting for `events` in between unless the
+  // file is non-blocking. `deadline` as TaskBlockOnFd's.
+  template <typename Op>
+  Result<ssize_t> Retry(Task& t, short events, Op op, const timespec* deadline = nullptr) {
+    for (;;) {
+      ssize_t n = op();
+      if (n >= 0) return n;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return Errno(errno);
+      if (nonblocking()) return Errno(EAGAIN);
+      SV_TRY(WaitFor(t, events, deadline));
+    }
+  }
+  Status WaitFor(Task& t, short events, const timespec* deadline);
+
+ private:
+  const int fd_;
+  const std::string display_;
+};
+
+// The typed flavours, so that timerfd_settime(2) on an eventfd fails with
+// EINVAL and epoll_ctl(2) can tell an epoll instance.
+class EventFdFile : public HostFdFile {
+ public:
+  EventFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[eventfd]") {}
+};
+class TimerFdFile : public HostFdFile {
+ public:
+  TimerFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[timerfd]") {}
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_

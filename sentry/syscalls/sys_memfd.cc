@@ -1,0 +1,62 @@
+// memfd_create: an unlinked file of a private tmpfs (whose data is a host
+// memfd), so read/write/mmap/ftruncate work as on any tmpfs file.
+//
+// TODO: file seals (F_ADD_SEALS/F_GET_SEALS) are not implemented;
+// MFD_ALLOW_SEALING is accepted and the file starts with no seals.
+#include <linux/memfd.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/sys_events.h"
+#include "sentry/syscalls/sys_file_internal.h"
+
+namespace seedvisor::sentry {
+
+using namespace file_internal;  // NOLINT
+
+namespace {
+
+class MemfdFile : public TmpfsFile {
+ public:
+  MemfdFile(int flags, DentryRef d, std::shared_ptr<TmpfsInode> inode, std::string name)
+      : TmpfsFile(flags, std::move(d), std::move(inode)), name_(std::move(name)) {}
+  // As /proc/PID/fd shows a memfd (memfd_create(2)).
+  std::string DisplayPath() const override { return absl::StrCat("/memfd:", name_, " (deleted)"); }
+
+ private:
+  const std::string name_;
+};
+
+// 249 = NAME_MAX minus the "memfd:" prefix (memfd_create(2): EINVAL beyond).
+constexpr size_t kMaxName = 249;
+
+}  // namespace
+
+SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a) {
+  unsigned flags = a.Uint(1);
+  if (flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) return Errno(EINVAL);
+  if (flags & MFD_HUGETLB) return Errno(EINVAL);  // no hugetlbfs in the sandbox
+  auto name = t.CopyInString(a.Addr(0), kMaxName + 1);
+  if (!name.ok()) return name.error() == Errno(ENAMETOOLONG) ? Errno(EINVAL) : name.error();
+  if (name->size() > kMaxName) return Errno(EINVAL);
+
+  static std::atomic<uint64_t> next{0};
+  static const std::shared_ptr<TmpfsInode> root = NewTmpfs(01777);
+  std::string slot = absl::StrCat(next.fetch_add(1));
+  FsCreds c;
+  c.uid = t.creds().fsuid;
+  c.gid = t.creds().fsgid;
+  SV_ASSIGN_OR_RETURN(auto inode, root->Create(slot, S_IFREG | 0777, c));
+  (void)root->Unlink(slot);
+  auto node = std::static_pointer_cast<TmpfsInode>(inode);
+  auto d = std::make_shared<Dentry>(absl::StrCat("memfd:", *name), nullptr, inode, nullptr);
+  d->MarkDeleted();
+  auto f = std::make_shared<MemfdFile>(O_RDWR | O_LARGEFILE, d, node, *name);
+  SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & MFD_CLOEXEC, 0, FdLimit(t)));
+  return static_cast<uint64_t>(fd);
+}
+
+}  // namespace seedvisor::sentry
