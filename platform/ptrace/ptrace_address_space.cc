@@ -44,7 +44,11 @@ int WaitFor(pid_t tid) {
 
 Status SeizeAndStop(pid_t tid) {
   if (::ptrace(PTRACE_SEIZE, tid, nullptr,
-             reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) != 0) {
+             // TRACESECCOMP: systrap stubs let injected calls through with
+             // SECCOMP_RET_TRACE (seccomp/stub_policy.cc); ptrace stubs have
+             // no filter and never stop for it.
+             reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+                                     PTRACE_O_TRACESECCOMP)) != 0) {
     return Errno(errno);
   }
   if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) return Errno(errno);
@@ -74,6 +78,9 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
       *dead = true;
       return -ESRCH;
     }
+    // A seccomp stop (systrap's filter saying SECCOMP_RET_TRACE): continuing
+    // lets the injected syscall run.
+    if ((status >> 16) == PTRACE_EVENT_SECCOMP) continue;
     if (WSTOPSIG(status) == SIGTRAP) break;
     // Anything else (an interrupt meant for guest mode, a SIGCHLD in the
     // zygote) is dropped: the task checks its signals before it returns to

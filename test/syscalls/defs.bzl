@@ -24,7 +24,7 @@ everywhere. Native must pass: that is what proves the test itself is right.
 # `<name>_<platform>` target. Add "systrap" or "kvm" here once seedsc supports
 # them. Empty until //runsc:seedsc exists (the lead enables "ptrace" when it
 # lands), so that `bazel test //...` stays green meanwhile.
-SANDBOX_PLATFORMS = ["ptrace"]
+SANDBOX_PLATFORMS = ["ptrace", "systrap"]
 
 # The sandbox binary the `_<platform>` variants run the test under.
 SEEDSC = "//runsc:seedsc"

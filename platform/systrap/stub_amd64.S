@@ -1,0 +1,146 @@
+// The systrap stub: the host process that holds a guest address space.
+//
+// Like the ptrace stub (same gadget offsets, so the ptrace injection helpers
+// work on it), plus a signal handler. Guest code runs on the stub's threads
+// under a seccomp filter (seccomp/stub_policy.cc) that turns every guest
+// syscall into SIGSYS; faults arrive as SIGSEGV, SIGBUS, SIGFPE, SIGILL and
+// SIGTRAP, and the sentry's kick as SIGURG. All of them land in `handler`, on
+// the thread's alternate stack inside its slot of the shared region
+// (systrap_layout.h). The handler posts the event in the slot's comm page,
+// wakes the sentry with a futex, waits for the reply and returns through
+// rt_sigreturn with the ucontext the sentry rewrote in place.
+//
+// No libc, no writable memory of its own; the text page must stay one page
+// (the filter allows the handler's calls from that page only).
+
+#define SYS_rt_sigreturn 15
+#define SYS_nanosleep 35
+#define SYS_wait4 61
+#define SYS_exit 60
+#define SYS_futex 202
+#define WALL 0x40000000
+#define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
+#define ST_EVENT 1
+#define ST_EXIT 3
+#define ST_GONE 4
+
+        .section .text
+        .globl _start
+_start:                                  // +0x00
+        mov     (%rsp), %rax             // argc > 1: this is the zygote
+        cmp     $1, %rax
+        jg      zygote
+        jmp     park
+
+        .org    0x20
+syscall_gadget:                          // +0x20: one host syscall, then trap
+        syscall
+        int3
+
+        .org    0x30
+fork_gadget:                             // +0x30: clone; the child parks
+        syscall
+        test    %rax, %rax
+        jz      park
+        int3
+
+        .org    0x40
+exit_gadget:                             // +0x40: end this host thread
+        mov     $SYS_exit, %eax
+        xor     %edi, %edi
+        syscall
+        ud2
+
+        .org    0x50
+park:                                    // +0x50: wait to be attached, forever
+        mov     $SYS_futex, %eax
+        lea     park_word(%rip), %rdi
+        xor     %esi, %esi               // FUTEX_WAIT
+        xor     %edx, %edx               // while *park_word == 0
+        xor     %r10, %r10
+        syscall
+        jmp     park
+
+zygote:                                  // reap every stub ever forked
+        mov     $SYS_wait4, %eax
+        mov     $-1, %rdi
+        xor     %esi, %esi
+        mov     $WALL, %edx
+        xor     %r10, %r10
+        syscall
+        cmp     $-10, %rax               // -ECHILD: nothing to reap yet
+        jne     zygote
+        mov     $SYS_nanosleep, %eax
+        lea     nap(%rip), %rdi
+        xor     %esi, %esi
+        syscall
+        jmp     zygote
+
+        .org    0x100
+scratch_addr:                            // +0x100: where the scratch page is
+        .quad   scratch
+
+        .org    0x180
+enter:                                   // +0x180: a new thread's first event
+        ud2                              // SIGILL -> handler -> the sentry
+
+        .org    0x200
+handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
+        mov     %rsp, %rbx
+        and     $SLOT_MASK, %rbx         // the slot's comm page
+        mov     %edi, 4(%rbx)
+        mov     %rsi, 8(%rbx)
+        mov     %rdx, 16(%rbx)
+        rdfsbase %rax
+        mov     %rax, 24(%rbx)
+        rdgsbase %rax
+        mov     %rax, 32(%rbx)
+        movl    $ST_EVENT, (%rbx)
+        mov     $SYS_futex, %eax
+        mov     %rbx, %rdi
+        mov     $1, %esi                 // FUTEX_WAKE (shared: the sentry maps it too)
+        mov     $1, %edx
+        syscall
+wait:
+        mov     $SYS_futex, %eax
+        mov     %rbx, %rdi
+        xor     %esi, %esi               // FUTEX_WAIT while state == EVENT
+        mov     $ST_EVENT, %edx
+        xor     %r10, %r10
+        syscall
+        mov     (%rbx), %eax
+        cmp     $ST_EVENT, %eax
+        je      wait
+        cmp     $ST_EXIT, %eax
+        je      done
+        mov     24(%rbx), %rax           // the guest's fs and gs bases
+        wrfsbase %rax
+        mov     32(%rbx), %rax
+        wrgsbase %rax
+        ret                              // to restorer, rsp back at the frame
+
+        .org    0x280
+restorer:                                // +0x280: sa_restorer
+        mov     $SYS_rt_sigreturn, %eax
+        syscall
+        ud2
+
+done:                                    // after this store the thread never
+        movl    $ST_GONE, (%rbx)         // touches its slot again
+        mov     $SYS_exit, %eax
+        xor     %edi, %edi
+        syscall
+        ud2
+
+        .section .rodata
+        .balign 16
+nap:    .quad   0, 20000000              // 20 ms
+park_word:
+        .long   0
+        // Read-only to the guest; the sentry writes it through /proc/PID/mem
+        // (FOLL_FORCE) to pass paths to injected syscalls.
+        .balign 4096
+scratch:
+        .zero   4096
+
+        .section .note.GNU-stack,"",@progbits

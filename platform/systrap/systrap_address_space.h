@@ -1,0 +1,147 @@
+// SystrapAddressSpace and SystrapContext: see systrap_platform.h.
+#ifndef SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_ADDRESS_SPACE_H_
+#define SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_ADDRESS_SPACE_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <bitset>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/platform.h"
+#include "platform/systrap/systrap_layout.h"
+
+namespace seedvisor::platform::systrap {
+
+class SystrapContext;
+
+// Where the stub's fixed pieces are; the same in every stub.
+struct StubLayout {
+  uint64_t entry = 0;    // gadgets are at fixed offsets from here
+  uint64_t scratch = 0;  // a read-only page for injected syscall arguments
+  UserAddr vdso;
+};
+
+// A stub thread seized for a few injected host syscalls; detached (and so
+// back where it was) when destroyed. Not for a thread inside Run().
+class Injector {
+ public:
+  Injector(pid_t tid, uint64_t entry);
+  ~Injector();
+  bool ok() const { return ok_; }
+  // The raw result, -errno on failure.
+  long Call(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+            long a5 = 0, uint64_t gadget = kStubSyscallGadget);
+  bool dead() const { return dead_; }
+
+ private:
+  const pid_t tid_;
+  const uint64_t entry_;
+  bool ok_ = false;
+  bool dead_ = false;
+};
+
+class SystrapAddressSpace : public AddressSpace {
+ public:
+  // Sets up the stub `pid` (parked, not traced): maps a fresh shared region
+  // and, if `filter` is given (a stub fresh from the zygote), installs the
+  // signal handlers and the filter. A forked stub inherits those.
+  static absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> Create(
+      pid_t pid, const StubLayout& layout, const std::vector<sock_filter>* filter);
+  ~SystrapAddressSpace() override;
+
+  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+             uint64_t offset) override;
+  Status Unmap(UserAddr addr, uint64_t len) override;
+  Status Protect(UserAddr addr, uint64_t len, int prot) override;
+  Status Advise(UserAddr addr, uint64_t len, int advice) override;
+  Status Sync(UserAddr addr, uint64_t len, int flags) override;
+  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
+               uint64_t new_len) override;
+  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override;
+  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override;
+  Status WriteForce(UserAddr addr, const void* src, size_t len) override;
+  UserAddr UserTop() const override { return UserAddr(kRegionBase); }
+  UserAddr VdsoBase() const override { return layout_.vdso; }
+  int host_pid() const override { return pid_; }
+  ThreadHandle initial_thread() const override { return ThreadHandle{pid_}; }
+  int64_t CpuTimeNs() const override;
+  int64_t MaxRssKb() const override;
+
+  const StubLayout& layout() const { return layout_; }
+  // The sentry's view of slot `i` of the shared region.
+  uint8_t* slot(int i) const { return region_ + static_cast<uint64_t>(i) * kSlotSize; }
+  static uint64_t StubSlot(int i) { return kRegionBase + static_cast<uint64_t>(i) * kSlotSize; }
+  // A free thread slot, or -1.
+  int AllocSlot();
+  void FreeSlot(int i);
+
+  void Register(pid_t host_tid, SystrapContext* ctx);
+  void Unregister(pid_t host_tid);
+
+ private:
+  SystrapAddressSpace(pid_t pid, const StubLayout& layout);
+  absl::Status Setup(const std::vector<sock_filter>* filter);
+  // Host syscalls in the stub, made through the caller's own stub thread.
+  long Inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+              long a5 = 0);
+  pid_t CallerStubThread();
+  static Status FromSyscall(long r);
+
+  const pid_t pid_;
+  const StubLayout layout_;
+  int mem_fd_ = -1;  // /proc/PID/mem, for WriteForce
+  uint8_t* region_ = nullptr;
+  absl::Mutex mu_;
+  std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);
+  std::bitset<kSlots> used_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex scratch_mu_;  // one user of the scratch page at a time
+};
+
+class SystrapContext : public Context {
+ public:
+  // Seizes the parked stub thread `tid`, gives it a slot and lets it run into
+  // its first event (the `enter` gadget). Call on the owning host thread.
+  static absl::StatusOr<std::unique_ptr<SystrapContext>> Create(
+      std::shared_ptr<SystrapAddressSpace> as, pid_t tid);
+  ~SystrapContext() override;
+
+  Stop Run(Registers& regs) override;
+  void Interrupt() override;
+  Status GetFpRegs(FpRegisters& fp) override;
+  Status SetFpRegs(const FpRegisters& fp) override;
+  Result<ThreadHandle> NewThread() override;
+  Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
+  AddressSpace& address_space() override { return *as_; }
+  int64_t CpuTimeNs() const override;
+
+  pid_t tid() const { return tid_; }
+
+ private:
+  SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot);
+  CommPage* comm() const { return reinterpret_cast<CommPage*>(as_->slot(slot_)); }
+  // Waits until the stub posts an event; false if the thread is gone.
+  bool WaitEvent();
+  // Checks the frame pointers of the posted event; false if they do not lie
+  // in this slot's stack (a guest that scribbled on the region).
+  bool LoadFrame();
+  bool Alive() const;
+
+  std::shared_ptr<SystrapAddressSpace> as_;
+  const pid_t tid_;
+  const int slot_;
+  const pid_t owner_;
+  bool dead_ = false;
+  // Offsets in the slot of the current frame's pieces (valid after LoadFrame).
+  uint64_t info_off_ = 0, uc_off_ = 0, fp_off_ = 0;
+  uint32_t signo_ = 0;
+};
+
+}  // namespace seedvisor::platform::systrap
+
+#endif  // SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_ADDRESS_SPACE_H_

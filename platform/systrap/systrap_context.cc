@@ -1,0 +1,316 @@
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "platform/systrap/systrap_address_space.h"
+
+namespace seedvisor::platform::systrap {
+namespace {
+
+pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// The kernel's struct ucontext on x86-64 (arch/x86/include/uapi/asm/ucontext.h):
+// glibc's ucontext_t has the same head but a bigger sigset after it.
+struct KernelUContext {
+  uint64_t flags;
+  uint64_t link;
+  stack_t stack;
+  mcontext_t mcontext;
+  uint64_t sigmask;
+};
+static_assert(sizeof(KernelUContext) == 304);
+
+constexpr size_t kFxsaveSize = 512;
+constexpr uint32_t kFpXstateMagic1 = 0x46505853;  // FP_XSTATE_MAGIC1, sigcontext.h
+constexpr int kInterruptSignal = SIGURG;
+
+std::atomic<uint32_t>* StateWord(CommPage* c) {
+  // SAFETY: the state word is 4-byte aligned at the start of a shared page;
+  // both sides access it only atomically.
+  return reinterpret_cast<std::atomic<uint32_t>*>(&c->state);
+}
+
+void FutexWake(std::atomic<uint32_t>* w) {
+  syscall(SYS_futex, w, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+bool IsFaultSignal(int sig) {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP;
+}
+
+}  // namespace
+
+SystrapContext::SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot)
+    : as_(std::move(as)), tid_(tid), slot_(slot), owner_(HostTid()) {
+  as_->Register(owner_, this);
+}
+
+absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
+    std::shared_ptr<SystrapAddressSpace> as, pid_t tid) {
+  int slot = as->AllocSlot();
+  if (slot < 0) return absl::ResourceExhaustedError("systrap: no free stub thread slot");
+  uint8_t* s = as->slot(slot);
+  std::memset(s, 0, kCommSize);
+  const uint64_t stub_slot = SystrapAddressSpace::StubSlot(slot);
+  // Arguments for the injected calls, in the slot's comm page.
+  stack_t ss{};
+  // SAFETY: a stub address, passed only to the stub's sigaltstack().
+  ss.ss_sp = reinterpret_cast<void*>(stub_slot + kCommSize);
+  ss.ss_size = kSlotSize - kCommSize;
+  std::memcpy(s + 64, &ss, sizeof(ss));
+  bool ok = false;
+  {
+    Injector inj(tid, as->layout().entry);
+    Registers r;
+    if (inj.ok() && ::ptrace(PTRACE_GETREGS, tid, nullptr, &r) == 0) {
+      // Off any old alternate stack (a forked stub inherits its parent's), or
+      // sigaltstack() fails with EPERM.
+      r.rsp = stub_slot;
+      ::ptrace(PTRACE_SETREGS, tid, nullptr, &r);
+      long a = inj.Call(SYS_sigaltstack, static_cast<long>(stub_slot + 64), 0);
+      long b = inj.Call(SYS_rt_sigprocmask, SIG_SETMASK, static_cast<long>(stub_slot + 128), 0, 8);
+      r.rip = as->layout().entry + kStubEnter;
+      r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart
+      ok = a == 0 && b == 0 && ::ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0;
+    }
+  }  // detached: the thread runs into `enter` and posts its first event
+  std::unique_ptr<SystrapContext> ctx(new SystrapContext(as, tid, slot));
+  if (!ok || !ctx->WaitEvent() || !ctx->LoadFrame()) {
+    ctx->dead_ = true;
+    return absl::InternalError(absl::StrCat("systrap: starting stub thread ", tid, " failed"));
+  }
+  return ctx;
+}
+
+SystrapContext::~SystrapContext() {
+  as_->Unregister(owner_);
+  bool gone = dead_;
+  if (!dead_) {
+    auto* w = StateWord(comm());
+    w->store(kStateExit, std::memory_order_release);
+    FutexWake(w);
+    // Reuse the slot only once the thread has promised not to touch it.
+    for (int i = 0; i < 100; ++i) {
+      uint32_t s = w->load(std::memory_order_acquire);
+      if (s == kStateGone) {
+        gone = true;
+        break;
+      }
+      timespec ts{0, 10'000'000};
+      syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
+      if (!Alive()) {
+        gone = true;
+        break;
+      }
+    }
+  } else {
+    gone = !Alive();
+  }
+  if (gone) as_->FreeSlot(slot_);  // else leak it: a stuck thread still owns it
+}
+
+bool SystrapContext::Alive() const {
+  return syscall(SYS_tgkill, as_->host_pid(), tid_, 0) == 0;
+}
+
+bool SystrapContext::WaitEvent() {
+  auto* w = StateWord(comm());
+  // A short spin first: the guest often comes back within microseconds, and
+  // a sleeping sentry thread costs a futex wakeup on top.
+  for (int i = 0; i < 2000; ++i) {
+    if (w->load(std::memory_order_acquire) == kStateEvent) return true;
+    __builtin_ia32_pause();
+  }
+  for (;;) {
+    uint32_t s = w->load(std::memory_order_acquire);
+    if (s == kStateEvent) return true;
+    timespec ts{0, 200'000'000};
+    long r = syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
+    if (r < 0 && errno == ETIMEDOUT && !Alive()) return false;
+  }
+}
+
+bool SystrapContext::LoadFrame() {
+  CommPage* c = comm();
+  const uint64_t base = SystrapAddressSpace::StubSlot(slot_);
+  // Read each guest-writable word once, then check it.
+  const uint64_t info = c->info, uc = c->uc;
+  signo_ = c->signo;
+  auto in_stack = [&](uint64_t addr, uint64_t size) {
+    return addr >= base + kCommSize && addr <= base + kSlotSize - size && addr % 8 == 0;
+  };
+  if (!in_stack(info, sizeof(siginfo_t)) || !in_stack(uc, sizeof(KernelUContext))) return false;
+  info_off_ = info - base;
+  uc_off_ = uc - base;
+  auto* k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
+  // SAFETY: only compared and turned into an offset, never dereferenced.
+  const uint64_t fp = reinterpret_cast<uint64_t>(k->mcontext.fpregs);
+  if (!in_stack(fp, kFxsaveSize + 64)) return false;
+  fp_off_ = fp - base;
+  return true;
+}
+
+Stop SystrapContext::Run(Registers& regs) {
+  Stop stop;
+  if (dead_) {
+    stop.kind = StopKind::kDead;
+    return stop;
+  }
+  CommPage* c = comm();
+  auto* k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
+  greg_t* g = k->mcontext.gregs;
+  g[REG_R8] = static_cast<greg_t>(regs.r8);
+  g[REG_R9] = static_cast<greg_t>(regs.r9);
+  g[REG_R10] = static_cast<greg_t>(regs.r10);
+  g[REG_R11] = static_cast<greg_t>(regs.r11);
+  g[REG_R12] = static_cast<greg_t>(regs.r12);
+  g[REG_R13] = static_cast<greg_t>(regs.r13);
+  g[REG_R14] = static_cast<greg_t>(regs.r14);
+  g[REG_R15] = static_cast<greg_t>(regs.r15);
+  g[REG_RDI] = static_cast<greg_t>(regs.rdi);
+  g[REG_RSI] = static_cast<greg_t>(regs.rsi);
+  g[REG_RBP] = static_cast<greg_t>(regs.rbp);
+  g[REG_RBX] = static_cast<greg_t>(regs.rbx);
+  g[REG_RDX] = static_cast<greg_t>(regs.rdx);
+  g[REG_RAX] = static_cast<greg_t>(regs.rax);
+  g[REG_RCX] = static_cast<greg_t>(regs.rcx);
+  g[REG_RSP] = static_cast<greg_t>(regs.rsp);
+  g[REG_RIP] = static_cast<greg_t>(regs.rip);
+  g[REG_EFL] = static_cast<greg_t>(regs.eflags);
+  // The host mask stays empty in guest mode: a blocked SIGSYS would make the
+  // kernel kill the stub (force_sig_info_to_task resets the handler).
+  k->sigmask = 0;
+  c->fs_base = regs.fs_base;
+  c->gs_base = regs.gs_base;
+  auto* w = StateWord(c);
+  w->store(kStateReply, std::memory_order_release);
+  FutexWake(w);
+  if (!WaitEvent() || !LoadFrame()) {
+    dead_ = true;
+    stop.kind = StopKind::kDead;
+    return stop;
+  }
+  k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
+  g = k->mcontext.gregs;
+  regs.r8 = static_cast<uint64_t>(g[REG_R8]);
+  regs.r9 = static_cast<uint64_t>(g[REG_R9]);
+  regs.r10 = static_cast<uint64_t>(g[REG_R10]);
+  regs.r11 = static_cast<uint64_t>(g[REG_R11]);
+  regs.r12 = static_cast<uint64_t>(g[REG_R12]);
+  regs.r13 = static_cast<uint64_t>(g[REG_R13]);
+  regs.r14 = static_cast<uint64_t>(g[REG_R14]);
+  regs.r15 = static_cast<uint64_t>(g[REG_R15]);
+  regs.rdi = static_cast<uint64_t>(g[REG_RDI]);
+  regs.rsi = static_cast<uint64_t>(g[REG_RSI]);
+  regs.rbp = static_cast<uint64_t>(g[REG_RBP]);
+  regs.rbx = static_cast<uint64_t>(g[REG_RBX]);
+  regs.rdx = static_cast<uint64_t>(g[REG_RDX]);
+  regs.rax = static_cast<uint64_t>(g[REG_RAX]);
+  regs.rcx = static_cast<uint64_t>(g[REG_RCX]);
+  regs.rsp = static_cast<uint64_t>(g[REG_RSP]);
+  regs.rip = static_cast<uint64_t>(g[REG_RIP]);
+  regs.eflags = static_cast<uint64_t>(g[REG_EFL]);
+  regs.fs_base = c->fs_base;
+  regs.gs_base = c->gs_base;
+  regs.orig_rax = static_cast<uint64_t>(-1);
+  siginfo_t info;
+  std::memcpy(&info, as_->slot(slot_) + info_off_, sizeof(info));
+  const int sig = static_cast<int>(signo_);
+  if (sig == SIGSYS && info.si_code == 1 /* SYS_SECCOMP */) {
+    // SECCOMP_RET_TRAP rolled rax back to the syscall number and left rip
+    // past the instruction (seccomp(2), syscall_rollback()), as a ptrace
+    // syscall stop reports them.
+    regs.orig_rax = regs.rax;
+    regs.rax = static_cast<uint64_t>(-ENOSYS);
+    stop.kind = StopKind::kSyscall;
+  } else if (IsFaultSignal(sig) && info.si_code > 0) {
+    stop.kind = StopKind::kFault;
+    stop.info = info;
+  } else {
+    stop.kind = StopKind::kInterrupt;
+  }
+  return stop;
+}
+
+void SystrapContext::Interrupt() {
+  syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal);
+}
+
+Status SystrapContext::GetFpRegs(FpRegisters& fp) {
+  if (dead_) return Errno(ESRCH);
+  std::memcpy(&fp, as_->slot(slot_) + fp_off_, sizeof(fp));
+  return {};
+}
+
+Status SystrapContext::SetFpRegs(const FpRegisters& fp) {
+  if (dead_) return Errno(ESRCH);
+  uint8_t* p = as_->slot(slot_) + fp_off_;
+  std::memcpy(p, &fp, sizeof(fp));
+  uint32_t magic;
+  std::memcpy(&magic, p + 464, sizeof(magic));  // fpx_sw_bytes.magic1
+  if (magic == kFpXstateMagic1) {
+    // An XSAVE frame: mark x87 and SSE as present in the header's
+    // xstate_bv, or XRSTOR would ignore the legacy area we just wrote.
+    uint64_t bv;
+    std::memcpy(&bv, p + kFxsaveSize, sizeof(bv));
+    bv |= 3;
+    std::memcpy(p + kFxsaveSize, &bv, sizeof(bv));
+  }
+  return {};
+}
+
+Result<ThreadHandle> SystrapContext::NewThread() {
+  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                          CLONE_SYSVSEM;
+  // The new thread shares this thread's stack pointer but never touches the
+  // stack: it parks in a futex wait until a sentry thread attaches it.
+  long tid;
+  {
+    Injector inj(tid_, as_->layout().entry);
+    tid = inj.Call(SYS_clone, kFlags, 0, 0, 0, 0, 0, kStubForkGadget);
+  }
+  if (tid <= 0) return Errno(tid < 0 ? static_cast<int>(-tid) : EAGAIN);
+  return ThreadHandle{static_cast<int>(tid)};
+}
+
+Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
+  // CLONE_PARENT: the zygote, not this stub, becomes the parent and reaps it.
+  long pid;
+  {
+    Injector inj(tid_, as_->layout().entry);
+    pid = inj.Call(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0, kStubForkGadget);
+  }
+  if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+  // The child shares our region until it maps its own.
+  auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(), nullptr);
+  if (!as.ok()) {
+    kill(static_cast<pid_t>(pid), SIGKILL);
+    return Errno(EAGAIN);
+  }
+  return std::shared_ptr<AddressSpace>(*as);
+}
+
+int64_t SystrapContext::CpuTimeNs() const {
+  // The first field of schedstat is the thread's time on a CPU, in ns.
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", as_->host_pid(), tid_);
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  long long ns = 0;
+  if (std::fscanf(f, "%lld", &ns) != 1) ns = 0;
+  std::fclose(f);
+  return ns;
+}
+
+}  // namespace seedvisor::platform::systrap

@@ -1,0 +1,62 @@
+// The systrap stub's fixed layout: gadget offsets (shared with the ptrace
+// stub) plus the handler, and the shared region of per-thread slots.
+//
+// Region (mapped MAP_SHARED from a memfd at kRegionBase in the stub and
+// anywhere in the sentry): kSlots slots of kSlotSize bytes, aligned to
+// kSlotSize so that the handler finds its slot by masking its stack pointer.
+// Slot 0 is a setup area for injected calls; slots 1.. belong to threads:
+//
+//   slot + 0        CommPage (the futex word and the event)
+//   slot + 4 KiB .. slot + kSlotSize: the thread's sigaltstack, where the
+//                   kernel writes the signal frame the sentry edits in place
+//
+// The guest can read and write the region (it lives in its address space),
+// so the sentry treats everything in it as guest-controlled: pointers are
+// checked against the slot before use.
+#ifndef SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_LAYOUT_H_
+#define SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_LAYOUT_H_
+
+#include <cstdint>
+
+#include "platform/ptrace/stub_layout.h"
+
+namespace seedvisor::platform::systrap {
+
+using ptrace::kStubBase;
+using ptrace::kStubExitGadget;
+using ptrace::kStubForkGadget;
+using ptrace::kStubPark;
+using ptrace::kStubScratchAddr;
+using ptrace::kStubSyscallGadget;
+inline constexpr uint64_t kStubEnter = 0x180;
+inline constexpr uint64_t kStubHandler = 0x200;
+inline constexpr uint64_t kStubRestorer = 0x280;
+
+inline constexpr uint64_t kSlotSize = 0x8000;  // SLOT_MASK in stub_amd64.S
+inline constexpr uint64_t kCommSize = 0x1000;
+inline constexpr int kSlots = 512;
+inline constexpr uint64_t kRegionSize = kSlotSize * kSlots;
+// Below the stub's text; the guest's address space ends here.
+inline constexpr uint64_t kRegionBase = kStubBase - 0x20000000;
+
+// Comm page states (the futex word).
+inline constexpr uint32_t kStateIdle = 0;
+inline constexpr uint32_t kStateEvent = 1;  // stub -> sentry: signo/info/uc are set
+inline constexpr uint32_t kStateReply = 2;  // sentry -> stub: resume the guest
+inline constexpr uint32_t kStateExit = 3;   // sentry -> stub: end this thread
+inline constexpr uint32_t kStateGone = 4;   // stub: will not touch the slot again
+
+// Offsets match stub_amd64.S.
+struct CommPage {
+  uint32_t state;
+  uint32_t signo;
+  uint64_t info;     // stub address of the siginfo in the frame
+  uint64_t uc;       // stub address of the ucontext in the frame
+  uint64_t fs_base;  // stub -> sentry: current; sentry -> stub: to install
+  uint64_t gs_base;  // likewise
+};
+static_assert(sizeof(CommPage) == 40);
+
+}  // namespace seedvisor::platform::systrap
+
+#endif  // SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_LAYOUT_H_

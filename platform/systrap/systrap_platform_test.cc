@@ -1,0 +1,209 @@
+#include "platform/systrap/systrap_platform.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace seedvisor::platform {
+namespace {
+
+constexpr uint64_t kCode = 0x400000;
+constexpr uint64_t kData = 0x500000;
+
+// Guest code: getppid(); then a load from kData + 0x10000 (unmapped) to fault.
+const uint8_t kProgram[] = {
+    0xb8, 0x6e, 0x00, 0x00, 0x00,        // mov $110, %eax (getppid)
+    0x0f, 0x05,                          // syscall
+    0x48, 0xc7, 0xc0, 0x00, 0x00, 0x51, 0x00,  // mov $0x510000, %rax
+    0x48, 0x8b, 0x00,                    // mov (%rax), %rax -> SIGSEGV
+};
+
+class SystrapPlatformTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto p = systrap::NewSystrapPlatform();
+    ASSERT_TRUE(p.ok()) << p.status();
+    platform_ = std::move(*p);
+    auto as = platform_->NewAddressSpace();
+    ASSERT_TRUE(as.ok()) << as.status();
+    as_ = *as;
+    auto ctx = platform_->Attach(as_, as_->initial_thread());
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    ctx_ = std::move(*ctx);
+    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    .ok());
+    ASSERT_TRUE(as_->WriteForce(UserAddr(kCode), kProgram, sizeof(kProgram)).ok());
+    ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    .ok());
+  }
+
+  Registers Entry() {
+    Registers r{};
+    r.rip = kCode;
+    r.rsp = kData + kPageSize;
+    r.cs = 0x33;
+    r.ss = 0x2b;
+    r.eflags = 0x202;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    return r;
+  }
+
+  std::unique_ptr<Platform> platform_;
+  std::shared_ptr<AddressSpace> as_;
+  std::unique_ptr<Context> ctx_;
+};
+
+TEST_F(SystrapPlatformTest, SyscallThenFault) {
+  Registers r = Entry();
+  Stop s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kSyscall);
+  EXPECT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+  EXPECT_EQ(r.rip, kCode + 7);
+  r.rax = 1;
+  s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kFault);
+  EXPECT_EQ(s.info.si_signo, SIGSEGV);
+  EXPECT_EQ(s.info.si_code, SEGV_MAPERR);
+  EXPECT_EQ(reinterpret_cast<uint64_t>(s.info.si_addr), 0x510000u);
+}
+
+TEST_F(SystrapPlatformTest, MemoryCopiesHonourProtection) {
+  const char msg[] = "hello";
+  ASSERT_TRUE(as_->Write(UserAddr(kData), msg, sizeof(msg)).ok());
+  char buf[sizeof(msg)] = {};
+  auto n = as_->Read(UserAddr(kData), buf, sizeof(buf));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, sizeof(msg));
+  EXPECT_STREQ(buf, "hello");
+  // The code page is read-only to ordinary copies.
+  EXPECT_FALSE(as_->Write(UserAddr(kCode), msg, 1).ok());
+  // A copy that runs off the end of the mapping stops at the boundary.
+  char big[2 * kPageSize];
+  auto partial = as_->Read(UserAddr(kData + kPageSize - 16), big, sizeof(big));
+  ASSERT_TRUE(partial.ok());
+  EXPECT_EQ(*partial, 16u);
+  EXPECT_FALSE(as_->Read(UserAddr(kData + kPageSize), big, 1).ok());
+}
+
+TEST_F(SystrapPlatformTest, ForkIsCopyOnWrite) {
+  const uint64_t v1 = 1, v2 = 2;
+  ASSERT_TRUE(as_->Write(UserAddr(kData), &v1, sizeof(v1)).ok());
+  auto child = ctx_->ForkAddressSpace();
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE((*child)->Write(UserAddr(kData), &v2, sizeof(v2)).ok());
+  uint64_t got = 0;
+  ASSERT_TRUE(as_->Read(UserAddr(kData), &got, sizeof(got)).ok());
+  EXPECT_EQ(got, 1u);
+  ASSERT_TRUE((*child)->Read(UserAddr(kData), &got, sizeof(got)).ok());
+  EXPECT_EQ(got, 2u);
+}
+
+TEST_F(SystrapPlatformTest, FileMappingAndUnmap) {
+  int fd = memfd_create("t", 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "filedata", 8), 8);
+  ASSERT_TRUE(as_->Map(UserAddr(0x600000), kPageSize, PROT_READ, MAP_SHARED, fd, 0).ok());
+  char buf[9] = {};
+  ASSERT_TRUE(as_->Read(UserAddr(0x600000), buf, 8).ok());
+  EXPECT_STREQ(buf, "filedata");
+  ASSERT_TRUE(as_->Unmap(UserAddr(0x600000), kPageSize).ok());
+  EXPECT_FALSE(as_->Read(UserAddr(0x600000), buf, 1).ok());
+  close(fd);
+}
+
+TEST_F(SystrapPlatformTest, ThreadsShareMemory) {
+  auto t = ctx_->NewThread();
+  ASSERT_TRUE(t.ok());
+  std::unique_ptr<Context> ctx2;
+  // A context belongs to the host thread that attached it; use it there.
+  std::thread th([&] {
+    auto c = platform_->Attach(as_, *t);
+    ASSERT_TRUE(c.ok()) << c.status();
+    Registers r = Entry();
+    Stop s = (*c)->Run(r);
+    EXPECT_EQ(s.kind, StopKind::kSyscall);
+    EXPECT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+  });
+  th.join();
+}
+
+// A spinning guest (`jmp .`) is kicked back to the sentry by Interrupt().
+TEST_F(SystrapPlatformTest, InterruptStopsASpinningGuest) {
+  const uint8_t spin[] = {0xeb, 0xfe};
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x100), spin, sizeof(spin)).ok());
+  Registers r = Entry();
+  r.rip = kCode + 0x100;
+  std::thread kicker([&] {
+    usleep(50000);
+    ctx_->Interrupt();
+  });
+  Stop s = ctx_->Run(r);
+  kicker.join();
+  EXPECT_EQ(s.kind, StopKind::kInterrupt);
+  EXPECT_EQ(r.rip, kCode + 0x100);
+}
+
+// The guest's fs base survives the trip through the stub's handler.
+TEST_F(SystrapPlatformTest, FsBaseIsTheGuests) {
+  Registers r = Entry();
+  r.fs_base = kData + 0x800;
+  Stop s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kSyscall);
+  EXPECT_EQ(r.fs_base, kData + 0x800);
+}
+
+// A guest that jumps to the stub's syscall instruction with a call the stub
+// filter does not allow kills its own stub, nothing else.
+TEST_F(SystrapPlatformTest, JumpIntoStubKillsOnlyTheStub) {
+  Registers r = Entry();
+  r.rip = 0x7fffe00000e8 + 0x20;  // the syscall gadget (entry + 0x20)
+  r.rax = SYS_getpid;
+  Stop s = ctx_->Run(r);
+  EXPECT_EQ(s.kind, StopKind::kDead);
+}
+
+// int3, ud2 and a division by zero come back as faults, and the guest goes on.
+TEST_F(SystrapPlatformTest, TrapsComeBackAsFaults) {
+  const uint8_t code[] = {0xcc, 0x0f, 0x0b, 0x31, 0xc9, 0xf7, 0xf1, 0x90};  // int3; ud2; xor ecx,ecx; div ecx
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x200), code, sizeof(code)).ok());
+  Registers r = Entry();
+  r.rip = kCode + 0x200;
+  Stop s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kFault);
+  EXPECT_EQ(s.info.si_signo, SIGTRAP);
+  EXPECT_EQ(r.rip, kCode + 0x201);
+  s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kFault);
+  EXPECT_EQ(s.info.si_signo, SIGILL);
+  EXPECT_EQ(r.rip, kCode + 0x201);
+  r.rip += 2;
+  s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kFault);
+  EXPECT_EQ(s.info.si_signo, SIGFPE);
+}
+
+TEST(SystrapPlatform, NoHostFdsInStubs) {
+  auto p = systrap::NewSystrapPlatform();
+  ASSERT_TRUE(p.ok());
+  auto as = (*p)->NewAddressSpace();
+  ASSERT_TRUE(as.ok());
+  std::string dir = "/proc/" + std::to_string((*as)->host_pid()) + "/fd";
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  EXPECT_EQ(n, 0) << "a stub holds host file descriptors";
+}
+
+}  // namespace
+}  // namespace seedvisor::platform

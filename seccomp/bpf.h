@@ -1,0 +1,88 @@
+// A small seccomp-BPF program builder: a policy is a table of rules, compiled
+// into a classic BPF program that the kernel runs on every host syscall.
+//
+// Policies are data (CONVENTIONS.md "Policies are data"): each rule names a
+// syscall, optional argument matchers and the reason someone needs it. Rules
+// are tried in order; the first whose syscall number and matchers all match
+// decides. Example:
+//
+//   Policy p{.name = "demo", .default_action = ActErrno(EPERM)};
+//   p.rules = {
+//       {SYS_read, {}, SECCOMP_RET_ALLOW, "reading pipes"},
+//       {SYS_fcntl, {ArgEq(1, F_GETFL)}, SECCOMP_RET_ALLOW, "mode of an fd"},
+//   };
+//   std::vector<sock_filter> prog = Compile(p);
+//   Install(prog);  // after PR_SET_NO_NEW_PRIVS
+#ifndef SEEDVISOR_SECCOMP_BPF_H_
+#define SEEDVISOR_SECCOMP_BPF_H_
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace seedvisor::seccomp {
+
+// (args[index] & mask) == value, on the full 64 bits.
+struct ArgMatch {
+  int index = 0;
+  uint64_t mask = ~uint64_t{0};
+  uint64_t value = 0;
+};
+
+inline ArgMatch ArgEq(int index, uint64_t value) { return {index, ~uint64_t{0}, value}; }
+// The bits of `mask` in args[index] equal those of `value`.
+inline ArgMatch ArgMasked(int index, uint64_t mask, uint64_t value) {
+  return {index, mask, value};
+}
+// No bit outside `allowed` is set in the low 32 bits of args[index] (the high
+// half is ignored, as the kernel ignores it for int arguments).
+inline ArgMatch ArgFlagsIn(int index, uint32_t allowed) {
+  return {index, static_cast<uint32_t>(~allowed), 0};
+}
+
+inline constexpr uint32_t ActErrno(int err) {
+  return SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA);
+}
+
+struct Rule {
+  int nr = 0;
+  std::vector<ArgMatch> args;  // all must match
+  uint32_t action = SECCOMP_RET_ALLOW;
+  const char* why = "";
+};
+
+struct Policy {
+  std::string name;
+  std::vector<Rule> rules;
+  uint32_t default_action = ActErrno(1);  // EPERM
+  // Syscalls of another ABI (i386 int 0x80, x32) get this action.
+  uint32_t foreign_abi_action = SECCOMP_RET_KILL_PROCESS;
+  // When ip_end > ip_begin: a syscall whose instruction pointer is outside
+  // [ip_begin, ip_end) gets `outside_action`; the rules apply only inside.
+  uint64_t ip_begin = 0;
+  uint64_t ip_end = 0;
+  uint32_t outside_action = SECCOMP_RET_TRAP;
+};
+
+// Compiles `p`. The program is deterministic for a given policy (the golden
+// test relies on that).
+std::vector<sock_filter> Compile(const Policy& p);
+
+// The action `prog` takes for `data`: a tiny BPF interpreter, for tests and
+// for logging what the filter would have done. Returns SECCOMP_RET_KILL_PROCESS
+// on a malformed program.
+uint32_t Evaluate(const std::vector<sock_filter>& prog, const seccomp_data& data);
+
+// One instruction per line: "code jt jf k" in hex (the golden format).
+std::string Dump(const std::vector<sock_filter>& prog);
+
+// Sets PR_SET_NO_NEW_PRIVS and installs `prog` on the calling thread (all
+// threads with `tsync`). Returns 0 or -errno.
+int Install(const std::vector<sock_filter>& prog, bool tsync);
+
+}  // namespace seedvisor::seccomp
+
+#endif  // SEEDVISOR_SECCOMP_BPF_H_
