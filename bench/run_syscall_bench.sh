@@ -5,12 +5,13 @@
 #
 #   bash bench/run_syscall_bench.sh [--smoke] [--rounds N] [--bench PATH]
 #                                   [--seedsc PATH] [--runsc PATH]
-#                                   [--platform NAME]
+#                                   [--platforms LIST] [--runsc-platform NAME]
 #
 # Or: bazel run //bench:run_syscall_bench -- [flags].
 # Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
 # bazel-bin/runsc/seedsc if built, --runsc $(command -v runsc), 5 rounds,
-# platform ptrace. A runtime that is missing is shown as n/a; a runtime that
+# seedsc on each of --platforms (default "ptrace,systrap": one column each),
+# runsc on --runsc-platform (default ptrace). A runtime that is missing is shown as n/a; a runtime that
 # is present but fails to run the benchmark is an error (exit 1).
 # --smoke: one round with very few iterations, to check that everything runs
 # (bench_smoke_test in CI); its numbers mean nothing.
@@ -29,7 +30,8 @@ if [[ -z "$bench" ]]; then
 fi
 seedsc="${SEEDSC:-}"
 runsc="${RUNSC:-$(command -v runsc || true)}"
-platform=ptrace
+platforms=ptrace,systrap
+runsc_platform=ptrace
 while (($#)); do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -37,12 +39,14 @@ while (($#)); do
     --bench) bench="$2"; shift ;;
     --seedsc) seedsc="$2"; shift ;;
     --runsc) runsc="$2"; shift ;;
-    --platform) platform="$2"; shift ;;
+    --platforms) platforms="$2"; shift ;;
+    --runsc-platform) runsc_platform="$2"; shift ;;
     --rounds=*) rounds="${1#*=}" ;;
     --bench=*) bench="${1#*=}" ;;
     --seedsc=*) seedsc="${1#*=}" ;;
     --runsc=*) runsc="${1#*=}" ;;
-    --platform=*) platform="${1#*=}" ;;
+    --platforms=*) platforms="${1#*=}" ;;
+    --runsc-platform=*) runsc_platform="${1#*=}" ;;
     -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -74,16 +78,19 @@ declare -A cmd iters
 cmd[native]=""
 iters[native]=$native_iters
 if [[ -n "$seedsc" && -x "$seedsc" ]]; then
-  names+=(seedsc)
-  cmd[seedsc]="$seedsc --platform=$platform do --"
-  iters[seedsc]=$sandbox_iters
+  IFS=, read -ra plats <<<"$platforms"
+  for p in "${plats[@]}"; do
+    names+=("seedsc-$p")
+    cmd["seedsc-$p"]="$seedsc --platform=$p do --"
+    iters["seedsc-$p"]=$sandbox_iters
+  done
 fi
 if [[ -n "$runsc" && -x "$runsc" ]]; then
   names+=(runsc)
   # runsc do needs no other flags as root; --network=none skips host network
   # setup. Its stdout is captured through a pipe: runsc writes a regular-file
   # stdout at its own offset, clobbering what the file held before.
-  cmd[runsc]="$runsc --network=none --platform=$platform do"
+  cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
   iters[runsc]=$sandbox_iters
 fi
 
@@ -121,28 +128,42 @@ ratio() {  # a / b, or n/a
 }
 
 echo
-echo "syscall_bench: platform=$platform rounds=$rounds iterations native=$native_iters sandbox=$sandbox_iters"
+echo "syscall_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rounds=$rounds iterations native=$native_iters sandbox=$sandbox_iters"
 [[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
 [[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
-printf '%-10s %12s %12s %12s %14s %13s %13s\n' \
-  "syscall" "native ns" "seedsc ns" "runsc ns" "seedsc/native" "runsc/native" "runsc/seedsc"
+# Columns: every runtime that ran (ns per call, median of rounds), then each
+# sandbox over native, then runsc over each seedsc platform.
+header=("syscall")
+for name in "${names[@]}"; do header+=("$name"); done
+for name in "${names[@]:1}"; do header+=("$name/nat"); done
+if [[ -n "${cmd[runsc]:-}" ]]; then
+  for name in "${names[@]:1}"; do [[ "$name" == seedsc-* ]] && header+=("runsc/${name#seedsc-}"); done
+fi
+printf '%-10s' "${header[0]}"; printf ' %15s' "${header[@]:1}"; echo
 for m in "${metrics[@]}"; do
-  nat="$(median "${samples["native $m"]:-}")"
-  see="$(median "${samples["seedsc $m"]:-}")"
-  run="$(median "${samples["runsc $m"]:-}")"
-  printf '%-10s %12s %12s %12s %14s %13s %13s\n' "$m" "$nat" "$see" "$run" \
-    "$(ratio "$see" "$nat")" "$(ratio "$run" "$nat")" "$(ratio "$run" "$see")"
+  declare -A med=()
+  for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
+  row=()
+  for name in "${names[@]}"; do row+=("${med[$name]}"); done
+  for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}")"); done
+  if [[ -n "${cmd[runsc]:-}" ]]; then
+    for name in "${names[@]:1}"; do
+      [[ "$name" == seedsc-* ]] && row+=("$(ratio "${med[runsc]}" "${med[$name]}")")
+    done
+  fi
+  printf '%-10s' "$m"; printf ' %15s' "${row[@]}"; echo
+  unset med
 done
 # The spread of the rounds: a wide one means a noisy machine (other load).
 echo
-printf '%-10s %25s %25s %25s\n' "min..max" "native" "seedsc" "runsc"
+printf '%-10s' "min..max"; printf ' %22s' "${names[@]}"; echo
 for m in "${metrics[@]}"; do
   row=()
-  for name in native seedsc runsc; do
+  for name in "${names[@]}"; do
     row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
       awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
   done
-  printf '%-10s %25s %25s %25s\n' "$m" "${row[@]}"
+  printf '%-10s' "$m"; printf ' %22s' "${row[@]}"; echo
 done
 if ((fail)); then
   echo "run_syscall_bench: some runs failed (see above)" >&2

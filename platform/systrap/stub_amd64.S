@@ -21,6 +21,7 @@
 #define WALL 0x40000000
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
+#define SPIN 3000                   // pause iterations before sleeping
 #define ST_EXIT 3
 #define ST_GONE 4
 
@@ -95,22 +96,40 @@ handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
         mov     %rax, 24(%rbx)
         rdgsbase %rax
         mov     %rax, 32(%rbx)
-        movl    $ST_EVENT, (%rbx)
+        mov     $ST_EVENT, %eax
+        xchg    %eax, (%rbx)             // a full barrier before the next load
+        cmpl    $0, 40(%rbx)             // the sentry sleeps: wake it
+        je      spin_init
         mov     $SYS_futex, %eax
         mov     %rbx, %rdi
         mov     $1, %esi                 // FUTEX_WAKE (shared: the sentry maps it too)
         mov     $1, %edx
         syscall
+spin_init:
+        mov     $SPIN, %ecx              // the sentry often answers within
+spin:                                    // microseconds: a sleep costs more
+        cmpl    $ST_EVENT, (%rbx)
+        jne     answered
+        pause
+        dec     %ecx
+        jnz     spin
 wait:
+        mov     $1, %eax
+        xchg    %eax, 44(%rbx)           // we sleep: the sentry must wake us
+        cmpl    $ST_EVENT, (%rbx)
+        jne     awake
         mov     $SYS_futex, %eax
         mov     %rbx, %rdi
         xor     %esi, %esi               // FUTEX_WAIT while state == EVENT
         mov     $ST_EVENT, %edx
         xor     %r10, %r10
         syscall
-        mov     (%rbx), %eax
-        cmp     $ST_EVENT, %eax
+awake:
+        movl    $0, 44(%rbx)
+        cmpl    $ST_EVENT, (%rbx)
         je      wait
+answered:
+        mov     (%rbx), %eax
         cmp     $ST_EXIT, %eax
         je      done
         mov     24(%rbx), %rax           // the guest's fs and gs bases
@@ -119,8 +138,8 @@ wait:
         wrgsbase %rax
         ret                              // to restorer, rsp back at the frame
 
-        .org    0x280
-restorer:                                // +0x280: sa_restorer
+        .org    0x380
+restorer:                                // +0x380: sa_restorer
         mov     $SYS_rt_sigreturn, %eax
         syscall
         ud2

@@ -132,11 +132,17 @@ bool SystrapContext::WaitEvent() {
     if (w->load(std::memory_order_acquire) == kStateEvent) return true;
     __builtin_ia32_pause();
   }
+  auto* waiting = reinterpret_cast<std::atomic<uint32_t>*>(&comm()->sentry_waiting);
   for (;;) {
-    uint32_t s = w->load(std::memory_order_acquire);
-    if (s == kStateEvent) return true;
+    waiting->store(1, std::memory_order_seq_cst);  // before we look at state
+    uint32_t s = w->load(std::memory_order_seq_cst);
+    if (s == kStateEvent) {
+      waiting->store(0, std::memory_order_relaxed);
+      return true;
+    }
     timespec ts{0, 200'000'000};
     long r = syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
+    waiting->store(0, std::memory_order_relaxed);
     if (r < 0 && errno == ETIMEDOUT && !Alive()) return false;
   }
 }
@@ -194,8 +200,11 @@ Stop SystrapContext::Run(Registers& regs) {
   c->fs_base = regs.fs_base;
   c->gs_base = regs.gs_base;
   auto* w = StateWord(c);
-  w->store(kStateReply, std::memory_order_release);
-  FutexWake(w);
+  w->store(kStateReply, std::memory_order_seq_cst);  // before we look at stub_waiting
+  // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
+  if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
+    FutexWake(w);
+  }
   if (!WaitEvent() || !LoadFrame()) {
     dead_ = true;
     stop.kind = StopKind::kDead;

@@ -30,7 +30,7 @@ using ptrace::kStubScratchAddr;
 using ptrace::kStubSyscallGadget;
 inline constexpr uint64_t kStubEnter = 0x180;
 inline constexpr uint64_t kStubHandler = 0x200;
-inline constexpr uint64_t kStubRestorer = 0x280;
+inline constexpr uint64_t kStubRestorer = 0x380;
 
 inline constexpr uint64_t kSlotSize = 0x8000;  // SLOT_MASK in stub_amd64.S
 inline constexpr uint64_t kCommSize = 0x1000;
@@ -54,8 +54,12 @@ struct CommPage {
   uint64_t uc;       // stub address of the ucontext in the frame
   uint64_t fs_base;  // stub -> sentry: current; sentry -> stub: to install
   uint64_t gs_base;  // likewise
+  // Set by a side before it sleeps on `state`; the other side calls
+  // FUTEX_WAKE only then (both spin a little first).
+  uint32_t sentry_waiting;
+  uint32_t stub_waiting;
 };
-static_assert(sizeof(CommPage) == 40);
+static_assert(sizeof(CommPage) == 48);
 
 }  // namespace seedvisor::platform::systrap
 
