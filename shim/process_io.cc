@@ -1,0 +1,247 @@
+#include "shim/process_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "shim/log.h"
+#include "shim/ttrpc/socket.h"
+
+namespace seedvisor::shim {
+namespace {
+
+// Receives one fd (SCM_RIGHTS) on a connected socket.
+int RecvFd(int sock) {
+  char data[256];
+  iovec iov{data, sizeof(data)};
+  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctrl;
+  msg.msg_controllen = sizeof(ctrl);
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+      return fd;
+    }
+  }
+  return -1;
+}
+
+bool WriteFull(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+std::atomic<int> console_seq{0};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& stdin_path,
+                                                             const std::string& stdout_path,
+                                                             const std::string& stderr_path,
+                                                             bool terminal) {
+  std::shared_ptr<ProcessIO> io(new ProcessIO());
+  io->stdin_path_ = stdin_path;
+  io->stdout_path_ = stdout_path;
+  io->stderr_path_ = stderr_path;
+  io->terminal_ = terminal;
+  if (terminal) {
+    io->console_path_ = absl::StrCat("/tmp/seedsc-shim-console-", getpid(), "-",
+                                     console_seq.fetch_add(1), ".sock");
+    unlink(io->console_path_.c_str());
+    absl::StatusOr<int> l = ttrpc::ListenUnix(io->console_path_);
+    if (!l.ok()) return l.status();
+    io->console_listen_ = *l;
+    return io;
+  }
+  if (!stdin_path.empty()) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+      return absl::InternalError(absl::StrCat("stdin pipe: ", strerror(errno)));
+    }
+    {
+      absl::MutexLock l(&io->mu_);
+      io->stdin_read_ = p[0];
+      io->stdin_write_ = p[1];
+    }
+    std::thread([io] { io->CopyStdin(); }).detach();
+  }
+  return io;
+}
+
+ProcessIO::~ProcessIO() { Finish(absl::ZeroDuration()); }
+
+seedvisor::control::v1::Stdio ProcessIO::SandboxStdio() const {
+  seedvisor::control::v1::Stdio s;
+  if (terminal_) {
+    s.set_terminal(true);
+    s.set_console_socket(console_path_);
+    return s;
+  }
+  {
+    absl::MutexLock l(const_cast<absl::Mutex*>(&mu_));
+    if (stdin_read_ >= 0) s.set_stdin(absl::StrCat("/proc/", getpid(), "/fd/", stdin_read_));
+  }
+  s.set_stdout(stdout_path_.empty() ? "/dev/null" : stdout_path_);
+  s.set_stderr(stderr_path_.empty() ? "/dev/null" : stderr_path_);
+  if (stdin_path_.empty()) s.set_stdin("/dev/null");
+  return s;
+}
+
+// The copier thread: containerd's stdin fifo → our pipe. Opening the fifo
+// O_RDONLY waits for the client's writer; O_RDWR would never see EOF.
+// The thread holds a reference: it may block in open() for good if the
+// client never opens the writer.
+void ProcessIO::CopyStdin() {
+  int in = open(stdin_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    ShimLog("open stdin %s: %s", stdin_path_, strerror(errno));
+    CloseStdin();
+    return;
+  }
+  char buf[32 * 1024];
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    int out;
+    {
+      absl::MutexLock l(&mu_);
+      out = stdin_write_;
+    }
+    if (out < 0 || !WriteFull(out, buf, static_cast<size_t>(n))) break;
+  }
+  close(in);
+  CloseStdin();
+}
+
+void ProcessIO::CloseStdin() {
+  absl::MutexLock l(&mu_);
+  stdin_closed_ = true;
+  if (stdin_write_ >= 0) {
+    close(stdin_write_);
+    stdin_write_ = -1;
+  }
+  // With a terminal, EOF is ^D on the master (as the runc shim does).
+  if (terminal_ && master_ >= 0) {
+    char eot = 4;
+    WriteFull(master_, &eot, 1);
+  }
+}
+
+absl::Status ProcessIO::Started() {
+  if (!terminal_) {
+    absl::MutexLock l(&mu_);
+    if (stdin_read_ >= 0) {
+      close(stdin_read_);
+      stdin_read_ = -1;
+    }
+    return absl::OkStatus();
+  }
+  // The sandbox connects and sends the master during Start/Exec.
+  pollfd pfd{console_listen_, POLLIN, 0};
+  int r = poll(&pfd, 1, 5000);
+  int conn = r > 0 ? accept4(console_listen_, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+  int master = conn >= 0 ? RecvFd(conn) : -1;
+  if (conn >= 0) close(conn);
+  close(console_listen_);
+  console_listen_ = -1;
+  unlink(console_path_.c_str());
+  if (master < 0) return absl::InternalError("no pty master on the console socket");
+  {
+    absl::MutexLock l(&mu_);
+    master_ = master;
+  }
+  std::thread([self = shared_from_this()] { self->CopyConsoleOut(); }).detach();
+  if (!stdin_path_.empty()) {
+    std::string path = stdin_path_;
+    std::thread([this, self = shared_from_this(), path, master] {
+      int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) return;
+      char buf[32 * 1024];
+      for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        absl::MutexLock l(&mu_);
+        if (master_ < 0 || !WriteFull(master_, buf, static_cast<size_t>(n))) break;
+      }
+      close(in);
+    }).detach();
+  }
+  return absl::OkStatus();
+}
+
+void ProcessIO::CopyConsoleOut() {
+  int out = stdout_path_.empty() ? -1 : open(stdout_path_.c_str(), O_WRONLY | O_CLOEXEC);
+  int master;
+  {
+    absl::MutexLock l(&mu_);
+    master = dup(master_);
+  }
+  char buf[32 * 1024];
+  for (;;) {
+    ssize_t n = read(master, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EIO once every slave fd is closed
+    if (out >= 0) WriteFull(out, buf, static_cast<size_t>(n));
+  }
+  close(master);
+  if (out >= 0) close(out);
+  absl::MutexLock l(&mu_);
+  out_done_ = true;
+}
+
+absl::Status ProcessIO::Resize(uint32_t width, uint32_t height) {
+  absl::MutexLock l(&mu_);
+  if (master_ < 0) return absl::FailedPreconditionError("process has no terminal");
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(width);
+  ws.ws_row = static_cast<unsigned short>(height);
+  if (ioctl(master_, TIOCSWINSZ, &ws) < 0) {
+    return absl::InternalError(absl::StrCat("TIOCSWINSZ: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+void ProcessIO::Finish(absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  if (master_ >= 0 && timeout > absl::ZeroDuration()) {
+    mu_.AwaitWithTimeout(absl::Condition(&out_done_), timeout);
+  }
+  for (int* fd : {&stdin_read_, &stdin_write_, &master_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  if (console_listen_ >= 0) {
+    close(console_listen_);
+    console_listen_ = -1;
+    unlink(console_path_.c_str());
+  }
+}
+
+}  // namespace seedvisor::shim

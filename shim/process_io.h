@@ -1,0 +1,72 @@
+// The IO of one container process, between containerd's fifos and the
+// sandbox. The sandbox opens stdio *paths* itself (sentry/control/control.proto):
+//  - stdout/stderr: containerd's fifo paths go to the sandbox as they are,
+//    so output never passes through the shim and nothing is lost when the
+//    process exits;
+//  - stdin: the shim copies the fifo into a pipe and gives the sandbox
+//    /proc/<shim pid>/fd/<read end>, so that CloseIO can close the stdin of a
+//    process whose client keeps the fifo open;
+//  - terminal: the sandbox sends the pty master over a console socket the
+//    shim listens on; the shim copies fifo ↔ master and resizes it.
+//
+//   ASSIGN_OR_RETURN(auto io, ProcessIO::Create(stdin, stdout, stderr, tty));
+//   control::Stdio s = io->SandboxStdio();   // into Start/Exec
+//   ... after Start/Exec returned: io->Started();
+//   ... after the process exited: io->Finish(absl::Seconds(2));
+#ifndef SEEDVISOR_SHIM_PROCESS_IO_H_
+#define SEEDVISOR_SHIM_PROCESS_IO_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "sentry/control/control.pb.h"
+
+namespace seedvisor::shim {
+
+class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
+ public:
+  static absl::StatusOr<std::shared_ptr<ProcessIO>> Create(const std::string& stdin_path,
+                                                           const std::string& stdout_path,
+                                                           const std::string& stderr_path,
+                                                           bool terminal);
+  ~ProcessIO();
+
+  // What to put in the control request's stdio.
+  seedvisor::control::v1::Stdio SandboxStdio() const;
+  // Called once the sandbox has opened the stdio (Start/Exec returned):
+  // drops the shim's copy of the stdin pipe's read end; with a terminal,
+  // waits (up to 5 s) for the pty master.
+  absl::Status Started();
+  // CloseIO{stdin}: the process sees EOF on its stdin.
+  void CloseStdin();
+  // ResizePty.
+  absl::Status Resize(uint32_t width, uint32_t height);
+  // After the process exited: copies what is left of the terminal output
+  // (bounded by timeout) and closes everything.
+  void Finish(absl::Duration timeout);
+
+ private:
+  ProcessIO() = default;
+  void CopyStdin();
+  void CopyConsoleOut();
+
+  std::string stdin_path_, stdout_path_, stderr_path_;
+  bool terminal_ = false;
+  std::string console_path_;
+  int console_listen_ = -1;
+
+  absl::Mutex mu_;
+  int stdin_read_ ABSL_GUARDED_BY(mu_) = -1;   // given to the sandbox
+  int stdin_write_ ABSL_GUARDED_BY(mu_) = -1;  // the copier writes here
+  int master_ ABSL_GUARDED_BY(mu_) = -1;
+  bool out_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool stdin_closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace seedvisor::shim
+
+#endif  // SEEDVISOR_SHIM_PROCESS_IO_H_

@@ -1,0 +1,188 @@
+#include "shim/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "shim/log.h"
+#include "shim/reaper.h"
+
+namespace seedvisor::shim {
+namespace {
+
+constexpr char kControlService[] = "seedvisor.control.v1.Control";
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+// Runs argv with stdin/stdout on /dev/null and stderr into `errfile`; returns
+// the raw wait status, or -1 if it did not finish within `timeout`.
+absl::StatusOr<int> RunTool(const std::vector<std::string>& argv, const std::string& errfile,
+                            absl::Duration timeout) {
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  int err = errfile.empty() ? 2 : open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fds[3] = {devnull, devnull, err >= 0 ? err : devnull};
+  absl::StatusOr<pid_t> pid = Reaper::Get().Spawn(argv, fds);
+  close(devnull);
+  if (err > 2) close(err);
+  if (!pid.ok()) return pid.status();
+  int st = Reaper::Get().Wait(*pid, timeout);
+  if (st == -1) {
+    kill(*pid, SIGKILL);
+    Reaper::Get().Wait(*pid, absl::Seconds(2));
+    return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish in time"));
+  }
+  return st;
+}
+
+std::string SelfDir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.rfind('/'));
+}
+
+std::string FindOnPath(const std::string& name) {
+  const char* path = getenv("PATH");
+  if (path == nullptr) return name;
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    std::string cand = absl::StrCat(std::string(dir), "/", name);
+    if (access(cand.c_str(), X_OK) == 0) return cand;
+  }
+  return name;
+}
+
+}  // namespace
+
+SandboxConfig SandboxConfig::FromEnv(const std::string& ns) {
+  SandboxConfig c;
+  if (const char* b = getenv("SEEDSC_BINARY"); b != nullptr && *b) {
+    c.seedsc = b;
+  } else if (std::string beside = SelfDir() + "/seedsc"; access(beside.c_str(), X_OK) == 0) {
+    c.seedsc = beside;
+  } else {
+    c.seedsc = FindOnPath("seedsc");
+  }
+  if (const char* r = getenv("SEEDSC_ROOT"); r != nullptr && *r) {
+    c.root = r;
+  } else {
+    c.root = absl::StrCat("/run/containerd/seedsc/", ns.empty() ? "default" : ns);
+  }
+  if (const char* f = getenv("SEEDSC_FLAGS"); f != nullptr) {
+    for (absl::string_view s : absl::StrSplit(f, ' ', absl::SkipEmpty())) {
+      c.flags.emplace_back(s);
+    }
+  }
+  return c;
+}
+
+std::vector<std::string> SandboxConfig::Argv() const {
+  std::vector<std::string> a = {seedsc, "--root=" + root};
+  a.insert(a.end(), flags.begin(), flags.end());
+  return a;
+}
+
+absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cfg,
+                                                        const std::string& id,
+                                                        const std::string& bundle) {
+  std::unique_ptr<Sandbox> sb(new Sandbox());
+  sb->cfg_ = cfg;
+  sb->id_ = id;
+  std::string pidfile = bundle + "/init.pid";
+  std::string errfile = bundle + "/seedsc.log";
+  std::vector<std::string> argv = cfg.Argv();
+  for (const char* a : {"create", "--bundle"}) argv.emplace_back(a);
+  argv.push_back(bundle);
+  argv.push_back("--pid-file");
+  argv.push_back(pidfile);
+  argv.push_back(id);
+  absl::StatusOr<int> st = RunTool(argv, errfile, absl::Seconds(60));
+  if (!st.ok()) return st.status();
+  if (*st != 0) {
+    std::string err(absl::StripAsciiWhitespace(ReadFileOrEmpty(errfile)));
+    return absl::InternalError(absl::StrCat("seedsc create failed (status ", ExitCode(*st),
+                                            "): ", err));
+  }
+  std::string pid(absl::StripAsciiWhitespace(ReadFileOrEmpty(pidfile)));
+  sb->pid_ = atoi(pid.c_str());
+  if (sb->pid_ <= 0) {
+    return absl::InternalError(absl::StrCat("seedsc create wrote no pid to ", pidfile));
+  }
+  std::string sock = absl::StrCat(cfg.root, "/", id, "/control.sock");
+  absl::Status last;
+  for (int i = 0; i < 200; ++i) {  // the socket exists once create returned
+    auto c = ttrpc::Client::Dial(sock);
+    if (c.ok()) {
+      sb->client_ = std::move(*c);
+      return sb;
+    }
+    last = c.status();
+    usleep(10 * 1000);
+  }
+  sb->Destroy();
+  return absl::UnavailableError(absl::StrCat("sandbox control socket: ", last.ToString()));
+}
+
+absl::Status Sandbox::Call(const std::string& method, const google::protobuf::MessageLite& req,
+                           google::protobuf::MessageLite* resp, absl::Duration timeout) {
+  if (client_ == nullptr) return absl::UnavailableError("sandbox is gone");
+  return client_->Call(kControlService, method, req, resp, timeout);
+}
+
+void Sandbox::Destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  if (client_ != nullptr) {
+    std::string empty;
+    client_->CallRaw(kControlService, "Shutdown", empty, absl::Seconds(2)).IgnoreError();
+    client_.reset();
+  }
+  if (pid_ > 0) {
+    // The sandbox is our child (we are a subreaper) and exits after
+    // Shutdown; its status may already have been taken by the init's exit
+    // watcher, so "gone" is: reaped, or no such pid.
+    auto gone = [this] { return Reaper::Get().Exited(pid_) || (kill(pid_, 0) < 0 && errno == ESRCH); };
+    absl::Time deadline = absl::Now() + absl::Seconds(2);
+    while (!gone() && absl::Now() < deadline) usleep(2000);
+    if (!gone()) {
+      kill(pid_, SIGKILL);
+      Reaper::Get().Wait(pid_, absl::Seconds(2));
+    }
+  }
+  if (Exists(absl::StrCat(cfg_.root, "/", id_))) {
+    absl::Status s = ForceDelete(cfg_, id_);
+    if (!s.ok()) ShimLog("delete %s: %s", id_, s.ToString());
+  }
+}
+
+absl::Status ForceDelete(const SandboxConfig& cfg, const std::string& id) {
+  std::vector<std::string> argv = cfg.Argv();
+  argv.emplace_back("delete");
+  argv.emplace_back("--force");
+  argv.push_back(id);
+  absl::StatusOr<int> st = RunTool(argv, "", absl::Seconds(10));
+  if (!st.ok()) return st.status();
+  if (*st != 0) return absl::InternalError(absl::StrCat("seedsc delete --force ", id, " failed"));
+  return absl::OkStatus();
+}
+
+}  // namespace seedvisor::shim

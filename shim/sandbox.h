@@ -1,0 +1,79 @@
+// One sandbox, as the shim sees it: started once with `seedsc create` (the
+// only runtime exec on the create path), then driven over its control socket
+// (<root>/<id>/control.sock, sentry/control/control.proto) for start, exec,
+// signals, wait, state, processes, stats, pause and resume.
+//
+//   SandboxConfig cfg = SandboxConfig::FromEnv(ns);
+//   ASSIGN_OR_RETURN(auto sb, Sandbox::Create(cfg, id, bundle, devnull_fds));
+//   control::v1::StartResponse r;
+//   RETURN_IF_ERROR(sb->Call("Start", req, &r));
+//   ...
+//   sb->Destroy();   // Shutdown over the socket, reap, remove the state
+#ifndef SEEDVISOR_SHIM_SANDBOX_H_
+#define SEEDVISOR_SHIM_SANDBOX_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message_lite.h"
+#include "shim/ttrpc/client.h"
+
+namespace seedvisor::shim {
+
+struct SandboxConfig {
+  std::string seedsc;               // the seedsc binary
+  std::string root;                 // seedsc --root
+  std::vector<std::string> flags;   // extra global flags (--platform=..., --debug ...)
+
+  // From the environment containerd passes on:
+  //   SEEDSC_BINARY  (default: "seedsc" beside the shim binary, else on $PATH)
+  //   SEEDSC_ROOT    (default /run/containerd/seedsc/<ns>)
+  //   SEEDSC_FLAGS   (space-separated global flags)
+  static SandboxConfig FromEnv(const std::string& ns);
+  // The seedsc global arguments: binary path, --root, flags.
+  std::vector<std::string> Argv() const;
+};
+
+class Sandbox {
+ public:
+  // Runs `seedsc create --bundle B --pid-file B/init.pid ID` and connects to
+  // the control socket. The error carries seedsc's stderr.
+  static absl::StatusOr<std::unique_ptr<Sandbox>> Create(const SandboxConfig& cfg,
+                                                        const std::string& id,
+                                                        const std::string& bundle);
+
+  // Calls /seedvisor.control.v1.Control/<method>.
+  absl::Status Call(const std::string& method, const google::protobuf::MessageLite& req,
+                    google::protobuf::MessageLite* resp,
+                    absl::Duration timeout = absl::ZeroDuration());
+
+  pid_t pid() const { return pid_; }  // host pid of the sandbox process
+  const std::string& id() const { return id_; }
+
+  // Shutdown over the control socket (kills what is left), waits for the
+  // sandbox process, then `seedsc delete --force` if its state is still
+  // there. Idempotent.
+  void Destroy();
+
+ private:
+  Sandbox() = default;
+
+  SandboxConfig cfg_;
+  std::string id_;
+  pid_t pid_ = 0;
+  std::unique_ptr<ttrpc::Client> client_;
+  bool destroyed_ = false;
+};
+
+// `seedsc delete --force ID` (used by the shim's delete subcommand too).
+absl::Status ForceDelete(const SandboxConfig& cfg, const std::string& id);
+
+}  // namespace seedvisor::shim
+
+#endif  // SEEDVISOR_SHIM_SANDBOX_H_

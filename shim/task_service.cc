@@ -1,0 +1,319 @@
+// The task lifecycle: Create, Start, Exec, Wait, exits and Delete.
+#include "shim/task_service.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "shim/log.h"
+#include "shim/proto/events.pb.h"
+#include "shim/reaper.h"
+#include "shim/util.h"
+
+namespace seedvisor::shim {
+
+namespace ctl = ::seedvisor::control::v1;
+namespace ev = ::containerd::events;
+using ::containerd::v1::types::CREATED;
+using ::containerd::v1::types::RUNNING;
+using ::containerd::v1::types::STOPPED;
+
+TaskService::TaskService(Publisher* publisher, SandboxConfig cfg,
+                         std::function<void()> on_shutdown)
+    : publisher_(publisher), cfg_(std::move(cfg)), on_shutdown_(std::move(on_shutdown)) {}
+
+absl::StatusOr<std::shared_ptr<TaskService::Container>> TaskService::Find(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) {
+    return absl::NotFoundError(absl::StrCat("container ", id, ": not found"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<TaskService::Proc>> TaskService::FindProc(
+    const Container& c, const std::string& exec_id) {
+  if (exec_id.empty()) return c.init;
+  auto it = c.execs.find(exec_id);
+  if (it == c.execs.end()) {
+    return absl::NotFoundError(absl::StrCat("exec ", exec_id, " of ", c.id, ": not found"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskRequest& req) {
+  absl::MutexLock lc(&lifecycle_mu_);
+  if (req.id().empty()) return absl::InvalidArgumentError("create: empty id");
+  if (!req.checkpoint().empty()) {
+    return absl::UnimplementedError("seedsc: restoring from a checkpoint is not supported");
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (containers_.count(req.id()) > 0) {
+      return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
+    }
+  }
+  const std::string rootfs = req.bundle() + "/rootfs";
+  if (absl::Status s = MountRootfs(req.rootfs(), rootfs); !s.ok()) return s;
+
+  auto c = std::make_shared<Container>();
+  c->id = req.id();
+  c->bundle = req.bundle();
+  c->init = std::make_shared<Proc>();
+  Proc& init = *c->init;
+  init.stdin_path = req.stdin();
+  init.stdout_path = req.stdout();
+  init.stderr_path = req.stderr();
+  init.terminal = req.terminal();
+  absl::StatusOr<std::shared_ptr<ProcessIO>> io =
+      ProcessIO::Create(req.stdin(), req.stdout(), req.stderr(), req.terminal());
+  if (!io.ok()) {
+    UnmountAll(rootfs);
+    return io.status();
+  }
+  init.io = *io;
+  absl::StatusOr<std::unique_ptr<Sandbox>> sb = Sandbox::Create(cfg_, req.id(), req.bundle());
+  if (!sb.ok()) {
+    init.io->Finish(absl::ZeroDuration());
+    UnmountAll(rootfs);
+    return sb.status();
+  }
+  c->sandbox = std::move(*sb);
+  init.pid = static_cast<uint32_t>(c->sandbox->pid());
+  {
+    absl::MutexLock l(&mu_);
+    containers_[c->id] = c;
+  }
+
+  ev::TaskCreate e;
+  e.set_container_id(req.id());
+  e.set_bundle(req.bundle());
+  *e.mutable_rootfs() = req.rootfs();
+  e.mutable_io()->set_stdin(req.stdin());
+  e.mutable_io()->set_stdout(req.stdout());
+  e.mutable_io()->set_stderr(req.stderr());
+  e.mutable_io()->set_terminal(req.terminal());
+  e.set_checkpoint(req.checkpoint());
+  e.set_pid(init.pid);
+  publisher_->Publish("/tasks/create", e);
+
+  task::CreateTaskResponse resp;
+  resp.set_pid(init.pid);
+  return resp;
+}
+
+absl::StatusOr<task::StartResponse> TaskService::Start(const task::StartRequest& req) {
+  absl::MutexLock lc(&lifecycle_mu_);
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  std::shared_ptr<Proc> p;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> fp = FindProc(**c, req.exec_id());
+    if (!fp.ok()) return fp.status();
+    p = *fp;
+    if (p->status != CREATED || p->exited) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("process ", req.exec_id().empty() ? req.id() : req.exec_id(),
+                       ": already started"));
+    }
+  }
+  Sandbox& sb = *(*c)->sandbox;
+  if (req.exec_id().empty()) {
+    ctl::StartRequest sr;
+    sr.set_container_id(req.id());
+    *sr.mutable_stdio() = p->io->SandboxStdio();
+    ctl::StartResponse out;
+    if (absl::Status s = sb.Call("Start", sr, &out); !s.ok()) return s;
+    p->sandbox_pid = 0;  // the control protocol's name for the init
+  } else {
+    ctl::ExecRequest er = p->exec;
+    er.set_container_id(req.id());
+    er.set_exec_id(req.exec_id());
+    *er.mutable_stdio() = p->io->SandboxStdio();
+    ctl::ExecResponse out;
+    if (absl::Status s = sb.Call("Exec", er, &out); !s.ok()) return s;
+    p->sandbox_pid = out.pid();
+    p->pid = static_cast<uint32_t>(out.pid());
+  }
+  if (absl::Status s = p->io->Started(); !s.ok()) ShimLog("%s: io: %s", req.id(), s.ToString());
+  {
+    absl::MutexLock l(&mu_);
+    if (!p->exited) p->status = RUNNING;
+  }
+  std::shared_ptr<Container> cc = *c;
+  std::thread([this, cc, p] { WatchExit(cc, p); }).detach();
+
+  if (req.exec_id().empty()) {
+    ev::TaskStart e;
+    e.set_container_id(req.id());
+    e.set_pid(p->pid);
+    publisher_->Publish("/tasks/start", e);
+  } else {
+    ev::TaskExecStarted e;
+    e.set_container_id(req.id());
+    e.set_exec_id(req.exec_id());
+    e.set_pid(p->pid);
+    publisher_->Publish("/tasks/exec-started", e);
+  }
+  task::StartResponse resp;
+  resp.set_pid(p->pid);
+  return resp;
+}
+
+void TaskService::WatchExit(std::shared_ptr<Container> c, std::shared_ptr<Proc> p) {
+  ctl::WaitRequest wr;
+  wr.set_container_id(c->id);
+  wr.set_pid(p->sandbox_pid);
+  ctl::WaitResponse out;
+  absl::Status s = c->sandbox->Call("Wait", wr, &out);
+  uint32_t status;
+  google::protobuf::Timestamp at;
+  if (s.ok()) {
+    status = out.exit_status();
+    at = out.exited_at_unix_nanos() > 0 ? TimestampFromUnixNanos(out.exited_at_unix_nanos())
+                                        : Now();
+  } else {
+    // The sandbox went away: everything in it is dead. The init's status is
+    // the sandbox process's own, if we reaped it.
+    ShimLog("wait %s/%s: %s", c->id, p->exec_id, s.ToString());
+    int st = p->exec_id.empty() ? Reaper::Get().Wait(c->sandbox->pid(), absl::Seconds(1)) : -1;
+    status = st == -1 ? 137 : ExitCode(st);
+    at = Now();
+  }
+  // Terminal output still in the pty goes out before Wait returns.
+  if (p->io != nullptr) p->io->Finish(absl::Seconds(2));
+  RecordExit(*c, p.get(), status, at);
+}
+
+void TaskService::RecordExit(const Container& c, Proc* p, uint32_t status,
+                             google::protobuf::Timestamp at) {
+  {
+    absl::MutexLock l(&mu_);
+    if (p->exited) return;
+    p->exited = true;
+    p->status = STOPPED;
+    p->exit_status = status;
+    p->exited_at = at;
+  }
+  ev::TaskExit e;
+  e.set_container_id(c.id);
+  e.set_id(p->exec_id.empty() ? c.id : p->exec_id);
+  e.set_pid(p->pid);
+  e.set_exit_status(status);
+  *e.mutable_exited_at() = at;
+  publisher_->Publish("/tasks/exit", e);
+}
+
+absl::StatusOr<task::WaitResponse> TaskService::Wait(const task::WaitRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  absl::MutexLock l(&mu_);
+  absl::StatusOr<std::shared_ptr<Proc>> p = FindProc(**c, req.exec_id());
+  if (!p.ok()) return p.status();
+  // ctr calls Wait before Start: wait for the exit, however long.
+  mu_.Await(absl::Condition(&(*p)->exited));
+  task::WaitResponse resp;
+  resp.set_exit_status((*p)->exit_status);
+  *resp.mutable_exited_at() = (*p)->exited_at;
+  return resp;
+}
+
+absl::Status TaskService::Exec(const task::ExecProcessRequest& req) {
+  absl::MutexLock lc(&lifecycle_mu_);
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  if (req.exec_id().empty()) return absl::InvalidArgumentError("exec: empty exec id");
+  absl::StatusOr<ctl::ExecRequest> spec = ExecFromOciProcess(req.spec().value());
+  if (!spec.ok()) return spec.status();
+  {
+    absl::MutexLock l(&mu_);
+    if ((*c)->init->exited) {
+      return absl::FailedPreconditionError(absl::StrCat("container ", req.id(), " has exited"));
+    }
+    if ((*c)->execs.count(req.exec_id()) > 0) {
+      return absl::AlreadyExistsError(absl::StrCat("exec ", req.exec_id(), ": already exists"));
+    }
+  }
+  auto p = std::make_shared<Proc>();
+  p->exec_id = req.exec_id();
+  p->stdin_path = req.stdin();
+  p->stdout_path = req.stdout();
+  p->stderr_path = req.stderr();
+  p->terminal = req.terminal();
+  p->exec = std::move(*spec);
+  absl::StatusOr<std::shared_ptr<ProcessIO>> io =
+      ProcessIO::Create(req.stdin(), req.stdout(), req.stderr(), req.terminal());
+  if (!io.ok()) return io.status();
+  p->io = *io;
+  {
+    absl::MutexLock l(&mu_);
+    (*c)->execs[req.exec_id()] = p;
+  }
+  ev::TaskExecAdded e;
+  e.set_container_id(req.id());
+  e.set_exec_id(req.exec_id());
+  publisher_->Publish("/tasks/exec-added", e);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& req) {
+  absl::MutexLock lc(&lifecycle_mu_);
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  std::shared_ptr<Proc> p;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> fp = FindProc(**c, req.exec_id());
+    if (!fp.ok()) return fp.status();
+    p = *fp;
+    if (!p->exited && p->status != CREATED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot delete a running process: ",
+                       req.exec_id().empty() ? req.id() : req.exec_id()));
+    }
+    if (!p->exited) {  // never started
+      p->exited = true;
+      p->status = STOPPED;
+      p->exited_at = Now();
+    }
+  }
+  task::DeleteResponse resp;
+  resp.set_pid(p->pid);
+  resp.set_exit_status(p->exit_status);
+  *resp.mutable_exited_at() = p->exited_at;
+  if (!req.exec_id().empty()) {
+    p->io->Finish(absl::ZeroDuration());
+    absl::MutexLock l(&mu_);
+    (*c)->execs.erase(req.exec_id());
+    return resp;
+  }
+
+  (*c)->sandbox->Destroy();
+  p->io->Finish(absl::ZeroDuration());
+  UnmountAll((*c)->bundle + "/rootfs");
+  {
+    absl::MutexLock l(&mu_);
+    // A Wait on an exec that never started must not block forever.
+    for (auto& [id, e] : (*c)->execs) {
+      if (!e->exited) {
+        e->exited = true;
+        e->status = STOPPED;
+        e->exit_status = 137;
+        e->exited_at = Now();
+      }
+    }
+    containers_.erase(req.id());
+  }
+  ev::TaskDelete e;
+  e.set_container_id(req.id());
+  e.set_pid(p->pid);
+  e.set_exit_status(p->exit_status);
+  *e.mutable_exited_at() = p->exited_at;
+  e.set_id(req.id());
+  publisher_->Publish("/tasks/delete", e);
+  return resp;
+}
+
+}  // namespace seedvisor::shim

@@ -1,0 +1,99 @@
+// containerd.task.v2.Task for seedsc sandboxes. One container per shim (no
+// pod grouping); its sandbox is started once at Create and then driven over
+// the control socket (see sandbox.h). Exits are learned from blocking
+// control Wait calls, one thread per process; every pending Task.Wait is
+// answered when the exit is recorded, and /tasks/exit is published.
+//
+//   Publisher pub(ttrpc_address, ns);
+//   TaskService svc(&pub, SandboxConfig::FromEnv(ns), [] { exit(0); });
+//   svc.Register(&server);
+//
+// Errors follow containerd's expectations: unknown container or exec id →
+// NotFound, a second Create/Exec of an id → AlreadyExists, wrong lifecycle
+// state → FailedPrecondition, Checkpoint and anything unknown → Unimplemented.
+#ifndef SEEDVISOR_SHIM_TASK_SERVICE_H_
+#define SEEDVISOR_SHIM_TASK_SERVICE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "shim/events.h"
+#include "shim/process_io.h"
+#include "shim/proto/shim.pb.h"
+#include "shim/sandbox.h"
+#include "shim/ttrpc/server.h"
+
+namespace seedvisor::shim {
+
+namespace task = ::containerd::task::v2;
+
+class TaskService {
+ public:
+  TaskService(Publisher* publisher, SandboxConfig cfg, std::function<void()> on_shutdown);
+
+  void Register(ttrpc::Server* server);
+
+  absl::StatusOr<task::CreateTaskResponse> Create(const task::CreateTaskRequest& req);
+  absl::StatusOr<task::StartResponse> Start(const task::StartRequest& req);
+  absl::StatusOr<task::DeleteResponse> Delete(const task::DeleteRequest& req);
+  absl::StatusOr<task::StateResponse> State(const task::StateRequest& req);
+  absl::Status Kill(const task::KillRequest& req);
+  absl::StatusOr<task::WaitResponse> Wait(const task::WaitRequest& req);
+  absl::StatusOr<task::PidsResponse> Pids(const task::PidsRequest& req);
+  absl::Status Exec(const task::ExecProcessRequest& req);
+  absl::Status ResizePty(const task::ResizePtyRequest& req);
+  absl::Status CloseIO(const task::CloseIORequest& req);
+  absl::StatusOr<task::ConnectResponse> Connect(const task::ConnectRequest& req);
+  absl::Status Shutdown(const task::ShutdownRequest& req);
+  absl::StatusOr<task::StatsResponse> Stats(const task::StatsRequest& req);
+  absl::Status Pause(const task::PauseRequest& req);
+  absl::Status Resume(const task::ResumeRequest& req);
+  absl::Status Update(const task::UpdateTaskRequest& req);
+
+ private:
+  struct Proc {
+    std::string exec_id;  // "" for the init
+    uint32_t pid = 0;     // what containerd sees
+    int32_t sandbox_pid = 0;  // the control protocol's pid (0 = init)
+    ::containerd::v1::types::Status status = ::containerd::v1::types::CREATED;
+    bool exited = false;
+    uint32_t exit_status = 0;
+    google::protobuf::Timestamp exited_at;
+    std::string stdin_path, stdout_path, stderr_path;
+    bool terminal = false;
+    std::shared_ptr<ProcessIO> io;
+    seedvisor::control::v1::ExecRequest exec;  // for execs
+  };
+  struct Container {
+    std::string id;
+    std::string bundle;
+    std::unique_ptr<Sandbox> sandbox;
+    std::shared_ptr<Proc> init;
+    std::map<std::string, std::shared_ptr<Proc>> execs;
+  };
+
+  absl::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
+  absl::StatusOr<std::shared_ptr<Proc>> FindProc(const Container& c, const std::string& exec_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits for the process's exit in the sandbox and records it.
+  void WatchExit(std::shared_ptr<Container> c, std::shared_ptr<Proc> p);
+  void RecordExit(const Container& c, Proc* p, uint32_t status, google::protobuf::Timestamp at);
+
+  Publisher* const publisher_;
+  const SandboxConfig cfg_;
+  const std::function<void()> on_shutdown_;
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);
+  // Serializes lifecycle calls that talk to the sandbox (Create/Start/
+  // Exec/Delete) per shim; Wait/State/Kill never take it.
+  absl::Mutex lifecycle_mu_;
+};
+
+}  // namespace seedvisor::shim
+
+#endif  // SEEDVISOR_SHIM_TASK_SERVICE_H_

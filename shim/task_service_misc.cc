@@ -1,0 +1,265 @@
+// The Task methods around the lifecycle: State, Kill, Pids, Stats, Pause,
+// Resume, Update, CloseIO, ResizePty, Connect, Shutdown, and registration.
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "shim/log.h"
+#include "shim/proto/events.pb.h"
+#include "shim/proto/metrics.pb.h"
+#include "shim/task_service.h"
+#include "shim/util.h"
+
+namespace seedvisor::shim {
+
+namespace ctl = ::seedvisor::control::v1;
+namespace ev = ::containerd::events;
+using ::containerd::v1::types::CREATED;
+using ::containerd::v1::types::PAUSED;
+using ::containerd::v1::types::RUNNING;
+using ::containerd::v1::types::STOPPED;
+
+absl::StatusOr<task::StateResponse> TaskService::State(const task::StateRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  std::shared_ptr<Proc> p;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> fp = FindProc(**c, req.exec_id());
+    if (!fp.ok()) return fp.status();
+    p = *fp;
+  }
+  bool ask = false;
+  {
+    absl::MutexLock l(&mu_);
+    ask = req.exec_id().empty() && !p->exited && p->status != CREATED;
+  }
+  if (ask) {
+    // The sandbox knows about pause; containerd's State has a 2 s timeout.
+    ctl::StateRequest sr;
+    sr.set_container_id(req.id());
+    ctl::StateResponse out;
+    if ((*c)->sandbox->Call("State", sr, &out, absl::Milliseconds(1500)).ok()) {
+      if (out.status() == "stopped") {
+        // The exit watcher has not run yet: record it now so that a Delete
+        // right after this State succeeds.
+        RecordExit(**c, p.get(), out.exit_status(),
+                   out.exited_at_unix_nanos() > 0 ? TimestampFromUnixNanos(out.exited_at_unix_nanos())
+                                                  : Now());
+      } else {
+        absl::MutexLock l(&mu_);
+        if (!p->exited) p->status = out.status() == "paused" ? PAUSED : RUNNING;
+      }
+    }
+  }
+  absl::MutexLock l(&mu_);
+  task::StateResponse resp;
+  resp.set_id(req.exec_id().empty() ? req.id() : req.exec_id());
+  resp.set_bundle((*c)->bundle);
+  resp.set_pid(p->pid);
+  resp.set_status(p->status);
+  resp.set_stdin(p->stdin_path);
+  resp.set_stdout(p->stdout_path);
+  resp.set_stderr(p->stderr_path);
+  resp.set_terminal(p->terminal);
+  resp.set_exec_id(req.exec_id());
+  if (p->exited) {
+    resp.set_exit_status(p->exit_status);
+    *resp.mutable_exited_at() = p->exited_at;
+  }
+  return resp;
+}
+
+absl::Status TaskService::Kill(const task::KillRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  ctl::SignalRequest sr;
+  sr.set_container_id(req.id());
+  sr.set_signal(req.signal());
+  sr.set_all(req.all());
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> p = FindProc(**c, req.exec_id());
+    if (!p.ok()) return p.status();
+    if ((*p)->exited) {
+      return absl::NotFoundError(absl::StrCat("process ", req.exec_id().empty() ? req.id() : req.exec_id(),
+                                              ": already finished"));
+    }
+    if (!req.exec_id().empty() && (*p)->status == CREATED) {
+      return absl::FailedPreconditionError(absl::StrCat("exec ", req.exec_id(), ": not started"));
+    }
+    sr.set_pid((*p)->sandbox_pid);
+  }
+  ctl::SignalResponse out;
+  return (*c)->sandbox->Call("Signal", sr, &out, absl::Seconds(10));
+}
+
+absl::StatusOr<task::PidsResponse> TaskService::Pids(const task::PidsRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  ctl::ProcessesRequest pr;
+  pr.set_container_id(req.id());
+  ctl::ProcessesResponse out;
+  if (absl::Status s = (*c)->sandbox->Call("Processes", pr, &out, absl::Seconds(10)); !s.ok()) {
+    return s;
+  }
+  task::PidsResponse resp;
+  for (const ctl::Process& p : out.processes()) {
+    resp.add_processes()->set_pid(static_cast<uint32_t>(p.pid()));
+  }
+  return resp;
+}
+
+absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  ctl::StatsRequest sr;
+  sr.set_container_id(req.id());
+  ctl::StatsResponse out;
+  if (absl::Status s = (*c)->sandbox->Call("Stats", sr, &out, absl::Seconds(10)); !s.ok()) {
+    return s;
+  }
+  io::containerd::cgroups::v1::Metrics m;
+  m.mutable_pids()->set_current(out.pids_current());
+  m.mutable_pids()->set_limit(out.pids_limit());
+  m.mutable_cpu()->mutable_usage()->set_total(out.cpu_usage_ns());
+  m.mutable_cpu()->mutable_usage()->set_kernel(out.cpu_system_ns());
+  m.mutable_cpu()->mutable_usage()->set_user(out.cpu_user_ns());
+  m.mutable_memory()->mutable_usage()->set_usage(out.memory_usage_bytes());
+  m.mutable_memory()->mutable_usage()->set_limit(out.memory_limit_bytes());
+  m.mutable_memory()->mutable_usage()->set_max(out.memory_max_rss_bytes());
+  task::StatsResponse resp;
+  // containerd decodes this by type URL (typeurl registry, no prefix).
+  resp.mutable_stats()->set_type_url("io.containerd.cgroups.v1.Metrics");
+  resp.mutable_stats()->set_value(m.SerializeAsString());
+  return resp;
+}
+
+absl::Status TaskService::Pause(const task::PauseRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  ctl::PauseRequest pr;
+  pr.set_container_id(req.id());
+  ctl::PauseResponse out;
+  if (absl::Status s = (*c)->sandbox->Call("Pause", pr, &out, absl::Seconds(10)); !s.ok()) return s;
+  {
+    absl::MutexLock l(&mu_);
+    if (!(*c)->init->exited) (*c)->init->status = PAUSED;
+  }
+  ev::TaskPaused e;
+  e.set_container_id(req.id());
+  publisher_->Publish("/tasks/paused", e);
+  return absl::OkStatus();
+}
+
+absl::Status TaskService::Resume(const task::ResumeRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  ctl::ResumeRequest rr;
+  rr.set_container_id(req.id());
+  ctl::ResumeResponse out;
+  if (absl::Status s = (*c)->sandbox->Call("Resume", rr, &out, absl::Seconds(10)); !s.ok()) return s;
+  {
+    absl::MutexLock l(&mu_);
+    if (!(*c)->init->exited) (*c)->init->status = RUNNING;
+  }
+  ev::TaskResumed e;
+  e.set_container_id(req.id());
+  publisher_->Publish("/tasks/resumed", e);
+  return absl::OkStatus();
+}
+
+absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  // Annotations alone need nothing from the sandbox; new resource limits
+  // have no control call yet.
+  if (req.has_resources() && !req.resources().value().empty()) {
+    return absl::UnimplementedError("seedsc: updating resources of a running sandbox");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TaskService::CloseIO(const task::CloseIORequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  std::shared_ptr<Proc> p;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> fp = FindProc(**c, req.exec_id());
+    if (!fp.ok()) return fp.status();
+    p = *fp;
+  }
+  if (req.stdin() && p->io != nullptr) p->io->CloseStdin();
+  return absl::OkStatus();
+}
+
+absl::Status TaskService::ResizePty(const task::ResizePtyRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+  if (!c.ok()) return c.status();
+  std::shared_ptr<Proc> p;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<std::shared_ptr<Proc>> fp = FindProc(**c, req.exec_id());
+    if (!fp.ok()) return fp.status();
+    p = *fp;
+  }
+  return p->io->Resize(req.width(), req.height());
+}
+
+absl::StatusOr<task::ConnectResponse> TaskService::Connect(const task::ConnectRequest& req) {
+  task::ConnectResponse resp;
+  resp.set_shim_pid(static_cast<uint32_t>(getpid()));
+  resp.set_version("seedsc-shim-v1");
+  absl::MutexLock l(&mu_);
+  auto it = containers_.find(req.id());
+  if (it != containers_.end()) resp.set_task_pid(it->second->init->pid);
+  return resp;
+}
+
+absl::Status TaskService::Shutdown(const task::ShutdownRequest& req) {
+  {
+    absl::MutexLock l(&mu_);
+    // The runc shim ignores Shutdown while it still has tasks.
+    if (!containers_.empty() && !req.now()) return absl::OkStatus();
+  }
+  on_shutdown_();
+  return absl::OkStatus();
+}
+
+void TaskService::Register(ttrpc::Server* server) {
+  const std::string svc = "containerd.task.v2.Task";
+  using google::protobuf::Empty;
+  auto empty = [](absl::Status s) -> absl::StatusOr<Empty> {
+    if (!s.ok()) return s;
+    return Empty();
+  };
+#define SEEDSC_TASK_METHOD(NAME, REQ, RESP)                                         \
+  server->RegisterMethod<task::REQ, task::RESP>(                                     \
+      svc, #NAME, [this](const ttrpc::CallContext&, const task::REQ& r) { return NAME(r); })
+#define SEEDSC_TASK_EMPTY(NAME, REQ)                                                 \
+  server->RegisterMethod<task::REQ, Empty>(                                          \
+      svc, #NAME, [this, empty](const ttrpc::CallContext&, const task::REQ& r) {     \
+        return empty(NAME(r));                                                       \
+      })
+  SEEDSC_TASK_METHOD(State, StateRequest, StateResponse);
+  SEEDSC_TASK_METHOD(Create, CreateTaskRequest, CreateTaskResponse);
+  SEEDSC_TASK_METHOD(Start, StartRequest, StartResponse);
+  SEEDSC_TASK_METHOD(Delete, DeleteRequest, DeleteResponse);
+  SEEDSC_TASK_METHOD(Pids, PidsRequest, PidsResponse);
+  SEEDSC_TASK_EMPTY(Pause, PauseRequest);
+  SEEDSC_TASK_EMPTY(Resume, ResumeRequest);
+  SEEDSC_TASK_EMPTY(Kill, KillRequest);
+  SEEDSC_TASK_EMPTY(Exec, ExecProcessRequest);
+  SEEDSC_TASK_EMPTY(ResizePty, ResizePtyRequest);
+  SEEDSC_TASK_EMPTY(CloseIO, CloseIORequest);
+  SEEDSC_TASK_EMPTY(Update, UpdateTaskRequest);
+  SEEDSC_TASK_METHOD(Wait, WaitRequest, WaitResponse);
+  SEEDSC_TASK_METHOD(Stats, StatsRequest, StatsResponse);
+  SEEDSC_TASK_METHOD(Connect, ConnectRequest, ConnectResponse);
+  SEEDSC_TASK_EMPTY(Shutdown, ShutdownRequest);
+#undef SEEDSC_TASK_METHOD
+#undef SEEDSC_TASK_EMPTY
+  // Checkpoint is not registered: ttrpc answers 12 "method Checkpoint".
+}
+
+}  // namespace seedvisor::shim
