@@ -10,7 +10,7 @@ namespace seedvisor::runsc {
 
 struct GlobalConfig {
   std::string root = "/var/run/seedsc";
-  std::string platform = "ptrace";
+  std::string platform = "systrap";
   std::string network = "none";
   bool debug = false;
   std::string debug_log;

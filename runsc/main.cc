@@ -15,7 +15,22 @@ namespace seedvisor::runsc {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> kCommands = {
+      {"boot", "(internal) the sandbox process of one container", CmdBoot},
+      {"create", "create a container from a bundle, ready to start", CmdCreate},
+      {"delete", "delete a container and everything it holds", CmdDelete},
       {"do", "run a command in a sandbox over the host's root (read-only, overlay)", CmdDo},
+      {"events", "print the container's resource usage (--stats: once)", CmdEvents},
+      {"exec", "run another process in a container", CmdExec},
+      {"kill", "send a signal to a container's process(es)", CmdKill},
+      {"list", "list the containers under --root", CmdList},
+      {"pause", "pause every process of a container", CmdPause},
+      {"ps", "list a container's processes", CmdPs},
+      {"resume", "resume a paused container", CmdResume},
+      {"run", "create, start and wait for a container, then delete it", CmdRun},
+      {"spec", "write a default config.json", CmdSpec},
+      {"start", "start a created container", CmdStart},
+      {"state", "print a container's OCI state", CmdState},
+      {"wait", "wait for a container's process and print its exit status", CmdWait},
       {"help", "show help for seedsc or a command (help syscalls: the syscall table)", CmdHelp},
   };
   return kCommands;

@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   auto platform = platform::NewPlatform(opts.platform);
   if (!platform.ok()) return platform.status();
   k->platform_ = std::move(*platform);
-  auto vfs = Vfs::Create(*k, VfsOptions{});
+  auto vfs = Vfs::Create(*k, VfsOptions{.host_root = opts.root});
   if (!vfs.ok()) return vfs.status();
   k->vfs_ = std::move(*vfs);
   if (opts.strace) k->strace_ = std::make_unique<Strace>();

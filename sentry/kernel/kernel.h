@@ -36,8 +36,19 @@ struct KernelOptions {
   // Host fds that become the init task's 0, 1 and 2.
   int stdio[3] = {0, 1, 2};
   std::string cwd = "/";
+  // The host directory that is the sandbox's "/" (read-only underneath the
+  // in-sandbox overlay): "/" for `seedsc do`, a bundle's rootfs for OCI.
+  std::string root = "/";
 };
 
+// A process to start in a running sandbox (the OCI lifecycle: the container
+// init at `start`, more processes at `exec`). See Kernel::StartProcess.
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] without '/' is searched in envp's PATH
+  std::vector<std::string> envp;
+  std::string cwd = "/";
+  Credentials creds;
+  int stdio[3] = {0, 1, 2}; 
 class Kernel {
  public:
   // The kernel release we claim in uname(2) and /proc/sys/kernel/osrelease.
@@ -51,6 +62,22 @@ class Kernel {
   // the sandbox to end: returns pid 1's wait status.
   absl::StatusOr<int> RunInit(const std::vector<std::string>& argv,
                               const std::vector<std::string>& envp);
+
+  // ---- The OCI lifecycle (kernel_lifecycle.cc) ----
+  // Starts a process and returns once its first exec has succeeded or
+  // failed (NotFound: no such program). The first process started becomes
+  // pid 1, the sandbox's init; later ones (runsc exec) have no parent inside
+  // the sandbox (getppid() == 0, as for a process setns'd into a pid
+  // namespace) and stay zombies for their waiters until the kernel goes.
+  absl::StatusOr<std::shared_ptr<ThreadGroup>> StartProcess(const ProcessSpec& spec);
+  // Blocks until pid 1 has exited and every task is gone; pid 1's wait status.
+  int WaitInit();
+  // Blocks until `tg` has exited; its wait status.
+  int WaitProcess(const std::shared_ptr<ThreadGroup>& tg);
+  // Pause: no task returns to guest code until Resume (like the cgroup
+  // freezer: tasks blocked in a syscall stay blocked; signals stay pending).
+  void SetPaused(bool paused);
+  bool paused() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return paused_; }
 
   platform::Platform& platform() { return *platform_; }
   Vfs& vfs() { return *vfs_; }
@@ -106,6 +133,7 @@ class Kernel {
   std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   int init_status_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -195,6 +195,14 @@ bool Task::PrepareToRun() {
       kernel_.mu().Unlock();
       return false;
     }
+    // The whole sandbox is paused (Kernel::SetPaused): hold here, without
+    // looking at signals, until resumed (like a cgroup-frozen task).
+    if (kernel_.paused()) {
+      kernel_.mu().Await(absl::Condition(
+          +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !k->paused(); }, &kernel_));
+      kernel_.mu().Unlock();
+      continue;
+    }
     if (tg_->stopped) {
       kernel_.mu().Unlock();
       Block().ok();

@@ -1,0 +1,133 @@
+// `seedsc boot` (internal): the sandbox process of one container. `create`
+// starts it in new pid/mount/ipc/uts (and net) namespaces; it enters the
+// container's cgroups, builds the kernel over the bundle's rootfs, serves the
+// control socket, reports "ok" on --ready-fd and waits for Start, Exec, ...
+// until Shutdown. Nothing here runs per operation.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "runsc/cmd_common.h"
+#include "runsc/container/cgroup.h"
+#include "runsc/oci/spec.h"
+#include "sentry/base/log.h"
+#include "sentry/control/mounts.h"
+#include "sentry/control/server.h"
+#include "sentry/control/stdio.h"
+#include "sentry/kernel/kernel.h"
+#include "shim/ttrpc/server.h"
+
+namespace seedvisor::runsc {
+namespace {
+
+// Tells `create` how boot went, once: "ok" or the error.
+class ReadyPipe {
+ public:
+  explicit ReadyPipe(int fd) : fd_(fd) {}
+  int Report(const std::string& msg) {
+    if (fd_ >= 0) {
+      std::string line = msg + "\n";
+      if (write(fd_, line.data(), line.size()) < 0) {
+        // create went away: nothing to tell.
+      }
+      close(fd_);
+      fd_ = -1;
+    }
+    return msg == "ok" ? 0 : 1;
+  }
+
+ private:
+  int fd_;
+};
+
+control::ContainerConfig ConfigFor(const std::string& id, const oci::Spec& spec,
+                                   const std::string& console_socket) {
+  control::ContainerConfig c;
+  c.id = id;
+  c.init.argv = spec.process.args;
+  c.init.envp = spec.process.env;
+  c.init.cwd = spec.process.cwd;
+  sentry::Credentials& cr = c.init.creds;
+  cr.ruid = cr.euid = cr.suid = cr.fsuid = spec.process.user.uid;
+  cr.rgid = cr.egid = cr.sgid = cr.fsgid = spec.process.user.gid;
+  cr.groups = spec.process.user.additional_gids;
+  for (const oci::Rlimit& r : spec.process.rlimits) {
+    c.init.rlimits.push_back({r.resource, {r.soft, r.hard}});
+  }
+  c.terminal = spec.process.terminal;
+  c.console_socket = console_socket;
+  return c;
+}
+
+}  // namespace
+
+int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
+  FlagSet fs("boot");
+  std::string bundle, ready_fd = "-1", control_addr, cgroup, console_socket;
+  fs.String("bundle", &bundle, "the bundle directory");
+  fs.String("ready-fd", &ready_fd, "fd to report \"ok\" or the error on");
+  fs.String("control", &control_addr, "unix socket path for the control server");
+  fs.String("cgroup", &cgroup, "cgroup path to enter (v1 memory, cpu, pids)");
+  fs.String("console-socket", &console_socket, "where to send the pty master");
+  std::string host_proc_fd = "-1";
+  fs.String("host-proc-fd", &host_proc_fd, "dir fd of the host's /proc");
+  std::vector<std::string> pos;
+  if (!ParseArgs(fs, args, 1, 1, "boot [flags] ID (internal)", &pos)) return kExitUsage;
+  ReadyPipe ready(std::atoi(ready_fd.c_str()));
+  const std::string& id = pos[0];
+  if (int fd = std::atoi(host_proc_fd.c_str()); fd >= 0) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);  // not for the platform's stubs
+    control::SetHostProcFd(fd);
+  }
+
+  absl::StatusOr<oci::Spec> spec = oci::LoadBundle(bundle);
+  if (!spec.ok()) return ready.Report(std::string(spec.status().message()));
+  if (absl::Status s = container::ApplyCgroups(*spec, cgroup); !s.ok()) {
+    return ready.Report(std::string(s.message()));
+  }
+  sentry::KernelOptions opts;
+  opts.platform = cfg.platform;
+  opts.strace = cfg.strace;
+  opts.root = spec->root.path;
+  if (!spec->hostname.empty()) {
+    opts.hostname = spec->hostname;
+  } else if (char h[256]; gethostname(h, sizeof(h)) == 0) {
+    opts.hostname = h;  // no hostname in config.json: the host's, as runc keeps it
+  }
+  auto kernel = sentry::Kernel::Create(opts);
+  if (!kernel.ok()) {
+    return ready.Report(absl::StrCat("creating the sandbox: ", kernel.status().message()));
+  }
+  std::vector<control::MountSpec> mounts;
+  for (const oci::Mount& m : spec->mounts) {
+    mounts.push_back({m.destination, m.type, m.source, m.options});
+  }
+  if (absl::Status s = control::ApplyMounts((*kernel)->vfs(), mounts); !s.ok()) {
+    return ready.Report(absl::StrCat("config.json: mounts: ", s.message()));
+  }
+  control::ControlServer control(**kernel, ConfigFor(id, *spec, console_socket));
+  ttrpc::Server server;
+  control.Register(server);
+  unlink(control_addr.c_str());  // a stale socket of an earlier boot of this id
+  if (absl::Status s = server.Listen(control_addr); !s.ok()) {
+    return ready.Report(absl::StrCat("control socket ", control_addr, ": ", s.message()));
+  }
+  std::thread([&server] { server.Serve(); }).detach();
+  Log::Debug("sandbox for container %s is up; control socket %s", id, control_addr);
+  ready.Report("ok");
+
+  control.WaitShutdown();
+  // Let the Shutdown reply reach the caller before the process goes.
+  usleep(20000);
+  unlink(control_addr.c_str());
+  // The kernel's threads may still be parked: leave them to the exit, and
+  // as pid 1 of the sandbox's pid namespace, take every stub with us.
+  kernel->release();
+  _exit(0);
+}
+
+}  // namespace seedvisor::runsc

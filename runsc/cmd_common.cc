@@ -1,0 +1,104 @@
+#include "runsc/cmd_common.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::runsc {
+
+int Fail(const absl::Status& s) { return Fail(std::string(s.message())); }
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "seedsc: %s\n", msg.c_str());
+  return 1;
+}
+
+bool ParseArgs(FlagSet& fs, const std::vector<std::string>& args, size_t min_pos, size_t max_pos,
+               const char* usage, std::vector<std::string>* pos) {
+  auto rest = fs.Parse(args);
+  if (!rest.ok()) {
+    PrintUsageError(std::string(rest.status().message()));
+    return false;
+  }
+  if (rest->size() < min_pos || rest->size() > max_pos) {
+    PrintUsageError(absl::StrCat("usage: seedsc ", usage));
+    return false;
+  }
+  *pos = *rest;
+  return true;
+}
+
+absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const std::string& id) {
+  return container::LoadState(cfg.root, id);
+}
+
+std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg) {
+  std::vector<std::string> f = {"--root=" + cfg.root, "--platform=" + cfg.platform,
+                                "--network=" + cfg.network};
+  if (cfg.debug) f.push_back("--debug");
+  if (!cfg.debug_log.empty()) f.push_back("--debug-log=" + cfg.debug_log);
+  if (cfg.strace) f.push_back("--strace");
+  return f;
+}
+
+int ParseSignal(const std::string& s) {
+  if (s.empty()) return 0;
+  if (isdigit(static_cast<unsigned char>(s[0]))) {
+    int n = std::atoi(s.c_str());
+    return n > 0 && n < 65 ? n : 0;
+  }
+  std::string name = absl::AsciiStrToUpper(s);
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (int i = 1; i < 32; ++i) {
+    const char* abbrev = sigabbrev_np(i);
+    if (abbrev != nullptr && name == abbrev) return i;
+  }
+  if (name.rfind("RTMIN+", 0) == 0) return SIGRTMIN + std::atoi(name.c_str() + 6);
+  return 0;
+}
+
+std::string AbsPath(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) == nullptr) return path;
+  if (path.empty() || path == ".") return buf;
+  return absl::StrCat(buf, "/", path);
+}
+
+std::vector<std::string> TakeRepeated(std::vector<std::string>* args, const std::string& name,
+                                      const std::vector<std::string>& bools) {
+  std::vector<std::string> out, rest;
+  const std::string a = "--" + name, b = "-" + name;
+  size_t i = 0;
+  for (; i < args->size(); ++i) {
+    const std::string& s = (*args)[i];
+    if (s == "--" || (!s.empty() && s[0] != '-')) break;  // positionals start
+    if ((s == a || s == b) && i + 1 < args->size()) {
+      out.push_back((*args)[++i]);
+    } else if (s.rfind(a + "=", 0) == 0) {
+      out.push_back(s.substr(a.size() + 1));
+    } else if (s.rfind(b + "=", 0) == 0) {
+      out.push_back(s.substr(b.size() + 1));
+    } else {
+      rest.push_back(s);
+      // Another flag's separate value ("--cwd /x") is not a positional.
+      std::string n = s.substr(s.rfind('-', 1) + 1);
+      bool is_bool = false;
+      for (const auto& bname : bools) is_bool |= n == bname;
+      if (s.find('=') == std::string::npos && !is_bool && i + 1 < args->size()) {
+        rest.push_back((*args)[++i]);
+      }
+    }
+  }
+  for (; i < args->size(); ++i) rest.push_back((*args)[i]);
+  *args = rest;
+  return out;
+}
+
+}  // namespace seedvisor::runsc

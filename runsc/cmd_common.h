@@ -1,0 +1,45 @@
+// Helpers shared by the OCI lifecycle commands (cmd_create.cc ... cmd_wait.cc).
+#ifndef SEEDVISOR_RUNSC_CMD_COMMON_H_
+#define SEEDVISOR_RUNSC_CMD_COMMON_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runsc/commands.h"
+#include "runsc/config.h"
+#include "runsc/container/state.h"
+
+namespace seedvisor::runsc {
+
+// Prints "seedsc: <message>" and returns 1 (runsc's failure status).
+int Fail(const absl::Status& s);
+int Fail(const std::string& msg);
+
+// Parses `fs` over `args` and checks the number of positionals; on a usage
+// error prints it and returns false (the caller returns kExitUsage).
+bool ParseArgs(FlagSet& fs, const std::vector<std::string>& args, size_t min_pos,
+               size_t max_pos, const char* usage, std::vector<std::string>* pos);
+
+// The container's state, or prints why not (NotFound...) and returns it.
+absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const std::string& id);
+
+// The global flags a child `seedsc boot` needs.
+std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg);
+
+// "KILL", "SIGKILL", "kill" or "9" → 9; 0 if unknown.
+int ParseSignal(const std::string& s);
+
+// An absolute version of `path` (against the cwd).
+std::string AbsPath(const std::string& path);
+
+// Pulls every `--name X` / `--name=X` out of `args` (flags that may repeat,
+// like exec --env), leaving the rest. Flags are those before the first
+// positional; `bools` names the flags that take no value.
+std::vector<std::string> TakeRepeated(std::vector<std::string>* args, const std::string& name,
+                                      const std::vector<std::string>& bools);
+
+}  // namespace seedvisor::runsc
+
+#endif  // SEEDVISOR_RUNSC_CMD_COMMON_H_

@@ -1,0 +1,38 @@
+// `seedsc start ID`: runs the container's process (config.json's), then the
+// poststart hooks.
+#include "runsc/cmd_common.h"
+#include "runsc/container/hooks.h"
+#include "runsc/container/sandbox.h"
+#include "sentry/control/control.pb.h"
+
+namespace seedvisor::runsc {
+
+// Shared with `run`.
+absl::Status StartContainer(const GlobalConfig& cfg, const container::State& st) {
+  control::v1::StartRequest req;
+  req.set_container_id(st.id);
+  control::v1::StartResponse resp;
+  if (absl::Status s = container::Call(st, "Start", req, &resp); !s.ok()) return s;
+  auto spec = container::SavedSpec(cfg.root, st);
+  if (spec.ok() && !spec->hooks.poststart.empty()) {
+    // runtime-spec: a failing poststart hook is a warning; the container runs.
+    absl::Status s = container::RunHooks("poststart", spec->hooks.poststart,
+                                         container::OciStateJson(st, "running", -1));
+    if (!s.ok()) std::fprintf(stderr, "seedsc: warning: %s\n", std::string(s.message()).c_str());
+  }
+  return absl::OkStatus();
+}
+
+int CmdStart(const GlobalConfig& cfg, const std::vector<std::string>& args) {
+  FlagSet fs("start");
+  std::vector<std::string> pos;
+  if (!ParseArgs(fs, args, 1, 1, "start <container id>", &pos)) return kExitUsage;
+  auto st = LoadContainer(cfg, pos[0]);
+  if (!st.ok()) return Fail(st.status());
+  auto lock = container::Lock::Acquire(cfg.root, pos[0]);
+  if (!lock.ok()) return Fail(lock.status());
+  if (absl::Status s = StartContainer(cfg, *st); !s.ok()) return Fail(s);
+  return 0;
+}
+
+}  // namespace seedvisor::runsc

@@ -1,0 +1,144 @@
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "runsc/container/cgroup.h"
+#include "runsc/container/hooks.h"
+#include "runsc/container/state.h"
+
+namespace seedvisor::container {
+namespace {
+
+std::string TempDir() {
+  char t[] = "/tmp/container_test.XXXXXX";
+  EXPECT_NE(mkdtemp(t), nullptr);
+  return t;
+}
+
+std::string Slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(StateTest, Ids) {
+  EXPECT_TRUE(ValidateId("abc-1.2_x").ok());
+  EXPECT_FALSE(ValidateId("").ok());
+  EXPECT_FALSE(ValidateId("..").ok());
+  EXPECT_FALSE(ValidateId("a/b").ok());
+  EXPECT_FALSE(ValidateId("a b").ok());
+}
+
+TEST(StateTest, SaveLoadListRemove) {
+  std::string root = TempDir() + "/root";
+  ASSERT_TRUE(CreateStateDir(root, "c1").ok());
+  absl::Status again = CreateStateDir(root, "c1");
+  EXPECT_TRUE(absl::IsAlreadyExists(again));
+  EXPECT_EQ(again.message(), "container with id \"c1\" already exists");
+  State st;
+  st.id = "c1";
+  st.bundle = "/b";
+  st.sandbox_pid = 42;
+  st.annotations["k"] = "v";
+  st.control_address = "/x.sock";
+  ASSERT_TRUE(SaveState(root, st).ok());
+  auto got = LoadState(root, "c1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->bundle, "/b");
+  EXPECT_EQ(got->sandbox_pid, 42);
+  EXPECT_EQ(got->annotations.at("k"), "v");
+  EXPECT_EQ(got->control_address, "/x.sock");
+  EXPECT_EQ(ListIds(root), std::vector<std::string>{"c1"});
+  {
+    auto lock = Lock::Acquire(root, "c1");
+    EXPECT_TRUE(lock.ok());
+  }
+  ASSERT_TRUE(RemoveStateDir(root, "c1").ok());
+  EXPECT_TRUE(ListIds(root).empty());
+  auto gone = LoadState(root, "c1");
+  EXPECT_TRUE(absl::IsNotFound(gone.status()));
+  EXPECT_EQ(gone.status().message(), "container \"c1\" does not exist");
+}
+
+TEST(StateTest, OciStateJson) {
+  State st;
+  st.id = "c";
+  st.bundle = "/b";
+  st.sandbox_pid = 7;
+  EXPECT_EQ(OciStateJson(st, "running", -1),
+            R"({"bundle":"/b","id":"c","ociVersion":"1.0.2","pid":7,"status":"running"})");
+  EXPECT_EQ(OciStateJson(st, "stopped", -1),
+            R"({"bundle":"/b","id":"c","ociVersion":"1.0.2","pid":0,"status":"stopped"})");
+}
+
+TEST(StateTest, SandboxAlive) {
+  EXPECT_TRUE(SandboxAlive(getpid()));
+  EXPECT_FALSE(SandboxAlive(0));
+  EXPECT_FALSE(SandboxAlive((1 << 22) + 1));
+}
+
+TEST(CgroupTest, PathFor) {
+  oci::Spec s;
+  EXPECT_EQ(CgroupPathFor(s, "c"), "");
+  s.resources.pids_limit = 5;
+  EXPECT_EQ(CgroupPathFor(s, "c"), "seedsc/c");
+  s.cgroups_path = "/default/c";
+  EXPECT_EQ(CgroupPathFor(s, "c"), "default/c");
+  s.cgroups_path = "/a/../../etc";
+  EXPECT_EQ(CgroupPathFor(s, "c"), "");
+}
+
+TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
+  // A directory tree standing in for /sys/fs/cgroup: limits are written as
+  // files, and "0" goes to cgroup.procs (pre-created: real cgroups have it).
+  std::string fake = TempDir();
+  for (const char* c : {"memory", "cpu", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
+  oci::Spec s;
+  s.resources.memory_limit = 1 << 20;
+  s.resources.cpu_quota = 5000;
+  s.resources.cpu_period = 10000;
+  s.resources.pids_limit = 9;
+  ASSERT_TRUE(ApplyCgroups(s, "a/b", fake).ok());
+  EXPECT_EQ(Slurp(fake + "/memory/a/b/memory.limit_in_bytes"), "1048576");
+  EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_quota_us"), "5000");
+  EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_period_us"), "10000");
+  EXPECT_EQ(Slurp(fake + "/pids/a/b/pids.max"), "9");
+  // rmdir fails on a plain directory with files: RemoveCgroups reports it.
+  EXPECT_FALSE(RemoveCgroups("a/b", fake).ok());
+}
+
+TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {
+  std::string dir = TempDir();
+  oci::Hook ok;
+  ok.path = "/bin/sh";
+  ok.args = {"sh", "-c", "cat > " + dir + "/got; echo $X >> " + dir + "/got"};
+  ok.env = {"X=yes"};
+  ASSERT_TRUE(RunHooks("prestart", {ok}, "{\"id\":\"c\"}").ok());
+  EXPECT_EQ(Slurp(dir + "/got"), "{\"id\":\"c\"}yes\n");
+
+  oci::Hook bad;
+  bad.path = "/bin/sh";
+  bad.args = {"sh", "-c", "exit 4"};
+  absl::Status s = RunHooks("poststart", {ok, bad}, "{}");
+  EXPECT_EQ(s.message(), "hooks.poststart[1]: /bin/sh exited with status 4");
+
+  oci::Hook slow;
+  slow.path = "/bin/sleep";
+  slow.args = {"sleep", "10"};
+  slow.timeout_s = 1;
+  s = RunHooks("createRuntime", {slow}, "{}");
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+
+  oci::Hook missing;
+  missing.path = "/nonexistent/hook";
+  s = RunHooks("prestart", {missing}, "{}");
+  EXPECT_EQ(s.message(), "hooks.prestart[0]: /nonexistent/hook exited with status 127");
+}
+
+}  // namespace
+}  // namespace seedvisor::container

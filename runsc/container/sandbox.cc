@@ -1,0 +1,229 @@
+#include "runsc/container/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runsc/container/cgroup.h"
+#include "runsc/container/hooks.h"
+#include "sentry/control/control.pb.h"
+#include "sentry/control/server.h"
+#include "shim/ttrpc/client.h"
+
+namespace seedvisor::container {
+namespace {
+
+// Unix socket paths must fit sun_path (108 bytes); long --root dirs (Bazel
+// test dirs) get a short path in /tmp named after the state dir instead.
+std::string ControlAddressFor(const std::string& dir) {
+  std::string p = dir + "/control.sock";
+  if (p.size() < 100) return p;
+  return absl::StrFormat("/tmp/seedsc-%016x.sock", std::hash<std::string>()(dir));
+}
+
+bool WaitGone(pid_t pid, int ms) {
+  for (int i = 0; i < ms / 5; ++i) {
+    if (!SandboxAlive(pid)) return true;
+    usleep(5000);
+  }
+  return !SandboxAlive(pid);
+}
+
+void KillSandbox(pid_t pid) {
+  if (pid <= 0 || !SandboxAlive(pid)) return;
+  kill(pid, SIGKILL);
+  WaitGone(pid, 3000);
+}
+
+// Reads what `seedsc boot` reports on its ready pipe: "ok" or an error.
+absl::Status AwaitReady(int fd, pid_t pid) {
+  std::string got;
+  char buf[512];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, 30000);
+    if (r == 0) return absl::DeadlineExceededError("the sandbox did not come up within 30 s");
+    if (r < 0 && errno == EINTR) continue;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, n);
+  }
+  if (got == "ok\n") return absl::OkStatus();
+  if (got.empty()) {
+    return absl::InternalError(absl::StrCat("the sandbox process (pid ", pid, ") exited during boot"));
+  }
+  while (!got.empty() && got.back() == '\n') got.pop_back();
+  return absl::InternalError(got);
+}
+
+}  // namespace
+
+absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st) {
+  return oci::LoadBundle(StateDir(root, st.id));  // config.json copied there
+}
+
+absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
+  if (absl::Status s = ValidateId(o.id); !s.ok()) return s;
+  absl::StatusOr<oci::Spec> spec = oci::LoadBundle(o.bundle);
+  if (!spec.ok()) return spec.status();
+  if (spec->process.terminal && o.console_socket.empty()) {
+    return absl::InvalidArgumentError(
+        "config.json: process.terminal: is true but --console-socket was not given");
+  }
+  if (absl::Status s = CreateStateDir(o.root, o.id); !s.ok()) return s;
+  std::string dir = StateDir(o.root, o.id);
+  State st;
+  st.id = o.id;
+  st.bundle = o.bundle;
+  st.created = NowRfc3339();
+  st.control_address = ControlAddressFor(dir);
+  st.cgroups_path = CgroupPathFor(*spec, o.id);
+  st.rootfs = spec->root.path;
+  st.annotations = spec->annotations;
+  st.oci_version = spec->oci_version;
+  pid_t boot_pid = 0;
+  auto undo = [&](absl::Status why) {
+    KillSandbox(boot_pid);
+    RemoveCgroups(st.cgroups_path).IgnoreError();
+    if (st.control_address.rfind(dir, 0) != 0) unlink(st.control_address.c_str());
+    RemoveStateDir(o.root, o.id).IgnoreError();
+    return why;
+  };
+  std::error_code ec;
+  std::filesystem::copy_file(o.bundle + "/config.json", dir + "/config.json", ec);
+  if (ec) return undo(absl::InternalError(absl::StrCat("saving config.json: ", ec.message())));
+
+  // The sandbox mounts its own /proc (its pid namespace's: the platform
+  // finds its stubs there); it keeps the host's as a dir fd to open stdio
+  // paths like /proc/<host pid>/fd/N (seedsc exec's own stdio).
+  int host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (host_proc < 0) return undo(absl::InternalError(absl::StrCat("open /proc: ", std::strerror(errno))));
+  int ready[2], pidp[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(pidp, O_CLOEXEC) != 0) {
+    return undo(absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno))));
+  }
+  std::vector<std::string> args = {"seedsc"};
+  args.insert(args.end(), o.global_flags.begin(), o.global_flags.end());
+  for (const std::string& a :
+       {std::string("boot"), "--bundle=" + o.bundle, absl::StrCat("--ready-fd=", ready[1]),
+        "--control=" + st.control_address, "--cgroup=" + st.cgroups_path,
+        "--console-socket=" + o.console_socket, absl::StrCat("--host-proc-fd=", host_proc),
+        o.id}) {
+    args.push_back(a);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int ns = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (!o.host_network) ns |= CLONE_NEWNET;
+
+  pid_t mid = fork();
+  if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
+  if (mid == 0) {
+    // Between fork and exec: no allocation, only system calls.
+    setsid();
+    if (unshare(ns) != 0) {
+      dprintf(ready[1], "creating the sandbox's namespaces: %s\n", std::strerror(errno));
+      _exit(1);
+    }
+    pid_t boot = fork();  // pid 1 of the new pid namespace
+    if (boot == 0) {
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+      if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        dprintf(ready[1], "mounting the sandbox's /proc: %s\n", std::strerror(errno));
+        _exit(1);
+      }
+      fcntl(ready[1], F_SETFD, 0);
+      fcntl(host_proc, F_SETFD, 0);
+      execv("/proc/self/exe", argv.data());
+      dprintf(ready[1], "exec /proc/self/exe: %s\n", std::strerror(errno));
+      _exit(127);
+    }
+    if (write(pidp[1], &boot, sizeof(boot)) != sizeof(boot)) _exit(1);
+    _exit(boot > 0 ? 0 : 1);
+  }
+  close(ready[1]);
+  close(pidp[1]);
+  close(host_proc);
+  int ws = 0;
+  waitpid(mid, &ws, 0);
+  if (read(pidp[0], &boot_pid, sizeof(boot_pid)) != sizeof(boot_pid)) boot_pid = 0;
+  close(pidp[0]);
+  st.sandbox_pid = boot_pid;
+  absl::Status ready_status = AwaitReady(ready[0], boot_pid);
+  close(ready[0]);
+  if (!ready_status.ok()) return undo(ready_status);
+  if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
+
+  std::string state_json = OciStateJson(st, "created", -1);
+  for (auto [kind, hooks] : {std::pair{"prestart", &spec->hooks.prestart},
+                             std::pair{"createRuntime", &spec->hooks.create_runtime}}) {
+    if (absl::Status s = RunHooks(kind, *hooks, state_json); !s.ok()) return undo(s);
+  }
+  if (!o.pid_file.empty()) {
+    std::string tmp = o.pid_file + ".tmp";
+    FILE* f = fopen(tmp.c_str(), "w");
+    if (f == nullptr || fprintf(f, "%d", boot_pid) < 0 || fclose(f) != 0 ||
+        rename(tmp.c_str(), o.pid_file.c_str()) != 0) {
+      return undo(absl::InternalError(absl::StrCat("writing --pid-file ", o.pid_file, ": ",
+                                                   std::strerror(errno))));
+    }
+  }
+  return st;
+}
+
+absl::Status Call(const State& st, const std::string& method,
+                  const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
+                  absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<ttrpc::Client>> c = ttrpc::Client::Dial(st.control_address);
+  if (!c.ok()) {
+    return absl::UnavailableError(absl::StrCat("container \"", st.id,
+                                               "\": cannot reach its sandbox: ", c.status().message()));
+  }
+  return (*c)->Call(control::kService, method, req, resp, timeout);
+}
+
+std::string LiveStatus(const State& st) {
+  if (!SandboxAlive(st.sandbox_pid)) return "stopped";
+  control::v1::StateRequest req;
+  req.set_container_id(st.id);
+  control::v1::StateResponse resp;
+  if (!Call(st, "State", req, &resp, absl::Seconds(5)).ok()) return "stopped";
+  return resp.status();
+}
+
+absl::Status DestroySandbox(const std::string& root, const State& st) {
+  if (SandboxAlive(st.sandbox_pid)) {
+    control::v1::ShutdownRequest req;
+    control::v1::ShutdownResponse resp;
+    Call(st, "Shutdown", req, &resp, absl::Seconds(2)).IgnoreError();
+    if (!WaitGone(st.sandbox_pid, 2000)) KillSandbox(st.sandbox_pid);
+  }
+  absl::Status result;
+  absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);
+  if (spec.ok() && !spec->hooks.poststop.empty()) {
+    // runtime-spec: a failing poststop hook is only a warning.
+    absl::Status s = RunHooks("poststop", spec->hooks.poststop, OciStateJson(st, "stopped", -1));
+    if (!s.ok()) fprintf(stderr, "seedsc: warning: %s\n", std::string(s.message()).c_str());
+  }
+  if (absl::Status s = RemoveCgroups(st.cgroups_path); !s.ok()) result = s;
+  if (st.control_address.rfind(StateDir(root, st.id), 0) != 0) unlink(st.control_address.c_str());
+  if (absl::Status s = RemoveStateDir(root, st.id); !s.ok()) result = s;
+  return result;
+}
+
+}  // namespace seedvisor::container

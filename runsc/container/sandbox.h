@@ -1,0 +1,58 @@
+// The runtime side of a sandbox: starting `seedsc boot` in its own
+// namespaces (create), talking to its control server, and taking it all down
+// again (delete). Shared by the seedsc commands.
+//
+//   CreateOptions o{.root = cfg.root, .id = id, .bundle = b};
+//   absl::StatusOr<container::State> st = container::CreateSandbox(o, boot_argv);
+//   control::v1::StateResponse resp;
+//   RETURN_IF_ERROR(container::Call(*st, "State", req, &resp));
+//   container::DestroySandbox(cfg.root, *st);    // no process, cgroup or dir left
+#ifndef SEEDVISOR_RUNSC_CONTAINER_SANDBOX_H_
+#define SEEDVISOR_RUNSC_CONTAINER_SANDBOX_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message_lite.h"
+#include "runsc/container/state.h"
+#include "runsc/oci/spec.h"
+
+namespace seedvisor::container {
+
+struct CreateOptions {
+  std::string root;
+  std::string id;
+  std::string bundle;          // absolute
+  std::string console_socket;
+  std::string pid_file;
+  bool host_network = false;   // --network=host: no new net namespace
+  // seedsc's global flags to pass on to `seedsc boot` (before "boot").
+  std::vector<std::string> global_flags;
+};
+
+// Validates the bundle, makes <root>/<id>, starts the sandbox, waits until
+// its control server answers, records state.json and runs the prestart and
+// createRuntime hooks. Any failure undoes all of it.
+absl::StatusOr<State> CreateSandbox(const CreateOptions& o);
+
+// Calls control method `method` on the sandbox of `st`.
+absl::Status Call(const State& st, const std::string& method,
+                  const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
+                  absl::Duration timeout = absl::ZeroDuration());
+
+// "created", "running", "paused" or "stopped" (also when the sandbox is gone).
+std::string LiveStatus(const State& st);
+
+// Shuts the sandbox down (Shutdown, then SIGKILL if it lingers), runs the
+// poststop hooks, removes its cgroups and its state dir.
+absl::Status DestroySandbox(const std::string& root, const State& st);
+
+// The config.json saved in the state dir at create time.
+absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st);
+
+}  // namespace seedvisor::container
+
+#endif  // SEEDVISOR_RUNSC_CONTAINER_SANDBOX_H_

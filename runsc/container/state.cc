@@ -1,0 +1,186 @@
+#include "runsc/container/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace seedvisor::container {
+namespace {
+
+using json = nlohmann::json;
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::Status ValidateId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("container id must not be empty");
+  if (id == "." || id == "..") return absl::InvalidArgumentError("invalid container id \"" + id + "\"");
+  for (char c : id) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' || c == '+')) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid container id \"", id,
+                                                     "\": use letters, digits, _ . - +"));
+    }
+  }
+  if (id.size() > 1024) return absl::InvalidArgumentError("container id too long");
+  return absl::OkStatus();
+}
+
+std::string StateDir(const std::string& root, const std::string& id) {
+  return absl::StrCat(root, "/", id);
+}
+
+absl::Status CreateStateDir(const std::string& root, const std::string& id) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating --root ", root, ": ", ec.message()));
+  std::string dir = StateDir(root, id);
+  if (mkdir(dir.c_str(), 0711) != 0) {
+    if (errno == EEXIST) {
+      return absl::AlreadyExistsError(absl::StrCat("container with id \"", id, "\" already exists"));
+    }
+    return Errno("creating " + dir);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SaveState(const std::string& root, const State& st) {
+  json j = {{"ociVersion", st.oci_version},
+            {"id", st.id},
+            {"bundle", st.bundle},
+            {"sandboxPid", st.sandbox_pid},
+            {"created", st.created},
+            {"owner", st.owner},
+            {"controlAddress", st.control_address},
+            {"cgroupsPath", st.cgroups_path},
+            {"rootfs", st.rootfs},
+            {"annotations", st.annotations}};
+  std::string dir = StateDir(root, st.id);
+  std::string tmp = dir + "/.state.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return Errno("writing " + tmp);
+    out << j.dump(2) << "\n";
+    if (!out.good()) return Errno("writing " + tmp);
+  }
+  if (rename(tmp.c_str(), (dir + "/state.json").c_str()) != 0) return Errno("renaming " + tmp);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<State> LoadState(const std::string& root, const std::string& id) {
+  if (absl::Status s = ValidateId(id); !s.ok()) return s;
+  std::string path = StateDir(root, id) + "/state.json";
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
+  }
+  State st;
+  try {
+    st.oci_version = j.value("ociVersion", "1.0.2");
+    st.id = j.value("id", id);
+    st.bundle = j.value("bundle", "");
+    st.sandbox_pid = j.value("sandboxPid", 0);
+    st.created = j.value("created", "");
+    st.owner = j.value("owner", "");
+    st.control_address = j.value("controlAddress", "");
+    st.cgroups_path = j.value("cgroupsPath", "");
+    st.rootfs = j.value("rootfs", "");
+    if (j.contains("annotations") && j["annotations"].is_object()) {
+      st.annotations = j["annotations"].get<std::map<std::string, std::string>>();
+    }
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat(path, ": ", e.what()));
+  }
+  return st;
+}
+
+absl::Status RemoveStateDir(const std::string& root, const std::string& id) {
+  std::error_code ec;
+  std::filesystem::remove_all(StateDir(root, id), ec);
+  if (ec) return absl::InternalError(absl::StrCat("removing ", StateDir(root, id), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> ListIds(const std::string& root) {
+  std::vector<std::string> ids;
+  DIR* d = opendir(root.c_str());
+  if (d == nullptr) return ids;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (stat((StateDir(root, name) + "/state.json").c_str(), &st) == 0) ids.push_back(name);
+  }
+  closedir(d);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+absl::StatusOr<Lock> Lock::Acquire(const std::string& root, const std::string& id) {
+  std::string dir = StateDir(root, id);
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  if (flock(fd, LOCK_EX) != 0) {
+    close(fd);
+    return Errno("locking " + dir);
+  }
+  return Lock(fd);
+}
+
+Lock::~Lock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string OciStateJson(const State& st, const std::string& status, int indent) {
+  // runtime-spec: pid is required while the container is created or running.
+  json j = {{"ociVersion", st.oci_version}, {"id", st.id}, {"status", status}};
+  j["pid"] = status == "stopped" ? 0 : st.sandbox_pid;
+  j["bundle"] = st.bundle;
+  if (!st.annotations.empty()) j["annotations"] = st.annotations;
+  return j.dump(indent);
+}
+
+bool SandboxAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  // A zombie (not yet reaped by whoever is its parent now) is gone for us.
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  size_t rp = line.rfind(')');
+  return rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] != 'Z';
+}
+
+std::string NowRfc3339() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[96];
+  snprintf(out, sizeof(out), "%s.%09ldZ", buf, ts.tv_nsec);
+  return out;
+}
+
+}  // namespace seedvisor::container

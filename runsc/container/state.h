@@ -1,0 +1,71 @@
+// A container's on-disk record under --root: <root>/<id>/state.json (what
+// `create` made and every later seedsc process reads), next to the sandbox's
+// control socket. The live status comes from the sandbox, not from here.
+//
+//   SV: absl::StatusOr<container::State> st = container::LoadState(root, id);
+//   if (!st.ok()) ...  // NotFound: "container \"x\" does not exist"
+//   std::string status = container::LiveStatus(*st);  // "running", ...
+#ifndef SEEDVISOR_RUNSC_CONTAINER_STATE_H_
+#define SEEDVISOR_RUNSC_CONTAINER_STATE_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace seedvisor::container {
+
+struct State {
+  std::string oci_version = "1.0.2";
+  std::string id;
+  std::string bundle;
+  pid_t sandbox_pid = 0;          // host pid of `seedsc boot`
+  std::string created;            // RFC 3339, UTC
+  std::string owner;              // "" as runc prints for root
+  std::string control_address;    // unix socket path of the control server
+  std::string cgroups_path;       // linux.cgroupsPath, for delete to remove
+  std::string rootfs;             // spec root.path (absolute)
+  std::map<std::string, std::string> annotations;
+};
+
+// "container ids may contain [A-Za-z0-9_.-]", as runc checks.
+absl::Status ValidateId(const std::string& id);
+std::string StateDir(const std::string& root, const std::string& id);
+
+// Creates <root>/<id> exclusively (AlreadyExists if it is there).
+absl::Status CreateStateDir(const std::string& root, const std::string& id);
+absl::Status SaveState(const std::string& root, const State& st);  // atomic
+absl::StatusOr<State> LoadState(const std::string& root, const std::string& id);
+// Removes <root>/<id> and everything in it.
+absl::Status RemoveStateDir(const std::string& root, const std::string& id);
+// Ids with a state dir, sorted.
+std::vector<std::string> ListIds(const std::string& root);
+
+// An exclusive flock on <root>/<id>: serializes create/start/delete of one
+// container between seedsc processes. Released by the destructor.
+class Lock {
+ public:
+  static absl::StatusOr<Lock> Acquire(const std::string& root, const std::string& id);
+  Lock(Lock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ~Lock();
+
+ private:
+  explicit Lock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// The OCI state JSON (runtime-spec "state"), as `runsc state` prints it.
+std::string OciStateJson(const State& st, const std::string& status, int indent);
+
+// True if the sandbox process still exists and is not a zombie.
+bool SandboxAlive(pid_t pid);
+
+std::string NowRfc3339();
+
+}  // namespace seedvisor::container
+
+#endif  // SEEDVISOR_RUNSC_CONTAINER_STATE_H_

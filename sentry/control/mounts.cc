@@ -1,0 +1,64 @@
+#include "sentry/control/mounts.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sentry/base/log.h"
+#include "sentry/fs/host/host.h"
+#include "sentry/fs/overlay/overlay.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::control {
+namespace {
+
+bool Has(const std::vector<std::string>& opts, const std::string& o) {
+  for (const auto& x : opts) {
+    if (x == o) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts) {
+  for (const MountSpec& m : mounts) {
+    bool bind = m.type == "bind" || Has(m.options, "bind") || Has(m.options, "rbind");
+    bool ro = Has(m.options, "ro");
+    std::string opts = ro ? "ro" : "rw";
+    if (bind) {
+      auto host = sentry::NewHostFs(m.source);
+      if (!host.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": bind source ",
+                                                       m.source, ": ", host.status().message()));
+      }
+      // Host files are passed through read-only; a writable bind gets an
+      // in-sandbox overlay (writes stay in the sandbox, as with the root).
+      sentry::InodeRef root = *host;
+      if (!ro) root = sentry::NewOverlay(sentry::NewTmpfs(0755), *host);
+      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
+                                                      "bind", m.source, opts, root));
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
+      continue;
+    }
+    if (m.type == "tmpfs" && m.destination != "/dev" && m.destination != "/dev/shm") {
+      mode_t mode = 01777;
+      for (const auto& o : m.options) {
+        if (o.rfind("mode=", 0) == 0) mode = static_cast<mode_t>(std::strtoul(o.c_str() + 5, nullptr, 8));
+      }
+      absl::Status s = vfs.MountAt(
+          m.destination, std::make_shared<sentry::Mount>("tmpfs", m.source.empty() ? "tmpfs" : m.source,
+                                                         absl::StrCat(opts, ",", absl::StrJoin(m.options, ",")),
+                                                         sentry::NewTmpfs(mode)));
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
+      continue;
+    }
+    // /proc, /dev and /dev/shm exist already; sysfs, devpts, mqueue and
+    // cgroup filesystems are not implemented by the sentry.
+    Log::Debug("mount %s (%s): not applied in the sandbox", m.destination, m.type);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seedvisor::control

@@ -1,0 +1,34 @@
+// The container's extra mounts (config.json "mounts") inside the sandbox's
+// VFS. The sandbox already has /proc, /dev (our devfs) and /dev/shm; of the
+// rest, bind mounts of host directories and tmpfs are made, and the
+// filesystems the sentry does not have (sysfs, devpts, mqueue, cgroup) are
+// skipped with a debug log line.
+//
+//   for (auto& m : spec.mounts) mounts.push_back({m.destination, m.type, ...});
+//   RETURN_IF_ERROR(control::ApplyMounts(kernel->vfs(), mounts));
+#ifndef SEEDVISOR_SENTRY_CONTROL_MOUNTS_H_
+#define SEEDVISOR_SENTRY_CONTROL_MOUNTS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace seedvisor::sentry {
+class Vfs;
+}
+
+namespace seedvisor::control {
+
+struct MountSpec {
+  std::string destination;
+  std::string type;
+  std::string source;
+  std::vector<std::string> options;
+};
+
+absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts);
+
+}  // namespace seedvisor::control
+
+#endif  // SEEDVISOR_SENTRY_CONTROL_MOUNTS_H_

@@ -1,0 +1,87 @@
+// ControlServer: the sandbox side of control.proto. One per sandbox (one
+// `seedsc boot` process); it holds the container's init, prepared at create
+// time and started by Start, and the processes that Exec adds.
+//
+//   ContainerConfig cfg{.id = "c1", .init = spec_from_config_json};
+//   ControlServer control(*kernel, cfg);
+//   ttrpc::Server server;
+//   control.Register(server);
+//   server.Listen(socket_path); std::thread([&] { server.Serve(); }).detach();
+//   control.WaitShutdown();   // a Shutdown call arrived
+#ifndef SEEDVISOR_SENTRY_CONTROL_SERVER_H_
+#define SEEDVISOR_SENTRY_CONTROL_SERVER_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "sentry/control/control.pb.h"
+#include "sentry/kernel/kernel.h"
+#include "shim/ttrpc/server.h"
+
+namespace seedvisor::control {
+
+inline constexpr const char kService[] = "seedvisor.control.v1.Control";
+
+struct ContainerConfig {
+  std::string id;
+  sentry::ProcessSpec init;    // stdio fds here are the defaults for Start
+  bool terminal = false;       // process.terminal: init gets a pty...
+  std::string console_socket;  // ...whose master goes to this socket
+};
+
+class ControlServer {
+ public:
+  ControlServer(sentry::Kernel& kernel, ContainerConfig cfg);
+
+  void Register(ttrpc::Server& server);
+  // Returns once Shutdown has been called (every guest task is killed).
+  void WaitShutdown();
+
+  // The handlers (public for tests).
+  absl::StatusOr<v1::StartResponse> Start(const v1::StartRequest& req);
+  absl::StatusOr<v1::ExecResponse> Exec(const v1::ExecRequest& req);
+  absl::StatusOr<v1::SignalResponse> Signal(const v1::SignalRequest& req);
+  absl::StatusOr<v1::WaitResponse> Wait(const v1::WaitRequest& req);
+  absl::StatusOr<v1::StateResponse> State(const v1::StateRequest& req);
+  absl::StatusOr<v1::ProcessesResponse> Processes(const v1::ProcessesRequest& req);
+  absl::StatusOr<v1::StatsResponse> Stats(const v1::StatsRequest& req);
+  absl::StatusOr<v1::PauseResponse> Pause(const v1::PauseRequest& req);
+  absl::StatusOr<v1::ResumeResponse> Resume(const v1::ResumeRequest& req);
+  absl::StatusOr<v1::ShutdownResponse> Shutdown(const v1::ShutdownRequest& req);
+
+ private:
+  enum class Phase { kCreated, kRunning, kStopped };
+  absl::Status CheckId(const std::string& id) const;
+  // The thread group for a request's pid (0 = init), or NotFound.
+  absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(int pid);
+  // Records init's exit when it happens (a watcher thread).
+  void WatchInit(std::shared_ptr<sentry::ThreadGroup> tg);
+
+  sentry::Kernel& kernel_;
+  const ContainerConfig cfg_;
+  absl::Mutex mu_;
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;
+  bool starting_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  int init_wait_status_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t init_exited_at_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<sentry::ThreadGroup> init_ ABSL_GUARDED_BY(mu_);
+  // Every process Start/Exec made, by sandbox pid, with its exec id.
+  std::map<int, std::shared_ptr<sentry::ThreadGroup>> procs_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::string> exec_ids_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int64_t> exited_at_ns_ ABSL_GUARDED_BY(mu_);
+};
+
+// Shell-style exit status from a wait status: code, or 128+signal.
+uint32_t ExitStatusOf(int wait_status);
+
+}  // namespace seedvisor::control
+
+#endif  // SEEDVISOR_SENTRY_CONTROL_SERVER_H_

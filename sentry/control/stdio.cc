@@ -1,0 +1,138 @@
+#include "sentry/control/stdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::control {
+
+namespace {
+int g_host_proc_fd = -1;
+
+int OpenPath(const std::string& path, int flags) {
+  if (g_host_proc_fd >= 0 && path.rfind("/proc/", 0) == 0) {
+    return openat(g_host_proc_fd, path.c_str() + 6, flags);
+  }
+  return open(path.c_str(), flags);
+}
+}  // namespace
+
+void SetHostProcFd(int fd) { g_host_proc_fd = fd; }
+
+HostStdio::HostStdio(HostStdio&& o) noexcept {
+  for (int i = 0; i < 3; ++i) {
+    fds[i] = o.fds[i];
+    owned_[i] = o.owned_[i];
+    o.owned_[i] = false;
+  }
+}
+
+HostStdio::~HostStdio() {
+  for (int i = 0; i < 3; ++i) {
+    if (!owned_[i]) continue;
+    // The pty slave may sit in all three slots: close it once.
+    bool dup_earlier = false;
+    for (int j = 0; j < i; ++j) dup_earlier |= owned_[j] && fds[j] == fds[i];
+    if (!dup_earlier) close(fds[i]);
+  }
+}
+
+absl::Status SendFdToSocket(const std::string& path, int fd) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("console socket path too long: ", path));
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int e = errno;
+    close(s);
+    return absl::FailedPreconditionError(
+        absl::StrCat("connecting to console socket ", path, ": ", std::strerror(e)));
+  }
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof(ctl);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n = sendmsg(s, &msg, MSG_NOSIGNAL);
+  int e = errno;
+  close(s);
+  if (n != 1) return absl::InternalError(absl::StrCat("sending the pty to ", path, ": ", std::strerror(e)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HostStdio> OpenStdio(const v1::Stdio& io, const int* defaults) {
+  HostStdio out;
+  if (io.terminal()) {
+    if (io.console_socket().empty()) {
+      return absl::InvalidArgumentError("a terminal needs a console socket");
+    }
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+      if (master >= 0) close(master);
+      return absl::InternalError(absl::StrCat("allocating a pty: ", std::strerror(errno)));
+    }
+    char name[128];
+    if (ptsname_r(master, name, sizeof(name)) != 0) {
+      close(master);
+      return absl::InternalError("ptsname failed");
+    }
+    int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      int e = errno;
+      close(master);
+      return absl::InternalError(absl::StrCat("opening ", name, ": ", std::strerror(e)));
+    }
+    absl::Status s = SendFdToSocket(io.console_socket(), master);
+    close(master);
+    if (!s.ok()) {
+      close(slave);
+      return s;
+    }
+    for (int i = 0; i < 3; ++i) {
+      out.fds[i] = slave;
+      out.owned_[i] = true;
+    }
+    return out;
+  }
+  const std::string* paths[3] = {&io.stdin(), &io.stdout(), &io.stderr()};
+  for (int i = 0; i < 3; ++i) {
+    if (paths[i]->empty()) {
+      if (defaults != nullptr && defaults[i] >= 0) {
+        out.fds[i] = defaults[i];
+        continue;
+      }
+      out.fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
+    } else {
+      // A fifo opened for writing blocks until its reader is there, as in
+      // runc (containerd opens its end first).
+      out.fds[i] = OpenPath(*paths[i], (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+    }
+    if (out.fds[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("opening stdio ", i, " \"", *paths[i],
+                                                     "\": ", std::strerror(errno)));
+    }
+    out.owned_[i] = true;
+  }
+  return out;
+}
+
+}  // namespace seedvisor::control

@@ -1,0 +1,146 @@
+// The OCI lifecycle's entry points into the kernel: start the container's
+// init (or an exec'd process) on demand, wait for processes, pause/resume.
+// `seedsc do` keeps using RunInit (kernel.cc), which is StartProcess +
+// WaitInit in one.
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// execvp(3)'s search: argv[0] with a slash is used as is, otherwise each
+// PATH entry (from the process's own environment) in order.
+std::vector<std::string> ExecCandidates(const ProcessSpec& spec) {
+  std::vector<std::string> out;
+  if (spec.argv[0].find('/') != std::string::npos) {
+    out.push_back(spec.argv[0]);
+    return out;
+  }
+  std::string path = kDefaultPath;
+  for (const std::string& e : spec.envp) {
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    out.push_back(absl::StrCat(dir.empty() ? "." : std::string(dir), "/", spec.argv[0]));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("no command given");
+  std::shared_ptr<Task> task;
+  std::shared_ptr<ThreadGroup> tg;
+  {
+    absl::MutexLock l(&mu_);
+    if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
+    int tid = AllocateTid();
+    if (tid < 0) return absl::ResourceExhaustedError("no free pid in the sandbox");
+    tg = std::make_shared<ThreadGroup>(tid);
+    // A new session and process group of its own, like a container init
+    // (and like runc exec's process, which calls setsid when it has a tty).
+    tg->pgid = tid;
+    tg->sid = tid;
+    tg->handlers = std::make_shared<SignalHandlers>();
+    for (int r = 0; r < RLIM_NLIMITS; ++r) getrlimit(static_cast<__rlimit_resource>(r), &tg->rlimits[r]);
+    for (const auto& [res, lim] : spec.rlimits) {
+      if (res >= 0 && res < RLIM_NLIMITS) tg->rlimits[res] = lim;
+    }
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    tg->start_time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (!init_tg_) init_tg_ = tg;
+    task = std::make_shared<Task>(*this, tid, tg);
+    tg->tasks.push_back(task.get());
+    tg->leader = task.get();
+    task->creds_ = spec.creds;
+    RegisterTask(task);
+  }
+  task->fs_ = vfs_->NewFsContext();
+  task->fds_ = std::make_shared<FdTable>();
+  Result<DentryRef> console = vfs_->ResolveAt(*task, AT_FDCWD, "/dev/console", 0);
+  for (int i = 0; i < 3; ++i) {
+    task->fds_->InstallAt(i, NewHostStdioFile(spec.stdio[i], console.ok() ? *console : nullptr),
+                          false)
+        .ok();
+  }
+  Status cwd_status;
+  if (spec.cwd != "/" && !spec.cwd.empty()) {
+    Result<DentryRef> d = vfs_->ResolveAt(*task, AT_FDCWD, spec.cwd, 0);
+    if (d.ok()) {
+      task->fs_->SetCwd(*d);
+    } else {
+      cwd_status = d.error();
+    }
+  }
+  absl::Mutex exec_mu;
+  bool exec_done = false;
+  Status exec_status;
+  // A bad cwd still runs the task so that it exits (127) through the normal
+  // path and its waiters and the pid table see it go.
+  std::vector<std::string> candidates =
+      cwd_status.ok() ? ExecCandidates(spec) : std::vector<std::string>{};
+  task->StartWithExec(candidates, spec.argv, spec.envp, [&](Status s) {
+    absl::MutexLock l(&exec_mu);
+    exec_status = s;
+    exec_done = true;
+  });
+  {
+    absl::MutexLock l(&exec_mu);
+    exec_mu.Await(absl::Condition(&exec_done));
+  }
+  if (!cwd_status.ok()) {
+    return absl::NotFoundError(absl::StrCat("working directory ", spec.cwd, ": ",
+                                            std::strerror(cwd_status.error().value())));
+  }
+  if (!exec_status.ok()) {
+    return absl::NotFoundError(absl::StrCat("cannot run \"", spec.argv[0], "\": ",
+                                            std::strerror(exec_status.error().value())));
+  }
+  return tg;
+}
+
+int Kernel::WaitInit() {
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return k->init_exited_ && k->tasks_.empty(); },
+      this));
+  return init_status_;
+}
+
+int Kernel::WaitProcess(const std::shared_ptr<ThreadGroup>& tg) {
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](ThreadGroup* g) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return g->state != ThreadGroup::State::kAlive;
+      },
+      tg.get()));
+  return tg->exit_status;
+}
+
+void Kernel::SetPaused(bool paused) {
+  absl::MutexLock l(&mu_);
+  paused_ = paused;
+  // Pausing kicks tasks out of guest code into PrepareToRun, which holds
+  // them; resuming wakes them from that Block().
+  for (auto& [tid, t] : tasks_) {
+    if (paused) {
+      t->Interrupt();
+    } else {
+      t->Notify();
+    }
+  }
+}
+
+}  // namespace seedvisor::sentry
