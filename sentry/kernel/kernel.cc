@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "seccomp/sentry_policy.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/strace.h"
 #include "sentry/vfs/fs_context.h"
@@ -145,6 +146,12 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
     for (absl::string_view dir : absl::StrSplit(path, ':')) {
       candidates.push_back(absl::StrCat(dir.empty() ? "." : std::string(dir), "/", argv[0]));
     }
+  }
+  // The sandbox is set up: from here on the sentry makes only the host
+  // syscalls its policy allows (seccomp/sentry_policy.cc).
+  if (int r = seccomp::InstallSentryFilter(); r != 0) {
+    return absl::InternalError(absl::StrCat("installing the sentry's seccomp filter: ",
+                                            std::strerror(-r)));
   }
   absl::Mutex exec_mu;
   bool exec_done = false;

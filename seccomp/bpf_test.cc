@@ -1,0 +1,182 @@
+// The BPF builder, the stub and sentry policies (evaluated with the test
+// interpreter in bpf.cc), and the sentry filter installed for real in a child.
+#include "seccomp/bpf.h"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "seccomp/sentry_policy.h"
+#include "seccomp/stub_policy.h"
+
+namespace seedvisor::seccomp {
+namespace {
+
+constexpr uint64_t kStubText = 0x7fffe0000000;
+
+seccomp_data Call(int nr, std::initializer_list<uint64_t> args = {}, uint64_t ip = 0x401000) {
+  seccomp_data d{};
+  d.nr = nr;
+  d.arch = AUDIT_ARCH_X86_64;
+  d.instruction_pointer = ip;
+  int i = 0;
+  for (uint64_t a : args) d.args[i++] = a;
+  return d;
+}
+
+TEST(Bpf, RulesMatchNumberAndArguments) {
+  Policy p;
+  p.default_action = ActErrno(EPERM);
+  p.rules = {
+      {SYS_read, {}, SECCOMP_RET_ALLOW, "t"},
+      {SYS_fcntl, {ArgEq(1, F_GETFL)}, SECCOMP_RET_ALLOW, "t"},
+      {SYS_mmap, {ArgMasked(2, PROT_EXEC, 0)}, SECCOMP_RET_ALLOW, "t"},
+      {SYS_lseek, {ArgEq(1, 0x100000000ull)}, SECCOMP_RET_TRAP, "t"},
+  };
+  auto prog = Compile(p);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_read)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_write)), ActErrno(EPERM));
+  EXPECT_EQ(Evaluate(prog, Call(SYS_fcntl, {3, F_GETFL})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_fcntl, {3, F_SETFL})), ActErrno(EPERM));
+  // The high half of an argument counts.
+  EXPECT_EQ(Evaluate(prog, Call(SYS_fcntl, {3, F_GETFL | (1ull << 32)})), ActErrno(EPERM));
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_WRITE})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_EXEC})), ActErrno(EPERM));
+  EXPECT_EQ(Evaluate(prog, Call(SYS_lseek, {0, 0x100000000ull})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_lseek, {0, 0})), ActErrno(EPERM));
+  // Other ABIs never reach the rules.
+  seccomp_data i386 = Call(SYS_read);
+  i386.arch = AUDIT_ARCH_I386;
+  EXPECT_EQ(Evaluate(prog, i386), SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_read | 0x40000000)), SECCOMP_RET_KILL_PROCESS);
+}
+
+TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
+  auto prog = Compile(StubPolicy(kStubText, kStubText + 0x1000));
+  const uint64_t in = kStubText + 0x120;
+  // From the guest: everything traps, whatever it is.
+  EXPECT_EQ(Evaluate(prog, Call(SYS_getppid)), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_futex, {0, FUTEX_WAIT})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, kStubText - 2)), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, kStubText + 0x1000)), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, kStubText + 0x100001000)), SECCOMP_RET_TRAP);
+  // From the stub's text: the handler's protocol.
+  EXPECT_EQ(Evaluate(prog, Call(SYS_futex, {0, FUTEX_WAIT}, in)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_futex, {0, FUTEX_WAKE}, in)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_futex, {0, FUTEX_CMP_REQUEUE}, in)),
+            SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_rt_sigreturn, {}, in)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_exit, {}, in)), SECCOMP_RET_ALLOW);
+  // Injected calls only under the sentry's ptrace.
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
+  // Anything else from the stub's text: the guest jumped there.
+  EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, in)), SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_exit_group, {}, in)), SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {}, in)), SECCOMP_RET_KILL_PROCESS);
+}
+
+TEST(SentryPolicy, AllowsWhatTheSentryUsesAndTrapsTheRest) {
+  const auto& prog = SentryProgram();
+  EXPECT_EQ(Evaluate(prog, Call(SYS_futex, {0, FUTEX_WAKE})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_process_vm_readv)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SEIZE})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SYSEMU})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {CLONE_VM | CLONE_THREAD | CLONE_SIGHAND})),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_WRITE})),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_tgkill, {1, 2, SIGURG})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_clone3)), ActErrno(ENOSYS));
+  // Denied: a new host program, a host fork, other tracing, executable
+  // memory, arbitrary signals, namespaces and mounts, kernel attack surface.
+  for (int nr : {SYS_execve, SYS_execveat, SYS_fork, SYS_vfork, SYS_mount, SYS_umount2,
+                 SYS_setns, SYS_chroot, SYS_pivot_root, SYS_bpf,
+                 SYS_perf_event_open, SYS_init_module, SYS_kexec_load, SYS_keyctl,
+                 SYS_add_key, SYS_userfaultfd, SYS_io_uring_setup, SYS_process_madvise,
+                 SYS_pidfd_getfd, SYS_personality, SYS_seccomp}) {
+    EXPECT_EQ(Evaluate(prog, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
+  }
+  EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {SIGCHLD})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {CLONE_NEWUSER | SIGCHLD})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_unshare, {CLONE_NEWNS})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_unshare, {CLONE_NEWUSER})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_ATTACH})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_POKEDATA})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_TRACEME})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_EXEC})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mprotect, {0, 4096, PROT_EXEC})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_kill, {1, SIGTERM})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_tgkill, {1, 2, SIGSTOP})), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ioctl, {0, 0x5412 /* TIOCSTI */})), SECCOMP_RET_TRAP);
+  // Every rule says who needs it.
+  for (const Rule& r : SentryPolicy().rules) EXPECT_STRNE(r.why, "") << "syscall " << r.nr;
+}
+
+// The filter as the kernel runs it: allowed calls work, a denied one fails
+// with EPERM and is counted and logged; the process lives on.
+TEST(SentryPolicy, InstalledFilterDeniesWithEpermNotDeath) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (InstallSentryFilter() != 0) _exit(10);
+    if (getpid() <= 0) _exit(11);
+    char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+    long r = syscall(SYS_execve, "/bin/true", argv, nullptr);
+    if (r != -1 || errno != EPERM) _exit(12);
+    if (syscall(SYS_setns, 0, 0) != -1 || errno != EPERM) _exit(13);
+    if (SentryFilterViolations() != 2) _exit(14);
+    // Threads still start (clone3 -> ENOSYS -> clone with CLONE_THREAD).
+    std::thread t([] {});
+    t.join();
+    void* m = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED || errno != EPERM) _exit(15);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Golden programs: a change to a policy or to the compiler shows up here.
+// Regenerate with SEEDVISOR_UPDATE_GOLDEN=$PWD/seccomp/testdata.
+void CheckGolden(const std::string& name, const std::vector<sock_filter>& prog) {
+  std::string got = Dump(prog);
+  if (const char* dir = std::getenv("SEEDVISOR_UPDATE_GOLDEN")) {
+    std::ofstream(std::string(dir) + "/" + name) << got;
+    return;
+  }
+  std::string path = std::string(std::getenv("TEST_SRCDIR") ? std::getenv("TEST_SRCDIR") : ".") +
+                     "/seedvisor/seccomp/testdata/" + name;
+  std::ifstream f(path);
+  ASSERT_TRUE(f.good()) << "missing golden file " << path;
+  std::stringstream want;
+  want << f.rdbuf();
+  EXPECT_EQ(got, want.str()) << name << " changed; if on purpose, regenerate (see above)";
+}
+
+TEST(Golden, StubProgram) {
+  CheckGolden("stub.golden", Compile(StubPolicy(kStubText, kStubText + 0x1000)));
+}
+
+TEST(Golden, SentryProgram) { CheckGolden("sentry.golden", SentryProgram()); }
+
+}  // namespace
+}  // namespace seedvisor::seccomp

@@ -1,0 +1,250 @@
+#include "seccomp/sentry_policy.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/sockios.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+namespace seedvisor::seccomp {
+namespace {
+
+constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+
+std::atomic<uint64_t> g_violations{0};
+
+// Appends the decimal digits of `v` to buf at *n (async-signal-safe).
+void PutNum(char* buf, size_t* n, uint64_t v) {
+  char tmp[24];
+  int k = 0;
+  do {
+    tmp[k++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (k > 0) buf[(*n)++] = tmp[--k];
+}
+
+void PutStr(char* buf, size_t* n, const char* s) {
+  while (*s != '\0') buf[(*n)++] = *s++;
+}
+
+// Runs on the sentry thread that made the denied call. Async-signal-safe:
+// it formats by hand and uses write(2), which the filter allows.
+void OnSigsys(int, siginfo_t* info, void* uc) {
+  g_violations.fetch_add(1, std::memory_order_relaxed);
+  char buf[160];
+  size_t n = 0;
+  PutStr(buf, &n, "seedsc: seccomp: the sentry's filter denied host syscall ");
+  PutNum(buf, &n, static_cast<uint64_t>(info->si_syscall));
+  PutStr(buf, &n, " (thread ");
+  PutNum(buf, &n, static_cast<uint64_t>(syscall(SYS_gettid)));
+  PutStr(buf, &n, "); it fails with EPERM. Add it to seccomp/sentry_policy.cc if it is needed.\n");
+  ssize_t ignored = write(STDERR_FILENO, buf, n);
+  (void)ignored;
+  // SECCOMP_RET_TRAP leaves the call unexecuted; its result is what rax
+  // holds when the handler returns (seccomp(2)).
+  static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX] = -EPERM;
+}
+
+}  // namespace
+
+Policy SentryPolicy() {
+  Policy p;
+  p.name = "sentry";
+  p.default_action = SECCOMP_RET_TRAP;  // logged and failed with EPERM by OnSigsys
+  p.foreign_abi_action = SECCOMP_RET_TRAP;
+  const uint64_t kNoExec = PROT_EXEC;
+  p.rules = {
+      // The hot path first: the filter is a linear list.
+      {SYS_futex, {}, kAllow, "systrap wakeups, absl::Mutex, condition variables"},
+      {SYS_process_vm_readv, {}, kAllow, "copying guest memory in"},
+      {SYS_process_vm_writev, {}, kAllow, "copying guest memory out"},
+      {SYS_read, {}, kAllow, "host files, pipes, eventfds"},
+      {SYS_write, {}, kAllow, "host files, stdio, logs"},
+      {SYS_pread64, {}, kAllow, "host files"},
+      {SYS_pwrite64, {}, kAllow, "host files, /proc/PID/mem of stubs"},
+      {SYS_readv, {}, kAllow, "host files"},
+      {SYS_writev, {}, kAllow, "host files, stdio"},
+      {SYS_preadv, {}, kAllow, "host files"},
+      {SYS_pwritev, {}, kAllow, "host files"},
+      // The platforms: stubs are traced only by these requests.
+      {SYS_ptrace, {ArgEq(0, PTRACE_SEIZE)}, kAllow, "attach to a stub thread"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_INTERRUPT)}, kAllow, "stop a seized stub thread"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_CONT)}, kAllow, "syscall injection"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_SYSEMU)}, kAllow, "the ptrace platform's Run"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_GETREGS)}, kAllow, "guest registers"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_SETREGS)}, kAllow, "guest registers"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_GETFPREGS)}, kAllow, "guest FP registers"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_SETFPREGS)}, kAllow, "guest FP registers"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_GETSIGINFO)}, kAllow, "fault details"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_DETACH)}, kAllow, "let a stub thread go"},
+      {SYS_wait4, {}, kAllow, "ptrace stops of stub threads; the zygote"},
+      {SYS_waitid, {}, kAllow, "ptrace stops of stub threads"},
+      {SYS_tgkill, {ArgEq(2, 0)}, kAllow, "is a stub thread alive"},
+      {SYS_tgkill, {ArgEq(2, SIGURG)}, kAllow, "Context::Interrupt kicks a stub thread"},
+      {SYS_tgkill, {ArgEq(2, SIGABRT)}, kAllow, "abort() on a sentry bug"},
+      {SYS_kill, {ArgEq(1, SIGKILL)}, kAllow, "destroying a stub process"},
+      {SYS_kill, {ArgEq(1, 0)}, kAllow, "is a stub alive"},
+      // Files (the host root is passed through read-only; paths cannot be
+      // checked here: the VFS confines them).
+      {SYS_openat, {}, kAllow, "host files, /proc of stubs"},
+      {SYS_close, {}, kAllow, "any fd"},
+      {SYS_close_range, {}, kAllow, "fd cleanup"},
+      {SYS_newfstatat, {}, kAllow, "stat of host files"},
+      {SYS_fstat, {}, kAllow, "stat of host files"},
+      {SYS_statx, {}, kAllow, "stat of host files"},
+      {SYS_lseek, {}, kAllow, "host files"},
+      {SYS_getdents64, {}, kAllow, "host directories"},
+      {SYS_readlinkat, {}, kAllow, "host symlinks"},
+      {SYS_faccessat, {}, kAllow, "host access checks"},
+      {SYS_faccessat2, {}, kAllow, "host access checks"},
+      {SYS_access, {}, kAllow, "host access checks"},
+      {SYS_getcwd, {}, kAllow, "glibc"},
+      {SYS_fcntl, {}, kAllow, "fd flags, locks"},
+      {SYS_dup, {}, kAllow, "fds"},
+      {SYS_dup3, {}, kAllow, "fds"},
+      {SYS_ftruncate, {}, kAllow, "memfds (systrap regions, tmpfs)"},
+      {SYS_fallocate, {}, kAllow, "memfd-backed files"},
+      {SYS_fsync, {}, kAllow, "host files"},
+      {SYS_fdatasync, {}, kAllow, "host files"},
+      {SYS_sendfile, {}, kAllow, "host file copies"},
+      {SYS_copy_file_range, {}, kAllow, "host file copies"},
+      {SYS_splice, {}, kAllow, "pipes"},
+      {SYS_memfd_create, {}, kAllow, "systrap regions, tmpfs data"},
+      {SYS_pipe2, {}, kAllow, "internal pipes"},
+      {SYS_eventfd2, {}, kAllow, "wakeups"},
+      {SYS_timerfd_create, {}, kAllow, "timers"},
+      {SYS_timerfd_settime, {}, kAllow, "timers"},
+      {SYS_timerfd_gettime, {}, kAllow, "timers"},
+      {SYS_poll, {}, kAllow, "waiting on host fds"},
+      {SYS_ppoll, {}, kAllow, "waiting on host fds"},
+      {SYS_epoll_create1, {}, kAllow, "I/O poller"},
+      {SYS_epoll_ctl, {}, kAllow, "I/O poller"},
+      {SYS_epoll_wait, {}, kAllow, "I/O poller"},
+      {SYS_epoll_pwait, {}, kAllow, "I/O poller"},
+      // Terminal ioctls on the host stdio the guest inherits.
+      {SYS_ioctl, {ArgEq(1, TCGETS)}, kAllow, "isatty on host stdio"},
+      {SYS_ioctl, {ArgEq(1, TCSETS)}, kAllow, "tty modes on host stdio"},
+      {SYS_ioctl, {ArgEq(1, TCSETSW)}, kAllow, "tty modes on host stdio"},
+      {SYS_ioctl, {ArgEq(1, TCSETSF)}, kAllow, "tty modes on host stdio"},
+      {SYS_ioctl, {ArgEq(1, TIOCGWINSZ)}, kAllow, "terminal size"},
+      {SYS_ioctl, {ArgEq(1, TIOCSWINSZ)}, kAllow, "terminal size"},
+      {SYS_ioctl, {ArgEq(1, TIOCGPGRP)}, kAllow, "job control on host stdio"},
+      {SYS_ioctl, {ArgEq(1, FIONREAD)}, kAllow, "bytes readable"},
+      {SYS_ioctl, {ArgEq(1, FIONBIO)}, kAllow, "non-blocking host fds"},
+      {SYS_ioctl, {ArgEq(1, FIOCLEX)}, kAllow, "close-on-exec"},
+      // Sockets (host network passthrough, control sockets).
+      {SYS_socket, {}, kAllow, "--network=host, control socket"},
+      {SYS_socketpair, {}, kAllow, "internal channels"},
+      {SYS_connect, {}, kAllow, "host sockets"},
+      {SYS_bind, {}, kAllow, "host sockets"},
+      {SYS_listen, {}, kAllow, "host sockets"},
+      {SYS_accept4, {}, kAllow, "host sockets"},
+      {SYS_accept, {}, kAllow, "host sockets"},
+      {SYS_sendto, {}, kAllow, "host sockets"},
+      {SYS_recvfrom, {}, kAllow, "host sockets"},
+      {SYS_sendmsg, {}, kAllow, "host sockets"},
+      {SYS_recvmsg, {}, kAllow, "host sockets"},
+      {SYS_sendmmsg, {}, kAllow, "host sockets"},
+      {SYS_recvmmsg, {}, kAllow, "host sockets"},
+      {SYS_shutdown, {}, kAllow, "host sockets"},
+      {SYS_getsockname, {}, kAllow, "host sockets"},
+      {SYS_getpeername, {}, kAllow, "host sockets"},
+      {SYS_setsockopt, {}, kAllow, "host sockets"},
+      {SYS_getsockopt, {}, kAllow, "host sockets"},
+      // Memory of the sentry itself: never executable memory once running.
+      {SYS_mmap, {ArgMasked(2, kNoExec, 0)}, kAllow, "malloc, thread stacks, systrap regions"},
+      {SYS_mprotect, {ArgMasked(2, kNoExec, 0)}, kAllow, "guard pages"},
+      {SYS_munmap, {}, kAllow, "malloc"},
+      {SYS_mremap, {}, kAllow, "malloc"},
+      {SYS_madvise, {}, kAllow, "malloc"},
+      {SYS_brk, {}, kAllow, "malloc"},
+      // Threads: one per guest task, service threads. glibc tries clone3
+      // first and falls back to clone on ENOSYS; clone3's flags live in
+      // memory the filter cannot read, so only clone (with CLONE_THREAD) runs.
+      {SYS_clone3, {}, ActErrno(ENOSYS), "glibc's pthread_create falls back to clone"},
+      {SYS_clone, {ArgMasked(0, CLONE_THREAD, CLONE_THREAD)}, kAllow, "new sentry threads"},
+      // TODO(socket owner): start the helper before the filter goes in and
+      // drop these four rules (a sentry that can unshare is a bigger target).
+      {SYS_clone, {ArgEq(0, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD)}, kAllow,
+       "sentry/socket/netns.cc: fork() of the loopback-namespace helper (started lazily)"},
+      {SYS_unshare, {ArgEq(0, CLONE_NEWNET)}, kAllow, "netns.cc helper: its own netns (root)"},
+      {SYS_unshare, {ArgEq(0, CLONE_NEWNET | CLONE_NEWUSER)}, kAllow,
+       "netns.cc helper: its own netns (rootless)"},
+      {SYS_ioctl, {ArgEq(1, SIOCGIFFLAGS)}, kAllow, "netns.cc helper: bring lo up"},
+      {SYS_ioctl, {ArgEq(1, SIOCSIFFLAGS)}, kAllow, "netns.cc helper: bring lo up"},
+      {SYS_dup2, {}, kAllow, "fds (netns.cc helper)"},
+      {SYS_set_robust_list, {}, kAllow, "new threads (glibc)"},
+      {SYS_rseq, {}, kAllow, "new threads (glibc)"},
+      {SYS_set_tid_address, {}, kAllow, "new threads (glibc)"},
+      {SYS_exit, {}, kAllow, "thread exit"},
+      {SYS_exit_group, {}, kAllow, "sandbox exit"},
+      {SYS_gettid, {}, kAllow, "thread ids"},
+      {SYS_getpid, {}, kAllow, "/proc paths"},
+      {SYS_getppid, {}, kAllow, "glibc"},
+      {SYS_getuid, {}, kAllow, "credentials"},
+      {SYS_geteuid, {}, kAllow, "credentials"},
+      {SYS_getgid, {}, kAllow, "credentials"},
+      {SYS_getegid, {}, kAllow, "credentials"},
+      {SYS_sched_yield, {}, kAllow, "absl::Mutex spinning"},
+      {SYS_sched_getaffinity, {}, kAllow, "std::thread::hardware_concurrency"},
+      {SYS_sched_getparam, {}, kAllow, "pthread attributes"},
+      {SYS_sched_getscheduler, {}, kAllow, "pthread attributes"},
+      {SYS_prctl, {ArgEq(0, PR_SET_NAME)}, kAllow, "thread names"},
+      {SYS_prctl, {ArgEq(0, PR_GET_NAME)}, kAllow, "thread names"},
+      {SYS_arch_prctl, {ArgEq(0, 0x1002 /* ARCH_SET_FS */)}, kAllow, "TLS of new threads"},
+      // Signals of the sentry itself.
+      {SYS_rt_sigaction, {}, kAllow, "handlers"},
+      {SYS_rt_sigprocmask, {}, kAllow, "masks (glibc, threads)"},
+      {SYS_rt_sigreturn, {}, kAllow, "return from a handler (OnSigsys too)"},
+      {SYS_rt_sigtimedwait, {}, kAllow, "signal service thread"},
+      {SYS_sigaltstack, {}, kAllow, "glibc"},
+      // Time.
+      {SYS_clock_gettime, {}, kAllow, "clocks (vDSO fallback)"},
+      {SYS_clock_getres, {}, kAllow, "clocks"},
+      {SYS_clock_nanosleep, {}, kAllow, "sleeps"},
+      {SYS_nanosleep, {}, kAllow, "sleeps"},
+      {SYS_gettimeofday, {}, kAllow, "clocks"},
+      {SYS_getrandom, {}, kAllow, "the guest's random source"},
+      {SYS_prlimit64, {}, kAllow, "rlimits"},
+      {SYS_getrusage, {}, kAllow, "resource usage"},
+      {SYS_times, {}, kAllow, "the guest's times(2)"},
+      {SYS_getgroups, {}, kAllow, "credentials"},
+      {SYS_getresuid, {}, kAllow, "credentials"},
+      {SYS_getresgid, {}, kAllow, "credentials"},
+      {SYS_sysinfo, {}, kAllow, "/proc/meminfo, sysinfo(2)"},
+      {SYS_uname, {}, kAllow, "host kernel facts"},
+      {SYS_getcpu, {}, kAllow, "glibc"},
+      {SYS_membarrier, {}, kAllow, "glibc, libstdc++"},
+  };
+  return p;
+}
+
+const std::vector<sock_filter>& SentryProgram() {
+  static const std::vector<sock_filter>* prog = new std::vector<sock_filter>(Compile(SentryPolicy()));
+  return *prog;
+}
+
+int InstallSentryFilter() {
+  const std::vector<sock_filter>& prog = SentryProgram();
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnSigsys;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSYS, &sa, nullptr) != 0) return -errno;
+  return Install(prog, /*tsync=*/true);
+}
+
+uint64_t SentryFilterViolations() { return g_violations.load(std::memory_order_relaxed); }
+
+}  // namespace seedvisor::seccomp

@@ -1,0 +1,28 @@
+// The sentry's own host-syscall allowlist, installed on every sentry thread
+// once the sandbox is set up and before guest code runs (like runsc's boot
+// filter). A call the table does not allow traps (SECCOMP_RET_TRAP) to a
+// SIGSYS handler that logs it on stderr and fails it with EPERM: a missing
+// entry shows up as a clear message, never as the sentry killed by SIGSYS.
+//
+//   seccomp::InstallSentryFilter();  // all threads (TSYNC); 0 or -errno
+#ifndef SEEDVISOR_SECCOMP_SENTRY_POLICY_H_
+#define SEEDVISOR_SECCOMP_SENTRY_POLICY_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "seccomp/bpf.h"
+
+namespace seedvisor::seccomp {
+
+Policy SentryPolicy();
+// The compiled program, compiled on first use and cached.
+const std::vector<sock_filter>& SentryProgram();
+// Installs the SIGSYS handler and SentryProgram() on all threads.
+int InstallSentryFilter();
+// How many host syscalls the filter has denied so far in this process.
+uint64_t SentryFilterViolations();
+
+}  // namespace seedvisor::seccomp
+
+#endif  // SEEDVISOR_SECCOMP_SENTRY_POLICY_H_
