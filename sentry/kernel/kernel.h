@@ -48,7 +48,10 @@ struct ProcessSpec {
   std::vector<std::string> envp;
   std::string cwd = "/";
   Credentials creds;
-  int stdio[3] = {0, 1, 2}; 
+  int stdio[3] = {0, 1, 2};  // host fds, dup'ed; the caller keeps its own
+  std::vector<std::pair<int, struct rlimit>> rlimits;  // on top of the host's
+};
+
 class Kernel {
  public:
   // The kernel release we claim in uname(2) and /proc/sys/kernel/osrelease.
