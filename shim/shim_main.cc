@@ -178,7 +178,12 @@ int Start(const Flags& f) {
     dup2(devnull, 0);
     dup2(devnull, 1);
     dup2(log >= 0 ? log : devnull, 2);
-    dup2(*lfd, kListenFd);  // dup2 clears O_CLOEXEC on the new fd
+    // dup2 clears O_CLOEXEC on the new fd, but dup2(3, 3) does nothing.
+    if (*lfd == kListenFd) {
+      fcntl(kListenFd, F_SETFD, 0);
+    } else {
+      dup2(*lfd, kListenFd);
+    }
     execv("/proc/self/exe", cargs.data());
     _exit(127);
   }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Acceptance test of containerd-shim-seedsc-v1: Debian's containerd 1.6 with
+# its own root, state and socket under a temp dir, a busybox image imported
+# from an OCI layout built here, and ctr driving io.containerd.seedsc.v1.
+#
+#   containerd_test.sh --seedsc=PATH --shim=PATH --image-script=PATH [--only=RE]
+#
+# --seedsc may be test/containerd/native_seedsc (the reference: processes run
+# natively in a chroot) to check the test and the shim without the sentry.
+# Afterwards nothing may be left: no process from this run, no mount under
+# the temp dir, no shim socket.
+source "$(dirname "$0")/../e2e/testlib.sh"
+testlib_init "$@"
+SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
+MAKE_IMAGE="$(realpath "${TESTLIB_ARGS[image-script]:?--image-script=PATH is required}")"
+TESTLIB_TIMEOUT=30s
+
+if ((EUID != 0)); then
+  echo "containerd_test: needs root (containerd, mounts)"; exit 1
+fi
+for tool in containerd ctr; do
+  command -v "$tool" >/dev/null || { echo "containerd_test: $tool not installed (scripts/install-deps.sh)"; exit 1; }
+done
+
+# Short paths: unix socket names must stay under 108 bytes.
+T="$(mktemp -d /tmp/ctrd.XXXXXX)"
+mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc"
+cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
+ADDR="$T/containerd.sock"
+sockets_before="$(ls /run/containerd/s 2>/dev/null | sort)"
+
+cat >"$T/config.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ADDR"
+[ttrpc]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.seedsc]
+  runtime_type = "io.containerd.seedsc.v1"
+TOML
+
+# What the shim needs: its binary on containerd's PATH, seedsc, a root.
+PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
+  containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
+CTRD_PID=$!
+CTR=(ctr --address "$ADDR")
+RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
+IMG=docker.io/library/busybox:local
+
+# The processes this run started (containerd, shims, sandboxes): every
+# descendant of containerd, and every process whose binary is ours.
+ours() {
+  local p exe
+  for p in /proc/[0-9]*; do
+    exe="$(readlink "$p/exe" 2>/dev/null)" || continue
+    case "$exe" in
+      "$T"/*|"$SEEDSC") echo "${p#/proc/}" ;;
+    esac
+  done
+}
+
+cleanup() {
+  local ids
+  ids="$("${CTR[@]}" task ls -q 2>/dev/null)"
+  for id in $ids; do
+    "${CTR[@]}" task kill -s KILL "$id" >/dev/null 2>&1
+    timeout 10 "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
+  done
+  for id in $("${CTR[@]}" c ls -q 2>/dev/null); do
+    "${CTR[@]}" c rm "$id" >/dev/null 2>&1
+  done
+  kill "$CTRD_PID" 2>/dev/null
+  wait "$CTRD_PID" 2>/dev/null
+}
+
+for _ in $(seq 100); do
+  "${CTR[@]}" version >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+"$MAKE_IMAGE" "$T/busybox.tar"
+# Every event the shim forwards must decode (type URL containerd.events.*).
+"${CTR[@]}" events >"$T/events.log" 2>&1 &
+EVENTS_PID=$!
+tcase import --grep 'busybox:local' -- "${CTR[@]}" images import "$T/busybox.tar"
+
+tcase run_exit_status --out hi --status 3 -- "${RUN[@]}" --rm "$IMG" t1 sh -c 'echo hi; exit 3'
+tcase run_stderr --grep '^to-stderr$' -- "${RUN[@]}" --rm "$IMG" t2 sh -c 'echo to-stderr >&2'
+tcase run_stdin --out 'got:hello world' --stdin $'hello world\n' -- \
+  "${RUN[@]}" --rm "$IMG" t3 sh -c 'read x; echo "got:$x"'
+tcase run_stdin_eof --out '3' --stdin $'a\nb\nc\n' -- "${RUN[@]}" --rm "$IMG" t4 wc -l
+
+# A detached task: ps, exec, kill, delete.
+tcase detached_run -- "${RUN[@]}" -d --null-io "$IMG" d1 sleep 1000
+tcase task_ls_running --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
+tcase task_ps --grep '^[0-9]+ ' -- "${CTR[@]}" task ps d1
+tcase task_exec --out exec-ok --status 5 -- \
+  "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e1 d1 sh -c 'echo exec-ok; exit 5'
+tcase task_exec_stdin --out 'in-exec' --stdin 'in-exec' -- \
+  "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e2 d1 cat
+tcase task_kill -- "${CTR[@]}" task kill d1
+stopped=""
+for _ in $(seq 100); do
+  if "${CTR[@]}" task ls | grep -qE '^d1 +[0-9]+ +STOPPED'; then stopped=1; break; fi
+  sleep 0.1
+done
+check_eq task_stopped_after_kill 1 "$stopped" "ctr task ls shows d1 STOPPED after ctr task kill"
+tcase task_rm -- "${CTR[@]}" task rm d1
+tcase container_rm -- "${CTR[@]}" c rm d1
+tcase task_gone --nogrep '^d1 ' -- "${CTR[@]}" task ls
+
+# Two containers at once, detached and in the foreground.
+tcase two_detached_a -- "${RUN[@]}" -d --null-io "$IMG" p1 sleep 1000
+tcase two_detached_b -- "${RUN[@]}" -d --null-io "$IMG" p2 sleep 1000
+tcase two_both_running --out 2 -- sh -c "$(printf '%q ' "${CTR[@]}") task ls | grep -cE '^p[12] +[0-9]+ +RUNNING'"
+tcase two_kill_a -- "${CTR[@]}" task kill -s KILL p1
+tcase two_kill_b -- "${CTR[@]}" task kill -s KILL p2
+for id in p1 p2; do
+  for _ in $(seq 100); do
+    "${CTR[@]}" task ls | grep -qE "^$id +[0-9]+ +STOPPED" && break
+    sleep 0.1
+  done
+  tcase "two_rm_$id" -- "${CTR[@]}" task rm "$id"
+  "${CTR[@]}" c rm "$id" >/dev/null 2>&1
+done
+tcase two_foreground --out $'a\nb' -- sh -c "
+  $(printf '%q ' "${RUN[@]}") --rm $IMG f1 sh -c 'sleep 0.3; echo a' >$T/f1.out &
+  $(printf '%q ' "${RUN[@]}") --rm $IMG f2 sh -c 'sleep 0.3; echo b' >$T/f2.out &
+  wait; cat $T/f1.out $T/f2.out"
+
+# Errors come back with containerd's meaning (NotFound from the shim).
+tcase exec_unknown_task --status any --grep 'not found' -- \
+  "${CTR[@]}" task exec --exec-id x nosuch true
+
+# The events of t1 and of exec e1, as containerd's subscribers decoded them.
+kill "$EVENTS_PID" 2>/dev/null
+wait "$EVENTS_PID" 2>/dev/null
+n=0
+for ev in "/tasks/create .*\"container_id\":\"t1\"" "/tasks/start .*\"container_id\":\"t1\"" \
+  "/tasks/exit .*\"container_id\":\"t1\".*\"exit_status\":3" "/tasks/delete .*\"container_id\":\"t1\"" \
+  "/tasks/exec-added .*\"exec_id\":\"e1\"" "/tasks/exec-started .*\"exec_id\":\"e1\"" \
+  "/tasks/exit .*\"id\":\"e1\".*\"exit_status\":5"; do
+  got="$(grep -E -m1 -- "$ev" "$T/events.log")"
+  n=$((n + 1))
+  check_ok "event_${n}${ev%% *}" "$([[ -n "$got" ]] && echo 1 || echo 0)" \
+    "ctr events shows /$ev/" "a matching line" "${got:-none; log: $(head -c 600 "$T/events.log")}"
+done
+tcase events_decode_cleanly --nogrep 'unmarshal|not found|error' -- cat "$T/events.log"
+
+cleanup
+sleep 0.3
+left="$(ours | tr '\n' ' ')"
+check_eq no_process_left "" "${left% }" "processes of this run after containerd stopped"
+if [[ -n "${left// }" ]]; then
+  for p in $left; do kill -9 "$p" 2>/dev/null; done
+fi
+mounts="$(grep -F " $T/" /proc/self/mounts | cut -d' ' -f2 | tr '\n' ' ')"
+check_eq no_mount_left "" "${mounts% }" "mounts under $T"
+for m in $mounts; do umount -l "$m" 2>/dev/null; done
+sockets_after="$(ls /run/containerd/s 2>/dev/null | sort)"
+check_eq no_socket_left "$sockets_before" "$sockets_after" "shim sockets in /run/containerd/s"
+check_eq no_sandbox_state_left "" "$(ls "$T/seedsc")" "seedsc state under --root"
+if ((TESTLIB_FAILED)); then
+  echo "--- containerd log (last 40 lines)"
+  tail -40 "$T/containerd.log"
+fi
+rm -rf "$T"
+testlib_finish
