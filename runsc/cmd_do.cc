@@ -62,6 +62,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
+  opts.network = cfg.network;
   opts.cwd = cwd.empty() ? "/" : cwd;
   auto kernel = sentry::Kernel::Create(opts);
   if (!kernel.ok()) {

@@ -9,6 +9,7 @@
 #include "seccomp/sentry_policy.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/strace.h"
+#include "sentry/socket/netns.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
 
@@ -33,6 +34,9 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   auto platform = platform::NewPlatform(opts.platform);
   if (!platform.ok()) return platform.status();
   k->platform_ = std::move(*platform);
+  // --network=none: the loopback-only namespace's helper must be forked
+  // now, before the seccomp filter forbids fork (sentry/socket/netns.h).
+  if (opts.network != "host") StartLoopbackNetwork();
   auto vfs = Vfs::Create(*k, VfsOptions{.host_root = opts.root});
   if (!vfs.ok()) return vfs.status();
   k->vfs_ = std::move(*vfs);

@@ -1,0 +1,205 @@
+#include "sentry/socket/host_socket.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/socket/netns.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+// Runs the non-blocking host call `op` until it does not fail with EAGAIN,
+// waiting for `events` unless the call must not block.
+template <typename Op>
+Result<ssize_t> Retry(Task& t, int fd, bool nonblock, short events, Op op) {
+  for (;;) {
+    ssize_t n = op();
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);
+    if (nonblock) return Errno(EAGAIN);
+    SV_TRY(TaskBlockOnFd(t, fd, events));
+  }
+}
+
+const sockaddr* Sa(const std::string& a) { return reinterpret_cast<const sockaddr*>(a.data()); }
+
+}  // namespace
+
+HostSocket::HostSocket(int flags, int host_fd, int family)
+    : Socket(flags), fd_(host_fd), family_(family) {}
+
+HostSocket::~HostSocket() { close(fd_); }
+
+Status HostSocket::Bind(Task&, const std::string& addr) {
+  // SAFETY: the bytes are a sockaddr of addr.size() bytes; the host checks it.
+  if (bind(fd_, Sa(addr), static_cast<socklen_t>(addr.size())) != 0) return Errno(errno);
+  return {};
+}
+
+Status HostSocket::Listen(Task&, int backlog) {
+  if (listen(fd_, backlog) != 0) return Errno(errno);
+  return {};
+}
+
+Result<FileRef> HostSocket::Accept(Task& t, int flags, std::string* peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  SV_ASSIGN_OR_RETURN(ssize_t nfd, Retry(t, fd_, nonblocking(), POLLIN, [&] {
+                        len = sizeof(ss);
+                        return static_cast<ssize_t>(accept4(
+                            fd_, reinterpret_cast<sockaddr*>(&ss), &len,
+                            SOCK_NONBLOCK | SOCK_CLOEXEC));
+                      }));
+  if (peer) peer->assign(reinterpret_cast<char*>(&ss), len);
+  return FileRef(std::make_shared<HostSocket>(O_RDWR | (flags & O_NONBLOCK),
+                                              static_cast<int>(nfd), family_));
+}
+
+Status HostSocket::Connect(Task& t, const std::string& addr) {
+  if (connect(fd_, Sa(addr), static_cast<socklen_t>(addr.size())) == 0) return {};
+  if (errno != EINPROGRESS) return Errno(errno);
+  if (nonblocking()) return Errno(EINPROGRESS);
+  // A blocking connect(2): wait for the outcome, then read it as SO_ERROR.
+  for (;;) {
+    pollfd p{fd_, POLLOUT, 0};
+    if (poll(&p, 1, 0) == 1) break;
+    SV_TRY(TaskBlockOnFd(t, fd_, POLLOUT));
+  }
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) return Errno(err);
+  return {};
+}
+
+Result<size_t> HostSocket::SendMsg(Task& t, const MsgIn& m) {
+  iovec iov{const_cast<char*>(m.data.data()), m.data.size()};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  if (!m.addr.empty()) {
+    h.msg_name = const_cast<char*>(m.addr.data());
+    h.msg_namelen = static_cast<socklen_t>(m.addr.size());
+  }
+  if (!m.control.empty()) {
+    h.msg_control = const_cast<char*>(m.control.data());
+    h.msg_controllen = m.control.size();
+  }
+  int hflags = (m.flags & ~MSG_DONTWAIT) | MSG_NOSIGNAL | MSG_DONTWAIT;
+  bool nb = nonblocking() || (m.flags & MSG_DONTWAIT);
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, nb, POLLOUT, [&] { return sendmsg(fd_, &h, hflags); }));
+  return static_cast<size_t>(n);
+}
+
+Result<MsgOut> HostSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, size_t controllen) {
+  MsgOut out;
+  sockaddr_storage ss{};
+  std::vector<char> control(controllen);
+  bool nb = nonblocking() || (flags & MSG_DONTWAIT);
+  int hflags = (flags & ~(MSG_DONTWAIT | MSG_WAITALL | MSG_CMSG_CLOEXEC)) | MSG_DONTWAIT;
+  msghdr h{};
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, nb, POLLIN, [&] {
+                        iovec iov{buf, len};
+                        h = msghdr{};
+                        h.msg_iov = &iov;
+                        h.msg_iovlen = 1;
+                        h.msg_name = &ss;
+                        h.msg_namelen = sizeof(ss);
+                        h.msg_control = controllen ? control.data() : nullptr;
+                        h.msg_controllen = controllen;
+                        return recvmsg(fd_, &h, hflags);
+                      }));
+  out.len = static_cast<size_t>(n);
+  // MSG_WAITALL on a stream: keep reading until full, EOF, error or signal.
+  if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && n > 0) {
+    while (out.len < len) {
+      auto more = Retry(t, fd_, nb, POLLIN,
+                        [&] { return recv(fd_, buf + out.len, len - out.len, MSG_DONTWAIT); });
+      if (!more.ok() || *more == 0) break;
+      out.len += static_cast<size_t>(*more);
+    }
+  }
+  out.addr.assign(reinterpret_cast<char*>(&ss), h.msg_namelen);
+  out.control.assign(control.data(), h.msg_controllen);
+  out.flags = h.msg_flags;
+  return out;
+}
+
+Status HostSocket::Shutdown(Task&, int how) {
+  if (shutdown(fd_, how) != 0) return Errno(errno);
+  return {};
+}
+
+Result<std::string> HostSocket::GetSockName() {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Errno(errno);
+  return std::string(reinterpret_cast<char*>(&ss), len);
+}
+
+Result<std::string> HostSocket::GetPeerName() {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Errno(errno);
+  return std::string(reinterpret_cast<char*>(&ss), len);
+}
+
+Result<std::string> HostSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
+  std::string v(optlen, '\0');
+  socklen_t len = static_cast<socklen_t>(optlen);
+  if (getsockopt(fd_, level, name, v.data(), &len) != 0) return Errno(errno);
+  v.resize(len);
+  return v;
+}
+
+Status HostSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
+  if (setsockopt(fd_, level, name, val.data(), static_cast<socklen_t>(val.size())) != 0) {
+    return Errno(errno);
+  }
+  return {};
+}
+
+Result<struct stat> HostSocket::Stat() {
+  struct stat st {};
+  if (fstat(fd_, &st) != 0) return Errno(errno);
+  return st;
+}
+
+Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  switch (cmd) {
+    case FIONREAD:
+    case TIOCOUTQ: {
+      int n = 0;
+      if (ioctl(fd_, cmd, &n) != 0) return Errno(errno);
+      SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+      return 0L;
+    }
+    default:
+      return Errno(ENOTTY);
+  }
+}
+
+std::string HostSocket::DisplayPath() const {
+  struct stat st {};
+  fstat(fd_, &st);
+  return absl::StrCat("socket:[", st.st_ino, "]");
+}
+
+Result<int> NewHostInetSocket(int domain, int type, int protocol, bool host_network) {
+  int t = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+  if (!host_network) return NetnsSocket(domain, t, protocol);
+  int fd = socket(domain, t, protocol);
+  if (fd < 0) return Errno(errno);
+  return fd;
+}
+
+}  // namespace seedvisor::sentry

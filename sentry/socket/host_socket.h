@@ -1,0 +1,56 @@
+// HostSocket: an AF_INET/AF_INET6 socket passed through to a host socket.
+//
+// With --network=host the host socket lives in the host's network
+// namespace; with --network=none it is made in a private namespace that has
+// only a loopback interface (NetnsSocket in netns.h), so the guest can talk
+// to itself over 127.0.0.1/::1 and nothing else. The host fd is O_NONBLOCK;
+// blocking calls wait in TaskBlockOnFd so signals interrupt them.
+//
+// Known gaps: SO_RCVTIMEO/SO_SNDTIMEO are stored on the host socket but
+// blocking waits here ignore them.
+//
+//   SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(AF_INET, SOCK_STREAM, 0, net));
+//   auto s = std::make_shared<HostSocket>(O_RDWR, hfd, AF_INET);
+#ifndef SEEDVISOR_SENTRY_SOCKET_HOST_SOCKET_H_
+#define SEEDVISOR_SENTRY_SOCKET_HOST_SOCKET_H_
+
+#include <string>
+
+#include "sentry/socket/socket.h"
+
+namespace seedvisor::sentry {
+
+class HostSocket : public Socket {
+ public:
+  HostSocket(int flags, int host_fd, int family);  // owns host_fd
+  ~HostSocket() override;
+
+  int family() const override { return family_; }
+  Status Bind(Task& t, const std::string& addr) override;
+  Status Listen(Task& t, int backlog) override;
+  Result<FileRef> Accept(Task& t, int flags, std::string* peer) override;
+  Status Connect(Task& t, const std::string& addr) override;
+  Result<size_t> SendMsg(Task& t, const MsgIn& m) override;
+  Result<MsgOut> RecvMsg(Task& t, char* buf, size_t len, int flags, size_t controllen) override;
+  Status Shutdown(Task& t, int how) override;
+  Result<std::string> GetSockName() override;
+  Result<std::string> GetPeerName() override;
+  Result<std::string> GetSockOpt(Task& t, int level, int name, size_t optlen) override;
+  Status SetSockOpt(Task& t, int level, int name, const std::string& val) override;
+  Result<struct stat> Stat() override;
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  int PollFd() const override { return fd_; }
+  std::string DisplayPath() const override;
+
+ private:
+  const int fd_;
+  const int family_;
+};
+
+// A new host socket (O_NONBLOCK|O_CLOEXEC) for the sandbox: in the host's
+// network namespace if `host_network`, else in the loopback-only one.
+Result<int> NewHostInetSocket(int domain, int type, int protocol, bool host_network);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_HOST_SOCKET_H_

@@ -1,0 +1,68 @@
+// Socket: the interface the socket syscalls (sentry/syscalls/sys_socket*.cc)
+// call on a socket file. Two families implement it: UnixSocket (AF_UNIX,
+// entirely inside the sandbox) and HostSocket (AF_INET/AF_INET6 passed
+// through to a host socket).
+//
+// Addresses and control messages are in the guest's byte layout (identical
+// to the host's on x86-64); the syscall layer only copies them in and out.
+//
+//   SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
+//   Socket* s = AsSocket(*f);   // null: ENOTSOCK
+//   SV_TRY(s->Bind(t, addr));
+#ifndef SEEDVISOR_SENTRY_SOCKET_SOCKET_H_
+#define SEEDVISOR_SENTRY_SOCKET_SOCKET_H_
+
+#include <sys/socket.h>
+
+#include <string>
+
+#include "sentry/vfs/file.h"
+
+namespace seedvisor::sentry {
+
+// One sendmsg(2)/recvmsg(2): data is flattened from/into the iovecs.
+struct MsgIn {
+  std::string data;
+  std::string addr;     // msg_name, empty if none
+  std::string control;  // msg_control
+  int flags = 0;
+};
+struct MsgOut {
+  size_t len = 0;       // bytes of data (the syscall's result)
+  std::string addr;     // the source address, empty if none/unnamed
+  std::string control;  // already truncated to the caller's controllen
+  int flags = 0;        // msg_flags (MSG_TRUNC, MSG_CTRUNC, ...)
+};
+
+class Socket : public FileDescription {
+ public:
+  using FileDescription::FileDescription;
+
+  virtual int family() const = 0;
+  virtual Status Bind(Task& t, const std::string& addr) = 0;
+  virtual Status Listen(Task& t, int backlog) = 0;
+  // Returns the new connection's file (flags O_NONBLOCK as asked).
+  virtual Result<FileRef> Accept(Task& t, int flags, std::string* peer) = 0;
+  virtual Status Connect(Task& t, const std::string& addr) = 0;
+  virtual Result<size_t> SendMsg(Task& t, const MsgIn& m) = 0;
+  // `len` bytes at most into out->data-like `buf`; `controllen` is the room
+  // the caller gave for control messages.
+  virtual Result<MsgOut> RecvMsg(Task& t, char* buf, size_t len, int flags,
+                                 size_t controllen) = 0;
+  virtual Status Shutdown(Task& t, int how) = 0;
+  virtual Result<std::string> GetSockName() = 0;
+  virtual Result<std::string> GetPeerName() = 0;
+  // Option values as raw bytes; `optlen` is the caller's buffer size.
+  virtual Result<std::string> GetSockOpt(Task& t, int level, int name, size_t optlen) = 0;
+  virtual Status SetSockOpt(Task& t, int level, int name, const std::string& val) = 0;
+
+  // read(2)/write(2) are recv/send without flags.
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  Result<size_t> Write(Task& t, const char* buf, size_t len) override;
+};
+
+inline Socket* AsSocket(FileDescription& f) { return dynamic_cast<Socket*>(&f); }
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_SOCKET_H_

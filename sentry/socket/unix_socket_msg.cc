@@ -1,0 +1,253 @@
+// UnixSocket's data path: sendmsg/recvmsg and their control messages.
+#include <poll.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "sentry/kernel/task.h"
+#include "sentry/socket/rights.h"
+#include "sentry/socket/unix_socket.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
+
+template <typename Op>
+Result<ssize_t> Retry(Task& t, int fd, bool block, short events, Op op) {
+  for (;;) {
+    ssize_t n = op();
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);
+    if (!block) return Errno(EAGAIN);
+    SV_TRY(TaskBlockOnFd(t, fd, events));
+  }
+}
+
+ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
+
+}  // namespace
+
+Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest, int* rights_fd) {
+  *rights_fd = -1;
+  if (guest.empty()) return std::string();
+  std::string buf = guest;
+  msghdr h{};
+  h.msg_control = buf.data();
+  h.msg_controllen = buf.size();
+  std::vector<FileRef> files;
+  bool have_cred = false;
+  ucred cred = CredOf(t);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > buf.size()) return Errno(EINVAL);
+    if (c->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
+    size_t n = c->cmsg_len - CMSG_LEN(0);
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t count = n / sizeof(int);
+      if (files.size() + count > kMaxFds) return Errno(EINVAL);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
+        files.push_back(std::move(f));
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS) {
+      if (n != sizeof(ucred)) return Errno(EINVAL);
+      ucred u;
+      memcpy(&u, CMSG_DATA(c), sizeof(u));
+      // unix(7): the sender may only claim its own ids unless privileged.
+      const Credentials& cr = t.creds();
+      bool root = cr.euid == 0;
+      if (!root && (u.pid != t.tgid() ||
+                    (u.uid != cr.ruid && u.uid != cr.euid && u.uid != cr.suid) ||
+                    (u.gid != cr.rgid && u.gid != cr.egid && u.gid != cr.sgid))) {
+        return Errno(EPERM);
+      }
+      cred = u;
+      have_cred = true;
+    } else {
+      return Errno(EINVAL);
+    }
+  }
+  if (files.empty() && !have_cred) return std::string();
+  SV_ASSIGN_OR_RETURN(*rights_fd, ParkFiles(std::move(files), cred));
+  std::string out(CMSG_SPACE(sizeof(int)), '\0');
+  msghdr o{};
+  o.msg_control = out.data();
+  o.msg_controllen = out.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&o);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), rights_fd, sizeof(int));
+  return out;
+}
+
+std::string UnixSocket::ControlToGuest(Task& t, const char* host, size_t len, size_t room,
+                                       int flags, int* msg_flags) {
+  msghdr h{};
+  h.msg_control = const_cast<char*>(host);
+  h.msg_controllen = len;
+  Parcel parcel;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (flags & MSG_PEEK) {
+        close(fd);  // a peek does not take the files
+        continue;
+      }
+      Parcel p = TakeParcel(fd);
+      if (p.valid) parcel = std::move(p);
+    }
+  }
+  bool want_cred;
+  ucred cred;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    want_cred = passcred_;
+    cred = parcel.valid ? parcel.cred : peer_cred_;
+  }
+  std::string out(room, '\0');
+  msghdr o{};
+  o.msg_control = out.data();
+  o.msg_controllen = room;
+  size_t used = 0;
+  cmsghdr* c = room >= sizeof(cmsghdr) ? CMSG_FIRSTHDR(&o) : nullptr;
+  // Credentials first, then files, as scm_recv() does.
+  if (want_cred) {
+    if (c && room - used >= CMSG_LEN(sizeof(ucred))) {
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_CREDENTIALS;
+      c->cmsg_len = CMSG_LEN(sizeof(ucred));
+      memcpy(CMSG_DATA(c), &cred, sizeof(ucred));
+      used += std::min(room - used, CMSG_SPACE(sizeof(ucred)));
+      o.msg_controllen = room;
+      c = used + sizeof(cmsghdr) <= room ? reinterpret_cast<cmsghdr*>(out.data() + used) : nullptr;
+    } else {
+      *msg_flags |= MSG_CTRUNC;
+    }
+  }
+  if (!parcel.files.empty()) {
+    size_t fit = 0;
+    if (c && room - used >= CMSG_LEN(sizeof(int))) {
+      fit = std::min(parcel.files.size(), (room - used - CMSG_LEN(0)) / sizeof(int));
+    }
+    if (fit < parcel.files.size()) *msg_flags |= MSG_CTRUNC;  // the rest are closed
+    if (fit > 0) {
+      std::vector<int> fds;
+      for (size_t i = 0; i < fit; ++i) {
+        auto fd = t.fds().Install(parcel.files[i], flags & MSG_CMSG_CLOEXEC);
+        if (!fd.ok()) {
+          *msg_flags |= MSG_CTRUNC;
+          break;
+        }
+        fds.push_back(*fd);
+      }
+      if (!fds.empty()) {
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+        memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+        used += std::min(room - used, CMSG_SPACE(fds.size() * sizeof(int)));
+      }
+    }
+  }
+  out.resize(used);
+  return out;
+}
+
+Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
+  std::shared_ptr<UnixSocket> target;
+  int out_fd;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!m.addr.empty() && type_ != SOCK_DGRAM) {
+      // unix_stream_sendmsg(): an address on a stream is EISCONN/EOPNOTSUPP.
+      return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
+    }
+    if (!m.addr.empty() && host_connected_) return Errno(EISCONN);
+    if (host_connected_) {
+      out_fd = fd_.load();
+    } else if (type_ != SOCK_DGRAM) {
+      return Errno(ENOTCONN);
+    } else if (m.addr.empty()) {
+      target = dgram_peer_.lock();
+      if (!target) return Errno(ENOTCONN);
+    }
+  }
+  if (!m.addr.empty()) {
+    SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(m.addr));
+    SV_ASSIGN_OR_RETURN(target, Lookup(t, a));
+    if (target->type_ != SOCK_DGRAM) {
+      return Errno(a.kind == UnixAddr::kPath ? EPROTOTYPE : ECONNREFUSED);
+    }
+  }
+  if (target) out_fd = target->inject_fd_;
+  int rights_fd;
+  SV_ASSIGN_OR_RETURN(std::string control, ControlToHost(t, m.control, &rights_fd));
+  iovec iov{const_cast<char*>(m.data.data()), m.data.size()};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  if (!control.empty()) {
+    h.msg_control = control.data();
+    h.msg_controllen = control.size();
+  }
+  int hflags = MSG_NOSIGNAL | MSG_DONTWAIT | (m.flags & MSG_EOR);
+  auto n = Retry(t, out_fd, Blocking(m.flags), POLLOUT, [&] { return sendmsg(out_fd, &h, hflags); });
+  if (rights_fd >= 0) {
+    if (n.ok()) {
+      close(rights_fd);
+    } else {
+      (void)TakeParcel(rights_fd);  // never sent: drop the parked files
+    }
+  }
+  if (!n.ok()) return n.error();
+  return static_cast<size_t>(*n);
+}
+
+Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, size_t controllen) {
+  int fd;
+  std::string peer;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (state_ == State::kListening) return Errno(EINVAL);
+    if (type_ != SOCK_DGRAM && state_ != State::kConnected) return Errno(EINVAL);
+    fd = fd_.load();
+    if (state_ == State::kConnected || !dgram_peer_.expired()) peer = peer_.ToSockaddr();
+  }
+  std::vector<char> control(CMSG_SPACE(kMaxFds * sizeof(int)) + CMSG_SPACE(sizeof(ucred)));
+  int hflags = (flags & (MSG_PEEK | MSG_TRUNC)) | MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
+  msghdr h{};
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd, Blocking(flags), POLLIN, [&] {
+                        iovec iov{buf, len};
+                        h = msghdr{};
+                        h.msg_iov = &iov;
+                        h.msg_iovlen = 1;
+                        h.msg_control = control.data();
+                        h.msg_controllen = control.size();
+                        return recvmsg(fd, &h, hflags);
+                      }));
+  MsgOut out;
+  out.len = static_cast<size_t>(n);
+  out.flags = h.msg_flags & ~MSG_CTRUNC;
+  out.control = ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags);
+  if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && type_ == SOCK_STREAM && n > 0) {
+    while (out.len < len) {
+      auto more = Retry(t, fd, Blocking(flags), POLLIN,
+                        [&] { return recv(fd, buf + out.len, len - out.len, MSG_DONTWAIT); });
+      if (!more.ok() || *more == 0) break;
+      out.len += static_cast<size_t>(*more);
+    }
+  }
+  if (type_ == SOCK_DGRAM || !peer.empty()) out.addr = peer.empty() ? UnixAddr().ToSockaddr() : peer;
+  return out;
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,412 @@
+// Unix-domain sockets (socketpair, stream/dgram/seqpacket, paths and
+// abstract names, SCM_RIGHTS, SCM_CREDENTIALS, SO_PEERCRED, shutdown, names,
+// options) and AF_INET loopback.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+struct Fd {
+  int fd;
+  explicit Fd(int f = -1) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  operator int() const { return fd; }
+};
+
+// Socket paths must fit sun_path (108 bytes); $TEST_TMPDIR is often longer.
+std::string TmpDir() {
+  const char* d = getenv("TEST_TMPDIR");
+  if (d && strlen(d) < 60) return d;
+  return "/tmp";
+}
+
+std::pair<sockaddr_un, socklen_t> PathAddr(const std::string& p) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof(a.sun_path), "%s", p.c_str());
+  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size() + 1)};
+}
+
+std::pair<sockaddr_un, socklen_t> AbstractAddr(const std::string& name) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  memcpy(a.sun_path + 1, name.data(), name.size());
+  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())};
+}
+
+std::string UniqueName(const char* base) {
+  return std::string(base) + "-" + std::to_string(getpid()) + "-" + std::to_string(rand());
+}
+
+TEST(UnixSocketTest, SocketpairTypes) {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET}) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0) << type;
+    Fd a(sv[0]), b(sv[1]);
+    EXPECT_EQ(fcntl(a, F_GETFD), FD_CLOEXEC);
+    ASSERT_EQ(send(a, "hello", 5, 0), 5);
+    ASSERT_EQ(send(a, "world", 5, 0), 5);
+    char buf[16];
+    ssize_t n = recv(b, buf, sizeof(buf), 0);
+    // Datagram kinds keep message boundaries; a stream may merge.
+    if (type == SOCK_STREAM) {
+      EXPECT_GE(n, 5);
+    } else {
+      EXPECT_EQ(n, 5);
+    }
+    int v = 0;
+    socklen_t len = sizeof(v);
+    ASSERT_EQ(getsockopt(a, SOL_SOCKET, SO_TYPE, &v, &len), 0);
+    EXPECT_EQ(v, type);
+    ASSERT_EQ(getsockopt(a, SOL_SOCKET, SO_DOMAIN, &v, &len), 0);
+    EXPECT_EQ(v, AF_UNIX);
+  }
+  int sv[2];
+  EXPECT_ERRNO(EOPNOTSUPP, socketpair(AF_INET, SOCK_STREAM, 0, sv));
+}
+
+TEST(UnixSocketTest, SeqpacketTruncates) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+  Fd a(sv[0]), b(sv[1]);
+  ASSERT_EQ(send(a, "abcdef", 6, 0), 6);
+  char buf[3];
+  iovec iov{buf, sizeof(buf)};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  EXPECT_EQ(recvmsg(b, &h, 0), 3);
+  EXPECT_TRUE(h.msg_flags & MSG_TRUNC);
+}
+
+TEST(UnixSocketTest, EofAndEpipe) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Fd a(sv[0]);
+  ASSERT_EQ(shutdown(sv[1], SHUT_WR), 0);
+  char c;
+  EXPECT_EQ(recv(a, &c, 1, 0), 0);
+  close(sv[1]);
+  EXPECT_ERRNO(EPIPE, send(a, "x", 1, MSG_NOSIGNAL));
+  EXPECT_ERRNO(EINVAL, shutdown(a, 7));
+  // Without MSG_NOSIGNAL the sender also gets SIGPIPE.
+  int st = RunInChild([&] {
+    send(a, "x", 1, 0);
+    return 0;
+  });
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE) << st;
+}
+
+TEST(UnixSocketTest, PathBindConnectAccept) {
+  std::string path = TmpDir() + "/" + UniqueName("sock");
+  auto [addr, len] = PathAddr(path);
+  Fd srv(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  Fd other(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_ERRNO(EADDRINUSE, bind(other, reinterpret_cast<sockaddr*>(&addr), len));
+  // Bound but not listening: refused.
+  Fd early(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_ERRNO(ECONNREFUSED, connect(early, reinterpret_cast<sockaddr*>(&addr), len));
+  ASSERT_EQ(listen(srv, 8), 0);
+  int v = 0;
+  socklen_t vl = sizeof(v);
+  ASSERT_EQ(getsockopt(srv, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl), 0);
+  EXPECT_EQ(v, 1);
+
+  Fd cli(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(cli, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_ERRNO(EISCONN, connect(cli, reinterpret_cast<sockaddr*>(&addr), len));
+  sockaddr_un peer{};
+  socklen_t pl = sizeof(peer);
+  Fd conn(accept4(srv, reinterpret_cast<sockaddr*>(&peer), &pl, SOCK_CLOEXEC));
+  ASSERT_GE(conn, 0);
+  EXPECT_EQ(pl, sizeof(sa_family_t));  // the client is unnamed
+  EXPECT_EQ(fcntl(conn, F_GETFD), FD_CLOEXEC);
+
+  sockaddr_un got{};
+  socklen_t gl = sizeof(got);
+  ASSERT_EQ(getpeername(cli, reinterpret_cast<sockaddr*>(&got), &gl), 0);
+  EXPECT_EQ(std::string(got.sun_path), path);
+  gl = sizeof(got);
+  ASSERT_EQ(getsockname(conn, reinterpret_cast<sockaddr*>(&got), &gl), 0);
+  EXPECT_EQ(std::string(got.sun_path), path);
+
+  std::string big(200000, 'q');
+  pid_t pid = fork();
+  if (pid == 0) {
+    size_t off = 0;
+    while (off < big.size()) {
+      ssize_t n = send(cli, big.data() + off, big.size() - off, 0);
+      if (n <= 0) _exit(1);
+      off += n;
+    }
+    _exit(0);
+  }
+  std::string recvd(big.size(), '\0');
+  ASSERT_EQ(recv(conn, recvd.data(), recvd.size(), MSG_WAITALL),
+            static_cast<ssize_t>(big.size()));
+  EXPECT_EQ(recvd, big);
+  int wst;
+  ASSERT_EQ(waitpid(pid, &wst, 0), pid);
+  EXPECT_EXIT_CODE(wst, 0);
+
+  unlink(path.c_str());
+  Fd late(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_ERRNO(ENOENT, connect(late, reinterpret_cast<sockaddr*>(&addr), len));
+}
+
+TEST(UnixSocketTest, AbstractNonblockingAcceptAndEpoll) {
+  auto [addr, len] = AbstractAddr(UniqueName("seedvisor-test"));
+  Fd srv(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0));
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(srv, 4), 0);
+  EXPECT_ERRNO(EAGAIN, accept(srv, nullptr, nullptr));
+  Fd ep(epoll_create1(0));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev), 0);
+  epoll_event out[1];
+  EXPECT_EQ(epoll_wait(ep, out, 1, 0), 0);
+  Fd cli(socket(AF_UNIX, SOCK_SEQPACKET, 0));
+  ASSERT_EQ(connect(cli, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(epoll_wait(ep, out, 1, 1000), 1);
+  Fd conn(accept(srv, nullptr, nullptr));
+  ASSERT_GE(conn, 0);
+  EXPECT_EQ(epoll_wait(ep, out, 1, 0), 0);
+  // Abstract names are looked up per socket type (unix_find_abstract()).
+  Fd wrong(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_ERRNO(ECONNREFUSED, connect(wrong, reinterpret_cast<sockaddr*>(&addr), len));
+  auto [none, nlen] = AbstractAddr(UniqueName("seedvisor-nobody"));
+  EXPECT_ERRNO(ECONNREFUSED, connect(wrong, reinterpret_cast<sockaddr*>(&none), nlen));
+}
+
+TEST(UnixSocketTest, DatagramSendto) {
+  std::string path = TmpDir() + "/" + UniqueName("dgram");
+  auto [addr, len] = PathAddr(path);
+  Fd rx(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  Fd tx(socket(AF_UNIX, SOCK_DGRAM, 0));
+  EXPECT_ERRNO(ENOTCONN, send(tx, "x", 1, 0));
+  ASSERT_EQ(sendto(tx, "one", 3, 0, reinterpret_cast<sockaddr*>(&addr), len), 3);
+  ASSERT_EQ(connect(tx, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(send(tx, "two!", 4, 0), 4);
+  char buf[8];
+  EXPECT_EQ(recv(rx, buf, sizeof(buf), 0), 3);
+  EXPECT_EQ(recv(rx, buf, sizeof(buf), 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "two!");
+  ASSERT_EQ(fcntl(rx, F_SETFL, O_NONBLOCK), 0);
+  EXPECT_ERRNO(EAGAIN, recv(rx, buf, sizeof(buf), 0));
+  unlink(path.c_str());
+}
+
+TEST(UnixSocketTest, AutobindGivesAbstractName) {
+  Fd s(socket(AF_UNIX, SOCK_DGRAM, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(sa_family_t)), 0);
+  sockaddr_un got{};
+  socklen_t gl = sizeof(got);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&got), &gl), 0);
+  EXPECT_EQ(gl, offsetof(sockaddr_un, sun_path) + 6);  // NUL + 5 hex digits
+  EXPECT_EQ(got.sun_path[0], '\0');
+}
+
+TEST(UnixSocketTest, ScmRightsPassesFiles) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Fd a(sv[0]), b(sv[1]);
+  std::string path = TmpDir() + "/" + UniqueName("rights");
+  Fd file(open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600));
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(write(file, "content", 7), 7);
+  char byte = 'x';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = cbuf;
+  h.msg_controllen = sizeof(cbuf);
+  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &file.fd, sizeof(int));
+  ASSERT_EQ(sendmsg(a, &h, 0), 1);
+  int bad = 9999;
+  memcpy(CMSG_DATA(c), &bad, sizeof(int));
+  EXPECT_ERRNO(EBADF, sendmsg(a, &h, 0));
+
+  char rbyte;
+  iovec riov{&rbyte, 1};
+  alignas(cmsghdr) char rbuf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr r{};
+  r.msg_iov = &riov;
+  r.msg_iovlen = 1;
+  r.msg_control = rbuf;
+  r.msg_controllen = sizeof(rbuf);
+  ASSERT_EQ(recvmsg(b, &r, MSG_CMSG_CLOEXEC), 1);
+  cmsghdr* rc = CMSG_FIRSTHDR(&r);
+  ASSERT_NE(rc, nullptr);
+  ASSERT_EQ(rc->cmsg_type, SCM_RIGHTS);
+  int got;
+  memcpy(&got, CMSG_DATA(rc), sizeof(int));
+  Fd gotf(got);
+  EXPECT_NE(got, file.fd);
+  EXPECT_EQ(fcntl(got, F_GETFD), FD_CLOEXEC);
+  // The same open file description: the offset is shared.
+  EXPECT_EQ(lseek(got, 0, SEEK_CUR), 7);
+  ASSERT_EQ(lseek(got, 0, SEEK_SET), 0);
+  EXPECT_EQ(lseek(file, 0, SEEK_CUR), 0);
+  unlink(path.c_str());
+}
+
+TEST(UnixSocketTest, PeerCredAndScmCredentials) {
+  std::string path = TmpDir() + "/" + UniqueName("cred");
+  auto [addr, len] = PathAddr(path);
+  Fd srv(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(srv, 1), 0);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(c, reinterpret_cast<sockaddr*>(&addr), len) != 0) _exit(1);
+    ucred u{getpid(), getuid(), getgid()};
+    char byte = 'c';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(ucred))] = {};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = cbuf;
+    h.msg_controllen = sizeof(cbuf);
+    cmsghdr* cm = CMSG_FIRSTHDR(&h);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_CREDENTIALS;
+    cm->cmsg_len = CMSG_LEN(sizeof(ucred));
+    memcpy(CMSG_DATA(cm), &u, sizeof(u));
+    if (sendmsg(c, &h, 0) != 1) _exit(2);
+    char done;
+    (void)!read(p[1], &done, 1);  // wait for the parent to finish
+    _exit(0);
+  }
+  close(p[1]);
+  Fd rd(p[0]);
+  Fd conn(accept(srv, nullptr, nullptr));
+  ASSERT_GE(conn, 0);
+  ucred pc{};
+  socklen_t pcl = sizeof(pc);
+  ASSERT_EQ(getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &pc, &pcl), 0);
+  EXPECT_EQ(pc.pid, pid);
+  EXPECT_EQ(pc.uid, getuid());
+  int on = 1;
+  ASSERT_EQ(setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(ucred))] = {};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = cbuf;
+  h.msg_controllen = sizeof(cbuf);
+  ASSERT_EQ(recvmsg(conn, &h, 0), 1);
+  cmsghdr* cm = CMSG_FIRSTHDR(&h);
+  ASSERT_NE(cm, nullptr);
+  ASSERT_EQ(cm->cmsg_type, SCM_CREDENTIALS);
+  ucred u;
+  memcpy(&u, CMSG_DATA(cm), sizeof(u));
+  EXPECT_EQ(u.pid, pid);
+  EXPECT_EQ(u.gid, getgid());
+  close(p[0]);
+  rd.fd = -1;
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+  unlink(path.c_str());
+}
+
+TEST(UnixSocketTest, Errors) {
+  Fd file(open("/proc/self/exe", O_RDONLY));
+  EXPECT_ERRNO(ENOTSOCK, listen(file, 1));
+  Fd s(socket(AF_UNIX, SOCK_STREAM, 0));
+  char c;
+  EXPECT_ERRNO(ENOTCONN, send(s, "x", 1, 0));
+  EXPECT_ERRNO(EINVAL, listen(s, 1));  // not bound
+  EXPECT_ERRNO(EINVAL, accept(s, nullptr, nullptr));
+  EXPECT_ERRNO(EINVAL, recv(s, &c, 1, 0));
+  EXPECT_ERRNO(ESOCKTNOSUPPORT, socket(AF_UNIX, SOCK_PACKET, 0));
+  Fd raw(socket(AF_UNIX, SOCK_RAW, 0));  // unix_create(): SOCK_RAW is SOCK_DGRAM
+  int type = 0;
+  socklen_t tl = sizeof(type);
+  ASSERT_EQ(getsockopt(raw, SOL_SOCKET, SO_TYPE, &type, &tl), 0);
+  EXPECT_EQ(type, SOCK_DGRAM);
+  Fd d(socket(AF_UNIX, SOCK_DGRAM, 0));
+  EXPECT_ERRNO(EOPNOTSUPP, listen(d, 1));
+  // A path bound by a socket of another type: EPROTOTYPE (unix_find_bsd()).
+  std::string path = TmpDir() + "/" + UniqueName("type");
+  auto [addr, len] = PathAddr(path);
+  ASSERT_EQ(bind(d, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_ERRNO(EPROTOTYPE, connect(s, reinterpret_cast<sockaddr*>(&addr), len));
+  unlink(path.c_str());
+}
+
+TEST(InetSocketTest, LoopbackTcpAndUdp) {
+  Fd srv(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_GE(srv, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t al = sizeof(a);
+  ASSERT_EQ(getsockname(srv, reinterpret_cast<sockaddr*>(&a), &al), 0);
+  EXPECT_NE(a.sin_port, 0);
+  ASSERT_EQ(listen(srv, 4), 0);
+  Fd cli(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(cli, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  Fd conn(accept(srv, nullptr, nullptr));
+  ASSERT_GE(conn, 0);
+  ASSERT_EQ(write(cli, "ping", 4), 4);
+  char buf[4];
+  ASSERT_EQ(read(conn, buf, 4), 4);
+  EXPECT_EQ(std::string(buf, 4), "ping");
+
+  Fd u1(socket(AF_INET, SOCK_DGRAM, 0)), u2(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in b{};
+  b.sin_family = AF_INET;
+  b.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(u1, reinterpret_cast<sockaddr*>(&b), sizeof(b)), 0);
+  socklen_t bl = sizeof(b);
+  ASSERT_EQ(getsockname(u1, reinterpret_cast<sockaddr*>(&b), &bl), 0);
+  ASSERT_EQ(sendto(u2, "dg", 2, 0, reinterpret_cast<sockaddr*>(&b), sizeof(b)), 2);
+  sockaddr_in from{};
+  socklen_t fl = sizeof(from);
+  ASSERT_EQ(recvfrom(u1, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl), 2);
+  EXPECT_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+}
+
+}  // namespace
+}  // namespace syscall_test
