@@ -50,6 +50,7 @@ control::ContainerConfig ConfigFor(const std::string& id, const oci::Spec& spec,
   c.id = id;
   c.init.argv = spec.process.args;
   c.init.envp = spec.process.env;
+  oci::AddDefaultHome(spec.root.path, spec.process.user.uid, &c.init.envp);
   c.init.cwd = spec.process.cwd;
   sentry::Credentials& cr = c.init.creds;
   cr.ruid = cr.euid = cr.suid = cr.fsuid = spec.process.user.uid;

@@ -85,6 +85,7 @@ int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
     if (ug.size() > 1) proc.user.gid = std::atoi(ug[1].c_str());
   }
   for (const auto& g : gids) proc.user.additional_gids.push_back(std::atoi(g.c_str()));
+  oci::AddDefaultHome(st->rootfs, proc.user.uid, &proc.env);
 
   control::v1::ExecRequest req;
   req.set_container_id(st->id);

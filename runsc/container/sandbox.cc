@@ -12,6 +12,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <functional>
 #include <thread>
 
@@ -73,7 +75,12 @@ absl::Status AwaitReady(int fd, pid_t pid) {
 }  // namespace
 
 absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st) {
-  return oci::LoadBundle(StateDir(root, st.id));  // config.json copied there
+  // The copy of config.json made at create time: the bundle may be gone.
+  std::ifstream in(StateDir(root, st.id) + "/config.json");
+  if (!in) return absl::NotFoundError(absl::StrCat("container \"", st.id, "\": config.json missing"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return oci::ParseSpec(ss.str(), "");
 }
 
 absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {

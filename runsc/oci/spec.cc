@@ -425,6 +425,31 @@ absl::StatusOr<Spec> ParseSpec(const std::string& text, const std::string& bundl
   return s;
 }
 
+void AddDefaultHome(const std::string& rootfs, uid_t uid, std::vector<std::string>* env) {
+  for (const std::string& e : *env) {
+    if (e.rfind("HOME=", 0) == 0) return;
+  }
+  std::string home = "/";
+  std::ifstream in(rootfs + "/etc/passwd");
+  std::string line;
+  // passwd(5): name:password:UID:GID:GECOS:directory:shell
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (size_t i = 0; i <= line.size(); ++i) {
+      if (i == line.size() || line[i] == ':') {
+        f.push_back(line.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    if (f.size() >= 6 && f[2] == std::to_string(uid) && !f[5].empty()) {
+      home = f[5];
+      break;
+    }
+  }
+  env->push_back("HOME=" + home);
+}
+
 absl::StatusOr<Spec> LoadBundle(const std::string& bundle) {
   auto text = ReadFile(bundle + "/config.json");
   if (!text.ok()) {

@@ -115,6 +115,10 @@ absl::StatusOr<Spec> LoadBundle(const std::string& bundle);
 // Reads a process.json (exec --process FILE): the "process" object alone.
 absl::StatusOr<Process> LoadProcess(const std::string& path);
 
+// Adds HOME to `env` when it has none, as runc and runsc do: the home of
+// `uid` in <rootfs>/etc/passwd, else "/".
+void AddDefaultHome(const std::string& rootfs, uid_t uid, std::vector<std::string>* env);
+
 // The config.json `seedsc spec` writes (runc spec's defaults).
 std::string DefaultSpecJson(const std::vector<std::string>& args);
 

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -160,6 +161,29 @@ TEST(SpecTest, DefaultSpecParses) {
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->process.args, (std::vector<std::string>{"echo", "x"}));
   EXPECT_FALSE(t->process.terminal);
+}
+
+}  // namespace
+}  // namespace seedvisor::oci
+
+namespace seedvisor::oci {
+namespace {
+
+TEST(SpecTest, AddDefaultHome) {
+  char dir[] = "/tmp/spec_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string root = dir;
+  std::vector<std::string> env = {"A=1"};
+  AddDefaultHome(root, 0, &env);
+  EXPECT_EQ(env, (std::vector<std::string>{"A=1", "HOME=/"}));
+  ASSERT_EQ(system(("mkdir -p " + root + "/etc && printf 'root:x:0:0:root:/root:/bin/sh\\n"
+                    "u:x:1000:1000::/home/u:/bin/sh\\n' > " + root + "/etc/passwd").c_str()), 0);
+  env = {};
+  AddDefaultHome(root, 1000, &env);
+  EXPECT_EQ(env, std::vector<std::string>{"HOME=/home/u"});
+  env = {"HOME=/x"};
+  AddDefaultHome(root, 0, &env);
+  EXPECT_EQ(env, std::vector<std::string>{"HOME=/x"});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -125,6 +126,12 @@ absl::StatusOr<HostStdio> OpenStdio(const v1::Stdio& io, const int* defaults) {
       // A fifo opened for writing blocks until its reader is there, as in
       // runc (containerd opens its end first).
       out.fds[i] = OpenPath(*paths[i], (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      // Reopening a regular file (a caller's `> file` via /proc/PID/fd/N)
+      // starts a new offset at 0: append instead of overwriting its start.
+      struct stat st;
+      if (i > 0 && out.fds[i] >= 0 && fstat(out.fds[i], &st) == 0 && S_ISREG(st.st_mode)) {
+        fcntl(out.fds[i], F_SETFL, fcntl(out.fds[i], F_GETFL) | O_APPEND);
+      }
     }
     if (out.fds[i] < 0) {
       return absl::InvalidArgumentError(absl::StrCat("opening stdio ", i, " \"", *paths[i],
