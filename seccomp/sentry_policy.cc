@@ -94,6 +94,8 @@ Policy SentryPolicy() {
       {SYS_tgkill, {ArgEq(2, SIGURG)}, kAllow, "Context::Interrupt kicks a stub thread"},
       {SYS_tgkill, {ArgEq(2, SIGABRT)}, kAllow, "abort() on a sentry bug"},
       {SYS_kill, {ArgEq(1, SIGKILL)}, kAllow, "destroying a stub process"},
+      {SYS_pidfd_open, {ArgEq(1, 0)}, kAllow, "systrap pins its stub processes"},
+      {SYS_pidfd_send_signal, {ArgEq(1, SIGKILL)}, kAllow, "destroying a systrap stub"},
       {SYS_kill, {ArgEq(1, 0)}, kAllow, "is a stub alive"},
       // Files (the host root is passed through read-only; paths cannot be
       // checked here: the VFS confines them).

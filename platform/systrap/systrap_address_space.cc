@@ -63,11 +63,16 @@ SystrapAddressSpace::SystrapAddressSpace(pid_t pid, const StubLayout& layout)
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/mem", pid);
   mem_fd_ = open(path, O_RDWR | O_CLOEXEC);
+  // The stub is alive (parked) when we get here: the pidfd names it.
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
 
 SystrapAddressSpace::~SystrapAddressSpace() {
   // Every context is gone by now; the zygote reaps the process.
-  kill(pid_, SIGKILL);
+  if (pidfd_ >= 0) {
+    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+    close(pidfd_);
+  }
   if (region_ != nullptr) munmap(region_, kRegionSize);
   if (mem_fd_ >= 0) close(mem_fd_);
 }
@@ -80,7 +85,9 @@ absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create
 }
 
 absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) {
-  if (mem_fd_ < 0) return absl::InternalError(absl::StrCat("open /proc/", pid_, "/mem failed"));
+  if (mem_fd_ < 0 || pidfd_ < 0) {
+    return absl::InternalError(absl::StrCat("systrap: opening stub ", pid_, " (mem, pidfd) failed"));
+  }
   int memfd = memfd_create("seedsc-systrap", MFD_CLOEXEC);
   if (memfd < 0) return absl::InternalError("memfd_create for the systrap region failed");
   if (ftruncate(memfd, static_cast<off_t>(kRegionSize)) != 0) {

@@ -96,6 +96,9 @@ class SystrapAddressSpace : public AddressSpace {
   const pid_t pid_;
   const StubLayout layout_;
   int mem_fd_ = -1;  // /proc/PID/mem, for WriteForce
+  // Pins the stub process: the zygote reaps a dead stub at once, and a
+  // kill() by number could then hit whatever reused the pid (a sentry thread).
+  int pidfd_ = -1;
   uint8_t* region_ = nullptr;
   absl::Mutex mu_;
   std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);

@@ -68,6 +68,9 @@ void Task::ExitTask() {
     if (reaper.get() != &tg && reaper) {
       for (auto& c : tg.children) {
         c->parent = reaper;
+        // An orphan tells its new parent with SIGCHLD, whatever clone()
+        // asked for: "We don't want people slaying init" (reparent_leader()).
+        c->exit_signal = SIGCHLD;
         reaper->children.push_back(c);
         if (c->state == ThreadGroup::State::kZombie) kernel_.NotifyParent(*c);
       }

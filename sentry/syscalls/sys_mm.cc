@@ -1,4 +1,5 @@
 // Memory: brk, mmap and friends.
+#include <algorithm>
 #include <sys/mman.h>
 
 #include "sentry/kernel/task.h"
@@ -74,19 +75,30 @@ SyscallReturn SysMsync(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysMincore(Task& t, const SyscallArgs& a) {
   if (a.Ulong(0) % kPageSize != 0) return Errno(EINVAL);
-  uint64_t pages = PageRoundUp(a.Ulong(1)) / kPageSize;
   uint64_t start = a.Ulong(0);
-  std::vector<unsigned char> vec(pages, 0);
-  for (uint64_t i = 0; i < pages; ++i) {
-    uint64_t addr = start + i * kPageSize;
-    bool mapped = false;
-    for (const Vma& v : t.mm().Vmas()) {
-      if (v.start <= addr && addr < v.end) mapped = true;
-    }
-    if (!mapped) return Errno(ENOMEM);
-    vec[i] = 1;
+  // A range past the user address space is ENOMEM (access_ok() in
+  // mm/mincore.c), before any work: the length is the guest's.
+  if (a.Ulong(1) > (uint64_t{1} << 47) || start + a.Ulong(1) > (uint64_t{1} << 47)) {
+    return Errno(ENOMEM);
   }
-  SV_TRY(t.CopyOut(a.Addr(2), vec.data(), vec.size()));
+  uint64_t pages = PageRoundUp(a.Ulong(1)) / kPageSize;
+  // The whole range must be mapped; walk the VMAs once, not per page.
+  uint64_t addr = start;
+  const uint64_t end = start + pages * kPageSize;
+  while (addr < end) {
+    uint64_t next = addr;
+    for (const Vma& v : t.mm().Vmas()) {
+      if (v.start <= addr && addr < v.end) next = v.end;
+    }
+    if (next == addr) return Errno(ENOMEM);
+    addr = next;
+  }
+  // Every mapped page reads as resident; copy out in bounded chunks.
+  std::vector<unsigned char> ones(std::min<uint64_t>(pages, 4096), 1);
+  for (uint64_t done = 0; done < pages; done += ones.size()) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(ones.size(), pages - done));
+    SV_TRY(t.CopyOut(a.Addr(2) + done, ones.data(), n));
+  }
   return 0;
 }
 
