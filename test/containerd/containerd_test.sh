@@ -27,6 +27,7 @@ T="$(mktemp -d /tmp/ctrd.XXXXXX)"
 mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc"
 cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
 ADDR="$T/containerd.sock"
+RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"  # see ours()
 sockets_before="$(ls /run/containerd/s 2>/dev/null | sort)"
 
 cat >"$T/config.toml" <<TOML
@@ -43,22 +44,26 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 TOML
 
 # What the shim needs: its binary on containerd's PATH, seedsc, a root.
-PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
+env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
   containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 CTR=(ctr --address "$ADDR")
 RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
 IMG=docker.io/library/busybox:local
 
-# The processes this run started (containerd, shims, sandboxes): every
-# descendant of containerd, and every process whose binary is ours.
+# The processes this run started (containerd, shims, sandboxes), and only
+# those: seedsc binaries are shared with other runs on this host, so a
+# process is ours when its command line or its environment names this run's
+# temp dir (containerd's environment, with RUN_MARKER, reaches the shims and
+# what they start).
 ours() {
-  local p exe
+  local p
   for p in /proc/[0-9]*; do
-    exe="$(readlink "$p/exe" 2>/dev/null)" || continue
-    case "$exe" in
-      "$T"/*|"$SEEDSC") echo "${p#/proc/}" ;;
-    esac
+    [[ "${p#/proc/}" == "$$" || "${p#/proc/}" == "$BASHPID" ]] && continue
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$T/" ||
+      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "$RUN_MARKER"; then
+      echo "${p#/proc/}"
+    fi
   done
 }
 
@@ -154,6 +159,7 @@ cleanup
 sleep 0.3
 left="$(ours | tr '\n' ' ')"
 check_eq no_process_left "" "${left% }" "processes of this run after containerd stopped"
+[[ -n "${left// }" ]] && ps -o pid,ppid,pgid,stat,args -p "$(echo $left | tr " " ",")" | sed 's/^/     | /'
 if [[ -n "${left// }" ]]; then
   for p in $left; do kill -9 "$p" 2>/dev/null; done
 fi
