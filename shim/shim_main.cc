@@ -5,7 +5,7 @@
 //       makes the shim socket, starts the daemon, prints the address;
 //   <shim> -namespace NS -address GRPC -id ID -bundle B delete
 //       cleans up after a dead shim, prints a DeleteResponse;
-//   (daemon, internal) <shim> ... serve   with the listener as fd 3.
+// The daemon is a fork of `start` (no re-exec) that serves the socket.
 //
 // See shared/reference/containerd-shim-v2.md §1 for what containerd 1.6
 // expects of each.
@@ -37,8 +37,6 @@
 namespace seedvisor::shim {
 namespace {
 
-constexpr int kListenFd = 3;
-
 struct Flags {
   std::string ns = "default";
   std::string address;
@@ -49,7 +47,6 @@ struct Flags {
   bool debug = false;
   bool version = false;
   std::string action;
-  std::vector<std::string> passthrough;  // flags to hand on to the daemon
 };
 
 // Go `flag` syntax: -name value, -name=value, --name=value; bools alone.
@@ -70,7 +67,6 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     }
     if (name == "debug" || name == "v") {
       (name == "debug" ? f->debug : f->version) = true;
-      if (name == "debug") f->passthrough.push_back("-debug");
       continue;
     }
     if (!has_value) {
@@ -92,8 +88,6 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       return false;
     }
     *dst = value;
-    f->passthrough.push_back("-" + name);
-    f->passthrough.push_back(value);
   }
   return true;
 }
@@ -120,6 +114,8 @@ std::string ReadAll(const std::string& path) {
   close(fd);
   return out;
 }
+
+int Serve(const Flags& f, int listen_fd);
 
 int Start(const Flags& f) {
   // Runtime options (a protobuf Any) arrive on stdin; seedsc takes its
@@ -156,12 +152,9 @@ int Start(const Flags& f) {
     }
   }
 
-  std::vector<std::string> args = {"/proc/self/exe"};
-  args.insert(args.end(), f.passthrough.begin(), f.passthrough.end());
-  args.push_back("serve");
-  std::vector<char*> cargs;
-  for (std::string& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
+  // The daemon is a fork of this process, not a re-exec (the Go shims
+  // re-exec because Go cannot fork): one exec less on containerd's start
+  // path. Nothing here has started a thread yet, so the fork is safe.
   pid_t pid = fork();
   if (pid < 0) {
     perror("fork");
@@ -172,20 +165,15 @@ int Start(const Flags& f) {
     // The daemon must not keep start's stdout/stderr: containerd reads them
     // to EOF. stderr goes to the bundle's log fifo (containerd holds it).
     setsid();
-    int devnull = open("/dev/null", O_RDWR);
-    int log = open("log", O_WRONLY | O_NONBLOCK);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (log >= 0) fcntl(log, F_SETFL, 0);
     dup2(devnull, 0);
     dup2(devnull, 1);
     dup2(log >= 0 ? log : devnull, 2);
-    // dup2 clears O_CLOEXEC on the new fd, but dup2(3, 3) does nothing.
-    if (*lfd == kListenFd) {
-      fcntl(kListenFd, F_SETFD, 0);
-    } else {
-      dup2(*lfd, kListenFd);
-    }
-    execv("/proc/self/exe", cargs.data());
-    _exit(127);
+    if (devnull > 2) close(devnull);
+    if (log > 2) close(log);
+    _exit(Serve(f, *lfd));
   }
   close(*lfd);
   // No trailing newline (containerd trims, some versions parse verbatim).
@@ -218,7 +206,7 @@ int Delete(const Flags& f) {
   return fwrite(out.data(), 1, out.size(), stdout) == out.size() ? 0 : 1;
 }
 
-int Serve(const Flags& f) {
+int Serve(const Flags& f, int listen_fd) {
   signal(SIGPIPE, SIG_IGN);
   // SIGTERM/SIGINT: handled by a thread (sigwait); blocked before any
   // thread starts so that every thread inherits the mask.
@@ -253,7 +241,7 @@ int Serve(const Flags& f) {
   });
   ttrpc::Server server;
   service->Register(&server);
-  server.AdoptListener(kListenFd);
+  server.AdoptListener(listen_fd);
   server.Serve();
   exit_now();
   return 0;
@@ -271,7 +259,6 @@ int main(int argc, char** argv) {
   }
   if (f.action == "start") return seedvisor::shim::Start(f);
   if (f.action == "delete") return seedvisor::shim::Delete(f);
-  if (f.action == "serve") return seedvisor::shim::Serve(f);
   fprintf(stderr, "usage: %s -namespace NS -address ADDR -id ID {start|delete}\n", argv[0]);
   return 2;
 }
