@@ -21,7 +21,7 @@
 #define WALL 0x40000000
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
-#define SPIN 3000                   // pause iterations before sleeping
+#define SPIN 1000                   // pause iterations (~30 ns each) before sleeping
 #define ST_EXIT 3
 #define ST_GONE 4
 
@@ -146,6 +146,11 @@ restorer:                                // +0x380: sa_restorer
 
 done:                                    // after this store the thread never
         movl    $ST_GONE, (%rbx)         // touches its slot again
+        mov     $SYS_futex, %eax         // (the address is in a register)
+        mov     %rbx, %rdi
+        mov     $1, %esi                 // FUTEX_WAKE the sentry
+        mov     $1, %edx
+        syscall
         mov     $SYS_exit, %eax
         xor     %edi, %edi
         syscall
