@@ -83,7 +83,10 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_rt_sigreturn, {}, in)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_exit, {}, in)), SECCOMP_RET_ALLOW);
   // Injected calls only under the sentry's ptrace.
-  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {}, in)), SECCOMP_RET_TRACE);  // a file mapping
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS}, in)),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_munmap, {}, in)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   // Anything else from the stub's text: the guest jumped there.

@@ -1,6 +1,7 @@
 #include "seccomp/stub_policy.h"
 
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 namespace seedvisor::seccomp {
@@ -26,14 +27,20 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_futex, {ArgEq(1, FUTEX_WAKE)}, SECCOMP_RET_ALLOW, "handler: wake the sentry"},
       {SYS_rt_sigreturn, {}, SECCOMP_RET_ALLOW, "handler: resume the guest"},
       {SYS_exit, {}, SECCOMP_RET_ALLOW, "a stub thread the sentry is done with"},
+      // Memory calls the stub makes itself on the sentry's request (the
+      // comm page's kStateCall), much cheaper than ptrace injection. A guest
+      // that jumps here can only change its own address space, as its own
+      // mmap would: anonymous memory, no fd.
+      {SYS_mmap, {ArgMasked(3, MAP_ANONYMOUS, MAP_ANONYMOUS)}, SECCOMP_RET_ALLOW,
+       "sentry: anonymous guest mappings"},
+      {SYS_munmap, {}, SECCOMP_RET_ALLOW, "sentry: guest munmap"},
+      {SYS_mprotect, {}, SECCOMP_RET_ALLOW, "sentry: guest mprotect"},
+      {SYS_madvise, {}, SECCOMP_RET_ALLOW, "sentry: guest madvise"},
+      {SYS_msync, {}, SECCOMP_RET_ALLOW, "sentry: guest msync"},
+      {SYS_mremap, {}, SECCOMP_RET_ALLOW, "sentry: guest mremap"},
       // Injected by the sentry over ptrace (see systrap_platform.h); useless
       // to the guest, which is never traced.
-      {SYS_mmap, {}, kTrace, "sentry: guest mappings, the shared region"},
-      {SYS_munmap, {}, kTrace, "sentry: guest munmap"},
-      {SYS_mprotect, {}, kTrace, "sentry: guest mprotect"},
-      {SYS_madvise, {}, kTrace, "sentry: guest madvise"},
-      {SYS_msync, {}, kTrace, "sentry: guest msync"},
-      {SYS_mremap, {}, kTrace, "sentry: guest mremap"},
+      {SYS_mmap, {}, kTrace, "sentry: file mappings, the shared region"},
       {SYS_clone, {}, kTrace, "sentry: new stub thread or forked address space"},
       {SYS_openat, {}, kTrace, "sentry: open its own fd through /proc to map a file"},
       {SYS_close, {}, kTrace, "sentry: close that fd again"},

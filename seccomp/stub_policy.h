@@ -1,6 +1,8 @@
 // The systrap stub's filter (platform/systrap): every syscall the guest makes
 // traps to the stub's SIGSYS handler; the stub's own code page may make only
-// the few calls its handler needs, and the calls the sentry injects over
+// the few calls its handler needs, anonymous-memory calls it makes for the
+// sentry (harmless to the host: the guest could make them itself through the
+// sentry), and the calls the sentry injects over
 // ptrace only while the sentry traces that very thread (SECCOMP_RET_TRACE:
 // without a tracer the kernel fails them with ENOSYS).
 //

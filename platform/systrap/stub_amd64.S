@@ -23,6 +23,7 @@
 #define ST_EVENT 1
 #define SPIN 1000                   // pause iterations (~30 ns each) before sleeping
 #define ST_EXIT 3
+#define ST_CALL 5
 #define ST_GONE 4
 
         .section .text
@@ -96,6 +97,7 @@ handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
         mov     %rax, 24(%rbx)
         rdgsbase %rax
         mov     %rax, 32(%rbx)
+post:                                    // tell the sentry: an event or a result
         mov     $ST_EVENT, %eax
         xchg    %eax, (%rbx)             // a full barrier before the next load
         cmpl    $0, 40(%rbx)             // the sentry sleeps: wake it
@@ -132,6 +134,8 @@ answered:
         mov     (%rbx), %eax
         cmp     $ST_EXIT, %eax
         je      done
+        cmp     $ST_CALL, %eax
+        je      call
         mov     24(%rbx), %rax           // the guest's fs and gs bases
         wrfsbase %rax
         mov     32(%rbx), %rax
@@ -143,6 +147,18 @@ restorer:                                // +0x380: sa_restorer
         mov     $SYS_rt_sigreturn, %eax
         syscall
         ud2
+
+call:                                    // a memory call the sentry asked for:
+        mov     48(%rbx), %rax           // anonymous mmap, munmap, mprotect ...
+        mov     56(%rbx), %rdi           // (the filter allows no other)
+        mov     64(%rbx), %rsi
+        mov     72(%rbx), %rdx
+        mov     80(%rbx), %r10
+        mov     88(%rbx), %r8
+        mov     96(%rbx), %r9
+        syscall
+        mov     %rax, 104(%rbx)
+        jmp     post
 
 done:                                    // after this store the thread never
         movl    $ST_GONE, (%rbx)         // touches its slot again

@@ -201,13 +201,19 @@ pid_t SystrapAddressSpace::CallerStubThread() {
   return it == injectors_.end() ? 0 : it->second->tid();
 }
 
+SystrapContext* SystrapAddressSpace::CallerContext() {
+  absl::MutexLock l(&mu_);
+  auto it = injectors_.find(HostTid());
+  return it == injectors_.end() ? nullptr : it->second;
+}
+
 long SystrapAddressSpace::Inject(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
   // A mapping call from a thread with no context here is a sentry bug; fail
   // the guest's call rather than touch a thread another task drives.
-  pid_t tid = CallerStubThread();
-  if (tid == 0) return -EFAULT;
-  Injector inj(tid, layout_.entry);
-  return inj.Call(nr, a0, a1, a2, a3, a4, a5);
+  SystrapContext* ctx = CallerContext();
+  if (ctx == nullptr) return -EFAULT;
+  // Only anonymous memory calls: the stub filter lets exactly these through.
+  return ctx->StubCall(nr, a0, a1, a2, a3, a4, a5);
 }
 
 Status SystrapAddressSpace::FromSyscall(long r) {

@@ -91,6 +91,7 @@ class SystrapAddressSpace : public AddressSpace {
   long Inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
               long a5 = 0);
   pid_t CallerStubThread();
+  SystrapContext* CallerContext();
   static Status FromSyscall(long r);
 
   const pid_t pid_;
@@ -124,6 +125,9 @@ class SystrapContext : public Context {
   int64_t CpuTimeNs() const override;
 
   pid_t tid() const { return tid_; }
+  // Has this context's stub thread, waiting in its handler, make memory
+  // syscall `nr` itself (see CommPage). Returns the raw result.
+  long StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
  private:
   SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot);

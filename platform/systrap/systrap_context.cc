@@ -252,6 +252,25 @@ Stop SystrapContext::Run(Registers& regs) {
   return stop;
 }
 
+long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (dead_) return -ESRCH;
+  CommPage* c = comm();
+  c->call_nr = static_cast<uint64_t>(nr);
+  const long args[6] = {a0, a1, a2, a3, a4, a5};
+  for (int i = 0; i < 6; ++i) c->call_args[i] = static_cast<uint64_t>(args[i]);
+  auto* w = StateWord(c);
+  w->store(kStateCall, std::memory_order_seq_cst);  // before we look at stub_waiting
+  // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
+  if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
+    FutexWake(w);
+  }
+  if (!WaitEvent()) {
+    dead_ = true;
+    return -ESRCH;
+  }
+  return static_cast<long>(c->call_ret);
+}
+
 void SystrapContext::Interrupt() {
   syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal);
 }

@@ -45,6 +45,7 @@ inline constexpr uint32_t kStateEvent = 1;  // stub -> sentry: signo/info/uc are
 inline constexpr uint32_t kStateReply = 2;  // sentry -> stub: resume the guest
 inline constexpr uint32_t kStateExit = 3;   // sentry -> stub: end this thread
 inline constexpr uint32_t kStateGone = 4;   // stub: will not touch the slot again
+inline constexpr uint32_t kStateCall = 5;   // sentry -> stub: make call_nr(args), then EVENT
 
 // Offsets match stub_amd64.S.
 struct CommPage {
@@ -58,8 +59,14 @@ struct CommPage {
   // FUTEX_WAKE only then (both spin a little first).
   uint32_t sentry_waiting;
   uint32_t stub_waiting;
+  // kStateCall: a memory syscall the stub makes itself (anonymous mmap,
+  // munmap, mprotect, madvise, msync, mremap: seccomp/stub_policy.cc), far
+  // cheaper than ptrace injection. The result replaces no frame state.
+  uint64_t call_nr;
+  uint64_t call_args[6];
+  int64_t call_ret;
 };
-static_assert(sizeof(CommPage) == 48);
+static_assert(sizeof(CommPage) == 112);
 
 }  // namespace seedvisor::platform::systrap
 
