@@ -191,6 +191,24 @@ TEST_F(SystrapPlatformTest, TrapsComeBackAsFaults) {
   EXPECT_EQ(s.info.si_signo, SIGFPE);
 }
 
+// The shared region lives in the guest's address space. A guest that forges
+// an event with bogus frame pointers in its slot gets its context declared
+// dead; the sentry never follows the pointers.
+TEST_F(SystrapPlatformTest, ForgedEventIsRejected) {
+  const uint8_t code[] = {
+      0x48, 0xb8, 0x00, 0x80, 0x00, 0xc0, 0xff, 0x7f, 0x00, 0x00,  // movabs $slot1, %rax
+      0x48, 0xc7, 0x40, 0x08, 0xff, 0xff, 0xff, 0xff,              // movq $-1, 8(%rax)
+      0x48, 0xc7, 0x40, 0x10, 0xff, 0xff, 0xff, 0xff,              // movq $-1, 16(%rax)
+      0xc7, 0x00, 0x01, 0x00, 0x00, 0x00,                          // movl $1, (%rax)
+      0xeb, 0xfe,                                                  // jmp .
+  };
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x300), code, sizeof(code)).ok());
+  Registers r = Entry();
+  r.rip = kCode + 0x300;
+  Stop s = ctx_->Run(r);
+  EXPECT_EQ(s.kind, StopKind::kDead);
+}
+
 TEST(SystrapPlatform, NoHostFdsInStubs) {
   auto p = systrap::NewSystrapPlatform();
   ASSERT_TRUE(p.ok());
