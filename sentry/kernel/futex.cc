@@ -5,10 +5,10 @@
 namespace seedvisor::sentry {
 
 Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
-                        const timespec* deadline) {
+                        const timespec* deadline, const void* space, uint64_t key) {
   if (bitset == 0) return Errno(EINVAL);
   if (addr.value() % 4 != 0) return Errno(EINVAL);
-  Waiter w{&t.mm(), addr.value(), bitset, &t};
+  Waiter w{space ? space : &t.mm(), space ? key : addr.value(), bitset, &t};
   {
     // Check the value and queue under one lock, so a wake between the two
     // cannot be lost.
@@ -36,7 +36,7 @@ Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
   return result;
 }
 
-int FutexTable::Wake(const MM* mm, UserAddr addr, int n, uint32_t bitset) {
+int FutexTable::Wake(const void* mm, UserAddr addr, int n, uint32_t bitset) {
   absl::MutexLock l(&mu_);
   int woken = 0;
   for (auto it = waiters_.begin(); it != waiters_.end() && woken < n;) {
@@ -53,7 +53,8 @@ int FutexTable::Wake(const MM* mm, UserAddr addr, int n, uint32_t bitset) {
   return woken;
 }
 
-int FutexTable::Requeue(const MM* mm, UserAddr from, UserAddr to, int wake, int requeue) {
+int FutexTable::Requeue(const void* mm, UserAddr from, UserAddr to, int wake, int requeue,
+                        const void* to_space) {
   absl::MutexLock l(&mu_);
   int woken = 0, moved = 0;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -69,6 +70,7 @@ int FutexTable::Requeue(const MM* mm, UserAddr from, UserAddr to, int wake, int 
       ++woken;
     } else if (moved < requeue) {
       w->addr = to.value();
+      if (to_space) w->mm = to_space;
       ++moved;
       ++it;
     } else {

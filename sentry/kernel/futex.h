@@ -1,8 +1,10 @@
 // Futexes (futex(2)): wait queues keyed by guest address.
 //
-// Keys are (address space, address): process-private futexes are exact;
-// shared futexes between processes that map the same memory are not matched
-// across processes yet (a note in the syscall table says so).
+// Keys are (space, address). For a process-private futex the space is the
+// MM and the address the guest address; a shared futex in a MAP_SHARED
+// mapping is keyed by the mapped object and the offset in it (the caller
+// computes it, as Linux's get_futex_key()), so processes mapping the same
+// memory at different addresses meet.
 #ifndef SEEDVISOR_SENTRY_KERNEL_FUTEX_H_
 #define SEEDVISOR_SENTRY_KERNEL_FUTEX_H_
 
@@ -24,15 +26,18 @@ class FutexTable {
  public:
   // FUTEX_WAIT(_BITSET): sleeps while *addr == val. `deadline` is absolute
   // CLOCK_MONOTONIC or null.
-  Status Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset, const timespec* deadline);
+  // `space`/`key` override the (mm, addr) key when `space` is non-null.
+  Status Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset, const timespec* deadline,
+              const void* space = nullptr, uint64_t key = 0);
   // FUTEX_WAKE(_BITSET): wakes up to `n` waiters; returns how many.
-  int Wake(const MM* mm, UserAddr addr, int n, uint32_t bitset);
+  int Wake(const void* space, UserAddr addr, int n, uint32_t bitset);
   // FUTEX_REQUEUE / CMP_REQUEUE (the value check is the caller's).
-  int Requeue(const MM* mm, UserAddr from, UserAddr to, int wake, int requeue);
+  int Requeue(const void* space, UserAddr from, UserAddr to, int wake, int requeue,
+              const void* to_space = nullptr);
 
  private:
   struct Waiter {
-    const MM* mm;
+    const void* mm;  // the key's space (an MM, or a mapped object)
     uint64_t addr;
     uint32_t bitset;
     Task* task;

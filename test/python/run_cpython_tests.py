@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Runs CPython regression-test modules (Debian's libpython3.11-testsuite)
+natively and under seedsc, and reports per module how many tests passed,
+failed, errored and were skipped on each side.
+
+  test/python/run_cpython_tests.py --seedsc bazel-bin/runsc/seedsc \\
+      --json /tmp/results.json test_json test_re ...
+
+Each module runs as `/usr/bin/python3 -m test -v MODULE --junit-xml=F`
+(inside the sandbox: `seedsc do` the same command line). A module that times
+out or crashes before writing its XML counts as a crash. Exit status 0 only if
+every module passed without failures or errors on every side asked for.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+PYTHON = "/usr/bin/python3"  # Debian's (a pyenv shim may shadow python3)
+
+
+def parse_junit(data):
+    root = ET.fromstring(data)
+    c = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for tc in root.iter("testcase"):
+        c["tests"] += 1
+        if tc.find("failure") is not None:
+            c["failures"] += 1
+        elif tc.find("error") is not None:
+            c["errors"] += 1
+        elif tc.find("skipped") is not None:
+            c["skipped"] += 1
+    c["passed"] = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    return c
+
+
+MARK = "@@SEEDVISOR-JUNIT@@"
+
+
+def run_module(module, side, seedsc, timeout, logdir):
+    # The XML is written inside the sandbox's own overlay, where the host
+    # cannot see it: the wrapper prints it after a marker instead.
+    script = (f"{PYTHON} -m test -v {module} --junit-xml /tmp/junit-$$.xml; rc=$?; "
+              f"echo {MARK}; cat /tmp/junit-$$.xml; rm -f /tmp/junit-$$.xml; exit $rc")
+    cmd = ["/bin/sh", "-c", script]
+    if side != "native":
+        cmd = [seedsc, f"--platform={side}", "do"] + cmd
+    t0 = time.monotonic()
+    log = os.path.join(logdir, f"{module}.{side}.log")
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, cwd="/tmp", stdin=subprocess.DEVNULL)
+        rc, out = p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        rc, out = "timeout", e.stdout or b""
+    text, _, xml = out.partition(MARK.encode())
+    with open(log, "wb") as f:
+        f.write(text)
+    res = {"rc": rc, "seconds": round(time.monotonic() - t0, 1), "log": log}
+    try:
+        res.update(parse_junit(xml.strip()))
+    except ET.ParseError:
+        res["crash"] = True
+    return module, side, res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("modules", nargs="+")
+    ap.add_argument("--seedsc", help="seedsc binary (omit: native only)")
+    ap.add_argument("--platforms", default="systrap", help="comma-separated seedsc platforms")
+    ap.add_argument("--no-native", action="store_true")
+    ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--logdir", default=None)
+    a = ap.parse_args()
+    sides = [] if a.no_native else ["native"]
+    if a.seedsc:
+        sides += a.platforms.split(",")
+    logdir = a.logdir or tempfile.mkdtemp(prefix="cpytest-logs-")
+    os.makedirs(logdir, exist_ok=True)
+    results = {}
+    ok = True
+    with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
+        futs = [ex.submit(run_module, m, s, a.seedsc, a.timeout, logdir)
+                for m in a.modules for s in sides]
+        for f in concurrent.futures.as_completed(futs):
+            m, s, r = f.result()
+            results.setdefault(m, {})[s] = r
+            bad = r.get("crash") or r.get("failures", 0) or r.get("errors", 0)
+            ok = ok and not bad
+            summary = ("CRASH rc=%s" % r["rc"]) if r.get("crash") else \
+                "%(passed)d passed %(failures)d failed %(errors)d errors %(skipped)d skipped" % r
+            print(f"{m:20s} {s:8s} {summary} ({r['seconds']}s) log={r['log']}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
