@@ -70,6 +70,9 @@ absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& 
   io->stderr_path_ = stderr_path;
   io->terminal_ = terminal;
   if (terminal) {
+    if (pipe2(io->wake_, O_CLOEXEC | O_NONBLOCK) < 0) {
+      return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+    }
     io->console_path_ = absl::StrCat("/tmp/seedsc-shim-console-", getpid(), "-",
                                      console_seq.fetch_add(1), ".sock");
     unlink(io->console_path_.c_str());
@@ -93,7 +96,12 @@ absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& 
   return io;
 }
 
-ProcessIO::~ProcessIO() { Finish(absl::ZeroDuration()); }
+ProcessIO::~ProcessIO() {
+  Finish(absl::ZeroDuration());
+  for (int fd : wake_) {
+    if (fd >= 0) close(fd);
+  }
+}
 
 seedvisor::control::v1::Stdio ProcessIO::SandboxStdio() const {
   seedvisor::control::v1::Stdio s;
@@ -196,6 +204,10 @@ absl::Status ProcessIO::Started() {
   return absl::OkStatus();
 }
 
+// Copies the pty master to the stdout fifo. A sandbox may keep the slave
+// open after the process exits (so no EIO/POLLHUP comes): once Finish says
+// the process is gone, what is still buffered is drained and the copy stops
+// at the first quiet 50 ms.
 void ProcessIO::CopyConsoleOut() {
   int out = stdout_path_.empty() ? -1 : open(stdout_path_.c_str(), O_WRONLY | O_CLOEXEC);
   int master;
@@ -203,8 +215,21 @@ void ProcessIO::CopyConsoleOut() {
     absl::MutexLock l(&mu_);
     master = dup(master_);
   }
+  bool draining = false;
   char buf[32 * 1024];
   for (;;) {
+    pollfd p[2] = {{master, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    int r = poll(p, 2, draining ? 50 : -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (p[1].revents != 0) {
+      char c;
+      if (read(wake_[0], &c, 1) < 0) {
+      }
+      draining = true;
+      continue;
+    }
+    if ((p[0].revents & POLLIN) == 0) break;  // POLLHUP/POLLERR: no slave left
     ssize_t n = read(master, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EIO once every slave fd is closed
@@ -230,8 +255,11 @@ absl::Status ProcessIO::Resize(uint32_t width, uint32_t height) {
 
 void ProcessIO::Finish(absl::Duration timeout) {
   absl::MutexLock l(&mu_);
-  if (master_ >= 0 && timeout > absl::ZeroDuration()) {
-    mu_.AwaitWithTimeout(absl::Condition(&out_done_), timeout);
+  if (master_ >= 0) {
+    char c = 1;
+    if (write(wake_[1], &c, 1) < 0) {
+    }
+    if (timeout > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&out_done_), timeout);
   }
   for (int* fd : {&stdin_read_, &stdin_write_, &master_}) {
     if (*fd >= 0) close(*fd);

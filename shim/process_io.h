@@ -35,6 +35,9 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
                                                            bool terminal);
   ~ProcessIO();
 
+  // The console socket the sandbox sends the pty master to ("" without a
+  // terminal); seedsc create wants it too when process.terminal is set.
+  const std::string& console_socket() const { return console_path_; }
   // What to put in the control request's stdio.
   seedvisor::control::v1::Stdio SandboxStdio() const;
   // Called once the sandbox has opened the stdio (Start/Exec returned):
@@ -58,6 +61,7 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   bool terminal_ = false;
   std::string console_path_;
   int console_listen_ = -1;
+  int wake_[2] = {-1, -1};  // Finish → console copier: the process is gone
 
   absl::Mutex mu_;
   int stdin_read_ ABSL_GUARDED_BY(mu_) = -1;   // given to the sandbox

@@ -103,7 +103,8 @@ std::vector<std::string> SandboxConfig::Argv() const {
 
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cfg,
                                                         const std::string& id,
-                                                        const std::string& bundle) {
+                                                        const std::string& bundle,
+                                                        const std::string& console_socket) {
   std::unique_ptr<Sandbox> sb(new Sandbox());
   sb->cfg_ = cfg;
   sb->id_ = id;
@@ -114,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   argv.push_back(bundle);
   argv.push_back("--pid-file");
   argv.push_back(pidfile);
+  if (!console_socket.empty()) argv.push_back("--console-socket=" + console_socket);
   argv.push_back(id);
   absl::StatusOr<int> st = RunTool(argv, errfile, absl::Seconds(60));
   if (!st.ok()) return st.status();
@@ -132,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   for (int i = 0; i < 200; ++i) {  // the socket exists once create returned
     auto c = ttrpc::Client::Dial(sock);
     if (c.ok()) {
+      absl::MutexLock l(&sb->mu_);
       sb->client_ = std::move(*c);
       return sb;
     }
@@ -144,17 +147,27 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
 
 absl::Status Sandbox::Call(const std::string& method, const google::protobuf::MessageLite& req,
                            google::protobuf::MessageLite* resp, absl::Duration timeout) {
-  if (client_ == nullptr) return absl::UnavailableError("sandbox is gone");
-  return client_->Call(kControlService, method, req, resp, timeout);
+  std::shared_ptr<ttrpc::Client> c;
+  {
+    absl::MutexLock l(&mu_);
+    c = client_;
+  }
+  if (c == nullptr) return absl::UnavailableError("sandbox is gone");
+  return c->Call(kControlService, method, req, resp, timeout);
 }
 
 void Sandbox::Destroy() {
-  if (destroyed_) return;
-  destroyed_ = true;
-  if (client_ != nullptr) {
-    std::string empty;
-    client_->CallRaw(kControlService, "Shutdown", empty, absl::Seconds(2)).IgnoreError();
-    client_.reset();
+  std::shared_ptr<ttrpc::Client> c;
+  {
+    absl::MutexLock l(&mu_);
+    if (destroyed_) return;
+    destroyed_ = true;
+    c = std::move(client_);
+  }
+  if (c != nullptr) {
+    c->CallRaw(kControlService, "Shutdown", "", absl::Seconds(2)).IgnoreError();
+    // Pending calls (Wait) fail with Unavailable now.
+    c->Close();
   }
   if (pid_ > 0) {
     // The sandbox is our child (we are a subreaper) and exits after

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "shim/ttrpc/client.h"
@@ -44,9 +45,11 @@ class Sandbox {
  public:
   // Runs `seedsc create --bundle B --pid-file B/init.pid ID` and connects to
   // the control socket. The error carries seedsc's stderr.
+  // console_socket: for a terminal init (seedsc create --console-socket).
   static absl::StatusOr<std::unique_ptr<Sandbox>> Create(const SandboxConfig& cfg,
                                                         const std::string& id,
-                                                        const std::string& bundle);
+                                                        const std::string& bundle,
+                                                        const std::string& console_socket);
 
   // Calls /seedvisor.control.v1.Control/<method>.
   absl::Status Call(const std::string& method, const google::protobuf::MessageLite& req,
@@ -58,7 +61,7 @@ class Sandbox {
 
   // Shutdown over the control socket (kills what is left), waits for the
   // sandbox process, then `seedsc delete --force` if its state is still
-  // there. Idempotent.
+  // there. Idempotent and thread-safe.
   void Destroy();
 
  private:
@@ -67,8 +70,10 @@ class Sandbox {
   SandboxConfig cfg_;
   std::string id_;
   pid_t pid_ = 0;
-  std::unique_ptr<ttrpc::Client> client_;
-  bool destroyed_ = false;
+  absl::Mutex mu_;
+  // Shared with calls in flight (Wait blocks for long) when Destroy drops it.
+  std::shared_ptr<ttrpc::Client> client_ ABSL_GUARDED_BY(mu_);
+  bool destroyed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // `seedsc delete --force ID` (used by the shim's delete subcommand too).

@@ -73,7 +73,7 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
     return io.status();
   }
   init.io = *io;
-  absl::StatusOr<std::unique_ptr<Sandbox>> sb = Sandbox::Create(cfg_, req.id(), req.bundle());
+  absl::StatusOr<std::unique_ptr<Sandbox>> sb = Sandbox::Create(cfg_, req.id(), req.bundle(), init.io->console_socket());
   if (!sb.ok()) {
     init.io->Finish(absl::ZeroDuration());
     UnmountAll(rootfs);

@@ -76,6 +76,7 @@ absl::Status TaskService::Kill(const task::KillRequest& req) {
   sr.set_container_id(req.id());
   sr.set_signal(req.signal());
   sr.set_all(req.all());
+  bool init_created = false;
   {
     absl::MutexLock l(&mu_);
     absl::StatusOr<std::shared_ptr<Proc>> p = FindProc(**c, req.exec_id());
@@ -88,6 +89,14 @@ absl::Status TaskService::Kill(const task::KillRequest& req) {
       return absl::FailedPreconditionError(absl::StrCat("exec ", req.exec_id(), ": not started"));
     }
     sr.set_pid((*p)->sandbox_pid);
+    init_created = req.exec_id().empty() && (*p)->status == CREATED;
+  }
+  if (init_created && req.signal() != 0) {
+    // No process runs yet: a signal ends the container, as it ends runc's
+    // waiting init (`ctr task rm -f` kills a created task, then waits).
+    (*c)->sandbox->Destroy();
+    RecordExit(**c, (*c)->init.get(), 128 + req.signal(), Now());
+    return absl::OkStatus();
   }
   ctl::SignalResponse out;
   return (*c)->sandbox->Call("Signal", sr, &out, absl::Seconds(10));

@@ -15,6 +15,10 @@ SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
 MAKE_IMAGE="$(realpath "${TESTLIB_ARGS[image-script]:?--image-script=PATH is required}")"
 TESTLIB_TIMEOUT=30s
 
+if [[ "${TESTLIB_ARGS[reference]:-}" == native ]]; then
+  KNOWN_FAILING[run_tty]="native_seedsc has no terminals"
+  KNOWN_FAILING[task_exec_tty]="native_seedsc has no terminals"
+fi
 if ((EUID != 0)); then
   echo "containerd_test: needs root (containerd, mounts)"; exit 1
 fi
@@ -96,6 +100,8 @@ tcase run_exit_status --out hi --status 3 -- "${RUN[@]}" --rm "$IMG" t1 sh -c 'e
 tcase run_stderr --grep '^to-stderr$' -- "${RUN[@]}" --rm "$IMG" t2 sh -c 'echo to-stderr >&2'
 tcase run_stdin --out 'got:hello world' --stdin $'hello world\n' -- \
   "${RUN[@]}" --rm "$IMG" t3 sh -c 'read x; echo "got:$x"'
+tcase run_tty --grep 'tty-ok /dev/' -- script -qec \
+  "$(printf '%q ' "${RUN[@]}") --rm -t $IMG tt sh -c 'echo tty-ok \$(tty)'" /dev/null
 tcase run_stdin_eof --out '3' --stdin $'a\nb\nc\n' -- "${RUN[@]}" --rm "$IMG" t4 wc -l
 
 # A detached task: ps, exec, kill, delete.
@@ -106,6 +112,13 @@ tcase task_exec --out exec-ok --status 5 -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e1 d1 sh -c 'echo exec-ok; exit 5'
 tcase task_exec_stdin --out 'in-exec' --stdin 'in-exec' -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e2 d1 cat
+tcase task_pause -- "${CTR[@]}" task pause d1
+tcase task_paused --grep '^d1 +[0-9]+ +PAUSED' -- "${CTR[@]}" task ls
+tcase task_resume -- "${CTR[@]}" task resume d1
+tcase task_resumed --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
+tcase task_metrics --grep 'pids\.current|PIDS' -- "${CTR[@]}" task metrics d1
+tcase task_exec_tty --grep 'tty-ok /dev/' -- script -qec \
+  "$(printf '%q ' "${CTR[@]}") task exec -t --fifo-dir $T/fifo --exec-id e3 d1 sh -c 'echo tty-ok \$(tty)'" /dev/null
 tcase task_kill -- "${CTR[@]}" task kill d1
 stopped=""
 for _ in $(seq 100); do
@@ -172,6 +185,7 @@ check_eq no_sandbox_state_left "" "$(ls "$T/seedsc")" "seedsc state under --root
 if ((TESTLIB_FAILED)); then
   echo "--- containerd log (last 40 lines)"
   tail -40 "$T/containerd.log"
+  [[ -n "${KEEP_TMP:-}" ]] && { echo "kept $T"; testlib_finish; exit 1; }
 fi
 rm -rf "$T"
 testlib_finish
