@@ -207,6 +207,12 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info) {
       break;
     }
   }
+  // Blocked everywhere: a thread in rt_sigtimedwait(2) (sigwait) or reading
+  // a signalfd may be waiting for exactly this one; let Block()ed threads
+  // re-check (Linux unblocks sigtimedwait's set for the wait instead).
+  if (blocked_everywhere) {
+    for (Task* t : tg.tasks) t->Notify();
+  }
   return {};
 }
 

@@ -385,6 +385,22 @@ TEST(SignalfdTest, BlockingReadAndMaskUpdate) {
   ASSERT_EQ(sigprocmask(SIG_SETMASK, &old, nullptr), 0);
 }
 
+TEST(SignalfdTest, SigwaitWokenByProcessSignalFromTimer) {
+  // alarm(2) sends a process-wide SIGALRM that every thread blocks; the
+  // thread in sigtimedwait must still be woken for it.
+  int st = RunInChild([] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    alarm(1);
+    timespec ts{10, 0};
+    siginfo_t info;
+    return sigtimedwait(&set, &info, &ts) == SIGALRM ? 0 : 1;
+  });
+  EXPECT_EXIT_CODE(st, 0);
+}
+
 // ---------------------------------------------------------------- memfd
 
 TEST(MemfdTest, ReadWriteMapTruncate) {
