@@ -6,13 +6,18 @@
 // Task::BlockOnFd on the single host fd, or on an epoll fd holding all of
 // them, so a signal ends the wait (ERESTARTNOHAND: EINTR if a handler ran).
 //
-// TODO: ppoll/pselect6 do not swap in their signal mask for the wait.
+// ppoll/pselect6 swap in their signal mask for the wait; PrepareToRun puts
+// the old one back (after a handler's frame saved it, if a signal came).
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <unistd.h>
 
 #include <map>
+
+#include "absl/synchronization/mutex.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
 
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -219,6 +224,24 @@ SyscallReturn SysPoll(Task& t, const SyscallArgs& a) {
   return PollCommon(t, a.Addr(0), a.Ulong(1), dl);
 }
 
+namespace {
+
+// The sigmask argument of ppoll(2)/pselect6(2), in force until the return
+// to the guest (Task::restore_saved_mask_).
+Status SwapSigmask(Task& t, UserAddr set, size_t size) {
+  if (set.IsNull()) return {};
+  if (size != sizeof(SigSet)) return Errno(EINVAL);
+  SigSet mask;
+  SV_TRY(t.CopyInObj(set, &mask));
+  absl::MutexLock l(&t.kernel().mu());
+  t.saved_mask_ = t.signal_mask();
+  t.restore_saved_mask_ = true;
+  t.set_signal_mask(mask);
+  return {};
+}
+
+}  // namespace
+
 SyscallReturn SysPpoll(Task& t, const SyscallArgs& a) {
   timespec deadline;
   const timespec* dl = nullptr;
@@ -226,7 +249,7 @@ SyscallReturn SysPpoll(Task& t, const SyscallArgs& a) {
     SV_ASSIGN_OR_RETURN(deadline, DeadlineFromTimespec(t, a.Addr(2)));
     dl = &deadline;
   }
-  if (!a.Addr(3).IsNull() && a.Size(4) != sizeof(SigSet)) return Errno(EINVAL);
+  SV_TRY(SwapSigmask(t, a.Addr(3), a.Size(4)));
   auto r = PollCommon(t, a.Addr(0), a.Ulong(1), dl);
   if (dl && !a.Addr(2).IsNull() && r.ok()) {
     timespec rem = Remaining(deadline);
@@ -261,6 +284,15 @@ SyscallReturn SysPselect6(Task& t, const SyscallArgs& a) {
   if (!a.Addr(4).IsNull()) {
     SV_ASSIGN_OR_RETURN(deadline, DeadlineFromTimespec(t, a.Addr(4)));
     dl = &deadline;
+  }
+  if (!a.Addr(5).IsNull()) {
+    // pselect6's last argument: {const sigset_t* ss; size_t ss_len}.
+    struct {
+      uint64_t ss;
+      uint64_t len;
+    } sm;
+    SV_TRY(t.CopyInObj(a.Addr(5), &sm));
+    SV_TRY(SwapSigmask(t, UserAddr(sm.ss), sm.len));
   }
   auto r = SelectCommon(t, a.Int(0), a.Addr(1), a.Addr(2), a.Addr(3), dl);
   if (dl && r.ok()) {

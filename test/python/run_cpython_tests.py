@@ -69,6 +69,24 @@ def run_module(module, side, seedsc, timeout, logdir):
     return module, side, res
 
 
+def cell(r):
+    if r is None:
+        return "-"
+    if r.get("crash"):
+        return f"crash (rc {r['rc']})"
+    return "%(passed)d / %(failures)d / %(errors)d / %(skipped)d" % r
+
+
+def markdown(results, modules, sides):
+    """One row per module: passed / failed / errors / skipped per side."""
+    head = "| module | " + " | ".join(sides) + " |\n"
+    head += "|---" * (len(sides) + 1) + "|\n"
+    rows = ""
+    for m in modules:
+        rows += f"| {m} | " + " | ".join(cell(results.get(m, {}).get(s)) for s in sides) + " |\n"
+    return head + rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("modules", nargs="+")
@@ -79,6 +97,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--logdir", default=None)
+    ap.add_argument("--markdown", help="write a per-module table (markdown) here")
     a = ap.parse_args()
     sides = [] if a.no_native else ["native"]
     if a.seedsc:
@@ -101,6 +120,9 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(markdown(results, a.modules, sides))
     return 0 if ok else 1
 
 

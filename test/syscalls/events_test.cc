@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -192,6 +193,31 @@ TEST(EpollTest, PwaitSignalMaskAndEintr) {
   ASSERT_EQ(sigprocmask(SIG_SETMASK, nullptr, &now), 0);
   EXPECT_TRUE(sigismember(&now, SIGUSR1));
   ASSERT_EQ(sigprocmask(SIG_SETMASK, &old, nullptr), 0);
+  signal(SIGUSR1, SIG_DFL);
+}
+
+TEST(EpollTest, PpollAndPselectSwapSignalMask) {
+  struct sigaction sa {};
+  sa.sa_handler = Nop;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
+  sigset_t block, old, empty;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigemptyset(&empty);
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &block, &old), 0);
+  timespec ts{5, 0};
+  ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
+  EXPECT_ERRNO(EINTR, ppoll(nullptr, 0, &ts, &empty));
+  ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
+  EXPECT_ERRNO(EINTR, pselect(0, nullptr, nullptr, nullptr, &ts, &empty));
+  sigset_t now;
+  ASSERT_EQ(sigprocmask(SIG_SETMASK, nullptr, &now), 0);
+  EXPECT_TRUE(sigismember(&now, SIGUSR1));
+  // Without a mask argument the blocked signal stays pending: a timeout.
+  ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
+  timespec shortts{0, 20 * 1000000};
+  EXPECT_EQ(ppoll(nullptr, 0, &shortts, nullptr), 0);
+  ASSERT_EQ(sigprocmask(SIG_SETMASK, &old, nullptr), 0);  // delivers it
   signal(SIGUSR1, SIG_DFL);
 }
 
