@@ -12,6 +12,7 @@
 source "$(dirname "$0")/../e2e/testlib.sh"
 testlib_init "$@"
 SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
+ROBUSTNESS="$(dirname "$0")/shim_robustness.py"
 MAKE_IMAGE="$(realpath "${TESTLIB_ARGS[image-script]:?--image-script=PATH is required}")"
 TESTLIB_TIMEOUT=30s
 
@@ -112,6 +113,12 @@ tcase task_exec --out exec-ok --status 5 -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e1 d1 sh -c 'echo exec-ok; exit 5'
 tcase task_exec_stdin --out 'in-exec' --stdin 'in-exec' -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e2 d1 cat
+# Malformed ttrpc on d1's shim socket: the right codes, and it keeps serving.
+d1_address="$(cat "$T/state/io.containerd.runtime.v2.task/default/d1/address" 2>/dev/null)"
+tcase shim_robustness --out "$(printf '%s\n' 'oversized 8' 'not_a_request 3' 'even_stream 3' \
+  'unknown_service 12' 'unknown_method 12' 'bad_payload 3' 'unknown_id 5' \
+  'after_junk_connect 0 stream 15')" -- python3 "$ROBUSTNESS" "$d1_address"
+tcase shim_serves_after_junk --grep '^[0-9]+ ' -- "${CTR[@]}" task ps d1
 tcase task_pause -- "${CTR[@]}" task pause d1
 tcase task_paused --grep '^d1 +[0-9]+ +PAUSED' -- "${CTR[@]}" task ls
 tcase task_resume -- "${CTR[@]}" task resume d1
@@ -148,6 +155,19 @@ tcase two_foreground --out $'a\nb' -- sh -c "
   $(printf '%q ' "${RUN[@]}") --rm $IMG f1 sh -c 'sleep 0.3; echo a' >$T/f1.out &
   $(printf '%q ' "${RUN[@]}") --rm $IMG f2 sh -c 'sleep 0.3; echo b' >$T/f2.out &
   wait; cat $T/f1.out $T/f2.out"
+
+# `<shim> delete` (what containerd runs after every shim teardown): a
+# DeleteResponse{pid from init.pid, exit_status 137, exited_at} on stdout,
+# the stale socket named in `address` removed.
+B="$T/ghost-bundle"
+mkdir -p "$B/rootfs"
+echo 4242 >"$B/init.pid"
+printf 'unix://%s' "$T/ghost.sock" >"$B/address"
+touch "$T/ghost.sock"
+tcase shim_delete_subcommand --grep '^1: 4242 2: 137 3 \{ +1: [0-9]{10} ' -- sh -c "cd $B &&
+  $T/bin/containerd-shim-seedsc-v1 -namespace default -address $ADDR \
+    -publish-binary /usr/bin/containerd -id ghost -bundle $B delete | protoc --decode_raw | tr '\n' ' '"
+check_eq shim_delete_removes_socket "" "$(ls "$T/ghost.sock" 2>/dev/null)" "ls $T/ghost.sock after delete"
 
 # Errors come back with containerd's meaning (NotFound from the shim).
 tcase exec_unknown_task --status any --grep 'not found' -- \

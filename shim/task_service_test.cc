@@ -1,0 +1,163 @@
+// The task service over ttrpc, without a sandbox: routing, status codes for
+// unknown ids and methods, malformed input, Connect and Shutdown, and a
+// Create whose sandbox cannot start.
+#include "shim/task_service.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+
+#include "google/protobuf/empty.pb.h"
+#include "gtest/gtest.h"
+#include "shim/reaper.h"
+#include "shim/ttrpc/client.h"
+#include "shim/ttrpc/frame.h"
+#include "shim/ttrpc/socket.h"
+#include "shim/ttrpc/ttrpc.pb.h"
+
+namespace seedvisor::shim {
+namespace {
+
+constexpr char kTask[] = "containerd.task.v2.Task";
+
+class TaskServiceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    Reaper::Get().Start();
+    SandboxConfig cfg;
+    cfg.seedsc = "/bin/false";  // every `seedsc create` fails
+    cfg.root = "/nonexistent-seedsc-root";
+    svc_ = std::make_unique<TaskService>(&publisher_, cfg, [this] { shutdowns_++; });
+    svc_->Register(&server_);
+    server_.set_check_peer_uid(false);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    server_.ServeConnection(sv[0]);
+    raw_fd_ = sv[1];
+    int sv2[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv2), 0);
+    server_.ServeConnection(sv2[0]);
+    client_ = std::make_unique<ttrpc::Client>(sv2[1]);
+  }
+  void TearDown() override { close(raw_fd_); }
+
+  absl::Status Call(const std::string& method, const google::protobuf::MessageLite& req) {
+    google::protobuf::Empty ignored;
+    // Responses are parsed leniently: only the status matters here.
+    absl::StatusOr<std::string> r = client_->CallRaw(kTask, method, req.SerializeAsString());
+    return r.status();
+  }
+
+  Publisher publisher_{"", "default"};  // events dropped
+  std::atomic<int> shutdowns_{0};
+  std::unique_ptr<TaskService> svc_;
+  ttrpc::Server server_;
+  std::unique_ptr<ttrpc::Client> client_;
+  int raw_fd_ = -1;
+};
+
+TEST_F(TaskServiceTest, UnknownIdIsNotFoundEverywhere) {
+  task::StateRequest state;
+  state.set_id("nope");
+  EXPECT_EQ(Call("State", state).code(), absl::StatusCode::kNotFound);
+  task::StartRequest start;
+  start.set_id("nope");
+  EXPECT_EQ(Call("Start", start).code(), absl::StatusCode::kNotFound);
+  task::DeleteRequest del;
+  del.set_id("nope");
+  EXPECT_EQ(Call("Delete", del).code(), absl::StatusCode::kNotFound);
+  task::KillRequest kill;
+  kill.set_id("nope");
+  kill.set_signal(9);
+  EXPECT_EQ(Call("Kill", kill).code(), absl::StatusCode::kNotFound);
+  task::WaitRequest wait;
+  wait.set_id("nope");
+  EXPECT_EQ(Call("Wait", wait).code(), absl::StatusCode::kNotFound);
+  task::PidsRequest pids;
+  pids.set_id("nope");
+  EXPECT_EQ(Call("Pids", pids).code(), absl::StatusCode::kNotFound);
+  task::ExecProcessRequest exec;
+  exec.set_id("nope");
+  exec.set_exec_id("e");
+  exec.mutable_spec()->set_value(R"({"args":["true"]})");
+  EXPECT_EQ(Call("Exec", exec).code(), absl::StatusCode::kNotFound);
+  for (const char* m : {"Stats", "Pause", "Resume"}) {
+    task::PauseRequest r;  // {id=1} in all three
+    r.set_id("nope");
+    EXPECT_EQ(Call(m, r).code(), absl::StatusCode::kNotFound) << m;
+  }
+  task::CloseIORequest cio;
+  cio.set_id("nope");
+  EXPECT_EQ(Call("CloseIO", cio).code(), absl::StatusCode::kNotFound);
+  task::ResizePtyRequest rp;
+  rp.set_id("nope");
+  EXPECT_EQ(Call("ResizePty", rp).code(), absl::StatusCode::kNotFound);
+  task::UpdateTaskRequest up;
+  up.set_id("nope");
+  EXPECT_EQ(Call("Update", up).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TaskServiceTest, UnimplementedMethodsAndServices) {
+  task::CheckpointTaskRequest cp;
+  absl::Status s = Call("Checkpoint", cp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(s.message(), "method Checkpoint");
+  s = client_->CallRaw("containerd.task.v3.Task", "State", "").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(s.message(), "service containerd.task.v3.Task");
+}
+
+TEST_F(TaskServiceTest, MalformedInputThenStillServing) {
+  // Garbage payload for State (field 1 claims 100 bytes that are not there).
+  EXPECT_EQ(client_->CallRaw(kTask, "State", "\x0a\x64").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A frame that is not a Request at all, on the raw connection.
+  ASSERT_TRUE(ttrpc::WriteAll(raw_fd_, ttrpc::EncodeFrame(1, ttrpc::kTypeRequest, "\xff")).ok());
+  ttrpc::FrameDecoder dec;
+  ttrpc::Frame f;
+  char buf[512];
+  while (dec.Next(&f) != ttrpc::FrameDecoder::kFrame) {
+    ssize_t n = read(raw_fd_, buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    dec.Feed(buf, static_cast<size_t>(n));
+  }
+  ttrpc::Response resp;
+  ASSERT_TRUE(resp.ParseFromString(f.data));
+  EXPECT_EQ(resp.status().code(), 3);
+  // The service still answers.
+  task::ConnectRequest c;
+  c.set_id("x");
+  absl::StatusOr<std::string> out = client_->CallRaw(kTask, "Connect", c.SerializeAsString());
+  ASSERT_TRUE(out.ok()) << out.status();
+  task::ConnectResponse cr;
+  ASSERT_TRUE(cr.ParseFromString(*out));
+  EXPECT_EQ(cr.shim_pid(), static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(cr.task_pid(), 0u);
+}
+
+TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
+  char dir[] = "/tmp/shim_test_bundle.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string bundle = dir;
+  ASSERT_EQ(mkdir((bundle + "/rootfs").c_str(), 0711), 0);
+  task::CreateTaskRequest create;
+  create.set_id("c1");
+  create.set_bundle(bundle);
+  absl::Status s = Call("Create", create);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("seedsc create failed"), std::string::npos) << s;
+  task::StateRequest state;
+  state.set_id("c1");
+  EXPECT_EQ(Call("State", state).code(), absl::StatusCode::kNotFound);
+  // Shutdown with no task left exits the shim.
+  task::ShutdownRequest sd;
+  EXPECT_TRUE(Call("Shutdown", sd).ok());
+  EXPECT_EQ(shutdowns_.load(), 1);
+  system(("rm -rf " + bundle).c_str());
+}
+
+}  // namespace
+}  // namespace seedvisor::shim

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Sends malformed ttrpc traffic to a live shim socket and prints, per probe,
+the status code the shim answered: "NAME CODE". Used by containerd_test.sh,
+which then checks the shim still serves containerd.
+
+    shim_robustness.py /run/containerd/s/<hash>
+"""
+import socket
+import struct
+import sys
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def field_bytes(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def request(service, method, payload=b""):
+    return (field_bytes(1, service.encode()) + field_bytes(2, method.encode()) +
+            field_bytes(3, payload))
+
+
+def frame(stream, data, typ=1, length=None):
+    n = len(data) if length is None else length
+    return struct.pack(">IIBB", n, stream, typ, 0) + data
+
+
+def read_varint(buf, i):
+    shift = n = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def status_code(body):
+    """The code in Response.status (field 1), 0 when absent."""
+    i = 0
+    while i < len(body):
+        key, i = read_varint(body, i)
+        if key & 7 == 2:
+            ln, i = read_varint(body, i)
+            sub = body[i:i + ln]
+            i += ln
+            if key >> 3 == 1:
+                j = 0
+                while j < len(sub):
+                    k, j = read_varint(sub, j)
+                    if k == (1 << 3):
+                        code, j = read_varint(sub, j)
+                        return code
+                    if k & 7 == 2:
+                        ln2, j = read_varint(sub, j)
+                        j += ln2
+                    else:
+                        _, j = read_varint(sub, j)
+        elif key & 7 == 0:
+            _, i = read_varint(body, i)
+        else:
+            raise ValueError("unexpected wire type")
+    return 0
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise EOFError("shim closed the connection")
+        out += chunk
+    return out
+
+
+def recv_frame(s):
+    n, stream, typ, _ = struct.unpack(">IIBB", recv_exact(s, 10))
+    return stream, typ, recv_exact(s, n)
+
+
+def main():
+    path = sys.argv[1]
+    if path.startswith("unix://"):
+        path = path[len("unix://"):]
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    task = "containerd.task.v2.Task"
+    probes = [
+        ("oversized", frame(1, b"x" * ((4 << 20) + 1))),
+        ("not_a_request", frame(3, b"\xff\xff\xff")),
+        ("even_stream", frame(4, request(task, "State"))),
+        ("unknown_service", frame(5, request("no.Such", "State"))),
+        ("unknown_method", frame(7, request(task, "Bogus"))),
+        ("bad_payload", frame(9, request(task, "State", b"\x0a\x64"))),
+        ("unknown_id", frame(11, request(task, "State", field_bytes(1, b"nope")))),
+    ]
+    for name, data in probes:
+        s.sendall(data)
+        stream, typ, body = recv_frame(s)
+        print(name, status_code(body), flush=True)
+    # A data frame (ttrpc >= 1.2) gets no answer; the next request does.
+    s.sendall(frame(13, b"junk", typ=3) + frame(15, request(task, "Connect")))
+    stream, typ, body = recv_frame(s)
+    print("after_junk_connect", status_code(body), "stream", stream)
+
+
+if __name__ == "__main__":
+    main()
