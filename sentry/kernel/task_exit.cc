@@ -1,4 +1,6 @@
 // exit(2), exit_group(2), and what happens when a thread or process ends.
+#include <linux/futex.h>
+
 #include <algorithm>
 
 #include "sentry/kernel/futex.h"
@@ -24,7 +26,45 @@ void Task::ExitGroup(int code) {
   }
 }
 
+namespace {
+
+// exit_robust_list() (kernel/futex/core.c): for each robust futex the dying
+// thread still holds, mark the owner dead and wake one waiter, so that the
+// next pthread_mutex_lock gets EOWNERDEAD instead of hanging.
+void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
+  struct {
+    uint64_t next;
+    int64_t futex_offset;
+    uint64_t pending;
+  } h;
+  if (!mm.CopyIn(head, &h, sizeof(h)).ok()) return;
+  auto release = [&](uint64_t entry) {
+    UserAddr word(entry + static_cast<uint64_t>(h.futex_offset));
+    uint32_t v;
+    if (!mm.CopyIn(word, &v, sizeof(v)).ok()) return;
+    if ((v & FUTEX_TID_MASK) != static_cast<uint32_t>(tid)) return;
+    uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+    if (!mm.CopyOut(word, &nv, sizeof(nv)).ok()) return;
+    // Private keys only: a robust mutex in MAP_SHARED memory that another
+    // process waits on is not woken here (see sys_futex.cc's keys).
+    if (v & FUTEX_WAITERS) k.futex().Wake(&mm, word, 1, FUTEX_BITSET_MATCH_ANY);
+  };
+  uint64_t entry = h.next & ~1ULL;  // bit 0 marks PI futexes
+  for (int i = 0; entry != head.value() && entry != 0 && i < 2048; ++i) {  // ROBUST_LIST_LIMIT
+    uint64_t next;
+    if (!mm.CopyIn(UserAddr(entry), &next, sizeof(next)).ok()) break;
+    if (entry != (h.pending & ~1ULL)) release(entry);
+    entry = next & ~1ULL;
+  }
+  if (h.pending & ~1ULL) release(h.pending & ~1ULL);
+}
+
+}  // namespace
+
 void Task::ExitTask() {
+  if (!robust_list_.IsNull() && mm_ != nullptr) {
+    ReleaseRobustFutexes(kernel_, *mm_, robust_list_, tid_);
+  }
   // CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner
   // (mm_release() in kernel/fork.c).
   if (!clear_child_tid_.IsNull() && mm_ != nullptr) {
@@ -63,6 +103,16 @@ void Task::ExitTask() {
       if (p->child_subreaper && p->state == ThreadGroup::State::kAlive) {
         reaper = p;
         break;
+      }
+    }
+    // prctl(PR_SET_PDEATHSIG): tell the children that asked.
+    for (auto& c : tg.children) {
+      if (c->pdeath_signal && c->state == ThreadGroup::State::kAlive) {
+        siginfo_t info{};
+        info.si_signo = c->pdeath_signal;
+        info.si_code = SI_USER;
+        info.si_pid = tg.tgid();
+        (void)kernel_.SendGroupSignal(*c, info);
       }
     }
     if (reaper.get() != &tg && reaper) {

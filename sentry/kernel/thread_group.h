@@ -45,6 +45,8 @@ class ThreadGroup {
   bool stop_to_report = false;
   bool continue_to_report = false;
   bool child_subreaper = false;
+  // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.
+  int pdeath_signal = 0;
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
   // Guest CPU time of address spaces this group has left (exec, exit), and
   // of reaped children, for times(2), getrusage(2) and CPU clocks.

@@ -274,12 +274,24 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       SV_TRY(t.CopyOut(a.Addr(1), name, sizeof(name)));
       return 0;
     }
-    case PR_SET_PDEATHSIG:
+    case PR_SET_PDEATHSIG: {
       if (a.Int(1) < 0 || a.Int(1) > kNumSignals) return Errno(EINVAL);
-      return 0;  // TODO(issue 3): deliver it when the parent dies
-    case PR_GET_PDEATHSIG:
-      SV_TRY(t.CopyOutObj(a.Addr(1), int32_t{0}));
+      // Kept per process (Linux keeps it per thread and fires it when the
+      // parent thread exits; callers set it right after fork, where the two
+      // agree). Sent from Task::ExitTask when the parent process ends.
+      absl::MutexLock l(&t.kernel().mu());
+      t.tg().pdeath_signal = a.Int(1);
       return 0;
+    }
+    case PR_GET_PDEATHSIG: {
+      int32_t sig;
+      {
+        absl::MutexLock l(&t.kernel().mu());
+        sig = t.tg().pdeath_signal;
+      }
+      SV_TRY(t.CopyOutObj(a.Addr(1), sig));
+      return 0;
+    }
     case PR_SET_NO_NEW_PRIVS:
       if (a.Ulong(1) != 1) return Errno(EINVAL);
       return 0;
