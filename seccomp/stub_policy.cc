@@ -27,6 +27,7 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_futex, {ArgEq(1, FUTEX_WAKE)}, SECCOMP_RET_ALLOW, "handler: wake the sentry"},
       {SYS_rt_sigreturn, {}, SECCOMP_RET_ALLOW, "handler: resume the guest"},
       {SYS_exit, {}, SECCOMP_RET_ALLOW, "a stub thread the sentry is done with"},
+      {SYS_sched_yield, {}, SECCOMP_RET_ALLOW, "handler: yield while spinning"},
       // Memory calls the stub makes itself on the sentry's request (the
       // comm page's kStateCall), much cheaper than ptrace injection. A guest
       // that jumps here can only change its own address space, as its own

@@ -18,6 +18,7 @@
 #define SYS_wait4 61
 #define SYS_exit 60
 #define SYS_futex 202
+#define SYS_sched_yield 24
 #define WALL 0x40000000
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
@@ -114,7 +115,12 @@ spin:                                    // microseconds: a sleep costs more
         jne     answered
         pause
         dec     %ecx
-        jnz     spin
+        jz      wait
+        test    $63, %ecx                // now and then let a thread that
+        jnz     spin                     // waits for this CPU (the sentry's?) run
+        mov     $SYS_sched_yield, %eax
+        syscall
+        jmp     spin
 wait:
         mov     $1, %eax
         xchg    %eax, 44(%rbx)           // we sleep: the sentry must wake us

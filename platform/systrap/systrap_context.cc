@@ -131,6 +131,8 @@ bool SystrapContext::WaitEvent() {
   for (int i = 0; i < 1000; ++i) {  // ~30 ns per pause: a few microseconds
     if (w->load(std::memory_order_acquire) == kStateEvent) return true;
     __builtin_ia32_pause();
+    // Now and then let a thread waiting for this CPU (the stub's?) run.
+    if (i % 64 == 63) sched_yield();
   }
   auto* waiting = reinterpret_cast<std::atomic<uint32_t>*>(&comm()->sentry_waiting);
   for (;;) {
