@@ -1,0 +1,122 @@
+// splice and copy_file_range, done as a copy through a sentry buffer (the
+// files may have no host fd at all). Data and offsets behave as Linux's; the
+// zero-copy is what is missing. tee(2) and vmsplice(2) stay unimplemented:
+// callers (e.g. coreutils' tee) fall back to read/write on ENOSYS.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "sentry/fs/pipe/pipe.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/syscalls/sys_splice.h"
+
+namespace seedvisor::sentry {
+
+using namespace file_internal;  // NOLINT
+
+namespace {
+
+constexpr size_t kChunk = 1 << 16;
+
+bool IsPipe(FileDescription& f) { return dynamic_cast<PipeFile*>(&f) != nullptr; }
+
+// Copies up to `count` bytes; `in_off`/`out_off` < 0 mean the file offset.
+// Stops early on a short read or write, like sendfile above.
+Result<size_t> Copy(Task& t, FileDescription& in, int64_t* in_off, FileDescription& out,
+                    int64_t* out_off, size_t count) {
+  std::vector<char> buf(std::min(count, kChunk));
+  size_t done = 0;
+  while (done < count) {
+    size_t want = std::min(count - done, buf.size());
+    Result<size_t> n = *in_off >= 0 ? in.PRead(t, buf.data(), want, *in_off)
+                                    : in.Read(t, buf.data(), want);
+    if (!n.ok()) {
+      if (done) break;
+      return n.error();
+    }
+    if (*n == 0) break;
+    size_t w = 0;
+    while (w < *n) {
+      Result<size_t> m = *out_off >= 0 ? out.PWrite(t, buf.data() + w, *n - w, *out_off + w)
+                                       : out.Write(t, buf.data() + w, *n - w);
+      if (!m.ok()) {
+        if (done + w) break;
+        return m.error();
+      }
+      w += *m;
+    }
+    if (*in_off >= 0) *in_off += static_cast<int64_t>(w);
+    if (*out_off >= 0) *out_off += static_cast<int64_t>(w);
+    done += w;
+    // A short read (a pipe returns what it holds) or write ends the call.
+    if (w < *n || *n < want) break;
+  }
+  return done;
+}
+
+Result<int64_t> OffsetArg(Task& t, UserAddr a) {
+  if (a.IsNull()) return int64_t{-1};
+  int64_t off;
+  SV_TRY(t.CopyInObj(a, &off));
+  if (off < 0) return Errno(EINVAL);
+  return off;
+}
+
+}  // namespace
+
+SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(2)));
+  unsigned flags = a.Uint(5);
+  if (flags & ~(SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT)) {
+    return Errno(EINVAL);
+  }
+  if (!in->readable() || !out->writable()) return Errno(EBADF);
+  if (out->flags() & O_APPEND) return Errno(EINVAL);
+  // splice(2): one end must be a pipe, and a pipe takes no offset.
+  bool in_pipe = IsPipe(*in), out_pipe = IsPipe(*out);
+  if (!in_pipe && !out_pipe) return Errno(EINVAL);
+  if ((in_pipe && !a.Addr(1).IsNull()) || (out_pipe && !a.Addr(3).IsNull())) {
+    return Errno(ESPIPE);
+  }
+  if (in.get() == out.get()) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(int64_t in_off, OffsetArg(t, a.Addr(1)));
+  SV_ASSIGN_OR_RETURN(int64_t out_off, OffsetArg(t, a.Addr(3)));
+  size_t count = std::min(a.Size(4), kMaxRw);
+  if (count == 0) return 0;
+  SV_ASSIGN_OR_RETURN(size_t n, Copy(t, *in, &in_off, *out, &out_off, count));
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), in_off));
+  if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), out_off));
+  return n;
+}
+
+SyscallReturn SysCopyFileRange(Task& t, const SyscallArgs& a) {
+  if (a.Uint(5) != 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(2)));
+  if (!in->readable() || !out->writable() || (out->flags() & O_APPEND)) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(struct stat ist, in->Stat());
+  SV_ASSIGN_OR_RETURN(struct stat ost, out->Stat());
+  if (S_ISDIR(ist.st_mode) || S_ISDIR(ost.st_mode)) return Errno(EISDIR);
+  if (!S_ISREG(ist.st_mode) || !S_ISREG(ost.st_mode)) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(int64_t in_off, OffsetArg(t, a.Addr(1)));
+  SV_ASSIGN_OR_RETURN(int64_t out_off, OffsetArg(t, a.Addr(3)));
+  size_t count = std::min(a.Size(4), kMaxRw);
+  // The same file with overlapping ranges is EINVAL (copy_file_range(2)).
+  if (ist.st_dev == ost.st_dev && ist.st_ino == ost.st_ino) {
+    int64_t ib = in_off >= 0 ? in_off : *in->Seek(0, SEEK_CUR);
+    int64_t ob = out_off >= 0 ? out_off : *out->Seek(0, SEEK_CUR);
+    if (ib < ob + static_cast<int64_t>(count) && ob < ib + static_cast<int64_t>(count)) {
+      return Errno(EINVAL);
+    }
+  }
+  if (count == 0) return 0;
+  SV_ASSIGN_OR_RETURN(size_t n, Copy(t, *in, &in_off, *out, &out_off, count));
+  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), in_off));
+  if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), out_off));
+  return n;
+}
+
+}  // namespace seedvisor::sentry
