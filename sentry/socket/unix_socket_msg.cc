@@ -236,7 +236,9 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
                       }));
   MsgOut out;
   out.len = static_cast<size_t>(n);
-  out.flags = h.msg_flags & ~MSG_CTRUNC;
+  // We always ask the host for MSG_CMSG_CLOEXEC; the guest sees it only if
+  // it asked (___sys_recvmsg() echoes the caller's flag).
+  out.flags = (h.msg_flags & ~(MSG_CTRUNC | MSG_CMSG_CLOEXEC)) | (flags & MSG_CMSG_CLOEXEC);
   out.control = ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags);
   if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && type_ == SOCK_STREAM && n > 0) {
     while (out.len < len) {

@@ -83,6 +83,24 @@ TEST(UnixSocketTest, SocketpairTypes) {
   EXPECT_ERRNO(EOPNOTSUPP, socketpair(AF_INET, SOCK_STREAM, 0, sv));
 }
 
+TEST(UnixSocketTest, RecvmsgFlagsAreClean) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Fd a(sv[0]), b(sv[1]);
+  ASSERT_EQ(send(a, "x", 1, 0), 1);
+  char c;
+  iovec iov{&c, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = cbuf;
+  h.msg_controllen = sizeof(cbuf);
+  ASSERT_EQ(recvmsg(b, &h, 0), 1);
+  EXPECT_EQ(h.msg_flags, 0);
+  EXPECT_EQ(h.msg_controllen, 0u);
+}
+
 TEST(UnixSocketTest, SeqpacketTruncates) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -267,6 +285,7 @@ TEST(UnixSocketTest, ScmRightsPassesFiles) {
   r.msg_control = rbuf;
   r.msg_controllen = sizeof(rbuf);
   ASSERT_EQ(recvmsg(b, &r, MSG_CMSG_CLOEXEC), 1);
+  EXPECT_EQ(r.msg_flags & ~MSG_CMSG_CLOEXEC, 0);
   cmsghdr* rc = CMSG_FIRSTHDR(&r);
   ASSERT_NE(rc, nullptr);
   ASSERT_EQ(rc->cmsg_type, SCM_RIGHTS);
