@@ -1,0 +1,229 @@
+#!/bin/bash
+# Runs the same OCI bundles (a busybox rootfs, no network) with runc and with
+# seedsc and compares what the container printed and returned; then walks
+# seedsc through the lifecycle commands, comparing `state` with runc's where
+# both have the command.
+#
+#   bazel test //test/oci:oci_test      (or: oci_test.sh path/to/seedsc)
+set -u
+SEEDSC="$(realpath "${1:?usage: oci_test.sh SEEDSC}")"
+RUNC="$(command -v runc || true)"
+BUSYBOX=/bin/busybox
+# Short paths: control sockets live in the state dir (sun_path is 108 bytes).
+T="$(mktemp -d /tmp/ocitest.XXXXXX)"
+SROOT="$T/s"
+RROOT="$T/r"
+pass=0
+fail=0
+
+cleanup() {
+  for id in $("$SEEDSC" --root "$SROOT" list --quiet 2>/dev/null); do
+    "$SEEDSC" --root "$SROOT" delete --force "$id" >/dev/null 2>&1
+  done
+  if [[ -n "$RUNC" ]]; then
+    for id in $("$RUNC" --root "$RROOT" list --quiet 2>/dev/null); do
+      "$RUNC" --root "$RROOT" delete --force "$id" >/dev/null 2>&1
+    done
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check_eq() {  # name want got
+  if [[ "$2" == "$3" ]]; then ok "$1"; else
+    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
+}
+
+if [[ ! -x "$BUSYBOX" ]]; then echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; fi
+if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-deps.sh)"; exit 1; fi
+
+# The rootfs: static busybox and its applets, nothing else.
+ROOTFS="$T/rootfs"
+mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,home/u}
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf; do
+  ln -s busybox "$ROOTFS/bin/$a"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n' > "$ROOTFS/etc/passwd"
+
+# make_bundle DIR PYTHON-EXPR...: a bundle whose config.json is `seedsc spec`'s
+# (runc spec's defaults) edited by python statements on `c`.
+make_bundle() {
+  local dir="$1"; shift
+  mkdir -p "$dir"
+  rm -f "$dir/config.json"
+  "$SEEDSC" spec --bundle "$dir" || return 1
+  python3 - "$dir/config.json" "$ROOTFS" "$@" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["root"]["path"] = sys.argv[2]  # one shared rootfs, read-only
+for stmt in sys.argv[3:]:
+    exec(stmt)
+json.dump(c, open(path, "w"), indent=1)
+PY
+}
+
+# compare NAME PYTHON-EXPR...: run the bundle with both runtimes.
+n=0
+compare() {
+  local name="$1"; shift
+  n=$((n + 1))
+  local b="$T/b$n"
+  make_bundle "$b" "$@" || { bad "$name: bundle"; return; }
+  "$RUNC" --root "$RROOT" run --bundle "$b" "r$n" >"$b/r.out" 2>"$b/r.err" </dev/null
+  local rrc=$?
+  "$SEEDSC" --root "$SROOT" run --bundle "$b" "s$n" >"$b/s.out" 2>"$b/s.err" </dev/null
+  local src=$?
+  check_eq "$name: exit status" "$rrc" "$src"
+  check_eq "$name: stdout" "$(cat "$b/r.out")" "$(cat "$b/s.out")"
+}
+compare_err() {  # also compares stderr (for containers that write to it)
+  local name="$1"
+  compare "$@"
+  check_eq "$1: stderr" "$(cat "$T/b$n/r.err")" "$(cat "$T/b$n/s.err")"
+}
+
+compare_err "exit code and both streams" \
+  'c["process"]["args"] = ["sh", "-c", "echo out; echo err >&2; exit 3"]'
+compare "exit 0" 'c["process"]["args"] = ["true"]'
+compare "argv" 'c["process"]["args"] = ["echo", "a", "b  c", ""]'
+compare "env (HOME added, PATH kept)" \
+  'c["process"]["args"] = ["sh", "-c", "env | sort"]' \
+  'c["process"]["env"] += ["FOO=bar", "EMPTY=", "EQ=a=b"]'
+compare "cwd" 'c["process"]["args"] = ["pwd"]' 'c["process"]["cwd"] = "/tmp"'
+compare "hostname" 'c["process"]["args"] = ["sh", "-c", "hostname; cat /proc/sys/kernel/hostname"]' \
+  'c["hostname"] = "box-1"'
+compare "uid, gid, additional gids" 'c["process"]["args"] = ["sh", "-c", "id -u; id -g; id -G"]' \
+  'c["process"]["user"] = {"uid": 1000, "gid": 100, "additionalGids": [10, 20]}'
+compare "HOME from /etc/passwd" 'c["process"]["args"] = ["sh", "-c", "echo $HOME"]' \
+  'c["process"]["user"] = {"uid": 1000, "gid": 100}'
+# (Not `kill -9 $$` in pid 1: Linux drops signals that pid 1 has no handler
+# for when they come from inside its namespace; the sentry does not yet.)
+compare "child killed by a signal" 'c["process"]["args"] = ["sh", "-c", "sh -c \"kill -9 \\$\\$\"; echo child=$?"]'
+# `run` of a container whose pid 1 is killed from outside (kill ... KILL):
+# run's exit status is 128+9 with both.
+make_bundle "$T/killed" 'c["process"]["args"] = ["sh", "-c", "echo up; exec sleep 1000"]'
+for rt in runc seedsc; do
+  if [[ $rt == runc ]]; then R=("$RUNC" --root "$RROOT"); else R=("$SEEDSC" --root "$SROOT"); fi
+  "${R[@]}" run --bundle "$T/killed" killed >"$T/killed.$rt" 2>&1 </dev/null &
+  runpid=$!
+  for _ in $(seq 200); do [[ -s "$T/killed.$rt" ]] && break; sleep 0.02; done
+  "${R[@]}" kill killed KILL
+  wait $runpid
+  echo "status=$?" >>"$T/killed.$rt"
+done
+check_eq "run: pid 1 killed from outside" "$(cat "$T/killed.runc")" "$(cat "$T/killed.seedsc")"
+compare "rlimit nofile" 'c["process"]["args"] = ["sh", "-c", "ulimit -n"]' \
+  'c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]'
+compare "pid 1" 'c["process"]["args"] = ["sh", "-c", "echo $$"]'
+
+# ---- The lifecycle, step by step, with both runtimes where they agree.
+status_of() {  # RUNTIME-COMMAND... ID
+  "${@:1:$#-1}" state "${@: -1}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null
+}
+b="$T/life"
+make_bundle "$b" 'c["process"]["args"] = ["sh", "-c", "echo started; exec sleep 1000"]' \
+  'c["annotations"] = {"org.test": "yes"}'
+for rt in runc seedsc; do
+  if [[ $rt == runc ]]; then R=("$RUNC" --root "$RROOT"); else R=("$SEEDSC" --root "$SROOT"); fi
+  "${R[@]}" create --bundle "$b" --pid-file "$T/$rt.pid" life >"$T/$rt.create.out" 2>&1 </dev/null
+  check_eq "$rt create" 0 $?
+  [[ -s "$T/$rt.pid" ]] && ok "$rt --pid-file written" || bad "$rt --pid-file written"
+  check_eq "$rt state after create" created "$(status_of "${R[@]}" life)"
+  "${R[@]}" create --bundle "$b" life >/dev/null 2>&1 </dev/null
+  check_eq "$rt create of an existing id fails" 1 $?
+  check_eq "$rt list --quiet" life "$("${R[@]}" list --quiet)"
+  "${R[@]}" start life
+  check_eq "$rt start" 0 $?
+  check_eq "$rt state after start" running "$(status_of "${R[@]}" life)"
+  out="$("${R[@]}" exec --env X=7 --cwd /tmp life sh -c 'echo $X; pwd; exit 4')"
+  check_eq "$rt exec status" 4 $?
+  check_eq "$rt exec output (--env, --cwd)" "7
+/tmp" "$out"
+  "${R[@]}" kill life KILL
+  check_eq "$rt kill" 0 $?
+  for _ in $(seq 100); do [[ "$(status_of "${R[@]}" life)" == stopped ]] && break; sleep 0.05; done
+  check_eq "$rt state after kill" stopped "$(status_of "${R[@]}" life)"
+  check_eq "$rt container output" started "$(cat "$T/$rt.create.out")"
+  "${R[@]}" delete life
+  check_eq "$rt delete" 0 $?
+  "${R[@]}" state life >/dev/null 2>&1
+  check_eq "$rt state after delete fails" 1 $?
+done
+
+# seedsc-only: wait, ps, pause/resume, events, list --format json, kill --all.
+S=("$SEEDSC" --root "$SROOT")
+"${S[@]}" create --bundle "$b" w1 >/dev/null 2>&1 </dev/null && "${S[@]}" start w1
+"${S[@]}" exec --detach --pid-file "$T/waiter.pid" w1 sh -c 'exec sleep 1000'
+check_eq "exec --detach" 0 $?
+check_eq "ps --format json" "[1,2]" "$("${S[@]}" ps --format json w1)"
+check_eq "ps table header" "UID PID PPID C STIME TIME CMD" \
+  "$("${S[@]}" ps w1 | head -1 | tr -s ' ')"
+"${S[@]}" pause w1 && check_eq "pause" paused "$(status_of "${S[@]}" w1)"
+"${S[@]}" resume w1 && check_eq "resume" running "$(status_of "${S[@]}" w1)"
+ev="$("${S[@]}" events --stats w1)"
+check_eq "events --stats" "stats w1 2" "$(echo "$ev" | python3 -c 'import json,sys; e=json.load(sys.stdin); print(e["type"], e["id"], e["data"]["pids"]["current"])')"
+check_eq "list --format json" "w1 running yes" "$("${S[@]}" list --format json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(l[0]["id"], l[0]["status"], l[0]["annotations"]["org.test"])')"
+"${S[@]}" delete w1 >/dev/null 2>&1
+check_eq "delete of a running container needs --force" 1 $?
+"${S[@]}" kill --all w1 TERM
+check_eq "wait prints the exit status" '{"exitStatus":143,"id":"w1"}' "$("${S[@]}" wait w1)"
+waiter=$(cat "$T/waiter.pid")
+for _ in $(seq 100); do kill -0 "$waiter" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$waiter" 2>/dev/null && bad "detached exec's waiter exits" || ok "detached exec's waiter exits"
+sandbox_pid=$("${S[@]}" state w1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+"${S[@]}" delete w1
+check_eq "delete" 0 $?
+check_eq "nothing left under --root" "" "$(ls "$SROOT")"
+
+# A broken config.json: an error naming the field, and nothing left behind.
+make_bundle "$T/broken" 'c["process"]["args"] = []' \
+  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/broken"' \
+  'c["linux"]["resources"]["pids"] = {"limit": 10}'
+err="$("${S[@]}" create --bundle "$T/broken" broken 2>&1)"
+check_eq "broken config.json: status" 1 $?
+check_eq "broken config.json: message" "seedsc: config.json: process.args: must not be empty" "$err"
+check_eq "broken config.json: no state dir" "" "$(ls "$SROOT")"
+[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "broken config.json: no cgroup" || ok "broken config.json: no cgroup"
+# A config that parses but cannot boot (bind source missing): undone too.
+make_bundle "$T/badmount" 'c["mounts"].append({"destination": "/m", "type": "bind", "source": "/nonexistent-dir", "options": ["rbind"]})' \
+  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/badmount"' \
+  'c["linux"]["resources"]["pids"] = {"limit": 10}'
+"${S[@]}" create --bundle "$T/badmount" badmount >/dev/null 2>&1 </dev/null
+check_eq "unbootable bundle: status" 1 $?
+check_eq "unbootable bundle: no state dir" "" "$(ls "$SROOT")"
+[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "unbootable bundle: no cgroup" || ok "unbootable bundle: no cgroup"
+pgrep -f "boot .*badmount" >/dev/null && bad "unbootable bundle: no process" || ok "unbootable bundle: no process"
+
+# cgroup limits and hooks (runc's order: prestart at create, poststop at delete).
+make_bundle "$T/cg" 'c["process"]["args"] = ["sleep", "1000"]' \
+  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/cg"' \
+  'c["linux"]["resources"]["memory"] = {"limit": 268435456}' \
+  'c["linux"]["resources"]["pids"] = {"limit": 64}' \
+  'c["linux"]["resources"]["cpu"] = {"quota": 50000, "period": 100000}' \
+  "c['hooks'] = {'prestart': [{'path': '/bin/sh', 'args': ['sh', '-c', 'cat > $T/prestart.json']}], 'poststart': [{'path': '/bin/sh', 'args': ['sh', '-c', 'echo poststart > $T/poststart']}], 'poststop': [{'path': '/bin/sh', 'args': ['sh', '-c', 'echo poststop > $T/poststop']}]}"
+"${S[@]}" create --bundle "$T/cg" cg >/dev/null 2>&1 </dev/null
+check_eq "create with cgroups and hooks" 0 $?
+check_eq "memory limit" 268435456 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
+check_eq "pids limit" 64 "$(cat /sys/fs/cgroup/pids/seedsc-ocitest/cg/pids.max 2>&1)"
+check_eq "cpu quota" 50000 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.cfs_quota_us 2>&1)"
+cg_pid=$("${S[@]}" state cg | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+grep -qx "$cg_pid" /sys/fs/cgroup/pids/seedsc-ocitest/cg/cgroup.procs && ok "sandbox is in its cgroup" \
+  || bad "sandbox is in its cgroup"
+check_eq "prestart hook got the state" "cg created" "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["id"], s["status"])' "$T/prestart.json" 2>&1)"
+"${S[@]}" start cg
+check_eq "poststart hook ran" poststart "$(cat "$T/poststart" 2>&1)"
+"${S[@]}" delete --force cg
+check_eq "delete --force" 0 $?
+check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
+[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
+# (A zombie waiting for the host's init to reap it is no process.)
+alive() { [[ -r /proc/$1/stat ]] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
+alive "$cg_pid" && bad "delete leaves no sandbox process" || ok "delete leaves no sandbox process"
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
