@@ -13,6 +13,13 @@
 
 namespace seedvisor::shim {
 
+// -debug (containerd passes it when its own log level is debug): also log
+// every task RPC with its duration.
+inline bool& ShimDebugEnabled() {
+  static bool on = false;
+  return on;
+}
+
 template <typename... Args>
 void ShimLog(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
   std::string line = "containerd-shim-seedsc-v1: " + absl::StrFormat(fmt, args...) + "\n";

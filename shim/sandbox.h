@@ -59,9 +59,10 @@ class Sandbox {
   pid_t pid() const { return pid_; }  // host pid of the sandbox process
   const std::string& id() const { return id_; }
 
-  // Shutdown over the control socket (kills what is left), waits for the
-  // sandbox process, then `seedsc delete --force` if its state is still
-  // there. Idempotent and thread-safe.
+  // Shutdown over the control socket (kills what is left), SIGKILL of the
+  // sandbox process (it only lingers to send the reply) and a wait for it,
+  // then `seedsc delete --force` for its state dir and cgroups. Idempotent
+  // and thread-safe.
   void Destroy();
 
  private:

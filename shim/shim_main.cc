@@ -123,8 +123,11 @@ int Start(const Flags& f) {
   char buf[4096];
   while (read(0, buf, sizeof(buf)) > 0) {
   }
-  const std::string dir = "/run/containerd/s";
-  mkdir("/run/containerd", 0711);
+  // SEEDSC_SHIM_SOCKET_DIR (from containerd's environment) lets a test keep
+  // its shims' sockets apart from other containerds on the host.
+  const char* env_dir = getenv("SEEDSC_SHIM_SOCKET_DIR");
+  const std::string dir = env_dir != nullptr && *env_dir ? env_dir : "/run/containerd/s";
+  if (env_dir == nullptr || !*env_dir) mkdir("/run/containerd", 0711);
   mkdir(dir.c_str(), 0700);
   const std::string path = absl::StrCat(dir, "/", HashHex(absl::StrCat(f.address, "/", f.ns, "/", f.id)));
   const std::string address = "unix://" + path;
@@ -208,6 +211,7 @@ int Delete(const Flags& f) {
 
 int Serve(const Flags& f, int listen_fd) {
   signal(SIGPIPE, SIG_IGN);
+  ShimDebugEnabled() = f.debug;
   // SIGTERM/SIGINT: handled by a thread (sigwait); blocked before any
   // thread starts so that every thread inherits the mask.
   sigset_t term;
@@ -232,13 +236,9 @@ int Serve(const Flags& f, int listen_fd) {
     exit_now();
   }).detach();
 
-  static TaskService* service = new TaskService(publisher, SandboxConfig::FromEnv(f.ns), [exit_now] {
-    // After the Shutdown reply has gone out.
-    std::thread([exit_now] {
-      usleep(20 * 1000);
-      exit_now();
-    }).detach();
-  });
+  // on_shutdown runs once the Shutdown reply has been written.
+  static TaskService* service =
+      new TaskService(publisher, SandboxConfig::FromEnv(f.ns), exit_now);
   ttrpc::Server server;
   service->Register(&server);
   server.AdoptListener(listen_fd);

@@ -48,7 +48,9 @@ class TaskService {
   absl::Status ResizePty(const task::ResizePtyRequest& req);
   absl::Status CloseIO(const task::CloseIORequest& req);
   absl::StatusOr<task::ConnectResponse> Connect(const task::ConnectRequest& req);
-  absl::Status Shutdown(const task::ShutdownRequest& req);
+  // OK either way; *exit says whether the shim should now exit (no task
+  // left, or `now`): Register runs on_shutdown once the reply is out.
+  absl::Status Shutdown(const task::ShutdownRequest& req, bool* exit);
   absl::StatusOr<task::StatsResponse> Stats(const task::StatsRequest& req);
   absl::Status Pause(const task::PauseRequest& req);
   absl::Status Resume(const task::ResumeRequest& req);

@@ -2,6 +2,8 @@
 // Resume, Update, CloseIO, ResizePty, Connect, Shutdown, and registration.
 #include <unistd.h>
 
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
@@ -225,15 +227,42 @@ absl::StatusOr<task::ConnectResponse> TaskService::Connect(const task::ConnectRe
   return resp;
 }
 
-absl::Status TaskService::Shutdown(const task::ShutdownRequest& req) {
-  {
-    absl::MutexLock l(&mu_);
-    // The runc shim ignores Shutdown while it still has tasks.
-    if (!containers_.empty() && !req.now()) return absl::OkStatus();
-  }
-  on_shutdown_();
+absl::Status TaskService::Shutdown(const task::ShutdownRequest& req, bool* exit) {
+  absl::MutexLock l(&mu_);
+  // The runc shim ignores Shutdown while it still has tasks.
+  *exit = containers_.empty() || req.now();
   return absl::OkStatus();
 }
+
+namespace {
+
+// With -debug: "Start t1: 12.3 ms: OK" per call.
+class Timed {
+ public:
+  Timed(const char* method, const std::string& id)
+      : method_(method), id_(id), start_(absl::Now()) {}
+  template <typename T>
+  T Done(T result) {
+    if (ShimDebugEnabled()) {
+      absl::Status s;
+      if constexpr (std::is_same_v<T, absl::Status>) {
+        s = result;
+      } else {
+        s = result.status();
+      }
+      ShimLog("%s %s: %.1f ms: %s", method_, id_,
+              absl::ToDoubleMilliseconds(absl::Now() - start_), s.ToString());
+    }
+    return result;
+  }
+
+ private:
+  const char* method_;
+  const std::string& id_;
+  absl::Time start_;
+};
+
+}  // namespace
 
 void TaskService::Register(ttrpc::Server* server) {
   const std::string svc = "containerd.task.v2.Task";
@@ -244,11 +273,15 @@ void TaskService::Register(ttrpc::Server* server) {
   };
 #define SEEDSC_TASK_METHOD(NAME, REQ, RESP)                                         \
   server->RegisterMethod<task::REQ, task::RESP>(                                     \
-      svc, #NAME, [this](const ttrpc::CallContext&, const task::REQ& r) { return NAME(r); })
+      svc, #NAME, [this](const ttrpc::CallContext&, const task::REQ& r) {            \
+        Timed t(#NAME, r.id());                                                      \
+        return t.Done(NAME(r));                                                      \
+      })
 #define SEEDSC_TASK_EMPTY(NAME, REQ)                                                 \
   server->RegisterMethod<task::REQ, Empty>(                                          \
       svc, #NAME, [this, empty](const ttrpc::CallContext&, const task::REQ& r) {     \
-        return empty(NAME(r));                                                       \
+        Timed t(#NAME, r.id());                                                      \
+        return t.Done(empty(NAME(r)));                                               \
       })
   SEEDSC_TASK_METHOD(State, StateRequest, StateResponse);
   SEEDSC_TASK_METHOD(Create, CreateTaskRequest, CreateTaskResponse);
@@ -265,7 +298,14 @@ void TaskService::Register(ttrpc::Server* server) {
   SEEDSC_TASK_METHOD(Wait, WaitRequest, WaitResponse);
   SEEDSC_TASK_METHOD(Stats, StatsRequest, StatsResponse);
   SEEDSC_TASK_METHOD(Connect, ConnectRequest, ConnectResponse);
-  SEEDSC_TASK_EMPTY(Shutdown, ShutdownRequest);
+  server->RegisterMethod<task::ShutdownRequest, Empty>(
+      svc, "Shutdown", [this](const ttrpc::CallContext& ctx, const task::ShutdownRequest& r) {
+        Timed t("Shutdown", r.id());
+        bool exit = false;
+        absl::Status s = Shutdown(r, &exit);
+        if (s.ok() && exit) ctx.after_reply = on_shutdown_;
+        return t.Done(s.ok() ? absl::StatusOr<Empty>(Empty()) : absl::StatusOr<Empty>(s));
+      });
 #undef SEEDSC_TASK_METHOD
 #undef SEEDSC_TASK_EMPTY
   // Checkpoint is not registered: ttrpc answers 12 "method Checkpoint".

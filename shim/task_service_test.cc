@@ -155,6 +155,8 @@ TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
   // Shutdown with no task left exits the shim.
   task::ShutdownRequest sd;
   EXPECT_TRUE(Call("Shutdown", sd).ok());
+  // on_shutdown runs after the reply is written: give it a moment.
+  for (int i = 0; i < 100 && shutdowns_.load() == 0; ++i) usleep(1000);
   EXPECT_EQ(shutdowns_.load(), 1);
   system(("rm -rf " + bundle).c_str());
 }

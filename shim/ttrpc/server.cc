@@ -45,7 +45,8 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   int listen_fd ABSL_GUARDED_BY(mu) = -1;
   bool shutdown ABSL_GUARDED_BY(mu) = false;
 
-  std::string Handle(const Frame& frame);
+  // after: receives the handler's CallContext::after_reply, if any.
+  std::string Handle(const Frame& frame, std::function<void()>* after = nullptr);
   void Read(std::shared_ptr<Conn> conn);
 };
 
@@ -69,7 +70,7 @@ std::string Server::OversizedResponse(const FrameHeader& header) {
                        "");
 }
 
-std::string Server::Shared::Handle(const Frame& frame) {
+std::string Server::Shared::Handle(const Frame& frame, std::function<void()>* after) {
   if (frame.header.type != kTypeRequest) return "";  // ttrpc ignores these
   const uint32_t id = frame.header.stream_id;
   if (id % 2 == 0) {
@@ -100,6 +101,7 @@ std::string Server::Shared::Handle(const Frame& frame) {
     h = it->second;
   }
   absl::StatusOr<std::string> out = h(ctx, req.payload());
+  if (after != nullptr) *after = std::move(ctx.after_reply);
   if (!out.ok()) return ResponseFrame(id, out.status(), "");
   return ResponseFrame(id, absl::OkStatus(), *out);
 }
@@ -123,8 +125,10 @@ void Server::Shared::Read(std::shared_ptr<Conn> conn) {
       if (f.header.type != kTypeRequest) continue;
       // One thread per request: handlers may block (Task.Wait).
       std::thread([self = shared_from_this(), conn, f = std::move(f)]() {
-        std::string out = self->Handle(f);
+        std::function<void()> after;
+        std::string out = self->Handle(f, &after);
         if (!out.empty()) conn->Write(out);
+        if (after) after();
       }).detach();
     }
   }

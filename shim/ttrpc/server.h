@@ -43,6 +43,10 @@ struct CallContext {
 
   // The first value for `key`, or "".
   std::string Metadata(absl::string_view key) const;
+
+  // Set by a handler to run once its reply has been written to the socket
+  // (e.g. exit the process after answering Shutdown, without a sleep).
+  mutable std::function<void()> after_reply;
 };
 
 class Server {

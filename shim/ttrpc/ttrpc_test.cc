@@ -229,6 +229,32 @@ TEST(TtrpcTest, TimeoutAndClosedConnection) {
   p.release = true;
 }
 
+TEST(TtrpcTest, AfterReplyRunsOnceTheReplyIsOut) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Server s;
+  std::atomic<bool> release{false}, ran{false};
+  s.RegisterMethod<KeyValue, KeyValue>(
+      kSvc, "Bye", [&](const CallContext& ctx, const KeyValue& kv) -> absl::StatusOr<KeyValue> {
+        // Blocks until the test saw the reply: it must already be written.
+        ctx.after_reply = [&] {
+          while (!release.load()) usleep(1000);
+          ran = true;
+        };
+        return kv;
+      });
+  s.ServeConnection(sv[0]);
+  Client c(sv[1]);
+  KeyValue req, resp;
+  req.set_key("bye");
+  ASSERT_TRUE(c.Call(kSvc, "Bye", req, &resp, absl::Seconds(5)).ok());
+  EXPECT_EQ(resp.key(), "bye");
+  EXPECT_FALSE(ran.load());
+  release = true;
+  for (int i = 0; i < 1000 && !ran.load(); ++i) usleep(1000);
+  EXPECT_TRUE(ran.load());
+}
+
 TEST(TtrpcTest, ListenDialServeShutdown) {
   // Bazel's TEST_TMPDIR can exceed sun_path's 108 bytes: use /tmp.
   char dir[] = "/tmp/ttrpc_test.XXXXXX";

@@ -29,11 +29,10 @@ done
 
 # Short paths: unix socket names must stay under 108 bytes.
 T="$(mktemp -d /tmp/ctrd.XXXXXX)"
-mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc"
+mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc" "$T/s"
 cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
 ADDR="$T/containerd.sock"
 RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"  # see ours()
-sockets_before="$(ls /run/containerd/s 2>/dev/null | sort)"
 
 cat >"$T/config.toml" <<TOML
 version = 2
@@ -50,7 +49,7 @@ TOML
 
 # What the shim needs: its binary on containerd's PATH, seedsc, a root.
 env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
-  containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
+  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 CTR=(ctr --address "$ADDR")
 RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
@@ -199,8 +198,7 @@ fi
 mounts="$(grep -F " $T/" /proc/self/mounts | cut -d' ' -f2 | tr '\n' ' ')"
 check_eq no_mount_left "" "${mounts% }" "mounts under $T"
 for m in $mounts; do umount -l "$m" 2>/dev/null; done
-sockets_after="$(ls /run/containerd/s 2>/dev/null | sort)"
-check_eq no_socket_left "$sockets_before" "$sockets_after" "shim sockets in /run/containerd/s"
+check_eq no_socket_left "" "$(ls "$T/s")" "shim sockets in \$SEEDSC_SHIM_SOCKET_DIR"
 check_eq no_sandbox_state_left "" "$(ls "$T/seedsc")" "seedsc state under --root"
 if ((TESTLIB_FAILED)); then
   echo "--- containerd log (last 40 lines)"
