@@ -3,11 +3,15 @@
 // container's cgroups, builds the kernel over the bundle's rootfs, serves the
 // control socket, reports "ok" on --ready-fd and waits for Start, Exec, ...
 // until Shutdown. Nothing here runs per operation.
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/capability.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +47,39 @@ class ReadyPipe {
  private:
   int fd_;
 };
+
+// The sandbox process keeps only the capabilities it needs from here on:
+// reading the container's files whatever their modes (DAC_OVERRIDE,
+// DAC_READ_SEARCH, FOWNER), its stub processes and the stdio of `seedsc
+// exec` callers (SYS_PTRACE), signalling its stubs (KILL). Everything else
+// (SYS_ADMIN, NET_ADMIN, SETUID, ...) leaves the bounding set too, so no
+// child can regain it. Runs before any thread exists: capabilities are
+// per thread.
+absl::Status DropCapabilities() {
+  static constexpr cap_value_t kKeep[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                          CAP_SYS_PTRACE, CAP_KILL};
+  auto kept = [](cap_value_t c) {
+    for (cap_value_t k : kKeep) {
+      if (k == c) return true;
+    }
+    return false;
+  };
+  for (cap_value_t c = 0; c < static_cast<cap_value_t>(cap_max_bits()); ++c) {
+    if (!kept(c) && cap_drop_bound(c) != 0 && errno != EINVAL) {
+      return absl::InternalError(absl::StrCat("dropping capability ", c, " from the bounding set: ",
+                                              std::strerror(errno)));
+    }
+  }
+  cap_t caps = cap_init();
+  if (caps == nullptr) return absl::InternalError("cap_init failed");
+  bool ok = cap_set_flag(caps, CAP_PERMITTED, std::size(kKeep), kKeep, CAP_SET) == 0 &&
+            cap_set_flag(caps, CAP_EFFECTIVE, std::size(kKeep), kKeep, CAP_SET) == 0 &&
+            cap_set_proc(caps) == 0;
+  int e = errno;
+  cap_free(caps);
+  if (!ok) return absl::InternalError(absl::StrCat("dropping capabilities: ", std::strerror(e)));
+  return absl::OkStatus();
+}
 
 control::ContainerConfig ConfigFor(const std::string& id, const oci::Spec& spec,
                                    const std::string& console_socket) {
@@ -89,6 +126,9 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (!spec.ok()) return ready.Report(std::string(spec.status().message()));
   if (absl::Status s = container::ApplyCgroups(*spec, cgroup); !s.ok()) {
     return ready.Report(std::string(s.message()));
+  }
+  if (!cfg.rootless) {
+    if (absl::Status s = DropCapabilities(); !s.ok()) return ready.Report(std::string(s.message()));
   }
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
