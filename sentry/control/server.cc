@@ -52,6 +52,15 @@ uint64_t ReadU64(const std::string& path) {
   return v;
 }
 
+// pid_namespaces(7): a signal from an ancestor namespace (the runtime is
+// one) reaches the namespace's init only if init has a handler for it;
+// SIGKILL and SIGSTOP are forced. So `kill ID TERM` does nothing to a
+// `sleep` container, with runc as with us. Caller holds Kernel::mu().
+bool InitIgnores(ThreadGroup& tg, int sig) {
+  if (tg.tgid() != 1 || sig == SIGKILL || sig == SIGSTOP) return false;
+  return tg.handlers == nullptr || tg.handlers->actions[sig].handler == 0;  // SIG_DFL
+}
+
 }  // namespace
 
 uint32_t ExitStatusOf(int ws) {
@@ -228,7 +237,9 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
     for (auto& t : kernel_.Tasks()) {
       if (t->tid() == t->tgid()) groups.push_back(t->shared_tg());
     }
-    for (auto& g : groups) kernel_.SendGroupSignal(*g, info).ok();
+    for (auto& g : groups) {
+      if (!InitIgnores(*g, sig)) kernel_.SendGroupSignal(*g, info).ok();
+    }
     return v1::SignalResponse();
   }
   auto tg = Find(req.pid());
@@ -237,6 +248,7 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
   if ((*tg)->state != ThreadGroup::State::kAlive) {
     return absl::NotFoundError(absl::StrCat("process ", req.pid(), " has exited"));
   }
+  if (InitIgnores(**tg, sig)) return v1::SignalResponse();
   auto s = kernel_.SendGroupSignal(**tg, info);
   if (!s.ok()) return absl::InternalError(absl::StrCat("kill: ", std::strerror(s.error().value())));
   return v1::SignalResponse();

@@ -117,11 +117,28 @@ TEST_F(ServerTest, ExecSignalProcesses) {
   bad.set_container_id("other");
   bad.set_signal(SIGKILL);
   EXPECT_TRUE(absl::IsNotFound(s.Signal(bad).status()));
+  // pid 1 without a handler ignores SIGTERM from outside (pid_namespaces(7)).
+  v1::SignalRequest term;
+  term.set_signal(SIGTERM);
+  term.set_all(true);
+  ASSERT_TRUE(s.Signal(term).ok());
+  usleep(100000);
+  EXPECT_EQ(s.State({})->status(), "running");
   v1::SignalRequest kill;
   kill.set_signal(SIGKILL);
   ASSERT_TRUE(s.Signal(kill).ok());
   EXPECT_EQ(s.Wait({})->exit_status(), 128u + SIGKILL);
   EXPECT_EQ(s.State({})->status(), "stopped");
+}
+
+TEST_F(ServerTest, InitWithAHandlerGetsSigterm) {
+  ControlServer& s = Make("trap 'exit 7' TERM; while :; do sleep 0.05; done");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  usleep(200000);  // the trap is set
+  v1::SignalRequest term;
+  term.set_signal(SIGTERM);
+  ASSERT_TRUE(s.Signal(term).ok());
+  EXPECT_EQ(s.Wait({})->exit_status(), 7u);
 }
 
 TEST_F(ServerTest, PauseResume) {
