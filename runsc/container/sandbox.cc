@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,14 @@ std::string ControlAddressFor(const std::string& dir) {
 }
 
 bool WaitGone(pid_t pid, int ms) {
+  // The sandbox is not our child: a pidfd polls readable when it exits.
+  int pfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pfd >= 0) {
+    pollfd p{pfd, POLLIN, 0};
+    int r = poll(&p, 1, ms);
+    close(pfd);
+    if (r == 1) return true;
+  }
   for (int i = 0; i < ms / 5; ++i) {
     if (!SandboxAlive(pid)) return true;
     usleep(5000);
@@ -217,8 +226,11 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
   if (SandboxAlive(st.sandbox_pid)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
+    // Shutdown kills the guest; after its reply nothing in the sandbox
+    // process is worth waiting for, so SIGKILL ends it at once (as pid 1 of
+    // its pid namespace it takes the platform's stubs along).
     Call(st, "Shutdown", req, &resp, absl::Seconds(2)).IgnoreError();
-    if (!WaitGone(st.sandbox_pid, 2000)) KillSandbox(st.sandbox_pid);
+    KillSandbox(st.sandbox_pid);
   }
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);
