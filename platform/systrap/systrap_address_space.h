@@ -147,6 +147,9 @@ class SystrapContext : public Context {
   // Offsets in the slot of the current frame's pieces (valid after LoadFrame).
   uint64_t info_off_ = 0, uc_off_ = 0, fp_off_ = 0;
   uint32_t signo_ = 0;
+  // Pause iterations WaitEvent spins before it sleeps (adaptive).
+  static constexpr int kMinSpin = 64, kMaxSpin = 1024;
+  int spin_ = kMaxSpin;
 };
 
 }  // namespace seedvisor::platform::systrap

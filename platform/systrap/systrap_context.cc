@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -127,13 +128,19 @@ bool SystrapContext::Alive() const {
 bool SystrapContext::WaitEvent() {
   auto* w = StateWord(comm());
   // A short spin first: the guest often comes back within microseconds, and
-  // a sleeping sentry thread costs a futex wakeup on top.
-  for (int i = 0; i < 1000; ++i) {  // ~30 ns per pause: a few microseconds
-    if (w->load(std::memory_order_acquire) == kStateEvent) return true;
+  // a sleeping sentry thread costs a futex wakeup on top. The spin adapts:
+  // on a loaded host the answer rarely comes within it, and spinning then
+  // only takes CPU from the thread we wait for.
+  for (int i = 0; i < spin_; ++i) {  // ~30 ns per pause
+    if (w->load(std::memory_order_acquire) == kStateEvent) {
+      spin_ = std::min(spin_ + 64, kMaxSpin);
+      return true;
+    }
     __builtin_ia32_pause();
     // Now and then let a thread waiting for this CPU (the stub's?) run.
     if (i % 64 == 63) sched_yield();
   }
+  spin_ = std::max(spin_ / 2, kMinSpin);
   auto* waiting = reinterpret_cast<std::atomic<uint32_t>*>(&comm()->sentry_waiting);
   for (;;) {
     waiting->store(1, std::memory_order_seq_cst);  // before we look at state
