@@ -21,9 +21,7 @@ everywhere. Native must pass: that is what proves the test itself is right.
 """
 
 # Sandbox platforms every syscall test also runs on; each one yields a
-# `<name>_<platform>` target. Add "systrap" or "kvm" here once seedsc supports
-# them. Empty until //runsc:seedsc exists (the lead enables "ptrace" when it
-# lands), so that `bazel test //...` stays green meanwhile.
+# `<name>_<platform>` target. Add "kvm" here once seedsc supports it.
 SANDBOX_PLATFORMS = ["ptrace", "systrap"]
 
 # The sandbox binary the `_<platform>` variants run the test under.
