@@ -157,9 +157,16 @@ TEST_F(ServerTest, PauseResume) {
   usleep(100000);
   ASSERT_TRUE(s.Pause({}).ok());
   EXPECT_EQ(s.State({})->status(), "paused");
-  usleep(50000);  // a syscall in flight at Pause finishes
+  // A write in flight at Pause may still land (slowly, on a loaded host):
+  // wait for the output to settle, then it must stay still.
   std::string frozen = Slurp(counter);
-  usleep(200000);
+  for (int i = 0; i < 20; ++i) {
+    usleep(100000);
+    std::string now = Slurp(counter);
+    if (now == frozen) break;
+    frozen = now;
+  }
+  usleep(300000);
   EXPECT_EQ(Slurp(counter), frozen) << "a paused sandbox kept running";
   EXPECT_TRUE(absl::IsFailedPrecondition(s.Pause({}).status()));
   ASSERT_TRUE(s.Resume({}).ok());
