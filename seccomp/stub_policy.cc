@@ -45,8 +45,8 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_clone, {}, kTrace, "sentry: new stub thread or forked address space"},
       {SYS_openat, {}, kTrace, "sentry: open its own fd through /proc to map a file"},
       {SYS_close, {}, kTrace, "sentry: close that fd again"},
-      {SYS_sigaltstack, {}, kTrace, "sentry: a new thread's handler stack"},
-      {SYS_rt_sigprocmask, {}, kTrace, "sentry: unblock a new thread's signals"},
+      {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},
+      {SYS_rt_sigprocmask, {}, SECCOMP_RET_ALLOW, "enter: unblock a new thread's signals"},
   };
   return p;
 }

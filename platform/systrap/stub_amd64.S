@@ -13,7 +13,9 @@
 // No libc, no writable memory of its own; the text page must stay one page
 // (the filter allows the handler's calls from that page only).
 
+#define SYS_rt_sigprocmask 14
 #define SYS_rt_sigreturn 15
+#define SYS_sigaltstack 131
 #define SYS_nanosleep 35
 #define SYS_wait4 61
 #define SYS_exit 60
@@ -84,7 +86,18 @@ scratch_addr:                            // +0x100: where the scratch page is
         .quad   scratch
 
         .org    0x180
-enter:                                   // +0x180: a new thread's first event
+enter:                                   // +0x180: a new thread's first event;
+        mov     %rdi, %rbx               // rdi = its slot (set by the sentry)
+        mov     $SYS_sigaltstack, %eax
+        lea     64(%rbx), %rdi           // the stack_t the sentry wrote
+        xor     %esi, %esi
+        syscall
+        mov     $SYS_rt_sigprocmask, %eax
+        mov     $2, %edi                 // SIG_SETMASK to the empty set
+        lea     128(%rbx), %rsi
+        xor     %edx, %edx
+        mov     $8, %r10d
+        syscall
         ud2                              // SIGILL -> handler -> the sentry
 
         .org    0x200

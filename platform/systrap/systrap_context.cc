@@ -75,15 +75,15 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     Injector inj(tid, as->layout().entry);
     Registers r;
     if (inj.ok() && ::ptrace(PTRACE_GETREGS, tid, nullptr, &r) == 0) {
-      // Off any old alternate stack (a forked stub inherits its parent's), or
-      // sigaltstack() fails with EPERM.
-      r.rsp = stub_slot;
-      ::ptrace(PTRACE_SETREGS, tid, nullptr, &r);
-      long a = inj.Call(SYS_sigaltstack, static_cast<long>(stub_slot + 64), 0);
-      long b = inj.Call(SYS_rt_sigprocmask, SIG_SETMASK, static_cast<long>(stub_slot + 128), 0, 8);
+      // `enter` sets the thread's sigaltstack and an empty signal mask itself
+      // and traps into the handler. Its stack: the top of its own slot, so
+      // that even a failed sigaltstack() (EPERM: a forked stub already runs
+      // on its parent's, the same slot) puts the frame in this slot.
       r.rip = as->layout().entry + kStubEnter;
+      r.rdi = stub_slot;
+      r.rsp = stub_slot + kSlotSize - 64;
       r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart
-      ok = a == 0 && b == 0 && ::ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0;
+      ok = ::ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0;
     }
   }  // detached: the thread runs into `enter` and posts its first event
   std::unique_ptr<SystrapContext> ctx(new SystrapContext(as, tid, slot));
