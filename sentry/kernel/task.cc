@@ -51,7 +51,6 @@ Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
   for (;;) {
     if (SignalPending()) return Errno(kERESTARTSYS);
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {host_fd, events, 0}};
-    int timeout_ms = -1;
     if (deadline != nullptr) {
       timespec now;
       clock_gettime(CLOCK_MONOTONIC, &now);
@@ -64,7 +63,6 @@ Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
       int n = ppoll(fds, host_fd >= 0 ? 2 : 1, &ts, nullptr);
       blocked_ = false;
       if (n == 0) return Errno(ETIMEDOUT);
-      (void)timeout_ms;
     } else {
       blocked_ = true;
       int n = poll(fds, host_fd >= 0 ? 2 : 1, -1);

@@ -57,10 +57,14 @@ void Task::Start(platform::ThreadHandle thread) {
   std::thread([self = shared_from_this(), thread] {
     auto ctx = self->kernel_.platform().Attach(self->mm_->shared_address_space(), thread);
     if (!ctx.ok()) {
+      // No platform thread: the process dies as if killed (its parent sees
+      // a SIGKILL status), rather than running without a context.
       Log::Warning("task %d: %s", self->tid_, std::string(ctx.status().message()));
-      self->ExitGroup(128 + SIGKILL);
       absl::MutexLock l(&self->kernel_.mu());
-      self->tg_->exit_status = SIGKILL;
+      if (!self->tg_->group_exiting) {
+        self->tg_->group_exiting = true;
+        self->tg_->exit_status = SIGKILL;
+      }
     } else {
       self->ctx_ = std::move(*ctx);
     }

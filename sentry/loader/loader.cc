@@ -30,8 +30,7 @@ Status ReadFull(Task& t, FileDescription& f, void* buf, size_t len, int64_t off)
 }
 
 // Maps one ELF object at `bias`; returns the end of its highest segment.
-Result<uint64_t> MapSegments(MM& mm, FileDescription& file, const ElfInfo& info, uint64_t bias,
-                             FileRef file_ref) {
+Result<uint64_t> MapSegments(MM& mm, const ElfInfo& info, uint64_t bias, FileRef file_ref) {
   uint64_t max_end = 0;
   for (const Elf64_Phdr& ph : info.phdrs) {
     if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
@@ -67,7 +66,6 @@ Result<uint64_t> MapSegments(MM& mm, FileDescription& file, const ElfInfo& info,
     }
     max_end = std::max(max_end, mem_end);
   }
-  (void)file;
   return max_end;
 }
 
@@ -133,7 +131,7 @@ Result<Image> LoadImage(MM& mm, FileDescription& exe, const ElfInfo& info,
     SV_ASSIGN_OR_RETURN(bias, ChooseBias(mm, info, kPieBase));
   }
   SV_ASSIGN_OR_RETURN(uint64_t end,
-                      MapSegments(mm, exe, info, bias, exe.shared_from_this()));
+                      MapSegments(mm, info, bias, exe.shared_from_this()));
   img.brk = PageRoundUp(end);
   img.exe_entry = bias + info.ehdr.e_entry;
   img.entry = img.exe_entry;
@@ -153,7 +151,7 @@ Result<Image> LoadImage(MM& mm, FileDescription& exe, const ElfInfo& info,
   }
   if (interp != nullptr) {
     SV_ASSIGN_OR_RETURN(uint64_t ibias, ChooseBias(mm, *interp_info, 0));
-    SV_TRY(MapSegments(mm, *interp, *interp_info, ibias, interp->shared_from_this()).ok()
+    SV_TRY(MapSegments(mm, *interp_info, ibias, interp->shared_from_this()).ok()
                ? Status()
                : Errno(ENOEXEC));
     img.interp_base = ibias + LoadSpan(*interp_info).first;
