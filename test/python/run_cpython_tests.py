@@ -41,11 +41,19 @@ def parse_junit(data):
 
 MARK = "@@SEEDVISOR-JUNIT@@"
 
+# Tests left out on every side, with the reason.
+IGNORE = {
+    # Natively these hang on this host (a Firecracker VM with a vsock
+    # device but nothing listening); the sandbox has no AF_VSOCK at all.
+    "test_socket": ["*VSOCK*"],
+}
+
 
 def run_module(module, side, seedsc, timeout, logdir):
     # The XML is written inside the sandbox's own overlay, where the host
     # cannot see it: the wrapper prints it after a marker instead.
-    script = (f"{PYTHON} -m test -v {module} --junit-xml /tmp/junit-$$.xml; rc=$?; "
+    ignore = "".join(f" -i '{p}'" for p in IGNORE.get(module, []))
+    script = (f"{PYTHON} -m test -v {module}{ignore} --junit-xml /tmp/junit-$$.xml; rc=$?; "
               f"echo {MARK}; cat /tmp/junit-$$.xml; rm -f /tmp/junit-$$.xml; exit $rc")
     cmd = ["/bin/sh", "-c", script]
     if side != "native":
