@@ -220,24 +220,19 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     peer_ = a;
     return {};
   }
-  std::lock_guard<std::mutex> l(mu_);
+  if (target.get() == this) return Errno(ECONNREFUSED);
+  // Both locks at once (deadlock-free order): two sockets may connect to
+  // each other at the same time.
+  std::scoped_lock l(mu_, target->mu_);
   if (state_ == State::kConnected) return Errno(EISCONN);
   if (state_ == State::kListening) return Errno(EINVAL);
-  if (target.get() == this) return Errno(ECONNREFUSED);
+  if (target->state_ != State::kListening) return Errno(ECONNREFUSED);
   int sv[2];
   if (socketpair(AF_UNIX, type_ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) return Errno(errno);
-  {
-    std::lock_guard<std::mutex> tl(target->mu_);
-    if (target->state_ != State::kListening) {
-      close(sv[0]);
-      close(sv[1]);
-      return Errno(ECONNREFUSED);
-    }
-    target->queue_.push_back(Pending{sv[1], CredOf(t), local_});
-    peer_cred_ = target->own_cred_;
-    uint64_t one = 1;
-    (void)!write(target->listen_efd_, &one, sizeof(one));
-  }
+  target->queue_.push_back(Pending{sv[1], CredOf(t), local_});
+  peer_cred_ = target->own_cred_;
+  uint64_t one = 1;
+  (void)!write(target->listen_efd_, &one, sizeof(one));
   retired_fds_.push_back(fd_.load());
   fd_.store(sv[0]);
   own_cred_ = CredOf(t);
