@@ -7,6 +7,7 @@
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_socket.h"
+#include "sentry/syscalls/sys_rw2.h"
 #include "sentry/syscalls/sys_splice.h"
 #include "sentry/syscalls/sys_xattr.h"
 #include "sentry/syscalls/syscall.h"

@@ -1,6 +1,8 @@
-// splice(2) between pipes and files, copy_file_range(2) between files.
+// splice(2) between pipes and files, copy_file_range(2) between files,
+// preadv2(2)/pwritev2(2).
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <string>
@@ -73,6 +75,28 @@ TEST(CopyFileRangeTest, CopiesAndMovesOffsets) {
   close(out);
   unlink(src.c_str());
   unlink(dst.c_str());
+}
+
+TEST(Rw2Test, OffsetsAndFlags) {
+  std::string path = TmpPath("rw2");
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  char a[] = "hello", b[] = "world";
+  iovec w[2] = {{a, 5}, {b, 5}};
+  ASSERT_EQ(pwritev2(fd, w, 2, -1, 0), 10);  // -1: at the file offset
+  EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 10);
+  ASSERT_EQ(pwritev2(fd, w, 1, 20, RWF_DSYNC), 5);
+  EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 10);  // an explicit offset leaves it
+  char r1[5], r2[5];
+  iovec r[2] = {{r1, 5}, {r2, 5}};
+  ASSERT_EQ(preadv2(fd, r, 2, 0, RWF_HIPRI), 10);
+  EXPECT_EQ(std::string(r1, 5) + std::string(r2, 5), "helloworld");
+  ASSERT_EQ(lseek(fd, 20, SEEK_SET), 20);
+  ASSERT_EQ(preadv2(fd, r, 1, -1, 0), 5);
+  EXPECT_EQ(std::string(r1, 5), "hello");
+  EXPECT_ERRNO(EOPNOTSUPP, preadv2(fd, r, 1, 0, 0x1000));  // unknown flag
+  close(fd);
+  unlink(path.c_str());
 }
 
 }  // namespace
