@@ -98,12 +98,17 @@ PtraceAddressSpace::PtraceAddressSpace(pid_t pid, const StubLayout& layout)
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/mem", pid);
   mem_fd_ = open(path, O_RDWR | O_CLOEXEC);
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
 
 PtraceAddressSpace::~PtraceAddressSpace() {
   if (mem_fd_ >= 0) close(mem_fd_);
-  // Every context has detached by now; the zygote reaps the process.
-  kill(pid_, SIGKILL);
+  // Every context has detached by now; the zygote reaps the process. Never
+  // kill by pid number: the stub may be gone and its pid reused.
+  if (pidfd_ >= 0) {
+    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+    close(pidfd_);
+  }
 }
 
 void PtraceAddressSpace::Register(pid_t host_tid, PtraceContext* ctx) {

@@ -62,6 +62,9 @@ class PtraceAddressSpace : public AddressSpace {
   const pid_t pid_;
   const StubLayout layout_;
   int mem_fd_ = -1;  // /proc/PID/mem, for WriteForce
+  // Taken while the stub is alive and parked, so the final SIGKILL reaches
+  // this stub even if its pid has since been reaped and reused.
+  int pidfd_ = -1;
   absl::Mutex mu_;
   std::unordered_map<pid_t, PtraceContext*> injectors_ ABSL_GUARDED_BY(mu_);
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time
