@@ -14,9 +14,8 @@
 //  - SCM_RIGHTS carries sandbox files via rights.h; SCM_CREDENTIALS and
 //    SO_PEERCRED report sandbox pids and ids (the peer's at connect time).
 //
-// Known gaps: a datagram's sender address is not reported (recvfrom gives an
-// unnamed address); listen() backlogs are not enforced; socket-file
-// permissions are not checked on connect.
+// Known gaps: listen() backlogs are not enforced; socket-file permissions
+// are not checked on connect; MSG_PEEK does not install SCM_RIGHTS files.
 //
 //   SV_ASSIGN_OR_RETURN(auto s, UnixSocket::Create(t, SOCK_STREAM, 0));
 //   SV_TRY(s->Bind(t, SockaddrUn("/tmp/sock")));
@@ -86,10 +85,13 @@ class UnixSocket : public Socket {
   // Finds the socket bound to `a` (ECONNREFUSED / ENOENT as connect(2)).
   static Result<std::shared_ptr<UnixSocket>> Lookup(Task& t, const UnixAddr& a);
   // The host control buffer for the guest's control messages.
-  Result<std::string> ControlToHost(Task& t, const std::string& guest, int* rights_fd);
+  // `from` (non-empty) is the sender's address to carry with a datagram.
+  Result<std::string> ControlToHost(Task& t, const std::string& guest, const std::string& from,
+                                    int* rights_fd);
   // The guest control buffer from the host's (installs received files).
+  // `from` gets the sender's address if the message carried one.
   std::string ControlToGuest(Task& t, const char* host, size_t len, size_t room, int flags,
-                             int* msg_flags);
+                             int* msg_flags, std::string* from);
   bool Blocking(int flags) const { return !nonblocking() && !(flags & MSG_DONTWAIT); }
 
   const int type_;

@@ -31,9 +31,10 @@ ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; 
 
 }  // namespace
 
-Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest, int* rights_fd) {
+Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest,
+                                              const std::string& from, int* rights_fd) {
   *rights_fd = -1;
-  if (guest.empty()) return std::string();
+  if (guest.empty() && from.empty()) return std::string();
   std::string buf = guest;
   msghdr h{};
   h.msg_control = buf.data();
@@ -72,8 +73,8 @@ Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest,
       return Errno(EINVAL);
     }
   }
-  if (files.empty() && !have_cred) return std::string();
-  SV_ASSIGN_OR_RETURN(*rights_fd, ParkFiles(std::move(files), cred));
+  if (files.empty() && !have_cred && from.empty()) return std::string();
+  SV_ASSIGN_OR_RETURN(*rights_fd, ParkFiles(std::move(files), cred, from));
   std::string out(CMSG_SPACE(sizeof(int)), '\0');
   msghdr o{};
   o.msg_control = out.data();
@@ -87,7 +88,7 @@ Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest,
 }
 
 std::string UnixSocket::ControlToGuest(Task& t, const char* host, size_t len, size_t room,
-                                       int flags, int* msg_flags) {
+                                       int flags, int* msg_flags, std::string* from) {
   msghdr h{};
   h.msg_control = const_cast<char*>(host);
   h.msg_controllen = len;
@@ -98,12 +99,11 @@ std::string UnixSocket::ControlToGuest(Task& t, const char* host, size_t len, si
     for (size_t i = 0; i < count; ++i) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (flags & MSG_PEEK) {
-        close(fd);  // a peek does not take the files
-        continue;
-      }
-      Parcel p = TakeParcel(fd);
-      if (p.valid) parcel = std::move(p);
+      Parcel p = TakeParcel(fd, flags & MSG_PEEK);
+      if (!p.valid) continue;
+      *from = p.addr;
+      if (flags & MSG_PEEK) p.files.clear();  // a peek does not install files
+      parcel = std::move(p);
     }
   }
   bool want_cred;
@@ -189,8 +189,15 @@ Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
     }
   }
   if (target) out_fd = target->inject_fd_;
+  // A datagram through a peer's inject end carries our address, so that
+  // recvfrom(2) can name the sender (unix(7)); unnamed senders send none.
+  std::string from;
+  if (target) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (local_.kind != UnixAddr::kUnnamed) from = local_.ToSockaddr();
+  }
   int rights_fd;
-  SV_ASSIGN_OR_RETURN(std::string control, ControlToHost(t, m.control, &rights_fd));
+  SV_ASSIGN_OR_RETURN(std::string control, ControlToHost(t, m.control, from, &rights_fd));
   iovec iov{const_cast<char*>(m.data.data()), m.data.size()};
   msghdr h{};
   h.msg_iov = &iov;
@@ -220,7 +227,10 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
     if (state_ == State::kListening) return Errno(EINVAL);
     if (type_ != SOCK_DGRAM && state_ != State::kConnected) return Errno(EINVAL);
     fd = fd_.load();
-    if (state_ == State::kConnected || !dgram_peer_.expired()) peer = peer_.ToSockaddr();
+    // unix_copy_addr(): the peer's name, or nothing (length 0) if unnamed.
+    if (type_ != SOCK_DGRAM && state_ == State::kConnected && peer_.kind != UnixAddr::kUnnamed) {
+      peer = peer_.ToSockaddr();
+    }
   }
   std::vector<char> control(CMSG_SPACE(kMaxFds * sizeof(int)) + CMSG_SPACE(sizeof(ucred)));
   int hflags = (flags & (MSG_PEEK | MSG_TRUNC)) | MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
@@ -239,7 +249,9 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   // We always ask the host for MSG_CMSG_CLOEXEC; the guest sees it only if
   // it asked (___sys_recvmsg() echoes the caller's flag).
   out.flags = (h.msg_flags & ~(MSG_CTRUNC | MSG_CMSG_CLOEXEC)) | (flags & MSG_CMSG_CLOEXEC);
-  out.control = ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags);
+  std::string from;
+  out.control =
+      ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags, &from);
   if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && type_ == SOCK_STREAM && n > 0) {
     while (out.len < len) {
       auto more = Retry(t, fd, Blocking(flags), POLLIN,
@@ -248,7 +260,7 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
       out.len += static_cast<size_t>(*more);
     }
   }
-  if (type_ == SOCK_DGRAM || !peer.empty()) out.addr = peer.empty() ? UnixAddr().ToSockaddr() : peer;
+  out.addr = from.empty() ? peer : from;
   return out;
 }
 

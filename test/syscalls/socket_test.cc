@@ -238,6 +238,35 @@ TEST(UnixSocketTest, DatagramSendto) {
   unlink(path.c_str());
 }
 
+TEST(UnixSocketTest, DatagramRecvfromNamesTheSender) {
+  auto [saddr, slen] = AbstractAddr(UniqueName("seedvisor-dsrv"));
+  auto [caddr, clen] = AbstractAddr(UniqueName("seedvisor-dcli"));
+  Fd srv(socket(AF_UNIX, SOCK_DGRAM, 0)), cli(socket(AF_UNIX, SOCK_DGRAM, 0));
+  Fd anon(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&saddr), slen), 0);
+  ASSERT_EQ(bind(cli, reinterpret_cast<sockaddr*>(&caddr), clen), 0);
+  ASSERT_EQ(sendto(cli, "ping", 4, 0, reinterpret_cast<sockaddr*>(&saddr), slen), 4);
+  char buf[8];
+  sockaddr_un from{};
+  socklen_t fl = sizeof(from);
+  // Peek first: the address is there, and the datagram stays.
+  ASSERT_EQ(recvfrom(srv, buf, sizeof(buf), MSG_PEEK, reinterpret_cast<sockaddr*>(&from), &fl), 4);
+  EXPECT_EQ(fl, clen);
+  fl = sizeof(from);
+  ASSERT_EQ(recvfrom(srv, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl), 4);
+  ASSERT_EQ(fl, clen);
+  EXPECT_EQ(memcmp(&from, &caddr, clen), 0);
+  // Reply to whoever it was.
+  ASSERT_EQ(sendto(srv, "pong", 4, 0, reinterpret_cast<sockaddr*>(&from), fl), 4);
+  ASSERT_EQ(recv(cli, buf, sizeof(buf), 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "pong");
+  // An unbound sender has no name: the length is 0 (unix_copy_addr()).
+  ASSERT_EQ(sendto(anon, "x", 1, 0, reinterpret_cast<sockaddr*>(&saddr), slen), 1);
+  fl = sizeof(from);
+  ASSERT_EQ(recvfrom(srv, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl), 1);
+  EXPECT_EQ(fl, 0u);
+}
+
 TEST(UnixSocketTest, AutobindGivesAbstractName) {
   Fd s(socket(AF_UNIX, SOCK_DGRAM, 0));
   sockaddr_un a{};
