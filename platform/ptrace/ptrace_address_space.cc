@@ -94,22 +94,11 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
 // ---- PtraceAddressSpace ----
 
 PtraceAddressSpace::PtraceAddressSpace(pid_t pid, const StubLayout& layout)
-    : pid_(pid), layout_(layout) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-  mem_fd_ = open(path, O_RDWR | O_CLOEXEC);
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-}
+    : proc_(pid), layout_(layout) {}
 
-PtraceAddressSpace::~PtraceAddressSpace() {
-  if (mem_fd_ >= 0) close(mem_fd_);
-  // Every context has detached by now; the zygote reaps the process. Never
-  // kill by pid number: the stub may be gone and its pid reused.
-  if (pidfd_ >= 0) {
-    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-    close(pidfd_);
-  }
-}
+// Every context has detached by now; proc_ kills what is left of the stub and
+// the zygote reaps it.
+PtraceAddressSpace::~PtraceAddressSpace() = default;
 
 void PtraceAddressSpace::Register(pid_t host_tid, PtraceContext* ctx) {
   absl::MutexLock l(&mu_);
@@ -196,59 +185,18 @@ Status PtraceAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr n
 }
 
 Result<size_t> PtraceAddressSpace::Read(UserAddr addr, void* dst, size_t len) {
-  if (len == 0) return size_t{0};
-  size_t done = 0;
-  // process_vm_readv fails a whole iovec on a fault, so on EFAULT go page by
-  // page to find how far the copy can go.
-  while (done < len) {
-    uint64_t a = addr.value() + done;
-    size_t chunk = len - done;
-    if (done > 0 || chunk > kPageSize) chunk = std::min<size_t>(chunk, kPageSize - (a % kPageSize));
-    iovec local{static_cast<char*>(dst) + done, chunk};
-    // SAFETY: the remote iovec is a guest address; the kernel checks it
-    // against the stub's mappings and fails with EFAULT instead of faulting.
-    iovec remote{reinterpret_cast<void*>(a), chunk};
-    ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done == 0) return Errno(EFAULT);
-  return done;
+  return proc_.Read(addr, dst, len);
 }
 
 Result<size_t> PtraceAddressSpace::Write(UserAddr addr, const void* src, size_t len) {
-  if (len == 0) return size_t{0};
-  size_t done = 0;
-  while (done < len) {
-    uint64_t a = addr.value() + done;
-    size_t chunk = len - done;
-    if (done > 0 || chunk > kPageSize) chunk = std::min<size_t>(chunk, kPageSize - (a % kPageSize));
-    iovec local{const_cast<char*>(static_cast<const char*>(src)) + done, chunk};
-    // SAFETY: as in Read.
-    iovec remote{reinterpret_cast<void*>(a), chunk};
-    ssize_t n = process_vm_writev(pid_, &local, 1, &remote, 1, 0);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done == 0) return Errno(EFAULT);
-  return done;
+  return proc_.Write(addr, src, len);
 }
 
 Status PtraceAddressSpace::WriteForce(UserAddr addr, const void* src, size_t len) {
-  if (mem_fd_ < 0) return Errno(EIO);
-  ssize_t n = pwrite(mem_fd_, src, len, static_cast<off_t>(addr.value()));
-  if (n != static_cast<ssize_t>(len)) return Errno(EFAULT);
-  return {};
+  return proc_.WriteForce(addr, src, len);
 }
 
 UserAddr PtraceAddressSpace::UserTop() const { return UserAddr(kStubBase); }
-
-int64_t PtraceAddressSpace::CpuTimeNs() const {
-  clockid_t clock;
-  timespec ts;
-  if (clock_getcpuclockid(pid_, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 // ---- PtraceContext ----
 
@@ -317,31 +265,7 @@ Stop PtraceContext::Run(Registers& regs) {
   }
 }
 
-int64_t PtraceAddressSpace::MaxRssKb() const {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/status", pid_);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
-  char line[256];
-  long long kb = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::sscanf(line, "VmHWM: %lld", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb;
-}
-
-int64_t PtraceContext::CpuTimeNs() const {
-  // The first field of schedstat is the thread's time on a CPU, in ns.
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", as_->host_pid(), tid_);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
-  long long ns = 0;
-  if (std::fscanf(f, "%lld", &ns) != 1) ns = 0;
-  std::fclose(f);
-  return ns;
-}
+int64_t PtraceContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
 
 void PtraceContext::Interrupt() { syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal); }
 

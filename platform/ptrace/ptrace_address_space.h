@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
+#include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::ptrace {
 
@@ -25,6 +26,7 @@ struct StubLayout {
 
 class PtraceAddressSpace : public AddressSpace {
  public:
+  // `pid` is a parked stub; this object owns it (and kills it at the end).
   PtraceAddressSpace(pid_t pid, const StubLayout& layout);
   ~PtraceAddressSpace() override;
 
@@ -41,10 +43,11 @@ class PtraceAddressSpace : public AddressSpace {
   Status WriteForce(UserAddr addr, const void* src, size_t len) override;
   UserAddr UserTop() const override;
   UserAddr VdsoBase() const override { return layout_.vdso; }
-  int host_pid() const override { return pid_; }
-  ThreadHandle initial_thread() const override { return ThreadHandle{pid_}; }
-  int64_t CpuTimeNs() const override;
-  int64_t MaxRssKb() const override;
+  int host_pid() const override { return proc_.pid(); }
+  ThreadHandle initial_thread() const override { return ThreadHandle{proc_.pid()}; }
+  int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
+  int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
+  const stub::StubProcess& process() const { return proc_; }
 
   const StubLayout& layout() const { return layout_; }
 
@@ -59,12 +62,8 @@ class PtraceAddressSpace : public AddressSpace {
               long a5 = 0);
   static Status FromSyscall(long r);
 
-  const pid_t pid_;
+  stub::StubProcess proc_;
   const StubLayout layout_;
-  int mem_fd_ = -1;  // /proc/PID/mem, for WriteForce
-  // Taken while the stub is alive and parked, so the final SIGKILL reaches
-  // this stub even if its pid has since been reaped and reused.
-  int pidfd_ = -1;
   absl::Mutex mu_;
   std::unordered_map<pid_t, PtraceContext*> injectors_ ABSL_GUARDED_BY(mu_);
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time

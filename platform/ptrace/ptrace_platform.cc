@@ -26,26 +26,13 @@
 #include "platform/ptrace/ptrace_address_space.h"
 #include "platform/ptrace/stub_image.h"
 #include "platform/ptrace/stub_layout.h"
+#include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::ptrace {
 namespace {
 
 absl::Status ErrnoStatus(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
-}
-
-// Finds [vdso] in the maps of `pid`, once the stub image is mapped there.
-uint64_t FindStubVdso(pid_t pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  bool stub = false;
-  uint64_t vdso = 0;
-  while (std::getline(maps, line)) {
-    uint64_t start = std::stoull(line, nullptr, 16);
-    if (start == kStubBase) stub = true;
-    if (line.find("[vdso]") != std::string::npos) vdso = start;
-  }
-  return stub ? vdso : 0;
 }
 
 class PtracePlatform : public Platform {
@@ -62,50 +49,14 @@ class PtracePlatform : public Platform {
   // Starts the zygote. Must run on a thread that lives as long as the
   // sandbox: the zygote dies with it (PR_SET_PDEATHSIG).
   absl::Status Init() {
-    int memfd = memfd_create("seedsc-stub", MFD_CLOEXEC);
-    if (memfd < 0) return ErrnoStatus("memfd_create", errno);
-    if (write(memfd, kStubImage, kStubImageSize) != static_cast<ssize_t>(kStubImageSize)) {
-      close(memfd);
-      return ErrnoStatus("writing the stub image", errno);
-    }
-    Elf64_Ehdr ehdr;
-    std::memcpy(&ehdr, kStubImage, sizeof(ehdr));
-    layout_.entry = ehdr.e_entry;
-    if (layout_.entry < kStubBase) return absl::InternalError("stub linked below kStubBase");
-
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return ErrnoStatus("fork", errno);
-    if (pid == 0) {
-      // Between fork and exec: async-signal-safe calls only.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(1);
-      setsid();  // no terminal signals for stubs
-      personality(ADDR_NO_RANDOMIZE);  // one layout for every stub
-      // A stub holds no host fd but the image it runs (close-on-exec).
-      syscall(SYS_close_range, 0, static_cast<unsigned>(memfd) - 1, 0);
-      syscall(SYS_close_range, static_cast<unsigned>(memfd) + 1, ~0U, 0);
-      const char* argv[] = {"seedsc-stub", "zygote", nullptr};
-      const char* envp[] = {nullptr};
-      syscall(SYS_execveat, memfd, "", argv, envp, AT_EMPTY_PATH);
-      _exit(127);
-    }
-    close(memfd);
-    zygote_ = pid;
-    // Wait until the stub image runs in the child.
-    for (int i = 0; i < 2000 && layout_.vdso.IsNull(); ++i) {
-      layout_.vdso = UserAddr(FindStubVdso(pid));
-      if (layout_.vdso.IsNull()) usleep(1000);
-    }
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) return absl::InternalError("the stub did not start");
-    // Where the scratch page is: a word at a fixed offset in the stub's code.
-    iovec local{&layout_.scratch, sizeof(layout_.scratch)};
-    // SAFETY: a read from the stub's own read-only text page.
-    iovec remote{reinterpret_cast<void*>(layout_.entry + kStubScratchAddr), sizeof(uint64_t)};
-    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(uint64_t)) {
-      return ErrnoStatus("reading the stub layout", errno);
-    }
+    auto z = stub::StartZygote(
+        kStubImage, kStubImageSize,
+        {.name = "seedsc-stub", .stub_base = kStubBase, .scratch_offset = kStubScratchAddr});
+    if (!z.ok()) return z.status();
+    zygote_ = z->pid;
+    layout_.entry = z->entry;
+    layout_.scratch = z->scratch;
+    layout_.vdso = z->vdso;
     return absl::OkStatus();
   }
 

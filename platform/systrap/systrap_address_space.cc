@@ -59,22 +59,11 @@ long Injector::Call(long nr, long a0, long a1, long a2, long a3, long a4, long a
 // ---- SystrapAddressSpace ----
 
 SystrapAddressSpace::SystrapAddressSpace(pid_t pid, const StubLayout& layout)
-    : pid_(pid), layout_(layout) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-  mem_fd_ = open(path, O_RDWR | O_CLOEXEC);
-  // The stub is alive (parked) when we get here: the pidfd names it.
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-}
+    : proc_(pid), pid_(pid), layout_(layout) {}
 
+// Every context is gone by now; proc_ kills the stub and the zygote reaps it.
 SystrapAddressSpace::~SystrapAddressSpace() {
-  // Every context is gone by now; the zygote reaps the process.
-  if (pidfd_ >= 0) {
-    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-    close(pidfd_);
-  }
   if (region_ != nullptr) munmap(region_, kRegionSize);
-  if (mem_fd_ >= 0) close(mem_fd_);
 }
 
 absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create(
@@ -85,7 +74,7 @@ absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create
 }
 
 absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) {
-  if (mem_fd_ < 0 || pidfd_ < 0) {
+  if (!proc_.ok()) {
     return absl::InternalError(absl::StrCat("systrap: opening stub ", pid_, " (mem, pidfd) failed"));
   }
   int memfd = memfd_create("seedsc-systrap", MFD_CLOEXEC);
@@ -114,7 +103,7 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
       st = absl::InternalError(
           absl::StrCat("setting up stub ", pid_, ": ", what, ": ", std::strerror(-r)));
     };
-    if (pwrite(mem_fd_, path, static_cast<size_t>(n) + 1, static_cast<off_t>(layout_.scratch)) !=
+    if (pwrite(proc_.mem_fd(), path, static_cast<size_t>(n) + 1, static_cast<off_t>(layout_.scratch)) !=
         n + 1) {
       fail("writing the scratch page", -EIO);
     }
@@ -276,73 +265,6 @@ Status SystrapAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr 
   return FromSyscall(Inject(SYS_mremap, static_cast<long>(old_addr.value()),
                             static_cast<long>(old_len), static_cast<long>(new_len),
                             MREMAP_MAYMOVE | MREMAP_FIXED, static_cast<long>(new_addr.value())));
-}
-
-Result<size_t> SystrapAddressSpace::Read(UserAddr addr, void* dst, size_t len) {
-  if (len == 0) return size_t{0};
-  size_t done = 0;
-  // process_vm_readv fails a whole iovec on a fault, so go page by page past
-  // the first to find how far the copy can go.
-  while (done < len) {
-    uint64_t a = addr.value() + done;
-    size_t chunk = len - done;
-    if (done > 0 || chunk > kPageSize) chunk = std::min<size_t>(chunk, kPageSize - (a % kPageSize));
-    iovec local{static_cast<char*>(dst) + done, chunk};
-    // SAFETY: the remote iovec is a guest address; the kernel checks it
-    // against the stub's mappings and fails with EFAULT instead of faulting.
-    iovec remote{reinterpret_cast<void*>(a), chunk};
-    ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done == 0) return Errno(EFAULT);
-  return done;
-}
-
-Result<size_t> SystrapAddressSpace::Write(UserAddr addr, const void* src, size_t len) {
-  if (len == 0) return size_t{0};
-  size_t done = 0;
-  while (done < len) {
-    uint64_t a = addr.value() + done;
-    size_t chunk = len - done;
-    if (done > 0 || chunk > kPageSize) chunk = std::min<size_t>(chunk, kPageSize - (a % kPageSize));
-    iovec local{const_cast<char*>(static_cast<const char*>(src)) + done, chunk};
-    // SAFETY: as in Read.
-    iovec remote{reinterpret_cast<void*>(a), chunk};
-    ssize_t n = process_vm_writev(pid_, &local, 1, &remote, 1, 0);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done == 0) return Errno(EFAULT);
-  return done;
-}
-
-Status SystrapAddressSpace::WriteForce(UserAddr addr, const void* src, size_t len) {
-  if (mem_fd_ < 0) return Errno(EIO);
-  ssize_t n = pwrite(mem_fd_, src, len, static_cast<off_t>(addr.value()));
-  if (n != static_cast<ssize_t>(len)) return Errno(EFAULT);
-  return {};
-}
-
-int64_t SystrapAddressSpace::CpuTimeNs() const {
-  clockid_t clock;
-  timespec ts;
-  if (clock_getcpuclockid(pid_, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t SystrapAddressSpace::MaxRssKb() const {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/status", pid_);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
-  char line[256];
-  long long kb = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::sscanf(line, "VmHWM: %lld", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb;
 }
 
 }  // namespace seedvisor::platform::systrap

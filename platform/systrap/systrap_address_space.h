@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
+#include "platform/stub/stub_process.h"
 #include "platform/systrap/systrap_layout.h"
 
 namespace seedvisor::platform::systrap {
@@ -63,15 +64,22 @@ class SystrapAddressSpace : public AddressSpace {
   Status Sync(UserAddr addr, uint64_t len, int flags) override;
   Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
                uint64_t new_len) override;
-  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override;
-  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override;
-  Status WriteForce(UserAddr addr, const void* src, size_t len) override;
+  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override {
+    return proc_.Read(addr, dst, len);
+  }
+  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override {
+    return proc_.Write(addr, src, len);
+  }
+  Status WriteForce(UserAddr addr, const void* src, size_t len) override {
+    return proc_.WriteForce(addr, src, len);
+  }
   UserAddr UserTop() const override { return UserAddr(kRegionBase); }
   UserAddr VdsoBase() const override { return layout_.vdso; }
   int host_pid() const override { return pid_; }
   ThreadHandle initial_thread() const override { return ThreadHandle{pid_}; }
-  int64_t CpuTimeNs() const override;
-  int64_t MaxRssKb() const override;
+  int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
+  int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
+  const stub::StubProcess& process() const { return proc_; }
 
   const StubLayout& layout() const { return layout_; }
   // The sentry's view of slot `i` of the shared region.
@@ -94,12 +102,11 @@ class SystrapAddressSpace : public AddressSpace {
   SystrapContext* CallerContext();
   static Status FromSyscall(long r);
 
+  // Owns the stub: copies, accounting, and the final kill through a pidfd
+  // (the zygote reaps a dead stub at once, so its pid number may be reused).
+  stub::StubProcess proc_;
   const pid_t pid_;
   const StubLayout layout_;
-  int mem_fd_ = -1;  // /proc/PID/mem, for WriteForce
-  // Pins the stub process: the zygote reaps a dead stub at once, and a
-  // kill() by number could then hit whatever reused the pid (a sentry thread).
-  int pidfd_ = -1;
   uint8_t* region_ = nullptr;
   absl::Mutex mu_;
   std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);

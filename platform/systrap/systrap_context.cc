@@ -338,16 +338,5 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
   return std::shared_ptr<AddressSpace>(*as);
 }
 
-int64_t SystrapContext::CpuTimeNs() const {
-  // The first field of schedstat is the thread's time on a CPU, in ns.
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", as_->host_pid(), tid_);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
-  long long ns = 0;
-  if (std::fscanf(f, "%lld", &ns) != 1) ns = 0;
-  std::fclose(f);
-  return ns;
-}
-
+int64_t SystrapContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
 }  // namespace seedvisor::platform::systrap

@@ -1,0 +1,191 @@
+#include "platform/stub/stub_process.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::platform::stub {
+namespace {
+
+using CopyFn = ssize_t (*)(pid_t, const iovec*, unsigned long, const iovec*, unsigned long,
+                           unsigned long);
+
+// process_vm_{read,write}v fail a whole iovec on a fault, so after the first
+// try go page by page to find how far the copy can go.
+Result<size_t> Copy(CopyFn fn, pid_t pid, UserAddr addr, char* local_buf, size_t len) {
+  if (len == 0) return size_t{0};
+  size_t done = 0;
+  while (done < len) {
+    uint64_t a = addr.value() + done;
+    size_t chunk = len - done;
+    if (done > 0 || chunk > kPageSize) chunk = std::min<size_t>(chunk, kPageSize - (a % kPageSize));
+    iovec local{local_buf + done, chunk};
+    // SAFETY: the remote iovec is a guest address; the kernel checks it
+    // against the stub's mappings and fails with EFAULT instead of faulting.
+    iovec remote{reinterpret_cast<void*>(a), chunk};
+    ssize_t n = fn(pid, &local, 1, &remote, 1, 0);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done == 0) return Errno(EFAULT);
+  return done;
+}
+
+// The first number after `key` in a /proc file, or 0.
+int64_t ReadProcNumber(const std::string& path, const char* fmt) {
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  long long v = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, fmt, &v) == 1) break;
+  }
+  std::fclose(f);
+  return v;
+}
+
+// [vdso] in the maps of `pid`, once the image linked at `base` is mapped.
+uint64_t FindStubVdso(pid_t pid, uint64_t base) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  bool stub = false;
+  uint64_t vdso = 0;
+  while (std::getline(maps, line)) {
+    uint64_t start = std::stoull(line, nullptr, 16);
+    if (start == base) stub = true;
+    if (line.find("[vdso]") != std::string::npos) vdso = start;
+  }
+  return stub ? vdso : 0;
+}
+
+absl::Status ErrnoStatus(const char* what, int err) {
+  return absl::InternalError(absl::StrCat("stub: ", what, ": ", std::strerror(err)));
+}
+
+}  // namespace
+
+StubProcess::StubProcess(pid_t pid) : pid_(pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+  mem_fd_ = open(path, O_RDWR | O_CLOEXEC);
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+StubProcess::~StubProcess() {
+  if (pidfd_ >= 0) {
+    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+    close(pidfd_);
+  }
+  if (mem_fd_ >= 0) close(mem_fd_);
+}
+
+Result<size_t> StubProcess::Read(UserAddr addr, void* dst, size_t len) const {
+  return Copy(process_vm_readv, pid_, addr, static_cast<char*>(dst), len);
+}
+
+Result<size_t> StubProcess::Write(UserAddr addr, const void* src, size_t len) const {
+  // process_vm_writev reads the local iovec only.
+  return Copy(process_vm_writev, pid_, addr, const_cast<char*>(static_cast<const char*>(src)), len);
+}
+
+Status StubProcess::WriteForce(UserAddr addr, const void* src, size_t len) const {
+  if (mem_fd_ < 0) return Errno(EIO);
+  ssize_t n = pwrite(mem_fd_, src, len, static_cast<off_t>(addr.value()));
+  if (n != static_cast<ssize_t>(len)) return Errno(EFAULT);
+  return {};
+}
+
+int64_t StubProcess::CpuTimeNs() const {
+  clockid_t clock;
+  timespec ts;
+  if (clock_getcpuclockid(pid_, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t StubProcess::ThreadCpuTimeNs(pid_t tid) const {
+  // The first field of schedstat is the thread's time on a CPU, in ns.
+  return ReadProcNumber(absl::StrCat("/proc/", pid_, "/task/", tid, "/schedstat"), "%lld");
+}
+
+int64_t StubProcess::MaxRssKb() const {
+  return ReadProcNumber(absl::StrCat("/proc/", pid_, "/status"), "VmHWM: %lld");
+}
+
+absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const ZygoteOptions& opts) {
+  Zygote z;
+  Elf64_Ehdr ehdr;
+  if (size < sizeof(ehdr)) return absl::InternalError("stub: image too small");
+  std::memcpy(&ehdr, image, sizeof(ehdr));
+  z.entry = ehdr.e_entry;
+  if (z.entry < opts.stub_base) return absl::InternalError("stub: image linked below its base");
+  int memfd = memfd_create(opts.name, MFD_CLOEXEC);
+  if (memfd < 0) return ErrnoStatus("memfd_create", errno);
+  if (write(memfd, image, size) != static_cast<ssize_t>(size)) {
+    int err = errno;
+    close(memfd);
+    return ErrnoStatus("writing the stub image", err);
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(memfd);
+    return ErrnoStatus("fork", err);
+  }
+  if (pid == 0) {
+    // Between fork and exec: async-signal-safe calls only.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    setsid();                        // no terminal signals for stubs
+    personality(ADDR_NO_RANDOMIZE);  // one layout for every stub
+    // A stub holds no host fd but the image it runs (close-on-exec).
+    syscall(SYS_close_range, 0, static_cast<unsigned>(memfd) - 1, 0);
+    syscall(SYS_close_range, static_cast<unsigned>(memfd) + 1, ~0U, 0);
+    const char* argv[] = {opts.name, "zygote", nullptr};
+    const char* envp[] = {nullptr};
+    syscall(SYS_execveat, memfd, "", argv, envp, AT_EMPTY_PATH);
+    _exit(127);
+  }
+  close(memfd);
+  z.pid = pid;
+  // Wait until the stub image runs in the child.
+  for (int i = 0; i < 2000 && z.vdso.IsNull(); ++i) {
+    z.vdso = UserAddr(FindStubVdso(pid, opts.stub_base));
+    if (z.vdso.IsNull()) usleep(1000);
+  }
+  int status;
+  if (z.vdso.IsNull() || waitpid(pid, &status, WNOHANG) == pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return absl::InternalError("stub: the zygote did not start");
+  }
+  // Where the scratch page is: a word at a fixed offset in the stub's code.
+  iovec local{&z.scratch, sizeof(z.scratch)};
+  // SAFETY: a read from the stub's own read-only text page.
+  iovec remote{reinterpret_cast<void*>(z.entry + opts.scratch_offset), sizeof(uint64_t)};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(uint64_t)) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return ErrnoStatus("reading the stub layout", err);
+  }
+  return z;
+}
+
+}  // namespace seedvisor::platform::stub

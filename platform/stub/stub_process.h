@@ -1,0 +1,77 @@
+// What every stub-process platform (ptrace, systrap) does the same way: the
+// host process that holds a guest address space, seen from the sentry.
+//
+// StubProcess copies guest memory with process_vm_readv/writev (honouring
+// page protections) or through /proc/PID/mem (WriteForce, as the ELF loader
+// needs), reports the stub's CPU time and peak RSS, and kills it through a
+// pidfd. StartZygote() starts the stub every other one is forked from.
+//
+//   auto z = stub::StartZygote(kStubImage, kStubImageSize, {.name = "seedsc-stub", ...});
+//   stub::StubProcess proc(child_pid);   // a parked stub forked from z->pid
+//   SV_ASSIGN_OR_RETURN(size_t n, proc.Read(addr, buf, len));
+#ifndef SEEDVISOR_PLATFORM_STUB_STUB_PROCESS_H_
+#define SEEDVISOR_PLATFORM_STUB_STUB_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "sentry/base/errno.h"
+#include "sentry/base/usermem.h"
+
+namespace seedvisor::platform::stub {
+
+class StubProcess {
+ public:
+  // `pid` must be alive (a parked stub): the pidfd taken here names it even
+  // after its pid number is reaped and reused.
+  explicit StubProcess(pid_t pid);
+  // SIGKILLs the stub (through the pidfd, never by number).
+  ~StubProcess();
+  StubProcess(const StubProcess&) = delete;
+  StubProcess& operator=(const StubProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool ok() const { return mem_fd_ >= 0 && pidfd_ >= 0; }
+  int mem_fd() const { return mem_fd_; }
+  int pidfd() const { return pidfd_; }
+
+  // Bytes copied before the first fault; EFAULT if none.
+  Result<size_t> Read(UserAddr addr, void* dst, size_t len) const;
+  Result<size_t> Write(UserAddr addr, const void* src, size_t len) const;
+  // Writes even to read-only pages (FOLL_FORCE through /proc/PID/mem).
+  Status WriteForce(UserAddr addr, const void* src, size_t len) const;
+
+  int64_t CpuTimeNs() const;                  // all the stub's threads
+  int64_t ThreadCpuTimeNs(pid_t tid) const;   // one of them (schedstat)
+  int64_t MaxRssKb() const;                   // VmHWM
+
+ private:
+  const pid_t pid_;
+  int mem_fd_ = -1;
+  int pidfd_ = -1;
+};
+
+struct ZygoteOptions {
+  const char* name = "seedsc-stub";  // the memfd's and the process's name
+  uint64_t stub_base = 0;            // where the image is linked
+  uint64_t scratch_offset = 0;       // entry-relative word holding the scratch page address
+};
+
+struct Zygote {
+  pid_t pid = -1;
+  uint64_t entry = 0;    // the image's entry point; gadgets are at fixed offsets
+  uint64_t scratch = 0;  // the read-only scratch page
+  UserAddr vdso;         // the host vDSO in every stub (no ASLR: the same everywhere)
+};
+
+// Runs the embedded stub image as a zygote: a child of the calling thread
+// (which must live as long as the sandbox: the zygote has PR_SET_PDEATHSIG),
+// in its own session, without ASLR, holding no host fd.
+absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const ZygoteOptions& opts);
+
+}  // namespace seedvisor::platform::stub
+
+#endif  // SEEDVISOR_PLATFORM_STUB_STUB_PROCESS_H_
