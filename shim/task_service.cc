@@ -123,7 +123,10 @@ absl::StatusOr<task::StartResponse> TaskService::Start(const task::StartRequest&
   if (req.exec_id().empty()) {
     ctl::StartRequest sr;
     sr.set_container_id(req.id());
-    *sr.mutable_stdio() = p->io->SandboxStdio();
+    // A terminal init keeps the pty that `seedsc create --console-socket`
+    // set up (runc's convention: the master reaches the console socket
+    // during create, or at Start at the latest); other stdio goes here.
+    if (!p->terminal) *sr.mutable_stdio() = p->io->SandboxStdio();
     ctl::StartResponse out;
     if (absl::Status s = sb.Call("Start", sr, &out); !s.ok()) return s;
     p->sandbox_pid = 0;  // the control protocol's name for the init

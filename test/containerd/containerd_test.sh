@@ -31,6 +31,9 @@ done
 T="$(mktemp -d /tmp/ctrd.XXXXXX)"
 mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc" "$T/s"
 cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
+# A private copy: a concurrent build may replace the seedsc under test.
+cp "$SEEDSC" "$T/bin/seedsc"
+SEEDSC="$T/bin/seedsc"
 ADDR="$T/containerd.sock"
 RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"  # see ours()
 
@@ -105,7 +108,10 @@ tcase run_tty --grep 'tty-ok /dev/' -- script -qec \
 tcase run_stdin_eof --out '3' --stdin $'a\nb\nc\n' -- "${RUN[@]}" --rm "$IMG" t4 wc -l
 
 # A detached task: ps, exec, kill, delete.
-tcase detached_run -- "${RUN[@]}" -d --null-io "$IMG" d1 sleep 1000
+# d1's init is pid 1 of its container: like Linux for a namespace's init,
+# a signal without a handler does nothing to it, so it traps TERM.
+tcase detached_run -- "${RUN[@]}" -d --null-io "$IMG" d1 sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done'
+
 tcase task_ls_running --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
 tcase task_ps --grep '^[0-9]+ ' -- "${CTR[@]}" task ps d1
 tcase task_exec --out exec-ok --status 5 -- \
@@ -132,9 +138,30 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 check_eq task_stopped_after_kill 1 "$stopped" "ctr task ls shows d1 STOPPED after ctr task kill"
-tcase task_rm -- "${CTR[@]}" task rm d1
+tcase task_rm --grep 'exit code 7' -- "${CTR[@]}" task rm d1
 tcase container_rm -- "${CTR[@]}" c rm d1
 tcase task_gone --nogrep '^d1 ' -- "${CTR[@]}" task ls
+
+# The sandbox dies under a running task (SIGKILL from outside): the task
+# stops with 137 and can be deleted; nothing is left of it.
+tcase crash_run -- "${RUN[@]}" -d --null-io "$IMG" k1 sleep 1000
+k1_pid="$("${CTR[@]}" task ls | awk '$1 == "k1" {print $2}')"
+k1_ours=0
+for _ in $(seq 20); do  # a process may be mid-exec when /proc is read
+  [[ -n "$k1_pid" ]] && ours | grep -qx "$k1_pid" && { k1_ours=1; break; }
+  sleep 0.05
+done
+check_ok crash_pid_is_ours "$k1_ours" "the task pid of k1 is a process of this run" \
+  "pid of this run" "'$k1_pid': $(ps -o pid=,stat=,args= -p "${k1_pid:-0}" | cut -c1-150)"
+((k1_ours)) && kill -9 "$k1_pid"
+crashed=""
+for _ in $(seq 100); do
+  if "${CTR[@]}" task ls | grep -qE '^k1 +[0-9]+ +STOPPED'; then crashed=1; break; fi
+  sleep 0.1
+done
+check_eq crash_task_stopped 1 "$crashed" "ctr task ls shows k1 STOPPED after its sandbox was killed"
+tcase crash_task_rm --grep 'exit code 137' -- "${CTR[@]}" task rm k1
+tcase crash_container_rm -- "${CTR[@]}" c rm k1
 
 # Two containers at once, detached and in the foreground.
 tcase two_detached_a -- "${RUN[@]}" -d --null-io "$IMG" p1 sleep 1000
