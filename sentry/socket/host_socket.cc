@@ -16,19 +16,6 @@ namespace seedvisor::sentry {
 
 namespace {
 
-// Runs the non-blocking host call `op` until it does not fail with EAGAIN,
-// waiting for `events` unless the call must not block.
-template <typename Op>
-Result<ssize_t> Retry(Task& t, int fd, bool nonblock, short events, Op op) {
-  for (;;) {
-    ssize_t n = op();
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);
-    if (nonblock) return Errno(EAGAIN);
-    SV_TRY(TaskBlockOnFd(t, fd, events));
-  }
-}
 
 const sockaddr* Sa(const std::string& a) { return reinterpret_cast<const sockaddr*>(a.data()); }
 
@@ -53,7 +40,7 @@ Status HostSocket::Listen(Task&, int backlog) {
 Result<FileRef> HostSocket::Accept(Task& t, int flags, std::string* peer) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  SV_ASSIGN_OR_RETURN(ssize_t nfd, Retry(t, fd_, nonblocking(), POLLIN, [&] {
+  SV_ASSIGN_OR_RETURN(ssize_t nfd, Retry(t, fd_, !nonblocking(), POLLIN, false, [&] {
                         len = sizeof(ss);
                         return static_cast<ssize_t>(accept4(
                             fd_, reinterpret_cast<sockaddr*>(&ss), &len,
@@ -96,7 +83,7 @@ Result<size_t> HostSocket::SendMsg(Task& t, const MsgIn& m) {
   }
   int hflags = (m.flags & ~MSG_DONTWAIT) | MSG_NOSIGNAL | MSG_DONTWAIT;
   bool nb = nonblocking() || (m.flags & MSG_DONTWAIT);
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, nb, POLLOUT, [&] { return sendmsg(fd_, &h, hflags); }));
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, !nb, POLLOUT, true, [&] { return sendmsg(fd_, &h, hflags); }));
   return static_cast<size_t>(n);
 }
 
@@ -107,7 +94,7 @@ Result<MsgOut> HostSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   bool nb = nonblocking() || (flags & MSG_DONTWAIT);
   int hflags = (flags & ~(MSG_DONTWAIT | MSG_WAITALL | MSG_CMSG_CLOEXEC)) | MSG_DONTWAIT;
   msghdr h{};
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, nb, POLLIN, [&] {
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, !nb, POLLIN, false, [&] {
                         iovec iov{buf, len};
                         h = msghdr{};
                         h.msg_iov = &iov;
@@ -122,7 +109,7 @@ Result<MsgOut> HostSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   // MSG_WAITALL on a stream: keep reading until full, EOF, error or signal.
   if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && n > 0) {
     while (out.len < len) {
-      auto more = Retry(t, fd_, nb, POLLIN,
+      auto more = Retry(t, fd_, !nb, POLLIN, false,
                         [&] { return recv(fd_, buf + out.len, len - out.len, MSG_DONTWAIT); });
       if (!more.ok() || *more == 0) break;
       out.len += static_cast<size_t>(*more);

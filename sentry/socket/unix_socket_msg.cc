@@ -15,17 +15,6 @@ namespace {
 
 constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
 
-template <typename Op>
-Result<ssize_t> Retry(Task& t, int fd, bool block, short events, Op op) {
-  for (;;) {
-    ssize_t n = op();
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);
-    if (!block) return Errno(EAGAIN);
-    SV_TRY(TaskBlockOnFd(t, fd, events));
-  }
-}
 
 ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
 
@@ -207,7 +196,7 @@ Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
     h.msg_controllen = control.size();
   }
   int hflags = MSG_NOSIGNAL | MSG_DONTWAIT | (m.flags & MSG_EOR);
-  auto n = Retry(t, out_fd, Blocking(m.flags), POLLOUT, [&] { return sendmsg(out_fd, &h, hflags); });
+  auto n = Retry(t, out_fd, Blocking(m.flags), POLLOUT, true, [&] { return sendmsg(out_fd, &h, hflags); });
   if (rights_fd >= 0) {
     if (n.ok()) {
       close(rights_fd);
@@ -235,7 +224,7 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   std::vector<char> control(CMSG_SPACE(kMaxFds * sizeof(int)) + CMSG_SPACE(sizeof(ucred)));
   int hflags = (flags & (MSG_PEEK | MSG_TRUNC)) | MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
   msghdr h{};
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd, Blocking(flags), POLLIN, [&] {
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd, Blocking(flags), POLLIN, false, [&] {
                         iovec iov{buf, len};
                         h = msghdr{};
                         h.msg_iov = &iov;
@@ -254,7 +243,7 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
       ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags, &from);
   if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && type_ == SOCK_STREAM && n > 0) {
     while (out.len < len) {
-      auto more = Retry(t, fd, Blocking(flags), POLLIN,
+      auto more = Retry(t, fd, Blocking(flags), POLLIN, false,
                         [&] { return recv(fd, buf + out.len, len - out.len, MSG_DONTWAIT); });
       if (!more.ok() || *more == 0) break;
       out.len += static_cast<size_t>(*more);

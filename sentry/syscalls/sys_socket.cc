@@ -1,6 +1,8 @@
 // socket, socketpair, bind, listen, accept, accept4, connect, shutdown,
 // getsockname, getpeername, getsockopt, setsockopt over sentry/socket.
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -167,12 +169,38 @@ SyscallReturn SysGetpeername(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+// SO_RCVTIMEO/SO_SNDTIMEO, old and new names (both a 64-bit timeval on
+// x86-64); the sentry applies them (Socket::Retry).
+bool IsTimeoutOpt(int level, int name, bool* send) {
+  if (level != SOL_SOCKET) return false;
+  switch (name) {
+    case SO_RCVTIMEO_OLD:
+    case SO_RCVTIMEO_NEW:
+      *send = false;
+      return true;
+    case SO_SNDTIMEO_OLD:
+    case SO_SNDTIMEO_NEW:
+      *send = true;
+      return true;
+    default:
+      return false;
+  }
+}
+
 SyscallReturn SysGetsockopt(Task& t, const SyscallArgs& a) {
   FileRef hold;
   SV_ASSIGN_OR_RETURN(Socket * s, GetSocket(t, a.Int(0), &hold));
   int32_t len;
   SV_TRY(t.CopyInObj(a.Addr(4), &len));
   if (len < 0) return Errno(EINVAL);
+  if (bool send; IsTimeoutOpt(a.Int(1), a.Int(2), &send)) {
+    int64_t ns = s->timeout_ns(send);
+    timeval tv{static_cast<time_t>(ns / 1000000000), static_cast<suseconds_t>(ns % 1000000000 / 1000)};
+    int32_t n = std::min<int32_t>(len, sizeof(tv));
+    SV_TRY(t.CopyOut(a.Addr(3), &tv, n));
+    SV_TRY(t.CopyOutObj(a.Addr(4), n));
+    return 0;
+  }
   SV_ASSIGN_OR_RETURN(std::string v, s->GetSockOpt(t, a.Int(1), a.Int(2),
                                                    std::min<size_t>(len, 4096)));
   if (!v.empty()) SV_TRY(t.CopyOut(a.Addr(3), v.data(), v.size()));
@@ -188,6 +216,16 @@ SyscallReturn SysSetsockopt(Task& t, const SyscallArgs& a) {
   if (len > 4096) return Errno(EINVAL);
   std::string v(len, '\0');
   if (len) SV_TRY(t.CopyIn(a.Addr(3), v.data(), len));
+  if (bool send; IsTimeoutOpt(a.Int(1), a.Int(2), &send)) {
+    timeval tv;
+    if (v.size() < sizeof(tv)) return Errno(EINVAL);
+    memcpy(&tv, v.data(), sizeof(tv));
+    // sock_set_timeout(): usec out of range is EDOM; a negative time is 0.
+    if (tv.tv_usec < 0 || tv.tv_usec >= 1000000) return Errno(EDOM);
+    int64_t ns = tv.tv_sec < 0 ? 0 : tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL;
+    s->set_timeout_ns(send, ns);
+    return 0;
+  }
   SV_TRY(s->SetSockOpt(t, a.Int(1), a.Int(2), v));
   return 0;
 }

@@ -67,7 +67,7 @@ constexpr SyscallEntry kTable[] = {
     {51, "getsockname", SysGetsockname, Support::kFull, "ipp", ""},
     {52, "getpeername", SysGetpeername, Support::kFull, "ipp", ""},
     {53, "socketpair", SysSocketpair, Support::kFull, "iiip", ""},
-    {54, "setsockopt", SysSetsockopt, Support::kPartial, "iiipu", "SO_RCVTIMEO/SO_SNDTIMEO not honoured"},
+    {54, "setsockopt", SysSetsockopt, Support::kFull, "iiipu", ""},
     {55, "getsockopt", SysGetsockopt, Support::kFull, "iiipp", ""},
     {56, "clone", SysClone, Support::kPartial, "xxppx", "namespaces flags refused with EINVAL/EPERM"},
     {57, "fork", SysFork, Support::kFull, "", ""},

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -395,6 +396,31 @@ TEST(UnixSocketTest, PeerCredAndScmCredentials) {
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
   EXPECT_EXIT_CODE(st, 0);
   unlink(path.c_str());
+}
+
+TEST(UnixSocketTest, ReceiveAndSendTimeouts) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Fd a(sv[0]), b(sv[1]);
+  timeval tv{0, 50000};
+  ASSERT_EQ(setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+  timeval got{};
+  socklen_t gl = sizeof(got);
+  ASSERT_EQ(getsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &got, &gl), 0);
+  // Linux keeps it in jiffies: 50 ms may read back rounded up a tick.
+  EXPECT_EQ(got.tv_sec, 0);
+  EXPECT_GE(got.tv_usec, 50000);
+  EXPECT_LT(got.tv_usec, 61000);
+  char c;
+  timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  EXPECT_ERRNO(EAGAIN, recv(a, &c, 1, 0));  // socket(7): EAGAIN at the timeout
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  EXPECT_GE(ms, 40);
+  timeval bad{0, 2000000};
+  EXPECT_ERRNO(EDOM, setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &bad, sizeof(bad)));
+  EXPECT_ERRNO(EINVAL, setsockopt(a, SOL_SOCKET, SO_SNDTIMEO, &bad, 4));
 }
 
 TEST(UnixSocketTest, Errors) {
