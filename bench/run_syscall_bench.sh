@@ -95,7 +95,7 @@ if [[ -n "$runsc" && -x "$runsc" ]]; then
 fi
 
 declare -A samples  # "<runtime> <metric>" -> space-separated ns values
-metrics=(getppid pread4096)
+metrics=(getppid pread4096 fork_exit_wait touch64m_per_page)
 fail=0
 for ((r = 1; r <= rounds; r++)); do
   for name in "${names[@]}"; do

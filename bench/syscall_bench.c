@@ -7,6 +7,8 @@
 // Prints one "name ns_per_call" line per measurement:
 //   getppid 123.4
 //   pread4096 456.7
+//   fork_exit_wait 150000.0      (fork + child _exit + waitpid; GETPPID_ITERS/100 of them)
+//   touch64m_per_page 2800.0     (first touch of each page of a fresh 64 MiB mapping)
 // getppid() goes through syscall(2) so no libc cache can answer it; pread
 // reads the same 4096 bytes of a temp file in $TMPDIR (or /tmp) every time.
 #define _GNU_SOURCE
@@ -15,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,10 +76,42 @@ static double bench_pread(long iters) {
   return ns;
 }
 
+// A guest process's life: fork, _exit in the child, waitpid in the parent.
+static double bench_fork(long iters) {
+  double t0 = now_ns();
+  for (long i = 0; i < iters; i++) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    if (pid < 0 || waitpid(pid, NULL, 0) != pid) {
+      fprintf(stderr, "syscall_bench: fork/waitpid: %s\n", strerror(errno));
+      exit(1);
+    }
+  }
+  return (now_ns() - t0) / (double)iters;
+}
+
+// Page-fault cost: touch every page of a fresh 64 MiB anonymous mapping.
+static double bench_touch(void) {
+  const size_t len = 64u << 20, page = 4096;
+  double t0 = now_ns();
+  char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    fprintf(stderr, "syscall_bench: mmap: %s\n", strerror(errno));
+    exit(1);
+  }
+  for (size_t off = 0; off < len; off += page) p[off] = 1;
+  munmap(p, len);
+  return (now_ns() - t0) / (double)(len / page);
+}
+
 int main(int argc, char** argv) {
   long getppid_iters = argc > 1 ? parse_iters(argv[1]) : 100000;
   long pread_iters = argc > 2 ? parse_iters(argv[2]) : getppid_iters;
   printf("getppid %.1f\n", bench_getppid(getppid_iters));
   printf("pread4096 %.1f\n", bench_pread(pread_iters));
+  long fork_iters = getppid_iters / 100 < 10 ? 10 : getppid_iters / 100;
+  if (fork_iters > 2000) fork_iters = 2000;
+  printf("fork_exit_wait %.1f\n", bench_fork(fork_iters));
+  printf("touch64m_per_page %.1f\n", bench_touch());
   return 0;
 }
