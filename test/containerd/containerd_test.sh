@@ -118,6 +118,14 @@ tcase task_exec --out exec-ok --status 5 -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e1 d1 sh -c 'echo exec-ok; exit 5'
 tcase task_exec_stdin --out 'in-exec' --stdin 'in-exec' -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e2 d1 cat
+# An exec of a missing binary fails (at Exec, or as 127 like a shell), and
+# the task keeps running.
+tcase task_exec_missing --status any -- \
+  "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e4 d1 /no/such/binary
+check_ok task_exec_missing_fails "$([[ "$TC_STATUS" != 0 ]] && echo 1 || echo 0)" \
+  "ctr task exec d1 /no/such/binary" "a non-zero status" "$TC_STATUS: $TC_ERR"
+tcase task_running_after_failed_exec --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
+
 # Malformed ttrpc on d1's shim socket: the right codes, and it keeps serving.
 d1_address="$(cat "$T/state/io.containerd.runtime.v2.task/default/d1/address" 2>/dev/null)"
 tcase shim_robustness --out "$(printf '%s\n' 'oversized 8' 'not_a_request 3' 'even_stream 3' \
