@@ -45,6 +45,7 @@ class ThreadGroup {
   bool stop_to_report = false;
   bool continue_to_report = false;
   bool child_subreaper = false;
+  int nice = 0;  // setpriority(2), -20..19; scheduling itself stays the host's
   // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.
   int pdeath_signal = 0;
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};

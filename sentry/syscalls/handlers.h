@@ -85,6 +85,7 @@ SyscallReturn SysSchedGetparam(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedGetscheduler(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedSetparam(Task& t, const SyscallArgs& a);
+SyscallReturn SysSchedRrGetInterval(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedSetscheduler(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedYield(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetRobustList(Task& t, const SyscallArgs& a);

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "sentry/kernel/kernel.h"
@@ -278,6 +279,37 @@ SyscallReturn SysSethostname(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysSetdomainname(Task& t, const SyscallArgs& a) { return SysSethostname(t, a); }
 
+namespace {
+
+// The thread groups a getpriority/setpriority (which, who) names; empty if none.
+std::vector<ThreadGroup*> PriorityTargets(Task& t, int which, int who)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  std::vector<ThreadGroup*> out;
+  for (auto& task : t.kernel().Tasks()) {
+    ThreadGroup& tg = task->tg();
+    bool match = false;
+    switch (which) {
+      case PRIO_PROCESS: match = who == 0 ? &tg == &t.tg() : task->tid() == who; break;
+      case PRIO_PGRP: match = tg.pgid == (who == 0 ? t.tg().pgid : who); break;
+      default: match = task->creds().ruid == static_cast<uid_t>(who == 0 ? t.creds().ruid : who);
+    }
+    if (match && std::find(out.begin(), out.end(), &tg) == out.end()) out.push_back(&tg);
+  }
+  return out;
+}
+
+// A sched_* target: 0 is the caller, else a thread id (ESRCH if none).
+Result<std::shared_ptr<Task>> SchedTarget(Task& t, int pid) {
+  if (pid < 0) return Errno(EINVAL);
+  if (pid == 0) return t.shared_from_this();
+  absl::MutexLock l(&t.kernel().mu());
+  auto task = t.kernel().TaskByTid(pid);
+  if (!task) return Errno(ESRCH);
+  return task;
+}
+
+}  // namespace
+
 SyscallReturn SysSchedYield(Task&, const SyscallArgs&) {
   sched_yield();
   return 0;
@@ -292,6 +324,7 @@ SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   size_t len = a.Size(1);
   if (len < sizeof(uint64_t) || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
   cpu_set_t set;
@@ -303,6 +336,7 @@ SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   uint64_t first;
   if (a.Size(1) < sizeof(first)) return Errno(EINVAL);
   SV_TRY(t.CopyInObj(a.Addr(2), &first));
@@ -310,33 +344,54 @@ SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
   return 0;  // accepted; the sandbox's threads run where the host puts them
 }
 
-SyscallReturn SysGetpriority(Task&, const SyscallArgs& a) {
-  if (a.Int(0) < PRIO_PROCESS || a.Int(0) > PRIO_USER) return Errno(EINVAL);
-  return 20;  // nice 0, in the kernel's 40-nice encoding
+SyscallReturn SysGetpriority(Task& t, const SyscallArgs& a) {
+  int which = a.Int(0);
+  if (which < PRIO_PROCESS || which > PRIO_USER) return Errno(EINVAL);
+  absl::MutexLock l(&t.kernel().mu());
+  std::vector<ThreadGroup*> targets = PriorityTargets(t, which, a.Int(1));
+  if (targets.empty()) return Errno(ESRCH);
+  // The highest priority (lowest nice) among them, in the syscall's 40-nice
+  // encoding (getpriority(2), "C library/kernel differences").
+  int best = 19;
+  for (ThreadGroup* tg : targets) best = std::min(best, tg->nice);
+  return static_cast<uint64_t>(20 - best);
 }
 
-SyscallReturn SysSetpriority(Task&, const SyscallArgs& a) {
-  if (a.Int(0) < PRIO_PROCESS || a.Int(0) > PRIO_USER) return Errno(EINVAL);
+SyscallReturn SysSetpriority(Task& t, const SyscallArgs& a) {
+  int which = a.Int(0);
+  if (which < PRIO_PROCESS || which > PRIO_USER) return Errno(EINVAL);
+  int nice = std::clamp(a.Int(2), -20, 19);
+  absl::MutexLock l(&t.kernel().mu());
+  std::vector<ThreadGroup*> targets = PriorityTargets(t, which, a.Int(1));
+  if (targets.empty()) return Errno(ESRCH);
+  for (ThreadGroup* tg : targets) {
+    // Raising priority needs CAP_SYS_NICE (setpriority(2): EACCES).
+    if (nice < tg->nice && !t.creds().privileged()) return Errno(EACCES);
+  }
+  for (ThreadGroup* tg : targets) tg->nice = nice;
   return 0;
 }
 
-SyscallReturn SysSchedGetscheduler(Task&, const SyscallArgs& a) {
-  if (a.Int(0) < 0) return Errno(EINVAL);
+SyscallReturn SysSchedGetscheduler(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   return SCHED_OTHER;
 }
 
-SyscallReturn SysSchedSetscheduler(Task&, const SyscallArgs& a) {
+SyscallReturn SysSchedSetscheduler(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   if (a.Int(1) == SCHED_OTHER || a.Int(1) == SCHED_BATCH || a.Int(1) == SCHED_IDLE) return 0;
   return Errno(EPERM);
 }
 
 SyscallReturn SysSchedGetparam(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   struct sched_param p {};
   SV_TRY(t.CopyOutObj(a.Addr(1), p));
   return 0;
 }
 
 SyscallReturn SysSchedSetparam(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
   struct sched_param p;
   SV_TRY(t.CopyInObj(a.Addr(1), &p));
   return p.sched_priority == 0 ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EINVAL));
@@ -354,6 +409,15 @@ SyscallReturn SysSchedGetPriorityMin(Task&, const SyscallArgs& a) {
   if (p == SCHED_FIFO || p == SCHED_RR) return 1;
   if (p == SCHED_OTHER || p == SCHED_BATCH || p == SCHED_IDLE) return 0;
   return Errno(EINVAL);
+}
+
+SyscallReturn SysSchedRrGetInterval(Task& t, const SyscallArgs& a) {
+  SV_TRY(SchedTarget(t, a.Int(0)));
+  // Every sandbox task is SCHED_OTHER, for which Linux reports 0 (no
+  // round-robin quantum applies).
+  timespec ts{0, 0};
+  SV_TRY(t.CopyOutObj(a.Addr(1), ts));
+  return 0;
 }
 
 SyscallReturn SysGetrandom(Task& t, const SyscallArgs& a) {

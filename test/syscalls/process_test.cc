@@ -892,6 +892,35 @@ TEST(InfoTest, GetrusageSelfAndChildren) {
 
 TEST(InfoTest, SchedYield) { EXPECT_EQ(sched_yield(), 0); }
 
+TEST(InfoTest, NiceValueRoundTrips) {
+  // In a child: raising nice is one-way for an unprivileged process.
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (setpriority(PRIO_PROCESS, 0, 7) != 0) return 1;
+                     errno = 0;
+                     int p = getpriority(PRIO_PROCESS, 0);
+                     return p == 7 && errno == 0 ? 0 : 2;
+                   }),
+                   0);
+  EXPECT_ERRNO(EINVAL, getpriority(42, 0));
+}
+
+TEST(InfoTest, SchedCallsOnAMissingPidAreESRCH) {
+  struct sched_param sp {};
+  cpu_set_t set;
+  EXPECT_ERRNO(ESRCH, sched_getparam(999999, &sp));
+  EXPECT_ERRNO(ESRCH, sched_getscheduler(999999));
+  EXPECT_ERRNO(ESRCH, sched_getaffinity(999999, sizeof(set), &set));
+  struct timespec ts;
+  EXPECT_ERRNO(ESRCH, sched_rr_get_interval(999999, &ts));
+}
+
+TEST(InfoTest, SchedRrGetIntervalOfSchedOtherIsZero) {
+  struct timespec ts = {1, 1};
+  ASSERT_OK(sched_rr_get_interval(0, &ts));
+  EXPECT_EQ(ts.tv_sec, 0);
+  EXPECT_EQ(ts.tv_nsec, 0);
+}
+
 TEST(InfoTest, Getcpu) {
   unsigned cpu = ~0u, node = ~0u;
   ASSERT_EQ(syscall(SYS_getcpu, &cpu, &node, nullptr), 0) << ErrnoName(errno);

@@ -92,6 +92,22 @@ std::string StatusText(Kernel& k, Task& t) {
   if (auto mm = t.shared_mm()) {
     for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
   }
+  // The signal lines (proc_pid_status(): render_sigset_t); bit N-1 is signal N.
+  SigSet pending, shared, blocked, ignored = 0, caught = 0;
+  {
+    absl::MutexLock l(&k.mu());
+    pending = t.pending().Set();
+    shared = t.tg().shared_pending.Set();
+    blocked = t.signal_mask();
+    for (int sig = 1; sig <= kNumSignals; ++sig) {
+      uint64_t h = t.tg().handlers->actions[sig].handler;
+      if (h == reinterpret_cast<uint64_t>(SIG_IGN)) {
+        ignored |= SigBit(sig);
+      } else if (h != reinterpret_cast<uint64_t>(SIG_DFL)) {
+        caught |= SigBit(sig);
+      }
+    }
+  }
   const char* state = "R (running)";
   switch (t.StateChar()) {
     case 'S': state = "S (sleeping)"; break;
@@ -102,14 +118,14 @@ std::string StatusText(Kernel& k, Task& t) {
   return absl::StrFormat(
       "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
       "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
-      "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t0000000000000000\n"
-      "ShdPnd:\t0000000000000000\nSigBlk:\t%016x\nSigIgn:\t0000000000000000\n"
-      "SigCgt:\t0000000000000000\nCapInh:\t0000000000000000\nCapPrm:\t%016x\n"
+      "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
+      "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
+      "SigCgt:\t%016x\nCapInh:\t0000000000000000\nCapPrm:\t%016x\n"
       "CapEff:\t%016x\nCapBnd:\t000001ffffffffff\nSeccomp:\t0\nCpus_allowed:\t1\n"
       "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
       t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, c.ruid, c.euid, c.suid,
       c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
-      t.signal_mask(), c.euid == 0 ? 0x1ffffffffffULL : 0, c.euid == 0 ? 0x1ffffffffffULL : 0);
+      pending, shared, blocked, ignored, caught, c.euid == 0 ? 0x1ffffffffffULL : 0, c.euid == 0 ? 0x1ffffffffffULL : 0);
 }
 
 // Content generator bound to a task id: ENOENT (ESRCH in Linux reads) once
