@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -150,7 +151,22 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = control::ApplyMounts((*kernel)->vfs(), mounts); !s.ok()) {
     return ready.Report(absl::StrCat("config.json: mounts: ", s.message()));
   }
-  control::ControlServer control(**kernel, ConfigFor(id, *spec, console_socket));
+  control::ContainerConfig ccfg = ConfigFor(id, *spec, console_socket);
+  // process.terminal: as runc does, the pty master goes to --console-socket
+  // during create (containerd reads it while create runs); the init gets
+  // the slave at Start.
+  if (spec->process.terminal) {
+    control::v1::Stdio io;
+    io.set_terminal(true);
+    io.set_console_socket(console_socket);
+    absl::StatusOr<control::HostStdio> t = control::OpenStdio(io, nullptr);
+    if (!t.ok()) return ready.Report(absl::StrCat("--console-socket: ", t.status().message()));
+    auto tty = std::make_shared<control::HostStdio>(std::move(*t));
+    for (int i = 0; i < 3; ++i) ccfg.init.stdio[i] = tty->fds[i];
+    ccfg.init_stdio_owner = tty;
+    ccfg.terminal = false;
+  }
+  control::ControlServer control(**kernel, ccfg);
   ttrpc::Server server;
   control.Register(server);
   unlink(control_addr.c_str());  // a stale socket of an earlier boot of this id

@@ -69,7 +69,7 @@ uint32_t ExitStatusOf(int ws) {
 }
 
 ControlServer::ControlServer(sentry::Kernel& kernel, ContainerConfig cfg)
-    : kernel_(kernel), cfg_(std::move(cfg)) {}
+    : kernel_(kernel), cfg_(std::move(cfg)), init_stdio_owner_(cfg_.init_stdio_owner) {}
 
 void ControlServer::Register(ttrpc::Server& s) {
 #define SV_REGISTER(Name)                                                                  \
@@ -144,6 +144,7 @@ absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& r
   }
   absl::MutexLock l(&mu_);
   starting_ = false;
+  init_stdio_owner_.reset();
   if (!tg.ok()) {
     // Like runc: a container whose process cannot start is stopped.
     phase_ = Phase::kStopped;

@@ -33,6 +33,9 @@ struct ContainerConfig {
   sentry::ProcessSpec init;    // stdio fds here are the defaults for Start
   bool terminal = false;       // process.terminal: init gets a pty...
   std::string console_socket;  // ...whose master goes to this socket
+  // Owner of init.stdio's fds (e.g. a pty slave made at create time): let
+  // go once the init has its own copies, so the pty sees the init's exit.
+  std::shared_ptr<void> init_stdio_owner;
 };
 
 class ControlServer {
@@ -65,6 +68,7 @@ class ControlServer {
 
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
+  std::shared_ptr<void> init_stdio_owner_;
   absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;
   bool starting_ ABSL_GUARDED_BY(mu_) = false;
