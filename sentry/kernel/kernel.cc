@@ -34,8 +34,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   auto platform = platform::NewPlatform(opts.platform);
   if (!platform.ok()) return platform.status();
   k->platform_ = std::move(*platform);
-  // --network=none: the loopback-only namespace's helper must be forked
-  // now, before the seccomp filter forbids fork (sentry/socket/netns.h).
+  // --network=none: the loopback-only namespace must be made now, before
+  // the seccomp filter forbids unshare (sentry/socket/netns.h).
   if (opts.network != "host") StartLoopbackNetwork();
   auto vfs = Vfs::Create(*k, VfsOptions{.host_root = opts.root});
   if (!vfs.ok()) return vfs.status();

@@ -5,127 +5,96 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace seedvisor::sentry {
 
 namespace {
 
-struct Request {
-  int domain, type, protocol;
+// One sentry thread lives in the private namespace (network namespaces are
+// per thread: unshare(CLONE_NEWNET) moves only the caller) and makes the
+// sockets; a socket stays in the namespace it was made in, whichever thread
+// uses it later. The thread unshares at start, before the sentry's seccomp
+// filter would refuse unshare and the SIOCSIFFLAGS ioctl.
+struct NetnsThread {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool ready = false;  // the namespace exists and lo is up
+  bool failed = false;
+  // One request at a time.
+  bool pending = false;
+  int domain = 0, type = 0, protocol = 0;
+  int result_fd = -1, result_errno = 0;
+  bool answered = false;
 };
 
-constexpr int kChannel = 3;
+NetnsThread* g = new NetnsThread;
 
-// Runs in the forked helper: only raw syscalls, no allocation or locks (the
-// sentry was multi-threaded when it forked).
-[[noreturn]] void HelperMain(int chan) {
-  if (chan != kChannel) {
-    dup2(chan, kChannel);
-  }
-  syscall(SYS_close_range, kChannel + 1, ~0U, 0);  // keep no guest file open
-  for (int fd = 0; fd < kChannel; ++fd) close(fd);   // nor the sentry's stdio
+int SetUpNamespace() {
+  if (unshare(CLONE_NEWNET) != 0) return errno;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  ifreq ifr{};
+  memcpy(ifr.ifr_name, "lo", 3);
   int err = 0;
-  int ns = CLONE_NEWNET | (geteuid() == 0 ? 0 : CLONE_NEWUSER);
-  if (unshare(ns) != 0) err = errno;
-  if (!err) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    memcpy(ifr.ifr_name, "lo", 3);
-    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
-      err = errno;
-    } else {
-      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-      if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) err = errno;
-    }
-    if (s >= 0) close(s);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+    err = errno;
+  } else {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) err = errno;
   }
-  if (write(kChannel, &err, sizeof(err)) != sizeof(err) || err) _exit(1);
-  for (;;) {
-    Request r;
-    ssize_t n = read(kChannel, &r, sizeof(r));
-    if (n != sizeof(r)) _exit(0);  // the sentry is gone
-    int fd = socket(r.domain, r.type | SOCK_CLOEXEC, r.protocol);
-    int res = fd < 0 ? errno : 0;
-    iovec iov{&res, sizeof(res)};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    if (fd >= 0) {
-      h.msg_control = cbuf;
-      h.msg_controllen = sizeof(cbuf);
-      cmsghdr* c = CMSG_FIRSTHDR(&h);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    if (sendmsg(kChannel, &h, MSG_NOSIGNAL) < 0) _exit(0);
-    if (fd >= 0) close(fd);
-  }
+  close(s);
+  return err;
 }
 
-std::mutex g_mu;
-int g_chan = -2;  // -2: not started; -1: failed
-
-int StartHelper() {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return -1;
-  // Double fork: the helper is nobody's child in the sentry, so no waitpid
-  // of the platform's can see it.
-  pid_t mid = fork();
-  if (mid < 0) {
-    close(sv[0]);
-    close(sv[1]);
-    return -1;
+void ThreadMain() {
+  int err = SetUpNamespace();
+  std::unique_lock<std::mutex> l(g->mu);
+  g->ready = err == 0;
+  g->failed = err != 0;
+  g->cv.notify_all();
+  if (err) return;  // a thread that failed to unshare must make no sockets
+  for (;;) {
+    g->cv.wait(l, [] { return g->pending; });
+    int fd = socket(g->domain, g->type | SOCK_CLOEXEC, g->protocol);
+    g->result_fd = fd;
+    g->result_errno = fd < 0 ? errno : 0;
+    g->pending = false;
+    g->answered = true;
+    g->cv.notify_all();
   }
-  if (mid == 0) {
-    if (fork() == 0) HelperMain(sv[1]);
-    _exit(0);
-  }
-  close(sv[1]);
-  waitpid(mid, nullptr, 0);
-  int err = -1;
-  if (read(sv[0], &err, sizeof(err)) != sizeof(err) || err != 0) {
-    close(sv[0]);
-    return -1;
-  }
-  return sv[0];
 }
 
 }  // namespace
 
 void StartLoopbackNetwork() {
-  std::lock_guard<std::mutex> l(g_mu);
-  if (g_chan == -2) g_chan = StartHelper();
+  std::unique_lock<std::mutex> l(g->mu);
+  if (g->started) return;
+  g->started = true;
+  std::thread(ThreadMain).detach();
+  g->cv.wait(l, [] { return g->ready || g->failed; });
 }
 
 Result<int> NetnsSocket(int domain, int type, int protocol) {
-  std::lock_guard<std::mutex> l(g_mu);
-  if (g_chan == -2) g_chan = StartHelper();
-  if (g_chan < 0) return Errno(EAFNOSUPPORT);
-  Request r{domain, type & ~SOCK_CLOEXEC, protocol};
-  if (write(g_chan, &r, sizeof(r)) != sizeof(r)) return Errno(EAFNOSUPPORT);
-  int res = 0;
-  iovec iov{&res, sizeof(res)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = cbuf;
-  h.msg_controllen = sizeof(cbuf);
-  if (recvmsg(g_chan, &h, MSG_CMSG_CLOEXEC) != sizeof(res)) return Errno(EAFNOSUPPORT);
-  if (res != 0) return Errno(res);
-  cmsghdr* c = CMSG_FIRSTHDR(&h);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return Errno(EAFNOSUPPORT);
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return fd;
+  StartLoopbackNetwork();
+  static std::mutex request_mu;  // one request in flight
+  std::lock_guard<std::mutex> rl(request_mu);
+  std::unique_lock<std::mutex> l(g->mu);
+  if (!g->ready) return Errno(EAFNOSUPPORT);
+  g->domain = domain;
+  g->type = type & ~SOCK_CLOEXEC;
+  g->protocol = protocol;
+  g->pending = true;
+  g->answered = false;
+  g->cv.notify_all();
+  g->cv.wait(l, [] { return g->answered; });
+  if (g->result_fd < 0) return Errno(g->result_errno);
+  return g->result_fd;
 }
 
 }  // namespace seedvisor::sentry
