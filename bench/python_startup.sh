@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Python 3 startup wall time natively, under seedsc (one column per platform)
-# and under Debian's gVisor (`runsc --network=none do`), in one run with the
+# Python 3 startup wall time natively, under seedsc (one column per platform),
+# under runc (bench/runc_do.sh: the host's / read-only, as `do` does) and under
+# Debian's gVisor (`runsc --network=none do`), in one run with the
 # rounds interleaved so machine drift hits every runtime alike. Prints the
 # median (and min..max) per workload and runtime, and the ratio to native.
 #
@@ -41,17 +42,21 @@ if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then
 fi
 [[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
 
-exec /usr/bin/python3 - "$rounds" "$seedsc" "$runsc" "$platforms" <<'PY'
+runc_do=""
+if command -v runc >/dev/null && [[ $EUID -eq 0 ]]; then runc_do="$here/runc_do.sh"; fi
+
+exec /usr/bin/python3 - "$rounds" "$seedsc" "$runsc" "$platforms" "$runc_do" <<'PY'
 import statistics, subprocess, sys, time
 
 rounds = int(sys.argv[1])
-seedsc, runsc, platforms = sys.argv[2], sys.argv[3], sys.argv[4]
+seedsc, runsc, platforms, runc_do = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 py = "/usr/bin/python3"
 workloads = [("-c pass", [py, "-c", "pass"]),
              ("-c 'import json, re, decimal'", [py, "-c", "import json, re, decimal"])]
 runtimes = [("native", [])]
 for p in filter(None, platforms.split(",")):
     runtimes.append((f"seedsc-{p}", [seedsc, f"--platform={p}", "do"] if seedsc else None))
+runtimes.append(("runc", ["bash", runc_do] if runc_do else None))
 runtimes.append(("runsc", [runsc, "--network=none", "do"] if runsc else None))
 
 times = {(w, r): [] for w, _ in workloads for r, _ in runtimes}
