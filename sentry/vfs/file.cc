@@ -56,6 +56,7 @@ Result<long> FileDescription::Ioctl(Task&, unsigned long, UserAddr) { return Err
 Status FileDescription::Truncate(int64_t) { return Errno(EINVAL); }
 Status FileDescription::Sync() { return Errno(EINVAL); }
 Result<int> FileDescription::MappableFd() { return Errno(ENODEV); }
+Result<std::shared_ptr<FileDescription>> FileDescription::Reopen(int) { return Errno(ENXIO); }
 
 std::string FileDescription::DisplayPath() const {
   if (dentry_) return dentry_->Path();

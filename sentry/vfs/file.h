@@ -60,6 +60,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual Status Sync();
   // A host fd the platform can mmap for this file, or ENODEV.
   virtual Result<int> MappableFd();
+  // A new open file description of the same object, for open() through
+  // /proc/PID/fd/N of a file that has no path (a pipe, the sandbox's
+  // stdio). ENXIO by default, as Linux answers for sockets.
+  virtual Result<std::shared_ptr<FileDescription>> Reopen(int flags);
   // A host fd whose poll readiness is this file's, or -1 if always ready.
   virtual int PollFd() const { return -1; }
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").

@@ -230,6 +230,10 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
         if ((*child)->inode()->Type() == S_IFLNK) {
           if (flags & O_NOFOLLOW) return Errno(ELOOP);
           if (++links > kMaxSymlinks) return Errno(ELOOP);
+          if (DentryRef magic = (*child)->inode()->MagicTarget()) {
+            d = std::move(magic);  // /proc/PID/fd/N names a file, not a path
+            break;
+          }
           SV_ASSIGN_OR_RETURN(p, (*child)->inode()->Readlink());
           start = pn.dir;
           continue;  // open(2) with O_CREAT creates a dangling symlink's target

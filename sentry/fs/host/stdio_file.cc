@@ -61,6 +61,18 @@ HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
 
 HostStdioFile::~HostStdioFile() { close(fd_); }
 
+Result<FileRef> HostStdioFile::Reopen(int flags) {
+  // The host object lies outside the sandbox: a reopen never gets more access
+  // than seedsc was given (a read-only stdin stays read-only).
+  int acc = flags & O_ACCMODE;
+  if ((acc != O_WRONLY && !readable()) || (acc != O_RDONLY && !writable())) return Errno(EACCES);
+  std::string path = "/proc/self/fd/" + std::to_string(fd_);
+  // Never create or truncate through a reopen: the host object is the user's.
+  int fd = open(path.c_str(), (flags & (O_ACCMODE | O_APPEND)) | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Errno(errno);
+  return FileRef(std::make_shared<HostStdioFile>(fd, flags & (O_ACCMODE | O_APPEND)));
+}
+
 Result<size_t> HostStdioFile::Read(Task& t, char* buf, size_t len) {
   for (;;) {
     pollfd p{fd_, POLLIN, 0};

@@ -30,6 +30,9 @@ class HostStdioFile : public FileDescription {
   Status Sync() override { return {}; }
   int PollFd() const override { return fd_; }
   std::string DisplayPath() const override;
+  // /dev/stdin and /proc/self/fd/0 of a piped or redirected stdin: a new
+  // open of the very host object seedsc was given (never another path).
+  Result<FileRef> Reopen(int flags) override;
   int host_fd() const { return fd_; }
 
  private:

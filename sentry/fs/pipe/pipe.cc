@@ -98,4 +98,13 @@ Result<long> PipeFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
 
 std::string PipeFile::DisplayPath() const { return absl::StrCat("pipe:[", ino_, "]"); }
 
+Result<FileRef> PipeFile::Reopen(int flags) {
+  // The host reopens the same pipe through our own fd's magic link, with
+  // the access mode asked for; O_RDWR on a pipe is allowed, as in Linux.
+  std::string path = absl::StrCat("/proc/self/fd/", fd_);
+  int fd = open(path.c_str(), (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return Errno(errno);
+  return FileRef(std::make_shared<PipeFile>(flags & ~O_CLOEXEC, fd, ino_));
+}
+
 }  // namespace seedvisor::sentry

@@ -27,6 +27,9 @@ class PipeFile : public FileDescription {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return fd_; }
   std::string DisplayPath() const override;
+  // The other end's direction too: reopening a pipe by /proc/PID/fd/N with
+  // O_WRONLY gives a writer even through the read end (fifo_open()).
+  Result<FileRef> Reopen(int flags) override;
   int host_fd() const { return fd_; }
 
  private:

@@ -143,6 +143,23 @@ std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::strin
   return std::make_shared<SynthFile>(ForTask(k, tid, std::move(f)), perm);
 }
 
+// What /proc/PID/fd/N leads to when the file has no path (a pipe, the
+// sandbox's stdio): opening it reopens the same object (FileDescription::
+// Reopen), stat shows the file itself.
+class ReopenInode : public SynthInode {
+ public:
+  explicit ReopenInode(FileRef f) : SynthInode(S_IFIFO | 0600), file_(std::move(f)) {
+    if (auto st = file_->Stat(); st.ok()) st_ = *st;
+  }
+  Result<struct stat> Stat() override { return file_->Stat(); }
+  Result<FileRef> Open(const std::shared_ptr<Dentry>&, int flags) override {
+    return file_->Reopen(flags);
+  }
+
+ private:
+  FileRef file_;
+};
+
 InodeRef FdDir(Kernel& k, int tid) {
   auto dir = std::make_shared<SynthDir>(0500);
   dir->SetDynamic(
@@ -164,7 +181,10 @@ InodeRef FdDir(Kernel& k, int tid) {
           auto t = FindTask(k, tid);
           if (!t || !t->fds_) return nullptr;
           Result<FileRef> f = t->fds().Get(fd);
-          return f.ok() ? (*f)->dentry() : nullptr;
+          if (!f.ok()) return nullptr;
+          if ((*f)->dentry()) return (*f)->dentry();
+          return std::make_shared<Dentry>((*f)->DisplayPath(), nullptr,
+                                          std::make_shared<ReopenInode>(*f), nullptr);
         });
         return InodeRef(std::move(link));
       },
