@@ -105,6 +105,7 @@ Policy SentryPolicy() {
       {SYS_newfstatat, {}, kAllow, "stat of host files"},
       {SYS_fstat, {}, kAllow, "stat of host files"},
       {SYS_statx, {}, kAllow, "stat of host files"},
+      {SYS_fstatfs, {}, kAllow, "statfs(2) of host-backed paths (df, shutil.disk_usage)"},
       {SYS_lseek, {}, kAllow, "host files"},
       {SYS_getdents64, {}, kAllow, "host directories"},
       {SYS_readlinkat, {}, kAllow, "host symlinks"},
