@@ -135,6 +135,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
   opts.root = spec->root.path;
+  opts.read_only_root = spec->root.readonly;
   if (!spec->hostname.empty()) {
     opts.hostname = spec->hostname;
   } else if (char h[256]; gethostname(h, sizeof(h)) == 0) {

@@ -37,7 +37,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   // --network=none: the loopback-only namespace must be made now, before
   // the seccomp filter forbids unshare (sentry/socket/netns.h).
   if (opts.network != "host") StartLoopbackNetwork();
-  auto vfs = Vfs::Create(*k, VfsOptions{.host_root = opts.root});
+  auto vfs =
+      Vfs::Create(*k, VfsOptions{.host_root = opts.root, .read_only_root = opts.read_only_root});
   if (!vfs.ok()) return vfs.status();
   k->vfs_ = std::move(*vfs);
   if (opts.strace) k->strace_ = std::make_unique<Strace>();

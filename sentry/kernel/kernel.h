@@ -39,6 +39,9 @@ struct KernelOptions {
   // The host directory that is the sandbox's "/" (read-only underneath the
   // in-sandbox overlay): "/" for `seedsc do`, a bundle's rootfs for OCI.
   std::string root = "/";
+  // OCI root.readonly: every change to the root fails with EROFS (no
+  // overlay writes either); other mounts keep their own modes.
+  bool read_only_root = false;
   // runsc's --network: "host" passes AF_INET/AF_INET6 sockets through to the
   // host's network; "none" gives them a private loopback-only network.
   std::string network = "none";

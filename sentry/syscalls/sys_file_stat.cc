@@ -56,6 +56,7 @@ SyscallReturn CopyOutStat(Task& t, const Target& tg, UserAddr buf) {
 
 Status SetAttr(const Target& tg, const SetAttrRequest& r) {
   if (!tg.d) return {};  // pipes and stdio: nothing to keep
+  SV_TRY(MountWritable(tg.d));
   return tg.d->inode()->SetAttr(r);
 }
 
@@ -178,6 +179,9 @@ SyscallReturn DoAccess(Task& t, int dirfd, UserAddr p, int mode, int flags) {
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
   SV_TRY(CheckAccess(c.creds, st, mode));
   if ((mode & W_OK) && d->inode()->ReadOnlyFs()) return Errno(EROFS);
+  if ((mode & W_OK) && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) {
+    SV_TRY(MountWritable(d));  // access(2): EROFS on a read-only mount
+  }
   return 0;
 }
 
@@ -327,6 +331,7 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
   SetAttrRequest r;
   r.size = len;
+  SV_TRY(MountWritable(tg.d));
   SV_TRY(tg.d->inode()->SetAttr(r));
   return 0;
 }

@@ -172,9 +172,21 @@ std::string Dentry::Path() const {
 
 // ---------------------------------------------------------------- Mount
 
+void Mount::set_read_only() {
+  if (read_only_) return;
+  read_only_ = true;
+  options_ = options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
+}
+
 Mount::Mount(std::string fstype, std::string source, std::string options, InodeRef root_inode)
     : fstype_(std::move(fstype)), source_(std::move(source)), options_(std::move(options)) {
   root_ = std::make_shared<Dentry>("/", nullptr, std::move(root_inode), this);
+  for (size_t pos = 0; pos <= options_.size();) {
+    size_t end = options_.find(',', pos);
+    if (end == std::string::npos) end = options_.size();
+    if (options_.compare(pos, end - pos, "ro") == 0) read_only_ = true;
+    pos = end + 1;
+  }
 }
 
 // ---------------------------------------------------------------- DirFile

@@ -156,13 +156,19 @@ class Mount {
   const std::string& fstype() const { return fstype_; }
   const std::string& source() const { return source_; }
   const std::string& options() const { return options_; }
+  // MS_RDONLY: every change below this mount fails with EROFS (set from an
+  // "ro" in the options).
+  bool read_only() const { return read_only_; }
+  // Remounts read-only (MS_REMOUNT|MS_RDONLY): done once the mount points
+  // below have been made, as runtimes make them before remounting.
+  void set_read_only();
   const DentryRef& root() const { return root_; }
   // Where this mount is attached in its parent mount; null for the root mount.
   const DentryRef& mountpoint() const { return mountpoint_; }
   void set_mountpoint(DentryRef d) { mountpoint_ = std::move(d); }
-  bool read_only() const { return options_.rfind("ro", 0) == 0; }
 
  private:
+  bool read_only_ = false;
   std::string fstype_, source_, options_;
   DentryRef root_;
   DentryRef mountpoint_;

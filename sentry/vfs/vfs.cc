@@ -65,6 +65,8 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) 
   s = vfs->MountAt("/dev/shm", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid,nodev",
                                                        NewTmpfs(01777)));
   if (!s.ok()) return s;
+  // Without a kernel there is no /proc to mount: the root is final now.
+  if (k == nullptr && o.read_only_root) vfs->root_mount_->set_read_only();
   return vfs;
 }
 
@@ -93,6 +95,11 @@ absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
   mounted_at_[d->get()] = m.get();
   mounts_.push_back(std::move(m));
   return absl::OkStatus();
+}
+
+Status MountWritable(const DentryRef& d) {
+  if (d && d->mount() && d->mount()->read_only()) return Errno(EROFS);
+  return {};
 }
 
 Mount* Vfs::MountedAt(const Dentry* d) const {
@@ -246,6 +253,7 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
       if (pn.trailing_slash) return Errno(EISDIR);
       SV_TRY(NeedAccess(c, pn.dir, W_OK | X_OK));
       if (pn.dir->inode()->ReadOnlyFs()) return Errno(EROFS);
+      SV_TRY(MountWritable(pn.dir));
       SV_ASSIGN_OR_RETURN(InodeRef ignored,
                           pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds));
       (void)ignored;
@@ -282,6 +290,8 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   if ((acc != O_RDONLY || truncate) && d->inode()->ReadOnlyFs() && S_ISREG(st.st_mode)) {
     return Errno(EROFS);
   }
+  // do_open(): O_TRUNC takes write access to the mount even with O_RDONLY.
+  if ((acc != O_RDONLY || (flags & O_TRUNC)) && S_ISREG(st.st_mode)) SV_TRY(MountWritable(d));
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
   if (truncate && st.st_size != 0) {
     SetAttrRequest r;
@@ -294,6 +304,7 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
 Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
@@ -306,6 +317,7 @@ Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
 Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, dev_t dev) {
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   if (pn.trailing_slash) return Errno(ENOENT);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
@@ -321,6 +333,7 @@ Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, d
 Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
@@ -338,6 +351,7 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
 Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty()) return Errno(EBUSY);
   if (pn.name == ".") return Errno(EINVAL);
   if (pn.name == "..") return Errno(ENOTEMPTY);
@@ -358,8 +372,10 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   if ((flags & RENAME_EXCHANGE) && (flags & RENAME_NOREPLACE)) return Errno(EINVAL);
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent op, WalkParent(oldc, oldc.start, oldpath, links));
+  SV_TRY(MountWritable(op.dir));
   links = 0;
   SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  SV_TRY(MountWritable(np.dir));
   auto special = [](const std::string& n) { return n.empty() || n == "." || n == ".."; };
   if (special(op.name) || special(np.name)) return Errno(EBUSY);
   SV_TRY(NeedAccess(oldc, op.dir, X_OK));
@@ -404,6 +420,7 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   if (IsDir(src)) return Errno(EPERM);
   links = 0;
   SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  SV_TRY(MountWritable(np.dir));
   if (np.name.empty() || np.name == "." || np.name == "..") return Errno(EEXIST);
   if (np.trailing_slash) return Errno(ENOENT);
   SV_TRY(NeedAccess(newc, np.dir, X_OK));
@@ -420,6 +437,7 @@ Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::strin
   if (target.size() >= kPathMax) return Errno(ENAMETOOLONG);
   int links = 0;
   SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, linkpath, links));
+  SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);

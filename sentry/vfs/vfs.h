@@ -37,7 +37,12 @@ class Task;
 
 struct VfsOptions {
   std::string host_root = "/";
+  // OCI root.readonly: the root mount is "ro" (EROFS for every change).
+  bool read_only_root = false;
 };
+
+// EROFS if `d` lies on a read-only mount (mnt_want_write() in Linux).
+Status MountWritable(const DentryRef& d);
 
 // Who resolves, and from where: the caller's root, the directory relative
 // paths start at, its credentials and umask.

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
       v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
                                                   NewProcFs(k, *v)));
   if (!s.ok()) return s;
+  if (o.read_only_root) v->root_mount_->set_read_only();
   return vfs;
 }
 

@@ -312,5 +312,28 @@ TEST(HostFsTest, RejectsMissingRoot) {
   EXPECT_FALSE(NewHostFs("/nonexistent/seedvisor-root").ok());
 }
 
+// OCI root.readonly: the root mount is "ro"; every change fails with EROFS,
+// reads still work, and the other mounts (/dev/shm) stay writable.
+TEST_F(VfsTest, ReadOnlyRootRefusesEveryChange) {
+  auto ro = Vfs::CreateWithoutKernel({.host_root = root_, .read_only_root = true});
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  ResolveContext c{(*ro)->root(), (*ro)->root(), FsCreds{}, 022};
+  auto data = (*ro)->Open(c, "/data", O_RDONLY, 0);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(ErrOf((*ro)->Open(c, "/data", O_WRONLY, 0)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Open(c, "/data", O_RDONLY | O_TRUNC, 0)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Open(c, "/new", O_WRONLY | O_CREAT, 0644)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Open(c, "/data", O_RDONLY | O_CREAT, 0644)), 0);  // exists: no write
+  EXPECT_EQ(ErrOf((*ro)->Mkdir(c, "/d2", 0755)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Unlink(c, "/data")), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Rmdir(c, "/dir")), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Rename(c, "/data", c, "/data2", 0)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Symlink(c, "/data", "/sl")), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Link(c, "/data", c, "/hl", false)), EROFS);
+  EXPECT_EQ(ErrOf((*ro)->Open(c, "/dev/shm/x", O_WRONLY | O_CREAT, 0644)), 0);
+  // The writable default is unchanged.
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/new", O_WRONLY | O_CREAT, 0644)), 0);
+}
+
 }  // namespace
 }  // namespace seedvisor::sentry

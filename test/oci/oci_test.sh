@@ -90,6 +90,10 @@ compare_err() {  # also compares stderr (for containers that write to it)
 compare_err "exit code and both streams" \
   'c["process"]["args"] = ["sh", "-c", "echo out; echo err >&2; exit 3"]'
 compare "exit 0" 'c["process"]["args"] = ["true"]'
+# root.readonly (the default of `spec`): every write to the root is EROFS.
+compare "read-only root refuses writes" \
+  'c["process"]["args"] = ["sh", "-c", "touch /x 2>/dev/null; echo touch=$?; mkdir /tmp/d 2>/dev/null; echo mkdir=$?; cat /etc/hostname >/dev/null; echo read=$?"]' \
+  'c["root"]["readonly"] = True'
 compare "argv" 'c["process"]["args"] = ["echo", "a", "b  c", ""]'
 compare "env (HOME added, PATH kept)" \
   'c["process"]["args"] = ["sh", "-c", "env | sort"]' \
