@@ -21,6 +21,7 @@
 #include "runsc/oci/spec.h"
 #include "sentry/base/log.h"
 #include "sentry/control/mounts.h"
+#include "seccomp/sentry_policy.h"
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/kernel/kernel.h"
@@ -173,6 +174,11 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   unlink(control_addr.c_str());  // a stale socket of an earlier boot of this id
   if (absl::Status s = server.Listen(control_addr); !s.ok()) {
     return ready.Report(absl::StrCat("control socket ", control_addr, ": ", s.message()));
+  }
+  // The sandbox is set up: from here on (and before any guest code runs) the
+  // sentry makes only the host syscalls its policy allows.
+  if (int r = seccomp::InstallSentryFilter(); r != 0) {
+    return ready.Report(absl::StrCat("installing the sentry's seccomp filter: ", std::strerror(-r)));
   }
   std::thread([&server] { server.Serve(); }).detach();
   Log::Debug("sandbox for container %s is up; control socket %s", id, control_addr);

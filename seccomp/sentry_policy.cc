@@ -146,6 +146,8 @@ Policy SentryPolicy() {
       {SYS_ioctl, {ArgEq(1, FIONREAD)}, kAllow, "bytes readable"},
       {SYS_ioctl, {ArgEq(1, FIONBIO)}, kAllow, "non-blocking host fds"},
       {SYS_ioctl, {ArgEq(1, FIOCLEX)}, kAllow, "close-on-exec"},
+      {SYS_ioctl, {ArgEq(1, TIOCGPTN)}, kAllow, "boot: ptsname of an exec's pty (control/stdio.cc)"},
+      {SYS_ioctl, {ArgEq(1, TIOCSPTLCK)}, kAllow, "boot: unlockpt of an exec's pty"},
       // Sockets (host network passthrough, control sockets).
       {SYS_socket, {}, kAllow, "--network=host, control socket"},
       {SYS_socketpair, {}, kAllow, "internal channels"},
