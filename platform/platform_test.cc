@@ -1,12 +1,16 @@
-#include "platform/systrap/systrap_platform.h"
-
-#include <sys/mman.h>
-#include <sys/syscall.h>
+// The Platform contract, checked the same way on every platform: a guest
+// program runs until a syscall or fault, memory copies honour protections,
+// fork is copy-on-write, threads share memory, Interrupt() kicks a spinning
+// guest, and a stub holds no host fd. Platform-specific checks follow at the
+// end, each instantiated only for its platform.
+#include "platform/platform.h"
 
 #include <dirent.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -17,18 +21,20 @@ namespace {
 constexpr uint64_t kCode = 0x400000;
 constexpr uint64_t kData = 0x500000;
 
-// Guest code: getppid(); then a load from kData + 0x10000 (unmapped) to fault.
+// Guest code: getppid(); then a load from 0x510000 (unmapped) to fault.
 const uint8_t kProgram[] = {
-    0xb8, 0x6e, 0x00, 0x00, 0x00,        // mov $110, %eax (getppid)
-    0x0f, 0x05,                          // syscall
+    0xb8, 0x6e, 0x00, 0x00, 0x00,              // mov $110, %eax (getppid)
+    0x0f, 0x05,                                // syscall
     0x48, 0xc7, 0xc0, 0x00, 0x00, 0x51, 0x00,  // mov $0x510000, %rax
-    0x48, 0x8b, 0x00,                    // mov (%rax), %rax -> SIGSEGV
+    0x48, 0x8b, 0x00,                          // mov (%rax), %rax -> SIGSEGV
 };
 
-class SystrapPlatformTest : public ::testing::Test {
+// A platform (named by the test parameter) with one address space holding
+// kProgram at kCode and a data page at kData, and a context attached to it.
+class PlatformTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto p = systrap::NewSystrapPlatform();
+    auto p = NewPlatform(GetParam());
     ASSERT_TRUE(p.ok()) << p.status();
     platform_ = std::move(*p);
     auto as = platform_->NewAddressSpace();
@@ -62,7 +68,7 @@ class SystrapPlatformTest : public ::testing::Test {
   std::unique_ptr<Context> ctx_;
 };
 
-TEST_F(SystrapPlatformTest, SyscallThenFault) {
+TEST_P(PlatformTest, SyscallThenFault) {
   Registers r = Entry();
   Stop s = ctx_->Run(r);
   ASSERT_EQ(s.kind, StopKind::kSyscall);
@@ -76,7 +82,7 @@ TEST_F(SystrapPlatformTest, SyscallThenFault) {
   EXPECT_EQ(reinterpret_cast<uint64_t>(s.info.si_addr), 0x510000u);
 }
 
-TEST_F(SystrapPlatformTest, MemoryCopiesHonourProtection) {
+TEST_P(PlatformTest, MemoryCopiesHonourProtection) {
   const char msg[] = "hello";
   ASSERT_TRUE(as_->Write(UserAddr(kData), msg, sizeof(msg)).ok());
   char buf[sizeof(msg)] = {};
@@ -94,7 +100,7 @@ TEST_F(SystrapPlatformTest, MemoryCopiesHonourProtection) {
   EXPECT_FALSE(as_->Read(UserAddr(kData + kPageSize), big, 1).ok());
 }
 
-TEST_F(SystrapPlatformTest, ForkIsCopyOnWrite) {
+TEST_P(PlatformTest, ForkIsCopyOnWrite) {
   const uint64_t v1 = 1, v2 = 2;
   ASSERT_TRUE(as_->Write(UserAddr(kData), &v1, sizeof(v1)).ok());
   auto child = ctx_->ForkAddressSpace();
@@ -107,7 +113,7 @@ TEST_F(SystrapPlatformTest, ForkIsCopyOnWrite) {
   EXPECT_EQ(got, 2u);
 }
 
-TEST_F(SystrapPlatformTest, FileMappingAndUnmap) {
+TEST_P(PlatformTest, FileMappingAndUnmap) {
   int fd = memfd_create("t", 0);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, "filedata", 8), 8);
@@ -120,10 +126,9 @@ TEST_F(SystrapPlatformTest, FileMappingAndUnmap) {
   close(fd);
 }
 
-TEST_F(SystrapPlatformTest, ThreadsShareMemory) {
+TEST_P(PlatformTest, ThreadsShareMemory) {
   auto t = ctx_->NewThread();
   ASSERT_TRUE(t.ok());
-  std::unique_ptr<Context> ctx2;
   // A context belongs to the host thread that attached it; use it there.
   std::thread th([&] {
     auto c = platform_->Attach(as_, *t);
@@ -137,7 +142,7 @@ TEST_F(SystrapPlatformTest, ThreadsShareMemory) {
 }
 
 // A spinning guest (`jmp .`) is kicked back to the sentry by Interrupt().
-TEST_F(SystrapPlatformTest, InterruptStopsASpinningGuest) {
+TEST_P(PlatformTest, InterruptStopsASpinningGuest) {
   const uint8_t spin[] = {0xeb, 0xfe};
   ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x100), spin, sizeof(spin)).ok());
   Registers r = Entry();
@@ -152,8 +157,8 @@ TEST_F(SystrapPlatformTest, InterruptStopsASpinningGuest) {
   EXPECT_EQ(r.rip, kCode + 0x100);
 }
 
-// The guest's fs base survives the trip through the stub's handler.
-TEST_F(SystrapPlatformTest, FsBaseIsTheGuests) {
+// The guest's fs base survives a trip to the sentry.
+TEST_P(PlatformTest, FsBaseIsTheGuests) {
   Registers r = Entry();
   r.fs_base = kData + 0x800;
   Stop s = ctx_->Run(r);
@@ -161,19 +166,10 @@ TEST_F(SystrapPlatformTest, FsBaseIsTheGuests) {
   EXPECT_EQ(r.fs_base, kData + 0x800);
 }
 
-// A guest that jumps to the stub's syscall instruction with a call the stub
-// filter does not allow kills its own stub, nothing else.
-TEST_F(SystrapPlatformTest, JumpIntoStubKillsOnlyTheStub) {
-  Registers r = Entry();
-  r.rip = 0x7fffe00000e8 + 0x20;  // the syscall gadget (entry + 0x20)
-  r.rax = SYS_getpid;
-  Stop s = ctx_->Run(r);
-  EXPECT_EQ(s.kind, StopKind::kDead);
-}
-
 // int3, ud2 and a division by zero come back as faults, and the guest goes on.
-TEST_F(SystrapPlatformTest, TrapsComeBackAsFaults) {
-  const uint8_t code[] = {0xcc, 0x0f, 0x0b, 0x31, 0xc9, 0xf7, 0xf1, 0x90};  // int3; ud2; xor ecx,ecx; div ecx
+TEST_P(PlatformTest, TrapsComeBackAsFaults) {
+  // int3; ud2; xor ecx,ecx; div ecx
+  const uint8_t code[] = {0xcc, 0x0f, 0x0b, 0x31, 0xc9, 0xf7, 0xf1, 0x90};
   ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x200), code, sizeof(code)).ok());
   Registers r = Entry();
   r.rip = kCode + 0x200;
@@ -191,10 +187,41 @@ TEST_F(SystrapPlatformTest, TrapsComeBackAsFaults) {
   EXPECT_EQ(s.info.si_signo, SIGFPE);
 }
 
+TEST_P(PlatformTest, NoHostFdsInStubs) {
+  std::string dir = "/proc/" + std::to_string(as_->host_pid()) + "/fd";
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  EXPECT_EQ(n, 0) << "a stub holds host file descriptors";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPlatforms, PlatformTest, ::testing::ValuesIn([] {
+                           std::vector<std::string> names;
+                           for (std::string_view n : PlatformNames()) names.emplace_back(n);
+                           return names;
+                         }()),
+                         [](const auto& info) { return info.param; });
+
+// ---- systrap only: the guest shares its address space with the stub ----
+
+using SystrapTest = PlatformTest;
+
+// A guest that jumps to the stub's syscall instruction with a call the stub
+// filter does not allow kills its own stub, nothing else.
+TEST_P(SystrapTest, JumpIntoStubKillsOnlyTheStub) {
+  Registers r = Entry();
+  r.rip = 0x7fffe00000e8 + 0x20;  // the syscall gadget (entry + 0x20)
+  r.rax = SYS_getpid;
+  Stop s = ctx_->Run(r);
+  EXPECT_EQ(s.kind, StopKind::kDead);
+}
+
 // The shared region lives in the guest's address space. A guest that forges
 // an event with bogus frame pointers in its slot gets its context declared
 // dead; the sentry never follows the pointers.
-TEST_F(SystrapPlatformTest, ForgedEventIsRejected) {
+TEST_P(SystrapTest, ForgedEventIsRejected) {
   const uint8_t code[] = {
       0x48, 0xb8, 0x00, 0x80, 0x00, 0xc0, 0xff, 0x7f, 0x00, 0x00,  // movabs $slot1, %rax
       0x48, 0xc7, 0x40, 0x08, 0xff, 0xff, 0xff, 0xff,              // movq $-1, 8(%rax)
@@ -209,19 +236,7 @@ TEST_F(SystrapPlatformTest, ForgedEventIsRejected) {
   EXPECT_EQ(s.kind, StopKind::kDead);
 }
 
-TEST(SystrapPlatform, NoHostFdsInStubs) {
-  auto p = systrap::NewSystrapPlatform();
-  ASSERT_TRUE(p.ok());
-  auto as = (*p)->NewAddressSpace();
-  ASSERT_TRUE(as.ok());
-  std::string dir = "/proc/" + std::to_string((*as)->host_pid()) + "/fd";
-  int n = 0;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
-  }
-  EXPECT_EQ(n, 0) << "a stub holds host file descriptors";
-}
+INSTANTIATE_TEST_SUITE_P(Systrap, SystrapTest, ::testing::Values("systrap"));
 
 }  // namespace
 }  // namespace seedvisor::platform
