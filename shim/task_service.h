@@ -79,6 +79,12 @@ class TaskService {
   };
 
   absl::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
+  // Pause and Resume: the control call `method`, the init's new status, and
+  // the containerd event `Event` on `topic`.
+  template <typename ControlReq, typename ControlResp, typename Event>
+  absl::Status SetPaused(const std::string& id, const char* method,
+                         ::containerd::v1::types::Status status,
+                         const char* topic);
   absl::StatusOr<std::shared_ptr<Proc>> FindProc(const Container& c, const std::string& exec_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits for the process's exit in the sandbox and records it.

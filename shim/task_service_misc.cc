@@ -145,38 +145,34 @@ absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest&
   return resp;
 }
 
-absl::Status TaskService::Pause(const task::PauseRequest& req) {
-  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
+template <typename ControlReq, typename ControlResp, typename Event>
+absl::Status TaskService::SetPaused(const std::string& id, const char* method,
+                                    ::containerd::v1::types::Status status,
+                                    const char* topic) {
+  absl::StatusOr<std::shared_ptr<Container>> c = Find(id);
   if (!c.ok()) return c.status();
-  ctl::PauseRequest pr;
-  pr.set_container_id(req.id());
-  ctl::PauseResponse out;
-  if (absl::Status s = (*c)->sandbox->Call("Pause", pr, &out, absl::Seconds(10)); !s.ok()) return s;
+  ControlReq req;
+  req.set_container_id(id);
+  ControlResp out;
+  if (absl::Status s = (*c)->sandbox->Call(method, req, &out, absl::Seconds(10)); !s.ok()) return s;
   {
     absl::MutexLock l(&mu_);
-    if (!(*c)->init->exited) (*c)->init->status = PAUSED;
+    if (!(*c)->init->exited) (*c)->init->status = status;
   }
-  ev::TaskPaused e;
-  e.set_container_id(req.id());
-  publisher_->Publish("/tasks/paused", e);
+  Event e;
+  e.set_container_id(id);
+  publisher_->Publish(topic, e);
   return absl::OkStatus();
 }
 
+absl::Status TaskService::Pause(const task::PauseRequest& req) {
+  return SetPaused<ctl::PauseRequest, ctl::PauseResponse, ev::TaskPaused>(req.id(), "Pause", PAUSED,
+                                                                          "/tasks/paused");
+}
+
 absl::Status TaskService::Resume(const task::ResumeRequest& req) {
-  absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
-  if (!c.ok()) return c.status();
-  ctl::ResumeRequest rr;
-  rr.set_container_id(req.id());
-  ctl::ResumeResponse out;
-  if (absl::Status s = (*c)->sandbox->Call("Resume", rr, &out, absl::Seconds(10)); !s.ok()) return s;
-  {
-    absl::MutexLock l(&mu_);
-    if (!(*c)->init->exited) (*c)->init->status = RUNNING;
-  }
-  ev::TaskResumed e;
-  e.set_container_id(req.id());
-  publisher_->Publish("/tasks/resumed", e);
-  return absl::OkStatus();
+  return SetPaused<ctl::ResumeRequest, ctl::ResumeResponse, ev::TaskResumed>(
+      req.id(), "Resume", RUNNING, "/tasks/resumed");
 }
 
 absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
