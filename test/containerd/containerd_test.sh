@@ -156,7 +156,9 @@ tcase crash_run -- "${RUN[@]}" -d --null-io "$IMG" k1 sleep 1000
 k1_pid="$("${CTR[@]}" task ls | awk '$1 == "k1" {print $2}')"
 k1_ours=0
 for _ in $(seq 20); do  # a process may be mid-exec when /proc is read
-  [[ -n "$k1_pid" ]] && ours | grep -qx "$k1_pid" && { k1_ours=1; break; }
+  # grep reads all of ours' output (no -q): an early exit would SIGPIPE ours
+  # and, under pipefail, fail the pipeline even on a match.
+  [[ -n "$k1_pid" ]] && ours | grep -x "$k1_pid" >/dev/null && { k1_ours=1; break; }
   sleep 0.05
 done
 check_ok crash_pid_is_ours "$k1_ours" "the task pid of k1 is a process of this run" \
