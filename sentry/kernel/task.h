@@ -36,6 +36,7 @@ namespace seedvisor::sentry {
 
 class Kernel;
 class FsContext;
+class PidfdFile;
 
 class Task : public std::enable_shared_from_this<Task> {
  public:
@@ -124,6 +125,10 @@ class Task : public std::enable_shared_from_this<Task> {
     UserAddr parent_tid;
     UserAddr child_tid;
     uint64_t tls = 0;
+    // CLONE_PIDFD: an unbound pidfd the caller installed as `pidfd_fd`
+    // (and removes again if the clone fails); Clone binds it to the child.
+    std::shared_ptr<PidfdFile> pidfd;
+    int pidfd_fd = -1;
   };
   Result<int> Clone(const CloneArgs& args);
   // execve(2) (task_exec.cc). On success the registers are the new image's.

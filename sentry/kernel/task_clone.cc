@@ -2,6 +2,7 @@
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fs_context.h"
 
@@ -14,7 +15,12 @@ Result<int> Task::Clone(const CloneArgs& a) {
   // Namespaces inside the sandbox are not supported (yet): refuse them the
   // way a container without CAP_SYS_ADMIN sees it.
   if (flags & kNamespaces) return Errno(EPERM);
-  if (flags & CLONE_PIDFD) return Errno(EINVAL);
+  // clone(2): a pidfd names a process, not a thread, and the legacy clone
+  // passes its address in parent_tid, so CLONE_PARENT_SETTID cannot join it.
+  if ((flags & CLONE_PIDFD) && (flags & (CLONE_THREAD | CLONE_DETACHED | CLONE_PARENT_SETTID))) {
+    return Errno(EINVAL);
+  }
+  if ((flags & CLONE_PIDFD) && !a.pidfd) return Errno(EINVAL);
   if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
   if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
@@ -42,6 +48,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg = tg_;
     } else {
       tg = std::make_shared<ThreadGroup>(tid);
+      if (flags & CLONE_PIDFD) SV_TRY(a.pidfd->Bind(tg));
       tg->parent = (flags & CLONE_PARENT) ? tg_->parent : tg_;
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
@@ -72,6 +79,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
   }
   const int tid = child->tid();
   // The parent's and child's views of the new tid (CLONE_*_SETTID).
+  if (flags & CLONE_PIDFD) CopyOutObj(a.parent_tid, static_cast<int32_t>(a.pidfd_fd)).ok();
   if (flags & CLONE_PARENT_SETTID) CopyOutObj(a.parent_tid, static_cast<int32_t>(tid)).ok();
   if (flags & CLONE_CHILD_SETTID) {
     int32_t v = tid;

@@ -97,6 +97,7 @@ void Task::ExitTask() {
     if (!tg.group_exiting) tg.exit_status = (exit_code_ & 0xff) << 8;
     tg.group_exiting = true;
     tg.state = ThreadGroup::State::kZombie;
+    tg.SignalExitEvent();  // pidfds poll readable from now on
     // Orphans go to init (or the nearest child subreaper).
     std::shared_ptr<ThreadGroup> reaper = kernel_.init_tg();
     for (auto p = tg.parent.lock(); p; p = p->parent.lock()) {

@@ -22,6 +22,9 @@ class Task;
 class ThreadGroup {
  public:
   explicit ThreadGroup(int tgid) : tgid_(tgid) {}
+  ~ThreadGroup();  // pidfd.cc
+  ThreadGroup(const ThreadGroup&) = delete;
+  ThreadGroup& operator=(const ThreadGroup&) = delete;
   int tgid() const { return tgid_; }
 
   enum class State { kAlive, kZombie, kReaped };
@@ -54,6 +57,10 @@ class ThreadGroup {
   int64_t cpu_ns = 0;
   int64_t children_cpu_ns = 0;
   int64_t start_time_ns = 0;  // monotonic, for /proc/PID/stat
+  // A host eventfd that pidfds of this group poll (-1 until the first
+  // pidfd): made readable when the group becomes a zombie (pidfd.cc).
+  int exit_event_fd = -1;
+  void SignalExitEvent();
 
  private:
   const int tgid_;

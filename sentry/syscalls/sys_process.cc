@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/wait.h"
 #include "sentry/syscalls/handlers.h"
+#include "sentry/syscalls/sys_file_internal.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -20,8 +22,18 @@ SyscallReturn SysClone(Task& t, const SyscallArgs& a) {
   c.parent_tid = a.Addr(2);
   c.child_tid = a.Addr(3);
   c.tls = a.Ulong(4);
-  SV_ASSIGN_OR_RETURN(int tid, t.Clone(c));
-  return static_cast<uint64_t>(tid);
+  if (c.flags & CLONE_PIDFD) {
+    // The fd is taken before the child exists, as copy_process() does, so
+    // that EMFILE leaves no child behind.
+    c.pidfd = std::make_shared<PidfdFile>(0);
+    SV_ASSIGN_OR_RETURN(c.pidfd_fd, t.fds().Install(c.pidfd, /*cloexec=*/true, 0, file_internal::FdLimit(t)));
+  }
+  Result<int> tid = t.Clone(c);
+  if (!tid.ok()) {
+    if (c.pidfd_fd >= 0) (void)t.fds().Remove(c.pidfd_fd);
+    return tid.error();
+  }
+  return static_cast<uint64_t>(*tid);
 }
 
 SyscallReturn SysFork(Task& t, const SyscallArgs&) {
@@ -116,13 +128,29 @@ SyscallReturn SysWaitid(Task& t, const SyscallArgs& a) {
   r.idtype = a.Int(0);
   r.id = a.Int(1);
   r.options = a.Int(3);
-  if (r.idtype != P_ALL && r.idtype != P_PID && r.idtype != P_PGID) return Errno(EINVAL);
+  bool nonblocking_pidfd = false;
+  if (r.idtype == P_PIDFD) {
+    // waitid(2): P_PIDFD waits for the pidfd's process (a child, or
+    // ECHILD); a non-blocking pidfd makes the wait fail with EAGAIN instead
+    // of blocking.
+    SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(r.id));
+    absl::MutexLock l(&t.kernel().mu());
+    auto tg = PidfdGroup(*f);
+    if (!tg.ok()) return tg.error() == Errno(ESRCH) ? Errno(ECHILD) : tg.error();
+    r.idtype = P_PID;
+    r.id = (*tg)->tgid();
+    nonblocking_pidfd = f->nonblocking();
+  } else if (r.idtype != P_ALL && r.idtype != P_PID && r.idtype != P_PGID) {
+    return Errno(EINVAL);
+  }
   if (r.options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE |
                     __WNOTHREAD)) {
     return Errno(EINVAL);
   }
   if (!(r.options & (WEXITED | WSTOPPED | WCONTINUED))) return Errno(EINVAL);
+  if (nonblocking_pidfd) r.options |= WNOHANG;
   SV_ASSIGN_OR_RETURN(std::optional<WaitResult> res, WaitForChild(t, r));
+  if (!res && nonblocking_pidfd && !(a.Int(3) & WNOHANG)) return Errno(EAGAIN);
   siginfo_t info{};
   if (res) {
     info.si_signo = SIGCHLD;

@@ -1,0 +1,134 @@
+// pidfd_open, pidfd_send_signal and pidfd_getfd over PidfdFile
+// (sentry/kernel/pidfd.h). waitid(P_PIDFD) is in sys_process.cc and
+// clone(CLONE_PIDFD) in task_clone.cc.
+#include <fcntl.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pidfd.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/handlers.h"
+#include "sentry/syscalls/sys_file_internal.h"
+
+namespace seedvisor::sentry {
+
+using namespace file_internal;  // NOLINT
+
+namespace {
+
+// PTRACE_MODE_ATTACH_REALCREDS (__ptrace_may_access()): a thread of the same
+// process, a caller with CAP_SYS_PTRACE (root in the sandbox), or a caller
+// whose real uid and gid match all of the target's ids. Every guest process
+// counts as dumpable and there is no Yama LSM in the sandbox, so a process
+// of the same user may take another's fds as it could with ptrace on a
+// Linux host without Yama.
+bool MayAttach(const Task& t, const ThreadGroup& target, const Credentials& tc) {
+  if (&t.tg() == &target) return true;
+  const Credentials& c = t.creds();
+  if (c.privileged()) return true;
+  return c.ruid == tc.ruid && c.ruid == tc.euid && c.ruid == tc.suid && c.rgid == tc.rgid &&
+         c.rgid == tc.egid && c.rgid == tc.sgid;
+}
+
+// pidfd_send_signal(2) flags (linux/pidfd.h, Linux 6.9): who gets it.
+constexpr unsigned kSignalThread = 1 << 0;        // the pidfd's thread
+constexpr unsigned kSignalThreadGroup = 1 << 1;   // its process
+constexpr unsigned kSignalProcessGroup = 1 << 2;  // its process group
+
+}  // namespace
+
+SyscallReturn SysPidfdOpen(Task& t, const SyscallArgs& a) {
+  int pid = a.Int(0);
+  unsigned flags = a.Uint(1);
+  if (flags & ~static_cast<unsigned>(O_NONBLOCK)) return Errno(EINVAL);  // PIDFD_NONBLOCK
+  if (pid <= 0) return Errno(EINVAL);
+  auto f = std::make_shared<PidfdFile>(static_cast<int>(flags));
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByTgid(pid);
+    if (!tg) {
+      // pidfd_open(2): a thread that is not a group leader is EINVAL.
+      return t.kernel().TaskByTid(pid) ? Errno(EINVAL) : Errno(ESRCH);
+    }
+    SV_TRY(f->Bind(std::move(tg)));
+  }
+  SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, /*cloexec=*/true, 0, FdLimit(t)));
+  return static_cast<uint64_t>(fd);
+}
+
+SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
+  int sig = a.Int(1);
+  unsigned flags = a.Uint(3);
+  constexpr unsigned kScopes = kSignalThread | kSignalThreadGroup | kSignalProcessGroup;
+  if ((flags & ~kScopes) || __builtin_popcount(flags) > 1) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(a.Int(0)));
+  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
+  siginfo_t info{};
+  bool user_info = !a.Addr(2).IsNull();
+  if (user_info) {
+    SV_TRY(t.CopyInObj(a.Addr(2), &info));
+    // pidfd_send_signal(2): the info must be for this signal.
+    if (info.si_signo != sig) return Errno(EINVAL);
+  } else {
+    info.si_signo = sig;
+    info.si_code = SI_USER;
+    info.si_pid = t.tgid();
+    info.si_uid = t.creds().ruid;
+  }
+  Kernel& k = t.kernel();
+  absl::MutexLock l(&k.mu());
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+  // Only the kernel may claim SI_USER or a positive code for another
+  // process (as rt_sigqueueinfo(2)).
+  if (user_info && tg.get() != &t.tg() && (info.si_code >= 0 || info.si_code == SI_TKILL)) {
+    return Errno(EPERM);
+  }
+  if (flags & kSignalProcessGroup) {
+    // As kill(-pgid): every process of the group.
+    int pgid = tg->pgid;
+    std::vector<std::shared_ptr<ThreadGroup>> targets;
+    for (auto& task : k.Tasks()) {
+      std::shared_ptr<ThreadGroup> g = task->shared_tg();
+      if (g->pgid == pgid && std::find(targets.begin(), targets.end(), g) == targets.end()) {
+        targets.push_back(g);
+      }
+    }
+    for (auto& g : targets) (void)k.SendGroupSignal(*g, info);
+    return 0;
+  }
+  // A zombie still exists until it is reaped: the signal goes nowhere.
+  if (tg->state == ThreadGroup::State::kZombie) return 0;
+  if (flags & kSignalThread) {
+    // A process's pidfd names its leader thread.
+    if (!tg->leader) return Errno(ESRCH);
+    SV_TRY(k.SendTaskSignal(*tg->leader, info));
+    return 0;
+  }
+  SV_TRY(k.SendGroupSignal(*tg, info));
+  return 0;
+}
+
+SyscallReturn SysPidfdGetfd(Task& t, const SyscallArgs& a) {
+  if (a.Uint(2) != 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(a.Int(0)));
+  std::shared_ptr<FdTable> fds;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+    // An exited process has no fd table left (fget_task() finds nothing).
+    if (tg->tasks.empty()) return Errno(EBADF);
+    Task* target = tg->leader ? tg->leader : tg->tasks.front();
+    if (!MayAttach(t, *tg, target->creds())) return Errno(EPERM);
+    fds = target->fds_;
+  }
+  if (!fds) return Errno(EBADF);
+  SV_ASSIGN_OR_RETURN(FileRef file, fds->Get(a.Int(1)));
+  // pidfd_getfd(2): the new fd is close-on-exec.
+  SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(file, /*cloexec=*/true, 0, FdLimit(t)));
+  return static_cast<uint64_t>(fd);
+}
+
+}  // namespace seedvisor::sentry
