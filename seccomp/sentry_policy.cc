@@ -123,6 +123,7 @@ Policy SentryPolicy() {
       {SYS_sendfile, {}, kAllow, "host file copies"},
       {SYS_copy_file_range, {}, kAllow, "host file copies"},
       {SYS_splice, {}, kAllow, "pipes"},
+      {SYS_tee, {}, kAllow, "guest tee(2): only the host can copy a pipe without consuming it"},
       {SYS_memfd_create, {}, kAllow, "systrap regions, tmpfs data"},
       {SYS_pipe2, {}, kAllow, "internal pipes"},
       {SYS_eventfd2, {}, kAllow, "wakeups"},

@@ -31,6 +31,8 @@ bool RaisesSigpipe(int nr) {
     case SYS_pwritev:
     case SYS_sendfile:
     case SYS_splice:
+    case SYS_tee:
+    case SYS_vmsplice:
       return true;
     default:
       return false;

@@ -3,6 +3,7 @@
 #define SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_INTERNAL_H_
 
 #include <poll.h>
+#include <sys/uio.h>
 
 #include <string>
 #include <vector>
@@ -41,6 +42,13 @@ Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
                           int64_t offset);
 Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
                              int64_t offset);
+
+// readv(2)-style iovecs from guest memory (EINVAL past UIO_MAXIOV or when
+// the lengths overflow).
+Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt);
+// The bytes the iovecs point at, in one buffer; a fault after some bytes
+// ends the buffer there (EFAULT if at the start).
+Result<std::string> GatherFromUser(Task& t, const std::vector<iovec>& iov);
 
 // Waits until one of `pfds` (guest fds) is ready, the absolute CLOCK_MONOTONIC
 // `deadline` passes (null: none), or a signal arrives (kERESTARTNOHAND).

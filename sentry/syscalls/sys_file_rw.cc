@@ -91,9 +91,24 @@ Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t l
   return done;
 }
 
-}  // namespace file_internal
-
-namespace {
+Result<std::string> GatherFromUser(Task& t, const std::vector<iovec>& iov) {
+  std::string data;
+  for (auto& v : iov) {
+    size_t old = data.size();
+    if (old + v.iov_len > kMaxRw) return Errno(EINVAL);
+    data.resize(old + v.iov_len);
+    if (v.iov_len > 0) {
+      Status s = t.CopyIn(UserAddr(reinterpret_cast<uint64_t>(v.iov_base)), data.data() + old,
+                          v.iov_len);
+      if (!s.ok()) {
+        data.resize(old);
+        if (old == 0) return Errno(EFAULT);
+        break;
+      }
+    }
+  }
+  return data;
+}
 
 Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt) {
   if (cnt < 0 || cnt > kUioMaxIov) return Errno(EINVAL);
@@ -107,6 +122,10 @@ Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt) {
   }
   return iov;
 }
+
+}  // namespace file_internal
+
+namespace {
 
 SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
@@ -130,21 +149,7 @@ SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   if (!f->writable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   // Gather into one buffer so the write is one operation (pipe atomicity).
-  std::string data;
-  for (auto& v : iov) {
-    size_t old = data.size();
-    if (old + v.iov_len > kMaxRw) return Errno(EINVAL);
-    data.resize(old + v.iov_len);
-    if (v.iov_len > 0) {
-      Status s = t.CopyIn(UserAddr(reinterpret_cast<uint64_t>(v.iov_base)), data.data() + old,
-                          v.iov_len);
-      if (!s.ok()) {
-        data.resize(old);
-        if (old == 0) return Errno(EFAULT);
-        break;
-      }
-    }
-  }
+  SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
   Result<size_t> n = offset >= 0 ? f->PWrite(t, data.data(), data.size(), offset)
                                  : f->Write(t, data.data(), data.size());
   if (!n.ok()) return n.error();

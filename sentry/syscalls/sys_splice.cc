@@ -1,9 +1,12 @@
 // splice and copy_file_range, done as a copy through a sentry buffer (the
 // files may have no host fd at all). Data and offsets behave as Linux's; the
-// zero-copy is what is missing. tee(2) and vmsplice(2) stay unimplemented:
-// callers (e.g. coreutils' tee) fall back to read/write on ENOSYS.
+// zero-copy is what is missing. tee(2) is the host's tee between the two
+// host pipes (nothing else can copy without consuming); vmsplice(2) copies
+// like writev/readv (no page gifting).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <vector>
 
@@ -19,6 +22,7 @@ using namespace file_internal;  // NOLINT
 namespace {
 
 constexpr size_t kChunk = 1 << 16;
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
 
 bool IsPipe(FileDescription& f) { return dynamic_cast<PipeFile*>(&f) != nullptr; }
 
@@ -64,15 +68,103 @@ Result<int64_t> OffsetArg(Task& t, UserAddr a) {
   return off;
 }
 
+// The host poll events of `fd` now.
+short HostRevents(int fd, short events) {
+  pollfd p{fd, events, 0};
+  if (poll(&p, 1, 0) < 0) return 0;
+  return p.revents;
+}
+
 }  // namespace
+
+SyscallReturn SysTee(Task& t, const SyscallArgs& a) {
+  unsigned flags = a.Uint(3);
+  if (flags & ~kSpliceFlags) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(1)));
+  if (!in->readable() || !out->writable()) return Errno(EBADF);
+  auto* ip = dynamic_cast<PipeFile*>(in.get());
+  auto* op = dynamic_cast<PipeFile*>(out.get());
+  // tee(2): two different pipes.
+  if (!ip || !op) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(struct stat ist, in->Stat());
+  SV_ASSIGN_OR_RETURN(struct stat ost, out->Stat());
+  if (ist.st_ino == ost.st_ino) return Errno(EINVAL);
+  size_t len = std::min(a.Size(2), kMaxRw);
+  if (len == 0) return 0;
+  // do_tee(): O_NONBLOCK on either file counts as SPLICE_F_NONBLOCK.
+  bool nonblock = (flags & SPLICE_F_NONBLOCK) || in->nonblocking() || out->nonblocking();
+  for (;;) {
+    ssize_t n = tee(ip->host_fd(), op->host_fd(), len, SPLICE_F_NONBLOCK);
+    if (n >= 0) return static_cast<uint64_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);  // EPIPE: the dispatcher sends SIGPIPE
+    if (nonblock) return Errno(EAGAIN);
+    // Wait for data in the input (ipipe_prep()), then for room in the output.
+    short in_ev = HostRevents(ip->host_fd(), POLLIN);
+    if (!(in_ev & POLLIN)) {
+      if (in_ev & POLLHUP) return 0;  // empty with no writer left
+      SV_TRY(t.BlockOnFd(ip->host_fd(), POLLIN));
+    } else {
+      SV_TRY(t.BlockOnFd(op->host_fd(), POLLOUT));
+    }
+  }
+}
+
+SyscallReturn SysVmsplice(Task& t, const SyscallArgs& a) {
+  unsigned flags = a.Uint(3);
+  if (flags & ~kSpliceFlags) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  auto* p = dynamic_cast<PipeFile*>(f.get());
+  if (!p) return Errno(EBADF);  // vmsplice(2): fd must be a pipe
+  SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, a.Addr(1), static_cast<int>(a.Ulong(2))));
+  bool nonblock = (flags & SPLICE_F_NONBLOCK) || f->nonblocking();
+  const int hfd = p->host_fd();
+  if (f->writable()) {
+    // Into the pipe: the user pages' bytes, as writev(2); it waits for room
+    // once and then queues what fits (vmsplice_to_pipe()).
+    SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
+    if (data.empty()) return 0;
+    for (;;) {
+      ssize_t n = write(hfd, data.data(), data.size());
+      if (n >= 0) return static_cast<uint64_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return Errno(errno);
+      if (nonblock) return Errno(EAGAIN);
+      SV_TRY(t.BlockOnFd(hfd, POLLOUT));
+    }
+  }
+  if (!f->readable()) return Errno(EBADF);
+  // Out of the pipe into the iovecs, as readv(2) (vmsplice_to_user()).
+  size_t total = 0;
+  for (auto& v : iov) total += v.iov_len;
+  total = std::min(total, kMaxRw);
+  if (total == 0) return 0;
+  std::vector<char> buf(std::min(total, size_t{1} << 20));
+  ssize_t n;
+  for (;;) {
+    n = read(hfd, buf.data(), buf.size());
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);
+    if (nonblock) return Errno(EAGAIN);
+    SV_TRY(t.BlockOnFd(hfd, POLLIN));
+  }
+  size_t done = 0;
+  for (auto& v : iov) {
+    if (done == static_cast<size_t>(n)) break;
+    size_t c = std::min(v.iov_len, static_cast<size_t>(n) - done);
+    SV_TRY(t.CopyOut(UserAddr(reinterpret_cast<uint64_t>(v.iov_base)), buf.data() + done, c));
+    done += c;
+  }
+  return done;
+}
 
 SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(0)));
   SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(2)));
   unsigned flags = a.Uint(5);
-  if (flags & ~(SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT)) {
-    return Errno(EINVAL);
-  }
+  if (flags & ~kSpliceFlags) return Errno(EINVAL);
   if (!in->readable() || !out->writable()) return Errno(EBADF);
   if (out->flags() & O_APPEND) return Errno(EINVAL);
   // splice(2): one end must be a pipe, and a pipe takes no offset.
@@ -86,6 +178,18 @@ SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(int64_t out_off, OffsetArg(t, a.Addr(3)));
   size_t count = std::min(a.Size(4), kMaxRw);
   if (count == 0) return 0;
+  if (flags & SPLICE_F_NONBLOCK) {
+    // splice(2): the pipe operations do not block; an empty input pipe
+    // (with a writer left) or a full output pipe is EAGAIN.
+    if (in_pipe) {
+      short ev = HostRevents(static_cast<PipeFile&>(*in).host_fd(), POLLIN);
+      if (!(ev & (POLLIN | POLLHUP))) return Errno(EAGAIN);
+    }
+    if (out_pipe) {
+      short ev = HostRevents(static_cast<PipeFile&>(*out).host_fd(), POLLOUT);
+      if (!(ev & (POLLOUT | POLLERR))) return Errno(EAGAIN);
+    }
+  }
   SV_ASSIGN_OR_RETURN(size_t n, Copy(t, *in, &in_off, *out, &out_off, count));
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), in_off));
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), out_off));

@@ -1,8 +1,10 @@
-// splice(2) between pipes and files, copy_file_range(2) between files,
-// preadv2(2)/pwritev2(2).
+// splice(2) between pipes and files, tee(2) and vmsplice(2) on pipes,
+// copy_file_range(2) between files, preadv2(2)/pwritev2(2).
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -43,6 +45,120 @@ TEST(SpliceTest, FileToPipeAndBack) {
   close(out);
   unlink(src.c_str());
   unlink(dst.c_str());
+}
+
+TEST(SpliceTest, NonblockFlagOnPipes) {
+  int a[2], b[2];
+  ASSERT_EQ(pipe(a), 0);
+  ASSERT_EQ(pipe(b), 0);
+  // An empty input pipe with a writer: EAGAIN instead of blocking.
+  EXPECT_ERRNO(EAGAIN, splice(a[0], nullptr, b[1], nullptr, 10, SPLICE_F_NONBLOCK));
+  ASSERT_EQ(write(a[1], "abc", 3), 3);
+  EXPECT_EQ(splice(a[0], nullptr, b[1], nullptr, 10, SPLICE_F_NONBLOCK), 3);
+  char buf[4] = {};
+  EXPECT_EQ(read(b[0], buf, sizeof(buf)), 3);
+  EXPECT_STREQ(buf, "abc");
+  EXPECT_ERRNO(EINVAL, splice(a[0], nullptr, b[1], nullptr, 10, 0x100));
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+TEST(TeeTest, DuplicatesWithoutConsuming) {
+  int a[2], b[2];
+  ASSERT_EQ(pipe(a), 0);
+  ASSERT_EQ(pipe(b), 0);
+  ASSERT_EQ(write(a[1], "hello", 5), 5);
+  EXPECT_EQ(tee(a[0], b[1], 3, 0), 3);
+  char buf[8] = {};
+  EXPECT_EQ(read(b[0], buf, sizeof(buf)), 3);
+  EXPECT_EQ(std::string(buf, 3), "hel");
+  // The input still holds everything.
+  EXPECT_EQ(tee(a[0], b[1], 100, 0), 5);
+  EXPECT_EQ(read(a[0], buf, sizeof(buf)), 5);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  EXPECT_EQ(read(b[0], buf, sizeof(buf)), 5);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+
+  // Empty: EAGAIN with SPLICE_F_NONBLOCK; 0 once no writer is left.
+  EXPECT_ERRNO(EAGAIN, tee(a[0], b[1], 10, SPLICE_F_NONBLOCK));
+  EXPECT_EQ(tee(a[0], b[1], 0, 0), 0);
+  EXPECT_ERRNO(EINVAL, tee(a[0], a[1], 10, SPLICE_F_NONBLOCK));  // the same pipe
+  EXPECT_ERRNO(EINVAL, tee(a[0], b[1], 10, 0x100));
+  EXPECT_ERRNO(EBADF, tee(a[1], b[1], 10, 0));  // a write end as input
+  EXPECT_ERRNO(EBADF, tee(-1, b[1], 10, 0));
+  close(a[1]);
+  EXPECT_EQ(tee(a[0], b[1], 10, 0), 0);
+
+  // Not pipes.
+  std::string path = TmpPath("tee-file");
+  int f = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(f, 0);
+  EXPECT_ERRNO(EINVAL, tee(a[0], f, 10, 0));
+  EXPECT_ERRNO(EINVAL, tee(f, b[1], 10, 0));
+  close(f);
+  unlink(path.c_str());
+
+  // No reader on the output: EPIPE (and SIGPIPE, ignored here).
+  int c[2];
+  ASSERT_EQ(pipe(c), 0);
+  ASSERT_EQ(write(c[1], "x", 1), 1);
+  close(b[0]);
+  sighandler_t old = signal(SIGPIPE, SIG_IGN);
+  EXPECT_ERRNO(EPIPE, tee(c[0], b[1], 1, 0));
+  signal(SIGPIPE, old);
+  for (int fd : {a[0], b[1], c[0], c[1]}) close(fd);
+}
+
+TEST(TeeTest, BlocksUntilDataArrives) {
+  int a[2], b[2];
+  ASSERT_EQ(pipe(a), 0);
+  ASSERT_EQ(pipe(b), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    usleep(100 * 1000);
+    _exit(write(a[1], "late", 4) == 4 ? 0 : 1);
+  }
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(tee(a[0], b[1], 10, 0), 4);
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+TEST(VmspliceTest, IntoAndOutOfAPipe) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  char x[] = "abc", y[] = "defg";
+  iovec in[2] = {{x, 3}, {y, 4}};
+  EXPECT_EQ(vmsplice(p[1], in, 2, 0), 7);
+  char o1[2], o2[10] = {};
+  iovec out[2] = {{o1, 2}, {o2, sizeof(o2)}};
+  EXPECT_EQ(vmsplice(p[0], out, 2, 0), 7);
+  EXPECT_EQ(std::string(o1, 2), "ab");
+  EXPECT_EQ(std::string(o2, 5), "cdefg");
+  // Empty: EAGAIN with SPLICE_F_NONBLOCK.
+  EXPECT_ERRNO(EAGAIN, vmsplice(p[0], out, 2, SPLICE_F_NONBLOCK));
+  EXPECT_ERRNO(EINVAL, vmsplice(p[1], in, 2, 0x100));
+  EXPECT_EQ(vmsplice(p[1], in, 0, 0), 0);
+
+  // Full: EAGAIN with SPLICE_F_NONBLOCK, a partial count before that.
+  ASSERT_OK(fcntl(p[1], F_SETFL, O_NONBLOCK));
+  std::string big(1 << 16, 'z');
+  while (write(p[1], big.data(), big.size()) > 0) {
+  }
+  ASSERT_OK(fcntl(p[1], F_SETFL, 0));
+  EXPECT_ERRNO(EAGAIN, vmsplice(p[1], in, 2, SPLICE_F_NONBLOCK));
+
+  // Not a pipe.
+  std::string path = TmpPath("vmsplice-file");
+  int f = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(f, 0);
+  EXPECT_ERRNO(EBADF, vmsplice(f, in, 2, 0));
+  EXPECT_ERRNO(EBADF, vmsplice(-1, in, 2, 0));
+  close(f);
+  unlink(path.c_str());
+  close(p[0]);
+  close(p[1]);
 }
 
 TEST(CopyFileRangeTest, CopiesAndMovesOffsets) {
