@@ -5,6 +5,7 @@
 #define SEEDVISOR_SENTRY_SYSCALLS_SYS_EVENTS_H_
 
 #include "sentry/syscalls/syscall.h"
+#include "sentry/vfs/file.h"
 
 namespace seedvisor::sentry {
 
@@ -22,6 +23,8 @@ SyscallReturn SysTimerfdGettime(Task& t, const SyscallArgs& a);
 SyscallReturn SysSignalfd(Task& t, const SyscallArgs& a);
 SyscallReturn SysSignalfd4(Task& t, const SyscallArgs& a);
 SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a);
+// fcntl(F_GET_SEALS / F_ADD_SEALS `seals`) on `f` (sys_memfd.cc).
+SyscallReturn MemfdSeals(FileDescription& f, int cmd, unsigned seals);
 
 }  // namespace seedvisor::sentry
 

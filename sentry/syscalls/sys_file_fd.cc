@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include "sentry/fs/pipe/pipe.h"
+#include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
@@ -97,7 +98,18 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       return 0;
     case F_GET_SEALS:
     case F_ADD_SEALS:
-      return Errno(EINVAL);  // only memfds have seals
+      return MemfdSeals(*f, cmd, a.Uint(2));
+    case F_NOTIFY: {
+      // dnotify is not implemented. A file that is not a directory is
+      // ENOTDIR as in fcntl_dirnotify(); on a directory, clearing (arg 0)
+      // succeeds and asking for events is EINVAL, what a kernel built
+      // without CONFIG_DNOTIFY answers, so callers fall back instead of
+      // waiting for signals that never come.
+      SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
+      if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+      if (a.Uint(2) == 0) return 0;
+      return Errno(EINVAL);
+    }
     default:
       return Errno(EINVAL);
   }

@@ -1,8 +1,8 @@
 // memfd_create: an unlinked file of a private tmpfs (whose data is a host
-// memfd), so read/write/mmap/ftruncate work as on any tmpfs file.
-//
-// TODO: file seals (F_ADD_SEALS/F_GET_SEALS) are not implemented;
-// MFD_ALLOW_SEALING is accepted and the file starts with no seals.
+// memfd), so read/write/mmap/ftruncate work as on any tmpfs file; and its
+// seals (fcntl F_ADD_SEALS/F_GET_SEALS), which are the host memfd's own
+// (see TmpfsInode::MakeMemfd).
+#include <fcntl.h>
 #include <linux/memfd.h>
 
 #include <atomic>
@@ -52,11 +52,28 @@ SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(auto inode, root->Create(slot, S_IFREG | 0777, c));
   (void)root->Unlink(slot);
   auto node = std::static_pointer_cast<TmpfsInode>(inode);
+  SV_TRY(node->MakeMemfd((flags & MFD_ALLOW_SEALING) != 0));
   auto d = std::make_shared<Dentry>(absl::StrCat("memfd:", *name), nullptr, inode, nullptr);
   d->MarkDeleted();
   auto f = std::make_shared<MemfdFile>(O_RDWR | O_LARGEFILE, d, node, *name);
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & MFD_CLOEXEC, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
+}
+
+SyscallReturn MemfdSeals(FileDescription& f, int cmd, unsigned seals) {
+  auto* tf = dynamic_cast<TmpfsFile*>(&f);
+  // Only memfds have seals here (Linux: shmem files; EINVAL for others).
+  if (!tf || !tf->inode()->is_memfd()) return Errno(EINVAL);
+  int hfd = tf->inode()->memfd();
+  if (cmd == F_GET_SEALS) {
+    int r = fcntl(hfd, F_GET_SEALS);
+    if (r < 0) return Errno(errno);
+    return static_cast<uint64_t>(r);
+  }
+  // memfd_add_seals(): the file must be open for writing.
+  if (!f.writable()) return Errno(EPERM);
+  if (fcntl(hfd, F_ADD_SEALS, seals) != 0) return Errno(errno);
+  return 0;
 }
 
 }  // namespace seedvisor::sentry

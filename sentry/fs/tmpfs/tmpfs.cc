@@ -66,6 +66,19 @@ TmpfsInode::~TmpfsInode() {
   if (memfd_ >= 0) close(memfd_);
 }
 
+Status TmpfsInode::MakeMemfd(bool allow_sealing) {
+  std::lock_guard l(mu_);
+  if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
+  if (allow_sealing) {
+    int fd = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return Errno(errno);
+    if (memfd_ >= 0) close(memfd_);
+    memfd_ = fd;
+  }
+  is_memfd_ = true;
+  return {};
+}
+
 void TmpfsInode::Touch() {
   std::lock_guard l(mu_);
   st_.st_mtim = st_.st_ctim = Now();

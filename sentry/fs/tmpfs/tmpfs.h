@@ -50,6 +50,14 @@ class TmpfsInode : public Inode {
 
   // The memfd of a regular file (-1 otherwise).
   int memfd() const { return memfd_; }
+  // memfd_create(2): marks this new, empty regular file as a memfd. With
+  // `allow_sealing` its data moves to a host memfd that takes seals, so
+  // F_ADD_SEALS/F_GET_SEALS go straight to the host memfd and the host
+  // enforces them on writes, truncation, fallocate and the platform's
+  // mappings. Without it the host memfd reports F_SEAL_SEAL, as Linux's
+  // memfds without MFD_ALLOW_SEALING (and tmpfs files) do.
+  Status MakeMemfd(bool allow_sealing);
+  bool is_memfd() const { return is_memfd_.load(); }
   // Marks the file modified (mtime/ctime = now).
   void Touch();
 
@@ -75,6 +83,7 @@ class TmpfsInode : public Inode {
   std::mutex mu_;
   struct stat st_ {};
   int memfd_ = -1;
+  std::atomic<bool> is_memfd_{false};
   std::string target_;  // symlinks
   std::map<std::string, std::shared_ptr<TmpfsInode>, std::less<>> children_;
   std::set<std::string, std::less<>> whiteouts_;
@@ -98,6 +107,7 @@ class TmpfsFile : public FileDescription {
   Status Sync() override { return {}; }
   Result<int> MappableFd() override { return inode_->memfd(); }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  const std::shared_ptr<TmpfsInode>& inode() const { return inode_; }
 
   // The same without a task (tests, copy-up).
   Result<size_t> ReadAt(char* buf, size_t len, int64_t offset);
