@@ -36,6 +36,7 @@ int CmdRun(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdSpec(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdStart(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdState(const GlobalConfig& cfg, const std::vector<std::string>& args);
+int CmdUpdate(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdWait(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdHelp(const GlobalConfig& cfg, const std::vector<std::string>& args);
 

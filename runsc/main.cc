@@ -30,6 +30,7 @@ const std::vector<Command>& Commands() {
       {"spec", "write a default config.json", CmdSpec},
       {"start", "start a created container", CmdStart},
       {"state", "print a container's OCI state", CmdState},
+      {"update", "set new resource limits (--resources JSON) for a container", CmdUpdate},
       {"wait", "wait for a container's process and print its exit status", CmdWait},
       {"help", "show help for seedsc or a command (help syscalls: the syscall table)", CmdHelp},
   };

@@ -3,9 +3,12 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "runsc/container/cgroup.h"
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
 #include "shim/reaper.h"
@@ -21,7 +24,35 @@ using ::containerd::v1::types::STOPPED;
 
 TaskService::TaskService(Publisher* publisher, SandboxConfig cfg,
                          std::function<void()> on_shutdown)
-    : publisher_(publisher), cfg_(std::move(cfg)), on_shutdown_(std::move(on_shutdown)) {}
+    : publisher_(publisher),
+      cfg_(std::move(cfg)),
+      on_shutdown_(std::move(on_shutdown)),
+      oom_([publisher](const std::string& id) {
+        ev::TaskOOM e;
+        e.set_container_id(id);
+        publisher->Publish("/tasks/oom", e);
+      }) {}
+
+namespace {
+
+// The cgroup seedsc put the sandbox in (CgroupPathFor of its config.json),
+// if the sandbox process really is in it (/proc/<pid>/cgroup): never a
+// cgroup the shim or containerd lives in.
+std::string SandboxCgroup(const std::string& bundle, const std::string& id, pid_t pid) {
+  absl::StatusOr<oci::Spec> spec = oci::LoadBundle(bundle);
+  if (!spec.ok()) return "";
+  std::string path = container::CgroupPathFor(*spec, id);
+  if (path.empty()) return "";
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cgroup"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (CgroupOfController(text, "memory") != "/" + path) {
+    ShimLog("sandbox %s: not in its cgroup %s", id, path);
+    return "";
+  }
+  return path;
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<TaskService::Container>> TaskService::Find(const std::string& id) {
   absl::MutexLock l(&mu_);
@@ -81,6 +112,12 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   }
   c->sandbox = std::move(*sb);
   init.pid = static_cast<uint32_t>(c->sandbox->pid());
+  c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
+  if (!c->cgroup.empty()) {
+    if (absl::Status s = oom_.Watch(c->id, c->cgroup); !s.ok()) {
+      ShimLog("sandbox %s: no OOM events: %s", c->id, s.ToString());
+    }
+  }
   {
     absl::MutexLock l(&mu_);
     containers_[c->id] = c;
@@ -293,6 +330,7 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
     return resp;
   }
 
+  oom_.Unwatch(req.id());
   (*c)->sandbox->Destroy();
   p->io->Finish(absl::ZeroDuration());
   UnmountAll((*c)->bundle + "/rootfs");

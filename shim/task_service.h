@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "shim/events.h"
+#include "shim/oom_watcher.h"
 #include "shim/process_io.h"
 #include "shim/proto/shim.pb.h"
 #include "shim/sandbox.h"
@@ -74,6 +75,9 @@ class TaskService {
     std::string id;
     std::string bundle;
     std::unique_ptr<Sandbox> sandbox;
+    // The sandbox's cgroup path (v1, relative to each controller's root),
+    // or "" when it has none of its own: Update, Stats and OOM events use it.
+    std::string cgroup;
     std::shared_ptr<Proc> init;
     std::map<std::string, std::shared_ptr<Proc>> execs;
   };
@@ -95,6 +99,8 @@ class TaskService {
   const SandboxConfig cfg_;
   const std::function<void()> on_shutdown_;
 
+  // Publishes /tasks/oom; declared after publisher_ (it uses it).
+  OomWatcher oom_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);
   // Serializes lifecycle calls that talk to the sandbox (Create/Start/

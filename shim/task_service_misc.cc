@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "runsc/container/cgroup.h"
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
 #include "shim/proto/metrics.pb.h"
@@ -129,15 +130,31 @@ absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest&
   if (absl::Status s = (*c)->sandbox->Call("Stats", sr, &out, absl::Seconds(10)); !s.ok()) {
     return s;
   }
+  // The host's accounting of the whole sandbox (sentry, stubs and the guest
+  // memory they hold) where it has a cgroup; the guest's own otherwise. The
+  // pid count is the guest's: the cgroup's counts sentry threads.
+  container::CgroupStats cg = container::ReadCgroupStats((*c)->cgroup);
   io::containerd::cgroups::v1::Metrics m;
   m.mutable_pids()->set_current(out.pids_current());
-  m.mutable_pids()->set_limit(out.pids_limit());
-  m.mutable_cpu()->mutable_usage()->set_total(out.cpu_usage_ns());
-  m.mutable_cpu()->mutable_usage()->set_kernel(out.cpu_system_ns());
-  m.mutable_cpu()->mutable_usage()->set_user(out.cpu_user_ns());
-  m.mutable_memory()->mutable_usage()->set_usage(out.memory_usage_bytes());
-  m.mutable_memory()->mutable_usage()->set_limit(out.memory_limit_bytes());
-  m.mutable_memory()->mutable_usage()->set_max(out.memory_max_rss_bytes());
+  m.mutable_pids()->set_limit(cg.has_pids ? cg.pids_limit : out.pids_limit());
+  auto* cpu = m.mutable_cpu()->mutable_usage();
+  cpu->set_total(cg.has_cpu ? cg.cpu_usage_ns : out.cpu_usage_ns());
+  cpu->set_kernel(cg.has_cpu ? cg.cpu_system_ns : out.cpu_system_ns());
+  cpu->set_user(cg.has_cpu ? cg.cpu_user_ns : out.cpu_user_ns());
+  auto* mem = m.mutable_memory();
+  if (cg.has_memory) {
+    mem->mutable_usage()->set_usage(cg.memory_usage);
+    mem->mutable_usage()->set_limit(cg.memory_limit);
+    mem->mutable_usage()->set_max(cg.memory_max_usage);
+    mem->mutable_usage()->set_failcnt(cg.memory_failcnt);
+    mem->set_total_rss(cg.memory_rss);
+    mem->set_total_cache(cg.memory_cache);
+    m.mutable_memory_oom_control()->set_oom_kill(cg.oom_kills);
+  } else {
+    mem->mutable_usage()->set_usage(out.memory_usage_bytes());
+    mem->mutable_usage()->set_limit(out.memory_limit_bytes());
+    mem->mutable_usage()->set_max(out.memory_max_rss_bytes());
+  }
   task::StatsResponse resp;
   // containerd decodes this by type URL (typeurl registry, no prefix).
   resp.mutable_stats()->set_type_url("io.containerd.cgroups.v1.Metrics");
@@ -178,12 +195,18 @@ absl::Status TaskService::Resume(const task::ResumeRequest& req) {
 absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
   absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
   if (!c.ok()) return c.status();
-  // Annotations alone need nothing from the sandbox; new resource limits
-  // have no control call yet.
-  if (req.has_resources() && !req.resources().value().empty()) {
-    return absl::UnimplementedError("seedsc: updating resources of a running sandbox");
+  // Annotations need nothing from the sandbox. New limits go straight into
+  // the sandbox's cgroups (no runtime exec, no control call): the host
+  // enforces them on the sandbox process as a whole.
+  if (!req.has_resources() || req.resources().value().empty()) return absl::OkStatus();
+  absl::StatusOr<oci::Resources> r = ResourcesFromAny(req.resources());
+  if (!r.ok()) return r.status();
+  if ((*c)->cgroup.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "update: container ", req.id(),
+        ": its sandbox has no cgroup of its own (config.json linux.cgroupsPath)"));
   }
-  return absl::OkStatus();
+  return container::UpdateCgroups(*r, (*c)->cgroup);
 }
 
 absl::Status TaskService::CloseIO(const task::CloseIORequest& req) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
 namespace seedvisor::shim {
@@ -132,6 +133,26 @@ google::protobuf::Timestamp Now() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return TimestampFromUnixNanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+}
+
+absl::StatusOr<oci::Resources> ResourcesFromAny(const google::protobuf::Any& any) {
+  if (any.type_url() != kLinuxResourcesTypeUrl) {
+    return absl::InvalidArgumentError(absl::StrCat("update: resources: type \"", any.type_url(),
+                                                   "\" is not ", kLinuxResourcesTypeUrl));
+  }
+  return oci::ParseResourcesJson(any.value(), "update: resources");
+}
+
+std::string CgroupOfController(const std::string& proc_cgroup, const std::string& controller) {
+  // Each line is "hierarchy-ID:controller-list:path" (cgroups(7)).
+  for (absl::string_view line : absl::StrSplit(proc_cgroup, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (f.size() != 3) continue;
+    for (absl::string_view c : absl::StrSplit(f[1], ',')) {
+      if (c == controller) return std::string(f[2]);
+    }
+  }
+  return "";
 }
 
 }  // namespace seedvisor::shim

@@ -42,5 +42,31 @@ TEST(TimestampTest, FromNanos) {
   EXPECT_EQ(t.nanos(), 123456789);
 }
 
+TEST(UpdateResourcesTest, LinuxResourcesJsonAny) {
+  google::protobuf::Any any;
+  any.set_type_url(kLinuxResourcesTypeUrl);
+  any.set_value(R"({"memory":{"limit":33554432},"cpu":{"shares":256},"pids":{"limit":20}})");
+  absl::StatusOr<oci::Resources> r = ResourcesFromAny(any);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->memory_limit, 33554432);
+  EXPECT_EQ(r->cpu_shares, 256u);
+  EXPECT_EQ(r->pids_limit, 20);
+
+  any.set_value(R"({"memory":{"limit":true}})");
+  EXPECT_EQ(ResourcesFromAny(any).status().message(),
+            "update: resources: memory.limit: must be an integer, not boolean");
+  any.set_type_url("type.googleapis.com/foo.Bar");
+  EXPECT_TRUE(absl::IsInvalidArgument(ResourcesFromAny(any).status()));
+}
+
+TEST(CgroupOfControllerTest, ProcCgroupLines) {
+  const std::string text =
+      "12:pids:/default/c1\n4:memory:/default/c1\n2:cpu,cpuacct:/x/y\n0::/\n";
+  EXPECT_EQ(CgroupOfController(text, "memory"), "/default/c1");
+  EXPECT_EQ(CgroupOfController(text, "cpuacct"), "/x/y");
+  EXPECT_EQ(CgroupOfController(text, "cpuset"), "");
+  EXPECT_EQ(CgroupOfController("", "memory"), "");
+}
+
 }  // namespace
 }  // namespace seedvisor::shim

@@ -1,11 +1,14 @@
 #include "runsc/container/cgroup.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -15,7 +18,8 @@
 namespace seedvisor::container {
 namespace {
 
-constexpr const char* kControllers[] = {"memory", "cpu", "pids"};
+// cpuacct: for the sandbox's CPU usage (Stats); cpuset: linux.resources.cpu.cpus.
+constexpr const char* kControllers[] = {"memory", "cpu", "cpuacct", "pids", "cpuset"};
 
 absl::Status WriteFile(const std::string& path, const std::string& value) {
   std::ofstream out(path);
@@ -27,6 +31,14 @@ absl::Status WriteFile(const std::string& path, const std::string& value) {
         absl::StrCat("cgroup: writing \"", value, "\" to ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+// The file's content without surrounding whitespace, or "" if unreadable.
+std::string ReadTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v;
 }
 
 bool Exists(const std::string& p) {
@@ -84,27 +96,25 @@ absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
       }
     }
   }
-  const oci::Resources& r = spec.resources;
-  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
-  std::string cpu = absl::StrCat(mount_root, "/cpu/", path, "/");
-  std::string pids = absl::StrCat(mount_root, "/pids/", path, "/");
-  std::vector<std::pair<std::string, std::string>> writes;
-  if (r.memory_limit) writes.push_back({mem + "memory.limit_in_bytes", absl::StrCat(*r.memory_limit)});
-  if (r.memory_reservation) {
-    writes.push_back({mem + "memory.soft_limit_in_bytes", absl::StrCat(*r.memory_reservation)});
+  // A new v1 cpuset has no cpus and no mems, and nothing can join it until
+  // both are set (cpuset(7), "cpuset.cpus"): inherit the parent's.
+  std::string cpuset = absl::StrCat(mount_root, "/cpuset");
+  if (Exists(cpuset)) {
+    std::string parent = cpuset;
+    for (const std::string& pre : Prefixes(path)) {
+      std::string d = absl::StrCat(cpuset, "/", pre);
+      for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+        std::string mine = ReadTrimmed(absl::StrCat(d, "/", f));
+        if (!mine.empty()) continue;
+        if (absl::Status s = WriteFile(absl::StrCat(d, "/", f), ReadTrimmed(absl::StrCat(parent, "/", f)));
+            !s.ok()) {
+          return fail(s);
+        }
+      }
+      parent = d;
+    }
   }
-  if (r.memory_swap && Exists(mem + "memory.memsw.limit_in_bytes")) {
-    writes.push_back({mem + "memory.memsw.limit_in_bytes", absl::StrCat(*r.memory_swap)});
-  }
-  if (r.cpu_shares) writes.push_back({cpu + "cpu.shares", absl::StrCat(*r.cpu_shares)});
-  if (r.cpu_period) writes.push_back({cpu + "cpu.cfs_period_us", absl::StrCat(*r.cpu_period)});
-  if (r.cpu_quota) writes.push_back({cpu + "cpu.cfs_quota_us", absl::StrCat(*r.cpu_quota)});
-  if (r.pids_limit) {
-    writes.push_back({pids + "pids.max", *r.pids_limit > 0 ? absl::StrCat(*r.pids_limit) : "max"});
-  }
-  for (const auto& [file, value] : writes) {
-    if (absl::Status s = WriteFile(file, value); !s.ok()) return fail(s);
-  }
+  if (absl::Status s = UpdateCgroups(spec.resources, path, mount_root); !s.ok()) return fail(s);
   // "0" names the writing process itself (cgroups(7), cgroup.procs).
   for (const char* c : kControllers) {
     std::string procs = absl::StrCat(mount_root, "/", c, "/", path, "/cgroup.procs");
@@ -112,6 +122,136 @@ absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
     if (absl::Status s = WriteFile(procs, "0"); !s.ok()) return fail(s);
   }
   return absl::OkStatus();
+}
+
+absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
+                           const std::string& mount_root) {
+  if (path.empty() || path.find("..") != std::string::npos) {
+    return absl::FailedPreconditionError("cgroup: the container has no cgroup path");
+  }
+  struct Write {
+    const char* field;  // the OCI field, for errors
+    std::string file;
+    std::string value;
+  };
+  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
+  std::string cpu = absl::StrCat(mount_root, "/cpu/", path, "/");
+  std::string pids = absl::StrCat(mount_root, "/pids/", path, "/");
+  std::string cpuset = absl::StrCat(mount_root, "/cpuset/", path, "/");
+  std::vector<Write> writes;
+  bool swap = r.memory_swap && Exists(mem + "memory.memsw.limit_in_bytes");
+  // v1 keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every
+  // step (mem_cgroup_resize_max: EINVAL otherwise): when the swap limit
+  // grows, it goes first.
+  bool swap_first = false;
+  if (swap && r.memory_limit) {
+    int64_t cur = 0;
+    std::string cur_text = ReadTrimmed(mem + "memory.memsw.limit_in_bytes");
+    cur = cur_text.empty() ? 0 : std::strtoll(cur_text.c_str(), nullptr, 10);
+    swap_first = *r.memory_swap == -1 || *r.memory_swap > cur;
+  }
+  Write swap_write{"memory.swap", mem + "memory.memsw.limit_in_bytes",
+                   swap ? absl::StrCat(*r.memory_swap) : ""};
+  if (swap_first) writes.push_back(swap_write);
+  if (r.memory_limit) {
+    writes.push_back({"memory.limit", mem + "memory.limit_in_bytes", absl::StrCat(*r.memory_limit)});
+  }
+  if (swap && !swap_first) writes.push_back(swap_write);
+  if (r.memory_reservation) {
+    writes.push_back({"memory.reservation", mem + "memory.soft_limit_in_bytes",
+                      absl::StrCat(*r.memory_reservation)});
+  }
+  if (r.cpu_shares) writes.push_back({"cpu.shares", cpu + "cpu.shares", absl::StrCat(*r.cpu_shares)});
+  if (r.cpu_period) {
+    writes.push_back({"cpu.period", cpu + "cpu.cfs_period_us", absl::StrCat(*r.cpu_period)});
+  }
+  if (r.cpu_quota) writes.push_back({"cpu.quota", cpu + "cpu.cfs_quota_us", absl::StrCat(*r.cpu_quota)});
+  if (r.cpuset_cpus) writes.push_back({"cpu.cpus", cpuset + "cpuset.cpus", *r.cpuset_cpus});
+  if (r.pids_limit) {
+    writes.push_back({"pids.limit", pids + "pids.max",
+                      *r.pids_limit > 0 ? absl::StrCat(*r.pids_limit) : "max"});
+  }
+  for (const Write& w : writes) {
+    if (absl::Status s = WriteFile(w.file, w.value); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(w.field, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+uint64_t ReadU64(const std::string& path, bool* ok = nullptr) {
+  std::string v = ReadTrimmed(path);
+  if (ok != nullptr) *ok = !v.empty();
+  return v.empty() ? 0 : std::strtoull(v.c_str(), nullptr, 10);
+}
+
+// The "key value" lines of memory.stat, memory.oom_control, cpuacct.stat.
+std::map<std::string, uint64_t> ReadKeyed(const std::string& path) {
+  std::map<std::string, uint64_t> out;
+  std::ifstream in(path);
+  std::string k;
+  uint64_t v;
+  while (in >> k >> v) out[k] = v;
+  return out;
+}
+
+}  // namespace
+
+CgroupStats ReadCgroupStats(const std::string& path, const std::string& mount_root) {
+  CgroupStats st;
+  if (path.empty() || path.find("..") != std::string::npos) return st;
+  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
+  st.memory_usage = ReadU64(mem + "memory.usage_in_bytes", &st.has_memory);
+  if (st.has_memory) {
+    st.memory_max_usage = ReadU64(mem + "memory.max_usage_in_bytes");
+    st.memory_failcnt = ReadU64(mem + "memory.failcnt");
+    uint64_t limit = ReadU64(mem + "memory.limit_in_bytes");
+    // v1 reports "no limit" as PAGE_COUNTER_MAX pages: a huge number.
+    st.memory_limit = limit >= (1ULL << 62) ? 0 : limit;
+    std::map<std::string, uint64_t> ms = ReadKeyed(mem + "memory.stat");
+    st.memory_rss = ms["total_rss"];
+    st.memory_cache = ms["total_cache"];
+    st.oom_kills = ReadKeyed(mem + "memory.oom_control")["oom_kill"];
+  }
+  std::string acct = absl::StrCat(mount_root, "/cpuacct/", path, "/");
+  st.cpu_usage_ns = ReadU64(acct + "cpuacct.usage", &st.has_cpu);
+  if (st.has_cpu) {
+    st.cpu_user_ns = ReadU64(acct + "cpuacct.usage_user");
+    st.cpu_system_ns = ReadU64(acct + "cpuacct.usage_sys");
+  }
+  std::string pids = absl::StrCat(mount_root, "/pids/", path, "/");
+  st.pids_current = ReadU64(pids + "pids.current", &st.has_pids);
+  if (st.has_pids) st.pids_limit = ReadU64(pids + "pids.max");  // "max" reads as 0
+  return st;
+}
+
+absl::StatusOr<int> RegisterOomEventFd(const std::string& path, const std::string& mount_root) {
+  if (path.empty() || path.find("..") != std::string::npos) {
+    return absl::FailedPreconditionError("cgroup: the container has no cgroup path");
+  }
+  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
+  int oom = open((mem + "memory.oom_control").c_str(), O_RDONLY | O_CLOEXEC);
+  if (oom < 0) {
+    return absl::NotFoundError(absl::StrCat("cgroup: opening ", mem, "memory.oom_control: ",
+                                            std::strerror(errno)));
+  }
+  int efd = eventfd(0, EFD_CLOEXEC);
+  if (efd < 0) {
+    int e = errno;
+    close(oom);
+    return absl::InternalError(absl::StrCat("cgroup: eventfd: ", std::strerror(e)));
+  }
+  // "<eventfd> <fd of memory.oom_control>" (Documentation/admin-guide/
+  // cgroup-v1/memory.rst, "OOM Control"); the kernel keeps only the eventfd.
+  absl::Status s = WriteFile(mem + "cgroup.event_control", absl::StrCat(efd, " ", oom));
+  close(oom);
+  if (!s.ok()) {
+    close(efd);
+    return s;
+  }
+  return efd;
 }
 
 absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {

@@ -1,16 +1,23 @@
 // cgroup v1 limits for a sandbox (this host mounts v1 controllers under
-// /sys/fs/cgroup/<controller>): linux.resources memory, cpu and pids from
-// config.json, applied to the whole sandbox process (sentry and stubs).
+// /sys/fs/cgroup/<controller>): linux.resources memory, cpu, cpuset and pids
+// from config.json, applied to the whole sandbox process (sentry and stubs,
+// so the guest's memory is charged there too), later changes to them, their
+// usage, and OOM notification.
 //
 //   RETURN_IF_ERROR(container::ApplyCgroups(spec, id));  // in `seedsc boot`:
 //                                                         // enters them itself
+//   RETURN_IF_ERROR(container::UpdateCgroups(new_resources, path));  // update
+//   CgroupStats st = container::ReadCgroupStats(path);
+//   int efd = *container::RegisterOomEventFd(path);  // readable on each OOM
 //   container::RemoveCgroups(state.cgroups_path);         // in `delete`
 #ifndef SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 #define SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runsc/oci/spec.h"
 
 namespace seedvisor::container {
@@ -24,6 +31,30 @@ std::string CgroupPathFor(const oci::Spec& spec, const std::string& id);
 // and moves the calling process into them. On error removes what it made.
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
                           const std::string& mount_root = "/sys/fs/cgroup");
+// Writes the limits `r` sets (the rest stay) into the existing cgroups of
+// `path`; errors name the OCI field ("memory.limit: cgroup: writing ...").
+absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
+                           const std::string& mount_root = "/sys/fs/cgroup");
+
+// What the cgroups of `path` account; has_* is false where a controller's
+// files could not be read. Limits of 0 mean none.
+struct CgroupStats {
+  bool has_memory = false, has_cpu = false, has_pids = false;
+  uint64_t memory_usage = 0, memory_max_usage = 0, memory_limit = 0, memory_failcnt = 0;
+  uint64_t memory_rss = 0, memory_cache = 0;  // memory.stat total_rss, total_cache
+  uint64_t oom_kills = 0;                     // memory.oom_control oom_kill
+  uint64_t cpu_usage_ns = 0, cpu_user_ns = 0, cpu_system_ns = 0;  // cpuacct
+  uint64_t pids_current = 0, pids_limit = 0;  // host tasks (sentry threads, stubs)
+};
+CgroupStats ReadCgroupStats(const std::string& path,
+                            const std::string& mount_root = "/sys/fs/cgroup");
+
+// An eventfd (close-on-exec) that becomes readable (an 8-byte count) each
+// time the memory cgroup of `path` hits OOM, and also when that cgroup is
+// removed: check that it still exists before reporting an OOM.
+absl::StatusOr<int> RegisterOomEventFd(const std::string& path,
+                                       const std::string& mount_root = "/sys/fs/cgroup");
+
 // Removes those cgroups (waiting up to ~2 s for exiting processes to leave),
 // and the now-empty parents that the path named.
 absl::Status RemoveCgroups(const std::string& path,

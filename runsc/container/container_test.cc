@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "runsc/container/cgroup.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/state.h"
 
@@ -80,36 +79,6 @@ TEST(StateTest, SandboxAlive) {
   EXPECT_TRUE(SandboxAlive(getpid()));
   EXPECT_FALSE(SandboxAlive(0));
   EXPECT_FALSE(SandboxAlive((1 << 22) + 1));
-}
-
-TEST(CgroupTest, PathFor) {
-  oci::Spec s;
-  EXPECT_EQ(CgroupPathFor(s, "c"), "");
-  s.resources.pids_limit = 5;
-  EXPECT_EQ(CgroupPathFor(s, "c"), "seedsc/c");
-  s.cgroups_path = "/default/c";
-  EXPECT_EQ(CgroupPathFor(s, "c"), "default/c");
-  s.cgroups_path = "/a/../../etc";
-  EXPECT_EQ(CgroupPathFor(s, "c"), "");
-}
-
-TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
-  // A directory tree standing in for /sys/fs/cgroup: limits are written as
-  // files, and "0" goes to cgroup.procs (pre-created: real cgroups have it).
-  std::string fake = TempDir();
-  for (const char* c : {"memory", "cpu", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
-  oci::Spec s;
-  s.resources.memory_limit = 1 << 20;
-  s.resources.cpu_quota = 5000;
-  s.resources.cpu_period = 10000;
-  s.resources.pids_limit = 9;
-  ASSERT_TRUE(ApplyCgroups(s, "a/b", fake).ok());
-  EXPECT_EQ(Slurp(fake + "/memory/a/b/memory.limit_in_bytes"), "1048576");
-  EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_quota_us"), "5000");
-  EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_period_us"), "10000");
-  EXPECT_EQ(Slurp(fake + "/pids/a/b/pids.max"), "9");
-  // rmdir fails on a plain directory with files: RemoveCgroups reports it.
-  EXPECT_FALSE(RemoveCgroups("a/b", fake).ok());
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

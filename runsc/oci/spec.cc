@@ -268,6 +268,37 @@ absl::Status ParseHooks(Reader& r, const json& h, Hooks* out) {
   return absl::OkStatus();
 }
 
+// An OCI LinuxResources object (config.json's linux.resources, or the
+// resources of an update); `base` prefixes the field names in errors.
+// Fields seedsc does not apply (devices, blockIO, hugepageLimits, ...) are
+// accepted and ignored.
+absl::Status ParseResources(Reader& r, const json& res, const std::string& base, Resources* out) {
+  SV_GET(mem, r.Object(res, "memory", base + "memory"));
+  if (mem != nullptr) {
+    SV_RET(r.OptInt(*mem, "limit", base + "memory.limit", &out->memory_limit));
+    SV_RET(r.OptInt(*mem, "reservation", base + "memory.reservation", &out->memory_reservation));
+    SV_RET(r.OptInt(*mem, "swap", base + "memory.swap", &out->memory_swap));
+    if (out->memory_limit && *out->memory_limit != -1 && *out->memory_limit < 4096) {
+      return r.Error(base + "memory.limit", "must be -1 or at least 4096 bytes");
+    }
+  }
+  SV_GET(cpu, r.Object(res, "cpu", base + "cpu"));
+  if (cpu != nullptr) {
+    SV_RET(r.OptInt(*cpu, "shares", base + "cpu.shares", &out->cpu_shares));
+    SV_RET(r.OptInt(*cpu, "quota", base + "cpu.quota", &out->cpu_quota));
+    SV_RET(r.OptInt(*cpu, "period", base + "cpu.period", &out->cpu_period));
+    std::string cpus;
+    SV_RET(r.Str(*cpu, "cpus", base + "cpu.cpus", &cpus));
+    if (!cpus.empty()) out->cpuset_cpus = cpus;
+    if (out->cpu_period && (*out->cpu_period < 1000 || *out->cpu_period > 1000000)) {
+      return r.Error(base + "cpu.period", "must be between 1000 and 1000000 (µs)");
+    }
+  }
+  SV_GET(pids, r.Object(res, "pids", base + "pids"));
+  if (pids != nullptr) SV_RET(r.OptInt(*pids, "limit", base + "pids.limit", &out->pids_limit));
+  return absl::OkStatus();
+}
+
 absl::Status ParseLinux(Reader& r, const json& l, Spec* out) {
   SV_GET(ns, r.Array(l, "namespaces", "linux.namespaces"));
   if (ns != nullptr) {
@@ -288,36 +319,7 @@ absl::Status ParseLinux(Reader& r, const json& l, Spec* out) {
   }
   SV_RET(r.Str(l, "cgroupsPath", "linux.cgroupsPath", &out->cgroups_path));
   SV_GET(res, r.Object(l, "resources", "linux.resources"));
-  if (res != nullptr) {
-    SV_GET(mem, r.Object(*res, "memory", "linux.resources.memory"));
-    if (mem != nullptr) {
-      SV_RET(r.OptInt(*mem, "limit", "linux.resources.memory.limit", &out->resources.memory_limit));
-      SV_RET(r.OptInt(*mem, "reservation", "linux.resources.memory.reservation",
-                      &out->resources.memory_reservation));
-      SV_RET(r.OptInt(*mem, "swap", "linux.resources.memory.swap", &out->resources.memory_swap));
-      if (out->resources.memory_limit && *out->resources.memory_limit != -1 &&
-          *out->resources.memory_limit < 4096) {
-        return r.Error("linux.resources.memory.limit", "must be -1 or at least 4096 bytes");
-      }
-    }
-    SV_GET(cpu, r.Object(*res, "cpu", "linux.resources.cpu"));
-    if (cpu != nullptr) {
-      SV_RET(r.OptInt(*cpu, "shares", "linux.resources.cpu.shares", &out->resources.cpu_shares));
-      SV_RET(r.OptInt(*cpu, "quota", "linux.resources.cpu.quota", &out->resources.cpu_quota));
-      SV_RET(r.OptInt(*cpu, "period", "linux.resources.cpu.period", &out->resources.cpu_period));
-      std::string cpus;
-      SV_RET(r.Str(*cpu, "cpus", "linux.resources.cpu.cpus", &cpus));
-      if (!cpus.empty()) out->resources.cpuset_cpus = cpus;
-      if (out->resources.cpu_period && (*out->resources.cpu_period < 1000 ||
-                                        *out->resources.cpu_period > 1000000)) {
-        return r.Error("linux.resources.cpu.period", "must be between 1000 and 1000000 (µs)");
-      }
-    }
-    SV_GET(pids, r.Object(*res, "pids", "linux.resources.pids"));
-    if (pids != nullptr) {
-      SV_RET(r.OptInt(*pids, "limit", "linux.resources.pids.limit", &out->resources.pids_limit));
-    }
-  }
+  if (res != nullptr) SV_RET(ParseResources(r, *res, "linux.resources.", &out->resources));
   SV_RET(r.Strings(l, "maskedPaths", "linux.maskedPaths", &out->masked_paths));
   SV_RET(r.Strings(l, "readonlyPaths", "linux.readonlyPaths", &out->readonly_paths));
   for (size_t i = 0; i < out->masked_paths.size(); ++i) {
@@ -472,6 +474,19 @@ absl::StatusOr<Process> LoadProcess(const std::string& path) {
     return Bad(path, "(document)", e.what());
   }
   return p;
+}
+
+absl::StatusOr<Resources> ParseResourcesJson(const std::string& text, const std::string& what) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Bad(what, "(document)", "is not a JSON object");
+  Reader r(what);
+  Resources out;
+  try {
+    SV_RET(ParseResources(r, j, "", &out));
+  } catch (const json::exception& e) {
+    return Bad(what, "(document)", e.what());
+  }
+  return out;
 }
 
 }  // namespace seedvisor::oci

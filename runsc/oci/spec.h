@@ -115,6 +115,11 @@ absl::StatusOr<Spec> LoadBundle(const std::string& bundle);
 // Reads a process.json (exec --process FILE): the "process" object alone.
 absl::StatusOr<Process> LoadProcess(const std::string& path);
 
+// Parses an OCI LinuxResources JSON object alone (`seedsc update
+// --resources`, containerd's Task.Update); `what` names it in errors
+// ("resources: memory.limit: must be an integer, not string").
+absl::StatusOr<Resources> ParseResourcesJson(const std::string& text, const std::string& what);
+
 // Adds HOME to `env` when it has none, as runc and runsc do: the home of
 // `uid` in <rootfs>/etc/passwd, else "/".
 void AddDefaultHome(const std::string& rootfs, uid_t uid, std::vector<std::string>* env);

@@ -186,5 +186,44 @@ TEST(SpecTest, AddDefaultHome) {
   EXPECT_EQ(env, std::vector<std::string>{"HOME=/x"});
 }
 
+// What containerd 1.6 sends in UpdateTaskRequest.resources (ctr task update
+// --memory-limit --cpu-quota ...): an OCI LinuxResources as JSON, with fields
+// seedsc does not apply (devices) alongside.
+TEST(SpecTest, ParseResourcesJson) {
+  auto r = ParseResourcesJson(
+      R"({"devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":67108864,"swap":134217728,)"
+      R"("reservation":33554432},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},)"
+      R"("pids":{"limit":64}})",
+      "resources");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->memory_limit, 67108864);
+  EXPECT_EQ(r->memory_swap, 134217728);
+  EXPECT_EQ(r->memory_reservation, 33554432);
+  EXPECT_EQ(r->cpu_shares, 512u);
+  EXPECT_EQ(r->cpu_quota, 50000);
+  EXPECT_EQ(r->cpu_period, 100000u);
+  EXPECT_EQ(r->cpuset_cpus, "0");
+  EXPECT_EQ(r->pids_limit, 64);
+
+  auto only = ParseResourcesJson(R"({"memory":{"limit":-1}})", "resources");
+  ASSERT_TRUE(only.ok()) << only.status();
+  EXPECT_EQ(only->memory_limit, -1);
+  EXPECT_FALSE(only->cpu_shares.has_value());
+  EXPECT_FALSE(only->pids_limit.has_value());
+}
+
+TEST(SpecTest, ParseResourcesJsonErrorsNameTheField) {
+  auto bad = ParseResourcesJson(R"({"memory":{"limit":"64m"}})", "resources");
+  EXPECT_EQ(bad.status().message(), "resources: memory.limit: must be an integer, not string");
+  bad = ParseResourcesJson(R"({"cpu":{"period":10}})", "resources");
+  EXPECT_EQ(bad.status().message(), "resources: cpu.period: must be between 1000 and 1000000 (µs)");
+  bad = ParseResourcesJson(R"({"cpu":{"shares":-2}})", "resources");
+  EXPECT_EQ(bad.status().message(), "resources: cpu.shares: must not be negative");
+  bad = ParseResourcesJson(R"({"memory":{"limit":100}})", "resources");
+  EXPECT_EQ(bad.status().message(), "resources: memory.limit: must be -1 or at least 4096 bytes");
+  bad = ParseResourcesJson("[1]", "resources");
+  EXPECT_EQ(bad.status().message(), "resources: (document): is not a JSON object");
+}
+
 }  // namespace
 }  // namespace seedvisor::oci
