@@ -13,6 +13,7 @@ source "$(dirname "$0")/../e2e/testlib.sh"
 testlib_init "$@"
 SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
 ROBUSTNESS="$(dirname "$0")/shim_robustness.py"
+UPDATE="$(dirname "$0")/task_update.py"
 MAKE_IMAGE="$(realpath "${TESTLIB_ARGS[image-script]:?--image-script=PATH is required}")"
 TESTLIB_TIMEOUT=30s
 
@@ -137,6 +138,31 @@ tcase task_paused --grep '^d1 +[0-9]+ +PAUSED' -- "${CTR[@]}" task ls
 tcase task_resume -- "${CTR[@]}" task resume d1
 tcase task_resumed --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
 tcase task_metrics --grep 'pids\.current|PIDS' -- "${CTR[@]}" task metrics d1
+
+# Task.Update through containerd's Tasks API (Debian's ctr 1.6 has no `task
+# update`): the limits land in the cgroups of d1's sandbox, read here from the
+# host, and d1 keeps running. Annotations alone are accepted.
+d1_pid="$("${CTR[@]}" task ls | awk '$1 == "d1" {print $2}')"
+d1_cg="$(awk -F: '$2 == "memory" {print $3}' "/proc/${d1_pid:-0}/cgroup" 2>/dev/null)"
+check_eq sandbox_in_own_cgroup /default/d1 "$d1_cg" "memory cgroup of d1's sandbox (pid $d1_pid)"
+tcase task_update --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 \
+  '{"memory":{"limit":268435456},"cpu":{"shares":512},"pids":{"limit":300}}' note=x
+check_eq task_update_memory_limit 268435456 "$(cat /sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes 2>&1)" \
+  "/sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes after the update"
+check_eq task_update_cpu_shares 512 "$(cat /sys/fs/cgroup/cpu/default/d1/cpu.shares 2>&1)" \
+  "/sys/fs/cgroup/cpu/default/d1/cpu.shares after the update"
+check_eq task_update_pids_max 300 "$(cat /sys/fs/cgroup/pids/default/d1/pids.max 2>&1)" \
+  "/sys/fs/cgroup/pids/default/d1/pids.max after the update"
+tcase task_update_annotations_only --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 '' a=b
+tcase task_update_bad_field --status 1 --grep 'memory\.limit: must be an integer' -- \
+  /usr/bin/python3 "$UPDATE" "$ADDR" d1 '{"memory":{"limit":"lots"}}'
+tcase task_running_after_update --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
+tcase task_exec_after_update --out still-here -- \
+  "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e5 d1 echo still-here
+# Metrics are the sandbox cgroup's: memory in use (sentry, stubs, guest) and
+# the limit just set.
+tcase task_metrics_memory --grep '^memory\.usage_in_bytes +[1-9][0-9]* *$' -- "${CTR[@]}" task metrics d1
+tcase task_metrics_limit --grep '^memory\.limit_in_bytes +268435456 *$' -- "${CTR[@]}" task metrics d1
 tcase task_exec_tty --grep 'tty-ok /dev/' -- script -qec \
   "$(printf '%q ' "${CTR[@]}") task exec -t --fifo-dir $T/fifo --exec-id e3 d1 sh -c 'echo tty-ok \$(tty)'" /dev/null
 tcase task_kill -- "${CTR[@]}" task kill d1
@@ -172,6 +198,12 @@ done
 check_eq crash_task_stopped 1 "$crashed" "ctr task ls shows k1 STOPPED after its sandbox was killed"
 tcase crash_task_rm --grep 'exit code 137' -- "${CTR[@]}" task rm k1
 tcase crash_container_rm -- "${CTR[@]}" c rm k1
+
+# Over its memory limit, a container dies (the guest's memory is charged to
+# the sandbox's cgroup: the host OOM killer ends the sandbox) and the shim
+# publishes /tasks/oom (checked with the events below).
+tcase oom_killed --status 137 -- "${RUN[@]}" --rm --memory-limit 67108864 "$IMG" o1 \
+  sh -c 'x=$(yes | head -c 300000000); echo survived ${#x}'
 
 # Two containers at once, detached and in the foreground.
 tcase two_detached_a -- "${RUN[@]}" -d --null-io "$IMG" p1 sleep 1000
@@ -216,7 +248,7 @@ n=0
 for ev in "/tasks/create .*\"container_id\":\"t1\"" "/tasks/start .*\"container_id\":\"t1\"" \
   "/tasks/exit .*\"container_id\":\"t1\".*\"exit_status\":3" "/tasks/delete .*\"container_id\":\"t1\"" \
   "/tasks/exec-added .*\"exec_id\":\"e1\"" "/tasks/exec-started .*\"exec_id\":\"e1\"" \
-  "/tasks/exit .*\"id\":\"e1\".*\"exit_status\":5"; do
+  "/tasks/exit .*\"id\":\"e1\".*\"exit_status\":5" "/tasks/oom .*\"container_id\":\"o1\""; do
   got="$(grep -E -m1 -- "$ev" "$T/events.log")"
   n=$((n + 1))
   check_ok "event_${n}${ev%% *}" "$([[ -n "$got" ]] && echo 1 || echo 0)" \

@@ -27,6 +27,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
+#include "runsc/container/cgroup.h"
+#include "runsc/oci/spec.h"
 #include "sentry/control/control.pb.h"
 #include "shim/ttrpc/server.h"
 
@@ -286,6 +288,17 @@ int Create(const std::string& root, const std::string& bundle, const std::string
     fprintf(stderr, "native_seedsc: %s\n", s.ToString().c_str());
     return 1;
   }
+  // The sandbox's cgroups, as seedsc boot makes and enters them: the shim
+  // updates, reads and watches them.
+  std::string cgroup;
+  if (absl::StatusOr<seedvisor::oci::Spec> spec = seedvisor::oci::LoadBundle(bundle); spec.ok()) {
+    cgroup = seedvisor::container::CgroupPathFor(*spec, id);
+    std::ofstream(sb->dir + "/cgroup") << cgroup;
+    if (absl::Status s = seedvisor::container::ApplyCgroups(*spec, cgroup); !s.ok()) {
+      fprintf(stderr, "native_seedsc: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
   pid_t pid = fork();
   if (pid == 0) {
     setsid();
@@ -303,6 +316,9 @@ int Delete(const std::string& root, const std::string& id) {
   std::ifstream f(dir + "/pid");
   pid_t pid = 0;
   if (f >> pid && pid > 0) kill(pid, SIGKILL);
+  std::string cgroup;
+  std::ifstream(dir + "/cgroup") >> cgroup;
+  seedvisor::container::RemoveCgroups(cgroup).IgnoreError();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;
