@@ -14,6 +14,7 @@ PACKAGES=(
   busybox-static python3 strace procps iproute2 psmisc
   libpython3.11-testsuite  # CPython regression tests (test/python)
   runsc runc containerd
+  python3-grpcio  # test/containerd/task_update.py: containerd's Tasks.Update
 )
 
 missing=()

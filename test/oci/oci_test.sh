@@ -245,6 +245,18 @@ grep -qx "$cg_pid" /sys/fs/cgroup/pids/seedsc-ocitest/cg/cgroup.procs && ok "san
 check_eq "prestart hook got the state" "cg created" "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["id"], s["status"])' "$T/prestart.json" 2>&1)"
 "${S[@]}" start cg
 check_eq "poststart hook ran" poststart "$(cat "$T/poststart" 2>&1)"
+# update: new limits (LinuxResources JSON on stdin) into the same cgroups;
+# what it does not name stays; a bad field is named and changes nothing.
+echo '{"memory":{"limit":134217728},"cpu":{"shares":256},"pids":{"limit":32}}' |
+  "${S[@]}" update --resources=- cg
+check_eq "update" 0 $?
+check_eq "update: memory limit" 134217728 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
+check_eq "update: cpu shares" 256 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.shares 2>&1)"
+check_eq "update: pids limit" 32 "$(cat /sys/fs/cgroup/pids/seedsc-ocitest/cg/pids.max 2>&1)"
+check_eq "update: cpu quota kept" 50000 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.cfs_quota_us 2>&1)"
+err="$(echo '{"memory":{"limit":"big"}}' | "${S[@]}" update --resources=- cg 2>&1)"
+check_eq "update: bad field" "seedsc: resources: memory.limit: must be an integer, not string" "$err"
+check_eq "update: bad field changes nothing" 134217728 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
 "${S[@]}" delete --force cg
 check_eq "delete --force" 0 $?
 check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
