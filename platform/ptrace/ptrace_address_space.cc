@@ -15,10 +15,15 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
-#include "platform/ptrace/stub_layout.h"
+#include "platform/stub/injector.h"
 
 namespace seedvisor::platform::ptrace {
 namespace {
+
+using stub::InjectSyscall;
+using stub::kStubExitGadget;
+using stub::kStubForkGadget;
+using stub::kStubSyscallGadget;
 
 // The host signal that kicks a running stub thread back to its tracer. Its
 // default action is "ignore", so a stray one after detach harms nothing.
@@ -42,63 +47,7 @@ int WaitFor(pid_t tid) {
 
 }  // namespace
 
-Status SeizeAndStop(pid_t tid) {
-  if (::ptrace(PTRACE_SEIZE, tid, nullptr,
-             // TRACESECCOMP: systrap stubs let injected calls through with
-             // SECCOMP_RET_TRACE (seccomp/stub_policy.cc); ptrace stubs have
-             // no filter and never stop for it.
-             reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
-                                     PTRACE_O_TRACESECCOMP)) != 0) {
-    return Errno(errno);
-  }
-  if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) return Errno(errno);
-  int status = WaitFor(tid);
-  if (status < 0 || !WIFSTOPPED(status)) return Errno(ESRCH);
-  return {};
-}
-
-long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead) {
-  Registers saved;
-  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0) return -ESRCH;
-  Registers r = saved;
-  r.rip = gadget_addr;
-  r.rax = static_cast<uint64_t>(nr);
-  r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart on resume
-  r.rdi = static_cast<uint64_t>(args[0]);
-  r.rsi = static_cast<uint64_t>(args[1]);
-  r.rdx = static_cast<uint64_t>(args[2]);
-  r.r10 = static_cast<uint64_t>(args[3]);
-  r.r8 = static_cast<uint64_t>(args[4]);
-  r.r9 = static_cast<uint64_t>(args[5]);
-  if (::ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0) return -ESRCH;
-  for (;;) {
-    if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) return -ESRCH;
-    int status = WaitFor(tid);
-    if (status < 0 || !WIFSTOPPED(status)) {
-      *dead = true;
-      return -ESRCH;
-    }
-    // A seccomp stop (systrap's filter saying SECCOMP_RET_TRACE): continuing
-    // lets the injected syscall run.
-    if ((status >> 16) == PTRACE_EVENT_SECCOMP) continue;
-    if (WSTOPSIG(status) == SIGTRAP) break;
-    // Anything else (an interrupt meant for guest mode, a SIGCHLD in the
-    // zygote) is dropped: the task checks its signals before it returns to
-    // the guest anyway.
-  }
-  ::ptrace(PTRACE_GETREGS, tid, nullptr, &r);
-  ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
-  return static_cast<long>(r.rax);
-}
-
 // ---- PtraceAddressSpace ----
-
-PtraceAddressSpace::PtraceAddressSpace(pid_t pid, const StubLayout& layout)
-    : proc_(pid), layout_(layout) {}
-
-// Every context has detached by now; proc_ kills what is left of the stub and
-// the zygote reaps it.
-PtraceAddressSpace::~PtraceAddressSpace() = default;
 
 void PtraceAddressSpace::Register(pid_t host_tid, PtraceContext* ctx) {
   absl::MutexLock l(&mu_);
@@ -110,93 +59,43 @@ void PtraceAddressSpace::Unregister(pid_t host_tid) {
   injectors_.erase(host_tid);
 }
 
-long PtraceAddressSpace::Inject(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  PtraceContext* ctx = nullptr;
-  {
-    absl::MutexLock l(&mu_);
-    auto it = injectors_.find(HostTid());
-    if (it != injectors_.end()) ctx = it->second;
-  }
-  // A mapping call from a thread with no context here is a sentry bug; fail
-  // the guest's call rather than touch a stub we do not trace.
+PtraceContext* PtraceAddressSpace::CallerContext() {
+  absl::MutexLock l(&mu_);
+  auto it = injectors_.find(HostTid());
+  return it == injectors_.end() ? nullptr : it->second;
+}
+
+// A mapping call from a thread with no context here is a sentry bug; fail
+// the guest's call rather than touch a stub we do not trace.
+long PtraceAddressSpace::MemoryCall(long nr, const long (&args)[6]) {
+  PtraceContext* ctx = CallerContext();
   if (ctx == nullptr) return -EFAULT;
-  return ctx->Inject(kStubSyscallGadget, nr, a0, a1, a2, a3, a4, a5);
+  return ctx->Inject(kStubSyscallGadget, nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 }
 
-Status PtraceAddressSpace::FromSyscall(long r) {
-  if (r < 0 && r > -4096) return Errno(static_cast<int>(-r));
-  return {};
-}
+namespace {
 
-Status PtraceAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
-                               uint64_t offset) {
-  flags |= MAP_FIXED;
-  if (host_fd < 0) {
-    long r = Inject(SYS_mmap, static_cast<long>(addr.value()), static_cast<long>(len), prot,
-                    flags | MAP_ANONYMOUS, -1, 0);
-    return FromSyscall(r);
+// Any host syscall, through the calling thread's traced stub thread.
+class ContextSyscalls : public stub::StubSyscalls {
+ public:
+  explicit ContextSyscalls(PtraceContext* ctx) : ctx_(ctx) {}
+
+ protected:
+  long Invoke(long nr, const long (&a)[6]) override {
+    return ctx_->Inject(kStubSyscallGadget, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
-  // The stub opens the sentry's fd through /proc with the same access mode
-  // the sentry's fd has, never more.
-  int fl = fcntl(host_fd, F_GETFL);
-  if (fl < 0) return Errno(EBADF);
-  char path[64];
-  int n = std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), host_fd);
-  absl::MutexLock l(&scratch_mu_);
-  SV_TRY(WriteForce(UserAddr(layout_.scratch), path, static_cast<size_t>(n) + 1));
-  long fd = Inject(SYS_openat, AT_FDCWD, static_cast<long>(layout_.scratch),
-                   (fl & O_ACCMODE) | O_CLOEXEC, 0);
-  if (fd < 0) return FromSyscall(fd);
-  long r = Inject(SYS_mmap, static_cast<long>(addr.value()), static_cast<long>(len), prot, flags,
-                  fd, static_cast<long>(offset));
-  Inject(SYS_close, fd);
-  return FromSyscall(r);
-}
 
-Status PtraceAddressSpace::Unmap(UserAddr addr, uint64_t len) {
-  return FromSyscall(Inject(SYS_munmap, static_cast<long>(addr.value()), static_cast<long>(len)));
-}
+ private:
+  PtraceContext* const ctx_;
+};
 
-Status PtraceAddressSpace::Protect(UserAddr addr, uint64_t len, int prot) {
-  return FromSyscall(
-      Inject(SYS_mprotect, static_cast<long>(addr.value()), static_cast<long>(len), prot));
-}
+}  // namespace
 
-Status PtraceAddressSpace::Advise(UserAddr addr, uint64_t len, int advice) {
-  return FromSyscall(
-      Inject(SYS_madvise, static_cast<long>(addr.value()), static_cast<long>(len), advice));
+std::unique_ptr<stub::StubSyscalls> PtraceAddressSpace::FileCalls() {
+  PtraceContext* ctx = CallerContext();
+  if (ctx == nullptr) return nullptr;
+  return std::make_unique<ContextSyscalls>(ctx);
 }
-
-Status PtraceAddressSpace::Sync(UserAddr addr, uint64_t len, int flags) {
-  return FromSyscall(
-      Inject(SYS_msync, static_cast<long>(addr.value()), static_cast<long>(len), flags));
-}
-
-Status PtraceAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
-                                 uint64_t new_len) {
-  if (new_addr == old_addr) {  // grow or shrink in place
-    return FromSyscall(Inject(SYS_mremap, static_cast<long>(old_addr.value()),
-                              static_cast<long>(old_len), static_cast<long>(new_len), 0));
-  }
-  long r = Inject(SYS_mremap, static_cast<long>(old_addr.value()), static_cast<long>(old_len),
-                  static_cast<long>(new_len), MREMAP_MAYMOVE | MREMAP_FIXED,
-                  static_cast<long>(new_addr.value()));
-  return FromSyscall(r);
-}
-
-Result<size_t> PtraceAddressSpace::Read(UserAddr addr, void* dst, size_t len) {
-  return proc_.Read(addr, dst, len);
-}
-
-Result<size_t> PtraceAddressSpace::Write(UserAddr addr, const void* src, size_t len) {
-  return proc_.Write(addr, src, len);
-}
-
-Status PtraceAddressSpace::WriteForce(UserAddr addr, const void* src, size_t len) {
-  return proc_.WriteForce(addr, src, len);
-}
-
-UserAddr PtraceAddressSpace::UserTop() const { return UserAddr(kStubBase); }
 
 // ---- PtraceContext ----
 

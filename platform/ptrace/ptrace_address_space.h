@@ -4,52 +4,27 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <memory>
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
-#include "platform/stub/stub_process.h"
+#include "platform/stub/stub_address_space.h"
 
 namespace seedvisor::platform::ptrace {
 
 class PtraceContext;
 
-// Where the stub's fixed pieces are; the same in every stub.
-struct StubLayout {
-  uint64_t entry = 0;      // gadgets are at fixed offsets from here
-  uint64_t scratch = 0;    // a read-only page for injected syscall arguments
-  UserAddr vdso;
-};
+using stub::StubLayout;
 
-class PtraceAddressSpace : public AddressSpace {
+class PtraceAddressSpace : public stub::StubAddressSpace {
  public:
   // `pid` is a parked stub; this object owns it (and kills it at the end).
-  PtraceAddressSpace(pid_t pid, const StubLayout& layout);
-  ~PtraceAddressSpace() override;
+  PtraceAddressSpace(pid_t pid, const StubLayout& layout)
+      : StubAddressSpace(pid, layout) {}
 
-  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
-             uint64_t offset) override;
-  Status Unmap(UserAddr addr, uint64_t len) override;
-  Status Protect(UserAddr addr, uint64_t len, int prot) override;
-  Status Advise(UserAddr addr, uint64_t len, int advice) override;
-  Status Sync(UserAddr addr, uint64_t len, int flags) override;
-  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
-               uint64_t new_len) override;
-  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override;
-  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override;
-  Status WriteForce(UserAddr addr, const void* src, size_t len) override;
-  UserAddr UserTop() const override;
-  UserAddr VdsoBase() const override { return layout_.vdso; }
-  int host_pid() const override { return proc_.pid(); }
-  ThreadHandle initial_thread() const override { return ThreadHandle{proc_.pid()}; }
-  int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
-  int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
-  const stub::StubProcess& process() const { return proc_; }
-
-  const StubLayout& layout() const { return layout_; }
+  UserAddr UserTop() const override { return UserAddr(stub::kStubBase); }
 
   // Contexts register themselves so that mapping calls find the stub thread
   // that the calling host thread traces.
@@ -57,16 +32,13 @@ class PtraceAddressSpace : public AddressSpace {
   void Unregister(pid_t host_tid);
 
  private:
-  // A host syscall in the stub, made through the caller's own stub thread.
-  long Inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
-              long a5 = 0);
-  static Status FromSyscall(long r);
+  // Every call is injected through the caller's own traced stub thread.
+  long MemoryCall(long nr, const long (&args)[6]) override;
+  std::unique_ptr<stub::StubSyscalls> FileCalls() override;
+  PtraceContext* CallerContext();
 
-  stub::StubProcess proc_;
-  const StubLayout layout_;
   absl::Mutex mu_;
   std::unordered_map<pid_t, PtraceContext*> injectors_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex scratch_mu_;  // one user of the scratch page at a time
 };
 
 class PtraceContext : public Context {
@@ -94,14 +66,6 @@ class PtraceContext : public Context {
   const pid_t owner_;  // the host thread that traces tid_
   bool dead_ = false;
 };
-
-// Seizes a parked stub thread from the calling thread and waits until it stops.
-Status SeizeAndStop(pid_t tid);
-
-// Makes host syscall `nr` in the stopped, traced stub thread `tid` by running
-// the gadget at `gadget_addr`; restores the thread's registers afterwards.
-// Returns the raw result (-errno on failure); sets *dead if the thread died.
-long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead);
 
 }  // namespace seedvisor::platform::ptrace
 

@@ -25,7 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "platform/ptrace/ptrace_address_space.h"
 #include "platform/ptrace/stub_image.h"
-#include "platform/ptrace/stub_layout.h"
+#include "platform/stub/injector.h"
 #include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::ptrace {
@@ -38,10 +38,7 @@ absl::Status ErrnoStatus(std::string_view what, int err) {
 class PtracePlatform : public Platform {
  public:
   ~PtracePlatform() override {
-    if (zygote_ > 0) {
-      kill(zygote_, SIGKILL);
-      waitpid(zygote_, nullptr, __WALL);
-    }
+    stub::StopZygote(zygote_);
   }
 
   std::string_view name() const override { return "ptrace"; }
@@ -49,38 +46,27 @@ class PtracePlatform : public Platform {
   // Starts the zygote. Must run on a thread that lives as long as the
   // sandbox: the zygote dies with it (PR_SET_PDEATHSIG).
   absl::Status Init() {
-    auto z = stub::StartZygote(
-        kStubImage, kStubImageSize,
-        {.name = "seedsc-stub", .stub_base = kStubBase, .scratch_offset = kStubScratchAddr});
+    auto z = stub::StartZygote(kStubImage, kStubImageSize);
     if (!z.ok()) return z.status();
     zygote_ = z->pid;
-    layout_.entry = z->entry;
-    layout_.scratch = z->scratch;
-    layout_.vdso = z->vdso;
+    layout_ = z->layout;
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
-    absl::MutexLock l(&mu_);
-    // The zygote is traced only while it forks, so that nobody has to serve
-    // its SIGCHLDs in between.
-    if (Status s = SeizeAndStop(zygote_); !s.ok()) {
-      return ErrnoStatus("attaching to the stub zygote", s.error().value());
-    }
-    const long args[6] = {SIGCHLD, 0, 0, 0, 0, 0};
-    bool dead = false;
-    long pid = InjectSyscall(zygote_, layout_.entry + kStubForkGadget, SYS_clone, args, &dead);
-    ::ptrace(PTRACE_DETACH, zygote_, nullptr, nullptr);
-    if (pid <= 0) return ErrnoStatus("forking a stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
-    return std::shared_ptr<AddressSpace>(
-        std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), layout_));
+    Result<pid_t> pid = [&] {
+      absl::MutexLock l(&mu_);
+      return stub::ForkStub(zygote_, layout_.entry);
+    }();
+    if (!pid.ok()) return ErrnoStatus("forking a stub from the zygote", pid.error().value());
+    return std::shared_ptr<AddressSpace>(std::make_shared<PtraceAddressSpace>(*pid, layout_));
   }
 
   absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
                                                   ThreadHandle thread) override {
     auto pas = std::dynamic_pointer_cast<PtraceAddressSpace>(as);
     if (pas == nullptr) return absl::InvalidArgumentError("not a ptrace address space");
-    if (Status s = SeizeAndStop(thread.host_tid); !s.ok()) {
+    if (Status s = stub::SeizeAndStop(thread.host_tid); !s.ok()) {
       return ErrnoStatus("attaching to a stub thread", s.error().value());
     }
     return std::unique_ptr<Context>(std::make_unique<PtraceContext>(pas, thread.host_tid));

@@ -132,8 +132,8 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
   Elf64_Ehdr ehdr;
   if (size < sizeof(ehdr)) return absl::InternalError("stub: image too small");
   std::memcpy(&ehdr, image, sizeof(ehdr));
-  z.entry = ehdr.e_entry;
-  if (z.entry < opts.stub_base) return absl::InternalError("stub: image linked below its base");
+  z.layout.entry = ehdr.e_entry;
+  if (z.layout.entry < opts.stub_base) return absl::InternalError("stub: image linked below its base");
   int memfd = memfd_create(opts.name, MFD_CLOEXEC);
   if (memfd < 0) return ErrnoStatus("memfd_create", errno);
   if (write(memfd, image, size) != static_cast<ssize_t>(size)) {
@@ -165,20 +165,20 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
   close(memfd);
   z.pid = pid;
   // Wait until the stub image runs in the child.
-  for (int i = 0; i < 2000 && z.vdso.IsNull(); ++i) {
-    z.vdso = UserAddr(FindStubVdso(pid, opts.stub_base));
-    if (z.vdso.IsNull()) usleep(1000);
+  for (int i = 0; i < 2000 && z.layout.vdso.IsNull(); ++i) {
+    z.layout.vdso = UserAddr(FindStubVdso(pid, opts.stub_base));
+    if (z.layout.vdso.IsNull()) usleep(1000);
   }
   int status;
-  if (z.vdso.IsNull() || waitpid(pid, &status, WNOHANG) == pid) {
+  if (z.layout.vdso.IsNull() || waitpid(pid, &status, WNOHANG) == pid) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     return absl::InternalError("stub: the zygote did not start");
   }
   // Where the scratch page is: a word at a fixed offset in the stub's code.
-  iovec local{&z.scratch, sizeof(z.scratch)};
+  iovec local{&z.layout.scratch, sizeof(z.layout.scratch)};
   // SAFETY: a read from the stub's own read-only text page.
-  iovec remote{reinterpret_cast<void*>(z.entry + opts.scratch_offset), sizeof(uint64_t)};
+  iovec remote{reinterpret_cast<void*>(z.layout.entry + opts.scratch_offset), sizeof(uint64_t)};
   if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(uint64_t)) {
     int err = errno;
     kill(pid, SIGKILL);
@@ -186,6 +186,12 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
     return ErrnoStatus("reading the stub layout", err);
   }
   return z;
+}
+
+void StopZygote(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, __WALL);
 }
 
 }  // namespace seedvisor::platform::stub

@@ -6,7 +6,7 @@
 // needs), reports the stub's CPU time and peak RSS, and kills it through a
 // pidfd. StartZygote() starts the stub every other one is forked from.
 //
-//   auto z = stub::StartZygote(kStubImage, kStubImageSize, {.name = "seedsc-stub", ...});
+//   auto z = stub::StartZygote(kStubImage, kStubImageSize);
 //   stub::StubProcess proc(child_pid);   // a parked stub forked from z->pid
 //   SV_ASSIGN_OR_RETURN(size_t n, proc.Read(addr, buf, len));
 #ifndef SEEDVISOR_PLATFORM_STUB_STUB_PROCESS_H_
@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "platform/stub/stub_layout.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 
@@ -55,22 +56,24 @@ class StubProcess {
 };
 
 struct ZygoteOptions {
-  const char* name = "seedsc-stub";  // the memfd's and the process's name
-  uint64_t stub_base = 0;            // where the image is linked
-  uint64_t scratch_offset = 0;       // entry-relative word holding the scratch page address
+  const char* name = "seedsc-stub";                // the memfd's and the process's name
+  uint64_t stub_base = kStubBase;                  // where the image is linked
+  uint64_t scratch_offset = kStubScratchAddr;      // entry-relative word holding the scratch page address
 };
 
 struct Zygote {
   pid_t pid = -1;
-  uint64_t entry = 0;    // the image's entry point; gadgets are at fixed offsets
-  uint64_t scratch = 0;  // the read-only scratch page
-  UserAddr vdso;         // the host vDSO in every stub (no ASLR: the same everywhere)
+  StubLayout layout;  // the same in every stub forked from it (no ASLR)
 };
 
 // Runs the embedded stub image as a zygote: a child of the calling thread
 // (which must live as long as the sandbox: the zygote has PR_SET_PDEATHSIG),
 // in its own session, without ASLR, holding no host fd.
-absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const ZygoteOptions& opts);
+absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size,
+                                    const ZygoteOptions& opts = {});
+
+// Kills the zygote `pid` (if > 0) and reaps it; its stubs die with it.
+void StopZygote(pid_t pid);
 
 }  // namespace seedvisor::platform::stub
 

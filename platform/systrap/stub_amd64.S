@@ -1,8 +1,8 @@
 // The systrap stub: the host process that holds a guest address space.
 //
-// Like the ptrace stub (same gadget offsets, so the ptrace injection helpers
-// work on it), plus a signal handler. Guest code runs on the stub's threads
-// under a seccomp filter (seccomp/stub_policy.cc) that turns every guest
+// The pieces every stub has (platform/stub/stub_common_amd64.inc: entry
+// point, gadgets, scratch page), plus a signal handler. Guest code runs on
+// the stub's threads under a seccomp filter (seccomp/stub_policy.cc) that turns every guest
 // syscall into SIGSYS; faults arrive as SIGSEGV, SIGBUS, SIGFPE, SIGILL and
 // SIGTRAP, and the sentry's kick as SIGURG. All of them land in `handler`, on
 // the thread's alternate stack inside its slot of the shared region
@@ -13,15 +13,12 @@
 // No libc, no writable memory of its own; the text page must stay one page
 // (the filter allows the handler's calls from that page only).
 
+#include "platform/stub/stub_common_amd64.inc"
+
 #define SYS_rt_sigprocmask 14
 #define SYS_rt_sigreturn 15
 #define SYS_sigaltstack 131
-#define SYS_nanosleep 35
-#define SYS_wait4 61
-#define SYS_exit 60
-#define SYS_futex 202
 #define SYS_sched_yield 24
-#define WALL 0x40000000
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
 #define SPIN 1000                   // pause iterations (~30 ns each) before sleeping
@@ -29,61 +26,7 @@
 #define ST_CALL 5
 #define ST_GONE 4
 
-        .section .text
-        .globl _start
-_start:                                  // +0x00
-        mov     (%rsp), %rax             // argc > 1: this is the zygote
-        cmp     $1, %rax
-        jg      zygote
-        jmp     park
-
-        .org    0x20
-syscall_gadget:                          // +0x20: one host syscall, then trap
-        syscall
-        int3
-
-        .org    0x30
-fork_gadget:                             // +0x30: clone; the child parks
-        syscall
-        test    %rax, %rax
-        jz      park
-        int3
-
-        .org    0x40
-exit_gadget:                             // +0x40: end this host thread
-        mov     $SYS_exit, %eax
-        xor     %edi, %edi
-        syscall
-        ud2
-
-        .org    0x50
-park:                                    // +0x50: wait to be attached, forever
-        mov     $SYS_futex, %eax
-        lea     park_word(%rip), %rdi
-        xor     %esi, %esi               // FUTEX_WAIT
-        xor     %edx, %edx               // while *park_word == 0
-        xor     %r10, %r10
-        syscall
-        jmp     park
-
-zygote:                                  // reap every stub ever forked
-        mov     $SYS_wait4, %eax
-        mov     $-1, %rdi
-        xor     %esi, %esi
-        mov     $WALL, %edx
-        xor     %r10, %r10
-        syscall
-        cmp     $-10, %rax               // -ECHILD: nothing to reap yet
-        jne     zygote
-        mov     $SYS_nanosleep, %eax
-        lea     nap(%rip), %rdi
-        xor     %esi, %esi
-        syscall
-        jmp     zygote
-
-        .org    0x100
-scratch_addr:                            // +0x100: where the scratch page is
-        .quad   scratch
+        STUB_COMMON_TEXT
 
         .org    0x180
 enter:                                   // +0x180: a new thread's first event;
@@ -191,15 +134,4 @@ done:                                    // after this store the thread never
         syscall
         ud2
 
-        .section .rodata
-        .balign 16
-nap:    .quad   0, 20000000              // 20 ms
-park_word:
-        .long   0
-        // Read-only to the guest; the sentry writes it through /proc/PID/mem
-        // (FOLL_FORCE) to pass paths to injected syscalls.
-        .balign 4096
-scratch:
-        .zero   4096
-
-        .section .note.GNU-stack,"",@progbits
+        STUB_COMMON_DATA

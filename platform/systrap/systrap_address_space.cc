@@ -17,7 +17,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "platform/ptrace/ptrace_address_space.h"
 
 namespace seedvisor::platform::systrap {
 namespace {
@@ -39,27 +38,10 @@ constexpr int kHandled[] = {SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SI
 
 }  // namespace
 
-// ---- Injector ----
-
-Injector::Injector(pid_t tid, uint64_t entry) : tid_(tid), entry_(entry) {
-  ok_ = ptrace::SeizeAndStop(tid).ok();
-}
-
-Injector::~Injector() {
-  if (ok_ && !dead_) ::ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
-}
-
-long Injector::Call(long nr, long a0, long a1, long a2, long a3, long a4, long a5,
-                    uint64_t gadget) {
-  if (!ok_ || dead_) return -ESRCH;
-  const long args[6] = {a0, a1, a2, a3, a4, a5};
-  return ptrace::InjectSyscall(tid_, entry_ + gadget, nr, args, &dead_);
-}
-
 // ---- SystrapAddressSpace ----
 
 SystrapAddressSpace::SystrapAddressSpace(pid_t pid, const StubLayout& layout)
-    : proc_(pid), pid_(pid), layout_(layout) {}
+    : StubAddressSpace(pid, layout) {}
 
 // Every context is gone by now; proc_ kills the stub and the zygote reaps it.
 SystrapAddressSpace::~SystrapAddressSpace() {
@@ -75,7 +57,7 @@ absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create
 
 absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) {
   if (!proc_.ok()) {
-    return absl::InternalError(absl::StrCat("systrap: opening stub ", pid_, " (mem, pidfd) failed"));
+    return absl::InternalError(absl::StrCat("systrap: opening stub ", proc_.pid(), " (mem, pidfd) failed"));
   }
   int memfd = memfd_create("seedsc-systrap", MFD_CLOEXEC);
   if (memfd < 0) return absl::InternalError("memfd_create for the systrap region failed");
@@ -94,14 +76,14 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
   int n = std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), memfd);
   absl::Status st = absl::OkStatus();
   {
-    Injector inj(pid_, layout_.entry);
+    Injector inj(proc_.pid(), layout_.entry);
     if (!inj.ok()) {
       close(memfd);
-      return absl::InternalError(absl::StrCat("attaching to stub ", pid_, " failed"));
+      return absl::InternalError(absl::StrCat("attaching to stub ", proc_.pid(), " failed"));
     }
     auto fail = [&](const char* what, long r) {
       st = absl::InternalError(
-          absl::StrCat("setting up stub ", pid_, ": ", what, ": ", std::strerror(-r)));
+          absl::StrCat("setting up stub ", proc_.pid(), ": ", what, ": ", std::strerror(-r)));
     };
     if (pwrite(proc_.mem_fd(), path, static_cast<size_t>(n) + 1, static_cast<off_t>(layout_.scratch)) !=
         n + 1) {
@@ -184,87 +166,26 @@ void SystrapAddressSpace::Unregister(pid_t host_tid) {
   injectors_.erase(host_tid);
 }
 
-pid_t SystrapAddressSpace::CallerStubThread() {
-  absl::MutexLock l(&mu_);
-  auto it = injectors_.find(HostTid());
-  return it == injectors_.end() ? 0 : it->second->tid();
-}
-
 SystrapContext* SystrapAddressSpace::CallerContext() {
   absl::MutexLock l(&mu_);
   auto it = injectors_.find(HostTid());
   return it == injectors_.end() ? nullptr : it->second;
 }
 
-long SystrapAddressSpace::Inject(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+long SystrapAddressSpace::MemoryCall(long nr, const long (&a)[6]) {
   // A mapping call from a thread with no context here is a sentry bug; fail
   // the guest's call rather than touch a thread another task drives.
   SystrapContext* ctx = CallerContext();
   if (ctx == nullptr) return -EFAULT;
-  // Only anonymous memory calls: the stub filter lets exactly these through.
-  return ctx->StubCall(nr, a0, a1, a2, a3, a4, a5);
+  return ctx->StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
-Status SystrapAddressSpace::FromSyscall(long r) {
-  if (r < 0 && r > -4096) return Errno(static_cast<int>(-r));
-  return {};
-}
-
-Status SystrapAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
-                                uint64_t offset) {
-  flags |= MAP_FIXED;
-  if (host_fd < 0) {
-    return FromSyscall(Inject(SYS_mmap, static_cast<long>(addr.value()), static_cast<long>(len),
-                              prot, flags | MAP_ANONYMOUS, -1, 0));
-  }
-  // The stub opens the sentry's fd through /proc with the same access mode
-  // the sentry's fd has, never more.
-  int fl = fcntl(host_fd, F_GETFL);
-  if (fl < 0) return Errno(EBADF);
-  pid_t tid = CallerStubThread();
-  if (tid == 0) return Errno(EFAULT);
-  char path[64];
-  int n = std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), host_fd);
-  absl::MutexLock l(&scratch_mu_);
-  SV_TRY(WriteForce(UserAddr(layout_.scratch), path, static_cast<size_t>(n) + 1));
-  Injector inj(tid, layout_.entry);
-  long fd = inj.Call(SYS_openat, AT_FDCWD, static_cast<long>(layout_.scratch),
-                     (fl & O_ACCMODE) | O_CLOEXEC, 0);
-  if (fd < 0) return FromSyscall(fd);
-  long r = inj.Call(SYS_mmap, static_cast<long>(addr.value()), static_cast<long>(len), prot,
-                    flags, fd, static_cast<long>(offset));
-  inj.Call(SYS_close, fd);
-  return FromSyscall(r);
-}
-
-Status SystrapAddressSpace::Unmap(UserAddr addr, uint64_t len) {
-  return FromSyscall(Inject(SYS_munmap, static_cast<long>(addr.value()), static_cast<long>(len)));
-}
-
-Status SystrapAddressSpace::Protect(UserAddr addr, uint64_t len, int prot) {
-  return FromSyscall(
-      Inject(SYS_mprotect, static_cast<long>(addr.value()), static_cast<long>(len), prot));
-}
-
-Status SystrapAddressSpace::Advise(UserAddr addr, uint64_t len, int advice) {
-  return FromSyscall(
-      Inject(SYS_madvise, static_cast<long>(addr.value()), static_cast<long>(len), advice));
-}
-
-Status SystrapAddressSpace::Sync(UserAddr addr, uint64_t len, int flags) {
-  return FromSyscall(
-      Inject(SYS_msync, static_cast<long>(addr.value()), static_cast<long>(len), flags));
-}
-
-Status SystrapAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
-                                  uint64_t new_len) {
-  if (new_addr == old_addr) {  // grow or shrink in place
-    return FromSyscall(Inject(SYS_mremap, static_cast<long>(old_addr.value()),
-                              static_cast<long>(old_len), static_cast<long>(new_len), 0));
-  }
-  return FromSyscall(Inject(SYS_mremap, static_cast<long>(old_addr.value()),
-                            static_cast<long>(old_len), static_cast<long>(new_len),
-                            MREMAP_MAYMOVE | MREMAP_FIXED, static_cast<long>(new_addr.value())));
+// The filter lets the stub's handler make memory calls only: opening a file
+// needs the thread seized and injected (it waits in its handler meanwhile).
+std::unique_ptr<stub::StubSyscalls> SystrapAddressSpace::FileCalls() {
+  SystrapContext* ctx = CallerContext();
+  if (ctx == nullptr) return nullptr;
+  return std::make_unique<Injector>(ctx->tid(), layout_.entry);
 }
 
 }  // namespace seedvisor::platform::systrap

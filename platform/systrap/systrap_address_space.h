@@ -14,40 +14,18 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
-#include "platform/stub/stub_process.h"
+#include "platform/stub/stub_address_space.h"
+#include "platform/stub/injector.h"
 #include "platform/systrap/systrap_layout.h"
 
 namespace seedvisor::platform::systrap {
 
 class SystrapContext;
 
-// Where the stub's fixed pieces are; the same in every stub.
-struct StubLayout {
-  uint64_t entry = 0;    // gadgets are at fixed offsets from here
-  uint64_t scratch = 0;  // a read-only page for injected syscall arguments
-  UserAddr vdso;
-};
+using stub::Injector;
+using stub::StubLayout;
 
-// A stub thread seized for a few injected host syscalls; detached (and so
-// back where it was) when destroyed. Not for a thread inside Run().
-class Injector {
- public:
-  Injector(pid_t tid, uint64_t entry);
-  ~Injector();
-  bool ok() const { return ok_; }
-  // The raw result, -errno on failure.
-  long Call(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
-            long a5 = 0, uint64_t gadget = kStubSyscallGadget);
-  bool dead() const { return dead_; }
-
- private:
-  const pid_t tid_;
-  const uint64_t entry_;
-  bool ok_ = false;
-  bool dead_ = false;
-};
-
-class SystrapAddressSpace : public AddressSpace {
+class SystrapAddressSpace : public stub::StubAddressSpace {
  public:
   // Sets up the stub `pid` (parked, not traced): maps a fresh shared region
   // and, if `filter` is given (a stub fresh from the zygote), installs the
@@ -56,32 +34,8 @@ class SystrapAddressSpace : public AddressSpace {
       pid_t pid, const StubLayout& layout, const std::vector<sock_filter>* filter);
   ~SystrapAddressSpace() override;
 
-  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
-             uint64_t offset) override;
-  Status Unmap(UserAddr addr, uint64_t len) override;
-  Status Protect(UserAddr addr, uint64_t len, int prot) override;
-  Status Advise(UserAddr addr, uint64_t len, int advice) override;
-  Status Sync(UserAddr addr, uint64_t len, int flags) override;
-  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
-               uint64_t new_len) override;
-  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override {
-    return proc_.Read(addr, dst, len);
-  }
-  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override {
-    return proc_.Write(addr, src, len);
-  }
-  Status WriteForce(UserAddr addr, const void* src, size_t len) override {
-    return proc_.WriteForce(addr, src, len);
-  }
   UserAddr UserTop() const override { return UserAddr(kRegionBase); }
-  UserAddr VdsoBase() const override { return layout_.vdso; }
-  int host_pid() const override { return pid_; }
-  ThreadHandle initial_thread() const override { return ThreadHandle{pid_}; }
-  int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
-  int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
-  const stub::StubProcess& process() const { return proc_; }
 
-  const StubLayout& layout() const { return layout_; }
   // The sentry's view of slot `i` of the shared region.
   uint8_t* slot(int i) const { return region_ + static_cast<uint64_t>(i) * kSlotSize; }
   static uint64_t StubSlot(int i) { return kRegionBase + static_cast<uint64_t>(i) * kSlotSize; }
@@ -95,18 +49,12 @@ class SystrapAddressSpace : public AddressSpace {
  private:
   SystrapAddressSpace(pid_t pid, const StubLayout& layout);
   absl::Status Setup(const std::vector<sock_filter>* filter);
-  // Host syscalls in the stub, made through the caller's own stub thread.
-  long Inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
-              long a5 = 0);
-  pid_t CallerStubThread();
+  // Anonymous memory calls are made by the caller's stub thread itself (the
+  // stub filter lets exactly these through); file mappings by injection.
+  long MemoryCall(long nr, const long (&args)[6]) override;
+  std::unique_ptr<stub::StubSyscalls> FileCalls() override;
   SystrapContext* CallerContext();
-  static Status FromSyscall(long r);
 
-  // Owns the stub: copies, accounting, and the final kill through a pidfd
-  // (the zygote reaps a dead stub at once, so its pid number may be reused).
-  stub::StubProcess proc_;
-  const pid_t pid_;
-  const StubLayout layout_;
   uint8_t* region_ = nullptr;
   absl::Mutex mu_;
   std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);

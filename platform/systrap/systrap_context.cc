@@ -315,7 +315,8 @@ Result<ThreadHandle> SystrapContext::NewThread() {
   long tid;
   {
     Injector inj(tid_, as_->layout().entry);
-    tid = inj.Call(SYS_clone, kFlags, 0, 0, 0, 0, 0, kStubForkGadget);
+    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
+    tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
   }
   if (tid <= 0) return Errno(tid < 0 ? static_cast<int>(-tid) : EAGAIN);
   return ThreadHandle{static_cast<int>(tid)};
@@ -326,7 +327,8 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
   long pid;
   {
     Injector inj(tid_, as_->layout().entry);
-    pid = inj.Call(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0, kStubForkGadget);
+    const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
+    pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
   }
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child shares our region until it maps its own.

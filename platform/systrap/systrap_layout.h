@@ -18,16 +18,16 @@
 
 #include <cstdint>
 
-#include "platform/ptrace/stub_layout.h"
+#include "platform/stub/stub_layout.h"
 
 namespace seedvisor::platform::systrap {
 
-using ptrace::kStubBase;
-using ptrace::kStubExitGadget;
-using ptrace::kStubForkGadget;
-using ptrace::kStubPark;
-using ptrace::kStubScratchAddr;
-using ptrace::kStubSyscallGadget;
+using stub::kStubBase;
+using stub::kStubExitGadget;
+using stub::kStubForkGadget;
+using stub::kStubPark;
+using stub::kStubScratchAddr;
+using stub::kStubSyscallGadget;
 inline constexpr uint64_t kStubEnter = 0x180;
 inline constexpr uint64_t kStubHandler = 0x200;
 inline constexpr uint64_t kStubRestorer = 0x380;

@@ -35,27 +35,19 @@ absl::Status ErrnoStatus(std::string_view what, int err) {
 class SystrapPlatform : public Platform {
  public:
   ~SystrapPlatform() override {
-    if (zygote_ > 0) {
-      kill(zygote_, SIGKILL);
-      waitpid(zygote_, nullptr, __WALL);
-    }
+    stub::StopZygote(zygote_);
   }
 
   std::string_view name() const override { return "systrap"; }
 
-  // Starts the zygote (as the ptrace platform does; the zygote itself runs
-  // unfiltered, its children get the filter in NewAddressSpace).
+  // Starts the zygote as the ptrace platform does.
   absl::Status Init() {
     // The zygote itself runs unfiltered; its children get the filter in
     // NewAddressSpace().
-    auto z = stub::StartZygote(
-        kStubImage, kStubImageSize,
-        {.name = "seedsc-stub", .stub_base = kStubBase, .scratch_offset = kStubScratchAddr});
+    auto z = stub::StartZygote(kStubImage, kStubImageSize);
     if (!z.ok()) return z.status();
     zygote_ = z->pid;
-    layout_.entry = z->entry;
-    layout_.scratch = z->scratch;
-    layout_.vdso = z->vdso;
+    layout_ = z->layout;
     // The filter lets the stub's own text page make the handler's calls.
     const uint64_t text = layout_.entry & ~uint64_t{0xfff};
     filter_ = seccomp::Compile(seccomp::StubPolicy(text, text + 0x1000));
@@ -63,19 +55,14 @@ class SystrapPlatform : public Platform {
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
-    long pid;
-    {
+    Result<pid_t> pid = [&] {
       absl::MutexLock l(&mu_);
-      // The zygote is traced only while it forks, so that nobody has to
-      // serve its SIGCHLDs in between.
-      Injector inj(zygote_, layout_.entry);
-      if (!inj.ok()) return ErrnoStatus("attaching to the stub zygote", ESRCH);
-      pid = inj.Call(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0, kStubForkGadget);
-    }
-    if (pid <= 0) return ErrnoStatus("forking a stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
-    auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, &filter_);
+      return stub::ForkStub(zygote_, layout_.entry);
+    }();
+    if (!pid.ok()) return ErrnoStatus("forking a stub from the zygote", pid.error().value());
+    auto as = SystrapAddressSpace::Create(*pid, layout_, &filter_);
     if (!as.ok()) {
-      kill(static_cast<pid_t>(pid), SIGKILL);
+      kill(*pid, SIGKILL);
       return as.status();
     }
     return std::shared_ptr<AddressSpace>(*as);

@@ -5,6 +5,7 @@
 #ifndef SEEDVISOR_SENTRY_BASE_USERMEM_H_
 #define SEEDVISOR_SENTRY_BASE_USERMEM_H_
 
+#include <compare>
 #include <cstdint>
 
 namespace seedvisor {

@@ -1,0 +1,99 @@
+#include "platform/stub/injector.h"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+
+namespace seedvisor::platform::stub {
+namespace {
+
+// Waits for the next stop of `tid`; retries EINTR.
+int WaitFor(pid_t tid) {
+  int status = 0;
+  while (waitpid(tid, &status, __WALL) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+}  // namespace
+
+Status SeizeAndStop(pid_t tid) {
+  if (::ptrace(PTRACE_SEIZE, tid, nullptr,
+               // TRACESECCOMP: systrap stubs let injected calls through with
+               // SECCOMP_RET_TRACE (seccomp/stub_policy.cc); ptrace stubs have
+               // no filter and never stop for it.
+               reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+                                       PTRACE_O_TRACESECCOMP)) != 0) {
+    return Errno(errno);
+  }
+  if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) return Errno(errno);
+  int status = WaitFor(tid);
+  if (status < 0 || !WIFSTOPPED(status)) return Errno(ESRCH);
+  return {};
+}
+
+long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead) {
+  user_regs_struct saved;
+  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0) return -ESRCH;
+  user_regs_struct r = saved;
+  r.rip = gadget_addr;
+  r.rax = static_cast<uint64_t>(nr);
+  r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart on resume
+  r.rdi = static_cast<uint64_t>(args[0]);
+  r.rsi = static_cast<uint64_t>(args[1]);
+  r.rdx = static_cast<uint64_t>(args[2]);
+  r.r10 = static_cast<uint64_t>(args[3]);
+  r.r8 = static_cast<uint64_t>(args[4]);
+  r.r9 = static_cast<uint64_t>(args[5]);
+  if (::ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0) return -ESRCH;
+  for (;;) {
+    if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) return -ESRCH;
+    int status = WaitFor(tid);
+    if (status < 0 || !WIFSTOPPED(status)) {
+      *dead = true;
+      return -ESRCH;
+    }
+    // A seccomp stop (systrap's filter saying SECCOMP_RET_TRACE): continuing
+    // lets the injected syscall run.
+    if ((status >> 16) == PTRACE_EVENT_SECCOMP) continue;
+    if (WSTOPSIG(status) == SIGTRAP) break;
+    // Anything else (an interrupt meant for guest mode, a SIGCHLD in the
+    // zygote) is dropped: the task checks its signals before it returns to
+    // the guest anyway.
+  }
+  ::ptrace(PTRACE_GETREGS, tid, nullptr, &r);
+  ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
+  return static_cast<long>(r.rax);
+}
+
+Injector::Injector(pid_t tid, uint64_t entry) : tid_(tid), entry_(entry) {
+  ok_ = SeizeAndStop(tid).ok();
+}
+
+Injector::~Injector() {
+  if (ok_ && !dead_) ::ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+}
+
+long Injector::CallAt(uint64_t gadget, long nr, const long (&args)[6]) {
+  if (!ok_ || dead_) return -ESRCH;
+  return InjectSyscall(tid_, entry_ + gadget, nr, args, &dead_);
+}
+
+Result<pid_t> ForkStub(pid_t zygote, uint64_t entry) {
+  Injector inj(zygote, entry);
+  if (!inj.ok()) return Errno(ESRCH);
+  // The child parks at once (the fork gadget); the zygote, its parent, reaps
+  // it when it dies.
+  const long args[6] = {SIGCHLD, 0, 0, 0, 0, 0};
+  long pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+  if (pid < 0) return Errno(static_cast<int>(-pid));
+  if (pid == 0) return Errno(EAGAIN);
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace seedvisor::platform::stub

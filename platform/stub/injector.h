@@ -1,0 +1,77 @@
+// Host syscalls made in a stub process by ptrace injection: a stopped, traced
+// stub thread is pointed at a gadget (stub_layout.h), runs one syscall and
+// traps back. Both stub platforms use this for what a stub cannot do on its
+// own (forking stubs, new threads, mapping sentry files); ptrace also for
+// every memory call.
+//
+//   stub::Injector inj(tid, layout.entry);       // seizes the parked thread
+//   long fd = inj.Call(SYS_openat, AT_FDCWD, path_in_stub, O_RDONLY);
+//   // ~Injector detaches: the thread parks again where it was.
+#ifndef SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
+#define SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "platform/stub/stub_layout.h"
+#include "sentry/base/errno.h"
+
+namespace seedvisor::platform::stub {
+
+// Seizes a parked stub thread from the calling thread and waits until it stops.
+Status SeizeAndStop(pid_t tid);
+
+// Makes host syscall `nr` in the stopped, traced stub thread `tid` by running
+// the gadget at `gadget_addr`; restores the thread's registers afterwards.
+// Returns the raw result (-errno on failure); sets *dead if the thread died.
+long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead);
+
+// One host syscall at a time in a stub; the raw result, -errno on failure.
+class StubSyscalls {
+ public:
+  virtual ~StubSyscalls() = default;
+  long Call(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+            long a5 = 0) {
+    const long args[6] = {a0, a1, a2, a3, a4, a5};
+    return Invoke(nr, args);
+  }
+
+ protected:
+  virtual long Invoke(long nr, const long (&args)[6]) = 0;
+};
+
+// A stub thread seized for a few injected host syscalls; detached (and so
+// back where it was) when destroyed. Not for a thread another tracer holds.
+class Injector : public StubSyscalls {
+ public:
+  Injector(pid_t tid, uint64_t entry);
+  ~Injector() override;
+  Injector(const Injector&) = delete;
+  Injector& operator=(const Injector&) = delete;
+
+  bool ok() const { return ok_; }
+  bool dead() const { return dead_; }
+  // Runs at `gadget` (an offset from the entry point), e.g. kStubForkGadget.
+  long CallAt(uint64_t gadget, long nr, const long (&args)[6]);
+
+ protected:
+  long Invoke(long nr, const long (&args)[6]) override {
+    return CallAt(kStubSyscallGadget, nr, args);
+  }
+
+ private:
+  const pid_t tid_;
+  const uint64_t entry_;
+  bool ok_ = false;
+  bool dead_ = false;
+};
+
+// Forks a new parked stub from the zygote `zygote` (traced only while it
+// forks, so that nobody has to serve its SIGCHLDs in between). The caller
+// serializes calls for one zygote.
+Result<pid_t> ForkStub(pid_t zygote, uint64_t entry);
+
+}  // namespace seedvisor::platform::stub
+
+#endif  // SEEDVISOR_PLATFORM_STUB_INJECTOR_H_

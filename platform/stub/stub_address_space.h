@@ -1,0 +1,81 @@
+// StubAddressSpace: what the ptrace and systrap address spaces share. Both
+// hold a guest address space in a stub process (StubProcess) and change its
+// mappings by making host syscalls in it; they differ only in how a call gets
+// there, which a subclass supplies:
+//   - MemoryCall: anonymous mmap, munmap, mprotect, madvise, msync, mremap,
+//     made for the calling host thread (ptrace injects them; systrap's stub
+//     thread makes them itself from its signal handler);
+//   - FileCalls: any host syscall, for mapping a sentry file (the stub opens
+//     it through /proc/<sentry>/fd/N with the access the sentry's fd has).
+//
+//   class PtraceAddressSpace : public stub::StubAddressSpace {
+//     long MemoryCall(long nr, const long (&args)[6]) override { ... }
+//     std::unique_ptr<stub::StubSyscalls> FileCalls() override { ... }
+//     UserAddr UserTop() const override { ... }
+//   };
+#ifndef SEEDVISOR_PLATFORM_STUB_STUB_ADDRESS_SPACE_H_
+#define SEEDVISOR_PLATFORM_STUB_STUB_ADDRESS_SPACE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+
+#include "absl/synchronization/mutex.h"
+#include "platform/platform.h"
+#include "platform/stub/injector.h"
+#include "platform/stub/stub_layout.h"
+#include "platform/stub/stub_process.h"
+
+namespace seedvisor::platform::stub {
+
+class StubAddressSpace : public AddressSpace {
+ public:
+  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+             uint64_t offset) override;
+  Status Unmap(UserAddr addr, uint64_t len) override;
+  Status Protect(UserAddr addr, uint64_t len, int prot) override;
+  Status Advise(UserAddr addr, uint64_t len, int advice) override;
+  Status Sync(UserAddr addr, uint64_t len, int flags) override;
+  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
+               uint64_t new_len) override;
+  Result<size_t> Read(UserAddr addr, void* dst, size_t len) override {
+    return proc_.Read(addr, dst, len);
+  }
+  Result<size_t> Write(UserAddr addr, const void* src, size_t len) override {
+    return proc_.Write(addr, src, len);
+  }
+  Status WriteForce(UserAddr addr, const void* src, size_t len) override {
+    return proc_.WriteForce(addr, src, len);
+  }
+  UserAddr VdsoBase() const override { return layout_.vdso; }
+  int host_pid() const override { return proc_.pid(); }
+  ThreadHandle initial_thread() const override { return ThreadHandle{proc_.pid()}; }
+  int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
+  int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
+
+  const StubProcess& process() const { return proc_; }
+  const StubLayout& layout() const { return layout_; }
+
+ protected:
+  // `pid` is a parked stub; this object owns it (and kills it at the end).
+  StubAddressSpace(pid_t pid, const StubLayout& layout) : proc_(pid), layout_(layout) {}
+
+  // The raw result of memory call `nr` in the stub (-errno on failure);
+  // -EFAULT if the calling host thread drives no thread of this stub.
+  virtual long MemoryCall(long nr, const long (&args)[6]) = 0;
+  // A way to make any host syscall in the stub for the calling host thread,
+  // or null if it drives no thread of this stub.
+  virtual std::unique_ptr<StubSyscalls> FileCalls() = 0;
+
+  StubProcess proc_;
+  const StubLayout layout_;
+
+ private:
+  Status Call(long nr, long a0, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0);
+
+  absl::Mutex scratch_mu_;  // one user of the scratch page at a time
+};
+
+}  // namespace seedvisor::platform::stub
+
+#endif  // SEEDVISOR_PLATFORM_STUB_STUB_ADDRESS_SPACE_H_
