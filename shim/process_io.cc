@@ -86,10 +86,17 @@ absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& 
     if (pipe2(p, O_CLOEXEC) < 0) {
       return absl::InternalError(absl::StrCat("stdin pipe: ", strerror(errno)));
     }
+    if (pipe2(io->stdin_wake_, O_CLOEXEC | O_NONBLOCK) < 0) {
+      int e = errno;
+      close(p[0]);
+      close(p[1]);
+      return absl::InternalError(absl::StrCat("pipe: ", strerror(e)));
+    }
     {
       absl::MutexLock l(&io->mu_);
       io->stdin_read_ = p[0];
       io->stdin_write_ = p[1];
+      io->copier_running_ = true;
     }
     std::thread([io] { io->CopyStdin(); }).detach();
   }
@@ -98,7 +105,7 @@ absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& 
 
 ProcessIO::~ProcessIO() {
   Finish(absl::ZeroDuration());
-  for (int fd : wake_) {
+  for (int fd : {wake_[0], wake_[1], stdin_wake_[0], stdin_wake_[1]}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -120,22 +127,32 @@ seedvisor::control::v1::Stdio ProcessIO::SandboxStdio() const {
   return s;
 }
 
-// The copier thread: containerd's stdin fifo → our pipe. Opening the fifo
-// O_RDONLY waits for the client's writer; O_RDWR would never see EOF.
-// The thread holds a reference: it may block in open() for good if the
-// client never opens the writer.
+// The copier thread: containerd's stdin fifo → our pipe, until EOF (every
+// writer closed the fifo; O_RDWR would never see it), CloseStdin, or
+// Finish. The thread holds a reference to this ProcessIO.
 void ProcessIO::CopyStdin() {
-  int in = open(stdin_path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    ShimLog("open stdin %s: %s", stdin_path_, strerror(errno));
-    CloseStdin();
-    return;
-  }
+  // Non-blocking, so that the open does not wait for the client's writer:
+  // poll then reports POLLHUP only once a writer has come and gone
+  // (pipe_poll in fs/pipe.c), not before the first one.
+  int in = open(stdin_path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (in < 0) ShimLog("open stdin %s: %s", stdin_path_, strerror(errno));
   char buf[32 * 1024];
-  for (;;) {
+  while (in >= 0) {
+    bool closing;
+    {
+      absl::MutexLock l(&mu_);
+      closing = close_requested_;
+    }
+    // After CloseStdin only what is already buffered in the fifo still
+    // goes through (poll with no timeout), then the pipe closes.
+    pollfd p[2] = {{in, POLLIN, 0}, {stdin_wake_[0], POLLIN, 0}};
+    int r = poll(p, closing ? 1 : 2, closing ? 0 : -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (!closing && p[1].revents != 0) continue;  // the flag is set: re-check
     ssize_t n = read(in, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;  // EOF: every writer closed the fifo
     int out;
     {
       absl::MutexLock l(&mu_);
@@ -143,12 +160,27 @@ void ProcessIO::CopyStdin() {
     }
     if (out < 0 || !WriteFull(out, buf, static_cast<size_t>(n))) break;
   }
-  close(in);
-  CloseStdin();
+  if (in >= 0) close(in);
+  absl::MutexLock l(&mu_);
+  copier_running_ = false;
+  CloseStdinNow();
 }
 
 void ProcessIO::CloseStdin() {
   absl::MutexLock l(&mu_);
+  if (!copier_running_) {
+    CloseStdinNow();
+    return;
+  }
+  // The copier passes on what is buffered, then closes the pipe.
+  close_requested_ = true;
+  char c = 1;
+  if (write(stdin_wake_[1], &c, 1) < 0) {
+    // Full: a wake-up is pending already.
+  }
+}
+
+void ProcessIO::CloseStdinNow() {
   stdin_closed_ = true;
   if (stdin_write_ >= 0) {
     close(stdin_write_);
@@ -264,6 +296,12 @@ void ProcessIO::Finish(absl::Duration timeout) {
   for (int* fd : {&stdin_read_, &stdin_write_, &master_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
+  }
+  if (copier_running_ && !close_requested_) {  // the stdin copier ends too
+    close_requested_ = true;
+    char c = 1;
+    if (write(stdin_wake_[1], &c, 1) < 0) {
+    }
   }
   if (console_listen_ >= 0) {
     close(console_listen_);

@@ -44,7 +44,10 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   // drops the shim's copy of the stdin pipe's read end; with a terminal,
   // waits (up to 5 s) for the pty master.
   absl::Status Started();
-  // CloseIO{stdin}: the process sees EOF on its stdin.
+  // CloseIO{stdin}: the process sees EOF on its stdin, after what the
+  // client wrote into the fifo before asking (ctr sends CloseIO as soon as
+  // its own stdin ends, when its data may still sit in the fifo) — even if
+  // the client keeps the fifo open.
   void CloseStdin();
   // ResizePty.
   absl::Status Resize(uint32_t width, uint32_t height);
@@ -55,6 +58,8 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
  private:
   ProcessIO() = default;
   void CopyStdin();
+  // Closes the stdin pipe (the process sees EOF); ^D with a terminal.
+  void CloseStdinNow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CopyConsoleOut();
 
   std::string stdin_path_, stdout_path_, stderr_path_;
@@ -62,6 +67,7 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   std::string console_path_;
   int console_listen_ = -1;
   int wake_[2] = {-1, -1};  // Finish → console copier: the process is gone
+  int stdin_wake_[2] = {-1, -1};  // CloseStdin → stdin copier
 
   absl::Mutex mu_;
   int stdin_read_ ABSL_GUARDED_BY(mu_) = -1;   // given to the sandbox
@@ -69,6 +75,8 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   int master_ ABSL_GUARDED_BY(mu_) = -1;
   bool out_done_ ABSL_GUARDED_BY(mu_) = false;
   bool stdin_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool copier_running_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace seedvisor::shim
