@@ -146,11 +146,16 @@ d1_pid="$("${CTR[@]}" task ls | awk '$1 == "d1" {print $2}')"
 d1_cg="$(awk -F: '$2 == "memory" {print $3}' "/proc/${d1_pid:-0}/cgroup" 2>/dev/null)"
 check_eq sandbox_in_own_cgroup /default/d1 "$d1_cg" "memory cgroup of d1's sandbox (pid $d1_pid)"
 tcase task_update --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 \
-  '{"memory":{"limit":268435456},"cpu":{"shares":512},"pids":{"limit":300}}' note=x
+  '{"memory":{"limit":268435456},"cpu":{"shares":512,"quota":150000,"period":100000,"cpus":"0"},"pids":{"limit":300}}' note=x
 check_eq task_update_memory_limit 268435456 "$(cat /sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes 2>&1)" \
   "/sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes after the update"
 check_eq task_update_cpu_shares 512 "$(cat /sys/fs/cgroup/cpu/default/d1/cpu.shares 2>&1)" \
   "/sys/fs/cgroup/cpu/default/d1/cpu.shares after the update"
+check_eq task_update_cpu_quota 150000/100000 \
+  "$(cat /sys/fs/cgroup/cpu/default/d1/cpu.cfs_quota_us 2>&1)/$(cat /sys/fs/cgroup/cpu/default/d1/cpu.cfs_period_us 2>&1)" \
+  "cpu.cfs_quota_us/cpu.cfs_period_us of d1 after the update"
+check_eq task_update_cpuset 0 "$(cat /sys/fs/cgroup/cpuset/default/d1/cpuset.cpus 2>&1)" \
+  "/sys/fs/cgroup/cpuset/default/d1/cpuset.cpus after the update"
 check_eq task_update_pids_max 300 "$(cat /sys/fs/cgroup/pids/default/d1/pids.max 2>&1)" \
   "/sys/fs/cgroup/pids/default/d1/pids.max after the update"
 tcase task_update_annotations_only --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 '' a=b
