@@ -37,6 +37,10 @@ cp "$SEEDSC" "$T/bin/seedsc"
 SEEDSC="$T/bin/seedsc"
 ADDR="$T/containerd.sock"
 RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"  # see ours()
+# A containerd namespace of this run's own: ctr makes linux.cgroupsPath
+# /<namespace>/<id>, and cgroups are host-wide (another run at the same time
+# must not share d1's).
+NS="seedsctest-${T##*.}"
 
 cat >"$T/config.toml" <<TOML
 version = 2
@@ -55,7 +59,7 @@ TOML
 env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
   SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
-CTR=(ctr --address "$ADDR")
+CTR=(ctr --address "$ADDR" --namespace "$NS")
 RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
 IMG=docker.io/library/busybox:local
 
@@ -128,7 +132,7 @@ check_ok task_exec_missing_fails "$([[ "$TC_STATUS" != 0 ]] && echo 1 || echo 0)
 tcase task_running_after_failed_exec --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
 
 # Malformed ttrpc on d1's shim socket: the right codes, and it keeps serving.
-d1_address="$(cat "$T/state/io.containerd.runtime.v2.task/default/d1/address" 2>/dev/null)"
+d1_address="$(cat "$T/state/io.containerd.runtime.v2.task/$NS/d1/address" 2>/dev/null)"
 tcase shim_robustness --out "$(printf '%s\n' 'oversized 8' 'not_a_request 3' 'even_stream 3' \
   'unknown_service 12' 'unknown_method 12' 'bad_payload 3' 'unknown_id 5' \
   'after_junk_connect 0 stream 15')" -- python3 "$ROBUSTNESS" "$d1_address"
@@ -144,23 +148,23 @@ tcase task_metrics --grep 'pids\.current|PIDS' -- "${CTR[@]}" task metrics d1
 # host, and d1 keeps running. Annotations alone are accepted.
 d1_pid="$("${CTR[@]}" task ls | awk '$1 == "d1" {print $2}')"
 d1_cg="$(awk -F: '$2 == "memory" {print $3}' "/proc/${d1_pid:-0}/cgroup" 2>/dev/null)"
-check_eq sandbox_in_own_cgroup /default/d1 "$d1_cg" "memory cgroup of d1's sandbox (pid $d1_pid)"
-tcase task_update --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 \
+check_eq sandbox_in_own_cgroup "/$NS/d1" "$d1_cg" "memory cgroup of d1's sandbox (pid $d1_pid)"
+tcase task_update --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" "$NS" d1 \
   '{"memory":{"limit":268435456},"cpu":{"shares":512,"quota":150000,"period":100000,"cpus":"0"},"pids":{"limit":300}}' note=x
-check_eq task_update_memory_limit 268435456 "$(cat /sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes 2>&1)" \
-  "/sys/fs/cgroup/memory/default/d1/memory.limit_in_bytes after the update"
-check_eq task_update_cpu_shares 512 "$(cat /sys/fs/cgroup/cpu/default/d1/cpu.shares 2>&1)" \
-  "/sys/fs/cgroup/cpu/default/d1/cpu.shares after the update"
+check_eq task_update_memory_limit 268435456 "$(cat /sys/fs/cgroup/memory/$NS/d1/memory.limit_in_bytes 2>&1)" \
+  "/sys/fs/cgroup/memory/$NS/d1/memory.limit_in_bytes after the update"
+check_eq task_update_cpu_shares 512 "$(cat /sys/fs/cgroup/cpu/$NS/d1/cpu.shares 2>&1)" \
+  "/sys/fs/cgroup/cpu/$NS/d1/cpu.shares after the update"
 check_eq task_update_cpu_quota 150000/100000 \
-  "$(cat /sys/fs/cgroup/cpu/default/d1/cpu.cfs_quota_us 2>&1)/$(cat /sys/fs/cgroup/cpu/default/d1/cpu.cfs_period_us 2>&1)" \
+  "$(cat /sys/fs/cgroup/cpu/$NS/d1/cpu.cfs_quota_us 2>&1)/$(cat /sys/fs/cgroup/cpu/$NS/d1/cpu.cfs_period_us 2>&1)" \
   "cpu.cfs_quota_us/cpu.cfs_period_us of d1 after the update"
-check_eq task_update_cpuset 0 "$(cat /sys/fs/cgroup/cpuset/default/d1/cpuset.cpus 2>&1)" \
-  "/sys/fs/cgroup/cpuset/default/d1/cpuset.cpus after the update"
-check_eq task_update_pids_max 300 "$(cat /sys/fs/cgroup/pids/default/d1/pids.max 2>&1)" \
-  "/sys/fs/cgroup/pids/default/d1/pids.max after the update"
-tcase task_update_annotations_only --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" d1 '' a=b
+check_eq task_update_cpuset 0 "$(cat /sys/fs/cgroup/cpuset/$NS/d1/cpuset.cpus 2>&1)" \
+  "/sys/fs/cgroup/cpuset/$NS/d1/cpuset.cpus after the update"
+check_eq task_update_pids_max 300 "$(cat /sys/fs/cgroup/pids/$NS/d1/pids.max 2>&1)" \
+  "/sys/fs/cgroup/pids/$NS/d1/pids.max after the update"
+tcase task_update_annotations_only --out ok -- /usr/bin/python3 "$UPDATE" "$ADDR" "$NS" d1 '' a=b
 tcase task_update_bad_field --status 1 --grep 'memory\.limit: must be an integer' -- \
-  /usr/bin/python3 "$UPDATE" "$ADDR" d1 '{"memory":{"limit":"lots"}}'
+  /usr/bin/python3 "$UPDATE" "$ADDR" "$NS" d1 '{"memory":{"limit":"lots"}}'
 tcase task_running_after_update --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
 tcase task_exec_after_update --out still-here -- \
   "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e5 d1 echo still-here
@@ -277,6 +281,9 @@ check_eq no_mount_left "" "${mounts% }" "mounts under $T"
 for m in $mounts; do umount -l "$m" 2>/dev/null; done
 check_eq no_socket_left "" "$(ls "$T/s")" "shim sockets in \$SEEDSC_SHIM_SOCKET_DIR"
 check_eq no_sandbox_state_left "" "$(ls "$T/seedsc")" "seedsc state under --root"
+cgroups_left="$(ls -d /sys/fs/cgroup/*/"$NS" 2>/dev/null | tr '\n' ' ')"
+check_eq no_cgroup_left "" "${cgroups_left% }" "cgroups of this run's namespace $NS"
+for d in $cgroups_left; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 if ((TESTLIB_FAILED)); then
   echo "--- containerd log (last 40 lines)"
   tail -40 "$T/containerd.log"

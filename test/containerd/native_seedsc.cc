@@ -318,7 +318,13 @@ int Delete(const std::string& root, const std::string& id) {
   if (f >> pid && pid > 0) kill(pid, SIGKILL);
   std::string cgroup;
   std::ifstream(dir + "/cgroup") >> cgroup;
-  seedvisor::container::RemoveCgroups(cgroup).IgnoreError();
+  if (!cgroup.empty()) {
+    // The container's processes run natively and outlive a killed server:
+    // end whatever is left in its cgroup, as a sandbox's death would.
+    std::ifstream procs("/sys/fs/cgroup/memory/" + cgroup + "/cgroup.procs");
+    for (pid_t p; procs >> p;) kill(p, SIGKILL);
+    seedvisor::container::RemoveCgroups(cgroup).IgnoreError();
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;

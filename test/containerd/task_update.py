@@ -5,7 +5,7 @@ an Any with type URL types.containerd.io/opencontainers/runtime-spec/1/
 LinuxResources and the JSON object as its value (typeurl.MarshalAny).
 Debian's ctr 1.6 has no `ctr task update`; containerd_test.sh uses this.
 
-    task_update.py SOCKET ID '{"memory":{"limit":268435456}}' [KEY=VALUE...]
+    task_update.py SOCKET NAMESPACE ID '{"memory":{"limit":268435456}}' [KEY=VALUE...]
 
 KEY=VALUE pairs become annotations. Prints "ok", or the gRPC status code
 and message and exits 1. Needs Debian's python3-grpcio.
@@ -45,15 +45,15 @@ def update_request(container_id, resources_json, annotations):
 
 
 def main():
-    sock, cid, resources = sys.argv[1:4]
-    annotations = dict(a.split("=", 1) for a in sys.argv[4:])
+    sock, namespace, cid, resources = sys.argv[1:5]
+    annotations = dict(a.split("=", 1) for a in sys.argv[5:])
     channel = grpc.insecure_channel("unix://" + sock)
     update = channel.unary_unary("/containerd.services.tasks.v1.Tasks/Update",
                                  request_serializer=lambda b: b,
                                  response_deserializer=lambda b: b)
     try:
         update(update_request(cid, resources, annotations), timeout=10,
-               metadata=[("containerd-namespace", "default")])
+               metadata=[("containerd-namespace", namespace)])
     except grpc.RpcError as e:
         print(f"{e.code().name}: {e.details()}")
         return 1
