@@ -12,6 +12,7 @@
 #ifndef SEEDVISOR_SENTRY_KERNEL_TASK_H_
 #define SEEDVISOR_SENTRY_KERNEL_TASK_H_
 
+#include <sched.h>
 #include <time.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +160,9 @@ class Task : public std::enable_shared_from_this<Task> {
   bool restore_saved_mask_ = false;
   bool vfork_done_ = false;      // guarded by Kernel::mu()
   std::shared_ptr<Task> vfork_parent_;
+  // sched_setaffinity(2)'s mask (guarded by Kernel::mu()); unset means every
+  // CPU the sandbox has. Kept, not applied: the host schedules the sandbox.
+  std::optional<cpu_set_t> affinity_;
 
  private:
   void Run();

@@ -68,6 +68,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->creds_ = creds_;
     child->set_comm(comm());
     child->signal_mask_ = signal_mask_;
+    child->affinity_ = affinity_;
     if (!(flags & CLONE_VM) || (flags & CLONE_VFORK)) child->altstack_ = altstack_;
     child->regs_ = regs_;
     child->regs_.rax = 0;

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/times.h>
 #include <sys/utsname.h>
@@ -323,25 +324,58 @@ SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
-SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  size_t len = a.Size(1);
-  if (len < sizeof(uint64_t) || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
+namespace {
+
+// The CPUs the sandbox may use, and the size of the kernel's cpumask in
+// bytes (what sched_getaffinity(2) returns: the raw syscall's result).
+struct HostCpus {
   cpu_set_t set;
-  CPU_ZERO(&set);
-  sched_getaffinity(0, sizeof(set), &set);
-  size_t n = std::min(len, sizeof(set));
-  SV_TRY(t.CopyOut(a.Addr(2), &set, n));
-  return n;
+  size_t mask_bytes;
+};
+
+const HostCpus& SandboxCpus() {
+  static const HostCpus cpus = [] {
+    HostCpus c;
+    CPU_ZERO(&c.set);
+    long n = syscall(SYS_sched_getaffinity, 0, sizeof(c.set), &c.set);
+    c.mask_bytes = n > 0 ? static_cast<size_t>(n) : sizeof(uint64_t);
+    return c;
+  }();
+  return cpus;
+}
+
+}  // namespace
+
+SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, SchedTarget(t, a.Int(0)));
+  const HostCpus& cpus = SandboxCpus();
+  // sched_getaffinity(2): EINVAL if the buffer is smaller than the kernel's
+  // cpumask or not a multiple of a long.
+  size_t len = a.Size(1);
+  if (len < cpus.mask_bytes || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
+  cpu_set_t set;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    set = target->affinity_.value_or(cpus.set);
+  }
+  SV_TRY(t.CopyOut(a.Addr(2), &set, cpus.mask_bytes));
+  return cpus.mask_bytes;
 }
 
 SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  uint64_t first;
-  if (a.Size(1) < sizeof(first)) return Errno(EINVAL);
-  SV_TRY(t.CopyInObj(a.Addr(2), &first));
-  if (first == 0) return Errno(EINVAL);
-  return 0;  // accepted; the sandbox's threads run where the host puts them
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, SchedTarget(t, a.Int(0)));
+  // A shorter mask means the CPUs past it are cleared; a longer one is read
+  // only as far as any CPU can be (sched_setaffinity(2)).
+  cpu_set_t want;
+  CPU_ZERO(&want);
+  SV_TRY(t.CopyIn(a.Addr(2), &want, std::min(a.Size(1), sizeof(want))));
+  cpu_set_t set;
+  CPU_AND(&set, &want, &SandboxCpus().set);
+  // No CPU of the sandbox's left: EINVAL, as for a mask of offline CPUs.
+  if (CPU_COUNT(&set) == 0) return Errno(EINVAL);
+  absl::MutexLock l(&t.kernel().mu());
+  target->affinity_ = set;
+  return 0;
 }
 
 SyscallReturn SysGetpriority(Task& t, const SyscallArgs& a) {

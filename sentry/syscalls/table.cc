@@ -218,7 +218,7 @@ constexpr SyscallEntry kTable[] = {
     {200, "tkill", SysTkill, Support::kFull, "ii", ""},
     {201, "time", SysTime, Support::kFull, "p", ""},
     {202, "futex", SysFutex, Support::kPartial, "pxippi", "no PI futexes; shared futexes in MAP_SHARED memory keyed by object and offset"},
-    {203, "sched_setaffinity", SysSchedSetaffinity, Support::kPartial, "iup", "accepted, no effect"},
+    {203, "sched_setaffinity", SysSchedSetaffinity, Support::kPartial, "iup", "kept per thread and reported back; the host schedules the sandbox"},
     {204, "sched_getaffinity", SysSchedGetaffinity, Support::kFull, "iup", ""},
     {205, "set_thread_area", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {206, "io_setup", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},

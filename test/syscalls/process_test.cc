@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -912,6 +913,69 @@ TEST(InfoTest, SchedCallsOnAMissingPidAreESRCH) {
   EXPECT_ERRNO(ESRCH, sched_getaffinity(999999, sizeof(set), &set));
   struct timespec ts;
   EXPECT_ERRNO(ESRCH, sched_rr_get_interval(999999, &ts));
+}
+
+// sched_setaffinity(2): the mask is per thread, read back as set, inherited
+// by fork and by threads created later; a mask with no usable CPU is EINVAL.
+TEST(InfoTest, SchedAffinityIsPerThreadAndInherited) {
+  cpu_set_t all;
+  ASSERT_OK(sched_getaffinity(0, sizeof(all), &all));
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c) {
+    if (CPU_ISSET(c, &all)) first = c;
+  }
+  ASSERT_GE(first, 0);
+  // The raw syscall returns the kernel's cpumask size: whole longs.
+  cpu_set_t raw;
+  long n = syscall(SYS_sched_getaffinity, 0, sizeof(raw), &raw);
+  ASSERT_GT(n, 0) << ErrnoName(errno);
+  EXPECT_EQ(n % static_cast<long>(sizeof(long)), 0);
+  EXPECT_ERRNO(EINVAL, syscall(SYS_sched_getaffinity, 0, 4, &raw));
+
+  cpu_set_t empty;
+  CPU_ZERO(&empty);
+  EXPECT_ERRNO(EINVAL, sched_setaffinity(0, sizeof(empty), &empty));
+  cpu_set_t far;
+  CPU_ZERO(&far);
+  CPU_SET(CPU_SETSIZE - 1, &far);  // no such CPU here
+  EXPECT_ERRNO(EINVAL, sched_setaffinity(0, sizeof(far), &far));
+
+  // Set in another thread: this thread keeps its mask; that thread's child
+  // (forked after) inherits the new one.
+  std::atomic<int> child_count{-1};
+  std::atomic<bool> child_has_first{false};
+  std::thread th([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) return;
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+      cpu_set_t got;
+      char r[2] = {0, 0};
+      if (sched_getaffinity(0, sizeof(got), &got) == 0) {
+        r[0] = static_cast<char>(CPU_COUNT(&got));
+        r[1] = CPU_ISSET(first, &got) ? 1 : 0;
+      }
+      (void)!write(fds[1], r, 2);
+      _exit(0);
+    }
+    char r[2] = {0, 0};
+    (void)!read(fds[0], r, 2);
+    waitpid(pid, nullptr, 0);
+    close(fds[0]);
+    close(fds[1]);
+    child_count = r[0];
+    child_has_first = r[1] != 0;
+  });
+  th.join();
+  EXPECT_EQ(child_count.load(), 1);
+  EXPECT_TRUE(child_has_first.load());
+  cpu_set_t mine;
+  ASSERT_OK(sched_getaffinity(0, sizeof(mine), &mine));
+  EXPECT_TRUE(CPU_EQUAL(&mine, &all));
 }
 
 TEST(InfoTest, SchedRrGetIntervalOfSchedOtherIsZero) {
