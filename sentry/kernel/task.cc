@@ -98,6 +98,12 @@ int64_t Task::ProcessCpuNs() const {
   return tg_->cpu_ns + live;
 }
 
+int64_t Task::ThreadCpuNsLocked() const { return ctx_ ? ctx_->CpuTimeNs() : 0; }
+
+int64_t Task::ProcessCpuNsLocked() const {
+  return tg_->cpu_ns + (mm_ ? mm_->address_space().CpuTimeNs() : 0);
+}
+
 int64_t Task::ChildrenCpuNs() const {
   absl::MutexLock l(&kernel_.mu());
   return tg_->children_cpu_ns;

@@ -94,6 +94,11 @@ class Task : public std::enable_shared_from_this<Task> {
   int64_t ProcessCpuNs() const;
   // Reaped children's (RUSAGE_CHILDREN).
   int64_t ChildrenCpuNs() const;
+  // The same two for a task other than the caller (CPU clocks of other
+  // threads and processes, CPU-time itimers): under Kernel::mu(), which
+  // exec and exit hold while they swap the context and mm.
+  int64_t ThreadCpuNsLocked() const;
+  int64_t ProcessCpuNsLocked() const;
 
   // ---- Identity shown in /proc ----
   std::string comm() const;

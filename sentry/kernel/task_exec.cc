@@ -1,5 +1,8 @@
 // execve(2): replace the task's image.
+#include <utility>
+
 #include "absl/strings/ascii.h"
+
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/loader/loader.h"
@@ -106,13 +109,22 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     }
   }
   vfork_parent_.reset();
-  if (mm_ && mm_.use_count() == 1) {  // not a vfork parent's memory
-    int64_t cpu = mm_->address_space().CpuTimeNs();
-    absl::MutexLock l(&kernel_.mu());
-    tg_->cpu_ns += cpu;
+  {
+    // Swapped under Kernel::mu() so that other tasks reading this one's CPU
+    // clock (ThreadCpuNsLocked) see either image, and its time once.
+    int64_t cpu = mm_ && mm_.use_count() == 1  // not a vfork parent's memory
+                      ? mm_->address_space().CpuTimeNs()
+                      : 0;
+    std::unique_ptr<platform::Context> old_ctx;
+    std::shared_ptr<MM> old_mm;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      tg_->cpu_ns += cpu;
+      old_ctx = std::exchange(ctx_, std::move(*ctx));
+      old_mm = std::exchange(mm_, std::move(mm));
+    }
+    old_ctx.reset();  // the old stub thread detaches and ends
   }
-  ctx_ = std::move(*ctx);  // the old stub thread detaches and ends
-  mm_ = std::move(mm);
   if (fds_.use_count() > 1) fds_ = fds_->Fork();  // exec unshares the fd table
   fds_->CloseOnExec();
   altstack_ = stack_t{nullptr, SS_DISABLE, 0};

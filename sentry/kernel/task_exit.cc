@@ -74,8 +74,17 @@ void Task::ExitTask() {
     }
   }
   int64_t cpu = mm_ && mm_.use_count() == 1 ? mm_->address_space().CpuTimeNs() : 0;
-  ctx_.reset();  // the stub thread detaches and ends
-  mm_.reset();
+  {
+    // Under Kernel::mu() for other tasks' CPU clock reads (ThreadCpuNsLocked).
+    std::unique_ptr<platform::Context> old_ctx;
+    std::shared_ptr<MM> old_mm;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      old_ctx = std::move(ctx_);
+      old_mm = std::move(mm_);
+    }
+    old_ctx.reset();  // the stub thread detaches and ends
+  }
   fds_.reset();
   fs_.reset();
 

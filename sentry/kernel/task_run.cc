@@ -68,6 +68,7 @@ void Task::Start(platform::ThreadHandle thread) {
         self->tg_->exit_status = SIGKILL;
       }
     } else {
+      absl::MutexLock l(&self->kernel_.mu());  // see ThreadCpuNsLocked
       self->ctx_ = std::move(*ctx);
     }
     self->Run();

@@ -1,6 +1,9 @@
 #include "sentry/kernel/timers.h"
 
+#include <sys/time.h>
 #include <time.h>
+
+#include <vector>
 
 #include "sentry/kernel/kernel.h"
 
@@ -27,7 +30,7 @@ TimerService::Setting TimerService::SetReal(const std::shared_ptr<ThreadGroup>& 
     timers_.erase(tg.get());
   } else {
     timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns};
-    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+    StartThread();
   }
   return old;
 }
@@ -40,11 +43,84 @@ TimerService::Setting TimerService::GetReal(const ThreadGroup* tg) {
                  it->second.interval_ns};
 }
 
+void TimerService::StartThread() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+}
+
+TimerService::Setting TimerService::SetCpu(const std::shared_ptr<ThreadGroup>& tg, int which,
+                                           Setting s, int64_t cpu_ns) {
+  Setting old = GetCpu(tg.get(), which, cpu_ns);
+  absl::MutexLock l(&mu_);
+  if (s.value_ns <= 0) {
+    cpu_timers_.erase({tg.get(), which});
+  } else {
+    cpu_timers_[{tg.get(), which}] = CpuTimer{tg, cpu_ns + s.value_ns, s.interval_ns};
+    StartThread();
+  }
+  return old;
+}
+
+TimerService::Setting TimerService::GetCpu(const ThreadGroup* tg, int which, int64_t cpu_ns) {
+  absl::MutexLock l(&mu_);
+  auto it = cpu_timers_.find({tg, which});
+  if (it == cpu_timers_.end()) return {};
+  return Setting{std::max<int64_t>(it->second.deadline_cpu_ns - cpu_ns, 1),
+                 it->second.interval_ns};
+}
+
+void TimerService::CheckCpuTimers() {
+  if (cpu_timers_.empty()) return;
+  auto armed = cpu_timers_;
+  mu_.Unlock();
+  std::vector<std::pair<const ThreadGroup*, int>> gone;
+  std::vector<std::pair<std::pair<const ThreadGroup*, int>, int64_t>> fired;  // new deadline
+  {
+    absl::MutexLock kl(&kernel_.mu());
+    for (auto& [key, timer] : armed) {
+      std::shared_ptr<ThreadGroup> tg = timer.tg.lock();
+      if (!tg || tg->state != ThreadGroup::State::kAlive || tg->tasks.empty()) {
+        gone.push_back(key);
+        continue;
+      }
+      int64_t cpu = tg->tasks.front()->ProcessCpuNsLocked();
+      if (cpu < timer.deadline_cpu_ns) continue;
+      siginfo_t info{};
+      info.si_signo = key.second == ITIMER_VIRTUAL ? SIGVTALRM : SIGPROF;
+      info.si_code = SI_KERNEL;
+      kernel_.SendGroupSignal(*tg, info).ok();
+      // check_cpu_itimer(): the next expiry is one interval on; one signal
+      // per check even if several intervals passed.
+      int64_t next = 0;
+      if (timer.interval_ns > 0) {
+        next = timer.deadline_cpu_ns + timer.interval_ns;
+        if (next <= cpu) next = cpu + timer.interval_ns;
+      }
+      fired.push_back({key, next});
+    }
+  }
+  mu_.Lock();
+  for (auto& key : gone) cpu_timers_.erase(key);
+  for (auto& [key, deadline] : fired) {
+    auto it = cpu_timers_.find(key);
+    // Re-armed or cancelled meanwhile: the new setting wins.
+    if (it == cpu_timers_.end() || it->second.deadline_cpu_ns != armed[key].deadline_cpu_ns) {
+      continue;
+    }
+    if (deadline == 0) {
+      cpu_timers_.erase(it);
+    } else {
+      it->second.deadline_cpu_ns = deadline;
+    }
+  }
+}
+
 void TimerService::Loop() {
   absl::MutexLock l(&mu_);
   while (!stop_) {
+    CheckCpuTimers();
     int64_t now = MonotonicNowNs();
     int64_t next = now + 1000000000LL;  // re-check at least every second
+    if (!cpu_timers_.empty()) next = now + kCpuTick;
     for (auto it = timers_.begin(); it != timers_.end();) {
       Timer& t = it->second;
       if (t.deadline_ns <= now) {

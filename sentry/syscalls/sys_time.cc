@@ -50,13 +50,54 @@ Status SleepUntil(Task& t, int64_t deadline_ns) {
   }
 }
 
+// A CPU clock of another thread or process, as clock_getcpuclockid(3) and
+// pthread_getcpuclockid(3) make them (include/linux/posix-timers.h): the
+// negative id ~pid << 3 | CPUCLOCK_PERTHREAD_MASK (4) for a thread | the
+// clock (0 PROF, 1 VIRT, 2 SCHED; 3 is invalid). pid 0 is the caller.
+constexpr int kCpuClockPerthread = 4;
+constexpr int kCpuClockMask = 3;
+constexpr int kCpuClockMax = 3;
+
+// The CPU time the clock `c` (< 0) reads, or EINVAL for a bad id, a gone
+// task, or another process's thread (lookup_task(): thread clocks only
+// within the caller's process). PROF, VIRT and SCHED read the same guest
+// time: the platform does not tell user and system time apart.
+Result<int64_t> EncodedCpuClockNs(Task& t, clockid_t c) {
+  if ((c & kCpuClockMask) == kCpuClockMax) return Errno(EINVAL);
+  int pid = ~(c >> 3);
+  bool thread = c & kCpuClockPerthread;
+  if (pid == 0) return thread ? t.ThreadCpuNs() : t.ProcessCpuNs();
+  if (pid == t.tid() && thread) return t.ThreadCpuNs();
+  if (pid == t.tgid() && !thread) return t.ProcessCpuNs();
+  Kernel& k = t.kernel();
+  absl::MutexLock l(&k.mu());
+  if (thread) {
+    std::shared_ptr<Task> task = k.TaskByTid(pid);
+    if (!task || task->exited() || &task->tg() != &t.tg()) return Errno(EINVAL);
+    return task->ThreadCpuNsLocked();
+  }
+  // clock_gettime accepts any thread of the process (lookup_task()).
+  std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByTgid(pid);
+  if (!tg) {
+    std::shared_ptr<Task> task = k.TaskByTid(pid);
+    if (!task) return Errno(EINVAL);
+    tg = task->shared_tg();
+  }
+  if (tg->tasks.empty()) return tg->cpu_ns;
+  return tg->tasks.front()->ProcessCpuNsLocked();
+}
+
 }  // namespace
 
 SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
   clockid_t c = a.Int(0);
-  if (!ValidClock(c)) return Errno(EINVAL);
   timespec ts;
-  if (c == CLOCK_PROCESS_CPUTIME_ID || c == CLOCK_THREAD_CPUTIME_ID) {
+  if (c < 0) {
+    SV_ASSIGN_OR_RETURN(int64_t ns, EncodedCpuClockNs(t, c));
+    ts = FromNs(ns);
+  } else if (!ValidClock(c)) {
+    return Errno(EINVAL);
+  } else if (c == CLOCK_PROCESS_CPUTIME_ID || c == CLOCK_THREAD_CPUTIME_ID) {
     // Guest CPU time, as the platform measures it.
     int64_t ns = c == CLOCK_PROCESS_CPUTIME_ID ? t.ProcessCpuNs() : t.ThreadCpuNs();
     ts = FromNs(ns);
@@ -69,9 +110,15 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysClockGetres(Task& t, const SyscallArgs& a) {
   clockid_t c = a.Int(0);
-  if (!ValidClock(c)) return Errno(EINVAL);
   timespec ts;
-  if (clock_getres(c, &ts) != 0) return Errno(errno);
+  if (c < 0) {
+    SV_TRY(EncodedCpuClockNs(t, c));  // validates the id
+    ts = timespec{0, 1};  // posix_cpu_clock_getres() for CPUCLOCK_SCHED
+  } else if (!ValidClock(c)) {
+    return Errno(EINVAL);
+  } else if (clock_getres(c, &ts) != 0) {
+    return Errno(errno);
+  }
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), ts));
   return 0;
 }
@@ -154,13 +201,16 @@ SyscallReturn SysAlarm(Task& t, const SyscallArgs& a) {
 SyscallReturn SysGetitimer(Task& t, const SyscallArgs& a) {
   struct itimerval v {};
   int which = a.Int(0);
+  TimerService::Setting s;
   if (which == ITIMER_REAL) {
-    TimerService::Setting s = t.kernel().timers().GetReal(&t.tg());
-    v.it_value = TvFromNs(s.value_ns);
-    v.it_interval = TvFromNs(s.interval_ns);
-  } else if (which != ITIMER_VIRTUAL && which != ITIMER_PROF) {
+    s = t.kernel().timers().GetReal(&t.tg());
+  } else if (which == ITIMER_VIRTUAL || which == ITIMER_PROF) {
+    s = t.kernel().timers().GetCpu(&t.tg(), which, t.ProcessCpuNs());
+  } else {
     return Errno(EINVAL);
   }
+  v.it_value = TvFromNs(s.value_ns);
+  v.it_interval = TvFromNs(s.interval_ns);
   SV_TRY(t.CopyOutObj(a.Addr(1), v));
   return 0;
 }
@@ -177,14 +227,13 @@ SyscallReturn SysSetitimer(Task& t, const SyscallArgs& a) {
     return Errno(EINVAL);
   }
   struct itimerval old {};
-  if (which == ITIMER_REAL) {
-    TimerService::Setting o = t.kernel().timers().SetReal(
-        t.shared_tg(), TimerService::Setting{ToNs(v.it_value), ToNs(v.it_interval)});
-    old.it_value = TvFromNs(o.value_ns);
-    old.it_interval = TvFromNs(o.interval_ns);
-  } else if (v.it_value.tv_sec != 0 || v.it_value.tv_usec != 0) {
-    return Errno(ENOSYS);  // CPU-time itimers need guest CPU accounting (not yet)
-  }
+  TimerService::Setting want{ToNs(v.it_value), ToNs(v.it_interval)};
+  TimerService::Setting o =
+      which == ITIMER_REAL
+          ? t.kernel().timers().SetReal(t.shared_tg(), want)
+          : t.kernel().timers().SetCpu(t.shared_tg(), which, want, t.ProcessCpuNs());
+  old.it_value = TvFromNs(o.value_ns);
+  old.it_interval = TvFromNs(o.interval_ns);
   if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), old));
   return 0;
 }
