@@ -92,9 +92,16 @@ control::ContainerConfig ConfigFor(const std::string& id, const oci::Spec& spec,
   oci::AddDefaultHome(spec.root.path, spec.process.user.uid, &c.init.envp);
   c.init.cwd = spec.process.cwd;
   sentry::Credentials& cr = c.init.creds;
-  cr.ruid = cr.euid = cr.suid = cr.fsuid = spec.process.user.uid;
-  cr.rgid = cr.egid = cr.sgid = cr.fsgid = spec.process.user.gid;
+  cr = sentry::Credentials::ForUser(spec.process.user.uid, spec.process.user.gid);
   cr.groups = spec.process.user.additional_gids;
+  // process.capabilities and noNewPrivileges hold for the guest (the sentry
+  // checks them); the init's exec then transforms the sets as runc's execve
+  // of the process does.
+  const oci::Capabilities& caps = spec.process.capabilities;
+  cr.SetCaps(oci::CapabilityMask(caps.bounding), oci::CapabilityMask(caps.effective),
+             oci::CapabilityMask(caps.inheritable), oci::CapabilityMask(caps.permitted),
+             oci::CapabilityMask(caps.ambient));
+  cr.no_new_privs = spec.process.no_new_privileges;
   for (const oci::Rlimit& r : spec.process.rlimits) {
     c.init.rlimits.push_back({r.resource, {r.soft, r.hard}});
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -135,7 +136,10 @@ int RlimitByName(const std::string& n) {
   return it == kNames.end() ? -1 : it->second;
 }
 
-bool KnownCapability(const std::string& c) {
+}  // namespace
+
+int CapabilityNumber(const std::string& c) {
+  // In capability-number order (linux/capability.h).
   static const char* kCaps[] = {
       "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
       "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -146,11 +150,21 @@ bool KnownCapability(const std::string& c) {
       "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
       "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
       "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
-  for (const char* k : kCaps) {
-    if (c == k) return true;
+  for (size_t i = 0; i < std::size(kCaps); ++i) {
+    if (c == kCaps[i]) return static_cast<int>(i);
   }
-  return false;
+  return -1;
 }
+
+uint64_t CapabilityMask(const std::vector<std::string>& names) {
+  uint64_t m = 0;
+  for (const std::string& n : names) {
+    if (int c = CapabilityNumber(n); c >= 0) m |= uint64_t{1} << c;
+  }
+  return m;
+}
+
+namespace {
 
 absl::Status ParseProcess(Reader& r, const json& p, const std::string& base, Process* out) {
   SV_RET(r.Bool(p, "terminal", base + ".terminal", &out->terminal));
@@ -207,7 +221,7 @@ absl::Status ParseProcess(Reader& r, const json& p, const std::string& base, Pro
       std::string f = absl::StrCat(base, ".capabilities.", s.key);
       SV_RET(r.Strings(*caps, s.key, f, s.v));
       for (size_t i = 0; i < s.v->size(); ++i) {
-        if (!KnownCapability((*s.v)[i])) {
+        if (CapabilityNumber((*s.v)[i]) < 0) {
           return r.Error(absl::StrCat(f, "[", i, "]"),
                          absl::StrCat("unknown capability \"", (*s.v)[i], "\""));
         }

@@ -36,9 +36,16 @@ struct User {
   std::optional<uint32_t> umask;
 };
 
+// A missing process.capabilities means empty sets, even for root (runc 1.1
+// does the same).
 struct Capabilities {
   std::vector<std::string> bounding, effective, inheritable, permitted, ambient;
 };
+
+// "CAP_CHOWN" -> 0 ... "CAP_CHECKPOINT_RESTORE" -> 40; -1 if unknown.
+int CapabilityNumber(const std::string& name);
+// The bit mask of the named capabilities (unknown names are skipped).
+uint64_t CapabilityMask(const std::vector<std::string>& names);
 
 struct Process {
   bool terminal = false;

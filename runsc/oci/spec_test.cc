@@ -70,6 +70,7 @@ TEST(SpecTest, ParsesEveryField) {
   EXPECT_EQ(s->process.rlimits[0].soft, 512u);
   EXPECT_TRUE(s->process.no_new_privileges);
   EXPECT_EQ(s->process.capabilities.bounding, std::vector<std::string>{"CAP_KILL"});
+  EXPECT_EQ(CapabilityMask(s->process.capabilities.bounding), uint64_t{1} << 5);
   EXPECT_TRUE(s->root.readonly);
   EXPECT_EQ(s->hostname, "box");
   ASSERT_EQ(s->mounts.size(), 3u);
@@ -226,4 +227,14 @@ TEST(SpecTest, ParseResourcesJsonErrorsNameTheField) {
 }
 
 }  // namespace
+TEST(CapabilityNames, NumbersFollowLinux) {
+  EXPECT_EQ(CapabilityNumber("CAP_CHOWN"), 0);
+  EXPECT_EQ(CapabilityNumber("CAP_NET_BIND_SERVICE"), 10);
+  EXPECT_EQ(CapabilityNumber("CAP_SYS_ADMIN"), 21);
+  EXPECT_EQ(CapabilityNumber("CAP_AUDIT_WRITE"), 29);
+  EXPECT_EQ(CapabilityNumber("CAP_CHECKPOINT_RESTORE"), 40);
+  EXPECT_EQ(CapabilityNumber("CAP_FLY"), -1);
+  EXPECT_EQ(CapabilityMask({"CAP_KILL", "CAP_FLY", "CAP_CHOWN"}), 0x21u);
+}
+
 }  // namespace seedvisor::oci

@@ -25,9 +25,7 @@ int64_t RealtimeNs() {
 }
 
 sentry::Credentials CredsOf(const v1::User& u) {
-  sentry::Credentials c;
-  c.ruid = c.euid = c.suid = c.fsuid = u.uid();
-  c.rgid = c.egid = c.sgid = c.fsgid = u.gid();
+  sentry::Credentials c = sentry::Credentials::ForUser(u.uid(), u.gid());
   c.groups.assign(u.additional_gids().begin(), u.additional_gids().end());
   return c;
 }
@@ -179,6 +177,12 @@ absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req)
   spec.envp.assign(req.env().begin(), req.env().end());
   spec.cwd = req.cwd().empty() ? "/" : req.cwd();
   spec.creds = CredsOf(req.user());
+  // runc exec gives the new process config.json's capabilities and
+  // noNewPrivileges (the request carries only the user).
+  const sentry::Credentials& ic = cfg_.init.creds;
+  spec.creds.SetCaps(ic.cap_bounding, ic.cap_effective, ic.cap_inheritable, ic.cap_permitted,
+                     ic.cap_ambient);
+  spec.creds.no_new_privs = ic.no_new_privs;
   spec.rlimits = cfg_.init.rlimits;
   for (int i = 0; i < 3; ++i) spec.stdio[i] = host->fds[i];
   absl::StatusOr<std::shared_ptr<ThreadGroup>> tg = kernel_.StartProcess(spec);

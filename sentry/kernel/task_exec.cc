@@ -94,6 +94,8 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
         +[](ThreadGroup* g) { return g->tasks.size() == 1 || g->group_exiting; }, tg));
     if (tg_->group_exiting) return Errno(EINTR);
     tg_->leader = this;
+    // capabilities(7) "Transformation of capabilities during execve()".
+    creds_.OnExec();
     // Signal handlers reset to SIG_DFL, except ignored ones (signal(7)).
     if (tg_->handlers.use_count() > 1) {
       tg_->handlers = std::make_shared<SignalHandlers>(*tg_->handlers);

@@ -50,7 +50,9 @@ Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest,
       memcpy(&u, CMSG_DATA(c), sizeof(u));
       // unix(7): the sender may only claim its own ids unless privileged.
       const Credentials& cr = t.creds();
-      bool root = cr.euid == 0;
+      // __scm_send(): CAP_SYS_ADMIN for another pid, CAP_SETUID/SETGID for
+      // other ids; one check of all three here.
+      bool root = cr.HasCap(CAP_SYS_ADMIN) && cr.HasCap(CAP_SETUID) && cr.HasCap(CAP_SETGID);
       if (!root && (u.pid != t.tgid() ||
                     (u.uid != cr.ruid && u.uid != cr.euid && u.uid != cr.suid) ||
                     (u.gid != cr.rgid && u.gid != cr.egid && u.gid != cr.sgid))) {

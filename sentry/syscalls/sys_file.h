@@ -16,7 +16,7 @@ namespace seedvisor::sentry {
   X(SysSymlinkat) X(SysReadlink) X(SysReadlinkat) X(SysChmod) X(SysFchmod) X(SysFchmodat)     \
   X(SysChown) X(SysFchown) X(SysLchown) X(SysFchownat) X(SysTruncate) X(SysFtruncate)         \
   X(SysAccess) X(SysFaccessat) X(SysFaccessat2) X(SysFcntl) X(SysDup) X(SysDup2) X(SysDup3)   \
-  X(SysPipe) X(SysPipe2) X(SysChdir) X(SysFchdir) X(SysGetcwd) X(SysUmask) X(SysUtimensat)    \
+  X(SysPipe) X(SysPipe2) X(SysChdir) X(SysChroot) X(SysFchdir) X(SysGetcwd) X(SysUmask) X(SysUtimensat)    \
   X(SysUtime) X(SysUtimes) X(SysFutimesat) X(SysIoctl) X(SysFsync) X(SysFdatasync)            \
   X(SysSyncFs) X(SysSync) X(SysStatfs) X(SysFstatfs) X(SysPoll) X(SysPpoll) X(SysSelect)      \
   X(SysPselect6) X(SysSendfile) X(SysFlock) X(SysFadvise64) X(SysFallocate) X(SysCloseRange)

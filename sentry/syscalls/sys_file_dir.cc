@@ -38,7 +38,7 @@ SyscallReturn DoMknod(Task& t, int dirfd, UserAddr p, mode_t mode, dev_t dev) {
     return Errno(EINVAL);
   }
   if (type == 0) mode |= S_IFREG;
-  if ((type == S_IFCHR || type == S_IFBLK) && !t.creds().privileged()) return Errno(EPERM);
+  if ((type == S_IFCHR || type == S_IFBLK) && !t.creds().HasCap(CAP_MKNOD)) return Errno(EPERM);
   SV_TRY(t.kernel().vfs().Mknod(at.c, at.path, mode, dev));
   return 0;
 }
@@ -59,7 +59,7 @@ SyscallReturn DoLink(Task& t, int olddir, UserAddr oldp, int newdir, UserAddr ne
   SV_ASSIGN_OR_RETURN(At n, PathAt(t, newdir, newp));
   if (op.empty() && (flags & AT_EMPTY_PATH)) {
     // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH.
-    if (!t.creds().privileged()) return Errno(ENOENT);
+    if (!t.creds().HasCap(CAP_DAC_READ_SEARCH)) return Errno(ENOENT);
     SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, olddir));
     if (!f->dentry()) return Errno(ENOENT);
     std::string path = f->dentry()->Path();

@@ -71,6 +71,19 @@ SyscallReturn SysChdir(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+// chroot(2): the caller's root becomes `path` (search permission, then
+// CAP_SYS_CHROOT, as ksys_chroot() checks them); ".." never climbs above it.
+SyscallReturn SysChroot(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, a.Addr(0)));
+  SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().ResolveAt(t, AT_FDCWD, path, 0));
+  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+  SV_TRY(CheckAccess(Vfs::CredsOf(t), st, X_OK));
+  if (!t.creds().HasCap(CAP_SYS_CHROOT)) return Errno(EPERM);
+  t.fs().SetRoot(std::move(d));
+  return 0;
+}
+
 SyscallReturn SysFchdir(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, a.Int(0)));
   if (!f->dentry()) return Errno(ENOTDIR);
@@ -85,7 +98,7 @@ SyscallReturn SysGetcwd(Task& t, const SyscallArgs& a) {
   DentryRef cwd = t.fs().cwd();
   // getcwd(3): ENOENT once the working directory was removed.
   if (cwd->deleted()) return Errno(ENOENT);
-  std::string p = cwd->Path();
+  std::string p = cwd->PathFrom(t.fs().root().get());
   size_t size = a.Size(1);
   if (size < p.size() + 1) return Errno(ERANGE);
   SV_TRY(t.CopyOut(a.Addr(0), p.c_str(), p.size() + 1));

@@ -63,10 +63,10 @@ Status SetAttr(const Target& tg, const SetAttrRequest& r) {
 SyscallReturn DoChmod(Task& t, const Target& tg, mode_t mode) {
   SV_ASSIGN_OR_RETURN(struct stat st, tg.Stat());
   const Credentials& c = t.creds();
-  if (!c.privileged() && c.fsuid != st.st_uid) return Errno(EPERM);
+  if (!c.HasCap(CAP_FOWNER) && c.fsuid != st.st_uid) return Errno(EPERM);
   mode &= 07777;
   // chmod(2): an unprivileged caller outside the file's group loses S_ISGID.
-  if (!c.privileged() && !S_ISDIR(st.st_mode) && st.st_gid != c.fsgid &&
+  if (!c.HasCap(CAP_FSETID) && !S_ISDIR(st.st_mode) && st.st_gid != c.fsgid &&
       !Vfs::CredsOf(t).InGroup(st.st_gid)) {
     mode &= ~S_ISGID;
   }
@@ -81,11 +81,11 @@ SyscallReturn DoChown(Task& t, const Target& tg, uid_t uid, gid_t gid) {
   const Credentials& c = t.creds();
   SetAttrRequest r;
   if (uid != static_cast<uid_t>(-1)) {
-    if (!c.privileged() && uid != st.st_uid) return Errno(EPERM);
+    if (!c.HasCap(CAP_CHOWN) && uid != st.st_uid) return Errno(EPERM);
     r.uid = uid;
   }
   if (gid != static_cast<gid_t>(-1)) {
-    if (!c.privileged() &&
+    if (!c.HasCap(CAP_CHOWN) &&
         (c.fsuid != st.st_uid || !Vfs::CredsOf(t).InGroup(gid))) {
       if (gid != st.st_gid || c.fsuid != st.st_uid) return Errno(EPERM);
     }
@@ -111,7 +111,7 @@ timespec RealNow() {
 SyscallReturn DoUtimes(Task& t, const Target& tg, const timespec* times) {
   SV_ASSIGN_OR_RETURN(struct stat st, tg.Stat());
   const Credentials& c = t.creds();
-  bool owner = c.privileged() || c.fsuid == st.st_uid;
+  bool owner = c.HasCap(CAP_FOWNER) || c.fsuid == st.st_uid;
   timespec now = RealNow();
   SetAttrRequest r;
   bool explicit_time = false;
@@ -168,6 +168,12 @@ SyscallReturn DoAccess(Task& t, int dirfd, UserAddr p, int mode, int flags) {
   if (!(flags & AT_EACCESS)) {
     c.creds.uid = t.creds().ruid;
     c.creds.gid = t.creds().rgid;
+    // access_override_creds(): a non-root real uid checks without
+    // capabilities; real root with its permitted set.
+    uint64_t caps = t.creds().ruid == 0 ? t.creds().cap_permitted : 0;
+    c.creds.dac_override = caps & CapBit(CAP_DAC_OVERRIDE);
+    c.creds.dac_read_search = caps & CapBit(CAP_DAC_READ_SEARCH);
+    c.creds.fowner = caps & CapBit(CAP_FOWNER);
   }
   DentryRef d;
   if (path.empty() && (flags & AT_EMPTY_PATH)) {

@@ -49,22 +49,24 @@ SyscallReturn SysGetresgid(Task& t, const SyscallArgs& a) {
 SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
-  if (!c.privileged()) {
+  if (!c.HasCap(CAP_SETUID)) {
     for (uint32_t id : ids) {
       if (id != kNoChange && id != c.ruid && id != c.euid && id != c.suid) return Errno(EPERM);
     }
   }
+  uid_t old[3] = {c.ruid, c.euid, c.suid};
   if (ids[0] != kNoChange) c.ruid = ids[0];
   if (ids[1] != kNoChange) c.euid = ids[1];
   if (ids[2] != kNoChange) c.suid = ids[2];
   c.fsuid = c.euid;
+  c.FixupAfterSetuid(old[0], old[1], old[2]);
   return 0;
 }
 
 SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
-  if (!c.privileged()) {
+  if (!c.HasCap(CAP_SETGID)) {
     for (uint32_t id : ids) {
       if (id != kNoChange && id != c.rgid && id != c.egid && id != c.sgid) return Errno(EPERM);
     }
@@ -80,13 +82,15 @@ SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t id = a.Uint(0);
   if (id == kNoChange) return Errno(EINVAL);
-  if (c.privileged()) {
+  uid_t old[3] = {c.ruid, c.euid, c.suid};
+  if (c.HasCap(CAP_SETUID)) {
     c.ruid = c.euid = c.suid = c.fsuid = id;
   } else if (id == c.ruid || id == c.suid) {
     c.euid = c.fsuid = id;
   } else {
     return Errno(EPERM);
   }
+  c.FixupAfterSetuid(old[0], old[1], old[2]);
   return 0;
 }
 
@@ -94,7 +98,7 @@ SyscallReturn SysSetgid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t id = a.Uint(0);
   if (id == kNoChange) return Errno(EINVAL);
-  if (c.privileged()) {
+  if (c.HasCap(CAP_SETGID)) {
     c.rgid = c.egid = c.sgid = c.fsgid = id;
   } else if (id == c.rgid || id == c.sgid) {
     c.egid = c.fsgid = id;
@@ -119,8 +123,10 @@ SyscallReturn SysSetregid(Task& t, const SyscallArgs& a) {
 SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t old = c.fsuid;
-  if (c.privileged() || a.Uint(0) == c.ruid || a.Uint(0) == c.euid || a.Uint(0) == c.suid) {
+  if (c.HasCap(CAP_SETUID) || a.Uint(0) == c.ruid || a.Uint(0) == c.euid ||
+      a.Uint(0) == c.suid) {
     c.fsuid = a.Uint(0);
+    c.FixupAfterSetfsuid(old);
   }
   return old;
 }
@@ -128,7 +134,7 @@ SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
 SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a) {
   Credentials& c = t.mutable_creds();
   uint32_t old = c.fsgid;
-  if (c.privileged() || a.Uint(0) == c.rgid || a.Uint(0) == c.egid || a.Uint(0) == c.sgid) {
+  if (c.HasCap(CAP_SETGID) || a.Uint(0) == c.rgid || a.Uint(0) == c.egid || a.Uint(0) == c.sgid) {
     c.fsgid = a.Uint(0);
   }
   return old;
@@ -145,7 +151,7 @@ SyscallReturn SysGetgroups(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetgroups(Task& t, const SyscallArgs& a) {
-  if (!t.creds().privileged()) return Errno(EPERM);
+  if (!t.creds().HasCap(CAP_SETGID)) return Errno(EPERM);
   int size = a.Int(0);
   if (size < 0 || size > 65536) return Errno(EINVAL);
   std::vector<gid_t> g(static_cast<size_t>(size));
@@ -154,27 +160,65 @@ SyscallReturn SysSetgroups(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+namespace {
+
+// capget(2)/capset(2)'s header: EINVAL (and the preferred version written
+// back) for an unknown version; pid 0 or the caller's own tid for capset.
+Result<int> CapVersionWords(Task& t, UserAddr hdr_addr, __user_cap_header_struct* hdr) {
+  SV_TRY(t.CopyInObj(hdr_addr, hdr));
+  switch (hdr->version) {
+    case _LINUX_CAPABILITY_VERSION_1: return 1;
+    case _LINUX_CAPABILITY_VERSION_2:
+    case _LINUX_CAPABILITY_VERSION_3: return 2;
+    default:
+      hdr->version = _LINUX_CAPABILITY_VERSION_3;
+      SV_TRY(t.CopyOutObj(hdr_addr, *hdr));
+      return Errno(EINVAL);
+  }
+}
+
+}  // namespace
+
 SyscallReturn SysCapget(Task& t, const SyscallArgs& a) {
   __user_cap_header_struct hdr;
-  SV_TRY(t.CopyInObj(a.Addr(0), &hdr));
-  if (hdr.version != _LINUX_CAPABILITY_VERSION_3 && hdr.version != _LINUX_CAPABILITY_VERSION_2 &&
-      hdr.version != _LINUX_CAPABILITY_VERSION_1) {
-    hdr.version = _LINUX_CAPABILITY_VERSION_3;
-    SV_TRY(t.CopyOutObj(a.Addr(0), hdr));
-    return a.Addr(1).IsNull() ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EINVAL));
+  auto words = CapVersionWords(t, a.Addr(0), &hdr);
+  if (!words.ok()) return a.Addr(1).IsNull() ? Result<uint64_t>(0) : Result<uint64_t>(words.error());
+  if (hdr.pid < 0) return Errno(EINVAL);
+  Credentials c;
+  if (hdr.pid == 0 || hdr.pid == t.tid()) {
+    c = t.creds();
+  } else {
+    absl::MutexLock l(&t.kernel().mu());
+    auto target = t.kernel().TaskByTid(hdr.pid);
+    if (!target) return Errno(ESRCH);
+    c = target->creds();
   }
   if (a.Addr(1).IsNull()) return 0;
-  // Root in the sandbox holds every capability (CAP_LAST_CAP = 40).
-  uint32_t all_lo = t.creds().privileged() ? 0xffffffffu : 0;
-  uint32_t all_hi = t.creds().privileged() ? 0x1ffu : 0;
-  __user_cap_data_struct data[2] = {{all_lo, all_lo, 0}, {all_hi, all_hi, 0}};
-  size_t n = hdr.version == _LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
-  SV_TRY(t.CopyOut(a.Addr(1), data, n * sizeof(data[0])));
+  __user_cap_data_struct data[2];
+  for (int i = 0; i < 2; ++i) {
+    data[i].effective = static_cast<uint32_t>(c.cap_effective >> (32 * i));
+    data[i].permitted = static_cast<uint32_t>(c.cap_permitted >> (32 * i));
+    data[i].inheritable = static_cast<uint32_t>(c.cap_inheritable >> (32 * i));
+  }
+  SV_TRY(t.CopyOut(a.Addr(1), data, *words * sizeof(data[0])));
   return 0;
 }
 
-SyscallReturn SysCapset(Task& t, const SyscallArgs&) {
-  return t.creds().privileged() ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EPERM));
+SyscallReturn SysCapset(Task& t, const SyscallArgs& a) {
+  __user_cap_header_struct hdr;
+  SV_ASSIGN_OR_RETURN(int words, CapVersionWords(t, a.Addr(0), &hdr));
+  // Only one's own capabilities can be set (capset(2): EPERM otherwise).
+  if (hdr.pid != 0 && hdr.pid != t.tid()) return Errno(EPERM);
+  __user_cap_data_struct data[2] = {};
+  SV_TRY(t.CopyIn(a.Addr(1), data, words * sizeof(data[0])));
+  auto join = [&](uint32_t __user_cap_data_struct::*f) {
+    return uint64_t{data[0].*f} | (uint64_t{data[1].*f} << 32);
+  };
+  int e = t.mutable_creds().Capset(join(&__user_cap_data_struct::effective),
+                                   join(&__user_cap_data_struct::permitted),
+                                   join(&__user_cap_data_struct::inheritable));
+  if (e != 0) return Errno(e);
+  return 0;
 }
 
 SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
@@ -194,7 +238,7 @@ SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&t.kernel().mu());
   struct rlimit old = tg->rlimits[resource];
   if (!a.Addr(2).IsNull()) {
-    if (newlim.rlim_max > old.rlim_max && !t.creds().privileged()) return Errno(EPERM);
+    if (newlim.rlim_max > old.rlim_max && !t.creds().HasCap(CAP_SYS_RESOURCE)) return Errno(EPERM);
     tg->rlimits[resource] = newlim;
   }
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), old));
@@ -273,7 +317,7 @@ SyscallReturn SysUname(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSethostname(Task& t, const SyscallArgs& a) {
-  if (!t.creds().privileged()) return Errno(EPERM);
+  if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
   if (a.Ulong(1) > 64) return Errno(EINVAL);
   return Errno(EPERM);  // the hostname is the sandbox's, fixed at start (runsc does the same)
 }
@@ -400,7 +444,7 @@ SyscallReturn SysSetpriority(Task& t, const SyscallArgs& a) {
   if (targets.empty()) return Errno(ESRCH);
   for (ThreadGroup* tg : targets) {
     // Raising priority needs CAP_SYS_NICE (setpriority(2): EACCES).
-    if (nice < tg->nice && !t.creds().privileged()) return Errno(EACCES);
+    if (nice < tg->nice && !t.creds().HasCap(CAP_SYS_NICE)) return Errno(EACCES);
   }
   for (ThreadGroup* tg : targets) tg->nice = nice;
   return 0;

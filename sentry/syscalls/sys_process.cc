@@ -321,18 +321,59 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       return 0;
     }
     case PR_SET_NO_NEW_PRIVS:
-      if (a.Ulong(1) != 1) return Errno(EINVAL);
+      if (a.Ulong(1) != 1 || a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+      t.mutable_creds().no_new_privs = true;
       return 0;
     case PR_GET_NO_NEW_PRIVS:
-      return 0;
+      if (a.Ulong(1) || a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+      return t.creds().no_new_privs ? 1 : 0;
     case PR_SET_DUMPABLE:
       if (a.Ulong(1) > 1) return Errno(EINVAL);
       return 0;
     case PR_GET_DUMPABLE:
       return 1;
-    case PR_SET_KEEPCAPS:
-    case PR_GET_KEEPCAPS:
+    case PR_SET_KEEPCAPS: {
+      if (a.Ulong(1) > 1) return Errno(EINVAL);
+      Credentials& c = t.mutable_creds();
+      c.securebits = a.Ulong(1) ? c.securebits | kSecbitKeepCaps : c.securebits & ~kSecbitKeepCaps;
       return 0;
+    }
+    case PR_GET_KEEPCAPS:
+      return (t.creds().securebits & kSecbitKeepCaps) ? 1 : 0;
+    case PR_GET_SECUREBITS:
+      return t.creds().securebits;
+    case PR_CAPBSET_DROP: {
+      if (a.Ulong(1) > static_cast<uint64_t>(kLastCap)) return Errno(EINVAL);
+      Credentials& c = t.mutable_creds();
+      if (!c.HasCap(CAP_SETPCAP)) return Errno(EPERM);
+      c.cap_bounding &= ~CapBit(a.Int(1));
+      return 0;
+    }
+    case PR_CAP_AMBIENT: {
+      // prctl(2) PR_CAP_AMBIENT; cap_task_prctl() in security/commoncap.c.
+      Credentials& c = t.mutable_creds();
+      if (a.Ulong(1) == PR_CAP_AMBIENT_CLEAR_ALL) {
+        if (a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+        c.cap_ambient = 0;
+        return 0;
+      }
+      if (a.Ulong(3) || a.Ulong(4) || a.Ulong(2) > static_cast<uint64_t>(kLastCap)) {
+        return Errno(EINVAL);
+      }
+      uint64_t bit = CapBit(a.Int(2));
+      switch (a.Ulong(1)) {
+        case PR_CAP_AMBIENT_IS_SET: return (c.cap_ambient & bit) ? 1 : 0;
+        case PR_CAP_AMBIENT_LOWER: c.cap_ambient &= ~bit; return 0;
+        case PR_CAP_AMBIENT_RAISE:
+          if (!(c.cap_permitted & bit) || !(c.cap_inheritable & bit) ||
+              (c.securebits & kSecbitNoCapAmbientRaise)) {
+            return Errno(EPERM);
+          }
+          c.cap_ambient |= bit;
+          return 0;
+        default: return Errno(EINVAL);
+      }
+    }
     case PR_SET_CHILD_SUBREAPER: {
       absl::MutexLock l(&t.kernel().mu());
       t.tg().child_subreaper = a.Ulong(1) != 0;
@@ -348,7 +389,8 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       return 0;
     }
     case PR_CAPBSET_READ:
-      return a.Ulong(1) <= 40 ? 1 : Result<uint64_t>(Errno(EINVAL));
+      if (a.Ulong(1) > static_cast<uint64_t>(kLastCap)) return Errno(EINVAL);
+      return (t.creds().cap_bounding & CapBit(a.Int(1))) ? 1 : 0;
     case PR_GET_SECCOMP:
       return 0;
     default:

@@ -22,6 +22,24 @@ siginfo_t UserInfo(Task& t, int sig, int code) {
   return info;
 }
 
+// check_kill_permission() in kernel/signal.c: the sender's real or
+// effective uid must match the target's real or saved uid, or the sender has
+// CAP_KILL; SIGCONT within one session is always allowed.
+bool MaySignal(Task& t, Task& target, int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  if (&target.tg() == &t.tg()) return true;
+  const Credentials& s = t.creds();
+  const Credentials& d = target.creds();
+  if (s.euid == d.suid || s.euid == d.ruid || s.ruid == d.suid || s.ruid == d.ruid) return true;
+  if (s.HasCap(CAP_KILL)) return true;
+  return sig == SIGCONT && target.tg().sid == t.tg().sid;
+}
+
+bool MaySignalGroup(Task& t, ThreadGroup& tg, int sig)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  Task* target = tg.leader != nullptr ? tg.leader : (tg.tasks.empty() ? nullptr : tg.tasks[0]);
+  return target == nullptr || MaySignal(t, *target, sig);
+}
+
 }  // namespace
 
 SyscallReturn SysRtSigaction(Task& t, const SyscallArgs& a) {
@@ -200,6 +218,7 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
       if (tg && tg->state == ThreadGroup::State::kZombie) return 0;
       return Errno(ESRCH);
     }
+    if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
     SV_TRY(k.SendGroupSignal(*tg, info));
     return 0;
   }
@@ -213,11 +232,17 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     bool match = pid == -1 ? (tg.tgid() != 1 && &tg != &t.tg()) : tg.pgid == pgid;
     if (match) targets.push_back(&tg);
   }
+  // kill(2): success if at least one process could be signalled, else EPERM
+  // (__kill_pgrp_info(), kill_something_info()).
+  bool sent = false;
   for (ThreadGroup* tg : targets) {
     found = true;
+    if (!MaySignalGroup(t, *tg, sig)) continue;
+    sent = true;
     k.SendGroupSignal(*tg, info).ok();
   }
-  return found ? Result<uint64_t>(0) : Result<uint64_t>(Errno(ESRCH));
+  if (!found) return Errno(ESRCH);
+  return sent ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EPERM));
 }
 
 SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
@@ -227,6 +252,7 @@ SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&k.mu());
   auto target = k.TaskByTid(tid);
   if (!target || target->tgid() != tgid || target->exited()) return Errno(ESRCH);
+  if (!MaySignal(t, *target, sig)) return Errno(EPERM);
   SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
   return 0;
 }
@@ -238,6 +264,7 @@ SyscallReturn SysTkill(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&k.mu());
   auto target = k.TaskByTid(tid);
   if (!target || target->exited()) return Errno(ESRCH);
+  if (!MaySignal(t, *target, sig)) return Errno(EPERM);
   SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
   return 0;
 }
@@ -254,6 +281,7 @@ SyscallReturn SysRtSigqueueinfo(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&k.mu());
   auto tg = k.ThreadGroupByTgid(a.Int(0));
   if (!tg) return Errno(ESRCH);
+  if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
   SV_TRY(k.SendGroupSignal(*tg, info));
   return 0;
 }
@@ -269,6 +297,7 @@ SyscallReturn SysRtTgsigqueueinfo(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&k.mu());
   auto target = k.TaskByTid(a.Int(1));
   if (!target || target->tgid() != a.Int(0)) return Errno(ESRCH);
+  if (!MaySignal(t, *target, sig)) return Errno(EPERM);
   SV_TRY(k.SendTaskSignal(*target, info));
   return 0;
 }

@@ -177,7 +177,7 @@ constexpr SyscallEntry kTable[] = {
     {158, "arch_prctl", SysArchPrctl, Support::kFull, "xx", ""},
     {159, "adjtimex", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {160, "setrlimit", SysSetrlimit, Support::kFull, "ip", ""},
-    {161, "chroot", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM for now"},
+    {161, "chroot", SysChroot, Support::kFull, "s", "needs CAP_SYS_CHROOT"},
     {162, "sync", SysSync, Support::kFull, "", ""},
     {163, "acct", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {164, "settimeofday", SysSettimeofday, Support::kPartial, "pp", "EPERM: the sandbox cannot set the host clock"},

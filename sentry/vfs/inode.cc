@@ -12,12 +12,6 @@ bool FsCreds::InGroup(gid_t g) const {
 Status CheckAccess(const FsCreds& c, const struct stat& st, int mask) {
   mask &= 7;
   if (mask == 0) return {};
-  if (c.root()) {
-    // generic_permission(): CAP_DAC_OVERRIDE grants R/W always, and X when
-    // the object is a directory or has any x bit.
-    if (!(mask & X_OK) || S_ISDIR(st.st_mode) || (st.st_mode & 0111)) return {};
-    return Errno(EACCES);
-  }
   unsigned perm;
   if (c.uid == st.st_uid) {
     perm = (st.st_mode >> 6) & 7;
@@ -27,6 +21,11 @@ Status CheckAccess(const FsCreds& c, const struct stat& st, int mask) {
     perm = st.st_mode & 7;
   }
   if ((perm & static_cast<unsigned>(mask)) == static_cast<unsigned>(mask)) return {};
+  // generic_permission(): CAP_DAC_OVERRIDE grants R/W always, and X when
+  // the object is a directory or has any x bit; CAP_DAC_READ_SEARCH grants R,
+  // and X on directories.
+  if (c.dac_override && (!(mask & X_OK) || S_ISDIR(st.st_mode) || (st.st_mode & 0111))) return {};
+  if (c.dac_read_search && !(mask & W_OK) && (!(mask & X_OK) || S_ISDIR(st.st_mode))) return {};
   return Errno(EACCES);
 }
 
@@ -147,10 +146,17 @@ void Dentry::Forget(std::string_view name) {
   if (it != children_.end()) children_.erase(it);
 }
 
-std::string Dentry::Path() const {
+std::string Dentry::Path() const { return PathFrom(nullptr); }
+
+std::string Dentry::PathFrom(const Dentry* root) const {
   std::vector<const std::string*> parts;
   const Dentry* d = this;
+  bool reached = root == nullptr;
   while (d) {
+    if (d == root) {
+      reached = true;
+      break;
+    }
     if (d->parent_) {
       parts.push_back(&d->name_);
       d = d->parent_.get();
@@ -166,6 +172,8 @@ std::string Dentry::Path() const {
     out += **it;
   }
   if (out.empty()) out = "/";
+  // d_path() vs getcwd(2): a directory outside the caller's root.
+  if (!reached) out = "(unreachable)" + out;
   if (deleted_) out += " (deleted)";
   return out;
 }

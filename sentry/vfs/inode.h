@@ -36,18 +36,24 @@ namespace seedvisor::sentry {
 class Mount;
 class Inode;
 
-// The credentials a filesystem checks (the task's fsuid/fsgid and groups).
+// The credentials a filesystem checks (the task's fsuid/fsgid and groups,
+// and the capabilities that override file permissions).
 struct FsCreds {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER in the effective set
+  // (the sentry's own lookups have them all).
+  bool dac_override = true;
+  bool dac_read_search = true;
+  bool fowner = true;
   bool InGroup(gid_t g) const;
-  bool root() const { return uid == 0; }
 };
 
 // Access mask bits for CheckAccess (as access(2): R_OK, W_OK, X_OK).
-// Root bypasses R and W always and X if any x bit is set or the object is a
-// directory (generic_permission() in fs/namei.c).
+// CAP_DAC_OVERRIDE bypasses R and W always and X if any x bit is set or the
+// object is a directory; CAP_DAC_READ_SEARCH bypasses R, and X on
+// directories (generic_permission() in fs/namei.c).
 Status CheckAccess(const FsCreds& c, const struct stat& st, int mask);
 
 struct DirEntry {
@@ -136,6 +142,9 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   // The absolute path inside the sandbox, crossing mounts upwards; " (deleted)"
   // appended for an unlinked object, as /proc/PID/fd shows it.
   std::string Path() const;
+  // The same relative to `root` (a chroot(2)ed task's root); "(unreachable)"
+  // in front when this dentry is not below it, as getcwd(2) reports.
+  std::string PathFrom(const Dentry* root) const;
 
  private:
   const std::string name_;

@@ -29,9 +29,9 @@ Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask) {
 }
 
 // Sticky directories: only the owner of the file or the directory (or root)
-// may remove or rename an entry (check_sticky() in fs/namei.c).
+// (CAP_FOWNER) may remove or rename an entry (check_sticky() in fs/namei.c).
 Status CheckSticky(const ResolveContext& c, const DentryRef& dir, const DentryRef& victim) {
-  if (c.creds.root()) return {};
+  if (c.creds.fowner) return {};
   SV_ASSIGN_OR_RETURN(struct stat dst, dir->inode()->Stat());
   if (!(dst.st_mode & S_ISVTX)) return {};
   SV_ASSIGN_OR_RETURN(struct stat vst, victim->inode()->Stat());

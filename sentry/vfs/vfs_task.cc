@@ -46,6 +46,9 @@ FsCreds Vfs::CredsOf(const Task& t) {
   f.uid = c.fsuid;
   f.gid = c.fsgid;
   f.groups = c.groups;
+  f.dac_override = c.HasCap(CAP_DAC_OVERRIDE);
+  f.dac_read_search = c.HasCap(CAP_DAC_READ_SEARCH);
+  f.fowner = c.HasCap(CAP_FOWNER);
   return f;
 }
 

@@ -158,6 +158,7 @@ TEST_F(VfsTest, PermissionsForUnprivilegedCaller) {
   ResolveContext user = ctx_;
   user.creds.uid = 1000;
   user.creds.gid = 1000;
+  user.creds.dac_override = user.creds.dac_read_search = user.creds.fowner = false;
   EXPECT_EQ(ErrOf(vfs_->Open(user, "/secret", O_RDONLY, 0)), EACCES);
   EXPECT_EQ(ErrOf(vfs_->Open(user, "/data", O_RDONLY, 0)), 0);
   EXPECT_EQ(ErrOf(vfs_->Open(user, "/data", O_WRONLY, 0)), EACCES);
@@ -166,6 +167,21 @@ TEST_F(VfsTest, PermissionsForUnprivilegedCaller) {
   auto st = (*Resolve("/secret"))->inode()->Stat();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(CheckAccess(ctx_.creds, *st, X_OK).ok(), false);
+}
+
+// Permission overrides come from capabilities, not from uid 0.
+TEST_F(VfsTest, CapabilitiesNotUidOverridePermissions) {
+  ResolveContext nobody = ctx_;
+  nobody.creds.uid = 2000;
+  nobody.creds.dac_override = nobody.creds.dac_read_search = false;
+  EXPECT_EQ(ErrOf(vfs_->Open(nobody, "/secret", O_RDONLY, 0)), EACCES);
+  ResolveContext reader = nobody;
+  reader.creds.dac_read_search = true;  // CAP_DAC_READ_SEARCH alone: read, not write
+  EXPECT_EQ(ErrOf(vfs_->Open(reader, "/secret", O_RDONLY, 0)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Open(reader, "/data", O_WRONLY, 0)), EACCES);
+  ResolveContext writer = reader;
+  writer.creds.dac_override = true;
+  EXPECT_EQ(ErrOf(vfs_->Open(writer, "/data", O_WRONLY, 0)), 0);
 }
 
 TEST_F(VfsTest, CopyUpLeavesHostFileUnchanged) {

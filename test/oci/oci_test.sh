@@ -43,7 +43,7 @@ if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-dep
 ROOTFS="$T/rootfs"
 mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,home/u}
 cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf; do
+for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf grep touch chown mkdir; do
   ln -s busybox "$ROOTFS/bin/$a"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n' > "$ROOTFS/etc/passwd"
@@ -148,6 +148,24 @@ check_eq "run: pid 1 handles SIGTERM" $'up\ngot TERM\nstatus=7' "$(cat "$T/trap.
 compare "rlimit nofile" 'c["process"]["args"] = ["sh", "-c", "ulimit -n"]' \
   'c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]'
 compare "pid 1" 'c["process"]["args"] = ["sh", "-c", "echo $$"]'
+# process.capabilities and noNewPrivileges, as the guest sees them.
+compare "capabilities of the default spec" \
+  'c["process"]["args"] = ["sh", "-c", "grep -E \"^Cap|NoNewPrivs\" /proc/self/status"]'
+compare "chown needs CAP_CHOWN" \
+  'c["process"]["args"] = ["sh", "-c", "touch /dev/shm/f; chown 5 /dev/shm/f 2>/dev/null; echo chown=$?"]'
+compare "capabilities with CAP_CHOWN, no noNewPrivileges" \
+  'c["process"]["args"] = ["sh", "-c", "touch /dev/shm/f; chown 5 /dev/shm/f; echo chown=$?; grep -E \"^Cap|NoNewPrivs\" /proc/self/status"]' \
+  'caps = c["process"]["capabilities"]' \
+  'for k in ("bounding", "effective", "permitted"): caps[k].append("CAP_CHOWN")' \
+  'caps["inheritable"] = ["CAP_KILL"]' \
+  'c["process"]["noNewPrivileges"] = False'
+compare "capabilities of a non-root user (ambient only)" \
+  'c["process"]["args"] = ["sh", "-c", "grep -E \"^Cap\" /proc/self/status; kill -0 1; echo kill=$?"]' \
+  'c["process"]["user"] = {"uid": 1000, "gid": 100}' \
+  'c["process"]["capabilities"]["inheritable"] = ["CAP_KILL"]'
+compare "no process.capabilities: root has none" \
+  'c["process"]["args"] = ["sh", "-c", "touch /dev/shm/f; chown 5 /dev/shm/f; echo chown=$?"]' \
+  'del c["process"]["capabilities"]'
 
 # ---- The lifecycle, step by step, with both runtimes where they agree.
 status_of() {  # RUNTIME-COMMAND... ID

@@ -120,12 +120,14 @@ std::string StatusText(Kernel& k, Task& t) {
       "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
       "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
       "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
-      "SigCgt:\t%016x\nCapInh:\t0000000000000000\nCapPrm:\t%016x\n"
-      "CapEff:\t%016x\nCapBnd:\t000001ffffffffff\nSeccomp:\t0\nCpus_allowed:\t1\n"
+      "SigCgt:\t%016x\nCapInh:\t%016x\nCapPrm:\t%016x\n"
+      "CapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n"
+      "Seccomp:\t0\nCpus_allowed:\t1\n"
       "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
       t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, c.ruid, c.euid, c.suid,
       c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
-      pending, shared, blocked, ignored, caught, c.euid == 0 ? 0x1ffffffffffULL : 0, c.euid == 0 ? 0x1ffffffffffULL : 0);
+      pending, shared, blocked, ignored, caught, c.cap_inheritable, c.cap_permitted,
+      c.cap_effective, c.cap_bounding, c.cap_ambient, c.no_new_privs ? 1 : 0);
 }
 
 // Content generator bound to a task id: ENOENT (ESRCH in Linux reads) once
