@@ -53,13 +53,15 @@ class ReadyPipe {
 // The sandbox process keeps only the capabilities it needs from here on:
 // reading the container's files whatever their modes (DAC_OVERRIDE,
 // DAC_READ_SEARCH, FOWNER), its stub processes and the stdio of `seedsc
-// exec` callers (SYS_PTRACE), signalling its stubs (KILL). Everything else
-// (SYS_ADMIN, NET_ADMIN, SETUID, ...) leaves the bounding set too, so no
-// child can regain it. Runs before any thread exists: capabilities are
-// per thread.
+// exec` callers (SYS_PTRACE), signalling its stubs (KILL), binding ports
+// below 1024 for guests that hold CAP_NET_BIND_SERVICE themselves (the
+// sentry checks theirs). Everything else (SYS_ADMIN, NET_ADMIN, SETUID, ...)
+// leaves the bounding set too, so no child can regain it. Runs before any
+// thread exists: capabilities are per thread.
 absl::Status DropCapabilities() {
   static constexpr cap_value_t kKeep[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-                                          CAP_SYS_PTRACE, CAP_KILL};
+                                          CAP_SYS_PTRACE,   CAP_KILL,
+                                          CAP_NET_BIND_SERVICE};
   auto kept = [](cap_value_t c) {
     for (cap_value_t k : kKeep) {
       if (k == c) return true;

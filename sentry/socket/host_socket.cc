@@ -6,9 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
 #include <vector>
 
+#include <netinet/in.h>
+
 #include "absl/strings/str_cat.h"
+#include "sentry/kernel/task.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/inode.h"
 
@@ -26,7 +31,18 @@ HostSocket::HostSocket(int flags, int host_fd, int family)
 
 HostSocket::~HostSocket() { close(fd_); }
 
-Status HostSocket::Bind(Task&, const std::string& addr) {
+Status HostSocket::Bind(Task& t, const std::string& addr) {
+  // inet_bind(): a port below ip_unprivileged_port_start (1024) needs
+  // CAP_NET_BIND_SERVICE. The host would ask the sentry, which keeps that
+  // capability for its guests; the guest's own is what counts.
+  uint16_t port = 0;
+  if (addr.size() >= sizeof(sockaddr_in) &&
+      (Sa(addr)->sa_family == AF_INET || Sa(addr)->sa_family == AF_INET6)) {
+    // sin_port and sin6_port sit at the same offset.
+    memcpy(&port, addr.data() + offsetof(sockaddr_in, sin_port), sizeof(port));
+    port = ntohs(port);
+  }
+  if (port != 0 && port < 1024 && !t.creds().HasCap(CAP_NET_BIND_SERVICE)) return Errno(EACCES);
   // SAFETY: the bytes are a sockaddr of addr.size() bytes; the host checks it.
   if (bind(fd_, Sa(addr), static_cast<socklen_t>(addr.size())) != 0) return Errno(errno);
   return {};

@@ -1,13 +1,15 @@
 // Capabilities (capabilities(7)): capget/capset, prctl's bounding and
 // ambient sets and no_new_privs, /proc/self/status, the setuid fixups, and
-// the permission checks they grant (chown, kill, chroot, mknod).
+// the permission checks they grant (chown, kill, chroot, mknod, low ports).
 //
 // Every test works from the caller's own sets, so it passes as root whatever
 // the host left in the bounding set (CI hosts often lack one or two).
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -244,6 +246,29 @@ TEST(CapTest, ChrootAndMknodNeedTheirCaps) {
                      if (mknod("/tmp/cap_test_null", S_IFCHR | 0600, makedev(1, 3)) != -1 ||
                          errno != EPERM)
                        return 4;
+                     return 0;
+                   }),
+                   0);
+}
+
+TEST(CapTest, LowPortsNeedCapNetBindService) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     Caps c;
+                     if (!GetCaps(&c) || !(c.effective & Bit(CAP_NET_BIND_SERVICE))) return 0;
+                     c.effective &= ~Bit(CAP_NET_BIND_SERVICE);
+                     if (!SetCaps(c)) return 1;
+                     int s = socket(AF_INET, SOCK_STREAM, 0);
+                     if (s < 0) return 2;
+                     sockaddr_in a = {};
+                     a.sin_family = AF_INET;
+                     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                     a.sin_port = htons(1000);
+                     if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != -1 ||
+                         errno != EACCES)
+                       return 3;
+                     a.sin_port = 0;  // any free port: always allowed
+                     if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 4;
                      return 0;
                    }),
                    0);
