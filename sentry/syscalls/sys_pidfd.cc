@@ -20,7 +20,7 @@ using namespace file_internal;  // NOLINT
 namespace {
 
 // PTRACE_MODE_ATTACH_REALCREDS (__ptrace_may_access()): a thread of the same
-// process, a caller with CAP_SYS_PTRACE (root in the sandbox), or a caller
+// process, a caller with CAP_SYS_PTRACE, or a caller
 // whose real uid and gid match all of the target's ids. Every guest process
 // counts as dumpable and there is no Yama LSM in the sandbox, so a process
 // of the same user may take another's fds as it could with ptrace on a
@@ -28,7 +28,7 @@ namespace {
 bool MayAttach(const Task& t, const ThreadGroup& target, const Credentials& tc) {
   if (&t.tg() == &target) return true;
   const Credentials& c = t.creds();
-  if (c.privileged()) return true;
+  if (c.HasCap(CAP_SYS_PTRACE)) return true;
   return c.ruid == tc.ruid && c.ruid == tc.euid && c.ruid == tc.suid && c.rgid == tc.rgid &&
          c.rgid == tc.egid && c.rgid == tc.sgid;
 }
