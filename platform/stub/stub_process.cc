@@ -150,7 +150,11 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
   }
   if (pid == 0) {
     // Between fork and exec: async-signal-safe calls only.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // SIGUSR1: the stub's `orphaned` handler kills the zygote's whole
+    // process group, so no stub outlives a sentry that was SIGKILLed (a
+    // forked stub does not inherit a parent-death signal). Until the image
+    // installs it, SIGUSR1's default action ends the zygote alone.
+    prctl(PR_SET_PDEATHSIG, SIGUSR1);
     if (getppid() != parent) _exit(1);
     setsid();                        // no terminal signals for stubs
     personality(ADDR_NO_RANDOMIZE);  // one layout for every stub
@@ -190,6 +194,7 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
 
 void StopZygote(pid_t pid) {
   if (pid <= 0) return;
+  kill(-pid, SIGKILL);  // its process group: every stub forked from it
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, __WALL);
 }

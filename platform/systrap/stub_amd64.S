@@ -65,14 +65,16 @@ post:                                    // tell the sentry: an event or a resul
         mov     $1, %edx
         syscall
 spin_init:
-        mov     $SPIN, %ecx              // the sentry often answers within
+        mov     $SPIN, %r12d             // the sentry often answers within
 spin:                                    // microseconds: a sleep costs more
+                                         // (the count is not in ecx: syscall
+                                         // clobbers rcx and r11)
         cmpl    $ST_EVENT, (%rbx)
         jne     answered
         pause
-        dec     %ecx
+        dec     %r12d
         jz      wait
-        test    $63, %ecx                // now and then let a thread that
+        test    $63, %r12d                // now and then let a thread that
         jnz     spin                     // waits for this CPU (the sentry's?) run
         mov     $SYS_sched_yield, %eax
         syscall
