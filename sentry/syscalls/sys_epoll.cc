@@ -85,7 +85,7 @@ SyscallReturn SysEpollCtl(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef target, t.fds().Get(a.Int(2)));
   epoll_event ev{};
   if (op != EPOLL_CTL_DEL) SV_TRY(t.CopyInObj(a.Addr(3), &ev));
-  SV_TRY(ep->Ctl(op, *target, ev));
+  SV_TRY(ep->Ctl(op, target, a.Int(2), ev));
   return 0;
 }
 

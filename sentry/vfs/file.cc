@@ -9,7 +9,26 @@ FileDescription::FileDescription(int flags, std::shared_ptr<Dentry> dentry)
     : flags_(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)),
       dentry_(std::move(dentry)) {}
 
-FileDescription::~FileDescription() = default;
+FileDescription::~FileDescription() {
+  for (auto& [owner, fn] : on_release_) fn(this);
+}
+
+void FileDescription::OnRelease(const void* owner,
+                                std::function<void(const FileDescription*)> fn) {
+  std::lock_guard l(release_mu_);
+  for (auto& [o, f] : on_release_) {
+    if (o == owner) {
+      f = std::move(fn);
+      return;
+    }
+  }
+  on_release_.emplace_back(owner, std::move(fn));
+}
+
+void FileDescription::CancelRelease(const void* owner) {
+  std::lock_guard l(release_mu_);
+  std::erase_if(on_release_, [&](const auto& e) { return e.first == owner; });
+}
 
 void FileDescription::SetStatusFlags(int flags) {
   // fcntl(F_SETFL) changes only these (setfl() in fs/fcntl.c).

@@ -16,9 +16,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
@@ -69,6 +72,13 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
   virtual std::string DisplayPath() const;
 
+  // Runs `fn` once when this description is released (its last reference
+  // goes, after the derived class closed its host fd): epoll instances
+  // forget their registrations of it, as eventpoll_release() does. One hook
+  // per `owner` (a later one replaces it); CancelRelease(owner) removes it.
+  void OnRelease(const void* owner, std::function<void(const FileDescription*)> fn);
+  void CancelRelease(const void* owner);
+
  protected:
   std::mutex offset_mu_;  // guards offset_ for files that have one
   int64_t offset_ = 0;
@@ -76,6 +86,9 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
  private:
   std::atomic<int> flags_;
   std::shared_ptr<Dentry> dentry_;
+  std::mutex release_mu_;
+  std::vector<std::pair<const void*, std::function<void(const FileDescription*)>>>
+      on_release_;  // guarded by release_mu_
 };
 
 using FileRef = std::shared_ptr<FileDescription>;

@@ -252,6 +252,87 @@ TEST(EpollTest, CloseRemovesRegistration) {
 
 // ---------------------------------------------------------------- eventfd
 
+// Linux keys an interest by (file, fd): one open file under two fds is two
+// registrations, and both live until the file is released, even after one
+// of the fds is closed (epoll(7), Q&A 1 and 6).
+TEST(EpollTest, SameFileUnderTwoFds) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  Fd ep(epoll_create1(0));
+  int d = dup(p[0]);
+  ASSERT_GE(d, 0);
+  Add(ep, p[0], EPOLLIN, 1);
+  Add(ep, d, EPOLLIN, 2);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  EXPECT_ERRNO(EEXIST, epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+  EXPECT_ERRNO(EEXIST, epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev));
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  epoll_event out[4];
+  ASSERT_EQ(epoll_wait(ep, out, 4, 1000), 2);
+  EXPECT_EQ(out[0].data.u64 + out[1].data.u64, 3u);
+  // Its own events per registration.
+  ev.events = EPOLLOUT;
+  ev.data.u64 = 5;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, d, &ev), 0);
+  ASSERT_EQ(epoll_wait(ep, out, 4, 0), 1);
+  EXPECT_EQ(out[0].data.u64, 1u);
+  ev.events = EPOLLIN;
+  ev.data.u64 = 2;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, d, &ev), 0);
+  // Closing one fd keeps both registrations: the file is still open.
+  close(p[0]);
+  ASSERT_EQ(epoll_wait(ep, out, 4, 0), 2);
+  // Deleting through the other fd removes only that one.
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, d, nullptr), 0);
+  ASSERT_EQ(epoll_wait(ep, out, 4, 0), 1);
+  EXPECT_EQ(out[0].data.u64, 1u);
+  EXPECT_ERRNO(ENOENT, epoll_ctl(ep, EPOLL_CTL_DEL, d, nullptr));
+  EXPECT_ERRNO(ENOENT, epoll_ctl(ep, EPOLL_CTL_MOD, d, &ev));
+  // The last fd goes: the file is released and so is the registration.
+  close(d);
+  EXPECT_EQ(epoll_wait(ep, out, 4, 0), 0);
+  close(p[1]);
+}
+
+// A registration through a dup keeps no pipe end alive: the reader sees
+// EOF once the guest has closed every fd of the write end.
+TEST(EpollTest, RegistrationsDoNotHoldFilesOpen) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  Fd ep(epoll_create1(0));
+  int d = dup(p[1]);
+  Add(ep, p[1], EPOLLOUT, 1);
+  Add(ep, d, EPOLLOUT, 2);
+  close(p[1]);
+  close(d);
+  char c;
+  EXPECT_EQ(read(p[0], &c, 1), 0);
+  close(p[0]);
+}
+
+TEST(EpollTest, EpollOfAnEpoll) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  Fd inner(epoll_create1(0));
+  Fd outer(epoll_create1(0));
+  Add(inner, p[0], EPOLLIN, 7);
+  Add(outer, inner, EPOLLIN, 9);
+  epoll_event out[2];
+  EXPECT_EQ(epoll_wait(outer, out, 2, 0), 0);
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  ASSERT_EQ(epoll_wait(outer, out, 2, 1000), 1);
+  EXPECT_EQ(out[0].data.u64, 9u);
+  ASSERT_EQ(epoll_wait(inner, out, 2, 0), 1);
+  EXPECT_EQ(out[0].data.u64, 7u);
+  // A loop is refused (ELOOP).
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  EXPECT_ERRNO(ELOOP, epoll_ctl(inner, EPOLL_CTL_ADD, outer, &ev));
+  close(p[0]);
+  close(p[1]);
+}
+
 TEST(EventfdTest, CounterAndSemaphore) {
   Fd e(eventfd(5, EFD_NONBLOCK | EFD_CLOEXEC));
   ASSERT_GE(e, 0);

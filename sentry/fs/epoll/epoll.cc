@@ -1,24 +1,129 @@
 #include "sentry/fs/epoll/epoll.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
+
+#include <vector>
 
 namespace seedvisor::sentry {
 
-Status EpollFile::Ctl(int op, FileDescription& target, const epoll_event& ev) {
-  if (&target == this) return Errno(EINVAL);  // epoll_ctl(2): fd == epfd
-  int hfd = target.PollFd();
+EpollFile::~EpollFile() {
+  for (auto& [file, weak] : hooked_) {
+    if (FileRef f = weak.lock()) f->CancelRelease(this);
+  }
+  for (auto& [id, r] : regs_) {
+    if (r.owns_host_fd) close(r.host_fd);
+  }
+}
+
+void EpollFile::Released(const FileDescription* file) {
+  std::lock_guard l(mu_);
+  hooked_.erase(file);
+  std::vector<uint64_t> gone;
+  for (auto& [k, id] : ids_) {
+    if (k.first == file) gone.push_back(id);
+  }
+  for (uint64_t id : gone) DropLocked(id);
+}
+
+void EpollFile::DropLocked(uint64_t id) {
+  auto it = regs_.find(id);
+  if (it == regs_.end()) return;
+  for (auto k = ids_.begin(); k != ids_.end(); ++k) {
+    if (k->second == id) {
+      ids_.erase(k);
+      break;
+    }
+  }
+  // Our dup is the last reference the host epoll item may still have to
+  // the file; closing it ends the item. The file's own host fd closed with
+  // the file, which ended its item.
+  if (it->second.owns_host_fd) close(it->second.host_fd);
+  regs_.erase(it);
+}
+
+Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& ev) {
+  if (target.get() == this) return Errno(EINVAL);  // epoll_ctl(2): fd == epfd
+  int hfd = target->PollFd();
   if (hfd < 0) return Errno(EPERM);
+  if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) return Errno(EINVAL);
+  std::lock_guard l(mu_);
+  Key key{target.get(), fd};
+  auto found = ids_.find(key);
+  if (op != EPOLL_CTL_ADD) {
+    if (found == ids_.end()) return Errno(ENOENT);
+    Registration& r = regs_[found->second];
+    if (op == EPOLL_CTL_DEL) {
+      if (epoll_ctl(host_fd(), EPOLL_CTL_DEL, r.host_fd, nullptr) != 0) return Errno(errno);
+      DropLocked(found->second);
+      return {};
+    }
+    epoll_event e = ev;
+    e.data.u64 = found->second;
+    if (epoll_ctl(host_fd(), EPOLL_CTL_MOD, r.host_fd, &e) != 0) return Errno(errno);
+    r.data = ev.data.u64;
+    return {};
+  }
+  if (found != ids_.end()) return Errno(EEXIST);
+  // The file's host fd, unless another fd of the same file holds it here.
+  bool shared = false;
+  for (auto& [k, id] : ids_) {
+    if (k.first == target.get() && !regs_[id].owns_host_fd) shared = true;
+  }
+  Registration r;
+  r.file = target;
+  r.data = ev.data.u64;
+  r.host_fd = hfd;
+  if (shared) {
+    r.host_fd = fcntl(hfd, F_DUPFD_CLOEXEC, 0);
+    if (r.host_fd < 0) return Errno(errno);
+    r.owns_host_fd = true;
+  }
+  uint64_t id = next_id_++;
   epoll_event e = ev;
-  if (epoll_ctl(host_fd(), op, hfd, op == EPOLL_CTL_DEL ? nullptr : &e) != 0) return Errno(errno);
+  e.data.u64 = id;
+  if (epoll_ctl(host_fd(), EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
+    int err = errno;
+    if (r.owns_host_fd) close(r.host_fd);
+    return Errno(err);
+  }
+  ids_[key] = id;
+  regs_[id] = std::move(r);
+  if (hooked_.emplace(target.get(), target).second) {
+    std::weak_ptr<EpollFile> self =
+        std::static_pointer_cast<EpollFile>(shared_from_this());
+    target->OnRelease(this, [self](const FileDescription* f) {
+      if (auto ep = self.lock()) ep->Released(f);
+    });
+  }
   return {};
 }
 
 Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* deadline,
                             bool poll_only) {
-  for (bool last = false;; ) {
+  for (bool last = false;;) {
     int n = epoll_wait(host_fd(), out, max, 0);
-    if (n > 0) return n;
     if (n < 0 && errno != EINTR) return Errno(errno);
+    if (n > 0) {
+      // Host registration ids back to the guest's data; an event that
+      // raced with its file's release is dropped.
+      std::lock_guard l(mu_);
+      int kept = 0;
+      for (int i = 0; i < n; ++i) {
+        auto it = regs_.find(out[i].data.u64);
+        if (it == regs_.end()) continue;
+        if (it->second.file.expired()) {
+          DropLocked(it->first);
+          continue;
+        }
+        out[kept] = out[i];
+        out[kept].data.u64 = it->second.data;
+        ++kept;
+      }
+      if (kept > 0) return kept;
+      continue;  // only stale events: look again
+    }
     if (poll_only || last) return 0;
     Status s = WaitFor(t, POLLIN, deadline);
     if (!s.ok()) {

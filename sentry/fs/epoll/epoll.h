@@ -1,21 +1,36 @@
 // EpollFile: an epoll(7) instance backed by a host epoll fd.
 //
 // Every guest file that can be polled has a host fd (FileDescription::
-// PollFd()), so a guest registration becomes a host registration of that fd
-// with the guest's events and epoll_data unchanged: level/edge triggering,
-// EPOLLONESHOT, EPOLLEXCLUSIVE, nesting and loop detection are the host
-// kernel's. Like Linux, a registration goes away when the file description
-// is closed (the host fd closes with it). Files without a host fd (regular
-// files, most of /dev and /proc) are refused with EPERM, as Linux refuses
-// files without a poll operation.
+// PollFd()), so a guest registration becomes a host registration of that fd:
+// level/edge triggering, EPOLLONESHOT, EPOLLEXCLUSIVE, nesting and loop
+// detection are the host kernel's. Files without a host fd (regular files,
+// most of /dev and /proc) are refused with EPERM, as Linux refuses files
+// without a poll operation.
+//
+// Linux keys an interest by (file, fd): the same open file may be added
+// under two fds (after dup), each with its own events and data, and both
+// stay until the file itself is released (epoll(7), "Questions and
+// answers" 1 and 6). Here the first registration of a file uses its own
+// host fd; another fd's registration of the same file uses a host dup of it
+// (so the host sees a different (file, fd) too). The host event carries a
+// registration id that Wait turns back into the guest's epoll_data. When a
+// registered file is released (FileDescription::OnRelease) its
+// registrations go, closing the dups, so that no dup keeps, say, a pipe's
+// write end open.
 //
 //   auto ep = std::make_shared<EpollFile>(O_RDWR, epoll_create1(EPOLL_CLOEXEC));
-//   SV_TRY(ep->Ctl(EPOLL_CTL_ADD, *target, ev));
-//   SV_ASSIGN_OR_RETURN(int n, ep->Wait(t, events, max, &deadline));
+//   SV_TRY(ep->Ctl(EPOLL_CTL_ADD, target, fd, ev));
+//   SV_ASSIGN_OR_RETURN(int n, ep->Wait(t, events, max, &deadline, false));
 #ifndef SEEDVISOR_SENTRY_FS_EPOLL_EPOLL_H_
 #define SEEDVISOR_SENTRY_FS_EPOLL_EPOLL_H_
 
 #include <sys/epoll.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
 
 #include "sentry/fs/anon/hostfd_file.h"
 
@@ -24,16 +39,38 @@ namespace seedvisor::sentry {
 class EpollFile : public HostFdFile {
  public:
   EpollFile(int flags, int host_epfd) : HostFdFile(flags, host_epfd, "anon_inode:[eventpoll]") {}
+  ~EpollFile() override;
 
   // read(2)/write(2) on an epoll fd fail with EINVAL.
   Result<size_t> Read(Task&, char*, size_t) override { return Errno(EINVAL); }
   Result<size_t> Write(Task&, const char*, size_t) override { return Errno(EINVAL); }
 
-  // epoll_ctl(2). `ev` is ignored for EPOLL_CTL_DEL.
-  Status Ctl(int op, FileDescription& target, const epoll_event& ev);
+  // epoll_ctl(2) of `target`, which the guest passed as `fd`. `ev` is
+  // ignored for EPOLL_CTL_DEL.
+  Status Ctl(int op, const FileRef& target, int fd, const epoll_event& ev);
   // epoll_wait(2) into `out` (max entries); null `deadline` = forever,
   // `poll_only` = a zero timeout. EINTR when a signal arrives.
   Result<int> Wait(Task& t, epoll_event* out, int max, const timespec* deadline, bool poll_only);
+
+ private:
+  struct Registration {
+    std::weak_ptr<FileDescription> file;
+    int host_fd = -1;       // the file's PollFd(), or our dup of it
+    bool owns_host_fd = false;
+    uint64_t data = 0;      // the guest's epoll_data
+  };
+  using Key = std::pair<const FileDescription*, int>;  // (file, guest fd)
+
+  // Forgets the registrations of a released file (closing their dups).
+  void Released(const FileDescription* file);
+  void DropLocked(uint64_t id);
+
+  std::mutex mu_;
+  std::map<Key, uint64_t> ids_;              // guarded by mu_
+  // Files whose release we hear about (one hook per file and instance).
+  std::map<const FileDescription*, std::weak_ptr<FileDescription>> hooked_;  // by mu_
+  std::map<uint64_t, Registration> regs_;    // guarded by mu_
+  uint64_t next_id_ = 1;                     // guarded by mu_
 };
 
 }  // namespace seedvisor::sentry
