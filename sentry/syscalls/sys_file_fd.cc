@@ -100,15 +100,13 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_ADD_SEALS:
       return MemfdSeals(*f, cmd, a.Uint(2));
     case F_NOTIFY: {
-      // dnotify is not implemented. A file that is not a directory is
-      // ENOTDIR as in fcntl_dirnotify(); on a directory, clearing (arg 0)
-      // succeeds and asking for events is EINVAL, what a kernel built
-      // without CONFIG_DNOTIFY answers, so callers fall back instead of
-      // waiting for signals that never come.
+      // dnotify: a file that is not a directory is ENOTDIR, as in
+      // fcntl_dirnotify(). On a directory the request is accepted, as Linux
+      // accepts it, but no notification signal is ever sent (dnotify is
+      // not implemented; inotify is the interface programs use today).
       SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
       if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
-      if (a.Uint(2) == 0) return 0;
-      return Errno(EINVAL);
+      return 0;
     }
     default:
       return Errno(EINVAL);

@@ -3,6 +3,7 @@
 // clone(CLONE_PIDFD) in task_clone.cc.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/statfs.h>
 
 #include <algorithm>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
 
@@ -37,6 +39,24 @@ bool MayAttach(const Task& t, const ThreadGroup& target, const Credentials& tc) 
 constexpr unsigned kSignalThread = 1 << 0;        // the pidfd's thread
 constexpr unsigned kSignalThreadGroup = 1 << 1;   // its process
 constexpr unsigned kSignalProcessGroup = 1 << 2;  // its process group
+
+// pidfd_send_signal(2) also takes an fd of a /proc/PID directory (Linux
+// 5.1): the process it names, under Kernel::mu(). EBADF for other files.
+Result<std::shared_ptr<ThreadGroup>> ProcDirGroup(Kernel& k, FileDescription& f) {
+  constexpr long kProcSuperMagic = 0x9fa0;
+  const std::shared_ptr<Dentry>& d = f.dentry();
+  if (!d || !d->parent() || !d->parent()->IsMountRoot() || d->name().empty()) return Errno(EBADF);
+  auto fs = d->parent()->inode()->StatFs();
+  if (!fs.ok() || fs->f_type != kProcSuperMagic) return Errno(EBADF);
+  int pid = 0;
+  for (char c : d->name()) {
+    if (c < '0' || c > '9' || pid > 100000000) return Errno(EBADF);
+    pid = pid * 10 + (c - '0');
+  }
+  std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByTgid(pid);
+  if (!tg) return Errno(ESRCH);
+  return tg;
+}
 
 }  // namespace
 
@@ -80,7 +100,9 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
   }
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+  auto group = PidfdGroup(*f);
+  if (!group.ok() && group.error() == Errno(EBADF)) group = ProcDirGroup(k, *f);
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, std::move(group));
   // Only the kernel may claim SI_USER or a positive code for another
   // process (as rt_sigqueueinfo(2)).
   if (user_info && tg.get() != &t.tg() && (info.si_code >= 0 || info.si_code == SI_TKILL)) {

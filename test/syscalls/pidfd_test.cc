@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
 
@@ -166,6 +168,23 @@ TEST(PidfdTest, SendQueuedSignalToSelf) {
   EXPECT_EQ(got.si_code, SI_USER);
   EXPECT_EQ(got.si_pid, getpid());
   sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
+// A /proc/PID directory fd works as a pidfd for pidfd_send_signal (but is
+// not one for waitid).
+TEST(PidfdTest, SendSignalThroughProcDir) {
+  Child c = SpawnWaitingChild();
+  ASSERT_GT(c.pid, 0);
+  std::string path = "/proc/" + std::to_string(c.pid);
+  FileDescriptor dir(open(path.c_str(), O_DIRECTORY | O_RDONLY));
+  ASSERT_GE(dir.get(), 0) << ErrnoName(errno);
+  FileDescriptor proc(open("/proc", O_DIRECTORY | O_RDONLY));
+  EXPECT_ERRNO(EBADF, PidfdSendSignal(proc.get(), 0, nullptr, 0));
+  ASSERT_OK(PidfdSendSignal(dir.get(), SIGKILL, nullptr, 0));
+  int st;
+  ASSERT_EQ(waitpid(c.pid, &st, 0), c.pid);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  close(c.release);
 }
 
 TEST(PidfdTest, WaitidNonblockingAndNotAChild) {
