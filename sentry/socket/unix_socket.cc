@@ -191,9 +191,13 @@ Result<std::string> UnixSocket::GetPeerName() {
 
 // ---- Connections ----
 
-Status UnixSocket::Listen(Task& t, int) {
+Status UnixSocket::Listen(Task& t, int backlog) {
   if (type_ == SOCK_DGRAM) return Errno(EOPNOTSUPP);
+  // __sys_listen(): above net.core.somaxconn (4096), or negative, is that.
+  constexpr unsigned kSomaxconn = 4096;
+  if (static_cast<unsigned>(backlog) > kSomaxconn) backlog = kSomaxconn;
   std::lock_guard<std::mutex> l(mu_);
+  backlog_ = backlog;
   if (state_ == State::kListening) return {};  // a new backlog only
   if (state_ != State::kUnconnected || local_.kind == UnixAddr::kUnnamed) return Errno(EINVAL);
   listen_efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC | EFD_SEMAPHORE);
@@ -223,10 +227,30 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
   if (target.get() == this) return Errno(ECONNREFUSED);
   // Both locks at once (deadlock-free order): two sockets may connect to
   // each other at the same time.
-  std::scoped_lock l(mu_, target->mu_);
-  if (state_ == State::kConnected) return Errno(EISCONN);
-  if (state_ == State::kListening) return Errno(EINVAL);
-  if (target->state_ != State::kListening) return Errno(ECONNREFUSED);
+  std::unique_lock l1(mu_, std::defer_lock), l2(target->mu_, std::defer_lock);
+  for (;;) {
+    std::lock(l1, l2);
+    if (state_ == State::kConnected) return Errno(EISCONN);
+    if (state_ == State::kListening) return Errno(EINVAL);
+    if (target->state_ != State::kListening) return Errno(ECONNREFUSED);
+    // unix_recvq_full(): the queue is full past the backlog, so backlog + 1
+    // connections wait (listen(fd, 0) takes one). A non-blocking connect
+    // fails with EAGAIN; a blocking one waits for an accept(), looking
+    // again every few ms (a signal interrupts it).
+    if (target->queue_.size() <= static_cast<size_t>(target->backlog_)) break;
+    if (nonblocking()) return Errno(EAGAIN);
+    l1.unlock();
+    l2.unlock();
+    timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += 5000000;
+    if (dl.tv_nsec >= 1000000000) {
+      dl.tv_sec += 1;
+      dl.tv_nsec -= 1000000000;
+    }
+    Status s = TaskBlockOnFd(t, -1, 0, &dl);
+    if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return s;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, type_ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) return Errno(errno);
   target->queue_.push_back(Pending{sv[1], CredOf(t), local_});

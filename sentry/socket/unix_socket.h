@@ -14,8 +14,9 @@
 //  - SCM_RIGHTS carries sandbox files via rights.h; SCM_CREDENTIALS and
 //    SO_PEERCRED report sandbox pids and ids (the peer's at connect time).
 //
-// Known gaps: listen() backlogs are not enforced; socket-file permissions
-// are not checked on connect; MSG_PEEK does not install SCM_RIGHTS files.
+// A listener queues backlog + 1 connections; then connect() is EAGAIN, or
+// waits for an accept() (in 5 ms polls) when blocking.
+// Known gaps: socket-file permissions are not checked on connect; MSG_PEEK does not install SCM_RIGHTS files.
 //
 //   SV_ASSIGN_OR_RETURN(auto s, UnixSocket::Create(t, SOCK_STREAM, 0));
 //   SV_TRY(s->Bind(t, SockaddrUn("/tmp/sock")));
@@ -107,6 +108,7 @@ class UnixSocket : public Socket {
   std::weak_ptr<UnixSocket> dgram_peer_;
   std::deque<Pending> queue_;
   int listen_efd_ = -1;
+  int backlog_ = 0;  // listen(2)'s, clamped to SOMAXCONN
   bool passcred_ = false;
   std::string key_;  // in the name table, if bound
 };

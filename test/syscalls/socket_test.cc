@@ -11,11 +11,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
@@ -218,6 +220,40 @@ TEST(UnixSocketTest, AbstractNonblockingAcceptAndEpoll) {
   EXPECT_ERRNO(ECONNREFUSED, connect(wrong, reinterpret_cast<sockaddr*>(&addr), len));
   auto [none, nlen] = AbstractAddr(UniqueName("seedvisor-nobody"));
   EXPECT_ERRNO(ECONNREFUSED, connect(wrong, reinterpret_cast<sockaddr*>(&none), nlen));
+}
+
+// A listener queues backlog + 1 connections (unix_recvq_full()); then a
+// non-blocking connect is EAGAIN and a blocking one waits for an accept.
+TEST(UnixSocketTest, ListenBacklog) {
+  for (int backlog : {0, 2}) {
+    auto [addr, len] = AbstractAddr(UniqueName("seedvisor-backlog"));
+    Fd srv(socket(AF_UNIX, SOCK_STREAM, 0));
+    ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(listen(srv, backlog), 0);
+    std::vector<int> clients;
+    for (int i = 0; i <= backlog; ++i) {
+      int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), len), 0) << i << ": "
+                                                                         << strerror(errno);
+      clients.push_back(c);
+    }
+    Fd extra(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    EXPECT_ERRNO(EAGAIN, connect(extra, reinterpret_cast<sockaddr*>(&addr), len));
+    // A blocking connect waits until the child accepts one.
+    pid_t pid = fork();
+    if (pid == 0) {
+      usleep(100000);
+      int c = accept(srv, nullptr, nullptr);
+      _exit(c >= 0 ? 0 : 1);
+    }
+    ASSERT_GT(pid, 0);
+    Fd blocking(socket(AF_UNIX, SOCK_STREAM, 0));
+    EXPECT_EQ(connect(blocking, reinterpret_cast<sockaddr*>(&addr), len), 0) << strerror(errno);
+    int st;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int c : clients) close(c);
+  }
 }
 
 TEST(UnixSocketTest, DatagramSendto) {
