@@ -54,8 +54,10 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
       continue;
     }
-    // /proc, /dev and /dev/shm exist already; sysfs, devpts, mqueue and
-    // cgroup filesystems are not implemented by the sentry.
+    // /proc, /dev, /dev/shm and the devpts on /dev/pts exist already (the
+    // sandbox has one devpts instance, so a "newinstance" is that one).
+    if (m.type == "devpts" && m.destination == "/dev/pts") continue;
+    // sysfs, mqueue and cgroup filesystems are not implemented by the sentry.
     Log::Debug("mount %s (%s): not applied in the sandbox", m.destination, m.type);
   }
   return absl::OkStatus();

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include "sentry/fs/dev/dev.h"
+#include "sentry/fs/devpts/devpts.h"
 #include "sentry/fs/proc/proc.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -32,8 +34,13 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
   auto vfs = Build(&k, o);
   if (!vfs.ok()) return vfs.status();
   Vfs* v = vfs->get();
-  absl::Status s =
-      v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
+  auto devpts = std::make_shared<Mount>(
+      "devpts", "devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666", DevptsRoot());
+  AddDevptsMount(devpts->root());
+  absl::Status s = v->MountAt("/dev/pts", std::move(devpts));
+  if (!s.ok()) return s;
+  SetControllingTtyHook(OpenControllingPty);
+  s = v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
                                                   NewProcFs(k, *v)));
   if (!s.ok()) return s;
   if (o.read_only_root) v->root_mount_->set_read_only();

@@ -4,6 +4,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "sentry/fs/host/stdio_file.h"
 #include "sentry/fs/synth/synth.h"
@@ -11,6 +12,24 @@
 namespace seedvisor::sentry {
 
 namespace {
+
+std::mutex g_tty_hook_mu;
+ControllingTtyHook g_tty_hook;
+
+// /dev/tty: the caller's controlling pty if it has one, else the sandbox's
+// host terminal.
+Result<FileRef> OpenTty(const std::shared_ptr<Dentry>& d, int flags) {
+  ControllingTtyHook hook;
+  {
+    std::lock_guard l(g_tty_hook_mu);
+    hook = g_tty_hook;
+  }
+  if (hook) {
+    auto f = hook(d, flags);
+    if (f.ok() || f.error() != Errno(ENXIO)) return f;
+  }
+  return OpenControllingTerminal(d, flags);
+}
 
 enum class Kind { kNull, kZero, kFull, kRandom };
 
@@ -86,6 +105,11 @@ FileRef NewRandomFile(int flags, std::shared_ptr<Dentry> d) {
   return std::make_shared<MemDevFile>(flags, std::move(d), Kind::kRandom);
 }
 
+void SetControllingTtyHook(ControllingTtyHook hook) {
+  std::lock_guard l(g_tty_hook_mu);
+  g_tty_hook = std::move(hook);
+}
+
 InodeRef NewDevFs() {
   auto root = std::make_shared<SynthDir>(0755);
   root->set_fs_magic(0x01021994);
@@ -94,11 +118,7 @@ InodeRef NewDevFs() {
   root->Add("full", MemDevice(Kind::kFull, 7));
   root->Add("random", MemDevice(Kind::kRandom, 8));
   root->Add("urandom", MemDevice(Kind::kRandom, 9));
-  root->Add("tty", std::make_shared<SynthDevice>(
-                       [](const std::shared_ptr<Dentry>& d, int flags) {
-                         return OpenControllingTerminal(d, flags);
-                       },
-                       makedev(5, 0)));
+  root->Add("tty", std::make_shared<SynthDevice>(OpenTty, makedev(5, 0)));
   root->Add("console", std::make_shared<SynthDevice>(
                            [](const std::shared_ptr<Dentry>& d, int flags) {
                              return OpenControllingTerminal(d, flags);
@@ -109,7 +129,8 @@ InodeRef NewDevFs() {
   root->Add("stdout", SynthSymlink::Fixed("/proc/self/fd/1"));
   root->Add("stderr", SynthSymlink::Fixed("/proc/self/fd/2"));
   root->Add("shm", std::make_shared<SynthDir>(01777));
-  root->Add("pts", std::make_shared<SynthDir>(0755));
+  root->Add("pts", std::make_shared<SynthDir>(0755));  // devpts is mounted here
+  root->Add("ptmx", SynthSymlink::Fixed("pts/ptmx"));
   return root;
 }
 

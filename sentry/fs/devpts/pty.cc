@@ -1,0 +1,240 @@
+#include "sentry/fs/devpts/pty.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+
+namespace seedvisor::sentry {
+
+Result<std::shared_ptr<Pty>> Pty::Create(int index, Kernel* kernel) {
+  SV_ASSIGN_OR_RETURN(auto m, Readiness::Create());
+  SV_ASSIGN_OR_RETURN(auto r, Readiness::Create());
+  std::shared_ptr<Pty> p(new Pty(index, kernel, std::move(m), std::move(r)));
+  std::lock_guard l(p->mu_);
+  p->Changed();
+  return p;
+}
+
+Pty::Pty(int index, Kernel* kernel, std::unique_ptr<Readiness> m, std::unique_ptr<Readiness> r)
+    : index_(index), kernel_(kernel), master_ready_(std::move(m)), replica_ready_(std::move(r)) {}
+
+void Pty::Changed() {
+  bool other_closed = replica_opened_ && replicas_ == 0;
+  // The master reads what the replica wrote, or EIO once the replica's
+  // last file closed (n_tty_read() with TTY_OTHER_CLOSED): both are POLLIN.
+  master_ready_->Set(ld_.OutputQueued() > 0 || other_closed, ld_.InputRoom());
+  if (hung_up_) {
+    replica_ready_->Hangup();
+  } else {
+    replica_ready_->Set(ld_.ReplicaReadable(), ld_.OutputRoom());
+  }
+  for (Task* w : waiters_) w->Notify();
+}
+
+Status Pty::Wait(Task& t, std::unique_lock<std::mutex>& l, const timespec* deadline) {
+  waiters_.push_back(&t);
+  l.unlock();
+  Status s = t.Block(deadline);
+  l.lock();
+  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &t));
+  return s;
+}
+
+bool Pty::locked() {
+  std::lock_guard l(mu_);
+  return locked_;
+}
+
+void Pty::set_locked(bool v) {
+  std::lock_guard l(mu_);
+  locked_ = v;
+}
+
+bool Pty::ControlsSession(int sid) {
+  std::lock_guard l(mu_);
+  return sid != 0 && session_ == sid;
+}
+
+Result<size_t> Pty::Read(Task& t, bool master, char* buf, size_t len, bool nonblock) {
+  std::unique_lock l(mu_);
+  if (!master) return ReadReplicaLocked(t, l, buf, len, nonblock);
+  for (;;) {
+    if (ld_.OutputQueued() > 0) {
+      size_t n = ld_.ReadOutput(buf, len);
+      Changed();
+      return n;
+    }
+    if (replica_opened_ && replicas_ == 0) return Errno(EIO);
+    if (nonblock) return Errno(EAGAIN);
+    SV_TRY(Wait(t, l));
+  }
+}
+
+namespace {
+
+timespec Deadline(int deciseconds) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t ns = ts.tv_nsec + int64_t{deciseconds} * 100000000;
+  ts.tv_sec += ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  return ts;
+}
+
+}  // namespace
+
+// n_tty_read(): canonical mode returns a line; otherwise VMIN and VTIME
+// (termios(3), "Canonical and noncanonical mode") decide how long to wait.
+Result<size_t> Pty::ReadReplicaLocked(Task& t, std::unique_lock<std::mutex>& l, char* buf,
+                                      size_t len, bool nonblock) {
+  for (;;) {
+    if (hung_up_) return size_t{0};  // hung_up_tty_read()
+    if (ld_.termios().c_lflag & ICANON) {
+      if (auto n = ld_.ReadInput(buf, len)) {
+        Changed();
+        return *n;
+      }
+      if (nonblock) return Errno(EAGAIN);
+      SV_TRY(Wait(t, l));
+      continue;
+    }
+    size_t vmin = ld_.termios().c_cc[VMIN], vtime = ld_.termios().c_cc[VTIME];
+    size_t need = std::max<size_t>(1, std::min(vmin, len));
+    size_t avail = ld_.InputReadable();
+    bool timed_out = false;
+    if (avail < need && !(vmin == 0 && vtime == 0)) {
+      if (nonblock) {
+        if (avail == 0) return Errno(EAGAIN);
+      } else {
+        // VTIME is a total timeout when VMIN is 0, and an inter-byte one
+        // (started by the first byte) otherwise.
+        timespec dl{};
+        bool timed = vtime > 0 && (vmin == 0 || avail > 0);
+        if (timed) dl = Deadline(static_cast<int>(vtime));
+        Status s = Wait(t, l, timed ? &dl : nullptr);
+        if (!s.ok()) {
+          if (s.error() != Errno(ETIMEDOUT)) return s.error();
+          timed_out = true;
+        }
+        if (!timed_out) continue;
+      }
+    }
+    size_t n = *ld_.ReadInput(buf, len);
+    Changed();
+    return n;
+  }
+}
+
+Result<size_t> Pty::Write(Task& t, bool master, const char* buf, size_t len, bool nonblock) {
+  std::unique_lock l(mu_);
+  size_t done = 0;
+  for (;;) {
+    if (!master && hung_up_) return Errno(EIO);  // hung_up_tty_write()
+    std::vector<int> signals;
+    size_t n = master ? ld_.Input(buf + done, len - done, &signals)
+                      : ld_.Output(buf + done, len - done);
+    done += n;
+    if (n > 0 || !signals.empty()) Changed();
+    if (!signals.empty()) {
+      l.unlock();
+      for (int sig : signals) SignalForeground(sig);
+      l.lock();
+    }
+    if (done == len) return done;
+    if (nonblock) {
+      if (done > 0) return done;
+      return Errno(EAGAIN);
+    }
+    Status s = Wait(t, l);
+    if (!s.ok()) {
+      if (done > 0) return done;
+      return s.error();
+    }
+  }
+}
+
+Status Pty::ReplicaOpening(Task* t, int flags) {
+  // Kernel::mu() first (lock order), for the caller's session.
+  int sid = 0, pgid = 0;
+  bool leader = false;
+  if (t != nullptr && !(flags & O_NOCTTY)) {
+    absl::MutexLock kl(&t->kernel().mu());
+    sid = t->tg().sid;
+    pgid = t->tg().pgid;
+    leader = sid == t->tgid();
+  }
+  std::lock_guard l(mu_);
+  if (locked_ || hung_up_) return Errno(EIO);
+  replicas_++;
+  replica_opened_ = true;
+  if (leader && session_ == 0) {
+    session_ = sid;
+    fg_pgrp_ = pgid;
+  }
+  Changed();
+  return {};
+}
+
+void Pty::ReplicaClosed() {
+  std::lock_guard l(mu_);
+  replicas_--;
+  Changed();
+}
+
+void Pty::MasterClosed() {
+  int session;
+  {
+    std::lock_guard l(mu_);
+    hung_up_ = true;
+    ld_.FlushInput();
+    session = session_;
+    session_ = 0;
+    fg_pgrp_ = 0;
+    Changed();
+  }
+  if (session != 0 && kernel_ != nullptr) {
+    absl::MutexLock kl(&kernel_->mu());
+    auto tg = kernel_->ThreadGroupByTgid(session);
+    if (tg && tg->state == ThreadGroup::State::kAlive && tg->sid == session) {
+      for (int sig : {SIGHUP, SIGCONT}) {
+        siginfo_t info{};
+        info.si_signo = sig;
+        info.si_code = SI_KERNEL;
+        (void)kernel_->SendGroupSignal(*tg, info);
+      }
+    }
+  }
+}
+
+void Pty::SignalForeground(int sig) {
+  int pgrp;
+  {
+    std::lock_guard l(mu_);
+    pgrp = fg_pgrp_;
+  }
+  if (pgrp > 0) SignalGroup(pgrp, sig);
+}
+
+void Pty::SignalGroup(int pgid, int sig) {
+  if (kernel_ == nullptr) return;
+  absl::MutexLock kl(&kernel_->mu());
+  std::vector<ThreadGroup*> targets;
+  for (auto& task : kernel_->Tasks()) {
+    ThreadGroup& tg = task->tg();
+    if (tg.pgid != pgid || std::find(targets.begin(), targets.end(), &tg) != targets.end()) continue;
+    targets.push_back(&tg);
+  }
+  for (ThreadGroup* tg : targets) {
+    siginfo_t info{};
+    info.si_signo = sig;
+    info.si_code = SI_KERNEL;
+    (void)kernel_->SendGroupSignal(*tg, info);
+  }
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,248 @@
+// The terminal ioctls of a pty pair (tty_ioctl(), tty_mode_ioctl() and
+// n_tty_ioctl() in Linux), both ends. The master's own (TIOCGPTN,
+// TIOCSPTLCK, TIOCGPTPEER) are in pty_file.cc.
+#include <signal.h>
+
+#include <cstring>
+
+#include "sentry/fs/devpts/devpts.h"
+#include "sentry/fs/devpts/pty.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+// _IOR/_IOW('T', 0x2A..0x2D, struct termios2): glibc's headers name them
+// with a struct it does not define.
+constexpr unsigned long kTcGets2 = 0x802c542a;
+constexpr unsigned long kTcSets2 = 0x402c542b;
+constexpr unsigned long kTcSetsW2 = 0x402c542c;
+constexpr unsigned long kTcSetsF2 = 0x402c542d;
+
+struct Caller {
+  int tgid, pgid, sid;
+  bool leader() const { return sid == tgid; }
+};
+
+Caller CallerOf(Task& t) {
+  absl::MutexLock l(&t.kernel().mu());
+  return {t.tgid(), t.tg().pgid, t.tg().sid};
+}
+
+// A process group `pgid` exists in session `sid`.
+bool GroupInSession(Task& t, int pgid, int sid, bool* exists) {
+  absl::MutexLock l(&t.kernel().mu());
+  bool in = false;
+  *exists = false;
+  for (auto& task : t.kernel().Tasks()) {
+    if (task->tg().pgid != pgid) continue;
+    *exists = true;
+    if (task->tg().sid == sid) in = true;
+  }
+  return in;
+}
+
+}  // namespace
+
+Result<long> Pty::TermiosIoctl(Task& t, unsigned long cmd, UserAddr arg) {
+  switch (cmd) {
+    case TCGETS:
+    case kTcGets2: {
+      KernelTermios2 t2{};
+      {
+        std::lock_guard l(mu_);
+        t2.t = ld_.termios();
+      }
+      t2.c_ispeed = t2.c_ospeed = 38400;
+      SV_TRY(t.CopyOut(arg, &t2, cmd == TCGETS ? sizeof(KernelTermios) : sizeof(t2)));
+      return 0L;
+    }
+    case TCSETS:
+    case TCSETSW:
+    case TCSETSF:
+    case kTcSets2:
+    case kTcSetsW2:
+    case kTcSetsF2: {
+      KernelTermios nt{};
+      SV_TRY(t.CopyIn(arg, &nt, sizeof(nt)));
+      std::lock_guard l(mu_);
+      // TCSETSW waits for output to drain: ours is queued for the master,
+      // which may never read it, so nothing waits (as for a pty in Linux,
+      // whose tty_wait_until_sent() has nothing to wait for).
+      if (cmd == TCSETSF || cmd == kTcSetsF2) ld_.FlushInput();
+      ld_.SetTermios(nt);
+      Changed();
+      return 0L;
+    }
+    default:
+      return Errno(ENOTTY);
+  }
+}
+
+Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg) {
+  Caller c = CallerOf(t);
+  switch (cmd) {
+    case TIOCSCTTY: {
+      // tiocsctty(): a session leader without one takes a terminal no
+      // other session has (stealing needs arg 1 and CAP_SYS_ADMIN).
+      if (ControlsSession(c.sid) && c.leader()) return 0L;
+      if (!c.leader() || SessionHasPty(c.sid)) return Errno(EPERM);
+      std::lock_guard l(mu_);
+      if (session_ != 0) {
+        if (arg.value() != 1 || t.creds().euid != 0) return Errno(EPERM);
+      }
+      session_ = c.sid;
+      fg_pgrp_ = c.pgid;
+      return 0L;
+    }
+    case TIOCNOTTY: {
+      if (!ControlsSession(c.sid)) return Errno(ENOTTY);
+      if (!c.leader()) return 0L;
+      // disassociate_ctty(0): the foreground group gets SIGHUP and SIGCONT.
+      int pgrp;
+      {
+        std::lock_guard l(mu_);
+        pgrp = fg_pgrp_;
+        session_ = fg_pgrp_ = 0;
+      }
+      if (pgrp > 0) {
+        SignalGroup(pgrp, SIGHUP);
+        SignalGroup(pgrp, SIGCONT);
+      }
+      return 0L;
+    }
+    case TIOCGPGRP:
+    case TIOCGSID: {
+      // From the replica only the caller's own controlling terminal answers.
+      if (!master && !ControlsSession(c.sid)) return Errno(ENOTTY);
+      int v;
+      {
+        std::lock_guard l(mu_);
+        v = cmd == TIOCGPGRP ? fg_pgrp_ : session_;
+      }
+      if (cmd == TIOCGSID && v == 0) return Errno(ENOTTY);
+      SV_TRY(t.CopyOut(arg, &v, sizeof(v)));
+      return 0L;
+    }
+    case TIOCSPGRP: {
+      if (!ControlsSession(c.sid)) return Errno(ENOTTY);
+      int pgrp;
+      SV_TRY(t.CopyIn(arg, &pgrp, sizeof(pgrp)));
+      if (pgrp < 0) return Errno(EINVAL);
+      bool exists;
+      bool in = GroupInSession(t, pgrp, c.sid, &exists);
+      if (!exists) return Errno(ESRCH);
+      if (!in) return Errno(EPERM);
+      std::lock_guard l(mu_);
+      fg_pgrp_ = pgrp;
+      return 0L;
+    }
+    case TIOCSTI: {
+      // Faking input needs the terminal to be the caller's, or root.
+      if (!ControlsSession(c.sid) && t.creds().euid != 0) return Errno(EPERM);
+      char ch;
+      SV_TRY(t.CopyIn(arg, &ch, 1));
+      std::vector<int> signals;
+      {
+        std::lock_guard l(mu_);
+        ld_.Input(&ch, 1, &signals);
+        Changed();
+      }
+      for (int sig : signals) SignalForeground(sig);
+      return 0L;
+    }
+    default:
+      return Errno(ENOTTY);
+  }
+}
+
+Result<long> Pty::Ioctl(Task& t, bool master, unsigned long cmd, UserAddr arg) {
+  {
+    std::lock_guard l(mu_);
+    // hung_up_tty_ioctl().
+    if (!master && hung_up_) return Errno(cmd == TIOCSPGRP ? ENOTTY : EIO);
+  }
+  switch (cmd) {
+    case TCGETS:
+    case kTcGets2:
+    case TCSETS:
+    case TCSETSW:
+    case TCSETSF:
+    case kTcSets2:
+    case kTcSetsW2:
+    case kTcSetsF2:
+      return TermiosIoctl(t, cmd, arg);
+    case TIOCGWINSZ: {
+      struct winsize ws;
+      {
+        std::lock_guard l(mu_);
+        ws = ws_;
+      }
+      SV_TRY(t.CopyOut(arg, &ws, sizeof(ws)));
+      return 0L;
+    }
+    case TIOCSWINSZ: {
+      struct winsize ws;
+      SV_TRY(t.CopyIn(arg, &ws, sizeof(ws)));
+      bool changed;
+      {
+        std::lock_guard l(mu_);
+        changed = memcmp(&ws, &ws_, sizeof(ws)) != 0;
+        ws_ = ws;
+      }
+      // tty_do_resize(): the foreground group hears of a change.
+      if (changed) SignalForeground(SIGWINCH);
+      return 0L;
+    }
+    case FIONREAD:  // TIOCINQ
+    case TIOCOUTQ: {
+      int n;
+      {
+        std::lock_guard l(mu_);
+        if (cmd == FIONREAD) {
+          n = static_cast<int>(master ? ld_.OutputQueued() : ld_.InputReadable());
+        } else {
+          n = master ? 0 : static_cast<int>(ld_.OutputQueued());
+        }
+      }
+      SV_TRY(t.CopyOut(arg, &n, sizeof(n)));
+      return 0L;
+    }
+    case TCFLSH: {
+      long q = static_cast<long>(arg.value());
+      if (q != TCIFLUSH && q != TCOFLUSH && q != TCIOFLUSH) return Errno(EINVAL);
+      std::lock_guard l(mu_);
+      // The master's input is what the replica wrote.
+      if (q != TCOFLUSH) master ? ld_.FlushOutput() : ld_.FlushInput();
+      if (q != TCIFLUSH && !master) ld_.FlushOutput();
+      Changed();
+      return 0L;
+    }
+    case TCXONC:
+      if (arg.value() > TCION) return Errno(EINVAL);
+      return 0L;
+    case TCSBRK:
+    case TCSBRKP:
+    case TIOCSBRK:
+    case TIOCCBRK:
+    case TIOCEXCL:
+    case TIOCNXCL:
+      return 0L;
+    case TIOCGETD: {
+      int ldisc = 0;  // N_TTY
+      SV_TRY(t.CopyOut(arg, &ldisc, sizeof(ldisc)));
+      return 0L;
+    }
+    case TIOCSETD: {
+      int ldisc;
+      SV_TRY(t.CopyIn(arg, &ldisc, sizeof(ldisc)));
+      return ldisc == 0 ? Result<long>(0L) : Result<long>(Errno(EINVAL));
+    }
+    default:
+      return JobIoctl(t, master, cmd, arg);
+  }
+}
+
+}  // namespace seedvisor::sentry

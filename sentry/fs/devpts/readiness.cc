@@ -1,0 +1,53 @@
+#include "sentry/fs/devpts/readiness.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace seedvisor::sentry {
+
+Result<std::unique_ptr<Readiness>> Readiness::Create() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Errno(errno);
+  }
+  // A small send buffer: clearing POLLOUT fills it.
+  int sz = 1;
+  (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+  return std::unique_ptr<Readiness>(new Readiness(sv[0], sv[1]));
+}
+
+Readiness::~Readiness() {
+  close(poll_fd_);
+  close(ctl_fd_);
+}
+
+void Readiness::Set(bool in, bool out) {
+  if (hung_up_) return;
+  char buf[4096] = {};
+  if (in && !in_) {
+    (void)send(ctl_fd_, buf, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } else if (!in && in_) {
+    while (recv(poll_fd_, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+    }
+  }
+  in_ = in;
+  if (!out && out_) {
+    // unix_writable(): not writable once the unread data this end sent
+    // fills its send buffer.
+    while (send(poll_fd_, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+    }
+  } else if (out && !out_) {
+    while (recv(ctl_fd_, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+    }
+  }
+  out_ = out;
+}
+
+void Readiness::Hangup() {
+  if (hung_up_) return;
+  Set(true, true);
+  shutdown(ctl_fd_, SHUT_RDWR);
+  hung_up_ = true;
+}
+
+}  // namespace seedvisor::sentry
