@@ -96,6 +96,12 @@ tcase big_pipe --out 1000000 -- "${SH[@]}" 'yes | head -c 1000000 | wc -c'
 tcase big_stdout --out "$(seq 1 20000)" -- "${DO[@]}" "$BB" seq 1 20000
 
 echo "== environment, /proc and /dev"
+# Pseudo-terminals: util-linux script(1) runs the command on a new pty as
+# its controlling terminal and copies its output from the master.
+tcase pty_script_tty --grep '^/dev/pts/[0-9]+' -- "${DO[@]}" /usr/bin/script -q -c tty /dev/null
+# busybox stty reads the new terminal's default termios (tty_std_termios).
+tcase pty_script_busybox_stty --grep 'intr = \^C; quit = \^\\; erase = \^\?; kill = \^U; eof = \^D;' -- \
+  "${DO[@]}" /usr/bin/script -q -c "$BB stty -a" /dev/null
 tcase env_passthrough --out "bar baz" -- env SEEDSC_E2E_FOO=bar SEEDSC_E2E_BAR=baz \
   "${SH[@]}" 'echo "$SEEDSC_E2E_FOO $SEEDSC_E2E_BAR"'
 tcase cwd_passthrough --out "$TESTLIB_TMP" -- "${DO[@]}" "$BB" pwd

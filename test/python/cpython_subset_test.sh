@@ -14,6 +14,6 @@ if [[ ! -e /usr/lib/python3.11/test/test_json/__init__.py ]]; then
   exit 1
 fi
 MODULES=(test_json test_struct test_math test_zlib test_re test_unicode test_tempfile
-         test_mmap test_select)
+         test_mmap test_select test_pty)
 exec /usr/bin/python3 "$(dirname "$0")/run_cpython_tests.py" --seedsc="$(realpath "$seedsc")" \
   --platforms=systrap --timeout=300 "${MODULES[@]}"

@@ -10,6 +10,7 @@ import json
 import mmap
 import multiprocessing
 import os
+import pty
 import re
 import select
 import shutil
@@ -56,6 +57,31 @@ async def aio(tmp):
     out, _ = await p.communicate()
     await asyncio.sleep(0.01)
     return line, out, p.returncode
+
+
+def pty_fork():
+    """pty.fork(): the child runs on the replica as its controlling
+    terminal; the parent reads what it prints through the master (epoll
+    for readiness, then EIO once the child's end is closed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        name = os.ttyname(0)
+        os.write(1, f"child {name} {os.isatty(1)} {os.tcgetpgrp(0) == os.getpid()}\n".encode())
+        os._exit(5)
+    ep = select.epoll()
+    ep.register(fd, select.EPOLLIN)
+    out = b""
+    while ep.poll(10):
+        try:
+            data = os.read(fd, 1024)
+        except OSError:  # EIO: the replica's last fd closed
+            break
+        if not data:
+            break
+        out += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
 
 
 def main():
@@ -153,6 +179,8 @@ def main():
         anon[100] = 7
         check("mmap", f.read(5) == b"hello" and anon[100] == 7)
     shutil.rmtree(tmp)
+    out, rc = pty_fork()
+    check("pty", re.fullmatch(rb"child /dev/pts/\d+ True True\r\n", out) is not None and rc == 5)
     print("ALL OK", flush=True)
 
 
