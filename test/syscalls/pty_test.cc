@@ -325,6 +325,28 @@ TEST(Pty, InterruptCharacterSignalsForegroundGroup) {
 
 volatile sig_atomic_t g_winch = 0;
 
+TEST(Pty, TerminalIsFreeAgainWhenItsSessionEnds) {
+  Pair p;
+  ASSERT_GE(p.replica, 0);
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  pid_t first = SessionChild(p, pfd[1], [] { return 0; });
+  WaitReady(pfd[0]);
+  int st;
+  ASSERT_EQ(waitpid(first, &st, 0), first);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  pid_t second = SessionChild(p, pfd[1], [] {
+    for (;;) pause();
+    return 0;
+  });
+  WaitReady(pfd[0]);
+  WriteAll(p.master, "\x1c");  // VQUIT
+  ASSERT_EQ(waitpid(second, &st, 0), second);
+  EXPECT_EQ(WIFSIGNALED(st) ? WTERMSIG(st) : st, SIGQUIT);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 TEST(Pty, WindowSizeAndSigwinch) {
   Pair p;
   ASSERT_GE(p.replica, 0);

@@ -158,24 +158,36 @@ Result<size_t> Pty::Write(Task& t, bool master, const char* buf, size_t len, boo
   }
 }
 
-Status Pty::ReplicaOpening(Task* t, int flags) {
-  // Kernel::mu() first (lock order), for the caller's session.
-  int sid = 0, pgid = 0;
-  bool leader = false;
-  if (t != nullptr && !(flags & O_NOCTTY)) {
-    absl::MutexLock kl(&t->kernel().mu());
-    sid = t->tg().sid;
-    pgid = t->tg().pgid;
-    leader = sid == t->tgid();
+bool SessionAlive(Kernel& k, int sid) {
+  for (auto& task : k.Tasks()) {
+    if (task->tg().sid == sid) return true;
   }
+  return false;
+}
+
+Status Pty::ReplicaOpening(Task* t, int flags) {
+  if (t == nullptr || (flags & O_NOCTTY)) {
+    std::lock_guard l(mu_);
+    return CountReplicaLocked();
+  }
+  // Kernel::mu() first (lock order), for the caller's session.
+  absl::MutexLock kl(&t->kernel().mu());
   std::lock_guard l(mu_);
+  SV_TRY(CountReplicaLocked());
+  int sid = t->tg().sid;
+  // Session leaders only; a terminal whose session has ended (its processes
+  // all gone: no disassociate_ctty() ran here) is free again.
+  if (sid == t->tgid() && (session_ == 0 || !SessionAlive(t->kernel(), session_))) {
+    session_ = sid;
+    fg_pgrp_ = t->tg().pgid;
+  }
+  return {};
+}
+
+Status Pty::CountReplicaLocked() {
   if (locked_ || hung_up_) return Errno(EIO);
   replicas_++;
   replica_opened_ = true;
-  if (leader && session_ == 0) {
-    session_ = sid;
-    fg_pgrp_ = pgid;
-  }
   Changed();
   return {};
 }

@@ -34,6 +34,9 @@ namespace seedvisor::sentry {
 class Kernel;
 class Task;
 
+// True if some process of session `sid` is alive. Holds Kernel::mu().
+bool SessionAlive(Kernel& k, int sid);
+
 class Pty {
  public:
   static Result<std::shared_ptr<Pty>> Create(int index, Kernel* kernel);
@@ -65,6 +68,9 @@ class Pty {
 
   // True if this pty is the controlling terminal of session `sid`.
   bool ControlsSession(int sid);
+  // TIOCSCTTY's claim (tiocsctty()): EPERM if another live session has it,
+  // unless `steal`.
+  Status ClaimForSession(Kernel& k, int sid, int pgid, bool steal);
 
  private:
   Pty(int index, Kernel* kernel, std::unique_ptr<Readiness> m, std::unique_ptr<Readiness> r);
@@ -72,6 +78,7 @@ class Pty {
                                    bool nonblock);
   // Waits for a state change, a signal (ERESTARTSYS) or the deadline
   // (ETIMEDOUT), with mu_ released meanwhile.
+  Status CountReplicaLocked();
   Status Wait(Task& t, std::unique_lock<std::mutex>& l, const timespec* deadline = nullptr);
   // Recomputes both ends' readiness and wakes the waiters. Holds mu_.
   void Changed();

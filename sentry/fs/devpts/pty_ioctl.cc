@@ -46,6 +46,17 @@ bool GroupInSession(Task& t, int pgid, int sid, bool* exists) {
 
 }  // namespace
 
+Status Pty::ClaimForSession(Kernel& k, int sid, int pgid, bool steal) {
+  absl::MutexLock kl(&k.mu());
+  std::lock_guard l(mu_);
+  if (session_ != 0 && session_ != sid && SessionAlive(k, session_) && !steal) {
+    return Errno(EPERM);
+  }
+  session_ = sid;
+  fg_pgrp_ = pgid;
+  return {};
+}
+
 Result<long> Pty::TermiosIoctl(Task& t, unsigned long cmd, UserAddr arg) {
   switch (cmd) {
     case TCGETS:
@@ -89,12 +100,7 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
       // other session has (stealing needs arg 1 and CAP_SYS_ADMIN).
       if (ControlsSession(c.sid) && c.leader()) return 0L;
       if (!c.leader() || SessionHasPty(c.sid)) return Errno(EPERM);
-      std::lock_guard l(mu_);
-      if (session_ != 0) {
-        if (arg.value() != 1 || t.creds().euid != 0) return Errno(EPERM);
-      }
-      session_ = c.sid;
-      fg_pgrp_ = c.pgid;
+      SV_TRY(ClaimForSession(t.kernel(), c.sid, c.pgid, arg.value() == 1 && t.creds().euid == 0));
       return 0L;
     }
     case TIOCNOTTY: {
