@@ -100,7 +100,7 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
       // other session has (stealing needs arg 1 and CAP_SYS_ADMIN).
       if (ControlsSession(c.sid) && c.leader()) return 0L;
       if (!c.leader() || SessionHasPty(c.sid)) return Errno(EPERM);
-      SV_TRY(ClaimForSession(t.kernel(), c.sid, c.pgid, arg.value() == 1 && t.creds().euid == 0));
+      SV_TRY(ClaimForSession(t.kernel(), c.sid, c.pgid, arg.value() == 1 && t.creds().HasCap(CAP_SYS_ADMIN)));
       return 0L;
     }
     case TIOCNOTTY: {
@@ -146,8 +146,8 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
       return 0L;
     }
     case TIOCSTI: {
-      // Faking input needs the terminal to be the caller's, or root.
-      if (!ControlsSession(c.sid) && t.creds().euid != 0) return Errno(EPERM);
+      // Faking input needs the terminal to be the caller's, or CAP_SYS_ADMIN.
+      if (!ControlsSession(c.sid) && !t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
       char ch;
       SV_TRY(t.CopyIn(arg, &ch, 1));
       std::vector<int> signals;
