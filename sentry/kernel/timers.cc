@@ -30,6 +30,7 @@ TimerService::Setting TimerService::SetReal(const std::shared_ptr<ThreadGroup>& 
     timers_.erase(tg.get());
   } else {
     timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns};
+    rearmed_ = true;
     StartThread();
   }
   return old;
@@ -55,6 +56,7 @@ TimerService::Setting TimerService::SetCpu(const std::shared_ptr<ThreadGroup>& t
     cpu_timers_.erase({tg.get(), which});
   } else {
     cpu_timers_[{tg.get(), which}] = CpuTimer{tg, cpu_ns + s.value_ns, s.interval_ns};
+    rearmed_ = true;
     StartThread();
   }
   return old;
@@ -117,6 +119,7 @@ void TimerService::CheckCpuTimers() {
 void TimerService::Loop() {
   absl::MutexLock l(&mu_);
   while (!stop_) {
+    rearmed_ = false;
     CheckCpuTimers();
     int64_t now = MonotonicNowNs();
     int64_t next = now + 1000000000LL;  // re-check at least every second
@@ -155,7 +158,7 @@ void TimerService::Loop() {
       next = std::min(next, t.deadline_ns);
       ++it;
     }
-    mu_.AwaitWithTimeout(absl::Condition(&stop_),
+    mu_.AwaitWithTimeout(absl::Condition(this, &TimerService::WakeLoop),
                          absl::Nanoseconds(std::max<int64_t>(next - MonotonicNowNs(), 0)));
   }
 }

@@ -58,12 +58,16 @@ class TimerService {
   // Fires the CPU timers that are due; drops mu_ while it reads CPU time.
   void CheckCpuTimers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool WakeLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || rearmed_; }
 
   Kernel& kernel_;
   absl::Mutex mu_;
   std::map<const ThreadGroup*, Timer> timers_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<const ThreadGroup*, int>, CpuTimer> cpu_timers_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // A timer was armed: the loop must look again before its old wakeup
+  // (an ITIMER_REAL of 1 us must not wait for a 1 s re-check).
+  bool rearmed_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 // CPU time: ITIMER_VIRTUAL/ITIMER_PROF (SIGVTALRM/SIGPROF after CPU time,
 // not wall time), CPU clocks of other threads and processes
-// (pthread_getcpuclockid, clock_getcpuclockid), getrusage.
+// (pthread_getcpuclockid, clock_getcpuclockid), getrusage; and re-arming
+// ITIMER_REAL.
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -113,6 +114,33 @@ TEST_F(ItimerTest, ProfRepeatsWithItsInterval) {
   }
   EXPECT_GE(g_prof, 3);
   EXPECT_ERRNO(EINVAL, setitimer(7, &v, nullptr));
+}
+
+volatile sig_atomic_t g_alrm = 0;
+
+// Re-arming ITIMER_REAL to a shorter time takes effect at once, also while
+// a longer timer was armed (CPython's test_signal measures the resolution
+// with 1 us timers).
+TEST(ItimerRealTest, RearmedShorterFiresSoon) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = [](int) { g_alrm = 1; };
+  sigaction(SIGALRM, &sa, &old);
+  g_alrm = 0;
+  itimerval v{};
+  v.it_value.tv_sec = 5;
+  ASSERT_OK(setitimer(ITIMER_REAL, &v, nullptr));
+  usleep(20000);
+  v.it_value.tv_sec = 0;
+  v.it_value.tv_usec = 1;
+  int64_t start = Ns(CLOCK_MONOTONIC);
+  ASSERT_OK(setitimer(ITIMER_REAL, &v, nullptr));
+  while (!g_alrm && Ns(CLOCK_MONOTONIC) - start < 5000000000LL) usleep(1000);
+  int64_t took_ms = (Ns(CLOCK_MONOTONIC) - start) / 1000000;
+  EXPECT_EQ(g_alrm, 1);
+  EXPECT_LT(took_ms, 400);
+  itimerval zero{};
+  setitimer(ITIMER_REAL, &zero, nullptr);
+  sigaction(SIGALRM, &old, nullptr);
 }
 
 std::atomic<bool> g_stop{false};
