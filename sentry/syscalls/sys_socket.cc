@@ -7,6 +7,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/host_socket.h"
+#include "sentry/socket/netlink_socket.h"
 #include "sentry/socket/unix_socket.h"
 #include "sentry/syscalls/sys_file_internal.h"
 #include "sentry/syscalls/sys_socket.h"
@@ -85,11 +86,13 @@ SyscallReturn SysSocket(Task& t, const SyscallArgs& a) {
       SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(domain, type, protocol, host));
       return InstallFile(t, std::make_shared<HostSocket>(fl, hfd, domain), flags);
     }
-    case AF_NETLINK:
+    case AF_NETLINK: {
+      bool host = t.kernel().options().network == "host";
+      SV_ASSIGN_OR_RETURN(FileRef s, NewNetlinkSocket(t, base, protocol, fl, host));
+      return InstallFile(t, s, flags);
+    }
     case AF_PACKET:
     default:
-      // Not in the sandbox (yet): callers such as getaddrinfo and
-      // if_nameindex fall back on this.
       return Errno(EAFNOSUPPORT);
   }
 }

@@ -55,7 +55,7 @@ constexpr SyscallEntry kTable[] = {
      "VIRTUAL and PROF both count guest CPU time, checked every 4 ms"},
     {39, "getpid", SysGetpid, Support::kFull, "", ""},
     {40, "sendfile", SysSendfile, Support::kFull, "iipu", ""},
-    {41, "socket", SysSocket, Support::kPartial, "iii", "AF_UNIX in the sandbox; AF_INET/6 via host sockets (--network); others EAFNOSUPPORT"},
+    {41, "socket", SysSocket, Support::kPartial, "iii", "AF_UNIX in the sandbox; AF_INET/6 via host sockets (--network); AF_NETLINK NETLINK_ROUTE only: lo answered by the sentry (--network=none), read-only RTM_GET* to the host (--network=host); others EAFNOSUPPORT"},
     {42, "connect", SysConnect, Support::kFull, "ipu", ""},
     {43, "accept", SysAccept, Support::kFull, "ipp", ""},
     {44, "sendto", SysSendto, Support::kFull, "iBuxpu", ""},

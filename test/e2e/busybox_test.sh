@@ -191,4 +191,10 @@ tcase trap_signal --out "trapped" -- "${SH[@]}" 'trap "echo trapped; exit 0" USR
 tcase sleep_timing --out ok -- "${SH[@]}" \
   's=$(date +%s); sleep 1; e=$(date +%s); [ $((e - s)) -ge 1 ] && [ $((e - s)) -le 3 ] && echo ok'
 
+echo "== network interfaces (netlink, --network=none: lo only)"
+tcase ip_addr_lo --grep 'inet 127\.0\.0\.1/8 scope host lo' -- "$SEEDSC" do "$BB" ip addr
+tcase ip_link_only_lo --out 1 -- "${SH[@]}" "$BB ip link | grep -c '^[0-9]*:'"
+tcase python_if_nameindex --out "[(1, 'lo')]" -- \
+  "$SEEDSC" do python3 -c 'import socket; print(socket.if_nameindex())'
+
 testlib_finish

@@ -1,0 +1,213 @@
+#include "sentry/socket/netlink_route.h"
+
+#include <errno.h>
+#include <linux/if_arp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if.h>
+#include <netinet/in.h>
+#include <string.h>
+
+namespace seedvisor::sentry {
+
+namespace {
+
+constexpr uint32_t kLoIndex = 1;
+constexpr uint8_t kIfOperUnknown = 0;      // IF_OPER_UNKNOWN: lo reports it
+
+// One netlink message under construction: header first, attributes
+// appended 4-byte aligned, the length patched by Finish().
+class MsgBuilder {
+ public:
+  MsgBuilder(uint16_t type, uint16_t flags, uint32_t seq, uint32_t port) {
+    nlmsghdr h{};
+    h.nlmsg_type = type;
+    h.nlmsg_flags = flags;
+    h.nlmsg_seq = seq;
+    h.nlmsg_pid = port;
+    Put(&h, sizeof(h));
+  }
+  void Put(const void* p, size_t n) {
+    buf_.append(static_cast<const char*>(p), n);
+    buf_.resize(NLMSG_ALIGN(buf_.size()), '\0');
+  }
+  void Attr(uint16_t type, const void* p, size_t n) {
+    rtattr a{};
+    a.rta_len = static_cast<uint16_t>(RTA_LENGTH(n));
+    a.rta_type = type;
+    buf_.append(reinterpret_cast<const char*>(&a), sizeof(a));
+    Put(p, n);
+  }
+  void AttrU32(uint16_t type, uint32_t v) { Attr(type, &v, sizeof(v)); }
+  void AttrU8(uint16_t type, uint8_t v) { Attr(type, &v, sizeof(v)); }
+  void AttrStr(uint16_t type, const char* s) { Attr(type, s, strlen(s) + 1); }
+  std::string Finish() {
+    uint32_t len = static_cast<uint32_t>(buf_.size());
+    memcpy(buf_.data(), &len, sizeof(len));  // nlmsg_len is the first field
+    return std::move(buf_);
+  }
+
+ private:
+  std::string buf_;
+};
+
+std::string LinkMsg(uint16_t flags, uint32_t seq, uint32_t port) {
+  MsgBuilder m(RTM_NEWLINK, flags, seq, port);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_type = ARPHRD_LOOPBACK;
+  ifi.ifi_index = kLoIndex;
+  ifi.ifi_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP;
+  m.Put(&ifi, sizeof(ifi));
+  m.AttrStr(IFLA_IFNAME, "lo");
+  m.AttrU32(IFLA_TXQLEN, 1000);
+  m.AttrU8(IFLA_OPERSTATE, kIfOperUnknown);
+  m.AttrU8(IFLA_LINKMODE, 0);
+  m.AttrU32(IFLA_MTU, 65536);
+  const uint8_t mac[6] = {};
+  m.Attr(IFLA_ADDRESS, mac, sizeof(mac));
+  m.Attr(IFLA_BROADCAST, mac, sizeof(mac));
+  m.AttrStr(IFLA_QDISC, "noqueue");
+  return m.Finish();
+}
+
+std::string AddrMsg(int family, uint32_t seq, uint32_t port) {
+  MsgBuilder m(RTM_NEWADDR, NLM_F_MULTI, seq, port);
+  ifaddrmsg ifa{};
+  ifa.ifa_family = static_cast<uint8_t>(family);
+  ifa.ifa_prefixlen = family == AF_INET ? 8 : 128;
+  ifa.ifa_flags = IFA_F_PERMANENT;
+  ifa.ifa_scope = RT_SCOPE_HOST;
+  ifa.ifa_index = kLoIndex;
+  m.Put(&ifa, sizeof(ifa));
+  if (family == AF_INET) {
+    in_addr a{htonl(INADDR_LOOPBACK)};
+    m.Attr(IFA_ADDRESS, &a, sizeof(a));
+    m.Attr(IFA_LOCAL, &a, sizeof(a));
+    m.AttrStr(IFA_LABEL, "lo");
+  } else {
+    m.Attr(IFA_ADDRESS, &in6addr_loopback, sizeof(in6addr_loopback));
+  }
+  m.AttrU32(IFA_FLAGS, IFA_F_PERMANENT);
+  ifa_cacheinfo ci{};
+  ci.ifa_prefered = ci.ifa_valid = 0xffffffffu;  // forever
+  m.Attr(IFA_CACHEINFO, &ci, sizeof(ci));
+  return m.Finish();
+}
+
+std::string DoneMsg(uint32_t seq, uint32_t port) {
+  MsgBuilder m(NLMSG_DONE, NLM_F_MULTI, seq, port);
+  int32_t zero = 0;
+  m.Put(&zero, sizeof(zero));
+  return m.Finish();
+}
+
+// netlink_ack(): an error echoes the whole request; a plain ack (err 0) only
+// its header and says so with NLM_F_CAPPED.
+std::string ErrorMsg(const nlmsghdr& req, std::string_view whole, int err, uint32_t port) {
+  MsgBuilder m(NLMSG_ERROR, err ? 0 : NLM_F_CAPPED, req.nlmsg_seq, port);
+  int32_t e = -err;
+  std::string body(reinterpret_cast<const char*>(&e), sizeof(e));
+  body.append(err ? whole : whole.substr(0, sizeof(nlmsghdr)));
+  m.Put(body.data(), body.size());
+  return m.Finish();
+}
+
+// The IFLA_IFNAME of a GETLINK request's attributes, or "" if none.
+std::string IfNameAttr(std::string_view attrs) {
+  while (attrs.size() >= sizeof(rtattr)) {
+    rtattr a;
+    memcpy(&a, attrs.data(), sizeof(a));
+    if (a.rta_len < sizeof(rtattr) || a.rta_len > attrs.size()) break;
+    if (a.rta_type == IFLA_IFNAME) {
+      std::string_view v = attrs.substr(sizeof(rtattr), a.rta_len - sizeof(rtattr));
+      return std::string(v.substr(0, v.find('\0')));
+    }
+    attrs.remove_prefix(std::min<size_t>(RTA_ALIGN(a.rta_len), attrs.size()));
+  }
+  return "";
+}
+
+// rtnetlink_rcv_msg() for one request: appends replies, returns 0 or an
+// errno that the caller turns into an NLMSG_ERROR. Dumps never ack.
+int HandleOne(const nlmsghdr& h, std::string_view whole, uint32_t port,
+              std::vector<std::string>* out, bool* acked) {
+  std::string_view payload = whole.substr(sizeof(nlmsghdr));
+  int type = h.nlmsg_type;
+  if (type > RTM_MAX) return EOPNOTSUPP;
+  bool get = ((type - RTM_BASE) & 3) == 2;
+  if (!get) return EOPNOTSUPP;  // no changes to the sandbox's network
+  // A request too short for its family byte is skipped (rtnetlink_rcv_msg()).
+  if (payload.empty()) return 0;
+  if ((h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) {
+    *acked = true;  // a dump answers with its messages and NLMSG_DONE
+    int family = static_cast<uint8_t>(payload[0]);
+    if (type == RTM_GETLINK) {
+      out->push_back(LinkMsg(NLM_F_MULTI, h.nlmsg_seq, port));
+    } else if (type == RTM_GETADDR) {
+      if (family == AF_UNSPEC || family == AF_INET) {
+        out->push_back(AddrMsg(AF_INET, h.nlmsg_seq, port));
+      }
+      if (family == AF_UNSPEC || family == AF_INET6) {
+        out->push_back(AddrMsg(AF_INET6, h.nlmsg_seq, port));
+      }
+    }
+    // Every other table (routes, neighbours, rules, qdiscs, ...) is empty.
+    out->push_back(DoneMsg(h.nlmsg_seq, port));
+    return 0;
+  }
+  if (type != RTM_GETLINK) return EOPNOTSUPP;
+  if (payload.size() < sizeof(ifinfomsg)) return EINVAL;
+  ifinfomsg ifi;
+  memcpy(&ifi, payload.data(), sizeof(ifi));
+  if (ifi.ifi_index > 0) {
+    if (static_cast<uint32_t>(ifi.ifi_index) != kLoIndex) return ENODEV;
+  } else {
+    std::string name = IfNameAttr(payload.substr(NLMSG_ALIGN(sizeof(ifinfomsg))));
+    if (name.empty()) return EINVAL;
+    if (name != "lo") return ENODEV;
+  }
+  out->push_back(LinkMsg(0, h.nlmsg_seq, port));
+  return 0;
+}
+
+// Calls `f(header, whole_message)` for each well-formed message of `batch`
+// until it returns false; stops silently at a malformed one.
+template <typename F>
+bool ForEachMessage(std::string_view batch, F f) {
+  while (batch.size() >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    memcpy(&h, batch.data(), sizeof(h));
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > batch.size()) return false;
+    if (!f(h, batch.substr(0, h.nlmsg_len))) return false;
+    batch.remove_prefix(std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), batch.size()));
+  }
+  return true;
+}
+
+}  // namespace
+
+void HandleRouteRequests(std::string_view batch, uint32_t port, std::vector<std::string>* out) {
+  ForEachMessage(batch, [&](const nlmsghdr& h, std::string_view whole) {
+    int err = 0;
+    bool acked = false;
+    // Only requests reach the kernel; control types (NOOP, ERROR, DONE,
+    // OVERRUN) are skipped (netlink_rcv_skb()).
+    if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
+      err = HandleOne(h, whole, port, out, &acked);
+    }
+    if (err || ((h.nlmsg_flags & NLM_F_ACK) && !acked)) {
+      out->push_back(ErrorMsg(h, whole, err, port));
+    }
+    return true;
+  });
+}
+
+bool RouteBatchIsReadOnly(std::string_view batch) {
+  return ForEachMessage(batch, [](const nlmsghdr& h, std::string_view) {
+    if (!(h.nlmsg_flags & NLM_F_REQUEST) || h.nlmsg_type < NLMSG_MIN_TYPE) return true;
+    return h.nlmsg_type <= RTM_MAX && ((h.nlmsg_type - RTM_BASE) & 3) == 2;
+  });
+}
+
+}  // namespace seedvisor::sentry
