@@ -1,6 +1,6 @@
 // Event-notification syscalls: epoll (sys_epoll.cc), eventfd
 // (sys_eventfd.cc), timerfd (sys_timerfd.cc), signalfd (sys_signalfd.cc),
-// memfd_create (sys_memfd.cc).
+// memfd_create (sys_memfd.cc), inotify (sys_inotify.cc).
 #ifndef SEEDVISOR_SENTRY_SYSCALLS_SYS_EVENTS_H_
 #define SEEDVISOR_SENTRY_SYSCALLS_SYS_EVENTS_H_
 
@@ -25,6 +25,10 @@ SyscallReturn SysSignalfd4(Task& t, const SyscallArgs& a);
 SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a);
 // fcntl(F_GET_SEALS / F_ADD_SEALS `seals`) on `f` (sys_memfd.cc).
 SyscallReturn MemfdSeals(FileDescription& f, int cmd, unsigned seals);
+SyscallReturn SysInotifyInit(Task& t, const SyscallArgs& a);
+SyscallReturn SysInotifyInit1(Task& t, const SyscallArgs& a);
+SyscallReturn SysInotifyAddWatch(Task& t, const SyscallArgs& a);
+SyscallReturn SysInotifyRmWatch(Task& t, const SyscallArgs& a);
 
 }  // namespace seedvisor::sentry
 

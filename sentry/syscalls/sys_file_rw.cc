@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sentry/syscalls/sys_file.h"
+#include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
 namespace seedvisor::sentry {
@@ -33,8 +34,33 @@ int FdLimit(Task& t) {
   return static_cast<int>(cur);
 }
 
+namespace {
+Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                              int64_t offset);
+Result<size_t> WriteFromUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                                 int64_t offset);
+}  // namespace
+
+// vfs_read()/vfs_write(): a transfer of at least one byte is an IN_ACCESS or
+// IN_MODIFY.
 Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
                           int64_t offset) {
+  auto n = ReadToUserOnce(t, f, buf, len, offset);
+  if (n.ok() && *n > 0) FsnotifyFile(f, IN_ACCESS);
+  return n;
+}
+
+Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                             int64_t offset) {
+  auto n = WriteFromUserOnce(t, f, buf, len, offset);
+  if (n.ok() && *n > 0) FsnotifyFile(f, IN_MODIFY);
+  return n;
+}
+
+namespace {
+
+Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                              int64_t offset) {
   len = std::min(len, kMaxRw);
   // Files without a host poll fd (regular files, /dev/zero) never block, so
   // a big read is done in chunks; pipes and terminals get one read.
@@ -68,8 +94,8 @@ Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
   return done;
 }
 
-Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
-                             int64_t offset) {
+Result<size_t> WriteFromUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
+                                 int64_t offset) {
   len = std::min(len, kMaxRw);
   std::vector<char> tmp(std::min(len, kChunk));
   size_t done = 0;
@@ -90,6 +116,8 @@ Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t l
   } while (done < len);
   return done;
 }
+
+}  // namespace
 
 Result<std::string> GatherFromUser(Task& t, const std::vector<iovec>& iov) {
   std::string data;
@@ -153,6 +181,7 @@ SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   Result<size_t> n = offset >= 0 ? f->PWrite(t, data.data(), data.size(), offset)
                                  : f->Write(t, data.data(), data.size());
   if (!n.ok()) return n.error();
+  if (*n > 0) FsnotifyFile(*f, IN_MODIFY);
   return *n;
 }
 

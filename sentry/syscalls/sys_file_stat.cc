@@ -8,6 +8,7 @@
 #include <utime.h>
 
 #include "sentry/syscalls/sys_file.h"
+#include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
 namespace seedvisor::sentry {
@@ -57,7 +58,15 @@ SyscallReturn CopyOutStat(Task& t, const Target& tg, UserAddr buf) {
 Status SetAttr(const Target& tg, const SetAttrRequest& r) {
   if (!tg.d) return {};  // pipes and stdio: nothing to keep
   SV_TRY(MountWritable(tg.d));
-  return tg.d->inode()->SetAttr(r);
+  SV_TRY(tg.d->inode()->SetAttr(r));
+  // fsnotify_change(): owner and mode are IN_ATTRIB, size IN_MODIFY; both
+  // times (a utimes call) IN_ATTRIB, atime alone IN_ACCESS, mtime IN_MODIFY.
+  uint32_t mask = 0;
+  if (r.mode || r.uid || r.gid || (r.atime && r.mtime)) mask |= IN_ATTRIB;
+  if (r.size || (r.mtime && !r.atime)) mask |= IN_MODIFY;
+  if (r.atime && !r.mtime) mask |= IN_ACCESS;
+  if (mask) FsnotifyDentry(*tg.d, mask);
+  return {};
 }
 
 SyscallReturn DoChmod(Task& t, const Target& tg, mode_t mode) {
@@ -339,6 +348,7 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   r.size = len;
   SV_TRY(MountWritable(tg.d));
   SV_TRY(tg.d->inode()->SetAttr(r));
+  FsnotifyDentry(*tg.d, IN_MODIFY);
   return 0;
 }
 
@@ -350,6 +360,7 @@ SyscallReturn SysFtruncate(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
   SV_TRY(f->Truncate(len));
+  FsnotifyFile(*f, IN_MODIFY);
   return 0;
 }
 

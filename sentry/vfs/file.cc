@@ -1,5 +1,6 @@
 #include "sentry/vfs/file.h"
 
+#include "sentry/vfs/fsnotify.h"
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
@@ -10,6 +11,8 @@ FileDescription::FileDescription(int flags, std::shared_ptr<Dentry> dentry)
       dentry_(std::move(dentry)) {}
 
 FileDescription::~FileDescription() {
+  // The last reference to an open file is its close (__fput()).
+  if (dentry_) FsnotifyFile(*this, writable() ? IN_CLOSE_WRITE : IN_CLOSE_NOWRITE);
   for (auto& [owner, fn] : on_release_) fn(this);
 }
 

@@ -10,6 +10,7 @@
 #include "sentry/fs/host/host.h"
 #include "sentry/fs/overlay/overlay.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/vfs/fsnotify.h"
 
 namespace seedvisor::sentry {
 
@@ -22,6 +23,21 @@ constexpr size_t kPathMax = 4096;
 thread_local Task* g_current_task = nullptr;
 
 bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
+
+// True once the object behind `d` has no name left.
+bool LastLinkGone(const Dentry& d) {
+  auto st = d.inode()->Stat();
+  return !st.ok() || st->st_nlink == 0;
+}
+
+// The events of unlink(2)/rmdir(2) (`isdir`: IN_ISDIR) of `name` in `dir`:
+// vfs_unlink() reports the link count change (IN_ATTRIB), then the name's
+// removal (IN_DELETE); the object's watches end with IN_DELETE_SELF.
+void NotifyRemoved(const Dentry& dir, std::string_view name, const Dentry& child, uint32_t isdir) {
+  if (!isdir) FsnotifyInode(child.inode().get(), IN_ATTRIB);
+  FsnotifyDir(dir, IN_DELETE | isdir, name);
+  if (isdir || LastLinkGone(child)) FsnotifyDeleted(child.inode().get());
+}
 
 Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask) {
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
@@ -258,6 +274,7 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
                           pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds));
       (void)ignored;
       pn.dir->Forget(pn.name);
+      FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
       SV_ASSIGN_OR_RETURN(d, pn.dir->Child(pn.name));
       created = true;
       break;
@@ -297,7 +314,9 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     SetAttrRequest r;
     r.size = 0;
     SV_TRY(d->inode()->SetAttr(r));
+    FsnotifyDentry(*d, IN_MODIFY);
   }
+  FsnotifyFile(*f, IN_OPEN);
   return f;
 }
 
@@ -311,6 +330,7 @@ Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Mkdir(pn.name, mode & ~c.umask & 07777, c.creds));
   pn.dir->Forget(pn.name);
+  FsnotifyDir(*pn.dir, IN_CREATE | IN_ISDIR, pn.name);
   return {};
 }
 
@@ -327,6 +347,7 @@ Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, d
   if (type == S_IFDIR) return Errno(EPERM);
   SV_TRY(pn.dir->inode()->Mknod(pn.name, type | (mode & ~c.umask & 07777), dev, c.creds));
   pn.dir->Forget(pn.name);
+  FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
   return {};
 }
 
@@ -345,6 +366,7 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   SV_TRY(pn.dir->inode()->Unlink(pn.name));
   child->MarkDeleted();
   pn.dir->Forget(pn.name);
+  NotifyRemoved(*pn.dir, pn.name, *child, 0);
   return {};
 }
 
@@ -364,6 +386,7 @@ Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   SV_TRY(pn.dir->inode()->Rmdir(pn.name));
   child->MarkDeleted();
   pn.dir->Forget(pn.name);
+  NotifyRemoved(*pn.dir, pn.name, *child, IN_ISDIR);
   return {};
 }
 
@@ -410,6 +433,15 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   op.dir->Forget(op.name);
   np.dir->Forget(np.name);
   if (dst.ok() && !(flags & RENAME_EXCHANGE)) (*dst)->MarkDeleted();
+  // fsnotify_move(): the pair shares a cookie; the object moved itself.
+  uint32_t cookie = FsnotifyCookie();
+  uint32_t isdir = src_dir ? IN_ISDIR : 0;
+  FsnotifyDir(*op.dir, IN_MOVED_FROM | isdir, op.name, cookie);
+  FsnotifyDir(*np.dir, IN_MOVED_TO | isdir, np.name, cookie);
+  FsnotifyInode(src->inode().get(), IN_MOVE_SELF);
+  if (dst.ok() && !(flags & RENAME_EXCHANGE) && LastLinkGone(**dst)) {
+    FsnotifyDeleted((*dst)->inode().get());
+  }
   return {};
 }
 
@@ -429,6 +461,8 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
   np.dir->Forget(np.name);
+  FsnotifyInode(src->inode().get(), IN_ATTRIB);  // fsnotify_link_count()
+  FsnotifyDir(*np.dir, IN_CREATE, np.name);
   return {};
 }
 
@@ -445,6 +479,7 @@ Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::strin
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Symlink(pn.name, target, c.creds));
   pn.dir->Forget(pn.name);
+  FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
   return {};
 }
 

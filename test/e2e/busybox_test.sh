@@ -197,4 +197,20 @@ tcase ip_link_only_lo --out 1 -- "${SH[@]}" "$BB ip link | grep -c '^[0-9]*:'"
 tcase python_if_nameindex --out "[(1, 'lo')]" -- \
   "$SEEDSC" do python3 -c 'import socket; print(socket.if_nameindex())'
 
+echo "== inotify (ctypes): a watch on a lower-layer file survives its copy-up"
+INOTIFY_PY='
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+wd = libc.inotify_add_watch(fd, b"/etc/hostname", 0x2 | 0x8)  # IN_MODIFY | IN_CLOSE_WRITE
+with open("/etc/hostname", "a") as f:
+    f.write("x")
+data, masks = os.read(fd, 4096), []
+while data:
+    w, mask, cookie, n = struct.unpack_from("iIII", data)
+    masks.append(hex(mask))
+    data = data[16 + n:]
+print(wd, masks)'
+tcase inotify_copy_up_python --out "1 ['0x2', '0x8']" -- "$SEEDSC" do python3 -c "$INOTIFY_PY"
+
 testlib_finish

@@ -1,0 +1,140 @@
+#include "sentry/fs/inotify/inotify.h"
+
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+size_t InotifyFile::Ev::size() const {
+  // copy_event_to_user(): the name with at least one NUL, rounded up to a
+  // multiple of sizeof(struct inotify_event).
+  size_t n = name.empty() ? 0 : (name.size() + 1 + sizeof(inotify_event) - 1) /
+                                    sizeof(inotify_event) * sizeof(inotify_event);
+  return sizeof(inotify_event) + n;
+}
+
+Result<std::shared_ptr<InotifyFile>> InotifyFile::Create(int flags) {
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return Errno(errno);
+  return std::make_shared<InotifyFile>(flags, efd);
+}
+
+InotifyFile::InotifyFile(int flags, int efd) : HostFdFile(flags, efd, "anon_inode:inotify") {}
+
+InotifyFile::~InotifyFile() { FsnotifyRemoveAll(this); }
+
+Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
+  int wd;
+  uint32_t full;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = wds_.find(d->inode().get());
+    if (it != wds_.end()) {
+      if (mask & IN_MASK_CREATE) return Errno(EEXIST);
+      wd = it->second;
+      full = (mask & IN_MASK_ADD) ? (masks_[wd] | mask) : mask;
+    } else {
+      wd = next_wd_++;
+      full = mask;
+      wds_[d->inode().get()] = wd;
+    }
+    full &= ~(IN_MASK_ADD | IN_MASK_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW);
+    masks_[wd] = full;
+  }
+  // Outside mu_: the registry calls Event() with its own lock held.
+  FsnotifyAddWatch(d, this, wd, full);
+  return wd;
+}
+
+Status InotifyFile::RemoveWatch(int wd) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!masks_.count(wd)) return Errno(EINVAL);
+  }
+  // Event(IN_IGNORED) forgets the wd.
+  if (!FsnotifyRemoveWatch(this, wd, /*ignored=*/true)) return Errno(EINVAL);
+  return {};
+}
+
+void InotifyFile::Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (mask & IN_IGNORED) {
+    masks_.erase(wd);
+    for (auto it = wds_.begin(); it != wds_.end(); ++it) {
+      if (it->second == wd) {
+        wds_.erase(it);
+        break;
+      }
+    }
+  }
+  Ev e{wd, mask, cookie, std::string(name)};
+  if (!queue_.empty() && queue_.back() == e) return;  // inotify_merge()
+  if (queue_.size() >= kMaxQueued) {
+    Ev overflow{-1, IN_Q_OVERFLOW, 0, {}};
+    if (queue_.back() == overflow) return;
+    e = overflow;
+  }
+  queued_bytes_ += e.size();
+  queue_.push_back(std::move(e));
+  SetReadyLocked();
+}
+
+void InotifyFile::SetReadyLocked() {
+  bool want = !queue_.empty();
+  if (want == ready_) return;
+  uint64_t v = 1;
+  if (want) {
+    (void)!write(host_fd(), &v, sizeof(v));
+  } else {
+    (void)!read(host_fd(), &v, sizeof(v));
+  }
+  ready_ = want;
+}
+
+Result<size_t> InotifyFile::Read(Task& t, char* buf, size_t len) {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!queue_.empty()) {
+        if (queue_.front().size() > len) return Errno(EINVAL);  // inotify_read()
+        size_t done = 0;
+        while (!queue_.empty() && done + queue_.front().size() <= len) {
+          const Ev& e = queue_.front();
+          inotify_event h{};
+          h.wd = e.wd;
+          h.mask = e.mask;
+          h.cookie = e.cookie;
+          h.len = static_cast<uint32_t>(e.size() - sizeof(h));
+          memcpy(buf + done, &h, sizeof(h));
+          memset(buf + done + sizeof(h), 0, h.len);
+          memcpy(buf + done + sizeof(h), e.name.data(), e.name.size());
+          done += e.size();
+          queued_bytes_ -= e.size();
+          queue_.pop_front();
+        }
+        SetReadyLocked();
+        return done;
+      }
+    }
+    if (nonblocking()) return Errno(EAGAIN);
+    SV_TRY(WaitFor(t, POLLIN, nullptr));
+  }
+}
+
+Result<long> InotifyFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if (cmd != FIONREAD) return Errno(EINVAL);  // inotify_ioctl()
+  int n;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    n = static_cast<int>(queued_bytes_);
+  }
+  SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+  return 0L;
+}
+
+}  // namespace seedvisor::sentry

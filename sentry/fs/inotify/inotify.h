@@ -1,0 +1,71 @@
+// InotifyFile: one inotify(7) instance (inotify_init1(2)).
+//
+// Its watches live in the fsnotify registry (sentry/vfs/fsnotify.h), which
+// calls Event() for what guest tasks do to watched objects. Events queue
+// here, up to kMaxQueued (fs.inotify.max_queued_events' default); then one
+// IN_Q_OVERFLOW. An event identical to the last queued one is dropped
+// (inotify_merge()). read(2) returns whole struct inotify_event records,
+// names NUL-padded to a multiple of 16 bytes; readiness for poll/epoll comes
+// from a host eventfd that is readable while events wait.
+//
+//   SV_ASSIGN_OR_RETURN(auto f, InotifyFile::Create(O_RDONLY | O_NONBLOCK));
+//   SV_ASSIGN_OR_RETURN(int wd, f->AddWatch(dentry, IN_CREATE | IN_DELETE));
+//   SV_ASSIGN_OR_RETURN(size_t n, f->Read(t, buf, sizeof(buf)));
+#ifndef SEEDVISOR_SENTRY_FS_INOTIFY_INOTIFY_H_
+#define SEEDVISOR_SENTRY_FS_INOTIFY_INOTIFY_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sentry/fs/anon/hostfd_file.h"
+#include "sentry/vfs/fsnotify.h"
+
+namespace seedvisor::sentry {
+
+class InotifyFile : public HostFdFile, public FsnotifySink {
+ public:
+  static constexpr size_t kMaxQueued = 16384;
+
+  static Result<std::shared_ptr<InotifyFile>> Create(int flags);
+  InotifyFile(int flags, int efd);
+  ~InotifyFile() override;
+
+  // inotify_add_watch(2) on `d` (resolved and permission-checked by the
+  // caller): the watch descriptor, the same one again for the same object.
+  Result<int> AddWatch(const DentryRef& d, uint32_t mask);
+  // inotify_rm_watch(2): EINVAL for an unknown wd.
+  Status RemoveWatch(int wd);
+
+  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  Result<size_t> Write(Task&, const char*, size_t) override { return Errno(EINVAL); }
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+
+  void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) override;
+
+ private:
+  struct Ev {
+    int wd;
+    uint32_t mask, cookie;
+    std::string name;
+    size_t size() const;  // bytes as read(2) returns it
+    bool operator==(const Ev& o) const {
+      return wd == o.wd && mask == o.mask && cookie == o.cookie && name == o.name;
+    }
+  };
+  void SetReadyLocked();
+
+  std::mutex mu_;
+  std::deque<Ev> queue_;
+  size_t queued_bytes_ = 0;
+  bool ready_ = false;
+  int next_wd_ = 1;
+  std::map<const Inode*, int> wds_;  // watched object -> wd
+  std::map<int, uint32_t> masks_;    // wd -> mask
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_INOTIFY_INOTIFY_H_

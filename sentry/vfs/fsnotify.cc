@@ -1,0 +1,160 @@
+#include "sentry/vfs/fsnotify.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace seedvisor::sentry {
+
+namespace {
+
+struct Watch {
+  FsnotifySink* sink;
+  int wd;
+  uint32_t mask;
+  DentryRef dentry;  // keeps the object's dentry (and inode) cached
+};
+
+std::mutex g_mu;
+// Watched inodes -> their watches. Leaked: hooks may run during exit.
+auto* g_watches = new std::map<const Inode*, std::vector<Watch>>;
+std::atomic<int> g_count{0};
+std::atomic<uint32_t> g_cookie{0};
+
+// Delivers `mask` to the watches on `inode`; `child` events come from a
+// child of the watched directory (`unlinked`: the child has no name left).
+// Dentries of removed watches are moved to `drop`, to be released unlocked.
+void DeliverLocked(const Inode* inode, uint32_t mask, uint32_t cookie, std::string_view name,
+                   bool child, bool unlinked, std::vector<DentryRef>* drop) {
+  auto it = g_watches->find(inode);
+  if (it == g_watches->end()) return;
+  auto& ws = it->second;
+  for (size_t i = 0; i < ws.size();) {
+    Watch& w = ws[i];
+    uint32_t ev = mask & w.mask & IN_ALL_EVENTS;
+    if (!ev || (child && unlinked && (w.mask & IN_EXCL_UNLINK))) {
+      ++i;
+      continue;
+    }
+    w.sink->Event(w.wd, ev | (mask & IN_ISDIR), cookie, name);
+    if (w.mask & IN_ONESHOT) {  // inotify(7): removed after one event
+      w.sink->Event(w.wd, IN_IGNORED, 0, {});
+      drop->push_back(std::move(w.dentry));
+      ws.erase(ws.begin() + static_cast<long>(i));
+      --g_count;
+      continue;
+    }
+    ++i;
+  }
+  if (ws.empty()) g_watches->erase(it);
+}
+
+bool IsDir(const Inode& i) { return const_cast<Inode&>(i).Type() == S_IFDIR; }
+
+}  // namespace
+
+void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t mask) {
+  std::lock_guard<std::mutex> l(g_mu);
+  auto& ws = (*g_watches)[d->inode().get()];
+  for (Watch& w : ws) {
+    if (w.sink == sink && w.wd == wd) {
+      w.mask = mask;
+      return;
+    }
+  }
+  ws.push_back(Watch{sink, wd, mask, d});
+  ++g_count;
+}
+
+bool FsnotifyRemoveWatch(FsnotifySink* sink, int wd, bool ignored) {
+  DentryRef drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  for (auto it = g_watches->begin(); it != g_watches->end(); ++it) {
+    auto& ws = it->second;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      if (ws[i].sink != sink || ws[i].wd != wd) continue;
+      drop = std::move(ws[i].dentry);
+      ws.erase(ws.begin() + static_cast<long>(i));
+      if (ws.empty()) g_watches->erase(it);
+      --g_count;
+      if (ignored) sink->Event(wd, IN_IGNORED, 0, {});
+      return true;
+    }
+  }
+  return false;
+}
+
+void FsnotifyRemoveAll(FsnotifySink* sink) {
+  std::vector<DentryRef> drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  for (auto it = g_watches->begin(); it != g_watches->end();) {
+    auto& ws = it->second;
+    for (size_t i = 0; i < ws.size();) {
+      if (ws[i].sink == sink) {
+        drop.push_back(std::move(ws[i].dentry));
+        ws.erase(ws.begin() + static_cast<long>(i));
+        --g_count;
+      } else {
+        ++i;
+      }
+    }
+    it = ws.empty() ? g_watches->erase(it) : std::next(it);
+  }
+}
+
+void FsnotifyDentry(const Dentry& d, uint32_t mask) {
+  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  std::vector<DentryRef> drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  const Inode* self = d.inode().get();
+  const Inode* parent = d.parent() ? d.parent()->inode().get() : nullptr;
+  bool self_watched = g_watches->count(self) > 0;
+  bool parent_watched = parent && g_watches->count(parent) > 0;
+  if (!self_watched && !parent_watched) return;
+  if (IsDir(*d.inode())) mask |= IN_ISDIR;
+  if (self_watched) DeliverLocked(self, mask, 0, {}, false, false, &drop);
+  if (parent_watched) DeliverLocked(parent, mask, 0, d.name(), true, d.deleted(), &drop);
+}
+
+void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie) {
+  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  std::vector<DentryRef> drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  DeliverLocked(dir.inode().get(), mask, cookie, name, false, false, &drop);
+}
+
+void FsnotifyInode(const Inode* inode, uint32_t mask) {
+  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  std::vector<DentryRef> drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  if (!g_watches->count(inode)) return;
+  if (IsDir(*inode)) mask |= IN_ISDIR;
+  DeliverLocked(inode, mask, 0, {}, false, false, &drop);
+}
+
+void FsnotifyDeleted(const Inode* inode) {
+  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  std::vector<DentryRef> drop;
+  std::lock_guard<std::mutex> l(g_mu);
+  auto it = g_watches->find(inode);
+  if (it == g_watches->end()) return;
+  for (Watch& w : it->second) {
+    if (w.mask & IN_DELETE_SELF) w.sink->Event(w.wd, IN_DELETE_SELF, 0, {});
+    w.sink->Event(w.wd, IN_IGNORED, 0, {});
+    drop.push_back(std::move(w.dentry));
+    --g_count;
+  }
+  g_watches->erase(it);
+}
+
+uint32_t FsnotifyCookie() { return ++g_cookie; }
+
+void FsnotifyFile(const FileDescription& f, uint32_t mask) {
+  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  if (!f.dentry() || (f.flags() & O_PATH)) return;
+  FsnotifyDentry(*f.dentry(), mask);
+}
+
+}  // namespace seedvisor::sentry

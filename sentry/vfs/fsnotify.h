@@ -1,0 +1,64 @@
+// fsnotify: the sentry's filesystem event hooks (Linux's fsnotify layer),
+// which inotify(7) instances (sentry/fs/inotify) subscribe to.
+//
+// The VFS and the file syscalls report what guest tasks do (open, read,
+// write, close, create, unlink, rename, attribute changes); a watch is on an
+// Inode object and holds the Dentry it was added through, so the dentry stays
+// cached and every later path to the object reaches the same Inode (an
+// overlay copy-up changes the object in place and keeps its watches).
+// Changes made by the host outside the sandbox are not seen.
+//
+//   FsnotifyAddWatch(dentry, sink, /*wd=*/1, IN_MODIFY | IN_CREATE);
+//   FsnotifyDir(*dir, IN_CREATE, "newfile");   // sink->Event(1, IN_CREATE, 0, "newfile")
+//
+// With no watch anywhere every hook returns after one atomic load.
+#ifndef SEEDVISOR_SENTRY_VFS_FSNOTIFY_H_
+#define SEEDVISOR_SENTRY_VFS_FSNOTIFY_H_
+
+#include <sys/inotify.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+// Receives the events of its watches. Event() is called with the registry's
+// lock held: it must not call back into the registry.
+class FsnotifySink {
+ public:
+  virtual ~FsnotifySink() = default;
+  virtual void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) = 0;
+};
+
+// Adds or replaces the sink's watch `wd` on `d`'s inode with `mask` (the
+// IN_* events and IN_ONESHOT/IN_EXCL_UNLINK).
+void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t mask);
+// Removes the sink's watch `wd`; queues IN_IGNORED if `ignored`. False if
+// there was no such watch.
+bool FsnotifyRemoveWatch(FsnotifySink* sink, int wd, bool ignored);
+// Removes every watch of `sink` (its file is going away), without events.
+void FsnotifyRemoveAll(FsnotifySink* sink);
+
+// `mask` happened to `d`'s object: its watches see it, and so do its
+// parent directory's, with d's name (fsnotify_parent()). IN_ISDIR is added
+// for directories.
+void FsnotifyDentry(const Dentry& d, uint32_t mask);
+// `mask` (IN_CREATE, IN_DELETE, IN_MOVED_FROM/TO, with IN_ISDIR if so)
+// happened to the entry `name` of directory `dir`.
+void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie = 0);
+// `mask` happened to `inode` itself only (IN_MOVE_SELF, IN_ATTRIB on a link
+// count change).
+void FsnotifyInode(const Inode* inode, uint32_t mask);
+// The object lost its last link: IN_DELETE_SELF, then IN_IGNORED, and its
+// watches are gone. Linux waits for the last close; here it is immediate.
+void FsnotifyDeleted(const Inode* inode);
+// A fresh rename cookie.
+uint32_t FsnotifyCookie();
+// The events a file's I/O makes: IN_ACCESS, IN_MODIFY, IN_CLOSE_*, IN_OPEN.
+void FsnotifyFile(const FileDescription& f, uint32_t mask);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_VFS_FSNOTIFY_H_
