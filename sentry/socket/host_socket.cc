@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
+#include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/inode.h"
 
@@ -187,6 +188,7 @@ Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       return 0L;
     }
     default:
+      if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
       return Errno(ENOTTY);
   }
 }

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
+#include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/netlink_route.h"
 
 namespace seedvisor::sentry {
@@ -228,7 +229,10 @@ Result<struct stat> NetlinkSocket::Stat() {
   return st;
 }
 
-Result<long> NetlinkSocket::Ioctl(Task&, unsigned long, UserAddr) { return Errno(ENOTTY); }
+Result<long> NetlinkSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
+  return Errno(ENOTTY);
+}
 
 std::string NetlinkSocket::DisplayPath() const {
   struct stat st {};

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
+#include "sentry/socket/if_ioctl.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/vfs/vfs.h"
 
@@ -364,6 +365,7 @@ Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
     return 0L;
   }
+  if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
   return Errno(ENOTTY);
 }
 

@@ -208,6 +208,10 @@ TEST_F(Netlink, MalformedLengthIsIgnored) {
 }
 
 TEST(NetlinkLibc, IfNameIndexAndGetifaddrsSeeLo) {
+  EXPECT_EQ(if_nametoindex("lo"), 1u);
+  char name[IF_NAMESIZE];
+  ASSERT_NE(if_indextoname(1, name), nullptr);
+  EXPECT_STREQ(name, "lo");
   struct if_nameindex* ni = if_nameindex();
   ASSERT_NE(ni, nullptr) << strerror(errno);
   bool lo = false;
