@@ -388,15 +388,22 @@ const HostCpus& SandboxCpus() {
   return cpus;
 }
 
+// The affinity calls look a negative pid up like any other (no such task:
+// ESRCH), unlike sched_getparam's EINVAL (find_process_by_pid()).
+Result<std::shared_ptr<Task>> AffinityTarget(Task& t, int pid) {
+  if (pid < 0) return Errno(ESRCH);
+  return SchedTarget(t, pid);
+}
+
 }  // namespace
 
 SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, SchedTarget(t, a.Int(0)));
   const HostCpus& cpus = SandboxCpus();
   // sched_getaffinity(2): EINVAL if the buffer is smaller than the kernel's
-  // cpumask or not a multiple of a long.
+  // cpumask or not a multiple of a long (checked before the pid).
   size_t len = a.Size(1);
   if (len < cpus.mask_bytes || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
   cpu_set_t set;
   {
     absl::MutexLock l(&t.kernel().mu());
@@ -407,7 +414,7 @@ SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, SchedTarget(t, a.Int(0)));
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
   // A shorter mask means the CPUs past it are cleared; a longer one is read
   // only as far as any CPU can be (sched_setaffinity(2)).
   cpu_set_t want;

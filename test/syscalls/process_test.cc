@@ -911,6 +911,9 @@ TEST(InfoTest, SchedCallsOnAMissingPidAreESRCH) {
   EXPECT_ERRNO(ESRCH, sched_getparam(999999, &sp));
   EXPECT_ERRNO(ESRCH, sched_getscheduler(999999));
   EXPECT_ERRNO(ESRCH, sched_getaffinity(999999, sizeof(set), &set));
+  EXPECT_ERRNO(ESRCH, sched_getaffinity(-1, sizeof(set), &set));
+  EXPECT_ERRNO(ESRCH, sched_setaffinity(-1, sizeof(set), &set));
+  EXPECT_ERRNO(EINVAL, sched_getparam(-1, &sp));
   struct timespec ts;
   EXPECT_ERRNO(ESRCH, sched_rr_get_interval(999999, &ts));
 }
