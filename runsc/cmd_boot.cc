@@ -162,6 +162,11 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = control::ApplyMounts((*kernel)->vfs(), mounts); !s.ok()) {
     return ready.Report(absl::StrCat("config.json: mounts: ", s.message()));
   }
+  if (absl::Status s = control::ApplyPathRules((*kernel)->vfs(), spec->readonly_paths,
+                                               spec->masked_paths);
+      !s.ok()) {
+    return ready.Report(absl::StrCat("config.json: ", s.message()));
+  }
   control::ContainerConfig ccfg = ConfigFor(id, *spec, console_socket);
   // process.terminal: as runc does, the pty master goes to --console-socket
   // during create (containerd reads it while create runs); the init gets

@@ -7,6 +7,8 @@
 #include "sentry/base/log.h"
 #include "sentry/fs/host/host.h"
 #include "sentry/fs/overlay/overlay.h"
+#include "sentry/fs/synth/synth.h"
+#include "sentry/fs/sys/sys.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/vfs/vfs.h"
 
@@ -57,8 +59,41 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
     // /proc, /dev, /dev/shm and the devpts on /dev/pts exist already (the
     // sandbox has one devpts instance, so a "newinstance" is that one).
     if (m.type == "devpts" && m.destination == "/dev/pts") continue;
-    // sysfs, mqueue and cgroup filesystems are not implemented by the sentry.
+    if (m.type == "sysfs") {
+      // Always read-only: the sentry's /sys is synthetic (sys.h).
+      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
+                                                      "sysfs", "sysfs", "ro,nosuid,nodev,noexec",
+                                                      sentry::NewSysFs()));
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
+      continue;
+    }
+    if (m.type == "mqueue") {
+      // The mount point exists and is listed, but holds no queues: the
+      // sentry has no POSIX message queues, so mq_open(3) fails cleanly with
+      // ENOSYS (the syscall table marks mq_* unimplemented).
+      auto dir = std::make_shared<sentry::SynthDir>(01777);
+      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
+                                                      "mqueue", "mqueue", "rw,nosuid,nodev,noexec", dir));
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
+      continue;
+    }
+    // cgroup filesystems are not implemented by the sentry.
     Log::Debug("mount %s (%s): not applied in the sandbox", m.destination, m.type);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPathRules(sentry::Vfs& vfs, const std::vector<std::string>& readonly_paths,
+                            const std::vector<std::string>& masked_paths) {
+  for (const std::string& p : readonly_paths) {
+    if (absl::Status s = vfs.ReadOnlyPath(p); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("linux.readonlyPaths: ", s.message()));
+    }
+  }
+  for (const std::string& p : masked_paths) {
+    if (absl::Status s = vfs.MaskPath(p); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("linux.maskedPaths: ", s.message()));
+    }
   }
   return absl::OkStatus();
 }

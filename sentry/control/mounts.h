@@ -1,8 +1,8 @@
 // The container's extra mounts (config.json "mounts") inside the sandbox's
 // VFS. The sandbox already has /proc, /dev (our devfs) and /dev/shm; of the
-// rest, bind mounts of host directories and tmpfs are made, and the
-// filesystems the sentry does not have (sysfs, devpts, mqueue, cgroup) are
-// skipped with a debug log line.
+// rest, bind mounts of host directories, tmpfs, sysfs (synthetic, read-only)
+// and mqueue (an empty mount point) are made, and the filesystems the
+// sentry does not have (devpts, cgroup) are skipped with a debug log line.
 //
 //   for (auto& m : spec.mounts) mounts.push_back({m.destination, m.type, ...});
 //   RETURN_IF_ERROR(control::ApplyMounts(kernel->vfs(), mounts));
@@ -28,6 +28,11 @@ struct MountSpec {
 };
 
 absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts);
+
+// linux.readonlyPaths, then linux.maskedPaths (runc's order), after the
+// mounts; see Vfs::ReadOnlyPath and Vfs::MaskPath.
+absl::Status ApplyPathRules(sentry::Vfs& vfs, const std::vector<std::string>& readonly_paths,
+                            const std::vector<std::string>& masked_paths);
 
 }  // namespace seedvisor::control
 

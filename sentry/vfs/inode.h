@@ -172,6 +172,10 @@ class Mount {
   // below have been made, as runtimes make them before remounting.
   void set_read_only();
   const DentryRef& root() const { return root_; }
+  // The path of root() inside its filesystem: "/" except for a bind of a
+  // subtree (mountinfo's fourth field).
+  const std::string& root_path() const { return root_path_; }
+  void set_root_path(std::string p) { root_path_ = std::move(p); }
   // Where this mount is attached in its parent mount; null for the root mount.
   const DentryRef& mountpoint() const { return mountpoint_; }
   void set_mountpoint(DentryRef d) { mountpoint_ = std::move(d); }
@@ -179,6 +183,7 @@ class Mount {
  private:
   bool read_only_ = false;
   std::string fstype_, source_, options_;
+  std::string root_path_ = "/";
   DentryRef root_;
   DentryRef mountpoint_;
 };

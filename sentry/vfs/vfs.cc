@@ -90,49 +90,9 @@ std::shared_ptr<FsContext> Vfs::NewFsContext() {
   return std::make_shared<FsContext>(root(), root(), 022);
 }
 
-absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
-  ResolveContext c{root(), root(), FsCreds{}, 0};
-  auto d = Resolve(c, path, true);
-  if (!d.ok() && d.error() == Errno(ENOENT)) {
-    // The host root may lack the directory (a test's temp dir): make it in
-    // the overlay's upper layer.
-    (void)Mkdir(c, path, 0755);
-    d = Resolve(c, path, true);
-  }
-  if (!d.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mount ", m->fstype(), " on ", std::string(path), ": ", strerror(d.error().value())));
-  }
-  if (!IsDir(*d)) {
-    return absl::InvalidArgumentError(absl::StrCat("mount on ", std::string(path), ": not a directory"));
-  }
-  std::lock_guard l(mounts_mu_);
-  m->set_mountpoint(*d);
-  mounted_at_[d->get()] = m.get();
-  mounts_.push_back(std::move(m));
-  return absl::OkStatus();
-}
-
 Status MountWritable(const DentryRef& d) {
   if (d && d->mount() && d->mount()->read_only()) return Errno(EROFS);
   return {};
-}
-
-Mount* Vfs::MountedAt(const Dentry* d) const {
-  std::lock_guard l(mounts_mu_);
-  auto it = mounted_at_.find(d);
-  return it == mounted_at_.end() ? nullptr : it->second;
-}
-
-std::string Vfs::MountsText() const {
-  std::lock_guard l(mounts_mu_);
-  std::string out;
-  for (const auto& m : mounts_) {
-    std::string where = m->mountpoint() ? m->mountpoint()->Path() : "/";
-    absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ", m->options(),
-                    " 0 0\n");
-  }
-  return out;
 }
 
 DentryRef Vfs::CrossMounts(DentryRef d) const {

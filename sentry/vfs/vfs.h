@@ -73,6 +73,20 @@ class Vfs {
   Mount* MountedAt(const Dentry* d) const;
   // /proc/mounts.
   std::string MountsText() const;
+  // /proc/PID/mountinfo (proc(5)): id, parent id, dev, root within the
+  // filesystem, mount point, options, "-", type, source, options.
+  std::string MountInfoText() const;
+
+  // OCI linux.maskedPaths and linux.readonlyPaths, inside the VFS as runsc
+  // does them (no host mounts). A path that does not exist is skipped, as
+  // runc skips it. MaskPath: a directory gets an empty read-only tmpfs on
+  // top; anything else gets /dev/null bound over it (reads see nothing,
+  // writes are discarded, as runc's bind of /dev/null does).
+  // ReadOnlyPath: the subtree bound onto itself read-only: EROFS for every
+  // change below it, the rest of the filesystem unchanged. Mounts below the
+  // path stay reachable through the bind (MS_REC) and keep their own mode.
+  absl::Status MaskPath(std::string_view path);
+  absl::Status ReadOnlyPath(std::string_view path);
 
   // ---- Resolution and namespace operations (no task needed) ----
   // follow: follow a final symlink.
@@ -118,12 +132,18 @@ class Vfs {
   DentryRef CrossMounts(DentryRef d) const;
   Result<FileRef> OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
                              bool created);
+  // Puts `m` on top of the dentry `at` (a directory on a directory, or a
+  // non-directory on a non-directory, as mount(2) requires).
+  absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);
+  // The dentry `path` names, as root from "/"; null (and OK) if it does not exist.
+  absl::StatusOr<DentryRef> ExistingPath(std::string_view path, std::string_view what);
 
   Kernel* kernel_;
   std::shared_ptr<Mount> root_mount_;
   mutable std::mutex mounts_mu_;
   std::vector<std::shared_ptr<Mount>> mounts_;     // in mount order, root first
   std::map<const Dentry*, Mount*> mounted_at_;     // mount point -> mount
+  std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
 };
 
 // The sandbox's stdio passthrough (sentry/fs/host/stdio_file.h; the default

@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -349,6 +350,64 @@ TEST_F(VfsTest, ReadOnlyRootRefusesEveryChange) {
   EXPECT_EQ(ErrOf((*ro)->Open(c, "/dev/shm/x", O_WRONLY | O_CREAT, 0644)), 0);
   // The writable default is unchanged.
   EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/new", O_WRONLY | O_CREAT, 0644)), 0);
+}
+
+// OCI linux.readonlyPaths: the subtree is a read-only bind of itself; the
+// rest stays writable; mounts below come along (MS_REC).
+TEST_F(VfsTest, ReadOnlyPathBindsTheSubtreeReadOnly) {
+  ASSERT_TRUE(vfs_->ReadOnlyPath("/dir").ok());
+  ASSERT_TRUE(vfs_->ReadOnlyPath("/no/such/path").ok());  // skipped, as runc does
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/a", O_RDONLY, 0)), 0);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/a", O_WRONLY, 0)), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/new", O_WRONLY | O_CREAT, 0644)), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/b")), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/dir/sub", 0755)), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/data", O_WRONLY, 0)), 0);
+  // Lookups cross into the bind and ".." leads back out.
+  auto a = Resolve("/dir/a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->Path(), "/dir/a");
+  EXPECT_NE((*a)->mount(), vfs_->root()->mount());
+  auto up = Resolve("/dir/../etc/marker");
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ((*up)->mount(), vfs_->root()->mount());
+  EXPECT_NE(vfs_->MountInfoText().find(" /dir /dir ro - overlay "), std::string::npos)
+      << vfs_->MountInfoText();
+  EXPECT_NE(vfs_->MountsText().find("overlay /dir overlay ro,"), std::string::npos);
+
+  ASSERT_TRUE(vfs_->ReadOnlyPath("/dev").ok());
+  EXPECT_EQ(ErrOf(vfs_->Mknod(ctx_, "/dev/fifo", S_IFIFO | 0600, 0)), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dev/shm/x", O_WRONLY | O_CREAT, 0644)), 0);
+  auto shm = Resolve("/dev/shm");
+  ASSERT_TRUE(shm.ok());
+  EXPECT_EQ((*shm)->Path(), "/dev/shm");
+}
+
+// OCI linux.maskedPaths: a file reads as /dev/null, a directory is an empty
+// read-only tmpfs.
+TEST_F(VfsTest, MaskPathHidesFilesAndDirectories) {
+  ASSERT_TRUE(vfs_->MaskPath("/secret").ok());
+  ASSERT_TRUE(vfs_->MaskPath("/dir").ok());
+  ASSERT_TRUE(vfs_->MaskPath("/nonexistent").ok());
+  auto secret = Resolve("/secret");
+  ASSERT_TRUE(secret.ok());
+  auto st = (*secret)->inode()->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(S_ISCHR(st->st_mode));
+  EXPECT_EQ(st->st_rdev, makedev(1, 3));
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/secret", O_WRONLY, 0)), 0);  // /dev/null takes writes
+  EXPECT_EQ(ErrOf(vfs_->Unlink(ctx_, "/secret")), EBUSY);
+  auto dir = Resolve("/dir");
+  ASSERT_TRUE(dir.ok());
+  auto list = (*dir)->inode()->ReadDir();
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/a", O_RDONLY, 0)), ENOENT);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/new", O_WRONLY | O_CREAT, 0644)), EROFS);
+  std::string info = vfs_->MountInfoText();
+  EXPECT_NE(info.find(" / /dir ro - tmpfs tmpfs ro"), std::string::npos) << info;
+  EXPECT_NE(info.find(" /null /secret rw - "), std::string::npos) << info;
+  EXPECT_EQ(info.find("nonexistent"), std::string::npos);
 }
 
 }  // namespace

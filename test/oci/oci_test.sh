@@ -148,6 +148,19 @@ check_eq "run: pid 1 handles SIGTERM" $'up\ngot TERM\nstatus=7' "$(cat "$T/trap.
 compare "rlimit nofile" 'c["process"]["args"] = ["sh", "-c", "ulimit -n"]' \
   'c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]'
 compare "pid 1" 'c["process"]["args"] = ["sh", "-c", "echo $$"]'
+# linux.maskedPaths and linux.readonlyPaths (inside the sentry's VFS).
+compare "masked and read-only paths" \
+  'c["process"]["args"] = ["sh", "-c", "cat /etc/passwd | wc -c; echo x > /etc/passwd; echo write=$?; ls -a /home/u; touch /home/u/x 2>/dev/null; echo masked-dir=$?; touch /home/y 2>/dev/null; echo ro=$?; cat /home/u/../../etc/hostname >/dev/null; echo dotdot=$?; touch /dev/shm/z; echo rw=$?; grep -c \" /home \" /proc/self/mountinfo"]' \
+  'c["root"]["readonly"] = False' \
+  'c["linux"]["readonlyPaths"] = ["/home", "/no/such/path"]' \
+  'c["linux"]["maskedPaths"] = ["/etc/passwd", "/home/u", "/nonexistent"]'
+compare "the default spec's masks: /sys/firmware, /proc/sys" \
+  'c["process"]["args"] = ["sh", "-c", "ls -a /sys/firmware; echo x > /proc/sys/kernel/hostname 2>/dev/null; echo sys=$?; ls /proc/sys/kernel >/dev/null; echo list=$?"]'
+# sysfs: what libc and nproc read.
+compare "sysfs" \
+  'c["process"]["args"] = ["sh", "-c", "cat /sys/devices/system/cpu/online /sys/devices/system/cpu/possible; ls /sys/fs/cgroup | wc -l; touch /sys/x 2>/dev/null; echo write=$?; grep -c \"^sysfs /sys sysfs ro\" /proc/mounts"]'
+compare "mqueue mount point" \
+  'c["process"]["args"] = ["sh", "-c", "ls -a /dev/mqueue; grep -c \"^mqueue /dev/mqueue mqueue\" /proc/mounts"]'
 # process.capabilities and noNewPrivileges, as the guest sees them.
 compare "capabilities of the default spec" \
   'c["process"]["args"] = ["sh", "-c", "grep -E \"^Cap|NoNewPrivs\" /proc/self/status"]'

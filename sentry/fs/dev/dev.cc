@@ -131,6 +131,7 @@ InodeRef NewDevFs() {
   root->Add("shm", std::make_shared<SynthDir>(01777));
   root->Add("pts", std::make_shared<SynthDir>(0755));  // devpts is mounted here
   root->Add("ptmx", SynthSymlink::Fixed("pts/ptmx"));
+  root->Add("mqueue", std::make_shared<SynthDir>(01777));  // the OCI mqueue mount point
   return root;
 }
 

@@ -1,7 +1,7 @@
 // dev: the sandbox's /dev. null, zero, full, random, urandom (host
 // getrandom), tty (the controlling terminal, if stdio is one), the fd and
 // stdio symlinks into /proc/self/fd, ptmx (a symlink to pts/ptmx), and
-// empty shm/ and pts/ directories (the VFS mounts a tmpfs on /dev/shm and
+// empty shm/, pts/ and mqueue/ directories (the VFS mounts a tmpfs on /dev/shm and
 // devpts on /dev/pts).
 //
 //   Mount dev("devtmpfs", "none", "rw", NewDevFs());

@@ -229,6 +229,7 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
             return t.shared_mm() ? t.mm().MapsText() : "";
           }));
   dir.Add("mounts", SynthFile::Text([&vfs] { return vfs.MountsText(); }));
+  dir.Add("mountinfo", SynthFile::Text([&vfs] { return vfs.MountInfoText(); }));
   dir.Add("exe", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
             auto t = FindTask(k, tid);
             if (!t || !t->shared_mm()) return Errno(ENOENT);

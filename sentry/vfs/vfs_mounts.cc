@@ -1,0 +1,155 @@
+// The mount table: mounting, OCI masked and read-only paths (binds of a
+// subtree inside the VFS), /proc/mounts and /proc/PID/mountinfo.
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
+
+}  // namespace
+
+absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
+  ResolveContext c{root(), root(), FsCreds{}, 0};
+  auto d = Resolve(c, path, true);
+  if (!d.ok() && d.error() == Errno(ENOENT)) {
+    // The host root may lack the directory (a test's temp dir): make it in
+    // the overlay's upper layer.
+    (void)Mkdir(c, path, 0755);
+    d = Resolve(c, path, true);
+  }
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mount ", m->fstype(), " on ", std::string(path), ": ", strerror(d.error().value())));
+  }
+  return Attach(*d, std::move(m), path);
+}
+
+absl::Status Vfs::Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path) {
+  if (IsDir(at) != IsDir(m->root())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mount on ", std::string(path), IsDir(at) ? ": is a directory" : ": not a directory"));
+  }
+  std::lock_guard l(mounts_mu_);
+  m->set_mountpoint(at);
+  mounted_at_[at.get()] = m.get();
+  mounts_.push_back(std::move(m));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DentryRef> Vfs::ExistingPath(std::string_view path, std::string_view what) {
+  ResolveContext c{root(), root(), FsCreds{}, 0};
+  auto d = Resolve(c, path, true);
+  if (d.ok()) return *d;
+  if (d.error() == Errno(ENOENT) || d.error() == Errno(ENOTDIR)) return DentryRef();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(what), " ", std::string(path), ": ",
+                                                 strerror(d.error().value())));
+}
+
+absl::Status Vfs::MaskPath(std::string_view path) {
+  auto d = ExistingPath(path, "masked path");
+  if (!d.ok() || !*d) return d.status();
+  if (IsDir(*d)) {
+    // runc: mount("tmpfs", path, "tmpfs", MS_RDONLY): empty, mode 1777.
+    return Attach(*d, std::make_shared<Mount>("tmpfs", "tmpfs", "ro", NewTmpfs(01777)), path);
+  }
+  auto null = ExistingPath("/dev/null", "masked path");
+  if (!null.ok()) return null.status();
+  if (!*null) return absl::FailedPreconditionError(absl::StrCat("masking ", std::string(path), ": no /dev/null"));
+  const Mount* dev = (*null)->mount();
+  auto m = std::make_shared<Mount>(dev->fstype(), dev->source(), dev->options(), (*null)->inode());
+  m->set_root_path((*null)->PathFrom(dev->root().get()));
+  return Attach(*d, std::move(m), path);
+}
+
+absl::Status Vfs::ReadOnlyPath(std::string_view path) {
+  auto d = ExistingPath(path, "read-only path");
+  if (!d.ok() || !*d) return d.status();
+  const Mount* under = (*d)->mount();
+  auto m = std::make_shared<Mount>(under->fstype(), under->source(), under->options(),
+                                   (*d)->inode());
+  m->set_root_path((*d)->PathFrom(under->root().get()));
+  m->set_read_only();
+  Mount* bind = m.get();
+  // MS_REC: mounts below the path go along. Each is attached at the
+  // matching dentry below the bind's root as well (one Mount, two places;
+  // ".." from it leads back through its first mount point, the same path).
+  std::vector<std::pair<std::vector<std::string>, Mount*>> below;
+  {
+    std::lock_guard l(mounts_mu_);
+    for (const auto& sub : mounts_) {
+      std::vector<std::string> names;
+      for (const Dentry* x = sub->mountpoint().get(); x != nullptr;) {
+        if (x == d->get()) {
+          below.push_back({std::vector<std::string>(names.rbegin(), names.rend()), sub.get()});
+          break;
+        }
+        if (x->IsMountRoot()) {
+          x = x->mount() && x->mount()->mountpoint() ? x->mount()->mountpoint().get() : nullptr;
+        } else {
+          names.push_back(x->name());
+          x = x->parent().get();
+        }
+      }
+    }
+  }
+  if (absl::Status s = Attach(*d, std::move(m), path); !s.ok()) return s;
+  for (auto& [names, sub] : below) {
+    DentryRef at = bind->root();
+    bool ok = true;
+    for (const std::string& n : names) {
+      auto next = Step(ResolveContext{root(), root(), FsCreds{}, 0}, at, n);
+      if (!next.ok()) {
+        ok = false;
+        break;
+      }
+      at = *next;
+    }
+    if (!ok || names.empty()) continue;
+    std::lock_guard l(mounts_mu_);
+    mounted_at_[at.get()] = sub;
+    carried_.push_back(at);  // keeps the dentry (the map's key) alive
+  }
+  return absl::OkStatus();
+}
+
+Mount* Vfs::MountedAt(const Dentry* d) const {
+  std::lock_guard l(mounts_mu_);
+  auto it = mounted_at_.find(d);
+  return it == mounted_at_.end() ? nullptr : it->second;
+}
+
+std::string Vfs::MountInfoText() const {
+  std::lock_guard l(mounts_mu_);
+  std::map<const Mount*, int> ids;
+  for (size_t i = 0; i < mounts_.size(); ++i) ids[mounts_[i].get()] = static_cast<int>(i) + 1;
+  std::string out;
+  for (size_t i = 0; i < mounts_.size(); ++i) {
+    const Mount& m = *mounts_[i];
+    int id = static_cast<int>(i) + 1;
+    int parent = id;
+    if (m.mountpoint() && ids.count(m.mountpoint()->mount())) parent = ids[m.mountpoint()->mount()];
+    std::string where = m.mountpoint() ? m.mountpoint()->Path() : "/";
+    std::string opts = m.read_only() ? "ro" : "rw";
+    absl::StrAppend(&out, id, " ", parent, " 0:", id + 20, " ", m.root_path(), " ", where, " ",
+                    opts, " - ", m.fstype(), " ", m.source(), " ", m.options(), "\n");
+  }
+  return out;
+}
+
+std::string Vfs::MountsText() const {
+  std::lock_guard l(mounts_mu_);
+  std::string out;
+  for (const auto& m : mounts_) {
+    std::string where = m->mountpoint() ? m->mountpoint()->Path() : "/";
+    absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ", m->options(),
+                    " 0 0\n");
+  }
+  return out;
+}
+
+}  // namespace seedvisor::sentry
