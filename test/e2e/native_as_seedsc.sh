@@ -7,16 +7,19 @@
 # Runs CMD in a private mount namespace chrooted into an overlayfs whose
 # lower layer is the host's / and whose upper layer is a tmpfs, so, like
 # `seedsc do`, writes never reach the host. --strace traces CMD with strace
-# onto stderr, or into --debug-log=PATH. Other global flags are ignored.
+# onto stderr, or into --debug-log=PATH. Like seedsc's default
+# --network=none, CMD gets a network namespace of its own with only lo (up);
+# --network=host keeps the host's. Other global flags are ignored.
 # Needs root (mount namespaces, overlayfs).
 set -uo pipefail
 
-strace=0 debug_log=""
+strace=0 debug_log="" network=none
 while (($#)) && [[ "$1" != do ]]; do
   case "$1" in
     --strace) strace=1 ;;
     --debug-log=*) debug_log="${1#*=}" ;;
     --debug-log) debug_log="$2"; shift ;;
+    --network=*) network="${1#*=}" ;;
     --root|--platform) shift ;;  # flags with a separate value
     *) ;;
   esac
@@ -37,9 +40,13 @@ fi
 mnt="$(mktemp -d /tmp/native_as_seedsc.XXXXXX)"
 # shellcheck disable=SC2016  # expanded by the inner shell
 # strace runs outside the chroot so that its log lands on the host.
-"${prefix[@]}" unshare -m --fork bash -c '
+netns=()
+[[ "$network" == host ]] || netns=(-n)
+"${prefix[@]}" unshare -m "${netns[@]}" --fork bash -c '
   set -e
   mnt="$1" cwd="$2"; shift 2
+  [[ -e /proc/self/ns/net && "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ]] &&
+    ip link set lo up
   mount --make-rprivate /
   mount -t tmpfs tmpfs "$mnt"
   mkdir "$mnt/u" "$mnt/w" "$mnt/m"
