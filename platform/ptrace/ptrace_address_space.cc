@@ -21,6 +21,7 @@ namespace seedvisor::platform::ptrace {
 namespace {
 
 using stub::InjectSyscall;
+using stub::WaitFor;
 using stub::kStubExitGadget;
 using stub::kStubForkGadget;
 using stub::kStubSyscallGadget;
@@ -34,15 +35,6 @@ pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 bool IsFaultSignal(int sig) {
   return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
          sig == SIGTRAP || sig == SIGSYS;
-}
-
-// Waits for the next stop of `tid`; retries EINTR.
-int WaitFor(pid_t tid) {
-  int status = 0;
-  while (waitpid(tid, &status, __WALL) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return status;
 }
 
 }  // namespace

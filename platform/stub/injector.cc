@@ -9,9 +9,7 @@
 #include <cerrno>
 
 namespace seedvisor::platform::stub {
-namespace {
 
-// Waits for the next stop of `tid`; retries EINTR.
 int WaitFor(pid_t tid) {
   int status = 0;
   while (waitpid(tid, &status, __WALL) < 0) {
@@ -19,8 +17,6 @@ int WaitFor(pid_t tid) {
   }
   return status;
 }
-
-}  // namespace
 
 Status SeizeAndStop(pid_t tid) {
   if (::ptrace(PTRACE_SEIZE, tid, nullptr,

@@ -19,6 +19,10 @@
 
 namespace seedvisor::platform::stub {
 
+// Waits for the next wait status of the traced `tid` (retrying EINTR); -1 if
+// there is none to wait for.
+int WaitFor(pid_t tid);
+
 // Seizes a parked stub thread from the calling thread and waits until it stops.
 Status SeizeAndStop(pid_t tid);
 

@@ -18,3 +18,42 @@ def seedsc_data():
 def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
+
+def e2e_tests(name, src, references = ["native", "runsc"]):
+    """A shell e2e test (testlib.sh) against the built seedsc and its references.
+
+    Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
+    and <name>_<ref>_reference_test for each of `references` (see testlib.sh:
+    a case must pass against them before it says anything about seedsc). The
+    reference runs get --reference=<ref>, which a script may use for its
+    KNOWN_FAILING entries.
+    """
+    if SEEDSC_READY:
+        native.sh_test(
+            name = name + "_test",
+            size = "medium",
+            srcs = [src],
+            args = seedsc_args(),
+            data = [":testlib"] + seedsc_data(),
+            tags = SEEDSC_TEST_TAGS,
+        )
+        native.sh_test(
+            name = name + "_ptrace_test",
+            size = "medium",
+            srcs = [src],
+            args = ["--seedsc=$(rootpath :seedsc_ptrace.sh)"],
+            data = [":seedsc_ptrace.sh", ":testlib"] + seedsc_data(),
+            tags = SEEDSC_TEST_TAGS,
+        )
+    for ref in references:
+        native.sh_test(
+            name = "%s_%s_reference_test" % (name, ref),
+            size = "medium",
+            srcs = [src],
+            args = [
+                "--seedsc=$(rootpath :%s_as_seedsc.sh)" % ref,
+                "--reference=" + ref,
+            ],
+            data = [":%s_as_seedsc.sh" % ref, ":testlib"],
+            tags = SEEDSC_TEST_TAGS,
+        )
