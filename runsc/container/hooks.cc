@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +23,37 @@ int64_t NowMs() {
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::string& state) {
+// In the forked child (no allocation): joins the namespaces of `ns_pid`
+// (uts, ipc, net, pid, mount) and forks once more, since setns(2) of a pid
+// namespace only applies to children; the grandchild returns to exec the
+// hook, this child waits for it and passes its exit status on. Before that,
+// `fd` was opened in the runtime's mount namespace (runtime-spec: the path
+// resolves there). The pid namespace's /proc is the one mounted in its mount
+// namespace, so the hook's /proc/self is its own.
+void JoinNamespaces(pid_t ns_pid) {
+  char path[64];
+  for (const char* ns : {"uts", "ipc", "net", "pid", "mnt"}) {
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", ns_pid, ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // A namespace shared with us (net with --network=host) is joined as a no-op.
+    if (fd < 0 || setns(fd, 0) != 0) _exit(126);
+    close(fd);
+  }
+  pid_t child = fork();
+  if (child < 0) _exit(126);
+  if (child == 0) return;
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    signal(WTERMSIG(status), SIG_DFL);
+    raise(WTERMSIG(status));
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
+}
+
+absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::string& state,
+                    pid_t ns_pid) {
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat(name, ": pipe: ", std::strerror(errno)));
   std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
@@ -33,7 +66,18 @@ absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::stri
   if (pid < 0) return absl::InternalError(absl::StrCat(name, ": fork: ", std::strerror(errno)));
   if (pid == 0) {
     dup2(in[0], 0);
-    execve(h.path.c_str(), argv.data(), envp.data());
+    close(in[1]);  // the intermediate child below never execs
+    if (ns_pid <= 0) {
+      execve(h.path.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    // Its own process group: a timeout kills the grandchild too.
+    setpgid(0, 0);
+    // Not O_CLOEXEC: a #! script's interpreter opens it as /dev/fd/N.
+    int fd = open(h.path.c_str(), O_PATH);
+    if (fd < 0) _exit(127);
+    JoinNamespaces(ns_pid);
+    syscall(SYS_execveat, fd, "", argv.data(), envp.data(), AT_EMPTY_PATH);
     _exit(127);
   }
   close(in[0]);
@@ -52,6 +96,7 @@ absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::stri
     if (r < 0 && errno != EINTR) return absl::InternalError(absl::StrCat(name, ": wait: ", std::strerror(errno)));
     if (deadline && NowMs() > deadline) {
       kill(pid, SIGKILL);
+      if (ns_pid > 0) kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
       return absl::DeadlineExceededError(
           absl::StrCat(name, ": ", h.path, " timed out after ", *h.timeout_s, "s"));
@@ -70,9 +115,10 @@ absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::stri
 }  // namespace
 
 absl::Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks,
-                      const std::string& state_json) {
+                      const std::string& state_json, pid_t ns_pid) {
   for (size_t i = 0; i < hooks.size(); ++i) {
-    absl::Status s = RunOne(absl::StrCat("hooks.", kind, "[", i, "]"), hooks[i], state_json);
+    absl::Status s =
+        RunOne(absl::StrCat("hooks.", kind, "[", i, "]"), hooks[i], state_json, ns_pid);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

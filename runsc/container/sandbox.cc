@@ -190,6 +190,13 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
                              std::pair{"createRuntime", &spec->hooks.create_runtime}}) {
     if (absl::Status s = RunHooks(kind, *hooks, state_json); !s.ok()) return undo(s);
   }
+  // createContainer: in the container's namespaces, which for a sandbox are
+  // those of the sandbox process (runtime-spec config.md, POSIX hooks).
+  if (absl::Status s = RunHooks("createContainer", spec->hooks.create_container, state_json,
+                                boot_pid);
+      !s.ok()) {
+    return undo(s);
+  }
   if (!o.pid_file.empty()) {
     std::string tmp = o.pid_file + ".tmp";
     FILE* f = fopen(tmp.c_str(), "w");

@@ -13,6 +13,8 @@ BUSYBOX=/bin/busybox
 T="$(mktemp -d /tmp/ocitest.XXXXXX)"
 SROOT="$T/s"
 RROOT="$T/r"
+# Host cgroups are shared with concurrent runs of this test: its own parent.
+CG="seedsc-ocitest-$$"
 pass=0
 fail=0
 
@@ -241,37 +243,37 @@ check_eq "nothing left under --root" "" "$(ls "$SROOT")"
 
 # A broken config.json: an error naming the field, and nothing left behind.
 make_bundle "$T/broken" 'c["process"]["args"] = []' \
-  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/broken"' \
+  "c['linux']['cgroupsPath'] = '/$CG/broken'" \
   'c["linux"]["resources"]["pids"] = {"limit": 10}'
 err="$("${S[@]}" create --bundle "$T/broken" broken 2>&1)"
 check_eq "broken config.json: status" 1 $?
 check_eq "broken config.json: message" "seedsc: config.json: process.args: must not be empty" "$err"
 check_eq "broken config.json: no state dir" "" "$(ls "$SROOT")"
-[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "broken config.json: no cgroup" || ok "broken config.json: no cgroup"
+[[ -e /sys/fs/cgroup/pids/$CG ]] && bad "broken config.json: no cgroup" || ok "broken config.json: no cgroup"
 # A config that parses but cannot boot (bind source missing): undone too.
 make_bundle "$T/badmount" 'c["mounts"].append({"destination": "/m", "type": "bind", "source": "/nonexistent-dir", "options": ["rbind"]})' \
-  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/badmount"' \
+  "c['linux']['cgroupsPath'] = '/$CG/badmount'" \
   'c["linux"]["resources"]["pids"] = {"limit": 10}'
 "${S[@]}" create --bundle "$T/badmount" badmount >/dev/null 2>&1 </dev/null
 check_eq "unbootable bundle: status" 1 $?
 check_eq "unbootable bundle: no state dir" "" "$(ls "$SROOT")"
-[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "unbootable bundle: no cgroup" || ok "unbootable bundle: no cgroup"
+[[ -e /sys/fs/cgroup/pids/$CG ]] && bad "unbootable bundle: no cgroup" || ok "unbootable bundle: no cgroup"
 pgrep -f "boot .*badmount" >/dev/null && bad "unbootable bundle: no process" || ok "unbootable bundle: no process"
 
 # cgroup limits and hooks (runc's order: prestart at create, poststop at delete).
 make_bundle "$T/cg" 'c["process"]["args"] = ["sleep", "1000"]' \
-  'c["linux"]["cgroupsPath"] = "/seedsc-ocitest/cg"' \
+  "c['linux']['cgroupsPath'] = '/$CG/cg'" \
   'c["linux"]["resources"]["memory"] = {"limit": 268435456}' \
   'c["linux"]["resources"]["pids"] = {"limit": 64}' \
   'c["linux"]["resources"]["cpu"] = {"quota": 50000, "period": 100000}' \
   "c['hooks'] = {'prestart': [{'path': '/bin/sh', 'args': ['sh', '-c', 'cat > $T/prestart.json']}], 'poststart': [{'path': '/bin/sh', 'args': ['sh', '-c', 'echo poststart > $T/poststart']}], 'poststop': [{'path': '/bin/sh', 'args': ['sh', '-c', 'echo poststop > $T/poststop']}]}"
 "${S[@]}" create --bundle "$T/cg" cg >/dev/null 2>&1 </dev/null
 check_eq "create with cgroups and hooks" 0 $?
-check_eq "memory limit" 268435456 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
-check_eq "pids limit" 64 "$(cat /sys/fs/cgroup/pids/seedsc-ocitest/cg/pids.max 2>&1)"
-check_eq "cpu quota" 50000 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.cfs_quota_us 2>&1)"
+check_eq "memory limit" 268435456 "$(cat /sys/fs/cgroup/memory/$CG/cg/memory.limit_in_bytes 2>&1)"
+check_eq "pids limit" 64 "$(cat /sys/fs/cgroup/pids/$CG/cg/pids.max 2>&1)"
+check_eq "cpu quota" 50000 "$(cat /sys/fs/cgroup/cpu/$CG/cg/cpu.cfs_quota_us 2>&1)"
 cg_pid=$("${S[@]}" state cg | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
-grep -qx "$cg_pid" /sys/fs/cgroup/pids/seedsc-ocitest/cg/cgroup.procs && ok "sandbox is in its cgroup" \
+grep -qx "$cg_pid" /sys/fs/cgroup/pids/$CG/cg/cgroup.procs && ok "sandbox is in its cgroup" \
   || bad "sandbox is in its cgroup"
 check_eq "prestart hook got the state" "cg created" "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["id"], s["status"])' "$T/prestart.json" 2>&1)"
 "${S[@]}" start cg
@@ -281,20 +283,60 @@ check_eq "poststart hook ran" poststart "$(cat "$T/poststart" 2>&1)"
 echo '{"memory":{"limit":134217728},"cpu":{"shares":256},"pids":{"limit":32}}' |
   "${S[@]}" update --resources=- cg
 check_eq "update" 0 $?
-check_eq "update: memory limit" 134217728 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
-check_eq "update: cpu shares" 256 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.shares 2>&1)"
-check_eq "update: pids limit" 32 "$(cat /sys/fs/cgroup/pids/seedsc-ocitest/cg/pids.max 2>&1)"
-check_eq "update: cpu quota kept" 50000 "$(cat /sys/fs/cgroup/cpu/seedsc-ocitest/cg/cpu.cfs_quota_us 2>&1)"
+check_eq "update: memory limit" 134217728 "$(cat /sys/fs/cgroup/memory/$CG/cg/memory.limit_in_bytes 2>&1)"
+check_eq "update: cpu shares" 256 "$(cat /sys/fs/cgroup/cpu/$CG/cg/cpu.shares 2>&1)"
+check_eq "update: pids limit" 32 "$(cat /sys/fs/cgroup/pids/$CG/cg/pids.max 2>&1)"
+check_eq "update: cpu quota kept" 50000 "$(cat /sys/fs/cgroup/cpu/$CG/cg/cpu.cfs_quota_us 2>&1)"
 err="$(echo '{"memory":{"limit":"big"}}' | "${S[@]}" update --resources=- cg 2>&1)"
 check_eq "update: bad field" "seedsc: resources: memory.limit: must be an integer, not string" "$err"
-check_eq "update: bad field changes nothing" 134217728 "$(cat /sys/fs/cgroup/memory/seedsc-ocitest/cg/memory.limit_in_bytes 2>&1)"
+check_eq "update: bad field changes nothing" 134217728 "$(cat /sys/fs/cgroup/memory/$CG/cg/memory.limit_in_bytes 2>&1)"
 "${S[@]}" delete --force cg
 check_eq "delete --force" 0 $?
 check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
-[[ -e /sys/fs/cgroup/pids/seedsc-ocitest ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
+[[ -e /sys/fs/cgroup/pids/$CG ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
 # (A zombie waiting for the host's init to reap it is no process.)
 alive() { [[ -r /proc/$1/stat ]] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
 alive "$cg_pid" && bad "delete leaves no sandbox process" || ok "delete leaves no sandbox process"
+
+# All the hooks, with both runtimes: the order (runc's), the state on stdin,
+# and whose namespaces each runs in. createContainer runs in the container's
+# uts/pid/mount namespaces (for seedsc: the sandbox process's), the others in
+# the runtime's; runc 1.1 runs it before it sets the container's hostname, so
+# `hostname` there is still the host's in both.
+cat > "$T/hook.sh" <<EOF
+#!/bin/sh
+# \$1: the hook's kind; appends "kind host|own hostname id" to \$HOOK_LOG.
+ns="\$(readlink /proc/self/ns/uts /proc/self/ns/pid /proc/self/ns/mnt)"
+[ "\$ns" = "$(readlink /proc/self/ns/uts /proc/self/ns/pid /proc/self/ns/mnt)" ] && w=host || w=own
+echo "\$1 \$w \$(hostname) \$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" >> "\$HOOK_LOG"
+EOF
+chmod +x "$T/hook.sh"
+hid="hooks-$$"
+for rt in runc seedsc; do
+  make_bundle "$T/hooks-$rt" 'c["process"]["args"] = ["true"]' 'c["hostname"] = "ctr"' \
+    "c['hooks'] = {k: [{'path': '$T/hook.sh', 'args': ['hook.sh', k], 'env': ['HOOK_LOG=$T/hooks-$rt.log']}] for k in ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']}"
+  if [[ $rt == runc ]]; then R=("$RUNC" --root "$RROOT"); else R=("$SEEDSC" --root "$SROOT"); fi
+  timeout -s KILL 60 "${R[@]}" run --bundle "$T/hooks-$rt" "$hid" </dev/null
+  check_eq "$rt run with all the hooks" 0 $?
+done
+check_eq "hooks: order, namespaces, state" "$(cat "$T/hooks-runc.log")" "$(cat "$T/hooks-seedsc.log" 2>&1)"
+check_eq "createContainer hook ran in the container's namespaces" "createContainer own $(hostname) $hid" \
+  "$(grep createContainer "$T/hooks-seedsc.log" 2>&1)"
+# A failing createContainer hook: create fails naming it, nothing left behind.
+make_bundle "$T/hookfail" 'c["process"]["args"] = ["true"]' \
+  "c['linux']['cgroupsPath'] = '/$CG/hookfail'" 'c["linux"]["resources"]["pids"] = {"limit": 10}' \
+  "c['hooks'] = {'createContainer': [{'path': '/bin/true'}, {'path': '/bin/sh', 'args': ['sh', '-c', 'exit 3']}]}"
+err="$(timeout -s KILL 60 "${S[@]}" create --bundle "$T/hookfail" hookfail 2>&1 </dev/null)"
+check_eq "failing createContainer hook: status" 1 $?
+check_eq "failing createContainer hook: message" \
+  "seedsc: hooks.createContainer[1]: /bin/sh exited with status 3" "$err"
+check_eq "failing createContainer hook: no state dir" "" "$(ls "$SROOT")"
+[[ -e /sys/fs/cgroup/pids/$CG ]] && bad "failing createContainer hook: no cgroup" \
+  || ok "failing createContainer hook: no cgroup"
+pgrep -f "boot .*hookfail" >/dev/null && bad "failing createContainer hook: no process" \
+  || ok "failing createContainer hook: no process"
+"$RUNC" --root "$RROOT" create --bundle "$T/hookfail" hookfail >/dev/null 2>&1 </dev/null
+check_eq "failing createContainer hook: runc fails too" 1 $?
 
 # process.terminal: the pty master goes to --console-socket during create.
 make_bundle "$T/tty" 'c["process"]["terminal"] = True' \
