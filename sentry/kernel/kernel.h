@@ -106,9 +106,13 @@ class Kernel {
 
   // ---- Signals (task_signals.cc) ----
   // Sends to a whole process / one thread. EPERM/ESRCH as kill(2).
-  Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info)
+  // `src`, if any, hears whether the signal was queued and when it is taken.
+  Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
+                         std::shared_ptr<SignalSource> src = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Status SendTaskSignal(Task& t, const siginfo_t& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status SendTaskSignal(Task& t, const siginfo_t& info,
+                        std::shared_ptr<SignalSource> src = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Called when a thread group becomes a zombie, stops or continues.
   void NotifyParent(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

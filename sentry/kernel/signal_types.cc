@@ -4,11 +4,12 @@
 
 namespace seedvisor::sentry {
 
-void PendingSignals::Enqueue(const siginfo_t& info) {
+void PendingSignals::Enqueue(const siginfo_t& info, std::shared_ptr<SignalSource> src) {
   int sig = info.si_signo;
   if (sig < SIGRTMIN && Has(sig)) return;  // standard signals do not queue
   set_ |= SigBit(sig);
-  queue_.push_back(info);
+  queue_.push_back(Entry{info, std::move(src)});
+  if (queue_.back().src) queue_.back().src->Queued();
   if (auto hook = g_signal_queued_hook.load()) hook(sig);
 }
 
@@ -19,21 +20,35 @@ int PendingSignals::Dequeue(SigSet blocked, siginfo_t* info) {
   // signals first is a refinement we do not need: faults are forced).
   int sig = __builtin_ctzll(ready) + 1;
   auto it = std::find_if(queue_.begin(), queue_.end(),
-                         [sig](const siginfo_t& i) { return i.si_signo == sig; });
-  *info = *it;
+                         [sig](const Entry& e) { return e.info.si_signo == sig; });
+  *info = it->info;
+  std::shared_ptr<SignalSource> src = std::move(it->src);
   queue_.erase(it);
   if (std::none_of(queue_.begin(), queue_.end(),
-                   [sig](const siginfo_t& i) { return i.si_signo == sig; })) {
+                   [sig](const Entry& e) { return e.info.si_signo == sig; })) {
     set_ &= ~SigBit(sig);
   }
+  if (src) src->Dequeued(info);
   return sig;
 }
 
 void PendingSignals::Discard(int sig) {
   set_ &= ~SigBit(sig);
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [sig](const siginfo_t& i) { return i.si_signo == sig; }),
+                              [sig](const Entry& e) { return e.info.si_signo == sig; }),
                queue_.end());
+}
+
+void PendingSignals::DiscardFrom(const SignalSource* src) {
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                              [src](const Entry& e) { return e.src.get() == src; }),
+               queue_.end());
+  RecomputeSet();
+}
+
+void PendingSignals::RecomputeSet() {
+  set_ = 0;
+  for (const Entry& e : queue_) set_ |= SigBit(e.info.si_signo);
 }
 
 DefaultAction DefaultActionOf(int sig) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <atomic>
 #include <deque>
+#include <memory>
 
 namespace seedvisor::sentry {
 
@@ -30,19 +31,37 @@ struct SignalHandlers {
   std::array<KernelSigaction, kNumSignals + 1> actions{};  // index = signal number
 };
 
+// The sender of a queued signal that wants to know what becomes of it
+// (a POSIX timer counts overruns while its signal waits). Both calls come
+// with Kernel::mu() held.
+class SignalSource {
+ public:
+  virtual ~SignalSource() = default;
+  virtual void Queued() = 0;
+  // Just taken off the queue: may fill in `info` (si_overrun).
+  virtual void Dequeued(siginfo_t* info) = 0;
+};
+
 // Pending signals: standard signals coalesce, real-time signals queue.
 class PendingSignals {
  public:
-  void Enqueue(const siginfo_t& info);
+  void Enqueue(const siginfo_t& info, std::shared_ptr<SignalSource> src = nullptr);
   // The lowest-numbered pending signal not in `blocked`, removed; 0 if none.
   int Dequeue(SigSet blocked, siginfo_t* info);
   SigSet Set() const { return set_; }
   bool Has(int sig) const { return (set_ & SigBit(sig)) != 0; }
   void Discard(int sig);
+  // Drops the signals `src` queued (a deleted or re-armed POSIX timer's).
+  void DiscardFrom(const SignalSource* src);
 
  private:
+  struct Entry {
+    siginfo_t info;
+    std::shared_ptr<SignalSource> src;
+  };
+  void RecomputeSet();
   SigSet set_ = 0;
-  std::deque<siginfo_t> queue_;
+  std::deque<Entry> queue_;
 };
 
 // Called (with Kernel::mu() held) each time a signal is queued anywhere:

@@ -122,6 +122,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     {
       absl::MutexLock l(&kernel_.mu());
       tg_->cpu_ns += cpu;
+      kernel_.timers().DeletePosixTimers(tg_.get());  // execve(2): timers go
       old_ctx = std::exchange(ctx_, std::move(*ctx));
       old_mm = std::exchange(mm_, std::move(mm));
     }

@@ -189,7 +189,8 @@ static bool PrepareSignal(Kernel& k, ThreadGroup& tg, int sig) {
   return true;
 }
 
-Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info) {
+Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
+                               std::shared_ptr<SignalSource> src) {
   int sig = info.si_signo;
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
@@ -199,7 +200,7 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info) {
     if (!(t->signal_mask() & SigBit(sig))) blocked_everywhere = false;
   }
   if (Ignored(tg, sig) && !blocked_everywhere) return {};
-  tg.shared_pending.Enqueue(info);
+  tg.shared_pending.Enqueue(info, std::move(src));
   // Wake one thread that can take it (complete_signal()).
   for (Task* t : tg.tasks) {
     if (!(t->signal_mask() & SigBit(sig))) {
@@ -216,14 +217,15 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info) {
   return {};
 }
 
-Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info) {
+Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info,
+                              std::shared_ptr<SignalSource> src) {
   int sig = info.si_signo;
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
   ThreadGroup& tg = t.tg();
   if (!PrepareSignal(*this, tg, sig)) return {};
   if (Ignored(tg, sig) && !(t.signal_mask() & SigBit(sig))) return {};
-  t.pending().Enqueue(info);
+  t.pending().Enqueue(info, std::move(src));
   t.Interrupt();
   return {};
 }

@@ -123,7 +123,9 @@ void TimerService::Loop() {
     CheckCpuTimers();
     int64_t now = MonotonicNowNs();
     int64_t next = now + 1000000000LL;  // re-check at least every second
-    if (!cpu_timers_.empty()) next = now + kCpuTick;
+    bool posix_cpu = false;
+    next = std::min(next, CheckPosixTimers(&posix_cpu));
+    if (!cpu_timers_.empty() || posix_cpu) next = std::min(next, now + kCpuTick);
     for (auto it = timers_.begin(); it != timers_.end();) {
       Timer& t = it->second;
       if (t.deadline_ns <= now) {

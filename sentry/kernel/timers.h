@@ -1,5 +1,9 @@
 // Timers: ITIMER_REAL/alarm(2), ITIMER_VIRTUAL and ITIMER_PROF for thread
-// groups, on one service thread.
+// groups, and POSIX timers (timer_create(2), posix_timers.cc), on one
+// service thread.
+//
+//   Result<int> id = k.timers().CreatePosixTimer(task, CLOCK_MONOTONIC, nullptr);
+//   k.timers().SetPosixTimer(task, *id, 0, {1000000, 1000000});  // 1 ms period
 //
 // The service thread sleeps until the earliest deadline and sends the
 // signal under Kernel::mu(). CPU-time timers are checked against the
@@ -11,17 +15,23 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/base/errno.h"
+
+struct sigevent;
 
 namespace seedvisor::sentry {
 
 class Kernel;
+class Task;
 class ThreadGroup;
+struct PosixTimerTable;
 
 class TimerService {
  public:
@@ -43,7 +53,22 @@ class TimerService {
 
   static constexpr int64_t kCpuTick = 4000000;  // ns
 
+  // POSIX timers of the caller's process (posix_timers.cc). The callers hold
+  // no lock. `ev` null is the default sigevent (SIGEV_SIGNAL, SIGALRM).
+  Result<int> CreatePosixTimer(Task& t, int clock, const struct sigevent* ev);
+  // timer_settime(2): `s` relative, or absolute on the timer's clock with
+  // TIMER_ABSTIME in `flags`; returns the old setting.
+  Result<Setting> SetPosixTimer(Task& t, int id, int flags, Setting s);
+  Result<Setting> GetPosixTimer(Task& t, int id);
+  Result<int> PosixTimerOverrun(Task& t, int id);
+  Status DeletePosixTimer(Task& t, int id);
+  // execve(2) and exit: every POSIX timer of `tg` goes (Kernel::mu() held).
+  void DeletePosixTimers(const ThreadGroup* tg);
+  // A POSIX timer's deadline moved: the loop must look again.
+  void Kick();
+
  private:
+  friend struct PosixTimer;
   struct Timer {
     std::weak_ptr<ThreadGroup> tg;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC
@@ -55,6 +80,10 @@ class TimerService {
     int64_t interval_ns = 0;
   };
   void Loop();
+  // Fires the due POSIX timers (takes Kernel::mu(), drops mu_ meanwhile);
+  // returns the monotonic time of the next real-clock expiry (INT64_MAX if
+  // none) and sets *cpu if a CPU-clock timer is armed.
+  int64_t CheckPosixTimers(bool* cpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fires the CPU timers that are due; drops mu_ while it reads CPU time.
   void CheckCpuTimers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -69,9 +98,20 @@ class TimerService {
   // (an ITIMER_REAL of 1 us must not wait for a 1 s re-check).
   bool rearmed_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  // Guarded by Kernel::mu() (lock order: Kernel::mu() before mu_).
+  std::shared_ptr<PosixTimerTable> posix_;
 };
 
 int64_t MonotonicNowNs();
+
+// A CPU clock of another thread or process, as clock_getcpuclockid(3) and
+// pthread_getcpuclockid(3) make them: pid 0 is the caller; nullopt for a
+// clock id that is none.
+struct CpuClockId {
+  int pid;
+  bool thread;
+};
+std::optional<CpuClockId> DecodeCpuClock(int clock);
 
 }  // namespace seedvisor::sentry
 

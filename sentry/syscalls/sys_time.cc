@@ -1,6 +1,9 @@
-// Time: clocks, sleeps, interval timers.
+// Time: clocks, sleeps, interval timers, POSIX timers.
+#include <signal.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <optional>
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -50,22 +53,15 @@ Status SleepUntil(Task& t, int64_t deadline_ns) {
   }
 }
 
-// A CPU clock of another thread or process, as clock_getcpuclockid(3) and
-// pthread_getcpuclockid(3) make them (include/linux/posix-timers.h): the
-// negative id ~pid << 3 | CPUCLOCK_PERTHREAD_MASK (4) for a thread | the
-// clock (0 PROF, 1 VIRT, 2 SCHED; 3 is invalid). pid 0 is the caller.
-constexpr int kCpuClockPerthread = 4;
-constexpr int kCpuClockMask = 3;
-constexpr int kCpuClockMax = 3;
-
 // The CPU time the clock `c` (< 0) reads, or EINVAL for a bad id, a gone
 // task, or another process's thread (lookup_task(): thread clocks only
 // within the caller's process). PROF, VIRT and SCHED read the same guest
 // time: the platform does not tell user and system time apart.
 Result<int64_t> EncodedCpuClockNs(Task& t, clockid_t c) {
-  if ((c & kCpuClockMask) == kCpuClockMax) return Errno(EINVAL);
-  int pid = ~(c >> 3);
-  bool thread = c & kCpuClockPerthread;
+  std::optional<CpuClockId> id = DecodeCpuClock(c);
+  if (!id) return Errno(EINVAL);
+  int pid = id->pid;
+  bool thread = id->thread;
   if (pid == 0) return thread ? t.ThreadCpuNs() : t.ProcessCpuNs();
   if (pid == t.tid() && thread) return t.ThreadCpuNs();
   if (pid == t.tgid() && !thread) return t.ProcessCpuNs();
@@ -235,6 +231,53 @@ SyscallReturn SysSetitimer(Task& t, const SyscallArgs& a) {
   old.it_value = TvFromNs(o.value_ns);
   old.it_interval = TvFromNs(o.interval_ns);
   if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), old));
+  return 0;
+}
+
+// ---- POSIX timers (the timers themselves: sentry/kernel/posix_timers.cc) ----
+
+SyscallReturn SysTimerCreate(Task& t, const SyscallArgs& a) {
+  struct sigevent ev {};
+  bool have_ev = !a.Addr(1).IsNull();
+  if (have_ev) SV_TRY(t.CopyInObj(a.Addr(1), &ev));
+  SV_ASSIGN_OR_RETURN(int id,
+                      t.kernel().timers().CreatePosixTimer(t, a.Int(0), have_ev ? &ev : nullptr));
+  Status s = t.CopyOutObj(a.Addr(2), id);
+  if (!s.ok()) {  // do_timer_create(): the timer goes again on EFAULT
+    t.kernel().timers().DeletePosixTimer(t, id).ok();
+    return s.error();
+  }
+  return 0;
+}
+
+SyscallReturn SysTimerSettime(Task& t, const SyscallArgs& a) {
+  struct itimerspec v {};
+  SV_TRY(t.CopyInObj(a.Addr(2), &v));
+  for (const timespec& ts : {v.it_value, v.it_interval}) {
+    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= kNsPerSec) return Errno(EINVAL);
+  }
+  TimerService::Setting want{ToNs(v.it_value), ToNs(v.it_interval)};
+  SV_ASSIGN_OR_RETURN(TimerService::Setting old,
+                      t.kernel().timers().SetPosixTimer(t, a.Int(0), a.Int(1), want));
+  if (!a.Addr(3).IsNull()) {
+    SV_TRY(t.CopyOutObj(a.Addr(3), itimerspec{FromNs(old.interval_ns), FromNs(old.value_ns)}));
+  }
+  return 0;
+}
+
+SyscallReturn SysTimerGettime(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(TimerService::Setting s, t.kernel().timers().GetPosixTimer(t, a.Int(0)));
+  SV_TRY(t.CopyOutObj(a.Addr(1), itimerspec{FromNs(s.interval_ns), FromNs(s.value_ns)}));
+  return 0;
+}
+
+SyscallReturn SysTimerGetoverrun(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(int n, t.kernel().timers().PosixTimerOverrun(t, a.Int(0)));
+  return static_cast<uint64_t>(n);
+}
+
+SyscallReturn SysTimerDelete(Task& t, const SyscallArgs& a) {
+  SV_TRY(t.kernel().timers().DeletePosixTimer(t, a.Int(0)));
   return 0;
 }
 
