@@ -1,5 +1,5 @@
-// `seedsc start ID`: runs the container's process (config.json's), then the
-// poststart hooks.
+// `seedsc start ID`: runs the startContainer hooks and the container's process
+// (config.json's) in the sandbox, then the poststart hooks.
 #include "runsc/cmd_common.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/sandbox.h"
@@ -11,9 +11,21 @@ namespace seedvisor::runsc {
 absl::Status StartContainer(const GlobalConfig& cfg, const container::State& st) {
   control::v1::StartRequest req;
   req.set_container_id(st.id);
+  auto spec = container::SavedSpec(cfg.root, st);
+  if (spec.ok() && !spec->hooks.start_container.empty()) {
+    // startContainer hooks run inside the sandbox (the container's
+    // namespaces), before the container's process.
+    for (const oci::Hook& h : spec->hooks.start_container) {
+      control::v1::Hook* p = req.add_start_container_hooks();
+      p->set_path(h.path);
+      for (const std::string& a : h.args) p->add_args(a);
+      for (const std::string& e : h.env) p->add_env(e);
+      p->set_timeout_s(h.timeout_s.value_or(0));
+    }
+    req.set_state_json(container::OciStateJson(st, "created", -1));
+  }
   control::v1::StartResponse resp;
   if (absl::Status s = container::Call(st, "Start", req, &resp); !s.ok()) return s;
-  auto spec = container::SavedSpec(cfg.root, st);
   if (spec.ok() && !spec->hooks.poststart.empty()) {
     // runtime-spec: a failing poststart hook is a warning; the container runs.
     absl::Status s = container::RunHooks("poststart", spec->hooks.poststart,

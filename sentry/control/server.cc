@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/control/start_hooks.h"
 #include "sentry/control/stdio.h"
 
 namespace seedvisor::control {
@@ -125,6 +126,15 @@ absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& r
           absl::StrCat("container \"", cfg_.id, "\" cannot be started: it is not in the created state"));
     }
     starting_ = true;
+  }
+  if (absl::Status s = RunStartHooks(kernel_, cfg_.init, req); !s.ok()) {
+    // runtime-spec: a failing startContainer hook stops the container.
+    absl::MutexLock l(&mu_);
+    starting_ = false;
+    phase_ = Phase::kStopped;
+    init_wait_status_ = (127 & 0xff) << 8;
+    init_exited_at_ns_ = RealtimeNs();
+    return s;
   }
   v1::Stdio io = req.stdio();
   if (cfg_.terminal && !req.has_stdio()) {

@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "platform/platform.h"
 #include "sentry/kernel/futex.h"
 #include "sentry/kernel/task.h"
@@ -56,6 +58,11 @@ struct ProcessSpec {
   Credentials creds;
   int stdio[3] = {0, 1, 2};  // host fds, dup'ed; the caller keeps its own
   std::vector<std::pair<int, struct rlimit>> rlimits;  // on top of the host's
+  // Set: exec'd instead of argv[0] (no PATH search; argv[0] is only argv[0]).
+  std::string exec_path;
+  // A process before the init (OCI startContainer hooks): never pid 1, not
+  // the init, no parent; Release() it once waited for.
+  bool before_init = false;
 };
 
 class Kernel {
@@ -83,6 +90,12 @@ class Kernel {
   int WaitInit();
   // Blocks until `tg` has exited; its wait status.
   int WaitProcess(const std::shared_ptr<ThreadGroup>& tg);
+  // The same for at most `timeout`: nullopt if `tg` is still alive.
+  std::optional<int> WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg, absl::Duration timeout);
+  // Kills `tg` (SIGKILL) if it is alive.
+  void KillProcess(ThreadGroup& tg);
+  // Frees the pid of a ProcessSpec::before_init process that has exited.
+  void Release(const std::shared_ptr<ThreadGroup>& tg);
   // Pause: no task returns to guest code until Resume (like the cgroup
   // freezer: tasks blocked in a syscall stay blocked; signals stay pending).
   void SetPaused(bool paused);

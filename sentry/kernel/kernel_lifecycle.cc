@@ -3,6 +3,7 @@
 // `seedsc do` keeps using RunInit (kernel.cc), which is StartProcess +
 // WaitInit in one.
 #include <fcntl.h>
+#include <signal.h>
 
 #include <cstring>
 
@@ -22,6 +23,7 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 // PATH entry (from the process's own environment) in order.
 std::vector<std::string> ExecCandidates(const ProcessSpec& spec) {
   std::vector<std::string> out;
+  if (!spec.exec_path.empty()) return {spec.exec_path};
   if (spec.argv[0].find('/') != std::string::npos) {
     out.push_back(spec.argv[0]);
     return out;
@@ -45,7 +47,10 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   {
     absl::MutexLock l(&mu_);
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
-    int tid = AllocateTid();
+    // pid 1 stays the init's, whatever ran before it.
+    if (spec.before_init && next_tid_ == 1) next_tid_ = 2;
+    int tid = !init_tg_ && !spec.before_init ? (tgs_.count(1) || tasks_.count(1) ? -1 : 1)
+                                             : AllocateTid();
     if (tid < 0) return absl::ResourceExhaustedError("no free pid in the sandbox");
     tg = std::make_shared<ThreadGroup>(tid);
     // A new session and process group of its own, like a container init
@@ -60,7 +65,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     tg->start_time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    if (!init_tg_) init_tg_ = tg;
+    if (!init_tg_ && !spec.before_init) init_tg_ = tg;
     task = std::make_shared<Task>(*this, tid, tg);
     tg->tasks.push_back(task.get());
     tg->leader = task.get();
@@ -141,6 +146,36 @@ void Kernel::SetPaused(bool paused) {
       t->Notify();
     }
   }
+}
+
+std::optional<int> Kernel::WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg,
+                                          absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  if (!mu_.AwaitWithTimeout(absl::Condition(
+                                +[](ThreadGroup* g) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                  return g->state != ThreadGroup::State::kAlive;
+                                },
+                                tg.get()),
+                            timeout)) {
+    return std::nullopt;
+  }
+  return tg->exit_status;
+}
+
+void Kernel::KillProcess(ThreadGroup& tg) {
+  absl::MutexLock l(&mu_);
+  if (tg.state != ThreadGroup::State::kAlive) return;
+  siginfo_t info{};
+  info.si_signo = SIGKILL;
+  SendGroupSignal(tg, info).ok();
+}
+
+void Kernel::Release(const std::shared_ptr<ThreadGroup>& tg) {
+  absl::MutexLock l(&mu_);
+  if (tg->state != ThreadGroup::State::kZombie) return;
+  tg->state = ThreadGroup::State::kReaped;
+  auto it = tgs_.find(tg->tgid());
+  if (it != tgs_.end() && it->second.lock() == tg) tgs_.erase(it);
 }
 
 }  // namespace seedvisor::sentry

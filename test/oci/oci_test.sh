@@ -338,6 +338,34 @@ pgrep -f "boot .*hookfail" >/dev/null && bad "failing createContainer hook: no p
 "$RUNC" --root "$RROOT" create --bundle "$T/hookfail" hookfail >/dev/null 2>&1 </dev/null
 check_eq "failing createContainer hook: runc fails too" 1 $?
 
+# startContainer: inside the container, its path resolved in the container's
+# root, before the container's process, with the process's cwd.
+compare "startContainer hook runs in the container first" \
+  'c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})' \
+  'c["hostname"] = "ctr"' 'c["process"]["cwd"] = "/tmp"' \
+  'c["process"]["args"] = ["sh", "-c", "cat /tmp/started; grep -o \"\\\"status\\\":\\\"[a-z]*\\\"\" /tmp/start_state"]' \
+  "c['hooks'] = {'startContainer': [{'path': '/bin/true'}, {'path': '/bin/sh', 'args': ['sh', '-c', 'cat > /tmp/start_state; echo started \$(hostname) \$(pwd) \$A \$0 > /tmp/started'], 'env': ['A=1']}]}"
+check_eq "startContainer hook output" 'started ctr /tmp 1 sh
+"status":"created"' "$(cat "$T/b$n/s.out")"
+# A failing one: seedsc start fails naming it and the container is stopped
+# without its process having run (runtime-spec: "generate an error, stop the
+# container"); runc 1.1 reports it on the container's stderr, start exits 0.
+make_bundle "$T/startfail" 'c["process"]["args"] = ["echo", "init ran"]' \
+  "c['hooks'] = {'startContainer': [{'path': '/bin/true'}, {'path': '/bin/sh', 'args': ['sh', '-c', 'exit 3']}]}"
+for rt in runc seedsc; do
+  if [[ $rt == runc ]]; then R=("$RUNC" --root "$RROOT"); else R=("$SEEDSC" --root "$SROOT"); fi
+  "${R[@]}" create --bundle "$T/startfail" startfail >"$T/startfail.$rt" 2>/dev/null </dev/null
+  err="$(timeout -s KILL 60 "${R[@]}" start startfail 2>&1)"
+  echo "$err" >"$T/startfail.$rt.err"
+  for _ in $(seq 100); do [[ "$(status_of "${R[@]}" startfail)" == stopped ]] && break; sleep 0.05; done
+  check_eq "failing startContainer hook: $rt state" stopped "$(status_of "${R[@]}" startfail)"
+  check_eq "failing startContainer hook: $rt: the process did not run" "" "$(cat "$T/startfail.$rt")"
+  "${R[@]}" delete startfail
+  check_eq "failing startContainer hook: $rt delete" 0 $?
+done
+check_eq "failing startContainer hook: message" \
+  "seedsc: hooks.startContainer[1]: /bin/sh exited with status 3" "$(cat "$T/startfail.seedsc.err")"
+
 # process.terminal: the pty master goes to --console-socket during create.
 make_bundle "$T/tty" 'c["process"]["terminal"] = True' \
   'c["process"]["args"] = ["sh", "-c", "read l; eval \"$l\"; [ -t 0 ] && echo tty=yes"]'
