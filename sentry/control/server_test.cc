@@ -84,6 +84,58 @@ TEST_F(ServerTest, StartWaitAndExitStatus) {
   EXPECT_EQ(s.Wait({})->exit_status(), 3u);
 }
 
+// startContainer hooks run before the init, with the state on stdin and
+// the hook's env; the init is still pid 1. (Guest writes stay in the
+// sandbox: the init shows what the hook wrote.)
+TEST_F(ServerTest, StartContainerHooks) {
+  std::string log = TempFile();
+  ControlServer& s = Make("cat " + log + "; echo init $$");
+  std::string out = TempFile();
+  v1::StartRequest r = StartTo(out);
+  r.set_state_json("{\"id\":\"c1\"}");
+  v1::Hook* h = r.add_start_container_hooks();
+  h->set_path("/bin/sh");
+  h->add_args("hook");
+  h->add_args("-c");
+  h->add_args("read s; echo $0 $$ $Y $s >> " + log);
+  h->add_env("Y=from-hook");
+  auto started = s.Start(r);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->pid(), 1);
+  auto w = s.Wait({});
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->wait_status(), 0);
+  EXPECT_EQ(Slurp(out), "hook 2 from-hook {\"id\":\"c1\"}\ninit 1\n");
+}
+
+TEST_F(ServerTest, FailingStartContainerHookStopsTheContainer) {
+  std::string out = TempFile();
+  ControlServer& s = Make("echo init");
+  v1::StartRequest r = StartTo(out);
+  v1::Hook* ok = r.add_start_container_hooks();
+  ok->set_path("/bin/true");
+  v1::Hook* slow = r.add_start_container_hooks();
+  slow->set_path("/bin/sleep");
+  slow->add_args("sleep");
+  slow->add_args("100");
+  slow->set_timeout_s(1);
+  auto started = s.Start(r);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().message(), "hooks.startContainer[1]: /bin/sleep timed out after 1s");
+  EXPECT_EQ(s.State({})->status(), "stopped");
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.Start(StartTo(TempFile())).status()));
+  EXPECT_EQ(Slurp(out), "");
+
+  ControlServer& s2 = Make("true");
+  v1::StartRequest r2 = StartTo(TempFile());
+  v1::Hook* bad = r2.add_start_container_hooks();
+  bad->set_path("/bin/sh");
+  bad->add_args("sh");
+  bad->add_args("-c");
+  bad->add_args("kill -9 $$");
+  EXPECT_EQ(s2.Start(r2).status().message(), "hooks.startContainer[0]: /bin/sh killed by signal 9");
+}
+
 TEST_F(ServerTest, ExecSignalProcesses) {
   ControlServer& s = Make("exec sleep 1000");
   ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
