@@ -27,6 +27,8 @@ cleanup() {
       "$RUNC" --root "$RROOT" delete --force "$id" >/dev/null 2>&1
     done
   fi
+  # runc leaves the parents of the cgroups it made (the failing create).
+  rmdir /sys/fs/cgroup/*/"$CG" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
