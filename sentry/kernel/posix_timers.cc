@@ -25,6 +25,7 @@ namespace seedvisor::sentry {
 
 namespace {
 constexpr int kDelayTimerMax = INT_MAX;  // DELAYTIMER_MAX
+constexpr int64_t kDroppedRearmNs = 1000000;
 enum class Base { kMonotonic, kProcessCpu, kThreadCpu };
 
 int SatAdd(int a, int64_t b) { return static_cast<int>(std::min<int64_t>(int64_t{a} + b, kDelayTimerMax)); }
@@ -77,6 +78,9 @@ struct PosixTimer : SignalSource, std::enable_shared_from_this<PosixTimer> {
     deadline += m * interval;
   }
 
+  // Moves a periodic deadline to its first period after `t`.
+  void ForwardPast(int64_t t) { deadline += ((t - deadline) / interval + 1) * interval; }
+
   // An expiry at `now` >= deadline.
   void Expire(Kernel& k, ThreadGroup& tg, int64_t now) {
     if (queued) {
@@ -99,22 +103,35 @@ struct PosixTimer : SignalSource, std::enable_shared_from_this<PosixTimer> {
     } else if (queued) {
       requeue = true;  // re-armed when the signal is taken
     } else {
-      // Not queued (ignored): on to the first period after now.
-      deadline += ((now - deadline) / interval + 1) * interval;
+      // Not queued (ignored, or a standard signal already pending): on to
+      // the first period at least kDroppedRearmNs away, so that a tiny
+      // period cannot make the service thread spin (Linux 6.13+ parks such
+      // timers until the signal is no longer ignored).
+      ForwardPast(std::max(now, now + kDroppedRearmNs - interval));
     }
   }
 
   void Queued() override { queued = true; }
 
-  void Dequeued(siginfo_t* info) override {
+  // posixtimer_rearm(): its signal is off the queue; a periodic timer that
+  // waited for that goes on from the first period after now.
+  void Rearm() {
     queued = false;
-    if (requeue && armed) {
-      Result<int64_t> now = Now();
-      if (now.ok()) ForwardPending(*now);
-      deadline += interval;
-      requeue = false;
-      svc->Kick();
-    }
+    if (!requeue || !armed) return;
+    Result<int64_t> now = Now();
+    if (now.ok()) ForwardPending(*now);
+    deadline += interval;
+    requeue = false;
+    svc->Kick();
+  }
+
+  // Thrown away (SIGCONT flushing a pending stop signal): Linux (6.18
+  // measured) does not re-arm a periodic timer then; it stays waiting for
+  // a delivery until timer_settime.
+  void Discarded() override { queued = false; }
+
+  void Dequeued(siginfo_t* info) override {
+    Rearm();
     info->si_overrun = overrun;
     overrun_last = overrun;
     overrun = 0;
@@ -274,7 +291,7 @@ TimerService::Setting Current(PosixTimer& pt) {
     pt.ForwardPending(*now);
     next = pt.deadline + pt.interval;
   } else if (pt.interval > 0 && pt.notify == SIGEV_NONE && *now >= pt.deadline) {
-    pt.deadline += ((*now - pt.deadline) / pt.interval + 1) * pt.interval;
+    pt.ForwardPast(*now);
     next = pt.deadline;
   }
   // An expired SIGEV_NONE one-shot reads 0; any other armed timer at least 1 ns.

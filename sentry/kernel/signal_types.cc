@@ -1,6 +1,7 @@
 #include "sentry/kernel/signal_types.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace seedvisor::sentry {
 
@@ -34,9 +35,14 @@ int PendingSignals::Dequeue(SigSet blocked, siginfo_t* info) {
 
 void PendingSignals::Discard(int sig) {
   set_ &= ~SigBit(sig);
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [sig](const Entry& e) { return e.info.si_signo == sig; }),
-               queue_.end());
+  auto end = std::remove_if(queue_.begin(), queue_.end(),
+                            [sig](const Entry& e) { return e.info.si_signo == sig; });
+  std::vector<std::shared_ptr<SignalSource>> srcs;
+  for (auto it = end; it != queue_.end(); ++it) {
+    if (it->src) srcs.push_back(std::move(it->src));
+  }
+  queue_.erase(end, queue_.end());
+  for (auto& src : srcs) src->Discarded();
 }
 
 void PendingSignals::DiscardFrom(const SignalSource* src) {

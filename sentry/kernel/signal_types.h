@@ -40,6 +40,8 @@ class SignalSource {
   virtual void Queued() = 0;
   // Just taken off the queue: may fill in `info` (si_overrun).
   virtual void Dequeued(siginfo_t* info) = 0;
+  // Thrown away undelivered (PendingSignals::Discard).
+  virtual void Discarded() = 0;
 };
 
 // Pending signals: standard signals coalesce, real-time signals queue.

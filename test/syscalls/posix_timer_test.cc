@@ -327,6 +327,96 @@ TEST_F(PosixTimerTest, ThreadCpuTimerCountsDown) {
   EXPECT_GE(id2, 0);
 }
 
+TEST_F(PosixTimerTest, OtherThreadAndProcessCpuClocks) {
+  // Another thread's CPU clock: fires while that thread spins.
+  static std::atomic<bool> stop{false};
+  stop = false;
+  pthread_t th;
+  ASSERT_EQ(pthread_create(
+                &th, nullptr,
+                [](void*) -> void* {
+                  while (!stop) {
+                  }
+                  return nullptr;
+                },
+                nullptr),
+            0);
+  clockid_t tc;
+  ASSERT_EQ(pthread_getcpuclockid(th, &tc), 0);
+  sigevent ev = SignalEvent(SIGUSR1, 1);
+  int id = Create(tc, &ev);
+  ASSERT_EQ(TimerSet(id, 0, 30 * kMs, 0), 0);
+  siginfo_t info{};
+  EXPECT_EQ(Wait(SIGUSR1, &info, 10000), SIGUSR1);
+  EXPECT_EQ(info.si_value.sival_int, 1);
+  stop = true;
+  pthread_join(th, nullptr);
+
+  // A child process's CPU clock: the signal comes to the timer's owner.
+  pid_t child = fork();
+  if (child == 0) {
+    int64_t end = Now(CLOCK_MONOTONIC) + 20000 * kMs;
+    while (Now(CLOCK_MONOTONIC) < end) {
+    }
+    _exit(0);
+  }
+  clockid_t pc;
+  ASSERT_EQ(clock_getcpuclockid(child, &pc), 0);
+  ev = SignalEvent(SIGUSR1, 2);
+  int id2 = Create(pc, &ev);
+  ASSERT_EQ(TimerSet(id2, 0, 30 * kMs, 0), 0);
+  EXPECT_EQ(Wait(SIGUSR1, &info, 10000), SIGUSR1);
+  EXPECT_EQ(info.si_value.sival_int, 2);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+
+TEST_F(PosixTimerTest, IgnoredSignalTinyPeriodStaysArmed) {
+  // A 1 ns period whose signal is ignored: nothing queues and the timer
+  // still reads armed.
+  struct sigaction sa {}, old {};
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGWINCH, &sa, &old);
+  sigevent ev = SignalEvent(SIGWINCH, 0);
+  int id = Create(CLOCK_MONOTONIC, &ev);
+  ASSERT_EQ(TimerSet(id, 0, 1, 1), 0);
+  usleep(50000);
+  itimerspec v{};
+  ASSERT_EQ(TimerGet(id, &v), 0);
+  EXPECT_EQ(Ns(v.it_interval), 1);
+  ASSERT_EQ(TimerSet(id, 0, 0, 0), 0);
+  sigaction(SIGWINCH, &old, nullptr);
+}
+
+TEST_F(PosixTimerTest, PeriodicStopsWhenSigcontFlushesItsSignal) {
+  // SIGCONT discards a pending stop signal (signal(7)). Linux (6.18
+  // measured) then never re-arms a periodic timer whose SIGTSTP went so:
+  // the timer waits for a delivery that cannot come, until re-set.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTSTP);
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  sigevent ev = SignalEvent(SIGTSTP, 0);
+  int id = Create(CLOCK_MONOTONIC, &ev);
+  ASSERT_EQ(TimerSet(id, 0, 20 * kMs, 20 * kMs), 0);
+  int64_t end = Now(CLOCK_MONOTONIC) + 5000 * kMs;
+  while (!Pending(SIGTSTP) && Now(CLOCK_MONOTONIC) < end) usleep(1000);
+  ASSERT_TRUE(Pending(SIGTSTP));
+  kill(getpid(), SIGCONT);
+  EXPECT_FALSE(Pending(SIGTSTP));
+  siginfo_t info{};
+  EXPECT_EQ(Wait(SIGTSTP, &info, 300), 0);
+  // Re-setting it brings it back.
+  ASSERT_EQ(TimerSet(id, 0, 10 * kMs, 10 * kMs), 0);
+  EXPECT_EQ(Wait(SIGTSTP, &info, 3000), SIGTSTP);
+  EXPECT_EQ(info.si_code, SI_TIMER);
+  ASSERT_EQ(TimerSet(id, 0, 0, 0), 0);
+  while (Wait(SIGTSTP, &info, 0) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 TEST_F(PosixTimerTest, DeletedTimerIsGone) {
   sigevent ev = SignalEvent(SIGUSR1, 0);
   int id = Create(CLOCK_MONOTONIC, &ev);
