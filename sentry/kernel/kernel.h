@@ -25,6 +25,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
 #include "sentry/kernel/timers.h"
+#include "sentry/kernel/uts.h"
 
 namespace seedvisor::sentry {
 
@@ -104,6 +105,7 @@ class Kernel {
   platform::Platform& platform() { return *platform_; }
   Vfs& vfs() { return *vfs_; }
   const KernelOptions& options() const { return opts_; }
+  UtsNames& uts() { return uts_; }
 
   absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
@@ -145,6 +147,7 @@ class Kernel {
   explicit Kernel(const KernelOptions& opts);
 
   KernelOptions opts_;
+  UtsNames uts_{opts_.hostname};
   std::unique_ptr<platform::Platform> platform_;
   std::unique_ptr<Vfs> vfs_;
   std::unique_ptr<Strace> strace_;

@@ -192,6 +192,13 @@ tcase trap_signal --out "trapped" -- "${SH[@]}" 'trap "echo trapped; exit 0" USR
 tcase sleep_timing --out ok -- "${SH[@]}" \
   's=$(date +%s); sleep 1; e=$(date +%s); [ $((e - s)) -ge 1 ] && [ $((e - s)) -le 3 ] && echo ok'
 
+echo "== the sandbox's hostname is its own (sethostname, uname, /proc)"
+tcase sethostname_uname_proc --out $'web-1\nweb-1\nweb-1' -- "${SH[@]}" \
+  "$BB hostname web-1 && $BB hostname && $BB uname -n && $BB cat /proc/sys/kernel/hostname"
+tcase sethostname_too_long_is_einval --status 1 --grep 'Invalid argument' -- "${SH[@]}" \
+  "$BB hostname $(printf '%065d' 0)"
+check_eq sethostname_left_the_host_alone "$(hostname)" "$(cat /proc/sys/kernel/hostname)" "host's hostname"
+
 echo "== network interfaces (netlink, --network=none: lo only)"
 tcase ip_addr_lo --grep 'inet 127\.0\.0\.1/8 scope host lo' -- "$SEEDSC" do "$BB" ip addr
 tcase ip_link_only_lo --out 1 -- "${SH[@]}" "$BB ip link | grep -c '^[0-9]*:'"

@@ -9,7 +9,8 @@
 # `seedsc do`, writes never reach the host. --strace traces CMD with strace
 # onto stderr, or into --debug-log=PATH. Like seedsc's default
 # --network=none, CMD gets a network namespace of its own with only lo (up);
-# --network=host keeps the host's. Other global flags are ignored.
+# --network=host keeps the host's; and a UTS namespace of its own (the
+# sandbox's hostname is its own). Other global flags are ignored.
 # Needs root (mount namespaces, overlayfs).
 set -uo pipefail
 
@@ -42,7 +43,7 @@ mnt="$(mktemp -d /tmp/native_as_seedsc.XXXXXX)"
 # strace runs outside the chroot so that its log lands on the host.
 netns=()
 [[ "$network" == host ]] || netns=(-n)
-"${prefix[@]}" unshare -m "${netns[@]}" --fork bash -c '
+"${prefix[@]}" unshare -m -u "${netns[@]}" --fork bash -c '
   set -e
   mnt="$1" cwd="$2"; shift 2
   [[ -e /proc/self/ns/net && "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ]] &&

@@ -359,7 +359,8 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   auto kernel_dir = std::make_shared<SynthDir>(0555);
   auto random = std::make_shared<SynthDir>(0555);
   std::string boot_id = RandomUuid();
-  kernel_dir->Add("hostname", SynthFile::Text([&k] { return k.options().hostname + "\n"; }));
+  kernel_dir->Add("hostname", SynthFile::Text([&k] { return k.uts().hostname() + "\n"; }));
+  kernel_dir->Add("domainname", SynthFile::Text([&k] { return k.uts().domainname() + "\n"; }));
   kernel_dir->Add("osrelease",
                   SynthFile::Text([] { return std::string(Kernel::kRelease) + "\n"; }));
   kernel_dir->Add("ostype", SynthFile::Text([] { return std::string("Linux\n"); }));
