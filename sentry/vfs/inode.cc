@@ -93,6 +93,10 @@ Status Inode::Rename(std::string_view, Inode&, std::string_view, unsigned) {
 }
 Result<std::string> Inode::Readlink() { return Errno(EINVAL); }
 Status Inode::SetAttr(const SetAttrRequest&) { return Errno(ReadOnlyFs() ? EROFS : EPERM); }
+Result<std::string> Inode::GetXattr(std::string_view) { return Errno(ENODATA); }
+Result<std::vector<std::string>> Inode::ListXattr() { return std::vector<std::string>{}; }
+Status Inode::SetXattr(std::string_view, std::string_view, int) { return Errno(EOPNOTSUPP); }
+Status Inode::RemoveXattr(std::string_view) { return Errno(ENODATA); }
 
 Result<struct statfs> Inode::StatFs() {
   struct statfs s {};

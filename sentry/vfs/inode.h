@@ -105,6 +105,14 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // (proc_pid_get_link()). Null for ordinary symlinks.
   virtual std::shared_ptr<Dentry> MagicTarget() { return nullptr; }
   virtual Status SetAttr(const SetAttrRequest& req);  // EPERM
+  // Extended attributes. Names arrive checked (namespace, length, the
+  // caller's permission: sys_xattr.cc). The defaults are a filesystem that
+  // stores none: get/remove ENODATA, list empty, set EOPNOTSUPP.
+  virtual Result<std::string> GetXattr(std::string_view name);
+  virtual Result<std::vector<std::string>> ListXattr();
+  // flags: XATTR_CREATE / XATTR_REPLACE. Changes ctime.
+  virtual Status SetXattr(std::string_view name, std::string_view value, int flags);
+  virtual Status RemoveXattr(std::string_view name);
   virtual Result<struct statfs> StatFs();
   // open(2) of this inode reached through `d`. The default opens directories
   // (a generic getdents over ReadDir) and refuses everything else (ENXIO).

@@ -341,6 +341,29 @@ Status OverlayInode::SetAttr(const SetAttrRequest& req) {
   return upper()->SetAttr(req);
 }
 
+Result<std::string> OverlayInode::GetXattr(std::string_view name) {
+  auto up = upper();
+  if (!up) return Errno(ENODATA);
+  return up->GetXattr(name);
+}
+
+Result<std::vector<std::string>> OverlayInode::ListXattr() {
+  auto up = upper();
+  if (up) return up->ListXattr();
+  return std::vector<std::string>{};
+}
+
+Status OverlayInode::SetXattr(std::string_view name, std::string_view value, int flags) {
+  SV_TRY(CopyUp());
+  return upper()->SetXattr(name, value, flags);
+}
+
+Status OverlayInode::RemoveXattr(std::string_view name) {
+  auto up = upper();
+  if (!up) return Errno(ENODATA);
+  return up->RemoveXattr(name);
+}
+
 Result<struct statfs> OverlayInode::StatFs() {
   auto up = upper();
   SV_ASSIGN_OR_RETURN(struct statfs s, up ? up->StatFs() : lower_->StatFs());

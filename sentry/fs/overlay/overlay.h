@@ -45,6 +45,13 @@ class OverlayInode : public Inode {
                 unsigned flags) override;
   Result<std::string> Readlink() override;
   Status SetAttr(const SetAttrRequest& req) override;
+  // Extended attributes live in the upper copy; lower (host) objects show
+  // none (host xattrs are not exposed), so setting one copies up first and
+  // removing one from a lower-only object is ENODATA without a copy-up.
+  Result<std::string> GetXattr(std::string_view name) override;
+  Result<std::vector<std::string>> ListXattr() override;
+  Status SetXattr(std::string_view name, std::string_view value, int flags) override;
+  Status RemoveXattr(std::string_view name) override;
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }

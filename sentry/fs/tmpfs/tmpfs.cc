@@ -357,6 +357,31 @@ Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
   return {};
 }
 
+Result<std::string> TmpfsInode::GetXattr(std::string_view name) {
+  std::lock_guard l(mu_);
+  return xattrs_.Get(name);
+}
+
+Result<std::vector<std::string>> TmpfsInode::ListXattr() {
+  std::lock_guard l(mu_);
+  return xattrs_.List();
+}
+
+// shmem_xattr_handler_set(): a change updates ctime.
+Status TmpfsInode::SetXattr(std::string_view name, std::string_view value, int flags) {
+  std::lock_guard l(mu_);
+  SV_TRY(xattrs_.Set(name, value, flags));
+  st_.st_ctim = Now();
+  return {};
+}
+
+Status TmpfsInode::RemoveXattr(std::string_view name) {
+  std::lock_guard l(mu_);
+  SV_TRY(xattrs_.Remove(name));
+  st_.st_ctim = Now();
+  return {};
+}
+
 Result<struct statfs> TmpfsInode::StatFs() {
   struct statfs s {};
   s.f_type = 0x01021994;  // TMPFS_MAGIC

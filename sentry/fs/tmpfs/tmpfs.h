@@ -18,6 +18,7 @@
 #include <string>
 
 #include "sentry/vfs/inode.h"
+#include "sentry/vfs/xattr.h"
 
 namespace seedvisor::sentry {
 
@@ -44,6 +45,10 @@ class TmpfsInode : public Inode {
                 unsigned flags) override;
   Result<std::string> Readlink() override;
   Status SetAttr(const SetAttrRequest& req) override;
+  Result<std::string> GetXattr(std::string_view name) override;
+  Result<std::vector<std::string>> ListXattr() override;
+  Status SetXattr(std::string_view name, std::string_view value, int flags) override;
+  Status RemoveXattr(std::string_view name) override;
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
@@ -88,6 +93,7 @@ class TmpfsInode : public Inode {
   std::map<std::string, std::shared_ptr<TmpfsInode>, std::less<>> children_;
   std::set<std::string, std::less<>> whiteouts_;
   bool opaque_ = false;
+  XattrMap xattrs_;
 };
 
 // A new tmpfs; returns its root directory.
