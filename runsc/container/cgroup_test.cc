@@ -5,27 +5,18 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "gtest/gtest.h"
+#include "runsc/container/test_files.h"
 
 namespace seedvisor::container {
 namespace {
 
-std::string TempDir() {
-  char t[] = "/tmp/cgroup_test.XXXXXX";
-  EXPECT_NE(mkdtemp(t), nullptr);
-  return t;
-}
+using testing_files::Put;
+using testing_files::Slurp;
 
-std::string Slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void Put(const std::string& p, const std::string& v) { std::ofstream(p) << v; }
+// A fresh scratch directory for one test.
+std::string TempDir() { return testing_files::TempDir("cgroup_test"); }
 
 // A directory tree standing in for /sys/fs/cgroup with the controllers
 // seedsc uses: limits are written as files.

@@ -2,28 +2,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "gtest/gtest.h"
+#include "runsc/container/test_files.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/state.h"
 
 namespace seedvisor::container {
 namespace {
 
-std::string TempDir() {
-  char t[] = "/tmp/container_test.XXXXXX";
-  EXPECT_NE(mkdtemp(t), nullptr);
-  return t;
-}
+using testing_files::Slurp;
 
-std::string Slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// A fresh scratch directory for one test.
+std::string TempDir() { return testing_files::TempDir("container_test"); }
 
 TEST(StateTest, Ids) {
   EXPECT_TRUE(ValidateId("abc-1.2_x").ok());
