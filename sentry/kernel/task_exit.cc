@@ -6,6 +6,7 @@
 #include "sentry/kernel/futex.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fs_context.h"
 
 namespace seedvisor::sentry {
@@ -107,6 +108,8 @@ void Task::ExitTask() {
     tg.group_exiting = true;
     tg.state = ThreadGroup::State::kZombie;
     tg.SignalExitEvent();  // pidfds poll readable from now on
+    // Its record locks go now, before its pid can be reaped and reused.
+    ReleaseProcessRecordLocks(tg.tgid());
     // Orphans go to init (or the nearest child subreaper).
     std::shared_ptr<ThreadGroup> reaper = kernel_.init_tg();
     for (auto p = tg.parent.lock(); p; p = p->parent.lock()) {

@@ -25,6 +25,11 @@ namespace seedvisor::sentry {
 SV_FILE_SYSCALLS(SV_DECLARE_FILE_SYSCALL)
 #undef SV_DECLARE_FILE_SYSCALL
 
+// Drops every POSIX record lock (not OFD lock) that process `tgid` holds, on
+// any file: the kernel calls it when the process's last thread has exited
+// (fcntl(2): a process's record locks are released when it terminates).
+void ReleaseProcessRecordLocks(int tgid);
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_H_

@@ -139,6 +139,18 @@ void ReleaseRecordLocks(FileDescription& f, int owner) {
   if (it->second.empty()) g_locks.erase(it);
 }
 
+}  // namespace file_internal
+
+void ReleaseProcessRecordLocks(int tgid) {
+  std::lock_guard l(g_mu);
+  for (auto it = g_locks.begin(); it != g_locks.end();) {
+    it->second.remove_if([&](const RecordLock& r) { return !r.ofd && r.owner == PidKey(tgid); });
+    it = it->second.empty() ? g_locks.erase(it) : std::next(it);
+  }
+}
+
+namespace file_internal {
+
 // fcntl lock commands; cmd is F_GETLK/F_SETLK/F_SETLKW or an F_OFD_* one.
 SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
   bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;

@@ -243,6 +243,31 @@ TEST_F(LockTest, FcntlRecordLocksBetweenProcesses) {
   EXPECT_EXIT_CODE(status, 0);
 }
 
+// fcntl(2): a process's record locks are released when it terminates, even
+// while other processes keep the file open.
+TEST_F(LockTest, RecordLocksDroppedOnExit) {
+  FileDescriptor fd(Open());
+  ASSERT_OK(fd.get());
+  int status = RunInChild([&] {
+    int mine = Open();
+    if (mine < 0) return 1;
+    struct flock l = {};
+    l.l_type = F_WRLCK;
+    l.l_whence = SEEK_SET;
+    l.l_start = 0;
+    l.l_len = 10;
+    return fcntl(mine, F_SETLK, &l) == 0 ? 0 : 2;  // and exit holding it
+  });
+  EXPECT_EXIT_CODE(status, 0);
+  struct flock q = {};
+  q.l_type = F_WRLCK;
+  q.l_whence = SEEK_SET;
+  q.l_start = 0;
+  q.l_len = 0;
+  ASSERT_OK(fcntl(fd.get(), F_GETLK, &q));
+  EXPECT_EQ(q.l_type, F_UNLCK) << "held by pid " << q.l_pid;
+}
+
 TEST_F(LockTest, OfdLocksBelongToTheDescription) {
   FileDescriptor a(Open()), b(Open());
   ASSERT_OK(a.get());
