@@ -54,6 +54,28 @@ std::string ReadSome(int fd, size_t n = 256) {
   return s;
 }
 
+// Linux hands pty data to the other end from a workqueue (flush_to_ldisc),
+// so a reader may see it in pieces: reads until `n` bytes came (or 2 s).
+std::string ReadExactly(int fd, size_t n) {
+  std::string out;
+  for (int i = 0; i < 200 && out.size() < n; ++i) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10) < 0) return Err(errno);
+    if (!(p.revents & POLLIN)) continue;
+    std::string got = ReadSome(fd, n - out.size());
+    if (got.rfind("<errno", 0) == 0) return got;
+    out += got;
+  }
+  return out;
+}
+
+// Waits up to 2 s for `events` (for readiness the other end just caused).
+short PollWait(int fd, short events) {
+  pollfd p{fd, events, 0};
+  if (poll(&p, 1, 2000) < 0) return -1;
+  return p.revents;
+}
+
 void WriteAll(int fd, const std::string& s) {
   ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
 }
@@ -142,9 +164,9 @@ TEST(Pty, CanonicalModeEchoesAndCooksLines) {
   ASSERT_GE(p.replica, 0);
   WriteAll(p.master, "hello\r");
   EXPECT_EQ(ReadSome(p.replica), "hello\n");
-  EXPECT_EQ(ReadSome(p.master), "hello\r\n");  // the echo, through ONLCR
+  EXPECT_EQ(ReadExactly(p.master, 7), "hello\r\n");  // the echo, through ONLCR
   WriteAll(p.replica, "out\n");
-  EXPECT_EQ(ReadSome(p.master), "out\r\n");
+  EXPECT_EQ(ReadExactly(p.master, 5), "out\r\n");
 
   WriteAll(p.master, "abx\x7f" "c\n");  // VERASE
   EXPECT_EQ(ReadSome(p.replica), "abc\n");
@@ -168,7 +190,7 @@ TEST(Pty, EchoOffAndEchonl) {
   ASSERT_EQ(tcsetattr(p.replica, TCSANOW, &t), 0);
   WriteAll(p.master, "secret\n");
   EXPECT_EQ(ReadSome(p.replica), "secret\n");
-  EXPECT_EQ(ReadSome(p.master), "\r\n");  // only the newline
+  EXPECT_EQ(ReadExactly(p.master, 2), "\r\n");  // only the newline
   // The master sees the replica's termios (tty_mode_ioctl() on the pair).
   termios mt;
   ASSERT_EQ(tcgetattr(p.master, &mt), 0);
@@ -184,7 +206,7 @@ TEST(Pty, RawModeAndVminVtime) {
   SetNonblock(p.master);
   EXPECT_EQ(ReadSome(p.master), Err(EAGAIN));  // no echo
   WriteAll(p.replica, "x\n");
-  EXPECT_EQ(ReadSome(p.master), "x\n");  // no OPOST
+  EXPECT_EQ(ReadExactly(p.master, 2), "x\n");  // no OPOST
 
   MakeRaw(p.replica, 0, 0);  // polling read: 0 at once
   EXPECT_EQ(ReadSome(p.replica), "");
@@ -211,32 +233,35 @@ TEST(Pty, NonblockingAndPoll) {
   WriteAll(p.master, "partial");
   EXPECT_EQ(Poll(p.replica, POLLIN), 0);  // no complete line yet
   WriteAll(p.master, "\n");
-  EXPECT_EQ(Poll(p.replica, POLLIN), POLLIN);
-  EXPECT_EQ(Poll(p.master, POLLIN), POLLIN);  // the echo
+  EXPECT_EQ(PollWait(p.replica, POLLIN), POLLIN);
+  EXPECT_EQ(PollWait(p.master, POLLIN), POLLIN);  // the echo
   int n = 0;
   ASSERT_EQ(ioctl(p.replica, FIONREAD, &n), 0);
   EXPECT_EQ(n, 8);
   EXPECT_EQ(ReadSome(p.replica), "partial\n");
-  EXPECT_EQ(ReadSome(p.master), "partial\r\n");
+  EXPECT_EQ(ReadExactly(p.master, 9), "partial\r\n");
 
-  // Fill what the replica can write ahead of the master.
+  // Fill what the replica can write ahead of the master, until it stays
+  // unwritable (Linux may free room once more as it moves queued bytes to
+  // the master's side: a single EAGAIN does not mean POLLOUT stays clear).
   std::string chunk(1024, 'z');
   size_t total = 0;
   for (;;) {
     ssize_t r = write(p.replica, chunk.data(), chunk.size());
     if (r < 0) {
-      EXPECT_EQ(errno, EAGAIN);
-      break;
+      ASSERT_EQ(errno, EAGAIN);
+      pollfd w{p.replica, POLLOUT, 0};
+      if (poll(&w, 1, 100) == 0) break;  // full
+      continue;
     }
     total += r;
     ASSERT_LT(total, 10u << 20) << "replica writes never block";
   }
   EXPECT_GT(total, 1000u);
-  EXPECT_EQ(Poll(p.replica, POLLOUT), 0);
   std::string buf(1 << 16, '\0');
   while (read(p.master, buf.data(), buf.size()) > 0) {
   }
-  EXPECT_EQ(Poll(p.replica, POLLOUT), POLLOUT);
+  EXPECT_EQ(PollWait(p.replica, POLLOUT), POLLOUT);
 }
 
 TEST(Pty, BlockingReadWokenByWrite) {
@@ -262,7 +287,7 @@ TEST(Pty, MasterReadsEioAfterReplicaCloses) {
   close(p.replica);
   p.replica = -1;
   EXPECT_TRUE(Poll(p.master, POLLIN) & POLLIN);
-  EXPECT_EQ(ReadSome(p.master), "bye\r\n");  // what was written comes first
+  EXPECT_EQ(ReadExactly(p.master, 5), "bye\r\n");  // what was written comes first
   EXPECT_EQ(ReadSome(p.master), Err(EIO));
 }
 
@@ -318,7 +343,7 @@ TEST(Pty, InterruptCharacterSignalsForegroundGroup) {
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(st)) << st;
   EXPECT_EQ(WIFSIGNALED(st) ? WTERMSIG(st) : 0, SIGINT);
-  EXPECT_EQ(ReadSome(p.master), "^C");
+  EXPECT_EQ(ReadExactly(p.master, 2), "^C");
   close(pfd[0]);
   close(pfd[1]);
 }
@@ -420,7 +445,7 @@ TEST(Pty, DevTtyIsTheControllingPty) {
   int st;
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
-  EXPECT_EQ(ReadSome(p.master), "via tty\r\n");
+  EXPECT_EQ(ReadExactly(p.master, 9), "via tty\r\n");
   close(pfd[0]);
   close(pfd[1]);
 }
@@ -444,11 +469,11 @@ TEST(Pty, PeerFlushAndUnknownIoctls) {
   ASSERT_GE(peer, 0) << ErrnoName(errno);
   EXPECT_TRUE(isatty(peer));
   WriteAll(peer, "peer\n");
-  EXPECT_EQ(ReadSome(p.master), "peer\r\n");
+  EXPECT_EQ(ReadExactly(p.master, 6), "peer\r\n");
   close(peer);
 
   WriteAll(p.master, "flushed\n");
-  EXPECT_EQ(ReadSome(p.master), "flushed\r\n");
+  EXPECT_EQ(ReadExactly(p.master, 9), "flushed\r\n");
   ASSERT_EQ(tcflush(p.replica, TCIFLUSH), 0);
   SetNonblock(p.replica);
   EXPECT_EQ(ReadSome(p.replica), Err(EAGAIN));
