@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/times.h>
 #include <sys/utsname.h>
@@ -13,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sentry/base/cpus.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
@@ -389,24 +389,6 @@ SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
 
 namespace {
 
-// The CPUs the sandbox may use, and the size of the kernel's cpumask in
-// bytes (what sched_getaffinity(2) returns: the raw syscall's result).
-struct HostCpus {
-  cpu_set_t set;
-  size_t mask_bytes;
-};
-
-const HostCpus& SandboxCpus() {
-  static const HostCpus cpus = [] {
-    HostCpus c;
-    CPU_ZERO(&c.set);
-    long n = syscall(SYS_sched_getaffinity, 0, sizeof(c.set), &c.set);
-    c.mask_bytes = n > 0 ? static_cast<size_t>(n) : sizeof(uint64_t);
-    return c;
-  }();
-  return cpus;
-}
-
 // The affinity calls look a negative pid up like any other (no such task:
 // ESRCH), unlike sched_getparam's EINVAL (find_process_by_pid()).
 Result<std::shared_ptr<Task>> AffinityTarget(Task& t, int pid) {
@@ -417,7 +399,7 @@ Result<std::shared_ptr<Task>> AffinityTarget(Task& t, int pid) {
 }  // namespace
 
 SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
-  const HostCpus& cpus = SandboxCpus();
+  const SandboxCpuSet& cpus = SandboxCpus();
   // sched_getaffinity(2): EINVAL if the buffer is smaller than the kernel's
   // cpumask or not a multiple of a long (checked before the pid).
   size_t len = a.Size(1);

@@ -1,6 +1,7 @@
 #include "sentry/fs/sys/sys.h"
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/cpus.h"
 #include "sentry/fs/synth/synth.h"
 
 namespace seedvisor::sentry {
@@ -34,9 +35,7 @@ std::string CpuListText(const cpu_set_t& set) {
 }
 
 InodeRef NewSysFs() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) CPU_SET(0, &set);
+  const cpu_set_t& set = SandboxCpus().set;
   std::string list = CpuListText(set);
   auto cpu = Dir();
   // One list for all three: the sandbox's CPUs are all present, possible and
