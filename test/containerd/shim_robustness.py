@@ -9,20 +9,7 @@ import socket
 import struct
 import sys
 
-
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def field_bytes(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
+from pb_wire import field_bytes
 
 
 def request(service, method, payload=b""):

@@ -14,22 +14,9 @@ import sys
 
 import grpc
 
+from pb_wire import field_bytes
+
 TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
-
-
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def field_bytes(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
 
 
 def update_request(container_id, resources_json, annotations):
