@@ -144,6 +144,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
+  opts.net_raw = cfg.net_raw;
   opts.root = spec->root.path;
   opts.read_only_root = spec->root.readonly;
   if (!spec->hostname.empty()) {

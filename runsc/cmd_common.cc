@@ -44,6 +44,7 @@ std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg) {
   if (cfg.debug) f.push_back("--debug");
   if (!cfg.debug_log.empty()) f.push_back("--debug-log=" + cfg.debug_log);
   if (cfg.strace) f.push_back("--strace");
+  if (cfg.net_raw) f.push_back("--net-raw");
   return f;
 }
 

@@ -63,6 +63,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
   opts.network = cfg.network;
+  opts.net_raw = cfg.net_raw;
   opts.cwd = cwd.empty() ? "/" : cwd;
   auto kernel = sentry::Kernel::Create(opts);
   if (!kernel.ok()) {

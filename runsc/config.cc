@@ -12,6 +12,9 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.Choice("platform", &platform, {"ptrace", "systrap"}, "the platform that runs guest code");
   fs.Choice("network", &network, {"none", "host", "sandbox"},
             "network: none (loopback only), host (passthrough), sandbox (our stack)");
+  fs.Bool("net-raw", &net_raw,
+          "enable raw sockets for guests with CAP_NET_RAW (off: nothing that needs "
+          "CAP_NET_RAW works, as in runsc)");
   fs.Bool("debug", &debug, "enable debug logging");
   fs.String("debug-log", &debug_log,
             "additional location for logs; a trailing '/' means a directory");

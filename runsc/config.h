@@ -12,6 +12,7 @@ struct GlobalConfig {
   std::string root = "/var/run/seedsc";
   std::string platform = "systrap";
   std::string network = "none";
+  bool net_raw = false;  // runsc's --net-raw
   bool debug = false;
   std::string debug_log;
   std::string log;

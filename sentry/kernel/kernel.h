@@ -48,6 +48,10 @@ struct KernelOptions {
   // runsc's --network: "host" passes AF_INET/AF_INET6 sockets through to the
   // host's network; "none" gives them a private loopback-only network.
   std::string network = "none";
+  // runsc's --net-raw: raw sockets for guests with CAP_NET_RAW. Without it
+  // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
+  // sentry/socket/host_policy.h).
+  bool net_raw = false;
 };
 
 // A process to start in a running sandbox (the OCI lifecycle: the container

@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/socket/host_policy.h"
 #include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/inode.h"
@@ -22,10 +24,43 @@ namespace seedvisor::sentry {
 
 namespace {
 
+// net.ipv4.ping_group_range as the sentry sees it, read once; "1 0" (nobody)
+// if unreadable, as in a fresh network namespace.
+std::pair<gid_t, gid_t> PingGroupRange() {
+  static const std::pair<gid_t, gid_t> range = [] {
+    std::pair<gid_t, gid_t> r{1, 0};
+    if (FILE* f = fopen("/proc/sys/net/ipv4/ping_group_range", "re")) {
+      unsigned long lo = 0, hi = 0;
+      if (fscanf(f, "%lu %lu", &lo, &hi) == 2) r = {static_cast<gid_t>(lo), static_cast<gid_t>(hi)};
+      fclose(f);
+    }
+    return r;
+  }();
+  return range;
+}
+
+HostSocketKind KindOf(int fd, int family) {
+  HostSocketKind k;
+  k.family = family;
+  socklen_t len = sizeof(k.type);
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &k.type, &len);
+  return k;
+}
 
 const sockaddr* Sa(const std::string& a) { return reinterpret_cast<const sockaddr*>(a.data()); }
 
 }  // namespace
+
+NetPrivileges NetPrivilegesOf(Task& t) {
+  NetPrivileges p;
+  const Credentials& c = t.creds();
+  p.net_raw = c.HasCap(CAP_NET_RAW) && t.kernel().options().net_raw;
+  p.net_admin = c.HasCap(CAP_NET_ADMIN);
+  p.egid = c.egid;
+  p.groups = c.groups;
+  std::tie(p.ping_low, p.ping_high) = PingGroupRange();
+  return p;
+}
 
 HostSocket::HostSocket(int flags, int host_fd, int family)
     : Socket(flags), fd_(host_fd), family_(family) {}
@@ -95,6 +130,7 @@ Result<size_t> HostSocket::SendMsg(Task& t, const MsgIn& m) {
     h.msg_namelen = static_cast<socklen_t>(m.addr.size());
   }
   if (!m.control.empty()) {
+    SV_TRY(CheckHostSendControl(NetPrivilegesOf(t), KindOf(fd_, family_), m.control));
     h.msg_control = const_cast<char*>(m.control.data());
     h.msg_controllen = m.control.size();
   }
@@ -158,6 +194,7 @@ Result<std::string> HostSocket::GetPeerName() {
 }
 
 Result<std::string> HostSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
+  SV_TRY(CheckHostGetSockOpt(KindOf(fd_, family_), level, name));
   std::string v(optlen, '\0');
   socklen_t len = static_cast<socklen_t>(optlen);
   if (getsockopt(fd_, level, name, v.data(), &len) != 0) return Errno(errno);
@@ -165,7 +202,15 @@ Result<std::string> HostSocket::GetSockOpt(Task&, int level, int name, size_t op
   return v;
 }
 
-Status HostSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
+Status HostSocket::SetSockOpt(Task& t, int level, int name, const std::string& val) {
+  HostSocketKind kind = KindOf(fd_, family_);
+  if (level == SOL_SOCKET && (name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX)) {
+    int ifindex = 0;
+    socklen_t len = sizeof(ifindex);
+    kind.bound_to_device =
+        getsockopt(fd_, SOL_SOCKET, SO_BINDTOIFINDEX, &ifindex, &len) == 0 && ifindex != 0;
+  }
+  SV_TRY(CheckHostSetSockOpt(NetPrivilegesOf(t), kind, level, name, val));
   if (setsockopt(fd_, level, name, val.data(), static_cast<socklen_t>(val.size())) != 0) {
     return Errno(errno);
   }
@@ -189,6 +234,7 @@ Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     }
     default:
       if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
+      if (IsInterfaceSetIoctl(cmd)) return Errno(EPERM);
       return Errno(ENOTTY);
   }
 }
@@ -199,7 +245,12 @@ std::string HostSocket::DisplayPath() const {
   return absl::StrCat("socket:[", st.st_ino, "]");
 }
 
-Result<int> NewHostInetSocket(int domain, int type, int protocol, bool host_network) {
+Result<int> NewHostInetSocket(Task& t, int domain, int type, int protocol) {
+  SV_TRY(CheckHostSocket(NetPrivilegesOf(t), domain, type, protocol));
+  return NewHostSocket(domain, type, protocol, t.kernel().options().network == "host");
+}
+
+Result<int> NewHostSocket(int domain, int type, int protocol, bool host_network) {
   int t = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) | SOCK_NONBLOCK | SOCK_CLOEXEC;
   if (!host_network) return NetnsSocket(domain, t, protocol);
   int fd = socket(domain, t, protocol);

@@ -6,16 +6,21 @@
 // to itself over 127.0.0.1/::1 and nothing else. The host fd is O_NONBLOCK;
 // blocking calls wait in TaskBlockOnFd so signals interrupt them.
 //
+// What the guest may ask of the host socket (types, options, control
+// messages) is decided by host_policy.h against the guest's credentials:
+// the host would check the sentry's.
+//
 // Known gaps: SO_RCVTIMEO/SO_SNDTIMEO are stored on the host socket but
 // blocking waits here ignore them.
 //
-//   SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(AF_INET, SOCK_STREAM, 0, net));
+//   SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(t, AF_INET, SOCK_STREAM, 0));
 //   auto s = std::make_shared<HostSocket>(O_RDWR, hfd, AF_INET);
 #ifndef SEEDVISOR_SENTRY_SOCKET_HOST_SOCKET_H_
 #define SEEDVISOR_SENTRY_SOCKET_HOST_SOCKET_H_
 
 #include <string>
 
+#include "sentry/socket/host_policy.h"
 #include "sentry/socket/socket.h"
 
 namespace seedvisor::sentry {
@@ -47,9 +52,17 @@ class HostSocket : public Socket {
   const int family_;
 };
 
-// A new host socket (O_NONBLOCK|O_CLOEXEC) for the sandbox: in the host's
-// network namespace if `host_network`, else in the loopback-only one.
-Result<int> NewHostInetSocket(int domain, int type, int protocol, bool host_network);
+// The guest's network privileges (capabilities, --net-raw, groups).
+NetPrivileges NetPrivilegesOf(Task& t);
+
+// socket(2) of AF_INET/AF_INET6 (or AF_PACKET, refused) for the guest: the
+// policy (CheckHostSocket) first, then a host socket in the sandbox's
+// network (the host's with --network=host, else the loopback-only one).
+Result<int> NewHostInetSocket(Task& t, int domain, int type, int protocol);
+
+// A new host socket (O_NONBLOCK|O_CLOEXEC), no policy: in the host's network
+// namespace if `host_network`, else in the loopback-only one.
+Result<int> NewHostSocket(int domain, int type, int protocol, bool host_network);
 
 }  // namespace seedvisor::sentry
 

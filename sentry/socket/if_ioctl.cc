@@ -39,6 +39,26 @@ bool IsInterfaceIoctl(unsigned long cmd) {
   }
 }
 
+bool IsInterfaceSetIoctl(unsigned long cmd) {
+  switch (cmd) {
+    case SIOCSIFFLAGS: case SIOCSIFMETRIC: case SIOCSIFMTU: case SIOCSIFHWADDR:
+    case SIOCSIFSLAVE: case SIOCADDMULTI: case SIOCDELMULTI: case SIOCSIFHWBROADCAST:
+    case SIOCSIFMAP: case SIOCSIFNAME: case SIOCSIFTXQLEN: case SIOCSIFADDR:
+    case SIOCSIFBRDADDR: case SIOCSIFNETMASK: case SIOCSIFDSTADDR: case SIOCSIFPFLAGS:
+    case SIOCDIFADDR: case SIOCADDRT: case SIOCDELRT: case SIOCSARP: case SIOCDARP:
+    case SIOCSIFLINK: case SIOCSIFENCAP: case SIOCSIFBR:
+      return true;
+    // linux/sockios.h: SIOCSMIIREG, SIOCWANDEV, SIOCADDDLCI, SIOCDELDLCI,
+    // SIOCSIFVLAN, SIOCBRADDBR, SIOCBRDELBR, SIOCBRADDIF, SIOCBRDELIF,
+    // SIOCSHWTSTAMP (glibc's headers lack them).
+    case 0x8949: case 0x894A: case 0x8980: case 0x8981: case 0x8983:
+    case 0x89a0: case 0x89a1: case 0x89a2: case 0x89a3: case 0x89b0:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Result<long> InterfaceIoctl(Task& t, unsigned long cmd, UserAddr arg) {
   if (t.kernel().options().network == "host") return Errno(ENOTTY);
   ifreq r;

@@ -15,6 +15,12 @@ namespace seedvisor::sentry {
 class Task;
 
 bool IsInterfaceIoctl(unsigned long cmd);
+// The ioctls that change interfaces, addresses, routes or ARP entries
+// (dev_ioctl(), devinet_ioctl(), ip_rt_ioctl(), arp_ioctl()): Linux wants
+// CAP_NET_ADMIN (EPERM). The sandbox never passes them on, whatever the
+// guest's capabilities: with --network=host they would change the host's
+// network. All are EPERM.
+bool IsInterfaceSetIoctl(unsigned long cmd);
 // Reads the guest's struct ifreq at `arg` and writes the answer back.
 Result<long> InterfaceIoctl(Task& t, unsigned long cmd, UserAddr arg);
 

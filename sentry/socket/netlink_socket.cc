@@ -54,7 +54,7 @@ Result<FileRef> NewNetlinkSocket(Task& t, int type, int protocol, int flags, boo
   if (type != SOCK_RAW && type != SOCK_DGRAM) return Errno(ESOCKTNOSUPPORT);
   if (protocol != NETLINK_ROUTE) return Errno(EPROTONOSUPPORT);
   if (host_network) {
-    SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(AF_NETLINK, type, protocol, true));
+    SV_ASSIGN_OR_RETURN(int hfd, NewHostSocket(AF_NETLINK, type, protocol, true));
     return FileRef(std::make_shared<HostNetlinkSocket>(flags, hfd, AF_NETLINK));
   }
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

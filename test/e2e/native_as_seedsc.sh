@@ -10,17 +10,20 @@
 # onto stderr, or into --debug-log=PATH. Like seedsc's default
 # --network=none, CMD gets a network namespace of its own with only lo (up);
 # --network=host keeps the host's; and a UTS namespace of its own (the
-# sandbox's hostname is its own). Other global flags are ignored.
+# sandbox's hostname is its own). Without --net-raw CMD has no CAP_NET_RAW
+# (dropped from the bounding set), as in runsc and seedsc. Other global flags
+# are ignored.
 # Needs root (mount namespaces, overlayfs).
 set -uo pipefail
 
-strace=0 debug_log="" network=none
+strace=0 debug_log="" network=none net_raw=0
 while (($#)) && [[ "$1" != do ]]; do
   case "$1" in
     --strace) strace=1 ;;
     --debug-log=*) debug_log="${1#*=}" ;;
     --debug-log) debug_log="$2"; shift ;;
     --network=*) network="${1#*=}" ;;
+    --net-raw|--net-raw=true) net_raw=1 ;;
     --root|--platform) shift ;;  # flags with a separate value
     *) ;;
   esac
@@ -45,7 +48,7 @@ netns=()
 [[ "$network" == host ]] || netns=(-n)
 "${prefix[@]}" unshare -m -u "${netns[@]}" --fork bash -c '
   set -e
-  mnt="$1" cwd="$2"; shift 2
+  mnt="$1" cwd="$2" net_raw="$3"; shift 3
   [[ -e /proc/self/ns/net && "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ]] &&
     ip link set lo up
   mount --make-rprivate /
@@ -56,9 +59,11 @@ netns=()
   # Not exec: unshare cannot re-raise SIGKILL, so report a death by signal
   # N as exit 128+N from here. A background job with stdin given explicitly
   # keeps stdin, and bash reports no "Killed" for it.
-  chroot "$mnt/m" /bin/busybox sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@" <&0 &
+  caps=()
+  [[ "$net_raw" == 1 ]] || caps=(setpriv --bounding-set=-net_raw --)
+  "${caps[@]}" chroot "$mnt/m" /bin/busybox sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@" <&0 &
   wait $!
-' native_as_seedsc "$mnt" "$PWD" "$@"
+' native_as_seedsc "$mnt" "$PWD" "$net_raw" "$@"
 status=$?
 rmdir "$mnt" 2>/dev/null
 exit "$status"

@@ -11,6 +11,15 @@
 //   hostile crash KIND         jump0x1234 | nxheap | nxstack | nullwrite |
 //                              badstack | ud2 | int3 | div0: die by a signal
 //   hostile segv-handler       fault, recover in a SIGSEGV handler
+//   hostile netperm unpriv     (run with --network=host) drops to uid/gid
+//                              65534 with no capabilities, then asks for what
+//                              Linux keeps for CAP_NET_RAW/CAP_NET_ADMIN: raw
+//                              and packet sockets, SO_MARK, IP_TRANSPARENT,
+//                              SO_BINDTODEVICE rebinding, SIOCSIFFLAGS ...
+//   hostile netperm priv       the same as root with every capability (run with
+//                              --net-raw): what the host permits still works
+//   hostile netperm noraw      root without --net-raw: no raw sockets, as in
+//                              runsc (which takes CAP_NET_RAW away)
 //   hostile ok                 print "ok", exit 0
 //
 // Each check prints "RESULT <name> ok <detail>" or "RESULT <name> FAIL
@@ -18,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,7 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -276,6 +291,85 @@ static void crash(const char* kind) {
   exit(1);
 }
 
+// Network privileges (capabilities(7), CAP_NET_RAW and CAP_NET_ADMIN). The
+// sentry makes host sockets with its own privileges, so each check the host
+// kernel would do against the caller must be done against the guest.
+static int udp4(void) { return socket(AF_INET, SOCK_DGRAM, 0); }
+static int udp6(void) { return socket(AF_INET6, SOCK_DGRAM, 0); }
+static long setint(int fd, int level, int name, int v) {
+  return setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+static void drop_privileges(void) {
+  // setgroups first (it needs CAP_SETGID); then the uid change from 0 clears
+  // every capability set (capabilities(7), "Effect of user ID changes").
+  gid_t none[1] = {65534};
+  long rc = setgroups(1, none);
+  if (rc == 0) rc = setresgid(65534, 65534, 65534);
+  if (rc == 0) rc = setresuid(65534, 65534, 65534);
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof(d));
+  long crc = syscall(SYS_capget, &h, d);
+  result("netperm_dropped", rc == 0 && crc == 0 && getuid() == 65534 && d[0].effective == 0 &&
+                                d[1].effective == 0 && d[0].permitted == 0,
+         "rc=%ld uid=%d eff=%#x/%#x", rc, getuid(), d[0].effective, d[1].effective);
+}
+
+static void cmd_netperm(const char* mode) {
+  int priv = strcmp(mode, "priv") == 0;
+  int fd;
+  if (strcmp(mode, "noraw") == 0) {
+    expect_err("noraw_raw_icmp", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), EPERM);
+    fd = udp4();
+    expect_ok("noraw_so_mark", setint(fd, SOL_SOCKET, SO_MARK, 1));  // CAP_NET_ADMIN suffices
+    close(fd);
+  } else if (!priv) {
+    drop_privileges();
+    expect_err("raw_icmp", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), EPERM);
+    expect_err("raw_raw", socket(AF_INET, SOCK_RAW, IPPROTO_RAW), EPERM);
+    expect_err("raw_icmpv6", socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6), EPERM);
+    // __sock_create() turns AF_INET/SOCK_PACKET into AF_PACKET; packet_create()
+    // asks for CAP_NET_RAW before anything else.
+    expect_err("sock_packet", socket(AF_INET, SOCK_PACKET, htons(0x0003)), EPERM);
+    expect_err("af_packet", socket(AF_PACKET, SOCK_RAW, htons(0x0003)), EPERM);
+    expect_err("af_packet_dgram", socket(AF_PACKET, SOCK_DGRAM, htons(0x0003)), EPERM);
+    fd = udp4();
+    expect_err("so_mark", setint(fd, SOL_SOCKET, SO_MARK, 1), EPERM);
+    expect_err("ip_transparent", setint(fd, IPPROTO_IP, IP_TRANSPARENT, 1), EPERM);
+    expect_err("so_priority_7", setint(fd, SOL_SOCKET, SO_PRIORITY, 7), EPERM);
+    expect_ok("so_priority_6", setint(fd, SOL_SOCKET, SO_PRIORITY, 6));
+    expect_err("so_rcvbufforce", setint(fd, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20), EPERM);
+    expect_err("so_sndbufforce", setint(fd, SOL_SOCKET, SO_SNDBUFFORCE, 1 << 20), EPERM);
+    // sock_setsockopt(): SO_DEBUG on needs CAP_NET_ADMIN, and says EACCES.
+    expect_err("so_debug", setint(fd, SOL_SOCKET, SO_DEBUG, 1), EACCES);
+    // sock_bindtoindex_locked(): binding an unbound socket is free (Linux
+    // 5.7+); changing an existing binding needs CAP_NET_RAW.
+    expect_ok("so_bindtodevice_first", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3));
+    expect_err("so_bindtodevice_rebind", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "", 1), EPERM);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+    expect_err("siocsifflags", ioctl(fd, SIOCSIFFLAGS, &ifr), EPERM);
+    close(fd);
+    fd = udp6();
+    expect_err("ipv6_transparent", setint(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1), EPERM);
+    close(fd);
+  } else {
+    fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    expect_ok("priv_raw_icmp", fd);
+    if (fd >= 0) close(fd);
+    fd = udp4();
+    expect_ok("priv_so_mark", setint(fd, SOL_SOCKET, SO_MARK, 1));
+    expect_ok("priv_ip_transparent", setint(fd, IPPROTO_IP, IP_TRANSPARENT, 1));
+    expect_ok("priv_so_bindtodevice", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3));
+    expect_ok("priv_so_bindtodevice_rebind", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "", 1));
+    close(fd);
+  }
+  result("netperm_done", 1, "%s", mode);
+}
+
 static sigjmp_buf recover;
 static void on_segv(int sig, siginfo_t* info, void* ctx) {
   (void)ctx;
@@ -320,11 +414,13 @@ int main(int argc, char** argv) {
     crash(argv[2]);
   } else if (strcmp(cmd, "segv-handler") == 0) {
     cmd_segv_handler();
+  } else if (strcmp(cmd, "netperm") == 0 && argc == 3) {
+    cmd_netperm(argv[2]);
   } else if (strcmp(cmd, "ok") == 0) {
     printf("ok\n");
   } else {
     fprintf(stderr, "usage: hostile writes DIR | proc | dotdot MARKER | syscalls | crash KIND | "
-                    "segv-handler | ok\n");
+                    "segv-handler | netperm unpriv|priv | ok\n");
     return 2;
   }
   return failures ? 1 : 0;

@@ -4,11 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -516,6 +519,48 @@ TEST(InetSocketTest, LoopbackTcpAndUdp) {
   socklen_t fl = sizeof(from);
   ASSERT_EQ(recvfrom(u1, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl), 2);
   EXPECT_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+}
+
+// What needs CAP_NET_RAW or CAP_NET_ADMIN is refused to a process without
+// them (inet_create(), sk_setsockopt(), do_ip_setsockopt(), dev_ioctl()).
+// The sandbox makes host sockets with its own privileges, so this is the
+// guest's check, not the host's. Runs in a child that drops to nobody.
+TEST(InetSocketTest, NetworkPrivilegesAreTheCallers) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    gid_t g = 65534;
+    if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 || setresuid(65534, 65534, 65534) != 0) {
+      _exit(10);
+    }
+    int code = 0;
+    auto want = [&](long rc, int err, int bit) {
+      if (!(rc == -1 && errno == err)) code |= bit;
+    };
+    want(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), EPERM, 1);
+    want(socket(AF_INET6, SOCK_RAW, IPPROTO_RAW), EPERM, 2);
+    want(socket(AF_PACKET, SOCK_DGRAM, 0), EPERM, 4);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    int one = 1, seven = 7;
+    want(setsockopt(u, SOL_SOCKET, SO_MARK, &one, sizeof(one)), EPERM, 8);
+    want(setsockopt(u, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one)), EPERM, 16);
+    want(setsockopt(u, SOL_SOCKET, SO_PRIORITY, &seven, sizeof(seven)), EPERM, 32);
+    want(setsockopt(u, SOL_SOCKET, SO_DEBUG, &one, sizeof(one)), EACCES, 64);
+    ifreq ifr{};
+    strcpy(ifr.ifr_name, "lo");
+    want(ioctl(u, SIOCSIFFLAGS, &ifr), EPERM, 128);
+    // No capability needed: IP_FREEBIND, SO_PRIORITY up to 6.
+    if (setsockopt(u, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) != 0) code |= 256;
+    int six = 6;
+    if (setsockopt(u, SOL_SOCKET, SO_PRIORITY, &six, sizeof(six)) != 0) code |= 512;
+    _exit(code > 255 ? 11 : code);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "bits: 1 raw4 2 raw6 4 packet 8 SO_MARK 16 IP_TRANSPARENT "
+                                   "32 SO_PRIORITY 7 64 SO_DEBUG 128 SIOCSIFFLAGS; 10 setuid "
+                                   "failed, 11 FREEBIND/SO_PRIORITY 6 refused";
 }
 
 }  // namespace
