@@ -152,6 +152,54 @@ TEST(SpecTest, RootIsResolvedAgainstTheBundle) {
             "config.json: root.path: \"/tmp/nonexistent\" is not a directory");
 }
 
+// A relative root.path or bind source is the bundle's and must stay inside
+// it; absolute paths are taken as written (runc follows both: a deliberate
+// difference).
+TEST(SpecTest, RelativePathsMustStayInTheBundle) {
+  // Two levels below /, so that the ".."s below reach the host's /.
+  char tmpl[] = "/tmp/specbundle.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string bundle = tmpl;
+  ASSERT_EQ(system(("mkdir -p " + bundle + "/rootfs/x " + bundle + "/data").c_str()), 0);
+  auto escape_root = ParseSpec(
+      Good(R"("path": "/", "readonly")", R"("path": "../../../../../../../../../", "readonly")"),
+      bundle);
+  ASSERT_FALSE(escape_root.ok());
+  EXPECT_EQ(std::string(escape_root.status().message()),
+            "config.json: root.path: \"../../../../../../../../../\" resolves outside the "
+            "bundle (/)");
+  auto inside = ParseSpec(Good(R"("path": "/", "readonly")", R"("path": "rootfs/x/..", "readonly")"),
+                          bundle);
+  EXPECT_TRUE(inside.ok()) << inside.status();
+  auto absolute = ParseSpec(kGood, bundle);  // root.path "/" written explicitly
+  EXPECT_TRUE(absolute.ok()) << absolute.status();
+
+  auto escape_src = ParseSpec(Good(R"("source": "/tmp")", R"("source": "../../../../../../../../etc")"),
+                              bundle);
+  ASSERT_FALSE(escape_src.ok());
+  EXPECT_EQ(std::string(escape_src.status().message()),
+            "config.json: mounts[1].source: \"../../../../../../../../etc\" resolves outside the "
+            "bundle (/etc)");
+  EXPECT_FALSE(ParseSpec(Good(R"("source": "/tmp")", R"("source": "data/../../x")"), bundle).ok());
+  auto rel_src = ParseSpec(Good(R"("source": "/tmp")", R"("source": "./data")"), bundle);
+  ASSERT_TRUE(rel_src.ok()) << rel_src.status();
+  EXPECT_EQ(rel_src->mounts[1].source, bundle + "/data");
+  EXPECT_EQ(system(("rm -rf " + bundle).c_str()), 0);
+}
+
+TEST(SpecTest, UnsupportedMountTypesAreRefused) {
+  EXPECT_EQ(Error(Good(R"("type": "tmpfs", "source": "tmpfs")",
+                       R"("type": "ext4", "source": "/dev/vda")")),
+            "config.json: mounts[2].type: \"ext4\" is not supported (supported: bind, tmpfs, "
+            "proc, sysfs, devpts, mqueue, cgroup, cgroup2)");
+  EXPECT_EQ(Error(Good(R"("type": "proc", "source": "proc")", R"("type": "nfs", "source": "h:/x")")),
+            "config.json: mounts[0].type: \"nfs\" is not supported (supported: bind, tmpfs, "
+            "proc, sysfs, devpts, mqueue, cgroup, cgroup2)");
+  // Any type with "bind"/"rbind" in options is a bind mount.
+  EXPECT_EQ(Error(Good(R"("type": "bind", "source": "/tmp")", R"("type": "none", "source": "/tmp")")),
+            "OK");
+}
+
 TEST(SpecTest, DefaultSpecParses) {
   auto s = ParseSpec(DefaultSpecJson({}), "");
   ASSERT_TRUE(s.ok()) << s.status();
