@@ -89,6 +89,8 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_munmap, {}, in)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */)), SECCOMP_RET_TRAP);
   // Anything else from the stub's text: the guest jumped there.
   EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, in)), SECCOMP_RET_KILL_PROCESS);
   EXPECT_EQ(Evaluate(prog, Call(SYS_exit_group, {}, in)), SECCOMP_RET_KILL_PROCESS);

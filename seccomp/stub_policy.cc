@@ -5,6 +5,11 @@
 #include <sys/syscall.h>
 
 namespace seedvisor::seccomp {
+namespace {
+
+constexpr int kSysMseal = 462;  // mseal(2), Linux 6.10; older headers lack SYS_mseal
+
+}  // namespace
 
 Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
   Policy p;
@@ -45,6 +50,7 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_clone, {}, kTrace, "sentry: new stub thread or forked address space"},
       {SYS_openat, {}, kTrace, "sentry: open its own fd through /proc to map a file"},
       {SYS_close, {}, kTrace, "sentry: close that fd again"},
+      {kSysMseal, {}, kTrace, "sentry: seal a forked stub's new shared region"},
       {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},
       {SYS_rt_sigprocmask, {}, SECCOMP_RET_ALLOW, "enter: unblock a new thread's signals"},
   };

@@ -17,8 +17,11 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "platform/stub/injector.h"
 
 namespace seedvisor::platform::stub {
 namespace {
@@ -76,6 +79,39 @@ uint64_t FindStubVdso(pid_t pid, uint64_t base) {
 
 absl::Status ErrnoStatus(const char* what, int err) {
   return absl::InternalError(absl::StrCat("stub: ", what, ": ", std::strerror(err)));
+}
+
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+
+// Seals (mseal(2), Linux 6.10) every mapping of the stub image linked at
+// `base` in the zygote `pid`: its text, gadgets, read-only data and scratch
+// page. Every stub forked from the zygote inherits the seal, so no munmap,
+// mmap over, mprotect, mremap or destructive madvise can change them any
+// more, whoever asks: a guest that jumps to the stub's syscall instruction
+// with its own registers gets EPERM from the host kernel. The vDSO and vvar
+// stay unsealed: they are the guest's own. A kernel without mseal (ENOSYS)
+// leaves the image unsealed; the sentry's own checks (UserTop) still hold.
+absl::Status SealImage(pid_t pid, uint64_t base, uint64_t entry) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  while (std::getline(maps, line)) {
+    uint64_t start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) != 2) continue;
+    if (start < base || line.find('[') != std::string::npos) continue;  // [vdso], [stack] ...
+    ranges.emplace_back(start, end);
+  }
+  if (ranges.empty()) return absl::InternalError("stub: the image is not mapped in the zygote");
+  Injector inj(pid, entry);
+  if (!inj.ok()) return ErrnoStatus("attaching to the zygote", ESRCH);
+  for (const auto& [start, end] : ranges) {
+    long r = inj.Call(SYS_mseal, static_cast<long>(start), static_cast<long>(end - start), 0);
+    if (r == -ENOSYS) return absl::OkStatus();
+    if (r != 0) return ErrnoStatus("sealing the stub image", static_cast<int>(-r));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -188,6 +224,11 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     return ErrnoStatus("reading the stub layout", err);
+  }
+  if (absl::Status s = SealImage(pid, opts.stub_base, z.layout.entry); !s.ok()) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return s;
   }
   return z;
 }

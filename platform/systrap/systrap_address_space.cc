@@ -32,6 +32,10 @@ struct KernelSigaction {
 };
 constexpr uint64_t kSaRestorer = 0x04000000;
 
+#ifndef SYS_mseal
+#define SYS_mseal 462  // mseal(2), Linux 6.10
+#endif
+
 // The signals the stub's handler takes: the filter's trap, the synchronous
 // faults, and the sentry's kick.
 constexpr int kHandled[] = {SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGURG};
@@ -98,6 +102,20 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
       inj.Call(SYS_close, fd);
       if (r < 0 && r > -4096) fail("mapping the region", r);
+    }
+    if (st.ok()) {
+      // No fork inherits the region (a forked stub maps its own, above),
+      // and once sealed nothing can unmap, replace, move or mprotect it in
+      // this stub: not a guest that reaches the stub's syscall instruction,
+      // not a sentry bug. Without the seal a guest could map private memory
+      // over it; the handler would then post into that and never wake us.
+      long r = inj.Call(SYS_madvise, static_cast<long>(kRegionBase),
+                        static_cast<long>(kRegionSize), MADV_DONTFORK);
+      if (r != 0) fail("MADV_DONTFORK on the region", r);
+      r = st.ok() ? inj.Call(SYS_mseal, static_cast<long>(kRegionBase),
+                             static_cast<long>(kRegionSize), 0)
+                  : 0;
+      if (r != 0 && r != -ENOSYS) fail("sealing the region", r);
     }
     if (st.ok() && filter != nullptr) {
       // Slot 0 is the setup area: the sentry writes the arguments there.

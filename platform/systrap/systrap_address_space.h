@@ -5,6 +5,7 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <bitset>
 #include <memory>
 #include <unordered_map>
@@ -87,8 +88,12 @@ class SystrapContext : public Context {
  private:
   SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot);
   CommPage* comm() const { return reinterpret_cast<CommPage*>(as_->slot(slot_)); }
-  // Waits until the stub posts an event; false if the thread is gone.
-  bool WaitEvent();
+  // Waits until the stub posts an event; false if the thread is gone. With
+  // `guest` (the thread runs guest code), also false once the stub has
+  // ignored an Interrupt() for kWedgedNs: then the stub process is killed.
+  bool WaitEvent(bool guest = false);
+  // Whether the stub has ignored a kick too long (and was killed for it).
+  bool Wedged();
   // Checks the frame pointers of the posted event; false if they do not lie
   // in this slot's stack (a guest that scribbled on the region).
   bool LoadFrame();
@@ -102,6 +107,11 @@ class SystrapContext : public Context {
   // Offsets in the slot of the current frame's pieces (valid after LoadFrame).
   uint64_t info_off_ = 0, uc_off_ = 0, fp_off_ = 0;
   uint32_t signo_ = 0;
+  // When the oldest unanswered Interrupt() was sent (CLOCK_MONOTONIC ns),
+  // or 0. A healthy stub answers a kick within microseconds: SIGURG is
+  // never blocked in guest mode, and every guest syscall traps.
+  std::atomic<int64_t> kick_ns_{0};
+  static constexpr int64_t kWedgedNs = 2'000'000'000;
   // Pause iterations WaitEvent spins before it sleeps (adaptive).
   static constexpr int kMinSpin = 64, kMaxSpin = 1024;
   int spin_ = kMaxSpin;

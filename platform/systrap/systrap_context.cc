@@ -1,4 +1,5 @@
 #include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -44,6 +45,12 @@ std::atomic<uint32_t>* StateWord(CommPage* c) {
 
 void FutexWake(std::atomic<uint32_t>* w) {
   syscall(SYS_futex, w, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
 bool IsFaultSignal(int sig) {
@@ -122,10 +129,29 @@ SystrapContext::~SystrapContext() {
 }
 
 bool SystrapContext::Alive() const {
+  // The pidfd turns readable once the stub process has exited, even while
+  // its zombie still answers tgkill; tgkill sees a single thread's exit.
+  pollfd p{as_->process().pidfd(), POLLIN, 0};
+  if (p.fd >= 0 && poll(&p, 1, 0) > 0) return false;
   return syscall(SYS_tgkill, as_->host_pid(), tid_, 0) == 0;
 }
 
-bool SystrapContext::WaitEvent() {
+bool SystrapContext::Wedged() {
+  const int64_t since = kick_ns_.load(std::memory_order_acquire);
+  if (since == 0) return false;
+  if (MonotonicNs() - since < kWedgedNs) {
+    Interrupt();  // signals do not get lost; this only costs a tgkill
+    return false;
+  }
+  // The stub ignored the kick: it blocked SIGURG or sleeps in a futex of
+  // its own choosing, which only a guest that ran the stub's code with its
+  // own registers can make it do. Its address space dies; every task in it
+  // sees a dead context and is killed.
+  syscall(SYS_pidfd_send_signal, as_->process().pidfd(), SIGKILL, nullptr, 0);
+  return true;
+}
+
+bool SystrapContext::WaitEvent(bool guest) {
   auto* w = StateWord(comm());
   // A short spin first: the guest often comes back within microseconds, and
   // a sleeping sentry thread costs a futex wakeup on top. The spin adapts:
@@ -134,6 +160,7 @@ bool SystrapContext::WaitEvent() {
   for (int i = 0; i < spin_; ++i) {  // ~30 ns per pause
     if (w->load(std::memory_order_acquire) == kStateEvent) {
       spin_ = std::min(spin_ + 64, kMaxSpin);
+      kick_ns_.store(0, std::memory_order_release);
       return true;
     }
     __builtin_ia32_pause();
@@ -147,12 +174,13 @@ bool SystrapContext::WaitEvent() {
     uint32_t s = w->load(std::memory_order_seq_cst);
     if (s == kStateEvent) {
       waiting->store(0, std::memory_order_relaxed);
+      kick_ns_.store(0, std::memory_order_release);
       return true;
     }
-    timespec ts{0, 200'000'000};
+    timespec ts{0, 100'000'000};
     long r = syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
     waiting->store(0, std::memory_order_relaxed);
-    if (r < 0 && errno == ETIMEDOUT && !Alive()) return false;
+    if (r < 0 && errno == ETIMEDOUT && (!Alive() || (guest && Wedged()))) return false;
   }
 }
 
@@ -214,7 +242,7 @@ Stop SystrapContext::Run(Registers& regs) {
   if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
     FutexWake(w);
   }
-  if (!WaitEvent() || !LoadFrame()) {
+  if (!WaitEvent(/*guest=*/true) || !LoadFrame()) {
     dead_ = true;
     stop.kind = StopKind::kDead;
     return stop;
@@ -281,6 +309,8 @@ long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long 
 }
 
 void SystrapContext::Interrupt() {
+  int64_t none = 0;
+  kick_ns_.compare_exchange_strong(none, MonotonicNs(), std::memory_order_acq_rel);
   syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal);
 }
 

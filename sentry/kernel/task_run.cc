@@ -101,6 +101,17 @@ void Task::Run() {
       absl::MutexLock l(&kernel_.mu());
       in_guest_ = false;
     }
+    if (stop.kind != platform::StopKind::kDead && !mm_->IsGuestAddress(UserAddr(regs_.rip))) {
+      // The guest jumped into the platform's stub (its code lies above
+      // UserTop, as the kernel's above TASK_SIZE) and stopped there. What it
+      // asked for there is not a syscall of ours: it executed memory that
+      // is not its own, which Linux answers with SIGSEGV (SEGV_MAPERR).
+      stop.kind = platform::StopKind::kFault;
+      stop.info = siginfo_t{};
+      stop.info.si_signo = SIGSEGV;
+      stop.info.si_code = SEGV_MAPERR;
+      stop.info.si_addr = reinterpret_cast<void*>(regs_.rip);  // SAFETY: only reported
+    }
     switch (stop.kind) {
       case platform::StopKind::kSyscall:
         HandleSyscall();

@@ -222,6 +222,12 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
 Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
   if (addr.value() % kPageSize != 0) return Errno(EINVAL);
   if (length == 0) return {};
+  // madvise_walk_vmas(): a range that wraps is EINVAL, one with pages no
+  // VMA covers ENOMEM; nothing at or above UserTop() is the guest's (the
+  // platform's stub lives there), so the host never sees such a range.
+  const uint64_t end = addr.value() + PageRoundUp(length);
+  if (end <= addr.value()) return Errno(EINVAL);
+  if (end > as_->UserTop().value()) return Errno(ENOMEM);
   switch (advice) {
     case MADV_DONTNEED:
     case MADV_FREE:
@@ -244,6 +250,10 @@ Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
 Status MM::Msync(UserAddr addr, uint64_t length, int flags) {
   if (addr.value() % kPageSize != 0) return Errno(EINVAL);
   if ((flags & MS_ASYNC) && (flags & MS_SYNC)) return Errno(EINVAL);
+  // msync(2): ENOMEM for a range beyond the address space (or one that
+  // wraps); the stub's ranges above UserTop() are never the guest's.
+  const uint64_t end = addr.value() + PageRoundUp(length);
+  if (end < addr.value() || end > as_->UserTop().value()) return Errno(ENOMEM);
   return as_->Sync(addr, PageRoundUp(length), flags);
 }
 
@@ -301,8 +311,19 @@ bool MM::Accessible(UserAddr addr, uint64_t len, int prot) const {
   return cur >= end;
 }
 
+size_t MM::Reachable(UserAddr addr, size_t len, bool write) const {
+  const uint64_t a = addr.value(), top = as_->UserTop().value();
+  if (a < top) return static_cast<size_t>(std::min<uint64_t>(len, top - a));
+  // Above UserTop() only the vDSO is the guest's (its code, two pages, as
+  // MapsText() shows it), and the guest cannot write it.
+  const uint64_t vdso = as_->VdsoBase().value();
+  if (write || vdso == 0 || a < vdso || a >= vdso + 2 * kPageSize) return 0;
+  return static_cast<size_t>(std::min<uint64_t>(len, vdso + 2 * kPageSize - a));
+}
+
 Status MM::CopyIn(UserAddr addr, void* dst, size_t len) {
   if (len == 0) return {};
+  if (Reachable(addr, len, false) != len) return Errno(EFAULT);
   SV_ASSIGN_OR_RETURN(size_t n, as_->Read(addr, dst, len));
   if (n != len) return Errno(EFAULT);
   return {};
@@ -310,17 +331,24 @@ Status MM::CopyIn(UserAddr addr, void* dst, size_t len) {
 
 Status MM::CopyOut(UserAddr addr, const void* src, size_t len) {
   if (len == 0) return {};
+  if (Reachable(addr, len, true) != len) return Errno(EFAULT);
   SV_ASSIGN_OR_RETURN(size_t n, as_->Write(addr, src, len));
   if (n != len) return Errno(EFAULT);
   return {};
 }
 
 Result<size_t> MM::CopyInPartial(UserAddr addr, void* dst, size_t len) {
-  return as_->Read(addr, dst, len);
+  if (len == 0) return as_->Read(addr, dst, len);
+  size_t n = Reachable(addr, len, false);
+  if (n == 0) return Errno(EFAULT);
+  return as_->Read(addr, dst, n);
 }
 
 Result<size_t> MM::CopyOutPartial(UserAddr addr, const void* src, size_t len) {
-  return as_->Write(addr, src, len);
+  if (len == 0) return as_->Write(addr, src, len);
+  size_t n = Reachable(addr, len, true);
+  if (n == 0) return Errno(EFAULT);
+  return as_->Write(addr, src, n);
 }
 
 Result<std::string> MM::CopyInString(UserAddr addr, size_t max) {
@@ -330,6 +358,8 @@ Result<std::string> MM::CopyInString(UserAddr addr, size_t max) {
   while (out.size() <= max) {
     // Never read across a page boundary in one go: the next page may be unmapped.
     size_t chunk = std::min<size_t>(sizeof(buf), kPageSize - (a % kPageSize));
+    chunk = Reachable(UserAddr(a), chunk, false);
+    if (chunk == 0) return Errno(EFAULT);
     SV_ASSIGN_OR_RETURN(size_t n, as_->Read(UserAddr(a), buf, chunk));
     const char* nul = static_cast<const char*>(std::memchr(buf, '\0', n));
     if (nul != nullptr) {

@@ -68,12 +68,17 @@ class MM {
   UserAddr Brk(UserAddr want);
   void SetBrkBase(UserAddr base);
 
-  // Copies that fail with EFAULT unless every byte moves.
+  // Copies that fail with EFAULT unless every byte moves. No copy reaches
+  // at or above UserTop() (the platform's stub lives there, as the kernel
+  // lives above TASK_SIZE), except reads of the vDSO.
   Status CopyIn(UserAddr addr, void* dst, size_t len);
   Status CopyOut(UserAddr addr, const void* src, size_t len);
   // Partial copies: as many bytes as are accessible from `addr` (EFAULT if none).
   Result<size_t> CopyInPartial(UserAddr addr, void* dst, size_t len);
   Result<size_t> CopyOutPartial(UserAddr addr, const void* src, size_t len);
+  // False for an address the guest can never own: at or above UserTop()
+  // (the stub's code, data and shared region), other than the vDSO.
+  bool IsGuestAddress(UserAddr addr) const { return Reachable(addr, 1, false) != 0; }
   // True if every page of [addr, addr+len) is mapped with at least `prot`.
   bool Accessible(UserAddr addr, uint64_t len, int prot) const;
   // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
@@ -103,6 +108,8 @@ class MM {
   // Removes [start, end) from the VMA map, splitting VMAs that straddle it.
   void RemoveRange(uint64_t start, uint64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SplitAt(uint64_t addr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How many of the `len` bytes at `addr` a copy may touch (0: EFAULT).
+  size_t Reachable(UserAddr addr, size_t len, bool write) const;
 
   std::shared_ptr<platform::AddressSpace> as_;
   mutable absl::Mutex mu_;
