@@ -20,6 +20,12 @@
 //                              --net-raw): what the host permits still works
 //   hostile netperm noraw      root without --net-raw: no raw sockets, as in
 //                              runsc (which takes CAP_NET_RAW away)
+//   hostile stub               attacks on the platform stub's ranges (in
+//                              seedsc the stub's code, its shared region
+//                              and scratch page live in the guest's address
+//                              space, above its user range): each in a child
+//                              that must die promptly and alone
+//   hostile stub-orphan        pid 1 leaves a wedged child behind and exits
 //   hostile ok                 print "ok", exit 0
 //
 // Each check prints "RESULT <name> ok <detail>" or "RESULT <name> FAIL
@@ -45,6 +51,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -399,6 +406,184 @@ static void cmd_segv_handler(void) {
   result("segv_handler_jump", r == 0x4561, "si_addr low bits=0x%x want=0x4561", r);
 }
 
+// ---- The platform stub (hostile stub) ----
+//
+// Where seedsc's stubs live (platform/stub/stub_layout.h and
+// platform/systrap/systrap_layout.h): the same in every stub, no ASLR.
+// Natively nothing executable is there: every jump below dies by SIGSEGV
+// before it does anything, which is also the answer we want from seedsc.
+#define STUB_TEXT 0x7fffe0000000UL      // kStubBase: the image, ELF header first
+#define STUB_SYSCALL (stub_entry() + 0x20)  // kStubSyscallGadget: syscall; int3
+#define STUB_REGION 0x7fffc0000000UL    // systrap's shared region (kRegionBase)
+#define STUB_REGION_SIZE (16UL << 20)
+
+// Jumps to `target` with the syscall registers set as given.
+__attribute__((noreturn)) static void jump_with(uint64_t target, long nr, long a0, long a1,
+                                                long a2, long a3, long a4, long a5) {
+  register long r10 __asm__("r10") = a3;
+  register long r8 __asm__("r8") = a4;
+  register long r9 __asm__("r9") = a5;
+  __asm__ volatile("jmp *%[t]"
+                   :
+                   : [t] "b"(target), "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8),
+                     "r"(r9)
+                   : "memory");
+  __builtin_unreachable();
+}
+
+static sigjmp_buf probe_env;
+static void on_probe_fault(int sig) { siglongjmp(probe_env, sig); }
+
+// Copies `len` bytes at `addr` if the guest can read them itself (a load,
+// not a syscall); 0 if that faults.
+static int probe_read(uint64_t addr, void* out, size_t len) {
+  struct sigaction sa, old_segv, old_bus;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_probe_fault;
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
+  int ok = 0;
+  if (sigsetjmp(probe_env, 1) == 0) {
+    memcpy(out, (const void*)(uintptr_t)addr, len);
+    ok = 1;
+  }
+  sigaction(SIGSEGV, &old_segv, NULL);
+  sigaction(SIGBUS, &old_bus, NULL);
+  return ok;
+}
+
+// The stub's entry point (its gadgets are at fixed offsets from it), read
+// from the ELF header the stub image starts with; natively: STUB_TEXT.
+static uint64_t stub_entry(void) {
+  unsigned char ehdr[32];
+  uint64_t entry;
+  if (!probe_read(STUB_TEXT, ehdr, sizeof(ehdr)) || memcmp(ehdr, "\x7f" "ELF", 4) != 0) {
+    return STUB_TEXT;
+  }
+  memcpy(&entry, ehdr + 24, sizeof(entry));  // e_entry
+  return entry;
+}
+
+// Wedges this thread inside the stub if it can: the systrap stub's `call`
+// path (the memory call it makes for the sentry) run with our own rbx makes
+// it block every signal, post to our memory and sleep there on a futex.
+// Elsewhere (no such code: ptrace, or no stub at all natively) it jumps into
+// the stub's syscall gadget with the same request.
+__attribute__((noreturn)) static void stub_wedge(void) {
+  static const unsigned char call_path[] = {0x48, 0x8b, 0x43, 0x30,   // mov 48(%rbx), %rax
+                                            0x48, 0x8b, 0x7b, 0x38};  // mov 56(%rbx), %rdi
+  static unsigned char text[4096];
+  static uint64_t all = ~0UL;
+  static uint64_t comm[16] __attribute__((aligned(64)));
+  uint64_t target = 0;
+  if (probe_read(STUB_TEXT, text, sizeof(text))) {
+    void* at = memmem(text, sizeof(text), call_path, sizeof(call_path));
+    if (at != NULL) target = STUB_TEXT + (uint64_t)((unsigned char*)at - text);
+  }
+  if (target == 0) {
+    jump_with(STUB_SYSCALL, SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
+  }
+  comm[6] = SYS_rt_sigprocmask;  // call_nr, then call_args (CommPage)
+  comm[7] = SIG_BLOCK;
+  comm[8] = (uint64_t)&all;
+  comm[9] = 0;
+  comm[10] = 8;
+  __asm__ volatile("mov %[c], %%rbx\n\tjmp *%[t]" : : [c] "r"(comm), [t] "r"(target) : "rbx", "memory");
+  __builtin_unreachable();
+}
+
+// One attack in a child. The child must end by `want_sig` (or, with
+// want_sig 0, by any signal) within a few seconds; `kill_after_ms` >= 0:
+// the parent SIGKILLs it then (it may be wedged on purpose) and it must
+// still be reaped promptly. The parent, and with it the sandbox, goes on.
+static void stub_case(const char* name, int want_sig, int kill_after_ms, void (*attack)(void)) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) {
+    result(name, 0, "fork: %s", strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    signal(SIGSEGV, SIG_DFL);
+    attack();
+    _exit(99);
+  }
+  int status = 0, killed = 0;
+  pid_t r = 0;
+  // 10 ms steps: at most 5 s before the kill, 5 s after it.
+  for (int i = 0; i < 1000 && r == 0; ++i) {
+    if (!killed && (i >= 500 || (kill_after_ms >= 0 && i * 10 >= kill_after_ms))) {
+      kill(pid, SIGKILL);
+      killed = i;
+    }
+    r = waitpid(pid, &status, WNOHANG);
+    if (r == 0) usleep(10000);
+  }
+  if (r != pid) {
+    result(name, 0, "child %d not reaped 5 s after SIGKILL (waitpid=%d)", pid, r);
+    return;
+  }
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int ok = sig != 0 && (want_sig == 0 ? (sig == SIGKILL || sig == SIGSEGV) : sig == want_sig);
+  result(name, ok, "status=0x%x signal=%s want=%s", status, sig ? strsignal(sig) : "none",
+         want_sig ? strsignal(want_sig) : "SIGKILL or SIGSEGV");
+}
+
+static void attack_mmap_region(void) {
+  jump_with(STUB_SYSCALL, SYS_mmap, STUB_REGION, STUB_REGION_SIZE, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+static void attack_mmap_text(void) {
+  jump_with(STUB_SYSCALL, SYS_mmap, STUB_TEXT, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+static void attack_munmap_text(void) {
+  jump_with(STUB_SYSCALL, SYS_munmap, STUB_TEXT, 3 * 4096, 0, 0, 0, 0);
+}
+static void attack_munmap_region(void) {
+  jump_with(STUB_SYSCALL, SYS_munmap, STUB_REGION, STUB_REGION_SIZE, 0, 0, 0, 0);
+}
+static void attack_mprotect_region(void) {
+  jump_with(STUB_SYSCALL, SYS_mprotect, STUB_REGION, STUB_REGION_SIZE, PROT_NONE, 0, 0, 0);
+}
+static void attack_mremap_region(void) {
+  jump_with(STUB_SYSCALL, SYS_mremap, STUB_REGION, STUB_REGION_SIZE, STUB_REGION_SIZE,
+            MREMAP_MAYMOVE | MREMAP_FIXED, STUB_REGION + (256UL << 20), 0);
+}
+static void attack_wedge(void) { stub_wedge(); }
+
+static void cmd_stub(void) {
+  // The stub's own memory calls, made from its code with our arguments:
+  // refused (the ranges are sealed), and the jump itself is a SIGSEGV, as
+  // natively, where nothing is mapped there.
+  stub_case("stub_mmap_fixed_region", SIGSEGV, -1, attack_mmap_region);
+  stub_case("stub_mmap_fixed_text", SIGSEGV, -1, attack_mmap_text);
+  stub_case("stub_munmap_text", SIGSEGV, -1, attack_munmap_text);
+  stub_case("stub_munmap_region", SIGSEGV, -1, attack_munmap_region);
+  stub_case("stub_mprotect_region", SIGSEGV, -1, attack_mprotect_region);
+  stub_case("stub_mremap_region", SIGSEGV, -1, attack_mremap_region);
+  // A stub thread that blocks every signal and sleeps where the sentry
+  // cannot wake it: SIGKILL must still end the process (natively the jump
+  // is a SIGSEGV before the kill).
+  stub_case("stub_wedged_thread_killed", 0, 300, attack_wedge);
+  // After all that, this process and the sandbox work as before.
+  int p[2];
+  char buf[4] = {0};
+  int ok = pipe(p) == 0 && write(p[1], "ok", 2) == 2 && read(p[0], buf, 2) == 2;
+  result("stub_sandbox_still_works", ok && strcmp(buf, "ok") == 0, "pipe read '%s'", buf);
+}
+
+// pid 1 leaves a child wedged in the stub and exits 7: the sandbox must end
+// with status 7 (the wedged child killed with it), not hang.
+static void cmd_stub_orphan(void) {
+  pid_t pid = fork();
+  if (pid == 0) stub_wedge();
+  usleep(300000);
+  printf("pid1 exits\n");
+  fflush(stdout);
+  _exit(7);
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char* cmd = argc > 1 ? argv[1] : "";
@@ -416,11 +601,15 @@ int main(int argc, char** argv) {
     cmd_segv_handler();
   } else if (strcmp(cmd, "netperm") == 0 && argc == 3) {
     cmd_netperm(argv[2]);
+  } else if (strcmp(cmd, "stub") == 0) {
+    cmd_stub();
+  } else if (strcmp(cmd, "stub-orphan") == 0) {
+    cmd_stub_orphan();
   } else if (strcmp(cmd, "ok") == 0) {
     printf("ok\n");
   } else {
     fprintf(stderr, "usage: hostile writes DIR | proc | dotdot MARKER | syscalls | crash KIND | "
-                    "segv-handler | netperm unpriv|priv | ok\n");
+                    "segv-handler | netperm unpriv|priv | stub | stub-orphan | ok\n");
     return 2;
   }
   return failures ? 1 : 0;

@@ -128,5 +128,16 @@ echo "== (e) --network=host: the guest's own network privileges count, not the s
 guest_results netperm_unpriv netperm_done "$SEEDSC" --network=host do -- "$H" netperm unpriv
 guest_results netperm_priv netperm_done "$SEEDSC" --network=host --net-raw do -- "$H" netperm priv
 guest_results netperm_noraw netperm_done "$SEEDSC" --network=host do -- "$H" netperm noraw
+echo "== (f) the platform stub's ranges are out of the guest's reach (issue 16)"
+# The guest jumps into the stub's syscall gadget to mmap over, munmap,
+# mprotect or mremap the stub's code and shared region, and wedges a stub
+# thread (every signal blocked, asleep on its own futex). Each child must
+# die by SIGSEGV (a jump into memory that is not the guest's, as natively),
+# the wedged one also by SIGKILL, and promptly; the sandbox goes on.
+guest_results stub stub_sandbox_still_works "${DO[@]}" "$H" stub
+# pid 1 exits and leaves a wedged child: the sandbox ends with pid 1's
+# status at once (the old binary hung here until killed).
+tcase stub_orphan_sandbox_exits --status 7 --out 'pid1 exits' --nogrep "$CRASH_RE" -- \
+  timeout -s KILL 10 "${DO[@]}" "$H" stub-orphan
 
 testlib_finish
