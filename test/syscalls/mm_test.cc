@@ -563,5 +563,53 @@ TEST(MadviseTest, Errors) {
   EXPECT_ERRNO(ENOMEM, madvise(p, kPage, MADV_DONTNEED));
 }
 
+// Past the end of the user address space (x86-64 TASK_SIZE; in the sandbox
+// the user range ends lower, below the platform's stub, and the same rules
+// hold there): every call that changes mappings refuses, as Linux does for
+// addresses above TASK_SIZE, and no syscall copies to or from there.
+TEST(UserTopTest, RangesPastTheEndAreRefused) {
+  char* const top = reinterpret_cast<char*>(0x7ffffffff000UL);  // TASK_SIZE
+  EXPECT_EQ(MAP_FAILED, mmap(top, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(MAP_FAILED,
+            mmap(top, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  EXPECT_EQ(errno, ENOMEM);
+  // A hint there is only a hint: the mapping lands in the user range.
+  void* p = mmap(top, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  EXPECT_LE(reinterpret_cast<uintptr_t>(p) + kPage, reinterpret_cast<uintptr_t>(top));
+  EXPECT_ERRNO(EINVAL, munmap(top, kPage));
+  EXPECT_ERRNO(ENOMEM, mprotect(top, kPage, PROT_READ | PROT_WRITE));
+  EXPECT_ERRNO(ENOMEM, madvise(top, kPage, MADV_DONTNEED));
+  EXPECT_ERRNO(ENOMEM, madvise(top, kPage, MADV_DONTFORK));
+  EXPECT_ERRNO(ENOMEM, msync(top, kPage, MS_SYNC));
+  EXPECT_EQ(MAP_FAILED, mremap(p, kPage, kPage, MREMAP_MAYMOVE | MREMAP_FIXED, top));
+  EXPECT_EQ(errno, EINVAL);
+  int fds[2];
+  ASSERT_OK(pipe(fds));
+  ASSERT_EQ(write(fds[1], "ab", 2), 2);
+  EXPECT_ERRNO(EFAULT, read(fds[0], top, 2));
+  EXPECT_ERRNO(EFAULT, write(fds[1], top, 1));
+  close(fds[0]);
+  close(fds[1]);
+  ASSERT_OK(munmap(p, kPage));
+}
+
+// A range from the guest's own mapping to past the end of the user range:
+// madvise and msync fail with ENOMEM (pages no VMA covers). Only harmless
+// requests: Linux applies them to the mapped part before it fails, and so
+// may the sandbox (mprotect is left out: Linux would change the mappings
+// up to the first hole, the stack among them).
+TEST(UserTopTest, MadviseAndMsyncAcrossTheEndAreENOMEM) {
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  const uintptr_t top = 0x7ffffffff000UL;  // TASK_SIZE
+  const size_t len = top - m.addr() + kPage;
+  EXPECT_ERRNO(ENOMEM, madvise(m.ptr(), len, MADV_NORMAL));
+  EXPECT_ERRNO(ENOMEM, msync(m.ptr(), len, MS_ASYNC));
+  Poke(m.ptr(), 7);
+  EXPECT_EQ(Peek(m.ptr()), 7);
+}
+
 }  // namespace
 }  // namespace syscall_test
