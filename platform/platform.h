@@ -79,7 +79,11 @@ class AddressSpace {
   // Writes even to read-only pages (as a debugger or the ELF loader does).
   virtual Status WriteForce(UserAddr addr, const void* src, size_t len) = 0;
 
-  // Guest mappings must lie in [kMinAddr, UserTop()).
+  // Guest mappings must lie in [kMinAddr, UserTop()). Everything the
+  // platform itself keeps in the guest's host address space (a stub's code,
+  // data, shared region) lies at or above it, as the kernel lies above
+  // TASK_SIZE: the sentry never maps, unmaps, protects, advises or copies
+  // there for the guest, and a guest stopped with rip there gets SIGSEGV.
   virtual UserAddr UserTop() const = 0;
   // The vDSO visible to the guest (AT_SYSINFO_EHDR), or null.
   virtual UserAddr VdsoBase() const = 0;

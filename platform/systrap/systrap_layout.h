@@ -12,7 +12,9 @@
 //
 // The guest can read and write the region (it lives in its address space),
 // so the sentry treats everything in it as guest-controlled: pointers are
-// checked against the slot before use.
+// checked against the slot before use. It lies above the guest's user range
+// (UserTop), and the mapping itself is sealed (mseal) and MADV_DONTFORK:
+// the guest can scribble on it but never unmap, replace or move it.
 #ifndef SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_LAYOUT_H_
 #define SEEDVISOR_PLATFORM_SYSTRAP_SYSTRAP_LAYOUT_H_
 
