@@ -30,13 +30,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "platform/fp_state.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 
 namespace seedvisor::platform {
 
 using Registers = user_regs_struct;
-using FpRegisters = user_fpregs_struct;  // the 512-byte FXSAVE image
 
 enum class StopKind {
   kSyscall,    // regs.orig_rax holds the number; regs.rip is past the instruction
@@ -106,8 +106,19 @@ class Context {
   // Makes Run() return kInterrupt soon; callable from any thread.
   virtual void Interrupt() = 0;
 
-  virtual Status GetFpRegs(FpRegisters& fp) = 0;
-  virtual Status SetFpRegs(const FpRegisters& fp) = 0;
+  // The guest thread's FP/SSE/AVX state, between two Run()s. Every platform
+  // moves the full XSAVE image (x87, SSE, AVX, AVX-512, PKRU: whatever the
+  // host's XCR0 enables; see fp_state.h) where the CPU has XSAVE, the
+  // FXSAVE image otherwise:
+  //   ptrace   PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE (the stub thread
+  //            holds the state: it runs the guest code itself)
+  //   systrap  the fpstate of the host signal frame in the thread's slot,
+  //            which the kernel restores at the stub's rt_sigreturn
+  // Both cost a copy (systrap) or a ptrace call (ptrace): Run() never does
+  // this itself, so the sentry calls them only when it needs the state
+  // (fork/clone, signal delivery and return, exec, parking a task).
+  virtual Status GetFpState(FpState& fp) = 0;
+  virtual Status SetFpState(const FpState& fp) = 0;
 
   // A new platform thread in this context's address space, for a CLONE_VM task.
   virtual Result<ThreadHandle> NewThread() = 0;

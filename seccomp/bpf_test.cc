@@ -2,6 +2,7 @@
 // interpreter in bpf.cc), and the sentry filter installed for real in a child.
 #include "seccomp/bpf.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/futex.h>
@@ -103,6 +104,10 @@ TEST(SentryPolicy, AllowsWhatTheSentryUsesAndTrapsTheRest) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_process_vm_readv)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SEIZE})), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SYSEMU})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_GETREGSET, 0, NT_X86_XSTATE})),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SETREGSET, 0, NT_X86_XSTATE})),
+            SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {CLONE_VM | CLONE_THREAD | CLONE_SIGHAND})),
             SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_WRITE})),
@@ -125,6 +130,9 @@ TEST(SentryPolicy, AllowsWhatTheSentryUsesAndTrapsTheRest) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_ATTACH})), SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_POKEDATA})), SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_TRACEME})), SECCOMP_RET_TRAP);
+  // Other regsets (NT_PRSTATUS would set the registers behind the sentry's back).
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SETREGSET, 0, NT_PRSTATUS})),
+            SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ | PROT_EXEC})), SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_mprotect, {0, 4096, PROT_EXEC})), SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_kill, {1, SIGTERM})), SECCOMP_RET_TRAP);

@@ -1,5 +1,6 @@
 #include "seccomp/sentry_policy.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/sockios.h>
@@ -86,6 +87,10 @@ Policy SentryPolicy() {
       {SYS_ptrace, {ArgEq(0, PTRACE_SETREGS)}, kAllow, "guest registers"},
       {SYS_ptrace, {ArgEq(0, PTRACE_GETFPREGS)}, kAllow, "guest FP registers"},
       {SYS_ptrace, {ArgEq(0, PTRACE_SETFPREGS)}, kAllow, "guest FP registers"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_GETREGSET), ArgEq(2, NT_X86_XSTATE)}, kAllow,
+       "guest FP/SSE/AVX state (the XSAVE image)"},
+      {SYS_ptrace, {ArgEq(0, PTRACE_SETREGSET), ArgEq(2, NT_X86_XSTATE)}, kAllow,
+       "guest FP/SSE/AVX state (the XSAVE image)"},
       {SYS_ptrace, {ArgEq(0, PTRACE_GETSIGINFO)}, kAllow, "fault details"},
       {SYS_ptrace, {ArgEq(0, PTRACE_DETACH)}, kAllow, "let a stub thread go"},
       {SYS_wait4, {}, kAllow, "ptrace stops of stub threads; the zygote"},

@@ -1,5 +1,6 @@
 #include "platform/ptrace/ptrace_address_space.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -160,13 +162,49 @@ int64_t PtraceContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs
 
 void PtraceContext::Interrupt() { syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal); }
 
-Status PtraceContext::GetFpRegs(FpRegisters& fp) {
-  if (::ptrace(PTRACE_GETFPREGS, tid_, nullptr, &fp) != 0) return Errno(errno);
+size_t PtraceContext::ReadXstate() {
+  // The kernel's user XSAVE size (fpu_user_cfg.max_size) is what
+  // SETREGSET insists on; GETREGSET tells it by shortening the iovec.
+  if (xstate_.empty()) xstate_.resize(std::max<size_t>(FpState::HostSize(), 16384));
+  iovec iov{xstate_.data(), xstate_.size()};
+  if (::ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) != 0) return 0;
+  return iov.iov_len;
+}
+
+Status PtraceContext::GetFpState(FpState& fp) {
+  if (FpState::HostHasXsave()) {
+    const size_t len = ReadXstate();
+    if (len >= FpState::kXsaveHeaderEnd) {
+      // The regset holds every user component (its software bytes need not
+      // say so: they are zero on some kernels); `len` bounds them.
+      fp.CopyFrom(xstate_.data(), len, FpState::HostFeatures());
+      return {};
+    }
+  }
+  user_fpregs_struct fx;
+  if (::ptrace(PTRACE_GETFPREGS, tid_, nullptr, &fx) != 0) return Errno(errno);
+  // SAFETY: user_fpregs_struct is the 512-byte FXSAVE image, read as bytes.
+  fp.CopyFrom(reinterpret_cast<const uint8_t*>(&fx), sizeof(fx), FpState::kFeaturesFpSse);
   return {};
 }
 
-Status PtraceContext::SetFpRegs(const FpRegisters& fp) {
-  if (::ptrace(PTRACE_SETFPREGS, tid_, nullptr, &fp) != 0) return Errno(errno);
+Status PtraceContext::SetFpState(const FpState& fp) {
+  if (FpState::HostHasXsave()) {
+    // Start from the thread's own image: it has the software bytes and the
+    // size the kernel wants.
+    const size_t len = ReadXstate();
+    if (len >= FpState::kXsaveHeaderEnd) {
+      fp.CopyTo(xstate_.data(), len, FpState::HostFeatures());
+      iovec iov{xstate_.data(), len};
+      if (::ptrace(PTRACE_SETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) == 0) {
+        return {};
+      }
+    }
+  }
+  user_fpregs_struct fx{};
+  // SAFETY: user_fpregs_struct is the 512-byte FXSAVE image, written as bytes.
+  fp.CopyTo(reinterpret_cast<uint8_t*>(&fx), sizeof(fx), FpState::kFeaturesFpSse);
+  if (::ptrace(PTRACE_SETFPREGS, tid_, nullptr, &fx) != 0) return Errno(errno);
   return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -49,8 +50,8 @@ class PtraceContext : public Context {
 
   Stop Run(Registers& regs) override;
   void Interrupt() override;
-  Status GetFpRegs(FpRegisters& fp) override;
-  Status SetFpRegs(const FpRegisters& fp) override;
+  Status GetFpState(FpState& fp) override;
+  Status SetFpState(const FpState& fp) override;
   Result<ThreadHandle> NewThread() override;
   Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
   AddressSpace& address_space() override { return *as_; }
@@ -61,7 +62,11 @@ class PtraceContext : public Context {
   long Inject(uint64_t gadget, long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
  private:
+  // Reads the thread's NT_X86_XSTATE image into xstate_; its size, or 0.
+  size_t ReadXstate();
+
   std::shared_ptr<PtraceAddressSpace> as_;
+  std::vector<uint8_t> xstate_;  // ReadXstate()'s buffer
   const pid_t tid_;
   const pid_t owner_;  // the host thread that traces tid_
   bool dead_ = false;

@@ -73,8 +73,8 @@ class SystrapContext : public Context {
 
   Stop Run(Registers& regs) override;
   void Interrupt() override;
-  Status GetFpRegs(FpRegisters& fp) override;
-  Status SetFpRegs(const FpRegisters& fp) override;
+  Status GetFpState(FpState& fp) override;
+  Status SetFpState(const FpState& fp) override;
   Result<ThreadHandle> NewThread() override;
   Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
   AddressSpace& address_space() override { return *as_; }
@@ -98,6 +98,9 @@ class SystrapContext : public Context {
   // in this slot's stack (a guest that scribbled on the region).
   bool LoadFrame();
   bool Alive() const;
+  // The current frame's fpstate (after LoadFrame): sets *fp and the
+  // components it holds, returns its size.
+  size_t FrameFp(uint8_t** fp, uint64_t* features) const;
 
   std::shared_ptr<SystrapAddressSpace> as_;
   const pid_t tid_;

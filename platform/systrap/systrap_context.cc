@@ -314,26 +314,42 @@ void SystrapContext::Interrupt() {
   syscall(SYS_tgkill, as_->host_pid(), tid_, kInterruptSignal);
 }
 
-Status SystrapContext::GetFpRegs(FpRegisters& fp) {
+size_t SystrapContext::FrameFp(uint8_t** fp, uint64_t* features) const {
+  // The kernel's frame: an XSAVE image when fpx_sw_bytes say so
+  // (check_xstate_in_sigframe()), else FXSAVE only. The slot is guest-
+  // writable: read each word once and keep the image inside the slot.
+  uint8_t* p = as_->slot(slot_) + fp_off_;
+  const size_t room = kSlotSize - fp_off_;
+  uint32_t magic1, xstate_size;
+  uint64_t xfeatures;
+  std::memcpy(&magic1, p + FpState::kSwBytesOffset, sizeof(magic1));
+  std::memcpy(&xfeatures, p + FpState::kSwBytesOffset + 8, sizeof(xfeatures));
+  std::memcpy(&xstate_size, p + FpState::kSwBytesOffset + 16, sizeof(xstate_size));
+  *fp = p;
+  if (magic1 == kFpXstateMagic1 && xstate_size >= FpState::kXsaveHeaderEnd &&
+      xstate_size + 4 <= room) {
+    *features = xfeatures;
+    return xstate_size;
+  }
+  *features = FpState::kFeaturesFpSse;
+  return kFxsaveSize;
+}
+
+Status SystrapContext::GetFpState(FpState& fp) {
   if (dead_) return Errno(ESRCH);
-  std::memcpy(&fp, as_->slot(slot_) + fp_off_, sizeof(fp));
+  uint8_t* p;
+  uint64_t features;
+  const size_t len = FrameFp(&p, &features);
+  fp.CopyFrom(p, len, features);
   return {};
 }
 
-Status SystrapContext::SetFpRegs(const FpRegisters& fp) {
+Status SystrapContext::SetFpState(const FpState& fp) {
   if (dead_) return Errno(ESRCH);
-  uint8_t* p = as_->slot(slot_) + fp_off_;
-  std::memcpy(p, &fp, sizeof(fp));
-  uint32_t magic;
-  std::memcpy(&magic, p + 464, sizeof(magic));  // fpx_sw_bytes.magic1
-  if (magic == kFpXstateMagic1) {
-    // An XSAVE frame: mark x87 and SSE as present in the header's
-    // xstate_bv, or XRSTOR would ignore the legacy area we just wrote.
-    uint64_t bv;
-    std::memcpy(&bv, p + kFxsaveSize, sizeof(bv));
-    bv |= 3;
-    std::memcpy(p + kFxsaveSize, &bv, sizeof(bv));
-  }
+  uint8_t* p;
+  uint64_t features;
+  const size_t len = FrameFp(&p, &features);
+  fp.CopyTo(p, len, features);
   return {};
 }
 

@@ -17,7 +17,7 @@ struct SigContext {
   uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
   uint16_t cs, gs, fs, ss;
   uint64_t err, trapno, oldmask, cr2;
-  uint64_t fpstate;  // guest address of the FXSAVE image
+  uint64_t fpstate;  // guest address of the FP image (see FpFrameSize)
   uint64_t reserved1[8];
 };
 static_assert(sizeof(SigContext) == 256);
@@ -49,7 +49,22 @@ static_assert(offsetof(RtSigframe, uc) == 8);
 static_assert(offsetof(RtSigframe, info) == 312);
 
 inline constexpr uint64_t kRedZone = 128;
-inline constexpr uint64_t kFpStateSize = 512;  // FXSAVE
+
+// The frame's FP image (fpu__alloc_mathframe(), copy_fpstate_to_sigframe()):
+// with XSAVE the whole user XSAVE image, its struct _fpx_sw_bytes (in the
+// FXSAVE area's software bytes at 464) saying so, and FP_XSTATE_MAGIC2 after
+// it; without XSAVE the 512-byte FXSAVE image. 64-byte aligned.
+struct FpxSwBytes {
+  uint32_t magic1;         // FP_XSTATE_MAGIC1
+  uint32_t extended_size;  // xstate_size + 4 (the trailing magic2)
+  uint64_t xfeatures;      // the components the image holds
+  uint32_t xstate_size;    // the XSAVE image's size
+  uint32_t padding[7];
+};
+static_assert(sizeof(FpxSwBytes) == 48);
+inline constexpr uint32_t kFpXstateMagic1 = 0x46505853;
+inline constexpr uint32_t kFpXstateMagic2 = 0x46505845;
+inline constexpr uint64_t kUcFpXstate = 0x1;  // uc_flags: the frame has an XSAVE image
 
 }  // namespace seedvisor::sentry
 

@@ -1,8 +1,9 @@
 // Task: one guest thread.
 //
-// A task's whole state lives here (registers, signal mask, fd table, mm,
-// credentials), never only on its host thread's stack, so that a task parked
-// at a syscall boundary can be resumed by a new host thread. Each running
+// A task's whole state lives here (registers, FP/SSE/AVX state, signal
+// mask, fd table, mm, credentials), never only on its host thread's stack,
+// so that a task parked at a syscall boundary can be resumed by a new host
+// thread. Each running
 // task has one host thread that drives its platform context:
 //
 //   for (;;) { DeliverSignals(); Stop s = ctx->Run(regs); Handle(s); }
@@ -58,6 +59,33 @@ class Task : public std::enable_shared_from_this<Task> {
   const Credentials& creds() const { return creds_; }
   Credentials& mutable_creds() { return creds_; }
   platform::Registers& regs() { return regs_; }
+
+  // ---- FP/SSE/AVX state (platform/fp_state.h) ----
+  // The FP state has two homes. While the task runs its context, the
+  // context holds it: reading it costs a copy (systrap) or a ptrace call
+  // (ptrace), so the syscall path never does. SaveFpState() moves it into
+  // the task: from then on fp_state() is the authoritative copy, the
+  // context's is stale, and Run() loads fp_state() into whatever context
+  // runs the task next (once, before entering the guest), be it the same
+  // one, a new one on a new host thread, or one in a new stub process.
+  // Parking a task for a seed therefore leaves pure data:
+  //
+  //   t.SaveFpState();   // on the task's thread, at a syscall boundary
+  //   ...                // drop the context, fork the sentry, re-attach
+  //   // the next Run() installs t.fp_state() in the new context
+  //
+  // The kernel's own uses: clone/fork save the creator's state and give the
+  // child a copy (fpu_clone()); signal delivery saves it into the frame and
+  // gives the handler the init state (fpu__clear_user_states());
+  // rt_sigreturn takes it from the frame; execve resets it
+  // (fpu_flush_thread()). Call on the task's own thread, or while no thread
+  // runs the task. A dead context leaves the last saved state in place.
+  Status SaveFpState();
+  // The saved state; call SaveFpState() first. Edits reach the guest when
+  // the task next runs.
+  platform::FpState& fp_state() { return fp_state_; }
+  // True while fp_state() is authoritative (saved and not yet reloaded).
+  bool fp_state_saved() const { return fp_saved_; }
 
   // Guest memory, through this task's mm.
   Status CopyIn(UserAddr addr, void* dst, size_t len) const { return mm_->CopyIn(addr, dst, len); }
@@ -158,6 +186,10 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<FsContext> fs_;
   Credentials creds_;
   platform::Registers regs_{};
+  // See SaveFpState(). A new task starts saved, in the init state, so that
+  // its first Run() installs a known state in a context of any origin.
+  platform::FpState fp_state_;
+  bool fp_saved_ = true;
   std::unique_ptr<platform::Context> ctx_;  // owned by the task's host thread
   UserAddr clear_child_tid_;
   UserAddr robust_list_;
@@ -171,6 +203,8 @@ class Task : public std::enable_shared_from_this<Task> {
 
  private:
   void Run();
+  // Installs fp_state_ in ctx_ if it is the authoritative copy.
+  void LoadFpState();
   // Handles group exit, job-control stop and signal delivery before the task
   // returns to the guest; false when the task must exit.
   bool PrepareToRun();

@@ -25,6 +25,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
   if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
 
+  // The child starts with a copy of our FP state (fpu_clone()).
+  SV_TRY(SaveFpState());
   std::shared_ptr<MM> mm;
   platform::ThreadHandle handle;
   if (flags & CLONE_VM) {
@@ -71,6 +73,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->affinity_ = affinity_;
     if (!(flags & CLONE_VM) || (flags & CLONE_VFORK)) child->altstack_ = altstack_;
     child->regs_ = regs_;
+    child->fp_state_ = fp_state_;
+    child->fp_saved_ = true;  // installed in its context before it first runs
     child->regs_.rax = 0;
     if (!a.stack.IsNull()) child->regs_.rsp = a.stack.value();
     if (flags & CLONE_SETTLS) child->regs_.fs_base = a.tls;

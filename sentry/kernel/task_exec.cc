@@ -142,6 +142,10 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   }
 
   regs_ = platform::Registers{};
+  // The init FP state (fpu_flush_thread()), installed in the new context
+  // before the image's first instruction.
+  fp_state_.Reset();
+  fp_saved_ = true;
   regs_.rip = img.entry;
   regs_.rsp = sp.value();
   regs_.cs = kUserCs;

@@ -94,8 +94,23 @@ void Task::StartWithExec(std::vector<std::string> candidates, std::vector<std::s
   }).detach();
 }
 
+Status Task::SaveFpState() {
+  if (!fp_saved_ && ctx_ != nullptr) {
+    SV_TRY(ctx_->GetFpState(fp_state_));
+  }
+  fp_saved_ = true;
+  return {};
+}
+
+void Task::LoadFpState() {
+  // A failure means a dead context, which the next Run() reports.
+  ctx_->SetFpState(fp_state_).ok();
+  fp_saved_ = false;
+}
+
 void Task::Run() {
   while (PrepareToRun()) {
+    if (fp_saved_) LoadFpState();  // one predictable branch on the fast path
     platform::Stop stop = ctx_->Run(regs_);
     {
       absl::MutexLock l(&kernel_.mu());

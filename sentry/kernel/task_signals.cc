@@ -1,5 +1,6 @@
 // Signal delivery: frames, sigreturn, faults, and sending signals.
 #include <cstring>
+#include <vector>
 
 #include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
@@ -39,6 +40,50 @@ void RestoreRegs(const SigContext& c, platform::Registers& r) {
   r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart after sigreturn
 }
 
+// The frame's FP image for `fp` (see FpxSwBytes).
+std::vector<uint8_t> FrameFpImage(const platform::FpState& fp) {
+  if (!platform::FpState::HostHasXsave()) {
+    std::vector<uint8_t> img(platform::FpState::kFxsaveSize);
+    fp.CopyTo(img.data(), img.size(), platform::FpState::kFeaturesFpSse);
+    return img;
+  }
+  const size_t size = fp.size();
+  std::vector<uint8_t> img(size + sizeof(kFpXstateMagic2));
+  fp.CopyTo(img.data(), size, platform::FpState::HostFeatures());
+  FpxSwBytes sw{};
+  sw.magic1 = kFpXstateMagic1;
+  sw.extended_size = static_cast<uint32_t>(size + sizeof(kFpXstateMagic2));
+  sw.xfeatures = platform::FpState::HostFeatures();
+  sw.xstate_size = static_cast<uint32_t>(size);
+  std::memcpy(img.data() + platform::FpState::kSwBytesOffset, &sw, sizeof(sw));
+  std::memcpy(img.data() + size, &kFpXstateMagic2, sizeof(kFpXstateMagic2));
+  return img;
+}
+
+// Reads the frame's FP image at `addr` into `fp` as __fpu_restore_sig()
+// does: the XSAVE image if its software bytes and magic2 check out
+// (check_xstate_in_sigframe()), else the FXSAVE area alone with every other
+// component in its init state.
+Status ReadFrameFpImage(const Task& t, UserAddr addr, platform::FpState& fp) {
+  uint8_t legacy[platform::FpState::kFxsaveSize];
+  SV_TRY(t.CopyIn(addr, legacy, sizeof(legacy)));
+  FpxSwBytes sw;
+  std::memcpy(&sw, legacy + platform::FpState::kSwBytesOffset, sizeof(sw));
+  if (platform::FpState::HostHasXsave() && sw.magic1 == kFpXstateMagic1 &&
+      sw.xstate_size >= platform::FpState::kXsaveHeaderEnd && sw.xstate_size <= fp.size() &&
+      sw.xstate_size <= sw.extended_size) {
+    uint32_t magic2 = 0;
+    if (t.CopyInObj(addr + sw.xstate_size, &magic2).ok() && magic2 == kFpXstateMagic2) {
+      std::vector<uint8_t> img(sw.xstate_size);
+      SV_TRY(t.CopyIn(addr, img.data(), img.size()));
+      fp.CopyFrom(img.data(), img.size(), sw.xfeatures);
+      return {};
+    }
+  }
+  fp.CopyFrom(legacy, sizeof(legacy), platform::FpState::kFeaturesFpSse);
+  return {};
+}
+
 }  // namespace
 
 void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act) {
@@ -49,12 +94,16 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
   } else {
     sp -= kRedZone;
   }
-  uint64_t fpstate = (sp - kFpStateSize) & ~uint64_t{63};
+  // The interrupted code's FP state goes into the frame.
+  SaveFpState().ok();
+  const std::vector<uint8_t> fp_image = FrameFpImage(fp_state_);
+  uint64_t fpstate = (sp - fp_image.size()) & ~uint64_t{63};
   uint64_t frame_addr = ((fpstate - sizeof(RtSigframe)) & ~uint64_t{15}) - 8;
 
   RtSigframe frame{};
   frame.pretcode = act.restorer;
-  frame.uc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
+  frame.uc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs |
+                     (platform::FpState::HostHasXsave() ? kUcFpXstate : 0);
   frame.uc.uc_stack.ss_sp = reinterpret_cast<uint64_t>(altstack_.ss_sp);
   frame.uc.uc_stack.ss_flags = OnAltStack(altstack_, regs_.rsp) ? SS_ONSTACK : altstack_.ss_flags;
   frame.uc.uc_stack.ss_size = altstack_.ss_size;
@@ -68,9 +117,7 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
   frame.uc.uc_sigmask = saved_mask_;  // PrepareToRun() put the pre-handler mask here
   frame.info = info;
 
-  platform::FpRegisters fp{};
-  ctx_->GetFpRegs(fp).ok();
-  bool ok = CopyOut(UserAddr(fpstate), &fp, sizeof(fp)).ok() &&
+  bool ok = CopyOut(UserAddr(fpstate), fp_image.data(), fp_image.size()).ok() &&
             CopyOut(UserAddr(frame_addr), &frame, sizeof(frame)).ok();
   if (!ok) {
     // The stack is unusable: the kernel forces SIGSEGV (force_sigsegv()).
@@ -91,25 +138,25 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
   regs_.rax = 0;
   regs_.eflags &= ~uint64_t{0x400 | 0x100};  // clear DF and TF for the handler
   regs_.orig_rax = static_cast<uint64_t>(-1);
-  // Fresh FPU state for the handler, as the kernel gives it (fpu__clear_user_states).
-  platform::FpRegisters clean{};
-  clean.cwd = 0x37f;
-  clean.mxcsr = 0x1f80;
-  ctx_->SetFpRegs(clean).ok();
+  // The init FP state for the handler (fpu__clear_user_states()); Run()
+  // installs it.
+  fp_state_.Reset();
 }
 
 Status Task::SigReturn() {
   // The handler's `ret` popped pretcode, so the ucontext is at rsp.
   UContext uc;
   SV_TRY(CopyInObj(UserAddr(regs_.rsp), &uc));
-  RestoreRegs(uc.uc_mcontext, regs_);
+  // The FP state first: an unreadable image fails the sigreturn (SIGSEGV)
+  // before anything changed. No image means the init state
+  // (fpu__restore_sig() with a NULL buf).
+  platform::FpState fp;
   if (uc.uc_mcontext.fpstate != 0) {
-    platform::FpRegisters fp;
-    if (CopyInObj(UserAddr(uc.uc_mcontext.fpstate), &fp).ok()) {
-      fp.mxcsr &= 0xffff;  // reserved MXCSR bits would make the restore fault
-      ctx_->SetFpRegs(fp).ok();
-    }
+    SV_TRY(ReadFrameFpImage(*this, UserAddr(uc.uc_mcontext.fpstate), fp));
   }
+  fp_state_ = std::move(fp);  // the handler's own state is dropped
+  fp_saved_ = true;
+  RestoreRegs(uc.uc_mcontext, regs_);
   {
     absl::MutexLock l(&kernel_.mu());
     set_signal_mask(uc.uc_sigmask);
