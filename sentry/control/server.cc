@@ -389,8 +389,9 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
     return absl::FailedPreconditionError(
         absl::StrCat("container \"", cfg_.id, "\" is not running"));
   }
+  // Every task parks at a syscall boundary (a seed: see sentry/sfork).
+  if (absl::Status s = kernel_.Quiesce(absl::Seconds(5)); !s.ok()) return s;
   paused_ = true;
-  kernel_.SetPaused(true);
   return v1::PauseResponse();
 }
 
@@ -401,7 +402,7 @@ absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest
     return absl::FailedPreconditionError(absl::StrCat("container \"", cfg_.id, "\" is not paused"));
   }
   paused_ = false;
-  kernel_.SetPaused(false);
+  kernel_.Unquiesce();
   return v1::ResumeResponse();
 }
 
@@ -414,7 +415,7 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
       if (t->tid() == t->tgid()) kernel_.SendGroupSignal(t->tg(), info).ok();
     }
   }
-  kernel_.SetPaused(false);  // a paused task must run to die
+  kernel_.Unquiesce();  // a parked task must run to die
   absl::MutexLock l(&mu_);
   shutdown_ = true;
   return v1::ShutdownResponse();

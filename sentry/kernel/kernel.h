@@ -101,10 +101,26 @@ class Kernel {
   void KillProcess(ThreadGroup& tg);
   // Frees the pid of a ProcessSpec::before_init process that has exited.
   void Release(const std::shared_ptr<ThreadGroup>& tg);
-  // Pause: no task returns to guest code until Resume (like the cgroup
-  // freezer: tasks blocked in a syscall stay blocked; signals stay pending).
-  void SetPaused(bool paused);
-  bool paused() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return paused_; }
+  // ---- Quiescing: seeds and `seedsc pause` (kernel_quiesce.cc) ----
+  // Parks every task at a syscall boundary: a task in guest code is kicked
+  // out of it, a task blocked in a syscall is interrupted and will restart
+  // the syscall transparently (the park is not a signal: no EINTR, no
+  // handler), and the timer service thread ends. Parked tasks hold no lock
+  // and wait on a futex word, never on a Mutex, so that a host fork of the
+  // sentry (sentry/sfork) copies no waiter. Fails (and unparks) if some task
+  // does not park within `timeout` (e.g. a vfork parent waiting for its
+  // child), naming it.
+  absl::Status Quiesce(absl::Duration timeout);
+  // Lets parked tasks run again and restarts the timer service.
+  void Unquiesce();
+  // True from Quiesce until Unquiesce; read without the lock by blocking
+  // syscalls (Task::SignalPending).
+  bool park_requested() const { return park_word_.load(std::memory_order_acquire) != 0; }
+  // Called by a task's host thread in PrepareToRun: waits, holding no lock,
+  // until Unquiesce. Returns with mu() held again.
+  void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every live task is parked (or has exited).
+  bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   platform::Platform& platform() { return *platform_; }
   Vfs& vfs() { return *vfs_; }
@@ -166,7 +182,8 @@ class Kernel {
   std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  // 1 while quiesced: the futex word parked tasks wait on.
+  std::atomic<uint32_t> park_word_{0};
   int init_status_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -134,19 +134,6 @@ int Kernel::WaitProcess(const std::shared_ptr<ThreadGroup>& tg) {
   return tg->exit_status;
 }
 
-void Kernel::SetPaused(bool paused) {
-  absl::MutexLock l(&mu_);
-  paused_ = paused;
-  // Pausing kicks tasks out of guest code into PrepareToRun, which holds
-  // them; resuming wakes them from that Block().
-  for (auto& [tid, t] : tasks_) {
-    if (paused) {
-      t->Interrupt();
-    } else {
-      t->Notify();
-    }
-  }
-}
 
 std::optional<int> Kernel::WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg,
                                           absl::Duration timeout) {

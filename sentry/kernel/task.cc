@@ -40,11 +40,19 @@ Result<std::vector<std::string>> Task::CopyInStringArray(UserAddr addr) const {
 }
 
 bool Task::SignalPending() const {
+  if (kernel_.park_requested()) return true;
   absl::MutexLock l(&kernel_.mu());
   if (tg_->group_exiting) return true;
   SigSet blocked = signal_mask_;
   return ((pending_.Set() | tg_->shared_pending.Set()) & ~blocked) != 0 ||
          (tg_->stopped);
+}
+
+bool Task::ParkInterrupted() const {
+  if (!kernel_.park_requested()) return false;
+  absl::MutexLock l(&kernel_.mu());
+  if (tg_->group_exiting || tg_->stopped) return false;
+  return ((pending_.Set() | tg_->shared_pending.Set()) & ~signal_mask_) == 0;
 }
 
 Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {

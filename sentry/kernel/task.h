@@ -113,8 +113,14 @@ class Task : public std::enable_shared_from_this<Task> {
   Status Block(const timespec* deadline = nullptr) { return BlockOnFd(-1, 0, deadline); }
   // Wakes a Block()ed task so it re-checks its condition; any thread.
   void Notify();
-  // True if an unblocked signal is pending (or the group is exiting).
+  // True if an unblocked signal is pending (or the group is exiting), or
+  // the sandbox is being quiesced (Kernel::Quiesce): blocking syscalls end
+  // with ERESTARTSYS and restart once the task runs again.
   bool SignalPending() const;
+  // True if a blocking syscall was interrupted only to park the task (no
+  // signal): a syscall that turns an interruption into EINTR must restart
+  // instead (return kERESTARTNOINTR), or the guest would see a stray EINTR.
+  bool ParkInterrupted() const;
 
   // ---- CPU time of guest code ----
   int64_t ThreadCpuNs() const { return ctx_ ? ctx_->CpuTimeNs() : 0; }
@@ -200,6 +206,8 @@ class Task : public std::enable_shared_from_this<Task> {
   // sched_setaffinity(2)'s mask (guarded by Kernel::mu()); unset means every
   // CPU the sandbox has. Kept, not applied: the host schedules the sandbox.
   std::optional<cpu_set_t> affinity_;
+  // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
+  bool parked_ = false;
 
  private:
   void Run();

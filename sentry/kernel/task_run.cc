@@ -228,11 +228,12 @@ bool Task::PrepareToRun() {
       kernel_.mu().Unlock();
       return false;
     }
-    // The whole sandbox is paused (Kernel::SetPaused): hold here, without
-    // looking at signals, until resumed (like a cgroup-frozen task).
-    if (kernel_.paused()) {
-      kernel_.mu().Await(absl::Condition(
-          +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !k->paused(); }, &kernel_));
+    // The sandbox is being quiesced (Kernel::Quiesce): park here, at the
+    // syscall boundary, without looking at signals (they stay pending, as
+    // for a cgroup-frozen task). An interrupted syscall's ERESTART* result
+    // stays in restart_errno_ and is finished when the task runs again.
+    if (kernel_.park_requested()) {
+      kernel_.ParkTask(*this);
       kernel_.mu().Unlock();
       continue;
     }

@@ -45,7 +45,26 @@ TimerService::Setting TimerService::GetReal(const ThreadGroup* tg) {
 }
 
 void TimerService::StartThread() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  if (!thread_.joinable() && !parked_) thread_ = std::thread([this] { Loop(); });
+}
+
+void TimerService::Park() {
+  {
+    absl::MutexLock l(&mu_);
+    parked_ = true;
+    stop_ = true;
+    resume_thread_ = thread_.joinable();
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock l(&mu_);
+  stop_ = false;
+}
+
+void TimerService::Unpark() {
+  absl::MutexLock l(&mu_);
+  parked_ = false;
+  // The thread runs from the first armed timer on: bring it back if it ran.
+  if (resume_thread_) StartThread();
 }
 
 TimerService::Setting TimerService::SetCpu(const std::shared_ptr<ThreadGroup>& tg, int which,

@@ -66,6 +66,12 @@ class TimerService {
   void DeletePosixTimers(const ThreadGroup* tg);
   // A POSIX timer's deadline moved: the loop must look again.
   void Kick();
+  // Kernel::Quiesce: ends the service thread (armed timers stay armed and
+  // fire late, at Unpark, if they came due meanwhile). Unpark re-creates the
+  // thread if anything is armed. After Park no thread of ours exists, so a
+  // host fork of the sentry copies no waiter of mu_.
+  void Park();
+  void Unpark();
 
  private:
   friend struct PosixTimer;
@@ -94,6 +100,8 @@ class TimerService {
   std::map<const ThreadGroup*, Timer> timers_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<const ThreadGroup*, int>, CpuTimer> cpu_timers_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool parked_ ABSL_GUARDED_BY(mu_) = false;  // Park() until Unpark()
+  bool resume_thread_ ABSL_GUARDED_BY(mu_) = false;  // it ran before Park()
   // A timer was armed: the loop must look again before its old wakeup
   // (an ITIMER_REAL of 1 us must not wait for a 1 s re-check).
   bool rearmed_ ABSL_GUARDED_BY(mu_) = false;

@@ -99,6 +99,9 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       Status s = f.Wait(t, addr, val, bitset, deadline, k.space, k.addr);
       if (!s.ok()) {
         // futex_wait restarts only without a timeout (ERESTARTSYS vs EINTR).
+        // A park (sandbox quiesce) is not a signal: restart either way (a
+        // relative timeout starts over; Linux's restart block would keep it).
+        if (s.error().value() == kERESTARTSYS && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);
         if (s.error().value() == kERESTARTSYS && deadline != nullptr) return Errno(EINTR);
         return s.error();
       }

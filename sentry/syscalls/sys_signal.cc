@@ -199,6 +199,7 @@ SyscallReturn SysRtSigtimedwait(Task& t, const SyscallArgs& a) {
       // Maybe one of ours arrived; otherwise another signal interrupts us.
       absl::MutexLock l(&t.kernel().mu());
       if (((t.pending().Set() | t.tg().shared_pending.Set()) & set) != 0) continue;
+      if (t.kernel().park_requested()) return Errno(kERESTARTNOINTR);  // a park, not a signal
       return Errno(EINTR);
     }
   }

@@ -150,6 +150,7 @@ SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a) {
   if (req.tv_nsec < 0 || req.tv_nsec >= kNsPerSec || req.tv_sec < 0) return Errno(EINVAL);
   int64_t deadline = MonotonicNowNs() + ToNs(req);
   Status s = SleepUntil(t, deadline);
+  if (!s.ok() && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);  // a park: sleep on
   if (!s.ok()) {
     // Interrupted: report the time left (nanosleep(2)); not restarted.
     if (!a.Addr(1).IsNull()) {
@@ -177,6 +178,7 @@ SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
     deadline = MonotonicNowNs() + ToNs(req);
   }
   Status s = SleepUntil(t, deadline);
+  if (!s.ok() && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);  // a park: sleep on
   if (!s.ok()) {
     if (!(flags & TIMER_ABSTIME) && !a.Addr(3).IsNull()) {
       SV_TRY(t.CopyOutObj(a.Addr(3), FromNs(std::max<int64_t>(deadline - MonotonicNowNs(), 0))));

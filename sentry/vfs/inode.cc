@@ -65,6 +65,10 @@ Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadlin
   return g_hooks.block_on_fd(t, host_fd, events, deadline);
 }
 
+bool TaskParkInterrupted(Task& t) {
+  return g_hooks.park_interrupted != nullptr && g_hooks.park_interrupted(t);
+}
+
 // ---------------------------------------------------------------- Inode
 
 Inode::~Inode() = default;

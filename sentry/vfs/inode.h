@@ -231,11 +231,14 @@ struct TaskHooks {
   Status (*copy_out)(Task&, UserAddr, const void*, size_t) = nullptr;
   Status (*copy_in)(Task&, UserAddr, void*, size_t) = nullptr;
   Status (*block_on_fd)(Task&, int, short, const timespec*) = nullptr;
+  bool (*park_interrupted)(Task&) = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
 Status TaskCopyIn(Task& t, UserAddr addr, void* dst, size_t len);
 Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadline = nullptr);
+// Task::ParkInterrupted: the block ended for a sandbox quiesce, not a signal.
+bool TaskParkInterrupted(Task& t);
 
 }  // namespace seedvisor::sentry
 

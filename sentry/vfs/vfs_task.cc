@@ -21,6 +21,7 @@ void InstallKernelHooks() {
   h.block_on_fd = [](Task& t, int fd, short ev, const timespec* deadline) {
     return t.BlockOnFd(fd, ev, deadline);
   };
+  h.park_interrupted = [](Task& t) { return t.ParkInterrupted(); };
   InstallTaskHooks(h);
 }
 

@@ -1,5 +1,7 @@
 #include "sentry/fs/epoll/epoll.h"
 
+#include "sentry/vfs/inode.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -131,6 +133,8 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
         last = true;  // one more look, then time out
         continue;
       }
+      // A park (sandbox quiesce) is not a signal: wait again afterwards.
+      if (TaskParkInterrupted(t)) return Errno(kERESTARTNOINTR);
       // epoll_wait(2) is never restarted after a signal handler.
       return Errno(EINTR);
     }

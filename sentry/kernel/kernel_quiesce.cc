@@ -1,0 +1,89 @@
+// Quiescing the sandbox: every task parked at a syscall boundary, the timer
+// service thread gone. The state a seed is kept in (sentry/sfork) and what
+// `seedsc pause` does.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/kernel/kernel.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// SAFETY: a 4-byte atomic word; the futex calls only compare and sleep.
+long FutexWait(std::atomic<uint32_t>* w, uint32_t val) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, nullptr,
+                 nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>* w) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr,
+          nullptr, 0);
+}
+
+}  // namespace
+
+void Kernel::ParkTask(Task& t) {
+  t.parked_ = true;
+  mu_.Unlock();
+  // A futex word, not Mutex::Await: a host fork of a quiesced sentry must
+  // not copy a waiter that no thread of the child will ever be.
+  while (park_word_.load(std::memory_order_acquire) != 0) FutexWait(&park_word_, 1);
+  mu_.Lock();
+  t.parked_ = false;
+}
+
+bool Kernel::AllParked() {
+  for (auto& [tid, t] : tasks_) {
+    if (!t->parked_ && !t->exited()) return false;
+  }
+  return true;
+}
+
+absl::Status Kernel::Quiesce(absl::Duration timeout) {
+  {
+    absl::MutexLock l(&mu_);
+    park_word_.store(1, std::memory_order_release);
+    for (auto& [tid, t] : tasks_) t->Interrupt();
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string busy;
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      if (AllParked()) break;
+      if (absl::Now() >= deadline) {
+        for (auto& [tid, t] : tasks_) {
+          if (!t->parked_ && !t->exited()) absl::StrAppend(&busy, busy.empty() ? "" : ", ", tid);
+        }
+        break;
+      }
+      // Tasks that were between the check and their block: kick again.
+      for (auto& [tid, t] : tasks_) {
+        if (!t->parked_) t->Interrupt();
+      }
+    }
+    usleep(200);
+  }
+  if (!busy.empty()) {
+    Unquiesce();
+    return absl::DeadlineExceededError(absl::StrCat(
+        "quiescing the sandbox: task(s) ", busy, " did not reach a syscall boundary within ",
+        absl::FormatDuration(timeout), " (a vfork parent waiting for its child, say)"));
+  }
+  timers_->Park();
+  return absl::OkStatus();
+}
+
+void Kernel::Unquiesce() {
+  absl::MutexLock l(&mu_);
+  if (park_word_.load(std::memory_order_acquire) == 0) return;
+  park_word_.store(0, std::memory_order_release);
+  FutexWakeAll(&park_word_);
+  timers_->Unpark();
+}
+
+
+}  // namespace seedvisor::sentry
