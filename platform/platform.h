@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "platform/fp_state.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
@@ -96,6 +97,10 @@ class AddressSpace {
   virtual int64_t CpuTimeNs() const = 0;
   // The peak resident set size of this address space, in KiB.
   virtual int64_t MaxRssKb() const = 0;
+  // Sandbox fork (sentry/sfork): in a host fork of the sentry, this object
+  // describes the seed's address space. Lets go of it without touching it:
+  // no kill, no write into shared state; afterwards the object only dies.
+  virtual void AbandonInForkChild() {}
 };
 
 class Context {
@@ -126,6 +131,9 @@ class Context {
   virtual Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() = 0;
 
   virtual AddressSpace& address_space() = 0;
+  // The platform thread this context drives (sandbox fork picks a parked
+  // one of a seed's address space to copy it).
+  virtual ThreadHandle thread() const = 0;
   // CPU time this context's guest thread has consumed.
   virtual int64_t CpuTimeNs() const = 0;
 };
@@ -140,6 +148,31 @@ class Platform {
   // Binds `thread` of `as` to the calling host thread.
   virtual absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
                                                           ThreadHandle thread) = 0;
+
+  // ---- Sandbox fork (sentry/sfork), called in the forked sentry only ----
+  // The platform object is the seed's copy: make it this sentry's own. The
+  // seed's host processes (zygote, stubs) are never killed or written; new
+  // host processes join process group `pgid` (the forked sandbox's anchor,
+  // which kills the group when this sentry dies).
+  virtual absl::Status AdoptInForkChild(pid_t pgid) {
+    (void)pgid;
+    return absl::UnimplementedError(
+        absl::StrCat("sandbox fork is not supported on the ", std::string(name()), " platform yet"));
+  }
+  // A copy-on-write copy of the seed's `seed_as`, owned by this sentry;
+  // `parked` is a thread of it that waits at a syscall boundary (it makes
+  // the copy). The copy's initial_thread() is parked, ready to Attach.
+  virtual absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
+      AddressSpace& seed_as, ThreadHandle parked) {
+    (void)seed_as, (void)parked;
+    return absl::UnimplementedError("sandbox fork: no CloneSeedAddressSpace");
+  }
+  // Another parked thread in `as` (an address space of ours no context is
+  // attached to yet), for the second and later tasks of an mm.
+  virtual absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) {
+    (void)as;
+    return absl::UnimplementedError("sandbox fork: no NewParkedThread");
+  }
 };
 
 // The platform names `--platform` accepts, and a factory.

@@ -55,6 +55,7 @@ class PtraceContext : public Context {
   Result<ThreadHandle> NewThread() override;
   Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
   AddressSpace& address_space() override { return *as_; }
+  ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
 
   // Runs one host syscall in this stub thread at `gadget` (an offset in the

@@ -54,6 +54,7 @@ class StubAddressSpace : public AddressSpace {
   int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
 
   const StubProcess& process() const { return proc_; }
+  void AbandonInForkChild() override { proc_.Abandon(); }
   const StubLayout& layout() const { return layout_; }
 
  protected:

@@ -13,6 +13,7 @@ inline constexpr uint64_t kStubSyscallGadget = 0x20;  // syscall; int3
 inline constexpr uint64_t kStubForkGadget = 0x30;     // clone; the child parks
 inline constexpr uint64_t kStubExitGadget = 0x40;     // exit this host thread
 inline constexpr uint64_t kStubPark = 0x50;           // wait to be attached
+inline constexpr uint64_t kStubZygoteLoop = 0xf0;     // reap children forever
 inline constexpr uint64_t kStubScratchAddr = 0x100;   // holds the scratch page's address
 inline constexpr uint64_t kStubScratchSize = 4096;
 // Where every stub is linked (-Ttext-segment); the guest lives below it.

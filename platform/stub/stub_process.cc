@@ -131,6 +131,12 @@ StubProcess::~StubProcess() {
   if (mem_fd_ >= 0) close(mem_fd_);
 }
 
+void StubProcess::Abandon() {
+  if (pidfd_ >= 0) close(pidfd_);
+  if (mem_fd_ >= 0) close(mem_fd_);
+  pidfd_ = mem_fd_ = -1;
+}
+
 Result<size_t> StubProcess::Read(UserAddr addr, void* dst, size_t len) const {
   return Copy(process_vm_readv, pid_, addr, static_cast<char*>(dst), len);
 }

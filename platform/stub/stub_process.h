@@ -35,6 +35,9 @@ class StubProcess {
   StubProcess& operator=(const StubProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // Sandbox fork: in a forked sentry, this object is the seed's. Closes our
+  // fds without killing the stub (the seed still runs it).
+  void Abandon();
   bool ok() const { return mem_fd_ >= 0 && pidfd_ >= 0; }
   int mem_fd() const { return mem_fd_; }
   int pidfd() const { return pidfd_; }

@@ -52,6 +52,12 @@ SystrapAddressSpace::~SystrapAddressSpace() {
   if (region_ != nullptr) munmap(region_, kRegionSize);
 }
 
+void SystrapAddressSpace::AbandonInForkChild() {
+  if (region_ != nullptr) munmap(region_, kRegionSize);
+  region_ = nullptr;
+  StubAddressSpace::AbandonInForkChild();
+}
+
 absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create(
     pid_t pid, const StubLayout& layout, const std::vector<sock_filter>* filter) {
   std::shared_ptr<SystrapAddressSpace> as(new SystrapAddressSpace(pid, layout));

@@ -44,6 +44,10 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   int AllocSlot();
   void FreeSlot(int i);
 
+  // Sandbox fork: unmaps our view of the seed's region (shared with the
+  // seed's stub) and closes our fds, killing nothing.
+  void AbandonInForkChild() override;
+
   void Register(pid_t host_tid, SystrapContext* ctx);
   void Unregister(pid_t host_tid);
 
@@ -78,6 +82,7 @@ class SystrapContext : public Context {
   Result<ThreadHandle> NewThread() override;
   Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
   AddressSpace& address_space() override { return *as_; }
+  ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
 
   pid_t tid() const { return tid_; }

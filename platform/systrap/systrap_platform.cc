@@ -77,8 +77,79 @@ class SystrapPlatform : public Platform {
     return std::unique_ptr<Context>(std::move(*ctx));
   }
 
+  // Sandbox fork. The forked sentry's zygote is a fresh stub forked from
+  // the seed's zygote (which runs unfiltered, as zygotes do), moved into the
+  // new sandbox's process group and sent into the zygote loop, so that it
+  // reaps the stubs it forks. Nothing here starts a program or compiles.
+  absl::Status AdoptInForkChild(pid_t pgid) override {
+    new (&mu_) absl::Mutex;  // the seed's may have had waiters
+    pgid_ = pgid;
+    Result<pid_t> z = stub::ForkStub(zygote_, layout_.entry);
+    if (!z.ok()) return ErrnoStatus("forking a zygote for the forked sandbox", z.error().value());
+    Injector inj(*z, layout_.entry);
+    long r = inj.ok() ? inj.Call(SYS_setpgid, 0, pgid) : -ESRCH;
+    Registers regs;
+    if (r == 0 && ::ptrace(PTRACE_GETREGS, *z, nullptr, &regs) == 0) {
+      regs.rip = layout_.entry + stub::kStubZygoteLoop;
+      regs.orig_rax = static_cast<uint64_t>(-1);
+      if (::ptrace(PTRACE_SETREGS, *z, nullptr, &regs) != 0) r = -errno;
+    } else if (r == 0) {
+      r = -errno;
+    }
+    if (r != 0) {
+      kill(*z, SIGKILL);
+      return ErrnoStatus("setting up the forked sandbox's zygote", static_cast<int>(-r));
+    }
+    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
+      AddressSpace& seed_as, ThreadHandle parked) override {
+    (void)seed_as;
+    long pid;
+    {
+      // The parked thread waits in its handler for the seed's sentry, which
+      // is quiesced: nobody else traces it. CLONE_PARENT: the seed's zygote
+      // reaps the copy, as it does for a guest fork.
+      Injector inj(parked.host_tid, layout_.entry);
+      if (!inj.ok()) return ErrnoStatus("attaching to a seed stub thread", ESRCH);
+      const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
+      pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+    }
+    if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+    {
+      Injector inj(static_cast<pid_t>(pid), layout_.entry);
+      long r = inj.ok() ? inj.Call(SYS_setpgid, 0, pgid_) : -ESRCH;
+      if (r != 0) {
+        kill(static_cast<pid_t>(pid), SIGKILL);
+        return ErrnoStatus("moving a forked stub into its sandbox's process group",
+                           static_cast<int>(-r));
+      }
+    }
+    // A fresh region replaces the one the copy shares with the seed's stub.
+    auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, nullptr);
+    if (!as.ok()) {
+      kill(static_cast<pid_t>(pid), SIGKILL);
+      return as.status();
+    }
+    return std::shared_ptr<AddressSpace>(*as);
+  }
+
+  absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) override {
+    constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                            CLONE_SYSVSEM;
+    Injector inj(as.host_pid(), layout_.entry);
+    if (!inj.ok()) return ErrnoStatus("attaching to a forked stub", ESRCH);
+    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
+    long tid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+    if (tid <= 0) return ErrnoStatus("a thread in a forked stub", tid < 0 ? static_cast<int>(-tid) : EAGAIN);
+    return ThreadHandle{static_cast<int>(tid)};
+  }
+
  private:
   absl::Mutex mu_;
+  pid_t pgid_ = 0;
   pid_t zygote_ = -1;
   StubLayout layout_;
   std::vector<sock_filter> filter_;

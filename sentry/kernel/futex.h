@@ -43,6 +43,7 @@ class FutexTable {
     Task* task;
     bool woken = false;
   };
+  friend class Kernel;  // ReinitInForkChild
   absl::Mutex mu_;
   std::list<Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
 };

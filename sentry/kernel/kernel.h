@@ -121,6 +121,10 @@ class Kernel {
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task is parked (or has exited).
   bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sandbox fork, first thing in the forked sentry (its only thread): the
+  // kernel's locks start over, free and without waiters (the seed's threads
+  // that held or awaited them do not exist here). sentry/sfork.
+  void ReinitInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   platform::Platform& platform() { return *platform_; }
   Vfs& vfs() { return *vfs_; }

@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <new>
+
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/kernel.h"
 
@@ -40,6 +42,14 @@ bool Kernel::AllParked() {
     if (!t->parked_ && !t->exited()) return false;
   }
   return true;
+}
+
+void Kernel::ReinitInForkChild() {
+  // SAFETY: no other thread exists in this process; the old lock words are
+  // only overwritten (their waiter lists name threads of the seed).
+  new (&mu_) absl::Mutex;
+  new (&futex_.mu_) absl::Mutex;
+  futex_.waiters_.clear();
 }
 
 absl::Status Kernel::Quiesce(absl::Duration timeout) {

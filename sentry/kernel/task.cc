@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/vfs/fs_context.h"
@@ -87,6 +90,22 @@ Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
     }
     if (host_fd >= 0 && fds[1].revents != 0) return {};
   }
+}
+
+absl::Status Task::AdoptInForkChild(platform::ThreadHandle thread) {
+  if (ctx_ != nullptr) {
+    platform::FpRegisters fp;
+    if (ctx_->GetFpRegs(fp).ok()) pending_fp_ = fp;
+    // The seed's context: its destructor would tell the seed's stub thread
+    // to exit. Leak it (a few words) rather than touch it.
+    (void)ctx_.release();
+  }
+  fork_thread_ = thread;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  close(wake_fd_);  // ours is the seed's: Notify() must not wake its tasks
+  wake_fd_ = fd;
+  return absl::OkStatus();
 }
 
 void Task::Notify() {

@@ -158,6 +158,14 @@ class Task : public std::enable_shared_from_this<Task> {
   void StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,
                      std::vector<std::string> envp, std::function<void(Status)> on_exec);
   bool exited() const { return exited_.load(); }
+  // Sandbox fork (sentry/sfork), in the forked sentry only, on its only
+  // thread: forgets the seed's platform context without touching it (it is
+  // the seed's), keeps the task's FP state to restore into the new context,
+  // makes the task's own wakeup fd, and remembers `thread` (the task's
+  // platform thread in the child's copy of its address space) for
+  // StartForked().
+  absl::Status AdoptInForkChild(platform::ThreadHandle thread);
+  void StartForked() { Start(fork_thread_); }
 
   // clone(2) (task_clone.cc): returns the child's tid.
   struct CloneArgs {
@@ -208,6 +216,10 @@ class Task : public std::enable_shared_from_this<Task> {
   std::optional<cpu_set_t> affinity_;
   // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
   bool parked_ = false;
+  // Sandbox fork: the FP state to load into the next context this task
+  // attaches (the seed's, read in AdoptInForkChild), and the thread.
+  std::optional<platform::FpRegisters> pending_fp_;
+  platform::ThreadHandle fork_thread_;
 
  private:
   void Run();

@@ -56,6 +56,9 @@ class MM {
 
   platform::AddressSpace& address_space() { return *as_; }
   std::shared_ptr<platform::AddressSpace> shared_address_space() { return as_; }
+  // Sandbox fork: the forked sentry's copy of this mm moves to its own copy
+  // of the address space (same layout, same VMAs).
+  void ReplaceAddressSpace(std::shared_ptr<platform::AddressSpace> as) { as_ = std::move(as); }
 
   Result<UserAddr> Mmap(const MmapRequest& req);
   Status Munmap(UserAddr addr, uint64_t length);

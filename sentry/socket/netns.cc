@@ -72,6 +72,10 @@ void ThreadMain() {
 
 }  // namespace
 
+void ResetLoopbackNetworkInForkChild() {
+  g = new NetnsThread;  // the seed's (maybe locked, maybe waited on) leaks
+}
+
 void StartLoopbackNetwork() {
   std::unique_lock<std::mutex> l(g->mu);
   if (g->started) return;

@@ -25,6 +25,11 @@ void StartLoopbackNetwork();
 // if the namespace could not be made.
 Result<int> NetnsSocket(int domain, int type, int protocol);
 
+// Sandbox fork, in the forked sentry: the seed's helper thread does not
+// exist here, and its namespace is the seed's. Forget both: the child's own
+// helper starts (in a namespace of its own) when its guest first needs one.
+void ResetLoopbackNetworkInForkChild();
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SOCKET_NETNS_H_

@@ -85,4 +85,10 @@ std::string FileDescription::DisplayPath() const {
   return "anon_inode:[unknown]";
 }
 
+absl::Status FileDescription::AdoptInForkChild(ForkFileContext&) {
+  if (PollFd() < 0) return absl::OkStatus();
+  return absl::UnimplementedError(
+      DisplayPath() + " is backed by a host object that sandbox fork cannot copy yet");
+}
+
 }  // namespace seedvisor::sentry

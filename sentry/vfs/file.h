@@ -17,12 +17,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 
@@ -30,6 +32,17 @@ namespace seedvisor::sentry {
 
 class Task;
 class Dentry;
+class FileDescription;
+
+// What a forked sentry's files need to become the child's own (sentry/sfork,
+// FileDescription::AdoptInForkChild).
+struct ForkFileContext {
+  // The child's stdio (host fds the sfork code owns): the seed's stdio files
+  // (HostStdioFile) switch to these. `stdio_slot` says which slot each of
+  // the init's stdio files was; other stdio files go by access mode.
+  int stdio[3] = {-1, -1, -1};
+  std::map<const FileDescription*, int> stdio_slot;
+};
 
 class FileDescription : public std::enable_shared_from_this<FileDescription> {
  public:
@@ -71,6 +84,15 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual int PollFd() const { return -1; }
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
   virtual std::string DisplayPath() const;
+
+  // Sandbox fork (sentry/sfork): called once in the forked sentry, on its
+  // only thread, for every open file description the child's guest can
+  // reach. Replaces host state that must not be shared with the seed (a host
+  // object that holds guest data, a wakeup primitive) by the child's own.
+  // The default accepts files without such state (PollFd() < 0) and refuses
+  // the others, naming them: nothing is shared between sandboxes by
+  // accident.
+  virtual absl::Status AdoptInForkChild(ForkFileContext& ctx);
 
   // Runs `fn` once when this description is released (its last reference
   // goes, after the derived class closed its host fd): epoll instances

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,17 @@ Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags) {
 
 HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
     : FileDescription(flags, std::move(d)), fd_(host_fd), tty_(isatty(host_fd) != 0) {}
+
+absl::Status HostStdioFile::AdoptInForkChild(ForkFileContext& ctx) {
+  int slot = (flags() & O_ACCMODE) == O_RDONLY ? 0 : 1;
+  if (auto it = ctx.stdio_slot.find(this); it != ctx.stdio_slot.end()) slot = it->second;
+  int fd = fcntl(ctx.stdio[slot], F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("dup of the child's stdio: ", strerror(errno)));
+  close(fd_);  // our copy of the seed's: the seed keeps its own
+  fd_ = fd;
+  tty_ = isatty(fd) != 0;
+  return absl::OkStatus();
+}
 
 HostStdioFile::~HostStdioFile() { close(fd_); }
 

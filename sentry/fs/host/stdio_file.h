@@ -34,10 +34,13 @@ class HostStdioFile : public FileDescription {
   // open of the very host object seedsc was given (never another path).
   Result<FileRef> Reopen(int flags) override;
   int host_fd() const { return fd_; }
+  // Sandbox fork: the child's stdio replaces the seed's (the init's slot if
+  // this was one of its 0, 1, 2; else stdin for readers, stdout otherwise).
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
-  const int fd_;
-  const bool tty_;
+  int fd_;
+  bool tty_;
 };
 
 // A stdio passthrough for host fd `host_fd` (dup'ed; the caller keeps its fd).
