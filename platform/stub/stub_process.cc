@@ -198,7 +198,10 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
     // installs it, SIGUSR1's default action ends the zygote alone.
     prctl(PR_SET_PDEATHSIG, SIGUSR1);
     if (getppid() != parent) _exit(1);
-    setsid();                        // no terminal signals for stubs
+    // Its own process group (no terminal signals for stubs), in the
+    // sentry's session: a forked sandbox's stubs, forked from the seed's,
+    // must be able to join the fork's group (sentry/sfork).
+    setpgid(0, 0);
     personality(ADDR_NO_RANDOMIZE);  // one layout for every stub
     // A stub holds no host fd but the image it runs (close-on-exec).
     syscall(SYS_close_range, 0, static_cast<unsigned>(memfd) - 1, 0);

@@ -71,6 +71,7 @@ ControlServer::ControlServer(sentry::Kernel& kernel, ContainerConfig cfg)
     : kernel_(kernel), cfg_(std::move(cfg)), init_stdio_owner_(cfg_.init_stdio_owner) {}
 
 void ControlServer::Register(ttrpc::Server& s) {
+  server_ = &s;
 #define SV_REGISTER(Name)                                                                  \
   s.RegisterMethod<v1::Name##Request, v1::Name##Response>(                                 \
       kService, #Name,                                                                     \
@@ -88,6 +89,7 @@ void ControlServer::Register(ttrpc::Server& s) {
   SV_REGISTER(Pause);
   SV_REGISTER(Resume);
   SV_REGISTER(Shutdown);
+  SV_REGISTER(Fork);
 #undef SV_REGISTER
 }
 

@@ -57,6 +57,8 @@ class ControlServer {
   absl::StatusOr<v1::PauseResponse> Pause(const v1::PauseRequest& req);
   absl::StatusOr<v1::ResumeResponse> Resume(const v1::ResumeRequest& req);
   absl::StatusOr<v1::ShutdownResponse> Shutdown(const v1::ShutdownRequest& req);
+  // server_fork.cc: sandbox fork of a paused container (sentry/sfork).
+  absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req);
 
  private:
   enum class Phase { kCreated, kRunning, kStopped };
@@ -66,8 +68,18 @@ class ControlServer {
   // Records init's exit when it happens (a watcher thread).
   void WatchInit(std::shared_ptr<sentry::ThreadGroup> tg);
 
+  // The forked sandbox's server: the seed's state under a new id, paused.
+  ControlServer(const ControlServer& seed, std::string new_id) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // In a forked sentry: serves `address` as container `new_id` until
+  // Shutdown, then ends the process. Never returns.
+  [[noreturn]] static void ServeForkChild(ControlServer* child, ttrpc::Server* server,
+                                          bool paused);
+
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
+  ttrpc::Server* server_ = nullptr;  // the one Register() was given
+  absl::Mutex fork_mu_;              // one Fork at a time
+  std::vector<pid_t> forked_;        // children to reap (under fork_mu_)
   std::shared_ptr<void> init_stdio_owner_;
   absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;

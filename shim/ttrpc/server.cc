@@ -212,6 +212,11 @@ void Server::Shutdown() {
   for (int fd : shared_->conn_fds) shutdown(fd, SHUT_RDWR);
 }
 
+void Server::AbandonInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (shared_->listen_fd >= 0) close(shared_->listen_fd);
+  for (int fd : shared_->conn_fds) close(fd);
+}
+
 std::string Server::HandleFrame(const Frame& frame) { return shared_->Handle(frame); }
 
 }  // namespace seedvisor::ttrpc

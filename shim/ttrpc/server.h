@@ -91,6 +91,11 @@ class Server {
   // Stops accepting and shuts every connection down. Request threads still
   // running finish on their own (their replies are dropped).
   void Shutdown();
+  // Sandbox fork: in a forked sentry this server is the seed's. Closes our
+  // copies of its listener and connections (close, never shutdown: the
+  // sockets are the seed's too), taking no lock: the child has one thread.
+  // The object must never be destroyed afterwards.
+  void AbandonInForkChild();
 
   // Frame-level dispatch without I/O (used by the connection reader and the
   // fuzz target): the response frame for `frame`, or "" for frames that get

@@ -1,0 +1,107 @@
+// The Fork RPC: sandbox fork of a paused container (a seed) into a new
+// container with its own control socket. The mechanics are sentry/sfork's;
+// this file gives the child its identity (id, stdio, control server).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/base/log.h"
+#include "sentry/control/server.h"
+#include "sentry/control/stdio.h"
+#include "sentry/sfork/sfork.h"
+
+namespace seedvisor::control {
+
+ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
+    : kernel_(seed.kernel_),
+      cfg_([&] {
+        ContainerConfig c = seed.cfg_;
+        c.id = std::move(new_id);
+        return c;
+      }()),
+      init_stdio_owner_(seed.init_stdio_owner_) {
+  // The seed's fields, read without its lock: this runs in the forked
+  // sentry, whose only thread is the one that forked (holding that lock).
+  phase_ = seed.phase_;
+  paused_ = true;
+  init_wait_status_ = seed.init_wait_status_;
+  init_exited_at_ns_ = seed.init_exited_at_ns_;
+  init_ = seed.init_;
+  procs_ = seed.procs_;
+  exec_ids_ = seed.exec_ids_;
+  exited_at_ns_ = seed.exited_at_ns_;
+}
+
+void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, bool paused) {
+  std::thread([server] { server->Serve(); }).detach();
+  std::shared_ptr<sentry::ThreadGroup> init;
+  {
+    absl::MutexLock l(&child->mu_);
+    if (child->phase_ == Phase::kRunning) init = child->init_;
+    if (!paused) child->paused_ = false;
+  }
+  if (init != nullptr) child->WatchInit(init);
+  if (!paused) child->kernel_.Unquiesce();
+  child->WaitShutdown();
+  usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
+  _exit(0);
+}
+
+absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
+  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  if (req.new_id().empty()) return absl::InvalidArgumentError("fork: new_id must not be empty");
+  if (req.control_address().empty()) {
+    return absl::InvalidArgumentError("fork: control_address must not be empty");
+  }
+  absl::MutexLock fl(&fork_mu_);
+  // Reap the forks that have ended (they are children of this process).
+  for (auto it = forked_.begin(); it != forked_.end();) {
+    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
+  }
+  absl::StatusOr<HostStdio> io = OpenStdio(req.stdio(), nullptr);
+  if (!io.ok()) return io.status();
+
+  // Held across the fork: the child copies a consistent state, and it may
+  // read this object's fields without the lock (see the constructor).
+  absl::MutexLock l(&mu_);
+  if (!paused_ || phase_ != Phase::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
+  }
+  sentry::ForkOptions opts;
+  for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
+  opts.init = init_;
+
+  ControlServer* child = nullptr;
+  ttrpc::Server* child_server = nullptr;
+  const bool paused = req.paused();
+  auto setup = [&]() -> absl::Status {
+    // The seed's listener and connections: ours to close, never to serve.
+    if (server_ != nullptr) server_->AbandonInForkChild();
+    child = new ControlServer(*this, req.new_id());
+    child_server = new ttrpc::Server;
+    child->Register(*child_server);
+    if (absl::Status s = child_server->Listen(req.control_address()); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("control socket ", req.control_address(), ": ",
+                                                 s.message()));
+    }
+    // The sentry's own stdio (its log on stderr) becomes the child's.
+    for (int i = 0; i < 3; ++i) {
+      if (io->fds[i] >= 0 && io->fds[i] != i) dup2(io->fds[i], i);
+    }
+    return absl::OkStatus();
+  };
+  auto main = [&] { ServeForkChild(child, child_server, paused); };
+  absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
+  if (!r.ok()) return r.status();
+  forked_.push_back(r->pid);
+  Log::Debug("container %s: forked %s (sandbox process %d)", cfg_.id, req.new_id(), r->pid);
+  v1::ForkResponse resp;
+  resp.set_pid(r->pid);
+  for (pid_t p : r->host_pids) resp.add_host_pids(p);
+  return resp;
+}
+
+}  // namespace seedvisor::control
