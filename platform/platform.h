@@ -153,8 +153,9 @@ class Platform {
   // The platform object is the seed's copy: make it this sentry's own. The
   // seed's host processes (zygote, stubs) are never killed or written; new
   // host processes join process group `pgid` (the forked sandbox's anchor,
-  // which kills the group when this sentry dies).
-  virtual absl::Status AdoptInForkChild(pid_t pgid) {
+  // which kills the group when this sentry dies). Returns the host process
+  // it made for the child (a zygote), or 0.
+  virtual absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) {
     (void)pgid;
     return absl::UnimplementedError(
         absl::StrCat("sandbox fork is not supported on the ", std::string(name()), " platform yet"));

@@ -197,7 +197,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   }
   std::thread([&server] { server.Serve(); }).detach();
   Log::Debug("sandbox for container %s is up; control socket %s", id, control_addr);
-  ready.Report("ok");
+  ready.Report(absl::StrCat("ok ", control::HostPid()));
 
   control.WaitShutdown();
   // Let the Shutdown reply reach the caller before the process goes.

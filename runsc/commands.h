@@ -27,6 +27,7 @@ int CmdCreate(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdDelete(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdEvents(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& args);
+int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdKill(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdList(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdPause(const GlobalConfig& cfg, const std::vector<std::string>& args);

@@ -21,6 +21,7 @@ const std::vector<Command>& Commands() {
       {"do", "run a command in a sandbox over the host's root (read-only, overlay)", CmdDo},
       {"events", "print the container's resource usage (--stats: once)", CmdEvents},
       {"exec", "run another process in a container", CmdExec},
+      {"fork", "fork a paused container (a seed) into a new container", CmdFork},
       {"kill", "send a signal to a container's process(es)", CmdKill},
       {"list", "list the containers under --root", CmdList},
       {"pause", "pause every process of a container", CmdPause},

@@ -211,6 +211,12 @@ Policy SentryPolicy() {
       {SYS_sched_getaffinity, {}, kAllow, "std::thread::hardware_concurrency"},
       {SYS_sched_getparam, {}, kAllow, "pthread attributes"},
       {SYS_sched_getscheduler, {}, kAllow, "pthread attributes"},
+      // Sandbox fork (sentry/sfork): the forked sentry's anchor process
+      // leads the new sandbox's process group and kills it when its parent,
+      // the forked sentry, dies.
+      {SYS_setpgid, {ArgEq(1, 0)}, kAllow, "sfork: the anchor's own process group"},
+      {SYS_getpgid, {}, kAllow, "sfork: is the anchor's group there yet"},
+      {SYS_prctl, {ArgEq(0, PR_SET_PDEATHSIG)}, kAllow, "sfork: the anchor's parent-death signal"},
       {SYS_prctl, {ArgEq(0, PR_SET_NAME)}, kAllow, "thread names"},
       {SYS_prctl, {ArgEq(0, PR_GET_NAME)}, kAllow, "thread names"},
       {SYS_arch_prctl, {ArgEq(0, 0x1002 /* ARCH_SET_FS */)}, kAllow, "TLS of new threads"},

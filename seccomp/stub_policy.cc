@@ -51,6 +51,7 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_openat, {}, kTrace, "sentry: open its own fd through /proc to map a file"},
       {SYS_close, {}, kTrace, "sentry: close that fd again"},
       {kSysMseal, {}, kTrace, "sentry: seal a forked stub's new shared region"},
+      {SYS_setpgid, {}, kTrace, "sentry: a sandbox fork's stub joins the fork's process group"},
       {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},
       {SYS_rt_sigprocmask, {}, SECCOMP_RET_ALLOW, "enter: unblock a new thread's signals"},
   };

@@ -81,7 +81,7 @@ class SystrapPlatform : public Platform {
   // the seed's zygote (which runs unfiltered, as zygotes do), moved into the
   // new sandbox's process group and sent into the zygote loop, so that it
   // reaps the stubs it forks. Nothing here starts a program or compiles.
-  absl::Status AdoptInForkChild(pid_t pgid) override {
+  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
     new (&mu_) absl::Mutex;  // the seed's may have had waiters
     pgid_ = pgid;
     Result<pid_t> z = stub::ForkStub(zygote_, layout_.entry);
@@ -101,7 +101,7 @@ class SystrapPlatform : public Platform {
       return ErrnoStatus("setting up the forked sandbox's zygote", static_cast<int>(-r));
     }
     zygote_ = *z;  // the seed's stays the seed's: never stopped from here
-    return absl::OkStatus();
+    return zygote_;
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(

@@ -31,7 +31,7 @@ namespace {
 
 // Unix socket paths must fit sun_path (108 bytes); long --root dirs (Bazel
 // test dirs) get a short path in /tmp named after the state dir instead.
-std::string ControlAddressFor(const std::string& dir) {
+std::string ControlAddressForDir(const std::string& dir) {
   std::string p = dir + "/control.sock";
   if (p.size() < 100) return p;
   return absl::StrFormat("/tmp/seedsc-%016x.sock", std::hash<std::string>()(dir));
@@ -53,14 +53,15 @@ bool WaitGone(pid_t pid, int ms) {
   return !SandboxAlive(pid);
 }
 
-void KillSandbox(pid_t pid) {
+void KillSandboxPid(pid_t pid) {
   if (pid <= 0 || !SandboxAlive(pid)) return;
   kill(pid, SIGKILL);
   WaitGone(pid, 3000);
 }
 
-// Reads what `seedsc boot` reports on its ready pipe: "ok" or an error.
-absl::Status AwaitReady(int fd, pid_t pid) {
+// Reads what `seedsc boot` reports on its ready pipe: "ok <its host pid>"
+// or an error.
+absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid) {
   std::string got;
   char buf[512];
   for (;;) {
@@ -73,7 +74,10 @@ absl::Status AwaitReady(int fd, pid_t pid) {
     if (n <= 0) break;
     got.append(buf, n);
   }
-  if (got == "ok\n") return absl::OkStatus();
+  if (got.rfind("ok ", 0) == 0) {
+    pid_t sentry = static_cast<pid_t>(atoi(got.c_str() + 3));
+    if (sentry > 0) return sentry;
+  }
   if (got.empty()) {
     return absl::InternalError(absl::StrCat("the sandbox process (pid ", pid, ") exited during boot"));
   }
@@ -106,14 +110,14 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   st.id = o.id;
   st.bundle = o.bundle;
   st.created = NowRfc3339();
-  st.control_address = ControlAddressFor(dir);
+  st.control_address = ControlAddressForDir(dir);
   st.cgroups_path = CgroupPathFor(*spec, o.id);
   st.rootfs = spec->root.path;
   st.annotations = spec->annotations;
   st.oci_version = spec->oci_version;
   pid_t boot_pid = 0;
   auto undo = [&](absl::Status why) {
-    KillSandbox(boot_pid);
+    KillSandboxPid(boot_pid);
     RemoveCgroups(st.cgroups_path).IgnoreError();
     if (st.control_address.rfind(dir, 0) != 0) unlink(st.control_address.c_str());
     RemoveStateDir(o.root, o.id).IgnoreError();
@@ -163,6 +167,21 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
         dprintf(ready[1], "mounting the sandbox's /proc: %s\n", std::strerror(errno));
         _exit(1);
       }
+      // pid 1 only reaps; the sentry is pid 2. Sandboxes forked from this
+      // one (sentry/sfork) live in this pid namespace too, and a namespace
+      // ends with its pid 1: so pid 1 stays until the last process in it
+      // is gone, and destroying this sandbox kills its sentry, not pid 1.
+      pid_t sentry = fork();
+      if (sentry < 0) {
+        dprintf(ready[1], "forking the sandbox's sentry: %s\n", std::strerror(errno));
+        _exit(1);
+      }
+      if (sentry > 0) {
+        syscall(SYS_close_range, 0, ~0U, 0);
+        for (;;) {
+          if (wait(nullptr) < 0 && errno == ECHILD) _exit(0);
+        }
+      }
       fcntl(ready[1], F_SETFD, 0);
       fcntl(host_proc, F_SETFD, 0);
       execv("/proc/self/exe", argv.data());
@@ -180,9 +199,12 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   if (read(pidp[0], &boot_pid, sizeof(boot_pid)) != sizeof(boot_pid)) boot_pid = 0;
   close(pidp[0]);
   st.sandbox_pid = boot_pid;
-  absl::Status ready_status = AwaitReady(ready[0], boot_pid);
+  absl::StatusOr<pid_t> sentry_pid = AwaitReady(ready[0], boot_pid);
   close(ready[0]);
-  if (!ready_status.ok()) return undo(ready_status);
+  if (!sentry_pid.ok()) return undo(sentry_pid.status());
+  // The sandbox process is the sentry (pid 2 inside); killing it ends the
+  // sandbox, and the namespace's pid 1 follows once nothing is left.
+  st.sandbox_pid = boot_pid = *sentry_pid;
   if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
 
   std::string state_json = OciStateJson(st, "created", -1);
@@ -208,6 +230,10 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   }
   return st;
 }
+
+std::string ControlAddressFor(const std::string& state_dir) { return ControlAddressForDir(state_dir); }
+
+void KillSandbox(pid_t pid) { KillSandboxPid(pid); }
 
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
@@ -237,7 +263,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     // process is worth waiting for, so SIGKILL ends it at once (as pid 1 of
     // its pid namespace it takes the platform's stubs along).
     Call(st, "Shutdown", req, &resp, absl::Seconds(2)).IgnoreError();
-    KillSandbox(st.sandbox_pid);
+    KillSandboxPid(st.sandbox_pid);
   }
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);

@@ -39,6 +39,12 @@ struct CreateOptions {
 absl::StatusOr<State> CreateSandbox(const CreateOptions& o);
 
 // Calls control method `method` on the sandbox of `st`.
+// Where a container whose state lives in `state_dir` serves its control
+// socket (a short /tmp path when the state dir is too deep for sun_path).
+std::string ControlAddressFor(const std::string& state_dir);
+// SIGKILLs a sandbox process (if alive) and waits up to 3 s for it to go.
+void KillSandbox(pid_t pid);
+
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
                   absl::Duration timeout = absl::ZeroDuration());

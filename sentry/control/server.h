@@ -79,7 +79,6 @@ class ControlServer {
   const ContainerConfig cfg_;
   ttrpc::Server* server_ = nullptr;  // the one Register() was given
   absl::Mutex fork_mu_;              // one Fork at a time
-  std::vector<pid_t> forked_;        // children to reap (under fork_mu_)
   std::shared_ptr<void> init_stdio_owner_;
   absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;

@@ -1,9 +1,11 @@
 // The Fork RPC: sandbox fork of a paused container (a seed) into a new
 // container with its own control socket. The mechanics are sentry/sfork's;
 // this file gives the child its identity (id, stdio, control server).
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,39 @@
 #include "sentry/sfork/sfork.h"
 
 namespace seedvisor::control {
+namespace {
+
+// Moves `pids` (of this pid namespace) into the existing v1 cgroup `path`
+// of every controller that has it.
+absl::Status JoinCgroup(const std::string& path, const std::vector<pid_t>& pids) {
+  if (path.find("..") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("cgroup \"", path, "\": not a cgroup path"));
+  }
+  int joined = 0;
+  for (const char* c : {"memory", "cpu", "cpuacct", "pids", "cpuset"}) {
+    std::string procs = absl::StrCat("/sys/fs/cgroup/", c, "/", path, "/cgroup.procs");
+    int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    for (pid_t p : pids) {
+      std::string v = absl::StrCat(p);
+      if (write(fd, v.data(), v.size()) != static_cast<ssize_t>(v.size())) {
+        int err = errno;
+        close(fd);
+        return absl::InternalError(absl::StrCat("cgroup \"", path, "\": moving process ", p,
+                                                " into ", procs, ": ", strerror(err)));
+      }
+    }
+    close(fd);
+    ++joined;
+  }
+  if (joined == 0) {
+    return absl::NotFoundError(absl::StrCat("cgroup \"", path,
+                                            "\": no such cgroup under /sys/fs/cgroup/<controller>"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
     : kernel_(seed.kernel_),
@@ -56,10 +91,6 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     return absl::InvalidArgumentError("fork: control_address must not be empty");
   }
   absl::MutexLock fl(&fork_mu_);
-  // Reap the forks that have ended (they are children of this process).
-  for (auto it = forked_.begin(); it != forked_.end();) {
-    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
-  }
   absl::StatusOr<HostStdio> io = OpenStdio(req.stdio(), nullptr);
   if (!io.ok()) return io.status();
 
@@ -77,7 +108,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   ControlServer* child = nullptr;
   ttrpc::Server* child_server = nullptr;
   const bool paused = req.paused();
-  auto setup = [&]() -> absl::Status {
+  auto setup = [&](const std::vector<pid_t>& pids, pid_t* report) -> absl::Status {
     // The seed's listener and connections: ours to close, never to serve.
     if (server_ != nullptr) server_->AbandonInForkChild();
     child = new ControlServer(*this, req.new_id());
@@ -87,6 +118,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
       return absl::Status(s.code(), absl::StrCat("control socket ", req.control_address(), ": ",
                                                  s.message()));
     }
+    if (!req.cgroup().empty()) {
+      if (absl::Status s = JoinCgroup(req.cgroup(), pids); !s.ok()) return s;
+    }
+    *report = HostPid();
     // The sentry's own stdio (its log on stderr) becomes the child's.
     for (int i = 0; i < 3; ++i) {
       if (io->fds[i] >= 0 && io->fds[i] != i) dup2(io->fds[i], i);
@@ -96,11 +131,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   auto main = [&] { ServeForkChild(child, child_server, paused); };
   absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
   if (!r.ok()) return r.status();
-  forked_.push_back(r->pid);
   Log::Debug("container %s: forked %s (sandbox process %d)", cfg_.id, req.new_id(), r->pid);
   v1::ForkResponse resp;
   resp.set_pid(r->pid);
-  for (pid_t p : r->host_pids) resp.add_host_pids(p);
   return resp;
 }
 

@@ -27,6 +27,14 @@ int OpenPath(const std::string& path, int flags) {
 
 void SetHostProcFd(int fd) { g_host_proc_fd = fd; }
 
+pid_t HostPid() {
+  char buf[32] = {};
+  if (g_host_proc_fd >= 0 && readlinkat(g_host_proc_fd, "self", buf, sizeof(buf) - 1) > 0) {
+    return static_cast<pid_t>(atoi(buf));
+  }
+  return getpid();
+}
+
 HostStdio::HostStdio(HostStdio&& o) noexcept {
   for (int i = 0; i < 3; ++i) {
     fds[i] = o.fds[i];

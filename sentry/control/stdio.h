@@ -35,6 +35,9 @@ absl::StatusOr<HostStdio> OpenStdio(const v1::Stdio& io, const int* defaults);
 // A dir fd of the host's /proc, for stdio paths under /proc/ (the sandbox
 // process has its own pid namespace's /proc mounted there).
 void SetHostProcFd(int fd);
+// This process's pid in the host's pid namespace (through that /proc), or
+// getpid() without one.
+pid_t HostPid();
 
 // Sends `fd` over the unix socket at `path` with SCM_RIGHTS.
 absl::Status SendFdToSocket(const std::string& path, int fd);

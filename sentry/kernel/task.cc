@@ -94,8 +94,13 @@ Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
 
 absl::Status Task::AdoptInForkChild(platform::ThreadHandle thread) {
   if (ctx_ != nullptr) {
-    platform::FpRegisters fp;
-    if (ctx_->GetFpRegs(fp).ok()) pending_fp_ = fp;
+    // The FP state, read from the seed's frame (still mapped here), goes
+    // with the task: Run() loads it into the new context.
+    if (!fp_state_saved()) {
+      if (Status s = SaveFpState(); !s.ok()) {
+        return absl::InternalError(absl::StrCat("task ", tid_, ": reading its FP state failed"));
+      }
+    }
     // The seed's context: its destructor would tell the seed's stub thread
     // to exit. Leak it (a few words) rather than touch it.
     (void)ctx_.release();

@@ -216,9 +216,7 @@ class Task : public std::enable_shared_from_this<Task> {
   std::optional<cpu_set_t> affinity_;
   // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
   bool parked_ = false;
-  // Sandbox fork: the FP state to load into the next context this task
-  // attaches (the seed's, read in AdoptInForkChild), and the thread.
-  std::optional<platform::FpRegisters> pending_fp_;
+  // Sandbox fork: the platform thread StartForked() attaches.
   platform::ThreadHandle fork_thread_;
 
  private:

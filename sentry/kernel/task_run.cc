@@ -68,10 +68,6 @@ void Task::Start(platform::ThreadHandle thread) {
         self->tg_->exit_status = SIGKILL;
       }
     } else {
-      if (self->pending_fp_) {
-        (*ctx)->SetFpRegs(*self->pending_fp_).ok();
-        self->pending_fp_.reset();
-      }
       absl::MutexLock l(&self->kernel_.mu());  // see ThreadCpuNsLocked
       self->ctx_ = std::move(*ctx);
     }

@@ -26,8 +26,7 @@ namespace {
 // What the child tells the seed, in one pipe write (< PIPE_BUF: atomic).
 struct Report {
   int32_t ok = 0;
-  int32_t npids = 0;
-  pid_t pids[64] = {};
+  pid_t pid = 0;
   char message[512] = {};
 };
 static_assert(sizeof(Report) < PIPE_BUF);
@@ -63,9 +62,16 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
   pid_t anchor = fork();
   if (anchor < 0) return Fail("forking the sandbox's anchor process", errno);
   if (anchor == 0) RunAnchor(self);
-  setpgid(anchor, anchor);  // also done by the anchor: whoever runs first
+  // The anchor makes its group itself (the filter allows only setpgid(x,
+  // 0)); the stubs can join it once it exists.
+  for (int i = 0; getpgid(anchor) != anchor; ++i) {
+    if (i == 20000) return absl::InternalError("the sandbox's anchor process did not start");
+    usleep(50);
+  }
   pids->push_back(anchor);
-  if (absl::Status s = k.platform().AdoptInForkChild(anchor); !s.ok()) return s;
+  absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild(anchor);
+  if (!zygote.ok()) return zygote.status();
+  if (*zygote > 0) pids->push_back(*zygote);
 
   std::vector<std::shared_ptr<Task>> tasks;
   {
@@ -143,12 +149,13 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
 }
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd,
-                            const std::function<absl::Status()>& child_setup,
+                            const ForkChildSetup& child_setup,
                             const std::function<void()>& child_main) {
   Report r;
   std::vector<pid_t> pids = {getpid()};
   absl::Status s = AdoptKernel(k, opts, &pids);
-  if (s.ok()) s = child_setup();
+  r.pid = getpid();
+  if (s.ok()) s = child_setup(pids, &r.pid);
   if (s.ok()) {
     // The tasks' new host threads attach their contexts and park (the
     // kernel is still quiesced: the caller's child_main resumes it, or not).
@@ -162,9 +169,6 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
     }
   }
   r.ok = s.ok() ? 1 : 0;
-  for (pid_t p : pids) {
-    if (r.npids < 64) r.pids[r.npids++] = p;
-  }
   std::string msg(s.message());
   std::strncpy(r.message, msg.c_str(), sizeof(r.message) - 1);
   ssize_t n = write(report_fd, &r, sizeof(r));
@@ -179,16 +183,22 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
   _exit(0);
 }
 
+// Forked sentries are our children: reaped on the next fork once they end.
+std::vector<pid_t> forked_;
+
 }  // namespace
 
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
-                                       const std::function<absl::Status()>& child_setup,
+                                       const ForkChildSetup& child_setup,
                                        const std::function<void()>& child_main) {
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) {
       return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
     }
+  }
+  for (auto it = forked_.begin(); it != forked_.end();) {
+    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Fail("pipe", errno);
@@ -223,8 +233,8 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
     return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", r.message));
   }
   ForkResult out;
-  out.pid = pid;
-  out.host_pids.assign(r.pids, r.pids + r.npids);
+  out.pid = r.pid;
+  forked_.push_back(pid);  // reaped by a later ForkSandbox once it ends
   return out;
 }
 

@@ -49,16 +49,18 @@ struct ForkOptions {
 };
 
 struct ForkResult {
-  pid_t pid = -1;               // the child sentry's host pid
-  std::vector<pid_t> host_pids;  // every host process of the child
+  pid_t pid = -1;  // the child sentry, as child_setup reported it (host pid)
 };
 
 // Forks the sandbox of `k`, which must be quiesced. In the child, after the
-// kernel is the child's own, `child_setup` runs (an error ends the child and
-// is returned here), then `child_main`, which must not return. Returns once
+// kernel is the child's own, `child_setup` runs with the child's processes
+// (the sentry first, then the anchor, the stubs; pids of this pid
+// namespace) and sets the pid to report (an error ends the child and is
+// returned here), then `child_main`, which must not return. Returns once
 // the child has reported.
+using ForkChildSetup = std::function<absl::Status(const std::vector<pid_t>& pids, pid_t* report)>;
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
-                                       const std::function<absl::Status()>& child_setup,
+                                       const ForkChildSetup& child_setup,
                                        const std::function<void()>& child_main);
 
 }  // namespace seedvisor::sentry
