@@ -1,0 +1,78 @@
+// A guest for the sandbox-fork tests: reads one command per line on stdin
+// (blocked in read(2) while its sandbox is paused and forked) and answers on
+// stdout:
+//   write S    keep S in a heap buffer          -> ok
+//   read       the buffer                       -> S
+//   rand       16 getrandom() bytes, hex        -> 32 hex digits
+//   urandom    16 bytes of /dev/urandom, hex    -> 32 hex digits
+//   mxcsr      the SSE control register (set to 0x7f80 at start)
+//   pid        getpid() and getppid()
+//   exit N     _exit(N)
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static char* buf;
+
+static void reply(const char* s) {
+  char line[512];
+  int n = snprintf(line, sizeof(line), "%s\n", s);
+  if (write(1, line, (size_t)n) != n) _exit(99);
+}
+
+static void hex(const unsigned char* b, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+int main(void) {
+  buf = malloc(4096);
+  strcpy(buf, "initial");
+  unsigned int mx = 0x7f80;
+  __asm__ volatile("ldmxcsr %0" : : "m"(mx));
+  char line[512];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(0, line + len, 1);
+    if (n <= 0) return 3;
+    if (line[len] != '\n' && len < sizeof(line) - 2) {
+      ++len;
+      continue;
+    }
+    line[len] = 0;
+    len = 0;
+    char out[256];
+    if (strncmp(line, "write ", 6) == 0) {
+      snprintf(buf, 4096, "%s", line + 6);
+      reply("ok");
+    } else if (strcmp(line, "read") == 0) {
+      reply(buf);
+    } else if (strcmp(line, "rand") == 0) {
+      unsigned char r[16];
+      if (getrandom(r, sizeof(r), 0) != sizeof(r)) _exit(98);
+      hex(r, sizeof(r), out);
+      reply(out);
+    } else if (strcmp(line, "urandom") == 0) {
+      unsigned char r[16];
+      int fd = open("/dev/urandom", O_RDONLY);
+      if (fd < 0 || read(fd, r, sizeof(r)) != sizeof(r)) _exit(97);
+      close(fd);
+      hex(r, sizeof(r), out);
+      reply(out);
+    } else if (strcmp(line, "mxcsr") == 0) {
+      unsigned int v = 0;
+      __asm__ volatile("stmxcsr %0" : "=m"(v));
+      snprintf(out, sizeof(out), "%#x", v);
+      reply(out);
+    } else if (strcmp(line, "pid") == 0) {
+      snprintf(out, sizeof(out), "%d %d", (int)getpid(), (int)getppid());
+      reply(out);
+    } else if (strncmp(line, "exit ", 5) == 0) {
+      _exit(atoi(line + 5));
+    } else {
+      reply("?");
+    }
+  }
+}

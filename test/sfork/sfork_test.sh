@@ -1,0 +1,218 @@
+#!/bin/bash
+# Sandbox fork end to end: a container paused into a seed, forked with
+# `seedsc fork`, the forks driven through their own stdin (seed_prog.c).
+# Checks what issue 9 asks of a fork: it continues where the seed was (a
+# read(2) blocked at the pause restarts, memory, MXCSR), memory is
+# copy-on-write both ways, random bytes differ, forks of forks, the fork
+# outlives its seed, the lifecycle commands work on it, bad requests fail
+# with one line and leave nothing, and fork+delete cycles leak nothing.
+#
+#   bazel test //test/sfork:sfork_test   (or: sfork_test.sh SEEDSC SEED_PROG [PLATFORM])
+set -u
+SEEDSC="$(realpath "${1:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM]}")"
+PROG="$(realpath "${2:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM]}")"
+PLATFORM="${3:-systrap}"
+BUSYBOX=/bin/busybox
+T="$(mktemp -d /tmp/sforktest.XXXXXX)"
+ROOT="$T/state"
+CG="seedsc-sforktest-$$"
+pass=0
+fail=0
+S=("$SEEDSC" --root "$ROOT" --platform="$PLATFORM")
+
+cleanup() {
+  for id in $("${S[@]}" list --quiet 2>/dev/null); do
+    "${S[@]}" delete --force "$id" >/dev/null 2>&1
+  done
+  for fd in 11 12 13 14 15; do eval "exec $fd>&-" 2>/dev/null; done
+  rmdir /sys/fs/cgroup/*/"$CG" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check_eq() {  # name want got
+  if [[ "$2" == "$3" ]]; then ok "$1"; else
+    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
+}
+
+if [[ ! -x "$BUSYBOX" ]]; then echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; fi
+
+# The bundle: busybox and the seed program.
+B="$T/bundle"
+mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/dev" "$B/rootfs/sys" "$B/rootfs/tmp" "$B/rootfs/etc"
+cp "$BUSYBOX" "$B/rootfs/bin/busybox"
+for a in sh echo cat ls sleep true; do ln -s busybox "$B/rootfs/bin/$a"; done
+cp "$PROG" "$B/rootfs/bin/seed_prog"
+(cd "$B" && "$SEEDSC" spec) || { echo "FAIL: seedsc spec"; exit 1; }
+python3 - "$B/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/seed_prog"]
+c["root"]["readonly"] = True
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+
+# Processes left in the pid namespace of sandbox process $1 (its forks live
+# there too); the namespace's reaper (pid 1) goes last, with the rest.
+pidns_of() { readlink "/proc/$1/ns/pid"; }
+procs_in() {  # NS
+  local n=0 p
+  for p in /proc/[0-9]*; do
+    # Zombies are not counted: an exited namespace reaper waits for the
+    # host's init (or whoever adopted it) to reap it.
+    [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
+    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] || n=$((n + 1))
+  done
+  echo "$n"
+}
+sandbox_pid() { "${S[@]}" state "$1" | sed -n 's/.*"pid": \([0-9]*\),/\1/p'; }
+
+# A container's stdin is a fifo we hold open on fd $2; its stdout a file.
+# ask FD OUT CMD: sends CMD, waits for the next reply line in OUT.
+# Every command gets exactly one line back.
+ask() {
+  local fd="$1" out="$2" cmd="$3" have now i
+  have=$(wc -l <"$out")
+  echo "$cmd" >&"$fd"
+  for ((i = 0; i < 500; i++)); do
+    now=$(wc -l <"$out")
+    if ((now > have)); then
+      sed -n "$((have + 1))p" "$out"
+      return 0
+    fi
+    sleep 0.01
+  done
+  echo "(no reply to '$cmd')"
+}
+status_of() { "${S[@]}" state "$1" | grep -o '"status": "[a-z]*"' | cut -d'"' -f4; }
+# fork_into ID FD: `seedsc fork` of s1 into ID with stdin fifo on fd FD.
+new_stdin() {  # ID FD
+  mkfifo "$T/$1.in"
+  eval "exec $2<>\"$T/$1.in\""
+}
+
+new_stdin s1 11
+"${S[@]}" create --bundle "$B" s1 <"$T/s1.in" >"$T/s1.out" 2>"$T/s1.err" || { bad "create s1"; cat "$T/s1.err"; exit 1; }
+"${S[@]}" start s1 || { bad "start s1"; exit 1; }
+NS1=$(pidns_of "$(sandbox_pid s1)")
+check_eq "seed answers" "ok" "$(ask 11 "$T/s1.out" "write seed-value")"
+"${S[@]}" pause s1
+check_eq "seed is paused" paused "$(status_of s1)"
+
+# --- A fork continues where the seed was: its read(2) restarts on the
+# fork's own stdin, with the seed's memory and FP control state.
+new_stdin f1 12
+start_ns=$(date +%s%N)
+"${S[@]}" fork s1 f1 <"$T/f1.in" >"$T/f1.out" 2>"$T/f1.err"
+rc=$?
+check_eq "fork s1 f1 exits 0" "0" "$rc"
+[[ $rc == 0 ]] || cat "$T/f1.err"
+echo "  (seedsc fork took $((($(date +%s%N) - start_ns) / 1000000)) ms, process start included)"
+check_eq "fork: memory of the seed" "seed-value" "$(ask 12 "$T/f1.out" "read")"
+check_eq "fork: MXCSR of the seed" "0x7f80" "$(ask 12 "$T/f1.out" "mxcsr")"
+check_eq "fork: same pid as in the seed" "1 0" "$(ask 12 "$T/f1.out" "pid")"
+check_eq "fork: state names its parent" '"s1"' \
+  "$("${S[@]}" state f1 | sed -n 's/.*"dev.seedvisor.parent": \(.*\)/\1/p' | tr -d ',')"
+check_eq "fork is running" running "$(status_of f1)"
+check_eq "list shows the fork" "f1" "$("${S[@]}" list --quiet | grep -x f1)"
+
+# --- Copy-on-write both ways, and between siblings.
+check_eq "fork writes" "ok" "$(ask 12 "$T/f1.out" "write fork-value")"
+new_stdin f2 13
+"${S[@]}" fork s1 f2 <"$T/f2.in" >"$T/f2.out" 2>"$T/f2.err" || { bad "fork s1 f2"; cat "$T/f2.err"; }
+check_eq "a sibling does not see the first fork's write" "seed-value" "$(ask 13 "$T/f2.out" "read")"
+check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
+"${S[@]}" resume s1
+check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
+check_eq "the seed writes" "ok" "$(ask 11 "$T/s1.out" "write seed-later")"
+check_eq "a fork does not see the seed's later write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
+
+# --- Uniqueness: no two sandboxes give the same random bytes.
+r1=$(ask 12 "$T/f1.out" "rand"); r2=$(ask 13 "$T/f2.out" "rand"); r0=$(ask 11 "$T/s1.out" "rand")
+if [[ ${#r1} == 32 && "$r1" != "$r2" && "$r1" != "$r0" && "$r2" != "$r0" ]]; then
+  ok "getrandom differs in seed and forks"; else bad "getrandom differs ($r0 $r1 $r2)"; fi
+u1=$(ask 12 "$T/f1.out" "urandom"); u2=$(ask 13 "$T/f2.out" "urandom")
+if [[ ${#u1} == 32 && "$u1" != "$u2" ]]; then ok "/dev/urandom differs between forks"; else
+  bad "/dev/urandom differs ($u1 $u2)"; fi
+
+# --- Lifecycle commands on a fork.
+check_eq "exec in a fork" "hello" "$("${S[@]}" exec f2 /bin/echo hello 2>&1)"
+if "${S[@]}" ps f2 | grep -q seed_prog; then ok "ps of a fork"; else bad "ps of a fork"; fi
+"${S[@]}" kill f2 KILL
+check_eq "wait on a killed fork" '{"exitStatus":137,"id":"f2"}' "$("${S[@]}" wait f2 2>&1)"
+"${S[@]}" delete f2 && ok "delete a stopped fork" || bad "delete a stopped fork"
+
+# --- A fork of a fork: --paused leaves a new seed.
+"${S[@]}" pause s1
+new_stdin g1 14
+"${S[@]}" fork --paused s1 g0 </dev/null >/dev/null 2>"$T/g0.err" || { bad "fork --paused"; cat "$T/g0.err"; }
+check_eq "fork --paused leaves a seed" paused "$(status_of g0)"
+"${S[@]}" fork g0 g1 <"$T/g1.in" >"$T/g1.out" 2>"$T/g1.err" || { bad "fork of a fork"; cat "$T/g1.err"; }
+check_eq "a fork of a fork has the seed's memory" "seed-later" "$(ask 14 "$T/g1.out" "read")"
+
+# --- The fork outlives its seed (and the seed's seed).
+"${S[@]}" delete --force s1
+"${S[@]}" delete --force g0
+sleep 0.2
+check_eq "a fork answers after its seed is deleted" "fork-value" "$(ask 12 "$T/f1.out" "read")"
+check_eq "a fork of a fork answers after both seeds are deleted" "ok" "$(ask 14 "$T/g1.out" "write x")"
+
+# --- Bad requests: one line naming what is wrong, nothing left behind.
+new_stdin s2 15
+"${S[@]}" create --bundle "$B" s2 <"$T/s2.in" >/dev/null 2>&1 && "${S[@]}" start s2
+NS2=$(pidns_of "$(sandbox_pid s2)")
+expect_fail() {  # name expected-substring args...
+  local name="$1" want="$2"; shift 2
+  local before after out rc
+  before=$("${S[@]}" list --quiet | sort | tr '\n' ' ')
+  out=$("${S[@]}" "$@" 2>&1 </dev/null); rc=$?
+  after=$("${S[@]}" list --quiet | sort | tr '\n' ' ')
+  if [[ $rc != 0 && "$out" == *"$want"* && $(wc -l <<<"$out") == 1 && "$before" == "$after" ]]; then
+    ok "$name"
+  else
+    bad "$name"; echo "  rc=$rc out=$(printf '%q' "$out") before=[$before] after=[$after]"
+  fi
+}
+expect_fail "fork of a missing seed" 'container "nope" does not exist' fork nope x1
+expect_fail "fork of a running container" 'not paused' fork s2 x2
+"${S[@]}" pause s2
+expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f1
+expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
+expect_fail "fork with a bad id" 'x/y' fork s2 x/y
+
+# --- --cgroup: every host process of the fork joins an existing cgroup.
+mkdir -p /sys/fs/cgroup/memory/"$CG" /sys/fs/cgroup/pids/"$CG"
+# (--paused: its seed_prog would end at once, reading EOF on /dev/null.)
+if "${S[@]}" fork --paused --cgroup "$CG" s2 c1 </dev/null >/dev/null 2>"$T/c1.err"; then
+  pid=$(sandbox_pid c1)
+  n=$(wc -l </sys/fs/cgroup/pids/"$CG"/cgroup.procs)
+  # The sentry, the anchor, the zygote and the stub.
+  if grep -qx "$pid" /sys/fs/cgroup/memory/"$CG"/cgroup.procs && ((n == 4)); then
+    ok "fork --cgroup moves the fork's processes ($n)"; else bad "fork --cgroup ($pid, $n)"; fi
+  "${S[@]}" delete --force c1
+else
+  bad "fork --cgroup"; cat "$T/c1.err"
+fi
+check_eq "the cgroup outlives the fork" "yes" "$([[ -d /sys/fs/cgroup/memory/$CG ]] && echo yes)"
+
+# --- Fork and delete cycles leak no host process.
+sleep 0.3
+procs_mid=$(procs_in "$NS2")
+for i in $(seq 1 20); do
+  "${S[@]}" fork s2 cyc </dev/null >/dev/null 2>&1 || { bad "cycle $i: fork"; break; }
+  "${S[@]}" delete --force cyc || { bad "cycle $i: delete"; break; }
+done
+sleep 0.5
+check_eq "20 fork+delete cycles leave no process behind" "$procs_mid" "$(procs_in "$NS2")"
+
+"${S[@]}" delete --force f1; "${S[@]}" delete --force g1; "${S[@]}" delete --force s2
+sleep 0.5
+check_eq "deleting every container leaves no process (seed 1)" "0" "$(procs_in "$NS1")"
+check_eq "deleting every container leaves no process (seed 2)" "0" "$(procs_in "$NS2")"
+
+echo
+echo "sfork_test ($PLATFORM): $pass passed, $fail failed"
+((fail == 0))
