@@ -87,7 +87,9 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   if (req.offset % kPageSize != 0) return Errno(EINVAL);
   int host_fd = -1;
   if (req.file) {
-    SV_ASSIGN_OR_RETURN(host_fd, req.file->MappableFd());
+    // A shared mapping sees and makes changes: the host object must be ours.
+    SV_ASSIGN_OR_RETURN(host_fd, (req.flags & MAP_SHARED) ? req.file->MappableFdForWrite()
+                                                          : req.file->MappableFd());
   }
   absl::MutexLock l(&mu_);
   const uint64_t top = as_->UserTop().value();

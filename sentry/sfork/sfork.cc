@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/mm/mm.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fd_table.h"
@@ -145,7 +146,9 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }
   }
-  return absl::OkStatus();
+  // Last, once nothing can refuse the fork: tmpfs data becomes copy-on-write
+  // in the seed and here (tmpfs.h).
+  return AdoptTmpfsInForkChild();
 }
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd,

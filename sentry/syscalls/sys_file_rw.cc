@@ -320,8 +320,8 @@ SyscallReturn SysFallocate(Task& t, const SyscallArgs& a) {
   if (S_ISFIFO(st.st_mode)) return Errno(ESPIPE);
   if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
   if (!S_ISREG(st.st_mode)) return Errno(ENODEV);
-  auto hfd = f->MappableFd();
-  if (!hfd.ok()) return Errno(EOPNOTSUPP);
+  auto hfd = f->MappableFdForWrite();
+  if (!hfd.ok()) return hfd.error() == Errno(ENODEV) ? Errno(EOPNOTSUPP) : hfd.error();
   if (fallocate(*hfd, mode, off, len) != 0) return Errno(errno);
   return 0;
 }

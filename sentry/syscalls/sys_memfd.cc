@@ -72,6 +72,7 @@ SyscallReturn MemfdSeals(FileDescription& f, int cmd, unsigned seals) {
   }
   // memfd_add_seals(): the file must be open for writing.
   if (!f.writable()) return Errno(EPERM);
+  SV_ASSIGN_OR_RETURN(hfd, tf->inode()->WritableMemfd());  // seals are per host memfd
   if (fcntl(hfd, F_ADD_SEALS, seals) != 0) return Errno(errno);
   return 0;
 }

@@ -76,6 +76,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual Status Sync();
   // A host fd the platform can mmap for this file, or ENODEV.
   virtual Result<int> MappableFd();
+  // The same for a change of the host object (fallocate, a MAP_SHARED
+  // mapping): a file whose host object a sandbox fork left shared with
+  // another sandbox makes it its own first (tmpfs).
+  virtual Result<int> MappableFdForWrite() { return MappableFd(); }
   // A new open file description of the same object, for open() through
   // /proc/PID/fd/N of a file that has no path (a pipe, the sandbox's
   // stdio). ENXIO by default, as Linux answers for sockets.

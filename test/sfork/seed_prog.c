@@ -8,10 +8,15 @@
 //   mxcsr      the SSE control register (set to 0x7f80 at start)
 //   pid        getpid() and getppid()
 //   exit N     _exit(N)
+//   wfile P S  write S into file P (created, truncated)   -> ok | err ERRNO
+//   rfile P    the content of file P                     -> S | err ERRNO
+//   mfile P S  write S at the start of P through a MAP_SHARED mapping -> ok
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -21,6 +26,53 @@ static void reply(const char* s) {
   char line[512];
   int n = snprintf(line, sizeof(line), "%s\n", s);
   if (write(1, line, (size_t)n) != n) _exit(99);
+}
+
+static void reply_err(void) {
+  char out[32];
+  snprintf(out, sizeof(out), "err %d", errno);
+  reply(out);
+}
+
+// "P S" -> P (NUL-terminated in place) and S.
+static char* split(char* arg) {
+  char* sp = strchr(arg, ' ');
+  if (sp == NULL) return arg + strlen(arg);
+  *sp = 0;
+  return sp + 1;
+}
+
+static void wfile(char* arg) {
+  char* text = split(arg);
+  int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return reply_err();
+  ssize_t n = write(fd, text, strlen(text));
+  if (n != (ssize_t)strlen(text)) return reply_err();
+  close(fd);
+  reply("ok");
+}
+
+static void rfile(const char* path) {
+  char data[400];
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return reply_err();
+  ssize_t n = read(fd, data, sizeof(data) - 1);
+  close(fd);
+  if (n < 0) return reply_err();
+  data[n] = 0;
+  reply(data);
+}
+
+static void mfile(char* arg) {
+  char* text = split(arg);
+  int fd = open(arg, O_RDWR);
+  if (fd < 0) return reply_err();
+  char* m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return reply_err();
+  memcpy(m, text, strlen(text));
+  munmap(m, 4096);
+  reply("ok");
 }
 
 static void hex(const unsigned char* b, size_t n, char* out) {
@@ -69,6 +121,12 @@ int main(void) {
     } else if (strcmp(line, "pid") == 0) {
       snprintf(out, sizeof(out), "%d %d", (int)getpid(), (int)getppid());
       reply(out);
+    } else if (strncmp(line, "wfile ", 6) == 0) {
+      wfile(line + 6);
+    } else if (strncmp(line, "rfile ", 6) == 0) {
+      rfile(line + 6);
+    } else if (strncmp(line, "mfile ", 6) == 0) {
+      mfile(line + 6);
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

@@ -51,7 +51,8 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/seed_prog"]
-c["root"]["readonly"] = True
+# A writable root: an overlay whose upper layer is a tmpfs (/tmp here).
+c["root"]["readonly"] = False
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 EOF
 
@@ -99,6 +100,10 @@ new_stdin s1 11
 "${S[@]}" start s1 || { bad "start s1"; exit 1; }
 NS1=$(pidns_of "$(sandbox_pid s1)")
 check_eq "seed answers" "ok" "$(ask 11 "$T/s1.out" "write seed-value")"
+# Files in the overlay's upper layer (/tmp) and a tmpfs (/dev/shm), not open
+# at the pause: reached through dentries only.
+check_eq "seed writes /tmp/a" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-a")"
+check_eq "seed writes /dev/shm/b" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b seed-b")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -121,14 +126,30 @@ check_eq "list shows the fork" "f1" "$("${S[@]}" list --quiet | grep -x f1)"
 
 # --- Copy-on-write both ways, and between siblings.
 check_eq "fork writes" "ok" "$(ask 12 "$T/f1.out" "write fork-value")"
+check_eq "fork: the seed's /tmp/a" "seed-a" "$(ask 12 "$T/f1.out" "rfile /tmp/a")"
+check_eq "fork: the seed's /dev/shm/b" "seed-b" "$(ask 12 "$T/f1.out" "rfile /dev/shm/b")"
+check_eq "fork writes /tmp/a" "ok" "$(ask 12 "$T/f1.out" "wfile /tmp/a fork-a")"
+check_eq "fork writes /dev/shm/b through a shared mapping" "ok" "$(ask 12 "$T/f1.out" "mfile /dev/shm/b FORK")"
+check_eq "fork: its own /tmp/a" "fork-a" "$(ask 12 "$T/f1.out" "rfile /tmp/a")"
+check_eq "fork: its own /dev/shm/b" "FORK-b" "$(ask 12 "$T/f1.out" "rfile /dev/shm/b")"
 new_stdin f2 13
 "${S[@]}" fork s1 f2 <"$T/f2.in" >"$T/f2.out" 2>"$T/f2.err" || { bad "fork s1 f2"; cat "$T/f2.err"; }
 check_eq "a sibling does not see the first fork's write" "seed-value" "$(ask 13 "$T/f2.out" "read")"
+check_eq "a sibling does not see the first fork's /tmp/a" "seed-a" "$(ask 13 "$T/f2.out" "rfile /tmp/a")"
+check_eq "a sibling does not see the first fork's /dev/shm/b" "seed-b" "$(ask 13 "$T/f2.out" "rfile /dev/shm/b")"
 check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
 "${S[@]}" resume s1
 check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
+check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
+check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"
 check_eq "the seed writes" "ok" "$(ask 11 "$T/s1.out" "write seed-later")"
+check_eq "the seed writes /tmp/a after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-later-a")"
+check_eq "the seed truncates /dev/shm/b after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b x")"
+check_eq "the seed sees its own /tmp/a" "seed-later-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
 check_eq "a fork does not see the seed's later write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
+check_eq "a fork does not see the seed's later /tmp/a" "fork-a" "$(ask 12 "$T/f1.out" "rfile /tmp/a")"
+check_eq "a sibling does not see the seed's later /tmp/a" "seed-a" "$(ask 13 "$T/f2.out" "rfile /tmp/a")"
+check_eq "a sibling does not see the seed's later /dev/shm/b" "seed-b" "$(ask 13 "$T/f2.out" "rfile /dev/shm/b")"
 
 # --- Uniqueness: no two sandboxes give the same random bytes.
 r1=$(ask 12 "$T/f1.out" "rand"); r2=$(ask 13 "$T/f2.out" "rand"); r0=$(ask 11 "$T/s1.out" "rand")

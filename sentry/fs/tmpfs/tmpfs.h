@@ -1,5 +1,10 @@
 // tmpfs: an in-memory filesystem. Each regular file's data lives in its own
 // memfd, so read/write are pread/pwrite on it and the platform can mmap it.
+// That memfd is the exception to "guest data lives in sentry memory" (the
+// platform maps it into stubs): after a sandbox fork the seed and its forks
+// hold the same host memfd, so it is copy-on-write by hand — each sandbox
+// copies a file's data into a memfd of its own before it first changes it
+// or maps it MAP_SHARED (WritableMemfd, AdoptTmpfsInForkChild below).
 //
 //   auto root = NewTmpfs(0755);  // the root directory inode
 //   SV_ASSIGN_OR_RETURN(auto f, root->Create("a", 0644, creds));
@@ -17,6 +22,7 @@
 #include <set>
 #include <string>
 
+#include "absl/status/status.h"
 #include "sentry/vfs/inode.h"
 #include "sentry/vfs/xattr.h"
 
@@ -53,8 +59,17 @@ class TmpfsInode : public Inode {
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
 
-  // The memfd of a regular file (-1 otherwise).
+  // The memfd of a regular file (-1 otherwise), for reading: its content is
+  // this file's, but after a sandbox fork it may be shared with other
+  // sandboxes. The fd number never changes (an unshare dup3()s the copy
+  // onto it), so a reader racing with an unshare reads the same bytes.
   int memfd() const { return memfd_; }
+  // The memfd for writing, truncating, fallocate or a MAP_SHARED mapping:
+  // if a sandbox fork happened since this sentry last owned it, the data is
+  // first copied into a memfd of this sentry's own (holes stay holes, seals
+  // are carried), so no other sandbox sees the change. O(file size), once
+  // per file and fork, only for files that are written.
+  Result<int> WritableMemfd();
   // memfd_create(2): marks this new, empty regular file as a memfd. With
   // `allow_sealing` its data moves to a host memfd that takes seals, so
   // F_ADD_SEALS/F_GET_SEALS go straight to the host memfd and the host
@@ -84,10 +99,17 @@ class TmpfsInode : public Inode {
   Status CheckWritableDir();
   bool IsDir() const { return S_ISDIR(st_.st_mode); }
 
+  // WritableMemfd with mu_ held.
+  Status UnshareLocked();
+
   std::shared_ptr<TmpfsFs> fs_;
   std::mutex mu_;
   struct stat st_ {};
   int memfd_ = -1;
+  // The sandbox-fork generation (tmpfs.cc) in which memfd_ became this
+  // sentry's alone; older means shared with a seed or fork. Guarded by mu_.
+  uint64_t memfd_gen_ = 0;
+  bool sealing_ = false;  // memfd_ takes seals (MFD_ALLOW_SEALING); guarded by mu_
   std::atomic<bool> is_memfd_{false};
   std::string target_;  // symlinks
   std::map<std::string, std::shared_ptr<TmpfsInode>, std::less<>> children_;
@@ -112,6 +134,7 @@ class TmpfsFile : public FileDescription {
   Status Truncate(int64_t length) override;
   Status Sync() override { return {}; }
   Result<int> MappableFd() override { return inode_->memfd(); }
+  Result<int> MappableFdForWrite() override { return inode_->WritableMemfd(); }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   const std::shared_ptr<TmpfsInode>& inode() const { return inode_; }
 
@@ -122,6 +145,15 @@ class TmpfsFile : public FileDescription {
  private:
   std::shared_ptr<TmpfsInode> inode_;
 };
+
+// Sandbox fork (sentry/sfork): called once in the forked sentry before its
+// guest runs. From then on every tmpfs memfd that exists — reachable through
+// open files, mappings or only through dentries (a tmpfs mount, the
+// overlay's upper layer) — counts as shared, in the fork AND in the seed it
+// came from: each copies a file before its first write (WritableMemfd). The
+// fork's cost does not grow with the bytes in tmpfs. Not async-signal-safe
+// (it maps one page); runs on the child's only thread.
+absl::Status AdoptTmpfsInForkChild();
 
 // lseek(2) on a host fd-backed file with SEEK_DATA/SEEK_HOLE support.
 Result<int64_t> SeekHostFd(int fd, int64_t& offset, int64_t off, int whence);
