@@ -32,6 +32,14 @@ namespace seedvisor::sentry {
 class Vfs;
 class Strace;
 
+// Something that must hear that its sandbox was forked (the guest-visible
+// fork generation, /proc/seedvisor/fork_generation).
+class ForkGenerationWatcher {
+ public:
+  virtual ~ForkGenerationWatcher() = default;
+  virtual void ForkGenerationChanged() = 0;
+};
+
 struct KernelOptions {
   std::string platform = "ptrace";
   std::string hostname = "seedvisor";
@@ -121,6 +129,16 @@ class Kernel {
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task is parked (or has exited).
   bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ---- Uniqueness after a sandbox fork (sentry/sfork) ----
+  // How many times this sandbox's state was duplicated by a sandbox fork:
+  // both the fork and its seed count one up per fork, so a guest that sees
+  // the number change knows its random state may now exist twice and must
+  // be re-seeded. 0 in a sandbox never forked.
+  uint64_t fork_generation() const { return fork_generation_.load(); }
+  void BumpForkGeneration();
+  // `w` hears every bump until it is gone.
+  void WatchForkGeneration(std::weak_ptr<ForkGenerationWatcher> w);
   // Sandbox fork, first thing in the forked sentry (its only thread): the
   // kernel's locks start over, free and without waiters (the seed's threads
   // that held or awaited them do not exist here). sentry/sfork.
@@ -188,6 +206,8 @@ class Kernel {
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
   // 1 while quiesced: the futex word parked tasks wait on.
   std::atomic<uint32_t> park_word_{0};
+  std::atomic<uint64_t> fork_generation_{0};
+  std::vector<std::weak_ptr<ForkGenerationWatcher>> generation_watchers_ ABSL_GUARDED_BY(mu_);
   int init_status_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

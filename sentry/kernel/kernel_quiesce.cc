@@ -52,6 +52,29 @@ void Kernel::ReinitInForkChild() {
   futex_.waiters_.clear();
 }
 
+void Kernel::BumpForkGeneration() {
+  fork_generation_.fetch_add(1);
+  std::vector<std::shared_ptr<ForkGenerationWatcher>> live;
+  {
+    absl::MutexLock l(&mu_);
+    auto& ws = generation_watchers_;
+    for (auto it = ws.begin(); it != ws.end();) {
+      if (auto w = it->lock()) {
+        live.push_back(std::move(w));
+        ++it;
+      } else {
+        it = ws.erase(it);
+      }
+    }
+  }
+  for (auto& w : live) w->ForkGenerationChanged();
+}
+
+void Kernel::WatchForkGeneration(std::weak_ptr<ForkGenerationWatcher> w) {
+  absl::MutexLock l(&mu_);
+  generation_watchers_.push_back(std::move(w));
+}
+
 absl::Status Kernel::Quiesce(absl::Duration timeout) {
   {
     absl::MutexLock l(&mu_);

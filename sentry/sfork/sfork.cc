@@ -92,7 +92,9 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
   }
   for (auto& [mm, mm_tasks] : by_mm) {
     for (const Vma& v : mm->Vmas()) {
-      if (v.flags & MAP_SHARED) {
+      // A shared mapping of a read-only host file shares only the host's
+      // page cache, which no sandbox can write: it may stay as it is.
+      if ((v.flags & MAP_SHARED) && !(v.file != nullptr && v.file->DataImmutableInSandbox())) {
         return absl::UnimplementedError(absl::StrCat(
             "process ", mm_tasks[0]->tgid(), " has a MAP_SHARED mapping (", v.name.empty() ? "anonymous" : v.name,
             ") that sandbox fork cannot copy yet"));
@@ -146,6 +148,9 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }
   }
+  // Uniqueness: the guest may learn it was forked and re-seed. After the
+  // files: the watchers now poll readiness fds of their own.
+  k.BumpForkGeneration();
   // Last, once nothing can refuse the fork: tmpfs data becomes copy-on-write
   // in the seed and here (tmpfs.h).
   return AdoptTmpfsInForkChild();
@@ -235,6 +240,8 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
     waitpid(pid, nullptr, 0);
     return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", r.message));
   }
+  // The seed's state now exists twice: its guest must re-seed too.
+  k.BumpForkGeneration();
   ForkResult out;
   out.pid = r.pid;
   forked_.push_back(pid);  // reaped by a later ForkSandbox once it ends

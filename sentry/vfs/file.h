@@ -97,6 +97,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // the others, naming them: nothing is shared between sandboxes by
   // accident.
   virtual absl::Status AdoptInForkChild(ForkFileContext& ctx);
+  // True if no sandbox can change this file's data (a read-only host
+  // passthrough file): a MAP_SHARED mapping of it may stay shared between a
+  // seed and its forks, like the host's page cache it is.
+  virtual bool DataImmutableInSandbox() const { return false; }
 
   // Runs `fn` once when this description is released (its last reference
   // goes, after the derived class closed its host fd): epoll instances

@@ -7,11 +7,14 @@
 //   urandom    16 bytes of /dev/urandom, hex    -> 32 hex digits
 //   mxcsr      the SSE control register (set to 0x7f80 at start)
 //   pid        getpid() and getppid()
+//   gen        /proc/seedvisor/fork_generation (opened at start), from offset 0
+//   genpoll    1 if that fd polls readable now, else 0
 //   exit N     _exit(N)
 //   wfile P S  write S into file P (created, truncated)   -> ok | err ERRNO
 //   rfile P    the content of file P                     -> S | err ERRNO
 //   mfile P S  write S at the start of P through a MAP_SHARED mapping -> ok
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,7 @@ int main(void) {
   strcpy(buf, "initial");
   unsigned int mx = 0x7f80;
   __asm__ volatile("ldmxcsr %0" : : "m"(mx));
+  int gen_fd = open("/proc/seedvisor/fork_generation", O_RDONLY);
   char line[512];
   size_t len = 0;
   for (;;) {
@@ -127,6 +131,14 @@ int main(void) {
       rfile(line + 6);
     } else if (strncmp(line, "mfile ", 6) == 0) {
       mfile(line + 6);
+    } else if (strcmp(line, "gen") == 0) {
+      char g[32] = {0};
+      ssize_t k = pread(gen_fd, g, sizeof(g) - 1, 0);
+      if (k > 0 && g[k - 1] == '\n') g[k - 1] = 0;
+      reply(k > 0 ? g : "none");
+    } else if (strcmp(line, "genpoll") == 0) {
+      struct pollfd p = {gen_fd, POLLIN, 0};
+      reply(poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? "1" : "0");
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

@@ -53,6 +53,7 @@ class HostFile : public FileDescription {
   Status Sync() override { return {}; }
   Result<int> MappableFd() override { return fd_; }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  bool DataImmutableInSandbox() const override { return true; }  // the host's, read-only
 
  private:
   const int fd_;

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sentry/fs/proc/fork_generation.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -381,6 +382,9 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
   sys->Add("fs", fs);
   root->Add("sys", sys);
+  auto seedvisor_dir = std::make_shared<SynthDir>(0555);
+  seedvisor_dir->Add("fork_generation", NewForkGenerationInode(k));
+  root->Add("seedvisor", seedvisor_dir);
 
   root->SetDynamic([&k, &vfs](std::string_view name) { return PidLookup(k, vfs, name); },
                    [&k]() {
