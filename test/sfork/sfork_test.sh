@@ -100,15 +100,12 @@ new_stdin s1 11
 "${S[@]}" start s1 || { bad "start s1"; exit 1; }
 NS1=$(pidns_of "$(sandbox_pid s1)")
 check_eq "seed answers" "ok" "$(ask 11 "$T/s1.out" "write seed-value")"
-<<<<<<< HEAD
 # Files in the overlay's upper layer (/tmp) and a tmpfs (/dev/shm), not open
 # at the pause: reached through dentries only.
 check_eq "seed writes /tmp/a" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-a")"
 check_eq "seed writes /dev/shm/b" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b seed-b")"
-=======
 check_eq "fork generation of a new sandbox" "0" "$(ask 11 "$T/s1.out" "gen")"
 check_eq "fork generation file is quiet" "0" "$(ask 11 "$T/s1.out" "genpoll")"
->>>>>>> c140c86 (Uniqueness after a fork: /proc/seedvisor/fork_generation (the seed and each fork count one up per fork; polls readable until read from offset 0, so runtimes can re-seed); MAP_SHARED mappings of read-only host files may stay shared (python maps gconv-modules.cache): a python seed forks)
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -148,13 +145,10 @@ check_eq "a sibling does not see the first fork's /dev/shm/b" "seed-b" "$(ask 13
 check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
 "${S[@]}" resume s1
 check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
-<<<<<<< HEAD
 check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
 check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"
-=======
 check_eq "seed: the generation file polls readable" "1" "$(ask 11 "$T/s1.out" "genpoll")"
 check_eq "seed: one generation per fork made" "2" "$(ask 11 "$T/s1.out" "gen")"
->>>>>>> c140c86 (Uniqueness after a fork: /proc/seedvisor/fork_generation (the seed and each fork count one up per fork; polls readable until read from offset 0, so runtimes can re-seed); MAP_SHARED mappings of read-only host files may stay shared (python maps gconv-modules.cache): a python seed forks)
 check_eq "the seed writes" "ok" "$(ask 11 "$T/s1.out" "write seed-later")"
 check_eq "the seed writes /tmp/a after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-later-a")"
 check_eq "the seed truncates /dev/shm/b after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b x")"
