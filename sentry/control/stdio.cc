@@ -133,7 +133,9 @@ absl::StatusOr<HostStdio> OpenStdio(const v1::Stdio& io, const int* defaults) {
     } else {
       // A fifo opened for writing blocks until its reader is there, as in
       // runc (containerd opens its end first).
-      out.fds[i] = OpenPath(*paths[i], (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      // A path reopens the caller's file with an offset of its own: append,
+      // or a regular file (`> out`) would be overwritten from its start.
+      out.fds[i] = OpenPath(*paths[i], (i == 0 ? O_RDONLY : O_WRONLY | O_APPEND) | O_CLOEXEC);
       // Reopening a regular file (a caller's `> file` via /proc/PID/fd/N)
       // starts a new offset at 0: append instead of overwriting its start.
       struct stat st;
