@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Sandbox fork latency (issue 9, "Performance"): how long from a Fork request
+# to the first thing the forked guest does, next to a host fork() of the same
+# native process and to cold starts under seedsc, runc and Debian's gVisor,
+# in one run (bench/sfork_bench.py does the work).
+#
+#   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N]
+#        [--cases static,python,64MiB,256MiB] [--runtimes seedsc,runc,runsc]
+#        [--no-load] [--seedsc PATH] [--guest PATH] [--runsc PATH]
+#        [--json FILE] [--smoke]
+#
+# Seeds (each a container paused while its guest is blocked in read(0)):
+#   static   bench/sfork_guest.c, static, nothing touched
+#   python   Debian's python3 after `import json, re, decimal, asyncio`
+#   64MiB    sfork_guest with 64 MiB of heap written
+#   256MiB   the same with 256 MiB
+# The fork's stdin already holds a byte: its read restarts, returns, and
+# the guest echoes the byte, so the byte's arrival on the fork's stdout is
+# the first thing the forked guest does. Per case, rounds interleaved:
+#   native fork            the same program on the host, forking a child
+#                          that writes the byte (request byte -> answer)
+#   Fork RPC reply         the Fork RPC (ttrpc, control.proto) on an open
+#                          connection to the seed's control socket, no exec
+#   Fork RPC -> running    ... until the fork's byte arrives
+#   seedsc fork -> running spawning `seedsc fork` until the fork's byte
+#   seedsc fork exits      ... until the command exits
+#   cold start: R          `R run` of the same bundle until the byte (R =
+#                          native exec, seedsc, runc, runsc --network=none)
+# and: USS/PSS/page tables of an idle fork (its sentry, anchor, zygote and
+# stubs; /proc/PID/smaps_rollup), N forks requested at once (one connection
+# each) until all have answered, and the fork latency again under
+# `stress-ng --cpu 2`. Every fork is deleted (`seedsc delete --force`) once
+# measured. Percentiles are nearest-rank: with 30 cold starts p99 is the
+# maximum.
+#
+# Defaults: 200 forks per kind and case, 30 cold starts, 24 at once, all
+# cases, all runtimes found, the loaded column when stress-ng is installed;
+# seedsc and the guest from bazel-bin (bazel build //runsc:seedsc
+# //bench:sfork_guest; the guest is compiled with cc -static when missing).
+# --smoke: the static seed only, 5 forks, 1 cold start each, 4 at once, no
+# load: checks that everything runs (about 10 s). Root only.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+seedsc="${SEEDSC:-}"
+guest=""
+runsc="${RUNSC:-$(command -v runsc || true)}"
+args=()
+while (($#)); do
+  case "$1" in
+    --smoke) args+=(--runs 5 --cold-runs 1 --burst 4 --mem-samples 1 --cases static --no-load) ;;
+    --seedsc) seedsc="$2"; shift ;;
+    --seedsc=*) seedsc="${1#*=}" ;;
+    --guest) guest="$2"; shift ;;
+    --guest=*) guest="${1#*=}" ;;
+    --runsc) runsc="$2"; shift ;;
+    --runsc=*) runsc="${1#*=}" ;;
+    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples) args+=("$1" "$2"); shift ;;
+    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--no-load)
+      args+=("$1") ;;
+    -h|--help) sed -n '2,41p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "sfork_bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+((EUID == 0)) || { echo "sfork_bench: needs root (bind mounts, runc, seeds)" >&2; exit 2; }
+if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then seedsc="$repo/bazel-bin/runsc/seedsc"; fi
+[[ -n "$seedsc" && -x "$seedsc" ]] || { echo "sfork_bench: no seedsc (bazel build //runsc:seedsc)" >&2; exit 2; }
+seedsc="$(realpath "$seedsc")"
+
+tmp=""
+if [[ -z "$guest" && -x "$repo/bazel-bin/bench/sfork_guest" ]]; then guest="$repo/bazel-bin/bench/sfork_guest"; fi
+if [[ -z "$guest" ]]; then
+  tmp="$(mktemp -d /tmp/sforkguest.XXXXXX)"
+  trap 'rm -rf "$tmp"' EXIT
+  cc -O2 -static -o "$tmp/sfork_guest" "$here/sfork_guest.c" || exit 2
+  guest="$tmp/sfork_guest"
+fi
+
+/usr/bin/python3 "$here/sfork_bench.py" --seedsc "$seedsc" --guest "$(realpath "$guest")" \
+  --runsc "$runsc" "${args[@]}"

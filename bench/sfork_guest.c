@@ -1,0 +1,40 @@
+// The static guest of bench/sfork_bench.sh: touches MIB MiB of heap (every
+// page written, so a fork has that much private memory to share
+// copy-on-write), then echoes stdin to stdout one byte at a time. As a seed
+// it is paused blocked in read(2); in a fork that read restarts on the
+// fork's own stdin, which the bench has already filled, so the byte that
+// comes back on the fork's stdout is the first thing the forked guest does.
+//
+//   sfork_guest MIB            the seed (and the cold-start program)
+//   sfork_guest MIB --fork     the native floor: for each byte read, fork();
+//                              the child writes the byte and exits, the
+//                              parent reaps it and reads on
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
+  int fork_mode = argc > 2 && strcmp(argv[2], "--fork") == 0;
+  if (mib > 0) {
+    size_t n = mib << 20;
+    volatile char* p = malloc(n);
+    if (p == NULL) return 2;
+    for (size_t i = 0; i < n; i += 4096) p[i] = (char)(i >> 12 | 1);
+  }
+  char c;
+  for (;;) {
+    ssize_t n = read(0, &c, 1);
+    if (n <= 0) return n == 0 ? 0 : 3;
+    if (!fork_mode) {
+      if (write(1, &c, 1) != 1) return 4;
+      continue;
+    }
+    pid_t pid = fork();
+    if (pid < 0) return 5;
+    if (pid == 0) _exit(write(1, &c, 1) == 1 ? 0 : 4);
+    if (waitpid(pid, NULL, 0) != pid) return 6;
+  }
+}
