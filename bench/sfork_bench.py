@@ -236,6 +236,9 @@ class Bench:
 
     def drop_seed(self, case):
         sid, _, w, _ = self.seeds.pop(case)
+        ctl = getattr(self, "_ctl", {}).pop(case, None)
+        if ctl is not None:
+            ctl.close()
         subprocess.run(self.S + ["delete", "--force", sid], stdout=self.devnull)
         os.close(w)
 
