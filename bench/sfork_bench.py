@@ -28,7 +28,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "containerd"))
 from pb_wire import field_bytes, varint  # noqa: E402
 
-GCONV = "GCONV_PATH=/usr/lib/x86_64-linux-gnu/gconv"
 PY_IMPORTS = "import json, re, decimal, asyncio, os\n"
 PY_ECHO = PY_IMPORTS + ("while True:\n b = os.read(0, 1)\n if not b: break\n os.write(1, b)\n")
 PY_FORK = PY_IMPORTS + ("while True:\n b = os.read(0, 1)\n if not b: break\n pid = os.fork()\n"
@@ -200,7 +199,7 @@ class Bench:
             c = json.load(f)
         c["process"]["terminal"] = False
         c["process"]["args"] = self.program(case)
-        c["process"]["env"] = [e for e in c["process"].get("env", []) if not e.startswith("TERM=")] + [GCONV]
+        c["process"]["env"] = [e for e in c["process"].get("env", []) if not e.startswith("TERM=")]
         c["process"]["cwd"] = "/tmp"
         c["root"] = {"path": self.rootfs, "readonly": True}
         with open(os.path.join(b, "config.json"), "w") as f:
@@ -359,7 +358,7 @@ class Bench:
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         p = subprocess.Popen(self.program(case, native_fork=True), stdin=in_r, stdout=out_w,
-                             cwd="/tmp", env={"PATH": "/usr/bin:/bin", "GCONV_PATH": GCONV.split("=")[1]})
+                             cwd="/tmp", env={"PATH": "/usr/bin:/bin"})
         os.close(in_r)
         os.close(out_w)
         os.write(in_w, b"x")  # imports done, memory touched
@@ -396,7 +395,7 @@ class Bench:
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         os.write(in_w, b"x")
-        env = {"PATH": "/usr/bin:/bin", "GCONV_PATH": GCONV.split("=")[1]}
+        env = {"PATH": "/usr/bin:/bin"}
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdin=in_r, stdout=out_w, stderr=subprocess.PIPE, cwd="/tmp", env=env)
         os.close(in_r)
