@@ -22,6 +22,9 @@ namespace seedvisor {
 inline constexpr int kERESTARTSYS = 512;
 inline constexpr int kERESTARTNOINTR = 513;
 inline constexpr int kERESTARTNOHAND = 514;
+// Restart through restart_syscall(2) with the task's restart block (a sleep
+// goes on with the time left); EINTR if a handler runs.
+inline constexpr int kERESTART_RESTARTBLOCK = 516;
 
 class Errno {
  public:

@@ -216,6 +216,10 @@ class Task : public std::enable_shared_from_this<Task> {
   std::optional<cpu_set_t> affinity_;
   // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
   bool parked_ = false;
+  // What restart_syscall(2) runs after a syscall returned
+  // kERESTART_RESTARTBLOCK (set by that syscall; the raw result or -errno).
+  // Task data like the registers, so a parked sleep restarts in a fork too.
+  std::function<int64_t(Task&)> restart_block_;
   // Sandbox fork: the platform thread StartForked() attaches.
   platform::ThreadHandle fork_thread_;
 

@@ -20,7 +20,9 @@ int64_t NowNs() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-bool IsRestartErrno(int e) { return e >= kERESTARTSYS && e <= kERESTARTNOHAND; }
+bool IsRestartErrno(int e) {
+  return (e >= kERESTARTSYS && e <= kERESTARTNOHAND) || e == kERESTART_RESTARTBLOCK;
+}
 
 // Writes that raise SIGPIPE along with EPIPE (pipe(7)).
 bool RaisesSigpipe(int nr) {
@@ -205,6 +207,10 @@ void Task::FinishRestart(bool handler_runs, const KernelSigaction* act) {
       case kERESTARTNOINTR:
         restart = true;
         break;
+      case kERESTART_RESTARTBLOCK:
+        restart = false;
+        restart_block_ = nullptr;
+        break;
       default:  // ERESTARTNOHAND
         restart = false;
         break;
@@ -212,8 +218,9 @@ void Task::FinishRestart(bool handler_runs, const KernelSigaction* act) {
   }
   if (restart) {
     // Back up over the 2-byte syscall instruction, as the kernel's
-    // arch_do_signal_or_restart() does.
-    regs_.rax = regs_.orig_rax;
+    // arch_do_signal_or_restart() does; a restart block is resumed by
+    // restart_syscall(2) instead of the original call.
+    regs_.rax = restart_errno_ == kERESTART_RESTARTBLOCK ? SYS_restart_syscall : regs_.orig_rax;
     regs_.rip -= 2;
   } else {
     regs_.rax = static_cast<uint64_t>(-EINTR);

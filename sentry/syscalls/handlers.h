@@ -67,6 +67,7 @@ SyscallReturn SysMunlock(Task& t, const SyscallArgs& a);
 SyscallReturn SysMunlockall(Task& t, const SyscallArgs& a);
 SyscallReturn SysMunmap(Task& t, const SyscallArgs& a);
 SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a);
+SyscallReturn SysRestartSyscall(Task& t, const SyscallArgs& a);
 SyscallReturn SysPause(Task& t, const SyscallArgs& a);
 SyscallReturn SysPidfdGetfd(Task& t, const SyscallArgs& a);
 SyscallReturn SysPidfdOpen(Task& t, const SyscallArgs& a);

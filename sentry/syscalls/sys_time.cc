@@ -53,6 +53,25 @@ Status SleepUntil(Task& t, int64_t deadline_ns) {
   }
 }
 
+// A relative sleep until `deadline_ns` (CLOCK_MONOTONIC). Interrupted (a
+// signal, or a park for a sandbox fork), it writes the time left to `rem`
+// and arms the task's restart block: without a handler the sleep goes on
+// with the time left through restart_syscall(2), with one it is EINTR
+// (hrtimer_nanosleep(), nanosleep_restart()).
+SyscallReturn SleepRestartable(Task& t, int64_t deadline_ns, UserAddr rem) {
+  Status s = SleepUntil(t, deadline_ns);
+  if (s.ok()) return 0;
+  if (s.error().value() != kERESTARTSYS) return s.error();
+  if (!rem.IsNull()) {
+    SV_TRY(t.CopyOutObj(rem, FromNs(std::max<int64_t>(deadline_ns - MonotonicNowNs(), 0))));
+  }
+  t.restart_block_ = [deadline_ns, rem](Task& t) -> int64_t {
+    SyscallReturn r = SleepRestartable(t, deadline_ns, rem);
+    return r.ok() ? 0 : -static_cast<int64_t>(r.error().value());
+  };
+  return Errno(kERESTART_RESTARTBLOCK);
+}
+
 // The CPU time the clock `c` (< 0) reads, or EINVAL for a bad id, a gone
 // task, or another process's thread (lookup_task(): thread clocks only
 // within the caller's process). PROF, VIRT and SCHED read the same guest
@@ -149,16 +168,7 @@ SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a) {
   SV_TRY(t.CopyInObj(a.Addr(0), &req));
   if (req.tv_nsec < 0 || req.tv_nsec >= kNsPerSec || req.tv_sec < 0) return Errno(EINVAL);
   int64_t deadline = MonotonicNowNs() + ToNs(req);
-  Status s = SleepUntil(t, deadline);
-  if (!s.ok() && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);  // a park: sleep on
-  if (!s.ok()) {
-    // Interrupted: report the time left (nanosleep(2)); not restarted.
-    if (!a.Addr(1).IsNull()) {
-      SV_TRY(t.CopyOutObj(a.Addr(1), FromNs(std::max<int64_t>(deadline - MonotonicNowNs(), 0))));
-    }
-    return Errno(EINTR);
-  }
-  return 0;
+  return SleepRestartable(t, deadline, a.Addr(1));
 }
 
 SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
@@ -177,15 +187,24 @@ SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
   } else {
     deadline = MonotonicNowNs() + ToNs(req);
   }
+  if (!(flags & TIMER_ABSTIME)) return SleepRestartable(t, deadline, a.Addr(3));
   Status s = SleepUntil(t, deadline);
-  if (!s.ok() && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);  // a park: sleep on
-  if (!s.ok()) {
-    if (!(flags & TIMER_ABSTIME) && !a.Addr(3).IsNull()) {
-      SV_TRY(t.CopyOutObj(a.Addr(3), FromNs(std::max<int64_t>(deadline - MonotonicNowNs(), 0))));
-    }
-    return Errno(EINTR);
+  if (!s.ok() && s.error().value() == kERESTARTSYS) {
+    // An absolute sleep restarts as it was called unless a handler ran
+    // (common_nsleep(): ERESTARTNOHAND).
+    return Errno(kERESTARTNOHAND);
   }
+  if (!s.ok()) return s.error();
   return 0;
+}
+
+SyscallReturn SysRestartSyscall(Task& t, const SyscallArgs&) {
+  std::function<int64_t(Task&)> fn = std::move(t.restart_block_);
+  t.restart_block_ = nullptr;
+  if (!fn) return Errno(EINTR);  // nothing to restart (do_no_restart_syscall())
+  int64_t r = fn(t);
+  if (r < 0) return Errno(static_cast<int>(-r));
+  return static_cast<uint64_t>(r);
 }
 
 SyscallReturn SysAlarm(Task& t, const SyscallArgs& a) {
