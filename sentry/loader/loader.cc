@@ -157,7 +157,15 @@ Result<Image> LoadImage(MM& mm, FileDescription& exe, const ElfInfo& info,
     img.interp_base = ibias + LoadSpan(*interp_info).first;
     img.entry = ibias + interp_info->ehdr.e_entry;
   }
-  mm.SetBrkBase(UserAddr(img.brk));
+  // load_elf_binary()'s start_data/end_data: the highest segment start and
+  // the highest end of file data; what RLIMIT_DATA counts besides the heap.
+  uint64_t start_data = 0, end_data = 0;
+  for (const Elf64_Phdr& ph : info.phdrs) {
+    if (ph.p_type != PT_LOAD) continue;
+    start_data = std::max(start_data, ph.p_vaddr);
+    end_data = std::max(end_data, ph.p_vaddr + ph.p_filesz);
+  }
+  mm.SetBrkBase(UserAddr(img.brk), end_data > start_data ? end_data - start_data : 0);
   return img;
 }
 

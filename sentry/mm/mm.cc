@@ -259,15 +259,24 @@ Status MM::Msync(UserAddr addr, uint64_t length, int flags) {
   return as_->Sync(addr, PageRoundUp(length), flags);
 }
 
-void MM::SetBrkBase(UserAddr base) {
+void MM::SetBrkBase(UserAddr base, uint64_t data_size) {
   absl::MutexLock l(&mu_);
   brk_base_ = brk_ = PageRoundUp(base.value());
+  data_size_ = data_size;
 }
 
-UserAddr MM::Brk(UserAddr want) {
+UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
   absl::MutexLock l(&mu_);
   uint64_t w = want.value();
+  // As Linux's brk (mm/mmap.c): below the heap's start, then
+  // check_data_rlimit() (before the shrink case, so a process over its limit
+  // cannot shrink either), then the address space's end. Checked before
+  // rounding up, which would wrap a break near 2^64 (brk(-1)) to 0.
   if (w < brk_base_) return UserAddr(brk_);
+  if (data_limit != RLIM_INFINITY && (w - brk_base_) + data_size_ > data_limit) {
+    return UserAddr(brk_);
+  }
+  if (w > as_->UserTop().value()) return UserAddr(brk_);
   uint64_t old_end = PageRoundUp(brk_);
   uint64_t new_end = PageRoundUp(w);
   if (new_end > old_end) {
@@ -383,6 +392,7 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
   child->vmas_ = vmas_;
   child->brk_base_ = brk_base_;
   child->brk_ = brk_;
+  child->data_size_ = data_size_;
   child->mmap_base_ = mmap_base_;
   child->layout_ = layout_;
   return child;

@@ -11,6 +11,7 @@
 #define SEEDVISOR_SENTRY_MM_MM_H_
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cstdint>
 #include <map>
@@ -67,9 +68,13 @@ class MM {
                           UserAddr new_addr);
   Status Madvise(UserAddr addr, uint64_t length, int advice);
   Status Msync(UserAddr addr, uint64_t length, int flags);
-  // brk(2): returns the new (or unchanged) break.
-  UserAddr Brk(UserAddr want);
-  void SetBrkBase(UserAddr base);
+  // brk(2): returns the new break, or the unchanged one when it cannot move
+  // (below the heap's start, past RLIMIT_DATA `data_limit`, into another
+  // mapping or out of the address space): brk never fails.
+  UserAddr Brk(UserAddr want, uint64_t data_limit = RLIM_INFINITY);
+  // `data_size`: the data segment's size (end_data - start_data), counted
+  // with the heap against RLIMIT_DATA.
+  void SetBrkBase(UserAddr base, uint64_t data_size = 0);
 
   // Copies that fail with EFAULT unless every byte moves. No copy reaches
   // at or above UserTop() (the platform's stub lives there, as the kernel
@@ -119,6 +124,7 @@ class MM {
   std::map<uint64_t, Vma> vmas_ ABSL_GUARDED_BY(mu_);  // keyed by start
   uint64_t brk_base_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t brk_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t data_size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t mmap_base_ ABSL_GUARDED_BY(mu_) = 0;
   Layout layout_ ABSL_GUARDED_BY(mu_);
 };

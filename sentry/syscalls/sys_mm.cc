@@ -7,7 +7,9 @@
 
 namespace seedvisor::sentry {
 
-SyscallReturn SysBrk(Task& t, const SyscallArgs& a) { return t.mm().Brk(a.Addr(0)).value(); }
+SyscallReturn SysBrk(Task& t, const SyscallArgs& a) {
+  return t.mm().Brk(a.Addr(0), t.tg().rlimits[RLIMIT_DATA].rlim_cur).value();
+}
 
 SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   const int prot = a.Int(2);

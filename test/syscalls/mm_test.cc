@@ -95,6 +95,55 @@ TEST(BrkTest, InvalidRequestReturnsCurrentBreak) {
   EXPECT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, cur + (1ULL << 46))), cur);
 }
 
+// Linux's brk (mm/mmap.c) never fails: a break it cannot move to is answered
+// with the current one. Values near the top of the address space must not
+// wrap when rounded up to a page (brk(-1) used to unmap the whole heap).
+TEST(BrkTest, OutOfRangeValuesReturnCurrentBreak) {
+  int status = RunInChild([] {
+    uintptr_t cur = syscall(SYS_brk, 0);
+    const uintptr_t bad[] = {
+        ~uintptr_t{0},                    // brk(-1)
+        ~uintptr_t{0} - 4096,             // rounds up past the top
+        uintptr_t{1} << 63,               // non-canonical
+        uintptr_t{0x00007ffffffff000},    // the last user page
+        uintptr_t{0x0000800000000000},    // TASK_SIZE
+        1,                                // below the data segment
+    };
+    for (uintptr_t b : bad) {
+      if (static_cast<uintptr_t>(syscall(SYS_brk, b)) != cur) return 1;
+    }
+    // The heap and the rest of the process are still there.
+    if (static_cast<uintptr_t>(syscall(SYS_brk, 0)) != cur) return 2;
+    uintptr_t want = cur + 4 * kPage;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, want)) != want) return 3;
+    memset(reinterpret_cast<char*>(cur), 0x11, 4 * kPage);
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur)) != cur) return 4;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+}
+
+// check_data_rlimit(): the heap plus the data segment may not grow past
+// RLIMIT_DATA; the refused brk returns the current break. The check comes
+// before the one that always allows shrinking, so under a limit the process
+// already exceeds even a shrink is refused.
+TEST(BrkTest, RlimitDataRefusesGrowth) {
+  int status = RunInChild([] {
+    uintptr_t cur = syscall(SYS_brk, 0);
+    struct rlimit lim = {8 << 20, 8 << 20};
+    if (setrlimit(RLIMIT_DATA, &lim) != 0) return 1;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur + (64 << 20))) != cur) return 2;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur + kPage)) != cur + kPage) return 3;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur)) != cur) return 4;
+    lim = {0, 0};
+    if (setrlimit(RLIMIT_DATA, &lim) != 0) return 5;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur + kPage)) != cur) return 6;
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur - kPage)) != cur) return 7;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+}
+
 TEST(BrkTest, ShrunkMemoryIsGone) {
   uintptr_t cur = syscall(SYS_brk, 0);
   uintptr_t top = (cur + 2 * kPage + kPage - 1) & ~(kPage - 1);
