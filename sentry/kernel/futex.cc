@@ -1,8 +1,34 @@
 #include "sentry/kernel/futex.h"
 
+#include <sys/mman.h>
+
 #include "sentry/kernel/task.h"
+#include "sentry/mm/mm.h"
+#include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
+
+FutexKey FutexKeyFor(MM& mm, UserAddr addr, bool priv) {
+  if (priv) return FutexKey{&mm, addr.value()};
+  for (const Vma& v : mm.Vmas()) {
+    if (addr.value() < v.start || addr.value() >= v.end) continue;
+    if (!(v.flags & MAP_SHARED)) break;
+    if (!v.file) {
+      // Shared anonymous memory has no object here to name it (the
+      // platform shares it across fork): key by address in one space for
+      // all of them. Unrelated mappings at the same address can then see
+      // spurious wakeups, which futex(2) callers must tolerate anyway.
+      static const char kSharedAnon = 0;
+      return FutexKey{&kSharedAnon, addr.value()};
+    }
+    const void* obj = v.file->dentry() ? static_cast<const void*>(v.file->dentry()->inode().get())
+                                       : static_cast<const void*>(v.file.get());
+    return FutexKey{obj, v.offset + (addr.value() - v.start)};
+  }
+  // FUT_OFF_MMSHARED: futex words are 4-aligned (EINVAL otherwise), so bit 0
+  // is free to tell this key from the private one.
+  return FutexKey{&mm, addr.value() | 1};
+}
 
 Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
                         const timespec* deadline, const void* space, uint64_t key) {
@@ -39,13 +65,13 @@ Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
 int FutexTable::Wake(const void* mm, UserAddr addr, int n, uint32_t bitset) {
   absl::MutexLock l(&mu_);
   int woken = 0;
-  for (auto it = waiters_.begin(); it != waiters_.end() && woken < n;) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
     Waiter* w = *it;
     if (w->mm == mm && w->addr == addr.value() && (w->bitset & bitset)) {
       w->woken = true;
       w->task->Notify();
       it = waiters_.erase(it);
-      ++woken;
+      if (++woken >= n) break;  // futex_wake(): a count <= 0 wakes one
     } else {
       ++it;
     }

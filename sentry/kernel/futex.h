@@ -22,6 +22,21 @@ namespace seedvisor::sentry {
 class Task;
 class MM;
 
+// A futex's identity, as get_futex_key() (kernel/futex/core.c) makes it.
+struct FutexKey {
+  const void* space;  // an MM, or the object a MAP_SHARED mapping maps
+  uint64_t addr;      // an address in that MM, or an offset in the object
+};
+
+// The key of the 32-bit word at `addr` in `mm`: private (FUTEX_PRIVATE_FLAG)
+// futexes are (mm, address); shared ones in MAP_SHARED memory are the mapped
+// object and offset, so that processes mapping it at different addresses
+// meet; shared ones in private memory are (mm, address) marked apart from
+// the private key (Linux's FUT_OFF_MMSHARED), so a shared wake never wakes a
+// private waiter of the same word, nor the other way round. Wakes the kernel
+// makes itself (CLONE_CHILD_CLEARTID, robust lists) are shared.
+FutexKey FutexKeyFor(MM& mm, UserAddr addr, bool priv);
+
 class FutexTable {
  public:
   // FUTEX_WAIT(_BITSET): sleeps while *addr == val. `deadline` is absolute
@@ -29,8 +44,12 @@ class FutexTable {
   // `space`/`key` override the (mm, addr) key when `space` is non-null.
   Status Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset, const timespec* deadline,
               const void* space = nullptr, uint64_t key = 0);
-  // FUTEX_WAKE(_BITSET): wakes up to `n` waiters; returns how many.
+  // FUTEX_WAKE(_BITSET): wakes up to `n` waiters, and at least one (as
+  // futex_wake() does for a count of 0 or less); returns how many.
   int Wake(const void* space, UserAddr addr, int n, uint32_t bitset);
+  int Wake(const FutexKey& k, int n, uint32_t bitset) {
+    return Wake(k.space, UserAddr(k.addr), n, bitset);
+  }
   // FUTEX_REQUEUE / CMP_REQUEUE (the value check is the caller's).
   int Requeue(const void* space, UserAddr from, UserAddr to, int wake, int requeue,
               const void* to_space = nullptr);

@@ -46,9 +46,9 @@ void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
     if ((v & FUTEX_TID_MASK) != static_cast<uint32_t>(tid)) return;
     uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
     if (!mm.CopyOut(word, &nv, sizeof(nv)).ok()) return;
-    // Private keys only: a robust mutex in MAP_SHARED memory that another
-    // process waits on is not woken here (see sys_futex.cc's keys).
-    if (v & FUTEX_WAITERS) k.futex().Wake(&mm, word, 1, FUTEX_BITSET_MATCH_ANY);
+    // handle_futex_death() wakes with a shared key (glibc waits on robust
+    // mutexes with shared futexes for that reason).
+    if (v & FUTEX_WAITERS) k.futex().Wake(FutexKeyFor(mm, word, false), 1, FUTEX_BITSET_MATCH_ANY);
   };
   uint64_t entry = h.next & ~1ULL;  // bit 0 marks PI futexes
   for (int i = 0; entry != head.value() && entry != 0 && i < 2048; ++i) {  // ROBUST_LIST_LIMIT
@@ -71,7 +71,8 @@ void Task::ExitTask() {
   if (!clear_child_tid_.IsNull() && mm_ != nullptr) {
     uint32_t zero = 0;
     if (mm_->CopyOut(clear_child_tid_, &zero, sizeof(zero)).ok()) {
-      kernel_.futex().Wake(mm_.get(), clear_child_tid_, 1, ~0u);
+      // mm_release(): a shared wake (glibc's pthread_join waits shared).
+      kernel_.futex().Wake(FutexKeyFor(*mm_, clear_child_tid_, false), 1, ~0u);
     }
   }
   int64_t cpu = mm_ && mm_.use_count() == 1 ? mm_->address_space().CpuTimeNs() : 0;

@@ -36,36 +36,6 @@ bool WakeOp(uint32_t encoded, uint32_t* word) {
   return false;
 }
 
-// get_futex_key(): a shared (non-FUTEX_PRIVATE_FLAG) futex in a MAP_SHARED
-// mapping is keyed by the mapped object and offset, so that processes
-// sharing the memory (multiprocessing's semaphores in /dev/shm, shared
-// anonymous memory across fork) meet; anything else by (mm, address).
-struct Key {
-  const void* space;
-  uint64_t addr;
-};
-
-Key FutexKey(Task& t, UserAddr addr, bool priv) {
-  if (!priv) {
-    for (const Vma& v : t.mm().Vmas()) {
-      if (addr.value() < v.start || addr.value() >= v.end) continue;
-      if (!(v.flags & MAP_SHARED)) break;
-      if (!v.file) {
-        // Shared anonymous memory has no object here to name it (the
-        // platform shares it across fork): key by address in one space for
-        // all of them. Unrelated mappings at the same address can then see
-        // spurious wakeups, which futex(2) callers must tolerate anyway.
-        static const char kSharedAnon = 0;
-        return Key{&kSharedAnon, addr.value()};
-      }
-      const void* obj = v.file->dentry() ? static_cast<const void*>(v.file->dentry()->inode().get())
-                                         : static_cast<const void*>(v.file.get());
-      return Key{obj, v.offset + (addr.value() - v.start)};
-    }
-  }
-  return Key{&t.mm(), addr.value()};
-}
-
 }  // namespace
 
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
@@ -75,6 +45,8 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
   const uint32_t val = a.Uint(2);
   const bool priv = (a.Int(1) & FUTEX_PRIVATE_FLAG) != 0;
   FutexTable& f = t.kernel().futex();
+  // get_futex_key(): every futex word is a 4-aligned u32.
+  if (addr.value() % 4 != 0) return Errno(EINVAL);
   switch (op) {
     case FUTEX_WAIT:
     case FUTEX_WAIT_BITSET: {
@@ -95,7 +67,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
         dl = timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
         deadline = &dl;
       }
-      Key k = FutexKey(t, addr, priv);
+      FutexKey k = FutexKeyFor(t.mm(), addr, priv);
       Status s = f.Wait(t, addr, val, bitset, deadline, k.space, k.addr);
       if (!s.ok()) {
         // futex_wait restarts only without a timeout (ERESTARTSYS vs EINTR).
@@ -111,7 +83,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
     case FUTEX_WAKE_BITSET: {
       uint32_t bitset = op == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
       if (bitset == 0) return Errno(EINVAL);
-      Key k = FutexKey(t, addr, priv);
+      FutexKey k = FutexKeyFor(t.mm(), addr, priv);
       return static_cast<uint64_t>(f.Wake(k.space, UserAddr(k.addr), static_cast<int>(val), bitset));
     }
     case FUTEX_REQUEUE:
@@ -121,7 +93,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
         SV_TRY(t.CopyInObj(addr, &cur));
         if (cur != a.Uint(5)) return Errno(EAGAIN);
       }
-      Key from = FutexKey(t, addr, priv), to = FutexKey(t, a.Addr(4), priv);
+      FutexKey from = FutexKeyFor(t.mm(), addr, priv), to = FutexKeyFor(t.mm(), a.Addr(4), priv);
       return static_cast<uint64_t>(f.Requeue(from.space, UserAddr(from.addr), UserAddr(to.addr),
                                              static_cast<int>(val), static_cast<int>(a.Uint(3)),
                                              to.space));
@@ -131,7 +103,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       SV_TRY(t.CopyInObj(a.Addr(4), &word));
       bool cond = WakeOp(a.Uint(5), &word);
       SV_TRY(t.CopyOutObj(a.Addr(4), word));
-      Key k1 = FutexKey(t, addr, priv), k2 = FutexKey(t, a.Addr(4), priv);
+      FutexKey k1 = FutexKeyFor(t.mm(), addr, priv), k2 = FutexKeyFor(t.mm(), a.Addr(4), priv);
       int n = f.Wake(k1.space, UserAddr(k1.addr), static_cast<int>(val), FUTEX_BITSET_MATCH_ANY);
       if (cond) {
         n += f.Wake(k2.space, UserAddr(k2.addr), static_cast<int>(a.Uint(3)),

@@ -95,6 +95,28 @@ TEST(SharedFutexTest, PrivateWakeDoesNotReachOtherProcess) {
   munmap(p, 4096);
 }
 
+// The other direction: a shared wake (keyed by the shared page) does not
+// reach a private waiter (keyed by its own address space), even though both
+// processes map the same page.
+TEST(SharedFutexTest, SharedWakeDoesNotReachPrivateWaiter) {
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* w = static_cast<uint32_t*>(p);
+  *w = 0;
+  pid_t pid = fork();
+  if (pid == 0) {
+    timespec ts{0, 300 * 1000000};
+    long r = Futex(w, FUTEX_WAIT_PRIVATE, 0, &ts);
+    _exit(r == -1 && errno == ETIMEDOUT ? 0 : 1);
+  }
+  usleep(50000);
+  EXPECT_EQ(Futex(w, FUTEX_WAKE, 1), 0);
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+  munmap(p, 4096);
+}
+
 TEST(XattrTest, MissingAttributesAndPaths) {
   char buf[64];
   EXPECT_ERRNO(ENOENT, getxattr("/nonexistent/x", "user.a", buf, sizeof(buf)));

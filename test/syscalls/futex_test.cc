@@ -161,6 +161,59 @@ TEST_P(FutexTest, WakeWakesExactlyN) {
   EXPECT_EQ(w.WaitWoken(3), 3);
 }
 
+// futex_wake() (kernel/futex/waitwake.c) counts up and stops at
+// `++ret >= nr_wake`: a count of 0 (or a negative one) wakes one waiter.
+TEST_P(FutexTest, WakeCountZeroWakesOne) {
+  uint32_t word = 0;
+  Waiters w;
+  w.Start(&word, 0, Op(FUTEX_WAIT), 3);
+  EXPECT_EQ(Futex(&word, Op(FUTEX_WAKE), 0, nullptr), 1);
+  EXPECT_EQ(w.WaitWoken(1), 1);
+  EXPECT_EQ(Futex(&word, Op(FUTEX_WAKE), static_cast<uint32_t>(-1), nullptr), 1);
+  EXPECT_EQ(w.WaitWoken(2), 2);
+  usleep(100000);
+  EXPECT_EQ(w.woken(), 2);
+  EXPECT_EQ(Futex(&word, Op(FUTEX_WAKE), INT_MAX, nullptr), 1);
+  EXPECT_EQ(w.WaitWoken(3), 3);
+}
+
+// FUTEX_WAKE_OP stops the same way on both words.
+TEST_P(FutexTest, WakeOpCountZeroWakesOne) {
+  uint32_t f1 = 0, f2 = 0;
+  Waiters w1, w2;
+  w1.Start(&f1, 0, Op(FUTEX_WAIT), 2);
+  w2.Start(&f2, 0, Op(FUTEX_WAIT), 2);
+  EXPECT_EQ(FutexVal2(&f1, Op(FUTEX_WAKE_OP), 0, 0, &f2,
+                      FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 0)),
+            2);
+  EXPECT_EQ(w1.WaitWoken(1), 1);
+  EXPECT_EQ(w2.WaitWoken(1), 1);
+  usleep(100000);
+  EXPECT_EQ(w1.woken() + w2.woken(), 2);
+  EXPECT_EQ(Futex(&f1, Op(FUTEX_WAKE), INT_MAX, nullptr), 1);
+  EXPECT_EQ(Futex(&f2, Op(FUTEX_WAKE), INT_MAX, nullptr), 1);
+  EXPECT_EQ(w1.WaitWoken(2), 2);
+  EXPECT_EQ(w2.WaitWoken(2), 2);
+}
+
+// A private and a shared futex on the same word are different futexes:
+// get_futex_key() marks a shared key on private memory FUT_OFF_MMSHARED, so
+// it never matches the private key of the same (mm, address).
+TEST_P(FutexTest, WakeOfTheOtherKindWakesNobody) {
+  const int other = GetParam() ^ FUTEX_PRIVATE_FLAG;
+  uint32_t word = 0;
+  Waiters w;
+  w.Start(&word, 0, Op(FUTEX_WAIT), 1);
+  EXPECT_EQ(Futex(&word, FUTEX_WAKE | other, INT_MAX, nullptr), 0);
+  EXPECT_EQ(FutexVal2(&word, FUTEX_WAKE_OP | other, INT_MAX, 0, &word,
+                      FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 1)),
+            0);
+  usleep(100000);
+  EXPECT_EQ(w.woken(), 0);
+  EXPECT_EQ(Futex(&word, Op(FUTEX_WAKE), INT_MAX, nullptr), 1);
+  EXPECT_EQ(w.WaitWoken(1), 1);
+}
+
 TEST_P(FutexTest, WakeBitsetWakesOnlyMatchingWaiters) {
   uint32_t word = 0;
   Waiters a, b;
