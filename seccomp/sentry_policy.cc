@@ -17,6 +17,11 @@
 #include <atomic>
 #include <cerrno>
 
+// <linux/timerfd.h> clashes with <fcntl.h>.
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
 namespace seedvisor::seccomp {
 namespace {
 
@@ -152,6 +157,8 @@ Policy SentryPolicy() {
       {SYS_ioctl, {ArgEq(1, FIONREAD)}, kAllow, "bytes readable"},
       {SYS_ioctl, {ArgEq(1, FIONBIO)}, kAllow, "non-blocking host fds"},
       {SYS_ioctl, {ArgEq(1, FIOCLEX)}, kAllow, "close-on-exec"},
+      {SYS_ioctl, {ArgEq(1, TFD_IOC_SET_TICKS)}, kAllow,
+       "sandbox fork: a timerfd's unread expirations (fs/anon/hostfd_file.cc)"},
       {SYS_ioctl, {ArgEq(1, TIOCGPTN)}, kAllow, "boot: ptsname of an exec's pty (control/stdio.cc)"},
       {SYS_ioctl, {ArgEq(1, TIOCSPTLCK)}, kAllow, "boot: unlockpt of an exec's pty"},
       // Sockets (host network passthrough, control sockets).

@@ -4,6 +4,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
 namespace seedvisor::sentry {
 
 void ThreadGroup::SignalExitEvent() {
@@ -30,6 +34,19 @@ Status PidfdFile::Bind(std::shared_ptr<ThreadGroup> tg) {
   exit_fd_.store(tg->exit_event_fd);
   tg_ = std::move(tg);
   return {};
+}
+
+absl::Status PidfdFile::AdoptInForkChild(ForkFileContext&) {
+  if (tg_ == nullptr || tg_->exit_event_fd < 0) return absl::OkStatus();
+  // The exit eventfd is only readiness: readable once the process exited.
+  // Every pidfd of the process does this; the later ones are no-ops in effect.
+  int fd = eventfd(tg_->state != ThreadGroup::State::kAlive ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return absl::InternalError(absl::StrCat("pidfd: eventfd: ", strerror(errno)));
+  int r = dup3(fd, tg_->exit_event_fd, O_CLOEXEC);  // the number stays: exit paths hold it
+  int e = errno;
+  close(fd);
+  if (r < 0) return absl::InternalError(absl::StrCat("pidfd: dup3: ", strerror(e)));
+  return absl::OkStatus();
 }
 
 Result<std::shared_ptr<ThreadGroup>> PidfdGroup(FileDescription& f) {

@@ -41,6 +41,9 @@ class PidfdFile : public FileDescription {
   Result<struct stat> Stat() override;
   int PollFd() const override { return exit_fd_.load(); }
   std::string DisplayPath() const override { return "anon_inode:[pidfd]"; }
+  // Sandbox fork: the process's exit eventfd becomes the child's own, as
+  // readable as it was (a fork's exits must not wake the seed's pidfds).
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
   std::shared_ptr<ThreadGroup> tg_;

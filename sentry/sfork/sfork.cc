@@ -148,6 +148,9 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }
   }
+  for (auto& fn : fctx.deferred) {
+    if (absl::Status s = fn(); !s.ok()) return s;
+  }
   // Uniqueness: the guest may learn it was forked and re-seed. After the
   // files: the watchers now poll readiness fds of their own.
   k.BumpForkGeneration();

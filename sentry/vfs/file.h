@@ -42,6 +42,10 @@ struct ForkFileContext {
   // the init's stdio files was; other stdio files go by access mode.
   int stdio[3] = {-1, -1, -1};
   std::map<const FileDescription*, int> stdio_slot;
+  // Work that must wait until every file has adopted (an epoll instance
+  // registers its files' new PollFd()s): the sfork code runs these in order
+  // after the walk; an error fails the fork like a refusal.
+  std::vector<std::function<absl::Status()>> deferred;
 };
 
 class FileDescription : public std::enable_shared_from_this<FileDescription> {

@@ -13,14 +13,30 @@
 //   wfile P S  write S into file P (created, truncated)   -> ok | err ERRNO
 //   rfile P    the content of file P                     -> S | err ERRNO
 //   mfile P S  write S at the start of P through a MAP_SHARED mapping -> ok
+//   objs       make kernel objects with host state behind them, each with
+//              something pending: a timerfd that expired (one unread tick)
+//              and a periodic one, a signalfd with SIGUSR1 pending, a pidfd
+//              of an exited child, an inotify instance with an event queued,
+//              an epoll instance over those four (+ a fired EPOLLONESHOT
+//              registration of the timerfd's dup)  -> ok
+//   chk        what they hold, consuming it: "ep=N tfd=T per=P sfd=SIG
+//              pid=R ino=MASK" (epoll_wait count first)
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static char* buf;
@@ -76,6 +92,72 @@ static void mfile(char* arg) {
   memcpy(m, text, strlen(text));
   munmap(m, 4096);
   reply("ok");
+}
+
+static int tfd = -1, per = -1, sfd = -1, pfd = -1, ifd = -1, epfd = -1;
+
+static void objs(void) {
+  tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  struct itimerspec its = {{0, 0}, {0, 1000000}};  // 1 ms, once
+  timerfd_settime(tfd, 0, &its, NULL);
+  per = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  struct itimerspec pits = {{3600, 0}, {3600, 0}};  // hourly: never fires here
+  timerfd_settime(per, 0, &pits, NULL);
+  sigset_t m;
+  sigemptyset(&m);
+  sigaddset(&m, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &m, NULL);
+  sfd = signalfd(-1, &m, SFD_NONBLOCK);
+  raise(SIGUSR1);
+  pid_t c = fork();
+  if (c == 0) _exit(7);
+  pfd = (int)syscall(SYS_pidfd_open, c, 0);
+  ifd = inotify_init1(IN_NONBLOCK);
+  inotify_add_watch(ifd, "/tmp", IN_CREATE);
+  close(open("/tmp/created", O_WRONLY | O_CREAT, 0644));
+  epfd = epoll_create1(0);
+  int fds[4] = {tfd, sfd, pfd, ifd};
+  for (int i = 0; i < 4; ++i) {
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = fds[i]};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &e);
+  }
+  int dup_tfd = dup(tfd);
+  struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = dup_tfd};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, dup_tfd, &e);
+  struct pollfd p = {pfd, POLLIN, 0};
+  poll(&p, 1, 5000);  // the child has exited
+  struct timespec ms = {0, 20000000};
+  nanosleep(&ms, NULL);  // the timer has expired
+  struct epoll_event out[8];
+  int n = epoll_wait(epfd, out, 8, 0);  // fires (and disables) the ONESHOT one
+  if (tfd < 0 || per < 0 || sfd < 0 || pfd < 0 || ifd < 0 || epfd < 0 || n != 5) {
+    char msg[64];
+    snprintf(msg, sizeof(msg), "objs failed (epoll %d)", n);
+    return reply(msg);
+  }
+  reply("ok");
+}
+
+static void chk(void) {
+  struct epoll_event out[8];
+  int ep = epoll_wait(epfd, out, 8, 0);
+  uint64_t ticks = 0;
+  if (read(tfd, &ticks, sizeof(ticks)) != sizeof(ticks)) ticks = 0;
+  struct itimerspec cur;
+  timerfd_gettime(per, &cur);
+  struct signalfd_siginfo si;
+  int sig = read(sfd, &si, sizeof(si)) == sizeof(si) ? (int)si.ssi_signo : 0;
+  struct pollfd p = {pfd, POLLIN, 0};
+  int dead = poll(&p, 1, 0);
+  char ev[512];
+  ssize_t n = read(ifd, ev, sizeof(ev));
+  unsigned mask = n >= (ssize_t)sizeof(struct inotify_event) ? ((struct inotify_event*)ev)->mask : 0;
+  char msg[128];
+  snprintf(msg, sizeof(msg), "ep=%d tfd=%llu per=%s sfd=%d pid=%d ino=%#x", ep,
+           (unsigned long long)ticks,
+           cur.it_interval.tv_sec == 3600 && cur.it_value.tv_sec > 3000 ? "armed" : "lost", sig,
+           dead, mask);
+  reply(msg);
 }
 
 static void hex(const unsigned char* b, size_t n, char* out) {
@@ -139,6 +221,10 @@ int main(void) {
     } else if (strcmp(line, "genpoll") == 0) {
       struct pollfd p = {gen_fd, POLLIN, 0};
       reply(poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? "1" : "0");
+    } else if (strcmp(line, "objs") == 0) {
+      objs();
+    } else if (strcmp(line, "chk") == 0) {
+      chk();
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

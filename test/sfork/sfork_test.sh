@@ -24,7 +24,7 @@ cleanup() {
   for id in $("${S[@]}" list --quiet 2>/dev/null); do
     "${S[@]}" delete --force "$id" >/dev/null 2>&1
   done
-  for fd in 11 12 13 14 15; do eval "exec $fd>&-" 2>/dev/null; done
+  for fd in 11 12 13 14 15 16 17; do eval "exec $fd>&-" 2>/dev/null; done
   rmdir /sys/fs/cgroup/*/"$CG" 2>/dev/null
   rm -rf "$T"
 }
@@ -198,6 +198,29 @@ check_eq "a fork of a fork has the seed's memory" "seed-later" "$(ask 14 "$T/g1.
 sleep 0.2
 check_eq "a fork answers after its seed is deleted" "fork-value" "$(ask 12 "$T/f1.out" "read")"
 check_eq "a fork of a fork answers after both seeds are deleted" "ok" "$(ask 14 "$T/g1.out" "write x")"
+
+# --- Kernel objects with host state behind them (issue 9): each fork gets
+# its own, in the seed's state; what one sandbox consumes stays in the others.
+new_stdin s3 16
+"${S[@]}" create --bundle "$B" s3 <"$T/s3.in" >"$T/s3.out" 2>&1 && "${S[@]}" start s3
+check_eq "seed 3 makes timerfd, signalfd, pidfd, inotify, epoll" "ok" "$(ask 16 "$T/s3.out" "objs")"
+"${S[@]}" pause s3
+want_objs="ep=4 tfd=1 per=armed sfd=10 pid=1 ino=0x100"
+for f in o1 o2; do
+  new_stdin $f 17
+  "${S[@]}" fork s3 $f <"$T/$f.in" >"$T/$f.out" 2>"$T/$f.err"
+  check_eq "fork $f of a seed holding them" "0" "$?"
+  head -c 300 "$T/$f.err"
+  check_eq "fork $f: the objects in the seed's state" "$want_objs" "$(ask 17 "$T/$f.out" "chk")"
+  # (the pidfd stays readable: its process has exited)
+  check_eq "fork $f: consumed in the fork" "ep=1 tfd=0 per=armed sfd=0 pid=1 ino=0" "$(ask 17 "$T/$f.out" "chk")"
+  exec 17>&-
+  "${S[@]}" delete --force $f
+done
+"${S[@]}" resume s3
+check_eq "the seed's objects after two forks consumed theirs" "$want_objs" "$(ask 16 "$T/s3.out" "chk")"
+"${S[@]}" delete --force s3
+exec 16>&-
 
 # --- Bad requests: one line naming what is wrong, nothing left behind.
 new_stdin s2 15

@@ -11,11 +11,17 @@
 #define SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
 
 #include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
 
 #include "sentry/vfs/file.h"
 
 namespace seedvisor::sentry {
 
+// Sandbox fork: a HostFdFile keeps FileDescription's AdoptInForkChild
+// (refused: the host object would be shared with the seed) unless the
+// derived file copies its host state (timerfd, signalfd, inotify, epoll).
 class HostFdFile : public FileDescription {
  public:
   // Owns `host_fd` (made O_NONBLOCK here). `display` is what /proc/PID/fd
@@ -32,6 +38,16 @@ class HostFdFile : public FileDescription {
   int host_fd() const { return fd_; }
 
  protected:
+  // Sandbox fork: `fresh`, the child's own host object made like ours, takes
+  // our fd number (dup3), which dropped the seed's; `fresh` is closed. The
+  // number never changes, so whoever holds it (a task's exit path, an
+  // epoll registration) now reaches the child's object.
+  absl::Status ReplaceHostFdInForkChild(int fresh);
+  // For files whose host fd is only a readiness eventfd while their state
+  // lives in sentry memory (signalfd, inotify): a new eventfd with the same
+  // count, so the file stays exactly as readable as it was.
+  absl::Status RecreateReadinessEventFdInForkChild();
+
   // Runs `op` (a non-blocking host call returning -1/errno on failure) until
   // it does not fail with EAGAIN, waiting for `events` in between unless the
   // file is non-blocking. `deadline` as TaskBlockOnFd's.
@@ -62,7 +78,17 @@ class EventFdFile : public HostFdFile {
 class TimerFdFile : public HostFdFile {
  public:
   TimerFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[timerfd]") {}
+  // A new host timerfd on the same clock, armed for the same remaining time
+  // and interval, with the same unread expirations (TFD_IOC_SET_TICKS).
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 };
+
+// The value of `key` ("eventfd-count", "ticks", "clockid") in the host's
+// /proc/self/fdinfo/FD, or an error naming what is missing. Reading it does
+// not consume anything, unlike read(2) on the fd.
+absl::StatusOr<std::string> HostFdInfo(int fd, std::string_view key);
+// A new non-blocking, close-on-exec eventfd with the count of `fd`'s.
+absl::StatusOr<int> CopyEventFd(int fd);
 
 }  // namespace seedvisor::sentry
 

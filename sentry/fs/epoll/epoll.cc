@@ -6,7 +6,11 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace seedvisor::sentry {
 
@@ -65,6 +69,7 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
     e.data.u64 = found->second;
     if (epoll_ctl(host_fd(), EPOLL_CTL_MOD, r.host_fd, &e) != 0) return Errno(errno);
     r.data = ev.data.u64;
+    r.events = ev.events;
     return {};
   }
   if (found != ids_.end()) return Errno(EEXIST);
@@ -76,6 +81,7 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
   Registration r;
   r.file = target;
   r.data = ev.data.u64;
+  r.events = ev.events;
   r.host_fd = hfd;
   if (shared) {
     r.host_fd = fcntl(hfd, F_DUPFD_CLOEXEC, 0);
@@ -100,6 +106,71 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
     });
   }
   return {};
+}
+
+absl::Status EpollFile::AdoptInForkChild(ForkFileContext& ctx) {
+  auto self = std::static_pointer_cast<EpollFile>(shared_from_this());
+  ctx.deferred.push_back([self] { return self->RebuildInForkChild(); });
+  return absl::OkStatus();
+}
+
+absl::Status EpollFile::RebuildInForkChild() {
+  if (rebuilt_) return absl::OkStatus();
+  rebuilt_ = true;
+  // The seed's current masks, by registration id ("tfd: %8d events: %8x
+  // data: %16llx ..." in fdinfo; ep_show_fdinfo()).
+  std::map<uint64_t, uint32_t> masks;
+  {
+    std::string path = absl::StrCat("/proc/self/fdinfo/", host_fd());
+    if (FILE* f = fopen(path.c_str(), "re")) {
+      char line[256];
+      while (fgets(line, sizeof(line), f) != nullptr) {
+        int tfd;
+        unsigned events;
+        unsigned long long data;
+        if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3) {
+          masks[data] = events;
+        }
+      }
+      fclose(f);
+    }
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
+  std::vector<uint64_t> gone;
+  for (auto& [id, r] : regs_) {
+    FileRef f = r.file.lock();
+    if (f == nullptr) {
+      gone.push_back(id);
+      continue;
+    }
+    // A nested instance first, so that we register its new host epoll.
+    if (auto* inner = dynamic_cast<EpollFile*>(f.get())) {
+      if (absl::Status s = inner->RebuildInForkChild(); !s.ok()) {
+        close(ep);
+        return s;
+      }
+    }
+    int hfd = f->PollFd();
+    if (r.owns_host_fd) {
+      close(r.host_fd);  // our dup of the seed's object
+      r.host_fd = fcntl(hfd, F_DUPFD_CLOEXEC, 0);
+    } else {
+      r.host_fd = hfd;
+    }
+    epoll_event e {};
+    auto m = masks.find(id);
+    e.events = m != masks.end() ? m->second : r.events;
+    e.data.u64 = id;
+    if (r.host_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
+      int err = errno;
+      close(ep);
+      return absl::InternalError(
+          absl::StrCat("epoll: registering ", f->DisplayPath(), " again: ", strerror(err)));
+    }
+  }
+  for (uint64_t id : gone) DropLocked(id);
+  return ReplaceHostFdInForkChild(ep);
 }
 
 Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* deadline,

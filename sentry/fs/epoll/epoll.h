@@ -52,13 +52,25 @@ class EpollFile : public HostFdFile {
   // `poll_only` = a zero timeout. EINTR when a signal arrives.
   Result<int> Wait(Task& t, epoll_event* out, int max, const timespec* deadline, bool poll_only);
 
+  // Sandbox fork: the host epoll is rebuilt once every file adopted its
+  // host state (ForkFileContext::deferred): a new host epoll with the same
+  // registrations, on the files' own (possibly new) PollFd()s, with each
+  // registration's current mask as the seed's host epoll has it (a fired
+  // EPOLLONESHOT stays disabled). Readiness is re-evaluated, so an
+  // edge-triggered registration may report once more what it reported in
+  // the seed (a spurious edge, which epoll(7) users must tolerate anyway).
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
+
  private:
   struct Registration {
     std::weak_ptr<FileDescription> file;
     int host_fd = -1;       // the file's PollFd(), or our dup of it
     bool owns_host_fd = false;
     uint64_t data = 0;      // the guest's epoll_data
+    uint32_t events = 0;    // as last given to EPOLL_CTL_ADD/MOD
   };
+  absl::Status RebuildInForkChild();
+  bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
   using Key = std::pair<const FileDescription*, int>;  // (file, guest fd)
 
   // Forgets the registrations of a released file (closing their dups).

@@ -41,6 +41,11 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
 
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
   Result<size_t> Write(Task&, const char*, size_t) override { return Errno(EINVAL); }
+  // Sandbox fork: the queue is sentry memory; the readiness eventfd is
+  // recreated with its count.
+  absl::Status AdoptInForkChild(ForkFileContext&) override {
+    return RecreateReadinessEventFdInForkChild();
+  }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
 
   void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) override;

@@ -29,6 +29,11 @@ class SignalFdFile : public HostFdFile {
 
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
   Result<size_t> Write(Task&, const char*, size_t) override { return Errno(EINVAL); }
+  // Sandbox fork: the queue is sentry memory; the readiness eventfd is
+  // recreated with its count.
+  absl::Status AdoptInForkChild(ForkFileContext&) override {
+    return RecreateReadinessEventFdInForkChild();
+  }
 
   SigSet mask() const { return mask_.load(); }
   // signalfd4(2) on an existing signalfd replaces the mask.
