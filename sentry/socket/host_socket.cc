@@ -65,6 +65,12 @@ NetPrivileges NetPrivilegesOf(Task& t) {
 HostSocket::HostSocket(int flags, int host_fd, int family)
     : Socket(flags), fd_(host_fd), family_(family) {}
 
+absl::Status HostSocket::AdoptInForkChild(ForkFileContext&) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      DisplayPath(), " (an AF_INET/AF_INET6 socket) is a host socket, which sandbox fork cannot ",
+      "copy into another sandbox: close it before the pause"));
+}
+
 HostSocket::~HostSocket() { close(fd_); }
 
 Status HostSocket::Bind(Task& t, const std::string& addr) {

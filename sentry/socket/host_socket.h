@@ -46,6 +46,11 @@ class HostSocket : public Socket {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return fd_; }
   std::string DisplayPath() const override;
+  // Sandbox fork: refused, naming the socket. The host socket is the
+  // connection (or the bound port) itself, in the host's network
+  // (--network=host) or in the seed's loopback namespace; no copy of it can
+  // exist, and sharing it would let two sandboxes read one stream.
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
   const int fd_;

@@ -62,6 +62,17 @@ Result<FileRef> NewNetlinkSocket(Task& t, int type, int protocol, int flags, boo
   return FileRef(std::make_shared<NetlinkSocket>(flags, type, efd));
 }
 
+absl::Status NetlinkSocket::AdoptInForkChild(ForkFileContext&) {
+  std::lock_guard l(mu_);
+  int fd = eventfd(ready_ ? 1 : 0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("netlink socket: eventfd: ", strerror(errno)));
+  int r = dup3(fd, efd_, O_CLOEXEC);  // the number stays ours
+  int e = errno;
+  close(fd);
+  if (r < 0) return absl::InternalError(absl::StrCat("netlink socket: dup3: ", strerror(e)));
+  return absl::OkStatus();
+}
+
 NetlinkSocket::NetlinkSocket(int flags, int type, int efd) : Socket(flags), type_(type), efd_(efd) {}
 
 NetlinkSocket::~NetlinkSocket() {

@@ -50,6 +50,9 @@ class NetlinkSocket : public Socket {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return efd_; }
   std::string DisplayPath() const override;
+  // Sandbox fork: the replies are sentry memory; the readiness eventfd is
+  // recreated (readable iff replies or an error wait).
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
   // Binds to `port` (0: pick one, as netlink_autobind() does). Needs mu_.

@@ -78,6 +78,12 @@ std::string UnixAddr::ToSockaddr() const {
 UnixSocket::UnixSocket(int flags, int type, int fd, int inject_fd)
     : Socket(flags), type_(type), fd_(fd), inject_fd_(inject_fd) {}
 
+absl::Status UnixSocket::AdoptInForkChild(ForkFileContext&) {
+  return absl::UnimplementedError(absl::StrCat(
+      DisplayPath(), " (a unix socket) moves its data through a host socketpair shared with the ",
+      "seed, which sandbox fork cannot copy yet"));
+}
+
 UnixSocket::~UnixSocket() {
   if (!key_.empty()) {
     std::lock_guard<std::mutex> l(g_names_mu);

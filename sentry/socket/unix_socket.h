@@ -73,6 +73,12 @@ class UnixSocket : public Socket {
   Result<struct stat> Stat() override;
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return fd_.load(); }
+  // Sandbox fork: refused, naming the socket. Its data moves through a host
+  // socketpair (or its listener's eventfd counts host socketpairs) that the
+  // seed shares; copying it needs the queued bytes, queued SCM_RIGHTS files
+  // and pending connections copied in the seed under the quiesce — reading
+  // them here would steal the paused seed's data. Not done yet.
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
   std::string DisplayPath() const override;
 
  private:

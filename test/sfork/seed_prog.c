@@ -19,15 +19,25 @@
 //              of an exited child, an inotify instance with an event queued,
 //              an epoll instance over those four (+ a fired EPOLLONESHOT
 //              registration of the timerfd's dup)  -> ok
+//              and a pty whose master has the replica's "hi" waiting, a
+//              netlink route socket with a RTM_GETLINK reply waiting
 //   chk        what they hold, consuming it: "ep=N tfd=T per=P sfd=SIG
-//              pid=R ino=MASK" (epoll_wait count first)
+//              pid=R ino=MASK pty=BYTES nl=TYPE" (epoll_wait count first)
+//   usock      a unix socketpair with "x" queued                 -> ok
+//   inet       an AF_INET UDP socket bound to 127.0.0.1         -> ok
+//   close      closes what usock and inet made                   -> ok
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
@@ -95,6 +105,24 @@ static void mfile(char* arg) {
 }
 
 static int tfd = -1, per = -1, sfd = -1, pfd = -1, ifd = -1, epfd = -1;
+static int ptm = -1, pts = -1, nl = -1, usv[2] = {-1, -1}, inet = -1;
+
+static int make_pty_and_netlink(void) {
+  ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK);
+  int unlock = 0, n = -1;
+  if (ptm < 0 || ioctl(ptm, TIOCSPTLCK, &unlock) != 0 || ioctl(ptm, TIOCGPTN, &n) != 0) return -1;
+  char name[32];
+  snprintf(name, sizeof(name), "/dev/pts/%d", n);
+  pts = open(name, O_RDWR | O_NOCTTY);
+  if (pts < 0 || write(pts, "hi", 2) != 2) return -2;
+  nl = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE);
+  struct {
+    struct nlmsghdr h;
+    struct rtgenmsg g;
+  } req = {{sizeof(req), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0}, {AF_UNSPEC}};
+  if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req)) return -3;
+  return 0;
+}
 
 static void objs(void) {
   tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
@@ -120,6 +148,12 @@ static void objs(void) {
   for (int i = 0; i < 4; ++i) {
     struct epoll_event e = {.events = EPOLLIN, .data.fd = fds[i]};
     epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &e);
+  }
+  int pn = make_pty_and_netlink();
+  if (pn != 0) {
+    char msg[64];
+    snprintf(msg, sizeof(msg), "pty/netlink failed (%d, errno %d)", pn, errno);
+    return reply(msg);
   }
   int dup_tfd = dup(tfd);
   struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = dup_tfd};
@@ -152,11 +186,24 @@ static void chk(void) {
   char ev[512];
   ssize_t n = read(ifd, ev, sizeof(ev));
   unsigned mask = n >= (ssize_t)sizeof(struct inotify_event) ? ((struct inotify_event*)ev)->mask : 0;
-  char msg[128];
-  snprintf(msg, sizeof(msg), "ep=%d tfd=%llu per=%s sfd=%d pid=%d ino=%#x", ep,
+  struct pollfd pp = {ptm, POLLIN, 0};
+  int pty_ready = poll(&pp, 1, 0);
+  ssize_t pty_n = read(ptm, ev, sizeof(ev));
+  struct pollfd np = {nl, POLLIN, 0};
+  int nl_ready = poll(&np, 1, 0);
+  char nlbuf[65536];
+  int nl_type = 0;
+  if (nl_ready == 1) {
+    ssize_t k = recv(nl, nlbuf, sizeof(nlbuf), 0);
+    if (k >= (ssize_t)sizeof(struct nlmsghdr)) nl_type = ((struct nlmsghdr*)nlbuf)->nlmsg_type;
+    while (recv(nl, nlbuf, sizeof(nlbuf), 0) > 0) {  // the rest of the dump
+    }
+  }
+  char msg[192];
+  snprintf(msg, sizeof(msg), "ep=%d tfd=%llu per=%s sfd=%d pid=%d ino=%#x pty=%d/%zd nl=%d", ep,
            (unsigned long long)ticks,
            cur.it_interval.tv_sec == 3600 && cur.it_value.tv_sec > 3000 ? "armed" : "lost", sig,
-           dead, mask);
+           dead, mask, pty_ready, pty_n, nl_type);
   reply(msg);
 }
 
@@ -225,6 +272,19 @@ int main(void) {
       objs();
     } else if (strcmp(line, "chk") == 0) {
       chk();
+    } else if (strcmp(line, "usock") == 0) {
+      if (socketpair(AF_UNIX, SOCK_STREAM, 0, usv) != 0 || write(usv[0], "x", 1) != 1) reply_err();
+      else reply("ok");
+    } else if (strcmp(line, "inet") == 0) {
+      struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+      inet = socket(AF_INET, SOCK_DGRAM, 0);
+      if (inet < 0 || bind(inet, (struct sockaddr*)&a, sizeof(a)) != 0) reply_err();
+      else reply("ok");
+    } else if (strcmp(line, "close") == 0) {
+      close(usv[0]);
+      close(usv[1]);
+      close(inet);
+      reply("ok");
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

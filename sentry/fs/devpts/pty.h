@@ -46,6 +46,13 @@ class Pty {
   const InodeRef& node() const { return node_; }
   void set_node(InodeRef n) { node_ = std::move(n); }
   int PollFd(bool master) const { return master ? master_ready_->fd() : replica_ready_->fd(); }
+  // Sandbox fork: both ends' readiness fds become the child's own (the
+  // buffers and termios are sentry memory). Either end's file calls it;
+  // twice is harmless.
+  Status AdoptInForkChild() {
+    SV_TRY(master_ready_->RecreateInForkChild());
+    return replica_ready_->RecreateInForkChild();
+  }
 
   Result<size_t> Read(Task& t, bool master, char* buf, size_t len, bool nonblock);
   Result<size_t> Write(Task& t, bool master, const char* buf, size_t len, bool nonblock);

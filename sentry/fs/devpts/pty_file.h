@@ -8,6 +8,7 @@
 #ifndef SEEDVISOR_SENTRY_FS_DEVPTS_PTY_FILE_H_
 #define SEEDVISOR_SENTRY_FS_DEVPTS_PTY_FILE_H_
 
+#include <cstring>
 #include <memory>
 
 #include "sentry/fs/devpts/pty.h"
@@ -25,6 +26,11 @@ class PtyMasterFile : public FileDescription {
   int PollFd() const override { return pty_->PollFd(true); }
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
+  absl::Status AdoptInForkChild(ForkFileContext&) override {
+    Status s = pty_->AdoptInForkChild();
+    if (s.ok()) return absl::OkStatus();
+    return absl::InternalError(DisplayPath() + ": a new readiness socketpair: " + strerror(s.error().value()));
+  }
 
  private:
   const std::shared_ptr<Pty> pty_;
@@ -43,6 +49,11 @@ class PtyReplicaFile : public FileDescription {
   int PollFd() const override { return pty_->PollFd(false); }
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
+  absl::Status AdoptInForkChild(ForkFileContext&) override {
+    Status s = pty_->AdoptInForkChild();
+    if (s.ok()) return absl::OkStatus();
+    return absl::InternalError(DisplayPath() + ": a new readiness socketpair: " + strerror(s.error().value()));
+  }
   Result<FileRef> Reopen(int flags) override;
 
  private:

@@ -1,5 +1,6 @@
 #include "sentry/fs/devpts/readiness.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,21 @@ void Readiness::Set(bool in, bool out) {
     }
   }
   out_ = out;
+}
+
+Status Readiness::RecreateInForkChild() {
+  SV_ASSIGN_OR_RETURN(auto fresh, Create());
+  if (dup3(fresh->poll_fd_, poll_fd_, O_CLOEXEC) < 0) return Errno(errno);
+  if (dup3(fresh->ctl_fd_, ctl_fd_, O_CLOEXEC) < 0) return Errno(errno);
+  // `fresh` closes its own numbers; ours are the new pair now, in its
+  // initial state: replay ours.
+  const bool in = in_, out = out_, hung_up = hung_up_;
+  in_ = false;
+  out_ = true;
+  hung_up_ = false;
+  Set(in, out);
+  if (hung_up) Hangup();
+  return {};
 }
 
 void Readiness::Hangup() {

@@ -32,6 +32,9 @@ class Readiness {
   void Set(bool in, bool out);
   // POLLHUP (and POLLIN) from now on.
   void Hangup();
+  // Sandbox fork: a new host socketpair of the child's on the same fd
+  // numbers, set to the same state (the seed keeps its own).
+  Status RecreateInForkChild();
 
  private:
   Readiness(int poll_fd, int ctl_fd) : poll_fd_(poll_fd), ctl_fd_(ctl_fd) {}
