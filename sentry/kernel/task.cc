@@ -81,9 +81,9 @@ Status Task::BlockOnFd(int host_fd, short events, const timespec* deadline) {
       if (n < 0 && errno != EINTR) return Errno(errno);
     }
     if (fds[0].revents & POLLIN) {
+      // One read takes the whole counter of an eventfd.
       uint64_t v;
-      while (read(wake_fd_, &v, sizeof(v)) > 0) {
-      }
+      (void)!read(wake_fd_, &v, sizeof(v));
       // Woken by Notify(): let the caller re-check its condition.
       if (SignalPending()) return Errno(kERESTARTSYS);
       return {};

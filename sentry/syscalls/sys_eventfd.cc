@@ -1,8 +1,8 @@
-// eventfd, eventfd2: a host eventfd behind an EventFdFile; counter,
-// EFD_SEMAPHORE and overflow rules are the host kernel's.
+// eventfd, eventfd2: an EventFdFile (sentry memory); counter,
+// EFD_SEMAPHORE and overflow rules in sentry/fs/eventfd.
 #include <sys/eventfd.h>
 
-#include "sentry/fs/anon/hostfd_file.h"
+#include "sentry/fs/eventfd/eventfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -15,9 +15,8 @@ namespace {
 
 SyscallReturn DoEventfd(Task& t, unsigned initval, int flags) {
   if (flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) return Errno(EINVAL);
-  int hfd = eventfd(initval, EFD_NONBLOCK | EFD_CLOEXEC | (flags & EFD_SEMAPHORE));
-  if (hfd < 0) return Errno(errno);
-  auto f = std::make_shared<EventFdFile>(O_RDWR | (flags & EFD_NONBLOCK), hfd);
+  auto f = std::make_shared<EventFdFile>(O_RDWR | (flags & EFD_NONBLOCK), initval,
+                                         (flags & EFD_SEMAPHORE) != 0);
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & EFD_CLOEXEC, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
 }

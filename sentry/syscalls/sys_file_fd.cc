@@ -75,10 +75,11 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_SETPIPE_SZ: {
       auto* p = dynamic_cast<PipeFile*>(f.get());
       if (!p) return Errno(EBADF);
-      int r = cmd == F_GETPIPE_SZ ? fcntl(p->host_fd(), F_GETPIPE_SZ)
-                                  : fcntl(p->host_fd(), F_SETPIPE_SZ, a.Int(2));
-      if (r < 0) return Errno(errno);
-      return static_cast<uint64_t>(r);
+      if (cmd == F_GETPIPE_SZ) return p->pipe().Capacity();
+      // pipe_fcntl() takes the size as an unsigned int.
+      SV_ASSIGN_OR_RETURN(size_t sz, p->pipe().SetCapacity(a.Uint(2),
+                                                           t.creds().HasCap(CAP_SYS_RESOURCE)));
+      return sz;
     }
     case F_GETLK:
     case F_SETLK:

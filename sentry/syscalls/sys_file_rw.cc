@@ -64,13 +64,12 @@ Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t 
   len = std::min(len, kMaxRw);
   // Files without a host poll fd (regular files, /dev/zero) never block, so
   // a big read is done in chunks; pipes and terminals get one read.
-  bool chunked = f.PollFd() < 0;
+  bool chunked = !f.IsStream();
   if (!chunked && len > 0) {
     // A stream read consumes its data, so check the destination first:
     // Linux's pipe_read() fails with EFAULT and leaves the data in the pipe.
-    int avail = 0;
-    if (ioctl(f.PollFd(), FIONREAD, &avail) != 0 || avail <= 0) avail = 1;
-    if (!t.mm().Accessible(buf, std::min<uint64_t>(len, static_cast<uint64_t>(avail)), PROT_WRITE)) {
+    size_t avail = std::max<size_t>(f.BytesReadable(), 1);
+    if (!t.mm().Accessible(buf, std::min<uint64_t>(len, avail), PROT_WRITE)) {
       return Errno(EFAULT);
     }
   }
@@ -167,7 +166,7 @@ SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
     total += n;
     if (n < v.iov_len) break;
     // A pipe read that returned data must not block for the next iovec.
-    if (f->PollFd() >= 0 && total > 0) break;
+    if (f->IsStream() && total > 0) break;
   }
   return total;
 }
@@ -299,7 +298,7 @@ SyscallReturn SysSyncFs(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysFadvise64(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
-  if (f->PollFd() >= 0) {
+  if (f->IsStream()) {
     struct stat st;
     auto s = f->Stat();
     if (s.ok()) st = *s;

@@ -1,8 +1,8 @@
 // splice and copy_file_range, done as a copy through a sentry buffer (the
 // files may have no host fd at all). Data and offsets behave as Linux's; the
-// zero-copy is what is missing. tee(2) is the host's tee between the two
-// host pipes (nothing else can copy without consuming); vmsplice(2) copies
-// like writev/readv (no page gifting).
+// zero-copy is what is missing. tee(2) copies what the input pipe holds
+// into the output pipe without consuming it; vmsplice(2) copies like
+// writev/readv (no page gifting).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -68,12 +68,8 @@ Result<int64_t> OffsetArg(Task& t, UserAddr a) {
   return off;
 }
 
-// The host poll events of `fd` now.
-short HostRevents(int fd, short events) {
-  pollfd p{fd, events, 0};
-  if (poll(&p, 1, 0) < 0) return 0;
-  return p.revents;
-}
+// Waits until `p` has room (or no reader: the write then fails with EPIPE).
+Status WaitWritable(Task& t, Pipe& p) { return p.WaitWritable(t); }
 
 }  // namespace
 
@@ -87,27 +83,23 @@ SyscallReturn SysTee(Task& t, const SyscallArgs& a) {
   auto* op = dynamic_cast<PipeFile*>(out.get());
   // tee(2): two different pipes.
   if (!ip || !op) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(struct stat ist, in->Stat());
-  SV_ASSIGN_OR_RETURN(struct stat ost, out->Stat());
-  if (ist.st_ino == ost.st_ino) return Errno(EINVAL);
+  if (&ip->pipe() == &op->pipe()) return Errno(EINVAL);
   size_t len = std::min(a.Size(2), kMaxRw);
   if (len == 0) return 0;
   // do_tee(): O_NONBLOCK on either file counts as SPLICE_F_NONBLOCK.
   bool nonblock = (flags & SPLICE_F_NONBLOCK) || in->nonblocking() || out->nonblocking();
+  std::vector<char> buf(std::min({len, ip->pipe().Capacity(), size_t{1} << 20}));
   for (;;) {
-    ssize_t n = tee(ip->host_fd(), op->host_fd(), len, SPLICE_F_NONBLOCK);
-    if (n >= 0) return static_cast<uint64_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);  // EPIPE: the dispatcher sends SIGPIPE
-    if (nonblock) return Errno(EAGAIN);
-    // Wait for data in the input (ipipe_prep()), then for room in the output.
-    short in_ev = HostRevents(ip->host_fd(), POLLIN);
-    if (!(in_ev & POLLIN)) {
-      if (in_ev & POLLHUP) return 0;  // empty with no writer left
-      SV_TRY(t.BlockOnFd(ip->host_fd(), POLLIN));
-    } else {
-      SV_TRY(t.BlockOnFd(op->host_fd(), POLLOUT));
+    // Wait for data in the input (ipipe_prep()), then for room in the
+    // output (opipe_prep()); what fits is copied, nothing is consumed.
+    SV_ASSIGN_OR_RETURN(size_t n, ip->pipe().Peek(t, buf.data(), buf.size(), nonblock));
+    if (n == 0) return 0;  // empty with no writer left
+    Result<size_t> m = op->pipe().Write(t, buf.data(), n, /*nonblock=*/true, /*packet=*/false);
+    if (m.ok() || m.error() != Errno(EAGAIN) || nonblock) {
+      SV_ASSIGN_OR_RETURN(size_t w, m);  // EPIPE: the dispatcher sends SIGPIPE
+      return w;
     }
+    SV_TRY(WaitWritable(t, op->pipe()));
   }
 }
 
@@ -119,19 +111,19 @@ SyscallReturn SysVmsplice(Task& t, const SyscallArgs& a) {
   if (!p) return Errno(EBADF);  // vmsplice(2): fd must be a pipe
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, a.Addr(1), static_cast<int>(a.Ulong(2))));
   bool nonblock = (flags & SPLICE_F_NONBLOCK) || f->nonblocking();
-  const int hfd = p->host_fd();
   if (f->writable()) {
     // Into the pipe: the user pages' bytes, as writev(2); it waits for room
     // once and then queues what fits (vmsplice_to_pipe()).
     SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
     if (data.empty()) return 0;
     for (;;) {
-      ssize_t n = write(hfd, data.data(), data.size());
-      if (n >= 0) return static_cast<uint64_t>(n);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return Errno(errno);
-      if (nonblock) return Errno(EAGAIN);
-      SV_TRY(t.BlockOnFd(hfd, POLLOUT));
+      Result<size_t> n = p->pipe().Write(t, data.data(), data.size(), /*nonblock=*/true,
+                                         (f->flags() & O_DIRECT) != 0);
+      if (n.ok() || n.error() != Errno(EAGAIN) || nonblock) {
+        SV_ASSIGN_OR_RETURN(size_t w, n);
+        return w;
+      }
+      SV_TRY(WaitWritable(t, p->pipe()));
     }
   }
   if (!f->readable()) return Errno(EBADF);
@@ -141,19 +133,11 @@ SyscallReturn SysVmsplice(Task& t, const SyscallArgs& a) {
   total = std::min(total, kMaxRw);
   if (total == 0) return 0;
   std::vector<char> buf(std::min(total, size_t{1} << 20));
-  ssize_t n;
-  for (;;) {
-    n = read(hfd, buf.data(), buf.size());
-    if (n >= 0) break;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);
-    if (nonblock) return Errno(EAGAIN);
-    SV_TRY(t.BlockOnFd(hfd, POLLIN));
-  }
+  SV_ASSIGN_OR_RETURN(size_t n, p->pipe().Read(t, buf.data(), buf.size(), nonblock));
   size_t done = 0;
   for (auto& v : iov) {
-    if (done == static_cast<size_t>(n)) break;
-    size_t c = std::min(v.iov_len, static_cast<size_t>(n) - done);
+    if (done == n) break;
+    size_t c = std::min(v.iov_len, n - done);
     SV_TRY(t.CopyOut(UserAddr(reinterpret_cast<uint64_t>(v.iov_base)), buf.data() + done, c));
     done += c;
   }
@@ -181,14 +165,8 @@ SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
   if (flags & SPLICE_F_NONBLOCK) {
     // splice(2): the pipe operations do not block; an empty input pipe
     // (with a writer left) or a full output pipe is EAGAIN.
-    if (in_pipe) {
-      short ev = HostRevents(static_cast<PipeFile&>(*in).host_fd(), POLLIN);
-      if (!(ev & (POLLIN | POLLHUP))) return Errno(EAGAIN);
-    }
-    if (out_pipe) {
-      short ev = HostRevents(static_cast<PipeFile&>(*out).host_fd(), POLLOUT);
-      if (!(ev & (POLLOUT | POLLERR))) return Errno(EAGAIN);
-    }
+    if (in_pipe && !static_cast<PipeFile&>(*in).pipe().ReadableNow()) return Errno(EAGAIN);
+    if (out_pipe && !static_cast<PipeFile&>(*out).pipe().WritableNow()) return Errno(EAGAIN);
   }
   SV_ASSIGN_OR_RETURN(size_t n, Copy(t, *in, &in_off, *out, &out_off, count));
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), in_off));

@@ -297,7 +297,7 @@ constexpr SyscallEntry kTable[] = {
     {273, "set_robust_list", SysSetRobustList, Support::kFull, "pu", ""},
     {274, "get_robust_list", SysGetRobustList, Support::kFull, "ipp", ""},
     {275, "splice", SysSplice, Support::kPartial, "ipipux", "copies through the sentry"},
-    {276, "tee", SysTee, Support::kFull, "iiux", "the host's tee(2) between the host pipes"},
+    {276, "tee", SysTee, Support::kFull, "iiux", "copies what the input pipe holds, without consuming it"},
     {277, "sync_file_range", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {278, "vmsplice", SysVmsplice, Support::kPartial, "ipux",
      "copies like writev/readv: SPLICE_F_GIFT gifts nothing"},

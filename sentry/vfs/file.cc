@@ -1,5 +1,7 @@
 #include "sentry/vfs/file.h"
 
+#include <sys/ioctl.h>
+
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/vfs/inode.h"
 
@@ -78,6 +80,13 @@ Result<long> FileDescription::Ioctl(Task&, unsigned long, UserAddr) { return Err
 Status FileDescription::Truncate(int64_t) { return Errno(EINVAL); }
 Status FileDescription::Sync() { return Errno(EINVAL); }
 Result<int> FileDescription::MappableFd() { return Errno(ENODEV); }
+
+size_t FileDescription::BytesReadable() const {
+  int fd = PollFd();
+  int n = 0;
+  if (fd < 0 || ioctl(fd, FIONREAD, &n) != 0 || n < 0) return 0;
+  return static_cast<size_t>(n);
+}
 Result<std::shared_ptr<FileDescription>> FileDescription::Reopen(int) { return Errno(ENXIO); }
 
 std::string FileDescription::DisplayPath() const {

@@ -89,7 +89,22 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // stdio). ENXIO by default, as Linux answers for sockets.
   virtual Result<std::shared_ptr<FileDescription>> Reopen(int flags);
   // A host fd whose poll readiness is this file's, or -1 if always ready.
+  // Files whose state lives in the sentry (pipes, eventfds, ptys) may make
+  // it on the first call: call it only to poll.
   virtual int PollFd() const { return -1; }
+  // True for files whose reads return what is there and may block (pipes,
+  // sockets, terminals, eventfds): one read(2) is one Read, never chunked.
+  virtual bool IsStream() const { return PollFd() >= 0; }
+  // What FIONREAD says for a stream (0 if unknown): how much a read can
+  // take now.
+  virtual size_t BytesReadable() const;
+  // Sandbox fork: the child sentry calls this once for every live file
+  // description, single-threaded, before any guest task runs, so that a
+  // file replaces the host fds it must not share with the parent sandbox
+  // (a readiness fd whose state the parent would keep changing). The state
+  // itself is sentry memory and was copied by the fork. Nothing to do by
+  // default: passthrough files share their host file on purpose.
+  virtual Status RecreateHostState() { return {}; }
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
   virtual std::string DisplayPath() const;
 

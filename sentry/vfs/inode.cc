@@ -69,6 +69,14 @@ bool TaskParkInterrupted(Task& t) {
   return g_hooks.park_interrupted != nullptr && g_hooks.park_interrupted(t);
 }
 
+void TaskNotify(Task& t) {
+  if (g_hooks.notify) g_hooks.notify(t);
+}
+
+void TaskSendSigpipe(Task& t) {
+  if (g_hooks.send_sigpipe) g_hooks.send_sigpipe(t);
+}
+
 // ---------------------------------------------------------------- Inode
 
 Inode::~Inode() = default;

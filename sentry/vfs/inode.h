@@ -232,6 +232,8 @@ struct TaskHooks {
   Status (*copy_in)(Task&, UserAddr, void*, size_t) = nullptr;
   Status (*block_on_fd)(Task&, int, short, const timespec*) = nullptr;
   bool (*park_interrupted)(Task&) = nullptr;
+  void (*notify)(Task&) = nullptr;
+  void (*send_sigpipe)(Task&) = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
@@ -239,6 +241,12 @@ Status TaskCopyIn(Task& t, UserAddr addr, void* dst, size_t len);
 Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadline = nullptr);
 // Task::ParkInterrupted: the block ended for a sandbox quiesce, not a signal.
 bool TaskParkInterrupted(Task& t);
+// Task::Notify(): wakes `t` from a Block()/BlockOnFd(); any thread.
+void TaskNotify(Task& t);
+// Queues SIGPIPE for `t`, for a write that returns a partial count after
+// the last reader went (pipe_write()); EPIPE itself gets its SIGPIPE from
+// the syscall dispatcher.
+void TaskSendSigpipe(Task& t);
 
 }  // namespace seedvisor::sentry
 

@@ -22,6 +22,14 @@ void InstallKernelHooks() {
     return t.BlockOnFd(fd, ev, deadline);
   };
   h.park_interrupted = [](Task& t) { return t.ParkInterrupted(); };
+  h.notify = [](Task& t) { t.Notify(); };
+  h.send_sigpipe = [](Task& t) {
+    siginfo_t info{};
+    info.si_signo = SIGPIPE;
+    info.si_code = SI_USER;
+    absl::MutexLock l(&t.kernel().mu());
+    t.kernel().SendTaskSignal(t, info).ok();
+  };
   InstallTaskHooks(h);
 }
 

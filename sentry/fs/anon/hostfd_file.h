@@ -1,12 +1,14 @@
 // HostFdFile: a file whose state and readiness live in one host fd the
-// sentry owns (eventfd, timerfd, epoll instances, sockets).
+// sentry owns (timerfd, epoll instances, sockets). After a sandbox fork the
+// child shares that host object with its parent: each user is a candidate
+// to move into sentry memory (as pipes and eventfds did).
 //
 // The host fd is O_NONBLOCK; a blocking guest read or write waits in
 // TaskBlockOnFd so a signal interrupts it, and PollFd() hands the fd to
 // poll/select/epoll, so readiness is exactly the host kernel's.
 //
-//   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-//   FileRef f = std::make_shared<HostFdFile>(O_RDWR, efd, "anon_inode:[eventfd]");
+//   int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+//   FileRef f = std::make_shared<HostFdFile>(O_RDWR, tfd, "anon_inode:[timerfd]");
 #ifndef SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
 #define SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
 
@@ -69,12 +71,8 @@ class HostFdFile : public FileDescription {
   const std::string display_;
 };
 
-// The typed flavours, so that timerfd_settime(2) on an eventfd fails with
-// EINVAL and epoll_ctl(2) can tell an epoll instance.
-class EventFdFile : public HostFdFile {
- public:
-  EventFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[eventfd]") {}
-};
+// The typed flavour, so that timerfd_settime(2) on another file fails with
+// EINVAL.
 class TimerFdFile : public HostFdFile {
  public:
   TimerFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[timerfd]") {}

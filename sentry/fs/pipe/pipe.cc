@@ -5,82 +5,473 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
+#include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/log.h"
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
 
 namespace {
-std::atomic<uint64_t> g_next_pipe_ino{0x10000};
-}  // namespace
 
-Result<std::pair<FileRef, FileRef>> NewPipe(int flags) {
-  if (flags & ~(O_NONBLOCK | O_DIRECT | O_CLOEXEC)) return Errno(EINVAL);
-  int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC | (flags & O_DIRECT)) != 0) return Errno(errno);
-  uint64_t ino = g_next_pipe_ino.fetch_add(1);
-  int f = flags & (O_NONBLOCK | O_DIRECT);
-  FileRef r = std::make_shared<PipeFile>(O_RDONLY | f, fds[0], ino);
-  FileRef w = std::make_shared<PipeFile>(O_WRONLY | f, fds[1], ino);
-  return std::make_pair(std::move(r), std::move(w));
+std::atomic<uint64_t> g_next_pipe_ino{0x10000};
+
+// The mirror's capacity in slots: room for "empty", "some" and "full" with
+// a spare slot so that a write's edge never has to empty it first.
+constexpr size_t kMirrorSlots = 4;
+constexpr size_t kMirrorMaxBytes = 16 * kPipePageSize;
+
+bool CanRead(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
+bool CanWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
+
+// Another host file of the same host pipe as `fd`, in `accmode` (an
+// anonymous pipe reopened by its /proc link: fifo_open() never blocks or
+// fails with ENXIO for those).
+int ReopenHost(int fd, int accmode) {
+  std::string path = absl::StrCat("/proc/self/fd/", fd);
+  return open(path.c_str(), accmode | O_NONBLOCK | O_CLOEXEC);
 }
 
-PipeFile::PipeFile(int flags, int host_fd, uint64_t ino, std::shared_ptr<Dentry> d)
-    : FileDescription(flags, std::move(d)), fd_(host_fd), ino_(ino) {}
+}  // namespace
 
-PipeFile::~PipeFile() { close(fd_); }
+// ------------------------------------------------------------------ Pipe
+
+Pipe::Pipe(uint64_t ino) : ino_(ino) {}
+
+Pipe::~Pipe() {
+  std::lock_guard l(mu_);
+  DropMirrorLocked();
+}
+
+size_t Pipe::BytesLocked() const {
+  size_t n = 0;
+  for (const Buffer& b : bufs_) n += b.len;
+  return n;
+}
+
+size_t Pipe::BytesHeld() {
+  std::lock_guard l(mu_);
+  return BytesLocked();
+}
+
+size_t Pipe::Capacity() {
+  std::lock_guard l(mu_);
+  return max_slots_ * kPipePageSize;
+}
+
+std::unique_ptr<char[]> Pipe::NewPage() {
+  if (!spare_.empty()) {
+    auto p = std::move(spare_.back());
+    spare_.pop_back();
+    return p;
+  }
+  return std::unique_ptr<char[]>(new char[kPipePageSize]);
+}
+
+void Pipe::FreePage(std::unique_ptr<char[]> page) {
+  // Like pipe->tmp_page: a page or two kept for the next write.
+  if (spare_.size() < 2) spare_.push_back(std::move(page));
+}
+
+Result<size_t> Pipe::Read(Task& t, char* buf, size_t len, bool nonblock) {
+  if (len == 0) return size_t{0};
+  std::unique_lock l(mu_);
+  size_t ret = 0;
+  size_t total = len;
+  for (;;) {
+    if (!bufs_.empty()) {
+      Buffer& b = bufs_.front();
+      size_t chars = std::min<size_t>(b.len, total);
+      std::memcpy(buf + ret, b.page.get() + b.offset, chars);
+      ret += chars;
+      b.offset += static_cast<uint32_t>(chars);
+      b.len -= static_cast<uint32_t>(chars);
+      // A packet is read whole or its rest is dropped; it ends the read.
+      if (b.packet) {
+        total = chars;
+        b.len = 0;
+      }
+      if (b.len == 0) {
+        FreePage(std::move(b.page));
+        bufs_.pop_front();
+      }
+      total -= chars;
+      if (total == 0) break;
+      if (!bufs_.empty()) continue;
+    }
+    if (writers_ == 0 || ret > 0) break;
+    if (nonblock) return Errno(EAGAIN);
+    SV_TRY(WaitOn(rd_wait_, t, l));
+  }
+  if (ret > 0) ChangedLocked(/*wrote=*/false, /*read=*/true);
+  return ret;
+}
+
+Result<size_t> Pipe::Write(Task& t, const char* buf, size_t len, bool nonblock, bool packet) {
+  if (len == 0) return size_t{0};
+  std::unique_lock l(mu_);
+  if (readers_ == 0) return Errno(EPIPE);  // the dispatcher sends SIGPIPE
+  size_t ret = 0;
+  // The sub-page remainder goes into the last buffer if it fits whole
+  // there (and that one is no packet), so a write of at most PIPE_BUF
+  // bytes is never split.
+  size_t chars = len & (kPipePageSize - 1);
+  if (chars != 0 && !bufs_.empty()) {
+    Buffer& b = bufs_.back();
+    if (!b.packet && b.offset + b.len + chars <= kPipePageSize) {
+      std::memcpy(b.page.get() + b.offset + b.len, buf, chars);
+      b.len += static_cast<uint32_t>(chars);
+      ret = chars;
+    }
+  }
+  size_t announced = 0;  // bytes readers have been told about
+  while (ret < len) {
+    if (readers_ == 0) {
+      // The last reader went while we waited: what was written counts,
+      // with SIGPIPE all the same (pipe_write()).
+      if (ret == 0) return Errno(EPIPE);
+      TaskSendSigpipe(t);
+      break;
+    }
+    if (!FullLocked()) {
+      size_t n = std::min(kPipePageSize, len - ret);
+      Buffer nb;
+      nb.page = NewPage();
+      std::memcpy(nb.page.get(), buf + ret, n);
+      nb.len = static_cast<uint32_t>(n);
+      nb.packet = packet;
+      bufs_.push_back(std::move(nb));
+      ret += n;
+      continue;
+    }
+    if (nonblock) {
+      if (ret == 0) return Errno(EAGAIN);
+      break;
+    }
+    if (ret > announced) {
+      ChangedLocked(/*wrote=*/true, /*read=*/false);
+      announced = ret;
+    }
+    Status s = WaitOn(wr_wait_, t, l);
+    if (!s.ok()) {
+      if (ret == 0) return s.error();
+      break;  // a signal: the count so far
+    }
+  }
+  if (ret > 0) ChangedLocked(/*wrote=*/true, /*read=*/false);
+  return ret;
+}
+
+Result<size_t> Pipe::Peek(Task& t, char* buf, size_t len, bool nonblock) {
+  if (len == 0) return size_t{0};
+  std::unique_lock l(mu_);
+  while (bufs_.empty()) {
+    if (writers_ == 0) return size_t{0};
+    if (nonblock) return Errno(EAGAIN);
+    SV_TRY(WaitOn(rd_wait_, t, l));
+  }
+  size_t ret = 0;
+  for (const Buffer& b : bufs_) {
+    size_t n = std::min<size_t>(b.len, len - ret);
+    std::memcpy(buf + ret, b.page.get() + b.offset, n);
+    ret += n;
+    if (ret == len) break;
+  }
+  return ret;
+}
+
+bool Pipe::ReadableNow() {
+  std::lock_guard l(mu_);
+  return !bufs_.empty() || writers_ == 0;
+}
+
+bool Pipe::WritableNow() {
+  std::lock_guard l(mu_);
+  return !FullLocked() || readers_ == 0;
+}
+
+Status Pipe::WaitReadable(Task& t) {
+  std::unique_lock l(mu_);
+  while (bufs_.empty() && writers_ > 0) SV_TRY(WaitOn(rd_wait_, t, l));
+  return {};
+}
+
+Status Pipe::WaitWritable(Task& t) {
+  std::unique_lock l(mu_);
+  while (FullLocked() && readers_ > 0) SV_TRY(WaitOn(wr_wait_, t, l));
+  return {};
+}
+
+Result<size_t> Pipe::SetCapacity(uint64_t size, bool privileged) {
+  // round_pipe_size(): a power of two pages, at least one, at most 2 GiB.
+  if (size > (uint64_t{1} << 31)) return Errno(EINVAL);
+  uint64_t rounded = size < kPipePageSize ? kPipePageSize : std::bit_ceil(size);
+  size_t slots = rounded / kPipePageSize;
+  std::lock_guard l(mu_);
+  // pipe_set_size(): growing past pipe-max-size needs CAP_SYS_RESOURCE;
+  // pipe_resize_ring(): never below what the pipe holds.
+  if (slots > max_slots_ && rounded > kPipeMaxSize && !privileged) return Errno(EPERM);
+  if (slots < bufs_.size()) return Errno(EBUSY);
+  max_slots_ = slots;
+  ChangedLocked(/*wrote=*/false, /*read=*/true);
+  return max_slots_ * kPipePageSize;
+}
+
+void Pipe::ChangedLocked(bool wrote, bool read) {
+  if (wrote) rd_wait_.NotifyAll();
+  if (read) wr_wait_.NotifyAll();
+  SyncMirrorLocked(wrote);
+}
+
+// ------------------------------------------------------------------ ends
+
+void Pipe::Attach(PipeFile* f) {
+  std::lock_guard l(mu_);
+  files_.push_back(f);
+  int fl = f->flags();
+  if (CanRead(fl)) ++readers_;
+  if (CanWrite(fl)) {
+    ++writers_;
+    // A writer came: no reader's POLLHUP is suppressed any more.
+    for (PipeFile* o : files_) o->suppress_hup_ = false;
+  }
+  if (mirror_) {
+    for (PipeFile* o : files_) {
+      if (o != f && o->mirror_fd_ >= 0) {
+        f->mirror_fd_ = ReopenHost(o->mirror_fd_, fl & O_ACCMODE);
+        break;
+      }
+    }
+    if (CanWrite(fl) && mirror_placeholder_ >= 0) {
+      close(mirror_placeholder_);
+      mirror_placeholder_ = -1;
+    }
+  }
+  if (CanRead(fl)) wr_wait_.NotifyAll();
+  if (CanWrite(fl)) rd_wait_.NotifyAll();
+}
+
+void Pipe::Detach(PipeFile* f) {
+  std::lock_guard l(mu_);
+  std::erase(files_, f);
+  int fl = f->flags();
+  if (f->mirror_fd_ >= 0) {
+    close(f->mirror_fd_);
+    f->mirror_fd_ = -1;
+  }
+  if (CanRead(fl) && --readers_ == 0) wr_wait_.NotifyAll();  // EPIPE
+  if (CanWrite(fl) && --writers_ == 0) rd_wait_.NotifyAll();  // EOF
+  if (mirror_placeholder_ >= 0 &&
+      std::none_of(files_.begin(), files_.end(), [](PipeFile* o) { return o->suppress_hup_; })) {
+    close(mirror_placeholder_);
+    mirror_placeholder_ = -1;
+  }
+  if (files_.empty()) {
+    // The last end went (free_pipe_info()): a FIFO starts empty next time.
+    DropMirrorLocked();
+    bufs_.clear();
+  }
+}
+
+// ------------------------------------------------------------------ mirror
+//
+// The mirror is a host pipe of kMirrorSlots page slots. The sentry writes
+// zeros into it and reads them back (through any end's host fd of the right
+// mode) so that it holds no slot when the guest pipe is empty, all slots
+// when the guest pipe is full, and some in between. `mirror_bufs_` tracks
+// the bytes in each of its slots by the same merge rules as Pipe::Write.
+
+int Pipe::PollFdFor(PipeFile* f) {
+  std::lock_guard l(mu_);
+  EnsureMirrorLocked();
+  return f->mirror_fd_;
+}
+
+void Pipe::EnsureMirrorLocked() {
+  if (mirror_) return;
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+    Log::Warning("pipe readiness: pipe2: %s", strerror(errno));
+    return;
+  }
+  int sz = fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(kMirrorSlots * kPipePageSize));
+  if (sz < 0) sz = fcntl(p[1], F_GETPIPE_SZ);
+  if (sz < static_cast<int>(2 * kPipePageSize) || sz > static_cast<int>(kMirrorMaxBytes)) {
+    Log::Warning("pipe readiness: unusable host pipe size %d", sz);
+    close(p[0]);
+    close(p[1]);
+    return;
+  }
+  mirror_ = true;
+  mirror_slots_ = static_cast<size_t>(sz) / kPipePageSize;
+  mirror_bufs_.clear();
+  for (PipeFile* f : files_) f->mirror_fd_ = ReopenHost(p[0], f->flags() & O_ACCMODE);
+  // Fill it while pipe2's own ends still count as a reader and a writer.
+  SyncMirrorLocked(/*edge=*/false, p[0], p[1]);
+  if (writers_ == 0 &&
+      std::any_of(files_.begin(), files_.end(), [](PipeFile* o) { return o->suppress_hup_; })) {
+    mirror_placeholder_ = ReopenHost(p[0], O_WRONLY);
+  }
+  close(p[0]);
+  close(p[1]);
+}
+
+void Pipe::DropMirrorLocked() {
+  for (PipeFile* f : files_) {
+    if (f->mirror_fd_ >= 0) close(f->mirror_fd_);
+    f->mirror_fd_ = -1;
+  }
+  if (mirror_placeholder_ >= 0) close(mirror_placeholder_);
+  mirror_placeholder_ = -1;
+  mirror_ = false;
+  mirror_bufs_.clear();
+}
+
+int Pipe::MirrorFdLocked(bool want_write) const {
+  for (PipeFile* f : files_) {
+    if (f->mirror_fd_ < 0) continue;
+    int fl = f->flags();
+    if (want_write ? CanWrite(fl) : CanRead(fl)) return f->mirror_fd_;
+  }
+  return want_write ? mirror_placeholder_ : -1;
+}
+
+bool Pipe::MirrorWrite(int fd, size_t n) {
+  static const char kZeros[kMirrorMaxBytes] = {};
+  if (fd < 0 || n > sizeof(kZeros)) return false;
+  ssize_t w = write(fd, kZeros, n);
+  if (w != static_cast<ssize_t>(n)) {
+    Log::Warning("pipe readiness: short write %d of %d", w, n);
+    return false;
+  }
+  // pipe_write()'s rules: the sub-page remainder merges, then new slots.
+  size_t chars = n & (kPipePageSize - 1);
+  if (chars != 0 && !mirror_bufs_.empty() && mirror_bufs_.back() + chars <= kPipePageSize) {
+    mirror_bufs_.back() += static_cast<uint32_t>(chars);
+    n -= chars;
+  }
+  while (n > 0) {
+    size_t k = std::min(n, kPipePageSize);
+    mirror_bufs_.push_back(static_cast<uint32_t>(k));
+    n -= k;
+  }
+  return true;
+}
+
+bool Pipe::MirrorRead(int fd, size_t n) {
+  thread_local char scratch[kMirrorMaxBytes];
+  if (fd < 0 || n > sizeof(scratch)) return false;
+  ssize_t r = read(fd, scratch, n);
+  if (r != static_cast<ssize_t>(n)) {
+    Log::Warning("pipe readiness: short read %d of %d", r, n);
+    return false;
+  }
+  while (n > 0 && !mirror_bufs_.empty()) {
+    size_t k = std::min<size_t>(n, mirror_bufs_.front());
+    mirror_bufs_.front() -= static_cast<uint32_t>(k);
+    if (mirror_bufs_.front() == 0) mirror_bufs_.pop_front();
+    n -= k;
+  }
+  return true;
+}
+
+void Pipe::SyncMirrorLocked(bool edge, int rfd, int wfd) {
+  if (!mirror_) return;
+  if (rfd < 0) rfd = MirrorFdLocked(false);
+  if (wfd < 0) wfd = MirrorFdLocked(true);
+  const size_t cap = mirror_slots_;
+  size_t held = mirror_bufs_.size();
+  if (bufs_.empty()) {
+    // POLLIN off. (With no reader left nobody can see it: skip.)
+    if (held > 0) {
+      size_t bytes = 0;
+      for (uint32_t b : mirror_bufs_) bytes += b;
+      MirrorRead(rfd, bytes);
+    }
+    return;
+  }
+  if (FullLocked()) {
+    // POLLOUT off: every slot taken. No new edge if it already was full.
+    if (held < cap) MirrorWrite(wfd, (cap - held) * kPipePageSize);
+    return;
+  }
+  // Some data and some room: POLLIN and POLLOUT both on.
+  if (held == 0) {
+    MirrorWrite(wfd, 1);
+    return;
+  }
+  if (held >= cap) {
+    MirrorRead(rfd, mirror_bufs_.front());
+  } else if (!edge) {
+    return;
+  }
+  if (!edge) return;
+  // A new EPOLLIN edge for a write that kept the pipe readable: one more
+  // byte, merged into the last slot or into a new one, never the last free
+  // slot (that would drop POLLOUT).
+  if (mirror_bufs_.back() < kPipePageSize || mirror_bufs_.size() + 1 < cap) {
+    MirrorWrite(wfd, 1);
+  } else if (mirror_bufs_.size() >= 2) {
+    MirrorRead(rfd, mirror_bufs_.front());
+    MirrorWrite(wfd, 1);
+  }
+}
+
+Status Pipe::RecreateHostState() {
+  std::lock_guard l(mu_);
+  // Called once per end; the first call of a round rebuilds the mirror for
+  // every end (the host fds the fork copied are the parent's mirror).
+  if (recreate_pending_ == 0) {
+    bool had = mirror_;
+    for (PipeFile* f : files_) {
+      if (f->mirror_fd_ >= 0) close(f->mirror_fd_);
+      f->mirror_fd_ = -1;
+    }
+    if (mirror_placeholder_ >= 0) close(mirror_placeholder_);
+    mirror_placeholder_ = -1;
+    mirror_ = false;
+    mirror_bufs_.clear();
+    if (had) EnsureMirrorLocked();
+    if (had && !mirror_) return Errno(EMFILE);
+    recreate_pending_ = files_.size();
+  }
+  if (recreate_pending_ > 0) --recreate_pending_;
+  return {};
+}
+
+// ------------------------------------------------------------------ PipeFile
+
+PipeFile::PipeFile(int flags, std::shared_ptr<Pipe> pipe, std::shared_ptr<Dentry> d,
+                   bool suppress_hup)
+    : FileDescription(flags, std::move(d)), pipe_(std::move(pipe)), suppress_hup_(suppress_hup) {
+  pipe_->Attach(this);
+}
+
+PipeFile::~PipeFile() { pipe_->Detach(this); }
 
 Result<size_t> PipeFile::Read(Task& t, char* buf, size_t len) {
-  for (;;) {
-    ssize_t n = read(fd_, buf, len);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);
-    if (nonblocking()) return Errno(EAGAIN);
-    SV_TRY(TaskBlockOnFd(t, fd_, POLLIN));
-  }
+  return pipe_->Read(t, buf, len, nonblocking());
 }
 
 Result<size_t> PipeFile::Write(Task& t, const char* buf, size_t len) {
-  // pipe_write(): a blocking write returns only when everything is written,
-  // or early (with the count so far) when a signal arrives.
-  size_t done = 0;
-  while (done < len || len == 0) {
-    ssize_t n = write(fd_, buf + done, len - done);
-    if (n >= 0) {
-      done += static_cast<size_t>(n);
-      if (len == 0) break;
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      if (done > 0) return done;
-      return Errno(errno);  // EPIPE: the dispatcher sends SIGPIPE
-    }
-    if (nonblocking()) {
-      if (done > 0) return done;
-      return Errno(EAGAIN);
-    }
-    Status s = TaskBlockOnFd(t, fd_, POLLOUT);
-    if (!s.ok()) {
-      if (done > 0) return done;
-      return s.error();
-    }
-  }
-  return done;
+  return pipe_->Write(t, buf, len, nonblocking(), (flags() & O_DIRECT) != 0);
 }
 
+int PipeFile::PollFd() const { return pipe_->PollFdFor(const_cast<PipeFile*>(this)); }
+
 Result<struct stat> PipeFile::Stat() {
+  if (dentry()) return FileDescription::Stat();  // a FIFO: its inode's
   struct stat st {};
   st.st_mode = S_IFIFO | 0600;
-  st.st_ino = ino_;
+  st.st_ino = pipe_->ino();
   st.st_dev = 0xc;  // pipefs
   st.st_nlink = 1;
   st.st_blksize = 4096;
-  st.st_uid = 0;
-  st.st_gid = 0;
   clock_gettime(CLOCK_REALTIME, &st.st_mtim);
   st.st_atim = st.st_ctim = st.st_mtim;
   return st;
@@ -88,23 +479,32 @@ Result<struct stat> PipeFile::Stat() {
 
 Result<long> PipeFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
   if (cmd == FIONREAD) {
-    int n = 0;
-    if (ioctl(fd_, FIONREAD, &n) != 0) return Errno(errno);
+    int n = static_cast<int>(std::min<size_t>(pipe_->BytesHeld(), INT32_MAX));
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
     return 0L;
   }
   return Errno(ENOTTY);
 }
 
-std::string PipeFile::DisplayPath() const { return absl::StrCat("pipe:[", ino_, "]"); }
+std::string PipeFile::DisplayPath() const {
+  if (dentry()) return FileDescription::DisplayPath();
+  return absl::StrCat("pipe:[", pipe_->ino(), "]");
+}
 
 Result<FileRef> PipeFile::Reopen(int flags) {
-  // The host reopens the same pipe through our own fd's magic link, with
-  // the access mode asked for; O_RDWR on a pipe is allowed, as in Linux.
-  std::string path = absl::StrCat("/proc/self/fd/", fd_);
-  int fd = open(path.c_str(), (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return Errno(errno);
-  return FileRef(std::make_shared<PipeFile>(flags & ~O_CLOEXEC, fd, ino_));
+  // O_RDWR on a pipe is allowed, as in Linux; an anonymous pipe's open
+  // never waits for the other end.
+  return FileRef(std::make_shared<PipeFile>(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC),
+                                            pipe_, dentry()));
+}
+
+Result<std::pair<FileRef, FileRef>> NewPipe(int flags) {
+  if (flags & ~(O_NONBLOCK | O_DIRECT | O_CLOEXEC)) return Errno(EINVAL);
+  int f = flags & (O_NONBLOCK | O_DIRECT);
+  auto pipe = std::make_shared<Pipe>(g_next_pipe_ino.fetch_add(1));
+  FileRef r = std::make_shared<PipeFile>(O_RDONLY | f, pipe);
+  FileRef w = std::make_shared<PipeFile>(O_WRONLY | f, pipe);
+  return std::make_pair(std::move(r), std::move(w));
 }
 
 }  // namespace seedvisor::sentry

@@ -1,0 +1,123 @@
+#include "sentry/fs/eventfd/eventfd.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sentry/base/log.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+constexpr uint64_t kMax = UINT64_MAX - 1;  // the most an eventfd holds
+
+// What the mirror's counter must be for a guest count `c`.
+uint64_t MirrorValue(uint64_t c) { return c == 0 ? 0 : c == kMax ? kMax : 1; }
+
+}  // namespace
+
+EventFdFile::EventFdFile(int flags, uint64_t initval, bool semaphore)
+    : FileDescription(flags), count_(initval), semaphore_(semaphore) {}
+
+EventFdFile::~EventFdFile() {
+  if (mirror_fd_ >= 0) close(mirror_fd_);
+}
+
+uint64_t EventFdFile::count() {
+  std::lock_guard l(mu_);
+  return count_;
+}
+
+Result<size_t> EventFdFile::Read(Task& t, char* buf, size_t len) {
+  if (len < sizeof(uint64_t)) return Errno(EINVAL);
+  std::unique_lock l(mu_);
+  while (count_ == 0) {
+    if (nonblocking()) return Errno(EAGAIN);
+    SV_TRY(WaitOn(rd_wait_, t, l));
+  }
+  uint64_t v = semaphore_ ? 1 : count_;
+  count_ -= v;
+  wr_wait_.NotifyAll();
+  SyncMirrorLocked(/*edge=*/false);
+  std::memcpy(buf, &v, sizeof(v));
+  return sizeof(v);
+}
+
+Result<size_t> EventFdFile::Write(Task& t, const char* buf, size_t len) {
+  if (len < sizeof(uint64_t)) return Errno(EINVAL);
+  uint64_t v;
+  std::memcpy(&v, buf, sizeof(v));
+  if (v == UINT64_MAX) return Errno(EINVAL);
+  std::unique_lock l(mu_);
+  // eventfd_write(): blocks while the sum would overflow.
+  while (UINT64_MAX - count_ <= v) {
+    if (nonblocking()) return Errno(EAGAIN);
+    SV_TRY(WaitOn(wr_wait_, t, l));
+  }
+  count_ += v;
+  rd_wait_.NotifyAll();
+  SyncMirrorLocked(/*edge=*/true);
+  return sizeof(v);
+}
+
+Result<struct stat> EventFdFile::Stat() {
+  // Every eventfd is the one anonymous inode: the host's, fstat'ed once.
+  static const Result<struct stat> anon = []() -> Result<struct stat> {
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) return Errno(errno);
+    struct stat st {};
+    int r = fstat(fd, &st);
+    int err = errno;
+    close(fd);
+    if (r != 0) return Errno(err);
+    return st;
+  }();
+  return anon;
+}
+
+int EventFdFile::PollFd() const {
+  std::lock_guard l(mu_);
+  if (mirror_fd_ < 0) {
+    mirror_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (mirror_fd_ < 0) {
+      Log::Warning("eventfd readiness: eventfd: %s", strerror(errno));
+      return -1;
+    }
+    mirror_val_ = 0;
+    const_cast<EventFdFile*>(this)->SyncMirrorLocked(/*edge=*/false);
+  }
+  return mirror_fd_;
+}
+
+void EventFdFile::SyncMirrorLocked(bool edge) {
+  if (mirror_fd_ < 0) return;
+  uint64_t want = MirrorValue(count_);
+  if (want < mirror_val_) {
+    // Down: only a read resets a host eventfd (to 0).
+    uint64_t v;
+    (void)!read(mirror_fd_, &v, sizeof(v));
+    mirror_val_ = 0;
+  }
+  // Up by the difference; a write of 0 still wakes the host's waiters,
+  // which is the EPOLLIN edge a guest write makes (eventfd_write()).
+  if (want > mirror_val_ || (edge && want == mirror_val_)) {
+    uint64_t d = want - mirror_val_;
+    if (write(mirror_fd_, &d, sizeof(d)) == sizeof(d)) mirror_val_ = want;
+  }
+}
+
+Status EventFdFile::RecreateHostState() {
+  std::lock_guard l(mu_);
+  if (mirror_fd_ < 0) return {};
+  close(mirror_fd_);
+  mirror_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (mirror_fd_ < 0) return Errno(errno);
+  mirror_val_ = 0;
+  SyncMirrorLocked(/*edge=*/false);
+  return {};
+}
+
+}  // namespace seedvisor::sentry
