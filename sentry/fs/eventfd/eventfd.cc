@@ -47,7 +47,7 @@ Result<size_t> EventFdFile::Read(Task& t, char* buf, size_t len) {
 }
 
 Result<size_t> EventFdFile::Write(Task& t, const char* buf, size_t len) {
-  if (len < sizeof(uint64_t)) return Errno(EINVAL);
+  if (len != sizeof(uint64_t)) return Errno(EINVAL);  // eventfd_write()
   uint64_t v;
   std::memcpy(&v, buf, sizeof(v));
   if (v == UINT64_MAX) return Errno(EINVAL);
