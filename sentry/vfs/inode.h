@@ -117,6 +117,10 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // open(2) of this inode reached through `d`. The default opens directories
   // (a generic getdents over ReadDir) and refuses everything else (ENXIO).
   virtual Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags);
+  // True if Open makes a new description of an existing open file (a
+  // /proc/PID/fd link to a pipe): then a FIFO type is no named pipe to
+  // which fifo(7)'s open rules apply.
+  virtual bool ReopensFile() const { return false; }
   // True if writes are refused with EROFS (host passthrough).
   virtual bool ReadOnlyFs() const { return false; }
   // Identifies the filesystem instance (rename/link across filesystems: EXDEV).

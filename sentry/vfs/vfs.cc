@@ -9,6 +9,7 @@
 #include "sentry/fs/dev/dev.h"
 #include "sentry/fs/host/host.h"
 #include "sentry/fs/overlay/overlay.h"
+#include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/vfs/fsnotify.h"
 
@@ -269,6 +270,11 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   }
   // do_open(): O_TRUNC takes write access to the mount even with O_RDONLY.
   if ((acc != O_RDONLY || (flags & O_TRUNC)) && S_ISREG(st.st_mode)) SV_TRY(MountWritable(d));
+  if (S_ISFIFO(st.st_mode) && !d->inode()->ReopensFile()) {
+    SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_dev, st.st_ino, flags));
+    FsnotifyFile(*f, IN_OPEN);
+    return f;
+  }
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
   if (truncate && st.st_size != 0) {
     SetAttrRequest r;

@@ -51,6 +51,8 @@ struct ResolveContext {
   DentryRef start;
   FsCreds creds;
   mode_t umask = 022;
+  // The task resolving, if any: an open that must wait (a FIFO's) needs it.
+  Task* task = nullptr;
 };
 
 class Vfs {

@@ -103,6 +103,7 @@ Result<DentryRef> Vfs::ResolveAt(Task& t, int dirfd, std::string_view path, int 
 
 Result<FileRef> Vfs::OpenAt(Task& t, int dirfd, std::string_view path, int flags, mode_t mode) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, ContextAt(t, dirfd, path));
+  c.task = &t;
   return Open(c, path, flags, mode);
 }
 

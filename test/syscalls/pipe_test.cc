@@ -641,5 +641,147 @@ TEST(Eventfd, ProcFdLinkAndStat) {
   close(e);
 }
 
+// ------------------------------------------------------------- FIFOs
+
+TEST(Fifo, OpensWaitForTheOtherSide) {
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    usleep(50 * 1000);
+    int w = open(path.c_str(), O_WRONLY);  // the reader is waiting: no wait
+    if (w < 0) _exit(1);
+    if (write(w, "hi", 2) != 2) _exit(2);
+    close(w);
+    _exit(0);
+  }
+  int r = open(path.c_str(), O_RDONLY);  // waits for the writer
+  ASSERT_GE(r, 0) << ErrnoName(errno);
+  char buf[8];
+  EXPECT_EQ(read(r, buf, sizeof(buf)), 2);
+  EXPECT_EQ(read(r, buf, sizeof(buf)), 0);
+  struct stat a {}, b {};
+  ASSERT_OK(fstat(r, &a));
+  ASSERT_OK(stat(path.c_str(), &b));
+  EXPECT_TRUE(S_ISFIFO(a.st_mode));
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  char link[4096];
+  std::string fdpath = "/proc/self/fd/" + std::to_string(r);
+  ssize_t n = readlink(fdpath.c_str(), link, sizeof(link) - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(link, n).substr(n - 5), "/fifo");
+  close(r);
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+}
+
+TEST(Fifo, WriterWaitsForReader) {
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    usleep(50 * 1000);
+    int r = open(path.c_str(), O_RDONLY);
+    if (r < 0) _exit(1);
+    char buf[8];
+    _exit(read(r, buf, sizeof(buf)) == 3 ? 0 : 2);
+  }
+  int w = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(w, 0) << ErrnoName(errno);
+  EXPECT_EQ(write(w, "abc", 3), 3);
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+  close(w);
+}
+
+TEST(Fifo, NonblockingOpens) {
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  EXPECT_ERRNO(ENXIO, open(path.c_str(), O_WRONLY | O_NONBLOCK));
+  int r = open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(r, 0) << ErrnoName(errno);
+  // No writer has come yet: not readable, no POLLHUP, read says EOF.
+  EXPECT_EQ(Revents(r, POLLIN), 0);
+  char buf[8];
+  EXPECT_EQ(read(r, buf, sizeof(buf)), 0);
+  int w = open(path.c_str(), O_WRONLY | O_NONBLOCK);
+  ASSERT_GE(w, 0) << ErrnoName(errno);
+  EXPECT_ERRNO(EAGAIN, read(r, buf, sizeof(buf)));
+  ASSERT_EQ(write(w, "x", 1), 1);
+  EXPECT_EQ(Revents(r, POLLIN), POLLIN);
+  close(w);
+  // The writer came and went: POLLHUP now.
+  EXPECT_EQ(Revents(r, POLLIN), POLLIN | POLLHUP);
+  EXPECT_EQ(read(r, buf, sizeof(buf)), 1);
+  EXPECT_EQ(Revents(r, POLLIN), POLLHUP);
+  close(r);
+}
+
+TEST(Fifo, PollBeforeAnyWriterHasNoHup) {
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  int r = open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(r, 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    usleep(50 * 1000);
+    int w = open(path.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w < 0) _exit(1);
+    _exit(write(w, "late", 4) == 4 ? 0 : 2);
+  }
+  pollfd pf{r, POLLIN, 0};
+  ASSERT_EQ(poll(&pf, 1, 5000), 1);  // woken by the data, not by a HUP
+  EXPECT_TRUE(pf.revents & POLLIN) << pf.revents;
+  char buf[8];
+  EXPECT_EQ(read(r, buf, sizeof(buf)), 4);
+  int st;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EXIT_CODE(st, 0);
+  close(r);
+}
+
+TEST(Fifo, ReadWriteOpenNeverWaits) {
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  int rw = open(path.c_str(), O_RDWR);
+  ASSERT_GE(rw, 0) << ErrnoName(errno);
+  ASSERT_EQ(write(rw, "self", 4), 4);
+  int w = open(path.c_str(), O_WRONLY | O_NONBLOCK);  // rw is a reader
+  ASSERT_GE(w, 0) << ErrnoName(errno);
+  ASSERT_EQ(write(w, "!", 1), 1);
+  char buf[8];
+  EXPECT_EQ(read(rw, buf, sizeof(buf)), 5);
+  EXPECT_EQ(std::string(buf, 5), "self!");
+  EXPECT_EQ(Revents(rw, POLLIN | POLLOUT), POLLOUT);
+  close(w);
+  close(rw);
+  // Data does not outlive the last open end.
+  rw = open(path.c_str(), O_RDWR | O_NONBLOCK);
+  ASSERT_GE(rw, 0);
+  EXPECT_ERRNO(EAGAIN, read(rw, buf, sizeof(buf)));
+  close(rw);
+}
+
+TEST(Fifo, BlockedOpenIsInterruptedBySignal) {
+  Handler h(SIGUSR1, /*restart=*/false);
+  TempDir dir;
+  std::string path = dir.Path("fifo");
+  ASSERT_OK(mkfifo(path.c_str(), 0600));
+  SignalLater later(SIGUSR1, 50);
+  EXPECT_ERRNO(EINTR, open(path.c_str(), O_RDONLY));
+  // The interrupted open left no reader behind.
+  EXPECT_ERRNO(ENXIO, open(path.c_str(), O_WRONLY | O_NONBLOCK));
+}
+
 }  // namespace
 }  // namespace syscall_test

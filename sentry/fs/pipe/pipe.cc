@@ -9,6 +9,7 @@
 #include <atomic>
 #include <bit>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -230,16 +231,24 @@ void Pipe::ChangedLocked(bool wrote, bool read) {
 
 // ------------------------------------------------------------------ ends
 
-void Pipe::Attach(PipeFile* f) {
+void Pipe::Attach(PipeFile* f, bool fifo) {
   std::lock_guard l(mu_);
   files_.push_back(f);
   int fl = f->flags();
-  if (CanRead(fl)) ++readers_;
+  if (CanRead(fl)) {
+    ++readers_;
+    ++r_counter_;
+  }
   if (CanWrite(fl)) {
     ++writers_;
+    ++w_counter_;
     // A writer came: no reader's POLLHUP is suppressed any more.
     for (PipeFile* o : files_) o->suppress_hup_ = false;
+  } else if (fifo && writers_ == 0 && (fl & O_NONBLOCK)) {
+    f->suppress_hup_ = true;
   }
+  f->r_counter_at_open_ = r_counter_;
+  f->w_counter_at_open_ = w_counter_;
   if (mirror_) {
     for (PipeFile* o : files_) {
       if (o != f && o->mirror_fd_ >= 0) {
@@ -250,6 +259,9 @@ void Pipe::Attach(PipeFile* f) {
     if (CanWrite(fl) && mirror_placeholder_ >= 0) {
       close(mirror_placeholder_);
       mirror_placeholder_ = -1;
+    }
+    if (f->suppress_hup_ && mirror_placeholder_ < 0 && f->mirror_fd_ >= 0) {
+      mirror_placeholder_ = ReopenHost(f->mirror_fd_, O_WRONLY);
     }
   }
   if (CanRead(fl)) wr_wait_.NotifyAll();
@@ -285,6 +297,23 @@ void Pipe::Detach(PipeFile* f) {
 // mode) so that it holds no slot when the guest pipe is empty, all slots
 // when the guest pipe is full, and some in between. `mirror_bufs_` tracks
 // the bytes in each of its slots by the same merge rules as Pipe::Write.
+
+int Pipe::readers() {
+  std::lock_guard l(mu_);
+  return readers_;
+}
+
+Status Pipe::WaitForPartner(Task& t, PipeFile* f) {
+  std::unique_lock l(mu_);
+  int fl = f->flags();
+  if (CanRead(fl) && CanWrite(fl)) return {};
+  if (CanRead(fl)) {
+    while (writers_ == 0 && w_counter_ == f->w_counter_at_open_) SV_TRY(WaitOn(rd_wait_, t, l));
+  } else {
+    while (readers_ == 0 && r_counter_ == f->r_counter_at_open_) SV_TRY(WaitOn(wr_wait_, t, l));
+  }
+  return {};
+}
 
 int Pipe::PollFdFor(PipeFile* f) {
   std::lock_guard l(mu_);
@@ -446,10 +475,9 @@ Status Pipe::RecreateHostState() {
 
 // ------------------------------------------------------------------ PipeFile
 
-PipeFile::PipeFile(int flags, std::shared_ptr<Pipe> pipe, std::shared_ptr<Dentry> d,
-                   bool suppress_hup)
-    : FileDescription(flags, std::move(d)), pipe_(std::move(pipe)), suppress_hup_(suppress_hup) {
-  pipe_->Attach(this);
+PipeFile::PipeFile(int flags, std::shared_ptr<Pipe> pipe, std::shared_ptr<Dentry> d, bool fifo)
+    : FileDescription(flags, std::move(d)), pipe_(std::move(pipe)) {
+  pipe_->Attach(this, fifo);
 }
 
 PipeFile::~PipeFile() { pipe_->Detach(this); }
@@ -505,6 +533,41 @@ Result<std::pair<FileRef, FileRef>> NewPipe(int flags) {
   FileRef r = std::make_shared<PipeFile>(O_RDONLY | f, pipe);
   FileRef w = std::make_shared<PipeFile>(O_WRONLY | f, pipe);
   return std::make_pair(std::move(r), std::move(w));
+}
+
+namespace {
+
+// The Pipe of each FIFO with an open end (inode->i_pipe), by (dev, ino):
+// overlay and tmpfs may hand out more than one Inode object for a file.
+std::mutex g_fifo_mu;
+std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Pipe>> g_fifos;  // by g_fifo_mu
+
+std::shared_ptr<Pipe> FifoPipe(dev_t dev, ino_t ino) {
+  std::lock_guard l(g_fifo_mu);
+  std::erase_if(g_fifos, [](const auto& e) { return e.second.expired(); });
+  auto& w = g_fifos[{dev, ino}];
+  std::shared_ptr<Pipe> p = w.lock();
+  if (!p) {
+    p = std::make_shared<Pipe>(ino);
+    w = p;
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, dev_t dev, ino_t ino, int flags) {
+  std::shared_ptr<Pipe> pipe = FifoPipe(dev, ino);
+  int acc = flags & O_ACCMODE;
+  bool nonblock = (flags & O_NONBLOCK) != 0;
+  if (acc == O_WRONLY && nonblock && pipe->readers() == 0) return Errno(ENXIO);
+  auto f = std::make_shared<PipeFile>(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY),
+                                      pipe, std::move(d), /*fifo=*/true);
+  if (acc != O_RDWR && !(acc == O_RDONLY && nonblock)) {
+    if (t == nullptr) return Errno(EAGAIN);
+    SV_TRY(pipe->WaitForPartner(*t, f.get()));  // f's release undoes the open
+  }
+  return FileRef(std::move(f));
 }
 
 }  // namespace seedvisor::sentry

@@ -74,10 +74,15 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
   // F_SETPIPE_SZ (pipe_set_size()); `privileged` = CAP_SYS_RESOURCE.
   Result<size_t> SetCapacity(uint64_t size, bool privileged);
 
-  // Ends come and go (PipeFile's constructor and destructor).
-  void Attach(PipeFile* f);
+  // Ends come and go (PipeFile's constructor and destructor). `fifo`: an
+  // open of a named pipe (fifo_open()'s rules for POLLHUP).
+  void Attach(PipeFile* f, bool fifo);
   void Detach(PipeFile* f);
   int PollFdFor(PipeFile* f);
+  int readers();
+  // fifo_open()'s wait_for_partner(): blocks `f`'s opener until the other
+  // side has opened since `f` did (ERESTARTSYS on a signal).
+  Status WaitForPartner(Task& t, PipeFile* f);
   Status RecreateHostState();
 
  private:
@@ -112,6 +117,8 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
   size_t max_slots_ = 16;                     // guarded by mu_
   int readers_ = 0;                           // guarded by mu_
   int writers_ = 0;                           // guarded by mu_
+  uint64_t r_counter_ = 0;  // readers and writers ever attached; by mu_
+  uint64_t w_counter_ = 0;
   WaitQueue rd_wait_;                         // guarded by mu_
   WaitQueue wr_wait_;                         // guarded by mu_
   std::vector<PipeFile*> files_;              // guarded by mu_
@@ -128,10 +135,9 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
 
 class PipeFile : public FileDescription {
  public:
-  // `suppress_hup`: a non-blocking FIFO reader opened with no writer sees
-  // no POLLHUP until a writer has come (fifo_open(), pipe_poll()).
+  // `fifo`: opened by the name of a FIFO (`d`).
   PipeFile(int flags, std::shared_ptr<Pipe> pipe, std::shared_ptr<Dentry> d = nullptr,
-           bool suppress_hup = false);
+           bool fifo = false);
   ~PipeFile() override;
 
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
@@ -152,15 +158,26 @@ class PipeFile : public FileDescription {
  private:
   friend class Pipe;
   const std::shared_ptr<Pipe> pipe_;
-  // This end's host fd of the pipe's readiness mirror, -1 without one;
-  // both guarded by the pipe's mu_.
+  // This end's host fd of the pipe's readiness mirror, -1 without one.
+  // `suppress_hup_`: a non-blocking FIFO reader opened with no writer sees
+  // no POLLHUP until a writer has come (fifo_open(), pipe_poll()). The
+  // counters are the pipe's at Attach. All guarded by the pipe's mu_.
   int mirror_fd_ = -1;
   bool suppress_hup_ = false;
+  uint64_t r_counter_at_open_ = 0;
+  uint64_t w_counter_at_open_ = 0;
 };
 
 // `flags` may hold O_NONBLOCK and O_DIRECT (packet mode); O_CLOEXEC is the
 // caller's business. Returns {read end, write end}.
 Result<std::pair<FileRef, FileRef>> NewPipe(int flags);
+
+// open(2) of a FIFO, `d`, whose inode is (`dev`, `ino`): every open of the
+// same FIFO shares one Pipe while any is open. fifo(7): a read-only open
+// waits for a writer and a write-only open for a reader unless O_NONBLOCK
+// (then a write-only open with no reader is ENXIO); O_RDWR never waits.
+// `t` null (no task to block): EAGAIN instead of waiting.
+Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, dev_t dev, ino_t ino, int flags);
 
 }  // namespace seedvisor::sentry
 

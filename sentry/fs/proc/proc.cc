@@ -158,6 +158,7 @@ class ReopenInode : public SynthInode {
   Result<FileRef> Open(const std::shared_ptr<Dentry>&, int flags) override {
     return file_->Reopen(flags);
   }
+  bool ReopensFile() const override { return true; }
 
  private:
   FileRef file_;
