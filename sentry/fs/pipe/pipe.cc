@@ -131,12 +131,13 @@ Result<size_t> Pipe::Write(Task& t, const char* buf, size_t len, bool nonblock, 
     }
   }
   size_t announced = 0;  // bytes readers have been told about
+  bool sigpipe = false;
   while (ret < len) {
     if (readers_ == 0) {
       // The last reader went while we waited: what was written counts,
       // with SIGPIPE all the same (pipe_write()).
       if (ret == 0) return Errno(EPIPE);
-      TaskSendSigpipe(t);
+      sigpipe = true;
       break;
     }
     if (!FullLocked()) {
@@ -165,6 +166,8 @@ Result<size_t> Pipe::Write(Task& t, const char* buf, size_t len, bool nonblock, 
     }
   }
   if (ret > 0) ChangedLocked(/*wrote=*/true, /*read=*/false);
+  l.unlock();
+  if (sigpipe) TaskSendSigpipe(t);  // takes Kernel::mu(): not under mu_
   return ret;
 }
 
