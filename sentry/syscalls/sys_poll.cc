@@ -1,6 +1,8 @@
 // poll, ppoll, select, pselect6.
 //
-// Readiness comes from each file's PollFd() (a host fd: pipes, stdio);
+// Readiness comes from each file's PollFd() (a host fd: stdio and sockets
+// themselves; for pipes and eventfds a host object the sentry keeps polling
+// as the sentry object's state says);
 // files without one (regular files, /dev/null ...) are always ready for
 // reading and writing, as DEFAULT_POLLMASK in Linux. Waiting uses
 // Task::BlockOnFd on the single host fd, or on an epoll fd holding all of

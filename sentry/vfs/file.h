@@ -65,7 +65,8 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   const std::shared_ptr<Dentry>& dentry() const { return dentry_; }
 
   // read(2)/write(2) at the file offset. Blocking files wait through
-  // Task::BlockOnFd, so a signal interrupts them.
+  // Task::BlockOnFd or a WaitQueue (vfs/waiter.h), so a signal interrupts
+  // them.
   virtual Result<size_t> Read(Task& t, char* buf, size_t len);
   virtual Result<size_t> Write(Task& t, const char* buf, size_t len);
   // pread64(2)/pwrite64(2): ESPIPE unless the file is seekable.
