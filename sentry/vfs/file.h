@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,9 @@ struct ForkFileContext {
   // registers its files' new PollFd()s): the sfork code runs these in order
   // after the walk; an error fails the fork like a refusal.
   std::vector<std::function<absl::Status()>> deferred;
+  // Objects that several descriptions share (a pipe and its ends) and that
+  // one of them already made the child's own during this walk.
+  std::set<const void*> shared_adopted;
 };
 
 class FileDescription : public std::enable_shared_from_this<FileDescription> {
@@ -99,13 +103,6 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // What FIONREAD says for a stream (0 if unknown): how much a read can
   // take now.
   virtual size_t BytesReadable() const;
-  // Sandbox fork: the child sentry calls this once for every live file
-  // description, single-threaded, before any guest task runs, so that a
-  // file replaces the host fds it must not share with the parent sandbox
-  // (a readiness fd whose state the parent would keep changing). The state
-  // itself is sentry memory and was copied by the fork. Nothing to do by
-  // default: passthrough files share their host file on purpose.
-  virtual Status RecreateHostState() { return {}; }
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
   virtual std::string DisplayPath() const;
 

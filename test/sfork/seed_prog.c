@@ -26,8 +26,16 @@
 //   usock      a unix socketpair with "x" queued                 -> ok
 //   inet       an AF_INET UDP socket bound to 127.0.0.1         -> ok
 //   close      closes what usock and inet made                   -> ok
+//   pwrite S   write S into a guest pipe made at start  -> ok
+//   pread      what that pipe holds (non-blocking)      -> S | empty
+//   ppoll      1 if its read end polls readable, else 0 (polling makes the
+//              pipe's host readiness object, which a fork must not share)
+//   eadd N     add N to an eventfd made at start        -> ok
+//   eread      its counter, reset to 0 (non-blocking)   -> N | empty
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +50,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -217,6 +226,10 @@ int main(void) {
   unsigned int mx = 0x7f80;
   __asm__ volatile("ldmxcsr %0" : : "m"(mx));
   int gen_fd = open("/proc/seedvisor/fork_generation", O_RDONLY);
+  int pfd[2];
+  if (pipe2(pfd, O_NONBLOCK) != 0) _exit(96);
+  int efd = eventfd(0, EFD_NONBLOCK);
+  if (efd < 0) _exit(95);
   char line[512];
   size_t len = 0;
   for (;;) {
@@ -285,6 +298,28 @@ int main(void) {
       close(usv[1]);
       close(inet);
       reply("ok");
+    } else if (strncmp(line, "pwrite ", 7) == 0) {
+      size_t k = strlen(line + 7);
+      reply(write(pfd[1], line + 7, k) == (ssize_t)k ? "ok" : "err");
+    } else if (strcmp(line, "pread") == 0) {
+      char data[400];
+      ssize_t k = read(pfd[0], data, sizeof(data) - 1);
+      if (k > 0) data[k] = 0;
+      reply(k > 0 ? data : "empty");
+    } else if (strcmp(line, "ppoll") == 0) {
+      struct pollfd p = {pfd[0], POLLIN, 0};
+      reply(poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? "1" : "0");
+    } else if (strncmp(line, "eadd ", 5) == 0) {
+      uint64_t v = strtoull(line + 5, NULL, 10);
+      reply(write(efd, &v, 8) == 8 ? "ok" : "err");
+    } else if (strcmp(line, "eread") == 0) {
+      uint64_t v = 0;
+      if (read(efd, &v, 8) != 8) {
+        reply("empty");
+      } else {
+        snprintf(out, sizeof(out), "%llu", (unsigned long long)v);
+        reply(out);
+      }
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

@@ -117,6 +117,11 @@ check_eq "seed writes /tmp/a" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-a")"
 check_eq "seed writes /dev/shm/b" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b seed-b")"
 check_eq "fork generation of a new sandbox" "0" "$(ask 11 "$T/s1.out" "gen")"
 check_eq "fork generation file is quiet" "0" "$(ask 11 "$T/s1.out" "genpoll")"
+# A guest pipe and an eventfd holding data at the pause (sentry memory; the
+# pipe was polled, so it has a host readiness object too).
+check_eq "seed fills its pipe" "ok" "$(ask 11 "$T/s1.out" "pwrite seed-pipe")"
+check_eq "seed's pipe polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
+check_eq "seed adds to its eventfd" "ok" "$(ask 11 "$T/s1.out" "eadd 5")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -150,12 +155,21 @@ check_eq "fork: its own /tmp/a" "fork-a" "$(ask 12 "$T/f1.out" "rfile /tmp/a")"
 check_eq "fork: its own /dev/shm/b" "FORK-b" "$(ask 12 "$T/f1.out" "rfile /dev/shm/b")"
 new_stdin f2 13
 "${S[@]}" fork s1 f2 <"$T/f2.in" >"$T/f2.out" 2>"$T/f2.err" || { bad "fork s1 f2"; cat "$T/f2.err"; }
+check_eq "fork: the seed's pipe data" "seed-pipe" "$(ask 12 "$T/f1.out" "pread")"
+check_eq "fork: its pipe is drained" "0" "$(ask 12 "$T/f1.out" "ppoll")"
+check_eq "fork: the seed's eventfd count" "5" "$(ask 12 "$T/f1.out" "eread")"
+check_eq "a sibling's pipe still polls readable" "1" "$(ask 13 "$T/f2.out" "ppoll")"
+check_eq "a sibling still has the seed's pipe data" "seed-pipe" "$(ask 13 "$T/f2.out" "pread")"
+check_eq "a sibling still has the seed's eventfd count" "5" "$(ask 13 "$T/f2.out" "eread")"
 check_eq "a sibling does not see the first fork's write" "seed-value" "$(ask 13 "$T/f2.out" "read")"
 check_eq "a sibling does not see the first fork's /tmp/a" "seed-a" "$(ask 13 "$T/f2.out" "rfile /tmp/a")"
 check_eq "a sibling does not see the first fork's /dev/shm/b" "seed-b" "$(ask 13 "$T/f2.out" "rfile /dev/shm/b")"
 check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
 "${S[@]}" resume s1
 check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
+check_eq "seed: its pipe still polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
+check_eq "seed: its pipe data, not read by the forks" "seed-pipe" "$(ask 11 "$T/s1.out" "pread")"
+check_eq "seed: its eventfd count" "5" "$(ask 11 "$T/s1.out" "eread")"
 check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
 check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"
 check_eq "seed: the generation file polls readable" "1" "$(ask 11 "$T/s1.out" "genpoll")"

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
 #include "sentry/vfs/inode.h"
 
@@ -109,15 +110,18 @@ void EventFdFile::SyncMirrorLocked(bool edge) {
   }
 }
 
-Status EventFdFile::RecreateHostState() {
+absl::Status EventFdFile::AdoptInForkChild(ForkFileContext&) {
   std::lock_guard l(mu_);
-  if (mirror_fd_ < 0) return {};
-  close(mirror_fd_);
+  if (mirror_fd_ < 0) return absl::OkStatus();  // no host object: nothing shared
+  close(mirror_fd_);  // the seed's mirror: the seed keeps its own copy
   mirror_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (mirror_fd_ < 0) return Errno(errno);
+  if (mirror_fd_ < 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("anon_inode:[eventfd]: eventfd: ", strerror(errno)));
+  }
   mirror_val_ = 0;
   SyncMirrorLocked(/*edge=*/false);
-  return {};
+  return absl::OkStatus();
 }
 
 }  // namespace seedvisor::sentry

@@ -12,7 +12,7 @@
 // POLLIN), so the host's poll and epoll report exactly the guest counter's
 // readiness; every guest write also writes to it, so an edge-triggered
 // epoll sees each write as Linux reports it. It holds no state of its own;
-// a sandbox-fork child makes a new one (RecreateHostState).
+// a sandbox-fork child makes a new one (AdoptInForkChild).
 //
 //   auto f = std::make_shared<EventFdFile>(O_RDWR | O_NONBLOCK, 0, false);
 #ifndef SEEDVISOR_SENTRY_FS_EVENTFD_EVENTFD_H_
@@ -39,7 +39,7 @@ class EventFdFile : public FileDescription {
   bool IsStream() const override { return true; }
   size_t BytesReadable() const override { return 0; }
   std::string DisplayPath() const override { return "anon_inode:[eventfd]"; }
-  Status RecreateHostState() override;
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
   uint64_t count();
 

@@ -54,11 +54,12 @@ TEST(EventFdTest, CounterOverflowAndMirror) {
   EXPECT_EQ(f.Read(NoTask(), reinterpret_cast<char*>(&v), 4).error(), Errno(EINVAL));
 }
 
-TEST(EventFdTest, SemaphoreAndRecreate) {
+TEST(EventFdTest, SemaphoreAndForkAdoption) {
   EventFdFile f(O_RDWR | O_NONBLOCK, 2, /*semaphore=*/true);
   int fd = f.PollFd();
   EXPECT_EQ(Revents(fd), POLLIN | POLLOUT);
-  ASSERT_TRUE(f.RecreateHostState().ok());
+  ForkFileContext ctx;
+  ASSERT_TRUE(f.AdoptInForkChild(ctx).ok());
   int nfd = f.PollFd();
   EXPECT_EQ(Revents(nfd), POLLIN | POLLOUT);
   EXPECT_EQ(Take(f), 1u);

@@ -454,26 +454,18 @@ void Pipe::SyncMirrorLocked(bool edge, int rfd, int wfd) {
   }
 }
 
-Status Pipe::RecreateHostState() {
+absl::Status Pipe::AdoptInForkChild() {
   std::lock_guard l(mu_);
-  // Called once per end; the first call of a round rebuilds the mirror for
-  // every end (the host fds the fork copied are the parent's mirror).
-  if (recreate_pending_ == 0) {
-    bool had = mirror_;
-    for (PipeFile* f : files_) {
-      if (f->mirror_fd_ >= 0) close(f->mirror_fd_);
-      f->mirror_fd_ = -1;
-    }
-    if (mirror_placeholder_ >= 0) close(mirror_placeholder_);
-    mirror_placeholder_ = -1;
-    mirror_ = false;
-    mirror_bufs_.clear();
-    if (had) EnsureMirrorLocked();
-    if (had && !mirror_) return Errno(EMFILE);
-    recreate_pending_ = files_.size();
+  if (!mirror_) return absl::OkStatus();  // no host object: nothing shared
+  // Close the seed's mirror fds (the seed keeps its own copies) and make
+  // this sandbox's, filled to the same level.
+  DropMirrorLocked();
+  EnsureMirrorLocked();
+  if (!mirror_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("pipe:[", ino_, "]: cannot make its readiness pipe"));
   }
-  if (recreate_pending_ > 0) --recreate_pending_;
-  return {};
+  return absl::OkStatus();
 }
 
 // ------------------------------------------------------------------ PipeFile
@@ -491,6 +483,11 @@ Result<size_t> PipeFile::Read(Task& t, char* buf, size_t len) {
 
 Result<size_t> PipeFile::Write(Task& t, const char* buf, size_t len) {
   return pipe_->Write(t, buf, len, nonblocking(), (flags() & O_DIRECT) != 0);
+}
+
+absl::Status PipeFile::AdoptInForkChild(ForkFileContext& ctx) {
+  if (!ctx.shared_adopted.insert(pipe_.get()).second) return absl::OkStatus();
+  return pipe_->AdoptInForkChild();
 }
 
 int PipeFile::PollFd() const { return pipe_->PollFdFor(const_cast<PipeFile*>(this)); }

@@ -17,7 +17,7 @@
 // POLLOUT, POLLHUP (no writer left, for a reader that saw one) and POLLERR
 // (no reader) for each end, for poll, select and (host) epoll, level and
 // edge triggered. It is a per-sandbox wakeup primitive holding no data;
-// after a sandbox fork the child makes its own (RecreateHostState).
+// after a sandbox fork the child makes its own (AdoptInForkChild).
 //
 //   SV_ASSIGN_OR_RETURN(auto ends, NewPipe(O_NONBLOCK));  // {read, write}
 //   SV_ASSIGN_OR_RETURN(size_t n, ends.second->Write(t, "x", 1));
@@ -79,11 +79,14 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
   void Attach(PipeFile* f, bool fifo);
   void Detach(PipeFile* f);
   int PollFdFor(PipeFile* f);
+  // Sandbox fork, in the child: the readiness mirror's host fds are the
+  // seed's; a mirror that existed is made anew, for every end, with the
+  // same state. Once per pipe (PipeFile::AdoptInForkChild).
+  absl::Status AdoptInForkChild();
   int readers();
   // fifo_open()'s wait_for_partner(): blocks `f`'s opener until the other
   // side has opened since `f` did (ERESTARTSYS on a signal).
   Status WaitForPartner(Task& t, PipeFile* f);
-  Status RecreateHostState();
 
  private:
   struct Buffer {
@@ -127,7 +130,6 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
   bool mirror_ = false;
   size_t mirror_slots_ = 0;         // its capacity in slots
   std::deque<uint32_t> mirror_bufs_;  // the bytes in each of its slots
-  size_t recreate_pending_ = 0;     // RecreateHostState calls still to come
   // A host writer the mirror holds while a reader's POLLHUP is suppressed
   // and no guest writer exists; -1 otherwise.
   int mirror_placeholder_ = -1;
@@ -151,7 +153,7 @@ class PipeFile : public FileDescription {
   // The other end's direction too: reopening a pipe by /proc/PID/fd/N with
   // O_WRONLY gives a writer even through the read end (fifo_open()).
   Result<FileRef> Reopen(int flags) override;
-  Status RecreateHostState() override { return pipe_->RecreateHostState(); }
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
   Pipe& pipe() const { return *pipe_; }
 

@@ -112,14 +112,15 @@ TEST(PipeTest, MirrorMadeLateShowsCurrentState) {
   EXPECT_EQ(Revents(e.r->PollFd()), POLLIN | POLLHUP);
 }
 
-TEST(PipeTest, RecreateHostStateMakesNewFdsWithTheSameState) {
+TEST(PipeTest, AdoptInForkChildMakesNewFdsWithTheSameState) {
   Ends e = Make();
   int rfd = e.r->PollFd(), wfd = e.w->PollFd();
   ASSERT_EQ(e.w->Write(NoTask(), "q", 1).value(), 1u);
   // Keep the old host fds open to tell the new ones apart.
   int old_r = dup(rfd), old_w = dup(wfd);
-  ASSERT_TRUE(e.r->RecreateHostState().ok());
-  ASSERT_TRUE(e.w->RecreateHostState().ok());
+  ForkFileContext ctx;
+  ASSERT_TRUE(e.r->AdoptInForkChild(ctx).ok());
+  ASSERT_TRUE(e.w->AdoptInForkChild(ctx).ok());  // the pipe was done: nothing
   int nr = e.r->PollFd(), nw = e.w->PollFd();
   EXPECT_EQ(Revents(nr), POLLIN);
   EXPECT_EQ(Revents(nw), POLLOUT);
