@@ -1,5 +1,6 @@
 #include "runsc/cmd_common.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,6 +63,21 @@ int ParseSignal(const std::string& s) {
   }
   if (name.rfind("RTMIN+", 0) == 0) return SIGRTMIN + std::atoi(name.c_str() + 6);
   return 0;
+}
+
+bool WritePidFile(const std::string& path, int pid) {
+  if (path.empty()) return true;
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  bool ok = std::fprintf(f, "%d", pid) > 0;
+  ok = std::fclose(f) == 0 && ok;
+  return ok && rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::string OwnFdPath(int fd) {
+  if (fcntl(fd, F_GETFD) < 0) return "";
+  return absl::StrCat("/proc/", getpid(), "/fd/", fd);
 }
 
 std::string AbsPath(const std::string& path) {

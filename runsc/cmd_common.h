@@ -34,6 +34,13 @@ int ParseSignal(const std::string& s);
 // An absolute version of `path` (against the cwd).
 std::string AbsPath(const std::string& path);
 
+// Writes `pid` to `path` atomically (a temporary file renamed); true for an
+// empty path.
+bool WritePidFile(const std::string& path, int pid);
+// The path by which a sandbox process can open our fd `fd`
+// (/proc/<our pid>/fd/N, opened through its host /proc), or "" if closed.
+std::string OwnFdPath(int fd);
+
 // Pulls every `--name X` / `--name=X` out of `args` (flags that may repeat,
 // like exec --env), leaving the rest. Flags are those before the first
 // positional; `bools` names the flags that take no value.

@@ -20,26 +20,6 @@
 #include "sentry/control/control.pb.h"
 
 namespace seedvisor::runsc {
-namespace {
-
-bool WritePidFile(const std::string& path, int pid) {
-  if (path.empty()) return true;
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return false;
-  bool ok = std::fprintf(f, "%d", pid) > 0;
-  ok = std::fclose(f) == 0 && ok;
-  return ok && rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-// Path by which the sandbox process can open our fd `fd`, or "" (none).
-std::string OwnFdPath(int fd) {
-  if (fcntl(fd, F_GETFD) < 0) return "";
-  return absl::StrCat("/proc/", getpid(), "/fd/", fd);
-}
-
-}  // namespace
-
 int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
   std::vector<std::string> args = in_args;
   const std::vector<std::string> bools = {"detach", "d", "tty", "t"};

@@ -21,12 +21,6 @@ namespace {
 
 constexpr const char kParentAnnotation[] = "dev.seedvisor.parent";
 
-// Path by which the seed's sandbox process can open our fd `fd`, or "".
-std::string OwnFdPath(int fd) {
-  if (fcntl(fd, F_GETFD) < 0) return "";
-  return absl::StrCat("/proc/", getpid(), "/fd/", fd);
-}
-
 }  // namespace
 
 int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
@@ -92,13 +86,8 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   // Not cgroups_path: the caller's cgroup (a pool's) outlives the container.
   if (!cgroup.empty()) st.annotations["dev.seedvisor.cgroup"] = cgroup;
   if (absl::Status s = container::SaveState(cfg.root, st); !s.ok()) return undo(s);
-  if (!pid_file.empty()) {
-    std::string tmp = pid_file + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f == nullptr || std::fprintf(f, "%d", st.sandbox_pid) < 0 || std::fclose(f) != 0 ||
-        rename(tmp.c_str(), pid_file.c_str()) != 0) {
-      return undo(absl::InternalError(absl::StrCat("writing --pid-file ", pid_file)));
-    }
+  if (!WritePidFile(pid_file.empty() ? "" : AbsPath(pid_file), st.sandbox_pid)) {
+    return undo(absl::InternalError(absl::StrCat("writing --pid-file ", pid_file)));
   }
   return 0;
 }
