@@ -149,6 +149,32 @@ class Platform {
   virtual absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
                                                           ThreadHandle thread) = 0;
 
+  // ---- Sandbox fork (sentry/sfork), in the seed, before the host fork ----
+  // Whether only the seed's own task threads may touch its stub threads (on
+  // ptrace each is traced by its task's thread for life, and a thread has
+  // one tracer): then the copies CloneSeedAddressSpace returns must be made
+  // before the host fork, by those threads. sentry/sfork has every parked
+  // task save its FP state on its own thread (Task::SaveFpState: only the
+  // tracer can read it) and one task per address space call
+  // PrepareSeedFork. Where this is false (systrap), the forked sentry
+  // seizes a parked stub thread itself and the seed does nothing.
+  virtual bool SeedForkOnTaskThreads() const { return false; }
+  // On the host thread that drives `ctx` (a parked task of the quiesced
+  // seed): makes the copy-on-write copy of ctx's address space that
+  // CloneSeedAddressSpace will return in the forked sentry, as a new host
+  // process, parked and traced by nobody. The seed's stub thread stays
+  // traced throughout.
+  virtual absl::Status PrepareSeedFork(Context& ctx) {
+    (void)ctx;
+    return absl::UnimplementedError("sandbox fork: no PrepareSeedFork");
+  }
+  // After the host fork, in the seed, whatever became of it: if
+  // `child_took_them`, the forked sentry owns what PrepareSeedFork made (let
+  // go of it without touching it); otherwise kill it (the forked sentry,
+  // if it got that far, killed its process group; what it had not moved
+  // there yet is still here).
+  virtual void FinishSeedFork(bool child_took_them) { (void)child_took_them; }
+
   // ---- Sandbox fork (sentry/sfork), called in the forked sentry only ----
   // The platform object is the seed's copy: make it this sentry's own. The
   // seed's host processes (zygote, stubs) are never killed or written; new
@@ -162,7 +188,9 @@ class Platform {
   }
   // A copy-on-write copy of the seed's `seed_as`, owned by this sentry;
   // `parked` is a thread of it that waits at a syscall boundary (it makes
-  // the copy). The copy's initial_thread() is parked, ready to Attach.
+  // the copy; or, with SeedForkOnTaskThreads(), the copy PrepareSeedFork
+  // made in the seed is adopted). The copy's initial_thread() is parked,
+  // ready to Attach, in process group `pgid`.
   virtual absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
       AddressSpace& seed_as, ThreadHandle parked) {
     (void)seed_as, (void)parked;

@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <new>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -72,10 +74,104 @@ class PtracePlatform : public Platform {
     return std::unique_ptr<Context>(std::make_unique<PtraceContext>(pas, thread.host_tid));
   }
 
+  // ---- Sandbox fork ----
+  // Every stub thread of the seed is traced by its task's host thread, for
+  // the thread's whole life (PTRACE_O_EXITKILL: a stub thread never runs
+  // guest code untraced). The forked sentry can seize none of them, so the
+  // seed makes the copies: each parked task thread, the tracer, injects
+  // clone(CLONE_PARENT) at the fork gadget of its own stub thread, exactly as
+  // for a guest fork. The copy is a new process with one thread, parked in
+  // the stub's futex loop and traced by nobody, that has never run guest
+  // code; the seed keeps a StubProcess (pidfd) for it until the fork is over
+  // and kills it unless the forked sentry took it. The forked sentry finds
+  // it here (this object is sentry memory, which the host fork copied) and
+  // seizes it only to move it into the fork's process group.
+  bool SeedForkOnTaskThreads() const override { return true; }
+
+  absl::Status PrepareSeedFork(Context& ctx) override {
+    Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();
+    if (!copy.ok()) return ErrnoStatus("forking a seed stub", copy.error().value());
+    auto pas = std::static_pointer_cast<PtraceAddressSpace>(*copy);
+    if (!pas->process().ok()) {
+      // No pidfd to kill it by later: kill it now, by its pid (still its
+      // own: the copy lives until this, and only the seed's zygote reaps it).
+      kill(pas->host_pid(), SIGKILL);
+      pas->AbandonInForkChild();
+      return absl::InternalError(
+          absl::StrCat("opening a forked seed stub (", pas->host_pid(), "): mem, pidfd"));
+    }
+    absl::MutexLock l(&copies_mu_);
+    auto& slot = seed_copies_[&ctx.address_space()];
+    slot = std::move(pas);  // a leftover of an earlier fork, if any, dies here
+    return absl::OkStatus();
+  }
+
+  void FinishSeedFork(bool child_took_them) override {
+    std::map<const AddressSpace*, std::shared_ptr<PtraceAddressSpace>> copies;
+    {
+      absl::MutexLock l(&copies_mu_);
+      copies.swap(seed_copies_);
+    }
+    for (auto& [seed_as, copy] : copies) {
+      if (child_took_them) copy->AbandonInForkChild();  // closes our fds, kills nothing
+    }
+    // The rest die with their StubProcess: SIGKILL through the pidfd.
+  }
+
+  // The forked sentry's zygote, as on systrap.
+  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
+    // SAFETY: this process has one thread; the seed's lock words may name
+    // its threads as waiters, so they start over.
+    new (&mu_) absl::Mutex;
+    new (&copies_mu_) absl::Mutex;
+    pgid_ = pgid;
+    Result<pid_t> z = stub::ForkZygoteInGroup(zygote_, layout_.entry, pgid);
+    if (!z.ok()) {
+      return ErrnoStatus("setting up the forked sandbox's zygote", z.error().value());
+    }
+    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
+    return zygote_;
+  }
+
+  absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
+      AddressSpace& seed_as, ThreadHandle parked) override {
+    (void)parked;  // traced by its seed task's thread: not ours to touch
+    std::shared_ptr<PtraceAddressSpace> copy;
+    {
+      absl::MutexLock l(&copies_mu_);
+      auto it = seed_copies_.find(&seed_as);
+      if (it != seed_copies_.end()) {
+        copy = std::move(it->second);
+        seed_copies_.erase(it);
+      }
+    }
+    if (copy == nullptr) {
+      return absl::InternalError(absl::StrCat("sandbox fork: the seed made no copy of stub ",
+                                              seed_as.host_pid()));
+    }
+    if (Status s = stub::JoinProcessGroup(copy->host_pid(), layout_.entry, pgid_); !s.ok()) {
+      // `copy` dies here (SIGKILL through its pidfd); the seed kills it too.
+      return ErrnoStatus("moving a forked stub into its sandbox's process group",
+                         s.error().value());
+    }
+    return std::shared_ptr<AddressSpace>(std::move(copy));
+  }
+
+  absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) override {
+    Result<pid_t> tid = stub::NewParkedStubThread(as.host_pid(), layout_.entry);
+    if (!tid.ok()) return ErrnoStatus("a thread in a forked stub", tid.error().value());
+    return ThreadHandle{*tid};
+  }
+
  private:
   absl::Mutex mu_;
   pid_t zygote_ = -1;
+  pid_t pgid_ = 0;
   StubLayout layout_;
+  // Sandbox fork: the copies PrepareSeedFork made, by seed address space.
+  absl::Mutex copies_mu_;
+  std::map<const AddressSpace*, std::shared_ptr<PtraceAddressSpace>> seed_copies_
+      ABSL_GUARDED_BY(copies_mu_);
 };
 
 }  // namespace

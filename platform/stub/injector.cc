@@ -1,5 +1,6 @@
 #include "platform/stub/injector.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -90,6 +91,50 @@ Result<pid_t> ForkStub(pid_t zygote, uint64_t entry) {
   if (pid < 0) return Errno(static_cast<int>(-pid));
   if (pid == 0) return Errno(EAGAIN);
   return static_cast<pid_t>(pid);
+}
+
+Status JoinProcessGroup(pid_t pid, uint64_t entry, pid_t pgid) {
+  Injector inj(pid, entry);
+  if (!inj.ok()) return Errno(ESRCH);
+  long r = inj.Call(SYS_setpgid, 0, pgid);
+  if (r != 0) return Errno(r < 0 ? static_cast<int>(-r) : EINVAL);
+  return {};
+}
+
+Result<pid_t> NewParkedStubThread(pid_t pid, uint64_t entry) {
+  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                          CLONE_SYSVSEM;
+  Injector inj(pid, entry);
+  if (!inj.ok()) return Errno(ESRCH);
+  // The new thread shares this thread's stack pointer but never touches the
+  // stack: it parks at once (the fork gadget).
+  const long args[6] = {kFlags, 0, 0, 0, 0, 0};
+  long tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+  if (tid < 0) return Errno(static_cast<int>(-tid));
+  if (tid == 0) return Errno(EAGAIN);
+  return static_cast<pid_t>(tid);
+}
+
+Result<pid_t> ForkZygoteInGroup(pid_t zygote, uint64_t entry, pid_t pgid) {
+  SV_ASSIGN_OR_RETURN(pid_t z, ForkStub(zygote, entry));
+  long r;
+  {
+    Injector inj(z, entry);
+    r = inj.ok() ? inj.Call(SYS_setpgid, 0, pgid) : -ESRCH;
+    user_regs_struct regs;
+    if (r == 0 && ::ptrace(PTRACE_GETREGS, z, nullptr, &regs) == 0) {
+      regs.rip = entry + kStubZygoteLoop;
+      regs.orig_rax = static_cast<uint64_t>(-1);
+      if (::ptrace(PTRACE_SETREGS, z, nullptr, &regs) != 0) r = -errno;
+    } else if (r == 0) {
+      r = -errno;
+    }
+  }
+  if (r != 0) {
+    kill(z, SIGKILL);  // not reaped yet (the seed's zygote reaps it): the pid is still z's
+    return Errno(r < 0 ? static_cast<int>(-r) : EINVAL);
+  }
+  return z;
 }
 
 }  // namespace seedvisor::platform::stub

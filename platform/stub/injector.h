@@ -76,6 +76,21 @@ class Injector : public StubSyscalls {
 // serializes calls for one zygote.
 Result<pid_t> ForkStub(pid_t zygote, uint64_t entry);
 
+// ---- Sandbox fork (sentry/sfork), in the forked sentry ----
+// Both stub platforms rebuild the same things there; each call seizes a
+// parked, untraced stub thread for a moment and detaches again.
+
+// Moves the parked stub process `pid` into process group `pgid` (the
+// forked sandbox's anchor group; setpgid injected).
+Status JoinProcessGroup(pid_t pid, uint64_t entry, pid_t pgid);
+// A new parked thread in the parked stub process `pid`; its tid.
+Result<pid_t> NewParkedStubThread(pid_t pid, uint64_t entry);
+// The forked sandbox's own zygote: a stub forked from `zygote` (the seed's,
+// which it leaves untouched), moved into `pgid` and sent into the zygote
+// loop, so that it reaps the stubs forked from it. Nothing is left behind
+// on failure.
+Result<pid_t> ForkZygoteInGroup(pid_t zygote, uint64_t entry, pid_t pgid);
+
 }  // namespace seedvisor::platform::stub
 
 #endif  // SEEDVISOR_PLATFORM_STUB_INJECTOR_H_

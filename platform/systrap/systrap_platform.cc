@@ -84,23 +84,10 @@ class SystrapPlatform : public Platform {
   absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
     new (&mu_) absl::Mutex;  // the seed's may have had waiters
     pgid_ = pgid;
-    Result<pid_t> z = stub::ForkStub(zygote_, layout_.entry);
-    if (!z.ok()) return ErrnoStatus("forking a zygote for the forked sandbox", z.error().value());
-    Injector inj(*z, layout_.entry);
-    long r = inj.ok() ? inj.Call(SYS_setpgid, 0, pgid) : -ESRCH;
-    Registers regs;
-    if (r == 0 && ::ptrace(PTRACE_GETREGS, *z, nullptr, &regs) == 0) {
-      regs.rip = layout_.entry + stub::kStubZygoteLoop;
-      regs.orig_rax = static_cast<uint64_t>(-1);
-      if (::ptrace(PTRACE_SETREGS, *z, nullptr, &regs) != 0) r = -errno;
-    } else if (r == 0) {
-      r = -errno;
-    }
-    if (r != 0) {
-      kill(*z, SIGKILL);
-      return ErrnoStatus("setting up the forked sandbox's zygote", static_cast<int>(-r));
-    }
-    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
+    // The seed's zygote stays the seed's: never stopped from here.
+    Result<pid_t> z = stub::ForkZygoteInGroup(zygote_, layout_.entry, pgid);
+    if (!z.ok()) return ErrnoStatus("setting up the forked sandbox's zygote", z.error().value());
+    zygote_ = *z;
     return zygote_;
   }
 
@@ -118,14 +105,9 @@ class SystrapPlatform : public Platform {
       pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
     }
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
-    {
-      Injector inj(static_cast<pid_t>(pid), layout_.entry);
-      long r = inj.ok() ? inj.Call(SYS_setpgid, 0, pgid_) : -ESRCH;
-      if (r != 0) {
-        kill(static_cast<pid_t>(pid), SIGKILL);
-        return ErrnoStatus("moving a forked stub into its sandbox's process group",
-                           static_cast<int>(-r));
-      }
+    if (Status s = stub::JoinProcessGroup(static_cast<pid_t>(pid), layout_.entry, pgid_); !s.ok()) {
+      kill(static_cast<pid_t>(pid), SIGKILL);
+      return ErrnoStatus("moving a forked stub into its sandbox's process group", s.error().value());
     }
     // A fresh region replaces the one the copy shares with the seed's stub.
     auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, nullptr);
@@ -137,14 +119,9 @@ class SystrapPlatform : public Platform {
   }
 
   absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) override {
-    constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                            CLONE_SYSVSEM;
-    Injector inj(as.host_pid(), layout_.entry);
-    if (!inj.ok()) return ErrnoStatus("attaching to a forked stub", ESRCH);
-    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
-    long tid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
-    if (tid <= 0) return ErrnoStatus("a thread in a forked stub", tid < 0 ? static_cast<int>(-tid) : EAGAIN);
-    return ThreadHandle{static_cast<int>(tid)};
+    Result<pid_t> tid = stub::NewParkedStubThread(as.host_pid(), layout_.entry);
+    if (!tid.ok()) return ErrnoStatus("a thread in a forked stub", tid.error().value());
+    return ThreadHandle{*tid};
   }
 
  private:

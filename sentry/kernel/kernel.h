@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -129,6 +130,17 @@ class Kernel {
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task is parked (or has exited).
   bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `work(task, i)` for each `tasks[i]` on that task's own host thread
+  // (the threads run concurrently) and waits until all are done; the first
+  // error, by index. The kernel must be quiesced and every one of `tasks`
+  // parked. For what only a task's own thread may do (on ptrace, anything
+  // that touches its stub thread): sandbox fork prepares a seed with it.
+  // One caller at a time (sandbox forks of one seed are serialized).
+  //
+  //   k.RunOnParkedTasks(tasks, [](Task& t, size_t) { return ...; });
+  absl::Status RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& tasks,
+                                const std::function<absl::Status(Task&, size_t)>& work)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- Uniqueness after a sandbox fork (sentry/sfork) ----
   // How many times this sandbox's state was duplicated by a sandbox fork:
@@ -204,8 +216,12 @@ class Kernel {
   std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
-  // 1 while quiesced: the futex word parked tasks wait on.
+  // Non-zero while quiesced: the futex word parked tasks wait on. It counts
+  // up (skipping 0) when RunOnParkedTasks has posted work.
   std::atomic<uint32_t> park_word_{0};
+  // RunOnParkedTasks: how many tasks have not finished their work (a futex
+  // word its caller waits on).
+  std::atomic<uint32_t> park_work_left_{0};
   std::atomic<uint64_t> fork_generation_{0};
   std::vector<std::weak_ptr<ForkGenerationWatcher>> generation_watchers_ ABSL_GUARDED_BY(mu_);
   int init_status_ ABSL_GUARDED_BY(mu_) = 0;

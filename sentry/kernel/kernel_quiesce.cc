@@ -29,12 +29,68 @@ void FutexWakeAll(std::atomic<uint32_t>* w) {
 
 void Kernel::ParkTask(Task& t) {
   t.parked_ = true;
-  mu_.Unlock();
   // A futex word, not Mutex::Await: a host fork of a quiesced sentry must
   // not copy a waiter that no thread of the child will ever be.
-  while (park_word_.load(std::memory_order_acquire) != 0) FutexWait(&park_word_, 1);
-  mu_.Lock();
+  for (;;) {
+    const uint32_t word = park_word_.load(std::memory_order_acquire);
+    if (word == 0 && t.park_work_ == nullptr) break;
+    if (t.park_work_ != nullptr) {
+      // RunOnParkedTasks; still parked (at the syscall boundary) meanwhile.
+      // Run even if the park has just ended, so that its caller never waits
+      // for a task that left.
+      std::function<void()> work = std::move(t.park_work_);
+      t.park_work_ = nullptr;
+      mu_.Unlock();
+      work();
+      mu_.Lock();
+      continue;
+    }
+    mu_.Unlock();
+    FutexWait(&park_word_, word);
+    mu_.Lock();
+  }
   t.parked_ = false;
+}
+
+absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& tasks,
+                                      const std::function<absl::Status(Task&, size_t)>& work) {
+  std::vector<absl::Status> results(tasks.size());
+  {
+    absl::MutexLock l(&mu_);
+    if (!park_requested()) {
+      return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
+    }
+    for (const auto& t : tasks) {
+      if (!t->parked_ || t->exited() || t->park_work_ != nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("task ", t->tid(), " is not parked at a syscall boundary"));
+      }
+    }
+    park_work_left_.store(static_cast<uint32_t>(tasks.size()), std::memory_order_release);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      Task* t = tasks[i].get();
+      t->park_work_ = [this, t, i, &work, &results] {
+        results[i] = work(*t, i);
+        if (park_work_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          FutexWakeAll(&park_work_left_);
+        }
+      };
+    }
+    // A new value wakes every parked task (and a task on its way into
+    // FutexWait finds the word changed); each looks for its work.
+    uint32_t next = park_word_.load(std::memory_order_relaxed) + 1;
+    park_word_.store(next == 0 ? 1 : next, std::memory_order_release);
+    FutexWakeAll(&park_word_);
+  }
+  for (;;) {
+    const uint32_t left = park_work_left_.load(std::memory_order_acquire);
+    if (left == 0) break;
+    FutexWait(&park_work_left_, left);
+  }
+  for (absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 bool Kernel::AllParked() {

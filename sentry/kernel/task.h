@@ -220,6 +220,9 @@ class Task : public std::enable_shared_from_this<Task> {
   // kERESTART_RESTARTBLOCK (set by that syscall; the raw result or -errno).
   // Task data like the registers, so a parked sleep restarts in a fork too.
   std::function<int64_t(Task&)> restart_block_;
+  // Work for this task's host thread to run while parked
+  // (Kernel::RunOnParkedTasks; guarded by Kernel::mu()).
+  std::function<void()> park_work_;
   // Sandbox fork: the platform thread StartForked() attaches.
   platform::ThreadHandle fork_thread_;
 

@@ -197,6 +197,33 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
 // Forked sentries are our children: reaped on the next fork once they end.
 std::vector<pid_t> forked_;
 
+// In the seed, before the host fork, where the platform needs it
+// (Platform::SeedForkOnTaskThreads: ptrace, whose stub threads only their
+// tasks' threads may touch): every parked task saves its FP state on its own
+// thread, and one task per address space has the platform copy its stub.
+// The forked sentry then finds both in the memory it inherits.
+absl::Status PrepareSeed(Kernel& k) {
+  if (!k.platform().SeedForkOnTaskThreads()) return absl::OkStatus();
+  std::vector<std::shared_ptr<Task>> tasks;
+  std::vector<bool> copies;  // copies[i]: tasks[i] copies its address space
+  {
+    absl::MutexLock l(&k.mu());
+    std::set<MM*> mms;
+    for (auto& t : k.Tasks()) {
+      // A task without a context yet is refused by the child (AdoptKernel).
+      if (t->exited() || t->mm_ == nullptr || t->ctx_ == nullptr) continue;
+      copies.push_back(mms.insert(t->mm_.get()).second);
+      tasks.push_back(t);
+    }
+  }
+  return k.RunOnParkedTasks(tasks, [&](Task& t, size_t i) -> absl::Status {
+    if (!t.SaveFpState().ok()) {
+      return absl::InternalError(absl::StrCat("task ", t.tid(), ": reading its FP state failed"));
+    }
+    return copies[i] ? k.platform().PrepareSeedFork(*t.ctx_) : absl::OkStatus();
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
@@ -210,6 +237,17 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
   }
   for (auto it = forked_.begin(); it != forked_.end();) {
     it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
+  }
+  // Whatever PrepareSeed made is the child's once it reported success, and
+  // is killed on every other way out.
+  bool child_took_copies = false;
+  struct FinishSeed {
+    Kernel& k;
+    const bool& took;
+    ~FinishSeed() { k.platform().FinishSeedFork(took); }
+  } finish_seed{k, child_took_copies};
+  if (absl::Status s = PrepareSeed(k); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Fail("pipe", errno);
@@ -243,6 +281,7 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
     waitpid(pid, nullptr, 0);
     return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", r.message));
   }
+  child_took_copies = true;
   // The seed's state now exists twice: its guest must re-seed too.
   k.BumpForkGeneration();
   ForkResult out;

@@ -12,7 +12,10 @@
 //      a destroyed fork outlives it, and nothing ties it to the seed;
 //   2. the platform becomes the child's (a zygote of its own), and every
 //      guest address space gets a copy-on-write copy of the seed's stub made
-//      by one of its parked threads, with fresh threads for the other tasks;
+//      by one of its parked threads, with fresh threads for the other tasks
+//      (on ptrace, whose stub threads only the seed's task threads may
+//      touch, those threads make the copies and save the FP state before
+//      the host fork: Platform::SeedForkOnTaskThreads);
 //   3. every task gets its own wakeup fd and keeps its registers and FP
 //      state; every open file adopts or refuses its host state
 //      (FileDescription::AdoptInForkChild): nothing is shared by accident;

@@ -32,10 +32,15 @@
 //              pipe's host readiness object, which a fork must not share)
 //   eadd N     add N to an eventfd made at start        -> ok
 //   eread      its counter, reset to 0 (non-blocking)   -> N | empty
+//   helpers    start a thread (MXCSR 0x5f80) and a child process (MXCSR
+//              0x3f80), each blocked in sigsuspend(2)  -> ok
+//   thread     (answered by the thread) its MXCSR and the heap buffer
+//   child      (answered by the child) its MXCSR and getppid()
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +48,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -216,6 +220,59 @@ static void chk(void) {
   reply(msg);
 }
 
+// The helpers answer on stdout themselves, one line per SIGUSR2; between
+// two they wait in sigsuspend(2) (SIGUSR2 blocked otherwise, so none is
+// lost): the helpers wait in another syscall than the main thread's
+// read(2), and need no file of their own.
+static volatile pid_t thread_tid, child_pid;
+
+static void on_usr2(int sig) { (void)sig; }
+
+static void* serve(void* is_thread) {
+  unsigned int mx = is_thread ? 0x5f80 : 0x3f80;
+  __asm__ volatile("ldmxcsr %0" : : "m"(mx));
+  // Only SIGUSR2 gets through, and only in sigsuspend (objs' SIGUSR1 is
+  // the main thread's).
+  sigset_t all, wait_set;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  sigfillset(&wait_set);
+  sigdelset(&wait_set, SIGUSR2);
+  if (is_thread) thread_tid = (pid_t)syscall(SYS_gettid);
+  for (;;) {
+    sigsuspend(&wait_set);
+    unsigned int v = 0;
+    __asm__ volatile("stmxcsr %0" : "=m"(v));
+    char out[512];
+    if (is_thread) {
+      snprintf(out, sizeof(out), "%#x %s", v, buf);
+    } else {
+      snprintf(out, sizeof(out), "%#x %d", v, (int)getppid());
+    }
+    reply(out);
+  }
+  return NULL;
+}
+
+static void helpers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_usr2;
+  sigaction(SIGUSR2, &sa, NULL);
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &usr2, NULL);  // inherited by both helpers
+  pthread_t t;
+  if (pthread_create(&t, NULL, serve, (void*)1) != 0) return reply("err thread");
+  while (thread_tid == 0) usleep(1000);
+  pid_t pid = fork();
+  if (pid < 0) return reply_err();
+  if (pid == 0) serve(NULL);
+  child_pid = pid;
+  reply("ok");
+}
+
 static void hex(const unsigned char* b, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i) sprintf(out + 2 * i, "%02x", b[i]);
 }
@@ -320,6 +377,12 @@ int main(void) {
         snprintf(out, sizeof(out), "%llu", (unsigned long long)v);
         reply(out);
       }
+    } else if (strcmp(line, "helpers") == 0) {
+      helpers();
+    } else if (strcmp(line, "thread") == 0) {
+      if (thread_tid == 0 || syscall(SYS_tgkill, getpid(), thread_tid, SIGUSR2) != 0) reply("none");
+    } else if (strcmp(line, "child") == 0) {
+      if (child_pid == 0 || kill(child_pid, SIGUSR2) != 0) reply("none");
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

@@ -122,6 +122,11 @@ check_eq "fork generation file is quiet" "0" "$(ask 11 "$T/s1.out" "genpoll")"
 check_eq "seed fills its pipe" "ok" "$(ask 11 "$T/s1.out" "pwrite seed-pipe")"
 check_eq "seed's pipe polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
 check_eq "seed adds to its eventfd" "ok" "$(ask 11 "$T/s1.out" "eadd 5")"
+# A second thread and a second process, each with its own FP state, blocked
+# in sigsuspend(2) at the pause: every task and address space is forked.
+check_eq "seed starts a thread and a child" "ok" "$(ask 11 "$T/s1.out" "helpers")"
+check_eq "seed: the thread's MXCSR" "0x5f80 seed-value" "$(ask 11 "$T/s1.out" "thread")"
+check_eq "seed: the child's MXCSR" "0x3f80 1" "$(ask 11 "$T/s1.out" "child")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -137,6 +142,8 @@ echo "  (seedsc fork took $((($(date +%s%N) - start_ns) / 1000000)) ms, process 
 check_eq "fork: memory of the seed" "seed-value" "$(ask 12 "$T/f1.out" "read")"
 check_eq "fork: MXCSR of the seed" "0x7f80" "$(ask 12 "$T/f1.out" "mxcsr")"
 check_eq "fork: same pid as in the seed" "1 0" "$(ask 12 "$T/f1.out" "pid")"
+check_eq "fork: the seed's thread, its MXCSR" "0x5f80 seed-value" "$(ask 12 "$T/f1.out" "thread")"
+check_eq "fork: the seed's child process, its MXCSR" "0x3f80 1" "$(ask 12 "$T/f1.out" "child")"
 check_eq "fork: the generation file polls readable" "1" "$(ask 12 "$T/f1.out" "genpoll")"
 check_eq "fork: generation 1" "1" "$(ask 12 "$T/f1.out" "gen")"
 check_eq "fork: quiet again once read" "0" "$(ask 12 "$T/f1.out" "genpoll")"
@@ -205,6 +212,8 @@ new_stdin g1 14
 check_eq "fork --paused leaves a seed" paused "$(status_of g0)"
 "${S[@]}" fork g0 g1 <"$T/g1.in" >"$T/g1.out" 2>"$T/g1.err" || { bad "fork of a fork"; cat "$T/g1.err"; }
 check_eq "a fork of a fork has the seed's memory" "seed-later" "$(ask 14 "$T/g1.out" "read")"
+check_eq "a fork of a fork: the thread" "0x5f80 seed-later" "$(ask 14 "$T/g1.out" "thread")"
+check_eq "a fork of a fork: the child process" "0x3f80 1" "$(ask 14 "$T/g1.out" "child")"
 
 # --- The fork outlives its seed (and the seed's seed).
 "${S[@]}" delete --force s1
@@ -242,10 +251,12 @@ new_stdin s2 15
 NS2=$(pidns_of "$(sandbox_pid s2)")
 expect_fail() {  # name expected-substring args...
   local name="$1" want="$2"; shift 2
-  local before after out rc
-  before=$("${S[@]}" list --quiet | sort | tr '\n' ' ')
+  local before after out rc pbefore pafter
+  before=$("${S[@]}" list --quiet | sort | tr '\n' ' ') pbefore=$(procs_in "$NS2")
   out=$("${S[@]}" "$@" 2>&1 </dev/null); rc=$?
-  after=$("${S[@]}" list --quiet | sort | tr '\n' ' ')
+  sleep 0.2
+  after=$("${S[@]}" list --quiet | sort | tr '\n' ' ') pafter=$(procs_in "$NS2")
+  before+="($pbefore processes)" after+="($pafter processes)"
   if [[ $rc != 0 && "$out" == *"$want"* && $(wc -l <<<"$out") == 1 && "$before" == "$after" ]]; then
     ok "$name"
   else
