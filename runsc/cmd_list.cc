@@ -1,5 +1,7 @@
 // `seedsc list [--format text|json] [--quiet]`: the containers under --root,
 // in runc/runsc's table or JSON form.
+#include <sys/stat.h>
+
 #include <cstdio>
 
 #include "nlohmann/json.hpp"
@@ -16,6 +18,12 @@ int CmdList(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.Bool("quiet", &quiet, "print only the container ids");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 0, 0, "list [--format text|json] [--quiet]", &pos)) return kExitUsage;
+  // As runc: a --root that does not exist yet holds no containers; one that
+  // is not a directory is a mistake to report, not an empty list.
+  struct stat root_st;
+  if (stat(cfg.root.c_str(), &root_st) == 0 && !S_ISDIR(root_st.st_mode)) {
+    return Fail("--root " + cfg.root + ": not a directory");
+  }
   std::vector<std::string> ids = container::ListIds(cfg.root);
   if (quiet) {
     for (const auto& id : ids) std::printf("%s\n", id.c_str());

@@ -139,7 +139,9 @@ void Task::Run() {
       case platform::StopKind::kInterrupt:
         break;
       case platform::StopKind::kDead: {
-        Log::Warning("task %d: its platform context died; killing the process", tid_);
+        // The guest sees a SIGKILL, as on Linux; the why is for --debug
+        // (a user's stderr is the guest's, not ours).
+        Log::Debug("task %d: its platform context died; killing the process", tid_);
         absl::MutexLock l(&kernel_.mu());
         siginfo_t info{};
         info.si_signo = SIGKILL;

@@ -379,6 +379,9 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   }
   auto dst = np.dir->Child(np.name);
   if (dst.ok()) {
+    // Before anything else about the target, even whether it is the
+    // source (do_renameat2()).
+    if (flags & RENAME_NOREPLACE) return Errno(EEXIST);
     if (MountedAt(dst->get())) return Errno(EBUSY);
     if (*dst == src) return {};  // the same object: nothing to do
   } else if (dst.error() != Errno(ENOENT)) {

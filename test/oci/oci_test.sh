@@ -413,5 +413,12 @@ refused_case unsupported_mount_type \
   'seedsc: config.json: mounts[6].type: "ext4" is not supported (supported: bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup, cgroup2)' \
   "c['mounts'].append({'destination': '/mnt', 'type': 'ext4', 'source': '/dev/vda'})"
 
+# A --root that is a regular file: runc fails (open: not a directory), so
+# must we, instead of listing nothing.
+check_eq "runc list with a file as --root fails" 1 "$("$RUNC" --root /etc/hostname list >/dev/null 2>&1; echo $?)"
+check_eq "list with a file as --root fails, naming it" \
+  $'seedsc: --root /etc/hostname: not a directory\n1' \
+  "$("$SEEDSC" --root /etc/hostname list 2>&1; echo $?)"
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

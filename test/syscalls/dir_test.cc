@@ -252,6 +252,21 @@ TEST_F(DirTest, Renameat2Noreplace) {
   EXPECT_EQ(ReadFile(dir_.Path("c")), "A");
 }
 
+// do_renameat2() refuses an existing target before it looks at whether the
+// two names are one object, so renaming a name onto itself, or onto a hard
+// link of the same file, is EEXIST too (plain rename(2) of those is 0).
+TEST_F(DirTest, Renameat2NoreplaceOntoTheSameFile) {
+  ASSERT_TRUE(WriteFile(dir_.Path("a"), "A"));
+  ASSERT_OK(link(dir_.Path("a").c_str(), dir_.Path("hard").c_str()));
+  EXPECT_ERRNO(EEXIST, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
+                               dir_.Path("a").c_str(), RENAME_NOREPLACE));
+  EXPECT_ERRNO(EEXIST, syscall(SYS_renameat2, AT_FDCWD, dir_.Path("a").c_str(), AT_FDCWD,
+                               dir_.Path("hard").c_str(), RENAME_NOREPLACE));
+  EXPECT_OK(rename(dir_.Path("a").c_str(), dir_.Path("a").c_str()));
+  EXPECT_EQ(ReadFile(dir_.Path("a")), "A");
+  EXPECT_EQ(ReadFile(dir_.Path("hard")), "A");
+}
+
 TEST_F(DirTest, Renameat2Exchange) {
   ASSERT_TRUE(WriteFile(dir_.Path("a"), "A"));
   ASSERT_OK(mkdir(dir_.Path("b").c_str(), 0755));
