@@ -22,6 +22,8 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
 
 smoke=0
 rounds=5
@@ -118,30 +120,11 @@ for ((r = 1; r <= rounds; r++)); do
     # shellcheck disable=SC2086  # cmd and args are word lists on purpose
     out="$(timeout 600 ${cmd[$name]} "$bench" ${args[$name]} 2>&1 | cat)"
     status=${PIPESTATUS[0]}
-    for m in "${metrics[@]}"; do
-      v="$(awk -v m="$m" '$1 == m && $2 ~ /^[0-9.]+$/ { print $2 }' <<<"$out")"
-      if [[ -z "$v" ]]; then
-        echo "pipe_bench: round $r: $name printed no $m result (exit $status):" >&2
-        sed 's/^/    /' <<<"$out" | head -20 >&2
-        fail=1
-        continue
-      fi
-      samples["$name $m"]+="$v "
-    done
+    record_metrics pipe_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
   done
   echo "round $r/$rounds done" >&2
 done
 
-median() {  # median of whitespace-separated numbers, or n/a
-  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
-    { v[NR] = $1 } END {
-      if (NR == 0) { print "n/a"; exit }
-      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() {  # a / b, or n/a
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2fx\n", a / b }'
-}
 
 echo
 echo "pipe_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rounds=$rounds" \
@@ -158,7 +141,7 @@ for m in "${metrics[@]}"; do
   for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
   row=()
   for name in "${names[@]}"; do row+=("${med[$name]}"); done
-  for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}")"); done
+  for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}" 2)"); done
   printf '%-13s' "$m"; printf ' %13s' "${row[@]}"; echo
   unset med
 done

@@ -20,6 +20,8 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The source tree; under `bazel run` the script runs from its runfiles.
 repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
 
 smoke=0
 rounds=5
@@ -102,30 +104,11 @@ for ((r = 1; r <= rounds; r++)); do
     # shellcheck disable=SC2086  # cmd is a word list on purpose
     out="$(TMPDIR=/tmp timeout 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}" 2>&1 | cat)"
     status=${PIPESTATUS[0]}
-    for m in "${metrics[@]}"; do
-      v="$(awk -v m="$m" '$1 == m && $2 ~ /^[0-9.]+$/ { print $2 }' <<<"$out")"
-      if [[ -z "$v" ]]; then
-        echo "run_syscall_bench: round $r: $name printed no $m result (exit $status):" >&2
-        sed 's/^/    /' <<<"$out" | head -20 >&2
-        fail=1
-        continue
-      fi
-      samples["$name $m"]+="$v "
-    done
+    record_metrics run_syscall_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
   done
   echo "round $r/$rounds done" >&2
 done
 
-median() {  # median of whitespace-separated numbers, or n/a
-  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
-    { v[NR] = $1 } END {
-      if (NR == 0) { print "n/a"; exit }
-      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() {  # a / b, or n/a
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.1fx\n", a / b }'
-}
 
 echo
 echo "syscall_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rounds=$rounds iterations native=$native_iters sandbox=$sandbox_iters"

@@ -1,0 +1,34 @@
+# Shared by the side-by-side bench scripts (run_syscall_bench.sh,
+# pipe_bench.sh), which source it. The caller declares `samples` (an
+# associative array "<runtime> <metric>" -> space-separated values) and
+# `fail`.
+
+# record_metrics TOOL ROUND NAME OUT STATUS METRIC...: adds the value of each
+# METRIC line ("<metric> <number>") of a run's output OUT to samples; a
+# missing one is reported with the run's output and sets fail=1.
+record_metrics() {
+  local tool="$1" round="$2" name="$3" out="$4" status="$5" m v
+  shift 5
+  for m in "$@"; do
+    v="$(awk -v m="$m" '$1 == m && $2 ~ /^[0-9.]+$/ { print $2 }' <<<"$out")"
+    if [[ -z "$v" ]]; then
+      echo "$tool: round $round: $name printed no $m result (exit $status):" >&2
+      sed 's/^/    /' <<<"$out" | head -20 >&2
+      fail=1
+      continue
+    fi
+    samples["$name $m"]+="$v "
+  done
+}
+
+median() {  # median of whitespace-separated numbers, or n/a
+  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
+    { v[NR] = $1 } END {
+      if (NR == 0) { print "n/a"; exit }
+      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() {  # a / b with DIGITS decimals (default 1), or n/a
+  awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN {
+    if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.*fx\n", d, a / b }'
+}
