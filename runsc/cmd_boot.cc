@@ -25,6 +25,7 @@
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/socket/netns.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::runsc {
@@ -138,12 +139,22 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = container::ApplyCgroups(*spec, cgroup); !s.ok()) {
     return ready.Report(std::string(s.message()));
   }
+  // --network=none: create made this process's network namespace; its
+  // loopback comes up while we still hold CAP_NET_ADMIN, and the guest's
+  // sockets are made in it. --network=host: the host's namespace.
+  if (cfg.network != "host") {
+    if (int err = sentry::UseOwnNetworkNamespace(); err != 0 && !cfg.rootless) {
+      return ready.Report(
+          absl::StrCat("bringing up the sandbox's loopback interface: ", std::strerror(err)));
+    }
+  }
   if (!cfg.rootless) {
     if (absl::Status s = DropCapabilities(); !s.ok()) return ready.Report(std::string(s.message()));
   }
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
+  opts.network = cfg.network;
   opts.net_raw = cfg.net_raw;
   opts.root = spec->root.path;
   opts.read_only_root = spec->root.readonly;

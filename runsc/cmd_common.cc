@@ -27,12 +27,27 @@ bool ParseArgs(FlagSet& fs, const std::vector<std::string>& args, size_t min_pos
     PrintUsageError(std::string(rest.status().message()));
     return false;
   }
+  if (fs.help_requested()) {
+    PrintCommandHelp(fs, usage);
+    return false;
+  }
   if (rest->size() < min_pos || rest->size() > max_pos) {
     PrintUsageError(absl::StrCat("usage: seedsc ", usage));
     return false;
   }
   *pos = *rest;
   return true;
+}
+
+void PrintCommandHelp(const FlagSet& fs, const std::string& usage, const std::string& about) {
+  std::string text = about;
+  for (const Command& c : Commands()) {
+    if (text.empty() && fs.command() == c.name) text = c.synopsis;
+  }
+  std::string flags = fs.Usage();
+  std::printf("Usage: seedsc %s\n\n%s\n", usage.c_str(), text.c_str());
+  if (!flags.empty()) std::printf("\nFlags:\n%s", flags.c_str());
+  std::printf("\nGlobal flags (before the command): see \"seedsc help\".\n");
 }
 
 absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const std::string& id) {

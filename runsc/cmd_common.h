@@ -18,9 +18,14 @@ int Fail(const absl::Status& s);
 int Fail(const std::string& msg);
 
 // Parses `fs` over `args` and checks the number of positionals; on a usage
-// error prints it and returns false (the caller returns kExitUsage).
+// error prints it and returns false (the caller returns kExitUsage). On -h
+// or --help prints the command's help to stdout and returns false too.
 bool ParseArgs(FlagSet& fs, const std::vector<std::string>& args, size_t min_pos,
                size_t max_pos, const char* usage, std::vector<std::string>* pos);
+
+// "Usage: seedsc USAGE", what the command does (`about`, else its synopsis
+// in Commands()) and its flags, on stdout: `seedsc help CMD`, `CMD --help`.
+void PrintCommandHelp(const FlagSet& fs, const std::string& usage, const std::string& about = "");
 
 // The container's state, or prints why not (NotFound...) and returns it.
 absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const std::string& id);

@@ -29,6 +29,7 @@ int CmdCreate(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.String("console-socket", &console_socket,
             "unix socket to send the pty master to (process.terminal)");
   fs.String("user-log", &user_log, "accepted for runsc compatibility; unused");
+  fs.Alias("b", "bundle");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 1, "create [flags] <container id>", &pos)) return kExitUsage;
   auto st = CreateContainer(cfg, pos[0], bundle, pid_file, console_socket);

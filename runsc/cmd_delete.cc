@@ -25,6 +25,7 @@ int CmdDelete(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   FlagSet fs("delete");
   bool force = false;
   fs.Bool("force", &force, "kill the container if it is still running");
+  fs.Alias("f", "force");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 1000, "delete [--force] <container id>...", &pos)) return kExitUsage;
   int rc = 0;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "runsc/cmd_common.h"
 #include "runsc/commands.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
@@ -42,12 +43,19 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   std::string ip;
   std::string cwd;
   if (char buf[4096]; getcwd(buf, sizeof(buf)) != nullptr) cwd = buf;
-  fs.String("cwd", &cwd, "working directory of the command (default: seedsc's own)");
+  fs.String("cwd", &cwd, "working directory of the command");
   fs.Bool("quiet", &quiet, "suppress seedsc's own messages");
   fs.String("ip", &ip, "IPv4 address for the sandbox (with --network=sandbox; not supported yet)");
   auto rest = fs.Parse(args);
   if (!rest.ok()) {
     PrintUsageError(std::string(rest.status().message()));
+    return kExitUsage;
+  }
+  if (fs.help_requested()) {
+    PrintCommandHelp(fs, "do [flags] [--] CMD [ARGS...]",
+                     "Runs CMD in a sandbox whose root is the host's / (read-only) with a writable\n"
+                     "overlay held by the sandbox: writes inside never reach the host. The exit\n"
+                     "status is CMD's (128+N if killed by signal N).");
     return kExitUsage;
   }
   if (rest->empty()) {

@@ -36,6 +36,14 @@ int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
   fs.String("console-socket", &console_socket, "unix socket to send the pty master to");
   fs.String("cwd", &cwd, "working directory inside the container");
   fs.String("user", &user, "UID[:GID] to run as");
+  // Taken out above (they repeat); here for the help text only.
+  std::string repeated_help;
+  fs.String("env", &repeated_help, "NAME=VALUE for the process's environment (repeatable)");
+  fs.String("additional-gids", &repeated_help, "an additional group id (repeatable)");
+  fs.String("cap", &repeated_help, "a capability to add to the process (repeatable)");
+  fs.Alias("d", "detach");
+  fs.Alias("p", "process");
+  fs.Alias("u", "user");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 100000, "exec [flags] <container id> [command args...]", &pos)) {
     return kExitUsage;

@@ -17,6 +17,7 @@ int CmdKill(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   std::string pid = "0";
   fs.Bool("all", &all, "send the signal to every process in the container");
   fs.String("pid", &pid, "send the signal to this process (a pid inside the sandbox)");
+  fs.Alias("a", "all");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 2, "kill [--all] [--pid N] <container id> [signal]", &pos)) {
     return kExitUsage;

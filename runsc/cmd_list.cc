@@ -16,6 +16,8 @@ int CmdList(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   bool quiet = false;
   fs.Choice("format", &format, {"text", "table", "json"}, "output format");
   fs.Bool("quiet", &quiet, "print only the container ids");
+  fs.Alias("f", "format");
+  fs.Alias("q", "quiet");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 0, 0, "list [--format text|json] [--quiet]", &pos)) return kExitUsage;
   // As runc: a --root that does not exist yet holds no containers; one that

@@ -17,6 +17,7 @@ int CmdPs(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   FlagSet fs("ps");
   std::string format = "table";
   fs.Choice("format", &format, {"table", "json"}, "output format");
+  fs.Alias("f", "format");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 1, "ps [--format table|json] <container id>", &pos)) return kExitUsage;
   auto st = LoadContainer(cfg, pos[0]);

@@ -45,6 +45,8 @@ int CmdRun(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.String("console-socket", &console_socket, "unix socket to send the pty master to");
   fs.String("user-log", &user_log, "accepted for runsc compatibility; unused");
   fs.Bool("detach", &detach, "do not wait for the container to exit");
+  fs.Alias("b", "bundle");
+  fs.Alias("d", "detach");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 1, 1, "run [flags] <container id>", &pos)) return kExitUsage;
   auto st = CreateContainer(cfg, pos[0], bundle, pid_file, console_socket);

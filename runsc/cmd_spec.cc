@@ -13,6 +13,7 @@ int CmdSpec(const GlobalConfig&, const std::vector<std::string>& args) {
   FlagSet fs("spec");
   std::string bundle = ".";
   fs.String("bundle", &bundle, "directory to write config.json in (default: cwd)");
+  fs.Alias("b", "bundle");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 0, 1000, "spec [--bundle B] [-- command args...]", &pos)) return kExitUsage;
   std::string path = AbsPath(bundle) + "/config.json";

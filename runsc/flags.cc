@@ -48,6 +48,10 @@ void FlagSet::Choice(const std::string& name, std::string* value, std::vector<st
                       absl::StrCat(help, " (", all, ")"), *value};
 }
 
+void FlagSet::Alias(const std::string& short_name, const std::string& name) {
+  aliases_[short_name] = name;
+}
+
 absl::StatusOr<std::vector<std::string>> FlagSet::Parse(const std::vector<std::string>& args) {
   size_t i = 0;
   for (; i < args.size(); ++i) {
@@ -65,7 +69,12 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(const std::vector<std::s
       value = body.substr(eq + 1);
       has_value = true;
     }
+    if (auto al = aliases_.find(name); al != aliases_.end()) name = al->second;
     auto it = flags_.find(name);
+    if (it == flags_.end() && (name == "h" || name == "help") && !has_value) {
+      help_requested_ = true;
+      continue;
+    }
     if (it == flags_.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat(command_.empty() ? "" : command_ + ": ", "unknown flag ", a,
@@ -89,7 +98,11 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(const std::vector<std::s
 std::string FlagSet::Usage() const {
   std::string out;
   for (const auto& [name, f] : flags_) {
-    absl::StrAppend(&out, "  --", name, f.is_bool ? "" : "=VALUE", "\n        ", f.help);
+    out += "  ";
+    for (const auto& [short_name, long_name] : aliases_) {
+      if (long_name == name) absl::StrAppend(&out, "-", short_name, ", ");
+    }
+    absl::StrAppend(&out, "--", name, f.is_bool ? "" : "=VALUE", "\n        ", f.help);
     if (!f.default_value.empty()) absl::StrAppend(&out, " (default: ", f.default_value, ")");
     out += "\n";
   }

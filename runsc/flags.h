@@ -1,9 +1,12 @@
 // Command-line flags in runsc's style: `--name=value`, `--name value`,
-// `-name`, and bare `--bool` (or `--bool=false`).
+// `-name`, and bare `--bool` (or `--bool=false`); runc's one-letter
+// aliases (`-b DIR` for `--bundle DIR`); `-h`/`--help` asks for the usage.
 //
-//   FlagSet fs("do");
-//   fs.String("cwd", &cwd, "working directory");
+//   FlagSet fs("run");
+//   fs.String("bundle", &bundle, "path to the bundle");
+//   fs.Alias("b", "bundle");
 //   absl::StatusOr<std::vector<std::string>> rest = fs.Parse(args);
+//   if (fs.help_requested()) std::fputs(fs.Usage().c_str(), stdout);
 #ifndef SEEDVISOR_RUNSC_FLAGS_H_
 #define SEEDVISOR_RUNSC_FLAGS_H_
 
@@ -25,12 +28,18 @@ class FlagSet {
   // A string flag restricted to `choices`.
   void Choice(const std::string& name, std::string* value, std::vector<std::string> choices,
               std::string help);
+  // `-short` (or `--short`) means the flag `name`, which must exist.
+  void Alias(const std::string& short_name, const std::string& name);
 
   // Parses flags up to the first non-flag argument (or "--"); returns the
   // rest. With `stop_at_positional` false, flags after positionals are
   // parsed too (runsc's subcommands take flags first only, like Go's flag).
   absl::StatusOr<std::vector<std::string>> Parse(const std::vector<std::string>& args);
   std::string Usage() const;
+  const std::string& command() const { return command_; }
+  // Parse met -h, -help or --help (none of them a flag of this set): the
+  // caller prints Usage() instead of running the command.
+  bool help_requested() const { return help_requested_; }
 
  private:
   struct Flag {
@@ -41,6 +50,8 @@ class FlagSet {
   };
   std::string command_;
   std::map<std::string, Flag> flags_;
+  std::map<std::string, std::string> aliases_;  // short name -> flag name
+  bool help_requested_ = false;
 };
 
 }  // namespace seedvisor::runsc

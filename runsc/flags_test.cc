@@ -58,5 +58,41 @@ TEST(FlagSet, BadBoolAndMissingValue) {
   EXPECT_FALSE(fs.Parse({"--root"}).ok());
 }
 
+// runc's one-letter aliases: `seedsc run -b DIR ID`.
+TEST(FlagSet, ShortAliases) {
+  FlagSet fs("run");
+  std::string bundle;
+  bool detach = false;
+  fs.String("bundle", &bundle, "the bundle");
+  fs.Bool("detach", &detach, "");
+  fs.Alias("b", "bundle");
+  fs.Alias("d", "detach");
+  auto rest = fs.Parse({"-b", "/bundle", "-d", "id"});
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(bundle, "/bundle");
+  EXPECT_TRUE(detach);
+  EXPECT_EQ(*rest, (std::vector<std::string>{"id"}));
+  ASSERT_TRUE(fs.Parse({"-b=/other", "id"}).ok());
+  EXPECT_EQ(bundle, "/other");
+  EXPECT_FALSE(fs.Parse({"-x", "id"}).ok());
+  EXPECT_NE(fs.Usage().find("  -b, --bundle=VALUE\n        the bundle"), std::string::npos)
+      << fs.Usage();
+}
+
+// `seedsc help run` runs `run --help`: the command's flags, not the general help.
+TEST(FlagSet, HelpIsRequestedNotAnError) {
+  for (const char* h : {"--help", "-help", "-h"}) {
+    FlagSet fs("run");
+    std::string bundle;
+    fs.String("bundle", &bundle, "");
+    auto rest = fs.Parse({h});
+    ASSERT_TRUE(rest.ok()) << h;
+    EXPECT_TRUE(fs.help_requested()) << h;
+  }
+  FlagSet fs("run");
+  ASSERT_TRUE(fs.Parse({"id"}).ok());
+  EXPECT_FALSE(fs.help_requested());
+}
+
 }  // namespace
 }  // namespace seedvisor::runsc

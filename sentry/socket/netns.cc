@@ -26,6 +26,7 @@ struct NetnsThread {
   bool started = false;
   bool ready = false;  // the namespace exists and lo is up
   bool failed = false;
+  bool own = false;    // the process's own namespace: socket() directly
   // One request at a time.
   bool pending = false;
   int domain = 0, type = 0, protocol = 0;
@@ -35,8 +36,7 @@ struct NetnsThread {
 
 NetnsThread* g = new NetnsThread;
 
-int SetUpNamespace() {
-  if (unshare(CLONE_NEWNET) != 0) return errno;
+int BringLoopbackUp() {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return errno;
   ifreq ifr{};
@@ -50,6 +50,11 @@ int SetUpNamespace() {
   }
   close(s);
   return err;
+}
+
+int SetUpNamespace() {
+  if (unshare(CLONE_NEWNET) != 0) return errno;
+  return BringLoopbackUp();
 }
 
 void ThreadMain() {
@@ -84,8 +89,24 @@ void StartLoopbackNetwork() {
   g->cv.wait(l, [] { return g->ready || g->failed; });
 }
 
+int UseOwnNetworkNamespace() {
+  std::unique_lock<std::mutex> l(g->mu);
+  if (g->started) return EBUSY;
+  g->started = true;
+  int err = BringLoopbackUp();
+  g->ready = err == 0;
+  g->failed = err != 0;
+  g->own = err == 0;
+  return err;
+}
+
 Result<int> NetnsSocket(int domain, int type, int protocol) {
   StartLoopbackNetwork();
+  if (g->own) {
+    int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return Errno(errno);
+    return fd;
+  }
   static std::mutex request_mu;  // one request in flight
   std::lock_guard<std::mutex> rl(request_mu);
   std::unique_lock<std::mutex> l(g->mu);

@@ -21,6 +21,13 @@ namespace seedvisor::sentry {
 // (unshare and SIOCSIFFLAGS are not in the policy); later first calls fail.
 void StartLoopbackNetwork();
 
+// OCI mode: `seedsc create` started the sandbox process in a network
+// namespace of its own already. Brings its loopback interface up (needs
+// CAP_NET_ADMIN: call before capabilities are dropped) and makes the
+// sandbox's sockets in the process's namespace from then on, with no helper
+// thread; a later StartLoopbackNetwork does nothing. Returns 0 or the errno.
+int UseOwnNetworkNamespace();
+
 // socket(2) in the private namespace; the result is O_CLOEXEC. EAFNOSUPPORT
 // if the namespace could not be made.
 Result<int> NetnsSocket(int domain, int type, int protocol);

@@ -47,7 +47,7 @@ if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-dep
 ROOTFS="$T/rootfs"
 mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,home/u}
 cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf grep touch chown mkdir; do
+for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf grep touch chown mkdir wget httpd; do
   ln -s busybox "$ROOTFS/bin/$a"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n' > "$ROOTFS/etc/passwd"
@@ -71,7 +71,9 @@ json.dump(c, open(path, "w"), indent=1)
 PY
 }
 
-# compare NAME PYTHON-EXPR...: run the bundle with both runtimes.
+# compare NAME PYTHON-EXPR...: run the bundle with both runtimes (seedsc
+# with the global flags in SFLAGS, if set).
+SFLAGS=()
 n=0
 compare() {
   local name="$1"; shift
@@ -80,7 +82,7 @@ compare() {
   make_bundle "$b" "$@" || { bad "$name: bundle"; return; }
   "$RUNC" --root "$RROOT" run --bundle "$b" "r$n" >"$b/r.out" 2>"$b/r.err" </dev/null
   local rrc=$?
-  "$SEEDSC" --root "$SROOT" run --bundle "$b" "s$n" >"$b/s.out" 2>"$b/s.err" </dev/null
+  "$SEEDSC" --root "$SROOT" "${SFLAGS[@]}" run --bundle "$b" "s$n" >"$b/s.out" 2>"$b/s.err" </dev/null
   local src=$?
   check_eq "$name: exit status" "$rrc" "$src"
   check_eq "$name: stdout" "$(cat "$b/r.out")" "$(cat "$b/s.out")"
@@ -183,6 +185,46 @@ compare "capabilities of a non-root user (ambient only)" \
 compare "no process.capabilities: root has none" \
   'c["process"]["args"] = ["sh", "-c", "touch /dev/shm/f; chown 5 /dev/shm/f; echo chown=$?"]' \
   'del c["process"]["capabilities"]'
+
+# ---- Networking (traffic to loopback only). The default is runc's: a network
+# namespace of the container's own with an "up" loopback (seedsc's
+# --network=none); --network=host against runc without a network namespace.
+compare_err "network: connect to a closed loopback port is refused" \
+  'c["process"]["args"] = ["wget", "http://127.0.0.1:1/"]'
+compare "network: a server and a client on the container's loopback" \
+  'c["process"]["args"] = ["sh", "-c", "httpd -f -p 127.0.0.1:8080 -h /etc & for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://127.0.0.1:8080/passwd && break; sleep 0.2; done; kill $!"]'
+# A listener on the host's loopback: out of reach from the container's own
+# network namespace, reachable with the host's.
+HOSTDIR="$T/hostweb"
+mkdir -p "$HOSTDIR" && echo "served by the host" >"$HOSTDIR/x"
+python3 -u -m http.server --bind 127.0.0.1 --directory "$HOSTDIR" 0 >"$T/hostweb.log" 2>&1 &
+webpid=$!
+port=""
+for _ in $(seq 100); do
+  port="$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$T/hostweb.log" | head -1)"
+  [[ -n "$port" ]] && break; sleep 0.05
+done
+if [[ -z "$port" ]]; then bad "network: host-side listener did not start"; else
+  compare_err "network: the host's loopback is out of reach" \
+    "c['process']['args'] = ['wget', '-q', '-O', '-', 'http://127.0.0.1:$port/x']"
+  SFLAGS=(--network=host)
+  compare_err "network: --network=host reaches the host's loopback" \
+    "c['process']['args'] = ['wget', '-q', '-O', '-', 'http://127.0.0.1:$port/x']" \
+    'c["linux"]["namespaces"] = [ns for ns in c["linux"]["namespaces"] if ns["type"] != "network"]'
+  check_eq "network: --network=host output" "served by the host" "$(cat "$T/b$n/s.out")"
+  SFLAGS=()
+fi
+kill $webpid 2>/dev/null; wait $webpid 2>/dev/null
+
+# ---- runc's command line: -b for --bundle; `help CMD` prints CMD's flags.
+make_bundle "$T/short" 'c["process"]["args"] = ["echo", "short flag"]'
+check_eq "run -b DIR (runc's short --bundle)" "short flag" \
+  "$(cd / && "$SEEDSC" --root "$SROOT" run -b "$T/short" short 2>&1 </dev/null)"
+help_run="$("$SEEDSC" help run 2>&1; echo "rc=$?")"
+for want in "Usage: seedsc run" "-b, --bundle=VALUE" "--pid-file=VALUE" "-d, --detach" "rc=0"; do
+  if grep -qF -- "$want" <<<"$help_run"; then ok "help run: $want"; else bad "help run: $want"; echo "$help_run"; fi
+done
+if grep -q "^Commands:" <<<"$help_run"; then bad "help run is not the general help"; else ok "help run is not the general help"; fi
 
 # ---- The lifecycle, step by step, with both runtimes where they agree.
 status_of() {  # RUNTIME-COMMAND... ID
