@@ -305,7 +305,13 @@ class Bench:
                                  f"in {TIMEOUT:.0f} s (fork {f['id']})")
             if ctl.sock in r:
                 _, payload = ctl.recv()
-                pid = parse_pb(payload).get(1, [0])[0]
+                resp = parse_pb(payload)
+                pid = resp.get(1, [0])[0]
+                # ForkResponse.phases: where the fork's time went (ns).
+                self.last_phases = []
+                for ph in resp.get(2, []):
+                    ph = parse_pb(ph)
+                    self.last_phases.append((ph.get(1, [b"?"])[0].decode(), ph.get(2, [0])[0] / 1e6))
                 t_reply = now
                 self.finish_fork(f, pid)
             if out_r in r:
@@ -418,8 +424,10 @@ class Bench:
 
     @staticmethod
     def proc_tree(pid):
-        """pid, its descendants, and the members of their process groups (a
-        fork's anchor leads the group its stubs join)."""
+        """pid, its descendants, and the members of their process groups; and
+        the group of the fork's anchor (the seed's child, which leads the
+        group the fork's stubs join; its one fd is the read end of a pipe
+        whose write end the fork holds: sentry/sfork)."""
         procs = {}
         for d in os.listdir("/proc"):
             if d.isdigit():
@@ -429,7 +437,22 @@ class Bench:
                     continue
                 f = s[s.rindex(")") + 2:].split()
                 procs[int(d)] = (int(f[1]), int(f[2]))  # ppid, pgrp
+
+        def pipes(p):
+            out = set()
+            try:
+                for fd in os.listdir(f"/proc/{p}/fd"):
+                    t = os.readlink(f"/proc/{p}/fd/{fd}")
+                    if t.startswith("pipe:"):
+                        out.add(t)
+            except OSError:
+                pass
+            return out
+        held = pipes(pid)
         tree = {pid}
+        for p, (pp, pg) in procs.items():
+            if p == pg and p != pid and pipes(p) & held:
+                tree.add(p)  # the anchor
         grew = True
         while grew:
             grew = False
@@ -578,12 +601,16 @@ def main():
             b.fork_cmd(case)
             b.native_fork(srv)
             native, reply, run, cmd_run, cmd_exit = [], [], [], [], []
+            phases = res.setdefault("phases", {})
             for _ in range(a.runs):
                 native.append(b.native_fork(srv))
                 time.sleep(0.002)
                 r1, r2 = b.fork_rpc(case)
                 reply.append(r1)
                 run.append(r2)
+                for name, ms in b.last_phases:
+                    phases.setdefault(name, []).append(ms)
+                phases.setdefault("reply -> byte", []).append(max(0.0, r2 - r1))
                 c1, c2 = b.fork_cmd(case)
                 cmd_run.append(c1)
                 cmd_exit.append(c2)
@@ -642,6 +669,9 @@ def main():
         for k, v in res.items():
             if isinstance(v, list) and k != "burst each":
                 print(f"  {k:32s}{fmt(summary(v), base if k != 'native fork' else None)}")
+        if res.get("phases"):
+            parts = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in res["phases"].items())
+            print(f"  where a Fork RPC's time goes (p50 per phase, ms): {parts}")
         if "loaded: native fork" in res:
             lb = statistics.median(res["loaded: native fork"])
             s = summary(res["loaded: Fork RPC -> running"])

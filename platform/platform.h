@@ -138,6 +138,12 @@ class Context {
   virtual int64_t CpuTimeNs() const = 0;
 };
 
+// A copy of a seed's address space in a forked sentry (Platform::TakeSeedCopy).
+struct ForkedAddressSpace {
+  std::shared_ptr<AddressSpace> as;
+  std::vector<ThreadHandle> threads;  // parked; threads[0] is the initial one
+};
+
 class Platform {
  public:
   virtual ~Platform() = default;
@@ -149,58 +155,52 @@ class Platform {
   virtual absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
                                                           ThreadHandle thread) = 0;
 
-  // ---- Sandbox fork (sentry/sfork), in the seed, before the host fork ----
+  // ---- Sandbox fork (sentry/sfork), in the seed, ahead of the host fork ----
+  // The seed makes the host processes its next fork needs while it is
+  // quiesced, off the fork's path (sentry/sfork, "spares"); the forked
+  // sentry only adopts them.
+  //
   // Whether only the seed's own task threads may touch its stub threads (on
   // ptrace each is traced by its task's thread for life, and a thread has
-  // one tracer): then the copies CloneSeedAddressSpace returns must be made
-  // before the host fork, by those threads. sentry/sfork has every parked
-  // task save its FP state on its own thread (Task::SaveFpState: only the
-  // tracer can read it) and one task per address space call
-  // PrepareSeedFork. Where this is false (systrap), the forked sentry
-  // seizes a parked stub thread itself and the seed does nothing.
+  // one tracer): then sentry/sfork also has every parked task save its FP
+  // state on its own thread (Task::SaveFpState: only the tracer can read
+  // it). PrepareSeedFork runs on a parked task's thread on every platform.
   virtual bool SeedForkOnTaskThreads() const { return false; }
-  // On the host thread that drives `ctx` (a parked task of the quiesced
-  // seed): makes the copy-on-write copy of ctx's address space that
-  // CloneSeedAddressSpace will return in the forked sentry, as a new host
-  // process, parked and traced by nobody. The seed's stub thread stays
-  // traced throughout.
-  virtual absl::Status PrepareSeedFork(Context& ctx) {
-    (void)ctx;
-    return absl::UnimplementedError("sandbox fork: no PrepareSeedFork");
-  }
-  // After the host fork, in the seed, whatever became of it: if
-  // `child_took_them`, the forked sentry owns what PrepareSeedFork made (let
-  // go of it without touching it); otherwise kill it (the forked sentry,
-  // if it got that far, killed its process group; what it had not moved
-  // there yet is still here).
-  virtual void FinishSeedFork(bool child_took_them) { (void)child_took_them; }
-
-  // ---- Sandbox fork (sentry/sfork), called in the forked sentry only ----
-  // The platform object is the seed's copy: make it this sentry's own. The
-  // seed's host processes (zygote, stubs) are never killed or written; new
-  // host processes join process group `pgid` (the forked sandbox's anchor,
-  // which kills the group when this sentry dies). Returns the host process
-  // it made for the child (a zygote), or 0.
-  virtual absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) {
+  // The zygote of the next fork: a host process in process group `pgid`
+  // (the fork's anchor group), ready to fork that sandbox's stubs.
+  virtual absl::Status PrepareForkZygote(pid_t pgid) {
     (void)pgid;
     return absl::UnimplementedError(
         absl::StrCat("sandbox fork is not supported on the ", std::string(name()), " platform yet"));
   }
-  // A copy-on-write copy of the seed's `seed_as`, owned by this sentry;
-  // `parked` is a thread of it that waits at a syscall boundary (it makes
-  // the copy; or, with SeedForkOnTaskThreads(), the copy PrepareSeedFork
-  // made in the seed is adopted). The copy's initial_thread() is parked,
-  // ready to Attach, in process group `pgid`.
-  virtual absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
-      AddressSpace& seed_as, ThreadHandle parked) {
-    (void)seed_as, (void)parked;
-    return absl::UnimplementedError("sandbox fork: no CloneSeedAddressSpace");
+  // On the host thread that drives `ctx` (a parked task of the quiesced
+  // seed): a copy-on-write copy of ctx's address space for the next fork, as
+  // a new host process in process group `pgid`, traced by nobody, with
+  // `threads` parked threads (one per task of the address space). The seed's
+  // stub thread stays as it was.
+  virtual absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) {
+    (void)ctx, (void)pgid, (void)threads;
+    return absl::UnimplementedError("sandbox fork: no PrepareSeedFork");
   }
-  // Another parked thread in `as` (an address space of ours no context is
-  // attached to yet), for the second and later tasks of an mm.
-  virtual absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) {
-    (void)as;
-    return absl::UnimplementedError("sandbox fork: no NewParkedThread");
+  // After the host fork, in the seed, whatever became of it, or when the
+  // seed drops what it prepared: if `child_took_them`, the forked sentry owns
+  // what PrepareForkZygote and PrepareSeedFork made (let go of it without
+  // touching it); otherwise kill it.
+  virtual void FinishSeedFork(bool child_took_them) { (void)child_took_them; }
+
+  // ---- Sandbox fork (sentry/sfork), called in the forked sentry only ----
+  // The platform object is the seed's copy: make it this sentry's own. The
+  // seed's host processes (zygote, stubs) are never killed or written.
+  // Returns the zygote the seed prepared, now this sentry's.
+  virtual absl::StatusOr<pid_t> AdoptInForkChild() {
+    return absl::UnimplementedError(
+        absl::StrCat("sandbox fork is not supported on the ", std::string(name()), " platform yet"));
+  }
+  // The copy of the seed's `seed_as` that PrepareSeedFork made, now this
+  // sentry's: its parked threads, ready to Attach, initial thread first.
+  virtual absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as) {
+    (void)seed_as;
+    return absl::UnimplementedError("sandbox fork: no TakeSeedCopy");
   }
 };
 

@@ -28,6 +28,7 @@
 #include "platform/ptrace/ptrace_address_space.h"
 #include "platform/ptrace/stub_image.h"
 #include "platform/stub/injector.h"
+#include "platform/stub/seed_fork_spares.h"
 #include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::ptrace {
@@ -82,13 +83,19 @@ class PtracePlatform : public Platform {
   // clone(CLONE_PARENT) at the fork gadget of its own stub thread, exactly as
   // for a guest fork. The copy is a new process with one thread, parked in
   // the stub's futex loop and traced by nobody, that has never run guest
-  // code; the seed keeps a StubProcess (pidfd) for it until the fork is over
-  // and kills it unless the forked sentry took it. The forked sentry finds
-  // it here (this object is sentry memory, which the host fork copied) and
-  // seizes it only to move it into the fork's process group.
+  // code; it joins the fork's group and gets its other parked threads (each
+  // a short seizure), and the seed keeps a StubProcess (pidfd) for it until
+  // the fork is over and kills it unless the forked sentry took it. The
+  // forked sentry finds it in `spares_` (sentry memory, which the host fork
+  // copied).
   bool SeedForkOnTaskThreads() const override { return true; }
 
-  absl::Status PrepareSeedFork(Context& ctx) override {
+  absl::Status PrepareForkZygote(pid_t pgid) override {
+    absl::MutexLock l(&mu_);
+    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
+  }
+
+  absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();
     if (!copy.ok()) return ErrnoStatus("forking a seed stub", copy.error().value());
     auto pas = std::static_pointer_cast<PtraceAddressSpace>(*copy);
@@ -100,78 +107,36 @@ class PtracePlatform : public Platform {
       return absl::InternalError(
           absl::StrCat("opening a forked seed stub (", pas->host_pid(), "): mem, pidfd"));
     }
-    absl::MutexLock l(&copies_mu_);
-    auto& slot = seed_copies_[&ctx.address_space()];
-    slot = std::move(pas);  // a leftover of an earlier fork, if any, dies here
+    Result<std::vector<pid_t>> tids = stub::PrepareForkedStub(pas->host_pid(), layout_.entry, pgid,
+                                                              threads);
+    // On failure `pas` dies here (SIGKILL through its pidfd).
+    if (!tids.ok()) return ErrnoStatus("preparing a forked stub", tids.error().value());
+    spares_.AddCopy(&ctx.address_space(), std::move(pas), std::move(*tids));
     return absl::OkStatus();
   }
 
-  void FinishSeedFork(bool child_took_them) override {
-    std::map<const AddressSpace*, std::shared_ptr<PtraceAddressSpace>> copies;
-    {
-      absl::MutexLock l(&copies_mu_);
-      copies.swap(seed_copies_);
-    }
-    for (auto& [seed_as, copy] : copies) {
-      if (child_took_them) copy->AbandonInForkChild();  // closes our fds, kills nothing
-    }
-    // The rest die with their StubProcess: SIGKILL through the pidfd.
-  }
+  void FinishSeedFork(bool child_took_them) override { spares_.Finish(child_took_them); }
 
-  // The forked sentry's zygote, as on systrap.
-  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
+  absl::StatusOr<pid_t> AdoptInForkChild() override {
     // SAFETY: this process has one thread; the seed's lock words may name
     // its threads as waiters, so they start over.
     new (&mu_) absl::Mutex;
-    new (&copies_mu_) absl::Mutex;
-    pgid_ = pgid;
-    Result<pid_t> z = stub::ForkZygoteInGroup(zygote_, layout_.entry, pgid);
-    if (!z.ok()) {
-      return ErrnoStatus("setting up the forked sandbox's zygote", z.error().value());
-    }
+    spares_.ReinitInForkChild();
+    absl::StatusOr<pid_t> z = spares_.TakeZygote();
+    if (!z.ok()) return z.status();
     zygote_ = *z;  // the seed's stays the seed's: never stopped from here
     return zygote_;
   }
 
-  absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
-      AddressSpace& seed_as, ThreadHandle parked) override {
-    (void)parked;  // traced by its seed task's thread: not ours to touch
-    std::shared_ptr<PtraceAddressSpace> copy;
-    {
-      absl::MutexLock l(&copies_mu_);
-      auto it = seed_copies_.find(&seed_as);
-      if (it != seed_copies_.end()) {
-        copy = std::move(it->second);
-        seed_copies_.erase(it);
-      }
-    }
-    if (copy == nullptr) {
-      return absl::InternalError(absl::StrCat("sandbox fork: the seed made no copy of stub ",
-                                              seed_as.host_pid()));
-    }
-    if (Status s = stub::JoinProcessGroup(copy->host_pid(), layout_.entry, pgid_); !s.ok()) {
-      // `copy` dies here (SIGKILL through its pidfd); the seed kills it too.
-      return ErrnoStatus("moving a forked stub into its sandbox's process group",
-                         s.error().value());
-    }
-    return std::shared_ptr<AddressSpace>(std::move(copy));
-  }
-
-  absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) override {
-    Result<pid_t> tid = stub::NewParkedStubThread(as.host_pid(), layout_.entry);
-    if (!tid.ok()) return ErrnoStatus("a thread in a forked stub", tid.error().value());
-    return ThreadHandle{*tid};
+  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as) override {
+    return spares_.TakeCopy(&seed_as);
   }
 
  private:
   absl::Mutex mu_;
   pid_t zygote_ = -1;
-  pid_t pgid_ = 0;
   StubLayout layout_;
-  // Sandbox fork: the copies PrepareSeedFork made, by seed address space.
-  absl::Mutex copies_mu_;
-  std::map<const AddressSpace*, std::shared_ptr<PtraceAddressSpace>> seed_copies_
-      ABSL_GUARDED_BY(copies_mu_);
+  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
 };
 
 }  // namespace

@@ -93,26 +93,24 @@ Result<pid_t> ForkStub(pid_t zygote, uint64_t entry) {
   return static_cast<pid_t>(pid);
 }
 
-Status JoinProcessGroup(pid_t pid, uint64_t entry, pid_t pgid) {
+Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pgid, int threads) {
+  constexpr long kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                                CLONE_SYSVSEM;
   Injector inj(pid, entry);
   if (!inj.ok()) return Errno(ESRCH);
   long r = inj.Call(SYS_setpgid, 0, pgid);
   if (r != 0) return Errno(r < 0 ? static_cast<int>(-r) : EINVAL);
-  return {};
-}
-
-Result<pid_t> NewParkedStubThread(pid_t pid, uint64_t entry) {
-  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                          CLONE_SYSVSEM;
-  Injector inj(pid, entry);
-  if (!inj.ok()) return Errno(ESRCH);
-  // The new thread shares this thread's stack pointer but never touches the
-  // stack: it parks at once (the fork gadget).
-  const long args[6] = {kFlags, 0, 0, 0, 0, 0};
-  long tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
-  if (tid < 0) return Errno(static_cast<int>(-tid));
-  if (tid == 0) return Errno(EAGAIN);
-  return static_cast<pid_t>(tid);
+  std::vector<pid_t> tids = {pid};
+  for (int i = 1; i < threads; ++i) {
+    // The new thread shares this thread's stack pointer but never touches
+    // the stack: it parks at once (the fork gadget).
+    const long args[6] = {kThreadFlags, 0, 0, 0, 0, 0};
+    long tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+    if (tid < 0) return Errno(static_cast<int>(-tid));
+    if (tid == 0) return Errno(EAGAIN);
+    tids.push_back(static_cast<pid_t>(tid));
+  }
+  return tids;
 }
 
 Result<pid_t> ForkZygoteInGroup(pid_t zygote, uint64_t entry, pid_t pgid) {

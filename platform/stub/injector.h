@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "platform/stub/stub_layout.h"
 #include "sentry/base/errno.h"
@@ -76,15 +77,15 @@ class Injector : public StubSyscalls {
 // serializes calls for one zygote.
 Result<pid_t> ForkStub(pid_t zygote, uint64_t entry);
 
-// ---- Sandbox fork (sentry/sfork), in the forked sentry ----
-// Both stub platforms rebuild the same things there; each call seizes a
-// parked, untraced stub thread for a moment and detaches again.
+// ---- Sandbox fork (sentry/sfork), in the seed, ahead of a fork ----
+// Each call seizes a parked, untraced stub thread for a moment and detaches
+// again.
 
-// Moves the parked stub process `pid` into process group `pgid` (the
-// forked sandbox's anchor group; setpgid injected).
-Status JoinProcessGroup(pid_t pid, uint64_t entry, pid_t pgid);
-// A new parked thread in the parked stub process `pid`; its tid.
-Result<pid_t> NewParkedStubThread(pid_t pid, uint64_t entry);
+// Makes the parked stub process `pid` (a fresh copy of a seed's stub) ready
+// for a forked sandbox: moves it into process group `pgid` (the fork's
+// anchor group; setpgid injected) and gives it `threads` parked threads in
+// all. Their tids, `pid` first. The caller kills `pid` on failure.
+Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pgid, int threads);
 // The forked sandbox's own zygote: a stub forked from `zygote` (the seed's,
 // which it leaves untouched), moved into `pgid` and sent into the zygote
 // loop, so that it reaps the stubs forked from it. Nothing is left behind

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "platform/systrap/stub_image.h"
 #include "platform/systrap/systrap_address_space.h"
+#include "platform/stub/seed_fork_spares.h"
 #include "platform/stub/stub_process.h"
 #include "seccomp/stub_policy.h"
 
@@ -77,57 +78,63 @@ class SystrapPlatform : public Platform {
     return std::unique_ptr<Context>(std::move(*ctx));
   }
 
-  // Sandbox fork. The forked sentry's zygote is a fresh stub forked from
+  // Sandbox fork. The seed prepares each fork's host processes ahead
+  // (stub::SeedForkSpares): the fork's zygote is a fresh stub forked from
   // the seed's zygote (which runs unfiltered, as zygotes do), moved into the
-  // new sandbox's process group and sent into the zygote loop, so that it
-  // reaps the stubs it forks. Nothing here starts a program or compiles.
-  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
-    new (&mu_) absl::Mutex;  // the seed's may have had waiters
-    pgid_ = pgid;
-    // The seed's zygote stays the seed's: never stopped from here.
-    Result<pid_t> z = stub::ForkZygoteInGroup(zygote_, layout_.entry, pgid);
-    if (!z.ok()) return ErrnoStatus("setting up the forked sandbox's zygote", z.error().value());
-    zygote_ = *z;
-    return zygote_;
+  // fork's process group and sent into the zygote loop, so that it reaps the
+  // stubs it forks; each address space's copy is forked by a parked thread
+  // of the seed's stub and gets a fresh region. Nothing here starts a
+  // program or compiles a filter.
+  absl::Status PrepareForkZygote(pid_t pgid) override {
+    absl::MutexLock l(&mu_);
+    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
   }
 
-  absl::StatusOr<std::shared_ptr<AddressSpace>> CloneSeedAddressSpace(
-      AddressSpace& seed_as, ThreadHandle parked) override {
-    (void)seed_as;
+  absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     long pid;
     {
-      // The parked thread waits in its handler for the seed's sentry, which
-      // is quiesced: nobody else traces it. CLONE_PARENT: the seed's zygote
-      // reaps the copy, as it does for a guest fork.
-      Injector inj(parked.host_tid, layout_.entry);
+      // The parked stub thread waits in its handler for its task, which is
+      // parked: nobody else traces it. CLONE_PARENT: the seed's zygote reaps
+      // the copy, as it does for a guest fork.
+      Injector inj(ctx.thread().host_tid, layout_.entry);
       if (!inj.ok()) return ErrnoStatus("attaching to a seed stub thread", ESRCH);
       const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
       pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
     }
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
-    if (Status s = stub::JoinProcessGroup(static_cast<pid_t>(pid), layout_.entry, pgid_); !s.ok()) {
-      kill(static_cast<pid_t>(pid), SIGKILL);
-      return ErrnoStatus("moving a forked stub into its sandbox's process group", s.error().value());
-    }
     // A fresh region replaces the one the copy shares with the seed's stub.
     auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, nullptr);
     if (!as.ok()) {
-      kill(static_cast<pid_t>(pid), SIGKILL);
+      kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       return as.status();
     }
-    return std::shared_ptr<AddressSpace>(*as);
+    Result<std::vector<pid_t>> tids =
+        stub::PrepareForkedStub(static_cast<pid_t>(pid), layout_.entry, pgid, threads);
+    // On failure `as` dies here (SIGKILL through its pidfd).
+    if (!tids.ok()) return ErrnoStatus("preparing a forked stub", tids.error().value());
+    spares_.AddCopy(&ctx.address_space(), std::move(*as), std::move(*tids));
+    return absl::OkStatus();
   }
 
-  absl::StatusOr<ThreadHandle> NewParkedThread(AddressSpace& as) override {
-    Result<pid_t> tid = stub::NewParkedStubThread(as.host_pid(), layout_.entry);
-    if (!tid.ok()) return ErrnoStatus("a thread in a forked stub", tid.error().value());
-    return ThreadHandle{*tid};
+  void FinishSeedFork(bool child_took_them) override { spares_.Finish(child_took_them); }
+
+  absl::StatusOr<pid_t> AdoptInForkChild() override {
+    new (&mu_) absl::Mutex;  // the seed's may have had waiters
+    spares_.ReinitInForkChild();
+    absl::StatusOr<pid_t> z = spares_.TakeZygote();
+    if (!z.ok()) return z.status();
+    zygote_ = *z;  // the seed's zygote stays the seed's: never stopped from here
+    return zygote_;
+  }
+
+  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as) override {
+    return spares_.TakeCopy(&seed_as);
   }
 
  private:
   absl::Mutex mu_;
-  pid_t pgid_ = 0;
   pid_t zygote_ = -1;
+  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
   StubLayout layout_;
   std::vector<sock_filter> filter_;
 };

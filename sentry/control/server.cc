@@ -13,6 +13,7 @@
 #include "sentry/base/log.h"
 #include "sentry/control/start_hooks.h"
 #include "sentry/control/stdio.h"
+#include "sentry/sfork/sfork.h"
 
 namespace seedvisor::control {
 namespace {
@@ -394,16 +395,19 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
   // Every task parks at a syscall boundary (a seed: see sentry/sfork).
   if (absl::Status s = kernel_.Quiesce(absl::Seconds(5)); !s.ok()) return s;
   paused_ = true;
+  PrepareForkSpareAsync();
   return v1::PauseResponse();
 }
 
 absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest& req) {
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::MutexLock fl(&fork_mu_);
   absl::MutexLock l(&mu_);
   if (!paused_) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", cfg_.id, "\" is not paused"));
   }
   paused_ = false;
+  sentry::DropForkSpare(kernel_);  // a copy of the state the guest now changes
   kernel_.Unquiesce();
   return v1::ResumeResponse();
 }
@@ -416,6 +420,10 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
     for (auto& t : kernel_.Tasks()) {
       if (t->tid() == t->tgid()) kernel_.SendGroupSignal(t->tg(), info).ok();
     }
+  }
+  {
+    absl::MutexLock fl(&fork_mu_);
+    sentry::DropForkSpare(kernel_);
   }
   kernel_.Unquiesce();  // a parked task must run to die
   absl::MutexLock l(&mu_);

@@ -74,6 +74,9 @@ class ControlServer {
   // Shutdown, then ends the process. Never returns.
   [[noreturn]] static void ServeForkChild(ControlServer* child, ttrpc::Server* server,
                                           bool paused);
+  // On a thread of its own, off the request path: has the paused sandbox
+  // make what its next Fork takes (sentry::PrepareForkSpare), after `delay`.
+  void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
 
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;

@@ -17,6 +17,9 @@
 namespace seedvisor::control {
 namespace {
 
+// How long after a fork the seed starts making the next fork's spare.
+constexpr absl::Duration kSpareDelayAfterFork = absl::Milliseconds(10);
+
 // Moves `pids` (of this pid namespace) into the existing v1 cgroup `path`
 // of every controller that has it.
 absl::Status JoinCgroup(const std::string& path, const std::vector<pid_t>& pids) {
@@ -78,10 +81,33 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, 
     if (!paused) child->paused_ = false;
   }
   if (init != nullptr) child->WatchInit(init);
-  if (!paused) child->kernel_.Unquiesce();
+  if (paused) {
+    child->PrepareForkSpareAsync();  // a new seed
+  } else {
+    child->kernel_.Unquiesce();
+  }
   child->WaitShutdown();
   usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
   _exit(0);
+}
+
+void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
+  std::thread([this, delay] {
+    // After a fork, not at once: the fork's own start (its guest resuming)
+    // must not share the CPUs with making the next spare. A fork that comes
+    // meanwhile makes its spare itself, as without one.
+    absl::SleepFor(delay);
+    absl::MutexLock fl(&fork_mu_);
+    {
+      absl::MutexLock l(&mu_);
+      if (!paused_ || phase_ != Phase::kRunning || shutdown_) return;
+    }
+    // A failure here is not the fork's: the fork makes its spare itself
+    // then, and reports what fails.
+    if (absl::Status s = sentry::PrepareForkSpare(kernel_); !s.ok()) {
+      Log::Debug("container %s: preparing the next fork: %s", cfg_.id, s.ToString());
+    }
+  }).detach();
 }
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
@@ -130,10 +156,20 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   };
   auto main = [&] { ServeForkChild(child, child_server, paused); };
   absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
+  PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (!r.ok()) return r.status();
-  Log::Debug("container %s: forked %s (sandbox process %d)", cfg_.id, req.new_id(), r->pid);
   v1::ForkResponse resp;
   resp.set_pid(r->pid);
+  std::string phases;
+  for (int i = 0; i < static_cast<int>(sentry::ForkPhase::kCount); ++i) {
+    const char* name = sentry::ForkPhaseName(static_cast<sentry::ForkPhase>(i));
+    v1::ForkPhaseTime* p = resp.add_phases();
+    p->set_name(name);
+    p->set_ns(r->phase_ns[i]);
+    absl::StrAppend(&phases, " ", name, "=", r->phase_ns[i] / 1000, "us");
+  }
+  Log::Debug("container %s: forked %s (sandbox process %d):%s", cfg_.id, req.new_id(), r->pid,
+             phases);
   return resp;
 }
 

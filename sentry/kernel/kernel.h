@@ -125,6 +125,10 @@ class Kernel {
   // True from Quiesce until Unquiesce; read without the lock by blocking
   // syscalls (Task::SignalPending).
   bool park_requested() const { return park_word_.load(std::memory_order_acquire) != 0; }
+  // Counts successful Quiesce calls: what a quiesced seed prepared for its
+  // next fork (sentry/sfork) is valid while this stays the same and the
+  // kernel stays quiesced.
+  uint64_t quiesce_epoch() const { return quiesce_epoch_.load(std::memory_order_acquire); }
   // Called by a task's host thread in PrepareToRun: waits, holding no lock,
   // until Unquiesce. Returns with mu() held again.
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -223,6 +227,7 @@ class Kernel {
   // word its caller waits on).
   std::atomic<uint32_t> park_work_left_{0};
   std::atomic<uint64_t> fork_generation_{0};
+  std::atomic<uint64_t> quiesce_epoch_{0};
   std::vector<std::weak_ptr<ForkGenerationWatcher>> generation_watchers_ ABSL_GUARDED_BY(mu_);
   int init_status_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -163,6 +163,7 @@ absl::Status Kernel::Quiesce(absl::Duration timeout) {
         absl::FormatDuration(timeout), " (a vfork parent waiting for its child, say)"));
   }
   timers_->Park();
+  quiesce_epoch_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
 }
 

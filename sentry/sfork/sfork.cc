@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,51 +29,57 @@ namespace {
 struct Report {
   int32_t ok = 0;
   pid_t pid = 0;
+  // CLOCK_MONOTONIC when each phase ended (0: not reached).
+  int64_t phase_end[static_cast<int>(ForkPhase::kCount)] = {};
   char message[512] = {};
 };
 static_assert(sizeof(Report) < PIPE_BUF);
 
 // ---- The anchor: between fork and its loop, async-signal-safe only ----
 
-void KillGroup(int) {
+// Leads the process group of a forked sandbox's host processes (its zygote
+// and stubs) and kills that group once the forked sentry is gone: when the
+// last write end of its life line closes. Only that sentry holds one (the
+// seed closes its own once the fork took the anchor; see Spare).
+[[noreturn]] void RunAnchor(int life_fd) {
+  setpgid(0, 0);  // the seed does it too: whoever comes first
+  // Hold nothing of the sentry's but the life line.
+  syscall(SYS_close_range, 0, static_cast<unsigned>(life_fd) - 1, 0);
+  syscall(SYS_close_range, static_cast<unsigned>(life_fd) + 1, ~0U, 0);
+  char c;
+  for (;;) {
+    ssize_t n = read(life_fd, &c, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
   kill(0, SIGKILL);  // our process group: every host process of the sandbox
   _exit(0);
 }
 
-[[noreturn]] void RunAnchor(pid_t sentry) {
-  setpgid(0, 0);
-  struct sigaction sa {};
-  sa.sa_handler = KillGroup;
-  sigaction(SIGUSR1, &sa, nullptr);
-  prctl(PR_SET_PDEATHSIG, SIGUSR1);
-  if (getppid() != sentry) KillGroup(0);  // the sentry died before prctl
-  syscall(SYS_close_range, 0, ~0U, 0);     // hold nothing of the sentry's
-  for (;;) ppoll(nullptr, 0, nullptr, nullptr);
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
+
+// Marks the end of phase `p` in the child's report.
+void EndPhase(Report& r, ForkPhase p) { r.phase_end[static_cast<int>(p)] = MonotonicNs(); }
 
 absl::Status Fail(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
 }
 
 // Steps 1-3 of sfork.h, in the child.
-absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>* pids) {
+absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
+                         std::vector<pid_t>* pids, Report& r) {
   k.ReinitInForkChild();
   ResetLoopbackNetworkInForkChild();
+  EndPhase(r, ForkPhase::kReinit);
 
-  const pid_t self = getpid();
-  pid_t anchor = fork();
-  if (anchor < 0) return Fail("forking the sandbox's anchor process", errno);
-  if (anchor == 0) RunAnchor(self);
-  // The anchor makes its group itself (the filter allows only setpgid(x,
-  // 0)); the stubs can join it once it exists.
-  for (int i = 0; getpgid(anchor) != anchor; ++i) {
-    if (i == 20000) return absl::InternalError("the sandbox's anchor process did not start");
-    usleep(50);
-  }
   pids->push_back(anchor);
-  absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild(anchor);
+  absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild();
   if (!zygote.ok()) return zygote.status();
-  if (*zygote > 0) pids->push_back(*zygote);
+  pids->push_back(*zygote);
+  EndPhase(r, ForkPhase::kZygote);
 
   std::vector<std::shared_ptr<Task>> tasks;
   {
@@ -81,7 +88,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       if (!t->exited()) tasks.push_back(t);
     }
   }
-  // One copy per address space, made by one of its parked threads.
+  // One copy per address space, made ahead by the seed (MakeSpare).
   std::map<MM*, std::vector<std::shared_ptr<Task>>> by_mm;
   for (auto& t : tasks) {
     if (t->mm_ == nullptr || t->ctx_ == nullptr) {
@@ -101,21 +108,21 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       }
     }
     std::shared_ptr<platform::AddressSpace> old = mm->shared_address_space();
-    auto copy = k.platform().CloneSeedAddressSpace(*old, mm_tasks[0]->ctx_->thread());
+    absl::StatusOr<platform::ForkedAddressSpace> copy = k.platform().TakeSeedCopy(*old);
     if (!copy.ok()) return copy.status();
-    pids->push_back((*copy)->host_pid());
+    pids->push_back(copy->as->host_pid());
+    if (copy->threads.size() != mm_tasks.size()) {
+      return absl::InternalError(absl::StrCat("process ", mm_tasks[0]->tgid(), ": the seed prepared ",
+                                              copy->threads.size(), " threads for ",
+                                              mm_tasks.size(), " tasks"));
+    }
     for (size_t i = 0; i < mm_tasks.size(); ++i) {
-      platform::ThreadHandle h = (*copy)->initial_thread();
-      if (i > 0) {
-        auto th = k.platform().NewParkedThread(**copy);
-        if (!th.ok()) return th.status();
-        h = *th;
-      }
-      if (absl::Status s = mm_tasks[i]->AdoptInForkChild(h); !s.ok()) return s;
+      if (absl::Status s = mm_tasks[i]->AdoptInForkChild(copy->threads[i]); !s.ok()) return s;
     }
     old->AbandonInForkChild();
-    mm->ReplaceAddressSpace(*copy);
+    mm->ReplaceAddressSpace(copy->as);
   }
+  EndPhase(r, ForkPhase::kAddressSpaces);
 
   // Files: every description reachable from a task's fd table or mapping.
   ForkFileContext fctx;
@@ -156,17 +163,153 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
   k.BumpForkGeneration();
   // Last, once nothing can refuse the fork: tmpfs data becomes copy-on-write
   // in the seed and here (tmpfs.h).
-  return AdoptTmpfsInForkChild();
+  absl::Status s = AdoptTmpfsInForkChild();
+  EndPhase(r, ForkPhase::kFiles);
+  return s;
+}
+
+// ---- Spares: what the next fork needs, made ahead in the quiesced seed ----
+//
+// A fork needs host processes of its own: an anchor, a zygote, a copy of
+// every guest address space's stub. Making them costs most of a fork (each
+// a host fork or a ptrace injection), and none of it depends on the fork's
+// caller, so the seed makes them while it waits (PrepareForkSpare: after
+// pause and after each fork) and the fork only adopts them. They are copies
+// of the seed's state at the time, which a quiesced seed keeps: a spare is
+// valid while the kernel stays in the same quiesce epoch with the same
+// address spaces and tasks.
+//
+// The anchor is the seed's child, but it belongs to the fork: its life line
+// is a pipe whose only write end ends up in the forked sentry (the seed
+// closes its own once the fork took the anchor; the anchor holds only the
+// read end; a sentry forked from a fork closes its inherited copy of its
+// parent's at once). End of file on it means the forked sentry is gone,
+// however it died.
+
+struct Spare {
+  bool ready = false;
+  uint64_t epoch = 0;
+  std::map<MM*, size_t> shape;  // the address spaces it copied, and their tasks
+  pid_t anchor = -1;
+  int life_fd = -1;  // the write end of the anchor's life line
+};
+Spare spare_;  // the caller of ForkSandbox/PrepareForkSpare serializes them
+
+// In a forked sentry: the write end of its own anchor's life line, held for
+// its whole life.
+int own_life_fd_ = -1;
+
+// Our children that end on their own: forked sentries and anchors, reaped
+// on the next fork or spare once they have.
+std::vector<pid_t> forked_;
+
+void ReapForked() {
+  for (auto it = forked_.begin(); it != forked_.end();) {
+    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
+  }
+}
+
+// The live tasks of `k` with an address space and a context, by address
+// space.
+std::map<MM*, std::vector<std::shared_ptr<Task>>> TasksByMm(Kernel& k) {
+  std::map<MM*, std::vector<std::shared_ptr<Task>>> by_mm;
+  absl::MutexLock l(&k.mu());
+  for (auto& t : k.Tasks()) {
+    // A task without a context yet is refused by the child (AdoptKernel).
+    if (t->exited() || t->mm_ == nullptr || t->ctx_ == nullptr) continue;
+    by_mm[t->mm_.get()].push_back(t);
+  }
+  return by_mm;
+}
+
+std::map<MM*, size_t> Shape(const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm) {
+  std::map<MM*, size_t> shape;
+  for (auto& [mm, tasks] : by_mm) shape[mm] = tasks.size();
+  return shape;
+}
+
+// Kills what the spare holds: closing the life line ends the anchor, which
+// kills its group (the spare zygote and stub copies); the platform kills
+// what it made through its pidfds too.
+void DropSpare(Kernel& k) {
+  if (spare_.life_fd >= 0) close(spare_.life_fd);
+  if (spare_.anchor > 0) forked_.push_back(spare_.anchor);
+  if (spare_.anchor > 0 || spare_.ready) k.platform().FinishSeedFork(false);
+  spare_ = Spare{};
+}
+
+// Every parked task saves its FP state on its own thread where the platform
+// needs it (SeedForkOnTaskThreads), and one task per address space has the
+// platform copy its stub into group `pgid`, with one parked thread per task.
+absl::Status PrepareCopies(Kernel& k, const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
+                           pid_t pgid) {
+  std::vector<std::shared_ptr<Task>> tasks;
+  std::vector<int> copies;  // copies[i] > 0: tasks[i] copies its address space, with that many threads
+  for (auto& [mm, mm_tasks] : by_mm) {
+    for (size_t i = 0; i < mm_tasks.size(); ++i) {
+      tasks.push_back(mm_tasks[i]);
+      copies.push_back(i == 0 ? static_cast<int>(mm_tasks.size()) : 0);
+    }
+  }
+  const bool fp = k.platform().SeedForkOnTaskThreads();
+  return k.RunOnParkedTasks(tasks, [&](Task& t, size_t i) -> absl::Status {
+    if (fp && !t.SaveFpState().ok()) {
+      return absl::InternalError(absl::StrCat("task ", t.tid(), ": reading its FP state failed"));
+    }
+    return copies[i] > 0 ? k.platform().PrepareSeedFork(*t.ctx_, pgid, copies[i]) : absl::OkStatus();
+  });
+}
+
+absl::Status MakeSpare(Kernel& k) {
+  DropSpare(k);
+  ReapForked();
+  auto by_mm = TasksByMm(k);
+  int life[2];
+  if (pipe2(life, O_CLOEXEC) != 0) return Fail("pipe", errno);
+  pid_t anchor = fork();
+  if (anchor == 0) RunAnchor(life[0]);
+  close(life[0]);
+  if (anchor < 0) {
+    close(life[1]);
+    return Fail("forking the sandbox's anchor process", errno);
+  }
+  // Its group exists from here on (the anchor does the same; no race).
+  setpgid(anchor, 0);
+  spare_.anchor = anchor;
+  spare_.life_fd = life[1];
+  absl::Status s = k.platform().PrepareForkZygote(anchor);
+  if (s.ok()) s = PrepareCopies(k, by_mm, anchor);
+  if (!s.ok()) {
+    DropSpare(k);
+    return s;
+  }
+  spare_.ready = true;
+  spare_.epoch = k.quiesce_epoch();
+  spare_.shape = Shape(by_mm);
+  return absl::OkStatus();
+}
+
+bool SpareValid(Kernel& k) {
+  return spare_.ready && k.park_requested() && spare_.epoch == k.quiesce_epoch() &&
+         spare_.shape == Shape(TasksByMm(k));
 }
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd,
                             const ForkChildSetup& child_setup,
                             const std::function<void()>& child_main) {
   Report r;
+  EndPhase(r, ForkPhase::kSentryFork);
+  // Our parent's anchor line is not ours to hold; the spare's is.
+  if (own_life_fd_ >= 0) close(own_life_fd_);
+  own_life_fd_ = spare_.life_fd;
+  const pid_t anchor = spare_.anchor;
+  spare_ = Spare{};
+  forked_.clear();  // the seed's children
   std::vector<pid_t> pids = {getpid()};
-  absl::Status s = AdoptKernel(k, opts, &pids);
+  absl::Status s = AdoptKernel(k, opts, anchor, &pids, r);
   r.pid = getpid();
   if (s.ok()) s = child_setup(pids, &r.pid);
+  EndPhase(r, ForkPhase::kSetup);
   if (s.ok()) {
     // The tasks' new host threads attach their contexts and park (the
     // kernel is still quiesced: the caller's child_main resumes it, or not).
@@ -179,6 +322,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
       if (!t->exited()) t->StartForked();
     }
   }
+  EndPhase(r, ForkPhase::kStartTasks);
   r.ok = s.ok() ? 1 : 0;
   std::string msg(s.message());
   std::strncpy(r.message, msg.c_str(), sizeof(r.message) - 1);
@@ -187,44 +331,44 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, std::vector<pid_t>*
   close(report_fd);
   if (!s.ok()) {
     // Take the anchor's group (our stubs) along; the seed is untouched.
-    if (pids.size() > 1) kill(-pids[1], SIGKILL);
+    kill(-anchor, SIGKILL);
     _exit(1);
   }
   child_main();
   _exit(0);
 }
 
-// Forked sentries are our children: reaped on the next fork once they end.
-std::vector<pid_t> forked_;
+}  // namespace
 
-// In the seed, before the host fork, where the platform needs it
-// (Platform::SeedForkOnTaskThreads: ptrace, whose stub threads only their
-// tasks' threads may touch): every parked task saves its FP state on its own
-// thread, and one task per address space has the platform copy its stub.
-// The forked sentry then finds both in the memory it inherits.
-absl::Status PrepareSeed(Kernel& k) {
-  if (!k.platform().SeedForkOnTaskThreads()) return absl::OkStatus();
-  std::vector<std::shared_ptr<Task>> tasks;
-  std::vector<bool> copies;  // copies[i]: tasks[i] copies its address space
-  {
-    absl::MutexLock l(&k.mu());
-    std::set<MM*> mms;
-    for (auto& t : k.Tasks()) {
-      // A task without a context yet is refused by the child (AdoptKernel).
-      if (t->exited() || t->mm_ == nullptr || t->ctx_ == nullptr) continue;
-      copies.push_back(mms.insert(t->mm_.get()).second);
-      tasks.push_back(t);
-    }
+const char* ForkPhaseName(ForkPhase p) {
+  switch (p) {
+    case ForkPhase::kPrepare: return "prepare";
+    case ForkPhase::kSentryFork: return "sentry_fork";
+    case ForkPhase::kReinit: return "reinit";
+    case ForkPhase::kZygote: return "zygote";
+    case ForkPhase::kAddressSpaces: return "address_spaces";
+    case ForkPhase::kFiles: return "files";
+    case ForkPhase::kSetup: return "setup";
+    case ForkPhase::kStartTasks: return "start_tasks";
+    case ForkPhase::kReport: return "report";
+    case ForkPhase::kCount: break;
   }
-  return k.RunOnParkedTasks(tasks, [&](Task& t, size_t i) -> absl::Status {
-    if (!t.SaveFpState().ok()) {
-      return absl::InternalError(absl::StrCat("task ", t.tid(), ": reading its FP state failed"));
-    }
-    return copies[i] ? k.platform().PrepareSeedFork(*t.ctx_) : absl::OkStatus();
-  });
+  return "?";
 }
 
-}  // namespace
+absl::Status PrepareForkSpare(Kernel& k) {
+  {
+    absl::MutexLock l(&k.mu());
+    if (!k.park_requested() || !k.AllParked()) return absl::OkStatus();  // resumed meanwhile
+  }
+  if (SpareValid(k)) return absl::OkStatus();
+  return MakeSpare(k);
+}
+
+void DropForkSpare(Kernel& k) {
+  DropSpare(k);
+  ReapForked();
+}
 
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
                                        const ForkChildSetup& child_setup,
@@ -235,22 +379,16 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
       return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
     }
   }
-  for (auto it = forked_.begin(); it != forked_.end();) {
-    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
-  }
-  // Whatever PrepareSeed made is the child's once it reported success, and
-  // is killed on every other way out.
-  bool child_took_copies = false;
-  struct FinishSeed {
-    Kernel& k;
-    const bool& took;
-    ~FinishSeed() { k.platform().FinishSeedFork(took); }
-  } finish_seed{k, child_took_copies};
-  if (absl::Status s = PrepareSeed(k); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
+  const int64_t start = MonotonicNs();
+  ReapForked();
+  if (!SpareValid(k)) {
+    if (absl::Status s = MakeSpare(k); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
+    }
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Fail("pipe", errno);
+  const int64_t prepared = MonotonicNs();
   pid_t pid;
   {
     // Held across fork(): no other thread of ours is inside the kernel's
@@ -273,20 +411,33 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
     n = read(p[0], &r, sizeof(r));
   } while (n < 0 && errno == EINTR);
   close(p[0]);
-  if (n != static_cast<ssize_t>(sizeof(r))) {
+  r.phase_end[static_cast<int>(ForkPhase::kReport)] = MonotonicNs();
+  const bool took = n == static_cast<ssize_t>(sizeof(r)) && r.ok;
+  // The spare is the child's now, or dead: either way not ours any more.
+  // The anchor stays our child (reaped once it ends); its life line is the
+  // child's alone from here.
+  k.platform().FinishSeedFork(took);
+  close(spare_.life_fd);
+  forked_.push_back(spare_.anchor);
+  spare_ = Spare{};
+  if (!took) {
     waitpid(pid, nullptr, 0);
-    return absl::InternalError("the forked sandbox died before it reported");
-  }
-  if (!r.ok) {
-    waitpid(pid, nullptr, 0);
+    if (n != static_cast<ssize_t>(sizeof(r))) {
+      return absl::InternalError("the forked sandbox died before it reported");
+    }
     return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", r.message));
   }
-  child_took_copies = true;
   // The seed's state now exists twice: its guest must re-seed too.
   k.BumpForkGeneration();
   ForkResult out;
   out.pid = r.pid;
-  forked_.push_back(pid);  // reaped by a later ForkSandbox once it ends
+  int64_t last = start;
+  for (int i = 0; i < static_cast<int>(ForkPhase::kCount); ++i) {
+    int64_t end = i == static_cast<int>(ForkPhase::kPrepare) ? prepared : r.phase_end[i];
+    out.phase_ns[i] = end - last;
+    last = end;
+  }
+  forked_.push_back(pid);  // reaped by a later fork once it ends
   return out;
 }
 

@@ -3,21 +3,24 @@
 //
 // The seed's guest-visible state is sentry memory, which the host fork
 // copies copy-on-write; what is not (guest memory in stub processes, host
-// fds behind some files, threads, the control socket) the child rebuilds on
-// its only thread before it reports back:
+// fds behind some files, threads, the control socket) is rebuilt:
 //
-//   1. an anchor process: the child sentry's child, leader of the process
-//      group every host process of the new sandbox joins; it kills that
-//      group when the child sentry dies (parent-death signal), so nothing of
-//      a destroyed fork outlives it, and nothing ties it to the seed;
-//   2. the platform becomes the child's (a zygote of its own), and every
-//      guest address space gets a copy-on-write copy of the seed's stub made
-//      by one of its parked threads, with fresh threads for the other tasks
-//      (on ptrace, whose stub threads only the seed's task threads may
-//      touch, those threads make the copies and save the FP state before
-//      the host fork: Platform::SeedForkOnTaskThreads);
-//   3. every task gets its own wakeup fd and keeps its registers and FP
-//      state; every open file adopts or refuses its host state
+//   0. ahead of the fork, in the quiesced seed (a "spare", PrepareForkSpare;
+//      made inline if the seed has none ready): an anchor process, leader
+//      of the process group every host process of the new sandbox joins,
+//      which kills that group when the forked sentry dies (its life line is
+//      a pipe only that sentry keeps open), so nothing of a destroyed fork
+//      outlives it and nothing ties it to the seed; a zygote in that group;
+//      per guest address space a copy-on-write copy of the seed's stub, made
+//      by one of its parked threads, with one parked thread per task (on
+//      ptrace, whose stub threads only the seed's task threads may touch,
+//      those threads also save the FP state: SeedForkOnTaskThreads);
+//   then, in the forked sentry, on its only thread, before it reports back:
+//   1. the kernel's locks and the loopback network become its own;
+//   2. the platform adopts the spare's zygote and copies; every task gets a
+//      copy's thread, its own wakeup fd, and keeps its registers and FP
+//      state;
+//   3. every open file adopts or refuses its host state
 //      (FileDescription::AdoptInForkChild): nothing is shared by accident;
 //   4. the caller's child setup (the new control server, stdio) runs, the
 //      child reports its pid, and `child_main` runs forever.
@@ -51,8 +54,25 @@ struct ForkOptions {
   std::shared_ptr<ThreadGroup> init;
 };
 
+// Where a fork's time went, in order (ForkResult::phases): each phase's
+// wall time, measured with CLOCK_MONOTONIC in the seed and in the child.
+enum class ForkPhase {
+  kPrepare,        // the seed: the spare, if it had none ready (PrepareForkSpare)
+  kSentryFork,     // the host fork() of the sentry, until the child runs
+  kReinit,         // the child: kernel and loopback network made its own
+  kZygote,         // the spare's anchor and zygote adopted
+  kAddressSpaces,  // every guest address space copied, threads attached
+  kFiles,          // every open file adopted its host state
+  kSetup,          // the caller's child setup (control socket, cgroup)
+  kStartTasks,     // the tasks' host threads started
+  kReport,         // the child's report read by the seed
+  kCount,
+};
+const char* ForkPhaseName(ForkPhase p);
+
 struct ForkResult {
   pid_t pid = -1;  // the child sentry, as child_setup reported it (host pid)
+  int64_t phase_ns[static_cast<int>(ForkPhase::kCount)] = {};
 };
 
 // Forks the sandbox of `k`, which must be quiesced. In the child, after the
@@ -65,6 +85,15 @@ using ForkChildSetup = std::function<absl::Status(const std::vector<pid_t>& pids
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
                                        const ForkChildSetup& child_setup,
                                        const std::function<void()>& child_main);
+
+// Makes the host processes the next ForkSandbox of `k` needs (step 0), off
+// the fork's path: call it once `k` is quiesced (after pause) and after each
+// fork, from a thread of its own. Does nothing if `k` is not quiesced or a
+// valid spare exists. Serialized with ForkSandbox by the caller.
+absl::Status PrepareForkSpare(Kernel& k);
+// Kills the spare, if any: call it before Unquiesce (the spare copies a
+// state the guest is about to change). Serialized with ForkSandbox.
+void DropForkSpare(Kernel& k);
 
 }  // namespace seedvisor::sentry
 
