@@ -1,11 +1,12 @@
-// `seedsc fork [--paused] [--cgroup PATH] SEED_ID NEW_ID`: a new container
+// `seedsc fork [--paused] [--cgroup PATH] [--console-socket S] SEED_ID NEW_ID`: a new container
 // forked from a paused one (a seed), copy-on-write, in about a millisecond
 // of sandbox work. A thin client of the seed's Fork RPC (sentry/sfork).
 //
 // The child is a container like any other (state under --root, its own
 // control socket; kill, exec, ps, wait, pause, resume, delete work), whose
 // state names its parent in the dev.seedvisor.parent annotation. Its stdio
-// is this command's own. --paused leaves it paused: a new seed.
+// is this command's own, or with --console-socket a new pty whose master goes
+// to that socket (as for create). --paused leaves it paused: a new seed.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,10 +27,12 @@ constexpr const char kParentAnnotation[] = "dev.seedvisor.parent";
 int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   FlagSet fs("fork");
   bool paused = false;
-  std::string cgroup, pid_file;
+  std::string cgroup, pid_file, console_socket;
   fs.Bool("paused", &paused, "leave the new container paused (a new seed)");
   fs.String("cgroup", &cgroup, "an existing cgroup (path under each controller) for the new container");
   fs.String("pid-file", &pid_file, "file to write the new sandbox process's pid to");
+  fs.String("console-socket", &console_socket,
+            "unix socket to send the new container's pty master to (its stdio becomes that pty)");
   std::vector<std::string> pos;
   if (!ParseArgs(fs, args, 2, 2, "fork [flags] <seed id> <new id>", &pos)) return kExitUsage;
   const std::string& new_id = pos[1];
@@ -77,9 +80,14 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   req.set_control_address(st.control_address);
   req.set_paused(paused);
   req.set_cgroup(cgroup);
-  req.mutable_stdio()->set_stdin(OwnFdPath(0));
-  req.mutable_stdio()->set_stdout(OwnFdPath(1));
-  req.mutable_stdio()->set_stderr(OwnFdPath(2));
+  if (console_socket.empty()) {
+    req.mutable_stdio()->set_stdin(OwnFdPath(0));
+    req.mutable_stdio()->set_stdout(OwnFdPath(1));
+    req.mutable_stdio()->set_stderr(OwnFdPath(2));
+  } else {
+    req.mutable_stdio()->set_terminal(true);
+    req.mutable_stdio()->set_console_socket(AbsPath(console_socket));
+  }
   control::v1::ForkResponse resp;
   if (absl::Status s = container::Call(*seed, "Fork", req, &resp); !s.ok()) return undo(s);
   st.sandbox_pid = resp.pid();

@@ -424,6 +424,28 @@ check_eq "terminal: the container's tty" $'echo typed $((6*7))\\r\ntyped 42\\r\n
   "$(cat "$T/console.out")"
 "${S[@]}" delete --force tty
 
+# fork --console-socket: a seed blocked reading a pipe is forked onto a new
+# pty; the read restarts on it.
+make_bundle "$T/ttyseed" \
+  'c["process"]["args"] = ["sh", "-c", "read l; eval \"$l\"; [ -t 0 ] && echo tty=yes"]'
+mkfifo "$T/ttyseed.in"
+exec 13<>"$T/ttyseed.in"
+"${S[@]}" create --bundle "$T/ttyseed" ttyseed <"$T/ttyseed.in" >/dev/null 2>&1
+"${S[@]}" start ttyseed
+sleep 0.3  # let sh block in read
+"${S[@]}" pause ttyseed
+python3 "$(dirname "$0")/console_recv.py" "$T/fconsole.sock" 'echo forked $((6*7))' >"$T/fconsole.out" &
+recv=$!
+for _ in $(seq 200); do [[ -S "$T/fconsole.sock" ]] && break; sleep 0.02; done
+"${S[@]}" fork --console-socket "$T/fconsole.sock" ttyseed ttyfork </dev/null >/dev/null 2>"$T/fconsole.err"
+check_eq "fork with a terminal" "0 " "$? $(cat "$T/fconsole.err")"
+wait $recv
+check_eq "fork with a terminal: the fork's tty" $'echo forked $((6*7))\\r\nforked 42\\r\ntty=yes\\r' \
+  "$(cat "$T/fconsole.out")"
+"${S[@]}" delete --force ttyfork
+"${S[@]}" delete --force ttyseed
+exec 13>&-
+
 # Bundle paths and mount types (issue 16). A relative root.path or bind
 # source is the bundle's, in runc and in seedsc (compared below). runc also
 # follows ".." out of the bundle (root.path "../../../.." is the host's /,
