@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,8 @@ struct ProcessSpec {
   // the init, no parent; Release() it once waited for.
   bool before_init = false;
 };
+
+class IpcNamespace;
 
 class Kernel {
  public:
@@ -201,6 +204,10 @@ class Kernel {
   // The sandbox is ending: pid 1 exited.
   void InitExited(int status);
 
+  // System V IPC objects (sentry/ipc, which defines this): the sandbox's
+  // own IPC namespace, made on first use.
+  IpcNamespace& ipc();
+
  private:
   explicit Kernel(const KernelOptions& opts);
 
@@ -213,6 +220,8 @@ class Kernel {
   FutexTable futex_;
   std::unique_ptr<TimerService> timers_;
   std::atomic<int> foreground_pgid_{1};
+  std::once_flag ipc_once_;
+  std::shared_ptr<IpcNamespace> ipc_;
 
   absl::Mutex mu_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "sentry/ipc/ipc_namespace.h"
 #include "sentry/kernel/futex.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -111,6 +112,8 @@ void Task::ExitTask() {
     tg.SignalExitEvent();  // pidfds poll readable from now on
     // Its record locks go now, before its pid can be reaped and reused.
     ReleaseProcessRecordLocks(tg.tgid());
+    // And its SEM_UNDO adjustments are applied (exit_sem()).
+    kernel_.ipc().sems().ExitUndo(tg.tgid());
     // Orphans go to init (or the nearest child subreaper).
     std::shared_ptr<ThreadGroup> reaper = kernel_.init_tg();
     for (auto p = tg.parent.lock(); p; p = p->parent.lock()) {

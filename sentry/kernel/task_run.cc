@@ -2,9 +2,11 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include <cstring>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/strace.h"
@@ -60,6 +62,14 @@ void LogUnsupported(int nr, const SyscallEntry* e, const SyscallArgs& a) {
 void Task::Start(platform::ThreadHandle thread) {
   std::thread([self = shared_from_this(), thread] {
     auto ctx = self->kernel_.platform().Attach(self->mm_->shared_address_space(), thread);
+    if (ctx.ok()) {
+      // A sandbox fork's copy maps its own shared objects before any of
+      // its tasks runs (MM::RemapSharedAfterFork; nothing otherwise).
+      if (Status s = self->mm_->RemapSharedAfterFork(); !s.ok()) {
+        ctx = absl::InternalError(absl::StrCat("mapping its shared memory again after a fork: ",
+                                               strerror(s.error().value())));
+      }
+    }
     if (!ctx.ok()) {
       // No platform thread: the process dies as if killed (its parent sees
       // a SIGKILL status), rather than running without a context.

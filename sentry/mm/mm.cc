@@ -398,6 +398,23 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
   return child;
 }
 
+void MM::MarkSharedForRemap() {
+  absl::MutexLock l(&mu_);
+  remap_shared_ = true;
+}
+
+Status MM::RemapSharedAfterFork() {
+  absl::MutexLock l(&mu_);
+  if (!remap_shared_) return {};
+  for (const auto& [start, v] : vmas_) {
+    if (!(v.flags & MAP_SHARED) || v.file == nullptr || v.file->DataImmutableInSandbox()) continue;
+    SV_ASSIGN_OR_RETURN(int fd, v.file->MappableFdForWrite());
+    SV_TRY(as_->Map(UserAddr(v.start), v.end - v.start, v.prot, v.flags, fd, v.offset));
+  }
+  remap_shared_ = false;
+  return {};
+}
+
 std::vector<Vma> MM::Vmas() const {
   absl::MutexLock l(&mu_);
   std::vector<Vma> out;

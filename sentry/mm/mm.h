@@ -60,6 +60,16 @@ class MM {
   // Sandbox fork: the forked sentry's copy of this mm moves to its own copy
   // of the address space (same layout, same VMAs).
   void ReplaceAddressSpace(std::shared_ptr<platform::AddressSpace> as) { as_ = std::move(as); }
+  // Sandbox fork: the copy of the address space still maps the seed's host
+  // objects behind its MAP_SHARED mappings. The forked sentry marks the mm
+  // (after the files made their data their own, FileDescription::
+  // UnshareMappedInForkChild); every task calls RemapSharedAfterFork()
+  // once its new context is attached and before it runs guest code: the
+  // first maps each such VMA again, at the same address with the same
+  // protection, from its file's host fd of this sandbox; the others wait
+  // for it (mu_). Nothing else changes, so the guest never sees it.
+  void MarkSharedForRemap();
+  Status RemapSharedAfterFork();
 
   Result<UserAddr> Mmap(const MmapRequest& req);
   Status Munmap(UserAddr addr, uint64_t length);
@@ -127,6 +137,7 @@ class MM {
   uint64_t data_size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t mmap_base_ ABSL_GUARDED_BY(mu_) = 0;
   Layout layout_ ABSL_GUARDED_BY(mu_);
+  bool remap_shared_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace seedvisor::sentry

@@ -64,6 +64,67 @@ int64_t MonotonicNs() {
 // Marks the end of phase `p` in the child's report.
 void EndPhase(Report& r, ForkPhase p) { r.phase_end[static_cast<int>(p)] = MonotonicNs(); }
 
+// ---- MAP_SHARED memory across a fork ----
+//
+// Guest MAP_SHARED memory that a sandbox can write is always a file whose
+// data is a host memfd of the sentry: tmpfs and memfd files, shared
+// anonymous memory and SysV shm segments (both shmem files, fs/tmpfs/
+// shmem.h). Every process of the seed that shares such memory maps that one
+// memfd; a copy of its stub made by a host fork still does. So the fork, for
+// each such file, before it reports (the seed may run again right after):
+//   1. copies the data into a memfd of its own that takes the old one's fd
+//      number (TmpfsInode::WritableMemfd: the tmpfs generation bump makes
+//      every memfd count as shared first) — an eager copy of the bytes in
+//      use (holes stay holes), which is the price of MAP_SHARED memory in a
+//      seed (bench/RESULTS.md);
+//   2. marks each mm that maps one: the first of its tasks to attach a
+//      context maps every such VMA again, same address and protection, from
+//      the new memfd (MM::RemapSharedAfterFork), before any of them runs.
+// Processes of the fork that shared memory keep sharing it (one memfd, one
+// file), and share nothing with the seed or a sibling. The seed keeps its
+// memfds (KeepMappedAfterFork, in ForkSandbox).
+//
+// A file mapped both shared and privately is refused: its private pages not
+// yet written would follow the seed's later writes to the old memfd.
+struct SharedMappings {
+  std::vector<FileRef> files;  // one per file description
+  std::set<MM*> mms;
+};
+
+absl::Status FindSharedMappings(const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
+                                SharedMappings* out) {
+  // A shared mapping of a read-only host file shares only the host's page
+  // cache, which no sandbox can write: it may stay as it is.
+  auto copied = [](const Vma& v) { return v.file == nullptr || !v.file->DataImmutableInSandbox(); };
+  std::set<FileDescription*> seen;
+  std::set<int> shared_fds;  // the host objects, by the sentry's fd for them
+  for (auto& [mm, mm_tasks] : by_mm) {
+    for (const Vma& v : mm->Vmas()) {
+      if (!(v.flags & MAP_SHARED) || !copied(v)) continue;
+      if (v.file == nullptr) {
+        return absl::UnimplementedError(absl::StrCat(
+            "process ", mm_tasks[0]->tgid(), " has an anonymous MAP_SHARED mapping without a "
+            "shmem object, which sandbox fork cannot copy"));
+      }
+      out->mms.insert(mm);
+      if (seen.insert(v.file.get()).second) out->files.push_back(v.file);
+      if (Result<int> fd = v.file->MappableFd(); fd.ok()) shared_fds.insert(*fd);
+    }
+  }
+  for (auto& [mm, mm_tasks] : by_mm) {
+    for (const Vma& v : mm->Vmas()) {
+      if ((v.flags & MAP_SHARED) || v.file == nullptr || !copied(v)) continue;
+      Result<int> fd = v.file->MappableFd();
+      if (fd.ok() && shared_fds.count(*fd) != 0) {
+        return absl::UnimplementedError(absl::StrCat(
+            "process ", mm_tasks[0]->tgid(), " maps ", v.name,
+            " privately while it is mapped MAP_SHARED too: sandbox fork cannot copy that yet"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Fail(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
 }
@@ -97,16 +158,9 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
     by_mm[t->mm_.get()].push_back(t);
   }
+  SharedMappings shared;
+  if (absl::Status s = FindSharedMappings(by_mm, &shared); !s.ok()) return s;
   for (auto& [mm, mm_tasks] : by_mm) {
-    for (const Vma& v : mm->Vmas()) {
-      // A shared mapping of a read-only host file shares only the host's
-      // page cache, which no sandbox can write: it may stay as it is.
-      if ((v.flags & MAP_SHARED) && !(v.file != nullptr && v.file->DataImmutableInSandbox())) {
-        return absl::UnimplementedError(absl::StrCat(
-            "process ", mm_tasks[0]->tgid(), " has a MAP_SHARED mapping (", v.name.empty() ? "anonymous" : v.name,
-            ") that sandbox fork cannot copy yet"));
-      }
-    }
     std::shared_ptr<platform::AddressSpace> old = mm->shared_address_space();
     absl::StatusOr<platform::ForkedAddressSpace> copy = k.platform().TakeSeedCopy(*old);
     if (!copy.ok()) return copy.status();
@@ -161,9 +215,17 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   // Uniqueness: the guest may learn it was forked and re-seed. After the
   // files: the watchers now poll readiness fds of their own.
   k.BumpForkGeneration();
-  // Last, once nothing can refuse the fork: tmpfs data becomes copy-on-write
+  // Once nothing else can refuse the fork: tmpfs data becomes copy-on-write
   // in the seed and here (tmpfs.h).
   absl::Status s = AdoptTmpfsInForkChild();
+  // Then what the sandbox maps MAP_SHARED becomes its own, now (see
+  // SharedMappings): copied before we report, remapped before a task runs.
+  for (size_t i = 0; s.ok() && i < shared.files.size(); ++i) {
+    s = shared.files[i]->UnshareMappedInForkChild();
+  }
+  if (s.ok()) {
+    for (MM* mm : shared.mms) mm->MarkSharedForRemap();
+  }
   EndPhase(r, ForkPhase::kFiles);
   return s;
 }
@@ -338,6 +400,23 @@ bool SpareValid(Kernel& k) {
   _exit(0);
 }
 
+// In the seed, once a fork reported (or failed): what the seed maps
+// MAP_SHARED stays its own (SharedMappings).
+void KeepSharedMappings(Kernel& k) {
+  std::set<std::shared_ptr<MM>> mms;
+  {
+    absl::MutexLock l(&k.mu());
+    for (auto& t : k.Tasks()) {
+      if (!t->exited() && t->mm_ != nullptr) mms.insert(t->mm_);
+    }
+  }
+  for (auto& mm : mms) {
+    for (const Vma& v : mm->Vmas()) {
+      if ((v.flags & MAP_SHARED) && v.file != nullptr) v.file->KeepMappedAfterFork();
+    }
+  }
+}
+
 }  // namespace
 
 const char* ForkPhaseName(ForkPhase p) {
@@ -417,6 +496,9 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
   // The anchor stays our child (reaped once it ends); its life line is the
   // child's alone from here.
   k.platform().FinishSeedFork(took);
+  // Whatever became of the fork, what the seed maps MAP_SHARED stays its
+  // own (the fork may have counted it shared before it failed).
+  KeepSharedMappings(k);
   close(spare_.life_fd);
   forked_.push_back(spare_.anchor);
   spare_ = Spare{};

@@ -127,6 +127,20 @@ SyscallReturn SysVfork(Task& t, const SyscallArgs& a);
 SyscallReturn SysWait4(Task& t, const SyscallArgs& a);
 SyscallReturn SysWaitid(Task& t, const SyscallArgs& a);
 
+// System V IPC (sys_sysv.cc).
+SyscallReturn SysSemget(Task& t, const SyscallArgs& a);
+SyscallReturn SysSemop(Task& t, const SyscallArgs& a);
+SyscallReturn SysSemtimedop(Task& t, const SyscallArgs& a);
+SyscallReturn SysSemctl(Task& t, const SyscallArgs& a);
+SyscallReturn SysShmget(Task& t, const SyscallArgs& a);
+SyscallReturn SysShmat(Task& t, const SyscallArgs& a);
+SyscallReturn SysShmdt(Task& t, const SyscallArgs& a);
+SyscallReturn SysShmctl(Task& t, const SyscallArgs& a);
+SyscallReturn SysMsgget(Task& t, const SyscallArgs& a);
+SyscallReturn SysMsgsnd(Task& t, const SyscallArgs& a);
+SyscallReturn SysMsgrcv(Task& t, const SyscallArgs& a);
+SyscallReturn SysMsgctl(Task& t, const SyscallArgs& a);
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SYSCALLS_HANDLERS_H_

@@ -1,7 +1,10 @@
 // Memory: brk, mmap and friends.
-#include <algorithm>
+#include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+
+#include "sentry/fs/tmpfs/shmem.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 
@@ -40,6 +43,17 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     req.file = std::move(f);
   } else {
     req.offset = 0;
+    if (type != MAP_PRIVATE) {
+      // Shared anonymous memory is a shmem object, as Linux's
+      // shmem_zero_setup() makes it: an identity a guest fork shares and a
+      // sandbox fork copies (sentry/sfork), which anonymous host memory in
+      // the stubs would not have.
+      if (req.length == 0) return Errno(EINVAL);
+      if (PageRoundUp(req.length) < req.length) return Errno(ENOMEM);
+      SV_ASSIGN_OR_RETURN(req.file, NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)",
+                                                 O_RDWR, t.creds().euid, t.creds().egid));
+      req.flags &= ~MAP_ANONYMOUS;
+    }
   }
   SV_ASSIGN_OR_RETURN(UserAddr addr, t.mm().Mmap(req));
   return addr.value();

@@ -100,4 +100,9 @@ absl::Status FileDescription::AdoptInForkChild(ForkFileContext&) {
       DisplayPath() + " is backed by a host object that sandbox fork cannot copy yet");
 }
 
+absl::Status FileDescription::UnshareMappedInForkChild() {
+  return absl::UnimplementedError(
+      "a MAP_SHARED mapping of " + DisplayPath() + ", which sandbox fork cannot copy");
+}
+
 }  // namespace seedvisor::sentry

@@ -118,6 +118,17 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // passthrough file): a MAP_SHARED mapping of it may stay shared between a
   // seed and its forks, like the host's page cache it is.
   virtual bool DataImmutableInSandbox() const { return false; }
+  // Sandbox fork of a MAP_SHARED mapping of this file (sentry/sfork.cc has
+  // the design): in the forked sentry, makes the host object behind
+  // MappableFdForWrite() this sandbox's own copy now, before the seed can
+  // run again and change its own. Refused by default: only files that can
+  // copy their data (tmpfs) may be mapped shared across a fork.
+  virtual absl::Status UnshareMappedInForkChild();
+  // In the seed after a fork: the forks copied what this file's MAP_SHARED
+  // mappings map, so the host object is the seed's alone again (tmpfs
+  // counts it shared otherwise, and would copy it away from under the
+  // seed's own mappings on the next write).
+  virtual void KeepMappedAfterFork() {}
 
   // Runs `fn` once when this description is released (its last reference
   // goes, after the derived class closed its host fd): epoll instances

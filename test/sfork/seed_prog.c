@@ -36,6 +36,12 @@
 //              0x3f80), each blocked in sigsuspend(2)  -> ok
 //   thread     (answered by the thread) its MXCSR and the heap buffer
 //   child      (answered by the child) its MXCSR and getppid()
+//   sset S     write S into the three shared regions made at start (shared
+//              anonymous memory, a memfd mapped MAP_SHARED, a SysV shm
+//              segment; the helper child inherits them)  -> ok
+//   sget       what they hold                           -> "A M S"
+//   cshared    (answered by the child) what they hold, then it puts "c-"
+//              in front of each                         -> "A M S"
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
@@ -54,6 +60,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -220,13 +227,48 @@ static void chk(void) {
   reply(msg);
 }
 
+// Shared memory made at start, before the helper child is forked.
+static char* shared[3];
+
+static void make_shared(void) {
+  shared[0] = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int fd = memfd_create("seed", 0);
+  if (fd < 0 || ftruncate(fd, 4096) != 0) _exit(94);
+  shared[1] = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  shared[2] = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+  if (id >= 0) shmctl(id, IPC_RMID, NULL);  // goes with the last detach
+  for (int i = 0; i < 3; ++i) {
+    if (shared[i] == MAP_FAILED) shared[i] = NULL;
+    else strcpy(shared[i], "init");
+  }
+}
+
+static void set_shared(const char* prefix, const char* s) {
+  for (int i = 0; i < 3; ++i) {
+    if (shared[i] == NULL) continue;
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%s%s", prefix, s == NULL ? shared[i] : s);
+    strcpy(shared[i], tmp);
+  }
+}
+
+static void reply_shared(void) {
+  char out[512];
+  snprintf(out, sizeof(out), "%s %s %s", shared[0] ? shared[0] : "none",
+           shared[1] ? shared[1] : "none", shared[2] ? shared[2] : "none");
+  reply(out);
+}
+
 // The helpers answer on stdout themselves, one line per SIGUSR2; between
 // two they wait in sigsuspend(2) (SIGUSR2 blocked otherwise, so none is
 // lost): the helpers wait in another syscall than the main thread's
 // read(2), and need no file of their own.
 static volatile pid_t thread_tid, child_pid;
 
-static void on_usr2(int sig) { (void)sig; }
+static volatile int last_sig;
+static void on_usr2(int sig) { last_sig = sig; }
 
 static void* serve(void* is_thread) {
   unsigned int mx = is_thread ? 0x5f80 : 0x3f80;
@@ -238,9 +280,15 @@ static void* serve(void* is_thread) {
   sigprocmask(SIG_BLOCK, &all, NULL);
   sigfillset(&wait_set);
   sigdelset(&wait_set, SIGUSR2);
+  sigdelset(&wait_set, SIGRTMIN);
   if (is_thread) thread_tid = (pid_t)syscall(SYS_gettid);
   for (;;) {
     sigsuspend(&wait_set);
+    if (last_sig == SIGRTMIN) {
+      reply_shared();
+      set_shared("c-", NULL);
+      continue;
+    }
     unsigned int v = 0;
     __asm__ volatile("stmxcsr %0" : "=m"(v));
     char out[512];
@@ -259,9 +307,11 @@ static void helpers(void) {
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_usr2;
   sigaction(SIGUSR2, &sa, NULL);
+  sigaction(SIGRTMIN, &sa, NULL);
   sigset_t usr2;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
+  sigaddset(&usr2, SIGRTMIN);
   sigprocmask(SIG_BLOCK, &usr2, NULL);  // inherited by both helpers
   pthread_t t;
   if (pthread_create(&t, NULL, serve, (void*)1) != 0) return reply("err thread");
@@ -282,6 +332,7 @@ int main(void) {
   strcpy(buf, "initial");
   unsigned int mx = 0x7f80;
   __asm__ volatile("ldmxcsr %0" : : "m"(mx));
+  make_shared();
   int gen_fd = open("/proc/seedvisor/fork_generation", O_RDONLY);
   int pfd[2];
   if (pipe2(pfd, O_NONBLOCK) != 0) _exit(96);
@@ -381,6 +432,13 @@ int main(void) {
       helpers();
     } else if (strcmp(line, "thread") == 0) {
       if (thread_tid == 0 || syscall(SYS_tgkill, getpid(), thread_tid, SIGUSR2) != 0) reply("none");
+    } else if (strncmp(line, "sset ", 5) == 0) {
+      set_shared("", line + 5);
+      reply("ok");
+    } else if (strcmp(line, "sget") == 0) {
+      reply_shared();
+    } else if (strcmp(line, "cshared") == 0) {
+      if (child_pid == 0 || kill(child_pid, SIGRTMIN) != 0) reply("none");
     } else if (strcmp(line, "child") == 0) {
       if (child_pid == 0 || kill(child_pid, SIGUSR2) != 0) reply("none");
     } else if (strncmp(line, "exit ", 5) == 0) {

@@ -127,6 +127,11 @@ check_eq "seed adds to its eventfd" "ok" "$(ask 11 "$T/s1.out" "eadd 5")"
 check_eq "seed starts a thread and a child" "ok" "$(ask 11 "$T/s1.out" "helpers")"
 check_eq "seed: the thread's MXCSR" "0x5f80 seed-value" "$(ask 11 "$T/s1.out" "thread")"
 check_eq "seed: the child's MXCSR" "0x3f80 1" "$(ask 11 "$T/s1.out" "child")"
+# Shared memory between the seed's two processes: shared anonymous memory,
+# a memfd mapped MAP_SHARED and a SysV shm segment, shared both ways.
+check_eq "seed writes its shared memory" "ok" "$(ask 11 "$T/s1.out" "sset seed-shm")"
+check_eq "seed: its child sees it" "seed-shm seed-shm seed-shm" "$(ask 11 "$T/s1.out" "cshared")"
+check_eq "seed: sees its child's write" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -160,6 +165,11 @@ check_eq "fork writes /tmp/a" "ok" "$(ask 12 "$T/f1.out" "wfile /tmp/a fork-a")"
 check_eq "fork writes /dev/shm/b through a shared mapping" "ok" "$(ask 12 "$T/f1.out" "mfile /dev/shm/b FORK")"
 check_eq "fork: its own /tmp/a" "fork-a" "$(ask 12 "$T/f1.out" "rfile /tmp/a")"
 check_eq "fork: its own /dev/shm/b" "FORK-b" "$(ask 12 "$T/f1.out" "rfile /dev/shm/b")"
+# Shared memory stays shared between the fork's processes, and is the fork's.
+check_eq "fork: the seed's shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 12 "$T/f1.out" "sget")"
+check_eq "fork writes its shared memory" "ok" "$(ask 12 "$T/f1.out" "sset f1-shm")"
+check_eq "fork: its child sees it" "f1-shm f1-shm f1-shm" "$(ask 12 "$T/f1.out" "cshared")"
+check_eq "fork: sees its child's write" "c-f1-shm c-f1-shm c-f1-shm" "$(ask 12 "$T/f1.out" "sget")"
 new_stdin f2 13
 "${S[@]}" fork s1 f2 <"$T/f2.in" >"$T/f2.out" 2>"$T/f2.err" || { bad "fork s1 f2"; cat "$T/f2.err"; }
 check_eq "fork: the seed's pipe data" "seed-pipe" "$(ask 12 "$T/f1.out" "pread")"
@@ -172,11 +182,18 @@ check_eq "a sibling does not see the first fork's write" "seed-value" "$(ask 13 
 check_eq "a sibling does not see the first fork's /tmp/a" "seed-a" "$(ask 13 "$T/f2.out" "rfile /tmp/a")"
 check_eq "a sibling does not see the first fork's /dev/shm/b" "seed-b" "$(ask 13 "$T/f2.out" "rfile /dev/shm/b")"
 check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out" "read")"
+check_eq "a sibling does not see the first fork's shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 13 "$T/f2.out" "sget")"
+check_eq "a sibling's child shares its own" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 13 "$T/f2.out" "cshared")"
+check_eq "a sibling sees its child's write" "c-c-seed-shm c-c-seed-shm c-c-seed-shm" "$(ask 13 "$T/f2.out" "sget")"
 "${S[@]}" resume s1
 check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
 check_eq "seed: its pipe still polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
 check_eq "seed: its pipe data, not read by the forks" "seed-pipe" "$(ask 11 "$T/s1.out" "pread")"
 check_eq "seed: its eventfd count" "5" "$(ask 11 "$T/s1.out" "eread")"
+check_eq "the seed does not see the forks' shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
+check_eq "the seed writes its shared memory after the fork" "ok" "$(ask 11 "$T/s1.out" "sset seed-later")"
+check_eq "the seed's child still shares it" "seed-later seed-later seed-later" "$(ask 11 "$T/s1.out" "cshared")"
+check_eq "a fork does not see the seed's later shared write" "c-f1-shm c-f1-shm c-f1-shm" "$(ask 12 "$T/f1.out" "sget")"
 check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
 check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"
 check_eq "seed: the generation file polls readable" "1" "$(ask 11 "$T/s1.out" "genpoll")"
@@ -214,6 +231,8 @@ check_eq "fork --paused leaves a seed" paused "$(status_of g0)"
 check_eq "a fork of a fork has the seed's memory" "seed-later" "$(ask 14 "$T/g1.out" "read")"
 check_eq "a fork of a fork: the thread" "0x5f80 seed-later" "$(ask 14 "$T/g1.out" "thread")"
 check_eq "a fork of a fork: the child process" "0x3f80 1" "$(ask 14 "$T/g1.out" "child")"
+check_eq "a fork of a fork: shared memory" "c-seed-later c-seed-later c-seed-later" "$(ask 14 "$T/g1.out" "sget")"
+check_eq "a fork of a fork: its child shares it" "c-seed-later c-seed-later c-seed-later" "$(ask 14 "$T/g1.out" "cshared")"
 
 # --- The fork outlives its seed (and the seed's seed).
 "${S[@]}" delete --force s1

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "sentry/fs/proc/fork_generation.h"
 #include "sentry/fs/synth/synth.h"
+#include "sentry/ipc/ipc_namespace.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fs_context.h"
@@ -370,6 +371,9 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
                   SynthFile::Text([] { return std::string(Kernel::kVersion) + "\n"; }));
   kernel_dir->Add("pid_max", SynthFile::Text([] { return std::string("32768\n"); }));
   kernel_dir->Add("ngroups_max", SynthFile::Text([] { return std::string("65536\n"); }));
+  for (const char* name : {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"}) {
+    kernel_dir->Add(name, SynthFile::Text([n = std::string(name)] { return IpcLimitText(n); }));
+  }
   random->Add("uuid", SynthFile::Text([] { return RandomUuid(); }));
   random->Add("boot_id", SynthFile::Text([boot_id] { return boot_id; }));
   kernel_dir->Add("random", random);
@@ -383,6 +387,11 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
   sys->Add("fs", fs);
   root->Add("sys", sys);
+  auto sysvipc = std::make_shared<SynthDir>(0555);
+  sysvipc->Add("sem", SynthFile::Text([&k] { return k.ipc().sems().ProcText(); }));
+  sysvipc->Add("shm", SynthFile::Text([&k] { return k.ipc().shms().ProcText(k); }));
+  sysvipc->Add("msg", SynthFile::Text([&k] { return k.ipc().msgs().ProcText(); }));
+  root->Add("sysvipc", sysvipc);
   auto seedvisor_dir = std::make_shared<SynthDir>(0555);
   seedvisor_dir->Add("fork_generation", NewForkGenerationInode(k));
   root->Add("seedvisor", seedvisor_dir);

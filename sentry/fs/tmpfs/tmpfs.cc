@@ -179,6 +179,11 @@ Result<int> TmpfsInode::WritableMemfd() {
   return memfd_;
 }
 
+void TmpfsInode::KeepMemfdAfterFork() {
+  std::lock_guard l(mu_);
+  memfd_gen_ = Gen().load();
+}
+
 Status TmpfsInode::UnshareLocked() {
   const uint64_t now = Gen().load();
   if (memfd_ < 0 || memfd_gen_ == now) return {};
@@ -558,6 +563,15 @@ void TmpfsInode::set_opaque(bool v) {
 
 TmpfsFile::TmpfsFile(int flags, DentryRef d, std::shared_ptr<TmpfsInode> inode)
     : FileDescription(flags, std::move(d)), inode_(std::move(inode)) {}
+
+absl::Status TmpfsFile::UnshareMappedInForkChild() {
+  Result<int> fd = inode_->WritableMemfd();
+  if (!fd.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("copying the data of ", DisplayPath(), ": ",
+                                                     strerror(fd.error().value())));
+  }
+  return absl::OkStatus();
+}
 
 Result<size_t> TmpfsFile::ReadAt(char* buf, size_t len, int64_t offset) {
   if (offset < 0) return Errno(EINVAL);

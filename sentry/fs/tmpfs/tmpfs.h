@@ -70,6 +70,11 @@ class TmpfsInode : public Inode {
   // are carried), so no other sandbox sees the change. O(file size), once
   // per file and fork, only for files that are written.
   Result<int> WritableMemfd();
+  // In a seed after a sandbox fork, for a file it maps MAP_SHARED: the
+  // forks copied the data at once (TmpfsFile::UnshareMappedInForkChild), so
+  // the memfd is this sentry's alone again; without this the next write
+  // would copy it away from under the seed's own mappings.
+  void KeepMemfdAfterFork();
   // memfd_create(2): marks this new, empty regular file as a memfd. With
   // `allow_sealing` its data moves to a host memfd that takes seals, so
   // F_ADD_SEALS/F_GET_SEALS go straight to the host memfd and the host
@@ -135,6 +140,8 @@ class TmpfsFile : public FileDescription {
   Status Sync() override { return {}; }
   Result<int> MappableFd() override { return inode_->memfd(); }
   Result<int> MappableFdForWrite() override { return inode_->WritableMemfd(); }
+  absl::Status UnshareMappedInForkChild() override;
+  void KeepMappedAfterFork() override { inode_->KeepMemfdAfterFork(); }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   const std::shared_ptr<TmpfsInode>& inode() const { return inode_; }
 
