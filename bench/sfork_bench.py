@@ -184,7 +184,7 @@ class Bench:
         """argv of the case's program: an echo loop, or the native fork server."""
         if case == "python":
             return ["/usr/bin/python3", "-c", PY_FORK if native_fork else PY_ECHO]
-        mib = {"static": "0", "64MiB": "64", "256MiB": "256"}[case]
+        mib = {"static": "0", "64MiB": "64", "256MiB": "256", "64MiB-shared": "64s"}[case]
         return [self.guest, mib] + (["--fork"] if native_fork else [])
 
     def bundle(self, runtime, case):

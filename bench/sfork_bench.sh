@@ -14,6 +14,8 @@
 #   python   Debian's python3 after `import json, re, decimal, asyncio`
 #   64MiB    sfork_guest with 64 MiB of heap written
 #   256MiB   the same with 256 MiB
+#   64MiB-shared  64 MiB of shared anonymous memory written (MAP_SHARED:
+#            each fork copies it; not in the default --cases)
 # The fork's stdin already holds a byte: its read restarts, returns, and
 # the guest echoes the byte, so the byte's arrival on the fork's stdout is
 # the first thing the forked guest does. Per case, rounds interleaved:

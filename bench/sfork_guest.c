@@ -6,12 +6,15 @@
 // comes back on the fork's stdout is the first thing the forked guest does.
 //
 //   sfork_guest MIB            the seed (and the cold-start program)
+//   sfork_guest MIBs           the same with the MiB in shared anonymous
+//                              memory (MAP_SHARED: a sandbox fork copies it)
 //   sfork_guest MIB --fork     the native floor: for each byte read, fork();
 //                              the child writes the byte and exits, the
 //                              parent reaps it and reads on
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,8 +23,10 @@ int main(int argc, char** argv) {
   int fork_mode = argc > 2 && strcmp(argv[2], "--fork") == 0;
   if (mib > 0) {
     size_t n = mib << 20;
-    volatile char* p = malloc(n);
-    if (p == NULL) return 2;
+    int shared = argv[1][strlen(argv[1]) - 1] == 's';
+    volatile char* p = shared ? mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+                              : malloc(n);
+    if (p == NULL || p == MAP_FAILED) return 2;
     for (size_t i = 0; i < n; i += 4096) p[i] = (char)(i >> 12 | 1);
   }
   char c;
