@@ -94,7 +94,8 @@ std::vector<pid_t> SandboxProcesses(pid_t sentry, const std::set<pid_t>& other_s
       if (!seen.insert(p).second) continue;
       auto [b, e] = children.equal_range(p);
       for (auto it = b; it != e; ++it) {
-        if (!other_sentries.contains(it->second)) todo.push_back(it->second);
+        pid_t c = it->second;
+        if (c != sentry && !other_sentries.contains(c)) todo.push_back(c);
       }
     }
     return seen;
