@@ -1,0 +1,56 @@
+#include "seedd/channel.h"
+
+#include <unistd.h>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace seedvisor::seedd {
+namespace {
+
+TEST(Channel, FramesRoundTripThroughThePipes) {
+  absl::StatusOr<Channel> ch = Channel::Make();
+  ASSERT_TRUE(ch.ok()) << ch.status();
+  // Loop the request pipe into the reply pipe: write to req_w, read req_r.
+  std::string frame = Frame("{\"a\": 1}");
+  ASSERT_EQ(frame.size(), 4u + 8u);
+  EXPECT_EQ(frame.substr(0, 4), std::string("\0\0\0\x08", 4));
+  ASSERT_EQ(write(ch->resp_w, frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
+  absl::StatusOr<std::string> got = ReadFrame(ch->resp_r, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "{\"a\": 1}");
+  EXPECT_EQ(Channel::FarPath(7), "/proc/" + std::to_string(getpid()) + "/fd/7");
+}
+
+TEST(Channel, ReadFrameTimesOutAndSeesEof) {
+  absl::StatusOr<Channel> ch = Channel::Make();
+  ASSERT_TRUE(ch.ok());
+  absl::StatusOr<std::string> got = ReadFrame(ch->resp_r, absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_EQ(write(ch->resp_w, "\0\0", 2), 2);
+  ch->CloseFarEnds();
+  got = ReadFrame(ch->resp_r, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(Channel, RejectsOversizedFrames) {
+  absl::StatusOr<Channel> ch = Channel::Make();
+  ASSERT_TRUE(ch.ok());
+  ASSERT_EQ(write(ch->resp_w, "\x7f\0\0\0", 4), 4);
+  EXPECT_EQ(ReadFrame(ch->resp_r, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Channel, WriteNowStopsWhenThePipeIsFull) {
+  absl::StatusOr<Channel> ch = Channel::Make();
+  ASSERT_TRUE(ch.ok());
+  std::string big(1 << 20, 'x');
+  size_t n = WriteNow(ch->req_w, big);
+  EXPECT_GT(n, 0u);
+  EXPECT_LT(n, big.size());
+  EXPECT_EQ(WriteAll(ch->req_w, "y", absl::Now() + absl::Milliseconds(50)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+}  // namespace
+}  // namespace seedvisor::seedd

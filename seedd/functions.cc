@@ -1,0 +1,115 @@
+#include "seedd/functions.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "nlohmann/json.hpp"
+
+namespace seedvisor::seedd {
+
+absl::Status ValidateFunctionName(const std::string& name) {
+  if (name.empty() || name.size() > 64) {
+    return absl::InvalidArgumentError("function name must be 1 to 64 characters");
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("function name \"", name, "\": only letters, digits, '_' and '-' are allowed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string& body) {
+  if (absl::Status s = ValidateFunctionName(name); !s.ok()) return s;
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("deploy body is not valid JSON");
+  if (!j.is_object()) return absl::InvalidArgumentError("deploy body must be a JSON object");
+  Function f;
+  f.name = name;
+  for (const auto& [key, value] : j.items()) {
+    if (key != "runtime" && key != "handler" && key != "files" && key != "timeout_ms") {
+      return absl::InvalidArgumentError(absl::StrCat("deploy body: unknown field \"", key, "\""));
+    }
+  }
+  if (!j.contains("runtime") || !j["runtime"].is_string()) {
+    return absl::InvalidArgumentError("runtime: missing (a string: \"python\")");
+  }
+  f.runtime = j["runtime"].get<std::string>();
+  if (f.runtime != "python") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime: \"", f.runtime, "\" is not supported (supported: \"python\")"));
+  }
+  if (!j.contains("handler") || !j["handler"].is_string()) {
+    return absl::InvalidArgumentError("handler: missing (a string \"module.function\")");
+  }
+  f.handler = j["handler"].get<std::string>();
+  size_t dot = f.handler.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == f.handler.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("handler: \"", f.handler, "\" is not \"module.function\""));
+  }
+  if (!j.contains("files") || !j["files"].is_object() || j["files"].empty()) {
+    return absl::InvalidArgumentError("files: missing (an object of path -> source text)");
+  }
+  for (const auto& [path, src] : j["files"].items()) {
+    if (!src.is_string()) return absl::InvalidArgumentError(absl::StrCat("files.", path, ": not a string"));
+    if (path.empty() || path[0] == '/' || absl::StrContains(path, "..")) {
+      return absl::InvalidArgumentError(absl::StrCat("files: \"", path, "\" is not a relative path"));
+    }
+    f.files[path] = src.get<std::string>();
+  }
+  std::string module = f.handler.substr(0, dot);
+  std::string want = absl::StrReplaceAll(module, {{".", "/"}});
+  if (!f.files.contains(want + ".py") && !f.files.contains(want + "/__init__.py")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("files: no ", want, ".py for handler \"", f.handler, "\""));
+  }
+  if (j.contains("timeout_ms")) {
+    if (!j["timeout_ms"].is_number_unsigned() || j["timeout_ms"].get<uint64_t>() == 0 ||
+        j["timeout_ms"].get<uint64_t>() > 3600000) {
+      return absl::InvalidArgumentError("timeout_ms: must be an integer from 1 to 3600000");
+    }
+    f.timeout = absl::Milliseconds(j["timeout_ms"].get<uint64_t>());
+  }
+  return f;
+}
+
+std::shared_ptr<const Function> Functions::Put(Function f) {
+  absl::MutexLock l(&mu_);
+  f.version = next_version_++;
+  auto p = std::make_shared<const Function>(std::move(f));
+  by_name_[p->name] = p;
+  calls_[p->name] = 0;
+  return p;
+}
+
+std::shared_ptr<const Function> Functions::Get(const std::string& name) const {
+  absl::MutexLock l(&mu_);
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+uint64_t Functions::CountCall(const Function& f) {
+  absl::MutexLock l(&mu_);
+  auto it = by_name_.find(f.name);
+  if (it == by_name_.end() || it->second->version != f.version) return 0;
+  return ++calls_[f.name];
+}
+
+uint64_t Functions::Calls(const Function& f) const {
+  absl::MutexLock l(&mu_);
+  auto it = by_name_.find(f.name);
+  if (it == by_name_.end() || it->second->version != f.version) return 0;
+  return calls_.at(f.name);
+}
+
+std::vector<std::shared_ptr<const Function>> Functions::All() const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::shared_ptr<const Function>> out;
+  for (const auto& [n, f] : by_name_) out.push_back(f);
+  return out;
+}
+
+}  // namespace seedvisor::seedd

@@ -1,0 +1,60 @@
+// The functions deployed on this node: `PUT /functions/NAME` with
+//   {"runtime": "python", "handler": "main.handler",
+//    "files": {"main.py": "<source>", ...}, "timeout_ms": 2000}
+// ("timeout_ms" optional: the call's deadline instead of seedd's --timeout).
+// Every deploy of a name makes a new version; calls and seeds name the
+// version they serve.
+//
+//   ASSIGN_OR_RETURN(Function f, ParseDeploy("hello", body));
+//   std::shared_ptr<const Function> now = functions.Put(std::move(f));
+#ifndef SEEDVISOR_SEEDD_FUNCTIONS_H_
+#define SEEDVISOR_SEEDD_FUNCTIONS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace seedvisor::seedd {
+
+struct Function {
+  std::string name;
+  std::string runtime;  // "python"
+  std::string handler;  // "module.function"
+  std::map<std::string, std::string> files;  // path -> source
+  absl::Duration timeout = absl::ZeroDuration();  // zero: seedd's --timeout
+  uint64_t version = 0;  // set by Functions::Put, from 1
+};
+
+// Names: [A-Za-z0-9_-]{1,64} (they become parts of sandbox ids).
+absl::Status ValidateFunctionName(const std::string& name);
+
+// The function in a deploy body; InvalidArgument naming the field that is wrong.
+absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string& body);
+
+class Functions {
+ public:
+  // Stores f as the next version of its name; returns what was stored.
+  std::shared_ptr<const Function> Put(Function f);
+  std::shared_ptr<const Function> Get(const std::string& name) const;
+  // Counts a finished call; returns the count for this version.
+  uint64_t CountCall(const Function& f);
+  std::vector<std::shared_ptr<const Function>> All() const;
+  uint64_t Calls(const Function& f) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<const Function>> by_name_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> calls_ ABSL_GUARDED_BY(mu_);  // of the current version
+  uint64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace seedvisor::seedd
+
+#endif  // SEEDVISOR_SEEDD_FUNCTIONS_H_

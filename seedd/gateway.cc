@@ -1,0 +1,150 @@
+#include "seedd/gateway.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+
+namespace seedvisor::seedd {
+namespace {
+
+HttpResponse Json(int code, const nlohmann::json& j) {
+  HttpResponse r;
+  r.code = code;
+  r.body = j.dump() + "\n";
+  return r;
+}
+
+std::string ServerTiming(const CallResult& c, absl::Duration total) {
+  std::string out;
+  for (const auto& [name, d] : c.phases) {
+    absl::StrAppendFormat(&out, "%s;dur=%.3f, ", name, absl::ToDoubleMilliseconds(d));
+  }
+  absl::StrAppendFormat(&out, "total;dur=%.3f", absl::ToDoubleMilliseconds(total));
+  return out;
+}
+
+}  // namespace
+
+HttpResponse Gateway::Handle(const HttpRequest& req) {
+  absl::string_view path = req.path;
+  if (absl::ConsumePrefix(&path, "/functions/")) {
+    if (req.method != "PUT") return ErrorResponse(405, "use PUT /functions/NAME to deploy");
+    return Deploy(std::string(path), req.body);
+  }
+  if (absl::ConsumePrefix(&path, "/invoke/")) {
+    if (req.method != "POST") return ErrorResponse(405, "use POST /invoke/NAME with a JSON event");
+    return Invoke(std::string(path), req.body);
+  }
+  if (path == "/functions") {
+    if (req.method != "GET") return ErrorResponse(405, "use GET /functions");
+    return ListFunctions();
+  }
+  if (path == "/seeds") {
+    if (req.method != "GET") return ErrorResponse(405, "use GET /seeds");
+    return ListSeeds();
+  }
+  return ErrorResponse(404, absl::StrCat("no route for ", req.path,
+                                         " (PUT /functions/NAME, POST /invoke/NAME, GET /functions, "
+                                         "GET /seeds)"));
+}
+
+HttpResponse Gateway::Deploy(const std::string& name, const std::string& body) {
+  absl::StatusOr<Function> f = ParseDeploy(name, body);
+  if (!f.ok()) return ErrorResponse(400, f.status().message());
+  std::shared_ptr<const Function> stored = functions_.Put(std::move(*f));
+  python_.DropOldL2(stored->name, stored->version);
+  return Json(201, {{"name", stored->name}, {"version", stored->version}});
+}
+
+HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
+  absl::Time t0 = absl::Now();
+  std::shared_ptr<const Function> fn = functions_.Get(name);
+  if (fn == nullptr) return ErrorResponse(404, absl::StrCat("no function \"", name, "\" is deployed"));
+  std::string event = absl::StripAsciiWhitespace(body).empty() ? "null" : body;
+  if (!nlohmann::json::accept(event)) return ErrorResponse(400, "the event (request body) is not valid JSON");
+  absl::Duration timeout = fn->timeout > absl::ZeroDuration() ? fn->timeout : opts_.timeout;
+  CallResult c = python_.Call(*fn, event, timeout);
+  HttpResponse r;
+  if (!c.status.ok()) {
+    switch (c.status.code()) {
+      case absl::StatusCode::kDeadlineExceeded:
+        r = ErrorResponse(504, absl::StrFormat("function \"%s\" did not answer within %s; its sandbox was killed",
+                                               name, absl::FormatDuration(timeout)));
+        break;
+      case absl::StatusCode::kUnavailable:
+        r = ErrorResponse(c.forked ? 502 : 503, c.status.message());
+        break;
+      default:
+        r = ErrorResponse(502, c.status.message());
+    }
+  } else {
+    nlohmann::json j = nlohmann::json::parse(c.reply, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      r = ErrorResponse(502, "the runtime's reply is not a JSON object");
+    } else if (j.contains("result")) {
+      r = Json(200, j["result"]);
+    } else {
+      r = Json(500, {{"error", j.value("error", "unknown error")},
+                     {"traceback", j.value("traceback", "")}});
+    }
+    if (functions_.CountCall(*fn) >= opts_.promote_after && opts_.promote_after > 0) {
+      python_.PromoteAsync(fn);
+    }
+  }
+  r.headers.emplace_back("Server-Timing", ServerTiming(c, absl::Now() - t0));
+  r.headers.emplace_back("X-Seedd-Seed", c.seed);
+  return r;
+}
+
+HttpResponse Gateway::ListFunctions() {
+  nlohmann::json out = nlohmann::json::array();
+  std::map<std::string, std::string> l2_of;
+  for (const auto& [id, fv] : python_.L2Seeds()) l2_of[fv.first] = id;
+  for (const auto& f : functions_.All()) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& [p, src] : f->files) files.push_back(p);
+    out.push_back({{"name", f->name},
+                   {"runtime", f->runtime},
+                   {"handler", f->handler},
+                   {"version", f->version},
+                   {"files", files},
+                   {"calls", functions_.Calls(*f)},
+                   {"seed", l2_of.contains(f->name) ? nlohmann::json(l2_of[f->name]) : nlohmann::json()}});
+  }
+  return Json(200, out);
+}
+
+HttpResponse Gateway::ListSeeds() {
+  absl::StatusOr<fri::v1::StatsResponse> stats = sandboxes_.Stats("");
+  std::map<std::string, fri::v1::SandboxStats> by_id;
+  if (stats.ok()) {
+    for (const auto& s : stats->sandboxes()) by_id[s.id()] = s;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  fri::v1::ListResponse list = sandboxes_.List();
+  for (const auto& info : list.sandboxes()) {
+    if (info.status() != "paused") continue;  // instances are not seeds
+    const fri::v1::SandboxStats& s = by_id[info.id()];
+    auto label = [&](const char* k) {
+      auto it = info.labels().find(k);
+      return it == info.labels().end() ? nlohmann::json() : nlohmann::json(it->second);
+    };
+    out.push_back({{"id", info.id()},
+                   {"parent", info.parent().empty() ? nlohmann::json() : nlohmann::json(info.parent())},
+                   {"level", label("level")},
+                   {"runtime", label("runtime")},
+                   {"function", label("function")},
+                   {"pid", info.pid()},
+                   {"uss_bytes", s.uss_bytes()},
+                   {"pss_bytes", s.pss_bytes()},
+                   {"host_processes", s.host_processes()},
+                   {"children", s.children()},
+                   {"forks_served", s.forks_served()}});
+  }
+  return Json(200, out);
+}
+
+}  // namespace seedvisor::seedd

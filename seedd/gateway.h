@@ -1,0 +1,53 @@
+// The node gateway's routes (HTTP on 127.0.0.1):
+//   PUT  /functions/NAME   deploy (functions.h has the body)   201 {"name","version"}
+//   GET  /functions        the deployed functions              200 [...]
+//   POST /invoke/NAME      body = the JSON event               200 the handler's JSON result
+//        404 unknown function, 400 malformed JSON event, 500 {"error","traceback"}
+//        when the handler raised, 504 when the deadline passed (instance
+//        killed), 502 when the instance died without answering, 503 when no
+//        seed could be forked. Every answer of an invocation carries
+//        Server-Timing (fork, run, destroy, total) and X-Seedd-Seed.
+//   GET  /seeds            the seed tree with memory per seed  200 [...]
+//
+//   Gateway g(functions, python, sandboxes, {.timeout = absl::Seconds(30)});
+//   HttpResponse resp = g.Handle(request);
+#ifndef SEEDVISOR_SEEDD_GATEWAY_H_
+#define SEEDVISOR_SEEDD_GATEWAY_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "fri/sandboxes.h"
+#include "seedd/functions.h"
+#include "seedd/http.h"
+#include "seedd/python_seeds.h"
+
+namespace seedvisor::seedd {
+
+struct GatewayOptions {
+  absl::Duration timeout = absl::Seconds(30);  // a call's deadline unless its function sets one
+  uint64_t promote_after = 2;                  // calls before an L2 seed is made; 0 = never
+};
+
+class Gateway {
+ public:
+  Gateway(Functions& functions, PythonSeeds& python, fri::Sandboxes& sandboxes, GatewayOptions o)
+      : functions_(functions), python_(python), sandboxes_(sandboxes), opts_(o) {}
+
+  HttpResponse Handle(const HttpRequest& req);
+
+ private:
+  HttpResponse Deploy(const std::string& name, const std::string& body);
+  HttpResponse Invoke(const std::string& name, const std::string& body);
+  HttpResponse ListFunctions();
+  HttpResponse ListSeeds();
+
+  Functions& functions_;
+  PythonSeeds& python_;
+  fri::Sandboxes& sandboxes_;
+  const GatewayOptions opts_;
+};
+
+}  // namespace seedvisor::seedd
+
+#endif  // SEEDVISOR_SEEDD_GATEWAY_H_

@@ -1,0 +1,162 @@
+// seedd: the FaaS node daemon. Boots the python seed tree, then answers
+// HTTP invocations on --listen from sandboxes forked for each call, and
+// serves FRI (fri/fri.proto) on <--state-dir>/fri.sock.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "fri/sandboxes.h"
+#include "fri/server.h"
+#include "runsc/flags.h"
+#include "seedd/functions.h"
+#include "seedd/gateway.h"
+#include "seedd/http_server.h"
+#include "seedd/python_seeds.h"
+#include "shim/ttrpc/server.h"
+
+namespace seedvisor::seedd {
+namespace {
+
+constexpr char kAbout[] =
+    "seedd: a FaaS node. Deploy a function, invoke it over HTTP; every call runs in\n"
+    "a sandbox forked (copy-on-write, no exec) from a paused seed that already runs\n"
+    "the language runtime, and the sandbox is killed as soon as the handler returns.\n"
+    "\n"
+    "  seedd --listen=127.0.0.1:8080 --state-dir=/run/seedd\n"
+    "  curl -X PUT 127.0.0.1:8080/functions/hello -d '{\"runtime\": \"python\",\n"
+    "       \"handler\": \"main.handler\", \"files\": {\"main.py\":\n"
+    "       \"def handler(event, context):\\n    return {\\\"hi\\\": event}\\n\"}}'\n"
+    "  curl -X POST 127.0.0.1:8080/invoke/hello -d '{\"x\": 1}'\n"
+    "\n"
+    "HTTP: PUT /functions/NAME (deploy; optional \"timeout_ms\"), POST /invoke/NAME\n"
+    "(body = JSON event; 200 result, 404 unknown function, 400 malformed JSON, 500\n"
+    "handler exception with traceback, 504 deadline passed), GET /functions,\n"
+    "GET /seeds. Invocations answer with Server-Timing (fork, run, destroy, total).\n"
+    "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.sock (FRI),\n"
+    "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
+    "killed at start; SIGTERM/SIGINT destroy every sandbox before exiting.\n";
+
+std::string DefaultSeedsc() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const std::filesystem::path& p :
+       {self.parent_path() / "seedsc", self.parent_path().parent_path() / "runsc" / "seedsc",
+        std::filesystem::path("/usr/local/bin/seedsc"), std::filesystem::path("/usr/bin/seedsc")}) {
+    if (access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return "seedsc";
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "seedd: %s\n", msg.c_str());
+  return 1;
+}
+
+int Main(int argc, char** argv) {
+  runsc::FlagSet fs("seedd");
+  std::string listen, state_dir, seedsc = DefaultSeedsc(), python_bin = "/usr/bin/python3";
+  std::string timeout_s = "30s", promote_s = "2", platform;
+  fs.String("listen", &listen, "HTTP address, IPv4 HOST:PORT (required; e.g. 127.0.0.1:8080)");
+  fs.String("state-dir", &state_dir, "directory for seedd's state (required; e.g. /run/seedd)");
+  fs.String("seedsc", &seedsc, "the seedsc binary");
+  fs.String("python", &python_bin, "the python3 interpreter the python seed runs");
+  fs.String("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
+  fs.String("promote-after", &promote_s,
+            "calls of a function after which it gets its own level-2 seed (0 = never)");
+  fs.String("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<std::vector<std::string>> rest = fs.Parse(args);
+  if (fs.help_requested()) {
+    std::fputs(kAbout, stdout);
+    std::fputs("\nFlags:\n", stdout);
+    std::fputs(fs.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (!rest.ok()) return Fail(std::string(rest.status().message()));
+  if (!rest->empty()) return Fail(absl::StrCat("unexpected argument \"", (*rest)[0], "\" (see seedd --help)"));
+  if (listen.empty()) return Fail("--listen is required (e.g. --listen=127.0.0.1:8080)");
+  if (state_dir.empty()) return Fail("--state-dir is required (e.g. --state-dir=/run/seedd)");
+  GatewayOptions gopts;
+  if (!absl::ParseDuration(timeout_s, &gopts.timeout) || gopts.timeout <= absl::ZeroDuration()) {
+    return Fail(absl::StrCat("--timeout=", timeout_s, ": not a positive duration (e.g. 30s)"));
+  }
+  if (!absl::SimpleAtoi(promote_s, &gopts.promote_after)) {
+    return Fail(absl::StrCat("--promote-after=", promote_s, ": not a number"));
+  }
+  if (access(seedsc.c_str(), X_OK) != 0) {
+    return Fail(absl::StrCat("--seedsc=", seedsc, ": not an executable (build //runsc:seedsc)"));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Fail(absl::StrCat("--state-dir=", state_dir, ": ", ec.message()));
+  state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
+  if (state_dir.size() > 1 && state_dir.back() == '/') state_dir.pop_back();
+
+  // Signals: SIGTERM/SIGINT are taken by sigwait below; SIGPIPE never kills us.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string log_path = state_dir + "/sandboxes.log";
+  { std::ofstream(log_path, std::ios::app); }
+  fri::SandboxesOptions sopts{.seedsc = seedsc, .root = state_dir + "/seedsc", .seedsc_flags = {}};
+  if (!platform.empty()) sopts.seedsc_flags.push_back("--platform=" + platform);
+  fri::Sandboxes sandboxes(sopts);
+  absl::StatusOr<int> cleaned = sandboxes.CleanLeftovers();
+  if (!cleaned.ok()) return Fail(std::string(cleaned.status().message()));
+  if (*cleaned > 0) std::fprintf(stderr, "seedd: removed %d sandboxes left by an earlier run\n", *cleaned);
+
+  Functions functions;
+  PythonSeeds python(sandboxes, {.python = python_bin, .log_path = log_path});
+  if (absl::Status s = python.BootL1(); !s.ok()) {
+    sandboxes.DestroyAll();
+    return Fail(absl::StrCat("booting the python seed: ", s.message()));
+  }
+  Gateway gateway(functions, python, sandboxes, gopts);
+  HttpServer http([&](const HttpRequest& r) { return gateway.Handle(r); });
+  if (absl::Status s = http.Listen(listen); !s.ok()) {
+    sandboxes.DestroyAll();
+    return Fail(std::string(s.message()));
+  }
+  ttrpc::Server fri_server;
+  fri::RegisterFri(fri_server, sandboxes);
+  std::string fri_sock = state_dir + "/fri.sock";
+  unlink(fri_sock.c_str());
+  if (absl::Status s = fri_server.Listen("unix://" + fri_sock); !s.ok()) {
+    sandboxes.DestroyAll();
+    return Fail(absl::StrCat("FRI socket ", fri_sock, ": ", s.message()));
+  }
+  std::thread fri_thread([&] { fri_server.Serve(); });
+  std::thread http_thread([&] { http.Serve(); });
+  std::fprintf(stderr, "seedd: listening on http://%s (FRI on %s)\n", listen.c_str(), fri_sock.c_str());
+
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  std::fprintf(stderr, "seedd: signal %d: destroying every sandbox\n", sig);
+  http.Shutdown();
+  http_thread.join();
+  python.Stop();
+  fri_server.Shutdown();
+  fri_thread.join();
+  sandboxes.DestroyAll();
+  unlink(fri_sock.c_str());
+  std::filesystem::remove_all(state_dir + "/seedsc.bundles", ec);
+  std::fprintf(stderr, "seedd: stopped\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace seedvisor::seedd
+
+int main(int argc, char** argv) { return seedvisor::seedd::Main(argc, argv); }
