@@ -93,6 +93,7 @@ int Main(int argc, char** argv) {
   if (access(seedsc.c_str(), X_OK) != 0) {
     return Fail(absl::StrCat("--seedsc=", seedsc, ": not an executable (build //runsc:seedsc)"));
   }
+  seedsc = std::filesystem::absolute(seedsc).string();  // seedsc runs in other directories
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return Fail(absl::StrCat("--state-dir=", state_dir, ": ", ec.message()));

@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""seedd end to end (issue 10): deploy and invoke python functions over HTTP
+on 127.0.0.1, each call answered from a sandbox forked for it.
+
+usage: seedd_e2e.py SEEDD SEEDSC [--quick]
+Checks: hello, a JSON transform, isolation (a file and a global written by
+one call are not seen by the next), uniqueness (random, uuid4, secrets never
+repeat across calls), 404/400/500/504, the level-2 promotion, 8 concurrent
+clients with no mixed-up answers, FRI's socket, and that after SIGTERM no
+sandbox, process or state is left. Needs root (seedsc create).
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SEEDD, SEEDSC = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(cond, what):
+    print(("ok    " if cond else "FAIL  ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Node:
+    def __init__(self, state, port, *flags):
+        self.port = port
+        self.err = open(os.path.join(os.path.dirname(state), "seedd.err"), "w+")
+        self.proc = subprocess.Popen([SEEDD, f"--listen=127.0.0.1:{port}", f"--state-dir={state}",
+                                      f"--seedsc={SEEDSC}", *flags], stderr=self.err)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"seedd exited {self.proc.returncode}: {self.stderr()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"seedd did not listen within 60 s: {self.stderr()}")
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def request(self, method, path, body=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, dict(r.getheaders()), data
+
+    def deploy(self, name, source, **extra):
+        body = dict({"runtime": "python", "handler": "main.handler", "files": {"main.py": source}}, **extra)
+        st, _, data = self.request("PUT", f"/functions/{name}", json.dumps(body))
+        check(st == 201, f"deploy {name}: 201 (got {st} {data[:200]!r})")
+
+    def invoke(self, name, event, conn=None):
+        st, h, data = self.request("POST", f"/invoke/{name}", json.dumps(event), conn)
+        try:
+            return st, h, json.loads(data)
+        except ValueError:
+            return st, h, data
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
+TRANSFORM = """import json, re
+def handler(event, context):
+    words = re.findall(r"[a-z]+", event["text"].lower())
+    return {"count": len(words), "upper": [w.upper() for w in words], "sum": sum(event["nums"]),
+            "function": context.function_name}
+"""
+STATEFUL = """import os
+COUNTER = 0
+def handler(event, context):
+    global COUNTER
+    COUNTER += 1
+    seen = os.path.exists("/tmp/seedd-e2e-mark")
+    with open("/tmp/seedd-e2e-mark", "w") as f:
+        f.write("x")
+    return {"counter": COUNTER, "file_seen": seen}
+"""
+RANDOM = """import random, uuid, secrets
+def handler(event, context):
+    return {"random": random.random(), "uuid": str(uuid.uuid4()), "token": secrets.token_hex(16)}
+"""
+RAISES = "def handler(event, context):\n    raise ValueError('bad input: ' + str(event))\n"
+SLOW = "import time\ndef handler(event, context):\n    time.sleep(30)\n    return 1\n"
+ECHO = "def handler(event, context):\n    return {'echo': event}\n"
+
+
+def timing(h):
+    return {p.split(";")[0].strip(): float(p.split("dur=")[1]) for p in h.get("Server-Timing", "").split(",") if "dur=" in p}
+
+
+def sandbox_processes(state):
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if state in l and "seedd_e2e" not in l and SEEDD not in l]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="seedd-e2e.", dir=os.environ.get("TEST_TMPDIR", "/tmp"))
+    state = os.path.join(tmp, "state")
+    port = free_port()
+    node = Node(state, port)
+    try:
+        check("python level-1 seed" in node.stderr(), "progress on stderr while the seed boots")
+        node.deploy("hello", HELLO)
+        st, h, body = node.invoke("hello", {"name": "seed"})
+        check(st == 200 and body == {"hello": "seed"}, f"hello: 200 {{'hello': 'seed'}} (got {st} {body})")
+        t = timing(h)
+        check({"fork", "run", "destroy", "total"} <= set(t), f"Server-Timing has fork, run, destroy, total ({h.get('Server-Timing')})")
+
+        node.deploy("transform", TRANSFORM)
+        st, _, body = node.invoke("transform", {"text": "Hello, Seed World", "nums": [1, 2, 3.5]})
+        check(st == 200 and body == {"count": 3, "upper": ["HELLO", "SEED", "WORLD"], "sum": 6.5,
+                                     "function": "transform"}, f"JSON transform (got {st} {body})")
+
+        node.deploy("stateful", STATEFUL)
+        answers = [node.invoke("stateful", {})[2] for _ in range(4)]
+        check(all(a == {"counter": 1, "file_seen": False} for a in answers),
+              f"a file and a global written by one call are not seen by the next (got {answers})")
+
+        node.deploy("random", RANDOM)
+        vals = [node.invoke("random", {})[2] for _ in range(6)]
+        ok = all(isinstance(v, dict) for v in vals)
+        for key in ("random", "uuid", "token"):
+            got = [v.get(key) for v in vals] if ok else []
+            check(ok and len(set(got)) == len(got), f"{key}: no two calls return the same value ({got})")
+
+        st, _, body = node.invoke("missing", {})
+        check(st == 404 and "missing" in body.get("error", ""), f"unknown function: 404 naming it (got {st} {body})")
+        st, _, body = node.request("POST", "/invoke/hello", "{not json")
+        check(st == 400, f"malformed JSON event: 400 (got {st} {body})")
+        st, _, body = node.request("PUT", "/functions/bad", json.dumps({"runtime": "python"}))
+        check(st == 400 and b"handler" in body, f"malformed deploy: 400 naming the field (got {st} {body})")
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GARBAGE\r\n\r\n")
+        reply = s.recv(4096)
+        s.close()
+        check(reply.startswith(b"HTTP/1.1 400"), f"malformed HTTP request: 400 (got {reply[:40]!r})")
+
+        node.deploy("raises", RAISES)
+        st, _, body = node.invoke("raises", {"a": 1})
+        check(st == 500 and body.get("error", "").startswith("ValueError: bad input")
+              and "Traceback" in body.get("traceback", "") and "main.py" in body.get("traceback", ""),
+              f"handler exception: 500 with the traceback (got {st} {body})")
+
+        node.deploy("slow", SLOW, timeout_ms=1500)
+        t0 = time.time()
+        st, _, body = node.invoke("slow", {})
+        took = time.time() - t0
+        check(st == 504 and took < 10, f"deadline: 504 after ~1.5 s (got {st} after {took:.1f} s: {body})")
+
+        # hello has been called once; a second call promotes it to a level-2 seed.
+        node.invoke("hello", {"name": "again"})
+        seed = None
+        for _ in range(100):
+            st, h, body = node.invoke("hello", {"name": "l2"})
+            seed = h.get("X-Seedd-Seed")
+            if seed and seed.startswith("python-l2-hello"):
+                break
+            time.sleep(0.1)
+        check(seed is not None and seed.startswith("python-l2-hello") and body == {"hello": "l2"},
+              f"after its 2nd call hello is forked from its own level-2 seed (last seed {seed}, {body})")
+        st, _, seeds = node.request("GET", "/seeds")
+        seeds = json.loads(seeds)
+        ids = {s["id"]: s for s in seeds}
+        check("python-l1" in ids and any(i.startswith("python-l2-hello") for i in ids)
+              and all(s["pss_bytes"] > 0 for s in seeds),
+              f"GET /seeds lists L1 and hello's L2 with memory ({[(s['id'], s['pss_bytes']) for s in seeds]})")
+        st, _, fns = node.request("GET", "/functions")
+        check(st == 200 and {f["name"] for f in json.loads(fns)} >= {"hello", "transform", "slow"}, "GET /functions")
+        # Redeploying drops the old level-2 seed: the new code answers.
+        node.deploy("hello", "def handler(event, context):\n    return 'v2'\n")
+        st, h, body = node.invoke("hello", {})
+        check(st == 200 and body == "v2", f"a redeploy's code answers at once (got {st} {body} from {h.get('X-Seedd-Seed')})")
+
+        # Concurrency: 8 clients, each on its own keep-alive connection.
+        node.deploy("echo", ECHO)
+        results = {}
+
+        def client(n):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            got = []
+            for i in range(5):
+                st, _, body = node.invoke("echo", {"client": n, "i": i}, conn)
+                got.append((st, body))
+            conn.close()
+            results[n] = got
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        bad = [(n, i, r) for n in range(8) for i, r in enumerate(results.get(n, []))
+               if r != (200, {"echo": {"client": n, "i": i}})]
+        check(len(results) == 8 and not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
+
+        # The FRI socket answers List (a ttrpc frame; an unknown method gets a status).
+        fri = os.path.join(state, "fri.sock")
+        check(os.path.exists(fri), "FRI socket at <state-dir>/fri.sock")
+        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"], capture_output=True, text=True)
+        check("python-l1" in lst.stdout.split(), f"seedsc list under <state-dir>/seedsc shows the seed ({lst.stdout.split()})")
+    finally:
+        rc = node.stop()
+    check(rc == 0, f"seedd exits 0 on SIGTERM (got {rc}): {node.stderr()[-300:]}")
+    left = []
+    for _ in range(50):
+        left = sandbox_processes(state)
+        if not left:
+            break
+        time.sleep(0.1)
+    check(not left, f"no sandbox process is left after seedd exits ({left[:3]})")
+    left_dirs = os.listdir(os.path.join(state, "seedsc")) if os.path.isdir(os.path.join(state, "seedsc")) else []
+    check(not left_dirs, f"no sandbox state is left ({left_dirs})")
+
+    # A seedd killed with SIGKILL leaves its sandboxes; the next one removes them.
+    node = Node(state, port)
+    node.proc.kill()
+    node.proc.wait()
+    check(len(sandbox_processes(state)) > 0, "after SIGKILL of seedd its seed is still there")
+    node = Node(state, port)
+    check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
+    st, _, body = node.invoke("hello", {})
+    check(st == 404, "a restarted seedd starts with no functions")
+    node.stop()
+    time.sleep(0.5)
+    check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} check(s) failed", flush=True)
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
