@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "fri/sandboxes.h"
 #include "fri/server.h"
@@ -39,7 +40,8 @@ constexpr char kAbout[] =
     "(body = JSON event; 200 result, 404 unknown function, 400 malformed JSON, 500\n"
     "handler exception with traceback, 504 deadline passed), GET /functions,\n"
     "GET /seeds. Invocations answer with Server-Timing (fork, run, destroy, total).\n"
-    "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.sock (FRI),\n"
+    "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
+    "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
     "killed at start; SIGTERM/SIGINT destroy every sandbox before exiting.\n";
 
@@ -131,8 +133,17 @@ int Main(int argc, char** argv) {
   }
   ttrpc::Server fri_server;
   fri::RegisterFri(fri_server, sandboxes);
+  // sun_path holds 108 bytes: a deep state dir serves FRI from /tmp instead.
+  // <state-dir>/fri.address always names the socket.
   std::string fri_sock = state_dir + "/fri.sock";
+  if (fri_sock.size() >= 100) {
+    fri_sock = absl::StrFormat("/tmp/seedd-%016x.sock", std::hash<std::string>()(state_dir));
+  }
   unlink(fri_sock.c_str());
+  if (!(std::ofstream(state_dir + "/fri.address", std::ios::trunc) << fri_sock << "\n")) {
+    sandboxes.DestroyAll();
+    return Fail(absl::StrCat("writing ", state_dir, "/fri.address"));
+  }
   if (absl::Status s = fri_server.Listen("unix://" + fri_sock); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("FRI socket ", fri_sock, ": ", s.message()));
@@ -152,6 +163,7 @@ int Main(int argc, char** argv) {
   fri_thread.join();
   sandboxes.DestroyAll();
   unlink(fri_sock.c_str());
+  unlink((state_dir + "/fri.address").c_str());
   std::filesystem::remove_all(state_dir + "/seedsc.bundles", ec);
   std::fprintf(stderr, "seedd: stopped\n");
   return 0;

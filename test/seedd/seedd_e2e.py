@@ -116,6 +116,34 @@ def timing(h):
     return {p.split(";")[0].strip(): float(p.split("dur=")[1]) for p in h.get("Server-Timing", "").split(",") if "dur=" in p}
 
 
+def pb_bytes(field, data):
+    n, out = len(data), b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            break
+    return bytes([field << 3 | 2]) + out + data
+
+
+def fri_call(address, method, payload):
+    """One unary ttrpc call to seedvisor.fri.v1.FRI; the raw response frame."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(address)
+    req = pb_bytes(1, b"seedvisor.fri.v1.FRI") + pb_bytes(2, method.encode()) + pb_bytes(3, payload)
+    s.sendall(len(req).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes([1, 0]) + req)
+    buf = b""
+    while len(buf) < 10 or len(buf) < 10 + int.from_bytes(buf[:4], "big"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return buf[10:]
+
+
 def sandbox_processes(state):
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if state in l and "seedd_e2e" not in l and SEEDD not in l]
@@ -221,9 +249,10 @@ def main():
                if r != (200, {"echo": {"client": n, "i": i}})]
         check(len(results) == 8 and not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
 
-        # The FRI socket answers List (a ttrpc frame; an unknown method gets a status).
-        fri = os.path.join(state, "fri.sock")
-        check(os.path.exists(fri), "FRI socket at <state-dir>/fri.sock")
+        fri = open(os.path.join(state, "fri.address")).read().strip()
+        check(os.path.exists(fri), f"<state-dir>/fri.address names the FRI socket ({fri})")
+        listed = fri_call(fri, "List", b"")
+        check(b"python-l1" in listed and b"python-l2-echo" in listed, f"FRI List names the seeds ({listed[:120]!r})")
         lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"], capture_output=True, text=True)
         check("python-l1" in lst.stdout.split(), f"seedsc list under <state-dir>/seedsc shows the seed ({lst.stdout.split()})")
     finally:
