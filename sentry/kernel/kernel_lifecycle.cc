@@ -62,6 +62,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     for (const auto& [res, lim] : spec.rlimits) {
       if (res >= 0 && res < RLIM_NLIMITS) tg->rlimits[res] = lim;
     }
+    timers().WatchCpuLimit(tg);
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     tg->start_time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;

@@ -55,6 +55,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
       tg->rlimits = tg_->rlimits;
+      kernel_.timers().WatchCpuLimit(tg);
       tg->exit_signal = static_cast<int>(flags & CSIGNAL);
       tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers
                                              : std::make_shared<SignalHandlers>(*tg_->handlers);

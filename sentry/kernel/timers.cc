@@ -140,11 +140,12 @@ void TimerService::Loop() {
   while (!stop_) {
     rearmed_ = false;
     CheckCpuTimers();
+    CheckCpuLimits();
     int64_t now = MonotonicNowNs();
     int64_t next = now + 1000000000LL;  // re-check at least every second
     bool posix_cpu = false;
     next = std::min(next, CheckPosixTimers(&posix_cpu));
-    if (!cpu_timers_.empty() || posix_cpu) next = std::min(next, now + kCpuTick);
+    if (!cpu_timers_.empty() || !cpu_limited_.empty() || posix_cpu) next = std::min(next, now + kCpuTick);
     for (auto it = timers_.begin(); it != timers_.end();) {
       Timer& t = it->second;
       if (t.deadline_ns <= now) {

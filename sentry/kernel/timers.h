@@ -53,6 +53,13 @@ class TimerService {
 
   static constexpr int64_t kCpuTick = 4000000;  // ns
 
+  // RLIMIT_CPU (timers_cpu_limit.cc): call when `tg`'s soft limit may have
+  // become finite (setrlimit, a new process). While it is, `tg`'s CPU time
+  // is checked every kCpuTick: SIGXCPU at the soft limit and every second
+  // after (the soft limit moves up one second each time, as Linux's
+  // check_process_timers() moves it), SIGKILL at the hard limit.
+  void WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg);
+
   // POSIX timers of the caller's process (posix_timers.cc). The callers hold
   // no lock. `ev` null is the default sigevent (SIGEV_SIGNAL, SIGALRM).
   Result<int> CreatePosixTimer(Task& t, int clock, const struct sigevent* ev);
@@ -92,6 +99,8 @@ class TimerService {
   int64_t CheckPosixTimers(bool* cpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fires the CPU timers that are due; drops mu_ while it reads CPU time.
   void CheckCpuTimers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same for RLIMIT_CPU; drops mu_ while it reads CPU time.
+  void CheckCpuLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WakeLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || rearmed_; }
 
@@ -99,6 +108,8 @@ class TimerService {
   absl::Mutex mu_;
   std::map<const ThreadGroup*, Timer> timers_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<const ThreadGroup*, int>, CpuTimer> cpu_timers_ ABSL_GUARDED_BY(mu_);
+  // Processes whose RLIMIT_CPU was finite when watched (until they die).
+  std::map<const ThreadGroup*, std::weak_ptr<ThreadGroup>> cpu_limited_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool parked_ ABSL_GUARDED_BY(mu_) = false;  // Park() until Unpark()
   bool resume_thread_ ABSL_GUARDED_BY(mu_) = false;  // it ran before Park()

@@ -240,6 +240,7 @@ SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
   if (!a.Addr(2).IsNull()) {
     if (newlim.rlim_max > old.rlim_max && !t.creds().HasCap(CAP_SYS_RESOURCE)) return Errno(EPERM);
     tg->rlimits[resource] = newlim;
+    if (resource == RLIMIT_CPU) t.kernel().timers().WatchCpuLimit(tg);
   }
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), old));
   return 0;

@@ -1,7 +1,8 @@
 // CPU time: ITIMER_VIRTUAL/ITIMER_PROF (SIGVTALRM/SIGPROF after CPU time,
 // not wall time), CPU clocks of other threads and processes
 // (pthread_getcpuclockid, clock_getcpuclockid), getrusage; and re-arming
-// ITIMER_REAL.
+// ITIMER_REAL; RLIMIT_CPU (SIGXCPU at the soft limit and every second
+// after, SIGKILL at the hard limit).
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
@@ -221,6 +223,84 @@ TEST(CpuClockTest, GetrusageSelf) {
   int64_t us = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec +
                ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
   EXPECT_GT(us, 50000);
+}
+
+int xcpu_pipe = -1;
+
+void OnXcpu(int) {
+  // What the soft limit is now: Linux moves it one second on per SIGXCPU.
+  struct rlimit r;
+  getrlimit(RLIMIT_CPU, &r);
+  char c = static_cast<char>('0' + r.rlim_cur);
+  (void)!write(xcpu_pipe, &c, 1);
+}
+
+TEST(RlimitCpuTest, SigxcpuAtSoftLimitThenSigkillAtHard) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    xcpu_pipe = p[1];
+    struct sigaction sa = {};
+    sa.sa_handler = OnXcpu;
+    sigaction(SIGXCPU, &sa, nullptr);
+    struct rlimit r = {1, 2};
+    if (setrlimit(RLIMIT_CPU, &r) != 0) _exit(1);
+    volatile uint64_t spin = 0;
+    for (;;) spin = spin + 1;  // burn CPU until killed
+  }
+  close(p[1]);
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  char got[8] = {};
+  ssize_t n = read(p[0], got, sizeof(got));
+  close(p[0]);
+  // One SIGXCPU at 1 s (the soft limit becomes 2 = the hard one), then
+  // SIGKILL at 2 s before a second SIGXCPU.
+  EXPECT_EQ(std::string(got, n > 0 ? static_cast<size_t>(n) : 0), "2");
+  struct rusage ru;
+  ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &ru), 0);
+  EXPECT_GE(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec, 1);
+}
+
+void OnXcpuThenDefault(int sig) {
+  OnXcpu(sig);
+  // The next SIGXCPU takes its default action.
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  sigaction(SIGXCPU, &sa, nullptr);
+}
+
+TEST(RlimitCpuTest, SigxcpuRepeatsEverySecondAndKillsByDefault) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    xcpu_pipe = p[1];
+    struct sigaction sa = {};
+    sa.sa_handler = OnXcpuThenDefault;
+    sigaction(SIGXCPU, &sa, nullptr);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);  // SIGXCPU's default action dumps core
+    struct rlimit r = {1, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_CPU, &r) != 0) _exit(1);
+    volatile uint64_t spin = 0;
+    for (;;) spin = spin + 1;  // SIGXCPU at 1 s (handled), again at 2 s (kills)
+  }
+  close(p[1]);
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU) << status;
+  char got[8] = {};
+  ssize_t n = read(p[0], got, sizeof(got));
+  close(p[0]);
+  EXPECT_EQ(std::string(got, n > 0 ? static_cast<size_t>(n) : 0), "2");
+  struct rusage ru;
+  ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &ru), 0);
+  EXPECT_GE(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec, 2);  // both children's
 }
 
 }  // namespace
