@@ -70,6 +70,14 @@ void Task::Start(platform::ThreadHandle thread) {
                                                strerror(s.error().value())));
       }
     }
+    if (ctx.ok()) {
+      // A fork's child (guest or sandbox fork): what the parent marked
+      // DONTFORK/WIPEONFORK (MM::ApplyForkAdvice; nothing otherwise).
+      if (Status s = self->mm_->ApplyForkAdvice(); !s.ok()) {
+        ctx = absl::InternalError(absl::StrCat("applying its parent's fork advice: ",
+                                               strerror(s.error().value())));
+      }
+    }
     if (!ctx.ok()) {
       // No platform thread: the process dies as if killed (its parent sees
       // a SIGKILL status), rather than running without a context.
@@ -144,6 +152,10 @@ void Task::Run() {
         HandleSyscall();
         break;
       case platform::StopKind::kFault:
+        // Rare (a guest fault the host did not resolve): worth a --debug line.
+        Log::Debug("task %d: signal %d (code %d) for address %p at rip %#llx", tid_,
+                   stop.info.si_signo, stop.info.si_code, stop.info.si_addr,
+                   static_cast<unsigned long long>(regs_.rip));
         ForceSignal(stop.info);
         break;
       case platform::StopKind::kInterrupt:

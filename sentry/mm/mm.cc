@@ -239,14 +239,51 @@ Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
     case MADV_SEQUENTIAL:
     case MADV_HUGEPAGE:
     case MADV_NOHUGEPAGE:
-    case MADV_DONTFORK:
-    case MADV_DOFORK:
     case MADV_DONTDUMP:
     case MADV_DODUMP:
       return as_->Advise(addr, PageRoundUp(length), advice);
+    case MADV_DONTFORK:
+    case MADV_DOFORK:
+    case MADV_WIPEONFORK:
+    case MADV_KEEPONFORK:
+      return AdviseFork(addr.value(), end, advice);
     default:
       return Errno(EINVAL);
   }
+}
+
+Status MM::AdviseFork(uint64_t start, uint64_t end, int advice) {
+  absl::MutexLock l(&mu_);
+  // madvise_vma_behavior(): WIPEONFORK only for private anonymous memory,
+  // checked before anything changes.
+  bool hole = false;
+  uint64_t cur = start;
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->first < end; ++it) {
+    const Vma& v = it->second;
+    if (v.end <= start) continue;
+    if (v.start > cur) hole = true;
+    cur = v.end;
+    if (advice == MADV_WIPEONFORK && (v.file != nullptr || (v.flags & MAP_SHARED))) {
+      return Errno(EINVAL);
+    }
+  }
+  if (cur < end) hole = true;
+  // The mapped parts change, as in Linux; the holes make it ENOMEM.
+  SplitAt(start);
+  SplitAt(end);
+  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) {
+    Vma& v = it->second;
+    switch (advice) {
+      case MADV_DONTFORK: v.dontfork = true; break;
+      case MADV_DOFORK: v.dontfork = false; break;
+      case MADV_WIPEONFORK: v.wipeonfork = true; break;
+      case MADV_KEEPONFORK: v.wipeonfork = false; break;
+    }
+  }
+  if (hole) return Errno(ENOMEM);
+  return {};
 }
 
 Status MM::Msync(UserAddr addr, uint64_t length, int flags) {
@@ -389,7 +426,14 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
   auto child = std::make_shared<MM>(std::move(as));
   absl::MutexLock l(&mu_);
   absl::MutexLock cl(&child->mu_);
-  child->vmas_ = vmas_;
+  for (const auto& [start, v] : vmas_) {
+    if (v.dontfork) {
+      child->fork_unmap_.emplace_back(v.start, v.end);
+      continue;
+    }
+    if (v.wipeonfork) child->fork_wipe_.emplace_back(v.start, v.end);
+    child->vmas_.emplace(start, v);
+  }
   child->brk_base_ = brk_base_;
   child->brk_ = brk_;
   child->data_size_ = data_size_;
@@ -412,6 +456,25 @@ Status MM::RemapSharedAfterFork() {
     SV_TRY(as_->Map(UserAddr(v.start), v.end - v.start, v.prot, v.flags, fd, v.offset));
   }
   remap_shared_ = false;
+  return {};
+}
+
+void MM::WipeOnSandboxFork() {
+  absl::MutexLock l(&mu_);
+  for (const auto& [start, v] : vmas_) {
+    if (v.wipeonfork) fork_wipe_.emplace_back(v.start, v.end);
+  }
+}
+
+Status MM::ApplyForkAdvice() {
+  absl::MutexLock l(&mu_);
+  for (auto [start, end] : fork_unmap_) SV_TRY(as_->Unmap(UserAddr(start), end - start));
+  // Private anonymous memory: dropping the pages leaves zero-fill ones.
+  for (auto [start, end] : fork_wipe_) {
+    SV_TRY(as_->Advise(UserAddr(start), end - start, MADV_DONTNEED));
+  }
+  fork_unmap_.clear();
+  fork_wipe_.clear();
   return {};
 }
 

@@ -36,6 +36,12 @@ struct Vma {
   FileRef file;   // null for anonymous memory
   uint64_t offset = 0;
   std::string name;  // "[heap]", "[stack]", or the file's path
+  // madvise(MADV_DONTFORK / MADV_WIPEONFORK): what a guest fork() does with
+  // this range. Kept here, never passed to the host: a sandbox fork copies
+  // the stub with a host fork, which must copy everything (V8 marks its
+  // whole heap DONTFORK).
+  bool dontfork = false;
+  bool wipeonfork = false;
 };
 
 struct MmapRequest {
@@ -102,8 +108,20 @@ class MM {
   // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
   Result<std::string> CopyInString(UserAddr addr, size_t max);
 
-  // A copy-on-write copy made through `ctx` (a context in this MM).
+  // A copy-on-write copy made through `ctx` (a context in this MM), as a
+  // guest fork() sees it: without the DONTFORK ranges, with the WIPEONFORK
+  // ones zero-filled once ApplyForkAdvice has run.
   Result<std::shared_ptr<MM>> Fork(platform::Context& ctx);
+  // In a guest fork's child, on the host thread of its first task once its
+  // context is attached (the only thread that can change the copy's
+  // mappings), before any guest code runs: unmaps what the parent marked
+  // DONTFORK and zero-fills what it marked WIPEONFORK. Once.
+  Status ApplyForkAdvice();
+  // Sandbox fork, in the forked sentry once this MM has its copy of the
+  // seed's address space: the WIPEONFORK ranges are zero-filled there too
+  // (by ApplyForkAdvice, before the guest runs). DONTFORK ranges stay: a
+  // sandbox fork copies whole processes.
+  void WipeOnSandboxFork();
 
   std::vector<Vma> Vmas() const;
   // The text of /proc/PID/maps.
@@ -126,12 +144,17 @@ class MM {
   // Removes [start, end) from the VMA map, splitting VMAs that straddle it.
   void RemoveRange(uint64_t start, uint64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SplitAt(uint64_t addr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // madvise's fork advice, kept in the VMAs (see Vma::dontfork).
+  Status AdviseFork(uint64_t start, uint64_t end, int advice);
   // How many of the `len` bytes at `addr` a copy may touch (0: EFAULT).
   size_t Reachable(UserAddr addr, size_t len, bool write) const;
 
   std::shared_ptr<platform::AddressSpace> as_;
   mutable absl::Mutex mu_;
   std::map<uint64_t, Vma> vmas_ ABSL_GUARDED_BY(mu_);  // keyed by start
+  // Fork: the ranges ApplyForkAdvice unmaps and zero-fills.
+  std::vector<std::pair<uint64_t, uint64_t>> fork_unmap_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<uint64_t, uint64_t>> fork_wipe_ ABSL_GUARDED_BY(mu_);
   uint64_t brk_base_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t brk_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t data_size_ ABSL_GUARDED_BY(mu_) = 0;

@@ -175,6 +175,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
     old->AbandonInForkChild();
     mm->ReplaceAddressSpace(copy->as);
+    mm->WipeOnSandboxFork();
   }
   EndPhase(r, ForkPhase::kAddressSpaces);
 

@@ -10,6 +10,10 @@
 //   gen        /proc/seedvisor/fork_generation (opened at start), from offset 0
 //   genpoll    1 if that fd polls readable now, else 0
 //   exit N     _exit(N)
+//   advise     two pages holding 'd' and 'w', one MADV_DONTFORK and one
+//              MADV_WIPEONFORK                              -> ok
+//   advised    what they hold: "d=<first byte> w=<first byte>" (a byte 0
+//              reads as 0)
 //   wfile P S  write S into file P (created, truncated)   -> ok | err ERRNO
 //   rfile P    the content of file P                     -> S | err ERRNO
 //   mfile P S  write S at the start of P through a MAP_SHARED mapping -> ok
@@ -327,6 +331,8 @@ static void hex(const unsigned char* b, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i) sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+static char* advised;  // the pages of "advise"
+
 int main(void) {
   buf = malloc(4096);
   strcpy(buf, "initial");
@@ -355,6 +361,21 @@ int main(void) {
       reply("ok");
     } else if (strcmp(line, "read") == 0) {
       reply(buf);
+    } else if (strcmp(line, "advise") == 0) {
+      advised = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (advised == MAP_FAILED) _exit(94);
+      advised[0] = 'd';
+      advised[4096] = 'w';
+      if (madvise(advised, 4096, MADV_DONTFORK) != 0 ||
+          madvise(advised + 4096, 4096, MADV_WIPEONFORK) != 0) {
+        reply_err();
+      } else {
+        reply("ok");
+      }
+    } else if (strcmp(line, "advised") == 0) {
+      snprintf(out, sizeof(out), "d=%c w=%c", advised[0] ? advised[0] : '0',
+               advised[4096] ? advised[4096] : '0');
+      reply(out);
     } else if (strcmp(line, "rand") == 0) {
       unsigned char r[16];
       if (getrandom(r, sizeof(r), 0) != sizeof(r)) _exit(98);

@@ -122,6 +122,10 @@ check_eq "fork generation file is quiet" "0" "$(ask 11 "$T/s1.out" "genpoll")"
 check_eq "seed fills its pipe" "ok" "$(ask 11 "$T/s1.out" "pwrite seed-pipe")"
 check_eq "seed's pipe polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
 check_eq "seed adds to its eventfd" "ok" "$(ask 11 "$T/s1.out" "eadd 5")"
+# madvise's fork advice is about fork(): a sandbox fork keeps DONTFORK
+# memory (V8 marks its heap so) and wipes WIPEONFORK memory, as fork() does
+# (how fork-safe random generators learn that they were copied).
+check_eq "seed marks pages DONTFORK and WIPEONFORK" "ok" "$(ask 11 "$T/s1.out" "advise")"
 # A second thread and a second process, each with its own FP state, blocked
 # in sigsuspend(2) at the pause: every task and address space is forked.
 check_eq "seed starts a thread and a child" "ok" "$(ask 11 "$T/s1.out" "helpers")"
@@ -146,6 +150,7 @@ check_eq "fork s1 f1 exits 0" "0" "$rc"
 echo "  (seedsc fork took $((($(date +%s%N) - start_ns) / 1000000)) ms, process start included)"
 check_eq "fork: memory of the seed" "seed-value" "$(ask 12 "$T/f1.out" "read")"
 check_eq "fork: MXCSR of the seed" "0x7f80" "$(ask 12 "$T/f1.out" "mxcsr")"
+check_eq "fork: DONTFORK kept, WIPEONFORK wiped" "d=d w=0" "$(ask 12 "$T/f1.out" "advised")"
 check_eq "fork: same pid as in the seed" "1 0" "$(ask 12 "$T/f1.out" "pid")"
 check_eq "fork: the seed's thread, its MXCSR" "0x5f80 seed-value" "$(ask 12 "$T/f1.out" "thread")"
 check_eq "fork: the seed's child process, its MXCSR" "0x3f80 1" "$(ask 12 "$T/f1.out" "child")"
@@ -198,6 +203,8 @@ check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out
 check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"
 check_eq "seed: the generation file polls readable" "1" "$(ask 11 "$T/s1.out" "genpoll")"
 check_eq "seed: one generation per fork made" "2" "$(ask 11 "$T/s1.out" "gen")"
+check_eq "seed: its DONTFORK and WIPEONFORK pages as they were" "d=d w=w" \
+  "$(ask 11 "$T/s1.out" "advised")"
 check_eq "the seed writes" "ok" "$(ask 11 "$T/s1.out" "write seed-later")"
 check_eq "the seed writes /tmp/a after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /tmp/a seed-later-a")"
 check_eq "the seed truncates /dev/shm/b after the fork" "ok" "$(ask 11 "$T/s1.out" "wfile /dev/shm/b x")"

@@ -612,6 +612,81 @@ TEST(MadviseTest, Errors) {
   EXPECT_ERRNO(ENOMEM, madvise(p, kPage, MADV_DONTNEED));
 }
 
+// The child of fork() runs `check` and exits with its result (0 = ok).
+int InForkedChild(int (*check)(char*), char* p) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(check(p));
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// mincore(2) says ENOMEM for a page no mapping covers.
+int Unmapped(char* p) {
+  unsigned char vec;
+  return mincore(p, kPage, &vec) == -1 && errno == ENOMEM ? 0 : 1;
+}
+int ZeroFilled(char* p) { return Peek(p) == 0 && Peek(p + kPage) == 0 ? 0 : 1; }
+int Kept(char* p) { return Peek(p) == 0x11 && Peek(p + kPage) == 0x22 ? 0 : 1; }
+
+TEST(MadviseTest, DontforkLeavesTheRangeOutOfTheChild) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  Poke(m.ptr(), 0x11);
+  Poke(m.ptr() + kPage, 0x22);
+  ASSERT_OK(madvise(m.ptr(), 2 * kPage, MADV_DONTFORK));
+  EXPECT_EQ(InForkedChild(Unmapped, m.ptr()), 0);
+  EXPECT_EQ(InForkedChild(Unmapped, m.ptr() + kPage), 0);
+  EXPECT_EQ(Kept(m.ptr()), 0);  // the parent keeps it
+  // The child may map something new there.
+  EXPECT_EQ(InForkedChild(
+                +[](char* p) {
+                  void* q = mmap(p, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+                  return q == p ? 0 : 1;
+                },
+                m.ptr()),
+            0);
+  ASSERT_OK(madvise(m.ptr(), 2 * kPage, MADV_DOFORK));
+  EXPECT_EQ(InForkedChild(Kept, m.ptr()), 0);
+}
+
+TEST(MadviseTest, DontforkOnPartOfAMapping) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  Poke(m.ptr(), 0x11);
+  Poke(m.ptr() + kPage, 0x22);
+  ASSERT_OK(madvise(m.ptr() + kPage, kPage, MADV_DONTFORK));
+  EXPECT_EQ(InForkedChild(+[](char* p) { return Peek(p) == 0x11 ? Unmapped(p + kPage) : 2; },
+                          m.ptr()),
+            0);
+}
+
+TEST(MadviseTest, WipeonforkZeroFillsTheChildOnly) {
+  Mapping m = MapAnon(2 * kPage);
+  ASSERT_TRUE(m.ok());
+  Poke(m.ptr(), 0x11);
+  Poke(m.ptr() + kPage, 0x22);
+  ASSERT_OK(madvise(m.ptr(), 2 * kPage, MADV_WIPEONFORK));
+  EXPECT_EQ(InForkedChild(ZeroFilled, m.ptr()), 0);
+  EXPECT_EQ(Kept(m.ptr()), 0);
+  ASSERT_OK(madvise(m.ptr(), 2 * kPage, MADV_KEEPONFORK));
+  EXPECT_EQ(InForkedChild(Kept, m.ptr()), 0);
+}
+
+TEST(MadviseTest, WipeonforkErrors) {
+  Mapping shared(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0),
+                 kPage);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_ERRNO(EINVAL, madvise(shared.ptr(), kPage, MADV_WIPEONFORK));
+  Mapping m = MapAnon(kPage);
+  ASSERT_TRUE(m.ok());
+  void* p = m.ptr();
+  m.Reset(MAP_FAILED, 0);
+  ASSERT_OK(munmap(p, kPage));
+  EXPECT_ERRNO(ENOMEM, madvise(p, kPage, MADV_DONTFORK));
+  EXPECT_ERRNO(ENOMEM, madvise(p, kPage, MADV_WIPEONFORK));
+}
+
 // Past the end of the user address space (x86-64 TASK_SIZE; in the sandbox
 // the user range ends lower, below the platform's stub, and the same rules
 // hold there): every call that changes mappings refuses, as Linux does for
