@@ -350,6 +350,46 @@ sleep 0.5
 check_eq "deleting every container leaves no process (seed 1)" "0" "$(procs_settled "$NS1" 0)"
 check_eq "deleting every container leaves no process (seed 2)" "0" "$(procs_settled "$NS2" 0)"
 
+# --- A real multi-threaded runtime: a Node.js seed (libuv's epoll loop and
+# worker threads, V8's heap, which V8 marks MADV_DONTFORK) forks and answers.
+if [[ -x /usr/bin/node ]]; then
+  NB="$T/node-bundle"
+  mkdir -p "$NB"
+  (cd "$NB" && "$SEEDSC" spec) || bad "node: seedsc spec"
+  python3 - "$NB/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["cwd"] = "/tmp"
+c["process"]["args"] = ["/usr/bin/node", "-e",
+    "const m = new Map(); for (let i = 0; i < 100000; i++) m.set('k' + i, i);"
+    "process.stdin.on('data', d => process.stdout.write("
+    "d.toString().trim() + ' ' + m.get('k99999') + '\\n'))"]
+c["root"] = {"path": "/", "readonly": True}
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+  new_stdin n0 16
+  "${S[@]}" create --bundle "$NB" n0 <"$T/n0.in" >"$T/n0.out" 2>"$T/n0.err" && "${S[@]}" start n0
+  check_eq "node seed answers" "seed 99999" "$(ask 16 "$T/n0.out" "seed")"
+  "${S[@]}" pause n0
+  for i in 1 2; do
+    mkfifo "$T/nf$i.in"
+    exec 17<>"$T/nf$i.in"
+    echo "fork$i" >&17
+    "${S[@]}" fork n0 "nf$i" <"$T/nf$i.in" >"$T/nf$i.out" 2>"$T/nf$i.err" || { bad "node: fork $i"; cat "$T/nf$i.err"; }
+    for _ in $(seq 500); do [[ -s "$T/nf$i.out" ]] && break; sleep 0.01; done
+    check_eq "node fork $i answers from the seed's heap" "fork$i 99999" "$(head -1 "$T/nf$i.out")"
+    check_eq "node fork $i is running" running "$(status_of "nf$i")"
+    exec 17>&-
+    "${S[@]}" delete --force "nf$i"
+  done
+  "${S[@]}" resume n0
+  check_eq "node seed answers after its forks" "again 99999" "$(ask 16 "$T/n0.out" "again")"
+  "${S[@]}" delete --force n0
+else
+  bad "node: /usr/bin/node is missing (scripts/install-deps.sh installs nodejs)"
+fi
+
 echo
 echo "sfork_test ($PLATFORM): $pass passed, $fail failed"
 ((fail == 0))
