@@ -111,6 +111,7 @@ void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
 }
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
+  const absl::Time entered = absl::Now();
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
   if (req.new_id().empty()) return absl::InvalidArgumentError("fork: new_id must not be empty");
   if (req.control_address().empty()) {
@@ -155,12 +156,17 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     return absl::OkStatus();
   };
   auto main = [&] { ServeForkChild(child, child_server, paused); };
+  // Waiting for an earlier fork (or spare) of this seed and opening stdio.
+  const int64_t request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
   absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
   PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (!r.ok()) return r.status();
   v1::ForkResponse resp;
   resp.set_pid(r->pid);
-  std::string phases;
+  v1::ForkPhaseTime* request = resp.add_phases();
+  request->set_name("request");
+  request->set_ns(request_ns);
+  std::string phases = absl::StrCat(" request=", request_ns / 1000, "us");
   for (int i = 0; i < static_cast<int>(sentry::ForkPhase::kCount); ++i) {
     const char* name = sentry::ForkPhaseName(static_cast<sentry::ForkPhase>(i));
     v1::ForkPhaseTime* p = resp.add_phases();
