@@ -198,7 +198,10 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
     return s;
   };
+  int walk_tgid = 0;  // whose files the walk is at, for messages
+  fctx.adopt = [&](const FileRef& f) { return adopt(f, walk_tgid); };
   for (auto& t : tasks) {
+    walk_tgid = t->tgid();
     if (t->fds_ != nullptr && tables.insert(t->fds_.get()).second) {
       for (auto& [fd, e] : t->fds_->Snapshot()) {
         if (absl::Status s = adopt(e.file, t->tgid()); !s.ok()) return s;
@@ -206,6 +209,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
   }
   for (auto& [mm, mm_tasks] : by_mm) {
+    walk_tgid = mm_tasks[0]->tgid();
     for (const Vma& v : mm->Vmas()) {
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }

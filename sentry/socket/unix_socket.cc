@@ -3,30 +3,79 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <map>
+#include <atomic>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "sentry/kernel/task.h"
-#include "sentry/socket/if_ioctl.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/socket/unix_socket_internal.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
+
+using namespace unix_internal;  // NOLINT
+
+namespace unix_internal {
+
+std::mutex& Mu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+const NetLimits& Limits() {
+  static const NetLimits limits = [] {
+    auto read = [](const char* path, long dflt) {
+      std::ifstream f(path);
+      long v;
+      return (f >> v) && v > 0 ? v : dflt;
+    };
+    NetLimits l;
+    l.wmem_default = read("/proc/sys/net/core/wmem_default", 212992);
+    l.rmem_default = read("/proc/sys/net/core/rmem_default", 212992);
+    l.wmem_max = read("/proc/sys/net/core/wmem_max", 212992);
+    l.rmem_max = read("/proc/sys/net/core/rmem_max", 212992);
+    l.max_dgram_qlen = static_cast<int>(read("/proc/sys/net/unix/max_dgram_qlen", 10));
+    return l;
+  }();
+  return limits;
+}
+
+Deadline DeadlineOf(const Socket& s, bool send) {
+  Deadline d;
+  if (int64_t ns = s.timeout_ns(send); ns > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &d.ts);
+    int64_t total = d.ts.tv_nsec + ns;
+    d.ts.tv_sec += total / 1000000000;
+    d.ts.tv_nsec = total % 1000000000;
+    d.set = true;
+  }
+  return d;
+}
+
+Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadline& d) {
+  Status s = WaitOn(q, t, l, d.get());
+  if (s.ok()) return s;
+  if (s.error() == Errno(ETIMEDOUT)) return Errno(EAGAIN);
+  if (d.set && s.error() == Errno(kERESTARTSYS)) return Errno(kERESTARTNOHAND);
+  return s;
+}
+
+}  // namespace unix_internal
 
 namespace {
 
 // The sandbox's bound names: "a:<abstract>" or "p:<dev>:<ino>" of the socket
 // node, so that any path reaching the node (links, bind mounts) finds it.
-std::mutex g_names_mu;
-auto* g_names = new std::map<std::string, std::weak_ptr<UnixSocket>>;
-
-ucred CredOf(Task& t) {
-  return ucred{t.tgid(), t.creds().euid, t.creds().egid};
+// Guarded by Mu(); entries go with their socket.
+std::map<std::string, UnixSocket*>& Names() {
+  static auto* names = new std::map<std::string, UnixSocket*>;
+  return *names;
 }
+
+std::atomic<uint64_t> g_next_ino{0x20000};
 
 Result<std::string> PathKey(Task& t, const std::string& path) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
@@ -75,72 +124,102 @@ std::string UnixAddr::ToSockaddr() const {
 
 // ---- Life ----
 
-UnixSocket::UnixSocket(int flags, int type, int fd, int inject_fd)
-    : Socket(flags), type_(type), fd_(fd), inject_fd_(inject_fd) {}
-
-absl::Status UnixSocket::AdoptInForkChild(ForkFileContext&) {
-  return absl::UnimplementedError(absl::StrCat(
-      DisplayPath(), " (a unix socket) moves its data through a host socketpair shared with the ",
-      "seed, which sandbox fork cannot copy yet"));
+UnixSocket::UnixSocket(int flags, int type)
+    : Socket(flags),
+      type_(type),
+      ino_(g_next_ino.fetch_add(1)),
+      acct_(std::make_shared<SendAccount>()),
+      sndbuf_(Limits().wmem_default),
+      rcvbuf_(Limits().rmem_default),
+      backlog_(Limits().max_dgram_qlen) {
+  acct_->owner = this;
 }
 
 UnixSocket::~UnixSocket() {
+  Graveyard g;  // released after the lock
+  std::lock_guard l(Mu());
   if (!key_.empty()) {
-    std::lock_guard<std::mutex> l(g_names_mu);
-    auto it = g_names->find(key_);
-    if (it != g_names->end() && it->second.expired()) g_names->erase(it);
+    auto it = Names().find(key_);
+    if (it != Names().end() && it->second == this) Names().erase(it);
   }
-  close(fd_.load());
-  if (inject_fd_ >= 0) close(inject_fd_);
-  if (listen_efd_ >= 0 && listen_efd_ != fd_.load()) close(listen_efd_);
-  for (int fd : retired_fds_) close(fd);
-  for (Pending& p : queue_) close(p.fd);
+  acct_->owner = nullptr;
+  if (UnixSocket* o = peer_; o != nullptr) {
+    if (type_ != SOCK_DGRAM) {
+      // unix_release_sock(): no more of anything; ECONNRESET if we leave
+      // data unread or were never accepted.
+      o->peer_ = nullptr;
+      o->shutdown_ = kRcvShutdown | kSendShutdown;
+      if (!rcvq_.empty() || embryo_) o->err_ = ECONNRESET;
+      o->rd_wait_.NotifyAll();
+      o->wr_wait_.NotifyAll();
+      o->SyncLocked();
+    } else {
+      o->dgram_from_.erase(this);
+    }
+  }
+  for (UnixSocket* s : dgram_from_) {
+    // Senders connected to us: the next send is ECONNREFUSED.
+    s->peer_ = nullptr;
+    s->peer_gone_ = true;
+    s->wr_wait_.NotifyAll();
+    s->SyncLocked();
+  }
+  peer_wait_.NotifyAll();
+  wr_wait_.NotifyAll();
+  for (Message& m : rcvq_) UnchargeLocked(m, g);
+  rcvq_.clear();
+  for (auto& e : acceptq_) g.push_back(std::move(e));
+  acceptq_.clear();
 }
 
-Result<std::shared_ptr<UnixSocket>> UnixSocket::Create(Task&, int type, int flags) {
+Result<std::shared_ptr<UnixSocket>> UnixSocket::Create(Task& t, int type, int flags) {
   if (type == SOCK_RAW) type = SOCK_DGRAM;  // unix_create() does the same
   if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) {
     return Errno(ESOCKTNOSUPPORT);
   }
-  int fd = -1, inject = -1;
-  if (type == SOCK_DGRAM) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-      return Errno(errno);
-    }
-    fd = sv[0];
-    inject = sv[1];
-  } else {
-    // A placeholder until connect/listen: it polls as an unconnected socket.
-    fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Errno(errno);
-  }
-  return std::make_shared<UnixSocket>(O_RDWR | (flags & O_NONBLOCK), type, fd, inject);
+  auto s = std::make_shared<UnixSocket>(O_RDWR | (flags & O_NONBLOCK), type);
+  s->owner_ = CredOf(t);
+  return s;
+}
+
+void UnixSocket::ConnectPairLocked(UnixSocket* other) {
+  peer_ = other;
+  state_ = State::kConnected;
+  if (type_ == SOCK_DGRAM) other->dgram_from_.insert(this);
 }
 
 Result<std::pair<FileRef, FileRef>> UnixSocket::Pair(Task& t, int type, int flags) {
   if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) {
     return Errno(ESOCKTNOSUPPORT);
   }
-  int sv[2];
-  if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) return Errno(errno);
-  int fl = O_RDWR | (flags & O_NONBLOCK);
-  auto a = std::make_shared<UnixSocket>(fl, type, sv[0], -1);
-  auto b = std::make_shared<UnixSocket>(fl, type, sv[1], -1);
-  for (auto* s : {a.get(), b.get()}) {
-    s->state_ = State::kConnected;
-    s->host_connected_ = true;
-    s->peer_cred_ = s->own_cred_ = CredOf(t);
-  }
+  SV_ASSIGN_OR_RETURN(auto a, Create(t, type, flags));
+  SV_ASSIGN_OR_RETURN(auto b, Create(t, type, flags));
+  std::lock_guard l(Mu());
+  a->ConnectPairLocked(b.get());
+  b->ConnectPairLocked(a.get());
+  for (auto* s : {a.get(), b.get()}) s->peer_cred_ = s->own_cred_ = CredOf(t);
   return std::make_pair(FileRef(a), FileRef(b));
 }
 
 // ---- Names ----
 
+Result<std::string> UnixSocket::KeyOf(Task& t, const UnixAddr& a) {
+  if (a.kind == UnixAddr::kPath) return PathKey(t, a.name);
+  if (a.kind == UnixAddr::kAbstract) return "a:" + a.name;
+  return Errno(EINVAL);
+}
+
+UnixSocket* UnixSocket::FindLocked(const std::string& key) {
+  auto it = Names().find(key);
+  return it == Names().end() ? nullptr : it->second;
+}
+
 Status UnixSocket::Bind(Task& t, const std::string& sa) {
   SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(sa));
-  std::lock_guard<std::mutex> l(mu_);
-  if (local_.kind != UnixAddr::kUnnamed) return Errno(EINVAL);  // already bound
+  {
+    std::lock_guard l(Mu());
+    if (local_.kind != UnixAddr::kUnnamed) return Errno(EINVAL);  // already bound
+  }
   static std::atomic<uint32_t> autobind{0};
   if (a.kind == UnixAddr::kUnnamed) {  // autobind: five hex digits (unix(7))
     a.kind = UnixAddr::kAbstract;
@@ -157,43 +236,27 @@ Status UnixSocket::Bind(Task& t, const std::string& sa) {
   } else {
     key = "a:" + a.name;
   }
-  {
-    std::lock_guard<std::mutex> nl(g_names_mu);
-    auto& slot = (*g_names)[key];
-    if (!slot.expired()) return Errno(EADDRINUSE);
-    slot = std::static_pointer_cast<UnixSocket>(shared_from_this());
-  }
+  std::lock_guard l(Mu());
+  if (local_.kind != UnixAddr::kUnnamed) return Errno(EINVAL);
+  UnixSocket*& slot = Names()[key];
+  if (slot != nullptr && slot != this) return Errno(EADDRINUSE);
+  slot = this;
   key_ = key;
   local_ = a;
   return {};
 }
 
-Result<std::shared_ptr<UnixSocket>> UnixSocket::Lookup(Task& t, const UnixAddr& a) {
-  std::string key;
-  if (a.kind == UnixAddr::kPath) {
-    SV_ASSIGN_OR_RETURN(key, PathKey(t, a.name));
-  } else if (a.kind == UnixAddr::kAbstract) {
-    key = "a:" + a.name;
-  } else {
-    return Errno(EINVAL);
-  }
-  std::lock_guard<std::mutex> l(g_names_mu);
-  auto it = g_names->find(key);
-  if (it == g_names->end()) return Errno(ECONNREFUSED);
-  auto s = it->second.lock();
-  if (!s) return Errno(ECONNREFUSED);
-  return s;
-}
-
 Result<std::string> UnixSocket::GetSockName() {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard l(Mu());
   return local_.ToSockaddr();
 }
 
 Result<std::string> UnixSocket::GetPeerName() {
-  std::lock_guard<std::mutex> l(mu_);
-  if (state_ != State::kConnected && dgram_peer_.expired()) return Errno(ENOTCONN);
-  return peer_.ToSockaddr();
+  std::lock_guard l(Mu());
+  if (type_ == SOCK_DGRAM ? peer_ == nullptr : state_ != State::kConnected) {
+    return Errno(ENOTCONN);
+  }
+  return peer_addr_.ToSockaddr();
 }
 
 // ---- Connections ----
@@ -203,182 +266,164 @@ Status UnixSocket::Listen(Task& t, int backlog) {
   // __sys_listen(): above net.core.somaxconn (4096), or negative, is that.
   constexpr unsigned kSomaxconn = 4096;
   if (static_cast<unsigned>(backlog) > kSomaxconn) backlog = kSomaxconn;
-  std::lock_guard<std::mutex> l(mu_);
-  backlog_ = backlog;
-  if (state_ == State::kListening) return {};  // a new backlog only
+  std::lock_guard l(Mu());
+  if (state_ == State::kListening) {  // a new backlog only
+    backlog_ = backlog;
+    wr_wait_.NotifyAll();
+    return {};
+  }
   if (state_ != State::kUnconnected || local_.kind == UnixAddr::kUnnamed) return Errno(EINVAL);
-  listen_efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC | EFD_SEMAPHORE);
-  if (listen_efd_ < 0) return Errno(errno);
-  retired_fds_.push_back(fd_.load());
-  fd_.store(listen_efd_);
+  backlog_ = backlog;
   own_cred_ = CredOf(t);
+  peer_cred_ = own_cred_;  // init_peercred() at listen()
   state_ = State::kListening;
+  SyncLocked();
   return {};
 }
 
 Status UnixSocket::Connect(Task& t, const std::string& sa) {
+  if (type_ == SOCK_DGRAM && sa.size() >= sizeof(sa_family_t)) {
+    sa_family_t fam;
+    memcpy(&fam, sa.data(), sizeof(fam));
+    if (fam == AF_UNSPEC) {  // unix_dgram_connect(): dissolve the association
+      std::lock_guard l(Mu());
+      if (peer_ != nullptr) peer_->dgram_from_.erase(this);
+      peer_ = nullptr;
+      peer_gone_ = false;
+      SyncLocked();
+      return {};
+    }
+  }
   SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(sa));
-  SV_ASSIGN_OR_RETURN(auto target, Lookup(t, a));
+  SV_ASSIGN_OR_RETURN(std::string key, KeyOf(t, a));
   // unix_find_bsd() vs unix_find_abstract(): a path of the wrong type is
   // EPROTOTYPE, an abstract name is looked up per type (ECONNREFUSED).
-  if (target->type_ != type_) {
-    return Errno(a.kind == UnixAddr::kPath ? EPROTOTYPE : ECONNREFUSED);
-  }
+  const int wrong_type = a.kind == UnixAddr::kPath ? EPROTOTYPE : ECONNREFUSED;
+  Graveyard g;
+  std::unique_lock l(Mu());
   if (type_ == SOCK_DGRAM) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (host_connected_) return Errno(EISCONN);
-    dgram_peer_ = target;
-    peer_ = a;
+    UnixSocket* target = FindLocked(key);
+    if (target == nullptr) return Errno(ECONNREFUSED);
+    if (target->type_ != type_) return Errno(wrong_type);
+    if (peer_ != nullptr) peer_->dgram_from_.erase(this);
+    peer_ = target;
+    peer_gone_ = false;
+    target->dgram_from_.insert(this);
+    peer_addr_ = a;
+    SyncLocked();
     return {};
   }
-  if (target.get() == this) return Errno(ECONNREFUSED);
-  // Both locks at once (deadlock-free order): two sockets may connect to
-  // each other at the same time.
-  std::unique_lock l1(mu_, std::defer_lock), l2(target->mu_, std::defer_lock);
+  Deadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
-    std::lock(l1, l2);
     if (state_ == State::kConnected) return Errno(EISCONN);
     if (state_ == State::kListening) return Errno(EINVAL);
+    UnixSocket* target = FindLocked(key);
+    if (target == nullptr) return Errno(ECONNREFUSED);
+    if (target->type_ != type_) return Errno(wrong_type);
     if (target->state_ != State::kListening) return Errno(ECONNREFUSED);
-    // unix_recvq_full(): the queue is full past the backlog, so backlog + 1
-    // connections wait (listen(fd, 0) takes one). A non-blocking connect
-    // fails with EAGAIN; a blocking one waits for an accept(), looking
-    // again every few ms (a signal interrupts it).
-    if (target->queue_.size() <= static_cast<size_t>(target->backlog_)) break;
-    if (nonblocking()) return Errno(EAGAIN);
-    l1.unlock();
-    l2.unlock();
-    timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_nsec += 5000000;
-    if (dl.tv_nsec >= 1000000000) {
-      dl.tv_sec += 1;
-      dl.tv_nsec -= 1000000000;
+    // unix_recvq_full(): backlog + 1 connections wait; then a blocking
+    // connect waits for an accept() (unix_wait_for_peer()).
+    if (target->acceptq_.size() > static_cast<size_t>(target->backlog_)) {
+      if (nonblocking()) return Errno(EAGAIN);
+      FileRef hold = target->weak_from_this().lock();  // it may go while we wait
+      if (hold == nullptr) return Errno(ECONNREFUSED);
+      Status s = Wait(target->wr_wait_, t, l, dl);
+      g.push_back(std::move(hold));
+      SV_TRY(s);
+      continue;
     }
-    Status s = TaskBlockOnFd(t, -1, 0, &dl);
-    if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return s;
+    auto embryo = std::make_shared<UnixSocket>(O_RDWR, type_);
+    embryo->owner_ = target->owner_;
+    embryo->embryo_ = true;
+    embryo->local_ = target->local_;
+    embryo->peer_addr_ = local_;
+    embryo->peer_cred_ = CredOf(t);
+    embryo->own_cred_ = target->own_cred_;
+    embryo->ConnectPairLocked(this);
+    ConnectPairLocked(embryo.get());
+    peer_addr_ = target->local_;
+    peer_cred_ = target->own_cred_;
+    own_cred_ = CredOf(t);
+    target->acceptq_.push_back(std::move(embryo));
+    target->rd_wait_.NotifyAll();
+    target->SyncLocked(/*in_edge=*/true);
+    SyncLocked();
+    return {};
   }
-  int sv[2];
-  if (socketpair(AF_UNIX, type_ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) return Errno(errno);
-  target->queue_.push_back(Pending{sv[1], CredOf(t), local_});
-  peer_cred_ = target->own_cred_;
-  uint64_t one = 1;
-  (void)!write(target->listen_efd_, &one, sizeof(one));
-  retired_fds_.push_back(fd_.load());
-  fd_.store(sv[0]);
-  own_cred_ = CredOf(t);
-  peer_ = target->local_;
-  state_ = State::kConnected;
-  host_connected_ = true;
-  return {};
 }
 
 Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   if (type_ == SOCK_DGRAM) return Errno(EOPNOTSUPP);
+  std::unique_lock l(Mu());
+  Deadline dl = DeadlineOf(*this, /*send=*/false);
   for (;;) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (state_ != State::kListening) return Errno(EINVAL);
-      uint64_t v;
-      if (read(listen_efd_, &v, sizeof(v)) == sizeof(v) && !queue_.empty()) {
-        Pending p = queue_.front();
-        queue_.pop_front();
-        auto s = std::make_shared<UnixSocket>(O_RDWR | (flags & O_NONBLOCK), type_, p.fd, -1);
-        s->state_ = State::kConnected;
-        s->host_connected_ = true;
-        s->local_ = local_;
-        s->peer_ = p.addr;
-        s->peer_cred_ = p.cred;
-        s->own_cred_ = own_cred_;
-        if (peer) *peer = p.addr.ToSockaddr();
-        return FileRef(s);
-      }
-    }
+    if (state_ != State::kListening) return Errno(EINVAL);
+    if (!acceptq_.empty()) break;
     if (nonblocking()) return Errno(EAGAIN);
-    SV_TRY(TaskBlockOnFd(t, listen_efd_, POLLIN));
+    SV_TRY(Wait(rd_wait_, t, l, dl));
   }
+  std::shared_ptr<UnixSocket> s = std::move(acceptq_.front());
+  acceptq_.pop_front();
+  s->embryo_ = false;
+  s->SetStatusFlags(O_RDWR | (flags & O_NONBLOCK));
+  s->passcred_ = passcred_;  // unix_sock_inherit_flags()
+  if (peer) *peer = s->peer_addr_.ToSockaddr();
+  wr_wait_.NotifyAll();  // connect()s waiting for room
+  SyncLocked();
+  return FileRef(std::move(s));
 }
 
 Status UnixSocket::Shutdown(Task&, int how) {
   if (how < SHUT_RD || how > SHUT_RDWR) return Errno(EINVAL);
-  std::lock_guard<std::mutex> l(mu_);
-  if (state_ == State::kListening) return {};
-  if (!host_connected_) return Errno(ENOTCONN);
-  if (shutdown(fd_.load(), how) != 0) return Errno(errno);
+  int mode = how + 1;  // SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN
+  std::lock_guard l(Mu());
+  // unix_shutdown(): also on an unconnected or listening socket; the peer of
+  // a stream or seqpacket socket gets the mirror image.
+  shutdown_ |= mode;
+  rd_wait_.NotifyAll();
+  wr_wait_.NotifyAll();
+  SyncLocked();
+  if (peer_ != nullptr && type_ != SOCK_DGRAM) {
+    int peer_mode = ((mode & kRcvShutdown) ? kSendShutdown : 0) |
+                    ((mode & kSendShutdown) ? kRcvShutdown : 0);
+    peer_->shutdown_ |= peer_mode;
+    peer_->rd_wait_.NotifyAll();
+    peer_->wr_wait_.NotifyAll();
+    peer_->SyncLocked();
+  }
   return {};
 }
 
-// ---- Options and the rest ----
+// ---- Sandbox fork ----
 
-Result<std::string> UnixSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
-  auto as_int = [&](int v) -> Result<std::string> {
-    if (optlen < sizeof(int)) return Errno(EINVAL);
-    return std::string(reinterpret_cast<char*>(&v), sizeof(v));
-  };
-  if (level == SOL_SOCKET) {
-    std::lock_guard<std::mutex> l(mu_);
-    switch (name) {
-      case SO_TYPE: return as_int(type_);
-      case SO_DOMAIN: return as_int(AF_UNIX);
-      case SO_PROTOCOL: return as_int(0);
-      case SO_ACCEPTCONN: return as_int(state_ == State::kListening);
-      case SO_ERROR: return as_int(0);
-      case SO_PASSCRED: return as_int(passcred_);
-      case SO_PEERCRED: {
-        // unix(7): the peer's credentials at connect() time.
-        std::string v(reinterpret_cast<const char*>(&peer_cred_), sizeof(ucred));
-        v.resize(std::min(optlen, sizeof(ucred)));
-        return v;
+absl::Status UnixSocket::AdoptInForkChild(ForkFileContext& ctx) {
+  std::vector<FileRef> nested;
+  {
+    std::lock_guard l(Mu());
+    if (mirror_ != nullptr) {
+      bool unconnected = mirror_->unconnected();
+      mirror_->Close();
+      if (!mirror_->Make(unconnected ? type_ : -1)) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(DisplayPath(), ": cannot make its readiness socket"));
       }
-      case SO_PEERSEC: return Errno(ENOPROTOOPT);
-      default: break;
+      SyncLocked();
     }
+    for (const Message& m : rcvq_) nested.insert(nested.end(), m.files.begin(), m.files.end());
+    for (const auto& e : acceptq_) nested.push_back(e);
+    // A peer no fd table holds (an embryo's client in flight) is reached
+    // through whoever holds it; one held by nothing is being released.
   }
-  std::string v(optlen, '\0');
-  socklen_t len = static_cast<socklen_t>(optlen);
-  int fd = inject_fd_ >= 0 ? inject_fd_ : fd_.load();
-  if (getsockopt(fd, level, name, v.data(), &len) != 0) return Errno(errno);
-  v.resize(len);
-  return v;
+  for (const FileRef& f : nested) {
+    if (!ctx.adopt) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(DisplayPath(), ": holds queued files but the fork walk adopts none"));
+    }
+    if (absl::Status s = ctx.adopt(f); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
-Status UnixSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
-  if (level == SOL_SOCKET && name == SO_PASSCRED) {
-    if (val.size() < sizeof(int)) return Errno(EINVAL);
-    int on;
-    memcpy(&on, val.data(), sizeof(on));
-    std::lock_guard<std::mutex> l(mu_);
-    passcred_ = on != 0;
-    return {};
-  }
-  int fd = fd_.load();
-  if (setsockopt(fd, level, name, val.data(), static_cast<socklen_t>(val.size())) != 0) {
-    return Errno(errno);
-  }
-  return {};
-}
-
-Result<struct stat> UnixSocket::Stat() {
-  struct stat st {};
-  if (fstat(fd_.load(), &st) != 0) return Errno(errno);
-  return st;
-}
-
-Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
-  if (cmd == FIONREAD || cmd == TIOCOUTQ) {
-    int n = 0;
-    if (ioctl(fd_.load(), cmd, &n) != 0) return Errno(errno);
-    SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
-    return 0L;
-  }
-  if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
-  return Errno(ENOTTY);
-}
-
-std::string UnixSocket::DisplayPath() const {
-  struct stat st {};
-  fstat(fd_.load(), &st);
-  return absl::StrCat("socket:[", st.st_ino, "]");
-}
+std::string UnixSocket::DisplayPath() const { return absl::StrCat("socket:[", ino_, "]"); }
 
 }  // namespace seedvisor::sentry

@@ -1,40 +1,58 @@
 // UnixSocket: AF_UNIX sockets inside the sandbox (stream, datagram,
-// seqpacket). Nothing of them is visible on the host: names live in the
-// sandbox (paths as S_IFSOCK nodes of the sandbox VFS, abstract names in a
-// table private to the sentry) and data moves through anonymous host
-// socketpairs the sentry makes.
+// seqpacket), entirely in sentry memory, as Linux's net/unix/af_unix.c.
 //
-//  - connect() on a stream/seqpacket socket makes a host socketpair of that
-//    type, keeps one end and queues the other on the listener; accept()
-//    takes it. A listener's readiness is an eventfd counting queued
-//    connections.
-//  - Each datagram socket owns a host datagram socketpair: it reads one end,
-//    senders write the other ("inject" end). socketpair(2) is a plain host
-//    socketpair.
-//  - SCM_RIGHTS carries sandbox files via rights.h; SCM_CREDENTIALS and
-//    SO_PEERCRED report sandbox pids and ids (the peer's at connect time).
+// Names live in the sandbox: paths are S_IFSOCK nodes of the sandbox VFS
+// (looked up by device and inode, so links and bind mounts find them),
+// abstract names a table private to the sentry. Every socket has a receive
+// queue of messages (bytes, the sender's credentials, SCM_RIGHTS files as
+// sentry FileRefs, a datagram's source address). A stream send appends
+// skb-sized messages to the peer's queue and a read coalesces them, except
+// across different credentials (with SO_PASSCRED) or past one carrying
+// files (unix_stream_read_generic()); datagram and seqpacket sends are one
+// message each.
 //
-// A listener queues backlog + 1 connections; then connect() is EAGAIN, or
-// waits for an accept() (in 5 ms polls) when blocking.
-// Known gaps: socket-file permissions are not checked on connect; MSG_PEEK does not install SCM_RIGHTS files.
+// Capacity follows Linux: a message is charged to its sender's send buffer
+// (its length plus an skb's overhead, what SIOCOUTQ reports) until it is
+// read; a sender blocks while its charge reaches SO_SNDBUF, and POLLOUT is
+// on while the charge is at most a quarter of it (unix_writable()). A
+// datagram sender also waits while an unconnected receiver holds more than
+// max_dgram_qlen messages. connect() makes the server-side socket at once
+// (the "embryo", queued on the listener until accept(), data may already
+// arrive); a listener queues backlog + 1, then connect() waits or is
+// EAGAIN. A released socket ends its peer (POLLHUP, ECONNRESET if it left
+// data unread or was never accepted), as unix_release_sock().
+//
+// All state is guarded by one lock for all unix sockets (they point at each
+// other: peers, datagram targets, charges). Blocked calls wait on the
+// sockets' WaitQueues (vfs/waiter.h): a signal ends them (EINTR, or a
+// restart by SA_RESTART unless SO_RCVTIMEO/SO_SNDTIMEO is set, as
+// sock_intr_errno()), a sandbox pause parks them and they restart. Files
+// are never released under the lock (a queued file may be a socket).
+//
+// Host objects: none, except a readiness mirror (socket_mirror.h) made on
+// the first PollFd(). A sandbox fork copies everything with the sentry's
+// memory: the child only remakes the mirror and adopts the queued files.
 //
 //   SV_ASSIGN_OR_RETURN(auto s, UnixSocket::Create(t, SOCK_STREAM, 0));
-//   SV_TRY(s->Bind(t, SockaddrUn("/tmp/sock")));
+//   SV_TRY(s->Bind(t, UnixAddr{UnixAddr::kPath, "/tmp/sock"}.ToSockaddr()));
 #ifndef SEEDVISOR_SENTRY_SOCKET_UNIX_SOCKET_H_
 #define SEEDVISOR_SENTRY_SOCKET_UNIX_SOCKET_H_
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <atomic>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sentry/socket/socket.h"
+#include "sentry/socket/socket_mirror.h"
+#include "sentry/vfs/waiter.h"
 
 namespace seedvisor::sentry {
 
@@ -54,7 +72,7 @@ class UnixSocket : public Socket {
   static Result<std::shared_ptr<UnixSocket>> Create(Task& t, int type, int flags);
   // socketpair(2).
   static Result<std::pair<FileRef, FileRef>> Pair(Task& t, int type, int flags);
-  UnixSocket(int flags, int type, int fd, int inject_fd);
+  UnixSocket(int flags, int type);
   ~UnixSocket() override;
 
   int family() const override { return AF_UNIX; }
@@ -72,51 +90,97 @@ class UnixSocket : public Socket {
   Status SetSockOpt(Task& t, int level, int name, const std::string& val) override;
   Result<struct stat> Stat() override;
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
-  int PollFd() const override { return fd_.load(); }
-  // Sandbox fork: refused, naming the socket. Its data moves through a host
-  // socketpair (or its listener's eventfd counts host socketpairs) that the
-  // seed shares; copying it needs the queued bytes, queued SCM_RIGHTS files
-  // and pending connections copied in the seed under the quiesce — reading
-  // them here would steal the paused seed's data. Not done yet.
+  int PollFd() const override;
+  bool IsStream() const override { return true; }
+  size_t BytesReadable() const override;
+  // Sandbox fork: the queues came with the sentry's memory. Remakes the
+  // readiness mirror (the seed's host fds) in the same state, and has the
+  // walk adopt the files queued here and the connections waiting in
+  // accept()'s queue, which no fd table holds.
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
   std::string DisplayPath() const override;
 
  private:
   enum class State { kUnconnected, kListening, kConnected };
-  struct Pending {  // a connection waiting in accept()'s queue
-    int fd;
-    ucred cred;
-    UnixAddr addr;
+  // What a socket's sends are charged to; queued messages keep it, so that
+  // a read after the sender's release still finds it (owner null then).
+  struct SendAccount {
+    size_t wmem = 0;
+    UnixSocket* owner = nullptr;
   };
+  struct Message {
+    std::string data;
+    size_t off = 0;  // stream: bytes already read
+    std::vector<FileRef> files;
+    ucred cred{};
+    std::string from;  // datagrams: the sender's address, if bound
+    std::shared_ptr<SendAccount> acct;
+    size_t charge = 0;
+    size_t left() const { return data.size() - off; }
+  };
+  // Control messages of one send, parsed before the lock.
+  struct Control {
+    std::vector<FileRef> files;
+    ucred cred{};
+  };
+  // Files and sockets released by work done under the lock; they go after
+  // it is dropped (declare before the lock).
+  using Graveyard = std::vector<FileRef>;
 
-  // Finds the socket bound to `a` (ECONNREFUSED / ENOENT as connect(2)).
-  static Result<std::shared_ptr<UnixSocket>> Lookup(Task& t, const UnixAddr& a);
-  // The host control buffer for the guest's control messages.
-  // `from` (non-empty) is the sender's address to carry with a datagram.
-  Result<std::string> ControlToHost(Task& t, const std::string& guest, const std::string& from,
-                                    int* rights_fd);
-  // The guest control buffer from the host's (installs received files).
-  // `from` gets the sender's address if the message carried one.
-  std::string ControlToGuest(Task& t, const char* host, size_t len, size_t room, int flags,
-                             int* msg_flags, std::string* from);
+  // Finds the bound socket's table key for `a` (ENOENT, ECONNREFUSED as
+  // connect(2)); resolve paths before the lock.
+  static Result<std::string> KeyOf(Task& t, const UnixAddr& a);
+  static UnixSocket* FindLocked(const std::string& key);
+  Result<Control> ParseControl(Task& t, const std::string& guest);
+  std::string BuildControl(Task& t, bool want_cred, const ucred& cred,
+                           const std::vector<FileRef>& files, size_t room, int flags,
+                           int* msg_flags);
+  Result<size_t> SendStream(Task& t, const MsgIn& m, Control c);
+  Result<size_t> SendDgram(Task& t, const MsgIn& m, Control c);
+  Result<MsgOut> RecvStream(Task& t, char* buf, size_t len, int flags, size_t controllen);
+  Result<MsgOut> RecvDgram(Task& t, char* buf, size_t len, int flags, size_t controllen);
+
+  // All *Locked members run under the lock of all unix sockets.
+  // Queues `m` (charged to its account) for this socket's reader.
+  void EnqueueLocked(Message m);
+  void UnchargeLocked(Message& m, Graveyard& g);
+  bool RecvqFullLocked() const { return rcvq_.size() > static_cast<size_t>(backlog_); }
+  bool WritableLocked() const;
+  short PollMaskLocked() const;
+  // After a change: updates the mirror (`in_edge`: data came, `out_edge`:
+  // room was made).
+  void SyncLocked(bool in_edge = false, bool out_edge = false) const;
+  void ConnectPairLocked(UnixSocket* other);
   bool Blocking(int flags) const { return !nonblocking() && !(flags & MSG_DONTWAIT); }
 
   const int type_;
-  std::atomic<int> fd_;  // read and polled
-  mutable std::mutex mu_;
-  int inject_fd_ = -1;            // datagram: where senders write
-  std::vector<int> retired_fds_;  // earlier fd_s, kept open for pollers
+  const uint64_t ino_;
+  ucred owner_{};  // the creator (stat's uid and gid)
   State state_ = State::kUnconnected;
-  bool host_connected_ = false;  // fd_ itself reaches the peer (pairs, streams)
-  UnixAddr local_, peer_;
+  // Stream/seqpacket: the other end (null once it is released). Datagram:
+  // connect()'s target; `dgram_from_` are the sockets whose target we are.
+  UnixSocket* peer_ = nullptr;
+  bool peer_gone_ = false;  // datagram: the target was released (ECONNREFUSED once)
+  std::set<UnixSocket*> dgram_from_;
+  std::deque<Message> rcvq_;
+  std::deque<std::shared_ptr<UnixSocket>> acceptq_;  // embryos
+  bool embryo_ = false;                              // not accepted yet
+  std::shared_ptr<SendAccount> acct_;
+  size_t sndbuf_;
+  size_t rcvbuf_;
+  int shutdown_ = 0;  // RCV_SHUTDOWN (1) | SEND_SHUTDOWN (2)
+  int err_ = 0;       // sk_err: SO_ERROR and the next call report it once
+  UnixAddr local_, peer_addr_;
   ucred peer_cred_{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
   ucred own_cred_{0, 0, 0};  // at listen()/connect() time
-  std::weak_ptr<UnixSocket> dgram_peer_;
-  std::deque<Pending> queue_;
-  int listen_efd_ = -1;
-  int backlog_ = 0;  // listen(2)'s, clamped to SOMAXCONN
   bool passcred_ = false;
+  int backlog_;  // a listener's (SOMAXCONN-clamped); else max_dgram_qlen
   std::string key_;  // in the name table, if bound
+  std::map<int, std::string> opts_;  // SOL_SOCKET options only kept (SO_LINGER, ...)
+  WaitQueue rd_wait_;    // readers, accept()
+  WaitQueue wr_wait_;    // writers (own charge), connect() (a full backlog)
+  WaitQueue peer_wait_;  // datagram senders waiting for room in rcvq_
+  mutable std::unique_ptr<SocketMirror> mirror_;
 };
 
 }  // namespace seedvisor::sentry

@@ -1,109 +1,80 @@
 // UnixSocket's data path: sendmsg/recvmsg and their control messages.
 #include <poll.h>
-#include <unistd.h>
 
 #include <vector>
 
 #include "sentry/kernel/task.h"
-#include "sentry/socket/rights.h"
 #include "sentry/socket/unix_socket.h"
-#include "sentry/vfs/inode.h"
+#include "sentry/socket/unix_socket_internal.h"
+#include "sentry/vfs/fd_table.h"
 
 namespace seedvisor::sentry {
 
+using namespace unix_internal;  // NOLINT
+
 namespace {
 
-constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
+bool SameCred(const ucred& a, const ucred& b) {
+  return a.pid == b.pid && a.uid == b.uid && a.gid == b.gid;
+}
 
-
-ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
+// An skb's worth of a stream send (unix_stream_sendmsg()): half the send
+// buffer, at most a page-frag skb.
+size_t StreamChunk(size_t sndbuf) {
+  constexpr size_t kMaxSkb = 32768 + 3776;  // UNIX_SKB_FRAGS_SZ + SKB_MAX_HEAD(0)
+  size_t half = sndbuf / 2 > 64 ? sndbuf / 2 - 64 : 64;
+  return std::min(half, kMaxSkb);
+}
 
 }  // namespace
 
-Result<std::string> UnixSocket::ControlToHost(Task& t, const std::string& guest,
-                                              const std::string& from, int* rights_fd) {
-  *rights_fd = -1;
-  if (guest.empty() && from.empty()) return std::string();
+// ---- Control messages ----
+
+Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string& guest) {
+  Control c;
+  c.cred = CredOf(t);
+  if (guest.empty()) return c;
   std::string buf = guest;
   msghdr h{};
   h.msg_control = buf.data();
   h.msg_controllen = buf.size();
-  std::vector<FileRef> files;
-  bool have_cred = false;
-  ucred cred = CredOf(t);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-    if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > buf.size()) return Errno(EINVAL);
-    if (c->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
-    size_t n = c->cmsg_len - CMSG_LEN(0);
-    if (c->cmsg_type == SCM_RIGHTS) {
+  for (cmsghdr* m = CMSG_FIRSTHDR(&h); m; m = CMSG_NXTHDR(&h, m)) {
+    if (m->cmsg_len < CMSG_LEN(0) || m->cmsg_len > buf.size()) return Errno(EINVAL);
+    if (m->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
+    size_t n = m->cmsg_len - CMSG_LEN(0);
+    if (m->cmsg_type == SCM_RIGHTS) {
       size_t count = n / sizeof(int);
-      if (files.size() + count > kMaxFds) return Errno(EINVAL);
+      if (c.files.size() + count > kMaxFds) return Errno(EINVAL);
       for (size_t i = 0; i < count; ++i) {
         int fd;
-        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        memcpy(&fd, CMSG_DATA(m) + i * sizeof(int), sizeof(int));
         SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
-        files.push_back(std::move(f));
+        c.files.push_back(std::move(f));
       }
-    } else if (c->cmsg_type == SCM_CREDENTIALS) {
+    } else if (m->cmsg_type == SCM_CREDENTIALS) {
       if (n != sizeof(ucred)) return Errno(EINVAL);
       ucred u;
-      memcpy(&u, CMSG_DATA(c), sizeof(u));
-      // unix(7): the sender may only claim its own ids unless privileged.
-      const Credentials& cr = t.creds();
+      memcpy(&u, CMSG_DATA(m), sizeof(u));
       // __scm_send(): CAP_SYS_ADMIN for another pid, CAP_SETUID/SETGID for
       // other ids; one check of all three here.
+      const Credentials& cr = t.creds();
       bool root = cr.HasCap(CAP_SYS_ADMIN) && cr.HasCap(CAP_SETUID) && cr.HasCap(CAP_SETGID);
       if (!root && (u.pid != t.tgid() ||
                     (u.uid != cr.ruid && u.uid != cr.euid && u.uid != cr.suid) ||
                     (u.gid != cr.rgid && u.gid != cr.egid && u.gid != cr.sgid))) {
         return Errno(EPERM);
       }
-      cred = u;
-      have_cred = true;
+      c.cred = u;
     } else {
       return Errno(EINVAL);
     }
   }
-  if (files.empty() && !have_cred && from.empty()) return std::string();
-  SV_ASSIGN_OR_RETURN(*rights_fd, ParkFiles(std::move(files), cred, from));
-  std::string out(CMSG_SPACE(sizeof(int)), '\0');
-  msghdr o{};
-  o.msg_control = out.data();
-  o.msg_controllen = out.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&o);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), rights_fd, sizeof(int));
-  return out;
+  return c;
 }
 
-std::string UnixSocket::ControlToGuest(Task& t, const char* host, size_t len, size_t room,
-                                       int flags, int* msg_flags, std::string* from) {
-  msghdr h{};
-  h.msg_control = const_cast<char*>(host);
-  h.msg_controllen = len;
-  Parcel parcel;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      Parcel p = TakeParcel(fd, flags & MSG_PEEK);
-      if (!p.valid) continue;
-      *from = p.addr;
-      if (flags & MSG_PEEK) p.files.clear();  // a peek does not install files
-      parcel = std::move(p);
-    }
-  }
-  bool want_cred;
-  ucred cred;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    want_cred = passcred_;
-    cred = parcel.valid ? parcel.cred : peer_cred_;
-  }
+std::string UnixSocket::BuildControl(Task& t, bool want_cred, const ucred& cred,
+                                     const std::vector<FileRef>& files, size_t room, int flags,
+                                     int* msg_flags) {
   std::string out(room, '\0');
   msghdr o{};
   o.msg_control = out.data();
@@ -118,140 +89,340 @@ std::string UnixSocket::ControlToGuest(Task& t, const char* host, size_t len, si
       c->cmsg_len = CMSG_LEN(sizeof(ucred));
       memcpy(CMSG_DATA(c), &cred, sizeof(ucred));
       used += std::min(room - used, CMSG_SPACE(sizeof(ucred)));
-      o.msg_controllen = room;
       c = used + sizeof(cmsghdr) <= room ? reinterpret_cast<cmsghdr*>(out.data() + used) : nullptr;
     } else {
       *msg_flags |= MSG_CTRUNC;
     }
   }
-  if (!parcel.files.empty()) {
+  if (!files.empty()) {
     size_t fit = 0;
     if (c && room - used >= CMSG_LEN(sizeof(int))) {
-      fit = std::min(parcel.files.size(), (room - used - CMSG_LEN(0)) / sizeof(int));
+      fit = std::min(files.size(), (room - used - CMSG_LEN(0)) / sizeof(int));
     }
-    if (fit < parcel.files.size()) *msg_flags |= MSG_CTRUNC;  // the rest are closed
-    if (fit > 0) {
-      std::vector<int> fds;
-      for (size_t i = 0; i < fit; ++i) {
-        auto fd = t.fds().Install(parcel.files[i], flags & MSG_CMSG_CLOEXEC);
-        if (!fd.ok()) {
-          *msg_flags |= MSG_CTRUNC;
-          break;
-        }
-        fds.push_back(*fd);
+    if (fit < files.size()) *msg_flags |= MSG_CTRUNC;  // the rest are closed
+    std::vector<int> fds;
+    for (size_t i = 0; i < fit; ++i) {
+      auto fd = t.fds().Install(files[i], flags & MSG_CMSG_CLOEXEC);
+      if (!fd.ok()) {
+        *msg_flags |= MSG_CTRUNC;
+        break;
       }
-      if (!fds.empty()) {
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-        memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-        used += std::min(room - used, CMSG_SPACE(fds.size() * sizeof(int)));
-      }
+      fds.push_back(*fd);
+    }
+    if (!fds.empty()) {
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+      memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+      used += std::min(room - used, CMSG_SPACE(fds.size() * sizeof(int)));
     }
   }
   out.resize(used);
   return out;
 }
 
-Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
-  std::shared_ptr<UnixSocket> target;
-  int out_fd;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!m.addr.empty() && type_ != SOCK_DGRAM) {
-      // unix_stream_sendmsg(): an address on a stream is EISCONN/EOPNOTSUPP.
-      return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
-    }
-    if (!m.addr.empty() && host_connected_) return Errno(EISCONN);
-    if (host_connected_) {
-      out_fd = fd_.load();
-    } else if (type_ != SOCK_DGRAM) {
-      return Errno(ENOTCONN);
-    } else if (m.addr.empty()) {
-      target = dgram_peer_.lock();
-      if (!target) return Errno(ENOTCONN);
-    }
-  }
-  if (!m.addr.empty()) {
-    SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(m.addr));
-    SV_ASSIGN_OR_RETURN(target, Lookup(t, a));
-    if (target->type_ != SOCK_DGRAM) {
-      return Errno(a.kind == UnixAddr::kPath ? EPROTOTYPE : ECONNREFUSED);
-    }
-  }
-  if (target) out_fd = target->inject_fd_;
-  // A datagram through a peer's inject end carries our address, so that
-  // recvfrom(2) can name the sender (unix(7)); unnamed senders send none.
-  std::string from;
-  if (target) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (local_.kind != UnixAddr::kUnnamed) from = local_.ToSockaddr();
-  }
-  int rights_fd;
-  SV_ASSIGN_OR_RETURN(std::string control, ControlToHost(t, m.control, from, &rights_fd));
-  iovec iov{const_cast<char*>(m.data.data()), m.data.size()};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  if (!control.empty()) {
-    h.msg_control = control.data();
-    h.msg_controllen = control.size();
-  }
-  int hflags = MSG_NOSIGNAL | MSG_DONTWAIT | (m.flags & MSG_EOR);
-  auto n = Retry(t, out_fd, Blocking(m.flags), POLLOUT, true, [&] { return sendmsg(out_fd, &h, hflags); });
-  if (rights_fd >= 0) {
-    if (n.ok()) {
-      close(rights_fd);
-    } else {
-      (void)TakeParcel(rights_fd);  // never sent: drop the parked files
-    }
-  }
-  if (!n.ok()) return n.error();
-  return static_cast<size_t>(*n);
+// ---- Queues ----
+
+void UnixSocket::EnqueueLocked(Message m) {
+  m.charge = Truesize(m.data.size());
+  m.acct->wmem += m.charge;
+  rcvq_.push_back(std::move(m));
+  rd_wait_.NotifyAll();
+  SyncLocked(/*in_edge=*/true);
 }
 
+void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
+  for (FileRef& f : m.files) g.push_back(std::move(f));
+  m.files.clear();
+  if (m.acct == nullptr) return;
+  m.acct->wmem -= m.charge;
+  if (UnixSocket* o = m.acct->owner; o != nullptr) {
+    o->wr_wait_.NotifyAll();
+    o->SyncLocked(false, /*out_edge=*/true);
+  }
+  m.acct.reset();
+}
+
+// ---- Send ----
+
+Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
+  if (m.flags & MSG_OOB) return Errno(EOPNOTSUPP);
+  SV_ASSIGN_OR_RETURN(Control c, ParseControl(t, m.control));
+  if (type_ == SOCK_STREAM) return SendStream(t, m, std::move(c));
+  return SendDgram(t, m, std::move(c));
+}
+
+Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
+  Graveyard g;  // after the lock: unsent files
+  for (FileRef& f : c.files) g.push_back(std::move(f));
+  std::unique_lock l(Mu());
+  // unix_stream_sendmsg().
+  if (!m.addr.empty()) return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
+  if (state_ != State::kConnected) return Errno(ENOTCONN);
+  if (shutdown_ & kSendShutdown) return Errno(EPIPE);
+  Deadline dl = DeadlineOf(*this, /*send=*/true);
+  const size_t len = m.data.size();
+  size_t sent = 0;
+  bool files_sent = false;
+  while (sent < len) {
+    if (err_) {  // sock_error() in sock_alloc_send_pskb()
+      int e = err_;
+      err_ = 0;
+      SyncLocked();
+      if (sent) break;
+      return Errno(e);
+    }
+    if (shutdown_ & kSendShutdown || peer_ == nullptr || (peer_->shutdown_ & kRcvShutdown)) {
+      if (sent) break;
+      return Errno(EPIPE);
+    }
+    if (acct_->wmem >= sndbuf_) {
+      if (!Blocking(m.flags)) {
+        if (sent) break;
+        return Errno(EAGAIN);
+      }
+      Status s = Wait(wr_wait_, t, l, dl);
+      if (!s.ok()) {
+        if (sent) break;
+        return s.error();
+      }
+      continue;
+    }
+    size_t chunk = std::min(len - sent, StreamChunk(sndbuf_));
+    Message msg;
+    msg.data.assign(m.data, sent, chunk);
+    msg.cred = c.cred;
+    msg.acct = acct_;
+    if (!files_sent) {
+      msg.files = std::move(g);
+      g.clear();
+      files_sent = true;
+    }
+    peer_->EnqueueLocked(std::move(msg));
+    sent += chunk;
+  }
+  SyncLocked();
+  return sent;
+}
+
+Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
+  const bool by_addr = !m.addr.empty() && type_ == SOCK_DGRAM;
+  std::string key;
+  int wrong_type = ECONNREFUSED;
+  if (by_addr) {
+    SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(m.addr));
+    SV_ASSIGN_OR_RETURN(key, KeyOf(t, a));
+    if (a.kind == UnixAddr::kPath) wrong_type = EPROTOTYPE;
+  }
+  Graveyard g;  // after the lock: unsent files, sockets held while waiting
+  std::unique_lock l(Mu());
+  // unix_seqpacket_sendmsg(): connected only, any address ignored.
+  if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
+  // unix_dgram_sendmsg().
+  if (m.data.size() + 32 > sndbuf_) return Errno(EMSGSIZE);
+  Deadline dl = DeadlineOf(*this, /*send=*/true);
+  for (;;) {
+    if (err_) {
+      int e = err_;
+      err_ = 0;
+      SyncLocked();
+      return Errno(e);
+    }
+    if (shutdown_ & kSendShutdown) return Errno(EPIPE);
+    UnixSocket* target;
+    if (by_addr) {
+      target = FindLocked(key);
+      if (target == nullptr) return Errno(ECONNREFUSED);
+      if (target->type_ != type_) return Errno(wrong_type);
+    } else {
+      target = peer_;
+      if (target == nullptr) {
+        if (type_ == SOCK_SEQPACKET) return Errno(EPIPE);
+        if (peer_gone_) {  // the target went: refused once, then unconnected
+          peer_gone_ = false;
+          return Errno(ECONNREFUSED);
+        }
+        return Errno(ENOTCONN);
+      }
+    }
+    // unix_may_send(): a target connected elsewhere takes nothing from us.
+    if (type_ == SOCK_DGRAM && target->peer_ != nullptr && target->peer_ != this) {
+      return Errno(EPERM);
+    }
+    if (target->shutdown_ & kRcvShutdown) return Errno(EPIPE);
+    WaitQueue* q = nullptr;
+    if (acct_->wmem >= sndbuf_) {
+      q = &wr_wait_;
+    } else if (target != this && target->peer_ != this && target->RecvqFullLocked()) {
+      q = &target->peer_wait_;
+    }
+    if (q != nullptr) {
+      if (!Blocking(m.flags)) return Errno(EAGAIN);
+      FileRef hold = target->weak_from_this().lock();  // it may go while we wait
+      if (hold == nullptr) return Errno(ECONNREFUSED);
+      Status s = Wait(*q, t, l, dl);
+      g.push_back(std::move(hold));
+      SV_TRY(s);
+      continue;
+    }
+    Message msg;
+    msg.data = m.data;
+    msg.cred = c.cred;
+    msg.files = std::move(c.files);
+    if (type_ == SOCK_DGRAM && local_.kind != UnixAddr::kUnnamed) msg.from = local_.ToSockaddr();
+    msg.acct = acct_;
+    target->EnqueueLocked(std::move(msg));
+    SyncLocked();
+    return m.data.size();
+  }
+}
+
+// ---- Receive ----
+
 Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, size_t controllen) {
-  int fd;
-  std::string peer;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (state_ == State::kListening) return Errno(EINVAL);
-    if (type_ != SOCK_DGRAM && state_ != State::kConnected) return Errno(EINVAL);
-    fd = fd_.load();
-    // unix_copy_addr(): the peer's name, or nothing (length 0) if unnamed.
-    if (type_ != SOCK_DGRAM && state_ == State::kConnected && peer_.kind != UnixAddr::kUnnamed) {
-      peer = peer_.ToSockaddr();
-    }
-  }
-  std::vector<char> control(CMSG_SPACE(kMaxFds * sizeof(int)) + CMSG_SPACE(sizeof(ucred)));
-  int hflags = (flags & (MSG_PEEK | MSG_TRUNC)) | MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
-  msghdr h{};
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd, Blocking(flags), POLLIN, false, [&] {
-                        iovec iov{buf, len};
-                        h = msghdr{};
-                        h.msg_iov = &iov;
-                        h.msg_iovlen = 1;
-                        h.msg_control = control.data();
-                        h.msg_controllen = control.size();
-                        return recvmsg(fd, &h, hflags);
-                      }));
+  if (type_ == SOCK_STREAM) return RecvStream(t, buf, len, flags, controllen);
+  return RecvDgram(t, buf, len, flags, controllen);
+}
+
+Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
+                                      size_t controllen) {
+  if (flags & MSG_OOB) return Errno(EINVAL);  // no out-of-band byte queued
+  std::vector<FileRef> files;  // received: installed after the lock
+  bool want_cred, have_cred = false;
+  ucred cred{};
+  size_t copied = 0;
   MsgOut out;
-  out.len = static_cast<size_t>(n);
-  // We always ask the host for MSG_CMSG_CLOEXEC; the guest sees it only if
-  // it asked (___sys_recvmsg() echoes the caller's flag).
-  out.flags = (h.msg_flags & ~(MSG_CTRUNC | MSG_CMSG_CLOEXEC)) | (flags & MSG_CMSG_CLOEXEC);
-  std::string from;
-  out.control =
-      ControlToGuest(t, control.data(), h.msg_controllen, controllen, flags, &out.flags, &from);
-  if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && type_ == SOCK_STREAM && n > 0) {
-    while (out.len < len) {
-      auto more = Retry(t, fd, Blocking(flags), POLLIN, false,
-                        [&] { return recv(fd, buf + out.len, len - out.len, MSG_DONTWAIT); });
-      if (!more.ok() || *more == 0) break;
-      out.len += static_cast<size_t>(*more);
+  {
+    Graveyard g;
+    std::unique_lock l(Mu());
+    // unix_stream_read_generic().
+    if (state_ != State::kConnected) return Errno(EINVAL);
+    const bool peek = flags & MSG_PEEK;
+    const size_t target = (flags & MSG_WAITALL) && !peek ? std::max<size_t>(len, 1) : 1;
+    Deadline dl = DeadlineOf(*this, /*send=*/false);
+    size_t pi = 0, poff = 0;  // the peek cursor: message, bytes into it
+    bool consumed = false;
+    for (;;) {
+      Message* m = nullptr;
+      if (peek ? pi < rcvq_.size() : !rcvq_.empty()) m = peek ? &rcvq_[pi] : &rcvq_.front();
+      if (m == nullptr) {
+        if (copied >= target) break;
+        if (err_) {  // POSIX 1003.1g: the error before EOF
+          int e = err_;
+          err_ = 0;
+          SyncLocked();
+          if (copied) break;
+          return Errno(e);
+        }
+        if (shutdown_ & kRcvShutdown) break;
+        if (!Blocking(flags)) {
+          if (copied) break;
+          return Errno(EAGAIN);
+        }
+        Status s = Wait(rd_wait_, t, l, dl);
+        if (!s.ok()) {
+          if (copied) break;
+          return s.error();
+        }
+        continue;
+      }
+      // Never glue data from different writers (with SO_PASSCRED).
+      if (have_cred) {
+        if (!SameCred(cred, m->cred)) break;
+      } else if (passcred_) {
+        cred = m->cred;
+        have_cred = true;
+      }
+      size_t at = m->off + (peek ? poff : 0);
+      size_t chunk = std::min(m->data.size() - at, len - copied);
+      memcpy(buf + copied, m->data.data() + at, chunk);
+      copied += chunk;
+      if (!peek) {
+        m->off += chunk;
+        if (!m->files.empty()) files = std::move(m->files);
+        m->files.clear();
+        if (m->left() > 0) break;  // the caller's buffer is full
+        UnchargeLocked(*m, g);
+        rcvq_.pop_front();
+        consumed = true;
+        if (!files.empty()) break;  // files end a read
+      } else {
+        if (!m->files.empty()) {
+          files = m->files;  // unix_peek_fds(): the peeker gets them too
+          break;
+        }
+        poff += chunk;
+        if (at + chunk < m->data.size()) break;
+        ++pi;
+        poff = 0;
+      }
+      if (copied >= len) break;
+    }
+    if (consumed) SyncLocked();
+    want_cred = passcred_;
+    // unix_copy_addr(): the peer's name, or nothing if unnamed.
+    if (peer_addr_.kind != UnixAddr::kUnnamed) out.addr = peer_addr_.ToSockaddr();
+  }
+  out.len = copied;
+  out.flags = flags & MSG_CMSG_CLOEXEC;
+  out.control = BuildControl(t, want_cred, cred, files, controllen, flags, &out.flags);
+  return out;
+}
+
+Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
+                                     size_t controllen) {
+  if (flags & MSG_OOB) return Errno(EOPNOTSUPP);
+  std::vector<FileRef> files;
+  bool want_cred;
+  ucred cred{};
+  MsgOut out;
+  out.flags = flags & MSG_CMSG_CLOEXEC;
+  {
+    Graveyard g;
+    std::unique_lock l(Mu());
+    // unix_seqpacket_recvmsg(), __unix_dgram_recvmsg().
+    if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
+    Deadline dl = DeadlineOf(*this, /*send=*/false);
+    for (;;) {
+      if (err_) {
+        int e = err_;
+        err_ = 0;
+        SyncLocked();
+        return Errno(e);
+      }
+      if (!rcvq_.empty()) break;
+      bool shut = shutdown_ & kRcvShutdown;
+      if (!Blocking(flags)) {
+        // EOF only on a seqpacket socket; a datagram one says EAGAIN.
+        if (shut && type_ == SOCK_SEQPACKET) return out;
+        return Errno(EAGAIN);
+      }
+      if (shut) return out;  // __skb_wait_for_more_packets(): no error, no data
+      SV_TRY(Wait(rd_wait_, t, l, dl));
+    }
+    Message& m = rcvq_.front();
+    size_t n = std::min(len, m.data.size());
+    memcpy(buf, m.data.data(), n);
+    if (n < m.data.size()) out.flags |= MSG_TRUNC;
+    out.len = (flags & MSG_TRUNC) ? m.data.size() : n;
+    out.addr = type_ == SOCK_DGRAM ? m.from
+                                   : (peer_addr_.kind != UnixAddr::kUnnamed ? peer_addr_.ToSockaddr()
+                                                                            : std::string());
+    want_cred = passcred_;
+    cred = m.cred;
+    if (flags & MSG_PEEK) {
+      files = m.files;
+    } else {
+      files = std::move(m.files);
+      m.files.clear();
+      UnchargeLocked(m, g);
+      rcvq_.pop_front();
+      peer_wait_.NotifyAll();
+      for (UnixSocket* s : dgram_from_) s->SyncLocked(false, true);
+      SyncLocked();
     }
   }
-  out.addr = from.empty() ? peer : from;
+  out.control = BuildControl(t, want_cred, cred, files, controllen, flags, &out.flags);
   return out;
 }
 

@@ -50,6 +50,10 @@ struct ForkFileContext {
   // Objects that several descriptions share (a pipe and its ends) and that
   // one of them already made the child's own during this walk.
   std::set<const void*> shared_adopted;
+  // Adopts a description that no fd table or mapping holds but an adopted
+  // object does (a file queued by SCM_RIGHTS, a connection waiting in
+  // accept()'s queue), once per description like the walk's own.
+  std::function<absl::Status(const std::shared_ptr<FileDescription>&)> adopt;
 };
 
 class FileDescription : public std::enable_shared_from_this<FileDescription> {

@@ -1,0 +1,51 @@
+// Helpers shared by unix_socket*.cc (not an API).
+#ifndef SEEDVISOR_SENTRY_SOCKET_UNIX_SOCKET_INTERNAL_H_
+#define SEEDVISOR_SENTRY_SOCKET_UNIX_SOCKET_INTERNAL_H_
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <mutex>
+
+#include "sentry/kernel/task.h"
+#include "sentry/socket/socket.h"
+#include "sentry/vfs/waiter.h"
+
+namespace seedvisor::sentry::unix_internal {
+
+// The lock of every unix socket's state.
+std::mutex& Mu();
+
+inline ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
+
+inline constexpr int kRcvShutdown = 1;   // RCV_SHUTDOWN
+inline constexpr int kSendShutdown = 2;  // SEND_SHUTDOWN
+inline constexpr size_t kMaxFds = 253;   // SCM_MAX_FD
+// An skb's overhead beyond its data (SIOCOUTQ of a 1-byte send is 768).
+inline constexpr size_t kSkbOverhead = 704;
+inline size_t Truesize(size_t len) { return kSkbOverhead + ((len + 63) & ~size_t{63}); }
+
+// net.core.wmem_default/rmem_default/wmem_max/rmem_max and
+// net.unix.max_dgram_qlen, as the host says (read once).
+struct NetLimits {
+  size_t wmem_default, rmem_default, wmem_max, rmem_max;
+  int max_dgram_qlen;
+};
+const NetLimits& Limits();
+
+// SO_RCVTIMEO/SO_SNDTIMEO as a deadline from now (none if 0).
+struct Deadline {
+  timespec ts{};
+  bool set = false;
+  const timespec* get() const { return set ? &ts : nullptr; }
+};
+Deadline DeadlineOf(const Socket& s, bool send);
+
+// Parks `t` on `q` with `l` dropped. EAGAIN when the deadline passes; a
+// signal is ERESTARTSYS, or ERESTARTNOHAND with a deadline (EINTR if a
+// handler runs: sock_intr_errno()); a sandbox pause restarts either.
+Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadline& d);
+
+}  // namespace seedvisor::sentry::unix_internal
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_UNIX_SOCKET_INTERNAL_H_
