@@ -27,7 +27,14 @@
 //              netlink route socket with a RTM_GETLINK reply waiting
 //   chk        what they hold, consuming it: "ep=N tfd=T per=P sfd=SIG
 //              pid=R ino=MASK pty=BYTES nl=TYPE" (epoll_wait count first)
-//   usock      a unix socketpair with "x" queued                 -> ok
+//   usock      unix sockets holding queued state: a stream socketpair with
+//              "x" and then "y" + an SCM_RIGHTS pipe holding "q" queued on
+//              one end, a listener with a pending connection that sent
+//              "c"; both polled once (their readiness objects)  -> ok
+//   uchk       what they hold, consuming it: "in=1 data=xy fd=q acc=c
+//              lsn=1" (in/lsn: POLLIN before reading; "-" where empty)
+//   uput S     queue S on the socketpair and connect a new client that
+//              sends S to the listener                           -> ok
 //   inet       an AF_INET UDP socket bound to 127.0.0.1         -> ok
 //   close      closes what usock and inet made                   -> ok
 //   pwrite S   write S into a guest pipe made at start  -> ok
@@ -60,6 +67,8 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
@@ -130,6 +139,81 @@ static void mfile(char* arg) {
 
 static int tfd = -1, per = -1, sfd = -1, pfd = -1, ifd = -1, epfd = -1;
 static int ptm = -1, pts = -1, nl = -1, usv[2] = {-1, -1}, inet = -1;
+static int ulsn = -1;
+
+static const struct sockaddr_un kLsnAddr = {AF_UNIX, "\0seed-prog-listener"};
+static const socklen_t kLsnLen = offsetof(struct sockaddr_un, sun_path) + 20;
+
+// A client of the listener that sends `s`; the client stays open.
+static int uconnect(const char* s) {
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (c < 0 || connect(c, (const struct sockaddr*)&kLsnAddr, kLsnLen) != 0) return -1;
+  return write(c, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static void usock(void) {
+  int qp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, usv) != 0 || write(usv[0], "x", 1) != 1 ||
+      pipe(qp) != 0 || write(qp[1], "q", 1) != 1) {
+    return reply_err();
+  }
+  char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+  struct iovec iov = {"y", 1};
+  struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                     .msg_controllen = sizeof(cbuf)};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&h);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &qp[0], sizeof(int));
+  if (sendmsg(usv[0], &h, 0) != 1) return reply_err();
+  close(qp[0]);
+  close(qp[1]);
+  ulsn = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (ulsn < 0 || bind(ulsn, (const struct sockaddr*)&kLsnAddr, kLsnLen) != 0 ||
+      listen(ulsn, 4) != 0 || uconnect("c") != 0) {
+    return reply_err();
+  }
+  struct pollfd p[2] = {{usv[1], POLLIN, 0}, {ulsn, POLLIN, 0}};
+  reply(poll(p, 2, 0) == 2 ? "ok" : "err poll");
+}
+
+static void uchk(void) {
+  struct pollfd p[2] = {{usv[1], POLLIN, 0}, {ulsn, POLLIN, 0}};
+  poll(p, 2, 0);
+  char data[64] = "", fdata[16] = "-", acc[64] = "-";
+  size_t n = 0;
+  for (;;) {
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {data + n, sizeof(data) - 1 - n};
+    struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                       .msg_controllen = sizeof(cbuf)};
+    ssize_t k = recvmsg(usv[1], &h, MSG_DONTWAIT);
+    if (k <= 0) break;
+    n += (size_t)k;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&h);
+    if (c != NULL && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof(int));
+      ssize_t f = read(fd, fdata, sizeof(fdata) - 1);
+      fdata[f > 0 ? f : 0] = 0;
+      close(fd);
+    }
+  }
+  data[n] = 0;
+  size_t an = 0;
+  int a;
+  while ((a = accept(ulsn, NULL, NULL)) >= 0) {
+    ssize_t k = read(a, acc + an, sizeof(acc) - 1 - an);
+    if (k > 0) an += (size_t)k;
+    close(a);
+  }
+  if (an > 0) acc[an] = 0;
+  char msg[192];
+  snprintf(msg, sizeof(msg), "in=%d data=%s fd=%s acc=%s lsn=%d", (p[0].revents & POLLIN) != 0,
+           n ? data : "-", fdata, acc, (p[1].revents & POLLIN) != 0);
+  reply(msg);
+}
 
 static int make_pty_and_netlink(void) {
   ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK);
@@ -415,8 +499,12 @@ int main(void) {
     } else if (strcmp(line, "chk") == 0) {
       chk();
     } else if (strcmp(line, "usock") == 0) {
-      if (socketpair(AF_UNIX, SOCK_STREAM, 0, usv) != 0 || write(usv[0], "x", 1) != 1) reply_err();
-      else reply("ok");
+      usock();
+    } else if (strcmp(line, "uchk") == 0) {
+      uchk();
+    } else if (strncmp(line, "uput ", 5) == 0) {
+      size_t k = strlen(line + 5);
+      reply(write(usv[0], line + 5, k) == (ssize_t)k && uconnect(line + 5) == 0 ? "ok" : "err");
     } else if (strcmp(line, "inet") == 0) {
       struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
       inet = socket(AF_INET, SOCK_DGRAM, 0);
