@@ -2,6 +2,7 @@
 // msghdrs are flattened here; Socket::SendMsg/RecvMsg do the rest.
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <vector>
 
@@ -204,8 +205,28 @@ SyscallReturn SysRecvmmsg(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(Socket * s, GetSocket(t, a.Int(0), &hold));
   unsigned n = std::min(a.Uint(2), 1024u);
   int flags = a.Int(3);
-  // TODO: the timeout argument is not honoured.
+  // do_recvmmsg(): a timeout is checked after each message only (a call
+  // blocks in a receive as recvmsg(2) would, then stops once it is past);
+  // an invalid one is EINVAL before anything is received. What is left of
+  // it is written back (__sys_recvmmsg()).
+  timespec end{};
+  const bool timed = !a.Addr(4).IsNull();
+  if (timed) {
+    timespec ts;
+    SV_TRY(t.CopyInObj(a.Addr(4), &ts));
+    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
+    if (ts.tv_sec != 0 || ts.tv_nsec != 0) {
+      clock_gettime(CLOCK_MONOTONIC, &end);
+      end.tv_sec += ts.tv_sec;
+      end.tv_nsec += ts.tv_nsec;
+      if (end.tv_nsec >= 1000000000) {
+        end.tv_sec += 1;
+        end.tv_nsec -= 1000000000;
+      }
+    }
+  }
   unsigned i = 0;
+  timespec left{};
   for (; i < n; ++i) {
     UserAddr mm = a.Addr(1) + i * sizeof(mmsghdr);
     auto r = RecvOne(t, *s, mm, flags & ~MSG_WAITFORONE);
@@ -216,7 +237,19 @@ SyscallReturn SysRecvmmsg(Task& t, const SyscallArgs& a) {
     uint32_t len = static_cast<uint32_t>(*r);
     SV_TRY(t.CopyOut(mm + offsetof(mmsghdr, msg_len), &len, sizeof(len)));
     if (flags & MSG_WAITFORONE) flags |= MSG_DONTWAIT;
+    if (timed) {
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t ns = (end.tv_sec - now.tv_sec) * 1000000000LL + (end.tv_nsec - now.tv_nsec);
+      if (ns <= 0) {
+        left = timespec{};
+        ++i;
+        break;
+      }
+      left = timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    }
   }
+  if (timed && i > 0) SV_TRY(t.CopyOutObj(a.Addr(4), left));
   return i;
 }
 

@@ -321,7 +321,7 @@ constexpr SyscallEntry kTable[] = {
     {296, "pwritev", SysPwritev, Support::kFull, "ipii", ""},
     {297, "rt_tgsigqueueinfo", SysRtTgsigqueueinfo, Support::kFull, "iiip", ""},
     {298, "perf_event_open", SysRefuseEperm, Support::kRefused, "xxxxxx", "ENOSYS... refused"},
-    {299, "recvmmsg", SysRecvmmsg, Support::kPartial, "ipuxp", "timeout ignored"},
+    {299, "recvmmsg", SysRecvmmsg, Support::kFull, "ipuxp", ""},
     {300, "fanotify_init", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {301, "fanotify_mark", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {302, "prlimit64", SysPrlimit64, Support::kFull, "iipp", ""},
