@@ -144,6 +144,8 @@ class UnixSocket : public Socket {
   // Queues `m` (charged to its account) for this socket's reader.
   void EnqueueLocked(Message m);
   void UnchargeLocked(Message& m, Graveyard& g);
+  // sock_error(): the pending error, now cleared (0 if none).
+  int TakeErrorLocked();
   bool RecvqFullLocked() const { return rcvq_.size() > static_cast<size_t>(backlog_); }
   bool WritableLocked() const;
   short PollMaskLocked() const;

@@ -45,6 +45,12 @@ Deadline DeadlineOf(const Socket& s, bool send);
 // signal is ERESTARTSYS, or ERESTARTNOHAND with a deadline (EINTR if a
 // handler runs: sock_intr_errno()); a sandbox pause restarts either.
 Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadline& d);
+// EAGAIN unless `block`; else Wait().
+inline Status WaitIfBlocking(bool block, WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l,
+                             const Deadline& d) {
+  if (!block) return Errno(EAGAIN);
+  return Wait(q, t, l, d);
+}
 
 }  // namespace seedvisor::sentry::unix_internal
 

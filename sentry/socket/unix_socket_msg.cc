@@ -165,10 +165,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
   size_t sent = 0;
   bool files_sent = false;
   while (sent < len) {
-    if (err_) {  // sock_error() in sock_alloc_send_pskb()
-      int e = err_;
-      err_ = 0;
-      SyncLocked();
+    if (int e = TakeErrorLocked()) {  // sock_error() in sock_alloc_send_pskb()
       if (sent) break;
       return Errno(e);
     }
@@ -177,12 +174,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
       return Errno(EPIPE);
     }
     if (acct_->wmem >= sndbuf_) {
-      if (!Blocking(m.flags)) {
-        if (sent) break;
-        return Errno(EAGAIN);
-      }
-      Status s = Wait(wr_wait_, t, l, dl);
-      if (!s.ok()) {
+      if (Status s = WaitIfBlocking(Blocking(m.flags), wr_wait_, t, l, dl); !s.ok()) {
         if (sent) break;
         return s.error();
       }
@@ -222,12 +214,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
   if (m.data.size() + 32 > sndbuf_) return Errno(EMSGSIZE);
   Deadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
-    if (err_) {
-      int e = err_;
-      err_ = 0;
-      SyncLocked();
-      return Errno(e);
-    }
+    if (int e = TakeErrorLocked()) return Errno(e);
     if (shutdown_ & kSendShutdown) return Errno(EPIPE);
     UnixSocket* target;
     if (by_addr) {
@@ -257,10 +244,9 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
       q = &target->peer_wait_;
     }
     if (q != nullptr) {
-      if (!Blocking(m.flags)) return Errno(EAGAIN);
       FileRef hold = target->weak_from_this().lock();  // it may go while we wait
       if (hold == nullptr) return Errno(ECONNREFUSED);
-      Status s = Wait(*q, t, l, dl);
+      Status s = WaitIfBlocking(Blocking(m.flags), *q, t, l, dl);
       g.push_back(std::move(hold));
       SV_TRY(s);
       continue;
@@ -307,20 +293,12 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       if (peek ? pi < rcvq_.size() : !rcvq_.empty()) m = peek ? &rcvq_[pi] : &rcvq_.front();
       if (m == nullptr) {
         if (copied >= target) break;
-        if (err_) {  // POSIX 1003.1g: the error before EOF
-          int e = err_;
-          err_ = 0;
-          SyncLocked();
+        if (int e = TakeErrorLocked()) {  // POSIX 1003.1g: the error before EOF
           if (copied) break;
           return Errno(e);
         }
         if (shutdown_ & kRcvShutdown) break;
-        if (!Blocking(flags)) {
-          if (copied) break;
-          return Errno(EAGAIN);
-        }
-        Status s = Wait(rd_wait_, t, l, dl);
-        if (!s.ok()) {
+        if (Status s = WaitIfBlocking(Blocking(flags), rd_wait_, t, l, dl); !s.ok()) {
           if (copied) break;
           return s.error();
         }
@@ -384,12 +362,7 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
     if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
     Deadline dl = DeadlineOf(*this, /*send=*/false);
     for (;;) {
-      if (err_) {
-        int e = err_;
-        err_ = 0;
-        SyncLocked();
-        return Errno(e);
-      }
+      if (int e = TakeErrorLocked()) return Errno(e);
       if (!rcvq_.empty()) break;
       bool shut = shutdown_ & kRcvShutdown;
       if (!Blocking(flags)) {

@@ -66,12 +66,7 @@ Result<std::string> UnixSocket::GetSockOpt(Task&, int level, int name, size_t op
     case SO_DOMAIN: return as_int(AF_UNIX);
     case SO_PROTOCOL: return as_int(0);
     case SO_ACCEPTCONN: return as_int(state_ == State::kListening);
-    case SO_ERROR: {
-      int e = err_;
-      err_ = 0;
-      SyncLocked();
-      return as_int(e);
-    }
+    case SO_ERROR: return as_int(TakeErrorLocked());
     case SO_PASSCRED: return as_int(passcred_);
     case SO_SNDBUF: return as_int(static_cast<int>(sndbuf_));
     case SO_RCVBUF: return as_int(static_cast<int>(rcvbuf_));
@@ -187,6 +182,15 @@ Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
 }
 
 // ---- Readiness ----
+
+int UnixSocket::TakeErrorLocked() {
+  int e = err_;
+  if (e != 0) {
+    err_ = 0;
+    SyncLocked();
+  }
+  return e;
+}
 
 bool UnixSocket::WritableLocked() const {
   if (state_ == State::kListening) return false;

@@ -15,19 +15,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/socket_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-struct Fd {
-  int fd;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  operator int() const { return fd; }
-};
 
 // A receiving socket `rx` and a sending one `tx` of one kind.
 struct Endpoints {

@@ -23,19 +23,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/socket_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-struct Fd {
-  int fd;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  operator int() const { return fd; }
-};
 
 // Socket paths must fit sun_path (108 bytes); $TEST_TMPDIR is often longer.
 std::string TmpDir() {
@@ -49,17 +41,6 @@ std::pair<sockaddr_un, socklen_t> PathAddr(const std::string& p) {
   a.sun_family = AF_UNIX;
   snprintf(a.sun_path, sizeof(a.sun_path), "%s", p.c_str());
   return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size() + 1)};
-}
-
-std::pair<sockaddr_un, socklen_t> AbstractAddr(const std::string& name) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  memcpy(a.sun_path + 1, name.data(), name.size());
-  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())};
-}
-
-std::string UniqueName(const char* base) {
-  return std::string(base) + "-" + std::to_string(getpid()) + "-" + std::to_string(rand());
 }
 
 TEST(UnixSocketTest, SocketpairTypes) {

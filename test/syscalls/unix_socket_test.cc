@@ -23,23 +23,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/socket_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-struct Fd {
-  int fd;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  operator int() const { return fd; }
-  void Close() {
-    close(fd);
-    fd = -1;
-  }
-};
 
 struct Pair {
   Fd a, b;
@@ -52,17 +40,6 @@ Pair MakePair(int type) {
   p.a.fd = sv[0];
   p.b.fd = sv[1];
   return p;
-}
-
-std::pair<sockaddr_un, socklen_t> AbstractAddr(const std::string& name) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  memcpy(a.sun_path + 1, name.data(), name.size());
-  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())};
-}
-
-std::string UniqueName(const char* base) {
-  return std::string(base) + "-" + std::to_string(getpid()) + "-" + std::to_string(rand());
 }
 
 short PollNow(int fd, short events = POLLIN | POLLOUT | POLLRDHUP) {
