@@ -35,6 +35,9 @@
 //              lsn=1" (in/lsn: POLLIN before reading; "-" where empty)
 //   uput S     queue S on the socketpair and connect a new client that
 //              sends S to the listener                           -> ok
+//   ublock     a child process blocked in recv(2) on a seqpacket socket
+//              (what it receives it answers: "got S")            -> ok
+//   uwake S    send S to that child                    -> (the child) got S
 //   inet       an AF_INET UDP socket bound to 127.0.0.1         -> ok
 //   close      closes what usock and inet made                   -> ok
 //   pwrite S   write S into a guest pipe made at start  -> ok
@@ -176,6 +179,25 @@ static void usock(void) {
   }
   struct pollfd p[2] = {{usv[1], POLLIN, 0}, {ulsn, POLLIN, 0}};
   reply(poll(p, 2, 0) == 2 ? "ok" : "err poll");
+}
+
+static int ubv[2] = {-1, -1};
+
+static void ublock(void) {
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ubv) != 0) return reply_err();
+  pid_t pid = fork();
+  if (pid < 0) return reply_err();
+  if (pid == 0) {
+    for (;;) {
+      char b[64], out[96];
+      ssize_t k = recv(ubv[1], b, sizeof(b) - 1, 0);
+      if (k <= 0) _exit(0);
+      b[k] = 0;
+      snprintf(out, sizeof(out), "got %s", b);
+      reply(out);
+    }
+  }
+  reply("ok");
 }
 
 static void uchk(void) {
@@ -502,6 +524,10 @@ int main(void) {
       usock();
     } else if (strcmp(line, "uchk") == 0) {
       uchk();
+    } else if (strcmp(line, "ublock") == 0) {
+      ublock();
+    } else if (strncmp(line, "uwake ", 6) == 0) {
+      if (send(ubv[0], line + 6, strlen(line + 6), 0) < 0) reply_err();
     } else if (strncmp(line, "uput ", 5) == 0) {
       size_t k = strlen(line + 5);
       reply(write(usv[0], line + 5, k) == (ssize_t)k && uconnect(line + 5) == 0 ? "ok" : "err");

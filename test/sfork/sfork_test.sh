@@ -254,6 +254,7 @@ new_stdin s3 16
 "${S[@]}" create --bundle "$B" s3 <"$T/s3.in" >"$T/s3.out" 2>&1 && "${S[@]}" start s3
 check_eq "seed 3 makes timerfd, signalfd, pidfd, inotify, epoll, pty, netlink" "ok" "$(ask 16 "$T/s3.out" "objs")"
 check_eq "seed 3 makes unix sockets with queued data, files and a connection" "ok" "$(ask 16 "$T/s3.out" "usock")"
+check_eq "seed 3 has a child blocked in recv on a unix socket" "ok" "$(ask 16 "$T/s3.out" "ublock")"
 "${S[@]}" pause s3
 want_usock="in=1 data=xy fd=q acc=c lsn=1"
 want_objs="ep=4 tfd=1 per=armed sfd=10 pid=1 ino=0x100 pty=1/2 nl=16"
@@ -271,6 +272,7 @@ for f in o1 o2; do
   check_eq "fork $f: unix sockets consumed" "in=0 data=- fd=- acc=- lsn=0" "$(ask 17 "$T/$f.out" "uchk")"
   check_eq "fork $f: writes its unix sockets" "ok" "$(ask 17 "$T/$f.out" "uput $f")"
   check_eq "fork $f: sees its own writes" "in=1 data=$f fd=- acc=$f lsn=1" "$(ask 17 "$T/$f.out" "uchk")"
+  check_eq "fork $f: a recv blocked at the pause goes on" "got $f" "$(ask 17 "$T/$f.out" "uwake $f")"
   exec 17>&-
   "${S[@]}" delete --force $f
 done
@@ -278,6 +280,7 @@ done
 check_eq "the seed's objects after two forks consumed theirs" "$want_objs" "$(ask 16 "$T/s3.out" "chk")"
 check_eq "the seed's unix sockets after two forks consumed and wrote theirs" "$want_usock" \
   "$(ask 16 "$T/s3.out" "uchk")"
+check_eq "the seed's recv blocked at the pause goes on" "got seed" "$(ask 16 "$T/s3.out" "uwake seed")"
 "${S[@]}" delete --force s3
 exec 16>&-
 
