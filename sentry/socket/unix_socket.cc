@@ -135,9 +135,32 @@ UnixSocket::UnixSocket(int flags, int type)
   acct_->owner = this;
 }
 
+namespace {
+
+// Releases `g` after the lock. A socket released here that releases more
+// (its queued files, its embryos) adds them to the same loop instead of
+// going deeper: a guest may queue sockets in sockets a million deep.
+void Reap(std::vector<FileRef> g) {
+  thread_local std::vector<FileRef>* pending = nullptr;
+  if (pending != nullptr) {
+    for (FileRef& f : g) pending->push_back(std::move(f));
+    return;
+  }
+  std::vector<FileRef> work = std::move(g);
+  pending = &work;
+  while (!work.empty()) {
+    FileRef f = std::move(work.back());
+    work.pop_back();
+    f.reset();
+  }
+  pending = nullptr;
+}
+
+}  // namespace
+
 UnixSocket::~UnixSocket() {
-  Graveyard g;  // released after the lock
-  std::lock_guard l(Mu());
+  Graveyard g;
+  std::unique_lock l(Mu());
   if (!key_.empty()) {
     auto it = Names().find(key_);
     if (it != Names().end() && it->second == this) Names().erase(it);
@@ -170,6 +193,8 @@ UnixSocket::~UnixSocket() {
   rcvq_.clear();
   for (auto& e : acceptq_) g.push_back(std::move(e));
   acceptq_.clear();
+  l.unlock();
+  Reap(std::move(g));
 }
 
 Result<std::shared_ptr<UnixSocket>> UnixSocket::Create(Task& t, int type, int flags) {

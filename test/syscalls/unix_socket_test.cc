@@ -530,5 +530,40 @@ TEST(UnixSocketSemantics, UnboundSenderHasNoAddress) {
   EXPECT_ERRNO(ENOTCONN, getpeername(tx, reinterpret_cast<sockaddr*>(&self), &sl));
 }
 
+// Each pair carries the previous one in flight: releasing the last frees
+// them all, one inside the other (the sentry must not recurse that deep).
+TEST(UnixSocketSemantics, ReleasingAChainOfQueuedSocketsEnds) {
+  constexpr int kDepth = 20000;
+  int prev[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, prev), 0);
+  for (int i = 0; i < kDepth; ++i) {
+    int cur[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, cur), 0);
+    char cbuf[CMSG_SPACE(2 * sizeof(int))] = {};
+    iovec iov{const_cast<char*>("c"), 1};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = cbuf;
+    h.msg_controllen = sizeof(cbuf);
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    memcpy(CMSG_DATA(c), prev, 2 * sizeof(int));
+    ASSERT_EQ(sendmsg(cur[0], &h, 0), 1) << i << ": " << strerror(errno);
+    close(prev[0]);
+    close(prev[1]);
+    prev[0] = cur[0];
+    prev[1] = cur[1];
+  }
+  close(prev[0]);
+  close(prev[1]);
+  Pair p = MakePair(SOCK_STREAM);  // still alive
+  ASSERT_EQ(send(p.a, "k", 1, 0), 1);
+  char k;
+  EXPECT_EQ(recv(p.b, &k, 1, 0), 1);
+}
+
 }  // namespace
 }  // namespace syscall_test
