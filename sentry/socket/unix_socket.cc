@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/kernel.h"
@@ -23,6 +24,11 @@ namespace unix_internal {
 std::mutex& Mu() {
   static auto* mu = new std::mutex;
   return *mu;
+}
+
+size_t& InFlight() {
+  static size_t n = 0;
+  return n;
 }
 
 const NetLimits& Limits() {
@@ -76,6 +82,13 @@ std::map<std::string, UnixSocket*>& Names() {
 }
 
 std::atomic<uint64_t> g_next_ino{0x20000};
+
+// Every unix socket with a state that may hold others (for CollectLocked);
+// guarded by Mu().
+std::set<UnixSocket*>& Registry() {
+  static auto* all = new std::set<UnixSocket*>;
+  return *all;
+}
 
 Result<std::string> PathKey(Task& t, const std::string& path) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
@@ -140,8 +153,9 @@ namespace {
 // Releases `g` after the lock. A socket released here that releases more
 // (its queued files, its embryos) adds them to the same loop instead of
 // going deeper: a guest may queue sockets in sockets a million deep.
+thread_local std::vector<FileRef>* pending = nullptr;
+
 void Reap(std::vector<FileRef> g) {
-  thread_local std::vector<FileRef>* pending = nullptr;
   if (pending != nullptr) {
     for (FileRef& f : g) pending->push_back(std::move(f));
     return;
@@ -191,8 +205,13 @@ UnixSocket::~UnixSocket() {
   wr_wait_.NotifyAll();
   for (Message& m : rcvq_) UnchargeLocked(m, g);
   rcvq_.clear();
+  InFlight() -= acceptq_.size();
   for (auto& e : acceptq_) g.push_back(std::move(e));
   acceptq_.clear();
+  if (registered_) Registry().erase(this);
+  // Sockets still in flight may now form a cycle nothing else holds. (Not
+  // again for each socket that a collection releases: one pass found them.)
+  if (InFlight() > 0 && pending == nullptr) CollectLocked(g);
   l.unlock();
   Reap(std::move(g));
 }
@@ -204,6 +223,9 @@ Result<std::shared_ptr<UnixSocket>> UnixSocket::Create(Task& t, int type, int fl
   }
   auto s = std::make_shared<UnixSocket>(O_RDWR | (flags & O_NONBLOCK), type);
   s->owner_ = CredOf(t);
+  std::lock_guard l(Mu());
+  s->registered_ = true;
+  Registry().insert(s.get());
   return s;
 }
 
@@ -369,7 +391,10 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     peer_addr_ = target->local_;
     peer_cred_ = target->own_cred_;
     own_cred_ = CredOf(t);
+    embryo->registered_ = true;
+    Registry().insert(embryo.get());
     target->acceptq_.push_back(std::move(embryo));
+    ++InFlight();
     target->rd_wait_.NotifyAll();
     target->SyncLocked(/*in_edge=*/true);
     SyncLocked();
@@ -389,6 +414,7 @@ Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   }
   std::shared_ptr<UnixSocket> s = std::move(acceptq_.front());
   acceptq_.pop_front();
+  --InFlight();
   s->embryo_ = false;
   s->SetStatusFlags(O_RDWR | (flags & O_NONBLOCK));
   s->passcred_ = passcred_;  // unix_sock_inherit_flags()
@@ -417,6 +443,50 @@ Status UnixSocket::Shutdown(Task&, int how) {
     peer_->SyncLocked();
   }
   return {};
+}
+
+// ---- Cycles ----
+
+void UnixSocket::CollectLocked(Graveyard& g) {
+  // The references queues hold, and each socket's queued sockets.
+  std::map<UnixSocket*, long> queued;
+  std::map<UnixSocket*, std::vector<UnixSocket*>> holds;
+  for (UnixSocket* s : Registry()) {
+    for (const Message& m : s->rcvq_) {
+      for (const FileRef& f : m.files) {
+        if (auto* u = dynamic_cast<UnixSocket*>(f.get())) {
+          ++queued[u];
+          holds[s].push_back(u);
+        }
+      }
+    }
+    for (const auto& e : s->acceptq_) {
+      ++queued[e.get()];
+      holds[s].push_back(e.get());
+    }
+  }
+  // Held from outside the queues: roots. Then what they hold, and so on.
+  std::set<UnixSocket*> live;
+  std::vector<UnixSocket*> todo;
+  for (UnixSocket* s : Registry()) {
+    long refs = s->weak_from_this().use_count();
+    if (refs > 0 && refs > queued[s] && live.insert(s).second) todo.push_back(s);
+  }
+  while (!todo.empty()) {
+    UnixSocket* s = todo.back();
+    todo.pop_back();
+    for (UnixSocket* u : holds[s]) {
+      if (live.insert(u).second) todo.push_back(u);
+    }
+  }
+  for (UnixSocket* s : Registry()) {
+    if (live.count(s) || s->weak_from_this().use_count() == 0 || !queued.count(s)) continue;
+    for (Message& m : s->rcvq_) s->UnchargeLocked(m, g);
+    s->rcvq_.clear();
+    InFlight() -= s->acceptq_.size();
+    for (auto& e : s->acceptq_) g.push_back(std::move(e));
+    s->acceptq_.clear();
+  }
 }
 
 // ---- Sandbox fork ----

@@ -27,7 +27,10 @@
 // sockets' WaitQueues (vfs/waiter.h): a signal ends them (EINTR, or a
 // restart by SA_RESTART unless SO_RCVTIMEO/SO_SNDTIMEO is set, as
 // sock_intr_errno()), a sandbox pause parks them and they restart. Files
-// are never released under the lock (a queued file may be a socket).
+// are never released under the lock (a queued file may be a socket), and
+// sockets released by a release go in one loop, not recursively. Sockets
+// queued in sockets that nothing else holds (a cycle) are collected when a
+// unix socket is released, as unix_gc() does (CollectLocked).
 //
 // Host objects: none, except a readiness mirror (socket_mirror.h) made on
 // the first PollFd(). A sandbox fork copies everything with the sentry's
@@ -116,6 +119,7 @@ class UnixSocket : public Socket {
     std::string from;  // datagrams: the sender's address, if bound
     std::shared_ptr<SendAccount> acct;
     size_t charge = 0;
+    size_t sockets = 0;  // how many of `files` are unix sockets (for Collect)
     size_t left() const { return data.size() - off; }
   };
   // Control messages of one send, parsed before the lock.
@@ -144,6 +148,15 @@ class UnixSocket : public Socket {
   // Queues `m` (charged to its account) for this socket's reader.
   void EnqueueLocked(Message m);
   void UnchargeLocked(Message& m, Graveyard& g);
+  // Moves `m`'s files out (the in-flight count follows).
+  static std::vector<FileRef> TakeFilesLocked(Message& m);
+  // unix_gc(): sockets that only queues of unreachable sockets hold (a
+  // socket sent over itself, two sent over each other, a listener queued on
+  // its own embryo) lose their queues, so the cycles end. Reachable means
+  // held by anything else (an fd table, a mapping, a call in progress) or
+  // queued in a reachable socket. Runs at a release while sockets are in
+  // flight.
+  static void CollectLocked(Graveyard& g);
   // sock_error(): the pending error, now cleared (0 if none).
   int TakeErrorLocked();
   bool RecvqFullLocked() const { return rcvq_.size() > static_cast<size_t>(backlog_); }
@@ -157,6 +170,7 @@ class UnixSocket : public Socket {
 
   const int type_;
   const uint64_t ino_;
+  bool registered_ = false;  // in the table CollectLocked walks
   ucred owner_{};  // the creator (stat's uid and gid)
   State state_ = State::kUnconnected;
   // Stream/seqpacket: the other end (null once it is released). Datagram:

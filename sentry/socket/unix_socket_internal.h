@@ -15,6 +15,8 @@ namespace seedvisor::sentry::unix_internal {
 
 // The lock of every unix socket's state.
 std::mutex& Mu();
+// Unix sockets queued in unix sockets (as files or embryos); guarded by Mu().
+size_t& InFlight();
 
 inline ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
 

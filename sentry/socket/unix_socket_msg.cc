@@ -124,6 +124,8 @@ std::string UnixSocket::BuildControl(Task& t, bool want_cred, const ucred& cred,
 // ---- Queues ----
 
 void UnixSocket::EnqueueLocked(Message m) {
+  for (const FileRef& f : m.files) m.sockets += dynamic_cast<UnixSocket*>(f.get()) != nullptr;
+  InFlight() += m.sockets;
   m.charge = Truesize(m.data.size());
   m.acct->wmem += m.charge;
   rcvq_.push_back(std::move(m));
@@ -131,9 +133,16 @@ void UnixSocket::EnqueueLocked(Message m) {
   SyncLocked(/*in_edge=*/true);
 }
 
-void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
-  for (FileRef& f : m.files) g.push_back(std::move(f));
+std::vector<FileRef> UnixSocket::TakeFilesLocked(Message& m) {
+  InFlight() -= m.sockets;
+  m.sockets = 0;
+  std::vector<FileRef> files = std::move(m.files);
   m.files.clear();
+  return files;
+}
+
+void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
+  for (FileRef& f : TakeFilesLocked(m)) g.push_back(std::move(f));
   if (m.acct == nullptr) return;
   m.acct->wmem -= m.charge;
   if (UnixSocket* o = m.acct->owner; o != nullptr) {
@@ -317,8 +326,7 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       copied += chunk;
       if (!peek) {
         m->off += chunk;
-        if (!m->files.empty()) files = std::move(m->files);
-        m->files.clear();
+        if (!m->files.empty()) files = TakeFilesLocked(*m);
         if (m->left() > 0) break;  // the caller's buffer is full
         UnchargeLocked(*m, g);
         rcvq_.pop_front();
@@ -386,8 +394,7 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
     if (flags & MSG_PEEK) {
       files = m.files;
     } else {
-      files = std::move(m.files);
-      m.files.clear();
+      files = TakeFilesLocked(m);
       UnchargeLocked(m, g);
       rcvq_.pop_front();
       peer_wait_.NotifyAll();
