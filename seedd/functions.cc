@@ -34,12 +34,12 @@ absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string&
     }
   }
   if (!j.contains("runtime") || !j["runtime"].is_string()) {
-    return absl::InvalidArgumentError("runtime: missing (a string: \"python\")");
+    return absl::InvalidArgumentError("runtime: missing (a string: \"python\" or \"node\")");
   }
   f.runtime = j["runtime"].get<std::string>();
-  if (f.runtime != "python") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("runtime: \"", f.runtime, "\" is not supported (supported: \"python\")"));
+  if (f.runtime != "python" && f.runtime != "node") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "runtime: \"", f.runtime, "\" is not supported (supported: \"python\", \"node\")"));
   }
   if (!j.contains("handler") || !j["handler"].is_string()) {
     return absl::InvalidArgumentError("handler: missing (a string \"module.function\")");
@@ -61,10 +61,16 @@ absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string&
     f.files[path] = src.get<std::string>();
   }
   std::string module = f.handler.substr(0, dot);
-  std::string want = absl::StrReplaceAll(module, {{".", "/"}});
-  if (!f.files.contains(want + ".py") && !f.files.contains(want + "/__init__.py")) {
+  if (f.runtime == "python") {
+    std::string want = absl::StrReplaceAll(module, {{".", "/"}});
+    if (!f.files.contains(want + ".py") && !f.files.contains(want + "/__init__.py")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("files: no ", want, ".py for handler \"", f.handler, "\""));
+    }
+  } else if (!f.files.contains(module + ".js") && !f.files.contains(module + "/index.js")) {
+    // node: "lib/app.handler" is require('./lib/app').handler
     return absl::InvalidArgumentError(
-        absl::StrCat("files: no ", want, ".py for handler \"", f.handler, "\""));
+        absl::StrCat("files: no ", module, ".js for handler \"", f.handler, "\""));
   }
   if (j.contains("timeout_ms")) {
     if (!j["timeout_ms"].is_number_unsigned() || j["timeout_ms"].get<uint64_t>() == 0 ||

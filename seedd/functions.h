@@ -1,6 +1,7 @@
 // The functions deployed on this node: `PUT /functions/NAME` with
 //   {"runtime": "python", "handler": "main.handler",
 //    "files": {"main.py": "<source>", ...}, "timeout_ms": 2000}
+// or {"runtime": "node", "handler": "main.handler", "files": {"main.js": ...}}
 // ("timeout_ms" optional: the call's deadline instead of seedd's --timeout).
 // Every deploy of a name makes a new version; calls and seeds name the
 // version they serve.
@@ -25,7 +26,7 @@ namespace seedvisor::seedd {
 
 struct Function {
   std::string name;
-  std::string runtime;  // "python"
+  std::string runtime;  // "python" or "node"
   std::string handler;  // "module.function"
   std::map<std::string, std::string> files;  // path -> source
   absl::Duration timeout = absl::ZeroDuration();  // zero: seedd's --timeout

@@ -15,6 +15,17 @@ TEST(ParseDeploy, AcceptsAPythonFunction) {
   EXPECT_EQ(f->timeout, absl::Milliseconds(500));
 }
 
+TEST(ParseDeploy, AcceptsANodeFunction) {
+  absl::StatusOr<Function> f = ParseDeploy(
+      "hello", R"({"runtime": "node", "handler": "lib/app.handler",
+                   "files": {"lib/app.js": "exports.handler = e => e"}})");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->runtime, "node");
+  absl::StatusOr<Function> idx = ParseDeploy(
+      "idx", R"({"runtime": "node", "handler": "pkg.handler", "files": {"pkg/index.js": ""}})");
+  EXPECT_TRUE(idx.ok()) << idx.status();
+}
+
 TEST(ParseDeploy, NamesWhatIsWrong) {
   struct Case {
     const char* name;
@@ -25,7 +36,8 @@ TEST(ParseDeploy, NamesWhatIsWrong) {
       {"f", "{", "not valid JSON"},
       {"f", "[]", "JSON object"},
       {"f", R"({"handler": "main.h", "files": {"main.py": ""}})", "runtime"},
-      {"f", R"({"runtime": "node", "handler": "main.h", "files": {"main.py": ""}})", "not supported"},
+      {"f", R"({"runtime": "ruby", "handler": "main.h", "files": {"main.rb": ""}})", "not supported"},
+      {"f", R"({"runtime": "node", "handler": "main.h", "files": {"main.py": ""}})", "no main.js"},
       {"f", R"({"runtime": "python", "handler": "main", "files": {"main.py": ""}})", "module.function"},
       {"f", R"({"runtime": "python", "handler": "main.h", "files": {}})", "files"},
       {"f", R"({"runtime": "python", "handler": "main.h", "files": {"other.py": ""}})", "no main.py"},

@@ -51,11 +51,24 @@ HttpResponse Gateway::Handle(const HttpRequest& req) {
                                          "GET /seeds)"));
 }
 
+RuntimeSeeds* Gateway::RuntimeFor(const Function& f) const {
+  auto it = runtimes_.find(f.runtime);
+  return it == runtimes_.end() ? nullptr : it->second;
+}
+
 HttpResponse Gateway::Deploy(const std::string& name, const std::string& body) {
   absl::StatusOr<Function> f = ParseDeploy(name, body);
   if (!f.ok()) return ErrorResponse(400, f.status().message());
+  if (RuntimeFor(*f) == nullptr) {
+    return ErrorResponse(400, absl::StrCat("runtime: \"", f->runtime,
+                                           "\" has no seed on this node (seedd could not boot it)"));
+  }
+  std::shared_ptr<const Function> old = functions_.Get(name);
   std::shared_ptr<const Function> stored = functions_.Put(std::move(*f));
-  python_.DropOldL2(stored->name, stored->version);
+  RuntimeFor(*stored)->DropOldL2(stored->name, stored->version);
+  if (old != nullptr && old->runtime != stored->runtime) {
+    RuntimeFor(*old)->DropOldL2(stored->name, stored->version);
+  }
   return Json(201, {{"name", stored->name}, {"version", stored->version}});
 }
 
@@ -66,7 +79,8 @@ HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
   std::string event = absl::StripAsciiWhitespace(body).empty() ? "null" : body;
   if (!nlohmann::json::accept(event)) return ErrorResponse(400, "the event (request body) is not valid JSON");
   absl::Duration timeout = fn->timeout > absl::ZeroDuration() ? fn->timeout : opts_.timeout;
-  CallResult c = python_.Call(*fn, event, timeout);
+  RuntimeSeeds* rt = RuntimeFor(*fn);  // Deploy checked it exists
+  CallResult c = rt->Call(*fn, event, timeout);
   HttpResponse r;
   if (!c.status.ok()) {
     switch (c.status.code()) {
@@ -91,7 +105,7 @@ HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
                      {"traceback", j.value("traceback", "")}});
     }
     if (functions_.CountCall(*fn) >= opts_.promote_after && opts_.promote_after > 0) {
-      python_.PromoteAsync(fn);
+      rt->PromoteAsync(fn);
     }
   }
   r.headers.emplace_back("Server-Timing", ServerTiming(c, absl::Now() - t0));
@@ -102,7 +116,9 @@ HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
 HttpResponse Gateway::ListFunctions() {
   nlohmann::json out = nlohmann::json::array();
   std::map<std::string, std::string> l2_of;
-  for (const auto& [id, fv] : python_.L2Seeds()) l2_of[fv.first] = id;
+  for (const auto& [runtime, rt] : runtimes_) {
+    for (const auto& [id, fv] : rt->L2Seeds()) l2_of[fv.first] = id;
+  }
   for (const auto& f : functions_.All()) {
     nlohmann::json files = nlohmann::json::array();
     for (const auto& [p, src] : f->files) files.push_back(p);

@@ -9,7 +9,8 @@
 //        Server-Timing (fork, run, destroy, total) and X-Seedd-Seed.
 //   GET  /seeds            the seed tree with memory per seed  200 [...]
 //
-//   Gateway g(functions, python, sandboxes, {.timeout = absl::Seconds(30)});
+//   Gateway g(functions, {{"python", &python}, {"node", &node}}, sandboxes,
+//             {.timeout = absl::Seconds(30)});
 //   HttpResponse resp = g.Handle(request);
 #ifndef SEEDVISOR_SEEDD_GATEWAY_H_
 #define SEEDVISOR_SEEDD_GATEWAY_H_
@@ -20,7 +21,10 @@
 #include "fri/sandboxes.h"
 #include "seedd/functions.h"
 #include "seedd/http.h"
-#include "seedd/python_seeds.h"
+#include <map>
+#include <string>
+
+#include "seedd/runtime_seeds.h"
 
 namespace seedvisor::seedd {
 
@@ -31,8 +35,10 @@ struct GatewayOptions {
 
 class Gateway {
  public:
-  Gateway(Functions& functions, PythonSeeds& python, fri::Sandboxes& sandboxes, GatewayOptions o)
-      : functions_(functions), python_(python), sandboxes_(sandboxes), opts_(o) {}
+  // runtimes: the seed trees booted on this node, by runtime name.
+  Gateway(Functions& functions, std::map<std::string, RuntimeSeeds*> runtimes,
+          fri::Sandboxes& sandboxes, GatewayOptions o)
+      : functions_(functions), runtimes_(std::move(runtimes)), sandboxes_(sandboxes), opts_(o) {}
 
   HttpResponse Handle(const HttpRequest& req);
 
@@ -43,7 +49,9 @@ class Gateway {
   HttpResponse ListSeeds();
 
   Functions& functions_;
-  PythonSeeds& python_;
+  RuntimeSeeds* RuntimeFor(const Function& f) const;
+
+  const std::map<std::string, RuntimeSeeds*> runtimes_;
   fri::Sandboxes& sandboxes_;
   const GatewayOptions opts_;
 };

@@ -1,7 +1,10 @@
-// seedd: the FaaS node daemon. Boots the python seed tree, then answers
+// seedd: the FaaS node daemon. Boots the python (and node) seed trees, then answers
 // HTTP invocations on --listen from sandboxes forked for each call, and
 // serves FRI (fri/fri.proto) on <--state-dir>/fri.sock.
 #include <signal.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,7 +22,7 @@
 #include "seedd/functions.h"
 #include "seedd/gateway.h"
 #include "seedd/http_server.h"
-#include "seedd/python_seeds.h"
+#include "seedd/runtime_seeds.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::seedd {
@@ -35,6 +38,9 @@ constexpr char kAbout[] =
     "       \"handler\": \"main.handler\", \"files\": {\"main.py\":\n"
     "       \"def handler(event, context):\\n    return {\\\"hi\\\": event}\\n\"}}'\n"
     "  curl -X POST 127.0.0.1:8080/invoke/hello -d '{\"x\": 1}'\n"
+    "\n"
+    "Runtimes: \"python\" (handler(event, context) in main.py) always; \"node\"\n"
+    "(exports.handler = async (event, context) => ... in main.js) when --node runs.\n"
     "\n"
     "HTTP: PUT /functions/NAME (deploy; optional \"timeout_ms\"), POST /invoke/NAME\n"
     "(body = JSON event; 200 result, 404 unknown function, 400 malformed JSON, 500\n"
@@ -56,6 +62,25 @@ std::string DefaultSeedsc() {
   return "seedsc";
 }
 
+// Whether `bin --version` exits 0 (the node seed is optional).
+bool Runs(const std::string& bin) {
+  if (bin.empty() || access(bin.c_str(), X_OK) != 0) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::string version = "--version";
+  char* argv[] = {const_cast<char*>(bin.c_str()), version.data(), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return false;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "seedd: %s\n", msg.c_str());
   return 1;
@@ -64,11 +89,14 @@ int Fail(const std::string& msg) {
 int Main(int argc, char** argv) {
   runsc::FlagSet fs("seedd");
   std::string listen, state_dir, seedsc = DefaultSeedsc(), python_bin = "/usr/bin/python3";
+  std::string node_bin = "/usr/bin/node";
   std::string timeout_s = "30s", promote_s = "2", platform;
   fs.String("listen", &listen, "HTTP address, IPv4 HOST:PORT (required; e.g. 127.0.0.1:8080)");
   fs.String("state-dir", &state_dir, "directory for seedd's state (required; e.g. /run/seedd)");
   fs.String("seedsc", &seedsc, "the seedsc binary");
   fs.String("python", &python_bin, "the python3 interpreter the python seed runs");
+  fs.String("node", &node_bin,
+            "the node binary the node seed runs (no node seed when it does not run; \"\" = none)");
   fs.String("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
   fs.String("promote-after", &promote_s,
             "calls of a function after which it gets its own level-2 seed (0 = never)");
@@ -120,12 +148,26 @@ int Main(int argc, char** argv) {
   if (*cleaned > 0) std::fprintf(stderr, "seedd: removed %d sandboxes left by an earlier run\n", *cleaned);
 
   Functions functions;
-  PythonSeeds python(sandboxes, {.python = python_bin, .log_path = log_path});
+  RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path));
   if (absl::Status s = python.BootL1(); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("booting the python seed: ", s.message()));
   }
-  Gateway gateway(functions, python, sandboxes, gopts);
+  std::map<std::string, RuntimeSeeds*> runtimes{{"python", &python}};
+  std::unique_ptr<RuntimeSeeds> node;
+  if (!Runs(node_bin)) {
+    std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
+                 node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
+  } else {
+    node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path));
+    if (absl::Status s = node->BootL1(); s.ok()) {
+      runtimes["node"] = node.get();
+    } else {  // python still serves
+      std::fprintf(stderr, "seedd: booting the node seed failed, node functions are refused: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
+  Gateway gateway(functions, runtimes, sandboxes, gopts);
   HttpServer http([&](const HttpRequest& r) { return gateway.Handle(r); });
   if (absl::Status s = http.Listen(listen); !s.ok()) {
     sandboxes.DestroyAll();
@@ -159,6 +201,7 @@ int Main(int argc, char** argv) {
   http.Shutdown();
   http_thread.join();
   python.Stop();
+  if (node != nullptr) node->Stop();
   fri_server.Shutdown();
   fri_thread.join();
   sandboxes.DestroyAll();

@@ -1,4 +1,4 @@
-#include "seedd/python_seeds.h"
+#include "seedd/runtime_seeds.h"
 
 #include <cstdio>
 
@@ -25,49 +25,60 @@ fri::v1::Stdio StdioFor(const Channel& ch, const std::string& log) {
 
 }  // namespace
 
-PythonSeeds::PythonSeeds(fri::Sandboxes& sandboxes, PythonSeedsOptions o)
-    : sb_(sandboxes), opts_(std::move(o)) {}
+RuntimeOptions PythonRuntime(const std::string& python, const std::string& log_path) {
+  return {.runtime = "python",
+          .args = {python, "-c", kPythonEntrySource},
+          .env = {"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"},
+          .log_path = log_path};
+}
 
-PythonSeeds::~PythonSeeds() { Stop(); }
+RuntimeOptions NodeRuntime(const std::string& node, const std::string& log_path) {
+  return {.runtime = "node",
+          .args = {node, "-e", kNodeEntrySource},
+          .env = {"PATH=/usr/bin:/bin", "NODE_ENV=production"},
+          .log_path = log_path};
+}
 
-absl::Status PythonSeeds::BootL1() {
+RuntimeSeeds::RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups)
+    : sb_(sandboxes), opts_(std::move(o)), l1_id_(opts_.runtime + "-l1"), cgroups_(cgroups) {}
+
+RuntimeSeeds::~RuntimeSeeds() { Stop(); }
+
+absl::Status RuntimeSeeds::BootL1() {
   absl::Time t0 = absl::Now();
-  std::fprintf(stderr, "seedd: booting the python level-1 seed (%s, seedsc create)...\n",
-               opts_.python.c_str());
+  std::fprintf(stderr, "seedd: booting the %s level-1 seed (%s, seedsc create)...\n",
+               opts_.runtime.c_str(), opts_.args[0].c_str());
   ASSIGN_OR_RETURN(Channel ch, Channel::Make());
   fri::v1::CreateRequest req;
-  req.set_id(kL1Id);
+  req.set_id(l1_id_);
   fri::v1::HostRoot* hr = req.mutable_host_root();
-  hr->add_args(opts_.python);
-  hr->add_args("-c");
-  hr->add_args(kPythonEntrySource);
-  hr->add_env("PATH=/usr/bin:/bin");
-  hr->add_env("PYTHONDONTWRITEBYTECODE=1");
+  for (const std::string& a : opts_.args) hr->add_args(a);
+  for (const std::string& e : opts_.env) hr->add_env(e);
   *req.mutable_stdio() = StdioFor(ch, opts_.log_path);
-  (*req.mutable_labels())["runtime"] = "python";
+  (*req.mutable_labels())["runtime"] = opts_.runtime;
   (*req.mutable_labels())["level"] = "1";
   ASSIGN_OR_RETURN(fri::v1::CreateResponse created, sb_.Create(req));
   ch.CloseFarEnds();
   absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, absl::Now() + kBootTimeout);
   if (!ready.ok()) {
-    sb_.Destroy(kL1Id).IgnoreError();
-    return absl::UnavailableError(absl::StrCat("python level-1 seed did not report ready: ",
+    sb_.Destroy(l1_id_).IgnoreError();
+    return absl::UnavailableError(absl::StrCat(opts_.runtime, " level-1 seed did not report ready: ",
                                                ready.status().message(), " (see ", opts_.log_path, ")"));
   }
-  std::fprintf(stderr, "seedd: python runtime up after %.0f ms (sandbox pid %d); pausing it\n",
-               absl::ToDoubleMilliseconds(absl::Now() - t0), created.pid());
+  std::fprintf(stderr, "seedd: %s runtime up after %.0f ms (sandbox pid %d); pausing it\n",
+               opts_.runtime.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0), created.pid());
   absl::SleepFor(kSettle);
-  if (absl::Status s = sb_.Pause(kL1Id); !s.ok()) {
-    sb_.Destroy(kL1Id).IgnoreError();
+  if (absl::Status s = sb_.Pause(l1_id_); !s.ok()) {
+    sb_.Destroy(l1_id_).IgnoreError();
     return s;
   }
   l1_channel_ = std::make_unique<Channel>(std::move(ch));
-  std::fprintf(stderr, "seedd: python level-1 seed \"%s\" ready in %.0f ms\n", kL1Id,
-               absl::ToDoubleMilliseconds(absl::Now() - t0));
+  std::fprintf(stderr, "seedd: %s level-1 seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
+               l1_id_.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
   return absl::OkStatus();
 }
 
-std::string PythonSeeds::RequestJson(const Function& fn, bool with_files,
+std::string RuntimeSeeds::RequestJson(const Function& fn, bool with_files,
                                      const std::string& event_json, absl::Duration timeout,
                                      bool load_only) {
   nlohmann::json j{{"function", fn.name}, {"version", fn.version}, {"handler", fn.handler},
@@ -82,7 +93,7 @@ std::string PythonSeeds::RequestJson(const Function& fn, bool with_files,
   return s;
 }
 
-CallResult PythonSeeds::Call(const Function& fn, const std::string& event_json,
+CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
                              absl::Duration timeout) {
   CallResult r;
   absl::Time t0 = absl::Now();
@@ -95,12 +106,14 @@ CallResult PythonSeeds::Call(const Function& fn, const std::string& event_json,
       r.seed = it->second.id;
       from_l2 = true;
     } else {
-      r.seed = kL1Id;
+      r.seed = l1_id_;
     }
   }
   std::string id;
   std::string frame;
   size_t sent = 0;
+  // Taken before the fork, given back once the instance is gone.
+  const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
   std::unique_ptr<Channel> ch;
   absl::StatusOr<fri::v1::ForkResponse> forked = absl::UnknownError("no fork");
   for (;;) {
@@ -115,20 +128,22 @@ CallResult PythonSeeds::Call(const Function& fn, const std::string& event_json,
     sent = WriteNow(ch->req_w, frame);
     fri::v1::ForkRequest fr;
     fr.set_seed_id(r.seed);
-    id = absl::StrCat("python-", fn.name, "-", next_instance_++);
+    id = absl::StrCat(opts_.runtime, "-", fn.name, "-", next_instance_++);
     fr.set_new_id(id);
     *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
     (*fr.mutable_labels())["function"] = fn.name;
+    fr.set_cgroup(cgroup);
     forked = sb_.Fork(fr);
     ch->CloseFarEnds();
     // An L2 seed dropped by a redeploy meanwhile: L1 serves, with the code.
     if (forked.ok() || !from_l2) break;
     from_l2 = false;
-    r.seed = kL1Id;
+    r.seed = l1_id_;
   }
   absl::Time t_fork = absl::Now();
   r.phases.emplace_back("fork", t_fork - t0);
   if (!forked.ok()) {
+    if (cgroups_ != nullptr) cgroups_->Give(cgroup);
     r.status = absl::UnavailableError(
         absl::StrCat("forking seed \"", r.seed, "\": ", forked.status().message()));
     return r;
@@ -146,11 +161,12 @@ CallResult PythonSeeds::Call(const Function& fn, const std::string& event_json,
   absl::Time t_run = absl::Now();
   r.phases.emplace_back("run", t_run - t_fork);
   sb_.Destroy(id).IgnoreError();
+  if (cgroups_ != nullptr) cgroups_->Give(cgroup);
   r.phases.emplace_back("destroy", absl::Now() - t_run);
   return r;
 }
 
-void PythonSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
+void RuntimeSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
   absl::MutexLock l(&mu_);
   if (stopping_) return;
   if (auto it = l2_.find(fn->name); it != l2_.end() && it->second.version == fn->version) return;
@@ -159,9 +175,9 @@ void PythonSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
   threads_.emplace_back([this, fn] { Promote(fn); });
 }
 
-void PythonSeeds::Promote(std::shared_ptr<const Function> fn) {
+void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
   absl::Time t0 = absl::Now();
-  std::string id = absl::StrCat("python-l2-", fn->name, "-v", fn->version);
+  std::string id = absl::StrCat(opts_.runtime, "-l2-", fn->name, "-v", fn->version);
   auto fail = [&](const absl::Status& s) {
     std::fprintf(stderr, "seedd: promoting %s to a level-2 seed failed: %s\n", fn->name.c_str(),
                  std::string(s.message()).c_str());
@@ -172,10 +188,10 @@ void PythonSeeds::Promote(std::shared_ptr<const Function> fn) {
   std::string frame = Frame(RequestJson(*fn, true, "", absl::ZeroDuration(), true));
   size_t sent = WriteNow(ch->req_w, frame);
   fri::v1::ForkRequest fr;
-  fr.set_seed_id(kL1Id);
+  fr.set_seed_id(l1_id_);
   fr.set_new_id(id);
   *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
-  (*fr.mutable_labels())["runtime"] = "python";
+  (*fr.mutable_labels())["runtime"] = opts_.runtime;
   (*fr.mutable_labels())["level"] = "2";
   (*fr.mutable_labels())["function"] = fn->name;
   absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
@@ -216,7 +232,7 @@ void PythonSeeds::Promote(std::shared_ptr<const Function> fn) {
   }
 }
 
-void PythonSeeds::DropOldL2(const std::string& name, uint64_t version) {
+void RuntimeSeeds::DropOldL2(const std::string& name, uint64_t version) {
   std::string id;
   {
     absl::MutexLock l(&mu_);
@@ -229,14 +245,14 @@ void PythonSeeds::DropOldL2(const std::string& name, uint64_t version) {
   sb_.Destroy(id).IgnoreError();
 }
 
-std::map<std::string, std::pair<std::string, uint64_t>> PythonSeeds::L2Seeds() {
+std::map<std::string, std::pair<std::string, uint64_t>> RuntimeSeeds::L2Seeds() {
   absl::MutexLock l(&mu_);
   std::map<std::string, std::pair<std::string, uint64_t>> out;
   for (const auto& [name, s] : l2_) out[s.id] = {name, s.version};
   return out;
 }
 
-void PythonSeeds::Stop() {
+void RuntimeSeeds::Stop() {
   std::vector<std::thread> threads;
   {
     absl::MutexLock l(&mu_);

@@ -1,9 +1,11 @@
-// The python branch of the seed tree and the invoke path that forks from it.
+// One language runtime's branch of the seed tree (python, node) and the
+// invoke path that forks from it.
 //
-//   L1 "python-l1": python3 running runtimes/python's entry program, json,
-//      re, decimal and asyncio imported, paused while blocked reading its
-//      channel. Booted once at start (FRI Create + Pause).
-//   L2 "python-l2-NAME-vN": L1 forked, function NAME's code imported, then
+//   L1 "RUNTIME-l1": the interpreter running the runtime's entry program
+//      (runtimes/python, runtimes/node), its common modules loaded, paused
+//      while blocked reading its channel. Booted once at start (FRI Create +
+//      Pause).
+//   L2 "RUNTIME-l2-NAME-vN": L1 forked, function NAME's code loaded, then
 //      paused again (Promote; seedd promotes a function after its
 //      --promote-after'th call, off the request path).
 //
@@ -11,11 +13,11 @@
 // else L1 with the code in the request), with the request already in its
 // stdin pipe, reads the reply frame, and destroys the instance at once.
 //
-//   PythonSeeds py(sandboxes, {.log_path = ...});
+//   RuntimeSeeds py(sandboxes, PythonRuntime("/usr/bin/python3", log_path));
 //   RETURN_IF_ERROR(py.BootL1());
 //   CallResult r = py.Call(fn, "{\"x\": 1}", absl::Seconds(30));
-#ifndef SEEDVISOR_SEEDD_PYTHON_SEEDS_H_
-#define SEEDVISOR_SEEDD_PYTHON_SEEDS_H_
+#ifndef SEEDVISOR_SEEDD_RUNTIME_SEEDS_H_
+#define SEEDVISOR_SEEDD_RUNTIME_SEEDS_H_
 
 #include <atomic>
 #include <map>
@@ -35,9 +37,24 @@
 
 namespace seedvisor::seedd {
 
-struct PythonSeedsOptions {
-  std::string python = "/usr/bin/python3";
+struct RuntimeOptions {
+  std::string runtime;            // "python": names seeds and instances
+  std::vector<std::string> args;  // the L1's command line (interpreter, its entry program)
+  std::vector<std::string> env;
   std::string log_path;  // the sandboxes' stderr (must exist)
+};
+
+// python3 -c runtimes/python/seedvisor_entry.py; node -e runtimes/node/seedvisor_entry.js.
+RuntimeOptions PythonRuntime(const std::string& python, const std::string& log_path);
+RuntimeOptions NodeRuntime(const std::string& node, const std::string& log_path);
+
+// Hands each instance a cgroup to run in ("" = the seed's) and takes it back
+// when the instance is gone (seedd/cgroup_pool.h).
+class InstanceCgroups {
+ public:
+  virtual ~InstanceCgroups() = default;
+  virtual std::string Take() = 0;
+  virtual void Give(const std::string& cgroup) = 0;
 };
 
 struct CallResult {
@@ -48,10 +65,11 @@ struct CallResult {
   std::vector<std::pair<std::string, absl::Duration>> phases;  // fork, run, destroy
 };
 
-class PythonSeeds {
+class RuntimeSeeds {
  public:
-  PythonSeeds(fri::Sandboxes& sandboxes, PythonSeedsOptions o);
-  ~PythonSeeds();  // Stop()
+  // cgroups may be null (instances run in their seed's cgroup).
+  RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups = nullptr);
+  ~RuntimeSeeds();  // Stop()
 
   // Boots and pauses the L1 seed; progress on stderr.
   absl::Status BootL1();
@@ -62,11 +80,10 @@ class PythonSeeds {
   void DropOldL2(const std::string& name, uint64_t version);
   // seed id -> (function, version) of every L2 seed, plus the L1's id.
   std::map<std::string, std::pair<std::string, uint64_t>> L2Seeds();
-  std::string l1_id() const { return kL1Id; }
+  const std::string& l1_id() const { return l1_id_; }
+  const std::string& runtime() const { return opts_.runtime; }
   // Waits for promotions in flight; no new ones start.
   void Stop();
-
-  static constexpr char kL1Id[] = "python-l1";
 
  private:
   struct Seed {
@@ -79,7 +96,9 @@ class PythonSeeds {
                           absl::Duration timeout, bool load_only);
 
   fri::Sandboxes& sb_;
-  const PythonSeedsOptions opts_;
+  const RuntimeOptions opts_;
+  const std::string l1_id_;
+  InstanceCgroups* const cgroups_;
   std::atomic<uint64_t> next_instance_{1};
   std::unique_ptr<Channel> l1_channel_;
   absl::Mutex mu_;
@@ -89,9 +108,10 @@ class PythonSeeds {
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
-// The runtime's source (runtimes/python/seedvisor_entry.py, embedded).
+// The runtimes' entry programs (runtimes/*/seedvisor_entry.*, embedded).
 extern const char kPythonEntrySource[];
+extern const char kNodeEntrySource[];
 
 }  // namespace seedvisor::seedd
 
-#endif  // SEEDVISOR_SEEDD_PYTHON_SEEDS_H_
+#endif  // SEEDVISOR_SEEDD_RUNTIME_SEEDS_H_
