@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <fstream>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/kernel.h"
@@ -83,12 +82,6 @@ std::map<std::string, UnixSocket*>& Names() {
 
 std::atomic<uint64_t> g_next_ino{0x20000};
 
-// Every unix socket with a state that may hold others (for CollectLocked);
-// guarded by Mu().
-std::set<UnixSocket*>& Registry() {
-  static auto* all = new std::set<UnixSocket*>;
-  return *all;
-}
 
 Result<std::string> PathKey(Task& t, const std::string& path) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
@@ -148,30 +141,6 @@ UnixSocket::UnixSocket(int flags, int type)
   acct_->owner = this;
 }
 
-namespace {
-
-// Releases `g` after the lock. A socket released here that releases more
-// (its queued files, its embryos) adds them to the same loop instead of
-// going deeper: a guest may queue sockets in sockets a million deep.
-thread_local std::vector<FileRef>* pending = nullptr;
-
-void Reap(std::vector<FileRef> g) {
-  if (pending != nullptr) {
-    for (FileRef& f : g) pending->push_back(std::move(f));
-    return;
-  }
-  std::vector<FileRef> work = std::move(g);
-  pending = &work;
-  while (!work.empty()) {
-    FileRef f = std::move(work.back());
-    work.pop_back();
-    f.reset();
-  }
-  pending = nullptr;
-}
-
-}  // namespace
-
 UnixSocket::~UnixSocket() {
   Graveyard g;
   std::unique_lock l(Mu());
@@ -211,7 +180,7 @@ UnixSocket::~UnixSocket() {
   if (registered_) Registry().erase(this);
   // Sockets still in flight may now form a cycle nothing else holds. (Not
   // again for each socket that a collection releases: one pass found them.)
-  if (InFlight() > 0 && pending == nullptr) CollectLocked(g);
+  if (InFlight() > 0 && !Reaping()) CollectLocked(g);
   l.unlock();
   Reap(std::move(g));
 }
@@ -443,50 +412,6 @@ Status UnixSocket::Shutdown(Task&, int how) {
     peer_->SyncLocked();
   }
   return {};
-}
-
-// ---- Cycles ----
-
-void UnixSocket::CollectLocked(Graveyard& g) {
-  // The references queues hold, and each socket's queued sockets.
-  std::map<UnixSocket*, long> queued;
-  std::map<UnixSocket*, std::vector<UnixSocket*>> holds;
-  for (UnixSocket* s : Registry()) {
-    for (const Message& m : s->rcvq_) {
-      for (const FileRef& f : m.files) {
-        if (auto* u = dynamic_cast<UnixSocket*>(f.get())) {
-          ++queued[u];
-          holds[s].push_back(u);
-        }
-      }
-    }
-    for (const auto& e : s->acceptq_) {
-      ++queued[e.get()];
-      holds[s].push_back(e.get());
-    }
-  }
-  // Held from outside the queues: roots. Then what they hold, and so on.
-  std::set<UnixSocket*> live;
-  std::vector<UnixSocket*> todo;
-  for (UnixSocket* s : Registry()) {
-    long refs = s->weak_from_this().use_count();
-    if (refs > 0 && refs > queued[s] && live.insert(s).second) todo.push_back(s);
-  }
-  while (!todo.empty()) {
-    UnixSocket* s = todo.back();
-    todo.pop_back();
-    for (UnixSocket* u : holds[s]) {
-      if (live.insert(u).second) todo.push_back(u);
-    }
-  }
-  for (UnixSocket* s : Registry()) {
-    if (live.count(s) || s->weak_from_this().use_count() == 0 || !queued.count(s)) continue;
-    for (Message& m : s->rcvq_) s->UnchargeLocked(m, g);
-    s->rcvq_.clear();
-    InFlight() -= s->acceptq_.size();
-    for (auto& e : s->acceptq_) g.push_back(std::move(e));
-    s->acceptq_.clear();
-  }
 }
 
 // ---- Sandbox fork ----

@@ -6,9 +6,12 @@
 #include <time.h>
 
 #include <mutex>
+#include <set>
+#include <vector>
 
 #include "sentry/kernel/task.h"
 #include "sentry/socket/socket.h"
+#include "sentry/socket/unix_socket.h"
 #include "sentry/vfs/waiter.h"
 
 namespace seedvisor::sentry::unix_internal {
@@ -17,6 +20,14 @@ namespace seedvisor::sentry::unix_internal {
 std::mutex& Mu();
 // Unix sockets queued in unix sockets (as files or embryos); guarded by Mu().
 size_t& InFlight();
+// Every unix socket (for UnixSocket::CollectLocked); guarded by Mu().
+std::set<UnixSocket*>& Registry();
+// Releases `g` (after the lock). A socket released here that releases more
+// adds them to the same loop instead of going deeper: a guest may queue
+// sockets in sockets a million deep.
+void Reap(std::vector<FileRef> g);
+// True inside Reap's loop on this thread.
+bool Reaping();
 
 inline ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
 
