@@ -32,3 +32,33 @@ ratio() {  # a / b with DIGITS decimals (default 1), or n/a
   awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN {
     if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.*fx\n", d, a / b }'
 }
+
+# print_table: the medians of every metric in `metrics` for every runtime in
+# `names` (names[0] is native), each sandbox's ratio to native, then the
+# spread of the rounds (a wide one means a noisy machine).
+print_table() {
+  header=("metric")
+  for name in "${names[@]}"; do header+=("$name"); done
+  for name in "${names[@]:1}"; do header+=("$name/nat"); done
+  printf '%-13s' "${header[0]}"; printf ' %13s' "${header[@]:1}"; echo
+  for m in "${metrics[@]}"; do
+    declare -A med=()
+    for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
+    row=()
+    for name in "${names[@]}"; do row+=("${med[$name]}"); done
+    for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}" 2)"); done
+    printf '%-13s' "$m"; printf ' %13s' "${row[@]}"; echo
+    unset med
+  done
+  # The spread of the rounds: a wide one means a noisy machine (other load).
+  echo
+  printf '%-13s' "min..max"; printf ' %19s' "${names[@]}"; echo
+  for m in "${metrics[@]}"; do
+    row=()
+    for name in "${names[@]}"; do
+      row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
+    done
+    printf '%-13s' "$m"; printf ' %19s' "${row[@]}"; echo
+  done
+}

@@ -132,30 +132,7 @@ echo "pipe_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rou
 [[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
 [[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
 echo "mbps: MB/s (higher is better); rtt: 1-byte round trip, us (lower is better)"
-header=("metric")
-for name in "${names[@]}"; do header+=("$name"); done
-for name in "${names[@]:1}"; do header+=("$name/nat"); done
-printf '%-13s' "${header[0]}"; printf ' %13s' "${header[@]:1}"; echo
-for m in "${metrics[@]}"; do
-  declare -A med=()
-  for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
-  row=()
-  for name in "${names[@]}"; do row+=("${med[$name]}"); done
-  for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}" 2)"); done
-  printf '%-13s' "$m"; printf ' %13s' "${row[@]}"; echo
-  unset med
-done
-# The spread of the rounds: a wide one means a noisy machine (other load).
-echo
-printf '%-13s' "min..max"; printf ' %19s' "${names[@]}"; echo
-for m in "${metrics[@]}"; do
-  row=()
-  for name in "${names[@]}"; do
-    row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
-      awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
-  done
-  printf '%-13s' "$m"; printf ' %19s' "${row[@]}"; echo
-done
+print_table
 if ((fail)); then
   echo "pipe_bench: some runs failed (see above)" >&2
   exit 1

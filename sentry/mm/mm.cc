@@ -14,70 +14,27 @@ constexpr uint64_t kStackGap = 128ull << 20;
 
 }  // namespace
 
-MM::MM(std::shared_ptr<platform::AddressSpace> as) : as_(std::move(as)) {
+MM::MM(std::shared_ptr<platform::AddressSpace> as)
+    : as_(std::move(as)), vmas_(kMinAddr, as_->UserTop().value()) {
   absl::MutexLock l(&mu_);
   mmap_base_ = as_->UserTop().value() - kStackGap;
 }
 
 MM::~MM() = default;
 
-bool MM::RangeFree(uint64_t start, uint64_t end) const {
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->second.end > start) return false;
-  }
-  return it == vmas_.end() || it->first >= end;
-}
-
 Result<UserAddr> MM::FindFree(uint64_t length, uint64_t hint) const {
   const uint64_t top = as_->UserTop().value();
   if (hint != 0) {
     hint = PageRoundDown(hint);
     if (hint >= kMinAddr && hint + length <= top && hint + length > hint &&
-        RangeFree(hint, hint + length)) {
+        vmas_.RangeFree(hint, hint + length)) {
       return UserAddr(hint);
     }
   }
   // Top-down from mmap_base_, as Linux's default layout does.
-  uint64_t end = mmap_base_;
-  auto it = vmas_.lower_bound(end);
-  for (;;) {
-    // Find the highest gap below `end`.
-    if (it == vmas_.begin()) {
-      if (end >= length && end - length >= kMinAddr) return UserAddr(end - length);
-      return Errno(ENOMEM);
-    }
-    auto prev = std::prev(it);
-    uint64_t gap_start = std::min(prev->second.end, end);
-    if (end >= gap_start + length && end > gap_start) {
-      if (end - length >= kMinAddr) return UserAddr(end - length);
-      return Errno(ENOMEM);
-    }
-    end = std::min(end, prev->first);
-    it = prev;
-  }
-}
-
-void MM::SplitAt(uint64_t addr) {
-  auto it = vmas_.upper_bound(addr);
-  if (it == vmas_.begin()) return;
-  auto prev = std::prev(it);
-  Vma& v = prev->second;
-  if (v.start < addr && addr < v.end) {
-    Vma tail = v;
-    tail.start = addr;
-    if (tail.file) tail.offset += addr - v.start;
-    v.end = addr;
-    vmas_.emplace(addr, std::move(tail));
-  }
-}
-
-void MM::RemoveRange(uint64_t start, uint64_t end) {
-  SplitAt(start);
-  SplitAt(end);
-  auto it = vmas_.lower_bound(start);
-  while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
+  std::optional<uint64_t> a = vmas_.HighestFree(length, mmap_base_);
+  if (!a) return Errno(ENOMEM);
+  return UserAddr(*a);
 }
 
 Result<UserAddr> MM::Mmap(const MmapRequest& req) {
@@ -98,7 +55,7 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
     addr = req.addr.value();
     if (addr % kPageSize != 0) return Errno(EINVAL);
     if (addr < kMinAddr || addr + length > top || addr + length < addr) return Errno(ENOMEM);
-    if ((req.flags & MAP_FIXED_NOREPLACE) && !RangeFree(addr, addr + length)) {
+    if ((req.flags & MAP_FIXED_NOREPLACE) && !vmas_.RangeFree(addr, addr + length)) {
       return Errno(EEXIST);
     }
   } else {
@@ -108,7 +65,7 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   int pflags = req.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
                             MAP_POPULATE | MAP_GROWSDOWN | MAP_STACK);
   SV_TRY(as_->Map(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
-  RemoveRange(addr, addr + length);
+  vmas_.RemoveRange(addr, addr + length);
   Vma v;
   v.start = addr;
   v.end = addr + length;
@@ -117,7 +74,7 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   v.file = req.file;
   v.offset = req.offset;
   v.name = req.name.empty() && req.file ? req.file->DisplayPath() : req.name;
-  vmas_.emplace(addr, std::move(v));
+  vmas_.Insert(std::move(v));
   return UserAddr(addr);
 }
 
@@ -127,7 +84,7 @@ Status MM::Munmap(UserAddr addr, uint64_t length) {
   if (end < addr.value() || end > as_->UserTop().value()) return Errno(EINVAL);
   absl::MutexLock l(&mu_);
   SV_TRY(as_->Unmap(addr, end - addr.value()));
-  RemoveRange(addr.value(), end);
+  vmas_.RemoveRange(addr.value(), end);
   return {};
 }
 
@@ -158,11 +115,7 @@ Status MM::Mprotect(UserAddr addr, uint64_t length, int prot) {
     }
   }
   SV_TRY(as_->Protect(addr, end - start, prot));
-  SplitAt(start);
-  SplitAt(end);
-  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) {
-    it->second.prot = prot;
-  }
+  vmas_.SetProt(start, end, prot);
   return {};
 }
 
@@ -185,18 +138,17 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
   if (new_len <= old_len && !(flags & MREMAP_FIXED)) {
     if (new_len < old_len) {
       SV_TRY(as_->Unmap(UserAddr(start + new_len), old_len - new_len));
-      RemoveRange(start + new_len, start + old_len);
+      vmas_.RemoveRange(start + new_len, start + old_len);
     }
     return old_addr;
   }
   const uint64_t top = as_->UserTop().value();
   // Grow in place when the pages after the mapping are free.
   if (!(flags & MREMAP_FIXED) && start + old_len == v.end && start + new_len <= top &&
-      RangeFree(start + old_len, start + new_len)) {
+      vmas_.RangeFree(start + old_len, start + new_len)) {
     SV_TRY(as_->Remap(old_addr, old_len, old_addr, new_len));
-    SplitAt(start);
-    it = vmas_.find(start);
-    it->second.end = start + new_len;
+    vmas_.SplitAt(start);
+    vmas_.SetEnd(vmas_.find(start), start + new_len);
     return old_addr;
   }
   if (!(flags & MREMAP_MAYMOVE)) return Errno(ENOMEM);
@@ -211,13 +163,13 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
     dest = a.value();
   }
   SV_TRY(as_->Remap(old_addr, old_len, UserAddr(dest), new_len));
-  RemoveRange(dest, dest + new_len);
-  RemoveRange(start, start + old_len);
+  vmas_.RemoveRange(dest, dest + new_len);
+  vmas_.RemoveRange(start, start + old_len);
   Vma moved = v;
   moved.offset = v.file ? v.offset + (start - v.start) : 0;
   moved.start = dest;
   moved.end = dest + new_len;
-  vmas_.emplace(dest, std::move(moved));
+  vmas_.Insert(std::move(moved));
   return UserAddr(dest);
 }
 
@@ -271,17 +223,14 @@ Status MM::AdviseFork(uint64_t start, uint64_t end, int advice) {
   }
   if (cur < end) hole = true;
   // The mapped parts change, as in Linux; the holes make it ENOMEM.
-  SplitAt(start);
-  SplitAt(end);
-  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) {
-    Vma& v = it->second;
+  vmas_.Modify(start, end, [advice](Vma& v) {
     switch (advice) {
       case MADV_DONTFORK: v.dontfork = true; break;
       case MADV_DOFORK: v.dontfork = false; break;
       case MADV_WIPEONFORK: v.wipeonfork = true; break;
       case MADV_KEEPONFORK: v.wipeonfork = false; break;
     }
-  }
+  });
   if (hole) return Errno(ENOMEM);
   return {};
 }
@@ -317,7 +266,7 @@ UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
   uint64_t old_end = PageRoundUp(brk_);
   uint64_t new_end = PageRoundUp(w);
   if (new_end > old_end) {
-    if (new_end > mmap_base_ || !RangeFree(old_end, new_end)) return UserAddr(brk_);
+    if (new_end > mmap_base_ || !vmas_.RangeFree(old_end, new_end)) return UserAddr(brk_);
     if (!as_->Map(UserAddr(old_end), new_end - old_end, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
              .ok()) {
@@ -327,7 +276,7 @@ UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
     auto it = vmas_.upper_bound(old_end - 1);
     if (old_end > brk_base_ && it != vmas_.begin() && std::prev(it)->second.name == "[heap]" &&
         std::prev(it)->second.end == old_end) {
-      std::prev(it)->second.end = new_end;
+      vmas_.SetEnd(std::prev(it), new_end);
     } else {
       Vma v;
       v.start = old_end;
@@ -335,11 +284,11 @@ UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
       v.prot = PROT_READ | PROT_WRITE;
       v.flags = MAP_PRIVATE | MAP_ANONYMOUS;
       v.name = "[heap]";
-      vmas_.emplace(old_end, std::move(v));
+      vmas_.Insert(std::move(v));
     }
   } else if (new_end < old_end) {
     if (!as_->Unmap(UserAddr(new_end), old_end - new_end).ok()) return UserAddr(brk_);
-    RemoveRange(new_end, old_end);
+    vmas_.RemoveRange(new_end, old_end);
   }
   brk_ = w;
   return UserAddr(brk_);
@@ -432,7 +381,7 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
       continue;
     }
     if (v.wipeonfork) child->fork_wipe_.emplace_back(v.start, v.end);
-    child->vmas_.emplace(start, v);
+    child->vmas_.Insert(v);
   }
   child->brk_base_ = brk_base_;
   child->brk_ = brk_;

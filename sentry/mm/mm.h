@@ -24,25 +24,10 @@
 #include "platform/platform.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
+#include "sentry/mm/vma_map.h"
 #include "sentry/vfs/file.h"
 
 namespace seedvisor::sentry {
-
-struct Vma {
-  uint64_t start = 0;
-  uint64_t end = 0;
-  int prot = 0;
-  int flags = 0;  // MAP_PRIVATE / MAP_SHARED, MAP_ANONYMOUS, MAP_GROWSDOWN
-  FileRef file;   // null for anonymous memory
-  uint64_t offset = 0;
-  std::string name;  // "[heap]", "[stack]", or the file's path
-  // madvise(MADV_DONTFORK / MADV_WIPEONFORK): what a guest fork() does with
-  // this range. Kept here, never passed to the host: a sandbox fork copies
-  // the stub with a host fork, which must copy everything (V8 marks its
-  // whole heap DONTFORK).
-  bool dontfork = false;
-  bool wipeonfork = false;
-};
 
 struct MmapRequest {
   UserAddr addr;  // hint, or exact with MAP_FIXED
@@ -140,10 +125,6 @@ class MM {
 
  private:
   Result<UserAddr> FindFree(uint64_t length, uint64_t hint) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool RangeFree(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes [start, end) from the VMA map, splitting VMAs that straddle it.
-  void RemoveRange(uint64_t start, uint64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SplitAt(uint64_t addr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // madvise's fork advice, kept in the VMAs (see Vma::dontfork).
   Status AdviseFork(uint64_t start, uint64_t end, int advice);
   // How many of the `len` bytes at `addr` a copy may touch (0: EFAULT).
@@ -151,7 +132,7 @@ class MM {
 
   std::shared_ptr<platform::AddressSpace> as_;
   mutable absl::Mutex mu_;
-  std::map<uint64_t, Vma> vmas_ ABSL_GUARDED_BY(mu_);  // keyed by start
+  VmaMap vmas_ ABSL_GUARDED_BY(mu_);
   // Fork: the ranges ApplyForkAdvice unmaps and zero-fills.
   std::vector<std::pair<uint64_t, uint64_t>> fork_unmap_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, uint64_t>> fork_wipe_ ABSL_GUARDED_BY(mu_);

@@ -1,12 +1,14 @@
 #include "sentry/vfs/fd_table.h"
 
+#include <algorithm>
+
 namespace seedvisor::sentry {
 
 Result<int> FdTable::Install(FileRef file, bool cloexec, int min_fd, int limit) {
   absl::MutexLock l(&mu_);
-  int fd = min_fd;
-  for (auto it = fds_.lower_bound(min_fd); it != fds_.end() && it->first == fd; ++it) ++fd;
+  const int fd = min_fd >= limit ? min_fd : used_.LowestClear(std::max(min_fd, 0));
   if (fd >= limit) return Errno(EMFILE);
+  used_.Set(fd);
   fds_[fd] = Entry{std::move(file), cloexec};
   return fd;
 }
@@ -16,6 +18,7 @@ Status FdTable::InstallAt(int fd, FileRef file, bool cloexec, int limit) {
   FileRef old;
   {
     absl::MutexLock l(&mu_);
+    used_.Set(fd);
     auto& e = fds_[fd];
     old = std::move(e.file);
     e = Entry{std::move(file), cloexec};
@@ -51,6 +54,7 @@ Result<FileRef> FdTable::Remove(int fd) {
   if (it == fds_.end()) return Errno(EBADF);
   FileRef f = std::move(it->second.file);
   fds_.erase(it);
+  used_.Clear(fd);
   return f;
 }
 
@@ -60,6 +64,7 @@ void FdTable::CloseOnExec() {
   for (auto it = fds_.begin(); it != fds_.end();) {
     if (it->second.cloexec) {
       dropped.push_back(std::move(it->second.file));
+      used_.Clear(it->first);
       it = fds_.erase(it);
     } else {
       ++it;
@@ -71,6 +76,7 @@ std::shared_ptr<FdTable> FdTable::Fork() const {
   auto t = std::make_shared<FdTable>();
   absl::MutexLock l(&mu_);
   t->fds_ = fds_;
+  t->used_ = used_;
   return t;
 }
 
@@ -83,6 +89,7 @@ void FdTable::Clear() {
   std::map<int, Entry> dropped;
   absl::MutexLock l(&mu_);
   dropped.swap(fds_);
+  used_.ClearAll();
 }
 
 }  // namespace seedvisor::sentry

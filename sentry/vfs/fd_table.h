@@ -2,6 +2,10 @@
 //
 //   SV_ASSIGN_OR_RETURN(int fd, task.fds().Install(file, /*cloexec=*/true));
 //   SV_ASSIGN_OR_RETURN(FileRef f, task.fds().Get(fd));
+//
+// Every operation is O(log n) in the number of open fds: the entries live
+// in an ordered map and a bitmap of the used numbers finds the lowest free
+// one (open(2), dup(2), F_DUPFD) without walking the table.
 #ifndef SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
 #define SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
 
@@ -11,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/base/id_bitmap.h"
 #include "sentry/base/errno.h"
 #include "sentry/vfs/file.h"
 
@@ -43,6 +48,7 @@ class FdTable {
  private:
   mutable absl::Mutex mu_;
   std::map<int, Entry> fds_ ABSL_GUARDED_BY(mu_);
+  IdBitmap used_ ABSL_GUARDED_BY(mu_);  // the keys of fds_
 };
 
 }  // namespace seedvisor::sentry
