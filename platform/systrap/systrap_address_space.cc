@@ -166,18 +166,29 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
 
 int SystrapAddressSpace::AllocSlot() {
   absl::MutexLock l(&mu_);
-  for (int i = 1; i < kSlots; ++i) {
-    if (!used_[i]) {
-      used_[i] = true;
-      return i;
-    }
-  }
-  return -1;
+  const int i = used_.LowestClear(1);
+  if (i >= kSlots) return -1;
+  used_.Set(i);
+  return i;
 }
 
 void SystrapAddressSpace::FreeSlot(int i) {
   absl::MutexLock l(&mu_);
-  used_[i] = false;
+  used_.Clear(i);
+}
+
+void SystrapAddressSpace::ReserveSlot(pid_t tid, int slot) {
+  absl::MutexLock l(&mu_);
+  reserved_[tid] = slot;
+}
+
+int SystrapAddressSpace::TakeSlot(pid_t tid) {
+  absl::MutexLock l(&mu_);
+  auto it = reserved_.find(tid);
+  if (it == reserved_.end()) return -1;
+  const int slot = it->second;
+  reserved_.erase(it);
+  return slot;
 }
 
 void SystrapAddressSpace::Register(pid_t host_tid, SystrapContext* ctx) {

@@ -6,7 +6,6 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <bitset>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "platform/stub/stub_address_space.h"
 #include "platform/stub/injector.h"
 #include "platform/systrap/systrap_layout.h"
+#include "sentry/base/id_bitmap.h"
 
 namespace seedvisor::platform::systrap {
 
@@ -40,9 +40,14 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // The sentry's view of slot `i` of the shared region.
   uint8_t* slot(int i) const { return region_ + static_cast<uint64_t>(i) * kSlotSize; }
   static uint64_t StubSlot(int i) { return kRegionBase + static_cast<uint64_t>(i) * kSlotSize; }
-  // A free thread slot, or -1.
+  // A free thread slot, or -1 (every one is taken: kSlots - 1 threads).
   int AllocSlot();
   void FreeSlot(int i);
+  // A slot NewThread() took for stub thread `tid` before making it, so that
+  // a full region fails clone() rather than the new task. TakeSlot returns
+  // it once (-1 if there is none: allocate one then).
+  void ReserveSlot(pid_t tid, int slot);
+  int TakeSlot(pid_t tid);
 
   // Sandbox fork: unmaps our view of the seed's region (shared with the
   // seed's stub) and closes our fds, killing nothing.
@@ -63,7 +68,8 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   uint8_t* region_ = nullptr;
   absl::Mutex mu_;
   std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);
-  std::bitset<kSlots> used_ ABSL_GUARDED_BY(mu_);
+  IdBitmap used_ ABSL_GUARDED_BY(mu_);  // slot 0 is the setup area
+  std::unordered_map<pid_t, int> reserved_ ABSL_GUARDED_BY(mu_);
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time
 };
 

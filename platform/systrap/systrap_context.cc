@@ -66,7 +66,8 @@ SystrapContext::SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t ti
 
 absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     std::shared_ptr<SystrapAddressSpace> as, pid_t tid) {
-  int slot = as->AllocSlot();
+  int slot = as->TakeSlot(tid);
+  if (slot < 0) slot = as->AllocSlot();
   if (slot < 0) return absl::ResourceExhaustedError("systrap: no free stub thread slot");
   uint8_t* s = as->slot(slot);
   std::memset(s, 0, kCommSize);
@@ -358,13 +359,22 @@ Result<ThreadHandle> SystrapContext::NewThread() {
                           CLONE_SYSVSEM;
   // The new thread shares this thread's stack pointer but never touches the
   // stack: it parks in a futex wait until a sentry thread attaches it.
+  // Its slot is taken first: with every slot in use, clone fails with
+  // EAGAIN as Linux's does at threads-max (copy_process()).
+  const int slot = as_->AllocSlot();
+  if (slot < 0) return Errno(EAGAIN);
   long tid;
   {
     Injector inj(tid_, as_->layout().entry);
     const long args[6] = {kFlags, 0, 0, 0, 0, 0};
     tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
   }
-  if (tid <= 0) return Errno(tid < 0 ? static_cast<int>(-tid) : EAGAIN);
+  if (tid <= 0) {
+    as_->FreeSlot(slot);
+    // The host's refusal (a pids cgroup, threads-max) is the guest's.
+    return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
+  }
+  as_->ReserveSlot(static_cast<pid_t>(tid), slot);
   return ThreadHandle{static_cast<int>(tid)};
 }
 

@@ -36,10 +36,15 @@ inline constexpr uint64_t kStubRestorer = 0x380;
 
 inline constexpr uint64_t kSlotSize = 0x8000;  // SLOT_MASK in stub_amd64.S
 inline constexpr uint64_t kCommSize = 0x1000;
-inline constexpr int kSlots = 512;
+// One slot per thread of an address space, so this bounds the guest's
+// threads per process (clone fails with EAGAIN beyond, as at Linux's
+// threads-max). The region fills the 512 MiB below the stub's text; it is
+// a sparse memfd, so only the slots in use cost memory.
+inline constexpr int kSlots = 16384;
 inline constexpr uint64_t kRegionSize = kSlotSize * kSlots;
 // Below the stub's text; the guest's address space ends here.
 inline constexpr uint64_t kRegionBase = kStubBase - 0x20000000;
+static_assert(kRegionBase + kRegionSize <= kStubBase, "the region overlaps the stub");
 
 // Comm page states (the futex word).
 inline constexpr uint32_t kStateIdle = 0;

@@ -57,10 +57,37 @@ int Kernel::AllocateTid() {
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   if (t->tid() == t->tgid()) tgs_[t->tgid()] = t->shared_tg();
+  t->counted_uid_ = t->creds().ruid;
+  ++tasks_per_uid_[t->counted_uid_];
   tasks_[t->tid()] = std::move(t);
 }
 
+Status Kernel::CheckTaskLimits(const Task& parent) {
+  const Credentials& c = parent.creds();
+  const rlim_t limit = parent.tg().rlimits[RLIMIT_NPROC].rlim_cur;
+  if (limit == RLIM_INFINITY || c.ruid == 0 || c.HasCap(CAP_SYS_RESOURCE) ||
+      c.HasCap(CAP_SYS_ADMIN)) {
+    return {};
+  }
+  auto it = tasks_per_uid_.find(c.ruid);
+  const int64_t n = it == tasks_per_uid_.end() ? 0 : it->second;
+  if (static_cast<uint64_t>(n) >= limit) return Errno(EAGAIN);
+  return {};
+}
+
+void Kernel::RecountTaskUid(Task& t) {
+  absl::MutexLock l(&mu_);
+  if (tasks_.count(t.tid()) == 0 || t.counted_uid_ == t.creds().ruid) return;
+  if (--tasks_per_uid_[t.counted_uid_] <= 0) tasks_per_uid_.erase(t.counted_uid_);
+  t.counted_uid_ = t.creds().ruid;
+  ++tasks_per_uid_[t.counted_uid_];
+}
+
 void Kernel::UnregisterTask(int tid) {
+  if (auto t = tasks_.find(tid); t != tasks_.end()) {
+    const uid_t uid = t->second->counted_uid_;
+    if (--tasks_per_uid_[uid] <= 0) tasks_per_uid_.erase(uid);
+  }
   tasks_.erase(tid);
   // A thread group's id stays taken until it is reaped.
   for (auto it = tgs_.begin(); it != tgs_.end();) {

@@ -175,6 +175,13 @@ class Kernel {
   void RegisterTask(std::shared_ptr<Task> t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnregisterTask(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `parent` may make one more task (copy_process()): EAGAIN past
+  // its RLIMIT_NPROC (tasks of its real uid; real uid 0, CAP_SYS_RESOURCE
+  // and CAP_SYS_ADMIN are exempt).
+  Status CheckTaskLimits(const Task& parent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a change of `t`'s real uid (setuid(2) family): its task now
+  // counts against the new uid's RLIMIT_NPROC.
+  void RecountTaskUid(Task& t);
   std::shared_ptr<ThreadGroup> ThreadGroupByTgid(int tgid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task, in tid order (for /proc and kill(-1)).
   std::vector<std::shared_ptr<Task>> Tasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -227,6 +234,8 @@ class Kernel {
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
+  // Live tasks per real uid, for RLIMIT_NPROC (Linux's ucounts).
+  std::map<uid_t, int64_t> tasks_per_uid_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
   // Non-zero while quiesced: the futex word parked tasks wait on. It counts

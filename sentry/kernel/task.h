@@ -30,6 +30,7 @@
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 #include "sentry/kernel/credentials.h"
+#include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/signal_types.h"
 #include "sentry/kernel/thread_group.h"
 #include "sentry/mm/mm.h"
@@ -149,9 +150,9 @@ class Task : public std::enable_shared_from_this<Task> {
   void Interrupt();
 
   // ---- Lifecycle ----
-  // Runs the task on a new host thread (attaching `thread` of its mm's
-  // address space first). The thread owns a reference to the task.
-  void Start(platform::ThreadHandle thread);
+  // Runs the task on `host` (attaching `thread` of its mm's address space
+  // first). The thread owns a reference to the task.
+  void Start(HostThread host, platform::ThreadHandle thread);
   // Runs a task that has no address space yet: its first act is to exec the
   // first of `candidates` that exists (pid 1's PATH search). `on_exec` gets
   // the exec's result, before the guest runs.
@@ -165,7 +166,7 @@ class Task : public std::enable_shared_from_this<Task> {
   // platform thread in the child's copy of its address space) for
   // StartForked().
   absl::Status AdoptInForkChild(platform::ThreadHandle thread);
-  void StartForked() { Start(fork_thread_); }
+  absl::Status StartForked();
 
   // clone(2) (task_clone.cc): returns the child's tid.
   struct CloneArgs {
@@ -227,6 +228,7 @@ class Task : public std::enable_shared_from_this<Task> {
   platform::ThreadHandle fork_thread_;
 
  private:
+  friend class Kernel;  // counted_uid_
   void Run();
   // Installs fp_state_ in ctx_ if it is the authoritative copy.
   void LoadFpState();
@@ -246,6 +248,9 @@ class Task : public std::enable_shared_from_this<Task> {
 
   Kernel& kernel_;
   const int tid_;
+  // The real uid this task counts against (Kernel::tasks_per_uid_); kept
+  // under Kernel::mu(), moved by Kernel::RecountTaskUid.
+  uid_t counted_uid_ = 0;
   std::shared_ptr<ThreadGroup> tg_;
   int wake_fd_ = -1;  // eventfd: Notify() writes, Block() polls
   std::atomic<bool> in_guest_{false};

@@ -25,6 +25,17 @@ Result<int> Task::Clone(const CloneArgs& a) {
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
   if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
 
+  {
+    // Refused early, before any host work (a fork bomb at its limit costs
+    // no stub process per attempt); checked again when the task is added.
+    absl::MutexLock l(&kernel_.mu());
+    SV_TRY(kernel_.CheckTaskLimits(*this));
+  }
+  // The host resources come first: the host thread that will run the
+  // child, then its platform thread or address space. The host's refusal
+  // of any of them (a pids cgroup, threads-max, memory) is the guest's
+  // EAGAIN or ENOMEM, and nothing guest-visible has changed yet.
+  SV_ASSIGN_OR_RETURN(HostThread host, HostThread::Spawn());
   // The child starts with a copy of our FP state (fpu_clone()).
   SV_TRY(SaveFpState());
   std::shared_ptr<MM> mm;
@@ -36,21 +47,35 @@ Result<int> Task::Clone(const CloneArgs& a) {
     SV_ASSIGN_OR_RETURN(mm, mm_->Fork(*ctx_));
     handle = mm->address_space().initial_thread();
   }
+  // A failure from here on lets go of the new platform thread: the host
+  // thread attaches it and drops it, which ends it (a new address space
+  // dies with `mm` instead). Not on this thread: its own context is the
+  // one registered for this host thread.
+  auto abandon = [&](Errno e) -> Errno {
+    if (flags & CLONE_VM) {
+      std::move(host).Run([&platform = kernel_.platform(), as = mm->shared_address_space(),
+                           handle] { platform.Attach(as, handle).IgnoreError(); });
+    }
+    return e;
+  };
   std::shared_ptr<FdTable> fds = (flags & CLONE_FILES) ? fds_ : fds_->Fork();
   std::shared_ptr<FsContext> fs = (flags & CLONE_FS) ? fs_ : fs_->Fork();
 
   std::shared_ptr<Task> child;
   {
     absl::MutexLock l(&kernel_.mu());
-    if (tg_->group_exiting) return Errno(EINTR);
+    if (tg_->group_exiting) return abandon(Errno(EINTR));
+    if (Status s = kernel_.CheckTaskLimits(*this); !s.ok()) return abandon(s.error());
     int tid = kernel_.AllocateTid();
-    if (tid < 0) return Errno(EAGAIN);
+    if (tid < 0) return abandon(Errno(EAGAIN));
     std::shared_ptr<ThreadGroup> tg;
     if (flags & CLONE_THREAD) {
       tg = tg_;
     } else {
       tg = std::make_shared<ThreadGroup>(tid);
-      if (flags & CLONE_PIDFD) SV_TRY(a.pidfd->Bind(tg));
+      if (flags & CLONE_PIDFD) {
+        if (Status s = a.pidfd->Bind(tg); !s.ok()) return abandon(s.error());
+      }
       tg->parent = (flags & CLONE_PARENT) ? tg_->parent : tg_;
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
@@ -91,7 +116,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     int32_t v = tid;
     mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
   }
-  child->Start(handle);
+  child->Start(std::move(host), handle);
   if (flags & CLONE_VFORK) {
     // The parent sleeps until the child execs or exits; only a fatal signal
     // ends the wait early (wait_for_vfork_done() is killable).

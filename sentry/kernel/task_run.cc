@@ -59,8 +59,8 @@ void LogUnsupported(int nr, const SyscallEntry* e, const SyscallArgs& a) {
 
 }  // namespace
 
-void Task::Start(platform::ThreadHandle thread) {
-  std::thread([self = shared_from_this(), thread] {
+void Task::Start(HostThread host, platform::ThreadHandle thread) {
+  std::move(host).Run([self = shared_from_this(), thread] {
     auto ctx = self->kernel_.platform().Attach(self->mm_->shared_address_space(), thread);
     if (ctx.ok()) {
       // A sandbox fork's copy maps its own shared objects before any of
@@ -92,7 +92,17 @@ void Task::Start(platform::ThreadHandle thread) {
       self->ctx_ = std::move(*ctx);
     }
     self->Run();
-  }).detach();
+  });
+}
+
+absl::Status Task::StartForked() {
+  Result<HostThread> host = HostThread::Spawn();
+  if (!host.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("task ", tid_, ": the host refused a thread: ",
+                                                     std::strerror(host.error().value())));
+  }
+  Start(std::move(*host), fork_thread_);
+  return absl::OkStatus();
 }
 
 void Task::StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,

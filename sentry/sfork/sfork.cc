@@ -386,7 +386,7 @@ bool SpareValid(Kernel& k) {
       tasks = k.Tasks();
     }
     for (auto& t : tasks) {
-      if (!t->exited()) t->StartForked();
+      if (!t->exited() && s.ok()) s = t->StartForked();
     }
   }
   EndPhase(r, ForkPhase::kStartTasks);

@@ -60,6 +60,7 @@ SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
   if (ids[2] != kNoChange) c.suid = ids[2];
   c.fsuid = c.euid;
   c.FixupAfterSetuid(old[0], old[1], old[2]);
+  if (c.ruid != old[0]) t.kernel().RecountTaskUid(t);
   return 0;
 }
 
@@ -91,6 +92,7 @@ SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
     return Errno(EPERM);
   }
   c.FixupAfterSetuid(old[0], old[1], old[2]);
+  if (c.ruid != old[0]) t.kernel().RecountTaskUid(t);
   return 0;
 }
 
