@@ -89,6 +89,7 @@ Result<int> ShmRegistry::Get(Task &t, int32_t key, uint64_t size, int flags) {
   };
   auto make = [&]() -> Result<std::shared_ptr<ShmSegment>> {
     if (size < 1 || size > kShmMax) return Errno(EINVAL);
+    if (!(flags & SHM_NORESERVE)) SV_TRY(CheckShmemReserve(size));
     uint64_t pages = PageRoundUp(size) / kPageSize;
     uint64_t total = pages;
     reg_.ForEach([&](int, ShmSegment &s) { total += PageRoundUp(s.size) / kPageSize; });

@@ -50,6 +50,7 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
       // the stubs would not have.
       if (req.length == 0) return Errno(EINVAL);
       if (PageRoundUp(req.length) < req.length) return Errno(ENOMEM);
+      if (!(flags & MAP_NORESERVE)) SV_TRY(CheckShmemReserve(PageRoundUp(req.length)));
       SV_ASSIGN_OR_RETURN(req.file, NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)",
                                                  O_RDWR, t.creds().euid, t.creds().egid));
       req.flags &= ~MAP_ANONYMOUS;

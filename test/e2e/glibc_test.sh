@@ -100,6 +100,25 @@ tcase perl_fork_wait_and_pipe --out 'child said hi; status 3' -- "${DO[@]}" /usr
   if ($pid == 0) { close $r; print $w "hi\n"; close $w; exit 3 }
   close $w; my $l = <$r>; chomp $l; waitpid($pid, 0); print "child said $l; status ", $? >> 8, "\n";'
 
+echo "== util-linux System V IPC: ipcmk, ipcs, ipcrm (issue 17)"
+if [[ "${TESTLIB_ARGS[reference]:-}" == runsc ]]; then
+  for c in ipc_shared_memory_segment ipc_message_queue; do
+    KNOWN_FAILING[$c]="gVisor: ipcs -m/-q -i ID says 'id N not found' for a segment or queue ipcmk just made"
+  done
+fi
+# By id: natively the host's IPC namespace may hold other objects.
+tcase ipc_shared_memory_segment --out $'bytes=8192\tlpid=0\tcpid=OK\tnattch=0\ngone' -- "${BASH_C[@]}" \
+  'id=$(ipcmk -M 8192 | awk "{print \$NF}"); ipcs -m -i $id | grep -o "bytes=.*" | sed "s/cpid=[0-9]*/cpid=OK/";
+   ipcrm -m $id && { ipcs -m -i $id 2>&1 | grep -q "not found" && echo gone; }'
+tcase ipc_semaphore_array --out $'nsems = 3\n2          0          0          0          0\ngone' -- "${BASH_C[@]}" \
+  'id=$(ipcmk -S 3 | awk "{print \$NF}"); ipcs -s -i $id | grep -E "^(nsems|2 )" | sed "s/ *$//";
+   ipcrm -s $id && { ipcs -s -i $id 2>&1 | grep -q "not found" && echo gone; }'
+tcase ipc_message_queue --out $'cbytes=0\tqbytes=16384\tqnum=0\tlspid=0\tlrpid=0\ngone' -- "${BASH_C[@]}" \
+  'id=$(ipcmk -Q | awk "{print \$NF}"); ipcs -q -i $id | grep "^cbytes";
+   ipcrm -q $id && { ipcs -q -i $id 2>&1 | grep -q "not found" && echo gone; }'
+tcase ipc_limits --out $'max size of message (bytes) = 8192\nmax number of segments = 4096\nmax semaphores per array = 32000\nmax ops per semop call = 500' -- "${BASH_C[@]}" \
+  'ipcs -l | grep -E "^max (semaphores per array|ops per semop|size of message|number of segments)"'
+
 echo "== the dynamic loader"
 tcase ld_so_cache_is_read_from_the_root --grep 'search cache=/etc/ld.so.cache' -- "${BASH_C[@]}" \
   'LD_DEBUG=libs /bin/true'

@@ -56,6 +56,8 @@
 //   sget       what they hold                           -> "A M S"
 //   cshared    (answered by the child) what they hold, then it puts "c-"
 //              in front of each                         -> "A M S"
+//   shm2 S     attach a second SysV segment (made at start, not attached
+//              at a pause), replace its text by S, detach  -> the old text
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
@@ -339,6 +341,7 @@ static void chk(void) {
 
 // Shared memory made at start, before the helper child is forked.
 static char* shared[3];
+static int shm2_id = -1;
 
 static void make_shared(void) {
   shared[0] = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -349,6 +352,12 @@ static void make_shared(void) {
   int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
   shared[2] = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
   if (id >= 0) shmctl(id, IPC_RMID, NULL);  // goes with the last detach
+  shm2_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  char* p2 = shm2_id < 0 ? MAP_FAILED : shmat(shm2_id, NULL, 0);
+  if (p2 != MAP_FAILED) {
+    strcpy(p2, "seg2-init");
+    shmdt(p2);
+  }
   for (int i = 0; i < 3; ++i) {
     if (shared[i] == MAP_FAILED) shared[i] = NULL;
     else strcpy(shared[i], "init");
@@ -362,6 +371,16 @@ static void set_shared(const char* prefix, const char* s) {
     snprintf(tmp, sizeof(tmp), "%s%s", prefix, s == NULL ? shared[i] : s);
     strcpy(shared[i], tmp);
   }
+}
+
+static void shm2(const char* text) {
+  char* p = shmat(shm2_id, NULL, 0);
+  if (p == (char*)-1) return reply_err();
+  char old[256];
+  snprintf(old, sizeof(old), "%s", p);
+  snprintf(p, 256, "%s", text);
+  shmdt(p);
+  reply(old);
 }
 
 static void reply_shared(void) {
@@ -570,6 +589,8 @@ int main(void) {
     } else if (strncmp(line, "sset ", 5) == 0) {
       set_shared("", line + 5);
       reply("ok");
+    } else if (strncmp(line, "shm2 ", 5) == 0) {
+      shm2(line + 5);
     } else if (strcmp(line, "sget") == 0) {
       reply_shared();
     } else if (strcmp(line, "cshared") == 0) {

@@ -136,6 +136,8 @@ check_eq "seed: the child's MXCSR" "0x3f80 1" "$(ask 11 "$T/s1.out" "child")"
 check_eq "seed writes its shared memory" "ok" "$(ask 11 "$T/s1.out" "sset seed-shm")"
 check_eq "seed: its child sees it" "seed-shm seed-shm seed-shm" "$(ask 11 "$T/s1.out" "cshared")"
 check_eq "seed: sees its child's write" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
+# A SysV segment not attached at the pause: copied when first attached.
+check_eq "seed writes its second segment" "seg2-init" "$(ask 11 "$T/s1.out" "shm2 seed2")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -175,6 +177,8 @@ check_eq "fork: the seed's shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(
 check_eq "fork writes its shared memory" "ok" "$(ask 12 "$T/f1.out" "sset f1-shm")"
 check_eq "fork: its child sees it" "f1-shm f1-shm f1-shm" "$(ask 12 "$T/f1.out" "cshared")"
 check_eq "fork: sees its child's write" "c-f1-shm c-f1-shm c-f1-shm" "$(ask 12 "$T/f1.out" "sget")"
+check_eq "fork: the seed's unattached segment" "seed2" "$(ask 12 "$T/f1.out" "shm2 f1-seg2")"
+check_eq "fork: its own write to it" "f1-seg2" "$(ask 12 "$T/f1.out" "shm2 f1-seg2b")"
 new_stdin f2 13
 "${S[@]}" fork s1 f2 <"$T/f2.in" >"$T/f2.out" 2>"$T/f2.err" || { bad "fork s1 f2"; cat "$T/f2.err"; }
 check_eq "fork: the seed's pipe data" "seed-pipe" "$(ask 12 "$T/f1.out" "pread")"
@@ -190,6 +194,7 @@ check_eq "the first fork keeps its own write" "fork-value" "$(ask 12 "$T/f1.out"
 check_eq "a sibling does not see the first fork's shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 13 "$T/f2.out" "sget")"
 check_eq "a sibling's child shares its own" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 13 "$T/f2.out" "cshared")"
 check_eq "a sibling sees its child's write" "c-c-seed-shm c-c-seed-shm c-c-seed-shm" "$(ask 13 "$T/f2.out" "sget")"
+check_eq "a sibling does not see the first fork's segment write" "seed2" "$(ask 13 "$T/f2.out" "shm2 f2-seg2")"
 "${S[@]}" resume s1
 check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1.out" "read")"
 check_eq "seed: its pipe still polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
@@ -198,6 +203,8 @@ check_eq "seed: its eventfd count" "5" "$(ask 11 "$T/s1.out" "eread")"
 check_eq "the seed does not see the forks' shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
 check_eq "the seed writes its shared memory after the fork" "ok" "$(ask 11 "$T/s1.out" "sset seed-later")"
 check_eq "the seed's child still shares it" "seed-later seed-later seed-later" "$(ask 11 "$T/s1.out" "cshared")"
+check_eq "the seed does not see the forks' segment writes" "seed2" "$(ask 11 "$T/s1.out" "shm2 seed2-later")"
+check_eq "a fork does not see the seed's later segment write" "f1-seg2b" "$(ask 12 "$T/f1.out" "shm2 f1-seg2c")"
 check_eq "a fork does not see the seed's later shared write" "c-f1-shm c-f1-shm c-f1-shm" "$(ask 12 "$T/f1.out" "sget")"
 check_eq "the seed does not see the fork's /tmp/a" "seed-a" "$(ask 11 "$T/s1.out" "rfile /tmp/a")"
 check_eq "the seed does not see the fork's /dev/shm/b" "seed-b" "$(ask 11 "$T/s1.out" "rfile /dev/shm/b")"

@@ -8,6 +8,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,27 @@ TEST(SysvShm, GetSizesAndKeys) {
   ASSERT_EQ(shmctl(id, IPC_RMID, nullptr), 0);
   EXPECT_ERRNO(ENOENT, shmget(key, 10000, 0));
   EXPECT_ERRNO(EINVAL, shmctl(id, IPC_STAT, &ds));
+}
+
+// Linux's overcommit heuristic (OVERCOMMIT_GUESS): one object larger than
+// RAM and swap together is ENOMEM, unless it reserves nothing.
+TEST(SysvShm, AbsurdSizesAreEnomemUnlessNoreserve) {
+  struct sysinfo si;
+  ASSERT_EQ(sysinfo(&si), 0);
+  const size_t huge = size_t{1} << 46;
+  if ((si.totalram + si.totalswap) * static_cast<uint64_t>(si.mem_unit) >= huge) {
+    GTEST_SKIP() << "more than 64 TiB of RAM and swap";
+  }
+  if (ReadFile("/proc/sys/vm/overcommit_memory") != "0\n") GTEST_SKIP() << "overcommit mode";
+  EXPECT_ERRNO(ENOMEM, shmget(IPC_PRIVATE, huge, IPC_CREAT | 0600));
+  EXPECT_EQ(mmap(nullptr, huge, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0), MAP_FAILED);
+  EXPECT_EQ(errno, ENOMEM);
+  int id = shmget(IPC_PRIVATE, huge, IPC_CREAT | SHM_NORESERVE | 0600);
+  EXPECT_GE(id, 0) << ErrnoName(errno);
+  if (id >= 0) shmctl(id, IPC_RMID, nullptr);
+  void *m = mmap(nullptr, huge, PROT_READ, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  EXPECT_NE(m, MAP_FAILED) << ErrnoName(errno);
+  if (m != MAP_FAILED) munmap(m, huge);
 }
 
 TEST(SysvShm, AttachIsZeroedSharedAndCounted) {
@@ -111,8 +133,8 @@ TEST(SysvShm, ForkInheritsAttachAndExitDetaches) {
 
 TEST(SysvShm, ExecDetaches) {
   Segment s(4096);
-  void* p = shmat(s.id(), nullptr, 0);
-  ASSERT_NE(p, reinterpret_cast<void*>(-1));
+  void *p = shmat(s.id(), nullptr, 0);
+  ASSERT_NE(p, reinterpret_cast<void *>(-1));
   pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/sleep", "sleep", "2", nullptr);

@@ -1,6 +1,7 @@
 #include "sentry/fs/tmpfs/shmem.h"
 
 #include <fcntl.h>
+#include <sys/sysinfo.h>
 
 #include <atomic>
 
@@ -41,6 +42,14 @@ Result<std::shared_ptr<TmpfsFile>> NewShmemFile(uint64_t size, std::string displ
   d->MarkDeleted();
   return std::static_pointer_cast<TmpfsFile>(
       std::make_shared<ShmemFile>(flags | O_LARGEFILE, d, node, std::move(display_path)));
+}
+
+Status CheckShmemReserve(uint64_t size) {
+  struct sysinfo si;
+  if (sysinfo(&si) != 0) return {};
+  const uint64_t total = (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+  if (size > total) return Errno(ENOMEM);
+  return {};
 }
 
 std::shared_ptr<TmpfsFile> ReopenShmemFile(const TmpfsFile &f, int flags) {

@@ -25,6 +25,13 @@ namespace seedvisor::sentry {
 Result<std::shared_ptr<TmpfsFile>> NewShmemFile(uint64_t size, std::string display_path, int flags,
                                                 uid_t uid, gid_t gid);
 
+// Linux's overcommit heuristic for shmem that reserves memory (shmget
+// without SHM_NORESERVE, a shared anonymous mmap without MAP_NORESERVE;
+// __vm_enough_memory() in OVERCOMMIT_GUESS mode): ENOMEM if one object is
+// larger than the host's RAM and swap together. Pages are only ever
+// allocated when touched, so this refuses only the absurd.
+Status CheckShmemReserve(uint64_t size);
+
 // Another open description of the same object (a second shmat of a
 // segment, with its own access mode).
 std::shared_ptr<TmpfsFile> ReopenShmemFile(const TmpfsFile &f, int flags);
