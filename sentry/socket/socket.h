@@ -41,6 +41,11 @@ class Socket : public FileDescription {
  public:
   using FileDescription::FileDescription;
 
+  // sock_fasync(): O_ASYNC sticks. (SIGIO on a socket's readiness is not
+  // sent yet: its data moves in the host kernel or in code that has no
+  // hook for it.)
+  bool SupportsAsync() const override { return true; }
+
   virtual int family() const = 0;
   virtual Status Bind(Task& t, const std::string& addr) = 0;
   virtual Status Listen(Task& t, int backlog) = 0;

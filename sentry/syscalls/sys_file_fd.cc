@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include "sentry/fs/pipe/pipe.h"
+#include "sentry/kernel/file_owner.h"
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -50,7 +51,12 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
   if (!entry.ok()) return Errno(EBADF);
   FdTable::Entry e = *entry;
   FileRef f = e.file;
-  bool opath = f->flags() & O_PATH;
+  // check_fcntl_cmd(): an O_PATH fd only dups, has its fd flags and
+  // reports its status flags.
+  if ((f->flags() & O_PATH) && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC && cmd != F_GETFD &&
+      cmd != F_SETFD && cmd != F_GETFL) {
+    return Errno(EBADF);
+  }
   switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
@@ -68,8 +74,7 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_GETFL:
       return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
     case F_SETFL:
-      if (opath) return Errno(EBADF);
-      f->SetStatusFlags(a.Int(2));
+      f->SetStatusFlags(a.Int(2), fd);
       return 0;
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ: {
@@ -87,16 +92,35 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_OFD_GETLK:
     case F_OFD_SETLK:
     case F_OFD_SETLKW:
-      if (opath) return Errno(EBADF);
       return FcntlLock(t, *f, cmd, a.Addr(2));
     case F_GETOWN:
+      return static_cast<uint64_t>(static_cast<int64_t>(FileOwnerForGetown(*f)));
+    case F_SETOWN: {
+      int who = a.Int(2);
+      SV_TRY(SetFileOwner(t, *f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, who < 0 ? -who : who));
+      return 0;
+    }
+    case F_GETOWN_EX: {
+      FileDescription::AsyncOwner o = f->async_owner();
+      f_owner_ex ex{static_cast<__pid_type>(o.type), o.id};
+      SV_TRY(t.CopyOutObj(a.Addr(2), ex));
+      return 0;
+    }
+    case F_SETOWN_EX: {
+      f_owner_ex ex;
+      SV_TRY(t.CopyInObj(a.Addr(2), &ex));
+      SV_TRY(SetFileOwner(t, *f, ex.type, ex.pid));
+      return 0;
+    }
     case F_GETSIG:
+      return static_cast<uint64_t>(f->async_owner().sig);
+    case F_SETSIG: {
+      // valid_signal(): 0 (plain SIGIO) up to _NSIG.
+      uint64_t sig = a.Ulong(2);
+      if (sig > 64) return Errno(EINVAL);
+      f->UpdateAsyncOwner([sig](FileDescription::AsyncOwner& o) { o.sig = static_cast<int>(sig); });
       return 0;
-    case F_SETOWN:
-    case F_SETSIG:
-      // SIGIO delivery is not implemented; accept the owner so that programs
-      // which set it and never rely on SIGIO keep working.
-      return 0;
+    }
     case F_GET_SEALS:
     case F_ADD_SEALS:
       return MemfdSeals(*f, cmd, a.Uint(2));
@@ -137,7 +161,9 @@ SyscallReturn SysIoctl(Task& t, const SyscallArgs& a) {
       int on;
       SV_TRY(t.CopyInObj(a.Addr(2), &on));
       int fl = f->flags();
-      f->SetStatusFlags(on ? (fl | O_ASYNC) : (fl & ~O_ASYNC));
+      // ioctl_fioasync(): ENOTTY for a change on a file without ->fasync.
+      if (((on ? O_ASYNC : 0) ^ (fl & O_ASYNC)) && !f->SupportsAsync()) return Errno(ENOTTY);
+      f->SetStatusFlags(on ? (fl | O_ASYNC) : (fl & ~O_ASYNC), fd);
       return 0;
     }
     default: {

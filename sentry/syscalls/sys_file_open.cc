@@ -13,8 +13,9 @@ namespace {
 
 SyscallReturn DoOpen(Task& t, int dirfd, UserAddr path_addr, int flags, mode_t mode) {
   SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, path_addr));
-  // force_o_largefile(): 64-bit kernels open everything large-file.
-  flags |= O_LARGEFILE;
+  // force_o_largefile(): 64-bit kernels open everything large-file, but
+  // build_open_flags() keeps nothing of the kind for O_PATH.
+  if (!(flags & O_PATH)) flags |= kKernelOLargefile;
   SV_ASSIGN_OR_RETURN(FileRef f, t.kernel().vfs().OpenAt(t, dirfd, path, flags, mode));
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(std::move(f), (flags & O_CLOEXEC) != 0, 0,
                                                FdLimit(t)));

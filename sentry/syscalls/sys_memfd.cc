@@ -55,7 +55,7 @@ SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a) {
   SV_TRY(node->MakeMemfd((flags & MFD_ALLOW_SEALING) != 0));
   auto d = std::make_shared<Dentry>(absl::StrCat("memfd:", *name), nullptr, inode, nullptr);
   d->MarkDeleted();
-  auto f = std::make_shared<MemfdFile>(O_RDWR | O_LARGEFILE, d, node, *name);
+  auto f = std::make_shared<MemfdFile>(O_RDWR | kKernelOLargefile, d, node, *name);
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & MFD_CLOEXEC, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
 }

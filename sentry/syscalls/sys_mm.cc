@@ -34,6 +34,7 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   req.offset = offset;
   if (!(flags & MAP_ANONYMOUS)) {
     SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
+    if (f->flags() & O_PATH) return Errno(EBADF);  // fdget() finds no file
     // mmap(2): EACCES unless the file's open mode allows the mapping.
     if (!f->readable()) return Errno(EACCES);
     if (type != MAP_PRIVATE && (prot & PROT_WRITE) && !f->writable()) return Errno(EACCES);

@@ -35,12 +35,27 @@ void FileDescription::CancelRelease(const void* owner) {
   std::erase_if(on_release_, [&](const auto& e) { return e.first == owner; });
 }
 
-void FileDescription::SetStatusFlags(int flags) {
-  // fcntl(F_SETFL) changes only these (setfl() in fs/fcntl.c).
-  constexpr int kSettable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+void FileDescription::SetStatusFlags(int flags, int fd) {
+  // fcntl(F_SETFL) changes only these (setfl() in fs/fcntl.c); FASYNC only
+  // where a ->fasync takes it.
+  const int settable = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME |
+                       (SupportsAsync() ? O_ASYNC : 0);
   int old = flags_.load();
-  while (!flags_.compare_exchange_weak(old, (old & ~kSettable) | (flags & kSettable))) {
+  while (!flags_.compare_exchange_weak(old, (old & ~settable) | (flags & settable))) {
   }
+  if ((settable & O_ASYNC) && (flags & O_ASYNC) && !(old & O_ASYNC)) {
+    UpdateAsyncOwner([fd](AsyncOwner& o) { o.fd = fd; });
+  }
+}
+
+FileDescription::AsyncOwner FileDescription::async_owner() const {
+  std::lock_guard l(async_mu_);
+  return async_owner_;
+}
+
+void FileDescription::UpdateAsyncOwner(const std::function<void(AsyncOwner&)>& fn) {
+  std::lock_guard l(async_mu_);
+  fn(async_owner_);
 }
 
 bool FileDescription::readable() const {

@@ -56,6 +56,10 @@ struct ForkFileContext {
   std::function<absl::Status(const std::shared_ptr<FileDescription>&)> adopt;
 };
 
+// The kernel's O_LARGEFILE on x86-64, which F_GETFL reports for files that
+// open(2) made (glibc's O_LARGEFILE is 0 there: every file is large).
+inline constexpr int kKernelOLargefile = 0100000;
+
 class FileDescription : public std::enable_shared_from_this<FileDescription> {
  public:
   // `flags` are the open(2) flags; O_CLOEXEC belongs to the fd, not here.
@@ -65,8 +69,26 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   FileDescription& operator=(const FileDescription&) = delete;
 
   int flags() const { return flags_.load(); }
-  // F_SETFL: only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT and O_NOATIME change.
-  void SetStatusFlags(int flags);
+  // F_SETFL: only O_APPEND, O_NONBLOCK, O_DIRECT and O_NOATIME change, and
+  // O_ASYNC on a file that SupportsAsync() (setfl() leaves FASYNC to
+  // ->fasync). Turning O_ASYNC on through `fd` makes it the si_fd of the
+  // F_SETSIG signal (fasync_helper()).
+  void SetStatusFlags(int flags, int fd = -1);
+  // Files that signal their owner when they become ready (Linux's
+  // ->fasync: pipes, FIFOs, sockets); the others ignore O_ASYNC.
+  virtual bool SupportsAsync() const { return false; }
+
+  // The F_SETOWN/F_SETOWN_EX/F_SETSIG state (Linux's struct fown_struct),
+  // shared by every fd of the description. sentry/kernel/file_owner.h sets
+  // it and sends the signals.
+  struct AsyncOwner {
+    int type = F_OWNER_TID;  // F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP
+    int id = 0;              // 0: nobody
+    int sig = 0;             // F_SETSIG; 0 is plain SIGIO
+    int fd = -1;             // si_fd: the fd O_ASYNC was turned on through
+  };
+  AsyncOwner async_owner() const;
+  void UpdateAsyncOwner(const std::function<void(AsyncOwner&)>& fn);
   bool readable() const;
   bool writable() const;
   bool nonblocking() const { return (flags() & O_NONBLOCK) != 0; }
@@ -148,6 +170,8 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
  private:
   std::atomic<int> flags_;
   std::shared_ptr<Dentry> dentry_;
+  mutable std::mutex async_mu_;
+  AsyncOwner async_owner_;  // guarded by async_mu_
   std::mutex release_mu_;
   std::vector<std::pair<const void*, std::function<void(const FileDescription*)>>>
       on_release_;  // guarded by release_mu_

@@ -77,6 +77,10 @@ void TaskSendSigpipe(Task& t) {
   if (g_hooks.send_sigpipe) g_hooks.send_sigpipe(t);
 }
 
+void TaskSendSigio(Task& t, FileDescription& f, int reason) {
+  if (g_hooks.send_sigio) g_hooks.send_sigio(t, f, reason);
+}
+
 // ---------------------------------------------------------------- Inode
 
 Inode::~Inode() = default;

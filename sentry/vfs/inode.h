@@ -238,6 +238,7 @@ struct TaskHooks {
   bool (*park_interrupted)(Task&) = nullptr;
   void (*notify)(Task&) = nullptr;
   void (*send_sigpipe)(Task&) = nullptr;
+  void (*send_sigio)(Task&, FileDescription&, int) = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
@@ -251,6 +252,11 @@ void TaskNotify(Task& t);
 // the last reader went (pipe_write()); EPIPE itself gets its SIGPIPE from
 // the syscall dispatcher.
 void TaskSendSigpipe(Task& t);
+// kill_fasync(): `f` (with O_ASYNC) became ready for `reason` (POLL_IN,
+// POLL_OUT, ...): its owner gets SIGIO or the F_SETSIG signal. Takes
+// Kernel::mu(): call it holding no lock of the file's. `t` is the task
+// whose action made `f` ready (any task of the sandbox will do).
+void TaskSendSigio(Task& t, FileDescription& f, int reason);
 
 }  // namespace seedvisor::sentry
 

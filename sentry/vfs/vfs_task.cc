@@ -6,6 +6,7 @@
 #include "sentry/fs/dev/dev.h"
 #include "sentry/fs/devpts/devpts.h"
 #include "sentry/fs/proc/proc.h"
+#include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
@@ -30,6 +31,7 @@ void InstallKernelHooks() {
     absl::MutexLock l(&t.kernel().mu());
     t.kernel().SendTaskSignal(t, info).ok();
   };
+  h.send_sigio = SendSigio;
   InstallTaskHooks(h);
 }
 

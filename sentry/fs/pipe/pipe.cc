@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -109,7 +110,11 @@ Result<size_t> Pipe::Read(Task& t, char* buf, size_t len, bool nonblock) {
     if (nonblock) return Errno(EAGAIN);
     SV_TRY(WaitOn(rd_wait_, t, l));
   }
-  if (ret > 0) ChangedLocked(/*wrote=*/false, /*read=*/true);
+  if (ret == 0) return ret;
+  ChangedLocked(/*wrote=*/false, /*read=*/true);
+  std::vector<FileRef> async = AsyncEndsLocked(/*readers=*/false);
+  l.unlock();
+  SignalAsync(t, async, POLL_OUT);
   return ret;
 }
 
@@ -158,6 +163,15 @@ Result<size_t> Pipe::Write(Task& t, const char* buf, size_t len, bool nonblock, 
     if (ret > announced) {
       ChangedLocked(/*wrote=*/true, /*read=*/false);
       announced = ret;
+      // pipe_write() tells O_ASYNC readers before it sleeps; then look
+      // again (a reader may have made room meanwhile).
+      if (std::vector<FileRef> async = AsyncEndsLocked(/*readers=*/true); !async.empty()) {
+        l.unlock();
+        SignalAsync(t, async, POLL_IN);
+        async.clear();  // the last reference to an end may go: not under mu_
+        l.lock();
+        continue;
+      }
     }
     Status s = WaitOn(wr_wait_, t, l);
     if (!s.ok()) {
@@ -165,9 +179,15 @@ Result<size_t> Pipe::Write(Task& t, const char* buf, size_t len, bool nonblock, 
       break;  // a signal: the count so far
     }
   }
-  if (ret > 0) ChangedLocked(/*wrote=*/true, /*read=*/false);
+  std::vector<FileRef> async;
+  if (ret > 0) {
+    ChangedLocked(/*wrote=*/true, /*read=*/false);
+    async = AsyncEndsLocked(/*readers=*/true);
+  }
   l.unlock();
-  if (sigpipe) TaskSendSigpipe(t);  // takes Kernel::mu(): not under mu_
+  // Both take Kernel::mu(): not under mu_.
+  SignalAsync(t, async, POLL_IN);
+  if (sigpipe) TaskSendSigpipe(t);
   return ret;
 }
 
@@ -230,6 +250,22 @@ void Pipe::ChangedLocked(bool wrote, bool read) {
   if (wrote) rd_wait_.NotifyAll();
   if (read) wr_wait_.NotifyAll();
   SyncMirrorLocked(wrote);
+}
+
+std::vector<FileRef> Pipe::AsyncEndsLocked(bool readers) {
+  std::vector<FileRef> out;
+  for (PipeFile* f : files_) {
+    int fl = f->flags();
+    if (!(fl & O_ASYNC) || !(readers ? CanRead(fl) : CanWrite(fl))) continue;
+    // An end whose last reference is going (its destructor waits for mu_
+    // in Detach) hears nothing.
+    if (FileRef ref = f->weak_from_this().lock()) out.push_back(std::move(ref));
+  }
+  return out;
+}
+
+void Pipe::SignalAsync(Task& t, const std::vector<FileRef>& ends, int reason) {
+  for (const FileRef& f : ends) TaskSendSigio(t, *f, reason);
 }
 
 // ------------------------------------------------------------------ ends

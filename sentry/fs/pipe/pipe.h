@@ -112,6 +112,11 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
   bool MirrorRead(int fd, size_t n);
   // After a state change: wakes whoever may proceed, updates the mirror.
   void ChangedLocked(bool wrote, bool read);
+  // The ends with O_ASYNC that hear about new data (`readers`) or new room
+  // (kill_fasync() of fasync_readers / fasync_writers); signal them with
+  // SignalAsync once mu_ is released.
+  std::vector<FileRef> AsyncEndsLocked(bool readers);
+  static void SignalAsync(Task& t, const std::vector<FileRef>& ends, int reason);
 
   const uint64_t ino_;
   std::mutex mu_;
@@ -148,6 +153,7 @@ class PipeFile : public FileDescription {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override;
   bool IsStream() const override { return true; }
+  bool SupportsAsync() const override { return true; }
   size_t BytesReadable() const override { return pipe_->BytesHeld(); }
   std::string DisplayPath() const override;
   // The other end's direction too: reopening a pipe by /proc/PID/fd/N with
