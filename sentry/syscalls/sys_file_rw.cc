@@ -1,6 +1,8 @@
 // read/write and friends, lseek, sendfile, sync, fadvise, fallocate.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -34,6 +36,39 @@ int FdLimit(Task& t) {
   return static_cast<int>(cur);
 }
 
+// generic_write_check_limits(): a regular file does not grow past
+// RLIMIT_FSIZE. A write that starts at or beyond it is EFBIG and sends the
+// writer SIGXFSZ; one that crosses it is cut short there. Returns how much
+// of `len` may be written at `offset` (-1: the file offset).
+Result<size_t> LimitToFileSize(Task& t, FileDescription& f, size_t len, int64_t offset) {
+  if (len == 0) return len;
+  rlim_t limit;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    limit = t.tg().rlimits[RLIMIT_FSIZE].rlim_cur;
+  }
+  if (limit == RLIM_INFINITY) return len;
+  Result<struct stat> st = f.Stat();
+  if (!st.ok() || !S_ISREG(st->st_mode)) return len;
+  int64_t pos = offset;
+  if (f.flags() & O_APPEND) {
+    pos = st->st_size;
+  } else if (pos < 0) {
+    SV_ASSIGN_OR_RETURN(pos, f.Seek(0, SEEK_CUR));
+  }
+  if (static_cast<uint64_t>(pos) >= limit) {
+    siginfo_t info{};
+    info.si_signo = SIGXFSZ;
+    info.si_code = SI_USER;  // send_sig(SIGXFSZ, current, 0)
+    info.si_pid = t.tgid();
+    info.si_uid = t.creds().ruid;
+    absl::MutexLock l(&t.kernel().mu());
+    t.kernel().SendTaskSignal(t, info).ok();
+    return Errno(EFBIG);
+  }
+  return std::min<uint64_t>(len, limit - static_cast<uint64_t>(pos));
+}
+
 namespace {
 Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
                               int64_t offset);
@@ -52,6 +87,7 @@ Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
 
 Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
                              int64_t offset) {
+  SV_ASSIGN_OR_RETURN(len, LimitToFileSize(t, f, len, offset));
   auto n = WriteFromUserOnce(t, f, buf, len, offset);
   if (n.ok() && *n > 0) FsnotifyFile(f, IN_MODIFY);
   return n;
@@ -177,6 +213,8 @@ SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   // Gather into one buffer so the write is one operation (pipe atomicity).
   SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
+  SV_ASSIGN_OR_RETURN(size_t allowed, LimitToFileSize(t, *f, data.size(), offset));
+  data.resize(allowed);
   Result<size_t> n = offset >= 0 ? f->PWrite(t, data.data(), data.size(), offset)
                                  : f->Write(t, data.data(), data.size());
   if (!n.ok()) return n.error();

@@ -255,15 +255,22 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   }
   if (S_ISLNK(st.st_mode)) return Errno(ELOOP);  // O_NOFOLLOW on a symlink
   if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+  // Access mode 3 asks for read and write permission and gives neither
+  // (ACC_MODE(), OPEN_FMODE()): an fd for ioctls only.
   int acc = flags & O_ACCMODE;
-  if (acc == O_ACCMODE) return Errno(EINVAL);
-  if (S_ISDIR(st.st_mode) && (acc != O_RDONLY || (flags & O_CREAT))) return Errno(EISDIR);
+  // may_open(): a directory is EISDIR for anything that may write it,
+  // O_TRUNC included (build_open_flags() adds MAY_WRITE for it).
+  if (S_ISDIR(st.st_mode) && (acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))) {
+    return Errno(EISDIR);
+  }
   if (!created) {
     int mask = 0;
-    if (acc == O_RDONLY || acc == O_RDWR) mask |= R_OK;
-    if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC)) mask |= W_OK;
+    if (acc != O_WRONLY) mask |= R_OK;
+    if (acc != O_RDONLY || (flags & O_TRUNC)) mask |= W_OK;
     SV_TRY(CheckAccess(c.creds, st, mask));
   }
+  // do_dentry_open(): O_DIRECT needs FMODE_CAN_ODIRECT, which no directory has.
+  if (S_ISDIR(st.st_mode) && (flags & O_DIRECT)) return Errno(EINVAL);
   bool truncate = (flags & O_TRUNC) && S_ISREG(st.st_mode) && acc != O_RDONLY && !created;
   if ((acc != O_RDONLY || truncate) && d->inode()->ReadOnlyFs() && S_ISREG(st.st_mode)) {
     return Errno(EROFS);

@@ -598,6 +598,7 @@ Result<size_t> TmpfsFile::Read(Task&, char* buf, size_t len) {
 
 Result<size_t> TmpfsFile::Write(Task&, const char* buf, size_t len) {
   std::lock_guard l(offset_mu_);
+  std::lock_guard w(inode_->write_mu());
   if (flags() & O_APPEND) {
     struct stat st;
     if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
@@ -613,6 +614,7 @@ Result<size_t> TmpfsFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
 }
 
 Result<size_t> TmpfsFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
+  std::lock_guard w(inode_->write_mu());
   // pwrite(2) BUGS: with O_APPEND, Linux appends regardless of the offset.
   if (flags() & O_APPEND) {
     struct stat st;

@@ -85,6 +85,10 @@ class TmpfsInode : public Inode {
   bool is_memfd() const { return is_memfd_.load(); }
   // Marks the file modified (mtime/ctime = now).
   void Touch();
+  // Held across each write (the inode lock of generic_file_write_iter()),
+  // so that an O_APPEND write finds the end and writes there in one step:
+  // appenders through different open files never overwrite each other.
+  std::mutex& write_mu() { return write_mu_; }
 
   // ---- Overlay support ----
   // The typed child (ENOENT, also for whiteouts).
@@ -109,6 +113,7 @@ class TmpfsInode : public Inode {
 
   std::shared_ptr<TmpfsFs> fs_;
   std::mutex mu_;
+  std::mutex write_mu_;
   struct stat st_ {};
   int memfd_ = -1;
   // The sandbox-fork generation (tmpfs.cc) in which memfd_ became this
