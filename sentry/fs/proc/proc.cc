@@ -214,20 +214,27 @@ InodeRef TaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
   return dir;
 }
 
+// A file that is no seq_file (proc_pid_cmdline_ops, environ): lseek sees
+// i_size 0.
+std::shared_ptr<SynthFile> SizeZeroSeek(std::shared_ptr<SynthFile> f) {
+  f->set_seek(SynthSeek::kSizeZero);
+  return f;
+}
+
 void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("stat", TaskFile(k, tid, [&k, thread](Task& t) { return StatText(k, t, thread); }));
   dir.Add("status", TaskFile(k, tid, [&k](Task& t) { return StatusText(k, t); }));
   dir.Add("comm", TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644));
-  dir.Add("cmdline", TaskFile(k, tid, [](Task& t) -> std::string {
+  dir.Add("cmdline", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
             if (!t.shared_mm()) return "";
             auto l = t.mm().layout();
             return ReadMemRange(t, l.arg_start, l.arg_end);
-          }));
-  dir.Add("environ", TaskFile(k, tid, [](Task& t) -> std::string {
+          })));
+  dir.Add("environ", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
             if (!t.shared_mm()) return "";
             auto l = t.mm().layout();
             return ReadMemRange(t, l.env_start, l.env_end);
-          }, 0400));
+          }, 0400)));
   dir.Add("maps", TaskFile(k, tid, [](Task& t) -> std::string {
             return t.shared_mm() ? t.mm().MapsText() : "";
           }));
@@ -386,6 +393,8 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
   sys->Add("fs", fs);
+  // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
+  sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);
   root->Add("sys", sys);
   auto sysvipc = std::make_shared<SynthDir>(0555);
   sysvipc->Add("sem", SynthFile::Text([&k] { return k.ipc().sems().ProcText(); }));
@@ -408,6 +417,8 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
                      }
                      return out;
                    });
+  // lseek: the rest are seq_files; the directories have i_size 0.
+  root->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSeqFile);
   return root;
 }
 

@@ -68,8 +68,64 @@ Result<struct statfs> SynthInode::StatFs() {
 SynthDir::SynthDir(mode_t perm, dev_t dev) : SynthInode(S_IFDIR | perm, dev) {}
 
 void SynthDir::Add(std::string name, InodeRef child) {
+  ApplySubtreeSeek(child);
   std::lock_guard l(mu_);
   children_[std::move(name)] = std::move(child);
+}
+
+void SynthDir::SetSubtreeSeek(SynthSeek dirs, SynthSeek files) {
+  std::vector<InodeRef> children;
+  {
+    std::lock_guard l(mu_);
+    subtree_dirs_ = dirs;
+    subtree_files_ = files;
+    for (const auto& [name, child] : children_) children.push_back(child);
+  }
+  if (seek() == SynthSeek::kDefault) set_seek(dirs);
+  for (const InodeRef& child : children) ApplySubtreeSeek(child);
+}
+
+void SynthDir::ApplySubtreeSeek(const InodeRef& child) {
+  SynthSeek dirs, files;
+  {
+    std::lock_guard l(mu_);
+    dirs = subtree_dirs_;
+    files = subtree_files_;
+  }
+  if (dirs == SynthSeek::kDefault && files == SynthSeek::kDefault) return;
+  if (auto* d = dynamic_cast<SynthDir*>(child.get())) {
+    if (d->seek() == SynthSeek::kDefault) d->SetSubtreeSeek(dirs, files);
+  } else if (auto* f = dynamic_cast<SynthFile*>(child.get());
+             f != nullptr && f->seek() == SynthSeek::kDefault) {
+    f->set_seek(files);
+  }
+}
+
+namespace {
+
+// A directory whose SEEK_END/SEEK_DATA/SEEK_HOLE follow
+// generic_file_llseek() with i_size 0, as /proc's and sysfs's do.
+class SizeZeroDirFile : public DirFile {
+ public:
+  using DirFile::DirFile;
+  Result<int64_t> Seek(int64_t offset, int whence) override {
+    switch (whence) {
+      case SEEK_END:
+        return DirFile::Seek(offset, SEEK_SET);  // i_size + offset
+      case SEEK_DATA:
+      case SEEK_HOLE:
+        return Errno(ENXIO);  // every offset is at or past i_size
+      default:
+        return DirFile::Seek(offset, whence);
+    }
+  }
+};
+
+}  // namespace
+
+Result<FileRef> SynthDir::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  if (seek() != SynthSeek::kSizeZero) return SynthInode::Open(d, flags);
+  return FileRef(std::make_shared<SizeZeroDirFile>(flags, d));
 }
 
 void SynthDir::SetDynamic(LookupFn lookup, ListFn list) {
@@ -86,7 +142,11 @@ Result<InodeRef> SynthDir::Lookup(std::string_view name) {
     if (it != children_.end()) return it->second;
     fn = lookup_;
   }
-  if (fn) return fn(name);
+  if (fn) {
+    Result<InodeRef> child = fn(name);
+    if (child.ok()) ApplySubtreeSeek(*child);
+    return child;
+  }
   return Errno(ENOENT);
 }
 
@@ -133,7 +193,7 @@ Result<FileRef> SynthFile::Open(const std::shared_ptr<Dentry>& d, int flags) {
   if ((flags & O_ACCMODE) != O_WRONLY) {
     SV_ASSIGN_OR_RETURN(data, content_());
   }
-  return FileRef(std::make_shared<StringFile>(flags, d, std::move(data), write_));
+  return FileRef(std::make_shared<StringFile>(flags, d, std::move(data), write_, seek()));
 }
 
 // ---------------------------------------------------------------- SynthDevice
@@ -150,8 +210,11 @@ Result<FileRef> SynthDevice::Open(const std::shared_ptr<Dentry>& d, int flags) {
 // ---------------------------------------------------------------- StringFile
 
 StringFile::StringFile(int flags, DentryRef d, std::string data,
-                       std::function<Status(std::string_view)> write)
-    : FileDescription(flags, std::move(d)), data_(std::move(data)), write_(std::move(write)) {}
+                       std::function<Status(std::string_view)> write, SynthSeek seek)
+    : FileDescription(flags, std::move(d)),
+      data_(std::move(data)),
+      write_(std::move(write)),
+      seek_(seek) {}
 
 Result<size_t> StringFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
   if (offset < 0) return Errno(EINVAL);
@@ -176,11 +239,27 @@ Result<size_t> StringFile::Write(Task&, const char* buf, size_t len) {
 
 Result<int64_t> StringFile::Seek(int64_t offset, int whence) {
   std::lock_guard l(offset_mu_);
+  // i_size for generic_file_llseek(), or -1 where SEEK_END, SEEK_DATA and
+  // SEEK_HOLE are EINVAL.
+  int64_t size = static_cast<int64_t>(data_.size());
+  if (seek_ == SynthSeek::kSeqFile) size = -1;
+  if (seek_ == SynthSeek::kSizeZero) size = 0;
+  if (seek_ == SynthSeek::kSysfsPage) size = 4096;
   int64_t base;
   switch (whence) {
     case SEEK_SET: base = 0; break;
     case SEEK_CUR: base = offset_; break;
-    case SEEK_END: base = static_cast<int64_t>(data_.size()); break;
+    case SEEK_END:
+      if (size < 0) return Errno(EINVAL);
+      base = size;
+      break;
+    case SEEK_DATA:
+    case SEEK_HOLE:
+      // generic_file_llseek_size(): all data, one hole at the end.
+      if (size < 0 || seek_ == SynthSeek::kDefault) return Errno(EINVAL);
+      if (static_cast<uint64_t>(offset) >= static_cast<uint64_t>(size)) return Errno(ENXIO);
+      offset_ = whence == SEEK_DATA ? offset : size;
+      return offset_;
     default: return Errno(EINVAL);
   }
   if (base + offset < 0) return Errno(EINVAL);

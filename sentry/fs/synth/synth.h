@@ -19,6 +19,16 @@
 
 namespace seedvisor::sentry {
 
+// What lseek(2) does with SEEK_END, SEEK_DATA and SEEK_HOLE on a synthetic
+// file or directory; SEEK_SET and SEEK_CUR work on all.
+enum class SynthSeek {
+  kDefault,    // files: SEEK_END at the content's end; dirs: EINVAL
+  kSeqFile,    // seq_lseek() (most of /proc): all three EINVAL
+  kSizeZero,   // generic_file_llseek() with i_size 0 (/proc/PID/cmdline,
+               // /proc/sys, /proc and sysfs dirs): END at 0, DATA/HOLE ENXIO
+  kSysfsPage,  // a sysfs attribute: generic_file_llseek() with i_size 4096
+};
+
 class SynthInode : public Inode {
  public:
   // `mode` includes the S_IFMT bits.
@@ -28,11 +38,14 @@ class SynthInode : public Inode {
   Result<struct statfs> StatFs() override;
   void set_owner(uid_t uid, gid_t gid);
   void set_fs_magic(long m) { magic_ = m; }
+  SynthSeek seek() const { return seek_; }
+  void set_seek(SynthSeek s) { seek_ = s; }
 
  protected:
   std::mutex st_mu_;
   struct stat st_ {};
   long magic_ = 0x01021994;
+  SynthSeek seek_ = SynthSeek::kDefault;
 };
 
 class SynthDir : public SynthInode {
@@ -47,9 +60,17 @@ class SynthDir : public SynthInode {
 
   Result<InodeRef> Lookup(std::string_view name) override;
   Result<std::vector<DirEntry>> ReadDir() override;
+  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
+  // This directory and every directory below it (now and added later,
+  // computed ones included) seek as `dirs`, the files below as `files`,
+  // except where a child chose otherwise (set_seek) first.
+  void SetSubtreeSeek(SynthSeek dirs, SynthSeek files);
 
  private:
+  void ApplySubtreeSeek(const InodeRef& child);
   std::mutex mu_;
+  SynthSeek subtree_dirs_ = SynthSeek::kDefault;   // guarded by mu_
+  SynthSeek subtree_files_ = SynthSeek::kDefault;  // guarded by mu_
   std::map<std::string, InodeRef, std::less<>> children_;
   LookupFn lookup_;
   ListFn list_;
@@ -102,7 +123,8 @@ class SynthDevice : public SynthInode {
 class StringFile : public FileDescription {
  public:
   StringFile(int flags, DentryRef d, std::string data,
-             std::function<Status(std::string_view)> write = nullptr);
+             std::function<Status(std::string_view)> write = nullptr,
+             SynthSeek seek = SynthSeek::kDefault);
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
   Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset) override;
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
@@ -112,6 +134,7 @@ class StringFile : public FileDescription {
  private:
   const std::string data_;
   std::function<Status(std::string_view)> write_;
+  const SynthSeek seek_;
 };
 
 uint64_t NextSynthIno();

@@ -53,7 +53,9 @@ InodeRef NewSysFs() {
   auto devices = Dir();
   devices->Add("system", system);
   auto fs = Dir();
-  fs->Add("cgroup", Dir());
+  auto cgroup = Dir();
+  cgroup->set_seek(SynthSeek::kSeqFile);  // cgroup's kernfs dirs: EINVAL, not sysfs's
+  fs->Add("cgroup", cgroup);
   auto cls = Dir();
   cls->Add("net", Dir());
   auto root = Dir();
@@ -62,6 +64,8 @@ InodeRef NewSysFs() {
   root->Add("class", cls);
   root->Add("kernel", Dir());
   root->Add("firmware", Dir());
+  // lseek: sysfs attributes have i_size 4096, its directories 0.
+  root->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSysfsPage);
   return root;
 }
 
