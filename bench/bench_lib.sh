@@ -21,6 +21,24 @@ record_metrics() {
   done
 }
 
+# run_case TOOL NAME SECONDS CMD...: runs CMD (stdout and stderr) with a
+# timeout into `out` and its exit status into `status`. A run that fails is
+# run once more, with a line saying so: on these shared machines a sandbox
+# start sometimes fails for a moment (runsc: "mounting root with overlay:
+# cannot allocate memory" under load); a second failure is the result.
+run_case() {
+  local tool="$1" name="$2" secs="$3"
+  shift 3
+  out="$(timeout "$secs" "$@" 2>&1 | cat)"
+  status=${PIPESTATUS[0]}
+  if ((status != 0)); then
+    echo "$tool: $name failed (exit $status), running it once more:" >&2
+    sed 's/^/    /' <<<"$out" | head -5 >&2
+    out="$(timeout "$secs" "$@" 2>&1 | cat)"
+    status=${PIPESTATUS[0]}
+  fi
+}
+
 median() {  # median of whitespace-separated numbers, or n/a
   tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
     { v[NR] = $1 } END {

@@ -118,8 +118,7 @@ fail=0
 for ((r = 1; r <= rounds; r++)); do
   for name in "${names[@]}"; do
     # shellcheck disable=SC2086  # cmd and args are word lists on purpose
-    out="$(timeout 600 ${cmd[$name]} "$bench" ${args[$name]} 2>&1 | cat)"
-    status=${PIPESTATUS[0]}
+    run_case pipe_bench "$name" 600 ${cmd[$name]} "$bench" ${args[$name]}
     record_metrics pipe_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
   done
   echo "round $r/$rounds done" >&2

@@ -102,8 +102,7 @@ fail=0
 for ((r = 1; r <= rounds; r++)); do
   for name in "${names[@]}"; do
     # shellcheck disable=SC2086  # cmd is a word list on purpose
-    out="$(TMPDIR=/tmp timeout 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}" 2>&1 | cat)"
-    status=${PIPESTATUS[0]}
+    TMPDIR=/tmp run_case run_syscall_bench "$name" 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}"
     record_metrics run_syscall_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
   done
   echo "round $r/$rounds done" >&2

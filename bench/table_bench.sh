@@ -75,8 +75,7 @@ fail=0
 for ((r = 1; r <= rounds; r++)); do
   for name in "${names[@]}"; do
     # shellcheck disable=SC2086  # cmd is a word list on purpose
-    out="$(timeout 900 ${cmd[$name]} "$bench" "$fds" "$maps" 2>&1 | cat)"
-    status=${PIPESTATUS[0]}
+    run_case table_bench "$name" 900 ${cmd[$name]} "$bench" "$fds" "$maps"
     record_metrics table_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
   done
   echo "round $r/$rounds done" >&2
