@@ -68,15 +68,21 @@ print_table() {
     printf '%-13s' "$m"; printf ' %13s' "${row[@]}"; echo
     unset med
   done
-  # The spread of the rounds: a wide one means a noisy machine (other load).
+  print_spread 13 19
+}
+
+# print_spread NAME_WIDTH COLUMN_WIDTH: min..max of every metric's rounds for
+# every runtime: a wide spread means a noisy machine (other load).
+print_spread() {
+  local m name row
   echo
-  printf '%-13s' "min..max"; printf ' %19s' "${names[@]}"; echo
+  printf "%-$1s" "min..max"; printf " %$2s" "${names[@]}"; echo
   for m in "${metrics[@]}"; do
     row=()
     for name in "${names[@]}"; do
       row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
         awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
     done
-    printf '%-13s' "$m"; printf ' %19s' "${row[@]}"; echo
+    printf "%-$1s" "$m"; printf " %$2s" "${row[@]}"; echo
   done
 }

@@ -136,17 +136,7 @@ for m in "${metrics[@]}"; do
   printf '%-10s' "$m"; printf ' %15s' "${row[@]}"; echo
   unset med
 done
-# The spread of the rounds: a wide one means a noisy machine (other load).
-echo
-printf '%-10s' "min..max"; printf ' %22s' "${names[@]}"; echo
-for m in "${metrics[@]}"; do
-  row=()
-  for name in "${names[@]}"; do
-    row+=("$(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
-      awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? lo ".." hi : "n/a" }')")
-  done
-  printf '%-10s' "$m"; printf ' %22s' "${row[@]}"; echo
-done
+print_spread 10 22
 if ((fail)); then
   echo "run_syscall_bench: some runs failed (see above)" >&2
   exit 1
