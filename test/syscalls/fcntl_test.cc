@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -97,6 +98,19 @@ TEST_F(FcntlTest, SetFlAsyncOnlyOnFilesThatSignal) {
   FileDescriptor s(socket(AF_INET, SOCK_STREAM, 0));
   ASSERT_OK(fcntl(s.get(), F_SETFL, O_ASYNC | O_NONBLOCK));
   EXPECT_EQ(fcntl(s.get(), F_GETFL), O_RDWR | O_ASYNC | O_NONBLOCK);
+  // Terminals keep it too (tty_fasync), master and replica.
+  FileDescriptor m(posix_openpt(O_RDWR | O_NOCTTY));
+  ASSERT_GE(m.get(), 0);
+  ASSERT_OK(grantpt(m.get()));
+  ASSERT_OK(unlockpt(m.get()));
+  FileDescriptor rep(open(ptsname(m.get()), O_RDWR | O_NOCTTY));
+  ASSERT_GE(rep.get(), 0);
+  for (int f : {m.get(), rep.get()}) {
+    ASSERT_OK(fcntl(f, F_SETFL, O_ASYNC));
+    EXPECT_NE(fcntl(f, F_GETFL) & O_ASYNC, 0);
+    ASSERT_OK(fcntl(f, F_SETFL, 0));
+    EXPECT_EQ(fcntl(f, F_GETFL) & O_ASYNC, 0);
+  }
 }
 
 // ---------------------------------------------------------------- owners

@@ -24,6 +24,9 @@ class PtyMasterFile : public FileDescription {
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return pty_->PollFd(true); }
+  // tty_fasync(): O_ASYNC sticks. (SIGIO on a terminal's readiness is not
+  // sent yet.)
+  bool SupportsAsync() const override { return true; }
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
@@ -47,6 +50,7 @@ class PtyReplicaFile : public FileDescription {
   // The /dev/pts/N node, unless opened through another name (/dev/tty).
   Result<struct stat> Stat() override;
   int PollFd() const override { return pty_->PollFd(false); }
+  bool SupportsAsync() const override { return true; }  // as the master's
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
