@@ -22,6 +22,20 @@ MM::MM(std::shared_ptr<platform::AddressSpace> as)
 
 MM::~MM() = default;
 
+Result<UserAddr> MM::FindFree32Bit(uint64_t length) const {
+  constexpr uint64_t kBegin = 0x40000000, kEnd = 0x80000000;
+  uint64_t start = kBegin;
+  auto it = vmas_.upper_bound(kBegin);  // the first VMA that starts above kBegin
+  if (it != vmas_.begin()) start = std::max(start, std::prev(it)->second.end);
+  for (;;) {
+    uint64_t gap_end = it == vmas_.end() ? kEnd : std::min(it->first, kEnd);
+    if (start < gap_end && gap_end - start >= length) return UserAddr(start);
+    if (it == vmas_.end() || it->first >= kEnd) return Errno(ENOMEM);
+    start = std::max(start, it->second.end);
+    ++it;
+  }
+}
+
 Result<UserAddr> MM::FindFree(uint64_t length, uint64_t hint) const {
   const uint64_t top = as_->UserTop().value();
   if (hint != 0) {
@@ -58,6 +72,11 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
     if ((req.flags & MAP_FIXED_NOREPLACE) && !vmas_.RangeFree(addr, addr + length)) {
       return Errno(EEXIST);
     }
+  } else if ((req.flags & MAP_32BIT) &&
+             (req.addr.value() == 0 ||
+              !vmas_.RangeFree(req.addr.value(), req.addr.value() + length))) {
+    SV_ASSIGN_OR_RETURN(UserAddr a, FindFree32Bit(length));
+    addr = a.value();
   } else {
     SV_ASSIGN_OR_RETURN(UserAddr a, FindFree(length, req.addr.value()));
     addr = a.value();

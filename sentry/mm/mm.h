@@ -125,6 +125,9 @@ class MM {
 
  private:
   Result<UserAddr> FindFree(uint64_t length, uint64_t hint) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // MAP_32BIT: the lowest gap in [1 GiB, 2 GiB) (x86-64's
+  // arch_get_unmapped_area() range for it), ENOMEM if none.
+  Result<UserAddr> FindFree32Bit(uint64_t length) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // madvise's fork advice, kept in the VMAs (see Vma::dontfork).
   Status AdviseFork(uint64_t start, uint64_t end, int advice);
   // How many of the `len` bytes at `addr` a copy may touch (0: EFAULT).

@@ -1,6 +1,8 @@
 // Memory: brk, mmap and friends.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 
@@ -9,6 +11,17 @@
 #include "sentry/syscalls/handlers.h"
 
 namespace seedvisor::sentry {
+
+namespace {
+
+// /dev/zero (mmap_zero()): a private mapping of it is anonymous memory, a
+// shared one a new shmem object, as MAP_ANONYMOUS would make them.
+bool IsDevZero(FileDescription& f) {
+  Result<struct stat> st = f.Stat();
+  return st.ok() && S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 5);
+}
+
+}  // namespace
 
 SyscallReturn SysBrk(Task& t, const SyscallArgs& a) {
   return t.mm().Brk(a.Addr(0), t.tg().rlimits[RLIMIT_DATA].rlim_cur).value();
@@ -32,7 +45,10 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   req.prot = prot;
   req.flags = (flags & ~MAP_TYPE) | (type == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED);
   req.offset = offset;
-  if (!(flags & MAP_ANONYMOUS)) {
+  bool anonymous = flags & MAP_ANONYMOUS;
+  // do_mmap(): MAP_SHARED_VALIDATE is for files only.
+  if (anonymous && type == MAP_SHARED_VALIDATE) return Errno(EINVAL);
+  if (!anonymous) {
     SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
     if (f->flags() & O_PATH) return Errno(EBADF);  // fdget() finds no file
     // mmap(2): EACCES unless the file's open mode allows the mapping.
@@ -41,8 +57,14 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     if (type != MAP_PRIVATE && (prot & PROT_WRITE) && (f->flags() & O_APPEND)) {
       return Errno(EACCES);
     }
-    req.file = std::move(f);
-  } else {
+    if (IsDevZero(*f)) {
+      anonymous = true;
+      req.flags |= MAP_ANONYMOUS;
+    } else {
+      req.file = std::move(f);
+    }
+  }
+  if (anonymous) {
     req.offset = 0;
     if (type != MAP_PRIVATE) {
       // Shared anonymous memory is a shmem object, as Linux's
@@ -71,7 +93,12 @@ SyscallReturn SysMprotect(Task& t, const SyscallArgs& a) {
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) {
     return Errno(EINVAL);
   }
-  SV_TRY(t.mm().Mprotect(a.Addr(0), a.Ulong(1), prot & (PROT_READ | PROT_WRITE | PROT_EXEC)));
+  // do_mprotect_pkey(): a length that wraps when page-aligned is ENOMEM.
+  uint64_t len = a.Ulong(1);
+  if (a.Addr(0).value() % kPageSize == 0 && len != 0 && PageRoundUp(len) < len) {
+    return Errno(ENOMEM);
+  }
+  SV_TRY(t.mm().Mprotect(a.Addr(0), len, prot & (PROT_READ | PROT_WRITE | PROT_EXEC)));
   return 0;
 }
 

@@ -1,8 +1,11 @@
 #include "sentry/fs/proc/proc.h"
 
+#include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -83,6 +86,28 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
       "%d (%s) %c %d %d %d 0 %d 4194560 0 0 0 0 0 0 0 0 20 0 %d 0 %d %u 0 "
       "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
       id, t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, p.pgid, p.threads, ticks, vsize);
+}
+
+// statm: size resident shared text lib data dt, in pages (proc_pid_statm()).
+// size, text (the executable's code) and data (private writable memory,
+// VmData + VmStk) come from the VMAs; resident and shared are the host
+// process's that holds the address space (its few stub pages included).
+std::string StatmText(Task& t) {
+  auto mm = t.shared_mm();
+  if (!mm) return "0 0 0 0 0 0 0\n";
+  uint64_t size = 0, text = 0, data = 0;
+  const std::string exe = mm->layout().exe_path;
+  for (const auto& v : mm->Vmas()) {
+    uint64_t pages = (v.end - v.start) / kPageSize;
+    size += pages;
+    if (v.file && (v.prot & PROT_EXEC) && v.name == exe) text += pages;
+    if (!(v.flags & MAP_SHARED) && (v.prot & PROT_WRITE)) data += pages;
+  }
+  uint64_t host[3] = {0, 0, 0};
+  std::string h = HostFileText(absl::StrCat("/proc/", mm->address_space().host_pid(), "/statm").c_str());
+  std::sscanf(h.c_str(), "%lu %lu %lu", &host[0], &host[1], &host[2]);
+  uint64_t resident = std::min(host[1], size), shared = std::min(host[2], resident);
+  return absl::StrFormat("%d %d %d %d 0 %d 0\n", size, resident, shared, text, data);
 }
 
 std::string StatusText(Kernel& k, Task& t) {
@@ -224,6 +249,7 @@ std::shared_ptr<SynthFile> SizeZeroSeek(std::shared_ptr<SynthFile> f) {
 void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("stat", TaskFile(k, tid, [&k, thread](Task& t) { return StatText(k, t, thread); }));
   dir.Add("status", TaskFile(k, tid, [&k](Task& t) { return StatusText(k, t); }));
+  dir.Add("statm", TaskFile(k, tid, [](Task& t) { return StatmText(t); }));
   dir.Add("comm", TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644));
   dir.Add("cmdline", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
             if (!t.shared_mm()) return "";

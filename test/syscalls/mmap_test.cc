@@ -1,0 +1,136 @@
+// mmap(2) of /dev/zero, flag and length checks of mmap/mprotect/madvise,
+// and /proc/self/statm.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+constexpr size_t kPage = 4096;
+
+// mmap_zero(): a private mapping of /dev/zero is anonymous memory.
+TEST(MmapTest, DevZeroPrivate) {
+  FileDescriptor z(open("/dev/zero", O_RDWR));
+  ASSERT_GE(z.get(), 0);
+  auto* p = static_cast<char*>(
+      mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, z.get(), 0));
+  ASSERT_NE(p, MAP_FAILED) << strerror(errno);
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(p[kPage], 0);
+  p[0] = 1;
+  // A child's writes stay its own.
+  int status = RunInChild([p] {
+    p[1] = 7;
+    return p[0] == 1 ? 0 : 1;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+  EXPECT_EQ(p[1], 0);
+  EXPECT_OK(munmap(p, 2 * kPage));
+}
+
+// A shared mapping of /dev/zero is a shmem object: a forked child's writes
+// show in the parent.
+TEST(MmapTest, DevZeroShared) {
+  FileDescriptor z(open("/dev/zero", O_RDWR));
+  ASSERT_GE(z.get(), 0);
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, z.get(), 0));
+  ASSERT_NE(p, MAP_FAILED) << strerror(errno);
+  EXPECT_EQ(p[0], 0);
+  p[0] = 5;
+  int status = RunInChild([p] {
+    p[1] = 7;
+    return p[0] == 5 ? 0 : 1;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+  EXPECT_EQ(p[1], 7);
+  EXPECT_OK(munmap(p, kPage));
+}
+
+// MAP_SHARED_VALIDATE (MAP_PRIVATE|MAP_SHARED) is for files; anonymous
+// memory is EINVAL. A mapping type of 0 is EINVAL too.
+TEST(MmapTest, SharedValidateNeedsAFile) {
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED_VALIDATE | MAP_ANONYMOUS, -1, 0),
+            MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_ANONYMOUS, -1, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+// do_mprotect_pkey(): a length that wraps when page-aligned is ENOMEM;
+// madvise's is EINVAL.
+TEST(MmapTest, LengthOverflow) {
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  EXPECT_ERRNO(ENOMEM, mprotect(p, static_cast<size_t>(-1), PROT_READ));
+  EXPECT_ERRNO(ENOMEM, mprotect(p, static_cast<size_t>(-kPage), PROT_READ));
+  EXPECT_ERRNO(EINVAL, madvise(p, static_cast<size_t>(-1), MADV_NORMAL));
+  EXPECT_ERRNO(EINVAL, madvise(p, static_cast<size_t>(-kPage), MADV_DONTNEED));
+  EXPECT_OK(mprotect(p, 0, PROT_READ));
+  EXPECT_OK(munmap(p, kPage));
+}
+
+// x86-64: MAP_32BIT places the mapping in the first 2 GiB (at or above 1 GiB).
+TEST(MmapTest, Map32Bit) {
+  for (int i = 0; i < 4; ++i) {
+    void* p = mmap(nullptr, 16 * kPage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    auto a = reinterpret_cast<uintptr_t>(p);
+    EXPECT_GE(a, uintptr_t{0x40000000});
+    EXPECT_LE(a + 16 * kPage, uintptr_t{0x80000000});
+    static_cast<char*>(p)[0] = 1;
+  }
+}
+
+struct Statm {
+  long size = -1, resident = -1, shared = -1, text = -1, lib = -1, data = -1, dt = -1;
+};
+
+Statm ReadStatm() {
+  std::ifstream in("/proc/self/statm");
+  Statm s;
+  in >> s.size >> s.resident >> s.shared >> s.text >> s.lib >> s.data >> s.dt;
+  return s;
+}
+
+// proc_pid_statm(): seven page counts; lib and dt are always 0.
+TEST(MmapTest, ProcSelfStatm) {
+  Statm a = ReadStatm();
+  ASSERT_GT(a.size, 0);
+  EXPECT_GT(a.resident, 0);
+  EXPECT_LE(a.resident, a.size);
+  EXPECT_LE(a.shared, a.resident);
+  EXPECT_GT(a.text, 0);
+  EXPECT_EQ(a.lib, 0);
+  EXPECT_GT(a.data, 0);
+  EXPECT_EQ(a.dt, 0);
+  // 256 more pages of private writable memory: size and data grow by them,
+  // and touching them makes them resident.
+  constexpr long kPages = 256;
+  auto* p = static_cast<char*>(mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  for (long i = 0; i < kPages; ++i) p[i * kPage] = 1;
+  Statm b = ReadStatm();
+  EXPECT_EQ(b.size - a.size, kPages);
+  EXPECT_EQ(b.data - a.data, kPages);
+  EXPECT_GE(b.resident - a.resident, kPages * 9 / 10);
+  EXPECT_EQ(b.text, a.text);
+  munmap(p, kPages * kPage);
+}
+
+}  // namespace
+}  // namespace syscall_test
