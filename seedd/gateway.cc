@@ -13,7 +13,8 @@ namespace {
 HttpResponse Json(int code, const nlohmann::json& j) {
   HttpResponse r;
   r.code = code;
-  r.body = j.dump() + "\n";
+  // replace: a message may quote a client's bytes that are not UTF-8 (dump would throw).
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return r;
 }
 
@@ -46,9 +47,13 @@ HttpResponse Gateway::Handle(const HttpRequest& req) {
     if (req.method != "GET") return ErrorResponse(405, "use GET /seeds");
     return ListSeeds();
   }
+  if (path == "/metrics") {
+    if (req.method != "GET") return ErrorResponse(405, "use GET /metrics");
+    return RenderMetrics();
+  }
   return ErrorResponse(404, absl::StrCat("no route for ", req.path,
                                          " (PUT /functions/NAME, POST /invoke/NAME, GET /functions, "
-                                         "GET /seeds)"));
+                                         "GET /seeds, GET /metrics)"));
 }
 
 RuntimeSeeds* Gateway::RuntimeFor(const Function& f) const {
@@ -74,13 +79,26 @@ HttpResponse Gateway::Deploy(const std::string& name, const std::string& body) {
 
 HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
   absl::Time t0 = absl::Now();
+  CallResult c;
+  HttpResponse r = InvokeUncounted(name, body, c);
+  absl::Duration total = absl::Now() - t0;
+  // An unknown name counts as "": clients must not grow the label set.
+  metrics_.ObserveCall(r.code == 404 ? "" : name, r.code, c.phases, total);
+  if (r.code != 404) {
+    r.headers.emplace_back("Server-Timing", ServerTiming(c, total));
+    r.headers.emplace_back("X-Seedd-Seed", c.seed);
+  }
+  return r;
+}
+
+HttpResponse Gateway::InvokeUncounted(const std::string& name, const std::string& body, CallResult& c) {
   std::shared_ptr<const Function> fn = functions_.Get(name);
   if (fn == nullptr) return ErrorResponse(404, absl::StrCat("no function \"", name, "\" is deployed"));
   std::string event = absl::StripAsciiWhitespace(body).empty() ? "null" : body;
   if (!nlohmann::json::accept(event)) return ErrorResponse(400, "the event (request body) is not valid JSON");
   absl::Duration timeout = fn->timeout > absl::ZeroDuration() ? fn->timeout : opts_.timeout;
   RuntimeSeeds* rt = RuntimeFor(*fn);  // Deploy checked it exists
-  CallResult c = rt->Call(*fn, event, timeout);
+  c = rt->Call(*fn, event, timeout);
   HttpResponse r;
   if (!c.status.ok()) {
     switch (c.status.code()) {
@@ -108,8 +126,6 @@ HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
       rt->PromoteAsync(fn);
     }
   }
-  r.headers.emplace_back("Server-Timing", ServerTiming(c, absl::Now() - t0));
-  r.headers.emplace_back("X-Seedd-Seed", c.seed);
   return r;
 }
 
@@ -161,6 +177,48 @@ HttpResponse Gateway::ListSeeds() {
                    {"forks_served", s.forks_served()}});
   }
   return Json(200, out);
+}
+
+
+HttpResponse Gateway::RenderMetrics() {
+  std::vector<Sample> samples;
+  absl::StatusOr<fri::v1::StatsResponse> stats = sandboxes_.Stats("");
+  std::map<std::string, fri::v1::SandboxStats> by_id;
+  if (stats.ok()) {
+    for (const auto& s : stats->sandboxes()) by_id[s.id()] = s;
+  }
+  double live = 0;
+  const fri::v1::ListResponse list = sandboxes_.List();  // outlives the loop
+  for (const auto& info : list.sandboxes()) {
+    if (info.status() != "paused") {
+      ++live;
+      continue;
+    }
+    const fri::v1::SandboxStats& s = by_id[info.id()];
+    auto label = [&](const char* k) {
+      auto it = info.labels().find(k);
+      return it == info.labels().end() ? std::string() : it->second;
+    };
+    std::vector<std::pair<std::string, std::string>> l = {
+        {"seed", info.id()}, {"runtime", label("runtime")}, {"level", label("level")}};
+    samples.push_back({"seedd_seed_uss_bytes",
+                       "Memory only this seed's host processes hold (USS, smaps_rollup).", "gauge", l,
+                       static_cast<double>(s.uss_bytes())});
+    samples.push_back({"seedd_seed_pss_bytes",
+                       "This seed's proportional share of the memory it maps (PSS, smaps_rollup).",
+                       "gauge", l, static_cast<double>(s.pss_bytes())});
+    samples.push_back({"seedd_seed_forks_total", "Sandboxes forked from this seed.", "counter", l,
+                       static_cast<double>(s.forks_served())});
+  }
+  samples.push_back({"seedd_live_instances", "Sandboxes running now (instances and seeds being made).",
+                     "gauge", {}, live});
+  if (opts_.more_metrics) {
+    for (Sample& s : opts_.more_metrics()) samples.push_back(std::move(s));
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics_.Render(samples);
+  return r;
 }
 
 }  // namespace seedvisor::seedd

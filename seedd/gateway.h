@@ -8,6 +8,8 @@
 //        seed could be forked. Every answer of an invocation carries
 //        Server-Timing (fork, run, destroy, total) and X-Seedd-Seed.
 //   GET  /seeds            the seed tree with memory per seed  200 [...]
+//   GET  /metrics          Prometheus text (seedd/metrics.h, plus seed memory,
+//                          forks per seed, live instances, pool levels)
 //
 //   Gateway g(functions, {{"python", &python}, {"node", &node}}, sandboxes,
 //             {.timeout = absl::Seconds(30)});
@@ -16,11 +18,14 @@
 #define SEEDVISOR_SEEDD_GATEWAY_H_
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "fri/sandboxes.h"
 #include "seedd/functions.h"
 #include "seedd/http.h"
+#include "seedd/metrics.h"
 #include <map>
 #include <string>
 
@@ -31,6 +36,8 @@ namespace seedvisor::seedd {
 struct GatewayOptions {
   absl::Duration timeout = absl::Seconds(30);  // a call's deadline unless its function sets one
   uint64_t promote_after = 2;                  // calls before an L2 seed is made; 0 = never
+  // More samples for GET /metrics (e.g. pool levels); may be empty.
+  std::function<std::vector<Sample>()> more_metrics;
 };
 
 class Gateway {
@@ -47,6 +54,8 @@ class Gateway {
   HttpResponse Invoke(const std::string& name, const std::string& body);
   HttpResponse ListFunctions();
   HttpResponse ListSeeds();
+  HttpResponse RenderMetrics();
+  HttpResponse InvokeUncounted(const std::string& name, const std::string& body, CallResult& c);
 
   Functions& functions_;
   RuntimeSeeds* RuntimeFor(const Function& f) const;
@@ -54,6 +63,7 @@ class Gateway {
   const std::map<std::string, RuntimeSeeds*> runtimes_;
   fri::Sandboxes& sandboxes_;
   const GatewayOptions opts_;
+  Metrics metrics_;
 };
 
 }  // namespace seedvisor::seedd

@@ -1,6 +1,7 @@
 #include "seedd/http.h"
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -90,7 +91,9 @@ HttpParse ParseHttpRequest(absl::string_view buf) {
   } else if (rl[2] == "HTTP/1.0") {
     r.minor_version = 0;
   } else if (absl::StartsWith(rl[2], "HTTP/")) {
-    return Bad(505, absl::StrCat("HTTP version ", rl[2], " is not supported (HTTP/1.0 and 1.1 are)"));
+    // Escaped: the reason is one line, whatever bytes the client sent.
+    return Bad(505, absl::StrCat("HTTP version \"", absl::CHexEscape(rl[2]),
+                                 "\" is not supported (HTTP/1.0 and 1.1 are)"));
   } else {
     return Bad(400, "request line does not end in HTTP/1.x");
   }
@@ -137,7 +140,10 @@ HttpParse ParseHttpRequest(absl::string_view buf) {
 HttpResponse ErrorResponse(int code, absl::string_view message) {
   HttpResponse r;
   r.code = code;
-  r.body = nlohmann::json{{"error", std::string(message)}}.dump() + "\n";
+  // replace: the message may quote a client's bytes that are not UTF-8 (dump would throw).
+  r.body = nlohmann::json{{"error", std::string(message)}}.dump(-1, ' ', false,
+                                                                nlohmann::json::error_handler_t::replace) +
+           "\n";
   return r;
 }
 

@@ -81,5 +81,20 @@ TEST(FormatHttpResponse, WritesStatusLengthAndHeaders) {
             "Server-Timing: fork;dur=1.0\r\nConnection: close\r\n\r\n{}");
 }
 
+TEST(ErrorResponse, QuotesBytesThatAreNotUtf8) {
+  // fuzz_http_test found this: "no route for /\xff" made nlohmann::json throw.
+  HttpResponse r = ErrorResponse(404, "no route for /a\xff\xfe" "b");
+  EXPECT_EQ(r.code, 404);
+  EXPECT_EQ(r.body, "{\"error\":\"no route for /a\xef\xbf\xbd\xef\xbf\xbd" "b\"}\n");
+}
+
+TEST(ParseHttpRequest, ReasonIsOneLineWhateverTheClientSent) {
+  // fuzz_http_test found this: a bare LF in the version went into the reason.
+  HttpParse p = ParseHttpRequest("GET / HTTP/1\n.1\r\n\r\n");
+  ASSERT_EQ(p.state, HttpParse::kBad);
+  EXPECT_EQ(p.error_code, 505);
+  EXPECT_EQ(p.error.find('\n'), std::string::npos) << p.error;
+}
+
 }  // namespace
 }  // namespace seedvisor::seedd

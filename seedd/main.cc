@@ -19,6 +19,7 @@
 #include "fri/sandboxes.h"
 #include "fri/server.h"
 #include "runsc/flags.h"
+#include "seedd/cgroup_pool.h"
 #include "seedd/functions.h"
 #include "seedd/gateway.h"
 #include "seedd/http_server.h"
@@ -45,7 +46,12 @@ constexpr char kAbout[] =
     "HTTP: PUT /functions/NAME (deploy; optional \"timeout_ms\"), POST /invoke/NAME\n"
     "(body = JSON event; 200 result, 404 unknown function, 400 malformed JSON, 500\n"
     "handler exception with traceback, 504 deadline passed), GET /functions,\n"
-    "GET /seeds. Invocations answer with Server-Timing (fork, run, destroy, total).\n"
+    "GET /seeds, GET /metrics (Prometheus). Invocations answer with Server-Timing\n"
+    "(fork, run, destroy, total).\n"
+    "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
+    "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
+    "memory limit; the pool is filled at start and refilled off the request path,\n"
+    "and a restarted seedd removes the cgroups an earlier run left there.\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -81,6 +87,23 @@ bool Runs(const std::string& bin) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+// "512M", "1G", "65536" -> bytes; -1 when malformed.
+int64_t ParseBytes(const std::string& s) {
+  if (s.empty()) return -1;
+  int64_t mult = 1;
+  std::string num = s;
+  switch (s.back()) {
+    case 'K': case 'k': mult = int64_t{1} << 10; break;
+    case 'M': case 'm': mult = int64_t{1} << 20; break;
+    case 'G': case 'g': mult = int64_t{1} << 30; break;
+    default: break;
+  }
+  if (mult != 1) num.pop_back();
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(num, &v) || v < 0 || v > (int64_t{1} << 50) / mult) return -1;
+  return v * mult;
+}
+
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "seedd: %s\n", msg.c_str());
   return 1;
@@ -90,6 +113,7 @@ int Main(int argc, char** argv) {
   runsc::FlagSet fs("seedd");
   std::string listen, state_dir, seedsc = DefaultSeedsc(), python_bin = "/usr/bin/python3";
   std::string node_bin = "/usr/bin/node";
+  std::string instance_memory = "512M", pool_size_s = "8";
   std::string timeout_s = "30s", promote_s = "2", platform;
   fs.String("listen", &listen, "HTTP address, IPv4 HOST:PORT (required; e.g. 127.0.0.1:8080)");
   fs.String("state-dir", &state_dir, "directory for seedd's state (required; e.g. /run/seedd)");
@@ -100,6 +124,10 @@ int Main(int argc, char** argv) {
   fs.String("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
   fs.String("promote-after", &promote_s,
             "calls of a function after which it gets its own level-2 seed (0 = never)");
+  fs.String("instance-memory", &instance_memory,
+            "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none)");
+  fs.String("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
+            "run in their seed's cgroup)");
   fs.String("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<std::vector<std::string>> rest = fs.Parse(args);
@@ -119,6 +147,14 @@ int Main(int argc, char** argv) {
   }
   if (!absl::SimpleAtoi(promote_s, &gopts.promote_after)) {
     return Fail(absl::StrCat("--promote-after=", promote_s, ": not a number"));
+  }
+  int64_t instance_memory_bytes = ParseBytes(instance_memory);
+  if (instance_memory_bytes < 0) {
+    return Fail(absl::StrCat("--instance-memory=", instance_memory, ": not a size (e.g. 256M)"));
+  }
+  int pool_size = 0;
+  if (!absl::SimpleAtoi(pool_size_s, &pool_size) || pool_size < 0 || pool_size > 4096) {
+    return Fail(absl::StrCat("--cgroup-pool=", pool_size_s, ": not a number from 0 to 4096"));
   }
   if (access(seedsc.c_str(), X_OK) != 0) {
     return Fail(absl::StrCat("--seedsc=", seedsc, ": not an executable (build //runsc:seedsc)"));
@@ -147,8 +183,27 @@ int Main(int argc, char** argv) {
   if (!cleaned.ok()) return Fail(std::string(cleaned.status().message()));
   if (*cleaned > 0) std::fprintf(stderr, "seedd: removed %d sandboxes left by an earlier run\n", *cleaned);
 
+  // The pool's parent is named after the state dir: a restart finds it.
+  std::unique_ptr<CgroupPool> pool = std::make_unique<CgroupPool>(CgroupPoolOptions{
+      .parent = absl::StrFormat("seedd-%016x", std::hash<std::string>()(state_dir)),
+      .size = pool_size,
+      .memory_limit = instance_memory_bytes});
+  absl::StatusOr<int> old_cgroups = pool->RemoveLeftovers();
+  if (!old_cgroups.ok()) return Fail(std::string(old_cgroups.status().message()));
+  if (*old_cgroups > 0) {
+    std::fprintf(stderr, "seedd: removed %d cgroups left by an earlier run\n", *old_cgroups);
+  }
+  if (pool_size == 0) {
+    pool.reset();
+  } else if (absl::Status s = pool->Fill(); !s.ok()) {
+    return Fail(absl::StrCat("filling the cgroup pool: ", s.message(), " (--cgroup-pool=0 runs without)"));
+  } else {
+    std::fprintf(stderr, "seedd: %d instance cgroups ready under /sys/fs/cgroup/{memory,pids,cpu}/%s (memory limit %s)\n",
+                 pool_size, pool->parent().c_str(), instance_memory_bytes > 0 ? instance_memory.c_str() : "none");
+  }
+
   Functions functions;
-  RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path));
+  RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get());
   if (absl::Status s = python.BootL1(); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("booting the python seed: ", s.message()));
@@ -159,13 +214,33 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
-    node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path));
+    node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get());
     if (absl::Status s = node->BootL1(); s.ok()) {
       runtimes["node"] = node.get();
     } else {  // python still serves
       std::fprintf(stderr, "seedd: booting the node seed failed, node functions are refused: %s\n",
                    std::string(s.message()).c_str());
     }
+  }
+  if (pool != nullptr) {
+    gopts.more_metrics = [&pool] {
+      CgroupPoolStats st = pool->Stats();
+      auto gauge = [](const char* name, const char* help, double v) {
+        return Sample{name, help, "gauge", {}, v};
+      };
+      auto counter = [](const char* name, const char* help, double v) {
+        return Sample{name, help, "counter", {}, v};
+      };
+      return std::vector<Sample>{
+          gauge("seedd_cgroup_pool_free", "Instance cgroups ready to take.", st.free),
+          gauge("seedd_cgroup_pool_in_use", "Instance cgroups held by instances.", st.in_use),
+          gauge("seedd_cgroup_pool_draining", "Given-back cgroups whose processes are not gone yet.",
+                st.draining),
+          counter("seedd_cgroup_pool_created_total", "Instance cgroups made.", st.created),
+          counter("seedd_cgroup_pool_recycled_total", "Instance cgroups given back and reused.",
+                  st.recycled),
+          counter("seedd_cgroup_pool_misses_total", "Takes that found no ready cgroup.", st.misses)};
+    };
   }
   Gateway gateway(functions, runtimes, sandboxes, gopts);
   HttpServer http([&](const HttpRequest& r) { return gateway.Handle(r); });
@@ -205,6 +280,7 @@ int Main(int argc, char** argv) {
   fri_server.Shutdown();
   fri_thread.join();
   sandboxes.DestroyAll();
+  pool.reset();  // after the sandboxes: their cgroups must be empty to go
   unlink(fri_sock.c_str());
   unlink((state_dir + "/fri.address").c_str());
   std::filesystem::remove_all(state_dir + "/seedsc.bundles", ec);

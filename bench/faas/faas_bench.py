@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """FaaS invoke latency (issue 10), side by side in one run: a small Python
-function (JSON in, JSON out) called over HTTP through seedd, forked per call
-from its level-2 seed (code loaded) and from the level-1 seed (code sent with
-the request: seedd --promote-after=0), against the same handler run per call
-by a native `python3 -c` process and by `seedsc do python3 -c`.
+(or, --runtime=node, Node.js) function (JSON in, JSON out) called over HTTP
+through seedd, forked per call from its level-2 seed (code loaded) and from
+the level-1 seed (code sent with the request: seedd --promote-after=0),
+against the same handler run per call by a native `python3 -c` (`node -e`)
+process and by `seedsc do python3 -c` (`seedsc do node -e`).
 
 Latency is from sending the request (or spawning the process) to having the
 answer, closed loop: C clients each send their next call when the last one
 answered. Prints p50/p99 per path and concurrency, and the ratios to native.
 Needs root. Not run in CI (bench/faas/faas_bench.py --calls=20 is a smoke).
 
-usage: faas_bench.py --seedd=BIN --seedsc=BIN [--calls=200] [--cold-calls=20]
+usage: faas_bench.py --seedd=BIN --seedsc=BIN [--runtime=python|node] [--calls=200] [--cold-calls=20]
 """
 import argparse
 import http.client
@@ -31,6 +32,19 @@ HANDLER = ("import json, re\n"
 EVENT = {"text": "The quick brown fox jumps over the lazy dog", "nums": list(range(10))}
 # The per-process variant: the same handler, the event on argv, the answer on stdout.
 NATIVE = HANDLER + "import sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))\n"
+NODE_HANDLER = ("exports.handler = async (event, context) => {\n"
+                "  const words = event.text.toLowerCase().match(/[a-z]+/g) || [];\n"
+                "  return {words: words.length, total: event.nums.reduce((a, b) => a + b, 0)};\n"
+                "};\n")
+NODE_NATIVE = ("const exports = {};\n" + NODE_HANDLER +
+               "exports.handler(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify(r)));\n")
+# runtime -> (deploy body, the per-process argv with the event last, its label)
+RUNTIMES = {
+    "python": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": HANDLER}},
+               ["/usr/bin/python3", "-c", NATIVE], "python3 -c"),
+    "node": ({"runtime": "node", "handler": "main.handler", "files": {"main.js": NODE_HANDLER}},
+             ["/usr/bin/node", "-e", NODE_NATIVE], "node -e"),
+}
 
 
 def pct(v, p):
@@ -82,7 +96,7 @@ class Seedd:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"seedd exited; see {self.err.name}")
                 time.sleep(0.1)
-        body = json.dumps({"runtime": "python", "handler": "main.handler", "files": {"main.py": HANDLER}})
+        body = json.dumps(RUNTIMES[a.runtime][0])
         st, _ = self.post("PUT", "/functions/f", body, {})
         if st != 201:
             raise SystemExit(f"deploy failed: {st}")
@@ -130,6 +144,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seedd", required=True)
     ap.add_argument("--seedsc", required=True)
+    ap.add_argument("--runtime", choices=sorted(RUNTIMES), default="python")
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--cold-calls", type=int, default=20)
     a = ap.parse_args()
@@ -137,7 +152,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="faasb.", dir="/tmp")
     rows, phases = [], {}
     try:
-        for name, flags in (("seedd L2", ()), ("seedd L1", ("--promote-after=0",))):
+        for name, flags in ((f"seedd {a.runtime} L2", ()), (f"seedd {a.runtime} L1", ("--promote-after=0",))):
             node = Seedd(a, tmp, name.replace(" ", "-"), *flags)
             warm = {}
             for _ in range(5):  # promotion (L2) happens after the 2nd call
@@ -148,21 +163,22 @@ def main():
                 rows.append((name, conc, closed_loop(node.invoke, a.calls, conc)))
                 phases[(name, conc)] = (phase_medians(node.timings), sorted(node.seeds))
             node.stop()
-        native = ["/usr/bin/python3", "-c", NATIVE, json.dumps(EVENT)]
+        _, per_call, label = RUNTIMES[a.runtime]
+        native = per_call + [json.dumps(EVENT)]
         do = [a.seedsc, f"--root={tmp}/do", "do", "--quiet", "--"] + native
-        for name, argv, n in (("native python3 -c", native, a.calls), ("seedsc do python3 -c", do, a.cold_calls)):
+        for name, argv, n in ((f"native {label}", native, a.calls), (f"seedsc do {label}", do, a.cold_calls)):
             for conc in (1, 4):
                 rows.append((name, conc, closed_loop(run_process(argv), n, conc)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    base = {c: pct(l, 50) for n, c, l in rows if n == "native python3 -c"}
+    base = {c: pct(l, 50) for n, c, l in rows if n.startswith("native ")}
     print(f"{'path':24} {'conc':>4} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'p50/native':>10}")
     for name, conc, lat in rows:
         print(f"{name:24} {conc:>4} {len(lat):>5} {pct(lat, 50):>8.2f} {pct(lat, 99):>8.2f} "
               f"{pct(lat, 50) / base[conc]:>10.2f}")
     print("\nseedd's Server-Timing, median ms per phase (seeds forked from):")
     for (name, conc), (med, seeds) in phases.items():
-        print(f"{name:10} x{conc}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + f"  ({', '.join(seeds)})")
+        print(f"{name:17} x{conc}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + f"  ({', '.join(seeds)})")
 
 
 if __name__ == "__main__":

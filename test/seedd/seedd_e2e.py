@@ -8,7 +8,9 @@ one call are not seen by the next), uniqueness (random, uuid4, secrets never
 repeat across calls), 404/400/500/504, the level-2 promotion, 8 concurrent
 clients with no mixed-up answers, node functions (hello, JSON transform,
 exception with its stack, isolation, what random state a fork shares with
-its seed's other forks), FRI's socket, and that after SIGTERM no
+its seed's other forks), GET /metrics, the cgroup pool (an instance's
+processes run in a pool cgroup with --instance-memory as its limit, and the
+cgroup goes back to the pool), FRI's socket, and that after SIGTERM no
 sandbox, process or state is left. Needs root (seedsc create).
 """
 import http.client
@@ -112,6 +114,9 @@ def handler(event, context):
 """
 RAISES = "def handler(event, context):\n    raise ValueError('bad input: ' + str(event))\n"
 SLOW = "import time\ndef handler(event, context):\n    time.sleep(30)\n    return 1\n"
+NAP = "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'rested'\n"
+POOL = 4
+INSTANCE_MEMORY = 256 << 20
 ECHO = "def handler(event, context):\n    return {'echo': event}\n"
 
 NODE_HELLO = "exports.handler = async (event, context) => ({hello: event.name || 'world'});\n"
@@ -224,6 +229,109 @@ def node_checks(node):
     check(st == 400 and b"main.js" in data, f"node deploy without main.js: 400 naming it (got {st} {data})")
 
 
+def metrics(node):
+    st, h, data = node.request("GET", "/metrics")
+    check(st == 200 and h.get("Content-Type", "").startswith("text/plain"), f"GET /metrics: 200 text/plain (got {st})")
+    out = {}
+    for line in data.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def pool_parent(node):
+    for line in node.stderr().splitlines():
+        if "instance cgroups ready under" in line:
+            return line.split("/sys/fs/cgroup/{memory,pids,cpu}/")[1].split()[0]
+    return None
+
+
+def pool_checks(node):
+    parent = pool_parent(node)
+    check(parent is not None, f"seedd reports its cgroup pool at start ({node.stderr()[:400]})")
+    if parent is None:
+        return
+    base = f"/sys/fs/cgroup/memory/{parent}"
+    pool = sorted(os.listdir(base)) if os.path.isdir(base) else []
+    pool = [c for c in pool if os.path.isdir(os.path.join(base, c))]
+    check(len(pool) >= POOL, f"{POOL} pool cgroups under {base} ({pool})")
+    node.deploy("nap", NAP)
+    recycled0 = metrics(node).get("seedd_cgroup_pool_recycled_total", 0)
+    got = {}
+    th = threading.Thread(target=lambda: got.update(r=node.invoke("nap", {"s": 1.5})))
+    th.start()
+    busy, pids = None, []
+    deadline = time.time() + 10
+    while time.time() < deadline and busy is None and th.is_alive():
+        for c in os.listdir(base):
+            procs = os.path.join(base, c, "cgroup.procs")
+            if os.path.exists(procs):
+                p = open(procs).read().split()
+                if p:
+                    busy, pids = c, p
+        time.sleep(0.05)
+    th.join()
+    check(got.get("r", (0,))[0] == 200, f"the call in a pool cgroup answers ({got.get('r')})")
+    # A fork's host processes run seedsc (the sentry) or its stub (a memfd "seedsc-stub").
+    exes = []
+    for p in pids:
+        try:
+            exes.append(os.readlink(f"/proc/{p}/exe"))
+        except OSError:
+            pass
+    check(busy is not None and exes and all("seedsc" in e for e in exes),
+          f"an instance's sandbox processes run in a pool cgroup ({busy}: {exes[:4]})")
+    if busy is None:
+        return
+    for ctl in ("pids", "cpu"):
+        check(os.path.isdir(f"/sys/fs/cgroup/{ctl}/{parent}/{busy}"), f"the pool cgroup has a {ctl} part too")
+    limit = int(open(os.path.join(base, busy, "memory.limit_in_bytes")).read())
+    check(limit == INSTANCE_MEMORY, f"its memory limit is --instance-memory ({limit})")
+    m = {}
+    for _ in range(100):
+        m = metrics(node)
+        if m.get("seedd_cgroup_pool_draining") == 0 and m.get("seedd_cgroup_pool_in_use") == 0:
+            break
+        time.sleep(0.05)
+    empty = not open(os.path.join(base, busy, "cgroup.procs")).read().split()
+    check(empty and m.get("seedd_cgroup_pool_recycled_total", 0) > recycled0
+          and POOL <= m.get("seedd_cgroup_pool_free", 0) <= 2 * POOL and m.get("seedd_cgroup_pool_in_use") == 0,
+          f"after the call its cgroup is empty and back in the pool (free {m.get('seedd_cgroup_pool_free')}, "
+          f"recycled {recycled0} -> {m.get('seedd_cgroup_pool_recycled_total')}, empty {empty})")
+
+
+def metrics_checks(node):
+    before = metrics(node)
+    key = 'seedd_invocations_total{function="echo",code="200"}'
+    n0 = before.get(key, 0)
+    for i in range(3):
+        node.invoke("echo", {"i": i})
+    node.invoke("raises", {})
+    node.invoke("no-such-function", {})
+    m = metrics(node)
+    check(m.get(key) == n0 + 3, f"seedd_invocations_total counts echo's 200s ({n0} -> {m.get(key)})")
+    check(m.get('seedd_invocations_total{function="raises",code="500"}', 0) >= 2, "... and raises' 500s")
+    check(m.get('seedd_invocations_total{function="",code="404"}', 0) >= 2, "... and unknown functions' 404s under \"\"")
+    for phase in ("fork", "run", "destroy", "total"):
+        count = m.get(f'seedd_invoke_phase_seconds_count{{phase="{phase}"}}', 0)
+        inf = m.get(f'seedd_invoke_phase_seconds_bucket{{phase="{phase}",le="+Inf"}}', -1)
+        low = m.get(f'seedd_invoke_phase_seconds_bucket{{phase="{phase}",le="0.001"}}', -1)
+        check(count >= 10 and inf == count and 0 <= low <= count,
+              f"{phase} latency histogram: {count} observations, cumulative buckets ({low} <= 1 ms)")
+    seeds = {k: v for k, v in m.items() if k.startswith("seedd_seed_pss_bytes{")}
+    check(any('seed="python-l1"' in k and v > 0 for k, v in seeds.items())
+          and any('seed="node-l1"' in k for k in seeds), f"seed PSS per seed ({list(seeds)[:4]})")
+    forks = [v for k, v in m.items() if k.startswith('seedd_seed_forks_total{seed="python-l1"')]
+    check(forks and forks[0] >= 5, f"forks per seed (python-l1: {forks})")
+    for _ in range(100):  # a promotion's new seed runs until it is paused
+        if m.get("seedd_live_instances") == 0:
+            break
+        time.sleep(0.05)
+        m = metrics(node)
+    check(m.get("seedd_live_instances") == 0, f"no live instance between calls ({m.get('seedd_live_instances')})")
+
+
 def sandbox_processes(state):
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if state in l and "seedd_e2e" not in l and SEEDD not in l]
@@ -233,7 +341,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="seedd-e2e.", dir=os.environ.get("TEST_TMPDIR", "/tmp"))
     state = os.path.join(tmp, "state")
     port = free_port()
-    node = Node(state, port)
+    node = Node(state, port, f"--cgroup-pool={POOL}", f"--instance-memory={INSTANCE_MEMORY >> 20}M")
+    parent = pool_parent(node)
     try:
         check("python level-1 seed" in node.stderr(), "progress on stderr while the seed boots")
         node.deploy("hello", HELLO)
@@ -330,6 +439,8 @@ def main():
         check(len(results) == 8 and not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
 
         node_checks(node)
+        metrics_checks(node)
+        pool_checks(node)
 
         fri = open(os.path.join(state, "fri.address")).read().strip()
         check(os.path.exists(fri), f"<state-dir>/fri.address names the FRI socket ({fri})")
@@ -349,14 +460,18 @@ def main():
     check(not left, f"no sandbox process is left after seedd exits ({left[:3]})")
     left_dirs = os.listdir(os.path.join(state, "seedsc")) if os.path.isdir(os.path.join(state, "seedsc")) else []
     check(not left_dirs, f"no sandbox state is left ({left_dirs})")
+    check(parent and not os.path.exists(f"/sys/fs/cgroup/memory/{parent}"), f"no pool cgroup is left ({parent})")
 
     # A seedd killed with SIGKILL leaves its sandboxes; the next one removes them.
-    node = Node(state, port)
+    node = Node(state, port, f"--cgroup-pool={POOL}")
     node.proc.kill()
     node.proc.wait()
     check(len(sandbox_processes(state)) > 0, "after SIGKILL of seedd its seed is still there")
+    check(os.path.isdir(f"/sys/fs/cgroup/memory/{parent}"), "after SIGKILL of seedd its pool cgroups are still there")
     node = Node(state, port)
     check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
+    check(f"removed {POOL} cgroups left by an earlier run" in node.stderr(),
+          f"... and its pool cgroups ({node.stderr()[:400]})")
     st, _, body = node.invoke("hello", {})
     check(st == 404, "a restarted seedd starts with no functions")
     node.stop()
