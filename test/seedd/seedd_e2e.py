@@ -261,25 +261,23 @@ def pool_checks(node):
     got = {}
     th = threading.Thread(target=lambda: got.update(r=node.invoke("nap", {"s": 1.5})))
     th.start()
-    busy, pids = None, []
+    # A fork's host processes run seedsc (the sentry) or its stub (a memfd
+    # "seedsc-stub"); look while the call runs (its destroy kills them).
+    busy, exes = None, []
     deadline = time.time() + 10
-    while time.time() < deadline and busy is None and th.is_alive():
+    while time.time() < deadline and not exes and th.is_alive():
         for c in os.listdir(base):
             procs = os.path.join(base, c, "cgroup.procs")
             if os.path.exists(procs):
-                p = open(procs).read().split()
-                if p:
-                    busy, pids = c, p
+                for p in open(procs).read().split():
+                    try:
+                        exes.append(os.readlink(f"/proc/{p}/exe"))
+                        busy = c
+                    except OSError:
+                        pass
         time.sleep(0.05)
     th.join()
     check(got.get("r", (0,))[0] == 200, f"the call in a pool cgroup answers ({got.get('r')})")
-    # A fork's host processes run seedsc (the sentry) or its stub (a memfd "seedsc-stub").
-    exes = []
-    for p in pids:
-        try:
-            exes.append(os.readlink(f"/proc/{p}/exe"))
-        except OSError:
-            pass
     check(busy is not None and exes and all("seedsc" in e for e in exes),
           f"an instance's sandbox processes run in a pool cgroup ({busy}: {exes[:4]})")
     if busy is None:
