@@ -77,11 +77,17 @@ class ControlServer {
   // On a thread of its own, off the request path: has the paused sandbox
   // make what its next Fork takes (sentry::PrepareForkSpare), after `delay`.
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
+  // The thread PrepareForkSpareAsync wakes (started once, never ends).
+  [[noreturn]] void SpareLoop();
 
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
   ttrpc::Server* server_ = nullptr;  // the one Register() was given
   absl::Mutex fork_mu_;              // one Fork at a time
+  absl::Mutex spare_mu_;             // what SpareLoop is asked to do
+  bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
+  absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);
+  bool spare_thread_started_ ABSL_GUARDED_BY(spare_mu_) = false;
   std::shared_ptr<void> init_stdio_owner_;
   absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;

@@ -92,7 +92,27 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, 
 }
 
 void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
-  std::thread([this, delay] {
+  absl::MutexLock l(&spare_mu_);
+  spare_wanted_ = true;
+  spare_delay_ = delay;
+  if (spare_thread_started_) return;
+  spare_thread_started_ = true;
+  // One thread for the server's life, never one per fork: a thread that
+  // starts or exits takes process-wide locks of the C++ runtime and abseil
+  // for a moment, and a host fork of the sentry at that moment would leave
+  // them held forever in the forked sentry.
+  std::thread([this] { SpareLoop(); }).detach();
+}
+
+void ControlServer::SpareLoop() {
+  for (;;) {
+    absl::Duration delay;
+    {
+      absl::MutexLock l(&spare_mu_);
+      spare_mu_.Await(absl::Condition(&spare_wanted_));
+      spare_wanted_ = false;
+      delay = spare_delay_;
+    }
     // After a fork, not at once: the fork's own start (its guest resuming)
     // must not share the CPUs with making the next spare. A fork that comes
     // meanwhile makes its spare itself, as without one.
@@ -100,14 +120,14 @@ void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
     absl::MutexLock fl(&fork_mu_);
     {
       absl::MutexLock l(&mu_);
-      if (!paused_ || phase_ != Phase::kRunning || shutdown_) return;
+      if (!paused_ || phase_ != Phase::kRunning || shutdown_) continue;
     }
     // A failure here is not the fork's: the fork makes its spare itself
     // then, and reports what fails.
     if (absl::Status s = sentry::PrepareForkSpare(kernel_); !s.ok()) {
       Log::Debug("container %s: preparing the next fork: %s", cfg_.id, s.ToString());
     }
-  }).detach();
+  }
 }
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
