@@ -295,15 +295,20 @@ std::map<MM*, size_t> Shape(const std::map<MM*, std::vector<std::shared_ptr<Task
   return shape;
 }
 
-// Kills what the spare holds: closing the life line ends the anchor, which
-// kills its group (the spare zygote and stub copies); the platform kills
-// what it made through its pidfds too.
-void DropSpare(Kernel& k) {
+// The seed lets go of its spare: it closes its end of the anchor's life
+// line and reaps the anchor once it ends. If a fork took the spare, the
+// anchor and what the platform made are the fork's (the life line's other
+// end is in the forked sentry); otherwise closing the line ends the anchor,
+// which kills its group (the spare zygote and stub copies), and the platform
+// kills what it made through its pidfds too.
+void LetGoOfSpare(Kernel& k, bool child_took_it) {
   if (spare_.life_fd >= 0) close(spare_.life_fd);
   if (spare_.anchor > 0) forked_.push_back(spare_.anchor);
-  if (spare_.anchor > 0 || spare_.ready) k.platform().FinishSeedFork(false);
+  if (spare_.anchor > 0 || spare_.ready) k.platform().FinishSeedFork(child_took_it);
   spare_ = Spare{};
 }
+
+void DropSpare(Kernel& k) { LetGoOfSpare(k, false); }
 
 // Every parked task saves its FP state on its own thread where the platform
 // needs it (SeedForkOnTaskThreads), and one task per address space has the
@@ -498,15 +503,10 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
   r.phase_end[static_cast<int>(ForkPhase::kReport)] = MonotonicNs();
   const bool took = n == static_cast<ssize_t>(sizeof(r)) && r.ok;
   // The spare is the child's now, or dead: either way not ours any more.
-  // The anchor stays our child (reaped once it ends); its life line is the
-  // child's alone from here.
-  k.platform().FinishSeedFork(took);
+  LetGoOfSpare(k, took);
   // Whatever became of the fork, what the seed maps MAP_SHARED stays its
   // own (the fork may have counted it shared before it failed).
   KeepSharedMappings(k);
-  close(spare_.life_fd);
-  forked_.push_back(spare_.anchor);
-  spare_ = Spare{};
   if (!took) {
     waitpid(pid, nullptr, 0);
     if (n != static_cast<ssize_t>(sizeof(r))) {
