@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,8 +63,96 @@ NetPrivileges NetPrivilegesOf(Task& t) {
   return p;
 }
 
+namespace {
+
+int TypeOf(int fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  return type;
+}
+
+// An edge-triggered host epoll of `fd`, for one blocking call that found
+// the socket polling ready while its host call said EAGAIN: it reports
+// the socket's next wakeup, not its standing state. Closed with the call.
+class EdgeWait {
+ public:
+  ~EdgeWait() {
+    if (ep_ >= 0) close(ep_);
+  }
+  bool active() const { return ep_ >= 0; }
+  bool Start(int fd, short events) {
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) return false;
+    epoll_event e{};
+    e.events = static_cast<uint32_t>(events) | EPOLLRDHUP | EPOLLET;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e) != 0) {
+      close(ep_);
+      ep_ = -1;
+      return false;
+    }
+    return true;
+  }
+  // Takes the pending edge, before the host call: a wakeup after it stays.
+  void Consume() {
+    epoll_event e;
+    while (epoll_wait(ep_, &e, 1, 0) > 0) {
+    }
+  }
+  int fd() const { return ep_; }
+
+ private:
+  int ep_ = -1;
+};
+
+}  // namespace
+
 HostSocket::HostSocket(int flags, int host_fd, int family)
-    : Socket(flags), fd_(host_fd), family_(family) {}
+    : Socket(flags), fd_(host_fd), family_(family), type_(TypeOf(host_fd)) {}
+
+template <typename Op>
+Result<ssize_t> HostSocket::Retry(Task& t, bool block, short events, bool send, Op op) {
+  timespec dl{};
+  const timespec* deadline = nullptr;
+  if (int64_t ns = timeout_ns(send); ns > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    int64_t total = dl.tv_nsec + ns;
+    dl.tv_sec += total / 1000000000;
+    dl.tv_nsec = total % 1000000000;
+    deadline = &dl;
+  }
+  EdgeWait edge;
+  for (;;) {
+    if (edge.active()) edge.Consume();
+    ssize_t n = op();
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return Errno(errno);
+    if (!block) return Errno(EAGAIN);
+    int wait_fd = fd_;
+    short wait_events = events;
+    if (edge.active()) {
+      wait_fd = edge.fd();
+      wait_events = POLLIN;
+    } else {
+      pollfd p{fd_, events, 0};
+      if (poll(&p, 1, 0) == 1 && edge.Start(fd_, events)) continue;  // ready, yet EAGAIN
+    }
+    Status s = TaskBlockOnFd(t, wait_fd, wait_events, deadline);
+    if (s.ok()) continue;
+    if (s.error() == Errno(ETIMEDOUT)) return Errno(EAGAIN);
+    // sock_intr_errno(): with a timeout a signal is EINTR, never a restart
+    // by SA_RESTART (a sandbox pause still restarts it).
+    if (deadline != nullptr && s.error() == Errno(kERESTARTSYS)) return Errno(kERESTARTNOHAND);
+    return s.error();
+  }
+}
+
+bool HostSocket::RecvShutDown() const {
+  if (type_ == SOCK_STREAM) return false;
+  pollfd p{fd_, POLLRDHUP, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP);  // datagram_poll(): RCV_SHUTDOWN
+}
 
 absl::Status HostSocket::AdoptInForkChild(ForkFileContext&) {
   return absl::FailedPreconditionError(absl::StrCat(
@@ -98,7 +187,7 @@ Status HostSocket::Listen(Task&, int backlog) {
 Result<FileRef> HostSocket::Accept(Task& t, int flags, std::string* peer) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  SV_ASSIGN_OR_RETURN(ssize_t nfd, Retry(t, fd_, !nonblocking(), POLLIN, false, [&] {
+  SV_ASSIGN_OR_RETURN(ssize_t nfd, Retry(t, !nonblocking(), POLLIN, false, [&] {
                         len = sizeof(ss);
                         return static_cast<ssize_t>(accept4(
                             fd_, reinterpret_cast<sockaddr*>(&ss), &len,
@@ -142,7 +231,8 @@ Result<size_t> HostSocket::SendMsg(Task& t, const MsgIn& m) {
   }
   int hflags = (m.flags & ~MSG_DONTWAIT) | MSG_NOSIGNAL | MSG_DONTWAIT;
   bool nb = nonblocking() || (m.flags & MSG_DONTWAIT);
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, !nb, POLLOUT, true, [&] { return sendmsg(fd_, &h, hflags); }));
+  SV_ASSIGN_OR_RETURN(ssize_t n,
+                      Retry(t, !nb, POLLOUT, true, [&] { return sendmsg(fd_, &h, hflags); }));
   return static_cast<size_t>(n);
 }
 
@@ -150,10 +240,11 @@ Result<MsgOut> HostSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   MsgOut out;
   sockaddr_storage ss{};
   std::vector<char> control(controllen);
-  bool nb = nonblocking() || (flags & MSG_DONTWAIT);
+  // The error queue is read at once or not at all (ip_recv_error()).
+  bool nb = nonblocking() || (flags & (MSG_DONTWAIT | MSG_ERRQUEUE));
   int hflags = (flags & ~(MSG_DONTWAIT | MSG_WAITALL | MSG_CMSG_CLOEXEC)) | MSG_DONTWAIT;
   msghdr h{};
-  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, fd_, !nb, POLLIN, false, [&] {
+  SV_ASSIGN_OR_RETURN(ssize_t n, Retry(t, !nb, POLLIN, false, [&]() -> ssize_t {
                         iovec iov{buf, len};
                         h = msghdr{};
                         h.msg_iov = &iov;
@@ -162,13 +253,20 @@ Result<MsgOut> HostSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
                         h.msg_namelen = sizeof(ss);
                         h.msg_control = controllen ? control.data() : nullptr;
                         h.msg_controllen = controllen;
-                        return recvmsg(fd_, &h, hflags);
+                        ssize_t r = recvmsg(fd_, &h, hflags);
+                        if (r < 0 && errno == EAGAIN && !nb && RecvShutDown()) {
+                          h.msg_namelen = 0;
+                          h.msg_controllen = 0;
+                          h.msg_flags = 0;
+                          return 0;  // a blocking receive's end of file
+                        }
+                        return r;
                       }));
   out.len = static_cast<size_t>(n);
   // MSG_WAITALL on a stream: keep reading until full, EOF, error or signal.
   if ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && n > 0) {
     while (out.len < len) {
-      auto more = Retry(t, fd_, !nb, POLLIN, false,
+      auto more = Retry(t, !nb, POLLIN, false,
                         [&] { return recv(fd_, buf + out.len, len - out.len, MSG_DONTWAIT); });
       if (!more.ok() || *more == 0) break;
       out.len += static_cast<size_t>(*more);

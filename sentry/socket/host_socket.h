@@ -4,14 +4,22 @@
 // namespace; with --network=none it is made in a private namespace that has
 // only a loopback interface (NetnsSocket in netns.h), so the guest can talk
 // to itself over 127.0.0.1/::1 and nothing else. The host fd is O_NONBLOCK;
-// blocking calls wait in TaskBlockOnFd so signals interrupt them.
+// blocking calls wait in TaskBlockOnFd so signals interrupt them, and apply
+// SO_RCVTIMEO/SO_SNDTIMEO themselves.
+//
+// A blocking call waits for what the host call needs, not for whatever
+// poll(2) reports: a socket can poll ready while the call still says EAGAIN
+// (an ICMP error left in the error queue after IP_RECVERR keeps POLLERR up;
+// a datagram socket shut down for reading keeps POLLIN), and a level-
+// triggered wait would return at once, forever. Then the call waits for the
+// socket's next wakeup instead (an edge-triggered host epoll of it), and a
+// blocking datagram receive that finds the socket shut down for reading
+// returns end of file, as __skb_wait_for_more_packets(). MSG_ERRQUEUE never
+// waits (ip_recv_error()).
 //
 // What the guest may ask of the host socket (types, options, control
 // messages) is decided by host_policy.h against the guest's credentials:
 // the host would check the sentry's.
-//
-// Known gaps: SO_RCVTIMEO/SO_SNDTIMEO are stored on the host socket but
-// blocking waits here ignore them.
 //
 //   SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(t, AF_INET, SOCK_STREAM, 0));
 //   auto s = std::make_shared<HostSocket>(O_RDWR, hfd, AF_INET);
@@ -53,8 +61,19 @@ class HostSocket : public Socket {
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
+  // Runs the non-blocking host call `op` until it does not fail with EAGAIN,
+  // waiting for `events` if `block`; the send (`send`) or receive timeout
+  // turns into EAGAIN, as socket(7) says.
+  // (Defined and used in host_socket.cc only.)
+  template <typename Op>
+  Result<ssize_t> Retry(Task& t, bool block, short events, bool send, Op op);
+  // A receive that found nothing: is it end of file? (A datagram socket
+  // shut down for reading; a stream socket's host call says so itself.)
+  bool RecvShutDown() const;
+
   const int fd_;
   const int family_;
+  const int type_;  // SO_TYPE
 };
 
 // The guest's network privileges (capabilities, --net-raw, groups).

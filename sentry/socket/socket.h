@@ -68,36 +68,10 @@ class Socket : public FileDescription {
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
 
-  // SO_RCVTIMEO / SO_SNDTIMEO in ns (0: wait forever). The sockets' host fds
-  // are non-blocking, so the blocking waits here apply them.
+  // SO_RCVTIMEO / SO_SNDTIMEO in ns (0: wait forever); the blocking waits
+  // of each family apply them.
   void set_timeout_ns(bool send, int64_t ns) { (send ? snd_timeout_ : rcv_timeout_).store(ns); }
   int64_t timeout_ns(bool send) const { return (send ? snd_timeout_ : rcv_timeout_).load(); }
-
- protected:
-  // Runs the non-blocking host call `op` until it does not fail with EAGAIN,
-  // waiting for `events` on `fd` if `block`; a send (`send`) or receive
-  // timeout that expires turns into EAGAIN, as socket(7) says.
-  template <typename Op>
-  Result<ssize_t> Retry(Task& t, int fd, bool block, short events, bool send, Op op) {
-    timespec dl{};
-    const timespec* deadline = nullptr;
-    if (int64_t ns = timeout_ns(send); ns > 0) {
-      clock_gettime(CLOCK_MONOTONIC, &dl);
-      int64_t total = dl.tv_nsec + ns;
-      dl.tv_sec += total / 1000000000;
-      dl.tv_nsec = total % 1000000000;
-      deadline = &dl;
-    }
-    for (;;) {
-      ssize_t n = op();
-      if (n >= 0) return n;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return Errno(errno);
-      if (!block) return Errno(EAGAIN);
-      Status s = TaskBlockOnFd(t, fd, events, deadline);
-      if (!s.ok()) return s.error() == Errno(ETIMEDOUT) ? Errno(EAGAIN) : s.error();
-    }
-  }
 
  private:
   std::atomic<int64_t> rcv_timeout_{0};

@@ -2,6 +2,7 @@
 #ifndef SEEDVISOR_TEST_SYSCALLS_SOCKET_UTIL_H_
 #define SEEDVISOR_TEST_SYSCALLS_SOCKET_UTIL_H_
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,43 @@ struct Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd >= 0) close(fd);
+      fd = o.fd;
+      o.fd = -1;
+    }
+    return *this;
+  }
   operator int() const { return fd; }
   void Close() {
     close(fd);
     fd = -1;
   }
 };
+
+// A msghdr with its own data and control buffers, for one recvmsg(2).
+struct MsgBuf {
+  char data[256];
+  alignas(cmsghdr) char control[512];
+  iovec iov{};
+  msghdr h{};
+  MsgBuf() {
+    iov = {data, sizeof(data)};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof(control);
+  }
+  MsgBuf(const MsgBuf&) = delete;
+  MsgBuf& operator=(const MsgBuf&) = delete;
+};
+
+// What `fd` polls for `events` now (-1 if poll failed).
+inline short PollNow(int fd, short events = POLLIN | POLLOUT | POLLRDHUP) {
+  pollfd p{fd, events, 0};
+  return poll(&p, 1, 0) < 0 ? -1 : p.revents;
+}
 
 // An abstract unix address (no file), and its length.
 inline std::pair<sockaddr_un, socklen_t> AbstractAddr(const std::string& name) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <functional>
 #include <string>
@@ -26,6 +27,13 @@ namespace syscall_test {
 
 // "ENOENT" for ENOENT; the number for errnos it does not know.
 std::string ErrnoName(int err);
+
+// CLOCK_MONOTONIC in milliseconds.
+inline int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 
 // Expects `expr` to return -1 and set errno to `err` (exactly: EPERM is not
 // EACCES).

@@ -42,42 +42,23 @@ Pair MakePair(int type) {
   return p;
 }
 
-short PollNow(int fd, short events = POLLIN | POLLOUT | POLLRDHUP) {
-  pollfd p{fd, events, 0};
-  EXPECT_GE(poll(&p, 1, 0), 0);
-  return p.revents;
-}
-
-int64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 void SendCred(int fd, const char* data) {
   ASSERT_EQ(send(fd, data, strlen(data), 0), static_cast<ssize_t>(strlen(data)));
 }
 
 // One recvmsg with room for credentials: the bytes and the sender's pid.
 std::pair<std::string, pid_t> RecvCred(int fd) {
-  char data[64];
-  char cbuf[CMSG_SPACE(sizeof(ucred))];
-  iovec iov{data, sizeof(data)};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = cbuf;
-  h.msg_controllen = sizeof(cbuf);
-  ssize_t n = recvmsg(fd, &h, MSG_DONTWAIT);
+  MsgBuf m;
+  ssize_t n = recvmsg(fd, &m.h, MSG_DONTWAIT);
   if (n < 0) return {"err", -1};
-  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  cmsghdr* c = CMSG_FIRSTHDR(&m.h);
   pid_t pid = -1;
   if (c && c->cmsg_type == SCM_CREDENTIALS) {
     ucred u;
     memcpy(&u, CMSG_DATA(c), sizeof(u));
     pid = u.pid;
   }
-  return {std::string(data, n), pid};
+  return {std::string(m.data, n), pid};
 }
 
 TEST(UnixSocketSemantics, StreamCredentialsAreNotCoalescedAcrossSenders) {
