@@ -4,12 +4,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "sentry/base/log.h"
 
 namespace seedvisor::sentry {
 
 namespace {
 char g_zeros[65536];
+constexpr int kNb = SOCK_NONBLOCK | SOCK_CLOEXEC;
+constexpr int kSend = MSG_DONTWAIT | MSG_NOSIGNAL;
 }  // namespace
 
 SocketMirror::~SocketMirror() { Close(); }
@@ -17,43 +21,79 @@ SocketMirror::~SocketMirror() { Close(); }
 void SocketMirror::Close() {
   if (m_ >= 0) close(m_);
   if (d_ >= 0) close(d_);
-  for (int fd : retired_) close(fd);
-  retired_.clear();
   m_ = d_ = -1;
 }
 
-bool SocketMirror::Make(int unconnected_type) {
-  int m = -1, d = -1;
-  if (unconnected_type >= 0) {
-    m = socket(AF_UNIX, unconnected_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  } else {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0) {
-      m = sv[0];
-      d = sv[1];
-      // The smallest send buffer (SOCK_MIN_SNDBUF): a few KiB turn POLLOUT off.
-      int one = 1;
-      setsockopt(m, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+bool SocketMirror::Make(int type, bool connected) {
+  Close();
+  type_ = type;
+  if (type != SOCK_DGRAM && !connected) {
+    m_ = socket(AF_UNIX, type | kNb, 0);
+    unconnected_ = true;
+  } else if (int sv[2]; socketpair(AF_UNIX, type | kNb, 0, sv) == 0) {
+    m_ = sv[0];
+    d_ = sv[1];
+    if (type == SOCK_DGRAM) {
+      // Autobind: d connects back to this name after making an error.
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      m_addr_len_ = sizeof(m_addr_);
+      if (bind(m_, reinterpret_cast<sockaddr*>(&a), sizeof(sa_family_t)) != 0 ||
+          getsockname(m_, reinterpret_cast<sockaddr*>(&m_addr_), &m_addr_len_) != 0) {
+        Close();
+      }
     }
+    Paired();
   }
-  if (m < 0) {
+  if (m_ < 0) {
     Log::Warning("socket readiness: %s", strerror(errno));
     return false;
   }
-  if (m_ >= 0) retired_.push_back(m_);
-  if (d_ >= 0) close(d_);
-  m_ = m;
-  d_ = d;
-  unconnected_ = unconnected_type >= 0;
-  in_ = rdhup_ = hup_ = err_ = false;
-  out_ = true;
-  in_bytes_ = 0;
+  // The smallest send buffer (SOCK_MIN_SNDBUF): a few KiB turn POLLOUT off.
+  // Set now: setting it wakes writers (sk_write_space), a POLLOUT edge the
+  // guest socket never had if m were connected already.
+  int one = 1;
+  setsockopt(m_, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
   return true;
 }
 
+bool SocketMirror::Connect() {
+  if (!unconnected_) return true;
+  // A listener of our type under an autobound abstract name, for one
+  // connection; m's connect completes at once (unix_stream_connect()).
+  int l = socket(AF_UNIX, type_ | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  socklen_t len = sizeof(a);
+  int d = -1;
+  if (l >= 0 && bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(sa_family_t)) == 0 &&
+      listen(l, 1) == 0 && getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) == 0 &&
+      connect(m_, reinterpret_cast<sockaddr*>(&a), len) == 0) {
+    d = accept4(l, nullptr, nullptr, kNb);
+  }
+  int err = errno;
+  if (l >= 0) close(l);
+  if (d < 0) {
+    Log::Warning("socket readiness: connecting: %s", strerror(err));
+    return false;
+  }
+  d_ = d;
+  Paired();
+  return true;
+}
+
+void SocketMirror::Paired() {
+  unconnected_ = false;
+  in_ = rdhup_ = hup_ = err_ = false;
+  out_ = true;
+  in_count_ = 0;
+}
+
 void SocketMirror::Fill() {
+  // A message must fit the send buffer (unix_dgram_sendmsg()'s EMSGSIZE).
+  const size_t chunk = type_ == SOCK_STREAM ? sizeof(g_zeros) : 2048;
   for (int i = 0; i < 64; ++i) {
-    if (send(m_, g_zeros, sizeof(g_zeros), MSG_DONTWAIT | MSG_NOSIGNAL) <= 0) return;
+    if (send(m_, g_zeros, chunk, kSend) <= 0) return;
   }
 }
 
@@ -63,12 +103,37 @@ void SocketMirror::Drain(int fd) {
   }
 }
 
+void SocketMirror::SetDgramError(bool want) {
+  if (want == err_) return;
+  err_ = want;
+  if (!want) {
+    int e;
+    socklen_t l = sizeof(e);
+    getsockopt(m_, SOL_SOCKET, SO_ERROR, &e, &l);
+    return;
+  }
+  // unix_dgram_disconnected(): d leaves with a message unread (one m wrote
+  // to make POLLOUT go, or one written now), m is reset; then d pairs again.
+  if (out_ && !hup_) (void)!send(m_, "e", 1, kSend);
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  connect(d_, &unspec, sizeof(unspec));
+  connect(d_, reinterpret_cast<sockaddr*>(&m_addr_), m_addr_len_);
+  if (!hup_) {
+    if (!out_) Fill();  // the drop made room
+  } else {
+    out_ = true;
+  }
+}
+
 void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
   if (m_ < 0 || unconnected_) return;
   const bool want_err = mask & POLLERR, want_hup = mask & POLLHUP;
   const bool want_rdhup = (mask & POLLRDHUP) || want_hup;
   const bool want_in = mask & POLLIN, want_out = mask & POLLOUT;
-  if (d_ < 0) {  // after ERR: only the error can still go
+  if (type_ == SOCK_DGRAM) {
+    SetDgramError(want_err);
+  } else if (d_ < 0) {  // after ERR: only the error can still go
     if (err_ && !want_err) {
       int e;
       socklen_t l = sizeof(e);
@@ -76,11 +141,10 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
       err_ = false;
     }
     return;
-  }
-  if (want_err && want_hup) {
+  } else if (want_err && want_hup) {
     // unix_release_sock(): the peer went with data unread.
     if (!hup_) {
-      if (out_) (void)!send(m_, "e", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (out_) (void)!send(m_, "e", 1, kSend);
       close(d_);
       d_ = -1;
       err_ = hup_ = rdhup_ = in_ = out_ = true;
@@ -97,28 +161,37 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
       out_ = want_out;
     } else if (want_out && out_edge) {
       // One more skb freed: sk_write_space wakes the writers again.
-      if (send(m_, "o", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) Drain(d_);
+      if (send(m_, "o", 1, kSend) == 1) Drain(d_);
     }
   }
   if (!rdhup_) {
     if (want_in && (!in_ || in_edge)) {
-      if (in_bytes_ >= 4096) {
+      if (in_count_ >= 64) {
         Drain(m_);
-        in_bytes_ = 0;
+        in_count_ = 0;
       }
-      if (send(d_, "i", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) ++in_bytes_;
+      if (send(d_, "i", 1, kSend) == 1) ++in_count_;
       in_ = true;
     } else if (!want_in && in_) {
       Drain(m_);
-      in_bytes_ = 0;
+      in_count_ = 0;
       in_ = false;
     }
   }
   if (want_rdhup && !rdhup_) {
-    shutdown(d_, SHUT_WR);
+    // A datagram d's shutdown is its own (unix_shutdown() tells only a
+    // connection's peer): shut m's receive side itself.
+    if (type_ == SOCK_DGRAM) {
+      shutdown(m_, SHUT_RD);
+    } else {
+      shutdown(d_, SHUT_WR);
+    }
     rdhup_ = in_ = true;
   }
   if (want_hup && !hup_) {
+    // A datagram m can no longer write after this: leave d a message, so
+    // that an error can still be made (SetDgramError).
+    if (type_ == SOCK_DGRAM && out_) (void)!send(m_, "e", 1, kSend);
     shutdown(m_, SHUT_WR);
     hup_ = true;
   }

@@ -297,14 +297,33 @@ Status UnixSocket::Listen(Task& t, int backlog) {
   return {};
 }
 
+void UnixSocket::DgramDisconnectedLocked(UnixSocket* old, Graveyard& g) {
+  if (rcvq_.empty()) return;
+  for (Message& m : rcvq_) UnchargeLocked(m, g);
+  rcvq_.clear();
+  peer_wait_.NotifyAll();
+  for (UnixSocket* s : dgram_from_) s->SyncLocked(false, /*out_edge=*/true);
+  SyncLocked();
+  if (old != nullptr && old->peer_ == this) {
+    old->err_ = ECONNRESET;
+    old->rd_wait_.NotifyAll();
+    old->wr_wait_.NotifyAll();
+    old->SyncLocked();
+  }
+}
+
 Status UnixSocket::Connect(Task& t, const std::string& sa) {
   if (type_ == SOCK_DGRAM && sa.size() >= sizeof(sa_family_t)) {
     sa_family_t fam;
     memcpy(&fam, sa.data(), sizeof(fam));
     if (fam == AF_UNSPEC) {  // unix_dgram_connect(): dissolve the association
+      Graveyard g;
       std::lock_guard l(Mu());
-      if (peer_ != nullptr) peer_->dgram_from_.erase(this);
-      peer_ = nullptr;
+      if (UnixSocket* old = peer_; old != nullptr) {
+        old->dgram_from_.erase(this);
+        peer_ = nullptr;
+        DgramDisconnectedLocked(old, g);
+      }
       peer_gone_ = false;
       SyncLocked();
       return {};
@@ -321,11 +340,13 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     UnixSocket* target = FindLocked(key);
     if (target == nullptr) return Errno(ECONNREFUSED);
     if (target->type_ != type_) return Errno(wrong_type);
-    if (peer_ != nullptr) peer_->dgram_from_.erase(this);
+    UnixSocket* old = peer_;
+    if (old != nullptr) old->dgram_from_.erase(this);
     peer_ = target;
     peer_gone_ = false;
     target->dgram_from_.insert(this);
     peer_addr_ = a;
+    if (old != nullptr && old != target) DgramDisconnectedLocked(old, g);
     SyncLocked();
     return {};
   }
@@ -421,9 +442,7 @@ absl::Status UnixSocket::AdoptInForkChild(ForkFileContext& ctx) {
   {
     std::lock_guard l(Mu());
     if (mirror_ != nullptr) {
-      bool unconnected = mirror_->unconnected();
-      mirror_->Close();
-      if (!mirror_->Make(unconnected ? type_ : -1)) {
+      if (!mirror_->Make(type_, !mirror_->unconnected())) {
         return absl::ResourceExhaustedError(
             absl::StrCat(DisplayPath(), ": cannot make its readiness socket"));
       }

@@ -33,7 +33,8 @@
 // unix socket is released, as unix_gc() does (CollectLocked).
 //
 // Host objects: none, except a readiness mirror (socket_mirror.h) made on
-// the first PollFd(). A sandbox fork copies everything with the sentry's
+// the first PollFd(); its fd stays the same when the socket connects or
+// listens. A sandbox fork copies everything with the sentry's
 // memory: the child only remakes the mirror and adopts the queued files.
 //
 //   SV_ASSIGN_OR_RETURN(auto s, UnixSocket::Create(t, SOCK_STREAM, 0));
@@ -166,6 +167,10 @@ class UnixSocket : public Socket {
   // room was made).
   void SyncLocked(bool in_edge = false, bool out_edge = false) const;
   void ConnectPairLocked(UnixSocket* other);
+  // unix_dgram_disconnected(): a datagram socket leaves `old` (null: it was
+  // released) with messages unread; they go, and `old`, if it is still
+  // connected to us, is reset (ECONNRESET: POLLERR without a hangup).
+  void DgramDisconnectedLocked(UnixSocket* old, Graveyard& g);
   bool Blocking(int flags) const { return !nonblocking() && !(flags & MSG_DONTWAIT); }
 
   const int type_;

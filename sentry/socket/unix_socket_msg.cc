@@ -236,6 +236,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
         if (type_ == SOCK_SEQPACKET) return Errno(EPIPE);
         if (peer_gone_) {  // the target went: refused once, then unconnected
           peer_gone_ = false;
+          DgramDisconnectedLocked(nullptr, g);
           return Errno(ECONNREFUSED);
         }
         return Errno(ENOTCONN);

@@ -219,7 +219,7 @@ short UnixSocket::PollMaskLocked() const {
 void UnixSocket::SyncLocked(bool in_edge, bool out_edge) const {
   if (mirror_ == nullptr) return;
   if (mirror_->unconnected() && state_ != State::kUnconnected) {
-    if (!mirror_->Make(-1)) return;
+    if (!mirror_->Connect()) return;
   }
   mirror_->Set(PollMaskLocked(), in_edge, out_edge);
 }
@@ -228,8 +228,7 @@ int UnixSocket::PollFd() const {
   std::lock_guard l(Mu());
   if (mirror_ == nullptr) {
     auto m = std::make_unique<SocketMirror>();
-    bool unconnected = type_ != SOCK_DGRAM && state_ == State::kUnconnected;
-    if (!m->Make(unconnected ? type_ : -1)) return -1;
+    if (!m->Make(type_, state_ != State::kUnconnected)) return -1;
     mirror_ = std::move(m);
     SyncLocked();
   }
