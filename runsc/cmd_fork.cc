@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -87,6 +88,12 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   } else {
     req.mutable_stdio()->set_terminal(true);
     req.mutable_stdio()->set_console_socket(AbsPath(console_socket));
+  }
+  // Test only (test/sfork): the child stalls before it reports, and the
+  // seed gives it this many milliseconds before it kills it.
+  if (const char* stall = std::getenv("SEEDSC_TEST_FORK_STALL"); stall != nullptr) {
+    req.set_test_stall_child(true);
+    req.set_report_deadline_ms(static_cast<uint32_t>(std::strtoul(stall, nullptr, 10)));
   }
   control::v1::ForkResponse resp;
   if (absl::Status s = container::Call(*seed, "Fork", req, &resp); !s.ok()) return undo(s);

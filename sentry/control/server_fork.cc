@@ -13,6 +13,7 @@
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/sfork/sfork.h"
+#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::control {
 namespace {
@@ -151,6 +152,8 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   sentry::ForkOptions opts;
   for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
   opts.init = init_;
+  if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
+  opts.test_stall_child = req.test_stall_child();
 
   ControlServer* child = nullptr;
   ttrpc::Server* child_server = nullptr;
@@ -180,6 +183,12 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   const int64_t request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
   absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
   PrepareForkSpareAsync(kSpareDelayAfterFork);
+  if (absl::IsDeadlineExceeded(r.status())) {
+    // The killed child may have made its control socket (the address was
+    // free when we were asked: it is that child's).
+    std::string path = ttrpc::SocketPath(req.control_address());
+    if (!path.empty() && path[0] != '@') unlink(path.c_str());
+  }
   if (!r.ok()) return r.status();
   v1::ForkResponse resp;
   resp.set_pid(r->pid);

@@ -395,6 +395,11 @@ bool SpareValid(Kernel& k) {
     }
   }
   EndPhase(r, ForkPhase::kStartTasks);
+  if (opts.test_stall_child) {
+    // A hung fork, for the seed's deadline (test only; poll: the sentry's
+    // seccomp policy allows it).
+    for (;;) poll(nullptr, 0, -1);
+  }
   r.ok = s.ok() ? 1 : 0;
   std::string msg(s.message());
   std::strncpy(r.message, msg.c_str(), sizeof(r.message) - 1);
@@ -408,6 +413,28 @@ bool SpareValid(Kernel& k) {
   }
   child_main();
   _exit(0);
+}
+
+// In the seed: whether the child's report (or its end: the child died)
+// arrived on `fd` before CLOCK_MONOTONIC reached `deadline_ns`.
+bool AwaitReport(int fd, int64_t deadline_ns) {
+  for (;;) {
+    const int64_t left_ns = deadline_ns - MonotonicNs();
+    if (left_ns <= 0) return false;
+    pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    const int r = poll(&pfd, 1, static_cast<int>((left_ns + 999'999) / 1'000'000));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return true;  // let the read say what is wrong
+  }
+}
+
+// In the seed: a forked sentry that did not report in time dies, and with
+// it every host process of its sandbox (its anchor's process group: the
+// zygote, the stub copies, the anchor). The seed's own processes are in no
+// such group. Reaping the sentry and the anchor is the caller's.
+void KillUnreported(pid_t sentry, pid_t anchor) {
+  kill(sentry, SIGKILL);
+  if (anchor > 0) kill(-anchor, SIGKILL);
 }
 
 // In the seed, once a fork reported (or failed): what the seed maps
@@ -495,10 +522,15 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
     return Fail("forking the sentry", errno);
   }
   Report r;
-  ssize_t n;
-  do {
-    n = read(p[0], &r, sizeof(r));
-  } while (n < 0 && errno == EINTR);
+  const bool in_time = AwaitReport(p[0], MonotonicNs() + absl::ToInt64Nanoseconds(opts.report_deadline));
+  ssize_t n = -1;
+  if (in_time) {
+    do {
+      n = read(p[0], &r, sizeof(r));
+    } while (n < 0 && errno == EINTR);
+  } else {
+    KillUnreported(pid, spare_.anchor);
+  }
   close(p[0]);
   r.phase_end[static_cast<int>(ForkPhase::kReport)] = MonotonicNs();
   const bool took = n == static_cast<ssize_t>(sizeof(r)) && r.ok;
@@ -509,6 +541,11 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
   KeepSharedMappings(k);
   if (!took) {
     waitpid(pid, nullptr, 0);
+    if (!in_time) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "sandbox fork: the forked sandbox did not report within ",
+          absl::FormatDuration(opts.report_deadline), "; it was killed"));
+    }
     if (n != static_cast<ssize_t>(sizeof(r))) {
       return absl::InternalError("the forked sandbox died before it reported");
     }

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "sentry/kernel/kernel.h"
 
 namespace seedvisor::sentry {
@@ -52,6 +53,13 @@ struct ForkOptions {
   // The init's thread group: its fds 0, 1, 2 say which stdio slot each of
   // the seed's stdio files was.
   std::shared_ptr<ThreadGroup> init;
+  // How long the seed waits for the child's report. A child that has not
+  // reported by then is killed (the sentry and its anchor's process group)
+  // and the fork fails with DEADLINE_EXCEEDED: a hung fork never hangs its
+  // seed.
+  absl::Duration report_deadline = absl::Seconds(10);
+  // Test only: the child stalls just before it reports.
+  bool test_stall_child = false;
 };
 
 // Where a fork's time went, in order (ForkResult::phases): each phase's
@@ -80,7 +88,8 @@ struct ForkResult {
 // (the sentry first, then the anchor, the stubs; pids of this pid
 // namespace) and sets the pid to report (an error ends the child and is
 // returned here), then `child_main`, which must not return. Returns once
-// the child has reported.
+// the child has reported, or has been killed for not reporting within
+// `opts.report_deadline` (DEADLINE_EXCEEDED).
 using ForkChildSetup = std::function<absl::Status(const std::vector<pid_t>& pids, pid_t* report)>;
 absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
                                        const ForkChildSetup& child_setup,

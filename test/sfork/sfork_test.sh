@@ -316,6 +316,35 @@ expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
 
+# --- A fork whose child never reports does not hang its seed: after the
+# deadline the child (its sentry, its anchor's process group) is killed,
+# the Fork fails with one line, nothing is left, and the next Fork works.
+# (SEEDSC_TEST_FORK_STALL is test only: the child stalls before it reports,
+# and the seed gives it that many milliseconds. A seed without a deadline
+# hangs here: `timeout` bounds the wait.)
+before=$("${S[@]}" list --quiet | sort | tr '\n' ' ') pbefore=$(procs_in "$NS2")
+start_ns=$(date +%s%N)
+# (Output to a file: a fork that did start would hold a $(...) pipe open.)
+SEEDSC_TEST_FORK_STALL=700 timeout 30 "${S[@]}" fork s2 stall1 </dev/null >"$T/stall1.out" 2>&1
+rc=$? out=$(cat "$T/stall1.out")
+took_ms=$((($(date +%s%N) - start_ns) / 1000000))
+after=$("${S[@]}" list --quiet | sort | tr '\n' ' ')
+if [[ $rc != 0 && $rc != 124 && "$out" == *"did not report within"* && $(wc -l <<<"$out") == 1 &&
+      "$before" == "$after" && $took_ms -lt 10000 ]]; then
+  ok "a fork that never reports fails after its deadline ($took_ms ms)"
+else
+  bad "a fork that never reports fails after its deadline"
+  echo "  rc=$rc (124: timed out) took=${took_ms}ms out=$(printf '%q' "$out") before=[$before] after=[$after]"
+fi
+check_eq "the timed-out fork leaves no state or control socket" "" "$(ls -d "$ROOT"/stall1 2>/dev/null)"
+check_eq "the timed-out fork's processes are gone" "$pbefore" "$(procs_settled "$NS2" "$pbefore")"
+if timeout 30 "${S[@]}" fork s2 after-stall </dev/null >/dev/null 2>"$T/as.err"; then
+  ok "the seed forks again after a fork timed out"
+  "${S[@]}" delete --force after-stall
+else
+  bad "the seed forks again after a fork timed out"; cat "$T/as.err"
+fi
+
 # (A host AF_INET socket is refused by name, HostSocket::AdoptInForkChild;
 # it needs --network=host, which this bundle lacks.)
 
