@@ -30,6 +30,11 @@ size_t& InFlight() {
   return n;
 }
 
+std::map<uid_t, size_t>& UserInflight() {
+  static auto* m = new std::map<uid_t, size_t>;
+  return *m;
+}
+
 const NetLimits& Limits() {
   static const NetLimits limits = [] {
     auto read = [](const char* path, long dflt) {
@@ -83,12 +88,20 @@ std::map<std::string, UnixSocket*>& Names() {
 std::atomic<uint64_t> g_next_ino{0x20000};
 
 
-Result<std::string> PathKey(Task& t, const std::string& path) {
+// `to_reach`: for connect/sendto, which need write permission on the
+// socket file (unix_find_bsd(): EACCES before the type's ECONNREFUSED).
+Result<std::string> PathKey(Task& t, const std::string& path, bool to_reach) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
   SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().Resolve(c, path, true));
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  if (to_reach) SV_TRY(CheckAccess(c.creds, st, W_OK));
   if (!S_ISSOCK(st.st_mode)) return Errno(ECONNREFUSED);
   return absl::StrCat("p:", st.st_dev, ":", st.st_ino);
+}
+
+// unix_abstract_hash() mixes in the socket type: one table per type.
+std::string AbstractKey(int type, const std::string& name) {
+  return absl::StrCat("a", type, ":", name);
 }
 
 }  // namespace
@@ -219,9 +232,9 @@ Result<std::pair<FileRef, FileRef>> UnixSocket::Pair(Task& t, int type, int flag
 
 // ---- Names ----
 
-Result<std::string> UnixSocket::KeyOf(Task& t, const UnixAddr& a) {
-  if (a.kind == UnixAddr::kPath) return PathKey(t, a.name);
-  if (a.kind == UnixAddr::kAbstract) return "a:" + a.name;
+Result<std::string> UnixSocket::KeyOf(Task& t, const UnixAddr& a) const {
+  if (a.kind == UnixAddr::kPath) return PathKey(t, a.name, /*to_reach=*/true);
+  if (a.kind == UnixAddr::kAbstract) return AbstractKey(type_, a.name);
   return Errno(EINVAL);
 }
 
@@ -230,27 +243,38 @@ UnixSocket* UnixSocket::FindLocked(const std::string& key) {
   return it == Names().end() ? nullptr : it->second;
 }
 
+Status UnixSocket::AutobindLocked() {
+  // unix_autobind(): a NUL and five hex digits (unix(7)), the next free one.
+  static uint32_t next = 0;
+  for (uint32_t tries = 0; tries <= 0xfffff; ++tries) {
+    char buf[8];
+    snprintf(buf, sizeof(buf), "%05x", next++ & 0xfffff);
+    std::string key = AbstractKey(type_, buf);
+    UnixSocket*& slot = Names()[key];
+    if (slot != nullptr) continue;
+    slot = this;
+    key_ = key;
+    local_ = UnixAddr{UnixAddr::kAbstract, buf};
+    return {};
+  }
+  return Errno(ENOSPC);
+}
+
 Status UnixSocket::Bind(Task& t, const std::string& sa) {
   SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(sa));
   {
     std::lock_guard l(Mu());
     if (local_.kind != UnixAddr::kUnnamed) return Errno(EINVAL);  // already bound
-  }
-  static std::atomic<uint32_t> autobind{0};
-  if (a.kind == UnixAddr::kUnnamed) {  // autobind: five hex digits (unix(7))
-    a.kind = UnixAddr::kAbstract;
-    char buf[8];
-    snprintf(buf, sizeof(buf), "%05x", autobind.fetch_add(1) & 0xfffff);
-    a.name = buf;
+    if (a.kind == UnixAddr::kUnnamed) return AutobindLocked();
   }
   std::string key;
   if (a.kind == UnixAddr::kPath) {
     SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, a.name));
     Status s = t.kernel().vfs().Mknod(c, a.name, S_IFSOCK | 0777, 0);
     if (!s.ok()) return s.error() == Errno(EEXIST) ? Errno(EADDRINUSE) : s.error();
-    SV_ASSIGN_OR_RETURN(key, PathKey(t, a.name));
+    SV_ASSIGN_OR_RETURN(key, PathKey(t, a.name, /*to_reach=*/false));
   } else {
-    key = "a:" + a.name;
+    key = AbstractKey(type_, a.name);
   }
   std::lock_guard l(Mu());
   if (local_.kind != UnixAddr::kUnnamed) return Errno(EINVAL);
@@ -331,11 +355,14 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
   }
   SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(sa));
   SV_ASSIGN_OR_RETURN(std::string key, KeyOf(t, a));
-  // unix_find_bsd() vs unix_find_abstract(): a path of the wrong type is
-  // EPROTOTYPE, an abstract name is looked up per type (ECONNREFUSED).
-  const int wrong_type = a.kind == UnixAddr::kPath ? EPROTOTYPE : ECONNREFUSED;
+  // unix_find_bsd(): a path of the wrong type is EPROTOTYPE (an abstract
+  // name of another type is simply not found).
+  const int wrong_type = EPROTOTYPE;
   Graveyard g;
   std::unique_lock l(Mu());
+  // unix_dgram_connect(), unix_stream_connect(): with SO_PASSCRED the peer
+  // must see who we are.
+  if (passcred_ && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
   if (type_ == SOCK_DGRAM) {
     UnixSocket* target = FindLocked(key);
     if (target == nullptr) return Errno(ECONNREFUSED);

@@ -121,12 +121,14 @@ class UnixSocket : public Socket {
     std::shared_ptr<SendAccount> acct;
     size_t charge = 0;
     size_t sockets = 0;  // how many of `files` are unix sockets (for Collect)
+    uid_t user = 0;      // whose files in flight `files` count as (UserInflight)
     size_t left() const { return data.size() - off; }
   };
   // Control messages of one send, parsed before the lock.
   struct Control {
     std::vector<FileRef> files;
     ucred cred{};
+    uid_t user = 0;  // the sender's real uid (current_user())
   };
   // Files and sockets released by work done under the lock; they go after
   // it is dropped (declare before the lock).
@@ -134,7 +136,10 @@ class UnixSocket : public Socket {
 
   // Finds the bound socket's table key for `a` (ENOENT, ECONNREFUSED as
   // connect(2)); resolve paths before the lock.
-  static Result<std::string> KeyOf(Task& t, const UnixAddr& a);
+  Result<std::string> KeyOf(Task& t, const UnixAddr& a) const;
+  // Binds a free autobind name (bind(2) of no name, or a send or connect
+  // with SO_PASSCRED from an unbound socket).
+  Status AutobindLocked();
   static UnixSocket* FindLocked(const std::string& key);
   Result<Control> ParseControl(Task& t, const std::string& guest);
   std::string BuildControl(Task& t, bool want_cred, const ucred& cred,
@@ -195,6 +200,7 @@ class UnixSocket : public Socket {
   ucred peer_cred_{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
   ucred own_cred_{0, 0, 0};  // at listen()/connect() time
   bool passcred_ = false;
+  int peek_off_ = -1;  // SO_PEEK_OFF (sk_peek_off; negative: off)
   int backlog_;  // a listener's (SOMAXCONN-clamped); else max_dgram_qlen
   std::string key_;  // in the name table, if bound
   std::map<int, std::string> opts_;  // SOL_SOCKET options only kept (SO_LINGER, ...)

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -20,6 +21,9 @@ namespace seedvisor::sentry::unix_internal {
 std::mutex& Mu();
 // Unix sockets queued in unix sockets (as files or embryos); guarded by Mu().
 size_t& InFlight();
+// Files in flight by user (too_many_unix_fds(): user->unix_inflight);
+// guarded by Mu().
+std::map<uid_t, size_t>& UserInflight();
 // Every unix socket (for UnixSocket::CollectLocked); guarded by Mu().
 std::set<UnixSocket*>& Registry();
 // Releases `g` (after the lock). A socket released here that releases more

@@ -33,6 +33,7 @@ size_t StreamChunk(size_t sndbuf) {
 Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string& guest) {
   Control c;
   c.cred = CredOf(t);
+  c.user = t.creds().ruid;
   if (guest.empty()) return c;
   std::string buf = guest;
   msghdr h{};
@@ -67,6 +68,17 @@ Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string&
       c.cred = u;
     } else {
       return Errno(EINVAL);
+    }
+  }
+  if (!c.files.empty()) {
+    // too_many_unix_fds(): more files in flight than RLIMIT_NOFILE already.
+    const Credentials& cr = t.creds();
+    std::lock_guard l(Mu());
+    auto it = UserInflight().find(c.user);
+    size_t inflight = it == UserInflight().end() ? 0 : it->second;
+    if (inflight > t.tg().rlimits[RLIMIT_NOFILE].rlim_cur && !cr.HasCap(CAP_SYS_RESOURCE) &&
+        !cr.HasCap(CAP_SYS_ADMIN)) {
+      return Errno(ETOOMANYREFS);
     }
   }
   return c;
@@ -126,6 +138,7 @@ std::string UnixSocket::BuildControl(Task& t, bool want_cred, const ucred& cred,
 void UnixSocket::EnqueueLocked(Message m) {
   for (const FileRef& f : m.files) m.sockets += dynamic_cast<UnixSocket*>(f.get()) != nullptr;
   InFlight() += m.sockets;
+  if (!m.files.empty()) UserInflight()[m.user] += m.files.size();
   m.charge = Truesize(m.data.size());
   m.acct->wmem += m.charge;
   rcvq_.push_back(std::move(m));
@@ -136,6 +149,12 @@ void UnixSocket::EnqueueLocked(Message m) {
 std::vector<FileRef> UnixSocket::TakeFilesLocked(Message& m) {
   InFlight() -= m.sockets;
   m.sockets = 0;
+  if (!m.files.empty()) {
+    auto it = UserInflight().find(m.user);
+    if (it != UserInflight().end() && (it->second -= std::min(it->second, m.files.size())) == 0) {
+      UserInflight().erase(it);
+    }
+  }
   std::vector<FileRef> files = std::move(m.files);
   m.files.clear();
   return files;
@@ -196,6 +215,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
     msg.acct = acct_;
     if (!files_sent) {
       msg.files = std::move(g);
+      msg.user = c.user;
       g.clear();
       files_sent = true;
     }
@@ -209,17 +229,16 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
 Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
   const bool by_addr = !m.addr.empty() && type_ == SOCK_DGRAM;
   std::string key;
-  int wrong_type = ECONNREFUSED;
   if (by_addr) {
     SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(m.addr));
     SV_ASSIGN_OR_RETURN(key, KeyOf(t, a));
-    if (a.kind == UnixAddr::kPath) wrong_type = EPROTOTYPE;
   }
   Graveyard g;  // after the lock: unsent files, sockets held while waiting
   std::unique_lock l(Mu());
   // unix_seqpacket_sendmsg(): connected only, any address ignored.
   if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
   // unix_dgram_sendmsg().
+  if (passcred_ && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
   if (m.data.size() + 32 > sndbuf_) return Errno(EMSGSIZE);
   Deadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
@@ -229,7 +248,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
     if (by_addr) {
       target = FindLocked(key);
       if (target == nullptr) return Errno(ECONNREFUSED);
-      if (target->type_ != type_) return Errno(wrong_type);
+      if (target->type_ != type_) return Errno(EPROTOTYPE);  // a path's
     } else {
       target = peer_;
       if (target == nullptr) {
@@ -265,6 +284,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
     msg.data = m.data;
     msg.cred = c.cred;
     msg.files = std::move(c.files);
+    msg.user = c.user;
     if (type_ == SOCK_DGRAM && local_.kind != UnixAddr::kUnnamed) msg.from = local_.ToSockaddr();
     msg.acct = acct_;
     target->EnqueueLocked(std::move(msg));
@@ -297,8 +317,19 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
     const size_t target = (flags & MSG_WAITALL) && !peek ? std::max<size_t>(len, 1) : 1;
     Deadline dl = DeadlineOf(*this, /*send=*/false);
     size_t pi = 0, poff = 0;  // the peek cursor: message, bytes into it
+    // SO_PEEK_OFF: a peek starts that far in (and waits for data there).
+    size_t skip = peek && peek_off_ > 0 ? static_cast<size_t>(peek_off_) : 0;
     bool consumed = false;
     for (;;) {
+      for (; skip > 0 && pi < rcvq_.size(); ++pi, poff = 0) {
+        size_t avail = rcvq_[pi].left() - poff;
+        if (skip < avail) {
+          poff += skip;
+          skip = 0;
+          break;
+        }
+        skip -= avail;
+      }
       Message* m = nullptr;
       if (peek ? pi < rcvq_.size() : !rcvq_.empty()) m = peek ? &rcvq_[pi] : &rcvq_.front();
       if (m == nullptr) {
@@ -325,6 +356,11 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       size_t chunk = std::min(m->data.size() - at, len - copied);
       memcpy(buf + copied, m->data.data() + at, chunk);
       copied += chunk;
+      // sk_peek_offset_fwd()/_bwd().
+      if (peek_off_ >= 0) {
+        peek_off_ = peek ? peek_off_ + static_cast<int>(chunk)
+                         : std::max(peek_off_ - static_cast<int>(chunk), 0);
+      }
       if (!peek) {
         m->off += chunk;
         if (!m->files.empty()) files = TakeFilesLocked(*m);
@@ -370,9 +406,18 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
     // unix_seqpacket_recvmsg(), __unix_dgram_recvmsg().
     if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
     Deadline dl = DeadlineOf(*this, /*send=*/false);
+    // SO_PEEK_OFF: a peek starts that many bytes into the queue, in the
+    // message it lands in (__skb_try_recv_from_queue()).
+    size_t skip = 0, at = 0;
     for (;;) {
       if (int e = TakeErrorLocked()) return Errno(e);
-      if (!rcvq_.empty()) break;
+      skip = (flags & MSG_PEEK) && peek_off_ > 0 ? static_cast<size_t>(peek_off_) : 0;
+      for (at = 0; at < rcvq_.size(); ++at) {
+        size_t n = rcvq_[at].data.size();
+        if (skip < n || (n == 0 && skip == 0)) break;
+        skip -= n;
+      }
+      if (at < rcvq_.size()) break;
       bool shut = shutdown_ & kRcvShutdown;
       if (!Blocking(flags)) {
         // EOF only on a seqpacket socket; a datagram one says EAGAIN.
@@ -382,11 +427,16 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
       if (shut) return out;  // __skb_wait_for_more_packets(): no error, no data
       SV_TRY(Wait(rd_wait_, t, l, dl));
     }
-    Message& m = rcvq_.front();
-    size_t n = std::min(len, m.data.size());
-    memcpy(buf, m.data.data(), n);
-    if (n < m.data.size()) out.flags |= MSG_TRUNC;
-    out.len = (flags & MSG_TRUNC) ? m.data.size() : n;
+    Message& m = rcvq_[at];
+    const size_t size = m.data.size() - skip;
+    size_t n = std::min(len, size);
+    memcpy(buf, m.data.data() + skip, n);
+    if (n < size) out.flags |= MSG_TRUNC;
+    out.len = (flags & MSG_TRUNC) ? size : n;
+    if (peek_off_ >= 0) {  // sk_peek_offset_fwd()/_bwd()
+      peek_off_ = (flags & MSG_PEEK) ? peek_off_ + static_cast<int>(n)
+                                     : std::max(peek_off_ - static_cast<int>(size), 0);
+    }
     out.addr = type_ == SOCK_DGRAM ? m.from
                                    : (peer_addr_.kind != UnixAddr::kUnnamed ? peer_addr_.ToSockaddr()
                                                                             : std::string());

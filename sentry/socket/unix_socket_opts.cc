@@ -70,7 +70,7 @@ Result<std::string> UnixSocket::GetSockOpt(Task&, int level, int name, size_t op
     case SO_PASSCRED: return as_int(passcred_);
     case SO_SNDBUF: return as_int(static_cast<int>(sndbuf_));
     case SO_RCVBUF: return as_int(static_cast<int>(rcvbuf_));
-    case SO_PEEK_OFF: return as_int(-1);
+    case SO_PEEK_OFF: return as_int(peek_off_);
     case SO_PEERCRED: {
       // unix(7): the peer's credentials at connect() time.
       std::string v(reinterpret_cast<const char*>(&peer_cred_), sizeof(ucred));
@@ -101,6 +101,9 @@ Status UnixSocket::SetSockOpt(Task& t, int level, int name, const std::string& v
   switch (name) {
     case SO_PASSCRED:
       passcred_ = v != 0;
+      return {};
+    case SO_PEEK_OFF:  // unix_set_peek_off()
+      peek_off_ = v;
       return {};
     case SO_SNDBUF:
     case SO_SNDBUFFORCE: {

@@ -29,19 +29,6 @@
 namespace syscall_test {
 namespace {
 
-// Socket paths must fit sun_path (108 bytes); $TEST_TMPDIR is often longer.
-std::string TmpDir() {
-  const char* d = getenv("TEST_TMPDIR");
-  if (d && strlen(d) < 60) return d;
-  return "/tmp";
-}
-
-std::pair<sockaddr_un, socklen_t> PathAddr(const std::string& p) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof(a.sun_path), "%s", p.c_str());
-  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size() + 1)};
-}
 
 TEST(UnixSocketTest, SocketpairTypes) {
   for (int type : {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET}) {
@@ -365,20 +352,7 @@ TEST(UnixSocketTest, PeerCredAndScmCredentials) {
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     if (connect(c, reinterpret_cast<sockaddr*>(&addr), len) != 0) _exit(1);
     ucred u{getpid(), getuid(), getgid()};
-    char byte = 'c';
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(ucred))] = {};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = cbuf;
-    h.msg_controllen = sizeof(cbuf);
-    cmsghdr* cm = CMSG_FIRSTHDR(&h);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_CREDENTIALS;
-    cm->cmsg_len = CMSG_LEN(sizeof(ucred));
-    memcpy(CMSG_DATA(cm), &u, sizeof(u));
-    if (sendmsg(c, &h, 0) != 1) _exit(2);
+    if (SendCmsg(c, SCM_CREDENTIALS, &u, sizeof(u)) != 1) _exit(2);
     char done;
     (void)!read(p[1], &done, 1);  // wait for the parent to finish
     _exit(0);

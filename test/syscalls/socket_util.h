@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace syscall_test {
 
@@ -39,6 +41,57 @@ struct Fd {
     fd = -1;
   }
 };
+
+// Both ends of a unix socketpair(2) of `type` (-1s if it failed).
+struct Pair {
+  Fd a, b;
+};
+inline Pair MakePair(int type) {
+  int sv[2] = {-1, -1};
+  socketpair(AF_UNIX, type, 0, sv);
+  Pair p;
+  p.a.fd = sv[0];
+  p.b.fd = sv[1];
+  return p;
+}
+
+// Socket paths must fit sun_path (108 bytes); $TEST_TMPDIR is often longer.
+inline std::string TmpDir() {
+  const char* d = getenv("TEST_TMPDIR");
+  if (d && strlen(d) < 60) return d;
+  return "/tmp";
+}
+
+// A unix address for a path, and its length.
+inline std::pair<sockaddr_un, socklen_t> PathAddr(const std::string& p) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof(a.sun_path), "%s", p.c_str());
+  return {a, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size() + 1)};
+}
+
+// Sends one byte over `via` with one SOL_SOCKET control message of `type`
+// carrying `len` bytes of `data`; sendmsg's result.
+inline ssize_t SendCmsg(int via, int type, const void* data, size_t len) {
+  std::vector<char> cbuf(CMSG_SPACE(len));
+  iovec iov{const_cast<char*>("f"), 1};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = cbuf.data();
+  h.msg_controllen = cbuf.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(len);
+  memcpy(CMSG_DATA(c), data, len);
+  return sendmsg(via, &h, 0);
+}
+
+// Sends `fds` over `via` (one byte with SCM_RIGHTS); sendmsg's result.
+inline ssize_t SendFds(int via, const std::vector<int>& fds) {
+  return SendCmsg(via, SCM_RIGHTS, fds.data(), fds.size() * sizeof(int));
+}
 
 // A msghdr with its own data and control buffers, for one recvmsg(2).
 struct MsgBuf {

@@ -175,18 +175,6 @@ INSTANTIATE_TEST_SUITE_P(Types, UnixPollTest, ::testing::Values(SOCK_STREAM, SOC
 
 // ---- Datagram sockets: POLLERR alone ----
 
-struct DgramPair {
-  Fd a, b;
-};
-DgramPair MakeDgramPair() {
-  int sv[2] = {-1, -1};
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
-  DgramPair p;
-  p.a.fd = sv[0];
-  p.b.fd = sv[1];
-  return p;
-}
-
 // connect(AF_UNSPEC): dissolves a datagram socket's association.
 int Disconnect(int fd) {
   sockaddr unspec{};
@@ -199,7 +187,7 @@ int Disconnect(int fd) {
 // connected to it, gets ECONNRESET: POLLERR without POLLHUP, until SO_ERROR
 // or a call takes the error.
 TEST(UnixDgramPollTest, DisconnectWithUnreadMessagesResetsThePeer) {
-  auto [a, b] = MakeDgramPair();
+  auto [a, b] = MakePair(SOCK_DGRAM);
   Fd ep = EpollOf(b, EPOLLIN | EPOLLOUT);
   ASSERT_EQ(send(b, "x", 1, 0), 1);
   ASSERT_EQ(Disconnect(a), 0);
@@ -220,7 +208,7 @@ TEST(UnixDgramPollTest, DisconnectWithUnreadMessagesResetsThePeer) {
   ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&addr), len), 0);
   ASSERT_EQ(connect(a, reinterpret_cast<sockaddr*>(&addr), len), 0);  // a reconnect
   EXPECT_EQ(PollNow(b), POLLOUT);  // a was not connected to b any more
-  auto [p, q] = MakeDgramPair();
+  auto [p, q] = MakePair(SOCK_DGRAM);
   ASSERT_EQ(send(q, "z", 1, 0), 1);
   ASSERT_EQ(connect(p, reinterpret_cast<sockaddr*>(&addr), len), 0);
   EXPECT_EQ(PollNow(q), POLLOUT | POLLERR);
@@ -231,7 +219,7 @@ TEST(UnixDgramPollTest, DisconnectWithUnreadMessagesResetsThePeer) {
 // The reset wakes a poller waiting for input, and comes on top of a
 // shutdown.
 TEST(UnixDgramPollTest, ResetWakesPollersAndFollowsAShutdown) {
-  auto [a, b] = MakeDgramPair();
+  auto [a, b] = MakePair(SOCK_DGRAM);
   Fd ep = EpollOf(b, EPOLLIN | EPOLLET);
   ASSERT_EQ(send(b, "x", 1, 0), 1);
   ASSERT_EQ(shutdown(b, SHUT_RDWR), 0);
@@ -252,7 +240,7 @@ TEST(UnixDgramPollTest, ResetWakesPollersAndFollowsAShutdown) {
 }
 
 TEST(UnixDgramPollTest, PollerForInputWakesOnAReset) {
-  auto [a, b] = MakeDgramPair();
+  auto [a, b] = MakePair(SOCK_DGRAM);
   ASSERT_EQ(send(b, "x", 1, 0), 1);
   std::thread t([&] {
     usleep(100000);
@@ -280,7 +268,7 @@ TEST(UnixDgramPollTest, PollerForInputWakesOnAReset) {
 // Without unread messages nothing is reported; a peer that is not
 // connected back is not told either.
 TEST(UnixDgramPollTest, DisconnectWithoutUnreadMessagesIsQuiet) {
-  auto [a, b] = MakeDgramPair();
+  auto [a, b] = MakePair(SOCK_DGRAM);
   ASSERT_EQ(Disconnect(a), 0);
   EXPECT_EQ(PollNow(b), POLLOUT);
   int err = 0;
@@ -292,7 +280,7 @@ TEST(UnixDgramPollTest, DisconnectWithoutUnreadMessagesIsQuiet) {
 // The peer went away: the send that finds it gone is ECONNREFUSED, and
 // our own unread messages go with the association.
 TEST(UnixDgramPollTest, SendToAClosedPeerDropsOurUnreadMessages) {
-  auto [a, b] = MakeDgramPair();
+  auto [a, b] = MakePair(SOCK_DGRAM);
   ASSERT_EQ(send(b, "x", 1, 0), 1);
   b.Close();
   EXPECT_EQ(PollNow(a), POLLIN | POLLOUT);

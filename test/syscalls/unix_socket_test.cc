@@ -29,19 +29,6 @@
 namespace syscall_test {
 namespace {
 
-struct Pair {
-  Fd a, b;
-};
-
-Pair MakePair(int type) {
-  int sv[2] = {-1, -1};
-  EXPECT_EQ(socketpair(AF_UNIX, type, 0, sv), 0) << strerror(errno);
-  Pair p;
-  p.a.fd = sv[0];
-  p.b.fd = sv[1];
-  return p;
-}
-
 void SendCred(int fd, const char* data) {
   ASSERT_EQ(send(fd, data, strlen(data), 0), static_cast<ssize_t>(strlen(data)));
 }
@@ -455,19 +442,7 @@ TEST(UnixSocketSemantics, PeekInstallsPassedFiles) {
   Pair p = MakePair(SOCK_STREAM);
   int pfd[2];
   ASSERT_EQ(pipe(pfd), 0);
-  char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{const_cast<char*>("f"), 1};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = cbuf;
-  h.msg_controllen = sizeof(cbuf);
-  cmsghdr* c = CMSG_FIRSTHDR(&h);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &pfd[1], sizeof(int));
-  ASSERT_EQ(sendmsg(p.a, &h, 0), 1);
+  ASSERT_EQ(SendFds(p.a, {pfd[1]}), 1);
   close(pfd[1]);
   for (int flags : {static_cast<int>(MSG_PEEK), 0}) {
     char d;
@@ -520,19 +495,7 @@ TEST(UnixSocketSemantics, ReleasingAChainOfQueuedSocketsEnds) {
   for (int i = 0; i < kDepth; ++i) {
     int cur[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, cur), 0);
-    char cbuf[CMSG_SPACE(2 * sizeof(int))] = {};
-    iovec iov{const_cast<char*>("c"), 1};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = cbuf;
-    h.msg_controllen = sizeof(cbuf);
-    cmsghdr* c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-    memcpy(CMSG_DATA(c), prev, 2 * sizeof(int));
-    ASSERT_EQ(sendmsg(cur[0], &h, 0), 1) << i << ": " << strerror(errno);
+    ASSERT_EQ(SendFds(cur[0], {prev[0], prev[1]}), 1) << i << ": " << strerror(errno);
     close(prev[0]);
     close(prev[1]);
     prev[0] = cur[0];
@@ -546,23 +509,6 @@ TEST(UnixSocketSemantics, ReleasingAChainOfQueuedSocketsEnds) {
   EXPECT_EQ(recv(p.b, &k, 1, 0), 1);
 }
 
-// Sends `fds` over `via` (one byte with SCM_RIGHTS).
-void SendFds(int via, std::vector<int> fds) {
-  std::vector<char> cbuf(CMSG_SPACE(fds.size() * sizeof(int)));
-  iovec iov{const_cast<char*>("f"), 1};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = cbuf.data();
-  h.msg_controllen = cbuf.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&h);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-  memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  ASSERT_EQ(sendmsg(via, &h, 0), 1) << strerror(errno);
-}
-
 // unix_gc(): a socket pair sent over itself, holding a bound listener, is
 // held by nothing else once closed; a later release collects it, and the
 // listener's name is free again.
@@ -574,7 +520,7 @@ TEST(UnixSocketSemantics, CyclesOfQueuedSocketsAreCollected) {
     Fd l(socket(AF_UNIX, SOCK_STREAM, 0));
     ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&addr), len), 0);
     ASSERT_EQ(listen(l, 1), 0);
-    SendFds(p.a, {p.a, p.b, l});  // b's queue holds a, b and l
+    ASSERT_EQ(SendFds(p.a, {p.a, p.b, l}), 1);  // b's queue holds a, b and l
     // And a listener queued on its own embryo.
     Fd l2(socket(AF_UNIX, SOCK_STREAM, 0));
     auto [addr2, len2] = AbstractAddr(name + "-2");
@@ -582,7 +528,7 @@ TEST(UnixSocketSemantics, CyclesOfQueuedSocketsAreCollected) {
     ASSERT_EQ(listen(l2, 1), 0);
     Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
     ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr2), len2), 0);
-    SendFds(c, {l2});
+    ASSERT_EQ(SendFds(c, {l2}), 1);
   }
   bool freed = false;
   for (int i = 0; i < 200 && !freed; ++i) {
