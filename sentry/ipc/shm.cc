@@ -89,6 +89,9 @@ Result<int> ShmRegistry::Get(Task &t, int32_t key, uint64_t size, int flags) {
   };
   auto make = [&]() -> Result<std::shared_ptr<ShmSegment>> {
     if (size < 1 || size > kShmMax) return Errno(EINVAL);
+    // hugetlb_file_setup(): the reservation fails, the sandbox has no
+    // hugetlb pool (see SysMmap's MAP_HUGETLB).
+    if ((flags & SHM_HUGETLB) && !(flags & SHM_NORESERVE)) return Errno(ENOMEM);
     if (!(flags & SHM_NORESERVE)) SV_TRY(CheckShmemReserve(size));
     uint64_t pages = PageRoundUp(size) / kPageSize;
     uint64_t total = pages;

@@ -19,7 +19,8 @@ namespace seedvisor::sentry {
   X(SysPipe) X(SysPipe2) X(SysChdir) X(SysChroot) X(SysFchdir) X(SysGetcwd) X(SysUmask) X(SysUtimensat)    \
   X(SysUtime) X(SysUtimes) X(SysFutimesat) X(SysIoctl) X(SysFsync) X(SysFdatasync)            \
   X(SysSyncFs) X(SysSync) X(SysStatfs) X(SysFstatfs) X(SysPoll) X(SysPpoll) X(SysSelect)      \
-  X(SysPselect6) X(SysSendfile) X(SysFlock) X(SysFadvise64) X(SysFallocate) X(SysCloseRange)
+  X(SysPselect6) X(SysSendfile) X(SysFlock) X(SysFadvise64) X(SysFallocate) X(SysSyncFileRange)      \
+  X(SysCloseRange)
 
 #define SV_DECLARE_FILE_SYSCALL(name) SyscallReturn name(Task& t, const SyscallArgs& a);
 SV_FILE_SYSCALLS(SV_DECLARE_FILE_SYSCALL)

@@ -347,6 +347,29 @@ SyscallReturn SysFadvise64(Task& t, const SyscallArgs& a) {
   return 0;  // advice only
 }
 
+SyscallReturn SysSyncFileRange(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  const int64_t off = a.Long(1), len = a.Long(2);
+  const unsigned flags = a.Uint(3);
+  // sync_file_range() checks the flags and the range before the file type.
+  constexpr unsigned kValid =
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  if (flags & ~kValid) return Errno(EINVAL);
+  const uint64_t end = static_cast<uint64_t>(off) + static_cast<uint64_t>(len);
+  if (off < 0 || static_cast<int64_t>(end) < 0 || end < static_cast<uint64_t>(off)) {
+    return Errno(EINVAL);
+  }
+  SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
+  // Only files with page cache; a pipe, socket or device is ESPIPE.
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISDIR(st.st_mode) &&
+      !S_ISLNK(st.st_mode)) {
+    return Errno(ESPIPE);
+  }
+  // Writable data lives in sentry memory (tmpfs, the overlay's upper layer),
+  // so there is no writeback to start or wait for, as for fsync(2).
+  return 0;
+}
+
 SyscallReturn SysFallocate(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
   int mode = a.Int(1);

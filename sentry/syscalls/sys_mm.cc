@@ -51,6 +51,8 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   if (!anonymous) {
     SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
     if (f->flags() & O_PATH) return Errno(EBADF);  // fdget() finds no file
+    // ksys_mmap_pgoff(): MAP_HUGETLB on a file that is not on hugetlbfs.
+    if (flags & MAP_HUGETLB) return Errno(EINVAL);
     // mmap(2): EACCES unless the file's open mode allows the mapping.
     if (!f->readable()) return Errno(EACCES);
     if (type != MAP_PRIVATE && (prot & PROT_WRITE) && !f->writable()) return Errno(EACCES);
@@ -63,6 +65,17 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     } else {
       req.file = std::move(f);
     }
+  }
+  if (anonymous && (flags & MAP_HUGETLB)) {
+    // ksys_mmap_pgoff(): a huge page size the host has no hstate for is
+    // EINVAL; then the reservation fails, as on a host with
+    // vm.nr_hugepages = 0: the sandbox has no hugetlb pool (its
+    // /proc/meminfo says so). MAP_NORESERVE makes no reservation; it gets
+    // ordinary pages where Linux would SIGBUS on the first touch.
+    const int size_log = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+    if (size_log != 0 && size_log != 21 && size_log != 30) return Errno(EINVAL);
+    if (!(flags & MAP_NORESERVE)) return Errno(ENOMEM);
+    req.flags &= ~(MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT));
   }
   if (anonymous) {
     req.offset = 0;

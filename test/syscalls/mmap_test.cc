@@ -82,6 +82,51 @@ TEST(MmapTest, LengthOverflow) {
   EXPECT_OK(munmap(p, kPage));
 }
 
+// A /proc/meminfo field's number ("HugePages_Free:  0" -> 0), or -1.
+long MeminfoValue(const std::string& name) {
+  std::istringstream in(ReadFile("/proc/meminfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+// With no huge pages in the hugetlb pool (vm.nr_hugepages = 0, as the
+// sandbox has it) MAP_HUGETLB's reservation fails with ENOMEM
+// (hugetlb_reserve_pages()); PostgreSQL's huge_pages=try falls back on that.
+// A file that is not on hugetlbfs and a page size without an hstate are
+// EINVAL (ksys_mmap_pgoff()). MAP_NORESERVE reserves nothing.
+TEST(MmapTest, HugetlbWithAnEmptyPool) {
+  ASSERT_GE(MeminfoValue("HugePages_Total"), 0);
+  if (MeminfoValue("HugePages_Free") != 0) GTEST_SKIP() << "this host has free huge pages";
+  constexpr size_t kHuge = 2 << 20;
+  for (int type : {MAP_PRIVATE, MAP_SHARED}) {
+    EXPECT_EQ(mmap(nullptr, kHuge, PROT_READ | PROT_WRITE, type | MAP_ANONYMOUS | MAP_HUGETLB,
+                   -1, 0),
+              MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM) << ErrnoName(errno);
+    EXPECT_EQ(mmap(nullptr, kHuge, PROT_READ,
+                   type | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0),
+              MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM) << ErrnoName(errno);
+  }
+  EXPECT_EQ(mmap(nullptr, kHuge, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (16 << MAP_HUGE_SHIFT), -1, 0),
+            MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL) << ErrnoName(errno);
+  TempDir dir;
+  FileDescriptor fd(open(dir.Path("f").c_str(), O_CREAT | O_RDWR, 0600));
+  ASSERT_GE(fd.get(), 0);
+  ASSERT_EQ(ftruncate(fd.get(), kHuge), 0);
+  EXPECT_EQ(mmap(nullptr, kHuge, PROT_READ, MAP_SHARED | MAP_HUGETLB, fd.get(), 0), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL) << ErrnoName(errno);
+  void* p = mmap(nullptr, kHuge, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE, -1, 0);
+  EXPECT_NE(p, MAP_FAILED) << ErrnoName(errno);
+  if (p != MAP_FAILED) munmap(p, kHuge);
+}
+
 // x86-64: MAP_32BIT places the mapping in the first 2 GiB (at or above 1 GiB).
 TEST(MmapTest, Map32Bit) {
   for (int i = 0; i < 4; ++i) {

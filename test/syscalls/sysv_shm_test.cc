@@ -80,6 +80,23 @@ TEST(SysvShm, AbsurdSizesAreEnomemUnlessNoreserve) {
   if (m != MAP_FAILED) munmap(m, huge);
 }
 
+// SHM_HUGETLB with an empty hugetlb pool (vm.nr_hugepages = 0, as the
+// sandbox has it): the reservation fails (hugetlb_file_setup()); with
+// SHM_NORESERVE nothing is reserved. Unprivileged callers may meet the
+// RLIMIT_MEMLOCK check (EPERM) first, so only as root.
+TEST(SysvShm, HugetlbWithAnEmptyPool) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs uid 0";
+  std::string meminfo = ReadFile("/proc/meminfo");
+  size_t at = meminfo.find("HugePages_Free:");
+  ASSERT_NE(at, std::string::npos);
+  if (std::stol(meminfo.substr(at + 15)) != 0) GTEST_SKIP() << "this host has free huge pages";
+  constexpr size_t kHuge = 2 << 20;
+  EXPECT_ERRNO(ENOMEM, shmget(IPC_PRIVATE, kHuge, IPC_CREAT | SHM_HUGETLB | 0600));
+  int id = shmget(IPC_PRIVATE, kHuge, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
+  EXPECT_GE(id, 0) << ErrnoName(errno);
+  if (id >= 0) shmctl(id, IPC_RMID, nullptr);
+}
+
 TEST(SysvShm, AttachIsZeroedSharedAndCounted) {
   Segment s(3 * 4096 + 100);
   ASSERT_GE(s.id(), 0);

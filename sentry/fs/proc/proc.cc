@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sentry/fs/proc/fork_generation.h"
+#include "sentry/fs/proc/meminfo.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
 #include "sentry/kernel/kernel.h"
@@ -376,7 +377,8 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
               return absl::StrCat(t->tgid(), "/task/", t->tid());
             }));
   root->Add("cpuinfo", SynthFile::Text([] { return HostFileText("/proc/cpuinfo"); }));
-  root->Add("meminfo", SynthFile::Text([] { return HostFileText("/proc/meminfo"); }));
+  root->Add("meminfo",
+            SynthFile::Text([] { return MeminfoText(HostFileText("/proc/meminfo")); }));
   root->Add("mounts", SynthSymlink::Fixed("self/mounts"));
   root->Add("uptime", SynthFile::Text([&k] { return UptimeText(k); }));
   root->Add("loadavg", SynthFile::Text([&k] { return LoadavgText(k); }));
