@@ -17,6 +17,8 @@ PACKAGES=(
   libpython3.11-testsuite  # CPython regression tests (test/python)
   runsc runc containerd
   python3-grpcio  # test/containerd/task_update.py: containerd's Tasks.Update
+  postgresql-15 postgresql-client-15  # test/e2e/postgres_test.sh, bench/postgres_bench.sh
+  sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
 )
 
 missing=()

@@ -19,14 +19,14 @@ def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
 
-def e2e_tests(name, src, references = ["native", "runsc"]):
+def e2e_tests(name, src, references = ["native", "runsc"], data = []):
     """A shell e2e test (testlib.sh) against the built seedsc and its references.
 
     Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
     and <name>_<ref>_reference_test for each of `references` (see testlib.sh:
     a case must pass against them before it says anything about seedsc). The
     reference runs get --reference=<ref>, which a script may use for its
-    KNOWN_FAILING entries.
+    KNOWN_FAILING entries. `data`: files the script needs beside testlib.
     """
     if SEEDSC_READY:
         native.sh_test(
@@ -34,7 +34,7 @@ def e2e_tests(name, src, references = ["native", "runsc"]):
             size = "medium",
             srcs = [src],
             args = seedsc_args(),
-            data = [":testlib"] + seedsc_data(),
+            data = [":testlib"] + data + seedsc_data(),
             tags = SEEDSC_TEST_TAGS,
         )
         native.sh_test(
@@ -42,7 +42,7 @@ def e2e_tests(name, src, references = ["native", "runsc"]):
             size = "medium",
             srcs = [src],
             args = ["--seedsc=$(rootpath :seedsc_ptrace.sh)"],
-            data = [":seedsc_ptrace.sh", ":testlib"] + seedsc_data(),
+            data = [":seedsc_ptrace.sh", ":testlib"] + data + seedsc_data(),
             tags = SEEDSC_TEST_TAGS,
         )
     for ref in references:
@@ -54,6 +54,6 @@ def e2e_tests(name, src, references = ["native", "runsc"]):
                 "--seedsc=$(rootpath :%s_as_seedsc.sh)" % ref,
                 "--reference=" + ref,
             ],
-            data = [":%s_as_seedsc.sh" % ref, ":testlib"],
+            data = [":%s_as_seedsc.sh" % ref, ":testlib"] + data,
             tags = SEEDSC_TEST_TAGS,
         )
