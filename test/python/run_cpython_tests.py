@@ -49,11 +49,11 @@ IGNORE = {
 }
 
 
-def run_module(module, side, seedsc, timeout, logdir):
+def run_module(module, side, seedsc, timeout, logdir, python=PYTHON):
     # The XML is written inside the sandbox's own overlay, where the host
     # cannot see it: the wrapper prints it after a marker instead.
     ignore = "".join(f" -i '{p}'" for p in IGNORE.get(module, []))
-    script = (f"{PYTHON} -m test -v {module}{ignore} --junit-xml /tmp/junit-$$.xml; rc=$?; "
+    script = (f"{python} -m test -v {module}{ignore} --junit-xml /tmp/junit-$$.xml; rc=$?; "
               f"echo {MARK}; cat /tmp/junit-$$.xml; rm -f /tmp/junit-$$.xml; exit $rc")
     cmd = ["/bin/sh", "-c", script]
     if side != "native":
@@ -106,6 +106,8 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--logdir", default=None)
     ap.add_argument("--markdown", help="write a per-module table (markdown) here")
+    ap.add_argument("--python", default=PYTHON,
+                    help="the interpreter whose test package runs (default: Debian's)")
     a = ap.parse_args()
     sides = [] if a.no_native else ["native"]
     if a.seedsc:
@@ -115,7 +117,7 @@ def main():
     results = {}
     ok = True
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
-        futs = [ex.submit(run_module, m, s, a.seedsc, a.timeout, logdir)
+        futs = [ex.submit(run_module, m, s, a.seedsc, a.timeout, logdir, a.python)
                 for m in a.modules for s in sides]
         for f in concurrent.futures.as_completed(futs):
             m, s, r = f.result()
