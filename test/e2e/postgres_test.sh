@@ -6,7 +6,8 @@
 # (100,000 rows, an aggregate, an index, a rolled-back transaction, a
 # parallel query through dynamic shared memory), pgbench -i and a short
 # pgbench run, then pg_ctl stop -m fast. The same script runs on the host
-# first, so the pgbench tps are printed side by side.
+# first, so the pgbench tps are printed side by side; then once more (no
+# pgbench) in an OCI container (`seedsc run`, a bundle over the host root).
 #
 #   bash test/e2e/postgres_test.sh [--seedsc=PATH] [--only=REGEX]
 #   bash test/e2e/postgres_test.sh --seedsc=test/e2e/native_as_seedsc.sh --reference=native
@@ -66,6 +67,37 @@ check_ok clean_stop "$(has 'OK stop')" "pg_ctl stop -m fast" "OK stop" \
   "$(grep -E '^(OK|STEP) stop$' <<<"$out" | tail -1)"
 check_eq server_log_clean "none" "$(sed -n '/^SERVER LOG PROBLEMS:/,/^END SERVER LOG/p' <<<"$out" | sed '1d;$d')" \
   "server log: no WARNING/ERROR/FATAL/PANIC"
+
+# The same session (queries, no pgbench) in an OCI container: `seedsc run`
+# with a bundle over the host's root, read-only, a tmpfs on /tmp, and the
+# capabilities the workload's setup needs (chown, then setpriv to nobody).
+# The references have no `run`.
+if [[ -z "${TESTLIB_ARGS[reference]:-}" ]]; then
+  echo "== OCI container (seedsc run)"
+  bundle="$TESTLIB_TMP/bundle"
+  mkdir -p "$bundle"
+  "$SEEDSC" spec --bundle "$bundle" &&
+    python3 - "$bundle/config.json" "$here/postgres_workload.sh" <<'PY'
+import json, sys
+path, workload = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["root"] = {"path": "/", "readonly": True}
+c["process"]["terminal"] = False
+c["process"]["args"] = [workload, "--queries"]
+c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "nodev", "mode=1777"]})
+for caps in c["process"]["capabilities"].values():
+    caps += [x for x in ("CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE",
+                         "CAP_FOWNER") if x not in caps]
+json.dump(c, open(path, "w"))
+PY
+  TESTLIB_TIMEOUT=120s tcase oci_container --grep '^sum=5000050000$' -- \
+    "$SEEDSC" --root "$TESTLIB_TMP/state" run --bundle "$bundle" "pg-e2e-$$"
+  check_eq oci_container_stops_cleanly $'OK stop\nnone' \
+    "$(grep -E '^(OK|STEP) stop$' <<<"$TC_OUT" | tail -1)"$'\n'"$(
+      sed -n '/^SERVER LOG PROBLEMS:/,/^END SERVER LOG/p' <<<"$TC_OUT" | sed '1d;$d')" \
+    "seedsc run: pg_ctl stop -m fast, server log clean"
+fi
 
 echo
 echo "pgbench tps (scale 1, unix socket, in memory)  native  sandbox  sandbox/native"
