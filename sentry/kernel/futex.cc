@@ -10,24 +10,25 @@ namespace seedvisor::sentry {
 
 FutexKey FutexKeyFor(MM& mm, UserAddr addr, bool priv) {
   if (priv) return FutexKey{&mm, addr.value()};
-  for (const Vma& v : mm.Vmas()) {
-    if (addr.value() < v.start || addr.value() >= v.end) continue;
-    if (!(v.flags & MAP_SHARED)) break;
+  // FUT_OFF_MMSHARED: futex words are 4-aligned (EINVAL otherwise), so bit 0
+  // is free to tell a shared key in private memory from the private one.
+  FutexKey key{&mm, addr.value() | 1};
+  mm.WithVmaAt(addr, [&](const Vma& v) {
+    if (!(v.flags & MAP_SHARED)) return;
     if (!v.file) {
       // Shared anonymous memory has no object here to name it (the
       // platform shares it across fork): key by address in one space for
       // all of them. Unrelated mappings at the same address can then see
       // spurious wakeups, which futex(2) callers must tolerate anyway.
       static const char kSharedAnon = 0;
-      return FutexKey{&kSharedAnon, addr.value()};
+      key = FutexKey{&kSharedAnon, addr.value()};
+      return;
     }
     const void* obj = v.file->dentry() ? static_cast<const void*>(v.file->dentry()->inode().get())
                                        : static_cast<const void*>(v.file.get());
-    return FutexKey{obj, v.offset + (addr.value() - v.start)};
-  }
-  // FUT_OFF_MMSHARED: futex words are 4-aligned (EINVAL otherwise), so bit 0
-  // is free to tell this key from the private one.
-  return FutexKey{&mm, addr.value() | 1};
+    key = FutexKey{obj, v.offset + (addr.value() - v.start)};
+  });
+  return key;
 }
 
 Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,

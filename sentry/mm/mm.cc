@@ -454,6 +454,16 @@ std::vector<Vma> MM::Vmas() const {
   return out;
 }
 
+bool MM::WithVmaAt(UserAddr addr, absl::FunctionRef<void(const Vma&)> f) const {
+  absl::MutexLock l(&mu_);
+  auto it = vmas_.upper_bound(addr.value());
+  if (it == vmas_.begin()) return false;
+  --it;
+  if (addr.value() >= it->second.end) return false;
+  f(it->second);
+  return true;
+}
+
 std::string MM::MapsText() const {
   std::string out;
   for (const Vma& v : Vmas()) {

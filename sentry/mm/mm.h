@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
 #include "sentry/base/errno.h"
@@ -109,6 +110,11 @@ class MM {
   void WipeOnSandboxFork();
 
   std::vector<Vma> Vmas() const;
+  // Calls `f` with the VMA that holds `addr`, under the map's lock (so `f`
+  // must not call into this MM); false, without calling it, if none does.
+  // O(log n) and copies nothing: for lookups on hot paths (a shared futex's
+  // key), where Vmas() would copy every VMA.
+  bool WithVmaAt(UserAddr addr, absl::FunctionRef<void(const Vma&)> f) const;
   // The text of /proc/PID/maps.
   std::string MapsText() const;
 

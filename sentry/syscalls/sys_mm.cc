@@ -140,16 +140,13 @@ SyscallReturn SysMincore(Task& t, const SyscallArgs& a) {
     return Errno(ENOMEM);
   }
   uint64_t pages = PageRoundUp(a.Ulong(1)) / kPageSize;
-  // The whole range must be mapped; walk the VMAs once, not per page.
+  // The whole range must be mapped: one lookup per VMA, not per page.
   uint64_t addr = start;
   const uint64_t end = start + pages * kPageSize;
   while (addr < end) {
-    uint64_t next = addr;
-    for (const Vma& v : t.mm().Vmas()) {
-      if (v.start <= addr && addr < v.end) next = v.end;
+    if (!t.mm().WithVmaAt(UserAddr(addr), [&](const Vma& v) { addr = v.end; })) {
+      return Errno(ENOMEM);
     }
-    if (next == addr) return Errno(ENOMEM);
-    addr = next;
   }
   // Every mapped page reads as resident; copy out in bounded chunks.
   std::vector<unsigned char> ones(std::min<uint64_t>(pages, 4096), 1);
