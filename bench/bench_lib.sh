@@ -51,21 +51,35 @@ ratio() {  # a / b with DIGITS decimals (default 1), or n/a
     if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.*fx\n", d, a / b }'
 }
 
+percent() {  # a / b as a percentage with 2 decimals, or n/a
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f%%\n", 100 * a / b }'
+}
+
 # print_table: the medians of every metric in `metrics` for every runtime in
-# `names` (names[0] is native), each sandbox's ratio to native, then the
-# spread of the rounds (a wide one means a noisy machine).
+# `names` (names[0] is native), each sandbox's ratio to native (as a percent
+# when ratio_percent=1), then the spread of the rounds (a wide one means a
+# noisy machine).
 print_table() {
   header=("metric")
   for name in "${names[@]}"; do header+=("$name"); done
   for name in "${names[@]:1}"; do header+=("$name/nat"); done
-  printf '%-13s' "${header[0]}"; printf ' %13s' "${header[@]:1}"; echo
+  local w=13 h
+  for h in "${header[@]}"; do ((${#h} > w)) && w=${#h}; done
+  printf '%-13s' "${header[0]}"; printf " %${w}s" "${header[@]:1}"; echo
   for m in "${metrics[@]}"; do
     declare -A med=()
     for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
     row=()
     for name in "${names[@]}"; do row+=("${med[$name]}"); done
-    for name in "${names[@]:1}"; do row+=("$(ratio "${med[$name]}" "${med[native]}" 2)"); done
-    printf '%-13s' "$m"; printf ' %13s' "${row[@]}"; echo
+    for name in "${names[@]:1}"; do
+      if ((${ratio_percent:-0})); then
+        row+=("$(percent "${med[$name]}" "${med[native]}")")
+      else
+        row+=("$(ratio "${med[$name]}" "${med[native]}" 2)")
+      fi
+    done
+    printf '%-13s' "$m"; printf " %${w}s" "${row[@]}"; echo
     unset med
   done
   print_spread 13 19

@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev
   # Tests, benchmarks and the demo.
   busybox-static python3 strace procps iproute2 psmisc
+  stress-ng  # bench/stress_ng.sh and its smoke test
   nodejs  # test/sfork: a Node.js seed
   gawk perl  # test/e2e/glibc_test.sh (Debian's default awk is mawk)
   libpython3.11-testsuite  # CPython regression tests (test/python)
