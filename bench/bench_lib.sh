@@ -39,6 +39,26 @@ run_case() {
   fi
 }
 
+# add_runtimes SEEDSC PLATFORMS RUNSC RUNSC_PLATFORM: appends the runtimes
+# compared with native to `names` and their command prefixes to `cmd` (an
+# associative array the caller declares): seedsc-<p> for each p of the
+# comma-separated PLATFORMS if SEEDSC is an executable, then runsc (its
+# `do`, --network=none) if RUNSC is one.
+add_runtimes() {
+  local seedsc="$1" platforms="$2" runsc="$3" runsc_platform="$4" p plats
+  if [[ -n "$seedsc" && -x "$seedsc" ]]; then
+    IFS=, read -ra plats <<<"$platforms"
+    for p in "${plats[@]}"; do
+      names+=("seedsc-$p")
+      cmd["seedsc-$p"]="$seedsc --platform=$p do --"
+    done
+  fi
+  if [[ -n "$runsc" && -x "$runsc" ]]; then
+    names+=(runsc)
+    cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
+  fi
+}
+
 median() {  # median of whitespace-separated numbers, or n/a
   tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '
     { v[NR] = $1 } END {

@@ -56,17 +56,7 @@ bench="$(realpath "$bench")"
 names=(native)
 declare -A cmd
 cmd[native]=""
-IFS=, read -ra plats <<<"$platforms"
-if [[ -n "$seedsc" && -x "$seedsc" ]]; then
-  for p in "${plats[@]}"; do
-    names+=("seedsc-$p")
-    cmd["seedsc-$p"]="$seedsc --platform=$p do --"
-  done
-fi
-if [[ -n "$runsc" && -x "$runsc" ]]; then
-  names+=(runsc)
-  cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
-fi
+add_runtimes "$seedsc" "$platforms" "$runsc" "$runsc_platform"
 
 declare -A samples
 metrics=(fds fd_total_ms fd_p50_us fd_p99_us fd_tail_head mappings map_total_ms map_p50_us

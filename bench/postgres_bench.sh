@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# PostgreSQL 15 under load: pgbench tps (select-only and the default
+# TPC-B-like mix, 1 and 4 clients, -T 10 each, scale 10, unix socket) and
+# start-up times (initdb, pg_ctl start -w), natively, under seedsc and under
+# gVisor's runsc in one run, rounds interleaved. Every run is a fresh
+# cluster (test/e2e/postgres_workload.sh: initdb, start, pgbench -i, the
+# four pgbench runs, stop) as nobody, in memory everywhere (native: on
+# /dev/shm; sandboxes: their overlay). Prints medians, each sandbox's ratio
+# to native, and the load average before and after.
+#
+#   bash bench/postgres_bench.sh [--smoke] [--rounds=N] [--seconds=N] [--seedsc=PATH]
+#                                [--runsc=PATH] [--platforms=LIST] [--runsc-platform=NAME]
+#
+# Defaults: --seedsc bazel-bin/runsc/seedsc, --runsc $(command -v runsc),
+# 1 round, -T 10, platforms systrap, runsc on ptrace (Debian's runsc has
+# no systrap). --smoke: -T 1, scale 1 (CI: it runs; numbers mean nothing).
+# tps: higher is better; *_s (seconds): lower is better.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
+
+rounds=1 seconds=10 scale=10
+seedsc="${SEEDSC:-}"
+runsc="${RUNSC:-$(command -v runsc || true)}"
+platforms=systrap
+runsc_platform=ptrace
+while (($#)); do
+  case "$1" in
+    --smoke) seconds=1 scale=1 ;;
+    --rounds=*) rounds="${1#*=}" ;;
+    --seconds=*) seconds="${1#*=}" ;;
+    --seedsc=*) seedsc="${1#*=}" ;;
+    --runsc=*) runsc="${1#*=}" ;;
+    --platforms=*) platforms="${1#*=}" ;;
+    --runsc-platform=*) runsc_platform="${1#*=}" ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "postgres_bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+workload="$here/../test/e2e/postgres_workload.sh"
+[[ -x "$workload" ]] || workload="$repo/test/e2e/postgres_workload.sh"
+if [[ ! -x /usr/lib/postgresql/15/bin/postgres ]]; then
+  echo "postgres_bench: PostgreSQL 15 is missing (scripts/install-deps.sh installs postgresql-15)" >&2
+  exit 2
+fi
+[[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]] && seedsc="$repo/bazel-bin/runsc/seedsc"
+[[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
+workload="$(realpath "$workload")"
+
+names=(native)
+declare -A cmd
+# The sandboxes' /tmp is their overlay's upper layer, in memory, where
+# fsync has nothing to write back; natively the cluster lives in a tmpfs too,
+# so the read-write runs compare the same thing.
+cmd[native]=""
+native_tmp=(--tmp /dev/shm)
+add_runtimes "$seedsc" "$platforms" "$runsc" "$runsc_platform"
+
+T="-T $seconds"
+# System V segments for dynamic shared memory everywhere: Debian's runsc
+# refuses nobody's shm_open in /dev/shm (see test/e2e/postgres_test.sh);
+# pgbench barely uses dynamic shared memory.
+runs=(--dsm sysv --scale "$scale" --tps "so_c1:-S $T" --tps "so_c4:-S -c 4 -j 4 $T"
+  --tps "rw_c1:$T" --tps "rw_c4:-c 4 -j 4 $T")
+metrics=(initdb_s start_s tps_so_c1 tps_so_c4 tps_rw_c1 tps_rw_c4)
+declare -A samples
+fail=0
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+for ((r = 1; r <= rounds; r++)); do
+  for name in "${names[@]}"; do
+    # shellcheck disable=SC2086  # cmd is a word list on purpose
+    tmp=()
+    [[ "$name" == native ]] && tmp=("${native_tmp[@]}")
+    run_case postgres_bench "$name" 600 ${cmd[$name]} "$workload" "${tmp[@]}" "${runs[@]}"
+    record_metrics postgres_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
+  done
+  echo "round $r/$rounds done (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+done
+
+echo
+echo "postgres_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rounds=$rounds" \
+  "pgbench -T $seconds scale=$scale ($(nproc) cpus)"
+echo "load average: before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
+[[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
+echo "so = select-only (-S), rw = default TPC-B-like; c1/c4 = clients; tps higher is better"
+print_table
+if ((fail)); then
+  echo "postgres_bench: some runs failed (see above)" >&2
+  exit 1
+fi
