@@ -226,7 +226,10 @@ Result<std::pair<FileRef, FileRef>> UnixSocket::Pair(Task& t, int type, int flag
   std::lock_guard l(Mu());
   a->ConnectPairLocked(b.get());
   b->ConnectPairLocked(a.get());
-  for (auto* s : {a.get(), b.get()}) s->peer_cred_ = s->own_cred_ = CredOf(t);
+  for (auto* s : {a.get(), b.get()}) {
+    s->peer_cred_ = s->own_cred_ = CredOf(t);
+    s->peer_tg_ = s->own_tg_ = t.shared_tg();
+  }
   return std::make_pair(FileRef(a), FileRef(b));
 }
 
@@ -316,6 +319,7 @@ Status UnixSocket::Listen(Task& t, int backlog) {
   backlog_ = backlog;
   own_cred_ = CredOf(t);
   peer_cred_ = own_cred_;  // init_peercred() at listen()
+  own_tg_ = peer_tg_ = t.shared_tg();
   state_ = State::kListening;
   SyncLocked();
   return {};
@@ -360,9 +364,9 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
   const int wrong_type = EPROTOTYPE;
   Graveyard g;
   std::unique_lock l(Mu());
-  // unix_dgram_connect(), unix_stream_connect(): with SO_PASSCRED the peer
-  // must see who we are.
-  if (passcred_ && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
+  // unix_dgram_connect(), unix_stream_connect(): with SO_PASSCRED (or
+  // SO_PASSPIDFD) the peer must see who we are.
+  if ((passcred_ || passpidfd_) && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
   if (type_ == SOCK_DGRAM) {
     UnixSocket* target = FindLocked(key);
     if (target == nullptr) return Errno(ECONNREFUSED);
@@ -402,12 +406,16 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     embryo->local_ = target->local_;
     embryo->peer_addr_ = local_;
     embryo->peer_cred_ = CredOf(t);
+    embryo->peer_tg_ = t.shared_tg();
     embryo->own_cred_ = target->own_cred_;
+    embryo->own_tg_ = target->own_tg_;
     embryo->ConnectPairLocked(this);
     ConnectPairLocked(embryo.get());
     peer_addr_ = target->local_;
     peer_cred_ = target->own_cred_;
+    peer_tg_ = target->own_tg_;
     own_cred_ = CredOf(t);
+    own_tg_ = t.shared_tg();
     embryo->registered_ = true;
     Registry().insert(embryo.get());
     target->acceptq_.push_back(std::move(embryo));
@@ -435,6 +443,7 @@ Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   s->embryo_ = false;
   s->SetStatusFlags(O_RDWR | (flags & O_NONBLOCK));
   s->passcred_ = passcred_;  // unix_sock_inherit_flags()
+  s->passpidfd_ = passpidfd_;
   if (peer) *peer = s->peer_addr_.ToSockaddr();
   wr_wait_.NotifyAll();  // connect()s waiting for room
   SyncLocked();

@@ -60,6 +60,8 @@
 
 namespace seedvisor::sentry {
 
+class ThreadGroup;
+
 // A unix socket address as the sandbox names it.
 struct UnixAddr {
   enum Kind { kUnnamed, kPath, kAbstract };
@@ -122,6 +124,7 @@ class UnixSocket : public Socket {
     size_t charge = 0;
     size_t sockets = 0;  // how many of `files` are unix sockets (for Collect)
     uid_t user = 0;      // whose files in flight `files` count as (UserInflight)
+    std::shared_ptr<ThreadGroup> sender;  // for SCM_PIDFD (UNIXCB(skb).pid)
     size_t left() const { return data.size() - off; }
   };
   // Control messages of one send, parsed before the lock.
@@ -129,6 +132,15 @@ class UnixSocket : public Socket {
     std::vector<FileRef> files;
     ucred cred{};
     uid_t user = 0;  // the sender's real uid (current_user())
+    std::shared_ptr<ThreadGroup> sender;
+  };
+  // What a receive passes on as control messages, taken under the lock.
+  struct Ancillary {
+    bool want_cred = false;
+    bool want_pidfd = false;
+    ucred cred{};
+    std::shared_ptr<ThreadGroup> sender;
+    std::vector<FileRef> files;
   };
   // Files and sockets released by work done under the lock; they go after
   // it is dropped (declare before the lock).
@@ -142,9 +154,9 @@ class UnixSocket : public Socket {
   Status AutobindLocked();
   static UnixSocket* FindLocked(const std::string& key);
   Result<Control> ParseControl(Task& t, const std::string& guest);
-  std::string BuildControl(Task& t, bool want_cred, const ucred& cred,
-                           const std::vector<FileRef>& files, size_t room, int flags,
-                           int* msg_flags);
+  // Installs the received files (and a pidfd) and lays out the control
+  // messages in `room` bytes; MSG_CTRUNC into `msg_flags` for what did not fit.
+  std::string BuildControl(Task& t, const Ancillary& a, size_t room, int flags, int* msg_flags);
   Result<size_t> SendStream(Task& t, const MsgIn& m, Control c);
   Result<size_t> SendDgram(Task& t, const MsgIn& m, Control c);
   Result<MsgOut> RecvStream(Task& t, char* buf, size_t len, int flags, size_t controllen);
@@ -199,7 +211,10 @@ class UnixSocket : public Socket {
   UnixAddr local_, peer_addr_;
   ucred peer_cred_{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
   ucred own_cred_{0, 0, 0};  // at listen()/connect() time
+  // The processes of those (sk_peer_pid, for SO_PEERPIDFD): null if none.
+  std::shared_ptr<ThreadGroup> peer_tg_, own_tg_;
   bool passcred_ = false;
+  bool passpidfd_ = false;  // SO_PASSPIDFD
   int peek_off_ = -1;  // SO_PEEK_OFF (sk_peek_off; negative: off)
   int backlog_;  // a listener's (SOMAXCONN-clamped); else max_dgram_qlen
   std::string key_;  // in the name table, if bound

@@ -35,6 +35,15 @@ bool Reaping();
 
 inline ucred CredOf(Task& t) { return ucred{t.tgid(), t.creds().euid, t.creds().egid}; }
 
+// Linux 6.5's, newer than our headers.
+inline constexpr int kSoPassPidfd = 76;  // SO_PASSPIDFD
+inline constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD
+inline constexpr int kScmPidfd = 0x04;   // SCM_PIDFD
+
+// A new pidfd (a file, not installed) of `tg`, which may be gone already
+// (a stale pidfd, as pidfd_prepare(PIDFD_STALE)).
+Result<FileRef> NewPidfd(Task& t, std::shared_ptr<ThreadGroup> tg);
+
 inline constexpr int kRcvShutdown = 1;   // RCV_SHUTDOWN
 inline constexpr int kSendShutdown = 2;  // SEND_SHUTDOWN
 inline constexpr size_t kMaxFds = 253;   // SCM_MAX_FD

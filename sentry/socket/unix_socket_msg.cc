@@ -1,4 +1,4 @@
-// UnixSocket's data path: sendmsg/recvmsg and their control messages.
+// UnixSocket's data path: sendmsg/recvmsg (control messages: unix_socket_control.cc).
 #include <poll.h>
 
 #include <vector>
@@ -27,111 +27,6 @@ size_t StreamChunk(size_t sndbuf) {
 }
 
 }  // namespace
-
-// ---- Control messages ----
-
-Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string& guest) {
-  Control c;
-  c.cred = CredOf(t);
-  c.user = t.creds().ruid;
-  if (guest.empty()) return c;
-  std::string buf = guest;
-  msghdr h{};
-  h.msg_control = buf.data();
-  h.msg_controllen = buf.size();
-  for (cmsghdr* m = CMSG_FIRSTHDR(&h); m; m = CMSG_NXTHDR(&h, m)) {
-    if (m->cmsg_len < CMSG_LEN(0) || m->cmsg_len > buf.size()) return Errno(EINVAL);
-    if (m->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
-    size_t n = m->cmsg_len - CMSG_LEN(0);
-    if (m->cmsg_type == SCM_RIGHTS) {
-      size_t count = n / sizeof(int);
-      if (c.files.size() + count > kMaxFds) return Errno(EINVAL);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(m) + i * sizeof(int), sizeof(int));
-        SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
-        c.files.push_back(std::move(f));
-      }
-    } else if (m->cmsg_type == SCM_CREDENTIALS) {
-      if (n != sizeof(ucred)) return Errno(EINVAL);
-      ucred u;
-      memcpy(&u, CMSG_DATA(m), sizeof(u));
-      // __scm_send(): CAP_SYS_ADMIN for another pid, CAP_SETUID/SETGID for
-      // other ids; one check of all three here.
-      const Credentials& cr = t.creds();
-      bool root = cr.HasCap(CAP_SYS_ADMIN) && cr.HasCap(CAP_SETUID) && cr.HasCap(CAP_SETGID);
-      if (!root && (u.pid != t.tgid() ||
-                    (u.uid != cr.ruid && u.uid != cr.euid && u.uid != cr.suid) ||
-                    (u.gid != cr.rgid && u.gid != cr.egid && u.gid != cr.sgid))) {
-        return Errno(EPERM);
-      }
-      c.cred = u;
-    } else {
-      return Errno(EINVAL);
-    }
-  }
-  if (!c.files.empty()) {
-    // too_many_unix_fds(): more files in flight than RLIMIT_NOFILE already.
-    const Credentials& cr = t.creds();
-    std::lock_guard l(Mu());
-    auto it = UserInflight().find(c.user);
-    size_t inflight = it == UserInflight().end() ? 0 : it->second;
-    if (inflight > t.tg().rlimits[RLIMIT_NOFILE].rlim_cur && !cr.HasCap(CAP_SYS_RESOURCE) &&
-        !cr.HasCap(CAP_SYS_ADMIN)) {
-      return Errno(ETOOMANYREFS);
-    }
-  }
-  return c;
-}
-
-std::string UnixSocket::BuildControl(Task& t, bool want_cred, const ucred& cred,
-                                     const std::vector<FileRef>& files, size_t room, int flags,
-                                     int* msg_flags) {
-  std::string out(room, '\0');
-  msghdr o{};
-  o.msg_control = out.data();
-  o.msg_controllen = room;
-  size_t used = 0;
-  cmsghdr* c = room >= sizeof(cmsghdr) ? CMSG_FIRSTHDR(&o) : nullptr;
-  // Credentials first, then files, as scm_recv() does.
-  if (want_cred) {
-    if (c && room - used >= CMSG_LEN(sizeof(ucred))) {
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_CREDENTIALS;
-      c->cmsg_len = CMSG_LEN(sizeof(ucred));
-      memcpy(CMSG_DATA(c), &cred, sizeof(ucred));
-      used += std::min(room - used, CMSG_SPACE(sizeof(ucred)));
-      c = used + sizeof(cmsghdr) <= room ? reinterpret_cast<cmsghdr*>(out.data() + used) : nullptr;
-    } else {
-      *msg_flags |= MSG_CTRUNC;
-    }
-  }
-  if (!files.empty()) {
-    size_t fit = 0;
-    if (c && room - used >= CMSG_LEN(sizeof(int))) {
-      fit = std::min(files.size(), (room - used - CMSG_LEN(0)) / sizeof(int));
-    }
-    if (fit < files.size()) *msg_flags |= MSG_CTRUNC;  // the rest are closed
-    std::vector<int> fds;
-    for (size_t i = 0; i < fit; ++i) {
-      auto fd = t.fds().Install(files[i], flags & MSG_CMSG_CLOEXEC);
-      if (!fd.ok()) {
-        *msg_flags |= MSG_CTRUNC;
-        break;
-      }
-      fds.push_back(*fd);
-    }
-    if (!fds.empty()) {
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-      memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-      used += std::min(room - used, CMSG_SPACE(fds.size() * sizeof(int)));
-    }
-  }
-  out.resize(used);
-  return out;
-}
 
 // ---- Queues ----
 
@@ -212,6 +107,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
     Message msg;
     msg.data.assign(m.data, sent, chunk);
     msg.cred = c.cred;
+    msg.sender = c.sender;
     msg.acct = acct_;
     if (!files_sent) {
       msg.files = std::move(g);
@@ -238,7 +134,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
   // unix_seqpacket_sendmsg(): connected only, any address ignored.
   if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
   // unix_dgram_sendmsg().
-  if (passcred_ && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
+  if ((passcred_ || passpidfd_) && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
   if (m.data.size() + 32 > sndbuf_) return Errno(EMSGSIZE);
   Deadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
@@ -283,6 +179,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
     Message msg;
     msg.data = m.data;
     msg.cred = c.cred;
+    msg.sender = c.sender;
     msg.files = std::move(c.files);
     msg.user = c.user;
     if (type_ == SOCK_DGRAM && local_.kind != UnixAddr::kUnnamed) msg.from = local_.ToSockaddr();
@@ -303,9 +200,8 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
 Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
                                       size_t controllen) {
   if (flags & MSG_OOB) return Errno(EINVAL);  // no out-of-band byte queued
-  std::vector<FileRef> files;  // received: installed after the lock
-  bool want_cred, have_cred = false;
-  ucred cred{};
+  Ancillary anc;  // received: installed after the lock
+  bool have_cred = false;
   size_t copied = 0;
   MsgOut out;
   {
@@ -345,11 +241,13 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
         }
         continue;
       }
-      // Never glue data from different writers (with SO_PASSCRED).
+      // Never glue data from different writers (with SO_PASSCRED or
+      // SO_PASSPIDFD: unix_skb_scm_eq()).
       if (have_cred) {
-        if (!SameCred(cred, m->cred)) break;
-      } else if (passcred_) {
-        cred = m->cred;
+        if (!SameCred(anc.cred, m->cred) || anc.sender != m->sender) break;
+      } else if (passcred_ || passpidfd_) {
+        anc.cred = m->cred;
+        anc.sender = m->sender;
         have_cred = true;
       }
       size_t at = m->off + (peek ? poff : 0);
@@ -363,15 +261,15 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       }
       if (!peek) {
         m->off += chunk;
-        if (!m->files.empty()) files = TakeFilesLocked(*m);
+        if (!m->files.empty()) anc.files = TakeFilesLocked(*m);
         if (m->left() > 0) break;  // the caller's buffer is full
         UnchargeLocked(*m, g);
         rcvq_.pop_front();
         consumed = true;
-        if (!files.empty()) break;  // files end a read
+        if (!anc.files.empty()) break;  // files end a read
       } else {
         if (!m->files.empty()) {
-          files = m->files;  // unix_peek_fds(): the peeker gets them too
+          anc.files = m->files;  // unix_peek_fds(): the peeker gets them too
           break;
         }
         poff += chunk;
@@ -382,22 +280,21 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       if (copied >= len) break;
     }
     if (consumed) SyncLocked();
-    want_cred = passcred_;
+    anc.want_cred = passcred_;
+    anc.want_pidfd = passpidfd_;
     // unix_copy_addr(): the peer's name, or nothing if unnamed.
     if (peer_addr_.kind != UnixAddr::kUnnamed) out.addr = peer_addr_.ToSockaddr();
   }
   out.len = copied;
   out.flags = flags & MSG_CMSG_CLOEXEC;
-  out.control = BuildControl(t, want_cred, cred, files, controllen, flags, &out.flags);
+  out.control = BuildControl(t, anc, controllen, flags, &out.flags);
   return out;
 }
 
 Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
                                      size_t controllen) {
   if (flags & MSG_OOB) return Errno(EOPNOTSUPP);
-  std::vector<FileRef> files;
-  bool want_cred;
-  ucred cred{};
+  Ancillary anc;
   MsgOut out;
   out.flags = flags & MSG_CMSG_CLOEXEC;
   {
@@ -440,12 +337,14 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
     out.addr = type_ == SOCK_DGRAM ? m.from
                                    : (peer_addr_.kind != UnixAddr::kUnnamed ? peer_addr_.ToSockaddr()
                                                                             : std::string());
-    want_cred = passcred_;
-    cred = m.cred;
+    anc.want_cred = passcred_;
+    anc.want_pidfd = passpidfd_;
+    anc.cred = m.cred;
+    anc.sender = m.sender;
     if (flags & MSG_PEEK) {
-      files = m.files;
+      anc.files = m.files;
     } else {
-      files = TakeFilesLocked(m);
+      anc.files = TakeFilesLocked(m);
       UnchargeLocked(m, g);
       rcvq_.pop_front();
       peer_wait_.NotifyAll();
@@ -453,7 +352,7 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
       SyncLocked();
     }
   }
-  out.control = BuildControl(t, want_cred, cred, files, controllen, flags, &out.flags);
+  out.control = BuildControl(t, anc, controllen, flags, &out.flags);
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include "sentry/kernel/task.h"
+#include "sentry/vfs/fd_table.h"
 #include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/unix_socket.h"
 #include "sentry/socket/unix_socket_internal.h"
@@ -54,12 +55,25 @@ std::string DefaultOption(int name) {
 
 }  // namespace
 
-Result<std::string> UnixSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
+Result<std::string> UnixSocket::GetSockOpt(Task& t, int level, int name, size_t optlen) {
   if (level != SOL_SOCKET) return Errno(EOPNOTSUPP);
   auto as_int = [&](int v) -> Result<std::string> {
     if (optlen < sizeof(int)) return Errno(EINVAL);
     return std::string(reinterpret_cast<char*>(&v), sizeof(v));
   };
+  if (name == kSoPeerPidfd) {
+    // sk_getsockopt(): a new pidfd of sk_peer_pid (ENODATA if none).
+    if (optlen < sizeof(int)) return Errno(EINVAL);
+    std::shared_ptr<ThreadGroup> tg;
+    {
+      std::lock_guard l(Mu());
+      tg = peer_tg_;
+    }
+    if (tg == nullptr) return Errno(ENODATA);
+    SV_ASSIGN_OR_RETURN(FileRef f, NewPidfd(t, std::move(tg)));
+    SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, /*cloexec=*/true));
+    return as_int(fd);
+  }
   std::lock_guard l(Mu());
   switch (name) {
     case SO_TYPE: return as_int(type_);
@@ -68,6 +82,7 @@ Result<std::string> UnixSocket::GetSockOpt(Task&, int level, int name, size_t op
     case SO_ACCEPTCONN: return as_int(state_ == State::kListening);
     case SO_ERROR: return as_int(TakeErrorLocked());
     case SO_PASSCRED: return as_int(passcred_);
+    case kSoPassPidfd: return as_int(passpidfd_);
     case SO_SNDBUF: return as_int(static_cast<int>(sndbuf_));
     case SO_RCVBUF: return as_int(static_cast<int>(rcvbuf_));
     case SO_PEEK_OFF: return as_int(peek_off_);
@@ -102,6 +117,9 @@ Status UnixSocket::SetSockOpt(Task& t, int level, int name, const std::string& v
     case SO_PASSCRED:
       passcred_ = v != 0;
       return {};
+    case kSoPassPidfd:
+      passpidfd_ = v != 0;
+      return {};
     case SO_PEEK_OFF:  // unix_set_peek_off()
       peek_off_ = v;
       return {};
@@ -134,6 +152,7 @@ Status UnixSocket::SetSockOpt(Task& t, int level, int name, const std::string& v
     case SO_ERROR:
     case SO_PEERCRED:
     case SO_PEERSEC:
+    case kSoPeerPidfd:
       return Errno(ENOPROTOOPT);
     default:
       break;

@@ -2,7 +2,8 @@
 // abstract names in one table per socket type, autobind on send/connect
 // with SO_PASSCRED, the socket file's write permission on connect,
 // SO_PEEK_OFF with MSG_PEEK, ETOOMANYREFS once a user has more files in
-// flight than RLIMIT_NOFILE.
+// flight than RLIMIT_NOFILE, SO_PEERPIDFD and SO_PASSPIDFD (Linux 6.5; the
+// host's 6.18 has them, so the sandbox does).
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,16 @@
 #include "gtest/gtest.h"
 #include "test/syscalls/socket_util.h"
 #include "test/syscalls/test_util.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
 
 namespace syscall_test {
 namespace {
@@ -258,6 +270,116 @@ TEST(UnixFeatureTest, FilesInFlightAreLimitedByRlimitNofile) {
     return 0;
   });
   EXPECT_EQ(rc, 0) << "10+n: n sends went through, want 17";
+}
+
+// ---- Pidfds ----
+
+int PeerPidfd(int fd) {
+  int v = -1;
+  socklen_t l = sizeof(v);
+  return getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &v, &l) == 0 ? v : -1;
+}
+
+// sk_getsockopt(SO_PEERPIDFD): a new close-on-exec pidfd of the peer as it
+// was at connect() or socketpair(); ENODATA without one. It names that
+// process even after it is reaped (a stale pidfd: waitid says ECHILD).
+TEST(UnixFeatureTest, PeerPidfdNamesThePeerProcess) {
+  Fd u(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_ERRNO(ENODATA, PeerPidfd(u));
+  Fd d(socket(AF_UNIX, SOCK_DGRAM, 0));
+  EXPECT_ERRNO(ENODATA, PeerPidfd(d));
+  auto [addr, len] = AbstractAddr(UniqueName("pidfd"));
+  Fd l(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_EQ(bind(l, Sa(addr), len), 0);
+  ASSERT_EQ(listen(l, 1), 0);
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(c, Sa(addr), len) != 0) _exit(1);
+    char x;
+    (void)!read(go[0], &x, 1);
+    _exit(7);
+  }
+  Fd s(accept(l, nullptr, nullptr));
+  Fd pfd(PeerPidfd(s));
+  ASSERT_GE(pfd, 0) << strerror(errno);
+  EXPECT_EQ(fcntl(pfd, F_GETFD), FD_CLOEXEC);
+  siginfo_t si{};
+  ASSERT_EQ(waitid(P_PIDFD, pfd, &si, WEXITED | WNOHANG), 0);
+  EXPECT_EQ(si.si_pid, 0);  // alive
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  ASSERT_EQ(waitid(P_PIDFD, pfd, &si, WEXITED), 0);
+  EXPECT_EQ(si.si_pid, child);
+  EXPECT_EQ(si.si_status, 7);
+  Fd stale(PeerPidfd(s));
+  ASSERT_GE(stale, 0) << strerror(errno);
+  EXPECT_ERRNO(ECHILD, waitid(P_PIDFD, stale, &si, WEXITED | WNOHANG));
+  // A socketpair's peer is this process; so is a listener's own.
+  Pair p = MakePair(SOCK_SEQPACKET);
+  Fd self(PeerPidfd(p.a));
+  ASSERT_GE(self, 0);
+  EXPECT_EQ(syscall(SYS_pidfd_send_signal, self.fd, 0, nullptr, 0), 0);
+  Fd lself(PeerPidfd(l));
+  EXPECT_GE(lself, 0);
+  close(go[0]);
+  close(go[1]);
+}
+
+// The pidfd of a message (SCM_PIDFD), after any credentials and files.
+int PidfdOf(msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+      return fd;
+    }
+  }
+  return -1;
+}
+
+// scm_pidfd_recv(): with SO_PASSPIDFD each message comes with a pidfd of
+// its sender (stale if the sender is gone), without room MSG_CTRUNC.
+TEST(UnixFeatureTest, PassPidfdGivesTheSendersPidfd) {
+  for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    Pair p = MakePair(type);
+    int one = 1, v = 0;
+    ASSERT_EQ(setsockopt(p.b, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)), 0);
+    socklen_t vl = sizeof(v);
+    ASSERT_EQ(getsockopt(p.b, SOL_SOCKET, SO_PASSPIDFD, &v, &vl), 0);
+    EXPECT_EQ(v, 1);
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    pid_t child = fork();
+    if (child == 0) {
+      char x;
+      if (send(p.a, "c", 1, 0) != 1) _exit(1);
+      (void)!read(go[0], &x, 1);
+      _exit(3);
+    }
+    MsgBuf m;
+    ASSERT_EQ(recvmsg(p.b, &m.h, 0), 1);
+    EXPECT_EQ(m.h.msg_flags, 0);
+    Fd pfd(PidfdOf(m.h));
+    ASSERT_GE(pfd, 0);
+    EXPECT_EQ(fcntl(pfd, F_GETFD), FD_CLOEXEC);
+    ASSERT_EQ(write(go[1], "x", 1), 1);
+    siginfo_t si{};
+    ASSERT_EQ(waitid(P_PIDFD, pfd, &si, WEXITED), 0);
+    EXPECT_EQ(si.si_pid, child);
+    // Our own message, received without room for control messages.
+    ASSERT_EQ(send(p.a, "d", 1, 0), 1);
+    char c;
+    iovec iov{&c, 1};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    ASSERT_EQ(recvmsg(p.b, &h, 0), 1);
+    EXPECT_EQ(h.msg_flags, MSG_CTRUNC);
+    close(go[0]);
+    close(go[1]);
+  }
 }
 
 }  // namespace
