@@ -107,8 +107,16 @@ absl::Status ControlServer::CheckId(const std::string& id) const {
   return absl::OkStatus();
 }
 
+void ControlServer::RunInBackground(std::function<void()> fn) {
+  if (server_ != nullptr) {
+    server_->pool().Run(std::move(fn));
+  } else {
+    std::thread(std::move(fn)).detach();  // no server (tests): no fork either
+  }
+}
+
 void ControlServer::WatchInit(std::shared_ptr<ThreadGroup> tg) {
-  std::thread([this, tg] {
+  RunInBackground([this, tg] {
     int ws = kernel_.WaitProcess(tg);
     absl::MutexLock l(&mu_);
     if (phase_ != Phase::kStopped) {
@@ -117,7 +125,7 @@ void ControlServer::WatchInit(std::shared_ptr<ThreadGroup> tg) {
       init_exited_at_ns_ = RealtimeNs();
     }
     Log::Debug("container %s: init exited, wait status %#x", cfg_.id, ws);
-  }).detach();
+  });
 }
 
 absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& req) {

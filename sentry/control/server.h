@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +66,11 @@ class ControlServer {
   absl::Status CheckId(const std::string& id) const;
   // The thread group for a request's pid (0 = init), or NotFound.
   absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(int pid);
+  // Runs `fn` on a thread of the ttrpc server's pool: no thread of ours
+  // starts or ends outside it, so that a Fork's host fork, which holds the
+  // pool's NoThreadStarts, never copies a thread half started or half
+  // ended (shim/ttrpc/worker_pool.h).
+  void RunInBackground(std::function<void()> fn);
   // Records init's exit when it happens (a watcher thread).
   void WatchInit(std::shared_ptr<sentry::ThreadGroup> tg);
 
@@ -77,7 +83,7 @@ class ControlServer {
   // On a thread of its own, off the request path: has the paused sandbox
   // make what its next Fork takes (sentry::PrepareForkSpare), after `delay`.
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
-  // The thread PrepareForkSpareAsync wakes (started once, never ends).
+  // The loop PrepareForkSpareAsync wakes (started once, never ends).
   [[noreturn]] void SpareLoop();
 
   sentry::Kernel& kernel_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,8 @@ ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
 }
 
 void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, bool paused) {
+  // The accept loop's own thread: it starts before anything is served, so
+  // no Fork of this sentry can overlap its start.
   std::thread([server] { server->Serve(); }).detach();
   std::shared_ptr<sentry::ThreadGroup> init;
   {
@@ -98,11 +101,12 @@ void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
   spare_delay_ = delay;
   if (spare_thread_started_) return;
   spare_thread_started_ = true;
-  // One thread for the server's life, never one per fork: a thread that
-  // starts or exits takes process-wide locks of the C++ runtime and abseil
-  // for a moment, and a host fork of the sentry at that moment would leave
-  // them held forever in the forked sentry.
-  std::thread([this] { SpareLoop(); }).detach();
+  // One loop for the server's life, never a thread per fork, and on the
+  // pool (RunInBackground): a thread that starts or exits takes
+  // process-wide locks of the C++ runtime and abseil for a moment, and a
+  // host fork of the sentry at that moment would leave them held forever
+  // in the forked sentry.
+  RunInBackground([this] { SpareLoop(); });
 }
 
 void ControlServer::SpareLoop() {
@@ -181,7 +185,14 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   auto main = [&] { ServeForkChild(child, child_server, paused); };
   // Waiting for an earlier fork (or spare) of this seed and opening stdio.
   const int64_t request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
-  absl::StatusOr<sentry::ForkResult> r = sentry::ForkSandbox(kernel_, opts, setup, main);
+  absl::StatusOr<sentry::ForkResult> r;
+  {
+    // No thread of this sentry starts or ends across the host fork (see
+    // RunInBackground); the service threads are parked, the tasks quiesced.
+    std::optional<ttrpc::WorkerPool::NoThreadStarts> hold;
+    if (server_ != nullptr) hold.emplace(server_->pool());
+    r = sentry::ForkSandbox(kernel_, opts, setup, main);
+  }
   PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (absl::IsDeadlineExceeded(r.status())) {
     // The killed child may have made its control socket (the address was

@@ -29,6 +29,15 @@
 // config. The seed stays quiesced and untouched; forks of one seed are
 // serialized by the caller.
 //
+// No thread of the sentry may start or end across the host fork: a thread
+// that does holds process-wide glibc and abseil locks (its stack, its
+// abseil identity) for a moment, which would stay held forever in the
+// forked sentry, whose only thread is the forking one. The seed's guest
+// and service threads are parked; its control server runs every thread it
+// needs on the ttrpc server's worker pool (long-lived threads, never one
+// per connection or request) and holds the pool's NoThreadStarts across
+// the fork (sentry/control/server_fork.cc, shim/ttrpc/worker_pool.h).
+//
 //   SV: in the seed's Fork RPC handler, with the kernel quiesced:
 //   absl::StatusOr<ForkResult> r = ForkSandbox(kernel, {.stdio = fds},
 //       [&] { return StartChildControlServer(); }, [&] { ServeForever(); });

@@ -5,8 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "shim/ttrpc/socket.h"
@@ -44,6 +42,9 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   absl::flat_hash_set<int> conn_fds ABSL_GUARDED_BY(mu);
   int listen_fd ABSL_GUARDED_BY(mu) = -1;
   bool shutdown ABSL_GUARDED_BY(mu) = false;
+  // Connection readers and requests: long-lived threads, none started or
+  // ended while a host fork holds it (worker_pool.h).
+  WorkerPool pool;
 
   // after: receives the handler's CallContext::after_reply, if any.
   std::string Handle(const Frame& frame, std::function<void()>* after = nullptr);
@@ -123,13 +124,13 @@ void Server::Shared::Read(std::shared_ptr<Conn> conn) {
         continue;
       }
       if (f.header.type != kTypeRequest) continue;
-      // One thread per request: handlers may block (Task.Wait).
-      std::thread([self = shared_from_this(), conn, f = std::move(f)]() {
+      // Each request on a thread of its own: handlers may block (Task.Wait).
+      pool.Run([self = shared_from_this(), conn, f = std::move(f)]() {
         std::function<void()> after;
         std::string out = self->Handle(f, &after);
         if (!out.empty()) conn->Write(out);
         if (after) after();
-      }).detach();
+      });
     }
   }
   absl::MutexLock l(&mu);
@@ -138,7 +139,10 @@ void Server::Shared::Read(std::shared_ptr<Conn> conn) {
 
 Server::Server() : shared_(std::make_shared<Shared>()) {}
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  shared_->pool.Stop();  // its threads end once their items return
+}
 
 void Server::Register(const std::string& service, const std::string& method, Handler h) {
   absl::MutexLock l(&shared_->mu);
@@ -202,7 +206,7 @@ void Server::ServeConnection(int fd) {
     absl::MutexLock l(&shared_->mu);
     shared_->conn_fds.insert(fd);
   }
-  std::thread([shared = shared_, conn]() { shared->Read(conn); }).detach();
+  shared_->pool.Run([shared = shared_, conn]() { shared->Read(conn); });
 }
 
 void Server::Shutdown() {
@@ -216,6 +220,8 @@ void Server::AbandonInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (shared_->listen_fd >= 0) close(shared_->listen_fd);
   for (int fd : shared_->conn_fds) close(fd);
 }
+
+WorkerPool& Server::pool() { return shared_->pool; }
 
 std::string Server::HandleFrame(const Frame& frame) { return shared_->Handle(frame); }
 

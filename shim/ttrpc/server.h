@@ -1,8 +1,11 @@
-// A ttrpc server: unix-socket listener, one reader thread per connection and
-// one thread per request, so a blocking call (containerd keeps Task.Wait
-// outstanding) never holds up the others on the same connection. Responses
-// may go out of order; each frame is written whole under the connection's
-// write lock.
+// A ttrpc server: unix-socket listener, one reader per connection and each
+// request on a thread of its own, so a blocking call (containerd keeps
+// Task.Wait outstanding) never holds up the others on the same connection.
+// Readers and requests run on the server's WorkerPool: long-lived threads,
+// started when none is idle, never one per request, so that a process that
+// host-forks itself (a seed's sentry) can keep every thread from starting
+// or ending across its fork() (pool(), worker_pool.h). Responses may go out
+// of order; each frame is written whole under the connection's write lock.
 //
 //   Server server;
 //   server.RegisterMethod<task::StateRequest, task::StateResponse>(
@@ -32,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "shim/ttrpc/frame.h"
+#include "shim/ttrpc/worker_pool.h"
 
 namespace seedvisor::ttrpc {
 
@@ -86,7 +90,7 @@ class Server {
   void AdoptListener(int fd);
   // Accept loop; returns after Shutdown() or on a listener error.
   void Serve();
-  // Serves one connected socket on its own thread; takes ownership of fd.
+  // Serves one connected socket on a pool thread; takes ownership of fd.
   void ServeConnection(int fd);
   // Stops accepting and shuts every connection down. Request threads still
   // running finish on their own (their replies are dropped).
@@ -106,6 +110,11 @@ class Server {
   // Encodes a response frame carrying `status` (OK → payload only).
   static std::string ResponseFrame(uint32_t stream_id, const absl::Status& status,
                                    absl::string_view payload);
+
+  // The threads that serve connections and requests; the owner's own
+  // long-running loops may run there too (Run), and a host fork of the
+  // process holds a WorkerPool::NoThreadStarts on it.
+  WorkerPool& pool();
 
   // Whether peers must have our uid (SO_PEERCRED), as containerd's shim
   // server requires. On by default.

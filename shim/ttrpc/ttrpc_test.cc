@@ -284,5 +284,35 @@ TEST(TtrpcTest, ListenDialServeShutdown) {
   EXPECT_FALSE(Client::Dial(path).ok());
 }
 
+// Connections and requests run on the server's long-lived threads: a
+// hundred requests over twenty connections, one after the other, start a
+// few threads, not one per connection and per request (a seed's sentry
+// must be able to keep threads from starting across its host fork).
+TEST(TtrpcTest, RequestsAndConnectionsReuseThreads) {
+  char dir[] = "/tmp/ttrpc_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/s.sock";
+  Server s;
+  std::atomic<bool> release{true};
+  RegisterEcho(&s, &release);
+  ASSERT_TRUE(s.Listen(path).ok());
+  std::thread serve([&] { s.Serve(); });
+  for (int conn = 0; conn < 20; ++conn) {
+    auto c = Client::Dial(path);
+    ASSERT_TRUE(c.ok()) << c.status();
+    for (int i = 0; i < 5; ++i) {
+      KeyValue req, resp;
+      req.set_key("k");
+      ASSERT_TRUE((*c)->Call(kSvc, "Echo", req, &resp).ok());
+    }
+  }
+  EXPECT_LE(s.pool().threads(), 8);
+  EXPECT_GE(s.pool().threads(), 2);  // a reader and a request at least once
+  s.Shutdown();
+  serve.join();
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
 }  // namespace
 }  // namespace seedvisor::ttrpc
