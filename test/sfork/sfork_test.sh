@@ -312,6 +312,19 @@ expect_fail() {  # name expected-substring args...
 expect_fail "fork of a missing seed" 'container "nope" does not exist' fork nope x1
 expect_fail "fork of a running container" 'not paused' fork s2 x2
 "${S[@]}" pause s2
+# The seed makes its spares (anchor, zygote, stub copies: sentry/sfork)
+# after the pause, on its own: let them be made before counting processes.
+procs_stable() {  # NS: the count once two reads 0.2 s apart agree (5 s at most)
+  local a b i
+  b=$(procs_in "$1")
+  for ((i = 0; i < 25; i++)); do
+    sleep 0.2
+    a=$b b=$(procs_in "$1")
+    [[ "$a" == "$b" ]] && break
+  done
+  echo "$b"
+}
+procs_stable "$NS2" >/dev/null
 expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f1
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
