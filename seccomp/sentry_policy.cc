@@ -155,6 +155,7 @@ Policy SentryPolicy() {
       {SYS_ioctl, {ArgEq(1, TIOCSWINSZ)}, kAllow, "terminal size"},
       {SYS_ioctl, {ArgEq(1, TIOCGPGRP)}, kAllow, "job control on host stdio"},
       {SYS_ioctl, {ArgEq(1, FIONREAD)}, kAllow, "bytes readable"},
+      {SYS_ioctl, {ArgEq(1, TIOCOUTQ)}, kAllow, "SIOCOUTQ: bytes unsent on host sockets"},
       {SYS_ioctl, {ArgEq(1, FIONBIO)}, kAllow, "non-blocking host fds"},
       {SYS_ioctl, {ArgEq(1, FIOCLEX)}, kAllow, "close-on-exec"},
       {SYS_ioctl, {ArgEq(1, TFD_IOC_SET_TICKS)}, kAllow,

@@ -442,7 +442,9 @@ TEST(UnixSocketTest, Errors) {
   unlink(path.c_str());
 }
 
-TEST(InetSocketTest, LoopbackTcpAndUdp) {
+// A connected loopback TCP pair: *cli connected to *conn, accepted from a
+// listener on an ephemeral port.
+void LoopbackTcpPair(Fd* cli, Fd* conn) {
   Fd srv(socket(AF_INET, SOCK_STREAM, 0));
   ASSERT_GE(srv, 0);
   sockaddr_in a{};
@@ -453,10 +455,15 @@ TEST(InetSocketTest, LoopbackTcpAndUdp) {
   ASSERT_EQ(getsockname(srv, reinterpret_cast<sockaddr*>(&a), &al), 0);
   EXPECT_NE(a.sin_port, 0);
   ASSERT_EQ(listen(srv, 4), 0);
-  Fd cli(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(cli, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  Fd conn(accept(srv, nullptr, nullptr));
-  ASSERT_GE(conn, 0);
+  *cli = Fd(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(*cli, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  *conn = Fd(accept(srv, nullptr, nullptr));
+  ASSERT_GE(*conn, 0);
+}
+
+TEST(InetSocketTest, LoopbackTcpAndUdp) {
+  Fd cli, conn;
+  ASSERT_NO_FATAL_FAILURE(LoopbackTcpPair(&cli, &conn));
   ASSERT_EQ(write(cli, "ping", 4), 4);
   char buf[4];
   ASSERT_EQ(read(conn, buf, 4), 4);
@@ -474,6 +481,23 @@ TEST(InetSocketTest, LoopbackTcpAndUdp) {
   socklen_t fl = sizeof(from);
   ASSERT_EQ(recvfrom(u1, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl), 2);
   EXPECT_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+}
+
+// FIONREAD counts the bytes queued to read, SIOCOUTQ (TIOCOUTQ) those sent
+// but not yet acknowledged (tcp_ioctl()): on loopback, at most what was sent.
+TEST(InetSocketTest, QueueIoctls) {
+  Fd cli, conn;
+  ASSERT_NO_FATAL_FAILURE(LoopbackTcpPair(&cli, &conn));
+  ASSERT_EQ(write(cli, "ping", 4), 4);
+  pollfd p{conn, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  int n = -1;
+  ASSERT_EQ(ioctl(conn, FIONREAD, &n), 0) << strerror(errno);
+  EXPECT_EQ(n, 4);
+  n = -1;
+  ASSERT_EQ(ioctl(cli, TIOCOUTQ, &n), 0) << strerror(errno);
+  EXPECT_GE(n, 0);
+  EXPECT_LE(n, 4);
 }
 
 // What needs CAP_NET_RAW or CAP_NET_ADMIN is refused to a process without
