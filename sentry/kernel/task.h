@@ -195,6 +195,7 @@ class Task : public std::enable_shared_from_this<Task> {
   // A fault or other synchronous signal that cannot be blocked or ignored.
   void ForceSignal(const siginfo_t& info);
 
+
   // Fields set up by clone/exec (task_clone.cc, task_exec.cc).
   std::shared_ptr<MM> mm_;
   std::shared_ptr<FdTable> fds_;

@@ -80,6 +80,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
       tg->rlimits = tg_->rlimits;
+      tg->oom_score_adj = tg_->oom_score_adj;
+      tg->oom_score_adj_min = tg_->oom_score_adj_min;
       kernel_.timers().WatchCpuLimit(tg);
       tg->exit_signal = static_cast<int>(flags & CSIGNAL);
       tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers

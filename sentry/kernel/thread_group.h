@@ -52,6 +52,12 @@ class ThreadGroup {
   // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.
   int pdeath_signal = 0;
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
+  // /proc/PID/oom_score_adj, and the floor below which only a writer with
+  // CAP_SYS_RESOURCE may lower it (the last value such a writer set:
+  // __set_oom_adj()). Kept for the guest; the host's OOM killer sees the
+  // sandbox as one process.
+  int oom_score_adj = 0;
+  int oom_score_adj_min = 0;
   // Guest CPU time of address spaces this group has left (exec, exit), and
   // of reaped children, for times(2), getrusage(2) and CPU clocks.
   int64_t cpu_ns = 0;

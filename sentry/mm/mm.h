@@ -91,6 +91,12 @@ class MM {
   bool IsGuestAddress(UserAddr addr) const { return Reachable(addr, 1, false) != 0; }
   // True if every page of [addr, addr+len) is mapped with at least `prot`.
   bool Accessible(UserAddr addr, uint64_t len, int prot) const;
+  // Another process's view of this memory, as /proc/PID/mem has it
+  // (access_remote_vm() with FOLL_FORCE): page by page until the first page
+  // that is not mapped; a private mapping is written even where it is
+  // read-only, a shared one only where it is writable. Returns the bytes
+  // copied, EIO if none (mem_rw()).
+  Result<size_t> AccessForced(UserAddr addr, void* buf, size_t len, bool write);
   // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
   Result<std::string> CopyInString(UserAddr addr, size_t max);
 

@@ -10,6 +10,7 @@
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/pidfd.h"
+#include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -20,20 +21,6 @@ namespace seedvisor::sentry {
 using namespace file_internal;  // NOLINT
 
 namespace {
-
-// PTRACE_MODE_ATTACH_REALCREDS (__ptrace_may_access()): a thread of the same
-// process, a caller with CAP_SYS_PTRACE, or a caller
-// whose real uid and gid match all of the target's ids. Every guest process
-// counts as dumpable and there is no Yama LSM in the sandbox, so a process
-// of the same user may take another's fds as it could with ptrace on a
-// Linux host without Yama.
-bool MayAttach(const Task& t, const ThreadGroup& target, const Credentials& tc) {
-  if (&t.tg() == &target) return true;
-  const Credentials& c = t.creds();
-  if (c.HasCap(CAP_SYS_PTRACE)) return true;
-  return c.ruid == tc.ruid && c.ruid == tc.euid && c.ruid == tc.suid && c.rgid == tc.rgid &&
-         c.rgid == tc.egid && c.rgid == tc.sgid;
-}
 
 // pidfd_send_signal(2) flags (linux/pidfd.h, Linux 6.9): who gets it.
 constexpr unsigned kSignalThread = 1 << 0;        // the pidfd's thread
@@ -143,7 +130,8 @@ SyscallReturn SysPidfdGetfd(Task& t, const SyscallArgs& a) {
     // An exited process has no fd table left (fget_task() finds nothing).
     if (tg->tasks.empty()) return Errno(EBADF);
     Task* target = tg->leader ? tg->leader : tg->tasks.front();
-    if (!MayAttach(t, *tg, target->creds())) return Errno(EPERM);
+    // PTRACE_MODE_ATTACH_REALCREDS.
+    if (!MayPtraceAccess(t, *tg, target->creds(), PtraceCreds::kReal)) return Errno(EPERM);
     fds = target->fds_;
   }
   if (!fds) return Errno(EBADF);

@@ -131,6 +131,9 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual size_t BytesReadable() const;
   // The name /proc/PID/fd and /proc/PID/maps show ("/etc/passwd", "pipe:[12]").
   virtual std::string DisplayPath() const;
+  // What /proc/PID/fdinfo/N shows after pos, flags, mnt_id and ino: the
+  // file type's own lines (Linux's ->show_fdinfo, e.g. "eventfd-count:").
+  virtual std::string FdInfo() { return ""; }
 
   // Sandbox fork (sentry/sfork): called once in the forked sentry, on its
   // only thread, for every open file description the child's guest can

@@ -78,6 +78,9 @@ class Vfs {
   // /proc/PID/mountinfo (proc(5)): id, parent id, dev, root within the
   // filesystem, mount point, options, "-", type, source, options.
   std::string MountInfoText() const;
+  // The mount's id as /proc/PID/mountinfo and fdinfo show it (0 if `m` is
+  // not mounted, as for a pipe's or socket's internal mount).
+  int MountId(const Mount* m) const;
 
   // OCI linux.maskedPaths and linux.readonlyPaths, inside the VFS as runsc
   // does them (no host mounts). A path that does not exist is skipped, as

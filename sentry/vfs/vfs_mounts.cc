@@ -141,6 +141,14 @@ std::string Vfs::MountInfoText() const {
   return out;
 }
 
+int Vfs::MountId(const Mount* m) const {
+  std::lock_guard l(mounts_mu_);
+  for (size_t i = 0; i < mounts_.size(); ++i) {
+    if (mounts_[i].get() == m) return static_cast<int>(i) + 1;
+  }
+  return 0;
+}
+
 std::string Vfs::MountsText() const {
   std::lock_guard l(mounts_mu_);
   std::string out;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "sentry/base/log.h"
 #include "sentry/vfs/inode.h"
 
@@ -30,6 +31,13 @@ EventFdFile::~EventFdFile() {
 uint64_t EventFdFile::count() {
   std::lock_guard l(mu_);
   return count_;
+}
+
+std::string EventFdFile::FdInfo() {
+  // eventfd_show_fdinfo().
+  std::lock_guard l(mu_);
+  return absl::StrFormat("eventfd-count: %16x\neventfd-semaphore: %d\n", count_,
+                         semaphore_ ? 1 : 0);
 }
 
 Result<size_t> EventFdFile::Read(Task& t, char* buf, size_t len) {

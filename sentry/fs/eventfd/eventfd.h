@@ -39,6 +39,7 @@ class EventFdFile : public FileDescription {
   bool IsStream() const override { return true; }
   size_t BytesReadable() const override { return 0; }
   std::string DisplayPath() const override { return "anon_inode:[eventfd]"; }
+  std::string FdInfo() override;
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
   uint64_t count();

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "sentry/fs/proc/fork_generation.h"
 #include "sentry/fs/proc/meminfo.h"
+#include "sentry/fs/proc/task_files.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
 #include "sentry/kernel/kernel.h"
@@ -32,11 +33,6 @@ std::string HostFileText(const char* path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::shared_ptr<Task> FindTask(Kernel& k, int tid) {
-  absl::MutexLock l(&k.mu());
-  return k.TaskByTid(tid);
 }
 
 int64_t NowMonoNs() {
@@ -158,21 +154,6 @@ std::string StatusText(Kernel& k, Task& t) {
       c.cap_effective, c.cap_bounding, c.cap_ambient, c.no_new_privs ? 1 : 0);
 }
 
-// Content generator bound to a task id: ENOENT (ESRCH in Linux reads) once
-// the task is gone.
-SynthFile::ContentFn ForTask(Kernel& k, int tid, std::function<std::string(Task&)> f) {
-  return [&k, tid, f]() -> Result<std::string> {
-    auto t = FindTask(k, tid);
-    if (!t) return Errno(ESRCH);
-    return f(*t);
-  };
-}
-
-std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
-                                    mode_t perm = 0444) {
-  return std::make_shared<SynthFile>(ForTask(k, tid, std::move(f)), perm);
-}
-
 // What /proc/PID/fd/N leads to when the file has no path (a pipe, the
 // sandbox's stdio): opening it reopens the same object (FileDescription::
 // Reopen), stat shows the file itself.
@@ -195,13 +176,7 @@ InodeRef FdDir(Kernel& k, int tid) {
   auto dir = std::make_shared<SynthDir>(0500);
   dir->SetDynamic(
       [&k, tid](std::string_view name) -> Result<InodeRef> {
-        int fd;
-        if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &fd)) {
-          return Errno(ENOENT);
-        }
-        auto t = FindTask(k, tid);
-        if (!t || !t->fds_) return Errno(ENOENT);
-        if (!t->fds().Get(fd).ok()) return Errno(ENOENT);
+        SV_ASSIGN_OR_RETURN(int fd, OpenFdNamed(k, tid, name));
         auto link = std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
           auto t = FindTask(k, tid);
           if (!t || !t->fds_) return Errno(ENOENT);
@@ -219,15 +194,7 @@ InodeRef FdDir(Kernel& k, int tid) {
         });
         return InodeRef(std::move(link));
       },
-      [&k, tid]() {
-        std::vector<DirEntry> out;
-        auto t = FindTask(k, tid);
-        if (!t || !t->fds_) return out;
-        for (const auto& [fd, e] : t->fds().Snapshot()) {
-          out.push_back({absl::StrCat(fd), static_cast<uint64_t>(0x40000000 + fd), DT_LNK});
-        }
-        return out;
-      });
+      [&k, tid]() { return FdDirEntries(k, tid, 0x40000000, DT_LNK); });
   return dir;
 }
 
@@ -281,6 +248,10 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
           }));
   dir.Add("root", SynthSymlink::Fixed("/"));
   dir.Add("fd", FdDir(k, tid));
+  dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid));
+  dir.Add("ns", NewNsDir());
+  dir.Add("mem", NewMemInode(k, tid));
+  AddTaskInfoFiles(k, dir, tid);
   if (!thread) {
     auto tasks = std::make_shared<SynthDir>(0555);
     tasks->SetDynamic(

@@ -1,0 +1,52 @@
+// The /proc/PID files beyond stat, status and maps (proc.cc): what a
+// program reads about its own process (auxv, limits, oom_score, cgroup, the
+// id maps), its fds (fdinfo), its namespaces (ns) and its memory (mem).
+//
+//   FillTaskDir(...) { ...; AddTaskInfoFiles(k, dir, tid);
+//                      dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid)); ... }
+//
+// Every file looks its task up again at open: ESRCH once the task is gone.
+#ifndef SEEDVISOR_SENTRY_FS_PROC_TASK_FILES_H_
+#define SEEDVISOR_SENTRY_FS_PROC_TASK_FILES_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sentry/fs/synth/synth.h"
+#include "sentry/vfs/inode.h"
+
+namespace seedvisor::sentry {
+
+class Kernel;
+class Task;
+class Vfs;
+
+// The task with thread id `tid`, or null.
+std::shared_ptr<Task> FindTask(Kernel& k, int tid);
+// A file whose text `f` makes from the task when it is opened.
+std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                    mode_t perm = 0444);
+
+// A directory of the task's fds (fd/, fdinfo/): the fd a child's `name`
+// names (ENOENT unless it is open), and one entry per open fd, its inode
+// number `ino_base` + fd.
+Result<int> OpenFdNamed(Kernel& k, int tid, std::string_view name);
+std::vector<DirEntry> FdDirEntries(Kernel& k, int tid, uint64_t ino_base, unsigned char type);
+
+// auxv, limits, oom_score, oom_score_adj, cgroup, uid_map, gid_map,
+// setgroups (task_info.cc).
+void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid);
+// fdinfo/N: pos, flags, mnt_id, ino and the file's own lines (fdinfo.cc).
+InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid);
+// ns/{cgroup,ipc,mnt,net,pid,pid_for_children,time,time_for_children,user,
+// uts}: "net:[4026531833]"; one set of namespaces per sandbox (ns.cc).
+InodeRef NewNsDir();
+// mem: the process's memory at file offset = address (mem.cc).
+InodeRef NewMemInode(Kernel& k, int tid);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_FS_PROC_TASK_FILES_H_

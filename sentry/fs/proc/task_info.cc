@@ -1,0 +1,176 @@
+// /proc/PID/{auxv,limits,oom_score,oom_score_adj,cgroup,uid_map,gid_map,
+// setgroups} (fs/proc/base.c, kernel/user_namespace.c).
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sentry/fs/proc/task_files.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+
+std::shared_ptr<Task> FindTask(Kernel& k, int tid) {
+  absl::MutexLock l(&k.mu());
+  return k.TaskByTid(tid);
+}
+
+std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                    mode_t perm) {
+  // ENOENT-like ESRCH once the task is gone, as Linux's reads say.
+  return std::make_shared<SynthFile>(
+      [&k, tid, f = std::move(f)]() -> Result<std::string> {
+        auto t = FindTask(k, tid);
+        if (!t) return Errno(ESRCH);
+        return f(*t);
+      },
+      perm);
+}
+
+namespace {
+
+// proc_pid_limits()'s rows, in RLIMIT_* order; a null unit leaves the
+// column out.
+struct LimitRow {
+  const char* name;
+  const char* unit;
+};
+constexpr LimitRow kLimitRows[RLIM_NLIMITS] = {
+    {"Max cpu time", "seconds"},     {"Max file size", "bytes"},
+    {"Max data size", "bytes"},      {"Max stack size", "bytes"},
+    {"Max core file size", "bytes"}, {"Max resident set", "bytes"},
+    {"Max processes", "processes"},  {"Max open files", "files"},
+    {"Max locked memory", "bytes"},  {"Max address space", "bytes"},
+    {"Max file locks", "locks"},     {"Max pending signals", "signals"},
+    {"Max msgqueue size", "bytes"},  {"Max nice priority", nullptr},
+    {"Max realtime priority", nullptr}, {"Max realtime timeout", "us"},
+};
+
+std::string LimitValue(rlim_t v) {
+  return v == RLIM_INFINITY ? std::string("unlimited") : absl::StrCat(v);
+}
+
+std::string LimitsText(Kernel& k, Task& t) {
+  std::array<struct rlimit, RLIM_NLIMITS> r;
+  {
+    absl::MutexLock l(&k.mu());
+    r = t.tg().rlimits;
+  }
+  std::string out = absl::StrFormat("%-25s %-20s %-20s %-10s\n", "Limit", "Soft Limit",
+                                    "Hard Limit", "Units");
+  for (int i = 0; i < RLIM_NLIMITS; ++i) {
+    absl::StrAppendFormat(&out, "%-25s %-20s %-20s ", kLimitRows[i].name,
+                          LimitValue(r[i].rlim_cur), LimitValue(r[i].rlim_max));
+    if (kLimitRows[i].unit) absl::StrAppendFormat(&out, "%-10s", kLimitRows[i].unit);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string AuxvBytes(Task& t) {
+  if (!t.shared_mm()) return "";
+  std::vector<uint64_t> auxv = t.mm().layout().auxv;  // AT_NULL pair included
+  return std::string(reinterpret_cast<const char*>(auxv.data()), auxv.size() * sizeof(uint64_t));
+}
+
+// Pages of the host process that holds the task's memory which are
+// resident: the best measure of the guest's RSS we have.
+uint64_t ResidentPages(Task& t) {
+  auto mm = t.shared_mm();
+  if (!mm) return 0;
+  std::string path = absl::StrCat("/proc/", mm->address_space().host_pid(), "/statm");
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return resident;
+}
+
+// proc_oom_score(): (1000 + badness * 1000 / totalpages) * 2 / 3, where the
+// badness is the RSS in pages plus oom_score_adj * totalpages / 1000, and
+// oom_score_adj -1000 (unkillable) shows 0.
+std::string OomScoreText(Kernel& k, Task& t) {
+  int adj;
+  {
+    absl::MutexLock l(&k.mu());
+    adj = t.tg().oom_score_adj;
+  }
+  if (adj == -1000) return "0\n";
+  struct sysinfo si {};
+  sysinfo(&si);
+  int64_t total = static_cast<int64_t>((si.totalram + si.totalswap) * si.mem_unit / kPageSize);
+  if (total <= 0) total = 1;
+  int64_t badness = static_cast<int64_t>(ResidentPages(t)) + adj * total / 1000;
+  int64_t points = (1000 + badness * 1000 / total) * 2 / 3;
+  return absl::StrCat(std::max<int64_t>(points, 0), "\n");
+}
+
+// oom_score_adj_write() and __set_oom_adj(): a number in [-1000, 1000]
+// (kstrtoint after strstrip: EINVAL otherwise); a writer without
+// CAP_SYS_RESOURCE may not go below oom_score_adj_min (EACCES), and a
+// writer with it sets that floor.
+Status WriteOomScoreAdj(Kernel& k, int tid, std::string_view text) {
+  if (text.size() > 12) text = text.substr(0, 12);  // PROC_NUMBUF - 1
+  int v;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())),
+                        &v) ||
+      v < -1000 || v > 1000) {
+    return Errno(EINVAL);
+  }
+  Task* writer = CurrentTask();
+  const bool privileged = writer && writer->creds().HasCap(CAP_SYS_RESOURCE);
+  auto t = FindTask(k, tid);
+  if (!t) return Errno(ESRCH);
+  absl::MutexLock l(&k.mu());
+  ThreadGroup& tg = t->tg();
+  if (v < tg.oom_score_adj_min && !privileged) return Errno(EACCES);
+  tg.oom_score_adj = v;
+  if (privileged) tg.oom_score_adj_min = v;
+  return {};
+}
+
+// One user namespace per sandbox, the guest's ids its own: the identity
+// map over all 32-bit ids ("%10u %10u %10u\n", uid_m_show()). It is
+// written, so map_write() refuses another write.
+std::shared_ptr<SynthFile> IdMapFile() {
+  auto f = std::make_shared<SynthFile>(
+      []() -> Result<std::string> {
+        return absl::StrFormat("%10u %10u %10u\n", 0u, 0u, 4294967295u);
+      },
+      0644);
+  f->set_write([](std::string_view) -> Status { return Errno(EPERM); });
+  return f;
+}
+
+}  // namespace
+
+void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid) {
+  dir.Add("auxv", TaskFile(k, tid, AuxvBytes, 0400));
+  dir.Add("limits", TaskFile(k, tid, [&k](Task& t) { return LimitsText(k, t); }));
+  dir.Add("oom_score", TaskFile(k, tid, [&k](Task& t) { return OomScoreText(k, t); }));
+  auto adj = TaskFile(k, tid, [&k](Task& t) {
+    absl::MutexLock l(&k.mu());
+    return absl::StrCat(t.tg().oom_score_adj, "\n");
+  }, 0644);
+  adj->set_write([&k, tid](std::string_view text) { return WriteOomScoreAdj(k, tid, text); });
+  dir.Add("oom_score_adj", adj);
+  // The sandbox's root cgroup, as a cgroup namespace shows it (cgroup v2).
+  dir.Add("cgroup", TaskFile(k, tid, [](Task&) { return std::string("0::/\n"); }));
+  dir.Add("uid_map", IdMapFile());
+  dir.Add("gid_map", IdMapFile());
+  // The initial user namespace's setgroups is "allow" and stays so
+  // (proc_setgroups_write(): EPERM).
+  auto setgroups = TaskFile(k, tid, [](Task&) { return std::string("allow\n"); }, 0644);
+  setgroups->set_write([](std::string_view) -> Status { return Errno(EPERM); });
+  dir.Add("setgroups", setgroups);
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,30 @@
+// Who may look into or change another process (its memory through
+// /proc/PID/mem, its fds through pidfd_getfd): Linux's
+// __ptrace_may_access() as far as it applies in the sandbox.
+//
+//   if (!MayPtraceAccess(caller, target.tg(), target.creds(), PtraceCreds::kFs))
+//     return Errno(EACCES);
+#ifndef SEEDVISOR_SENTRY_KERNEL_PTRACE_ACCESS_H_
+#define SEEDVISOR_SENTRY_KERNEL_PTRACE_ACCESS_H_
+
+#include "sentry/kernel/credentials.h"
+
+namespace seedvisor::sentry {
+
+class Task;
+class ThreadGroup;
+
+// Which of the caller's ids are compared: PTRACE_MODE_REALCREDS (real uid
+// and gid) or PTRACE_MODE_FSCREDS (filesystem uid and gid).
+enum class PtraceCreds { kReal, kFs };
+
+// A thread of the same process, a caller with CAP_SYS_PTRACE, or a caller
+// whose uid and gid (as `which` says) match all of the target's ids. Every
+// guest process counts as dumpable and there is no Yama LSM in the sandbox,
+// so a process of the same user may as it could on a host without Yama.
+bool MayPtraceAccess(const Task& caller, const ThreadGroup& target, const Credentials& tc,
+                     PtraceCreds which);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_PTRACE_ACCESS_H_
