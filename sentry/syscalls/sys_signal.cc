@@ -208,21 +208,27 @@ SyscallReturn SysRtSigtimedwait(Task& t, const SyscallArgs& a) {
 SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
   int pid = a.Int(0);
   int sig = a.Int(1);
-  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
-  siginfo_t info = UserInfo(t, sig, SI_USER);
+  const bool valid = sig >= 0 && sig <= kNumSignals;
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
   if (pid > 0) {
-    auto tg = k.ThreadGroupByTgid(pid);
-    if (!tg || tg->state != ThreadGroup::State::kAlive) {
-      // A zombie still "exists" for kill(pid, 0).
-      if (tg && tg->state == ThreadGroup::State::kZombie) return 0;
-      return Errno(ESRCH);
-    }
+    // Any task's id names its thread group (kill_pid_info(): the thread
+    // it finds, group_send_sig_info() to its process).
+    std::shared_ptr<ThreadGroup> tg;
+    if (auto task = k.TaskByTid(pid); task && !task->exited()) tg = task->shared_tg();
+    if (!tg) tg = k.ThreadGroupByTgid(pid);
+    if (!tg || tg->state == ThreadGroup::State::kReaped) return Errno(ESRCH);
+    // The signal is checked once the target is found
+    // (check_kill_permission()): ESRCH comes before EINVAL.
+    if (!valid) return Errno(EINVAL);
+    // A zombie still "exists" for kill(pid, 0).
+    if (tg->state == ThreadGroup::State::kZombie) return 0;
     if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
-    SV_TRY(k.SendGroupSignal(*tg, info));
+    SV_TRY(k.SendGroupSignal(*tg, UserInfo(t, sig, SI_USER)));
     return 0;
   }
+  if (!valid) return Errno(EINVAL);
+  siginfo_t info = UserInfo(t, sig, SI_USER);
   // A process group (0: ours), or everyone but init and us (-1).
   int pgid = pid == 0 ? t.tg().pgid : -pid;
   bool found = false;
@@ -248,11 +254,13 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
   int tgid = a.Int(0), tid = a.Int(1), sig = a.Int(2);
-  if (tgid <= 0 || tid <= 0 || sig < 0 || sig > kNumSignals) return Errno(EINVAL);
+  if (tgid <= 0 || tid <= 0) return Errno(EINVAL);
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
   auto target = k.TaskByTid(tid);
   if (!target || target->tgid() != tgid || target->exited()) return Errno(ESRCH);
+  // do_send_specific(): the signal is checked once the thread is found.
+  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
   SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
   return 0;
@@ -260,11 +268,12 @@ SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysTkill(Task& t, const SyscallArgs& a) {
   int tid = a.Int(0), sig = a.Int(1);
-  if (tid <= 0 || sig < 0 || sig > kNumSignals) return Errno(EINVAL);
+  if (tid <= 0) return Errno(EINVAL);
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
   auto target = k.TaskByTid(tid);
   if (!target || target->exited()) return Errno(ESRCH);
+  if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
   SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
   return 0;
