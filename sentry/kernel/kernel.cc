@@ -16,7 +16,6 @@
 namespace seedvisor::sentry {
 namespace {
 
-constexpr int kPidMax = 32768;
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace
@@ -53,6 +52,16 @@ int Kernel::AllocateTid() {
     if (tasks_.count(tid) == 0 && tgs_.count(tid) == 0) return tid;
   }
   return -1;
+}
+
+int Kernel::AllocateTidAt(int tid) {
+  if (tasks_.count(tid) != 0) return -EEXIST;
+  // A reaped process's id is free again (its entry may linger).
+  if (auto it = tgs_.find(tid); it != tgs_.end()) {
+    std::shared_ptr<ThreadGroup> tg = it->second.lock();
+    if (tg && tg->state != ThreadGroup::State::kReaped) return -EEXIST;
+  }
+  return tid;
 }
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {

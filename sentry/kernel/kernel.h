@@ -171,7 +171,11 @@ class Kernel {
   absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
   // ---- The pid namespace (guarded by mu()) ----
+  // Ids are below this (/proc/sys/kernel/pid_max).
+  static constexpr int kPidMax = 32768;
   int AllocateTid() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // clone3's set_tid: `tid` itself, or -EEXIST if it is in use.
+  int AllocateTidAt(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RegisterTask(std::shared_ptr<Task> t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnregisterTask(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

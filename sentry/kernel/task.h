@@ -176,9 +176,14 @@ class Task : public std::enable_shared_from_this<Task> {
     UserAddr child_tid;
     uint64_t tls = 0;
     // CLONE_PIDFD: an unbound pidfd the caller installed as `pidfd_fd`
-    // (and removes again if the clone fails); Clone binds it to the child.
+    // (and removes again if the clone fails); Clone binds it to the child
+    // and stores the fd at `pidfd_out` (clone(2): parent_tid).
     std::shared_ptr<PidfdFile> pidfd;
     int pidfd_fd = -1;
+    UserAddr pidfd_out;
+    // clone3(2)'s set_tid (checked by the caller): the child's id, EEXIST
+    // if taken; 0 picks the next free one.
+    int set_tid = 0;
   };
   Result<int> Clone(const CloneArgs& args);
   // execve(2) (task_exec.cc). On success the registers are the new image's.

@@ -1,4 +1,5 @@
 // clone(2): new threads and new processes.
+#include <linux/sched.h>  // CLONE_CLEAR_SIGHAND
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
@@ -15,9 +16,11 @@ Result<int> Task::Clone(const CloneArgs& a) {
   // Namespaces inside the sandbox are not supported (yet): refuse them the
   // way a container without CAP_SYS_ADMIN sees it.
   if (flags & kNamespaces) return Errno(EPERM);
-  // clone(2): a pidfd names a process, not a thread, and the legacy clone
-  // passes its address in parent_tid, so CLONE_PARENT_SETTID cannot join it.
-  if ((flags & CLONE_PIDFD) && (flags & (CLONE_THREAD | CLONE_DETACHED | CLONE_PARENT_SETTID))) {
+  // clone(2): a pidfd names a process, not a thread; the legacy clone
+  // passes its address in parent_tid, so CLONE_PARENT_SETTID cannot join it
+  // there (clone3 has a field of its own).
+  if ((flags & CLONE_PIDFD) && (flags & (CLONE_THREAD | CLONE_DETACHED))) return Errno(EINVAL);
+  if ((flags & CLONE_PIDFD) && (flags & CLONE_PARENT_SETTID) && a.pidfd_out == a.parent_tid) {
     return Errno(EINVAL);
   }
   if ((flags & CLONE_PIDFD) && !a.pidfd) return Errno(EINVAL);
@@ -66,7 +69,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
     absl::MutexLock l(&kernel_.mu());
     if (tg_->group_exiting) return abandon(Errno(EINTR));
     if (Status s = kernel_.CheckTaskLimits(*this); !s.ok()) return abandon(s.error());
-    int tid = kernel_.AllocateTid();
+    int tid = a.set_tid != 0 ? kernel_.AllocateTidAt(a.set_tid) : kernel_.AllocateTid();
+    if (tid == -EEXIST) return abandon(Errno(EEXIST));
     if (tid < 0) return abandon(Errno(EAGAIN));
     std::shared_ptr<ThreadGroup> tg;
     if (flags & CLONE_THREAD) {
@@ -86,6 +90,15 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg->exit_signal = static_cast<int>(flags & CSIGNAL);
       tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers
                                              : std::make_shared<SignalHandlers>(*tg_->handlers);
+      if (flags & CLONE_CLEAR_SIGHAND) {
+        // flush_signal_handlers(p, 0): handlers back to SIG_DFL, ignored
+        // signals stay ignored, no flags or masks.
+        for (KernelSigaction& act : tg->handlers->actions) {
+          const bool ignored = act.handler == reinterpret_cast<uint64_t>(SIG_IGN);
+          act = KernelSigaction{};
+          if (ignored) act.handler = reinterpret_cast<uint64_t>(SIG_IGN);
+        }
+      }
       tg->start_time_ns = kernel_.boot_time_ns();
       if (auto parent = tg->parent.lock()) parent->children.push_back(tg);
     }
@@ -112,7 +125,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
   }
   const int tid = child->tid();
   // The parent's and child's views of the new tid (CLONE_*_SETTID).
-  if (flags & CLONE_PIDFD) CopyOutObj(a.parent_tid, static_cast<int32_t>(a.pidfd_fd)).ok();
+  if (flags & CLONE_PIDFD) CopyOutObj(a.pidfd_out, static_cast<int32_t>(a.pidfd_fd)).ok();
   if (flags & CLONE_PARENT_SETTID) CopyOutObj(a.parent_tid, static_cast<int32_t>(tid)).ok();
   if (flags & CLONE_CHILD_SETTID) {
     int32_t v = tid;

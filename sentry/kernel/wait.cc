@@ -11,6 +11,11 @@ namespace seedvisor::sentry {
 namespace {
 
 bool Matches(const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r) {
+  // eligible_child(): a "clone" child (one that reports with a signal
+  // other than SIGCHLD, or none) only for __WCLONE, the others only
+  // without it; __WALL takes both.
+  const bool clone_child = c.exit_signal != SIGCHLD;
+  if (clone_child != ((r.options & __WCLONE) != 0) && !(r.options & __WALL)) return false;
   switch (r.idtype) {
     case P_PID:
       return c.tgid() == r.id;
@@ -25,6 +30,10 @@ bool Matches(const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r
 
 Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) {
   Kernel& k = t.kernel();
+  // do_wait(): after a wakeup the children are looked at again before a
+  // pending signal ends the wait, so a child whose exit signal interrupted
+  // us (a handler for SIGCHLD, say) is still reported.
+  std::optional<Errno> interrupted;
   for (;;) {
     {
       absl::MutexLock l(&k.mu());
@@ -72,7 +81,8 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
       if (!any) return Errno(ECHILD);
       if (req.options & WNOHANG) return std::optional<WaitResult>();
     }
-    SV_TRY(t.Block());
+    if (interrupted) return *interrupted;
+    if (Status s = t.Block(); !s.ok()) interrupted = s.error();
   }
 }
 

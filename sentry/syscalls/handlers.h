@@ -27,6 +27,7 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a);
 SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a);
 SyscallReturn SysClockSettime(Task& t, const SyscallArgs& a);
 SyscallReturn SysClone(Task& t, const SyscallArgs& a);
+SyscallReturn SysClone3(Task& t, const SyscallArgs& a);
 SyscallReturn SysExecve(Task& t, const SyscallArgs& a);
 SyscallReturn SysExecveat(Task& t, const SyscallArgs& a);
 SyscallReturn SysExit(Task& t, const SyscallArgs& a);

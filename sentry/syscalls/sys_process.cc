@@ -14,28 +14,6 @@
 
 namespace seedvisor::sentry {
 
-SyscallReturn SysClone(Task& t, const SyscallArgs& a) {
-  // x86-64 argument order: flags, stack, parent_tid, child_tid, tls.
-  Task::CloneArgs c;
-  c.flags = a.Ulong(0);
-  c.stack = a.Addr(1);
-  c.parent_tid = a.Addr(2);
-  c.child_tid = a.Addr(3);
-  c.tls = a.Ulong(4);
-  if (c.flags & CLONE_PIDFD) {
-    // The fd is taken before the child exists, as copy_process() does, so
-    // that EMFILE leaves no child behind.
-    c.pidfd = std::make_shared<PidfdFile>(0);
-    SV_ASSIGN_OR_RETURN(c.pidfd_fd, t.fds().Install(c.pidfd, /*cloexec=*/true, 0, file_internal::FdLimit(t)));
-  }
-  Result<int> tid = t.Clone(c);
-  if (!tid.ok()) {
-    if (c.pidfd_fd >= 0) (void)t.fds().Remove(c.pidfd_fd);
-    return tid.error();
-  }
-  return static_cast<uint64_t>(*tid);
-}
-
 SyscallReturn SysFork(Task& t, const SyscallArgs&) {
   Task::CloneArgs c;
   c.flags = SIGCHLD;
@@ -113,7 +91,8 @@ SyscallReturn SysWait4(Task& t, const SyscallArgs& a) {
     return Errno(EINVAL);
   }
   SV_ASSIGN_OR_RETURN(std::optional<WaitResult> r,
-                      WaitForChild(t, FromWait4(a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED))));
+                      WaitForChild(t, FromWait4(a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED |
+                                                                     __WALL | __WCLONE))));
   if (!r) return 0;
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<int32_t>(r->status)));
   if (!a.Addr(3).IsNull()) {
