@@ -35,6 +35,10 @@ inline Result<std::string> CopyInPath(Task& t, UserAddr a) {
 
 // RLIMIT_NOFILE of the task's process (1024 if unset).
 int FdLimit(Task& t);
+// inode_newsize_ok(): growing a regular file from `old_size` to `new_size`
+// past RLIMIT_FSIZE is EFBIG and sends the caller SIGXFSZ (truncate,
+// fallocate); shrinking is never limited.
+Status CheckFileGrowth(Task& t, uint64_t old_size, uint64_t new_size);
 
 // Reads up to `len` bytes from `f` into guest memory at `buf` (at `offset`
 // if >= 0, else at the file offset).

@@ -40,13 +40,35 @@ int FdLimit(Task& t) {
 // RLIMIT_FSIZE. A write that starts at or beyond it is EFBIG and sends the
 // writer SIGXFSZ; one that crosses it is cut short there. Returns how much
 // of `len` may be written at `offset` (-1: the file offset).
+namespace {
+rlim_t FileSizeLimit(Task& t) {
+  absl::MutexLock l(&t.kernel().mu());
+  return t.tg().rlimits[RLIMIT_FSIZE].rlim_cur;
+}
+
+// EFBIG, after send_sig(SIGXFSZ, current, 0).
+Errno FileTooBig(Task& t) {
+  siginfo_t info{};
+  info.si_signo = SIGXFSZ;
+  info.si_code = SI_USER;
+  info.si_pid = t.tgid();
+  info.si_uid = t.creds().ruid;
+  absl::MutexLock l(&t.kernel().mu());
+  t.kernel().SendTaskSignal(t, info).ok();
+  return Errno(EFBIG);
+}
+}  // namespace
+
+Status CheckFileGrowth(Task& t, uint64_t old_size, uint64_t new_size) {
+  if (new_size <= old_size) return {};
+  rlim_t limit = FileSizeLimit(t);
+  if (limit != RLIM_INFINITY && new_size > limit) return FileTooBig(t);
+  return {};
+}
+
 Result<size_t> LimitToFileSize(Task& t, FileDescription& f, size_t len, int64_t offset) {
   if (len == 0) return len;
-  rlim_t limit;
-  {
-    absl::MutexLock l(&t.kernel().mu());
-    limit = t.tg().rlimits[RLIMIT_FSIZE].rlim_cur;
-  }
+  rlim_t limit = FileSizeLimit(t);
   if (limit == RLIM_INFINITY) return len;
   Result<struct stat> st = f.Stat();
   if (!st.ok() || !S_ISREG(st->st_mode)) return len;
@@ -56,16 +78,7 @@ Result<size_t> LimitToFileSize(Task& t, FileDescription& f, size_t len, int64_t 
   } else if (pos < 0) {
     SV_ASSIGN_OR_RETURN(pos, f.Seek(0, SEEK_CUR));
   }
-  if (static_cast<uint64_t>(pos) >= limit) {
-    siginfo_t info{};
-    info.si_signo = SIGXFSZ;
-    info.si_code = SI_USER;  // send_sig(SIGXFSZ, current, 0)
-    info.si_pid = t.tgid();
-    info.si_uid = t.creds().ruid;
-    absl::MutexLock l(&t.kernel().mu());
-    t.kernel().SendTaskSignal(t, info).ok();
-    return Errno(EFBIG);
-  }
+  if (static_cast<uint64_t>(pos) >= limit) return FileTooBig(t);
   return std::min<uint64_t>(len, limit - static_cast<uint64_t>(pos));
 }
 
@@ -380,6 +393,10 @@ SyscallReturn SysFallocate(Task& t, const SyscallArgs& a) {
   if (S_ISFIFO(st.st_mode)) return Errno(ESPIPE);
   if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
   if (!S_ISREG(st.st_mode)) return Errno(ENODEV);
+  // The host applies the sentry's limit, not the guest's.
+  if (!(mode & FALLOC_FL_KEEP_SIZE)) {
+    SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(off + len)));
+  }
   auto hfd = f->MappableFdForWrite();
   if (!hfd.ok()) return hfd.error() == Errno(ENODEV) ? Errno(EOPNOTSUPP) : hfd.error();
   if (fallocate(*hfd, mode, off, len) != 0) return Errno(errno);

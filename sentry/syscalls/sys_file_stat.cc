@@ -344,6 +344,7 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
+  SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SetAttrRequest r;
   r.size = len;
   SV_TRY(MountWritable(tg.d));
@@ -359,6 +360,7 @@ SyscallReturn SysFtruncate(Task& t, const SyscallArgs& a) {
   if (!f->writable()) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
+  SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SV_TRY(f->Truncate(len));
   FsnotifyFile(*f, IN_MODIFY);
   return 0;
