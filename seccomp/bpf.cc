@@ -82,42 +82,6 @@ std::vector<sock_filter> Compile(const Policy& p) {
   return out;
 }
 
-uint32_t Evaluate(const std::vector<sock_filter>& prog, const seccomp_data& data) {
-  const auto* bytes = reinterpret_cast<const uint8_t*>(&data);
-  uint32_t a = 0;
-  for (size_t pc = 0; pc < prog.size(); ++pc) {
-    const sock_filter& in = prog[pc];
-    switch (in.code) {
-      case BPF_LD | BPF_W | BPF_ABS:
-        if (in.k + 4 > sizeof(data) || in.k % 4 != 0) return SECCOMP_RET_KILL_PROCESS;
-        a = static_cast<uint32_t>(bytes[in.k]) | static_cast<uint32_t>(bytes[in.k + 1]) << 8 |
-            static_cast<uint32_t>(bytes[in.k + 2]) << 16 |
-            static_cast<uint32_t>(bytes[in.k + 3]) << 24;
-        break;
-      case BPF_ALU | BPF_AND | BPF_K:
-        a &= in.k;
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_K:
-        pc += (a == in.k) ? in.jt : in.jf;
-        break;
-      case BPF_JMP | BPF_JGE | BPF_K:
-        pc += (a >= in.k) ? in.jt : in.jf;
-        break;
-      case BPF_JMP | BPF_JGT | BPF_K:
-        pc += (a > in.k) ? in.jt : in.jf;
-        break;
-      case BPF_JMP | BPF_JSET | BPF_K:
-        pc += (a & in.k) ? in.jt : in.jf;
-        break;
-      case BPF_RET | BPF_K:
-        return in.k;
-      default:
-        return SECCOMP_RET_KILL_PROCESS;
-    }
-  }
-  return SECCOMP_RET_KILL_PROCESS;  // fell off the end: the kernel rejects such programs
-}
-
 std::string Dump(const std::vector<sock_filter>& prog) {
   std::string s;
   char line[64];

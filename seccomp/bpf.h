@@ -19,6 +19,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -71,9 +72,19 @@ struct Policy {
 // test relies on that).
 std::vector<sock_filter> Compile(const Policy& p);
 
-// The action `prog` takes for `data`: a tiny BPF interpreter, for tests and
-// for logging what the filter would have done. Returns SECCOMP_RET_KILL_PROCESS
-// on a malformed program.
+// Linux's rules for a seccomp program (bpf_check_classic() and
+// seccomp_check_filter()): 1..BPF_MAXINSNS instructions, only the opcodes
+// seccomp allows, loads from struct seccomp_data at aligned offsets, jumps
+// forward and inside the program, no scratch word read before it is written,
+// a RET at the end. Returns 0 or EINVAL.
+int Check(const sock_filter* prog, size_t len);
+int Check(const std::vector<sock_filter>& prog);
+
+// The action `prog` takes for `data` (bpf_eval.cc): the sentry runs a
+// guest's filters with it on every syscall, and tests run our own policies.
+// At most `len` instructions run (jumps only go forward). A malformed
+// program (one Check() refuses) ends with SECCOMP_RET_KILL_PROCESS.
+uint32_t Evaluate(const sock_filter* prog, size_t len, const seccomp_data& data);
 uint32_t Evaluate(const std::vector<sock_filter>& prog, const seccomp_data& data);
 
 // One instruction per line: "code jt jf k" in hex (the golden format).

@@ -26,11 +26,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 #include "sentry/kernel/credentials.h"
 #include "sentry/kernel/host_thread.h"
+#include "sentry/kernel/seccomp.h"
+#include "sentry/syscalls/syscall.h"
 #include "sentry/kernel/signal_types.h"
 #include "sentry/kernel/thread_group.h"
 #include "sentry/mm/mm.h"
@@ -199,6 +203,16 @@ class Task : public std::enable_shared_from_this<Task> {
   void MarkRegistersReplaced() { regs_replaced_ = true; }
   // A fault or other synchronous signal that cannot be blocked or ignored.
   void ForceSignal(const siginfo_t& info);
+  // Ends this thread, or the whole group, as a signal would with the wait
+  // status `status` (e.g. SIGSYS, or SIGSYS | 0x80 for a core dump).
+  void KillThread(int status);
+  void KillGroup(int status);
+
+  // ---- seccomp (task_seccomp.cc, seccomp.h) ----
+  // The mode and filters; set by the task itself, or by a sibling's
+  // SECCOMP_FILTER_FLAG_TSYNC under Kernel::mu().
+  SeccompState seccomp() const;
+  void set_seccomp(SeccompState s);
 
 
   // Fields set up by clone/exec (task_clone.cc, task_exec.cc).
@@ -242,6 +256,10 @@ class Task : public std::enable_shared_from_this<Task> {
   // returns to the guest; false when the task must exit.
   bool PrepareToRun();
   void HandleSyscall();
+  // Runs strict mode or the filters on syscall `a` before dispatch. False
+  // when it must not run: its result is already in the registers, or a
+  // signal or the thread's end is on its way.
+  bool SeccompAllows(const SyscallArgs& a);
   // Builds a signal frame and points the registers at the handler.
   void SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
   // Turns a pending ERESTART* result into a restart or EINTR.
@@ -250,7 +268,7 @@ class Task : public std::enable_shared_from_this<Task> {
   bool regs_replaced_ = false;
   int restart_errno_ = 0;       // an ERESTART* code from the last syscall
   bool exit_requested_ = false;
-  int exit_code_ = 0;
+  int exit_status_ = 0;  // the wait status this thread ends with (ExitThread, KillThread)
 
   Kernel& kernel_;
   const int tid_;
@@ -268,6 +286,10 @@ class Task : public std::enable_shared_from_this<Task> {
   SigSet signal_mask_ = 0;
   PendingSignals pending_;
   stack_t altstack_{nullptr, SS_DISABLE, 0};
+  mutable absl::Mutex seccomp_mu_;
+  SeccompState seccomp_ ABSL_GUARDED_BY(seccomp_mu_);
+  // seccomp_.mode != DISABLED: the syscall path's one check.
+  std::atomic<bool> seccomp_on_{false};
 };
 
 }  // namespace seedvisor::sentry

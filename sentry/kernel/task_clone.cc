@@ -109,6 +109,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->fds_ = std::move(fds);
     child->fs_ = std::move(fs);
     child->creds_ = creds_;
+    child->set_seccomp(seccomp());  // copy_seccomp()
     child->set_comm(comm());
     child->signal_mask_ = signal_mask_;
     child->affinity_ = affinity_;

@@ -15,7 +15,7 @@ namespace seedvisor::sentry {
 void Task::ExitThread(int code) {
   absl::MutexLock l(&kernel_.mu());
   exit_requested_ = true;
-  exit_code_ = code;
+  exit_status_ = (code & 0xff) << 8;
 }
 
 void Task::ExitGroup(int code) {
@@ -106,7 +106,7 @@ void Task::ExitTask() {
   }
   if (tasks.empty()) {
     ThreadGroup& tg = *tg_;
-    if (!tg.group_exiting) tg.exit_status = (exit_code_ & 0xff) << 8;
+    if (!tg.group_exiting) tg.exit_status = exit_status_;
     tg.group_exiting = true;
     tg.state = ThreadGroup::State::kZombie;
     tg.SignalExitEvent();  // pidfds poll readable from now on

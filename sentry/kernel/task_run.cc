@@ -194,6 +194,8 @@ void Task::HandleSyscall() {
   a.raw[3] = regs_.r10;
   a.raw[4] = regs_.r8;
   a.raw[5] = regs_.r9;
+  // A guest's own seccomp filters see the call first (seccomp.h).
+  if (seccomp_on_.load(std::memory_order_acquire) && !SeccompAllows(a)) return;
   const SyscallEntry* e = LookupSyscall(regs_.orig_rax);
   Strace* strace = kernel_.strace();
   std::string args;
@@ -318,7 +320,7 @@ bool Task::PrepareToRun() {
           continue;
         case DefaultAction::kTerminate:
         case DefaultAction::kCore: {
-          int status = sig | (DefaultActionOf(sig) == DefaultAction::kCore ? 0x80 : 0);
+          int status = DefaultActionOf(sig) == DefaultAction::kCore ? tg_->CoreDumpStatus(sig) : sig;
           if (!tg_->group_exiting) {
             tg_->group_exiting = true;
             tg_->exit_status = status;

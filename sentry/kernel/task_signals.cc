@@ -125,7 +125,7 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
     absl::MutexLock l(&kernel_.mu());
     if (!tg_->group_exiting) {
       tg_->group_exiting = true;
-      tg_->exit_status = SIGSEGV | 0x80;
+      tg_->exit_status = tg_->CoreDumpStatus(SIGSEGV);
       for (Task* t : tg_->tasks) t->Interrupt();
     }
     return;

@@ -67,6 +67,12 @@ class ThreadGroup {
   // pidfd): made readable when the group becomes a zombie (pidfd.cc).
   int exit_event_fd = -1;
   void SignalExitEvent();
+  // The wait status of death by core-dumping signal `sig`: "core dumped"
+  // (0x80) only where Linux would write one, which do_coredump() skips
+  // when RLIMIT_CORE is 0 (we write none either way).
+  int CoreDumpStatus(int sig) const {
+    return sig | (rlimits[RLIMIT_CORE].rlim_cur != 0 ? 0x80 : 0);
+  }
 
  private:
   const int tgid_;

@@ -128,6 +128,10 @@ SyscallReturn SysVfork(Task& t, const SyscallArgs& a);
 SyscallReturn SysWait4(Task& t, const SyscallArgs& a);
 SyscallReturn SysWaitid(Task& t, const SyscallArgs& a);
 
+// seccomp(2) and prctl's PR_SET_SECCOMP (sys_seccomp.cc).
+SyscallReturn SysSeccomp(Task& t, const SyscallArgs& a);
+SyscallReturn PrctlSetSeccomp(Task& t, const SyscallArgs& a);
+
 // System V IPC (sys_sysv.cc).
 SyscallReturn SysSemget(Task& t, const SyscallArgs& a);
 SyscallReturn SysSemop(Task& t, const SyscallArgs& a);

@@ -371,7 +371,9 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       if (a.Ulong(1) > static_cast<uint64_t>(kLastCap)) return Errno(EINVAL);
       return (t.creds().cap_bounding & CapBit(a.Int(1))) ? 1 : 0;
     case PR_GET_SECCOMP:
-      return 0;
+      return t.seccomp().mode;
+    case PR_SET_SECCOMP:
+      return PrctlSetSeccomp(t, a);
     default:
       return Errno(EINVAL);
   }

@@ -19,21 +19,22 @@ def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
 
-def e2e_tests(name, src, references = ["native", "runsc"], data = []):
+def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = []):
     """A shell e2e test (testlib.sh) against the built seedsc and its references.
 
     Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
     and <name>_<ref>_reference_test for each of `references` (see testlib.sh:
     a case must pass against them before it says anything about seedsc). The
     reference runs get --reference=<ref>, which a script may use for its
-    KNOWN_FAILING entries. `data`: files the script needs beside testlib.
+    KNOWN_FAILING entries. `data`: files the script needs beside testlib;
+    `args`: more arguments for every variant (e.g. --prog=$(rootpath ...)).
     """
     if SEEDSC_READY:
         native.sh_test(
             name = name + "_test",
             size = "medium",
             srcs = [src],
-            args = seedsc_args(),
+            args = seedsc_args() + args,
             data = [":testlib"] + data + seedsc_data(),
             tags = SEEDSC_TEST_TAGS,
         )
@@ -41,7 +42,7 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = []):
             name = name + "_ptrace_test",
             size = "medium",
             srcs = [src],
-            args = ["--seedsc=$(rootpath :seedsc_ptrace.sh)"],
+            args = ["--seedsc=$(rootpath :seedsc_ptrace.sh)"] + args,
             data = [":seedsc_ptrace.sh", ":testlib"] + data + seedsc_data(),
             tags = SEEDSC_TEST_TAGS,
         )
@@ -53,7 +54,7 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = []):
             args = [
                 "--seedsc=$(rootpath :%s_as_seedsc.sh)" % ref,
                 "--reference=" + ref,
-            ],
+            ] + args,
             data = [":%s_as_seedsc.sh" % ref, ":testlib"] + data,
             tags = SEEDSC_TEST_TAGS,
         )

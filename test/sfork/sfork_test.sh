@@ -138,6 +138,9 @@ check_eq "seed: its child sees it" "seed-shm seed-shm seed-shm" "$(ask 11 "$T/s1
 check_eq "seed: sees its child's write" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
 # A SysV segment not attached at the pause: copied when first attached.
 check_eq "seed writes its second segment" "seg2-init" "$(ask 11 "$T/s1.out" "shm2 seed2")"
+# A guest's own seccomp filter (sentry memory, per task): kept by a fork.
+check_eq "seed installs a seccomp filter" "ok" "$(ask 11 "$T/s1.out" "seccomp")"
+check_eq "seed: its filter applies" "errno=77 filters=1" "$(ask 11 "$T/s1.out" "scchk")"
 "${S[@]}" pause s1
 check_eq "seed is paused" paused "$(status_of s1)"
 
@@ -156,6 +159,7 @@ check_eq "fork: DONTFORK kept, WIPEONFORK wiped" "d=d w=0" "$(ask 12 "$T/f1.out"
 check_eq "fork: same pid as in the seed" "1 0" "$(ask 12 "$T/f1.out" "pid")"
 check_eq "fork: the seed's thread, its MXCSR" "0x5f80 seed-value" "$(ask 12 "$T/f1.out" "thread")"
 check_eq "fork: the seed's child process, its MXCSR" "0x3f80 1" "$(ask 12 "$T/f1.out" "child")"
+check_eq "fork: the seed's seccomp filter" "errno=77 filters=1" "$(ask 12 "$T/f1.out" "scchk")"
 check_eq "fork: the generation file polls readable" "1" "$(ask 12 "$T/f1.out" "genpoll")"
 check_eq "fork: generation 1" "1" "$(ask 12 "$T/f1.out" "gen")"
 check_eq "fork: quiet again once read" "0" "$(ask 12 "$T/f1.out" "genpoll")"

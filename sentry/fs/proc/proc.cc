@@ -110,6 +110,7 @@ std::string StatmText(Task& t) {
 std::string StatusText(Kernel& k, Task& t) {
   ProcInfo p = InfoOf(k, t);
   const Credentials& c = t.creds();
+  const SeccompState sc = t.seccomp();
   std::string groups;
   for (gid_t g : c.groups) absl::StrAppend(&groups, g, " ");
   uint64_t vsize = 0;
@@ -146,12 +147,13 @@ std::string StatusText(Kernel& k, Task& t) {
       "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
       "SigCgt:\t%016x\nCapInh:\t%016x\nCapPrm:\t%016x\n"
       "CapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n"
-      "Seccomp:\t0\nCpus_allowed:\t1\n"
+      "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t1\n"
       "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
       t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, c.ruid, c.euid, c.suid,
       c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
       pending, shared, blocked, ignored, caught, c.cap_inheritable, c.cap_permitted,
-      c.cap_effective, c.cap_bounding, c.cap_ambient, c.no_new_privs ? 1 : 0);
+      c.cap_effective, c.cap_bounding, c.cap_ambient,
+      c.no_new_privs || sc.sync_no_new_privs ? 1 : 0, sc.mode, sc.filter_count());
 }
 
 // What /proc/PID/fd/N leads to when the file has no path (a pipe, the
