@@ -5,15 +5,19 @@
 #   seedsc  our shim (io.containerd.seedsc.v1) with seedsc,
 #   runsc   the runc shim with Debian's gVisor runsc (--network=none through
 #           a small wrapper: runsc refuses the host network namespace),
+#   seed    our shim with --annotation dev.seedvisor.seed=python: the
+#           container is forked from the python seed of a seedd this bench
+#           starts (no runtime exec; its init, the python runtime's entry
+#           program, ends at the end of its empty stdin; `true` is not run),
 # measured in one run against one private containerd (root, state and socket
 # under a temp dir), rounds interleaved so machine drift hits all alike.
 # Prints median and p90 (nearest rank) per runtime. Needs root. Not in CI.
 #
 #   bash bench/ctr_run_bench.sh [--runs N] [--seedsc PATH] [--shim PATH]
-#                               [--seedsc-flags "--platform=ptrace ..."]
+#                               [--seedd PATH] [--seedsc-flags "--platform=ptrace ..."]
 #
-# Defaults: 10 runs; bazel-bin/runsc/seedsc and
-# bazel-bin/shim/containerd-shim-seedsc-v1 (bazel build //runsc:seedsc
+# Defaults: 10 runs; bazel-bin/runsc/seedsc, bazel-bin/seedd/seedd and
+# bazel-bin/shim/containerd-shim-seedsc-v1 (bazel build //runsc:seedsc //seedd
 # //shim:containerd-shim-seedsc-v1 first). A runtime whose binary is missing
 # is shown as n/a; one that fails a run is an error (exit 1).
 set -uo pipefail
@@ -22,14 +26,16 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=10
 seedsc="$repo/bazel-bin/runsc/seedsc"
 shim="$repo/bazel-bin/shim/containerd-shim-seedsc-v1"
+seedd="$repo/bazel-bin/seedd/seedd"
 seedsc_flags=""
 while (($#)); do
   case "$1" in
     --runs) runs="$2"; shift ;;
     --seedsc) seedsc="$2"; shift ;;
     --shim) shim="$2"; shift ;;
+    --seedd) seedd="$2"; shift ;;
     --seedsc-flags) seedsc_flags="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "ctr_run_bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,6 +68,19 @@ if [[ -x "$seedsc" && -x "$shim" ]]; then
   names+=(seedsc)
   RT_ARGS[seedsc]="--runtime io.containerd.seedsc.v1"
 fi
+seedd_pid=""
+if [[ -x "$seedsc" && -x "$shim" && -x "$seedd" ]]; then
+  "$seedd" --listen="127.0.0.1:$((20000 + RANDOM % 20000))" --state-dir="$T/seedd" --seedsc="$seedsc" \
+    --node= --cgroup-pool=0 >"$T/seedd.log" 2>&1 &
+  seedd_pid=$!
+  for _ in $(seq 300); do grep -q 'listening on' "$T/seedd.log" && break; sleep 0.1; done
+  if grep -q 'listening on' "$T/seedd.log"; then
+    names+=(seed)
+    RT_ARGS[seed]="--runtime io.containerd.seedsc.v1 --annotation dev.seedvisor.seed=python"
+  else
+    echo "ctr_run_bench: seedd did not start: $(tail -3 "$T/seedd.log")" >&2
+  fi
+fi
 if command -v runsc >/dev/null; then
   printf '#!/bin/sh\nexec %s --network=none "$@"\n' "$(command -v runsc)" >"$T/bin/runsc-nonet"
   chmod +x "$T/bin/runsc-nonet"
@@ -70,7 +89,7 @@ if command -v runsc >/dev/null; then
 fi
 
 env PATH="$T/bin:$PATH" SEEDSC_BINARY="$seedsc" SEEDSC_ROOT="$T/seedsc" SEEDSC_FLAGS="$seedsc_flags" \
-  containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
+  SEEDD_STATE_DIR="$T/seedd" containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 ctrd=$!
 CTR=(ctr --address "$ADDR")
 cleanup() {
@@ -82,6 +101,7 @@ cleanup() {
   for id in $("${CTR[@]}" c ls -q 2>/dev/null); do "${CTR[@]}" c rm "$id" >/dev/null 2>&1; done
   kill "$ctrd" 2>/dev/null
   wait "$ctrd" 2>/dev/null
+  [[ -n "$seedd_pid" ]] && { kill "$seedd_pid"; wait "$seedd_pid"; } 2>/dev/null
   grep -F " $T/" /proc/self/mounts | cut -d' ' -f2 | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$T"
 }
@@ -124,7 +144,7 @@ stats() {  # microseconds... -> "median p90 min max" in ms
 echo
 echo "ctr run --rm busybox true, $runs runs each, wall clock (ms)"
 printf '%-8s %8s %8s %s\n' runtime median p90 min..max
-for name in runc seedsc runsc; do
+for name in runc seedsc seed runsc; do
   if [[ -z "${TIMES[$name]:-}" ]]; then
     printf '%-8s %8s\n' "$name" n/a
     continue

@@ -254,6 +254,8 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   creq.mutable_stdio()->set_stdin(req.stdio().stdin().empty() ? "/dev/null" : req.stdio().stdin());
   creq.mutable_stdio()->set_stdout(req.stdio().stdout().empty() ? "/dev/null" : req.stdio().stdout());
   creq.mutable_stdio()->set_stderr(req.stdio().stderr().empty() ? "/dev/null" : req.stdio().stderr());
+  creq.mutable_stdio()->set_terminal(req.stdio().terminal());
+  creq.mutable_stdio()->set_console_socket(req.stdio().console_socket());
   control::v1::ForkResponse cresp;
   absl::StatusOr<std::shared_ptr<ttrpc::Client>> client = ClientFor(seed_id);
   absl::Status s = client.ok() ? (*client)->Call(control::kService, "Fork", creq, &cresp, kForkTimeout)
@@ -282,6 +284,7 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   }
   v1::ForkResponse resp;
   resp.set_pid(cresp.pid());
+  resp.set_control_address(st.control_address);
   for (const auto& ph : cresp.phases()) {
     v1::PhaseTime* p = resp.add_phases();
     p->set_name(ph.name());
@@ -291,6 +294,25 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   rpc->set_name("rpc");
   rpc->set_ns(absl::ToInt64Nanoseconds(absl::Now() - t0));
   return resp;
+}
+
+absl::Status Sandboxes::Activate(const std::string& id) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("id: no sandbox \"", id, "\""));
+    if (!it->second->paused) {
+      return absl::FailedPreconditionError(absl::StrCat("id: sandbox \"", id, "\" is not paused"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<ttrpc::Client> client, ClientFor(id));
+  control::v1::ResumeRequest req;
+  req.set_container_id(id);
+  control::v1::ResumeResponse resp;
+  RETURN_IF_ERROR(client->Call(control::kService, "Resume", req, &resp, absl::Seconds(10)));
+  absl::MutexLock l(&mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) it->second->paused = false;
+  return absl::OkStatus();
 }
 
 absl::Status Sandboxes::Pause(const std::string& id) {

@@ -51,6 +51,7 @@ class Sandboxes {
 
   absl::StatusOr<v1::CreateResponse> Create(const v1::CreateRequest& req);
   absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req);
+  absl::Status Activate(const std::string& id);
   absl::Status Pause(const std::string& id);
   absl::Status Destroy(const std::string& id);
   absl::StatusOr<v1::StatsResponse> Stats(const std::string& id);

@@ -11,6 +11,13 @@ void RegisterFri(ttrpc::Server& server, Sandboxes& sb) {
   server.RegisterMethod<v1::ForkRequest, v1::ForkResponse>(
       kService, "Fork",
       [&sb](const CallContext&, const v1::ForkRequest& req) { return sb.Fork(req); });
+  server.RegisterMethod<v1::ActivateRequest, v1::ActivateResponse>(
+      kService, "Activate",
+      [&sb](const CallContext&,
+            const v1::ActivateRequest& req) -> absl::StatusOr<v1::ActivateResponse> {
+        if (absl::Status s = sb.Activate(req.id()); !s.ok()) return s;
+        return v1::ActivateResponse();
+      });
   server.RegisterMethod<v1::PauseRequest, v1::PauseResponse>(
       kService, "Pause",
       [&sb](const CallContext&, const v1::PauseRequest& req) -> absl::StatusOr<v1::PauseResponse> {

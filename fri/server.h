@@ -9,11 +9,10 @@
 #define SEEDVISOR_FRI_SERVER_H_
 
 #include "fri/sandboxes.h"
+#include "fri/service_name.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::fri {
-
-inline constexpr char kService[] = "seedvisor.fri.v1.FRI";
 
 void RegisterFri(ttrpc::Server& server, Sandboxes& sandboxes);
 

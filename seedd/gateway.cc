@@ -159,6 +159,8 @@ HttpResponse Gateway::ListSeeds() {
   fri::v1::ListResponse list = sandboxes_.List();
   for (const auto& info : list.sandboxes()) {
     if (info.status() != "paused") continue;  // instances are not seeds
+    // Nor is a containerd container forked paused (shim/seed_fork.h).
+    if (info.labels().contains("owner")) continue;
     const fri::v1::SandboxStats& s = by_id[info.id()];
     auto label = [&](const char* k) {
       auto it = info.labels().find(k);

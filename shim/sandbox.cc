@@ -87,6 +87,10 @@ SandboxConfig SandboxConfig::FromEnv(const std::string& ns) {
   } else {
     c.root = absl::StrCat("/run/containerd/seedsc/", ns.empty() ? "default" : ns);
   }
+  c.ns = ns.empty() ? "default" : ns;
+  const char* sd = getenv("SEEDD_STATE_DIR");
+  c.seedd_state_dir = sd != nullptr && *sd ? sd : "/run/seedd";
+  if (const char* fa = getenv("SEEDD_FRI_ADDRESS"); fa != nullptr) c.seedd_fri_address = fa;
   if (const char* f = getenv("SEEDSC_FLAGS"); f != nullptr) {
     for (absl::string_view s : absl::StrSplit(f, ' ', absl::SkipEmpty())) {
       c.flags.emplace_back(s);
@@ -145,6 +149,24 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   return absl::UnavailableError(absl::StrCat("sandbox control socket: ", last.ToString()));
 }
 
+absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Adopt(const std::string& id, pid_t pid,
+                                                       const std::string& control_address,
+                                                       std::function<void()> release) {
+  std::unique_ptr<Sandbox> sb(new Sandbox());
+  sb->id_ = id;
+  sb->pid_ = pid;
+  sb->release_ = std::move(release);
+  absl::StatusOr<std::unique_ptr<ttrpc::Client>> c = ttrpc::Client::Dial(control_address);
+  if (!c.ok()) {
+    sb->Destroy();
+    return absl::UnavailableError(absl::StrCat("forked sandbox ", id, ": control socket ",
+                                               control_address, ": ", c.status().message()));
+  }
+  absl::MutexLock l(&sb->mu_);
+  sb->client_ = std::move(*c);
+  return sb;
+}
+
 absl::Status Sandbox::Call(const std::string& method, const google::protobuf::MessageLite& req,
                            google::protobuf::MessageLite* resp, absl::Duration timeout) {
   std::shared_ptr<ttrpc::Client> c;
@@ -165,6 +187,15 @@ void Sandbox::Destroy() {
     c = std::move(client_);
   }
   const absl::Time t0 = absl::Now();
+  if (release_ != nullptr) {
+    // A fork is seedd's: it kills it at once (early destroy) and forgets it.
+    if (c != nullptr) c->Close();
+    release_();
+    if (ShimDebugEnabled()) {
+      ShimLog("destroy %s (forked): %.1f ms", id_, absl::ToDoubleMilliseconds(absl::Now() - t0));
+    }
+    return;
+  }
   if (c != nullptr) {
     c->CallRaw(kControlService, "Shutdown", "", absl::Seconds(2)).IgnoreError();
     // Pending calls (Wait) fail with Unavailable now.

@@ -1,5 +1,6 @@
 // One sandbox, as the shim sees it: started once with `seedsc create` (the
-// only runtime exec on the create path), then driven over its control socket
+// only runtime exec on the create path) or forked from a seedd seed
+// (seed_fork.h, no exec at all), then driven over its control socket
 // (<root>/<id>/control.sock, sentry/control/control.proto) for start, exec,
 // signals, wait, state, processes, stats, pause and resume.
 //
@@ -14,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,11 +33,17 @@ struct SandboxConfig {
   std::string seedsc;               // the seedsc binary
   std::string root;                 // seedsc --root
   std::vector<std::string> flags;   // extra global flags (--platform=..., --debug ...)
+  std::string ns;                   // containerd namespace
+  // seedd, for containers forked from its seeds (shim/seed_fork.h).
+  std::string seedd_state_dir;      // its --state-dir (holds fri.address)
+  std::string seedd_fri_address;    // its FRI socket; "" = read <seedd_state_dir>/fri.address
 
   // From the environment containerd passes on:
   //   SEEDSC_BINARY  (default: "seedsc" beside the shim binary, else on $PATH)
   //   SEEDSC_ROOT    (default /run/containerd/seedsc/<ns>)
   //   SEEDSC_FLAGS   (space-separated global flags)
+  //   SEEDD_STATE_DIR    (default /run/seedd, seedd's default --state-dir)
+  //   SEEDD_FRI_ADDRESS  (default: the path in $SEEDD_STATE_DIR/fri.address)
   static SandboxConfig FromEnv(const std::string& ns);
   // The seedsc global arguments: binary path, --root, flags.
   std::vector<std::string> Argv() const;
@@ -51,6 +59,13 @@ class Sandbox {
                                                         const std::string& bundle,
                                                         const std::string& console_socket);
 
+  // A sandbox made by an FRI Fork (shim/seed_fork.h), serving the control
+  // protocol on `control_address`: Destroy closes the connection and calls
+  // `release` (seedd's Destroy) instead of `seedsc delete`.
+  static absl::StatusOr<std::unique_ptr<Sandbox>> Adopt(const std::string& id, pid_t pid,
+                                                       const std::string& control_address,
+                                                       std::function<void()> release);
+
   // Calls /seedvisor.control.v1.Control/<method>.
   absl::Status Call(const std::string& method, const google::protobuf::MessageLite& req,
                     google::protobuf::MessageLite* resp,
@@ -58,6 +73,8 @@ class Sandbox {
 
   pid_t pid() const { return pid_; }  // host pid of the sandbox process
   const std::string& id() const { return id_; }
+  // Forked from a seed (Adopt): already started, paused until Resume.
+  bool forked() const { return release_ != nullptr; }
 
   // Shutdown over the control socket (kills what is left), SIGKILL of the
   // sandbox process (it only lingers to send the reply) and a wait for it,
@@ -71,6 +88,7 @@ class Sandbox {
   SandboxConfig cfg_;
   std::string id_;
   pid_t pid_ = 0;
+  std::function<void()> release_;  // set by Adopt
   absl::Mutex mu_;
   // Shared with calls in flight (Wait blocks for long) when Destroy drops it.
   std::shared_ptr<ttrpc::Client> client_ ABSL_GUARDED_BY(mu_);

@@ -24,11 +24,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runsc/container/cgroup.h"
 #include "shim/events.h"
 #include "shim/log.h"
 #include "shim/proto/shim.pb.h"
 #include "shim/reaper.h"
 #include "shim/sandbox.h"
+#include "shim/seed_fork.h"
 #include "shim/task_service.h"
 #include "shim/ttrpc/server.h"
 #include "shim/ttrpc/socket.h"
@@ -197,6 +199,13 @@ int Delete(const Flags& f) {
   if (!f.id.empty() && stat(absl::StrCat(cfg.root, "/", f.id).c_str(), &st) == 0) {
     absl::Status s = ForceDelete(cfg, f.id);
     if (!s.ok()) fprintf(stderr, "%s\n", s.ToString().c_str());
+  }
+  // A container forked from a seedd seed: seedd holds its sandbox.
+  if (absl::StatusOr<oci::Spec> spec = oci::LoadBundle(bundle);
+      !f.id.empty() && spec.ok() && !SeedOf(*spec).empty()) {
+    absl::Status s = DestroyForked(cfg, f.id);
+    if (!s.ok() && !absl::IsNotFound(s)) fprintf(stderr, "%s\n", s.ToString().c_str());
+    container::RemoveCgroups(container::CgroupPathFor(*spec, f.id)).IgnoreError();
   }
   UnmountAll(bundle + "/rootfs");
   std::string address = ReadAll(bundle + "/address");

@@ -12,6 +12,7 @@
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
 #include "shim/reaper.h"
+#include "shim/seed_fork.h"
 #include "shim/util.h"
 
 namespace seedvisor::shim {
@@ -73,6 +74,22 @@ absl::StatusOr<std::shared_ptr<TaskService::Proc>> TaskService::FindProc(
   return it->second;
 }
 
+absl::StatusOr<std::unique_ptr<Sandbox>> TaskService::ForkSandbox(Container& c,
+                                                                  const oci::Spec& spec) {
+  const std::string cgroup = container::CgroupPathFor(spec, c.id);
+  if (absl::Status s = container::CreateCgroups(spec, cgroup); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Sandbox>> sb =
+      ForkFromSeed(cfg_, c.seed, c.id, c.init->io->SandboxStdio(), cgroup);
+  if (!sb.ok()) {
+    if (!cgroup.empty()) container::RemoveCgroups(cgroup).IgnoreError();
+    return sb.status();
+  }
+  c.cgroup = cgroup;
+  // What `<shim> delete` reports if this shim dies (seedsc writes it otherwise).
+  std::ofstream(c.bundle + "/init.pid") << (*sb)->pid();
+  return sb;
+}
+
 absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskRequest& req) {
   absl::MutexLock lc(&lifecycle_mu_);
   if (req.id().empty()) return absl::InvalidArgumentError("create: empty id");
@@ -85,12 +102,16 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
       return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
     }
   }
-  const std::string rootfs = req.bundle() + "/rootfs";
-  if (absl::Status s = MountRootfs(req.rootfs(), rootfs); !s.ok()) return s;
-
+  absl::StatusOr<oci::Spec> spec = oci::LoadBundle(req.bundle());
   auto c = std::make_shared<Container>();
   c->id = req.id();
   c->bundle = req.bundle();
+  if (spec.ok()) c->seed = SeedOf(*spec);
+  // A fork runs in its seed's root: the image's rootfs stays unmounted.
+  const std::string rootfs = req.bundle() + "/rootfs";
+  if (c->seed.empty()) {
+    if (absl::Status s = MountRootfs(req.rootfs(), rootfs); !s.ok()) return s;
+  }
   c->init = std::make_shared<Proc>();
   Proc& init = *c->init;
   init.stdin_path = req.stdin();
@@ -104,7 +125,9 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
     return io.status();
   }
   init.io = *io;
-  absl::StatusOr<std::unique_ptr<Sandbox>> sb = Sandbox::Create(cfg_, req.id(), req.bundle(), init.io->console_socket());
+  absl::StatusOr<std::unique_ptr<Sandbox>> sb =
+      c->seed.empty() ? Sandbox::Create(cfg_, req.id(), req.bundle(), init.io->console_socket())
+                      : ForkSandbox(*c, *spec);
   if (!sb.ok()) {
     init.io->Finish(absl::ZeroDuration());
     UnmountAll(rootfs);
@@ -112,7 +135,7 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   }
   c->sandbox = std::move(*sb);
   init.pid = static_cast<uint32_t>(c->sandbox->pid());
-  c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
+  if (c->seed.empty()) c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
   if (!c->cgroup.empty()) {
     if (absl::Status s = oom_.Watch(c->id, c->cgroup); !s.ok()) {
       ShimLog("sandbox %s: no OOM events: %s", c->id, s.ToString());
@@ -157,7 +180,11 @@ absl::StatusOr<task::StartResponse> TaskService::Start(const task::StartRequest&
     }
   }
   Sandbox& sb = *(*c)->sandbox;
-  if (req.exec_id().empty()) {
+  if (req.exec_id().empty() && sb.forked()) {
+    // The fork's init is the seed's, paused since Create with its stdio.
+    if (absl::Status s = ActivateForked(cfg_, req.id()); !s.ok()) return s;
+    p->sandbox_pid = 0;
+  } else if (req.exec_id().empty()) {
     ctl::StartRequest sr;
     sr.set_container_id(req.id());
     // A terminal init keeps the pty that `seedsc create --console-socket`
@@ -334,6 +361,11 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
   (*c)->sandbox->Destroy();
   p->io->Finish(absl::ZeroDuration());
   UnmountAll((*c)->bundle + "/rootfs");
+  if (!(*c)->seed.empty() && !(*c)->cgroup.empty()) {
+    if (absl::Status s = container::RemoveCgroups((*c)->cgroup); !s.ok()) {
+      ShimLog("delete %s: %s", req.id(), s.ToString());
+    }
+  }
   {
     absl::MutexLock l(&mu_);
     // A Wait on an exec that never started must not block forever.

@@ -1,6 +1,7 @@
 // containerd.task.v2.Task for seedsc sandboxes. One container per shim (no
-// pod grouping); its sandbox is started once at Create and then driven over
-// the control socket (see sandbox.h). Exits are learned from blocking
+// pod grouping); its sandbox is started once at Create (by `seedsc create`,
+// or forked from a seedd seed: seed_fork.h) and then driven over the control
+// socket (see sandbox.h). Exits are learned from blocking
 // control Wait calls, one thread per process; every pending Task.Wait is
 // answered when the exit is recorded, and /tasks/exit is published.
 //
@@ -21,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "runsc/oci/spec.h"
 #include "shim/events.h"
 #include "shim/oom_watcher.h"
 #include "shim/process_io.h"
@@ -78,11 +80,17 @@ class TaskService {
     // The sandbox's cgroup path (v1, relative to each controller's root),
     // or "" when it has none of its own: Update, Stats and OOM events use it.
     std::string cgroup;
+    // Forked from this seedd seed (seed_fork.h); "" = booted by seedsc.
+    // Then the shim made `cgroup` and removes it at Delete.
+    std::string seed;
     std::shared_ptr<Proc> init;
     std::map<std::string, std::shared_ptr<Proc>> execs;
   };
 
   absl::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
+  // Create's sandbox for a container forked from seedd's seed c.seed: its
+  // cgroup (config.json linux.cgroupsPath and resources) and the FRI Fork.
+  absl::StatusOr<std::unique_ptr<Sandbox>> ForkSandbox(Container& c, const oci::Spec& spec);
   // Pause and Resume: the control call `method`, the init's new status, and
   // the containerd event `Event` on `topic`.
   template <typename ControlReq, typename ControlResp, typename Event>

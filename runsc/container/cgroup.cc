@@ -79,8 +79,8 @@ std::string CgroupPathFor(const oci::Spec& spec, const std::string& id) {
   return p;
 }
 
-absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
-                          const std::string& mount_root) {
+absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
+                           const std::string& mount_root) {
   if (path.empty()) return absl::OkStatus();
   auto fail = [&](absl::Status s) {
     RemoveCgroups(path, mount_root).IgnoreError();
@@ -115,6 +115,17 @@ absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
     }
   }
   if (absl::Status s = UpdateCgroups(spec.resources, path, mount_root); !s.ok()) return fail(s);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
+                          const std::string& mount_root) {
+  if (path.empty()) return absl::OkStatus();
+  if (absl::Status s = CreateCgroups(spec, path, mount_root); !s.ok()) return s;
+  auto fail = [&](absl::Status s) {
+    RemoveCgroups(path, mount_root).IgnoreError();
+    return s;
+  };
   // "0" names the writing process itself (cgroups(7), cgroup.procs).
   for (const char* c : kControllers) {
     std::string procs = absl::StrCat(mount_root, "/", c, "/", path, "/cgroup.procs");

@@ -27,8 +27,13 @@ namespace seedvisor::container {
 // or "" when there is nothing to apply.
 std::string CgroupPathFor(const oci::Spec& spec, const std::string& id);
 
-// Creates the cgroups for `path` in memory, cpu and pids, writes the limits,
-// and moves the calling process into them. On error removes what it made.
+// Creates the cgroups for `path` in memory, cpu, cpuacct, pids and cpuset
+// and writes the limits (the containerd shim, for a sandbox forked into
+// them). On error removes what it made.
+absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
+                           const std::string& mount_root = "/sys/fs/cgroup");
+// CreateCgroups, then moves the calling process into them. On error removes
+// what it made.
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
                           const std::string& mount_root = "/sys/fs/cgroup");
 // Writes the limits `r` sets (the rest stay) into the existing cgroups of
