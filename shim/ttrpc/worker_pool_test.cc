@@ -44,7 +44,8 @@ TEST(WorkerPool, NoThreadStartsWhileHeld) {
   WorkerPool pool;
   absl::Notification release;
   std::atomic<int> done{0};
-  pool.Run([&] { release.WaitForNotification(); });
+  std::atomic<bool> released{false};
+  pool.Run([&] { release.WaitForNotification(); released = true; });
   ASSERT_TRUE(Eventually([&] { return pool.threads() == 1; }));
   {
     WorkerPool::NoThreadStarts hold(pool);
@@ -63,6 +64,9 @@ TEST(WorkerPool, NoThreadStartsWhileHeld) {
     EXPECT_EQ(pool.threads(), 2);
   }
   release.Notify();
+  // The item still touches `release` once woken (it takes its mutex again):
+  // it must be done before this frame, and `release` with it, goes.
+  ASSERT_TRUE(Eventually([&] { return released.load(); }));
 }
 
 TEST(WorkerPool, StopEndsThreads) {
