@@ -76,8 +76,12 @@ if [[ -z "${TESTLIB_ARGS[reference]:-}" ]]; then
   echo "== OCI container (seedsc run)"
   bundle="$TESTLIB_TMP/bundle"
   mkdir -p "$bundle"
+  # The container's /tmp is a new tmpfs that hides the host's /tmp, where a
+  # checkout (and so the target of the runfiles' symlink) may live: the
+  # container runs a copy kept beside the bundle (bazel's TEST_TMPDIR).
+  cp -L "$here/postgres_workload.sh" "$TESTLIB_TMP/postgres_workload.sh"
   "$SEEDSC" spec --bundle "$bundle" &&
-    python3 - "$bundle/config.json" "$here/postgres_workload.sh" <<'PY'
+    python3 - "$bundle/config.json" "$TESTLIB_TMP/postgres_workload.sh" <<'PY'
 import json, sys
 path, workload = sys.argv[1], sys.argv[2]
 c = json.load(open(path))
