@@ -98,9 +98,11 @@ absl::StatusOr<std::string> CgroupPool::Make() {
       return absl::InternalError(absl::StrCat("making cgroup ", dir, ": ", strerror(errno)));
     }
   }
+  uint64_t kills = OomKills(cg);  // 0 unless an earlier run's cgroup was left
   {
     absl::MutexLock l(&mu_);
     all_.push_back(cg);
+    oom_kills_at_free_[cg] = kills;
   }
   if (opts_.memory_limit > 0) {
     absl::Status s = WriteFile(Dir("memory", cg) + "/memory.limit_in_bytes", absl::StrCat(opts_.memory_limit));
@@ -166,9 +168,48 @@ bool CgroupPool::Empty(const std::string& cgroup) const {
   return true;
 }
 
-void CgroupPool::Reset(const std::string& cgroup) const {
-  // Pages the instance left charged (its tmpfs, page cache) go with it.
-  WriteFile(Dir("memory", cgroup) + "/memory.force_empty", "0").IgnoreError();
+void CgroupPool::Reset(const std::string& cgroup) {
+  // Pages the instance left charged (its tmpfs, page cache) go with it, and
+  // so do the counters of what it did: the next instance starts clean.
+  std::string dir = Dir("memory", cgroup);
+  WriteFile(dir + "/memory.force_empty", "0").IgnoreError();
+  WriteFile(dir + "/memory.failcnt", "0").IgnoreError();
+  WriteFile(dir + "/memory.max_usage_in_bytes", "0").IgnoreError();
+  uint64_t kills = OomKills(cgroup);
+  absl::MutexLock l(&mu_);
+  oom_kills_at_free_[cgroup] = kills;
+}
+
+uint64_t CgroupPool::OomKills(const std::string& cgroup) const {
+  // memory.oom_control: "oom_kill_disable 0\nunder_oom 0\noom_kill N\n"
+  // (oom_kill since Linux 4.13).
+  std::ifstream f(Dir("memory", cgroup) + "/memory.oom_control");
+  std::string key;
+  uint64_t v = 0;
+  while (f >> key >> v) {
+    if (key == "oom_kill") return v;
+  }
+  return 0;
+}
+
+std::string CgroupPool::LimitHit(const std::string& cgroup) {
+  if (cgroup.empty() || opts_.memory_limit <= 0) return "";
+  uint64_t kills = OomKills(cgroup);
+  uint64_t base = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (auto it = oom_kills_at_free_.find(cgroup); it != oom_kills_at_free_.end()) base = it->second;
+  }
+  uint64_t failcnt = 0;
+  std::ifstream f(Dir("memory", cgroup) + "/memory.failcnt");
+  f >> failcnt;
+  if (kills <= base && failcnt == 0) return "";
+  std::string what = kills > base
+                         ? absl::StrCat("the kernel's OOM killer killed ", kills - base,
+                                        " of its processes")
+                         : absl::StrCat("its usage reached the limit ", failcnt, " times");
+  return absl::StrCat("the function exceeded its memory limit of ", opts_.memory_limit >> 20,
+                      " MiB (--instance-memory; ", what, " in cgroup ", Dir("memory", cgroup), ")");
 }
 
 std::vector<int> CgroupPool::Pids(const std::string& cgroup) const {
@@ -213,6 +254,7 @@ void CgroupPool::Refill() {
       if (static_cast<int>(free_.size()) >= 2 * opts_.size) {
         for (const std::string& c : opts_.controllers) rmdir(Dir(c, cg).c_str());
         std::erase(all_, cg);
+        oom_kills_at_free_.erase(cg);
         continue;
       }
       free_.push_back(cg);

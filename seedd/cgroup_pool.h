@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,11 @@ class CgroupPool : public InstanceCgroups {
   // when one cannot be made (the instance then runs in its seed's cgroup).
   std::string Take() override;
   void Give(const std::string& cgroup) override;
+  // The memory limit hit by what ran in `cgroup` since it was taken: the
+  // kernel's OOM kills there (memory.oom_control's oom_kill, counted from
+  // the take) or, with none, the times usage hit the limit
+  // (memory.failcnt, zeroed on recycle); "" when neither.
+  std::string LimitHit(const std::string& cgroup) override;
   CgroupPoolStats Stats() const;
   // The host pids in `cgroup` (its memory controller's cgroup.procs).
   std::vector<int> Pids(const std::string& cgroup) const;
@@ -70,7 +76,8 @@ class CgroupPool : public InstanceCgroups {
  private:
   absl::StatusOr<std::string> Make() ABSL_LOCKS_EXCLUDED(mu_);
   bool Empty(const std::string& cgroup) const;
-  void Reset(const std::string& cgroup) const;
+  void Reset(const std::string& cgroup);
+  uint64_t OomKills(const std::string& cgroup) const;
   void Refill();
   std::string Dir(const std::string& controller, const std::string& cgroup) const;
 
@@ -80,6 +87,9 @@ class CgroupPool : public InstanceCgroups {
   std::deque<std::string> draining_ ABSL_GUARDED_BY(mu_);  // not yet looked at by Refill
   int draining_count_ ABSL_GUARDED_BY(mu_) = 0;  // given back, not yet free or removed
   std::vector<std::string> all_ ABSL_GUARDED_BY(mu_);
+  // memory.oom_control's oom_kill of each cgroup when it was last made free
+  // (the kernel never zeroes it).
+  std::map<std::string, uint64_t> oom_kills_at_free_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t recycled_ ABSL_GUARDED_BY(mu_) = 0, misses_ ABSL_GUARDED_BY(mu_) = 0;

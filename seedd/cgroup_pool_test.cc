@@ -104,5 +104,50 @@ TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat("/sys/fs/cgroup/memory/", Parent())));
 }
 
+// A process that touches more than the limit is killed by the kernel; the
+// pool names that as the cause, and the recycled cgroup starts clean.
+TEST(CgroupPool, NamesTheMemoryLimitAndRecyclesClean) {
+  if (!HaveCgroupV1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  CgroupPoolOptions o{.parent = Parent(), .size = 1, .memory_limit = 32 << 20};
+  CgroupPool pool(o);
+  ASSERT_TRUE(pool.RemoveLeftovers().ok());
+  ASSERT_TRUE(pool.Fill().ok());
+  std::string a = pool.Take();
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(pool.LimitHit(a), "") << "nothing ran yet";
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    close(ready[1]);
+    if (read(ready[0], &c, 1) != 1) _exit(2);  // wait to be in the cgroup
+    constexpr size_t kBytes = 128 << 20;
+    char* p = static_cast<char*>(malloc(kBytes));
+    for (size_t i = 0; p != nullptr && i < kBytes; i += 4096) p[i] = 1;
+    _exit(0);
+  }
+  close(ready[0]);
+  std::ofstream(absl::StrCat("/sys/fs/cgroup/memory/", a, "/cgroup.procs")) << pid;
+  ASSERT_EQ(write(ready[1], "g", 1), 1);
+  close(ready[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  std::string why = pool.LimitHit(a);
+  EXPECT_NE(why.find("memory limit of 32 MiB"), std::string::npos) << why;
+  EXPECT_NE(why.find("OOM killer killed 1 of its processes"), std::string::npos) << why;
+  EXPECT_NE(why.find(a), std::string::npos) << why;
+  pool.Give(a);
+  EXPECT_TRUE(Eventually([&] { return pool.Stats().draining == 0 && pool.Stats().recycled == 1; }));
+  // Free cgroups are first in, first out: take until `a` comes back.
+  std::vector<std::string> taken;
+  while (taken.size() < 4 && (taken.empty() || taken.back() != a)) taken.push_back(pool.Take());
+  ASSERT_EQ(taken.back(), a);
+  EXPECT_EQ(pool.LimitHit(a), "") << "a recycled cgroup starts clean";
+  EXPECT_EQ(Slurp(absl::StrCat("/sys/fs/cgroup/memory/", a, "/memory.failcnt")), "0\n");
+  for (const std::string& cg : taken) pool.Give(cg);
+}
+
 }  // namespace
 }  // namespace seedvisor::seedd

@@ -106,6 +106,9 @@ HttpResponse Gateway::InvokeUncounted(const std::string& name, const std::string
         r = ErrorResponse(504, absl::StrFormat("function \"%s\" did not answer within %s; its sandbox was killed",
                                                name, absl::FormatDuration(timeout)));
         break;
+      case absl::StatusCode::kResourceExhausted:  // the instance's memory limit
+        r = ErrorResponse(507, c.status.message());
+        break;
       case absl::StatusCode::kUnavailable:
         r = ErrorResponse(c.forked ? 502 : 503, c.status.message());
         break;

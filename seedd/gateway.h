@@ -4,7 +4,8 @@
 //   POST /invoke/NAME      body = the JSON event               200 the handler's JSON result
 //        404 unknown function, 400 malformed JSON event, 500 {"error","traceback"}
 //        when the handler raised, 504 when the deadline passed (instance
-//        killed), 502 when the instance died without answering, 503 when no
+//        killed), 507 when the instance hit its cgroup's memory limit (the
+//        message names the limit), 502 when it died otherwise, 503 when no
 //        seed could be forked. Every answer of an invocation carries
 //        Server-Timing (fork, run, destroy, total) and X-Seedd-Seed.
 //   GET  /seeds            the seed tree with memory per seed  200 [...]

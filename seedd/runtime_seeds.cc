@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "fri/status_macros.h"
@@ -161,6 +162,13 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   absl::Time t_run = absl::Now();
   r.phases.emplace_back("run", t_run - t_fork);
   sb_.Destroy(id).IgnoreError();
+  // An instance that died, or whose handler failed (Python's MemoryError),
+  // may have hit its cgroup's memory limit: then that is the answer.
+  if (cgroups_ != nullptr && (!r.status.ok() || !absl::StartsWith(r.reply, "{\"result\""))) {
+    if (std::string why = cgroups_->LimitHit(cgroup); !why.empty()) {
+      r.status = absl::ResourceExhaustedError(why);
+    }
+  }
   if (cgroups_ != nullptr) cgroups_->Give(cgroup);
   r.phases.emplace_back("destroy", absl::Now() - t_run);
   return r;

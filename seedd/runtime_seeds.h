@@ -55,10 +55,16 @@ class InstanceCgroups {
   virtual ~InstanceCgroups() = default;
   virtual std::string Take() = 0;
   virtual void Give(const std::string& cgroup) = 0;
+  // Why the instance that ran in `cgroup` (taken, not yet given back) failed,
+  // when the cgroup saw it: e.g. "the function exceeded its memory limit of
+  // 256 MiB (...)"; "" when it has nothing to say.
+  virtual std::string LimitHit(const std::string& /*cgroup*/) { return ""; }
 };
 
 struct CallResult {
-  absl::Status status;  // DeadlineExceeded, Unavailable (instance died), or the fork's error
+  // DeadlineExceeded, Unavailable (instance died), ResourceExhausted (its
+  // cgroup's memory limit was hit; the message says so), or the fork's error.
+  absl::Status status;
   std::string reply;    // the runtime's reply frame (JSON) when status is ok
   std::string seed;     // the seed the instance was forked from
   bool forked = false;  // false: no instance was made (status says why)

@@ -6,7 +6,8 @@ usage: seedd_e2e.py SEEDD SEEDSC [--quick]
 Checks: hello, a JSON transform, isolation (a file and a global written by
 one call are not seen by the next), uniqueness (random, uuid4, secrets never
 repeat across calls), 404/400/500/504, the level-2 promotion, 8 concurrent
-clients with no mixed-up answers, node functions (hello, JSON transform,
+clients with no mixed-up answers, a call past its memory limit (507 naming it, the cgroup
+recycled clean), node functions (hello, JSON transform,
 exception with its stack, isolation, what random state a fork shares with
 its seed's other forks), GET /metrics, the cgroup pool (an instance's
 processes run in a pool cgroup with --instance-memory as its limit, and the
@@ -117,6 +118,12 @@ SLOW = "import time\ndef handler(event, context):\n    time.sleep(30)\n    retur
 NAP = "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'rested'\n"
 POOL = 4
 INSTANCE_MEMORY = 256 << 20
+HOG = """def handler(event, context):
+    b = bytearray(event["mb"] << 20)
+    for i in range(0, len(b), 4096):
+        b[i] = 1
+    return len(b) >> 20
+"""
 ECHO = "def handler(event, context):\n    return {'echo': event}\n"
 
 NODE_HELLO = "exports.handler = async (event, context) => ({hello: event.name || 'world'});\n"
@@ -299,6 +306,31 @@ def pool_checks(node):
           f"recycled {recycled0} -> {m.get('seedd_cgroup_pool_recycled_total')}, empty {empty})")
 
 
+def memory_checks(node):
+    """A call past --instance-memory answers 507 naming the limit; its cgroup comes back clean."""
+    node.deploy("hog", HOG)
+    st, h, body = node.invoke("hog", {"mb": 16})
+    check(st == 200 and body == 16, f"hog: 16 MiB under the limit answers (got {st} {body})")
+    mb = 2 * INSTANCE_MEMORY >> 20
+    st, h, body = node.invoke("hog", {"mb": mb})
+    err = body.get("error", "") if isinstance(body, dict) else ""
+    check(st == 507 and f"memory limit of {INSTANCE_MEMORY >> 20} MiB" in err and "OOM killer" in err,
+          f"hog: {mb} MiB past the limit answers 507 naming it (got {st} {body})")
+    cg = err.split("in cgroup ")[1].rstrip(")") if "in cgroup " in err else None
+    m = {}
+    for _ in range(100):
+        m = metrics(node)
+        if m.get("seedd_cgroup_pool_draining") == 0 and m.get("seedd_cgroup_pool_in_use") == 0:
+            break
+        time.sleep(0.05)
+    failcnt = open(os.path.join(cg, "memory.failcnt")).read().strip() if cg and os.path.isdir(cg) else None
+    check(failcnt == "0", f"the cgroup of the killed instance is recycled with its failcnt zeroed ({cg}: {failcnt})")
+    # Every pool cgroup, the killed one included, serves calls again.
+    got = [node.invoke("hog", {"mb": 16})[:3:2] for _ in range(2 * POOL + 1)]
+    check(all(g == (200, 16) for g in got), f"after the 507 every pool cgroup answers again ({got})")
+    check(m.get('seedd_invocations_total{function="hog",code="507"}') == 1, "the 507 is counted in /metrics")
+
+
 def metrics_checks(node):
     before = metrics(node)
     key = 'seedd_invocations_total{function="echo",code="200"}'
@@ -439,6 +471,7 @@ def main():
         node_checks(node)
         metrics_checks(node)
         pool_checks(node)
+        memory_checks(node)
 
         fri = open(os.path.join(state, "fri.address")).read().strip()
         check(os.path.exists(fri), f"<state-dir>/fri.address names the FRI socket ({fri})")
