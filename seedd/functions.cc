@@ -1,5 +1,12 @@
 #include "seedd/functions.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -82,9 +89,62 @@ absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string&
   return f;
 }
 
-std::shared_ptr<const Function> Functions::Put(Function f) {
+std::string DeployJson(const Function& f) {
+  nlohmann::json j{{"runtime", f.runtime}, {"handler", f.handler}, {"files", f.files}};
+  if (f.timeout > absl::ZeroDuration()) j["timeout_ms"] = absl::ToInt64Milliseconds(f.timeout);
+  return j.dump();
+}
+
+absl::StatusOr<int> Functions::Load() {
+  if (dir_.empty()) return 0;
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return absl::InternalError(absl::StrCat("making ", dir_, ": ", ec.message()));
+  std::map<std::string, Function> loaded;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    std::string file = e.path().filename().string();
+    if (!absl::EndsWith(file, ".json")) continue;  // a .tmp left by a crash mid-save
+    std::string name = file.substr(0, file.size() - 5);
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("deploy") || !j["deploy"].is_object() ||
+        !j.contains("version") || !j["version"].is_number_unsigned()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.path().string(), ": not a saved function ({\"version\": N, \"deploy\": {...}})"));
+    }
+    absl::StatusOr<Function> f = ParseDeploy(name, j["deploy"].dump());
+    if (!f.ok()) return absl::InvalidArgumentError(absl::StrCat(e.path().string(), ": ", f.status().message()));
+    f->version = j["version"].get<uint64_t>();
+    loaded[name] = std::move(*f);
+  }
+  if (ec) return absl::InternalError(absl::StrCat("reading ", dir_, ": ", ec.message()));
+  absl::MutexLock l(&mu_);
+  for (auto& [name, f] : loaded) {
+    next_version_ = std::max(next_version_, f.version + 1);
+    calls_[name] = 0;
+    by_name_[name] = std::make_shared<const Function>(std::move(f));
+  }
+  return static_cast<int>(loaded.size());
+}
+
+absl::StatusOr<std::shared_ptr<const Function>> Functions::Put(Function f) {
   absl::MutexLock l(&mu_);
   f.version = next_version_++;
+  if (!dir_.empty()) {
+    // Written whole, then renamed: a crash leaves the old version or the new.
+    std::string path = absl::StrCat(dir_, "/", f.name, ".json");
+    std::string tmp = path + ".tmp";
+    nlohmann::json j{{"version", f.version}, {"deploy", nlohmann::json::parse(DeployJson(f))}};
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out || !(out << j.dump() << "\n") || !out.flush()) {
+      return absl::InternalError(absl::StrCat("saving the function to ", tmp, ": ", strerror(errno)));
+    }
+    out.close();
+    if (rename(tmp.c_str(), path.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("saving the function to ", path, ": ", strerror(errno)));
+    }
+  }
   auto p = std::make_shared<const Function>(std::move(f));
   by_name_[p->name] = p;
   calls_[p->name] = 0;

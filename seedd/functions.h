@@ -4,10 +4,14 @@
 // or {"runtime": "node", "handler": "main.handler", "files": {"main.js": ...}}
 // ("timeout_ms" optional: the call's deadline instead of seedd's --timeout).
 // Every deploy of a name makes a new version; calls and seeds name the
-// version they serve.
+// version they serve. With a directory, every deploy is saved there as
+// NAME.json ({"version": N, "deploy": <the deploy body>}) and Load() serves
+// them again after a restart.
 //
+//   Functions functions("/run/seedd/functions");
+//   ASSIGN_OR_RETURN(int n, functions.Load());     // an earlier run's
 //   ASSIGN_OR_RETURN(Function f, ParseDeploy("hello", body));
-//   std::shared_ptr<const Function> now = functions.Put(std::move(f));
+//   ASSIGN_OR_RETURN(std::shared_ptr<const Function> now, functions.Put(std::move(f)));
 #ifndef SEEDVISOR_SEEDD_FUNCTIONS_H_
 #define SEEDVISOR_SEEDD_FUNCTIONS_H_
 
@@ -39,10 +43,19 @@ absl::Status ValidateFunctionName(const std::string& name);
 // The function in a deploy body; InvalidArgument naming the field that is wrong.
 absl::StatusOr<Function> ParseDeploy(const std::string& name, const std::string& body);
 
+// f as a deploy body (ParseDeploy(f.name, DeployJson(f)) gives f back).
+std::string DeployJson(const Function& f);
+
 class Functions {
  public:
-  // Stores f as the next version of its name; returns what was stored.
-  std::shared_ptr<const Function> Put(Function f);
+  // dir: where deploys are saved ("" = kept in memory only).
+  explicit Functions(std::string dir = "") : dir_(std::move(dir)) {}
+  // Serves the functions saved under dir; returns how many. A file that
+  // does not parse is an error naming it.
+  absl::StatusOr<int> Load();
+  // Stores f as the next version of its name (saved first, when there is a
+  // dir); returns what was stored.
+  absl::StatusOr<std::shared_ptr<const Function>> Put(Function f);
   std::shared_ptr<const Function> Get(const std::string& name) const;
   // Counts a finished call; returns the count for this version.
   uint64_t CountCall(const Function& f);
@@ -50,6 +63,7 @@ class Functions {
   uint64_t Calls(const Function& f) const;
 
  private:
+  const std::string dir_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const Function>> by_name_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> calls_ ABSL_GUARDED_BY(mu_);  // of the current version

@@ -69,7 +69,9 @@ HttpResponse Gateway::Deploy(const std::string& name, const std::string& body) {
                                            "\" has no seed on this node (seedd could not boot it)"));
   }
   std::shared_ptr<const Function> old = functions_.Get(name);
-  std::shared_ptr<const Function> stored = functions_.Put(std::move(*f));
+  absl::StatusOr<std::shared_ptr<const Function>> put = functions_.Put(std::move(*f));
+  if (!put.ok()) return ErrorResponse(500, put.status().message());
+  std::shared_ptr<const Function> stored = *put;
   RuntimeFor(*stored)->DropOldL2(stored->name, stored->version);
   if (old != nullptr && old->runtime != stored->runtime) {
     RuntimeFor(*old)->DropOldL2(stored->name, stored->version);
@@ -97,7 +99,11 @@ HttpResponse Gateway::InvokeUncounted(const std::string& name, const std::string
   std::string event = absl::StripAsciiWhitespace(body).empty() ? "null" : body;
   if (!nlohmann::json::accept(event)) return ErrorResponse(400, "the event (request body) is not valid JSON");
   absl::Duration timeout = fn->timeout > absl::ZeroDuration() ? fn->timeout : opts_.timeout;
-  RuntimeSeeds* rt = RuntimeFor(*fn);  // Deploy checked it exists
+  RuntimeSeeds* rt = RuntimeFor(*fn);
+  if (rt == nullptr) {  // deployed before a restart that could not boot its runtime
+    return ErrorResponse(503, absl::StrCat("runtime \"", fn->runtime, "\" of function \"", name,
+                                           "\" has no seed on this node (seedd could not boot it)"));
+  }
   c = rt->Call(*fn, event, timeout);
   HttpResponse r;
   if (!c.status.ok()) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -20,6 +21,7 @@
 #include "fri/server.h"
 #include "runsc/flags.h"
 #include "seedd/cgroup_pool.h"
+#include "seedd/config.h"
 #include "seedd/functions.h"
 #include "seedd/gateway.h"
 #include "seedd/http_server.h"
@@ -34,7 +36,7 @@ constexpr char kAbout[] =
     "a sandbox forked (copy-on-write, no exec) from a paused seed that already runs\n"
     "the language runtime, and the sandbox is killed as soon as the handler returns.\n"
     "\n"
-    "  seedd --listen=127.0.0.1:8080 --state-dir=/run/seedd\n"
+    "  seedd                      (--listen=127.0.0.1:8080 --state-dir=/run/seedd)\n"
     "  curl -X PUT 127.0.0.1:8080/functions/hello -d '{\"runtime\": \"python\",\n"
     "       \"handler\": \"main.handler\", \"files\": {\"main.py\":\n"
     "       \"def handler(event, context):\\n    return {\\\"hi\\\": event}\\n\"}}'\n"
@@ -56,7 +58,13 @@ constexpr char kAbout[] =
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
-    "killed at start; SIGTERM/SIGINT destroy every sandbox before exiting.\n";
+    "killed at start; SIGTERM/SIGINT destroy every sandbox before exiting.\n"
+    "functions/NAME.json: every deployed function; a restarted seedd serves them\n"
+    "again (their level-2 seeds are made again after --promote-after calls).\n"
+    "Config: --config=FILE reads a JSON object whose keys are the flag names below\n"
+    "(without dashes) and whose values are strings, integers or booleans, e.g.\n"
+    "  {\"listen\": \"127.0.0.1:9000\", \"instance-memory\": \"256M\", \"cgroup-pool\": 16}\n"
+    "Flags on the command line override the file; an error names the file and key.\n";
 
 std::string DefaultSeedsc() {
   std::error_code ec;
@@ -111,59 +119,89 @@ int Fail(const std::string& msg) {
 }
 
 int Main(int argc, char** argv) {
-  runsc::FlagSet fs("seedd");
-  std::string listen, state_dir, seedsc = DefaultSeedsc(), python_bin = "/usr/bin/python3";
-  std::string node_bin = "/usr/bin/node";
+  std::string listen = "127.0.0.1:8080", state_dir = "/run/seedd", seedsc = DefaultSeedsc();
+  std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
   std::string instance_memory = "512M", pool_size_s = "8";
   std::string timeout_s = "30s", promote_s = "2", platform;
-  fs.String("listen", &listen, "HTTP address, IPv4 HOST:PORT (required; e.g. 127.0.0.1:8080)");
-  fs.String("state-dir", &state_dir, "directory for seedd's state (required; e.g. /run/seedd)");
-  fs.String("seedsc", &seedsc, "the seedsc binary");
-  fs.String("python", &python_bin, "the python3 interpreter the python seed runs");
-  fs.String("node", &node_bin,
-            "the node binary the node seed runs (no node seed when it does not run; \"\" = none)");
-  fs.String("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
-  fs.String("promote-after", &promote_s,
-            "calls of a function after which it gets its own level-2 seed (0 = never)");
-  fs.String("instance-memory", &instance_memory,
-            "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none)");
-  fs.String("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
-            "run in their seed's cgroup)");
-  fs.String("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
+  std::set<std::string> names;  // the flags a config file may set
+  auto define = [&](runsc::FlagSet& fs) {
+    auto flag = [&](const char* name, std::string* v, const char* help) {
+      fs.String(name, v, help);
+      names.insert(name);
+    };
+    flag("listen", &listen, "HTTP address, IPv4 HOST:PORT");
+    flag("state-dir", &state_dir, "directory for seedd's state: sandboxes, deployed functions, FRI socket");
+    flag("seedsc", &seedsc, "the seedsc binary");
+    flag("python", &python_bin, "the python3 interpreter the python seed runs");
+    flag("node", &node_bin,
+         "the node binary the node seed runs (no node seed when it does not run; \"\" = none)");
+    flag("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
+    flag("promote-after", &promote_s,
+         "calls of a function after which it gets its own level-2 seed (0 = never)");
+    flag("instance-memory", &instance_memory,
+         "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none); a call past it answers 507");
+    flag("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
+         "run in their seed's cgroup)");
+    flag("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
+  };
+  runsc::FlagSet fs("seedd");
+  define(fs);
+  fs.String("config", &config_path,
+            "a JSON file of flag name -> value, e.g. {\"listen\": \"127.0.0.1:9000\", \"cgroup-pool\": 16}; "
+            "flags given here override it");
   std::vector<std::string> args(argv + 1, argv + argc);
+  // The config file first (into the same variables), then the command line.
+  absl::StatusOr<Config> config = ReadConfig(ConfigPath(args), names);
+  if (!config.ok() && !SetsFlag(args, "help") && !SetsFlag(args, "h")) {
+    return Fail(std::string(config.status().message()));
+  }
+  if (config.ok() && !config->path.empty()) {
+    runsc::FlagSet from_file("seedd");
+    define(from_file);
+    for (const std::string& a : config->Args()) {
+      if (absl::StatusOr<std::vector<std::string>> r = from_file.Parse({a}); !r.ok()) {
+        std::string key = a.substr(2, a.find('=') - 2);
+        return Fail(absl::StrCat(config->path, ": key \"", key, "\": ", r.status().message()));
+      }
+    }
+  }
   absl::StatusOr<std::vector<std::string>> rest = fs.Parse(args);
   if (fs.help_requested()) {
     std::fputs(kAbout, stdout);
     std::fputs("\nFlags:\n", stdout);
-    std::fputs(fs.Usage().c_str(), stdout);
+    std::string usage = fs.Usage();
+    if (!usage.empty() && usage.back() != '\n') usage += '\n';
+    std::fputs(usage.c_str(), stdout);
     return 0;
   }
   if (!rest.ok()) return Fail(std::string(rest.status().message()));
   if (!rest->empty()) return Fail(absl::StrCat("unexpected argument \"", (*rest)[0], "\" (see seedd --help)"));
-  if (listen.empty()) return Fail("--listen is required (e.g. --listen=127.0.0.1:8080)");
-  if (state_dir.empty()) return Fail("--state-dir is required (e.g. --state-dir=/run/seedd)");
+  // Where a value came from, for errors: "--flag=V" or "FILE: key \"flag\" (V)".
+  auto where = [&](const char* name, const std::string& v) { return config->Where(name, args, v); };
+  if (listen.empty()) return Fail(absl::StrCat(where("listen", listen), ": empty (e.g. 127.0.0.1:8080)"));
+  if (state_dir.empty()) return Fail(absl::StrCat(where("state-dir", state_dir), ": empty (e.g. /run/seedd)"));
   GatewayOptions gopts;
   if (!absl::ParseDuration(timeout_s, &gopts.timeout) || gopts.timeout <= absl::ZeroDuration()) {
-    return Fail(absl::StrCat("--timeout=", timeout_s, ": not a positive duration (e.g. 30s)"));
+    return Fail(absl::StrCat(where("timeout", timeout_s), ": not a positive duration (e.g. 30s)"));
   }
   if (!absl::SimpleAtoi(promote_s, &gopts.promote_after)) {
-    return Fail(absl::StrCat("--promote-after=", promote_s, ": not a number"));
+    return Fail(absl::StrCat(where("promote-after", promote_s), ": not a number"));
   }
   int64_t instance_memory_bytes = ParseBytes(instance_memory);
   if (instance_memory_bytes < 0) {
-    return Fail(absl::StrCat("--instance-memory=", instance_memory, ": not a size (e.g. 256M)"));
+    return Fail(absl::StrCat(where("instance-memory", instance_memory), ": not a size (e.g. 256M)"));
   }
   int pool_size = 0;
   if (!absl::SimpleAtoi(pool_size_s, &pool_size) || pool_size < 0 || pool_size > 4096) {
-    return Fail(absl::StrCat("--cgroup-pool=", pool_size_s, ": not a number from 0 to 4096"));
+    return Fail(absl::StrCat(where("cgroup-pool", pool_size_s), ": not a number from 0 to 4096"));
   }
   if (access(seedsc.c_str(), X_OK) != 0) {
-    return Fail(absl::StrCat("--seedsc=", seedsc, ": not an executable (build //runsc:seedsc)"));
+    return Fail(absl::StrCat(where("seedsc", seedsc), ": not an executable (build //runsc:seedsc)"));
   }
   seedsc = std::filesystem::absolute(seedsc).string();  // seedsc runs in other directories
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
-  if (ec) return Fail(absl::StrCat("--state-dir=", state_dir, ": ", ec.message()));
+  if (ec) return Fail(absl::StrCat(where("state-dir", state_dir), ": ", ec.message()));
   state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
   if (state_dir.size() > 1 && state_dir.back() == '/') state_dir.pop_back();
 
@@ -203,7 +241,14 @@ int Main(int argc, char** argv) {
                  pool_size, pool->parent().c_str(), instance_memory_bytes > 0 ? instance_memory.c_str() : "none");
   }
 
-  Functions functions;
+  // Deployed functions outlive seedd: a restart serves them again (their
+  // level-2 seeds are made again on demand).
+  Functions functions(state_dir + "/functions");
+  absl::StatusOr<int> saved = functions.Load();
+  if (!saved.ok()) {
+    return Fail(absl::StrCat("loading the deployed functions: ", saved.status().message()));
+  }
+  if (*saved > 0) std::fprintf(stderr, "seedd: serving %d functions deployed before\n", *saved);
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get());
   if (absl::Status s = python.BootL1(); !s.ok()) {
     sandboxes.DestroyAll();

@@ -11,8 +11,9 @@ recycled clean), node functions (hello, JSON transform,
 exception with its stack, isolation, what random state a fork shares with
 its seed's other forks), GET /metrics, the cgroup pool (an instance's
 processes run in a pool cgroup with --instance-memory as its limit, and the
-cgroup goes back to the pool), FRI's socket, and that after SIGTERM no
-sandbox, process or state is left. Needs root (seedsc create).
+cgroup goes back to the pool), FRI's socket, that after SIGTERM no
+sandbox, process or state is left, that a restarted seedd (its flags from a
+--config file) serves the functions deployed before, and --help/--config errors. Needs root (seedsc create).
 """
 import http.client
 import json
@@ -362,6 +363,34 @@ def metrics_checks(node):
     check(m.get("seedd_live_instances") == 0, f"no live instance between calls ({m.get('seedd_live_instances')})")
 
 
+def config_errors(tmp, state, port):
+    """--help documents every flag and the config file; a bad config names the file and key."""
+    out = subprocess.run([SEEDD, "--help"], capture_output=True, text=True, timeout=10).stdout
+    flags = ("listen", "state-dir", "seedsc", "python", "node", "timeout", "promote-after",
+             "instance-memory", "cgroup-pool", "platform", "config")
+    check(all(f"--{f}=" in out for f in flags) and "/run/seedd" in out and "127.0.0.1:8080" in out
+          and "functions/NAME.json" in out, f"seedd --help documents every flag, the defaults and the state ({out[-300:]})")
+    cases = [({"lisen": "x"}, 'key "lisen": not a seedd flag'),
+             ({"timeout": "soon"}, 'key "timeout" (soon): not a positive duration'),
+             ({"cgroup-pool": [1]}, 'key "cgroup-pool": must be a string'),
+             (None, "not valid JSON")]
+    for body, want in cases:
+        cfg = os.path.join(tmp, "bad.json")
+        with open(cfg, "w") as f:
+            f.write("{" if body is None else json.dumps(body))
+        r = subprocess.run([SEEDD, f"--config={cfg}", f"--listen=127.0.0.1:{port}", f"--state-dir={state}",
+                            f"--seedsc={SEEDSC}"], capture_output=True, text=True, timeout=30)
+        err = r.stderr.strip()
+        check(r.returncode == 1 and err.startswith(f"seedd: {cfg}") and want in err and len(err.splitlines()) == 1,
+              f"config {body}: one line naming the file and key ({r.returncode}: {err})")
+    with open(cfg, "w") as f:
+        json.dump({"timeout": "10s"}, f)
+    r = subprocess.run([SEEDD, f"--config={cfg}", "--timeout=soon", f"--listen=127.0.0.1:{port}",
+                        f"--state-dir={state}", f"--seedsc={SEEDSC}"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "--timeout=soon: not a positive duration" in r.stderr,
+          f"a flag overrides the config file, and its error names the flag ({r.stderr.strip()})")
+
+
 def sandbox_processes(state):
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if state in l and "seedd_e2e" not in l and SEEDD not in l]
@@ -499,15 +528,47 @@ def main():
     node.proc.wait()
     check(len(sandbox_processes(state)) > 0, "after SIGKILL of seedd its seed is still there")
     check(os.path.isdir(f"/sys/fs/cgroup/memory/{parent}"), "after SIGKILL of seedd its pool cgroups are still there")
-    node = Node(state, port)
+    # The restarted seedd reads a config file (flags override it) and serves
+    # the functions deployed before the restart.
+    cfg = os.path.join(tmp, "seedd.json")
+    with open(cfg, "w") as f:
+        json.dump({"listen": "127.0.0.1:1", "promote-after": 3, "timeout": "20s"}, f)
+    node = Node(state, port, f"--config={cfg}")
     check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
     check(f"removed {POOL} cgroups left by an earlier run" in node.stderr(),
           f"... and its pool cgroups ({node.stderr()[:400]})")
-    st, _, body = node.invoke("hello", {})
-    check(st == 404, "a restarted seedd starts with no functions")
+    check("serving" in node.stderr() and "functions deployed before" in node.stderr(),
+          f"it says it serves the functions deployed before ({node.stderr()[-400:]})")
+    st, _, fns = node.request("GET", "/functions")
+    names = {f["name"] for f in json.loads(fns)} if st == 200 else set()
+    check({"hello", "transform", "echo", "hog", "nhello"} <= names, f"GET /functions lists them again ({sorted(names)})")
+    st, h, body = node.invoke("hello", {})
+    check(st == 200 and body == "v2" and h.get("X-Seedd-Seed") == "python-l1",
+          f"a restarted seedd answers hello's last deploy, from L1 (got {st} {body} from {h.get('X-Seedd-Seed')})")
+    st, _, body = node.invoke("transform", {"text": "a b", "nums": [1]})
+    check(st == 200 and body.get("count") == 2, f"... and transform (got {st} {body})")
+    st, _, body = node.invoke("nhello", {"name": "again"})
+    check(st == 200 and body == {"hello": "again"}, f"... and the node function nhello (got {st} {body})")
+    node.invoke("hello", {})
+    time.sleep(1.5)  # with the default --promote-after=2 hello would be promoted by now
+    st, h, body = node.invoke("hello", {})
+    check(h.get("X-Seedd-Seed") == "python-l1", f"promote-after=3 from the config file: the 3rd call is from L1 ({h.get('X-Seedd-Seed')})")
+    seed = None
+    for _ in range(100):
+        st, h, body = node.invoke("hello", {})
+        seed = h.get("X-Seedd-Seed")
+        if seed and seed.startswith("python-l2-hello"):
+            break
+        time.sleep(0.1)
+    check(seed and seed.startswith("python-l2-hello") and body == "v2",
+          f"hello's level-2 seed is made again on demand after the restart ({seed})")
+    st, _, body = node.request("PUT", "/functions/fresh", json.dumps({"runtime": "python", "handler": "main.handler",
+                                                                      "files": {"main.py": HELLO}}))
+    check(st == 201 and json.loads(body)["version"] > 15, f"versions keep growing across a restart ({body})")
     node.stop()
     time.sleep(0.5)
     check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
+    config_errors(tmp, state, port)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print(f"{len(failures)} check(s) failed", flush=True)
