@@ -26,21 +26,33 @@ bool IsRestartErrno(int e) {
   return (e >= kERESTARTSYS && e <= kERESTARTNOHAND) || e == kERESTART_RESTARTBLOCK;
 }
 
-// Writes that raise SIGPIPE along with EPIPE (pipe(7)).
-bool RaisesSigpipe(int nr) {
+// Writes that may raise SIGPIPE along with EPIPE (pipe(7)): the argument
+// that holds the fd written to, or -1. Whether they do is the file's
+// (FileDescription::EpipeRaisesSigpipe: not for datagram sockets).
+int SigpipeFdArg(int nr) {
   switch (nr) {
     case SYS_write:
     case SYS_writev:
     case SYS_pwrite64:
     case SYS_pwritev:
+    case SYS_pwritev2:
     case SYS_sendfile:
-    case SYS_splice:
-    case SYS_tee:
     case SYS_vmsplice:
-      return true;
+      return 0;
+    case SYS_tee:
+      return 1;
+    case SYS_splice:
+      return 2;
     default:
-      return false;
+      return -1;
   }
+}
+
+bool EpipeRaisesSigpipe(Task& t, const SyscallArgs& a) {
+  int arg = SigpipeFdArg(static_cast<int>(a.nr));
+  if (arg < 0) return false;
+  Result<FileRef> f = t.fds().Get(a.Int(arg));
+  return !f.ok() || (*f)->EpipeRaisesSigpipe();
 }
 
 // Logs an unimplemented syscall once per number, with its arguments.
@@ -220,7 +232,7 @@ void Task::HandleSyscall() {
     result = -err;
     if (IsRestartErrno(err)) {
       restart_errno_ = err;
-    } else if (err == EPIPE && RaisesSigpipe(a.nr)) {
+    } else if (err == EPIPE && EpipeRaisesSigpipe(*this, a)) {
       siginfo_t info{};
       info.si_signo = SIGPIPE;
       info.si_code = SI_USER;

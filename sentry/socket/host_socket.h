@@ -39,6 +39,7 @@ class HostSocket : public Socket {
   ~HostSocket() override;
 
   int family() const override { return family_; }
+  int type() const override { return type_; }
   Status Bind(Task& t, const std::string& addr) override;
   Status Listen(Task& t, int backlog) override;
   Result<FileRef> Accept(Task& t, int flags, std::string* peer) override;

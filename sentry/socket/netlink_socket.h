@@ -35,6 +35,7 @@ class NetlinkSocket : public Socket {
   ~NetlinkSocket() override;
 
   int family() const override { return AF_NETLINK; }
+  int type() const override { return type_; }
   Status Bind(Task& t, const std::string& addr) override;
   Status Listen(Task&, int) override { return Errno(EOPNOTSUPP); }
   Result<FileRef> Accept(Task&, int, std::string*) override { return Errno(EOPNOTSUPP); }

@@ -47,6 +47,11 @@ class Socket : public FileDescription {
   bool SupportsAsync() const override { return true; }
 
   virtual int family() const = 0;
+  // SO_TYPE: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW.
+  virtual int type() const = 0;
+  // Only stream sockets raise SIGPIPE with EPIPE (unix_stream_sendmsg(),
+  // tcp's sk_stream_error(); not unix_dgram_sendmsg() or udp_sendmsg()).
+  bool EpipeRaisesSigpipe() const override { return type() == SOCK_STREAM; }
   virtual Status Bind(Task& t, const std::string& addr) = 0;
   virtual Status Listen(Task& t, int backlog) = 0;
   // Returns the new connection's file (flags O_NONBLOCK as asked).

@@ -82,7 +82,7 @@ class UnixSocket : public Socket {
   ~UnixSocket() override;
 
   int family() const override { return AF_UNIX; }
-  int type() const { return type_; }
+  int type() const override { return type_; }
   Status Bind(Task& t, const std::string& addr) override;
   Status Listen(Task& t, int backlog) override;
   Result<FileRef> Accept(Task& t, int flags, std::string* peer) override;

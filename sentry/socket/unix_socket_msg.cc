@@ -60,8 +60,12 @@ void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
   if (m.acct == nullptr) return;
   m.acct->wmem -= m.charge;
   if (UnixSocket* o = m.acct->owner; o != nullptr) {
-    o->wr_wait_.NotifyAll();
-    o->SyncLocked(false, /*out_edge=*/true);
+    // unix_write_space(): blocked writers and pollers wake only once the
+    // owner is writable again (unix_writable(): a quarter of its send
+    // buffer or less in flight), not for every message read.
+    const bool writable = m.acct->wmem * 4 <= o->sndbuf_;
+    if (writable) o->wr_wait_.NotifyAll();
+    o->SyncLocked(false, /*out_edge=*/writable);
   }
   m.acct.reset();
 }

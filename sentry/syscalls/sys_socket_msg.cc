@@ -47,9 +47,10 @@ size_t TotalLen(const std::vector<iovec>& v) {
   return n;
 }
 
-// EPIPE on a send raises SIGPIPE unless MSG_NOSIGNAL (send(2)).
-SyscallReturn FinishSend(Task& t, Result<size_t> r, int flags) {
-  if (!r.ok() && r.error() == Errno(EPIPE) && !(flags & MSG_NOSIGNAL)) {
+// EPIPE on a send to a stream socket raises SIGPIPE unless MSG_NOSIGNAL
+// (send(2); Socket::EpipeRaisesSigpipe).
+SyscallReturn FinishSend(Task& t, const Socket& s, Result<size_t> r, int flags) {
+  if (!r.ok() && r.error() == Errno(EPIPE) && !(flags & MSG_NOSIGNAL) && s.EpipeRaisesSigpipe()) {
     siginfo_t info{};
     info.si_signo = SIGPIPE;
     info.si_code = SI_USER;
@@ -101,7 +102,7 @@ SyscallReturn SendOne(Task& t, Socket& s, UserAddr mh, int flags) {
     SV_TRY(t.CopyIn(UserAddr(reinterpret_cast<uint64_t>(h.msg_control)), m.control.data(),
                     h.msg_controllen));
   }
-  return FinishSend(t, s.SendMsg(t, m), flags);
+  return FinishSend(t, s, s.SendMsg(t, m), flags);
 }
 
 // One recvmsg(2) into the guest msghdr at `mh`.
@@ -153,7 +154,7 @@ SyscallReturn SysSendto(Task& t, const SyscallArgs& a) {
     m.addr.resize(a.Ulong(5));
     SV_TRY(t.CopyIn(a.Addr(4), m.addr.data(), m.addr.size()));
   }
-  return FinishSend(t, s->SendMsg(t, m), flags);
+  return FinishSend(t, *s, s->SendMsg(t, m), flags);
 }
 
 SyscallReturn SysRecvfrom(Task& t, const SyscallArgs& a) {

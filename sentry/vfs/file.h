@@ -74,6 +74,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // ->fasync). Turning O_ASYNC on through `fd` makes it the si_fd of the
   // F_SETSIG signal (fasync_helper()).
   void SetStatusFlags(int flags, int fd = -1);
+  // Whether a write(2) that fails with EPIPE also raises SIGPIPE: pipes and
+  // stream sockets do (pipe_write(), unix_stream_sendmsg()), datagram and
+  // seqpacket sockets do not (unix_dgram_sendmsg()).
+  virtual bool EpipeRaisesSigpipe() const { return true; }
   // Files that signal their owner when they become ready (Linux's
   // ->fasync: pipes, FIFOs, sockets); the others ignore O_ASYNC.
   virtual bool SupportsAsync() const { return false; }

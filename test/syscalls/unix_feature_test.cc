@@ -3,11 +3,14 @@
 // with SO_PASSCRED, the socket file's write permission on connect,
 // SO_PEEK_OFF with MSG_PEEK, ETOOMANYREFS once a user has more files in
 // flight than RLIMIT_NOFILE, SO_PEERPIDFD and SO_PASSPIDFD (Linux 6.5; the
-// host's 6.18 has them, so the sandbox does).
+// host's 6.18 has them, so the sandbox does), SIGPIPE on EPIPE for stream
+// sockets only, and a blocked stream writer that wakes only once a quarter
+// of its send buffer or less is in flight.
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,7 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/socket_util.h"
@@ -380,6 +386,119 @@ TEST(UnixFeatureTest, PassPidfdGivesTheSendersPidfd) {
     close(go[0]);
     close(go[1]);
   }
+}
+
+// ---- SIGPIPE ----
+
+// Whether SIGPIPE is pending for this thread (it is blocked); takes it.
+bool TakeSigpipe() {
+  sigset_t pend;
+  sigpending(&pend);
+  if (!sigismember(&pend, SIGPIPE)) return false;
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  timespec zero{};
+  return sigtimedwait(&s, nullptr, &zero) == SIGPIPE;
+}
+
+// unix_stream_sendmsg() sends SIGPIPE with EPIPE (unless MSG_NOSIGNAL);
+// unix_dgram_sendmsg(), which seqpacket sockets use too, returns EPIPE
+// without a signal: so do write(2) and sendmsg(2) on them.
+TEST(UnixFeatureTest, SigpipeOnlyForStreamSockets) {
+  sigset_t s, old;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &s, &old), 0);
+  ASSERT_FALSE(TakeSigpipe());
+  for (int type : {SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM}) {
+    SCOPED_TRACE(type);
+    Pair p = MakePair(type);
+    ASSERT_GE(p.a, 0);
+    ASSERT_EQ(shutdown(p.a, SHUT_WR), 0);
+    const bool want = type == SOCK_STREAM;
+    EXPECT_ERRNO(EPIPE, write(p.a, "x", 1));
+    EXPECT_EQ(TakeSigpipe(), want);
+    EXPECT_ERRNO(EPIPE, send(p.a, "x", 1, 0));
+    EXPECT_EQ(TakeSigpipe(), want);
+    iovec iov{const_cast<char*>("x"), 1};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    EXPECT_ERRNO(EPIPE, sendmsg(p.a, &h, 0));
+    EXPECT_EQ(TakeSigpipe(), want);
+    EXPECT_ERRNO(EPIPE, send(p.a, "x", 1, MSG_NOSIGNAL));
+    EXPECT_FALSE(TakeSigpipe());
+  }
+  // A closed peer: a stream and a seqpacket writer both see EPIPE.
+  for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+    SCOPED_TRACE(type);
+    Pair p = MakePair(type);
+    p.b.Close();
+    EXPECT_ERRNO(EPIPE, write(p.a, "x", 1));
+    EXPECT_EQ(TakeSigpipe(), type == SOCK_STREAM);
+  }
+  ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+}
+
+// ---- Blocked stream writers ----
+
+// A stream writer that found its send buffer full sleeps until the
+// buffer's space callback, unix_write_space(), wakes it, which happens
+// only once unix_writable(): at most a quarter of SO_SNDBUF in flight.
+// Reading half of the queued data leaves it asleep; reading it all wakes it.
+TEST(UnixFeatureTest, BlockedStreamWriterWakesAtAQuarterOfSndbuf) {
+  Pair p = MakePair(SOCK_STREAM);
+  ASSERT_GE(p.a, 0);
+  std::atomic<size_t> written{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::string chunk(4096, 'w');
+    while (!stop.load()) {
+      ssize_t n = send(p.a, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      written += static_cast<size_t>(n);
+    }
+  });
+  // Wait until the writer is blocked: the queued count stops growing.
+  auto queued = [&] {
+    int n = 0;
+    ioctl(p.b, FIONREAD, &n);
+    return n;
+  };
+  int before = -1;
+  for (int i = 0; i < 200; ++i) {
+    usleep(20000);
+    int q = queued();
+    if (q > 0 && q == before) break;
+    before = q;
+  }
+  const int full = queued();
+  ASSERT_GT(full, 0);
+  // Half of it read: more than a quarter stays in flight.
+  std::string buf(static_cast<size_t>(full), '\0');
+  size_t got = 0;
+  while (got < static_cast<size_t>(full / 2)) {
+    ssize_t n = read(p.b, buf.data(), static_cast<size_t>(full / 2) - got);
+    ASSERT_GT(n, 0);
+    got += static_cast<size_t>(n);
+  }
+  usleep(200000);
+  EXPECT_EQ(queued(), full - static_cast<int>(got)) << "the writer woke too early";
+  // Everything read: the writer goes on.
+  while (queued() > 0) {
+    ssize_t n = read(p.b, buf.data(), buf.size());
+    ASSERT_GT(n, 0);
+  }
+  int later = 0;
+  for (int i = 0; i < 250 && later == 0; ++i) {
+    usleep(20000);
+    later = queued();
+  }
+  EXPECT_GT(later, 0) << "the writer never woke";
+  stop = true;
+  p.b.Close();  // EPIPE ends the writer
+  writer.join();
 }
 
 }  // namespace
