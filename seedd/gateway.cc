@@ -221,6 +221,22 @@ HttpResponse Gateway::RenderMetrics() {
     samples.push_back({"seedd_seed_forks_total", "Sandboxes forked from this seed.", "counter", l,
                        static_cast<double>(s.forks_served())});
   }
+  for (const auto& [runtime, rt] : runtimes_) {
+    for (const SeedLoad& x : rt->Loads()) {
+      std::vector<std::pair<std::string, std::string>> l = {{"seed", x.seed}};
+      samples.push_back({"seedd_seed_copies", "Copies of this seed: itself and its replicas.", "gauge", l,
+                         static_cast<double>(x.copies)});
+      samples.push_back({"seedd_seed_forking", "Forks from this seed (any copy) in flight now.", "gauge", l,
+                         static_cast<double>(x.forking)});
+      samples.push_back({"seedd_seed_queued_forks_total",
+                         "Forks that found every copy of this seed busy forking.", "counter", l,
+                         static_cast<double>(x.queued_forks)});
+      samples.push_back({"seedd_seed_replicas_made_total", "Replicas of this seed made.", "counter", l,
+                         static_cast<double>(x.replicas_made)});
+      samples.push_back({"seedd_seed_replicas_dropped_total", "Idle replicas of this seed destroyed.",
+                         "counter", l, static_cast<double>(x.replicas_dropped)});
+    }
+  }
   samples.push_back({"seedd_live_instances", "Sandboxes running now (instances and seeds being made).",
                      "gauge", {}, live});
   if (opts_.more_metrics) {

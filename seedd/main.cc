@@ -123,6 +123,7 @@ int Main(int argc, char** argv) {
   std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
   std::string instance_memory = "512M", pool_size_s = "8";
   std::string timeout_s = "30s", promote_s = "2", platform;
+  std::string replicas_s = "4", replica_idle_s = "30s";
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
     auto flag = [&](const char* name, std::string* v, const char* help) {
@@ -142,6 +143,10 @@ int Main(int argc, char** argv) {
          "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none); a call past it answers 507");
     flag("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
          "run in their seed's cgroup)");
+    flag("seed-replicas", &replicas_s,
+         "copies a seed may have (itself included): when forks from one seed queue up, seedd forks "
+         "it a paused replica and spreads forks over them (1 = no replicas)");
+    flag("replica-idle", &replica_idle_s, "a seed replica unused this long is destroyed");
     flag("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
   };
   runsc::FlagSet fs("seedd");
@@ -194,6 +199,13 @@ int Main(int argc, char** argv) {
   int pool_size = 0;
   if (!absl::SimpleAtoi(pool_size_s, &pool_size) || pool_size < 0 || pool_size > 4096) {
     return Fail(absl::StrCat(where("cgroup-pool", pool_size_s), ": not a number from 0 to 4096"));
+  }
+  ReplicaOptions ropts;
+  if (!absl::SimpleAtoi(replicas_s, &ropts.max_replicas) || ropts.max_replicas < 1 || ropts.max_replicas > 64) {
+    return Fail(absl::StrCat(where("seed-replicas", replicas_s), ": not a number from 1 to 64"));
+  }
+  if (!absl::ParseDuration(replica_idle_s, &ropts.replica_idle) || ropts.replica_idle < absl::ZeroDuration()) {
+    return Fail(absl::StrCat(where("replica-idle", replica_idle_s), ": not a duration (e.g. 30s)"));
   }
   if (access(seedsc.c_str(), X_OK) != 0) {
     return Fail(absl::StrCat(where("seedsc", seedsc), ": not an executable (build //runsc:seedsc)"));
@@ -249,7 +261,7 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrCat("loading the deployed functions: ", saved.status().message()));
   }
   if (*saved > 0) std::fprintf(stderr, "seedd: serving %d functions deployed before\n", *saved);
-  RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get());
+  RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
   if (absl::Status s = python.BootL1(); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("booting the python seed: ", s.message()));
@@ -260,7 +272,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
-    node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get());
+    node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
     if (absl::Status s = node->BootL1(); s.ok()) {
       runtimes["node"] = node.get();
     } else {  // python still serves

@@ -1,5 +1,6 @@
 #include "seedd/runtime_seeds.h"
 
+#include <array>
 #include <cstdio>
 
 #include "absl/strings/match.h"
@@ -40,8 +41,13 @@ RuntimeOptions NodeRuntime(const std::string& node, const std::string& log_path)
           .log_path = log_path};
 }
 
-RuntimeSeeds::RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups)
-    : sb_(sandboxes), opts_(std::move(o)), l1_id_(opts_.runtime + "-l1"), cgroups_(cgroups) {}
+RuntimeSeeds::RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups,
+                           ReplicaOptions ro)
+    : sb_(sandboxes),
+      opts_(std::move(o)),
+      l1_id_(opts_.runtime + "-l1"),
+      cgroups_(cgroups),
+      ropts_(ro) {}
 
 RuntimeSeeds::~RuntimeSeeds() { Stop(); }
 
@@ -73,7 +79,12 @@ absl::Status RuntimeSeeds::BootL1() {
     sb_.Destroy(l1_id_).IgnoreError();
     return s;
   }
-  l1_channel_ = std::make_unique<Channel>(std::move(ch));
+  {
+    absl::MutexLock l(&mu_);
+    l1_.copies.push_back(std::make_shared<Copy>(
+        Copy{l1_id_, std::make_unique<Channel>(std::move(ch)), 0, absl::Now()}));
+  }
+  StartMaintenance();
   std::fprintf(stderr, "seedd: %s level-1 seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
                l1_id_.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
   return absl::OkStatus();
@@ -100,15 +111,17 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   absl::Time t0 = absl::Now();
   absl::Time deadline = t0 + timeout;
   bool from_l2 = false;
+  std::shared_ptr<Copy> copy;
   {
     absl::MutexLock l(&mu_);
     auto it = l2_.find(fn.name);
     if (it != l2_.end() && it->second.version == fn.version) {
-      r.seed = it->second.id;
+      copy = Pick(it->second);
       from_l2 = true;
     } else {
-      r.seed = l1_id_;
+      copy = Pick(l1_);
     }
+    r.seed = copy->id;
   }
   std::string id;
   std::string frame;
@@ -120,6 +133,8 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   for (;;) {
     absl::StatusOr<Channel> made = Channel::Make();
     if (!made.ok()) {
+      Release(copy);
+      if (cgroups_ != nullptr) cgroups_->Give(cgroup);
       r.status = made.status();
       return r;
     }
@@ -136,10 +151,13 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     fr.set_cgroup(cgroup);
     forked = sb_.Fork(fr);
     ch->CloseFarEnds();
-    // An L2 seed dropped by a redeploy meanwhile: L1 serves, with the code.
+    Release(copy);
+    // An L2 seed (or replica) dropped meanwhile: L1 serves, with the code.
     if (forked.ok() || !from_l2) break;
     from_l2 = false;
-    r.seed = l1_id_;
+    absl::MutexLock l(&mu_);
+    copy = Pick(l1_);
+    r.seed = copy->id;
   }
   absl::Time t_fork = absl::Now();
   r.phases.emplace_back("fork", t_fork - t0);
@@ -217,23 +235,27 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
   }
   absl::SleepFor(kSettle);
   if (absl::Status s = sb_.Pause(id); !s.ok()) return fail(s);
-  std::string old;
+  std::vector<std::string> old;
   {
     absl::MutexLock l(&mu_);
     if (stopping_) {
-      old = id;
+      old = {id};
     } else {
       auto it = l2_.find(fn->name);
       if (it != l2_.end() && it->second.version > fn->version) {
-        old = id;  // redeployed meanwhile
+        old = {id};  // redeployed meanwhile
       } else {
-        if (it != l2_.end()) old = it->second.id;
-        l2_[fn->name] = Seed{id, fn->version, std::make_unique<Channel>(std::move(*ch))};
+        if (it != l2_.end()) old = Ids(it->second);
+        Seed seed;
+        seed.version = fn->version;
+        seed.copies.push_back(std::make_shared<Copy>(
+            Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, absl::Now()}));
+        l2_[fn->name] = std::move(seed);
       }
     }
   }
-  if (!old.empty()) sb_.Destroy(old).IgnoreError();
-  if (old != id) {
+  for (const std::string& o : old) sb_.Destroy(o).IgnoreError();
+  if (old.empty() || old.back() != id) {
     std::fprintf(stderr, "seedd: function %s v%llu promoted to level-2 seed \"%s\" in %.0f ms\n",
                  fn->name.c_str(), static_cast<unsigned long long>(fn->version), id.c_str(),
                  absl::ToDoubleMilliseconds(absl::Now() - t0));
@@ -241,22 +263,152 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
 }
 
 void RuntimeSeeds::DropOldL2(const std::string& name, uint64_t version) {
-  std::string id;
+  std::vector<std::string> ids;
   {
     absl::MutexLock l(&mu_);
     auto it = l2_.find(name);
     if (it == l2_.end() || it->second.version >= version) return;
-    id = it->second.id;
+    ids = Ids(it->second);
     l2_.erase(it);
   }
   // Forks of it in flight already hold their own copy; the seed can go.
-  sb_.Destroy(id).IgnoreError();
+  for (const std::string& id : ids) sb_.Destroy(id).IgnoreError();
 }
 
 std::map<std::string, std::pair<std::string, uint64_t>> RuntimeSeeds::L2Seeds() {
   absl::MutexLock l(&mu_);
   std::map<std::string, std::pair<std::string, uint64_t>> out;
-  for (const auto& [name, s] : l2_) out[s.id] = {name, s.version};
+  for (const auto& [name, s] : l2_) out[s.id()] = {name, s.version};
+  return out;
+}
+
+std::vector<std::string> RuntimeSeeds::Ids(const Seed& s) {
+  std::vector<std::string> out;  // replicas first, then the original they were forked from
+  for (auto it = s.copies.rbegin(); it != s.copies.rend(); ++it) out.push_back((*it)->id);
+  return out;
+}
+
+RuntimeSeeds::Seed* RuntimeSeeds::Find(const std::string& function) {
+  if (function.empty()) return l1_.copies.empty() ? nullptr : &l1_;
+  auto it = l2_.find(function);
+  return it == l2_.end() ? nullptr : &it->second;
+}
+
+std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed) {
+  std::shared_ptr<Copy> best;
+  for (const std::shared_ptr<Copy>& c : seed.copies) {
+    if (best == nullptr || c->forking < best->forking) best = c;
+  }
+  if (best->forking > 0) {  // every copy is forking: this fork queues
+    ++seed.queued;
+    if (!seed.replicating && static_cast<int>(seed.copies.size()) < ropts_.max_replicas) {
+      seed.want_replica = true;
+      wake_ = true;
+    }
+  }
+  ++best->forking;
+  best->last_used = absl::Now();
+  return best;
+}
+
+void RuntimeSeeds::Release(const std::shared_ptr<Copy>& c) {
+  absl::MutexLock l(&mu_);
+  --c->forking;
+  c->last_used = absl::Now();
+}
+
+void RuntimeSeeds::StartMaintenance() {
+  maintenance_ = std::thread([this] { DropIdle(); });
+}
+
+void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::string id) {
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<Channel> ch = Channel::Make();
+  absl::Status st = ch.status();
+  if (ch.ok()) {
+    fri::v1::ForkRequest fr;
+    fr.set_seed_id(original);
+    fr.set_new_id(id);
+    fr.set_paused(true);  // a child seed: its guest never runs but to be forked
+    *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
+    absl::StatusOr<fri::v1::SandboxInfo> info = absl::NotFoundError("");
+    const fri::v1::ListResponse list = sb_.List();  // outlives the loop
+    for (const auto& s : list.sandboxes()) {
+      if (s.id() == original) info = s;
+    }
+    if (info.ok()) *fr.mutable_labels() = info->labels();
+    (*fr.mutable_labels())["replica_of"] = original;
+    st = sb_.Fork(fr).status();
+    ch->CloseFarEnds();
+  }
+  bool keep = false;
+  {
+    absl::MutexLock l(&mu_);
+    Seed* s = Find(function);
+    if (s != nullptr && s->id() == original) {
+      s->replicating = false;
+      if (st.ok() && !stopping_) {
+        s->copies.push_back(
+            std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, absl::Now()}));
+        ++s->made;
+        keep = true;
+      }
+    }
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "seedd: a replica of seed \"%s\" failed: %s\n", original.c_str(),
+                 std::string(st.message()).c_str());
+  } else if (!keep) {
+    sb_.Destroy(id).IgnoreError();  // its seed was dropped meanwhile
+  } else {
+    std::fprintf(stderr, "seedd: forks of \"%s\" queue up: replica \"%s\" made in %.0f ms\n",
+                 original.c_str(), id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+  }
+}
+
+void RuntimeSeeds::DropIdle() {
+  for (;;) {
+    std::vector<std::array<std::string, 3>> make;  // function, original, new id
+    std::vector<std::string> drop;
+    {
+      absl::MutexLock l(&mu_);
+      auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(250));
+      if (stopping_) return;
+      wake_ = false;
+      absl::Time now = absl::Now();
+      auto visit = [&](const std::string& function, Seed& s) {
+        if (s.want_replica && !s.replicating) {
+          s.want_replica = false;
+          s.replicating = true;
+          make.push_back({function, s.id(), absl::StrCat(s.id(), "-r", s.next_replica++)});
+        }
+        std::erase_if(s.copies, [&](const std::shared_ptr<Copy>& c) {
+          if (c->id == s.id() || c->forking > 0 || now - c->last_used < ropts_.replica_idle) return false;
+          drop.push_back(c->id);
+          ++s.dropped;
+          return true;
+        });
+      };
+      if (!l1_.copies.empty()) visit("", l1_);
+      for (auto& [name, s] : l2_) visit(name, s);
+    }
+    for (const std::string& id : drop) sb_.Destroy(id).IgnoreError();
+    for (auto& [function, original, id] : make) MakeReplica(function, original, id);
+  }
+}
+
+std::vector<SeedLoad> RuntimeSeeds::Loads() {
+  absl::MutexLock l(&mu_);
+  std::vector<SeedLoad> out;
+  auto add = [&](const Seed& s) {
+    SeedLoad x{.seed = s.id(), .copies = static_cast<int>(s.copies.size()), .forking = 0,
+               .queued_forks = s.queued, .replicas_made = s.made, .replicas_dropped = s.dropped};
+    for (const auto& c : s.copies) x.forking += c->forking;
+    out.push_back(x);
+  };
+  if (!l1_.copies.empty()) add(l1_);
+  for (const auto& [name, s] : l2_) add(s);
   return out;
 }
 
@@ -268,6 +420,7 @@ void RuntimeSeeds::Stop() {
     threads.swap(threads_);
   }
   for (std::thread& t : threads) t.join();
+  if (maintenance_.joinable()) maintenance_.join();
 }
 
 }  // namespace seedvisor::seedd

@@ -13,6 +13,14 @@
 // else L1 with the code in the request), with the request already in its
 // stdin pipe, reads the reply frame, and destroys the instance at once.
 //
+// Replicas: a seed forks one instance at a time, so concurrent calls of one
+// function queue behind each other (AFaaS's bottleneck). When a call finds
+// every copy of its seed already forking, a replica "SEED-rN" is made off the
+// request path (FRI Fork with paused = true: a child seed with the same
+// memory, shared copy-on-write), up to `max_replicas` copies in all; each
+// call forks from the copy with the fewest forks in flight. A replica
+// unused for `replica_idle` is destroyed.
+//
 //   RuntimeSeeds py(sandboxes, PythonRuntime("/usr/bin/python3", log_path));
 //   RETURN_IF_ERROR(py.BootL1());
 //   CallResult r = py.Call(fn, "{\"x\": 1}", absl::Seconds(30));
@@ -61,6 +69,20 @@ class InstanceCgroups {
   virtual std::string LimitHit(const std::string& /*cgroup*/) { return ""; }
 };
 
+struct ReplicaOptions {
+  int max_replicas = 4;  // copies of one seed, itself included; 1 = no replicas
+  absl::Duration replica_idle = absl::Seconds(30);  // a replica unused this long goes
+};
+
+// Per seed: how many copies it has and what its forks waited for.
+struct SeedLoad {
+  std::string seed;           // the original's id
+  int copies = 1;             // itself and its replicas
+  int forking = 0;            // forks in flight now, over all copies
+  uint64_t queued_forks = 0;  // forks that found every copy busy
+  uint64_t replicas_made = 0, replicas_dropped = 0;
+};
+
 struct CallResult {
   // DeadlineExceeded, Unavailable (instance died), ResourceExhausted (its
   // cgroup's memory limit was hit; the message says so), or the fork's error.
@@ -74,7 +96,8 @@ struct CallResult {
 class RuntimeSeeds {
  public:
   // cgroups may be null (instances run in their seed's cgroup).
-  RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups = nullptr);
+  RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups = nullptr,
+               ReplicaOptions ro = {});
   ~RuntimeSeeds();  // Stop()
 
   // Boots and pauses the L1 seed; progress on stderr.
@@ -86,30 +109,53 @@ class RuntimeSeeds {
   void DropOldL2(const std::string& name, uint64_t version);
   // seed id -> (function, version) of every L2 seed, plus the L1's id.
   std::map<std::string, std::pair<std::string, uint64_t>> L2Seeds();
+  std::vector<SeedLoad> Loads();
   const std::string& l1_id() const { return l1_id_; }
   const std::string& runtime() const { return opts_.runtime; }
   // Waits for promotions in flight; no new ones start.
   void Stop();
 
  private:
-  struct Seed {
+  // One copy of a seed: the original or a replica.
+  struct Copy {
     std::string id;
+    std::unique_ptr<Channel> channel;  // the copy's own, kept open while it lives
+    int forking = 0;                   // forks from it in flight
+    absl::Time last_used;
+  };
+  struct Seed {
     uint64_t version = 0;
-    std::unique_ptr<Channel> channel;  // the seed's own, kept open while it lives
+    std::vector<std::shared_ptr<Copy>> copies;  // [0] is the original
+    bool want_replica = false;  // a call found every copy busy
+    bool replicating = false;   // a replica is being made
+    uint64_t next_replica = 1, queued = 0, made = 0, dropped = 0;
+    const std::string& id() const { return copies[0]->id; }
   };
   void Promote(std::shared_ptr<const Function> fn);
   std::string RequestJson(const Function& fn, bool with_files, const std::string& event_json,
                           absl::Duration timeout, bool load_only);
+  // The copy of `seed` to fork from (its forking count taken); starts a
+  // replica when every copy is busy.
+  std::shared_ptr<Copy> Pick(Seed& seed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartMaintenance();
+  void Release(const std::shared_ptr<Copy>& c) ABSL_LOCKS_EXCLUDED(mu_);
+  void MakeReplica(std::string function, std::string original, std::string id);
+  Seed* Find(const std::string& function) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // "" = L1
+  void DropIdle();  // the maintenance thread's loop
+  static std::vector<std::string> Ids(const Seed& s);
 
   fri::Sandboxes& sb_;
   const RuntimeOptions opts_;
   const std::string l1_id_;
   InstanceCgroups* const cgroups_;
   std::atomic<uint64_t> next_instance_{1};
-  std::unique_ptr<Channel> l1_channel_;
+  const ReplicaOptions ropts_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Seed l1_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Seed> l2_ ABSL_GUARDED_BY(mu_);  // by function name
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // replicas wanted
+  std::thread maintenance_;  // makes wanted replicas and drops idle ones, one at a time
   std::map<std::string, uint64_t> promoting_ ABSL_GUARDED_BY(mu_);  // name -> version
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };

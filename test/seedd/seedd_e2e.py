@@ -7,7 +7,7 @@ Checks: hello, a JSON transform, isolation (a file and a global written by
 one call are not seen by the next), uniqueness (random, uuid4, secrets never
 repeat across calls), 404/400/500/504, the level-2 promotion, 8 concurrent
 clients with no mixed-up answers, a call past its memory limit (507 naming it, the cgroup
-recycled clean), node functions (hello, JSON transform,
+recycled clean), replicas of a busy seed (made, used, listed, dropped idle), node functions (hello, JSON transform,
 exception with its stack, isolation, what random state a fork shares with
 its seed's other forks), GET /metrics, the cgroup pool (an instance's
 processes run in a pool cgroup with --instance-memory as its limit, and the
@@ -332,6 +332,62 @@ def memory_checks(node):
     check(m.get('seedd_invocations_total{function="hog",code="507"}') == 1, "the 507 is counted in /metrics")
 
 
+def replica_checks(node, state):
+    """Forks of one busy seed queue up: seedd forks it replicas, spreads calls over them, drops them idle."""
+    node.deploy("wide", ECHO)
+    seed = None
+    for _ in range(100):
+        _, h, _ = node.invoke("wide", {})
+        seed = h.get("X-Seedd-Seed", "")
+        if seed.startswith("python-l2-wide"):
+            break
+        time.sleep(0.1)
+    check(seed.startswith("python-l2-wide"), f"wide has its level-2 seed ({seed})")
+    results, used = {}, []
+
+    def client(n):
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+        got = []
+        for i in range(8):
+            st, h, body = node.invoke("wide", {"client": n, "i": i}, conn)
+            got.append((st, body))
+            used.append(h.get("X-Seedd-Seed"))
+        conn.close()
+        results[n] = got
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    bad = [(n, i, r) for n in range(8) for i, r in enumerate(results.get(n, []))
+           if r != (200, {"echo": {"client": n, "i": i}})]
+    check(len(results) == 8 and not bad, f"8 clients x 8 calls of wide: every answer is its own ({bad[:3]})")
+    m = metrics(node)
+    made = m.get(f'seedd_seed_replicas_made_total{{seed="{seed}"}}', 0)
+    queued = m.get(f'seedd_seed_queued_forks_total{{seed="{seed}"}}', 0)
+    replicas = sorted({u for u in used if u and u.startswith(seed + "-r")})
+    check(queued > 0 and made >= 1 and replicas,
+          f"forks of {seed} queued ({queued}): seedd made {made} replicas and calls came from them ({replicas})")
+    st, _, seeds = node.request("GET", "/seeds")
+    listed = {s["id"]: s for s in json.loads(seeds)}
+    check(all(listed.get(r, {}).get("parent") == seed for r in replicas),
+          f"GET /seeds lists each replica as a child seed of {seed} ({[(r, listed.get(r, {}).get('parent')) for r in replicas]})")
+    for _ in range(100):  # --replica-idle=2s
+        m = metrics(node)
+        if m.get(f'seedd_seed_copies{{seed="{seed}"}}') == 1:
+            break
+        time.sleep(0.1)
+    dropped = m.get(f'seedd_seed_replicas_dropped_total{{seed="{seed}"}}', 0)
+    lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"], capture_output=True, text=True).stdout.split()
+    copies = m.get(f'seedd_seed_copies{{seed="{seed}"}}')
+    left = set(replicas) & set(lst)
+    check(copies == 1 and dropped == made and not left,
+          f"idle replicas are destroyed (copies {copies}, dropped {dropped} of {made}, left {left})")
+    st, h, body = node.invoke("wide", {"after": 1})
+    check(st == 200 and h.get("X-Seedd-Seed") == seed, f"then calls fork from the seed itself ({h.get('X-Seedd-Seed')})")
+
+
 def metrics_checks(node):
     before = metrics(node)
     key = 'seedd_invocations_total{function="echo",code="200"}'
@@ -367,7 +423,7 @@ def config_errors(tmp, state, port):
     """--help documents every flag and the config file; a bad config names the file and key."""
     out = subprocess.run([SEEDD, "--help"], capture_output=True, text=True, timeout=10).stdout
     flags = ("listen", "state-dir", "seedsc", "python", "node", "timeout", "promote-after",
-             "instance-memory", "cgroup-pool", "platform", "config")
+             "instance-memory", "cgroup-pool", "platform", "config", "seed-replicas", "replica-idle")
     check(all(f"--{f}=" in out for f in flags) and "/run/seedd" in out and "127.0.0.1:8080" in out
           and "functions/NAME.json" in out, f"seedd --help documents every flag, the defaults and the state ({out[-300:]})")
     cases = [({"lisen": "x"}, 'key "lisen": not a seedd flag'),
@@ -400,7 +456,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="seedd-e2e.", dir=os.environ.get("TEST_TMPDIR", "/tmp"))
     state = os.path.join(tmp, "state")
     port = free_port()
-    node = Node(state, port, f"--cgroup-pool={POOL}", f"--instance-memory={INSTANCE_MEMORY >> 20}M")
+    node = Node(state, port, f"--cgroup-pool={POOL}", f"--instance-memory={INSTANCE_MEMORY >> 20}M",
+                "--replica-idle=2s")
     parent = pool_parent(node)
     try:
         check("python level-1 seed" in node.stderr(), "progress on stderr while the seed boots")
@@ -497,6 +554,7 @@ def main():
                if r != (200, {"echo": {"client": n, "i": i}})]
         check(len(results) == 8 and not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
 
+        replica_checks(node, state)
         node_checks(node)
         metrics_checks(node)
         pool_checks(node)
