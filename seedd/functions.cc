@@ -148,6 +148,7 @@ absl::StatusOr<std::shared_ptr<const Function>> Functions::Put(Function f) {
   auto p = std::make_shared<const Function>(std::move(f));
   by_name_[p->name] = p;
   calls_[p->name] = 0;
+  recent_.erase(p->name);
   return p;
 }
 
@@ -157,11 +158,25 @@ std::shared_ptr<const Function> Functions::Get(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-uint64_t Functions::CountCall(const Function& f) {
+uint64_t Functions::CountCall(const Function& f, absl::Time now) {
   absl::MutexLock l(&mu_);
   auto it = by_name_.find(f.name);
   if (it == by_name_.end() || it->second->version != f.version) return 0;
+  std::deque<absl::Time>& recent = recent_[f.name];
+  recent.push_back(now);
+  if (recent.size() > kRecentCalls) recent.pop_front();
   return ++calls_[f.name];
+}
+
+uint64_t Functions::RecentCalls(const Function& f, absl::Duration window, absl::Time now) const {
+  absl::MutexLock l(&mu_);
+  auto it = by_name_.find(f.name);
+  if (it == by_name_.end() || it->second->version != f.version) return 0;
+  auto r = recent_.find(f.name);
+  if (r == recent_.end()) return 0;
+  uint64_t n = 0;
+  for (absl::Time t : r->second) n += (now - t <= window) ? 1 : 0;
+  return n;
 }
 
 uint64_t Functions::Calls(const Function& f) const {

@@ -75,6 +75,22 @@ TEST(Functions, VersionsAndCallsPerVersion) {
   EXPECT_EQ(fs.Get("b"), nullptr);
 }
 
+TEST(Functions, RecentCallsCountsTheWindow) {
+  Functions fs;
+  Function f;
+  f.name = "a";
+  auto v1 = *fs.Put(f);
+  absl::Time t0 = absl::UnixEpoch() + absl::Hours(1);
+  fs.CountCall(*v1, t0);
+  fs.CountCall(*v1, t0 + absl::Seconds(50));
+  fs.CountCall(*v1, t0 + absl::Seconds(70));
+  EXPECT_EQ(fs.RecentCalls(*v1, absl::Seconds(60), t0 + absl::Seconds(70)), 2u);
+  EXPECT_EQ(fs.RecentCalls(*v1, absl::Seconds(60), t0 + absl::Seconds(200)), 0u);
+  EXPECT_EQ(fs.RecentCalls(*v1, absl::Hours(1), t0 + absl::Seconds(70)), 3u);
+  auto v2 = *fs.Put(f);
+  EXPECT_EQ(fs.RecentCalls(*v2, absl::Hours(1), t0 + absl::Seconds(70)), 0u) << "a redeploy starts over";
+}
+
 TEST(Functions, DeployJsonRoundTrips) {
   absl::StatusOr<Function> f = ParseDeploy(
       "a", R"({"runtime": "python", "handler": "m.h", "files": {"m.py": "x", "lib/y.py": "\u00e9"},

@@ -131,7 +131,9 @@ HttpResponse Gateway::InvokeUncounted(const std::string& name, const std::string
       r = Json(500, {{"error", j.value("error", "unknown error")},
                      {"traceback", j.value("traceback", "")}});
     }
-    if (functions_.CountCall(*fn) >= opts_.promote_after && opts_.promote_after > 0) {
+    functions_.CountCall(*fn);
+    if (opts_.promote_after > 0 &&
+        functions_.RecentCalls(*fn, opts_.promote_window) >= opts_.promote_after) {
       rt->PromoteAsync(fn);
     }
   }

@@ -36,7 +36,10 @@ namespace seedvisor::seedd {
 
 struct GatewayOptions {
   absl::Duration timeout = absl::Seconds(30);  // a call's deadline unless its function sets one
-  uint64_t promote_after = 2;                  // calls before an L2 seed is made; 0 = never
+  // A function gets its L2 seed at its promote_after'th call within
+  // promote_window (0 = never promote).
+  uint64_t promote_after = 2;
+  absl::Duration promote_window = absl::Minutes(10);
   // More samples for GET /metrics (e.g. pool levels); may be empty.
   std::function<std::vector<Sample>()> more_metrics;
 };

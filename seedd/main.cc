@@ -26,6 +26,7 @@
 #include "seedd/gateway.h"
 #include "seedd/http_server.h"
 #include "seedd/runtime_seeds.h"
+#include "seedd/seed_budget.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::seedd {
@@ -123,7 +124,7 @@ int Main(int argc, char** argv) {
   std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
   std::string instance_memory = "512M", pool_size_s = "8";
   std::string timeout_s = "30s", promote_s = "2", platform;
-  std::string replicas_s = "4", replica_idle_s = "30s";
+  std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
     auto flag = [&](const char* name, std::string* v, const char* help) {
@@ -138,7 +139,12 @@ int Main(int argc, char** argv) {
          "the node binary the node seed runs (no node seed when it does not run; \"\" = none)");
     flag("timeout", &timeout_s, "deadline of a call unless its function sets timeout_ms (e.g. 30s, 500ms)");
     flag("promote-after", &promote_s,
-         "calls of a function after which it gets its own level-2 seed (0 = never)");
+         "calls of a function within --promote-window after which it gets its own level-2 seed "
+         "(0 = never; at most 64)");
+    flag("promote-window", &promote_window_s, "the window of --promote-after (e.g. 10m, 30s)");
+    flag("seed-memory", &seed_memory,
+         "budget of the seeds' memory (PSS of every seed: L1, L2, replicas; e.g. 1G; 0 = none): over "
+         "it, the least recently used level-2 seed is destroyed and its function served from level 1");
     flag("instance-memory", &instance_memory,
          "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none); a call past it answers 507");
     flag("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
@@ -189,8 +195,16 @@ int Main(int argc, char** argv) {
   if (!absl::ParseDuration(timeout_s, &gopts.timeout) || gopts.timeout <= absl::ZeroDuration()) {
     return Fail(absl::StrCat(where("timeout", timeout_s), ": not a positive duration (e.g. 30s)"));
   }
-  if (!absl::SimpleAtoi(promote_s, &gopts.promote_after)) {
-    return Fail(absl::StrCat(where("promote-after", promote_s), ": not a number"));
+  if (!absl::SimpleAtoi(promote_s, &gopts.promote_after) || gopts.promote_after > Functions::kRecentCalls) {
+    return Fail(absl::StrCat(where("promote-after", promote_s), ": not a number from 0 to 64"));
+  }
+  if (!absl::ParseDuration(promote_window_s, &gopts.promote_window) ||
+      gopts.promote_window <= absl::ZeroDuration()) {
+    return Fail(absl::StrCat(where("promote-window", promote_window_s), ": not a positive duration (e.g. 10m)"));
+  }
+  int64_t seed_memory_bytes = ParseBytes(seed_memory);
+  if (seed_memory_bytes < 0) {
+    return Fail(absl::StrCat(where("seed-memory", seed_memory), ": not a size (e.g. 1G)"));
   }
   int64_t instance_memory_bytes = ParseBytes(instance_memory);
   if (instance_memory_bytes < 0) {
@@ -280,16 +294,28 @@ int Main(int argc, char** argv) {
                    std::string(s.message()).c_str());
     }
   }
-  if (pool != nullptr) {
-    gopts.more_metrics = [&pool] {
+  std::vector<RuntimeSeeds*> all_runtimes;
+  for (const auto& [name, rt] : runtimes) all_runtimes.push_back(rt);
+  SeedBudget budget(sandboxes, all_runtimes, {.budget = seed_memory_bytes});
+  budget.Start();
+  gopts.more_metrics = [&pool, &budget, seed_memory_bytes] {
+    auto gauge = [](const char* name, const char* help, double v) {
+      return Sample{name, help, "gauge", {}, v};
+    };
+    auto counter = [](const char* name, const char* help, double v) {
+      return Sample{name, help, "counter", {}, v};
+    };
+    SeedBudgetStats bs = budget.Stats();
+    std::vector<Sample> out = {
+        gauge("seedd_seed_memory_budget_bytes", "--seed-memory: the budget of the seeds' PSS (0 = none).",
+              static_cast<double>(seed_memory_bytes)),
+        gauge("seedd_seeds_pss_bytes", "PSS of every seed at the budget's last check (with --seed-memory).",
+              static_cast<double>(bs.seeds_pss_bytes)),
+        counter("seedd_seed_evictions_total", "Level-2 seeds destroyed to stay within --seed-memory.",
+                static_cast<double>(bs.evictions))};
+    if (pool != nullptr) {
       CgroupPoolStats st = pool->Stats();
-      auto gauge = [](const char* name, const char* help, double v) {
-        return Sample{name, help, "gauge", {}, v};
-      };
-      auto counter = [](const char* name, const char* help, double v) {
-        return Sample{name, help, "counter", {}, v};
-      };
-      return std::vector<Sample>{
+      std::vector<Sample> more = {
           gauge("seedd_cgroup_pool_free", "Instance cgroups ready to take.", st.free),
           gauge("seedd_cgroup_pool_in_use", "Instance cgroups held by instances.", st.in_use),
           gauge("seedd_cgroup_pool_draining", "Given-back cgroups whose processes are not gone yet.",
@@ -298,8 +324,10 @@ int Main(int argc, char** argv) {
           counter("seedd_cgroup_pool_recycled_total", "Instance cgroups given back and reused.",
                   st.recycled),
           counter("seedd_cgroup_pool_misses_total", "Takes that found no ready cgroup.", st.misses)};
-    };
-  }
+      for (Sample& x : more) out.push_back(std::move(x));
+    }
+    return out;
+  };
   Gateway gateway(functions, runtimes, sandboxes, gopts);
   HttpServer http([&](const HttpRequest& r) { return gateway.Handle(r); });
   if (absl::Status s = http.Listen(listen); !s.ok()) {
@@ -333,6 +361,7 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr, "seedd: signal %d: destroying every sandbox\n", sig);
   http.Shutdown();
   http_thread.join();
+  budget.Stop();
   python.Stop();
   if (node != nullptr) node->Stop();
   fri_server.Shutdown();

@@ -1,5 +1,6 @@
 #include "seedd/runtime_seeds.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -396,6 +397,30 @@ void RuntimeSeeds::DropIdle() {
     for (const std::string& id : drop) sb_.Destroy(id).IgnoreError();
     for (auto& [function, original, id] : make) MakeReplica(function, original, id);
   }
+}
+
+std::vector<L2Usage> RuntimeSeeds::L2Usages() {
+  absl::MutexLock l(&mu_);
+  std::vector<L2Usage> out;
+  for (const auto& [name, s] : l2_) {
+    L2Usage u{.function = name, .seed = s.id(), .ids = Ids(s), .last_used = absl::InfinitePast()};
+    for (const auto& c : s.copies) u.last_used = std::max(u.last_used, c->last_used);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+bool RuntimeSeeds::Evict(const std::string& function, const std::string& seed) {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = l2_.find(function);
+    if (it == l2_.end() || it->second.id() != seed) return false;
+    ids = Ids(it->second);
+    l2_.erase(it);
+  }
+  for (const std::string& id : ids) sb_.Destroy(id).IgnoreError();
+  return true;
 }
 
 std::vector<SeedLoad> RuntimeSeeds::Loads() {

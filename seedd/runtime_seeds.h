@@ -83,6 +83,14 @@ struct SeedLoad {
   uint64_t replicas_made = 0, replicas_dropped = 0;
 };
 
+// An L2 seed as the memory budget sees it (seedd/seed_budget.h).
+struct L2Usage {
+  std::string function;
+  std::string seed;              // the original's id
+  std::vector<std::string> ids;  // every copy's sandbox id (replicas first)
+  absl::Time last_used;          // its last fork, from any copy (or its making)
+};
+
 struct CallResult {
   // DeadlineExceeded, Unavailable (instance died), ResourceExhausted (its
   // cgroup's memory limit was hit; the message says so), or the fork's error.
@@ -110,6 +118,10 @@ class RuntimeSeeds {
   // seed id -> (function, version) of every L2 seed, plus the L1's id.
   std::map<std::string, std::pair<std::string, uint64_t>> L2Seeds();
   std::vector<SeedLoad> Loads();
+  std::vector<L2Usage> L2Usages();
+  // Destroys function's L2 seed and its replicas if `seed` is still it; the
+  // next calls fork from L1 (and promote it again on demand).
+  bool Evict(const std::string& function, const std::string& seed);
   const std::string& l1_id() const { return l1_id_; }
   const std::string& runtime() const { return opts_.runtime; }
   // Waits for promotions in flight; no new ones start.

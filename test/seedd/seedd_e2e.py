@@ -7,7 +7,8 @@ Checks: hello, a JSON transform, isolation (a file and a global written by
 one call are not seen by the next), uniqueness (random, uuid4, secrets never
 repeat across calls), 404/400/500/504, the level-2 promotion, 8 concurrent
 clients with no mixed-up answers, a call past its memory limit (507 naming it, the cgroup
-recycled clean), replicas of a busy seed (made, used, listed, dropped idle), node functions (hello, JSON transform,
+recycled clean), replicas of a busy seed (made, used, listed, dropped idle), the
+promotion window and LRU eviction of L2 seeds under --seed-memory, node functions (hello, JSON transform,
 exception with its stack, isolation, what random state a fork shares with
 its seed's other forks), GET /metrics, the cgroup pool (an instance's
 processes run in a pool cgroup with --instance-memory as its limit, and the
@@ -419,11 +420,81 @@ def metrics_checks(node):
     check(m.get("seedd_live_instances") == 0, f"no live instance between calls ({m.get('seedd_live_instances')})")
 
 
+BIG = """BLOB = bytearray(60 << 20)
+for i in range(0, len(BLOB), 4096):
+    BLOB[i] = 1
+def handler(event, context):
+    return len(BLOB) >> 20
+"""
+
+
+def budget_checks(tmp):
+    """--promote-after 2 within --promote-window; LRU eviction of L2 seeds under --seed-memory."""
+    os.makedirs(os.path.join(tmp, "budget"), exist_ok=True)
+    node = Node(os.path.join(tmp, "budget", "state"), free_port(), "--promote-after=2", "--promote-window=1s",
+                "--seed-memory=180M", "--cgroup-pool=0", "--node=")
+    try:
+        node.deploy("w", HELLO)
+        seeds = []
+        for _ in range(3):  # three calls, each more than the window after the last
+            seeds.append(node.invoke("w", {})[1].get("X-Seedd-Seed"))
+            time.sleep(1.3)
+        check(seeds == ["python-l1"] * 3, f"calls further apart than --promote-window do not promote ({seeds})")
+        node.invoke("w", {})
+        time.sleep(0.5)
+        seed = None
+        for _ in range(50):
+            seed = node.invoke("w", {})[1].get("X-Seedd-Seed")
+            if seed.startswith("python-l2-w"):
+                break
+            time.sleep(0.1)
+        check(seed.startswith("python-l2-w"), f"two calls within the window promote ({seed})")
+        for n in ("big1", "big2", "big3"):
+            node.deploy(n, BIG)
+
+        def promote(n):
+            for _ in range(100):
+                st, h, body = node.invoke(n, {})
+                if h.get("X-Seedd-Seed", "").startswith(f"python-l2-{n}"):
+                    return st == 200 and body == 60
+                time.sleep(0.05)
+            return False
+
+        ok = promote("big1") and promote("big2")
+        time.sleep(2.5)  # the budget checks every second
+        ids = {x["id"] for x in json.loads(node.request("GET", "/seeds")[2])}
+        check(ok and any(i.startswith("python-l2-big1") for i in ids) and any(i.startswith("python-l2-big2") for i in ids),
+              f"two L2 seeds of 60 MiB each fit in --seed-memory=180M ({sorted(ids)})")
+        node.invoke("big1", {})  # big2 is now the least recently used
+        ok = promote("big3")
+        evicted = None
+        for _ in range(50):
+            ids = {x["id"] for x in json.loads(node.request("GET", "/seeds")[2])}
+            if not any(i.startswith("python-l2-big2") for i in ids):
+                evicted = ids
+                break
+            time.sleep(0.1)
+        check(ok and evicted is not None and any(i.startswith("python-l2-big1") for i in evicted)
+              and any(i.startswith("python-l2-big3") for i in evicted),
+              f"a third goes over the budget: big2, the least recently used, is evicted ({sorted(evicted or ids)})")
+        m = metrics(node)
+        check(m.get("seedd_seed_evictions_total", 0) >= 1 and 0 < m.get("seedd_seeds_pss_bytes", 0) <= 180 << 20,
+              f"/metrics counts the eviction and the seeds' PSS is within the budget "
+              f"({m.get('seedd_seed_evictions_total')}, {m.get('seedd_seeds_pss_bytes', 0) / 2**20:.1f} MiB)")
+        check("evicted \"python-l2-big2" in node.stderr(), "the eviction is on stderr, naming the seed")
+        st, h, body = node.invoke("big2", {})
+        check(st == 200 and body == 60 and h.get("X-Seedd-Seed") == "python-l1",
+              f"an evicted function is served from L1 ({st} {body} from {h.get('X-Seedd-Seed')})")
+    finally:
+        node.stop()
+
+
 def config_errors(tmp, state, port):
     """--help documents every flag and the config file; a bad config names the file and key."""
     out = subprocess.run([SEEDD, "--help"], capture_output=True, text=True, timeout=10).stdout
     flags = ("listen", "state-dir", "seedsc", "python", "node", "timeout", "promote-after",
-             "instance-memory", "cgroup-pool", "platform", "config", "seed-replicas", "replica-idle")
+             "instance-memory", "cgroup-pool", "platform", "config", "seed-replicas", "replica-idle",
+             "seed-memory", "promote-window")
     check(all(f"--{f}=" in out for f in flags) and "/run/seedd" in out and "127.0.0.1:8080" in out
           and "functions/NAME.json" in out, f"seedd --help documents every flag, the defaults and the state ({out[-300:]})")
     cases = [({"lisen": "x"}, 'key "lisen": not a seedd flag'),
@@ -627,6 +698,7 @@ def main():
     time.sleep(0.5)
     check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
     config_errors(tmp, state, port)
+    budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print(f"{len(failures)} check(s) failed", flush=True)
