@@ -10,6 +10,7 @@
 #include "runsc/cmd_common.h"
 #include "runsc/commands.h"
 #include "sentry/base/log.h"
+#include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/kernel/kernel.h"
 
 extern char** environ;
@@ -77,6 +78,12 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (!kernel.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: %s\n",
                  std::string(kernel.status().message()).c_str());
+    return 128;
+  }
+  // The sandbox's POSIX message queues at /dev/mqueue, as a host mounts them.
+  if (absl::Status s = sentry::MountMqueue(**kernel, "/dev/mqueue");
+      !s.ok()) {
+    std::fprintf(stderr, "seedsc: creating the sandbox: %s\n", std::string(s.message()).c_str());
     return 128;
   }
   // From here on these signals go to the sandbox, not to seedsc.

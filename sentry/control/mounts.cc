@@ -6,10 +6,12 @@
 #include "absl/strings/str_join.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/host/host.h"
+#include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/fs/overlay/overlay.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/fs/sys/sys.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/kernel/kernel.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::control {
@@ -68,12 +70,11 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
       continue;
     }
     if (m.type == "mqueue") {
-      // The mount point exists and is listed, but holds no queues: the
-      // sentry has no POSIX message queues, so mq_open(3) fails cleanly with
-      // ENOSYS (the syscall table marks mq_* unimplemented).
-      auto dir = std::make_shared<sentry::SynthDir>(01777);
-      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
-                                                      "mqueue", "mqueue", "rw,nosuid,nodev,noexec", dir));
+      // The sandbox's POSIX message queues, as every mqueue mount of one
+      // IPC namespace shows them.
+      sentry::Kernel* k = vfs.kernel();
+      if (k == nullptr) return absl::InternalError("mount mqueue: no kernel");
+      absl::Status s = vfs.MountAt(m.destination, k->mqueue().NewMount());
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
       continue;
     }

@@ -1,7 +1,7 @@
 // The container's extra mounts (config.json "mounts") inside the sandbox's
 // VFS. The sandbox already has /proc, /dev (our devfs) and /dev/shm; of the
 // rest, bind mounts of host directories, tmpfs, sysfs (synthetic, read-only)
-// and mqueue (an empty mount point) are made, and the filesystems the
+// and mqueue (the sandbox's POSIX message queues) are made, and the filesystems the
 // sentry does not have (devpts, cgroup) are skipped with a debug log line.
 //
 //   for (auto& m : spec.mounts) mounts.push_back({m.destination, m.type, ...});

@@ -81,6 +81,7 @@ struct ProcessSpec {
 };
 
 class IpcNamespace;
+class MqueueFs;
 
 class Kernel {
  public:
@@ -218,6 +219,9 @@ class Kernel {
   // System V IPC objects (sentry/ipc, which defines this): the sandbox's
   // own IPC namespace, made on first use.
   IpcNamespace& ipc();
+  // POSIX message queues and the mqueue filesystem (sentry/fs/mqueue,
+  // which defines this), made on first use.
+  MqueueFs& mqueue();
 
  private:
   explicit Kernel(const KernelOptions& opts);
@@ -233,6 +237,8 @@ class Kernel {
   std::atomic<int> foreground_pgid_{1};
   std::once_flag ipc_once_;
   std::shared_ptr<IpcNamespace> ipc_;
+  std::once_flag mqueue_once_;
+  std::shared_ptr<MqueueFs> mqueue_;
 
   absl::Mutex mu_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;

@@ -126,6 +126,13 @@ void NetlinkSocket::SetReadyLocked() {
   ready_ = want;
 }
 
+void NetlinkSocket::DeliverFromKernel(std::string msg) {
+  std::lock_guard<std::mutex> l(mu_);
+  queued_bytes_ += msg.size();
+  queue_.push_back(std::move(msg));
+  SetReadyLocked();
+}
+
 Result<size_t> NetlinkSocket::SendMsg(Task& t, const MsgIn& m) {
   if (!m.addr.empty()) {
     SV_ASSIGN_OR_RETURN(sockaddr_nl sa, ParseAddr(m.addr));

@@ -51,6 +51,9 @@ class NetlinkSocket : public Socket {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return efd_; }
   std::string DisplayPath() const override;
+  // netlink_sendskb(): a message from the kernel itself (mq_notify(2)'s
+  // SIGEV_THREAD cookie), queued whatever the receive buffer holds.
+  void DeliverFromKernel(std::string msg);
   // Sandbox fork: the replies are sentry memory; the readiness eventfd is
   // recreated (readable iff replies or an error wait).
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;

@@ -145,6 +145,13 @@ SyscallReturn SysMsgget(Task& t, const SyscallArgs& a);
 SyscallReturn SysMsgsnd(Task& t, const SyscallArgs& a);
 SyscallReturn SysMsgrcv(Task& t, const SyscallArgs& a);
 SyscallReturn SysMsgctl(Task& t, const SyscallArgs& a);
+// sys_mqueue.cc
+SyscallReturn SysMqOpen(Task& t, const SyscallArgs& a);
+SyscallReturn SysMqUnlink(Task& t, const SyscallArgs& a);
+SyscallReturn SysMqTimedsend(Task& t, const SyscallArgs& a);
+SyscallReturn SysMqTimedreceive(Task& t, const SyscallArgs& a);
+SyscallReturn SysMqNotify(Task& t, const SyscallArgs& a);
+SyscallReturn SysMqGetsetattr(Task& t, const SyscallArgs& a);
 
 }  // namespace seedvisor::sentry
 

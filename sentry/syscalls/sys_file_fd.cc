@@ -28,7 +28,7 @@ SyscallReturn SysDup2(Task& t, const SyscallArgs& a) {
   if (oldfd == newfd) return static_cast<uint64_t>(newfd);
   if (newfd < 0 || newfd >= FdLimit(t)) return Errno(EBADF);
   auto old = t.fds().Get(newfd);
-  if (old.ok()) ReleaseRecordLocks(**old, t.tgid());
+  if (old.ok()) FlushOnClose(t, **old);
   SV_TRY(t.fds().InstallAt(newfd, f, false, FdLimit(t)));
   return static_cast<uint64_t>(newfd);
 }
@@ -40,7 +40,7 @@ SyscallReturn SysDup3(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, oldfd));
   if (newfd < 0 || newfd >= FdLimit(t)) return Errno(EBADF);
   auto old = t.fds().Get(newfd);
-  if (old.ok()) ReleaseRecordLocks(**old, t.tgid());
+  if (old.ok()) FlushOnClose(t, **old);
   SV_TRY(t.fds().InstallAt(newfd, f, (flags & O_CLOEXEC) != 0, FdLimit(t)));
   return static_cast<uint64_t>(newfd);
 }

@@ -65,6 +65,10 @@ timespec AddTimespec(timespec a, timespec b);
 // Releases the POSIX record locks `owner` holds on the file behind `f`
 // (close(2) drops them all, whichever fd they were taken through).
 void ReleaseRecordLocks(FileDescription& f, int owner);
+// What close(2) of an fd of `f` by `t` does besides dropping it (Linux's
+// ->flush and locks_remove_posix()): its record locks go, and a POSIX
+// message queue notification `t`'s process registered goes.
+void FlushOnClose(Task& t, FileDescription& f);
 
 }  // namespace seedvisor::sentry::file_internal
 

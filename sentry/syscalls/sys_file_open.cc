@@ -40,7 +40,7 @@ SyscallReturn SysCreat(Task& t, const SyscallArgs& a) {
 SyscallReturn SysClose(Task& t, const SyscallArgs& a) {
   auto f = t.fds().Remove(a.Int(0));
   if (!f.ok()) return Errno(EBADF);
-  ReleaseRecordLocks(**f, t.tgid());
+  FlushOnClose(t, **f);
   return 0;
 }
 
@@ -56,7 +56,7 @@ SyscallReturn SysCloseRange(Task& t, const SyscallArgs& a) {
       (void)t.fds().SetCloexec(fd, true);
     } else {
       auto f = t.fds().Remove(fd);
-      if (f.ok()) ReleaseRecordLocks(**f, t.tgid());
+      if (f.ok()) FlushOnClose(t, **f);
     }
   }
   return 0;

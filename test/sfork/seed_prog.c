@@ -62,8 +62,16 @@
 //              in front of each                         -> "A M S"
 //   shm2 S     attach a second SysV segment (made at start, not attached
 //              at a pause), replace its text by S, detach  -> the old text
+//   mqput S P  send S with priority P on a POSIX message queue kept open
+//              (made and polled on first use: its readiness object) -> ok
+//   mqget      every message it holds, best priority first: "S1,S2" | empty
+//   mqpoll     1 if it polls readable, else 0
+//   mqname S   a second queue holding S, closed again (only its name
+//              keeps it)                                   -> ok
+//   mqnget     that queue's message                        -> S | empty
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <mqueue.h>
 #include <poll.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -512,6 +520,7 @@ int main(void) {
   if (pipe2(pfd, O_NONBLOCK) != 0) _exit(96);
   int efd = eventfd(0, EFD_NONBLOCK);
   if (efd < 0) _exit(95);
+  mqd_t mq = -1;
   char line[512];
   size_t len = 0;
   for (;;) {
@@ -633,6 +642,49 @@ int main(void) {
         snprintf(out, sizeof(out), "%llu", (unsigned long long)v);
         reply(out);
       }
+    } else if (strncmp(line, "mqput ", 6) == 0) {
+      char text[128];
+      unsigned prio = 0;
+      if (sscanf(line + 6, "%127s %u", text, &prio) != 2) {
+        reply("?");
+        continue;
+      }
+      if (mq < 0) {
+        mq_unlink("/seedq");
+        mq = mq_open("/seedq", O_RDWR | O_CREAT | O_NONBLOCK, 0600, NULL);
+        struct pollfd p = {mq, POLLIN, 0};
+        if (mq < 0 || poll(&p, 1, 0) != 0) {
+          reply_err();
+          continue;
+        }
+      }
+      reply(mq_send(mq, text, strlen(text), prio) == 0 ? "ok" : "err");
+    } else if (strcmp(line, "mqget") == 0) {
+      char msg[8192 + 1];
+      out[0] = 0;
+      ssize_t k;
+      while (mq >= 0 && (k = mq_receive(mq, msg, 8192, NULL)) >= 0) {
+        msg[k] = 0;
+        if (out[0]) strcat(out, ",");
+        strncat(out, msg, sizeof(out) - strlen(out) - 2);
+      }
+      reply(out[0] ? out : "empty");
+    } else if (strcmp(line, "mqpoll") == 0) {
+      struct pollfd p = {mq, POLLIN, 0};
+      reply(poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? "1" : "0");
+    } else if (strncmp(line, "mqname ", 7) == 0) {
+      mq_unlink("/seedq2");
+      mqd_t q = mq_open("/seedq2", O_RDWR | O_CREAT, 0600, NULL);
+      int r = q >= 0 ? mq_send(q, line + 7, strlen(line + 7), 1) : -1;
+      if (q >= 0) mq_close(q);
+      reply(r == 0 ? "ok" : "err");
+    } else if (strcmp(line, "mqnget") == 0) {
+      char msg[8192 + 1];
+      mqd_t q = mq_open("/seedq2", O_RDONLY | O_NONBLOCK);
+      ssize_t k = q >= 0 ? mq_receive(q, msg, 8192, NULL) : -1;
+      if (q >= 0) mq_close(q);
+      if (k >= 0) msg[k] = 0;
+      reply(k >= 0 ? msg : "empty");
     } else if (strcmp(line, "helpers") == 0) {
       helpers();
     } else if (strcmp(line, "thread") == 0) {

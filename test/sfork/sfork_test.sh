@@ -122,6 +122,13 @@ check_eq "fork generation file is quiet" "0" "$(ask 11 "$T/s1.out" "genpoll")"
 check_eq "seed fills its pipe" "ok" "$(ask 11 "$T/s1.out" "pwrite seed-pipe")"
 check_eq "seed's pipe polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
 check_eq "seed adds to its eventfd" "ok" "$(ask 11 "$T/s1.out" "eadd 5")"
+# POSIX message queues: one open (and polled) with two messages, one that
+# only its name keeps (sentry memory: every queue is copied with its
+# messages; the open one's readiness object is remade).
+check_eq "seed queues a message" "ok" "$(ask 11 "$T/s1.out" "mqput seed-low 1")"
+check_eq "seed queues a second message" "ok" "$(ask 11 "$T/s1.out" "mqput seed-high 7")"
+check_eq "seed: a named queue" "ok" "$(ask 11 "$T/s1.out" "mqname seed-named")"
+check_eq "seed's queue polls readable" "1" "$(ask 11 "$T/s1.out" "mqpoll")"
 # madvise's fork advice is about fork(): a sandbox fork keeps DONTFORK
 # memory (V8 marks its heap so) and wipes WIPEONFORK memory, as fork() does
 # (how fork-safe random generators learn that they were copied).
@@ -188,6 +195,12 @@ new_stdin f2 13
 check_eq "fork: the seed's pipe data" "seed-pipe" "$(ask 12 "$T/f1.out" "pread")"
 check_eq "fork: its pipe is drained" "0" "$(ask 12 "$T/f1.out" "ppoll")"
 check_eq "fork: the seed's eventfd count" "5" "$(ask 12 "$T/f1.out" "eread")"
+check_eq "fork: the seed's queued messages" "seed-high,seed-low" "$(ask 12 "$T/f1.out" "mqget")"
+check_eq "fork: its queue is drained" "0" "$(ask 12 "$T/f1.out" "mqpoll")"
+check_eq "fork: the seed's named queue" "seed-named" "$(ask 12 "$T/f1.out" "mqnget")"
+check_eq "a sibling's queue still polls readable" "1" "$(ask 13 "$T/f2.out" "mqpoll")"
+check_eq "a sibling still has the seed's messages" "seed-high,seed-low" "$(ask 13 "$T/f2.out" "mqget")"
+check_eq "a sibling still has the seed's named queue" "seed-named" "$(ask 13 "$T/f2.out" "mqnget")"
 check_eq "a sibling's pipe still polls readable" "1" "$(ask 13 "$T/f2.out" "ppoll")"
 check_eq "a sibling still has the seed's pipe data" "seed-pipe" "$(ask 13 "$T/f2.out" "pread")"
 check_eq "a sibling still has the seed's eventfd count" "5" "$(ask 13 "$T/f2.out" "eread")"
@@ -204,6 +217,9 @@ check_eq "the seed does not see the forks' writes" "seed-value" "$(ask 11 "$T/s1
 check_eq "seed: its pipe still polls readable" "1" "$(ask 11 "$T/s1.out" "ppoll")"
 check_eq "seed: its pipe data, not read by the forks" "seed-pipe" "$(ask 11 "$T/s1.out" "pread")"
 check_eq "seed: its eventfd count" "5" "$(ask 11 "$T/s1.out" "eread")"
+check_eq "seed: its queue still polls readable" "1" "$(ask 11 "$T/s1.out" "mqpoll")"
+check_eq "seed: its messages, not taken by the forks" "seed-high,seed-low" "$(ask 11 "$T/s1.out" "mqget")"
+check_eq "seed: its named queue" "seed-named" "$(ask 11 "$T/s1.out" "mqnget")"
 check_eq "the seed does not see the forks' shared memory" "c-seed-shm c-seed-shm c-seed-shm" "$(ask 11 "$T/s1.out" "sget")"
 check_eq "the seed writes its shared memory after the fork" "ok" "$(ask 11 "$T/s1.out" "sset seed-later")"
 check_eq "the seed's child still shares it" "seed-later seed-later seed-later" "$(ask 11 "$T/s1.out" "cshared")"

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -103,6 +104,18 @@ int RunInChild(const std::function<int()>& fn) {
     r = waitpid(pid, &status, 0);
   } while (r < 0 && errno == EINTR);
   return r == pid ? status : -1;
+}
+
+int RunAsNobody(const std::function<int()>& fn) {
+  int st = RunInChild([&] {
+    gid_t g = 65534;
+    if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 || setresuid(65534, 65534, 65534) != 0) {
+      return 100;
+    }
+    return fn();
+  });
+  if (st < 0) return 200;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 200 + WTERMSIG(st);
 }
 
 namespace {

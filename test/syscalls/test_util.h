@@ -140,6 +140,11 @@ class FileDescriptor {
 // Returns the child's wait status, or -1 if fork/waitpid failed.
 int RunInChild(const std::function<int()>& fn);
 
+// RunInChild as nobody (uid and gid 65534, no supplementary groups, hence
+// no capabilities): `fn`'s result, 100 if the switch failed, 200 + N if
+// the child died of signal N.
+int RunAsNobody(const std::function<int()>& fn);
+
 // The path of the running test binary, for re-executing it.
 std::string SelfExe();
 

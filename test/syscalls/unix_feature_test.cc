@@ -43,22 +43,6 @@ namespace {
 
 sockaddr* Sa(sockaddr_un& a) { return reinterpret_cast<sockaddr*>(&a); }
 
-// Runs `f` in a child that dropped to nobody (no capabilities); its exit
-// code is `f`'s result.
-int AsNobody(const std::function<int()>& f) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    gid_t g = 65534;
-    if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 || setresuid(65534, 65534, 65534) != 0) {
-      _exit(100);
-    }
-    _exit(f());
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 200;
-}
-
 // ---- Abstract names ----
 
 // unix_abstract_hash() mixes in the type: each type has its own names.
@@ -163,7 +147,7 @@ TEST(UnixFeatureTest, ConnectNeedsWritePermissionOnTheSocketFile) {
   Fd d(socket(AF_UNIX, SOCK_DGRAM, 0));
   ASSERT_EQ(bind(d, Sa(daddr), dlen), 0);
   ASSERT_EQ(chmod(dpath.c_str(), 0755), 0);
-  int rc = AsNobody([&] {
+  int rc = RunAsNobody([&] {
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     if (connect(c, Sa(addr), len) != -1 || errno != EACCES) return 1;
     int u = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -174,7 +158,7 @@ TEST(UnixFeatureTest, ConnectNeedsWritePermissionOnTheSocketFile) {
   EXPECT_EQ(rc, 0) << "1 connect 2 sendto 3 dgram connect; 100 setuid; 200 crashed";
   // Writable by others: nobody may connect.
   ASSERT_EQ(chmod(path.c_str(), 0757), 0);
-  rc = AsNobody([&] {
+  rc = RunAsNobody([&] {
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     return connect(c, Sa(addr), len) == 0 ? 0 : 1;
   });
@@ -258,7 +242,7 @@ TEST(UnixFeatureTest, PeekOffsetOnDatagrams) {
 // has more files in flight than RLIMIT_NOFILE cannot send more
 // (ETOOMANYREFS); receiving them makes room again.
 TEST(UnixFeatureTest, FilesInFlightAreLimitedByRlimitNofile) {
-  int rc = AsNobody([] {
+  int rc = RunAsNobody([] {
     rlimit r{16, 16};
     if (setrlimit(RLIMIT_NOFILE, &r) != 0) return 1;
     int sv[2];

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/fs/proc/fork_generation.h"
 #include "sentry/fs/proc/meminfo.h"
 #include "sentry/fs/proc/task_files.h"
@@ -363,7 +364,7 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
             }));
   root->Add("filesystems", SynthFile::Text([] {
               return std::string("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
-                                 "nodev\toverlay\nnodev\tpipefs\n");
+                                 "nodev\toverlay\nnodev\tpipefs\nnodev\tmqueue\n");
             }));
 
   auto sys = std::make_shared<SynthDir>(0555);
@@ -393,6 +394,18 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   auto fs = std::make_shared<SynthDir>(0555);
   fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
+  // fs.mqueue: the POSIX message queue limits, root may change them.
+  auto mqueue = std::make_shared<SynthDir>(0555);
+  for (const char* name :
+       {"msg_max", "msgsize_max", "msg_default", "msgsize_default", "queues_max"}) {
+    auto f = std::make_shared<SynthFile>(
+        [&k, n = std::string(name)] { return k.mqueue().LimitText(n); }, 0644);
+    f->set_write([&k, n = std::string(name)](std::string_view v) {
+      return k.mqueue().SetLimit(n, v);
+    });
+    mqueue->Add(name, f);
+  }
+  fs->Add("mqueue", mqueue);
   sys->Add("fs", fs);
   // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
   sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);
