@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Syscall round-trip cost natively, under seedsc and under gVisor's runsc,
 # measured side by side in one run (rounds interleaved so machine drift hits
-# every runtime alike). Prints ns per call (median of rounds) and ratios.
+# every runtime alike). Prints ns per call (median of rounds) and ratios,
+# idle and loaded: rows ending in "+cpu" ran beside a host
+# `stress-ng --cpu 2` (a production host is never idle; systrap's handoff
+# must degrade gracefully there), with the load average before and after.
+# getppid_p50/_p99 time single calls; pipe_pingpong is one byte to a child
+# and back.
 #
 #   bash bench/run_syscall_bench.sh [--smoke] [--rounds N] [--bench PATH]
-#                                   [--seedsc PATH] [--runsc PATH]
-#                                   [--platforms LIST] [--runsc-platform NAME]
+#                                   [--seedsc PATH] [--seedsc-base PATH]
+#                                   [--runsc PATH] [--platforms LIST]
+#                                   [--runsc-platform NAME] [--no-loaded]
 #
 # Or: bazel run //bench:run_syscall_bench -- [flags].
 # Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
 # bazel-bin/runsc/seedsc if built, --runsc $(command -v runsc), 5 rounds,
 # seedsc on each of --platforms (default "ptrace,systrap": one column each),
-# runsc on --runsc-platform (default ptrace). A runtime that is missing is shown as n/a; a runtime that
-# is present but fails to run the benchmark is an error (exit 1).
-# --smoke: one round with very few iterations, to check that everything runs
-# (bench_smoke_test in CI); its numbers mean nothing.
+# runsc on --runsc-platform (default ptrace). --seedsc-base adds a column per
+# platform for another seedsc build (e.g. main before a change: "base-").
+# --no-loaded skips the +cpu rows (they need stress-ng). A runtime that is
+# missing is shown as n/a; a runtime that is present but fails to run the
+# benchmark is an error (exit 1).
+# --smoke: one round with very few iterations and no +cpu rows, to check
+# that everything runs (bench_smoke_test in CI); its numbers mean nothing.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,12 +40,17 @@ if [[ -z "$bench" ]]; then
   [[ -x "$bench" ]] || bench="$repo/bazel-bin/bench/syscall_bench"
 fi
 seedsc="${SEEDSC:-}"
+seedsc_base=""
 runsc="${RUNSC:-$(command -v runsc || true)}"
 platforms=ptrace,systrap
 runsc_platform=ptrace
+loaded=1
 while (($#)); do
   case "$1" in
-    --smoke) smoke=1 ;;
+    --smoke) smoke=1 loaded=0 ;;
+    --no-loaded) loaded=0 ;;
+    --seedsc-base) seedsc_base="$2"; shift ;;
+    --seedsc-base=*) seedsc_base="${1#*=}" ;;
     --rounds) rounds="$2"; shift ;;
     --bench) bench="$2"; shift ;;
     --seedsc) seedsc="$2"; shift ;;
@@ -49,7 +63,7 @@ while (($#)); do
     --runsc=*) runsc="${1#*=}" ;;
     --platforms=*) platforms="${1#*=}" ;;
     --runsc-platform=*) runsc_platform="${1#*=}" ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -64,6 +78,12 @@ fi
 # Absolute paths: a sandbox resolves a relative command against its own cwd.
 bench="$(realpath "$bench")"
 [[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
+[[ -n "$seedsc_base" ]] && seedsc_base="$(realpath "$seedsc_base")"
+stress_ng="$(command -v stress-ng || true)"
+if ((loaded)) && [[ -z "$stress_ng" ]]; then
+  echo "run_syscall_bench: the +cpu rows need stress-ng (bash scripts/install-deps.sh, or --no-loaded)" >&2
+  exit 2
+fi
 
 # Iterations per round. A sandboxed syscall costs tens of microseconds on the
 # ptrace platform, so sandboxes run fewer iterations; results are per call.
@@ -87,6 +107,14 @@ if [[ -n "$seedsc" && -x "$seedsc" ]]; then
     iters["seedsc-$p"]=$sandbox_iters
   done
 fi
+if [[ -n "$seedsc_base" && -x "$seedsc_base" ]]; then
+  IFS=, read -ra plats <<<"$platforms"
+  for p in "${plats[@]}"; do
+    names+=("base-$p")
+    cmd["base-$p"]="$seedsc_base --platform=$p do --"
+    iters["base-$p"]=$sandbox_iters
+  done
+fi
 if [[ -n "$runsc" && -x "$runsc" ]]; then
   names+=(runsc)
   # runsc do needs no other flags as root; --network=none skips host network
@@ -97,20 +125,58 @@ if [[ -n "$runsc" && -x "$runsc" ]]; then
 fi
 
 declare -A samples  # "<runtime> <metric>" -> space-separated ns values
-metrics=(getppid pread4096 fork_exit_wait touch64m_per_page)
+base_metrics=(getppid getppid_p50 getppid_p99 pipe_pingpong pread4096 fork_exit_wait touch64m_per_page)
+metrics=()
+for m in "${base_metrics[@]}"; do
+  metrics+=("$m")
+  ((loaded)) && metrics+=("$m+cpu")
+done
+
+# The host hog for the +cpu rows: one CPU-bound worker per CPU of this
+# 2-CPU machine, started before a pass and ended after it.
+hog_pid=""
+start_hog() {
+  "$stress_ng" --cpu 2 -t 3600 >/dev/null 2>&1 &
+  hog_pid=$!
+  sleep 0.5  # let its workers start
+}
+stop_hog() {
+  [[ -n "$hog_pid" ]] || return 0
+  kill -TERM "$hog_pid" 2>/dev/null
+  wait "$hog_pid" 2>/dev/null
+  hog_pid=""
+}
+trap stop_hog EXIT
+
 fail=0
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
-  for name in "${names[@]}"; do
-    # shellcheck disable=SC2086  # cmd is a word list on purpose
-    TMPDIR=/tmp run_case run_syscall_bench "$name" 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}"
-    record_metrics run_syscall_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
+  for pass in idle cpu; do
+    suffix=""
+    if [[ $pass == cpu ]]; then
+      ((loaded)) || continue
+      suffix="+cpu"
+      start_hog
+    fi
+    for name in "${names[@]}"; do
+      # shellcheck disable=SC2086  # cmd is a word list on purpose
+      TMPDIR=/tmp run_case run_syscall_bench "$name" 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}"
+      # Each "<metric> <ns>" line of a loaded pass counts as "<metric>+cpu".
+      [[ -n "$suffix" ]] && out="$(awk -v s="$suffix" 'NF == 2 { $1 = $1 s } { print }' <<<"$out")"
+      m_pass=()
+      for m in "${base_metrics[@]}"; do m_pass+=("$m$suffix"); done
+      record_metrics run_syscall_bench "$r" "$name" "$out" "$status" "${m_pass[@]}"
+    done
+    stop_hog
   done
   echo "round $r/$rounds done" >&2
 done
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 
 echo
 echo "syscall_bench: seedsc platforms=$platforms runsc platform=$runsc_platform rounds=$rounds iterations native=$native_iters sandbox=$sandbox_iters"
+echo "load average before: $load_before, after: $load_after ($(nproc) CPUs); +cpu: beside stress-ng --cpu 2"
 [[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
 [[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
 # Columns: every runtime that ran (ns per call, median of rounds), then each
@@ -121,7 +187,7 @@ for name in "${names[@]:1}"; do header+=("$name/nat"); done
 if [[ -n "${cmd[runsc]:-}" ]]; then
   for name in "${names[@]:1}"; do [[ "$name" == seedsc-* ]] && header+=("runsc/${name#seedsc-}"); done
 fi
-printf '%-10s' "${header[0]}"; printf ' %15s' "${header[@]:1}"; echo
+printf '%-22s' "${header[0]}"; printf ' %15s' "${header[@]:1}"; echo
 for m in "${metrics[@]}"; do
   declare -A med=()
   for name in "${names[@]}"; do med[$name]="$(median "${samples["$name $m"]:-}")"; done
@@ -133,10 +199,10 @@ for m in "${metrics[@]}"; do
       [[ "$name" == seedsc-* ]] && row+=("$(ratio "${med[runsc]}" "${med[$name]}")")
     done
   fi
-  printf '%-10s' "$m"; printf ' %15s' "${row[@]}"; echo
+  printf '%-22s' "$m"; printf ' %15s' "${row[@]}"; echo
   unset med
 done
-print_spread 10 22
+print_spread 22 22
 if ((fail)); then
   echo "run_syscall_bench: some runs failed (see above)" >&2
   exit 1

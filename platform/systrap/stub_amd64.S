@@ -18,10 +18,9 @@
 #define SYS_rt_sigprocmask 14
 #define SYS_rt_sigreturn 15
 #define SYS_sigaltstack 131
-#define SYS_sched_yield 24
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
-#define SPIN 1000                   // pause iterations (~30 ns each) before sleeping
+#define SPIN_MAX 0x40000             // TSC ticks: the longest spin, whatever the page says
 #define ST_EXIT 3
 #define ST_CALL 5
 #define ST_GONE 4
@@ -55,30 +54,34 @@ handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
         rdgsbase %rax
         mov     %rax, 32(%rbx)
 post:                                    // tell the sentry: an event or a result
-        mov     $ST_EVENT, %eax
+        rdtsc                            // when we post: the sentry measures our
+        shl     $32, %rdx                // wait from it to tune our spin
+        or      %rdx, %rax
+        mov     %rax, 120(%rbx)
+        mov     %rax, %r12
+        mov     112(%rbx), %rcx          // how long to spin (the sentry's choice,
+        cmp     $SPIN_MAX, %rcx          // capped: the page is guest-writable)
+        jbe     1f
+        mov     $SPIN_MAX, %ecx
+1:      add     %rcx, %r12               // r12: the spin's deadline (TSC); not
+        mov     $ST_EVENT, %eax          // in rcx, which syscall clobbers
         xchg    %eax, (%rbx)             // a full barrier before the next load
         cmpl    $0, 40(%rbx)             // the sentry sleeps: wake it
-        je      spin_init
+        je      spin
         mov     $SYS_futex, %eax
         mov     %rbx, %rdi
         mov     $1, %esi                 // FUTEX_WAKE (shared: the sentry maps it too)
         mov     $1, %edx
         syscall
-spin_init:
-        mov     $SPIN, %r12d             // the sentry often answers within
-spin:                                    // microseconds: a sleep costs more
-                                         // (the count is not in ecx: syscall
-                                         // clobbers rcx and r11)
+spin:                                    // no sched_yield: see systrap_handoff.h
         cmpl    $ST_EVENT, (%rbx)
         jne     answered
         pause
-        dec     %r12d
-        jz      wait
-        test    $63, %r12d                // now and then let a thread that
-        jnz     spin                     // waits for this CPU (the sentry's?) run
-        mov     $SYS_sched_yield, %eax
-        syscall
-        jmp     spin
+        rdtsc
+        shl     $32, %rdx
+        or      %rdx, %rax
+        cmp     %r12, %rax
+        jb      spin
 wait:
         mov     $1, %eax
         xchg    %eax, 44(%rbx)           // we sleep: the sentry must wake us

@@ -16,6 +16,7 @@
 #include "platform/platform.h"
 #include "platform/stub/stub_address_space.h"
 #include "platform/stub/injector.h"
+#include "platform/systrap/systrap_handoff.h"
 #include "platform/systrap/systrap_layout.h"
 #include "sentry/base/id_bitmap.h"
 
@@ -100,9 +101,10 @@ class SystrapContext : public Context {
   SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot);
   CommPage* comm() const { return reinterpret_cast<CommPage*>(as_->slot(slot_)); }
   // Waits until the stub posts an event; false if the thread is gone. With
-  // `guest` (the thread runs guest code), also false once the stub has
-  // ignored an Interrupt() for kWedgedNs: then the stub process is killed.
-  bool WaitEvent(bool guest = false);
+  // `guest` (the thread runs guest code since the reply at TSC `since`),
+  // also false once the stub has ignored an Interrupt() for kWedgedNs:
+  // then the stub process is killed.
+  bool WaitEvent(bool guest, uint64_t since);
   // Whether the stub has ignored a kick too long (and was killed for it).
   bool Wedged();
   // Checks the frame pointers of the posted event; false if they do not lie
@@ -126,9 +128,12 @@ class SystrapContext : public Context {
   // never blocked in guest mode, and every guest syscall traps.
   std::atomic<int64_t> kick_ns_{0};
   static constexpr int64_t kWedgedNs = 2'000'000'000;
-  // Pause iterations WaitEvent spins before it sleeps (adaptive).
-  static constexpr int kMinSpin = 64, kMaxSpin = 1024;
-  int spin_ = kMaxSpin;
+  // How long WaitEvent spins for the guest's next event, and how long the
+  // stub spins for our reply (told in CommPage::stub_spin; stub_budget_ is
+  // what it was told for the wait in progress).
+  SpinPolicy sentry_spin_{MaxSpinTicks()};
+  SpinPolicy stub_spin_{MaxSpinTicks()};
+  uint64_t stub_budget_ = 0;
 };
 
 }  // namespace seedvisor::platform::systrap

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -95,7 +94,7 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     }
   }  // detached: the thread runs into `enter` and posts its first event
   std::unique_ptr<SystrapContext> ctx(new SystrapContext(as, tid, slot));
-  if (!ok || !ctx->WaitEvent() || !ctx->LoadFrame()) {
+  if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc()) || !ctx->LoadFrame()) {
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("systrap: starting stub thread ", tid, " failed"));
   }
@@ -152,23 +151,38 @@ bool SystrapContext::Wedged() {
   return true;
 }
 
-bool SystrapContext::WaitEvent(bool guest) {
+bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
   auto* w = StateWord(comm());
-  // A short spin first: the guest often comes back within microseconds, and
-  // a sleeping sentry thread costs a futex wakeup on top. The spin adapts:
-  // on a loaded host the answer rarely comes within it, and spinning then
-  // only takes CPU from the thread we wait for.
-  for (int i = 0; i < spin_; ++i) {  // ~30 ns per pause
-    if (w->load(std::memory_order_acquire) == kStateEvent) {
-      spin_ = std::min(spin_ + 64, kMaxSpin);
-      kick_ns_.store(0, std::memory_order_release);
-      return true;
+  // A guest event comes back as fast as the guest makes its next syscall;
+  // spin as long as SpinPolicy says that pays, and not at all while the
+  // host's CPUs are contended (systrap_handoff.h). Other
+  // waits (the stub's own memory calls, a new thread's first event) are
+  // short: they use the current budget without counting as evidence.
+  uint64_t budget = 0;
+  if (!CpuContended()) budget = guest ? sentry_spin_.NextBudget() : sentry_spin_.budget();
+  bool preempted = false;
+  if (budget > 0) {
+    static const uint64_t gap = static_cast<uint64_t>(kPreemptGapNs * TscTicksPerNs());
+    const uint64_t deadline = since + budget;
+    for (uint64_t last = ReadTsc();;) {
+      if (w->load(std::memory_order_acquire) == kStateEvent) {
+        if (guest) sentry_spin_.Record(budget, ReadTsc() - since);
+        kick_ns_.store(0, std::memory_order_release);
+        return true;
+      }
+      __builtin_ia32_pause();
+      const uint64_t now = ReadTsc();
+      if (now - last > gap) {
+        // Descheduled mid-spin: the CPUs are taken. Spinning on only keeps
+        // them from the stub; sleep, so that its post wakes us.
+        preempted = true;
+        if (guest) sentry_spin_.Preempted();
+        break;
+      }
+      if (now >= deadline) break;
+      last = now;
     }
-    __builtin_ia32_pause();
-    // Now and then let a thread waiting for this CPU (the stub's?) run.
-    if (i % 64 == 63) sched_yield();
   }
-  spin_ = std::max(spin_ / 2, kMinSpin);
   auto* waiting = reinterpret_cast<std::atomic<uint32_t>*>(&comm()->sentry_waiting);
   for (;;) {
     waiting->store(1, std::memory_order_seq_cst);  // before we look at state
@@ -176,6 +190,7 @@ bool SystrapContext::WaitEvent(bool guest) {
     if (s == kStateEvent) {
       waiting->store(0, std::memory_order_relaxed);
       kick_ns_.store(0, std::memory_order_release);
+      if (guest && !preempted) sentry_spin_.Record(budget, ReadTsc() - since);
       return true;
     }
     timespec ts{0, 100'000'000};
@@ -237,13 +252,21 @@ Stop SystrapContext::Run(Registers& regs) {
   k->sigmask = 0;
   c->fs_base = regs.fs_base;
   c->gs_base = regs.gs_base;
+  // The stub has waited since its post; that tunes how long it spins for
+  // the next answer (post_tsc is guest-writable: it can only mislead the
+  // tuning of this thread's own spin, which the stub caps).
+  const uint64_t now = ReadTsc();
+  const uint64_t posted = c->post_tsc;
+  stub_spin_.Record(stub_budget_, now > posted ? now - posted : 0);
+  stub_budget_ = CpuContended() ? 0 : stub_spin_.NextBudget();
+  c->stub_spin = stub_budget_;
   auto* w = StateWord(c);
   w->store(kStateReply, std::memory_order_seq_cst);  // before we look at stub_waiting
   // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
   if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
     FutexWake(w);
   }
-  if (!WaitEvent(/*guest=*/true) || !LoadFrame()) {
+  if (!WaitEvent(/*guest=*/true, now) || !LoadFrame()) {
     dead_ = true;
     stop.kind = StopKind::kDead;
     return stop;
@@ -302,7 +325,7 @@ long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long 
   if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
     FutexWake(w);
   }
-  if (!WaitEvent()) {
+  if (!WaitEvent(/*guest=*/false, ReadTsc())) {
     dead_ = true;
     return -ESRCH;
   }

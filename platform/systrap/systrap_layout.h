@@ -63,7 +63,7 @@ struct CommPage {
   uint64_t fs_base;  // stub -> sentry: current; sentry -> stub: to install
   uint64_t gs_base;  // likewise
   // Set by a side before it sleeps on `state`; the other side calls
-  // FUTEX_WAKE only then (both spin a little first).
+  // FUTEX_WAKE only then (each may spin first: systrap_handoff.h).
   uint32_t sentry_waiting;
   uint32_t stub_waiting;
   // kStateCall: a memory syscall the stub makes itself (anonymous mmap,
@@ -72,8 +72,14 @@ struct CommPage {
   uint64_t call_nr;
   uint64_t call_args[6];
   int64_t call_ret;
+  // sentry -> stub: TSC ticks to spin for the answer to the next post
+  // before sleeping (the stub caps it at SPIN_MAX).
+  uint64_t stub_spin;
+  // stub -> sentry: the TSC when the stub posted. Guest-writable: used only
+  // to tune this thread's own spin.
+  uint64_t post_tsc;
 };
-static_assert(sizeof(CommPage) == 112);
+static_assert(sizeof(CommPage) == 128);  // `enter`'s sigset lies at +128
 
 }  // namespace seedvisor::platform::systrap
 

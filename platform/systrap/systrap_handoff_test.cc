@@ -1,0 +1,178 @@
+#include "platform/systrap/systrap_handoff.h"
+
+#include <time.h>
+
+#include "gtest/gtest.h"
+
+namespace seedvisor::platform::systrap {
+namespace {
+
+constexpr uint64_t kMax = 32'000;
+
+TEST(SpinPolicyTest, StartsSpinningTheFullBudget) {
+  SpinPolicy p(kMax);
+  EXPECT_EQ(p.NextBudget(), kMax);
+}
+
+TEST(SpinPolicyTest, QuickAnswersSetTheBudgetToTwiceTheirTime) {
+  SpinPolicy p(kMax);
+  for (int i = 0; i < 100; ++i) p.Record(p.NextBudget(), 2'000);
+  // 2 x 2000 plus the floor (kMax / 32).
+  EXPECT_EQ(p.NextBudget(), 2 * 2'000 + kMax / 32);
+  // Never more than the maximum, however slow the (caught) answers.
+  for (int i = 0; i < 100; ++i) p.Record(kMax, kMax);
+  EXPECT_EQ(p.NextBudget(), kMax);
+}
+
+TEST(SpinPolicyTest, MissedAnswersStopTheSpin) {
+  SpinPolicy p(kMax);
+  p.Record(p.NextBudget(), 10 * kMax);
+  EXPECT_EQ(p.budget(), kMax / 2);
+  for (int i = 0; i < 10; ++i) p.Record(p.NextBudget(), 10 * kMax);
+  EXPECT_EQ(p.budget(), 0u);
+  EXPECT_EQ(p.NextBudget(), 0u);
+}
+
+TEST(SpinPolicyTest, AWaitThatSleptAtOnceTeachesNothing) {
+  SpinPolicy p(kMax);
+  for (int i = 0; i < 10; ++i) p.Record(p.NextBudget(), 10 * kMax);
+  const uint32_t interval = p.probe_interval();
+  p.Record(0, 1);
+  p.Record(0, 100 * kMax);
+  EXPECT_EQ(p.budget(), 0u);
+  EXPECT_EQ(p.probe_interval(), interval);
+}
+
+// Counts the waits until NextBudget() offers a spin again.
+int WaitsUntilProbe(SpinPolicy& p) {
+  for (int n = 1; n <= 100'000; ++n) {
+    if (p.NextBudget() > 0) return n;
+  }
+  return -1;
+}
+
+TEST(SpinPolicyTest, ProbesBackOffWhileTheyFailAndComeBackWhenTheyCatch) {
+  SpinPolicy p(kMax);
+  while (p.budget() > 0) p.Record(p.NextBudget(), 10 * kMax);
+  int first = WaitsUntilProbe(p);
+  EXPECT_EQ(first, static_cast<int>(SpinPolicy::kMinProbeInterval));
+  p.Record(kMax, 10 * kMax);  // the probe missed
+  EXPECT_EQ(WaitsUntilProbe(p), 2 * first);
+  p.Record(kMax, 10 * kMax);
+  EXPECT_EQ(WaitsUntilProbe(p), 4 * first);
+  for (int i = 0; i < 20; ++i) {
+    WaitsUntilProbe(p);
+    p.Record(kMax, 10 * kMax);
+  }
+  EXPECT_EQ(p.probe_interval(), SpinPolicy::kMaxProbeInterval);
+  // A probe that catches its answer turns spinning back on.
+  WaitsUntilProbe(p);
+  p.Record(kMax, 1'000);
+  EXPECT_GT(p.budget(), 0u);
+  EXPECT_EQ(p.NextBudget(), p.budget());
+}
+
+TEST(SpinPolicyTest, PreemptionStopsTheSpinAndLengthensProbing) {
+  SpinPolicy p(kMax);
+  for (int i = 0; i < 10; ++i) p.Record(p.NextBudget(), 1'000);
+  ASSERT_GT(p.budget(), 0u);
+  p.Preempted();
+  EXPECT_EQ(p.budget(), 0u);
+  EXPECT_EQ(WaitsUntilProbe(p), static_cast<int>(2 * SpinPolicy::kMinProbeInterval));
+  p.Preempted();
+  p.Preempted();
+  EXPECT_EQ(WaitsUntilProbe(p), static_cast<int>(8 * SpinPolicy::kMinProbeInterval));
+}
+
+TEST(SpinPolicyTest, ZeroMaximumNeverSpins) {
+  SpinPolicy p(0);
+  for (int i = 0; i < 10'000; ++i) {
+    ASSERT_EQ(p.NextBudget(), 0u);
+    p.Record(0, 5);
+  }
+}
+
+TEST(TscTest, TicksPerNsMatchesTheClock) {
+  const double r = TscTicksPerNs();
+  ASSERT_GT(r, 0.0);
+  timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  const uint64_t t0 = ReadTsc();
+  timespec nap{0, 20'000'000};
+  nanosleep(&nap, nullptr);
+  const uint64_t t1 = ReadTsc();
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  const double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+  const double measured = static_cast<double>(t1 - t0) / ns;
+  EXPECT_NEAR(measured, r, r * 0.05);
+}
+
+TEST(PsiTest, ParsesTheSomeTotal) {
+  EXPECT_EQ(ParsePsiSomeTotal("some avg10=33.63 avg60=71.91 avg300=76.27 total=8706598045\n"
+                              "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
+            8706598045);
+  EXPECT_EQ(ParsePsiSomeTotal("full avg10=0.00 total=5\n"), -1);
+  EXPECT_EQ(ParsePsiSomeTotal("some avg10=0.00\nfull total=5\n"), -1);
+  EXPECT_EQ(ParsePsiSomeTotal("some total=x\n"), -1);
+  EXPECT_EQ(ParsePsiSomeTotal(""), -1);
+}
+
+constexpr int64_t kMs = 1'000'000;
+
+// Feeds readings 4 ms apart with `share` of each stalled; returns the gauge's answer.
+bool Feed(ContentionGauge& g, int64_t& now, uint64_t& stall, double share, int n) {
+  bool c = g.contended();
+  for (int i = 0; i < n; ++i) {
+    now += 4 * kMs;
+    stall += static_cast<uint64_t>(share * 4'000);
+    c = g.Update(now, stall);
+  }
+  return c;
+}
+
+TEST(ContentionGaugeTest, HighPressureIsContendedUntilItFallsBelowLow) {
+  ContentionGauge g;
+  int64_t now = 0;
+  uint64_t stall = 0;
+  EXPECT_FALSE(Feed(g, now, stall, 0.0, 5));
+  EXPECT_FALSE(Feed(g, now, stall, 0.15, 5));  // between the marks: stays clear
+  EXPECT_TRUE(Feed(g, now, stall, 0.5, 1));
+  EXPECT_TRUE(Feed(g, now, stall, 0.15, 5));  // between the marks: stays contended
+  EXPECT_FALSE(Feed(g, now, stall, 0.01, 1));
+}
+
+TEST(ContentionGaugeTest, FlappingHoldsTheContendedSpellLonger) {
+  ContentionGauge g;
+  int64_t now = 0;
+  uint64_t stall = 0;
+  Feed(g, now, stall, 0.0, 3);
+  // Each time spinning comes back the pressure returns at once.
+  int held_before = 0;
+  for (int round = 0; round < 5; ++round) {
+    ASSERT_TRUE(Feed(g, now, stall, 0.9, 1));
+    int held = 0;
+    while (Feed(g, now, stall, 0.0, 1)) ++held;
+    EXPECT_GE(held, held_before);
+    if (round > 0) {
+      EXPECT_GT(held, 0);
+    }
+    held_before = held;
+  }
+  EXPECT_GE(held_before, 8);
+  // Long quiet spells shrink the hold again.
+  Feed(g, now, stall, 0.0, 10);
+  ASSERT_TRUE(Feed(g, now, stall, 0.9, 1));
+  int held = 0;
+  while (Feed(g, now, stall, 0.0, 1)) ++held;
+  EXPECT_LT(held, held_before);
+}
+
+TEST(ContentionGaugeTest, ACounterThatGoesBackIsARestart) {
+  ContentionGauge g;
+  EXPECT_FALSE(g.Update(0, 1'000'000));
+  EXPECT_FALSE(g.Update(4 * kMs, 10));  // went back: no share computed
+  EXPECT_TRUE(g.Update(8 * kMs, 10 + 3'000));
+}
+
+}  // namespace
+}  // namespace seedvisor::platform::systrap
