@@ -160,6 +160,11 @@ Result<DentryRef> Vfs::Walk(const ResolveContext& c, DentryRef start, std::strin
   return cur;
 }
 
+// Callers keep WalkParent's Result and bind a reference to its Parent
+// rather than SV_ASSIGN_OR_RETURN it: moving the Parent (its std::string)
+// out of the Result's std::variant makes gcc 12 at -O2 warn that the name
+// "may be used uninitialized" (a false positive), and -Werror fails the
+// optimized (-c opt) build on it.
 Result<Vfs::Parent> Vfs::WalkParent(const ResolveContext& c, DentryRef start,
                                     std::string_view path, int& links) {
   if (path.empty()) return Errno(ENOENT);
@@ -205,7 +210,9 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
     DentryRef start = c.start;
     std::string p(path);
     for (;;) {
-      SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, start, p, links));
+      auto pn_result = WalkParent(c, start, p, links);
+      if (!pn_result.ok()) return pn_result.error();
+      Parent& pn = *pn_result;
       if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
       SV_TRY(NeedAccess(c, pn.dir, X_OK));
       auto child = Step(c, pn.dir, pn.name);
@@ -295,7 +302,9 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
 
 Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  auto pn_result = WalkParent(c, c.start, path, links);
+  if (!pn_result.ok()) return pn_result.error();
+  Parent& pn = *pn_result;
   SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
@@ -309,7 +318,9 @@ Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
 
 Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, dev_t dev) {
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  auto pn_result = WalkParent(c, c.start, path, links);
+  if (!pn_result.ok()) return pn_result.error();
+  Parent& pn = *pn_result;
   SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   if (pn.trailing_slash) return Errno(ENOENT);
@@ -326,7 +337,9 @@ Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, d
 
 Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  auto pn_result = WalkParent(c, c.start, path, links);
+  if (!pn_result.ok()) return pn_result.error();
+  Parent& pn = *pn_result;
   SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
@@ -345,7 +358,9 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
 
 Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, path, links));
+  auto pn_result = WalkParent(c, c.start, path, links);
+  if (!pn_result.ok()) return pn_result.error();
+  Parent& pn = *pn_result;
   SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty()) return Errno(EBUSY);
   if (pn.name == ".") return Errno(EINVAL);
@@ -367,10 +382,14 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
                    const ResolveContext& newc, std::string_view newpath, unsigned flags) {
   if ((flags & RENAME_EXCHANGE) && (flags & RENAME_NOREPLACE)) return Errno(EINVAL);
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent op, WalkParent(oldc, oldc.start, oldpath, links));
+  auto op_result = WalkParent(oldc, oldc.start, oldpath, links);
+  if (!op_result.ok()) return op_result.error();
+  Parent& op = *op_result;
   SV_TRY(MountWritable(op.dir));
   links = 0;
-  SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  auto np_result = WalkParent(newc, newc.start, newpath, links);
+  if (!np_result.ok()) return np_result.error();
+  Parent& np = *np_result;
   SV_TRY(MountWritable(np.dir));
   auto special = [](const std::string& n) { return n.empty() || n == "." || n == ".."; };
   if (special(op.name) || special(np.name)) return Errno(EBUSY);
@@ -427,7 +446,9 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   SV_ASSIGN_OR_RETURN(DentryRef src, Walk(oldc, oldc.start, oldpath, follow, links));
   if (IsDir(src)) return Errno(EPERM);
   links = 0;
-  SV_ASSIGN_OR_RETURN(Parent np, WalkParent(newc, newc.start, newpath, links));
+  auto np_result = WalkParent(newc, newc.start, newpath, links);
+  if (!np_result.ok()) return np_result.error();
+  Parent& np = *np_result;
   SV_TRY(MountWritable(np.dir));
   if (np.name.empty() || np.name == "." || np.name == "..") return Errno(EEXIST);
   if (np.trailing_slash) return Errno(ENOENT);
@@ -446,7 +467,9 @@ Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::strin
   if (target.empty()) return Errno(ENOENT);
   if (target.size() >= kPathMax) return Errno(ENAMETOOLONG);
   int links = 0;
-  SV_ASSIGN_OR_RETURN(Parent pn, WalkParent(c, c.start, linkpath, links));
+  auto pn_result = WalkParent(c, c.start, linkpath, links);
+  if (!pn_result.ok()) return pn_result.error();
+  Parent& pn = *pn_result;
   SV_TRY(MountWritable(pn.dir));
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
