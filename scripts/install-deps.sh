@@ -20,6 +20,8 @@ PACKAGES=(
   python3-grpcio  # test/containerd/task_update.py: containerd's Tasks.Update
   postgresql-15 postgresql-client-15  # test/e2e/postgres_test.sh, bench/postgres_bench.sh
   sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
+  python3-numpy  # bench/faas: the heavy-import function (numpy at init)
+  python3-matplotlib  # bench/faas: the latency CDF and phase plots (PNG)
 )
 
 missing=()

@@ -1,19 +1,34 @@
 #!/usr/bin/python3
-"""FaaS invoke latency (issue 10), side by side in one run: a small Python
-(or, --runtime=node, Node.js) function (JSON in, JSON out) called over HTTP
-through seedd, forked per call from its level-2 seed (code loaded) and from
-the level-1 seed (code sent with the request: seedd --promote-after=0),
-against the same handler run per call by a native `python3 -c` (`node -e`)
-process and by `seedsc do python3 -c` (`seedsc do node -e`).
+"""FaaS invoke latency (issue 10), side by side in one run.
 
+Two Python functions (or, --runtime=node, one Node.js function): "small"
+(regex over a sentence, sum of a list: JSON in, JSON out) and "numpy" (imports
+numpy at init, Debian's python3-numpy; its handler sums an arange). Each is
+called over HTTP keep-alive through seedd, forked per call
+  - from its level-2 seed (code loaded and init run; replicas allowed),
+  - from its level-2 seed with --seed-replicas=1 (x8, x24: what replicas buy),
+  - from the level-1 seed (code sent with the request: --promote-after=0),
+against the same handler run per call as
+  - a native `python3 -c` process (`node -e`),
+  - `seedsc do` (a cold Seedvisor sandbox per call),
+  - runc (bench/runc_do.sh: the host's / read-only) and
+  - Debian's gVisor (`runsc --network=none do`).
 Latency is from sending the request (or spawning the process) to having the
 answer, closed loop: C clients each send their next call when the last one
-answered. Prints p50/p99 per path and concurrency, and the ratios to native.
-Needs root. Not run in CI (bench/faas/faas_bench.py --calls=20 is a smoke).
+answered. Prints p50/p99 per path and concurrency with the ratios to native,
+seedd's Server-Timing medians per phase, each seed's memory (USS/PSS), and a
+sustained run (seedd L2 at x4 for --sustain seconds: throughput per bucket).
+Writes faas_cdf.png, faas_phases.png and faas_sustained.png (matplotlib,
+Debian's python3-matplotlib) to --out. Needs root.
 
-usage: faas_bench.py --seedd=BIN --seedsc=BIN [--runtime=python|node] [--calls=200] [--cold-calls=20]
+usage: faas_bench.py --seedd=BIN --seedsc=BIN [--calls=500] [--native-calls=200]
+         [--cold-calls=40] [--conc=1,4,8,24] [--sustain=1800] [--out=DIR]
+         [--runtime=python|node] [--only=small,numpy] [--smoke]
+--smoke: a few calls per row, x1/x4, a 20 s sustained run, plots to a
+temporary directory: checks the bench works (bench:faas_bench_smoke_test).
 """
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -21,50 +36,84 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
-HANDLER = ("import json, re\n"
-           "def handler(event, context):\n"
-           "    words = re.findall(r'[a-z]+', event['text'].lower())\n"
-           "    return {'words': len(words), 'total': sum(event['nums'])}\n")
-EVENT = {"text": "The quick brown fox jumps over the lazy dog", "nums": list(range(10))}
-# The per-process variant: the same handler, the event on argv, the answer on stdout.
-NATIVE = HANDLER + "import sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))\n"
-NODE_HANDLER = ("exports.handler = async (event, context) => {\n"
-                "  const words = event.text.toLowerCase().match(/[a-z]+/g) || [];\n"
-                "  return {words: words.length, total: event.nums.reduce((a, b) => a + b, 0)};\n"
-                "};\n")
-NODE_NATIVE = ("const exports = {};\n" + NODE_HANDLER +
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SMALL = ("import json, re\n"
+         "def handler(event, context):\n"
+         "    words = re.findall(r'[a-z]+', event['text'].lower())\n"
+         "    return {'words': len(words), 'total': sum(event['nums'])}\n")
+SMALL_EVENT = {"text": "The quick brown fox jumps over the lazy dog", "nums": list(range(10))}
+SMALL_ANSWER = {"words": 9, "total": 45}
+NUMPY = ("import json\n"
+         "import numpy as np\n"
+         "def handler(event, context):\n"
+         "    a = np.arange(event['n'], dtype=np.int64)\n"
+         "    return {'sum': int(a.sum()), 'mean': float(a.mean())}\n")
+NUMPY_EVENT = {"n": 1000}
+NUMPY_ANSWER = {"sum": 499500, "mean": 499.5}
+NODE_SMALL = ("exports.handler = async (event, context) => {\n"
+              "  const words = event.text.toLowerCase().match(/[a-z]+/g) || [];\n"
+              "  return {words: words.length, total: event.nums.reduce((a, b) => a + b, 0)};\n"
+              "};\n")
+NODE_NATIVE = ("const exports = {};\n" + NODE_SMALL +
                "exports.handler(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify(r)));\n")
-# runtime -> (deploy body, the per-process argv with the event last, its label)
-RUNTIMES = {
-    "python": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": HANDLER}},
-               ["/usr/bin/python3", "-c", NATIVE], "python3 -c"),
-    "node": ({"runtime": "node", "handler": "main.handler", "files": {"main.js": NODE_HANDLER}},
-             ["/usr/bin/node", "-e", NODE_NATIVE], "node -e"),
-}
+
+
+def per_process(src):
+    """The same handler as a one-line program (base64: runc_do.sh's JSON quoting
+    takes no newlines): the event on argv, the answer on stdout."""
+    prog = src + "import sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))\n"
+    return f"import base64; exec(base64.b64decode('{base64.b64encode(prog.encode()).decode()}'))"
+
+
+def node_per_process(src):
+    return f"eval(Buffer.from('{base64.b64encode(src.encode()).decode()}', 'base64').toString())"
+
+
+# name -> (deploy body, per-process argv with the event last, event, answer)
+def functions(runtime):
+    if runtime == "node":
+        return {"small": ({"runtime": "node", "handler": "main.handler", "files": {"main.js": NODE_SMALL}},
+                          ["/usr/bin/node", "-e", node_per_process(NODE_NATIVE)], SMALL_EVENT, SMALL_ANSWER)}
+    return {
+        "small": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}},
+                  ["/usr/bin/python3", "-c", per_process(SMALL)], SMALL_EVENT, SMALL_ANSWER),
+        "numpy": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": NUMPY}},
+                  ["/usr/bin/python3", "-c", per_process(NUMPY)], NUMPY_EVENT, NUMPY_ANSWER),
+    }
 
 
 def pct(v, p):
     s = sorted(v)
-    return s[max(0, -(-len(s) * p // 100) - 1)]
+    return s[max(0, -(-len(s) * p // 100) - 1)] if s else float("nan")
+
+
+def load():
+    return open("/proc/loadavg").read().split()[0]
 
 
 def closed_loop(call, calls, conc):
     """ms per call, `calls` in all from `conc` clients."""
-    lat, lock, left = [], threading.Lock(), [calls]
+    lat, lock, left, errors = [], threading.Lock(), [calls], []
 
     def client():
         state = {}
         while True:
             with lock:
-                if left[0] == 0:
+                if left[0] == 0 or errors:
                     return
                 left[0] -= 1
             t0 = time.perf_counter()
-            call(state)
+            try:
+                call(state)
+            except Exception as e:  # noqa: BLE001  reported after the row
+                errors.append(e)
+                return
             ms = (time.perf_counter() - t0) * 1e3
             with lock:
                 lat.append(ms)
@@ -74,11 +123,13 @@ def closed_loop(call, calls, conc):
         t.start()
     for t in ts:
         t.join()
+    if errors:
+        raise SystemExit(f"a call failed: {errors[0]}")
     return lat
 
 
 class Seedd:
-    def __init__(self, a, tmp, name, *flags):
+    def __init__(self, a, tmp, name, fns, *flags):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
@@ -96,26 +147,33 @@ class Seedd:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"seedd exited; see {self.err.name}")
                 time.sleep(0.1)
-        body = json.dumps(RUNTIMES[a.runtime][0])
-        st, _ = self.post("PUT", "/functions/f", body, {})
-        if st != 201:
-            raise SystemExit(f"deploy failed: {st}")
+        for fname, (body, _, _, _) in fns.items():
+            st, _ = self.post("PUT", f"/functions/{fname}", json.dumps(body), {})
+            if st != 201:
+                raise SystemExit(f"deploy {fname} failed: {st}")
 
     def post(self, method, path, body, state):
         if "conn" not in state:
-            state["conn"] = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            state["conn"] = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         c = state["conn"]
         c.request(method, path, body=body)
         r = c.getresponse()
         data = r.read()
         return r.status, (r.getheader("Server-Timing"), r.getheader("X-Seedd-Seed"), data)
 
-    def invoke(self, state):
-        st, (timing, seed, data) = self.post("POST", "/invoke/f", json.dumps(EVENT), state)
-        if st != 200 or json.loads(data) != {"words": 9, "total": 45}:
-            raise SystemExit(f"invoke: {st} {data[:200]!r}")
-        self.timings.append(timing)
-        self.seeds.add(seed)
+    def invoker(self, fname, event, answer):
+        body = json.dumps(event)
+
+        def invoke(state):
+            st, (timing, seed, data) = self.post("POST", f"/invoke/{fname}", body, state)
+            if st != 200 or json.loads(data) != answer:
+                raise RuntimeError(f"invoke {fname}: {st} {data[:200]!r}")
+            self.timings.append(timing)
+            self.seeds.add(seed)
+        return invoke
+
+    def get(self, path):
+        return json.loads(self.post("GET", path, None, {})[1][2])
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -126,60 +184,230 @@ def phase_medians(timings):
     """{phase: median ms} over Server-Timing headers "fork;dur=1.2, run;dur=..."."""
     per = {}
     for t in timings:
-        for part in t.split(","):
+        for part in (t or "").split(","):
             name, _, dur = part.strip().partition(";dur=")
-            per.setdefault(name, []).append(float(dur))
+            if dur:
+                per.setdefault(name, []).append(float(dur))
     return {k: pct(v, 50) for k, v in per.items()}
 
 
-def run_process(argv):
+def run_process(argv, answer):
     def call(_state):
         out = subprocess.run(argv, capture_output=True, text=True)
-        if out.returncode != 0 or json.loads(out.stdout.strip().splitlines()[-1]) != {"words": 9, "total": 45}:
-            raise SystemExit(f"{argv[0]}: rc {out.returncode}: {out.stderr[-300:]}")
+        lines = out.stdout.strip().splitlines()
+        if out.returncode != 0 or not lines or json.loads(lines[-1]) != answer:
+            raise RuntimeError(f"{argv[0]}: rc {out.returncode}: {out.stderr[-300:]}")
     return call
+
+
+def plots(out, rows, phases, sustained):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("no matplotlib (apt-get install python3-matplotlib): no plots")
+        return []
+    os.makedirs(out, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        written.append(os.path.join(out, name))
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+    fnames = sorted({r[0] for r in rows})
+    concs = sorted({r[2] for r in rows})
+    show = [c for c in (1, 24) if c in concs] or concs[:1]
+    fig, axes = plt.subplots(len(fnames), len(show), figsize=(6 * len(show), 4 * len(fnames)), squeeze=False)
+    for i, fn in enumerate(fnames):
+        for j, conc in enumerate(show):
+            ax = axes[i][j]
+            for f, path, c, lat in rows:
+                if f == fn and c == conc and lat:
+                    s = sorted(lat)
+                    ax.plot(s, [(k + 1) / len(s) for k in range(len(s))], label=f"{path} (p50 {pct(s, 50):.0f})")
+            ax.set_xscale("log")
+            ax.set_xlabel("latency per call, ms (log)")
+            ax.set_ylabel("fraction of calls")
+            ax.set_title(f"{fn}: x{conc} concurrent clients")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    save(fig, "faas_cdf.png")
+
+    keys = [k for k in phases if phases[k][0]]
+    if keys:
+        fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(keys)), 4.5))
+        bottom = [0.0] * len(keys)
+        for ph, color in (("fork", "tab:blue"), ("run", "tab:orange"), ("destroy", "tab:green")):
+            vals = [phases[k][0].get(ph, 0) for k in keys]
+            ax.bar(range(len(keys)), vals, bottom=bottom, label=ph, color=color)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        tot = [phases[k][0].get("total", 0) for k in keys]
+        ax.plot(range(len(keys)), tot, "k_", markersize=14, label="total (seedd)")
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels([f"{f} {p.replace('seedd ', '')} x{c}" for f, p, c in keys], rotation=60, ha="right",
+                           fontsize=7)
+        ax.set_ylabel("median ms per call")
+        ax.set_title("where a call's time goes inside seedd (Server-Timing medians)")
+        ax.legend(fontsize=8)
+        save(fig, "faas_phases.png")
+
+    if sustained:
+        t, rate, p50 = zip(*sustained)
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.plot(t, rate, marker=".", label="calls/s")
+        ax.set_ylim(0, max(rate) * 1.2)
+        ax.set_xlabel("seconds into the run")
+        ax.set_ylabel("calls per second")
+        ax2 = ax.twinx()
+        ax2.plot(t, p50, color="tab:red", alpha=0.6, label="p50 ms")
+        ax2.set_ylabel("p50 ms", color="tab:red")
+        ax.set_title("sustained: seedd L2, small function, x4 closed loop")
+        save(fig, "faas_sustained.png")
+    return written
+
+
+def sustain(node, fname, event, answer, seconds, conc=4):
+    """(t, calls/s, p50 ms) per bucket of a closed loop run for `seconds`."""
+    bucket = max(1.0, seconds / 30)
+    done, lock, stop = [], threading.Lock(), time.time() + seconds
+    invoke = node.invoker(fname, event, answer)
+    t_start = time.time()
+
+    def client():
+        state = {}
+        while time.time() < stop:
+            t0 = time.perf_counter()
+            invoke(state)
+            with lock:
+                done.append((time.time() - t_start, (time.perf_counter() - t0) * 1e3))
+
+    ts = [threading.Thread(target=client) for _ in range(conc)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out = []
+    n = int(seconds // bucket)
+    for b in range(n):
+        lat = [ms for at, ms in done if b * bucket <= at < (b + 1) * bucket]
+        out.append(((b + 0.5) * bucket, len(lat) / bucket, pct(lat, 50)))
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seedd", required=True)
     ap.add_argument("--seedsc", required=True)
-    ap.add_argument("--runtime", choices=sorted(RUNTIMES), default="python")
-    ap.add_argument("--calls", type=int, default=200)
-    ap.add_argument("--cold-calls", type=int, default=20)
+    ap.add_argument("--runsc", default=shutil.which("runsc") or "")
+    ap.add_argument("--runtime", choices=("python", "node"), default="python")
+    ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--native-calls", type=int, default=200)
+    ap.add_argument("--cold-calls", type=int, default=40)
+    ap.add_argument("--conc", default="1,4,8,24")
+    ap.add_argument("--sustain", type=float, default=1800)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--out", default=HERE)
+    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
+    if a.smoke:
+        a.calls, a.native_calls, a.cold_calls, a.conc, a.sustain = 12, 6, 3, "1,4", 20
     a.seedd, a.seedsc = os.path.abspath(a.seedd), os.path.abspath(a.seedsc)
+    concs = [int(c) for c in a.conc.split(",")]
+    fns = functions(a.runtime)
+    if a.only:
+        fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
     tmp = tempfile.mkdtemp(prefix="faasb.", dir="/tmp")
-    rows, phases = [], {}
+    if a.smoke:
+        a.out = os.path.join(tmp, "plots")
+    rows, phases, memory, sustained = [], {}, [], []
+    print(f"start {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
+    runc_do = os.path.join(HERE, "..", "runc_do.sh")
     try:
-        for name, flags in ((f"seedd {a.runtime} L2", ()), (f"seedd {a.runtime} L1", ("--promote-after=0",))):
-            node = Seedd(a, tmp, name.replace(" ", "-"), *flags)
-            warm = {}
-            for _ in range(5):  # promotion (L2) happens after the 2nd call
-                node.invoke(warm)
-                time.sleep(0.2)
-            for conc in (1, 4):
-                node.timings, node.seeds = [], set()
-                rows.append((name, conc, closed_loop(node.invoke, a.calls, conc)))
-                phases[(name, conc)] = (phase_medians(node.timings), sorted(node.seeds))
+        seedd_paths = [("seedd L2", (), concs),
+                       ("seedd L2 1 copy", ("--seed-replicas=1",), [c for c in concs if c >= 8]),
+                       ("seedd L1", ("--promote-after=0",), concs)]
+        for path, flags, cs in seedd_paths:
+            if not cs:
+                continue
+            node = Seedd(a, tmp, path.replace(" ", "-"), fns, *flags)
+            for fname, (_, _, event, answer) in fns.items():
+                invoke = node.invoker(fname, event, answer)
+                warm = {}
+                for _ in range(4):  # promotion (L2) happens after the 2nd call
+                    invoke(warm)
+                    time.sleep(0.3)
+                for conc in cs:
+                    node.timings, node.seeds = [], set()
+                    # The numpy function from L1 imports numpy in every call: a per-process
+                    # cost, measured with as many calls as the per-process paths.
+                    n = a.native_calls if (path == "seedd L1" and fname == "numpy") else a.calls
+                    lat = closed_loop(invoke, n, conc)
+                    rows.append((fname, path, conc, lat))
+                    phases[(fname, path, conc)] = (phase_medians(node.timings), sorted(node.seeds))
+                    print(f"  {fname:6} {path:16} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
+                          f"load {load()}", flush=True)
+                    time.sleep(1)  # idle replicas stay (--replica-idle 30s): the next row starts with them
+            if path == "seedd L2":
+                for s in node.get("/seeds"):
+                    memory.append((s["id"], s.get("level"), s["uss_bytes"], s["pss_bytes"]))
+                if a.sustain > 0 and "small" in fns:
+                    _, _, event, answer = fns["small"]
+                    print(f"  sustained {a.sustain:.0f} s ...", flush=True)
+                    sustained = sustain(node, "small", event, answer, a.sustain)
             node.stop()
-        _, per_call, label = RUNTIMES[a.runtime]
-        native = per_call + [json.dumps(EVENT)]
-        do = [a.seedsc, f"--root={tmp}/do", "do", "--quiet", "--"] + native
-        for name, argv, n in ((f"native {label}", native, a.calls), (f"seedsc do {label}", do, a.cold_calls)):
-            for conc in (1, 4):
-                rows.append((name, conc, closed_loop(run_process(argv), n, conc)))
+        for fname, (_, argv, event, answer) in fns.items():
+            native = argv + [json.dumps(event)]
+            label = "native " + ("node -e" if a.runtime == "node" else "python3 -c")
+            per_call = [(label, native, a.native_calls),
+                        ("seedsc do (cold)", [a.seedsc, f"--root={tmp}/do", "do", "--quiet", "--"] + native,
+                         a.cold_calls),
+                        ("runc", ["bash", runc_do] + native, a.cold_calls)]
+            if a.runsc:
+                per_call.append(("runsc (gVisor)", [a.runsc, "--network=none", f"--root={tmp}/runsc", "do"] + native,
+                                 a.cold_calls))
+            for path, argv2, n in per_call:
+                for conc in concs:
+                    lat = closed_loop(run_process(argv2, answer), max(n, conc), conc)
+                    rows.append((fname, path, conc, lat))
+                    print(f"  {fname:6} {path:16} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
+                          f"load {load()}", flush=True)
+        written = plots(a.out, rows, phases, sustained)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    base = {c: pct(l, 50) for n, c, l in rows if n.startswith("native ")}
-    print(f"{'path':24} {'conc':>4} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'p50/native':>10}")
-    for name, conc, lat in rows:
-        print(f"{name:24} {conc:>4} {len(lat):>5} {pct(lat, 50):>8.2f} {pct(lat, 99):>8.2f} "
-              f"{pct(lat, 50) / base[conc]:>10.2f}")
+        print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
+        if not a.smoke:
+            shutil.rmtree(tmp, ignore_errors=True)
+    native_p50 = {(f, c): pct(l, 50) for f, p, c, l in rows if p.startswith("native")}
+    print(f"\n| function | path | conc | n | p50 ms | p99 ms | p99/p50 | p50/native |")
+    print("|---|---|---|---|---|---|---|---|")
+    for fname, path, conc, lat in rows:
+        base = native_p50.get((fname, conc))
+        ratio = f"{pct(lat, 50) / base:.2f}" if base else "-"
+        print(f"| {fname} | {path} | {conc} | {len(lat)} | {pct(lat, 50):.1f} | {pct(lat, 99):.1f} | "
+              f"{pct(lat, 99) / pct(lat, 50):.1f} | {ratio} |")
     print("\nseedd's Server-Timing, median ms per phase (seeds forked from):")
-    for (name, conc), (med, seeds) in phases.items():
-        print(f"{name:17} x{conc}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + f"  ({', '.join(seeds)})")
+    for (fname, path, conc), (med, seeds) in phases.items():
+        print(f"{fname:6} {path:16} x{conc:<3}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
+              + f"  ({len(seeds)} copies: {', '.join(seeds[:6])})")
+    print("\nseed memory (from GET /seeds of the L2 node):")
+    for sid, level, uss, pss in memory:
+        print(f"  {sid:28} level {level}  USS {uss / 2**20:7.1f} MiB  PSS {pss / 2**20:7.1f} MiB")
+    if sustained:
+        rates = [r for _, r, _ in sustained]
+        print(f"\nsustained {a.sustain:.0f} s at x4: calls/s first bucket {rates[0]:.1f}, last {rates[-1]:.1f} "
+              f"(last/first {rates[-1] / rates[0]:.2f}), min {min(rates):.1f}, max {max(rates):.1f}; "
+              f"p50 first {sustained[0][2]:.1f} ms, last {sustained[-1][2]:.1f} ms")
+    for p in written:
+        print(f"wrote {p}")
+    if a.smoke:
+        ok = (all(len(l) >= 1 for _, _, _, l in rows) and sustained and len(written) == 3
+              and all(os.path.getsize(p) > 1000 for p in written))
+        shutil.rmtree(tmp, ignore_errors=True)
+        print("smoke: ok" if ok else "smoke: FAILED")
+        return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

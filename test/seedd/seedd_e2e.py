@@ -256,6 +256,17 @@ def pool_parent(node):
     return None
 
 
+def pool_settled(node):
+    """/metrics once no pool cgroup is in use or draining (or after 5 s)."""
+    m = {}
+    for _ in range(100):
+        m = metrics(node)
+        if m.get("seedd_cgroup_pool_draining") == 0 and m.get("seedd_cgroup_pool_in_use") == 0:
+            break
+        time.sleep(0.05)
+    return m
+
+
 def pool_checks(node):
     parent = pool_parent(node)
     check(parent is not None, f"seedd reports its cgroup pool at start ({node.stderr()[:400]})")
@@ -295,12 +306,7 @@ def pool_checks(node):
         check(os.path.isdir(f"/sys/fs/cgroup/{ctl}/{parent}/{busy}"), f"the pool cgroup has a {ctl} part too")
     limit = int(open(os.path.join(base, busy, "memory.limit_in_bytes")).read())
     check(limit == INSTANCE_MEMORY, f"its memory limit is --instance-memory ({limit})")
-    m = {}
-    for _ in range(100):
-        m = metrics(node)
-        if m.get("seedd_cgroup_pool_draining") == 0 and m.get("seedd_cgroup_pool_in_use") == 0:
-            break
-        time.sleep(0.05)
+    m = pool_settled(node)
     empty = not open(os.path.join(base, busy, "cgroup.procs")).read().split()
     check(empty and m.get("seedd_cgroup_pool_recycled_total", 0) > recycled0
           and POOL <= m.get("seedd_cgroup_pool_free", 0) <= 2 * POOL and m.get("seedd_cgroup_pool_in_use") == 0,
@@ -319,18 +325,38 @@ def memory_checks(node):
     check(st == 507 and f"memory limit of {INSTANCE_MEMORY >> 20} MiB" in err and "OOM killer" in err,
           f"hog: {mb} MiB past the limit answers 507 naming it (got {st} {body})")
     cg = err.split("in cgroup ")[1].rstrip(")") if "in cgroup " in err else None
-    m = {}
-    for _ in range(100):
-        m = metrics(node)
-        if m.get("seedd_cgroup_pool_draining") == 0 and m.get("seedd_cgroup_pool_in_use") == 0:
-            break
-        time.sleep(0.05)
+    m = pool_settled(node)
     failcnt = open(os.path.join(cg, "memory.failcnt")).read().strip() if cg and os.path.isdir(cg) else None
     check(failcnt == "0", f"the cgroup of the killed instance is recycled with its failcnt zeroed ({cg}: {failcnt})")
     # Every pool cgroup, the killed one included, serves calls again.
     got = [node.invoke("hog", {"mb": 16})[:3:2] for _ in range(2 * POOL + 1)]
     check(all(g == (200, 16) for g in got), f"after the 507 every pool cgroup answers again ({got})")
     check(m.get('seedd_invocations_total{function="hog",code="507"}') == 1, "the 507 is counted in /metrics")
+
+
+def concurrent_echo(node, fname, clients, calls):
+    """`clients` threads, each on its own keep-alive connection, call the echo
+    function `fname` `calls` times; returns (wrong answers, seeds used)."""
+    results, used = {}, []
+
+    def client(n):
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+        got = []
+        for i in range(calls):
+            st, h, body = node.invoke(fname, {"client": n, "i": i}, conn)
+            got.append((st, body))
+            used.append(h.get("X-Seedd-Seed"))
+        conn.close()
+        results[n] = got
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    bad = [(n, i, r) for n in range(clients) for i, r in enumerate(results.get(n, [None] * calls))
+           if r != (200, {"echo": {"client": n, "i": i}})]
+    return bad, used
 
 
 def replica_checks(node, state):
@@ -344,26 +370,8 @@ def replica_checks(node, state):
             break
         time.sleep(0.1)
     check(seed.startswith("python-l2-wide"), f"wide has its level-2 seed ({seed})")
-    results, used = {}, []
-
-    def client(n):
-        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
-        got = []
-        for i in range(8):
-            st, h, body = node.invoke("wide", {"client": n, "i": i}, conn)
-            got.append((st, body))
-            used.append(h.get("X-Seedd-Seed"))
-        conn.close()
-        results[n] = got
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    bad = [(n, i, r) for n in range(8) for i, r in enumerate(results.get(n, []))
-           if r != (200, {"echo": {"client": n, "i": i}})]
-    check(len(results) == 8 and not bad, f"8 clients x 8 calls of wide: every answer is its own ({bad[:3]})")
+    bad, used = concurrent_echo(node, "wide", 8, 8)
+    check(not bad, f"8 clients x 8 calls of wide: every answer is its own ({bad[:3]})")
     m = metrics(node)
     made = m.get(f'seedd_seed_replicas_made_total{{seed="{seed}"}}', 0)
     queued = m.get(f'seedd_seed_queued_forks_total{{seed="{seed}"}}', 0)
@@ -605,25 +613,8 @@ def main():
 
         # Concurrency: 8 clients, each on its own keep-alive connection.
         node.deploy("echo", ECHO)
-        results = {}
-
-        def client(n):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            got = []
-            for i in range(5):
-                st, _, body = node.invoke("echo", {"client": n, "i": i}, conn)
-                got.append((st, body))
-            conn.close()
-            results[n] = got
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        bad = [(n, i, r) for n in range(8) for i, r in enumerate(results.get(n, []))
-               if r != (200, {"echo": {"client": n, "i": i}})]
-        check(len(results) == 8 and not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
+        bad, _ = concurrent_echo(node, "echo", 8, 5)
+        check(not bad, f"8 concurrent clients x 5 calls: every answer is its own ({bad[:3]})")
 
         replica_checks(node, state)
         node_checks(node)
