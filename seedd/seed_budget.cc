@@ -63,17 +63,19 @@ void SeedBudget::Check() {
   }
   int64_t total = SeedsPss();
   uint64_t evicted = 0;
+  // One eviction per check: a destroyed seed's host processes take a moment
+  // to exit and free their pages, and measuring before they have would
+  // evict more than needed. The next check, a period later, measures again.
   for (size_t i : EvictionOrder(last_used)) {
     if (total <= opts_.budget) break;
     const Owned& o = l2[i];
     if (!o.rt->Evict(o.u.function, o.u.seed)) continue;  // redeployed or promoted meanwhile
     ++evicted;
-    int64_t after = SeedsPss();
     std::fprintf(stderr,
                  "seedd: seeds' PSS %.1f MiB over --seed-memory=%.0f MiB: evicted \"%s\", the least "
-                 "recently used level-2 seed (%.1f MiB after)\n",
-                 total / 1048576.0, opts_.budget / 1048576.0, o.u.seed.c_str(), after / 1048576.0);
-    total = after;
+                 "recently used level-2 seed\n",
+                 total / 1048576.0, opts_.budget / 1048576.0, o.u.seed.c_str());
+    break;
   }
   absl::MutexLock l(&mu_);
   stats_.seeds_pss_bytes = total;

@@ -1,8 +1,9 @@
 // The memory budget of the seed tree (seedd --seed-memory): a thread of its
 // own sums the PSS of every seed on the node (L1, L2, replicas; FRI Stats,
-// from smaps_rollup) every `period`, and while the sum is over the budget it
-// evicts the least recently used L2 seed (RuntimeSeeds::Evict) and measures
-// again: its function is then served from L1 and promoted again on demand.
+// from smaps_rollup) every `period`, and when the sum is over the budget it
+// evicts the least recently used L2 seed (RuntimeSeeds::Evict; one per
+// period, so that the next sum sees its pages gone): its function is then
+// served from L1 and promoted again on demand.
 // L1 seeds count but are never evicted. The sum, not each seed's share, is
 // what is compared: a fork's pages are not always charged to the fork's own
 // host processes (fri/host_memory.h), but every page is in the sum once.
@@ -36,7 +37,7 @@ struct SeedBudgetOptions {
 };
 
 struct SeedBudgetStats {
-  int64_t seeds_pss_bytes = 0;  // at the last check, after its evictions
+  int64_t seeds_pss_bytes = 0;  // at the last check, before its eviction
   uint64_t evictions = 0;
 };
 
@@ -47,7 +48,7 @@ class SeedBudget {
   ~SeedBudget() { Stop(); }
 
   void Start();  // no thread when there is no budget
-  // One check now: measure, evict while over the budget.
+  // One check now: measure, evict one L2 seed if over the budget.
   void Check();
   // The PSS of every seed (paused sandbox) on the node.
   int64_t SeedsPss();
