@@ -166,7 +166,11 @@ class Platform {
   // state on its own thread (Task::SaveFpState: only the tracer can read
   // it). PrepareSeedFork runs on a parked task's thread on every platform.
   virtual bool SeedForkOnTaskThreads() const { return false; }
-  // The zygote of the next fork: a host process in process group `pgid`
+  // A seed may hold several spares at once (each for one fork), each named
+  // by the process group its fork's host processes join (`pgid`, the
+  // fork's anchor): every call below names the spare it is about.
+  //
+  // The zygote of spare `pgid`: a host process in process group `pgid`
   // (the fork's anchor group), ready to fork that sandbox's stubs.
   virtual absl::Status PrepareForkZygote(pid_t pgid) {
     (void)pgid;
@@ -182,24 +186,28 @@ class Platform {
     (void)ctx, (void)pgid, (void)threads;
     return absl::UnimplementedError("sandbox fork: no PrepareSeedFork");
   }
-  // After the host fork, in the seed, whatever became of it, or when the
-  // seed drops what it prepared: if `child_took_them`, the forked sentry owns
-  // what PrepareForkZygote and PrepareSeedFork made (let go of it without
-  // touching it); otherwise kill it.
-  virtual void FinishSeedFork(bool child_took_them) { (void)child_took_them; }
+  // After the host fork that used spare `pgid`, in the seed, whatever
+  // became of it, or when the seed drops that spare: if `child_took_them`,
+  // the forked sentry owns what PrepareForkZygote and PrepareSeedFork made
+  // for it (let go of it without touching it); otherwise kill it.
+  virtual void FinishSeedFork(pid_t pgid, bool child_took_them) { (void)pgid, (void)child_took_them; }
 
   // ---- Sandbox fork (sentry/sfork), called in the forked sentry only ----
-  // The platform object is the seed's copy: make it this sentry's own. The
-  // seed's host processes (zygote, stubs) are never killed or written.
-  // Returns the zygote the seed prepared, now this sentry's.
-  virtual absl::StatusOr<pid_t> AdoptInForkChild() {
+  // The platform object is the seed's copy: make it this sentry's own,
+  // with spare `pgid`. The seed's host processes (zygote, stubs) and its
+  // other spares (its own, or in-flight siblings') are never killed or
+  // written; this sentry only closes its copies of their fds. Returns the
+  // zygote of spare `pgid`, now this sentry's.
+  virtual absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) {
+    (void)pgid;
     return absl::UnimplementedError(
         absl::StrCat("sandbox fork is not supported on the ", std::string(name()), " platform yet"));
   }
-  // The copy of the seed's `seed_as` that PrepareSeedFork made, now this
-  // sentry's: its parked threads, ready to Attach, initial thread first.
-  virtual absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as) {
-    (void)seed_as;
+  // The copy of the seed's `seed_as` that PrepareSeedFork made for spare
+  // `pgid`, now this sentry's: its parked threads, ready to Attach, initial
+  // thread first.
+  virtual absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) {
+    (void)seed_as, (void)pgid;
     return absl::UnimplementedError("sandbox fork: no TakeSeedCopy");
   }
 };

@@ -180,6 +180,12 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     return ready.Report(absl::StrCat("config.json: ", s.message()));
   }
   control::ContainerConfig ccfg = ConfigFor(id, *spec, console_socket);
+  if (auto it = spec->annotations.find(control::kForkSparesAnnotation);
+      it != spec->annotations.end()) {
+    absl::StatusOr<int> n = control::ParseForkSpares(it->second);
+    if (!n.ok()) return ready.Report(absl::StrCat("config.json: ", n.status().message()));
+    ccfg.fork_spares = *n;
+  }
   // process.terminal: as runc does, the pty master goes to --console-socket
   // during create (containerd reads it while create runs); the init gets
   // the slave at Start.

@@ -111,25 +111,27 @@ class PtracePlatform : public Platform {
                                                               threads);
     // On failure `pas` dies here (SIGKILL through its pidfd).
     if (!tids.ok()) return ErrnoStatus("preparing a forked stub", tids.error().value());
-    spares_.AddCopy(&ctx.address_space(), std::move(pas), std::move(*tids));
+    spares_.AddCopy(pgid, &ctx.address_space(), std::move(pas), std::move(*tids));
     return absl::OkStatus();
   }
 
-  void FinishSeedFork(bool child_took_them) override { spares_.Finish(child_took_them); }
+  void FinishSeedFork(pid_t pgid, bool child_took_them) override {
+    spares_.Finish(pgid, child_took_them);
+  }
 
-  absl::StatusOr<pid_t> AdoptInForkChild() override {
+  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
     // SAFETY: this process has one thread; the seed's lock words may name
     // its threads as waiters, so they start over.
     new (&mu_) absl::Mutex;
-    spares_.ReinitInForkChild();
-    absl::StatusOr<pid_t> z = spares_.TakeZygote();
+    spares_.AdoptInForkChild(pgid);
+    absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
     if (!z.ok()) return z.status();
     zygote_ = *z;  // the seed's stays the seed's: never stopped from here
     return zygote_;
   }
 
-  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as) override {
-    return spares_.TakeCopy(&seed_as);
+  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) override {
+    return spares_.TakeCopy(pgid, &seed_as);
   }
 
  private:

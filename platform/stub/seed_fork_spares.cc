@@ -12,6 +12,28 @@
 
 namespace seedvisor::platform::stub {
 
+SeedForkSpares::~SeedForkSpares() {
+  std::map<pid_t, Set> sets;
+  {
+    absl::MutexLock l(&mu_);
+    sets.swap(sets_);
+  }
+  for (auto& [pgid, set] : sets) End(set, false);
+}
+
+void SeedForkSpares::End(Set& set, bool let_go) {
+  for (auto& [seed_as, c] : set.copies) {
+    if (let_go) c.as->AbandonInForkChild();  // closes our fds, kills nothing
+  }
+  // The rest die with their StubProcess: SIGKILL through the pidfd.
+  set.copies.clear();
+  if (set.zygote_pidfd >= 0) {
+    if (!let_go) syscall(SYS_pidfd_send_signal, set.zygote_pidfd, SIGKILL, nullptr, 0);
+    close(set.zygote_pidfd);
+  }
+  set.zygote_pidfd = set.zygote = -1;
+}
+
 absl::Status SeedForkSpares::MakeZygote(pid_t seed_zygote, uint64_t entry, pid_t pgid) {
   Result<pid_t> z = ForkZygoteInGroup(seed_zygote, entry, pgid);
   if (!z.ok()) {
@@ -28,73 +50,85 @@ absl::Status SeedForkSpares::MakeZygote(pid_t seed_zygote, uint64_t entry, pid_t
                                             std::strerror(err)));
   }
   absl::MutexLock l(&mu_);
-  if (zygote_pidfd_ >= 0) {
-    syscall(SYS_pidfd_send_signal, zygote_pidfd_, SIGKILL, nullptr, 0);
-    close(zygote_pidfd_);
+  Set& set = sets_[pgid];
+  if (set.zygote_pidfd >= 0) {
+    syscall(SYS_pidfd_send_signal, set.zygote_pidfd, SIGKILL, nullptr, 0);
+    close(set.zygote_pidfd);
   }
-  zygote_ = *z;
-  zygote_pidfd_ = pidfd;
+  set.zygote = *z;
+  set.zygote_pidfd = pidfd;
   return absl::OkStatus();
 }
 
-void SeedForkSpares::AddCopy(const AddressSpace* seed_as, std::shared_ptr<StubAddressSpace> copy,
-                             std::vector<pid_t> threads) {
+void SeedForkSpares::AddCopy(pid_t pgid, const AddressSpace* seed_as,
+                             std::shared_ptr<StubAddressSpace> copy, std::vector<pid_t> threads) {
   Copy old;
   {
     absl::MutexLock l(&mu_);
-    Copy& slot = copies_[seed_as];
+    Copy& slot = sets_[pgid].copies[seed_as];
     old = std::move(slot);
     slot = Copy{std::move(copy), std::move(threads)};
   }
   // `old`, if any, dies here: SIGKILL through its pidfd.
 }
 
-void SeedForkSpares::Finish(bool child_took_them) {
-  std::map<const AddressSpace*, Copy> copies;
-  int pidfd;
+void SeedForkSpares::Finish(pid_t pgid, bool child_took_them) {
+  Set set;
   {
     absl::MutexLock l(&mu_);
-    copies.swap(copies_);
-    pidfd = zygote_pidfd_;
-    zygote_pidfd_ = zygote_ = -1;
+    auto it = sets_.find(pgid);
+    if (it == sets_.end()) return;
+    set = std::move(it->second);
+    sets_.erase(it);
   }
-  for (auto& [seed_as, c] : copies) {
-    if (child_took_them) c.as->AbandonInForkChild();  // closes our fds, kills nothing
-  }
-  // The rest die with their StubProcess: SIGKILL through the pidfd.
-  if (pidfd >= 0) {
-    if (!child_took_them) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-    close(pidfd);
-  }
+  End(set, child_took_them);
 }
 
-void SeedForkSpares::ReinitInForkChild() {
+void SeedForkSpares::AdoptInForkChild(pid_t pgid) {
   // SAFETY: this process has one thread; the seed's lock word may name its
   // threads as waiters.
   new (&mu_) absl::Mutex;
+  absl::MutexLock l(&mu_);
+  for (auto it = sets_.begin(); it != sets_.end();) {
+    if (it->first == pgid) {
+      ++it;
+      continue;
+    }
+    End(it->second, /*let_go=*/true);
+    it = sets_.erase(it);
+  }
 }
 
-absl::StatusOr<pid_t> SeedForkSpares::TakeZygote() {
+absl::StatusOr<pid_t> SeedForkSpares::TakeZygote(pid_t pgid) {
   absl::MutexLock l(&mu_);
-  if (zygote_ < 0) return absl::InternalError("sandbox fork: the seed made no zygote");
-  pid_t z = zygote_;
-  close(zygote_pidfd_);  // the seed's handle; the zygote is ours now
-  zygote_ = zygote_pidfd_ = -1;
+  auto it = sets_.find(pgid);
+  if (it == sets_.end() || it->second.zygote < 0) {
+    return absl::InternalError("sandbox fork: the seed made no zygote");
+  }
+  Set& set = it->second;
+  pid_t z = set.zygote;
+  close(set.zygote_pidfd);  // the seed's handle; the zygote is ours now
+  set.zygote = set.zygote_pidfd = -1;
   return z;
 }
 
-absl::StatusOr<ForkedAddressSpace> SeedForkSpares::TakeCopy(const AddressSpace* seed_as) {
+absl::StatusOr<ForkedAddressSpace> SeedForkSpares::TakeCopy(pid_t pgid,
+                                                            const AddressSpace* seed_as) {
   absl::MutexLock l(&mu_);
-  auto it = copies_.find(seed_as);
-  if (it == copies_.end()) {
-    return absl::InternalError(absl::StrCat("sandbox fork: the seed made no copy of stub ",
-                                            seed_as->host_pid()));
+  auto set = sets_.find(pgid);
+  if (set != sets_.end()) {
+    auto it = set->second.copies.find(seed_as);
+    if (it != set->second.copies.end()) {
+      ForkedAddressSpace out;
+      out.as = std::move(it->second.as);
+      for (pid_t t : it->second.threads) out.threads.push_back(ThreadHandle{t});
+      set->second.copies.erase(it);
+      if (set->second.copies.empty() && set->second.zygote < 0) sets_.erase(set);  // all taken
+      return out;
+    }
   }
-  ForkedAddressSpace out;
-  out.as = std::move(it->second.as);
-  for (pid_t t : it->second.threads) out.threads.push_back(ThreadHandle{t});
-  copies_.erase(it);
-  return out;
+  return absl::InternalError(absl::StrCat("sandbox fork: the seed made no copy of stub ",
+                                          seed_as->host_pid()));
 }
 
 }  // namespace seedvisor::platform::stub

@@ -410,6 +410,8 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
 absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest& req) {
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
   absl::MutexLock fl(&fork_mu_);
+  // A fork in flight still copies the seed's data (sentry/sfork).
+  fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
   absl::MutexLock l(&mu_);
   if (!paused_) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", cfg_.id, "\" is not paused"));
@@ -431,6 +433,7 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
   }
   {
     absl::MutexLock fl(&fork_mu_);
+    fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
     sentry::DropForkSpare(kernel_);
   }
   kernel_.Unquiesce();  // a parked task must run to die

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,7 +38,17 @@ struct ContainerConfig {
   // Owner of init.stdio's fds (e.g. a pty slave made at create time): let
   // go once the init has its own copies, so the pty sees the init's exit.
   std::shared_ptr<void> init_stdio_owner;
+  // How many forks' host processes a seed keeps ready (sentry/sfork's
+  // spares): the annotation dev.seedvisor.fork-spares, 1 to 8.
+  int fork_spares = kDefaultForkSpares;
+  static constexpr int kDefaultForkSpares = 2;
+  static constexpr int kMaxForkSpares = 8;
 };
+
+// The OCI annotation that sets ContainerConfig::fork_spares, and its
+// parser: a one-line error naming the annotation for anything but 1 to 8.
+inline constexpr const char kForkSparesAnnotation[] = "dev.seedvisor.fork-spares";
+absl::StatusOr<int> ParseForkSpares(const std::string& value);
 
 class ControlServer {
  public:
@@ -81,7 +92,8 @@ class ControlServer {
   [[noreturn]] static void ServeForkChild(ControlServer* child, ttrpc::Server* server,
                                           bool paused);
   // On a thread of its own, off the request path: has the paused sandbox
-  // make what its next Fork takes (sentry::PrepareForkSpare), after `delay`.
+  // make what its next Forks take (sentry::PrepareForkSpare, up to
+  // cfg_.fork_spares), after `delay`.
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
   // The loop PrepareForkSpareAsync wakes (started once, never ends).
   [[noreturn]] void SpareLoop();
@@ -89,7 +101,16 @@ class ControlServer {
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
   ttrpc::Server* server_ = nullptr;  // the one Register() was given
-  absl::Mutex fork_mu_;              // one Fork at a time
+  // Serializes the forks' host forks and the seed's bookkeeping (sentry/
+  // sfork's StartFork, FinishFork, spares); a fork's own start and report
+  // wait run outside it, so forks of this seed overlap.
+  absl::Mutex fork_mu_;
+  // Forks between StartFork and FinishFork: the seed stays quiesced until
+  // none is left (Resume, Shutdown wait).
+  int forks_in_flight_ ABSL_GUARDED_BY(fork_mu_) = 0;
+  bool NoForkInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fork_mu_) { return forks_in_flight_ == 0; }
+  // Forks waiting for fork_mu_: the spare loop makes way for them.
+  std::atomic<int> forks_waiting_{0};
   absl::Mutex spare_mu_;             // what SpareLoop is asked to do
   bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
   absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
 #include "sentry/control/server.h"
@@ -54,6 +55,16 @@ absl::Status JoinCgroup(const std::string& path, const std::vector<pid_t>& pids)
 
 }  // namespace
 
+absl::StatusOr<int> ParseForkSpares(const std::string& value) {
+  int n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > ContainerConfig::kMaxForkSpares) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "annotation ", kForkSparesAnnotation, ": \"", value, "\" is not a number from 1 to ",
+        ContainerConfig::kMaxForkSpares));
+  }
+  return n;
+}
+
 ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
     : kernel_(seed.kernel_),
       cfg_([&] {
@@ -75,21 +86,21 @@ ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
 }
 
 void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, bool paused) {
-  // The accept loop's own thread: it starts before anything is served, so
-  // no Fork of this sentry can overlap its start.
-  std::thread([server] { server->Serve(); }).detach();
   std::shared_ptr<sentry::ThreadGroup> init;
   {
     absl::MutexLock l(&child->mu_);
     if (child->phase_ == Phase::kRunning) init = child->init_;
     if (!paused) child->paused_ = false;
   }
-  if (init != nullptr) child->WatchInit(init);
-  if (paused) {
-    child->PrepareForkSpareAsync();  // a new seed
-  } else {
-    child->kernel_.Unquiesce();
-  }
+  // The guest first: what follows (two threads starting) is not on the way
+  // to its first instruction. A running fork serves no Fork before its
+  // accept loop exists, so no Fork of this sentry overlaps that thread's
+  // start; a paused one (a new seed) is resumed only through it.
+  if (!paused) child->kernel_.Unquiesce();
+  // The accept loop's own thread: it starts before anything is served.
+  std::thread([server] { server->Serve(); }).detach();
+  if (init != nullptr) child->WatchInit(init);  // also if the init has exited by now
+  if (paused) child->PrepareForkSpareAsync();   // a new seed
   child->WaitShutdown();
   usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
   _exit(0);
@@ -120,17 +131,24 @@ void ControlServer::SpareLoop() {
     }
     // After a fork, not at once: the fork's own start (its guest resuming)
     // must not share the CPUs with making the next spare. A fork that comes
-    // meanwhile makes its spare itself, as without one.
+    // meanwhile takes a spare left in the pool, or makes its own.
     absl::SleepFor(delay);
-    absl::MutexLock fl(&fork_mu_);
-    {
-      absl::MutexLock l(&mu_);
-      if (!paused_ || phase_ != Phase::kRunning || shutdown_) continue;
-    }
-    // A failure here is not the fork's: the fork makes its spare itself
-    // then, and reports what fails.
-    if (absl::Status s = sentry::PrepareForkSpare(kernel_); !s.ok()) {
-      Log::Debug("container %s: preparing the next fork: %s", cfg_.id, s.ToString());
+    // One spare per hold of the fork lock; a fork that waits for the lock
+    // goes first (it asks for the pool to be topped up once it is done).
+    for (bool full = false; !full && forks_waiting_.load() == 0;) {
+      absl::MutexLock fl(&fork_mu_);
+      {
+        absl::MutexLock l(&mu_);
+        if (!paused_ || phase_ != Phase::kRunning || shutdown_) break;
+      }
+      absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares);
+      if (!r.ok()) {
+        // Not the fork's failure: the fork makes its spare itself then, and
+        // reports what fails.
+        Log::Debug("container %s: preparing the next fork: %s", cfg_.id, r.status().ToString());
+        break;
+      }
+      full = *r;
     }
   }
 }
@@ -142,23 +160,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   if (req.control_address().empty()) {
     return absl::InvalidArgumentError("fork: control_address must not be empty");
   }
-  absl::MutexLock fl(&fork_mu_);
-  absl::StatusOr<HostStdio> io = OpenStdio(req.stdio(), nullptr);
-  if (!io.ok()) return io.status();
-
-  // Held across the fork: the child copies a consistent state, and it may
-  // read this object's fields without the lock (see the constructor).
-  absl::MutexLock l(&mu_);
-  if (!paused_ || phase_ != Phase::kRunning) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
-  }
-  sentry::ForkOptions opts;
-  for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
-  opts.init = init_;
-  if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
-  opts.test_stall_child = req.test_stall_child();
-
+  // The child's: its stdio (the seed closes its own copies right after the
+  // host fork), its control server.
+  std::optional<HostStdio> io;
   ControlServer* child = nullptr;
   ttrpc::Server* child_server = nullptr;
   const bool paused = req.paused();
@@ -183,15 +187,62 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     return absl::OkStatus();
   };
   auto main = [&] { ServeForkChild(child, child_server, paused); };
-  // Waiting for an earlier fork (or spare) of this seed and opening stdio.
-  const int64_t request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
+
+  int64_t request_ns = 0;   // waiting for the fork lock (earlier forks' host forks, spares)
+  int64_t prepare_ns = 0;   // a spare made inline (none was ready)
+  absl::StatusOr<sentry::PendingFork> pending;
+  forks_waiting_.fetch_add(1);
+  {
+    absl::MutexLock fl(&fork_mu_);
+    forks_waiting_.fetch_sub(1);
+    request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
+    absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
+    if (!opened.ok()) return opened.status();
+    io.emplace(std::move(*opened));
+    // No spare ready (a burst of forks took them): one now, before this
+    // object's lock and the server's ForkHold, which would stall other
+    // requests meanwhile (a seed that is not paused makes none).
+    const absl::Time prep = absl::Now();
+    if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1); !r.ok()) {
+      return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
+    }
+    prepare_ns = absl::ToInt64Nanoseconds(absl::Now() - prep);
+    {
+      // Held across the host fork: the child copies a consistent state,
+      // and it may read this object's fields without the lock (see the
+      // constructor).
+      absl::MutexLock l(&mu_);
+      if (!paused_ || phase_ != Phase::kRunning) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
+      }
+      sentry::ForkOptions opts;
+      for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
+      opts.init = init_;
+      if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
+      opts.test_stall_child = req.test_stall_child();
+      // No thread of this sentry starts or ends across the host fork (see
+      // RunInBackground), and no control connection is accepted or closed
+      // (the child closes exactly the seed's); the service threads are
+      // parked, the tasks quiesced.
+      std::optional<ttrpc::Server::ForkHold> hold;
+      if (server_ != nullptr) hold.emplace(*server_);
+      pending = sentry::StartFork(kernel_, opts, setup, main);
+    }
+    // The child has its own copies: ours go before another fork's child
+    // could inherit them (a pipe's write end would stay open there).
+    io.reset();
+    if (!pending.ok()) return pending.status();
+    ++forks_in_flight_;
+  }
+  // The child starts and reports on its own; meanwhile other forks of this
+  // seed may start theirs.
+  sentry::AwaitFork(*pending);
   absl::StatusOr<sentry::ForkResult> r;
   {
-    // No thread of this sentry starts or ends across the host fork (see
-    // RunInBackground); the service threads are parked, the tasks quiesced.
-    std::optional<ttrpc::WorkerPool::NoThreadStarts> hold;
-    if (server_ != nullptr) hold.emplace(server_->pool());
-    r = sentry::ForkSandbox(kernel_, opts, setup, main);
+    absl::MutexLock fl(&fork_mu_);
+    r = sentry::FinishFork(kernel_, *pending);
+    --forks_in_flight_;
   }
   PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (absl::IsDeadlineExceeded(r.status())) {
@@ -201,6 +252,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     if (!path.empty() && path[0] != '@') unlink(path.c_str());
   }
   if (!r.ok()) return r.status();
+  r->phase_ns[static_cast<int>(sentry::ForkPhase::kPrepare)] += prepare_ns;
   v1::ForkResponse resp;
   resp.set_pid(r->pid);
   v1::ForkPhaseTime* request = resp.add_phases();

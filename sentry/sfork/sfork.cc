@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -82,7 +83,7 @@ void EndPhase(Report& r, ForkPhase p) { r.phase_end[static_cast<int>(p)] = Monot
 //      the new memfd (MM::RemapSharedAfterFork), before any of them runs.
 // Processes of the fork that shared memory keep sharing it (one memfd, one
 // file), and share nothing with the seed or a sibling. The seed keeps its
-// memfds (KeepMappedAfterFork, in ForkSandbox).
+// memfds (KeepMappedAfterFork, in FinishFork).
 //
 // A file mapped both shared and privately is refused: its private pages not
 // yet written would follow the seed's later writes to the old memfd.
@@ -137,7 +138,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   EndPhase(r, ForkPhase::kReinit);
 
   pids->push_back(anchor);
-  absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild();
+  absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild(anchor);
   if (!zygote.ok()) return zygote.status();
   pids->push_back(*zygote);
   EndPhase(r, ForkPhase::kZygote);
@@ -162,7 +163,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   if (absl::Status s = FindSharedMappings(by_mm, &shared); !s.ok()) return s;
   for (auto& [mm, mm_tasks] : by_mm) {
     std::shared_ptr<platform::AddressSpace> old = mm->shared_address_space();
-    absl::StatusOr<platform::ForkedAddressSpace> copy = k.platform().TakeSeedCopy(*old);
+    absl::StatusOr<platform::ForkedAddressSpace> copy = k.platform().TakeSeedCopy(*old, anchor);
     if (!copy.ok()) return copy.status();
     pids->push_back(copy->as->host_pid());
     if (copy->threads.size() != mm_tasks.size()) {
@@ -235,32 +236,37 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   return s;
 }
 
-// ---- Spares: what the next fork needs, made ahead in the quiesced seed ----
+// ---- Spares: what a fork needs, made ahead in the quiesced seed ----
 //
 // A fork needs host processes of its own: an anchor, a zygote, a copy of
 // every guest address space's stub. Making them costs most of a fork (each
 // a host fork or a ptrace injection), and none of it depends on the fork's
 // caller, so the seed makes them while it waits (PrepareForkSpare: after
-// pause and after each fork) and the fork only adopts them. They are copies
-// of the seed's state at the time, which a quiesced seed keeps: a spare is
-// valid while the kernel stays in the same quiesce epoch with the same
-// address spaces and tasks.
+// pause and after each fork, a pool of a few) and a fork only adopts one.
+// They are copies of the seed's state at the time, which a quiesced seed
+// keeps: a spare is valid while the kernel stays in the same quiesce epoch
+// with the same address spaces and tasks. The platform keeps its part of
+// each spare under the spare's anchor pid (Platform::PrepareForkZygote ...).
 //
 // The anchor is the seed's child, but it belongs to the fork: its life line
 // is a pipe whose only write end ends up in the forked sentry (the seed
-// closes its own once the fork took the anchor; the anchor holds only the
-// read end; a sentry forked from a fork closes its inherited copy of its
-// parent's at once). End of file on it means the forked sentry is gone,
-// however it died.
+// closes its own right after the host fork; the anchor holds only the read
+// end; a forked sentry closes its inherited copies of every other spare's
+// line, and of its parent's, at once). End of file on it means the forked
+// sentry is gone, however it died.
 
 struct Spare {
-  bool ready = false;
   uint64_t epoch = 0;
   std::map<MM*, size_t> shape;  // the address spaces it copied, and their tasks
   pid_t anchor = -1;
   int life_fd = -1;  // the write end of the anchor's life line
 };
-Spare spare_;  // the caller of ForkSandbox/PrepareForkSpare serializes them
+// The caller's fork lock guards these (StartFork, FinishFork,
+// PrepareForkSpare, DropForkSpare).
+std::deque<Spare> spares_;  // ready, oldest first
+// The report fds of forks between StartFork and FinishFork: a later fork's
+// child closes its copies.
+std::set<int> in_flight_fds_;
 
 // In a forked sentry: the write end of its own anchor's life line, held for
 // its whole life.
@@ -295,20 +301,28 @@ std::map<MM*, size_t> Shape(const std::map<MM*, std::vector<std::shared_ptr<Task
   return shape;
 }
 
-// The seed lets go of its spare: it closes its end of the anchor's life
-// line and reaps the anchor once it ends. If a fork took the spare, the
-// anchor and what the platform made are the fork's (the life line's other
-// end is in the forked sentry); otherwise closing the line ends the anchor,
-// which kills its group (the spare zygote and stub copies), and the platform
-// kills what it made through its pidfds too.
-void LetGoOfSpare(Kernel& k, bool child_took_it) {
-  if (spare_.life_fd >= 0) close(spare_.life_fd);
-  if (spare_.anchor > 0) forked_.push_back(spare_.anchor);
-  if (spare_.anchor > 0 || spare_.ready) k.platform().FinishSeedFork(child_took_it);
-  spare_ = Spare{};
+// The seed lets go of `spare` (no longer in spares_): it closes its end of
+// the anchor's life line, if still open, and reaps the anchor once it
+// ends. If a fork took the spare, the anchor and what the platform made are
+// the fork's (the life line's other end is in the forked sentry);
+// otherwise closing the line ends the anchor, which kills its group (the
+// spare zygote and stub copies), and the platform kills what it made
+// through its pidfds too.
+void LetGoOfSpare(Kernel& k, Spare& spare, bool child_took_it) {
+  if (spare.life_fd >= 0) close(spare.life_fd);
+  if (spare.anchor > 0) {
+    forked_.push_back(spare.anchor);
+    k.platform().FinishSeedFork(spare.anchor, child_took_it);
+  }
+  spare = Spare{};
 }
 
-void DropSpare(Kernel& k) { LetGoOfSpare(k, false); }
+void DropSpares(Kernel& k) {
+  while (!spares_.empty()) {
+    LetGoOfSpare(k, spares_.front(), false);
+    spares_.pop_front();
+  }
+}
 
 // Every parked task saves its FP state on its own thread where the platform
 // needs it (SeedForkOnTaskThreads), and one task per address space has the
@@ -332,8 +346,19 @@ absl::Status PrepareCopies(Kernel& k, const std::map<MM*, std::vector<std::share
   });
 }
 
+// Drops the spares that no longer fit the seed (it was resumed and paused
+// again, or its tasks changed): all of them, since they are all of one
+// state.
+void DropStaleSpares(Kernel& k) {
+  if (spares_.empty()) return;
+  const Spare& s = spares_.front();
+  if (!k.park_requested() || s.epoch != k.quiesce_epoch() || s.shape != Shape(TasksByMm(k))) {
+    DropSpares(k);
+  }
+}
+
+// One more spare at the back of spares_.
 absl::Status MakeSpare(Kernel& k) {
-  DropSpare(k);
   ReapForked();
   auto by_mm = TasksByMm(k);
   int life[2];
@@ -347,35 +372,36 @@ absl::Status MakeSpare(Kernel& k) {
   }
   // Its group exists from here on (the anchor does the same; no race).
   setpgid(anchor, 0);
-  spare_.anchor = anchor;
-  spare_.life_fd = life[1];
+  Spare spare;
+  spare.anchor = anchor;
+  spare.life_fd = life[1];
   absl::Status s = k.platform().PrepareForkZygote(anchor);
   if (s.ok()) s = PrepareCopies(k, by_mm, anchor);
   if (!s.ok()) {
-    DropSpare(k);
+    LetGoOfSpare(k, spare, false);
     return s;
   }
-  spare_.ready = true;
-  spare_.epoch = k.quiesce_epoch();
-  spare_.shape = Shape(by_mm);
+  spare.epoch = k.quiesce_epoch();
+  spare.shape = Shape(by_mm);
+  spares_.push_back(std::move(spare));
   return absl::OkStatus();
 }
 
-bool SpareValid(Kernel& k) {
-  return spare_.ready && k.park_requested() && spare_.epoch == k.quiesce_epoch() &&
-         spare_.shape == Shape(TasksByMm(k));
-}
-
-[[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd,
+[[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd, const Spare& spare,
                             const ForkChildSetup& child_setup,
                             const std::function<void()>& child_main) {
   Report r;
   EndPhase(r, ForkPhase::kSentryFork);
-  // Our parent's anchor line is not ours to hold; the spare's is.
+  // Our parent's anchor line is not ours to hold, nor are the lines of its
+  // other spares or the reports of its other forks in flight; the spare's
+  // line is.
   if (own_life_fd_ >= 0) close(own_life_fd_);
-  own_life_fd_ = spare_.life_fd;
-  const pid_t anchor = spare_.anchor;
-  spare_ = Spare{};
+  own_life_fd_ = spare.life_fd;
+  const pid_t anchor = spare.anchor;
+  for (Spare& other : spares_) close(other.life_fd);
+  spares_.clear();
+  for (int fd : in_flight_fds_) close(fd);
+  in_flight_fds_.clear();
   forked_.clear();  // the seed's children
   std::vector<pid_t> pids = {getpid()};
   absl::Status s = AdoptKernel(k, opts, anchor, &pids, r);
@@ -472,39 +498,49 @@ const char* ForkPhaseName(ForkPhase p) {
   return "?";
 }
 
-absl::Status PrepareForkSpare(Kernel& k) {
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want) {
   {
     absl::MutexLock l(&k.mu());
-    if (!k.park_requested() || !k.AllParked()) return absl::OkStatus();  // resumed meanwhile
+    if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
   }
-  if (SpareValid(k)) return absl::OkStatus();
-  return MakeSpare(k);
+  DropStaleSpares(k);
+  if (spares_.size() >= want) return true;
+  if (absl::Status s = MakeSpare(k); !s.ok()) return s;
+  return spares_.size() >= want;
 }
 
 void DropForkSpare(Kernel& k) {
-  DropSpare(k);
+  DropSpares(k);
   ReapForked();
 }
 
-absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
-                                       const ForkChildSetup& child_setup,
-                                       const std::function<void()>& child_main) {
+absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
+                                      const ForkChildSetup& child_setup,
+                                      const std::function<void()>& child_main) {
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) {
       return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
     }
   }
-  const int64_t start = MonotonicNs();
+  PendingFork f;
+  f.start_ns = MonotonicNs();
   ReapForked();
-  if (!SpareValid(k)) {
+  DropStaleSpares(k);
+  if (spares_.empty()) {
     if (absl::Status s = MakeSpare(k); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
     }
   }
+  Spare spare = std::move(spares_.front());
+  spares_.pop_front();
   int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return Fail("pipe", errno);
-  const int64_t prepared = MonotonicNs();
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    const int err = errno;
+    spares_.push_front(std::move(spare));
+    return Fail("pipe", err);
+  }
+  f.prepared_ns = MonotonicNs();
   pid_t pid;
   {
     // Held across fork(): no other thread of ours is inside the kernel's
@@ -514,54 +550,81 @@ absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
   }
   if (pid == 0) {
     close(p[0]);
-    ChildMain(k, opts, p[1], child_setup, child_main);
+    ChildMain(k, opts, p[1], spare, child_setup, child_main);
   }
   close(p[1]);
+  // The anchor's line is the child's alone from here on: if the child dies,
+  // however early, its anchor takes the fork's host processes along.
+  close(spare.life_fd);
+  spare.life_fd = -1;
+  f.anchor = spare.anchor;
   if (pid < 0) {
+    const int err = errno;
     close(p[0]);
-    return Fail("forking the sentry", errno);
+    LetGoOfSpare(k, spare, false);
+    return Fail("forking the sentry", err);
   }
+  f.sentry = pid;
+  f.report_fd = p[0];
+  in_flight_fds_.insert(p[0]);
+  f.report_deadline = opts.report_deadline;
+  f.deadline_ns = MonotonicNs() + absl::ToInt64Nanoseconds(opts.report_deadline);
+  return f;
+}
+
+void AwaitFork(PendingFork& f) {
   Report r;
-  const bool in_time = AwaitReport(p[0], MonotonicNs() + absl::ToInt64Nanoseconds(opts.report_deadline));
+  f.in_time = AwaitReport(f.report_fd, f.deadline_ns);
   ssize_t n = -1;
-  if (in_time) {
+  if (f.in_time) {
     do {
-      n = read(p[0], &r, sizeof(r));
+      n = read(f.report_fd, &r, sizeof(r));
     } while (n < 0 && errno == EINTR);
   } else {
-    KillUnreported(pid, spare_.anchor);
+    KillUnreported(f.sentry, f.anchor);
   }
-  close(p[0]);
   r.phase_end[static_cast<int>(ForkPhase::kReport)] = MonotonicNs();
-  const bool took = n == static_cast<ssize_t>(sizeof(r)) && r.ok;
+  f.reported = n == static_cast<ssize_t>(sizeof(r));
+  f.ok = f.reported && r.ok;
+  f.pid = r.pid;
+  r.message[sizeof(r.message) - 1] = '\0';
+  f.message = r.message;
+  std::memcpy(f.phase_end, r.phase_end, sizeof(f.phase_end));
+}
+
+absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f) {
+  in_flight_fds_.erase(f.report_fd);
+  close(f.report_fd);
+  f.report_fd = -1;
   // The spare is the child's now, or dead: either way not ours any more.
-  LetGoOfSpare(k, took);
+  Spare spare;
+  spare.anchor = f.anchor;
+  LetGoOfSpare(k, spare, f.ok);
   // Whatever became of the fork, what the seed maps MAP_SHARED stays its
   // own (the fork may have counted it shared before it failed).
   KeepSharedMappings(k);
-  if (!took) {
-    waitpid(pid, nullptr, 0);
-    if (!in_time) {
+  if (!f.ok) {
+    waitpid(f.sentry, nullptr, 0);
+    if (!f.in_time) {
       return absl::DeadlineExceededError(absl::StrCat(
           "sandbox fork: the forked sandbox did not report within ",
-          absl::FormatDuration(opts.report_deadline), "; it was killed"));
+          absl::FormatDuration(f.report_deadline),
+          "; it was killed"));
     }
-    if (n != static_cast<ssize_t>(sizeof(r))) {
-      return absl::InternalError("the forked sandbox died before it reported");
-    }
-    return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", r.message));
+    if (!f.reported) return absl::InternalError("the forked sandbox died before it reported");
+    return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", f.message));
   }
   // The seed's state now exists twice: its guest must re-seed too.
   k.BumpForkGeneration();
   ForkResult out;
-  out.pid = r.pid;
-  int64_t last = start;
+  out.pid = f.pid;
+  int64_t last = f.start_ns;
   for (int i = 0; i < static_cast<int>(ForkPhase::kCount); ++i) {
-    int64_t end = i == static_cast<int>(ForkPhase::kPrepare) ? prepared : r.phase_end[i];
+    int64_t end = i == static_cast<int>(ForkPhase::kPrepare) ? f.prepared_ns : f.phase_end[i];
     out.phase_ns[i] = end - last;
     last = end;
   }
-  forked_.push_back(pid);  // reaped by a later fork once it ends
+  forked_.push_back(f.sentry);  // reaped by a later fork once it ends
   return out;
 }
 

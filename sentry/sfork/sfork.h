@@ -6,7 +6,8 @@
 // fds behind some files, threads, the control socket) is rebuilt:
 //
 //   0. ahead of the fork, in the quiesced seed (a "spare", PrepareForkSpare;
-//      made inline if the seed has none ready): an anchor process, leader
+//      made inline if the seed has none ready; a seed keeps a few): an
+//      anchor process, leader
 //      of the process group every host process of the new sandbox joins,
 //      which kills that group when the forked sentry dies (its life line is
 //      a pipe only that sentry keeps open), so nothing of a destroyed fork
@@ -26,8 +27,10 @@
 //      child reports its pid, and `child_main` runs forever.
 //
 // Nothing on this path creates a namespace, compiles a filter or parses a
-// config. The seed stays quiesced and untouched; forks of one seed are
-// serialized by the caller.
+// config. The seed stays quiesced and untouched. Forks of one seed overlap:
+// only the host fork itself and the seed's bookkeeping after a report are
+// serialized (StartFork, FinishFork under the caller's fork lock); a seed
+// keeps a pool of spares, one per fork, each named by its anchor's pid.
 //
 // No thread of the sentry may start or end across the host fork: a thread
 // that does holds process-wide glibc and abseil locks (its stack, its
@@ -35,18 +38,24 @@
 // forked sentry, whose only thread is the forking one. The seed's guest
 // and service threads are parked; its control server runs every thread it
 // needs on the ttrpc server's worker pool (long-lived threads, never one
-// per connection or request) and holds the pool's NoThreadStarts across
-// the fork (sentry/control/server_fork.cc, shim/ttrpc/worker_pool.h).
+// per connection or request) and holds the server's ForkHold (the pool's
+// NoThreadStarts, and no connection accepted or closed) across the fork
+// (sentry/control/server_fork.cc, shim/ttrpc/server.h, worker_pool.h).
 //
 //   SV: in the seed's Fork RPC handler, with the kernel quiesced:
-//   absl::StatusOr<ForkResult> r = ForkSandbox(kernel, {.stdio = fds},
-//       [&] { return StartChildControlServer(); }, [&] { ServeForever(); });
+//   absl::StatusOr<PendingFork> f;
+//   { absl::MutexLock l(&fork_mu); f = StartFork(kernel, {.stdio = fds},
+//         [&](auto& pids, pid_t* pid) { return StartChildControlServer(); },
+//         [&] { ServeForever(); }); }
+//   AwaitFork(*f);                                  // no lock: forks overlap
+//   { absl::MutexLock l(&fork_mu); r = FinishFork(kernel, *f); }
 #ifndef SEEDVISOR_SENTRY_SFORK_SFORK_H_
 #define SEEDVISOR_SENTRY_SFORK_SFORK_H_
 
 #include <sys/types.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -92,25 +101,60 @@ struct ForkResult {
   int64_t phase_ns[static_cast<int>(ForkPhase::kCount)] = {};
 };
 
-// Forks the sandbox of `k`, which must be quiesced. In the child, after the
-// kernel is the child's own, `child_setup` runs with the child's processes
-// (the sentry first, then the anchor, the stubs; pids of this pid
-// namespace) and sets the pid to report (an error ends the child and is
-// returned here), then `child_main`, which must not return. Returns once
-// the child has reported, or has been killed for not reporting within
-// `opts.report_deadline` (DEADLINE_EXCEEDED).
+// A fork of the sandbox of `k`, which must be quiesced, in three steps, so
+// that forks of one seed overlap (the child's own work and the wait for its
+// report hold no lock of the seed's):
+//
+//   StartFork   under the caller's fork lock: takes a spare (or makes one),
+//               and host-forks the sentry;
+//   AwaitFork   without it: waits for the child's report, or kills the
+//               child after `opts.report_deadline`;
+//   FinishFork  under the fork lock again: the seed's bookkeeping, and the
+//               result.
+//
+// The caller's fork lock serializes StartFork, FinishFork, PrepareForkSpare
+// and DropForkSpare of one kernel; between a StartFork and its FinishFork
+// the seed must stay quiesced (the child copies tmpfs and MAP_SHARED data
+// of the seed's before it reports). In the child, after the kernel is the
+// child's own, `child_setup` runs with the child's processes (the sentry
+// first, then the anchor, the stubs; pids of this pid namespace) and sets
+// the pid to report (an error ends the child and is FinishFork's), then
+// `child_main`, which must not return.
 using ForkChildSetup = std::function<absl::Status(const std::vector<pid_t>& pids, pid_t* report)>;
-absl::StatusOr<ForkResult> ForkSandbox(Kernel& k, const ForkOptions& opts,
-                                       const ForkChildSetup& child_setup,
-                                       const std::function<void()>& child_main);
 
-// Makes the host processes the next ForkSandbox of `k` needs (step 0), off
-// the fork's path: call it once `k` is quiesced (after pause) and after each
-// fork, from a thread of its own. Does nothing if `k` is not quiesced or a
-// valid spare exists. Serialized with ForkSandbox by the caller.
-absl::Status PrepareForkSpare(Kernel& k);
-// Kills the spare, if any: call it before Unquiesce (the spare copies a
-// state the guest is about to change). Serialized with ForkSandbox.
+// A fork between StartFork and FinishFork (the fields are sfork's).
+struct PendingFork {
+  pid_t sentry = -1;     // the forked sentry, our child
+  pid_t anchor = -1;     // its anchor, leader of its host processes' group
+  int report_fd = -1;    // the read end of its report pipe
+  int64_t start_ns = 0;  // CLOCK_MONOTONIC at StartFork
+  int64_t prepared_ns = 0;  // ... once a spare was at hand
+  int64_t deadline_ns = 0;  // ... when the child is killed unreported
+  absl::Duration report_deadline;
+  // AwaitFork's findings.
+  bool in_time = false;     // the report (or the child's end) came in time
+  bool reported = false;    // a whole report was read
+  bool ok = false;          // ... and says the child runs
+  pid_t pid = -1;           // ... the pid it reported
+  std::string message;      // ... else why not
+  int64_t phase_end[static_cast<int>(ForkPhase::kCount)] = {};
+};
+
+absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
+                                      const ForkChildSetup& child_setup,
+                                      const std::function<void()>& child_main);
+void AwaitFork(PendingFork& f);
+absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f);
+
+// Makes one spare of the host processes a fork of `k` needs (step 0), off
+// the fork's path, if `k` is quiesced and has fewer than `want` valid ones:
+// call it once `k` is quiesced (after pause) and after each fork, from a
+// thread of its own, until it says the pool is full (true; also when there
+// is nothing to do). One spare per call: the caller's fork lock is held for
+// one spare at a time. Under the caller's fork lock.
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want);
+// Kills every spare: call it before Unquiesce (the spares copy a state the
+// guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);
 
 }  // namespace seedvisor::sentry

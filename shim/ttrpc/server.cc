@@ -1,6 +1,8 @@
 #include "shim/ttrpc/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,8 +24,8 @@ std::string CallContext::Metadata(absl::string_view key) const {
 // One accepted connection. The fd is closed when the last reference (the
 // reader or a request thread still writing its reply) goes away.
 struct Server::Conn {
-  explicit Conn(int f) : fd(f) {}
-  ~Conn() { close(fd); }
+  Conn(int f, std::shared_ptr<Shared> o) : fd(f), owner(std::move(o)) {}
+  ~Conn();
   void Write(const std::string& frame) {
     absl::MutexLock l(&write_mu);
     // A peer that went away is not our error: its reply is dropped.
@@ -31,6 +33,8 @@ struct Server::Conn {
   }
   const int fd;
   absl::Mutex write_mu;
+  // Whose conn_fds name fd until it is closed.
+  const std::shared_ptr<Shared> owner;
 };
 
 // State shared with connection and request threads, which may outlive the
@@ -39,6 +43,9 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   absl::Mutex mu;
   absl::flat_hash_map<std::string, Handler> handlers ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::string> services ABSL_GUARDED_BY(mu);
+  // Every connection fd open in this process, from its accept4() to its
+  // close(), both under mu: a host fork that holds mu (ForkHold) copies
+  // exactly these (AbandonInForkChild).
   absl::flat_hash_set<int> conn_fds ABSL_GUARDED_BY(mu);
   int listen_fd ABSL_GUARDED_BY(mu) = -1;
   bool shutdown ABSL_GUARDED_BY(mu) = false;
@@ -50,6 +57,12 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   std::string Handle(const Frame& frame, std::function<void()>* after = nullptr);
   void Read(std::shared_ptr<Conn> conn);
 };
+
+Server::Conn::~Conn() {
+  absl::MutexLock l(&owner->mu);
+  owner->conn_fds.erase(fd);
+  close(fd);
+}
 
 std::string Server::ResponseFrame(uint32_t stream_id, const absl::Status& status,
                                   absl::string_view payload) {
@@ -133,8 +146,6 @@ void Server::Shared::Read(std::shared_ptr<Conn> conn) {
       });
     }
   }
-  absl::MutexLock l(&mu);
-  conn_fds.erase(conn->fd);
 }
 
 Server::Server() : shared_(std::make_shared<Shared>()) {}
@@ -169,29 +180,34 @@ void Server::Serve() {
     lfd = shared_->listen_fd;
   }
   if (lfd < 0) return;
+  // Non-blocking: the accept itself happens under mu (see conn_fds), after
+  // poll says a connection waits.
+  if (int fl = fcntl(lfd, F_GETFL); fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0) return;
   for (;;) {
-    int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      break;  // EINVAL after Shutdown()
-    }
+    pollfd p = {.fd = lfd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) break;
+    int fd, err = 0;
     {
       absl::MutexLock l(&shared_->mu);
-      if (shared_->shutdown) {
-        close(fd);
-        break;
-      }
+      if (shared_->shutdown) break;
+      fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) shared_->conn_fds.insert(fd);
+      err = errno;
     }
+    if (fd < 0) {
+      if (err == EINTR || err == ECONNABORTED || err == EAGAIN) continue;
+      break;  // EINVAL after Shutdown()
+    }
+    auto conn = std::make_shared<Conn>(fd, shared_);  // closes fd when done
     if (check_peer_uid_) {
       ucred cred{};
       socklen_t len = sizeof(cred);
       if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
           cred.uid != geteuid()) {
-        close(fd);
         continue;
       }
     }
-    ServeConnection(fd);
+    shared_->pool.Run([shared = shared_, conn]() { shared->Read(conn); });
   }
   absl::MutexLock l(&shared_->mu);
   if (shared_->listen_fd >= 0) {
@@ -201,11 +217,11 @@ void Server::Serve() {
 }
 
 void Server::ServeConnection(int fd) {
-  auto conn = std::make_shared<Conn>(fd);
   {
     absl::MutexLock l(&shared_->mu);
     shared_->conn_fds.insert(fd);
   }
+  auto conn = std::make_shared<Conn>(fd, shared_);
   shared_->pool.Run([shared = shared_, conn]() { shared->Read(conn); });
 }
 
@@ -222,6 +238,9 @@ void Server::AbandonInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 WorkerPool& Server::pool() { return shared_->pool; }
+
+Server::ForkHold::ForkHold(Server& server)
+    : threads_(server.shared_->pool), lock_(&server.shared_->mu) {}
 
 std::string Server::HandleFrame(const Frame& frame) { return shared_->Handle(frame); }
 

@@ -4,7 +4,7 @@
 // Readers and requests run on the server's WorkerPool: long-lived threads,
 // started when none is idle, never one per request, so that a process that
 // host-forks itself (a seed's sentry) can keep every thread from starting
-// or ending across its fork() (pool(), worker_pool.h). Responses may go out
+// or ending across its fork() (pool(), worker_pool.h, ForkHold). Responses may go out
 // of order; each frame is written whole under the connection's write lock.
 //
 //   Server server;
@@ -113,8 +113,24 @@ class Server {
 
   // The threads that serve connections and requests; the owner's own
   // long-running loops may run there too (Run), and a host fork of the
-  // process holds a WorkerPool::NoThreadStarts on it.
+  // process holds a WorkerPool::NoThreadStarts on it (through ForkHold).
   WorkerPool& pool();
+
+  // Held across a host fork of the process (a seed's sentry): no thread of
+  // the pool starts or ends (WorkerPool::NoThreadStarts), and no connection
+  // is accepted or closed, so the child's copy of this server names exactly
+  // the connection fds it inherited (AbandonInForkChild closes them all).
+  // Handlers keep running; one that would close its connection waits.
+  class ForkHold {
+   public:
+    explicit ForkHold(Server& server);
+    ForkHold(const ForkHold&) = delete;
+    ForkHold& operator=(const ForkHold&) = delete;
+
+   private:
+    WorkerPool::NoThreadStarts threads_;
+    absl::MutexLock lock_;
+  };
 
   // Whether peers must have our uid (SO_PEERCRED), as containerd's shim
   // server requires. On by default.

@@ -331,6 +331,7 @@ expect_fail() {  # name expected-substring args...
 }
 expect_fail "fork of a missing seed" 'container "nope" does not exist' fork nope x1
 expect_fail "fork of a running container" 'not paused' fork s2 x2
+n_running=$(procs_in "$NS2")
 "${S[@]}" pause s2
 # The seed makes its spares (anchor, zygote, stub copies: sentry/sfork)
 # after the pause, on its own: let them be made before counting processes.
@@ -344,10 +345,30 @@ procs_stable() {  # NS: the count once two reads 0.2 s apart agree (5 s at most)
   done
   echo "$b"
 }
-procs_stable "$NS2" >/dev/null
+n_paused=$(procs_stable "$NS2")
+# A pool of spares (2 by default), each an anchor, a zygote and a stub copy
+# per address space (one here).
+check_eq "a paused seed keeps 2 spares of 3 processes" "6" "$((n_paused - n_running))"
 expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f1
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
+
+# The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-8).
+BA="$T/bundle-spares"
+mkdir -p "$BA" && cp "$B/config.json" "$BA/" && ln -s "$B/rootfs" "$BA/rootfs"
+python3 - "$BA/config.json" <<'EOF2'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["annotations"] = {"dev.seedvisor.fork-spares": "9"}
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF2
+out=$("${S[@]}" create --bundle "$BA" bad-spares 2>&1 </dev/null); rc=$?
+if [[ $rc != 0 && "$out" == *'dev.seedvisor.fork-spares: "9" is not a number from 1 to 8'* &&
+      $(wc -l <<<"$out") == 1 && -z "$("${S[@]}" list --quiet | grep -x bad-spares)" ]]; then
+  ok "fork-spares out of range: one line, nothing left"
+else
+  bad "fork-spares out of range"; echo "  rc=$rc out=$(printf '%q' "$out")"
+fi
 
 # --- A fork whose child never reports does not hang its seed: after the
 # deadline the child (its sentry, its anchor's process group) is killed,
@@ -398,15 +419,80 @@ if "${S[@]}" fork --paused --cgroup "$CG" s2 c1 </dev/null >/dev/null 2>"$T/c1.e
     pg=$(ps -o pgid= -p "$p" | tr -d ' ')
     grep -qx "$pg" <<<"$procs" || strays=$((strays + 1))
   done
-  if grep -qx "$pid" /sys/fs/cgroup/memory/"$CG"/cgroup.procs && ((n >= 4 && n <= 7 && strays == 0)); then
+  # (4 processes, and up to 2 spares of 3.)
+  if grep -qx "$pid" /sys/fs/cgroup/memory/"$CG"/cgroup.procs && ((n >= 4 && n <= 4 + 2 * 3 && strays == 0)); then
     ok "fork --cgroup moves the fork's processes ($n)"; else bad "fork --cgroup ($pid, $n, $strays)"; fi
   "${S[@]}" delete --force c1
   for _ in $(seq 100); do [[ -s /sys/fs/cgroup/pids/"$CG"/cgroup.procs ]] || break; sleep 0.02; done
   check_eq "deleting the fork empties its cgroup" "0" "$(wc -l </sys/fs/cgroup/pids/"$CG"/cgroup.procs)"
+  for p in $(cat /sys/fs/cgroup/pids/"$CG"/cgroup.procs); do
+    echo "  left: $(ps -o pid=,ppid=,pgid=,stat=,args= -p "$p") $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+  done
 else
   bad "fork --cgroup"; cat "$T/c1.err"
 fi
 check_eq "the cgroup outlives the fork" "yes" "$([[ -d /sys/fs/cgroup/memory/$CG ]] && echo yes)"
+
+# --- Forks requested at once from one seed overlap (only their host forks
+# are serialized): each is its own sandbox in the seed's state, none holds
+# another's files (every fork's sentry has as many fds as a fork made
+# alone), and deleting them leaves nothing in the seed or the host.
+# (A sandbox's pid from its state file: `seedsc state` would add a control
+# connection of its own to the count for a moment.)
+state_pid() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sandboxPid"])' "$ROOT/$1/state.json"; }
+sentry_fds() { [[ -d "/proc/$1/fd" && -n "$1" ]] && ls "/proc/$1/fd" | wc -l || echo "(no process '$1')"; }
+procs_before=$(procs_stable "$NS2")
+fds_seed=$(sentry_fds "$(state_pid s2)")
+mkfifo "$T/lone.in"
+exec {lfd}<>"$T/lone.in"
+"${S[@]}" fork s2 lone <"$T/lone.in" >"$T/lone.out" 2>"$T/lone.err" || { bad "fork lone"; cat "$T/lone.err"; }
+ask "$lfd" "$T/lone.out" "read" >/dev/null
+fds_lone=$(sentry_fds "$(state_pid lone)")
+"${S[@]}" delete --force lone
+eval "exec $lfd>&-"
+declare -A pfd
+jobs_=()
+for i in 1 2 3 4 5 6; do
+  mkfifo "$T/p$i.in"
+  exec {fd}<>"$T/p$i.in"
+  pfd[$i]=$fd
+  "${S[@]}" fork s2 "p$i" <"$T/p$i.in" >"$T/p$i.out" 2>"$T/p$i.err" &
+  jobs_+=($!)
+done
+rcs=""
+for j in "${jobs_[@]}"; do wait "$j"; rcs+="$? "; done
+check_eq "6 forks at once all succeed" "0 0 0 0 0 0 " "$rcs"
+for i in 1 2 3 4 5 6; do ask "${pfd[$i]}" "$T/p$i.out" "write p$i-value" >/dev/null; done
+got="" rands="" fdcounts=""
+for i in 1 2 3 4 5 6; do
+  got+="$(ask "${pfd[$i]}" "$T/p$i.out" "read") "
+  rands+="$(ask "${pfd[$i]}" "$T/p$i.out" "rand")"$'\n'
+  fdcounts+="$(sentry_fds "$(state_pid "p$i")") "
+  [[ "$(status_of "p$i")" == running ]] || got+="(p$i not running) "
+done
+check_eq "6 forks at once: each keeps its own write" \
+  "p1-value p2-value p3-value p4-value p5-value p6-value " "$got"
+check_eq "6 forks at once: 6 different random streams" "6" "$(sort -u <<<"${rands%$'\n'}" | grep -c .)"
+echo "  (fds of a lone fork's sentry: $fds_lone; of the 6: $fdcounts)"
+check_eq "6 forks at once: each sentry holds as many fds as a lone fork" \
+  "$(printf "$fds_lone %.0s" 1 2 3 4 5 6)" "$fdcounts"
+if [[ "$fdcounts" != "$(printf "$fds_lone %.0s" 1 2 3 4 5 6)" ]]; then
+  for i in 1 2 3 4 5 6; do
+    echo "  p$i:"; ls -l "/proc/$(state_pid "p$i")/fd" | awk '{print "    " $9, $10, $11}'
+  done
+fi
+for i in 1 2 3 4 5 6; do
+  "${S[@]}" delete --force "p$i"
+  eval "exec ${pfd[$i]}>&-"
+done
+sleep 0.5
+check_eq "6 forks at once leave no process behind" "$procs_before" "$(procs_settled "$NS2" "$procs_before")"
+for ((i = 0; i < 50; i++)); do  # (the seed tops its spares up meanwhile)
+  n=$(sentry_fds "$(state_pid s2)")
+  [[ "$n" == "$fds_seed" ]] && break
+  sleep 0.1
+done
+check_eq "6 forks at once leave no fd in the seed" "$fds_seed" "$n"
 
 # --- Fork and delete cycles leak no host process.
 sleep 0.3
