@@ -405,12 +405,10 @@ absl::Status MakeSpare(Kernel& k) {
   forked_.clear();  // the seed's children
   std::vector<pid_t> pids = {getpid()};
   absl::Status s = AdoptKernel(k, opts, anchor, &pids, r);
-  r.pid = getpid();
-  if (s.ok()) s = child_setup(pids, &r.pid);
-  EndPhase(r, ForkPhase::kSetup);
   if (s.ok()) {
     // The tasks' new host threads attach their contexts and park (the
-    // kernel is still quiesced: the caller's child_main resumes it, or not).
+    // kernel is still quiesced: the caller's child_main resumes it, or
+    // not), on the other CPU while the caller's setup runs here.
     std::vector<std::shared_ptr<Task>> tasks;
     {
       absl::MutexLock l(&k.mu());
@@ -421,6 +419,9 @@ absl::Status MakeSpare(Kernel& k) {
     }
   }
   EndPhase(r, ForkPhase::kStartTasks);
+  r.pid = getpid();
+  if (s.ok()) s = child_setup(pids, &r.pid);
+  EndPhase(r, ForkPhase::kSetup);
   if (opts.test_stall_child) {
     // A hung fork, for the seed's deadline (test only; poll: the sentry's
     // seccomp policy allows it).
@@ -490,8 +491,8 @@ const char* ForkPhaseName(ForkPhase p) {
     case ForkPhase::kZygote: return "zygote";
     case ForkPhase::kAddressSpaces: return "address_spaces";
     case ForkPhase::kFiles: return "files";
-    case ForkPhase::kSetup: return "setup";
     case ForkPhase::kStartTasks: return "start_tasks";
+    case ForkPhase::kSetup: return "setup";
     case ForkPhase::kReport: return "report";
     case ForkPhase::kCount: break;
   }

@@ -23,8 +23,10 @@
 //      state;
 //   3. every open file adopts or refuses its host state
 //      (FileDescription::AdoptInForkChild): nothing is shared by accident;
-//   4. the caller's child setup (the new control server, stdio) runs, the
-//      child reports its pid, and `child_main` runs forever.
+//   4. the tasks' host threads start (they attach their copies' threads
+//      and park), the caller's child setup (the new control server, stdio,
+//      cgroup) runs meanwhile, the child reports its pid, and `child_main`
+//      runs forever (it resumes the guest, or keeps a new seed paused).
 //
 // Nothing on this path creates a namespace, compiles a filter or parses a
 // config. The seed stays quiesced and untouched. Forks of one seed overlap:
@@ -89,8 +91,8 @@ enum class ForkPhase {
   kZygote,         // the spare's anchor and zygote adopted
   kAddressSpaces,  // every guest address space copied, threads attached
   kFiles,          // every open file adopted its host state
+  kStartTasks,     // the tasks' host threads started (they attach meanwhile)
   kSetup,          // the caller's child setup (control socket, cgroup)
-  kStartTasks,     // the tasks' host threads started
   kReport,         // the child's report read by the seed
   kCount,
 };
