@@ -376,7 +376,7 @@ def main():
         written = plots(a.out, rows, phases, sustained)
     finally:
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
-        if not a.smoke:
+        if not a.smoke or sys.exc_info()[0] is not None:  # a smoke run checks its plots first
             shutil.rmtree(tmp, ignore_errors=True)
     native_p50 = {(f, c): pct(l, 50) for f, p, c, l in rows if p.startswith("native")}
     print(f"\n| function | path | conc | n | p50 ms | p99 ms | p99/p50 | p50/native |")
