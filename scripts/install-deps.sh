@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcap-dev libseccomp-dev
   nlohmann-json3-dev
   # Tests, benchmarks and the demo.
-  busybox-static python3 strace procps iproute2 psmisc
+  busybox-static python3 strace gdb procps iproute2 psmisc
   stress-ng  # bench/stress_ng.sh and its smoke test
   nodejs  # test/sfork: a Node.js seed
   gawk perl  # test/e2e/glibc_test.sh (Debian's default awk is mawk)

@@ -204,6 +204,10 @@ class Kernel {
 
   // Called when a thread group becomes a zombie, stops or continues.
   void NotifyParent(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A zombie `tg` goes to its parent: reaped at once if the parent ignores
+  // SIGCHLD (SA_NOCLDWAIT), else the parent is told; init's end ends the
+  // sandbox.
+  void ZombieToParent(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Nanoseconds since boot (CLOCK_MONOTONIC at Create()).
   int64_t boot_time_ns() const { return boot_ns_; }

@@ -47,14 +47,29 @@ bool Task::SignalPending() const {
   absl::MutexLock l(&kernel_.mu());
   if (tg_->group_exiting) return true;
   SigSet blocked = signal_mask_;
-  return ((pending_.Set() | tg_->shared_pending.Set()) & ~blocked) != 0 ||
-         (tg_->stopped);
+  return ((pending_.Set() | tg_->shared_pending.Set()) & ~blocked) != 0 || GroupStopPending() ||
+         ptrace_.trap_pending;
+}
+
+bool Task::GroupStopPending() const {
+  return tg_->stopped && (ptrace_.tracer == nullptr || ptrace_.group_stop_epoch != tg_->stop_epoch);
+}
+
+void Task::WaitForWake() {
+  pollfd fd = {wake_fd_, POLLIN, 0};
+  blocked_ = true;
+  int n = poll(&fd, 1, -1);
+  blocked_ = false;
+  if (n > 0 && (fd.revents & POLLIN)) {
+    uint64_t v;
+    (void)!read(wake_fd_, &v, sizeof(v));
+  }
 }
 
 bool Task::ParkInterrupted() const {
   if (!kernel_.park_requested()) return false;
   absl::MutexLock l(&kernel_.mu());
-  if (tg_->group_exiting || tg_->stopped) return false;
+  if (tg_->group_exiting || GroupStopPending() || ptrace_.trap_pending) return false;
   return ((pending_.Set() | tg_->shared_pending.Set()) & ~signal_mask_) == 0;
 }
 
@@ -154,6 +169,7 @@ void Task::set_comm(std::string name) {
 
 char Task::StateChar() const {
   if (exited_.load()) return 'Z';
+  if (ptrace_stopped_.load()) return 't';
   if (tg_->stopped) return 'T';
   if (blocked_.load()) return 'S';
   return 'R';

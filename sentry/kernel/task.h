@@ -33,6 +33,7 @@
 #include "sentry/base/usermem.h"
 #include "sentry/kernel/credentials.h"
 #include "sentry/kernel/host_thread.h"
+#include "sentry/kernel/ptrace.h"
 #include "sentry/kernel/seccomp.h"
 #include "sentry/syscalls/syscall.h"
 #include "sentry/kernel/signal_types.h"
@@ -215,6 +216,26 @@ class Task : public std::enable_shared_from_this<Task> {
   void set_seccomp(SeccompState s);
 
 
+  // ---- ptrace (ptrace.h, ptrace.cc) ----
+  // Guarded by Kernel::mu().
+  PtraceState& ptrace() { return ptrace_; }
+  const PtraceState& ptrace() const { return ptrace_; }
+  // In a ptrace-stop (for /proc's 't'; racy by nature).
+  bool ptrace_stopped() const { return ptrace_stopped_.load(); }
+  // On the task's own thread, with Kernel::mu() held: enters a ptrace-stop
+  // reported as `exit_code` (sig | event << 8) and sleeps until the tracer
+  // resumes it, detaches, or the task is killed.
+  void PtraceStopLocked(PtraceState::Stop kind, int exit_code, const siginfo_t* info)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // A PTRACE_EVENT_* stop if the tracer asked for it (exec's legacy SIGTRAP
+  // otherwise); own thread, lock not held.
+  void PtraceEvent(int event, uint64_t msg);
+  // Syscall-entry/-exit stop under PTRACE_SYSCALL/SYSEMU; false when the
+  // task was killed meanwhile. Own thread, lock not held.
+  bool PtraceSyscallStop(bool entry);
+  // Whether a tracer is attached: the syscall path's one check.
+  void set_traced(bool v) { traced_.store(v, std::memory_order_release); }
+
   // Fields set up by clone/exec (task_clone.cc, task_exec.cc).
   std::shared_ptr<MM> mm_;
   std::shared_ptr<FdTable> fds_;
@@ -259,12 +280,25 @@ class Task : public std::enable_shared_from_this<Task> {
   // Runs strict mode or the filters on syscall `a` before dispatch. False
   // when it must not run: its result is already in the registers, or a
   // signal or the thread's end is on its way.
-  bool SeccompAllows(const SyscallArgs& a);
+  // A tracer's PTRACE_EVENT_SECCOMP stop (SECCOMP_RET_TRACE) may change the
+  // call in `a`; the filters then run again (`recheck`), where a second
+  // RET_TRACE allows it (__seccomp_filter()).
+  bool SeccompAllows(SyscallArgs& a, bool recheck = false);
   // Builds a signal frame and points the registers at the handler.
   void SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
   // Turns a pending ERESTART* result into a restart or EINTR.
   void FinishRestart(bool handler_runs, const KernelSigaction* act);
   void ExitTask();
+  // The syscall number and arguments as the registers hold them.
+  SyscallArgs SyscallArgsFromRegs() const;
+  // Sleeps until Notify(), whatever is pending (a ptrace-stop).
+  void WaitForWake();
+  // A group-stop this task must still take part in (not one a tracer has
+  // already seen it report and resumed it from). Under Kernel::mu().
+  bool GroupStopPending() const;
+  PtraceState ptrace_;
+  std::atomic<bool> ptrace_stopped_{false};
+  std::atomic<bool> traced_{false};
   bool regs_replaced_ = false;
   int restart_errno_ = 0;       // an ERESTART* code from the last syscall
   bool exit_requested_ = false;

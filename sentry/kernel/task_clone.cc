@@ -1,4 +1,5 @@
 // clone(2): new threads and new processes.
+#include <linux/ptrace.h>
 #include <linux/sched.h>  // CLONE_CLEAR_SIGHAND
 #include <sched.h>
 
@@ -65,6 +66,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
   std::shared_ptr<FsContext> fs = (flags & CLONE_FS) ? fs_ : fs_->Fork();
 
   std::shared_ptr<Task> child;
+  int event = 0;  // the PTRACE_EVENT_* our tracer asked for, if any
   {
     absl::MutexLock l(&kernel_.mu());
     if (tg_->group_exiting) return abandon(Errno(EINTR));
@@ -123,6 +125,31 @@ Result<int> Task::Clone(const CloneArgs& a) {
     if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid_ = a.child_tid;
     if (flags & CLONE_VFORK) child->vfork_parent_ = shared_from_this();
     kernel_.RegisterTask(child);
+    // A tracer that asked for this kind of child traces it too, from its
+    // first instruction (ptrace_init_task()): a seized child traps with
+    // PTRACE_EVENT_STOP, another one starts with SIGSTOP pending.
+    if (ptrace_.tracer != nullptr && !(flags & CLONE_UNTRACED)) {
+      event = (flags & CLONE_VFORK)                    ? PTRACE_EVENT_VFORK
+              : (flags & CSIGNAL) == SIGCHLD ? PTRACE_EVENT_FORK
+                                                       : PTRACE_EVENT_CLONE;
+      if ((ptrace_.options & (1u << event)) || (flags & CLONE_PTRACE)) {
+        Task* tracer = ptrace_.tracer;
+        child->ptrace_.tracer = tracer;
+        child->ptrace_.seized = ptrace_.seized;
+        child->ptrace_.options = ptrace_.options;
+        tracer->ptrace_.tracees.push_back(child);
+        child->set_traced(true);
+        if (ptrace_.seized) {
+          child->ptrace_.trap_pending = true;
+        } else {
+          siginfo_t info{};
+          info.si_signo = SIGSTOP;
+          info.si_code = SI_USER;
+          child->pending_.Enqueue(info);
+        }
+      }
+      if (!(ptrace_.options & (1u << event))) event = 0;
+    }
   }
   const int tid = child->tid();
   // The parent's and child's views of the new tid (CLONE_*_SETTID).
@@ -133,6 +160,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
   }
   child->Start(std::move(host), handle);
+  if (event != 0) PtraceEvent(event, static_cast<uint64_t>(tid));
   if (flags & CLONE_VFORK) {
     // The parent sleeps until the child execs or exits; only a fatal signal
     // ends the wait early (wait_for_vfork_done() is killable).
@@ -144,6 +172,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     kernel_.mu().Await(absl::Condition(
         +[](Args* p) { return p->child->vfork_done_ || p->tg->group_exiting; }, &args));
   }
+  if (flags & CLONE_VFORK) PtraceEvent(PTRACE_EVENT_VFORK_DONE, static_cast<uint64_t>(tid));
   return tid;
 }
 

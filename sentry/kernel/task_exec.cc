@@ -1,4 +1,6 @@
 // execve(2): replace the task's image.
+#include <linux/ptrace.h>
+
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -153,6 +155,9 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   regs_.eflags = 0x202;
   regs_.orig_rax = static_cast<uint64_t>(-1);
   MarkRegistersReplaced();
+  // PTRACE_EVENT_EXEC (the message: the tid before the exec), or the
+  // legacy SIGTRAP.
+  if (traced_.load(std::memory_order_acquire)) PtraceEvent(PTRACE_EVENT_EXEC, tid_);
   return {};
 }
 

@@ -1,5 +1,6 @@
 // exit(2), exit_group(2), and what happens when a thread or process ends.
 #include <linux/futex.h>
+#include <linux/ptrace.h>
 
 #include <algorithm>
 
@@ -64,6 +65,16 @@ void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
 }  // namespace
 
 void Task::ExitTask() {
+  {
+    // PTRACE_O_TRACEEXIT: stop before anything is torn down; the message is
+    // the wait status the thread ends with. A killed task does not stop.
+    int status;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      status = tg_->group_exiting ? tg_->exit_status : exit_status_;
+    }
+    if (status != SIGKILL && ctx_ != nullptr) PtraceEvent(PTRACE_EVENT_EXIT, status);
+  }
   if (!robust_list_.IsNull() && mm_ != nullptr) {
     ReleaseRobustFutexes(kernel_, *mm_, robust_list_, tid_);
   }
@@ -104,6 +115,7 @@ void Task::ExitTask() {
     vfork_parent_->Notify();
     vfork_parent = std::move(vfork_parent_);
   }
+  PtraceOnExit(kernel_, *this, tg_->group_exiting ? tg_->exit_status : exit_status_);
   if (tasks.empty()) {
     ThreadGroup& tg = *tg_;
     if (!tg.group_exiting) tg.exit_status = exit_status_;
@@ -143,27 +155,32 @@ void Task::ExitTask() {
       }
       tg.children.clear();
     }
-    if (&tg == kernel_.init_tg().get()) {
-      kernel_.InitExited(tg.exit_status);
-    } else if (auto parent = tg.parent.lock()) {
-      const KernelSigaction& act = parent->handlers->actions[SIGCHLD];
-      bool autoreap = tg.exit_signal == SIGCHLD &&
-                      (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) ||
-                       (act.flags & SA_NOCLDWAIT));
-      if (autoreap) {
-        // waitpid(2): with SIGCHLD ignored, children leave no zombie.
-        tg.state = ThreadGroup::State::kReaped;
-        auto& ch = parent->children;
-        ch.erase(std::remove_if(ch.begin(), ch.end(),
-                                [&](const std::shared_ptr<ThreadGroup>& c) { return c.get() == &tg; }),
-                 ch.end());
-        for (Task* t : parent->tasks) t->Notify();
-      } else {
-        kernel_.NotifyParent(tg);
-      }
-    }
+    // A traced leader's end is its tracer's to see first.
+    if (!tg.ptrace_exit_pending) kernel_.ZombieToParent(tg);
   }
   kernel_.UnregisterTask(tid_);
+}
+
+void Kernel::ZombieToParent(ThreadGroup& tg) {
+  if (&tg == init_tg().get()) {
+    InitExited(tg.exit_status);
+  } else if (auto parent = tg.parent.lock()) {
+    const KernelSigaction& act = parent->handlers->actions[SIGCHLD];
+    bool autoreap = tg.exit_signal == SIGCHLD &&
+                    (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) ||
+                     (act.flags & SA_NOCLDWAIT));
+    if (autoreap) {
+      // waitpid(2): with SIGCHLD ignored, children leave no zombie.
+      tg.state = ThreadGroup::State::kReaped;
+      auto& ch = parent->children;
+      ch.erase(std::remove_if(ch.begin(), ch.end(),
+                              [&](const std::shared_ptr<ThreadGroup>& c) { return c.get() == &tg; }),
+               ch.end());
+      for (Task* t : parent->tasks) t->Notify();
+    } else {
+      NotifyParent(tg);
+    }
+  }
 }
 
 }  // namespace seedvisor::sentry

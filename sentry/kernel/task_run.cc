@@ -1,4 +1,5 @@
 // The task's host thread: run the guest, handle what stopped it, repeat.
+#include <linux/ptrace.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -197,7 +198,7 @@ void Task::Run() {
   ExitTask();
 }
 
-void Task::HandleSyscall() {
+SyscallArgs Task::SyscallArgsFromRegs() const {
   SyscallArgs a;
   a.nr = static_cast<int>(regs_.orig_rax);
   a.raw[0] = regs_.rdi;
@@ -206,8 +207,35 @@ void Task::HandleSyscall() {
   a.raw[3] = regs_.r10;
   a.raw[4] = regs_.r8;
   a.raw[5] = regs_.r9;
+  return a;
+}
+
+void Task::HandleSyscall() {
+  SyscallArgs a = SyscallArgsFromRegs();
+  // A tracer's syscall-entry stop comes before seccomp
+  // (syscall_trace_enter()); it may change the number and the arguments,
+  // or skip the call with -1 (rax keeps -ENOSYS or what the tracer set).
+  const bool traced = traced_.load(std::memory_order_acquire);
+  if (traced) {
+    regs_.rax = static_cast<uint64_t>(-ENOSYS);
+    if (!PtraceSyscallStop(true)) return;
+    bool emulated;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      emulated = ptrace_.tracer != nullptr && ptrace_.emulates_syscalls();
+    }
+    if (emulated) return;  // PTRACE_SYSEMU: the tracer does the call
+    a = SyscallArgsFromRegs();
+    if (static_cast<int64_t>(regs_.orig_rax) == -1) {
+      PtraceSyscallStop(false);
+      return;
+    }
+  }
   // A guest's own seccomp filters see the call first (seccomp.h).
-  if (seccomp_on_.load(std::memory_order_acquire) && !SeccompAllows(a)) return;
+  if (seccomp_on_.load(std::memory_order_acquire) && !SeccompAllows(a)) {
+    if (traced) PtraceSyscallStop(false);
+    return;
+  }
   const SyscallEntry* e = LookupSyscall(regs_.orig_rax);
   Strace* strace = kernel_.strace();
   std::string args;
@@ -242,6 +270,24 @@ void Task::HandleSyscall() {
   }
   if (!regs_replaced_) regs_.rax = static_cast<uint64_t>(result);
   if (strace != nullptr) strace->Exit(*this, e, a, args, regs_replaced_ ? 0 : result, NowNs() - start);
+  if (traced) {
+    // exit and exit_group never return to a syscall-exit stop; a single
+    // step over the syscall instruction traps right after it
+    // (user_single_step_report()).
+    bool ending, stepping;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      ending = exit_requested_ || tg_->group_exiting;
+      stepping = ptrace_.tracer != nullptr && ptrace_.forced_tf;
+    }
+    if (!ending) PtraceSyscallStop(false);
+    if (!ending && stepping) {
+      siginfo_t info{};
+      info.si_signo = SIGTRAP;
+      info.si_code = TRAP_BRKPT;
+      ForceSignal(info);
+    }
+  }
 }
 
 void Task::FinishRestart(bool handler_runs, const KernelSigaction* act) {
@@ -292,7 +338,37 @@ bool Task::PrepareToRun() {
       kernel_.mu().Unlock();
       continue;
     }
-    if (tg_->stopped) {
+    if (ptrace_.tracer != nullptr && ptrace_.trap_pending) {
+      // PTRACE_INTERRUPT, or a seize of a stopped task: PTRACE_EVENT_STOP,
+      // carrying the stop signal while the group is stopped.
+      ptrace_.trap_pending = false;
+      if (tg_->stopped) ptrace_.group_stop_epoch = tg_->stop_epoch;
+      const int stop_sig = ptrace_.trap_sig != 0 ? ptrace_.trap_sig
+                           : tg_->stopped      ? tg_->stop_signal
+                                               : SIGTRAP;
+      ptrace_.trap_sig = 0;
+      const int code = stop_sig | (PTRACE_EVENT_STOP << 8);
+      siginfo_t si{};
+      si.si_signo = code & 0x7f;
+      si.si_code = code;
+      PtraceStopLocked(PtraceState::Stop::kGroup, code, &si);
+      kernel_.mu().Unlock();
+      continue;
+    }
+    if (GroupStopPending()) {
+      if (ptrace_.tracer != nullptr) {
+        // A tracee's group-stop is a ptrace-stop, reported once to the
+        // tracer (PTRACE_EVENT_STOP if seized; no siginfo otherwise).
+        ptrace_.group_stop_epoch = tg_->stop_epoch;
+        siginfo_t si{};
+        si.si_signo = tg_->stop_signal;
+        si.si_code = tg_->stop_signal | (PTRACE_EVENT_STOP << 8);
+        PtraceStopLocked(PtraceState::Stop::kGroup,
+                         tg_->stop_signal | (ptrace_.seized ? PTRACE_EVENT_STOP << 8 : 0),
+                         ptrace_.seized ? &si : nullptr);
+        kernel_.mu().Unlock();
+        continue;
+      }
       kernel_.mu().Unlock();
       Block().ok();
       continue;
@@ -300,6 +376,37 @@ bool Task::PrepareToRun() {
     siginfo_t info{};
     int sig = pending_.Dequeue(signal_mask_, &info);
     if (sig == 0) sig = tg_->shared_pending.Dequeue(signal_mask_, &info);
+    if (sig != 0 && sig != SIGKILL && ptrace_.tracer != nullptr) {
+      // Signal-delivery-stop: the tracer sees the signal first and decides
+      // which one, if any, is delivered (ptrace_signal()).
+      PtraceStopLocked(PtraceState::Stop::kSignal, sig, &info);
+      if (tg_->group_exiting || exit_requested_) {
+        kernel_.mu().Unlock();
+        return false;
+      }
+      if (ptrace_.resumed) {
+        const int injected = ptrace_.resume_sig;
+        ptrace_.resume_sig = 0;
+        if (injected == 0) {
+          kernel_.mu().Unlock();
+          continue;
+        }
+        info = ptrace_.siginfo;  // PTRACE_SETSIGINFO may have changed it
+        if (injected != info.si_signo) {
+          info = siginfo_t{};
+          info.si_signo = injected;
+          info.si_code = SI_USER;
+          info.si_pid = ptrace_.tracer != nullptr ? ptrace_.tracer->tgid() : 0;
+        }
+        sig = injected;
+        if (signal_mask_ & SigBit(sig)) {
+          // Blocked now: it waits like any other (send_signal()).
+          pending_.Enqueue(info);
+          kernel_.mu().Unlock();
+          continue;
+        }
+      }
+    }
     if (sig == 0) {
       FinishRestart(false, nullptr);
       if (restore_saved_mask_) {  // rt_sigsuspend & co. ended without a handler
@@ -323,6 +430,7 @@ bool Task::PrepareToRun() {
           continue;
         case DefaultAction::kStop:
           tg_->stopped = true;
+          ++tg_->stop_epoch;
           tg_->stop_signal = sig;
           tg_->stop_to_report = true;
           tg_->continue_to_report = false;

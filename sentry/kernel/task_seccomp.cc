@@ -1,6 +1,7 @@
 // A task's seccomp mode and filters, applied to each syscall before the
 // sentry dispatches it (__secure_computing() in kernel/seccomp.c).
 #include <linux/audit.h>
+#include <linux/ptrace.h>
 #include <signal.h>
 #include <sys/syscall.h>
 
@@ -48,7 +49,7 @@ void Task::KillGroup(int status) {
   }
 }
 
-bool Task::SeccompAllows(const SyscallArgs& a) {
+bool Task::SeccompAllows(SyscallArgs& a, bool recheck) {
   SeccompState s = seccomp();
   if (s.mode == SECCOMP_MODE_STRICT) {
     if (StrictAllows(a.nr)) return true;
@@ -83,9 +84,28 @@ bool Task::SeccompAllows(const SyscallArgs& a) {
       if (data > kMaxErrno) data = kMaxErrno;
       regs_.rax = static_cast<uint64_t>(-static_cast<int64_t>(data));
       return false;
-    case SECCOMP_RET_TRACE:
-      // No tracer can exist here (no ptrace inside the sandbox): -ENOSYS, as
-      // Linux answers when none has PTRACE_O_TRACESECCOMP.
+    case SECCOMP_RET_TRACE: {
+      if (recheck) return true;
+      bool wanted;
+      {
+        absl::MutexLock l(&kernel_.mu());
+        wanted = ptrace_.tracer != nullptr && (ptrace_.options & PTRACE_O_TRACESECCOMP);
+      }
+      // Without a tracer that asked for it: -ENOSYS.
+      regs_.rax = static_cast<uint64_t>(-ENOSYS);
+      if (!wanted) return false;
+      // PTRACE_EVENT_SECCOMP with the filter's data; the tracer may skip
+      // the call (-1: rax is its result) or change it, which the filters
+      // then see again.
+      PtraceEvent(PTRACE_EVENT_SECCOMP, data);
+      {
+        absl::MutexLock l(&kernel_.mu());
+        if (exit_requested_ || tg_->group_exiting) return false;
+      }
+      if (static_cast<int64_t>(regs_.orig_rax) == -1) return false;
+      a = SyscallArgsFromRegs();
+      return SeccompAllows(a, true);
+    }
     case SECCOMP_RET_USER_NOTIF:
       // No filter has a listener (NEW_LISTENER is refused): -ENOSYS, as
       // seccomp_do_user_notification() answers without one.

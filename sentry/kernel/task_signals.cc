@@ -6,6 +6,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/signal_frame_amd64.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/wait.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -196,6 +197,10 @@ bool IsStopSignal(int sig) {
 bool Ignored(const ThreadGroup& tg, int sig) {
   const KernelSigaction& act = tg.handlers->actions[sig];
   if (sig == SIGKILL || sig == SIGSTOP) return false;
+  // A tracer wants to see even ignored signals (sig_ignored()).
+  for (const Task* t : tg.tasks) {
+    if (t->ptrace().tracer != nullptr) return false;
+  }
   if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return true;
   return act.handler == reinterpret_cast<uint64_t>(SIG_DFL) &&
          (DefaultActionOf(sig) == DefaultAction::kIgnore ||
@@ -286,14 +291,9 @@ void Kernel::NotifyParent(ThreadGroup& tg) {
   info.si_uid = 0;
   const KernelSigaction& act = parent->handlers->actions[SIGCHLD];
   if (tg.state == ThreadGroup::State::kZombie) {
-    int st = tg.exit_status;
-    if (WIFEXITED(st)) {
-      info.si_code = CLD_EXITED;
-      info.si_status = WEXITSTATUS(st);
-    } else {
-      info.si_code = (st & 0x80) ? CLD_DUMPED : CLD_KILLED;
-      info.si_status = WTERMSIG(st);
-    }
+    const ChildExit ce = DecodeExitStatus(tg.exit_status);
+    info.si_code = ce.code;
+    info.si_status = ce.status;
     if (tg.exit_signal > 0) SendGroupSignal(*parent, info).ok();
   } else {
     info.si_signo = SIGCHLD;

@@ -47,6 +47,12 @@ class ThreadGroup {
   int stop_signal = 0;
   bool stop_to_report = false;
   bool continue_to_report = false;
+  // Counts group-stops, so that a tracee reports each one once and then
+  // runs on when its tracer resumes it (JOBCTL_STOP_PENDING per task).
+  uint64_t stop_epoch = 0;
+  // The traced leader's exit waits for its tracer's wait before the parent
+  // hears of it (sentry/kernel/ptrace.h).
+  bool ptrace_exit_pending = false;
   bool child_subreaper = false;
   int nice = 0;  // setpriority(2), -20..19; scheduling itself stays the host's
   // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.

@@ -28,6 +28,11 @@ bool Matches(const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r
 
 }  // namespace
 
+ChildExit DecodeExitStatus(int st) {
+  if (WIFEXITED(st)) return {CLD_EXITED, WEXITSTATUS(st)};
+  return {(st & 0x80) ? CLD_DUMPED : CLD_KILLED, WTERMSIG(st)};
+}
+
 Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) {
   Kernel& k = t.kernel();
   // do_wait(): after a wakeup the children are looked at again before a
@@ -39,22 +44,22 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
       absl::MutexLock l(&k.mu());
       ThreadGroup& self = t.tg();
       bool any = false;
+      // Tracees first: their stops and exits are the tracer's to see
+      // (ptrace_do_wait()), whatever __WCLONE says.
+      if (std::optional<WaitResult> r = WaitForTracee(t, req, &any)) return r;
       for (auto it = self.children.begin(); it != self.children.end(); ++it) {
         std::shared_ptr<ThreadGroup> c = *it;
         if (!Matches(self, *c, req)) continue;
         any = true;
+        // A traced leader's exit goes to its tracer first.
+        if (c->ptrace_exit_pending) continue;
         WaitResult res;
         res.pid = c->tgid();
         if (c->state == ThreadGroup::State::kZombie && (req.options & WEXITED)) {
-          int st = c->exit_status;
-          res.status = st;
-          if (WIFEXITED(st)) {
-            res.code = CLD_EXITED;
-            res.child_status = WEXITSTATUS(st);
-          } else {
-            res.code = (st & 0x80) ? CLD_DUMPED : CLD_KILLED;
-            res.child_status = WTERMSIG(st);
-          }
+          res.status = c->exit_status;
+          const ChildExit ce = DecodeExitStatus(c->exit_status);
+          res.code = ce.code;
+          res.child_status = ce.status;
           if (!(req.options & WNOWAIT)) {
             c->state = ThreadGroup::State::kReaped;
             self.children_cpu_ns += c->cpu_ns + c->children_cpu_ns;

@@ -23,6 +23,15 @@ struct WaitResult {
   int child_status = 0;
 };
 
+// What a wait status of an ended process says as waitid(2) and SIGCHLD's
+// siginfo put it: si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED) and si_status
+// (the exit code or the signal).
+struct ChildExit {
+  int code;
+  int status;
+};
+ChildExit DecodeExitStatus(int wait_status);
+
 // Blocks until a child matches (unless WNOHANG: then nullopt if none has
 // changed state). ECHILD if no child matches at all.
 Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req);

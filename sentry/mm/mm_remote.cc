@@ -19,11 +19,15 @@ Result<size_t> MM::AccessForced(UserAddr addr, void* buf, size_t len, bool write
     {
       absl::MutexLock l(&mu_);
       auto it = vmas_.upper_bound(a);
-      if (it == vmas_.begin()) break;
-      --it;
-      if (it->second.end <= a) break;
-      prot = it->second.prot;
-      shared = (it->second.flags & MAP_SHARED) != 0;
+      const bool found = it != vmas_.begin() && (--it)->second.end > a;
+      if (found) {
+        prot = it->second.prot;
+        shared = (it->second.flags & MAP_SHARED) != 0;
+      } else if (write || a < as_->UserTop().value()) {
+        break;
+      }
+      // Else the vDSO, which has no VMA here: readable (Reachable says
+      // where), never writable.
     }
     if (Reachable(UserAddr(a), chunk, false) != chunk) break;
     if (!write) {

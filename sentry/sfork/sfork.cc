@@ -523,6 +523,16 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     if (!k.park_requested() || !k.AllParked()) {
       return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
     }
+    // A tracee parks inside its ptrace-stop, in the middle of a syscall or
+    // an event, on its host thread's stack: a fork could not resume it
+    // there. Refuse, naming the pair.
+    for (const std::shared_ptr<Task>& t : k.Tasks()) {
+      if (const Task* tracer = t->ptrace().tracer) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "task ", t->tid(), " is traced by task ", tracer->tid(),
+            " (ptrace): a sandbox fork cannot carry a trace; detach it first"));
+      }
+    }
   }
   PendingFork f;
   f.start_ns = MonotonicNs();

@@ -17,6 +17,11 @@ namespace seedvisor::sentry {
 // For syscalls we refuse on purpose (see the table's note).
 SyscallReturn SysRefuseEperm(Task& t, const SyscallArgs& a);
 
+// sys_ptrace.cc
+SyscallReturn SysPtrace(Task& t, const SyscallArgs& a);
+SyscallReturn SysProcessVmReadv(Task& t, const SyscallArgs& a);
+SyscallReturn SysProcessVmWritev(Task& t, const SyscallArgs& a);
+
 SyscallReturn SysAlarm(Task& t, const SyscallArgs& a);
 SyscallReturn SysArchPrctl(Task& t, const SyscallArgs& a);
 SyscallReturn SysBrk(Task& t, const SyscallArgs& a);

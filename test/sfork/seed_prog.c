@@ -7,6 +7,8 @@
 //   urandom    16 bytes of /dev/urandom, hex    -> 32 hex digits
 //   mxcsr      the SSE control register (set to 0x7f80 at start)
 //   pid        getpid() and getppid()
+//   trace      fork a child and hold it in a ptrace-stop (SEIZE, INTERRUPT)
+//   untrace    kill and reap that child
 //   gen        /proc/seedvisor/fork_generation (opened at start), from offset 0
 //   genpoll    1 if that fd polls readable now, else 0
 //   exit N     _exit(N)
@@ -93,6 +95,8 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -523,6 +527,7 @@ int main(void) {
   mqd_t mq = -1;
   char line[512];
   size_t len = 0;
+  pid_t traced_pid = 0;
   for (;;) {
     ssize_t n = read(0, line + len, 1);
     if (n <= 0) return 3;
@@ -700,6 +705,29 @@ int main(void) {
       if (child_pid == 0 || kill(child_pid, SIGRTMIN) != 0) reply("none");
     } else if (strcmp(line, "child") == 0) {
       if (child_pid == 0 || kill(child_pid, SIGUSR2) != 0) reply("none");
+    } else if (strcmp(line, "trace") == 0) {
+      // A child of ours, seized and held in a ptrace-stop.
+      traced_pid = fork();
+      if (traced_pid == 0) {
+        for (;;) pause();
+      }
+      int st;
+      if (ptrace(PTRACE_SEIZE, traced_pid, 0, 0) != 0 ||
+          ptrace(PTRACE_INTERRUPT, traced_pid, 0, 0) != 0 ||
+          waitpid(traced_pid, &st, __WALL) != traced_pid || !WIFSTOPPED(st)) {
+        reply("err");
+      } else {
+        reply("ok");
+      }
+    } else if (strcmp(line, "untrace") == 0) {
+      int st;
+      if (traced_pid <= 0 || kill(traced_pid, SIGKILL) != 0 ||
+          waitpid(traced_pid, &st, __WALL) != traced_pid) {
+        reply("err");
+      } else {
+        traced_pid = 0;
+        reply("ok");
+      }
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

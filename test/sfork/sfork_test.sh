@@ -506,6 +506,15 @@ done
 sleep 0.5
 check_eq "20 fork+delete cycles leave no process behind" "$procs_mid" "$(procs_settled "$NS2" "$procs_mid")"
 
+# A seed with a task in a ptrace-stop pauses, but is not forked: the stop
+# lives on its host thread's stack (sentry/sfork refuses, naming the pair).
+"${S[@]}" resume s2
+check_eq "s2 traces a child" "ok" "$(ask 15 "$T/s2.out" "trace")"
+"${S[@]}" pause s2
+expect_fail "fork of a seed with a traced task" 'traced by task' fork s2 x4
+"${S[@]}" resume s2
+check_eq "s2 kills its tracee" "ok" "$(ask 15 "$T/s2.out" "untrace")"
+
 "${S[@]}" delete --force f1; "${S[@]}" delete --force g1; "${S[@]}" delete --force s2
 sleep 0.5
 check_eq "deleting every container leaves no process (seed 1)" "0" "$(procs_settled "$NS1" 0)"

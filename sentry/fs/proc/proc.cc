@@ -120,8 +120,10 @@ std::string StatusText(Kernel& k, Task& t) {
   }
   // The signal lines (proc_pid_status(): render_sigset_t); bit N-1 is signal N.
   SigSet pending, shared, blocked, ignored = 0, caught = 0;
+  int tracer_pid = 0;
   {
     absl::MutexLock l(&k.mu());
+    if (const Task* tracer = t.ptrace().tracer) tracer_pid = tracer->tgid();
     pending = t.pending().Set();
     shared = t.tg().shared_pending.Set();
     blocked = t.signal_mask();
@@ -138,19 +140,20 @@ std::string StatusText(Kernel& k, Task& t) {
   switch (t.StateChar()) {
     case 'S': state = "S (sleeping)"; break;
     case 'T': state = "T (stopped)"; break;
+    case 't': state = "t (tracing stop)"; break;
     case 'Z': state = "Z (zombie)"; break;
     default: break;
   }
   return absl::StrFormat(
       "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
-      "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
+      "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
       "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
       "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
       "SigCgt:\t%016x\nCapInh:\t%016x\nCapPrm:\t%016x\n"
       "CapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n"
       "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t1\n"
       "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
-      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, c.ruid, c.euid, c.suid,
+      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, tracer_pid, c.ruid, c.euid, c.suid,
       c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
       pending, shared, blocked, ignored, caught, c.cap_inheritable, c.cap_permitted,
       c.cap_effective, c.cap_bounding, c.cap_ambient,
