@@ -148,6 +148,11 @@ class Platform {
  public:
   virtual ~Platform() = default;
   virtual std::string_view name() const = 0;
+  // Kills every host process of this platform (zygote and stubs) and reaps
+  // them, for a sentry that exits without destroying its platform (`seedsc
+  // do` leaves its kernel to the process exit): none is left a zombie for
+  // the host's pid 1. The platform is unusable afterwards.
+  virtual void StopHostProcesses() {}
 
   // An empty address space (only the platform's reserved mappings).
   virtual absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() = 0;

@@ -1,6 +1,7 @@
 // `seedsc do [flags] [--] CMD ARGS...`: run a command in a sandbox over the
 // host's root (read-only, with a writable overlay held by the sandbox).
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -68,6 +69,10 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
+  // The sandbox's stubs are its zygote's children: as a child subreaper,
+  // seedsc gets them when the zygote goes and reaps them at the end
+  // (StopHostProcesses), instead of leaving zombies to the host's pid 1.
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
@@ -105,6 +110,8 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   int st = *status;
   Log::Debug("sandbox init exited with wait status %#x", st);
   // Leave the kernel to the process exit: its threads may still be parked.
+  // Its host processes go first, reaped here, not left to the host's pid 1.
+  (*kernel)->platform().StopHostProcesses();
   kernel->release();
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   return 128 + WTERMSIG(st);

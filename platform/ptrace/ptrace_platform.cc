@@ -43,6 +43,10 @@ class PtracePlatform : public Platform {
   ~PtracePlatform() override {
     stub::StopZygote(zygote_);
   }
+  void StopHostProcesses() override {
+    stub::StopZygote(zygote_);
+    zygote_ = -1;
+  }
 
   std::string_view name() const override { return "ptrace"; }
 

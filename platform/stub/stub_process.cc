@@ -247,6 +247,16 @@ void StopZygote(pid_t pid) {
   kill(-pid, SIGKILL);  // its process group: every stub forked from it
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, __WALL);
+  // The stubs are the zygote's children: once it is gone they go to the
+  // nearest child subreaper (`seedsc do` is one, so that none is left a
+  // zombie for the host's pid 1), else to pid 1. Reap those that came to
+  // us, for a bounded time (ECHILD once none is left). Async-signal-safe,
+  // no prctl: the sentry's seccomp policy allows none here.
+  for (int i = 0; i < 1000; ++i) {
+    pid_t r = waitpid(-pid, nullptr, __WALL | WNOHANG);
+    if (r < 0 && errno != EINTR) break;
+    if (r == 0) usleep(1000);
+  }
 }
 
 }  // namespace seedvisor::platform::stub

@@ -38,6 +38,10 @@ class SystrapPlatform : public Platform {
   ~SystrapPlatform() override {
     stub::StopZygote(zygote_);
   }
+  void StopHostProcesses() override {
+    stub::StopZygote(zygote_);
+    zygote_ = -1;
+  }
 
   std::string_view name() const override { return "systrap"; }
 

@@ -11,8 +11,9 @@ bool MayPtraceAccess(const Task& caller, const ThreadGroup& target, const Creden
   if (c.HasCap(CAP_SYS_PTRACE)) return true;
   const uid_t uid = which == PtraceCreds::kFs ? c.fsuid : c.ruid;
   const gid_t gid = which == PtraceCreds::kFs ? c.fsgid : c.rgid;
+  // __ptrace_may_access(): the same ids, and a dumpable target.
   return uid == tc.ruid && uid == tc.euid && uid == tc.suid && gid == tc.rgid && gid == tc.egid &&
-         gid == tc.sgid;
+         gid == tc.sgid && target.dumpable;
 }
 
 }  // namespace seedvisor::sentry

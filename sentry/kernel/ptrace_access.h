@@ -19,9 +19,10 @@ class ThreadGroup;
 enum class PtraceCreds { kReal, kFs };
 
 // A thread of the same process, a caller with CAP_SYS_PTRACE, or a caller
-// whose uid and gid (as `which` says) match all of the target's ids. Every
-// guest process counts as dumpable and there is no Yama LSM in the sandbox,
-// so a process of the same user may as it could on a host without Yama.
+// whose uid and gid (as `which` says) match all of the target's ids when
+// the target is dumpable (ThreadGroup::dumpable). There is no Yama LSM in
+// the sandbox, so a process of the same user may as it could on a host
+// without Yama.
 bool MayPtraceAccess(const Task& caller, const ThreadGroup& target, const Credentials& tc,
                      PtraceCreds which);
 

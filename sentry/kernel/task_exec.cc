@@ -98,6 +98,8 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     tg_->leader = this;
     // capabilities(7) "Transformation of capabilities during execve()".
     creds_.OnExec();
+    // begin_new_exec(): dumpable again unless the ids differ.
+    tg_->dumpable = creds_.euid == creds_.ruid && creds_.egid == creds_.rgid;
     // Signal handlers reset to SIG_DFL, except ignored ones (signal(7)).
     if (tg_->handlers.use_count() > 1) {
       tg_->handlers = std::make_shared<SignalHandlers>(*tg_->handlers);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -57,6 +58,13 @@ class ThreadGroup {
   int nice = 0;  // setpriority(2), -20..19; scheduling itself stays the host's
   // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.
   int pdeath_signal = 0;
+  // The "dumpable" flag of the process's mm (prctl(PR_SET_DUMPABLE)):
+  // cleared when its effective or filesystem ids change (commit_creds(),
+  // with suid_dumpable 0), set again by an execve that leaves the real and
+  // effective ids equal. A process that is not dumpable has its /proc/PID
+  // entries owned by root and can be looked into only with
+  // CAP_SYS_PTRACE. Atomic: read without Kernel::mu().
+  std::atomic<bool> dumpable{true};
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
   // /proc/PID/oom_score_adj, and the floor below which only a writer with
   // CAP_SYS_RESOURCE may lower it (the last value such a writer set:

@@ -45,8 +45,33 @@ SyscallReturn SysGetresgid(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+namespace {
+
+// commit_creds(): a change of the effective or filesystem ids makes the
+// process non-dumpable (suid_dumpable is 0).
+class DumpableGuard {
+ public:
+  explicit DumpableGuard(Task& t)
+      : t_(t), euid_(t.creds().euid), fsuid_(t.creds().fsuid), egid_(t.creds().egid),
+        fsgid_(t.creds().fsgid) {}
+  ~DumpableGuard() {
+    const Credentials& c = t_.creds();
+    if (c.euid != euid_ || c.fsuid != fsuid_ || c.egid != egid_ || c.fsgid != fsgid_) {
+      t_.tg().dumpable = false;
+    }
+  }
+
+ private:
+  Task& t_;
+  const uid_t euid_, fsuid_;
+  const gid_t egid_, fsgid_;
+};
+
+}  // namespace
+
 // setresuid(2) rules: an unprivileged caller may only pick among its current ids.
 SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
   if (!c.HasCap(CAP_SETUID)) {
@@ -65,6 +90,7 @@ SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
   if (!c.HasCap(CAP_SETGID)) {
@@ -80,6 +106,7 @@ SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t id = a.Uint(0);
   if (id == kNoChange) return Errno(EINVAL);
@@ -97,6 +124,7 @@ SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetgid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t id = a.Uint(0);
   if (id == kNoChange) return Errno(EINVAL);
@@ -123,6 +151,7 @@ SyscallReturn SysSetregid(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t old = c.fsuid;
   if (c.HasCap(CAP_SETUID) || a.Uint(0) == c.ruid || a.Uint(0) == c.euid ||
@@ -134,6 +163,7 @@ SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a) {
+  DumpableGuard dumpable(t);
   Credentials& c = t.mutable_creds();
   uint32_t old = c.fsgid;
   if (c.HasCap(CAP_SETGID) || a.Uint(0) == c.rgid || a.Uint(0) == c.egid || a.Uint(0) == c.sgid) {

@@ -307,10 +307,11 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       if (a.Ulong(1) || a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
       return t.creds().no_new_privs ? 1 : 0;
     case PR_SET_DUMPABLE:
-      if (a.Ulong(1) > 1) return Errno(EINVAL);
+      if (a.Ulong(1) > 1) return Errno(EINVAL);  // SUID_DUMP_ROOT is not for prctl
+      t.tg().dumpable = a.Ulong(1) == 1;
       return 0;
     case PR_GET_DUMPABLE:
-      return 1;
+      return t.tg().dumpable ? 1 : 0;
     case PR_SET_KEEPCAPS: {
       if (a.Ulong(1) > 1) return Errno(EINVAL);
       Credentials& c = t.mutable_creds();

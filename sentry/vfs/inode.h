@@ -121,6 +121,13 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // /proc/PID/fd link to a pipe): then a FIFO type is no named pipe to
   // which fifo(7)'s open rules apply.
   virtual bool ReopensFile() const { return false; }
+  // An access (R_OK, W_OK, X_OK) that the mode bits refuse but the object
+  // grants anyway, for the task resolving (CurrentTask()): a process may
+  // always look into its own /proc/PID/fd (proc_fd_permission()).
+  virtual bool ExtraAccess(int mask) {
+    (void)mask;
+    return false;
+  }
   // True if writes are refused with EROFS (host passthrough).
   virtual bool ReadOnlyFs() const { return false; }
   // Identifies the filesystem instance (rename/link across filesystems: EXDEV).

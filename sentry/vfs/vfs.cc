@@ -42,7 +42,9 @@ void NotifyRemoved(const Dentry& dir, std::string_view name, const Dentry& child
 
 Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask) {
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
-  return CheckAccess(c.creds, st, mask);
+  Status s = CheckAccess(c.creds, st, mask);
+  if (!s.ok() && d->inode()->ExtraAccess(mask)) return {};
+  return s;
 }
 
 // Sticky directories: only the owner of the file or the directory (or root)
@@ -274,7 +276,9 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     int mask = 0;
     if (acc != O_WRONLY) mask |= R_OK;
     if (acc != O_RDONLY || (flags & O_TRUNC)) mask |= W_OK;
-    SV_TRY(CheckAccess(c.creds, st, mask));
+    if (Status a = CheckAccess(c.creds, st, mask); !a.ok() && !d->inode()->ExtraAccess(mask)) {
+      return a.error();
+    }
   }
   // do_dentry_open(): O_DIRECT needs FMODE_CAN_ODIRECT, which no directory has.
   if (S_ISDIR(st.st_mode) && (flags & O_DIRECT)) return Errno(EINVAL);

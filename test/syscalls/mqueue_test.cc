@@ -61,7 +61,6 @@ struct Queue {
   }
 };
 
-
 timespec InMs(long ms) {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -12,6 +12,7 @@
 #include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -516,6 +517,61 @@ TEST(ProcMemTest, OtherUserIsEacces) {
     return 0;
   });
   EXPECT_EXIT_CODE(status, 0);
+}
+
+// ---- Ownership of /proc/PID (task_dump_owner()) ----
+
+// Reads everything `fd` has into a string.
+std::string Slurp(int fd) {
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// /proc/PID entries belong to the task's effective ids while its process
+// is dumpable, to root once a change of ids made it not (commit_creds()),
+// except the world-readable directories; its own fd directory stays open
+// to it either way (proc_fd_permission()).
+TEST(ProcOwnerTest, FollowsDumpableAndEffectiveIds) {
+  int status = RunAsNobody([] {
+    if (prctl(PR_GET_DUMPABLE) != 0) return 1;  // the uid change cleared it
+    struct stat st;
+    if (stat("/proc/self/status", &st) != 0 || st.st_uid != 0 || st.st_gid != 0) return 2;
+    if (stat("/proc/self/fd", &st) != 0 || st.st_uid != 0) return 9;
+    // World-readable directories always show the effective ids.
+    if (stat("/proc/self", &st) != 0 || st.st_uid != 65534 || st.st_gid != 65534) return 10;
+    int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return 3;
+    close(fd);
+    if (prctl(PR_SET_DUMPABLE, 2) != -1 || errno != EINVAL) return 4;
+    if (prctl(PR_SET_DUMPABLE, 1) != 0 || prctl(PR_GET_DUMPABLE) != 1) return 5;
+    if (stat("/proc/self", &st) != 0 || st.st_uid != 65534 || st.st_gid != 65534) return 6;
+    if (stat("/proc/self/fd", &st) != 0 || st.st_uid != 65534) return 7;
+    if (stat("/proc/self/status", &st) != 0 || st.st_uid != 65534) return 8;
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+}
+
+// An execve with equal real and effective ids makes the process dumpable
+// again: a program run after setuid() lists its own /proc/self/fd and
+// owns it (`stat` runs as nobody here).
+TEST(ProcOwnerTest, ExecAfterSetuidIsDumpable) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  int status = RunAsNobody([&] {
+    close(p[0]);
+    if (dup2(p[1], 1) != 1) return 1;
+    execl("/usr/bin/stat", "stat", "-c", "%u %g", "/proc/self/fd", "/proc/self/status", nullptr);
+    return 2;
+  });
+  close(p[1]);
+  std::string out = Slurp(p[0]);
+  close(p[0]);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(out, "65534 65534\n65534 65534\n");
 }
 
 }  // namespace

@@ -178,8 +178,24 @@ class ReopenInode : public SynthInode {
   FileRef file_;
 };
 
+// /proc/PID/fd: its own process may always read and search it, whoever
+// owns it (proc_fd_permission()).
+class FdDirInode : public SynthDir {
+ public:
+  FdDirInode(Kernel& k, int tid) : SynthDir(0500), k_(k), tid_(tid) {}
+  bool ExtraAccess(int) override {
+    Task* c = CurrentTask();
+    auto t = FindTask(k_, tid_);
+    return c != nullptr && t != nullptr && c->tgid() == t->tgid();
+  }
+
+ private:
+  Kernel& k_;
+  const int tid_;
+};
+
 InodeRef FdDir(Kernel& k, int tid) {
-  auto dir = std::make_shared<SynthDir>(0500);
+  auto dir = std::make_shared<FdDirInode>(k, tid);
   dir->SetDynamic(
       [&k, tid](std::string_view name) -> Result<InodeRef> {
         SV_ASSIGN_OR_RETURN(int fd, OpenFdNamed(k, tid, name));
@@ -210,6 +226,17 @@ InodeRef TaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
   auto dir = std::make_shared<SynthDir>(0555);
   dir->set_fs_magic(kProcSuperMagic);
   FillTaskDir(k, vfs, *dir, tid, thread);
+  // task_dump_owner(): everything below /proc/PID belongs to the task's
+  // effective ids while its process is dumpable, to root otherwise; the
+  // world-readable directories (/proc/PID itself, task/, fdinfo/) always
+  // show the effective ids, as `stat /proc/PID` once was the way to read them.
+  dir->SetSubtreeOwner([&k, tid](mode_t mode) -> std::pair<uid_t, gid_t> {
+    auto t = FindTask(k, tid);
+    if (!t) return {0, 0};
+    if (mode != (S_IFDIR | 0555) && !t->tg().dumpable) return {0, 0};
+    const Credentials& c = t->creds();
+    return {c.euid, c.egid};
+  });
   return dir;
 }
 

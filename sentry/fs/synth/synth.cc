@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 namespace seedvisor::sentry {
 
@@ -30,8 +31,32 @@ SynthInode::SynthInode(mode_t mode, dev_t dev, uid_t uid, gid_t gid) {
 }
 
 Result<struct stat> SynthInode::Stat() {
+  OwnerFn fn;
+  mode_t mode;
+  {
+    std::lock_guard l(st_mu_);
+    fn = owner_fn_;
+    mode = st_.st_mode;
+  }
+  std::optional<std::pair<uid_t, gid_t>> owner;
+  if (fn) owner = fn(mode);  // outside st_mu_: it may take kernel locks
   std::lock_guard l(st_mu_);
-  return st_;
+  struct stat st = st_;
+  if (owner) {
+    st.st_uid = owner->first;
+    st.st_gid = owner->second;
+  }
+  return st;
+}
+
+void SynthInode::set_owner_fn(OwnerFn fn) {
+  std::lock_guard l(st_mu_);
+  owner_fn_ = std::move(fn);
+}
+
+bool SynthInode::has_owner_fn() {
+  std::lock_guard l(st_mu_);
+  return owner_fn_ != nullptr;
 }
 
 void SynthInode::set_owner(uid_t uid, gid_t gid) {
@@ -69,6 +94,7 @@ SynthDir::SynthDir(mode_t perm, dev_t dev) : SynthInode(S_IFDIR | perm, dev) {}
 
 void SynthDir::Add(std::string name, InodeRef child) {
   ApplySubtreeSeek(child);
+  ApplySubtreeOwner(child);
   std::lock_guard l(mu_);
   children_[std::move(name)] = std::move(child);
 }
@@ -83,6 +109,31 @@ void SynthDir::SetSubtreeSeek(SynthSeek dirs, SynthSeek files) {
   }
   if (seek() == SynthSeek::kDefault) set_seek(dirs);
   for (const InodeRef& child : children) ApplySubtreeSeek(child);
+}
+
+void SynthDir::SetSubtreeOwner(OwnerFn fn) {
+  std::vector<InodeRef> children;
+  {
+    std::lock_guard l(mu_);
+    subtree_owner_ = fn;
+    for (const auto& [name, child] : children_) children.push_back(child);
+  }
+  if (!has_owner_fn()) set_owner_fn(fn);
+  for (const InodeRef& child : children) ApplySubtreeOwner(child);
+}
+
+void SynthDir::ApplySubtreeOwner(const InodeRef& child) {
+  OwnerFn fn;
+  {
+    std::lock_guard l(mu_);
+    fn = subtree_owner_;
+  }
+  if (!fn) return;
+  if (auto* d = dynamic_cast<SynthDir*>(child.get())) {
+    if (!d->has_owner_fn()) d->SetSubtreeOwner(fn);
+  } else if (auto* i = dynamic_cast<SynthInode*>(child.get()); i != nullptr && !i->has_owner_fn()) {
+    i->set_owner_fn(fn);
+  }
 }
 
 void SynthDir::ApplySubtreeSeek(const InodeRef& child) {
@@ -144,7 +195,10 @@ Result<InodeRef> SynthDir::Lookup(std::string_view name) {
   }
   if (fn) {
     Result<InodeRef> child = fn(name);
-    if (child.ok()) ApplySubtreeSeek(*child);
+    if (child.ok()) {
+      ApplySubtreeSeek(*child);
+      ApplySubtreeOwner(*child);
+    }
     return child;
   }
   return Errno(ENOENT);

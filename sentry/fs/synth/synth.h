@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "sentry/vfs/inode.h"
 
@@ -37,6 +38,11 @@ class SynthInode : public Inode {
   Status SetAttr(const SetAttrRequest& req) override;
   Result<struct statfs> StatFs() override;
   void set_owner(uid_t uid, gid_t gid);
+  // Ownership looked up at every stat instead, given the inode's mode (a
+  // /proc/PID entry is its task's: task_dump_owner()).
+  using OwnerFn = std::function<std::pair<uid_t, gid_t>(mode_t)>;
+  void set_owner_fn(OwnerFn fn);
+  bool has_owner_fn();
   void set_fs_magic(long m) { magic_ = m; }
   SynthSeek seek() const { return seek_; }
   void set_seek(SynthSeek s) { seek_ = s; }
@@ -46,6 +52,7 @@ class SynthInode : public Inode {
   struct stat st_ {};
   long magic_ = 0x01021994;
   SynthSeek seek_ = SynthSeek::kDefault;
+  OwnerFn owner_fn_;  // guarded by st_mu_
 };
 
 class SynthDir : public SynthInode {
@@ -65,10 +72,16 @@ class SynthDir : public SynthInode {
   // computed ones included) seek as `dirs`, the files below as `files`,
   // except where a child chose otherwise (set_seek) first.
   void SetSubtreeSeek(SynthSeek dirs, SynthSeek files);
+  // This directory and everything below it (now and added later, computed
+  // children included) take their owner from `fn`, except where a child
+  // has an owner function of its own already.
+  void SetSubtreeOwner(OwnerFn fn);
 
  private:
   void ApplySubtreeSeek(const InodeRef& child);
+  void ApplySubtreeOwner(const InodeRef& child);
   std::mutex mu_;
+  OwnerFn subtree_owner_;  // guarded by mu_
   SynthSeek subtree_dirs_ = SynthSeek::kDefault;   // guarded by mu_
   SynthSeek subtree_files_ = SynthSeek::kDefault;  // guarded by mu_
   std::map<std::string, InodeRef, std::less<>> children_;
