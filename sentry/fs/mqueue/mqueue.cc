@@ -319,11 +319,26 @@ Result<MessageQueue::Received> MessageQueue::Receive(Task& t, bool nonblock,
 }
 
 Status MessageQueue::SetNotification(Task& t, const MqueueFile* via, const Notification* n) {
+  // A registration whose process has exited no longer blocks others (its
+  // exit closed the queue: mqueue_flush_file()). Kernel::mu() is taken
+  // outside mu_.
+  std::shared_ptr<ThreadGroup> owner;
+  {
+    std::lock_guard l(mu_);
+    owner = owner_.lock();
+  }
+  bool owner_exited = false;
+  if (owner != nullptr) {
+    absl::MutexLock kl(&t.kernel().mu());
+    owner_exited = owner->state != ThreadGroup::State::kAlive || owner->group_exiting;
+  }
   Fire removed;
   {
     std::lock_guard l(mu_);
-    // A registration whose process is gone no longer blocks others.
-    if (owner_tgid_ != 0 && owner_.expired()) (void)TakeNotificationLocked(kNotifyRemoved);
+    if (owner_tgid_ != 0 &&
+        (owner_.expired() || (owner_exited && owner_.lock() == owner))) {
+      (void)TakeNotificationLocked(kNotifyRemoved);
+    }
     if (n == nullptr) {
       if (owner_tgid_ == t.tgid()) removed = TakeNotificationLocked(kNotifyRemoved);
     } else {
