@@ -382,15 +382,18 @@ def replica_checks(node, state):
     listed = {s["id"]: s for s in json.loads(seeds)}
     check(all(listed.get(r, {}).get("parent") == seed for r in replicas),
           f"GET /seeds lists each replica as a child seed of {seed} ({[(r, listed.get(r, {}).get('parent')) for r in replicas]})")
-    for _ in range(100):  # --replica-idle=2s
+    # --replica-idle=2s. seedd counts a replica dropped before it destroys
+    # it (outside its lock), so wait for the sandboxes to go as well.
+    for _ in range(100):
         m = metrics(node)
-        if m.get(f'seedd_seed_copies{{seed="{seed}"}}') == 1:
+        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                             capture_output=True, text=True).stdout.split()
+        left = set(replicas) & set(lst)
+        if m.get(f'seedd_seed_copies{{seed="{seed}"}}') == 1 and not left:
             break
         time.sleep(0.1)
     dropped = m.get(f'seedd_seed_replicas_dropped_total{{seed="{seed}"}}', 0)
-    lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"], capture_output=True, text=True).stdout.split()
     copies = m.get(f'seedd_seed_copies{{seed="{seed}"}}')
-    left = set(replicas) & set(lst)
     check(copies == 1 and dropped == made and not left,
           f"idle replicas are destroyed (copies {copies}, dropped {dropped} of {made}, left {left})")
     st, h, body = node.invoke("wide", {"after": 1})
