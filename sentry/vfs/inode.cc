@@ -108,6 +108,15 @@ Status Inode::Rename(std::string_view, Inode&, std::string_view, unsigned) {
   return Errno(ReadOnlyFs() ? EROFS : EPERM);
 }
 Result<std::string> Inode::Readlink() { return Errno(EINVAL); }
+
+void ApplyAttrs(const SetAttrRequest& req, struct stat& st) {
+  if (req.mode) st.st_mode = (st.st_mode & S_IFMT) | (*req.mode & 07777);
+  if (req.uid) st.st_uid = *req.uid;
+  if (req.gid) st.st_gid = *req.gid;
+  if (req.atime) st.st_atim = *req.atime;
+  if (req.mtime) st.st_mtim = *req.mtime;
+}
+
 Status Inode::SetAttr(const SetAttrRequest&) { return Errno(ReadOnlyFs() ? EROFS : EPERM); }
 Result<std::string> Inode::GetXattr(std::string_view) { return Errno(ENODATA); }
 Result<std::vector<std::string>> Inode::ListXattr() { return std::vector<std::string>{}; }

@@ -73,6 +73,10 @@ struct SetAttrRequest {
   std::optional<timespec> mtime;
 };
 
+// Applies the request's mode (keeping the file type), owner and times to
+// `st`; size and ctime are the caller's.
+void ApplyAttrs(const SetAttrRequest& req, struct stat& st);
+
 class Inode : public std::enable_shared_from_this<Inode> {
  public:
   virtual ~Inode();

@@ -146,11 +146,7 @@ Result<struct stat> MessageQueue::Stat() {
 Status MessageQueue::SetAttr(const SetAttrRequest& req) {
   if (req.size) return Errno(EINVAL);
   std::lock_guard l(mu_);
-  if (req.mode) st_.st_mode = S_IFREG | (*req.mode & 07777);
-  if (req.uid) st_.st_uid = *req.uid;
-  if (req.gid) st_.st_gid = *req.gid;
-  if (req.atime) st_.st_atim = *req.atime;
-  if (req.mtime) st_.st_mtim = *req.mtime;
+  ApplyAttrs(req, st_);
   st_.st_ctim = Now();
   return {};
 }

@@ -71,11 +71,7 @@ Status SynthInode::SetAttr(const SetAttrRequest& req) {
   if (req.size) return S_ISCHR(st_.st_mode) ? Status() : Errno(EPERM);
   if (!S_ISCHR(st_.st_mode)) return Errno(EPERM);
   std::lock_guard l(st_mu_);
-  if (req.mode) st_.st_mode = (st_.st_mode & S_IFMT) | (*req.mode & 07777);
-  if (req.uid) st_.st_uid = *req.uid;
-  if (req.gid) st_.st_gid = *req.gid;
-  if (req.atime) st_.st_atim = *req.atime;
-  if (req.mtime) st_.st_mtim = *req.mtime;
+  ApplyAttrs(req, st_);
   return {};
 }
 

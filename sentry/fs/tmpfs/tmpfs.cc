@@ -479,11 +479,7 @@ Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
     if (ftruncate(memfd_, *req.size) != 0) return Errno(errno);
     st_.st_mtim = Now();
   }
-  if (req.mode) st_.st_mode = (st_.st_mode & S_IFMT) | (*req.mode & 07777);
-  if (req.uid) st_.st_uid = *req.uid;
-  if (req.gid) st_.st_gid = *req.gid;
-  if (req.atime) st_.st_atim = *req.atime;
-  if (req.mtime) st_.st_mtim = *req.mtime;
+  ApplyAttrs(req, st_);
   st_.st_ctim = Now();
   return {};
 }
