@@ -120,3 +120,19 @@ print_spread() {
     printf "%-$1s" "$m"; printf " %$2s" "${row[@]}"; echo
   done
 }
+
+# A host CPU hog for the loaded columns: stress-ng with one CPU-bound worker
+# per CPU of this 2-CPU machine ($stress_ng, set by the caller), for at most
+# $1 seconds, until stop_hog.
+hog_pid=""
+start_hog() {
+  "$stress_ng" --cpu 2 -t "$1" >/dev/null 2>&1 &
+  hog_pid=$!
+  sleep 0.5  # let its workers start
+}
+stop_hog() {
+  [[ -n "$hog_pid" ]] || return 0
+  kill -TERM "$hog_pid" 2>/dev/null
+  wait "$hog_pid" 2>/dev/null
+  hog_pid=""
+}

@@ -132,20 +132,8 @@ for m in "${base_metrics[@]}"; do
   ((loaded)) && metrics+=("$m+cpu")
 done
 
-# The host hog for the +cpu rows: one CPU-bound worker per CPU of this
-# 2-CPU machine, started before a pass and ended after it.
-hog_pid=""
-start_hog() {
-  "$stress_ng" --cpu 2 -t 3600 >/dev/null 2>&1 &
-  hog_pid=$!
-  sleep 0.5  # let its workers start
-}
-stop_hog() {
-  [[ -n "$hog_pid" ]] || return 0
-  kill -TERM "$hog_pid" 2>/dev/null
-  wait "$hog_pid" 2>/dev/null
-  hog_pid=""
-}
+# The host hog for the +cpu rows (bench_lib.sh's start_hog), started before
+# a pass and ended after it.
 trap stop_hog EXIT
 
 fail=0
@@ -156,7 +144,7 @@ for ((r = 1; r <= rounds; r++)); do
     if [[ $pass == cpu ]]; then
       ((loaded)) || continue
       suffix="+cpu"
-      start_hog
+      start_hog 3600
     fi
     for name in "${names[@]}"; do
       # shellcheck disable=SC2086  # cmd is a word list on purpose

@@ -110,19 +110,8 @@ bogo_ops_per_s() {
     }' <<<"$out" | grep .
 }
 
-# The host hog for the loaded rows: started before a case, ended after it.
-hog_pid=""
-start_hog() {
-  "$stress_ng" --cpu 2 -t $((seconds * 4 + 60)) >/dev/null 2>&1 &
-  hog_pid=$!
-  sleep 0.5  # let its workers start
-}
-stop_hog() {
-  [[ -n "$hog_pid" ]] || return 0
-  kill -TERM "$hog_pid" 2>/dev/null
-  wait "$hog_pid" 2>/dev/null
-  hog_pid=""
-}
+# The host hog for the loaded rows (bench_lib.sh's start_hog): started
+# before a case, ended after it.
 
 # stress-ng writes temporary files in its cwd; give every run a fresh one.
 work="$(mktemp -d)"
@@ -136,7 +125,7 @@ for ((r = 1; r <= rounds; r++)); do
   for c in "${cases[@]}"; do
     read -r s w l <<<"$c"
     m="$s-$w"
-    ((l)) && m="$s-1+cpu" && start_hog
+    ((l)) && m="$s-1+cpu" && start_hog $((seconds * 4 + 60))
     for name in "${names[@]}"; do
       # shellcheck disable=SC2086  # cmd is a word list on purpose
       run_case stress_ng "$name $m" $((seconds * 3 + 60)) ${cmd[$name]} \
