@@ -35,6 +35,34 @@ long BandOf(int reason) {
   }
 }
 
+// send_sigio()/send_sigurg(): `info` to the task, process or process group
+// that `o` names, if it is still there.
+void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_t& info) {
+  absl::MutexLock l(&k.mu());
+  switch (o.type) {
+    case F_OWNER_TID:
+      if (auto task = k.TaskByTid(o.id); task && !task->exited()) {
+        k.SendTaskSignal(*task, info).ok();
+      }
+      return;
+    case F_OWNER_PID:
+      if (auto tg = k.ThreadGroupByTgid(o.id); tg && tg->state == ThreadGroup::State::kAlive) {
+        k.SendGroupSignal(*tg, info).ok();
+      }
+      return;
+    default: {
+      std::vector<ThreadGroup*> sent;
+      for (const auto& task : k.Tasks()) {
+        ThreadGroup& tg = task->tg();
+        if (tg.pgid != o.id || tg.state != ThreadGroup::State::kAlive) continue;
+        if (std::find(sent.begin(), sent.end(), &tg) != sent.end()) continue;
+        sent.push_back(&tg);
+        k.SendGroupSignal(tg, info).ok();
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
@@ -78,30 +106,17 @@ void SendSigio(Task& t, FileDescription& f, int reason) {
     info.si_signo = SIGIO;
     info.si_code = SI_KERNEL;  // SEND_SIG_PRIV
   }
-  Kernel& k = t.kernel();
-  absl::MutexLock l(&k.mu());
-  switch (o.type) {
-    case F_OWNER_TID:
-      if (auto task = k.TaskByTid(o.id); task && !task->exited()) {
-        k.SendTaskSignal(*task, info).ok();
-      }
-      return;
-    case F_OWNER_PID:
-      if (auto tg = k.ThreadGroupByTgid(o.id); tg && tg->state == ThreadGroup::State::kAlive) {
-        k.SendGroupSignal(*tg, info).ok();
-      }
-      return;
-    default: {
-      std::vector<ThreadGroup*> sent;
-      for (const auto& task : k.Tasks()) {
-        ThreadGroup& tg = task->tg();
-        if (tg.pgid != o.id || tg.state != ThreadGroup::State::kAlive) continue;
-        if (std::find(sent.begin(), sent.end(), &tg) != sent.end()) continue;
-        sent.push_back(&tg);
-        k.SendGroupSignal(tg, info).ok();
-      }
-    }
-  }
+  SignalOwner(t.kernel(), o, info);
+}
+
+void SendSigurg(Task& t, FileDescription& f) {
+  FileDescription::AsyncOwner o = f.async_owner();
+  if (o.id == 0) return;
+  siginfo_t info{};
+  info.si_signo = SIGURG;
+  info.si_code = SI_KERNEL;  // SEND_SIG_PRIV
+  SignalOwner(t.kernel(), o, info);
+  SendSigio(t, f, POLL_PRI);
 }
 
 }  // namespace seedvisor::sentry

@@ -31,6 +31,11 @@ int FileOwnerForGetown(const FileDescription& f);
 // the file's.
 void SendSigio(Task& t, FileDescription& f, int reason);
 
+// sk_send_sigurg(): urgent data came to socket `f`. Its owner, if it has
+// one, gets SIGURG (with or without O_ASYNC: send_sigurg()), and then the
+// O_ASYNC owner signal for POLL_PRI. Takes Kernel::mu().
+void SendSigurg(Task& t, FileDescription& f);
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_KERNEL_FILE_OWNER_H_

@@ -84,7 +84,7 @@ bool SocketMirror::Connect() {
 
 void SocketMirror::Paired() {
   unconnected_ = false;
-  in_ = rdhup_ = hup_ = err_ = false;
+  in_ = rdhup_ = hup_ = err_ = pri_ = false;
   out_ = true;
   in_count_ = 0;
 }
@@ -126,6 +126,19 @@ void SocketMirror::SetDgramError(bool want) {
   }
 }
 
+void SocketMirror::SetPri(bool want) {
+  if (want == pri_ || type_ != SOCK_STREAM) return;
+  if (want) {
+    // m's oob_skb (Linux >= 5.15 with CONFIG_AF_UNIX_OOB): POLLPRI. A host
+    // without it refuses, and the mirror goes without.
+    if (d_ < 0 || rdhup_ || send(d_, "p", 1, kSend | MSG_OOB) != 1) return;
+  } else {
+    char c;
+    (void)!recv(m_, &c, 1, MSG_OOB | MSG_DONTWAIT);
+  }
+  pri_ = want;
+}
+
 void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
   if (m_ < 0 || unconnected_) return;
   const bool want_err = mask & POLLERR, want_hup = mask & POLLHUP;
@@ -133,7 +146,8 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
   const bool want_in = mask & POLLIN, want_out = mask & POLLOUT;
   if (type_ == SOCK_DGRAM) {
     SetDgramError(want_err);
-  } else if (d_ < 0) {  // after ERR: only the error can still go
+  } else if (d_ < 0) {  // after ERR: only the error and an urgent byte can still go
+    if (!(mask & POLLPRI)) SetPri(false);
     if (err_ && !want_err) {
       int e;
       socklen_t l = sizeof(e);
@@ -167,17 +181,20 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
   if (!rdhup_) {
     if (want_in && (!in_ || in_edge)) {
       if (in_count_ >= 64) {
-        Drain(m_);
+        Drain(m_);  // reads past an urgent byte too: it goes
         in_count_ = 0;
+        pri_ = false;
       }
       if (send(d_, "i", 1, kSend) == 1) ++in_count_;
       in_ = true;
     } else if (!want_in && in_) {
+      SetPri(false);
       Drain(m_);
       in_count_ = 0;
       in_ = false;
     }
   }
+  SetPri(mask & POLLPRI);
   if (want_rdhup && !rdhup_) {
     // A datagram d's shutdown is its own (unix_shutdown() tells only a
     // connection's peer): shut m's receive side itself.

@@ -12,6 +12,8 @@
 //              sk_data_ready gives one);
 //   POLLOUT    off while m's tiny send buffer is full (m wrote to d, which
 //              does not read), on again when d reads;
+//   POLLPRI    stream: an out-of-band byte d sent to m (MSG_OOB), taken
+//              back by m's recv(MSG_OOB) when the guest's goes;
 //   POLLRDHUP  m's receive side shut (by d's SHUT_WR; a datagram m by its
 //              own SHUT_RD), which implies POLLIN, as in Linux;
 //   POLLHUP    m's send side shut too (both directions shut);
@@ -61,7 +63,8 @@ class SocketMirror {
   int fd() const { return m_; }
   int type() const { return type_; }
   bool unconnected() const { return unconnected_; }
-  // Makes m poll as `mask` (POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLERR).
+  // Makes m poll as `mask` (POLLIN, POLLPRI, POLLOUT, POLLRDHUP, POLLHUP,
+  // POLLERR).
   // `in_edge`: new data came (a new POLLIN edge); `out_edge`: room was
   // made (a new POLLOUT edge).
   void Set(short mask, bool in_edge, bool out_edge);
@@ -71,12 +74,13 @@ class SocketMirror {
   void Fill();
   void Drain(int fd);
   void SetDgramError(bool want);
+  void SetPri(bool want);
 
   int m_ = -1;
   int d_ = -1;
   int type_ = SOCK_STREAM;
   bool unconnected_ = false;
-  bool in_ = false, out_ = true, rdhup_ = false, hup_ = false, err_ = false;
+  bool in_ = false, out_ = true, rdhup_ = false, hup_ = false, err_ = false, pri_ = false;
   size_t in_count_ = 0;  // messages queued on m
   sockaddr_un m_addr_{};  // a datagram m's autobound name (d connects to it)
   socklen_t m_addr_len_ = 0;

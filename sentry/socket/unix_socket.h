@@ -16,7 +16,10 @@
 // read; a sender blocks while its charge reaches SO_SNDBUF, and POLLOUT is
 // on while the charge is at most a quarter of it (unix_writable()). A
 // datagram sender also waits while an unconnected receiver holds more than
-// max_dgram_qlen messages. connect() makes the server-side socket at once
+// max_dgram_qlen messages. A stream send with MSG_OOB queues its last
+// byte as a message of its own, the out-of-band byte (CONFIG_AF_UNIX_OOB:
+// recv(MSG_OOB), the mark, SIOCATMARK, POLLPRI, SIGURG to the receiver's
+// owner). connect() makes the server-side socket at once
 // (the "embryo", queued on the listener until accept(), data may already
 // arrive); a listener queues backlog + 1, then connect() waits or is
 // EAGAIN. A released socket ends its peer (POLLHUP, ECONNRESET if it left
@@ -125,6 +128,9 @@ class UnixSocket : public Socket {
     size_t sockets = 0;  // how many of `files` are unix sockets (for Collect)
     uid_t user = 0;      // whose files in flight `files` count as (UserInflight)
     std::shared_ptr<ThreadGroup> sender;  // for SCM_PIDFD (UNIXCB(skb).pid)
+    // Stream: the pending out-of-band byte (u->oob_skb), a message of its
+    // own; at most one message of a queue has it (oob_pending_).
+    bool oob = false;
     size_t left() const { return data.size() - off; }
   };
   // Control messages of one send, parsed before the lock.
@@ -161,6 +167,8 @@ class UnixSocket : public Socket {
   Result<size_t> SendDgram(Task& t, const MsgIn& m, Control c);
   Result<MsgOut> RecvStream(Task& t, char* buf, size_t len, int flags, size_t controllen);
   Result<MsgOut> RecvDgram(Task& t, char* buf, size_t len, int flags, size_t controllen);
+  // recv(MSG_OOB) of a stream socket (unix_stream_recv_urg()).
+  Result<MsgOut> RecvOob(char* buf, size_t len, int flags);
 
   // All *Locked members run under the lock of all unix sockets.
   // Queues `m` (charged to its account) for this socket's reader.
@@ -178,6 +186,16 @@ class UnixSocket : public Socket {
   // sock_error(): the pending error, now cleared (0 if none).
   int TakeErrorLocked();
   bool RecvqFullLocked() const { return rcvq_.size() > static_cast<size_t>(backlog_); }
+  // manage_oob(): a stream read (or peek, from message `*pi`) about to
+  // take `m`, with `copied` bytes read so far, steps over a taken
+  // out-of-band byte's empty message and over (dropping, unless
+  // SO_OOBINLINE) a pending byte it reaches first, and stops at the mark
+  // when it has read something. Returns the message to read next, or null
+  // (nothing queued past the mark, or `*stop`: end the read here).
+  Message* PassOobLocked(Message* m, bool peek, size_t copied, size_t* pi, bool* stop,
+                         Graveyard& g);
+  // SIOCATMARK: the next byte read is the mark.
+  bool AtMarkLocked() const;
   bool WritableLocked() const;
   short PollMaskLocked() const;
   // After a change: updates the mirror (`in_edge`: data came, `out_edge`:
@@ -216,6 +234,8 @@ class UnixSocket : public Socket {
   bool passcred_ = false;
   bool passpidfd_ = false;  // SO_PASSPIDFD
   int peek_off_ = -1;  // SO_PEEK_OFF (sk_peek_off; negative: off)
+  bool oob_pending_ = false;  // a message of rcvq_ is the out-of-band byte
+  bool oobinline_ = false;    // SO_OOBINLINE
   int backlog_;  // a listener's (SOMAXCONN-clamped); else max_dgram_qlen
   std::string key_;  // in the name table, if bound
   std::map<int, std::string> opts_;  // SOL_SOCKET options only kept (SO_LINGER, ...)

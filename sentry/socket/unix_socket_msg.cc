@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/unix_socket.h"
 #include "sentry/socket/unix_socket_internal.h"
@@ -73,7 +74,8 @@ void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
 // ---- Send ----
 
 Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
-  if (m.flags & MSG_OOB) return Errno(EOPNOTSUPP);
+  // unix_dgram_sendmsg(): no out-of-band data; a stream send needs a byte.
+  if ((m.flags & MSG_OOB) && (type_ != SOCK_STREAM || m.data.empty())) return Errno(EOPNOTSUPP);
   SV_ASSIGN_OR_RETURN(Control c, ParseControl(t, m.control));
   if (type_ == SOCK_STREAM) return SendStream(t, m, std::move(c));
   return SendDgram(t, m, std::move(c));
@@ -82,47 +84,64 @@ Result<size_t> UnixSocket::SendMsg(Task& t, const MsgIn& m) {
 Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
   Graveyard g;  // after the lock: unsent files
   for (FileRef& f : c.files) g.push_back(std::move(f));
-  std::unique_lock l(Mu());
-  // unix_stream_sendmsg().
-  if (!m.addr.empty()) return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
-  if (state_ != State::kConnected) return Errno(ENOTCONN);
-  if (shutdown_ & kSendShutdown) return Errno(EPIPE);
-  Deadline dl = DeadlineOf(*this, /*send=*/true);
-  const size_t len = m.data.size();
+  FileRef urgent;  // the receiver of an out-of-band byte: SIGURG after the lock
   size_t sent = 0;
-  bool files_sent = false;
-  while (sent < len) {
-    if (int e = TakeErrorLocked()) {  // sock_error() in sock_alloc_send_pskb()
-      if (sent) break;
-      return Errno(e);
-    }
-    if (shutdown_ & kSendShutdown || peer_ == nullptr || (peer_->shutdown_ & kRcvShutdown)) {
-      if (sent) break;
-      return Errno(EPIPE);
-    }
-    if (acct_->wmem >= sndbuf_) {
-      if (Status s = WaitIfBlocking(Blocking(m.flags), wr_wait_, t, l, dl); !s.ok()) {
+  {
+    std::unique_lock l(Mu());
+    // unix_stream_sendmsg().
+    if (!m.addr.empty()) return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
+    if (state_ != State::kConnected) return Errno(ENOTCONN);
+    if (shutdown_ & kSendShutdown) return Errno(EPIPE);
+    Deadline dl = DeadlineOf(*this, /*send=*/true);
+    const size_t len = m.data.size();
+    // MSG_OOB: the last byte goes alone, after the rest (queue_oob()).
+    const size_t inband = (m.flags & MSG_OOB) ? len - 1 : len;
+    bool files_sent = false;
+    while (sent < len) {
+      if (int e = TakeErrorLocked()) {  // sock_error() in sock_alloc_send_pskb()
         if (sent) break;
-        return s.error();
+        return Errno(e);
       }
-      continue;
+      if (shutdown_ & kSendShutdown || peer_ == nullptr || (peer_->shutdown_ & kRcvShutdown)) {
+        if (sent) break;
+        return Errno(EPIPE);
+      }
+      if (acct_->wmem >= sndbuf_) {
+        if (Status s = WaitIfBlocking(Blocking(m.flags), wr_wait_, t, l, dl); !s.ok()) {
+          if (sent) break;
+          return s.error();
+        }
+        continue;
+      }
+      const bool oob = sent >= inband;
+      size_t chunk = oob ? 1 : std::min(inband - sent, StreamChunk(sndbuf_));
+      Message msg;
+      msg.data.assign(m.data, sent, chunk);
+      msg.cred = c.cred;
+      msg.sender = c.sender;
+      msg.acct = acct_;
+      if (!files_sent) {
+        msg.files = std::move(g);
+        msg.user = c.user;
+        g.clear();
+        files_sent = true;
+      }
+      if (oob) {
+        // The receiver's earlier out-of-band byte, if still pending, is
+        // ordinary data from now on.
+        if (peer_->oob_pending_) {
+          for (Message& q : peer_->rcvq_) q.oob = false;
+        }
+        msg.oob = true;
+        peer_->oob_pending_ = true;
+        urgent = peer_->weak_from_this().lock();
+      }
+      peer_->EnqueueLocked(std::move(msg));
+      sent += chunk;
     }
-    size_t chunk = std::min(len - sent, StreamChunk(sndbuf_));
-    Message msg;
-    msg.data.assign(m.data, sent, chunk);
-    msg.cred = c.cred;
-    msg.sender = c.sender;
-    msg.acct = acct_;
-    if (!files_sent) {
-      msg.files = std::move(g);
-      msg.user = c.user;
-      g.clear();
-      files_sent = true;
-    }
-    peer_->EnqueueLocked(std::move(msg));
-    sent += chunk;
+    SyncLocked();
   }
-  SyncLocked();
+  if (urgent != nullptr) SendSigurg(t, *urgent);  // sk_send_sigurg()
   return sent;
 }
 
@@ -201,9 +220,69 @@ Result<MsgOut> UnixSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, si
   return RecvDgram(t, buf, len, flags, controllen);
 }
 
+UnixSocket::Message* UnixSocket::PassOobLocked(Message* m, bool peek, size_t copied, size_t* pi,
+                                               bool* stop, Graveyard& g) {
+  auto next = [&]() -> Message* {
+    if (peek) return ++*pi < rcvq_.size() ? &rcvq_[*pi] : nullptr;
+    UnchargeLocked(*m, g);
+    rcvq_.pop_front();
+    return rcvq_.empty() ? nullptr : &rcvq_.front();
+  };
+  if (m->left() == 0) {  // an out-of-band byte recv(MSG_OOB) took
+    if (copied && (!oob_pending_ || m->oob)) {
+      *stop = true;
+      return nullptr;
+    }
+    if ((m = next()) == nullptr) return nullptr;
+  }
+  if (!m->oob) return m;
+  if (copied) {
+    *stop = true;
+    return nullptr;
+  }
+  if (!peek) {
+    m->oob = false;
+    oob_pending_ = false;
+    if (!oobinline_) m = next();  // read past without taking it: gone
+  } else if (!oobinline_) {
+    m = next();
+  }
+  return m;
+}
+
+bool UnixSocket::AtMarkLocked() const {
+  // unix_ioctl(SIOCATMARK).
+  if (rcvq_.empty()) return false;
+  const Message& m = rcvq_.front();
+  if (m.oob) return true;
+  return m.left() == 0 && (!oob_pending_ || (rcvq_.size() > 1 && rcvq_[1].oob));
+}
+
+Result<MsgOut> UnixSocket::RecvOob(char* buf, size_t len, int flags) {
+  MsgOut out;
+  std::lock_guard l(Mu());
+  if (state_ != State::kConnected) return Errno(EINVAL);
+  if (oobinline_ || !oob_pending_) return Errno(EINVAL);
+  for (Message& m : rcvq_) {
+    if (!m.oob) continue;
+    // One byte, whatever `len` says (a zero-length receive takes it too).
+    if (len > 0) buf[0] = m.data[m.off];
+    if (!(flags & MSG_PEEK)) {
+      m.oob = false;
+      oob_pending_ = false;
+      m.off = m.data.size();  // its empty message stays: the mark
+      SyncLocked();
+    }
+    out.len = 1;
+    out.flags = MSG_OOB;
+    return out;
+  }
+  return Errno(EINVAL);
+}
+
 Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
                                       size_t controllen) {
-  if (flags & MSG_OOB) return Errno(EINVAL);  // no out-of-band byte queued
+  if (flags & MSG_OOB) return RecvOob(buf, len, flags);
   Ancillary anc;  // received: installed after the lock
   bool have_cred = false;
   size_t copied = 0;
@@ -232,6 +311,15 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
       }
       Message* m = nullptr;
       if (peek ? pi < rcvq_.size() : !rcvq_.empty()) m = peek ? &rcvq_[pi] : &rcvq_.front();
+      if (m != nullptr && (m->left() == 0 || m->oob)) {
+        bool stop = false;
+        const bool had_oob = oob_pending_;
+        const size_t before = rcvq_.size(), pi_before = pi;
+        m = PassOobLocked(m, peek, copied, &pi, &stop, g);
+        if (had_oob != oob_pending_ || before != rcvq_.size()) consumed = true;
+        if (pi != pi_before) poff = 0;
+        if (stop || (m == nullptr && copied)) break;
+      }
       if (m == nullptr) {
         if (copied >= target) break;
         if (int e = TakeErrorLocked()) {  // POSIX 1003.1g: the error before EOF

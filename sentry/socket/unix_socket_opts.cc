@@ -27,7 +27,6 @@ bool IsKeptOption(int name) {
     case SO_KEEPALIVE:
     case SO_BROADCAST:
     case SO_DONTROUTE:
-    case SO_OOBINLINE:
     case SO_PRIORITY:
     case SO_LINGER:
     case SO_TIMESTAMP_OLD:
@@ -82,6 +81,7 @@ Result<std::string> UnixSocket::GetSockOpt(Task& t, int level, int name, size_t 
     case SO_ACCEPTCONN: return as_int(state_ == State::kListening);
     case SO_ERROR: return as_int(TakeErrorLocked());
     case SO_PASSCRED: return as_int(passcred_);
+    case SO_OOBINLINE: return as_int(oobinline_);
     case kSoPassPidfd: return as_int(passpidfd_);
     case SO_SNDBUF: return as_int(static_cast<int>(sndbuf_));
     case SO_RCVBUF: return as_int(static_cast<int>(rcvbuf_));
@@ -119,6 +119,9 @@ Status UnixSocket::SetSockOpt(Task& t, int level, int name, const std::string& v
       return {};
     case kSoPassPidfd:
       passpidfd_ = v != 0;
+      return {};
+    case SO_OOBINLINE:
+      oobinline_ = v != 0;
       return {};
     case SO_PEEK_OFF:  // unix_set_peek_off()
       peek_off_ = v;
@@ -199,6 +202,17 @@ Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
     return 0L;
   }
+  if (cmd == SIOCATMARK) {
+    // unix_ioctl(): stream sockets only.
+    if (type_ != SOCK_STREAM) return Errno(EOPNOTSUPP);
+    int v;
+    {
+      std::lock_guard l(Mu());
+      v = AtMarkLocked();
+    }
+    SV_TRY(TaskCopyOut(t, arg, &v, sizeof(v)));
+    return 0L;
+  }
   if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
   return Errno(ENOTTY);
 }
@@ -233,6 +247,7 @@ short UnixSocket::PollMaskLocked() const {
   if (shutdown_ == (kRcvShutdown | kSendShutdown)) m |= POLLHUP;
   if (shutdown_ & kRcvShutdown) m |= POLLRDHUP | POLLIN;
   if (!rcvq_.empty() || !acceptq_.empty()) m |= POLLIN;
+  if (oob_pending_) m |= POLLPRI;
   if (type_ != SOCK_DGRAM && state_ == State::kUnconnected) m |= POLLHUP;
   if (WritableLocked()) m |= POLLOUT;
   return m;
