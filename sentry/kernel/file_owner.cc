@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <climits>
 #include <vector>
 
 #include "sentry/kernel/kernel.h"
@@ -84,6 +85,11 @@ Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
     o.id = id;
   });
   return {};
+}
+
+Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who) {
+  if (who == INT_MIN) return Errno(EINVAL);  // -who would overflow
+  return SetFileOwner(t, f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, who < 0 ? -who : who);
 }
 
 int FileOwnerForGetown(const FileDescription& f) {

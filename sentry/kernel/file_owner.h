@@ -22,6 +22,9 @@ class Task;
 // clears the owner. An id that no task, process or group has is ESRCH
 // (f_setown_ex(): find_vpid() found nothing). Takes Kernel::mu().
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id);
+// F_SETOWN, FIOSETOWN, SIOCSPGRP (f_setown()): `who` a process, -`who` a
+// process group, 0 nobody; EINVAL for INT_MIN.
+Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who);
 // F_GETOWN: the owner's id, negative for a process group.
 int FileOwnerForGetown(const FileDescription& f);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -328,6 +329,7 @@ Result<struct stat> HostSocket::Stat() {
 }
 
 Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  const bool inet = family_ == AF_INET || family_ == AF_INET6;
   switch (cmd) {
     case FIONREAD:
     case TIOCOUTQ: {
@@ -336,11 +338,25 @@ Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
       return 0L;
     }
+    case SIOCGSTAMP:
+    case SIOCGSTAMPNS:
+    case kSiocgstampNew:
+    case kSiocgstampnsNew: {
+      // sock_gettstamp() of inet sockets (the last datagram's or segment's
+      // arrival; ENOENT before one), from the host socket that received it.
+      // Netlink has none (ENOTTY).
+      if (!inet) break;
+      timespec ts{};  // timeval and long long[2] alike: 16 bytes on x86-64
+      if (ioctl(fd_, cmd, &ts) != 0) return Errno(errno);
+      SV_TRY(TaskCopyOut(t, arg, &ts, sizeof(ts)));
+      return 0L;
+    }
     default:
-      if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
-      if (IsInterfaceSetIoctl(cmd)) return Errno(EPERM);
-      return Errno(ENOTTY);
+      // inet_ioctl() -> devinet_ioctl(): IPv4 sockets only.
+      if (family_ == AF_INET && IsInetInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
+      break;
   }
+  return CommonIoctl(t, cmd, arg);
 }
 
 std::string HostSocket::DisplayPath() const {

@@ -77,6 +77,12 @@ class HostSocket : public Socket {
   const int type_;  // SO_TYPE
 };
 
+// SIOCGSTAMP_NEW and SIOCGSTAMPNS_NEW (linux/sockios.h: _IOR(0x89, 6 or 7,
+// long long[2])); glibc's SIOCGSTAMP and SIOCGSTAMPNS are the _OLD ones,
+// the same layout on x86-64.
+inline constexpr unsigned long kSiocgstampNew = 0x80108906;
+inline constexpr unsigned long kSiocgstampnsNew = 0x80108907;
+
 // The guest's network privileges (capabilities, --net-raw, groups).
 NetPrivileges NetPrivilegesOf(Task& t);
 

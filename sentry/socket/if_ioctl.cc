@@ -6,9 +6,14 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/socket/host_socket.h"
 
 namespace seedvisor::sentry {
 
@@ -21,18 +26,117 @@ void SetInet(sockaddr* sa, uint32_t host_order) {
   memcpy(sa, &in, sizeof(in));
 }
 
+// The sandbox's own lo (netlink_route.h has the same interface).
+constexpr int kLoIndex = 1;
+
+// dev_ifconf() + inet_gifconf() over the loopback-only network: lo's one
+// IPv4 address. `*total` is what the list needs (a null buffer) or what
+// fit of it in whole entries.
+void LoopbackIfconf(bool counting, int len, std::string* out, int* total) {
+  const int size = sizeof(ifreq);
+  *total = 0;
+  if (counting) {
+    *total = size;
+    return;
+  }
+  if (len < size) return;
+  ifreq r{};
+  strcpy(r.ifr_name, "lo");
+  SetInet(&r.ifr_addr, INADDR_LOOPBACK);
+  out->assign(reinterpret_cast<const char*>(&r), sizeof(r));
+  *total = size;
+}
+
+Result<long> LoopbackIoctl(Task& t, unsigned long cmd, UserAddr arg) {
+  ifreq r;
+  SV_TRY(t.CopyIn(arg, &r, sizeof(r)));
+  if (cmd == SIOCGIFNAME) {
+    if (r.ifr_ifindex != kLoIndex) return Errno(ENODEV);
+    memset(r.ifr_name, 0, sizeof(r.ifr_name));
+    memcpy(r.ifr_name, "lo", 2);
+  } else {
+    r.ifr_name[IFNAMSIZ - 1] = '\0';
+    if (strcmp(r.ifr_name, "lo") != 0) return Errno(ENODEV);
+    switch (cmd) {
+      case SIOCGIFINDEX: r.ifr_ifindex = kLoIndex; break;
+      case SIOCGIFFLAGS: r.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING; break;
+      case SIOCGIFMETRIC: r.ifr_metric = 0; break;
+      case SIOCGIFMTU: r.ifr_mtu = 65536; break;
+      case SIOCGIFTXQLEN: r.ifr_qlen = 1000; break;
+      case SIOCGIFADDR: SetInet(&r.ifr_addr, INADDR_LOOPBACK); break;
+      case SIOCGIFNETMASK: SetInet(&r.ifr_netmask, 0xff000000u); break;
+      // devinet_ioctl(): lo has neither (no IFF_BROADCAST, no
+      // IFF_POINTOPOINT): the address stays 0.0.0.0.
+      case SIOCGIFBRDADDR: SetInet(&r.ifr_broadaddr, 0); break;
+      case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, 0); break;
+      case SIOCGIFHWADDR:
+        memset(&r.ifr_hwaddr, 0, sizeof(r.ifr_hwaddr));
+        r.ifr_hwaddr.sa_family = ARPHRD_LOOPBACK;
+        break;
+      default: return Errno(ENOTTY);
+    }
+  }
+  SV_TRY(t.CopyOut(arg, &r, sizeof(r)));
+  return 0L;
+}
+
+// --network=host: the host answers, on a host socket of the sentry's own
+// (the sentry's policy allows exactly these read-only requests).
+Result<long> HostIoctl(Task& t, unsigned long cmd, UserAddr arg) {
+  SV_ASSIGN_OR_RETURN(int fd, NewHostSocket(AF_INET, SOCK_DGRAM, 0, /*host_network=*/true));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (cmd != SIOCGIFCONF) {
+    ifreq r;
+    SV_TRY(t.CopyIn(arg, &r, sizeof(r)));
+    if (ioctl(fd, cmd, &r) != 0) return Errno(errno);
+    SV_TRY(t.CopyOut(arg, &r, sizeof(r)));
+    return 0L;
+  }
+  ifconf c;
+  SV_TRY(t.CopyIn(arg, &c, sizeof(c)));
+  const UserAddr buf(reinterpret_cast<uint64_t>(c.ifc_buf));
+  // The guest's buffer is its own; ours holds at most what the host has.
+  constexpr int kMaxEntries = 1024;
+  std::string scratch(static_cast<size_t>(std::clamp(c.ifc_len, 0, kMaxEntries *
+                                                                        static_cast<int>(sizeof(ifreq)))),
+                      '\0');
+  ifconf h{};
+  h.ifc_len = static_cast<int>(scratch.size());
+  h.ifc_buf = buf.IsNull() ? nullptr : scratch.data();
+  if (ioctl(fd, SIOCGIFCONF, &h) != 0) return Errno(errno);
+  if (!buf.IsNull() && h.ifc_len > 0) SV_TRY(t.CopyOut(buf, scratch.data(), h.ifc_len));
+  c.ifc_len = h.ifc_len;
+  SV_TRY(t.CopyOut(arg, &c.ifc_len, sizeof(c.ifc_len)));
+  return 0L;
+}
+
 }  // namespace
 
-bool IsInterfaceIoctl(unsigned long cmd) {
+bool IsDeviceIoctl(unsigned long cmd) {
   switch (cmd) {
+    case SIOCGIFCONF:
     case SIOCGIFINDEX:
     case SIOCGIFNAME:
     case SIOCGIFFLAGS:
+    case SIOCGIFMETRIC:
     case SIOCGIFMTU:
     case SIOCGIFTXQLEN:
+    case SIOCGIFHWADDR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsInetInterfaceIoctl(unsigned long cmd) {
+  switch (cmd) {
     case SIOCGIFADDR:
     case SIOCGIFNETMASK:
-    case SIOCGIFHWADDR:
+    case SIOCGIFBRDADDR:
+    case SIOCGIFDSTADDR:
       return true;
     default:
       return false;
@@ -60,31 +164,17 @@ bool IsInterfaceSetIoctl(unsigned long cmd) {
 }
 
 Result<long> InterfaceIoctl(Task& t, unsigned long cmd, UserAddr arg) {
-  if (t.kernel().options().network == "host") return Errno(ENOTTY);
-  ifreq r;
-  SV_TRY(t.CopyIn(arg, &r, sizeof(r)));
-  if (cmd == SIOCGIFNAME) {
-    if (r.ifr_ifindex != 1) return Errno(ENODEV);
-    memset(r.ifr_name, 0, sizeof(r.ifr_name));
-    memcpy(r.ifr_name, "lo", 2);
-  } else {
-    r.ifr_name[IFNAMSIZ - 1] = '\0';
-    if (strcmp(r.ifr_name, "lo") != 0) return Errno(ENODEV);
-    switch (cmd) {
-      case SIOCGIFINDEX: r.ifr_ifindex = 1; break;
-      case SIOCGIFFLAGS: r.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING; break;
-      case SIOCGIFMTU: r.ifr_mtu = 65536; break;
-      case SIOCGIFTXQLEN: r.ifr_qlen = 1000; break;
-      case SIOCGIFADDR: SetInet(&r.ifr_addr, INADDR_LOOPBACK); break;
-      case SIOCGIFNETMASK: SetInet(&r.ifr_netmask, 0xff000000u); break;
-      case SIOCGIFHWADDR:
-        memset(&r.ifr_hwaddr, 0, sizeof(r.ifr_hwaddr));
-        r.ifr_hwaddr.sa_family = ARPHRD_LOOPBACK;
-        break;
-      default: return Errno(ENOTTY);
-    }
-  }
-  SV_TRY(t.CopyOut(arg, &r, sizeof(r)));
+  if (!IsDeviceIoctl(cmd) && !IsInetInterfaceIoctl(cmd)) return Errno(ENOTTY);
+  if (t.kernel().options().network == "host") return HostIoctl(t, cmd, arg);
+  if (cmd != SIOCGIFCONF) return LoopbackIoctl(t, cmd, arg);
+  ifconf c;
+  SV_TRY(t.CopyIn(arg, &c, sizeof(c)));
+  const UserAddr buf(reinterpret_cast<uint64_t>(c.ifc_buf));
+  std::string entries;
+  int total = 0;
+  LoopbackIfconf(buf.IsNull(), c.ifc_len, &entries, &total);
+  if (!entries.empty()) SV_TRY(t.CopyOut(buf, entries.data(), entries.size()));
+  SV_TRY(t.CopyOut(arg, &total, sizeof(total)));
   return 0L;
 }
 

@@ -1,9 +1,12 @@
-// The SIOCGIF* ioctls any socket answers (sock_ioctl() -> dev_ioctl()), for
-// the sandbox's loopback-only network: if_nametoindex(3), if_indextoname(3)
-// and busybox `ip` ask them. With --network=host they are ENOTTY (the
-// sentry's seccomp policy keeps these ioctls off the host).
+// The interface ioctls sockets answer (dev_ioctl(), dev_ifconf() and, for
+// AF_INET sockets, devinet_ioctl()) for the interfaces the sandbox shows:
+// with --network=none its own loopback-only network, one interface lo as
+// netlink_route.h describes it (if_nametoindex(3), if_indextoname(3),
+// getifaddrs users and busybox `ip` agree); with --network=host the host's,
+// asked of the host (read-only requests only: the sentry's seccomp policy
+// lets no other interface ioctl reach the host).
 //
-//   if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
+//   if (IsDeviceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
 #ifndef SEEDVISOR_SENTRY_SOCKET_IF_IOCTL_H_
 #define SEEDVISOR_SENTRY_SOCKET_IF_IOCTL_H_
 
@@ -14,14 +17,21 @@ namespace seedvisor::sentry {
 
 class Task;
 
-bool IsInterfaceIoctl(unsigned long cmd);
+// dev_ioctl()'s queries, which a socket of any family answers: SIOCGIFNAME,
+// SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMETRIC, SIOCGIFMTU, SIOCGIFTXQLEN,
+// SIOCGIFHWADDR and SIOCGIFCONF.
+bool IsDeviceIoctl(unsigned long cmd);
+// devinet_ioctl()'s queries (SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFBRDADDR,
+// SIOCGIFDSTADDR): AF_INET sockets only; others say ENOTTY.
+bool IsInetInterfaceIoctl(unsigned long cmd);
 // The ioctls that change interfaces, addresses, routes or ARP entries
 // (dev_ioctl(), devinet_ioctl(), ip_rt_ioctl(), arp_ioctl()): Linux wants
 // CAP_NET_ADMIN (EPERM). The sandbox never passes them on, whatever the
 // guest's capabilities: with --network=host they would change the host's
 // network. All are EPERM.
 bool IsInterfaceSetIoctl(unsigned long cmd);
-// Reads the guest's struct ifreq at `arg` and writes the answer back.
+// Reads the guest's struct ifreq (struct ifconf for SIOCGIFCONF) at `arg`
+// and writes the answer back; `cmd` is one of the two kinds above.
 Result<long> InterfaceIoctl(Task& t, unsigned long cmd, UserAddr arg);
 
 }  // namespace seedvisor::sentry

@@ -248,8 +248,7 @@ Result<struct stat> NetlinkSocket::Stat() {
 }
 
 Result<long> NetlinkSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
-  if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
-  return Errno(ENOTTY);
+  return CommonIoctl(t, cmd, arg);  // netlink_ioctl() has none of its own
 }
 
 std::string NetlinkSocket::DisplayPath() const {

@@ -1,5 +1,12 @@
 #include "sentry/socket/socket.h"
 
+#include <climits>
+#include <sys/ioctl.h>
+
+#include "sentry/kernel/file_owner.h"
+#include "sentry/kernel/task.h"
+#include "sentry/socket/if_ioctl.h"
+
 namespace seedvisor::sentry {
 
 Result<size_t> Socket::Read(Task& t, char* buf, size_t len) {
@@ -12,6 +19,30 @@ Result<size_t> Socket::Write(Task& t, const char* buf, size_t len) {
   m.data.assign(buf, len);
   m.flags = MSG_NOSIGNAL;  // write(2) gets its SIGPIPE from the dispatcher
   return SendMsg(t, m);
+}
+
+Result<long> Socket::CommonIoctl(Task& t, unsigned long cmd, UserAddr arg) {
+  switch (cmd) {
+    case FIOSETOWN:
+    case SIOCSPGRP: {
+      int who;
+      SV_TRY(t.CopyInObj(arg, &who));
+      SV_TRY(SetFileOwnerAsSetown(t, *this, who));  // f_setown()
+      return 0L;
+    }
+    case FIOGETOWN:
+    case SIOCGPGRP: {
+      int who = FileOwnerForGetown(*this);
+      SV_TRY(t.CopyOutObj(arg, who));
+      return 0L;
+    }
+    default:
+      break;
+  }
+  // sock_do_ioctl(): what the family did not take goes to dev_ioctl().
+  if (IsDeviceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
+  if (IsInterfaceSetIoctl(cmd)) return Errno(EPERM);
+  return Errno(ENOTTY);
 }
 
 }  // namespace seedvisor::sentry

@@ -73,6 +73,12 @@ class Socket : public FileDescription {
   Result<size_t> Read(Task& t, char* buf, size_t len) override;
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
 
+  // sock_ioctl()'s own ioctls and the interface queries any socket answers
+  // (FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP; if_ioctl.h's device
+  // ioctls; the interface-changing ones are EPERM); ENOTTY for the rest. A
+  // family's Ioctl calls it for what it does not know itself.
+  Result<long> CommonIoctl(Task& t, unsigned long cmd, UserAddr arg);
+
   // SO_RCVTIMEO / SO_SNDTIMEO in ns (0: wait forever); the blocking waits
   // of each family apply them.
   void set_timeout_ns(bool send, int64_t ns) { (send ? snd_timeout_ : rcv_timeout_).store(ns); }

@@ -4,7 +4,6 @@
 
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fd_table.h"
-#include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/unix_socket.h"
 #include "sentry/socket/unix_socket_internal.h"
 
@@ -213,8 +212,7 @@ Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     SV_TRY(TaskCopyOut(t, arg, &v, sizeof(v)));
     return 0L;
   }
-  if (IsInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
-  return Errno(ENOTTY);
+  return CommonIoctl(t, cmd, arg);
 }
 
 // ---- Readiness ----

@@ -95,11 +95,9 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       return FcntlLock(t, *f, cmd, a.Addr(2));
     case F_GETOWN:
       return static_cast<uint64_t>(static_cast<int64_t>(FileOwnerForGetown(*f)));
-    case F_SETOWN: {
-      int who = a.Int(2);
-      SV_TRY(SetFileOwner(t, *f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, who < 0 ? -who : who));
+    case F_SETOWN:
+      SV_TRY(SetFileOwnerAsSetown(t, *f, a.Int(2)));
       return 0;
-    }
     case F_GETOWN_EX: {
       FileDescription::AsyncOwner o = f->async_owner();
       f_owner_ex ex{static_cast<__pid_type>(o.type), o.id};
