@@ -1,0 +1,83 @@
+// The per-instance part of a netstack: what one sandbox attaches after it
+// was forked from a seed, as opposed to the shared part (protocol code,
+// tables, timer wheel) that every fork inherits from the seed unchanged.
+// An Instance holds the NICs (device, MAC, MTU, addresses, neighbour
+// cache), the route table and the instance's secrets. It is plain data
+// owned and locked by its Stack (netstack/stack.h).
+#ifndef SEEDVISOR_NETSTACK_INSTANCE_INSTANCE_H_
+#define SEEDVISOR_NETSTACK_INSTANCE_INSTANCE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "netstack/instance/link_endpoint.h"
+#include "netstack/shared/secrets.h"
+#include "netstack/shared/timer_wheel.h"
+#include "netstack/shared/wire.h"
+
+namespace seedvisor::netstack {
+
+struct AddrPrefix {
+  Ip4 addr;
+  int prefix_len = 32;
+  bool Contains(Ip4 a) const {
+    if (prefix_len == 0) return true;
+    uint32_t mask = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);
+    return (a.v & mask) == (addr.v & mask);
+  }
+  Ip4 broadcast() const {
+    uint32_t mask = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);
+    return Ip4{addr.v | ~mask};
+  }
+};
+
+// One neighbour (RFC 826 / Linux's neighbour states, reduced to: resolving,
+// reachable). Packets wait in `pending` while resolving.
+struct ArpEntry {
+  explicit ArpEntry(std::function<void()> on_timer) : timer(std::move(on_timer)) {}
+  bool resolved = false;
+  MacAddr mac{};
+  int64_t confirmed_ns = 0;
+  int requests_sent = 0;
+  std::deque<std::string> pending;  // IPv4 packets waiting for the MAC
+  Timer timer;                      // request retry, then expiry
+};
+
+struct NicConfig {
+  std::string name;
+  MacAddr mac{};
+  uint32_t mtu = 1500;
+};
+
+struct Nic {
+  int id = 0;
+  std::string name;
+  MacAddr mac{};
+  uint32_t mtu = 1500;
+  bool loopback = false;
+  LinkEndpoint* link = nullptr;  // null for loopback
+  std::vector<AddrPrefix> addrs;
+  std::map<uint32_t, std::unique_ptr<ArpEntry>> arp;  // by IPv4
+  uint64_t rx_frames = 0, tx_frames = 0, rx_bytes = 0, tx_bytes = 0;
+};
+
+struct Route {
+  AddrPrefix dst;
+  Ip4 gateway;  // any(): on-link
+  int nic = 0;
+};
+
+struct Instance {
+  std::vector<std::unique_ptr<Nic>> nics;  // index = id - 1; nics[0] is lo
+  std::vector<Route> routes;               // longest prefix first
+  Secrets secrets;
+};
+
+}  // namespace seedvisor::netstack
+
+#endif  // SEEDVISOR_NETSTACK_INSTANCE_INSTANCE_H_

@@ -1,0 +1,53 @@
+// What TCP and UDP endpoints have in common: their stack, addresses, the
+// observer the socket layer installs to learn about readiness changes, and
+// pending errors. Every field is guarded by the owning Stack's mutex.
+#ifndef SEEDVISOR_NETSTACK_SHARED_ENDPOINT_H_
+#define SEEDVISOR_NETSTACK_SHARED_ENDPOINT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "netstack/shared/port_table.h"
+#include "netstack/shared/wire.h"
+
+namespace seedvisor::netstack {
+
+class Stack;
+
+struct SockAddr {
+  Ip4 ip;
+  uint16_t port = 0;
+  bool operator==(const SockAddr&) const = default;
+};
+
+class Endpoint {
+ public:
+  explicit Endpoint(Stack* stack) : stack_(stack) {}
+  virtual ~Endpoint() = default;
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  // Called (without the stack's lock) after the endpoint's readiness may
+  // have changed; it must not block. Replaces any earlier observer.
+  void SetObserver(std::function<void()> fn);
+
+ protected:
+  friend class Stack;
+  // Queues the observer call for when the stack's lock is released.
+  void NotifyLocked();
+
+  Stack* const stack_;
+  std::function<void()> observer_;
+  PortTable::User port_{};
+  bool bound_ = false;
+  bool owns_port_ = false;  // false for accepted TCP children (the listener's port)
+  SockAddr local_{}, remote_{};
+  int error_ = 0;  // pending SO_ERROR
+  size_t rcvbuf_cap_ = 212992;
+  size_t sndbuf_cap_ = 212992;
+};
+
+}  // namespace seedvisor::netstack
+
+#endif  // SEEDVISOR_NETSTACK_SHARED_ENDPOINT_H_

@@ -1,0 +1,50 @@
+#include "netstack/shared/port_table.h"
+
+namespace seedvisor::netstack {
+
+bool PortTable::Conflicts(uint16_t port, const User& u) const {
+  auto [b, e] = users_.equal_range(port);
+  for (auto it = b; it != e; ++it) {
+    const User& o = *it->second;
+    if (&o == &u) continue;
+    bool overlap = o.ip.any() || u.ip.any() || o.ip == u.ip;
+    if (!overlap) continue;
+    if (o.reuse && u.reuse && !o.listening && !u.listening) continue;
+    return true;
+  }
+  return false;
+}
+
+bool PortTable::Bind(uint16_t port, User* u) {
+  if (port == 0 || Conflicts(port, *u)) return false;
+  u->port = port;
+  users_.emplace(port, u);
+  return true;
+}
+
+uint16_t PortTable::BindEphemeral(uint32_t offset, User* u) {
+  constexpr uint32_t n = kEphemeralHigh - kEphemeralLow + 1;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint16_t port = uint16_t(kEphemeralLow + (offset + next_ + i) % n);
+    // An ephemeral port is never shared, whatever SO_REUSEADDR says.
+    if (users_.count(port)) continue;
+    next_ += i + 1;
+    u->port = port;
+    users_.emplace(port, u);
+    return port;
+  }
+  return 0;
+}
+
+void PortTable::Unbind(User* u) {
+  auto [b, e] = users_.equal_range(u->port);
+  for (auto it = b; it != e; ++it) {
+    if (it->second == u) {
+      users_.erase(it);
+      break;
+    }
+  }
+  u->port = 0;
+}
+
+}  // namespace seedvisor::netstack

@@ -1,0 +1,51 @@
+// The keys behind every value a peer must not predict: TCP initial sequence
+// numbers (RFC 6528), ephemeral port choice (RFC 6056 algorithm 3) and IPv4
+// identification. They are keyed SipHash-2-4 PRFs.
+//
+// The code is shared by every fork of a seed; the key material is per
+// instance: a sandbox fork copies the seed's keys with the rest of sentry
+// memory, so the fork must call Rekey() before its guest runs again, or two
+// forks would pick the same ISNs and source ports.
+//
+//   Secrets s;
+//   s.Rekey();                        // from getrandom(2)
+//   uint32_t isn = s.IsnOffset(src, sport, dst, dport);
+#ifndef SEEDVISOR_NETSTACK_SHARED_SECRETS_H_
+#define SEEDVISOR_NETSTACK_SHARED_SECRETS_H_
+
+#include <cstdint>
+
+#include "netstack/shared/wire.h"
+
+namespace seedvisor::netstack {
+
+// SipHash-2-4 of the 64-bit words `m[0..n)` under a 128-bit key.
+uint64_t SipHash24(const uint64_t key[2], const uint64_t* m, int n);
+
+class Secrets {
+ public:
+  // New keys from getrandom(2). Safe to call right after a fork (no
+  // allocation, no lock).
+  void Rekey();
+  // New keys derived from `seed` (tests: reproducible runs).
+  void RekeyFrom(uint64_t seed);
+
+  uint32_t IsnOffset(Ip4 src, uint16_t sport, Ip4 dst, uint16_t dport) const;
+  // RFC 6056 F(local, remote, remote port): where the search for a free
+  // ephemeral port toward that peer starts.
+  uint32_t PortOffset(Ip4 src, Ip4 dst, uint16_t dport) const;
+  // A starting IPv4 id per destination (the counter adds to it).
+  uint16_t IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const;
+  // How many times the keys were drawn (tests, /proc).
+  uint64_t generation() const { return generation_; }
+
+ private:
+  uint64_t isn_key_[2] = {};
+  uint64_t port_key_[2] = {};
+  uint64_t ipid_key_[2] = {};
+  uint64_t generation_ = 0;
+};
+
+}  // namespace seedvisor::netstack
+
+#endif  // SEEDVISOR_NETSTACK_SHARED_SECRETS_H_

@@ -1,0 +1,418 @@
+// TCP: the socket-facing calls and the connection's lifecycle (tables,
+// ports, close, abort). Input is in tcp_input.cc, output and timers in
+// tcp_output.cc.
+#include "netstack/shared/tcp.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+
+const char* TcpStateName(TcpState s) {
+  switch (s) {
+    case TcpState::kClosed: return "CLOSED";
+    case TcpState::kListen: return "LISTEN";
+    case TcpState::kSynSent: return "SYN_SENT";
+    case TcpState::kSynRcvd: return "SYN_RECV";
+    case TcpState::kEstablished: return "ESTABLISHED";
+    case TcpState::kFinWait1: return "FIN_WAIT1";
+    case TcpState::kFinWait2: return "FIN_WAIT2";
+    case TcpState::kCloseWait: return "CLOSE_WAIT";
+    case TcpState::kClosing: return "CLOSING";
+    case TcpState::kLastAck: return "LAST_ACK";
+    case TcpState::kTimeWait: return "TIME_WAIT";
+  }
+  return "?";
+}
+
+TcpEndpoint::TcpEndpoint(Stack* stack)
+    : Endpoint(stack),
+      rto_timer_([this] { OnRetransmitTimer(); }),
+      wait_timer_([this] {
+        auto self = shared_from_this();
+        if (state_ == TcpState::kTimeWait || state_ == TcpState::kFinWait2) Finish();
+      }) {
+  rcvbuf_cap_ = 131072;  // tcp_rmem[1]
+  sndbuf_cap_ = 262144;
+}
+
+TcpEndpoint::~TcpEndpoint() {
+  // The stack holds a reference while the endpoint is in its tables, and
+  // Finish() unbinds before it lets go; so only an endpoint the user bound
+  // and dropped without Close() gets here bound, outside the lock.
+  if (bound_ && owns_port_) {
+    Stack::Locked l(stack_);
+    stack_->tcp_ports_.Unbind(&port_);
+  }
+}
+
+Status TcpEndpoint::BindLocked(SockAddr a) {
+  if (bound_ || state_ != TcpState::kClosed) return Errno(EINVAL);
+  if (!a.ip.any() && !stack_->IsLocalAddress(a.ip)) return Errno(EADDRNOTAVAIL);
+  port_.ip = a.ip;
+  port_.reuse = reuse_addr_;
+  port_.listening = false;
+  if (a.port == 0) {
+    if (!stack_->tcp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, Ip4{}, 0),
+                                          &port_)) {
+      return Errno(EADDRINUSE);  // inet_csk_get_port(): no free port
+    }
+  } else if (!stack_->tcp_ports_.Bind(a.port, &port_)) {
+    return Errno(EADDRINUSE);
+  }
+  local_ = {a.ip, port_.port};
+  bound_ = owns_port_ = true;
+  return {};
+}
+
+Status TcpEndpoint::Bind(SockAddr a) {
+  Stack::Locked l(stack_);
+  return BindLocked(a);
+}
+
+Status TcpEndpoint::Listen(int backlog) {
+  Stack::Locked l(stack_);
+  // __sys_listen(): a backlog above somaxconn (4096), or negative as
+  // unsigned, is somaxconn.
+  if (backlog < 0 || backlog > 4096) backlog = 4096;
+  if (state_ == TcpState::kListen) {
+    backlog_ = backlog;
+    return {};
+  }
+  if (state_ != TcpState::kClosed || user_closed_) return Errno(EINVAL);
+  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
+  port_.listening = true;
+  if (stack_->tcp_ports_.Conflicts(local_.port, port_)) {
+    port_.listening = false;
+    return Errno(EADDRINUSE);
+  }
+  backlog_ = backlog;
+  state_ = TcpState::kListen;
+  stack_->tcp_listeners_.emplace(local_.port, shared_from_this());
+  return {};
+}
+
+Result<std::shared_ptr<TcpEndpoint>> TcpEndpoint::Accept() {
+  Stack::Locked l(stack_);
+  if (state_ != TcpState::kListen) return Errno(EINVAL);
+  if (accept_queue_.empty()) return Errno(EAGAIN);
+  std::shared_ptr<TcpEndpoint> c = std::move(accept_queue_.front());
+  accept_queue_.pop_front();
+  return c;
+}
+
+Status TcpEndpoint::Connect(SockAddr a) {
+  Stack::Locked l(stack_);
+  switch (state_) {
+    case TcpState::kClosed: break;
+    case TcpState::kSynSent: return Errno(EALREADY);
+    default: return Errno(EISCONN);
+  }
+  if (user_closed_) return Errno(EBADF);
+  if (a.ip.any()) a.ip = MakeIp4(127, 0, 0, 1);  // as Linux: INADDR_ANY is this host
+  if (a.ip.multicast() || a.ip.broadcast()) return Errno(ENETUNREACH);
+  if (a.port == 0) return Errno(ECONNREFUSED);
+  auto route = stack_->FindRoute(a.ip);
+  if (!route.ok()) return route.error();
+  Ip4 src = local_.ip.any() ? route->src : local_.ip;
+  if (!bound_) {
+    port_.ip = Ip4{};
+    port_.reuse = reuse_addr_;
+    if (!stack_->tcp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(src, a.ip, a.port),
+                                          &port_)) {
+      return Errno(EADDRNOTAVAIL);
+    }
+    bound_ = owns_port_ = true;
+  }
+  local_ = {src, port_.port};
+  remote_ = a;
+  Stack::ConnKey key{local_.ip.v, local_.port, remote_.ip.v, remote_.port};
+  if (stack_->tcp_conns_.count(key)) return Errno(EADDRNOTAVAIL);
+  stack_->tcp_conns_.emplace(key, shared_from_this());
+  uint32_t mtu = route->nic->mtu;
+  snd_mss_ = uint16_t(std::min<uint32_t>(mtu - 40, 65495));
+  // RFC 6528: a keyed hash of the 4-tuple plus a clock (64 ns ticks, as
+  // Linux's secure_tcp_seq()).
+  iss_ = stack_->inst_.secrets.IsnOffset(local_.ip, local_.port, remote_.ip, remote_.port) +
+         uint32_t(stack_->Now() >> 6);
+  snd_una_ = iss_;
+  snd_nxt_ = snd_max_ = iss_ + 1;
+  state_ = TcpState::kSynSent;
+  retries_ = 0;
+  SendSyn();
+  ArmRto();
+  return Errno(EINPROGRESS);
+}
+
+Result<size_t> TcpEndpoint::Send(std::string_view data) {
+  Stack::Locked l(stack_);
+  if (error_) {
+    int e = error_;
+    error_ = 0;
+    return Errno(e);
+  }
+  switch (state_) {
+    case TcpState::kEstablished:
+    case TcpState::kCloseWait:
+      break;
+    case TcpState::kSynSent:
+    case TcpState::kSynRcvd:
+      return Errno(EAGAIN);
+    default:  // sk_stream_wait_connect(): anything else is EPIPE
+      return Errno(EPIPE);
+  }
+  if (shut_wr_) return Errno(EPIPE);
+  size_t room = sndbuf_cap_ > sndq_.size() ? sndbuf_cap_ - sndq_.size() : 0;
+  if (room == 0) return Errno(EAGAIN);
+  size_t n = std::min(room, data.size());
+  sndq_.Append(data.substr(0, n));
+  Output();
+  return n;
+}
+
+Result<size_t> TcpEndpoint::Recv(char* buf, size_t len, bool peek) {
+  Stack::Locked l(stack_);
+  if (state_ == TcpState::kListen) return Errno(ENOTCONN);
+  if (!rcvq_.empty()) {
+    size_t n = rcvq_.CopyOut(0, len, buf);
+    if (!peek && n) {
+      rcvq_.Consume(n);
+      MaybeSendWindowUpdate();
+    }
+    return n;
+  }
+  if (error_) {
+    int e = error_;
+    error_ = 0;
+    return Errno(e);
+  }
+  if (fin_received_ || shut_rd_) return size_t{0};
+  if (state_ == TcpState::kClosed) {
+    if (ever_connected_) return size_t{0};
+    return Errno(ENOTCONN);
+  }
+  return Errno(EAGAIN);
+}
+
+Status TcpEndpoint::Shutdown(int how) {
+  Stack::Locked l(stack_);
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return Errno(EINVAL);
+  bool rd = how != SHUT_WR, wr = how != SHUT_RD;
+  // inet_shutdown(): a listener stops on SHUT_RD; connecting aborts.
+  switch (state_) {
+    case TcpState::kClosed:
+      return Errno(ENOTCONN);
+    case TcpState::kListen:
+      if (rd) {
+        for (auto& c : accept_queue_) c->Abort(0, true);
+        accept_queue_.clear();
+        Finish();
+      }
+      return {};
+    case TcpState::kSynSent:
+      Finish();
+      return {};
+    default:
+      break;
+  }
+  if (rd) shut_rd_ = true;
+  if (wr && !shut_wr_) {
+    shut_wr_ = true;
+    if (state_ == TcpState::kEstablished || state_ == TcpState::kSynRcvd) {
+      fin_queued_ = true;
+      state_ = TcpState::kFinWait1;
+    } else if (state_ == TcpState::kCloseWait) {
+      fin_queued_ = true;
+      state_ = TcpState::kLastAck;
+    }
+    Output();
+  }
+  NotifyLocked();
+  return {};
+}
+
+void TcpEndpoint::Close() {
+  Stack::Locked l(stack_);
+  if (user_closed_) return;
+  user_closed_ = true;
+  observer_ = nullptr;
+  auto self = shared_from_this();
+  switch (state_) {
+    case TcpState::kClosed:
+      if (bound_ && owns_port_) stack_->tcp_ports_.Unbind(&port_);
+      bound_ = false;
+      return;
+    case TcpState::kListen:
+      // inet_csk_listen_stop(): queued connections are reset.
+      for (auto& c : accept_queue_) c->Abort(0, true);
+      accept_queue_.clear();
+      Finish();
+      return;
+    case TcpState::kSynSent:
+      Finish();
+      return;
+    default:
+      break;
+  }
+  // tcp_close(): unread data means the peer will not get it: reset.
+  if (!rcvq_.empty() || !ooo_.empty()) {
+    Abort(0, true);
+    return;
+  }
+  shut_rd_ = shut_wr_ = true;
+  switch (state_) {
+    case TcpState::kSynRcvd:
+    case TcpState::kEstablished:
+      fin_queued_ = true;
+      state_ = TcpState::kFinWait1;
+      break;
+    case TcpState::kCloseWait:
+      fin_queued_ = true;
+      state_ = TcpState::kLastAck;
+      break;
+    case TcpState::kFinWait2:
+      stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kFinWait2Ns);
+      break;
+    default:
+      break;
+  }
+  Output();
+}
+
+void TcpEndpoint::Abort(int err, bool send_rst) {
+  auto self = shared_from_this();
+  if (send_rst && state_ != TcpState::kClosed && state_ != TcpState::kListen &&
+      state_ != TcpState::kSynSent && state_ != TcpState::kTimeWait) {
+    SendSegment(snd_nxt_, kTcpRst | kTcpAck, {}, false);
+    ++stack_->stats_.tcp_rst_sent;
+  }
+  if (err) error_ = err;
+  sndq_.Consume(sndq_.size());
+  ooo_.clear();
+  ooo_bytes_ = 0;
+  ooo_fin_off_.reset();
+  Finish();
+}
+
+void TcpEndpoint::Finish() {
+  auto self = shared_from_this();
+  if (state_ == TcpState::kSynRcvd) {
+    if (auto l = listener_.lock()) {
+      if (l->syn_pending_ > 0) --l->syn_pending_;
+    }
+  }
+  listener_.reset();
+  stack_->wheel_.Cancel(&rto_timer_);
+  stack_->wheel_.Cancel(&wait_timer_);
+  if (bound_ && owns_port_) stack_->tcp_ports_.Unbind(&port_);
+  bound_ = false;
+  if (state_ == TcpState::kListen) {
+    port_.listening = false;
+    auto [b, e] = stack_->tcp_listeners_.equal_range(local_.port);
+    for (auto it = b; it != e; ++it) {
+      if (it->second.get() == this) {
+        stack_->tcp_listeners_.erase(it);
+        break;
+      }
+    }
+  } else {
+    auto it = stack_->tcp_conns_.find(
+        Stack::ConnKey{local_.ip.v, local_.port, remote_.ip.v, remote_.port});
+    if (it != stack_->tcp_conns_.end() && it->second.get() == this) stack_->tcp_conns_.erase(it);
+  }
+  if (state_ != TcpState::kListen && state_ != TcpState::kClosed) ever_connected_ = true;
+  state_ = TcpState::kClosed;
+  shut_wr_ = true;
+  NotifyLocked();
+}
+
+uint32_t TcpEndpoint::Readiness() {
+  Stack::Locked l(stack_);
+  if (state_ == TcpState::kListen) return accept_queue_.empty() ? 0 : POLLIN | POLLRDNORM;
+  // tcp_poll().
+  uint32_t m = 0;
+  if (error_) m |= POLLERR;
+  bool rd_shut = fin_received_ || shut_rd_;
+  if ((rd_shut && shut_wr_) || state_ == TcpState::kClosed) m |= POLLHUP;
+  if (rd_shut) m |= POLLIN | POLLRDNORM | POLLRDHUP;
+  if (state_ != TcpState::kSynSent && state_ != TcpState::kSynRcvd) {
+    if (!rcvq_.empty()) m |= POLLIN | POLLRDNORM;
+    if (!shut_wr_ || state_ == TcpState::kClosed) {
+      if (sndq_.size() < sndbuf_cap_) m |= POLLOUT | POLLWRNORM;
+    } else {
+      m |= POLLOUT | POLLWRNORM;
+    }
+  }
+  return m;
+}
+
+int TcpEndpoint::TakeError() {
+  Stack::Locked l(stack_);
+  int e = error_;
+  error_ = 0;
+  return e;
+}
+
+SockAddr TcpEndpoint::local() {
+  Stack::Locked l(stack_);
+  return local_;
+}
+
+Result<SockAddr> TcpEndpoint::remote() {
+  Stack::Locked l(stack_);
+  if (state_ == TcpState::kListen || state_ == TcpState::kSynSent ||
+      (state_ == TcpState::kClosed && !ever_connected_)) {
+    return Errno(ENOTCONN);
+  }
+  return remote_;
+}
+
+TcpState TcpEndpoint::state() {
+  Stack::Locked l(stack_);
+  return state_;
+}
+
+size_t TcpEndpoint::Available() {
+  Stack::Locked l(stack_);
+  return rcvq_.size();
+}
+
+size_t TcpEndpoint::Unsent() {
+  Stack::Locked l(stack_);
+  return sndq_.size();
+}
+
+void TcpEndpoint::SetNoDelay(bool on) {
+  Stack::Locked l(stack_);
+  nodelay_ = on;
+  if (on) Output();  // TCP_NODELAY pushes what Nagle held back
+}
+
+void TcpEndpoint::SetReuseAddr(bool on) {
+  Stack::Locked l(stack_);
+  reuse_addr_ = on;
+  port_.reuse = on;
+}
+
+void TcpEndpoint::SetBufferSizes(size_t rcvbuf, size_t sndbuf) {
+  Stack::Locked l(stack_);
+  if (rcvbuf) rcvbuf_cap_ = rcvbuf;
+  if (sndbuf) sndbuf_cap_ = sndbuf;
+  NotifyLocked();
+}
+
+uint16_t TcpEndpoint::mss() {
+  Stack::Locked l(stack_);
+  return snd_mss_;
+}
+
+int64_t TcpEndpoint::rto_ns() {
+  Stack::Locked l(stack_);
+  return rto_.rto_ns();
+}
+
+}  // namespace seedvisor::netstack

@@ -1,0 +1,166 @@
+// A TCP endpoint (RFC 9293): the connection state machine, send and
+// receive buffers, the out-of-order queue, retransmission (RFC 6298 RTO,
+// Karn), NewReno congestion control with fast retransmit/recovery (RFC 5681,
+// RFC 6582), zero-window probes, RST processing with RFC 5961's checks,
+// TIME_WAIT, listen with a backlog, and the MSS option.
+//
+// Not yet: SACK, window scaling, timestamps, keepalive, urgent data, SYN
+// cookies, delayed ACKs (every segment is acknowledged at once).
+//
+// The socket layer drives it without blocking: every call returns EAGAIN /
+// EINPROGRESS where a socket would wait, and the observer says when to try
+// again.
+//
+//   auto ep = stack.NewTcp();
+//   ep->Connect({MakeIp4(10, 0, 0, 2), 80});   // EINPROGRESS
+//   ... wait until Readiness() has POLLOUT, then TakeError() == 0 ...
+//   ep->Send("GET / HTTP/1.0\r\n\r\n");
+#ifndef SEEDVISOR_NETSTACK_SHARED_TCP_H_
+#define SEEDVISOR_NETSTACK_SHARED_TCP_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "netstack/shared/byte_queue.h"
+#include "netstack/shared/endpoint.h"
+#include "netstack/shared/rto.h"
+#include "netstack/shared/timer_wheel.h"
+#include "sentry/base/errno.h"
+
+namespace seedvisor::netstack {
+
+enum class TcpState {
+  kClosed, kListen, kSynSent, kSynRcvd, kEstablished, kFinWait1, kFinWait2,
+  kCloseWait, kClosing, kLastAck, kTimeWait,
+};
+const char* TcpStateName(TcpState s);
+
+class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndpoint> {
+ public:
+  static constexpr int64_t kTimeWaitNs = 60'000'000'000;   // TCP_TIMEWAIT_LEN
+  static constexpr int64_t kFinWait2Ns = 60'000'000'000;   // tcp_fin_timeout
+  static constexpr int kSynRetries = 6;                    // tcp_syn_retries
+  static constexpr int kSynAckRetries = 5;                 // tcp_synack_retries
+  static constexpr int kDataRetries = 15;                  // tcp_retries2
+  static constexpr uint16_t kDefaultMss = 536;             // RFC 9293 3.7.1
+
+  explicit TcpEndpoint(Stack* stack);
+  ~TcpEndpoint() override;
+
+  Status Bind(SockAddr a);
+  Status Listen(int backlog);
+  // A connection from the accept queue; EAGAIN if none, EINVAL if not listening.
+  Result<std::shared_ptr<TcpEndpoint>> Accept();
+  // EINPROGRESS once the SYN is out (the caller waits for POLLOUT, then
+  // reads TakeError()); EALREADY while connecting; EISCONN when connected.
+  Status Connect(SockAddr a);
+  // Bytes taken into the send buffer; EAGAIN if it is full.
+  Result<size_t> Send(std::string_view data);
+  // 0 at end of stream; EAGAIN if nothing is there yet.
+  Result<size_t> Recv(char* buf, size_t len, bool peek);
+  Status Shutdown(int how);  // SHUT_RD, SHUT_WR, SHUT_RDWR
+  // close(2): FIN (or RST if unread data is dropped); the stack keeps the
+  // connection until it is done with it.
+  void Close();
+
+  uint32_t Readiness();  // poll(2) bits
+  int TakeError();       // SO_ERROR, cleared
+  SockAddr local();
+  Result<SockAddr> remote();  // ENOTCONN unless connected
+  TcpState state();
+  size_t Available();  // FIONREAD / SIOCINQ
+  size_t Unsent();     // SIOCOUTQ: bytes not yet acknowledged
+  void SetNoDelay(bool on);
+  void SetReuseAddr(bool on);
+  void SetBufferSizes(size_t rcvbuf, size_t sndbuf);  // 0 leaves one as it is
+  uint16_t mss();
+  int64_t rto_ns();
+
+ private:
+  friend class Stack;
+
+  // ---- input (tcp_input.cc) ----
+  void HandleSegment(const TcpHeader& h, std::string_view payload);
+  void HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst);
+  void HandleSynSent(const TcpHeader& h);
+  bool AcceptableSeq(const TcpHeader& h, size_t seg_len) const;
+  void HandleRst(const TcpHeader& h);
+  void HandleAck(const TcpHeader& h, size_t payload_len);
+  void HandleData(uint32_t seq, std::string_view payload, bool fin);
+  void ReceiveFin();
+  void EnterEstablishedFromSynRcvd();  // may stay in kSynRcvd (full queue)
+  void EnterTimeWait();
+
+  // ---- output (tcp_output.cc) ----
+  void Output();
+  void SendSegment(uint32_t seq, uint8_t flags, std::string_view payload, bool with_mss);
+  void SendAck() { SendSegment(snd_nxt_, kTcpAck, {}, false); }
+  void SendSyn();
+  void RetransmitFirst();
+  void OnRetransmitTimer();
+  void ArmRto();
+  uint16_t AdvertiseWindow();
+  void MaybeSendWindowUpdate();
+
+  // ---- lifecycle (tcp.cc) ----
+  Status BindLocked(SockAddr a);
+  // Sets error `err` (0: none), leaves the tables; the connection is over.
+  void Abort(int err, bool send_rst);
+  void Finish();  // to kClosed and out of the stack's tables
+  bool SendClosed() const;
+  bool FinSent() const { return fin_queued_ && fin_sent_; }
+  bool FinAcked() const { return fin_sent_ && SeqGt(snd_una_, fin_seq_); }
+
+  TcpState state_ = TcpState::kClosed;
+  bool ever_connected_ = false;
+  bool user_closed_ = false;
+  bool shut_rd_ = false, shut_wr_ = false;
+  bool nodelay_ = false;
+  bool reuse_addr_ = false;
+
+  // Listening.
+  int backlog_ = 0;
+  std::deque<std::shared_ptr<TcpEndpoint>> accept_queue_;
+  size_t syn_pending_ = 0;
+  std::weak_ptr<TcpEndpoint> listener_;  // a child in kSynRcvd
+  bool passive_ = false;                 // made by a listener
+
+  // Send side. sndq_ holds the bytes from snd_una_ (SYN acknowledged).
+  uint32_t iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0;
+  uint32_t snd_wnd_ = 0, snd_wl1_ = 0, snd_wl2_ = 0;
+  uint16_t snd_mss_ = kDefaultMss;
+  ByteQueue sndq_;
+  bool fin_queued_ = false, fin_sent_ = false;
+  uint32_t fin_seq_ = 0;
+
+  // Receive side. rcv_off_ counts the stream bytes taken in order.
+  uint32_t irs_ = 0, rcv_nxt_ = 0, rcv_adv_edge_ = 0;
+  uint64_t rcv_off_ = 0;
+  ByteQueue rcvq_;
+  std::map<uint64_t, std::string> ooo_;  // stream offset -> bytes
+  size_t ooo_bytes_ = 0;
+  std::optional<uint64_t> ooo_fin_off_;
+  bool fin_received_ = false;
+
+  // Congestion control (NewReno) and retransmission.
+  uint32_t cwnd_ = 0, ssthresh_ = 0x7fffffff;
+  int dupacks_ = 0;
+  bool in_recovery_ = false;
+  uint32_t recover_ = 0;
+  RtoEstimator rto_;
+  int retries_ = 0;
+  bool rtt_timing_ = false;
+  uint32_t rtt_seq_ = 0;
+  int64_t rtt_start_ns_ = 0;
+  Timer rto_timer_;
+  Timer wait_timer_;  // TIME_WAIT and orphaned FIN_WAIT2
+};
+
+}  // namespace seedvisor::netstack
+
+#endif  // SEEDVISOR_NETSTACK_SHARED_TCP_H_

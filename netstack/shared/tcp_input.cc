@@ -1,0 +1,404 @@
+// TCP segment arrival (RFC 9293 3.10.7), with RFC 5961's blind-attack
+// checks for RST and SYN, and NewReno's ACK processing (RFC 6582).
+#include <algorithm>
+
+#include "netstack/shared/tcp.h"
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+
+void TcpEndpoint::HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst) {
+  if (h.flags & kTcpRst) return;
+  if (h.flags & kTcpAck) {  // no connection for it: reset (RFC 9293 3.10.7.2)
+    Ip4Header ip;
+    ip.src = src;
+    ip.dst = dst;
+    stack_->SendRstFor(ip, h, 0);
+    return;
+  }
+  if (!(h.flags & kTcpSyn) || (h.flags & kTcpFin)) return;
+  // A full accept queue drops the SYN (the peer retries), as
+  // tcp_conn_request() does without syncookies.
+  if (accept_queue_.size() > size_t(backlog_) ||
+      syn_pending_ >= std::max<size_t>(size_t(backlog_), 128)) {
+    ++stack_->stats_.tcp_listen_overflow;
+    return;
+  }
+  auto route = stack_->FindRoute(src);
+  if (!route.ok()) return;
+  auto c = std::make_shared<TcpEndpoint>(stack_);
+  c->local_ = {dst, local_.port};
+  c->remote_ = {src, h.src_port};
+  c->bound_ = true;
+  c->owns_port_ = false;
+  c->nodelay_ = nodelay_;
+  c->rcvbuf_cap_ = rcvbuf_cap_;
+  c->sndbuf_cap_ = sndbuf_cap_;
+  c->listener_ = shared_from_this();
+  c->passive_ = true;
+  c->irs_ = h.seq;
+  c->rcv_nxt_ = h.seq + 1;
+  c->rcv_adv_edge_ = c->rcv_nxt_;
+  c->iss_ = stack_->inst_.secrets.IsnOffset(dst, local_.port, src, h.src_port) +
+            uint32_t(stack_->Now() >> 6);
+  c->snd_una_ = c->iss_;
+  c->snd_nxt_ = c->snd_max_ = c->iss_ + 1;
+  c->snd_wnd_ = h.window;
+  c->snd_wl1_ = h.seq;
+  c->snd_wl2_ = c->iss_;
+  uint16_t ours = uint16_t(std::min<uint32_t>(route->nic->mtu - 40, 65495));
+  c->snd_mss_ = std::min(ours, h.mss ? h.mss : kDefaultMss);
+  if (c->snd_mss_ < 64) c->snd_mss_ = 64;  // Linux's tcp_min_snd_mss floor (48) rounded
+  c->cwnd_ = 10 * uint32_t(c->snd_mss_);
+  c->state_ = TcpState::kSynRcvd;
+  stack_->tcp_conns_.emplace(Stack::ConnKey{dst.v, local_.port, src.v, h.src_port}, c);
+  ++syn_pending_;
+  c->SendSyn();
+  c->ArmRto();
+}
+
+void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
+  bool ack_ok = false;
+  if (h.flags & kTcpAck) {
+    if (SeqLeq(h.ack, iss_) || SeqGt(h.ack, snd_max_)) {
+      if (!(h.flags & kTcpRst)) SendSegment(h.ack, kTcpRst, {}, false);
+      return;
+    }
+    ack_ok = true;
+  }
+  if (h.flags & kTcpRst) {
+    if (ack_ok) Abort(ECONNREFUSED, false);
+    return;
+  }
+  if (!(h.flags & kTcpSyn)) return;
+  irs_ = h.seq;
+  rcv_nxt_ = h.seq + 1;
+  rcv_adv_edge_ = rcv_nxt_;
+  snd_mss_ = std::min(snd_mss_, h.mss ? h.mss : kDefaultMss);
+  if (snd_mss_ < 64) snd_mss_ = 64;
+  cwnd_ = 10 * uint32_t(snd_mss_);
+  if (!ack_ok) {  // simultaneous open (RFC 9293 3.5, figure 8)
+    state_ = TcpState::kSynRcvd;
+    snd_wnd_ = h.window;
+    snd_wl1_ = h.seq;
+    SendSyn();
+    return;
+  }
+  if (rtt_timing_) rto_.Sample(stack_->Now() - rtt_start_ns_);
+  rtt_timing_ = false;
+  snd_una_ = h.ack;
+  snd_wnd_ = h.window;
+  snd_wl1_ = h.seq;
+  snd_wl2_ = h.ack;
+  state_ = TcpState::kEstablished;
+  ever_connected_ = true;
+  retries_ = 0;
+  stack_->wheel_.Cancel(&rto_timer_);
+  SendAck();
+  NotifyLocked();
+  Output();
+}
+
+bool TcpEndpoint::AcceptableSeq(const TcpHeader& h, size_t seg_len) const {
+  uint32_t wnd = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
+  // The segment that starts exactly at RCV.NXT is always looked at: a zero
+  // window must still let ACKs, RSTs and FINs in (RFC 9293 3.10.7.4).
+  if (h.seq == rcv_nxt_) return true;
+  if (seg_len == 0) return wnd > 0 && SeqLeq(rcv_nxt_, h.seq) && SeqLt(h.seq, rcv_nxt_ + wnd);
+  if (wnd == 0) return false;
+  uint32_t last = h.seq + uint32_t(seg_len) - 1;
+  return (SeqLeq(rcv_nxt_, h.seq) && SeqLt(h.seq, rcv_nxt_ + wnd)) ||
+         (SeqLeq(rcv_nxt_, last) && SeqLt(last, rcv_nxt_ + wnd));
+}
+
+void TcpEndpoint::HandleRst(const TcpHeader& h) {
+  // RFC 5961 3.2: only an exact match resets; an in-window one gets a
+  // challenge ACK, which a genuine peer answers with the right sequence.
+  if (h.seq != rcv_nxt_) {
+    SendAck();
+    return;
+  }
+  switch (state_) {
+    case TcpState::kSynRcvd:
+      if (passive_) {
+        Finish();  // a passive open the peer gave up: silently gone
+      } else {
+        Abort(ECONNREFUSED, false);
+      }
+      return;
+    case TcpState::kCloseWait:
+      Abort(EPIPE, false);  // tcp_reset()
+      return;
+    case TcpState::kClosing:
+    case TcpState::kLastAck:
+    case TcpState::kTimeWait:
+      Finish();
+      return;
+    default:
+      Abort(ECONNRESET, false);
+  }
+}
+
+void TcpEndpoint::EnterEstablishedFromSynRcvd() {
+  std::shared_ptr<TcpEndpoint> l = listener_.lock();
+  if (passive_) {
+    // A child of a listener: it must still be listening, with room.
+    if (!l || l->state_ != TcpState::kListen) {
+      Abort(0, true);
+      return;
+    }
+    if (l->accept_queue_.size() > size_t(l->backlog_)) {
+      ++stack_->stats_.tcp_listen_overflow;
+      return;  // drop the ACK; our SYN-ACK retransmission asks again
+    }
+    if (l->syn_pending_ > 0) --l->syn_pending_;
+    listener_.reset();
+    state_ = TcpState::kEstablished;
+    ever_connected_ = true;
+    l->accept_queue_.push_back(shared_from_this());
+    l->NotifyLocked();
+    return;
+  }
+  state_ = TcpState::kEstablished;  // simultaneous open
+  ever_connected_ = true;
+  NotifyLocked();
+}
+
+void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
+  auto self = shared_from_this();
+  if (state_ == TcpState::kSynSent) {
+    HandleSynSent(h);
+    return;
+  }
+  if (state_ == TcpState::kClosed || state_ == TcpState::kListen) return;
+  bool syn = h.flags & kTcpSyn, fin = h.flags & kTcpFin;
+  // Our SYN-ACK was lost: the peer sent its SYN again.
+  if (state_ == TcpState::kSynRcvd && syn && !(h.flags & kTcpAck) && h.seq == irs_) {
+    SendSyn();
+    return;
+  }
+  size_t seg_len = payload.size() + (syn ? 1 : 0) + (fin ? 1 : 0);
+  if (!AcceptableSeq(h, seg_len)) {
+    ++stack_->stats_.tcp_bad_seq;
+    if (!(h.flags & kTcpRst)) SendAck();
+    return;
+  }
+  if (h.flags & kTcpRst) {
+    HandleRst(h);
+    return;
+  }
+  if (syn) {  // RFC 5961 4: a SYN on a synchronized connection
+    SendAck();
+    return;
+  }
+  if (!(h.flags & kTcpAck)) return;
+  if (state_ == TcpState::kSynRcvd) {
+    if (!SeqGt(h.ack, snd_una_) || SeqGt(h.ack, snd_max_)) {
+      SendSegment(h.ack, kTcpRst, {}, false);
+      ++stack_->stats_.tcp_rst_sent;
+      return;
+    }
+    EnterEstablishedFromSynRcvd();
+    if (state_ != TcpState::kEstablished) return;
+  }
+  HandleAck(h, payload.size());
+  if (state_ == TcpState::kClosed) return;
+  if (!payload.empty() || fin) {
+    switch (state_) {
+      case TcpState::kEstablished:
+      case TcpState::kFinWait1:
+      case TcpState::kFinWait2:
+        if (user_closed_ && !payload.empty()) {
+          // tcp_rcv_state_process(): data for a socket the user closed.
+          Abort(0, true);
+          return;
+        }
+        HandleData(h.seq, payload, fin);
+        break;
+      case TcpState::kTimeWait:
+        if (fin) stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kTimeWaitNs);
+        [[fallthrough]];
+      default:  // a retransmitted FIN (or data past the peer's FIN)
+        SendAck();
+    }
+  }
+  Output();
+}
+
+void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
+  if (SeqGt(h.ack, snd_max_)) {  // acknowledges what we never sent
+    SendAck();
+    return;
+  }
+  uint32_t mss = snd_mss_;
+  bool window_changed = false;
+  if (SeqLt(snd_wl1_, h.seq) || (snd_wl1_ == h.seq && SeqLeq(snd_wl2_, h.ack))) {
+    window_changed = snd_wnd_ != h.window;
+    snd_wnd_ = h.window;
+    snd_wl1_ = h.seq;
+    snd_wl2_ = h.ack;
+  }
+  uint32_t flight = snd_max_ - snd_una_;
+  if (SeqGt(h.ack, snd_una_)) {
+    uint32_t acked = h.ack - snd_una_;
+    if (rtt_timing_ && SeqGeq(h.ack, rtt_seq_)) {  // Karn: only never-resent data is timed
+      rto_.Sample(stack_->Now() - rtt_start_ns_);
+      rtt_timing_ = false;
+    }
+    sndq_.Consume(std::min<size_t>(acked, sndq_.size()));
+    snd_una_ = h.ack;
+    if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
+    if (in_recovery_) {
+      if (SeqGeq(h.ack, recover_)) {  // full ACK: leave recovery (RFC 6582 3.2 step 3)
+        in_recovery_ = false;
+        cwnd_ = std::min(ssthresh_, std::max(flight - acked, mss) + mss);
+      } else {  // partial ACK: the next hole is lost too
+        RetransmitFirst();
+        cwnd_ = cwnd_ > acked ? cwnd_ - acked : 0;
+        cwnd_ += mss;
+      }
+    } else if (cwnd_ < ssthresh_) {
+      cwnd_ += std::min(acked, mss);  // slow start (RFC 5681 3.1)
+    } else {
+      cwnd_ += std::max<uint32_t>(1, mss * mss / std::max(cwnd_, 1u));  // congestion avoidance
+    }
+    if (!in_recovery_) dupacks_ = 0;
+    retries_ = 0;
+    rto_.ResetBackoff();
+    if (snd_una_ == snd_max_) {
+      stack_->wheel_.Cancel(&rto_timer_);
+    } else {
+      ArmRto();  // RFC 6298 5.3
+    }
+    NotifyLocked();
+  } else if (h.ack == snd_una_ && payload_len == 0 && !(h.flags & kTcpFin) && !window_changed &&
+             flight > 0) {
+    ++dupacks_;
+    if (in_recovery_) {
+      cwnd_ += mss;  // each further duplicate: a segment left the network
+    } else if (dupacks_ == 3 && SeqGeq(h.ack, recover_)) {
+      // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
+      ++stack_->stats_.tcp_fast_retransmits;
+      ssthresh_ = std::max(flight / 2, 2 * mss);
+      recover_ = snd_max_;
+      in_recovery_ = true;
+      RetransmitFirst();
+      cwnd_ = ssthresh_ + 3 * mss;
+    }
+  } else if (window_changed) {
+    NotifyLocked();
+  }
+  if (FinAcked()) {
+    switch (state_) {
+      case TcpState::kFinWait1:
+        state_ = TcpState::kFinWait2;
+        if (user_closed_) stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kFinWait2Ns);
+        NotifyLocked();
+        break;
+      case TcpState::kClosing:
+        EnterTimeWait();
+        break;
+      case TcpState::kLastAck:
+        Finish();
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
+  if (fin_received_) {
+    SendAck();
+    return;
+  }
+  uint64_t window = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
+  int64_t rel = int32_t(seq - rcv_nxt_);
+  // Trim what we already have, then what lies past the window.
+  if (rel < 0) {
+    uint64_t cut = uint64_t(-rel);
+    if (cut >= payload.size()) {
+      if (cut > payload.size()) fin = false;  // that FIN came before RCV.NXT: a duplicate
+      payload = {};
+    } else {
+      payload.remove_prefix(cut);
+    }
+    rel = 0;
+  }
+  uint64_t off = rcv_off_ + uint64_t(rel);
+  uint64_t win_end = rcv_off_ + window;
+  if (off + payload.size() > win_end) {
+    payload = payload.substr(0, off < win_end ? win_end - off : 0);
+    fin = false;
+  }
+  if (!payload.empty()) {
+    if (off == rcv_off_) {
+      rcvq_.Append(payload);
+      rcv_off_ += payload.size();
+      rcv_nxt_ += uint32_t(payload.size());
+      while (!ooo_.empty() && ooo_.begin()->first <= rcv_off_) {
+        auto it = ooo_.begin();
+        uint64_t end = it->first + it->second.size();
+        if (end > rcv_off_) {
+          std::string_view tail(it->second);
+          tail.remove_prefix(rcv_off_ - it->first);
+          rcvq_.Append(tail);
+          rcv_nxt_ += uint32_t(tail.size());
+          rcv_off_ = end;
+        }
+        ooo_bytes_ -= it->second.size();
+        ooo_.erase(it);
+      }
+    } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
+      ++stack_->stats_.tcp_ooo_segments;
+      auto [it, inserted] = ooo_.try_emplace(off, payload);
+      if (inserted) {
+        ooo_bytes_ += payload.size();
+      } else if (it->second.size() < payload.size()) {
+        ooo_bytes_ += payload.size() - it->second.size();
+        it->second.assign(payload);
+      }
+    }
+    NotifyLocked();
+  }
+  if (fin) ooo_fin_off_ = off + payload.size();
+  if (ooo_fin_off_ && *ooo_fin_off_ == rcv_off_) {
+    ooo_fin_off_.reset();
+    ReceiveFin();
+    return;  // ReceiveFin acknowledged
+  }
+  SendAck();  // at once; out of order, this is the duplicate ACK fast retransmit needs
+}
+
+void TcpEndpoint::ReceiveFin() {
+  fin_received_ = true;
+  ++rcv_nxt_;
+  switch (state_) {
+    case TcpState::kEstablished:
+      state_ = TcpState::kCloseWait;
+      break;
+    case TcpState::kFinWait1:
+      if (FinAcked()) {
+        EnterTimeWait();
+      } else {
+        state_ = TcpState::kClosing;
+      }
+      break;
+    case TcpState::kFinWait2:
+      EnterTimeWait();
+      break;
+    default:
+      break;
+  }
+  SendAck();
+  NotifyLocked();
+}
+
+void TcpEndpoint::EnterTimeWait() {
+  state_ = TcpState::kTimeWait;
+  stack_->wheel_.Cancel(&rto_timer_);
+  stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kTimeWaitNs);
+  NotifyLocked();
+}
+
+}  // namespace seedvisor::netstack

@@ -1,0 +1,202 @@
+// TCP output: segments, the send loop (receiver window, congestion window,
+// Nagle, sender-side silly window avoidance), retransmission and the
+// persist timer.
+#include <algorithm>
+
+#include "netstack/shared/tcp.h"
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+
+uint16_t TcpEndpoint::AdvertiseWindow() {
+  size_t space = rcvbuf_cap_ > rcvq_.size() ? rcvbuf_cap_ - rcvq_.size() : 0;
+  uint32_t wnd = uint32_t(std::min<size_t>(space, 65535));  // no window scaling yet
+  // Never move the right edge back (RFC 9293 3.8.6.2.2: shrinking is
+  // "strongly discouraged").
+  uint32_t cur = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
+  wnd = std::max(wnd, cur);
+  rcv_adv_edge_ = rcv_nxt_ + wnd;
+  return uint16_t(wnd);
+}
+
+void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payload,
+                              bool with_mss) {
+  TcpHeader h;
+  h.src_port = local_.port;
+  h.dst_port = remote_.port;
+  h.seq = seq;
+  h.flags = flags;
+  if (flags & kTcpAck) h.ack = rcv_nxt_;
+  h.window = (flags & kTcpRst) ? 0 : AdvertiseWindow();
+  if (with_mss) {
+    auto route = stack_->FindRoute(remote_.ip);
+    h.mss = route.ok() ? uint16_t(std::min<uint32_t>(route->nic->mtu - 40, 65495)) : kDefaultMss;
+  }
+  std::string seg;
+  seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
+  AppendTcp(&seg, h, local_.ip, remote_.ip, payload);
+  // A failed send (no route any more) is a lost segment: the timers retry.
+  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true);
+}
+
+void TcpEndpoint::SendSyn() {
+  if (retries_ == 0) {  // Karn: a retransmitted SYN is not timed
+    rtt_timing_ = true;
+    rtt_seq_ = iss_ + 1;
+    rtt_start_ns_ = stack_->Now();
+  }
+  uint8_t flags = state_ == TcpState::kSynSent ? kTcpSyn : kTcpSyn | kTcpAck;
+  SendSegment(iss_, flags, {}, true);
+}
+
+void TcpEndpoint::ArmRto() { stack_->wheel_.Arm(&rto_timer_, stack_->Now() + rto_.rto_ns()); }
+
+void TcpEndpoint::Output() {
+  switch (state_) {
+    case TcpState::kEstablished:
+    case TcpState::kCloseWait:
+    case TcpState::kFinWait1:
+    case TcpState::kClosing:
+    case TcpState::kLastAck:
+      break;
+    default:
+      return;
+  }
+  size_t unsent = 0;
+  for (;;) {
+    uint32_t in_flight = snd_nxt_ - snd_una_;
+    size_t sent_data = std::min<size_t>(in_flight, sndq_.size());
+    unsent = sndq_.size() - sent_data;
+    uint32_t wnd = std::min(snd_wnd_, cwnd_);
+    uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
+    if (unsent > 0) {
+      size_t n = std::min({unsent, size_t(snd_mss_), size_t(usable)});
+      if (n == 0) break;
+      // Sender SWS avoidance (RFC 9293 3.8.6.2.1) and Nagle (RFC 896):
+      // with data in flight, a short segment waits for the ACK.
+      if (n < snd_mss_ && in_flight > 0) {
+        if (n < unsent) break;
+        if (!nodelay_ && !fin_queued_) break;
+      }
+      bool fin = fin_queued_ && n == unsent;
+      uint8_t flags = kTcpAck | (n == unsent ? kTcpPsh : 0) | (fin ? kTcpFin : 0);
+      std::string data = sndq_.Read(sent_data, n);
+      SendSegment(snd_nxt_, flags, data, false);
+      if (!rtt_timing_ && snd_nxt_ == snd_max_) {
+        rtt_timing_ = true;
+        rtt_seq_ = snd_nxt_ + uint32_t(n);
+        rtt_start_ns_ = stack_->Now();
+      }
+      snd_nxt_ += uint32_t(n);
+      if (fin) {
+        fin_sent_ = true;
+        fin_seq_ = snd_nxt_++;
+      }
+      if (SeqGt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+      if (!rto_timer_.armed()) ArmRto();
+      continue;
+    }
+    if (fin_queued_ && snd_nxt_ == snd_una_ + uint32_t(sndq_.size())) {
+      SendSegment(snd_nxt_, kTcpAck | kTcpFin, {}, false);
+      fin_sent_ = true;
+      fin_seq_ = snd_nxt_++;
+      if (SeqGt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+      if (!rto_timer_.armed()) ArmRto();
+    }
+    break;
+  }
+  // A zero window with data waiting and nothing in flight: the persist
+  // timer (RFC 9293 3.8.6.1) probes until the window opens.
+  if (snd_wnd_ == 0 && unsent > 0 && snd_max_ == snd_una_ && !rto_timer_.armed()) ArmRto();
+}
+
+void TcpEndpoint::RetransmitFirst() {
+  uint32_t outstanding = snd_max_ - snd_una_;
+  size_t n = std::min({size_t(snd_mss_), sndq_.size(), size_t(outstanding)});
+  bool fin = fin_sent_ && n == sndq_.size() && SeqGt(snd_max_, fin_seq_);
+  if (n == 0 && !fin) return;
+  uint8_t flags = kTcpAck | kTcpPsh | (fin ? kTcpFin : 0);
+  SendSegment(snd_una_, flags, sndq_.Read(0, n), false);
+  ++stack_->stats_.tcp_retransmits;
+  rtt_timing_ = false;  // Karn
+  uint32_t end = snd_una_ + uint32_t(n) + (fin ? 1 : 0);
+  if (SeqLt(snd_nxt_, end)) snd_nxt_ = end;
+}
+
+void TcpEndpoint::OnRetransmitTimer() {
+  auto self = shared_from_this();
+  switch (state_) {
+    case TcpState::kSynSent:
+    case TcpState::kSynRcvd: {
+      int limit = state_ == TcpState::kSynSent ? kSynRetries : kSynAckRetries;
+      if (++retries_ > limit) {
+        if (state_ == TcpState::kSynSent) {
+          Abort(ETIMEDOUT, false);
+        } else {
+          Finish();
+        }
+        return;
+      }
+      ++stack_->stats_.tcp_retransmits;
+      rtt_timing_ = false;
+      rto_.Backoff();
+      SendSyn();
+      ArmRto();
+      return;
+    }
+    case TcpState::kClosed:
+    case TcpState::kListen:
+    case TcpState::kTimeWait:
+      return;
+    default:
+      break;
+  }
+  uint32_t flight = snd_max_ - snd_una_;
+  if (flight == 0) {
+    // The persist timer: a zero-window probe (an ACK below the window,
+    // which the peer must answer with its window, as tcp_xmit_probe_skb()).
+    if (snd_wnd_ == 0 && !sndq_.empty()) {
+      if (++retries_ > kDataRetries) {
+        Abort(ETIMEDOUT, false);
+        return;
+      }
+      SendSegment(snd_una_ - 1, kTcpAck, {}, false);
+      rto_.Backoff();
+      ArmRto();
+    }
+    return;
+  }
+  if (++retries_ > kDataRetries) {
+    Abort(ETIMEDOUT, false);
+    return;
+  }
+  // RFC 5681 3.1 (equation 4) and RFC 6298 5.4-5.6: halve, restart from one
+  // segment, back the timer off, resend the first unacknowledged segment;
+  // the rest follows as ACKs open the window (go-back-N).
+  ++stack_->stats_.tcp_timeouts;
+  uint32_t mss = snd_mss_;
+  ssthresh_ = std::max(flight / 2, 2 * mss);
+  cwnd_ = mss;
+  in_recovery_ = false;
+  dupacks_ = 0;
+  recover_ = snd_max_;
+  snd_nxt_ = snd_una_;
+  rto_.Backoff();
+  RetransmitFirst();
+  ArmRto();
+}
+
+void TcpEndpoint::MaybeSendWindowUpdate() {
+  if (state_ != TcpState::kEstablished && state_ != TcpState::kFinWait1 &&
+      state_ != TcpState::kFinWait2) {
+    return;
+  }
+  uint32_t cur = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
+  size_t space = std::min<size_t>(rcvbuf_cap_ > rcvq_.size() ? rcvbuf_cap_ - rcvq_.size() : 0, 65535);
+  // Announce a window that grew by a good share (receiver SWS avoidance,
+  // RFC 9293 3.8.6.2.2: at least min(half the buffer, one MSS)).
+  size_t step = std::min<size_t>(std::min<size_t>(rcvbuf_cap_ / 2, 65535 / 2), snd_mss_);
+  if (space >= cur + step) SendAck();
+}
+
+}  // namespace seedvisor::netstack

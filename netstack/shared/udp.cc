@@ -1,0 +1,212 @@
+#include "netstack/shared/udp.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+namespace {
+
+// What a queued datagram costs against SO_RCVBUF: Linux charges the skb's
+// truesize, a few hundred bytes beyond the payload.
+constexpr size_t kDatagramOverhead = 256;
+
+}  // namespace
+
+UdpEndpoint::UdpEndpoint(Stack* stack) : Endpoint(stack) {}
+
+UdpEndpoint::~UdpEndpoint() {
+  // The stack holds no reference to a UDP endpoint, so the last one is
+  // always dropped outside its lock.
+  if (!closed_) Close();
+}
+
+Status UdpEndpoint::BindLocked(SockAddr a) {
+  if (bound_) return Errno(EINVAL);
+  if (!a.ip.any() && !a.ip.broadcast() && !stack_->IsLocalAddress(a.ip)) {
+    return Errno(EADDRNOTAVAIL);
+  }
+  port_.ip = a.ip;
+  port_.reuse = reuse_addr_;
+  if (a.port == 0) {
+    if (!stack_->udp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, Ip4{}, 0), &port_)) {
+      return Errno(EAGAIN);  // udp_lib_get_port(): the range is exhausted
+    }
+  } else if (!stack_->udp_ports_.Bind(a.port, &port_)) {
+    return Errno(EADDRINUSE);
+  }
+  local_ = {a.ip, port_.port};
+  bound_ = owns_port_ = true;
+  stack_->udp_bound_.emplace(local_.port, this);
+  return {};
+}
+
+Status UdpEndpoint::Bind(SockAddr a) {
+  Stack::Locked l(stack_);
+  return BindLocked(a);
+}
+
+Status UdpEndpoint::Connect(SockAddr a) {
+  Stack::Locked l(stack_);
+  auto route = stack_->FindRoute(a.ip);
+  if (!route.ok()) return route.error();
+  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
+  // A connected endpoint's local address is fixed (inet->inet_saddr).
+  if (local_.ip.any()) local_.ip = route->src;
+  remote_ = a;
+  connected_ = true;
+  return {};
+}
+
+Status UdpEndpoint::Disconnect() {
+  Stack::Locked l(stack_);
+  connected_ = false;
+  remote_ = {};
+  // udp_disconnect(): the source address is forgotten unless bind() set it.
+  local_.ip = port_.ip;
+  return {};
+}
+
+Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr> to) {
+  Stack::Locked l(stack_);
+  if (shut_wr_) return Errno(EPIPE);
+  if (error_) {
+    int e = error_;
+    error_ = 0;
+    return Errno(e);
+  }
+  if (!to) {
+    if (!connected_) return Errno(EDESTADDRREQ);
+    to = remote_;
+  }
+  if (to->port == 0) return Errno(EINVAL);
+  if (data.size() > kMaxPayload) return Errno(EMSGSIZE);
+  auto route = stack_->FindRoute(to->ip);
+  if (!route.ok()) return route.error();
+  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
+  Ip4 src = local_.ip.any() || local_.ip.broadcast() ? route->src : local_.ip;
+  std::string seg(kUdpHeaderLen, '\0');
+  uint8_t* p = U8(seg);
+  Put16(p, local_.port);
+  Put16(p + 2, to->port);
+  Put16(p + 4, uint16_t(kUdpHeaderLen + data.size()));
+  seg.append(data);
+  uint16_t sum = ChecksumFinish(ChecksumPartial(
+      seg, PseudoHeaderSum(src, to->ip, kProtoUdp, uint16_t(seg.size()))));
+  Put16(U8(seg) + 6, sum == 0 ? 0xffff : sum);
+  SV_TRY(stack_->SendIp(src, to->ip, kProtoUdp, seg, false));
+  return data.size();
+}
+
+void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
+  if (shut_rd_ || closed_) return;
+  if (rcvq_bytes_ + data.size() + kDatagramOverhead > rcvbuf_cap_ && !rcvq_.empty()) {
+    ++stack_->stats_.udp_rcvbuf_full;
+    return;
+  }
+  rcvq_.push_back({from, std::string(data)});
+  rcvq_bytes_ += data.size() + kDatagramOverhead;
+  NotifyLocked();
+}
+
+Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from) {
+  Stack::Locked l(stack_);
+  if (rcvq_.empty()) {
+    if (error_) {
+      int e = error_;
+      error_ = 0;
+      return Errno(e);
+    }
+    if (shut_rd_) return size_t{0};
+    return Errno(EAGAIN);
+  }
+  Datagram& d = rcvq_.front();
+  memcpy(buf, d.data.data(), std::min(len, d.data.size()));
+  if (from) *from = d.from;
+  size_t n = d.data.size();
+  if (!peek) {
+    rcvq_bytes_ -= n + kDatagramOverhead;
+    rcvq_.pop_front();
+    NotifyLocked();
+  }
+  return n;
+}
+
+Status UdpEndpoint::Shutdown(int how) {
+  Stack::Locked l(stack_);
+  // Linux's udp_lib_shutdown... inet_shutdown(): ENOTCONN unless connected.
+  if (!connected_) return Errno(ENOTCONN);
+  if (how == SHUT_RD || how == SHUT_RDWR) shut_rd_ = true;
+  if (how == SHUT_WR || how == SHUT_RDWR) shut_wr_ = true;
+  NotifyLocked();
+  return {};
+}
+
+void UdpEndpoint::Close() {
+  Stack::Locked l(stack_);
+  if (closed_) return;
+  closed_ = true;
+  if (bound_) {
+    auto [b, e] = stack_->udp_bound_.equal_range(local_.port);
+    for (auto it = b; it != e; ++it) {
+      if (it->second == this) {
+        stack_->udp_bound_.erase(it);
+        break;
+      }
+    }
+    stack_->udp_ports_.Unbind(&port_);
+    bound_ = false;
+  }
+  rcvq_.clear();
+  rcvq_bytes_ = 0;
+}
+
+uint32_t UdpEndpoint::Readiness() {
+  Stack::Locked l(stack_);
+  uint32_t m = POLLOUT | POLLWRNORM;
+  if (!rcvq_.empty()) m |= POLLIN | POLLRDNORM;
+  if (error_) m |= POLLERR;
+  if (shut_rd_) m |= POLLIN | POLLRDNORM | POLLRDHUP;
+  if (shut_rd_ && shut_wr_) m |= POLLHUP;
+  return m;
+}
+
+int UdpEndpoint::TakeError() {
+  Stack::Locked l(stack_);
+  int e = error_;
+  error_ = 0;
+  return e;
+}
+
+SockAddr UdpEndpoint::local() {
+  Stack::Locked l(stack_);
+  return local_;
+}
+
+Result<SockAddr> UdpEndpoint::remote() {
+  Stack::Locked l(stack_);
+  if (!connected_) return Errno(ENOTCONN);
+  return remote_;
+}
+
+size_t UdpEndpoint::Available() {
+  Stack::Locked l(stack_);
+  return rcvq_.empty() ? 0 : rcvq_.front().data.size();
+}
+
+void UdpEndpoint::SetReuseAddr(bool on) {
+  Stack::Locked l(stack_);
+  reuse_addr_ = on;
+}
+
+void UdpEndpoint::SetBufferSizes(size_t rcvbuf, size_t sndbuf) {
+  Stack::Locked l(stack_);
+  if (rcvbuf) rcvbuf_cap_ = rcvbuf;
+  if (sndbuf) sndbuf_cap_ = sndbuf;
+}
+
+}  // namespace seedvisor::netstack

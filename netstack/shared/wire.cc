@@ -1,0 +1,194 @@
+#include "netstack/shared/wire.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace seedvisor::netstack {
+
+std::string FormatIp4(Ip4 a) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.v >> 24, (a.v >> 16) & 0xff, (a.v >> 8) & 0xff,
+           a.v & 0xff);
+  return buf;
+}
+
+std::string FormatMac(const MacAddr& m) {
+  char buf[18];
+  snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
+}
+
+uint32_t ChecksumPartial(std::string_view data, uint32_t sum) {
+  const uint8_t* p = U8(data);
+  size_t n = data.size();
+  while (n >= 2) {
+    sum += Get16(p);
+    p += 2;
+    n -= 2;
+    if (sum & 0x80000000u) sum = (sum & 0xffff) + (sum >> 16);
+  }
+  if (n) sum += uint32_t(p[0]) << 8;
+  return sum;
+}
+
+uint16_t ChecksumFinish(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(~sum);
+}
+
+uint32_t PseudoHeaderSum(Ip4 src, Ip4 dst, uint8_t proto, uint16_t len) {
+  return (src.v >> 16) + (src.v & 0xffff) + (dst.v >> 16) + (dst.v & 0xffff) + proto + len;
+}
+
+bool ParseEth(std::string_view frame, EthHeader* h) {
+  if (frame.size() < kEthHeaderLen) return false;
+  const uint8_t* p = U8(frame);
+  memcpy(h->dst.data(), p, 6);
+  memcpy(h->src.data(), p + 6, 6);
+  h->type = Get16(p + 12);
+  return true;
+}
+
+void AppendEth(std::string* out, const EthHeader& h) {
+  uint8_t b[kEthHeaderLen];
+  memcpy(b, h.dst.data(), 6);
+  memcpy(b + 6, h.src.data(), 6);
+  Put16(b + 12, h.type);
+  out->append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+bool ParseArp(std::string_view pkt, ArpPacket* a) {
+  if (pkt.size() < kArpLen) return false;
+  const uint8_t* p = U8(pkt);
+  if (Get16(p) != 1 || Get16(p + 2) != kEtherTypeIp4 || p[4] != 6 || p[5] != 4) return false;
+  a->op = Get16(p + 6);
+  if (a->op != kArpRequest && a->op != kArpReply) return false;
+  memcpy(a->sha.data(), p + 8, 6);
+  a->spa = Ip4{Get32(p + 14)};
+  memcpy(a->tha.data(), p + 18, 6);
+  a->tpa = Ip4{Get32(p + 24)};
+  return true;
+}
+
+void AppendArp(std::string* out, const ArpPacket& a) {
+  uint8_t b[kArpLen];
+  Put16(b, 1);
+  Put16(b + 2, kEtherTypeIp4);
+  b[4] = 6;
+  b[5] = 4;
+  Put16(b + 6, a.op);
+  memcpy(b + 8, a.sha.data(), 6);
+  Put32(b + 14, a.spa.v);
+  memcpy(b + 18, a.tha.data(), 6);
+  Put32(b + 24, a.tpa.v);
+  out->append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+Ip4ParseError ParseIp4(std::string_view pkt, Ip4Header* h) {
+  if (pkt.size() < kIp4MinHeaderLen) return Ip4ParseError::kTruncated;
+  const uint8_t* p = U8(pkt);
+  if ((p[0] >> 4) != 4) return Ip4ParseError::kVersion;
+  h->header_len = uint8_t((p[0] & 0xf) * 4);
+  if (h->header_len < kIp4MinHeaderLen || h->header_len > pkt.size()) {
+    return Ip4ParseError::kHeaderLen;
+  }
+  h->tos = p[1];
+  h->total_len = Get16(p + 2);
+  if (h->total_len < h->header_len || h->total_len > pkt.size()) return Ip4ParseError::kTotalLen;
+  if (ChecksumFinish(ChecksumPartial(pkt.substr(0, h->header_len))) != 0) {
+    return Ip4ParseError::kChecksum;
+  }
+  h->id = Get16(p + 4);
+  h->frag = Get16(p + 6);
+  h->ttl = p[8];
+  h->proto = p[9];
+  h->src = Ip4{Get32(p + 12)};
+  h->dst = Ip4{Get32(p + 16)};
+  return Ip4ParseError::kOk;
+}
+
+void AppendIp4(std::string* out, const Ip4Header& h) {
+  uint8_t b[kIp4MinHeaderLen] = {};
+  b[0] = 0x45;
+  b[1] = h.tos;
+  Put16(b + 2, h.total_len);
+  Put16(b + 4, h.id);
+  Put16(b + 6, h.frag);
+  b[8] = h.ttl;
+  b[9] = h.proto;
+  Put32(b + 12, h.src.v);
+  Put32(b + 16, h.dst.v);
+  Put16(b + 10, ChecksumFinish(ChecksumPartial(
+                    std::string_view(reinterpret_cast<const char*>(b), sizeof b))));
+  out->append(reinterpret_cast<const char*>(b), sizeof b);
+}
+
+bool ParseUdp(std::string_view seg, UdpHeader* h) {
+  if (seg.size() < kUdpHeaderLen) return false;
+  const uint8_t* p = U8(seg);
+  h->src_port = Get16(p);
+  h->dst_port = Get16(p + 2);
+  h->len = Get16(p + 4);
+  h->checksum = Get16(p + 6);
+  return h->len >= kUdpHeaderLen && h->len <= seg.size();
+}
+
+bool ParseTcp(std::string_view seg, TcpHeader* h) {
+  if (seg.size() < kTcpMinHeaderLen) return false;
+  const uint8_t* p = U8(seg);
+  h->src_port = Get16(p);
+  h->dst_port = Get16(p + 2);
+  h->seq = Get32(p + 4);
+  h->ack = Get32(p + 8);
+  h->header_len = uint8_t((p[12] >> 4) * 4);
+  if (h->header_len < kTcpMinHeaderLen || h->header_len > seg.size()) return false;
+  h->flags = p[13] & 0x3f;
+  h->window = Get16(p + 14);
+  h->urgent = Get16(p + 18);
+  h->mss = 0;
+  size_t i = kTcpMinHeaderLen;
+  while (i < h->header_len) {
+    uint8_t kind = p[i];
+    if (kind == 0) break;  // end of option list
+    if (kind == 1) {       // no-op
+      ++i;
+      continue;
+    }
+    if (i + 1 >= h->header_len) return false;
+    uint8_t len = p[i + 1];
+    if (len < 2 || i + len > h->header_len) return false;
+    if (kind == 2) {
+      if (len != 4) return false;
+      h->mss = Get16(p + i + 2);
+    }
+    i += len;
+  }
+  return true;
+}
+
+void AppendTcp(std::string* out, const TcpHeader& h, Ip4 src, Ip4 dst, std::string_view payload) {
+  size_t hl = kTcpMinHeaderLen + (h.mss ? 4 : 0);
+  size_t start = out->size();
+  out->resize(start + hl);
+  uint8_t* b = U8(*out) + start;
+  memset(b, 0, hl);
+  Put16(b, h.src_port);
+  Put16(b + 2, h.dst_port);
+  Put32(b + 4, h.seq);
+  Put32(b + 8, h.ack);
+  b[12] = uint8_t((hl / 4) << 4);
+  b[13] = h.flags;
+  Put16(b + 14, h.window);
+  Put16(b + 18, h.urgent);
+  if (h.mss) {
+    b[20] = 2;
+    b[21] = 4;
+    Put16(b + 22, h.mss);
+  }
+  out->append(payload);
+  std::string_view seg(out->data() + start, hl + payload.size());
+  uint32_t sum = PseudoHeaderSum(src, dst, kProtoTcp, uint16_t(seg.size()));
+  Put16(U8(*out) + start + 16, ChecksumFinish(ChecksumPartial(seg, sum)));
+}
+
+}  // namespace seedvisor::netstack

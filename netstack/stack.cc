@@ -1,0 +1,220 @@
+#include "netstack/stack.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+namespace seedvisor::netstack {
+namespace {
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Stack::Stack(StackOptions opts)
+    : now_ns_(opts.now_ns ? std::move(opts.now_ns) : MonotonicNs),
+      wheel_(now_ns_()),
+      reasm_timer_([this] { ReassemblyTimer(); }) {
+  if (opts.secret_seed) {
+    inst_.secrets.RekeyFrom(opts.secret_seed);
+  } else {
+    inst_.secrets.Rekey();
+  }
+  auto lo = std::make_unique<Nic>();
+  lo->id = kLoopbackNic;
+  lo->name = "lo";
+  lo->mtu = 65536;
+  lo->loopback = true;
+  lo->addrs.push_back({MakeIp4(127, 0, 0, 1), 8});
+  inst_.nics.push_back(std::move(lo));
+  inst_.routes.push_back({{MakeIp4(127, 0, 0, 0), 8}, Ip4{}, kLoopbackNic});
+}
+
+Stack::~Stack() {
+  // Endpoints the stack still holds (TIME_WAIT, orphaned closes) go first:
+  // their timers live in wheel_.
+  tcp_conns_.clear();
+  tcp_listeners_.clear();
+}
+
+Stack::Locked::Locked(Stack* s) : s_(s) {
+  s_->mu_.Lock();
+  ++s_->lock_depth_;
+}
+
+Stack::Locked::~Locked() {
+  // Loopback packets are delivered here, not where they were sent, so that
+  // the sender's state change is complete before the receiver's runs. Each
+  // packet may queue more (an ACK); TCP's windows bound the exchange.
+  while (!s_->loopback_queue_.empty()) {
+    std::string pkt = std::move(s_->loopback_queue_.front());
+    s_->loopback_queue_.pop_front();
+    Nic* lo = s_->inst_.nics[0].get();
+    ++lo->rx_frames;
+    lo->rx_bytes += pkt.size();
+    s_->HandleIp(lo, pkt);
+  }
+  std::vector<std::function<void()>> notify;
+  notify.swap(s_->notify_);
+  --s_->lock_depth_;
+  s_->mu_.Unlock();
+  for (auto& fn : notify) fn();
+}
+
+void Endpoint::SetObserver(std::function<void()> fn) {
+  Stack::Locked l(stack_);
+  observer_ = std::move(fn);
+}
+
+void Endpoint::NotifyLocked() {
+  if (observer_) stack_->notify_.push_back(observer_);
+}
+
+Nic* Stack::GetNic(int id) {
+  if (id < 1 || size_t(id) > inst_.nics.size()) return nullptr;
+  return inst_.nics[size_t(id) - 1].get();
+}
+
+Result<int> Stack::AddNic(const NicConfig& cfg, LinkEndpoint* link) {
+  if (!link || cfg.mtu < 576 || cfg.mtu > 65535) return Errno(EINVAL);
+  Locked l(this);
+  auto nic = std::make_unique<Nic>();
+  nic->id = int(inst_.nics.size()) + 1;
+  nic->name = cfg.name;
+  nic->mac = cfg.mac;
+  nic->mtu = cfg.mtu;
+  nic->link = link;
+  inst_.nics.push_back(std::move(nic));
+  return int(inst_.nics.size());
+}
+
+Status Stack::AddAddress(int nic_id, AddrPrefix a) {
+  if (a.prefix_len < 0 || a.prefix_len > 32 || a.addr.any() || a.addr.multicast()) {
+    return Errno(EINVAL);
+  }
+  Locked l(this);
+  Nic* nic = GetNic(nic_id);
+  if (!nic) return Errno(ENODEV);
+  nic->addrs.push_back(a);
+  uint32_t mask = a.prefix_len == 0 ? 0 : ~(0xffffffffu >> a.prefix_len);
+  if (a.prefix_len < 32) {
+    inst_.routes.push_back({{Ip4{a.addr.v & mask}, a.prefix_len}, Ip4{}, nic_id});
+  }
+  std::stable_sort(inst_.routes.begin(), inst_.routes.end(),
+                   [](const Route& x, const Route& y) {
+                     return x.dst.prefix_len > y.dst.prefix_len;
+                   });
+  return {};
+}
+
+Status Stack::AddRoute(AddrPrefix dst, Ip4 gateway, int nic_id) {
+  if (dst.prefix_len < 0 || dst.prefix_len > 32) return Errno(EINVAL);
+  Locked l(this);
+  if (!GetNic(nic_id)) return Errno(ENODEV);
+  inst_.routes.push_back({dst, gateway, nic_id});
+  std::stable_sort(inst_.routes.begin(), inst_.routes.end(),
+                   [](const Route& x, const Route& y) {
+                     return x.dst.prefix_len > y.dst.prefix_len;
+                   });
+  return {};
+}
+
+std::vector<AddrPrefix> Stack::Addresses(int nic_id) {
+  Locked l(this);
+  Nic* nic = GetNic(nic_id);
+  return nic ? nic->addrs : std::vector<AddrPrefix>{};
+}
+
+void Stack::RekeyAfterFork() {
+  // Called by the fork's only thread before anything else runs; the lock is
+  // free (no thread held it across the fork: sfork parks them outside it).
+  Locked l(this);
+  inst_.secrets.Rekey();
+  ip_id_ = 0;
+}
+
+bool Stack::IsLocalAddress(Ip4 a) const {
+  if (a.loopback()) return true;
+  for (const auto& nic : inst_.nics) {
+    for (const AddrPrefix& p : nic->addrs) {
+      if (p.addr == a) return true;
+    }
+  }
+  return false;
+}
+
+Result<Stack::RouteResult> Stack::FindRoute(Ip4 dst) {
+  // Our own addresses are reached through loopback, as on Linux (the
+  // "local" table).
+  if (IsLocalAddress(dst)) {
+    return RouteResult{inst_.nics[0].get(), dst, dst.loopback() ? MakeIp4(127, 0, 0, 1) : dst};
+  }
+  for (const Route& r : inst_.routes) {
+    if (!r.dst.Contains(dst)) continue;
+    Nic* nic = GetNic(r.nic);
+    if (!nic || nic->addrs.empty()) continue;
+    Ip4 hop = r.gateway.any() ? dst : r.gateway;
+    Ip4 src = nic->addrs[0].addr;
+    for (const AddrPrefix& p : nic->addrs) {
+      if (p.Contains(hop)) {
+        src = p.addr;
+        break;
+      }
+    }
+    return RouteResult{nic, hop, src};
+  }
+  return Errno(ENETUNREACH);
+}
+
+void Stack::DeliverFrame(int nic_id, std::string_view frame) {
+  Locked l(this);
+  ++stats_.frames_in;
+  Nic* nic = GetNic(nic_id);
+  if (!nic || nic->loopback) return;
+  ++nic->rx_frames;
+  nic->rx_bytes += frame.size();
+  EthHeader eth;
+  if (!ParseEth(frame, &eth)) {
+    ++stats_.eth_malformed;
+    return;
+  }
+  if (eth.dst != nic->mac && eth.dst != kBroadcastMac) {
+    ++stats_.eth_not_for_us;
+    return;
+  }
+  std::string_view payload = frame.substr(kEthHeaderLen);
+  switch (eth.type) {
+    case kEtherTypeArp:
+      HandleArp(nic, payload);
+      break;
+    case kEtherTypeIp4:
+      HandleIp(nic, payload);
+      break;
+    default:
+      ++stats_.eth_unknown_type;
+  }
+}
+
+void Stack::Advance() {
+  Locked l(this);
+  wheel_.Advance(now_ns_());
+}
+
+int64_t Stack::NextTimerDeadline() {
+  Locked l(this);
+  return wheel_.NextDeadline();
+}
+
+std::shared_ptr<TcpEndpoint> Stack::NewTcp() { return std::make_shared<TcpEndpoint>(this); }
+std::shared_ptr<UdpEndpoint> Stack::NewUdp() { return std::make_shared<UdpEndpoint>(this); }
+
+Stats Stack::stats() {
+  Locked l(this);
+  return stats_;
+}
+
+}  // namespace seedvisor::netstack

@@ -1,0 +1,171 @@
+// A user-space IPv4 stack: Ethernet, ARP, IPv4 (fragment reassembly and
+// fragmentation), ICMP echo, UDP and TCP, plus a loopback interface.
+//
+// The Stack object is the *shared* part of AFaaS's split: protocol code,
+// the demultiplexing and port tables, the timer wheel, the reassembly
+// queue, counters. A seed builds it once; a host fork of the sentry copies
+// it as plain memory (it owns no thread and no host fd). The *instance*
+// part (netstack/instance/instance.h: NICs with their device, addresses,
+// neighbours, routes, and the secrets) is what a fork changes: it attaches
+// its own device and re-keys with RekeyAfterFork() before its guest runs.
+//
+// Threading: one mutex guards everything. Guest tasks (one sentry thread
+// each) call endpoint methods; a device thread calls DeliverFrame(); some
+// thread calls Advance() when NextTimerDeadline() passes. Observers run
+// after the lock is released. No call blocks.
+//
+//   Stack stack({});
+//   int eth0 = stack.AddNic({"eth0", mac, 1500}, &device).value();
+//   stack.AddAddress(eth0, {MakeIp4(10, 0, 0, 2), 24});
+//   stack.AddRoute({Ip4{}, 0}, MakeIp4(10, 0, 0, 1), eth0);
+//   device-thread: stack.DeliverFrame(eth0, frame);
+#ifndef SEEDVISOR_NETSTACK_STACK_H_
+#define SEEDVISOR_NETSTACK_STACK_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "netstack/instance/instance.h"
+#include "netstack/shared/port_table.h"
+#include "netstack/shared/reassembly.h"
+#include "netstack/shared/tcp.h"
+#include "netstack/shared/timer_wheel.h"
+#include "netstack/shared/udp.h"
+#include "sentry/base/errno.h"
+
+namespace seedvisor::netstack {
+
+// Why frames and packets were dropped, and what was done. Names follow the
+// reason; tests read them, /proc/net/snmp will.
+struct Stats {
+  uint64_t frames_in = 0, frames_out = 0;
+  uint64_t eth_malformed = 0, eth_not_for_us = 0, eth_unknown_type = 0;
+  uint64_t arp_malformed = 0, arp_replies_sent = 0, arp_requests_sent = 0;
+  uint64_t arp_queue_overflow = 0, arp_failed = 0;
+  uint64_t ip_truncated = 0, ip_bad_version = 0, ip_bad_header_len = 0, ip_bad_total_len = 0;
+  uint64_t ip_bad_checksum = 0, ip_not_for_us = 0, ip_unknown_proto = 0, ip_bad_src = 0;
+  uint64_t ip_no_route = 0, ip_frag_overlap = 0, ip_frag_too_big = 0, ip_frag_no_room = 0;
+  uint64_t ip_frag_bad_len = 0, ip_frag_timeout = 0, ip_reassembled = 0, ip_fragmented = 0;
+  uint64_t icmp_malformed = 0, icmp_echo_replies = 0, icmp_unreach_sent = 0;
+  uint64_t udp_malformed = 0, udp_bad_checksum = 0, udp_no_port = 0, udp_rcvbuf_full = 0;
+  uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
+  uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
+  uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
+};
+
+struct StackOptions {
+  // CLOCK_MONOTONIC in ns unless set (tests drive a manual clock).
+  std::function<int64_t()> now_ns;
+  // Non-zero: derive the secrets from it (reproducible tests); 0: getrandom.
+  uint64_t secret_seed = 0;
+};
+
+class Stack {
+ public:
+  static constexpr int kLoopbackNic = 1;
+  static constexpr uint8_t kDefaultTtl = 64;  // net.ipv4.ip_default_ttl
+
+  explicit Stack(StackOptions opts);
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // ---- the instance part ----
+  // A new Ethernet NIC on `link` (which must outlive the stack); its id.
+  Result<int> AddNic(const NicConfig& cfg, LinkEndpoint* link);
+  Status AddAddress(int nic, AddrPrefix a);  // also adds the on-link route
+  Status AddRoute(AddrPrefix dst, Ip4 gateway, int nic);
+  // New secrets for this instance (after a sandbox fork). No allocation.
+  void RekeyAfterFork();
+  std::vector<AddrPrefix> Addresses(int nic);
+
+  // ---- input and time ----
+  void DeliverFrame(int nic, std::string_view frame);
+  void Advance();  // runs the timers that are due
+  int64_t NextTimerDeadline();
+  int64_t Now() const { return now_ns_(); }
+
+  std::shared_ptr<TcpEndpoint> NewTcp();
+  std::shared_ptr<UdpEndpoint> NewUdp();
+  Stats stats();
+
+  // Holds the stack's lock; on release, runs the loopback queue and then
+  // (unlocked) the observers that were notified. Endpoint methods take one.
+  class Locked {
+   public:
+    explicit Locked(Stack* s);
+    ~Locked();
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    Stack* s_;
+  };
+
+ private:
+  friend class TcpEndpoint;
+  friend class UdpEndpoint;
+  friend class Endpoint;
+
+  struct RouteResult {
+    Nic* nic;
+    Ip4 next_hop;
+    Ip4 src;  // the source address to use
+  };
+  using ConnKey = std::tuple<uint32_t, uint16_t, uint32_t, uint16_t>;  // local, remote
+
+  // stack.cc
+  Nic* GetNic(int id);
+  bool IsLocalAddress(Ip4 a) const;
+  Result<RouteResult> FindRoute(Ip4 dst);
+  // stack_link.cc: Ethernet and ARP.
+  void HandleArp(Nic* nic, std::string_view pkt);
+  void SendOnLink(Nic* nic, Ip4 next_hop, std::string packet);
+  void SendArp(Nic* nic, uint16_t op, const MacAddr& dst_mac, const MacAddr& tha, Ip4 tpa);
+  void ArpTimer(Nic* nic, uint32_t ip);
+  // stack_ip.cc: IPv4 and ICMP.
+  void HandleIp(Nic* nic, std::string_view pkt);
+  void HandleTransport(const Ip4Header& h, std::string_view payload);
+  void HandleIcmp(const Ip4Header& h, std::string_view msg);
+  void SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code);
+  // Sends `payload` (a transport segment) from `src` to `dst`; ENETUNREACH
+  // without a route, EMSGSIZE past 64 KiB.
+  Status SendIp(Ip4 src, Ip4 dst, uint8_t proto, std::string_view payload, bool df,
+                uint8_t ttl = kDefaultTtl);
+  void ReassemblyTimer();
+  // Transport demultiplexing (stack_demux.cc).
+  void HandleTcp(const Ip4Header& h, std::string_view seg);
+  void HandleUdp(const Ip4Header& h, std::string_view seg);
+  void SendRstFor(const Ip4Header& ip, const TcpHeader& h, size_t payload_len);
+  UdpEndpoint* FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport);
+
+  std::function<int64_t()> now_ns_;
+  absl::Mutex mu_;
+  int lock_depth_ = 0;  // DeliverFrame from a loopback drain must not relock
+  Instance inst_;
+  TimerWheel wheel_;
+  Reassembler reasm_;
+  Timer reasm_timer_;
+  Stats stats_;
+  uint16_t ip_id_ = 0;
+  std::deque<std::string> loopback_queue_;
+  std::vector<std::function<void()>> notify_;
+
+  PortTable tcp_ports_, udp_ports_;
+  std::map<ConnKey, std::shared_ptr<TcpEndpoint>> tcp_conns_;
+  // Listeners by local port; several (one per address) may share a port.
+  std::multimap<uint16_t, std::shared_ptr<TcpEndpoint>> tcp_listeners_;
+  std::multimap<uint16_t, UdpEndpoint*> udp_bound_;
+};
+
+}  // namespace seedvisor::netstack
+
+#endif  // SEEDVISOR_NETSTACK_STACK_H_

@@ -1,0 +1,117 @@
+// Transport demultiplexing: which endpoint a TCP segment or UDP datagram
+// belongs to, and the RST / port-unreachable answers when none does.
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+
+void Stack::HandleTcp(const Ip4Header& ip, std::string_view seg) {
+  TcpHeader h;
+  if (!ParseTcp(seg, &h)) {
+    ++stats_.tcp_malformed;
+    return;
+  }
+  uint32_t sum = PseudoHeaderSum(ip.src, ip.dst, kProtoTcp, uint16_t(seg.size()));
+  if (ChecksumFinish(ChecksumPartial(seg, sum)) != 0) {
+    ++stats_.tcp_bad_checksum;
+    return;
+  }
+  if (!IsLocalAddress(ip.dst) || h.src_port == 0 || h.dst_port == 0) {
+    ++stats_.tcp_malformed;  // TCP is unicast only; port 0 is never valid
+    return;
+  }
+  std::string_view payload = seg.substr(h.header_len);
+  auto it = tcp_conns_.find(ConnKey{ip.dst.v, h.dst_port, ip.src.v, h.src_port});
+  if (it != tcp_conns_.end()) {
+    std::shared_ptr<TcpEndpoint> ep = it->second;  // may leave the table meanwhile
+    ep->HandleSegment(h, payload);
+    return;
+  }
+  std::shared_ptr<TcpEndpoint> listener;
+  auto [b, e] = tcp_listeners_.equal_range(h.dst_port);
+  for (auto l = b; l != e; ++l) {
+    if (l->second->local_.ip == ip.dst) {
+      listener = l->second;
+      break;
+    }
+    if (l->second->local_.ip.any()) listener = l->second;
+  }
+  if (listener) {
+    listener->HandleListen(h, ip.src, ip.dst);
+    return;
+  }
+  SendRstFor(ip, h, payload.size());
+}
+
+void Stack::SendRstFor(const Ip4Header& ip, const TcpHeader& h, size_t payload_len) {
+  if (h.flags & kTcpRst) return;  // never answer a reset (RFC 9293 3.10.7.1)
+  TcpHeader r;
+  r.src_port = h.dst_port;
+  r.dst_port = h.src_port;
+  if (h.flags & kTcpAck) {
+    r.seq = h.ack;
+    r.flags = kTcpRst;
+  } else {
+    r.seq = 0;
+    r.ack = h.seq + uint32_t(payload_len) + ((h.flags & kTcpSyn) ? 1 : 0) +
+            ((h.flags & kTcpFin) ? 1 : 0);
+    r.flags = kTcpRst | kTcpAck;
+  }
+  std::string seg;
+  AppendTcp(&seg, r, ip.dst, ip.src, {});
+  if (SendIp(ip.dst, ip.src, kProtoTcp, seg, true).ok()) ++stats_.tcp_rst_sent;
+}
+
+UdpEndpoint* Stack::FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport) {
+  UdpEndpoint* best = nullptr;
+  int best_score = -1;
+  auto [b, e] = udp_bound_.equal_range(dport);
+  for (auto it = b; it != e; ++it) {
+    UdpEndpoint* ep = it->second;
+    int score = 0;
+    if (!ep->local_.ip.any()) {
+      if (ep->local_.ip != dst) continue;
+      score += 2;
+    }
+    if (ep->connected_) {
+      if (ep->remote_.ip != src || ep->remote_.port != sport) continue;
+      score += 4;
+    }
+    if (score > best_score) {
+      best = ep;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+void Stack::HandleUdp(const Ip4Header& ip, std::string_view seg) {
+  UdpHeader h;
+  if (!ParseUdp(seg, &h)) {
+    ++stats_.udp_malformed;
+    return;
+  }
+  std::string_view dgram = seg.substr(0, h.len);
+  if (h.checksum != 0) {  // 0: the sender computed none (RFC 768)
+    uint32_t sum = PseudoHeaderSum(ip.src, ip.dst, kProtoUdp, h.len);
+    if (ChecksumFinish(ChecksumPartial(dgram, sum)) != 0) {
+      ++stats_.udp_bad_checksum;
+      return;
+    }
+  }
+  if (h.dst_port == 0) {
+    ++stats_.udp_malformed;
+    return;
+  }
+  UdpEndpoint* ep = FindUdp(ip.dst, h.dst_port, ip.src, h.src_port);
+  if (!ep) {
+    ++stats_.udp_no_port;
+    std::string quote;
+    AppendIp4(&quote, ip);
+    quote.append(seg.substr(0, 8));
+    SendIcmpUnreachable(ip, quote, kIcmpPortUnreach);
+    return;
+  }
+  ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen));
+}
+
+}  // namespace seedvisor::netstack

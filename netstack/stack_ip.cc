@@ -1,0 +1,177 @@
+// IPv4 input and output (RFC 791, RFC 1122 host requirements) and ICMP
+// (RFC 792): echo replies, port unreachable for UDP, unreachables turned
+// into errors on connected UDP endpoints.
+#include <algorithm>
+
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+namespace {
+
+constexpr size_t kIcmpQuoteLen = 8;  // bytes of the offending datagram's payload quoted
+
+}  // namespace
+
+void Stack::HandleIp(Nic* nic, std::string_view pkt) {
+  Ip4Header h;
+  switch (ParseIp4(pkt, &h)) {
+    case Ip4ParseError::kOk: break;
+    case Ip4ParseError::kTruncated: ++stats_.ip_truncated; return;
+    case Ip4ParseError::kVersion: ++stats_.ip_bad_version; return;
+    case Ip4ParseError::kHeaderLen: ++stats_.ip_bad_header_len; return;
+    case Ip4ParseError::kTotalLen: ++stats_.ip_bad_total_len; return;
+    case Ip4ParseError::kChecksum: ++stats_.ip_bad_checksum; return;
+  }
+  // Martians (RFC 1122 3.2.1.3): no multicast/broadcast source, and
+  // 127/8 only on loopback, in either direction.
+  if (h.src.multicast() || h.src.broadcast() || (!nic->loopback && (h.src.loopback() || h.dst.loopback()))) {
+    ++stats_.ip_bad_src;
+    return;
+  }
+  bool to_us = IsLocalAddress(h.dst) || h.dst.broadcast();
+  for (const AddrPrefix& p : nic->addrs) to_us |= p.prefix_len < 31 && h.dst == p.broadcast();
+  if (!to_us) {
+    ++stats_.ip_not_for_us;  // a host does not forward (RFC 1122 3.3.1)
+    return;
+  }
+  std::string_view payload = pkt.substr(h.header_len, h.total_len - h.header_len);
+  if (h.more_fragments() || h.frag_offset() != 0) {
+    Reassembler::AddResult r = reasm_.Add(h, payload, now_ns_());
+    switch (r.status) {
+      case Reassembler::kIncomplete:
+        if (!reasm_timer_.armed()) wheel_.Arm(&reasm_timer_, reasm_.NextExpiry());
+        return;
+      case Reassembler::kOverlap: ++stats_.ip_frag_overlap; return;
+      case Reassembler::kTooBig: ++stats_.ip_frag_too_big; return;
+      case Reassembler::kNoRoom: ++stats_.ip_frag_no_room; return;
+      case Reassembler::kBadLength: ++stats_.ip_frag_bad_len; return;
+      case Reassembler::kComplete: break;
+    }
+    ++stats_.ip_reassembled;
+    h.frag = 0;
+    h.total_len = uint16_t(h.header_len + r.datagram.size());
+    HandleTransport(h, r.datagram);
+    return;
+  }
+  HandleTransport(h, payload);
+}
+
+void Stack::ReassemblyTimer() {
+  stats_.ip_frag_timeout += reasm_.Expire(now_ns_());
+  int64_t next = reasm_.NextExpiry();
+  if (next >= 0) wheel_.Arm(&reasm_timer_, next);
+}
+
+void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
+  switch (h.proto) {
+    case kProtoTcp: HandleTcp(h, payload); break;
+    case kProtoUdp: HandleUdp(h, payload); break;
+    case kProtoIcmp: HandleIcmp(h, payload); break;
+    default: {
+      ++stats_.ip_unknown_proto;
+      // Protocol unreachable (code 2) would need the original header;
+      // Linux sends it only when no raw socket took the packet either.
+      std::string quote;
+      AppendIp4(&quote, h);
+      quote.append(payload.substr(0, kIcmpQuoteLen));
+      SendIcmpUnreachable(h, quote, 2);
+    }
+  }
+}
+
+void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
+  if (msg.size() < kIcmpHeaderLen || ChecksumFinish(ChecksumPartial(msg)) != 0) {
+    ++stats_.icmp_malformed;
+    return;
+  }
+  uint8_t type = U8(msg)[0];
+  uint8_t code = U8(msg)[1];
+  if (type == kIcmpEchoRequest) {
+    // No replies to broadcast pings (icmp_echo_ignore_broadcasts=1).
+    if (!IsLocalAddress(h.dst)) return;
+    std::string reply(msg);
+    U8(reply)[0] = kIcmpEchoReply;
+    Put16(U8(reply) + 2, 0);
+    Put16(U8(reply) + 2, ChecksumFinish(ChecksumPartial(reply)));
+    if (SendIp(h.dst, h.src, kProtoIcmp, reply, false).ok()) ++stats_.icmp_echo_replies;
+    return;
+  }
+  if (type == kIcmpDestUnreach) {
+    // The quoted datagram: its header and at least 8 bytes of transport.
+    std::string_view inner = msg.substr(kIcmpHeaderLen);
+    if (inner.size() < kIp4MinHeaderLen) return;
+    size_t ihl = size_t(U8(inner)[0] & 0xf) * 4;
+    if (ihl < kIp4MinHeaderLen || inner.size() < ihl + 8) return;
+    const uint8_t* ip = U8(inner);
+    if (ip[9] != kProtoUdp) return;
+    Ip4 src{Get32(ip + 12)}, dst{Get32(ip + 16)};
+    uint16_t sport = Get16(ip + ihl), dport = Get16(ip + ihl + 2);
+    // Only a connected endpoint hears about it (__udp4_lib_err() reports to
+    // unconnected ones only with IP_RECVERR).
+    auto [b, e] = udp_bound_.equal_range(sport);
+    for (auto it = b; it != e; ++it) {
+      UdpEndpoint* ep = it->second;
+      if (!ep->connected_ || ep->remote_.ip != dst || ep->remote_.port != dport) continue;
+      if (!ep->local_.ip.any() && ep->local_.ip != src) continue;
+      ep->error_ = code == kIcmpPortUnreach ? ECONNREFUSED : code == 2 ? ENOPROTOOPT
+                 : code == 4 ? EMSGSIZE : EHOSTUNREACH;
+      ep->NotifyLocked();
+    }
+  }
+}
+
+void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code) {
+  // Never about broadcasts, multicasts or ICMP errors (RFC 1122 3.2.2).
+  if (!IsLocalAddress(h.dst) || h.frag_offset() != 0) return;
+  std::string msg(kIcmpHeaderLen, '\0');
+  U8(msg)[0] = kIcmpDestUnreach;
+  U8(msg)[1] = code;
+  msg.append(ip_packet.substr(0, std::min<size_t>(ip_packet.size(), 576 - 20 - 8)));
+  Put16(U8(msg) + 2, ChecksumFinish(ChecksumPartial(msg)));
+  if (SendIp(h.dst, h.src, kProtoIcmp, msg, false).ok()) ++stats_.icmp_unreach_sent;
+}
+
+Status Stack::SendIp(Ip4 src, Ip4 dst, uint8_t proto, std::string_view payload, bool df,
+                     uint8_t ttl) {
+  if (payload.size() + kIp4MinHeaderLen > 65535) return Errno(EMSGSIZE);
+  auto route = FindRoute(dst);
+  if (!route.ok()) {
+    ++stats_.ip_no_route;
+    return route.error();
+  }
+  Nic* nic = route->nic;
+  Ip4Header h;
+  h.total_len = uint16_t(kIp4MinHeaderLen + payload.size());
+  h.id = uint16_t(inst_.secrets.IpIdBase(src, dst, proto) + ip_id_++);
+  h.ttl = ttl;
+  h.proto = proto;
+  h.src = src.any() ? route->src : src;
+  h.dst = dst;
+  if (h.total_len <= nic->mtu) {
+    h.frag = df ? kIpFlagDF : 0;
+    std::string pkt;
+    pkt.reserve(h.total_len);
+    AppendIp4(&pkt, h);
+    pkt.append(payload);
+    SendOnLink(nic, route->next_hop, std::move(pkt));
+    return {};
+  }
+  if (df) return Errno(EMSGSIZE);
+  // Fragment (RFC 791 3.2): every piece but the last a multiple of 8.
+  size_t step = (nic->mtu - kIp4MinHeaderLen) / 8 * 8;
+  for (size_t off = 0; off < payload.size(); off += step) {
+    size_t n = std::min(step, payload.size() - off);
+    Ip4Header f = h;
+    f.total_len = uint16_t(kIp4MinHeaderLen + n);
+    f.frag = uint16_t(off / 8) | (off + n < payload.size() ? kIpFlagMF : 0);
+    std::string pkt;
+    pkt.reserve(f.total_len);
+    AppendIp4(&pkt, f);
+    pkt.append(payload.substr(off, n));
+    SendOnLink(nic, route->next_hop, std::move(pkt));
+  }
+  ++stats_.ip_fragmented;
+  return {};
+}
+
+}  // namespace seedvisor::netstack

@@ -1,0 +1,144 @@
+// Ethernet output and ARP (RFC 826): answer requests for our addresses,
+// learn senders that ask us, resolve next hops with up to 3 requests one
+// second apart (Linux's mcast_solicit, retrans_time), hold a few packets
+// per unresolved neighbour (unres_qlen), and forget a neighbour 60 s after
+// it was last confirmed.
+#include "netstack/stack.h"
+
+namespace seedvisor::netstack {
+namespace {
+
+constexpr int kArpTries = 3;
+constexpr int64_t kArpRetryNs = 1'000'000'000;
+constexpr int64_t kArpLifetimeNs = 60'000'000'000;
+constexpr size_t kArpQueueLen = 3;
+
+}  // namespace
+
+void Stack::SendArp(Nic* nic, uint16_t op, const MacAddr& dst_mac, const MacAddr& tha, Ip4 tpa) {
+  if (nic->addrs.empty()) return;
+  Ip4 spa = nic->addrs[0].addr;
+  for (const AddrPrefix& p : nic->addrs) {
+    if (p.Contains(tpa)) {
+      spa = p.addr;
+      break;
+    }
+  }
+  std::string f;
+  f.reserve(kEthHeaderLen + kArpLen);
+  AppendEth(&f, {dst_mac, nic->mac, kEtherTypeArp});
+  AppendArp(&f, {op, nic->mac, tha, spa, tpa});
+  ++stats_.frames_out;
+  ++nic->tx_frames;
+  nic->tx_bytes += f.size();
+  nic->link->WriteFrame(f);
+}
+
+void Stack::HandleArp(Nic* nic, std::string_view pkt) {
+  ArpPacket a;
+  if (!ParseArp(pkt, &a)) {
+    ++stats_.arp_malformed;
+    return;
+  }
+  bool for_us = false;
+  for (const AddrPrefix& p : nic->addrs) for_us |= p.addr == a.tpa;
+  // A sender with a broadcast, multicast or zero MAC poisons nothing here.
+  bool sender_ok = !a.spa.any() && !a.spa.multicast() && !a.spa.broadcast() &&
+                   a.sha != kBroadcastMac && (a.sha[0] & 1) == 0;
+  auto it = nic->arp.find(a.spa.v);
+  // RFC 826 "merge": update an entry we already have; add one if the packet
+  // is addressed to us.
+  if (sender_ok && (it != nic->arp.end() || for_us)) {
+    if (it == nic->arp.end()) {
+      uint32_t ip = a.spa.v;
+      auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
+      it = nic->arp.emplace(ip, std::move(e)).first;
+    }
+    ArpEntry& e = *it->second;
+    e.resolved = true;
+    e.mac = a.sha;
+    e.confirmed_ns = now_ns_();
+    e.requests_sent = 0;
+    wheel_.Arm(&e.timer, e.confirmed_ns + kArpLifetimeNs);
+    while (!e.pending.empty()) {
+      std::string p = std::move(e.pending.front());
+      e.pending.pop_front();
+      std::string f;
+      f.reserve(kEthHeaderLen + p.size());
+      AppendEth(&f, {e.mac, nic->mac, kEtherTypeIp4});
+      f += p;
+      ++stats_.frames_out;
+      ++nic->tx_frames;
+      nic->tx_bytes += f.size();
+      nic->link->WriteFrame(f);
+    }
+  }
+  if (for_us && a.op == kArpRequest && sender_ok) {
+    ++stats_.arp_replies_sent;
+    SendArp(nic, kArpReply, a.sha, a.sha, a.spa);
+  }
+}
+
+void Stack::ArpTimer(Nic* nic, uint32_t ip) {
+  auto it = nic->arp.find(ip);
+  if (it == nic->arp.end()) return;
+  ArpEntry& e = *it->second;
+  if (e.resolved) {  // lifetime over: forget it; the next packet asks again
+    nic->arp.erase(it);
+    return;
+  }
+  if (e.requests_sent >= kArpTries) {
+    ++stats_.arp_failed;
+    nic->arp.erase(it);  // drops the waiting packets (Linux: EHOSTUNREACH to no one)
+    return;
+  }
+  ++e.requests_sent;
+  ++stats_.arp_requests_sent;
+  SendArp(nic, kArpRequest, kBroadcastMac, MacAddr{}, Ip4{ip});
+  wheel_.Arm(&e.timer, now_ns_() + kArpRetryNs);
+}
+
+void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {
+  if (nic->loopback) {
+    ++nic->tx_frames;
+    nic->tx_bytes += packet.size();
+    loopback_queue_.push_back(std::move(packet));
+    return;
+  }
+  MacAddr dst{};
+  bool bcast = next_hop.broadcast();
+  for (const AddrPrefix& p : nic->addrs) bcast |= p.prefix_len < 31 && next_hop == p.broadcast();
+  if (bcast) {
+    dst = kBroadcastMac;
+  } else {
+    auto it = nic->arp.find(next_hop.v);
+    if (it == nic->arp.end()) {
+      uint32_t ip = next_hop.v;
+      auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
+      it = nic->arp.emplace(ip, std::move(e)).first;
+      it->second->pending.push_back(std::move(packet));
+      ArpTimer(nic, ip);  // the first request, now
+      return;
+    }
+    ArpEntry& e = *it->second;
+    if (!e.resolved) {
+      if (e.pending.size() >= kArpQueueLen) {
+        e.pending.pop_front();
+        ++stats_.arp_queue_overflow;
+      }
+      e.pending.push_back(std::move(packet));
+      return;
+    }
+    dst = e.mac;
+  }
+  std::string f;
+  f.reserve(kEthHeaderLen + packet.size());
+  AppendEth(&f, {dst, nic->mac, kEtherTypeIp4});
+  f += packet;
+  ++stats_.frames_out;
+  ++nic->tx_frames;
+  nic->tx_bytes += f.size();
+  nic->link->WriteFrame(f);
+}
+
+}  // namespace seedvisor::netstack
