@@ -1,0 +1,232 @@
+// The stack fed frames built by hand (testing/harness.cc), its output
+// frames parsed and checked: Ethernet, ARP, IPv4, ICMP and UDP here; TCP in
+// tcp_test.cc.
+#include <poll.h>
+
+#include "gtest/gtest.h"
+#include "netstack/testing/harness.h"
+
+namespace seedvisor::netstack {
+namespace {
+
+using testing::OneStack;
+using testing::Parsed;
+using testing::kOurIp;
+using testing::kOurMac;
+using testing::kPeerIp;
+using testing::kPeerMac;
+
+TEST(Arp, AnswersRequestsForOurAddressOnly) {
+  OneStack s(false);
+  s.Deliver(testing::PeerArp(kArpRequest, kOurIp));
+  Parsed p = s.Next();
+  ASSERT_TRUE(p.is_arp);
+  EXPECT_EQ(p.eth.dst, kPeerMac);
+  EXPECT_EQ(p.eth.src, kOurMac);
+  EXPECT_EQ(p.arp.op, kArpReply);
+  EXPECT_EQ(p.arp.sha, kOurMac);
+  EXPECT_EQ(p.arp.spa, kOurIp);
+  EXPECT_EQ(p.arp.tha, kPeerMac);
+  EXPECT_EQ(p.arp.tpa, kPeerIp);
+  s.Deliver(testing::PeerArp(kArpRequest, MakeIp4(10, 0, 0, 9)));
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().arp_replies_sent, 1u);
+}
+
+TEST(Arp, ResolvesQueuesAndGivesUp) {
+  OneStack s(false);
+  auto u = s.stack->NewUdp();
+  ASSERT_TRUE(u->SendTo("one", SockAddr{kPeerIp, 53}).ok());
+  ASSERT_TRUE(u->SendTo("two", SockAddr{kPeerIp, 53}).ok());
+  Parsed req = s.Next();  // one request for both packets
+  ASSERT_TRUE(req.is_arp);
+  EXPECT_EQ(req.eth.dst, kBroadcastMac);
+  EXPECT_EQ(req.arp.op, kArpRequest);
+  EXPECT_EQ(req.arp.tpa, kPeerIp);
+  EXPECT_EQ(req.arp.spa, kOurIp);
+  EXPECT_TRUE(s.Quiet());
+  s.Deliver(testing::PeerArp(kArpReply, kOurIp, kOurMac));
+  Parsed a = s.Next(), b = s.Next();
+  EXPECT_EQ(a.eth.dst, kPeerMac);
+  EXPECT_EQ(a.payload, "one");
+  EXPECT_EQ(b.payload, "two");
+  // A neighbour that never answers: 3 requests a second apart, then the
+  // waiting packet is dropped.
+  Ip4 ghost = MakeIp4(10, 0, 0, 77);
+  ASSERT_TRUE(u->SendTo("lost", SockAddr{ghost, 53}).ok());
+  for (int i = 0; i < 3; ++i) {
+    Parsed r = s.Next();
+    ASSERT_TRUE(r.is_arp);
+    EXPECT_EQ(r.arp.tpa, ghost);
+    s.Advance(1'000'000'000);
+  }
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().arp_failed, 1u);
+  u->Close();
+}
+
+TEST(Ip4, DropsWithReasons) {
+  OneStack s;
+  std::string f = testing::PeerUdp(1, 2, "x");
+  std::string bad = f;
+  bad[14 + 10] ^= 1;  // header checksum
+  s.Deliver(bad);
+  s.Deliver(f.substr(0, 14 + 19));  // truncated header
+  bad = f;
+  bad[14 + 3] = char(200);  // total length past the frame
+  s.Deliver(bad);
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, "12345678", kPeerIp, MakeIp4(10, 0, 0, 50)));
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, "12345678", MakeIp4(127, 0, 0, 1), kOurIp));
+  std::string other_mac = f;
+  other_mac[0] = 0x04;
+  s.Deliver(other_mac);
+  Stats st = s.stack->stats();
+  EXPECT_EQ(st.ip_bad_checksum, 1u);
+  EXPECT_EQ(st.ip_truncated, 1u);
+  EXPECT_EQ(st.ip_bad_total_len, 1u);
+  EXPECT_EQ(st.ip_not_for_us, 1u);
+  EXPECT_EQ(st.ip_bad_src, 1u);
+  EXPECT_EQ(st.eth_not_for_us, 1u);
+  EXPECT_TRUE(s.Quiet());
+}
+
+TEST(Icmp, EchoReply) {
+  OneStack s;
+  std::string echo = std::string("\x08\x00\x00\x00\x12\x34\x00\x07", 8) + "ping-data";
+  uint16_t c = ChecksumFinish(ChecksumPartial(echo));
+  echo[2] = char(c >> 8);
+  echo[3] = char(c);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, echo, kPeerIp, kOurIp, 99, 0, 3));
+  Parsed p = s.Next();
+  ASSERT_TRUE(p.is_ip);
+  EXPECT_EQ(p.ip.proto, kProtoIcmp);
+  EXPECT_EQ(p.ip.src, kOurIp);
+  EXPECT_EQ(p.ip.dst, kPeerIp);
+  EXPECT_EQ(p.ip.ttl, Stack::kDefaultTtl);  // our TTL, not the request's
+  EXPECT_EQ(uint8_t(p.payload[0]), kIcmpEchoReply);
+  EXPECT_EQ(p.payload.substr(4), echo.substr(4));  // id, sequence, data
+  // A corrupted echo is not answered.
+  echo[9] ^= 1;
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, echo));
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().icmp_malformed, 1u);
+}
+
+TEST(Udp, DeliversAnswersUnreachableAndReportsRefused) {
+  OneStack s;
+  auto u = s.stack->NewUdp();
+  ASSERT_TRUE(u->Bind({Ip4{}, 5000}).ok());
+  EXPECT_EQ(u->Readiness() & POLLIN, 0u);
+  s.Deliver(testing::PeerUdp(4000, 5000, "hello"));
+  EXPECT_NE(u->Readiness() & POLLIN, 0u);
+  EXPECT_EQ(u->Available(), 5u);
+  char buf[16];
+  SockAddr from;
+  auto n = u->RecvFrom(buf, 3, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 5u);  // the datagram's length (MSG_TRUNC)
+  EXPECT_EQ(std::string(buf, 3), "hel");
+  EXPECT_EQ(from.ip, kPeerIp);
+  EXPECT_EQ(from.port, 4000);
+  EXPECT_EQ(u->RecvFrom(buf, 3, false, &from).error(), Errno(EAGAIN));
+  // Nobody on 5001: ICMP port unreachable quoting our header.
+  std::string f = testing::PeerUdp(4000, 5001, "x");
+  s.Deliver(f);
+  Parsed p = s.Next();
+  ASSERT_EQ(p.ip.proto, kProtoIcmp);
+  EXPECT_EQ(uint8_t(p.payload[0]), kIcmpDestUnreach);
+  EXPECT_EQ(uint8_t(p.payload[1]), kIcmpPortUnreach);
+  EXPECT_EQ(p.payload.substr(8, 28), f.substr(14, 28));
+  // Our send: header and checksum.
+  ASSERT_TRUE(u->SendTo("answer", SockAddr{kPeerIp, 4000}).ok());
+  p = s.Next();
+  EXPECT_EQ(p.udp.src_port, 5000);
+  EXPECT_EQ(p.udp.dst_port, 4000);
+  EXPECT_EQ(p.payload, "answer");
+  EXPECT_EQ(p.ip.ttl, 64);
+  // A connected endpoint hears about the peer's port unreachable.
+  auto c = s.stack->NewUdp();
+  ASSERT_TRUE(c->Connect({kPeerIp, 9}).ok());
+  ASSERT_TRUE(c->SendTo("x", std::nullopt).ok());
+  Parsed sent = s.Next();
+  std::string quote = std::string("\x03\x03\0\0\0\0\0\0", 8);
+  std::string inner;
+  AppendIp4(&inner, sent.ip);
+  Put16(reinterpret_cast<uint8_t*>(quote.data()) + 0, 0x0303);
+  quote += inner;
+  std::string l4(8, '\0');
+  Put16(U8(l4), sent.udp.src_port);
+  Put16(U8(l4) + 2, 9);
+  quote += l4;
+  uint16_t sum = ChecksumFinish(ChecksumPartial(quote));
+  Put16(U8(quote) + 2, sum);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, quote));
+  EXPECT_NE(c->Readiness() & POLLERR, 0u);
+  EXPECT_EQ(c->SendTo("y", std::nullopt).error(), Errno(ECONNREFUSED));
+  u->Close();
+  c->Close();
+}
+
+TEST(Ip4, ReassemblesFragmentsAndFragmentsOutput) {
+  OneStack s;
+  auto u = s.stack->NewUdp();
+  ASSERT_TRUE(u->Bind({Ip4{}, 7}).ok());
+  // A 40-byte UDP datagram in three fragments, last one first.
+  std::string payload(32, 'z');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = char('a' + i % 26);
+  std::string dgram = testing::PeerUdp(1234, 7, payload).substr(14 + 20);
+  ASSERT_EQ(dgram.size(), 40u);
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, dgram.substr(32), kPeerIp, kOurIp, 55, 4));
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, dgram.substr(0, 16), kPeerIp, kOurIp, 55, kIpFlagMF));
+  EXPECT_EQ(u->Available(), 0u);
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, dgram.substr(16, 16), kPeerIp, kOurIp, 55, kIpFlagMF | 2));
+  char buf[64];
+  auto n = u->RecvFrom(buf, sizeof buf, false, nullptr);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), payload);
+  EXPECT_EQ(s.stack->stats().ip_reassembled, 1u);
+  // An incomplete datagram expires after 30 s.
+  s.Deliver(testing::PeerIpFrame(kProtoUdp, dgram.substr(0, 16), kPeerIp, kOurIp, 56, kIpFlagMF));
+  s.Advance(31'000'000'000);
+  EXPECT_EQ(s.stack->stats().ip_frag_timeout, 1u);
+  // Our 3000-byte datagram leaves as 1480 + 1480 + 48 bytes of IP payload.
+  std::string big(3000, 'q');
+  ASSERT_TRUE(u->SendTo(big, SockAddr{kPeerIp, 1234}).ok());
+  Parsed f1 = s.Next(), f2 = s.Next(), f3 = s.Next();
+  EXPECT_TRUE(f1.ip.more_fragments());
+  EXPECT_EQ(f1.ip.total_len, 1500);
+  EXPECT_EQ(f2.ip.frag_offset(), 1480u);
+  EXPECT_TRUE(f2.ip.more_fragments());
+  EXPECT_EQ(f3.ip.frag_offset(), 2960u);
+  EXPECT_FALSE(f3.ip.more_fragments());
+  EXPECT_EQ(f3.ip.total_len, 20 + 3008 - 2960);
+  EXPECT_EQ(f1.ip.id, f3.ip.id);
+  u->Close();
+}
+
+TEST(Loopback, UdpAndPingInsideTheStack) {
+  OneStack s;
+  auto a = s.stack->NewUdp(), b = s.stack->NewUdp();
+  ASSERT_TRUE(b->Bind({MakeIp4(127, 0, 0, 1), 9000}).ok());
+  ASSERT_TRUE(a->SendTo("via lo", SockAddr{MakeIp4(127, 0, 0, 1), 9000}).ok());
+  char buf[16];
+  SockAddr from;
+  auto n = b->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "via lo");
+  EXPECT_EQ(from.ip, MakeIp4(127, 0, 0, 1));
+  // To our own eth0 address: also through loopback, never onto the link.
+  auto c = s.stack->NewUdp();
+  ASSERT_TRUE(c->Bind({kOurIp, 9001}).ok());
+  ASSERT_TRUE(a->SendTo("self", SockAddr{kOurIp, 9001}).ok());
+  n = c->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(from.ip, kOurIp);
+  EXPECT_TRUE(s.Quiet());
+  a->Close();
+  b->Close();
+  c->Close();
+}
+
+}  // namespace
+}  // namespace seedvisor::netstack

@@ -1,0 +1,210 @@
+#include "netstack/testing/harness.h"
+
+#include <cstring>
+
+#include "gtest/gtest.h"
+
+namespace seedvisor::netstack::testing {
+namespace {
+
+// An independent checksum (plain RFC 1071 loop) for the test's own frames.
+uint16_t Csum(const std::string& b, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < b.size(); i += 2) sum += uint32_t(uint8_t(b[i]) << 8 | uint8_t(b[i + 1]));
+  if (b.size() % 2) sum += uint32_t(uint8_t(b.back()) << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(~sum);
+}
+void P16(std::string* s, uint16_t v) {
+  s->push_back(char(v >> 8));
+  s->push_back(char(v));
+}
+void P32(std::string* s, uint32_t v) {
+  P16(s, uint16_t(v >> 16));
+  P16(s, uint16_t(v));
+}
+std::string Eth(const MacAddr& dst, const MacAddr& src, uint16_t type) {
+  std::string f(reinterpret_cast<const char*>(dst.data()), 6);
+  f.append(reinterpret_cast<const char*>(src.data()), 6);
+  P16(&f, type);
+  return f;
+}
+uint32_t Pseudo(Ip4 s, Ip4 d, uint8_t proto, size_t len) {
+  return (s.v >> 16) + (s.v & 0xffff) + (d.v >> 16) + (d.v & 0xffff) + proto + uint32_t(len);
+}
+
+}  // namespace
+
+std::string PeerIpFrame(uint8_t proto, std::string_view l4, Ip4 src, Ip4 dst, uint16_t id,
+                        uint16_t frag, uint8_t ttl) {
+  std::string ip;
+  ip.push_back(0x45);
+  ip.push_back(0);
+  P16(&ip, uint16_t(20 + l4.size()));
+  P16(&ip, id);
+  P16(&ip, frag);
+  ip.push_back(char(ttl));
+  ip.push_back(char(proto));
+  P16(&ip, 0);
+  P32(&ip, src.v);
+  P32(&ip, dst.v);
+  uint16_t c = Csum(ip);
+  ip[10] = char(c >> 8);
+  ip[11] = char(c);
+  return Eth(kOurMac, kPeerMac, 0x0800) + ip + std::string(l4);
+}
+
+std::string PeerTcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+                    uint16_t window, std::string_view payload, uint16_t mss) {
+  std::string t;
+  P16(&t, sport);
+  P16(&t, dport);
+  P32(&t, seq);
+  P32(&t, ack);
+  t.push_back(char((mss ? 6 : 5) << 4));
+  t.push_back(char(flags));
+  P16(&t, window);
+  P16(&t, 0);  // checksum
+  P16(&t, 0);
+  if (mss) {
+    t += "\x02\x04";
+    P16(&t, mss);
+  }
+  t += payload;
+  uint16_t c = Csum(t, Pseudo(kPeerIp, kOurIp, 6, t.size()));
+  t[16] = char(c >> 8);
+  t[17] = char(c);
+  return PeerIpFrame(6, t);
+}
+
+std::string PeerUdp(uint16_t sport, uint16_t dport, std::string_view payload) {
+  std::string u;
+  P16(&u, sport);
+  P16(&u, dport);
+  P16(&u, uint16_t(8 + payload.size()));
+  P16(&u, 0);
+  u += payload;
+  uint16_t c = Csum(u, Pseudo(kPeerIp, kOurIp, 17, u.size()));
+  u[6] = char(c >> 8);
+  u[7] = char(c);
+  return PeerIpFrame(17, u);
+}
+
+std::string PeerArp(uint16_t op, Ip4 tpa, MacAddr tha) {
+  std::string f = Eth(op == 1 ? kBroadcastMac : kOurMac, kPeerMac, 0x0806);
+  P16(&f, 1);
+  P16(&f, 0x0800);
+  f.push_back(6);
+  f.push_back(4);
+  P16(&f, op);
+  f.append(reinterpret_cast<const char*>(kPeerMac.data()), 6);
+  P32(&f, kPeerIp.v);
+  f.append(reinterpret_cast<const char*>(tha.data()), 6);
+  P32(&f, tpa.v);
+  return f;
+}
+
+Parsed ParseFrame(const std::string& f) {
+  Parsed p;
+  EXPECT_TRUE(ParseEth(f, &p.eth));
+  std::string_view rest = std::string_view(f).substr(kEthHeaderLen);
+  if (p.eth.type == kEtherTypeArp) {
+    p.is_arp = true;
+    EXPECT_TRUE(ParseArp(rest, &p.arp));
+    return p;
+  }
+  EXPECT_EQ(p.eth.type, kEtherTypeIp4);
+  p.is_ip = true;
+  EXPECT_EQ(ParseIp4(rest, &p.ip), Ip4ParseError::kOk);
+  std::string l4(rest.substr(p.ip.header_len, p.ip.total_len - p.ip.header_len));
+  if (p.ip.frag_offset() != 0 || p.ip.more_fragments()) {
+    p.payload = l4;
+    return p;
+  }
+  if (p.ip.proto == kProtoTcp) {
+    EXPECT_EQ(Csum(l4, Pseudo(p.ip.src, p.ip.dst, 6, l4.size())), 0) << "TCP checksum";
+    EXPECT_TRUE(ParseTcp(l4, &p.tcp));
+    p.payload = l4.substr(p.tcp.header_len);
+  } else if (p.ip.proto == kProtoUdp) {
+    EXPECT_EQ(Csum(l4, Pseudo(p.ip.src, p.ip.dst, 17, l4.size())), 0) << "UDP checksum";
+    EXPECT_TRUE(ParseUdp(l4, &p.udp));
+    p.payload = l4.substr(8);
+  } else {
+    EXPECT_EQ(Csum(l4), 0) << "ICMP checksum";
+    p.payload = l4;
+  }
+  return p;
+}
+
+OneStack::OneStack(bool learn_peer, uint32_t mtu) {
+  stack = std::make_unique<Stack>(StackOptions{clock.fn(), 42});
+  nic = stack->AddNic({"eth0", kOurMac, mtu}, &link).value();
+  EXPECT_TRUE(stack->AddAddress(nic, {kOurIp, 24}).ok());
+  if (learn_peer) {
+    // The peer asks for us: we answer and learn its MAC (RFC 826 merge).
+    Deliver(PeerArp(kArpRequest, kOurIp));
+    link.frames.clear();
+  }
+}
+
+OneStack::~OneStack() { stack.reset(); }
+
+Parsed OneStack::Next() {
+  auto f = link.Pop();
+  EXPECT_TRUE(f.has_value()) << "the stack sent no frame";
+  if (!f) return Parsed{};
+  return ParseFrame(*f);
+}
+
+Wire::Wire() {
+  a = std::make_unique<Stack>(StackOptions{clock.fn(), 1});
+  b = std::make_unique<Stack>(StackOptions{clock.fn(), 2});
+  nic_a_ = a->AddNic({"eth0", kPeerMac, 1500}, &ea_).value();
+  nic_b_ = b->AddNic({"eth0", kOurMac, 1500}, &eb_).value();
+  EXPECT_TRUE(a->AddAddress(nic_a_, {kPeerIp, 24}).ok());
+  EXPECT_TRUE(b->AddAddress(nic_b_, {kOurIp, 24}).ok());
+}
+
+Wire::~Wire() {
+  a.reset();
+  b.reset();
+}
+
+int Wire::Pump(int max) {
+  int moved = 0;
+  while (moved < max && (!ea_.q.empty() || !eb_.q.empty())) {
+    if (!ea_.q.empty()) {
+      std::string f = std::move(ea_.q.front());
+      ea_.q.pop_front();
+      bool drop = cut;
+      if (!drop && drop_a_data > 0) {
+        Parsed p = ParseFrame(f);
+        if (p.is_ip && p.ip.proto == kProtoTcp && !p.payload.empty()) {
+          --drop_a_data;
+          drop = true;
+        }
+      }
+      if (!drop) b->DeliverFrame(nic_b_, f);
+      ++moved;
+    }
+    if (!eb_.q.empty()) {
+      std::string f = std::move(eb_.q.front());
+      eb_.q.pop_front();
+      if (!cut) a->DeliverFrame(nic_a_, f);
+      ++moved;
+    }
+  }
+  frames += uint64_t(moved);
+  return moved;
+}
+
+void Wire::Run(int64_t ns) {
+  Pump();
+  for (int64_t t = 0; t < ns; t += 1'000'000) {
+    clock.now += 1'000'000;
+    a->Advance();
+    b->Advance();
+    Pump();
+  }
+}
+
+}  // namespace seedvisor::netstack::testing
