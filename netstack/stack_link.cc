@@ -1,7 +1,7 @@
 // Ethernet output and ARP (RFC 826): answer requests for our addresses,
 // learn senders that ask us, resolve next hops with up to 3 requests one
 // second apart (Linux's mcast_solicit, retrans_time), hold a few packets
-// per unresolved neighbour (unres_qlen), and forget a neighbour 60 s after
+// per unresolved neighbour (unres_qlen_bytes), and forget a neighbour 60 s after
 // it was last confirmed.
 #include "netstack/stack.h"
 
@@ -11,7 +11,7 @@ namespace {
 constexpr int kArpTries = 3;
 constexpr int64_t kArpRetryNs = 1'000'000'000;
 constexpr int64_t kArpLifetimeNs = 60'000'000'000;
-constexpr size_t kArpQueueLen = 3;
+constexpr size_t kArpQueueBytes = 212992;  // unres_qlen_bytes (SK_WMEM_MAX)
 
 }  // namespace
 
@@ -122,7 +122,10 @@ void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {
     }
     ArpEntry& e = *it->second;
     if (!e.resolved) {
-      if (e.pending.size() >= kArpQueueLen) {
+      size_t bytes = packet.size();
+      for (const std::string& q : e.pending) bytes += q.size();
+      while (bytes > kArpQueueBytes && !e.pending.empty()) {
+        bytes -= e.pending.front().size();
         e.pending.pop_front();
         ++stats_.arp_queue_overflow;
       }

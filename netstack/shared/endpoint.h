@@ -41,7 +41,7 @@ class Endpoint {
   std::function<void()> observer_;
   PortTable::User port_{};
   bool bound_ = false;
-  bool owns_port_ = false;  // false for accepted TCP children (the listener's port)
+  bool owns_port_ = false;  // port_ is in the protocol's PortTable
   SockAddr local_{}, remote_{};
   int error_ = 0;  // pending SO_ERROR
   size_t rcvbuf_cap_ = 212992;

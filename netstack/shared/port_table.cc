@@ -9,7 +9,9 @@ bool PortTable::Conflicts(uint16_t port, const User& u) const {
     if (&o == &u) continue;
     bool overlap = o.ip.any() || u.ip.any() || o.ip == u.ip;
     if (!overlap) continue;
-    if (o.reuse && u.reuse && !o.listening && !u.listening) continue;
+    // inet_bind_conflict(): only the *other* socket's state matters, so a
+    // restarted server with SO_REUSEADDR can listen beside TIME_WAITs.
+    if (o.reuse && u.reuse && !o.listening) continue;
     return true;
   }
   return false;
@@ -34,6 +36,11 @@ uint16_t PortTable::BindEphemeral(uint32_t offset, User* u) {
     return port;
   }
   return 0;
+}
+
+void PortTable::AddShared(uint16_t port, User* u) {
+  u->port = port;
+  users_.emplace(port, u);
 }
 
 void PortTable::Unbind(User* u) {

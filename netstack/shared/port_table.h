@@ -1,8 +1,8 @@
 // Which local (address, port) pairs a protocol's endpoints hold, with
 // Linux's bind rules (inet_csk_bind_conflict(), udp_lib_lport_inuse()): two
 // bindings of one port conflict when their addresses overlap (equal, or
-// either is INADDR_ANY), unless both set SO_REUSEADDR and, for TCP, neither
-// is listening. Ephemeral ports come from 32768-60999
+// either is INADDR_ANY), unless both set SO_REUSEADDR and, for TCP, the
+// one already there is not listening. Ephemeral ports come from 32768-60999
 // (ip_local_port_range) in the order RFC 6056 algorithm 3 gives: a keyed
 // hash of the peer picks where the search starts, so a peer cannot guess
 // the next port and two forks (re-keyed) search differently.
@@ -35,6 +35,9 @@ class PortTable {
   // Picks a free ephemeral port starting at `offset` (a Secrets hash) plus
   // a counter; binds `u` to it. 0 if the range is exhausted.
   uint16_t BindEphemeral(uint32_t offset, User* u);
+  // Adds `u` on `port` without a conflict check: a connection accepted by a
+  // listener holds the listener's port too (and keeps it in TIME_WAIT).
+  void AddShared(uint16_t port, User* u);
   void Unbind(User* u);
   bool Conflicts(uint16_t port, const User& u) const;
   size_t size() const { return users_.size(); }

@@ -29,8 +29,11 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst) {
   auto c = std::make_shared<TcpEndpoint>(stack_);
   c->local_ = {dst, local_.port};
   c->remote_ = {src, h.src_port};
-  c->bound_ = true;
-  c->owns_port_ = false;
+  c->bound_ = c->owns_port_ = true;
+  c->port_.ip = dst;
+  c->port_.reuse = reuse_addr_;
+  c->reuse_addr_ = reuse_addr_;
+  stack_->tcp_ports_.AddShared(local_.port, &c->port_);
   c->nodelay_ = nodelay_;
   c->rcvbuf_cap_ = rcvbuf_cap_;
   c->sndbuf_cap_ = sndbuf_cap_;

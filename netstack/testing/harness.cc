@@ -149,10 +149,18 @@ OneStack::OneStack(bool learn_peer, uint32_t mtu) {
 OneStack::~OneStack() { stack.reset(); }
 
 Parsed OneStack::Next() {
-  auto f = link.Pop();
-  EXPECT_TRUE(f.has_value()) << "the stack sent no frame";
-  if (!f) return Parsed{};
-  return ParseFrame(*f);
+  for (;;) {
+    auto f = link.Pop();
+    EXPECT_TRUE(f.has_value()) << "the stack sent no frame";
+    if (!f) return Parsed{};
+    Parsed p = ParseFrame(*f);
+    // The peer's neighbour entry expired (60 s): answer for the peer.
+    if (answer_arp && p.is_arp && p.arp.op == kArpRequest && p.arp.tpa == kPeerIp) {
+      Deliver(PeerArp(kArpReply, kOurIp, kOurMac));
+      continue;
+    }
+    return p;
+  }
 }
 
 Wire::Wire() {

@@ -74,7 +74,9 @@ struct OneStack {
     clock.now += ns;
     stack->Advance();
   }
-  // The next frame the stack sent, parsed; fails if none.
+  // The next frame the stack sent, parsed; fails if none. ARP requests for
+  // the peer are answered (and skipped) while answer_arp is set.
+  bool answer_arp = true;
   Parsed Next();
   bool Quiet() const { return link.frames.empty(); }
 };

@@ -1,0 +1,611 @@
+// TCP against a hand-driven peer (exact segments) and between two stacks
+// on a lossy wire (behaviour under loss and load).
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <random>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "netstack/testing/harness.h"
+
+namespace seedvisor::netstack {
+namespace {
+
+using testing::OneStack;
+using testing::Parsed;
+using testing::PeerTcp;
+using testing::kOurIp;
+using testing::kPeerIp;
+
+constexpr uint16_t kPort = 80, kPeerPort = 40000;
+constexpr uint32_t kPeerIss = 1000;
+
+// A passive connection on the stack's port 80, established with the peer.
+struct Passive {
+  explicit Passive(OneStack& s, uint16_t peer_mss = 1460, uint16_t peer_window = 65535,
+                   size_t rcvbuf = 0)
+      : s(s) {
+    listener = s.stack->NewTcp();
+    if (rcvbuf) listener->SetBufferSizes(rcvbuf, 0);
+    EXPECT_TRUE(listener->Bind({Ip4{}, kPort}).ok());
+    EXPECT_TRUE(listener->Listen(8).ok());
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, peer_window, {}, peer_mss));
+    Parsed synack = s.Next();
+    EXPECT_EQ(synack.tcp.flags, kTcpSyn | kTcpAck);
+    EXPECT_EQ(synack.tcp.ack, kPeerIss + 1);
+    EXPECT_EQ(synack.tcp.mss, 1460);  // our MTU 1500 - 40
+    iss = synack.tcp.seq;
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, iss + 1, kTcpAck, peer_window));
+    auto c = listener->Accept();
+    EXPECT_TRUE(c.ok());
+    if (c.ok()) conn = *c;
+    EXPECT_TRUE(s.Quiet());
+  }
+  ~Passive() {
+    if (conn) conn->Close();
+    listener->Close();
+  }
+  // A segment from the peer at its next sequence number.
+  void Data(std::string_view d, uint32_t seq_off = 0, uint8_t flags = kTcpAck | kTcpPsh) {
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1 + seq_off, ack, flags, 65535, d));
+  }
+  std::string Read() {
+    char buf[70000];
+    auto n = conn->Recv(buf, sizeof buf, false);
+    return n.ok() ? std::string(buf, *n) : std::string("<") + std::to_string(n.error().value()) + ">";
+  }
+  OneStack& s;
+  std::shared_ptr<TcpEndpoint> listener, conn;
+  uint32_t iss = 0;
+  uint32_t ack = 0;  // what the peer acknowledges (set by tests)
+};
+
+TEST(Tcp, PassiveOpenDataBothWaysAndPeerClose) {
+  OneStack s;
+  Passive p(s);
+  p.ack = p.iss + 1;
+  EXPECT_EQ(p.conn->state(), TcpState::kEstablished);
+  EXPECT_EQ(p.conn->remote()->ip, kPeerIp);
+  EXPECT_EQ(p.conn->local().port, kPort);
+  p.Data("hello");
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.flags, kTcpAck);
+  EXPECT_EQ(a.tcp.ack, kPeerIss + 1 + 5);
+  EXPECT_EQ(p.conn->Available(), 5u);
+  EXPECT_EQ(p.Read(), "hello");
+  ASSERT_TRUE(p.conn->Send("world").ok());
+  Parsed d = s.Next();
+  EXPECT_EQ(d.tcp.seq, p.iss + 1);
+  EXPECT_EQ(d.payload, "world");
+  EXPECT_TRUE(d.tcp.flags & kTcpPsh);
+  EXPECT_EQ(d.ip.ttl, 64);
+  EXPECT_TRUE(d.ip.frag & kIpFlagDF);
+  // The peer acknowledges and closes its side.
+  p.ack = p.iss + 6;
+  p.Data("", 5, kTcpAck | kTcpFin);
+  Parsed fa = s.Next();
+  EXPECT_EQ(fa.tcp.ack, kPeerIss + 1 + 5 + 1);
+  EXPECT_EQ(p.conn->state(), TcpState::kCloseWait);
+  EXPECT_NE(p.conn->Readiness() & POLLRDHUP, 0u);
+  EXPECT_EQ(p.Read(), "");  // EOF
+  // Half-closed: we can still send.
+  ASSERT_TRUE(p.conn->Send("more").ok());
+  EXPECT_EQ(s.Next().payload, "more");
+  p.conn->Close();
+  Parsed fin = s.Next();
+  EXPECT_TRUE(fin.tcp.flags & kTcpFin);
+  EXPECT_EQ(fin.tcp.seq, p.iss + 1 + 5 + 4);
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 7, fin.tcp.seq + 1, kTcpAck, 65535));
+  EXPECT_EQ(p.conn->state(), TcpState::kClosed);
+  EXPECT_TRUE(s.Quiet());
+}
+
+TEST(Tcp, ActiveOpenMssAndActiveCloseThroughTimeWait) {
+  OneStack s;
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+  EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EALREADY));
+  EXPECT_EQ(c->Readiness() & POLLOUT, 0u);
+  Parsed syn = s.Next();
+  EXPECT_EQ(syn.tcp.flags, kTcpSyn);
+  EXPECT_EQ(syn.tcp.mss, 1460);
+  uint16_t port = syn.tcp.src_port;
+  EXPECT_GE(port, PortTable::kEphemeralLow);
+  // The peer's SYN-ACK without an MSS option: RFC 9293's default 536.
+  s.Deliver(PeerTcp(80, port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 65535));
+  Parsed ack = s.Next();
+  EXPECT_EQ(ack.tcp.ack, 5001u);
+  EXPECT_EQ(c->state(), TcpState::kEstablished);
+  EXPECT_NE(c->Readiness() & POLLOUT, 0u);
+  EXPECT_EQ(c->TakeError(), 0);
+  EXPECT_EQ(c->mss(), 536);
+  c->SetNoDelay(true);  // else Nagle holds the short second segment
+  ASSERT_TRUE(c->Send(std::string(1000, 'x')).ok());
+  Parsed d1 = s.Next(), d2 = s.Next();
+  EXPECT_EQ(d1.payload.size(), 536u);
+  EXPECT_EQ(d2.payload.size(), 464u);
+  uint32_t end = d2.tcp.seq + 464;
+  s.Deliver(PeerTcp(80, port, 5001, end, kTcpAck, 65535));
+  c->Close();
+  Parsed fin = s.Next();
+  EXPECT_EQ(fin.tcp.flags & kTcpFin, kTcpFin);
+  EXPECT_EQ(c->state(), TcpState::kFinWait1);
+  s.Deliver(PeerTcp(80, port, 5001, end + 1, kTcpAck, 65535));
+  EXPECT_EQ(c->state(), TcpState::kFinWait2);
+  s.Deliver(PeerTcp(80, port, 5001, end + 1, kTcpAck | kTcpFin, 65535));
+  EXPECT_EQ(s.Next().tcp.ack, 5002u);
+  EXPECT_EQ(c->state(), TcpState::kTimeWait);
+  // A retransmitted FIN in TIME_WAIT is acknowledged again.
+  s.Deliver(PeerTcp(80, port, 5001, end + 1, kTcpAck | kTcpFin, 65535));
+  EXPECT_EQ(s.Next().tcp.ack, 5002u);
+  s.Advance(TcpEndpoint::kTimeWaitNs - 1'000'000'000);
+  EXPECT_EQ(c->state(), TcpState::kTimeWait);
+  s.Advance(2'000'000'000);
+  EXPECT_EQ(c->state(), TcpState::kClosed);
+  // Past TIME_WAIT, the segment gets a reset.
+  s.Deliver(PeerTcp(80, port, 5002, end + 1, kTcpAck, 65535));
+  EXPECT_TRUE(s.Next().tcp.flags & kTcpRst);
+}
+
+TEST(Tcp, RefusedAndResetsForNoListener) {
+  OneStack s;
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({kPeerIp, 81}).error(), Errno(EINPROGRESS));
+  Parsed syn = s.Next();
+  s.Deliver(PeerTcp(81, syn.tcp.src_port, 0, syn.tcp.seq + 1, kTcpRst | kTcpAck, 0));
+  EXPECT_EQ(c->state(), TcpState::kClosed);
+  EXPECT_NE(c->Readiness() & POLLERR, 0u);
+  EXPECT_EQ(c->TakeError(), ECONNREFUSED);
+  // A SYN to a closed port: RST|ACK acknowledging it.
+  s.Deliver(PeerTcp(kPeerPort, 9, 777, 0, kTcpSyn, 65535));
+  Parsed r = s.Next();
+  EXPECT_EQ(r.tcp.flags, kTcpRst | kTcpAck);
+  EXPECT_EQ(r.tcp.ack, 778u);
+  // An ACK to a closed port: RST with its sequence.
+  s.Deliver(PeerTcp(kPeerPort, 9, 777, 4242, kTcpAck, 65535));
+  r = s.Next();
+  EXPECT_EQ(r.tcp.flags, kTcpRst);
+  EXPECT_EQ(r.tcp.seq, 4242u);
+  // A RST is never answered.
+  s.Deliver(PeerTcp(kPeerPort, 9, 777, 0, kTcpRst, 0));
+  EXPECT_TRUE(s.Quiet());
+  c->Close();
+}
+
+TEST(Tcp, RstChecksRfc5961) {
+  OneStack s;
+  Passive p(s);
+  // In the window but not exact: a challenge ACK, the connection stays.
+  p.Data("", 100, kTcpRst);
+  Parsed ch = s.Next();
+  EXPECT_EQ(ch.tcp.flags, kTcpAck);
+  EXPECT_EQ(ch.tcp.ack, kPeerIss + 1);
+  EXPECT_EQ(p.conn->state(), TcpState::kEstablished);
+  // Outside the window: ignored.
+  p.Data("", 1u << 30, kTcpRst);
+  EXPECT_TRUE(s.Quiet());
+  // A SYN on the connection: challenge ACK too.
+  p.Data("", 0, kTcpSyn);
+  EXPECT_EQ(s.Next().tcp.flags, kTcpAck);
+  EXPECT_EQ(p.conn->state(), TcpState::kEstablished);
+  // Exact: reset.
+  p.Data("", 0, kTcpRst);
+  EXPECT_EQ(p.conn->state(), TcpState::kClosed);
+  char b[4];
+  EXPECT_EQ(p.conn->Recv(b, 4, false).error(), Errno(ECONNRESET));
+  EXPECT_EQ(p.conn->Recv(b, 4, false).value(), 0u);
+  EXPECT_EQ(p.conn->Send("x").error(), Errno(EPIPE));
+  EXPECT_TRUE(s.Quiet());
+}
+
+TEST(Tcp, OutOfOrderQueueAndDuplicateAcks) {
+  OneStack s;
+  Passive p(s);
+  p.ack = p.iss + 1;
+  p.Data("BBBB", 4);
+  Parsed dup = s.Next();
+  EXPECT_EQ(dup.tcp.ack, kPeerIss + 1);  // still waiting for byte 0
+  EXPECT_EQ(p.conn->Available(), 0u);
+  p.Data("CCCC", 8);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1);
+  p.Data("AAAA", 0);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 12);
+  EXPECT_EQ(p.Read(), "AAAABBBBCCCC");
+  // A retransmission overlapping old and new data keeps only the new part.
+  p.Data("CCDDDD", 10);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 16);
+  EXPECT_EQ(p.Read(), "DDDD");
+  // A FIN that arrives before the data before it waits for it.
+  p.Data("", 20, kTcpAck | kTcpFin);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 17);
+  EXPECT_EQ(p.conn->state(), TcpState::kEstablished);
+  p.Data("EEEE", 16);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 20 + 1);
+  EXPECT_EQ(p.conn->state(), TcpState::kCloseWait);
+  EXPECT_EQ(p.Read(), "EEEE");
+  EXPECT_EQ(p.Read(), "");
+  EXPECT_EQ(s.stack->stats().tcp_ooo_segments, 2u);
+}
+
+TEST(Tcp, ReceiveWindowLimitsAndReopens) {
+  OneStack s;
+  Passive p(s, 1460, 65535, 4000);
+  p.Data(std::string(1000, 'a'));
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.window, 3000);
+  // The peer overruns the window: only 3000 bytes are taken.
+  p.Data(std::string(4000, 'b'), 1000);
+  a = s.Next();
+  EXPECT_EQ(a.tcp.ack, kPeerIss + 1 + 4000);
+  EXPECT_EQ(a.tcp.window, 0);
+  EXPECT_EQ(p.conn->Available(), 4000u);
+  // Data in a zero window is dropped and acknowledged with the same ACK.
+  p.Data("c", 4000);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 4000);
+  // Reading opens the window and the stack says so.
+  EXPECT_EQ(p.Read().size(), 4000u);
+  Parsed upd = s.Next();
+  EXPECT_EQ(upd.tcp.window, 4000);
+  EXPECT_EQ(upd.tcp.ack, kPeerIss + 1 + 4000);
+}
+
+TEST(Tcp, SenderRespectsPeerWindowAndProbesZeroWindow) {
+  OneStack s;
+  Passive p(s, 1460, 1000);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(3000, 'w')).ok());
+  Parsed d = s.Next();
+  EXPECT_EQ(d.payload.size(), 1000u);
+  EXPECT_TRUE(s.Quiet());
+  // ACK all with a zero window: nothing more is sent, a probe comes at RTO.
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1001, kTcpAck, 0));
+  EXPECT_TRUE(s.Quiet());
+  s.Advance(1'100'000'000);
+  Parsed probe = s.Next();
+  EXPECT_EQ(probe.tcp.seq, p.iss + 1000);  // below the window: forces an ACK
+  EXPECT_TRUE(probe.payload.empty());
+  // The window opens: the rest flows.
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1001, kTcpAck, 65535));
+  EXPECT_EQ(s.Next().payload.size(), 1460u);
+  EXPECT_EQ(s.Next().payload.size(), 540u);
+}
+
+TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
+  OneStack s;
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+  Parsed first = s.Next();
+  int64_t rto = 1'000'000'000, deadline = s.clock.now;
+  for (int i = 0; i < TcpEndpoint::kSynRetries; ++i) {
+    deadline += rto;
+    s.Advance(deadline - 10'000'000 - s.clock.now);
+    EXPECT_TRUE(s.Quiet()) << "retransmitted early, try " << i;
+    s.Advance(deadline + 1'000'000 - s.clock.now);
+    Parsed again = s.Next();
+    EXPECT_EQ(again.tcp.flags, kTcpSyn);
+    EXPECT_EQ(again.tcp.seq, first.tcp.seq);
+    rto *= 2;
+  }
+  EXPECT_EQ(c->state(), TcpState::kSynSent);
+  s.Advance(deadline + rto + 1'000'000 - s.clock.now);
+  EXPECT_EQ(c->state(), TcpState::kClosed);
+  EXPECT_EQ(c->TakeError(), ETIMEDOUT);
+  c->Close();
+}
+
+TEST(Tcp, RetransmitsOnTimeoutWithRttEstimate) {
+  OneStack s;
+  Passive p(s);
+  p.conn->SetNoDelay(true);
+  // One RTT sample of 100 ms: RTO = 100 + 4 * 50 = 300 ms.
+  ASSERT_TRUE(p.conn->Send("a").ok());
+  Parsed d = s.Next();
+  s.Advance(100'000'000);
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, d.tcp.seq + 1, kTcpAck, 65535));
+  EXPECT_LT(p.conn->rto_ns(), 1'000'000'000);
+  int64_t rto = p.conn->rto_ns();
+  ASSERT_TRUE(p.conn->Send("bcd").ok());
+  Parsed d2 = s.Next();
+  s.Advance(rto - 20'000'000);
+  EXPECT_TRUE(s.Quiet());
+  s.Advance(40'000'000);
+  Parsed re = s.Next();
+  EXPECT_EQ(re.tcp.seq, d2.tcp.seq);
+  EXPECT_EQ(re.payload, "bcd");
+  EXPECT_EQ(p.conn->rto_ns(), 2 * rto);  // backed off
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 1u);
+}
+
+TEST(Tcp, FastRetransmitOnThreeDuplicateAcks) {
+  OneStack s;
+  Passive p(s);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(5 * 1460, 'f')).ok());
+  std::vector<Parsed> segs;
+  for (int i = 0; i < 5; ++i) segs.push_back(s.Next());
+  uint32_t lost = segs[1].tcp.seq;
+  // The first arrives; the second is lost; 3 later ones make duplicate ACKs.
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, lost, kTcpAck, 65535));
+  for (int i = 0; i < 2; ++i) {
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, lost, kTcpAck, 65535));
+    EXPECT_TRUE(s.Quiet());
+  }
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, lost, kTcpAck, 65535));
+  Parsed re = s.Next();  // at once, not after an RTO
+  EXPECT_EQ(re.tcp.seq, lost);
+  EXPECT_EQ(re.payload.size(), 1460u);
+  EXPECT_EQ(s.stack->stats().tcp_fast_retransmits, 1u);
+  // A partial ACK (NewReno) retransmits the next hole too.
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, segs[3].tcp.seq, kTcpAck, 65535));
+  Parsed re2 = s.Next();
+  EXPECT_EQ(re2.tcp.seq, segs[3].tcp.seq);
+}
+
+TEST(Tcp, ListenBacklogDropsWhenTheAcceptQueueIsFull) {
+  OneStack s;
+  auto l = s.stack->NewTcp();
+  ASSERT_TRUE(l->Bind({Ip4{}, kPort}).ok());
+  ASSERT_TRUE(l->Listen(0).ok());  // Linux still queues one (sk_acceptq_is_full: >)
+  auto connect = [&](uint16_t port) {
+    s.Deliver(PeerTcp(port, kPort, 1, 0, kTcpSyn, 65535, {}, 1460));
+    if (s.Quiet()) return false;
+    Parsed sa = s.Next();
+    s.Deliver(PeerTcp(port, kPort, 2, sa.tcp.seq + 1, kTcpAck, 65535));
+    return true;
+  };
+  EXPECT_TRUE(connect(1001));
+  EXPECT_NE(l->Readiness() & POLLIN, 0u);
+  EXPECT_FALSE(connect(1002));  // SYN dropped, no answer
+  EXPECT_EQ(s.stack->stats().tcp_listen_overflow, 1u);
+  auto c = l->Accept();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->remote()->port, 1001);
+  EXPECT_EQ(l->Accept().error(), Errno(EAGAIN));
+  EXPECT_TRUE(connect(1003));
+  // Closing the listener resets what it had queued.
+  l->Close();
+  Parsed rst = s.Next();
+  EXPECT_TRUE(rst.tcp.flags & kTcpRst);
+  EXPECT_EQ(rst.tcp.dst_port, 1003);
+  (*c)->Close();
+}
+
+TEST(Tcp, BindRulesAndTimeWaitHoldsThePort) {
+  OneStack s;
+  auto a = s.stack->NewTcp(), b = s.stack->NewTcp();
+  ASSERT_TRUE(a->Bind({Ip4{}, 8080}).ok());
+  EXPECT_EQ(b->Bind({Ip4{}, 8080}).error(), Errno(EADDRINUSE));
+  EXPECT_EQ(b->Bind({MakeIp4(10, 9, 9, 9), 8081}).error(), Errno(EADDRNOTAVAIL));
+  a->Close();
+  ASSERT_TRUE(b->Bind({Ip4{}, 8080}).ok());
+  b->Close();
+  // A connection in TIME_WAIT keeps its port: binding it fails unless both
+  // the new socket and the old connection (from its listener) have
+  // SO_REUSEADDR (inet_csk_bind_conflict()).
+  for (bool reuse : {false, true}) {
+    SCOPED_TRACE(reuse ? "listener with SO_REUSEADDR" : "plain listener");
+    auto l = s.stack->NewTcp();
+    l->SetReuseAddr(reuse);
+    ASSERT_TRUE(l->Bind({Ip4{}, kPort}).ok());
+    ASSERT_TRUE(l->Listen(1).ok());
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, 65535, {}, 1460));
+    Parsed sa = s.Next();
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, sa.tcp.seq + 1, kTcpAck, 65535));
+    auto conn = l->Accept().value();
+    conn->Close();
+    Parsed fin = s.Next();
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, fin.tcp.seq + 1, kTcpAck | kTcpFin, 65535));
+    s.Next();
+    ASSERT_EQ(conn->state(), TcpState::kTimeWait);
+    l->Close();
+    auto plain = s.stack->NewTcp(), reusing = s.stack->NewTcp();
+    reusing->SetReuseAddr(true);
+    EXPECT_EQ(plain->Bind({Ip4{}, kPort}).error(), Errno(EADDRINUSE));
+    EXPECT_EQ(reusing->Bind({Ip4{}, kPort}).ok(), reuse);
+    if (reuse) {
+      EXPECT_TRUE(reusing->Listen(1).ok());  // a restarted server
+    }
+    reusing->Close();
+    s.Advance(TcpEndpoint::kTimeWaitNs + 1'000'000'000);
+    EXPECT_EQ(conn->state(), TcpState::kClosed);
+    EXPECT_TRUE(plain->Bind({Ip4{}, kPort}).ok());
+    plain->Close();
+  }
+}
+
+TEST(Tcp, DataToAClosedSocketIsReset) {
+  OneStack s;
+  Passive p(s);
+  p.Data("unread");
+  s.Next();
+  p.conn->Close();  // unread data: RST, not FIN (tcp_close())
+  Parsed r = s.Next();
+  EXPECT_TRUE(r.tcp.flags & kTcpRst);
+  EXPECT_EQ(p.conn->state(), TcpState::kClosed);
+}
+
+TEST(Tcp, LoopbackConnectionNeverTouchesTheLink) {
+  OneStack s;
+  auto l = s.stack->NewTcp();
+  ASSERT_TRUE(l->Bind({MakeIp4(127, 0, 0, 1), 8080}).ok());
+  ASSERT_TRUE(l->Listen(4).ok());
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({MakeIp4(127, 0, 0, 1), 8080}).error(), Errno(EINPROGRESS));
+  EXPECT_EQ(c->state(), TcpState::kEstablished);  // loopback ran on unlock
+  EXPECT_EQ(c->mss(), 65495);
+  auto srv = l->Accept();
+  ASSERT_TRUE(srv.ok());
+  std::string big(200000, 'L');
+  size_t sent = 0, got = 0;
+  char buf[65536];
+  while (got < big.size()) {
+    if (sent < big.size()) {
+      auto n = c->Send(std::string_view(big).substr(sent));
+      if (n.ok()) sent += *n;
+    }
+    auto r = (*srv)->Recv(buf, sizeof buf, false);
+    if (r.ok()) got += *r;
+    ASSERT_TRUE(r.ok() || r.error() == Errno(EAGAIN));
+  }
+  EXPECT_EQ(got, big.size());
+  c->Close();
+  (*srv)->Close();
+  l->Close();
+  EXPECT_TRUE(s.Quiet());
+}
+
+// ---- two stacks on a wire ----
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  std::mt19937 r(seed);
+  for (char& c : s) c = char(r());
+  return s;
+}
+
+// Moves `data` from `tx` to `rx` through the wire; returns what arrived.
+std::string Transfer(testing::Wire& w, TcpEndpoint& tx, TcpEndpoint& rx, const std::string& data,
+                     int64_t max_ns = 120'000'000'000) {
+  std::string got;
+  size_t sent = 0;
+  char buf[65536];
+  for (int64_t t = 0; t < max_ns && got.size() < data.size(); t += 1'000'000) {
+    if (sent < data.size()) {
+      auto n = tx.Send(std::string_view(data).substr(sent));
+      if (n.ok()) sent += *n;
+    }
+    w.Pump();
+    for (;;) {
+      auto r = rx.Recv(buf, sizeof buf, false);
+      if (!r.ok() || *r == 0) break;
+      got.append(buf, *r);
+    }
+    w.clock.now += 1'000'000;
+    w.a->Advance();
+    w.b->Advance();
+  }
+  return got;
+}
+
+struct WirePair {
+  testing::Wire w;
+  std::shared_ptr<TcpEndpoint> listener, client, server;
+  WirePair() {
+    listener = w.b->NewTcp();
+    EXPECT_TRUE(listener->Bind({Ip4{}, 5001}).ok());
+    EXPECT_TRUE(listener->Listen(16).ok());
+    client = w.a->NewTcp();
+    EXPECT_EQ(client->Connect({kOurIp, 5001}).error(), Errno(EINPROGRESS));
+    w.Run(10'000'000);
+    auto s = listener->Accept();
+    EXPECT_TRUE(s.ok());
+    if (s.ok()) server = *s;
+  }
+  ~WirePair() {
+    if (server) server->Close();
+    client->Close();
+    listener->Close();
+    w.Run(200'000'000);
+  }
+};
+
+TEST(TcpWire, BulkBothWaysIntact) {
+  WirePair p;
+  ASSERT_TRUE(p.server);
+  std::string up = Pattern(1 << 20, 1), down = Pattern(300000, 2);
+  EXPECT_EQ(Transfer(p.w, *p.client, *p.server, up), up);
+  EXPECT_EQ(Transfer(p.w, *p.server, *p.client, down), down);
+  EXPECT_EQ(p.w.a->stats().tcp_retransmits, 0u);
+}
+
+TEST(TcpWire, RecoversFromLoss) {
+  WirePair p;
+  ASSERT_TRUE(p.server);
+  p.client->SetNoDelay(true);
+  std::string data = Pattern(400000, 3);
+  p.w.drop_a_data = 1;  // one segment lost mid-flight: fast retransmit
+  std::string got;
+  size_t sent = 0;
+  char buf[65536];
+  // Let a window's worth go out, losing the first of it.
+  for (int i = 0; i < 50000 && got.size() < data.size(); ++i) {
+    if (sent < data.size()) {
+      auto n = p.client->Send(std::string_view(data).substr(sent));
+      if (n.ok()) sent += *n;
+    }
+    if (i == 20) p.w.drop_a_data = 3;  // a burst: some of it needs the RTO
+    p.w.Pump();
+    for (;;) {
+      auto r = p.server->Recv(buf, sizeof buf, false);
+      if (!r.ok() || *r == 0) break;
+      got.append(buf, *r);
+    }
+    p.w.clock.now += 1'000'000;
+    p.w.a->Advance();
+    p.w.b->Advance();
+  }
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  Stats st = p.w.a->stats();
+  EXPECT_GE(st.tcp_retransmits, 1u);
+  EXPECT_GE(st.tcp_fast_retransmits + st.tcp_timeouts, 1u);
+}
+
+TEST(TcpWire, HalfCloseBothDirections) {
+  WirePair p;
+  ASSERT_TRUE(p.server);
+  ASSERT_TRUE(p.client->Send("request").ok());
+  ASSERT_TRUE(p.client->Shutdown(SHUT_WR).ok());
+  p.w.Run(5'000'000);
+  char buf[64];
+  auto n = p.server->Recv(buf, sizeof buf, false);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "request");
+  EXPECT_EQ(p.server->Recv(buf, sizeof buf, false).value(), 0u);
+  EXPECT_EQ(p.client->Send("x").error(), Errno(EPIPE));
+  // The server still answers on its open half.
+  ASSERT_TRUE(p.server->Send("response").ok());
+  p.w.Run(5'000'000);
+  n = p.client->Recv(buf, sizeof buf, false);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "response");
+  p.server->Close();
+  p.w.Run(5'000'000);
+  EXPECT_EQ(p.client->Recv(buf, sizeof buf, false).value(), 0u);
+  EXPECT_EQ(p.client->state(), TcpState::kTimeWait);
+  EXPECT_EQ(p.server->state(), TcpState::kClosed);
+  EXPECT_NE(p.client->Readiness() & POLLHUP, 0u);
+}
+
+TEST(TcpWire, ManyConnectionsGetDistinctPortsAndAllClose) {
+  testing::Wire w;
+  auto l = w.b->NewTcp();
+  ASSERT_TRUE(l->Bind({Ip4{}, 7}).ok());
+  ASSERT_TRUE(l->Listen(200).ok());
+  std::vector<std::shared_ptr<TcpEndpoint>> cs, ss;
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 100; ++i) {
+    auto c = w.a->NewTcp();
+    EXPECT_EQ(c->Connect({kOurIp, 7}).error(), Errno(EINPROGRESS));
+    cs.push_back(c);
+  }
+  w.Run(5'000'000);
+  for (auto& c : cs) {
+    EXPECT_EQ(c->state(), TcpState::kEstablished);
+    ports.insert(c->local().port);
+    auto s = l->Accept();
+    ASSERT_TRUE(s.ok());
+    ss.push_back(*s);
+  }
+  EXPECT_EQ(ports.size(), 100u);
+  for (auto& c : cs) c->Close();
+  for (auto& s : ss) s->Close();
+  w.Run(TcpEndpoint::kTimeWaitNs + 2'000'000'000);
+  for (auto& c : cs) EXPECT_EQ(c->state(), TcpState::kClosed);
+  for (auto& s : ss) EXPECT_EQ(s->state(), TcpState::kClosed);
+  l->Close();
+}
+
+}  // namespace
+}  // namespace seedvisor::netstack
