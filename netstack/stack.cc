@@ -43,7 +43,6 @@ Stack::~Stack() {
 
 Stack::Locked::Locked(Stack* s) : s_(s) {
   s_->mu_.Lock();
-  ++s_->lock_depth_;
 }
 
 Stack::Locked::~Locked() {
@@ -60,7 +59,6 @@ Stack::Locked::~Locked() {
   }
   std::vector<std::function<void()>> notify;
   notify.swap(s_->notify_);
-  --s_->lock_depth_;
   s_->mu_.Unlock();
   for (auto& fn : notify) fn();
 }

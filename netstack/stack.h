@@ -149,7 +149,6 @@ class Stack {
 
   std::function<int64_t()> now_ns_;
   absl::Mutex mu_;
-  int lock_depth_ = 0;  // DeliverFrame from a loopback drain must not relock
   Instance inst_;
   TimerWheel wheel_;
   Reassembler reasm_;
