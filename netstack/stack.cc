@@ -68,6 +68,16 @@ void Endpoint::SetObserver(std::function<void()> fn) {
   observer_ = std::move(fn);
 }
 
+int Endpoint::TakeError() {
+  Stack::Locked l(stack_);
+  return TakeErrorLocked();
+}
+
+SockAddr Endpoint::local() {
+  Stack::Locked l(stack_);
+  return local_;
+}
+
 void Endpoint::NotifyLocked() {
   if (observer_) stack_->notify_.push_back(observer_);
 }
@@ -99,13 +109,7 @@ Status Stack::AddAddress(int nic_id, AddrPrefix a) {
   if (!nic) return Errno(ENODEV);
   nic->addrs.push_back(a);
   uint32_t mask = a.prefix_len == 0 ? 0 : ~(0xffffffffu >> a.prefix_len);
-  if (a.prefix_len < 32) {
-    inst_.routes.push_back({{Ip4{a.addr.v & mask}, a.prefix_len}, Ip4{}, nic_id});
-  }
-  std::stable_sort(inst_.routes.begin(), inst_.routes.end(),
-                   [](const Route& x, const Route& y) {
-                     return x.dst.prefix_len > y.dst.prefix_len;
-                   });
+  if (a.prefix_len < 32) InsertRoute({{Ip4{a.addr.v & mask}, a.prefix_len}, Ip4{}, nic_id});
   return {};
 }
 
@@ -113,12 +117,15 @@ Status Stack::AddRoute(AddrPrefix dst, Ip4 gateway, int nic_id) {
   if (dst.prefix_len < 0 || dst.prefix_len > 32) return Errno(EINVAL);
   Locked l(this);
   if (!GetNic(nic_id)) return Errno(ENODEV);
-  inst_.routes.push_back({dst, gateway, nic_id});
-  std::stable_sort(inst_.routes.begin(), inst_.routes.end(),
-                   [](const Route& x, const Route& y) {
-                     return x.dst.prefix_len > y.dst.prefix_len;
-                   });
+  InsertRoute({dst, gateway, nic_id});
   return {};
+}
+
+void Stack::InsertRoute(const Route& r) {
+  // Longest prefix first; among equals, the older route wins.
+  auto at = std::find_if(inst_.routes.begin(), inst_.routes.end(),
+                         [&](const Route& x) { return x.dst.prefix_len < r.dst.prefix_len; });
+  inst_.routes.insert(at, r);
 }
 
 std::vector<AddrPrefix> Stack::Addresses(int nic_id) {

@@ -124,6 +124,7 @@ class Stack {
 
   // stack.cc
   Nic* GetNic(int id);
+  void InsertRoute(const Route& r);
   bool IsLocalAddress(Ip4 a) const;
   Result<RouteResult> FindRoute(Ip4 dst);
   // stack_link.cc: Ethernet and ARP.

@@ -31,11 +31,19 @@ class Endpoint {
   // Called (without the stack's lock) after the endpoint's readiness may
   // have changed; it must not block. Replaces any earlier observer.
   void SetObserver(std::function<void()> fn);
+  int TakeError();  // SO_ERROR, cleared
+  SockAddr local();
+
 
  protected:
   friend class Stack;
   // Queues the observer call for when the stack's lock is released.
   void NotifyLocked();
+  int TakeErrorLocked() {
+    int e = error_;
+    error_ = 0;
+    return e;
+  }
 
   Stack* const stack_;
   std::function<void()> observer_;

@@ -150,11 +150,7 @@ Status TcpEndpoint::Connect(SockAddr a) {
 
 Result<size_t> TcpEndpoint::Send(std::string_view data) {
   Stack::Locked l(stack_);
-  if (error_) {
-    int e = error_;
-    error_ = 0;
-    return Errno(e);
-  }
+  if (error_) return Errno(TakeErrorLocked());
   switch (state_) {
     case TcpState::kEstablished:
     case TcpState::kCloseWait:
@@ -185,11 +181,7 @@ Result<size_t> TcpEndpoint::Recv(char* buf, size_t len, bool peek) {
     }
     return n;
   }
-  if (error_) {
-    int e = error_;
-    error_ = 0;
-    return Errno(e);
-  }
+  if (error_) return Errno(TakeErrorLocked());
   if (fin_received_ || shut_rd_) return size_t{0};
   if (state_ == TcpState::kClosed) {
     if (ever_connected_) return size_t{0};
@@ -348,18 +340,6 @@ uint32_t TcpEndpoint::Readiness() {
     }
   }
   return m;
-}
-
-int TcpEndpoint::TakeError() {
-  Stack::Locked l(stack_);
-  int e = error_;
-  error_ = 0;
-  return e;
-}
-
-SockAddr TcpEndpoint::local() {
-  Stack::Locked l(stack_);
-  return local_;
 }
 
 Result<SockAddr> TcpEndpoint::remote() {

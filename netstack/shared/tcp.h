@@ -69,8 +69,6 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void Close();
 
   uint32_t Readiness();  // poll(2) bits
-  int TakeError();       // SO_ERROR, cleared
-  SockAddr local();
   Result<SockAddr> remote();  // ENOTCONN unless connected
   TcpState state();
   size_t Available();  // FIONREAD / SIOCINQ

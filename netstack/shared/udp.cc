@@ -74,11 +74,7 @@ Status UdpEndpoint::Disconnect() {
 Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr> to) {
   Stack::Locked l(stack_);
   if (shut_wr_) return Errno(EPIPE);
-  if (error_) {
-    int e = error_;
-    error_ = 0;
-    return Errno(e);
-  }
+  if (error_) return Errno(TakeErrorLocked());
   if (!to) {
     if (!connected_) return Errno(EDESTADDRREQ);
     to = remote_;
@@ -116,11 +112,7 @@ void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
 Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from) {
   Stack::Locked l(stack_);
   if (rcvq_.empty()) {
-    if (error_) {
-      int e = error_;
-      error_ = 0;
-      return Errno(e);
-    }
+    if (error_) return Errno(TakeErrorLocked());
     if (shut_rd_) return size_t{0};
     return Errno(EAGAIN);
   }
@@ -173,18 +165,6 @@ uint32_t UdpEndpoint::Readiness() {
   if (shut_rd_) m |= POLLIN | POLLRDNORM | POLLRDHUP;
   if (shut_rd_ && shut_wr_) m |= POLLHUP;
   return m;
-}
-
-int UdpEndpoint::TakeError() {
-  Stack::Locked l(stack_);
-  int e = error_;
-  error_ = 0;
-  return e;
-}
-
-SockAddr UdpEndpoint::local() {
-  Stack::Locked l(stack_);
-  return local_;
 }
 
 Result<SockAddr> UdpEndpoint::remote() {

@@ -40,8 +40,6 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   void Close();  // call before dropping the last reference
 
   uint32_t Readiness();
-  int TakeError();
-  SockAddr local();
   Result<SockAddr> remote();
   size_t Available();  // FIONREAD: the next datagram's length
   void SetReuseAddr(bool on);
