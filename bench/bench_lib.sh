@@ -45,18 +45,30 @@ run_case() {
 # comma-separated PLATFORMS if SEEDSC is an executable, then runsc (its
 # `do`, --network=none) if RUNSC is one.
 add_runtimes() {
-  local seedsc="$1" platforms="$2" runsc="$3" runsc_platform="$4" p plats
-  if [[ -n "$seedsc" && -x "$seedsc" ]]; then
-    IFS=, read -ra plats <<<"$platforms"
-    for p in "${plats[@]}"; do
-      names+=("seedsc-$p")
-      cmd["seedsc-$p"]="$seedsc --platform=$p do --"
-    done
-  fi
-  if [[ -n "$runsc" && -x "$runsc" ]]; then
-    names+=(runsc)
-    cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
-  fi
+  add_seedsc_runtimes seedsc "$1" "$2"
+  add_runsc_runtime "$3" "$4"
+}
+
+# add_seedsc_runtimes LABEL SEEDSC PLATFORMS: LABEL-<p> running `SEEDSC
+# --platform=<p> do --` for each p of PLATFORMS, if SEEDSC is an executable
+# (LABEL tells two seedsc builds apart, e.g. "base" for the one compared with).
+add_seedsc_runtimes() {
+  local label="$1" seedsc="$2" platforms="$3" p plats
+  [[ -n "$seedsc" && -x "$seedsc" ]] || return 0
+  IFS=, read -ra plats <<<"$platforms"
+  for p in "${plats[@]}"; do
+    names+=("$label-$p")
+    cmd["$label-$p"]="$seedsc --platform=$p do --"
+  done
+}
+
+# add_runsc_runtime RUNSC PLATFORM: runsc's `do` (--network=none skips host
+# network setup), if RUNSC is an executable.
+add_runsc_runtime() {
+  local runsc="$1" platform="$2"
+  [[ -n "$runsc" && -x "$runsc" ]] || return 0
+  names+=(runsc)
+  cmd[runsc]="$runsc --network=none --platform=$platform do"
 }
 
 median() {  # median of whitespace-separated numbers, or n/a

@@ -98,31 +98,13 @@ fi
 names=(native)
 declare -A cmd iters
 cmd[native]=""
+add_seedsc_runtimes seedsc "$seedsc" "$platforms"
+add_seedsc_runtimes base "$seedsc_base" "$platforms"
+# runsc's stdout is captured through a pipe: it writes a regular-file stdout
+# at its own offset, clobbering what the file held before.
+add_runsc_runtime "$runsc" "$runsc_platform"
 iters[native]=$native_iters
-if [[ -n "$seedsc" && -x "$seedsc" ]]; then
-  IFS=, read -ra plats <<<"$platforms"
-  for p in "${plats[@]}"; do
-    names+=("seedsc-$p")
-    cmd["seedsc-$p"]="$seedsc --platform=$p do --"
-    iters["seedsc-$p"]=$sandbox_iters
-  done
-fi
-if [[ -n "$seedsc_base" && -x "$seedsc_base" ]]; then
-  IFS=, read -ra plats <<<"$platforms"
-  for p in "${plats[@]}"; do
-    names+=("base-$p")
-    cmd["base-$p"]="$seedsc_base --platform=$p do --"
-    iters["base-$p"]=$sandbox_iters
-  done
-fi
-if [[ -n "$runsc" && -x "$runsc" ]]; then
-  names+=(runsc)
-  # runsc do needs no other flags as root; --network=none skips host network
-  # setup. Its stdout is captured through a pipe: runsc writes a regular-file
-  # stdout at its own offset, clobbering what the file held before.
-  cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
-  iters[runsc]=$sandbox_iters
-fi
+for name in "${names[@]:1}"; do iters[$name]=$sandbox_iters; done
 
 declare -A samples  # "<runtime> <metric>" -> space-separated ns values
 base_metrics=(getppid getppid_p50 getppid_p99 pipe_pingpong pread4096 fork_exit_wait touch64m_per_page)

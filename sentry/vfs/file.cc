@@ -2,6 +2,9 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/vfs/inode.h"
 
@@ -80,6 +83,21 @@ Result<size_t> FileDescription::PWrite(Task&, const char*, size_t, int64_t) {
   return Errno(ESPIPE);
 }
 Result<int64_t> FileDescription::Seek(int64_t, int) { return Errno(ESPIPE); }
+
+Result<size_t> FileDescription::ReadAtOffset(Task& t, char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
+  offset_ += static_cast<int64_t>(n);
+  return n;
+}
+
+Result<size_t> PReadString(std::string_view text, char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  if (static_cast<size_t>(offset) >= text.size()) return size_t{0};
+  size_t n = std::min(len, text.size() - static_cast<size_t>(offset));
+  std::memcpy(buf, text.data() + offset, n);
+  return n;
+}
 
 Result<struct stat> FileDescription::Stat() {
   if (dentry_) return dentry_->inode()->Stat();

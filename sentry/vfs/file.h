@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -171,6 +172,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   void CancelRelease(const void* owner);
 
  protected:
+  // read(2) for a file whose PRead gives its bytes: reads at the file offset
+  // and moves it past what was read.
+  Result<size_t> ReadAtOffset(Task& t, char* buf, size_t len);
+
   std::mutex offset_mu_;  // guards offset_ for files that have one
   int64_t offset_ = 0;
 
@@ -185,6 +190,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
 };
 
 using FileRef = std::shared_ptr<FileDescription>;
+
+// pread(2) of a file whose bytes are `text` (a status line, a synthetic
+// file's contents): EINVAL for a negative offset, 0 at or past its end.
+Result<size_t> PReadString(std::string_view text, char* buf, size_t len, int64_t offset);
 
 }  // namespace seedvisor::sentry
 

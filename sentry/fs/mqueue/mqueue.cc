@@ -394,19 +394,11 @@ MqueueFile::~MqueueFile() {
 MqueueFile* AsMqueueFile(FileDescription& f) { return dynamic_cast<MqueueFile*>(&f); }
 
 Result<size_t> MqueueFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  std::string line = queue_->StatusLine();
-  if (static_cast<size_t>(offset) >= line.size()) return size_t{0};
-  size_t n = std::min(len, line.size() - static_cast<size_t>(offset));
-  std::memcpy(buf, line.data() + offset, n);
-  return n;
+  return PReadString(queue_->StatusLine(), buf, len, offset);
 }
 
 Result<size_t> MqueueFile::Read(Task& t, char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
-  offset_ += static_cast<int64_t>(n);
-  return n;
+  return ReadAtOffset(t, buf, len);
 }
 
 Result<size_t> MqueueFile::Write(Task&, const char*, size_t) { return Errno(EINVAL); }

@@ -28,18 +28,11 @@ class ForkGenerationFile : public FileDescription, public ForkGenerationWatcher 
   Result<size_t> PRead(Task&, char* buf, size_t len, int64_t offset) override {
     if (offset < 0) return Errno(EINVAL);
     uint64_t g = kernel_.fork_generation();
-    std::string text = absl::StrCat(g, "\n");
     if (offset == 0) Seen(g);
-    if (static_cast<size_t>(offset) >= text.size()) return size_t{0};
-    size_t n = std::min(len, text.size() - static_cast<size_t>(offset));
-    memcpy(buf, text.data() + offset, n);
-    return n;
+    return PReadString(absl::StrCat(g, "\n"), buf, len, offset);
   }
   Result<size_t> Read(Task& t, char* buf, size_t len) override {
-    std::lock_guard l(offset_mu_);
-    SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
-    offset_ += static_cast<int64_t>(n);
-    return n;
+    return ReadAtOffset(t, buf, len);
   }
   Result<int64_t> Seek(int64_t offset, int whence) override {
     std::lock_guard l(offset_mu_);

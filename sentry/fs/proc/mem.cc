@@ -29,10 +29,7 @@ class MemFile : public FileDescription {
     return Access(const_cast<char*>(buf), len, offset, true);
   }
   Result<size_t> Read(Task& t, char* buf, size_t len) override {
-    std::lock_guard l(offset_mu_);
-    SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
-    offset_ += static_cast<int64_t>(n);
-    return n;
+    return ReadAtOffset(t, buf, len);
   }
   Result<size_t> Write(Task& t, const char* buf, size_t len) override {
     std::lock_guard l(offset_mu_);

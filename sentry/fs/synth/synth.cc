@@ -267,18 +267,11 @@ StringFile::StringFile(int flags, DentryRef d, std::string data,
       seek_(seek) {}
 
 Result<size_t> StringFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  if (static_cast<size_t>(offset) >= data_.size()) return size_t{0};
-  size_t n = std::min(len, data_.size() - static_cast<size_t>(offset));
-  memcpy(buf, data_.data() + offset, n);
-  return n;
+  return PReadString(data_, buf, len, offset);
 }
 
 Result<size_t> StringFile::Read(Task& t, char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  SV_ASSIGN_OR_RETURN(size_t n, PRead(t, buf, len, offset_));
-  offset_ += static_cast<int64_t>(n);
-  return n;
+  return ReadAtOffset(t, buf, len);
 }
 
 Result<size_t> StringFile::Write(Task&, const char* buf, size_t len) {
