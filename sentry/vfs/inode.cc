@@ -151,28 +151,40 @@ Dentry::Dentry(std::string name, std::shared_ptr<Dentry> parent, InodeRef inode,
 Dentry::~Dentry() = default;
 
 Result<std::shared_ptr<Dentry>> Dentry::Child(std::string_view name) {
+  std::shared_ptr<Dentry> d;
   {
     std::lock_guard l(mu_);
     auto it = children_.find(name);
     if (it != children_.end()) {
-      if (auto d = it->second.lock()) return d;
-      children_.erase(it);
+      d = it->second.lock();
+      if (!d) children_.erase(it);
     }
   }
-  SV_ASSIGN_OR_RETURN(InodeRef inode, inode_->Lookup(name));
-  std::lock_guard l(mu_);
-  auto& slot = children_[std::string(name)];
-  if (auto d = slot.lock()) return d;  // another thread won the race
-  auto d = std::make_shared<Dentry>(std::string(name), shared_from_this(), std::move(inode),
-                                    mount_);
-  slot = d;
+  if (!d) {
+    SV_ASSIGN_OR_RETURN(InodeRef inode, inode_->Lookup(name));
+    std::lock_guard l(mu_);
+    auto& slot = children_[std::string(name)];
+    d = slot.lock();  // another thread may have won the race
+    if (!d) {
+      d = std::make_shared<Dentry>(std::string(name), shared_from_this(), std::move(inode),
+                                   mount_);
+      slot = d;
+    }
+  }
+  if (mount_ != nullptr && d->inode_->KeepDentryCached()) mount_->CacheDentry(d);
   return d;
 }
 
 void Dentry::Forget(std::string_view name) {
-  std::lock_guard l(mu_);
-  auto it = children_.find(name);
-  if (it != children_.end()) children_.erase(it);
+  std::shared_ptr<Dentry> gone;
+  {
+    std::lock_guard l(mu_);
+    auto it = children_.find(name);
+    if (it == children_.end()) return;
+    gone = it->second.lock();
+    children_.erase(it);
+  }
+  if (gone && gone->mount_ != nullptr) gone->mount_->UncacheDentry(gone.get());
 }
 
 std::string Dentry::Path() const { return PathFrom(nullptr); }
@@ -213,6 +225,38 @@ void Mount::set_read_only() {
   if (read_only_) return;
   read_only_ = true;
   options_ = options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
+}
+
+void Mount::CacheDentry(const DentryRef& d) {
+  DentryRef evicted;  // destroyed outside the lock (it may free a whole chain)
+  std::lock_guard l(cache_mu_);
+  auto it = lru_pos_.find(d.get());
+  if (it != lru_pos_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return;
+  }
+  lru_.push_front(d);
+  lru_pos_[d.get()] = lru_.begin();
+  if (lru_.size() > kDentryCacheSize) {
+    evicted = std::move(lru_.back());
+    lru_pos_.erase(evicted.get());
+    lru_.pop_back();
+  }
+}
+
+void Mount::UncacheDentry(const Dentry* d) {
+  DentryRef gone;
+  std::lock_guard l(cache_mu_);
+  auto it = lru_pos_.find(d);
+  if (it == lru_pos_.end()) return;
+  gone = std::move(*it->second);
+  lru_.erase(it->second);
+  lru_pos_.erase(it);
+}
+
+size_t Mount::CachedDentries() {
+  std::lock_guard l(cache_mu_);
+  return lru_.size();
 }
 
 Mount::Mount(std::string fstype, std::string source, std::string options, InodeRef root_inode)

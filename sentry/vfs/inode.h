@@ -4,7 +4,10 @@
 // /proc entry). A Dentry names an inode in its parent directory and caches
 // its children weakly, so an object keeps one identity while anything (an
 // open file, a cwd, a mount point, a child) holds it. A Mount is one
-// filesystem instance attached at a dentry of its parent mount.
+// filesystem instance attached at a dentry of its parent mount; for
+// filesystems whose lookups cost host syscalls (host passthrough, the
+// overlay over it) it also keeps its most recently used dentries alive
+// after their last user lets go (Linux's dcache LRU, gVisor's dentry cache).
 //
 //   SV_ASSIGN_OR_RETURN(auto child, dir->Child("etc"));   // cached lookup
 //   SV_ASSIGN_OR_RETURN(struct stat st, child->inode()->Stat());
@@ -20,12 +23,14 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sentry/base/errno.h"
@@ -136,6 +141,11 @@ class Inode : public std::enable_shared_from_this<Inode> {
   virtual bool ReadOnlyFs() const { return false; }
   // Identifies the filesystem instance (rename/link across filesystems: EXDEV).
   virtual const void* FsId() const { return this; }
+  // True if a lookup of this inode is worth keeping after its last user
+  // (Mount's dentry cache): it costs host syscalls (an openat and fstatats
+  // per component) and the object outlives nothing it should not. Never
+  // for /proc or other synthetic inodes, which hold tasks alive.
+  virtual bool KeepDentryCached() const { return false; }
 
   // Convenience: the S_IFMT bits, or 0 if Stat fails.
   mode_t Type();
@@ -157,7 +167,8 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
 
   // The child named `name`, from the cache or a Lookup.
   Result<std::shared_ptr<Dentry>> Child(std::string_view name);
-  // Drops a cached child (after unlink, rmdir, rename, or create over it).
+  // Drops a cached child (after unlink, rmdir, rename, or create over it),
+  // from the mount's dentry cache too.
   void Forget(std::string_view name);
   void MarkDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
@@ -209,6 +220,27 @@ class Mount {
   std::string root_path_ = "/";
   DentryRef root_;
   DentryRef mountpoint_;
+
+  // The dentry cache: the kDentryCacheSize dentries of this mount looked up
+  // most recently (Dentry::Child), kept alive after their last user, so that
+  // a path walked again (glibc stats /etc/localtime before every localtime
+  // call) does not open and stat every component on the host again. Only
+  // dentries whose inode asks for it (Inode::KeepDentryCached); Forget drops
+  // an entry at once, so an unlinked file's data is not kept. What the
+  // cache keeps is what a live dentry already shows: a change made to the
+  // host's files underneath is seen as before (a new name at once, a
+  // removed or replaced one once the dentry leaves the cache), as overlayfs
+  // leaves changes to its lower layer undefined.
+ public:
+  static constexpr size_t kDentryCacheSize = 256;
+  void CacheDentry(const DentryRef& d);
+  void UncacheDentry(const Dentry* d);
+  size_t CachedDentries();
+
+ private:
+  std::mutex cache_mu_;
+  std::list<DentryRef> lru_;  // most recent first
+  std::unordered_map<const Dentry*, std::list<DentryRef>::iterator> lru_pos_;
 };
 
 // Converts S_IFMT bits to a DT_* value.

@@ -219,6 +219,70 @@ TEST_F(VfsTest, WhiteoutsHideLowerEntries) {
   EXPECT_EQ(ErrOf(Resolve("/dir/a")), ENOENT);
 }
 
+// The root mount keeps what was looked up last (Mount's dentry cache): a
+// walk of the same path again finds every component without a host
+// openat, as the same objects.
+TEST_F(VfsTest, DentryCacheKeepsRecentLookups) {
+  std::weak_ptr<Dentry> marker, etc;
+  {
+    auto d = Resolve("/etc/marker");
+    ASSERT_TRUE(d.ok());
+    marker = *d;
+    etc = (*d)->parent();
+  }
+  EXPECT_FALSE(marker.expired()) << "an unused dentry of the overlay is kept";
+  EXPECT_FALSE(etc.expired());
+  auto again = Resolve("/etc/marker");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), marker.lock().get());
+  // tmpfs (a mount of its own) costs nothing to look up again: not cached.
+  ASSERT_TRUE(vfs_->Open(ctx_, "/dev/shm/x", O_CREAT | O_WRONLY, 0644).ok());
+  std::weak_ptr<Dentry> shm = *Resolve("/dev/shm/x");
+  EXPECT_TRUE(shm.expired());
+}
+
+// Removing a name drops its dentry from the cache at once: an unlinked
+// file's data must not live on in it.
+TEST_F(VfsTest, DentryCacheDropsRemovedNames) {
+  std::weak_ptr<Dentry> made, lower, renamed;
+  {
+    auto f = vfs_->Open(ctx_, "/made", O_CREAT | O_WRONLY, 0644);
+    ASSERT_TRUE(f.ok());
+    made = *Resolve("/made");
+    lower = *Resolve("/dir/a");
+    renamed = *Resolve("/dir/b");
+  }
+  ASSERT_FALSE(made.expired());
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/made")), 0);
+  EXPECT_TRUE(made.expired());
+  ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);
+  EXPECT_TRUE(lower.expired());
+  EXPECT_EQ(ErrOf(Resolve("/dir/a")), ENOENT);
+  ASSERT_EQ(ErrOf(vfs_->Rename(ctx_, "/dir/b", ctx_, "/dir/c", 0)), 0);
+  EXPECT_TRUE(renamed.expired());
+  EXPECT_EQ(ErrOf(Resolve("/dir/b")), ENOENT);
+  EXPECT_EQ(ReadVfs("/dir/c"), "B");
+}
+
+// The cache is bounded: the least recently used dentries go first.
+TEST_F(VfsTest, DentryCacheIsBounded) {
+  ASSERT_EQ(mkdir((root_ + "/many").c_str(), 0755), 0);
+  const size_t n = Mount::kDentryCacheSize + 40;
+  for (size_t i = 0; i < n; ++i) WriteHost(root_ + "/many/f" + std::to_string(i), "x");
+  std::weak_ptr<Dentry> first;
+  for (size_t i = 0; i < n; ++i) {
+    auto d = Resolve("/many/f" + std::to_string(i));
+    ASSERT_TRUE(d.ok()) << i;
+    if (i == 0) first = *d;
+  }
+  Mount* m = vfs_->root()->mount();
+  EXPECT_EQ(m->CachedDentries(), Mount::kDentryCacheSize);
+  EXPECT_TRUE(first.expired());
+  auto last = Resolve("/many/f" + std::to_string(n - 1));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(m->CachedDentries(), Mount::kDentryCacheSize);
+}
+
 TEST_F(VfsTest, MergedReaddir) {
   ASSERT_TRUE(vfs_->Open(ctx_, "/dir/c", O_CREAT | O_WRONLY, 0644).ok());
   ASSERT_EQ(ErrOf(vfs_->Unlink(ctx_, "/dir/a")), 0);

@@ -30,6 +30,7 @@ class HostInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   bool ReadOnlyFs() const override { return true; }
+  bool KeepDentryCached() const override { return true; }  // a lookup is an openat
 
   // A new host fd open O_RDONLY on this (regular) file, for copy-up.
   Result<int> OpenForRead();

@@ -55,6 +55,8 @@ class OverlayInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
+  // A lookup in the lower layer is a host openat.
+  bool KeepDentryCached() const override { return true; }
 
   // Makes sure this object has an upper copy (parents first).
   Status CopyUp();
