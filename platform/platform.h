@@ -65,6 +65,14 @@ class AddressSpace {
   // MAP_ANONYMOUS, MAP_NORESERVE, MAP_GROWSDOWN, MAP_POPULATE as given).
   virtual Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
                      uint64_t offset) = 0;
+  // Map for a host file whose data nothing in the sandbox can change (a
+  // read-only host file: FileDescription::DataImmutableInSandbox). The
+  // platform may keep such a file open in the guest's host process so that
+  // mapping it again is cheap (ld.so maps each library several times).
+  virtual Status MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                                  uint64_t offset) {
+    return Map(addr, len, prot, flags, host_fd, offset);
+  }
   virtual Status Unmap(UserAddr addr, uint64_t len) = 0;
   virtual Status Protect(UserAddr addr, uint64_t len, int prot) = 0;
   virtual Status Advise(UserAddr addr, uint64_t len, int advice) = 0;

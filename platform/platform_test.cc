@@ -6,14 +6,21 @@
 #include "platform/platform.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "seccomp/stub_policy.h"
 
 namespace seedvisor::platform {
 namespace {
@@ -195,6 +202,116 @@ TEST_P(PlatformTest, NoHostFdsInStubs) {
     closedir(d);
   }
   EXPECT_EQ(n, 0) << "a stub holds host file descriptors";
+}
+
+bool StubPlatform() {
+  const std::string& p = ::testing::TestWithParam<std::string>::GetParam();
+  return p == "systrap" || p == "ptrace";
+}
+
+// The fds of the stub process, by number, with their open flags.
+std::map<int, int> StubFds(int pid) {
+  std::map<int, int> fds;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream info("/proc/" + std::to_string(pid) + "/fdinfo/" + e->d_name);
+      std::string key;
+      int flags = -1;
+      while (info >> key) {
+        if (key == "flags:") {
+          info >> std::oct >> flags;
+          break;
+        }
+      }
+      fds[std::atoi(e->d_name)] = flags;
+    }
+    closedir(d);
+  }
+  return fds;
+}
+
+// A world-readable host file mapped through MapImmutableFile stays open in
+// the stub, read-only, at the first kept fd (stub_policy.h), and mapping it
+// again uses that fd; any other file is opened for the mapping only.
+TEST_P(PlatformTest, ImmutableFilesAreKeptReadOnly) {
+  if (!StubPlatform()) GTEST_SKIP() << "kept files are the stub platforms' (stub_policy.h)";
+  char path[] = "/tmp/platform_test.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "libdata!", 8), 8);
+  ASSERT_EQ(fchmod(fd, 0644), 0);
+  close(fd);
+  int ro = open(path, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(ro, 0);
+  ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x600000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
+                  .ok());
+  std::map<int, int> fds = StubFds(as_->host_pid());
+  ASSERT_EQ(fds.size(), 1u);
+  EXPECT_EQ(fds.begin()->first, seccomp::kStubKeptFdBase);
+  EXPECT_EQ(fds.begin()->second & O_ACCMODE, O_RDONLY);
+  // Again, elsewhere: the same kept fd, nothing new.
+  ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x700000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
+                  .ok());
+  EXPECT_EQ(StubFds(as_->host_pid()), fds);
+  char buf[9] = {};
+  ASSERT_TRUE(as_->Read(UserAddr(0x700000), buf, 8).ok());
+  EXPECT_STREQ(buf, "libdata!");
+  // Not world-readable: mapped, never kept.
+  ASSERT_EQ(fchmod(ro, 0600), 0);
+  int other = open(path, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(other, 0);
+  ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x800000), kPageSize, PROT_READ, MAP_PRIVATE, other,
+                                    0)
+                  .ok());
+  ASSERT_TRUE(as_->Read(UserAddr(0x800000), buf, 8).ok());
+  EXPECT_STREQ(buf, "libdata!");
+  EXPECT_EQ(StubFds(as_->host_pid()), fds);
+  close(other);
+  close(ro);
+  unlink(path);
+}
+
+// More kept files than kept fds: the least recently used is replaced, and
+// every mapping still shows its own file.
+TEST_P(PlatformTest, KeptFilesAreReplacedLeastRecentlyUsedFirst) {
+  if (!StubPlatform()) GTEST_SKIP() << "kept files are the stub platforms' (stub_policy.h)";
+  std::vector<std::string> paths;
+  std::vector<int> fds;
+  const int n = seccomp::kStubKeptFds + 3;
+  for (int i = 0; i < n; ++i) {
+    char path[] = "/tmp/platform_test.XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    std::string data = "file" + std::to_string(i + 1000);
+    ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(fchmod(fd, 0644), 0);
+    close(fd);
+    paths.push_back(path);
+    fds.push_back(open(path, O_RDONLY | O_CLOEXEC));
+    ASSERT_GE(fds.back(), 0);
+  }
+  auto addr = [](int i, int round) { return UserAddr(0x10000000 + (2 * i + round) * kPageSize); };
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(
+          as_->MapImmutableFile(addr(i, round), kPageSize, PROT_READ, MAP_PRIVATE, fds[i], 0).ok())
+          << i;
+    }
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < n; ++i) {
+      char buf[9] = {};
+      ASSERT_TRUE(as_->Read(addr(i, round), buf, 8).ok());
+      EXPECT_EQ(std::string(buf), "file" + std::to_string(i + 1000)) << i << " " << round;
+    }
+  }
+  EXPECT_EQ(StubFds(as_->host_pid()).size(), static_cast<size_t>(seccomp::kStubKeptFds));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    close(fds[i]);
+    unlink(paths[i].c_str());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPlatforms, PlatformTest, ::testing::ValuesIn([] {

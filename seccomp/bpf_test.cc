@@ -88,6 +88,24 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS}, in)),
             SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_munmap, {}, in)), SECCOMP_RET_ALLOW);
+  // A kept host file (stub_policy.h) the stub maps itself; no other fd.
+  const uint64_t rx = PROT_READ | PROT_EXEC;
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE, kStubKeptFdBase}, in)),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE,
+                                           kStubKeptFdBase + kStubKeptFds - 1}, in)),
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE, kStubKeptFdBase - 1}, in)),
+            SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE,
+                                           kStubKeptFdBase + kStubKeptFds}, in)),
+            SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE,
+                                           (uint64_t{1} << 32) | kStubKeptFdBase}, in)),
+            SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE, kStubKeptFdBase})),
+            SECCOMP_RET_TRAP);  // from the guest's own code it is the guest's mmap
+  EXPECT_EQ(Evaluate(prog, Call(SYS_dup3, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);

@@ -39,6 +39,12 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       // mmap would: anonymous memory, no fd.
       {SYS_mmap, {ArgMasked(3, MAP_ANONYMOUS, MAP_ANONYMOUS)}, SECCOMP_RET_ALLOW,
        "sentry: anonymous guest mappings"},
+      // The kept host files (kStubKeptFdBase, stub_policy.h); the fd on all
+      // 64 bits, as the kernel's fget() truncates it to an int.
+      {SYS_mmap,
+       {ArgMasked(4, ~uint64_t{kStubKeptFds - 1}, static_cast<uint64_t>(kStubKeptFdBase))},
+       SECCOMP_RET_ALLOW,
+       "sentry: a host file mapped before (ld.so maps each library several times)"},
       {SYS_munmap, {}, SECCOMP_RET_ALLOW, "sentry: guest munmap"},
       {SYS_mprotect, {}, SECCOMP_RET_ALLOW, "sentry: guest mprotect"},
       {SYS_madvise, {}, SECCOMP_RET_ALLOW, "sentry: guest madvise"},
@@ -50,6 +56,7 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_clone, {}, kTrace, "sentry: new stub thread or forked address space"},
       {SYS_openat, {}, kTrace, "sentry: open its own fd through /proc to map a file"},
       {SYS_close, {}, kTrace, "sentry: close that fd again"},
+      {SYS_dup3, {}, kTrace, "sentry: keep a world-readable host file at a kept fd"},
       {kSysMseal, {}, kTrace, "sentry: seal a forked stub's new shared region"},
       {SYS_setpgid, {}, kTrace, "sentry: a sandbox fork's stub joins the fork's process group"},
       {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},

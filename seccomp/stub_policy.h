@@ -17,6 +17,18 @@
 
 namespace seedvisor::seccomp {
 
+// The stub fds [kStubKeptFdBase, kStubKeptFdBase + kStubKeptFds) hold the
+// world-readable host files (read-only) that the guest of this address
+// space has mapped (platform/stub/stub_address_space.h), so that mapping
+// one again (ld.so maps every library four or five times) is a memory call
+// the stub makes itself, not a ptrace injection. The filter lets the stub's
+// text mmap exactly these fds: a guest that jumps there can map only files
+// it has mapped before and could read anyway. A power of two, and the base a
+// multiple of it (one masked compare), below any RLIMIT_NOFILE in use.
+inline constexpr int kStubKeptFdBase = 768;
+inline constexpr int kStubKeptFds = 64;
+static_assert((kStubKeptFds & (kStubKeptFds - 1)) == 0 && kStubKeptFdBase % kStubKeptFds == 0);
+
 Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end);
 
 }  // namespace seedvisor::seccomp

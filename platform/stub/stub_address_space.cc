@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
+
+#include "seccomp/stub_policy.h"
 
 namespace seedvisor::platform::stub {
 namespace {
@@ -29,6 +32,52 @@ Status StubAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, i
                              uint64_t offset) {
   flags |= MAP_FIXED;
   if (host_fd < 0) return Call(SYS_mmap, Arg(addr), Arg(len), prot, flags | MAP_ANONYMOUS, -1, 0);
+  absl::MutexLock l(&scratch_mu_);
+  return MapOpened(addr, len, prot, flags, host_fd, offset, -1, nullptr);
+}
+
+Status StubAddressSpace::MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags,
+                                          int host_fd, uint64_t offset) {
+  struct stat st;
+  const int fl = fcntl(host_fd, F_GETFL);
+  // Only a file any guest process may read (stub_policy.h says why).
+  if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY || fstat(host_fd, &st) != 0 ||
+      !S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH)) {
+    return Map(addr, len, prot, flags, host_fd, offset);
+  }
+  flags |= MAP_FIXED;
+  absl::MutexLock l(&scratch_mu_);
+  if (kept_.empty()) kept_.resize(seccomp::kStubKeptFds);
+  int slot = -1;
+  int victim = 0;
+  for (int i = 0; i < seccomp::kStubKeptFds; ++i) {
+    const KeptFile& k = kept_[i];
+    if (k.used != 0 && k.dev == st.st_dev && k.ino == st.st_ino) {
+      slot = i;
+      break;
+    }
+    if (k.used < kept_[victim].used) victim = i;
+  }
+  if (slot >= 0) {
+    kept_[slot].used = ++kept_clock_;
+    const long args[6] = {Arg(addr), Arg(len), prot, flags, seccomp::kStubKeptFdBase + slot,
+                          Arg(offset)};
+    const long r = MemoryCall(SYS_mmap, args);
+    if (r != -EBADF) return FromSyscall(r);
+    kept_[slot] = KeptFile{};  // not there after all: open it again below
+    victim = slot;
+  }
+  // The victim's fd is replaced (or, if keeping fails, left as it was, and
+  // forgotten here either way).
+  kept_[victim] = KeptFile{};
+  bool kept = false;
+  SV_TRY(MapOpened(addr, len, prot, flags, host_fd, offset, victim, &kept));
+  if (kept) kept_[victim] = KeptFile{st.st_dev, st.st_ino, ++kept_clock_};
+  return {};
+}
+
+Status StubAddressSpace::MapOpened(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                                   uint64_t offset, int keep_slot, bool* kept) {
   // The stub opens the sentry's fd through /proc with the same access mode
   // the sentry's fd has, never more.
   int fl = fcntl(host_fd, F_GETFL);
@@ -37,12 +86,23 @@ Status StubAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, i
   if (calls == nullptr) return Errno(EFAULT);
   char path[64];
   int n = std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), host_fd);
-  absl::MutexLock l(&scratch_mu_);
   SV_TRY(WriteForce(UserAddr(layout_.scratch), path, static_cast<size_t>(n) + 1));
   long fd = calls->Call(SYS_openat, AT_FDCWD, Arg(layout_.scratch), (fl & O_ACCMODE) | O_CLOEXEC);
   if (fd < 0) return FromSyscall(fd);
+  if (keep_slot >= 0) {
+    // dup3 replaces whatever the slot held (closing it) in one step. A
+    // stub whose fd limit is below the kept range just does not keep it.
+    const long kept_fd = seccomp::kStubKeptFdBase + keep_slot;
+    if (calls->Call(SYS_dup3, fd, kept_fd, O_CLOEXEC) == kept_fd) {
+      calls->Call(SYS_close, fd);
+      fd = kept_fd;
+    } else {
+      keep_slot = -1;
+    }
+  }
   long r = calls->Call(SYS_mmap, Arg(addr), Arg(len), prot, flags, fd, Arg(offset));
-  calls->Call(SYS_close, fd);
+  if (keep_slot < 0) calls->Call(SYS_close, fd);
+  if (kept != nullptr) *kept = keep_slot >= 0;
   return FromSyscall(r);
 }
 

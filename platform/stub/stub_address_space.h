@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
@@ -32,6 +33,11 @@ class StubAddressSpace : public AddressSpace {
  public:
   Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
              uint64_t offset) override;
+  // A world-readable host file is kept open in the stub (at the fds of
+  // seccomp::kStubKeptFdBase, least recently used replaced first): mapping it
+  // again is a memory call, with no open and no injection on systrap.
+  Status MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                          uint64_t offset) override;
   Status Unmap(UserAddr addr, uint64_t len) override;
   Status Protect(UserAddr addr, uint64_t len, int prot) override;
   Status Advise(UserAddr addr, uint64_t len, int advice) override;
@@ -74,7 +80,25 @@ class StubAddressSpace : public AddressSpace {
  private:
   Status Call(long nr, long a0, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0);
 
+  // Opens the sentry's `host_fd` in the stub (through /proc, with the same
+  // access mode) and maps it; if `keep_slot` >= 0 the stub keeps the file at
+  // kept fd `keep_slot` (replacing what was there) instead of closing it,
+  // and says in *kept whether it did.
+  Status MapOpened(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                   uint64_t offset, int keep_slot, bool* kept)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(scratch_mu_);
+
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time
+  // The host files kept open in the stub: slot i is stub fd
+  // seccomp::kStubKeptFdBase + i. A stub forked from this one (a guest
+  // fork) inherits the fds but starts with an empty table.
+  struct KeptFile {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t used = 0;  // 0: free
+  };
+  std::vector<KeptFile> kept_ ABSL_GUARDED_BY(scratch_mu_);
+  uint64_t kept_clock_ ABSL_GUARDED_BY(scratch_mu_) = 0;
 };
 
 }  // namespace seedvisor::platform::stub

@@ -83,7 +83,11 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   }
   int pflags = req.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
                             MAP_POPULATE | MAP_GROWSDOWN | MAP_STACK);
-  SV_TRY(as_->Map(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+  if (req.file && req.file->DataImmutableInSandbox()) {
+    SV_TRY(as_->MapImmutableFile(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+  } else {
+    SV_TRY(as_->Map(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+  }
   vmas_.RemoveRange(addr, addr + length);
   Vma v;
   v.start = addr;
