@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "platform/systrap/systrap_layout.h"
+
+extern "C" int64_t FastGsSlotCheck(uint64_t rflags_in, uint64_t* rflags_out);
 
 namespace seedvisor::platform::systrap {
 namespace {
@@ -264,6 +267,49 @@ TEST_F(OnThisCpu, TheFenceTrapsAtBothInstructionStarts) {
   std::tie(rip, rax) = Sigill(kTo5);
   EXPECT_EQ(rip, Addr(5));
   EXPECT_EQ(IllegalAtSite(Addr(0), rip, rax).kind, IllegalFixup::kSyscall);
+}
+
+// fast_gs_check_amd64.inc mirrors the layout.
+static_assert(kRegionBase == 0x7fffc0000000);
+static_assert(kSlotSize == uint64_t{1} << 15);
+static_assert(kSlots == 1 << 14);
+
+uint64_t ReadGsBase() {
+  uint64_t v;
+  asm volatile("rdgsbase %0" : "=r"(v));
+  return v;
+}
+void WriteGsBase(uint64_t v) { asm volatile("wrgsbase %0" : : "r"(v) : "memory"); }
+
+TEST(FastGsSlotCheckTest, FindsTheSlotFromGsAloneAndKeepsEveryFlag) {
+  // glibc uses FS on x86-64, never GS: the test may move GS for a while.
+  const uint64_t saved = ReadGsBase();
+  struct Case {
+    uint64_t gs;
+    int64_t slot;
+  };
+  const Case cases[] = {
+      {kRegionBase, 0},
+      {kRegionBase + kSlotSize, 1},
+      {kRegionBase + (kSlots - 1) * kSlotSize, kSlots - 1},
+      {kRegionBase + kSlots * kSlotSize, -1},  // just past the region
+      {kRegionBase - kSlotSize, -1},           // below it
+      {kRegionBase + kSlotSize + 8, -1},       // inside a slot
+      {kRegionBase + kCommSize, -1},
+      {0, -1},                                 // the guest's usual GS
+      {0x7f0000000000, -1},                    // a guest TLS block
+  };
+  // The arithmetic flags all set, then all clear (bit 1 is always set).
+  for (uint64_t flags : {uint64_t{0x8d7}, uint64_t{0x2}}) {
+    for (const Case& c : cases) {
+      WriteGsBase(c.gs);
+      uint64_t after = 0;
+      const int64_t slot = FastGsSlotCheck(flags, &after);
+      WriteGsBase(saved);
+      EXPECT_EQ(slot, c.slot) << std::hex << c.gs;
+      EXPECT_EQ(after & 0xcd7, flags) << std::hex << c.gs;
+    }
+  }
 }
 
 }  // namespace
