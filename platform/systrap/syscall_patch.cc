@@ -6,7 +6,6 @@ namespace seedvisor::platform::systrap {
 namespace {
 
 constexpr uint8_t kMovEaxImm32 = 0xb8;
-constexpr uint64_t kUserTop = uint64_t{1} << 47;
 // A syscall number as a `mov $imm32,%eax` leaves it is below 2^24 by far
 // (x32 numbers start at 0x40000000 and trap like any unknown number); a
 // half-written jump's imm32 has EncodeJump's nonzero second address byte
@@ -38,25 +37,22 @@ std::optional<SiteBytes> EncodeJump(uint32_t slot) {
   return j;
 }
 
-std::optional<std::array<uint8_t, kSlotBytes>> EncodeSlot(uint32_t slot, uint32_t nr,
-                                                          uint64_t return_rip,
+std::optional<std::array<uint8_t, kSlotBytes>> EncodeSlot(uint32_t slot, uint32_t id,
                                                           uint32_t entry_qword) {
   if (!InTable(slot, kSlotBytes) || slot % kSlotBytes != 0 || !InTable(entry_qword, 8) ||
-      entry_qword % 8 != 0 || return_rip >= kUserTop || nr >= kMaxSyscallNr) {
+      entry_qword % 8 != 0) {
     return std::nullopt;
   }
   std::array<uint8_t, kSlotBytes> s;
-  s.fill(0xcc);                  // int3 in the padding
-  Put64(&s[0], slot + 8);        // the qword the site jumps through
-  s[8] = kMovEaxImm32;           // mov $nr,%eax
-  Put32(&s[9], nr);
-  s[13] = 0x48;                  // movabs $return_rip,%rcx
-  s[14] = 0xb9;
-  Put64(&s[15], return_rip);
-  s[23] = 0xff;                  // jmp *entry_qword
-  s[24] = 0x24;
-  s[25] = 0x25;
-  Put32(&s[26], entry_qword);
+  s.fill(0xcc);                     // int3 in the padding
+  Put64(&s[0], slot + kSlotMovOffset);  // the qword the site jumps through
+  s[kSlotMovOffset] = kMovEaxImm32;     // mov $id,%eax
+  Put32(&s[kSlotMovOffset + 1], id);
+  static_assert(kSlotJmpOffset == kSlotMovOffset + 5);
+  s[kSlotJmpOffset] = 0xff;         // jmp *entry_qword
+  s[kSlotJmpOffset + 1] = 0x24;
+  s[kSlotJmpOffset + 2] = 0x25;
+  Put32(&s[kSlotJmpOffset + 3], entry_qword);
   return s;
 }
 

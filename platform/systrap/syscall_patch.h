@@ -52,14 +52,18 @@ bool IsPatchableSite(const SiteBytes& bytes, uint64_t trapped_nr);
 std::optional<SiteBytes> EncodeJump(uint32_t slot);
 
 // The bytes at a slot: its own code address (the qword the site jumps
-// through), then `mov $nr,%eax; movabs $ret,%rcx; jmp *entry`, which
-// enters the stub's fast entry with the syscall number and the return
-// address where the `syscall` instruction would have left them (rcx is the
-// return rip after syscall on Linux, so this costs no extra register).
+// through), then `mov $id,%eax; jmp *entry_qword`, which enters the stub's
+// fast entry with the site's id in rax. The sentry takes the syscall number
+// and the return address from its own SiteTable by that id, never from the
+// guest-readable table. rax, rcx and r11 are what `syscall` itself
+// clobbers, so the slot and the entry may use them.
 inline constexpr int kSlotBytes = 32;
-std::optional<std::array<uint8_t, kSlotBytes>> EncodeSlot(uint32_t slot, uint32_t nr,
-                                                          uint64_t return_rip,
+std::optional<std::array<uint8_t, kSlotBytes>> EncodeSlot(uint32_t slot, uint32_t id,
                                                           uint32_t entry_qword);
+// Offsets of the slot's instructions: an event whose rip is slot + one of
+// these happened before the fast entry ran (PATCHING.md, signals).
+inline constexpr uint32_t kSlotMovOffset = 8;   // rip = site, nothing changed
+inline constexpr uint32_t kSlotJmpOffset = 13;  // rax = id: as at site+5 with rax = nr
 
 // One step of a cross-modifying write: single-byte stores (each atomic),
 // after which the writer serializes every CPU running the address space

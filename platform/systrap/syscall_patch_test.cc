@@ -52,10 +52,16 @@ TEST(SyscallPatchTest, TheJumpPutsAnInvalidOpcodeWhereSyscallWas) {
 }
 
 TEST(SyscallPatchTest, SlotsRejectAddressesTheJumpCannotUse) {
-  EXPECT_TRUE(EncodeSlot(kSlot, 110, 0x7f0000001007, 0x6a000).has_value());
-  EXPECT_FALSE(EncodeSlot(kSlot + 8, 110, 0x7f0000001007, 0x6a000).has_value());
-  EXPECT_FALSE(EncodeSlot(kSlot, 110, uint64_t{1} << 47, 0x6a000).has_value());
-  EXPECT_FALSE(EncodeSlot(kSlot, 110, 0x1007, 0x80000000).has_value());
+  auto s = EncodeSlot(kSlot, 7, 0x6a000);
+  ASSERT_TRUE(s.has_value());
+  uint64_t target;
+  std::memcpy(&target, s->data(), 8);
+  EXPECT_EQ(target, kSlot + kSlotMovOffset);
+  EXPECT_EQ((*s)[kSlotMovOffset], 0xb8);
+  EXPECT_EQ((*s)[kSlotJmpOffset], 0xff);
+  EXPECT_FALSE(EncodeSlot(kSlot + 8, 7, 0x6a000).has_value());   // not slot-aligned
+  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x6a004).has_value());       // entry not a qword
+  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x80000000).has_value());    // beyond abs32
 }
 
 // Every state a rewrite passes through, one single-byte store at a time.
@@ -147,7 +153,8 @@ class OnThisCpu : public ::testing::Test {
   //          the C++ caller)
   // to5:     mov $39,%eax; jmp site+5 (a jump to the old `syscall`)
   // entry:   the stand-in for the stub's fast entry: records %rsp and the
-  //          rcx the slot set, counts, makes the syscall, returns to rcx
+  //          id the slot passed, counts, makes the site's syscall (nr and
+  //          return address from cells, as the sentry's SiteTable has them)
   void Assemble() {
     size_t at = 0;
     auto emit = [&](std::initializer_list<uint8_t> b) {
@@ -173,10 +180,12 @@ class OnThisCpu : public ::testing::Test {
     at = kEntry;
     emit({0x49, 0x89, 0xe3, 0x4c, 0x89, 0x1d});  // mov %rsp,%r11; mov %r11,entry_rsp
     rel32(Addr(4096 + 8 * kEntryRsp));
-    emit({0x48, 0x89, 0x0d});  // mov %rcx,ret
-    rel32(Addr(4096 + 8 * kRet));
+    emit({0x48, 0x89, 0x05});  // mov %rax,id
+    rel32(Addr(4096 + 8 * kId));
     emit({0x48, 0xff, 0x05});  // incq count
     rel32(Addr(4096 + 8 * kCount));
+    emit({0x48, 0x8b, 0x05});  // mov nr,%rax
+    rel32(Addr(4096 + 8 * kNr));
     emit({0x0f, 0x05, 0xff, 0x25});  // syscall; jmp *ret
     rel32(Addr(4096 + 8 * kRet));
   }
@@ -215,7 +224,7 @@ class OnThisCpu : public ::testing::Test {
   }
 
   static constexpr size_t kHarness = 0x40, kTo5 = 0x80, kEntry = 0xc0;
-  static constexpr size_t kSiteRsp = 0, kEntryRsp = 1, kRet = 2, kCount = 3;
+  static constexpr size_t kSiteRsp = 0, kEntryRsp = 1, kRet = 2, kCount = 3, kId = 4, kNr = 5;
   static inline sigjmp_buf env;
   static inline volatile uint64_t trap_rip, trap_rax;
   void* table_ = MAP_FAILED;
@@ -230,8 +239,10 @@ TEST_F(OnThisCpu, APatchedSiteRunsTheSyscallWithoutPushingAndUnpatchesBack) {
   const uint32_t entry_qword = 0x6a000;
   const uint64_t entry = Addr(kEntry);
   Poke(entry_qword, &entry, 8);
-  auto slot = EncodeSlot(kSlot, 110, Addr(kSiteSize), entry_qword);
+  auto slot = EncodeSlot(kSlot, 7, entry_qword);
   ASSERT_TRUE(slot.has_value());
+  cells_[kNr] = 110;
+  cells_[kRet] = Addr(kSiteSize);
   Poke(kSlot, slot->data(), slot->size());
 
   const SiteBytes jump = *EncodeJump(kSlot);
@@ -241,7 +252,7 @@ TEST_F(OnThisCpu, APatchedSiteRunsTheSyscallWithoutPushingAndUnpatchesBack) {
   ASSERT_EQ(now, jump);
   EXPECT_EQ(Call(kHarness), getppid());
   EXPECT_EQ(cells_[kCount], 1u);
-  EXPECT_EQ(cells_[kRet], Addr(kSiteSize));  // rcx = the return rip, as after `syscall`
+  EXPECT_EQ(cells_[kId], 7u);
   EXPECT_EQ(cells_[kEntryRsp], cells_[kSiteRsp]);  // nothing pushed: the red zone is intact
 
   // A jump to the old `syscall` lands on the invalid byte with its own rax.

@@ -1,0 +1,93 @@
+#include "platform/systrap/site_table.h"
+
+#include <limits>
+
+namespace seedvisor::platform::systrap {
+namespace {
+
+constexpr uint32_t kRejected = std::numeric_limits<uint32_t>::max();
+// Bases whose every slot has a nonzero second address byte (EncodeJump):
+// page-aligned, from kTableLow + 0x1000 to the last that fits.
+constexpr uint32_t kFirstBase = kTableLow + 0x1000;
+constexpr uint32_t kLastBase = kTableHigh - SiteTable::kTableSize;
+static_assert(kFirstBase <= kLastBase);
+
+}  // namespace
+
+uint32_t SiteTable::ChooseTableBase(uint64_t random) {
+  const uint64_t choices = (kLastBase - kFirstBase) / 0x1000 + 1;
+  return kFirstBase + static_cast<uint32_t>(random % choices) * 0x1000;
+}
+
+SiteTable::SiteTable(uint32_t base) : base_(base) {}
+
+SiteTable::TrapVerdict SiteTable::NoteTrap(uint64_t return_rip) {
+  if (return_rip < kSiteSize || Containing(return_rip - kSiteSize) != nullptr) return kIgnore;
+  auto it = counts_.find(return_rip);
+  if (it == counts_.end()) {
+    if (counts_.size() >= kMaxCounted) return kIgnore;
+    it = counts_.emplace(return_rip, 0).first;
+  }
+  if (it->second == kRejected) return kIgnore;
+  ++it->second;
+  return it->second == kHotTraps ? kCheck : kIgnore;
+}
+
+void SiteTable::Reject(uint64_t return_rip) {
+  auto it = counts_.find(return_rip);
+  if (it != counts_.end()) it->second = kRejected;
+}
+
+std::optional<SiteTable::Site> SiteTable::Add(uint64_t addr, uint32_t nr) {
+  if (next_id_ >= static_cast<uint32_t>(kMaxSites)) return std::nullopt;
+  // Overlapping an existing site (the same one, or bytes shared with it).
+  auto next = by_addr_.lower_bound(addr);
+  if (next != by_addr_.end() && next->first < addr + kSiteSize) return std::nullopt;
+  if (next != by_addr_.begin() && std::prev(next)->first + kSiteSize > addr) return std::nullopt;
+  const uint32_t id = next_id_++;
+  Site s{addr, nr, id, base_ + kHeaderSize + id * kSlotBytes};
+  by_addr_.emplace(addr, s);
+  by_id_.emplace(id, addr);
+  counts_.erase(addr + kSiteSize);
+  return s;
+}
+
+const SiteTable::Site* SiteTable::ById(uint32_t id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &by_addr_.at(it->second);
+}
+
+const SiteTable::Site* SiteTable::Containing(uint64_t rip) const {
+  auto it = by_addr_.upper_bound(rip);
+  if (it == by_addr_.begin()) return nullptr;
+  --it;
+  return rip < it->first + kSiteSize ? &it->second : nullptr;
+}
+
+const SiteTable::Site* SiteTable::BySlotRip(uint64_t rip, uint32_t* offset) const {
+  if (rip < uint64_t{base_} + kHeaderSize || rip >= uint64_t{base_} + kTableSize) return nullptr;
+  const uint64_t rel = rip - base_ - kHeaderSize;
+  *offset = static_cast<uint32_t>(rel % kSlotBytes);
+  return ById(static_cast<uint32_t>(rel / kSlotBytes));
+}
+
+std::vector<SiteTable::Site> SiteTable::Remove(uint64_t begin, uint64_t end) {
+  std::vector<Site> dropped;
+  if (begin >= end) return dropped;
+  // Sites [addr, addr + 7) with addr < end and addr + 7 > begin.
+  auto it = by_addr_.lower_bound(begin >= kSiteSize - 1 ? begin - (kSiteSize - 1) : 0);
+  while (it != by_addr_.end() && it->first < end) {
+    if (it->first + kSiteSize > begin) {
+      dropped.push_back(it->second);
+      by_id_.erase(it->second.id);
+      it = by_addr_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Counted return rips r stand for the bytes [r - 7, r).
+  counts_.erase(counts_.upper_bound(begin), counts_.lower_bound(end + kSiteSize));
+  return dropped;
+}
+
+}  // namespace seedvisor::platform::systrap

@@ -1,0 +1,102 @@
+#include "platform/systrap/site_table.h"
+
+#include "gtest/gtest.h"
+
+namespace seedvisor::platform::systrap {
+namespace {
+
+constexpr uint64_t kSite = 0x7f0000001000;
+
+TEST(SiteTableTest, EveryBaseGivesEverySlotAValidJump) {
+  for (uint64_t r = 0; r < 64; ++r) {
+    const uint32_t base = SiteTable::ChooseTableBase(r);
+    EXPECT_EQ(base % 0x1000, 0u);
+    SiteTable t(base);
+    for (int i = 0; i < SiteTable::kMaxSites; ++i) {
+      auto s = t.Add(kSite + 8 * i, 39);
+      ASSERT_TRUE(s.has_value());
+      ASSERT_TRUE(EncodeJump(s->slot).has_value()) << std::hex << s->slot;
+      ASSERT_TRUE(EncodeSlot(s->slot, s->id, t.entry_qword()).has_value());
+    }
+    EXPECT_FALSE(t.Add(kSite + 8 * SiteTable::kMaxSites, 39).has_value());  // full
+  }
+}
+
+TEST(SiteTableTest, ASiteIsCheckedOnItsSecondTrapOnly) {
+  SiteTable t(SiteTable::ChooseTableBase(0));
+  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kCheck);
+  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
+  // Rejected (not `mov $nr,%eax; syscall`): never again, however hot.
+  EXPECT_EQ(t.NoteTrap(kSite + 0x107), SiteTable::kIgnore);
+  t.Reject(kSite + 0x107);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.NoteTrap(kSite + 0x107), SiteTable::kIgnore);
+  // A listed site's traps (the fallback path) are not counted again.
+  ASSERT_TRUE(t.Add(kSite, 39).has_value());
+  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
+}
+
+TEST(SiteTableTest, CountingIsBounded) {
+  SiteTable t(SiteTable::ChooseTableBase(0));
+  for (size_t i = 0; i < SiteTable::kMaxCounted; ++i) t.NoteTrap(kSite + 16 * i);
+  const uint64_t late = kSite + 16 * SiteTable::kMaxCounted;
+  EXPECT_EQ(t.NoteTrap(late), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(late), SiteTable::kIgnore);
+}
+
+TEST(SiteTableTest, LookupsBySiteBytesIdAndSlot) {
+  SiteTable t(SiteTable::ChooseTableBase(3));
+  auto a = t.Add(kSite, 39);
+  auto b = t.Add(kSite + 0x40, 110);
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(t.Add(kSite + 3, 39).has_value());  // overlaps a
+  EXPECT_FALSE(t.Add(kSite - 6, 39).has_value());
+  EXPECT_EQ(t.Containing(kSite)->id, a->id);
+  EXPECT_EQ(t.Containing(kSite + 5)->id, a->id);  // the old `syscall`
+  EXPECT_EQ(t.Containing(kSite + 7), nullptr);
+  EXPECT_EQ(t.Containing(kSite - 1), nullptr);
+  EXPECT_EQ(t.ById(b->id)->nr, 110u);
+  uint32_t off = 0;
+  EXPECT_EQ(t.BySlotRip(b->slot + kSlotJmpOffset, &off)->id, b->id);
+  EXPECT_EQ(off, kSlotJmpOffset);
+  EXPECT_EQ(t.BySlotRip(t.base() + SiteTable::kFallbackOffset, &off), nullptr);  // the header
+  EXPECT_TRUE(t.InTable(t.fallback_return_rip()));
+}
+
+TEST(SiteTableTest, RemoveDropsOverlappingSitesAndCountsButNeverReusesSlots) {
+  SiteTable t(SiteTable::ChooseTableBase(5));
+  auto a = t.Add(kSite, 39);
+  auto b = t.Add(kSite + 0x1000, 110);
+  t.NoteTrap(kSite + 0x2007);
+  ASSERT_TRUE(a && b);
+  // One byte of a's site is enough.
+  auto dropped = t.Remove(kSite + 6, kSite + 7);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].id, a->id);
+  EXPECT_EQ(t.ById(a->id), nullptr);
+  EXPECT_EQ(t.Remove(kSite + 7, kSite + 0x1000).size(), 0u);  // ends where b starts
+  // The counted rip's bytes lie in [kSite + 0x2000, kSite + 0x2007): counting restarts.
+  t.Remove(kSite + 0x2000, kSite + 0x2001);
+  EXPECT_EQ(t.NoteTrap(kSite + 0x2007), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 0x2007), SiteTable::kCheck);
+  auto c = t.Add(kSite, 39);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(c->slot, a->slot);  // a thread may still be inside a's slot
+  EXPECT_EQ(t.size(), 2u);
+}
+
+TEST(SiteTableTest, ForkCopiesTheTable) {
+  SiteTable parent(SiteTable::ChooseTableBase(1));
+  auto a = parent.Add(kSite, 39);
+  ASSERT_TRUE(a.has_value());
+  SiteTable child = parent;
+  child.Remove(kSite, kSite + 1);
+  EXPECT_NE(parent.ById(a->id), nullptr);
+  EXPECT_EQ(child.ById(a->id), nullptr);
+  auto c = child.Add(kSite, 39);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(c->id, a->id);
+}
+
+}  // namespace
+}  // namespace seedvisor::platform::systrap
