@@ -90,4 +90,61 @@ std::vector<SiteTable::Site> SiteTable::Remove(uint64_t begin, uint64_t end) {
   return dropped;
 }
 
+SiteAction TranslateSiteEvent(const SiteTable& table, SiteEventKind kind, uint64_t rip,
+                              uint64_t rax) {
+  auto syscall = [](const SiteTable::Site& s, uint64_t nr) {
+    return SiteAction{SiteAction::kSyscall, s.addr + kSiteSize, nr, false};
+  };
+  // About to run the site's syscall: as after the old `mov`, at the old
+  // `syscall` (which resumes through the SIGILL rule at site + 5).
+  auto before_syscall = [](const SiteTable::Site& s) {
+    return SiteAction{SiteAction::kResumeAt, s.addr + 5, s.nr, true};
+  };
+  switch (kind) {
+    case SiteEventKind::kIllegal: {
+      const SiteTable::Site* s = table.Containing(rip);
+      if (s == nullptr) return {};
+      switch (IllegalAtSite(s->addr, rip, rax).kind) {
+        case IllegalFixup::kNotOurs:
+          return {};
+        case IllegalFixup::kRetry:
+          return {SiteAction::kResumeAt, s->addr, 0, false};
+        case IllegalFixup::kSyscall:
+          return syscall(*s, rax);
+      }
+      return {};
+    }
+    case SiteEventKind::kSeccompTrap: {
+      // The fast entry's fallback (GS is not a slot): rax is the site's id.
+      // Any other rax is a guest that jumped there itself: its own syscall.
+      if (rip != table.fallback_return_rip() || rax > UINT32_MAX) return {};
+      const SiteTable::Site* s = table.ById(static_cast<uint32_t>(rax));
+      return s == nullptr ? SiteAction{} : syscall(*s, s->nr);
+    }
+    case SiteEventKind::kInterrupt: {
+      if (rip == table.fallback_return_rip() - 2 && rax <= UINT32_MAX) {
+        // At the fallback `syscall`, after the fast entry's check used rcx
+        // and r11: take it as the syscall begun (which `syscall` makes of
+        // rcx and r11 anyway), the signal then comes at its exit.
+        const SiteTable::Site* s = table.ById(static_cast<uint32_t>(rax));
+        return s == nullptr ? SiteAction{} : syscall(*s, s->nr);
+      }
+      uint32_t off = 0;
+      const SiteTable::Site* s = table.BySlotRip(rip, &off);
+      if (s == nullptr) return {};
+      if (off == kSlotMovOffset) return {SiteAction::kResumeAt, s->addr, 0, false};
+      if (off == kSlotJmpOffset) return before_syscall(*s);
+      return {};
+    }
+    case SiteEventKind::kSingleStep: {
+      // The guest stepped the jump: one step runs `mov` and `syscall`
+      // together (the documented difference); the trap is reported after.
+      uint32_t off = 0;
+      const SiteTable::Site* s = table.BySlotRip(rip, &off);
+      return s != nullptr && off == kSlotMovOffset ? syscall(*s, s->nr) : SiteAction{};
+    }
+  }
+  return {};
+}
+
 }  // namespace seedvisor::platform::systrap

@@ -7,7 +7,8 @@
 //   SiteTable t(base);                       // base: ChooseTableBase()
 //   if (t.NoteTrap(rip) == SiteTable::kCheck) {
 //     read the 7 bytes before rip; if IsPatchableSite(...)
-//       if (auto s = t.Add(rip - kSiteSize, nr)) write EncodeSlot(s->slot, s->id, ...), then the jump
+//       if (auto s = t.Add(rip - kSiteSize, nr)) write EncodeSlot(s->slot, s->id, ...), then the
+//       jump
 //     else t.Reject(rip);
 //   }
 //   munmap/mprotect(+W)/...: for (Site s : t.Remove(begin, end)) unpatch s if its bytes stay
@@ -42,10 +43,10 @@ class SiteTable {
   static constexpr uint32_t kHotTraps = 2;
 
   struct Site {
-    uint64_t addr;   // the 7 bytes start here; the syscall returns to addr + 7
+    uint64_t addr;  // the 7 bytes start here; the syscall returns to addr + 7
     uint32_t nr;
     uint32_t id;
-    uint32_t slot;   // the slot's address in the table: base + header + id * kSlotBytes
+    uint32_t slot;  // the slot's address in the table: base + header + id * kSlotBytes
   };
 
   // A table base with every slot's address valid for EncodeJump, picked
@@ -88,6 +89,28 @@ class SiteTable {
   absl::flat_hash_map<uint32_t, uint64_t> by_id_;  // id -> site address
   std::map<uint64_t, uint32_t> counts_;            // return rip -> traps (UINT32_MAX: rejected)
 };
+
+// What the platform makes of an event that a patched site may explain
+// (PATCHING.md, "Semantics, case by case"), so that the sentry and the
+// guest only ever see states that the unpatched code can be in.
+enum class SiteEventKind {
+  kIllegal,      // SIGILL
+  kSeccompTrap,  // SIGSYS from the seccomp filter (rip after the syscall)
+  kInterrupt,    // the sentry's kick, or any asynchronous stop
+  kSingleStep,   // a TF trap (SIGTRAP, TRAP_TRACE): rip is after the step
+};
+struct SiteAction {
+  enum Kind {
+    kNone,      // not about a site: handle the event as usual
+    kSyscall,   // syscall `nr`, returning to `rip` (site + 7)
+    kResumeAt,  // report and resume at `rip`; rax = `nr` if set_rax
+  } kind = kNone;
+  uint64_t rip = 0;
+  uint64_t nr = 0;
+  bool set_rax = false;
+};
+SiteAction TranslateSiteEvent(const SiteTable& table, SiteEventKind kind, uint64_t rip,
+                              uint64_t rax);
 
 }  // namespace seedvisor::platform::systrap
 

@@ -98,5 +98,75 @@ TEST(SiteTableTest, ForkCopiesTheTable) {
   EXPECT_NE(c->id, a->id);
 }
 
+class TranslateTest : public ::testing::Test {
+ protected:
+  TranslateTest() : t_(SiteTable::ChooseTableBase(2)) {
+    t_.Add(kSite - 0x100, 1);
+    s_ = *t_.Add(kSite, 110);
+  }
+  SiteAction Run(SiteEventKind k, uint64_t rip, uint64_t rax) {
+    return TranslateSiteEvent(t_, k, rip, rax);
+  }
+  SiteTable t_;
+  SiteTable::Site s_;
+};
+
+TEST_F(TranslateTest, IllegalAtTheSite) {
+  SiteAction a = Run(SiteEventKind::kIllegal, kSite, 0);  // mid-rewrite
+  EXPECT_EQ(a.kind, SiteAction::kResumeAt);
+  EXPECT_EQ(a.rip, kSite);
+  EXPECT_FALSE(a.set_rax);
+  a = Run(SiteEventKind::kIllegal, kSite + 5, 219);  // restart_syscall after rip -= 2
+  EXPECT_EQ(a.kind, SiteAction::kSyscall);
+  EXPECT_EQ(a.nr, 219u);
+  EXPECT_EQ(a.rip, kSite + 7);
+  EXPECT_EQ(Run(SiteEventKind::kIllegal, kSite + 2, 110).kind, SiteAction::kNone);
+  EXPECT_EQ(Run(SiteEventKind::kIllegal, kSite + 0x50, 110).kind, SiteAction::kNone);
+}
+
+TEST_F(TranslateTest, TheFallbackSyscallIsTheSites) {
+  SiteAction a = Run(SiteEventKind::kSeccompTrap, t_.fallback_return_rip(), s_.id);
+  EXPECT_EQ(a.kind, SiteAction::kSyscall);
+  EXPECT_EQ(a.nr, 110u);
+  EXPECT_EQ(a.rip, kSite + 7);
+  // A guest that jumped there with a number that is no site's id.
+  EXPECT_EQ(Run(SiteEventKind::kSeccompTrap, t_.fallback_return_rip(), 400).kind,
+            SiteAction::kNone);
+  // A trap anywhere else is an ordinary syscall.
+  EXPECT_EQ(Run(SiteEventKind::kSeccompTrap, kSite + 7, 110).kind, SiteAction::kNone);
+}
+
+TEST_F(TranslateTest, InterruptsInsideTheSlotLookLikeTheSite) {
+  SiteAction a = Run(SiteEventKind::kInterrupt, s_.slot + kSlotMovOffset, 77);
+  EXPECT_EQ(a.kind, SiteAction::kResumeAt);
+  EXPECT_EQ(a.rip, kSite);  // before the jump: nothing changed yet
+  EXPECT_FALSE(a.set_rax);
+  a = Run(SiteEventKind::kInterrupt, s_.slot + kSlotJmpOffset, s_.id);
+  EXPECT_EQ(a.kind, SiteAction::kResumeAt);
+  EXPECT_EQ(a.rip, kSite + 5);  // after the old `mov`
+  EXPECT_TRUE(a.set_rax);
+  EXPECT_EQ(a.nr, 110u);
+  a = Run(SiteEventKind::kInterrupt, t_.fallback_return_rip() - 2, s_.id);
+  EXPECT_EQ(a.kind, SiteAction::kSyscall);  // rcx and r11 are spent: the syscall has begun
+  EXPECT_EQ(a.nr, 110u);
+  EXPECT_EQ(a.rip, kSite + 7);
+  EXPECT_EQ(Run(SiteEventKind::kInterrupt, kSite + 7, 0).kind, SiteAction::kNone);
+}
+
+TEST_F(TranslateTest, SteppingTheJumpRunsTheSyscall) {
+  SiteAction a = Run(SiteEventKind::kSingleStep, s_.slot + kSlotMovOffset, 0);
+  EXPECT_EQ(a.kind, SiteAction::kSyscall);
+  EXPECT_EQ(a.nr, 110u);
+  EXPECT_EQ(a.rip, kSite + 7);
+  EXPECT_EQ(Run(SiteEventKind::kSingleStep, kSite + 7, 0).kind, SiteAction::kNone);
+}
+
+TEST_F(TranslateTest, ARemovedSiteExplainsNothing) {
+  t_.Remove(kSite, kSite + 7);
+  EXPECT_EQ(Run(SiteEventKind::kIllegal, kSite + 5, 110).kind, SiteAction::kNone);
+  EXPECT_EQ(Run(SiteEventKind::kInterrupt, s_.slot + kSlotJmpOffset, s_.id).kind,
+            SiteAction::kNone);
+}
+
 }  // namespace
 }  // namespace seedvisor::platform::systrap

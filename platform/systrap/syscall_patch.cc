@@ -44,12 +44,12 @@ std::optional<std::array<uint8_t, kSlotBytes>> EncodeSlot(uint32_t slot, uint32_
     return std::nullopt;
   }
   std::array<uint8_t, kSlotBytes> s;
-  s.fill(0xcc);                     // int3 in the padding
+  s.fill(0xcc);                         // int3 in the padding
   Put64(&s[0], slot + kSlotMovOffset);  // the qword the site jumps through
   s[kSlotMovOffset] = kMovEaxImm32;     // mov $id,%eax
   Put32(&s[kSlotMovOffset + 1], id);
   static_assert(kSlotJmpOffset == kSlotMovOffset + 5);
-  s[kSlotJmpOffset] = 0xff;         // jmp *entry_qword
+  s[kSlotJmpOffset] = 0xff;  // jmp *entry_qword
   s[kSlotJmpOffset + 1] = 0x24;
   s[kSlotJmpOffset + 2] = 0x25;
   Put32(&s[kSlotJmpOffset + 3], entry_qword);

@@ -86,9 +86,9 @@ std::vector<RewriteStep> PlanRewrite(const SiteBytes& from, const SiteBytes& to)
 // What a SIGILL at `rip` in a patched (or half-patched) site means.
 struct IllegalFixup {
   enum Kind {
-    kNotOurs,        // deliver the SIGILL to the guest as usual
-    kRetry,          // resume at the site: it is being rewritten
-    kSyscall,        // a syscall of number rax; it returns to site + 7
+    kNotOurs,  // deliver the SIGILL to the guest as usual
+    kRetry,    // resume at the site: it is being rewritten
+    kSyscall,  // a syscall of number rax; it returns to site + 7
   } kind = kNotOurs;
 };
 IllegalFixup IllegalAtSite(uint64_t site, uint64_t rip, uint64_t rax);

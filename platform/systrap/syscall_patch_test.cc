@@ -59,9 +59,9 @@ TEST(SyscallPatchTest, SlotsRejectAddressesTheJumpCannotUse) {
   EXPECT_EQ(target, kSlot + kSlotMovOffset);
   EXPECT_EQ((*s)[kSlotMovOffset], 0xb8);
   EXPECT_EQ((*s)[kSlotJmpOffset], 0xff);
-  EXPECT_FALSE(EncodeSlot(kSlot + 8, 7, 0x6a000).has_value());   // not slot-aligned
-  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x6a004).has_value());       // entry not a qword
-  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x80000000).has_value());    // beyond abs32
+  EXPECT_FALSE(EncodeSlot(kSlot + 8, 7, 0x6a000).has_value());  // not slot-aligned
+  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x6a004).has_value());      // entry not a qword
+  EXPECT_FALSE(EncodeSlot(kSlot, 7, 0x80000000).has_value());   // beyond abs32
 }
 
 // Every state a rewrite passes through, one single-byte store at a time.
@@ -207,7 +207,8 @@ class OnThisCpu : public ::testing::Test {
   }
   // Runs code at `off`, which must raise SIGILL; returns its rip and rax.
   std::pair<uint64_t, uint64_t> Sigill(size_t off) {
-    struct sigaction sa {}, old{};
+    struct sigaction sa {
+    }, old{};
     sa.sa_sigaction = [](int, siginfo_t*, void* uc) {
       auto* g = static_cast<ucontext_t*>(uc)->uc_mcontext.gregs;
       trap_rip = static_cast<uint64_t>(g[REG_RIP]);
@@ -307,8 +308,8 @@ TEST(FastGsSlotCheckTest, FindsTheSlotFromGsAloneAndKeepsEveryFlag) {
       {kRegionBase - kSlotSize, -1},           // below it
       {kRegionBase + kSlotSize + 8, -1},       // inside a slot
       {kRegionBase + kCommSize, -1},
-      {0, -1},                                 // the guest's usual GS
-      {0x7f0000000000, -1},                    // a guest TLS block
+      {0, -1},               // the guest's usual GS
+      {0x7f0000000000, -1},  // a guest TLS block
   };
   // The arithmetic flags all set, then all clear (bit 1 is always set).
   for (uint64_t flags : {uint64_t{0x8d7}, uint64_t{0x2}}) {
