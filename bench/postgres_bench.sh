@@ -9,12 +9,16 @@
 # to native, and the load average before and after.
 #
 #   bash bench/postgres_bench.sh [--smoke] [--rounds=N] [--seconds=N] [--seedsc=PATH]
+#                                [--seedsc-base=PATH] [--initdb-only]
 #                                [--runsc=PATH] [--platforms=LIST] [--runsc-platform=NAME]
 #
 # Defaults: --seedsc bazel-bin/runsc/seedsc, --runsc $(command -v runsc),
 # 1 round, -T 10, platforms systrap, runsc on ptrace (Debian's runsc has
 # no systrap). --smoke: -T 1, scale 1 (CI: it runs; numbers mean nothing).
-# tps: higher is better; *_s (seconds): lower is better.
+# --seedsc-base: a column per platform for another build ("base-", e.g.
+# main before a change), in the same rounds. --initdb-only: only initdb's
+# time (rounds of a few seconds: use many). tps: higher is better; *_s
+# (seconds): lower is better.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +27,7 @@ repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
 source "$here/bench_lib.sh"
 
 rounds=1 seconds=10 scale=10
-seedsc="${SEEDSC:-}"
+seedsc="${SEEDSC:-}" seedsc_base="" initdb_only=0
 runsc="${RUNSC:-$(command -v runsc || true)}"
 platforms=systrap
 runsc_platform=ptrace
@@ -33,10 +37,12 @@ while (($#)); do
     --rounds=*) rounds="${1#*=}" ;;
     --seconds=*) seconds="${1#*=}" ;;
     --seedsc=*) seedsc="${1#*=}" ;;
+    --seedsc-base=*) seedsc_base="$(realpath "${1#*=}")" ;;
+    --initdb-only) initdb_only=1 ;;
     --runsc=*) runsc="${1#*=}" ;;
     --platforms=*) platforms="${1#*=}" ;;
     --runsc-platform=*) runsc_platform="${1#*=}" ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "postgres_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -58,7 +64,9 @@ declare -A cmd
 # so the read-write runs compare the same thing.
 cmd[native]=""
 native_tmp=(--tmp /dev/shm)
-add_runtimes "$seedsc" "$platforms" "$runsc" "$runsc_platform"
+add_seedsc_runtimes seedsc "$seedsc" "$platforms"
+add_seedsc_runtimes base "$seedsc_base" "$platforms"
+add_runsc_runtime "$runsc" "$runsc_platform"
 
 T="-T $seconds"
 # System V segments for dynamic shared memory everywhere: Debian's runsc
@@ -67,6 +75,10 @@ T="-T $seconds"
 runs=(--dsm sysv --scale "$scale" --tps "so_c1:-S $T" --tps "so_c4:-S -c 4 -j 4 $T"
   --tps "rw_c1:$T" --tps "rw_c4:-c 4 -j 4 $T")
 metrics=(initdb_s start_s tps_so_c1 tps_so_c4 tps_rw_c1 tps_rw_c4)
+if ((initdb_only)); then
+  runs=(--initdb-only)
+  metrics=(initdb_s)
+fi
 declare -A samples
 fail=0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"

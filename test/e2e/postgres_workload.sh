@@ -6,7 +6,7 @@
 # refuses to run as root).
 #
 #   postgres_workload.sh [--tmp DIR] [--queries] [--tps NAME:PGBENCH_OPTIONS]... [--scale N]
-#                        [--dsm posix|sysv|mmap]
+#                        [--dsm posix|sysv|mmap] [--initdb-only]
 #
 # Steps print "STEP x" before and "OK x" after (initdb, start, queries,
 # pgbench, stop); a failing step stops the script (exit != 0). Timings and
@@ -18,7 +18,8 @@
 # (parallel=). Last, the server log's WARNING/ERROR/FATAL/PANIC lines between
 # "SERVER LOG PROBLEMS:" and "END SERVER LOG" ("none" if there are none;
 # the fast stop's own FATALs left out). --dsm: dynamic_shared_memory_type
-# (default posix: shm_open in /dev/shm).
+# (default posix: shm_open in /dev/shm). --initdb-only: initdb, then remove
+# the cluster and stop (the start-up benchmark's many short rounds).
 set -euo pipefail
 PG=/usr/lib/postgresql/15/bin
 
@@ -34,7 +35,7 @@ if [[ "${1:-}" != --as-user ]]; then
 fi
 top="$2"
 shift 2
-queries=0 scale=1 dsm=posix
+queries=0 scale=1 dsm=posix initdb_only=0
 tps=()
 while (($#)); do
   case "$1" in
@@ -42,6 +43,7 @@ while (($#)); do
     --tps) tps+=("$2"); shift ;;
     --scale) scale="$2"; shift ;;
     --dsm) dsm="$2"; shift ;;
+    --initdb-only) initdb_only=1 ;;
     *) echo "postgres_workload: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -58,6 +60,10 @@ t0="$(now)"
   { cat "$top/initdb.log"; exit 1; }
 echo "initdb_s $(since "$t0")"
 echo "OK initdb"
+if ((initdb_only)); then
+  rm -rf "$top"
+  exit 0
+fi
 
 echo "STEP start"
 t0="$(now)"
