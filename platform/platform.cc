@@ -1,6 +1,7 @@
 #include "platform/platform.h"
 
 #include "absl/strings/str_cat.h"
+#include "platform/kvm/kvm_platform.h"
 #include "platform/ptrace/ptrace_platform.h"
 #include "platform/systrap/systrap_platform.h"
 
@@ -11,6 +12,9 @@ std::vector<std::string_view> PlatformNames() { return {"systrap", "ptrace"}; }
 absl::StatusOr<std::unique_ptr<Platform>> NewPlatform(std::string_view name) {
   if (name == "ptrace") return ptrace::NewPtracePlatform();
   if (name == "systrap") return systrap::NewSystrapPlatform();
+  // Not in PlatformNames() (the platforms that run guests) until it runs
+  // them; the name is known so that --platform=kvm says why it cannot.
+  if (name == "kvm") return kvm::NewKvmPlatform();
   std::string known;
   for (std::string_view n : PlatformNames()) known += (known.empty() ? "" : ", ") + std::string(n);
   return absl::InvalidArgumentError(

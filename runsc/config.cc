@@ -9,7 +9,7 @@ void GlobalConfig::Register(FlagSet& fs) {
     root = std::string(xdg) + "/seedsc";
   }
   fs.String("root", &root, "root directory for storage of container state");
-  fs.Choice("platform", &platform, {"ptrace", "systrap"}, "the platform that runs guest code");
+  fs.Choice("platform", &platform, {"ptrace", "systrap", "kvm"}, "the platform that runs guest code");
   fs.Choice("network", &network, {"none", "host", "sandbox"},
             "network: none (loopback only), host (passthrough), sandbox (our stack)");
   fs.Bool("net-raw", &net_raw,
