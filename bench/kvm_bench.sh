@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The kvm platform's floor beside the platforms we have (platform/kvm/README.md):
+# one guest syscall (getppid) and one first-touch page fault, natively, under
+# seedsc on systrap and ptrace, under Debian's gVisor runsc (ptrace: its kvm
+# platform hangs on these machines), and in the smallest KVM VM that answers
+# a syscall (bench/kvm_floor.c: no sentry, so no kvm platform can be faster
+# with that design on this host). One run, rounds interleaved, medians and
+# ratios to native, idle and beside `stress-ng --cpu 2` (+cpu rows).
+#
+#   bash bench/kvm_bench.sh [--smoke] [--rounds N] [--floor PATH]
+#                           [--seedsc PATH] [--runsc PATH] [--no-loaded]
+#
+# Or: bazel run //bench:kvm_bench -- [flags]. Defaults: --floor beside the
+# script or bazel-bin/bench/kvm_floor, --seedsc bazel-bin/runsc/seedsc if
+# built, --runsc $(command -v runsc), 3 rounds. A runtime that is missing is
+# n/a; one that is present but fails is an error (exit 1). Without a usable
+# /dev/kvm the kvm-floor column is n/a with kvm_floor's message.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
+
+smoke=0 rounds=3 loaded=1
+floor="$here/kvm_floor"
+[[ -x "$floor" ]] || floor="$repo/bazel-bin/bench/kvm_floor"
+seedsc="${SEEDSC:-}"
+runsc="${RUNSC:-$(command -v runsc || true)}"
+while (($#)); do
+  case "$1" in
+    --smoke) smoke=1 loaded=0 ;;
+    --no-loaded) loaded=0 ;;
+    --rounds) rounds="$2"; shift ;;
+    --rounds=*) rounds="${1#*=}" ;;
+    --floor) floor="$2"; shift ;;
+    --floor=*) floor="${1#*=}" ;;
+    --seedsc) seedsc="$2"; shift ;;
+    --seedsc=*) seedsc="${1#*=}" ;;
+    --runsc) runsc="$2"; shift ;;
+    --runsc=*) runsc="${1#*=}" ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "kvm_bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]] && seedsc="$repo/bazel-bin/runsc/seedsc"
+if [[ ! -x "$floor" ]]; then
+  echo "kvm_bench: no kvm_floor at $floor (bazel build //bench:kvm_floor)" >&2
+  exit 2
+fi
+floor="$(realpath "$floor")"
+[[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
+stress_ng="$(command -v stress-ng || true)"
+if ((loaded)) && [[ -z "$stress_ng" ]]; then
+  echo "kvm_bench: the +cpu rows need stress-ng (or --no-loaded)" >&2
+  exit 2
+fi
+if ((smoke)); then
+  rounds=1 native_iters=200 sandbox_iters=50 kvm_iters=20
+else
+  native_iters=200000 sandbox_iters=5000 kvm_iters=1000
+fi
+
+names=(native)
+declare -A cmd iters
+cmd[native]="$floor native"
+iters[native]=$native_iters
+add_runtimes "$seedsc" systrap,ptrace "$runsc" ptrace
+for name in "${names[@]:1}"; do
+  cmd[$name]="${cmd[$name]} $floor native"
+  iters[$name]=$sandbox_iters
+done
+kvm_note=""
+if kvm_out="$("$floor" kvm 10 2>&1)"; then
+  names+=(kvm-floor)
+  cmd[kvm-floor]="$floor kvm"
+  iters[kvm-floor]=$kvm_iters
+else
+  kvm_note="kvm-floor: n/a ($(head -1 <<<"$kvm_out"))"
+fi
+
+declare -A samples
+base_metrics=(getppid getppid_p50 getppid_p99 touch_per_page)
+metrics=()
+for m in "${base_metrics[@]}"; do
+  metrics+=("$m")
+  ((loaded)) && metrics+=("$m+cpu")
+done
+trap stop_hog EXIT
+fail=0
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+for ((r = 1; r <= rounds; r++)); do
+  for pass in idle cpu; do
+    suffix=""
+    if [[ $pass == cpu ]]; then
+      ((loaded)) || continue
+      suffix="+cpu"
+      start_hog 3600
+    fi
+    for name in "${names[@]}"; do
+      # shellcheck disable=SC2086  # cmd is a word list on purpose
+      run_case kvm_bench "$name" 600 ${cmd[$name]} "${iters[$name]}"
+      [[ -n "$suffix" ]] && out="$(awk -v s="$suffix" 'NF == 2 { $1 = $1 s } { print }' <<<"$out")"
+      m_pass=()
+      for m in "${base_metrics[@]}"; do m_pass+=("$m$suffix"); done
+      record_metrics kvm_bench "$r" "$name" "$out" "$status" "${m_pass[@]}"
+      if [[ $name == kvm-floor && -z "$suffix" ]]; then
+        for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
+          v="$(awk -v m="$m" '$1 == m { print $2 }' <<<"$out")"
+          [[ -n "$v" ]] && samples["kvm-floor $m"]+="$v "
+        done
+      fi
+    done
+    stop_hog
+  done
+  echo "round $r/$rounds done" >&2
+done
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo
+echo "kvm_bench: ns per call or page, median of $rounds rounds; iterations native=$native_iters sandbox=$sandbox_iters kvm=$kvm_iters"
+echo "load average before: $load_before, after: $load_after ($(nproc) CPUs); +cpu: beside stress-ng --cpu 2"
+[[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
+[[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
+[[ -n "$kvm_note" ]] && echo "$kvm_note"
+print_table
+if [[ -n "${samples[kvm-floor kvm_create_vm]:-}" ]]; then
+  echo
+  for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
+    printf '%-16s %12s ns (median)\n' "$m" "$(median "${samples["kvm-floor $m"]}")"
+  done
+fi
+if ((fail)); then
+  echo "kvm_bench: some runs failed (see above)" >&2
+  exit 1
+fi
