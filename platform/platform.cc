@@ -7,13 +7,11 @@
 
 namespace seedvisor::platform {
 
-std::vector<std::string_view> PlatformNames() { return {"systrap", "ptrace"}; }
+std::vector<std::string_view> PlatformNames() { return {"systrap", "ptrace", "kvm"}; }
 
 absl::StatusOr<std::unique_ptr<Platform>> NewPlatform(std::string_view name) {
   if (name == "ptrace") return ptrace::NewPtracePlatform();
   if (name == "systrap") return systrap::NewSystrapPlatform();
-  // Not in PlatformNames() (the platforms that run guests) until it runs
-  // them; the name is known so that --platform=kvm says why it cannot.
   if (name == "kvm") return kvm::NewKvmPlatform();
   std::string known;
   for (std::string_view n : PlatformNames()) known += (known.empty() ? "" : ", ") + std::string(n);

@@ -1,18 +1,114 @@
 #include "platform/kvm/kvm_platform.h"
 
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/kvm/kvm_address_space.h"
+#include "platform/kvm/kvm_layout.h"
 #include "platform/kvm/kvm_probe.h"
+#include "platform/kvm/stub_image.h"
+#include "platform/stub/injector.h"
+#include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::kvm {
+namespace {
+
+class KvmPlatform : public Platform {
+ public:
+  ~KvmPlatform() override { stub::StopZygote(zygote_); }
+  void StopHostProcesses() override {
+    stub::StopZygote(zygote_);
+    zygote_ = -1;
+  }
+  std::string_view name() const override { return "kvm"; }
+
+  absl::Status Init(const char* device, const KvmHost& host) {
+    auto shared = std::make_shared<KvmShared>();
+    shared->kvm_fd = open(device, O_RDWR | O_CLOEXEC);
+    if (shared->kvm_fd < 0) {
+      return absl::FailedPreconditionError(absl::StrCat("kvm: ", device, ": ", std::strerror(errno)));
+    }
+    shared->vcpu_mmap_size = host.vcpu_mmap_size;
+    // The guest sees what this KVM supports (CPUID runs in the VM).
+    // struct kvm_cpuid2 is 8 bytes in C (nent, padding) before its entries.
+    constexpr size_t kHeader = 8;
+    constexpr uint32_t kMaxEntries = (kCpuidSize - kHeader) / sizeof(kvm_cpuid_entry2);
+    shared->cpuid.resize(kHeader + kMaxEntries * sizeof(kvm_cpuid_entry2));
+    // SAFETY: a buffer sized for the header and kMaxEntries entries.
+    auto* c = reinterpret_cast<kvm_cpuid2*>(shared->cpuid.data());
+    c->nent = kMaxEntries;
+    if (ioctl(shared->kvm_fd, kKvmGetSupportedCpuid, c) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("kvm: ", device, ": KVM_GET_SUPPORTED_CPUID: ", std::strerror(errno)));
+    }
+    shared->cpuid.resize(kHeader + c->nent * sizeof(kvm_cpuid_entry2));
+    // XCR0: the host's user components that this KVM lets a guest enable
+    // (CPUID leaf 0xD, subleaf 0).
+    uint64_t allowed = FpState::kFeaturesFpSse;
+    for (uint32_t i = 0; i < c->nent; ++i) {
+      kvm_cpuid_entry2 e;
+      std::memcpy(&e, shared->cpuid.data() + kHeader + i * sizeof(e), sizeof(e));
+      if (e.function == 0xd && e.index == 0) allowed = e.eax | (uint64_t{e.edx} << 32);
+    }
+    shared->xcr0 = (FpState::HostHasXsave() ? FpState::HostFeatures() : FpState::kFeaturesFpSse) & allowed;
+    shared_ = std::move(shared);
+    auto z = stub::StartZygote(kStubImage, kStubImageSize);
+    if (!z.ok()) return z.status();
+    zygote_ = z->pid;
+    layout_ = z->layout;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
+    Result<pid_t> pid = [&] {
+      absl::MutexLock l(&mu_);
+      return stub::ForkStub(zygote_, layout_.entry);
+    }();
+    if (!pid.ok()) {
+      return absl::InternalError(absl::StrCat("kvm: forking a stub from the zygote: ",
+                                              std::strerror(pid.error().value())));
+    }
+    auto as = KvmAddressSpace::Create(*pid, layout_, shared_, {}, /*fresh=*/true);
+    if (!as.ok()) {
+      kill(*pid, SIGKILL);
+      return as.status();
+    }
+    return std::shared_ptr<AddressSpace>(*as);
+  }
+
+  absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
+                                                  ThreadHandle thread) override {
+    auto kas = std::dynamic_pointer_cast<KvmAddressSpace>(as);
+    if (kas == nullptr) return absl::InvalidArgumentError("kvm: not a kvm address space");
+    auto ctx = KvmContext::Create(kas, thread.host_tid);
+    if (!ctx.ok()) return ctx.status();
+    return std::unique_ptr<Context>(std::move(*ctx));
+  }
+
+ private:
+  absl::Mutex mu_;
+  pid_t zygote_ = -1;
+  stub::StubLayout layout_;
+  std::shared_ptr<const KvmShared> shared_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Platform>> NewKvmPlatform(const char* device) {
   absl::StatusOr<KvmHost> host = ProbeKvm(device);
   if (!host.ok()) return host.status();
-  return absl::UnimplementedError(absl::StrCat(
-      "kvm: ", device, " is usable here (", host->flavour,
-      ") but the kvm platform cannot run guests yet (platform/kvm/README.md); use "
-      "--platform=systrap"));
+  auto p = std::make_unique<KvmPlatform>();
+  if (absl::Status s = p->Init(device, *host); !s.ok()) return s;
+  return std::unique_ptr<Platform>(std::move(p));
 }
 
 }  // namespace seedvisor::platform::kvm

@@ -1,0 +1,277 @@
+#include "platform/kvm/kvm_address_space.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "platform/kvm/kvm_guest.h"
+
+namespace seedvisor::platform::kvm {
+namespace {
+
+pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// Where injected setup calls find their arguments: a page of the region's
+// fixed part that nothing else uses.
+constexpr uint64_t kSetupOff = 0x8000;
+
+struct KernelSigaction {
+  uint64_t handler, flags, restorer, mask;
+};
+constexpr uint64_t kSaRestorer = 0x04000000;
+
+// Host syscalls made by one of the calling task's stub thread (no filter
+// stands between a kvm stub and the host: the guest never runs host code
+// there, it runs in the VM).
+class ContextCalls : public stub::StubSyscalls {
+ public:
+  explicit ContextCalls(KvmContext* ctx) : ctx_(ctx) {}
+
+ protected:
+  long Invoke(long nr, const long (&a)[6]) override {
+    return ctx_->StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
+
+ private:
+  KvmContext* ctx_;
+};
+
+}  // namespace
+
+KvmShared::~KvmShared() {
+  if (kvm_fd >= 0) close(kvm_fd);
+}
+
+KvmAddressSpace::KvmAddressSpace(pid_t pid, const stub::StubLayout& layout,
+                                 std::shared_ptr<const KvmShared> shared)
+    : StubAddressSpace(pid, layout), shared_(std::move(shared)) {}
+
+KvmAddressSpace::~KvmAddressSpace() {
+  if (region_ != nullptr) munmap(region_, kRegionSize);
+}
+
+void KvmAddressSpace::AbandonInForkChild() {
+  if (region_ != nullptr) munmap(region_, kRegionSize);
+  region_ = nullptr;
+  StubAddressSpace::AbandonInForkChild();
+}
+
+CommPage* KvmAddressSpace::comm(int slot) const {
+  // SAFETY: a slot's first bytes, page-aligned in our mapping of the region.
+  return reinterpret_cast<CommPage*>(slot_base(slot));
+}
+
+absl::StatusOr<std::shared_ptr<KvmAddressSpace>> KvmAddressSpace::Create(
+    pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared,
+    const std::set<uint64_t>& gibs, bool fresh) {
+  std::shared_ptr<KvmAddressSpace> as(new KvmAddressSpace(pid, layout, std::move(shared)));
+  if (absl::Status s = as->Setup(gibs, fresh); !s.ok()) return s;
+  return as;
+}
+
+absl::Status KvmAddressSpace::Setup(const std::set<uint64_t>& gibs, bool fresh) {
+  if (!proc_.ok()) {
+    return absl::InternalError(absl::StrCat("kvm: opening stub ", proc_.pid(), " (mem, pidfd) failed"));
+  }
+  int memfd = memfd_create("seedsc-kvm", MFD_CLOEXEC);
+  if (memfd < 0 || ftruncate(memfd, static_cast<off_t>(kRegionSize)) != 0) {
+    if (memfd >= 0) close(memfd);
+    return absl::InternalError("kvm: creating the region failed");
+  }
+  void* m = mmap(nullptr, kRegionSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  if (m == MAP_FAILED) {
+    close(memfd);
+    return absl::InternalError("kvm: mapping the region in the sentry failed");
+  }
+  // SAFETY: our own fresh shared mapping of kRegionSize bytes.
+  region_ = static_cast<uint8_t*>(m);
+  WriteRegionTables(region_);
+  if (shared_->cpuid.size() > kCpuidSize) {
+    close(memfd);
+    return absl::InternalError("kvm: the CPUID table does not fit the region");
+  }
+  std::memcpy(region_ + kCpuidOff, shared_->cpuid.data(), shared_->cpuid.size());
+
+  absl::Status st = absl::OkStatus();
+  stub::Injector inj(proc_.pid(), layout_.entry);
+  if (!inj.ok()) {
+    close(memfd);
+    return absl::InternalError(absl::StrCat("kvm: attaching to stub ", proc_.pid(), " failed"));
+  }
+  auto fail = [&](const char* what, long r) {
+    if (st.ok()) {
+      st = absl::InternalError(absl::StrCat("kvm: setting up stub ", proc_.pid(), ": ", what, ": ",
+                                            std::strerror(static_cast<int>(-r))));
+    }
+  };
+  // A stub forked from a guest's stub holds that stub's VM and vCPU fds
+  // (useless here: KVM serves only the mm that made the VM).
+  inj.Call(SYS_close_range, 0, ~0L, 0);
+  // Opens the sentry's `fd` in the stub through /proc, with `flags`.
+  auto open_in_stub = [&](int fd, int flags) -> long {
+    char path[64];
+    int n = std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+    if (!WriteForce(UserAddr(layout_.scratch), path, static_cast<size_t>(n) + 1).ok()) return -EIO;
+    return inj.Call(SYS_openat, AT_FDCWD, static_cast<long>(layout_.scratch), flags | O_CLOEXEC);
+  };
+  long fd = open_in_stub(memfd, O_RDWR);
+  close(memfd);
+  if (fd < 0) fail("opening the region", fd);
+  if (st.ok()) {
+    long r = inj.Call(SYS_mmap, static_cast<long>(kRegionBase), static_cast<long>(kRegionSize),
+                      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    inj.Call(SYS_close, fd);
+    if (r < 0 && r > -4096) fail("mapping the region", r);
+  }
+  if (st.ok()) {
+    // A forked stub maps a region of its own (Create(fresh=false)).
+    long r = inj.Call(SYS_madvise, static_cast<long>(kRegionBase), static_cast<long>(kRegionSize),
+                      MADV_DONTFORK);
+    if (r != 0) fail("MADV_DONTFORK on the region", r);
+  }
+  long kfd = st.ok() ? open_in_stub(shared_->kvm_fd, O_RDWR) : -EIO;
+  if (st.ok() && kfd < 0) fail("opening /dev/kvm", kfd);
+  if (st.ok()) {
+    // The stub keeps /dev/kvm open (as fd 0): no vCPU fd is ever 0, which
+    // the comm page uses for "no vCPU yet".
+    vm_fd_ = static_cast<int>(inj.Call(SYS_ioctl, kfd, KVM_CREATE_VM, 0));
+    if (vm_fd_ < 0) fail("KVM_CREATE_VM", vm_fd_);
+  }
+  // Memslot 0: the region; then one per GiB of guest memory.
+  // SAFETY: the setup page lies in the region, mapped in both processes.
+  auto* mr = reinterpret_cast<kvm_userspace_memory_region*>(region_ + kSetupOff);
+  auto add_slot = [&](uint32_t id, uint64_t addr, uint64_t size) {
+    *mr = kvm_userspace_memory_region{id, 0, addr, size, addr};
+    long r = inj.Call(SYS_ioctl, vm_fd_, KVM_SET_USER_MEMORY_REGION,
+                      static_cast<long>(kRegionBase + kSetupOff));
+    if (r != 0) fail("KVM_SET_USER_MEMORY_REGION", r);
+  };
+  if (st.ok()) add_slot(0, kRegionBase, kRegionSize);
+  {
+    absl::MutexLock l(&mu_);
+    for (uint64_t gib : gibs) {
+      if (!st.ok()) break;
+      add_slot(static_cast<uint32_t>(gibs_.size() + 1), gib * kGiB, kGiB);
+      if (st.ok() && !MapGuestGiB(region_, gib, &next_pd_)) {
+        st = absl::ResourceExhaustedError("kvm: too many GiBs of guest address space");
+      }
+      gibs_.insert(gib);
+    }
+  }
+  if (st.ok() && fresh) {
+    // SIGURG, the sentry's kick, must not be ignored (an ignored signal is
+    // dropped while KVM_RUN unblocks it); it is only ever taken by
+    // rt_sigtimedwait (stub_amd64.S).
+    auto* sa = reinterpret_cast<KernelSigaction*>(region_ + kSetupOff);
+    *sa = KernelSigaction{layout_.entry + kStubUrgHandler, SA_RESTART | kSaRestorer,
+                          layout_.entry + kStubRestorer, ~uint64_t{0}};
+    long r = inj.Call(SYS_rt_sigaction, SIGURG, static_cast<long>(kRegionBase + kSetupOff), 0, 8);
+    if (r != 0) fail("rt_sigaction(SIGURG)", r);
+  }
+  std::memset(region_ + kSetupOff, 0, 0x1000);
+  return st;
+}
+
+std::set<uint64_t> KvmAddressSpace::gibs() const {
+  absl::MutexLock l(const_cast<absl::Mutex*>(&mu_));
+  return gibs_;
+}
+
+Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
+  if (len == 0) return {};
+  const uint64_t first = addr.value() / kGiB, last = (addr.value() + len - 1) / kGiB;
+  if (addr.value() + len > kRegionBase || addr.value() + len < addr.value()) return Errno(ENOMEM);
+  absl::MutexLock l(&mu_);
+  for (uint64_t gib = first; gib <= last; ++gib) {
+    if (gibs_.count(gib) != 0) continue;
+    KvmContext* ctx = nullptr;
+    if (auto it = contexts_.find(HostTid()); it != contexts_.end()) ctx = it->second;
+    if (ctx == nullptr) return Errno(EFAULT);  // a sentry bug: no task of ours calls
+    const kvm_userspace_memory_region mr{static_cast<uint32_t>(gibs_.size() + 1), 0, gib * kGiB,
+                                         kGiB, gib * kGiB};
+    // SAFETY: KVM reads the struct from the caller's slot, in the stub; the
+    // memslot covers stub addresses below UserTop only (guest memory).
+    long r = ctx->StubCall(SYS_ioctl, vm_fd_, KVM_SET_USER_MEMORY_REGION,
+                           static_cast<long>(ctx->PutArgs(&mr, sizeof(mr))));
+    if (r != 0) return Errno(r == -ENOSPC || r == -EEXIST ? ENOMEM : (r < 0 ? static_cast<int>(-r) : EIO));
+    if (!MapGuestGiB(region_, gib, &next_pd_)) return Errno(ENOMEM);
+    gibs_.insert(gib);
+  }
+  return {};
+}
+
+Status KvmAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                            uint64_t offset) {
+  SV_TRY(EnsureGibs(addr, len));
+  return StubAddressSpace::Map(addr, len, prot, flags, host_fd, offset);
+}
+
+Status KvmAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
+                              uint64_t new_len) {
+  SV_TRY(EnsureGibs(new_addr, new_len));
+  return StubAddressSpace::Remap(old_addr, old_len, new_addr, new_len);
+}
+
+int KvmAddressSpace::AllocSlot() {
+  absl::MutexLock l(&mu_);
+  const int i = used_.LowestClear(0);
+  if (i >= kSlots) return -1;
+  used_.Set(i);
+  return i;
+}
+
+void KvmAddressSpace::FreeSlot(int i) {
+  absl::MutexLock l(&mu_);
+  used_.Clear(i);
+}
+
+void KvmAddressSpace::ReserveSlot(pid_t tid, int slot) {
+  absl::MutexLock l(&mu_);
+  reserved_[tid] = slot;
+}
+
+int KvmAddressSpace::TakeSlot(pid_t tid) {
+  absl::MutexLock l(&mu_);
+  auto it = reserved_.find(tid);
+  if (it == reserved_.end()) return -1;
+  const int slot = it->second;
+  reserved_.erase(it);
+  return slot;
+}
+
+void KvmAddressSpace::Register(pid_t host_tid, KvmContext* ctx) {
+  absl::MutexLock l(&mu_);
+  contexts_[host_tid] = ctx;
+}
+
+void KvmAddressSpace::Unregister(pid_t host_tid) {
+  absl::MutexLock l(&mu_);
+  contexts_.erase(host_tid);
+}
+
+KvmContext* KvmAddressSpace::CallerContext() {
+  absl::MutexLock l(&mu_);
+  auto it = contexts_.find(HostTid());
+  return it == contexts_.end() ? nullptr : it->second;
+}
+
+long KvmAddressSpace::MemoryCall(long nr, const long (&a)[6]) {
+  KvmContext* ctx = CallerContext();
+  if (ctx == nullptr) return -EFAULT;
+  return ctx->StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+std::unique_ptr<stub::StubSyscalls> KvmAddressSpace::FileCalls() {
+  KvmContext* ctx = CallerContext();
+  if (ctx == nullptr) return nullptr;
+  return std::make_unique<ContextCalls>(ctx);
+}
+
+}  // namespace seedvisor::platform::kvm

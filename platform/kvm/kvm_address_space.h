@@ -1,0 +1,144 @@
+// KvmAddressSpace and KvmContext: see kvm_platform.h and README.md.
+#ifndef SEEDVISOR_PLATFORM_KVM_KVM_ADDRESS_SPACE_H_
+#define SEEDVISOR_PLATFORM_KVM_KVM_ADDRESS_SPACE_H_
+
+#include <linux/kvm.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/kvm/kvm_layout.h"
+#include "platform/platform.h"
+#include "platform/stub/injector.h"
+#include "platform/stub/stub_address_space.h"
+#include "sentry/base/id_bitmap.h"
+
+namespace seedvisor::platform::kvm {
+
+class KvmContext;
+
+// What every address space of one platform shares: the sentry's /dev/kvm
+// fd (stubs open it through /proc), the CPUID the vCPUs get, the vCPU mmap
+// size and the guest's XCR0.
+struct KvmShared {
+  KvmShared() = default;
+  KvmShared(const KvmShared&) = delete;
+  KvmShared& operator=(const KvmShared&) = delete;
+  ~KvmShared();
+  int kvm_fd = -1;
+  int vcpu_mmap_size = 0;
+  std::vector<uint8_t> cpuid;  // a struct kvm_cpuid2 with its entries
+  uint64_t xcr0 = 0;
+};
+
+class KvmAddressSpace : public stub::StubAddressSpace {
+ public:
+  // Sets up the parked stub `pid`: its inherited fds closed, a fresh region
+  // mapped, a VM with memslots for the region and for every GiB in `gibs`
+  // (a forked guest's memory), the SIGURG disposition if `fresh`.
+  static absl::StatusOr<std::shared_ptr<KvmAddressSpace>> Create(
+      pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared,
+      const std::set<uint64_t>& gibs, bool fresh);
+  ~KvmAddressSpace() override;
+
+  UserAddr UserTop() const override { return UserAddr(kRegionBase); }
+  // No vDSO: the stub's (the host's) reads a clock the VM does not see.
+  UserAddr VdsoBase() const override { return UserAddr(); }
+  void AbandonInForkChild() override;
+
+  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+             uint64_t offset) override;
+  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr, uint64_t new_len) override;
+
+  uint8_t* region() const { return region_; }
+  CommPage* comm(int slot) const;
+  uint8_t* slot_base(int slot) const { return region_ + kSlotsOff + static_cast<uint64_t>(slot) * kSlotSize; }
+  int vm_fd() const { return vm_fd_; }
+  const KvmShared& shared() const { return *shared_; }
+  std::shared_ptr<const KvmShared> shared_handle() const { return shared_; }
+  std::set<uint64_t> gibs() const;
+
+  int AllocSlot();
+  void FreeSlot(int i);
+  void ReserveSlot(pid_t tid, int slot);
+  int TakeSlot(pid_t tid);
+  void Register(pid_t host_tid, KvmContext* ctx);
+  void Unregister(pid_t host_tid);
+
+ private:
+  KvmAddressSpace(pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared);
+  absl::Status Setup(const std::set<uint64_t>& gibs, bool fresh);
+  // Memslot and page-table entries for the GiBs [addr, addr+len) touches.
+  Status EnsureGibs(UserAddr addr, uint64_t len);
+  long MemoryCall(long nr, const long (&args)[6]) override;
+  std::unique_ptr<stub::StubSyscalls> FileCalls() override;
+  KvmContext* CallerContext();
+
+  std::shared_ptr<const KvmShared> shared_;
+  uint8_t* region_ = nullptr;
+  int vm_fd_ = -1;  // in the stub
+  absl::Mutex mu_;
+  std::set<uint64_t> gibs_ ABSL_GUARDED_BY(mu_);
+  int next_pd_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unordered_map<pid_t, KvmContext*> contexts_ ABSL_GUARDED_BY(mu_);
+  IdBitmap used_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<pid_t, int> reserved_ ABSL_GUARDED_BY(mu_);
+};
+
+class KvmContext : public Context {
+ public:
+  // Sends the parked stub thread `tid` to `enter` with a slot, and gives the
+  // slot a vCPU (a new one, or the one a previous thread left there).
+  static absl::StatusOr<std::unique_ptr<KvmContext>> Create(std::shared_ptr<KvmAddressSpace> as,
+                                                            pid_t tid);
+  ~KvmContext() override;
+
+  Stop Run(Registers& regs) override;
+  void Interrupt() override;
+  Status GetFpState(FpState& fp) override;
+  Status SetFpState(const FpState& fp) override;
+  Result<ThreadHandle> NewThread() override;
+  Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() override;
+  AddressSpace& address_space() override { return *as_; }
+  ThreadHandle thread() const override { return ThreadHandle{tid_}; }
+  int64_t CpuTimeNs() const override;
+
+  // Has this context's stub thread make host syscall `nr` (raw result).
+  long StubCall(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+                long a5 = 0);
+  // The stub's address of `off` bytes into this slot's argument area, after
+  // copying `len` bytes there.
+  uint64_t PutArgs(const void* data, size_t len, size_t off = 0);
+  void GetArgs(void* data, size_t len, size_t off = 0) const;
+
+ private:
+  KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot);
+  absl::Status SetUpVcpu();
+  CommPage* comm() const { return as_->comm(slot_); }
+  kvm_run* mirror() const;
+  bool Post(uint32_t state);
+  bool WaitEvent();
+  bool Alive() const;
+  Stop Dead(const char* why);
+
+  std::shared_ptr<KvmAddressSpace> as_;
+  const pid_t tid_;
+  const int slot_;
+  const pid_t owner_;
+  bool dead_ = false;
+  // Where the vCPU stopped: in ring 0 (an exception stub, or `resume` not
+  // yet run) or in ring 3 (a kick or a host fault mid-guest). PVM cannot
+  // change the CPL through KVM_SET_SREGS once the vCPU has run.
+  bool ring0_ = true;
+  uint64_t fs_base_ = 0, gs_base_ = 0;  // what the vCPU holds (ring 3)
+};
+
+}  // namespace seedvisor::platform::kvm
+
+#endif  // SEEDVISOR_PLATFORM_KVM_KVM_ADDRESS_SPACE_H_

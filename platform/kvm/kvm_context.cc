@@ -1,0 +1,461 @@
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "platform/kvm/kvm_address_space.h"
+#include "platform/kvm/kvm_guest.h"
+
+namespace seedvisor::platform::kvm {
+namespace {
+
+pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+std::atomic<uint32_t>* Word(uint32_t* w) {
+  // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
+  return reinterpret_cast<std::atomic<uint32_t>*>(w);
+}
+
+constexpr size_t kXsaveImage = 4096;  // struct kvm_xsave's region (C size)
+constexpr uint32_t kMsrStar = 0xc0000081, kMsrLstar = 0xc0000082, kMsrSfmask = 0xc0000084;
+constexpr uint32_t kMsrFsBase = 0xc0000100, kMsrGsBase = 0xc0000101;
+// The flags a guest may set (Linux's FLAG_MASK): CF PF AF ZF SF TF DF OF AC ID.
+constexpr uint64_t kUserFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000 | 0x200000;
+constexpr uint64_t kFlagsFixed = 0x202;  // IF and the reserved bit 1
+
+// struct kvm_msrs with room for three entries (its own ends in a flexible array).
+struct Msrs {
+  uint32_t nmsrs;
+  uint32_t pad;
+  kvm_msr_entry e[3];
+};
+
+// The exception frame an exception stub leaves at the top of the slot's
+// ring-0 stack (IST1): what it pushed, then what the CPU pushed.
+struct ExcFrame {
+  uint64_t vector, error, rip, cs, rflags, rsp, ss;
+};
+
+siginfo_t FaultInfo(const ExcFrame& f, uint64_t cr2) {
+  siginfo_t info{};
+  info.si_code = SI_KERNEL;
+  uint64_t addr = 0;
+  switch (f.vector) {
+    case 0:  // #DE
+      info.si_signo = SIGFPE, info.si_code = FPE_INTDIV, addr = f.rip;
+      break;
+    case 1:  // #DB: a single step
+      info.si_signo = SIGTRAP, info.si_code = TRAP_TRACE, addr = f.rip;
+      break;
+    case 3:  // #BP: int3 (rip is past it)
+      info.si_signo = SIGTRAP;
+      break;
+    case 6:  // #UD
+      info.si_signo = SIGILL, info.si_code = ILL_ILLOPN, addr = f.rip;
+      break;
+    case 11:  // #NP
+    case 12:  // #SS
+      info.si_signo = SIGBUS;
+      break;
+    case 14:  // #PF: outside every GiB the guest maps, or the platform's pages
+      info.si_signo = SIGSEGV, info.si_code = (f.error & 1) ? SEGV_ACCERR : SEGV_MAPERR, addr = cr2;
+      break;
+    case 16:  // #MF
+    case 19:  // #XM
+      info.si_signo = SIGFPE, info.si_code = FPE_FLTINV, addr = f.rip;
+      break;
+    case 17:  // #AC
+      info.si_signo = SIGBUS, info.si_code = BUS_ADRALN, addr = cr2;
+      break;
+    default:  // #GP and the rest
+      info.si_signo = SIGSEGV;
+      break;
+  }
+  // SAFETY: only reported to the guest.
+  info.si_addr = reinterpret_cast<void*>(addr);
+  return info;
+}
+
+void CopyRegsOut(const kvm_regs& r, Registers& regs) {
+  regs.r8 = r.r8, regs.r9 = r.r9, regs.r10 = r.r10, regs.r11 = r.r11;
+  regs.r12 = r.r12, regs.r13 = r.r13, regs.r14 = r.r14, regs.r15 = r.r15;
+  regs.rdi = r.rdi, regs.rsi = r.rsi, regs.rbp = r.rbp, regs.rbx = r.rbx;
+  regs.rdx = r.rdx, regs.rax = r.rax, regs.rcx = r.rcx, regs.rsp = r.rsp;
+  regs.rip = r.rip, regs.eflags = r.rflags;
+  regs.orig_rax = static_cast<uint64_t>(-1);
+}
+
+void CopyRegsIn(const Registers& regs, kvm_regs& r) {
+  r.r8 = regs.r8, r.r9 = regs.r9, r.r10 = regs.r10, r.r11 = regs.r11;
+  r.r12 = regs.r12, r.r13 = regs.r13, r.r14 = regs.r14, r.r15 = regs.r15;
+  r.rdi = regs.rdi, r.rsi = regs.rsi, r.rbp = regs.rbp, r.rbx = regs.rbx;
+  r.rdx = regs.rdx, r.rax = regs.rax, r.rcx = regs.rcx, r.rsp = regs.rsp;
+  r.rip = regs.rip, r.rflags = (regs.eflags & kUserFlags) | kFlagsFixed;
+}
+
+}  // namespace
+
+KvmContext::KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot)
+    : as_(std::move(as)), tid_(tid), slot_(slot), owner_(HostTid()) {
+  as_->Register(owner_, this);
+}
+
+kvm_run* KvmContext::mirror() const {
+  // SAFETY: the mirror is an 8-aligned copy of kvm_run's first kMirrorSize
+  // bytes in the slot's comm page; only fields below that size are used.
+  return reinterpret_cast<kvm_run*>(as_->slot_base(slot_) + kMirrorOff);
+}
+
+uint64_t KvmContext::PutArgs(const void* data, size_t len, size_t off) {
+  std::memcpy(as_->slot_base(slot_) + kArgsOff + off, data, len);
+  return SlotAddr(slot_) + kArgsOff + off;
+}
+
+void KvmContext::GetArgs(void* data, size_t len, size_t off) const {
+  std::memcpy(data, as_->slot_base(slot_) + kArgsOff + off, len);
+}
+
+absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<KvmAddressSpace> as,
+                                                               pid_t tid) {
+  int slot = as->TakeSlot(tid);
+  if (slot < 0) slot = as->AllocSlot();
+  if (slot < 0) return absl::ResourceExhaustedError("kvm: no free vCPU slot");
+  CommPage* c = as->comm(slot);
+  // A slot keeps its vCPU (KVM cannot destroy one) for the next thread.
+  c->state = kStateIdle;
+  c->sentry_waiting = c->stub_waiting = 0;
+  c->urg_set = uint64_t{1} << (SIGURG - 1);
+  c->zero_ts[0] = c->zero_ts[1] = 0;
+  bool ok = false;
+  {
+    stub::Injector inj(tid, as->layout().entry);
+    Registers r;
+    if (inj.ok() && ::ptrace(PTRACE_GETREGS, tid, nullptr, &r) == 0) {
+      r.rip = as->layout().entry + kStubEnter;
+      r.rdi = SlotAddr(slot);
+      r.rsp = SlotAddr(slot) + kSlotSize - 64;
+      r.orig_rax = static_cast<uint64_t>(-1);  // no syscall restart
+      ok = ::ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0;
+    }
+  }  // detached: the thread runs into `enter` and posts its first event
+  std::unique_ptr<KvmContext> ctx(new KvmContext(as, tid, slot));
+  if (!ok || !ctx->WaitEvent()) {
+    ctx->dead_ = true;
+    return absl::InternalError(absl::StrCat("kvm: starting stub thread ", tid, " failed"));
+  }
+  if (absl::Status s = ctx->SetUpVcpu(); !s.ok()) {
+    ctx->dead_ = !ctx->Alive();
+    return s;
+  }
+  return ctx;
+}
+
+absl::Status KvmContext::SetUpVcpu() {
+  CommPage* c = comm();
+  if (c->vcpu_fd > 0) {
+    // The vCPU a previous thread left: it stopped where it stopped.
+    ring0_ = mirror()->s.regs.sregs.cs.dpl == 0;
+    fs_base_ = mirror()->s.regs.sregs.fs.base;
+    gs_base_ = mirror()->s.regs.sregs.gs.base;
+    return absl::OkStatus();
+  }
+  auto fail = [&](const char* what, long r) {
+    return absl::InternalError(absl::StrCat("kvm: vCPU ", slot_, ": ", what, ": ",
+                                            std::strerror(static_cast<int>(r < 0 ? -r : EIO))));
+  };
+  const KvmShared& sh = as_->shared();
+  long fd = StubCall(SYS_ioctl, as_->vm_fd(), KVM_CREATE_VCPU, slot_);
+  if (fd <= 0) return fail("KVM_CREATE_VCPU", fd);
+  const uint64_t run = kRunBase + static_cast<uint64_t>(slot_) * kRunStride;
+  long r = StubCall(SYS_mmap, static_cast<long>(run), sh.vcpu_mmap_size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED, fd, 0);
+  if (r < 0 && r > -4096) return fail("mapping kvm_run", r);
+  StubCall(SYS_madvise, static_cast<long>(run), sh.vcpu_mmap_size, MADV_DONTFORK);
+  c->vcpu_fd = static_cast<int32_t>(fd);
+  c->run_addr = run;
+  r = StubCall(SYS_ioctl, fd, kKvmSetCpuid2, static_cast<long>(kRegionBase + kCpuidOff));
+  if (r != 0) return fail("KVM_SET_CPUID2", r);
+  kvm_sregs s;
+  r = StubCall(SYS_ioctl, fd, KVM_GET_SREGS, static_cast<long>(PutArgs(&s, 0)));
+  if (r != 0) return fail("KVM_GET_SREGS", r);
+  GetArgs(&s, sizeof(s));
+  s = InitialSregs(s, slot_);
+  WriteSlotTss(as_->region(), slot_);
+  r = StubCall(SYS_ioctl, fd, KVM_SET_SREGS, static_cast<long>(PutArgs(&s, sizeof(s))));
+  if (r != 0) return fail("KVM_SET_SREGS", r);
+  Msrs m{};
+  m.nmsrs = 3;
+  m.e[0].index = kMsrStar, m.e[0].data = (uint64_t{0x23} << 48) | (uint64_t{kKernelCs} << 32);
+  m.e[1].index = kMsrLstar, m.e[1].data = LstarAddr();
+  m.e[2].index = kMsrSfmask, m.e[2].data = 0x47700;  // TF IF DF NT AC, as Linux
+  r = StubCall(SYS_ioctl, fd, kKvmSetMsrs, static_cast<long>(PutArgs(&m, sizeof(m))));
+  if (r != 3) return fail("KVM_SET_MSRS (STAR, LSTAR, SFMASK)", r < 0 ? r : -EINVAL);
+  kvm_xcrs x{};
+  x.nr_xcrs = 1;
+  x.xcrs[0].xcr = 0;
+  x.xcrs[0].value = sh.xcr0;
+  r = StubCall(SYS_ioctl, fd, KVM_SET_XCRS, static_cast<long>(PutArgs(&x, sizeof(x))));
+  if (r != 0) return fail("KVM_SET_XCRS", r);
+  // SIGURG may interrupt KVM_RUN (the thread blocks it everywhere else).
+  struct {  // struct kvm_signal_mask with an 8-byte (empty) set
+    uint32_t len;
+    uint8_t set[8];
+  } mask{};
+  mask.len = 8;
+  r = StubCall(SYS_ioctl, fd, kKvmSetSignalMask, static_cast<long>(PutArgs(&mask, sizeof(mask))));
+  if (r != 0) return fail("KVM_SET_SIGNAL_MASK", r);
+  ring0_ = true;
+  fs_base_ = gs_base_ = 0;
+  return absl::OkStatus();
+}
+
+KvmContext::~KvmContext() {
+  as_->Unregister(owner_);
+  bool gone = dead_ && !Alive();
+  if (!dead_ && Post(kStateExit)) {
+    auto* w = Word(&comm()->state);
+    for (int i = 0; i < 100; ++i) {
+      uint32_t s = w->load(std::memory_order_acquire);
+      if (s == kStateGone) {
+        gone = true;
+        break;
+      }
+      timespec ts{0, 10'000'000};
+      syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
+      if (!Alive()) {
+        gone = true;
+        break;
+      }
+    }
+  }
+  if (gone) as_->FreeSlot(slot_);  // else leak it: a stuck thread still owns it
+}
+
+bool KvmContext::Alive() const {
+  pollfd p{as_->process().pidfd(), POLLIN, 0};
+  if (p.fd >= 0 && poll(&p, 1, 0) > 0) return false;
+  return syscall(SYS_tgkill, as_->host_pid(), tid_, 0) == 0;
+}
+
+bool KvmContext::Post(uint32_t state) {
+  CommPage* c = comm();
+  Word(&c->state)->store(state, std::memory_order_seq_cst);  // before we look at stub_waiting
+  if (Word(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
+    syscall(SYS_futex, Word(&c->state), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  }
+  return true;
+}
+
+bool KvmContext::WaitEvent() {
+  CommPage* c = comm();
+  auto* w = Word(&c->state);
+  auto* waiting = Word(&c->sentry_waiting);
+  for (;;) {
+    waiting->store(1, std::memory_order_seq_cst);  // before we look at state
+    uint32_t s = w->load(std::memory_order_seq_cst);
+    if (s == kStateEvent) {
+      waiting->store(0, std::memory_order_relaxed);
+      return true;
+    }
+    timespec ts{0, 100'000'000};
+    long r = syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
+    waiting->store(0, std::memory_order_relaxed);
+    if (r < 0 && errno == ETIMEDOUT && !Alive()) return false;
+  }
+}
+
+long KvmContext::StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (dead_) return -ESRCH;
+  CommPage* c = comm();
+  c->call_nr = static_cast<uint64_t>(nr);
+  const long args[6] = {a0, a1, a2, a3, a4, a5};
+  for (int i = 0; i < 6; ++i) c->call_args[i] = static_cast<uint64_t>(args[i]);
+  Post(kStateCall);
+  if (!WaitEvent()) {
+    dead_ = true;
+    return -ESRCH;
+  }
+  return static_cast<long>(c->call_ret);
+}
+
+Stop KvmContext::Dead(const char* why) {
+  (void)why;
+  dead_ = true;
+  // The stub and its VM are of no use any more; every task in this address
+  // space sees a dead context and is killed.
+  syscall(SYS_pidfd_send_signal, as_->process().pidfd(), SIGKILL, nullptr, 0);
+  Stop stop;
+  stop.kind = StopKind::kDead;
+  return stop;
+}
+
+Stop KvmContext::Run(Registers& regs) {
+  Stop stop;
+  if (dead_) {
+    stop.kind = StopKind::kDead;
+    return stop;
+  }
+  kvm_run* m = mirror();
+  kvm_regs& r = m->s.regs.regs;
+  if (ring0_) {
+    // Into ring 3 through `resume`: fs and gs bases, rax, an iretq frame.
+    const uint64_t frame[8] = {regs.fs_base, regs.gs_base, regs.rax, regs.rip, kUserCs,
+                               (regs.eflags & kUserFlags) | kFlagsFixed, regs.rsp, kUserDs};
+    std::memcpy(as_->slot_base(slot_) + kStackTopOff - sizeof(frame), frame, sizeof(frame));
+    CopyRegsIn(regs, r);
+    r.rsp = StackTop(slot_) - sizeof(frame);
+    r.rip = ResumeAddr();
+    r.rflags = 2;
+  } else {
+    // Stopped in ring 3: the registers are set as they are.
+    CopyRegsIn(regs, r);
+    if (regs.fs_base != fs_base_ || regs.gs_base != gs_base_) {
+      Msrs msrs{};
+      msrs.nmsrs = 2;
+      msrs.e[0].index = kMsrFsBase, msrs.e[0].data = regs.fs_base;
+      msrs.e[1].index = kMsrGsBase, msrs.e[1].data = regs.gs_base;
+      long n = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmSetMsrs,
+                        static_cast<long>(PutArgs(&msrs, sizeof(msrs))));
+      if (n != 2) return Dead("KVM_SET_MSRS (FS_BASE, GS_BASE)");
+    }
+  }
+  m->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+  m->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+  Post(kStateRun);
+  if (!WaitEvent()) return Dead("the stub thread died");
+  const long ret = comm()->run_ret;
+  const kvm_sregs& s = m->s.regs.sregs;
+  ring0_ = s.cs.dpl == 0;
+  fs_base_ = s.fs.base;
+  gs_base_ = s.gs.base;
+  if (ret == -EINTR) {
+    // A kick (Interrupt). In ring 3 the guest ran: its state is the vCPU's.
+    // In ring 0 it never left `resume`: `regs` still hold it.
+    if (!ring0_) {
+      CopyRegsOut(r, regs);
+      regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+    }
+    stop.kind = StopKind::kInterrupt;
+    return stop;
+  }
+  if (ret == -EFAULT && !ring0_) {
+    // The host refused an access in a GiB the guest maps (KVM's memory
+    // fault exit names the page, not the byte).
+    CopyRegsOut(r, regs);
+    regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+    uint64_t gpa;
+    std::memcpy(&gpa, reinterpret_cast<const uint8_t*>(m) + offsetof(kvm_run, mmio) + 8, 8);
+    uint8_t probe;
+    const bool mapped = as_->Read(UserAddr(gpa), &probe, 1).ok();
+    stop.kind = StopKind::kFault;
+    stop.info.si_signo = SIGSEGV;
+    stop.info.si_code = mapped ? SEGV_ACCERR : SEGV_MAPERR;
+    // SAFETY: only reported to the guest.
+    stop.info.si_addr = reinterpret_cast<void*>(gpa);
+    return stop;
+  }
+  if (ret < 0) return Dead("KVM_RUN failed");
+  if (m->exit_reason != KVM_EXIT_IO || m->io.port != kExitPort || !ring0_) {
+    return Dead("an unexpected VM exit");
+  }
+  ExcFrame f;
+  std::memcpy(&f, as_->slot_base(slot_) + kStackTopOff - sizeof(f), sizeof(f));
+  if ((f.cs & 3) != 3) {
+    // A fault in `resume` itself: the state handed in cannot run (a
+    // non-canonical rip, say), which Linux answers with SIGSEGV.
+    stop.kind = StopKind::kFault;
+    stop.info.si_signo = SIGSEGV;
+    stop.info.si_code = SI_KERNEL;
+    return stop;
+  }
+  CopyRegsOut(r, regs);
+  regs.rip = f.rip, regs.rsp = f.rsp, regs.eflags = f.rflags;
+  regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+  if (f.vector == 13 && f.rip == LstarAddr()) {
+    // A syscall: it jumped to LSTAR (rcx: where it returns, r11: its flags).
+    regs.rip = regs.rcx;
+    regs.eflags = regs.r11;
+    regs.orig_rax = regs.rax;
+    regs.rax = static_cast<uint64_t>(-ENOSYS);
+    stop.kind = StopKind::kSyscall;
+    return stop;
+  }
+  stop.kind = StopKind::kFault;
+  stop.info = FaultInfo(f, s.cr2);
+  return stop;
+}
+
+void KvmContext::Interrupt() {
+  // Pending until a KVM_RUN sees it (the stub blocks SIGURG outside one).
+  syscall(SYS_tgkill, as_->host_pid(), tid_, SIGURG);
+}
+
+Status KvmContext::GetFpState(FpState& fp) {
+  if (dead_) return Errno(ESRCH);
+  long r = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmGetXsave,
+                    static_cast<long>(SlotAddr(slot_) + kXsaveOff));
+  if (r != 0) return Errno(EIO);
+  fp.CopyFrom(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
+  return {};
+}
+
+Status KvmContext::SetFpState(const FpState& fp) {
+  if (dead_) return Errno(ESRCH);
+  fp.CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
+  long r = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmSetXsave,
+                    static_cast<long>(SlotAddr(slot_) + kXsaveOff));
+  return r == 0 ? Status{} : Errno(EIO);
+}
+
+Result<ThreadHandle> KvmContext::NewThread() {
+  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                          CLONE_SYSVSEM;
+  const int slot = as_->AllocSlot();
+  if (slot < 0) return Errno(EAGAIN);
+  long tid;
+  {
+    stub::Injector inj(tid_, as_->layout().entry);
+    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
+    tid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+  }
+  if (tid <= 0) {
+    as_->FreeSlot(slot);
+    return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
+  }
+  as_->ReserveSlot(static_cast<pid_t>(tid), slot);
+  return ThreadHandle{static_cast<int>(tid)};
+}
+
+Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
+  long pid;
+  {
+    stub::Injector inj(tid_, as_->layout().entry);
+    const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
+    pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+  }
+  if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+  // The child has the guest's memory (copy-on-write) but not the VM: KVM
+  // serves only the mm that made it. It gets its own, on the same GiBs.
+  auto as = KvmAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(),
+                                    as_->shared_handle(),
+                                    as_->gibs(), /*fresh=*/false);
+  if (!as.ok()) {
+    kill(static_cast<pid_t>(pid), SIGKILL);
+    return Errno(EAGAIN);
+  }
+  return std::shared_ptr<AddressSpace>(*as);
+}
+
+int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
+
+}  // namespace seedvisor::platform::kvm
