@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kvm platform's floor beside the platforms we have (platform/kvm/README.md):
 # one guest syscall (getppid) and one first-touch page fault, natively, under
-# seedsc on systrap and ptrace, under Debian's gVisor runsc (ptrace: its kvm
+# seedsc on systrap, ptrace and kvm, under Debian's gVisor runsc (ptrace: its kvm
 # platform hangs on these machines), and in the smallest KVM VM that answers
 # a syscall (bench/kvm_floor.c: no sentry, so no kvm platform can be faster
 # with that design on this host). One run, rounds interleaved, medians and
@@ -66,7 +66,7 @@ names=(native)
 declare -A cmd iters
 cmd[native]="$floor native"
 iters[native]=$native_iters
-add_runtimes "$seedsc" systrap,ptrace "$runsc" ptrace
+add_runtimes "$seedsc" systrap,ptrace,kvm "$runsc" ptrace
 for name in "${names[@]:1}"; do
   cmd[$name]="${cmd[$name]} $floor native"
   iters[$name]=$sandbox_iters

@@ -70,13 +70,14 @@ CommPage* KvmAddressSpace::comm(int slot) const {
 
 absl::StatusOr<std::shared_ptr<KvmAddressSpace>> KvmAddressSpace::Create(
     pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared,
-    const std::set<uint64_t>& gibs, bool fresh) {
+    KvmAddressSpace* parent) {
   std::shared_ptr<KvmAddressSpace> as(new KvmAddressSpace(pid, layout, std::move(shared)));
-  if (absl::Status s = as->Setup(gibs, fresh); !s.ok()) return s;
+  if (absl::Status s = as->Setup(parent); !s.ok()) return s;
   return as;
 }
 
-absl::Status KvmAddressSpace::Setup(const std::set<uint64_t>& gibs, bool fresh) {
+absl::Status KvmAddressSpace::Setup(KvmAddressSpace* parent) {
+  const bool fresh = parent == nullptr;
   if (!proc_.ok()) {
     return absl::InternalError(absl::StrCat("kvm: opening stub ", proc_.pid(), " (mem, pidfd) failed"));
   }
@@ -154,16 +155,18 @@ absl::Status KvmAddressSpace::Setup(const std::set<uint64_t>& gibs, bool fresh) 
     if (r != 0) fail("KVM_SET_USER_MEMORY_REGION", r);
   };
   if (st.ok()) add_slot(0, kRegionBase, kRegionSize);
-  {
+  if (parent != nullptr && st.ok()) {
+    // The parent's page tables describe this copy's memory exactly.
+    absl::MutexLock pl(&parent->mu_);
     absl::MutexLock l(&mu_);
-    for (uint64_t gib : gibs) {
+    for (uint64_t gib : parent->gibs_) {
       if (!st.ok()) break;
       add_slot(static_cast<uint32_t>(gibs_.size() + 1), gib * kGiB, kGiB);
-      if (st.ok() && !MapGuestGiB(region_, gib, &next_pd_)) {
-        st = absl::ResourceExhaustedError("kvm: too many GiBs of guest address space");
-      }
       gibs_.insert(gib);
     }
+    CopyPageTables(region_, parent->region_, parent->next_pd_, parent->next_pt_);
+    next_pd_ = parent->next_pd_;
+    next_pt_ = parent->next_pt_;
   }
   if (st.ok() && fresh) {
     // SIGURG, the sentry's kick, must not be ignored (an ignored signal is
@@ -177,11 +180,6 @@ absl::Status KvmAddressSpace::Setup(const std::set<uint64_t>& gibs, bool fresh) 
   }
   std::memset(region_ + kSetupOff, 0, 0x1000);
   return st;
-}
-
-std::set<uint64_t> KvmAddressSpace::gibs() const {
-  absl::MutexLock l(const_cast<absl::Mutex*>(&mu_));
-  return gibs_;
 }
 
 Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
@@ -201,22 +199,47 @@ Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
     long r = ctx->StubCall(SYS_ioctl, vm_fd_, KVM_SET_USER_MEMORY_REGION,
                            static_cast<long>(ctx->PutArgs(&mr, sizeof(mr))));
     if (r != 0) return Errno(r == -ENOSPC || r == -EEXIST ? ENOMEM : (r < 0 ? static_cast<int>(-r) : EIO));
-    if (!MapGuestGiB(region_, gib, &next_pd_)) return Errno(ENOMEM);
     gibs_.insert(gib);
   }
   return {};
 }
 
+// Each call changes the host mapping first (the truth: KVM drops its
+// translations of the range), then the guest's PTEs. A failed PTE update
+// leaves pages absent in the guest, which only costs a fault.
 Status KvmAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
                             uint64_t offset) {
   SV_TRY(EnsureGibs(addr, len));
-  return StubAddressSpace::Map(addr, len, prot, flags, host_fd, offset);
+  SV_TRY(StubAddressSpace::Map(addr, len, prot, flags, host_fd, offset));
+  absl::MutexLock l(&mu_);
+  if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);
+  return {};
+}
+
+Status KvmAddressSpace::Unmap(UserAddr addr, uint64_t len) {
+  SV_TRY(StubAddressSpace::Unmap(addr, len));
+  absl::MutexLock l(&mu_);
+  SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, -1);
+  return {};
+}
+
+Status KvmAddressSpace::Protect(UserAddr addr, uint64_t len, int prot) {
+  SV_TRY(StubAddressSpace::Protect(addr, len, prot));
+  absl::MutexLock l(&mu_);
+  if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);
+  return {};
 }
 
 Status KvmAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
                               uint64_t new_len) {
   SV_TRY(EnsureGibs(new_addr, new_len));
-  return StubAddressSpace::Remap(old_addr, old_len, new_addr, new_len);
+  SV_TRY(StubAddressSpace::Remap(old_addr, old_len, new_addr, new_len));
+  absl::MutexLock l(&mu_);
+  if (!MovePtes({region_, &next_pd_, &next_pt_}, old_addr.value(), old_len, new_addr.value(),
+                new_len)) {
+    return Errno(ENOMEM);
+  }
+  return {};
 }
 
 int KvmAddressSpace::AllocSlot() {

@@ -40,11 +40,12 @@ struct KvmShared {
 class KvmAddressSpace : public stub::StubAddressSpace {
  public:
   // Sets up the parked stub `pid`: its inherited fds closed, a fresh region
-  // mapped, a VM with memslots for the region and for every GiB in `gibs`
-  // (a forked guest's memory), the SIGURG disposition if `fresh`.
+  // mapped, a VM with a memslot for the region. For a fork (`parent`: the
+  // stub `pid` is a host fork of parent's), memslots for the parent's GiBs
+  // and a copy of its page tables; otherwise the SIGURG disposition.
   static absl::StatusOr<std::shared_ptr<KvmAddressSpace>> Create(
       pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared,
-      const std::set<uint64_t>& gibs, bool fresh);
+      KvmAddressSpace* parent);
   ~KvmAddressSpace() override;
 
   UserAddr UserTop() const override { return UserAddr(kRegionBase); }
@@ -54,6 +55,8 @@ class KvmAddressSpace : public stub::StubAddressSpace {
 
   Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
              uint64_t offset) override;
+  Status Unmap(UserAddr addr, uint64_t len) override;
+  Status Protect(UserAddr addr, uint64_t len, int prot) override;
   Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr, uint64_t new_len) override;
 
   uint8_t* region() const { return region_; }
@@ -62,7 +65,6 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   int vm_fd() const { return vm_fd_; }
   const KvmShared& shared() const { return *shared_; }
   std::shared_ptr<const KvmShared> shared_handle() const { return shared_; }
-  std::set<uint64_t> gibs() const;
 
   int AllocSlot();
   void FreeSlot(int i);
@@ -73,7 +75,9 @@ class KvmAddressSpace : public stub::StubAddressSpace {
 
  private:
   KvmAddressSpace(pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared);
-  absl::Status Setup(const std::set<uint64_t>& gibs, bool fresh);
+  absl::Status Setup(KvmAddressSpace* parent);
+  // The guest PTEs after a host call that succeeded (kvm_guest.h).
+  Status Ptes(bool ok);
   // Memslot and page-table entries for the GiBs [addr, addr+len) touches.
   Status EnsureGibs(UserAddr addr, uint64_t len);
   long MemoryCall(long nr, const long (&args)[6]) override;
@@ -86,6 +90,7 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   absl::Mutex mu_;
   std::set<uint64_t> gibs_ ABSL_GUARDED_BY(mu_);
   int next_pd_ ABSL_GUARDED_BY(mu_) = 0;
+  int next_pt_ ABSL_GUARDED_BY(mu_) = 0;
   std::unordered_map<pid_t, KvmContext*> contexts_ ABSL_GUARDED_BY(mu_);
   IdBitmap used_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<pid_t, int> reserved_ ABSL_GUARDED_BY(mu_);

@@ -46,7 +46,7 @@ struct ExcFrame {
   uint64_t vector, error, rip, cs, rflags, rsp, ss;
 };
 
-siginfo_t FaultInfo(const ExcFrame& f, uint64_t cr2) {
+siginfo_t FaultInfo(const ExcFrame& f, uint64_t cr2, bool has_mapping) {
   siginfo_t info{};
   info.si_code = SI_KERNEL;
   uint64_t addr = 0;
@@ -67,8 +67,10 @@ siginfo_t FaultInfo(const ExcFrame& f, uint64_t cr2) {
     case 12:  // #SS
       info.si_signo = SIGBUS;
       break;
-    case 14:  // #PF: outside every GiB the guest maps, or the platform's pages
-      info.si_signo = SIGSEGV, info.si_code = (f.error & 1) ? SEGV_ACCERR : SEGV_MAPERR, addr = cr2;
+    case 14:  // #PF: the guest's PTEs follow its mappings (kvm_guest.h)
+      info.si_signo = SIGSEGV;
+      info.si_code = ((f.error & 1) || has_mapping) ? SEGV_ACCERR : SEGV_MAPERR;
+      addr = cr2;
       break;
     case 16:  // #MF
     case 19:  // #XM
@@ -331,16 +333,30 @@ Stop KvmContext::Run(Registers& regs) {
   }
   m->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
   m->kvm_dirty_regs = KVM_SYNC_X86_REGS;
-  Post(kStateRun);
-  if (!WaitEvent()) return Dead("the stub thread died");
-  const long ret = comm()->run_ret;
+  long ret;
   const kvm_sregs& s = m->s.regs.sregs;
-  ring0_ = s.cs.dpl == 0;
+  for (;;) {
+    Post(kStateRun);
+    if (!WaitEvent()) return Dead("the stub thread died");
+    ret = comm()->run_ret;
+    ring0_ = s.cs.dpl == 0;
+    // A kick that caught the vCPU between an event and its exit (in an
+    // exception stub, or in ring 3 on the LSTAR page mid-syscall): the
+    // guest's state is half in the platform's hands. Let it finish
+    // (registers untouched); its exit answers the kick as well.
+    const bool in_resume = r.rip >= ResumeAddr() && r.rip < ResumeAddr() + kExcStubSize;
+    const bool in_lstar = (r.rip & ~uint64_t{0xfff}) == LstarAddr();
+    if (ret == -EINTR && ((ring0_ && !in_resume) || (!ring0_ && in_lstar))) {
+      m->kvm_dirty_regs = 0;
+      continue;
+    }
+    break;
+  }
   fs_base_ = s.fs.base;
   gs_base_ = s.gs.base;
   if (ret == -EINTR) {
     // A kick (Interrupt). In ring 3 the guest ran: its state is the vCPU's.
-    // In ring 0 it never left `resume`: `regs` still hold it.
+    // In ring 0 it is still in `resume`: `regs` hold its state.
     if (!ring0_) {
       CopyRegsOut(r, regs);
       regs.fs_base = fs_base_, regs.gs_base = gs_base_;
@@ -349,19 +365,24 @@ Stop KvmContext::Run(Registers& regs) {
     return stop;
   }
   if (ret == -EFAULT && !ring0_) {
-    // The host refused an access in a GiB the guest maps (KVM's memory
-    // fault exit names the page, not the byte).
+    // The host refused an access in a GiB the guest maps (unmapped, or
+    // against the protection). KVM names the page when it fills in a
+    // memory-fault exit; this host's PVM leaves the exit unknown, so the
+    // guest gets SIGSEGV without an address, as Linux reports a #GP.
     CopyRegsOut(r, regs);
     regs.fs_base = fs_base_, regs.gs_base = gs_base_;
-    uint64_t gpa;
-    std::memcpy(&gpa, reinterpret_cast<const uint8_t*>(m) + offsetof(kvm_run, mmio) + 8, 8);
-    uint8_t probe;
-    const bool mapped = as_->Read(UserAddr(gpa), &probe, 1).ok();
     stop.kind = StopKind::kFault;
     stop.info.si_signo = SIGSEGV;
-    stop.info.si_code = mapped ? SEGV_ACCERR : SEGV_MAPERR;
-    // SAFETY: only reported to the guest.
-    stop.info.si_addr = reinterpret_cast<void*>(gpa);
+    stop.info.si_code = SI_KERNEL;
+    constexpr uint32_t kExitMemoryFault = 39;  // KVM_EXIT_MEMORY_FAULT (Linux 6.8)
+    if (m->exit_reason == kExitMemoryFault) {
+      uint64_t gpa;  // memory_fault.gpa: guest-physical = guest-virtual here
+      std::memcpy(&gpa, reinterpret_cast<const uint8_t*>(m) + offsetof(kvm_run, mmio) + 8, 8);
+      uint8_t probe;
+      stop.info.si_code = as_->Read(UserAddr(gpa), &probe, 1).ok() ? SEGV_ACCERR : SEGV_MAPERR;
+      // SAFETY: only reported to the guest.
+      stop.info.si_addr = reinterpret_cast<void*>(gpa);
+    }
     return stop;
   }
   if (ret < 0) return Dead("KVM_RUN failed");
@@ -391,7 +412,7 @@ Stop KvmContext::Run(Registers& regs) {
     return stop;
   }
   stop.kind = StopKind::kFault;
-  stop.info = FaultInfo(f, s.cr2);
+  stop.info = FaultInfo(f, s.cr2, f.vector == 14 && PteHasMapping(as_->region(), s.cr2));
   return stop;
 }
 
@@ -447,8 +468,7 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
   // The child has the guest's memory (copy-on-write) but not the VM: KVM
   // serves only the mm that made it. It gets its own, on the same GiBs.
   auto as = KvmAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(),
-                                    as_->shared_handle(),
-                                    as_->gibs(), /*fresh=*/false);
+                                    as_->shared_handle(), as_.get());
   if (!as.ok()) {
     kill(static_cast<pid_t>(pid), SIGKILL);
     return Errno(EAGAIN);

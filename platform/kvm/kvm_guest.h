@@ -5,11 +5,10 @@
 //
 //   kvm::WriteRegionTables(region);                    // once per region
 //   kvm::MapGuestGiB(region, gib, &next_pd);          // per GiB in use
-//   kvm_sregs s = kvm::InitialSregs(slot);
 //
 // The guest is identity-mapped (guest-virtual = guest-physical = the stub's
-// address), with 2 MiB pages for guest memory (this host's KVM, PVM,
-// triple-faults on 1 GiB ones).
+// address), with 4 KiB pages for guest memory and 2 MiB ones for the
+// platform's region (this host's KVM, PVM, triple-faults on 1 GiB ones).
 #ifndef SEEDVISOR_PLATFORM_KVM_KVM_GUEST_H_
 #define SEEDVISOR_PLATFORM_KVM_KVM_GUEST_H_
 
@@ -21,12 +20,30 @@ namespace seedvisor::platform::kvm {
 
 // Fills the region's fixed part (everything but CPUID and the slots).
 void WriteRegionTables(uint8_t* region);
-// Maps guest-virtual GiB `gib` (below kRegionBase) to the same guest-physical
-// GiB with user, writable 2 MiB pages, taking a PD page from the pool
-// (*next_pd counts the pool pages in use). False if the pool is full.
-// Entries only ever go from absent to present: KVM's shadow MMU picks them
-// up on its next miss, with no flush.
-bool MapGuestGiB(uint8_t* region, uint64_t gib, int* next_pd);
+// The guest's page tables for user memory follow the host mappings of the
+// stub page by page (4 KiB PTEs, identity), so that a fault the guest must
+// see is a #PF inside the VM with the exact address and kind. The sentry
+// writes them beside each host mmap/munmap/mprotect/mremap; KVM's shadow
+// MMU notices: the host call invalidates its translations of the range,
+// and its next miss walks these tables afresh.
+struct PageTables {
+  uint8_t* region;
+  int* next_pd;  // pool pages in use
+  int* next_pt;
+};
+// Sets the PTEs of [addr, addr+len) for a mapping with `prot`, or clears
+// them (prot < 0). Page-table pages come from the pools; false (nothing
+// half-done that matters: absent PTEs only fault) when a pool is empty.
+bool SetPtes(const PageTables& pt, uint64_t addr, uint64_t len, int prot);
+// Moves the PTEs of [old, old+old_len) to [new, new+new_len) (mremap),
+// the grown part with the flags of the last old page.
+bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_t new_addr,
+              uint64_t new_len);
+// Whether a mapping covers `addr` (even PROT_NONE): a not-present #PF there
+// is an access error, elsewhere a missing mapping.
+bool PteHasMapping(const uint8_t* region, uint64_t addr);
+// The page-table part of the region, for a forked address space: copies it.
+void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts);
 // The TSS of slot `slot` (RSP0 and IST1 at the top of its ring-0 stack).
 void WriteSlotTss(uint8_t* region, int slot);
 // A fresh vCPU's segment and control registers: ring 0, long mode, paging

@@ -1,4 +1,7 @@
+#include <sys/mman.h>
+
 #include <cstring>
+#include <vector>
 
 #include "platform/kvm/kvm_guest.h"
 #include "platform/kvm/kvm_layout.h"
@@ -94,19 +97,101 @@ void WriteRegionTables(uint8_t* region) {
   WriteGdtIdt(region);
 }
 
-bool MapGuestGiB(uint8_t* region, uint64_t gib, int* next_pd) {
-  const uint64_t va = gib * kGiB;
-  const uint64_t pml4_i = va >> 39, pdpt_i = (va >> 30) & 511;
-  if (va >= kRegionBase) return false;
-  if (*next_pd >= kPdPoolPages) return false;
-  uint64_t* pml4 = Table(region, kPml4Off);
-  const uint64_t pdpt_off = kPdptPoolOff + pml4_i * 0x1000;
-  const uint64_t pd_off = kPdPoolOff + static_cast<uint64_t>((*next_pd)++) * 0x1000;
-  uint64_t* pd = Table(region, pd_off);
-  for (uint64_t i = 0; i < 512; ++i) pd[i] = (va + (i << 21)) | kPresent | kWritable | kUser | kHuge;
-  Table(region, pdpt_off)[pdpt_i] = (kRegionBase + pd_off) | kPresent | kWritable | kUser;
-  pml4[pml4_i] = (kRegionBase + pdpt_off) | kPresent | kWritable | kUser;
+namespace {
+
+constexpr uint64_t kNoExec = 1ull << 63;
+constexpr uint64_t kHasMapping = 1ull << 9;  // software bit: a mapping is here
+constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
+
+// The entry of `table` at `index`, pointing to a fresh table from a pool
+// if absent (or null if the pool is empty).
+uint64_t* NextLevel(uint8_t* region, uint64_t* entry, uint64_t pool_off, int pool_pages, int* next,
+                    bool alloc) {
+  if ((*entry & kPresent) == 0) {
+    if (!alloc || *next >= pool_pages) return nullptr;
+    const uint64_t off = pool_off + static_cast<uint64_t>((*next)++) * 0x1000;
+    std::memset(region + off, 0, 0x1000);
+    *entry = (kRegionBase + off) | kPresent | kWritable | kUser;
+  }
+  return Table(region, (*entry & kAddrMask) - kRegionBase);
+}
+
+uint64_t* Pte(const PageTables& pt, uint64_t va, bool alloc) {
+  if (va >= kRegionBase) return nullptr;  // the platform's own GiB and up
+  uint64_t* pml4 = Table(pt.region, kPml4Off);
+  uint64_t* pml4e = &pml4[va >> 39];
+  if ((*pml4e & kPresent) == 0) {
+    if (!alloc) return nullptr;
+    *pml4e = (kRegionBase + kPdptPoolOff + (va >> 39) * 0x1000) | kPresent | kWritable | kUser;
+  }
+  uint64_t* pdpt = Table(pt.region, (*pml4e & kAddrMask) - kRegionBase);
+  uint64_t* pd = NextLevel(pt.region, &pdpt[(va >> 30) & 511], kPdPoolOff, kPdPoolPages, pt.next_pd, alloc);
+  if (pd == nullptr) return nullptr;
+  uint64_t* ptp = NextLevel(pt.region, &pd[(va >> 21) & 511], kPtPoolOff, kPtPoolPages, pt.next_pt, alloc);
+  if (ptp == nullptr) return nullptr;
+  return &ptp[(va >> 12) & 511];
+}
+
+uint64_t PteValue(uint64_t va, int prot) {
+  if (prot < 0) return 0;
+  uint64_t v = va | kUser | kHasMapping;
+  if (prot != PROT_NONE) v |= kPresent;
+  if (prot & PROT_WRITE) v |= kWritable;
+  if ((prot & PROT_EXEC) == 0) v |= kNoExec;
+  return v;
+}
+
+}  // namespace
+
+bool SetPtes(const PageTables& pt, uint64_t addr, uint64_t len, int prot) {
+  for (uint64_t va = addr; va < addr + len; va += 0x1000) {
+    uint64_t* e = Pte(pt, va, prot >= 0);
+    if (e == nullptr) {
+      if (prot >= 0) return false;
+      va = (va | 0x1fffff);  // no table: nothing mapped in these 2 MiB
+      va -= 0xfff;
+      continue;
+    }
+    *e = PteValue(va, prot);
+  }
   return true;
+}
+
+bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_t new_addr,
+              uint64_t new_len) {
+  // Collect the old flags first: the ranges may overlap.
+  std::vector<uint64_t> flags;
+  flags.reserve(new_len / 0x1000);
+  uint64_t last = 0;
+  for (uint64_t off = 0; off < new_len; off += 0x1000) {
+    if (off < old_len) {
+      uint64_t* e = Pte(pt, old_addr + off, false);
+      last = e != nullptr ? (*e & ~kAddrMask) : 0;
+    }
+    flags.push_back(last);
+  }
+  if (!SetPtes(pt, old_addr, old_len, -1)) return false;
+  for (uint64_t i = 0; i < flags.size(); ++i) {
+    const uint64_t va = new_addr + i * 0x1000;
+    uint64_t* e = Pte(pt, va, true);
+    if (e == nullptr) return false;
+    *e = flags[i] == 0 ? 0 : (va | flags[i]);
+  }
+  return true;
+}
+
+bool PteHasMapping(const uint8_t* region, uint64_t addr) {
+  int none = 0;
+  const PageTables pt{const_cast<uint8_t*>(region), &none, &none};
+  const uint64_t* e = Pte(pt, addr, false);
+  return e != nullptr && (*e & kHasMapping) != 0;
+}
+
+void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts) {
+  std::memcpy(to + kPml4Off, from + kPml4Off, 0x1000);
+  std::memcpy(to + kPdptPoolOff, from + kPdptPoolOff, kPdPoolOff - kPdptPoolOff);
+  std::memcpy(to + kPdPoolOff, from + kPdPoolOff, static_cast<uint64_t>(pds) * 0x1000);
+  std::memcpy(to + kPtPoolOff, from + kPtPoolOff, static_cast<uint64_t>(pts) * 0x1000);
 }
 
 void WriteSlotTss(uint8_t* region, int slot) {

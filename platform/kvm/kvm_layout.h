@@ -13,6 +13,7 @@
 //   +0x010000  CPUID for KVM_SET_CPUID2 (written once per address space)
 //   +0x100000  PDPT pages, one per PML4 slot of the user half (256)
 //   +0x200000  PD pages, one per GiB of guest address space in use
+//   +kPtPoolOff PT pages, one per 2 MiB of guest address space mapped
 //   +kSlotsOff slots, one per stub thread (= vCPU):
 //       +0x0000 CommPage (+0x100 argument structs, +0x800 kvm_run mirror)
 //       +0x1000 TSS          +0x2000..0x3000 ring-0 stack (RSP0 = IST1)
@@ -59,10 +60,12 @@ inline constexpr uint64_t kPdptPoolOff = 0x100000;
 inline constexpr uint64_t kPdPoolOff = 0x200000;
 inline constexpr uint64_t kSlotsOff = 0x1000000;
 inline constexpr int kPdPoolPages = (kSlotsOff - kPdPoolOff) / 0x1000;  // GiBs in use, at most
+inline constexpr uint64_t kPtPoolOff = 0x4000000;
+inline constexpr int kPtPoolPages = static_cast<int>((0x10000000 - kPtPoolOff) / 0x1000);
 inline constexpr uint64_t kSlotSize = 0x8000;
 // One vCPU per slot, the slot number its id; KVM_CAP_MAX_VCPUS is 1024 here.
 inline constexpr int kSlots = 1024;
-static_assert(kSlotsOff + kSlots * kSlotSize <= kRegionSize);
+static_assert(kSlotsOff + kSlots * kSlotSize <= kPtPoolOff);
 static_assert(kRunBase + kSlots * kRunStride <= kStubBase);
 
 inline constexpr uint64_t kTssOff = 0x1000;

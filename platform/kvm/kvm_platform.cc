@@ -77,7 +77,7 @@ class KvmPlatform : public Platform {
       return absl::InternalError(absl::StrCat("kvm: forking a stub from the zygote: ",
                                               std::strerror(pid.error().value())));
     }
-    auto as = KvmAddressSpace::Create(*pid, layout_, shared_, {}, /*fresh=*/true);
+    auto as = KvmAddressSpace::Create(*pid, layout_, shared_, /*parent=*/nullptr);
     if (!as.ok()) {
       kill(*pid, SIGKILL);
       return as.status();

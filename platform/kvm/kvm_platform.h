@@ -1,11 +1,13 @@
 // The kvm platform (`--platform=kvm`): guest code in a KVM virtual machine.
 // The design, and what it costs on these machines, is in README.md beside
-// this file.
+// this file. As on systrap, every guest address space is a stub process
+// (forked from a zygote, forked again for a guest fork); here each stub
+// also owns a VM over its own memory, and each stub thread runs one vCPU.
+// Guest syscalls and faults exit KVM_RUN; the stub hands each exit to the
+// sentry through its slot's comm page and a futex (stub_amd64.S).
 //
-// What exists so far is the host check: NewKvmPlatform() fails with one
-// line naming the reason when /dev/kvm is missing or unusable (ProbeKvm).
-// Where KVM is usable it still fails, with a line that says the guest side
-// is not built yet, so that no caller mistakes it for a running platform.
+// NewKvmPlatform() fails with one line naming the reason when /dev/kvm is
+// missing or unusable (ProbeKvm). Sandbox fork is not supported yet.
 //
 //   auto p = kvm::NewKvmPlatform();
 //   if (!p.ok()) std::cerr << p.status().message();  // "kvm: /dev/kvm: ..."

@@ -62,6 +62,16 @@ else
   if [[ -n "${TESTBRIDGE_TEST_ONLY:-}" ]]; then
     args+=("--gtest_filter=$TESTBRIDGE_TEST_ONLY")
   fi
+  # kvm needs a usable /dev/kvm: where there is none, say so and skip (the
+  # platform's own one-line reason), never pass silently.
+  if [[ "$platform" == kvm ]]; then
+    if ! probe="$("$seedsc" --platform=kvm do /bin/true 2>&1)"; then
+      if grep -q "kvm: " <<<"$probe"; then
+        echo "run_test.sh: SKIPPED: $(basename "$binary") on kvm: $(grep -m1 "kvm: " <<<"$probe")"
+        exit 0
+      fi
+    fi
+  fi
   cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
        "$seedsc" "--platform=$platform" do "$binary" "${args[@]}" "$@")
