@@ -216,6 +216,15 @@ Status KvmAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, in
   return {};
 }
 
+Status KvmAddressSpace::MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags,
+                                         int host_fd, uint64_t offset) {
+  SV_TRY(EnsureGibs(addr, len));
+  SV_TRY(StubAddressSpace::MapImmutableFile(addr, len, prot, flags, host_fd, offset));
+  absl::MutexLock l(&mu_);
+  if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);
+  return {};
+}
+
 Status KvmAddressSpace::Unmap(UserAddr addr, uint64_t len) {
   SV_TRY(StubAddressSpace::Unmap(addr, len));
   absl::MutexLock l(&mu_);

@@ -55,6 +55,8 @@ class KvmAddressSpace : public stub::StubAddressSpace {
 
   Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
              uint64_t offset) override;
+  Status MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                          uint64_t offset) override;
   Status Unmap(UserAddr addr, uint64_t len) override;
   Status Protect(UserAddr addr, uint64_t len, int prot) override;
   Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr, uint64_t new_len) override;
