@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <map>
@@ -71,6 +72,90 @@ bool HasCap(int cap) {
   __user_cap_data_struct d[2];
   if (syscall(SYS_capget, &hdr, d) != 0) return false;
   return (d[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+// ------------------------------------------------------------------ stat
+
+// The fields of /proc/self/stat after "(comm)": fields[0] is field 3 (state).
+std::vector<std::string> StatFields(const std::string& path) {
+  std::string text = ReadFile(path);
+  std::vector<std::string> out;
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return out;
+  size_t at = close + 2;
+  while (at < text.size()) {
+    size_t end = text.find_first_of(" \n", at);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// Field N (1-based, as proc(5) numbers them) of a stat line.
+unsigned long long StatField(const std::vector<std::string>& f, size_t n) {
+  return n >= 3 && n - 3 < f.size() ? std::stoull(f[n - 3]) : ~0ull;
+}
+
+// 52 fields with exit_signal at 38; utime (14) counts the CPU time the
+// process used, rss (24) its resident pages (as statm's second field and
+// status's VmRSS), and the obsolete signal fields (31-34) are the pending,
+// blocked, ignored and caught sets in decimal (do_task_stat()).
+TEST(ProcStatTest, CpuTimeRssAndSignalFields) {
+  // Burn at least 0.3 s of CPU: utime is in 1/100 s.
+  timespec start, now;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+  volatile unsigned long spin = 0;
+  do {
+    for (int i = 0; i < 100000; ++i) spin = spin + i;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) <
+           300000000LL);
+  // A resident page range the reader can see.
+  const size_t kLen = 64 << 12;
+  void* m = mmap(nullptr, kLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  memset(m, 1, kLen);
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &block, &old), 0);
+  ASSERT_EQ(raise(SIGUSR1), 0);  // stays pending
+  struct sigaction ign {}, cat {}, old_ign, old_cat;
+  ign.sa_handler = SIG_IGN;
+  cat.sa_handler = [](int) {};
+  ASSERT_EQ(sigaction(SIGUSR2, &ign, &old_ign), 0);
+  ASSERT_EQ(sigaction(SIGALRM, &cat, &old_cat), 0);
+
+  std::vector<std::string> f = StatFields("/proc/self/stat");
+  ASSERT_EQ(f.size(), 50u) << "52 fields (Linux >= 3.5), exit_code last";
+  EXPECT_EQ(StatField(f, 38), static_cast<unsigned long long>(SIGCHLD)) << "exit_signal";
+  EXPECT_GE(StatField(f, 14) + StatField(f, 15), 20u) << "utime+stime after 0.3 s of CPU";
+  std::string statm = ReadFile("/proc/self/statm");
+  unsigned long long size = 0, resident = 0;
+  ASSERT_EQ(sscanf(statm.c_str(), "%llu %llu", &size, &resident), 2);
+  EXPECT_GE(StatField(f, 24), 64u) << "rss counts the 64 pages just written";
+  EXPECT_LE(StatField(f, 24), size);
+  const unsigned long long usr1 = 1ull << (SIGUSR1 - 1), usr2 = 1ull << (SIGUSR2 - 1),
+                           alrm = 1ull << (SIGALRM - 1);
+  EXPECT_EQ(StatField(f, 31) & usr1, usr1) << "pending";
+  EXPECT_EQ(StatField(f, 32) & usr1, usr1) << "blocked";
+  EXPECT_EQ(StatField(f, 33) & usr2, usr2) << "ignored";
+  EXPECT_EQ(StatField(f, 34) & alrm, alrm) << "caught";
+  EXPECT_EQ(StatField(f, 34) & usr2, 0u);
+  // status's VmRSS is the same count, in kB.
+  std::string rss = Field(ReadFile("/proc/self/status"), "VmRSS");
+  EXPECT_GE(std::stoull(rss), 64u * 4) << rss;
+  EXPECT_LT(std::stoull(rss), std::stoull(Field(ReadFile("/proc/self/status"), "VmSize")));
+
+  // Take the pending SIGUSR1 back, restore everything.
+  int got = 0;
+  ASSERT_EQ(sigwait(&block, &got), 0);
+  EXPECT_EQ(got, SIGUSR1);
+  ASSERT_EQ(sigprocmask(SIG_SETMASK, &old, nullptr), 0);
+  ASSERT_EQ(sigaction(SIGUSR2, &old_ign, nullptr), 0);
+  ASSERT_EQ(sigaction(SIGALRM, &old_cat, nullptr), 0);
+  munmap(m, kLen);
 }
 
 // ------------------------------------------------------------------ auxv

@@ -71,19 +71,74 @@ ProcInfo InfoOf(Kernel& k, Task& t) {
   return p;
 }
 
+// The signal sets /proc/PID/status and stat show (bit N-1 is signal N).
+struct SignalSets {
+  SigSet pending = 0, shared = 0, blocked = 0, ignored = 0, caught = 0;
+  int tracer_pid = 0;
+};
+
+SignalSets SignalSetsOf(Kernel& k, Task& t) {
+  SignalSets s;
+  absl::MutexLock l(&k.mu());
+  if (const Task* tracer = t.ptrace().tracer) s.tracer_pid = tracer->tgid();
+  s.pending = t.pending().Set();
+  s.shared = t.tg().shared_pending.Set();
+  s.blocked = t.signal_mask();
+  for (int sig = 1; sig <= kNumSignals; ++sig) {
+    uint64_t h = t.tg().handlers->actions[sig].handler;
+    if (h == reinterpret_cast<uint64_t>(SIG_IGN)) {
+      s.ignored |= SigBit(sig);
+    } else if (h != reinterpret_cast<uint64_t>(SIG_DFL)) {
+      s.caught |= SigBit(sig);
+    }
+  }
+  return s;
+}
+
+// Pages mapped, and resident: the host process's that holds the address
+// space (its few stub pages included), never more than what is mapped.
+struct Residency {
+  uint64_t size = 0, resident = 0, shared = 0;
+};
+
+Residency ResidencyOf(const std::shared_ptr<MM>& mm) {
+  Residency r;
+  if (!mm) return r;
+  for (const auto& v : mm->Vmas()) r.size += (v.end - v.start) / kPageSize;
+  uint64_t host[3] = {0, 0, 0};
+  std::string h = HostFileText(absl::StrCat("/proc/", mm->address_space().host_pid(), "/statm").c_str());
+  std::sscanf(h.c_str(), "%lu %lu %lu", &host[0], &host[1], &host[2]);
+  r.resident = std::min(host[1], r.size);
+  r.shared = std::min(host[2], r.resident);
+  return r;
+}
+
+// do_task_stat(): utime (field 14) and cutime (16) in USER_HZ ticks from the
+// guest CPU time the platform measured (all of it user time, as getrusage
+// reports it), rss (24) in pages, and the obsolete decimal signal fields
+// (31-34: pending, blocked, ignored, caught; the low 31 bits of the first
+// word, as Linux masks them).
 std::string StatText(Kernel& k, Task& t, bool thread) {
   ProcInfo p = InfoOf(k, t);
   int64_t ticks = (p.start_ns - k.boot_time_ns()) / (1000000000LL / 100);
   if (ticks < 0) ticks = 0;
+  auto mm = t.shared_mm();
   uint64_t vsize = 0;
-  if (auto mm = t.shared_mm()) {
+  if (mm) {
     for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
   }
+  const int64_t ns_per_tick = 1000000000LL / 100;  // USER_HZ
+  const int64_t utime = (thread ? t.ThreadCpuNs() : t.ProcessCpuNs()) / ns_per_tick;
+  const int64_t cutime = thread ? 0 : t.ChildrenCpuNs() / ns_per_tick;
+  const SignalSets sig = SignalSetsOf(k, t);
+  constexpr uint64_t kObsolete = 0x7fffffff;
   int id = thread ? t.tid() : t.tgid();
   return absl::StrFormat(
-      "%d (%s) %c %d %d %d 0 %d 4194560 0 0 0 0 0 0 0 0 20 0 %d 0 %d %u 0 "
-      "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-      id, t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, p.pgid, p.threads, ticks, vsize);
+      "%d (%s) %c %d %d %d 0 %d 4194560 0 0 0 0 %d 0 %d 0 20 0 %d 0 %d %u %u "
+      "18446744073709551615 0 0 0 0 0 %u %u %u %u 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+      id, t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, p.pgid, utime, cutime, p.threads, ticks,
+      vsize, ResidencyOf(mm).resident, sig.pending & kObsolete, sig.blocked & kObsolete,
+      sig.ignored & kObsolete, sig.caught & kObsolete);
 }
 
 // statm: size resident shared text lib data dt, in pages (proc_pid_statm()).
@@ -93,19 +148,15 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
 std::string StatmText(Task& t) {
   auto mm = t.shared_mm();
   if (!mm) return "0 0 0 0 0 0 0\n";
-  uint64_t size = 0, text = 0, data = 0;
+  uint64_t text = 0, data = 0;
   const std::string exe = mm->layout().exe_path;
   for (const auto& v : mm->Vmas()) {
     uint64_t pages = (v.end - v.start) / kPageSize;
-    size += pages;
     if (v.file && (v.prot & PROT_EXEC) && v.name == exe) text += pages;
     if (!(v.flags & MAP_SHARED) && (v.prot & PROT_WRITE)) data += pages;
   }
-  uint64_t host[3] = {0, 0, 0};
-  std::string h = HostFileText(absl::StrCat("/proc/", mm->address_space().host_pid(), "/statm").c_str());
-  std::sscanf(h.c_str(), "%lu %lu %lu", &host[0], &host[1], &host[2]);
-  uint64_t resident = std::min(host[1], size), shared = std::min(host[2], resident);
-  return absl::StrFormat("%d %d %d %d 0 %d 0\n", size, resident, shared, text, data);
+  const Residency r = ResidencyOf(mm);
+  return absl::StrFormat("%d %d %d %d 0 %d 0\n", r.size, r.resident, r.shared, text, data);
 }
 
 std::string StatusText(Kernel& k, Task& t) {
@@ -118,24 +169,8 @@ std::string StatusText(Kernel& k, Task& t) {
   if (auto mm = t.shared_mm()) {
     for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
   }
-  // The signal lines (proc_pid_status(): render_sigset_t); bit N-1 is signal N.
-  SigSet pending, shared, blocked, ignored = 0, caught = 0;
-  int tracer_pid = 0;
-  {
-    absl::MutexLock l(&k.mu());
-    if (const Task* tracer = t.ptrace().tracer) tracer_pid = tracer->tgid();
-    pending = t.pending().Set();
-    shared = t.tg().shared_pending.Set();
-    blocked = t.signal_mask();
-    for (int sig = 1; sig <= kNumSignals; ++sig) {
-      uint64_t h = t.tg().handlers->actions[sig].handler;
-      if (h == reinterpret_cast<uint64_t>(SIG_IGN)) {
-        ignored |= SigBit(sig);
-      } else if (h != reinterpret_cast<uint64_t>(SIG_DFL)) {
-        caught |= SigBit(sig);
-      }
-    }
-  }
+  // The signal lines (proc_pid_status(): render_sigset_t).
+  const SignalSets sig = SignalSetsOf(k, t);
   const char* state = "R (running)";
   switch (t.StateChar()) {
     case 'S': state = "S (sleeping)"; break;
@@ -153,9 +188,11 @@ std::string StatusText(Kernel& k, Task& t) {
       "CapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n"
       "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t1\n"
       "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
-      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, tracer_pid, c.ruid, c.euid, c.suid,
-      c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024, vsize / 1024, p.threads,
-      pending, shared, blocked, ignored, caught, c.cap_inheritable, c.cap_permitted,
+      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
+      c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024,
+      ResidencyOf(t.shared_mm()).resident * kPageSize / 1024,
+      p.threads, sig.pending, sig.shared, sig.blocked, sig.ignored, sig.caught, c.cap_inheritable,
+      c.cap_permitted,
       c.cap_effective, c.cap_bounding, c.cap_ambient,
       c.no_new_privs || sc.sync_no_new_privs ? 1 : 0, sc.mode, sc.filter_count());
 }
