@@ -187,6 +187,12 @@ Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
   const uint64_t first = addr.value() / kGiB, last = (addr.value() + len - 1) / kGiB;
   if (addr.value() + len > kRegionBase || addr.value() + len < addr.value()) return Errno(ENOMEM);
   absl::MutexLock l(&mu_);
+  // One memslot per GiB the guest can touch: a request for more than a
+  // TiB of accessible memory at once is refused as Linux refuses what it
+  // cannot back (brk or mmap far beyond memory: ENOMEM).
+  uint64_t missing = 0;
+  for (uint64_t gib = first; gib <= last && missing <= kMaxNewGibs; ++gib) missing += gibs_.count(gib) == 0;
+  if (missing > kMaxNewGibs) return Errno(ENOMEM);
   for (uint64_t gib = first; gib <= last; ++gib) {
     if (gibs_.count(gib) != 0) continue;
     KvmContext* ctx = nullptr;
@@ -209,7 +215,7 @@ Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
 // leaves pages absent in the guest, which only costs a fault.
 Status KvmAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
                             uint64_t offset) {
-  SV_TRY(EnsureGibs(addr, len));
+  if (prot != PROT_NONE) SV_TRY(EnsureGibs(addr, len));
   SV_TRY(StubAddressSpace::Map(addr, len, prot, flags, host_fd, offset));
   absl::MutexLock l(&mu_);
   if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);
@@ -218,7 +224,7 @@ Status KvmAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, in
 
 Status KvmAddressSpace::MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags,
                                          int host_fd, uint64_t offset) {
-  SV_TRY(EnsureGibs(addr, len));
+  if (prot != PROT_NONE) SV_TRY(EnsureGibs(addr, len));
   SV_TRY(StubAddressSpace::MapImmutableFile(addr, len, prot, flags, host_fd, offset));
   absl::MutexLock l(&mu_);
   if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);
@@ -233,6 +239,7 @@ Status KvmAddressSpace::Unmap(UserAddr addr, uint64_t len) {
 }
 
 Status KvmAddressSpace::Protect(UserAddr addr, uint64_t len, int prot) {
+  if (prot != PROT_NONE) SV_TRY(EnsureGibs(addr, len));
   SV_TRY(StubAddressSpace::Protect(addr, len, prot));
   absl::MutexLock l(&mu_);
   if (!SetPtes({region_, &next_pd_, &next_pt_}, addr.value(), len, prot)) return Errno(ENOMEM);

@@ -133,6 +133,8 @@ class KvmContext : public Context {
   bool WaitEvent();
   bool Alive() const;
   Stop Dead(const char* why);
+  // Whether the stub has a host mapping at `addr` (from /proc/PID/maps).
+  bool HostMapped(uint64_t addr) const;
 
   std::shared_ptr<KvmAddressSpace> as_;
   const pid_t tid_;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -412,7 +413,9 @@ Stop KvmContext::Run(Registers& regs) {
     return stop;
   }
   stop.kind = StopKind::kFault;
-  stop.info = FaultInfo(f, s.cr2, f.vector == 14 && PteHasMapping(as_->region(), s.cr2));
+  // A not-present #PF in a host mapping is an access error (PROT_NONE);
+  // which one it is, the stub's maps say (rare: a fault the guest sees).
+  stop.info = FaultInfo(f, s.cr2, f.vector == 14 && (f.error & 1) == 0 && HostMapped(s.cr2));
   return stop;
 }
 
@@ -474,6 +477,19 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
     return Errno(EAGAIN);
   }
   return std::shared_ptr<AddressSpace>(*as);
+}
+
+bool KvmContext::HostMapped(uint64_t addr) const {
+  FILE* maps = std::fopen(absl::StrCat("/proc/", as_->host_pid(), "/maps").c_str(), "re");
+  if (maps == nullptr) return false;
+  char line[512];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof(line), maps) != nullptr) {
+    unsigned long start, end;
+    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2) found = addr >= start && addr < end;
+  }
+  std::fclose(maps);
+  return found;
 }
 
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }

@@ -32,16 +32,15 @@ struct PageTables {
   int* next_pt;
 };
 // Sets the PTEs of [addr, addr+len) for a mapping with `prot`, or clears
-// them (prot < 0). Page-table pages come from the pools; false (nothing
-// half-done that matters: absent PTEs only fault) when a pool is empty.
+// them (prot < 0; PROT_NONE pages are absent too, so that a huge
+// reservation costs no page tables). Page-table pages come from the pools;
+// false (nothing half-done that matters: absent PTEs only fault) when a
+// pool is empty.
 bool SetPtes(const PageTables& pt, uint64_t addr, uint64_t len, int prot);
 // Moves the PTEs of [old, old+old_len) to [new, new+new_len) (mremap),
 // the grown part with the flags of the last old page.
 bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_t new_addr,
               uint64_t new_len);
-// Whether a mapping covers `addr` (even PROT_NONE): a not-present #PF there
-// is an access error, elsewhere a missing mapping.
-bool PteHasMapping(const uint8_t* region, uint64_t addr);
 // The page-table part of the region, for a forked address space: copies it.
 void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts);
 // The TSS of slot `slot` (RSP0 and IST1 at the top of its ring-0 stack).

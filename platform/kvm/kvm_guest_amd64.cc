@@ -100,7 +100,6 @@ void WriteRegionTables(uint8_t* region) {
 namespace {
 
 constexpr uint64_t kNoExec = 1ull << 63;
-constexpr uint64_t kHasMapping = 1ull << 9;  // software bit: a mapping is here
 constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
 
 // The entry of `table` at `index`, pointing to a fresh table from a pool
@@ -133,9 +132,8 @@ uint64_t* Pte(const PageTables& pt, uint64_t va, bool alloc) {
 }
 
 uint64_t PteValue(uint64_t va, int prot) {
-  if (prot < 0) return 0;
-  uint64_t v = va | kUser | kHasMapping;
-  if (prot != PROT_NONE) v |= kPresent;
+  if (prot <= PROT_NONE) return 0;  // unmapped, or mapped without access: absent
+  uint64_t v = va | kUser | kPresent;
   if (prot & PROT_WRITE) v |= kWritable;
   if ((prot & PROT_EXEC) == 0) v |= kNoExec;
   return v;
@@ -144,10 +142,11 @@ uint64_t PteValue(uint64_t va, int prot) {
 }  // namespace
 
 bool SetPtes(const PageTables& pt, uint64_t addr, uint64_t len, int prot) {
+  const bool present = prot > PROT_NONE;
   for (uint64_t va = addr; va < addr + len; va += 0x1000) {
-    uint64_t* e = Pte(pt, va, prot >= 0);
+    uint64_t* e = Pte(pt, va, present);
     if (e == nullptr) {
-      if (prot >= 0) return false;
+      if (present) return false;
       va = (va | 0x1fffff);  // no table: nothing mapped in these 2 MiB
       va -= 0xfff;
       continue;
@@ -178,13 +177,6 @@ bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_
     *e = flags[i] == 0 ? 0 : (va | flags[i]);
   }
   return true;
-}
-
-bool PteHasMapping(const uint8_t* region, uint64_t addr) {
-  int none = 0;
-  const PageTables pt{const_cast<uint8_t*>(region), &none, &none};
-  const uint64_t* e = Pte(pt, addr, false);
-  return e != nullptr && (*e & kHasMapping) != 0;
 }
 
 void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts) {

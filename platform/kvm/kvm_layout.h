@@ -68,6 +68,9 @@ inline constexpr int kSlots = 1024;
 static_assert(kSlotsOff + kSlots * kSlotSize <= kPtPoolOff);
 static_assert(kRunBase + kSlots * kRunStride <= kStubBase);
 
+// The most GiBs one mapping call may add memslots for (see EnsureGibs).
+inline constexpr uint64_t kMaxNewGibs = 1024;
+
 inline constexpr uint64_t kTssOff = 0x1000;
 inline constexpr uint64_t kStackTopOff = 0x3000;
 inline constexpr uint64_t kXsaveOff = 0x3000;
