@@ -17,6 +17,7 @@ int64_t MonotonicNs() {
 
 Stack::Stack(StackOptions opts)
     : now_ns_(opts.now_ns ? std::move(opts.now_ns) : MonotonicNs),
+      timer_kick_(std::move(opts.timer_kick)),
       wheel_(now_ns_()),
       reasm_timer_([this] { ReassemblyTimer(); }) {
   if (opts.secret_seed) {
@@ -211,7 +212,16 @@ void Stack::Advance() {
 
 int64_t Stack::NextTimerDeadline() {
   Locked l(this);
-  return wheel_.NextDeadline();
+  driver_wakes_at_ = wheel_.NextDeadline();
+  return driver_wakes_at_;
+}
+
+void Stack::ArmTimer(Timer* t, int64_t deadline_ns) {
+  wheel_.Arm(t, deadline_ns);
+  if (driver_wakes_at_ < 0 || deadline_ns < driver_wakes_at_) {
+    driver_wakes_at_ = deadline_ns;
+    if (timer_kick_) timer_kick_();
+  }
 }
 
 std::shared_ptr<TcpEndpoint> Stack::NewTcp() { return std::make_shared<TcpEndpoint>(this); }

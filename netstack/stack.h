@@ -66,6 +66,10 @@ struct StackOptions {
   std::function<int64_t()> now_ns;
   // Non-zero: derive the secrets from it (reproducible tests); 0: getrandom.
   uint64_t secret_seed = 0;
+  // Called (under the stack's lock; it must only signal) when a timer is
+  // armed earlier than the deadline NextTimerDeadline() last gave: the
+  // thread that drives Advance() must wake sooner.
+  std::function<void()> timer_kick;
 };
 
 class Stack {
@@ -90,6 +94,8 @@ class Stack {
   // ---- input and time ----
   void DeliverFrame(int nic, std::string_view frame);
   void Advance();  // runs the timers that are due
+  // The earliest timer deadline (-1: none); the caller sleeps until then
+  // and is kicked (StackOptions::timer_kick) if an earlier one comes.
   int64_t NextTimerDeadline();
   int64_t Now() const { return now_ns_(); }
 
@@ -125,6 +131,9 @@ class Stack {
   // stack.cc
   Nic* GetNic(int id);
   void InsertRoute(const Route& r);
+  // Every protocol timer is armed here, so that the driver learns of a
+  // deadline earlier than the one it sleeps for.
+  void ArmTimer(Timer* t, int64_t deadline_ns);
   bool IsLocalAddress(Ip4 a) const;
   Result<RouteResult> FindRoute(Ip4 dst);
   // stack_link.cc: Ethernet and ARP.
@@ -149,6 +158,8 @@ class Stack {
   UdpEndpoint* FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport);
 
   std::function<int64_t()> now_ns_;
+  std::function<void()> timer_kick_;
+  int64_t driver_wakes_at_ = -1;  // what NextTimerDeadline() last said (-1: never)
   absl::Mutex mu_;
   Instance inst_;
   TimerWheel wheel_;

@@ -39,7 +39,7 @@ void Stack::HandleIp(Nic* nic, std::string_view pkt) {
     Reassembler::AddResult r = reasm_.Add(h, payload, now_ns_());
     switch (r.status) {
       case Reassembler::kIncomplete:
-        if (!reasm_timer_.armed()) wheel_.Arm(&reasm_timer_, reasm_.NextExpiry());
+        if (!reasm_timer_.armed()) ArmTimer(&reasm_timer_, reasm_.NextExpiry());
         return;
       case Reassembler::kOverlap: ++stats_.ip_frag_overlap; return;
       case Reassembler::kTooBig: ++stats_.ip_frag_too_big; return;
@@ -59,7 +59,7 @@ void Stack::HandleIp(Nic* nic, std::string_view pkt) {
 void Stack::ReassemblyTimer() {
   stats_.ip_frag_timeout += reasm_.Expire(now_ns_());
   int64_t next = reasm_.NextExpiry();
-  if (next >= 0) wheel_.Arm(&reasm_timer_, next);
+  if (next >= 0) ArmTimer(&reasm_timer_, next);
 }
 
 void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {

@@ -59,7 +59,7 @@ void Stack::HandleArp(Nic* nic, std::string_view pkt) {
     e.mac = a.sha;
     e.confirmed_ns = now_ns_();
     e.requests_sent = 0;
-    wheel_.Arm(&e.timer, e.confirmed_ns + kArpLifetimeNs);
+    ArmTimer(&e.timer, e.confirmed_ns + kArpLifetimeNs);
     while (!e.pending.empty()) {
       std::string p = std::move(e.pending.front());
       e.pending.pop_front();
@@ -95,7 +95,7 @@ void Stack::ArpTimer(Nic* nic, uint32_t ip) {
   ++e.requests_sent;
   ++stats_.arp_requests_sent;
   SendArp(nic, kArpRequest, kBroadcastMac, MacAddr{}, Ip4{ip});
-  wheel_.Arm(&e.timer, now_ns_() + kArpRetryNs);
+  ArmTimer(&e.timer, now_ns_() + kArpRetryNs);
 }
 
 void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {

@@ -267,7 +267,7 @@ void TcpEndpoint::Close() {
       state_ = TcpState::kLastAck;
       break;
     case TcpState::kFinWait2:
-      stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kFinWait2Ns);
+      stack_->ArmTimer(&wait_timer_, stack_->Now() + kFinWait2Ns);
       break;
     default:
       break;

@@ -219,7 +219,7 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
         HandleData(h.seq, payload, fin);
         break;
       case TcpState::kTimeWait:
-        if (fin) stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kTimeWaitNs);
+        if (fin) stack_->ArmTimer(&wait_timer_, stack_->Now() + kTimeWaitNs);
         [[fallthrough]];
       default:  // a retransmitted FIN (or data past the peer's FIN)
         SendAck();
@@ -295,7 +295,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     switch (state_) {
       case TcpState::kFinWait1:
         state_ = TcpState::kFinWait2;
-        if (user_closed_) stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kFinWait2Ns);
+        if (user_closed_) stack_->ArmTimer(&wait_timer_, stack_->Now() + kFinWait2Ns);
         NotifyLocked();
         break;
       case TcpState::kClosing:
@@ -400,7 +400,7 @@ void TcpEndpoint::ReceiveFin() {
 void TcpEndpoint::EnterTimeWait() {
   state_ = TcpState::kTimeWait;
   stack_->wheel_.Cancel(&rto_timer_);
-  stack_->wheel_.Arm(&wait_timer_, stack_->Now() + kTimeWaitNs);
+  stack_->ArmTimer(&wait_timer_, stack_->Now() + kTimeWaitNs);
   NotifyLocked();
 }
 

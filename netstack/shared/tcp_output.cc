@@ -49,7 +49,7 @@ void TcpEndpoint::SendSyn() {
   SendSegment(iss_, flags, {}, true);
 }
 
-void TcpEndpoint::ArmRto() { stack_->wheel_.Arm(&rto_timer_, stack_->Now() + rto_.rto_ns()); }
+void TcpEndpoint::ArmRto() { stack_->ArmTimer(&rto_timer_, stack_->Now() + rto_.rto_ns()); }
 
 void TcpEndpoint::Output() {
   switch (state_) {

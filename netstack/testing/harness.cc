@@ -136,7 +136,7 @@ Parsed ParseFrame(const std::string& f) {
 }
 
 OneStack::OneStack(bool learn_peer, uint32_t mtu) {
-  stack = std::make_unique<Stack>(StackOptions{clock.fn(), 42});
+  stack = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 42, .timer_kick = nullptr});
   nic = stack->AddNic({"eth0", kOurMac, mtu}, &link).value();
   EXPECT_TRUE(stack->AddAddress(nic, {kOurIp, 24}).ok());
   if (learn_peer) {
@@ -164,8 +164,8 @@ Parsed OneStack::Next() {
 }
 
 Wire::Wire() {
-  a = std::make_unique<Stack>(StackOptions{clock.fn(), 1});
-  b = std::make_unique<Stack>(StackOptions{clock.fn(), 2});
+  a = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 1, .timer_kick = nullptr});
+  b = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 2, .timer_kick = nullptr});
   nic_a_ = a->AddNic({"eth0", kPeerMac, 1500}, &ea_).value();
   nic_b_ = b->AddNic({"eth0", kOurMac, 1500}, &eb_).value();
   EXPECT_TRUE(a->AddAddress(nic_a_, {kPeerIp, 24}).ok());
