@@ -356,6 +356,11 @@ TcpState TcpEndpoint::state() {
   return state_;
 }
 
+bool TcpEndpoint::Unused() {
+  Stack::Locked l(stack_);
+  return state_ == TcpState::kClosed && !ever_connected_ && !error_;
+}
+
 size_t TcpEndpoint::Available() {
   Stack::Locked l(stack_);
   return rcvq_.size();

@@ -71,6 +71,8 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   uint32_t Readiness();  // poll(2) bits
   Result<SockAddr> remote();  // ENOTCONN unless connected
   TcpState state();
+  // Never connected, listening or connecting (a fresh socket's poll bits).
+  bool Unused();
   size_t Available();  // FIONREAD / SIOCINQ
   size_t Unsent();     // SIOCOUTQ: bytes not yet acknowledged
   void SetNoDelay(bool on);

@@ -9,6 +9,7 @@
 #include "seccomp/sentry_policy.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/strace.h"
+#include "sentry/socket/net_service.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
@@ -35,7 +36,14 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   k->platform_ = std::move(*platform);
   // --network=none: the loopback-only namespace must be made now, before
   // the seccomp filter forbids unshare (sentry/socket/netns.h).
-  if (opts.network != "host") StartLoopbackNetwork();
+  // --network=sandbox needs no host network at all: its own stack serves
+  // AF_INET (sentry/socket/net_service.h).
+  if (opts.network == "sandbox") {
+    k->net_ = std::make_unique<NetService>();
+    k->net_->Start();
+  } else if (opts.network != "host") {
+    StartLoopbackNetwork();
+  }
   auto vfs =
       Vfs::Create(*k, VfsOptions{.host_root = opts.root, .read_only_root = opts.read_only_root});
   if (!vfs.ok()) return vfs.status();

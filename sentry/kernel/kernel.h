@@ -56,7 +56,8 @@ struct KernelOptions {
   // overlay writes either); other mounts keep their own modes.
   bool read_only_root = false;
   // runsc's --network: "host" passes AF_INET/AF_INET6 sockets through to the
-  // host's network; "none" gives them a private loopback-only network.
+  // host's network; "none" gives them a private loopback-only network;
+  // "sandbox" serves AF_INET from the sentry's own stack (NetService).
   std::string network = "none";
   // runsc's --net-raw: raw sockets for guests with CAP_NET_RAW. Without it
   // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
@@ -82,6 +83,8 @@ struct ProcessSpec {
 
 class IpcNamespace;
 class MqueueFs;
+
+class NetService;
 
 class Kernel {
  public:
@@ -214,6 +217,8 @@ class Kernel {
   Strace* strace() { return strace_.get(); }
   FutexTable& futex() { return futex_; }
   TimerService& timers() { return *timers_; }
+  // The sandbox's own network stack (--network=sandbox), else null.
+  NetService* net() { return net_.get(); }
   // The foreground process group of the sandbox's terminal (TIOCGPGRP).
   std::atomic<int>& foreground_pgid() { return foreground_pgid_; }
 
@@ -238,6 +243,7 @@ class Kernel {
   int64_t boot_ns_ = 0;
   FutexTable futex_;
   std::unique_ptr<TimerService> timers_;
+  std::unique_ptr<NetService> net_;
   std::atomic<int> foreground_pgid_{1};
   std::once_flag ipc_once_;
   std::shared_ptr<IpcNamespace> ipc_;

@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/kernel.h"
 
+#include "sentry/socket/net_service.h"
+
 namespace seedvisor::sentry {
 namespace {
 
@@ -106,6 +108,9 @@ void Kernel::ReinitInForkChild() {
   new (&mu_) absl::Mutex;
   new (&futex_.mu_) absl::Mutex;
   futex_.waiters_.clear();
+  // The sandbox's own stack came along (connections and all): it needs its
+  // own wakeup fd and new secrets (ISNs, ports) before the guest runs.
+  if (net_) net_->ResetInForkChild();
 }
 
 void Kernel::BumpForkGeneration() {
@@ -163,6 +168,7 @@ absl::Status Kernel::Quiesce(absl::Duration timeout) {
         absl::FormatDuration(timeout), " (a vfork parent waiting for its child, say)"));
   }
   timers_->Park();
+  if (net_) net_->Park();
   quiesce_epoch_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
 }
@@ -173,6 +179,7 @@ void Kernel::Unquiesce() {
   park_word_.store(0, std::memory_order_release);
   FutexWakeAll(&park_word_);
   timers_->Unpark();
+  if (net_) net_->Unpark();
 }
 
 

@@ -7,6 +7,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/host_socket.h"
+#include "sentry/socket/netstack_socket.h"
 #include "sentry/socket/netlink_socket.h"
 #include "sentry/socket/unix_socket.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -82,6 +83,13 @@ SyscallReturn SysSocket(Task& t, const SyscallArgs& a) {
     }
     case AF_INET:
     case AF_INET6: {
+      // --network=sandbox: the sentry's own stack, IPv4 only so far; the
+      // guest never gets a host inet socket.
+      if (NetService* net = t.kernel().net()) {
+        if (domain != AF_INET) return Errno(EAFNOSUPPORT);
+        SV_ASSIGN_OR_RETURN(FileRef s, NewNetstackSocket(t, *net, base, protocol, fl));
+        return InstallFile(t, s, flags);
+      }
       SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(t, domain, type, protocol));
       return InstallFile(t, std::make_shared<HostSocket>(fl, hfd, domain), flags);
     }

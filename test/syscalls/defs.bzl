@@ -35,7 +35,7 @@ SEEDSC = "//runsc:seedsc"
 
 _RUNNER = "//test/syscalls:run_test.sh"
 
-def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, **kwargs):
+def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, netstack = False, **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
     Args:
@@ -46,6 +46,8 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
       size: Bazel test size of every variant.
       args: extra arguments passed to the test binary (e.g. --gtest_filter).
       kvm: also make <name>_kvm (see above).
+      netstack: also run in the sandbox with --network=sandbox (the sentry's
+        own TCP/IP stack) as <name>_<platform>_netstack.
       **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
     """
     binary = name + "_bin"
@@ -90,6 +92,25 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
             tags = tags + ["local", "no-sandbox"],
             **kwargs
         )
+
+    if netstack:
+        for platform in SANDBOX_PLATFORMS:
+            variants.append(name + "_" + platform + "_netstack")
+            native.sh_test(
+                name = name + "_" + platform + "_netstack",
+                srcs = [_RUNNER],
+                args = [
+                    "--binary=$(rootpath :%s)" % binary,
+                    "--seedsc=$(rootpath %s)" % SEEDSC,
+                    "--platform=" + platform,
+                    "--network=sandbox",
+                    "--",
+                ] + args,
+                data = [":" + binary, SEEDSC],
+                size = size,
+                tags = tags + ["local", "no-sandbox"],
+                **kwargs
+            )
 
     native.test_suite(
         name = name,

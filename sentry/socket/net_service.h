@@ -1,0 +1,58 @@
+// NetService: the sandbox's own network (--network=sandbox, issue 11): the
+// netstack (netstack/stack.h) and the one service thread that drives its
+// timers (and, with a device, its input).
+//
+// The stack is sentry memory, so a sandbox fork copies it with every
+// connection in it. The thread is a parkable service thread in DESIGN.md's
+// sense: it waits in poll(2) on an eventfd (never on a lock), Park() ends
+// it before a seed's host fork, and Unpark() makes a new one. In the
+// forked sentry ResetInForkChild() replaces what the seed still shares
+// (the eventfd) and re-keys the stack's secrets, before the guest runs.
+//
+//   NetService net;            // in Kernel::Create
+//   net.Start();
+//   auto ep = net.stack().NewTcp();
+#ifndef SEEDVISOR_SENTRY_SOCKET_NET_SERVICE_H_
+#define SEEDVISOR_SENTRY_SOCKET_NET_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "netstack/stack.h"
+
+namespace seedvisor::sentry {
+
+class NetService {
+ public:
+  NetService();
+  ~NetService();
+  NetService(const NetService&) = delete;
+  NetService& operator=(const NetService&) = delete;
+
+  netstack::Stack& stack() { return *stack_; }
+  void Start();
+  // Kernel::Quiesce / Unquiesce.
+  void Park();
+  void Unpark();
+  // The forked sentry's only thread, with the service parked: a new wakeup
+  // fd (the seed keeps its own) and new secrets. No allocation.
+  void ResetInForkChild();
+
+ private:
+  void Loop();
+  void Kick();
+
+  std::unique_ptr<netstack::Stack> stack_;
+  std::atomic<int> wake_fd_{-1};
+  std::mutex mu_;  // guards thread_ and running_ (never held by the loop)
+  std::thread thread_;
+  bool running_ = false;
+  bool parked_ = false;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_NET_SERVICE_H_

@@ -1,0 +1,400 @@
+#include "sentry/socket/netstack_socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "sentry/kernel/task.h"
+#include "sentry/socket/unix_socket_internal.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+using netstack::Ip4;
+using netstack::SockAddr;
+
+std::atomic<uint64_t> g_next_ino{0x40000000};
+
+// Linux's limits for SO_RCVBUF/SO_SNDBUF (sock_setsockopt(): the value is
+// doubled, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF, at most twice
+// net.core.rmem_max/wmem_max).
+constexpr int kMinRcvbuf = 2304, kMinSndbuf = 4608, kMaxBuf = 212992;
+
+// A sockaddr_in from the guest. EINVAL if short, EAFNOSUPPORT if not
+// AF_INET (inet_bind(), __inet_stream_connect()).
+Result<SockAddr> ParseIn(const std::string& a) {
+  if (a.size() < sizeof(sockaddr_in)) return Errno(EINVAL);
+  sockaddr_in sin;
+  memcpy(&sin, a.data(), sizeof sin);
+  if (sin.sin_family != AF_INET) return Errno(EAFNOSUPPORT);
+  return SockAddr{Ip4{ntohl(sin.sin_addr.s_addr)}, ntohs(sin.sin_port)};
+}
+
+std::string FormatIn(SockAddr a) {
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(a.port);
+  sin.sin_addr.s_addr = htonl(a.ip.v);
+  return std::string(reinterpret_cast<const char*>(&sin), sizeof sin);
+}
+
+std::string IntOpt(int v, size_t optlen) {
+  std::string s(reinterpret_cast<const char*>(&v), sizeof v);
+  s.resize(std::min(optlen, sizeof v));
+  return s;
+}
+
+Result<int> GetInt(const std::string& val) {
+  if (val.size() < sizeof(int)) return Errno(EINVAL);
+  int v;
+  memcpy(&v, val.data(), sizeof v);
+  return v;
+}
+
+int ClampBuf(int v, int min) {
+  int64_t d = int64_t(std::max(v, 0)) * 2;
+  return int(std::clamp<int64_t>(d, min, 2 * int64_t(kMaxBuf)));
+}
+
+}  // namespace
+
+NetstackSocket::NetstackSocket(int flags, std::shared_ptr<netstack::TcpEndpoint> tcp)
+    : Socket(flags), tcp_(std::move(tcp)), ino_(g_next_ino++) {}
+
+NetstackSocket::NetstackSocket(int flags, std::shared_ptr<netstack::UdpEndpoint> udp)
+    : Socket(flags), udp_(std::move(udp)), ino_(g_next_ino++) {}
+
+NetstackSocket::~NetstackSocket() {
+  if (tcp_) tcp_->Close();  // also drops the observer
+  if (udp_) {
+    udp_->SetObserver(nullptr);
+    udp_->Close();
+  }
+}
+
+void NetstackSocket::Attach() {
+  std::weak_ptr<FileDescription> self = weak_from_this();
+  auto fn = [self] {
+    if (auto f = self.lock()) static_cast<NetstackSocket*>(f.get())->Changed();
+  };
+  if (tcp_) tcp_->SetObserver(fn);
+  if (udp_) udp_->SetObserver(fn);
+}
+
+uint32_t NetstackSocket::Readiness() const {
+  return tcp_ ? tcp_->Readiness() : udp_->Readiness();
+}
+
+void NetstackSocket::Changed() {
+  std::lock_guard l(mu_);
+  waiters_.NotifyAll();
+  if (mirror_ == nullptr) return;
+  if (mirror_->unconnected() && tcp_ && !tcp_->Unused()) {
+    if (!mirror_->Connect()) return;
+  }
+  uint32_t m = Readiness();
+  mirror_->Set(short(m), m & POLLIN, m & POLLOUT);
+}
+
+template <typename Op>
+auto NetstackSocket::Block(Task& t, bool send, uint32_t events, int flags, Op op)
+    -> decltype(op()) {
+  const bool nonblock = nonblocking() || (flags & MSG_DONTWAIT);
+  unix_internal::Deadline dl = unix_internal::DeadlineOf(*this, send);
+  for (;;) {
+    auto r = op();
+    if (r.ok()) {
+      // Taking data or queueing it changes readiness without an event
+      // from the stack (POLLIN off after a read, POLLOUT off when full).
+      Changed();
+      return r;
+    }
+    if (r.error() != Errno(EAGAIN) || nonblock) return r;
+    std::unique_lock l(mu_);
+    // The observer takes mu_ too: a change after this check wakes us.
+    if (Readiness() & events) continue;
+    Status s = unix_internal::Wait(waiters_, t, l, dl);
+    if (!s.ok()) return s.error();
+  }
+}
+
+Status NetstackSocket::Bind(Task&, const std::string& addr) {
+  SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(addr));
+  return tcp_ ? tcp_->Bind(a) : udp_->Bind(a);
+}
+
+Status NetstackSocket::Listen(Task&, int backlog) {
+  if (!tcp_) return Errno(EOPNOTSUPP);
+  SV_TRY(tcp_->Listen(backlog));
+  Changed();
+  return {};
+}
+
+Result<FileRef> NetstackSocket::Accept(Task& t, int flags, std::string* peer) {
+  if (!tcp_) return Errno(EOPNOTSUPP);
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<netstack::TcpEndpoint> c,
+                      Block(t, false, POLLIN, 0, [&] { return tcp_->Accept(); }));
+  auto s = std::make_shared<NetstackSocket>(O_RDWR | (flags & O_NONBLOCK), std::move(c));
+  s->Attach();
+  if (peer) {
+    auto r = s->tcp_->remote();
+    *peer = r.ok() ? FormatIn(*r) : std::string();
+  }
+  return FileRef(s);
+}
+
+Status NetstackSocket::Connect(Task& t, const std::string& addr) {
+  if (addr.size() >= sizeof(sa_family_t)) {
+    sa_family_t fam;
+    memcpy(&fam, addr.data(), sizeof fam);
+    if (fam == AF_UNSPEC && udp_) return udp_->Disconnect();
+  }
+  SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(addr));
+  if (udp_) return udp_->Connect(a);
+  Status s = tcp_->Connect(a);
+  Changed();
+  if (s.ok()) return s;
+  // A blocking connect (also one restarted after a signal: EALREADY) waits
+  // for the handshake (inet_wait_for_connect()).
+  if (s.error() != Errno(EINPROGRESS) && s.error() != Errno(EALREADY)) return s;
+  if (nonblocking()) return s;
+  Result<int> r = Block(t, true, POLLOUT | POLLHUP | POLLERR, 0, [&]() -> Result<int> {
+    netstack::TcpState st = tcp_->state();
+    if (st == netstack::TcpState::kSynSent || st == netstack::TcpState::kSynRcvd) {
+      return Errno(EAGAIN);
+    }
+    return tcp_->TakeError();
+  });
+  if (!r.ok()) {
+    // Interrupted: the handshake goes on; a timeout is EINPROGRESS
+    // (inet_stream_connect(): sock_sndtimeo ran out).
+    return r.error() == Errno(EAGAIN) ? Errno(EINPROGRESS) : r.error();
+  }
+  if (*r) return Errno(*r);
+  return {};
+}
+
+Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
+  if (udp_) {
+    std::optional<SockAddr> to;
+    if (!m.addr.empty()) {
+      SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(m.addr));
+      to = a;
+    }
+    return udp_->SendTo(m.data, to);
+  }
+  // TCP ignores a destination (tcp_sendmsg()); a blocking send goes on
+  // until everything is queued, or returns what it queued when a signal
+  // or a timeout comes.
+  size_t done = 0;
+  std::string_view rest(m.data);
+  do {
+    Result<size_t> n = Block(t, true, POLLOUT, m.flags, [&] { return tcp_->Send(rest); });
+    if (!n.ok()) {
+      if (done) return done;
+      return n.error();
+    }
+    done += *n;
+    rest.remove_prefix(*n);
+  } while (!rest.empty() && !nonblocking() && !(m.flags & MSG_DONTWAIT));
+  return done;
+}
+
+Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, size_t) {
+  MsgOut out;
+  const bool peek = flags & MSG_PEEK;
+  if (udp_) {
+    SockAddr from;
+    SV_ASSIGN_OR_RETURN(size_t n, Block(t, false, POLLIN, flags, [&] {
+                          return udp_->RecvFrom(buf, len, peek, &from);
+                        }));
+    out.len = std::min(n, len);
+    if (n > len) out.flags |= MSG_TRUNC;
+    if (flags & MSG_TRUNC) out.len = n;  // udp_recvmsg(): the real length
+    out.addr = FormatIn(from);
+    return out;
+  }
+  if (flags & MSG_OOB) return Errno(EINVAL);  // no urgent data yet
+  size_t got = 0;
+  for (;;) {
+    Result<size_t> n = Block(t, false, POLLIN, flags,
+                             [&] { return tcp_->Recv(buf + got, len - got, peek); });
+    if (!n.ok()) {
+      if (got) break;
+      return n.error();
+    }
+    got += *n;
+    // MSG_WAITALL: on until len, end of stream, or an error.
+    if (!(flags & MSG_WAITALL) || peek || *n == 0 || got == len) break;
+  }
+  out.len = got;
+  return out;
+}
+
+Status NetstackSocket::Shutdown(Task&, int how) {
+  Status s = tcp_ ? tcp_->Shutdown(how) : udp_->Shutdown(how);
+  Changed();
+  return s;
+}
+
+Result<std::string> NetstackSocket::GetSockName() {
+  return FormatIn(tcp_ ? tcp_->local() : udp_->local());
+}
+
+Result<std::string> NetstackSocket::GetPeerName() {
+  SV_ASSIGN_OR_RETURN(SockAddr a, tcp_ ? tcp_->remote() : udp_->remote());
+  return FormatIn(a);
+}
+
+Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_TYPE: return IntOpt(type(), optlen);
+      case SO_DOMAIN: return IntOpt(AF_INET, optlen);
+      case SO_PROTOCOL: return IntOpt(tcp_ ? IPPROTO_TCP : IPPROTO_UDP, optlen);
+      case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
+      case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
+      case SO_ACCEPTCONN:
+        return IntOpt(tcp_ && tcp_->state() == netstack::TcpState::kListen, optlen);
+      case SO_RCVBUF:
+        return IntOpt(rcvbuf_ ? rcvbuf_ : (tcp_ ? 131072 : kMaxBuf), optlen);
+      case SO_SNDBUF:
+        return IntOpt(sndbuf_ ? sndbuf_ : (tcp_ ? 16384 : kMaxBuf), optlen);
+      default: return Errno(ENOPROTOOPT);
+    }
+  }
+  if (level == IPPROTO_TCP && tcp_) {
+    switch (name) {
+      case TCP_NODELAY: return IntOpt(nodelay_, optlen);
+      case TCP_MAXSEG: return IntOpt(tcp_->mss(), optlen);
+      default: return Errno(ENOPROTOOPT);
+    }
+  }
+  return Errno(ENOPROTOOPT);
+}
+
+Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_REUSEADDR: {
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        reuse_addr_ = v != 0;
+        if (tcp_) tcp_->SetReuseAddr(reuse_addr_);
+        if (udp_) udp_->SetReuseAddr(reuse_addr_);
+        return {};
+      }
+      case SO_RCVBUF:
+      case SO_SNDBUF: {
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        bool rcv = name == SO_RCVBUF;
+        int b = ClampBuf(v, rcv ? kMinRcvbuf : kMinSndbuf);
+        (rcv ? rcvbuf_ : sndbuf_) = b;
+        // The doubled value covers bookkeeping too (tcp_adv_win_scale):
+        // the payload room is half of it for TCP's receive side.
+        size_t room = rcv && tcp_ ? size_t(b) / 2 : size_t(b);
+        if (tcp_) tcp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
+        if (udp_) udp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
+        return {};
+      }
+      default:
+        return Errno(ENOPROTOOPT);
+    }
+  }
+  if (level == IPPROTO_TCP && tcp_ && name == TCP_NODELAY) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    nodelay_ = v != 0;
+    tcp_->SetNoDelay(nodelay_);
+    return {};
+  }
+  return Errno(ENOPROTOOPT);
+}
+
+Result<struct stat> NetstackSocket::Stat() {
+  struct stat st {};
+  st.st_mode = S_IFSOCK | 0777;
+  st.st_ino = ino_;
+  st.st_dev = 0x8;  // sockfs
+  st.st_nlink = 1;
+  st.st_blksize = 4096;
+  return st;
+}
+
+size_t NetstackSocket::BytesReadable() const {
+  return tcp_ ? tcp_->Available() : udp_->Available();
+}
+
+Result<long> NetstackSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if (cmd == FIONREAD || cmd == TIOCOUTQ) {
+    // tcp_ioctl(): EINVAL on a listener; udp_ioctl(): the next datagram.
+    if (tcp_ && tcp_->state() == netstack::TcpState::kListen) return Errno(EINVAL);
+    size_t v = cmd == FIONREAD ? BytesReadable() : (tcp_ ? tcp_->Unsent() : 0);
+    int n = int(std::min<size_t>(v, INT_MAX));
+    SV_TRY(TaskCopyOut(t, arg, &n, sizeof n));
+    return 0L;
+  }
+  return CommonIoctl(t, cmd, arg);
+}
+
+int NetstackSocket::PollFd() const {
+  std::lock_guard l(mu_);
+  if (mirror_ == nullptr) {
+    auto m = std::make_unique<SocketMirror>();
+    // A fresh stream socket polls as an unconnected one (POLLOUT|POLLHUP);
+    // one that connected, listened or failed to connect has a pair.
+    bool connected = udp_ || !tcp_->Unused();
+    if (!m->Make(type(), connected)) return -1;
+    mirror_ = std::move(m);
+    uint32_t r = Readiness();
+    mirror_->Set(short(r), r & POLLIN, false);
+  }
+  return mirror_->fd();
+}
+
+std::string NetstackSocket::DisplayPath() const { return absl::StrCat("socket:[", ino_, "]"); }
+
+absl::Status NetstackSocket::AdoptInForkChild(ForkFileContext&) {
+  std::lock_guard l(mu_);
+  if (mirror_ != nullptr) {
+    bool connected = !mirror_->unconnected();
+    mirror_ = std::make_unique<SocketMirror>();
+    if (!mirror_->Make(type(), connected)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(DisplayPath(), ": cannot make its readiness socket"));
+    }
+    uint32_t r = Readiness();
+    mirror_->Set(short(r), r & POLLIN, false);
+  }
+  return absl::OkStatus();
+}
+
+Result<FileRef> NewNetstackSocket(Task&, NetService& net, int type, int protocol, int flags) {
+  std::shared_ptr<NetstackSocket> s;
+  switch (type) {
+    case SOCK_STREAM:
+      if (protocol != 0 && protocol != IPPROTO_TCP) return Errno(EPROTONOSUPPORT);
+      s = std::make_shared<NetstackSocket>(flags, net.stack().NewTcp());
+      break;
+    case SOCK_DGRAM:
+      if (protocol != 0 && protocol != IPPROTO_UDP) return Errno(EPROTONOSUPPORT);
+      s = std::make_shared<NetstackSocket>(flags, net.stack().NewUdp());
+      break;
+    case SOCK_RAW:
+      return Errno(EPERM);  // not yet: no raw or ping sockets on the sandbox stack
+    default:
+      return Errno(ESOCKTNOSUPPORT);
+  }
+  s->Attach();
+  return FileRef(s);
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,85 @@
+// NetstackSocket: an AF_INET SOCK_STREAM (TCP) or SOCK_DGRAM (UDP) socket
+// served by the sandbox's own stack (--network=sandbox; net_service.h),
+// entirely in sentry memory: no host socket stands behind it.
+//
+// The netstack never blocks; this class does what a socket's caller
+// expects of one: blocking calls wait on the socket's WaitQueue until the
+// endpoint's observer says its readiness changed (a signal ends the wait
+// with a restart, SO_RCVTIMEO/SO_SNDTIMEO with EAGAIN, as unix sockets
+// do), and poll/select/epoll see the readiness through a SocketMirror made
+// on the first PollFd(). Lock order: the socket's mutex, then the stack's;
+// the stack calls observers with its own lock released.
+//
+//   SV_ASSIGN_OR_RETURN(FileRef f, NewNetstackSocket(t, net, SOCK_STREAM, 0, O_RDWR));
+#ifndef SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
+#define SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "netstack/stack.h"
+#include "sentry/socket/net_service.h"
+#include "sentry/socket/socket.h"
+#include "sentry/socket/socket_mirror.h"
+#include "sentry/vfs/waiter.h"
+
+namespace seedvisor::sentry {
+
+class NetstackSocket : public Socket {
+ public:
+  NetstackSocket(int flags, std::shared_ptr<netstack::TcpEndpoint> tcp);
+  NetstackSocket(int flags, std::shared_ptr<netstack::UdpEndpoint> udp);
+  ~NetstackSocket() override;
+
+  int family() const override { return AF_INET; }
+  int type() const override { return tcp_ ? SOCK_STREAM : SOCK_DGRAM; }
+  Status Bind(Task& t, const std::string& addr) override;
+  Status Listen(Task& t, int backlog) override;
+  Result<FileRef> Accept(Task& t, int flags, std::string* peer) override;
+  Status Connect(Task& t, const std::string& addr) override;
+  Result<size_t> SendMsg(Task& t, const MsgIn& m) override;
+  Result<MsgOut> RecvMsg(Task& t, char* buf, size_t len, int flags, size_t controllen) override;
+  Status Shutdown(Task& t, int how) override;
+  Result<std::string> GetSockName() override;
+  Result<std::string> GetPeerName() override;
+  Result<std::string> GetSockOpt(Task& t, int level, int name, size_t optlen) override;
+  Status SetSockOpt(Task& t, int level, int name, const std::string& val) override;
+  Result<struct stat> Stat() override;
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  size_t BytesReadable() const override;
+  int PollFd() const override;
+  std::string DisplayPath() const override;
+  // Sandbox fork: the endpoint is sentry memory the fork copied; only the
+  // readiness mirror (host fds) is remade.
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
+
+  // Hooks the endpoint's observer to this socket (after make_shared).
+  void Attach();
+
+ private:
+  uint32_t Readiness() const;
+  // The endpoint's readiness changed: wake waiters, update the mirror.
+  void Changed();
+  // Runs `op` until it is not EAGAIN, waiting for `events` unless the
+  // socket (or `flags`) is non-blocking.
+  template <typename Op>
+  auto Block(Task& t, bool send, uint32_t events, int flags, Op op) -> decltype(op());
+
+  std::shared_ptr<netstack::TcpEndpoint> tcp_;
+  std::shared_ptr<netstack::UdpEndpoint> udp_;
+  const uint64_t ino_;
+  mutable std::mutex mu_;  // guards waiters_ and mirror_
+  WaitQueue waiters_;
+  mutable std::unique_ptr<SocketMirror> mirror_;
+  bool reuse_addr_ = false;
+  bool nodelay_ = false;
+  int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
+};
+
+// socket(2) for AF_INET with --network=sandbox.
+Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int type, int protocol, int flags);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
