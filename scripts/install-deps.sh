@@ -17,6 +17,7 @@ PACKAGES=(
   gawk perl  # test/e2e/glibc_test.sh (Debian's default awk is mawk)
   libpython3.11-testsuite  # CPython regression tests (test/python)
   runsc runc containerd
+  trinity  # test/hostile/trinity_soak.sh: the syscall fuzzer, only ever inside seedsc
   python3-grpcio  # test/containerd/task_update.py: containerd's Tasks.Update
   postgresql-15 postgresql-client-15  # test/e2e/postgres_test.sh, bench/postgres_bench.sh
   sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
