@@ -38,19 +38,7 @@ constexpr int kRounds = 20;
 
 // Sends `fd` over `via` (one byte of data); 0 or the errno.
 int SendFd(int via, int fd) {
-  char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{const_cast<char*>("x"), 1};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = cbuf;
-  h.msg_controllen = sizeof(cbuf);
-  cmsghdr* c = CMSG_FIRSTHDR(&h);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(fd));
-  return sendmsg(via, &h, MSG_DONTWAIT) == 1 ? 0 : errno;
+  return SendCmsg(via, SCM_RIGHTS, &fd, sizeof(fd)) == 1 ? 0 : errno;
 }
 
 int Watch(int ep, int fd) {
