@@ -55,13 +55,18 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
       *dead = true;
       return -ESRCH;
     }
-    // A seccomp stop (systrap's filter saying SECCOMP_RET_TRACE): continuing
-    // lets the injected syscall run.
-    if ((status >> 16) == PTRACE_EVENT_SECCOMP) continue;
+    // Only the gadget's int3 ends the call: a SIGTRAP signal-delivery-stop.
+    // An event stop (status >> 16) is continued, though it may carry SIGTRAP
+    // too: a seccomp stop (systrap's filter saying SECCOMP_RET_TRACE) lets
+    // the injected syscall run; a PTRACE_EVENT_STOP is a PTRACE_INTERRUPT
+    // still pending, our seize's own when a signal stop (a SIGCHLD in the
+    // zygote) was reported first, or a kick meant for guest mode. Taken for
+    // the trap, it returned the syscall number as the result of a call that
+    // never ran (a forked stub "pid" 56: ESRCH).
+    if ((status >> 16) != 0) continue;
     if (WSTOPSIG(status) == SIGTRAP) break;
-    // Anything else (an interrupt meant for guest mode, a SIGCHLD in the
-    // zygote) is dropped: the task checks its signals before it returns to
-    // the guest anyway.
+    // Any other signal (a SIGCHLD in the zygote) is dropped: the task checks
+    // its signals before it returns to the guest anyway.
   }
   ::ptrace(PTRACE_GETREGS, tid, nullptr, &r);
   ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);

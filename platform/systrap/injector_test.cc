@@ -1,0 +1,76 @@
+// Injection into a stub (platform/stub/injector.h) when a signal stop comes
+// before the seize's interrupt stop: the zygote got a SIGCHLD (a forked
+// sandbox's stubs died) as the sentry seized it to fork a spare's zygote.
+#include "platform/stub/injector.h"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "platform/stub/stub_process.h"
+#include "platform/systrap/stub_image.h"
+
+namespace seedvisor::platform::stub {
+namespace {
+
+// The parent of process `pid`, from /proc/PID/stat; -1 if there is none.
+pid_t ParentOf(pid_t pid) {
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return -1;
+  int ppid = -1;
+  // pid (comm) state ppid: the stub's comm has no spaces or parentheses.
+  if (fscanf(f, "%*d %*s %*c %d", &ppid) != 1) ppid = -1;
+  fclose(f);
+  return ppid;
+}
+
+class InjectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto z = StartZygote(systrap::kStubImage, systrap::kStubImageSize);
+    ASSERT_TRUE(z.ok()) << z.status();
+    zygote_ = z->pid;
+    entry_ = z->layout.entry;
+  }
+  void TearDown() override { StopZygote(zygote_); }
+
+  pid_t zygote_ = -1;
+  uint64_t entry_ = 0;
+};
+
+TEST_F(InjectorTest, SignalStopBeforeTheInterruptStop) {
+  ASSERT_EQ(ptrace(PTRACE_SEIZE, zygote_, nullptr, nullptr), 0) << strerror(errno);
+  // The zygote, blocked in its wait4 loop, takes a SIGCHLD while traced: a
+  // signal-delivery-stop. The interrupt that follows stays pending behind it.
+  ASSERT_EQ(kill(zygote_, SIGCHLD), 0);
+  int status = WaitFor(zygote_);
+  ASSERT_TRUE(WIFSTOPPED(status)) << status;
+  ASSERT_EQ(status >> 16, 0) << "not a signal stop: " << std::hex << status;
+  ASSERT_EQ(WSTOPSIG(status), SIGCHLD);
+  ASSERT_EQ(ptrace(PTRACE_INTERRUPT, zygote_, nullptr, nullptr), 0) << strerror(errno);
+
+  // The interrupt's stop comes on the way to the gadget: the call must run
+  // past it, not end there with the syscall number as its result.
+  bool dead = false;
+  const long no_args[6] = {};
+  EXPECT_EQ(InjectSyscall(zygote_, entry_ + kStubSyscallGadget, SYS_getpid, no_args, &dead),
+            zygote_);
+  EXPECT_FALSE(dead);
+  EXPECT_EQ(InjectSyscall(zygote_, entry_ + kStubSyscallGadget, SYS_getppid, no_args, &dead),
+            getpid());
+  ASSERT_EQ(ptrace(PTRACE_DETACH, zygote_, nullptr, nullptr), 0) << strerror(errno);
+
+  // Back in its loop: it forks stubs as before.
+  Result<pid_t> stub = ForkStub(zygote_, entry_);
+  ASSERT_TRUE(stub.ok()) << stub.error().value();
+  EXPECT_EQ(ParentOf(*stub), zygote_);
+}
+
+}  // namespace
+}  // namespace seedvisor::platform::stub
