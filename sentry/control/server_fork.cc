@@ -97,6 +97,13 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, 
   // accept loop exists, so no Fork of this sentry overlaps that thread's
   // start; a paused one (a new seed) is resumed only through it.
   if (!paused) child->kernel_.Unquiesce();
+  // A new seed is one once every task's new host thread has attached and
+  // parked: no Fork of it is accepted before (its caller's connection
+  // waits in the listen backlog meanwhile).
+  if (paused && !child->kernel_.AwaitAllParked(absl::Seconds(10))) {
+    Log::Warning("container %s: its tasks did not park within 10 s after the fork; its Forks "
+                 "fail until they do", child->cfg_.id);
+  }
   // The accept loop's own thread: it starts before anything is served.
   std::thread([server] { server->Serve(); }).detach();
   if (init != nullptr) child->WatchInit(init);  // also if the init has exited by now

@@ -146,6 +146,10 @@ class Kernel {
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task is parked (or has exited).
   bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until AllParked(), for at most `timeout`; false if some task has
+  // not parked by then. A paused sandbox fork (a new seed) waits for its
+  // tasks' new host threads before it serves a Fork of its own.
+  bool AwaitAllParked(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `work(task, i)` for each `tasks[i]` on that task's own host thread
   // (the threads run concurrently) and waits until all are done; the first
   // error, by index. The kernel must be quiesced and every one of `tasks`

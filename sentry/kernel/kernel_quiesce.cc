@@ -102,6 +102,18 @@ bool Kernel::AllParked() {
   return true;
 }
 
+bool Kernel::AwaitAllParked(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      if (AllParked()) return true;
+    }
+    if (absl::Now() >= deadline) return false;
+    usleep(200);
+  }
+}
+
 void Kernel::ReinitInForkChild() {
   // SAFETY: no other thread exists in this process; the old lock words are
   // only overwritten (their waiter lists name threads of the seed).

@@ -121,6 +121,12 @@ absl::Status Task::AdoptInForkChild(platform::ThreadHandle thread) {
     (void)ctx_.release();
   }
   fork_thread_ = thread;
+  // The seed's task was parked; ours is not until its new host thread gets
+  // to ParkTask. Kept true, it made AllParked() claim a paused fork was a
+  // seed while its threads still attached, and a Fork of it then found
+  // "task 1 has no address space yet" or copied threads mid-start.
+  parked_ = false;
+  park_work_ = nullptr;
   int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   close(wake_fd_);  // ours is the seed's: Notify() must not wake its tasks

@@ -1,0 +1,82 @@
+#!/bin/bash
+# Overlapping Forks of one seed (issue 9: a Fork of seedd's python seed once
+# hung past fri's 30 s): instance forks, paused forks (replicas) forked from
+# while they start, and destroys, at once, for a while (fork_stress.cc).
+# Every Fork must answer within MAX_FORK seconds. The seed is a busybox
+# shell with a child process, as a language seed has more than one task.
+#
+#   bazel test //test/sfork:sfork_stress_test
+#   (or: sfork_stress_test.sh SEEDSC FORK_STRESS [PLATFORM [SECONDS [MAX_FORK [FORK_STRESS_FLAG...]]]])
+set -u
+SEEDSC="$(realpath "${1:?usage: sfork_stress_test.sh SEEDSC FORK_STRESS [PLATFORM [SECONDS [MAX_FORK]]]}")"
+STRESS="$(realpath "${2:?usage: sfork_stress_test.sh SEEDSC FORK_STRESS [PLATFORM [SECONDS [MAX_FORK]]]}")"
+PLATFORM="${3:-systrap}"
+SECONDS_RUN="${4:-40}"
+MAX_FORK="${5:-15}"
+shift 5 2>/dev/null || shift $#
+BUSYBOX=/bin/busybox
+T="$(mktemp -d /tmp/sforkstress.XXXXXX)"
+ROOT="$T/state"
+S=("$SEEDSC" --root "$ROOT" --platform="$PLATFORM")
+
+cleanup() {
+  for id in $("${S[@]}" list --quiet 2>/dev/null); do
+    "${S[@]}" delete --force "$id" >/dev/null 2>&1
+  done
+  exec 11>&- 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+if [[ ! -x "$BUSYBOX" ]]; then echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; fi
+B="$T/bundle"
+mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/dev" "$B/rootfs/sys" "$B/rootfs/tmp"
+cp "$BUSYBOX" "$B/rootfs/bin/busybox"
+for a in sh sleep cat; do ln -s busybox "$B/rootfs/bin/$a"; done
+(cd "$B" && "$SEEDSC" spec) || { echo "FAIL: seedsc spec"; exit 1; }
+python3 - "$B/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+# Two processes: a sleeping child, and the shell blocked reading its stdin
+# (in the forks too: their stdin is a pipe nobody writes to).
+c["process"]["args"] = ["/bin/sh", "-c", "sleep 100000 & cat; wait"]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+
+mkfifo "$T/seed.in"
+exec 11<>"$T/seed.in"
+"${S[@]}" create --bundle "$B" seed <"$T/seed.in" >/dev/null 2>"$T/seed.err" ||
+  { echo "FAIL: create seed"; cat "$T/seed.err"; exit 1; }
+"${S[@]}" start seed || { echo "FAIL: start seed"; exit 1; }
+sleep 0.5  # the shell has started its child and blocks in cat
+"${S[@]}" pause seed || { echo "FAIL: pause seed"; cat "$T/seed.err"; exit 1; }
+
+mkdir -p "$T/forks"
+echo "fork_stress: $PLATFORM, ${SECONDS_RUN} s, a Fork may take ${MAX_FORK} s (load $(cut -d' ' -f1 /proc/loadavg))"
+"$STRESS" --seed="$ROOT/seed/control.sock" --seed-id=seed --dir="$T/forks" \
+  --seconds="$SECONDS_RUN" --max-fork="$MAX_FORK" "$@"
+rc=$?
+if [[ $rc != 0 ]]; then
+  echo "the seed's stderr (its Fork watchdog):"
+  tail -n 40 "$T/seed.err"
+  # Where the seed's threads are (a hung Fork explains itself).
+  "${S[@]}" state seed | grep -q '"status": "paused"' || { echo "FAIL: the seed is no longer paused:"; "${S[@]}" state seed; }
+  pid=$("${S[@]}" state seed | sed -n 's/.*"pid": \([0-9]*\),/\1/p')
+  for t in /proc/"$pid"/task/*; do
+    echo "thread ${t##*/}: $(awk '{print $3}' "$t/stat" 2>/dev/null) in $(cat "$t/wchan" 2>/dev/null)"
+  done
+  if command -v gdb >/dev/null; then
+    timeout 120 gdb -p "$pid" -batch -ex "thread apply all bt" 2>/dev/null | grep -E '^(Thread|#)' | head -n 300
+  fi
+  # The forks fork_stress kept alive go only now.
+  [[ -f "$T/forks/kept.pids" ]] && xargs -r kill -9 <"$T/forks/kept.pids" 2>/dev/null
+fi
+# The seed still answers and is still a seed.
+if [[ $rc == 0 ]] && ! "${S[@]}" state seed | grep -q '"status": "paused"'; then
+  echo "FAIL: the seed is no longer paused:"
+  "${S[@]}" state seed
+  rc=1
+fi
+echo "load after: $(cut -d' ' -f1 /proc/loadavg)"
+exit $rc
