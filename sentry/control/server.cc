@@ -413,9 +413,12 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
 
 absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest& req) {
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  ForkWatch::Token w = fork_watch_.Begin("Resume");
+  fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
   absl::MutexLock fl(&fork_mu_);
   // A fork in flight still copies the seed's data (sentry/sfork).
   fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
+  fork_watch_.End(w);
   absl::MutexLock l(&mu_);
   if (!paused_) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", cfg_.id, "\" is not paused"));
@@ -436,8 +439,11 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
     }
   }
   {
+    ForkWatch::Token w = fork_watch_.Begin("Shutdown");
+    fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
     absl::MutexLock fl(&fork_mu_);
     fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
+    fork_watch_.End(w);
     sentry::DropForkSpare(kernel_);
   }
   kernel_.Unquiesce();  // a parked task must run to die

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/control/control.pb.h"
+#include "sentry/control/fork_watch.h"
 #include "sentry/kernel/kernel.h"
 #include "shim/ttrpc/server.h"
 
@@ -97,6 +98,10 @@ class ControlServer {
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
   // The loop PrepareForkSpareAsync wakes (started once, never ends).
   [[noreturn]] void SpareLoop();
+  // Once a second: logs each Fork (or holder of the fork lock) that has
+  // stayed in one step for kForkStall (fork_watch_). Started with the spare
+  // loop, never ends.
+  [[noreturn]] void WatchForks();
 
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
@@ -111,6 +116,8 @@ class ControlServer {
   bool NoForkInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fork_mu_) { return forks_in_flight_ == 0; }
   // Forks waiting for fork_mu_: the spare loop makes way for them.
   std::atomic<int> forks_waiting_{0};
+  // What each Fork and each holder of fork_mu_ is doing (WatchForks).
+  ForkWatch fork_watch_;
   absl::Mutex spare_mu_;             // what SpareLoop is asked to do
   bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
   absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);

@@ -22,6 +22,27 @@ namespace {
 
 // How long after a fork the seed starts making the next fork's spare.
 constexpr absl::Duration kSpareDelayAfterFork = absl::Milliseconds(10);
+// A Fork (or a holder of the fork lock) in one step this long is logged.
+constexpr absl::Duration kForkStall = absl::Seconds(5);
+
+// Ends its ForkWatch entry however the scope is left.
+class Watched {
+ public:
+  Watched(ForkWatch& w, std::string who) : w_(w), t_(w.Begin(std::move(who))) {}
+  ~Watched() { w_.End(t_); }
+  Watched(const Watched&) = delete;
+  Watched& operator=(const Watched&) = delete;
+  void Step(const char* step) { w_.Step(t_, step); }
+  void Locked() { w_.Locked(t_); }
+  void Unlocked() { w_.Unlocked(); }
+  sentry::ForkProgress Progress() {
+    return [this](const char* step) { Step(step); };
+  }
+
+ private:
+  ForkWatch& w_;
+  const ForkWatch::Token t_;
+};
 
 // Moves `pids` (of this pid namespace) into the existing v1 cgroup `path`
 // of every controller that has it.
@@ -123,8 +144,18 @@ void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
   // pool (RunInBackground): a thread that starts or exits takes
   // process-wide locks of the C++ runtime and abseil for a moment, and a
   // host fork of the sentry at that moment would leave them held forever
-  // in the forked sentry.
+  // in the forked sentry. The same for the watchdog.
   RunInBackground([this] { SpareLoop(); });
+  RunInBackground([this] { WatchForks(); });
+}
+
+void ControlServer::WatchForks() {
+  for (;;) {
+    absl::SleepFor(absl::Seconds(1));
+    for (const std::string& line : fork_watch_.Stalled(kForkStall)) {
+      Log::Warning("container %s: sandbox fork watchdog: %s", cfg_.id, line);
+    }
+  }
 }
 
 void ControlServer::SpareLoop() {
@@ -143,12 +174,16 @@ void ControlServer::SpareLoop() {
     // One spare per hold of the fork lock; a fork that waits for the lock
     // goes first (it asks for the pool to be topped up once it is done).
     for (bool full = false; !full && forks_waiting_.load() == 0;) {
+      Watched w(fork_watch_, "the spare loop");
+      w.Step("waiting for the fork lock");
       absl::MutexLock fl(&fork_mu_);
+      w.Locked();
+      w.Step("waiting for the container lock");
       {
         absl::MutexLock l(&mu_);
         if (!paused_ || phase_ != Phase::kRunning || shutdown_) break;
       }
-      absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares);
+      absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress());
       if (!r.ok()) {
         // Not the fork's failure: the fork makes its spare itself then, and
         // reports what fails.
@@ -162,6 +197,7 @@ void ControlServer::SpareLoop() {
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
   const absl::Time entered = absl::Now();
+  Watched w(fork_watch_, absl::StrCat("the Fork into \"", req.new_id(), "\""));
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
   if (req.new_id().empty()) return absl::InvalidArgumentError("fork: new_id must not be empty");
   if (req.control_address().empty()) {
@@ -199,10 +235,13 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   int64_t prepare_ns = 0;   // a spare made inline (none was ready)
   absl::StatusOr<sentry::PendingFork> pending;
   forks_waiting_.fetch_add(1);
+  w.Step("waiting for the fork lock");
   {
     absl::MutexLock fl(&fork_mu_);
     forks_waiting_.fetch_sub(1);
+    w.Locked();
     request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
+    w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
     if (!opened.ok()) return opened.status();
     io.emplace(std::move(*opened));
@@ -210,7 +249,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     // object's lock and the server's ForkHold, which would stall other
     // requests meanwhile (a seed that is not paused makes none).
     const absl::Time prep = absl::Now();
-    if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1); !r.ok()) {
+    if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1, w.Progress()); !r.ok()) {
       return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
     }
     prepare_ns = absl::ToInt64Nanoseconds(absl::Now() - prep);
@@ -218,6 +257,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
       // Held across the host fork: the child copies a consistent state,
       // and it may read this object's fields without the lock (see the
       // constructor).
+      w.Step("waiting for the container lock");
       absl::MutexLock l(&mu_);
       if (!paused_ || phase_ != Phase::kRunning) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -228,28 +268,37 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
       opts.init = init_;
       if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
       opts.test_stall_child = req.test_stall_child();
+      opts.progress = w.Progress();
       // No thread of this sentry starts or ends across the host fork (see
       // RunInBackground), and no control connection is accepted or closed
       // (the child closes exactly the seed's); the service threads are
       // parked, the tasks quiesced.
       std::optional<ttrpc::Server::ForkHold> hold;
+      w.Step("waiting for the control server's fork hold (no thread starting, no connection "
+             "accepted or closed)");
       if (server_ != nullptr) hold.emplace(*server_);
       pending = sentry::StartFork(kernel_, opts, setup, main);
     }
     // The child has its own copies: ours go before another fork's child
     // could inherit them (a pipe's write end would stay open there).
     io.reset();
+    w.Unlocked();
     if (!pending.ok()) return pending.status();
     ++forks_in_flight_;
   }
   // The child starts and reports on its own; meanwhile other forks of this
   // seed may start theirs.
+  w.Step("waiting for the child's report");
   sentry::AwaitFork(*pending);
   absl::StatusOr<sentry::ForkResult> r;
+  w.Step("waiting for the fork lock to finish");
   {
     absl::MutexLock fl(&fork_mu_);
+    w.Locked();
+    w.Step("finishing (the seed's bookkeeping)");
     r = sentry::FinishFork(kernel_, *pending);
     --forks_in_flight_;
+    w.Unlocked();
   }
   PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (absl::IsDeadlineExceeded(r.status())) {

@@ -357,10 +357,15 @@ void DropStaleSpares(Kernel& k) {
   }
 }
 
+void Tell(const ForkProgress& progress, const char* step) {
+  if (progress) progress(step);
+}
+
 // One more spare at the back of spares_.
-absl::Status MakeSpare(Kernel& k) {
+absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   ReapForked();
   auto by_mm = TasksByMm(k);
+  Tell(progress, "making a spare: forking its anchor");
   int life[2];
   if (pipe2(life, O_CLOEXEC) != 0) return Fail("pipe", errno);
   pid_t anchor = fork();
@@ -375,8 +380,12 @@ absl::Status MakeSpare(Kernel& k) {
   Spare spare;
   spare.anchor = anchor;
   spare.life_fd = life[1];
+  Tell(progress, "making a spare: forking its zygote from the seed's");
   absl::Status s = k.platform().PrepareForkZygote(anchor);
-  if (s.ok()) s = PrepareCopies(k, by_mm, anchor);
+  if (s.ok()) {
+    Tell(progress, "making a spare: copying the stubs on the parked tasks' threads");
+    s = PrepareCopies(k, by_mm, anchor);
+  }
   if (!s.ok()) {
     LetGoOfSpare(k, spare, false);
     return s;
@@ -499,14 +508,14 @@ const char* ForkPhaseName(ForkPhase p) {
   return "?";
 }
 
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want) {
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress) {
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
   }
   DropStaleSpares(k);
   if (spares_.size() >= want) return true;
-  if (absl::Status s = MakeSpare(k); !s.ok()) return s;
+  if (absl::Status s = MakeSpare(k, progress); !s.ok()) return s;
   return spares_.size() >= want;
 }
 
@@ -539,7 +548,7 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
   ReapForked();
   DropStaleSpares(k);
   if (spares_.empty()) {
-    if (absl::Status s = MakeSpare(k); !s.ok()) {
+    if (absl::Status s = MakeSpare(k, opts.progress); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
     }
   }
@@ -552,6 +561,7 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     return Fail("pipe", err);
   }
   f.prepared_ns = MonotonicNs();
+  Tell(opts.progress, "host-forking the sentry");
   pid_t pid;
   {
     // Held across fork(): no other thread of ours is inside the kernel's

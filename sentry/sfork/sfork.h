@@ -66,6 +66,11 @@
 
 namespace seedvisor::sentry {
 
+// Told each step of making a spare as it starts (a string literal): the
+// seed's Fork watchdog names the step a stuck fork is in
+// (sentry/control/fork_watch.h). May be empty.
+using ForkProgress = std::function<void(const char* step)>;
+
 struct ForkOptions {
   // The child's stdio (host fds of the seed's sentry, dup'ed by the child):
   // the init's stdio files switch to these.
@@ -80,6 +85,7 @@ struct ForkOptions {
   absl::Duration report_deadline = absl::Seconds(10);
   // Test only: the child stalls just before it reports.
   bool test_stall_child = false;
+  ForkProgress progress;
 };
 
 // Where a fork's time went, in order (ForkResult::phases): each phase's
@@ -154,7 +160,7 @@ absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f);
 // thread of its own, until it says the pool is full (true; also when there
 // is nothing to do). One spare per call: the caller's fork lock is held for
 // one spare at a time. Under the caller's fork lock.
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want);
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress = {});
 // Kills every spare: call it before Unquiesce (the spares copy a state the
 // guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);

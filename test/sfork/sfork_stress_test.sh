@@ -72,6 +72,20 @@ if [[ $rc != 0 ]]; then
   # The forks fork_stress kept alive go only now.
   [[ -f "$T/forks/kept.pids" ]] && xargs -r kill -9 <"$T/forks/kept.pids" 2>/dev/null
 fi
+# The seed's Fork watchdog: a Fork whose child has not reported for 5 s is
+# told in the seed's log with its step (SEEDSC_TEST_FORK_STALL: the child
+# stalls, the seed kills it after 6.5 s).
+if [[ $rc == 0 ]]; then
+  SEEDSC_TEST_FORK_STALL=6500 timeout 60 "${S[@]}" fork seed stalled </dev/null >/dev/null 2>&1
+  want='sandbox fork watchdog: the Fork into "stalled" has been waiting for the child'"'"'s report for 5'
+  if grep -q "$want" "$T/seed.err"; then
+    echo "PASS: the watchdog names a stalled Fork and its step"
+  else
+    echo "FAIL: the watchdog did not log the stalled Fork; the seed's stderr:"
+    tail -n 20 "$T/seed.err"
+    rc=1
+  fi
+fi
 # The seed still answers and is still a seed.
 if [[ $rc == 0 ]] && ! "${S[@]}" state seed | grep -q '"status": "paused"'; then
   echo "FAIL: the seed is no longer paused:"
