@@ -64,7 +64,14 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
     // the trap, it returned the syscall number as the result of a call that
     // never ran (a forked stub "pid" 56: ESRCH).
     if ((status >> 16) != 0) continue;
-    if (WSTOPSIG(status) == SIGTRAP) break;
+    const int sig = WSTOPSIG(status);
+    if (sig == SIGTRAP) break;
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL) {
+      // No gadget there: `tid` is no stub. Continuing would fault again
+      // forever, with the caller's locks held.
+      ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
+      return -EFAULT;
+    }
     // Any other signal (a SIGCHLD in the zygote) is dropped: the task checks
     // its signals before it returns to the guest anyway.
   }

@@ -72,5 +72,25 @@ TEST_F(InjectorTest, SignalStopBeforeTheInterruptStop) {
   EXPECT_EQ(ParentOf(*stub), zygote_);
 }
 
+// A process that is no stub has no gadget where the call jumps: the call
+// fails (EFAULT) instead of continuing the fault forever.
+TEST(InjectorNoStubTest, NoGadgetFailsTheCall) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (;;) pause();
+  }
+  alarm(20);  // the old loop never returned
+  ASSERT_EQ(SeizeAndStop(child).ok(), true);
+  bool dead = false;
+  const long no_args[6] = {};
+  EXPECT_EQ(InjectSyscall(child, kStubBase + kStubSyscallGadget, SYS_getpid, no_args, &dead),
+            -EFAULT);
+  EXPECT_FALSE(dead);
+  alarm(0);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+
 }  // namespace
 }  // namespace seedvisor::platform::stub
