@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "fri/host_memory.h"
 #include "fri/status_macros.h"
@@ -256,13 +258,30 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   creq.mutable_stdio()->set_stderr(req.stdio().stderr().empty() ? "/dev/null" : req.stdio().stderr());
   creq.mutable_stdio()->set_terminal(req.stdio().terminal());
   creq.mutable_stdio()->set_console_socket(req.stdio().console_socket());
+  // Test only (test/seedd): Forks of every seed whose id contains one of
+  // these comma-separated strings stall their child, which the seed kills
+  // after 1 s: a failing seed copy.
+  if (const char* stall = std::getenv("SEEDD_TEST_FORK_STALL"); stall != nullptr) {
+    for (absl::string_view part : absl::StrSplit(stall, ',', absl::SkipEmpty())) {
+      if (absl::StrContains(seed_id, part)) {
+        creq.set_test_stall_child(true);
+        creq.set_report_deadline_ms(1000);
+      }
+    }
+  }
   control::v1::ForkResponse cresp;
   absl::StatusOr<std::shared_ptr<ttrpc::Client>> client = ClientFor(seed_id);
+  const absl::Time called = absl::Now();
   absl::Status s = client.ok() ? (*client)->Call(control::kService, "Fork", creq, &cresp, kForkTimeout)
                                : client.status();
   if (!s.ok()) {
     RemoveState(opts_.root, st);
-    return s;
+    // Name the seed and the wait: the caller sees many seeds' forks.
+    return absl::Status(s.code(), absl::StrCat("Fork of seed sandbox \"", seed_id, "\" into \"",
+                                               req.new_id(), "\" failed after ",
+                                               absl::FormatDuration(absl::Trunc(absl::Now() - called, absl::Milliseconds(1))),
+                                               " (timeout ", absl::FormatDuration(kForkTimeout), "): ",
+                                               s.message()));
   }
   st.sandbox_pid = cresp.pid();
   if (s = container::SaveState(opts_.root, st); !s.ok()) {

@@ -131,7 +131,10 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
   std::unique_ptr<Channel> ch;
   absl::StatusOr<fri::v1::ForkResponse> forked = absl::UnknownError("no fork");
-  for (;;) {
+  // A Fork that fails is tried once more on another copy of the seed, then
+  // (from L2) on L1 with the code: one stuck seed costs a call its wait,
+  // not a 503.
+  for (int retries = 0;; ++retries) {
     absl::StatusOr<Channel> made = Channel::Make();
     if (!made.ok()) {
       Release(copy);
@@ -153,11 +156,29 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     forked = sb_.Fork(fr);
     ch->CloseFarEnds();
     Release(copy);
-    // An L2 seed (or replica) dropped meanwhile: L1 serves, with the code.
-    if (forked.ok() || !from_l2) break;
-    from_l2 = false;
+    if (forked.ok()) {
+      absl::MutexLock l(&mu_);
+      copy->unhealthy = false;
+      break;
+    }
+    if (retries == 2) break;
+    ForkFailed(copy, from_l2 ? fn.name : "", forked.status());
     absl::MutexLock l(&mu_);
-    copy = Pick(l1_);
+    std::shared_ptr<Copy> other;
+    if (from_l2) {
+      auto it = l2_.find(fn.name);
+      if (it != l2_.end() && it->second.version == fn.version) other = Pick(it->second, copy->id);
+    } else if (retries == 0) {
+      other = Pick(l1_, copy->id);
+    }
+    // An L2 seed (or replica) failed or was dropped meanwhile: L1 serves,
+    // with the code.
+    if (other == nullptr && from_l2) {
+      from_l2 = false;
+      other = Pick(l1_);
+    }
+    if (other == nullptr) break;
+    copy = std::move(other);
     r.seed = copy->id;
   }
   absl::Time t_fork = absl::Now();
@@ -295,11 +316,18 @@ RuntimeSeeds::Seed* RuntimeSeeds::Find(const std::string& function) {
   return it == l2_.end() ? nullptr : &it->second;
 }
 
-std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed) {
+std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed, const std::string& exclude) {
   std::shared_ptr<Copy> best;
+  auto better = [&](const std::shared_ptr<Copy>& c) {
+    if (best == nullptr) return true;
+    if (c->unhealthy != best->unhealthy) return !c->unhealthy;
+    return c->forking < best->forking;
+  };
   for (const std::shared_ptr<Copy>& c : seed.copies) {
-    if (best == nullptr || c->forking < best->forking) best = c;
+    if (!exclude.empty() && (c->id == exclude || c->unhealthy)) continue;
+    if (better(c)) best = c;
   }
+  if (best == nullptr) return nullptr;
   if (best->forking > 0) {  // every copy is forking: this fork queues
     ++seed.queued;
     if (!seed.replicating && static_cast<int>(seed.copies.size()) < ropts_.max_replicas) {
@@ -310,6 +338,38 @@ std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed) {
   ++best->forking;
   best->last_used = absl::Now();
   return best;
+}
+
+void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::string& function,
+                              const absl::Status& why) {
+  const bool timed_out = absl::IsDeadlineExceeded(why);
+  std::vector<std::string> destroy;
+  std::string did = "kept";
+  {
+    absl::MutexLock l(&mu_);
+    Seed* s = Find(function);
+    auto in = [&](const Seed& seed) {
+      return std::find(seed.copies.begin(), seed.copies.end(), copy) != seed.copies.end();
+    };
+    if (s != nullptr && in(*s)) {
+      if (copy != s->copies[0]) {
+        std::erase(s->copies, copy);
+        ++s->dropped;
+        destroy.push_back(copy->id);
+        did = "destroyed (a replica)";
+      } else if (timed_out && !function.empty()) {
+        destroy = Ids(*s);
+        l2_.erase(function);
+        did = "evicted with its replicas: its function forks from level 1 until it is promoted again";
+      } else {
+        copy->unhealthy = true;
+        did = "marked unhealthy: its replicas serve first";
+      }
+    }
+  }
+  std::fprintf(stderr, "seedd: a fork of seed \"%s\" failed (%s); the seed is %s\n", copy->id.c_str(),
+               std::string(why.message()).c_str(), did.c_str());
+  for (const std::string& id : destroy) sb_.Destroy(id).IgnoreError();
 }
 
 void RuntimeSeeds::Release(const std::shared_ptr<Copy>& c) {

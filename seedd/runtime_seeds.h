@@ -134,6 +134,8 @@ class RuntimeSeeds {
     std::unique_ptr<Channel> channel;  // the copy's own, kept open while it lives
     int forking = 0;                   // forks from it in flight
     absl::Time last_used;
+    // Its last Fork failed: calls fork from another copy while there is one.
+    bool unhealthy = false;
   };
   struct Seed {
     uint64_t version = 0;
@@ -147,8 +149,17 @@ class RuntimeSeeds {
   std::string RequestJson(const Function& fn, bool with_files, const std::string& event_json,
                           absl::Duration timeout, bool load_only);
   // The copy of `seed` to fork from (its forking count taken); starts a
-  // replica when every copy is busy.
-  std::shared_ptr<Copy> Pick(Seed& seed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // replica when every copy is busy. Healthy copies first; with `exclude`
+  // (a retry), never that one and never an unhealthy one: null if none is
+  // left.
+  std::shared_ptr<Copy> Pick(Seed& seed, const std::string& exclude = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A Fork of `copy` (of `function`'s L2 seed, or of L1 for "") failed:
+  // a replica is dropped and destroyed; an L2 seed whose Fork timed out is
+  // evicted (its function forks from L1 until it is promoted again); the
+  // L1 seed is marked unhealthy. Says so on stderr.
+  void ForkFailed(const std::shared_ptr<Copy>& copy, const std::string& function,
+                  const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
   void StartMaintenance();
   void Release(const std::shared_ptr<Copy>& c) ABSL_LOCKS_EXCLUDED(mu_);
   void MakeReplica(std::string function, std::string original, std::string id);

@@ -180,6 +180,22 @@ class Seedd:
         self.proc.wait()
 
 
+def explain_failure(tmp):
+    """A failed run says what its seeds said: the sandbox fork watchdog's lines (a Fork stuck in
+    one step for 5 s, and who held the seed's fork lock) and the end of each seedd's stderr."""
+    for name in sorted(os.listdir(tmp)):
+        path = os.path.join(tmp, name)
+        log = os.path.join(path, "sandboxes.log")
+        if os.path.isfile(log):
+            lines = [l for l in open(log, errors="replace") if "watchdog" in l or "sandbox fork" in l]
+            print(f"{log}: {len(lines)} line(s) about forks" + (", the last:" if lines else ""))
+            sys.stdout.writelines(lines[-20:])
+        if name.endswith(".err") and os.path.isfile(path):
+            print(f"{path}, its end:")
+            sys.stdout.writelines(open(path, errors="replace").readlines()[-10:])
+    sys.stdout.flush()
+
+
 def phase_medians(timings):
     """{phase: median ms} over Server-Timing headers "fork;dur=1.2, run;dur=..."."""
     per = {}
@@ -376,6 +392,8 @@ def main():
         written = plots(a.out, rows, phases, sustained)
     finally:
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
+        if sys.exc_info()[0] is not None:
+            explain_failure(tmp)
         if not a.smoke or sys.exc_info()[0] is not None:  # a smoke run checks its plots first
             shutil.rmtree(tmp, ignore_errors=True)
     native_p50 = {(f, c): pct(l, 50) for f, p, c, l in rows if p.startswith("native")}

@@ -19,6 +19,7 @@ sandbox, process or state is left, that a restarted seedd (its flags from a
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,11 +48,12 @@ def free_port():
 
 
 class Node:
-    def __init__(self, state, port, *flags):
+    def __init__(self, state, port, *flags, env=None):
         self.port = port
         self.err = open(os.path.join(os.path.dirname(state), "seedd.err"), "w+")
         self.proc = subprocess.Popen([SEEDD, f"--listen=127.0.0.1:{port}", f"--state-dir={state}",
-                                      f"--seedsc={SEEDSC}", *flags], stderr=self.err)
+                                      f"--seedsc={SEEDSC}", *flags], stderr=self.err,
+                                     env=dict(os.environ, **env) if env else None)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -441,6 +443,51 @@ def handler(event, context):
 BUDGET = 280
 
 
+def retry_checks(tmp):
+    """A seed copy whose Forks fail (SEEDD_TEST_FORK_STALL: its forks' children stall and the
+    seed kills them after 1 s) costs a call a retry on another copy, not a 503; seedd drops the
+    copy (a replica), or evicts it (a level-2 seed whose Fork timed out)."""
+    os.makedirs(os.path.join(tmp, "retry"), exist_ok=True)
+    state = os.path.join(tmp, "retry", "state")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--replica-idle=60s",
+                env={"SEEDD_TEST_FORK_STALL": "python-l2-sick,-r1"})
+    try:
+        node.deploy("sick", HELLO)
+        # Promoted after its 2nd call; once its level-2 seed is up, a call tries it first.
+        got = []
+        for i in range(100):
+            got.append(node.invoke("sick", {"name": str(i)}))
+            if 'a fork of seed "python-l2-sick-v' in node.stderr():
+                break
+            time.sleep(0.2)
+        got.append(node.invoke("sick", {"name": str(len(got))}))
+        bad = [(st, h.get("X-Seedd-Seed"), body) for i, (st, h, body) in enumerate(got)
+               if st != 200 or body != {"hello": str(i)}]
+        check(not bad, f"calls whose level-2 seed fails its Forks answer from level 1 ({bad[:3]})")
+        err = node.stderr()
+        check('a fork of seed "python-l2-sick-v' in err and "evicted" in err,
+              f"... and seedd evicts that seed, saying so ({err[-400:]})")
+        check("Fork of seed sandbox \"python-l2-sick-v" in err and "failed after" in err,
+              f"the fork's error names the seed sandbox and how long it waited ({err[-400:]})")
+
+        node.deploy("busy", ECHO)
+        for _ in range(100):
+            if node.invoke("busy", {})[1].get("X-Seedd-Seed", "").startswith("python-l2-busy"):
+                break
+            time.sleep(0.1)
+        bad, used = concurrent_echo(node, "busy", 8, 8)
+        check(not bad, f"8 clients x 8 calls while replica r1 fails its Forks: every answer is its own ({bad[:3]})")
+        err = node.stderr()
+        m = re.search(r'a fork of seed "(python-l2-busy-v\d+-r1)" failed .*destroyed \(a replica\)', err)
+        check(m is not None, f"the failing replica is dropped, and seedd says so ({err[-400:]})")
+        if m:
+            lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                                 capture_output=True, text=True).stdout.split()
+            check(m.group(1) not in lst, f"... and destroyed ({m.group(1)} in {lst})")
+    finally:
+        node.stop()
+
+
 def budget_checks(tmp):
     """--promote-after 2 within --promote-window; LRU eviction of L2 seeds under --seed-memory."""
     os.makedirs(os.path.join(tmp, "budget"), exist_ok=True)
@@ -699,6 +746,7 @@ def main():
     time.sleep(0.5)
     check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
     config_errors(tmp, state, port)
+    retry_checks(tmp)
     budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
