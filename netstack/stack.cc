@@ -176,8 +176,13 @@ Result<Stack::RouteResult> Stack::FindRoute(Ip4 dst) {
   return Errno(ENETUNREACH);
 }
 
-void Stack::DeliverFrame(int nic_id, std::string_view frame) {
+void Stack::DeliverFrame(int nic_id, std::string_view frame, bool csum_not_ready) {
   Locked l(this);
+  skip_l4_csum_ = csum_not_ready;
+  struct Reset {
+    bool& b;
+    ~Reset() { b = false; }
+  } reset{skip_l4_csum_};
   ++stats_.frames_in;
   Nic* nic = GetNic(nic_id);
   if (!nic || nic->loopback) return;

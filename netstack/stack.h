@@ -92,7 +92,10 @@ class Stack {
   std::vector<AddrPrefix> Addresses(int nic);
 
   // ---- input and time ----
-  void DeliverFrame(int nic, std::string_view frame);
+  // `csum_not_ready`: the host says the transport checksum was never
+  // filled in (a frame from a local stack through a veth with checksum
+  // offload: TP_STATUS_CSUMNOTREADY); it is not checked then.
+  void DeliverFrame(int nic, std::string_view frame, bool csum_not_ready = false);
   void Advance();  // runs the timers that are due
   // The earliest timer deadline (-1: none); the caller sleeps until then
   // and is kicked (StackOptions::timer_kick) if an earlier one comes.
@@ -167,6 +170,7 @@ class Stack {
   Timer reasm_timer_;
   Stats stats_;
   uint16_t ip_id_ = 0;
+  bool skip_l4_csum_ = false;  // while delivering a csum_not_ready frame
   std::deque<std::string> loopback_queue_;
   std::vector<std::function<void()>> notify_;
 

@@ -11,7 +11,7 @@ void Stack::HandleTcp(const Ip4Header& ip, std::string_view seg) {
     return;
   }
   uint32_t sum = PseudoHeaderSum(ip.src, ip.dst, kProtoTcp, uint16_t(seg.size()));
-  if (ChecksumFinish(ChecksumPartial(seg, sum)) != 0) {
+  if (!skip_l4_csum_ && ChecksumFinish(ChecksumPartial(seg, sum)) != 0) {
     ++stats_.tcp_bad_checksum;
     return;
   }
@@ -91,7 +91,7 @@ void Stack::HandleUdp(const Ip4Header& ip, std::string_view seg) {
     return;
   }
   std::string_view dgram = seg.substr(0, h.len);
-  if (h.checksum != 0) {  // 0: the sender computed none (RFC 768)
+  if (h.checksum != 0 && !skip_l4_csum_) {  // 0: the sender computed none (RFC 768)
     uint32_t sum = PseudoHeaderSum(ip.src, ip.dst, kProtoUdp, h.len);
     if (ChecksumFinish(ChecksumPartial(dgram, sum)) != 0) {
       ++stats_.udp_bad_checksum;

@@ -1,10 +1,14 @@
 // `seedsc do [flags] [--] CMD ARGS...`: run a command in a sandbox over the
 // host's root (read-only, with a writable overlay held by the sandbox).
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +51,10 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (char buf[4096]; getcwd(buf, sizeof(buf)) != nullptr) cwd = buf;
   fs.String("cwd", &cwd, "working directory of the command");
   fs.Bool("quiet", &quiet, "suppress seedsc's own messages");
+  std::string netns;
+  fs.String("netns", &netns,
+            "with --network=sandbox: a network namespace (a path such as /run/netns/NAME) whose "
+            "Ethernet interfaces and addresses the sandbox takes over and serves from its own stack");
   fs.String("ip", &ip, "IPv4 address for the sandbox (with --network=sandbox; not supported yet)");
   auto rest = fs.Parse(args);
   if (!rest.ok()) {
@@ -69,6 +77,22 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
+  if (!netns.empty() && cfg.network != "sandbox") {
+    PrintUsageError("do: --netns needs --network=sandbox");
+    return kExitUsage;
+  }
+  if (!netns.empty()) {
+    // Join it before the sandbox is made: its interfaces become the
+    // sandbox's, and nothing of the caller's own network is touched.
+    int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "seedsc: do: --netns=%s: %s\n", netns.c_str(), std::strerror(errno));
+      if (fd >= 0) close(fd);
+      return kExitUsage;
+    }
+    close(fd);
+  }
+
   // The sandbox's stubs are its zygote's children: as a child subreaper,
   // seedsc gets them when the zygote goes and reaps them at the end
   // (StopHostProcesses), instead of leaving zombies to the host's pid 1.
@@ -77,6 +101,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
   opts.network = cfg.network;
+  opts.take_over_interfaces = !netns.empty();
   opts.net_raw = cfg.net_raw;
   opts.cwd = cwd.empty() ? "/" : cwd;
   auto kernel = sentry::Kernel::Create(opts);

@@ -10,6 +10,7 @@
 #include "sentry/base/log.h"
 #include "sentry/kernel/strace.h"
 #include "sentry/socket/net_service.h"
+#include "sentry/socket/net_takeover.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
@@ -40,6 +41,18 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   // AF_INET (sentry/socket/net_service.h).
   if (opts.network == "sandbox") {
     k->net_ = std::make_unique<NetService>();
+    if (opts.take_over_interfaces) {
+      absl::StatusOr<std::vector<HostInterface>> ifs = ListHostInterfaces();
+      if (!ifs.ok()) return ifs.status();
+      for (const HostInterface& i : *ifs) {
+        absl::StatusOr<int> fd = OpenPacketSocket(i.index);
+        if (!fd.ok()) return fd.status();
+        absl::Status s = k->net_->AttachDevice(*fd, i.name, i.mac, i.mtu,
+                                               {i.addr, i.prefix_len}, i.gateway);
+        if (!s.ok()) return s;
+        if (s = RemoveHostAddress(i); !s.ok()) return s;
+      }
+    }
     k->net_->Start();
   } else if (opts.network != "host") {
     StartLoopbackNetwork();

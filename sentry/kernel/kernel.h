@@ -59,6 +59,10 @@ struct KernelOptions {
   // host's network; "none" gives them a private loopback-only network;
   // "sandbox" serves AF_INET from the sentry's own stack (NetService).
   std::string network = "none";
+  // --network=sandbox: serve the Ethernet interfaces of the sentry's network
+  // namespace (their addresses move from the host to the sandbox's stack;
+  // sentry/socket/net_takeover.h). Never for the host's own namespace.
+  bool take_over_interfaces = false;
   // runsc's --net-raw: raw sockets for guests with CAP_NET_RAW. Without it
   // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
   // sentry/socket/host_policy.h).

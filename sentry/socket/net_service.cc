@@ -1,11 +1,14 @@
 #include "sentry/socket/net_service.h"
 
+#include <linux/if_packet.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace seedvisor::sentry {
 namespace {
@@ -27,9 +30,71 @@ NetService::NetService() {
 
 NetService::~NetService() {
   Park();
+  for (Device& d : devices_) {
+    if (d.link->fd_ >= 0) close(d.link->fd_);
+  }
   // Connections the stack still holds go with it; nothing else runs now.
   stack_.reset();
   if (int fd = wake_fd_.exchange(-1); fd >= 0) close(fd);
+}
+
+void NetService::PacketLink::WriteFrame(std::string_view frame) {
+  if (fd_ < 0) return;
+  ssize_t n = send(fd_, frame.data(), frame.size(), MSG_DONTWAIT);
+  (void)n;
+}
+
+absl::Status NetService::AttachDevice(int packet_fd, const std::string& name,
+                                      netstack::MacAddr mac, uint32_t mtu,
+                                      netstack::AddrPrefix addr, netstack::Ip4 gateway) {
+  auto link = std::make_unique<PacketLink>(packet_fd);
+  auto nic = stack_->AddNic({name, mac, mtu}, link.get());
+  if (!nic.ok()) {
+    close(packet_fd);
+    return absl::InvalidArgumentError("interface " + name + ": unusable MTU " +
+                                      std::to_string(mtu));
+  }
+  if (!stack_->AddAddress(*nic, addr).ok()) {
+    return absl::InvalidArgumentError("interface " + name + ": unusable address " +
+                                      netstack::FormatIp4(addr.addr));
+  }
+  if (!gateway.any() && !stack_->AddRoute({netstack::Ip4{}, 0}, gateway, *nic).ok()) {
+    return absl::InvalidArgumentError("interface " + name + ": unusable gateway");
+  }
+  devices_.push_back({std::move(link), *nic});
+  return absl::OkStatus();
+}
+
+void NetService::ReadFrames(size_t dev) {
+  thread_local char buf[65536 + 64];
+  int fd = devices_[dev].link->fd_;
+  // A bounded batch, so that timers run between bursts.
+  for (int i = 0; i < 256; ++i) {
+    sockaddr_ll from{};
+    iovec iov{buf, sizeof buf};
+    char cbuf[CMSG_SPACE(sizeof(tpacket_auxdata))];
+    msghdr mh{};
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) return;
+    bool csum_not_ready = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
+        tpacket_auxdata aux;
+        memcpy(&aux, CMSG_DATA(c), sizeof aux);
+        csum_not_ready = aux.tp_status & TP_STATUS_CSUMNOTREADY;
+      }
+    }
+    // Our own transmissions come back on a packet socket: skip them.
+    if (from.sll_pkttype == PACKET_OUTGOING) continue;
+    if (size_t(n) > sizeof buf) continue;  // truncated: bigger than any MTU we take
+    stack_->DeliverFrame(devices_[dev].nic, std::string_view(buf, size_t(n)), csum_not_ready);
+  }
 }
 
 void NetService::Kick() {
@@ -74,6 +139,10 @@ void NetService::ResetInForkChild() {
   // seed's loop. Close our copy and make our own.
   int old = wake_fd_.exchange(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (old >= 0) close(old);
+  for (Device& d : devices_) {
+    if (d.link->fd_ >= 0) close(d.link->fd_);
+    d.link->fd_ = -1;
+  }
   stack_->RekeyAfterFork();
 }
 
@@ -85,14 +154,20 @@ void NetService::Loop() {
       int64_t wait = next - NowNs();
       timeout_ms = wait <= 0 ? 0 : int((wait + 999'999) / 1'000'000);
     }
-    pollfd p{wake_fd_.load(), POLLIN, 0};
-    int r = poll(&p, 1, timeout_ms);
-    if (r > 0 && (p.revents & POLLIN)) {
+    pollfd p[1 + 8];
+    nfds_t np = 0;
+    p[np++] = {wake_fd_.load(), POLLIN, 0};
+    for (size_t d = 0; d < devices_.size() && np < 9; ++d) p[np++] = {devices_[d].link->fd_, POLLIN, 0};
+    int r = poll(p, np, timeout_ms);
+    if (r > 0 && (p[0].revents & POLLIN)) {
       uint64_t v;
-      ssize_t n = read(p.fd, &v, sizeof v);
+      ssize_t n = read(p[0].fd, &v, sizeof v);
       (void)n;
     }
     if (stop_.load()) break;
+    for (nfds_t i = 1; r > 0 && i < np; ++i) {
+      if (p[i].revents & POLLIN) ReadFrames(i - 1);
+    }
     stack_->Advance();
   }
 }

@@ -18,8 +18,11 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "netstack/stack.h"
 
 namespace seedvisor::sentry {
@@ -32,17 +35,40 @@ class NetService {
   NetService& operator=(const NetService&) = delete;
 
   netstack::Stack& stack() { return *stack_; }
+  // A device: frames go out and come in through `packet_fd` (an AF_PACKET
+  // socket bound to the interface; owned from here on). The NIC gets the
+  // interface's MAC, MTU, address and default route. Before Start().
+  absl::Status AttachDevice(int packet_fd, const std::string& name, netstack::MacAddr mac,
+                            uint32_t mtu, netstack::AddrPrefix addr, netstack::Ip4 gateway);
   void Start();
   // Kernel::Quiesce / Unquiesce.
   void Park();
   void Unpark();
   // The forked sentry's only thread, with the service parked: a new wakeup
   // fd (the seed keeps its own) and new secrets. No allocation.
+  // The seed's devices are the seed's (a fork reading them would steal its
+  // frames): a fork's NICs go dark until it is given its own device
+  // (not yet: the veth pool of issue 11).
   void ResetInForkChild();
 
  private:
   void Loop();
   void Kick();
+  void ReadFrames(size_t dev);
+
+  // A NIC's link: frames to its packet socket (a full host queue drops,
+  // as a device would).
+  class PacketLink : public netstack::LinkEndpoint {
+   public:
+    explicit PacketLink(int fd) : fd_(fd) {}
+    void WriteFrame(std::string_view frame) override;
+    int fd_;
+  };
+  struct Device {
+    std::unique_ptr<PacketLink> link;
+    int nic = 0;
+  };
+  std::vector<Device> devices_;  // fixed after Start()
 
   std::unique_ptr<netstack::Stack> stack_;
   std::atomic<int> wake_fd_{-1};

@@ -1,0 +1,142 @@
+#include "sentry/socket/net_takeover.h"
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+// The default route's gateway per interface name, from /proc/net/route
+// (host byte order there is little-endian hex of the network-order value).
+netstack::Ip4 DefaultGateway(const std::string& ifname) {
+  std::ifstream f("/proc/net/route");
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string name, dst, gw;
+    if (!(in >> name >> dst >> gw)) continue;
+    if (name != ifname || dst != "00000000") continue;
+    uint32_t g = uint32_t(strtoul(gw.c_str(), nullptr, 16));
+    return netstack::Ip4{ntohl(g)};
+  }
+  return {};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces() {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return Errno("listing interfaces: socket");
+  std::vector<HostInterface> out;
+  struct if_nameindex* names = if_nameindex();
+  if (names == nullptr) {
+    close(s);
+    return Errno("listing interfaces: if_nameindex");
+  }
+  for (struct if_nameindex* n = names; n->if_index != 0; ++n) {
+    ifreq r{};
+    strncpy(r.ifr_name, n->if_name, IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFHWADDR, &r) != 0 || r.ifr_hwaddr.sa_family != ARPHRD_ETHER) continue;
+    HostInterface i;
+    i.name = n->if_name;
+    i.index = int(n->if_index);
+    memcpy(i.mac.data(), r.ifr_hwaddr.sa_data, 6);
+    if (ioctl(s, SIOCGIFMTU, &r) == 0) i.mtu = uint32_t(r.ifr_mtu);
+    if (ioctl(s, SIOCGIFADDR, &r) != 0) continue;  // no IPv4 address: not ours to take
+    i.addr = netstack::Ip4{ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_addr)->sin_addr.s_addr)};
+    if (ioctl(s, SIOCGIFNETMASK, &r) == 0) {
+      uint32_t m = ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_netmask)->sin_addr.s_addr);
+      i.prefix_len = __builtin_popcount(m);
+    }
+    i.gateway = DefaultGateway(i.name);
+    out.push_back(i);
+  }
+  if_freenameindex(names);
+  close(s);
+  return out;
+}
+
+absl::StatusOr<int> OpenPacketSocket(int ifindex) {
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return Errno("opening the packet socket");
+  sockaddr_ll a{};
+  a.sll_family = AF_PACKET;
+  a.sll_protocol = htons(ETH_P_ALL);
+  a.sll_ifindex = ifindex;
+  // PACKET_AUXDATA: says which frames carry no transport checksum yet.
+  int one = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    absl::Status st = Errno(absl::StrCat("binding the packet socket to interface ", ifindex));
+    close(fd);
+    return st;
+  }
+  return fd;
+}
+
+absl::Status RemoveHostAddress(const HostInterface& i) {
+  int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (s < 0) return Errno("netlink socket");
+  struct {
+    nlmsghdr h;
+    ifaddrmsg a;
+    char attrs[64];
+  } req{};
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
+  req.h.nlmsg_type = RTM_DELADDR;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.a.ifa_family = AF_INET;
+  req.a.ifa_prefixlen = uint8_t(i.prefix_len);
+  req.a.ifa_index = uint32_t(i.index);
+  uint32_t be = htonl(i.addr.v);
+  for (unsigned short type : {IFA_LOCAL, IFA_ADDRESS}) {
+    rtattr* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.h.nlmsg_len));
+    rta->rta_type = type;
+    rta->rta_len = RTA_LENGTH(sizeof be);
+    memcpy(RTA_DATA(rta), &be, sizeof be);
+    req.h.nlmsg_len = NLMSG_ALIGN(req.h.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+  }
+  sockaddr_nl k{};
+  k.nl_family = AF_NETLINK;
+  if (sendto(s, &req, req.h.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&k), sizeof k) < 0) {
+    absl::Status st = Errno("netlink RTM_DELADDR");
+    close(s);
+    return st;
+  }
+  char buf[4096];
+  ssize_t n = recv(s, buf, sizeof buf, 0);
+  close(s);
+  if (n < ssize_t(NLMSG_LENGTH(sizeof(nlmsgerr)))) return Errno("netlink RTM_DELADDR reply");
+  auto* h = reinterpret_cast<nlmsghdr*>(buf);
+  if (h->nlmsg_type == NLMSG_ERROR) {
+    int err = -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+    if (err != 0) {
+      return absl::InternalError(absl::StrCat("removing ", netstack::FormatIp4(i.addr), " from ",
+                                              i.name, ": ", strerror(err)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,46 @@
+// Taking over a network namespace's interfaces for the sandbox's own stack
+// (--network=sandbox with a namespace that has a device, as runsc does):
+// read each Ethernet interface's MAC, MTU, IPv4 address and default route,
+// open an AF_PACKET socket bound to it, and remove the address from the
+// host interface, so that the host kernel no longer answers for it (no
+// ARP replies, no RSTs for the sandbox's ports): from then on the sentry's
+// stack is the only one with that address.
+//
+// All of it runs before the sentry installs its seccomp filter (socket and
+// netlink writes are not something the guest's syscalls can reach).
+//
+//   SV: auto ifs = ListHostInterfaces();    // in the sandbox's namespace
+//   for (auto& i : *ifs) { int fd = *OpenPacketSocket(i.index); RemoveHostAddress(i); }
+#ifndef SEEDVISOR_SENTRY_SOCKET_NET_TAKEOVER_H_
+#define SEEDVISOR_SENTRY_SOCKET_NET_TAKEOVER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "netstack/shared/wire.h"
+
+namespace seedvisor::sentry {
+
+struct HostInterface {
+  std::string name;
+  int index = 0;
+  netstack::MacAddr mac{};
+  uint32_t mtu = 1500;
+  netstack::Ip4 addr;  // the first IPv4 address
+  int prefix_len = 32;
+  netstack::Ip4 gateway;  // the default route through it, if any
+};
+
+// Ethernet interfaces of the current network namespace that have an IPv4
+// address (loopback and address-less ones are left alone).
+absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces();
+// An AF_PACKET socket (O_NONBLOCK|O_CLOEXEC) bound to `ifindex`, all
+// protocols.
+absl::StatusOr<int> OpenPacketSocket(int ifindex);
+// Deletes the interface's IPv4 address from the host (RTM_DELADDR).
+absl::Status RemoveHostAddress(const HostInterface& i);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SOCKET_NET_TAKEOVER_H_

@@ -1,0 +1,99 @@
+#!/bin/bash
+# --network=sandbox end to end over a veth (issue 11, milestone 3): two
+# network namespaces made here (nothing else is touched), joined by a veth
+# with 192.168.213.0/24 on it. `seedsc do --network=sandbox --netns=A` takes
+# over A's interface (its address moves from A's kernel to the sandbox's
+# own stack) and:
+#   - a guest HTTP server (python3 -m http.server) is reached by curl from B;
+#   - a guest client reaches an HTTP server in B;
+#   - guest loopback (127.0.0.1) works;
+#   - A's kernel no longer has the address (it never answers for the guest).
+# Namespaces (and with them the veth) are removed on every exit.
+#
+#   bazel test //test/netstack:veth_e2e_test   (or: veth_e2e_test.sh SEEDSC)
+set -u
+SEEDSC="$(realpath "${1:?usage: veth_e2e_test.sh SEEDSC}")"
+NA="svnsA$$" NB="svnsB$$"
+IPA=192.168.213.2 IPB=192.168.213.1
+T="$(mktemp -d /tmp/netstack_e2e.XXXXXX)"
+pass=0 fail=0
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ip netns del "$NA" 2>/dev/null
+  ip netns del "$NB" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+
+for tool in ip curl python3; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing"; exit 1; }
+done
+ip netns add "$NA" && ip netns add "$NB" || { echo "FAIL: cannot make network namespaces"; exit 1; }
+ip -n "$NA" link add eth0 type veth peer name peer0 netns "$NB" || { echo "FAIL: veth"; exit 1; }
+ip -n "$NA" link set lo up
+ip -n "$NB" link set lo up
+ip -n "$NA" addr add "$IPA/24" dev eth0
+ip -n "$NB" addr add "$IPB/24" dev peer0
+ip -n "$NA" link set eth0 up
+ip -n "$NB" link set peer0 up
+
+# B serves a file for the guest's client.
+mkdir -p "$T/b" "$T/a"
+echo "hello from B" > "$T/b/b.txt"
+echo "hello from the guest" > "$T/a/a.txt"
+(cd "$T/b" && exec ip netns exec "$NB" python3 -m http.server 8081 --bind "$IPB") \
+  >"$T/b.log" 2>&1 &
+pids+=($!)
+
+# The guest: loopback check, client to B, then an HTTP server for B.
+cat > "$T/guest.py" <<PY
+import socket, threading, urllib.request, http.server, os, sys
+os.chdir("$T/a")
+# Loopback inside the sandbox's stack.
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+def echo():
+    c, _ = l.accept(); c.sendall(c.recv(64).upper()); c.close()
+th = threading.Thread(target=echo); th.start()
+c = socket.create_connection(l.getsockname()); c.sendall(b"lo works"); print("loopback:", c.recv(64).decode(), flush=True)
+th.join()
+# A client to B.
+for i in range(50):
+    try:
+        print("client:", urllib.request.urlopen("http://$IPB:8081/b.txt", timeout=5).read().decode().strip(), flush=True)
+        break
+    except OSError as e:
+        err = e
+        import time; time.sleep(0.2)
+else:
+    print("client failed:", err, flush=True)
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(("0.0.0.0", 8080), H)
+print("serving", flush=True)
+srv.handle_request(); srv.handle_request()
+PY
+"$SEEDSC" --network=sandbox do --netns="/run/netns/$NA" /usr/bin/python3 "$T/guest.py" \
+  >"$T/guest.log" 2>&1 &
+gpid=$!
+pids+=($gpid)
+for i in $(seq 1 150); do grep -q serving "$T/guest.log" && break; sleep 0.2; done
+
+if grep -q "loopback: LO WORKS" "$T/guest.log"; then ok "guest loopback"; else bad "guest loopback"; fi
+if grep -q "client: hello from B" "$T/guest.log"; then ok "guest client reaches B"; else bad "guest client reaches B"; fi
+got="$(ip netns exec "$NB" curl -s --max-time 10 "http://$IPA:8080/a.txt")"
+if [[ "$got" == "hello from the guest" ]]; then ok "curl from B reaches the guest's server"; else
+  bad "curl from B reaches the guest's server"; echo "  got: $got"; fi
+got="$(ip netns exec "$NB" python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IPA:8080/a.txt', timeout=10).read().decode().strip())" 2>&1)"
+if [[ "$got" == "hello from the guest" ]]; then ok "python from B reaches the guest's server"; else
+  bad "python from B reaches the guest's server"; echo "  got: $got"; fi
+if ip -n "$NA" -4 addr show dev eth0 | grep -q "$IPA"; then
+  bad "the host side of A gave up $IPA"; else ok "the host side of A gave up $IPA"; fi
+wait "$gpid"
+rc=$?
+if ((rc == 0)); then ok "guest exits 0"; else bad "guest exits 0 (got $rc)"; fi
+if ((fail)); then echo "--- guest log"; cat "$T/guest.log"; fi
+echo "$pass passed, $fail failed"
+((fail == 0))
