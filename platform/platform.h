@@ -139,11 +139,84 @@ class Context {
   virtual Result<std::shared_ptr<AddressSpace>> ForkAddressSpace() = 0;
 
   virtual AddressSpace& address_space() = 0;
+
+  // rseq(2) on the host thread that runs this context's guest code, with
+  // the guest's own arguments: the host kernel then keeps the guest's
+  // struct rseq true (cpu_id_start, cpu_id, node_id, mm_cid of the CPU the
+  // thread runs on) and aborts its critical sections on preemption,
+  // migration and host signals, as Linux does for a native thread. The
+  // caller checks that `area` lies below UserTop(); the host checks the
+  // rest (flags, length, alignment, signature, EBUSY) exactly as for a
+  // native thread. Returns the host's result, 0 or -errno.
+  //
+  // A registered host thread must never run stub code where the guest's
+  // rseq_cs could redirect it to guest code with host syscalls within
+  // reach: the platforms never fork or detach such a thread (ForkAddress-
+  // Space drops the registration around its host fork, a context drops it
+  // before its thread ends), and they check that an injected call is the
+  // call they made (stub/injector.h).
+  long Rseq(UserAddr area, uint32_t len, int flags, uint32_t sig) {
+    const long args[6] = {static_cast<long>(area.value()), static_cast<long>(len), flags,
+                          static_cast<long>(sig), 0, 0};
+    const long r = ThreadSyscall(kSysRseq, args);
+    if (r == 0) {
+      host_rseq_ = (flags & kRseqFlagUnregister) ? RseqArea{} : RseqArea{area.value(), len, sig};
+    }
+    return r;
+  }
+  // getcpu(2) made by the host thread that runs this context's guest code,
+  // writing into guest memory at `cpu` and `node` (either may be null; the
+  // caller checks that they lie below UserTop()): the CPU the guest thread
+  // ran on, as its rseq area and the vDSO say, not the sentry's. Returns 0
+  // or -errno (EFAULT for an unwritable pointer, as Linux).
+  long Getcpu(UserAddr cpu, UserAddr node) {
+    const long args[6] = {static_cast<long>(cpu.value()), static_cast<long>(node.value()), 0, 0,
+                          0, 0};
+    return ThreadSyscall(kSysGetcpu, args);
+  }
+  // Whether the host thread holds a registration (a new context's holds
+  // none: the task registers its area again before it runs).
+  bool HasRseq() const { return host_rseq_.addr != 0; }
+  // Unregisters the host thread's area, if any, before the thread forks or
+  // ends; false if the host refused (the area is no longer writable).
+  bool DropRseq() {
+    if (host_rseq_.addr == 0) return true;
+    const RseqArea a = host_rseq_;
+    return Rseq(UserAddr(a.addr), a.len, kRseqFlagUnregister, a.sig) == 0;
+  }
+
   // The platform thread this context drives (sandbox fork picks a parked
   // one of a seed's address space to copy it).
   virtual ThreadHandle thread() const = 0;
   // CPU time this context's guest thread has consumed.
   virtual int64_t CpuTimeNs() const = 0;
+
+ protected:
+  static constexpr long kSysRseq = 334;    // rseq(2) on x86-64
+  static constexpr long kSysGetcpu = 309;  // getcpu(2) on x86-64
+  static constexpr uint64_t kRseqCsOffset = 8;  // struct rseq's rseq_cs
+  static constexpr int kRseqFlagUnregister = 1;  // RSEQ_FLAG_UNREGISTER
+  struct RseqArea {
+    uint64_t addr = 0;
+    uint32_t len = 0;
+    uint32_t sig = 0;
+  };
+  // One host syscall made by this context's own host thread, between two
+  // Run()s; the raw result (-errno on failure).
+  virtual long ThreadSyscall(long nr, const long (&args)[6]) = 0;
+  // Around a host fork of this thread's process: the child must not
+  // inherit the registration (it runs stub code, untraced, until it is
+  // attached). Drop returns what to Restore afterwards.
+  RseqArea SuspendRseq(bool* ok) {
+    RseqArea saved = host_rseq_;
+    *ok = DropRseq();
+    return saved;
+  }
+  void RestoreRseq(const RseqArea& saved) {
+    if (saved.addr != 0) Rseq(UserAddr(saved.addr), saved.len, 0, saved.sig);
+  }
+
+  RseqArea host_rseq_;  // what the host thread holds
 };
 
 // A copy of a seed's address space in a forked sentry (Platform::TakeSeedCopy).

@@ -106,6 +106,9 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_mmap, {0, 4096, rx, MAP_PRIVATE, kStubKeptFdBase})),
             SECCOMP_RET_TRAP);  // from the guest's own code it is the guest's mmap
   EXPECT_EQ(Evaluate(prog, Call(SYS_dup3, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_rseq, {}, in)), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_rseq)), SECCOMP_RET_TRAP);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_getcpu, {}, in)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);
@@ -122,6 +125,8 @@ TEST(SentryPolicy, AllowsWhatTheSentryUsesAndTrapsTheRest) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_process_vm_readv)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SEIZE})), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SYSEMU})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SYSCALL})), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_GET_SYSCALL_INFO})), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_GETREGSET, 0, NT_X86_XSTATE})),
             SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_ptrace, {PTRACE_SETREGSET, 0, NT_X86_XSTATE})),

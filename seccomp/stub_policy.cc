@@ -50,6 +50,12 @@ Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
       {SYS_madvise, {}, SECCOMP_RET_ALLOW, "sentry: guest madvise"},
       {SYS_msync, {}, SECCOMP_RET_ALLOW, "sentry: guest msync"},
       {SYS_mremap, {}, SECCOMP_RET_ALLOW, "sentry: guest mremap"},
+      // rseq(2) acts on the calling thread, so the guest's own stub thread
+      // registers the guest's area (Context::Rseq). A guest that jumps here
+      // registers an area for its own thread; the host then writes that
+      // thread's CPU numbers, only where the guest could write itself.
+      {SYS_rseq, {}, SECCOMP_RET_ALLOW, "sentry: the guest thread's rseq area"},
+      {SYS_getcpu, {}, SECCOMP_RET_ALLOW, "sentry: the guest's getcpu, on its own thread"},
       // Injected by the sentry over ptrace (see systrap_platform.h); useless
       // to the guest, which is never traced.
       {SYS_mmap, {}, kTrace, "sentry: file mappings, the shared region"},

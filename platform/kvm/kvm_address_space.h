@@ -124,6 +124,13 @@ class KvmContext : public Context {
   uint64_t PutArgs(const void* data, size_t len, size_t off = 0);
   void GetArgs(void* data, size_t len, size_t off = 0) const;
 
+ protected:
+  // Guest code runs in a vCPU, where the host's rseq can neither see nor
+  // move it: rseq(2) is ENOSYS here (glibc then runs without it).
+  // getcpu(2) answers with the sentry thread's CPU, as before (the stub's
+  // filter has no getcpu; the vCPU's own CPU is the stub thread's).
+  long ThreadSyscall(long nr, const long (&args)[6]) override;
+
  private:
   KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot);
   absl::Status SetUpVcpu();

@@ -494,4 +494,18 @@ bool KvmContext::HostMapped(uint64_t addr) const {
 
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
 
+long KvmContext::ThreadSyscall(long nr, const long (&args)[6]) {
+  if (nr != kSysGetcpu) return -ENOSYS;
+  unsigned cpu = 0, node = 0;
+  getcpu(&cpu, &node);
+  const uint64_t where[2] = {static_cast<uint64_t>(args[0]), static_cast<uint64_t>(args[1])};
+  const unsigned what[2] = {cpu, node};
+  for (int i = 0; i < 2; ++i) {
+    if (where[i] == 0) continue;
+    Result<size_t> n = as_->Write(UserAddr(where[i]), &what[i], sizeof(what[i]));
+    if (!n.ok() || *n != sizeof(what[i])) return -EFAULT;
+  }
+  return 0;
+}
+
 }  // namespace seedvisor::platform::kvm

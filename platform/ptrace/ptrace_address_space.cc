@@ -101,6 +101,13 @@ PtraceContext::PtraceContext(std::shared_ptr<PtraceAddressSpace> as, pid_t tid)
 PtraceContext::~PtraceContext() {
   as_->Unregister(owner_);
   if (dead_) return;
+  // An untraced thread that holds an rseq registration could be sent to
+  // guest code on its way to the exit gadget, with no filter between it and
+  // the host: it ends only unregistered, else its process dies.
+  if (!DropRseq()) {
+    if (!dead_) kill(tid_, SIGKILL);
+    return;
+  }
   // Let the stub thread end itself once detached.
   Registers regs;
   if (::ptrace(PTRACE_GETREGS, tid_, nullptr, &regs) == 0) {
@@ -115,6 +122,15 @@ Stop PtraceContext::Run(Registers& regs) {
   Stop stop;
   if (dead_) {
     stop.kind = StopKind::kDead;
+    return stop;
+  }
+  if (rseq_segv_) {
+    // What the thread would have stopped with, had the injection not
+    // cleared the descriptor (force_sig(SIGSEGV)).
+    rseq_segv_ = false;
+    stop.kind = StopKind::kFault;
+    stop.info.si_signo = SIGSEGV;
+    stop.info.si_code = SI_KERNEL;
     return stop;
   }
   if (::ptrace(PTRACE_SETREGS, tid_, nullptr, &regs) != 0) {
@@ -211,7 +227,10 @@ Status PtraceContext::SetFpState(const FpState& fp) {
 long PtraceContext::Inject(uint64_t gadget, long nr, long a0, long a1, long a2, long a3, long a4,
                            long a5) {
   const long args[6] = {a0, a1, a2, a3, a4, a5};
-  return InjectSyscall(tid_, as_->layout().entry + gadget, nr, args, &dead_);
+  // With an rseq registration, the host may move the thread from the gadget
+  // to guest code; nothing filters that code's syscalls here but the guard.
+  return InjectSyscall(tid_, as_->layout().entry + gadget, nr, args, &dead_, HasRseq(),
+                       HasRseq() ? host_rseq_.addr + kRseqCsOffset : 0, &rseq_segv_);
 }
 
 Result<ThreadHandle> PtraceContext::NewThread() {
@@ -226,7 +245,13 @@ Result<ThreadHandle> PtraceContext::NewThread() {
 
 Result<std::shared_ptr<AddressSpace>> PtraceContext::ForkAddressSpace() {
   // CLONE_PARENT: the zygote, not this stub, becomes the parent and reaps it.
+  // The child, untraced until attached, starts without our rseq
+  // registration (Context::Rseq).
+  bool rseq_dropped;
+  const RseqArea rseq = SuspendRseq(&rseq_dropped);
+  if (!rseq_dropped) return Errno(EAGAIN);
   long pid = Inject(kStubForkGadget, SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0);
+  RestoreRseq(rseq);
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   return std::shared_ptr<AddressSpace>(
       std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), as_->layout()));

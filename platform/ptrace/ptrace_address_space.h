@@ -62,6 +62,11 @@ class PtraceContext : public Context {
   // stub) and returns the raw result (-errno on failure).
   long Inject(uint64_t gadget, long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+ protected:
+  long ThreadSyscall(long nr, const long (&a)[6]) override {
+    return Inject(stub::kStubSyscallGadget, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
+
  private:
   // Reads the thread's NT_X86_XSTATE image into xstate_; its size, or 0.
   size_t ReadXstate();
@@ -71,6 +76,9 @@ class PtraceContext : public Context {
   const pid_t tid_;
   const pid_t owner_;  // the host thread that traces tid_
   bool dead_ = false;
+  // An injection found the guest's rseq_cs invalid (stub::InjectSyscall):
+  // the next Run() reports the SIGSEGV the host forced.
+  bool rseq_segv_ = false;
 };
 
 }  // namespace seedvisor::platform::ptrace

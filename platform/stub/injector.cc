@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 
@@ -34,7 +35,39 @@ Status SeizeAndStop(pid_t tid) {
   return {};
 }
 
-long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead) {
+namespace {
+
+// Whether a syscall stop of `tid` is the call we injected: made by the
+// gadget's own syscall instruction (ip is past it), with our number and
+// arguments. `op` is the PTRACE_SYSCALL_INFO_* the stop must be.
+bool IsOurCall(pid_t tid, uint8_t op, uint64_t gadget_addr, long nr, const long (&args)[6]) {
+  __ptrace_syscall_info info{};
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof(info)), &info) <= 0) {
+    return false;
+  }
+  if (info.op != op || info.instruction_pointer != gadget_addr + kSyscallInsnSize) return false;
+  const auto& e = op == PTRACE_SYSCALL_INFO_SECCOMP ? info.seccomp.nr : info.entry.nr;
+  const auto* a = op == PTRACE_SYSCALL_INFO_SECCOMP ? info.seccomp.args : info.entry.args;
+  if (e != static_cast<uint64_t>(nr)) return false;
+  for (int i = 0; i < 6; ++i) {
+    if (a[i] != static_cast<uint64_t>(args[i])) return false;
+  }
+  return true;
+}
+
+// The thread made a host syscall we did not inject: only guest code can
+// have asked for it (an rseq abort handler the host ran instead of our
+// gadget). Its process dies before the call runs.
+long KillForeignCall(pid_t tid, bool* dead) {
+  kill(tid, SIGKILL);  // any thread's id names its process
+  *dead = true;
+  return -ESRCH;
+}
+
+}  // namespace
+
+long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead,
+                   bool guarded, uint64_t rseq_cs, bool* rseq_segv) {
   user_regs_struct saved;
   if (::ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0) return -ESRCH;
   user_regs_struct r = saved;
@@ -48,24 +81,77 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
   r.r8 = static_cast<uint64_t>(args[4]);
   r.r9 = static_cast<uint64_t>(args[5]);
   if (::ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0) return -ESRCH;
-  for (;;) {
-    if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) return -ESRCH;
+  // `guarded`: every syscall the thread makes stops first, and only ours
+  // runs; the result is taken at its exit stop, before the thread could
+  // return to user mode (where an rseq abort may move it), and the thread
+  // stays stopped there. Else the gadget's int3 ends the call; a filtered
+  // stub (systrap) still shows each traced call at a seccomp stop.
+  bool ours_seen = false;
+  // A healthy call stops a few times (an interrupt meant for guest mode);
+  // a thread that never gets to it is stuck in something of the guest's.
+  constexpr int kMaxStrayStops = 1000;
+  for (int stray = 0;; ++stray) {
+    if (stray > kMaxStrayStops) return KillForeignCall(tid, dead);
+    if (::ptrace(guarded ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, nullptr) != 0) return -ESRCH;
     int status = WaitFor(tid);
     if (status < 0 || !WIFSTOPPED(status)) {
       *dead = true;
       return -ESRCH;
     }
-    // Only the gadget's int3 ends the call: a SIGTRAP signal-delivery-stop.
-    // An event stop (status >> 16) is continued, though it may carry SIGTRAP
-    // too: a seccomp stop (systrap's filter saying SECCOMP_RET_TRACE) lets
-    // the injected syscall run; a PTRACE_EVENT_STOP is a PTRACE_INTERRUPT
-    // still pending, our seize's own when a signal stop (a SIGCHLD in the
-    // zygote) was reported first, or a kick meant for guest mode. Taken for
-    // the trap, it returned the syscall number as the result of a call that
-    // never ran (a forked stub "pid" 56: ESRCH).
+    // A seccomp stop (systrap's filter saying SECCOMP_RET_TRACE): continuing
+    // lets the call run, so it must be ours, and only once.
+    if ((status >> 16) == PTRACE_EVENT_SECCOMP) {
+      if (ours_seen || !IsOurCall(tid, PTRACE_SYSCALL_INFO_SECCOMP, gadget_addr, nr, args)) {
+        return KillForeignCall(tid, dead);
+      }
+      ours_seen = true;
+      continue;
+    }
+    // Any other event stop is continued, though it may carry SIGTRAP: a
+    // PTRACE_EVENT_STOP is a PTRACE_INTERRUPT still pending, our seize's
+    // own when a signal stop (a SIGCHLD in the zygote) was reported first,
+    // or a kick meant for guest mode. Taken for the trap, it returned the
+    // syscall number as the result of a call that never ran (a forked stub
+    // "pid" 56: ESRCH).
     if ((status >> 16) != 0) continue;
     const int sig = WSTOPSIG(status);
-    if (sig == SIGTRAP) break;
+    if (guarded && sig == (SIGTRAP | 0x80)) {
+      __ptrace_syscall_info info{};
+      if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof(info)), &info) <=
+          0) {
+        return KillForeignCall(tid, dead);
+      }
+      if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+        // Before ours entered: the end of the emulated guest syscall the
+        // thread was stopped in (SYSEMU), which makes none.
+        if (!ours_seen) continue;
+        ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
+        return static_cast<long>(info.exit.rval);
+      }
+      if (ours_seen || !IsOurCall(tid, PTRACE_SYSCALL_INFO_ENTRY, gadget_addr, nr, args)) {
+        return KillForeignCall(tid, dead);
+      }
+      ours_seen = true;
+      continue;
+    }
+    // Only the gadget's int3 ends an unguarded call: a SIGTRAP signal stop.
+    if (!guarded && sig == SIGTRAP) break;
+    if (guarded && rseq_cs != 0 && sig == SIGSEGV) {
+      siginfo_t si{};
+      if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &si) == 0 && si.si_code == SI_KERNEL) {
+        // rseq_handle_notify_resume()'s force_sig(): the guest's rseq_cs
+        // is invalid. The guest gets its SIGSEGV from the platform.
+        uint64_t zero = 0;
+        iovec local{&zero, sizeof(zero)};
+        // SAFETY: a guest address, written in the stub only.
+        iovec remote{reinterpret_cast<void*>(rseq_cs), sizeof(zero)};
+        if (process_vm_writev(tid, &local, 1, &remote, 1, 0) != sizeof(zero)) {
+          return KillForeignCall(tid, dead);
+        }
+        if (rseq_segv != nullptr) *rseq_segv = true;
+        continue;
+      }
+    }
     if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL) {
       // No gadget there: `tid` is no stub. Continuing would fault again
       // forever, with the caller's locks held.

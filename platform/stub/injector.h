@@ -30,7 +30,24 @@ Status SeizeAndStop(pid_t tid);
 // Makes host syscall `nr` in the stopped, traced stub thread `tid` by running
 // the gadget at `gadget_addr`; restores the thread's registers afterwards.
 // Returns the raw result (-errno on failure); sets *dead if the thread died.
-long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead);
+//
+// Only our call runs. A thread with a host rseq registration (Context::Rseq)
+// can be moved by the host from the gadget to the guest's abort handler
+// when it resumes; guest code then runs traced, where a seccomp stop that
+// we continue (systrap's SECCOMP_RET_TRACE calls) or no filter at all
+// (ptrace stubs) would make its syscalls on the host. So every seccomp stop
+// must be our call (ip, number, arguments), once; and `guarded` (for an
+// unfiltered thread that holds a registration) stops at every syscall's
+// entry for the same check. Any other call kills the stub process.
+//
+// `rseq_cs` (guarded only): the address of the thread's registered
+// rseq_cs word. A descriptor there that the host finds invalid makes it
+// force SIGSEGV at every return to user mode, which would stop the call
+// forever; the word is cleared then (the host stops looking) and
+// *rseq_segv set, for the platform to report the guest's SIGSEGV.
+// Bounded: a thread that stops for other reasons without end is killed.
+long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead,
+                   bool guarded = false, uint64_t rseq_cs = 0, bool* rseq_segv = nullptr);
 
 // One host syscall at a time in a stub; the raw result, -errno on failure.
 class StubSyscalls {

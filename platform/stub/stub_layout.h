@@ -16,6 +16,8 @@ inline constexpr uint64_t kStubPark = 0x50;           // wait to be attached
 inline constexpr uint64_t kStubZygoteLoop = 0xf0;     // reap children forever
 inline constexpr uint64_t kStubScratchAddr = 0x100;   // holds the scratch page's address
 inline constexpr uint64_t kStubScratchSize = 4096;
+// A syscall stop's ip lies past the gadget's syscall instruction.
+inline constexpr uint64_t kSyscallInsnSize = 2;
 // Where every stub is linked (-Ttext-segment); the guest lives below it.
 inline constexpr uint64_t kStubBase = 0x7fffe0000000;
 

@@ -97,6 +97,12 @@ class SystrapContext : public Context {
   // syscall `nr` itself (see CommPage). Returns the raw result.
   long StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+ protected:
+  // rseq(2) goes the way of the memory calls: the stub thread makes it.
+  long ThreadSyscall(long nr, const long (&a)[6]) override {
+    return StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
+
  private:
   SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot);
   CommPage* comm() const { return reinterpret_cast<CommPage*>(as_->slot(slot_)); }

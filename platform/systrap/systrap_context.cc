@@ -103,6 +103,10 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
 
 SystrapContext::~SystrapContext() {
   as_->Unregister(owner_);
+  // While it waits for kStateExit the thread may still return to user mode
+  // (a futex wakeup): with an area the guest may since have unmapped, the
+  // host would kill the whole stub for it (rseq_handle_notify_resume()).
+  if (!dead_) DropRseq();
   bool gone = dead_;
   if (!dead_) {
     auto* w = StateWord(comm());
@@ -403,12 +407,17 @@ Result<ThreadHandle> SystrapContext::NewThread() {
 
 Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
   // CLONE_PARENT: the zygote, not this stub, becomes the parent and reaps it.
+  // The child starts without our rseq registration (Context::Rseq).
+  bool rseq_dropped;
+  const RseqArea rseq = SuspendRseq(&rseq_dropped);
+  if (!rseq_dropped) return Errno(EAGAIN);
   long pid;
   {
     Injector inj(tid_, as_->layout().entry);
     const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
     pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
   }
+  RestoreRseq(rseq);
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child shares our region until it maps its own.
   auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(), nullptr);

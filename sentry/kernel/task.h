@@ -249,6 +249,20 @@ class Task : public std::enable_shared_from_this<Task> {
   std::unique_ptr<platform::Context> ctx_;  // owned by the task's host thread
   UserAddr clear_child_tid_;
   UserAddr robust_list_;
+  // rseq(2) (task_rseq.cc): the area this thread registered, none if addr
+  // is null. Its context's host thread holds the same registration; a new
+  // context (a fork child's, a sandbox fork's) gets it before the task
+  // runs. Inherited by fork, not by CLONE_VM children; exec drops it.
+  struct RseqState {
+    UserAddr addr;
+    uint32_t len = 0;
+    uint32_t sig = 0;
+  };
+  RseqState rseq_;
+  // The syscall, on the task's own thread.
+  SyscallReturn Rseq(UserAddr area, uint32_t len, int flags, uint32_t sig);
+  // Unregisters (exec, exit) on the host thread and forgets the area.
+  void DropRseq();
   SigSet saved_mask_ = 0;        // for rt_sigsuspend / pselect / ppoll
   bool restore_saved_mask_ = false;
   bool vfork_done_ = false;      // guarded by Kernel::mu()
@@ -284,6 +298,12 @@ class Task : public std::enable_shared_from_this<Task> {
   // call in `a`; the filters then run again (`recheck`), where a second
   // RET_TRACE allows it (__seccomp_filter()).
   bool SeccompAllows(SyscallArgs& a, bool recheck = false);
+  // Gives a new context the task's rseq registration (task_rseq.cc).
+  void SyncRseq();
+  // Before a signal frame is built: a thread inside its rseq critical
+  // section goes to its abort handler (rseq_signal_deliver()). False if the
+  // guest's rseq_cs is invalid: it gets SIGSEGV.
+  bool RseqAbortForSignal();
   // Builds a signal frame and points the registers at the handler.
   void SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
   // Turns a pending ERESTART* result into a restart or EINTR.

@@ -123,6 +123,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     if (!a.stack.IsNull()) child->regs_.rsp = a.stack.value();
     if (flags & CLONE_SETTLS) child->regs_.fs_base = a.tls;
     if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid_ = a.child_tid;
+    if (!(flags & CLONE_VM)) child->rseq_ = rseq_;  // rseq_fork()
     if (flags & CLONE_VFORK) child->vfork_parent_ = shared_from_this();
     kernel_.RegisterTask(child);
     // A tracer that asked for this kind of child traces it too, from its

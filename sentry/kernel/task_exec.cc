@@ -128,6 +128,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
       tg_->cpu_ns += cpu;
       kernel_.timers().DeletePosixTimers(tg_.get());  // execve(2): timers go
       old_ctx = std::exchange(ctx_, std::move(*ctx));
+      rseq_ = RseqState{};  // rseq_execve(); old_ctx drops the host's
       old_mm = std::exchange(mm_, std::move(mm));
     }
     old_ctx.reset();  // the old stub thread detaches and ends

@@ -75,6 +75,9 @@ void Task::ExitTask() {
     }
     if (status != SIGKILL && ctx_ != nullptr) PtraceEvent(PTRACE_EVENT_EXIT, status);
   }
+  // Before anything lets another thread free the area (the tid wake
+  // below): the host thread must not outlive it registered.
+  DropRseq();
   if (!robust_list_.IsNull() && mm_ != nullptr) {
     ReleaseRobustFutexes(kernel_, *mm_, robust_list_, tid_);
   }

@@ -154,6 +154,7 @@ void Task::LoadFpState() {
 void Task::Run() {
   while (PrepareToRun()) {
     if (fp_saved_) LoadFpState();  // one predictable branch on the fast path
+    if (!rseq_.addr.IsNull() && !ctx_->HasRseq()) SyncRseq();
     platform::Stop stop = ctx_->Run(regs_);
     {
       absl::MutexLock l(&kernel_.mu());

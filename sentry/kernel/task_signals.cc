@@ -88,6 +88,9 @@ Status ReadFrameFpImage(const Task& t, UserAddr addr, platform::FpState& fp) {
 }  // namespace
 
 void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act) {
+  // The frame saves the abort handler's address, not the critical
+  // section's; a bad rseq_cs is SIGSEGV after this frame (force_sigsegv()).
+  const bool rseq_ok = RseqAbortForSignal();
   uint64_t sp = regs_.rsp;
   if ((act.flags & SA_ONSTACK) && !(altstack_.ss_flags & SS_DISABLE) &&
       !OnAltStack(altstack_, sp)) {
@@ -120,6 +123,8 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
 
   bool ok = CopyOut(UserAddr(fpstate), fp_image.data(), fp_image.size()).ok() &&
             CopyOut(UserAddr(frame_addr), &frame, sizeof(frame)).ok();
+  // force_sigsegv(): fatal while delivering SIGSEGV itself.
+  if (!rseq_ok && sig == SIGSEGV) ok = false;
   if (!ok) {
     // The stack is unusable: the kernel forces SIGSEGV (force_sigsegv()).
     Log::Debug("task %d: cannot write the frame for signal %d at %#x", tid_, sig, frame_addr);
@@ -142,6 +147,12 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
   // The init FP state for the handler (fpu__clear_user_states()); Run()
   // installs it.
   fp_state_.Reset();
+  if (!rseq_ok) {
+    siginfo_t segv{};
+    segv.si_signo = SIGSEGV;
+    segv.si_code = SI_KERNEL;
+    ForceSignal(segv);
+  }
 }
 
 Status Task::SigReturn() {

@@ -9,6 +9,11 @@
 namespace seedvisor::sentry {
 namespace {
 
+// AT_RSEQ_FEATURE_SIZE and AT_RSEQ_ALIGN (Linux 6.3; glibc 2.36's
+// <elf.h> lacks them).
+constexpr unsigned long kAtRseqFeatureSize = 27;
+constexpr unsigned long kAtRseqAlign = 28;
+
 int ProtOf(uint32_t pflags) {
   int prot = 0;
   if (pflags & PF_R) prot |= PROT_READ;
@@ -234,6 +239,13 @@ Result<UserAddr> SetupStack(MM& mm, const Image& img, const std::vector<std::str
       AT_NULL, 0,
   };
   if (auxv[1] == 0) auxv.erase(auxv.begin(), auxv.begin() + 2);  // no vDSO on this platform
+  // rseq(2) areas are registered with the host kernel (task_rseq.cc): its
+  // feature size and alignment are the guest's.
+  for (unsigned long type : {kAtRseqFeatureSize, kAtRseqAlign}) {
+    if (const unsigned long v = getauxval(type); v != 0) {
+      auxv.insert(auxv.end() - 2, {type, v});
+    }
+  }
 
   // argc, argv..., NULL, envp..., NULL, auxv — 16-byte aligned at argc.
   std::vector<uint64_t> vec;

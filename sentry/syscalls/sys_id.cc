@@ -413,10 +413,15 @@ SyscallReturn SysSchedYield(Task&, const SyscallArgs&) {
 }
 
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
-  unsigned cpu = 0, node = 0;
-  getcpu(&cpu, &node);
-  if (!a.Addr(0).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(0), cpu));
-  if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), node));
+  // The guest thread's CPU is its stub thread's, which asks the host itself
+  // (the sentry's own thread may run anywhere else), straight into guest
+  // memory: only below UserTop.
+  const uint64_t top = t.mm().address_space().UserTop().value();
+  for (int i = 0; i < 2; ++i) {
+    if (a.raw[i] > top - sizeof(unsigned)) return Errno(EFAULT);
+  }
+  const long r = t.ctx_->Getcpu(a.Addr(0), a.Addr(1));
+  if (r < 0) return Errno(static_cast<int>(-r));
   return 0;
 }
 

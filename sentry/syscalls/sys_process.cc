@@ -226,6 +226,11 @@ SyscallReturn SysSetRobustList(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+SyscallReturn SysRseq(Task& t, const SyscallArgs& a) {
+  return t.Rseq(a.Addr(0), static_cast<uint32_t>(a.raw[1]), a.Int(2),
+                static_cast<uint32_t>(a.raw[3]));
+}
+
 SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a) {
   std::shared_ptr<Task> target;
   if (a.Int(0) == 0) {
