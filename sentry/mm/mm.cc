@@ -51,6 +51,44 @@ Result<UserAddr> MM::FindFree(uint64_t length, uint64_t hint) const {
   return UserAddr(*a);
 }
 
+namespace {
+
+// is_data_mapping(): private, writable and not a stack (VM_STACK is the
+// main stack's VM_GROWSDOWN).
+bool IsData(int prot, int flags, bool stack) {
+  return (prot & PROT_WRITE) && !(flags & MAP_SHARED) && !(flags & MAP_GROWSDOWN) && !stack;
+}
+
+bool IsStack(const Vma& v) { return v.name == "[stack]"; }
+
+}  // namespace
+
+bool MM::DataFits(int prot, int flags, bool stack, uint64_t add, const rlimit& lim,
+                  uint64_t replaced) const {
+  if (lim.rlim_cur == RLIM_INFINITY || !IsData(prot, flags, stack)) return true;
+  uint64_t data = 0;
+  for (const auto& [start, v] : vmas_) {
+    if (IsData(v.prot, v.flags, IsStack(v))) data += v.end - v.start;
+  }
+  add -= std::min(add, replaced);
+  const uint64_t pages = data / kPageSize + add / kPageSize;
+  if (pages <= lim.rlim_cur / kPageSize) return true;
+  // "Workaround for Valgrind": a limit of 0 falls back to the hard limit.
+  return lim.rlim_cur == 0 && (lim.rlim_max == RLIM_INFINITY || pages <= lim.rlim_max / kPageSize);
+}
+
+uint64_t MM::MappedBytesIn(uint64_t start, uint64_t end) const {
+  uint64_t n = 0;
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->first < end; ++it) {
+    const Vma& v = it->second;
+    if (v.end <= start) continue;
+    n += std::min(v.end, end) - std::max(v.start, start);
+  }
+  return n;
+}
+
 Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   if (req.length == 0) return Errno(EINVAL);
   uint64_t length = PageRoundUp(req.length);
@@ -83,6 +121,14 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   }
   int pflags = req.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
                             MAP_POPULATE | MAP_GROWSDOWN | MAP_STACK);
+  // mmap_region(): the pages the mapping replaces (MAP_FIXED), of any
+  // kind, are taken off what it adds (may_expand_vm(pglen - nr_pages)).
+  if (req.data_limit.rlim_cur != RLIM_INFINITY) {
+    const uint64_t replaced = MappedBytesIn(addr, addr + length);
+    if (!DataFits(req.prot, pflags, req.name == "[stack]", length, req.data_limit, replaced)) {
+      return Errno(ENOMEM);
+    }
+  }
   if (req.file && req.file->DataImmutableInSandbox()) {
     SV_TRY(as_->MapImmutableFile(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
   } else {
@@ -111,7 +157,7 @@ Status MM::Munmap(UserAddr addr, uint64_t length) {
   return {};
 }
 
-Status MM::Mprotect(UserAddr addr, uint64_t length, int prot) {
+Status MM::Mprotect(UserAddr addr, uint64_t length, int prot, const rlimit& data_limit) {
   if (addr.value() % kPageSize != 0) return Errno(EINVAL);
   uint64_t start = addr.value();
   uint64_t end = start + PageRoundUp(length);
@@ -137,13 +183,30 @@ Status MM::Mprotect(UserAddr addr, uint64_t length, int prot) {
       return Errno(EACCES);
     }
   }
+  // mprotect_fixup(): private memory that turns writable becomes data,
+  // which must fit RLIMIT_DATA (ENOMEM).
+  if (data_limit.rlim_cur != RLIM_INFINITY && (prot & PROT_WRITE)) {
+    uint64_t turning = 0;
+    it = vmas_.upper_bound(start);
+    if (it != vmas_.begin()) --it;
+    for (; it != vmas_.end() && it->first < end; ++it) {
+      const Vma& v = it->second;
+      if (v.end <= start || IsData(v.prot, v.flags, IsStack(v))) continue;
+      if (IsData(prot, v.flags, IsStack(v))) {
+        turning += std::min(v.end, end) - std::max(v.start, start);
+      }
+    }
+    if (turning > 0 && !DataFits(prot, MAP_PRIVATE, false, turning, data_limit)) {
+      return Errno(ENOMEM);
+    }
+  }
   SV_TRY(as_->Protect(addr, end - start, prot));
   vmas_.SetProt(start, end, prot);
   return {};
 }
 
 Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
-                            UserAddr new_addr) {
+                            UserAddr new_addr, const rlimit& data_limit) {
   if (old_addr.value() % kPageSize != 0) return Errno(EINVAL);
   if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return Errno(EINVAL);
   if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Errno(EINVAL);
@@ -164,6 +227,10 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
       vmas_.RemoveRange(start + new_len, start + old_len);
     }
     return old_addr;
+  }
+  // vma_to_resize(): growth counts against RLIMIT_DATA.
+  if (new_len > old_len && !DataFits(v.prot, v.flags, IsStack(v), new_len - old_len, data_limit)) {
+    return Errno(ENOMEM);
   }
   const uint64_t top = as_->UserTop().value();
   // Grow in place when the pages after the mapping are free.
@@ -274,7 +341,7 @@ void MM::SetBrkBase(UserAddr base, uint64_t data_size) {
   data_size_ = data_size;
 }
 
-UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
+UserAddr MM::Brk(UserAddr want, const rlimit& data_limit) {
   absl::MutexLock l(&mu_);
   uint64_t w = want.value();
   // As Linux's brk (mm/mmap.c): below the heap's start, then
@@ -282,7 +349,8 @@ UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
   // cannot shrink either), then the address space's end. Checked before
   // rounding up, which would wrap a break near 2^64 (brk(-1)) to 0.
   if (w < brk_base_) return UserAddr(brk_);
-  if (data_limit != RLIM_INFINITY && (w - brk_base_) + data_size_ > data_limit) {
+  if (data_limit.rlim_cur != RLIM_INFINITY &&
+      (w - brk_base_) + data_size_ > data_limit.rlim_cur) {
     return UserAddr(brk_);
   }
   if (w > as_->UserTop().value()) return UserAddr(brk_);
@@ -290,6 +358,11 @@ UserAddr MM::Brk(UserAddr want, uint64_t data_limit) {
   uint64_t new_end = PageRoundUp(w);
   if (new_end > old_end) {
     if (new_end > mmap_base_ || !vmas_.RangeFree(old_end, new_end)) return UserAddr(brk_);
+    // do_brk_flags(): the heap is data, next to every other private
+    // writable mapping (may_expand_vm()).
+    if (!DataFits(PROT_READ | PROT_WRITE, MAP_PRIVATE, false, new_end - old_end, data_limit)) {
+      return UserAddr(brk_);
+    }
     if (!as_->Map(UserAddr(old_end), new_end - old_end, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
              .ok()) {

@@ -38,6 +38,8 @@ struct MmapRequest {
   FileRef file;
   uint64_t offset = 0;
   std::string name;  // overrides the file's path in maps
+  // RLIMIT_DATA, for a private writable mapping (may_expand_vm()).
+  rlimit data_limit{RLIM_INFINITY, RLIM_INFINITY};
 };
 
 class MM {
@@ -65,15 +67,20 @@ class MM {
 
   Result<UserAddr> Mmap(const MmapRequest& req);
   Status Munmap(UserAddr addr, uint64_t length);
-  Status Mprotect(UserAddr addr, uint64_t length, int prot);
+  // `data_limit`: RLIMIT_DATA, which private writable mappings count
+  // against (may_expand_vm(): ENOMEM past it).
+  Status Mprotect(UserAddr addr, uint64_t length, int prot,
+                  const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
   Result<UserAddr> Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
-                          UserAddr new_addr);
+                          UserAddr new_addr,
+                          const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
   Status Madvise(UserAddr addr, uint64_t length, int advice);
   Status Msync(UserAddr addr, uint64_t length, int flags);
   // brk(2): returns the new break, or the unchanged one when it cannot move
-  // (below the heap's start, past RLIMIT_DATA `data_limit`, into another
-  // mapping or out of the address space): brk never fails.
-  UserAddr Brk(UserAddr want, uint64_t data_limit = RLIM_INFINITY);
+  // (below the heap's start, past RLIMIT_DATA `data_limit` with the data
+  // segment or with every private writable mapping, into another mapping
+  // or out of the address space): brk never fails.
+  UserAddr Brk(UserAddr want, const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
   // `data_size`: the data segment's size (end_data - start_data), counted
   // with the heap against RLIMIT_DATA.
   void SetBrkBase(UserAddr base, uint64_t data_size = 0);
@@ -144,6 +151,15 @@ class MM {
   Status AdviseFork(uint64_t start, uint64_t end, int advice);
   // How many of the `len` bytes at `addr` a copy may touch (0: EFAULT).
   size_t Reachable(UserAddr addr, size_t len, bool write) const;
+  // may_expand_vm()'s RLIMIT_DATA part: whether `add` more bytes of a
+  // mapping with `prot` and `flags` fit, next to the private writable
+  // (non-stack) mappings there are (mm->data_vm); `replaced` bytes that
+  // the new mapping takes the place of are not added. O(VMAs), and only
+  // under a finite limit.
+  bool DataFits(int prot, int flags, bool stack, uint64_t add, const rlimit& lim,
+                uint64_t replaced = 0) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The mapped bytes in [start, end).
+  uint64_t MappedBytesIn(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<platform::AddressSpace> as_;
   mutable absl::Mutex mu_;

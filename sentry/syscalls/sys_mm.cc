@@ -21,10 +21,15 @@ bool IsDevZero(FileDescription& f) {
   return st.ok() && S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 5);
 }
 
+// RLIMIT_DATA, which brk and private writable mappings count against
+// (read as the other per-call limits are, without Kernel::mu(): not on
+// the mmap path's every call).
+rlimit DataLimit(Task& t) { return t.tg().rlimits[RLIMIT_DATA]; }
+
 }  // namespace
 
 SyscallReturn SysBrk(Task& t, const SyscallArgs& a) {
-  return t.mm().Brk(a.Addr(0), t.tg().rlimits[RLIMIT_DATA].rlim_cur).value();
+  return t.mm().Brk(a.Addr(0), DataLimit(t)).value();
 }
 
 SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
@@ -92,6 +97,7 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
       req.flags &= ~MAP_ANONYMOUS;
     }
   }
+  req.data_limit = DataLimit(t);
   SV_ASSIGN_OR_RETURN(UserAddr addr, t.mm().Mmap(req));
   return addr.value();
 }
@@ -111,13 +117,15 @@ SyscallReturn SysMprotect(Task& t, const SyscallArgs& a) {
   if (a.Addr(0).value() % kPageSize == 0 && len != 0 && PageRoundUp(len) < len) {
     return Errno(ENOMEM);
   }
-  SV_TRY(t.mm().Mprotect(a.Addr(0), len, prot & (PROT_READ | PROT_WRITE | PROT_EXEC)));
+  SV_TRY(t.mm().Mprotect(a.Addr(0), len, prot & (PROT_READ | PROT_WRITE | PROT_EXEC),
+                         DataLimit(t)));
   return 0;
 }
 
 SyscallReturn SysMremap(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(UserAddr r,
-                      t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4)));
+                      t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4),
+                                    DataLimit(t)));
   return r.value();
 }
 

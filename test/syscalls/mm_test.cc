@@ -144,6 +144,74 @@ TEST(BrkTest, RlimitDataRefusesGrowth) {
   EXPECT_EXIT_CODE(status, 0);
 }
 
+// may_expand_vm(): every private writable mapping (mm->data_vm), not only
+// the heap, counts against RLIMIT_DATA; mmap, mprotect and mremap that
+// would pass it are ENOMEM, and brk cannot grow into what mmap took.
+// Shared, read-only and stack (MAP_GROWSDOWN) mappings do not count.
+TEST(MmapTest, RlimitDataCountsPrivateWritableMappings) {
+  int status = RunInChild([] {
+    constexpr size_t kMiB = 1 << 20;
+    struct rlimit lim = {64 * kMiB, 64 * kMiB};
+    if (setrlimit(RLIMIT_DATA, &lim) != 0) return 1;
+    auto map = [](size_t len, int prot, int flags) {
+      return mmap(nullptr, len, prot, flags | MAP_ANONYMOUS, -1, 0);
+    };
+    // Past the limit: refused; not data: fine.
+    if (map(128 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE) != MAP_FAILED || errno != ENOMEM)
+      return 2;
+    void* ro = map(128 * kMiB, PROT_READ, MAP_PRIVATE);
+    if (ro == MAP_FAILED) return 3;
+    void* shared = map(128 * kMiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE);
+    if (shared == MAP_FAILED) return 4;
+    void* stack = map(128 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_GROWSDOWN);
+    if (stack == MAP_FAILED) return 5;
+    // Read-only memory that turns writable becomes data.
+    if (mprotect(ro, 128 * kMiB, PROT_READ | PROT_WRITE) != -1 || errno != ENOMEM) return 6;
+    if (mprotect(ro, kMiB, PROT_READ | PROT_WRITE) != 0) return 7;
+    // Growing data with mremap, in place or moved.
+    void* small = map(kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    if (small == MAP_FAILED) return 8;
+    if (mremap(small, kMiB, 128 * kMiB, MREMAP_MAYMOVE) != MAP_FAILED || errno != ENOMEM)
+      return 9;
+    // Fill the limit with 1 MiB mappings: brk can then grow by less than
+    // the limit leaves the heap on its own.
+    int n = 0;
+    while (map(kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE) != MAP_FAILED) {
+      if (++n > 64) return 10;
+    }
+    if (errno != ENOMEM || n < 32) return 11;
+    const uintptr_t cur = syscall(SYS_brk, 0);
+    if (static_cast<uintptr_t>(syscall(SYS_brk, cur + 2 * kMiB)) != cur) return 12;
+    // MAP_FIXED over data already counted adds nothing.
+    if (mmap(small, kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+             0) != small)
+      return 13;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+}
+
+// A soft limit of 0 falls back to the hard limit ("workaround for
+// Valgrind" in may_expand_vm()).
+TEST(MmapTest, RlimitDataZeroFallsBackToTheHardLimit) {
+  int status = RunInChild([] {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_DATA, &lim) != 0) return 1;
+    if (lim.rlim_max != RLIM_INFINITY) return 0;  // nothing to fall back to
+    lim.rlim_cur = 0;
+    if (setrlimit(RLIMIT_DATA, &lim) != 0) return 2;
+    void* p = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 3;
+    // A finite hard limit with a soft limit of 0 refuses.
+    lim.rlim_max = 1 << 20;
+    if (setrlimit(RLIMIT_DATA, &lim) != 0) return 4;
+    p = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED || errno != ENOMEM) return 5;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+}
+
 TEST(BrkTest, ShrunkMemoryIsGone) {
   uintptr_t cur = syscall(SYS_brk, 0);
   uintptr_t top = (cur + 2 * kPage + kPage - 1) & ~(kPage - 1);
