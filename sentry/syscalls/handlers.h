@@ -100,6 +100,8 @@ SyscallReturn SysSchedSetscheduler(Task& t, const SyscallArgs& a);
 SyscallReturn SysSchedYield(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetRobustList(Task& t, const SyscallArgs& a);
 SyscallReturn SysRseq(Task& t, const SyscallArgs& a);
+SyscallReturn SysUnshare(Task& t, const SyscallArgs& a);
+SyscallReturn SysSetns(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetTidAddress(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetdomainname(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a);

@@ -113,6 +113,9 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // following it lands on this dentry even when the path is gone
   // (proc_pid_get_link()). Null for ordinary symlinks.
   virtual std::shared_ptr<Dentry> MagicTarget() { return nullptr; }
+  // The CLONE_NEW* type of a namespace file (nsfs, /proc/PID/ns/*), which
+  // setns(2) takes; 0 for every other inode.
+  virtual int NamespaceType() const { return 0; }
   virtual Status SetAttr(const SetAttrRequest& req);  // EPERM
   // Extended attributes. Names arrive checked (namespace, length, the
   // caller's permission: sys_xattr.cc). The defaults are a filesystem that

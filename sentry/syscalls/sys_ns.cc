@@ -1,0 +1,134 @@
+// unshare(2) and setns(2) (kernel/fork.c ksys_unshare(), kernel/nsproxy.c).
+//
+// The sandbox is one set of namespaces, its guest's initial ones
+// (sentry/fs/proc/ns.cc): every process is in all of them, for the
+// sandbox's life. So unshare can unshare what a task shares with others
+// (its fd table and fs context, or nothing: the thread, signal-handler and
+// VM cases Linux "pretends" to do for a single-threaded caller), and
+// refuses new namespaces: EPERM without CAP_SYS_ADMIN, as Linux, and EPERM
+// with it too, where Linux would make one (not supported). setns can only
+// enter a namespace the caller is already in: it checks what Linux's
+// install() checks (the capabilities, reentering one's own user namespace
+// is EINVAL) and changes nothing but, for the mount namespace, the root
+// and working directory.
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pidfd.h"
+#include "sentry/kernel/task.h"
+#include "sentry/syscalls/handlers.h"
+#include "sentry/vfs/inode.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+constexpr uint64_t kNewNamespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP |
+                                    CLONE_NEWTIME;
+
+// Whether another task than `t` uses t's address space (a CLONE_VM child,
+// a vfork parent): current_is_single_threaded()'s question.
+bool MmShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  for (const auto& other : t.kernel().Tasks()) {
+    if (other.get() != &t && !other->exited() && other->shared_mm() == t.shared_mm()) return true;
+  }
+  return false;
+}
+
+// The ns install() checks for one namespace type `type` that the caller
+// is in already (validate_ns()); 0 if entering it is allowed.
+int InstallCheck(Task& t, int type, int flags) {
+  const Credentials& c = t.creds();
+  switch (type) {
+    case CLONE_NEWUSER:
+      return EINVAL;  // userns_install(): no regaining capabilities
+    case CLONE_NEWNS:
+      // mntns_install()
+      if (!c.HasCap(CAP_SYS_ADMIN) || !c.HasCap(CAP_SYS_CHROOT)) return EPERM;
+      // fs->users != 1, for the fs itself (prepare_nsset() enters a copy
+      // when more than the mount namespace changes).
+      if (flags == CLONE_NEWNS && t.fs_.use_count() > 1) return EINVAL;
+      return 0;
+    case CLONE_NEWTIME: {
+      // timens_install(): only a single-threaded process.
+      absl::MutexLock l(&t.kernel().mu());
+      if (t.tg().tasks.size() > 1 || MmShared(t)) return EUSERS;
+      break;
+    }
+    default:
+      break;
+  }
+  return c.HasCap(CAP_SYS_ADMIN) ? 0 : EPERM;
+}
+
+}  // namespace
+
+SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
+  uint64_t flags = a.raw[0];
+  // ksys_unshare(): what each flag implies, then check_unshare_flags().
+  if (flags & CLONE_NEWUSER) flags |= CLONE_THREAD | CLONE_FS;
+  if (flags & CLONE_VM) flags |= CLONE_SIGHAND;
+  if (flags & CLONE_SIGHAND) flags |= CLONE_THREAD;
+  if (flags & CLONE_NEWNS) flags |= CLONE_FS;
+  if (flags & ~(CLONE_THREAD | CLONE_FS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES |
+                CLONE_SYSVSEM | kNewNamespaces)) {
+    return Errno(EINVAL);
+  }
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    // "Not implemented, but pretend it works if there is nothing to unshare."
+    if ((flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)) && t.tg().tasks.size() > 1) {
+      return Errno(EINVAL);
+    }
+    if ((flags & (CLONE_SIGHAND | CLONE_VM)) && t.tg().handlers.use_count() > 1) {
+      return Errno(EINVAL);
+    }
+    if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
+  }
+  // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
+  // CAP_SYS_ADMIN, and are not supported with it either.
+  if (flags & kNewNamespaces) return Errno(EPERM);
+  // Nothing changes before every check passed, as in Linux.
+  if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.fs_ = t.fs_->Fork();
+  if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
+  // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which
+  // is what an unshared undo list of a single-threaded caller is.
+  return 0;
+}
+
+SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
+  SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(a.Int(0)));
+  const int nstype = a.Int(1);
+  int flags;
+  const int type = f->dentry() ? f->dentry()->inode()->NamespaceType() : 0;
+  if (type != 0) {
+    if (nstype != 0 && nstype != type) return Errno(EINVAL);
+    flags = type;
+  } else if (PidfdGroup(*f).ok()) {
+    // check_setns_flags()
+    if (nstype == 0 || (static_cast<uint64_t>(static_cast<unsigned>(nstype)) & ~kNewNamespaces)) {
+      return Errno(EINVAL);
+    }
+    flags = nstype;
+  } else {
+    return Errno(EINVAL);
+  }
+  // validate_nsset()'s order: the user namespace first.
+  for (int type_bit : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID,
+                       CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME}) {
+    if (!(flags & type_bit)) continue;
+    if (int err = InstallCheck(t, type_bit, flags); err != 0) return Errno(err);
+  }
+  if (flags & CLONE_NEWNS) {
+    // mntns_install(): root and working directory at the namespace's root.
+    const DentryRef& root = t.kernel().vfs().root();
+    t.fs().SetRoot(root);
+    t.fs().SetCwd(root);
+  }
+  return 0;
+}
+
+}  // namespace seedvisor::sentry

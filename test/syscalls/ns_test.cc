@@ -1,0 +1,255 @@
+// Conformance tests for unshare(2) and setns(2) (kernel/fork.c
+// ksys_unshare(), kernel/nsproxy.c setns()): which flags are EINVAL, what
+// needs CAP_SYS_ADMIN (EPERM), entering the namespaces one is already in,
+// and unsharing the fd table and fs context from a CLONE_FILES/CLONE_FS
+// sibling. New namespaces themselves are only tried without privilege.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+struct Ns {
+  const char* name;
+  int type;
+};
+// Every namespace a process can setns into the one it is in already (the
+// user namespace is the exception: EINVAL).
+constexpr Ns kNamespaces[] = {
+    {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC},       {"net", CLONE_NEWNET},
+    {"mnt", CLONE_NEWNS},  {"pid", CLONE_NEWPID},       {"cgroup", CLONE_NEWCGROUP},
+    {"time", CLONE_NEWTIME},
+};
+
+bool HaveCap(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+// Drops `cap` from the effective set (it stays permitted).
+bool DropEffective(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  d[cap / 32].effective &= ~(1u << (cap % 32));
+  return syscall(SYS_capset, &h, d) == 0 && !HaveCap(cap);
+}
+
+int OpenNs(const char* name) {
+  return open((std::string("/proc/self/ns/") + name).c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+TEST(SetnsTest, OwnNamespacesWithCapSysAdmin) {
+  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN";
+  // In a child: entering the mount namespace moves root and cwd.
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     int i = 0;
+                     for (const Ns& ns : kNamespaces) {
+                       ++i;
+                       const int fd = OpenNs(ns.name);
+                       if (fd < 0) return 10 * i;
+                       if (setns(fd, 0) != 0) return 10 * i + 1;
+                       if (setns(fd, ns.type) != 0) return 10 * i + 2;
+                       // The fd's type must be the one asked for.
+                       const int other = ns.type == CLONE_NEWUTS ? CLONE_NEWIPC : CLONE_NEWUTS;
+                       if (setns(fd, other) != -1 || errno != EINVAL) return 10 * i + 3;
+                       close(fd);
+                     }
+                     // Back at the namespace's root.
+                     char cwd[256];
+                     if (getcwd(cwd, sizeof(cwd)) == nullptr || strcmp(cwd, "/") != 0) return 90;
+                     return 0;
+                   }),
+                   0);
+}
+
+TEST(SetnsTest, ReenteringTheUserNamespaceIsEinval) {
+  const int fd = OpenNs("user");
+  ASSERT_GE(fd, 0);
+  EXPECT_ERRNO(EINVAL, setns(fd, 0));
+  EXPECT_ERRNO(EINVAL, setns(fd, CLONE_NEWUSER));
+  EXPECT_ERRNO(EINVAL, setns(fd, CLONE_NEWUTS));
+  close(fd);
+}
+
+TEST(SetnsTest, WithoutCapSysAdminIsEperm) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (!DropEffective(CAP_SYS_ADMIN)) return 1;
+                     int i = 0;
+                     for (const Ns& ns : kNamespaces) {
+                       ++i;
+                       const int fd = OpenNs(ns.name);
+                       if (fd < 0) return 10 * i;
+                       if (setns(fd, 0) != -1 || errno != EPERM) return 10 * i + 1;
+                       if (setns(fd, ns.type) != -1 || errno != EPERM) return 10 * i + 2;
+                       // A wrong type is EINVAL before the permission check.
+                       const int other = ns.type == CLONE_NEWUTS ? CLONE_NEWIPC : CLONE_NEWUTS;
+                       if (setns(fd, other) != -1 || errno != EINVAL) return 10 * i + 3;
+                       close(fd);
+                     }
+                     const int user = OpenNs("user");
+                     if (setns(user, 0) != -1 || errno != EINVAL) return 91;
+                     return 0;
+                   }),
+                   0);
+}
+
+TEST(SetnsTest, Pidfd) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  ASSERT_GE(pidfd, 0) << ErrnoName(errno);
+  // Flags must name namespaces, at least one (check_setns_flags()); the
+  // user namespace is one's own, EINVAL.
+  EXPECT_ERRNO(EINVAL, setns(pidfd, 0));
+  EXPECT_ERRNO(EINVAL, setns(pidfd, CLONE_VM));
+  EXPECT_ERRNO(EINVAL, setns(pidfd, CLONE_NEWUTS | CLONE_FILES));
+  EXPECT_ERRNO(EINVAL, setns(pidfd, CLONE_NEWUSER));
+  EXPECT_ERRNO(EINVAL, setns(pidfd, CLONE_NEWUTS | CLONE_NEWUSER));
+  if (HaveCap(CAP_SYS_ADMIN)) {
+    EXPECT_EXIT_CODE(RunInChild([pidfd] {
+                       if (setns(pidfd, CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0) return 1;
+                       if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID) != 0) return 2;
+                       return 0;
+                     }),
+                     0);
+  }
+  EXPECT_EXIT_CODE(RunInChild([pidfd] {
+                     if (!DropEffective(CAP_SYS_ADMIN)) return 1;
+                     if (setns(pidfd, CLONE_NEWUTS) != -1 || errno != EPERM) return 2;
+                     if (setns(pidfd, CLONE_NEWNS) != -1 || errno != EPERM) return 3;
+                     return 0;
+                   }),
+                   0);
+  close(pidfd);
+}
+
+TEST(SetnsTest, OtherFilesAreEinvalAndBadFdsEbadf) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  EXPECT_ERRNO(EINVAL, setns(p[0], 0));
+  EXPECT_ERRNO(EINVAL, setns(p[0], CLONE_NEWUTS));
+  close(p[0]);
+  close(p[1]);
+  EXPECT_ERRNO(EBADF, setns(p[0], CLONE_NEWUTS));
+  EXPECT_ERRNO(EBADF, setns(-1, 0));
+}
+
+TEST(UnshareTest, FlagChecks) {
+  EXPECT_EQ(unshare(0), 0) << ErrnoName(errno);
+  // Not unshare flags at all.
+  EXPECT_ERRNO(EINVAL, unshare(CLONE_PARENT));
+  EXPECT_ERRNO(EINVAL, unshare(CLONE_SETTLS));
+  EXPECT_ERRNO(EINVAL, unshare(CLONE_VFORK));
+  EXPECT_ERRNO(EINVAL, unshare(static_cast<int>(0x80000000u)));
+  // What a single-threaded process already has to itself.
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (unshare(CLONE_FILES) != 0) return 1;
+                     if (unshare(CLONE_FS) != 0) return 2;
+                     if (unshare(CLONE_SYSVSEM) != 0) return 3;
+                     if (unshare(CLONE_THREAD) != 0) return 4;
+                     if (unshare(CLONE_SIGHAND) != 0) return 5;
+                     if (unshare(CLONE_VM) != 0) return 6;
+                     return 0;
+                   }),
+                   0);
+}
+
+TEST(UnshareTest, ThreadSighandVmNeedASingleThread) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     std::atomic<bool> stop{false};
+                     std::thread t([&stop] {
+                       while (!stop) usleep(1000);
+                     });
+                     int r = 0;
+                     if (unshare(CLONE_THREAD) != -1 || errno != EINVAL) r = 1;
+                     if (!r && (unshare(CLONE_SIGHAND) != -1 || errno != EINVAL)) r = 2;
+                     if (!r && (unshare(CLONE_VM) != -1 || errno != EINVAL)) r = 3;
+                     // CLONE_NEWUSER implies CLONE_THREAD.
+                     if (!r && (unshare(CLONE_NEWUSER) != -1 || errno != EINVAL)) r = 4;
+                     if (!r && unshare(CLONE_FILES | CLONE_FS) != 0) r = 5;
+                     stop = true;
+                     t.join();
+                     return r;
+                   }),
+                   0);
+}
+
+TEST(UnshareTest, NewNamespacesWithoutCapSysAdminAreEperm) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (!DropEffective(CAP_SYS_ADMIN)) return 1;
+                     int i = 1;
+                     for (int type : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET,
+                                      CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME}) {
+                       ++i;
+                       if (unshare(type) != -1 || errno != EPERM) return i;
+                     }
+                     return 0;
+                   }),
+                   0);
+}
+
+// A CLONE_FILES/CLONE_FS sibling that unshares no longer sees our new fds
+// or our umask.
+int pipe_to_child[2], pipe_to_parent[2];
+
+int UnsharingSibling(void*) {
+  // The parent waits for one byte either way (our fds are its fds until we
+  // unshare, so our exit would not end its read).
+  char c = unshare(CLONE_FILES | CLONE_FS) == 0 ? 'u' : 'e';
+  if (write(pipe_to_parent[1], &c, 1) != 1) return 2;
+  if (c != 'u') return 1;
+  if (read(pipe_to_child[0], &c, 1) != 1) return 3;
+  // The parent made fd 900 and set the umask to 077 after we unshared.
+  if (fcntl(900, F_GETFD) != -1 || errno != EBADF) return 4;
+  const mode_t mask = umask(0);
+  if (mask != 022) return 5;
+  return 0;
+}
+
+TEST(UnshareTest, FilesAndFsLeaveTheSibling) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     umask(022);
+                     if (pipe(pipe_to_child) != 0 || pipe(pipe_to_parent) != 0) return 10;
+                     if (fcntl(900, F_GETFD) != -1) return 11;
+                     constexpr size_t kStack = 64 * 1024;
+                     void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                     if (stack == MAP_FAILED) return 12;
+                     pid_t pid = clone(UnsharingSibling, static_cast<char*>(stack) + kStack,
+                                       CLONE_FILES | CLONE_FS | SIGCHLD, nullptr);
+                     if (pid < 0) return 13;
+                     char c;
+                     if (read(pipe_to_parent[0], &c, 1) != 1 || c != 'u') {
+                       int st;
+                       waitpid(pid, &st, 0);
+                       return 14;
+                     }
+                     if (dup2(0, 900) != 900) return 15;
+                     umask(077);
+                     if (write(pipe_to_child[1], &c, 1) != 1) return 16;
+                     int st;
+                     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return 17;
+                     return WEXITSTATUS(st);
+                   }),
+                   0);
+}
+
+}  // namespace
+}  // namespace syscall_test
