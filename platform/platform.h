@@ -87,6 +87,11 @@ class AddressSpace {
   virtual Result<size_t> Write(UserAddr addr, const void* src, size_t len) = 0;
   // Writes even to read-only pages (as a debugger or the ELF loader does).
   virtual Status WriteForce(UserAddr addr, const void* src, size_t len) = 0;
+  // Reads even PROT_NONE pages (a debugger's FOLL_FORCE read); the bytes
+  // copied before the first page that is not mapped, EFAULT if none.
+  virtual Result<size_t> ReadForce(UserAddr addr, void* dst, size_t len) {
+    return Read(addr, dst, len);
+  }
 
   // Guest mappings must lie in [kMinAddr, UserTop()). Everything the
   // platform itself keeps in the guest's host address space (a stub's code,

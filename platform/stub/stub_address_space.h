@@ -50,6 +50,9 @@ class StubAddressSpace : public AddressSpace {
   Result<size_t> Write(UserAddr addr, const void* src, size_t len) override {
     return proc_.Write(addr, src, len);
   }
+  Result<size_t> ReadForce(UserAddr addr, void* dst, size_t len) override {
+    return proc_.ReadForce(addr, dst, len);
+  }
   Status WriteForce(UserAddr addr, const void* src, size_t len) override {
     return proc_.WriteForce(addr, src, len);
   }

@@ -153,6 +153,13 @@ Status StubProcess::WriteForce(UserAddr addr, const void* src, size_t len) const
   return {};
 }
 
+Result<size_t> StubProcess::ReadForce(UserAddr addr, void* dst, size_t len) const {
+  if (mem_fd_ < 0) return Errno(EIO);
+  ssize_t n = pread(mem_fd_, dst, len, static_cast<off_t>(addr.value()));
+  if (n <= 0) return Errno(EFAULT);
+  return static_cast<size_t>(n);
+}
+
 int64_t StubProcess::CpuTimeNs() const {
   clockid_t clock;
   timespec ts;

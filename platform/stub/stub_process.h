@@ -47,6 +47,8 @@ class StubProcess {
   Result<size_t> Write(UserAddr addr, const void* src, size_t len) const;
   // Writes even to read-only pages (FOLL_FORCE through /proc/PID/mem).
   Status WriteForce(UserAddr addr, const void* src, size_t len) const;
+  // Reads even PROT_NONE pages (FOLL_FORCE through /proc/PID/mem).
+  Result<size_t> ReadForce(UserAddr addr, void* dst, size_t len) const;
 
   int64_t CpuTimeNs() const;                  // all the stub's threads
   int64_t ThreadCpuTimeNs(pid_t tid) const;   // one of them (schedstat)

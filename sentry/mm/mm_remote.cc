@@ -16,6 +16,7 @@ Result<size_t> MM::AccessForced(UserAddr addr, void* buf, size_t len, bool write
     size_t chunk = std::min<size_t>(len - done, kPageSize - a % kPageSize);
     int prot = 0;
     bool shared = false;
+    bool prot_unknown = false;  // the vDSO: no VMA
     {
       absl::MutexLock l(&mu_);
       auto it = vmas_.upper_bound(a);
@@ -28,12 +29,16 @@ Result<size_t> MM::AccessForced(UserAddr addr, void* buf, size_t len, bool write
       }
       // Else the vDSO, which has no VMA here: readable (Reachable says
       // where), never writable.
+      prot_unknown = !found;
     }
     if (Reachable(UserAddr(a), chunk, false) != chunk) break;
     if (!write) {
-      // A PROT_NONE page reads as Linux reads it only through the host's
-      // own FOLL_FORCE; process_vm_readv refuses it, and so do we.
-      Result<size_t> n = as_->Read(UserAddr(a), p + done, chunk);
+      // check_vma_flags(): a forced read needs only VM_MAYREAD, which every
+      // mapping has, so PROT_NONE pages read too (through the host's own
+      // FOLL_FORCE: process_vm_readv refuses them).
+      Result<size_t> n = (prot & PROT_READ) || prot_unknown
+                             ? as_->Read(UserAddr(a), p + done, chunk)
+                             : as_->ReadForce(UserAddr(a), p + done, chunk);
       if (!n.ok() || *n == 0) break;
       done += *n;
       if (*n != chunk) break;

@@ -559,6 +559,41 @@ TEST(ProcMemTest, WritesReadOnlyPrivateMapping) {
   munmap(m, page);
 }
 
+// Reads are forced too: PROT_NONE pages, private or shared, read and (the
+// private ones) write; a read stops only at a page that is not mapped
+// (check_vma_flags() with FOLL_FORCE wants VM_MAYREAD, not VM_READ).
+TEST(ProcMemTest, ProtNonePagesAreReachable) {
+  const long page = sysconf(_SC_PAGESIZE);
+  char* m = static_cast<char*>(
+      mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  memset(m, 'p', 3 * page);
+  ASSERT_OK(mprotect(m + page, page, PROT_NONE));
+  ASSERT_OK(munmap(m + 2 * page, page));
+  FileDescriptor fd(open(Self("mem").c_str(), O_RDWR));
+  ASSERT_OK(fd.get());
+  auto at = [](const void* p) { return static_cast<off_t>(reinterpret_cast<uintptr_t>(p)); };
+  std::string buf(3 * page, '\0');
+  ASSERT_EQ(pread(fd.get(), buf.data(), 100, at(m + page)), 100);
+  EXPECT_EQ(buf.substr(0, 100), std::string(100, 'p'));
+  // Across readable, PROT_NONE and unmapped pages: up to the hole.
+  EXPECT_EQ(pread(fd.get(), buf.data(), 3 * page, at(m)), 2 * page);
+  EXPECT_EQ(pread(fd.get(), buf.data(), 2 * page, at(m + page)), page);
+  EXPECT_ERRNO(EIO, pread(fd.get(), buf.data(), 2 * page, at(m + 2 * page)));
+  ASSERT_EQ(pwrite(fd.get(), "zz", 2, at(m + page)), 2);
+  ASSERT_OK(mprotect(m + page, page, PROT_READ));
+  EXPECT_EQ(std::string(m + page, 3), "zzp");
+  munmap(m, 2 * page);
+  char* shared = static_cast<char*>(
+      mmap(nullptr, page, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(shared, MAP_FAILED);
+  EXPECT_EQ(pread(fd.get(), buf.data(), 8, at(shared)), 8);
+  EXPECT_EQ(buf.substr(0, 8), std::string(8, '\0'));
+  // A shared mapping is written only where it is writable.
+  EXPECT_ERRNO(EIO, pwrite(fd.get(), "zz", 2, at(shared)));
+  munmap(shared, page);
+}
+
 TEST(ProcMemTest, ReadsChildMemory) {
   static char value[32] = "parent's value";
   int p[2], q[2];
