@@ -17,10 +17,12 @@ void FlagSet::String(const std::string& name, std::string* value, std::string he
 void FlagSet::Bool(const std::string& name, bool* value, std::string help) {
   flags_[name] = Flag{true,
                       [name, value](const std::string& v) {
-                        if (v == "true" || v == "1" || v == "t" || v == "T" || v == "TRUE") {
+                        // Go's strconv.ParseBool, as runsc's flags take them.
+                        if (v == "true" || v == "1" || v == "t" || v == "T" || v == "TRUE" ||
+                            v == "True") {
                           *value = true;
                         } else if (v == "false" || v == "0" || v == "f" || v == "F" ||
-                                   v == "FALSE") {
+                                   v == "FALSE" || v == "False") {
                           *value = false;
                         } else {
                           return absl::InvalidArgumentError(absl::StrCat(

@@ -7,6 +7,12 @@
 //   fs.Alias("b", "bundle");
 //   absl::StatusOr<std::vector<std::string>> rest = fs.Parse(args);
 //   if (fs.help_requested()) std::fputs(fs.Usage().c_str(), stdout);
+//
+// Not gflags (which the design lists): gflags keeps one process-wide registry
+// of flags, so subcommands cannot have their own flag sets and `help CMD` its
+// own usage. It also parses flags after positional arguments and takes
+// `--noFLAG`, so `seedsc exec ID ls -l` would give `-l` to gflags, not to ls,
+// where Go's flag package (and runsc) stops at the first positional argument.
 #ifndef SEEDVISOR_RUNSC_FLAGS_H_
 #define SEEDVISOR_RUNSC_FLAGS_H_
 

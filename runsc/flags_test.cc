@@ -20,6 +20,62 @@ TEST(FlagSet, ParsesForms) {
   EXPECT_EQ(*rest, (std::vector<std::string>{"do", "--x"}));
 }
 
+// Every form runsc (Go's flag package) accepts, and where it stops.
+TEST(FlagSet, AcceptsEveryFormRunscDoes) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--root=/r", "--debug", "list"},
+                                             {"--root", "/r", "-debug", "list"},
+                                             {"-root=/r", "--debug=true", "list"},
+                                             {"-root", "/r", "-debug=1", "list"}}) {
+    FlagSet fs("");
+    std::string root;
+    bool debug = false;
+    fs.String("root", &root, "");
+    fs.Bool("debug", &debug, "");
+    auto rest = fs.Parse(args);
+    ASSERT_TRUE(rest.ok()) << args[0] << ": " << rest.status();
+    EXPECT_EQ(root, "/r") << args[0];
+    EXPECT_TRUE(debug) << args[0];
+    EXPECT_EQ(*rest, std::vector<std::string>{"list"}) << args[0];
+  }
+  // strconv.ParseBool's spellings, and nothing else.
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"}) {
+    FlagSet fs("");
+    bool debug = false;
+    fs.Bool("debug", &debug, "");
+    ASSERT_TRUE(fs.Parse({std::string("--debug=") + t}).ok()) << t;
+    EXPECT_TRUE(debug) << t;
+  }
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"}) {
+    FlagSet fs("");
+    bool debug = true;
+    fs.Bool("debug", &debug, "");
+    ASSERT_TRUE(fs.Parse({std::string("-debug=") + f}).ok()) << f;
+    EXPECT_FALSE(debug) << f;
+  }
+  for (const char* bad : {"yes", "no", "tRUE", "on", ""}) {
+    FlagSet fs("");
+    bool debug = false;
+    fs.Bool("debug", &debug, "");
+    EXPECT_FALSE(fs.Parse({std::string("--debug=") + bad}).ok()) << bad;
+  }
+  // A bool never takes the next argument; flags end at the first
+  // positional argument, so the command's own flags stay its own.
+  FlagSet fs("exec");
+  bool debug = false;
+  fs.Bool("debug", &debug, "");
+  auto rest = fs.Parse({"--debug", "false", "--debug=0"});
+  ASSERT_TRUE(rest.ok());
+  EXPECT_TRUE(debug);
+  EXPECT_EQ(*rest, (std::vector<std::string>{"false", "--debug=0"}));
+  rest = fs.Parse({"id", "ls", "-l"});
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, (std::vector<std::string>{"id", "ls", "-l"}));
+  rest = fs.Parse({"-", "x"});  // "-" alone is an argument (stdin), not a flag
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, (std::vector<std::string>{"-", "x"}));
+}
+
 TEST(FlagSet, DoubleDashEndsFlags) {
   FlagSet fs("do");
   bool q = false;
