@@ -1,10 +1,13 @@
 #include "runsc/oci/spec.h"
 
+#include <linux/capability.h>
+#include <sys/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -190,21 +193,16 @@ int RlimitByName(const std::string& n) {
 }  // namespace
 
 int CapabilityNumber(const std::string& c) {
-  // In capability-number order (linux/capability.h).
-  static const char* kCaps[] = {
-      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-      "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-      "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-      "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-      "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-      "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-      "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-      "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
-  for (size_t i = 0; i < std::size(kCaps); ++i) {
-    if (c == kCaps[i]) return static_cast<int>(i);
+  // config.json spells a capability as its macro name in linux/capability.h
+  // (runc's list). libcap's parser accepts more (lower case, bare numbers,
+  // trailing blanks), so only that exact form goes to it.
+  if (c.size() <= 4 || c.compare(0, 4, "CAP_") != 0 ||
+      !std::all_of(c.begin(), c.end(), [](char ch) { return (ch >= 'A' && ch <= 'Z') || ch == '_'; })) {
+    return -1;
   }
-  return -1;
+  cap_value_t v = -1;
+  if (cap_from_name(c.c_str(), &v) != 0 || v < 0 || v > CAP_LAST_CAP) return -1;
+  return v;
 }
 
 uint64_t CapabilityMask(const std::vector<std::string>& names) {

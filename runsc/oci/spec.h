@@ -42,9 +42,11 @@ struct Capabilities {
   std::vector<std::string> bounding, effective, inheritable, permitted, ambient;
 };
 
-// "CAP_CHOWN" -> 0 ... "CAP_CHECKPOINT_RESTORE" -> 40; -1 if unknown.
+// "CAP_CHOWN" -> 0 ... "CAP_CHECKPOINT_RESTORE" -> 40 (libcap's
+// cap_from_name); -1 if unknown or not spelled as in linux/capability.h.
 int CapabilityNumber(const std::string& name);
-// The bit mask of the named capabilities (unknown names are skipped).
+// The bit mask of the named capabilities (unknown names are skipped): the
+// form the sentry's guest-side credentials take (sentry/kernel/credentials.h).
 uint64_t CapabilityMask(const std::vector<std::string>& names);
 
 struct Process {

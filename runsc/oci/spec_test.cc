@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -276,12 +277,33 @@ TEST(SpecTest, ParseResourcesJsonErrorsNameTheField) {
 
 }  // namespace
 TEST(CapabilityNames, NumbersFollowLinux) {
+  // Every name config.json may use, in number order (linux/capability.h).
+  const char* kAll[] = {
+      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+      "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+      "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+      "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+      "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+      "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+      "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+      "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+  for (int i = 0; i < static_cast<int>(std::size(kAll)); ++i) {
+    EXPECT_EQ(CapabilityNumber(kAll[i]), i) << kAll[i];
+  }
   EXPECT_EQ(CapabilityNumber("CAP_CHOWN"), 0);
   EXPECT_EQ(CapabilityNumber("CAP_NET_BIND_SERVICE"), 10);
   EXPECT_EQ(CapabilityNumber("CAP_SYS_ADMIN"), 21);
   EXPECT_EQ(CapabilityNumber("CAP_AUDIT_WRITE"), 29);
   EXPECT_EQ(CapabilityNumber("CAP_CHECKPOINT_RESTORE"), 40);
   EXPECT_EQ(CapabilityNumber("CAP_FLY"), -1);
+  // Only the exact macro name: libcap alone would take all of these.
+  EXPECT_EQ(CapabilityNumber("cap_kill"), -1);
+  EXPECT_EQ(CapabilityNumber("Cap_Kill"), -1);
+  EXPECT_EQ(CapabilityNumber("CAP_KILL "), -1);
+  EXPECT_EQ(CapabilityNumber("5"), -1);
+  EXPECT_EQ(CapabilityNumber("CAP_"), -1);
+  EXPECT_EQ(CapabilityNumber(""), -1);
   EXPECT_EQ(CapabilityMask({"CAP_KILL", "CAP_FLY", "CAP_CHOWN"}), 0x21u);
 }
 

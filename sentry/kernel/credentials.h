@@ -23,6 +23,12 @@ namespace seedvisor::sentry {
 
 // The capabilities this kernel knows (0..CAP_LAST_CAP, which is 40 here as
 // in Linux 5.9+: /proc/sys/kernel/cap_last_cap).
+//
+// The guest's sets are raw bit masks, not libcap's cap_t: they are what
+// capget/capset, prctl(PR_CAPBSET_*) and /proc/PID/status exchange with the
+// guest, and libcap's calls (cap_set_proc, cap_drop_bound) act on the host
+// process that makes them. runsc uses libcap for the names in config.json
+// (runsc/oci/spec.cc) and for the sentry's own host capabilities.
 constexpr int kLastCap = 40;
 constexpr uint64_t kAllCaps = (uint64_t{1} << (kLastCap + 1)) - 1;
 constexpr uint64_t CapBit(int cap) { return uint64_t{1} << cap; }
