@@ -21,7 +21,7 @@
 #include "runsc/oci/spec.h"
 #include "sentry/base/log.h"
 #include "sentry/control/mounts.h"
-#include "seccomp/sentry_policy.h"
+#include "seccomp/sentry_filter.h"
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/kernel/kernel.h"

@@ -1,5 +1,7 @@
-// A small seccomp-BPF program builder: a policy is a table of rules, compiled
-// into a classic BPF program that the kernel runs on every host syscall.
+// Seccomp policies as tables, and the classic-BPF tools around the programs
+// they compile to: a policy is a table of rules, compiled with libseccomp
+// (compile.h, at build time) into the program the kernel runs on every host
+// syscall; Check() and Evaluate() run programs, ours and the guest's.
 //
 // Policies are data (CONVENTIONS.md "Policies are data"): each rule names a
 // syscall, optional argument matchers and the reason someone needs it. Rules
@@ -11,8 +13,8 @@
 //       {SYS_read, {}, SECCOMP_RET_ALLOW, "reading pipes"},
 //       {SYS_fcntl, {ArgEq(1, F_GETFL)}, SECCOMP_RET_ALLOW, "mode of an fd"},
 //   };
-//   std::vector<sock_filter> prog = Compile(p);
-//   Install(prog);  // after PR_SET_NO_NEW_PRIVS
+//   absl::StatusOr<std::vector<sock_filter>> prog = Compile(p);  // compile.h
+//   Install(*prog, /*tsync=*/true);
 #ifndef SEEDVISOR_SECCOMP_BPF_H_
 #define SEEDVISOR_SECCOMP_BPF_H_
 
@@ -59,18 +61,10 @@ struct Policy {
   std::string name;
   std::vector<Rule> rules;
   uint32_t default_action = ActErrno(1);  // EPERM
-  // Syscalls of another ABI (i386 int 0x80, x32) get this action.
+  // Syscalls of another ABI (i386 int 0x80, x32; and -1, which has the x32
+  // bit set) get this action.
   uint32_t foreign_abi_action = SECCOMP_RET_KILL_PROCESS;
-  // When ip_end > ip_begin: a syscall whose instruction pointer is outside
-  // [ip_begin, ip_end) gets `outside_action`; the rules apply only inside.
-  uint64_t ip_begin = 0;
-  uint64_t ip_end = 0;
-  uint32_t outside_action = SECCOMP_RET_TRAP;
 };
-
-// Compiles `p`. The program is deterministic for a given policy (the golden
-// test relies on that).
-std::vector<sock_filter> Compile(const Policy& p);
 
 // Linux's rules for a seccomp program (bpf_check_classic() and
 // seccomp_check_filter()): 1..BPF_MAXINSNS instructions, only the opcodes

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -11,10 +12,8 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <termios.h>
-#include <ucontext.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 
 // <linux/timerfd.h> clashes with <fcntl.h>.
@@ -27,47 +26,12 @@ namespace {
 
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 
-std::atomic<uint64_t> g_violations{0};
-
-// Appends the decimal digits of `v` to buf at *n (async-signal-safe).
-void PutNum(char* buf, size_t* n, uint64_t v) {
-  char tmp[24];
-  int k = 0;
-  do {
-    tmp[k++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (k > 0) buf[(*n)++] = tmp[--k];
-}
-
-void PutStr(char* buf, size_t* n, const char* s) {
-  while (*s != '\0') buf[(*n)++] = *s++;
-}
-
-// Runs on the sentry thread that made the denied call. Async-signal-safe:
-// it formats by hand and uses write(2), which the filter allows.
-void OnSigsys(int, siginfo_t* info, void* uc) {
-  g_violations.fetch_add(1, std::memory_order_relaxed);
-  char buf[160];
-  size_t n = 0;
-  PutStr(buf, &n, "seedsc: seccomp: the sentry's filter denied host syscall ");
-  PutNum(buf, &n, static_cast<uint64_t>(info->si_syscall));
-  PutStr(buf, &n, " (thread ");
-  PutNum(buf, &n, static_cast<uint64_t>(syscall(SYS_gettid)));
-  PutStr(buf, &n, "); it fails with EPERM. Add it to seccomp/sentry_policy.cc if it is needed.\n");
-  ssize_t ignored = write(STDERR_FILENO, buf, n);
-  (void)ignored;
-  // SECCOMP_RET_TRAP leaves the call unexecuted; its result is what rax
-  // holds when the handler returns (seccomp(2)).
-  static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX] = -EPERM;
-}
-
 }  // namespace
 
 Policy SentryPolicy() {
   Policy p;
   p.name = "sentry";
-  p.default_action = SECCOMP_RET_TRAP;  // logged and failed with EPERM by OnSigsys
+  p.default_action = SECCOMP_RET_TRAP;  // logged, failed with EPERM (sentry_filter.cc)
   p.foreign_abi_action = SECCOMP_RET_TRAP;
   const uint64_t kNoExec = PROT_EXEC;
   p.rules = {
@@ -276,22 +240,5 @@ Policy SentryPolicy() {
   };
   return p;
 }
-
-const std::vector<sock_filter>& SentryProgram() {
-  static const std::vector<sock_filter>* prog = new std::vector<sock_filter>(Compile(SentryPolicy()));
-  return *prog;
-}
-
-int InstallSentryFilter() {
-  const std::vector<sock_filter>& prog = SentryProgram();
-  struct sigaction sa = {};
-  sa.sa_sigaction = OnSigsys;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSYS, &sa, nullptr) != 0) return -errno;
-  return Install(prog, /*tsync=*/true);
-}
-
-uint64_t SentryFilterViolations() { return g_violations.load(std::memory_order_relaxed); }
 
 }  // namespace seedvisor::seccomp

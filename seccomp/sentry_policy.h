@@ -10,24 +10,16 @@
 // the stubs the sentry itself must ptrace), then widened by hand for whole
 // families (read/write variants, sockets) with a reason on every line.
 //
-//   seccomp::InstallSentryFilter();  // all threads (TSYNC); 0 or -errno
+// The table is compiled at build time (policy_gen, with libseccomp);
+// sentry_filter.h installs the result.
 #ifndef SEEDVISOR_SECCOMP_SENTRY_POLICY_H_
 #define SEEDVISOR_SECCOMP_SENTRY_POLICY_H_
-
-#include <cstdint>
-#include <vector>
 
 #include "seccomp/bpf.h"
 
 namespace seedvisor::seccomp {
 
 Policy SentryPolicy();
-// The compiled program, compiled on first use and cached.
-const std::vector<sock_filter>& SentryProgram();
-// Installs the SIGSYS handler and SentryProgram() on all threads.
-int InstallSentryFilter();
-// How many host syscalls the filter has denied so far in this process.
-uint64_t SentryFilterViolations();
 
 }  // namespace seedvisor::seccomp
 

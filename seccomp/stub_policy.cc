@@ -11,14 +11,9 @@ constexpr int kSysMseal = 462;  // mseal(2), Linux 6.10; older headers lack SYS_
 
 }  // namespace
 
-Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end) {
+Policy StubPolicy() {
   Policy p;
   p.name = "systrap-stub";
-  p.ip_begin = stub_text_begin;
-  p.ip_end = stub_text_end;
-  // Guest syscalls (anything issued outside the stub's text) go to the
-  // stub's SIGSYS handler and from there to the sentry.
-  p.outside_action = SECCOMP_RET_TRAP;
   // int 0x80 and x32 calls from the guest trap too; the sentry decides.
   p.foreign_abi_action = SECCOMP_RET_TRAP;
   // Anything else from the stub's text means the guest jumped into the stub:

@@ -6,12 +6,13 @@
 // ptrace only while the sentry traces that very thread (SECCOMP_RET_TRACE:
 // without a tracer the kernel fails them with ENOSYS).
 //
-//   seccomp::Policy p = seccomp::StubPolicy(stub_text_begin, stub_text_end);
-//   std::vector<sock_filter> prog = seccomp::Compile(p);
+// StubPolicy() is the table for calls made from the stub's text; it is
+// compiled at build time (policy_gen), and StubProgram() (stub_program.h)
+// puts the instruction-pointer test in front of it:
+//
+//   std::vector<sock_filter> prog = seccomp::StubProgram(text_begin, text_end);
 #ifndef SEEDVISOR_SECCOMP_STUB_POLICY_H_
 #define SEEDVISOR_SECCOMP_STUB_POLICY_H_
-
-#include <cstdint>
 
 #include "seccomp/bpf.h"
 
@@ -29,7 +30,9 @@ inline constexpr int kStubKeptFdBase = 768;
 inline constexpr int kStubKeptFds = 64;
 static_assert((kStubKeptFds & (kStubKeptFds - 1)) == 0 && kStubKeptFdBase % kStubKeptFds == 0);
 
-Policy StubPolicy(uint64_t stub_text_begin, uint64_t stub_text_end);
+// What a call from the stub's text may do. Calls from anywhere else never
+// reach these rules (StubProgram() traps them first).
+Policy StubPolicy();
 
 }  // namespace seedvisor::seccomp
 

@@ -24,7 +24,7 @@
 #include "platform/systrap/systrap_address_space.h"
 #include "platform/stub/seed_fork_spares.h"
 #include "platform/stub/stub_process.h"
-#include "seccomp/stub_policy.h"
+#include "seccomp/stub_program.h"
 
 namespace seedvisor::platform::systrap {
 namespace {
@@ -55,7 +55,7 @@ class SystrapPlatform : public Platform {
     layout_ = z->layout;
     // The filter lets the stub's own text page make the handler's calls.
     const uint64_t text = layout_.entry & ~uint64_t{0xfff};
-    filter_ = seccomp::Compile(seccomp::StubPolicy(text, text + 0x1000));
+    filter_ = seccomp::StubProgram(text, text + 0x1000);
     return absl::OkStatus();
   }
 

@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "seccomp/sentry_policy.h"
+#include "seccomp/sentry_filter.h"
 #include "sentry/base/log.h"
 #include "sentry/kernel/strace.h"
 #include "sentry/socket/net_service.h"
