@@ -96,6 +96,10 @@ class SystrapContext : public Context {
   // Has this context's stub thread, waiting in its handler, make memory
   // syscall `nr` itself (see CommPage). Returns the raw result.
   long StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+  // A host fork of this thread's stub (clone(CLONE_PARENT) at the fork
+  // gadget, injected), without this thread's rseq registration in the
+  // child (Context::Rseq); the child's pid, or -errno.
+  long ForkStub();
 
  protected:
   // rseq(2) goes the way of the memory calls: the stub thread makes it.

@@ -405,19 +405,24 @@ Result<ThreadHandle> SystrapContext::NewThread() {
   return ThreadHandle{static_cast<int>(tid)};
 }
 
-Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
+long SystrapContext::ForkStub() {
   // CLONE_PARENT: the zygote, not this stub, becomes the parent and reaps it.
   // The child starts without our rseq registration (Context::Rseq).
   bool rseq_dropped;
   const RseqArea rseq = SuspendRseq(&rseq_dropped);
-  if (!rseq_dropped) return Errno(EAGAIN);
+  if (!rseq_dropped) return -EAGAIN;
   long pid;
   {
     Injector inj(tid_, as_->layout().entry);
     const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
-    pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+    pid = inj.ok() ? inj.CallAt(kStubForkGadget, SYS_clone, args) : -ESRCH;
   }
   RestoreRseq(rseq);
+  return pid;
+}
+
+Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
+  const long pid = ForkStub();
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child shares our region until it maps its own.
   auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(), nullptr);

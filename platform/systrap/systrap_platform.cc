@@ -95,16 +95,11 @@ class SystrapPlatform : public Platform {
   }
 
   absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
-    long pid;
-    {
-      // The parked stub thread waits in its handler for its task, which is
-      // parked: nobody else traces it. CLONE_PARENT: the seed's zygote reaps
-      // the copy, as it does for a guest fork.
-      Injector inj(ctx.thread().host_tid, layout_.entry);
-      if (!inj.ok()) return ErrnoStatus("attaching to a seed stub thread", ESRCH);
-      const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
-      pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
-    }
+    // The parked stub thread waits in its handler for its task, which is
+    // parked: nobody else traces it. The seed's zygote reaps the copy, as
+    // it does for a guest fork; the copy's thread holds no rseq
+    // registration (each forked task registers its own again).
+    const long pid = static_cast<SystrapContext&>(ctx).ForkStub();
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
     // A fresh region replaces the one the copy shares with the seed's stub.
     auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, nullptr);
