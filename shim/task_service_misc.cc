@@ -132,12 +132,11 @@ absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest&
   }
   // The host's accounting of the whole sandbox (sentry, stubs and the guest
   // memory they hold) where it has a cgroup; the guest's own otherwise. The
-  // pid count and limit are the guest's: the cgroup's count sentry threads
-  // (and its pids.max has room for them: container::HostPidsMax).
+  // pid count is the guest's: the cgroup's counts sentry threads.
   container::CgroupStats cg = container::ReadCgroupStats((*c)->cgroup);
   io::containerd::cgroups::v1::Metrics m;
   m.mutable_pids()->set_current(out.pids_current());
-  m.mutable_pids()->set_limit(out.pids_limit());
+  m.mutable_pids()->set_limit(cg.has_pids ? cg.pids_limit : out.pids_limit());
   auto* cpu = m.mutable_cpu()->mutable_usage();
   cpu->set_total(cg.has_cpu ? cg.cpu_usage_ns : out.cpu_usage_ns());
   cpu->set_kernel(cg.has_cpu ? cg.cpu_system_ns : out.cpu_system_ns());

@@ -369,10 +369,9 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   uint64_t cpu = 0, pids = 0;
   {
     absl::MutexLock l(&kernel_.mu());
-    // pids.current: tasks, threads and unreaped zombies included.
-    pids = static_cast<uint64_t>(kernel_.PidsChargedLocked());
     for (auto& t : kernel_.Tasks()) {
       if (t->tid() != t->tgid()) continue;
+      ++pids;
       // Time banked by address spaces that are gone (exec, exit) and by
       // reaped children; the running images' time is not sampled here.
       cpu += t->tg().cpu_ns + t->tg().children_cpu_ns;
@@ -381,9 +380,6 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   resp.set_cpu_usage_ns(cpu);
   resp.set_cpu_user_ns(cpu);
   resp.set_pids_current(pids);
-  if (kernel_.options().pids_limit > 0) {
-    resp.set_pids_limit(static_cast<uint64_t>(kernel_.options().pids_limit));
-  }
   std::string mem = MemoryCgroupDir();
   if (!mem.empty()) {
     resp.set_memory_usage_bytes(ReadU64(mem + "/memory.usage_in_bytes"));

@@ -92,22 +92,7 @@ void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   tasks_[t->tid()] = std::move(t);
 }
 
-int64_t Kernel::PidsChargedLocked() const {
-  // A pids cgroup uncharges a task at release_task(): a thread at its
-  // exit, a process's leader when it is reaped (and not before its last
-  // thread is gone). Live tasks are in tasks_; an exited leader whose
-  // group is not reaped yet still has its tgid in tgs_.
-  int64_t n = static_cast<int64_t>(tasks_.size());
-  for (const auto& [tgid, weak] : tgs_) {
-    auto tg = weak.lock();
-    if (tg && tg->state != ThreadGroup::State::kReaped && tasks_.count(tgid) == 0) ++n;
-  }
-  return n;
-}
-
 Status Kernel::CheckTaskLimits(const Task& parent) {
-  // pids_can_fork(): the container's limit binds root too.
-  if (opts_.pids_limit > 0 && PidsChargedLocked() >= opts_.pids_limit) return Errno(EAGAIN);
   const Credentials& c = parent.creds();
   const rlim_t limit = parent.tg().rlimits[RLIMIT_NPROC].rlim_cur;
   if (limit == RLIM_INFINITY || c.ruid == 0 || c.HasCap(CAP_SYS_RESOURCE) ||

@@ -67,11 +67,6 @@ struct KernelOptions {
   // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
   // sentry/socket/host_policy.h).
   bool net_raw = false;
-  // OCI linux.resources.pids.limit: at most this many guest tasks (threads
-  // included, zombies until reaped), for everyone, root included: clone and
-  // fork fail with EAGAIN past it, as Linux's pids cgroup (pids_can_fork()).
-  // 0 or less: no limit.
-  int64_t pids_limit = 0;
 };
 
 // A process to start in a running sandbox (the OCI lifecycle: the container
@@ -197,13 +192,9 @@ class Kernel {
   void UnregisterTask(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `parent` may make one more task (copy_process()): EAGAIN past
-  // the sandbox's pids limit (KernelOptions::pids_limit, for everyone), or
-  // past its RLIMIT_NPROC (tasks of its real uid; real uid 0,
-  // CAP_SYS_RESOURCE and CAP_SYS_ADMIN are exempt).
+  // its RLIMIT_NPROC (tasks of its real uid; real uid 0, CAP_SYS_RESOURCE
+  // and CAP_SYS_ADMIN are exempt).
   Status CheckTaskLimits(const Task& parent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The tasks the pids limit counts (pids.current): live tasks, and the
-  // leaders of thread groups not yet reaped.
-  int64_t PidsChargedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a change of `t`'s real uid (setuid(2) family): its task now
   // counts against the new uid's RLIMIT_NPROC.
   void RecountTaskUid(Task& t);

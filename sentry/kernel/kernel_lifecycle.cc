@@ -47,13 +47,6 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   {
     absl::MutexLock l(&mu_);
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
-    // runc exec's process joins the container's pids cgroup, and its fork
-    // fails there at the limit.
-    if (opts_.pids_limit > 0 && PidsChargedLocked() >= opts_.pids_limit) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the container has reached its pids limit (linux.resources.pids.limit ",
-          opts_.pids_limit, ")"));
-    }
     // pid 1 stays the init's, whatever ran before it.
     if (spec.before_init && next_tid_ == 1) next_tid_ = 2;
     int tid = !init_tg_ && !spec.before_init ? (tgs_.count(1) || tasks_.count(1) ? -1 : 1)
