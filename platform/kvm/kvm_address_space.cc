@@ -16,8 +16,6 @@
 namespace seedvisor::platform::kvm {
 namespace {
 
-pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
-
 // Where injected setup calls find their arguments: a page of the region's
 // fixed part that nothing else uses.
 constexpr uint64_t kSetupOff = 0x8000;
@@ -195,8 +193,7 @@ Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
   if (missing > kMaxNewGibs) return Errno(ENOMEM);
   for (uint64_t gib = first; gib <= last; ++gib) {
     if (gibs_.count(gib) != 0) continue;
-    KvmContext* ctx = nullptr;
-    if (auto it = contexts_.find(HostTid()); it != contexts_.end()) ctx = it->second;
+    KvmContext* ctx = contexts_.Caller();
     if (ctx == nullptr) return Errno(EFAULT);  // a sentry bug: no task of ours calls
     const kvm_userspace_memory_region mr{static_cast<uint32_t>(gibs_.size() + 1), 0, gib * kGiB,
                                          kGiB, gib * kGiB};
@@ -258,57 +255,14 @@ Status KvmAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_
   return {};
 }
 
-int KvmAddressSpace::AllocSlot() {
-  absl::MutexLock l(&mu_);
-  const int i = used_.LowestClear(0);
-  if (i >= kSlots) return -1;
-  used_.Set(i);
-  return i;
-}
-
-void KvmAddressSpace::FreeSlot(int i) {
-  absl::MutexLock l(&mu_);
-  used_.Clear(i);
-}
-
-void KvmAddressSpace::ReserveSlot(pid_t tid, int slot) {
-  absl::MutexLock l(&mu_);
-  reserved_[tid] = slot;
-}
-
-int KvmAddressSpace::TakeSlot(pid_t tid) {
-  absl::MutexLock l(&mu_);
-  auto it = reserved_.find(tid);
-  if (it == reserved_.end()) return -1;
-  const int slot = it->second;
-  reserved_.erase(it);
-  return slot;
-}
-
-void KvmAddressSpace::Register(pid_t host_tid, KvmContext* ctx) {
-  absl::MutexLock l(&mu_);
-  contexts_[host_tid] = ctx;
-}
-
-void KvmAddressSpace::Unregister(pid_t host_tid) {
-  absl::MutexLock l(&mu_);
-  contexts_.erase(host_tid);
-}
-
-KvmContext* KvmAddressSpace::CallerContext() {
-  absl::MutexLock l(&mu_);
-  auto it = contexts_.find(HostTid());
-  return it == contexts_.end() ? nullptr : it->second;
-}
-
 long KvmAddressSpace::MemoryCall(long nr, const long (&a)[6]) {
-  KvmContext* ctx = CallerContext();
+  KvmContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return -EFAULT;
   return ctx->StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 std::unique_ptr<stub::StubSyscalls> KvmAddressSpace::FileCalls() {
-  KvmContext* ctx = CallerContext();
+  KvmContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return nullptr;
   return std::make_unique<ContextCalls>(ctx);
 }

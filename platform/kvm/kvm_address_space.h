@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <set>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -15,9 +14,10 @@
 #include "absl/synchronization/mutex.h"
 #include "platform/kvm/kvm_layout.h"
 #include "platform/platform.h"
+#include "platform/stub/context_registry.h"
 #include "platform/stub/injector.h"
+#include "platform/stub/slot_registry.h"
 #include "platform/stub/stub_address_space.h"
-#include "sentry/base/id_bitmap.h"
 
 namespace seedvisor::platform::kvm {
 
@@ -68,12 +68,10 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   const KvmShared& shared() const { return *shared_; }
   std::shared_ptr<const KvmShared> shared_handle() const { return shared_; }
 
-  int AllocSlot();
-  void FreeSlot(int i);
-  void ReserveSlot(pid_t tid, int slot);
-  int TakeSlot(pid_t tid);
-  void Register(pid_t host_tid, KvmContext* ctx);
-  void Unregister(pid_t host_tid);
+  // Thread slots (each with its vCPU), and which context each sentry host
+  // thread drives.
+  stub::SlotRegistry& slots() { return slots_; }
+  stub::ContextRegistry<KvmContext>& contexts() { return contexts_; }
 
  private:
   KvmAddressSpace(pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared);
@@ -84,7 +82,6 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   Status EnsureGibs(UserAddr addr, uint64_t len);
   long MemoryCall(long nr, const long (&args)[6]) override;
   std::unique_ptr<stub::StubSyscalls> FileCalls() override;
-  KvmContext* CallerContext();
 
   std::shared_ptr<const KvmShared> shared_;
   uint8_t* region_ = nullptr;
@@ -93,9 +90,8 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   std::set<uint64_t> gibs_ ABSL_GUARDED_BY(mu_);
   int next_pd_ ABSL_GUARDED_BY(mu_) = 0;
   int next_pt_ ABSL_GUARDED_BY(mu_) = 0;
-  std::unordered_map<pid_t, KvmContext*> contexts_ ABSL_GUARDED_BY(mu_);
-  IdBitmap used_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<pid_t, int> reserved_ ABSL_GUARDED_BY(mu_);
+  stub::SlotRegistry slots_{0, kSlots};
+  stub::ContextRegistry<KvmContext> contexts_;
 };
 
 class KvmContext : public Context {

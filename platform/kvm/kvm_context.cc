@@ -110,7 +110,7 @@ void CopyRegsIn(const Registers& regs, kvm_regs& r) {
 
 KvmContext::KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot)
     : as_(std::move(as)), tid_(tid), slot_(slot), owner_(HostTid()) {
-  as_->Register(owner_, this);
+  as_->contexts().Register(owner_, this);
 }
 
 kvm_run* KvmContext::mirror() const {
@@ -130,8 +130,8 @@ void KvmContext::GetArgs(void* data, size_t len, size_t off) const {
 
 absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<KvmAddressSpace> as,
                                                                pid_t tid) {
-  int slot = as->TakeSlot(tid);
-  if (slot < 0) slot = as->AllocSlot();
+  int slot = as->slots().Take(tid);
+  if (slot < 0) slot = as->slots().Alloc();
   if (slot < 0) return absl::ResourceExhaustedError("kvm: no free vCPU slot");
   CommPage* c = as->comm(slot);
   // A slot keeps its vCPU (KVM cannot destroy one) for the next thread.
@@ -223,7 +223,7 @@ absl::Status KvmContext::SetUpVcpu() {
 }
 
 KvmContext::~KvmContext() {
-  as_->Unregister(owner_);
+  as_->contexts().Unregister(owner_);
   bool gone = dead_ && !Alive();
   if (!dead_ && Post(kStateExit)) {
     auto* w = Word(&comm()->state);
@@ -241,7 +241,7 @@ KvmContext::~KvmContext() {
       }
     }
   }
-  if (gone) as_->FreeSlot(slot_);  // else leak it: a stuck thread still owns it
+  if (gone) as_->slots().Free(slot_);  // else leak it: a stuck thread still owns it
 }
 
 bool KvmContext::Alive() const {
@@ -444,7 +444,7 @@ Status KvmContext::SetFpState(const FpState& fp) {
 Result<ThreadHandle> KvmContext::NewThread() {
   constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
                           CLONE_SYSVSEM;
-  const int slot = as_->AllocSlot();
+  const int slot = as_->slots().Alloc();
   if (slot < 0) return Errno(EAGAIN);
   long tid;
   {
@@ -453,10 +453,10 @@ Result<ThreadHandle> KvmContext::NewThread() {
     tid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
   }
   if (tid <= 0) {
-    as_->FreeSlot(slot);
+    as_->slots().Free(slot);
     return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
   }
-  as_->ReserveSlot(static_cast<pid_t>(tid), slot);
+  as_->slots().Reserve(static_cast<pid_t>(tid), slot);
   return ThreadHandle{static_cast<int>(tid)};
 }
 

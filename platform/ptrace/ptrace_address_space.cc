@@ -43,26 +43,10 @@ bool IsFaultSignal(int sig) {
 
 // ---- PtraceAddressSpace ----
 
-void PtraceAddressSpace::Register(pid_t host_tid, PtraceContext* ctx) {
-  absl::MutexLock l(&mu_);
-  injectors_[host_tid] = ctx;
-}
-
-void PtraceAddressSpace::Unregister(pid_t host_tid) {
-  absl::MutexLock l(&mu_);
-  injectors_.erase(host_tid);
-}
-
-PtraceContext* PtraceAddressSpace::CallerContext() {
-  absl::MutexLock l(&mu_);
-  auto it = injectors_.find(HostTid());
-  return it == injectors_.end() ? nullptr : it->second;
-}
-
 // A mapping call from a thread with no context here is a sentry bug; fail
 // the guest's call rather than touch a stub we do not trace.
 long PtraceAddressSpace::MemoryCall(long nr, const long (&args)[6]) {
-  PtraceContext* ctx = CallerContext();
+  PtraceContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return -EFAULT;
   return ctx->Inject(kStubSyscallGadget, nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 }
@@ -86,7 +70,7 @@ class ContextSyscalls : public stub::StubSyscalls {
 }  // namespace
 
 std::unique_ptr<stub::StubSyscalls> PtraceAddressSpace::FileCalls() {
-  PtraceContext* ctx = CallerContext();
+  PtraceContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return nullptr;
   return std::make_unique<ContextSyscalls>(ctx);
 }
@@ -95,11 +79,11 @@ std::unique_ptr<stub::StubSyscalls> PtraceAddressSpace::FileCalls() {
 
 PtraceContext::PtraceContext(std::shared_ptr<PtraceAddressSpace> as, pid_t tid)
     : as_(std::move(as)), tid_(tid), owner_(HostTid()) {
-  as_->Register(owner_, this);
+  as_->contexts().Register(owner_, this);
 }
 
 PtraceContext::~PtraceContext() {
-  as_->Unregister(owner_);
+  as_->contexts().Unregister(owner_);
   if (dead_) return;
   // An untraced thread that holds an rseq registration could be sent to
   // guest code on its way to the exit gadget, with no filter between it and

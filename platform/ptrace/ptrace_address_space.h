@@ -5,12 +5,10 @@
 #include <sys/types.h>
 
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
+#include "platform/stub/context_registry.h"
 #include "platform/stub/stub_address_space.h"
 
 namespace seedvisor::platform::ptrace {
@@ -29,17 +27,14 @@ class PtraceAddressSpace : public stub::StubAddressSpace {
 
   // Contexts register themselves so that mapping calls find the stub thread
   // that the calling host thread traces.
-  void Register(pid_t host_tid, PtraceContext* ctx);
-  void Unregister(pid_t host_tid);
+  stub::ContextRegistry<PtraceContext>& contexts() { return contexts_; }
 
  private:
   // Every call is injected through the caller's own traced stub thread.
   long MemoryCall(long nr, const long (&args)[6]) override;
   std::unique_ptr<stub::StubSyscalls> FileCalls() override;
-  PtraceContext* CallerContext();
 
-  absl::Mutex mu_;
-  std::unordered_map<pid_t, PtraceContext*> injectors_ ABSL_GUARDED_BY(mu_);
+  stub::ContextRegistry<PtraceContext> contexts_;
 };
 
 class PtraceContext : public Context {

@@ -21,8 +21,6 @@
 namespace seedvisor::platform::systrap {
 namespace {
 
-pid_t HostTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
-
 // The kernel's struct sigaction for rt_sigaction (not glibc's).
 struct KernelSigaction {
   uint64_t handler;
@@ -164,53 +162,10 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
   return st;
 }
 
-int SystrapAddressSpace::AllocSlot() {
-  absl::MutexLock l(&mu_);
-  const int i = used_.LowestClear(1);
-  if (i >= kSlots) return -1;
-  used_.Set(i);
-  return i;
-}
-
-void SystrapAddressSpace::FreeSlot(int i) {
-  absl::MutexLock l(&mu_);
-  used_.Clear(i);
-}
-
-void SystrapAddressSpace::ReserveSlot(pid_t tid, int slot) {
-  absl::MutexLock l(&mu_);
-  reserved_[tid] = slot;
-}
-
-int SystrapAddressSpace::TakeSlot(pid_t tid) {
-  absl::MutexLock l(&mu_);
-  auto it = reserved_.find(tid);
-  if (it == reserved_.end()) return -1;
-  const int slot = it->second;
-  reserved_.erase(it);
-  return slot;
-}
-
-void SystrapAddressSpace::Register(pid_t host_tid, SystrapContext* ctx) {
-  absl::MutexLock l(&mu_);
-  injectors_[host_tid] = ctx;
-}
-
-void SystrapAddressSpace::Unregister(pid_t host_tid) {
-  absl::MutexLock l(&mu_);
-  injectors_.erase(host_tid);
-}
-
-SystrapContext* SystrapAddressSpace::CallerContext() {
-  absl::MutexLock l(&mu_);
-  auto it = injectors_.find(HostTid());
-  return it == injectors_.end() ? nullptr : it->second;
-}
-
 long SystrapAddressSpace::MemoryCall(long nr, const long (&a)[6]) {
   // A mapping call from a thread with no context here is a sentry bug; fail
   // the guest's call rather than touch a thread another task drives.
-  SystrapContext* ctx = CallerContext();
+  SystrapContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return -EFAULT;
   return ctx->StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -218,7 +173,7 @@ long SystrapAddressSpace::MemoryCall(long nr, const long (&a)[6]) {
 // The filter lets the stub's handler make memory calls only: opening a file
 // needs the thread seized and injected (it waits in its handler meanwhile).
 std::unique_ptr<stub::StubSyscalls> SystrapAddressSpace::FileCalls() {
-  SystrapContext* ctx = CallerContext();
+  SystrapContext* ctx = contexts_.Caller();
   if (ctx == nullptr) return nullptr;
   return std::make_unique<Injector>(ctx->tid(), layout_.entry);
 }

@@ -7,18 +7,17 @@
 
 #include <atomic>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
 #include "platform/stub/stub_address_space.h"
+#include "platform/stub/context_registry.h"
 #include "platform/stub/injector.h"
+#include "platform/stub/slot_registry.h"
 #include "platform/systrap/systrap_handoff.h"
 #include "platform/systrap/systrap_layout.h"
-#include "sentry/base/id_bitmap.h"
 
 namespace seedvisor::platform::systrap {
 
@@ -41,21 +40,14 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // The sentry's view of slot `i` of the shared region.
   uint8_t* slot(int i) const { return region_ + static_cast<uint64_t>(i) * kSlotSize; }
   static uint64_t StubSlot(int i) { return kRegionBase + static_cast<uint64_t>(i) * kSlotSize; }
-  // A free thread slot, or -1 (every one is taken: kSlots - 1 threads).
-  int AllocSlot();
-  void FreeSlot(int i);
-  // A slot NewThread() took for stub thread `tid` before making it, so that
-  // a full region fails clone() rather than the new task. TakeSlot returns
-  // it once (-1 if there is none: allocate one then).
-  void ReserveSlot(pid_t tid, int slot);
-  int TakeSlot(pid_t tid);
+  // Thread slots (1 .. kSlots - 1; slot 0 is the setup area), and which
+  // context each sentry host thread drives.
+  stub::SlotRegistry& slots() { return slots_; }
+  stub::ContextRegistry<SystrapContext>& contexts() { return contexts_; }
 
   // Sandbox fork: unmaps our view of the seed's region (shared with the
   // seed's stub) and closes our fds, killing nothing.
   void AbandonInForkChild() override;
-
-  void Register(pid_t host_tid, SystrapContext* ctx);
-  void Unregister(pid_t host_tid);
 
  private:
   SystrapAddressSpace(pid_t pid, const StubLayout& layout);
@@ -64,13 +56,10 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // stub filter lets exactly these through); file mappings by injection.
   long MemoryCall(long nr, const long (&args)[6]) override;
   std::unique_ptr<stub::StubSyscalls> FileCalls() override;
-  SystrapContext* CallerContext();
 
   uint8_t* region_ = nullptr;
-  absl::Mutex mu_;
-  std::unordered_map<pid_t, SystrapContext*> injectors_ ABSL_GUARDED_BY(mu_);
-  IdBitmap used_ ABSL_GUARDED_BY(mu_);  // slot 0 is the setup area
-  std::unordered_map<pid_t, int> reserved_ ABSL_GUARDED_BY(mu_);
+  stub::SlotRegistry slots_{1, kSlots};
+  stub::ContextRegistry<SystrapContext> contexts_;
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time
 };
 

@@ -60,13 +60,13 @@ bool IsFaultSignal(int sig) {
 
 SystrapContext::SystrapContext(std::shared_ptr<SystrapAddressSpace> as, pid_t tid, int slot)
     : as_(std::move(as)), tid_(tid), slot_(slot), owner_(HostTid()) {
-  as_->Register(owner_, this);
+  as_->contexts().Register(owner_, this);
 }
 
 absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     std::shared_ptr<SystrapAddressSpace> as, pid_t tid) {
-  int slot = as->TakeSlot(tid);
-  if (slot < 0) slot = as->AllocSlot();
+  int slot = as->slots().Take(tid);
+  if (slot < 0) slot = as->slots().Alloc();
   if (slot < 0) return absl::ResourceExhaustedError("systrap: no free stub thread slot");
   uint8_t* s = as->slot(slot);
   std::memset(s, 0, kCommSize);
@@ -102,7 +102,7 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
 }
 
 SystrapContext::~SystrapContext() {
-  as_->Unregister(owner_);
+  as_->contexts().Unregister(owner_);
   // While it waits for kStateExit the thread may still return to user mode
   // (a futex wakeup): with an area the guest may since have unmapped, the
   // host would kill the whole stub for it (rseq_handle_notify_resume()).
@@ -129,7 +129,7 @@ SystrapContext::~SystrapContext() {
   } else {
     gone = !Alive();
   }
-  if (gone) as_->FreeSlot(slot_);  // else leak it: a stuck thread still owns it
+  if (gone) as_->slots().Free(slot_);  // else leak it: a stuck thread still owns it
 }
 
 bool SystrapContext::Alive() const {
@@ -388,7 +388,7 @@ Result<ThreadHandle> SystrapContext::NewThread() {
   // stack: it parks in a futex wait until a sentry thread attaches it.
   // Its slot is taken first: with every slot in use, clone fails with
   // EAGAIN as Linux's does at threads-max (copy_process()).
-  const int slot = as_->AllocSlot();
+  const int slot = as_->slots().Alloc();
   if (slot < 0) return Errno(EAGAIN);
   long tid;
   {
@@ -397,11 +397,11 @@ Result<ThreadHandle> SystrapContext::NewThread() {
     tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
   }
   if (tid <= 0) {
-    as_->FreeSlot(slot);
+    as_->slots().Free(slot);
     // The host's refusal (a pids cgroup, threads-max) is the guest's.
     return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
   }
-  as_->ReserveSlot(static_cast<pid_t>(tid), slot);
+  as_->slots().Reserve(static_cast<pid_t>(tid), slot);
   return ThreadHandle{static_cast<int>(tid)};
 }
 
