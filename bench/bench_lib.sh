@@ -1,5 +1,5 @@
 # Shared by the side-by-side bench scripts (run_syscall_bench.sh,
-# pipe_bench.sh), which source it. The caller declares `samples` (an
+# kvm_bench.sh, pipe_bench.sh, ...), which source it. The caller declares `samples` (an
 # associative array "<runtime> <metric>" -> space-separated values) and
 # `fail`.
 
@@ -147,4 +147,50 @@ stop_hog() {
   kill -TERM "$hog_pid" 2>/dev/null
   wait "$hog_pid" 2>/dev/null
   hog_pid=""
+}
+
+# with_loaded METRIC...: sets `metrics` to each METRIC followed, when
+# loaded=1, by METRIC+cpu (its value beside the CPU hog).
+with_loaded() {
+  local m
+  metrics=()
+  for m in "$@"; do
+    metrics+=("$m")
+    ((loaded)) && metrics+=("$m+cpu")
+  done
+}
+
+# run_loaded_rounds TOOL METRIC...: `rounds` rounds of an idle pass and, when
+# loaded=1, a pass beside the CPU hog. In each pass, for every runtime in
+# `names`, calls the caller's `bench_case NAME SUFFIX` (SUFFIX is "" or
+# "+cpu"; it runs run_case, leaving `out` and `status`), then records each
+# METRIC of `out` (as METRIC+cpu in a loaded pass). Sets load_before and
+# load_after (the load average around the whole run).
+run_loaded_rounds() {
+  local tool="$1" r pass suffix name m
+  shift
+  local -a m_pass
+  trap stop_hog EXIT
+  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+  for ((r = 1; r <= rounds; r++)); do
+    for pass in idle cpu; do
+      suffix=""
+      if [[ $pass == cpu ]]; then
+        ((loaded)) || continue
+        suffix="+cpu"
+        start_hog 3600
+      fi
+      for name in "${names[@]}"; do
+        bench_case "$name" "$suffix"
+        # Each "<metric> <value>" line of a loaded pass counts as "<metric>+cpu".
+        [[ -n "$suffix" ]] && out="$(awk -v s="$suffix" 'NF == 2 { $1 = $1 s } { print }' <<<"$out")"
+        m_pass=()
+        for m in "$@"; do m_pass+=("$m$suffix"); done
+        record_metrics "$tool" "$r" "$name" "$out" "$status" "${m_pass[@]}"
+      done
+      stop_hog
+    done
+    echo "round $r/$rounds done" >&2
+  done
+  load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 }

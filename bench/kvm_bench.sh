@@ -82,41 +82,22 @@ fi
 
 declare -A samples
 base_metrics=(getppid getppid_p50 getppid_p99 touch_per_page)
-metrics=()
-for m in "${base_metrics[@]}"; do
-  metrics+=("$m")
-  ((loaded)) && metrics+=("$m+cpu")
-done
-trap stop_hog EXIT
-fail=0
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-for ((r = 1; r <= rounds; r++)); do
-  for pass in idle cpu; do
-    suffix=""
-    if [[ $pass == cpu ]]; then
-      ((loaded)) || continue
-      suffix="+cpu"
-      start_hog 3600
-    fi
-    for name in "${names[@]}"; do
-      # shellcheck disable=SC2086  # cmd is a word list on purpose
-      run_case kvm_bench "$name" 600 ${cmd[$name]} "${iters[$name]}"
-      [[ -n "$suffix" ]] && out="$(awk -v s="$suffix" 'NF == 2 { $1 = $1 s } { print }' <<<"$out")"
-      m_pass=()
-      for m in "${base_metrics[@]}"; do m_pass+=("$m$suffix"); done
-      record_metrics kvm_bench "$r" "$name" "$out" "$status" "${m_pass[@]}"
-      if [[ $name == kvm-floor && -z "$suffix" ]]; then
-        for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
-          v="$(awk -v m="$m" '$1 == m { print $2 }' <<<"$out")"
-          [[ -n "$v" ]] && samples["kvm-floor $m"]+="$v "
-        done
-      fi
+with_loaded "${base_metrics[@]}"
+# One runtime in one pass (bench_lib.sh's run_loaded_rounds); the kvm floor's
+# VM costs are kept from its idle passes.
+bench_case() {
+  local name="$1" suffix="$2" m v
+  # shellcheck disable=SC2086  # cmd is a word list on purpose
+  run_case kvm_bench "$name" 600 ${cmd[$name]} "${iters[$name]}"
+  if [[ $name == kvm-floor && -z "$suffix" ]]; then
+    for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
+      v="$(awk -v m="$m" '$1 == m { print $2 }' <<<"$out")"
+      [[ -n "$v" ]] && samples["kvm-floor $m"]+="$v "
     done
-    stop_hog
-  done
-  echo "round $r/$rounds done" >&2
-done
-load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+  fi
+}
+fail=0
+run_loaded_rounds kvm_bench "${base_metrics[@]}"
 
 echo
 echo "kvm_bench: ns per call or page, median of $rounds rounds; iterations native=$native_iters sandbox=$sandbox_iters kvm=$kvm_iters"

@@ -108,40 +108,16 @@ for name in "${names[@]:1}"; do iters[$name]=$sandbox_iters; done
 
 declare -A samples  # "<runtime> <metric>" -> space-separated ns values
 base_metrics=(getppid getppid_p50 getppid_p99 pipe_pingpong pread4096 fork_exit_wait touch64m_per_page)
-metrics=()
-for m in "${base_metrics[@]}"; do
-  metrics+=("$m")
-  ((loaded)) && metrics+=("$m+cpu")
-done
+with_loaded "${base_metrics[@]}"
 
-# The host hog for the +cpu rows (bench_lib.sh's start_hog), started before
-# a pass and ended after it.
-trap stop_hog EXIT
-
+# One runtime in one pass (bench_lib.sh's run_loaded_rounds: idle, then
+# beside the CPU hog for the +cpu rows).
+bench_case() {
+  # shellcheck disable=SC2086  # cmd is a word list on purpose
+  TMPDIR=/tmp run_case run_syscall_bench "$1" 300 ${cmd[$1]} "$bench" "${iters[$1]}" "${iters[$1]}"
+}
 fail=0
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-for ((r = 1; r <= rounds; r++)); do
-  for pass in idle cpu; do
-    suffix=""
-    if [[ $pass == cpu ]]; then
-      ((loaded)) || continue
-      suffix="+cpu"
-      start_hog 3600
-    fi
-    for name in "${names[@]}"; do
-      # shellcheck disable=SC2086  # cmd is a word list on purpose
-      TMPDIR=/tmp run_case run_syscall_bench "$name" 300 ${cmd[$name]} "$bench" "${iters[$name]}" "${iters[$name]}"
-      # Each "<metric> <ns>" line of a loaded pass counts as "<metric>+cpu".
-      [[ -n "$suffix" ]] && out="$(awk -v s="$suffix" 'NF == 2 { $1 = $1 s } { print }' <<<"$out")"
-      m_pass=()
-      for m in "${base_metrics[@]}"; do m_pass+=("$m$suffix"); done
-      record_metrics run_syscall_bench "$r" "$name" "$out" "$status" "${m_pass[@]}"
-    done
-    stop_hog
-  done
-  echo "round $r/$rounds done" >&2
-done
-load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+run_loaded_rounds run_syscall_bench "${base_metrics[@]}"
 
 
 echo
