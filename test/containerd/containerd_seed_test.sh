@@ -11,21 +11,14 @@
 # runtimes/python's entry program, so a container answers request frames
 # (4-byte big-endian length + JSON) on its stdin.
 source "$(dirname "$0")/../e2e/testlib.sh"
+source "$(dirname "$0")/containerd_lib.sh"
 testlib_init "$@"
 SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
 SEEDD="$(realpath "${TESTLIB_ARGS[seedd]:?--seedd=PATH is required}")"
 MAKE_IMAGE="$(realpath "${TESTLIB_ARGS[image-script]:?--image-script=PATH is required}")"
 TESTLIB_TIMEOUT=30s
-if ((EUID != 0)); then
-  echo "containerd_seed_test: needs root (containerd, seedd)"; exit 1
-fi
-for tool in containerd ctr; do
-  command -v "$tool" >/dev/null || { echo "containerd_seed_test: $tool not installed"; exit 1; }
-done
-
-T="$(mktemp -d /tmp/ctrs.XXXXXX)"
-mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc" "$T/s"
-cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
+ctrd_require containerd_seed_test
+ctrd_init seedtest
 cp "$SEEDSC" "$T/bin/seedsc.real"
 cp "$SEEDD" "$T/bin/seedd"
 cat >"$T/bin/seedsc" <<EOF
@@ -35,9 +28,6 @@ exec "$T/bin/seedsc.real" "\$@"
 EOF
 chmod +x "$T/bin/seedsc"
 : >"$T/seedsc.calls"
-ADDR="$T/containerd.sock"
-RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"
-NS="seedtest-${T##*.}"
 PORT=$((20000 + RANDOM % 20000))
 
 # seedd: its own state dir, the python seed only, no cgroup pool (the shim
@@ -53,46 +43,12 @@ done
 check_ok seedd_up "$(grep -q 'listening on' "$T/seedd.log" && echo 1 || echo 0)" \
   "seedd --state-dir=$T/seedd" "listening" "$(tail -3 "$T/seedd.log")"
 
-cat >"$T/config.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$ADDR"
-[ttrpc]
-  address = ""
-TOML
-env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$T/bin/seedsc" SEEDSC_ROOT="$T/seedsc" \
-  SEEDSC_SHIM_SOCKET_DIR="$T/s" SEEDD_STATE_DIR="$T/seedd" \
-  containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
-CTRD_PID=$!
-CTR=(ctr --address "$ADDR" --namespace "$NS")
-RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
+ctrd_start SEEDSC_BINARY="$T/bin/seedsc" SEEDD_STATE_DIR="$T/seedd"
 SEED=(--annotation dev.seedvisor.seed=python)
-IMG=docker.io/library/busybox:local
-
-ours() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ "${p#/proc/}" == "$$" || "${p#/proc/}" == "$BASHPID" ]] && continue
-    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$T/" ||
-      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "$RUN_MARKER"; then
-      echo "${p#/proc/}"
-    fi
-  done
-}
 # The sandboxes seedd holds (FRI List, through GET /seeds).
 seedd_sandboxes() { ls "$T/seedd/seedsc" 2>/dev/null | sort | tr '\n' ' '; }
 
-for _ in $(seq 100); do
-  "${CTR[@]}" version >/dev/null 2>&1 && break
-  sleep 0.1
-done
-"$MAKE_IMAGE" "$T/busybox.tar"
-"${CTR[@]}" events >"$T/events.log" 2>&1 &
-EVENTS_PID=$!
-tcase import --grep 'busybox:local' -- "${CTR[@]}" images import "$T/busybox.tar"
+ctrd_import
 seeds_before="$(seedd_sandboxes)"
 
 # A request frame for the python runtime: handler(event) -> {"got": event}.
@@ -178,15 +134,9 @@ check_eq seed_no_cgroup_left "" "$(ls -d /sys/fs/cgroup/*/"$NS" 2>/dev/null | tr
   "cgroups of this run's namespace $NS"
 
 # The events of s1, as containerd's subscribers decoded them.
-n=0
-for ev in "/tasks/create .*\"container_id\":\"s1\"" "/tasks/start .*\"container_id\":\"s1\"" \
+ctrd_check_events seed_event_ "/tasks/create .*\"container_id\":\"s1\"" "/tasks/start .*\"container_id\":\"s1\"" \
   "/tasks/exit .*\"container_id\":\"s1\"" "/tasks/delete .*\"container_id\":\"s1\"" \
-  "/tasks/exec-started .*\"exec_id\":\"e1\"" "/tasks/paused .*\"container_id\":\"d1\""; do
-  got="$(grep -E -m1 -- "$ev" "$T/events.log")"
-  n=$((n + 1))
-  check_ok "seed_event_${n}${ev%% *}" "$([[ -n "$got" ]] && echo 1 || echo 0)" \
-    "ctr events shows /$ev/" "a matching line" "${got:-none}"
-done
+  "/tasks/exec-started .*\"exec_id\":\"e1\"" "/tasks/paused .*\"container_id\":\"d1\""
 
 # seedd gone: create fails and says so.
 kill "$SEEDD_PID"
@@ -197,24 +147,8 @@ check_ok seedd_missing_fails "$([[ "$TC_STATUS" != 0 ]] && echo 1 || echo 0)" "c
   "a non-zero status" "$TC_STATUS"
 "${CTR[@]}" c rm m1 >/dev/null 2>&1
 
-kill "$EVENTS_PID" 2>/dev/null
-wait "$EVENTS_PID" 2>/dev/null
+ctrd_events_done
 kill "$CTRD_PID" 2>/dev/null
 wait "$CTRD_PID" 2>/dev/null
-sleep 0.3
-left="$(ours | tr '\n' ' ')"
-check_eq no_process_left "" "${left% }" "processes of this run after seedd and containerd stopped"
-for p in $left; do kill -9 "$p" 2>/dev/null; done
-mounts="$(grep -F " $T/" /proc/self/mounts | cut -d' ' -f2 | tr '\n' ' ')"
-check_eq no_mount_left "" "${mounts% }" "mounts under $T"
-for m in $mounts; do umount -l "$m" 2>/dev/null; done
-for d in $(ls -d /sys/fs/cgroup/*/"$NS" 2>/dev/null); do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-if ((TESTLIB_FAILED)); then
-  echo "--- seedd log (last 20 lines)"
-  tail -20 "$T/seedd.log"
-  echo "--- containerd log (last 30 lines)"
-  tail -30 "$T/containerd.log"
-  [[ -n "${KEEP_TMP:-}" ]] && { echo "kept $T"; testlib_finish; exit 1; }
-fi
-rm -rf "$T"
-testlib_finish
+ctrd_check_nothing_left "seedd and containerd"
+ctrd_finish seedd.log containerd.log

@@ -10,6 +10,7 @@
 # Afterwards nothing may be left: no process from this run, no mount under
 # the temp dir, no shim socket.
 source "$(dirname "$0")/../e2e/testlib.sh"
+source "$(dirname "$0")/containerd_lib.sh"
 testlib_init "$@"
 SHIM="$(realpath "${TESTLIB_ARGS[shim]:?--shim=PATH is required}")"
 ROBUSTNESS="$(dirname "$0")/shim_robustness.py"
@@ -21,63 +22,11 @@ if [[ "${TESTLIB_ARGS[reference]:-}" == native ]]; then
   KNOWN_FAILING[run_tty]="native_seedsc has no terminals"
   KNOWN_FAILING[task_exec_tty]="native_seedsc has no terminals"
 fi
-if ((EUID != 0)); then
-  echo "containerd_test: needs root (containerd, mounts)"; exit 1
-fi
-for tool in containerd ctr; do
-  command -v "$tool" >/dev/null || { echo "containerd_test: $tool not installed (scripts/install-deps.sh)"; exit 1; }
-done
-
-# Short paths: unix socket names must stay under 108 bytes.
-T="$(mktemp -d /tmp/ctrd.XXXXXX)"
-mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc" "$T/s"
-cp "$SHIM" "$T/bin/containerd-shim-seedsc-v1"
+ctrd_require containerd_test
+ctrd_init seedsctest
 # A private copy: a concurrent build may replace the seedsc under test.
 cp "$SEEDSC" "$T/bin/seedsc"
 SEEDSC="$T/bin/seedsc"
-ADDR="$T/containerd.sock"
-RUN_MARKER="SEEDVISOR_CONTAINERD_TEST=$T"  # see ours()
-# A containerd namespace of this run's own: ctr makes linux.cgroupsPath
-# /<namespace>/<id>, and cgroups are host-wide (another run at the same time
-# must not share d1's).
-NS="seedsctest-${T##*.}"
-
-cat >"$T/config.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$ADDR"
-[ttrpc]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.seedsc]
-  runtime_type = "io.containerd.seedsc.v1"
-TOML
-
-# What the shim needs: its binary on containerd's PATH, seedsc, a root.
-env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$SEEDSC" SEEDSC_ROOT="$T/seedsc" \
-  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
-CTRD_PID=$!
-CTR=(ctr --address "$ADDR" --namespace "$NS")
-RUN=("${CTR[@]}" run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1)
-IMG=docker.io/library/busybox:local
-
-# The processes this run started (containerd, shims, sandboxes), and only
-# those: seedsc binaries are shared with other runs on this host, so a
-# process is ours when its command line or its environment names this run's
-# temp dir (containerd's environment, with RUN_MARKER, reaches the shims and
-# what they start).
-ours() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ "${p#/proc/}" == "$$" || "${p#/proc/}" == "$BASHPID" ]] && continue
-    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$T/" ||
-      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "$RUN_MARKER"; then
-      echo "${p#/proc/}"
-    fi
-  done
-}
 
 cleanup() {
   local ids
@@ -93,16 +42,10 @@ cleanup() {
   wait "$CTRD_PID" 2>/dev/null
 }
 
-for _ in $(seq 100); do
-  "${CTR[@]}" version >/dev/null 2>&1 && break
-  sleep 0.1
-done
-
-"$MAKE_IMAGE" "$T/busybox.tar"
+# What the shim needs: its binary on containerd's PATH, seedsc, a root.
+ctrd_start SEEDSC_BINARY="$SEEDSC"
 # Every event the shim forwards must decode (type URL containerd.events.*).
-"${CTR[@]}" events >"$T/events.log" 2>&1 &
-EVENTS_PID=$!
-tcase import --grep 'busybox:local' -- "${CTR[@]}" images import "$T/busybox.tar"
+ctrd_import
 
 tcase run_exit_status --out hi --status 3 -- "${RUN[@]}" --rm "$IMG" t1 sh -c 'echo hi; exit 3'
 tcase run_stderr --grep '^to-stderr$' -- "${RUN[@]}" --rm "$IMG" t2 sh -c 'echo to-stderr >&2'
@@ -253,41 +196,16 @@ tcase exec_unknown_task --status any --grep 'not found' -- \
   "${CTR[@]}" task exec --exec-id x nosuch true
 
 # The events of t1 and of exec e1, as containerd's subscribers decoded them.
-kill "$EVENTS_PID" 2>/dev/null
-wait "$EVENTS_PID" 2>/dev/null
-n=0
-for ev in "/tasks/create .*\"container_id\":\"t1\"" "/tasks/start .*\"container_id\":\"t1\"" \
+ctrd_events_done
+ctrd_check_events event_ "/tasks/create .*\"container_id\":\"t1\"" "/tasks/start .*\"container_id\":\"t1\"" \
   "/tasks/exit .*\"container_id\":\"t1\".*\"exit_status\":3" "/tasks/delete .*\"container_id\":\"t1\"" \
   "/tasks/exec-added .*\"exec_id\":\"e1\"" "/tasks/exec-started .*\"exec_id\":\"e1\"" \
   "/tasks/exit .*\"id\":\"e1\".*\"exit_status\":5" "/tasks/oom .*\"container_id\":\"o1\"" \
-  "/tasks/exit .*\"container_id\":\"o1\".*\"exit_status\":137"; do
-  got="$(grep -E -m1 -- "$ev" "$T/events.log")"
-  n=$((n + 1))
-  check_ok "event_${n}${ev%% *}" "$([[ -n "$got" ]] && echo 1 || echo 0)" \
-    "ctr events shows /$ev/" "a matching line" "${got:-none; log: $(head -c 600 "$T/events.log")}"
-done
+  "/tasks/exit .*\"container_id\":\"o1\".*\"exit_status\":137"
 tcase events_decode_cleanly --nogrep 'unmarshal|not found|error' -- cat "$T/events.log"
 
 cleanup
-sleep 0.3
-left="$(ours | tr '\n' ' ')"
-check_eq no_process_left "" "${left% }" "processes of this run after containerd stopped"
-[[ -n "${left// }" ]] && ps -o pid,ppid,pgid,stat,args -p "$(echo $left | tr " " ",")" | sed 's/^/     | /'
-if [[ -n "${left// }" ]]; then
-  for p in $left; do kill -9 "$p" 2>/dev/null; done
-fi
-mounts="$(grep -F " $T/" /proc/self/mounts | cut -d' ' -f2 | tr '\n' ' ')"
-check_eq no_mount_left "" "${mounts% }" "mounts under $T"
-for m in $mounts; do umount -l "$m" 2>/dev/null; done
+ctrd_check_nothing_left containerd
 check_eq no_socket_left "" "$(ls "$T/s")" "shim sockets in \$SEEDSC_SHIM_SOCKET_DIR"
 check_eq no_sandbox_state_left "" "$(ls "$T/seedsc")" "seedsc state under --root"
-cgroups_left="$(ls -d /sys/fs/cgroup/*/"$NS" 2>/dev/null | tr '\n' ' ')"
-check_eq no_cgroup_left "" "${cgroups_left% }" "cgroups of this run's namespace $NS"
-for d in $cgroups_left; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-if ((TESTLIB_FAILED)); then
-  echo "--- containerd log (last 40 lines)"
-  tail -40 "$T/containerd.log"
-  [[ -n "${KEEP_TMP:-}" ]] && { echo "kept $T"; testlib_finish; exit 1; }
-fi
-rm -rf "$T"
-testlib_finish
+ctrd_finish containerd.log
