@@ -51,7 +51,7 @@ constexpr char kAbout[] =
     "handler exception with traceback, 504 deadline passed, 507 the instance went\n"
     "past --instance-memory and was killed: the answer names the limit), GET /functions,\n"
     "GET /seeds, GET /metrics (Prometheus). Invocations answer with Server-Timing\n"
-    "(fork, run, destroy, total).\n"
+    "(queue: waiting inside the seed for its earlier forks; fork; run; destroy; total).\n"
     "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
     "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
     "memory limit; the pool is filled at start and refilled off the request path,\n"

@@ -182,7 +182,17 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     r.seed = copy->id;
   }
   absl::Time t_fork = absl::Now();
-  r.phases.emplace_back("fork", t_fork - t0);
+  // "queue": the successful fork's wait inside its seed for earlier forks of
+  // it (the seed's "request" phase: its fork lock); "fork": the rest, from
+  // the call's start (pool cgroup, channel, failed tries included).
+  absl::Duration queued = absl::ZeroDuration();
+  if (forked.ok()) {
+    for (const auto& p : forked->phases()) {
+      if (p.name() == "request") queued = std::min(absl::Nanoseconds(p.ns()), t_fork - t0);
+    }
+  }
+  r.phases.emplace_back("queue", queued);
+  r.phases.emplace_back("fork", t_fork - t0 - queued);
   if (!forked.ok()) {
     if (cgroups_ != nullptr) cgroups_->Give(cgroup);
     r.status = absl::UnavailableError(

@@ -98,7 +98,7 @@ struct CallResult {
   std::string reply;    // the runtime's reply frame (JSON) when status is ok
   std::string seed;     // the seed the instance was forked from
   bool forked = false;  // false: no instance was made (status says why)
-  std::vector<std::pair<std::string, absl::Duration>> phases;  // fork, run, destroy
+  std::vector<std::pair<std::string, absl::Duration>> phases;  // queue, fork, run, destroy
 };
 
 class RuntimeSeeds {

@@ -255,7 +255,8 @@ def plots(out, rows, phases, sustained):
     if keys:
         fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(keys)), 4.5))
         bottom = [0.0] * len(keys)
-        for ph, color in (("fork", "tab:blue"), ("run", "tab:orange"), ("destroy", "tab:green")):
+        for ph, color in (("queue", "tab:gray"), ("fork", "tab:blue"), ("run", "tab:orange"),
+                          ("destroy", "tab:green")):
             vals = [phases[k][0].get(ph, 0) for k in keys]
             ax.bar(range(len(keys)), vals, bottom=bottom, label=ph, color=color)
             bottom = [b + v for b, v in zip(bottom, vals)]

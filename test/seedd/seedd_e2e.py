@@ -414,7 +414,7 @@ def metrics_checks(node):
     check(m.get(key) == n0 + 3, f"seedd_invocations_total counts echo's 200s ({n0} -> {m.get(key)})")
     check(m.get('seedd_invocations_total{function="raises",code="500"}', 0) >= 2, "... and raises' 500s")
     check(m.get('seedd_invocations_total{function="",code="404"}', 0) >= 2, "... and unknown functions' 404s under \"\"")
-    for phase in ("fork", "run", "destroy", "total"):
+    for phase in ("queue", "fork", "run", "destroy", "total"):
         count = m.get(f'seedd_invoke_phase_seconds_count{{phase="{phase}"}}', 0)
         inf = m.get(f'seedd_invoke_phase_seconds_bucket{{phase="{phase}",le="+Inf"}}', -1)
         low = m.get(f'seedd_invoke_phase_seconds_bucket{{phase="{phase}",le="0.001"}}', -1)
@@ -601,7 +601,9 @@ def main():
         st, h, body = node.invoke("hello", {"name": "seed"})
         check(st == 200 and body == {"hello": "seed"}, f"hello: 200 {{'hello': 'seed'}} (got {st} {body})")
         t = timing(h)
-        check({"fork", "run", "destroy", "total"} <= set(t), f"Server-Timing has fork, run, destroy, total ({h.get('Server-Timing')})")
+        check({"queue", "fork", "run", "destroy", "total"} <= set(t),
+              f"Server-Timing has queue, fork, run, destroy, total ({h.get('Server-Timing')})")
+        check(0 <= t.get("queue", -1) <= t.get("total", 0), f"queue is within the call ({h.get('Server-Timing')})")
 
         node.deploy("transform", TRANSFORM)
         st, _, body = node.invoke("transform", {"text": "Hello, Seed World", "nums": [1, 2, 3.5]})
