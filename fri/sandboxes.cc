@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "fri/host_memory.h"
 #include "fri/status_macros.h"
@@ -259,11 +260,11 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   creq.mutable_stdio()->set_terminal(req.stdio().terminal());
   creq.mutable_stdio()->set_console_socket(req.stdio().console_socket());
   // Test only (test/seedd): Forks of every seed whose id contains one of
-  // these comma-separated strings stall their child, which the seed kills
-  // after 1 s: a failing seed copy.
+  // these comma-separated strings (or is "=ID") stall their child, which the
+  // seed kills after 1 s: a failing seed copy.
   if (const char* stall = std::getenv("SEEDD_TEST_FORK_STALL"); stall != nullptr) {
     for (absl::string_view part : absl::StrSplit(stall, ',', absl::SkipEmpty())) {
-      if (absl::StrContains(seed_id, part)) {
+      if (absl::ConsumePrefix(&part, "=") ? seed_id == part : absl::StrContains(seed_id, part)) {
         creq.set_test_stall_child(true);
         creq.set_report_deadline_ms(1000);
       }

@@ -46,19 +46,38 @@ RuntimeSeeds::RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, Instance
                            ReplicaOptions ro)
     : sb_(sandboxes),
       opts_(std::move(o)),
-      l1_id_(opts_.runtime + "-l1"),
       cgroups_(cgroups),
-      ropts_(ro) {}
+      ropts_(ro),
+      l1_id_(opts_.runtime + "-l1") {}
 
 RuntimeSeeds::~RuntimeSeeds() { Stop(); }
+
+std::string RuntimeSeeds::l1_id() {
+  absl::MutexLock l(&mu_);
+  return l1_id_;
+}
 
 absl::Status RuntimeSeeds::BootL1() {
   absl::Time t0 = absl::Now();
   std::fprintf(stderr, "seedd: booting the %s level-1 seed (%s, seedsc create)...\n",
                opts_.runtime.c_str(), opts_.args[0].c_str());
+  const std::string id = l1_id();
+  ASSIGN_OR_RETURN(std::shared_ptr<Copy> copy, BootSeed(id));
+  {
+    absl::MutexLock l(&mu_);
+    l1_.copies.push_back(std::move(copy));
+  }
+  StartMaintenance();
+  std::fprintf(stderr, "seedd: %s level-1 seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
+               id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<RuntimeSeeds::Copy>> RuntimeSeeds::BootSeed(const std::string& id) {
+  absl::Time t0 = absl::Now();
   ASSIGN_OR_RETURN(Channel ch, Channel::Make());
   fri::v1::CreateRequest req;
-  req.set_id(l1_id_);
+  req.set_id(id);
   fri::v1::HostRoot* hr = req.mutable_host_root();
   for (const std::string& a : opts_.args) hr->add_args(a);
   for (const std::string& e : opts_.env) hr->add_env(e);
@@ -69,26 +88,52 @@ absl::Status RuntimeSeeds::BootL1() {
   ch.CloseFarEnds();
   absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, absl::Now() + kBootTimeout);
   if (!ready.ok()) {
-    sb_.Destroy(l1_id_).IgnoreError();
+    sb_.Destroy(id).IgnoreError();
     return absl::UnavailableError(absl::StrCat(opts_.runtime, " level-1 seed did not report ready: ",
                                                ready.status().message(), " (see ", opts_.log_path, ")"));
   }
   std::fprintf(stderr, "seedd: %s runtime up after %.0f ms (sandbox pid %d); pausing it\n",
                opts_.runtime.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0), created.pid());
   absl::SleepFor(kSettle);
-  if (absl::Status s = sb_.Pause(l1_id_); !s.ok()) {
-    sb_.Destroy(l1_id_).IgnoreError();
+  if (absl::Status s = sb_.Pause(id); !s.ok()) {
+    sb_.Destroy(id).IgnoreError();
     return s;
   }
+  return std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(ch)), 0, absl::Now()});
+}
+
+void RuntimeSeeds::RebootL1() {
+  absl::Time t0 = absl::Now();
+  std::string id;
   {
     absl::MutexLock l(&mu_);
-    l1_.copies.push_back(std::make_shared<Copy>(
-        Copy{l1_id_, std::make_unique<Channel>(std::move(ch)), 0, absl::Now()}));
+    id = absl::StrCat(opts_.runtime, "-l1-g", ++l1_generation_);
   }
-  StartMaintenance();
-  std::fprintf(stderr, "seedd: %s level-1 seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
-               l1_id_.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
-  return absl::OkStatus();
+  std::fprintf(stderr, "seedd: booting level-1 seed \"%s\" to replace the stuck one...\n", id.c_str());
+  absl::StatusOr<std::shared_ptr<Copy>> copy = BootSeed(id);
+  std::string old;
+  {
+    absl::MutexLock l(&mu_);
+    l1_reboot_ = false;
+    if (!copy.ok() || stopping_ || l1_.copies.empty()) {
+      if (copy.ok()) old = id;
+    } else {
+      // The stuck original goes; its replicas (each its own sandbox) serve
+      // on until they are idle.
+      old = l1_.copies[0]->id;
+      l1_.copies[0] = std::move(*copy);
+      l1_id_ = id;
+    }
+  }
+  if (!copy.ok()) {
+    // It stays marked unhealthy: the next Fork of it that times out tries again.
+    std::fprintf(stderr, "seedd: booting level-1 seed \"%s\" failed: %s\n", id.c_str(),
+                 std::string(copy.status().message()).c_str());
+  } else if (old != id) {
+    std::fprintf(stderr, "seedd: level-1 seed \"%s\" replaced \"%s\" in %.0f ms\n", id.c_str(),
+                 old.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+  }
+  if (!old.empty()) sb_.Destroy(old).IgnoreError();
 }
 
 std::string RuntimeSeeds::RequestJson(const Function& fn, bool with_files,
@@ -177,6 +222,13 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
       from_l2 = false;
       other = Pick(l1_);
     }
+    // The L1 original is stuck with no copy to spare, and a new one boots:
+    // the call waits for it (within its deadline) rather than fail.
+    if (other == nullptr && !from_l2 && l1_reboot_) {
+      auto rebooted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !l1_reboot_ || stopping_; };
+      mu_.AwaitWithDeadline(absl::Condition(&rebooted), deadline);
+      if (!l1_reboot_ && !stopping_ && !l1_.copies.empty() && l1_.copies[0] != copy) other = Pick(l1_);
+    }
     if (other == nullptr) break;
     copy = std::move(other);
     r.seed = copy->id;
@@ -246,7 +298,7 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
   std::string frame = Frame(RequestJson(*fn, true, "", absl::ZeroDuration(), true));
   size_t sent = WriteNow(ch->req_w, frame);
   fri::v1::ForkRequest fr;
-  fr.set_seed_id(l1_id_);
+  fr.set_seed_id(l1_id());
   fr.set_new_id(id);
   *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
   (*fr.mutable_labels())["runtime"] = opts_.runtime;
@@ -371,6 +423,13 @@ void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::stri
         destroy = Ids(*s);
         l2_.erase(function);
         did = "evicted with its replicas: its function forks from level 1 until it is promoted again";
+      } else if (timed_out && function.empty()) {
+        copy->unhealthy = true;
+        if (!l1_reboot_) {
+          l1_reboot_ = true;
+          wake_ = true;
+        }
+        did = "stuck: a new level-1 seed is booted to replace it; its replicas serve meanwhile";
       } else {
         copy->unhealthy = true;
         did = "marked unhealthy: its replicas serve first";
@@ -441,12 +500,14 @@ void RuntimeSeeds::DropIdle() {
   for (;;) {
     std::vector<std::array<std::string, 3>> make;  // function, original, new id
     std::vector<std::string> drop;
+    bool reboot = false;
     {
       absl::MutexLock l(&mu_);
       auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; };
       mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(250));
       if (stopping_) return;
       wake_ = false;
+      reboot = l1_reboot_;  // cleared by RebootL1 when it is done
       absl::Time now = absl::Now();
       auto visit = [&](const std::string& function, Seed& s) {
         if (s.want_replica && !s.replicating) {
@@ -464,6 +525,7 @@ void RuntimeSeeds::DropIdle() {
       if (!l1_.copies.empty()) visit("", l1_);
       for (auto& [name, s] : l2_) visit(name, s);
     }
+    if (reboot) RebootL1();
     for (const std::string& id : drop) sb_.Destroy(id).IgnoreError();
     for (auto& [function, original, id] : make) MakeReplica(function, original, id);
   }

@@ -3,8 +3,9 @@
 //
 //   L1 "RUNTIME-l1": the interpreter running the runtime's entry program
 //      (runtimes/python, runtimes/node), its common modules loaded, paused
-//      while blocked reading its channel. Booted once at start (FRI Create +
-//      Pause).
+//      while blocked reading its channel. Booted at start (FRI Create +
+//      Pause), and booted again as "RUNTIME-l1-gN" when a Fork of it timed
+//      out (a stuck seed): calls wait for the new one, the old is destroyed.
 //   L2 "RUNTIME-l2-NAME-vN": L1 forked, function NAME's code loaded, then
 //      paused again (Promote; seedd promotes a function after its
 //      --promote-after'th call, off the request path).
@@ -122,7 +123,7 @@ class RuntimeSeeds {
   // Destroys function's L2 seed and its replicas if `seed` is still it; the
   // next calls fork from L1 (and promote it again on demand).
   bool Evict(const std::string& function, const std::string& seed);
-  const std::string& l1_id() const { return l1_id_; }
+  std::string l1_id() ABSL_LOCKS_EXCLUDED(mu_);
   const std::string& runtime() const { return opts_.runtime; }
   // Waits for promotions in flight; no new ones start.
   void Stop();
@@ -146,6 +147,10 @@ class RuntimeSeeds {
     const std::string& id() const { return copies[0]->id; }
   };
   void Promote(std::shared_ptr<const Function> fn);
+  // Boots and pauses a level-1 seed `id`; its copy on success.
+  absl::StatusOr<std::shared_ptr<Copy>> BootSeed(const std::string& id);
+  // On the maintenance thread: a new L1 seed replaces the stuck original.
+  void RebootL1();
   std::string RequestJson(const Function& fn, bool with_files, const std::string& event_json,
                           absl::Duration timeout, bool load_only);
   // The copy of `seed` to fork from (its forking count taken); starts a
@@ -157,7 +162,8 @@ class RuntimeSeeds {
   // A Fork of `copy` (of `function`'s L2 seed, or of L1 for "") failed:
   // a replica is dropped and destroyed; an L2 seed whose Fork timed out is
   // evicted (its function forks from L1 until it is promoted again); the
-  // L1 seed is marked unhealthy. Says so on stderr.
+  // L1 seed is marked unhealthy, and booted again if its Fork timed out.
+  // Says so on stderr.
   void ForkFailed(const std::shared_ptr<Copy>& copy, const std::string& function,
                   const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
   void StartMaintenance();
@@ -169,13 +175,15 @@ class RuntimeSeeds {
 
   fri::Sandboxes& sb_;
   const RuntimeOptions opts_;
-  const std::string l1_id_;
   InstanceCgroups* const cgroups_;
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Seed l1_ ABSL_GUARDED_BY(mu_);
+  std::string l1_id_ ABSL_GUARDED_BY(mu_);  // l1_'s original
+  int l1_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  bool l1_reboot_ ABSL_GUARDED_BY(mu_) = false;  // wanted or under way
   std::map<std::string, Seed> l2_ ABSL_GUARDED_BY(mu_);  // by function name
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // replicas wanted
   std::thread maintenance_;  // makes wanted replicas and drops idle ones, one at a time

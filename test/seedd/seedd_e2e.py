@@ -488,6 +488,31 @@ def retry_checks(tmp):
         node.stop()
 
 
+def l1_reboot_checks(tmp):
+    """A level-1 seed whose Fork times out (SEEDD_TEST_FORK_STALL=python-l1 exactly) is stuck:
+    seedd boots a new one (python-l1-g2) and destroys the old; a call waits for it, no 503."""
+    os.makedirs(os.path.join(tmp, "reboot"), exist_ok=True)
+    state = os.path.join(tmp, "reboot", "state")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--seed-replicas=1", "--promote-after=64",
+                env={"SEEDD_TEST_FORK_STALL": "=python-l1"})
+    try:
+        node.deploy("h", HELLO)
+        st, h, body = node.invoke("h", {"name": "a"})
+        check(st == 200 and body == {"hello": "a"} and h.get("X-Seedd-Seed") == "python-l1-g2",
+              f"a call whose level-1 seed is stuck is answered by a new level-1 seed "
+              f"({st} {body} from {h.get('X-Seedd-Seed')})")
+        err = node.stderr()
+        check('a fork of seed "python-l1" failed' in err and 'level-1 seed "python-l1-g2" replaced "python-l1"' in err,
+              f"seedd says the seed was stuck and replaced ({err[-500:]})")
+        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                             capture_output=True, text=True).stdout.split()
+        check("python-l1" not in lst and "python-l1-g2" in lst, f"the stuck seed is destroyed ({lst})")
+        st, h, body = node.invoke("h", {"name": "b"})
+        check(st == 200 and h.get("X-Seedd-Seed") == "python-l1-g2", f"later calls fork from it ({st} {h.get('X-Seedd-Seed')})")
+    finally:
+        node.stop()
+
+
 def budget_checks(tmp):
     """--promote-after 2 within --promote-window; LRU eviction of L2 seeds under --seed-memory."""
     os.makedirs(os.path.join(tmp, "budget"), exist_ok=True)
@@ -749,6 +774,7 @@ def main():
     check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
     config_errors(tmp, state, port)
     retry_checks(tmp)
+    l1_reboot_checks(tmp)
     budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
