@@ -25,6 +25,7 @@
 #include "seedd/functions.h"
 #include "seedd/gateway.h"
 #include "seedd/http_server.h"
+#include "seedd/l0_init.h"
 #include "seedd/runtime_seeds.h"
 #include "seedd/seed_budget.h"
 #include "shim/ttrpc/server.h"
@@ -124,11 +125,14 @@ int Fail(const std::string& msg) {
 }
 
 int Main(int argc, char** argv) {
+  // Inside a level-0 seed (its init, see seedd/l0_init.h): not a daemon.
+  if (argc == 2 && std::string(argv[1]) == "l0-init") return L0InitMain();
   std::string listen = "127.0.0.1:8080", state_dir = "/run/seedd", seedsc = DefaultSeedsc();
   std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
   std::string instance_memory = "512M", pool_size_s = "8";
   std::string timeout_s = "30s", promote_s = "2", platform;
   std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
+  std::string max_level_s = "2";
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
     auto flag = [&](const char* name, std::string* v, const char* help) {
@@ -158,6 +162,10 @@ int Main(int argc, char** argv) {
          "it a paused replica and spreads forks over them (1 = no replicas)");
     flag("replica-idle", &replica_idle_s, "a seed replica unused this long is destroyed");
     flag("platform", &platform, "seedsc --platform for the sandboxes (\"\" = seedsc's default)");
+    flag("max-level", &max_level_s,
+         "the deepest seed level calls fork from: 2 = level-2 seeds of promoted functions, else level 1; "
+         "1 = level 1 only (as --promote-after=0); 0 = a level-0 seed (a sandbox with no runtime yet) "
+         "booted instead of the level-1 seeds, each call starting its runtime in its fork");
   };
   runsc::FlagSet fs("seedd");
   define(fs);
@@ -206,6 +214,11 @@ int Main(int argc, char** argv) {
       gopts.promote_window <= absl::ZeroDuration()) {
     return Fail(absl::StrCat(where("promote-window", promote_window_s), ": not a positive duration (e.g. 10m)"));
   }
+  int max_level = 2;
+  if (!absl::SimpleAtoi(max_level_s, &max_level) || max_level < 0 || max_level > 2) {
+    return Fail(absl::StrCat(where("max-level", max_level_s), ": not 0, 1 or 2"));
+  }
+  if (max_level < 2) gopts.promote_after = 0;
   int64_t seed_memory_bytes = ParseBytes(seed_memory);
   if (seed_memory_bytes < 0) {
     return Fail(absl::StrCat(where("seed-memory", seed_memory), ": not a size (e.g. 1G)"));
@@ -279,8 +292,26 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrCat("loading the deployed functions: ", saved.status().message()));
   }
   if (*saved > 0) std::fprintf(stderr, "seedd: serving %d functions deployed before\n", *saved);
+  // --max-level=0: one level-0 seed (this binary as its init) that every
+  // runtime forks and starts itself in.
+  std::unique_ptr<RuntimeSeeds> l0;
+  if (max_level == 0) {
+    std::error_code exe_ec;
+    std::string self = std::filesystem::read_symlink("/proc/self/exe", exe_ec).string();
+    l0 = std::make_unique<RuntimeSeeds>(sandboxes, L0Runtime(self, log_path), nullptr, ropts);
+    if (absl::Status s = l0->BootL1(); !s.ok()) {
+      sandboxes.DestroyAll();
+      return Fail(absl::StrCat("booting the level-0 seed: ", s.message()));
+    }
+  }
+  // Boots `rt`'s level-1 seed, or (--max-level=0) has it start from l0.
+  auto boot = [&l0](RuntimeSeeds& rt) {
+    if (l0 == nullptr) return rt.BootL1();
+    rt.StartFromL0(l0.get());
+    return absl::OkStatus();
+  };
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
-  if (absl::Status s = python.BootL1(); !s.ok()) {
+  if (absl::Status s = boot(python); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("booting the python seed: ", s.message()));
   }
@@ -291,7 +322,7 @@ int Main(int argc, char** argv) {
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
     node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
-    if (absl::Status s = node->BootL1(); s.ok()) {
+    if (absl::Status s = boot(*node); s.ok()) {
       runtimes["node"] = node.get();
     } else {  // python still serves
       std::fprintf(stderr, "seedd: booting the node seed failed, node functions are refused: %s\n",
@@ -368,6 +399,7 @@ int Main(int argc, char** argv) {
   budget.Stop();
   python.Stop();
   if (node != nullptr) node->Stop();
+  if (l0 != nullptr) l0->Stop();
   fri_server.Shutdown();
   fri_thread.join();
   sandboxes.DestroyAll();

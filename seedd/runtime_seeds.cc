@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "fri/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "seedd/l0_init.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -32,23 +33,37 @@ RuntimeOptions PythonRuntime(const std::string& python, const std::string& log_p
   return {.runtime = "python",
           .args = {python, "-c", kPythonEntrySource},
           .env = {"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"},
-          .log_path = log_path};
+          .log_path = log_path,
+          .base_id = "",
+          .level = 1};
+}
+
+RuntimeOptions L0Runtime(const std::string& seedd, const std::string& log_path) {
+  return {.runtime = "l0",
+          .args = {seedd, "l0-init"},
+          .env = {"PATH=/usr/bin:/bin"},
+          .log_path = log_path,
+          .base_id = "l0",
+          .level = 0};
 }
 
 RuntimeOptions NodeRuntime(const std::string& node, const std::string& log_path) {
   return {.runtime = "node",
           .args = {node, "-e", kNodeEntrySource},
           .env = {"PATH=/usr/bin:/bin", "NODE_ENV=production"},
-          .log_path = log_path};
+          .log_path = log_path,
+          .base_id = "",
+          .level = 1};
 }
 
 RuntimeSeeds::RuntimeSeeds(fri::Sandboxes& sandboxes, RuntimeOptions o, InstanceCgroups* cgroups,
                            ReplicaOptions ro)
     : sb_(sandboxes),
       opts_(std::move(o)),
+      base_id_(opts_.base_id.empty() ? opts_.runtime + "-l1" : opts_.base_id),
       cgroups_(cgroups),
       ropts_(ro),
-      l1_id_(opts_.runtime + "-l1") {}
+      l1_id_(base_id_) {}
 
 RuntimeSeeds::~RuntimeSeeds() { Stop(); }
 
@@ -59,8 +74,8 @@ std::string RuntimeSeeds::l1_id() {
 
 absl::Status RuntimeSeeds::BootL1() {
   absl::Time t0 = absl::Now();
-  std::fprintf(stderr, "seedd: booting the %s level-1 seed (%s, seedsc create)...\n",
-               opts_.runtime.c_str(), opts_.args[0].c_str());
+  std::fprintf(stderr, "seedd: booting the %s level-%d seed (%s, seedsc create)...\n",
+               opts_.runtime.c_str(), opts_.level, opts_.args[0].c_str());
   const std::string id = l1_id();
   ASSIGN_OR_RETURN(std::shared_ptr<Copy> copy, BootSeed(id));
   {
@@ -68,8 +83,8 @@ absl::Status RuntimeSeeds::BootL1() {
     l1_.copies.push_back(std::move(copy));
   }
   StartMaintenance();
-  std::fprintf(stderr, "seedd: %s level-1 seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
-               id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+  std::fprintf(stderr, "seedd: %s level-%d seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
+               opts_.level, id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
   return absl::OkStatus();
 }
 
@@ -83,13 +98,13 @@ absl::StatusOr<std::shared_ptr<RuntimeSeeds::Copy>> RuntimeSeeds::BootSeed(const
   for (const std::string& e : opts_.env) hr->add_env(e);
   *req.mutable_stdio() = StdioFor(ch, opts_.log_path);
   (*req.mutable_labels())["runtime"] = opts_.runtime;
-  (*req.mutable_labels())["level"] = "1";
+  (*req.mutable_labels())["level"] = std::to_string(opts_.level);
   ASSIGN_OR_RETURN(fri::v1::CreateResponse created, sb_.Create(req));
   ch.CloseFarEnds();
   absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, absl::Now() + kBootTimeout);
   if (!ready.ok()) {
     sb_.Destroy(id).IgnoreError();
-    return absl::UnavailableError(absl::StrCat(opts_.runtime, " level-1 seed did not report ready: ",
+    return absl::UnavailableError(absl::StrCat(opts_.runtime, " level-", opts_.level, " seed did not report ready: ",
                                                ready.status().message(), " (see ", opts_.log_path, ")"));
   }
   std::fprintf(stderr, "seedd: %s runtime up after %.0f ms (sandbox pid %d); pausing it\n",
@@ -107,9 +122,10 @@ void RuntimeSeeds::RebootL1() {
   std::string id;
   {
     absl::MutexLock l(&mu_);
-    id = absl::StrCat(opts_.runtime, "-l1-g", ++l1_generation_);
+    id = absl::StrCat(base_id_, "-g", ++l1_generation_);
   }
-  std::fprintf(stderr, "seedd: booting level-1 seed \"%s\" to replace the stuck one...\n", id.c_str());
+  std::fprintf(stderr, "seedd: booting level-%d seed \"%s\" to replace the stuck one...\n", opts_.level,
+               id.c_str());
   absl::StatusOr<std::shared_ptr<Copy>> copy = BootSeed(id);
   std::string old;
   {
@@ -127,10 +143,10 @@ void RuntimeSeeds::RebootL1() {
   }
   if (!copy.ok()) {
     // It stays marked unhealthy: the next Fork of it that times out tries again.
-    std::fprintf(stderr, "seedd: booting level-1 seed \"%s\" failed: %s\n", id.c_str(),
+    std::fprintf(stderr, "seedd: booting level-%d seed \"%s\" failed: %s\n", opts_.level, id.c_str(),
                  std::string(copy.status().message()).c_str());
   } else if (old != id) {
-    std::fprintf(stderr, "seedd: level-1 seed \"%s\" replaced \"%s\" in %.0f ms\n", id.c_str(),
+    std::fprintf(stderr, "seedd: level-%d seed \"%s\" replaced \"%s\" in %.0f ms\n", opts_.level, id.c_str(),
                  old.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
   }
   if (!old.empty()) sb_.Destroy(old).IgnoreError();
@@ -153,6 +169,7 @@ std::string RuntimeSeeds::RequestJson(const Function& fn, bool with_files,
 
 CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
                              absl::Duration timeout) {
+  if (l0_ != nullptr) return CallFromL0(fn, event_json, timeout);
   CallResult r;
   absl::Time t0 = absl::Now();
   absl::Time deadline = t0 + timeout;
@@ -233,6 +250,51 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     copy = std::move(other);
     r.seed = copy->id;
   }
+  Serve(r, forked, t0, *ch, id, absl::string_view(frame).substr(sent), cgroup, deadline, false);
+  return r;
+}
+
+CallResult RuntimeSeeds::CallFromL0(const Function& fn, const std::string& event_json,
+                                    absl::Duration timeout) {
+  CallResult r;
+  absl::Time t0 = absl::Now();
+  absl::Time deadline = t0 + timeout;
+  RuntimeSeeds& l0 = *l0_;
+  std::shared_ptr<Copy> copy;
+  {
+    absl::MutexLock l(&l0.mu_);
+    copy = l0.Pick(l0.l1_);
+    r.seed = copy->id;
+  }
+  const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
+  absl::StatusOr<Channel> ch = Channel::Make();
+  if (!ch.ok()) {
+    l0.Release(copy);
+    if (cgroups_ != nullptr) cgroups_->Give(cgroup);
+    r.status = ch.status();
+    return r;
+  }
+  // The init execs the runtime; the runtime finds the request behind it.
+  std::string frame = L0ExecFrame(opts_.args, opts_.env) + Frame(RequestJson(fn, true, event_json, timeout, false));
+  size_t sent = WriteNow(ch->req_w, frame);
+  fri::v1::ForkRequest fr;
+  fr.set_seed_id(r.seed);
+  const std::string id = absl::StrCat(opts_.runtime, "-", fn.name, "-", next_instance_++);
+  fr.set_new_id(id);
+  *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
+  (*fr.mutable_labels())["function"] = fn.name;
+  fr.set_cgroup(cgroup);
+  absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
+  ch->CloseFarEnds();
+  l0.Release(copy);
+  if (!forked.ok()) l0.ForkFailed(copy, "", forked.status());
+  Serve(r, forked, t0, *ch, id, absl::string_view(frame).substr(sent), cgroup, deadline, true);
+  return r;
+}
+
+void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Time t0,
+                         Channel& ch, const std::string& id, absl::string_view unsent,
+                         const std::string& cgroup, absl::Time deadline, bool starts_runtime) {
   absl::Time t_fork = absl::Now();
   // "queue": the successful fork's wait inside its seed for earlier forks of
   // it (the seed's "request" phase: its fork lock); "fork": the rest, from
@@ -249,12 +311,26 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     if (cgroups_ != nullptr) cgroups_->Give(cgroup);
     r.status = absl::UnavailableError(
         absl::StrCat("forking seed \"", r.seed, "\": ", forked.status().message()));
-    return r;
+    return;
   }
   r.forked = true;
-  r.status = WriteAll(ch->req_w, absl::string_view(frame).substr(sent), deadline);
+  r.status = WriteAll(ch.req_w, unsent, deadline);
+  absl::Time t_start = t_fork;
+  if (r.status.ok() && starts_runtime) {
+    // A runtime started in a level-0 fork says it is ready (or the init
+    // says why it could not start it) before it answers the request.
+    absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, deadline);
+    if (!ready.ok()) {
+      r.status = ready.status();
+    } else if (!absl::StrContains(*ready, "\"ready\"")) {
+      r.status = absl::UnavailableError(absl::StrCat("starting the ", opts_.runtime, " runtime in a fork of seed \"",
+                                                     r.seed, "\": ", *ready));
+    }
+    t_start = absl::Now();
+    r.phases.emplace_back("start", t_start - t_fork);
+  }
   if (r.status.ok()) {
-    absl::StatusOr<std::string> reply = ReadFrame(ch->resp_r, deadline);
+    absl::StatusOr<std::string> reply = ReadFrame(ch.resp_r, deadline);
     if (reply.ok()) {
       r.reply = std::move(*reply);
     } else {
@@ -262,7 +338,7 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     }
   }
   absl::Time t_run = absl::Now();
-  r.phases.emplace_back("run", t_run - t_fork);
+  r.phases.emplace_back("run", t_run - t_start);
   sb_.Destroy(id).IgnoreError();
   // An instance that died, or whose handler failed (Python's MemoryError),
   // may have hit its cgroup's memory limit: then that is the answer.
@@ -273,7 +349,6 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   }
   if (cgroups_ != nullptr) cgroups_->Give(cgroup);
   r.phases.emplace_back("destroy", absl::Now() - t_run);
-  return r;
 }
 
 void RuntimeSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
@@ -429,7 +504,8 @@ void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::stri
           l1_reboot_ = true;
           wake_ = true;
         }
-        did = "stuck: a new level-1 seed is booted to replace it; its replicas serve meanwhile";
+        did = absl::StrCat("stuck: a new level-", opts_.level,
+                           " seed is booted to replace it; its replicas serve meanwhile");
       } else {
         copy->unhealthy = true;
         did = "marked unhealthy: its replicas serve first";

@@ -51,11 +51,17 @@ struct RuntimeOptions {
   std::vector<std::string> args;  // the L1's command line (interpreter, its entry program)
   std::vector<std::string> env;
   std::string log_path;  // the sandboxes' stderr (must exist)
+  std::string base_id;   // the booted seed's id; "" = RUNTIME-l1
+  int level = 1;         // the booted seed's level (label "level")
 };
 
 // python3 -c runtimes/python/seedvisor_entry.py; node -e runtimes/node/seedvisor_entry.js.
 RuntimeOptions PythonRuntime(const std::string& python, const std::string& log_path);
 RuntimeOptions NodeRuntime(const std::string& node, const std::string& log_path);
+// The level-0 seed: `seedd l0-init` (seedd/l0_init.h) over the host root, no
+// runtime yet. Its RuntimeSeeds is only booted and forked from: a runtime
+// told to StartFromL0 forks it and starts its interpreter in the fork.
+RuntimeOptions L0Runtime(const std::string& seedd, const std::string& log_path);
 
 // Hands each instance a cgroup to run in ("" = the seed's) and takes it back
 // when the instance is gone (seedd/cgroup_pool.h).
@@ -99,7 +105,8 @@ struct CallResult {
   std::string reply;    // the runtime's reply frame (JSON) when status is ok
   std::string seed;     // the seed the instance was forked from
   bool forked = false;  // false: no instance was made (status says why)
-  std::vector<std::pair<std::string, absl::Duration>> phases;  // queue, fork, run, destroy
+  // queue, fork, start (a level-0 fork: the runtime's start), run, destroy
+  std::vector<std::pair<std::string, absl::Duration>> phases;
 };
 
 class RuntimeSeeds {
@@ -111,6 +118,10 @@ class RuntimeSeeds {
 
   // Boots and pauses the L1 seed; progress on stderr.
   absl::Status BootL1();
+  // Every call forks `l0` (booted, never called itself) and starts this
+  // runtime in the fork, instead of forking an L1 or L2 seed (seedd
+  // --max-level=0). Call before the first Call; BootL1 is not needed.
+  void StartFromL0(RuntimeSeeds* l0) { l0_ = l0; }
   CallResult Call(const Function& fn, const std::string& event_json, absl::Duration timeout);
   // Starts making fn's L2 seed on a thread of its own (once per version).
   void PromoteAsync(std::shared_ptr<const Function> fn);
@@ -147,6 +158,14 @@ class RuntimeSeeds {
     const std::string& id() const { return copies[0]->id; }
   };
   void Promote(std::shared_ptr<const Function> fn);
+  CallResult CallFromL0(const Function& fn, const std::string& event_json, absl::Duration timeout);
+  // After the Fork into instance `id` (t0: the call's start): the phases,
+  // the rest of the request frame, the reply, the instance destroyed and
+  // its cgroup given back. `starts_runtime`: a level-0 fork, whose runtime
+  // answers a ready frame first.
+  void Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Time t0, Channel& ch,
+             const std::string& id, absl::string_view unsent, const std::string& cgroup, absl::Time deadline,
+             bool starts_runtime);
   // Boots and pauses a level-1 seed `id`; its copy on success.
   absl::StatusOr<std::shared_ptr<Copy>> BootSeed(const std::string& id);
   // On the maintenance thread: a new L1 seed replaces the stuck original.
@@ -175,7 +194,9 @@ class RuntimeSeeds {
 
   fri::Sandboxes& sb_;
   const RuntimeOptions opts_;
+  const std::string base_id_;  // the first booted seed's id
   InstanceCgroups* const cgroups_;
+  RuntimeSeeds* l0_ = nullptr;  // StartFromL0
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;

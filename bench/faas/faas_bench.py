@@ -8,6 +8,7 @@ called over HTTP keep-alive through seedd, forked per call
   - from its level-2 seed (code loaded and init run; replicas allowed),
   - from its level-2 seed with --seed-replicas=1 (x8, x24: what replicas buy),
   - from the level-1 seed (code sent with the request: --promote-after=0),
+  - from the level-0 seed (--max-level=0: the runtime starts in each fork),
 against the same handler run per call as
   - a native `python3 -c` process (`node -e`),
   - `seedsc do` (a cold Seedvisor sandbox per call),
@@ -255,8 +256,8 @@ def plots(out, rows, phases, sustained):
     if keys:
         fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(keys)), 4.5))
         bottom = [0.0] * len(keys)
-        for ph, color in (("queue", "tab:gray"), ("fork", "tab:blue"), ("run", "tab:orange"),
-                          ("destroy", "tab:green")):
+        for ph, color in (("queue", "tab:gray"), ("fork", "tab:blue"), ("start", "tab:purple"),
+                          ("run", "tab:orange"), ("destroy", "tab:green")):
             vals = [phases[k][0].get(ph, 0) for k in keys]
             ax.bar(range(len(keys)), vals, bottom=bottom, label=ph, color=color)
             bottom = [b + v for b, v in zip(bottom, vals)]
@@ -344,7 +345,8 @@ def main():
     try:
         seedd_paths = [("seedd L2", (), concs),
                        ("seedd L2 1 copy", ("--seed-replicas=1",), [c for c in concs if c >= 8]),
-                       ("seedd L1", ("--promote-after=0",), concs)]
+                       ("seedd L1", ("--promote-after=0",), concs),
+                       ("seedd L0", ("--max-level=0",), concs)]
         for path, flags, cs in seedd_paths:
             if not cs:
                 continue
@@ -359,7 +361,8 @@ def main():
                     node.timings, node.seeds = [], set()
                     # The numpy function from L1 imports numpy in every call: a per-process
                     # cost, measured with as many calls as the per-process paths.
-                    n = a.native_calls if (path == "seedd L1" and fname == "numpy") else a.calls
+                    # From L0 every call starts the runtime: a per-process path too.
+                    n = a.native_calls if ((path == "seedd L1" and fname == "numpy") or path == "seedd L0") else a.calls
                     lat = closed_loop(invoke, n, conc)
                     rows.append((fname, path, conc, lat))
                     phases[(fname, path, conc)] = (phase_medians(node.timings), sorted(node.seeds))

@@ -513,6 +513,37 @@ def l1_reboot_checks(tmp):
         node.stop()
 
 
+def l0_checks(tmp):
+    """--max-level=0: one level-0 seed ("l0", seedd l0-init) instead of level-1 seeds; every call
+    forks it and starts python there (Server-Timing "start"); each call is its own process."""
+    os.makedirs(os.path.join(tmp, "l0"), exist_ok=True)
+    state = os.path.join(tmp, "l0", "state")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--max-level=0")
+    try:
+        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                             capture_output=True, text=True).stdout.split()
+        check(lst == ["l0"], f"only the level-0 seed is booted ({lst})")
+        node.deploy("h", HELLO)
+        node.deploy("r", RANDOM)
+        answers = [node.invoke("h", {"name": str(i)}) for i in range(3)]
+        bad = [(st, h.get("X-Seedd-Seed"), body) for i, (st, h, body) in enumerate(answers)
+               if st != 200 or body != {"hello": str(i)} or h.get("X-Seedd-Seed") != "l0"]
+        check(not bad, f"calls fork the level-0 seed and answer ({bad[:2]})")
+        t = timing(answers[0][1])
+        check({"queue", "fork", "start", "run", "destroy", "total"} <= set(t),
+              f"Server-Timing has the runtime's start ({answers[0][1].get('Server-Timing')})")
+        vals = [node.invoke("r", {})[2] for _ in range(3)]
+        got = [v.get("token") if isinstance(v, dict) else v for v in vals]
+        check(len(set(got)) == len(got), f"secrets differ in every call ({got})")
+        st, h, _ = node.invoke("h", {})
+        check(st == 200 and "level-2" not in node.stderr(), "no function is promoted to level 2")
+    finally:
+        node.stop()
+    st = subprocess.run([SEEDD, "--max-level=3", f"--state-dir={tmp}/l0/bad"], capture_output=True, text=True)
+    check(st.returncode != 0 and "--max-level" in st.stderr and "not 0, 1 or 2" in st.stderr,
+          f"a bad --max-level is refused naming it ({st.returncode} {st.stderr.strip()[-200:]})")
+
+
 def budget_checks(tmp):
     """--promote-after 2 within --promote-window; LRU eviction of L2 seeds under --seed-memory."""
     os.makedirs(os.path.join(tmp, "budget"), exist_ok=True)
@@ -775,6 +806,7 @@ def main():
     config_errors(tmp, state, port)
     retry_checks(tmp)
     l1_reboot_checks(tmp)
+    l0_checks(tmp)
     budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
