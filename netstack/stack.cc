@@ -79,6 +79,12 @@ SockAddr Endpoint::local() {
   return local_;
 }
 
+void Endpoint::SetOwner(uint64_t ino, uint32_t uid) {
+  Stack::Locked l(stack_);
+  owner_ino_ = ino;
+  owner_uid_ = uid;
+}
+
 void Endpoint::NotifyLocked() {
   if (observer_) stack_->notify_.push_back(observer_);
 }

@@ -61,6 +61,34 @@ struct Stats {
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
 };
 
+// What the guest's views of the network show (netlink, SIOCGIF*,
+// /proc/net): copies taken under the stack's lock (stack_view.cc).
+struct NicInfo {
+  int id = 0;
+  std::string name;
+  MacAddr mac{};
+  uint32_t mtu = 0;
+  bool loopback = false;
+  std::vector<AddrPrefix> addrs;
+  uint64_t rx_frames = 0, tx_frames = 0, rx_bytes = 0, tx_bytes = 0;
+};
+
+// One TCP or UDP socket as /proc/net/{tcp,udp} lists it. `state` uses
+// Linux's numbering (include/net/tcp_states.h: TCP_ESTABLISHED 1 ..
+// TCP_CLOSING 11); UDP is 1 when connected, else 7 (TCP_CLOSE).
+struct SocketInfo {
+  SockAddr local, remote;
+  int state = 0;
+  uint64_t tx_queue = 0, rx_queue = 0;
+  uint32_t uid = 0;
+  uint64_t ino = 0;  // 0: no socket file any more (orphaned, TIME_WAIT)
+  // TCP only: the retransmission timeout, congestion window and slow-start
+  // threshold in segments (-1 while in the initial slow start).
+  int64_t rto_ns = 0;
+  uint32_t cwnd = 0;
+  int64_t ssthresh = -1;
+};
+
 struct StackOptions {
   // CLOCK_MONOTONIC in ns unless set (tests drive a manual clock).
   std::function<int64_t()> now_ns;
@@ -90,6 +118,12 @@ class Stack {
   // New secrets for this instance (after a sandbox fork). No allocation.
   void RekeyAfterFork();
   std::vector<AddrPrefix> Addresses(int nic);
+  // stack_view.cc: the NICs (lo first), the routes (longest prefix
+  // first) and the sockets in the stack's tables, in a stable order.
+  std::vector<NicInfo> Nics();
+  std::vector<Route> Routes();
+  std::vector<SocketInfo> TcpSockets();
+  std::vector<SocketInfo> UdpSockets();
 
   // ---- input and time ----
   // `csum_not_ready`: the host says the transport checksum was never

@@ -33,7 +33,9 @@ class Endpoint {
   void SetObserver(std::function<void()> fn);
   int TakeError();  // SO_ERROR, cleared
   SockAddr local();
-
+  // The socket file this endpoint serves, as /proc/net shows it: its inode
+  // number and the creator's uid (sock_i_ino(), sock_i_uid()).
+  void SetOwner(uint64_t ino, uint32_t uid);
 
  protected:
   friend class Stack;
@@ -52,6 +54,8 @@ class Endpoint {
   bool owns_port_ = false;  // port_ is in the protocol's PortTable
   SockAddr local_{}, remote_{};
   int error_ = 0;  // pending SO_ERROR
+  uint64_t owner_ino_ = 0;
+  uint32_t owner_uid_ = 0;
   size_t rcvbuf_cap_ = 212992;
   size_t sndbuf_cap_ = 212992;
 };

@@ -232,6 +232,7 @@ void TcpEndpoint::Close() {
   if (user_closed_) return;
   user_closed_ = true;
   observer_ = nullptr;
+  owner_ino_ = 0;  // an orphan from here on (sock_orphan())
   auto self = shared_from_this();
   switch (state_) {
     case TcpState::kClosed:

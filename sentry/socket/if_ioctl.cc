@@ -14,6 +14,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/host_socket.h"
+#include "sentry/socket/net_service.h"
 
 namespace seedvisor::sentry {
 
@@ -26,55 +27,71 @@ void SetInet(sockaddr* sa, uint32_t host_order) {
   memcpy(sa, &in, sizeof(in));
 }
 
-// The sandbox's own lo (netlink_route.h has the same interface).
-constexpr int kLoIndex = 1;
-
-// dev_ifconf() + inet_gifconf() over the loopback-only network: lo's one
-// IPv4 address. `*total` is what the list needs (a null buffer) or what
-// fit of it in whole entries.
-void LoopbackIfconf(bool counting, int len, std::string* out, int* total) {
+// dev_ifconf() + inet_gifconf(): one struct ifreq per IPv4 address, in
+// interface order. `*total` is what the list needs (a null buffer) or
+// what fit of it in whole entries.
+void ViewIfconf(const NetView& view, bool counting, int len, std::string* out, int* total) {
   const int size = sizeof(ifreq);
   *total = 0;
-  if (counting) {
-    *total = size;
-    return;
+  for (const NetInterface& i : view.interfaces) {
+    for (const netstack::AddrPrefix& a : i.v4) {
+      if (counting) {
+        *total += size;
+        continue;
+      }
+      if (len - *total < size) return;
+      ifreq r{};
+      strncpy(r.ifr_name, i.name.c_str(), IFNAMSIZ - 1);
+      SetInet(&r.ifr_addr, a.addr.v);
+      out->append(reinterpret_cast<const char*>(&r), sizeof(r));
+      *total += size;
+    }
   }
-  if (len < size) return;
-  ifreq r{};
-  strcpy(r.ifr_name, "lo");
-  SetInet(&r.ifr_addr, INADDR_LOOPBACK);
-  out->assign(reinterpret_cast<const char*>(&r), sizeof(r));
-  *total = size;
 }
 
-Result<long> LoopbackIoctl(Task& t, unsigned long cmd, UserAddr arg) {
+Result<long> ViewIoctl(const NetView& view, Task& t, unsigned long cmd, UserAddr arg) {
   ifreq r;
   SV_TRY(t.CopyIn(arg, &r, sizeof(r)));
   if (cmd == SIOCGIFNAME) {
-    if (r.ifr_ifindex != kLoIndex) return Errno(ENODEV);
+    const NetInterface* i = view.Find(r.ifr_ifindex);
+    if (!i) return Errno(ENODEV);
     memset(r.ifr_name, 0, sizeof(r.ifr_name));
-    memcpy(r.ifr_name, "lo", 2);
-  } else {
-    r.ifr_name[IFNAMSIZ - 1] = '\0';
-    if (strcmp(r.ifr_name, "lo") != 0) return Errno(ENODEV);
-    switch (cmd) {
-      case SIOCGIFINDEX: r.ifr_ifindex = kLoIndex; break;
-      case SIOCGIFFLAGS: r.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING; break;
-      case SIOCGIFMETRIC: r.ifr_metric = 0; break;
-      case SIOCGIFMTU: r.ifr_mtu = 65536; break;
-      case SIOCGIFTXQLEN: r.ifr_qlen = 1000; break;
-      case SIOCGIFADDR: SetInet(&r.ifr_addr, INADDR_LOOPBACK); break;
-      case SIOCGIFNETMASK: SetInet(&r.ifr_netmask, 0xff000000u); break;
-      // devinet_ioctl(): lo has neither (no IFF_BROADCAST, no
-      // IFF_POINTOPOINT): the address stays 0.0.0.0.
-      case SIOCGIFBRDADDR: SetInet(&r.ifr_broadaddr, 0); break;
-      case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, 0); break;
-      case SIOCGIFHWADDR:
-        memset(&r.ifr_hwaddr, 0, sizeof(r.ifr_hwaddr));
-        r.ifr_hwaddr.sa_family = ARPHRD_LOOPBACK;
-        break;
-      default: return Errno(ENOTTY);
-    }
+    strncpy(r.ifr_name, i->name.c_str(), IFNAMSIZ - 1);
+    SV_TRY(t.CopyOut(arg, &r, sizeof(r)));
+    return 0L;
+  }
+  r.ifr_name[IFNAMSIZ - 1] = '\0';
+  const NetInterface* i = view.Find(std::string_view(r.ifr_name));
+  if (!i) return Errno(ENODEV);
+  // devinet_ioctl(): the interface's first IPv4 address answers; none is
+  // EADDRNOTAVAIL.
+  if (IsInetInterfaceIoctl(cmd) && i->v4.empty()) return Errno(EADDRNOTAVAIL);
+  switch (cmd) {
+    case SIOCGIFINDEX: r.ifr_ifindex = i->index; break;
+    // ifr_flags is a short: IFF_LOWER_UP and up do not fit (dev_ifsioc_locked()).
+    case SIOCGIFFLAGS: r.ifr_flags = static_cast<short>(i->flags() & 0xffff); break;
+    case SIOCGIFMETRIC: r.ifr_metric = 0; break;
+    case SIOCGIFMTU: r.ifr_mtu = static_cast<int>(i->mtu); break;
+    case SIOCGIFTXQLEN: r.ifr_qlen = 1000; break;
+    case SIOCGIFADDR: SetInet(&r.ifr_addr, i->v4[0].addr.v); break;
+    case SIOCGIFNETMASK:
+      SetInet(&r.ifr_netmask,
+              i->v4[0].prefix_len == 0 ? 0 : ~(0xffffffffu >> i->v4[0].prefix_len));
+      break;
+    // Loopback has no broadcast address; Ethernet ones as netlink shows.
+    case SIOCGIFBRDADDR:
+      SetInet(&r.ifr_broadaddr,
+              i->loopback || i->v4[0].prefix_len >= 31 ? 0 : i->v4[0].broadcast().v);
+      break;
+    // ifa_address: the peer of a point-to-point link, else the local
+    // address itself (lo answers 127.0.0.1).
+    case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, i->v4[0].addr.v); break;
+    case SIOCGIFHWADDR:
+      memset(&r.ifr_hwaddr, 0, sizeof(r.ifr_hwaddr));
+      r.ifr_hwaddr.sa_family = i->arp_type();
+      memcpy(r.ifr_hwaddr.sa_data, i->mac.data(), i->mac.size());
+      break;
+    default: return Errno(ENOTTY);
   }
   SV_TRY(t.CopyOut(arg, &r, sizeof(r)));
   return 0L;
@@ -163,16 +180,22 @@ bool IsInterfaceSetIoctl(unsigned long cmd) {
   }
 }
 
+NetView SandboxNetView(Kernel& k) {
+  NetService* net = k.net();
+  return net ? StackView(net->stack()) : LoopbackOnlyView();
+}
+
 Result<long> InterfaceIoctl(Task& t, unsigned long cmd, UserAddr arg) {
   if (!IsDeviceIoctl(cmd) && !IsInetInterfaceIoctl(cmd)) return Errno(ENOTTY);
   if (t.kernel().options().network == "host") return HostIoctl(t, cmd, arg);
-  if (cmd != SIOCGIFCONF) return LoopbackIoctl(t, cmd, arg);
+  const NetView view = SandboxNetView(t.kernel());
+  if (cmd != SIOCGIFCONF) return ViewIoctl(view, t, cmd, arg);
   ifconf c;
   SV_TRY(t.CopyIn(arg, &c, sizeof(c)));
   const UserAddr buf(reinterpret_cast<uint64_t>(c.ifc_buf));
   std::string entries;
   int total = 0;
-  LoopbackIfconf(buf.IsNull(), c.ifc_len, &entries, &total);
+  ViewIfconf(view, buf.IsNull(), c.ifc_len, &entries, &total);
   if (!entries.empty()) SV_TRY(t.CopyOut(buf, entries.data(), entries.size()));
   SV_TRY(t.CopyOut(arg, &total, sizeof(total)));
   return 0L;

@@ -1,10 +1,11 @@
 // The interface ioctls sockets answer (dev_ioctl(), dev_ifconf() and, for
 // AF_INET sockets, devinet_ioctl()) for the interfaces the sandbox shows:
-// with --network=none its own loopback-only network, one interface lo as
-// netlink_route.h describes it (if_nametoindex(3), if_indextoname(3),
-// getifaddrs users and busybox `ip` agree); with --network=host the host's,
-// asked of the host (read-only requests only: the sentry's seccomp policy
-// lets no other interface ioctl reach the host).
+// the NetView (net_view.h) that netlink_route.h answers from as well, so
+// if_nametoindex(3), if_indextoname(3), getifaddrs users and `ip` agree:
+// with --network=sandbox the sandbox stack's lo and NICs, with
+// --network=none the loopback-only network's lo; with --network=host the
+// host's, asked of the host (read-only requests only: the sentry's seccomp
+// policy lets no other interface ioctl reach the host).
 //
 //   if (IsDeviceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
 #ifndef SEEDVISOR_SENTRY_SOCKET_IF_IOCTL_H_
@@ -12,10 +13,15 @@
 
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
+#include "sentry/socket/net_view.h"
 
 namespace seedvisor::sentry {
 
+class Kernel;
 class Task;
+
+// The sandbox's own network as the guest sees it (not for --network=host).
+NetView SandboxNetView(Kernel& k);
 
 // dev_ioctl()'s queries, which a socket of any family answers: SIOCGIFNAME,
 // SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMETRIC, SIOCGIFMTU, SIOCGIFTXQLEN,

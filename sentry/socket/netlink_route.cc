@@ -1,19 +1,17 @@
 #include "sentry/socket/netlink_route.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <linux/if.h>
 #include <linux/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <linux/if.h>
 #include <netinet/in.h>
 #include <string.h>
 
 namespace seedvisor::sentry {
 
 namespace {
-
-constexpr uint32_t kLoIndex = 1;
-constexpr uint8_t kIfOperUnknown = 0;      // IF_OPER_UNKNOWN: lo reports it
 
 // One netlink message under construction: header first, attributes
 // appended 4-byte aligned, the length patched by Finish().
@@ -51,40 +49,60 @@ class MsgBuilder {
   std::string buf_;
 };
 
-std::string LinkMsg(uint16_t flags, uint32_t seq, uint32_t port) {
+// rtnl_fill_ifinfo() for one interface.
+std::string LinkMsg(const NetInterface& i, uint16_t flags, uint32_t seq, uint32_t port) {
   MsgBuilder m(RTM_NEWLINK, flags, seq, port);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_type = ARPHRD_LOOPBACK;
-  ifi.ifi_index = kLoIndex;
-  ifi.ifi_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP;
+  ifi.ifi_type = i.arp_type();
+  ifi.ifi_index = i.index;
+  ifi.ifi_flags = i.flags();
   m.Put(&ifi, sizeof(ifi));
-  m.AttrStr(IFLA_IFNAME, "lo");
+  m.AttrStr(IFLA_IFNAME, i.name.c_str());
   m.AttrU32(IFLA_TXQLEN, 1000);
-  m.AttrU8(IFLA_OPERSTATE, kIfOperUnknown);
+  // lo reports IF_OPER_UNKNOWN; a veth that is up, IF_OPER_UP.
+  m.AttrU8(IFLA_OPERSTATE, i.loopback ? IF_OPER_UNKNOWN : IF_OPER_UP);
   m.AttrU8(IFLA_LINKMODE, 0);
-  m.AttrU32(IFLA_MTU, 65536);
-  const uint8_t mac[6] = {};
-  m.Attr(IFLA_ADDRESS, mac, sizeof(mac));
-  m.Attr(IFLA_BROADCAST, mac, sizeof(mac));
+  m.AttrU32(IFLA_MTU, i.mtu);
+  m.Attr(IFLA_ADDRESS, i.mac.data(), i.mac.size());
+  uint8_t brd[6];
+  memset(brd, i.loopback ? 0 : 0xff, sizeof(brd));
+  m.Attr(IFLA_BROADCAST, brd, sizeof(brd));
   m.AttrStr(IFLA_QDISC, "noqueue");
+  m.AttrU32(IFLA_GROUP, 0);  // INIT_NETDEV_GROUP: `ip` prints "group default"
+  rtnl_link_stats64 st{};
+  st.rx_packets = i.rx_packets;
+  st.tx_packets = i.tx_packets;
+  st.rx_bytes = i.rx_bytes;
+  st.tx_bytes = i.tx_bytes;
+  m.Attr(IFLA_STATS64, &st, sizeof(st));
   return m.Finish();
 }
 
-std::string AddrMsg(int family, uint32_t seq, uint32_t port) {
+// inet_fill_ifaddr() / inet6_fill_ifaddr() for one address; `a` null: ::1.
+std::string AddrMsg(const NetInterface& i, const netstack::AddrPrefix* a, uint32_t seq,
+                    uint32_t port) {
   MsgBuilder m(RTM_NEWADDR, NLM_F_MULTI, seq, port);
   ifaddrmsg ifa{};
-  ifa.ifa_family = static_cast<uint8_t>(family);
-  ifa.ifa_prefixlen = family == AF_INET ? 8 : 128;
+  ifa.ifa_family = a ? AF_INET : AF_INET6;
+  ifa.ifa_prefixlen = static_cast<uint8_t>(a ? a->prefix_len : 128);
   ifa.ifa_flags = IFA_F_PERMANENT;
-  ifa.ifa_scope = RT_SCOPE_HOST;
-  ifa.ifa_index = kLoIndex;
+  // Loopback addresses are host-scoped (inet_insert_ifa() via
+  // ipv4_is_loopback; addrconf for ::1), the rest global.
+  ifa.ifa_scope = (!a || a->addr.loopback()) ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+  ifa.ifa_index = static_cast<uint32_t>(i.index);
   m.Put(&ifa, sizeof(ifa));
-  if (family == AF_INET) {
-    in_addr a{htonl(INADDR_LOOPBACK)};
-    m.Attr(IFA_ADDRESS, &a, sizeof(a));
-    m.Attr(IFA_LOCAL, &a, sizeof(a));
-    m.AttrStr(IFA_LABEL, "lo");
+  if (a) {
+    in_addr v{htonl(a->addr.v)};
+    m.Attr(IFA_ADDRESS, &v, sizeof(v));
+    m.Attr(IFA_LOCAL, &v, sizeof(v));
+    // A broadcast address for every prefix shorter than /31 off loopback
+    // (what `ip addr add A/N brd +` and DHCP clients set).
+    if (!i.loopback && a->prefix_len < 31) {
+      in_addr b{htonl(a->broadcast().v)};
+      m.Attr(IFA_BROADCAST, &b, sizeof(b));
+    }
+    m.AttrStr(IFA_LABEL, i.name.c_str());
   } else {
     m.Attr(IFA_ADDRESS, &in6addr_loopback, sizeof(in6addr_loopback));
   }
@@ -92,6 +110,34 @@ std::string AddrMsg(int family, uint32_t seq, uint32_t port) {
   ifa_cacheinfo ci{};
   ci.ifa_prefered = ci.ifa_valid = 0xffffffffu;  // forever
   m.Attr(IFA_CACHEINFO, &ci, sizeof(ci));
+  return m.Finish();
+}
+
+// fib_dump_info() for one IPv4 route.
+std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
+  MsgBuilder m(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
+  rtmsg rt{};
+  rt.rtm_family = AF_INET;
+  rt.rtm_dst_len = static_cast<uint8_t>(r.dst.prefix_len);
+  rt.rtm_table = r.table;
+  rt.rtm_protocol = r.protocol;
+  rt.rtm_scope = r.scope;
+  rt.rtm_type = r.type;
+  m.Put(&rt, sizeof(rt));
+  m.AttrU32(RTA_TABLE, r.table);
+  if (r.dst.prefix_len > 0) {
+    in_addr d{htonl(r.dst.addr.v)};
+    m.Attr(RTA_DST, &d, sizeof(d));
+  }
+  if (!r.prefsrc.any()) {
+    in_addr p{htonl(r.prefsrc.v)};
+    m.Attr(RTA_PREFSRC, &p, sizeof(p));
+  }
+  if (!r.gateway.any()) {
+    in_addr g{htonl(r.gateway.v)};
+    m.Attr(RTA_GATEWAY, &g, sizeof(g));
+  }
+  m.AttrU32(RTA_OIF, static_cast<uint32_t>(r.index));
   return m.Finish();
 }
 
@@ -130,7 +176,7 @@ std::string IfNameAttr(std::string_view attrs) {
 
 // rtnetlink_rcv_msg() for one request: appends replies, returns 0 or an
 // errno that the caller turns into an NLMSG_ERROR. Dumps never ack.
-int HandleOne(const nlmsghdr& h, std::string_view whole, uint32_t port,
+int HandleOne(const NetView& view, const nlmsghdr& h, std::string_view whole, uint32_t port,
               std::vector<std::string>* out, bool* acked) {
   std::string_view payload = whole.substr(sizeof(nlmsghdr));
   int type = h.nlmsg_type;
@@ -143,16 +189,27 @@ int HandleOne(const nlmsghdr& h, std::string_view whole, uint32_t port,
     *acked = true;  // a dump answers with its messages and NLMSG_DONE
     int family = static_cast<uint8_t>(payload[0]);
     if (type == RTM_GETLINK) {
-      out->push_back(LinkMsg(NLM_F_MULTI, h.nlmsg_seq, port));
+      for (const NetInterface& i : view.interfaces) {
+        out->push_back(LinkMsg(i, NLM_F_MULTI, h.nlmsg_seq, port));
+      }
     } else if (type == RTM_GETADDR) {
+      // In interface order, IPv4 first (rtnl_dump_all() walks the families).
       if (family == AF_UNSPEC || family == AF_INET) {
-        out->push_back(AddrMsg(AF_INET, h.nlmsg_seq, port));
+        for (const NetInterface& i : view.interfaces) {
+          for (const netstack::AddrPrefix& a : i.v4) {
+            out->push_back(AddrMsg(i, &a, h.nlmsg_seq, port));
+          }
+        }
       }
       if (family == AF_UNSPEC || family == AF_INET6) {
-        out->push_back(AddrMsg(AF_INET6, h.nlmsg_seq, port));
+        for (const NetInterface& i : view.interfaces) {
+          if (i.v6_loopback) out->push_back(AddrMsg(i, nullptr, h.nlmsg_seq, port));
+        }
       }
+    } else if (type == RTM_GETROUTE && (family == AF_UNSPEC || family == AF_INET)) {
+      for (const NetRoute& r : view.routes) out->push_back(RouteMsg(r, h.nlmsg_seq, port));
     }
-    // Every other table (routes, neighbours, rules, qdiscs, ...) is empty.
+    // Every other table (neighbours, rules, qdiscs, IPv6 routes) is empty.
     out->push_back(DoneMsg(h.nlmsg_seq, port));
     return 0;
   }
@@ -160,14 +217,16 @@ int HandleOne(const nlmsghdr& h, std::string_view whole, uint32_t port,
   if (payload.size() < sizeof(ifinfomsg)) return EINVAL;
   ifinfomsg ifi;
   memcpy(&ifi, payload.data(), sizeof(ifi));
+  const NetInterface* i = nullptr;
   if (ifi.ifi_index > 0) {
-    if (static_cast<uint32_t>(ifi.ifi_index) != kLoIndex) return ENODEV;
+    i = view.Find(ifi.ifi_index);
   } else {
     std::string name = IfNameAttr(payload.substr(NLMSG_ALIGN(sizeof(ifinfomsg))));
     if (name.empty()) return EINVAL;
-    if (name != "lo") return ENODEV;
+    i = view.Find(name);
   }
-  out->push_back(LinkMsg(0, h.nlmsg_seq, port));
+  if (!i) return ENODEV;
+  out->push_back(LinkMsg(*i, 0, h.nlmsg_seq, port));
   return 0;
 }
 
@@ -187,14 +246,15 @@ bool ForEachMessage(std::string_view batch, F f) {
 
 }  // namespace
 
-void HandleRouteRequests(std::string_view batch, uint32_t port, std::vector<std::string>* out) {
+void HandleRouteRequests(const NetView& view, std::string_view batch, uint32_t port,
+                         std::vector<std::string>* out) {
   ForEachMessage(batch, [&](const nlmsghdr& h, std::string_view whole) {
     int err = 0;
     bool acked = false;
     // Only requests reach the kernel; control types (NOOP, ERROR, DONE,
     // OVERRUN) are skipped (netlink_rcv_skb()).
     if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
-      err = HandleOne(h, whole, port, out, &acked);
+      err = HandleOne(view, h, whole, port, out, &acked);
     }
     if (err || ((h.nlmsg_flags & NLM_F_ACK) && !acked)) {
       out->push_back(ErrorMsg(h, whole, err, port));

@@ -1,10 +1,11 @@
-// The NETLINK_ROUTE answers of the sandbox's own loopback-only network
-// (--network=none): one interface, lo (index 1, UP|LOOPBACK|RUNNING, mtu
-// 65536) with 127.0.0.1/8 and ::1/128, and no routes. Pure message logic, no
-// sockets: NetlinkSocket (netlink_socket.h) queues what this returns.
+// The NETLINK_ROUTE answers of the sandbox's own network: the links,
+// addresses and IPv4 routes of a NetView (net_view.h: the sandbox stack's
+// lo and NICs with --network=sandbox, the loopback-only namespace's lo with
+// --network=none). Pure message logic, no sockets: NetlinkSocket
+// (netlink_socket.h) queues what this returns.
 //
 //   std::vector<std::string> replies;
-//   HandleRouteRequests(request_bytes, /*port=*/42, &replies);
+//   HandleRouteRequests(view, request_bytes, /*port=*/42, &replies);
 //   // replies: RTM_NEWLINK ... NLMSG_DONE, one netlink message per datagram
 //
 // Malformed input follows netlink_rcv_skb(): a header shorter than 16 bytes
@@ -18,11 +19,14 @@
 #include <string_view>
 #include <vector>
 
+#include "sentry/socket/net_view.h"
+
 namespace seedvisor::sentry {
 
 // Appends the replies to every request in `batch` (sent by port `port`) to
 // `out`, one netlink message per element.
-void HandleRouteRequests(std::string_view batch, uint32_t port, std::vector<std::string>* out);
+void HandleRouteRequests(const NetView& view, std::string_view batch, uint32_t port,
+                         std::vector<std::string>* out);
 
 // True if every message in `batch` only reads state (NLMSG_NOOP-class types
 // below RTM_BASE, or an RTM_GET* type): what --network=host lets through to

@@ -143,7 +143,7 @@ Result<size_t> NetlinkSocket::SendMsg(Task& t, const MsgIn& m) {
   if (m.data.size() > static_cast<size_t>(sndbuf_)) return Errno(EMSGSIZE);
   if (!port_) SV_TRY(BindLocked(t, 0));
   std::vector<std::string> replies;
-  HandleRouteRequests(m.data, port_, &replies);
+  HandleRouteRequests(SandboxNetView(t.kernel()), m.data, port_, &replies);
   // A reader that never reads cannot make the sentry grow without bound:
   // replies past the receive buffer are dropped and the next read fails
   // with ENOBUFS, as netlink_overrun() reports.

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
+#include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/unix_socket_internal.h"
 
 namespace seedvisor::sentry {
@@ -82,13 +83,15 @@ NetstackSocket::~NetstackSocket() {
   }
 }
 
-void NetstackSocket::Attach() {
+void NetstackSocket::Attach(uint32_t uid) {
   std::weak_ptr<FileDescription> self = weak_from_this();
   auto fn = [self] {
     if (auto f = self.lock()) static_cast<NetstackSocket*>(f.get())->Changed();
   };
-  if (tcp_) tcp_->SetObserver(fn);
-  if (udp_) udp_->SetObserver(fn);
+  uid_ = uid;
+  netstack::Endpoint& ep = tcp_ ? static_cast<netstack::Endpoint&>(*tcp_) : *udp_;
+  ep.SetObserver(fn);
+  ep.SetOwner(ino_, uid);
 }
 
 uint32_t NetstackSocket::Readiness() const {
@@ -145,7 +148,8 @@ Result<FileRef> NetstackSocket::Accept(Task& t, int flags, std::string* peer) {
   SV_ASSIGN_OR_RETURN(std::shared_ptr<netstack::TcpEndpoint> c,
                       Block(t, false, POLLIN, 0, [&] { return tcp_->Accept(); }));
   auto s = std::make_shared<NetstackSocket>(O_RDWR | (flags & O_NONBLOCK), std::move(c));
-  s->Attach();
+  // sk_clone_lock() copies the listener's sk_uid.
+  s->Attach(uid_);
   if (peer) {
     auto r = s->tcp_->remote();
     *peer = r.ok() ? FormatIn(*r) : std::string();
@@ -342,6 +346,8 @@ Result<long> NetstackSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof n));
     return 0L;
   }
+  // inet_ioctl() -> devinet_ioctl(): the sandbox stack's addresses.
+  if (IsInetInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
   return CommonIoctl(t, cmd, arg);
 }
 
@@ -377,7 +383,7 @@ absl::Status NetstackSocket::AdoptInForkChild(ForkFileContext&) {
   return absl::OkStatus();
 }
 
-Result<FileRef> NewNetstackSocket(Task&, NetService& net, int type, int protocol, int flags) {
+Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int type, int protocol, int flags) {
   std::shared_ptr<NetstackSocket> s;
   switch (type) {
     case SOCK_STREAM:
@@ -393,7 +399,7 @@ Result<FileRef> NewNetstackSocket(Task&, NetService& net, int type, int protocol
     default:
       return Errno(ESOCKTNOSUPPORT);
   }
-  s->Attach();
+  s->Attach(t.creds().fsuid);
   return FileRef(s);
 }
 

@@ -54,8 +54,9 @@ class NetstackSocket : public Socket {
   // readiness mirror (host fds) is remade.
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
-  // Hooks the endpoint's observer to this socket (after make_shared).
-  void Attach();
+  // Hooks the endpoint's observer to this socket (after make_shared) and
+  // tells it the socket's inode and owner `uid` (/proc/net shows both).
+  void Attach(uint32_t uid);
 
  private:
   uint32_t Readiness() const;
@@ -69,6 +70,7 @@ class NetstackSocket : public Socket {
   std::shared_ptr<netstack::TcpEndpoint> tcp_;
   std::shared_ptr<netstack::UdpEndpoint> udp_;
   const uint64_t ino_;
+  uint32_t uid_ = 0;  // the creator's fsuid; accepted sockets: the listener's
   mutable std::mutex mu_;  // guards waiters_ and mirror_
   WaitQueue waiters_;
   mutable std::unique_ptr<SocketMirror> mirror_;

@@ -35,7 +35,7 @@ SEEDSC = "//runsc:seedsc"
 
 _RUNNER = "//test/syscalls:run_test.sh"
 
-def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, netstack = False, **kwargs):
+def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, netstack = False, network_none = True, **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
     Args:
@@ -48,6 +48,8 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
       kvm: also make <name>_kvm (see above).
       netstack: also run in the sandbox with --network=sandbox (the sentry's
         own TCP/IP stack) as <name>_<platform>_netstack.
+      network_none: make <name>_<platform> (the default --network=none);
+        False for what only the sandbox's own stack serves so far.
       **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
     """
     binary = name + "_bin"
@@ -74,7 +76,7 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         **kwargs
     )
 
-    for platform in SANDBOX_PLATFORMS + (["kvm"] if kvm else []):
+    for platform in (SANDBOX_PLATFORMS if network_none else []) + (["kvm"] if kvm else []):
         variants.append(name + "_" + platform)
         native.sh_test(
             name = name + "_" + platform,

@@ -270,6 +270,15 @@ TEST(SocketIoctlTest, AddressQueriesOnIpv4SocketsOnly) {
     ASSERT_EQ(ioctl(s, SIOCGIFNETMASK, &r), 0) << strerror(errno);
     EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&r.ifr_netmask)->sin_addr.s_addr,
               htonl(0xff000000u));
+    // devinet_ioctl(): lo has no broadcast address, and its "destination"
+    // is ifa_address, the local address itself (no point-to-point peer).
+    r = Named("lo");
+    ASSERT_EQ(ioctl(s, SIOCGIFBRDADDR, &r), 0) << strerror(errno);
+    EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&r.ifr_broadaddr)->sin_addr.s_addr, 0u);
+    r = Named("lo");
+    ASSERT_EQ(ioctl(s, SIOCGIFDSTADDR, &r), 0) << strerror(errno);
+    EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&r.ifr_dstaddr)->sin_addr.s_addr,
+              htonl(INADDR_LOOPBACK));
   }
 }
 

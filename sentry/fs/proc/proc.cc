@@ -321,6 +321,7 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid));
   dir.Add("ns", NewNsDir());
   dir.Add("mem", NewMemInode(k, tid));
+  if (InodeRef net = NewNetDir(k)) dir.Add("net", net);
   AddTaskInfoFiles(k, dir, tid);
   if (!thread) {
     auto tasks = std::make_shared<SynthDir>(0555);
@@ -417,6 +418,7 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
               if (!t) return Errno(ENOENT);
               return absl::StrCat(t->tgid(), "/task/", t->tid());
             }));
+  if (k.net()) root->Add("net", SynthSymlink::Fixed("self/net"));
   root->Add("cpuinfo", SynthFile::Text([] { return HostFileText("/proc/cpuinfo"); }));
   root->Add("meminfo",
             SynthFile::Text([] { return MeminfoText(HostFileText("/proc/meminfo")); }));

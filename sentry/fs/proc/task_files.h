@@ -46,6 +46,9 @@ InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid);
 InodeRef NewNsDir();
 // mem: the process's memory at file offset = address (mem.cc).
 InodeRef NewMemInode(Kernel& k, int tid);
+// net/{dev,route,tcp,udp} of the sandbox's own stack; null unless
+// --network=sandbox (net.cc).
+InodeRef NewNetDir(Kernel& k);
 
 }  // namespace seedvisor::sentry
 

@@ -1,0 +1,102 @@
+#include "sentry/socket/net_view.h"
+
+#include <linux/if.h>
+#include <linux/if_arp.h>
+#include <linux/rtnetlink.h>
+
+namespace seedvisor::sentry {
+
+using netstack::AddrPrefix;
+using netstack::Ip4;
+
+uint32_t NetInterface::flags() const {
+  uint32_t f = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
+  return f | (loopback ? IFF_LOOPBACK : IFF_BROADCAST | IFF_MULTICAST);
+}
+
+uint16_t NetInterface::arp_type() const { return loopback ? ARPHRD_LOOPBACK : ARPHRD_ETHER; }
+
+const NetInterface* NetView::Find(int index) const {
+  for (const NetInterface& i : interfaces) {
+    if (i.index == index) return &i;
+  }
+  return nullptr;
+}
+
+const NetInterface* NetView::Find(std::string_view name) const {
+  for (const NetInterface& i : interfaces) {
+    if (i.name == name) return &i;
+  }
+  return nullptr;
+}
+
+NetView LoopbackOnlyView() {
+  NetView v;
+  NetInterface lo;
+  lo.index = 1;
+  lo.name = "lo";
+  lo.loopback = true;
+  lo.mtu = 65536;
+  lo.v4.push_back({netstack::MakeIp4(127, 0, 0, 1), 8});
+  lo.v6_loopback = true;
+  v.interfaces.push_back(lo);
+  return v;
+}
+
+NetView StackView(netstack::Stack& stack) {
+  NetView v;
+  for (const netstack::NicInfo& n : stack.Nics()) {
+    NetInterface i;
+    i.index = n.id;
+    i.name = n.name;
+    i.loopback = n.loopback;
+    i.mac = n.mac;
+    i.mtu = n.mtu;
+    i.v4 = n.addrs;
+    i.rx_packets = n.rx_frames;
+    i.tx_packets = n.tx_frames;
+    i.rx_bytes = n.rx_bytes;
+    i.tx_bytes = n.tx_bytes;
+    v.interfaces.push_back(std::move(i));
+  }
+  // The stack keeps one table; Linux splits it: lo's 127.0.0.0/8 and every
+  // own address are "local" routes (fib_add_ifaddr()), the rest "main".
+  for (const netstack::Route& r : stack.Routes()) {
+    const NetInterface* i = v.Find(r.nic);
+    if (!i) continue;
+    NetRoute out;
+    out.dst = r.dst;
+    out.index = r.nic;
+    if (i->loopback) {
+      out.table = RT_TABLE_LOCAL;
+      out.type = RTN_LOCAL;
+      out.protocol = RTPROT_KERNEL;
+      out.scope = RT_SCOPE_HOST;
+      out.prefsrc = netstack::MakeIp4(127, 0, 0, 1);
+    } else if (r.gateway.any()) {
+      out.table = RT_TABLE_MAIN;
+      out.type = RTN_UNICAST;
+      out.protocol = RTPROT_KERNEL;
+      out.scope = RT_SCOPE_LINK;
+      for (const AddrPrefix& a : i->v4) {
+        if (a.Contains(r.dst.addr) && a.prefix_len == r.dst.prefix_len) out.prefsrc = a.addr;
+      }
+    } else {
+      out.table = RT_TABLE_MAIN;
+      out.type = RTN_UNICAST;
+      out.protocol = RTPROT_BOOT;
+      out.scope = RT_SCOPE_UNIVERSE;
+      out.gateway = r.gateway;
+    }
+    v.routes.push_back(out);
+  }
+  for (const NetInterface& i : v.interfaces) {
+    for (const AddrPrefix& a : i.v4) {
+      v.routes.push_back({RT_TABLE_LOCAL, RTN_LOCAL, RTPROT_KERNEL, RT_SCOPE_HOST, {a.addr, 32},
+                          Ip4{}, a.addr, i.index});
+    }
+  }
+  return v;
+}
+
+}  // namespace seedvisor::sentry
