@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
 #include "runsc/commands.h"
+#include "runsc/do_network.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/kernel/kernel.h"
@@ -55,7 +56,15 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.String("netns", &netns,
             "with --network=sandbox: a network namespace (a path such as /run/netns/NAME) whose "
             "Ethernet interfaces and addresses the sandbox takes over and serves from its own stack");
-  fs.String("ip", &ip, "IPv4 address for the sandbox (with --network=sandbox; not supported yet)");
+  fs.String("ip", &ip,
+            "with --network=sandbox and no --netns: the sandbox's IPv4 address A.B.C.D[/N] (default "
+            "192.168.10.2/24) on a veth seedsc makes; the host end (svd<pid>) gets .1 of the "
+            "subnet (.2 if the sandbox is .1). No default route, no NAT: only the host end and "
+            "the sandbox reach each other. The veth goes with the sandbox");
+  bool veth = true;
+  fs.Bool("veth", &veth,
+          "with --network=sandbox and no --netns: make the veth pair (false: the sandbox's own "
+          "stack has loopback only)");
   auto rest = fs.Parse(args);
   if (!rest.ok()) {
     PrintUsageError(std::string(rest.status().message()));
@@ -72,8 +81,8 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     PrintUsageError("do: missing command: seedsc do [flags] [--] CMD [ARGS...]");
     return kExitUsage;
   }
-  if (cfg.network == "sandbox" && !ip.empty()) {
-    PrintUsageError("do: --ip needs the sandbox network stack, which is not built yet");
+  if (!ip.empty() && (cfg.network != "sandbox" || !netns.empty() || !veth)) {
+    PrintUsageError("do: --ip needs --network=sandbox, no --netns and --veth");
     return kExitUsage;
   }
 
@@ -91,6 +100,17 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
       return kExitUsage;
     }
     close(fd);
+  } else if (cfg.network == "sandbox" && veth) {
+    // A namespace and a veth of the sandbox's own (runsc/do_network.h).
+    absl::StatusOr<SandboxAddrs> addrs = ParseSandboxIp(ip.empty() ? kDefaultSandboxIp : ip);
+    if (!addrs.ok()) {
+      PrintUsageError(std::string(addrs.status().message()));
+      return kExitUsage;
+    }
+    if (absl::Status s = MakeSandboxNetwork(*addrs, getpid()); !s.ok()) {
+      std::fprintf(stderr, "seedsc: do: %s\n", std::string(s.message()).c_str());
+      return 128;
+    }
   }
 
   // The sandbox's stubs are its zygote's children: as a child subreaper,
@@ -101,7 +121,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
   opts.network = cfg.network;
-  opts.take_over_interfaces = !netns.empty();
+  opts.take_over_interfaces = cfg.network == "sandbox" && (veth || !netns.empty());
   opts.net_raw = cfg.net_raw;
   opts.cwd = cwd.empty() ? "/" : cwd;
   auto kernel = sentry::Kernel::Create(opts);

@@ -13,26 +13,15 @@
 # Namespaces (and with them the veth) are removed on every exit.
 #
 #   bazel test //test/netstack:veth_e2e_test   (or: veth_e2e_test.sh SEEDSC)
-set -u
 SEEDSC="$(realpath "${1:?usage: veth_e2e_test.sh SEEDSC}")"
+source "$(dirname "$0")/e2e_lib.sh"
 NA="svnsA$$" NB="svnsB$$"
 IPA=192.168.213.2 IPB=192.168.213.1
-T="$(mktemp -d /tmp/netstack_e2e.XXXXXX)"
-pass=0 fail=0
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+extra_cleanup() {
   ip netns del "$NA" 2>/dev/null
   ip netns del "$NB" 2>/dev/null
-  rm -rf "$T"
 }
-trap cleanup EXIT
-ok() { echo "PASS: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-
-for tool in ip curl python3; do
-  command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing"; exit 1; }
-done
+need_tools ip curl python3
 ip netns add "$NA" && ip netns add "$NB" || { echo "FAIL: cannot make network namespaces"; exit 1; }
 ip -n "$NA" link add eth0 type veth peer name peer0 netns "$NB" || { echo "FAIL: veth"; exit 1; }
 ip -n "$NA" link set lo up
@@ -138,5 +127,4 @@ wait "$gpid"
 rc=$?
 if ((rc == 0)); then ok "guest exits 0"; else bad "guest exits 0 (got $rc)"; fi
 if ((fail)); then echo "--- guest log"; cat "$T/guest.log"; fi
-echo "$pass passed, $fail failed"
-((fail == 0))
+e2e_done

@@ -73,9 +73,13 @@ else
       fi
     fi
   fi
+  # --network=sandbox: the sandbox's stack with loopback only, no veth
+  # (tests run side by side; each veth would want the same subnet).
+  do_flags=()
+  [[ "$network" == sandbox ]] && do_flags=(--veth=false)
   cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
-       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} do "$binary" "${args[@]}" "$@")
+       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
 fi
 
 echo "run_test.sh: running $where: ${cmd[*]}"
