@@ -10,6 +10,7 @@
 #include "runsc/config.h"
 #include "runsc/version.h"
 #include "sentry/base/log.h"
+#include "sentry/sfork/sfork.h"
 
 namespace seedvisor::runsc {
 
@@ -44,6 +45,9 @@ void PrintUsageError(const std::string& msg) { std::fprintf(stderr, "seedsc: %s\
 
 int main(int argc, char** argv) {
   using namespace seedvisor::runsc;
+  // Before any thread: `boot` becomes a seed, whose sandbox forks are host
+  // forks of this process while its other threads run.
+  seedvisor::sentry::PrepareForSandboxForks();
   std::vector<std::string> args(argv + 1, argv + argc);
   GlobalConfig cfg;
   FlagSet global("");

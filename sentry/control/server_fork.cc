@@ -301,11 +301,15 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     w.Unlocked();
   }
   PrepareForkSpareAsync(kSpareDelayAfterFork);
-  if (absl::IsDeadlineExceeded(r.status())) {
-    // The killed child may have made its control socket (the address was
-    // free when we were asked: it is that child's).
-    std::string path = ttrpc::SocketPath(req.control_address());
-    if (!path.empty() && path[0] != '@') unlink(path.c_str());
+  if (!pending->diagnosis.empty()) {
+    // A child that never reported: what it was doing when it was killed.
+    // (The control socket it may have made is its caller's to remove:
+    // seedsc fork, fri. The caller chose the path, and the sentry's seccomp
+    // policy allows no unlink.)
+    Log::Warning("container %s: the Fork into \"%s\" did not report within %s; its host "
+                 "processes before they were killed:\n%s",
+                 cfg_.id, req.new_id(), absl::FormatDuration(pending->report_deadline),
+                 pending->diagnosis);
   }
   if (!r.ok()) return r.status();
   r->phase_ns[static_cast<int>(sentry::ForkPhase::kPrepare)] += prepare_ns;

@@ -17,8 +17,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/sfork/fork_diagnosis.h"
 #include "sentry/mm/mm.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fd_table.h"
@@ -133,16 +135,20 @@ absl::Status Fail(std::string_view what, int err) {
 // Steps 1-3 of sfork.h, in the child.
 absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
                          std::vector<pid_t>* pids, Report& r) {
+  ForkChildStep("making the kernel's locks its own");
   k.ReinitInForkChild();
+  ForkChildStep("resetting the loopback network");
   ResetLoopbackNetworkInForkChild();
   EndPhase(r, ForkPhase::kReinit);
 
+  ForkChildStep("adopting the spare's zygote");
   pids->push_back(anchor);
   absl::StatusOr<pid_t> zygote = k.platform().AdoptInForkChild(anchor);
   if (!zygote.ok()) return zygote.status();
   pids->push_back(*zygote);
   EndPhase(r, ForkPhase::kZygote);
 
+  ForkChildStep("listing the tasks");
   std::vector<std::shared_ptr<Task>> tasks;
   {
     absl::MutexLock l(&k.mu());
@@ -159,9 +165,11 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
     by_mm[t->mm_.get()].push_back(t);
   }
+  ForkChildStep("finding shared mappings");
   SharedMappings shared;
   if (absl::Status s = FindSharedMappings(by_mm, &shared); !s.ok()) return s;
   for (auto& [mm, mm_tasks] : by_mm) {
+    ForkChildStep("adopting an address space's stub copy and its threads");
     std::shared_ptr<platform::AddressSpace> old = mm->shared_address_space();
     absl::StatusOr<platform::ForkedAddressSpace> copy = k.platform().TakeSeedCopy(*old, anchor);
     if (!copy.ok()) return copy.status();
@@ -181,6 +189,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   EndPhase(r, ForkPhase::kAddressSpaces);
 
   // Files: every description reachable from a task's fd table or mapping.
+  ForkChildStep("adopting the open files");
   ForkFileContext fctx;
   for (int i = 0; i < 3; ++i) fctx.stdio[i] = opts.stdio[i];
   if (opts.init != nullptr && !opts.init->tasks.empty()) {
@@ -215,14 +224,17 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }
   }
+  ForkChildStep("adopting the open files: deferred steps");
   for (auto& fn : fctx.deferred) {
     if (absl::Status s = fn(); !s.ok()) return s;
   }
   // Uniqueness: the guest may learn it was forked and re-seed. After the
   // files: the watchers now poll readiness fds of their own.
+  ForkChildStep("bumping the fork generation");
   k.BumpForkGeneration();
   // Once nothing else can refuse the fork: tmpfs data becomes copy-on-write
   // in the seed and here (tmpfs.h).
+  ForkChildStep("making tmpfs data copy-on-write");
   absl::Status s = AdoptTmpfsInForkChild();
   // Then what the sandbox maps MAP_SHARED becomes its own, now (see
   // SharedMappings): copied before we report, remapped before a task runs.
@@ -233,6 +245,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     for (MM* mm : shared.mms) mm->MarkSharedForRemap();
   }
   EndPhase(r, ForkPhase::kFiles);
+  ForkChildStep("adopted the kernel");
   return s;
 }
 
@@ -264,9 +277,10 @@ struct Spare {
 // The caller's fork lock guards these (StartFork, FinishFork,
 // PrepareForkSpare, DropForkSpare).
 std::deque<Spare> spares_;  // ready, oldest first
-// The report fds of forks between StartFork and FinishFork: a later fork's
-// child closes its copies.
+// The report fds and trace pages of forks between StartFork and FinishFork:
+// a later fork's child closes and unmaps its copies.
 std::set<int> in_flight_fds_;
+std::set<ForkTrace*> in_flight_traces_;
 
 // In a forked sentry: the write end of its own anchor's life line, held for
 // its whole life.
@@ -397,10 +411,12 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
 }
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd, const Spare& spare,
-                            const ForkChildSetup& child_setup,
+                            ForkTrace* trace, const ForkChildSetup& child_setup,
                             const std::function<void()>& child_main) {
   Report r;
   EndPhase(r, ForkPhase::kSentryFork);
+  SetForkChildTrace(trace);
+  ForkChildStep("letting go of the seed's spares and forks in flight");
   // Our parent's anchor line is not ours to hold, nor are the lines of its
   // other spares or the reports of its other forks in flight; the spare's
   // line is.
@@ -411,6 +427,8 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   spares_.clear();
   for (int fd : in_flight_fds_) close(fd);
   in_flight_fds_.clear();
+  for (ForkTrace* other : in_flight_traces_) ForkTrace::Unmap(other);
+  in_flight_traces_.clear();
   forked_.clear();  // the seed's children
   std::vector<pid_t> pids = {getpid()};
   absl::Status s = AdoptKernel(k, opts, anchor, &pids, r);
@@ -418,6 +436,7 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
     // The tasks' new host threads attach their contexts and park (the
     // kernel is still quiesced: the caller's child_main resumes it, or
     // not), on the other CPU while the caller's setup runs here.
+    ForkChildStep("starting the tasks' host threads");
     std::vector<std::shared_ptr<Task>> tasks;
     {
       absl::MutexLock l(&k.mu());
@@ -429,8 +448,11 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   }
   EndPhase(r, ForkPhase::kStartTasks);
   r.pid = getpid();
+  ForkChildStep("the caller's setup (control socket, cgroup, stdio)");
   if (s.ok()) s = child_setup(pids, &r.pid);
   EndPhase(r, ForkPhase::kSetup);
+  ForkChildStep(opts.test_stall_child ? "stalling before the report (test hook)"
+                                      : "writing the report");
   if (opts.test_stall_child) {
     // A hung fork, for the seed's deadline (test only; poll: the sentry's
     // seccomp policy allows it).
@@ -439,9 +461,12 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   r.ok = s.ok() ? 1 : 0;
   std::string msg(s.message());
   std::strncpy(r.message, msg.c_str(), sizeof(r.message) - 1);
-  ssize_t n = write(report_fd, &r, sizeof(r));
-  (void)n;
+  const ssize_t n = write(report_fd, &r, sizeof(r));
+  ForkChildStep(n == static_cast<ssize_t>(sizeof(r)) ? "reported" : "writing the report failed");
   close(report_fd);
+  // The seed's to read and unmap from here on; ours goes.
+  SetForkChildTrace(nullptr);
+  ForkTrace::Unmap(trace);
   if (!s.ok()) {
     // Take the anchor's group (our stubs) along; the seed is untouched.
     kill(-anchor, SIGKILL);
@@ -508,6 +533,10 @@ const char* ForkPhaseName(ForkPhase p) {
   return "?";
 }
 
+void PrepareForSandboxForks() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
 absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress) {
   {
     absl::MutexLock l(&k.mu());
@@ -561,6 +590,8 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     return Fail("pipe", err);
   }
   f.prepared_ns = MonotonicNs();
+  // Where the child is on its way to the report, should it never come.
+  f.trace = ForkTrace::Map();
   Tell(opts.progress, "host-forking the sentry");
   pid_t pid;
   {
@@ -568,10 +599,17 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     // lock then (the child starts it over anyway, see ReinitInForkChild).
     absl::MutexLock l(&k.mu());
     pid = fork();
+    if (pid == 0) {
+      // The child's first step is this Unlock: named, so that a child stuck
+      // in it says so (issue 9's hung forks were, in abseil's deadlock
+      // detector: PrepareForSandboxForks).
+      SetForkChildTrace(f.trace);
+      ForkChildStep("unlocking the kernel lock it was forked under");
+    }
   }
   if (pid == 0) {
     close(p[0]);
-    ChildMain(k, opts, p[1], spare, child_setup, child_main);
+    ChildMain(k, opts, p[1], spare, f.trace, child_setup, child_main);
   }
   close(p[1]);
   // The anchor's line is the child's alone from here on: if the child dies,
@@ -582,12 +620,14 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
   if (pid < 0) {
     const int err = errno;
     close(p[0]);
+    ForkTrace::Unmap(f.trace);
     LetGoOfSpare(k, spare, false);
     return Fail("forking the sentry", err);
   }
   f.sentry = pid;
   f.report_fd = p[0];
   in_flight_fds_.insert(p[0]);
+  if (f.trace != nullptr) in_flight_traces_.insert(f.trace);
   f.report_deadline = opts.report_deadline;
   f.deadline_ns = MonotonicNs() + absl::ToInt64Nanoseconds(opts.report_deadline);
   return f;
@@ -602,6 +642,8 @@ void AwaitFork(PendingFork& f) {
       n = read(f.report_fd, &r, sizeof(r));
     } while (n < 0 && errno == EINTR);
   } else {
+    // What it was doing, before it is gone.
+    f.diagnosis = DescribeUnreportedFork(f.sentry, f.anchor, f.trace, f.report_fd);
     KillUnreported(f.sentry, f.anchor);
   }
   r.phase_end[static_cast<int>(ForkPhase::kReport)] = MonotonicNs();
@@ -617,6 +659,9 @@ absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f) {
   in_flight_fds_.erase(f.report_fd);
   close(f.report_fd);
   f.report_fd = -1;
+  in_flight_traces_.erase(f.trace);
+  ForkTrace::Unmap(f.trace);
+  f.trace = nullptr;
   // The spare is the child's now, or dead: either way not ours any more.
   Spare spare;
   spare.anchor = f.anchor;

@@ -63,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/sfork/fork_diagnosis.h"
 
 namespace seedvisor::sentry {
 
@@ -145,6 +146,12 @@ struct PendingFork {
   bool ok = false;          // ... and says the child runs
   pid_t pid = -1;           // ... the pid it reported
   std::string message;      // ... else why not
+  // Shared with the child: the steps it has taken (fork_diagnosis.h); null
+  // if the host refused the page.
+  ForkTrace* trace = nullptr;
+  // A child that did not report in time: what its host threads and its
+  // group's were doing before it was killed (DescribeUnreportedFork).
+  std::string diagnosis;
   int64_t phase_end[static_cast<int>(ForkPhase::kCount)] = {};
 };
 
@@ -153,6 +160,24 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
                                       const std::function<void()>& child_main);
 void AwaitFork(PendingFork& f);
 absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f);
+
+// Call first in main(), before any thread starts, in a process that may
+// become a seed: what the libraries keep process-wide must be safe for a
+// host fork while other threads run. A forked sentry has only the forking
+// thread; a process-wide lock another thread held at the fork stays held
+// there forever.
+//
+// Today that is abseil's Mutex deadlock detection, which Debian's abseil
+// (built without NDEBUG) turns on by default: every Mutex::Lock, Unlock and
+// ~Mutex of every thread takes one process-wide spin lock (the lock-order
+// graph's) and allocates under it. A host fork of the seed while another
+// of its threads (a Fork request naming its step, the watchdog, a ttrpc
+// worker) was inside it left the forked sentry spinning in its first Lock:
+// it never reported (issue 9, ~1 fork in 20,000 on ptrace). Off, Mutex
+// keeps no process-wide state (fork_safety_test forks beside locking
+// threads: with it on, about one child in six never gets its first lock
+// here).
+void PrepareForSandboxForks();
 
 // Makes one spare of the host processes a fork of `k` needs (step 0), off
 // the fork's path, if `k` is quiesced and has fewer than `want` valid ones:
