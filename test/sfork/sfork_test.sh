@@ -427,7 +427,8 @@ kids_before=" $(pgrep -P "$seed_host_pid" | tr '\n' ' ') "
 SEEDSC_TEST_FORK_STALL=3000 timeout 30 "${S[@]}" fork s2 "$long_id" </dev/null >"$T/stall2.out" 2>&1 &
 stall_fork=$!
 stall_sock=""
-for ((i = 0; i < 28 && -z "$stall_sock"; i++)); do
+for ((i = 0; i < 28; i++)); do
+  [[ -n "$stall_sock" ]] && break
   sleep 0.1
   for c in $(pgrep -P "$seed_host_pid"); do
     [[ "$kids_before" == *" $c "* ]] && continue
