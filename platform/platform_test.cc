@@ -12,7 +12,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
@@ -365,6 +369,241 @@ TEST_P(SystrapTest, ForgedEventIsRejected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Systrap, SystrapTest, ::testing::Values("systrap"));
+
+// ---- systrap with syscall-site patching (platform/systrap/PATCHING.md) ----
+
+// Guest code: a loop that calls a getppid() site, stores each result and
+// spins a little (so that kicks land in guest code too).
+//   loop (kLoop):  call site_fn; movabs %rax,kResult; mov $3000,%ecx;
+//                  loop .; jmp loop
+//   site_fn:       mov $110,%eax; syscall; ret
+constexpr uint64_t kLoop = kCode + 0x400;
+constexpr uint64_t kSiteFn = kCode + 0x500;
+constexpr uint64_t kResult = kData + 0x100;
+constexpr uint8_t kGetppidSite[] = {0xb8, 0x6e, 0x00, 0x00, 0x00, 0x0f, 0x05};
+
+class SystrapPatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("SEEDVISOR_SYSTRAP_PATCH", "1", 1);  // read when the platform starts
+    auto p = NewPlatform("systrap");
+    unsetenv("SEEDVISOR_SYSTRAP_PATCH");
+    ASSERT_TRUE(p.ok()) << p.status();
+    platform_ = std::move(*p);
+    auto as = platform_->NewAddressSpace();
+    ASSERT_TRUE(as.ok()) << as.status();
+    as_ = *as;
+    auto ctx = platform_->Attach(as_, as_->initial_thread());
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    ctx_ = std::move(*ctx);
+    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    .ok());
+    std::vector<uint8_t> loop = {0xe8, 0, 0, 0, 0, 0x48, 0xa3};  // call rel32; movabs %rax,abs64
+    const int32_t rel = static_cast<int32_t>(kSiteFn - (kLoop + 5));
+    std::memcpy(&loop[1], &rel, 4);
+    for (int i = 0; i < 8; ++i) loop.push_back(static_cast<uint8_t>(kResult >> (8 * i)));
+    for (uint8_t b : {0xb9, 0xb8, 0x0b, 0x00, 0x00, 0xe2, 0xfe}) loop.push_back(b);
+    const int8_t back = static_cast<int8_t>(-(static_cast<int>(loop.size()) + 2));
+    loop.push_back(0xeb);  // jmp loop
+    loop.push_back(static_cast<uint8_t>(back));
+    ASSERT_TRUE(as_->WriteForce(UserAddr(kLoop), loop.data(), loop.size()).ok());
+    std::vector<uint8_t> fn(std::begin(kGetppidSite), std::end(kGetppidSite));
+    fn.push_back(0xc3);  // ret
+    ASSERT_TRUE(as_->WriteForce(UserAddr(kSiteFn), fn.data(), fn.size()).ok());
+    ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    .ok());
+  }
+
+  Registers Entry() {
+    Registers r{};
+    r.rip = kLoop;
+    r.rsp = kData + kPageSize - 0x100;
+    r.cs = 0x33;
+    r.ss = 0x2b;
+    r.eflags = 0x202;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    return r;
+  }
+
+  std::array<uint8_t, 7> SiteBytes() {
+    std::array<uint8_t, 7> b{};
+    EXPECT_TRUE(as_->ReadForce(UserAddr(kSiteFn), b.data(), b.size()).ok());
+    return b;
+  }
+  bool Patched() { return SiteBytes()[0] == 0xff; }
+
+  // Runs the loop's next syscall with `answer` as the last one's result.
+  void NextGetppid(Context& ctx, Registers& r, uint64_t answer) {
+    r.rax = answer;
+    Stop s = ctx.Run(r);
+    ASSERT_EQ(s.kind, StopKind::kSyscall);
+    ASSERT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+    ASSERT_EQ(r.rip, kSiteFn + 7);
+    ASSERT_EQ(r.rcx, r.rip);  // as `syscall` leaves them
+    ASSERT_EQ(r.r11, r.eflags);
+    ASSERT_EQ(r.rsp, kData + kPageSize - 0x108);  // the call's return address only
+  }
+
+  std::unique_ptr<Platform> platform_;
+  std::shared_ptr<AddressSpace> as_;
+  std::unique_ptr<Context> ctx_;
+};
+
+// A site that trapped twice becomes a jump; later calls come back through
+// the fast entry exactly as a trapped one (rip, rcx, r11, the other
+// registers, the result), and nothing below the guest's rsp is written.
+TEST_F(SystrapPatchTest, AHotSiteIsPatchedAndBehavesTheSame) {
+  Registers r = Entry();
+  r.rbx = 0x1111, r.rdx = 0x2222, r.rsi = 0x3333, r.rdi = 0x4444, r.rbp = 0x5555;
+  r.r8 = 8, r.r9 = 9, r.r10 = 10, r.r12 = 12, r.r13 = 13, r.r14 = 14, r.r15 = 15;
+  r.fs_base = kData + 0x800;
+  std::vector<uint8_t> canary(0x80);
+  for (size_t i = 0; i < canary.size(); ++i) canary[i] = static_cast<uint8_t>(i * 7 + 1);
+  const uint64_t red_zone = kData + kPageSize - 0x108 - canary.size();
+  ASSERT_TRUE(as_->Write(UserAddr(red_zone), canary.data(), canary.size()).ok());
+  EXPECT_FALSE(Patched());
+  for (uint64_t i = 0; i < 50; ++i) {
+    NextGetppid(*ctx_, r, 1000 + i);
+    if (i > 0) {
+      uint64_t stored = 0;
+      ASSERT_TRUE(as_->Read(UserAddr(kResult), &stored, sizeof(stored)).ok());
+      EXPECT_EQ(stored, 1000 + i);
+    }
+    EXPECT_EQ(r.rbx, 0x1111u);
+    EXPECT_EQ(r.rdx, 0x2222u);
+    EXPECT_EQ(r.rsi, 0x3333u);
+    EXPECT_EQ(r.rdi, 0x4444u);
+    EXPECT_EQ(r.rbp, 0x5555u);
+    EXPECT_EQ(r.r8 + r.r9 + r.r10 + r.r12 + r.r13 + r.r14 + r.r15, 81u);
+    EXPECT_EQ(r.fs_base, kData + 0x800);
+    EXPECT_EQ(r.gs_base, 0u);
+    if (i == 1) {
+      EXPECT_TRUE(Patched()) << "patched on the second trap";
+    }
+  }
+  std::vector<uint8_t> after(canary.size());
+  ASSERT_TRUE(as_->Read(UserAddr(red_zone), after.data(), after.size()).ok());
+  EXPECT_EQ(after, canary);
+  const std::array<uint8_t, 7> b = SiteBytes();
+  EXPECT_EQ(b[0], 0xff);
+  EXPECT_EQ(b[1], 0x24);
+  EXPECT_EQ(b[2], 0x25);
+  EXPECT_EQ(b[5], 0x06);  // where `syscall` was: an invalid opcode
+}
+
+// FP state set by the sentry at a fast event reaches the guest, and the
+// guest's own comes back unchanged.
+TEST_F(SystrapPatchTest, FpStateCrossesTheFastPath) {
+  Registers r = Entry();
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  ASSERT_TRUE(Patched());
+  FpState fp;
+  ASSERT_TRUE(ctx_->GetFpState(fp).ok());
+  std::vector<uint8_t> image(fp.data(), fp.data() + fp.size());
+  uint8_t xmm0[16];  // FXSAVE layout: xmm0 at 160
+  for (int i = 0; i < 16; ++i) xmm0[i] = static_cast<uint8_t>(0xa0 + i);
+  std::memcpy(image.data() + 160, xmm0, 16);
+  FpState mine;
+  mine.CopyFrom(image.data(), image.size(), FpState::HostFeatures());
+  ASSERT_TRUE(ctx_->SetFpState(mine).ok());
+  for (uint64_t i = 0; i < 3; ++i) {
+    NextGetppid(*ctx_, r, i);
+    FpState got;
+    ASSERT_TRUE(ctx_->GetFpState(got).ok());
+    EXPECT_EQ(std::memcmp(got.data() + 160, xmm0, 16), 0) << i;
+  }
+}
+
+// Fork copies the patched text and the sentry's record of it: the child's
+// calls come back through its own fast entry with the child's answers.
+TEST_F(SystrapPatchTest, AForkKeepsThePatch) {
+  Registers r = Entry();
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  ASSERT_TRUE(Patched());
+  auto child = ctx_->ForkAddressSpace();
+  ASSERT_TRUE(child.ok());
+  std::thread th([&] {
+    auto c = platform_->Attach(*child, (*child)->initial_thread());
+    ASSERT_TRUE(c.ok()) << c.status();
+    Registers cr = r;
+    for (uint64_t i = 0; i < 20; ++i) NextGetppid(**c, cr, 7000 + i);
+    uint64_t stored = 0;
+    ASSERT_TRUE((*child)->Read(UserAddr(kResult), &stored, sizeof(stored)).ok());
+    EXPECT_EQ(stored, 7019u);
+    std::array<uint8_t, 7> b{};
+    ASSERT_TRUE((*child)->ReadForce(UserAddr(kSiteFn), b.data(), b.size()).ok());
+    EXPECT_EQ(b[0], 0xff);
+  });
+  th.join();
+  for (uint64_t i = 0; i < 5; ++i) NextGetppid(*ctx_, r, 100 + i);
+}
+
+// Made writable, the text shows its own bytes again (a guest that patches
+// or checksums itself); made executable again, the site is patched anew.
+TEST_F(SystrapPatchTest, WritableTextIsUnpatched) {
+  Registers r = Entry();
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  ASSERT_TRUE(Patched());
+  ASSERT_TRUE(as_->Protect(UserAddr(kCode), kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC).ok());
+  const std::array<uint8_t, 7> b = SiteBytes();
+  EXPECT_TRUE(std::equal(b.begin(), b.end(), std::begin(kGetppidSite)));
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  EXPECT_FALSE(Patched()) << "never patched while writable";
+  ASSERT_TRUE(as_->Protect(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC).ok());
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  EXPECT_TRUE(Patched());
+}
+
+// Kicks landing anywhere (guest code, the slot, the fast entry and exit)
+// come back as interrupts at states the unpatched code can be in, or are
+// absorbed by the syscall in flight; the loop never loses a result.
+TEST_F(SystrapPatchTest, KicksDuringFastCallsLeaveConsistentStates) {
+  Registers r = Entry();
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
+  ASSERT_TRUE(Patched());
+  std::atomic<bool> stop{false};
+  std::thread kicker([&] {
+    while (!stop.load()) {
+      ctx_->Interrupt();
+      usleep(20);
+    }
+  });
+  int syscalls = 0, interrupts = 0;
+  uint64_t next = 5000;
+  uint64_t answer = next;
+  r.rax = answer;
+  while (syscalls < 3000 || (interrupts < 20 && syscalls < 200000)) {
+    Stop s = ctx_->Run(r);
+    if (s.kind == StopKind::kInterrupt) {
+      ++interrupts;
+      // Inside the loop's code, at the site, or at its `syscall` with the
+      // number in rax (the slot's second instruction).
+      const bool in_code = (r.rip >= kLoop && r.rip < kLoop + 0x20) ||
+                           (r.rip >= kSiteFn && r.rip <= kSiteFn + 8);
+      ASSERT_TRUE(in_code) << std::hex << r.rip;
+      if (r.rip == kSiteFn + 5) {
+        ASSERT_EQ(r.rax, static_cast<uint64_t>(SYS_getppid));
+      }
+      continue;
+    }
+    ASSERT_EQ(s.kind, StopKind::kSyscall);
+    ASSERT_EQ(r.rip, kSiteFn + 7);
+    ASSERT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+    if (syscalls > 0) {
+      uint64_t stored = 0;
+      ASSERT_TRUE(as_->Read(UserAddr(kResult), &stored, sizeof(stored)).ok());
+      ASSERT_EQ(stored, answer);
+    }
+    ++syscalls;
+    answer = ++next;
+    r.rax = answer;
+  }
+  stop = true;
+  kicker.join();
+  EXPECT_GT(interrupts, 0);
+}
 
 }  // namespace
 }  // namespace seedvisor::platform

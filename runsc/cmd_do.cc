@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -124,7 +125,12 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.take_over_interfaces = cfg.network == "sandbox" && (veth || !netns.empty());
   opts.net_raw = cfg.net_raw;
   opts.cwd = cwd.empty() ? "/" : cwd;
+  // --systrap-patch reaches the platform as NewSystrapPlatform reads it
+  // (SEEDVISOR_SYSTRAP_PATCH), only while the kernel is made: the guest's
+  // environment never carries it.
+  if (cfg.systrap_patch) setenv("SEEDVISOR_SYSTRAP_PATCH", "1", 1);
   auto kernel = sentry::Kernel::Create(opts);
+  if (cfg.systrap_patch) unsetenv("SEEDVISOR_SYSTRAP_PATCH");
   if (!kernel.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: %s\n",
                  std::string(kernel.status().message()).c_str());

@@ -22,6 +22,9 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.Choice("log-format", &log_format, {"text", "json", "json-k8s"}, "log format");
   fs.Bool("strace", &strace, "enable strace of every guest syscall");
   fs.Bool("rootless", &rootless, "allow the sandbox to run as a non-root user");
+  fs.Bool("systrap-patch", &systrap_patch,
+          "systrap: patch hot syscall sites into jumps to the stub's fast path "
+          "(platform/systrap/PATCHING.md; experimental, off by default)");
 }
 
 }  // namespace seedvisor::runsc

@@ -19,6 +19,7 @@ struct GlobalConfig {
   std::string log_format = "text";
   bool strace = false;
   bool rootless = false;
+  bool systrap_patch = false;
 
   void Register(FlagSet& fs);
 };

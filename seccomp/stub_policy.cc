@@ -1,6 +1,7 @@
 #include "seccomp/stub_policy.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -51,6 +52,15 @@ Policy StubPolicy() {
       // thread's CPU numbers, only where the guest could write itself.
       {SYS_rseq, {}, SECCOMP_RET_ALLOW, "sentry: the guest thread's rseq area"},
       {SYS_getcpu, {}, SECCOMP_RET_ALLOW, "sentry: the guest's getcpu, on its own thread"},
+      // Syscall-site patching (platform/systrap/PATCHING.md): between the
+      // steps of a text rewrite every CPU running the stub's mm must
+      // serialize, and membarrier acts on the caller's mm, so a stub
+      // thread makes it on the sentry's request. A guest that jumps here
+      // only makes its own threads serialize (or registers that it may).
+      {SYS_membarrier, {ArgEq(0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)},
+       SECCOMP_RET_ALLOW, "sentry: site patching may serialize the stub's CPUs"},
+      {SYS_membarrier, {ArgEq(0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)}, SECCOMP_RET_ALLOW,
+       "sentry: serialize the stub's CPUs between steps of a site rewrite"},
       // Injected by the sentry over ptrace (see systrap_platform.h); useless
       // to the guest, which is never traced.
       {SYS_mmap, {}, kTrace, "sentry: file mappings, the shared region"},

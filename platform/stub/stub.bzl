@@ -1,14 +1,15 @@
 """stub_image(): a stub executable, linked and embedded in the sentry."""
 
-def stub_image(name, src, namespace, visibility = None):
+def stub_image(name, src, namespace, visibility = None, deps = []):
     """Links `src` (a stub_amd64.S that includes stub_common_amd64.inc) as a
     position-dependent, libc-free executable at kStubBase (stub_layout.h), and
     makes the cc_library `name` holding its bytes: `stub_image.h` declares
-    kStubImage and kStubImageSize in `namespace`."""
+    kStubImage and kStubImageSize in `namespace`. `deps` give `src` more
+    textual headers to include."""
     native.cc_binary(
         name = name + "_bin",
         srcs = [src],
-        deps = ["//platform/stub:stub_asm"],
+        deps = ["//platform/stub:stub_asm"] + deps,
         features = ["-pic"],
         linkopts = [
             "-nostdlib",

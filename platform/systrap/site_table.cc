@@ -38,6 +38,10 @@ void SiteTable::Reject(uint64_t return_rip) {
   if (it != counts_.end()) it->second = kRejected;
 }
 
+void SiteTable::ClearCounts(uint64_t begin, uint64_t end) {
+  counts_.erase(counts_.upper_bound(begin), counts_.lower_bound(end + kSiteSize));
+}
+
 std::optional<SiteTable::Site> SiteTable::Add(uint64_t addr, uint32_t nr) {
   if (next_id_ >= static_cast<uint32_t>(kMaxSites)) return std::nullopt;
   // Overlapping an existing site (the same one, or bytes shared with it).
@@ -86,7 +90,7 @@ std::vector<SiteTable::Site> SiteTable::Remove(uint64_t begin, uint64_t end) {
     }
   }
   // Counted return rips r stand for the bytes [r - 7, r).
-  counts_.erase(counts_.upper_bound(begin), counts_.lower_bound(end + kSiteSize));
+  ClearCounts(begin, end);
   return dropped;
 }
 

@@ -66,6 +66,10 @@ class SiteTable {
   // The bytes before return_rip are not a patchable site: stop counting it.
   void Reject(uint64_t return_rip);
 
+  // Forgets the trap counts and rejections of the return rips in
+  // [begin, end + kSiteSize) (their mapping changed), keeping the sites.
+  void ClearCounts(uint64_t begin, uint64_t end);
+
   // Takes a slot for the site at `addr`; nullopt when the table is full or
   // the site is listed already.
   std::optional<Site> Add(uint64_t addr, uint32_t nr);

@@ -10,6 +10,13 @@
 // wakes the sentry with a futex, waits for the reply and returns through
 // rt_sigreturn with the ucontext the sentry rewrote in place.
 //
+// A patched syscall site (PATCHING.md) enters `fast_entry` by a jump, with
+// no signal: it saves the guest's registers into the slot's fast frame,
+// posts through the same comm-page handoff and, on the reply, restores
+// them and jumps to the rip the sentry chose. The sentry's kick (SIGURG)
+// that lands anywhere in this text is returned from at once: the fast path
+// posts an event anyway (see `handler`).
+//
 // No libc, no writable memory of its own; the text page must stay one page
 // (the filter allows the handler's calls from that page only).
 
@@ -24,6 +31,36 @@
 #define ST_EXIT 3
 #define ST_CALL 5
 #define ST_GONE 4
+#define SIGURG 23
+
+// The fast frame (systrap_layout.h: kFastHeader, kFastGregs, kFastXsave).
+#define FAST_STACK_TOP 0x4000
+#define FAST_ID 0x4000
+#define FAST_XMASK 0x4008
+#define FAST_FPDIRTY 0x4010
+#define FAST_SLOW 0x4014
+#define FG(i) (0x4100 + 8 * (i))         // gregs[i], mcontext order
+#define FG_R8 FG(0)
+#define FG_R9 FG(1)
+#define FG_R10 FG(2)
+#define FG_R11 FG(3)
+#define FG_R12 FG(4)
+#define FG_R13 FG(5)
+#define FG_R14 FG(6)
+#define FG_R15 FG(7)
+#define FG_RDI FG(8)
+#define FG_RSI FG(9)
+#define FG_RBP FG(10)
+#define FG_RBX FG(11)
+#define FG_RDX FG(12)
+#define FG_RAX FG(13)
+#define FG_RCX FG(14)
+#define FG_RSP FG(15)
+#define FG_RIP FG(16)
+#define FG_EFL FG(17)
+#define FAST_XSAVE 0x4400
+
+#include "platform/systrap/fast_gs_check_amd64.inc"
 
         STUB_COMMON_TEXT
 
@@ -44,6 +81,14 @@ enter:                                   // +0x180: a new thread's first event;
 
         .org    0x200
 handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
+        cmp     $SIGURG, %edi            // a kick inside this text (the fast
+        jne     1f                       // path: SIGURG is blocked in here
+        mov     168(%rdx), %rax          // otherwise) is dropped: the fast
+        lea     _start(%rip), %rcx       // path posts an event anyway, or has
+        sub     %rcx, %rax               // just been answered (the sentry
+        cmp     $0x1000, %rax            // kicks again if it still waits)
+        jb      dropped
+1:      xor     %r13d, %r13d             // r13 = 0: a signal frame's event
         mov     %rsp, %rbx
         and     $SLOT_MASK, %rbx         // the slot's comm page
         mov     %edi, 4(%rbx)
@@ -103,10 +148,13 @@ answered:
         je      done
         cmp     $ST_CALL, %eax
         je      call
+        test    %r13d, %r13d
+        jnz     fast_exit
         mov     24(%rbx), %rax           // the guest's fs and gs bases
         wrfsbase %rax
         mov     32(%rbx), %rax
         wrgsbase %rax
+dropped:
         ret                              // to restorer, rsp back at the frame
 
         .org    0x380
@@ -138,5 +186,75 @@ done:                                    // after this store the thread never
         xor     %edi, %edi
         syscall
         ud2
+
+        .org    0x3f0
+fast_fail:                               // +0x3f0: GS is no slot (the guest
+        ud2                              // set its own): SIGILL, rax = site id
+        .org    0x3f8
+fast_slow:                               // +0x3f8: the sentry wants a signal
+        ud2                              // frame to exit through (sigreturn)
+
+        .org    0x400
+fast_entry:                              // +0x400: from a patched site's slot:
+        FAST_GS_SLOT_CHECK fast_fail     // rax = site id; rcx, r11 are free
+        mov     %rsp, %gs:FG_RSP         // (syscall clobbers them); nothing
+        rdgsbase %rsp                    // below the guest's rsp is written,
+        lea     FAST_STACK_TOP(%rsp), %rsp  // no flag changes before pushfq
+        pushfq
+        pop     %gs:FG_EFL
+        mov     %rax, %gs:FAST_ID
+        mov     %r8, %gs:FG_R8
+        mov     %r9, %gs:FG_R9
+        mov     %r10, %gs:FG_R10
+        mov     %r12, %gs:FG_R12
+        mov     %r13, %gs:FG_R13
+        mov     %r14, %gs:FG_R14
+        mov     %r15, %gs:FG_R15
+        mov     %rdi, %gs:FG_RDI
+        mov     %rsi, %gs:FG_RSI
+        mov     %rbp, %gs:FG_RBP
+        mov     %rbx, %gs:FG_RBX
+        mov     %rdx, %gs:FG_RDX
+        rdgsbase %rbx                    // the slot: its comm page
+        mov     FAST_XMASK(%rbx), %eax   // the guest's FP state, as the kernel
+        mov     FAST_XMASK+4(%rbx), %edx // saves it in a signal frame
+        xsave   FAST_XSAVE(%rbx)
+        rdfsbase %rax
+        mov     %rax, 24(%rbx)
+        mov     %rbx, 32(%rbx)           // GS: the slot (the guest's 0)
+        movl    $0, 4(%rbx)              // signo 0: a fast event
+        mov     $1, %r13d                // answered: leave through fast_exit
+        jmp     post
+
+fast_exit:                               // rbx = the slot; the reply is in
+        cmpl    $0, FAST_SLOW(%rbx)      // the fast frame
+        jne     fast_slow
+        cmpl    $0, FAST_FPDIRTY(%rbx)   // the sentry wrote FP state
+        je      1f
+        mov     FAST_XMASK(%rbx), %eax
+        mov     FAST_XMASK+4(%rbx), %edx
+        xrstor  FAST_XSAVE(%rbx)
+1:      mov     24(%rbx), %rax
+        wrfsbase %rax                    // GS stays the slot (else: slow)
+        lea     FAST_STACK_TOP(%rbx), %rsp
+        push    FG_EFL(%rbx)
+        mov     FG_R8(%rbx), %r8
+        mov     FG_R9(%rbx), %r9
+        mov     FG_R10(%rbx), %r10
+        mov     FG_R11(%rbx), %r11
+        mov     FG_R12(%rbx), %r12
+        mov     FG_R13(%rbx), %r13
+        mov     FG_R14(%rbx), %r14
+        mov     FG_R15(%rbx), %r15
+        mov     FG_RDI(%rbx), %rdi
+        mov     FG_RSI(%rbx), %rsi
+        mov     FG_RBP(%rbx), %rbp
+        mov     FG_RDX(%rbx), %rdx
+        mov     FG_RAX(%rbx), %rax
+        mov     FG_RCX(%rbx), %rcx
+        mov     FG_RBX(%rbx), %rbx
+        popfq                            // from here on no flag changes
+        mov     %gs:FG_RSP, %rsp
+        jmp     *%gs:FG_RIP
 
         STUB_COMMON_DATA

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,6 +17,7 @@
 #include "platform/stub/context_registry.h"
 #include "platform/stub/injector.h"
 #include "platform/stub/slot_registry.h"
+#include "platform/systrap/site_table.h"
 #include "platform/systrap/systrap_handoff.h"
 #include "platform/systrap/systrap_layout.h"
 
@@ -49,6 +51,40 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // seed's stub) and closes our fds, killing nothing.
   void AbandonInForkChild() override;
 
+  // ---- Syscall-site patching (PATCHING.md; systrap_patching.cc) ----
+  //
+  // Off unless the platform turns it on for a new address space; a fork
+  // (guest or sandbox) inherits the parent's state with CopySitesFrom.
+  void EnablePatching() { patching_ = true; }
+  bool patching() const { return patching_; }
+  // A guest syscall `nr` trapped (SIGSYS) and returns to `return_rip`:
+  // counts it, and patches its site once hot. `ctx` is the trapping
+  // thread's context, waiting in its handler: it makes the stub's calls.
+  void NoteTrappedSyscall(SystrapContext& ctx, uint64_t return_rip, uint64_t nr);
+  // The listed site `id` (a fast event's), if any.
+  std::optional<SiteTable::Site> SiteById(uint32_t id);
+  // TranslateSiteEvent against this address space's sites.
+  SiteAction TranslateSite(SiteEventKind kind, uint64_t rip, uint64_t rax);
+  // A stub fork of `parent`: the patched text and the table came along
+  // with the host fork; this takes the sentry's record of them.
+  void CopySitesFrom(SystrapAddressSpace& parent);
+  // Holds the site table still while the stub forks (sites patched
+  // during the fork would be in one copy only).
+  absl::Mutex& site_mutex() { return site_mu_; }
+
+  // The mapping calls drop the sites in their range first (unpatching
+  // those whose bytes stay, so that the guest sees its own text again),
+  // and a range over the table drops every site and patching for good.
+  Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+             uint64_t offset) override;
+  Status MapImmutableFile(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
+                          uint64_t offset) override;
+  Status Unmap(UserAddr addr, uint64_t len) override;
+  Status Protect(UserAddr addr, uint64_t len, int prot) override;
+  Status Advise(UserAddr addr, uint64_t len, int advice) override;
+  Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr,
+               uint64_t new_len) override;
+
  private:
   SystrapAddressSpace(pid_t pid, const StubLayout& layout);
   absl::Status Setup(const std::vector<sock_filter>* filter);
@@ -61,6 +97,28 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   stub::SlotRegistry slots_{1, kSlots};
   stub::ContextRegistry<SystrapContext> contexts_;
   absl::Mutex scratch_mu_;  // one user of the scratch page at a time
+
+  // Patching (systrap_patching.cc).
+  // Forgets the sites overlapping [begin, end); with `unpatch`, first
+  // writes their original bytes back.
+  void DropSites(uint64_t begin, uint64_t end, bool unpatch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
+  // Whether the mapping [begin, end) is the guest's own text in a
+  // private, executable, never-writable mapping (the stub's maps).
+  bool PatchableMapping(uint64_t begin, uint64_t end) const;
+  // Maps the trampoline table in the stub (the calling thread `ctx`).
+  bool MapTable(SystrapContext& ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
+  // Rewrites one site, serializing the stub's CPUs between steps.
+  bool Rewrite(SystrapContext* ctx, uint64_t addr, const SiteBytes& from, const SiteBytes& to)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
+
+  bool patching_ = false;
+  absl::Mutex site_mu_;
+  std::optional<SiteTable> sites_ ABSL_GUARDED_BY(site_mu_);
+  bool table_mapped_ ABSL_GUARDED_BY(site_mu_) = false;
+  // The table's range was taken, or the guest mapped over it: no more
+  // patching in this address space.
+  bool table_lost_ ABSL_GUARDED_BY(site_mu_) = false;
+  bool membarrier_registered_ ABSL_GUARDED_BY(site_mu_) = false;
 };
 
 class SystrapContext : public Context {
@@ -110,9 +168,20 @@ class SystrapContext : public Context {
   // in this slot's stack (a guest that scribbled on the region).
   bool LoadFrame();
   bool Alive() const;
-  // The current frame's fpstate (after LoadFrame): sets *fp and the
-  // components it holds, returns its size.
+  // The current frame's fpstate (after LoadFrame, or the fast frame's
+  // XSAVE image): sets *fp and the components it holds, returns its size.
   size_t FrameFp(uint8_t** fp, uint64_t* features) const;
+  // Writes `regs` into the current frame (signal or fast), replies and
+  // waits for the next event, then loads it; false if the thread is gone.
+  // With `slow`, a fast event leaves through a signal frame (kStubFastSlow).
+  bool Resume(const Registers& regs, bool slow);
+  // What the current event means for the guest (`regs` holds the frame's
+  // registers); false: an event of the platform's own (a site being
+  // rewritten), resume the guest with `regs` and wait again.
+  bool Classify(Registers& regs, Stop& stop);
+  FastHeader* fast_header() const {
+    return reinterpret_cast<FastHeader*>(as_->slot(slot_) + kFastHeader);
+  }
 
   std::shared_ptr<SystrapAddressSpace> as_;
   const pid_t tid_;
@@ -122,6 +191,14 @@ class SystrapContext : public Context {
   // Offsets in the slot of the current frame's pieces (valid after LoadFrame).
   uint64_t info_off_ = 0, uc_off_ = 0, fp_off_ = 0;
   uint32_t signo_ = 0;
+  // Syscall-site patching (PATCHING.md): whether this thread takes fast
+  // events (its address space patches, and the CPU's XSAVE image fits the
+  // slot), whether the current event is one, and whether the sentry wrote
+  // its FP state (the stub restores it only then).
+  bool fast_ok_ = false;
+  bool fast_ = false;
+  bool fp_dirty_ = false;
+  uint64_t xsave_size_ = 0, xfeatures_ = 0;
   // When the oldest unanswered Interrupt() was sent (CLOCK_MONOTONIC ns),
   // or 0. A healthy stub answers a kick within microseconds: SIGURG is
   // never blocked in guest mode, and every guest syscall traps.

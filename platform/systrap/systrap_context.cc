@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "platform/systrap/syscall_patch.h"
 #include "platform/systrap/systrap_address_space.h"
 
 namespace seedvisor::platform::systrap {
@@ -97,6 +98,19 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
   if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc()) || !ctx->LoadFrame()) {
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("systrap: starting stub thread ", tid, " failed"));
+  }
+  if (as->patching()) {
+    // The fast entry saves the FP state as the kernel's frames do: the
+    // same components, in the standard XSAVE layout, in the slot.
+    uint8_t* p;
+    uint64_t features;
+    const size_t len = ctx->FrameFp(&p, &features);
+    if (features != FpState::kFeaturesFpSse && kFastXsave + len + 4 <= kSlotSize) {
+      ctx->xsave_size_ = len;
+      ctx->xfeatures_ = features;
+      ctx->fast_ok_ = true;
+      ctx->fast_header()->xmask = features;
+    }
   }
   return ctx;
 }
@@ -197,7 +211,9 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
       if (guest && !preempted) sentry_spin_.Record(budget, ReadTsc() - since);
       return true;
     }
-    timespec ts{0, 100'000'000};
+    // A kick that lands in the stub's fast exit is dropped (stub_amd64.S):
+    // while one is unanswered, look again (and kick again) soon.
+    timespec ts{0, kick_ns_.load(std::memory_order_relaxed) != 0 ? 2'000'000 : 100'000'000};
     long r = syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
     waiting->store(0, std::memory_order_relaxed);
     if (r < 0 && errno == ETIMEDOUT && (!Alive() || (guest && Wedged()))) return false;
@@ -224,15 +240,11 @@ bool SystrapContext::LoadFrame() {
   return true;
 }
 
-Stop SystrapContext::Run(Registers& regs) {
-  Stop stop;
-  if (dead_) {
-    stop.kind = StopKind::kDead;
-    return stop;
-  }
-  CommPage* c = comm();
-  auto* k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
-  greg_t* g = k->mcontext.gregs;
+namespace {
+
+constexpr uint64_t kTrapFlag = 0x100;  // rflags.TF
+
+void WriteGregs(greg_t* g, const Registers& regs) {
   g[REG_R8] = static_cast<greg_t>(regs.r8);
   g[REG_R9] = static_cast<greg_t>(regs.r9);
   g[REG_R10] = static_cast<greg_t>(regs.r10);
@@ -251,32 +263,9 @@ Stop SystrapContext::Run(Registers& regs) {
   g[REG_RSP] = static_cast<greg_t>(regs.rsp);
   g[REG_RIP] = static_cast<greg_t>(regs.rip);
   g[REG_EFL] = static_cast<greg_t>(regs.eflags);
-  // The host mask stays empty in guest mode: a blocked SIGSYS would make the
-  // kernel kill the stub (force_sig_info_to_task resets the handler).
-  k->sigmask = 0;
-  c->fs_base = regs.fs_base;
-  c->gs_base = regs.gs_base;
-  // The stub has waited since its post; that tunes how long it spins for
-  // the next answer (post_tsc is guest-writable: it can only mislead the
-  // tuning of this thread's own spin, which the stub caps).
-  const uint64_t now = ReadTsc();
-  const uint64_t posted = c->post_tsc;
-  stub_spin_.Record(stub_budget_, now > posted ? now - posted : 0);
-  stub_budget_ = CpuContended() ? 0 : stub_spin_.NextBudget();
-  c->stub_spin = stub_budget_;
-  auto* w = StateWord(c);
-  w->store(kStateReply, std::memory_order_seq_cst);  // before we look at stub_waiting
-  // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
-  if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
-    FutexWake(w);
-  }
-  if (!WaitEvent(/*guest=*/true, now) || !LoadFrame()) {
-    dead_ = true;
-    stop.kind = StopKind::kDead;
-    return stop;
-  }
-  k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
-  g = k->mcontext.gregs;
+}
+
+void ReadGregs(const greg_t* g, Registers& regs) {
   regs.r8 = static_cast<uint64_t>(g[REG_R8]);
   regs.r9 = static_cast<uint64_t>(g[REG_R9]);
   regs.r10 = static_cast<uint64_t>(g[REG_R10]);
@@ -295,9 +284,135 @@ Stop SystrapContext::Run(Registers& regs) {
   regs.rsp = static_cast<uint64_t>(g[REG_RSP]);
   regs.rip = static_cast<uint64_t>(g[REG_RIP]);
   regs.eflags = static_cast<uint64_t>(g[REG_EFL]);
+}
+
+// A syscall `nr` made at a patched site, as a trap at its `syscall`
+// reports it: rip past the instruction, and rcx and r11 as the
+// instruction sets them (the return address and rflags).
+void SiteSyscall(Registers& regs, uint64_t return_rip, uint64_t nr, Stop& stop) {
+  regs.rip = return_rip;
+  regs.rcx = return_rip;
+  regs.r11 = regs.eflags;
+  regs.orig_rax = nr;
+  regs.rax = static_cast<uint64_t>(-ENOSYS);
+  stop.kind = StopKind::kSyscall;
+}
+
+}  // namespace
+
+bool SystrapContext::Resume(const Registers& regs, bool slow) {
+  CommPage* c = comm();
+  if (fast_) {
+    // SAFETY: the fast frame's gregs lie in this thread's slot (layout).
+    WriteGregs(reinterpret_cast<greg_t*>(as_->slot(slot_) + kFastGregs), regs);
+    FastHeader* h = fast_header();
+    h->xmask = xfeatures_;
+    h->fp_dirty = fp_dirty_ ? 1 : 0;
+    h->slow = slow ? 1 : 0;
+  } else {
+    auto* k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
+    WriteGregs(k->mcontext.gregs, regs);
+    // The host mask stays empty in guest mode: a blocked SIGSYS would make
+    // the kernel kill the stub (force_sig_info_to_task resets the handler).
+    k->sigmask = 0;
+  }
+  c->fs_base = regs.fs_base;
+  // With patching, a guest GS of 0 is the slot's address on the host: the
+  // fast entry finds its slot by it (PATCHING.md). Any other GS is the
+  // guest's own, and its patched sites take the slow way (kStubFastFail).
+  c->gs_base = (fast_ok_ && regs.gs_base == 0) ? SystrapAddressSpace::StubSlot(slot_) : regs.gs_base;
+  // The stub has waited since its post; that tunes how long it spins for
+  // the next answer (post_tsc is guest-writable: it can only mislead the
+  // tuning of this thread's own spin, which the stub caps).
+  const uint64_t now = ReadTsc();
+  const uint64_t posted = c->post_tsc;
+  stub_spin_.Record(stub_budget_, now > posted ? now - posted : 0);
+  stub_budget_ = CpuContended() ? 0 : stub_spin_.NextBudget();
+  c->stub_spin = stub_budget_;
+  auto* w = StateWord(c);
+  w->store(kStateReply, std::memory_order_seq_cst);  // before we look at stub_waiting
+  // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
+  if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
+    FutexWake(w);
+  }
+  if (!WaitEvent(/*guest=*/true, now)) return false;
+  // signo 0: the fast entry posted (a handler's event always has a signal).
+  // The word is guest-writable; a guest that forges a fast event only
+  // makes one of its own listed sites' syscalls (Classify).
+  fast_ = fast_ok_ && c->signo == 0;
+  if (fast_) return true;
+  return LoadFrame();
+}
+
+Stop SystrapContext::Run(Registers& regs) {
+  Stop stop;
+  for (;;) {
+    if (dead_) {
+      stop.kind = StopKind::kDead;
+      return stop;
+    }
+    const bool fast_reply = fast_;
+    // The fast exit keeps GS at the slot and jumps with rflags restored
+    // first: a GS of the guest's own, or TF (a trap in the exit's last
+    // instructions), leave through a signal frame instead.
+    const bool slow = fast_ && ((regs.eflags & kTrapFlag) != 0 || regs.gs_base != 0);
+    if (!Resume(regs, slow)) {
+      dead_ = true;
+      continue;
+    }
+    if (fast_reply && slow && !fast_ && signo_ == SIGILL) {
+      auto* k = reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_);
+      if (static_cast<uint64_t>(k->mcontext.gregs[REG_RIP]) ==
+          as_->layout().entry + kStubFastSlow) {
+        // The fast exit we asked for: the registers (and FP state, if the
+        // sentry set it; else the thread's own is still live) go back
+        // through this signal frame.
+        if (fp_dirty_) {
+          FpState fp;
+          fp.CopyFrom(as_->slot(slot_) + kFastXsave, xsave_size_, xfeatures_);
+          uint8_t* p;
+          uint64_t features;
+          const size_t len = FrameFp(&p, &features);
+          fp.CopyTo(p, len, features);
+        }
+        fp_dirty_ = false;
+        continue;
+      }
+    }
+    fp_dirty_ = false;
+    if (Classify(regs, stop)) return stop;
+  }
+}
+
+bool SystrapContext::Classify(Registers& regs, Stop& stop) {
+  CommPage* c = comm();
+  if (fast_) {
+    ReadGregs(reinterpret_cast<const greg_t*>(as_->slot(slot_) + kFastGregs), regs);
+  } else {
+    ReadGregs(reinterpret_cast<KernelUContext*>(as_->slot(slot_) + uc_off_)->mcontext.gregs, regs);
+  }
   regs.fs_base = c->fs_base;
   regs.gs_base = c->gs_base;
+  if (fast_ok_ && regs.gs_base == SystrapAddressSpace::StubSlot(slot_)) regs.gs_base = 0;
   regs.orig_rax = static_cast<uint64_t>(-1);
+  if (fast_) {
+    // The fast entry saved every register but rax (the site id), rcx and
+    // r11 (free at a syscall); the site's number and return address come
+    // from the sentry's own table, never from guest memory.
+    const uint64_t id = fast_header()->id;
+    std::optional<SiteTable::Site> site =
+        id <= UINT32_MAX ? as_->SiteById(static_cast<uint32_t>(id)) : std::nullopt;
+    if (!site.has_value()) {
+      // Only a guest that jumped into the stub's text gets here (as with
+      // any other stub code it runs, its address space dies).
+      syscall(SYS_pidfd_send_signal, as_->process().pidfd(), SIGKILL, nullptr, 0);
+      dead_ = true;
+      stop.kind = StopKind::kDead;
+      return true;
+    }
+    SiteSyscall(regs, site->addr + kSiteSize, site->nr, stop);
+    return true;
+  }
   siginfo_t info;
   std::memcpy(&info, as_->slot(slot_) + info_off_, sizeof(info));
   const int sig = static_cast<int>(signo_);
@@ -308,13 +423,49 @@ Stop SystrapContext::Run(Registers& regs) {
     regs.orig_rax = regs.rax;
     regs.rax = static_cast<uint64_t>(-ENOSYS);
     stop.kind = StopKind::kSyscall;
-  } else if (IsFaultSignal(sig) && info.si_code > 0) {
+    if (as_->patching()) as_->NoteTrappedSyscall(*this, regs.rip, regs.orig_rax);
+    return true;
+  }
+  if (as_->patching()) {
+    SiteAction a;
+    if (sig == SIGILL && regs.rip == as_->layout().entry + kStubFastFail) {
+      // A patched site entered with a GS of the guest's own: rax = its id.
+      std::optional<SiteTable::Site> site =
+          regs.rax <= UINT32_MAX ? as_->SiteById(static_cast<uint32_t>(regs.rax)) : std::nullopt;
+      if (site.has_value()) {
+        SiteSyscall(regs, site->addr + kSiteSize, site->nr, stop);
+        return true;
+      }
+    } else if (sig == SIGILL) {
+      a = as_->TranslateSite(SiteEventKind::kIllegal, regs.rip, regs.rax);
+    } else if (sig == SIGTRAP && info.si_code == TRAP_TRACE) {
+      a = as_->TranslateSite(SiteEventKind::kSingleStep, regs.rip, regs.rax);
+    } else if (!(IsFaultSignal(sig) && info.si_code > 0)) {
+      a = as_->TranslateSite(SiteEventKind::kInterrupt, regs.rip, regs.rax);
+    }
+    switch (a.kind) {
+      case SiteAction::kNone:
+        break;
+      case SiteAction::kSyscall:
+        SiteSyscall(regs, a.rip, a.nr, stop);
+        return true;
+      case SiteAction::kResumeAt:
+        regs.rip = a.rip;
+        if (a.set_rax) regs.rax = a.nr;
+        // A site caught mid-rewrite: run it again. A kick in a slot: the
+        // state the unpatched code would be in.
+        if (sig == SIGILL) return false;
+        stop.kind = StopKind::kInterrupt;
+        return true;
+    }
+  }
+  if (IsFaultSignal(sig) && info.si_code > 0) {
     stop.kind = StopKind::kFault;
     stop.info = info;
   } else {
     stop.kind = StopKind::kInterrupt;
   }
-  return stop;
+  return true;
 }
 
 long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
@@ -343,6 +494,12 @@ void SystrapContext::Interrupt() {
 }
 
 size_t SystrapContext::FrameFp(uint8_t** fp, uint64_t* features) const {
+  if (fast_) {
+    // The fast entry's XSAVE of the components the kernel's frames hold.
+    *fp = as_->slot(slot_) + kFastXsave;
+    *features = xfeatures_;
+    return xsave_size_;
+  }
   // The kernel's frame: an XSAVE image when fpx_sw_bytes say so
   // (check_xstate_in_sigframe()), else FXSAVE only. The slot is guest-
   // writable: read each word once and keep the image inside the slot.
@@ -378,6 +535,7 @@ Status SystrapContext::SetFpState(const FpState& fp) {
   uint64_t features;
   const size_t len = FrameFp(&p, &features);
   fp.CopyTo(p, len, features);
+  if (fast_) fp_dirty_ = true;  // the fast exit restores it (XRSTOR)
   return {};
 }
 
@@ -422,6 +580,9 @@ long SystrapContext::ForkStub() {
 }
 
 Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
+  // No site is patched or dropped while the stub forks: the child's text
+  // and the sites copied below must agree.
+  absl::MutexLock l(&as_->site_mutex());
   const long pid = ForkStub();
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child shares our region until it maps its own.
@@ -430,6 +591,7 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
     kill(static_cast<pid_t>(pid), SIGKILL);
     return Errno(EAGAIN);
   }
+  (*as)->CopySitesFrom(*as_);
   return std::shared_ptr<AddressSpace>(*as);
 }
 

@@ -33,6 +33,11 @@ using stub::kStubSyscallGadget;
 inline constexpr uint64_t kStubEnter = 0x180;
 inline constexpr uint64_t kStubHandler = 0x200;
 inline constexpr uint64_t kStubRestorer = 0x380;
+// Syscall-site patching (PATCHING.md): a patched site's slot jumps to the
+// fast entry; `ud2`s the sentry recognises by their address.
+inline constexpr uint64_t kStubFastFail = 0x3f0;   // GS is not a slot: rax = site id
+inline constexpr uint64_t kStubFastSlow = 0x3f8;   // the sentry asked for a signal-frame exit
+inline constexpr uint64_t kStubFastEntry = 0x400;
 
 inline constexpr uint64_t kSlotSize = 0x8000;  // SLOT_MASK in stub_amd64.S
 inline constexpr uint64_t kCommSize = 0x1000;
@@ -45,6 +50,25 @@ inline constexpr uint64_t kRegionSize = kSlotSize * kSlots;
 // Below the stub's text; the guest's address space ends here.
 inline constexpr uint64_t kRegionBase = kStubBase - 0x20000000;
 static_assert(kRegionBase + kRegionSize <= kStubBase, "the region overlaps the stub");
+
+// A fast event's frame (stub_amd64.S FAST_*), written by the fast entry
+// into the upper half of the thread's slot. The fast stack lies below it,
+// inside the sigaltstack, so that a kick taken on it nests below the stack
+// (the kernel puts a frame under the current %rsp when it is already on the
+// alternate stack) and never on this frame; a signal frame taken outside
+// the fast path starts at the slot's top, above the gregs and the start of
+// the XSAVE image, and never coexists with a fast event.
+inline constexpr uint64_t kFastStackTop = 0x4000;
+inline constexpr uint64_t kFastHeader = 0x4000;
+inline constexpr uint64_t kFastGregs = 0x4100;  // 23 qwords in mcontext order (REG_R8 ..)
+inline constexpr uint64_t kFastXsave = 0x4400;  // XSAVE image, 64-byte aligned
+static_assert(kFastXsave % 64 == 0);
+struct FastHeader {
+  uint64_t id;          // stub -> sentry: the site's id (rax from the slot)
+  uint64_t xmask;       // sentry -> stub: the components to XSAVE/XRSTOR
+  uint32_t fp_dirty;    // sentry -> stub: XRSTOR the image before the exit
+  uint32_t slow;        // sentry -> stub: exit through kStubFastSlow instead
+};
 
 // Comm page states (the futex word).
 inline constexpr uint32_t kStateIdle = 0;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -47,6 +48,10 @@ class SystrapPlatform : public Platform {
 
   // Starts the zygote as the ptrace platform does.
   absl::Status Init() {
+    // Patching needs BMI2 for the fast entry's flag-free GS check
+    // (fast_gs_check_amd64.inc); FSGSBASE the stub needs anyway.
+    const char* env = std::getenv("SEEDVISOR_SYSTRAP_PATCH");
+    patch_sites_ = env != nullptr && std::strcmp(env, "1") == 0 && __builtin_cpu_supports("bmi2");
     // The zygote itself runs unfiltered; its children get the filter in
     // NewAddressSpace().
     auto z = stub::StartZygote(kStubImage, kStubImageSize);
@@ -70,6 +75,7 @@ class SystrapPlatform : public Platform {
       kill(*pid, SIGKILL);
       return as.status();
     }
+    if (patch_sites_) (*as)->EnablePatching();
     return std::shared_ptr<AddressSpace>(*as);
   }
 
@@ -99,6 +105,8 @@ class SystrapPlatform : public Platform {
     // parked: nobody else traces it. The seed's zygote reaps the copy, as
     // it does for a guest fork; the copy's thread holds no rseq
     // registration (each forked task registers its own again).
+    auto& seed_as = static_cast<SystrapAddressSpace&>(ctx.address_space());
+    absl::MutexLock sites(&seed_as.site_mutex());  // the copy's patched text = its sites
     const long pid = static_cast<SystrapContext&>(ctx).ForkStub();
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
     // A fresh region replaces the one the copy shares with the seed's stub.
@@ -107,6 +115,7 @@ class SystrapPlatform : public Platform {
       kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       return as.status();
     }
+    (*as)->CopySitesFrom(seed_as);
     Result<std::vector<pid_t>> tids =
         stub::PrepareForkedStub(static_cast<pid_t>(pid), layout_.entry, pgid, threads);
     // On failure `as` dies here (SIGKILL through its pidfd).
@@ -138,6 +147,7 @@ class SystrapPlatform : public Platform {
   stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
   StubLayout layout_;
   std::vector<sock_filter> filter_;
+  bool patch_sites_ = false;
 };
 
 }  // namespace

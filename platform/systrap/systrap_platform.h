@@ -27,6 +27,9 @@
 namespace seedvisor::platform::systrap {
 
 // Starts the zygote stub; call on a thread that lives as long as the sandbox.
+// With SEEDVISOR_SYSTRAP_PATCH=1 in the environment (seedsc
+// --systrap-patch sets it), hot syscall sites are patched (PATCHING.md)
+// where the CPU allows it (BMI2, FSGSBASE, XSAVE).
 absl::StatusOr<std::unique_ptr<Platform>> NewSystrapPlatform();
 
 }  // namespace seedvisor::platform::systrap

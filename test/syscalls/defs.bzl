@@ -14,6 +14,10 @@ makes
     file_native     sh_test: runs file_bin directly on the host
     file_ptrace     sh_test: runs `seedsc --platform=ptrace do file_bin`
                     (one such target per entry of SANDBOX_PLATFORMS)
+    file_systrap_patch
+                    sh_test: systrap with syscall-site patching
+                    (`seedsc --platform=systrap --systrap-patch`,
+                    platform/systrap/PATCHING.md)
     file            test_suite of all of the above
 
 Every variant runs through run_test.sh, so a failure looks the same
@@ -94,6 +98,25 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
             tags = tags + ["local", "no-sandbox"],
             **kwargs
         )
+
+    # systrap with its hot syscall sites patched into jumps to the stub's
+    # fast entry (off by default in seedsc; this runs every suite with it).
+    variants.append(name + "_systrap_patch")
+    native.sh_test(
+        name = name + "_systrap_patch",
+        srcs = [_RUNNER],
+        args = [
+            "--binary=$(rootpath :%s)" % binary,
+            "--seedsc=$(rootpath %s)" % SEEDSC,
+            "--platform=systrap",
+            "--systrap-patch",
+            "--",
+        ] + args,
+        data = [":" + binary, SEEDSC],
+        size = size,
+        tags = tags + ["local", "no-sandbox"],
+        **kwargs
+    )
 
     if netstack:
         for platform in SANDBOX_PLATFORMS:

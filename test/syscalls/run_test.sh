@@ -13,13 +13,14 @@
 # (otherwise Bazel writes its own report from the exit status).
 set -uo pipefail
 
-binary="" seedsc="" platform="" network=""
+binary="" seedsc="" platform="" network="" patch=""
 while (($#)); do
   case "$1" in
     --binary=*) binary="${1#*=}" ;;
     --seedsc=*) seedsc="${1#*=}" ;;
     --platform=*) platform="${1#*=}" ;;
     --network=*) network="${1#*=}" ;;
+    --systrap-patch) patch="--systrap-patch" ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
   esac
@@ -51,7 +52,7 @@ if [[ -z "$seedsc" ]]; then
   where="natively"
   cmd=("$binary" "$@")
 else
-  where="in the sandbox (seedsc --platform=$platform${network:+ --network=$network})"
+  where="in the sandbox (seedsc --platform=$platform${network:+ --network=$network}${patch:+ $patch})"
   seedsc="$(cd "$(dirname "$seedsc")" && pwd)/$(basename "$seedsc")"
   # Files the test binary would write for Bazel live outside the sandbox:
   # do not let gtest write them from inside (it aborts if it cannot open
@@ -79,7 +80,7 @@ else
   [[ "$network" == sandbox ]] && do_flags=(--veth=false)
   cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
-       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
+       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} ${patch:+"$patch"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
 fi
 
 echo "run_test.sh: running $where: ${cmd[*]}"
