@@ -50,7 +50,8 @@ add_runtimes() {
 }
 
 # add_seedsc_runtimes LABEL SEEDSC PLATFORMS: LABEL-<p> running `SEEDSC
-# --platform=<p> do --` for each p of PLATFORMS, if SEEDSC is an executable
+# --platform=<p> do --` for each p of PLATFORMS (p = systrap-patch: systrap
+# with --systrap-patch), if SEEDSC is an executable
 # (LABEL tells two seedsc builds apart, e.g. "base" for the one compared with).
 add_seedsc_runtimes() {
   local label="$1" seedsc="$2" platforms="$3" p plats
@@ -58,7 +59,11 @@ add_seedsc_runtimes() {
   IFS=, read -ra plats <<<"$platforms"
   for p in "${plats[@]}"; do
     names+=("$label-$p")
-    cmd["$label-$p"]="$seedsc --platform=$p do --"
+    if [[ "$p" == systrap-patch ]]; then  # systrap with syscall-site patching
+      cmd["$label-$p"]="$seedsc --platform=systrap --systrap-patch do --"
+    else
+      cmd["$label-$p"]="$seedsc --platform=$p do --"
+    fi
   done
 }
 

@@ -16,7 +16,8 @@
 # Or: bazel run //bench:run_syscall_bench -- [flags].
 # Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
 # bazel-bin/runsc/seedsc if built, --runsc $(command -v runsc), 5 rounds,
-# seedsc on each of --platforms (default "ptrace,systrap": one column each),
+# seedsc on each of --platforms (default "ptrace,systrap,systrap-patch": one
+# column each; systrap-patch is systrap with --systrap-patch),
 # runsc on --runsc-platform (default ptrace). --seedsc-base adds a column per
 # platform for another seedsc build (e.g. main before a change: "base-").
 # --no-loaded skips the +cpu rows (they need stress-ng). A runtime that is
@@ -42,7 +43,7 @@ fi
 seedsc="${SEEDSC:-}"
 seedsc_base=""
 runsc="${RUNSC:-$(command -v runsc || true)}"
-platforms=ptrace,systrap
+platforms=ptrace,systrap,systrap-patch
 runsc_platform=ptrace
 loaded=1
 while (($#)); do

@@ -382,23 +382,13 @@ constexpr uint64_t kSiteFn = kCode + 0x500;
 constexpr uint64_t kResult = kData + 0x100;
 constexpr uint8_t kGetppidSite[] = {0xb8, 0x6e, 0x00, 0x00, 0x00, 0x0f, 0x05};
 
-class SystrapPatchTest : public ::testing::Test {
+class SystrapPatchTest : public PlatformTest {
  protected:
   void SetUp() override {
     setenv("SEEDVISOR_SYSTRAP_PATCH", "1", 1);  // read when the platform starts
-    auto p = NewPlatform("systrap");
+    PlatformTest::SetUp();
     unsetenv("SEEDVISOR_SYSTRAP_PATCH");
-    ASSERT_TRUE(p.ok()) << p.status();
-    platform_ = std::move(*p);
-    auto as = platform_->NewAddressSpace();
-    ASSERT_TRUE(as.ok()) << as.status();
-    as_ = *as;
-    auto ctx = platform_->Attach(as_, as_->initial_thread());
-    ASSERT_TRUE(ctx.ok()) << ctx.status();
-    ctx_ = std::move(*ctx);
-    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                    .ok());
+    if (HasFatalFailure()) return;
     std::vector<uint8_t> loop = {0xe8, 0, 0, 0, 0, 0x48, 0xa3};  // call rel32; movabs %rax,abs64
     const int32_t rel = static_cast<int32_t>(kSiteFn - (kLoop + 5));
     std::memcpy(&loop[1], &rel, 4);
@@ -411,19 +401,12 @@ class SystrapPatchTest : public ::testing::Test {
     std::vector<uint8_t> fn(std::begin(kGetppidSite), std::end(kGetppidSite));
     fn.push_back(0xc3);  // ret
     ASSERT_TRUE(as_->WriteForce(UserAddr(kSiteFn), fn.data(), fn.size()).ok());
-    ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                    .ok());
   }
 
-  Registers Entry() {
-    Registers r{};
+  Registers LoopEntry() {
+    Registers r = Entry();
     r.rip = kLoop;
     r.rsp = kData + kPageSize - 0x100;
-    r.cs = 0x33;
-    r.ss = 0x2b;
-    r.eflags = 0x202;
-    r.orig_rax = static_cast<uint64_t>(-1);
     return r;
   }
 
@@ -445,17 +428,13 @@ class SystrapPatchTest : public ::testing::Test {
     ASSERT_EQ(r.r11, r.eflags);
     ASSERT_EQ(r.rsp, kData + kPageSize - 0x108);  // the call's return address only
   }
-
-  std::unique_ptr<Platform> platform_;
-  std::shared_ptr<AddressSpace> as_;
-  std::unique_ptr<Context> ctx_;
 };
 
 // A site that trapped twice becomes a jump; later calls come back through
 // the fast entry exactly as a trapped one (rip, rcx, r11, the other
 // registers, the result), and nothing below the guest's rsp is written.
-TEST_F(SystrapPatchTest, AHotSiteIsPatchedAndBehavesTheSame) {
-  Registers r = Entry();
+TEST_P(SystrapPatchTest, AHotSiteIsPatchedAndBehavesTheSame) {
+  Registers r = LoopEntry();
   r.rbx = 0x1111, r.rdx = 0x2222, r.rsi = 0x3333, r.rdi = 0x4444, r.rbp = 0x5555;
   r.r8 = 8, r.r9 = 9, r.r10 = 10, r.r12 = 12, r.r13 = 13, r.r14 = 14, r.r15 = 15;
   r.fs_base = kData + 0x800;
@@ -495,8 +474,8 @@ TEST_F(SystrapPatchTest, AHotSiteIsPatchedAndBehavesTheSame) {
 
 // FP state set by the sentry at a fast event reaches the guest, and the
 // guest's own comes back unchanged.
-TEST_F(SystrapPatchTest, FpStateCrossesTheFastPath) {
-  Registers r = Entry();
+TEST_P(SystrapPatchTest, FpStateCrossesTheFastPath) {
+  Registers r = LoopEntry();
   for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
   ASSERT_TRUE(Patched());
   FpState fp;
@@ -518,8 +497,8 @@ TEST_F(SystrapPatchTest, FpStateCrossesTheFastPath) {
 
 // Fork copies the patched text and the sentry's record of it: the child's
 // calls come back through its own fast entry with the child's answers.
-TEST_F(SystrapPatchTest, AForkKeepsThePatch) {
-  Registers r = Entry();
+TEST_P(SystrapPatchTest, AForkKeepsThePatch) {
+  Registers r = LoopEntry();
   for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
   ASSERT_TRUE(Patched());
   auto child = ctx_->ForkAddressSpace();
@@ -542,8 +521,8 @@ TEST_F(SystrapPatchTest, AForkKeepsThePatch) {
 
 // Made writable, the text shows its own bytes again (a guest that patches
 // or checksums itself); made executable again, the site is patched anew.
-TEST_F(SystrapPatchTest, WritableTextIsUnpatched) {
-  Registers r = Entry();
+TEST_P(SystrapPatchTest, WritableTextIsUnpatched) {
+  Registers r = LoopEntry();
   for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
   ASSERT_TRUE(Patched());
   ASSERT_TRUE(as_->Protect(UserAddr(kCode), kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC).ok());
@@ -559,8 +538,8 @@ TEST_F(SystrapPatchTest, WritableTextIsUnpatched) {
 // Kicks landing anywhere (guest code, the slot, the fast entry and exit)
 // come back as interrupts at states the unpatched code can be in, or are
 // absorbed by the syscall in flight; the loop never loses a result.
-TEST_F(SystrapPatchTest, KicksDuringFastCallsLeaveConsistentStates) {
-  Registers r = Entry();
+TEST_P(SystrapPatchTest, KicksDuringFastCallsLeaveConsistentStates) {
+  Registers r = LoopEntry();
   for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, i);
   ASSERT_TRUE(Patched());
   std::atomic<bool> stop{false};
@@ -604,6 +583,8 @@ TEST_F(SystrapPatchTest, KicksDuringFastCallsLeaveConsistentStates) {
   kicker.join();
   EXPECT_GT(interrupts, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Systrap, SystrapPatchTest, ::testing::Values("systrap"));
 
 }  // namespace
 }  // namespace seedvisor::platform
