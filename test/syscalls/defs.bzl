@@ -100,23 +100,25 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         )
 
     # systrap with its hot syscall sites patched into jumps to the stub's
-    # fast entry (off by default in seedsc; this runs every suite with it).
-    variants.append(name + "_systrap_patch")
-    native.sh_test(
-        name = name + "_systrap_patch",
-        srcs = [_RUNNER],
-        args = [
-            "--binary=$(rootpath :%s)" % binary,
-            "--seedsc=$(rootpath %s)" % SEEDSC,
-            "--platform=systrap",
-            "--systrap-patch",
-            "--",
-        ] + args,
-        data = [":" + binary, SEEDSC],
-        size = size,
-        tags = tags + ["local", "no-sandbox"],
-        **kwargs
-    )
+    # fast entry (off by default in seedsc; this runs every suite with it),
+    # on the default network like the plain variants.
+    if network_none:
+        variants.append(name + "_systrap_patch")
+        native.sh_test(
+            name = name + "_systrap_patch",
+            srcs = [_RUNNER],
+            args = [
+                "--binary=$(rootpath :%s)" % binary,
+                "--seedsc=$(rootpath %s)" % SEEDSC,
+                "--platform=systrap",
+                "--systrap-patch",
+                "--",
+            ] + args,
+            data = [":" + binary, SEEDSC],
+            size = size,
+            tags = tags + ["local", "no-sandbox"],
+            **kwargs
+        )
 
     if netstack:
         for platform in SANDBOX_PLATFORMS:

@@ -23,7 +23,7 @@
 
 extern "C" {
 long SiteGetppid();
-long SitePause();
+long SiteSigsuspend(const sigset_t* mask, long size);
 long SiteRead(long fd, void* buf, long len);
 }
 
@@ -35,9 +35,9 @@ SiteGetppid:
         mov     $110, %eax
         syscall
         ret
-        .globl  SitePause
-SitePause:
-        mov     $34, %eax
+        .globl  SiteSigsuspend
+SiteSigsuspend:
+        mov     $130, %eax
         syscall
         ret
         .globl  SiteRead
@@ -139,18 +139,25 @@ std::atomic<int> alarms{0};
 void OnAlarm(int) { alarms.fetch_add(1); }
 
 // A signal that interrupts a blocking call made at a (patched) site runs
-// its handler, and the call returns EINTR there (no SA_RESTART).
+// its handler, and the call returns EINTR there (rt_sigsuspend: the alarm
+// stays blocked until the call waits, however late it starts).
 TEST(SyscallSite, ASignalInterruptsABlockingCallAtTheSite) {
   struct sigaction sa {};
   sa.sa_handler = OnAlarm;
   ASSERT_EQ(sigaction(SIGALRM, &sa, nullptr), 0);
+  sigset_t alrm, old, none;
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  sigemptyset(&none);
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &alrm, &old), 0);
   for (int i = 0; i < 5; ++i) {
     const int before = alarms.load();
     itimerval it{{0, 0}, {0, 5000}};
     ASSERT_EQ(setitimer(ITIMER_REAL, &it, nullptr), 0);
-    EXPECT_EQ(SitePause(), -EINTR) << i;
+    EXPECT_EQ(SiteSigsuspend(&none, 8), -EINTR) << i;
     EXPECT_EQ(alarms.load(), before + 1) << i;
   }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
   signal(SIGALRM, SIG_DFL);
 }
 
