@@ -18,20 +18,29 @@
 // handler(event, context) may return a value or a promise (awaited).
 // console.log in user code goes to stderr: fd 1 carries only frames.
 //
-// Per-process random state after a sandbox fork. What a JS program can
-// re-seed, this program re-seeds when /proc/seedvisor/fork_generation
-// changed since the last request; that is little:
-//  - Math.random (V8's xorshift128+ per isolate) cannot be re-seeded from
-//    JavaScript (V8 takes a seed only at start, --random_seed): every fork
-//    of one seed replays the same Math.random sequence.
-//  - crypto.randomBytes, randomUUID and getRandomValues draw from OpenSSL's
-//    DRBG in process memory (and randomUUID from a buffer Node fills ahead).
-//    OpenSSL re-seeds it when getpid() changes, but a sandbox fork keeps the
-//    guest's pids, and Node offers no call to re-seed it: every fork of one
-//    seed returns the same bytes (test/seedd checks that this is still so).
-//  - What does differ per fork: /dev/urandom and getrandom(2), which the
-//    sentry re-seeds on every fork. context.randomBytes(n) reads them; use it
-//    for anything that must be unique per call.
+// Per-process random state after a sandbox fork. Every fork of one seed
+// starts with the seed's memory, so whatever random state the node process
+// holds repeats in all of them unless it is re-seeded; the sentry re-seeds
+// only what it owns (getrandom(2), /dev/urandom, netstack secrets) and says
+// that a fork happened (/proc/seedvisor/fork_generation). This program
+// re-seeds the rest it can reach, at the first request after the generation
+// changed (ForkRandom below):
+//  - Math.random: V8's xorshift128+ state cannot be re-seeded from
+//    JavaScript (V8 seeds it at isolate start only, --random_seed), so
+//    Math.random is replaced by xoshiro128** seeded from /dev/urandom after
+//    each fork (53-bit doubles in [0, 1), like V8's).
+//  - crypto.randomBytes, randomFill, randomFillSync, getRandomValues
+//    (crypto and webcrypto) and randomUUID draw from OpenSSL's DRBG in
+//    process memory, which re-seeds on a getpid() change only (a sandbox
+//    fork keeps the guest's pids) and which Node cannot re-seed: their
+//    bytes are XORed with a ChaCha20 keystream under a key drawn from
+//    /dev/urandom after each fork (unique per fork, and no weaker than
+//    either source); randomUUID is built from those bytes.
+//  - Not reached: crypto.randomInt, key generation (generateKey*,
+//    createDiffieHellman, ...), randomPrime and TLS use OpenSSL's DRBG
+//    inside: they still repeat across forks of one seed. Use
+//    context.randomBytes(n) (/dev/urandom) or the calls above for anything
+//    that must be unique, or generate keys from such bytes.
 'use strict';
 require('util');
 require('events');
@@ -46,6 +55,126 @@ const vm = require('vm');
 const Module = require('module');
 
 const FORK_GENERATION = '/proc/seedvisor/fork_generation';
+
+// The random state this program re-seeds after each sandbox fork (see the
+// header). Until the first re-seed (the seed itself, or a process that was
+// never forked) every call behaves as Node's own.
+const ForkRandom = (() => {
+  const crypto = require('crypto');
+  let keystream = null;          // ChaCha20 under this fork's key
+  const state = new Uint32Array(4);  // Math.random's xoshiro128** state
+
+  function urandom(n) {
+    const buf = Buffer.alloc(n);
+    const fd = fs.openSync('/dev/urandom', 'r');
+    try {
+      for (let got = 0; got < n;) got += fs.readSync(fd, buf, got, n - got, null);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return buf;
+  }
+
+  const rotl = (x, k) => (x << k) | (x >>> (32 - k));
+  function next32() {
+    const result = Math.imul(rotl(Math.imul(state[1], 5), 7), 9) >>> 0;
+    const t = state[1] << 9;
+    state[2] ^= state[0];
+    state[3] ^= state[1];
+    state[1] ^= state[2];
+    state[0] ^= state[3];
+    state[2] ^= t;
+    state[3] = rotl(state[3], 11);
+    return result;
+  }
+
+  // XORs bytes [offset, offset + length) of `view` (an ArrayBuffer or a
+  // view of one) with this fork's keystream.
+  function mix(view, offset = 0, length = undefined) {
+    if (keystream === null) return;
+    const bytes = view instanceof ArrayBuffer || view instanceof SharedArrayBuffer
+      ? new Uint8Array(view)
+      : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    const end = length === undefined ? bytes.length : Math.min(bytes.length, offset + length);
+    if (end <= offset) return;
+    const ks = keystream.update(Buffer.alloc(end - offset));
+    for (let i = offset; i < end; i++) bytes[i] ^= ks[i - offset];
+  }
+
+  // The byte range randomFill(Sync)'s (offset, size) arguments name, which
+  // count elements of a typed array (Node's assertOffset/assertSize).
+  function fillRange(buf, offset, size) {
+    const el = buf.BYTES_PER_ELEMENT || 1;
+    const off = (offset === undefined ? 0 : offset) * el;
+    return [off, size === undefined ? undefined : size * el];
+  }
+
+  function install() {
+    const origRandom = Math.random;
+    Math.random = function random() {
+      if (keystream === null) return origRandom();
+      return ((next32() >>> 5) * 67108864 + (next32() >>> 6)) / 9007199254740992;
+    };
+    const origBytes = crypto.randomBytes;
+    crypto.randomBytes = function randomBytes(size, callback) {
+      if (typeof callback === 'function') {
+        return origBytes(size, (err, buf) => {
+          if (!err) mix(buf);
+          callback(err, buf);
+        });
+      }
+      const buf = origBytes(size);
+      mix(buf);
+      return buf;
+    };
+    const origFillSync = crypto.randomFillSync;
+    crypto.randomFillSync = function randomFillSync(buf, offset, size) {
+      const r = origFillSync(buf, offset, size);
+      mix(buf, ...fillRange(buf, offset, size));
+      return r;
+    };
+    const origFill = crypto.randomFill;
+    crypto.randomFill = function randomFill(buf, ...rest) {
+      const callback = rest.pop();
+      if (typeof callback !== 'function') return origFill(buf, ...rest, callback);
+      const [offset, size] = rest;
+      return origFill(buf, ...rest, (err, filled) => {
+        if (!err) mix(filled, ...fillRange(filled, offset, size));
+        callback(err, filled);
+      });
+    };
+    const web = crypto.webcrypto;
+    const origGetRandomValues = web.getRandomValues;
+    const getRandomValues = function getRandomValues(array) {
+      const r = origGetRandomValues.call(web, array);
+      mix(array);
+      return r;
+    };
+    web.getRandomValues = getRandomValues;
+    crypto.getRandomValues = getRandomValues;
+    const origUUID = crypto.randomUUID;
+    crypto.randomUUID = function randomUUID(options) {
+      if (keystream === null) return origUUID(options);
+      const b = crypto.randomBytes(16);
+      b[6] = (b[6] & 0x0f) | 0x40;  // version 4
+      b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
+      const h = b.toString('hex');
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    };
+  }
+
+  // After a fork: new keys from the sandbox's random source, which the
+  // sentry re-seeded.
+  function reseed() {
+    const k = urandom(64);
+    keystream = crypto.createCipheriv('chacha20', k.subarray(0, 32), k.subarray(32, 48));
+    for (let i = 0; i < 4; i++) state[i] = k.readUInt32LE(48 + 4 * i);
+    if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;  // never all zero
+  }
+
+  install();
+  return {reseed};
+})();
 const MAX_FRAME = 64 << 20;
 
 let lastGeneration = null;
@@ -62,6 +191,9 @@ function forkGeneration() {
 function noteForkGeneration() {
   const g = forkGeneration();
   if (g !== lastGeneration) {
+    // Not at start-up (null): a process that was never forked keeps Node's
+    // own generators.
+    if (lastGeneration !== null) ForkRandom.reseed();
     lastGeneration = g;
   }
 }
