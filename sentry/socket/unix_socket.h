@@ -236,6 +236,9 @@ class UnixSocket : public Socket {
   int peek_off_ = -1;  // SO_PEEK_OFF (sk_peek_off; negative: off)
   bool oob_pending_ = false;  // a message of rcvq_ is the out-of-band byte
   bool oobinline_ = false;    // SO_OOBINLINE
+  // Out-of-band bytes a read stepped over and dropped: FIONREAD still
+  // counts them, as Linux 6.17+ does (Ioctl).
+  size_t dropped_oob_ = 0;
   int backlog_;  // a listener's (SOMAXCONN-clamped); else max_dgram_qlen
   std::string key_;  // in the name table, if bound
   std::map<int, std::string> opts_;  // SOL_SOCKET options only kept (SO_LINGER, ...)

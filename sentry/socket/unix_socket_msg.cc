@@ -243,7 +243,10 @@ UnixSocket::Message* UnixSocket::PassOobLocked(Message* m, bool peek, size_t cop
   if (!peek) {
     m->oob = false;
     oob_pending_ = false;
-    if (!oobinline_) m = next();  // read past without taking it: gone
+    if (!oobinline_) {  // read past without taking it: gone
+      ++dropped_oob_;
+      m = next();
+    }
   } else if (!oobinline_) {
     m = next();
   }

@@ -193,7 +193,15 @@ Result<long> UnixSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       if (cmd == FIONREAD && state_ == State::kListening) return Errno(EINVAL);
     }
     if (cmd == FIONREAD) {
-      n = static_cast<int>(std::min<size_t>(BytesReadable(), INT32_MAX));
+      // Linux 6.17+ answers a stream socket's FIONREAD from a running
+      // count (u->inq_len) that manage_oob() does not lower when a read
+      // drops an out-of-band byte it reached first: each stays counted.
+      size_t dropped;
+      {
+        std::lock_guard l(Mu());
+        dropped = type_ == SOCK_STREAM ? dropped_oob_ : 0;
+      }
+      n = static_cast<int>(std::min<size_t>(BytesReadable() + dropped, INT32_MAX));
     } else {
       std::lock_guard l(Mu());
       n = static_cast<int>(std::min<size_t>(acct_->wmem, INT32_MAX));  // unix_outq_len()

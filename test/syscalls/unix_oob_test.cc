@@ -110,6 +110,50 @@ TEST(UnixOobTest, MarkSplitsReadsAndUntakenByteIsDropped) {
   EXPECT_EQ(Recv(p.b, MSG_OOB), "EINVAL");
 }
 
+int Inq(int fd) {
+  int n = -1;
+  if (ioctl(fd, FIONREAD, &n) != 0) return -errno;
+  return n;
+}
+
+// Linux 6.17+ (u->inq_len): a byte a read dropped without taking it stays
+// counted by FIONREAD, one per dropped byte; a byte taken with MSG_OOB, or
+// read inline, does not.
+TEST(UnixOobTest, FionreadKeepsDroppedBytes) {
+  Pair p = MakePair(SOCK_STREAM);
+  ASSERT_EQ(send(p.a, "ab", 2, MSG_OOB), 2);
+  ASSERT_EQ(send(p.a, "cd", 2, 0), 2);
+  EXPECT_EQ(Inq(p.b), 4);
+  EXPECT_EQ(Recv(p.b, 0), "a");
+  EXPECT_EQ(Inq(p.b), 3);
+  EXPECT_EQ(Recv(p.b, MSG_PEEK), "cd");  // a peek drops nothing
+  EXPECT_EQ(Inq(p.b), 3);
+  EXPECT_EQ(Recv(p.b, 0), "cd");  // 'b' dropped
+  EXPECT_EQ(Inq(p.b), 1);
+  EXPECT_EQ(Recv(p.b, 0), "EAGAIN");
+  ASSERT_EQ(send(p.a, "e", 1, MSG_OOB), 1);
+  ASSERT_EQ(send(p.a, "f", 1, 0), 1);
+  EXPECT_EQ(Recv(p.b, 0), "f");  // 'e' dropped too
+  EXPECT_EQ(Inq(p.b), 2);
+  EXPECT_EQ(Recv(p.b, 0), "EAGAIN");
+
+  Pair q = MakePair(SOCK_STREAM);  // taken: not counted
+  ASSERT_EQ(send(q.a, "a", 1, MSG_OOB), 1);
+  EXPECT_EQ(Recv(q.b, MSG_OOB), "a");
+  ASSERT_EQ(send(q.a, "b", 1, 0), 1);
+  EXPECT_EQ(Recv(q.b, 0), "b");
+  EXPECT_EQ(Inq(q.b), 0);
+
+  Pair r = MakePair(SOCK_STREAM);  // inline: ordinary data
+  int one = 1;
+  ASSERT_EQ(setsockopt(r.b, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)), 0);
+  ASSERT_EQ(send(r.a, "ab", 2, MSG_OOB), 2);
+  ASSERT_EQ(send(r.a, "c", 1, 0), 1);
+  EXPECT_EQ(Recv(r.b, 0), "a");
+  EXPECT_EQ(Recv(r.b, 0), "bc");
+  EXPECT_EQ(Inq(r.b), 0);
+}
+
 TEST(UnixOobTest, MarkEndsWaitall) {
   Pair p = MakePair(SOCK_STREAM);
   ASSERT_EQ(send(p.a, "abc", 3, MSG_OOB), 3);
