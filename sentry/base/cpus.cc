@@ -18,6 +18,14 @@ const SandboxCpuSet& SandboxCpus() {
       n = sizeof(uint64_t);
     }
     c.mask_bytes = static_cast<size_t>(n);
+    c.min_bytes = c.mask_bytes;
+    cpu_set_t probe;
+    for (size_t len = sizeof(uint64_t); len < c.mask_bytes; len += sizeof(uint64_t)) {
+      if (syscall(SYS_sched_getaffinity, 0, len, &probe) > 0) {
+        c.min_bytes = len;
+        break;
+      }
+    }
     return c;
   }();
   return cpus;

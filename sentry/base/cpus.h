@@ -18,6 +18,10 @@ struct SandboxCpuSet {
   // The kernel's cpumask size in bytes: what the raw sched_getaffinity
   // syscall returns (whole longs, covering nr_cpu_ids).
   size_t mask_bytes;
+  // The smallest buffer the syscall takes: whole longs covering
+  // nr_cpu_ids (it may be smaller than mask_bytes; sched_getaffinity()
+  // then copies only that much).
+  size_t min_bytes;
 };
 
 const SandboxCpuSet& SandboxCpus();

@@ -213,6 +213,7 @@ void PtraceReleaseExited(Kernel& k, Task& e, ThreadGroup* reaper) {
     // The tracer is the parent too: one wait reaps both.
     tg.state = ThreadGroup::State::kReaped;
     reaper->children_cpu_ns += tg.cpu_ns + tg.children_cpu_ns;
+    reaper->io.Add(tg.io);
     auto& ch = reaper->children;
     ch.erase(std::remove_if(ch.begin(), ch.end(),
                             [&](const std::shared_ptr<ThreadGroup>& c) { return c.get() == &tg; }),

@@ -167,6 +167,27 @@ std::string Task::comm() const {
   return comm_;
 }
 
+IoCounters Task::io() const {
+  IoCounters c;
+  c.rchar = io_rchar_.load(std::memory_order_relaxed);
+  c.wchar = io_wchar_.load(std::memory_order_relaxed);
+  c.syscr = io_syscr_.load(std::memory_order_relaxed);
+  c.syscw = io_syscw_.load(std::memory_order_relaxed);
+  return c;
+}
+
+// ksys_read()/ksys_write() and friends: the call counts whatever it
+// returned, the bytes only when it moved some.
+void Task::AccountRead(int64_t bytes) {
+  if (bytes > 0) io_rchar_.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
+  io_syscr_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Task::AccountWrite(int64_t bytes) {
+  if (bytes > 0) io_wchar_.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
+  io_syscw_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void Task::set_comm(std::string name) {
   if (name.size() > 15) name.resize(15);  // TASK_COMM_LEN - 1
   std::lock_guard<std::mutex> l(comm_mu_);

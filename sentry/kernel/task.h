@@ -144,6 +144,34 @@ class Task : public std::enable_shared_from_this<Task> {
   std::string comm() const;
   void set_comm(std::string name);
   char StateChar() const;  // R, S, T, Z as /proc/PID/stat shows
+  // personality(2)'s persona: inherited by clone and kept across execve.
+  uint32_t personality() const { return personality_.load(std::memory_order_relaxed); }
+  void set_personality(uint32_t p) { personality_.store(p, std::memory_order_relaxed); }
+  // prctl(PR_SET_TIMERSLACK) and /proc/PID/timerslack_ns: the value, and
+  // the one that setting 0 restores (the creator's value at clone:
+  // copy_process()). Kept for the guest; the host times the sleeps.
+  static constexpr uint64_t kDefaultTimerSlackNs = 50000;
+  uint64_t timer_slack_ns() const { return timer_slack_ns_.load(std::memory_order_relaxed); }
+  uint64_t default_timer_slack_ns() const { return default_timer_slack_ns_; }
+  void set_timer_slack_ns(uint64_t ns) {
+    timer_slack_ns_.store(ns == 0 ? default_timer_slack_ns_ : ns, std::memory_order_relaxed);
+  }
+  // This thread's read/write accounting (/proc/PID/task/TID/io); updated
+  // by the task itself, read by anyone.
+  IoCounters io() const;
+  // Times the task entered guest code (/proc/PID/schedstat's timeslices).
+  uint64_t guest_entries() const { return guest_entries_.load(std::memory_order_relaxed); }
+  // The audit login uid and session (/proc/PID/loginuid, sessionid):
+  // unset (-1) until a write to loginuid sets them; inherited by clone.
+  static constexpr uint32_t kAuditUnset = 0xffffffffu;
+  uint32_t loginuid() const { return loginuid_.load(std::memory_order_relaxed); }
+  uint32_t audit_sessionid() const { return sessionid_.load(std::memory_order_relaxed); }
+  void set_login(uint32_t loginuid, uint32_t sessionid) {
+    loginuid_.store(loginuid, std::memory_order_relaxed);
+    sessionid_.store(sessionid, std::memory_order_relaxed);
+  }
+  void AccountRead(int64_t bytes);
+  void AccountWrite(int64_t bytes);
   int64_t start_time_ns() const { return start_time_ns_; }
 
   // ---- Signals (task_signals.cc); callers hold Kernel::mu() ----
@@ -270,6 +298,16 @@ class Task : public std::enable_shared_from_this<Task> {
   // sched_setaffinity(2)'s mask (guarded by Kernel::mu()); unset means every
   // CPU the sandbox has. Kept, not applied: the host schedules the sandbox.
   std::optional<cpu_set_t> affinity_;
+  // sched_setscheduler(2)/sched_setattr(2)'s policy and parameters
+  // (guarded by Kernel::mu()): kept per thread and reported back, as the
+  // affinity is; the host schedules the sandbox.
+  struct SchedParams {
+    int policy = 0;         // SCHED_OTHER ...
+    int priority = 0;       // sched_priority: 1..99 for FIFO/RR, else 0
+    bool reset_on_fork = false;
+    uint64_t runtime = 0, deadline = 0, period = 0;  // SCHED_DEADLINE
+  };
+  SchedParams sched_;
   // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
   bool parked_ = false;
   // What restart_syscall(2) runs after a syscall returned
@@ -336,6 +374,12 @@ class Task : public std::enable_shared_from_this<Task> {
   std::atomic<bool> blocked_{false};
   std::string comm_;
   mutable std::mutex comm_mu_;
+  std::atomic<uint32_t> personality_{0};
+  std::atomic<uint64_t> timer_slack_ns_{kDefaultTimerSlackNs};
+  uint64_t default_timer_slack_ns_ = kDefaultTimerSlackNs;  // set at clone only
+  std::atomic<uint64_t> guest_entries_{0};
+  std::atomic<uint32_t> loginuid_{kAuditUnset}, sessionid_{kAuditUnset};
+  std::atomic<uint64_t> io_rchar_{0}, io_wchar_{0}, io_syscr_{0}, io_syscw_{0};
   int64_t start_time_ns_ = 0;
   SigSet signal_mask_ = 0;
   PendingSignals pending_;

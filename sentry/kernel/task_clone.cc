@@ -83,6 +83,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
         if (Status s = a.pidfd->Bind(tg); !s.ok()) return abandon(s.error());
       }
       tg->parent = (flags & CLONE_PARENT) ? tg_->parent : tg_;
+      if (!(flags & CLONE_PARENT)) tg->parent_tid = tid_;
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
       tg->rlimits = tg_->rlimits;
@@ -113,8 +114,23 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->creds_ = creds_;
     child->set_seccomp(seccomp());  // copy_seccomp()
     child->set_comm(comm());
+    child->set_personality(personality());
+    child->set_login(loginuid(), audit_sessionid());
+    child->timer_slack_ns_ = timer_slack_ns();
+    child->default_timer_slack_ns_ = timer_slack_ns();  // copy_process()
     child->signal_mask_ = signal_mask_;
     child->affinity_ = affinity_;
+    child->sched_ = sched_;
+    if (sched_.reset_on_fork) {
+      // sched_fork(): realtime and deadline children start as SCHED_OTHER,
+      // and the flag is not inherited. (A negative nice is reset too,
+      // where nice is per thread; here it is per process.)
+      if (sched_.policy != SCHED_OTHER && sched_.policy != SCHED_BATCH &&
+          sched_.policy != SCHED_IDLE) {
+        child->sched_ = {};
+      }
+      child->sched_.reset_on_fork = false;
+    }
     if (!(flags & CLONE_VM) || (flags & CLONE_VFORK)) child->altstack_ = altstack_;
     child->regs_ = regs_;
     child->fp_state_ = fp_state_;

@@ -1,4 +1,5 @@
 // execve(2): replace the task's image.
+#include <sys/personality.h>
 #include <linux/ptrace.h>
 
 #include <utility>
@@ -138,6 +139,8 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   altstack_ = stack_t{nullptr, SS_DISABLE, 0};
   clear_child_tid_ = UserAddr();
   robust_list_ = UserAddr();
+  // set_personality_64bit(): a 64-bit image never reads-implies-exec.
+  set_personality(personality() & ~static_cast<uint32_t>(READ_IMPLIES_EXEC));
   size_t slash = exe_path.rfind('/');
   set_comm(slash == std::string::npos ? exe_path : exe_path.substr(slash + 1));
   if (!argv.empty() && exe_path != path) {

@@ -110,6 +110,7 @@ void Task::ExitTask() {
   absl::MutexLock l(&kernel_.mu());
   exited_ = true;
   tg_->cpu_ns += cpu;
+  tg_->io.Add(io());  // __exit_signal()
   auto& tasks = tg_->tasks;
   tasks.erase(std::remove(tasks.begin(), tasks.end(), this), tasks.end());
   if (tg_->leader == this) tg_->leader = nullptr;
@@ -119,6 +120,21 @@ void Task::ExitTask() {
     vfork_parent = std::move(vfork_parent_);
   }
   PtraceOnExit(kernel_, *this, tg_->group_exiting ? tg_->exit_status : exit_status_);
+  if (!tasks.empty()) {
+    // forget_original_parent() for a thread: its children pass to a live
+    // thread of the process, and those that asked hear of it.
+    for (auto& c : tg_->children) {
+      if (c->parent_tid != tid_) continue;
+      c->parent_tid = tasks.front()->tid();
+      if (c->pdeath_signal && c->state == ThreadGroup::State::kAlive) {
+        siginfo_t info{};
+        info.si_signo = c->pdeath_signal;
+        info.si_code = SI_USER;
+        info.si_pid = tg_->tgid();
+        (void)kernel_.SendGroupSignal(*c, info);
+      }
+    }
+  }
   if (tasks.empty()) {
     ThreadGroup& tg = *tg_;
     if (!tg.group_exiting) tg.exit_status = exit_status_;
@@ -150,6 +166,7 @@ void Task::ExitTask() {
     if (reaper.get() != &tg && reaper) {
       for (auto& c : tg.children) {
         c->parent = reaper;
+        c->parent_tid = 0;
         // An orphan tells its new parent with SIGCHLD, whatever clone()
         // asked for: "We don't want people slaying init" (reparent_leader()).
         c->exit_signal = SIGCHLD;

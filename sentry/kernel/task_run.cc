@@ -155,6 +155,7 @@ void Task::Run() {
   while (PrepareToRun()) {
     if (fp_saved_) LoadFpState();  // one predictable branch on the fast path
     if (!rseq_.addr.IsNull() && !ctx_->HasRseq()) SyncRseq();
+    guest_entries_.fetch_add(1, std::memory_order_relaxed);
     platform::Stop stop = ctx_->Run(regs_);
     {
       absl::MutexLock l(&kernel_.mu());

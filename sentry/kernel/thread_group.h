@@ -20,6 +20,15 @@ namespace seedvisor::sentry {
 
 class Task;
 
+// /proc/PID/io's read and write counts (struct task_io_accounting): bytes
+// moved by read/write-family calls and the number of those calls.
+struct IoCounters {
+  uint64_t rchar = 0, wchar = 0, syscr = 0, syscw = 0;
+  void Add(const IoCounters& o) {
+    rchar += o.rchar, wchar += o.wchar, syscr += o.syscr, syscw += o.syscw;
+  }
+};
+
 class ThreadGroup {
  public:
   explicit ThreadGroup(int tgid) : tgid_(tgid) {}
@@ -56,8 +65,14 @@ class ThreadGroup {
   bool ptrace_exit_pending = false;
   bool child_subreaper = false;
   int nice = 0;  // setpriority(2), -20..19; scheduling itself stays the host's
-  // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits.
+  // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits,
+  // and when the parent thread that created it does (the child then
+  // belongs to another thread of the parent: forget_original_parent()).
+  // Kept per process, where Linux keeps it per thread.
   int pdeath_signal = 0;
+  // The parent's thread this process counts as a child of (its creator's
+  // tid; 0 if unknown, e.g. CLONE_PARENT or reparented).
+  int parent_tid = 0;
   // The "dumpable" flag of the process's mm (prctl(PR_SET_DUMPABLE)):
   // cleared when its effective or filesystem ids change (commit_creds(),
   // with suid_dumpable 0), set again by an execve that leaves the real and
@@ -77,6 +92,9 @@ class ThreadGroup {
   int64_t cpu_ns = 0;
   int64_t children_cpu_ns = 0;
   int64_t start_time_ns = 0;  // monotonic, for /proc/PID/stat
+  // I/O of threads that have exited and of reaped children (signal->ioac):
+  // /proc/PID/io adds the live threads' own.
+  IoCounters io;
   // A host eventfd that pidfds of this group poll (-1 until the first
   // pidfd): made readable when the group becomes a zombie (pidfd.cc).
   int exit_event_fd = -1;

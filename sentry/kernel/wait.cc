@@ -63,6 +63,7 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
           if (!(req.options & WNOWAIT)) {
             c->state = ThreadGroup::State::kReaped;
             self.children_cpu_ns += c->cpu_ns + c->children_cpu_ns;
+            self.io.Add(c->io);  // wait_task_zombie()
             self.children.erase(it);
           }
           return std::optional<WaitResult>(res);

@@ -164,13 +164,21 @@ Result<Image> LoadImage(MM& mm, FileDescription& exe, const ElfInfo& info,
   }
   // load_elf_binary()'s start_data/end_data: the highest segment start and
   // the highest end of file data; what RLIMIT_DATA counts besides the heap.
-  uint64_t start_data = 0, end_data = 0;
+  uint64_t start_data = 0, end_data = 0, start_code = ~uint64_t{0}, end_code = 0;
   for (const Elf64_Phdr& ph : info.phdrs) {
     if (ph.p_type != PT_LOAD) continue;
     start_data = std::max(start_data, ph.p_vaddr);
     end_data = std::max(end_data, ph.p_vaddr + ph.p_filesz);
+    if (ph.p_flags & PF_X) {
+      start_code = std::min(start_code, ph.p_vaddr);
+      end_code = std::max(end_code, ph.p_vaddr + ph.p_filesz);
+    }
   }
   mm.SetBrkBase(UserAddr(img.brk), end_data > start_data ? end_data - start_data : 0);
+  img.start_code = start_code + bias;
+  img.end_code = end_code + bias;
+  img.start_data = start_data + bias;
+  img.end_data = end_data + bias;
   return img;
 }
 
@@ -264,6 +272,12 @@ Result<UserAddr> SetupStack(MM& mm, const Image& img, const std::vector<std::str
   layout.env_start = UserAddr(env_start);
   layout.env_end = UserAddr(env_end);
   layout.stack_top = UserAddr(top);
+  layout.start_stack = UserAddr(sp);
+  layout.start_code = UserAddr(img.start_code);
+  layout.end_code = UserAddr(img.end_code);
+  layout.start_data = UserAddr(img.start_data);
+  layout.end_data = UserAddr(img.end_data);
+  layout.start_brk = UserAddr(img.brk);
   layout.auxv = auxv;
   mm.set_layout(std::move(layout));
   return UserAddr(sp);

@@ -44,6 +44,10 @@ struct Image {
   uint64_t phnum = 0;
   uint64_t interp_base = 0;  // AT_BASE
   uint64_t brk = 0;
+  // load_elf_binary()'s mm->start_code/end_code (the executable segments'
+  // lowest start and highest end of file data) and start_data/end_data
+  // (the highest segment start and highest end of file data), biased.
+  uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;
 };
 
 // Maps `exe` (and `interp`, if non-null) into `mm`.

@@ -541,19 +541,21 @@ bool MM::WithVmaAt(UserAddr addr, absl::FunctionRef<void(const Vma&)> f) const {
   return true;
 }
 
+std::string MM::MapsLine(const Vma& v) {
+  std::string line = absl::StrFormat(
+      "%08x-%08x %c%c%c%c %08x 00:00 0", v.start, v.end, (v.prot & PROT_READ) ? 'r' : '-',
+      (v.prot & PROT_WRITE) ? 'w' : '-', (v.prot & PROT_EXEC) ? 'x' : '-',
+      (v.flags & MAP_SHARED) ? 's' : 'p', v.file ? v.offset : 0);
+  if (!v.name.empty()) {
+    line.resize(std::max<size_t>(line.size() + 1, 73), ' ');
+    line += v.name;
+  }
+  return line + "\n";
+}
+
 std::string MM::MapsText() const {
   std::string out;
-  for (const Vma& v : Vmas()) {
-    std::string line = absl::StrFormat(
-        "%08x-%08x %c%c%c%c %08x 00:00 0", v.start, v.end, (v.prot & PROT_READ) ? 'r' : '-',
-        (v.prot & PROT_WRITE) ? 'w' : '-', (v.prot & PROT_EXEC) ? 'x' : '-',
-        (v.flags & MAP_SHARED) ? 's' : 'p', v.file ? v.offset : 0);
-    if (!v.name.empty()) {
-      line.resize(std::max<size_t>(line.size() + 1, 73), ' ');
-      line += v.name;
-    }
-    out += line + "\n";
-  }
+  for (const Vma& v : Vmas()) out += MapsLine(v);
   uint64_t vdso = as_->VdsoBase().value();
   if (vdso != 0) {
     out += absl::StrFormat("%08x-%08x r-xp 00000000 00:00 0%*s[vdso]\n", vdso, vdso + 2 * kPageSize,

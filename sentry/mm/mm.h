@@ -128,13 +128,17 @@ class MM {
   // O(log n) and copies nothing: for lookups on hot paths (a shared futex's
   // key), where Vmas() would copy every VMA.
   bool WithVmaAt(UserAddr addr, absl::FunctionRef<void(const Vma&)> f) const;
-  // The text of /proc/PID/maps.
+  // The text of /proc/PID/maps, and its line for one VMA.
   std::string MapsText() const;
+  static std::string MapsLine(const Vma& v);
 
   // Set by the loader, read by /proc/PID/{cmdline,environ,exe,auxv}.
   struct Layout {
     UserAddr arg_start, arg_end, env_start, env_end;
     UserAddr stack_top;
+    // /proc/PID/stat's startcode..start_brk and startstack (argc's
+    // address): set by the loader as load_elf_binary() sets the mm's.
+    UserAddr start_code, end_code, start_data, end_data, start_brk, start_stack;
     std::string exe_path;
     FileRef exe;
     std::vector<uint64_t> auxv;  // key, value pairs

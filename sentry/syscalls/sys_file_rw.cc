@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "sentry/fs/pipe/pipe.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -237,21 +238,41 @@ SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
 
 }  // namespace
 
-SyscallReturn SysRead(Task& t, const SyscallArgs& a) {
+namespace {
+
+// /proc/PID/io: a read- or write-family call that reached its file counts,
+// with the bytes it moved (vfs_read(), vfs_write(): whatever the file then
+// returned). A bad fd, one not open for it, or an invalid offset (EBADF,
+// EINVAL) never got there.
+bool ReachedFile(const SyscallReturn& r) {
+  return r.ok() || (r.error().value() != EBADF && r.error().value() != EINVAL);
+}
+
+SyscallReturn CountedRead(Task& t, SyscallReturn r) {
+  if (ReachedFile(r)) t.AccountRead(r.ok() ? static_cast<int64_t>(*r) : 0);
+  return r;
+}
+
+SyscallReturn CountedWrite(Task& t, SyscallReturn r) {
+  if (ReachedFile(r)) t.AccountWrite(r.ok() ? static_cast<int64_t>(*r) : 0);
+  return r;
+}
+
+SyscallReturn Read(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
   if (!f->readable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(size_t n, ReadToUser(t, *f, a.Addr(1), a.Size(2), -1));
   return n;
 }
 
-SyscallReturn SysWrite(Task& t, const SyscallArgs& a) {
+SyscallReturn Write(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
   if (!f->writable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(size_t n, WriteFromUser(t, *f, a.Addr(1), a.Size(2), -1));
   return n;
 }
 
-SyscallReturn SysPread64(Task& t, const SyscallArgs& a) {
+SyscallReturn Pread64(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
   if (!f->readable()) return Errno(EBADF);
   if (a.Long(3) < 0) return Errno(EINVAL);
@@ -259,7 +280,7 @@ SyscallReturn SysPread64(Task& t, const SyscallArgs& a) {
   return n;
 }
 
-SyscallReturn SysPwrite64(Task& t, const SyscallArgs& a) {
+SyscallReturn Pwrite64(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
   if (!f->writable()) return Errno(EBADF);
   if (a.Long(3) < 0) return Errno(EINVAL);
@@ -267,23 +288,35 @@ SyscallReturn SysPwrite64(Task& t, const SyscallArgs& a) {
   return n;
 }
 
+}  // namespace
+
+SyscallReturn SysRead(Task& t, const SyscallArgs& a) { return CountedRead(t, Read(t, a)); }
+
+SyscallReturn SysWrite(Task& t, const SyscallArgs& a) { return CountedWrite(t, Write(t, a)); }
+
+SyscallReturn SysPread64(Task& t, const SyscallArgs& a) { return CountedRead(t, Pread64(t, a)); }
+
+SyscallReturn SysPwrite64(Task& t, const SyscallArgs& a) {
+  return CountedWrite(t, Pwrite64(t, a));
+}
+
 SyscallReturn SysReadv(Task& t, const SyscallArgs& a) {
-  return ReadV(t, a.Int(0), a.Addr(1), a.Int(2), -1);
+  return CountedRead(t, ReadV(t, a.Int(0), a.Addr(1), a.Int(2), -1));
 }
 
 SyscallReturn SysWritev(Task& t, const SyscallArgs& a) {
-  return WriteV(t, a.Int(0), a.Addr(1), a.Int(2), -1);
+  return CountedWrite(t, WriteV(t, a.Int(0), a.Addr(1), a.Int(2), -1));
 }
 
 // preadv(fd, iov, cnt, pos_l, pos_h): on x86-64 pos_l holds the whole offset.
 SyscallReturn SysPreadv(Task& t, const SyscallArgs& a) {
-  if (a.Long(3) < 0) return Errno(EINVAL);
-  return ReadV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3));
+  if (a.Long(3) < 0) return CountedRead(t, Errno(EINVAL));
+  return CountedRead(t, ReadV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3)));
 }
 
 SyscallReturn SysPwritev(Task& t, const SyscallArgs& a) {
-  if (a.Long(3) < 0) return Errno(EINVAL);
-  return WriteV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3));
+  if (a.Long(3) < 0) return CountedWrite(t, Errno(EINVAL));
+  return CountedWrite(t, WriteV(t, a.Int(0), a.Addr(1), a.Int(2), a.Long(3)));
 }
 
 SyscallReturn SysLseek(Task& t, const SyscallArgs& a) {
@@ -294,11 +327,16 @@ SyscallReturn SysLseek(Task& t, const SyscallArgs& a) {
   return static_cast<uint64_t>(off);
 }
 
-SyscallReturn SysSendfile(Task& t, const SyscallArgs& a) {
+namespace {
+
+SyscallReturn Sendfile(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(0)));
   SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(1)));
   if (!in->readable() || !out->writable()) return Errno(EBADF);
   if (out->flags() & O_APPEND) return Errno(EINVAL);
+  // A pipe cannot be spliced from into a file (no splice_read: EINVAL
+  // before anything blocks); pipe to pipe or file is splice(2)'s job.
+  if (dynamic_cast<PipeFile*>(in.get()) != nullptr) return Errno(EINVAL);
   int64_t off = -1;
   if (!a.Addr(2).IsNull()) {
     SV_TRY(t.CopyInObj(a.Addr(2), &off));
@@ -330,6 +368,19 @@ SyscallReturn SysSendfile(Task& t, const SyscallArgs& a) {
   }
   if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), off));
   return done;
+}
+
+}  // namespace
+
+// do_sendfile(): counted as both a read and a write.
+SyscallReturn SysSendfile(Task& t, const SyscallArgs& a) {
+  SyscallReturn r = Sendfile(t, a);
+  if (ReachedFile(r)) {
+    const int64_t n = r.ok() ? static_cast<int64_t>(*r) : 0;
+    t.AccountRead(n);
+    t.AccountWrite(n);
+  }
+  return r;
 }
 
 SyscallReturn SysFsync(Task& t, const SyscallArgs& a) {

@@ -395,78 +395,7 @@ std::vector<ThreadGroup*> PriorityTargets(Task& t, int which, int who)
   return out;
 }
 
-// A sched_* target: 0 is the caller, else a thread id (ESRCH if none).
-Result<std::shared_ptr<Task>> SchedTarget(Task& t, int pid) {
-  if (pid < 0) return Errno(EINVAL);
-  if (pid == 0) return t.shared_from_this();
-  absl::MutexLock l(&t.kernel().mu());
-  auto task = t.kernel().TaskByTid(pid);
-  if (!task) return Errno(ESRCH);
-  return task;
-}
-
 }  // namespace
-
-SyscallReturn SysSchedYield(Task&, const SyscallArgs&) {
-  sched_yield();
-  return 0;
-}
-
-SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
-  // The guest thread's CPU is its stub thread's, which asks the host itself
-  // (the sentry's own thread may run anywhere else), straight into guest
-  // memory: only below UserTop.
-  const uint64_t top = t.mm().address_space().UserTop().value();
-  for (int i = 0; i < 2; ++i) {
-    if (a.raw[i] > top - sizeof(unsigned)) return Errno(EFAULT);
-  }
-  const long r = t.ctx_->Getcpu(a.Addr(0), a.Addr(1));
-  if (r < 0) return Errno(static_cast<int>(-r));
-  return 0;
-}
-
-namespace {
-
-// The affinity calls look a negative pid up like any other (no such task:
-// ESRCH), unlike sched_getparam's EINVAL (find_process_by_pid()).
-Result<std::shared_ptr<Task>> AffinityTarget(Task& t, int pid) {
-  if (pid < 0) return Errno(ESRCH);
-  return SchedTarget(t, pid);
-}
-
-}  // namespace
-
-SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
-  const SandboxCpuSet& cpus = SandboxCpus();
-  // sched_getaffinity(2): EINVAL if the buffer is smaller than the kernel's
-  // cpumask or not a multiple of a long (checked before the pid).
-  size_t len = a.Size(1);
-  if (len < cpus.mask_bytes || len % sizeof(uint64_t) != 0) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
-  cpu_set_t set;
-  {
-    absl::MutexLock l(&t.kernel().mu());
-    set = target->affinity_.value_or(cpus.set);
-  }
-  SV_TRY(t.CopyOut(a.Addr(2), &set, cpus.mask_bytes));
-  return cpus.mask_bytes;
-}
-
-SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
-  // A shorter mask means the CPUs past it are cleared; a longer one is read
-  // only as far as any CPU can be (sched_setaffinity(2)).
-  cpu_set_t want;
-  CPU_ZERO(&want);
-  SV_TRY(t.CopyIn(a.Addr(2), &want, std::min(a.Size(1), sizeof(want))));
-  cpu_set_t set;
-  CPU_AND(&set, &want, &SandboxCpus().set);
-  // No CPU of the sandbox's left: EINVAL, as for a mask of offline CPUs.
-  if (CPU_COUNT(&set) == 0) return Errno(EINVAL);
-  absl::MutexLock l(&t.kernel().mu());
-  target->affinity_ = set;
-  return 0;
-}
 
 SyscallReturn SysGetpriority(Task& t, const SyscallArgs& a) {
   int which = a.Int(0);
@@ -493,54 +422,6 @@ SyscallReturn SysSetpriority(Task& t, const SyscallArgs& a) {
     if (nice < tg->nice && !t.creds().HasCap(CAP_SYS_NICE)) return Errno(EACCES);
   }
   for (ThreadGroup* tg : targets) tg->nice = nice;
-  return 0;
-}
-
-SyscallReturn SysSchedGetscheduler(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  return SCHED_OTHER;
-}
-
-SyscallReturn SysSchedSetscheduler(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  if (a.Int(1) == SCHED_OTHER || a.Int(1) == SCHED_BATCH || a.Int(1) == SCHED_IDLE) return 0;
-  return Errno(EPERM);
-}
-
-SyscallReturn SysSchedGetparam(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  struct sched_param p {};
-  SV_TRY(t.CopyOutObj(a.Addr(1), p));
-  return 0;
-}
-
-SyscallReturn SysSchedSetparam(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  struct sched_param p;
-  SV_TRY(t.CopyInObj(a.Addr(1), &p));
-  return p.sched_priority == 0 ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EINVAL));
-}
-
-SyscallReturn SysSchedGetPriorityMax(Task&, const SyscallArgs& a) {
-  int p = a.Int(0);
-  if (p == SCHED_FIFO || p == SCHED_RR) return 99;
-  if (p == SCHED_OTHER || p == SCHED_BATCH || p == SCHED_IDLE) return 0;
-  return Errno(EINVAL);
-}
-
-SyscallReturn SysSchedGetPriorityMin(Task&, const SyscallArgs& a) {
-  int p = a.Int(0);
-  if (p == SCHED_FIFO || p == SCHED_RR) return 1;
-  if (p == SCHED_OTHER || p == SCHED_BATCH || p == SCHED_IDLE) return 0;
-  return Errno(EINVAL);
-}
-
-SyscallReturn SysSchedRrGetInterval(Task& t, const SyscallArgs& a) {
-  SV_TRY(SchedTarget(t, a.Int(0)));
-  // Every sandbox task is SCHED_OTHER, for which Linux reports 0 (no
-  // round-robin quantum applies).
-  timespec ts{0, 0};
-  SV_TRY(t.CopyOutObj(a.Addr(1), ts));
   return 0;
 }
 

@@ -270,8 +270,24 @@ SyscallReturn SysArchPrctl(Task& t, const SyscallArgs& a) {
   }
 }
 
+// personality(2) (kernel/exec_domain.c): 0xffffffff only asks; any other
+// value is taken as it is. The old persona is the result, as an unsigned
+// int.
+SyscallReturn SysPersonality(Task& t, const SyscallArgs& a) {
+  const uint32_t old = t.personality();
+  if (a.Uint(0) != 0xffffffffu) t.set_personality(a.Uint(0));
+  return old;
+}
+
 SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
   switch (a.Int(0)) {
+    case PR_SET_TIMERSLACK:
+      // 0 restores the value inherited at clone. (Linux ignores the call
+      // for realtime tasks; there are none in the sandbox.)
+      t.set_timer_slack_ns(a.Ulong(1));
+      return 0;
+    case PR_GET_TIMERSLACK:
+      return t.timer_slack_ns();
     case PR_SET_NAME: {
       char name[16] = {};
       Result<size_t> n = t.mm().CopyInPartial(a.Addr(1), name, 15);

@@ -114,8 +114,10 @@ void FsnotifyDentry(const Dentry& d, uint32_t mask) {
   bool parent_watched = parent && g_watches->count(parent) > 0;
   if (!self_watched && !parent_watched) return;
   if (IsDir(*d.inode())) mask |= IN_ISDIR;
-  if (self_watched) DeliverLocked(self, mask, 0, {}, false, false, &drop);
+  // The parent directory's watches hear of it first (as Linux 6.x
+  // reports an event on a watched child of a watched directory).
   if (parent_watched) DeliverLocked(parent, mask, 0, d.name(), true, d.deleted(), &drop);
+  if (self_watched) DeliverLocked(self, mask, 0, {}, false, false, &drop);
 }
 
 void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie) {

@@ -32,12 +32,14 @@ bool LastLinkGone(const Dentry& d) {
 }
 
 // The events of unlink(2)/rmdir(2) (`isdir`: IN_ISDIR) of `name` in `dir`:
-// vfs_unlink() reports the link count change (IN_ATTRIB), then the name's
-// removal (IN_DELETE); the object's watches end with IN_DELETE_SELF.
+// vfs_unlink() reports the link count change (IN_ATTRIB); the object's
+// watches end with IN_DELETE_SELF and IN_IGNORED when its last name goes
+// (d_delete()); then the directory hears of the name's removal
+// (IN_DELETE), in that order (d_delete_notify()).
 void NotifyRemoved(const Dentry& dir, std::string_view name, const Dentry& child, uint32_t isdir) {
   if (!isdir) FsnotifyInode(child.inode().get(), IN_ATTRIB);
-  FsnotifyDir(dir, IN_DELETE | isdir, name);
   if (isdir || LastLinkGone(child)) FsnotifyDeleted(child.inode().get());
+  FsnotifyDir(dir, IN_DELETE | isdir, name);
 }
 
 Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask) {

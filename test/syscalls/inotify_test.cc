@@ -187,6 +187,75 @@ TEST_F(Inotify, SelfEventsEndWithIgnored) {
   EXPECT_ERRNO(EINVAL, inotify_rm_watch(fd_, wd));
 }
 
+// A watched file in a watched directory: its own watch ends (DELETE_SELF,
+// IGNORED) before the directory hears of the name's removal; for rmdir
+// the same. Events on the file reach the directory's watch first.
+TEST_F(Inotify, OrderOfParentAndSelfEvents) {
+  std::string f = dir_.Path("f");
+  WriteFile(f, "x");
+  ASSERT_EQ(mkdir(dir_.Path("sub").c_str(), 0755), 0);
+  int dwd = inotify_add_watch(fd_, dir_.path().c_str(), IN_ALL_EVENTS);
+  int fwd = inotify_add_watch(fd_, f.c_str(), IN_ALL_EVENTS);
+  int swd = inotify_add_watch(fd_, dir_.Path("sub").c_str(), IN_DELETE_SELF);
+  ASSERT_GT(dwd, 0);
+  ASSERT_GT(fwd, 0);
+  ASSERT_GT(swd, 0);
+  ASSERT_EQ(chmod(f.c_str(), 0600), 0);
+  auto ev = Drain(fd_);
+  ASSERT_EQ(ev.size(), 2u) << Show(ev);
+  EXPECT_EQ(ev[0].wd, dwd) << Show(ev);
+  EXPECT_EQ(ev[0].name, "f");
+  EXPECT_EQ(ev[1].wd, fwd) << Show(ev);
+
+  ASSERT_EQ(unlink(f.c_str()), 0);
+  ev = Drain(fd_);
+  ASSERT_EQ(ev.size(), 4u) << Show(ev);
+  EXPECT_EQ(ev[0].wd, fwd);
+  EXPECT_EQ(ev[0].mask, IN_ATTRIB);
+  EXPECT_EQ(ev[1].wd, fwd);
+  EXPECT_EQ(ev[1].mask, IN_DELETE_SELF);
+  EXPECT_EQ(ev[2].wd, fwd);
+  EXPECT_EQ(ev[2].mask, IN_IGNORED);
+  EXPECT_EQ(ev[3].wd, dwd);
+  EXPECT_EQ(ev[3].mask, IN_DELETE);
+  EXPECT_EQ(ev[3].name, "f");
+
+  ASSERT_EQ(rmdir(dir_.Path("sub").c_str()), 0);
+  ev = Drain(fd_);
+  ASSERT_EQ(ev.size(), 3u) << Show(ev);
+  EXPECT_EQ(ev[0].wd, swd);
+  EXPECT_EQ(ev[0].mask, IN_DELETE_SELF);
+  EXPECT_EQ(ev[1].wd, swd);
+  EXPECT_EQ(ev[1].mask, IN_IGNORED);
+  EXPECT_EQ(ev[2].wd, dwd);
+  EXPECT_EQ(ev[2].mask, IN_DELETE | IN_ISDIR);
+  EXPECT_EQ(ev[2].name, "sub");
+}
+
+// A oneshot watch on a file in a watched directory: each write reaches
+// the directory, the file's watch only the first (then IGNORED); nothing
+// merges across them.
+TEST_F(Inotify, OneshotBesideDirectoryWatch) {
+  std::string f = dir_.Path("f");
+  WriteFile(f, "x");
+  int dwd = inotify_add_watch(fd_, dir_.path().c_str(), IN_MODIFY);
+  int fwd = inotify_add_watch(fd_, f.c_str(), IN_MODIFY | IN_ONESHOT);
+  int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "a", 1), 1);
+  ASSERT_EQ(write(fd, "b", 1), 1);
+  close(fd);
+  auto ev = Drain(fd_);
+  ASSERT_EQ(ev.size(), 4u) << Show(ev);
+  EXPECT_EQ(ev[0].wd, dwd);
+  EXPECT_EQ(ev[1].wd, fwd);
+  EXPECT_EQ(ev[1].mask, IN_MODIFY);
+  EXPECT_EQ(ev[2].wd, fwd);
+  EXPECT_EQ(ev[2].mask, IN_IGNORED);
+  EXPECT_EQ(ev[3].wd, dwd);
+  EXPECT_EQ(ev[3].mask, IN_MODIFY);
+}
+
 TEST_F(Inotify, RmWatchQueuesIgnored) {
   int wd = inotify_add_watch(fd_, dir_.path().c_str(), IN_CREATE);
   ASSERT_GT(wd, 0);

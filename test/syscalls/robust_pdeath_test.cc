@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
 
@@ -88,6 +90,38 @@ TEST(PdeathsigTest, SentWhenParentExits) {
   EXPECT_EQ(got, 'y');
   close(p[0]);
   EXPECT_ERRNO(EINVAL, prctl(PR_SET_PDEATHSIG, 1000));
+}
+
+// The parent "dies" for PR_SET_PDEATHSIG when the thread that forked the
+// child exits, though the parent process lives on (prctl(2): "the parent
+// thread"; forget_original_parent()).
+TEST(PdeathsigTest, SentWhenParentThreadExits) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t child = -1;
+  std::thread th([&] {
+    child = fork();
+    if (child == 0) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGUSR1);
+      sigprocmask(SIG_BLOCK, &set, nullptr);
+      if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0) _exit(1);
+      (void)!write(p[1], "r", 1);
+      timespec ts{10, 0};
+      siginfo_t info;
+      _exit(sigtimedwait(&set, &info, &ts) == SIGUSR1 && info.si_pid == getppid() ? 0 : 2);
+    }
+    char c;
+    (void)!read(p[0], &c, 1);  // the thread ends once the child is ready
+  });
+  th.join();
+  ASSERT_GT(child, 0);
+  int st;
+  ASSERT_EQ(waitpid(child, &st, 0), child);  // still ours
+  EXPECT_EXIT_CODE(st, 0);
+  close(p[0]);
+  close(p[1]);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,50 @@ TEST(SpliceTest, NonblockFlagOnPipes) {
   EXPECT_STREQ(buf, "abc");
   EXPECT_ERRNO(EINVAL, splice(a[0], nullptr, b[1], nullptr, 10, 0x100));
   for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+// sendfile(2) with offsets, at and past EOF, length 0, a bad offset, a
+// pipe as input (EINVAL, without blocking on the empty pipe), a read-only
+// output, and a full non-blocking pipe (EAGAIN).
+TEST(SendfileTest, EdgeCases) {
+  std::string path = TmpPath("sendfile");
+  int f = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(f, 0);
+  unlink(path.c_str());
+  ASSERT_EQ(write(f, "0123456789", 10), 10);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  off_t off = 3;
+  EXPECT_EQ(sendfile(p[1], f, &off, 4), 4);
+  EXPECT_EQ(off, 7);
+  EXPECT_EQ(lseek(f, 0, SEEK_CUR), 10);  // the file offset is untouched
+  char buf[64];
+  ASSERT_EQ(read(p[0], buf, sizeof(buf)), 4);
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  off = 20;
+  EXPECT_EQ(sendfile(p[1], f, &off, 4), 0);
+  EXPECT_EQ(off, 20);
+  ASSERT_EQ(lseek(f, 8, SEEK_SET), 8);
+  EXPECT_EQ(sendfile(p[1], f, nullptr, 10), 2);  // to EOF, moving the offset
+  EXPECT_EQ(lseek(f, 0, SEEK_CUR), 10);
+  ASSERT_EQ(read(p[0], buf, sizeof(buf)), 2);
+  EXPECT_EQ(sendfile(p[1], f, nullptr, 0), 0);
+  off = -1;
+  EXPECT_ERRNO(EINVAL, sendfile(p[1], f, &off, 1));
+  EXPECT_ERRNO(EINVAL, sendfile(f, p[0], nullptr, 1));
+  int ro = open("/proc/self/cmdline", O_RDONLY);
+  ASSERT_GE(ro, 0);
+  EXPECT_ERRNO(EBADF, sendfile(ro, f, nullptr, 1));
+  close(ro);
+  int q[2];
+  ASSERT_EQ(pipe2(q, O_NONBLOCK), 0);
+  std::string big(1 << 20, 'x');
+  while (write(q[1], big.data(), big.size()) > 0) {
+  }
+  off = 0;
+  EXPECT_ERRNO(EAGAIN, sendfile(q[1], f, &off, 4));
+  EXPECT_EQ(off, 0);
+  for (int fd : {f, p[0], p[1], q[0], q[1]}) close(fd);
 }
 
 TEST(TeeTest, DuplicatesWithoutConsuming) {

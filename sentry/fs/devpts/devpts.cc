@@ -96,6 +96,17 @@ bool SessionHasPty(int sid) {
   return false;
 }
 
+bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp) {
+  for (auto& p : AllPtys()) {
+    if (p->ControlsSession(sid)) {
+      *dev = makedev(kPtsMajor, p->index());
+      *fg_pgrp = p->foreground_pgrp();
+      return true;
+    }
+  }
+  return false;
+}
+
 Result<FileRef> OpenControllingPty(const std::shared_ptr<Dentry>& d, int flags) {
   Task* t = CurrentTask();
   if (t == nullptr) return Errno(ENXIO);

@@ -26,6 +26,11 @@ Result<FileRef> OpenControllingPty(const std::shared_ptr<Dentry>& d, int flags);
 // True if some pty is the controlling terminal of session `sid`.
 bool SessionHasPty(int sid);
 
+// The controlling pty of session `sid` as /proc/PID/stat shows it: its
+// device number (tty_nr) and foreground process group (tpgid). False if
+// the session has none.
+bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp);
+
 // A Mount of DevptsRoot() was made with root dentry `root`: its cached
 // /dev/pts/N dentries are dropped when pty N goes, so a new pty N is found.
 void AddDevptsMount(const std::shared_ptr<Dentry>& root);

@@ -60,6 +60,11 @@ bool Pty::ControlsSession(int sid) {
   return sid != 0 && session_ == sid;
 }
 
+int Pty::foreground_pgrp() {
+  std::lock_guard l(mu_);
+  return fg_pgrp_;
+}
+
 Result<size_t> Pty::Read(Task& t, bool master, char* buf, size_t len, bool nonblock) {
   std::unique_lock l(mu_);
   if (!master) return ReadReplicaLocked(t, l, buf, len, nonblock);

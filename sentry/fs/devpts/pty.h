@@ -75,6 +75,8 @@ class Pty {
 
   // True if this pty is the controlling terminal of session `sid`.
   bool ControlsSession(int sid);
+  // The foreground process group (TIOCGPGRP's answer), 0 if none.
+  int foreground_pgrp();
   // TIOCSCTTY's claim (tiocsctty()): EPERM if another live session has it,
   // unless `steal`.
   Status ClaimForSession(Kernel& k, int sid, int pgid, bool steal);

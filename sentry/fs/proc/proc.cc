@@ -1,17 +1,23 @@
 #include "sentry/fs/proc/proc.h"
 
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sentry/base/cpus.h"
+#include "sentry/fs/devpts/devpts.h"
 #include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/fs/proc/fork_generation.h"
 #include "sentry/fs/proc/meminfo.h"
@@ -117,7 +123,9 @@ Residency ResidencyOf(const std::shared_ptr<MM>& mm) {
 // guest CPU time the platform measured (all of it user time, as getrusage
 // reports it), rss (24) in pages, and the obsolete decimal signal fields
 // (31-34: pending, blocked, ignored, caught; the low 31 bits of the first
-// word, as Linux masks them).
+// word, as Linux masks them). Without ptrace read access to the task
+// (another user's process) startcode/endcode show 1 and the stack, the
+// other address fields, wchan and the exit code 0, as Linux hides them.
 std::string StatText(Kernel& k, Task& t, bool thread) {
   ProcInfo p = InfoOf(k, t);
   int64_t ticks = (p.start_ns - k.boot_time_ns()) / (1000000000LL / 100);
@@ -132,43 +140,170 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
   const int64_t cutime = thread ? 0 : t.ChildrenCpuNs() / ns_per_tick;
   const SignalSets sig = SignalSetsOf(k, t);
   constexpr uint64_t kObsolete = 0x7fffffff;
-  int id = thread ? t.tid() : t.tgid();
+  const bool permitted = CallerMayReadTask(t);
+  // The controlling terminal and its foreground group; none: 0 and -1.
+  dev_t tty = 0;
+  int tpgid = -1;
+  if (int fg; ControllingPtyOf(p.sid, &tty, &fg)) tpgid = fg;
+  int nice, exit_signal, exit_code;
+  uint64_t rsslim;
+  {
+    absl::MutexLock l(&k.mu());
+    nice = t.tg().nice;
+    // A thread other than the leader has none (CLONE_THREAD: -1).
+    exit_signal = t.tid() == t.tgid() ? t.tg().exit_signal : -1;
+    exit_code = t.tg().state != ThreadGroup::State::kAlive ? t.tg().exit_status : 0;
+    rsslim = t.tg().rlimits[RLIMIT_RSS].rlim_cur;
+  }
+  // wchan: 1 when the task sleeps, as far as the caller may know
+  // (task_is_running(); only for a thread or a one-thread process).
+  const bool wchan = permitted && (thread || p.threads < 2) && t.StateChar() != 'R';
+  MM::Layout l;
+  if (mm) l = mm->layout();
+  const uint64_t code_start = !mm ? 0 : permitted ? l.start_code.value() : 1;
+  const uint64_t code_end = !mm ? 0 : permitted ? l.end_code.value() : 1;
+  const bool addrs = mm && permitted;
+  // Field 9, flags: PF_RANDOMIZE unless the persona says ADDR_NO_RANDOMIZE.
+  const unsigned flags = (t.personality() & ADDR_NO_RANDOMIZE) ? 0 : 0x00400000;
   return absl::StrFormat(
-      "%d (%s) %c %d %d %d 0 %d 4194560 0 0 0 0 %d 0 %d 0 20 0 %d 0 %d %u %u "
-      "18446744073709551615 0 0 0 0 0 %u %u %u %u 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-      id, t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, p.pgid, utime, cutime, p.threads, ticks,
-      vsize, ResidencyOf(mm).resident, sig.pending & kObsolete, sig.blocked & kObsolete,
-      sig.ignored & kObsolete, sig.caught & kObsolete);
+      "%d (%s) %c %d %d %d %d %d %u 0 0 0 0 %d 0 %d 0 %d %d %d 0 %d %u %u %u %u %u %u 0 0 "
+      "%u %u %u %u %d 0 0 %d 0 0 0 0 0 0 %u %u %u %u %u %u %u %d\n",
+      t.tid(), t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, static_cast<int>(tty), tpgid,
+      flags, utime, cutime, 20 + nice, nice, p.threads, ticks, vsize, ResidencyOf(mm).resident,
+      rsslim, code_start, code_end, addrs ? l.start_stack.value() : 0,
+      sig.pending & kObsolete, sig.blocked & kObsolete, sig.ignored & kObsolete,
+      sig.caught & kObsolete, wchan ? 1 : 0, exit_signal,
+      addrs ? l.start_data.value() : 0, addrs ? l.end_data.value() : 0,
+      addrs ? l.start_brk.value() : 0, addrs ? l.arg_start.value() : 0,
+      addrs ? l.arg_end.value() : 0, addrs ? l.env_start.value() : 0,
+      addrs ? l.env_end.value() : 0, permitted ? exit_code : 0);
 }
 
-// statm: size resident shared text lib data dt, in pages (proc_pid_statm()).
-// size, text (the executable's code) and data (private writable memory,
-// VmData + VmStk) come from the VMAs; resident and shared are the host
-// process's that holds the address space (its few stub pages included).
+// The mm's page counts that statm and status show (task_mem(),
+// task_statm()): data_vm (private writable, not the stack), stack_vm (the
+// stack), exec_vm (executable, not writable, not the stack) and the
+// executable's text (its code segments' page span).
+struct VmCounts {
+  uint64_t total = 0, data = 0, stack = 0, exec = 0, text = 0;
+};
+
+VmCounts VmCountsOf(MM& mm) {
+  VmCounts c;
+  for (const auto& v : mm.Vmas()) {
+    const uint64_t pages = (v.end - v.start) / kPageSize;
+    const bool stack = v.name == "[stack]";
+    c.total += pages;
+    if (stack) {
+      c.stack += pages;
+    } else if ((v.prot & PROT_WRITE) && !(v.flags & MAP_SHARED)) {
+      c.data += pages;
+    } else if ((v.prot & PROT_EXEC) && !(v.prot & PROT_WRITE)) {
+      c.exec += pages;
+    }
+  }
+  const MM::Layout l = mm.layout();
+  if (l.end_code.value() > l.start_code.value()) {
+    c.text = (PageRoundUp(l.end_code.value()) - PageRoundDown(l.start_code.value())) / kPageSize;
+  }
+  return c;
+}
+
+// statm: size resident shared text lib data dt, in pages (proc_pid_statm():
+// lib and dt are always 0, data is data_vm + stack_vm). resident and
+// shared are the host process's that holds the address space (its few
+// stub pages included).
 std::string StatmText(Task& t) {
   auto mm = t.shared_mm();
   if (!mm) return "0 0 0 0 0 0 0\n";
-  uint64_t text = 0, data = 0;
-  const std::string exe = mm->layout().exe_path;
-  for (const auto& v : mm->Vmas()) {
-    uint64_t pages = (v.end - v.start) / kPageSize;
-    if (v.file && (v.prot & PROT_EXEC) && v.name == exe) text += pages;
-    if (!(v.flags & MAP_SHARED) && (v.prot & PROT_WRITE)) data += pages;
-  }
+  const VmCounts c = VmCountsOf(*mm);
   const Residency r = ResidencyOf(mm);
-  return absl::StrFormat("%d %d %d %d 0 %d 0\n", r.size, r.resident, r.shared, text, data);
+  return absl::StrFormat("%d %d %d %d 0 %d 0\n", r.size, r.resident, r.shared, c.text,
+                         c.data + c.stack);
 }
 
+// "kB" values of the host's /proc/PID/status for the address space's
+// process: its Rss split, page tables and swap, none above `cap_kb`.
+struct HostMem {
+  uint64_t rss_anon = 0, rss_file = 0, rss_shmem = 0, pte = 0, swap = 0;
+};
+
+HostMem HostMemOf(const std::shared_ptr<MM>& mm, uint64_t cap_kb) {
+  HostMem h;
+  if (!mm) return h;
+  const std::string text =
+      HostFileText(absl::StrCat("/proc/", mm->address_space().host_pid(), "/status").c_str());
+  auto value = [&text, cap_kb](const char* key) -> uint64_t {
+    size_t at = text.find(key);
+    uint64_t v = 0;
+    if (at != std::string::npos) std::sscanf(text.c_str() + at + std::strlen(key), ": %lu", &v);
+    return std::min(v, cap_kb);
+  };
+  h.rss_anon = value("\nRssAnon");
+  h.rss_file = value("\nRssFile");
+  h.rss_shmem = value("\nRssShmem");
+  h.pte = value("\nVmPTE");
+  h.swap = value("\nVmSwap");
+  return h;
+}
+
+// A CPU mask as %*pb prints it (32-bit hex words, highest first, comma
+// separated) and as %*pbl does (ranges).
+std::string CpuMaskText(const cpu_set_t& set, size_t mask_bytes) {
+  const int words = static_cast<int>(std::max<size_t>(1, (mask_bytes * 8 + 31) / 32));
+  const int ncpus = static_cast<int>(mask_bytes * 8);
+  std::string hex;
+  bool leading = true;
+  for (int w = words - 1; w >= 0; --w) {
+    uint32_t word = 0;
+    for (int b = 0; b < 32 && w * 32 + b < ncpus; ++b) {
+      if (CPU_ISSET(w * 32 + b, &set)) word |= 1u << b;
+    }
+    if (leading && word == 0 && w > 0) continue;
+    absl::StrAppend(&hex, hex.empty() ? "" : ",",
+                    leading ? absl::StrFormat("%x", word) : absl::StrFormat("%08x", word));
+    leading = false;
+  }
+  return hex;
+}
+
+std::string CpuListText(const cpu_set_t& set, size_t mask_bytes) {
+  std::string out;
+  const int ncpus = static_cast<int>(mask_bytes * 8);
+  for (int c = 0; c < ncpus; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    int e = c;
+    while (e + 1 < ncpus && CPU_ISSET(e + 1, &set)) ++e;
+    absl::StrAppend(&out, out.empty() ? "" : ",", c);
+    if (e > c) absl::StrAppend(&out, "-", e);
+    c = e;
+  }
+  return out;
+}
+
+// Mems_allowed: node 0 of MAX_NUMNODES (1024), 32-bit words highest first.
+constexpr char kMemsAllowedHigh[] =
+    "00000000,00000000,00000000,00000000,00000000,00000000,00000000,00000000,"
+    "00000000,00000000,00000000,00000000,00000000,00000000,00000000,00000000,"
+    "00000000,00000000,00000000,00000000,00000000,00000000,00000000,00000000,"
+    "00000000,00000000,00000000,00000000,00000000,00000000,00000000,";
+
+// proc_pid_status(), in its order. The memory lines come from the mm's
+// VMAs (sizes) and from the host process that holds the address space
+// (resident pages and their kinds, page tables, the peak RSS).
 std::string StatusText(Kernel& k, Task& t) {
   ProcInfo p = InfoOf(k, t);
   const Credentials& c = t.creds();
   const SeccompState sc = t.seccomp();
   std::string groups;
   for (gid_t g : c.groups) absl::StrAppend(&groups, g, " ");
-  uint64_t vsize = 0;
-  if (auto mm = t.shared_mm()) {
-    for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
-  }
+  auto mm = t.shared_mm();
+  VmCounts vm;
+  if (mm) vm = VmCountsOf(*mm);
+  const uint64_t rss_kb = ResidencyOf(mm).resident * kPageSize / 1024;
+  const HostMem host = HostMemOf(mm, rss_kb);
+  const uint64_t hwm_kb =
+      mm ? std::max<uint64_t>(rss_kb, static_cast<uint64_t>(mm->address_space().MaxRssKb())) : 0;
+  const uint64_t page_kb = kPageSize / 1024;
   // The signal lines (proc_pid_status(): render_sigset_t).
   const SignalSets sig = SignalSetsOf(k, t);
   const char* state = "R (running)";
@@ -179,22 +314,46 @@ std::string StatusText(Kernel& k, Task& t) {
     case 'Z': state = "Z (zombie)"; break;
     default: break;
   }
-  return absl::StrFormat(
+  const SandboxCpuSet& cpus = SandboxCpus();
+  cpu_set_t allowed;
+  {
+    absl::MutexLock l(&k.mu());
+    allowed = t.affinity_.value_or(cpus.set);
+  }
+  std::string out = absl::StrFormat(
       "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
       "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
-      "VmSize:\t%8d kB\nVmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
+      "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n",
+      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
+      c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, t.tgid(), t.tid(), p.pgid, p.sid);
+  if (mm) {
+    // VmPeak is not tracked: the current size, its lower bound.
+    absl::StrAppendFormat(
+        &out,
+        "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\n"
+        "VmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\n"
+        "VmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\n"
+        "VmSwap:\t%8d kB\n",
+        vm.total * page_kb, vm.total * page_kb, 0, 0, hwm_kb, rss_kb, host.rss_anon,
+        host.rss_file, host.rss_shmem, vm.data * page_kb, vm.stack * page_kb, vm.text * page_kb,
+        (vm.exec > vm.text ? vm.exec - vm.text : 0) * page_kb, host.pte, host.swap);
+  }
+  absl::StrAppendFormat(
+      &out,
+      "HugetlbPages:\t%8d kB\nCoreDumping:\t0\nTHP_enabled:\t1\nuntag_mask:\t0xffffffffffffffff\n"
+      "Threads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
       "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
       "SigCgt:\t%016x\nCapInh:\t%016x\nCapPrm:\t%016x\n"
       "CapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n"
-      "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t1\n"
-      "Cpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
-      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
-      c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, vsize / 1024,
-      ResidencyOf(t.shared_mm()).resident * kPageSize / 1024,
-      p.threads, sig.pending, sig.shared, sig.blocked, sig.ignored, sig.caught, c.cap_inheritable,
-      c.cap_permitted,
-      c.cap_effective, c.cap_bounding, c.cap_ambient,
-      c.no_new_privs || sc.sync_no_new_privs ? 1 : 0, sc.mode, sc.filter_count());
+      "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t%s\n"
+      "Cpus_allowed_list:\t%s\nMems_allowed:\t%s00000001\nMems_allowed_list:\t0\n"
+      "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+      0, p.threads, sig.pending, sig.shared, sig.blocked, sig.ignored, sig.caught,
+      c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bounding, c.cap_ambient,
+      c.no_new_privs || sc.sync_no_new_privs ? 1 : 0, sc.mode, sc.filter_count(),
+      CpuMaskText(allowed, cpus.mask_bytes), CpuListText(allowed, cpus.mask_bytes),
+      kMemsAllowedHigh);
+  return out;
 }
 
 // What /proc/PID/fd/N leads to when the file has no path (a pipe, the
@@ -258,8 +417,9 @@ InodeRef FdDir(Kernel& k, int tid) {
 }
 
 void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread);
+InodeRef TaskDir(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread);
 
-InodeRef TaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
+InodeRef NewTaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
   auto dir = std::make_shared<SynthDir>(0555);
   dir->set_fs_magic(kProcSuperMagic);
   FillTaskDir(k, vfs, *dir, tid, thread);
@@ -277,6 +437,45 @@ InodeRef TaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
   return dir;
 }
 
+// The directories of live tasks, kept while their task lives so that a
+// path looked up twice gives the same inode (and inode number) both times,
+// as Linux's dentry cache keeps /proc/PID's. A tid reused by a new task
+// gets a new directory. Entries of tasks that are gone are dropped when
+// the cache has grown to twice the live ones.
+class TaskDirCache {
+ public:
+  InodeRef Get(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread) {
+    std::lock_guard<std::mutex> l(mu_);
+    Entry& e = dirs_[{t->tid(), thread}];
+    if (e.dir == nullptr || e.task.lock() != t) {
+      e.task = t;
+      e.dir = NewTaskDir(k, vfs, t->tid(), thread);
+      if (dirs_.size() > 2 * live_mark_ + 64) Prune();
+    }
+    return e.dir;
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<Task> task;
+    InodeRef dir;
+  };
+  void Prune() {
+    for (auto it = dirs_.begin(); it != dirs_.end();) {
+      it = it->second.task.expired() ? dirs_.erase(it) : std::next(it);
+    }
+    live_mark_ = dirs_.size();
+  }
+  std::mutex mu_;
+  std::map<std::pair<int, bool>, Entry> dirs_;
+  size_t live_mark_ = 0;
+};
+
+InodeRef TaskDir(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread) {
+  static auto* cache = new TaskDirCache;  // one sandbox per sentry process
+  return cache->Get(k, vfs, t, thread);
+}
+
 // A file that is no seq_file (proc_pid_cmdline_ops, environ): lseek sees
 // i_size 0.
 std::shared_ptr<SynthFile> SizeZeroSeek(std::shared_ptr<SynthFile> f) {
@@ -288,18 +487,30 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("stat", TaskFile(k, tid, [&k, thread](Task& t) { return StatText(k, t, thread); }));
   dir.Add("status", TaskFile(k, tid, [&k](Task& t) { return StatusText(k, t); }));
   dir.Add("statm", TaskFile(k, tid, [](Task& t) { return StatmText(t); }));
-  dir.Add("comm", TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644));
+  auto comm = TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644);
+  // comm_write(): a thread of the same process only (EINVAL otherwise);
+  // the first 15 bytes become the name as written, newline and all.
+  comm->set_write([&k, tid](std::string_view text) -> Status {
+    auto t = FindTask(k, tid);
+    if (!t) return Errno(ESRCH);
+    Task* caller = CurrentTask();
+    if (caller != nullptr && caller->tgid() != t->tgid()) return Errno(EINVAL);
+    text = text.substr(0, std::min<size_t>(text.size(), 15));
+    t->set_comm(std::string(text.substr(0, text.find('\0'))));
+    return {};
+  });
+  dir.Add("comm", comm);
   dir.Add("cmdline", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
             if (!t.shared_mm()) return "";
             auto l = t.mm().layout();
             return ReadMemRange(t, l.arg_start, l.arg_end);
           })));
-  dir.Add("environ", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
+  dir.Add("environ", SizeZeroSeek(PrivateTaskFile(k, tid, [](Task& t) -> std::string {
             if (!t.shared_mm()) return "";
             auto l = t.mm().layout();
             return ReadMemRange(t, l.env_start, l.env_end);
           }, 0400)));
-  dir.Add("maps", TaskFile(k, tid, [](Task& t) -> std::string {
+  dir.Add("maps", PrivateTaskFile(k, tid, [](Task& t) -> std::string {
             return t.shared_mm() ? t.mm().MapsText() : "";
           }));
   dir.Add("mounts", SynthFile::Text([&vfs] { return vfs.MountsText(); }));
@@ -323,6 +534,8 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("mem", NewMemInode(k, tid));
   if (InodeRef net = NewNetDir(k)) dir.Add("net", net);
   AddTaskInfoFiles(k, dir, tid);
+  AddTaskStatFiles(k, dir, tid, thread);
+  AddSmapsFiles(k, dir, tid);
   if (!thread) {
     auto tasks = std::make_shared<SynthDir>(0555);
     tasks->SetDynamic(
@@ -333,7 +546,7 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
           }
           auto t = FindTask(k, id);
           if (!t || t->tgid() != tid) return Errno(ENOENT);
-          return TaskDir(k, vfs, id, true);
+          return TaskDir(k, vfs, t, true);
         },
         [&k, tid]() {
           std::vector<DirEntry> out;
@@ -357,7 +570,7 @@ Result<InodeRef> PidLookup(Kernel& k, Vfs& vfs, std::string_view name) {
   auto t = FindTask(k, id);
   if (!t) return Errno(ENOENT);
   // /proc/TID works for any thread, shown as its own process directory.
-  return TaskDir(k, vfs, id, false);
+  return TaskDir(k, vfs, t, false);
 }
 
 std::string UptimeText(Kernel& k) {

@@ -26,6 +26,9 @@ class Vfs;
 
 // The task with thread id `tid`, or null.
 std::shared_ptr<Task> FindTask(Kernel& k, int tid);
+// Whether the task reading /proc (none: the sentry itself) may look into
+// `t` as ptrace_may_access(PTRACE_MODE_READ_FSCREDS) allows.
+bool CallerMayReadTask(const Task& t);
 // A file whose text `f` makes from the task when it is opened.
 std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
                                     mode_t perm = 0444);
@@ -35,6 +38,16 @@ std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::strin
 // number `ino_base` + fd.
 Result<int> OpenFdNamed(Kernel& k, int tid, std::string_view name);
 std::vector<DirEntry> FdDirEntries(Kernel& k, int tid, uint64_t ino_base, unsigned char type);
+
+// The same, opened only by a caller that may look into the task
+// (CallerMayReadTask; EACCES otherwise): environ, maps, io, personality...
+std::shared_ptr<SynthFile> PrivateTaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                           mode_t perm = 0444);
+// personality, timerslack_ns, wchan, io, schedstat, sessionid, loginuid
+// (task_stats.cc); `thread`: the files of /proc/PID/task/TID.
+void AddTaskStatFiles(Kernel& k, SynthDir& dir, int tid, bool thread);
+// smaps and smaps_rollup (smaps.cc).
+void AddSmapsFiles(Kernel& k, SynthDir& dir, int tid);
 
 // auxv, limits, oom_score, oom_score_adj, cgroup, uid_map, gid_map,
 // setgroups (task_info.cc).

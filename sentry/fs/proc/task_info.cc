@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
 
@@ -22,16 +23,37 @@ std::shared_ptr<Task> FindTask(Kernel& k, int tid) {
   return k.TaskByTid(tid);
 }
 
-std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
-                                    mode_t perm) {
-  // ENOENT-like ESRCH once the task is gone, as Linux's reads say.
+bool CallerMayReadTask(const Task& t) {
+  Task* caller = CurrentTask();
+  return caller == nullptr || MayPtraceAccess(*caller, t.tg(), t.creds(), PtraceCreds::kFs);
+}
+
+namespace {
+
+// ENOENT-like ESRCH once the task is gone, as Linux's reads say; EACCES
+// for a `checked` file the caller may not look into.
+std::shared_ptr<SynthFile> NewTaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                       mode_t perm, bool checked) {
   return std::make_shared<SynthFile>(
-      [&k, tid, f = std::move(f)]() -> Result<std::string> {
+      [&k, tid, checked, f = std::move(f)]() -> Result<std::string> {
         auto t = FindTask(k, tid);
         if (!t) return Errno(ESRCH);
+        if (checked && !CallerMayReadTask(*t)) return Errno(EACCES);
         return f(*t);
       },
       perm);
+}
+
+}  // namespace
+
+std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                    mode_t perm) {
+  return NewTaskFile(k, tid, std::move(f), perm, false);
+}
+
+std::shared_ptr<SynthFile> PrivateTaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
+                                           mode_t perm) {
+  return NewTaskFile(k, tid, std::move(f), perm, true);
 }
 
 namespace {
@@ -153,7 +175,7 @@ std::shared_ptr<SynthFile> IdMapFile() {
 }  // namespace
 
 void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid) {
-  dir.Add("auxv", TaskFile(k, tid, AuxvBytes, 0400));
+  dir.Add("auxv", PrivateTaskFile(k, tid, AuxvBytes, 0400));
   dir.Add("limits", TaskFile(k, tid, [&k](Task& t) { return LimitsText(k, t); }));
   dir.Add("oom_score", TaskFile(k, tid, [&k](Task& t) { return OomScoreText(k, t); }));
   auto adj = TaskFile(k, tid, [&k](Task& t) {
