@@ -48,14 +48,8 @@ done
 T="$(mktemp -d /tmp/ctrb.XXXXXX)"
 mkdir -p "$T/bin" "$T/root" "$T/state" "$T/fifo" "$T/seedsc"
 ADDR="$T/containerd.sock"
-cat >"$T/config.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$ADDR"
-TOML
+source "$repo/test/containerd/containerd_lib.sh"
+ctrd_write_config
 
 declare -A RT_ARGS=()
 names=()

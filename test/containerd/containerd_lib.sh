@@ -2,6 +2,7 @@
 # containerd_seed_test.sh), sourced after testlib_init: a private containerd
 # (its own root, state and socket under one temp dir), ctr driving
 # io.containerd.seedsc.v1, the busybox image, and the leftover checks.
+# bench/ctr_run_bench.sh uses ctrd_write_config only (no testlib there).
 
 # ctrd_require TOOL: exits unless run as root with containerd and ctr.
 ctrd_require() {
@@ -28,10 +29,9 @@ ctrd_init() {
   NS="$1-${T##*.}"
 }
 
-# ctrd_start ENV...: writes containerd's config (CRI off) and starts it with
-# the shim's environment ENV (NAME=VALUE, besides PATH and the marker), then
-# waits until it answers. Sets CTRD_PID, CTR, RUN and IMG.
-ctrd_start() {
+# ctrd_write_config: $T/config.toml for a containerd with its root, state
+# and socket ($ADDR) under $T, CRI off.
+ctrd_write_config() {
   cat >"$T/config.toml" <<TOML
 version = 2
 root = "$T/root"
@@ -42,6 +42,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = ""
 TOML
+}
+
+# ctrd_start ENV...: writes containerd's config and starts it with the
+# shim's environment ENV (NAME=VALUE, besides PATH and the marker), then
+# waits until it answers. Sets CTRD_PID, CTR, RUN and IMG.
+ctrd_start() {
+  ctrd_write_config
   env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_ROOT="$T/seedsc" SEEDSC_SHIM_SOCKET_DIR="$T/s" "$@" \
     containerd --config "$T/config.toml" --log-level info >"$T/containerd.log" 2>&1 &
   CTRD_PID=$!
