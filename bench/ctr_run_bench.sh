@@ -8,7 +8,8 @@
 #   seed    our shim with --annotation dev.seedvisor.seed=python: the
 #           container is forked from the python seed of a seedd this bench
 #           starts (no runtime exec; its init, the python runtime's entry
-#           program, ends at the end of its empty stdin; `true` is not run),
+#           program, ends at the end of its empty stdin, --null-io; `true` is not
+#           run),
 # measured in one run against one private containerd (root, state and socket
 # under a temp dir), rounds interleaved so machine drift hits all alike.
 # Prints median and p90 (nearest rank) per runtime. Needs root. Not in CI.
@@ -35,7 +36,7 @@ while (($#)); do
     --shim) shim="$2"; shift ;;
     --seedd) seedd="$2"; shift ;;
     --seedsc-flags) seedsc_flags="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "ctr_run_bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -70,7 +71,10 @@ if [[ -x "$seedsc" && -x "$shim" && -x "$seedd" ]]; then
   for _ in $(seq 300); do grep -q 'listening on' "$T/seedd.log" && break; sleep 0.1; done
   if grep -q 'listening on' "$T/seedd.log"; then
     names+=(seed)
-    RT_ARGS[seed]="--runtime io.containerd.seedsc.v1 --annotation dev.seedvisor.seed=python"
+    # --null-io: the entry program ends at the end of its stdin. ctr's own
+    # stdin copy may never open the fifo (it reaches EOF and cancels the
+    # open before the shim reads), and then no end of stdin ever comes.
+    RT_ARGS[seed]="--runtime io.containerd.seedsc.v1 --null-io --annotation dev.seedvisor.seed=python"
   else
     echo "ctr_run_bench: seedd did not start: $(tail -3 "$T/seedd.log")" >&2
   fi
