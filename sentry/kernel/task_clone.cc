@@ -89,6 +89,10 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg->rlimits = tg_->rlimits;
       tg->oom_score_adj = tg_->oom_score_adj;
       tg->oom_score_adj_min = tg_->oom_score_adj_min;
+      // The mm's flags come along with the copy (dup_mm()): dumpable and
+      // PR_SET_THP_DISABLE.
+      tg->dumpable.store(tg_->dumpable.load());
+      tg->thp_disable = tg_->thp_disable;
       kernel_.timers().WatchCpuLimit(tg);
       tg->exit_signal = static_cast<int>(flags & CSIGNAL);
       tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers

@@ -80,6 +80,9 @@ class ThreadGroup {
   // entries owned by root and can be looked into only with
   // CAP_SYS_PTRACE. Atomic: read without Kernel::mu().
   std::atomic<bool> dumpable{true};
+  // prctl(PR_SET_THP_DISABLE) (MMF_DISABLE_THP): kept across fork and
+  // exec, shown in /proc/PID/status; the host decides about huge pages.
+  bool thp_disable = false;
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
   // /proc/PID/oom_score_adj, and the floor below which only a writer with
   // CAP_SYS_RESOURCE may lower it (the last value such a writer set:

@@ -288,6 +288,32 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       return 0;
     case PR_GET_TIMERSLACK:
       return t.timer_slack_ns();
+    case PR_GET_TID_ADDRESS: {
+      // The thread's clear_child_tid, as set_tid_address(2) or clone set it.
+      const uint64_t addr = t.clear_child_tid_.value();  // the thread's own
+      SV_TRY(t.CopyOutObj(a.Addr(1), addr));
+      return 0;
+    }
+    case PR_SET_THP_DISABLE: {
+      if (a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+      absl::MutexLock l(&t.kernel().mu());
+      t.tg().thp_disable = a.Ulong(1) != 0;
+      return 0;
+    }
+    case PR_GET_THP_DISABLE: {
+      if (a.Ulong(1) || a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+      absl::MutexLock l(&t.kernel().mu());
+      return t.tg().thp_disable ? 1 : 0;
+    }
+    case PR_GET_TSC: {
+      // The time stamp counter is readable (no CPUID/TSC faulting here).
+      const int32_t v = PR_TSC_ENABLE;
+      SV_TRY(t.CopyOutObj(a.Addr(1), v));
+      return 0;
+    }
+    case PR_MCE_KILL_GET:
+      if (a.Ulong(1) || a.Ulong(2) || a.Ulong(3) || a.Ulong(4)) return Errno(EINVAL);
+      return PR_MCE_KILL_DEFAULT;  // no machine-check policy of its own
     case PR_SET_NAME: {
       char name[16] = {};
       Result<size_t> n = t.mm().CopyInPartial(a.Addr(1), name, 15);

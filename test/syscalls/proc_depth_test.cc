@@ -703,6 +703,47 @@ TEST(ProcTaskTest, SecondThreadDirectory) {
   });
 }
 
+// ------------------------------------------------------------ prctl
+
+// The mm's flags go with a fork's copy: not dumpable, THP disabled
+// (status THP_enabled 0), kept across execve for the latter.
+TEST(ProcPrctlTest, MmFlagsInheritedByFork) {
+  int status = RunInChild([] {
+    if (prctl(PR_SET_DUMPABLE, 0) != 0) return 1;
+    if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) return 2;
+    if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 1) return 3;
+    if (Field(ReadFile(Self("status")), "THP_enabled") != "0") return 4;
+    int st = RunInChild([] {
+      if (prctl(PR_GET_DUMPABLE) != 0) return 1;
+      if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 1) return 2;
+      return 0;
+    });
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return 10 + (WIFEXITED(st) ? WEXITSTATUS(st) : 9);
+    if (prctl(PR_SET_THP_DISABLE, 1, 1, 0, 0) != -1 || errno != EINVAL) return 5;
+    if (prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0) != 0) return 6;
+    if (Field(ReadFile(Self("status")), "THP_enabled") != "1") return 7;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
+}
+
+TEST(ProcPrctlTest, TidAddressTscMce) {
+  int* addr = nullptr;
+  ASSERT_EQ(prctl(PR_GET_TID_ADDRESS, &addr), 0);
+  // glibc registered the thread's tid field with set_tid_address.
+  EXPECT_NE(addr, nullptr);
+  int* const glibc_slot = addr;
+  static int tid_slot = 0;
+  syscall(SYS_set_tid_address, &tid_slot);
+  ASSERT_EQ(prctl(PR_GET_TID_ADDRESS, &addr), 0);
+  EXPECT_EQ(addr, &tid_slot);
+  syscall(SYS_set_tid_address, glibc_slot);  // glibc's again
+  int v = -1;
+  ASSERT_EQ(prctl(PR_GET_TSC, &v), 0);
+  EXPECT_EQ(v, PR_TSC_ENABLE);
+  EXPECT_EQ(prctl(PR_MCE_KILL_GET, 0, 0, 0, 0), PR_MCE_KILL_DEFAULT);
+}
+
 // ------------------------------------------------------------ offsets
 
 TEST(ProcOffsetTest, PreadAndSeek) {

@@ -316,9 +316,11 @@ std::string StatusText(Kernel& k, Task& t) {
   }
   const SandboxCpuSet& cpus = SandboxCpus();
   cpu_set_t allowed;
+  int thp_enabled;
   {
     absl::MutexLock l(&k.mu());
     allowed = t.affinity_.value_or(cpus.set);
+    thp_enabled = t.tg().thp_disable ? 0 : 1;
   }
   std::string out = absl::StrFormat(
       "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
@@ -340,7 +342,7 @@ std::string StatusText(Kernel& k, Task& t) {
   }
   absl::StrAppendFormat(
       &out,
-      "HugetlbPages:\t%8d kB\nCoreDumping:\t0\nTHP_enabled:\t1\nuntag_mask:\t0xffffffffffffffff\n"
+      "HugetlbPages:\t%8d kB\nCoreDumping:\t0\nTHP_enabled:\t%d\nuntag_mask:\t0xffffffffffffffff\n"
       "Threads:\t%d\nSigQ:\t0/0\nSigPnd:\t%016x\n"
       "ShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\n"
       "SigCgt:\t%016x\nCapInh:\t%016x\nCapPrm:\t%016x\n"
@@ -348,7 +350,7 @@ std::string StatusText(Kernel& k, Task& t) {
       "Seccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed:\t%s\n"
       "Cpus_allowed_list:\t%s\nMems_allowed:\t%s00000001\nMems_allowed_list:\t0\n"
       "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
-      0, p.threads, sig.pending, sig.shared, sig.blocked, sig.ignored, sig.caught,
+      0, thp_enabled, p.threads, sig.pending, sig.shared, sig.blocked, sig.ignored, sig.caught,
       c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bounding, c.cap_ambient,
       c.no_new_privs || sc.sync_no_new_privs ? 1 : 0, sc.mode, sc.filter_count(),
       CpuMaskText(allowed, cpus.mask_bytes), CpuListText(allowed, cpus.mask_bytes),
