@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -742,6 +743,83 @@ TEST(ProcPrctlTest, TidAddressTscMce) {
   ASSERT_EQ(prctl(PR_GET_TSC, &v), 0);
   EXPECT_EQ(v, PR_TSC_ENABLE);
   EXPECT_EQ(prctl(PR_MCE_KILL_GET, 0, 0, 0, 0), PR_MCE_KILL_DEFAULT);
+}
+
+// ------------------------------------------------------------ top level
+
+uint64_t ReadNumber(const std::string& path) {
+  std::string s = ReadFile(path);
+  return s.empty() || s[0] < '0' || s[0] > '9' ? ~0ull : std::stoull(s);
+}
+
+// cap_last_cap is the last capability prctl knows; the pool is full.
+TEST(ProcSysTest, KernelFiles) {
+  const uint64_t last = ReadNumber("/proc/sys/kernel/cap_last_cap");
+  ASSERT_LT(last, 64u);
+  EXPECT_GE(prctl(PR_CAPBSET_READ, last), 0);
+  EXPECT_EQ(prctl(PR_CAPBSET_READ, last + 1), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(ReadFile("/proc/sys/kernel/random/entropy_avail"), "256\n");
+  const uint64_t min_addr = ReadNumber("/proc/sys/vm/mmap_min_addr");
+  EXPECT_GT(min_addr, 0u);
+  EXPECT_EQ(min_addr % sysconf(_SC_PAGESIZE), 0u);
+  EXPECT_GT(ReadNumber("/proc/sys/net/core/somaxconn"), 0u);
+}
+
+// max_queued_events is where the queue overflows: that many events, then
+// one IN_Q_OVERFLOW.
+TEST(ProcSysTest, InotifyMaxQueuedEvents) {
+  const uint64_t max = ReadNumber("/proc/sys/fs/inotify/max_queued_events");
+  ASSERT_GT(max, 0u);
+  ASSERT_LT(max, 1000000u);
+  char dir[] = "/tmp/proc_depth_inotifyXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  int fd = inotify_init1(IN_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  ASSERT_GT(inotify_add_watch(fd, dir, IN_CREATE | IN_DELETE), 0);
+  const std::string f = std::string(dir) + "/f";
+  for (uint64_t i = 0; i < max / 2 + 2; ++i) {
+    close(open(f.c_str(), O_CREAT | O_WRONLY, 0600));
+    unlink(f.c_str());
+  }
+  static char buf[1 << 20];
+  uint64_t events = 0, overflows = 0;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    for (ssize_t off = 0; off < n;) {
+      auto* e = reinterpret_cast<inotify_event*>(buf + off);
+      ++events;
+      if (e->mask & IN_Q_OVERFLOW) ++overflows;
+      off += sizeof(inotify_event) + e->len;
+    }
+  }
+  close(fd);
+  rmdir(dir);
+  EXPECT_EQ(events, max + 1);
+  EXPECT_EQ(overflows, 1u);
+}
+
+// The old oom_adj (-17..15) over oom_score_adj.
+TEST(ProcOomAdjTest, ScalesToScoreAdj) {
+  int status = RunInChild([] {
+    auto put = [](const char* name, const char* v) {
+      int fd = open(Self(name).c_str(), O_WRONLY);
+      if (fd < 0) return false;
+      bool ok = write(fd, v, strlen(v)) == static_cast<ssize_t>(strlen(v));
+      close(fd);
+      return ok;
+    };
+    if (ReadFile(Self("oom_adj")) != "0\n") return 1;
+    if (!put("oom_adj", "5")) return 2;
+    if (ReadFile(Self("oom_score_adj")) != "294\n") return 3;
+    if (ReadFile(Self("oom_adj")) != "4\n") return 4;
+    if (!put("oom_adj", "15")) return 5;
+    if (ReadFile(Self("oom_score_adj")) != "1000\n") return 6;
+    if (ReadFile(Self("oom_adj")) != "15\n") return 7;
+    if (put("oom_adj", "16") || errno != EINVAL) return 8;
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
 }
 
 // ------------------------------------------------------------ offsets

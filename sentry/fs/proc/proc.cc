@@ -24,6 +24,7 @@
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
+#include "sentry/kernel/credentials.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fs_context.h"
@@ -663,17 +664,23 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   kernel_dir->Add("version",
                   SynthFile::Text([] { return std::string(Kernel::kVersion) + "\n"; }));
   kernel_dir->Add("pid_max", SynthFile::Text([] { return std::string("32768\n"); }));
+  // The last capability the sandbox knows (libcap reads it).
+  kernel_dir->Add("cap_last_cap", SynthFile::Text([] { return absl::StrCat(kLastCap, "\n"); }));
   kernel_dir->Add("ngroups_max", SynthFile::Text([] { return std::string("65536\n"); }));
   for (const char* name : {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"}) {
     kernel_dir->Add(name, SynthFile::Text([n = std::string(name)] { return IpcLimitText(n); }));
   }
   random->Add("uuid", SynthFile::Text([] { return RandomUuid(); }));
   random->Add("boot_id", SynthFile::Text([boot_id] { return boot_id; }));
+  // Linux 5.18+ always reports a full pool of 256 bits.
+  random->Add("entropy_avail", SynthFile::Text([] { return std::string("256\n"); }));
   kernel_dir->Add("random", random);
   sys->Add("kernel", kernel_dir);
   auto vm = std::make_shared<SynthDir>(0555);
   vm->Add("overcommit_memory", SynthFile::Text([] { return std::string("0\n"); }));
   vm->Add("max_map_count", SynthFile::Text([] { return std::string("65530\n"); }));
+  // The lowest address the sandbox maps (MM::kMinAddr), not the host's.
+  vm->Add("mmap_min_addr", SynthFile::Text([] { return absl::StrCat(MM::kMinAddr, "\n"); }));
   sys->Add("vm", vm);
   auto fs = std::make_shared<SynthDir>(0555);
   fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
@@ -690,7 +697,17 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
     mqueue->Add(name, f);
   }
   fs->Add("mqueue", mqueue);
+  // The one inotify limit the sandbox enforces (InotifyFile::kMaxQueued).
+  auto inotify = std::make_shared<SynthDir>(0555);
+  inotify->Add("max_queued_events", SynthFile::Text([] { return std::string("16384\n"); }));
+  fs->Add("inotify", inotify);
   sys->Add("fs", fs);
+  // The listen(2) backlog clamp the sandbox's sockets apply.
+  auto net = std::make_shared<SynthDir>(0555);
+  auto core = std::make_shared<SynthDir>(0555);
+  core->Add("somaxconn", SynthFile::Text([] { return std::string("4096\n"); }));
+  net->Add("core", core);
+  sys->Add("net", net);
   // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
   sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);
   root->Add("sys", sys);

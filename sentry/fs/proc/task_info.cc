@@ -184,6 +184,24 @@ void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid) {
   }, 0644);
   adj->set_write([&k, tid](std::string_view text) { return WriteOomScoreAdj(k, tid, text); });
   dir.Add("oom_score_adj", adj);
+  // The old interface, -17..15 (oom_adj_read()/oom_adj_write()): 15 is
+  // 1000, the rest scale by 1000/17; the same checks as oom_score_adj.
+  auto old_adj = TaskFile(k, tid, [&k](Task& t) {
+    absl::MutexLock l(&k.mu());
+    const int v = t.tg().oom_score_adj;
+    return absl::StrCat(v == 1000 ? 15 : v * 17 / 1000, "\n");
+  }, 0644);
+  old_adj->set_write([&k, tid](std::string_view text) -> Status {
+    if (text.size() > 12) text = text.substr(0, 12);
+    int v;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())),
+                          &v) ||
+        v < -17 || v > 15) {
+      return Errno(EINVAL);
+    }
+    return WriteOomScoreAdj(k, tid, absl::StrCat(v == 15 ? 1000 : v * 1000 / 17));
+  });
+  dir.Add("oom_adj", old_adj);
   // The sandbox's root cgroup, as a cgroup namespace shows it (cgroup v2).
   dir.Add("cgroup", TaskFile(k, tid, [](Task&) { return std::string("0::/\n"); }));
   dir.Add("uid_map", IdMapFile());
