@@ -25,6 +25,7 @@
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/socket/net_takeover.h"
 #include "sentry/socket/netns.h"
 #include "shim/ttrpc/server.h"
 
@@ -142,7 +143,19 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   // --network=none: create made this process's network namespace; its
   // loopback comes up while we still hold CAP_NET_ADMIN, and the guest's
   // sockets are made in it. --network=host: the host's namespace.
-  if (cfg.network != "host") {
+  // --network=sandbox: the sandbox's own stack takes over the interfaces,
+  // addresses and default routes of the namespace create put us in (the
+  // spec's, e.g. one a CNI plugin made), as runsc does; now, while we hold
+  // CAP_NET_RAW and CAP_NET_ADMIN.
+  std::shared_ptr<std::vector<sentry::TakenInterface>> taken;
+  if (cfg.network == "sandbox") {
+    absl::StatusOr<std::vector<sentry::TakenInterface>> t = sentry::TakeOverInterfaces();
+    if (!t.ok()) {
+      return ready.Report(absl::StrCat("taking over the network namespace's interfaces: ",
+                                       t.status().message()));
+    }
+    taken = std::make_shared<std::vector<sentry::TakenInterface>>(std::move(*t));
+  } else if (cfg.network != "host") {
     if (int err = sentry::UseOwnNetworkNamespace(); err != 0 && !cfg.rootless) {
       return ready.Report(
           absl::StrCat("bringing up the sandbox's loopback interface: ", std::strerror(err)));
@@ -155,6 +168,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
   opts.network = cfg.network;
+  opts.taken_interfaces = taken;
   opts.net_raw = cfg.net_raw;
   opts.root = spec->root.path;
   opts.read_only_root = spec->root.readonly;

@@ -17,6 +17,7 @@ absl::StatusOr<container::State> CreateContainer(const GlobalConfig& cfg, const 
   o.pid_file = pid_file.empty() ? "" : AbsPath(pid_file);
   o.console_socket = console_socket.empty() ? "" : AbsPath(console_socket);
   o.host_network = cfg.network == "host";
+  o.sandbox_network = cfg.network == "sandbox";
   o.global_flags = BootGlobalFlags(cfg);
   return container::CreateSandbox(o);
 }

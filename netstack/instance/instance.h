@@ -23,8 +23,14 @@
 namespace seedvisor::netstack {
 
 struct AddrPrefix {
+  constexpr AddrPrefix() = default;
+  constexpr AddrPrefix(Ip4 a, int len, Ip4 b = Ip4{}) : addr(a), prefix_len(len), brd(b) {}
   Ip4 addr;
   int prefix_len = 32;
+  // The broadcast address the interface was configured with (IFA_BROADCAST;
+  // any(): none), as the guest's views show it. The stack accepts the
+  // subnet's broadcast() either way, as Linux does.
+  Ip4 brd;
   bool Contains(Ip4 a) const {
     if (prefix_len == 0) return true;
     uint32_t mask = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);

@@ -150,12 +150,30 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   argv.push_back(nullptr);
   int ns = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!o.host_network) ns |= CLONE_NEWNET;
+  // --network=sandbox with a namespace path in the spec (made by the caller
+  // or a CNI plugin, holding the container's veth): join it, as runsc does.
+  int netns_fd = -1;
+  if (o.sandbox_network) {
+    for (const oci::Namespace& n : spec->namespaces) {
+      if (n.type != "network" || n.path.empty()) continue;
+      netns_fd = open(n.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (netns_fd < 0) {
+        return undo(absl::InvalidArgumentError(absl::StrCat(
+            "config.json: linux.namespaces: network path ", n.path, ": ", std::strerror(errno))));
+      }
+      ns &= ~CLONE_NEWNET;
+    }
+  }
 
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
   if (mid == 0) {
     // Between fork and exec: no allocation, only system calls.
     setsid();
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
+      dprintf(ready[1], "joining the spec's network namespace: %s\n", std::strerror(errno));
+      _exit(1);
+    }
     if (unshare(ns) != 0) {
       dprintf(ready[1], "creating the sandbox's namespaces: %s\n", std::strerror(errno));
       _exit(1);
@@ -194,6 +212,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   close(ready[1]);
   close(pidp[1]);
   close(host_proc);
+  if (netns_fd >= 0) close(netns_fd);
   int ws = 0;
   waitpid(mid, &ws, 0);
   if (read(pidp[0], &boot_pid, sizeof(boot_pid)) != sizeof(boot_pid)) boot_pid = 0;

@@ -29,6 +29,10 @@ struct CreateOptions {
   std::string console_socket;
   std::string pid_file;
   bool host_network = false;   // --network=host: no new net namespace
+  // --network=sandbox: the sandbox process joins the spec's network
+  // namespace (linux.namespaces "network" with a path) instead of making
+  // one, and its stack takes that namespace's interfaces over.
+  bool sandbox_network = false;
   // seedsc's global flags to pass on to `seedsc boot` (before "boot").
   std::vector<std::string> global_flags;
 };

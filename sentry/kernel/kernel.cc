@@ -41,17 +41,12 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   // AF_INET (sentry/socket/net_service.h).
   if (opts.network == "sandbox") {
     k->net_ = std::make_unique<NetService>();
-    if (opts.take_over_interfaces) {
-      absl::StatusOr<std::vector<HostInterface>> ifs = ListHostInterfaces();
-      if (!ifs.ok()) return ifs.status();
-      for (const HostInterface& i : *ifs) {
-        absl::StatusOr<int> fd = OpenPacketSocket(i.index);
-        if (!fd.ok()) return fd.status();
-        absl::Status s = k->net_->AttachDevice(*fd, i.name, i.mac, i.mtu,
-                                               {i.addr, i.prefix_len}, i.gateway);
-        if (!s.ok()) return s;
-        if (s = RemoveHostAddress(i); !s.ok()) return s;
-      }
+    if (opts.taken_interfaces) {
+      if (absl::Status s = k->net_->AttachInterfaces(*opts.taken_interfaces); !s.ok()) return s;
+    } else if (opts.take_over_interfaces) {
+      absl::StatusOr<std::vector<TakenInterface>> taken = TakeOverInterfaces();
+      if (!taken.ok()) return taken.status();
+      if (absl::Status s = k->net_->AttachInterfaces(*taken); !s.ok()) return s;
     }
     k->net_->Start();
   } else if (opts.network != "host") {

@@ -33,6 +33,7 @@ namespace seedvisor::sentry {
 
 class Vfs;
 class Strace;
+struct TakenInterface;
 
 // Something that must hear that its sandbox was forked (the guest-visible
 // fork generation, /proc/seedvisor/fork_generation).
@@ -63,6 +64,10 @@ struct KernelOptions {
   // namespace (their addresses move from the host to the sandbox's stack;
   // sentry/socket/net_takeover.h). Never for the host's own namespace.
   bool take_over_interfaces = false;
+  // The same, done earlier by the caller (sentry/socket/net_takeover.h:
+  // `seedsc boot` takes them over while it still holds the capabilities);
+  // Kernel::Create attaches them to the stack.
+  std::shared_ptr<const std::vector<TakenInterface>> taken_interfaces;
   // runsc's --net-raw: raw sockets for guests with CAP_NET_RAW. Without it
   // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
   // sentry/socket/host_policy.h).

@@ -78,11 +78,8 @@ Result<long> ViewIoctl(const NetView& view, Task& t, unsigned long cmd, UserAddr
       SetInet(&r.ifr_netmask,
               i->v4[0].prefix_len == 0 ? 0 : ~(0xffffffffu >> i->v4[0].prefix_len));
       break;
-    // Loopback has no broadcast address; Ethernet ones as netlink shows.
-    case SIOCGIFBRDADDR:
-      SetInet(&r.ifr_broadaddr,
-              i->loopback || i->v4[0].prefix_len >= 31 ? 0 : i->v4[0].broadcast().v);
-      break;
+    // ifa_broadcast: 0.0.0.0 unless the address was given one.
+    case SIOCGIFBRDADDR: SetInet(&r.ifr_broadaddr, i->v4[0].brd.v); break;
     // ifa_address: the peer of a point-to-point link, else the local
     // address itself (lo answers 127.0.0.1).
     case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, i->v4[0].addr.v); break;

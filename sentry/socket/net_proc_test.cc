@@ -36,9 +36,9 @@ TEST_F(NetProcTest, RouteListsTheMainTableAsLinux) {
   for (const std::string& line : l) EXPECT_EQ(line.size(), 127u);
   // The same rows a host with 192.0.2.2/24 via 192.0.2.1 on eth0 shows.
   EXPECT_EQ(l[1].substr(0, l[1].find_last_not_of(' ') + 1),
-            "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0");
-  EXPECT_EQ(l[2].substr(0, l[2].find_last_not_of(' ') + 1),
             "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0");
+  EXPECT_EQ(l[2].substr(0, l[2].find_last_not_of(' ') + 1),
+            "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0");
 }
 
 TEST_F(NetProcTest, DevCountsFrames) {

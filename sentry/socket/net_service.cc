@@ -65,6 +65,18 @@ absl::Status NetService::AttachDevice(int packet_fd, const std::string& name,
   return absl::OkStatus();
 }
 
+absl::Status NetService::AttachInterfaces(const std::vector<TakenInterface>& taken) {
+  absl::Status first;
+  for (const TakenInterface& t : taken) {
+    const HostInterface& i = t.info;
+    // AttachDevice owns the fd from here, also when it fails.
+    absl::Status s =
+        AttachDevice(t.packet_fd, i.name, i.mac, i.mtu, {i.addr, i.prefix_len, i.broadcast}, i.gateway);
+    if (first.ok()) first = s;
+  }
+  return first;
+}
+
 void NetService::ReadFrames(size_t dev) {
   thread_local char buf[65536 + 64];
   int fd = devices_[dev].link->fd_;

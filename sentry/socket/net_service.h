@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "netstack/stack.h"
+#include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::sentry {
 
@@ -40,6 +41,9 @@ class NetService {
   // interface's MAC, MTU, address and default route. Before Start().
   absl::Status AttachDevice(int packet_fd, const std::string& name, netstack::MacAddr mac,
                             uint32_t mtu, netstack::AddrPrefix addr, netstack::Ip4 gateway);
+  // AttachDevice for each interface TakeOverInterfaces() took (its
+  // address, MTU, MAC and default route); takes the sockets.
+  absl::Status AttachInterfaces(const std::vector<TakenInterface>& taken);
   void Start();
   // Kernel::Quiesce / Unquiesce.
   void Park();

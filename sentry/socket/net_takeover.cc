@@ -69,6 +69,10 @@ absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces() {
       uint32_t m = ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_netmask)->sin_addr.s_addr);
       i.prefix_len = __builtin_popcount(m);
     }
+    if (ioctl(s, SIOCGIFBRDADDR, &r) == 0) {
+      i.broadcast =
+          netstack::Ip4{ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_broadaddr)->sin_addr.s_addr)};
+    }
     i.gateway = DefaultGateway(i.name);
     out.push_back(i);
   }
@@ -137,6 +141,23 @@ absl::Status RemoveHostAddress(const HostInterface& i) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TakenInterface>> TakeOverInterfaces() {
+  absl::StatusOr<std::vector<HostInterface>> ifs = ListHostInterfaces();
+  if (!ifs.ok()) return ifs.status();
+  std::vector<TakenInterface> out;
+  auto fail = [&out](absl::Status s) {
+    for (TakenInterface& t : out) close(t.packet_fd);
+    return s;
+  };
+  for (const HostInterface& i : *ifs) {
+    absl::StatusOr<int> fd = OpenPacketSocket(i.index);
+    if (!fd.ok()) return fail(fd.status());
+    out.push_back({i, *fd});
+    if (absl::Status s = RemoveHostAddress(i); !s.ok()) return fail(s);
+  }
+  return out;
 }
 
 }  // namespace seedvisor::sentry

@@ -29,6 +29,7 @@ struct HostInterface {
   uint32_t mtu = 1500;
   netstack::Ip4 addr;  // the first IPv4 address
   int prefix_len = 32;
+  netstack::Ip4 broadcast;  // SIOCGIFBRDADDR: any() if the address has none
   netstack::Ip4 gateway;  // the default route through it, if any
 };
 
@@ -40,6 +41,18 @@ absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces();
 absl::StatusOr<int> OpenPacketSocket(int ifindex);
 // Deletes the interface's IPv4 address from the host (RTM_DELADDR).
 absl::Status RemoveHostAddress(const HostInterface& i);
+
+// One interface taken over: its packet socket (owned by whoever attaches
+// it: NetService::AttachInterfaces) and what the stack needs to serve it.
+struct TakenInterface {
+  HostInterface info;
+  int packet_fd = -1;
+};
+// The whole takeover of the current namespace's interfaces, short of the
+// stack: list, open a packet socket on each, remove the host's address.
+// Needs CAP_NET_RAW and CAP_NET_ADMIN (`seedsc boot` calls it before it
+// drops its capabilities). On failure the sockets opened so far are closed.
+absl::StatusOr<std::vector<TakenInterface>> TakeOverInterfaces();
 
 }  // namespace seedvisor::sentry
 

@@ -4,6 +4,8 @@
 #include <linux/if_arp.h>
 #include <linux/rtnetlink.h>
 
+#include <algorithm>
+
 namespace seedvisor::sentry {
 
 using netstack::AddrPrefix;
@@ -96,6 +98,13 @@ NetView StackView(netstack::Stack& stack) {
                           Ip4{}, a.addr, i.index});
     }
   }
+  // A dump walks each table's trie in key order (fib_table_dump()):
+  // by address, the longer prefix first among equal addresses.
+  std::stable_sort(v.routes.begin(), v.routes.end(), [](const NetRoute& x, const NetRoute& y) {
+    if (x.table != y.table) return x.table < y.table;  // main (254), then local (255)
+    if (x.dst.addr != y.dst.addr) return x.dst.addr < y.dst.addr;
+    return x.dst.prefix_len > y.dst.prefix_len;
+  });
   return v;
 }
 

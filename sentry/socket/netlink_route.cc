@@ -96,10 +96,9 @@ std::string AddrMsg(const NetInterface& i, const netstack::AddrPrefix* a, uint32
     in_addr v{htonl(a->addr.v)};
     m.Attr(IFA_ADDRESS, &v, sizeof(v));
     m.Attr(IFA_LOCAL, &v, sizeof(v));
-    // A broadcast address for every prefix shorter than /31 off loopback
-    // (what `ip addr add A/N brd +` and DHCP clients set).
-    if (!i.loopback && a->prefix_len < 31) {
-      in_addr b{htonl(a->broadcast().v)};
+    // Only if the interface had one (`ip addr add A/N brd +`, DHCP).
+    if (!a->brd.any()) {
+      in_addr b{htonl(a->brd.v)};
       m.Attr(IFA_BROADCAST, &b, sizeof(b));
     }
     m.AttrStr(IFA_LABEL, i.name.c_str());

@@ -132,7 +132,9 @@ class StackViewTest : public ::testing::Test {
  protected:
   void SetUp() override {
     int eth0 = stack_.AddNic({"eth0", {2, 0, 0, 0, 0, 7}, 1400}, &link_).value();
-    ASSERT_TRUE(stack_.AddAddress(eth0, {netstack::MakeIp4(10, 1, 2, 3), 24}).ok());
+    ASSERT_TRUE(stack_.AddAddress(eth0, {netstack::MakeIp4(10, 1, 2, 3), 24,
+                                         netstack::MakeIp4(10, 1, 2, 255)})
+                    .ok());
     ASSERT_TRUE(stack_.AddRoute({netstack::Ip4{}, 0}, netstack::MakeIp4(10, 1, 2, 1), eth0).ok());
   }
   std::vector<std::string> Dump(uint16_t type, int family, size_t fixed) {
@@ -217,9 +219,10 @@ TEST_F(StackViewTest, RoutesAsLinuxSplitsThem) {
                        (a.count(RTA_PREFSRC) ? " src" : "");
     (rt.rtm_table == RT_TABLE_MAIN ? main_routes : local_routes).push_back(d + " " + line);
   }
+  // In key order, as fib_table_dump() walks the trie.
   EXPECT_EQ(main_routes, (std::vector<std::string>{
-                             In("10.1.2.0") + " 24 2 " + std::to_string(RT_SCOPE_LINK) + " src",
-                             "default 0 2 0 gw"}));
+                             "default 0 2 0 gw",
+                             In("10.1.2.0") + " 24 2 " + std::to_string(RT_SCOPE_LINK) + " src"}));
   EXPECT_EQ(local_routes.size(), 3u);  // 127.0.0.0/8, 127.0.0.1, 10.1.2.3
   EXPECT_TRUE(Dump(RTM_GETROUTE, AF_INET6, sizeof(rtmsg)).empty());
 }
