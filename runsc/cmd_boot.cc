@@ -172,6 +172,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   opts.net_raw = cfg.net_raw;
   opts.root = spec->root.path;
   opts.read_only_root = spec->root.readonly;
+  opts.pids_limit = spec->resources.pids_limit.value_or(0);
   if (!spec->hostname.empty()) {
     opts.hostname = spec->hostname;
   } else if (char h[256]; gethostname(h, sizeof(h)) == 0) {

@@ -132,11 +132,12 @@ absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest&
   }
   // The host's accounting of the whole sandbox (sentry, stubs and the guest
   // memory they hold) where it has a cgroup; the guest's own otherwise. The
-  // pid count is the guest's: the cgroup's counts sentry threads.
+  // pid count and limit are the guest's: the cgroup's count sentry threads
+  // (and its pids.max has room for them: container::HostPidsMax).
   container::CgroupStats cg = container::ReadCgroupStats((*c)->cgroup);
   io::containerd::cgroups::v1::Metrics m;
   m.mutable_pids()->set_current(out.pids_current());
-  m.mutable_pids()->set_limit(cg.has_pids ? cg.pids_limit : out.pids_limit());
+  m.mutable_pids()->set_limit(out.pids_limit());
   auto* cpu = m.mutable_cpu()->mutable_usage();
   cpu->set_total(cg.has_cpu ? cg.cpu_usage_ns : out.cpu_usage_ns());
   cpu->set_kernel(cg.has_cpu ? cg.cpu_system_ns : out.cpu_system_ns());
@@ -196,8 +197,11 @@ absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
   absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
   if (!c.ok()) return c.status();
   // Annotations need nothing from the sandbox. New limits go straight into
-  // the sandbox's cgroups (no runtime exec, no control call): the host
-  // enforces them on the sandbox process as a whole.
+  // the sandbox's cgroups (no runtime exec): the host enforces them on the
+  // sandbox process as a whole; the pids limit is the sandbox's own to keep
+  // (it counts its guest tasks; the host cgroup gets room for the sentry's
+  // threads and stubs, container::HostPidsMax), so it also goes to the
+  // sandbox over its control socket.
   if (!req.has_resources() || req.resources().value().empty()) return absl::OkStatus();
   absl::StatusOr<oci::Resources> r = ResourcesFromAny(req.resources());
   if (!r.ok()) return r.status();
@@ -206,7 +210,16 @@ absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
         "update: container ", req.id(),
         ": its sandbox has no cgroup of its own (config.json linux.cgroupsPath)"));
   }
-  return container::UpdateCgroups(*r, (*c)->cgroup);
+  if (absl::Status s = container::UpdateCgroups(*r, (*c)->cgroup); !s.ok()) return s;
+  if (!r->pids_limit || *r->pids_limit == 0) return absl::OkStatus();  // runc: 0 = unchanged
+  ctl::UpdateRequest ur;
+  ur.set_container_id(req.id());
+  ur.set_pids_limit(*r->pids_limit);
+  ctl::UpdateResponse out;
+  if (absl::Status s = (*c)->sandbox->Call("Update", ur, &out, absl::Seconds(10)); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("update: pids.limit: ", s.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TaskService::CloseIO(const task::CloseIORequest& req) {

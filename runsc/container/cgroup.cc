@@ -1,5 +1,7 @@
 #include "runsc/container/cgroup.h"
 
+#include <cstdint>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -77,6 +79,14 @@ std::string CgroupPathFor(const oci::Spec& spec, const std::string& id) {
   if (p.empty() && any) p = "seedsc/" + id;
   if (p.find("..") != std::string::npos) return "";
   return p;
+}
+
+int64_t HostPidsMax(int64_t limit) {
+  // Measured: about two host tasks per guest task (sentry thread, stub
+  // thread) and a few dozen for the sandbox itself; room to spare on both.
+  constexpr int64_t kPerTask = 3, kSandbox = 256;
+  if (limit > (INT64_MAX - kSandbox) / kPerTask) return INT64_MAX;
+  return limit * kPerTask + kSandbox;
 }
 
 absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
@@ -178,9 +188,9 @@ absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
   }
   if (r.cpu_quota) writes.push_back({"cpu.quota", cpu + "cpu.cfs_quota_us", absl::StrCat(*r.cpu_quota)});
   if (r.cpuset_cpus) writes.push_back({"cpu.cpus", cpuset + "cpuset.cpus", *r.cpuset_cpus});
-  if (r.pids_limit) {
+  if (r.pids_limit && *r.pids_limit != 0) {  // runc: 0 leaves the limit as it is
     writes.push_back({"pids.limit", pids + "pids.max",
-                      *r.pids_limit > 0 ? absl::StrCat(*r.pids_limit) : "max"});
+                      *r.pids_limit > 0 ? absl::StrCat(HostPidsMax(*r.pids_limit)) : "max"});
   }
   for (const Write& w : writes) {
     if (absl::Status s = WriteFile(w.file, w.value); !s.ok()) {

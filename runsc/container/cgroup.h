@@ -27,6 +27,15 @@ namespace seedvisor::container {
 // or "" when there is nothing to apply.
 std::string CgroupPathFor(const oci::Spec& spec, const std::string& id);
 
+// The host pids.max for a container whose linux.resources.pids.limit is
+// `limit` (> 0). The sandbox counts its guest tasks itself and refuses the
+// one past the limit (sentry KernelOptions::pids_limit, as Linux's pids
+// cgroup); the host cgroup holds more than the guest's tasks (a sentry
+// thread and a stub thread or process for each, the sentry's own service
+// threads, the zygote), so its limit only stops a sandbox that goes far
+// beyond what its guest may have.
+int64_t HostPidsMax(int64_t limit);
+
 // Creates the cgroups for `path` in memory, cpu, cpuacct, pids and cpuset
 // and writes the limits (the containerd shim, for a sandbox forked into
 // them). On error removes what it made.

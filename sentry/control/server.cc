@@ -87,6 +87,7 @@ void ControlServer::Register(ttrpc::Server& s) {
   SV_REGISTER(State);
   SV_REGISTER(Processes);
   SV_REGISTER(Stats);
+  SV_REGISTER(Update);
   SV_REGISTER(Pause);
   SV_REGISTER(Resume);
   SV_REGISTER(Shutdown);
@@ -369,9 +370,10 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   uint64_t cpu = 0, pids = 0;
   {
     absl::MutexLock l(&kernel_.mu());
+    // pids.current: tasks, threads and unreaped zombies included.
+    pids = static_cast<uint64_t>(kernel_.PidsChargedLocked());
     for (auto& t : kernel_.Tasks()) {
       if (t->tid() != t->tgid()) continue;
-      ++pids;
       // Time banked by address spaces that are gone (exec, exit) and by
       // reaped children; the running images' time is not sampled here.
       cpu += t->tg().cpu_ns + t->tg().children_cpu_ns;
@@ -380,6 +382,7 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   resp.set_cpu_usage_ns(cpu);
   resp.set_cpu_user_ns(cpu);
   resp.set_pids_current(pids);
+  resp.set_pids_limit(static_cast<uint64_t>(kernel_.pids_limit()));
   std::string mem = MemoryCgroupDir();
   if (!mem.empty()) {
     resp.set_memory_usage_bytes(ReadU64(mem + "/memory.usage_in_bytes"));
@@ -391,6 +394,14 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   getrusage(RUSAGE_CHILDREN, &ru);
   resp.set_memory_max_rss_bytes(static_cast<uint64_t>(ru.ru_maxrss) * 1024);
   return resp;
+}
+
+absl::StatusOr<v1::UpdateResponse> ControlServer::Update(const v1::UpdateRequest& req) {
+  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  // linux.resources.pids.limit: the guest's tasks are counted here, not by
+  // the host cgroup (which also holds the sentry's threads and the stubs).
+  if (req.has_pids_limit()) kernel_.SetPidsLimit(req.pids_limit());
+  return v1::UpdateResponse();
 }
 
 absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& req) {

@@ -67,6 +67,7 @@ class ControlServer {
   absl::StatusOr<v1::StateResponse> State(const v1::StateRequest& req);
   absl::StatusOr<v1::ProcessesResponse> Processes(const v1::ProcessesRequest& req);
   absl::StatusOr<v1::StatsResponse> Stats(const v1::StatsRequest& req);
+  absl::StatusOr<v1::UpdateResponse> Update(const v1::UpdateRequest& req);
   absl::StatusOr<v1::PauseResponse> Pause(const v1::PauseRequest& req);
   absl::StatusOr<v1::ResumeResponse> Resume(const v1::ResumeRequest& req);
   absl::StatusOr<v1::ShutdownResponse> Shutdown(const v1::ShutdownRequest& req);

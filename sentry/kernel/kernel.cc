@@ -23,6 +23,7 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 }  // namespace
 
 Kernel::Kernel(const KernelOptions& opts) : opts_(opts) {
+  SetPidsLimit(opts.pids_limit);
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   boot_ns_ = ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -61,33 +62,45 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
   return k;
 }
 
+bool Kernel::TgidFreeLocked(int tid) {
+  auto it = tgs_.find(tid);
+  if (it == tgs_.end()) return true;
+  // A group's entry goes when it is reaped (ReapLocked); one whose last
+  // reference went without a reap (a process no one waits for any more)
+  // frees its id here, on the next look.
+  std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
+  if (tg && tg->state != ThreadGroup::State::kReaped) return false;
+  if (it->second.leader_charged) --pids_charged_;
+  tgs_.erase(it);
+  return true;
+}
+
 int Kernel::AllocateTid() {
   for (int i = 0; i < kPidMax; ++i) {
     int tid = next_tid_;
     next_tid_ = next_tid_ >= kPidMax - 1 ? 2 : next_tid_ + 1;
-    if (tasks_.count(tid) == 0 && tgs_.count(tid) == 0) return tid;
+    if (tasks_.count(tid) == 0 && TgidFreeLocked(tid)) return tid;
   }
   return -1;
 }
 
 int Kernel::AllocateTidAt(int tid) {
-  if (tasks_.count(tid) != 0) return -EEXIST;
-  // A reaped process's id is free again (its entry may linger).
-  if (auto it = tgs_.find(tid); it != tgs_.end()) {
-    std::shared_ptr<ThreadGroup> tg = it->second.lock();
-    if (tg && tg->state != ThreadGroup::State::kReaped) return -EEXIST;
-  }
+  if (tasks_.count(tid) != 0 || !TgidFreeLocked(tid)) return -EEXIST;
   return tid;
 }
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
-  if (t->tid() == t->tgid()) tgs_[t->tgid()] = t->shared_tg();
+  if (t->tid() == t->tgid()) tgs_[t->tgid()] = TgSlot{t->shared_tg()};
   t->counted_uid_ = t->creds().ruid;
   ++tasks_per_uid_[t->counted_uid_];
+  ++pids_charged_;
   tasks_[t->tid()] = std::move(t);
 }
 
 Status Kernel::CheckTaskLimits(const Task& parent) {
+  // pids_can_fork(): the container's limit binds root too.
+  const int64_t pids_limit = this->pids_limit();
+  if (pids_limit > 0 && pids_charged_ >= pids_limit) return Errno(EAGAIN);
   const Credentials& c = parent.creds();
   const rlim_t limit = parent.tg().rlimits[RLIMIT_NPROC].rlim_cur;
   if (limit == RLIM_INFINITY || c.ruid == 0 || c.HasCap(CAP_SYS_RESOURCE) ||
@@ -109,20 +122,40 @@ void Kernel::RecountTaskUid(Task& t) {
 }
 
 void Kernel::UnregisterTask(int tid) {
-  if (auto t = tasks_.find(tid); t != tasks_.end()) {
-    const uid_t uid = t->second->counted_uid_;
-    if (--tasks_per_uid_[uid] <= 0) tasks_per_uid_.erase(uid);
+  auto t = tasks_.find(tid);
+  if (t == tasks_.end()) return;
+  Task& task = *t->second;
+  const uid_t uid = task.counted_uid_;
+  if (--tasks_per_uid_[uid] <= 0) tasks_per_uid_.erase(uid);
+  // A pids cgroup uncharges a thread at its exit and a process's leader
+  // when the process is reaped (release_task()); the group's id stays taken
+  // until then too (tgs_).
+  auto slot = tid == task.tgid() ? tgs_.find(tid) : tgs_.end();
+  if (slot != tgs_.end() && !slot->second.released &&
+      slot->second.tg.lock().get() == &task.tg()) {
+    slot->second.leader_charged = true;
+  } else {
+    --pids_charged_;
   }
-  tasks_.erase(tid);
-  // A thread group's id stays taken until it is reaped.
-  for (auto it = tgs_.begin(); it != tgs_.end();) {
-    auto tg = it->second.lock();
-    if (!tg || tg->state == ThreadGroup::State::kReaped) {
-      it = tgs_.erase(it);
-    } else {
-      ++it;
-    }
+  tasks_.erase(t);
+}
+
+void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
+  auto it = tgs_.find(tg.tgid());
+  if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
+  it->second.released = true;
+  if (it->second.leader_charged) {
+    it->second.leader_charged = false;
+    --pids_charged_;
   }
+}
+
+void Kernel::ReapLocked(ThreadGroup& tg) {
+  tg.state = ThreadGroup::State::kReaped;
+  auto it = tgs_.find(tg.tgid());
+  if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
+  if (it->second.leader_charged) --pids_charged_;
+  tgs_.erase(it);
 }
 
 std::shared_ptr<Task> Kernel::TaskByTid(int tid) {
@@ -133,7 +166,7 @@ std::shared_ptr<Task> Kernel::TaskByTid(int tid) {
 std::shared_ptr<ThreadGroup> Kernel::ThreadGroupByTgid(int tgid) {
   auto it = tgs_.find(tgid);
   if (it == tgs_.end()) return nullptr;
-  auto tg = it->second.lock();
+  auto tg = it->second.tg.lock();
   if (tg && tg->state == ThreadGroup::State::kReaped) return nullptr;
   return tg;
 }

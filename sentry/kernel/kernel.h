@@ -72,6 +72,11 @@ struct KernelOptions {
   // nothing that needs CAP_NET_RAW works (runsc takes the capability away;
   // sentry/socket/host_policy.h).
   bool net_raw = false;
+  // OCI linux.resources.pids.limit at boot: at most this many guest tasks
+  // (threads included, zombies until reaped), for everyone, root included:
+  // clone and fork fail with EAGAIN past it, as Linux's pids cgroup
+  // (pids_can_fork()). 0 or less: no limit. Kernel::SetPidsLimit changes it.
+  int64_t pids_limit = 0;
 };
 
 // A process to start in a running sandbox (the OCI lifecycle: the container
@@ -193,13 +198,35 @@ class Kernel {
   int AllocateTid() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // clone3's set_tid: `tid` itself, or -EEXIST if it is in use.
   int AllocateTidAt(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // O(log n) in the number of tasks, both.
   void RegisterTask(std::shared_ptr<Task> t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnregisterTask(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `tg`, a zombie, is reaped (wait, autoreap, a tracer's reap, Release):
+  // its id is free again and its leader no longer counts against the pids
+  // limit (release_task()). Every change to ThreadGroup::State::kReaped
+  // goes through here.
+  void ReapLocked(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `tg`, a zombie whose waiter is outside the sandbox (no parent inside),
+  // no longer counts against the pids limit; its id stays taken.
+  void ReleasePidChargeLocked(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether no live thread group holds `tid` as its tgid (dropping the
+  // entry of one that is reaped or gone).
+  bool TgidFreeLocked(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `parent` may make one more task (copy_process()): EAGAIN past
-  // its RLIMIT_NPROC (tasks of its real uid; real uid 0, CAP_SYS_RESOURCE
-  // and CAP_SYS_ADMIN are exempt).
+  // the sandbox's pids limit (pids_limit(), for everyone), or past its
+  // RLIMIT_NPROC (tasks of its real uid; real uid 0, CAP_SYS_RESOURCE and
+  // CAP_SYS_ADMIN are exempt).
   Status CheckTaskLimits(const Task& parent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The tasks the pids limit counts (pids.current): live tasks, and the
+  // leaders of thread groups not yet reaped. O(1).
+  int64_t PidsChargedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pids_charged_; }
+  // The sandbox's pids limit (0: none), set at boot (KernelOptions) and by
+  // an update (`seedsc update`, containerd's Task.Update, through the
+  // control server). Lowering it below pids.current kills nothing: only
+  // new tasks are refused, as Linux's pids.max.
+  int64_t pids_limit() const { return pids_limit_.load(std::memory_order_relaxed); }
+  void SetPidsLimit(int64_t limit) { pids_limit_.store(limit > 0 ? limit : 0); }
   // After a change of `t`'s real uid (setuid(2) family): its task now
   // counts against the new uid's RLIMIT_NPROC.
   void RecountTaskUid(Task& t);
@@ -266,7 +293,21 @@ class Kernel {
   absl::Mutex mu_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
-  std::map<int, std::weak_ptr<ThreadGroup>> tgs_ ABSL_GUARDED_BY(mu_);
+  // Thread groups by tgid, from their leader's registration until they are
+  // reaped (ReapLocked) or, unreaped, forgotten (TgidFreeLocked).
+  struct TgSlot {
+    std::weak_ptr<ThreadGroup> tg;
+    // The leader's task is gone and its pid still counts (pids_charged_).
+    bool leader_charged = false;
+    // ReleasePidChargeLocked: the pid no longer counts, reaped or not.
+    bool released = false;
+  };
+  std::map<int, TgSlot> tgs_ ABSL_GUARDED_BY(mu_);
+  // PidsChargedLocked(): registered tasks, plus one per unreaped thread
+  // group whose leader (tid == tgid) has been unregistered
+  // (TgSlot::leader_charged).
+  int64_t pids_charged_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> pids_limit_{0};
   // Live tasks per real uid, for RLIMIT_NPROC (Linux's ucounts).
   std::map<uid_t, int64_t> tasks_per_uid_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);

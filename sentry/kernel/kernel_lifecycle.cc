@@ -47,9 +47,15 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   {
     absl::MutexLock l(&mu_);
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
+    // runc exec's process joins the container's pids cgroup, and its fork
+    // fails there at the limit.
+    if (const int64_t limit = pids_limit(); limit > 0 && pids_charged_ >= limit) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the container has reached its pids limit (linux.resources.pids.limit ", limit, ")"));
+    }
     // pid 1 stays the init's, whatever ran before it.
     if (spec.before_init && next_tid_ == 1) next_tid_ = 2;
-    int tid = !init_tg_ && !spec.before_init ? (tgs_.count(1) || tasks_.count(1) ? -1 : 1)
+    int tid = !init_tg_ && !spec.before_init ? (!TgidFreeLocked(1) || tasks_.count(1) ? -1 : 1)
                                              : AllocateTid();
     if (tid < 0) return absl::ResourceExhaustedError("no free pid in the sandbox");
     tg = std::make_shared<ThreadGroup>(tid);
@@ -161,9 +167,7 @@ void Kernel::KillProcess(ThreadGroup& tg) {
 void Kernel::Release(const std::shared_ptr<ThreadGroup>& tg) {
   absl::MutexLock l(&mu_);
   if (tg->state != ThreadGroup::State::kZombie) return;
-  tg->state = ThreadGroup::State::kReaped;
-  auto it = tgs_.find(tg->tgid());
-  if (it != tgs_.end() && it->second.lock() == tg) tgs_.erase(it);
+  ReapLocked(*tg);
 }
 
 }  // namespace seedvisor::sentry

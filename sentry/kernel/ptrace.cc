@@ -211,7 +211,7 @@ void PtraceReleaseExited(Kernel& k, Task& e, ThreadGroup* reaper) {
   auto parent = tg.parent.lock();
   if (reaper != nullptr && parent.get() == reaper) {
     // The tracer is the parent too: one wait reaps both.
-    tg.state = ThreadGroup::State::kReaped;
+    k.ReapLocked(tg);
     reaper->children_cpu_ns += tg.cpu_ns + tg.children_cpu_ns;
     reaper->io.Add(tg.io);
     auto& ch = reaper->children;

@@ -191,7 +191,7 @@ void Kernel::ZombieToParent(ThreadGroup& tg) {
                      (act.flags & SA_NOCLDWAIT));
     if (autoreap) {
       // waitpid(2): with SIGCHLD ignored, children leave no zombie.
-      tg.state = ThreadGroup::State::kReaped;
+      ReapLocked(tg);
       auto& ch = parent->children;
       ch.erase(std::remove_if(ch.begin(), ch.end(),
                               [&](const std::shared_ptr<ThreadGroup>& c) { return c.get() == &tg; }),
@@ -200,6 +200,12 @@ void Kernel::ZombieToParent(ThreadGroup& tg) {
     } else {
       NotifyParent(tg);
     }
+  } else {
+    // A process started from outside (runsc exec): its parent is the
+    // host-side waiter, which reaps it at once (runc exec's process leaves
+    // the pids cgroup then), so it stops counting against the pids limit
+    // now; its zombie stays here for the control server's waiters.
+    ReleasePidChargeLocked(tg);
   }
 }
 

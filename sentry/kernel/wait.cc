@@ -61,7 +61,7 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
           res.code = ce.code;
           res.child_status = ce.status;
           if (!(req.options & WNOWAIT)) {
-            c->state = ThreadGroup::State::kReaped;
+            k.ReapLocked(*c);
             self.children_cpu_ns += c->cpu_ns + c->children_cpu_ns;
             self.io.Add(c->io);  // wait_task_zombie()
             self.children.erase(it);

@@ -51,13 +51,25 @@ struct Proc {
   int64_t exited_at = 0;
 };
 
+// Writes `limit` (<= 0: "max") as the pids.max of cgroup `path`.
+absl::Status SetExactPidsMax(const std::string& path, int64_t limit) {
+  if (path.empty()) return absl::FailedPreconditionError("native_seedsc: no cgroup");
+  std::ofstream f("/sys/fs/cgroup/pids/" + path + "/pids.max");
+  f << (limit > 0 ? std::to_string(limit) : "max");
+  f.close();
+  if (!f) return absl::InternalError("native_seedsc: writing pids.max of " + path);
+  return absl::OkStatus();
+}
+
 class Sandbox {
  public:
   std::string id, rootfs, dir;
   std::vector<std::string> args, env;
   std::string cwd = "/";
+  std::string cgroup;  // the sandbox's cgroup path, or ""
 
   absl::Mutex mu;
+  int64_t pids_limit ABSL_GUARDED_BY(mu) = 0;
   std::map<pid_t, Proc> procs ABSL_GUARDED_BY(mu);
   pid_t init = 0 ABSL_GUARDED_BY(mu);
   bool paused ABSL_GUARDED_BY(mu) = false;
@@ -221,7 +233,19 @@ void Register(seedvisor::ttrpc::Server* s, Sandbox* sb) {
         uint64_t n = 0;
         for (auto& [p, pr] : sb->procs) n += pr.exited ? 0 : 1;
         out.set_pids_current(n);
+        out.set_pids_limit(static_cast<uint64_t>(sb->pids_limit));
         return out;
+      });
+  // The processes run natively in the sandbox's cgroup, so its pids.max is
+  // their limit: exactly the one asked for (the shim wrote a value with
+  // room for a sentry's own tasks first; there are none here).
+  s->RegisterMethod<ctl::UpdateRequest, ctl::UpdateResponse>(
+      svc, "Update", [sb](const CallContext&, const ctl::UpdateRequest& r) -> absl::StatusOr<ctl::UpdateResponse> {
+        if (!r.has_pids_limit()) return ctl::UpdateResponse();
+        absl::MutexLock l(&sb->mu);
+        if (absl::Status s = SetExactPidsMax(sb->cgroup, r.pids_limit()); !s.ok()) return s;
+        sb->pids_limit = r.pids_limit() > 0 ? r.pids_limit() : 0;
+        return ctl::UpdateResponse();
       });
   auto stop_all = [sb](int sig, bool paused) {
     absl::MutexLock l(&sb->mu);
@@ -297,6 +321,16 @@ int Create(const std::string& root, const std::string& bundle, const std::string
     if (absl::Status s = seedvisor::container::ApplyCgroups(*spec, cgroup); !s.ok()) {
       fprintf(stderr, "native_seedsc: %s\n", s.ToString().c_str());
       return 1;
+    }
+    sb->cgroup = cgroup;
+    if (int64_t limit = spec->resources.pids_limit.value_or(0); limit > 0) {
+      // Natively the cgroup's limit is the container's (see Update).
+      if (absl::Status s = SetExactPidsMax(cgroup, limit); !s.ok()) {
+        fprintf(stderr, "%s\n", s.ToString().c_str());
+        return 1;
+      }
+      absl::MutexLock l(&sb->mu);
+      sb->pids_limit = limit;
     }
   }
   pid_t pid = fork();

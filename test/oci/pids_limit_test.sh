@@ -1,0 +1,121 @@
+#!/bin/bash
+# linux.resources.pids.limit inside the sandbox: a bundle whose process
+# forks until it is refused, under runc (the reference: a host pids cgroup)
+# and under `seedsc run` on each platform, which must print the same. The
+# sandbox counts its guest tasks itself (its host cgroup also holds the
+# sentry's threads and the stubs, so it gets more room: runsc/container/
+# cgroup.h, HostPidsMax).
+#
+#   bazel test //test/oci:pids_limit_test
+set -u
+SEEDSC="$(realpath "${1:?usage: pids_limit_test.sh SEEDSC PROBE}")"
+PROBE="$(realpath "${2:?usage: pids_limit_test.sh SEEDSC PROBE}")"
+RUNC="$(command -v runc || true)"
+T="$(mktemp -d /tmp/pidstest.XXXXXX)"
+CG="seedsc-pidstest-$$"
+pass=0
+fail=0
+cleanup() {
+  for id in $("$SEEDSC" --root "$T/s" list --quiet 2>/dev/null); do
+    "$SEEDSC" --root "$T/s" delete --force "$id" >/dev/null 2>&1
+  done
+  [[ -n "$RUNC" ]] && for id in $("$RUNC" --root "$T/r" list --quiet 2>/dev/null); do
+    "$RUNC" --root "$T/r" delete --force "$id" >/dev/null 2>&1
+  done
+  rmdir /sys/fs/cgroup/*/"$CG"/* /sys/fs/cgroup/*/"$CG" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check_eq() {  # name want got
+  if [[ "$2" == "$3" ]]; then ok "$1"; else
+    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
+}
+if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-deps.sh)"; exit 1; fi
+
+mkdir -p "$T/rootfs"/{bin,proc,dev,sys,tmp}
+cp "$PROBE" "$T/rootfs/bin/pids_probe"
+# bundle NAME LIMIT [PROBE-MODE]
+bundle() {
+  mkdir -p "$T/$1"
+  "$SEEDSC" spec --bundle "$T/$1" || return 1
+  python3 - "$T/$1/config.json" "$T/rootfs" "$2" "/$CG/$1" "${3:-}" <<'PY'
+import json, sys
+path, rootfs, limit, cg, mode = sys.argv[1:6]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/pids_probe"] + ([mode] if mode else [])
+c["root"]["path"] = rootfs
+c["linux"]["cgroupsPath"] = cg
+c["linux"].setdefault("resources", {})["pids"] = {"limit": int(limit)}
+json.dump(c, open(path, "w"), indent=1)
+PY
+}
+
+want="forks before the limit: 9, then EAGAIN
+pthread_create at the limit: EAGAIN
+fork beside a zombie: EAGAIN
+fork after reaping it: ok
+after all exited, forks: 4"
+
+bundle r 10
+timeout 60 "$RUNC" --root "$T/r" run --bundle "$T/r" pr >"$T/r.out" 2>"$T/r.err" </dev/null
+check_eq "runc: exit status" 0 $?
+check_eq "runc: what the container saw" "$want" "$(cat "$T/r.out")"
+
+for platform in systrap ptrace; do
+  bundle "s-$platform" 10
+  timeout 60 "$SEEDSC" --root "$T/s" --platform="$platform" run --bundle "$T/s-$platform" \
+    "p-$platform" >"$T/$platform.out" 2>"$T/$platform.err" </dev/null
+  check_eq "seedsc $platform: exit status" 0 $?
+  check_eq "seedsc $platform: what the container saw (as runc)" "$want" "$(cat "$T/$platform.out")"
+  [[ -s "$T/$platform.err" ]] && { echo "  stderr:"; sed 's/^/    /' "$T/$platform.err"; }
+done
+
+# update: a running container (its init holds one task) gets new limits
+# from `update --pids-limit N`, from `update -r FILE` (LinuxResources JSON)
+# and from `update -r -`; each time a process exec'd beside the init forks
+# until it is refused. runc's answers are the reference.
+# (runc exec's own Go threads join the container's cgroup before it runs
+# the process: a limit under about 10 can make runc abort instead.)
+want_update="forks: 8, then EAGAIN
+forks: 18, then EAGAIN
+forks: 10, then EAGAIN
+forks: 64, then stopped
+forks: 12, then EAGAIN"
+echo '{"pids":{"limit":12}}' >"$T/pids12.json"
+# update_case RUNTIME-COMMAND... : prints what the exec'd counters saw
+update_case() {
+  local id="$1"; shift
+  "$@" exec "$id" /bin/pids_probe count
+  "$@" update --pids-limit 20 "$id" && "$@" exec "$id" /bin/pids_probe count
+  "$@" update -r "$T/pids12.json" "$id" && "$@" exec "$id" /bin/pids_probe count
+  "$@" update --pids-limit -1 "$id" && "$@" exec "$id" /bin/pids_probe count
+  echo '{"pids":{"limit":14}}' | "$@" update -r - "$id" && "$@" exec "$id" /bin/pids_probe count
+}
+bundle ur 10 hold
+timeout 30 "$RUNC" --root "$T/r" run -d --bundle "$T/ur" ur >"$T/ur.run" 2>&1 </dev/null
+check_eq "runc update: run -d" 0 $?
+got="$(timeout 60 bash -c "$(declare -f update_case); T='$T'; update_case ur '$RUNC' --root '$T/r'" 2>"$T/ur.err")"
+check_eq "runc update: what exec'd processes saw" "$want_update" "$got"
+[[ -s "$T/ur.err" ]] && { echo "  stderr:"; sed 's/^/    /' "$T/ur.err"; }
+"$RUNC" --root "$T/r" delete --force ur >/dev/null 2>&1
+
+for platform in systrap ptrace; do
+  bundle "us-$platform" 10 hold
+  timeout 30 "$SEEDSC" --root "$T/s" --platform="$platform" run --detach --bundle "$T/us-$platform" \
+    "u-$platform" >"$T/u-$platform.run" 2>&1 </dev/null
+  check_eq "seedsc $platform update: run --detach" 0 $?
+  got="$(timeout 60 bash -c "$(declare -f update_case); T='$T'; update_case u-$platform '$SEEDSC' --root '$T/s'" \
+    2>"$T/u-$platform.err")"
+  check_eq "seedsc $platform update: what exec'd processes saw (as runc)" "$want_update" "$got"
+  [[ -s "$T/u-$platform.err" ]] && { echo "  stderr:"; sed 's/^/    /' "$T/u-$platform.err"; }
+  # The host cgroup has room for the sentry's own tasks beyond the guest's 14.
+  hmax="$(cat "/sys/fs/cgroup/pids/$CG/us-$platform/pids.max" 2>&1)"
+  check_eq "seedsc $platform update: host pids.max" $((3 * 14 + 256)) "$hmax"
+  "$SEEDSC" --root "$T/s" delete --force "u-$platform" >/dev/null 2>&1
+done
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
