@@ -179,6 +179,24 @@ class Context {
                           0, 0};
     return ThreadSyscall(kSysGetcpu, args);
   }
+  // Sets bit `bit` (0-31) of the 4-aligned 32-bit guest word at `addr` with
+  // one atomic read-modify-write, made in the guest's own address space by
+  // this context's host thread: the host's FUTEX_WAKE_OP with op
+  // FUTEX_OP_OR on that word, which wakes nobody (no host thread waits on
+  // a guest address; guest futex waits live in the sentry). Read/Write are
+  // copies, not atomic against guest threads on other CPUs; this is the
+  // one atomic update the sentry makes in guest memory (PI futexes set
+  // FUTEX_WAITERS with it, as futex_lock_pi_atomic() does with cmpxchg).
+  // The caller checks that `addr` lies below UserTop(). Returns 0 or
+  // -errno (-EFAULT for a word that is not mapped writable).
+  long AtomicSetBit32(UserAddr addr, int bit) {
+    // FUTEX_OP(FUTEX_OP_OR | FUTEX_OP_OPARG_SHIFT, bit, FUTEX_OP_CMP_EQ, 0):
+    // oparg `bit` shifted is 1 << bit.
+    const long op = ((kFutexOpOr | kFutexOpOpargShift) << 28) | ((bit & 31) << 12);
+    const long args[6] = {static_cast<long>(addr.value()), kFutexWakeOpPrivate, 0, 0,
+                          static_cast<long>(addr.value()), op};
+    return ThreadSyscall(kSysFutex, args);
+  }
   // Whether the host thread holds a registration (a new context's holds
   // none: the task registers its area again before it runs).
   bool HasRseq() const { return host_rseq_.addr != 0; }
@@ -199,6 +217,10 @@ class Context {
  protected:
   static constexpr long kSysRseq = 334;    // rseq(2) on x86-64
   static constexpr long kSysGetcpu = 309;  // getcpu(2) on x86-64
+  static constexpr long kSysFutex = 202;   // futex(2) on x86-64
+  static constexpr long kFutexWakeOpPrivate = 5 | 128;  // FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG
+  static constexpr long kFutexOpOr = 2;                 // FUTEX_OP_OR
+  static constexpr long kFutexOpOpargShift = 8;         // FUTEX_OP_OPARG_SHIFT
   static constexpr uint64_t kRseqCsOffset = 8;  // struct rseq's rseq_cs
   static constexpr int kRseqFlagUnregister = 1;  // RSEQ_FLAG_UNREGISTER
   struct RseqArea {

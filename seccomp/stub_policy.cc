@@ -61,6 +61,13 @@ Policy StubPolicy() {
        SECCOMP_RET_ALLOW, "sentry: site patching may serialize the stub's CPUs"},
       {SYS_membarrier, {ArgEq(0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)}, SECCOMP_RET_ALLOW,
        "sentry: serialize the stub's CPUs between steps of a site rewrite"},
+      // Context::AtomicSetBit32: the sentry's one atomic update of guest
+      // memory (a PI futex's FUTEX_WAITERS bit). A guest that jumps here
+      // gets an atomic op on its own memory and wakes no host thread of
+      // its own process (none waits on guest memory; private: never another
+      // process's).
+      {SYS_futex, {ArgEq(1, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG)}, SECCOMP_RET_ALLOW,
+       "sentry: set a bit of a guest futex word atomically"},
       // Injected by the sentry over ptrace (see systrap_platform.h); useless
       // to the guest, which is never traced.
       {SYS_mmap, {}, kTrace, "sentry: file mappings, the shared region"},

@@ -495,6 +495,11 @@ bool KvmContext::HostMapped(uint64_t addr) const {
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
 
 long KvmContext::ThreadSyscall(long nr, const long (&args)[6]) {
+  if (nr == kSysFutex && args[1] == kFutexWakeOpPrivate) {
+    // AtomicSetBit32: the stub maps guest memory at the guest's addresses
+    // (the VM's memslots), so its host futex op acts on the guest's word.
+    return StubCall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+  }
   if (nr != kSysGetcpu) return -ENOSYS;
   unsigned cpu = 0, node = 0;
   getcpu(&cpu, &node);

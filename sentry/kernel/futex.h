@@ -12,6 +12,9 @@
 
 #include <cstdint>
 #include <list>
+#include <map>
+#include <memory>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/errno.h"
@@ -54,6 +57,34 @@ class FutexTable {
   int Requeue(const void* space, UserAddr from, UserAddr to, int wake, int requeue,
               const void* to_space = nullptr);
 
+  // ---- PI futexes (futex_pi.cc) ----
+  // The word is the owner's TID | FUTEX_WAITERS | FUTEX_OWNER_DIED, as in
+  // Linux; the sentry keeps, per contended word, its owner task and its
+  // waiters in arrival order. Priority inheritance itself is not done:
+  // the host schedules the sandbox's threads, so there is nothing to
+  // boost (as in gVisor); waiters get the lock first come, first served,
+  // and lock chains are not searched for deadlocks (Linux's rt_mutex
+  // chain walk: only locking one's own lock is EDEADLK).
+  //
+  // FUTEX_LOCK_PI(2) (`deadline`: absolute CLOCK_MONOTONIC, or null) and
+  // FUTEX_TRYLOCK_PI (`try_only`) by `t` on the word at `addr` in its mm,
+  // keyed `key`. Sets FUTEX_WAITERS with the platform's atomic update
+  // (Context::AtomicSetBit32) before it looks at the owner, as
+  // futex_lock_pi_atomic() does with its cmpxchg: once that bit is set,
+  // neither a locker's nor the owner's user-space fast path changes the
+  // word, so the rest are plain reads and writes under mu_. Returns
+  // ETIMEDOUT, or ERESTARTSYS when a signal or a park interrupts the wait.
+  Status LockPi(Task& t, UserAddr addr, const FutexKey& key, const timespec* deadline,
+                bool try_only);
+  // FUTEX_UNLOCK_PI: hands the lock to the first waiter (its TID |
+  // FUTEX_WAITERS, wake_futex_pi()) or clears the word.
+  Status UnlockPi(Task& t, UserAddr addr, const FutexKey& key);
+  // exit_pi_state_list(), when `t` ends (after its robust list): every PI
+  // futex it owns with waiters goes to its first waiter, with
+  // FUTEX_OWNER_DIED (fixup_pi_state_owner()); a later lock of a word that
+  // still names `t` is ESRCH. O(contended PI futexes).
+  void ExitPi(Task& t);
+
  private:
   struct Waiter {
     const void* mm;  // the key's space (an MM, or a mapped object)
@@ -62,9 +93,26 @@ class FutexTable {
     Task* task;
     bool woken = false;
   };
+  // A task blocked in LockPi; on its stack, listed until it returns.
+  struct PiWaiter {
+    Task* task;
+    // Where this waiter's word is: an owner's exit writes the new owner
+    // there (the dying owner may map it elsewhere, or not at all).
+    std::shared_ptr<MM> mm;
+    UserAddr addr;
+    bool granted = false;  // the lock is the waiter's now
+  };
+  // A word with waiters (futex_pi_state). `owner` is never a task that has
+  // passed ExitPi: that hands the word on first.
+  struct PiState {
+    Task* owner;
+    std::list<PiWaiter*> waiters;  // never empty: the state goes with the last
+  };
+  using PiKey = std::pair<const void*, uint64_t>;
   friend class Kernel;  // ReinitInForkChild
   absl::Mutex mu_;
   std::list<Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  std::map<PiKey, PiState> pi_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace seedvisor::sentry

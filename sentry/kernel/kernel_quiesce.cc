@@ -120,6 +120,7 @@ void Kernel::ReinitInForkChild() {
   new (&mu_) absl::Mutex;
   new (&futex_.mu_) absl::Mutex;
   futex_.waiters_.clear();
+  futex_.pi_.clear();
   // The sandbox's own stack came along (connections and all): it needs its
   // own wakeup fd and new secrets (ISNs, ports) before the guest runs.
   if (net_) net_->ResetInForkChild();

@@ -277,6 +277,9 @@ class Task : public std::enable_shared_from_this<Task> {
   std::unique_ptr<platform::Context> ctx_;  // owned by the task's host thread
   UserAddr clear_child_tid_;
   UserAddr robust_list_;
+  // FutexTable::ExitPi has run: no PI futex may name this task as its
+  // owner any more (guarded by the futex table's lock).
+  bool futex_exited_ = false;
   // rseq(2) (task_rseq.cc): the area this thread registered, none if addr
   // is null. Its context's host thread holds the same registration; a new
   // context (a fork child's, a sandbox fork's) gets it before the task

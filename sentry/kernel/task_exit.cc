@@ -41,7 +41,7 @@ void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
     uint64_t pending;
   } h;
   if (!mm.CopyIn(head, &h, sizeof(h)).ok()) return;
-  auto release = [&](uint64_t entry) {
+  auto release = [&](uint64_t entry, bool pi) {
     UserAddr word(entry + static_cast<uint64_t>(h.futex_offset));
     uint32_t v;
     if (!mm.CopyIn(word, &v, sizeof(v)).ok()) return;
@@ -49,17 +49,22 @@ void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
     uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
     if (!mm.CopyOut(word, &nv, sizeof(nv)).ok()) return;
     // handle_futex_death() wakes with a shared key (glibc waits on robust
-    // mutexes with shared futexes for that reason).
-    if (v & FUTEX_WAITERS) k.futex().Wake(FutexKeyFor(mm, word, false), 1, FUTEX_BITSET_MATCH_ANY);
+    // mutexes with shared futexes for that reason). A PI futex's waiters
+    // get it from FutexTable::ExitPi instead.
+    if (!pi && (v & FUTEX_WAITERS)) {
+      k.futex().Wake(FutexKeyFor(mm, word, false), 1, FUTEX_BITSET_MATCH_ANY);
+    }
   };
   uint64_t entry = h.next & ~1ULL;  // bit 0 marks PI futexes
+  bool pi = h.next & 1;
   for (int i = 0; entry != head.value() && entry != 0 && i < 2048; ++i) {  // ROBUST_LIST_LIMIT
     uint64_t next;
     if (!mm.CopyIn(UserAddr(entry), &next, sizeof(next)).ok()) break;
-    if (entry != (h.pending & ~1ULL)) release(entry);
+    if (entry != (h.pending & ~1ULL)) release(entry, pi);
     entry = next & ~1ULL;
+    pi = next & 1;
   }
-  if (h.pending & ~1ULL) release(h.pending & ~1ULL);
+  if (h.pending & ~1ULL) release(h.pending & ~1ULL, h.pending & 1);
 }
 
 }  // namespace
@@ -81,6 +86,8 @@ void Task::ExitTask() {
   if (!robust_list_.IsNull() && mm_ != nullptr) {
     ReleaseRobustFutexes(kernel_, *mm_, robust_list_, tid_);
   }
+  // exit_pi_state_list(), after the robust list as in futex_cleanup().
+  kernel_.futex().ExitPi(*this);
   // CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner
   // (mm_release() in kernel/fork.c).
   if (!clear_child_tid_.IsNull() && mm_ != nullptr) {

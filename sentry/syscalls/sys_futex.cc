@@ -36,6 +36,28 @@ bool WakeOp(uint32_t encoded, uint32_t* word) {
   return false;
 }
 
+// The timeout at `uaddr` (null: none) as an absolute CLOCK_MONOTONIC
+// deadline in *out. `absolute` times are on CLOCK_REALTIME if `realtime`,
+// else CLOCK_MONOTONIC; relative ones start now (futex_init_timeout()).
+Result<const timespec*> Deadline(Task& t, UserAddr uaddr, bool absolute, bool realtime,
+                                 timespec* out) {
+  if (uaddr.IsNull()) return static_cast<const timespec*>(nullptr);
+  timespec ts;
+  SV_TRY(t.CopyInObj(uaddr, &ts));
+  if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
+  int64_t ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  if (absolute) {
+    // An absolute time on the chosen clock, turned into one on the
+    // monotonic clock now (a later step of CLOCK_REALTIME is not followed).
+    timespec now;
+    clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
+    ns -= now.tv_sec * 1000000000LL + now.tv_nsec;
+  }
+  ns += MonotonicNowNs();
+  *out = timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
+  return static_cast<const timespec*>(out);
+}
+
 }  // namespace
 
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
@@ -45,28 +67,28 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
   const uint32_t val = a.Uint(2);
   const bool priv = (a.Int(1) & FUTEX_PRIVATE_FLAG) != 0;
   FutexTable& f = t.kernel().futex();
+  // do_futex(): FUTEX_CLOCK_REALTIME is for the waits with an absolute
+  // timeout that may choose their clock; FUTEX_LOCK_PI's is CLOCK_REALTIME
+  // already, and asking for it there is ENOSYS, as for the other PI calls.
+  if (realtime && (op == FUTEX_LOCK_PI || op == FUTEX_TRYLOCK_PI || op == FUTEX_UNLOCK_PI ||
+                   op == FUTEX_CMP_REQUEUE_PI)) {
+    return Errno(ENOSYS);
+  }
+  // FUTEX_UNLOCK_PI looks at the word's owner first (futex_unlock_pi()).
+  if (op == FUTEX_UNLOCK_PI) {
+    Status s = f.UnlockPi(t, addr, FutexKeyFor(t.mm(), addr, priv));
+    if (!s.ok()) return s.error();
+    return 0;
+  }
   // get_futex_key(): every futex word is a 4-aligned u32.
   if (addr.value() % 4 != 0) return Errno(EINVAL);
   switch (op) {
     case FUTEX_WAIT:
     case FUTEX_WAIT_BITSET: {
       uint32_t bitset = op == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
-      timespec dl{}, *deadline = nullptr;
-      if (!a.Addr(3).IsNull()) {
-        timespec ts;
-        SV_TRY(t.CopyInObj(a.Addr(3), &ts));
-        if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
-        int64_t ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        if (op == FUTEX_WAIT_BITSET) {
-          // An absolute time on the chosen clock.
-          timespec now;
-          clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
-          ns -= now.tv_sec * 1000000000LL + now.tv_nsec;
-        }
-        ns += MonotonicNowNs();
-        dl = timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
-        deadline = &dl;
-      }
+      timespec dl{};
+      SV_ASSIGN_OR_RETURN(const timespec* deadline,
+                          Deadline(t, a.Addr(3), op == FUTEX_WAIT_BITSET, realtime, &dl));
       FutexKey k = FutexKeyFor(t.mm(), addr, priv);
       Status s = f.Wait(t, addr, val, bitset, deadline, k.space, k.addr);
       if (!s.ok()) {
@@ -111,8 +133,29 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       }
       return static_cast<uint64_t>(n);
     }
+    case FUTEX_LOCK_PI:
+    case FUTEX_LOCK_PI2:
+    case FUTEX_TRYLOCK_PI: {
+      // LOCK_PI's timeout is absolute CLOCK_REALTIME; LOCK_PI2's absolute on
+      // CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME; TRYLOCK_PI has none.
+      timespec dl{};
+      const timespec* deadline = nullptr;
+      if (op != FUTEX_TRYLOCK_PI) {
+        SV_ASSIGN_OR_RETURN(deadline, Deadline(t, a.Addr(3), /*absolute=*/true,
+                                               op == FUTEX_LOCK_PI || realtime, &dl));
+      }
+      Status s = f.LockPi(t, addr, FutexKeyFor(t.mm(), addr, priv), deadline,
+                          op == FUTEX_TRYLOCK_PI);
+      if (!s.ok()) {
+        // futex_lock_pi() turns EINTR into ERESTARTNOINTR: a signal never
+        // ends the wait (the timeout is absolute, so a restart keeps it).
+        if (s.error().value() == kERESTARTSYS) return Errno(kERESTARTNOINTR);
+        return s.error();
+      }
+      return 0;
+    }
     default:
-      return Errno(ENOSYS);  // PI futexes and FUTEX_WAIT_REQUEUE_PI: not yet
+      return Errno(ENOSYS);  // FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI: not yet
   }
 }
 
