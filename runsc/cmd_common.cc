@@ -105,20 +105,28 @@ std::string AbsPath(const std::string& path) {
 }
 
 std::vector<std::string> TakeRepeated(std::vector<std::string>* args, const std::string& name,
-                                      const std::vector<std::string>& bools) {
+                                      const std::vector<std::string>& bools,
+                                      const std::string& alias) {
   std::vector<std::string> out, rest;
-  const std::string a = "--" + name, b = "-" + name;
+  std::vector<std::string> forms = {"--" + name, "-" + name};
+  if (!alias.empty()) forms.insert(forms.end(), {"--" + alias, "-" + alias});
   size_t i = 0;
   for (; i < args->size(); ++i) {
     const std::string& s = (*args)[i];
     if (s == "--" || (!s.empty() && s[0] != '-')) break;  // positionals start
-    if ((s == a || s == b) && i + 1 < args->size()) {
-      out.push_back((*args)[++i]);
-    } else if (s.rfind(a + "=", 0) == 0) {
-      out.push_back(s.substr(a.size() + 1));
-    } else if (s.rfind(b + "=", 0) == 0) {
-      out.push_back(s.substr(b.size() + 1));
-    } else {
+    bool taken = false;
+    for (const std::string& f : forms) {
+      if (s == f && i + 1 < args->size()) {
+        out.push_back((*args)[++i]);
+      } else if (s.rfind(f + "=", 0) == 0) {
+        out.push_back(s.substr(f.size() + 1));
+      } else {
+        continue;
+      }
+      taken = true;
+      break;
+    }
+    if (!taken) {
       rest.push_back(s);
       // Another flag's separate value ("--cwd /x") is not a positional.
       std::string n = s.substr(s.rfind('-', 1) + 1);

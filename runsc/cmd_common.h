@@ -47,10 +47,12 @@ bool WritePidFile(const std::string& path, int pid);
 std::string OwnFdPath(int fd);
 
 // Pulls every `--name X` / `--name=X` out of `args` (flags that may repeat,
-// like exec --env), leaving the rest. Flags are those before the first
+// like exec --env), and the same forms of `alias` if given (exec's -e), in
+// command-line order, leaving the rest. Flags are those before the first
 // positional; `bools` names the flags that take no value.
 std::vector<std::string> TakeRepeated(std::vector<std::string>* args, const std::string& name,
-                                      const std::vector<std::string>& bools);
+                                      const std::vector<std::string>& bools,
+                                      const std::string& alias = "");
 
 }  // namespace seedvisor::runsc
 

@@ -23,7 +23,8 @@ namespace seedvisor::runsc {
 int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
   std::vector<std::string> args = in_args;
   const std::vector<std::string> bools = {"detach", "d", "tty", "t"};
-  std::vector<std::string> envs = TakeRepeated(&args, "env", bools);
+  // -e: runc's short form of --env (runsc has none), in command-line order.
+  std::vector<std::string> envs = TakeRepeated(&args, "env", bools, "e");
   std::vector<std::string> gids = TakeRepeated(&args, "additional-gids", bools);
   std::vector<std::string> caps = TakeRepeated(&args, "cap", bools);
   FlagSet fs("exec");
@@ -38,7 +39,8 @@ int CmdExec(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
   fs.String("user", &user, "UID[:GID] to run as");
   // Taken out above (they repeat); here for the help text only.
   std::string repeated_help;
-  fs.String("env", &repeated_help, "NAME=VALUE for the process's environment (repeatable)");
+  fs.String("env", &repeated_help,
+            "NAME=VALUE for the process's environment (repeatable; -e as runc)");
   fs.String("additional-gids", &repeated_help, "an additional group id (repeatable)");
   fs.String("cap", &repeated_help, "a capability to add to the process (repeatable)");
   fs.Alias("d", "detach");

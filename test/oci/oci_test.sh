@@ -245,10 +245,13 @@ for rt in runc seedsc; do
   "${R[@]}" start life
   check_eq "$rt start" 0 $?
   check_eq "$rt state after start" running "$(status_of "${R[@]}" life)"
-  out="$("${R[@]}" exec --env X=7 --cwd /tmp life sh -c 'echo $X; pwd; exit 4')"
+  out="$("${R[@]}" exec --env X=7 --env Y=8 --cwd /tmp life sh -c 'echo $X $Y; pwd; exit 4')"
   check_eq "$rt exec status" 4 $?
-  check_eq "$rt exec output (--env, --cwd)" "7
+  check_eq "$rt exec output (--env, --cwd)" "7 8
 /tmp" "$out"
+  # runc's short forms (runc refuses a mix of --env and -e in one call).
+  out="$("${R[@]}" exec -e X=9 -e Y=10 life sh -c 'echo $X $Y')"
+  check_eq "$rt exec output (-e)" "9 10" "$out"
   "${R[@]}" kill life KILL
   check_eq "$rt kill" 0 $?
   for _ in $(seq 100); do [[ "$(status_of "${R[@]}" life)" == stopped ]] && break; sleep 0.05; done
