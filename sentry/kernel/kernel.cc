@@ -191,6 +191,11 @@ void Kernel::InitExited(int status) {
 absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
                                     const std::vector<std::string>& envp) {
   if (argv.empty()) return absl::InvalidArgumentError("no command given");
+  Result<HostThread> host = HostThread::Spawn();
+  if (!host.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("starting the init: the host refused a thread (",
+                                                     std::strerror(host.error().value()), ")"));
+  }
   std::shared_ptr<Task> init;
   {
     absl::MutexLock l(&mu_);
@@ -246,7 +251,7 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
   absl::Mutex exec_mu;
   bool exec_done = false;
   Status exec_status;
-  init->StartWithExec(candidates, argv, envp, [&](Status s) {
+  init->StartWithExec(std::move(*host), candidates, argv, envp, [&](Status s) {
     absl::MutexLock l(&exec_mu);
     exec_status = s;
     exec_done = true;

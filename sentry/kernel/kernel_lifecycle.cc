@@ -42,6 +42,14 @@ std::vector<std::string> ExecCandidates(const ProcessSpec& spec) {
 
 absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("no command given");
+  // The host thread first: a refusal (a full pids cgroup) fails the start
+  // before anything the guest can see changes.
+  Result<HostThread> host = HostThread::Spawn();
+  if (!host.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the host refused a thread for the new process (",
+        std::strerror(host.error().value()), "); the sandbox's host cgroup may be full"));
+  }
   std::shared_ptr<Task> task;
   std::shared_ptr<ThreadGroup> tg;
   {
@@ -103,7 +111,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   // path and its waiters and the pid table see it go.
   std::vector<std::string> candidates =
       cwd_status.ok() ? ExecCandidates(spec) : std::vector<std::string>{};
-  task->StartWithExec(candidates, spec.argv, spec.envp, [&](Status s) {
+  task->StartWithExec(std::move(*host), candidates, spec.argv, spec.envp, [&](Status s) {
     absl::MutexLock l(&exec_mu);
     exec_status = s;
     exec_done = true;

@@ -186,11 +186,13 @@ class Task : public std::enable_shared_from_this<Task> {
   // Runs the task on `host` (attaching `thread` of its mm's address space
   // first). The thread owns a reference to the task.
   void Start(HostThread host, platform::ThreadHandle thread);
-  // Runs a task that has no address space yet: its first act is to exec the
-  // first of `candidates` that exists (pid 1's PATH search). `on_exec` gets
-  // the exec's result, before the guest runs.
-  void StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,
-                     std::vector<std::string> envp, std::function<void(Status)> on_exec);
+  // Runs a task that has no address space yet on `host` (made before the
+  // task, so that the host's refusal fails the start, not the sentry): its
+  // first act is to exec the first of `candidates` that exists (pid 1's
+  // PATH search). `on_exec` gets the exec's result, before the guest runs.
+  void StartWithExec(HostThread host, std::vector<std::string> candidates,
+                     std::vector<std::string> argv, std::vector<std::string> envp,
+                     std::function<void(Status)> on_exec);
   bool exited() const { return exited_.load(); }
   // Sandbox fork (sentry/sfork), in the forked sentry only, on its only
   // thread: forgets the seed's platform context without touching it (it is

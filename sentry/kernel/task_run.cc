@@ -118,11 +118,12 @@ absl::Status Task::StartForked() {
   return absl::OkStatus();
 }
 
-void Task::StartWithExec(std::vector<std::string> candidates, std::vector<std::string> argv,
-                         std::vector<std::string> envp, std::function<void(Status)> on_exec) {
-  std::thread([self = shared_from_this(), candidates = std::move(candidates),
-               argv = std::move(argv), envp = std::move(envp),
-               on_exec = std::move(on_exec)]() mutable {
+void Task::StartWithExec(HostThread host, std::vector<std::string> candidates,
+                         std::vector<std::string> argv, std::vector<std::string> envp,
+                         std::function<void(Status)> on_exec) {
+  std::move(host).Run([self = shared_from_this(), candidates = std::move(candidates),
+                       argv = std::move(argv), envp = std::move(envp),
+                       on_exec = std::move(on_exec)]() mutable {
     Status s = Errno(ENOENT);
     for (const std::string& path : candidates) {
       s = self->Execve(path, argv, envp);
@@ -134,7 +135,7 @@ void Task::StartWithExec(std::vector<std::string> candidates, std::vector<std::s
       self->ExitGroup(s.error().value() == ENOENT ? 127 : 126);
     }
     self->Run();
-  }).detach();
+  });
 }
 
 Status Task::SaveFpState() {

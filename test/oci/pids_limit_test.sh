@@ -117,5 +117,36 @@ for platform in systrap ptrace; do
   "$SEEDSC" --root "$T/s" delete --force "u-$platform" >/dev/null 2>&1
 done
 
+# A host cgroup with no room left (pids.max = pids.current): an exec fails
+# with one clear line and the sandbox lives on (the sentry used to abort on
+# std::thread's exception, taking the container with it); once the host has
+# room again, exec works.
+for platform in systrap ptrace; do
+  bundle "full-$platform" 10 hold
+  timeout 30 "$SEEDSC" --root "$T/s" --platform="$platform" run --detach --bundle "$T/full-$platform" \
+    "f-$platform" >"$T/f-$platform.run" 2>&1 </dev/null
+  check_eq "seedsc $platform full host cgroup: run --detach" 0 $?
+  hcg="/sys/fs/cgroup/pids/$CG/full-$platform"
+  cat "$hcg/pids.current" >"$hcg/pids.max"
+  timeout 30 "$SEEDSC" --root "$T/s" exec "f-$platform" /bin/pids_probe count >"$T/f-$platform.out" 2>"$T/f-$platform.err"
+  rc=$?
+  if ((rc != 0)) && grep -q "host refused a thread" "$T/f-$platform.err"; then
+    ok "seedsc $platform full host cgroup: exec fails saying the host refused a thread"
+  else
+    bad "seedsc $platform full host cgroup: exec fails saying the host refused a thread (rc $rc)"
+    sed 's/^/    /' "$T/f-$platform.out" "$T/f-$platform.err"
+  fi
+  state="$("$SEEDSC" --root "$T/s" state "f-$platform" 2>&1 | python3 -c 'import json, sys
+try:
+    print(json.load(sys.stdin)["status"])
+except Exception as e:
+    print("no state:", e)')"
+  check_eq "seedsc $platform full host cgroup: the container still runs" running "$state"
+  echo max >"$hcg/pids.max"
+  got="$(timeout 30 "$SEEDSC" --root "$T/s" exec "f-$platform" /bin/pids_probe count 2>&1)"
+  check_eq "seedsc $platform full host cgroup: exec works once the host has room" "forks: 8, then EAGAIN" "$got"
+  "$SEEDSC" --root "$T/s" delete --force "f-$platform" >/dev/null 2>&1
+done
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
