@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "platform/kvm/kvm_address_space.h"
 #include "platform/kvm/kvm_guest.h"
+#include "platform/stub/await_slot_release.h"
 
 namespace seedvisor::platform::kvm {
 namespace {
@@ -226,20 +227,7 @@ KvmContext::~KvmContext() {
   as_->contexts().Unregister(owner_);
   bool gone = dead_ && !Alive();
   if (!dead_ && Post(kStateExit)) {
-    auto* w = Word(&comm()->state);
-    for (int i = 0; i < 100; ++i) {
-      uint32_t s = w->load(std::memory_order_acquire);
-      if (s == kStateGone) {
-        gone = true;
-        break;
-      }
-      timespec ts{0, 10'000'000};
-      syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
-      if (!Alive()) {
-        gone = true;
-        break;
-      }
-    }
+    gone = stub::AwaitSlotRelease(Word(&comm()->state), kStateGone, [this] { return Alive(); });
   }
   if (gone) as_->slots().Free(slot_);  // else leak it: a stuck thread still owns it
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "platform/stub/await_slot_release.h"
 #include "platform/systrap/syscall_patch.h"
 #include "platform/systrap/systrap_address_space.h"
 
@@ -127,19 +128,7 @@ SystrapContext::~SystrapContext() {
     w->store(kStateExit, std::memory_order_release);
     FutexWake(w);
     // Reuse the slot only once the thread has promised not to touch it.
-    for (int i = 0; i < 100; ++i) {
-      uint32_t s = w->load(std::memory_order_acquire);
-      if (s == kStateGone) {
-        gone = true;
-        break;
-      }
-      timespec ts{0, 10'000'000};
-      syscall(SYS_futex, w, FUTEX_WAIT, s, &ts, nullptr, 0);
-      if (!Alive()) {
-        gone = true;
-        break;
-      }
-    }
+    gone = stub::AwaitSlotRelease(w, kStateGone, [this] { return Alive(); });
   } else {
     gone = !Alive();
   }
