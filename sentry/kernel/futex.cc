@@ -69,6 +69,7 @@ int FutexTable::Wake(const void* mm, UserAddr addr, int n, uint32_t bitset) {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     Waiter* w = *it;
     if (w->mm == mm && w->addr == addr.value() && (w->bitset & bitset)) {
+      if (w->requeue_pi != nullptr) return -EINVAL;  // futex_wake(): an rt_waiter
       w->woken = true;
       w->task->Notify();
       it = waiters_.erase(it);
@@ -90,6 +91,7 @@ int FutexTable::Requeue(const void* mm, UserAddr from, UserAddr to, int wake, in
       ++it;
       continue;
     }
+    if (w->requeue_pi != nullptr) return -EINVAL;  // futex_requeue() without requeue_pi
     if (woken < wake) {
       w->woken = true;
       w->task->Notify();

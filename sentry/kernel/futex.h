@@ -48,12 +48,15 @@ class FutexTable {
   Status Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset, const timespec* deadline,
               const void* space = nullptr, uint64_t key = 0);
   // FUTEX_WAKE(_BITSET): wakes up to `n` waiters, and at least one (as
-  // futex_wake() does for a count of 0 or less); returns how many.
+  // futex_wake() does for a count of 0 or less); returns how many, or
+  // -EINVAL on meeting a FUTEX_WAIT_REQUEUE_PI waiter (those are only for
+  // FUTEX_CMP_REQUEUE_PI).
   int Wake(const void* space, UserAddr addr, int n, uint32_t bitset);
   int Wake(const FutexKey& k, int n, uint32_t bitset) {
     return Wake(k.space, UserAddr(k.addr), n, bitset);
   }
-  // FUTEX_REQUEUE / CMP_REQUEUE (the value check is the caller's).
+  // FUTEX_REQUEUE / CMP_REQUEUE (the value check is the caller's); -EINVAL
+  // as Wake.
   int Requeue(const void* space, UserAddr from, UserAddr to, int wake, int requeue,
               const void* to_space = nullptr);
 
@@ -79,6 +82,20 @@ class FutexTable {
   // FUTEX_UNLOCK_PI: hands the lock to the first waiter (its TID |
   // FUTEX_WAITERS, wake_futex_pi()) or clears the word.
   Status UnlockPi(Task& t, UserAddr addr, const FutexKey& key);
+  // FUTEX_WAIT_REQUEUE_PI: waits on the (non-PI) word at `addr` while it
+  // holds `val`, for FUTEX_CMP_REQUEUE_PI to move it to the PI futex at
+  // `addr2` (`key2`); returns once it owns that. ETIMEDOUT at `deadline`;
+  // a signal before the move restarts the call (kERESTARTNOINTR), one
+  // after it is EAGAIN (futex_wait_requeue_pi()).
+  Status WaitRequeuePi(Task& t, UserAddr addr, uint32_t val, const FutexKey& key,
+                       UserAddr addr2, const FutexKey& key2, const timespec* deadline);
+  // FUTEX_CMP_REQUEUE_PI (nr_wake 1; the caller checks the arguments):
+  // if the word at `addr` holds `cmpval`, the first waiter takes the PI
+  // futex at `addr2` if it is free (with FUTEX_WAITERS if more are moved)
+  // and up to `nr_requeue` more (and the first, if it could not take it)
+  // wait on it. Returns how many were woken or moved.
+  Result<int> CmpRequeuePi(Task& t, UserAddr addr, const FutexKey& key, UserAddr addr2,
+                           const FutexKey& key2, int nr_requeue, uint32_t cmpval);
   // exit_pi_state_list(), when `t` ends (after its robust list): every PI
   // futex it owns with waiters goes to its first waiter, with
   // FUTEX_OWNER_DIED (fixup_pi_state_owner()); a later lock of a word that
@@ -86,12 +103,18 @@ class FutexTable {
   void ExitPi(Task& t);
 
  private:
+  struct PiWaiter;
+  using PiKey = std::pair<const void*, uint64_t>;
   struct Waiter {
     const void* mm;  // the key's space (an MM, or a mapped object)
     uint64_t addr;
     uint32_t bitset;
     Task* task;
-    bool woken = false;
+    bool woken = false;  // a requeue-PI waiter: moved to its PI futex
+    // FUTEX_WAIT_REQUEUE_PI: what the waiter waits with once moved, and the
+    // only PI futex it may be moved to.
+    PiWaiter* requeue_pi = nullptr;
+    PiKey pi_key{};
   };
   // A task blocked in LockPi; on its stack, listed until it returns.
   struct PiWaiter {
@@ -108,7 +131,24 @@ class FutexTable {
     Task* owner;
     std::list<PiWaiter*> waiters;  // never empty: the state goes with the last
   };
-  using PiKey = std::pair<const void*, uint64_t>;
+  // futex_lock_pi_atomic() for `locker` on the word at `addr` of `t`'s mm
+  // (`t` is the caller, whose context makes the atomic update): true if
+  // `locker` owns it now (the word names it, with FUTEX_WAITERS if
+  // `set_waiters`); false if it must wait, with *ps the word's state if it
+  // has one, else *owner the task to make one for.
+  Result<bool> LockPiAtomic(Task& t, UserAddr addr, const PiKey& k, Task& locker,
+                            bool set_waiters, PiState** ps, Task** owner)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lists `w` as a waiter of the word `k` (its state `ps`, or a new one
+  // owned by `owner`).
+  void QueuePi(const PiKey& k, PiState* ps, Task* owner, PiWaiter* w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Blocks `t` until `w` is granted (success), its deadline or a signal
+  // (Task::Block's error; the caller re-checks `granted` under mu_).
+  Status BlockUntilGranted(Task& t, const PiWaiter& w, const timespec* deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes `w` off the waiters of `k` (and the state with the last one).
+  void DequeuePi(const PiKey& k, PiWaiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   friend class Kernel;  // ReinitInForkChild
   absl::Mutex mu_;
   std::list<Waiter*> waiters_ ABSL_GUARDED_BY(mu_);

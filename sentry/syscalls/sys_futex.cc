@@ -106,7 +106,9 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       uint32_t bitset = op == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
       if (bitset == 0) return Errno(EINVAL);
       FutexKey k = FutexKeyFor(t.mm(), addr, priv);
-      return static_cast<uint64_t>(f.Wake(k.space, UserAddr(k.addr), static_cast<int>(val), bitset));
+      const int n = f.Wake(k.space, UserAddr(k.addr), static_cast<int>(val), bitset);
+      if (n < 0) return Errno(-n);
+      return static_cast<uint64_t>(n);
     }
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
@@ -116,9 +118,10 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
         if (cur != a.Uint(5)) return Errno(EAGAIN);
       }
       FutexKey from = FutexKeyFor(t.mm(), addr, priv), to = FutexKeyFor(t.mm(), a.Addr(4), priv);
-      return static_cast<uint64_t>(f.Requeue(from.space, UserAddr(from.addr), UserAddr(to.addr),
-                                             static_cast<int>(val), static_cast<int>(a.Uint(3)),
-                                             to.space));
+      const int n = f.Requeue(from.space, UserAddr(from.addr), UserAddr(to.addr),
+                              static_cast<int>(val), static_cast<int>(a.Uint(3)), to.space);
+      if (n < 0) return Errno(-n);
+      return static_cast<uint64_t>(n);
     }
     case FUTEX_WAKE_OP: {
       uint32_t word;
@@ -154,8 +157,31 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       }
       return 0;
     }
+    case FUTEX_WAIT_REQUEUE_PI: {
+      // An absolute timeout, CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME.
+      if (a.Addr(4) == addr) return Errno(EINVAL);
+      timespec dl{};
+      SV_ASSIGN_OR_RETURN(const timespec* deadline,
+                          Deadline(t, a.Addr(3), /*absolute=*/true, realtime, &dl));
+      if (a.Addr(4).value() % 4 != 0) return Errno(EINVAL);
+      Status s = f.WaitRequeuePi(t, addr, val, FutexKeyFor(t.mm(), addr, priv), a.Addr(4),
+                                 FutexKeyFor(t.mm(), a.Addr(4), priv), deadline);
+      if (!s.ok()) return s.error();
+      return 0;
+    }
+    case FUTEX_CMP_REQUEUE_PI: {
+      // futex_requeue(): requeue_pi wakes exactly one (the one that can
+      // take the free lock); nr_requeue (val2) in the timeout slot.
+      const int nr_wake = static_cast<int>(val), nr_requeue = static_cast<int>(a.Uint(3));
+      if (nr_wake < 0 || nr_requeue < 0 || nr_wake != 1) return Errno(EINVAL);
+      if (a.Addr(4).value() % 4 != 0) return Errno(EINVAL);
+      SV_ASSIGN_OR_RETURN(int n, f.CmpRequeuePi(t, addr, FutexKeyFor(t.mm(), addr, priv),
+                                                a.Addr(4), FutexKeyFor(t.mm(), a.Addr(4), priv),
+                                                nr_requeue, a.Uint(5)));
+      return static_cast<uint64_t>(n);
+    }
     default:
-      return Errno(ENOSYS);  // FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI: not yet
+      return Errno(ENOSYS);
   }
 }
 

@@ -219,7 +219,7 @@ constexpr SyscallEntry kTable[] = {
     {199, "fremovexattr", SysFremovexattr, Support::kPartial, "is", "user/trusted/security xattrs on tmpfs and the overlay (copy-up); host files show none"},
     {200, "tkill", SysTkill, Support::kFull, "ii", ""},
     {201, "time", SysTime, Support::kFull, "p", ""},
-    {202, "futex", SysFutex, Support::kPartial, "pxippi", "PI futexes without priority boosting (the host schedules) and without FUTEX_WAIT_REQUEUE_PI/CMP_REQUEUE_PI; shared futexes in MAP_SHARED memory keyed by object and offset"},
+    {202, "futex", SysFutex, Support::kPartial, "pxippi", "PI futexes without priority boosting (the host schedules); shared futexes in MAP_SHARED memory keyed by object and offset"},
     {203, "sched_setaffinity", SysSchedSetaffinity, Support::kPartial, "iup", "kept per thread and reported back; the host schedules the sandbox"},
     {204, "sched_getaffinity", SysSchedGetaffinity, Support::kFull, "iup", ""},
     {205, "set_thread_area", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},

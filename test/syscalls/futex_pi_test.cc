@@ -461,6 +461,179 @@ TEST(FutexPi, WordThatContradictsTheWaitersIsEinval) {
   EXPECT_EQ(result.load(), 0);
 }
 
+// ---- FUTEX_WAIT_REQUEUE_PI / FUTEX_CMP_REQUEUE_PI ----
+// A condition variable's word `c` and a PI mutex `m`: waiters sleep on `c`
+// and are moved to `m` (futex_requeue() with requeue_pi), taking it if it
+// is free.
+
+long WaitRequeuePi(std::atomic<uint32_t>* c, uint32_t val, const timespec* ts,
+                   std::atomic<uint32_t>* m, int flags = 0) {
+  return Futex(c, FUTEX_WAIT_REQUEUE_PI | flags, val, ts, m);
+}
+// FUTEX_CMP_REQUEUE_PI: nr_wake 1, `nr_requeue` in the timeout slot.
+long CmpRequeuePi(std::atomic<uint32_t>* c, int nr_wake, int nr_requeue,
+                  std::atomic<uint32_t>* m, uint32_t cmpval) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(c), FUTEX_CMP_REQUEUE_PI, nr_wake,
+                 reinterpret_cast<void*>(static_cast<intptr_t>(nr_requeue)),
+                 reinterpret_cast<uint32_t*>(m), cmpval);
+}
+
+// A thread in FUTEX_WAIT_REQUEUE_PI(c, 0, m) that, once it returns 0 (and
+// so holds m), records the word and unlocks m.
+class RequeueWaiter {
+ public:
+  RequeueWaiter(std::atomic<uint32_t>* c, std::atomic<uint32_t>* m) {
+    t_ = std::thread([this, c, m] {
+      tid_.store(Tid());
+      timespec dl = AbsIn(CLOCK_MONOTONIC, 20000);
+      long r = WaitRequeuePi(c, 0, &dl, m);
+      err_.store(r == 0 ? 0 : errno);
+      if (r == 0) {
+        seen_.store(m->load());
+        UnlockPi(m);
+      }
+      result_.store(r);
+    });
+    while (tid_.load() == 0) usleep(1000);
+  }
+  ~RequeueWaiter() { Join(); }
+  void Join() {
+    if (t_.joinable()) t_.join();
+  }
+  uint32_t tid() const { return tid_.load(); }
+  long result() const { return result_.load(); }
+  int err() const { return err_.load(); }
+  uint32_t seen() const { return seen_.load(); }
+
+ private:
+  std::thread t_;
+  std::atomic<uint32_t> tid_{0}, seen_{0};
+  std::atomic<long> result_{-2};
+  std::atomic<int> err_{0};
+};
+
+TEST(FutexRequeuePi, ArgumentChecks) {
+  std::atomic<uint32_t> c{0}, m{0};
+  EXPECT_ERRNO(EINVAL, WaitRequeuePi(&c, 0, nullptr, &c));
+  EXPECT_ERRNO(EAGAIN, WaitRequeuePi(&c, 1, nullptr, &m));
+  EXPECT_ERRNO(EINVAL, CmpRequeuePi(&c, 2, 1, &m, 0));  // nr_wake must be 1
+  EXPECT_ERRNO(EINVAL, CmpRequeuePi(&c, 0, 1, &m, 0));
+  EXPECT_ERRNO(EINVAL, CmpRequeuePi(&c, 1, -1, &m, 0));
+  EXPECT_ERRNO(EINVAL, CmpRequeuePi(&c, 1, 1, &c, 0));
+  EXPECT_ERRNO(EAGAIN, CmpRequeuePi(&c, 1, 1, &m, 5));
+  EXPECT_ERRNO(ENOSYS, syscall(SYS_futex, &c, FUTEX_CMP_REQUEUE_PI | FUTEX_CLOCK_REALTIME, 1,
+                               reinterpret_cast<void*>(1), &m, 0));
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 1, &m, 0), 0);  // nobody waits
+  EXPECT_EQ(m.load(), 0u);
+  int64_t t0 = NowMs();
+  timespec dl = AbsIn(CLOCK_MONOTONIC, 100);
+  EXPECT_ERRNO(ETIMEDOUT, WaitRequeuePi(&c, 0, &dl, &m));
+  EXPECT_GE(NowMs() - t0, 90);
+  dl = AbsIn(CLOCK_REALTIME, 100);
+  EXPECT_ERRNO(ETIMEDOUT, WaitRequeuePi(&c, 0, &dl, &m, FUTEX_CLOCK_REALTIME));
+}
+
+// The mutex is free: the first waiter takes it in the requeue and wakes
+// holding it; nobody else is moved, so no FUTEX_WAITERS.
+TEST(FutexRequeuePi, FreeMutexGoesToTheFirstWaiter) {
+  std::atomic<uint32_t> c{0}, m{0};
+  RequeueWaiter w(&c, &m);
+  usleep(100000);
+  // FUTEX_WAKE may not wake a requeue-PI waiter (futex_wake()).
+  EXPECT_ERRNO(EINVAL, Futex(&c, FUTEX_WAKE, 1, nullptr));
+  c.store(1);
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 0, &m, 1), 1);
+  w.Join();
+  EXPECT_EQ(w.result(), 0) << ErrnoName(w.err());
+  EXPECT_EQ(w.seen(), w.tid());
+  EXPECT_EQ(m.load(), 0u);
+}
+
+// The mutex is held: every waiter is moved to it (nr_requeue counts all
+// but one), the word gets FUTEX_WAITERS, and each unlock hands it on.
+TEST(FutexRequeuePi, HeldMutexQueuesTheWaiters) {
+  std::atomic<uint32_t> c{0}, m{0};
+  ASSERT_EQ(LockPi(&m), 0);
+  RequeueWaiter w1(&c, &m);
+  usleep(50000);
+  RequeueWaiter w2(&c, &m);
+  RequeueWaiter w3(&c, &m);
+  usleep(100000);
+  c.store(1);
+  // Two moved (nr_requeue 1, plus the first one, which could not take it).
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 1, &m, 1), 2);
+  EXPECT_EQ(m.load(), Tid() | FUTEX_WAITERS);
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 5, &m, 1), 1);
+  usleep(50000);
+  EXPECT_EQ(w1.result(), -2);
+  ASSERT_EQ(UnlockPi(&m), 0);
+  w1.Join();
+  w2.Join();
+  w3.Join();
+  EXPECT_EQ(w1.result(), 0) << ErrnoName(w1.err());
+  EXPECT_EQ(w2.result(), 0) << ErrnoName(w2.err());
+  EXPECT_EQ(w3.result(), 0) << ErrnoName(w3.err());
+  EXPECT_EQ(w1.seen(), w1.tid() | FUTEX_WAITERS);  // the first in line
+  EXPECT_EQ(m.load(), 0u);
+}
+
+// Free mutex and more waiters to move: the first takes it with
+// FUTEX_WAITERS set (the others wait on it).
+TEST(FutexRequeuePi, FreeMutexWithMoreWaitersSetsTheWaitersBit) {
+  std::atomic<uint32_t> c{0}, m{0};
+  RequeueWaiter w1(&c, &m);
+  usleep(50000);
+  RequeueWaiter w2(&c, &m);
+  usleep(100000);
+  c.store(1);
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 1, &m, 1), 2);
+  w1.Join();
+  w2.Join();
+  EXPECT_EQ(w1.result(), 0) << ErrnoName(w1.err());
+  EXPECT_EQ(w2.result(), 0) << ErrnoName(w2.err());
+  EXPECT_EQ(w1.seen(), w1.tid() | FUTEX_WAITERS);
+  EXPECT_EQ(w2.seen(), w2.tid() | FUTEX_WAITERS);
+  EXPECT_EQ(m.load(), 0u);
+}
+
+// A waiter that times out after it was moved leaves the mutex's queue.
+TEST(FutexRequeuePi, TimeoutAfterTheMove) {
+  std::atomic<uint32_t> c{0}, m{0};
+  ASSERT_EQ(LockPi(&m), 0);
+  std::atomic<long> r{-2};
+  std::atomic<int> err{0};
+  std::thread t([&] {
+    timespec dl = AbsIn(CLOCK_MONOTONIC, 300);
+    long x = WaitRequeuePi(&c, 0, &dl, &m);
+    err.store(errno);
+    r.store(x);
+  });
+  usleep(100000);
+  EXPECT_EQ(CmpRequeuePi(&c, 1, 0, &m, 0), 1);
+  t.join();
+  EXPECT_EQ(r.load(), -1);
+  EXPECT_EQ(err.load(), ETIMEDOUT);
+  EXPECT_EQ(m.load(), Tid() | FUTEX_WAITERS);
+  ASSERT_EQ(UnlockPi(&m), 0);
+  EXPECT_EQ(m.load(), 0u);
+}
+
+// Plain FUTEX_WAITs on the word are not for a PI requeue.
+TEST(FutexRequeuePi, PlainWaiterIsEinval) {
+  std::atomic<uint32_t> c{0}, m{0};
+  std::atomic<long> r{-2};
+  std::thread t([&] {
+    timespec rel{2, 0};
+    r.store(Futex(&c, FUTEX_WAIT, 0, &rel));
+  });
+  usleep(100000);
+  EXPECT_ERRNO(EINVAL, CmpRequeuePi(&c, 1, 1, &m, 0));
+  EXPECT_EQ(m.load(), 0u);
+  EXPECT_EQ(Futex(&c, FUTEX_WAKE, 1, nullptr), 1);
+  t.join();
+  EXPECT_EQ(r.load(), 0);
+}
+
 // ---- glibc's PTHREAD_PRIO_INHERIT mutexes ----
 
 class PiMutex {
