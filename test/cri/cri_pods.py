@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""Two pods through containerd's CRI plugin, the way a kubelet drives them.
+
+    cri_pods.py --address=SOCK --handler=NAME --cgroup-parent=/X --logs=DIR
+                --image=REF --subnet-prefix=10.x.y. [--api-dir=DIR]
+
+Pod A holds two containers: `server` serves /tmp/www/x (a file of its own
+root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
+over localhost. Pod B's `prober` must not reach 127.0.0.1:8080 of pod A
+(neither on its own localhost nor at pod A's address) but does reach *:8081
+at pod A's address (so the network itself works). Also: ExecSync exit codes
+and stderr, the CRI log file format, a container's own exit code, the stop
+grace period (TERM handled: its exit code; TERM ignored: SIGKILL after the
+timeout), StopPodSandbox and RemovePodSandbox.
+
+The CRI Python bindings are generated here from cri_api.proto with
+grpc_tools (Debian's python3-grpc-tools). Prints one PASS/FAIL line per
+check and "N passed, N failed"; exits 1 on a failure.
+"""
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+
+import grpc
+from grpc_tools import protoc
+
+CALL_TIMEOUT = 40  # seconds, per CRI call
+failed = 0
+passed = 0
+
+
+def check(name, ok, what, expected, got):
+    global failed, passed
+    if ok:
+        passed += 1
+        print(f"PASS {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}: {what}: expected {expected}, got {str(got)[:400]!r}")
+    sys.stdout.flush()
+    return ok
+
+
+def load_api(proto_dir, out_dir):
+    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out_dir}",
+                      f"--grpc_python_out={out_dir}",
+                      os.path.join(proto_dir, "cri_api.proto")])
+    if rc != 0:
+        sys.exit(f"cri_pods: protoc failed on {proto_dir}/cri_api.proto ({rc})")
+    sys.path.insert(0, out_dir)
+    import cri_api_pb2
+    import cri_api_pb2_grpc
+    return cri_api_pb2, cri_api_pb2_grpc
+
+
+class Cri:
+    """The RuntimeService calls the test makes, with timeouts."""
+
+    def __init__(self, pb, rpc, address):
+        self.pb = pb
+        self.stub = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{address}"))
+
+    def call(self, method, **fields):
+        request = getattr(self.pb, f"{method}Request")(**fields)
+        return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT)
+
+    def exec_sync(self, cid, cmd, timeout=10):
+        r = self.call("ExecSync", container_id=cid, cmd=cmd, timeout=timeout)
+        return r.exit_code, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+    def status(self, cid):
+        return self.call("ContainerStatus", container_id=cid).status
+
+
+def pod_config(pb, args, name):
+    return pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=f"uid-{name}", namespace="cri-test"),
+        hostname=name,
+        log_directory=os.path.join(args.logs, name),
+        linux=pb.LinuxPodSandboxConfig(cgroup_parent=f"{args.cgroup_parent}/{name}"),
+    )
+
+
+def create(cri, args, pod_id, config, name, script):
+    pb = cri.pb
+    cfg = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name=name),
+        image=pb.ImageSpec(image=args.image),
+        command=["sh", "-c", script],
+        log_path=f"{name}.log",
+    )
+    return cri.call("CreateContainer", pod_sandbox_id=pod_id, config=cfg,
+                    sandbox_config=config).container_id
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as e:
+        return f"<{e}>"
+
+
+# One CRI log line: RFC 3339 nanosecond time, stream, F (full) or P
+# (partial), the text.
+def log_line(stream, text):
+    return (r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) " + stream + " F " +
+            re.escape(text) + "$")
+
+SERVER = ("mkdir -p /tmp/www; echo pod-a-secret >/tmp/www/x; "
+          "httpd -f -p 127.0.0.1:8080 -h /tmp/www & httpd -f -p 0.0.0.0:8081 -h /tmp/www & "
+          "trap 'echo got-term; exit 7' TERM; echo server-up; echo server-err >&2; "
+          "while :; do sleep 0.1; done")
+IGNORES_TERM = "trap '' TERM; echo client-up; while :; do sleep 0.1; done"
+WAITS = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+
+
+# (Debian's busybox wget crashes with -T; ExecSync's timeout bounds it.)
+FETCH = ["wget", "-q", "-O", "-"]
+
+
+def fetch_retry(cri, cid, url):
+    """wget URL in container cid until it works (the server's httpd start in
+    its background) or for 10 s; the last (exit code, stdout, stderr)."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = cri.exec_sync(cid, FETCH + [url])
+        if got[0] == 0 or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def run(args, pb, cri, pods):
+    v = cri.call("Version", version="v1")
+    check("version", v.runtime_name == "containerd", "Version().runtime_name", "containerd",
+          v.runtime_name)
+
+    # Pod A: its sandbox (the pause image), two containers.
+    cfg_a = pod_config(pb, args, "pod-a")
+    pod_a = cri.call("RunPodSandbox", config=cfg_a, runtime_handler=args.handler).pod_sandbox_id
+    pods.append(pod_a)
+    st = cri.call("PodSandboxStatus", pod_sandbox_id=pod_a).status
+    check("pod_a_ready", st.state == pb.SANDBOX_READY, "PodSandboxStatus(pod-a).state",
+          "SANDBOX_READY", pb.PodSandboxState.Name(st.state))
+    check("pod_a_handler", st.runtime_handler == args.handler, "PodSandboxStatus.runtime_handler",
+          args.handler, st.runtime_handler)
+    ip_a = st.network.ip
+    check("pod_a_ip", ip_a.startswith(args.subnet_prefix), "pod-a's address",
+          f"in {args.subnet_prefix}0/24", ip_a)
+
+    server = create(cri, args, pod_a, cfg_a, "server", SERVER)
+    client = create(cri, args, pod_a, cfg_a, "client", IGNORES_TERM)
+    st = cri.status(server)
+    check("created", st.state == pb.CONTAINER_CREATED, "ContainerStatus(server).state",
+          "CONTAINER_CREATED", pb.ContainerState.Name(st.state))
+    cri.call("StartContainer", container_id=server)
+    cri.call("StartContainer", container_id=client)
+    st = cri.status(server)
+    check("running", st.state == pb.CONTAINER_RUNNING and st.started_at > 0,
+          "ContainerStatus(server)", "CONTAINER_RUNNING, started_at > 0",
+          f"{pb.ContainerState.Name(st.state)}, {st.started_at}")
+    server_log = os.path.join(args.logs, "pod-a", "server.log")
+    check("log_path", st.log_path == server_log, "ContainerStatus(server).log_path", server_log,
+          st.log_path)
+
+    # The CRI log file: both streams, one line each, in the CRI format.
+    got = wait_for(lambda: "server-err" in read(server_log) and read(server_log), 10)
+    for stream, text in (("stdout", "server-up"), ("stderr", "server-err")):
+        pattern = log_line(stream, text)
+        check(f"log_{stream}", re.search(pattern, got or "", re.M), f"{server_log}",
+              f"a line /{pattern}/", got)
+
+    # ExecSync: stdout, stderr, exit code.
+    code, out, err = cri.exec_sync(client, ["sh", "-c", "echo exec-out; echo exec-err >&2; exit 5"])
+    check("exec_sync", (code, out, err) == (5, "exec-out\n", "exec-err\n"),
+          "ExecSync(client, echo; echo >&2; exit 5)", "(5, 'exec-out', 'exec-err')",
+          (code, out, err))
+
+    # The pod's containers share localhost, not their root filesystems.
+    got = fetch_retry(cri, client, "http://127.0.0.1:8080/x")
+    check("localhost_in_pod", got[:2] == (0, "pod-a-secret\n"),
+          "client: wget http://127.0.0.1:8080/x (server's file)", "(0, 'pod-a-secret')", got)
+    got = cri.exec_sync(client, ["cat", "/tmp/www/x"])
+    check("own_rootfs", got[0] != 0, "client: cat /tmp/www/x (server's file)", "a failure", got)
+
+    # Pod B: reaches pod A at its address, not its localhost-only port.
+    cfg_b = pod_config(pb, args, "pod-b")
+    pod_b = cri.call("RunPodSandbox", config=cfg_b, runtime_handler=args.handler).pod_sandbox_id
+    pods.append(pod_b)
+    prober = create(cri, args, pod_b, cfg_b, "prober", WAITS)
+    exiter = create(cri, args, pod_b, cfg_b, "exiter", "echo bye; exit 3")
+    cri.call("StartContainer", container_id=prober)
+    got = fetch_retry(cri, prober, f"http://{ip_a}:8081/x")
+    check("other_pod_reaches_pod_address", got[:2] == (0, "pod-a-secret\n"),
+          f"prober: wget http://{ip_a}:8081/x", "(0, 'pod-a-secret')", got)
+    got = cri.exec_sync(prober, FETCH + ["http://127.0.0.1:8080/x"])
+    check("other_pod_own_localhost", got[0] != 0, "prober: wget http://127.0.0.1:8080/x",
+          "a failure (pod-b's own localhost)", got)
+    got = cri.exec_sync(prober, FETCH + [f"http://{ip_a}:8080/x"])
+    check("other_pod_not_localhost_port", got[0] != 0, f"prober: wget http://{ip_a}:8080/x",
+          "a failure (pod-a listens on its 127.0.0.1 only)", got)
+
+    # A container's own exit code.
+    cri.call("StartContainer", container_id=exiter)
+    st = wait_for(lambda: (s := cri.status(exiter)).state == pb.CONTAINER_EXITED and s, 10)
+    check("exit_code", st and st.exit_code == 3 and st.finished_at > 0,
+          "ContainerStatus(exiter: exit 3)", "EXITED, exit_code 3",
+          st and f"{pb.ContainerState.Name(st.state)}, {st.exit_code}")
+    got = read(os.path.join(args.logs, "pod-b", "exiter.log"))
+    check("exit_log", re.search(log_line("stdout", "bye"), got, re.M),
+          "exiter.log", "its stdout 'bye'", got)
+
+    # StopContainer: TERM with the grace period, then KILL.
+    t = time.monotonic()
+    cri.call("StopContainer", container_id=server, timeout=10)
+    took = time.monotonic() - t
+    st = cri.status(server)
+    check("stop_term", st.state == pb.CONTAINER_EXITED and st.exit_code == 7 and took < 5,
+          "StopContainer(server traps TERM: exit 7, timeout 10)", "EXITED, 7, in < 5 s",
+          f"{pb.ContainerState.Name(st.state)}, {st.exit_code}, {took:.1f} s")
+    check("stop_term_log", "got-term" in read(server_log), "server.log after TERM",
+          "got-term", read(server_log))
+    t = time.monotonic()
+    cri.call("StopContainer", container_id=client, timeout=1)
+    took = time.monotonic() - t
+    st = cri.status(client)
+    check("stop_grace_kill",
+          st.state == pb.CONTAINER_EXITED and st.exit_code == 137 and 1 <= took < 8,
+          "StopContainer(client ignores TERM, timeout 1)", "EXITED, 137, after 1 s",
+          f"{pb.ContainerState.Name(st.state)}, {st.exit_code}, {took:.1f} s")
+
+    # Pods: stop (pod-b with its container still running), remove.
+    for name, pod in (("pod_a", pod_a), ("pod_b", pod_b)):
+        cri.call("StopPodSandbox", pod_sandbox_id=pod)
+        st = cri.call("PodSandboxStatus", pod_sandbox_id=pod).status
+        check(f"{name}_stopped", st.state == pb.SANDBOX_NOTREADY, "PodSandboxStatus after stop",
+              "SANDBOX_NOTREADY", pb.PodSandboxState.Name(st.state))
+    st = cri.status(prober)
+    check("stop_pod_stops_containers", st.state == pb.CONTAINER_EXITED,
+          "ContainerStatus(prober) after StopPodSandbox(pod-b)", "CONTAINER_EXITED",
+          pb.ContainerState.Name(st.state))
+    for name, pod in (("pod_a", pod_a), ("pod_b", pod_b)):
+        cri.call("RemovePodSandbox", pod_sandbox_id=pod)
+        pods.remove(pod)
+        try:
+            cri.call("PodSandboxStatus", pod_sandbox_id=pod)
+            got = "found"
+        except grpc.RpcError as e:
+            got = e.code().name
+        check(f"{name}_removed", got == "NOT_FOUND", "PodSandboxStatus after remove",
+              "NOT_FOUND", got)
+
+
+def remove_all(cri, pods):
+    """After a failure: the pods go anyway (both calls are idempotent)."""
+    for pod in pods:
+        for method in ("StopPodSandbox", "RemovePodSandbox"):
+            try:
+                cri.call(method, pod_sandbox_id=pod)
+            except grpc.RpcError as e:
+                print(f"cleanup: {method}({pod}): {e.code().name}: {e.details()}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for flag in ("address", "handler", "cgroup-parent", "logs", "image", "subnet-prefix"):
+        p.add_argument(f"--{flag}", required=True)
+    p.add_argument("--api-dir", default=os.path.dirname(os.path.abspath(__file__)))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as out:
+        pb, rpc = load_api(args.api_dir, out)
+        cri = Cri(pb, rpc, args.address)
+        pods = []
+        try:
+            run(args, pb, cri, pods)
+        except grpc.RpcError as e:
+            check("cri_call", False, "a CRI call", "success", f"{e.code().name}: {e.details()}")
+        finally:
+            remove_all(cri, pods)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
