@@ -24,6 +24,8 @@ std::string ServerTiming(const CallResult& c, absl::Duration total) {
     absl::StrAppendFormat(&out, "%s;dur=%.3f, ", name, absl::ToDoubleMilliseconds(d));
   }
   absl::StrAppendFormat(&out, "total;dur=%.3f", absl::ToDoubleMilliseconds(total));
+  // The start path: which level the instance was forked from.
+  if (c.level >= 0) absl::StrAppendFormat(&out, ", path;desc=\"L%d\"", c.level);
   return out;
 }
 

@@ -52,7 +52,8 @@ constexpr char kAbout[] =
     "handler exception with traceback, 504 deadline passed, 507 the instance went\n"
     "past --instance-memory and was killed: the answer names the limit), GET /functions,\n"
     "GET /seeds, GET /metrics (Prometheus). Invocations answer with Server-Timing\n"
-    "(queue: waiting inside the seed for its earlier forks; fork; run; destroy; total).\n"
+    "(queue: waiting inside the seed for its earlier forks; fork; start: a level-0\n"
+    "fork starting its runtime; run; destroy; total; path: the level forked, L0-L2).\n"
     "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
     "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
     "memory limit; the pool is filled at start and refilled off the request path,\n"
@@ -133,6 +134,7 @@ int Main(int argc, char** argv) {
   std::string timeout_s = "30s", promote_s = "2", platform;
   std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
   std::string max_level_s = "2";
+  bool l0_fallback = true;
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
     auto flag = [&](const char* name, std::string* v, const char* help) {
@@ -166,6 +168,12 @@ int Main(int argc, char** argv) {
          "the deepest seed level calls fork from: 2 = level-2 seeds of promoted functions, else level 1; "
          "1 = level 1 only (as --promote-after=0); 0 = a level-0 seed (a sandbox with no runtime yet) "
          "booted instead of the level-1 seeds, each call starting its runtime in its fork");
+    fs.Bool("l0-fallback", &l0_fallback,
+            "boot a level-0 seed (a sandbox with no runtime yet) beside the level-1 seeds: a runtime whose "
+            "level-1 seed cannot fork (it failed to boot, failed a Fork, is stuck or being replaced) starts "
+            "in a fork of it instead, and its level-2 seeds are made from it; false = such calls wait for a "
+            "new level-1 seed");
+    names.insert("l0-fallback");
   };
   runsc::FlagSet fs("seedd");
   define(fs);
@@ -292,43 +300,74 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrCat("loading the deployed functions: ", saved.status().message()));
   }
   if (*saved > 0) std::fprintf(stderr, "seedd: serving %d functions deployed before\n", *saved);
-  // --max-level=0: one level-0 seed (this binary as its init) that every
-  // runtime forks and starts itself in.
+  // The level-0 seed (this binary as its init, seedd/l0_init.h): with
+  // --max-level=0 every call forks it and starts its runtime there; else it
+  // serves a runtime whose level-1 seed cannot fork. The seeds boot at once,
+  // each on its own thread.
   std::unique_ptr<RuntimeSeeds> l0;
-  if (max_level == 0) {
+  if (max_level == 0 || l0_fallback) {
     std::error_code exe_ec;
     std::string self = std::filesystem::read_symlink("/proc/self/exe", exe_ec).string();
     l0 = std::make_unique<RuntimeSeeds>(sandboxes, L0Runtime(self, log_path), nullptr, ropts);
-    if (absl::Status s = l0->BootL1(); !s.ok()) {
-      sandboxes.DestroyAll();
-      return Fail(absl::StrCat("booting the level-0 seed: ", s.message()));
-    }
   }
-  // Boots `rt`'s level-1 seed, or (--max-level=0) has it start from l0.
-  auto boot = [&l0](RuntimeSeeds& rt) {
-    if (l0 == nullptr) return rt.BootL1();
-    rt.StartFromL0(l0.get());
-    return absl::OkStatus();
-  };
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
-  if (absl::Status s = boot(python); !s.ok()) {
-    sandboxes.DestroyAll();
-    return Fail(absl::StrCat("booting the python seed: ", s.message()));
-  }
-  std::map<std::string, RuntimeSeeds*> runtimes{{"python", &python}};
   std::unique_ptr<RuntimeSeeds> node;
   if (!Runs(node_bin)) {
     std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
     node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
-    if (absl::Status s = boot(*node); s.ok()) {
-      runtimes["node"] = node.get();
-    } else {  // python still serves
+  }
+  absl::Time boot_start = absl::Now();
+  absl::Status l0_booted = absl::OkStatus(), python_booted = absl::OkStatus(), node_booted = absl::OkStatus();
+  {
+    std::vector<std::thread> boots;
+    if (l0 != nullptr) boots.emplace_back([&] { l0_booted = l0->BootL1(); });
+    if (max_level > 0) {
+      boots.emplace_back([&] { python_booted = python.BootL1(); });
+      if (node != nullptr) boots.emplace_back([&] { node_booted = node->BootL1(); });
+    }
+    for (std::thread& t : boots) t.join();
+  }
+  if (!l0_booted.ok()) {
+    if (max_level == 0) {
+      sandboxes.DestroyAll();
+      return Fail(absl::StrCat("booting the level-0 seed: ", l0_booted.message()));
+    }
+    std::fprintf(stderr, "seedd: booting the level-0 seed failed, no fallback for a level-1 seed: %s\n",
+                 std::string(l0_booted.message()).c_str());
+    l0->Stop();
+    l0.reset();
+  }
+  std::map<std::string, RuntimeSeeds*> runtimes;
+  // A runtime whose level-1 seed did not boot is served from level 0, if any.
+  auto serve = [&](RuntimeSeeds& rt, const absl::Status& booted) {
+    if (l0 != nullptr && max_level == 0) {
+      rt.StartFromL0(l0.get());
+    } else if (l0 != nullptr) {
+      rt.FallBackToL0(l0.get());
+      if (!booted.ok()) {
+        std::fprintf(stderr, "seedd: booting the %s level-1 seed failed (%s): its calls start %s in a fork "
+                     "of the level-0 seed\n", rt.runtime().c_str(), std::string(booted.message()).c_str(),
+                     rt.runtime().c_str());
+      }
+    } else if (!booted.ok()) {
+      return booted;
+    }
+    runtimes[rt.runtime()] = &rt;
+    return absl::OkStatus();
+  };
+  if (absl::Status s = serve(python, python_booted); !s.ok()) {
+    sandboxes.DestroyAll();
+    return Fail(absl::StrCat("booting the python seed: ", s.message()));
+  }
+  if (node != nullptr) {
+    if (absl::Status s = serve(*node, node_booted); !s.ok()) {  // python still serves
       std::fprintf(stderr, "seedd: booting the node seed failed, node functions are refused: %s\n",
                    std::string(s.message()).c_str());
     }
   }
+  std::fprintf(stderr, "seedd: seeds booted in %.0f ms\n", absl::ToDoubleMilliseconds(absl::Now() - boot_start));
   std::vector<RuntimeSeeds*> all_runtimes;
   for (const auto& [name, rt] : runtimes) all_runtimes.push_back(rt);
   SeedBudget budget(sandboxes, all_runtimes, {.budget = seed_memory_bytes});

@@ -9,7 +9,6 @@
 #include "absl/time/clock.h"
 #include "fri/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "seedd/l0_init.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -19,15 +18,15 @@ constexpr absl::Duration kBootTimeout = absl::Seconds(60);
 // reading its channel (a pause elsewhere is correct too, only slower to fork).
 constexpr absl::Duration kSettle = absl::Milliseconds(30);
 
-fri::v1::Stdio StdioFor(const Channel& ch, const std::string& log) {
+}  // namespace
+
+fri::v1::Stdio RuntimeSeeds::StdioFor(const Channel& ch, const std::string& log) {
   fri::v1::Stdio s;
   s.set_stdin(Channel::FarPath(ch.req_r));
   s.set_stdout(Channel::FarPath(ch.resp_w));
   s.set_stderr(log);
   return s;
 }
-
-}  // namespace
 
 RuntimeOptions PythonRuntime(const std::string& python, const std::string& log_path) {
   return {.runtime = "python",
@@ -77,12 +76,13 @@ absl::Status RuntimeSeeds::BootL1() {
   std::fprintf(stderr, "seedd: booting the %s level-%d seed (%s, seedsc create)...\n",
                opts_.runtime.c_str(), opts_.level, opts_.args[0].c_str());
   const std::string id = l1_id();
-  ASSIGN_OR_RETURN(std::shared_ptr<Copy> copy, BootSeed(id));
+  absl::StatusOr<std::shared_ptr<Copy>> copy = BootSeed(id);
+  RETURN_IF_ERROR(copy.status());
+  StartMaintenance();
   {
     absl::MutexLock l(&mu_);
-    l1_.copies.push_back(std::move(copy));
+    l1_.copies.push_back(std::move(*copy));
   }
-  StartMaintenance();
   std::fprintf(stderr, "seedd: %s level-%d seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
                opts_.level, id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
   return absl::OkStatus();
@@ -167,11 +167,17 @@ std::string RuntimeSeeds::RequestJson(const Function& fn, bool with_files,
   return s;
 }
 
+bool RuntimeSeeds::UseL0() {
+  if (l0_ == nullptr) return false;
+  return std::none_of(l1_.copies.begin(), l1_.copies.end(),
+                      [](const std::shared_ptr<Copy>& c) { return !c->unhealthy; });
+}
+
 CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
                              absl::Duration timeout) {
-  if (l0_ != nullptr) return CallFromL0(fn, event_json, timeout);
-  CallResult r;
   absl::Time t0 = absl::Now();
+  if (always_l0_) return CallFromL0(fn, event_json, timeout, t0);
+  CallResult r;
   absl::Time deadline = t0 + timeout;
   bool from_l2 = false;
   std::shared_ptr<Copy> copy;
@@ -181,11 +187,16 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     if (it != l2_.end() && it->second.version == fn.version) {
       copy = Pick(it->second);
       from_l2 = true;
-    } else {
+    } else if (!UseL0() && !l1_.copies.empty()) {
       copy = Pick(l1_);
     }
-    r.seed = copy->id;
   }
+  if (copy == nullptr) {
+    if (l0_ != nullptr) return CallFromL0(fn, event_json, timeout, t0);
+    r.status = absl::UnavailableError(absl::StrCat("the ", opts_.runtime, " runtime has no seed to fork"));
+    return r;
+  }
+  r.seed = copy->id;
   std::string id;
   std::string frame;
   size_t sent = 0;
@@ -194,8 +205,8 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   std::unique_ptr<Channel> ch;
   absl::StatusOr<fri::v1::ForkResponse> forked = absl::UnknownError("no fork");
   // A Fork that fails is tried once more on another copy of the seed, then
-  // (from L2) on L1 with the code: one stuck seed costs a call its wait,
-  // not a 503.
+  // (from L2) on L1 with the code, then on level 0: one stuck seed costs a
+  // call its wait, not a 503.
   for (int retries = 0;; ++retries) {
     absl::StatusOr<Channel> made = Channel::Make();
     if (!made.ok()) {
@@ -223,72 +234,43 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
       copy->unhealthy = false;
       break;
     }
-    if (retries == 2) break;
+    if (retries == 2 && l0_ == nullptr) break;
     ForkFailed(copy, from_l2 ? fn.name : "", forked.status());
-    absl::MutexLock l(&mu_);
     std::shared_ptr<Copy> other;
-    if (from_l2) {
-      auto it = l2_.find(fn.name);
-      if (it != l2_.end() && it->second.version == fn.version) other = Pick(it->second, copy->id);
-    } else if (retries == 0) {
-      other = Pick(l1_, copy->id);
+    {
+      absl::MutexLock l(&mu_);
+      if (from_l2) {
+        auto it = l2_.find(fn.name);
+        if (it != l2_.end() && it->second.version == fn.version) other = Pick(it->second, copy->id);
+      } else if (retries == 0) {
+        other = Pick(l1_, copy->id);
+      }
+      // An L2 seed (or replica) failed or was dropped meanwhile: L1 serves,
+      // with the code (or level 0 when no L1 copy is healthy).
+      if (other == nullptr && from_l2) {
+        from_l2 = false;
+        if (!UseL0() && !l1_.copies.empty()) other = Pick(l1_);
+      }
+      // The L1 original is stuck with no copy to spare, and a new one boots:
+      // with no level-0 seed, the call waits for it (within its deadline)
+      // rather than fail.
+      if (other == nullptr && l0_ == nullptr && !from_l2 && l1_reboot_) {
+        auto rebooted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !l1_reboot_ || stopping_; };
+        mu_.AwaitWithDeadline(absl::Condition(&rebooted), deadline);
+        if (!l1_reboot_ && !stopping_ && !l1_.copies.empty() && l1_.copies[0] != copy) other = Pick(l1_);
+      }
     }
-    // An L2 seed (or replica) failed or was dropped meanwhile: L1 serves,
-    // with the code.
-    if (other == nullptr && from_l2) {
-      from_l2 = false;
-      other = Pick(l1_);
-    }
-    // The L1 original is stuck with no copy to spare, and a new one boots:
-    // the call waits for it (within its deadline) rather than fail.
-    if (other == nullptr && !from_l2 && l1_reboot_) {
-      auto rebooted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !l1_reboot_ || stopping_; };
-      mu_.AwaitWithDeadline(absl::Condition(&rebooted), deadline);
-      if (!l1_reboot_ && !stopping_ && !l1_.copies.empty() && l1_.copies[0] != copy) other = Pick(l1_);
+    if (other == nullptr && l0_ != nullptr) {
+      // Level 0 serves; the failed tries count in its "fork".
+      if (cgroups_ != nullptr) cgroups_->Give(cgroup);
+      return CallFromL0(fn, event_json, timeout, t0);
     }
     if (other == nullptr) break;
     copy = std::move(other);
     r.seed = copy->id;
   }
+  r.level = from_l2 ? 2 : opts_.level;
   Serve(r, forked, t0, *ch, id, absl::string_view(frame).substr(sent), cgroup, deadline, false);
-  return r;
-}
-
-CallResult RuntimeSeeds::CallFromL0(const Function& fn, const std::string& event_json,
-                                    absl::Duration timeout) {
-  CallResult r;
-  absl::Time t0 = absl::Now();
-  absl::Time deadline = t0 + timeout;
-  RuntimeSeeds& l0 = *l0_;
-  std::shared_ptr<Copy> copy;
-  {
-    absl::MutexLock l(&l0.mu_);
-    copy = l0.Pick(l0.l1_);
-    r.seed = copy->id;
-  }
-  const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
-  absl::StatusOr<Channel> ch = Channel::Make();
-  if (!ch.ok()) {
-    l0.Release(copy);
-    if (cgroups_ != nullptr) cgroups_->Give(cgroup);
-    r.status = ch.status();
-    return r;
-  }
-  // The init execs the runtime; the runtime finds the request behind it.
-  std::string frame = L0ExecFrame(opts_.args, opts_.env) + Frame(RequestJson(fn, true, event_json, timeout, false));
-  size_t sent = WriteNow(ch->req_w, frame);
-  fri::v1::ForkRequest fr;
-  fr.set_seed_id(r.seed);
-  const std::string id = absl::StrCat(opts_.runtime, "-", fn.name, "-", next_instance_++);
-  fr.set_new_id(id);
-  *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
-  (*fr.mutable_labels())["function"] = fn.name;
-  fr.set_cgroup(cgroup);
-  absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
-  ch->CloseFarEnds();
-  l0.Release(copy);
-  if (!forked.ok()) l0.ForkFailed(copy, "", forked.status());
-  Serve(r, forked, t0, *ch, id, absl::string_view(frame).substr(sent), cgroup, deadline, true);
   return r;
 }
 
@@ -368,30 +350,8 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
                  std::string(s.message()).c_str());
     sb_.Destroy(id).IgnoreError();
   };
-  absl::StatusOr<Channel> ch = Channel::Make();
+  absl::StatusOr<Channel> ch = ForkL2(*fn, id);
   if (!ch.ok()) return fail(ch.status());
-  std::string frame = Frame(RequestJson(*fn, true, "", absl::ZeroDuration(), true));
-  size_t sent = WriteNow(ch->req_w, frame);
-  fri::v1::ForkRequest fr;
-  fr.set_seed_id(l1_id());
-  fr.set_new_id(id);
-  *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
-  (*fr.mutable_labels())["runtime"] = opts_.runtime;
-  (*fr.mutable_labels())["level"] = "2";
-  (*fr.mutable_labels())["function"] = fn->name;
-  absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
-  ch->CloseFarEnds();
-  if (!forked.ok()) return fail(forked.status());
-  absl::Time deadline = absl::Now() + kBootTimeout;
-  if (absl::Status s = WriteAll(ch->req_w, absl::string_view(frame).substr(sent), deadline); !s.ok()) {
-    return fail(s);
-  }
-  absl::StatusOr<std::string> reply = ReadFrame(ch->resp_r, deadline);
-  if (!reply.ok()) return fail(reply.status());
-  nlohmann::json j = nlohmann::json::parse(*reply, nullptr, false);
-  if (j.is_discarded() || !j.contains("loaded")) {
-    return fail(absl::InternalError(absl::StrCat("loading the code answered ", *reply)));
-  }
   absl::SleepFor(kSettle);
   if (absl::Status s = sb_.Pause(id); !s.ok()) return fail(s);
   std::vector<std::string> old;
@@ -498,16 +458,18 @@ void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::stri
         destroy = Ids(*s);
         l2_.erase(function);
         did = "evicted with its replicas: its function forks from level 1 until it is promoted again";
-      } else if (timed_out && function.empty()) {
+      } else if (function.empty()) {
+        // Stuck, or gone (its sandbox killed): either way a new one.
         copy->unhealthy = true;
         if (!l1_reboot_) {
           l1_reboot_ = true;
           wake_ = true;
         }
-        did = absl::StrCat("stuck: a new level-", opts_.level,
-                           " seed is booted to replace it; its replicas serve meanwhile");
+        did = absl::StrCat(timed_out ? "stuck" : "failing", ": a new level-", opts_.level,
+                           " seed is booted to replace it; its replicas",
+                           l0_ != nullptr ? " (or the level-0 seed)" : "", " serve meanwhile");
       } else {
-        copy->unhealthy = true;
+        copy->unhealthy = true;  // an L2 original: its replicas serve first
         did = "marked unhealthy: its replicas serve first";
       }
     }
@@ -524,7 +486,12 @@ void RuntimeSeeds::Release(const std::shared_ptr<Copy>& c) {
 }
 
 void RuntimeSeeds::StartMaintenance() {
-  maintenance_ = std::thread([this] { DropIdle(); });
+  if (!maintenance_.joinable()) maintenance_ = std::thread([this] { DropIdle(); });
+}
+
+void RuntimeSeeds::FallBackToL0(RuntimeSeeds* l0) {
+  l0_ = l0;
+  StartMaintenance();  // the L2 seeds made from level 0 want replicas too
 }
 
 void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::string id) {

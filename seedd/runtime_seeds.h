@@ -11,8 +11,12 @@
 //      --promote-after'th call, off the request path).
 //
 // A call forks an instance from the deepest seed holding the function (L2,
-// else L1 with the code in the request), with the request already in its
-// stdin pipe, reads the reply frame, and destroys the instance at once.
+// else L1 with the code in the request, else the node's level-0 seed with
+// the runtime started in the fork), with the request already in its stdin
+// pipe, reads the reply frame, and destroys the instance at once. Level 0
+// serves when this runtime has no L1 that can fork: it failed to boot, its
+// Fork failed (it is being replaced), or it is stuck; a promotion then makes
+// the L2 seed from level 0 too. A missing seed is never the call's error.
 //
 // Replicas: a seed forks one instance at a time, so concurrent calls of one
 // function queue behind each other (AFaaS's bottleneck). When a call finds
@@ -104,6 +108,7 @@ struct CallResult {
   absl::Status status;
   std::string reply;    // the runtime's reply frame (JSON) when status is ok
   std::string seed;     // the seed the instance was forked from
+  int level = -1;       // that seed's level: 0, 1 or 2 (-1: no fork)
   bool forked = false;  // false: no instance was made (status says why)
   // queue, fork, start (a level-0 fork: the runtime's start), run, destroy
   std::vector<std::pair<std::string, absl::Duration>> phases;
@@ -121,7 +126,13 @@ class RuntimeSeeds {
   // Every call forks `l0` (booted, never called itself) and starts this
   // runtime in the fork, instead of forking an L1 or L2 seed (seedd
   // --max-level=0). Call before the first Call; BootL1 is not needed.
-  void StartFromL0(RuntimeSeeds* l0) { l0_ = l0; }
+  void StartFromL0(RuntimeSeeds* l0) {
+    l0_ = l0;
+    always_l0_ = true;
+  }
+  // `l0` serves (calls and promotions) whenever no L1 seed can: call before
+  // BootL1, which may then fail without leaving the runtime unserved.
+  void FallBackToL0(RuntimeSeeds* l0);
   CallResult Call(const Function& fn, const std::string& event_json, absl::Duration timeout);
   // Starts making fn's L2 seed on a thread of its own (once per version).
   void PromoteAsync(std::shared_ptr<const Function> fn);
@@ -158,7 +169,19 @@ class RuntimeSeeds {
     const std::string& id() const { return copies[0]->id; }
   };
   void Promote(std::shared_ptr<const Function> fn);
-  CallResult CallFromL0(const Function& fn, const std::string& event_json, absl::Duration timeout);
+  // The stdio of a sandbox on `ch`, stderr to `log`.
+  static fri::v1::Stdio StdioFor(const Channel& ch, const std::string& log);
+  // A call (begun at t0) served by forking the level-0 seed and starting
+  // this runtime in the fork.
+  CallResult CallFromL0(const Function& fn, const std::string& event_json, absl::Duration timeout,
+                        absl::Time t0);
+  // Whether a call should skip L1 for level 0: there is a level-0 seed and
+  // no L1 copy that is healthy.
+  bool UseL0() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forks the L2 seed `id` of `fn` with its code loaded, from L1 or (no
+  // healthy L1, or its Fork failed) from level 0; its channel on success.
+  absl::StatusOr<Channel> ForkL2(const Function& fn, const std::string& id);
+  absl::StatusOr<Channel> ForkL2From(const Function& fn, const std::string& id, bool from_l0);
   // After the Fork into instance `id` (t0: the call's start): the phases,
   // the rest of the request frame, the reply, the instance destroyed and
   // its cgroup given back. `starts_runtime`: a level-0 fork, whose runtime
@@ -196,7 +219,8 @@ class RuntimeSeeds {
   const RuntimeOptions opts_;
   const std::string base_id_;  // the first booted seed's id
   InstanceCgroups* const cgroups_;
-  RuntimeSeeds* l0_ = nullptr;  // StartFromL0
+  RuntimeSeeds* l0_ = nullptr;  // StartFromL0, FallBackToL0
+  bool always_l0_ = false;      // StartFromL0
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;

@@ -492,10 +492,12 @@ def retry_checks(tmp):
 
 def l1_reboot_checks(tmp):
     """A level-1 seed whose Fork times out (SEEDD_TEST_FORK_STALL=python-l1 exactly) is stuck:
-    seedd boots a new one (python-l1-g2) and destroys the old; a call waits for it, no 503."""
+    seedd boots a new one (python-l1-g2) and destroys the old; with no level-0 seed
+    (--l0-fallback=false) a call waits for it, no 503 (l0_fallback_checks: with one)."""
     os.makedirs(os.path.join(tmp, "reboot"), exist_ok=True)
     state = os.path.join(tmp, "reboot", "state")
     node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--seed-replicas=1", "--promote-after=64",
+                "--l0-fallback=false",
                 env={"SEEDD_TEST_FORK_STALL": "=python-l1"})
     try:
         node.deploy("h", HELLO)
@@ -511,6 +513,79 @@ def l1_reboot_checks(tmp):
         check("python-l1" not in lst and "python-l1-g2" in lst, f"the stuck seed is destroyed ({lst})")
         st, h, body = node.invoke("h", {"name": "b"})
         check(st == 200 and h.get("X-Seedd-Seed") == "python-l1-g2", f"later calls fork from it ({st} {h.get('X-Seedd-Seed')})")
+    finally:
+        node.stop()
+
+
+def seedsc_pid(state, sid):
+    st = subprocess.run([SEEDSC, f"--root={state}/seedsc", "state", sid], capture_output=True, text=True)
+    try:
+        return json.loads(st.stdout).get("pid", 0)
+    except ValueError:
+        return 0
+
+
+def wait_stderr(node, text, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline and text not in node.stderr():
+        time.sleep(0.1)
+    return text in node.stderr()
+
+
+def l0_fallback_checks(tmp):
+    """The level-0 seed ("l0", booted beside the level-1 seeds) serves a call whose runtime has no
+    level-1 seed that can fork: killed (SIGKILL of its sandbox) while it is replaced, or stuck
+    (SEEDD_TEST_FORK_STALL) in every generation, and a promotion then makes the level-2 seed
+    from level 0. Server-Timing names the path (path;desc="L0"), with the runtime's start."""
+    os.makedirs(os.path.join(tmp, "fallback"), exist_ok=True)
+    state = os.path.join(tmp, "fallback", "state")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--seed-replicas=1", "--promote-after=64")
+    try:
+        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                             capture_output=True, text=True).stdout.split()
+        check(sorted(lst) == ["l0", "python-l1"], f"the level-0 seed boots beside the level-1 seed ({lst})")
+        node.deploy("h", HELLO)
+        st, h, body = node.invoke("h", {"name": "a"})
+        check(st == 200 and h.get("X-Seedd-Seed") == "python-l1" and 'path;desc="L1"' in h.get("Server-Timing", ""),
+              f"a call forks the level-1 seed, and Server-Timing says so ({st} {h.get('Server-Timing')})")
+        pid = seedsc_pid(state, "python-l1")
+        check(pid > 0, f"seedsc state names the level-1 seed's sandbox pid ({pid})")
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+        st, h, body = node.invoke("h", {"name": "b"})
+        t = timing(h)
+        check(st == 200 and body == {"hello": "b"} and h.get("X-Seedd-Seed") == "l0"
+              and 'path;desc="L0"' in h.get("Server-Timing", "") and "start" in t,
+              f"with its level-1 seed killed, a call is answered from a fork of level 0 "
+              f"({st} {body} from {h.get('X-Seedd-Seed')}: {h.get('Server-Timing')})")
+        check(wait_stderr(node, 'level-1 seed "python-l1-g2" replaced "python-l1"'),
+              f"seedd replaces the killed level-1 seed ({node.stderr()[-500:]})")
+        st, h, body = node.invoke("h", {"name": "c"})
+        check(st == 200 and h.get("X-Seedd-Seed") == "python-l1-g2" and 'path;desc="L1"' in h.get("Server-Timing", ""),
+              f"then calls fork the new level-1 seed ({st} {h.get('X-Seedd-Seed')})")
+    finally:
+        node.stop()
+    # Every level-1 generation stuck: calls and the promotion go through level 0.
+    state = os.path.join(tmp, "fallback", "stuck")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--seed-replicas=1", "--promote-after=2",
+                env={"SEEDD_TEST_FORK_STALL": "python-l1"})
+    try:
+        node.deploy("h", HELLO)
+        got = []
+        for i in range(40):
+            st, h, body = node.invoke("h", {"name": str(i)})
+            got.append((st, body == {"hello": str(i)}, h.get("X-Seedd-Seed"), h.get("Server-Timing", "")))
+            if (h.get("X-Seedd-Seed") or "").startswith("python-l2-h"):
+                break
+            time.sleep(0.2)
+        check(all(st == 200 and ok for st, ok, _, _ in got),
+              f"calls whose level-1 seeds are all stuck answer 200 ({[g[:3] for g in got if g[0] != 200 or not g[1]][:3]})")
+        check(got[0][2] == "l0" and 'path;desc="L0"' in got[0][3],
+              f"... the first from level 0 ({got[0][2:]})")
+        check(got[-1][2] == "python-l2-h-v1" and 'path;desc="L2"' in got[-1][3],
+              f"the function is promoted to a level-2 seed all the same ({got[-1][2:]})")
+        check("level-2 seed \"python-l2-h-v1\" is made from level 0" in node.stderr(),
+              f"... made from level 0, and seedd says so ({node.stderr()[-600:]})")
     finally:
         node.stop()
 
@@ -808,6 +883,7 @@ def main():
     config_errors(tmp, state, port)
     retry_checks(tmp)
     l1_reboot_checks(tmp)
+    l0_fallback_checks(tmp)
     l0_checks(tmp)
     budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
