@@ -121,7 +121,7 @@ tcase seed_task_gone --nogrep '^d1 ' -- "${CTR[@]}" task ls  # ctr run deleted i
 tcase seed_container_rm -- "${CTR[@]}" c rm d1
 
 # A seed seedd does not have: create fails, naming it and seedd's seeds.
-tcase seed_unknown --status any --grep 'seed "nosuch": seedd has no such seed \(its seeds: python-l1\)' -- \
+tcase seed_unknown --status any --grep 'seed "nosuch": seedd has no such seed \(its seeds: (l0, )?python-l1(, l0)?\)' -- \
   "${RUN[@]}" --rm --annotation dev.seedvisor.seed=nosuch "$IMG" u1
 check_ok seed_unknown_fails "$([[ "$TC_STATUS" != 0 ]] && echo 1 || echo 0)" "ctr run with seed nosuch" \
   "a non-zero status" "$TC_STATUS"
