@@ -114,6 +114,12 @@ class AddressSpace {
   // describes the seed's address space. Lets go of it without touching it:
   // no kill, no write into shared state; afterwards the object only dies.
   virtual void AbandonInForkChild() {}
+  // A guest debugger traces a task of this address space (it is in a
+  // ptrace-stop): puts back any guest text the platform rewrote (systrap's
+  // patched syscall sites) and rewrites none from now on, so that the
+  // tracer peeks, pokes and single-steps the guest's own bytes. Call on the
+  // host thread of a context of this address space.
+  virtual void RestoreGuestText() {}
 };
 
 class Context {

@@ -50,22 +50,29 @@ std::optional<SiteTable::Site> SiteTable::Add(uint64_t addr, uint32_t nr) {
   if (next != by_addr_.begin() && std::prev(next)->first + kSiteSize > addr) return std::nullopt;
   const uint32_t id = next_id_++;
   Site s{addr, nr, id, base_ + kHeaderSize + id * kSlotBytes};
-  by_addr_.emplace(addr, s);
-  by_id_.emplace(id, addr);
+  by_addr_.emplace(addr, id);
+  by_id_.push_back(s);
   counts_.erase(addr + kSiteSize);
   return s;
 }
 
 const SiteTable::Site* SiteTable::ById(uint32_t id) const {
-  auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : &by_addr_.at(it->second);
+  return id < by_id_.size() ? &by_id_[id] : nullptr;
 }
 
 const SiteTable::Site* SiteTable::Containing(uint64_t rip) const {
   auto it = by_addr_.upper_bound(rip);
   if (it == by_addr_.begin()) return nullptr;
   --it;
-  return rip < it->first + kSiteSize ? &it->second : nullptr;
+  return rip < it->first + kSiteSize ? &by_id_[it->second] : nullptr;
+}
+
+const SiteTable::Site* SiteTable::RemovedContaining(uint64_t rip) const {
+  if (Containing(rip) != nullptr) return nullptr;
+  for (auto it = by_id_.rbegin(); it != by_id_.rend(); ++it) {
+    if (rip >= it->addr && rip < it->addr + kSiteSize) return &*it;
+  }
+  return nullptr;
 }
 
 const SiteTable::Site* SiteTable::BySlotRip(uint64_t rip, uint32_t* offset) const {
@@ -82,8 +89,7 @@ std::vector<SiteTable::Site> SiteTable::Remove(uint64_t begin, uint64_t end) {
   auto it = by_addr_.lower_bound(begin >= kSiteSize - 1 ? begin - (kSiteSize - 1) : 0);
   while (it != by_addr_.end() && it->first < end) {
     if (it->first + kSiteSize > begin) {
-      dropped.push_back(it->second);
-      by_id_.erase(it->second.id);
+      dropped.push_back(by_id_[it->second]);
       it = by_addr_.erase(it);
     } else {
       ++it;
@@ -92,6 +98,18 @@ std::vector<SiteTable::Site> SiteTable::Remove(uint64_t begin, uint64_t end) {
   // Counted return rips r stand for the bytes [r - 7, r).
   ClearCounts(begin, end);
   return dropped;
+}
+
+SiteAction TranslateIllegalAtSite(const SiteTable::Site& s, uint64_t rip, uint64_t rax) {
+  switch (IllegalAtSite(s.addr, rip, rax).kind) {
+    case IllegalFixup::kNotOurs:
+      return {};
+    case IllegalFixup::kRetry:
+      return {SiteAction::kResumeAt, s.addr, 0, false};
+    case IllegalFixup::kSyscall:
+      return {SiteAction::kSyscall, s.addr + kSiteSize, rax, false};
+  }
+  return {};
 }
 
 SiteAction TranslateSiteEvent(const SiteTable& table, SiteEventKind kind, uint64_t rip,
@@ -107,16 +125,7 @@ SiteAction TranslateSiteEvent(const SiteTable& table, SiteEventKind kind, uint64
   switch (kind) {
     case SiteEventKind::kIllegal: {
       const SiteTable::Site* s = table.Containing(rip);
-      if (s == nullptr) return {};
-      switch (IllegalAtSite(s->addr, rip, rax).kind) {
-        case IllegalFixup::kNotOurs:
-          return {};
-        case IllegalFixup::kRetry:
-          return {SiteAction::kResumeAt, s->addr, 0, false};
-        case IllegalFixup::kSyscall:
-          return syscall(*s, rax);
-      }
-      return {};
+      return s == nullptr ? SiteAction{} : TranslateIllegalAtSite(*s, rip, rax);
     }
     case SiteEventKind::kSeccompTrap: {
       // The fast entry's fallback (GS is not a slot): rax is the site's id.

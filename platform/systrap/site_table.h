@@ -22,7 +22,6 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "platform/systrap/syscall_patch.h"
 
 namespace seedvisor::platform::systrap {
@@ -73,10 +72,19 @@ class SiteTable {
   // Takes a slot for the site at `addr`; nullopt when the table is full or
   // the site is listed already.
   std::optional<Site> Add(uint64_t addr, uint32_t nr);
+  // The site that slot `id` was made for, listed or removed: a removed
+  // site's slot stays as it was (never reused), and a thread that was in
+  // it when the site went still runs its syscall and returns to addr + 7,
+  // as a thread of the unpatched code past the `mov` would.
   const Site* ById(uint32_t id) const;
-  // The site whose bytes contain `rip` (for a SIGILL at site or site + 5).
+  // The listed site whose bytes contain `rip` (for a SIGILL at site or
+  // site + 5); a removed site's bytes are the guest's own again.
   const Site* Containing(uint64_t rip) const;
-  // The site whose slot contains `rip`, and rip's offset in that slot.
+  // The most recent removed site whose bytes contain `rip`, if no listed
+  // site's do (a linear search: for the rare SIGILL only).
+  const Site* RemovedContaining(uint64_t rip) const;
+  // The site (listed or removed) whose slot contains `rip`, and rip's
+  // offset in that slot.
   const Site* BySlotRip(uint64_t rip, uint32_t* offset) const;
 
   // Forgets every site and counted or rejected rip overlapping [begin, end)
@@ -89,8 +97,8 @@ class SiteTable {
  private:
   uint32_t base_;
   uint32_t next_id_ = 0;
-  std::map<uint64_t, Site> by_addr_;               // by site address
-  absl::flat_hash_map<uint32_t, uint64_t> by_id_;  // id -> site address
+  std::map<uint64_t, uint32_t> by_addr_;  // listed sites: address -> id
+  std::vector<Site> by_id_;               // every site ever added, by id
   std::map<uint64_t, uint32_t> counts_;            // return rip -> traps (UINT32_MAX: rejected)
 };
 
@@ -115,6 +123,8 @@ struct SiteAction {
 };
 SiteAction TranslateSiteEvent(const SiteTable& table, SiteEventKind kind, uint64_t rip,
                               uint64_t rax);
+// A SIGILL at `rip` in site `s`'s bytes (IllegalAtSite as a SiteAction).
+SiteAction TranslateIllegalAtSite(const SiteTable::Site& s, uint64_t rip, uint64_t rax);
 
 }  // namespace seedvisor::platform::systrap
 

@@ -73,7 +73,9 @@ TEST(SiteTableTest, RemoveDropsOverlappingSitesAndCountsButNeverReusesSlots) {
   auto dropped = t.Remove(kSite + 6, kSite + 7);
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_EQ(dropped[0].id, a->id);
-  EXPECT_EQ(t.ById(a->id), nullptr);
+  EXPECT_EQ(t.Containing(kSite + 5), nullptr);  // the guest's own bytes again
+  ASSERT_NE(t.ById(a->id), nullptr);            // its slot is still there
+  EXPECT_EQ(t.ById(a->id)->addr, kSite);
   EXPECT_EQ(t.Remove(kSite + 7, kSite + 0x1000).size(), 0u);  // ends where b starts
   // The counted rip's bytes lie in [kSite + 0x2000, kSite + 0x2007): counting restarts.
   t.Remove(kSite + 0x2000, kSite + 0x2001);
@@ -85,14 +87,29 @@ TEST(SiteTableTest, RemoveDropsOverlappingSitesAndCountsButNeverReusesSlots) {
   EXPECT_EQ(t.size(), 2u);
 }
 
+TEST(SiteTableTest, RemovedContainingFindsOnlyAnUnlistedSite) {
+  SiteTable t(SiteTable::ChooseTableBase(7));
+  auto a = t.Add(kSite, 39);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(t.RemovedContaining(kSite + 5), nullptr);  // listed
+  t.Remove(kSite, kSite + 1);
+  ASSERT_NE(t.RemovedContaining(kSite + 5), nullptr);
+  EXPECT_EQ(t.RemovedContaining(kSite + 5)->id, a->id);
+  EXPECT_EQ(t.RemovedContaining(kSite + 7), nullptr);
+  auto b = t.Add(kSite, 40);  // listed again: that one answers
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(t.RemovedContaining(kSite), nullptr);
+  EXPECT_EQ(t.Containing(kSite)->id, b->id);
+}
+
 TEST(SiteTableTest, ForkCopiesTheTable) {
   SiteTable parent(SiteTable::ChooseTableBase(1));
   auto a = parent.Add(kSite, 39);
   ASSERT_TRUE(a.has_value());
   SiteTable child = parent;
   child.Remove(kSite, kSite + 1);
-  EXPECT_NE(parent.ById(a->id), nullptr);
-  EXPECT_EQ(child.ById(a->id), nullptr);
+  EXPECT_NE(parent.Containing(kSite), nullptr);
+  EXPECT_EQ(child.Containing(kSite), nullptr);
   auto c = child.Add(kSite, 39);
   ASSERT_TRUE(c.has_value());
   EXPECT_NE(c->id, a->id);
@@ -161,11 +178,18 @@ TEST_F(TranslateTest, SteppingTheJumpRunsTheSyscall) {
   EXPECT_EQ(Run(SiteEventKind::kSingleStep, kSite + 7, 0).kind, SiteAction::kNone);
 }
 
-TEST_F(TranslateTest, ARemovedSiteExplainsNothing) {
+TEST_F(TranslateTest, ARemovedSiteKeepsItsSlotButNotItsBytes) {
   t_.Remove(kSite, kSite + 7);
+  // The bytes at the site are the guest's own again: a SIGILL there is its.
   EXPECT_EQ(Run(SiteEventKind::kIllegal, kSite + 5, 110).kind, SiteAction::kNone);
-  EXPECT_EQ(Run(SiteEventKind::kInterrupt, s_.slot + kSlotJmpOffset, s_.id).kind,
-            SiteAction::kNone);
+  // A thread that was already in the slot (unpatched under it by mprotect,
+  // madvise or a guest tracer) finishes the jump it took: the syscall, then
+  // back to the site's end, as the old code past its `mov` would.
+  SiteAction a = Run(SiteEventKind::kInterrupt, s_.slot + kSlotJmpOffset, s_.id);
+  EXPECT_EQ(a.kind, SiteAction::kResumeAt);
+  EXPECT_EQ(a.rip, kSite + 5);
+  EXPECT_EQ(Run(SiteEventKind::kSeccompTrap, t_.fallback_return_rip(), s_.id).kind,
+            SiteAction::kSyscall);
 }
 
 }  // namespace

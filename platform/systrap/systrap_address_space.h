@@ -56,7 +56,12 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // Off unless the platform turns it on for a new address space; a fork
   // (guest or sandbox) inherits the parent's state with CopySitesFrom.
   void EnablePatching() { patching_ = true; }
-  bool patching() const { return patching_; }
+  bool patching() const { return patching_.load(std::memory_order_relaxed); }
+  // Whether a site was ever patched here: its slot may hold a thread even
+  // after the site is gone (SiteTable::ById), so events are translated.
+  bool slots_made() const { return slots_made_.load(std::memory_order_relaxed); }
+  // Unpatches every site and patches no more (a guest tracer is here).
+  void RestoreGuestText() override;
   // A guest syscall `nr` trapped (SIGSYS) and returns to `return_rip`:
   // counts it, and patches its site once hot. `ctx` is the trapping
   // thread's context, waiting in its handler: it makes the stub's calls.
@@ -102,6 +107,8 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // Forgets the sites overlapping [begin, end); with `unpatch`, first
   // writes their original bytes back.
   void DropSites(uint64_t begin, uint64_t end, bool unpatch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
+  // Writes the original bytes back over these (removed) sites' jumps.
+  void Unpatch(const std::vector<SiteTable::Site>& sites) ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
   // Whether the mapping [begin, end) is the guest's own text in a
   // private, executable, never-writable mapping (the stub's maps).
   bool PatchableMapping(uint64_t begin, uint64_t end) const;
@@ -111,7 +118,11 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   bool Rewrite(SystrapContext* ctx, uint64_t addr, const SiteBytes& from, const SiteBytes& to)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
 
-  bool patching_ = false;
+  // Cleared, never set again, when a guest tracer arrives; read unlocked
+  // by every trap (a stale true only costs a NoteTrappedSyscall that
+  // finds table_lost_ under the lock).
+  std::atomic<bool> patching_ = false;
+  std::atomic<bool> slots_made_ = false;
   absl::Mutex site_mu_;
   std::optional<SiteTable> sites_ ABSL_GUARDED_BY(site_mu_);
   bool table_mapped_ ABSL_GUARDED_BY(site_mu_) = false;

@@ -415,7 +415,7 @@ bool SystrapContext::Classify(Registers& regs, Stop& stop) {
     if (as_->patching()) as_->NoteTrappedSyscall(*this, regs.rip, regs.orig_rax);
     return true;
   }
-  if (as_->patching()) {
+  if (as_->slots_made()) {
     SiteAction a;
     if (sig == SIGILL && regs.rip == as_->layout().entry + kStubFastFail) {
       // A patched site entered with a GS of the guest's own: rax = its id.

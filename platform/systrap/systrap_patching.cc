@@ -119,6 +119,7 @@ void SystrapAddressSpace::NoteTrappedSyscall(SystrapContext& ctx, uint64_t retur
   }
   std::optional<SiteTable::Site> s = sites_->Add(site, static_cast<uint32_t>(nr));
   if (!s.has_value()) return;
+  slots_made_ = true;
   auto slot = EncodeSlot(s->slot, s->id, sites_->entry_qword());
   auto jump = EncodeJump(s->slot);
   if (!slot.has_value() || !jump.has_value() ||
@@ -141,12 +142,25 @@ std::optional<SiteTable::Site> SystrapAddressSpace::SiteById(uint32_t id) {
 
 SiteAction SystrapAddressSpace::TranslateSite(SiteEventKind kind, uint64_t rip, uint64_t rax) {
   absl::MutexLock l(&site_mu_);
-  if (!sites_.has_value() || sites_->size() == 0) return {};
-  return TranslateSiteEvent(*sites_, kind, rip, rax);
+  if (!sites_.has_value()) return {};
+  SiteAction a = TranslateSiteEvent(*sites_, kind, rip, rax);
+  if (a.kind != SiteAction::kNone || kind != SiteEventKind::kIllegal) return a;
+  // A thread that ran into a site's fence while the site was being put
+  // back (unpatched, or a failed patch undone) gets here after the lock:
+  // the site is gone from the list. If its bytes are the original `mov;
+  // syscall` now (which cannot raise SIGILL), the fence was ours: run the
+  // site as it is. Anything else there is the guest's own.
+  const SiteTable::Site* s = sites_->RemovedContaining(rip);
+  if (s == nullptr) return {};
+  SiteBytes now{};
+  Result<size_t> n = ReadForce(UserAddr(s->addr), now.data(), now.size());
+  if (!n.ok() || *n != now.size() || now != OriginalBytes(s->nr)) return {};
+  return TranslateIllegalAtSite(*s, rip, rax);
 }
 
 void SystrapAddressSpace::CopySitesFrom(SystrapAddressSpace& parent) {
-  patching_ = parent.patching_;
+  patching_ = parent.patching();
+  slots_made_ = parent.slots_made();
   absl::MutexLock l(&site_mu_);
   // The parent's lock is held by the caller around the fork (site_mutex()).
   sites_ = parent.sites_;
@@ -154,28 +168,39 @@ void SystrapAddressSpace::CopySitesFrom(SystrapAddressSpace& parent) {
   table_lost_ = parent.table_lost_;
 }
 
+void SystrapAddressSpace::Unpatch(const std::vector<SiteTable::Site>& sites) {
+  SystrapContext* ctx = contexts_.Caller();
+  for (const SiteTable::Site& s : sites) {
+    auto jump = EncodeJump(s.slot);
+    if (jump.has_value()) Rewrite(ctx, s.addr, *jump, OriginalBytes(s.nr));
+  }
+}
+
+void SystrapAddressSpace::RestoreGuestText() {
+  if (!patching()) return;
+  absl::MutexLock l(&site_mu_);
+  patching_ = false;
+  if (!sites_.has_value()) return;
+  // The slots stay: a thread already in one finishes its syscall.
+  Unpatch(sites_->Remove(0, UINT64_MAX));
+  table_lost_ = true;
+}
+
 void SystrapAddressSpace::DropSites(uint64_t begin, uint64_t end, bool unpatch) {
   if (!sites_.has_value()) return;
   if (table_mapped_ && Overlaps(begin, end, sites_->base(), sites_->base() + SiteTable::kTableSize)) {
     // The guest maps over the table (it cannot see it: the sentry's VMA
-    // map does not list it): every site goes back to its own bytes, and
-    // this address space is patched no more.
-    SystrapContext* ctx = contexts_.Caller();
-    for (const SiteTable::Site& s : sites_->Remove(0, UINT64_MAX)) {
-      auto jump = EncodeJump(s.slot);
-      if (jump.has_value()) Rewrite(ctx, s.addr, *jump, OriginalBytes(s.nr));
-    }
+    // map does not list it): every site goes back to its own bytes, the
+    // slots are the guest's memory now, and this address space is patched
+    // no more.
+    Unpatch(sites_->Remove(0, UINT64_MAX));
+    sites_.reset();
     table_lost_ = true;
     table_mapped_ = false;
     return;
   }
   std::vector<SiteTable::Site> dropped = sites_->Remove(begin, end);
-  if (!unpatch || dropped.empty()) return;
-  SystrapContext* ctx = contexts_.Caller();
-  for (const SiteTable::Site& s : dropped) {
-    auto jump = EncodeJump(s.slot);
-    if (jump.has_value()) Rewrite(ctx, s.addr, *jump, OriginalBytes(s.nr));
-  }
+  if (unpatch) Unpatch(dropped);
 }
 
 // Each holds the site table across the call, so that no site is patched

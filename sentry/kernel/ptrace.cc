@@ -13,6 +13,7 @@
 #include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/wait.h"
+#include "sentry/mm/mm.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -58,6 +59,9 @@ bool Matches(const ThreadGroup& self, Task& e, const WaitRequest& r) {
 void Task::PtraceStopLocked(PtraceState::Stop kind, int exit_code, const siginfo_t* info) {
   // The tracer reads and writes the FP state as data while we sleep.
   SaveFpState().ok();
+  // And it peeks, pokes and steps our text: the guest's own bytes, not a
+  // platform's rewrite of them (systrap's patched syscall sites).
+  if (mm_ != nullptr) mm_->address_space().RestoreGuestText();
   if (ptrace_.forced_tf) {
     regs_.eflags &= ~uint64_t{0x100};
     ptrace_.forced_tf = false;

@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +194,81 @@ TEST(SyscallSite, AnInterruptedCallRestartsAtTheSite) {
     close(p[1]);
   }
   signal(SIGALRM, SIG_DFL);
+}
+
+// Threads keep calling a (patched) site while another thread makes its
+// text writable and back, which puts the original bytes back under them
+// (a thread already in the site's slot finishes its call there): no call
+// gets a wrong answer, nothing is killed.
+TEST(SyscallSite, ThreadsKeepCallingASiteWhileItIsUnpatched) {
+  const long want = getppid();
+  const uintptr_t page = reinterpret_cast<uintptr_t>(&SiteGetppid) & ~uintptr_t{4095};
+  void* text = reinterpret_cast<void*>(page);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 3; ++t) {
+    ts.emplace_back([&] {
+      while (!stop.load()) {
+        if (SiteGetppid() != want) bad.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(mprotect(text, 8192, PROT_READ | PROT_WRITE | PROT_EXEC), 0);
+    ASSERT_EQ(mprotect(text, 8192, PROT_READ | PROT_EXEC), 0);
+    usleep(200);
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(SiteGetppid(), want);
+}
+
+// A debugger sees and edits the program's own text, never a patch: when a
+// task stops for its tracer the platform puts every site back and patches
+// that address space no more (PATCHING.md). The child makes the site hot,
+// stops for its parent, which peeks the site, pokes a breakpoint into it,
+// catches the child there, takes it out and lets the child finish.
+TEST(SyscallSite, ATracerPeeksAndPokesTheOriginalText) {
+  const uintptr_t site = reinterpret_cast<uintptr_t>(&SiteGetppid);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const pid_t parent = getppid();
+    for (int i = 0; i < 1000; ++i) {
+      if (SiteGetppid() != parent) _exit(1);
+    }
+    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(2);
+    raise(SIGSTOP);
+    if (SiteGetppid() != parent) _exit(3);  // runs into the breakpoint first
+    for (int i = 0; i < 1000; ++i) {
+      if (SiteGetppid() != parent) _exit(4);
+    }
+    // Not patched again while traced: its own bytes, as the tracer saw.
+    _exit(std::memcmp(reinterpret_cast<const void*>(site), kGetppidBytes, 7) == 0 ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP) << status;
+  errno = 0;
+  const long word = ptrace(PTRACE_PEEKTEXT, pid, reinterpret_cast<void*>(site), nullptr);
+  ASSERT_EQ(errno, 0);
+  EXPECT_EQ(std::memcmp(&word, kGetppidBytes, 7), 0) << std::hex << word;
+  const long trap = (word & ~0xffL) | 0xcc;
+  ASSERT_EQ(ptrace(PTRACE_POKETEXT, pid, reinterpret_cast<void*>(site), trap), 0);
+  ASSERT_EQ(ptrace(PTRACE_CONT, pid, nullptr, nullptr), 0);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP) << status;
+  user_regs_struct regs{};
+  ASSERT_EQ(ptrace(PTRACE_GETREGS, pid, nullptr, &regs), 0);
+  EXPECT_EQ(regs.rip, site + 1);
+  ASSERT_EQ(ptrace(PTRACE_POKETEXT, pid, reinterpret_cast<void*>(site), word), 0);
+  regs.rip = site;
+  ASSERT_EQ(ptrace(PTRACE_SETREGS, pid, nullptr, &regs), 0);
+  ASSERT_EQ(ptrace(PTRACE_CONT, pid, nullptr, nullptr), 0);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
