@@ -19,6 +19,7 @@ PACKAGES=(
   runsc runc containerd
   trinity  # test/hostile/trinity_soak.sh: the syscall fuzzer, only ever inside seedsc
   python3-grpcio  # test/containerd/task_update.py: containerd's Tasks.Update
+  python3-grpc-tools containernetworking-plugins  # test/cri: the CRI client's stubs, CNI
   postgresql-15 postgresql-client-15  # test/e2e/postgres_test.sh, bench/postgres_bench.sh
   sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
   python3-numpy  # bench/faas: the heavy-import function (numpy at init)
