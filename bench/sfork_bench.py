@@ -41,6 +41,15 @@ class BenchError(Exception):
 
 # ---- ttrpc client for seedvisor.control.v1.Control (sentry/control/control.proto)
 
+def phases_of(resp):
+    """[(phase name, ms)] of a parsed ForkResponse."""
+    out = []
+    for ph in resp.get(2, []):
+        ph = parse_pb(ph)
+        out.append((ph.get(1, [b"?"])[0].decode(), ph.get(2, [0])[0] / 1e6))
+    return out
+
+
 def parse_pb(buf):
     """{field number: [values]}: ints for varints, bytes for length-delimited."""
     out, i = {}, 0
@@ -202,6 +211,8 @@ class Bench:
         c["process"]["env"] = [e for e in c["process"].get("env", []) if not e.startswith("TERM=")]
         c["process"]["cwd"] = "/tmp"
         c["root"] = {"path": self.rootfs, "readonly": True}
+        if runtime == "seedsc" and self.a.spares:
+            c.setdefault("annotations", {})["dev.seedvisor.fork-spares"] = str(self.a.spares)
         with open(os.path.join(b, "config.json"), "w") as f:
             json.dump(c, f, indent=1)
         return b
@@ -308,10 +319,7 @@ class Bench:
                 resp = parse_pb(payload)
                 pid = resp.get(1, [0])[0]
                 # ForkResponse.phases: where the fork's time went (ns).
-                self.last_phases = []
-                for ph in resp.get(2, []):
-                    ph = parse_pb(ph)
-                    self.last_phases.append((ph.get(1, [b"?"])[0].decode(), ph.get(2, [0])[0] / 1e6))
+                self.last_phases = phases_of(resp)
                 t_reply = now
                 self.finish_fork(f, pid)
             if out_r in r:
@@ -501,9 +509,29 @@ class Bench:
 
     # -- many at once
 
+    def await_spares(self, case, n):
+        """Waits (up to 10 s) until the seed has n spares ready: n live
+        anchors (group leaders among its children) and no fork left."""
+        pid = self.seeds[case][3]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            anchors = 0
+            for d in os.listdir("/proc"):
+                try:
+                    st = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+                except (OSError, ValueError, IndexError):
+                    continue
+                if int(st[1]) == pid and int(d) == int(st[2]) and st[0] != "Z":
+                    anchors += 1
+            if anchors >= n:
+                return
+            time.sleep(0.05)
+        raise BenchError(f"seed {case}: {n} spares not ready after 10 s")
+
     def burst(self, case, n):
         """ms until all of n Fork RPCs sent at once (one connection each)
-        have their fork's byte; and each fork's own time to its byte."""
+        have their fork's byte; each fork's own time to its byte; and
+        {phase: [ms of each fork]} from the replies."""
         forks = [self.prepare_fork(case) for _ in range(n)]
         ctls = [Control(self.seeds[case][1]) for _ in range(n)]
         t0 = time.perf_counter()
@@ -512,6 +540,7 @@ class Bench:
         pending_reply = {c.sock: (c, f) for c, f in zip(ctls, forks)}
         pending_byte = {f["fds"][2]: f for f in forks}
         times = []
+        phases = {}
         while pending_reply or pending_byte:
             r, _, _ = select.select(list(pending_reply) + list(pending_byte), [], [], TIMEOUT)
             now = time.perf_counter()
@@ -522,7 +551,10 @@ class Bench:
                 if fd in pending_reply:
                     c, f = pending_reply.pop(fd)
                     _, payload = c.recv()
-                    self.finish_fork(f, parse_pb(payload).get(1, [0])[0])
+                    resp = parse_pb(payload)
+                    for name, ms in phases_of(resp):
+                        phases.setdefault(name, []).append(ms)
+                    self.finish_fork(f, resp.get(1, [0])[0])
                 else:
                     f = pending_byte.pop(fd)
                     if os.read(fd, 1) != b"x":
@@ -536,7 +568,7 @@ class Bench:
             os.close(in_r)
             os.close(out_w)
             self.delete(f["id"], (in_w, out_r))
-        return wall, times
+        return wall, times, phases
 
     # -- load
 
@@ -574,6 +606,7 @@ def main():
     ap.add_argument("--runtimes", default="seedsc,runc,runsc")
     ap.add_argument("--no-load", action="store_true")
     ap.add_argument("--mem-samples", type=int, default=5)
+    ap.add_argument("--spares", type=int, default=0)
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     runtimes = [r for r in a.runtimes.split(",") if r]
@@ -628,7 +661,8 @@ def main():
             print(f"sfork_bench: {case}: memory, {a.burst} forks at once ...", file=sys.stderr, flush=True)
             res["memory"], res["seed memory"] = b.fork_memory(case, a.mem_samples)
             if a.burst:
-                res["burst wall"], res["burst each"] = b.burst(case, a.burst)
+                b.await_spares(case, a.spares or 2)
+                res["burst wall"], res["burst each"], res["burst phases"] = b.burst(case, a.burst)
             b.native_stop(srv)
             b.drop_seed(case)
         if not a.no_load:
@@ -667,7 +701,7 @@ def main():
         base = statistics.median(res["native fork"])
         print(f"\n[{case}]{'':28s}     p50      p90      p99   ratio")
         for k, v in res.items():
-            if isinstance(v, list) and k != "burst each":
+            if isinstance(v, list) and v and k != "burst each":
                 print(f"  {k:32s}{fmt(summary(v), base if k != 'native fork' else None)}")
         if res.get("phases"):
             parts = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in res["phases"].items())
@@ -683,8 +717,11 @@ def main():
               f"RSS {sm['rss'] / 1024:.1f} MiB")
         if "burst wall" in res:
             e = summary(res["burst each"])
-            print(f"  {a.burst} forks at once: all running after {res['burst wall']:.1f} ms "
+            print(f"  {a.burst} forks at once ({a.spares or 'default 2'} spares): all running after {res['burst wall']:.1f} ms "
                   f"(each: p50 {e['p50']:.1f}, max {e['max']:.1f})")
+            parts = ", ".join(f"{k} {statistics.median(v):.2f}/{sum(v):.1f}"
+                              for k, v in res["burst phases"].items())
+            print(f"  their phases (ms, p50/sum over the {a.burst}): {parts}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -7,7 +7,7 @@
 #   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N]
 #        [--cases static,python,64MiB,256MiB] [--runtimes seedsc,runc,runsc]
 #        [--no-load] [--seedsc PATH] [--guest PATH] [--runsc PATH]
-#        [--json FILE] [--smoke]
+#        [--spares N] [--json FILE] [--smoke]
 #
 # Seeds (each a container paused while its guest is blocked in read(0)):
 #   static   bench/sfork_guest.c, static, nothing touched
@@ -28,6 +28,9 @@
 #   seedsc fork exits      ... until the command exits
 #   cold start: R          `R run` of the same bundle until the byte (R =
 #                          native exec, seedsc, runc, runsc --network=none)
+# --spares N: the seeds keep N forks' host processes ready (annotation
+# dev.seedvisor.fork-spares; default: the seed's default, 2); the burst
+# starts once they are.
 # and: USS/PSS/page tables of an idle fork (its sentry, anchor, zygote and
 # stubs; /proc/PID/smaps_rollup), N forks requested at once (one connection
 # each) until all have answered, and the fork latency again under
@@ -58,10 +61,10 @@ while (($#)); do
     --guest=*) guest="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
     --runsc=*) runsc="${1#*=}" ;;
-    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples) args+=("$1" "$2"); shift ;;
-    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--no-load)
+    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples|--spares) args+=("$1" "$2"); shift ;;
+    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--no-load)
       args+=("$1") ;;
-    -h|--help) sed -n '2,41p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,46p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "sfork_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift

@@ -40,14 +40,14 @@ struct ContainerConfig {
   // go once the init has its own copies, so the pty sees the init's exit.
   std::shared_ptr<void> init_stdio_owner;
   // How many forks' host processes a seed keeps ready (sentry/sfork's
-  // spares): the annotation dev.seedvisor.fork-spares, 1 to 8.
+  // spares): the annotation dev.seedvisor.fork-spares, 1 to 32.
   int fork_spares = kDefaultForkSpares;
   static constexpr int kDefaultForkSpares = 2;
-  static constexpr int kMaxForkSpares = 8;
+  static constexpr int kMaxForkSpares = 32;
 };
 
 // The OCI annotation that sets ContainerConfig::fork_spares, and its
-// parser: a one-line error naming the annotation for anything but 1 to 8.
+// parser: a one-line error naming the annotation for anything but 1 to 32.
 inline constexpr const char kForkSparesAnnotation[] = "dev.seedvisor.fork-spares";
 absl::StatusOr<int> ParseForkSpares(const std::string& value);
 
@@ -115,7 +115,8 @@ class ControlServer {
   // none is left (Resume, Shutdown wait).
   int forks_in_flight_ ABSL_GUARDED_BY(fork_mu_) = 0;
   bool NoForkInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fork_mu_) { return forks_in_flight_ == 0; }
-  // Forks waiting for fork_mu_: the spare loop makes way for them.
+  // Forks waiting for fork_mu_ (to start, or to finish and reply): the
+  // spare loop makes way for them.
   std::atomic<int> forks_waiting_{0};
   // What each Fork and each holder of fork_mu_ is doing (WatchForks).
   ForkWatch fork_watch_;

@@ -292,8 +292,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
   sentry::AwaitFork(*pending);
   absl::StatusOr<sentry::ForkResult> r;
   w.Step("waiting for the fork lock to finish");
+  forks_waiting_.fetch_add(1);
   {
     absl::MutexLock fl(&fork_mu_);
+    forks_waiting_.fetch_sub(1);
     w.Locked();
     w.Step("finishing (the seed's bookkeeping)");
     r = sentry::FinishFork(kernel_, *pending);

@@ -353,19 +353,19 @@ expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
 
-# The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-8).
+# The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-32).
 BA="$T/bundle-spares"
 mkdir -p "$BA" && cp "$B/config.json" "$BA/" && ln -s "$B/rootfs" "$BA/rootfs"
 python3 - "$BA/config.json" <<'EOF2'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["annotations"] = {"dev.seedvisor.fork-spares": "9"}
+c["annotations"] = {"dev.seedvisor.fork-spares": "33"}
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 EOF2
 # (Output to a file: a sandbox that did start would hold a $(...) pipe open.)
 "${S[@]}" create --bundle "$BA" bad-spares </dev/null >"$T/bad-spares.out" 2>&1
 rc=$? out=$(cat "$T/bad-spares.out")
-if [[ $rc != 0 && "$out" == *'dev.seedvisor.fork-spares: "9" is not a number from 1 to 8'* &&
+if [[ $rc != 0 && "$out" == *'dev.seedvisor.fork-spares: "33" is not a number from 1 to 32'* &&
       $(wc -l <<<"$out") == 1 && -z "$("${S[@]}" list --quiet | grep -x bad-spares)" ]]; then
   ok "fork-spares out of range: one line, nothing left"
 else
