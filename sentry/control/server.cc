@@ -91,8 +91,13 @@ void ControlServer::Register(ttrpc::Server& s) {
   SV_REGISTER(Pause);
   SV_REGISTER(Resume);
   SV_REGISTER(Shutdown);
-  SV_REGISTER(Fork);
 #undef SV_REGISTER
+  s.RegisterMethod<v1::ForkRequest, v1::ForkResponse>(
+      kService, "Fork",
+      [this](const ttrpc::CallContext& ctx,
+             const v1::ForkRequest& req) -> absl::StatusOr<v1::ForkResponse> {
+        return Fork(req, absl::Nanoseconds(ctx.timeout_nano));
+      });
 }
 
 void ControlServer::WaitShutdown() {

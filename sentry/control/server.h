@@ -72,7 +72,11 @@ class ControlServer {
   absl::StatusOr<v1::ResumeResponse> Resume(const v1::ResumeRequest& req);
   absl::StatusOr<v1::ShutdownResponse> Shutdown(const v1::ShutdownRequest& req);
   // server_fork.cc: sandbox fork of a paused container (sentry/sfork).
-  absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req);
+  // `caller_timeout` (the ttrpc request's; zero = none): when the caller
+  // gives up. The Fork answers before then, and forks nothing the caller
+  // could no longer learn of (see server_fork.cc).
+  absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req,
+                                        absl::Duration caller_timeout = absl::ZeroDuration());
 
  private:
   enum class Phase { kCreated, kRunning, kStopped };

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -24,6 +25,9 @@ namespace {
 constexpr absl::Duration kSpareDelayAfterFork = absl::Milliseconds(10);
 // A Fork (or a holder of the fork lock) in one step this long is logged.
 constexpr absl::Duration kForkStall = absl::Seconds(5);
+// A Fork with a caller's timeout answers this long before it (at most a
+// tenth of the timeout): the reply's way back.
+constexpr absl::Duration kAnswerMargin = absl::Milliseconds(200);
 
 // Ends its ForkWatch entry however the scope is left.
 class Watched {
@@ -195,8 +199,25 @@ void ControlServer::SpareLoop() {
   }
 }
 
-absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req) {
+absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
+                                                     absl::Duration caller_timeout) {
   const absl::Time entered = absl::Now();
+  // A caller that gives up removes what it made for the fork (its state,
+  // the control socket path it chose) and forgets it. A fork answered after
+  // that would run on, known to nobody, its control socket made after its
+  // caller's cleanup. So the Fork answers by `answer_by`: it forks nothing
+  // once that has passed, gives the child only until then to report, and
+  // kills a child whose report came too late to be answered in time.
+  const absl::Time answer_by =
+      caller_timeout > absl::ZeroDuration()
+          ? entered + caller_timeout - std::min(caller_timeout / 10, kAnswerMargin)
+          : absl::InfiniteFuture();
+  auto too_late = [&](const char* when) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "sandbox fork into \"", req.new_id(), "\": its caller's timeout (",
+        absl::FormatDuration(caller_timeout), ") ran out after ",
+        absl::FormatDuration(absl::Trunc(absl::Now() - entered, absl::Milliseconds(1))), ", ", when));
+  };
   Watched w(fork_watch_, absl::StrCat("the Fork into \"", req.new_id(), "\""));
   if (auto s = CheckId(req.container_id()); !s.ok()) return s;
   if (req.new_id().empty()) return absl::InvalidArgumentError("fork: new_id must not be empty");
@@ -253,6 +274,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
       return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
     }
     prepare_ns = absl::ToInt64Nanoseconds(absl::Now() - prep);
+    if (absl::Now() >= answer_by) {
+      return too_late("before the fork could start (earlier forks, its stdio): nothing was forked");
+    }
     {
       // Held across the host fork: the child copies a consistent state,
       // and it may read this object's fields without the lock (see the
@@ -267,6 +291,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
       for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
       opts.init = init_;
       if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
+      opts.report_deadline = std::min(opts.report_deadline, answer_by - absl::Now());
       opts.test_stall_child = req.test_stall_child();
       opts.progress = w.Progress();
       // No thread of this sentry starts or ends across the host fork (see
@@ -299,6 +324,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req)
     w.Locked();
     w.Step("finishing (the seed's bookkeeping)");
     r = sentry::FinishFork(kernel_, *pending);
+    if (r.ok() && absl::Now() >= answer_by) {
+      sentry::KillFinishedFork(*pending);
+      r = too_late("before the fork could be answered: the fork was killed");
+    }
     --forks_in_flight_;
     w.Unlocked();
   }

@@ -655,6 +655,8 @@ void AwaitFork(PendingFork& f) {
   std::memcpy(f.phase_end, r.phase_end, sizeof(f.phase_end));
 }
 
+void KillFinishedFork(const PendingFork& f) { KillUnreported(f.sentry, f.anchor); }
+
 absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f) {
   in_flight_fds_.erase(f.report_fd);
   close(f.report_fd);

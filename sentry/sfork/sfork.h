@@ -160,6 +160,10 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
                                       const std::function<void()>& child_main);
 void AwaitFork(PendingFork& f);
 absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f);
+// Kills a fork that FinishFork reported running (its sentry and its
+// anchor's group), e.g. when its caller is gone; under the fork lock, like
+// FinishFork (neither pid is reaped before).
+void KillFinishedFork(const PendingFork& f);
 
 // Call first in main(), before any thread starts, in a process that may
 // become a seed: what the libraries keep process-wide must be safe for a

@@ -453,6 +453,22 @@ else
   bad "the seed forks again after a fork timed out"; cat "$T/as.err"
 fi
 
+# --- A caller that gives up (its ttrpc timeout passes) before the seed
+# could fork (here: the seed waits to open the fork's stdout, a fifo whose
+# reader comes only after the caller gave up and removed the control
+# socket path it chose): the seed must not fork after all. Otherwise the
+# fork makes its control socket after its caller's cleanup and runs on,
+# known to nobody (its guest keeps the fifo open).
+pbefore=$(procs_stable "$NS2")
+gave_sock="/tmp/sforktest-gaveup-$$.sock"
+mkfifo "$T/gaveup.fifo"
+gave=$(timeout 60 python3 "$(dirname "$0")/fork_gave_up.py" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["controlAddress"])' "$ROOT/s2/state.json")" \
+  s2 gaveup "$gave_sock" "$T/gaveup.fifo" 1000 2>&1)
+check_eq "a Fork whose caller gave up before it started forks nothing" "gave up; end of file" "$gave"
+check_eq "... and leaves no control socket" "" "$(ls "$gave_sock" 2>/dev/null)"
+check_eq "... and no process" "$pbefore" "$(procs_settled "$NS2" "$pbefore")"
+rm -f "$gave_sock"
+
 # (A host AF_INET socket is refused by name, HostSocket::AdoptInForkChild;
 # it needs --network=host, which this bundle lacks.)
 
