@@ -78,7 +78,9 @@ absl::Status NetService::AttachInterfaces(const std::vector<TakenInterface>& tak
 }
 
 void NetService::ReadFrames(size_t dev) {
-  thread_local char buf[65536 + 64];
+  // On the stack, not thread_local (see SocketMirror::Drain): host threads
+  // have 8 MiB stacks.
+  char buf[65536 + 64];
   int fd = devices_[dev].link->fd_;
   // A bounded batch, so that timers run between bursts.
   for (int i = 0; i < 256; ++i) {

@@ -432,7 +432,9 @@ bool Pipe::MirrorWrite(int fd, size_t n) {
 }
 
 bool Pipe::MirrorRead(int fd, size_t n) {
-  thread_local char scratch[kMirrorMaxBytes];
+  // Never read: one sink for every thread (not thread_local: see
+  // SocketMirror::Drain).
+  static char scratch[kMirrorMaxBytes];
   if (fd < 0 || n > sizeof(scratch)) return false;
   ssize_t r = read(fd, scratch, n);
   if (r != static_cast<ssize_t>(n)) {
