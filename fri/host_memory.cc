@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -77,8 +78,28 @@ std::vector<ProcEntry> ReadProcTable() {
   return out;
 }
 
+std::set<uint64_t> PipesOf(pid_t pid) {
+  std::set<uint64_t> out;
+  std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  char target[64];
+  while (dirent* e = readdir(d)) {
+    ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    absl::string_view t(target, n);
+    uint64_t ino = 0;
+    if (absl::ConsumePrefix(&t, "pipe:[") && absl::ConsumeSuffix(&t, "]") && absl::SimpleAtoi(t, &ino)) {
+      out.insert(ino);
+    }
+  }
+  closedir(d);
+  return out;
+}
+
 std::vector<pid_t> SandboxProcesses(pid_t sentry, const std::set<pid_t>& other_sentries,
-                                    const std::vector<ProcEntry>& table) {
+                                    const std::vector<ProcEntry>& table,
+                                    const std::function<std::set<uint64_t>(pid_t)>& pipes_of) {
   std::multimap<pid_t, pid_t> children;
   std::map<pid_t, pid_t> pgid_of;
   for (const ProcEntry& e : table) {
@@ -101,22 +122,53 @@ std::vector<pid_t> SandboxProcesses(pid_t sentry, const std::set<pid_t>& other_s
     return seen;
   };
   if (!pgid_of.contains(sentry)) return {};
-  // Process groups that belong to someone else.
-  std::set<pid_t> foreign_groups{getpgrp()};
+  const std::set<pid_t> tree = subtree(sentry);
+  std::set<pid_t> theirs;  // processes in the other sandboxes' trees
   for (pid_t o : other_sentries) {
-    for (pid_t p : subtree(o)) {
-      if (auto it = pgid_of.find(p); it != pgid_of.end()) foreign_groups.insert(it->second);
+    for (pid_t p : subtree(o)) theirs.insert(p);
+  }
+  // Groups that hold a sentry (a fork's sentry stays in its seed's group),
+  // and the caller's, say nothing of ownership: there the tree decides.
+  std::set<pid_t> sentry_groups{getpgrp(), pgid_of[sentry]};
+  for (pid_t o : other_sentries) {
+    if (auto it = pgid_of.find(o); it != pgid_of.end()) sentry_groups.insert(it->second);
+  }
+  // Any other group led by a process of these trees is an anchor's (a
+  // spare's, or an adopted one's: sentry/sfork) with its zygote and stubs,
+  // whichever process made them. It belongs to the sentry that shares a pipe
+  // with its leader (the anchor waits for EOF on a pipe whose write end only
+  // its sentry holds: the seed for a spare, the fork once adopted), else to
+  // the tree holding its leader.
+  std::map<pid_t, std::set<uint64_t>> sentry_pipes;
+  auto group_is_mine = [&](pid_t leader) {
+    std::set<uint64_t> held = pipes_of(leader);
+    if (!held.empty()) {
+      std::vector<pid_t> holders;
+      for (pid_t s : other_sentries) holders.push_back(s);
+      holders.push_back(sentry);
+      pid_t owner = 0;
+      for (pid_t s : holders) {
+        auto [it, fresh] = sentry_pipes.try_emplace(s);
+        if (fresh) it->second = pipes_of(s);
+        if (std::any_of(held.begin(), held.end(), [&](uint64_t i) { return it->second.contains(i); })) {
+          owner = owner == 0 ? s : -1;  // -1: more than one holds it
+        }
+      }
+      if (owner > 0) return owner == sentry;
     }
-  }
-  std::set<pid_t> mine;
-  for (pid_t p : subtree(sentry)) mine.insert(p);
-  std::set<pid_t> groups;
-  for (pid_t p : mine) {
-    pid_t g = pgid_of[p];
-    if (!foreign_groups.contains(g)) groups.insert(g);
-  }
+    return tree.contains(leader);
+  };
+  std::map<pid_t, bool> mine_by_group;
+  std::set<pid_t> mine{sentry};
   for (const ProcEntry& e : table) {
-    if (groups.contains(e.pgid)) mine.insert(e.pid);
+    if (e.pid == sentry || other_sentries.contains(e.pid)) continue;
+    if (!sentry_groups.contains(e.pgid) && (tree.contains(e.pgid) || theirs.contains(e.pgid))) {
+      auto [it, fresh] = mine_by_group.try_emplace(e.pgid);
+      if (fresh) it->second = group_is_mine(e.pgid);
+      if (it->second) mine.insert(e.pid);
+    } else if (tree.contains(e.pid)) {
+      mine.insert(e.pid);
+    }
   }
   return {mine.begin(), mine.end()};
 }

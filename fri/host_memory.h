@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,14 +38,21 @@ struct ProcEntry {
 // Every process in /proc.
 std::vector<ProcEntry> ReadProcTable();
 
+// The pipe inodes among `pid`'s open fds (/proc/PID/fd).
+std::set<uint64_t> PipesOf(pid_t pid);
+
 // The host processes of the sandbox whose sentry is `sentry`: it, its
-// descendants, and the members of their process groups (a forked sandbox's
-// anchor leads a group of its zygote and stubs). A descendant that is
-// itself in `other_sentries` (a sandbox forked from this one) is another
-// sandbox: it, its subtree and its groups are left out, and so is the
-// caller's own process group.
+// descendants, and the members of the process groups of its anchors. A
+// descendant that is itself in `other_sentries` (a sandbox forked from this
+// one) is another sandbox, left out with its subtree. A fork's anchor,
+// zygote and stubs are made by the seed (its children, or its zygote's)
+// ahead of the fork, as a spare: an anchor's group belongs to the sentry
+// that shares a pipe with the anchor (`pipes_of`), the seed until a fork
+// adopts it, then that fork; so a fork's pages are never its seed's. A group
+// that holds a sentry, or the caller, is not followed.
 std::vector<pid_t> SandboxProcesses(pid_t sentry, const std::set<pid_t>& other_sentries,
-                                    const std::vector<ProcEntry>& table);
+                                    const std::vector<ProcEntry>& table,
+                                    const std::function<std::set<uint64_t>(pid_t)>& pipes_of = PipesOf);
 
 }  // namespace seedvisor::fri
 

@@ -1,5 +1,6 @@
 #include "fri/host_memory.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,36 @@ TEST(SandboxProcesses, SplitsSeedFromItsForks) {
   std::vector<pid_t> fork = SandboxProcesses(20, {10}, t);
   EXPECT_EQ(fork, (std::vector<pid_t>{20, 21, 22}));
   EXPECT_TRUE(SandboxProcesses(99, {}, t).empty());
+}
+
+// As seedsc lays them out: the seed's sentry 10 in its launcher's group 5,
+// its zygote 12 and stub 14; a spare (anchor 30, stubs 31 and 32 made by the
+// seed's zygote) whose pipe 900 the seed holds; a fork 20 (in group 5 too)
+// that adopted anchor 40 (stubs 41, 42, also the zygote's children), pipe 901.
+TEST(SandboxProcesses, ForkOwnsTheSpareItAdopted) {
+  std::vector<ProcEntry> t = {
+      {5, 1, 5},    {10, 5, 5},   {12, 10, 12}, {14, 12, 12}, {30, 10, 30}, {31, 12, 30},
+      {32, 12, 30}, {20, 10, 5},  {40, 10, 40}, {41, 12, 40}, {42, 12, 40},
+  };
+  auto pipes = [](pid_t p) -> std::set<uint64_t> {
+    if (p == 10) return {7, 900};
+    if (p == 30) return {900};
+    if (p == 20) return {7, 901};
+    if (p == 40) return {901};
+    return {};
+  };
+  EXPECT_EQ(SandboxProcesses(10, {20}, t, pipes), (std::vector<pid_t>{10, 12, 14, 30, 31, 32}));
+  EXPECT_EQ(SandboxProcesses(20, {10}, t, pipes), (std::vector<pid_t>{20, 40, 41, 42}));
+}
+
+TEST(PipesOf, SeesOwnPipe) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fds[0], &st), 0);
+  EXPECT_TRUE(PipesOf(getpid()).contains(st.st_ino));
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // namespace

@@ -190,6 +190,94 @@ def fri_call(address, method, payload):
     return buf[10:]
 
 
+def pb_fields(data):
+    """A protobuf message's (field, value) pairs: ints for varints, bytes for the rest."""
+    out, i = [], 0
+
+    def varint():
+        nonlocal i
+        n = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+    while i < len(data):
+        key = varint()
+        if key & 7 == 0:
+            out.append((key >> 3, varint()))
+        elif key & 7 == 2:
+            n = varint()
+            out.append((key >> 3, data[i:i + n]))
+            i += n
+        else:
+            raise ValueError(f"wire type {key & 7}")
+    return out
+
+
+def fri_stats(address):
+    """FRI Stats of every sandbox: id -> (uss_bytes, pss_bytes, host_processes)."""
+    resp = dict((f, v) for f, v in pb_fields(fri_call(address, "Stats", b"")) if f == 2)
+    out = {}
+    for f, sb in pb_fields(resp.get(2, b"")):
+        if f == 1:
+            d = dict(pb_fields(sb))
+            out[d.get(1, b"").decode()] = (d.get(2, 0), d.get(3, 0), d.get(4, 0))
+    return out
+
+
+TOUCH = """import time
+def handler(event, context):
+    b = bytearray(48 << 20)
+    for i in range(0, len(b), 4096):
+        b[i] = 1
+    time.sleep(event["sleep"])
+    return len(b) >> 20
+"""
+
+
+def pss_checks(tmp):
+    """FRI Stats of a seed counts the seed's own processes only: while 4 instances forked from it
+    each touch 48 MiB, its USS and PSS stay as they were (within 12 MiB), and each instance
+    reports its own 48 MiB."""
+    os.makedirs(os.path.join(tmp, "pss"), exist_ok=True)
+    state = os.path.join(tmp, "pss", "state")
+    node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--promote-after=64", "--seed-replicas=1")
+    try:
+        fri = open(os.path.join(state, "fri.address")).read().strip()
+        node.deploy("touch", TOUCH)
+        node.invoke("touch", {"sleep": 0})  # the seed's first fork makes its spares
+        time.sleep(0.5)
+        before = fri_stats(fri)["python-l1"]
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(node.invoke("touch", {"sleep": 8})[0]))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        during, instances = None, {}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            stats = fri_stats(fri)
+            instances = {i: v for i, v in stats.items() if i.startswith("python-touch-")}
+            if len(instances) == 4 and all(v[0] >= 40 << 20 for v in instances.values()):
+                during = stats["python-l1"]
+                break
+            time.sleep(0.2)
+        for t in threads:
+            t.join()
+        mib = lambda v: tuple(round(x / 2**20, 1) for x in v[:2]) if v else None
+        check(during is not None, f"4 instances each hold their 48 MiB in FRI Stats "
+                                  f"({ {i: mib(v) for i, v in instances.items()} })")
+        check(during is not None and abs(during[0] - before[0]) < 12 << 20 and abs(during[1] - before[1]) < 12 << 20,
+              f"the seed's USS/PSS stay as they were while its 4 instances touch memory "
+              f"(MiB before {mib(before)}, during {mib(during)})")
+        check(results == [200] * 4, f"... and the 4 calls answer ({results})")
+    finally:
+        node.stop()
+
+
 def node_checks(node):
     check("node level-1 seed" in node.stderr(), "the node seed boots at start, progress on stderr")
     node.deploy("nhello", NODE_HELLO, runtime="node")
@@ -884,6 +972,7 @@ def main():
     retry_checks(tmp)
     l1_reboot_checks(tmp)
     l0_fallback_checks(tmp)
+    pss_checks(tmp)
     l0_checks(tmp)
     budget_checks(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
