@@ -427,8 +427,9 @@ std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed, const std::st
   if (best == nullptr) return nullptr;
   if (best->forking > 0) {  // every copy is forking: this fork queues
     ++seed.queued;
-    if (!seed.replicating && static_cast<int>(seed.copies.size()) < ropts_.max_replicas) {
-      seed.want_replica = true;
+    const int room = ropts_.max_replicas - static_cast<int>(seed.copies.size()) - seed.replicating;
+    if (seed.want_replicas < room) {
+      ++seed.want_replicas;
       wake_ = true;
     }
   }
@@ -519,7 +520,7 @@ void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::
     absl::MutexLock l(&mu_);
     Seed* s = Find(function);
     if (s != nullptr && s->id() == original) {
-      s->replicating = false;
+      --s->replicating;
       if (st.ok() && !stopping_) {
         s->copies.push_back(
             std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, absl::Now()}));
@@ -553,9 +554,8 @@ void RuntimeSeeds::DropIdle() {
       reboot = l1_reboot_;  // cleared by RebootL1 when it is done
       absl::Time now = absl::Now();
       auto visit = [&](const std::string& function, Seed& s) {
-        if (s.want_replica && !s.replicating) {
-          s.want_replica = false;
-          s.replicating = true;
+        for (; s.want_replicas > 0; --s.want_replicas) {
+          ++s.replicating;
           make.push_back({function, s.id(), absl::StrCat(s.id(), "-r", s.next_replica++)});
         }
         std::erase_if(s.copies, [&](const std::shared_ptr<Copy>& c) {
@@ -570,7 +570,16 @@ void RuntimeSeeds::DropIdle() {
     }
     if (reboot) RebootL1();
     for (const std::string& id : drop) sb_.Destroy(id).IgnoreError();
-    for (auto& [function, original, id] : make) MakeReplica(function, original, id);
+    // Forks of one seed overlap: the replicas wanted are made at once, up to
+    // the host's CPUs at a time.
+    const size_t at_once = std::max(1u, std::thread::hardware_concurrency());
+    for (size_t i = 0; i < make.size(); i += at_once) {
+      std::vector<std::thread> makers;
+      for (size_t j = i; j < std::min(make.size(), i + at_once); ++j) {
+        makers.emplace_back([this, &m = make[j]] { MakeReplica(m[0], m[1], m[2]); });
+      }
+      for (std::thread& t : makers) t.join();
+    }
   }
 }
 

@@ -23,8 +23,9 @@
 // every copy of its seed already forking, a replica "SEED-rN" is made off the
 // request path (FRI Fork with paused = true: a child seed with the same
 // memory, shared copy-on-write), up to `max_replicas` copies in all; each
-// call forks from the copy with the fewest forks in flight. A replica
-// unused for `replica_idle` is destroyed.
+// call forks from the copy with the fewest forks in flight. As many replicas
+// as calls queued are made at once (forks of one seed overlap), up to the
+// host's CPUs at a time. A replica unused for `replica_idle` is destroyed.
 //
 //   RuntimeSeeds py(sandboxes, PythonRuntime("/usr/bin/python3", log_path));
 //   RETURN_IF_ERROR(py.BootL1());
@@ -163,8 +164,8 @@ class RuntimeSeeds {
   struct Seed {
     uint64_t version = 0;
     std::vector<std::shared_ptr<Copy>> copies;  // [0] is the original
-    bool want_replica = false;  // a call found every copy busy
-    bool replicating = false;   // a replica is being made
+    int want_replicas = 0;  // calls that found every copy busy (at most what fits)
+    int replicating = 0;    // replicas being made
     uint64_t next_replica = 1, queued = 0, made = 0, dropped = 0;
     const std::string& id() const { return copies[0]->id; }
   };
