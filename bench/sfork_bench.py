@@ -153,7 +153,7 @@ class Bench:
         self.stress = None
         self.devnull = os.open("/dev/null", os.O_RDWR)
         self.errlog = os.open(os.path.join(self.t, "forks.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        self.S = [a.seedsc, "--root", self.root]
+        self.S = [a.seedsc, "--root", self.root, f"--platform={a.platform}"]
 
     # -- setup and teardown
 
@@ -193,7 +193,8 @@ class Bench:
         """argv of the case's program: an echo loop, or the native fork server."""
         if case == "python":
             return ["/usr/bin/python3", "-c", PY_FORK if native_fork else PY_ECHO]
-        mib = {"static": "0", "64MiB": "64", "256MiB": "256", "64MiB-shared": "64s"}[case]
+        mib = {"static": "0", "64MiB": "64", "256MiB": "256", "64MiB-shared": "64s",
+               "64MiB-touch": "64t"}[case]
         return [self.guest, mib] + (["--fork"] if native_fork else [])
 
     def bundle(self, runtime, case):
@@ -333,6 +334,19 @@ class Bench:
             return res, f["id"], pid, (in_w, out_r)
         self.delete(f["id"], (in_w, out_r))
         return res
+
+    def second_request(self, case):
+        """(ms to the fork's first byte after the Fork reply, ms to its second
+        byte) for one fork: the first request in a fork pays for the pages it
+        touches for the first time (on kvm: faults of the new VM's shadow
+        page tables), the second only for the work."""
+        (reply, run), fid, _, (in_w, out_r) = self.fork_rpc(case, keep=True)
+        t0 = time.perf_counter()
+        os.write(in_w, b"x")
+        self.wait_byte(out_r, f"fork {fid} of {case}: no second byte")
+        second = (time.perf_counter() - t0) * 1e3
+        self.delete(fid, (in_w, out_r))
+        return max(0.0, run - reply), second
 
     def control(self, case):
         if not hasattr(self, "_ctl"):
@@ -604,6 +618,7 @@ def main():
     ap.add_argument("--burst", type=int, default=24)
     ap.add_argument("--cases", default="static,python,64MiB,256MiB")
     ap.add_argument("--runtimes", default="seedsc,runc,runsc")
+    ap.add_argument("--platform", default="systrap")
     ap.add_argument("--no-load", action="store_true")
     ap.add_argument("--mem-samples", type=int, default=5)
     ap.add_argument("--spares", type=int, default=0)
@@ -652,6 +667,14 @@ def main():
             res["Fork RPC -> running"] = run
             res["seedsc fork -> running"] = cmd_run
             res["seedsc fork exits"] = cmd_exit
+            if case.endswith("-touch"):
+                first, second = [], []
+                for _ in range(a.runs):
+                    f1, f2 = b.second_request(case)
+                    first.append(f1)
+                    second.append(f2)
+                res["fork: 1st request (reply->byte)"] = first
+                res["fork: 2nd request"] = second
             cold = {r: [] for r in ["native"] + runtimes}
             for _ in range(a.cold_runs):
                 for r in cold:
@@ -696,7 +719,8 @@ def main():
 
     print(f"\nsandbox fork latency, ms (p50 p90 p99 over {a.runs} forks; cold starts over "
           f"{a.cold_runs}); x = p50 / native fork p50")
-    print(f"load average before {' '.join(results['load_before'])}, after {' '.join(results['load_after'])}")
+    print(f"seedsc --platform={a.platform}; load average before {' '.join(results['load_before'])}, "
+          f"after {' '.join(results['load_after'])}")
     for case, res in results["cases"].items():
         base = statistics.median(res["native fork"])
         print(f"\n[{case}]{'':28s}     p50      p90      p99   ratio")

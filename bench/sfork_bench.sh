@@ -7,7 +7,8 @@
 #   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N]
 #        [--cases static,python,64MiB,256MiB] [--runtimes seedsc,runc,runsc]
 #        [--no-load] [--seedsc PATH] [--guest PATH] [--runsc PATH]
-#        [--spares N] [--json FILE] [--smoke]
+#        [--spares N] [--platform systrap|ptrace|kvm]
+#        [--json FILE] [--smoke]
 #
 # Seeds (each a container paused while its guest is blocked in read(0)):
 #   static   bench/sfork_guest.c, static, nothing touched
@@ -16,6 +17,11 @@
 #   256MiB   the same with 256 MiB
 #   64MiB-shared  64 MiB of shared anonymous memory written (MAP_SHARED:
 #            each fork copies it; not in the default --cases)
+#   64MiB-touch  64 MiB of heap written, and every request reads a byte of
+#            each of its pages (not in the default --cases): also measures
+#            a fork's first request against its second; on kvm the
+#            difference is the new VM's first-touch faults (what EPT
+#            prefill would save, platform/kvm/README.md)
 # The fork's stdin already holds a byte: its read restarts, returns, and
 # the guest echoes the byte, so the byte's arrival on the fork's stdout is
 # the first thing the forked guest does. Per case, rounds interleaved:
@@ -39,7 +45,8 @@
 # maximum.
 #
 # Defaults: 200 forks per kind and case, 30 cold starts, 24 at once, all
-# cases, all runtimes found, the loaded column when stress-ng is installed;
+# cases, all runtimes found, the loaded column when stress-ng is installed,
+# --platform systrap (it applies to every seedsc row, cold starts too);
 # seedsc and the guest from bazel-bin (bazel build //runsc:seedsc
 # //bench:sfork_guest; the guest is compiled with cc -static when missing).
 # --smoke: the static seed only, 5 forks, 1 cold start each, 4 at once, no
@@ -61,10 +68,10 @@ while (($#)); do
     --guest=*) guest="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
     --runsc=*) runsc="${1#*=}" ;;
-    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples|--spares) args+=("$1" "$2"); shift ;;
-    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--no-load)
+    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples|--spares|--platform) args+=("$1" "$2"); shift ;;
+    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--platform=*|--no-load)
       args+=("$1") ;;
-    -h|--help) sed -n '2,46p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,53p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "sfork_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,7 @@
 #include "platform/kvm/kvm_probe.h"
 #include "platform/kvm/stub_image.h"
 #include "platform/stub/injector.h"
+#include "platform/stub/seed_fork_spares.h"
 #include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::kvm {
@@ -94,10 +97,66 @@ class KvmPlatform : public Platform {
     return std::unique_ptr<Context>(std::move(*ctx));
   }
 
+  // Sandbox fork, as on systrap (stub::SeedForkSpares): the seed makes each
+  // fork's zygote and, per address space, a copy of its stub with as many
+  // parked threads as tasks. The copy is a guest fork's (ForkAddressSpace):
+  // a host fork of the stub (copy-on-write guest memory, the memslots'
+  // backing) with its own region, a new VM whose memslots cover the seed's
+  // GiBs and a copy of the seed's page tables, all made in the seed, off
+  // the fork's path. The forked sentry's tasks attach the parked threads,
+  // and each gets a new vCPU then (KvmContext::Create); registers and FP
+  // state travel in the tasks, which save their FP state in the seed
+  // (SeedForkOnTaskThreads: reading it is a call into the seed's stub,
+  // which the forked sentry must never make).
+  bool SeedForkOnTaskThreads() const override { return true; }
+
+  absl::Status PrepareForkZygote(pid_t pgid) override {
+    absl::MutexLock l(&mu_);
+    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
+  }
+
+  absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
+    Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();
+    if (!copy.ok()) {
+      return absl::InternalError(absl::StrCat("kvm: forking a seed stub: ",
+                                              std::strerror(copy.error().value())));
+    }
+    auto kas = std::static_pointer_cast<KvmAddressSpace>(*copy);
+    Result<std::vector<pid_t>> tids =
+        stub::PrepareForkedStub(kas->host_pid(), layout_.entry, pgid, threads);
+    // On failure `kas` dies here (SIGKILL through its pidfd).
+    if (!tids.ok()) {
+      return absl::InternalError(absl::StrCat("kvm: preparing a forked stub: ",
+                                              std::strerror(tids.error().value())));
+    }
+    spares_.AddCopy(pgid, &ctx.address_space(), std::move(kas), std::move(*tids));
+    return absl::OkStatus();
+  }
+
+  void FinishSeedFork(pid_t pgid, bool child_took_them) override {
+    spares_.Finish(pgid, child_took_them);
+  }
+
+  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
+    // SAFETY: this process has one thread; the seed's lock words may name
+    // its threads as waiters, so they start over.
+    new (&mu_) absl::Mutex;
+    spares_.AdoptInForkChild(pgid);
+    absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
+    if (!z.ok()) return z.status();
+    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
+    return zygote_;
+  }
+
+  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) override {
+    return spares_.TakeCopy(pgid, &seed_as);
+  }
+
  private:
   absl::Mutex mu_;
   pid_t zygote_ = -1;
   stub::StubLayout layout_;
+  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
   std::shared_ptr<const KvmShared> shared_;
 };
 

@@ -7,7 +7,7 @@
 // sentry through its slot's comm page and a futex (stub_amd64.S).
 //
 // NewKvmPlatform() fails with one line naming the reason when /dev/kvm is
-// missing or unusable (ProbeKvm). Sandbox fork is not supported yet.
+// missing or unusable (ProbeKvm). Sandbox fork works as on systrap.
 //
 //   auto p = kvm::NewKvmPlatform();
 //   if (!p.ok()) std::cerr << p.status().message();  // "kvm: /dev/kvm: ..."

@@ -19,7 +19,7 @@ def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
 
-def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = []):
+def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [], kvm = False):
     """A shell e2e test (testlib.sh) against the built seedsc and its references.
 
     Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
@@ -28,6 +28,10 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [])
     reference runs get --reference=<ref>, which a script may use for its
     KNOWN_FAILING entries. `data`: files the script needs beside testlib;
     `args`: more arguments for every variant (e.g. --prog=$(rootpath ...)).
+    `kvm`: also <name>_kvm_test on --platform=kvm, which skips with the
+    platform's one-line reason where /dev/kvm is unusable; only for scripts
+    that finish in about a minute there (every guest syscall is a VM exit,
+    ≈ 0.1-0.25 ms on these machines: platform/kvm/README.md).
     """
     if SEEDSC_READY:
         native.sh_test(
@@ -44,6 +48,15 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [])
             srcs = [src],
             args = ["--seedsc=$(rootpath :seedsc_ptrace.sh)"] + args,
             data = [":seedsc_ptrace.sh", ":testlib"] + data + seedsc_data(),
+            tags = SEEDSC_TEST_TAGS,
+        )
+    if SEEDSC_READY and kvm:
+        native.sh_test(
+            name = name + "_kvm_test",
+            size = "medium",
+            srcs = [src],
+            args = ["--seedsc=$(rootpath :seedsc_kvm.sh)", "--platform=kvm"] + args,
+            data = [":seedsc_kvm.sh", ":testlib", "//test:kvm_skip.sh"] + data + seedsc_data(),
             tags = SEEDSC_TEST_TAGS,
         )
     for ref in references:

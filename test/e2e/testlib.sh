@@ -13,8 +13,9 @@
 # line; test/e2e/native_as_seedsc.sh (host kernel + overlayfs) and
 # runsc_as_seedsc.sh (gVisor) are references a correct test passes against.
 #
-# Every case runs under `timeout 20s` with stdin from /dev/null unless given,
-# and prints PASS/FAIL with the command, the expected and the actual result.
+# Every case runs under `timeout 20s` (60s with --platform=kvm) with stdin
+# from /dev/null unless given, and prints PASS/FAIL with the command, the
+# expected and the actual result.
 # A case named in KNOWN_FAILING prints "SKIP ... (known failing: reason)"
 # instead of running, unless RUN_KNOWN_FAILING=1.
 
@@ -26,6 +27,7 @@ TESTLIB_PASSED=0
 TESTLIB_FAILED=0
 TESTLIB_SKIPPED=0
 TESTLIB_ONLY=""
+_TESTLIB_ENV_TIMEOUT="${TESTLIB_TIMEOUT:-}"
 TESTLIB_TIMEOUT="${TESTLIB_TIMEOUT:-20s}"
 _TESTLIB_ENV_SEEDSC="${SEEDSC:-}"
 SEEDSC=""
@@ -51,6 +53,17 @@ testlib_init() {
     exit 2
   fi
   SEEDSC="$(realpath "$SEEDSC")"
+  if [[ "${TESTLIB_ARGS[platform]:-}" == kvm ]]; then
+    # --platform=kvm (SEEDSC is seedsc_kvm.sh): skip in one line where
+    # /dev/kvm is unusable.
+    # shellcheck source=test/kvm_skip.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/../kvm_skip.sh"
+    kvm_skip_unless_usable "$SEEDSC" "$(basename "$0")"
+    # The per-case hang guard, not a limit on what a case checks: on kvm
+    # every guest fork and exec makes a VM and its vCPUs (≈ 75-100 ms at
+    # load 20 here), and busybox's exec_loop_200 took 15-20 s alone.
+    [[ -n "${_TESTLIB_ENV_TIMEOUT:-}" ]] || TESTLIB_TIMEOUT=60s
+  fi
   DO=("$SEEDSC" do --)
   TESTLIB_TMP="$(mktemp -d "${TEST_TMPDIR:-/tmp}/e2e.XXXXXX")"
   trap 'rm -rf "$TESTLIB_TMP"' EXIT

@@ -91,7 +91,7 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
                 "--platform=" + platform,
                 "--",
             ] + args,
-            data = [":" + binary, SEEDSC],
+            data = [":" + binary, SEEDSC] + (["//test:kvm_skip.sh"] if platform == "kvm" else []),
             size = size,
             # ptrace/namespaces/seccomp need the real host: no Bazel sandbox,
             # no remote execution.

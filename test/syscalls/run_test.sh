@@ -67,12 +67,8 @@ else
   # kvm needs a usable /dev/kvm: where there is none, say so and skip (the
   # platform's own one-line reason), never pass silently.
   if [[ "$platform" == kvm ]]; then
-    if ! probe="$("$seedsc" --platform=kvm do /bin/true 2>&1)"; then
-      if grep -q "kvm: " <<<"$probe"; then
-        echo "run_test.sh: SKIPPED: $(basename "$binary") on kvm: $(grep -m1 "kvm: " <<<"$probe")"
-        exit 0
-      fi
-    fi
+    source "$(dirname "$0")/../kvm_skip.sh"
+    kvm_skip_unless_usable "$seedsc" "run_test.sh: $(basename "$binary")"
   fi
   # --network=sandbox: the sandbox's stack with loopback only, no veth
   # (tests run side by side; each veth would want the same subnet).
