@@ -31,6 +31,7 @@ Stack::Stack(StackOptions opts)
   lo->mtu = 65536;
   lo->loopback = true;
   lo->addrs.push_back({MakeIp4(127, 0, 0, 1), 8});
+  lo->addrs.push_back({kIp6Loopback, 128});
   inst_.nics.push_back(std::move(lo));
   inst_.routes.push_back({{MakeIp4(127, 0, 0, 0), 8}, Ip4{}, kLoopbackNic});
 }
@@ -85,6 +86,15 @@ void Endpoint::SetOwner(uint64_t ino, uint32_t uid) {
   owner_uid_ = uid;
 }
 
+Status Endpoint::SetFamily6(bool v6only) {
+  Stack::Locked l(stack_);
+  if (bound_) return Errno(EINVAL);
+  v6_ = port_.v6 = true;
+  v6only_ = port_.v6only = v6only;
+  local_.ip = kIp6Any;
+  return {};
+}
+
 void Endpoint::NotifyLocked() {
   if (observer_) stack_->notify_.push_back(observer_);
 }
@@ -108,20 +118,21 @@ Result<int> Stack::AddNic(const NicConfig& cfg, LinkEndpoint* link) {
 }
 
 Status Stack::AddAddress(int nic_id, AddrPrefix a) {
-  if (a.prefix_len < 0 || a.prefix_len > 32 || a.addr.any() || a.addr.multicast()) {
+  if (a.prefix_len < 0 || a.prefix_len > (a.addr.is_v4() ? 32 : 128) || a.addr.any() ||
+      a.addr.multicast()) {
     return Errno(EINVAL);
   }
   Locked l(this);
   Nic* nic = GetNic(nic_id);
   if (!nic) return Errno(ENODEV);
   nic->addrs.push_back(a);
-  uint32_t mask = a.prefix_len == 0 ? 0 : ~(0xffffffffu >> a.prefix_len);
-  if (a.prefix_len < 32) InsertRoute({{Ip4{a.addr.v & mask}, a.prefix_len}, Ip4{}, nic_id});
+  if (a.bits() < 128) InsertRoute({{a.addr.Masked(a.bits()), a.prefix_len}, IpAddr{}, nic_id});
   return {};
 }
 
-Status Stack::AddRoute(AddrPrefix dst, Ip4 gateway, int nic_id) {
-  if (dst.prefix_len < 0 || dst.prefix_len > 32) return Errno(EINVAL);
+Status Stack::AddRoute(AddrPrefix dst, IpAddr gateway, int nic_id) {
+  if (dst.prefix_len < 0 || dst.prefix_len > (dst.addr.is_v4() ? 32 : 128)) return Errno(EINVAL);
+  if (!gateway.any() && gateway.is_v4() != dst.addr.is_v4()) return Errno(EINVAL);
   Locked l(this);
   if (!GetNic(nic_id)) return Errno(ENODEV);
   InsertRoute({dst, gateway, nic_id});
@@ -149,7 +160,7 @@ void Stack::RekeyAfterFork() {
   ip_id_ = 0;
 }
 
-bool Stack::IsLocalAddress(Ip4 a) const {
+bool Stack::IsLocalAddress(const IpAddr& a) const {
   if (a.loopback()) return true;
   for (const auto& nic : inst_.nics) {
     for (const AddrPrefix& p : nic->addrs) {
@@ -159,25 +170,34 @@ bool Stack::IsLocalAddress(Ip4 a) const {
   return false;
 }
 
-Result<Stack::RouteResult> Stack::FindRoute(Ip4 dst) {
+Result<Stack::RouteResult> Stack::FindRoute(const IpAddr& dst) {
   // Our own addresses are reached through loopback, as on Linux (the
   // "local" table).
   if (IsLocalAddress(dst)) {
-    return RouteResult{inst_.nics[0].get(), dst, dst.loopback() ? MakeIp4(127, 0, 0, 1) : dst};
+    IpAddr src = dst;
+    if (dst.loopback()) src = dst.is_v4() ? IpAddr(MakeIp4(127, 0, 0, 1)) : kIp6Loopback;
+    return RouteResult{inst_.nics[0].get(), dst, src};
   }
   for (const Route& r : inst_.routes) {
     if (!r.dst.Contains(dst)) continue;
     Nic* nic = GetNic(r.nic);
-    if (!nic || nic->addrs.empty()) continue;
-    Ip4 hop = r.gateway.any() ? dst : r.gateway;
-    Ip4 src = nic->addrs[0].addr;
+    if (!nic) continue;
+    IpAddr hop = r.gateway.any() ? dst : r.gateway;
+    // The source: an address of the same family, preferring the
+    // destination's scope (link-local or not; RFC 6724 rule 2), then one
+    // whose subnet holds the next hop.
+    const AddrPrefix* src = nullptr;
+    int best = -1;
     for (const AddrPrefix& p : nic->addrs) {
-      if (p.Contains(hop)) {
-        src = p.addr;
-        break;
+      if (p.addr.is_v4() != dst.is_v4()) continue;
+      int score = (p.addr.link_local() == dst.link_local() ? 2 : 0) + (p.Contains(hop) ? 1 : 0);
+      if (score > best) {
+        best = score;
+        src = &p;
       }
     }
-    return RouteResult{nic, hop, src};
+    if (!src) continue;
+    return RouteResult{nic, hop, src->addr};
   }
   return Errno(ENETUNREACH);
 }
@@ -199,7 +219,10 @@ void Stack::DeliverFrame(int nic_id, std::string_view frame, bool csum_not_ready
     ++stats_.eth_malformed;
     return;
   }
-  if (eth.dst != nic->mac && eth.dst != kBroadcastMac) {
+  // IPv6 multicast (33:33:...) is taken too; the IPv6 layer keeps only
+  // the groups a host joins (all-nodes, its solicited-node addresses).
+  bool ip6_multicast = eth.dst[0] == 0x33 && eth.dst[1] == 0x33;
+  if (eth.dst != nic->mac && eth.dst != kBroadcastMac && !ip6_multicast) {
     ++stats_.eth_not_for_us;
     return;
   }
@@ -209,7 +232,10 @@ void Stack::DeliverFrame(int nic_id, std::string_view frame, bool csum_not_ready
       HandleArp(nic, payload);
       break;
     case kEtherTypeIp4:
-      HandleIp(nic, payload);
+      HandleIp4(nic, payload);
+      break;
+    case kEtherTypeIp6:
+      HandleIp6(nic, payload);
       break;
     default:
       ++stats_.eth_unknown_type;

@@ -1,5 +1,7 @@
-// A user-space IPv4 stack: Ethernet, ARP, IPv4 (fragment reassembly and
-// fragmentation), ICMP echo, UDP and TCP, plus a loopback interface.
+// A user-space IPv4 and IPv6 stack: Ethernet, ARP, IPv4 (fragment
+// reassembly and fragmentation), IPv6 with neighbour discovery, ICMP and
+// ICMPv6 echo, UDP and TCP over both, plus a loopback interface (127.0.0.1,
+// ::1).
 //
 // The Stack object is the *shared* part of AFaaS's split: protocol code,
 // the demultiplexing and port tables, the timer wheel, the reassembly
@@ -39,6 +41,7 @@
 #include "netstack/shared/tcp.h"
 #include "netstack/shared/timer_wheel.h"
 #include "netstack/shared/udp.h"
+#include "netstack/shared/wire6.h"
 #include "sentry/base/errno.h"
 
 namespace seedvisor::netstack {
@@ -59,6 +62,10 @@ struct Stats {
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
+  uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
+  uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
+  uint64_t icmp6_malformed = 0, icmp6_echo_replies = 0, icmp6_unreach_sent = 0;
+  uint64_t nd_malformed = 0, nd_solicits_sent = 0, nd_adverts_sent = 0;
 };
 
 // What the guest's views of the network show (netlink, SIOCGIF*,
@@ -78,6 +85,7 @@ struct NicInfo {
 // TCP_CLOSING 11); UDP is 1 when connected, else 7 (TCP_CLOSE).
 struct SocketInfo {
   SockAddr local, remote;
+  bool v6 = false;  // an AF_INET6 socket's: /proc/net/{tcp6,udp6}
   int state = 0;
   uint64_t tx_queue = 0, rx_queue = 0;
   uint32_t uid = 0;
@@ -113,8 +121,10 @@ class Stack {
   // ---- the instance part ----
   // A new Ethernet NIC on `link` (which must outlive the stack); its id.
   Result<int> AddNic(const NicConfig& cfg, LinkEndpoint* link);
-  Status AddAddress(int nic, AddrPrefix a);  // also adds the on-link route
-  Status AddRoute(AddrPrefix dst, Ip4 gateway, int nic);
+  // Also adds the on-link route. An IPv6 NIC needs its link-local
+  // address added like any other (the takeover copies the kernel's).
+  Status AddAddress(int nic, AddrPrefix a);
+  Status AddRoute(AddrPrefix dst, IpAddr gateway, int nic);
   // New secrets for this instance (after a sandbox fork). No allocation.
   void RekeyAfterFork();
   std::vector<AddrPrefix> Addresses(int nic);
@@ -160,10 +170,16 @@ class Stack {
 
   struct RouteResult {
     Nic* nic;
-    Ip4 next_hop;
-    Ip4 src;  // the source address to use
+    IpAddr next_hop;
+    IpAddr src;  // the source address to use
   };
-  using ConnKey = std::tuple<uint32_t, uint16_t, uint32_t, uint16_t>;  // local, remote
+  using ConnKey = std::tuple<IpAddr, uint16_t, IpAddr, uint16_t>;  // local, remote
+  // A transport packet's addresses, and what an ICMP error about it quotes.
+  struct L3 {
+    IpAddr src, dst;
+    const Ip4Header* ip4 = nullptr;  // IPv4: the header
+    std::string_view packet;         // IPv6: the whole packet
+  };
 
   // stack.cc
   Nic* GetNic(int id);
@@ -171,28 +187,46 @@ class Stack {
   // Every protocol timer is armed here, so that the driver learns of a
   // deadline earlier than the one it sleeps for.
   void ArmTimer(Timer* t, int64_t deadline_ns);
-  bool IsLocalAddress(Ip4 a) const;
-  Result<RouteResult> FindRoute(Ip4 dst);
+  bool IsLocalAddress(const IpAddr& a) const;
+  Result<RouteResult> FindRoute(const IpAddr& dst);
   // stack_link.cc: Ethernet and ARP.
   void HandleArp(Nic* nic, std::string_view pkt);
-  void SendOnLink(Nic* nic, Ip4 next_hop, std::string packet);
+  // `packet` is IPv4 or IPv6, as `next_hop` is.
+  void SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet);
+  void WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet);
   void SendArp(Nic* nic, uint16_t op, const MacAddr& dst_mac, const MacAddr& tha, Ip4 tpa);
-  void ArpTimer(Nic* nic, uint32_t ip);
+  void ArpTimer(Nic* nic, IpAddr ip);
+  // `mac` answers for `ip` (ARP, or a neighbour advertisement): update the
+  // entry (make one if `create`) and send what waited for it.
+  void ConfirmNeighbor(Nic* nic, const IpAddr& ip, const MacAddr& mac, bool create);
   // stack_ip.cc: IPv4 and ICMP.
-  void HandleIp(Nic* nic, std::string_view pkt);
+  void HandleIp(Nic* nic, std::string_view pkt);  // either version
+  void HandleIp4(Nic* nic, std::string_view pkt);
   void HandleTransport(const Ip4Header& h, std::string_view payload);
   void HandleIcmp(const Ip4Header& h, std::string_view msg);
   void SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code);
   // Sends `payload` (a transport segment) from `src` to `dst`; ENETUNREACH
   // without a route, EMSGSIZE past 64 KiB.
-  Status SendIp(Ip4 src, Ip4 dst, uint8_t proto, std::string_view payload, bool df,
-                uint8_t ttl = kDefaultTtl);
+  // IPv6 (`dst` not IPv4-mapped) goes to SendIp6.
+  Status SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
+                bool df, uint8_t ttl = kDefaultTtl, uint32_t flow_label = 0);
   void ReassemblyTimer();
+  // stack_ip6.cc: IPv6, ICMPv6 and neighbour discovery.
+  void HandleIp6(Nic* nic, std::string_view pkt);
+  void HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg, std::string_view pkt);
+  void HandleNd(Nic* nic, const Ip6Header& h, std::string_view msg);
+  void SendNeighborSolicit(Nic* nic, const IpAddr& target);
+  void SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8_t code);
+  // No fragmentation: a packet past the MTU is EMSGSIZE (TCP's MSS keeps
+  // below it).
+  Status SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
+                 uint8_t hop_limit, uint32_t flow_label);
   // Transport demultiplexing (stack_demux.cc).
-  void HandleTcp(const Ip4Header& h, std::string_view seg);
-  void HandleUdp(const Ip4Header& h, std::string_view seg);
-  void SendRstFor(const Ip4Header& ip, const TcpHeader& h, size_t payload_len);
-  UdpEndpoint* FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport);
+  void HandleTcp(const L3& ip, std::string_view seg);
+  void HandleUdp(const L3& ip, std::string_view seg);
+  // A reset for segment `h` that came from `src` to `dst`.
+  void SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h, size_t payload_len);
+  UdpEndpoint* FindUdp(const IpAddr& dst, uint16_t dport, const IpAddr& src, uint16_t sport);
 
   std::function<int64_t()> now_ns_;
   std::function<void()> timer_kick_;

@@ -4,7 +4,7 @@
 
 namespace seedvisor::netstack {
 
-void Stack::HandleTcp(const Ip4Header& ip, std::string_view seg) {
+void Stack::HandleTcp(const L3& ip, std::string_view seg) {
   TcpHeader h;
   if (!ParseTcp(seg, &h)) {
     ++stats_.tcp_malformed;
@@ -20,7 +20,7 @@ void Stack::HandleTcp(const Ip4Header& ip, std::string_view seg) {
     return;
   }
   std::string_view payload = seg.substr(h.header_len);
-  auto it = tcp_conns_.find(ConnKey{ip.dst.v, h.dst_port, ip.src.v, h.src_port});
+  auto it = tcp_conns_.find(ConnKey{ip.dst, h.dst_port, ip.src, h.src_port});
   if (it != tcp_conns_.end()) {
     std::shared_ptr<TcpEndpoint> ep = it->second;  // may leave the table meanwhile
     ep->HandleSegment(h, payload);
@@ -33,16 +33,17 @@ void Stack::HandleTcp(const Ip4Header& ip, std::string_view seg) {
       listener = l->second;
       break;
     }
-    if (l->second->local_.ip.any()) listener = l->second;
+    if (l->second->local_.ip.any() && l->second->WildcardAccepts(ip.dst)) listener = l->second;
   }
   if (listener) {
     listener->HandleListen(h, ip.src, ip.dst);
     return;
   }
-  SendRstFor(ip, h, payload.size());
+  SendRstFor(ip.src, ip.dst, h, payload.size());
 }
 
-void Stack::SendRstFor(const Ip4Header& ip, const TcpHeader& h, size_t payload_len) {
+void Stack::SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h,
+                       size_t payload_len) {
   if (h.flags & kTcpRst) return;  // never answer a reset (RFC 9293 3.10.7.1)
   TcpHeader r;
   r.src_port = h.dst_port;
@@ -57,11 +58,12 @@ void Stack::SendRstFor(const Ip4Header& ip, const TcpHeader& h, size_t payload_l
     r.flags = kTcpRst | kTcpAck;
   }
   std::string seg;
-  AppendTcp(&seg, r, ip.dst, ip.src, {});
-  if (SendIp(ip.dst, ip.src, kProtoTcp, seg, true).ok()) ++stats_.tcp_rst_sent;
+  AppendTcp(&seg, r, dst, src, {});
+  if (SendIp(dst, src, kProtoTcp, seg, true).ok()) ++stats_.tcp_rst_sent;
 }
 
-UdpEndpoint* Stack::FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport) {
+UdpEndpoint* Stack::FindUdp(const IpAddr& dst, uint16_t dport, const IpAddr& src,
+                            uint16_t sport) {
   UdpEndpoint* best = nullptr;
   int best_score = -1;
   auto [b, e] = udp_bound_.equal_range(dport);
@@ -71,6 +73,8 @@ UdpEndpoint* Stack::FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport) {
     if (!ep->local_.ip.any()) {
       if (ep->local_.ip != dst) continue;
       score += 2;
+    } else if (!ep->WildcardAccepts(dst)) {
+      continue;
     }
     if (ep->connected_) {
       if (ep->remote_.ip != src || ep->remote_.port != sport) continue;
@@ -84,13 +88,17 @@ UdpEndpoint* Stack::FindUdp(Ip4 dst, uint16_t dport, Ip4 src, uint16_t sport) {
   return best;
 }
 
-void Stack::HandleUdp(const Ip4Header& ip, std::string_view seg) {
+void Stack::HandleUdp(const L3& ip, std::string_view seg) {
   UdpHeader h;
   if (!ParseUdp(seg, &h)) {
     ++stats_.udp_malformed;
     return;
   }
   std::string_view dgram = seg.substr(0, h.len);
+  if (h.checksum == 0 && !ip.ip4) {  // mandatory over IPv6 (RFC 8200 8.1)
+    ++stats_.udp_bad_checksum;
+    return;
+  }
   if (h.checksum != 0 && !skip_l4_csum_) {  // 0: the sender computed none (RFC 768)
     uint32_t sum = PseudoHeaderSum(ip.src, ip.dst, kProtoUdp, h.len);
     if (ChecksumFinish(ChecksumPartial(dgram, sum)) != 0) {
@@ -105,10 +113,17 @@ void Stack::HandleUdp(const Ip4Header& ip, std::string_view seg) {
   UdpEndpoint* ep = FindUdp(ip.dst, h.dst_port, ip.src, h.src_port);
   if (!ep) {
     ++stats_.udp_no_port;
-    std::string quote;
-    AppendIp4(&quote, ip);
-    quote.append(seg.substr(0, 8));
-    SendIcmpUnreachable(ip, quote, kIcmpPortUnreach);
+    if (ip.ip4) {
+      std::string quote;
+      AppendIp4(&quote, *ip.ip4);
+      quote.append(seg.substr(0, 8));
+      SendIcmpUnreachable(*ip.ip4, quote, kIcmpPortUnreach);
+    } else {
+      Ip6Header h6;
+      if (ParseIp6(ip.packet, &h6) == Ip6ParseError::kOk) {
+        SendIcmp6Unreachable(h6, ip.packet, kIcmp6PortUnreach);
+      }
+    }
     return;
   }
   ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen));

@@ -13,6 +13,14 @@ constexpr size_t kIcmpQuoteLen = 8;  // bytes of the offending datagram's payloa
 }  // namespace
 
 void Stack::HandleIp(Nic* nic, std::string_view pkt) {
+  if (!pkt.empty() && (U8(pkt)[0] >> 4) == 6) {
+    HandleIp6(nic, pkt);
+  } else {
+    HandleIp4(nic, pkt);
+  }
+}
+
+void Stack::HandleIp4(Nic* nic, std::string_view pkt) {
   Ip4Header h;
   switch (ParseIp4(pkt, &h)) {
     case Ip4ParseError::kOk: break;
@@ -29,7 +37,9 @@ void Stack::HandleIp(Nic* nic, std::string_view pkt) {
     return;
   }
   bool to_us = IsLocalAddress(h.dst) || h.dst.broadcast();
-  for (const AddrPrefix& p : nic->addrs) to_us |= p.prefix_len < 31 && h.dst == p.broadcast();
+  for (const AddrPrefix& p : nic->addrs) {
+    to_us |= p.addr.is_v4() && p.prefix_len < 31 && h.dst == p.broadcast();
+  }
   if (!to_us) {
     ++stats_.ip_not_for_us;  // a host does not forward (RFC 1122 3.3.1)
     return;
@@ -64,8 +74,8 @@ void Stack::ReassemblyTimer() {
 
 void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
   switch (h.proto) {
-    case kProtoTcp: HandleTcp(h, payload); break;
-    case kProtoUdp: HandleUdp(h, payload); break;
+    case kProtoTcp: HandleTcp({h.src, h.dst, &h, {}}, payload); break;
+    case kProtoUdp: HandleUdp({h.src, h.dst, &h, {}}, payload); break;
     case kProtoIcmp: HandleIcmp(h, payload); break;
     default: {
       ++stats_.ip_unknown_proto;
@@ -131,8 +141,10 @@ void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, 
   if (SendIp(h.dst, h.src, kProtoIcmp, msg, false).ok()) ++stats_.icmp_unreach_sent;
 }
 
-Status Stack::SendIp(Ip4 src, Ip4 dst, uint8_t proto, std::string_view payload, bool df,
-                     uint8_t ttl) {
+Status Stack::SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                     std::string_view payload, bool df, uint8_t ttl, uint32_t flow_label) {
+  if (!dst.is_v4()) return SendIp6(src, dst, proto, payload, ttl, flow_label);
+  if (!src.any() && !src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() + kIp4MinHeaderLen > 65535) return Errno(EMSGSIZE);
   auto route = FindRoute(dst);
   if (!route.ok()) {
@@ -142,11 +154,11 @@ Status Stack::SendIp(Ip4 src, Ip4 dst, uint8_t proto, std::string_view payload, 
   Nic* nic = route->nic;
   Ip4Header h;
   h.total_len = uint16_t(kIp4MinHeaderLen + payload.size());
-  h.id = uint16_t(inst_.secrets.IpIdBase(src, dst, proto) + ip_id_++);
+  h.id = uint16_t(inst_.secrets.IpIdBase(src.v4(), dst.v4(), proto) + ip_id_++);
   h.ttl = ttl;
   h.proto = proto;
-  h.src = src.any() ? route->src : src;
-  h.dst = dst;
+  h.src = (src.any() ? route->src : src).v4();
+  h.dst = dst.v4();
   if (h.total_len <= nic->mtu) {
     h.frag = df ? kIpFlagDF : 0;
     std::string pkt;

@@ -1,4 +1,5 @@
-// Ethernet output and ARP (RFC 826): answer requests for our addresses,
+// Ethernet output, the neighbour cache of both families, and ARP (RFC
+// 826; IPv6's neighbour discovery is in stack_ip6.cc): answer requests for our addresses,
 // learn senders that ask us, resolve next hops with up to 3 requests one
 // second apart (Linux's mcast_solicit, retrans_time), hold a few packets
 // per unresolved neighbour (unres_qlen_bytes), and forget a neighbour 60 s after
@@ -16,14 +17,15 @@ constexpr size_t kArpQueueBytes = 212992;  // unres_qlen_bytes (SK_WMEM_MAX)
 }  // namespace
 
 void Stack::SendArp(Nic* nic, uint16_t op, const MacAddr& dst_mac, const MacAddr& tha, Ip4 tpa) {
-  if (nic->addrs.empty()) return;
-  Ip4 spa = nic->addrs[0].addr;
+  Ip4 spa;
+  bool found = false;
   for (const AddrPrefix& p : nic->addrs) {
-    if (p.Contains(tpa)) {
-      spa = p.addr;
-      break;
-    }
+    if (!p.addr.is_v4()) continue;
+    if (!found || p.Contains(tpa)) spa = p.addr.v4();
+    found = true;
+    if (p.Contains(tpa)) break;
   }
+  if (!found) return;
   std::string f;
   f.reserve(kEthHeaderLen + kArpLen);
   AppendEth(&f, {dst_mac, nic->mac, kEtherTypeArp});
@@ -45,41 +47,37 @@ void Stack::HandleArp(Nic* nic, std::string_view pkt) {
   // A sender with a broadcast, multicast or zero MAC poisons nothing here.
   bool sender_ok = !a.spa.any() && !a.spa.multicast() && !a.spa.broadcast() &&
                    a.sha != kBroadcastMac && (a.sha[0] & 1) == 0;
-  auto it = nic->arp.find(a.spa.v);
   // RFC 826 "merge": update an entry we already have; add one if the packet
   // is addressed to us.
-  if (sender_ok && (it != nic->arp.end() || for_us)) {
-    if (it == nic->arp.end()) {
-      uint32_t ip = a.spa.v;
-      auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
-      it = nic->arp.emplace(ip, std::move(e)).first;
-    }
-    ArpEntry& e = *it->second;
-    e.resolved = true;
-    e.mac = a.sha;
-    e.confirmed_ns = now_ns_();
-    e.requests_sent = 0;
-    ArmTimer(&e.timer, e.confirmed_ns + kArpLifetimeNs);
-    while (!e.pending.empty()) {
-      std::string p = std::move(e.pending.front());
-      e.pending.pop_front();
-      std::string f;
-      f.reserve(kEthHeaderLen + p.size());
-      AppendEth(&f, {e.mac, nic->mac, kEtherTypeIp4});
-      f += p;
-      ++stats_.frames_out;
-      ++nic->tx_frames;
-      nic->tx_bytes += f.size();
-      nic->link->WriteFrame(f);
-    }
-  }
+  if (sender_ok) ConfirmNeighbor(nic, a.spa, a.sha, for_us);
   if (for_us && a.op == kArpRequest && sender_ok) {
     ++stats_.arp_replies_sent;
     SendArp(nic, kArpReply, a.sha, a.sha, a.spa);
   }
 }
 
-void Stack::ArpTimer(Nic* nic, uint32_t ip) {
+void Stack::ConfirmNeighbor(Nic* nic, const IpAddr& ip, const MacAddr& mac, bool create) {
+  auto it = nic->arp.find(ip);
+  if (it == nic->arp.end()) {
+    if (!create) return;
+    auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
+    it = nic->arp.emplace(ip, std::move(e)).first;
+  }
+  ArpEntry& e = *it->second;
+  e.resolved = true;
+  e.mac = mac;
+  e.confirmed_ns = now_ns_();
+  e.requests_sent = 0;
+  ArmTimer(&e.timer, e.confirmed_ns + kArpLifetimeNs);
+  uint16_t type = ip.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6;
+  while (!e.pending.empty()) {
+    std::string p = std::move(e.pending.front());
+    e.pending.pop_front();
+    WriteEth(nic, e.mac, type, p);
+  }
+}
+
+void Stack::ArpTimer(Nic* nic, IpAddr ip) {
   auto it = nic->arp.find(ip);
   if (it == nic->arp.end()) return;
   ArpEntry& e = *it->second;
@@ -93,12 +91,16 @@ void Stack::ArpTimer(Nic* nic, uint32_t ip) {
     return;
   }
   ++e.requests_sent;
-  ++stats_.arp_requests_sent;
-  SendArp(nic, kArpRequest, kBroadcastMac, MacAddr{}, Ip4{ip});
+  if (ip.is_v4()) {
+    ++stats_.arp_requests_sent;
+    SendArp(nic, kArpRequest, kBroadcastMac, MacAddr{}, ip.v4());
+  } else {
+    SendNeighborSolicit(nic, ip);  // RFC 4861 7.2.2, as often and as far apart
+  }
   ArmTimer(&e.timer, now_ns_() + kArpRetryNs);
 }
 
-void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {
+void Stack::SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet) {
   if (nic->loopback) {
     ++nic->tx_frames;
     nic->tx_bytes += packet.size();
@@ -107,13 +109,18 @@ void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {
   }
   MacAddr dst{};
   bool bcast = next_hop.broadcast();
-  for (const AddrPrefix& p : nic->addrs) bcast |= p.prefix_len < 31 && next_hop == p.broadcast();
+  for (const AddrPrefix& p : nic->addrs) {
+    bcast |= p.addr.is_v4() && p.prefix_len < 31 && next_hop == IpAddr(p.broadcast());
+  }
+  uint16_t type = next_hop.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6;
   if (bcast) {
     dst = kBroadcastMac;
+  } else if (next_hop.multicast() && !next_hop.is_v4()) {
+    dst = MulticastMac(next_hop);
   } else {
-    auto it = nic->arp.find(next_hop.v);
+    auto it = nic->arp.find(next_hop);
     if (it == nic->arp.end()) {
-      uint32_t ip = next_hop.v;
+      IpAddr ip = next_hop;
       auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
       it = nic->arp.emplace(ip, std::move(e)).first;
       it->second->pending.push_back(std::move(packet));
@@ -134,9 +141,13 @@ void Stack::SendOnLink(Nic* nic, Ip4 next_hop, std::string packet) {
     }
     dst = e.mac;
   }
+  WriteEth(nic, dst, type, packet);
+}
+
+void Stack::WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet) {
   std::string f;
   f.reserve(kEthHeaderLen + packet.size());
-  AppendEth(&f, {dst, nic->mac, kEtherTypeIp4});
+  AppendEth(&f, {dst, nic->mac, type});
   f += packet;
   ++stats_.frames_out;
   ++nic->tx_frames;

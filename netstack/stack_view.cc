@@ -48,6 +48,7 @@ std::vector<SocketInfo> Stack::TcpSockets() {
     SocketInfo i;
     i.local = e.local_;
     i.remote = e.remote_;
+    i.v6 = e.v6_;
     i.state = LinuxTcpState(e.state_);
     // get_tcp4_sock(): a listener's receive queue is its accept backlog.
     i.rx_queue = e.state_ == TcpState::kListen ? e.accept_queue_.size() : e.rcvq_.size();
@@ -72,7 +73,8 @@ std::vector<SocketInfo> Stack::UdpSockets() {
   for (const auto& [port, e] : udp_bound_) {
     SocketInfo i;
     i.local = e->local_;
-    i.remote = e->connected_ ? e->remote_ : SockAddr{};
+    i.remote = e->connected_ ? e->remote_ : SockAddr{e->Wildcard(), 0};
+    i.v6 = e->v6_;
     i.state = e->connected_ ? 1 : 7;
     i.rx_queue = e->rcvq_bytes_;
     i.uid = e->owner_uid_;

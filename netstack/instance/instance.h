@@ -22,35 +22,37 @@
 
 namespace seedvisor::netstack {
 
+// An address with its prefix length (counted within its family: 0..32 for
+// IPv4, 0..128 for IPv6).
 struct AddrPrefix {
   constexpr AddrPrefix() = default;
-  constexpr AddrPrefix(Ip4 a, int len, Ip4 b = Ip4{}) : addr(a), prefix_len(len), brd(b) {}
-  Ip4 addr;
+  constexpr AddrPrefix(IpAddr a, int len, Ip4 b = Ip4{}) : addr(a), prefix_len(len), brd(b) {}
+  IpAddr addr;
   int prefix_len = 32;
   // The broadcast address the interface was configured with (IFA_BROADCAST;
   // any(): none), as the guest's views show it. The stack accepts the
-  // subnet's broadcast() either way, as Linux does.
+  // subnet's broadcast() either way, as Linux does. IPv4 only.
   Ip4 brd;
-  bool Contains(Ip4 a) const {
-    if (prefix_len == 0) return true;
-    uint32_t mask = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);
-    return (a.v & mask) == (addr.v & mask);
+  int bits() const { return addr.is_v4() ? 96 + prefix_len : prefix_len; }
+  bool Contains(const IpAddr& a) const {
+    return a.is_v4() == addr.is_v4() && a.SamePrefix(addr, bits());
   }
   Ip4 broadcast() const {
     uint32_t mask = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);
-    return Ip4{addr.v | ~mask};
+    return Ip4{addr.v4().v | ~mask};
   }
 };
 
-// One neighbour (RFC 826 / Linux's neighbour states, reduced to: resolving,
-// reachable). Packets wait in `pending` while resolving.
+// One neighbour, IPv4 (ARP, RFC 826) or IPv6 (Neighbor Discovery, RFC
+// 4861), with Linux's neighbour states reduced to: resolving, reachable.
+// Packets wait in `pending` while resolving.
 struct ArpEntry {
   explicit ArpEntry(std::function<void()> on_timer) : timer(std::move(on_timer)) {}
   bool resolved = false;
   MacAddr mac{};
   int64_t confirmed_ns = 0;
   int requests_sent = 0;
-  std::deque<std::string> pending;  // IPv4 packets waiting for the MAC
+  std::deque<std::string> pending;  // IP packets waiting for the MAC
   Timer timer;                      // request retry, then expiry
 };
 
@@ -68,13 +70,13 @@ struct Nic {
   bool loopback = false;
   LinkEndpoint* link = nullptr;  // null for loopback
   std::vector<AddrPrefix> addrs;
-  std::map<uint32_t, std::unique_ptr<ArpEntry>> arp;  // by IPv4
+  std::map<IpAddr, std::unique_ptr<ArpEntry>> arp;  // by neighbour address
   uint64_t rx_frames = 0, tx_frames = 0, rx_bytes = 0, tx_bytes = 0;
 };
 
 struct Route {
   AddrPrefix dst;
-  Ip4 gateway;  // any(): on-link
+  IpAddr gateway;  // any(): on-link
   int nic = 0;
 };
 

@@ -4,19 +4,22 @@
 #ifndef SEEDVISOR_NETSTACK_SHARED_ENDPOINT_H_
 #define SEEDVISOR_NETSTACK_SHARED_ENDPOINT_H_
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
 
 #include "netstack/shared/port_table.h"
 #include "netstack/shared/wire.h"
+#include "sentry/base/errno.h"
 
 namespace seedvisor::netstack {
 
 class Stack;
 
+// An endpoint's address; IPv4 addresses are IPv4-mapped (ip_addr.h).
 struct SockAddr {
-  Ip4 ip;
+  IpAddr ip;
   uint16_t port = 0;
   bool operator==(const SockAddr&) const = default;
 };
@@ -33,6 +36,26 @@ class Endpoint {
   void SetObserver(std::function<void()> fn);
   int TakeError();  // SO_ERROR, cleared
   SockAddr local();
+  // An AF_INET6 socket's endpoint (before bind or connect): its wildcard
+  // covers IPv6, and IPv4 too unless `v6only` (IPV6_V6ONLY). An AF_INET
+  // endpoint only ever holds IPv4(-mapped) addresses.
+  // EINVAL once the endpoint has a port.
+  Status SetFamily6(bool v6only);
+  bool v6() const { return v6_; }
+  // Whether this endpoint's wildcard address receives packets for `dst`.
+  bool WildcardAccepts(const IpAddr& dst) const { return dst.is_v4() ? !v6only_ : v6_; }
+
+ protected:
+  IpAddr Wildcard() const { return v6_ ? kIp6Any : IpAddr(Ip4{}); }
+  // Whether this endpoint may talk to `peer`: an AF_INET endpoint only to
+  // IPv4 (EAFNOSUPPORT), an IPV6_V6ONLY one only to IPv6 (ENETUNREACH, as
+  // tcp_v6_connect()/udpv6_sendmsg()).
+  int PeerFamilyError(const IpAddr& peer) const {
+    if (peer.is_v4()) return v6only_ ? ENETUNREACH : 0;
+    return v6_ ? 0 : EAFNOSUPPORT;
+  }
+
+ public:
   // The socket file this endpoint serves, as /proc/net shows it: its inode
   // number and the creator's uid (sock_i_ino(), sock_i_uid()).
   void SetOwner(uint64_t ino, uint32_t uid);
@@ -53,6 +76,7 @@ class Endpoint {
   bool bound_ = false;
   bool owns_port_ = false;  // port_ is in the protocol's PortTable
   SockAddr local_{}, remote_{};
+  bool v6_ = false, v6only_ = false;  // also in port_
   int error_ = 0;  // pending SO_ERROR
   uint64_t owner_ino_ = 0;
   uint32_t owner_uid_ = 0;

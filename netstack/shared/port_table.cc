@@ -2,12 +2,23 @@
 
 namespace seedvisor::netstack {
 
+namespace {
+
+// Which families a binding receives: bit 0 IPv4, bit 1 IPv6.
+int Families(const PortTable::User& u) {
+  if (!u.ip.any()) return u.ip.is_v4() ? 1 : 2;
+  if (!u.v6) return 1;
+  return u.v6only ? 2 : 3;
+}
+
+}  // namespace
+
 bool PortTable::Conflicts(uint16_t port, const User& u) const {
   auto [b, e] = users_.equal_range(port);
   for (auto it = b; it != e; ++it) {
     const User& o = *it->second;
     if (&o == &u) continue;
-    bool overlap = o.ip.any() || u.ip.any() || o.ip == u.ip;
+    bool overlap = (Families(o) & Families(u)) && (o.ip.any() || u.ip.any() || o.ip == u.ip);
     if (!overlap) continue;
     // inet_bind_conflict(): only the *other* socket's state matters, so a
     // restarted server with SO_REUSEADDR can listen beside TIME_WAITs.

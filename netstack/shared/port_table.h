@@ -1,7 +1,8 @@
 // Which local (address, port) pairs a protocol's endpoints hold, with
 // Linux's bind rules (inet_csk_bind_conflict(), udp_lib_lport_inuse()): two
 // bindings of one port conflict when their addresses overlap (equal, or
-// either is INADDR_ANY), unless both set SO_REUSEADDR and, for TCP, the
+// either is a wildcard covering the other's family: INADDR_ANY covers IPv4,
+// an AF_INET6 socket's :: IPv6 and, unless IPV6_V6ONLY, IPv4), unless both set SO_REUSEADDR and, for TCP, the
 // one already there is not listening. Ephemeral ports come from 32768-60999
 // (ip_local_port_range) in the order RFC 6056 algorithm 3 gives: a keyed
 // hash of the peer picks where the search starts, so a peer cannot guess
@@ -25,7 +26,9 @@ class PortTable {
   static constexpr uint16_t kEphemeralLow = 32768, kEphemeralHigh = 60999;
 
   struct User {
-    Ip4 ip;
+    IpAddr ip;
+    bool v6 = false;      // an AF_INET6 socket's binding: its wildcard covers IPv6,
+    bool v6only = false;  // and IPv4 too unless IPV6_V6ONLY
     bool reuse = false;
     bool listening = false;  // TCP: a listener never shares with SO_REUSEADDR
     uint16_t port = 0;       // set by Bind

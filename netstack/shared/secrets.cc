@@ -72,14 +72,40 @@ void Secrets::RekeyFrom(uint64_t seed) {
   ++generation_;
 }
 
-uint32_t Secrets::IsnOffset(Ip4 src, uint16_t sport, Ip4 dst, uint16_t dport) const {
-  uint64_t m[2] = {uint64_t(src.v) << 32 | dst.v, uint64_t(sport) << 16 | dport};
-  return uint32_t(SipHash24(isn_key_, m, 2));
+namespace {
+
+// The flow (both addresses, both ports) as SipHash message words.
+void FlowWords(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport,
+               uint64_t m[5]) {
+  for (int w = 0; w < 4; ++w) {
+    const IpAddr& a = w < 2 ? src : dst;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = v << 8 | a.b[(w % 2) * 8 + i];
+    m[w] = v;
+  }
+  m[4] = uint64_t(sport) << 16 | dport;
 }
 
-uint32_t Secrets::PortOffset(Ip4 src, Ip4 dst, uint16_t dport) const {
-  uint64_t m[2] = {uint64_t(src.v) << 32 | dst.v, dport};
-  return uint32_t(SipHash24(port_key_, m, 2));
+}  // namespace
+
+uint32_t Secrets::IsnOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                            uint16_t dport) const {
+  uint64_t m[5];
+  FlowWords(src, sport, dst, dport, m);
+  return uint32_t(SipHash24(isn_key_, m, 5));
+}
+
+uint32_t Secrets::PortOffset(const IpAddr& src, const IpAddr& dst, uint16_t dport) const {
+  uint64_t m[5];
+  FlowWords(src, 0, dst, dport, m);
+  return uint32_t(SipHash24(port_key_, m, 5));
+}
+
+uint32_t Secrets::FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                            uint16_t dport) const {
+  uint64_t m[5];
+  FlowWords(src, sport, dst, dport, m);
+  return uint32_t(SipHash24(ipid_key_, m, 5)) & 0xfffff;
 }
 
 uint16_t Secrets::IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const {

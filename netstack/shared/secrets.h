@@ -1,6 +1,6 @@
 // The keys behind every value a peer must not predict: TCP initial sequence
-// numbers (RFC 6528), ephemeral port choice (RFC 6056 algorithm 3) and IPv4
-// identification. They are keyed SipHash-2-4 PRFs.
+// numbers (RFC 6528), ephemeral port choice (RFC 6056 algorithm 3), IPv4
+// identification and IPv6 flow labels. They are keyed SipHash-2-4 PRFs.
 //
 // The code is shared by every fork of a seed; the key material is per
 // instance: a sandbox fork copies the seed's keys with the rest of sentry
@@ -30,12 +30,14 @@ class Secrets {
   // New keys derived from `seed` (tests: reproducible runs).
   void RekeyFrom(uint64_t seed);
 
-  uint32_t IsnOffset(Ip4 src, uint16_t sport, Ip4 dst, uint16_t dport) const;
+  uint32_t IsnOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
   // RFC 6056 F(local, remote, remote port): where the search for a free
   // ephemeral port toward that peer starts.
-  uint32_t PortOffset(Ip4 src, Ip4 dst, uint16_t dport) const;
-  // A starting IPv4 id per destination (the counter adds to it).
+  uint32_t PortOffset(const IpAddr& src, const IpAddr& dst, uint16_t dport) const;
+  // A starting IPv4 id per destination (the counter adds to it); for
+  // IPv6, the flow label of a connection (RFC 6437 3: a hash of the flow).
   uint16_t IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const;
+  uint32_t FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
   // How many times the keys were drawn (tests, /proc).
   uint64_t generation() const { return generation_; }
 

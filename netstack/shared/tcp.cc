@@ -57,7 +57,7 @@ Status TcpEndpoint::BindLocked(SockAddr a) {
   port_.reuse = reuse_addr_;
   port_.listening = false;
   if (a.port == 0) {
-    if (!stack_->tcp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, Ip4{}, 0),
+    if (!stack_->tcp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, IpAddr{}, 0),
                                           &port_)) {
       return Errno(EADDRINUSE);  // inet_csk_get_port(): no free port
     }
@@ -84,7 +84,7 @@ Status TcpEndpoint::Listen(int backlog) {
     return {};
   }
   if (state_ != TcpState::kClosed || user_closed_) return Errno(EINVAL);
-  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
+  if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
   port_.listening = true;
   if (stack_->tcp_ports_.Conflicts(local_.port, port_)) {
     port_.listening = false;
@@ -113,14 +113,17 @@ Status TcpEndpoint::Connect(SockAddr a) {
     default: return Errno(EISCONN);
   }
   if (user_closed_) return Errno(EBADF);
-  if (a.ip.any()) a.ip = MakeIp4(127, 0, 0, 1);  // as Linux: INADDR_ANY is this host
+  if (int e = PeerFamilyError(a.ip)) return Errno(e);
+  // As Linux: the unspecified address is this host.
+  if (a.ip.any()) a.ip = a.ip.is_v4() ? IpAddr(MakeIp4(127, 0, 0, 1)) : kIp6Loopback;
+  if (!local_.ip.any() && local_.ip.is_v4() != a.ip.is_v4()) return Errno(ENETUNREACH);
   if (a.ip.multicast() || a.ip.broadcast()) return Errno(ENETUNREACH);
   if (a.port == 0) return Errno(ECONNREFUSED);
   auto route = stack_->FindRoute(a.ip);
   if (!route.ok()) return route.error();
-  Ip4 src = local_.ip.any() ? route->src : local_.ip;
+  IpAddr src = local_.ip.any() ? route->src : local_.ip;
   if (!bound_) {
-    port_.ip = Ip4{};
+    port_.ip = Wildcard();
     port_.reuse = reuse_addr_;
     if (!stack_->tcp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(src, a.ip, a.port),
                                           &port_)) {
@@ -130,11 +133,10 @@ Status TcpEndpoint::Connect(SockAddr a) {
   }
   local_ = {src, port_.port};
   remote_ = a;
-  Stack::ConnKey key{local_.ip.v, local_.port, remote_.ip.v, remote_.port};
+  Stack::ConnKey key{local_.ip, local_.port, remote_.ip, remote_.port};
   if (stack_->tcp_conns_.count(key)) return Errno(EADDRNOTAVAIL);
   stack_->tcp_conns_.emplace(key, shared_from_this());
-  uint32_t mtu = route->nic->mtu;
-  snd_mss_ = uint16_t(std::min<uint32_t>(mtu - 40, 65495));
+  snd_mss_ = MssForMtu(route->nic->mtu, remote_.ip);
   // RFC 6528: a keyed hash of the 4-tuple plus a clock (64 ns ticks, as
   // Linux's secure_tcp_seq()).
   iss_ = stack_->inst_.secrets.IsnOffset(local_.ip, local_.port, remote_.ip, remote_.port) +
@@ -314,7 +316,7 @@ void TcpEndpoint::Finish() {
     }
   } else {
     auto it = stack_->tcp_conns_.find(
-        Stack::ConnKey{local_.ip.v, local_.port, remote_.ip.v, remote_.port});
+        Stack::ConnKey{local_.ip, local_.port, remote_.ip, remote_.port});
     if (it != stack_->tcp_conns_.end() && it->second.get() == this) stack_->tcp_conns_.erase(it);
   }
   if (state_ != TcpState::kListen && state_ != TcpState::kClosed) ever_connected_ = true;

@@ -86,7 +86,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
 
   // ---- input (tcp_input.cc) ----
   void HandleSegment(const TcpHeader& h, std::string_view payload);
-  void HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst);
+  void HandleListen(const TcpHeader& h, const IpAddr& src, const IpAddr& dst);
   void HandleSynSent(const TcpHeader& h);
   bool AcceptableSeq(const TcpHeader& h, size_t seg_len) const;
   void HandleRst(const TcpHeader& h);

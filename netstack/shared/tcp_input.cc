@@ -7,13 +7,10 @@
 
 namespace seedvisor::netstack {
 
-void TcpEndpoint::HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst) {
+void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAddr& dst) {
   if (h.flags & kTcpRst) return;
   if (h.flags & kTcpAck) {  // no connection for it: reset (RFC 9293 3.10.7.2)
-    Ip4Header ip;
-    ip.src = src;
-    ip.dst = dst;
-    stack_->SendRstFor(ip, h, 0);
+    stack_->SendRstFor(src, dst, h, 0);
     return;
   }
   if (!(h.flags & kTcpSyn) || (h.flags & kTcpFin)) return;
@@ -31,6 +28,8 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst) {
   c->remote_ = {src, h.src_port};
   c->bound_ = c->owns_port_ = true;
   c->port_.ip = dst;
+  c->v6_ = c->port_.v6 = v6_;
+  c->v6only_ = c->port_.v6only = v6only_;
   c->port_.reuse = reuse_addr_;
   c->reuse_addr_ = reuse_addr_;
   stack_->tcp_ports_.AddShared(local_.port, &c->port_);
@@ -49,12 +48,12 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, Ip4 src, Ip4 dst) {
   c->snd_wnd_ = h.window;
   c->snd_wl1_ = h.seq;
   c->snd_wl2_ = c->iss_;
-  uint16_t ours = uint16_t(std::min<uint32_t>(route->nic->mtu - 40, 65495));
+  uint16_t ours = MssForMtu(route->nic->mtu, src);
   c->snd_mss_ = std::min(ours, h.mss ? h.mss : kDefaultMss);
   if (c->snd_mss_ < 64) c->snd_mss_ = 64;  // Linux's tcp_min_snd_mss floor (48) rounded
   c->cwnd_ = 10 * uint32_t(c->snd_mss_);
   c->state_ = TcpState::kSynRcvd;
-  stack_->tcp_conns_.emplace(Stack::ConnKey{dst.v, local_.port, src.v, h.src_port}, c);
+  stack_->tcp_conns_.emplace(Stack::ConnKey{dst, local_.port, src, h.src_port}, c);
   ++syn_pending_;
   c->SendSyn();
   c->ArmRto();

@@ -30,13 +30,15 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   h.window = (flags & kTcpRst) ? 0 : AdvertiseWindow();
   if (with_mss) {
     auto route = stack_->FindRoute(remote_.ip);
-    h.mss = route.ok() ? uint16_t(std::min<uint32_t>(route->nic->mtu - 40, 65495)) : kDefaultMss;
+    h.mss = route.ok() ? MssForMtu(route->nic->mtu, remote_.ip) : kDefaultMss;
   }
   std::string seg;
   seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
   AppendTcp(&seg, h, local_.ip, remote_.ip, payload);
   // A failed send (no route any more) is a lost segment: the timers retry.
-  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true);
+  uint32_t flow = remote_.ip.is_v4() ? 0
+                  : stack_->inst_.secrets.FlowLabel(local_.ip, local_.port, remote_.ip, remote_.port);
+  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true, Stack::kDefaultTtl, flow);
 }
 
 void TcpEndpoint::SendSyn() {

@@ -33,7 +33,7 @@ Status UdpEndpoint::BindLocked(SockAddr a) {
   port_.ip = a.ip;
   port_.reuse = reuse_addr_;
   if (a.port == 0) {
-    if (!stack_->udp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, Ip4{}, 0), &port_)) {
+    if (!stack_->udp_ports_.BindEphemeral(stack_->inst_.secrets.PortOffset(a.ip, IpAddr{}, 0), &port_)) {
       return Errno(EAGAIN);  // udp_lib_get_port(): the range is exhausted
     }
   } else if (!stack_->udp_ports_.Bind(a.port, &port_)) {
@@ -52,9 +52,10 @@ Status UdpEndpoint::Bind(SockAddr a) {
 
 Status UdpEndpoint::Connect(SockAddr a) {
   Stack::Locked l(stack_);
+  if (int e = PeerFamilyError(a.ip)) return Errno(e);
   auto route = stack_->FindRoute(a.ip);
   if (!route.ok()) return route.error();
-  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
+  if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
   // A connected endpoint's local address is fixed (inet->inet_saddr).
   if (local_.ip.any()) local_.ip = route->src;
   remote_ = a;
@@ -81,10 +82,14 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
   }
   if (to->port == 0) return Errno(EINVAL);
   if (data.size() > kMaxPayload) return Errno(EMSGSIZE);
+  if (int e = PeerFamilyError(to->ip)) return Errno(e);
   auto route = stack_->FindRoute(to->ip);
   if (!route.ok()) return route.error();
-  if (!bound_) SV_TRY(BindLocked({Ip4{}, 0}));
-  Ip4 src = local_.ip.any() || local_.ip.broadcast() ? route->src : local_.ip;
+  if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
+  if (!local_.ip.any() && !local_.ip.broadcast() && local_.ip.is_v4() != to->ip.is_v4()) {
+    return Errno(ENETUNREACH);
+  }
+  IpAddr src = local_.ip.any() || local_.ip.broadcast() ? route->src : local_.ip;
   std::string seg(kUdpHeaderLen, '\0');
   uint8_t* p = U8(seg);
   Put16(p, local_.port);

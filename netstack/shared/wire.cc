@@ -3,12 +3,21 @@
 #include <cstdio>
 #include <cstring>
 
+#include <arpa/inet.h>
+
 namespace seedvisor::netstack {
 
 std::string FormatIp4(Ip4 a) {
   char buf[16];
   snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.v >> 24, (a.v >> 16) & 0xff, (a.v >> 8) & 0xff,
            a.v & 0xff);
+  return buf;
+}
+
+std::string FormatIp(const IpAddr& a) {
+  if (a.is_v4()) return FormatIp4(a.v4());
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a.b.data(), buf, sizeof buf);
   return buf;
 }
 
@@ -36,8 +45,14 @@ uint16_t ChecksumFinish(uint32_t sum) {
   return uint16_t(~sum);
 }
 
-uint32_t PseudoHeaderSum(Ip4 src, Ip4 dst, uint8_t proto, uint16_t len) {
-  return (src.v >> 16) + (src.v & 0xffff) + (dst.v >> 16) + (dst.v & 0xffff) + proto + len;
+uint32_t PseudoHeaderSum(const IpAddr& src, const IpAddr& dst, uint8_t proto, uint32_t len) {
+  if (src.is_v4() && dst.is_v4()) {
+    uint32_t s = src.v4().v, d = dst.v4().v;
+    return (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + proto + (len & 0xffff);
+  }
+  uint32_t sum = (len >> 16) + (len & 0xffff) + proto;
+  for (int i = 0; i < 16; i += 2) sum += Get16(&src.b[i]) + Get16(&dst.b[i]);
+  return sum;
 }
 
 bool ParseEth(std::string_view frame, EthHeader* h) {
@@ -166,7 +181,8 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
   return true;
 }
 
-void AppendTcp(std::string* out, const TcpHeader& h, Ip4 src, Ip4 dst, std::string_view payload) {
+void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
+               std::string_view payload) {
   size_t hl = kTcpMinHeaderLen + (h.mss ? 4 : 0);
   size_t start = out->size();
   out->resize(start + hl);

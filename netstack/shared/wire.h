@@ -14,25 +14,13 @@
 #include <string>
 #include <string_view>
 
+#include "netstack/shared/ip_addr.h"
+
 namespace seedvisor::netstack {
 
 using MacAddr = std::array<uint8_t, 6>;
 inline constexpr MacAddr kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-// An IPv4 address in host byte order (10.0.0.1 is 0x0a000001).
-struct Ip4 {
-  uint32_t v = 0;
-  constexpr bool operator==(const Ip4&) const = default;
-  constexpr auto operator<=>(const Ip4&) const = default;
-  constexpr bool any() const { return v == 0; }
-  constexpr bool loopback() const { return (v >> 24) == 127; }
-  constexpr bool multicast() const { return (v >> 28) == 0xe; }
-  constexpr bool broadcast() const { return v == 0xffffffffu; }
-};
-constexpr Ip4 MakeIp4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-  return Ip4{(uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | d};
-}
-std::string FormatIp4(Ip4 a);
 std::string FormatMac(const MacAddr& m);
 
 // Big-endian field access on raw bytes.
@@ -61,12 +49,14 @@ inline uint8_t* U8(std::string& s) {
 uint32_t ChecksumPartial(std::string_view data, uint32_t initial = 0);
 uint16_t ChecksumFinish(uint32_t sum);
 // The TCP/UDP pseudo-header's partial sum (RFC 793 3.1, RFC 768).
-uint32_t PseudoHeaderSum(Ip4 src, Ip4 dst, uint8_t proto, uint16_t len);
+// IPv6's (RFC 8200 8.1) when the addresses are not IPv4-mapped.
+uint32_t PseudoHeaderSum(const IpAddr& src, const IpAddr& dst, uint8_t proto, uint32_t len);
 
 // ---- Ethernet II ----
 inline constexpr size_t kEthHeaderLen = 14;
 inline constexpr uint16_t kEtherTypeIp4 = 0x0800;
 inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeIp6 = 0x86dd;
 struct EthHeader {
   MacAddr dst{}, src{};
   uint16_t type = 0;
@@ -139,7 +129,17 @@ struct TcpHeader {
 bool ParseTcp(std::string_view seg, TcpHeader* h);
 // Appends a TCP header (with an MSS option if h.mss != 0) and `payload`,
 // with the checksum over the pseudo-header.
-void AppendTcp(std::string* out, const TcpHeader& h, Ip4 src, Ip4 dst, std::string_view payload);
+void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
+               std::string_view payload);
+
+// The IP header the stack puts before a segment to `dst` (no options): what
+// an MSS leaves room for.
+inline uint32_t IpHeaderLen(const IpAddr& dst) { return dst.is_v4() ? 20 : 40; }
+// The MSS an MTU allows toward `dst` (at most 65495, as Linux's).
+inline uint16_t MssForMtu(uint32_t mtu, const IpAddr& dst) {
+  uint32_t m = mtu - IpHeaderLen(dst) - kTcpMinHeaderLen;
+  return uint16_t(m > 65495 ? 65495 : m);
+}
 
 // Sequence-number arithmetic modulo 2^32 (RFC 793 3.3).
 inline bool SeqLt(uint32_t a, uint32_t b) { return int32_t(a - b) < 0; }

@@ -42,7 +42,7 @@ void ViewIfconf(const NetView& view, bool counting, int len, std::string* out, i
       if (len - *total < size) return;
       ifreq r{};
       strncpy(r.ifr_name, i.name.c_str(), IFNAMSIZ - 1);
-      SetInet(&r.ifr_addr, a.addr.v);
+      SetInet(&r.ifr_addr, a.addr.v4().v);
       out->append(reinterpret_cast<const char*>(&r), sizeof(r));
       *total += size;
     }
@@ -73,7 +73,7 @@ Result<long> ViewIoctl(const NetView& view, Task& t, unsigned long cmd, UserAddr
     case SIOCGIFMETRIC: r.ifr_metric = 0; break;
     case SIOCGIFMTU: r.ifr_mtu = static_cast<int>(i->mtu); break;
     case SIOCGIFTXQLEN: r.ifr_qlen = 1000; break;
-    case SIOCGIFADDR: SetInet(&r.ifr_addr, i->v4[0].addr.v); break;
+    case SIOCGIFADDR: SetInet(&r.ifr_addr, i->v4[0].addr.v4().v); break;
     case SIOCGIFNETMASK:
       SetInet(&r.ifr_netmask,
               i->v4[0].prefix_len == 0 ? 0 : ~(0xffffffffu >> i->v4[0].prefix_len));
@@ -82,7 +82,7 @@ Result<long> ViewIoctl(const NetView& view, Task& t, unsigned long cmd, UserAddr
     case SIOCGIFBRDADDR: SetInet(&r.ifr_broadaddr, i->v4[0].brd.v); break;
     // ifa_address: the peer of a point-to-point link, else the local
     // address itself (lo answers 127.0.0.1).
-    case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, i->v4[0].addr.v); break;
+    case SIOCGIFDSTADDR: SetInet(&r.ifr_dstaddr, i->v4[0].addr.v4().v); break;
     case SIOCGIFHWADDR:
       memset(&r.ifr_hwaddr, 0, sizeof(r.ifr_hwaddr));
       r.ifr_hwaddr.sa_family = i->arp_type();

@@ -13,6 +13,19 @@ namespace {
 // "%08X" of an address as the kernel prints a __be32: its bytes in
 // network order read as a little-endian number.
 uint32_t Be(netstack::Ip4 a) { return htonl(a.v); }
+uint32_t Be(const netstack::IpAddr& a) { return a.is_v4() ? Be(a.v4()) : 0; }
+
+// "%08X%08X%08X%08X" of an in6_addr's four __be32 words, as tcp6_seq_show().
+std::string Hex6(const netstack::IpAddr& a) {
+  char buf[40];
+  uint32_t w[4];
+  for (int i = 0; i < 4; ++i) {
+    w[i] = uint32_t(a.b[4 * i]) | uint32_t(a.b[4 * i + 1]) << 8 | uint32_t(a.b[4 * i + 2]) << 16 |
+           uint32_t(a.b[4 * i + 3]) << 24;
+  }
+  snprintf(buf, sizeof(buf), "%08X%08X%08X%08X", w[0], w[1], w[2], w[3]);
+  return buf;
+}
 
 uint32_t Mask(int prefix_len) {
   return prefix_len == 0 ? 0 : htonl(~(0xffffffffu >> prefix_len));
@@ -36,6 +49,32 @@ std::string SockRow(int slot, int slot_width, const netstack::SocketInfo& s) {
            s.tx_queue, s.rx_queue, 0, 0ul, 0, s.uid, 0, s.ino);
   return buf;
 }
+
+std::string SockRow6(int slot, int slot_width, const netstack::SocketInfo& s) {
+  netstack::IpAddr local = s.local.ip.any() ? netstack::IpAddr{} : s.local.ip;
+  netstack::IpAddr remote = s.remote.ip.any() ? netstack::IpAddr{} : s.remote.ip;
+  char buf[320];
+  snprintf(buf, sizeof(buf),
+           "%*d: %s:%04X %s:%04X %02X %08" PRIX64 ":%08" PRIX64 " %02X:%08lX %08X %5u %8d %" PRIu64,
+           slot_width, slot, Hex6(local).c_str(), s.local.port, Hex6(remote).c_str(),
+           s.remote.port, s.state, s.tx_queue, s.rx_queue, 0, 0ul, 0, s.uid, 0, s.ino);
+  return buf;
+}
+
+// tcp4_seq_show()'s fields after the inode: refcount, pointer (hidden:
+// %pK), rto, ato, quick/pingpong, cwnd and ssthresh. ato and
+// quick/pingpong stay 0 (no delayed ACKs yet); a listener's last field is
+// its fastopen queue length (0).
+std::string TcpTail(const netstack::SocketInfo& s) {
+  char tail[96];
+  snprintf(tail, sizeof(tail), " 1 0000000000000000 %" PRId64 " 0 0 %u %" PRId64,
+           s.rto_ns / 10'000'000, s.cwnd, s.state == 10 ? 0 : s.ssthresh);
+  return tail;
+}
+
+constexpr char kHeader6[] =
+    "  sl  local_address                         remote_address                        st "
+    "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
 
 }  // namespace
 
@@ -82,15 +121,50 @@ std::string ProcNetTcp(const std::vector<netstack::SocketInfo>& sockets) {
           149);
   int slot = 0;
   for (const netstack::SocketInfo& s : sockets) {
-    // tcp4_seq_show() goes on with refcount, pointer (hidden: %pK), rto,
-    // ato, quick/pingpong, cwnd and ssthresh; tools read up to the inode.
-    // ato and quick/pingpong stay 0 (no delayed ACKs yet); a listener's
-    // last field is its fastopen queue length (0).
-    char tail[96];
-    snprintf(tail, sizeof(tail), " 1 0000000000000000 %" PRId64 " 0 0 %u %" PRId64,
-             s.rto_ns / 10'000'000, s.cwnd, s.state == 10 ? 0 : s.ssthresh);
-    std::string row = SockRow(slot++, 4, s) + tail;
+    if (s.v6) continue;
+    std::string row = SockRow(slot++, 4, s) + TcpTail(s);
     PadLine(&out, row.c_str(), 149);
+  }
+  return out;
+}
+
+std::string ProcNetTcp6(const std::vector<netstack::SocketInfo>& sockets) {
+  std::string out = std::string(kHeader6) + "\n";  // not padded (tcp6_seq_show())
+  int slot = 0;
+  for (const netstack::SocketInfo& s : sockets) {
+    if (s.v6) out += SockRow6(slot++, 4, s) + TcpTail(s) + "\n";
+  }
+  return out;
+}
+
+std::string ProcNetUdp6(const std::vector<netstack::SocketInfo>& sockets) {
+  std::string out = std::string(kHeader6) + " ref pointer drops\n";
+  int slot = 0;
+  for (const netstack::SocketInfo& s : sockets) {
+    if (s.v6) out += SockRow6(slot++, 5, s) + " 2 0000000000000000 0\n";
+  }
+  return out;
+}
+
+std::string ProcNetIfInet6(const NetView& view) {
+  // if6_seq_show(): address, ifindex, prefix length, scope (IFA_HOST 0x10,
+  // IFA_LINK 0x20, global 0), flags (IFA_F_PERMANENT 0x80), name.
+  std::string out;
+  auto row = [&](const netstack::IpAddr& a, const NetInterface& i, int len, int scope) {
+    char buf[128];
+    std::string hex;
+    for (uint8_t b : a.b) {
+      char h[3];
+      snprintf(h, sizeof(h), "%02x", b);
+      hex += h;
+    }
+    snprintf(buf, sizeof(buf), "%s %02x %02x %02x %02x %8s\n", hex.c_str(), i.index, len, scope,
+             0x80, i.name.c_str());
+    out += buf;
+  };
+  for (const NetInterface& i : view.interfaces) {
+    if (i.v6_loopback) row(netstack::kIp6Loopback, i, 128, 0x10);
+    for (const netstack::AddrPrefix& a : i.v6) row(a.addr, i, a.prefix_len, a.addr.link_local() ? 0x20 : 0);
   }
   return out;
 }
@@ -103,6 +177,7 @@ std::string ProcNetUdp(const std::vector<netstack::SocketInfo>& sockets) {
           127);
   int slot = 0;
   for (const netstack::SocketInfo& s : sockets) {
+    if (s.v6) continue;
     std::string row = SockRow(slot++, 5, s) + " 2 0000000000000000 0";
     PadLine(&out, row.c_str(), 127);
   }

@@ -44,24 +44,33 @@ void NetService::PacketLink::WriteFrame(std::string_view frame) {
   (void)n;
 }
 
-absl::Status NetService::AttachDevice(int packet_fd, const std::string& name,
-                                      netstack::MacAddr mac, uint32_t mtu,
-                                      netstack::AddrPrefix addr, netstack::Ip4 gateway) {
+absl::Status NetService::AttachDevice(int packet_fd, const HostInterface& i) {
+  const std::string& name = i.name;
   auto link = std::make_unique<PacketLink>(packet_fd);
-  auto nic = stack_->AddNic({name, mac, mtu}, link.get());
+  auto nic = stack_->AddNic({name, i.mac, i.mtu}, link.get());
   if (!nic.ok()) {
     close(packet_fd);
     return absl::InvalidArgumentError("interface " + name + ": unusable MTU " +
-                                      std::to_string(mtu));
+                                      std::to_string(i.mtu));
   }
-  if (!stack_->AddAddress(*nic, addr).ok()) {
-    return absl::InvalidArgumentError("interface " + name + ": unusable address " +
-                                      netstack::FormatIp4(addr.addr));
-  }
-  if (!gateway.any() && !stack_->AddRoute({netstack::Ip4{}, 0}, gateway, *nic).ok()) {
-    return absl::InvalidArgumentError("interface " + name + ": unusable gateway");
-  }
+  // The link is the stack's from here on, also when an address is refused.
   devices_.push_back({std::move(link), *nic});
+  std::vector<netstack::AddrPrefix> addrs = i.v6;
+  if (!i.addr.any()) addrs.insert(addrs.begin(), {i.addr, i.prefix_len, i.broadcast});
+  for (const netstack::AddrPrefix& a : addrs) {
+    if (!stack_->AddAddress(*nic, a).ok()) {
+      return absl::InvalidArgumentError("interface " + name + ": unusable address " +
+                                        netstack::FormatIp(a.addr));
+    }
+  }
+  for (netstack::IpAddr gw : {netstack::IpAddr(i.gateway), i.gateway6}) {
+    netstack::AddrPrefix all = gw.is_v4() ? netstack::AddrPrefix{netstack::Ip4{}, 0}
+                                          : netstack::AddrPrefix{netstack::IpAddr{}, 0};
+    if (!gw.any() && !stack_->AddRoute(all, gw, *nic).ok()) {
+      return absl::InvalidArgumentError("interface " + name + ": unusable gateway " +
+                                        netstack::FormatIp(gw));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -70,8 +79,7 @@ absl::Status NetService::AttachInterfaces(const std::vector<TakenInterface>& tak
   for (const TakenInterface& t : taken) {
     const HostInterface& i = t.info;
     // AttachDevice owns the fd from here, also when it fails.
-    absl::Status s =
-        AttachDevice(t.packet_fd, i.name, i.mac, i.mtu, {i.addr, i.prefix_len, i.broadcast}, i.gateway);
+    absl::Status s = AttachDevice(t.packet_fd, i);
     if (first.ok()) first = s;
   }
   return first;

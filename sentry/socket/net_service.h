@@ -38,9 +38,8 @@ class NetService {
   netstack::Stack& stack() { return *stack_; }
   // A device: frames go out and come in through `packet_fd` (an AF_PACKET
   // socket bound to the interface; owned from here on). The NIC gets the
-  // interface's MAC, MTU, address and default route. Before Start().
-  absl::Status AttachDevice(int packet_fd, const std::string& name, netstack::MacAddr mac,
-                            uint32_t mtu, netstack::AddrPrefix addr, netstack::Ip4 gateway);
+  // interface's MAC, MTU, addresses and default routes. Before Start().
+  absl::Status AttachDevice(int packet_fd, const HostInterface& i);
   // AttachDevice for each interface TakeOverInterfaces() took (its
   // address, MTU, MAC and default route); takes the sockets.
   absl::Status AttachInterfaces(const std::vector<TakenInterface>& taken);

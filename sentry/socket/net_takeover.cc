@@ -43,6 +43,46 @@ netstack::Ip4 DefaultGateway(const std::string& ifname) {
   return {};
 }
 
+netstack::IpAddr ParseHex16(const std::string& hex) {
+  netstack::IpAddr a;
+  for (int i = 0; i < 16 && size_t(2 * i + 1) < hex.size(); ++i) {
+    a.b[i] = uint8_t(strtoul(hex.substr(2 * i, 2).c_str(), nullptr, 16));
+  }
+  return a;
+}
+
+// The IPv6 addresses of interface `index` (if6_seq_show()'s format:
+// address, ifindex, prefix length, scope, flags, name), without those whose
+// duplicate address detection failed (IFA_F_DADFAILED).
+std::vector<netstack::AddrPrefix> Ip6Addresses(int index) {
+  std::ifstream f("/proc/net/if_inet6");
+  std::vector<netstack::AddrPrefix> out;
+  std::string addr, idx, plen, scope, flags, name;
+  while (f >> addr >> idx >> plen >> scope >> flags >> name) {
+    if (int(strtoul(idx.c_str(), nullptr, 16)) != index) continue;
+    if (strtoul(flags.c_str(), nullptr, 16) & 0x08) continue;
+    out.push_back({ParseHex16(addr), int(strtoul(plen.c_str(), nullptr, 16))});
+  }
+  return out;
+}
+
+// The IPv6 default route's next hop through `ifname` (/proc/net/ipv6_route:
+// destination, its length, source, its length, next hop, metric, refcount,
+// use, flags, device).
+netstack::IpAddr DefaultGateway6(const std::string& ifname) {
+  std::ifstream f("/proc/net/ipv6_route");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string dst, dlen, src, slen, hop, metric, ref, use, flags, dev;
+    if (!(in >> dst >> dlen >> src >> slen >> hop >> metric >> ref >> use >> flags >> dev)) continue;
+    if (dev != ifname || dlen != "00" || !ParseHex16(dst).zero()) continue;
+    netstack::IpAddr g = ParseHex16(hop);
+    if (!g.zero()) return g;
+  }
+  return {};
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces() {
@@ -63,7 +103,12 @@ absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces() {
     i.index = int(n->if_index);
     memcpy(i.mac.data(), r.ifr_hwaddr.sa_data, 6);
     if (ioctl(s, SIOCGIFMTU, &r) == 0) i.mtu = uint32_t(r.ifr_mtu);
-    if (ioctl(s, SIOCGIFADDR, &r) != 0) continue;  // no IPv4 address: not ours to take
+    i.v6 = Ip6Addresses(i.index);
+    i.gateway6 = DefaultGateway6(i.name);
+    if (ioctl(s, SIOCGIFADDR, &r) != 0) {  // no IPv4 address
+      if (!i.v6.empty()) out.push_back(i);
+      continue;  // no address at all: not ours to take
+    }
     i.addr = netstack::Ip4{ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_addr)->sin_addr.s_addr)};
     if (ioctl(s, SIOCGIFNETMASK, &r) == 0) {
       uint32_t m = ntohl(reinterpret_cast<sockaddr_in*>(&r.ifr_netmask)->sin_addr.s_addr);
@@ -99,7 +144,32 @@ absl::StatusOr<int> OpenPacketSocket(int ifindex) {
   return fd;
 }
 
+namespace {
+
+absl::Status DisableHostIp6(const HostInterface& i) {
+  std::string path = "/proc/sys/net/ipv6/conf/" + i.name + "/disable_ipv6";
+  std::ofstream f(path);
+  f << "1\n";
+  f.close();
+  if (!f) return absl::InternalError(absl::StrCat("turning IPv6 off on ", i.name, " (", path, ")"));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveHostAddress4(const HostInterface& i);
+
+}  // namespace
+
 absl::Status RemoveHostAddress(const HostInterface& i) {
+  if (!i.v6.empty()) {
+    if (absl::Status s = DisableHostIp6(i); !s.ok()) return s;
+  }
+  if (i.addr.any()) return absl::OkStatus();
+  return RemoveHostAddress4(i);
+}
+
+namespace {
+
+absl::Status RemoveHostAddress4(const HostInterface& i) {
   int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (s < 0) return Errno("netlink socket");
   struct {
@@ -142,6 +212,8 @@ absl::Status RemoveHostAddress(const HostInterface& i) {
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<std::vector<TakenInterface>> TakeOverInterfaces() {
   absl::StatusOr<std::vector<HostInterface>> ifs = ListHostInterfaces();

@@ -54,7 +54,18 @@ NetView StackView(netstack::Stack& stack) {
     i.loopback = n.loopback;
     i.mac = n.mac;
     i.mtu = n.mtu;
-    i.v4 = n.addrs;
+    for (const AddrPrefix& a : n.addrs) {
+      if (a.addr.is_v4()) {
+        i.v4.push_back(a);
+      } else if (a.addr.loopback()) {
+        i.v6_loopback = true;
+      } else {
+        i.v6.push_back(a);
+      }
+    }
+    // ipv6_add_addr() puts link-local addresses last in the dump order.
+    std::stable_partition(i.v6.begin(), i.v6.end(),
+                          [](const AddrPrefix& a) { return !a.addr.link_local(); });
     i.rx_packets = n.rx_frames;
     i.tx_packets = n.tx_frames;
     i.rx_bytes = n.rx_bytes;
@@ -65,7 +76,7 @@ NetView StackView(netstack::Stack& stack) {
   // own address are "local" routes (fib_add_ifaddr()), the rest "main".
   for (const netstack::Route& r : stack.Routes()) {
     const NetInterface* i = v.Find(r.nic);
-    if (!i) continue;
+    if (!i || !r.dst.addr.is_v4()) continue;  // IPv6 routes: not shown yet
     NetRoute out;
     out.dst = r.dst;
     out.index = r.nic;
@@ -81,21 +92,21 @@ NetView StackView(netstack::Stack& stack) {
       out.protocol = RTPROT_KERNEL;
       out.scope = RT_SCOPE_LINK;
       for (const AddrPrefix& a : i->v4) {
-        if (a.Contains(r.dst.addr) && a.prefix_len == r.dst.prefix_len) out.prefsrc = a.addr;
+        if (a.Contains(r.dst.addr) && a.prefix_len == r.dst.prefix_len) out.prefsrc = a.addr.v4();
       }
     } else {
       out.table = RT_TABLE_MAIN;
       out.type = RTN_UNICAST;
       out.protocol = RTPROT_BOOT;
       out.scope = RT_SCOPE_UNIVERSE;
-      out.gateway = r.gateway;
+      out.gateway = r.gateway.v4();
     }
     v.routes.push_back(out);
   }
   for (const NetInterface& i : v.interfaces) {
     for (const AddrPrefix& a : i.v4) {
       v.routes.push_back({RT_TABLE_LOCAL, RTN_LOCAL, RTPROT_KERNEL, RT_SCOPE_HOST, {a.addr, 32},
-                          Ip4{}, a.addr, i.index});
+                          Ip4{}, a.addr.v4(), i.index});
     }
   }
   // A dump walks each table's trie in key order (fib_table_dump()):

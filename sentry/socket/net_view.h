@@ -28,6 +28,7 @@ struct NetInterface {
   uint32_t mtu = 0;
   std::vector<netstack::AddrPrefix> v4;
   bool v6_loopback = false;  // ::1/128 (the loopback-only namespace has IPv6)
+  std::vector<netstack::AddrPrefix> v6;  // other IPv6 addresses (global first, then link-local)
   uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
 
   // dev_get_flags(): IFF_UP|IFF_RUNNING|IFF_LOWER_UP and IFF_LOOPBACK, or

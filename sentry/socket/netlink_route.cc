@@ -84,16 +84,22 @@ std::string AddrMsg(const NetInterface& i, const netstack::AddrPrefix* a, uint32
                     uint32_t port) {
   MsgBuilder m(RTM_NEWADDR, NLM_F_MULTI, seq, port);
   ifaddrmsg ifa{};
-  ifa.ifa_family = a ? AF_INET : AF_INET6;
+  bool v4 = a && a->addr.is_v4();
+  ifa.ifa_family = v4 ? AF_INET : AF_INET6;
   ifa.ifa_prefixlen = static_cast<uint8_t>(a ? a->prefix_len : 128);
   ifa.ifa_flags = IFA_F_PERMANENT;
   // Loopback addresses are host-scoped (inet_insert_ifa() via
-  // ipv4_is_loopback; addrconf for ::1), the rest global.
-  ifa.ifa_scope = (!a || a->addr.loopback()) ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+  // ipv4_is_loopback; addrconf for ::1), fe80::/10 link-scoped, the rest
+  // global.
+  ifa.ifa_scope = (!a || a->addr.loopback()) ? RT_SCOPE_HOST
+                  : a->addr.link_local()     ? RT_SCOPE_LINK
+                                             : RT_SCOPE_UNIVERSE;
   ifa.ifa_index = static_cast<uint32_t>(i.index);
   m.Put(&ifa, sizeof(ifa));
-  if (a) {
-    in_addr v{htonl(a->addr.v)};
+  if (a && !v4) {
+    m.Attr(IFA_ADDRESS, a->addr.b.data(), 16);
+  } else if (a) {
+    in_addr v{htonl(a->addr.v4().v)};
     m.Attr(IFA_ADDRESS, &v, sizeof(v));
     m.Attr(IFA_LOCAL, &v, sizeof(v));
     // Only if the interface had one (`ip addr add A/N brd +`, DHCP).
@@ -125,7 +131,7 @@ std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
   m.Put(&rt, sizeof(rt));
   m.AttrU32(RTA_TABLE, r.table);
   if (r.dst.prefix_len > 0) {
-    in_addr d{htonl(r.dst.addr.v)};
+    in_addr d{htonl(r.dst.addr.v4().v)};
     m.Attr(RTA_DST, &d, sizeof(d));
   }
   if (!r.prefsrc.any()) {
@@ -203,6 +209,9 @@ int HandleOne(const NetView& view, const nlmsghdr& h, std::string_view whole, ui
       if (family == AF_UNSPEC || family == AF_INET6) {
         for (const NetInterface& i : view.interfaces) {
           if (i.v6_loopback) out->push_back(AddrMsg(i, nullptr, h.nlmsg_seq, port));
+          for (const netstack::AddrPrefix& a : i.v6) {
+            out->push_back(AddrMsg(i, &a, h.nlmsg_seq, port));
+          }
         }
       }
     } else if (type == RTM_GETROUTE && (family == AF_UNSPEC || family == AF_INET)) {

@@ -16,12 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/if_ioctl.h"
+#include "sentry/socket/inet_addr.h"
 #include "sentry/socket/unix_socket_internal.h"
 
 namespace seedvisor::sentry {
 namespace {
 
-using netstack::Ip4;
 using netstack::SockAddr;
 
 std::atomic<uint64_t> g_next_ino{0x40000000};
@@ -30,24 +30,6 @@ std::atomic<uint64_t> g_next_ino{0x40000000};
 // doubled, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF, at most twice
 // net.core.rmem_max/wmem_max).
 constexpr int kMinRcvbuf = 2304, kMinSndbuf = 4608, kMaxBuf = 212992;
-
-// A sockaddr_in from the guest. EINVAL if short, EAFNOSUPPORT if not
-// AF_INET (inet_bind(), __inet_stream_connect()).
-Result<SockAddr> ParseIn(const std::string& a) {
-  if (a.size() < sizeof(sockaddr_in)) return Errno(EINVAL);
-  sockaddr_in sin;
-  memcpy(&sin, a.data(), sizeof sin);
-  if (sin.sin_family != AF_INET) return Errno(EAFNOSUPPORT);
-  return SockAddr{Ip4{ntohl(sin.sin_addr.s_addr)}, ntohs(sin.sin_port)};
-}
-
-std::string FormatIn(SockAddr a) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(a.port);
-  sin.sin_addr.s_addr = htonl(a.ip.v);
-  return std::string(reinterpret_cast<const char*>(&sin), sizeof sin);
-}
 
 std::string IntOpt(int v, size_t optlen) {
   std::string s(reinterpret_cast<const char*>(&v), sizeof v);
@@ -69,11 +51,11 @@ int ClampBuf(int v, int min) {
 
 }  // namespace
 
-NetstackSocket::NetstackSocket(int flags, std::shared_ptr<netstack::TcpEndpoint> tcp)
-    : Socket(flags), tcp_(std::move(tcp)), ino_(g_next_ino++) {}
+NetstackSocket::NetstackSocket(int family, int flags, std::shared_ptr<netstack::TcpEndpoint> tcp)
+    : Socket(flags), family_(family), tcp_(std::move(tcp)), ino_(g_next_ino++) {}
 
-NetstackSocket::NetstackSocket(int flags, std::shared_ptr<netstack::UdpEndpoint> udp)
-    : Socket(flags), udp_(std::move(udp)), ino_(g_next_ino++) {}
+NetstackSocket::NetstackSocket(int family, int flags, std::shared_ptr<netstack::UdpEndpoint> udp)
+    : Socket(flags), family_(family), udp_(std::move(udp)), ino_(g_next_ino++) {}
 
 NetstackSocket::~NetstackSocket() {
   if (tcp_) tcp_->Close();  // also drops the observer
@@ -89,7 +71,7 @@ void NetstackSocket::Attach(uint32_t uid) {
     if (auto f = self.lock()) static_cast<NetstackSocket*>(f.get())->Changed();
   };
   uid_ = uid;
-  netstack::Endpoint& ep = tcp_ ? static_cast<netstack::Endpoint&>(*tcp_) : *udp_;
+  netstack::Endpoint& ep = endpoint();
   ep.SetObserver(fn);
   ep.SetOwner(ino_, uid);
 }
@@ -132,7 +114,9 @@ auto NetstackSocket::Block(Task& t, bool send, uint32_t events, int flags, Op op
 }
 
 Status NetstackSocket::Bind(Task&, const std::string& addr) {
-  SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(addr));
+  SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, addr, InetUse::kBind));
+  // inet6_bind(): an IPv4-mapped address needs a socket that speaks IPv4.
+  if (family_ == AF_INET6 && a.ip.is_v4() && v6only_) return Errno(EINVAL);
   return tcp_ ? tcp_->Bind(a) : udp_->Bind(a);
 }
 
@@ -147,12 +131,13 @@ Result<FileRef> NetstackSocket::Accept(Task& t, int flags, std::string* peer) {
   if (!tcp_) return Errno(EOPNOTSUPP);
   SV_ASSIGN_OR_RETURN(std::shared_ptr<netstack::TcpEndpoint> c,
                       Block(t, false, POLLIN, 0, [&] { return tcp_->Accept(); }));
-  auto s = std::make_shared<NetstackSocket>(O_RDWR | (flags & O_NONBLOCK), std::move(c));
+  auto s = std::make_shared<NetstackSocket>(family_, O_RDWR | (flags & O_NONBLOCK), std::move(c));
+  s->v6only_ = v6only_;
   // sk_clone_lock() copies the listener's sk_uid.
   s->Attach(uid_);
   if (peer) {
     auto r = s->tcp_->remote();
-    *peer = r.ok() ? FormatIn(*r) : std::string();
+    *peer = r.ok() ? FormatInetAddr(family_, *r) : std::string();
   }
   return FileRef(s);
 }
@@ -163,7 +148,7 @@ Status NetstackSocket::Connect(Task& t, const std::string& addr) {
     memcpy(&fam, addr.data(), sizeof fam);
     if (fam == AF_UNSPEC && udp_) return udp_->Disconnect();
   }
-  SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(addr));
+  SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, addr, InetUse::kConnect, v6only_));
   if (udp_) return udp_->Connect(a);
   Status s = tcp_->Connect(a);
   Changed();
@@ -192,7 +177,7 @@ Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
   if (udp_) {
     std::optional<SockAddr> to;
     if (!m.addr.empty()) {
-      SV_ASSIGN_OR_RETURN(SockAddr a, ParseIn(m.addr));
+      SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, m.addr, InetUse::kConnect, v6only_));
       to = a;
     }
     return udp_->SendTo(m.data, to);
@@ -225,7 +210,7 @@ Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags
     out.len = std::min(n, len);
     if (n > len) out.flags |= MSG_TRUNC;
     if (flags & MSG_TRUNC) out.len = n;  // udp_recvmsg(): the real length
-    out.addr = FormatIn(from);
+    out.addr = FormatInetAddr(family_, from);
     return out;
   }
   if (flags & MSG_OOB) return Errno(EINVAL);  // no urgent data yet
@@ -252,19 +237,19 @@ Status NetstackSocket::Shutdown(Task&, int how) {
 }
 
 Result<std::string> NetstackSocket::GetSockName() {
-  return FormatIn(tcp_ ? tcp_->local() : udp_->local());
+  return FormatInetAddr(family_, endpoint().local());
 }
 
 Result<std::string> NetstackSocket::GetPeerName() {
   SV_ASSIGN_OR_RETURN(SockAddr a, tcp_ ? tcp_->remote() : udp_->remote());
-  return FormatIn(a);
+  return FormatInetAddr(family_, a);
 }
 
 Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_TYPE: return IntOpt(type(), optlen);
-      case SO_DOMAIN: return IntOpt(AF_INET, optlen);
+      case SO_DOMAIN: return IntOpt(family_, optlen);
       case SO_PROTOCOL: return IntOpt(tcp_ ? IPPROTO_TCP : IPPROTO_UDP, optlen);
       case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
       case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
@@ -284,6 +269,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       default: return Errno(ENOPROTOOPT);
     }
   }
+  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
   return Errno(ENOPROTOOPT);
 }
 
@@ -320,7 +306,22 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
     tcp_->SetNoDelay(nodelay_);
     return {};
   }
+  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return SetIpv6Opt(name, val);
   return Errno(ENOPROTOOPT);
+}
+
+Result<std::string> NetstackSocket::GetIpv6Opt(int name, size_t optlen) {
+  if (name == IPV6_V6ONLY) return IntOpt(v6only_, optlen);
+  return Errno(ENOPROTOOPT);
+}
+
+Status NetstackSocket::SetIpv6Opt(int name, const std::string& val) {
+  if (name != IPV6_V6ONLY) return Errno(ENOPROTOOPT);
+  SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+  // do_ipv6_setsockopt(): only before the socket has a port.
+  SV_TRY(endpoint().SetFamily6(v != 0));
+  v6only_ = v != 0;
+  return {};
 }
 
 Result<struct stat> NetstackSocket::Stat() {
@@ -383,22 +384,24 @@ absl::Status NetstackSocket::AdoptInForkChild(ForkFileContext&) {
   return absl::OkStatus();
 }
 
-Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int type, int protocol, int flags) {
+Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type, int protocol,
+                                  int flags) {
   std::shared_ptr<NetstackSocket> s;
   switch (type) {
     case SOCK_STREAM:
       if (protocol != 0 && protocol != IPPROTO_TCP) return Errno(EPROTONOSUPPORT);
-      s = std::make_shared<NetstackSocket>(flags, net.stack().NewTcp());
+      s = std::make_shared<NetstackSocket>(family, flags, net.stack().NewTcp());
       break;
     case SOCK_DGRAM:
       if (protocol != 0 && protocol != IPPROTO_UDP) return Errno(EPROTONOSUPPORT);
-      s = std::make_shared<NetstackSocket>(flags, net.stack().NewUdp());
+      s = std::make_shared<NetstackSocket>(family, flags, net.stack().NewUdp());
       break;
     case SOCK_RAW:
       return Errno(EPERM);  // not yet: no raw or ping sockets on the sandbox stack
     default:
       return Errno(ESOCKTNOSUPPORT);
   }
+  if (family == AF_INET6) SV_TRY(s->endpoint().SetFamily6(false));
   s->Attach(t.creds().fsuid);
   return FileRef(s);
 }

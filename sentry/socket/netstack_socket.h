@@ -1,4 +1,4 @@
-// NetstackSocket: an AF_INET SOCK_STREAM (TCP) or SOCK_DGRAM (UDP) socket
+// NetstackSocket: an AF_INET or AF_INET6 SOCK_STREAM (TCP) or SOCK_DGRAM (UDP) socket
 // served by the sandbox's own stack (--network=sandbox; net_service.h),
 // entirely in sentry memory: no host socket stands behind it.
 //
@@ -10,7 +10,7 @@
 // on the first PollFd(). Lock order: the socket's mutex, then the stack's;
 // the stack calls observers with its own lock released.
 //
-//   SV_ASSIGN_OR_RETURN(FileRef f, NewNetstackSocket(t, net, SOCK_STREAM, 0, O_RDWR));
+//   SV_ASSIGN_OR_RETURN(FileRef f, NewNetstackSocket(t, net, AF_INET6, SOCK_STREAM, 0, O_RDWR));
 #ifndef SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
 #define SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
 
@@ -28,11 +28,11 @@ namespace seedvisor::sentry {
 
 class NetstackSocket : public Socket {
  public:
-  NetstackSocket(int flags, std::shared_ptr<netstack::TcpEndpoint> tcp);
-  NetstackSocket(int flags, std::shared_ptr<netstack::UdpEndpoint> udp);
+  NetstackSocket(int family, int flags, std::shared_ptr<netstack::TcpEndpoint> tcp);
+  NetstackSocket(int family, int flags, std::shared_ptr<netstack::UdpEndpoint> udp);
   ~NetstackSocket() override;
 
-  int family() const override { return AF_INET; }
+  int family() const override { return family_; }
   int type() const override { return tcp_ ? SOCK_STREAM : SOCK_DGRAM; }
   Status Bind(Task& t, const std::string& addr) override;
   Status Listen(Task& t, int backlog) override;
@@ -54,6 +54,9 @@ class NetstackSocket : public Socket {
   // readiness mirror (host fds) is remade.
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
+  netstack::Endpoint& endpoint() const {
+    return tcp_ ? static_cast<netstack::Endpoint&>(*tcp_) : *udp_;
+  }
   // Hooks the endpoint's observer to this socket (after make_shared) and
   // tells it the socket's inode and owner `uid` (/proc/net shows both).
   void Attach(uint32_t uid);
@@ -67,6 +70,12 @@ class NetstackSocket : public Socket {
   template <typename Op>
   auto Block(Task& t, bool send, uint32_t events, int flags, Op op) -> decltype(op());
 
+  // IPPROTO_IPV6 options (AF_INET6 only).
+  Result<std::string> GetIpv6Opt(int name, size_t optlen);
+  Status SetIpv6Opt(int name, const std::string& val);
+
+  const int family_;
+  bool v6only_ = false;  // IPV6_V6ONLY (net.ipv6.bindv6only is 0)
   std::shared_ptr<netstack::TcpEndpoint> tcp_;
   std::shared_ptr<netstack::UdpEndpoint> udp_;
   const uint64_t ino_;
@@ -79,8 +88,9 @@ class NetstackSocket : public Socket {
   int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
 };
 
-// socket(2) for AF_INET with --network=sandbox.
-Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int type, int protocol, int flags);
+// socket(2) for AF_INET and AF_INET6 with --network=sandbox.
+Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type, int protocol,
+                                  int flags);
 
 }  // namespace seedvisor::sentry
 

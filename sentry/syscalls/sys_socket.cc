@@ -83,11 +83,10 @@ SyscallReturn SysSocket(Task& t, const SyscallArgs& a) {
     }
     case AF_INET:
     case AF_INET6: {
-      // --network=sandbox: the sentry's own stack, IPv4 only so far; the
-      // guest never gets a host inet socket.
+      // --network=sandbox: the sentry's own stack; the guest never gets a
+      // host inet socket.
       if (NetService* net = t.kernel().net()) {
-        if (domain != AF_INET) return Errno(EAFNOSUPPORT);
-        SV_ASSIGN_OR_RETURN(FileRef s, NewNetstackSocket(t, *net, base, protocol, fl));
+        SV_ASSIGN_OR_RETURN(FileRef s, NewNetstackSocket(t, *net, domain, base, protocol, fl));
         return InstallFile(t, s, flags);
       }
       SV_ASSIGN_OR_RETURN(int hfd, NewHostInetSocket(t, domain, type, protocol));

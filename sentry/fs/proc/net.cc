@@ -18,6 +18,9 @@ InodeRef NewNetDir(Kernel& k) {
   dir->Add("route", SynthFile::Text([&s] { return ProcNetRoute(StackView(s)); }));
   dir->Add("tcp", SynthFile::Text([&s] { return ProcNetTcp(s.TcpSockets()); }));
   dir->Add("udp", SynthFile::Text([&s] { return ProcNetUdp(s.UdpSockets()); }));
+  dir->Add("tcp6", SynthFile::Text([&s] { return ProcNetTcp6(s.TcpSockets()); }));
+  dir->Add("udp6", SynthFile::Text([&s] { return ProcNetUdp6(s.UdpSockets()); }));
+  dir->Add("if_inet6", SynthFile::Text([&s] { return ProcNetIfInet6(StackView(s)); }));
   return dir;
 }
 
