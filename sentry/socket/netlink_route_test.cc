@@ -200,8 +200,13 @@ TEST_F(StackViewTest, AddressesHaveBroadcastAndScope) {
   EXPECT_EQ(a[IFA_LOCAL], In("10.1.2.3"));
   EXPECT_EQ(a[IFA_BROADCAST], In("10.1.2.255"));
   EXPECT_EQ(a[IFA_LABEL], std::string("eth0\0", 5));
-  // The sandbox stack has no IPv6.
-  EXPECT_TRUE(Dump(RTM_GETADDR, AF_INET6, sizeof(ifaddrmsg)).empty());
+  // IPv6: ::1 on lo (the NIC was given no IPv6 address).
+  std::vector<std::string> v6 = Dump(RTM_GETADDR, AF_INET6, sizeof(ifaddrmsg));
+  ASSERT_EQ(v6.size(), 1u);
+  memcpy(&ifa, v6[0].data() + NLMSG_HDRLEN, sizeof(ifa));
+  EXPECT_EQ(ifa.ifa_index, 1u);
+  EXPECT_EQ(ifa.ifa_prefixlen, 128);
+  EXPECT_EQ(ifa.ifa_scope, RT_SCOPE_HOST);
 }
 
 TEST_F(StackViewTest, RoutesAsLinuxSplitsThem) {
