@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "platform/kvm/kvm_guest.h"
+#include "platform/kvm/kvm_host_maps.h"
 
 namespace seedvisor::platform::kvm {
 namespace {
@@ -253,6 +254,36 @@ Status KvmAddressSpace::Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_
     return Errno(ENOMEM);
   }
   return {};
+}
+
+bool KvmAddressSpace::PastEnd(uint64_t addr) {
+  uint8_t b;
+  return !ReadForce(UserAddr(addr & ~(kPageSize - 1)), &b, 1).ok();
+}
+
+bool KvmAddressSpace::HidePastEnd() {
+  bool found = false;
+  for (const HostVma& v : HostVmas(host_pid(), UserTop().value())) {
+    if (!v.backed || v.prot == PROT_NONE || !PastEnd(v.end - kPageSize)) continue;
+    // The pages past the object's end are a suffix of the mapping: find
+    // its first page (lo readable or -1, hi past the end).
+    int64_t lo = -1, hi = static_cast<int64_t>((v.end - v.start) / kPageSize) - 1;
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (PastEnd(v.start + static_cast<uint64_t>(mid) * kPageSize) ? hi : lo) = mid;
+    }
+    const uint64_t first = v.start + static_cast<uint64_t>(hi) * kPageSize;
+    absl::MutexLock l(&mu_);
+    SetPtes({region_, &next_pd_, &next_pt_}, first, v.end - first, -1);
+    found = true;
+  }
+  return found;
+}
+
+void KvmAddressSpace::ShowPage(uint64_t addr, int prot) {
+  if (addr >= UserTop().value()) return;  // never a user PTE onto the platform's pages
+  absl::MutexLock l(&mu_);
+  SetPtes({region_, &next_pd_, &next_pt_}, addr & ~(kPageSize - 1), kPageSize, prot);
 }
 
 long KvmAddressSpace::MemoryCall(long nr, const long (&a)[6]) {

@@ -61,6 +61,21 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   Status Protect(UserAddr addr, uint64_t len, int prot) override;
   Status Remap(UserAddr old_addr, uint64_t old_len, UserAddr new_addr, uint64_t new_len) override;
 
+  // SIGBUS (README.md): an access the host refuses with SIGBUS (past the
+  // end of a file or of a shared memory object) comes back from KVM_RUN as
+  // EFAULT without an address (this host's KVM fills in no memory-fault
+  // exit). HidePastEnd clears the guest PTEs of every page of a backed
+  // mapping that lies past its object's end (found by reading through
+  // /proc/PID/mem, a binary search per mapping), so that the access, run
+  // again, faults inside the VM with its address; whether it found any.
+  bool HidePastEnd();
+  // Whether the page at `addr` of a backed mapping lies past its object's
+  // end (a read through /proc/PID/mem fails).
+  bool PastEnd(uint64_t addr);
+  // Sets the PTE of the page at `addr` again (a hidden page whose object
+  // has grown since).
+  void ShowPage(uint64_t addr, int prot);
+
   uint8_t* region() const { return region_; }
   CommPage* comm(int slot) const;
   uint8_t* slot_base(int slot) const { return region_ + kSlotsOff + static_cast<uint64_t>(slot) * kSlotSize; }
@@ -137,8 +152,13 @@ class KvmContext : public Context {
   bool WaitEvent();
   bool Alive() const;
   Stop Dead(const char* why);
-  // Whether the stub has a host mapping at `addr` (from /proc/PID/maps).
-  bool HostMapped(uint64_t addr) const;
+  // Run() without the retries: `again` when a fault was mended in the
+  // platform (SIGBUS, below) and the guest should run again as it is.
+  Stop RunOnce(Registers& regs, bool* again);
+  // Whether a mend of the fault of instruction `rip` at `addr` (0: an
+  // EFAULT from KVM_RUN) may be tried: not if the last one was the same
+  // (it made no progress).
+  bool FixedUp(uint64_t rip, uint64_t addr);
 
   std::shared_ptr<KvmAddressSpace> as_;
   const pid_t tid_;
@@ -150,6 +170,10 @@ class KvmContext : public Context {
   // change the CPL through KVM_SET_SREGS once the vCPU has run.
   bool ring0_ = true;
   uint64_t fs_base_ = 0, gs_base_ = 0;  // what the vCPU holds (ring 3)
+  struct Fixup {
+    uint64_t rip = 0, addr = ~uint64_t{0};
+  };
+  Fixup fixup_;  // the last mend within this Run()
 };
 
 }  // namespace seedvisor::platform::kvm

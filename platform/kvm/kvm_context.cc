@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "platform/kvm/kvm_address_space.h"
 #include "platform/kvm/kvm_guest.h"
+#include "platform/kvm/kvm_host_maps.h"
 #include "platform/stub/await_slot_release.h"
 
 namespace seedvisor::platform::kvm {
@@ -291,6 +292,22 @@ Stop KvmContext::Dead(const char* why) {
 }
 
 Stop KvmContext::Run(Registers& regs) {
+  fixup_ = {};
+  for (;;) {
+    bool again = false;
+    Stop stop = RunOnce(regs, &again);
+    if (!again) return stop;
+  }
+}
+
+bool KvmContext::FixedUp(uint64_t rip, uint64_t addr) {
+  const Fixup f{rip, addr};
+  if (f.rip == fixup_.rip && f.addr == fixup_.addr) return false;  // no progress
+  fixup_ = f;
+  return true;
+}
+
+Stop KvmContext::RunOnce(Registers& regs, bool* again) {
   Stop stop;
   if (dead_) {
     stop.kind = StopKind::kDead;
@@ -354,12 +371,19 @@ Stop KvmContext::Run(Registers& regs) {
     return stop;
   }
   if (ret == -EFAULT && !ring0_) {
-    // The host refused an access in a GiB the guest maps (unmapped, or
-    // against the protection). KVM names the page when it fills in a
-    // memory-fault exit; this host's PVM leaves the exit unknown, so the
-    // guest gets SIGSEGV without an address, as Linux reports a #GP.
+    // The host refused an access that the guest's PTEs allow: one past the
+    // end of a file or shared memory object (SIGBUS). KVM names the page
+    // when it fills in a memory-fault exit; this host's PVM leaves the
+    // exit unknown. So the pages past every object's end lose their PTEs
+    // and the access runs again, to fault in the VM with its address
+    // (below). If that finds nothing, or the same access comes back here,
+    // the guest gets SIGSEGV without an address, as Linux reports a #GP.
     CopyRegsOut(r, regs);
     regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+    if (FixedUp(regs.rip, 0) && as_->HidePastEnd()) {
+      *again = true;
+      return stop;
+    }
     stop.kind = StopKind::kFault;
     stop.info.si_signo = SIGSEGV;
     stop.info.si_code = SI_KERNEL;
@@ -401,9 +425,30 @@ Stop KvmContext::Run(Registers& regs) {
     return stop;
   }
   stop.kind = StopKind::kFault;
-  // A not-present #PF in a host mapping is an access error (PROT_NONE);
-  // which one it is, the stub's maps say (rare: a fault the guest sees).
-  stop.info = FaultInfo(f, s.cr2, f.vector == 14 && (f.error & 1) == 0 && HostMapped(s.cr2));
+  // A not-present #PF in a host mapping is PROT_NONE (SIGSEGV, an access
+  // error), or a page of a file or shared memory object whose PTE
+  // HidePastEnd cleared: SIGBUS if it still lies past the object's end,
+  // else its PTE comes back and the access runs again. The stub's maps
+  // say which (rare: a fault the guest sees).
+  std::optional<HostVma> vma;
+  if (f.vector == 14 && (f.error & 1) == 0 && s.cr2 < as_->UserTop().value()) {
+    vma = FindHostVma(as_->host_pid(), s.cr2);
+  }
+  if (vma && vma->backed && vma->prot != PROT_NONE) {
+    if (as_->PastEnd(s.cr2)) {
+      stop.info.si_signo = SIGBUS;
+      stop.info.si_code = BUS_ADRERR;
+      // SAFETY: only reported to the guest.
+      stop.info.si_addr = reinterpret_cast<void*>(s.cr2);
+      return stop;
+    }
+    if (FixedUp(regs.rip, s.cr2)) {
+      as_->ShowPage(s.cr2, vma->prot);
+      *again = true;
+      return stop;
+    }
+  }
+  stop.info = FaultInfo(f, s.cr2, vma.has_value());
   return stop;
 }
 
@@ -465,19 +510,6 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
     return Errno(EAGAIN);
   }
   return std::shared_ptr<AddressSpace>(*as);
-}
-
-bool KvmContext::HostMapped(uint64_t addr) const {
-  FILE* maps = std::fopen(absl::StrCat("/proc/", as_->host_pid(), "/maps").c_str(), "re");
-  if (maps == nullptr) return false;
-  char line[512];
-  bool found = false;
-  while (!found && std::fgets(line, sizeof(line), maps) != nullptr) {
-    unsigned long start, end;
-    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2) found = addr >= start && addr < end;
-  }
-  std::fclose(maps);
-  return found;
 }
 
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }

@@ -40,6 +40,7 @@ inline constexpr uint64_t kStubUrgHandler = 0x300;  // never runs; SIGURG must n
 inline constexpr uint64_t kStubRestorer = 0x308;
 
 inline constexpr uint64_t kGiB = 1ull << 30;
+inline constexpr uint64_t kPageSize = 0x1000;  // a guest PTE's page
 // The last GiB below the stub's text's GiB-aligned end holds the platform.
 inline constexpr uint64_t kRegionBase = kStubBase - 0x20000000;  // 0x7fffc0000000
 inline constexpr uint64_t kRegionSize = 0x10000000;              // 256 MiB, sparse
