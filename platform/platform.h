@@ -185,23 +185,32 @@ class Context {
                           0, 0};
     return ThreadSyscall(kSysGetcpu, args);
   }
-  // Sets bit `bit` (0-31) of the 4-aligned 32-bit guest word at `addr` with
-  // one atomic read-modify-write, made in the guest's own address space by
-  // this context's host thread: the host's FUTEX_WAKE_OP with op
-  // FUTEX_OP_OR on that word, which wakes nobody (no host thread waits on
-  // a guest address; guest futex waits live in the sentry). Read/Write are
-  // copies, not atomic against guest threads on other CPUs; this is the
-  // one atomic update the sentry makes in guest memory (PI futexes set
-  // FUTEX_WAITERS with it, as futex_lock_pi_atomic() does with cmpxchg).
-  // The caller checks that `addr` lies below UserTop(). Returns 0 or
-  // -errno (-EFAULT for a word that is not mapped writable).
+  // One atomic read-modify-write of the 4-aligned 32-bit guest word at
+  // `addr`, made in the guest's own address space by this context's host
+  // thread with `lock cmpxchg` (stub_common_amd64.inc, ATOMIC_UPDATE_32),
+  // as Linux's futex code updates user words: while (old & if_mask) ==
+  // if_value, the word becomes ((old & and_mask) ^ xor_mask) + add, else it
+  // is left alone. Read/Write are copies, not atomic against guest threads
+  // on other CPUs; FUTEX_WAKE_OP's second word, the robust-list owner-died
+  // mark and a PI futex's FUTEX_WAITERS bit go through here instead.
+  // The caller checks that `addr` lies below UserTop(). Returns the old
+  // value (0 .. 2^32-1) or -errno (-EFAULT for a word not mapped writable).
+  struct WordUpdate {
+    uint32_t if_mask = 0, if_value = 0;
+    uint32_t and_mask = ~0u, xor_mask = 0, add = 0;
+  };
+  long AtomicUpdate32(UserAddr addr, const WordUpdate& u) {
+    const long args[6] = {static_cast<long>(addr.value()), u.if_mask, u.if_value,
+                          u.and_mask, u.xor_mask, u.add};
+    return ThreadSyscall(kAtomicUpdate32Call, args);
+  }
+  // Sets bit `bit` (0-31) of that word atomically (a PI futex's
+  // FUTEX_WAITERS, as futex_lock_pi_atomic() does with cmpxchg). Returns 0
+  // or -errno.
   long AtomicSetBit32(UserAddr addr, int bit) {
-    // FUTEX_OP(FUTEX_OP_OR | FUTEX_OP_OPARG_SHIFT, bit, FUTEX_OP_CMP_EQ, 0):
-    // oparg `bit` shifted is 1 << bit.
-    const long op = ((kFutexOpOr | kFutexOpOpargShift) << 28) | ((bit & 31) << 12);
-    const long args[6] = {static_cast<long>(addr.value()), kFutexWakeOpPrivate, 0, 0,
-                          static_cast<long>(addr.value()), op};
-    return ThreadSyscall(kSysFutex, args);
+    const uint32_t b = 1u << (bit & 31);
+    const long r = AtomicUpdate32(addr, WordUpdate{.and_mask = ~b, .xor_mask = b});
+    return r < 0 ? r : 0;
   }
   // Whether the host thread holds a registration (a new context's holds
   // none: the task registers its area again before it runs).
@@ -223,10 +232,10 @@ class Context {
  protected:
   static constexpr long kSysRseq = 334;    // rseq(2) on x86-64
   static constexpr long kSysGetcpu = 309;  // getcpu(2) on x86-64
-  static constexpr long kSysFutex = 202;   // futex(2) on x86-64
-  static constexpr long kFutexWakeOpPrivate = 5 | 128;  // FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG
-  static constexpr long kFutexOpOr = 2;                 // FUTEX_OP_OR
-  static constexpr long kFutexOpOpargShift = 8;         // FUTEX_OP_OPARG_SHIFT
+  // ThreadSyscall's number for AtomicUpdate32, which is no host syscall
+  // (stub_layout.h: kStubAtomicUpdate32Call); args: the word's address,
+  // if_mask, if_value, and_mask, xor_mask, add.
+  static constexpr long kAtomicUpdate32Call = -2;
   static constexpr uint64_t kRseqCsOffset = 8;  // struct rseq's rseq_cs
   static constexpr int kRseqFlagUnregister = 1;  // RSEQ_FLAG_UNREGISTER
   struct RseqArea {

@@ -140,7 +140,7 @@ class KvmContext : public Context {
   // move it: rseq(2) is ENOSYS here (glibc then runs without it).
   // getcpu(2) answers with the sentry thread's CPU, as before (the stub's
   // filter has no getcpu; the vCPU's own CPU is the stub thread's).
-  // AtomicSetBit32's futex op goes to the stub, which maps guest memory.
+  // AtomicUpdate32 goes to the stub, which maps guest memory.
   long ThreadSyscall(long nr, const long (&args)[6]) override;
 
  private:

@@ -515,9 +515,10 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
 
 long KvmContext::ThreadSyscall(long nr, const long (&args)[6]) {
-  if (nr == kSysFutex && args[1] == kFutexWakeOpPrivate) {
-    // AtomicSetBit32: the stub maps guest memory at the guest's addresses
-    // (the VM's memslots), so its host futex op acts on the guest's word.
+  if (nr == kAtomicUpdate32Call) {
+    // The stub maps guest memory at the guest's addresses (the VM's
+    // memslots), so its lock cmpxchg acts on the guest's word.
+    static_assert(kAtomicUpdate32Call == stub::kStubAtomicUpdate32Call);
     return StubCall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
   }
   if (nr != kSysGetcpu) return -ENOSYS;

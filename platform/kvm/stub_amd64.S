@@ -117,6 +117,8 @@ run:
 
 call:                                    // a host syscall the sentry asked for
         mov     24(%rbx), %rax
+        cmp     $ATOMIC_UPDATE_CALL, %rax
+        je      atomic_call
         mov     32(%rbx), %rdi
         mov     40(%rbx), %rsi
         mov     48(%rbx), %rdx
@@ -147,5 +149,9 @@ restorer:
         mov     $SYS_rt_sigreturn, %eax
         syscall
         ud2
+
+atomic_call:                             // Context::AtomicUpdate32
+        ATOMIC_UPDATE_FROM_CALL 32, 80
+        jmp     post
 
         STUB_COMMON_DATA

@@ -217,6 +217,16 @@ long PtraceContext::Inject(uint64_t gadget, long nr, long a0, long a1, long a2, 
                        HasRseq() ? host_rseq_.addr + kRseqCsOffset : 0, &rseq_segv_);
 }
 
+long PtraceContext::ThreadSyscall(long nr, const long (&a)[6]) {
+  static_assert(kAtomicUpdate32Call == stub::kStubAtomicUpdate32Call);
+  if (nr != kAtomicUpdate32Call) {
+    return Inject(kStubSyscallGadget, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
+  return InjectSyscall(tid_, as_->layout().entry + stub::kStubAtomicGadget, nr, a, &dead_,
+                       HasRseq(), HasRseq() ? host_rseq_.addr + kRseqCsOffset : 0, &rseq_segv_,
+                       /*no_syscall=*/true);
+}
+
 Result<ThreadHandle> PtraceContext::NewThread() {
   constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
                           CLONE_SYSVSEM;

@@ -58,9 +58,9 @@ class PtraceContext : public Context {
   long Inject(uint64_t gadget, long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
  protected:
-  long ThreadSyscall(long nr, const long (&a)[6]) override {
-    return Inject(stub::kStubSyscallGadget, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-  }
+  // AtomicUpdate32 runs the stub's atomic gadget: a fault there stops
+  // the traced thread (-EFAULT), so no probe is needed first.
+  long ThreadSyscall(long nr, const long (&a)[6]) override;
 
  private:
   // Reads the thread's NT_X86_XSTATE image into xstate_; its size, or 0.

@@ -67,7 +67,7 @@ long KillForeignCall(pid_t tid, bool* dead) {
 }  // namespace
 
 long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead,
-                   bool guarded, uint64_t rseq_cs, bool* rseq_segv) {
+                   bool guarded, uint64_t rseq_cs, bool* rseq_segv, bool no_syscall) {
   user_regs_struct saved;
   if (::ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0) return -ESRCH;
   user_regs_struct r = saved;
@@ -128,14 +128,16 @@ long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[
         ::ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
         return static_cast<long>(info.exit.rval);
       }
-      if (ours_seen || !IsOurCall(tid, PTRACE_SYSCALL_INFO_ENTRY, gadget_addr, nr, args)) {
+      if (ours_seen || no_syscall ||
+          !IsOurCall(tid, PTRACE_SYSCALL_INFO_ENTRY, gadget_addr, nr, args)) {
         return KillForeignCall(tid, dead);
       }
       ours_seen = true;
       continue;
     }
     // Only the gadget's int3 ends an unguarded call: a SIGTRAP signal stop.
-    if (!guarded && sig == SIGTRAP) break;
+    // A gadget without a syscall has no exit stop to end it, guarded or not.
+    if ((!guarded || no_syscall) && sig == SIGTRAP) break;
     if (guarded && rseq_cs != 0 && sig == SIGSEGV) {
       siginfo_t si{};
       if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &si) == 0 && si.si_code == SI_KERNEL) {

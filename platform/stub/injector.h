@@ -46,8 +46,13 @@ Status SeizeAndStop(pid_t tid);
 // forever; the word is cleared then (the host stops looking) and
 // *rseq_segv set, for the platform to report the guest's SIGSEGV.
 // Bounded: a thread that stops for other reasons without end is killed.
+//
+// `no_syscall`: the gadget makes no syscall (kStubAtomicGadget; `nr` is
+// only loaded into rax): its int3 ends the call guarded or not, and a
+// guarded thread's syscall is foreign.
 long InjectSyscall(pid_t tid, uint64_t gadget_addr, long nr, const long (&args)[6], bool* dead,
-                   bool guarded = false, uint64_t rseq_cs = 0, bool* rseq_segv = nullptr);
+                   bool guarded = false, uint64_t rseq_cs = 0, bool* rseq_segv = nullptr,
+                   bool no_syscall = false);
 
 // One host syscall at a time in a stub; the raw result, -errno on failure.
 class StubSyscalls {

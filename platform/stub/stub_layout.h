@@ -16,6 +16,10 @@ inline constexpr uint64_t kStubPark = 0x50;           // wait to be attached
 inline constexpr uint64_t kStubZygoteLoop = 0xf0;     // reap children forever
 inline constexpr uint64_t kStubScratchAddr = 0x100;   // holds the scratch page's address
 inline constexpr uint64_t kStubScratchSize = 4096;
+inline constexpr uint64_t kStubAtomicGadget = 0x110;  // ATOMIC_UPDATE_32; int3
+// The number a stub's call path (systrap, kvm) takes for ATOMIC_UPDATE_32
+// rather than a host syscall: Context::AtomicUpdate32.
+inline constexpr long kStubAtomicUpdate32Call = -2;
 // A syscall stop's ip lies past the gadget's syscall instruction.
 inline constexpr uint64_t kSyscallInsnSize = 2;
 // Where every stub is linked (-Ttext-segment); the guest lives below it.

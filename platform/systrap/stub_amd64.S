@@ -165,6 +165,8 @@ restorer:                                // +0x380: sa_restorer
 
 call:                                    // a memory call the sentry asked for:
         mov     48(%rbx), %rax           // anonymous mmap, munmap, mprotect ...
+        cmp     $ATOMIC_UPDATE_CALL, %rax
+        je      atomic_call
         mov     56(%rbx), %rdi           // (the filter allows no other)
         mov     64(%rbx), %rsi
         mov     72(%rbx), %rdx
@@ -256,5 +258,9 @@ fast_exit:                               // rbx = the slot; the reply is in
         popfq                            // from here on no flag changes
         mov     %gs:FG_RSP, %rsp
         jmp     *%gs:FG_RIP
+
+atomic_call:                             // Context::AtomicUpdate32
+        ATOMIC_UPDATE_FROM_CALL 56, 104
+        jmp     post
 
         STUB_COMMON_DATA

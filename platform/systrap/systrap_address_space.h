@@ -160,8 +160,10 @@ class SystrapContext : public Context {
   long ForkStub();
 
  protected:
-  // rseq(2) goes the way of the memory calls: the stub thread makes it.
+  // rseq(2) goes the way of the memory calls: the stub thread makes it;
+  // so does AtomicUpdate32 (its number is the stub's atomic_call).
   long ThreadSyscall(long nr, const long (&a)[6]) override {
+    static_assert(kAtomicUpdate32Call == stub::kStubAtomicUpdate32Call);
     return StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
 

@@ -31,6 +31,19 @@ FutexKey FutexKeyFor(MM& mm, UserAddr addr, bool priv) {
   return key;
 }
 
+Result<uint32_t> AtomicUpdateWord(platform::Context& ctx, MM& mm, UserAddr addr,
+                                  const platform::Context::WordUpdate& u) {
+  if (addr.value() % 4 != 0) return Errno(EINVAL);
+  if (!mm.IsGuestAddress(addr)) return Errno(EFAULT);
+  const long r = ctx.AtomicUpdate32(addr, u);
+  if (r < 0) return Errno(static_cast<int>(-r));
+  return static_cast<uint32_t>(r);
+}
+
+Result<uint32_t> Task::AtomicUpdateWord(UserAddr addr, const platform::Context::WordUpdate& u) {
+  return sentry::AtomicUpdateWord(*ctx_, *mm_, addr, u);
+}
+
 Status FutexTable::Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset,
                         const timespec* deadline, const void* space, uint64_t key) {
   if (bitset == 0) return Errno(EINVAL);

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
+#include "platform/platform.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
 
@@ -39,6 +40,14 @@ struct FutexKey {
 // private waiter of the same word, nor the other way round. Wakes the kernel
 // makes itself (CLONE_CHILD_CLEARTID, robust lists) are shared.
 FutexKey FutexKeyFor(MM& mm, UserAddr addr, bool priv);
+
+// One atomic read-modify-write of the 4-aligned guest word at `addr` of
+// `mm` through `ctx`, a context of that address space
+// (platform::Context::AtomicUpdate32), as Linux's futex code changes user
+// words with cmpxchg: the old value. EINVAL for an unaligned word, EFAULT
+// for one outside the guest or not mapped writable.
+Result<uint32_t> AtomicUpdateWord(platform::Context& ctx, MM& mm, UserAddr addr,
+                                  const platform::Context::WordUpdate& u);
 
 class FutexTable {
  public:

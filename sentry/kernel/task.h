@@ -102,6 +102,9 @@ class Task : public std::enable_shared_from_this<Task> {
   Status CopyInObj(UserAddr addr, T* obj) const { return CopyIn(addr, obj, sizeof(T)); }
   template <typename T>
   Status CopyOutObj(UserAddr addr, const T& obj) const { return CopyOut(addr, &obj, sizeof(T)); }
+  // One atomic read-modify-write of a 4-aligned guest word through this
+  // task's context: the old value (sentry::AtomicUpdateWord, futex.h).
+  Result<uint32_t> AtomicUpdateWord(UserAddr addr, const platform::Context::WordUpdate& u);
   // A path or other C string from the guest (ENAMETOOLONG past `max`).
   Result<std::string> CopyInString(UserAddr addr, size_t max = 4096) const {
     return mm_->CopyInString(addr, max);

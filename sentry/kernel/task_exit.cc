@@ -34,24 +34,29 @@ namespace {
 // exit_robust_list() (kernel/futex/core.c): for each robust futex the dying
 // thread still holds, mark the owner dead and wake one waiter, so that the
 // next pthread_mutex_lock gets EOWNERDEAD instead of hanging.
-void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
+void ReleaseRobustFutexes(Kernel& k, MM& mm, platform::Context& ctx, UserAddr head, int tid) {
   struct {
     uint64_t next;
     int64_t futex_offset;
     uint64_t pending;
   } h;
   if (!mm.CopyIn(head, &h, sizeof(h)).ok()) return;
-  auto release = [&](uint64_t entry, bool pi) {
+  auto release = [&](uint64_t entry, bool pi, bool pending) {
     UserAddr word(entry + static_cast<uint64_t>(h.futex_offset));
-    uint32_t v;
-    if (!mm.CopyIn(word, &v, sizeof(v)).ok()) return;
-    if ((v & FUTEX_TID_MASK) != static_cast<uint32_t>(tid)) return;
-    uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-    if (!mm.CopyOut(word, &nv, sizeof(nv)).ok()) return;
+    // handle_futex_death(): owner-died in one cmpxchg, so a FUTEX_WAITERS
+    // that another thread sets meanwhile (its lock cmpxchg) is kept; a word
+    // of another owner is left alone.
+    Result<uint32_t> old = AtomicUpdateWord(
+        ctx, mm, word,
+        {.if_mask = FUTEX_TID_MASK, .if_value = static_cast<uint32_t>(tid),
+         .and_mask = FUTEX_WAITERS, .xor_mask = FUTEX_OWNER_DIED});
+    if (!old.ok()) return;
     // handle_futex_death() wakes with a shared key (glibc waits on robust
     // mutexes with shared futexes for that reason). A PI futex's waiters
-    // get it from FutexTable::ExitPi instead.
-    if (!pi && (v & FUTEX_WAITERS)) {
+    // get it from FutexTable::ExitPi instead. A pending non-PI lock whose
+    // word is 0 was being released: its waiter is woken too.
+    const bool ours = (*old & FUTEX_TID_MASK) == static_cast<uint32_t>(tid);
+    if (!pi && ((ours && (*old & FUTEX_WAITERS)) || (pending && *old == 0))) {
       k.futex().Wake(FutexKeyFor(mm, word, false), 1, FUTEX_BITSET_MATCH_ANY);
     }
   };
@@ -60,11 +65,11 @@ void ReleaseRobustFutexes(Kernel& k, MM& mm, UserAddr head, int tid) {
   for (int i = 0; entry != head.value() && entry != 0 && i < 2048; ++i) {  // ROBUST_LIST_LIMIT
     uint64_t next;
     if (!mm.CopyIn(UserAddr(entry), &next, sizeof(next)).ok()) break;
-    if (entry != (h.pending & ~1ULL)) release(entry, pi);
+    if (entry != (h.pending & ~1ULL)) release(entry, pi, false);
     entry = next & ~1ULL;
     pi = next & 1;
   }
-  if (h.pending & ~1ULL) release(h.pending & ~1ULL, h.pending & 1);
+  if (h.pending & ~1ULL) release(h.pending & ~1ULL, h.pending & 1, true);
 }
 
 }  // namespace
@@ -83,8 +88,9 @@ void Task::ExitTask() {
   // Before anything lets another thread free the area (the tid wake
   // below): the host thread must not outlive it registered.
   DropRseq();
-  if (!robust_list_.IsNull() && mm_ != nullptr) {
-    ReleaseRobustFutexes(kernel_, *mm_, robust_list_, tid_);
+  // (A task that never ran, without a context, registered no list.)
+  if (!robust_list_.IsNull() && mm_ != nullptr && ctx_ != nullptr) {
+    ReleaseRobustFutexes(kernel_, *mm_, *ctx_, robust_list_, tid_);
   }
   // exit_pi_state_list(), after the robust list as in futex_cleanup().
   kernel_.futex().ExitPi(*this);

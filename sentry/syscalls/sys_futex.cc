@@ -11,21 +11,29 @@
 namespace seedvisor::sentry {
 namespace {
 
-// FUTEX_WAKE_OP's operation on the old value (futex(2)).
-bool WakeOp(uint32_t encoded, uint32_t* word) {
-  uint32_t op = (encoded >> 28) & 7, cmp = (encoded >> 24) & 15;
-  uint32_t oparg = (encoded >> 12) & 0xfff, cmparg = encoded & 0xfff;
-  if ((encoded >> 28) & 8) oparg = 1u << (oparg & 31);
-  uint32_t old = *word;
-  switch (op) {
-    case FUTEX_OP_SET: *word = oparg; break;
-    case FUTEX_OP_ADD: *word = old + oparg; break;
-    case FUTEX_OP_OR: *word = old | oparg; break;
-    case FUTEX_OP_ANDN: *word = old & ~oparg; break;
-    case FUTEX_OP_XOR: *word = old ^ oparg; break;
+// FUTEX_WAKE_OP's encoded operation (futex_atomic_op_inuser()): the
+// update of the second word in *u; false for an unknown op (ENOSYS).
+// oparg and cmparg are signed 12-bit fields.
+int32_t SignExtend12(uint32_t v) { return static_cast<int32_t>(v << 20) >> 20; }
+
+bool WakeOpUpdate(uint32_t encoded, platform::Context::WordUpdate* u) {
+  int32_t oparg = SignExtend12((encoded >> 12) & 0xfff);
+  if (encoded & (FUTEX_OP_OPARG_SHIFT << 28)) oparg = static_cast<int32_t>(1u << (oparg & 31));
+  const uint32_t arg = static_cast<uint32_t>(oparg);
+  switch ((encoded >> 28) & 7) {
+    case FUTEX_OP_SET: *u = {.and_mask = 0, .xor_mask = arg}; return true;
+    case FUTEX_OP_ADD: *u = {.add = arg}; return true;
+    case FUTEX_OP_OR: *u = {.and_mask = ~arg, .xor_mask = arg}; return true;
+    case FUTEX_OP_ANDN: *u = {.and_mask = ~arg}; return true;
+    case FUTEX_OP_XOR: *u = {.xor_mask = arg}; return true;
   }
-  int32_t o = static_cast<int32_t>(old), c = static_cast<int32_t>(cmparg);
-  switch (cmp) {
+  return false;
+}
+
+// Its comparison of the second word's old value; ENOSYS for an unknown one.
+Result<bool> WakeOpCompare(uint32_t encoded, uint32_t old) {
+  const int32_t o = static_cast<int32_t>(old), c = SignExtend12(encoded & 0xfff);
+  switch ((encoded >> 24) & 15) {
     case FUTEX_OP_CMP_EQ: return o == c;
     case FUTEX_OP_CMP_NE: return o != c;
     case FUTEX_OP_CMP_LT: return o < c;
@@ -33,7 +41,7 @@ bool WakeOp(uint32_t encoded, uint32_t* word) {
     case FUTEX_OP_CMP_GT: return o > c;
     case FUTEX_OP_CMP_GE: return o >= c;
   }
-  return false;
+  return Errno(ENOSYS);
 }
 
 // The timeout at `uaddr` (null: none) as an absolute CLOCK_MONOTONIC
@@ -124,10 +132,17 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       return static_cast<uint64_t>(n);
     }
     case FUTEX_WAKE_OP: {
-      uint32_t word;
-      SV_TRY(t.CopyInObj(a.Addr(4), &word));
-      bool cond = WakeOp(a.Uint(5), &word);
-      SV_TRY(t.CopyOutObj(a.Addr(4), word));
+      // The second word changes in one atomic step (a guest thread may set
+      // bits in it meanwhile with its own lock-prefixed ops), then the old
+      // value decides whether its waiters wake; an unknown comparison is
+      // ENOSYS after the update, as in Linux.
+      if (addr.value() % 4 != 0) return Errno(EINVAL);
+      platform::Context::WordUpdate update;
+      if (!WakeOpUpdate(a.Uint(5), &update)) return Errno(ENOSYS);
+      uint32_t old;
+      SV_ASSIGN_OR_RETURN(old, t.AtomicUpdateWord(a.Addr(4), update));
+      bool cond;
+      SV_ASSIGN_OR_RETURN(cond, WakeOpCompare(a.Uint(5), old));
       FutexKey k1 = FutexKeyFor(t.mm(), addr, priv), k2 = FutexKeyFor(t.mm(), a.Addr(4), priv);
       int n = f.Wake(k1.space, UserAddr(k1.addr), static_cast<int>(val), FUTEX_BITSET_MATCH_ANY);
       if (cond) {
