@@ -13,7 +13,6 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
@@ -24,6 +23,7 @@
 #include "seccomp/sentry_filter.h"
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
+#include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/socket/net_takeover.h"
 #include "sentry/socket/netns.h"
@@ -232,7 +232,13 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (int r = seccomp::InstallSentryFilter(); r != 0) {
     return ready.Report(absl::StrCat("installing the sentry's seccomp filter: ", std::strerror(-r)));
   }
-  std::thread([&server] { server.Serve(); }).detach();
+  Result<sentry::HostThread> serve = sentry::HostThread::Spawn();
+  if (!serve.ok()) {
+    return ready.Report(absl::StrCat("the host refused the control server a thread (",
+                                     std::strerror(serve.error().value()),
+                                     "); the sandbox's host pids cgroup may be full"));
+  }
+  std::move(*serve).Run([&server] { server.Serve(); });
   Log::Debug("sandbox for container %s is up; control socket %s", id, control_addr);
   ready.Report(absl::StrCat("ok ", control::HostPid()));
 

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
@@ -18,6 +17,7 @@
 #include "runsc/do_network.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/mqueue/mqueue.h"
+#include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
 
 extern char** environ;
@@ -149,7 +149,13 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     sigaddset(&fwd, s);
   }
   pthread_sigmask(SIG_BLOCK, &fwd, nullptr);
-  std::thread(ForwardSignals, kernel->get(), fwd).detach();
+  Result<sentry::HostThread> forwarder = sentry::HostThread::Spawn();
+  if (!forwarder.ok()) {
+    std::fprintf(stderr, "seedsc: creating the sandbox: the host refused a thread (%s)\n",
+                 std::strerror(forwarder.error().value()));
+    return 128;
+  }
+  std::move(*forwarder).Run([k = kernel->get(), fwd] { ForwardSignals(k, fwd); });
 
   std::vector<std::string> envp;
   for (char** e = environ; *e != nullptr; ++e) envp.emplace_back(*e);

@@ -6,8 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
@@ -117,7 +117,14 @@ void ControlServer::RunInBackground(std::function<void()> fn) {
   if (server_ != nullptr) {
     server_->pool().Run(std::move(fn));
   } else {
-    std::thread(std::move(fn)).detach();  // no server (tests): no fork either
+    // No server (tests): no fork either.
+    Result<sentry::HostThread> t = sentry::HostThread::Spawn();
+    if (!t.ok()) {
+      Log::Warning("container %s: the host refused a background thread (%s)", cfg_.id,
+                   std::strerror(t.error().value()));
+      return;
+    }
+    std::move(*t).Run(std::move(fn));
   }
 }
 

@@ -6,7 +6,7 @@
 //   ControlServer control(*kernel, cfg);
 //   ttrpc::Server server;
 //   control.Register(server);
-//   server.Listen(socket_path); std::thread([&] { server.Serve(); }).detach();
+//   server.Listen(socket_path); ... a thread that runs server.Serve() ...
 //   control.WaitShutdown();   // a Shutdown call arrived
 #ifndef SEEDVISOR_SENTRY_CONTROL_SERVER_H_
 #define SEEDVISOR_SENTRY_CONTROL_SERVER_H_
@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/fork_watch.h"
+#include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
 #include "shim/ttrpc/server.h"
 
@@ -95,8 +96,10 @@ class ControlServer {
   ControlServer(const ControlServer& seed, std::string new_id) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // In a forked sentry: serves `address` as container `new_id` until
   // Shutdown, then ends the process. Never returns.
+  // `serve` is the accept loop's thread, made (and the host's refusal
+  // reported as the Fork's failure) before the fork reported.
   [[noreturn]] static void ServeForkChild(ControlServer* child, ttrpc::Server* server,
-                                          bool paused);
+                                          sentry::HostThread serve, bool paused);
   // On a thread of its own, off the request path: has the paused sandbox
   // make what its next Forks take (sentry::PrepareForkSpare, up to
   // cfg_.fork_spares), after `delay`.

@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
-#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/control/fork_cgroup.h"
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/sfork/sfork.h"
@@ -48,36 +48,6 @@ class Watched {
   const ForkWatch::Token t_;
 };
 
-// Moves `pids` (of this pid namespace) into the existing v1 cgroup `path`
-// of every controller that has it.
-absl::Status JoinCgroup(const std::string& path, const std::vector<pid_t>& pids) {
-  if (path.find("..") != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("cgroup \"", path, "\": not a cgroup path"));
-  }
-  int joined = 0;
-  for (const char* c : {"memory", "cpu", "cpuacct", "pids", "cpuset"}) {
-    std::string procs = absl::StrCat("/sys/fs/cgroup/", c, "/", path, "/cgroup.procs");
-    int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    for (pid_t p : pids) {
-      std::string v = absl::StrCat(p);
-      if (write(fd, v.data(), v.size()) != static_cast<ssize_t>(v.size())) {
-        int err = errno;
-        close(fd);
-        return absl::InternalError(absl::StrCat("cgroup \"", path, "\": moving process ", p,
-                                                " into ", procs, ": ", strerror(err)));
-      }
-    }
-    close(fd);
-    ++joined;
-  }
-  if (joined == 0) {
-    return absl::NotFoundError(absl::StrCat("cgroup \"", path,
-                                            "\": no such cgroup under /sys/fs/cgroup/<controller>"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<int> ParseForkSpares(const std::string& value) {
@@ -110,7 +80,8 @@ ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
   exited_at_ns_ = seed.exited_at_ns_;
 }
 
-void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, bool paused) {
+void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
+                                   sentry::HostThread serve, bool paused) {
   std::shared_ptr<sentry::ThreadGroup> init;
   {
     absl::MutexLock l(&child->mu_);
@@ -130,7 +101,7 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server, 
                  "fail until they do", child->cfg_.id);
   }
   // The accept loop's own thread: it starts before anything is served.
-  std::thread([server] { server->Serve(); }).detach();
+  std::move(serve).Run([server] { server->Serve(); });
   if (init != nullptr) child->WatchInit(init);  // also if the init has exited by now
   if (paused) child->PrepareForkSpareAsync();   // a new seed
   child->WaitShutdown();
@@ -229,6 +200,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
   std::optional<HostStdio> io;
   ControlServer* child = nullptr;
   ttrpc::Server* child_server = nullptr;
+  std::optional<sentry::HostThread> serve;  // the child's accept loop's
   const bool paused = req.paused();
   auto setup = [&](const std::vector<pid_t>& pids, pid_t* report) -> absl::Status {
     // The seed's listener and connections: ours to close, never to serve.
@@ -243,6 +215,31 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     if (!req.cgroup().empty()) {
       if (absl::Status s = JoinCgroup(req.cgroup(), pids); !s.ok()) return s;
     }
+    // In the cgroup, before the report: a host that has no thread for the
+    // fork (its cgroup's pids.max) fails the Fork instead of the fork
+    // dying after it.
+    Result<sentry::HostThread> t = sentry::HostThread::Spawn();
+    if (!t.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the host refused the fork a thread (", std::strerror(t.error().value()), ")",
+          req.cgroup().empty() ? ""
+                               : absl::StrCat("; cgroup \"", req.cgroup(), "\" may be full")));
+    }
+    serve.emplace(std::move(*t));
+    if (!req.cgroup().empty()) {
+      // The cgroup's pids.max, as the fork's guest task limit (a tighter
+      // one it has already stays).
+      int64_t guest_tasks = 0;
+      {
+        absl::MutexLock l(&kernel_.mu());
+        guest_tasks = kernel_.PidsChargedLocked();
+      }
+      absl::StatusOr<int64_t> limit = GuestPidsLimitFromCgroup(req.cgroup(), guest_tasks);
+      if (!limit.ok()) return limit.status();
+      if (*limit > 0 && (kernel_.pids_limit() == 0 || *limit < kernel_.pids_limit())) {
+        kernel_.SetPidsLimit(*limit);
+      }
+    }
     *report = HostPid();
     // The sentry's own stdio (its log on stderr) becomes the child's.
     for (int i = 0; i < 3; ++i) {
@@ -250,7 +247,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     }
     return absl::OkStatus();
   };
-  auto main = [&] { ServeForkChild(child, child_server, paused); };
+  auto main = [&] { ServeForkChild(child, child_server, std::move(*serve), paused); };
 
   int64_t request_ns = 0;   // waiting for the fork lock (earlier forks' host forks, spares)
   int64_t prepare_ns = 0;   // a spare made inline (none was ready)

@@ -59,4 +59,38 @@ void* HostThread::Main(void* arg) {
   return nullptr;
 }
 
+Result<ServiceThread> ServiceThread::Start(std::function<void()> fn) {
+  ServiceThread t;
+  t.fn_ = std::make_unique<std::function<void()>>(std::move(fn));
+  const int err = pthread_create(&t.thread_, nullptr, &ServiceThread::Main, t.fn_.get());
+  if (err != 0) {
+    t.fn_.reset();
+    return Errno(err == ENOMEM ? ENOMEM : EAGAIN);  // as HostThread::Spawn
+  }
+  return Result<ServiceThread>(std::move(t));
+}
+
+ServiceThread::ServiceThread(ServiceThread&& o) noexcept
+    : thread_(o.thread_), fn_(std::move(o.fn_)) {}
+
+ServiceThread& ServiceThread::operator=(ServiceThread&& o) noexcept {
+  if (this != &o) {
+    Join();
+    thread_ = o.thread_;
+    fn_ = std::move(o.fn_);
+  }
+  return *this;
+}
+
+void ServiceThread::Join() {
+  if (fn_ == nullptr) return;
+  pthread_join(thread_, nullptr);
+  fn_.reset();
+}
+
+void* ServiceThread::Main(void* arg) {
+  (*static_cast<std::function<void()>*>(arg))();
+  return nullptr;
+}
+
 }  // namespace seedvisor::sentry

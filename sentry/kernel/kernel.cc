@@ -1,6 +1,7 @@
 #include "sentry/kernel/kernel.h"
 
 #include <sys/resource.h>
+#include <cstring>
 #include <time.h>
 
 #include "absl/status/status.h"
@@ -49,9 +50,13 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
       if (!taken.ok()) return taken.status();
       if (absl::Status s = k->net_->AttachInterfaces(*taken); !s.ok()) return s;
     }
-    k->net_->Start();
+    if (absl::Status s = k->net_->Start(); !s.ok()) return s;
   } else if (opts.network != "host") {
-    StartLoopbackNetwork();
+    if (int err = StartLoopbackNetwork(); err != 0) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the host refused the loopback network's thread (", std::strerror(err),
+          "); the host pids cgroup may be full"));
+    }
   }
   auto vfs =
       Vfs::Create(*k, VfsOptions{.host_root = opts.root, .read_only_root = opts.read_only_root});

@@ -76,7 +76,11 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     for (const auto& [res, lim] : spec.rlimits) {
       if (res >= 0 && res < RLIM_NLIMITS) tg->rlimits[res] = lim;
     }
-    timers().WatchCpuLimit(tg);
+    if (Status s = timers().WatchCpuLimit(tg); !s.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the host refused the timer thread that enforces RLIMIT_CPU (",
+          std::strerror(s.error().value()), "); the sandbox's host cgroup may be full"));
+    }
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     tg->start_time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;

@@ -302,6 +302,9 @@ TimerService::Setting Current(PosixTimer& pt) {
 
 Result<TimerService::Setting> TimerService::SetPosixTimer(Task& t, int id, int flags, Setting s) {
   Kernel& k = t.kernel();
+  // The thread before the timer changes (Kernel::mu() comes before mu_):
+  // a host refusal leaves the timer as it was.
+  if (s.value_ns > 0) SV_TRY(EnsureThread());
   Setting old;
   {
     absl::MutexLock l(&k.mu());
@@ -377,7 +380,9 @@ void TimerService::DeletePosixTimers(const ThreadGroup* tg) {
 void TimerService::Kick() {
   absl::MutexLock l(&mu_);
   rearmed_ = true;
-  StartThread();
+  // Normally running already; a refusal here leaves the timer to the next
+  // call that arms one.
+  StartThread().ok();
 }
 
 int64_t TimerService::CheckPosixTimers(bool* cpu) {

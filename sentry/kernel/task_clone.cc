@@ -93,7 +93,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
       // PR_SET_THP_DISABLE.
       tg->dumpable.store(tg_->dumpable.load());
       tg->thp_disable = tg_->thp_disable;
-      kernel_.timers().WatchCpuLimit(tg);
+      // A finite limit was watched in the parent, so the thread runs already.
+      kernel_.timers().WatchCpuLimit(tg).ok();
       tg->exit_signal = static_cast<int>(flags & CSIGNAL);
       tg->handlers = (flags & CLONE_SIGHAND) ? tg_->handlers
                                              : std::make_shared<SignalHandlers>(*tg_->handlers);

@@ -221,9 +221,15 @@ bool Ignored(const ThreadGroup& tg, int sig) {
 }  // namespace
 
 // Returns false if the signal needs no queueing.
-static bool PrepareSignal(Kernel& k, ThreadGroup& tg, int sig) {
+static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info) {
+  const int sig = info.si_signo;
   if (tg.state != ThreadGroup::State::kAlive || tg.group_exiting) return false;
   if (sig == SIGKILL) {
+    // The sandbox ends with its init: say who ended it (--debug).
+    if (tg.tgid() == 1) {
+      Log::Debug("pid 1 gets SIGKILL (si_code %d, from pid %d uid %d)", info.si_code,
+                 info.si_pid, info.si_uid);
+    }
     tg.group_exiting = true;
     tg.exit_status = SIGKILL;
     tg.stopped = false;
@@ -257,7 +263,7 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
   int sig = info.si_signo;
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
-  if (!PrepareSignal(*this, tg, sig)) return {};
+  if (!PrepareSignal(*this, tg, info)) return {};
   bool blocked_everywhere = true;
   for (Task* t : tg.tasks) {
     if (!(t->signal_mask() & SigBit(sig))) blocked_everywhere = false;
@@ -286,7 +292,7 @@ Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info,
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
   ThreadGroup& tg = t.tg();
-  if (!PrepareSignal(*this, tg, sig)) return {};
+  if (!PrepareSignal(*this, tg, info)) return {};
   if (Ignored(tg, sig) && !(t.signal_mask() & SigBit(sig))) return {};
   t.pending().Enqueue(info, std::move(src));
   t.Interrupt();

@@ -3,8 +3,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <cstring>
 #include <vector>
 
+#include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
 
 namespace seedvisor::sentry {
@@ -20,18 +22,19 @@ TimerService::~TimerService() {
     absl::MutexLock l(&mu_);
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  thread_.Join();
 }
 
-TimerService::Setting TimerService::SetReal(const std::shared_ptr<ThreadGroup>& tg, Setting s) {
+Result<TimerService::Setting> TimerService::SetReal(const std::shared_ptr<ThreadGroup>& tg,
+                                                    Setting s) {
   Setting old = GetReal(tg.get());
   absl::MutexLock l(&mu_);
   if (s.value_ns <= 0) {
     timers_.erase(tg.get());
   } else {
+    SV_TRY(StartThread());
     timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns};
     rearmed_ = true;
-    StartThread();
   }
   return old;
 }
@@ -44,8 +47,15 @@ TimerService::Setting TimerService::GetReal(const ThreadGroup* tg) {
                  it->second.interval_ns};
 }
 
-void TimerService::StartThread() {
-  if (!thread_.joinable() && !parked_) thread_ = std::thread([this] { Loop(); });
+Status TimerService::StartThread() {
+  if (thread_.joinable() || parked_) return {};
+  SV_ASSIGN_OR_RETURN(thread_, ServiceThread::Start([this] { Loop(); }));
+  return {};
+}
+
+Status TimerService::EnsureThread() {
+  absl::MutexLock l(&mu_);
+  return StartThread();
 }
 
 void TimerService::Park() {
@@ -55,7 +65,7 @@ void TimerService::Park() {
     stop_ = true;
     resume_thread_ = thread_.joinable();
   }
-  if (thread_.joinable()) thread_.join();
+  thread_.Join();
   absl::MutexLock l(&mu_);
   stop_ = false;
 }
@@ -64,19 +74,25 @@ void TimerService::Unpark() {
   absl::MutexLock l(&mu_);
   parked_ = false;
   // The thread runs from the first armed timer on: bring it back if it ran.
-  if (resume_thread_) StartThread();
+  if (!resume_thread_) return;
+  if (Status s = StartThread(); !s.ok()) {
+    // No guest call to fail: the armed timers wait for the next one that
+    // arms (it tries again, and fails with EAGAIN if the host still says no).
+    Log::Warning("timers: the host refused the timer thread (%s); armed timers are late",
+                 std::strerror(s.error().value()));
+  }
 }
 
-TimerService::Setting TimerService::SetCpu(const std::shared_ptr<ThreadGroup>& tg, int which,
-                                           Setting s, int64_t cpu_ns) {
+Result<TimerService::Setting> TimerService::SetCpu(const std::shared_ptr<ThreadGroup>& tg,
+                                                   int which, Setting s, int64_t cpu_ns) {
   Setting old = GetCpu(tg.get(), which, cpu_ns);
   absl::MutexLock l(&mu_);
   if (s.value_ns <= 0) {
     cpu_timers_.erase({tg.get(), which});
   } else {
+    SV_TRY(StartThread());
     cpu_timers_[{tg.get(), which}] = CpuTimer{tg, cpu_ns + s.value_ns, s.interval_ns};
     rearmed_ = true;
-    StartThread();
   }
   return old;
 }

@@ -10,6 +10,8 @@
 // process's guest CPU time every kCpuTick while one is armed (so they fire
 // up to a tick late, like a tick-based kernel's). It is a parkable service thread in DESIGN.md's
 // sense: Stop() ends it and Start() re-creates it from the armed timers.
+// The thread starts with the first armed timer; if the host refuses it (a
+// full pids cgroup), the call that arms gets EAGAIN and nothing is armed.
 #ifndef SEEDVISOR_SENTRY_KERNEL_TIMERS_H_
 #define SEEDVISOR_SENTRY_KERNEL_TIMERS_H_
 
@@ -17,12 +19,12 @@
 #include <map>
 #include <optional>
 #include <memory>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/errno.h"
+#include "sentry/kernel/host_thread.h"
 
 struct sigevent;
 
@@ -42,13 +44,15 @@ class TimerService {
     int64_t value_ns = 0;     // time left, 0 = disarmed
     int64_t interval_ns = 0;
   };
-  // Arms (value_ns > 0) or disarms ITIMER_REAL of `tg`; returns the old setting.
-  Setting SetReal(const std::shared_ptr<ThreadGroup>& tg, Setting s);
+  // Arms (value_ns > 0) or disarms ITIMER_REAL of `tg`; returns the old
+  // setting, or EAGAIN/ENOMEM if the host refused the service thread.
+  Result<Setting> SetReal(const std::shared_ptr<ThreadGroup>& tg, Setting s);
   Setting GetReal(const ThreadGroup* tg);
   // ITIMER_VIRTUAL or ITIMER_PROF (`which`) of `tg`, whose CPU time is now
   // `cpu_ns`. The platform measures only the guest's time on a CPU, so
   // both count the same time (user and system are not told apart).
-  Setting SetCpu(const std::shared_ptr<ThreadGroup>& tg, int which, Setting s, int64_t cpu_ns);
+  Result<Setting> SetCpu(const std::shared_ptr<ThreadGroup>& tg, int which, Setting s,
+                         int64_t cpu_ns);
   Setting GetCpu(const ThreadGroup* tg, int which, int64_t cpu_ns);
 
   static constexpr int64_t kCpuTick = 4000000;  // ns
@@ -57,8 +61,9 @@ class TimerService {
   // become finite (setrlimit, a new process). While it is, `tg`'s CPU time
   // is checked every kCpuTick: SIGXCPU at the soft limit and every second
   // after (the soft limit moves up one second each time, as Linux's
-  // check_process_timers() moves it), SIGKILL at the hard limit.
-  void WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg);
+  // check_process_timers() moves it), SIGKILL at the hard limit. EAGAIN or
+  // ENOMEM (and `tg` not watched) if the host refused the service thread.
+  Status WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg);
 
   // POSIX timers of the caller's process (posix_timers.cc). The callers hold
   // no lock. `ev` null is the default sigevent (SIGEV_SIGNAL, SIGALRM).
@@ -71,7 +76,8 @@ class TimerService {
   Status DeletePosixTimer(Task& t, int id);
   // execve(2) and exit: every POSIX timer of `tg` goes (Kernel::mu() held).
   void DeletePosixTimers(const ThreadGroup* tg);
-  // A POSIX timer's deadline moved: the loop must look again.
+  // A POSIX timer's deadline moved: the loop must look again (an armed
+  // timer's thread runs already: see SetPosixTimer).
   void Kick();
   // Kernel::Quiesce: ends the service thread (armed timers stay armed and
   // fire late, at Unpark, if they came due meanwhile). Unpark re-creates the
@@ -101,7 +107,9 @@ class TimerService {
   void CheckCpuTimers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same for RLIMIT_CPU; drops mu_ while it reads CPU time.
   void CheckCpuLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The service thread, unless it runs or the service is parked.
+  Status StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status EnsureThread() ABSL_LOCKS_EXCLUDED(mu_);
   bool WakeLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || rearmed_; }
 
   Kernel& kernel_;
@@ -116,7 +124,7 @@ class TimerService {
   // A timer was armed: the loop must look again before its old wakeup
   // (an ITIMER_REAL of 1 us must not wait for a 1 s re-check).
   bool rearmed_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  ServiceThread thread_;
   // Guarded by Kernel::mu() (lock order: Kernel::mu() before mu_).
   std::shared_ptr<PosixTimerTable> posix_;
 };

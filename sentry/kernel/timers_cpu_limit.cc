@@ -19,13 +19,14 @@ int64_t LimitNs(rlim_t seconds) {
 
 }  // namespace
 
-void TimerService::WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg) {
+Status TimerService::WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg) {
   // Read without Kernel::mu(): a racing setrlimit calls us again.
-  if (tg->rlimits[RLIMIT_CPU].rlim_cur == RLIM_INFINITY) return;
+  if (tg->rlimits[RLIMIT_CPU].rlim_cur == RLIM_INFINITY) return {};
   absl::MutexLock l(&mu_);
+  SV_TRY(StartThread());
   cpu_limited_[tg.get()] = tg;
   rearmed_ = true;
-  StartThread();
+  return {};
 }
 
 void TimerService::CheckCpuLimits() {

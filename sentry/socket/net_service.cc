@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "sentry/base/log.h"
+
 namespace seedvisor::sentry {
 namespace {
 
@@ -128,12 +131,19 @@ void NetService::Kick() {
   (void)n;
 }
 
-void NetService::Start() {
+absl::Status NetService::Start() {
   std::lock_guard l(mu_);
-  if (running_ || parked_ || wake_fd_ < 0) return;
+  if (running_ || parked_ || wake_fd_ < 0) return absl::OkStatus();
   stop_ = false;
+  Result<ServiceThread> t = ServiceThread::Start([this] { Loop(); });
+  if (!t.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the host refused the sandbox network's thread (",
+                     std::strerror(t.error().value()), "); the host pids cgroup may be full"));
+  }
+  thread_ = std::move(*t);
   running_ = true;
-  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
 }
 
 void NetService::Park() {
@@ -142,10 +152,10 @@ void NetService::Park() {
   if (!running_) return;
   stop_ = true;
   Kick();
-  std::thread t = std::move(thread_);
+  ServiceThread t = std::move(thread_);
   running_ = false;
   l.unlock();
-  t.join();
+  t.Join();
 }
 
 void NetService::Unpark() {
@@ -153,7 +163,9 @@ void NetService::Unpark() {
     std::lock_guard l(mu_);
     parked_ = false;
   }
-  Start();
+  // No guest call to fail here (a resumed seed, a sandbox fork): the
+  // network stands still until the sandbox is restarted.
+  if (absl::Status s = Start(); !s.ok()) Log::Warning("network: %s", s.message());
 }
 
 void NetService::ResetInForkChild() {

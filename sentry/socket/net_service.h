@@ -19,11 +19,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "netstack/stack.h"
+#include "sentry/kernel/host_thread.h"
 #include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::sentry {
@@ -43,7 +43,8 @@ class NetService {
   // AttachDevice for each interface TakeOverInterfaces() took (its
   // address, MTU, MAC and default route); takes the sockets.
   absl::Status AttachInterfaces(const std::vector<TakenInterface>& taken);
-  void Start();
+  // The service thread; an error if the host refused it (a full pids cgroup).
+  absl::Status Start();
   // Kernel::Quiesce / Unquiesce.
   void Park();
   void Unpark();
@@ -76,7 +77,7 @@ class NetService {
   std::unique_ptr<netstack::Stack> stack_;
   std::atomic<int> wake_fd_{-1};
   std::mutex mu_;  // guards thread_ and running_ (never held by the loop)
-  std::thread thread_;
+  ServiceThread thread_;
   bool running_ = false;
   bool parked_ = false;
   std::atomic<bool> stop_{false};

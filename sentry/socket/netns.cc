@@ -9,7 +9,8 @@
 
 #include <condition_variable>
 #include <mutex>
-#include <thread>
+
+#include "sentry/kernel/host_thread.h"
 
 namespace seedvisor::sentry {
 
@@ -81,12 +82,15 @@ void ResetLoopbackNetworkInForkChild() {
   g = new NetnsThread;  // the seed's (maybe locked, maybe waited on) leaks
 }
 
-void StartLoopbackNetwork() {
+int StartLoopbackNetwork() {
   std::unique_lock<std::mutex> l(g->mu);
-  if (g->started) return;
+  if (g->started) return 0;
+  Result<HostThread> t = HostThread::Spawn();
+  if (!t.ok()) return t.error().value();
   g->started = true;
-  std::thread(ThreadMain).detach();
+  std::move(*t).Run(ThreadMain);
   g->cv.wait(l, [] { return g->ready || g->failed; });
+  return 0;
 }
 
 int UseOwnNetworkNamespace() {
@@ -101,7 +105,9 @@ int UseOwnNetworkNamespace() {
 }
 
 Result<int> NetnsSocket(int domain, int type, int protocol) {
-  StartLoopbackNetwork();
+  // A sandbox fork's first socket starts its thread (see
+  // ResetLoopbackNetworkInForkChild): the host may say no.
+  if (int err = StartLoopbackNetwork(); err != 0) return Errno(err);
   if (g->own) {
     int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
     if (fd < 0) return Errno(errno);

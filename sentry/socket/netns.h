@@ -19,7 +19,9 @@ namespace seedvisor::sentry {
 // Starts the thread if it is not running yet and waits until its namespace
 // is up. Kernel::Create calls it before the seccomp filter is installed
 // (unshare and SIOCSIFFLAGS are not in the policy); later first calls fail.
-void StartLoopbackNetwork();
+// Returns 0, or EAGAIN/ENOMEM if the host refused the thread (the next
+// call tries again).
+int StartLoopbackNetwork();
 
 // OCI mode: `seedsc create` started the sandbox process in a network
 // namespace of its own already. Brings its loopback interface up (needs
@@ -29,7 +31,8 @@ void StartLoopbackNetwork();
 int UseOwnNetworkNamespace();
 
 // socket(2) in the private namespace; the result is O_CLOEXEC. EAFNOSUPPORT
-// if the namespace could not be made.
+// if the namespace could not be made, EAGAIN/ENOMEM if the host refused
+// its thread.
 Result<int> NetnsSocket(int domain, int type, int protocol);
 
 // Sandbox fork, in the forked sentry: the seed's helper thread does not

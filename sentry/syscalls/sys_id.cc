@@ -253,6 +253,25 @@ SyscallReturn SysCapset(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+namespace {
+
+// check_prlimit_permission() in kernel/sys.c: another process's limits, to
+// read or to set, need the caller's uid and gid to be the target's real,
+// effective and saved ones, or CAP_SYS_RESOURCE. (Without it, a guest user
+// could set pid 1's RLIMIT_CPU to 0 and so SIGKILL the sandbox's init.)
+bool MayPrlimit(Task& t, ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  if (&tg == &t.tg()) return true;
+  const Task* target = tg.leader != nullptr ? tg.leader : (tg.tasks.empty() ? nullptr : tg.tasks[0]);
+  if (target == nullptr) return true;  // exiting: nothing left to limit
+  const Credentials& c = t.creds();
+  const Credentials& d = target->creds();
+  const bool id_match = c.ruid == d.euid && c.ruid == d.suid && c.ruid == d.ruid &&
+                        c.rgid == d.egid && c.rgid == d.sgid && c.rgid == d.rgid;
+  return id_match || c.HasCap(CAP_SYS_RESOURCE);
+}
+
+}  // namespace
+
 SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
   int resource = a.Int(1);
   if (resource < 0 || resource >= RLIM_NLIMITS) return Errno(EINVAL);
@@ -268,11 +287,18 @@ SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
     if (newlim.rlim_cur > newlim.rlim_max) return Errno(EINVAL);
   }
   absl::MutexLock l(&t.kernel().mu());
+  if (!MayPrlimit(t, *tg)) return Errno(EPERM);
   struct rlimit old = tg->rlimits[resource];
   if (!a.Addr(2).IsNull()) {
     if (newlim.rlim_max > old.rlim_max && !t.creds().HasCap(CAP_SYS_RESOURCE)) return Errno(EPERM);
     tg->rlimits[resource] = newlim;
-    if (resource == RLIMIT_CPU) t.kernel().timers().WatchCpuLimit(tg);
+    if (resource == RLIMIT_CPU) {
+      // The host refused the thread that enforces it: the limit stays as it was.
+      if (Status s = t.kernel().timers().WatchCpuLimit(tg); !s.ok()) {
+        tg->rlimits[resource] = old;
+        return s.error();
+      }
+    }
   }
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), old));
   return 0;

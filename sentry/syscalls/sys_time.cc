@@ -209,7 +209,9 @@ SyscallReturn SysRestartSyscall(Task& t, const SyscallArgs&) {
 
 SyscallReturn SysAlarm(Task& t, const SyscallArgs& a) {
   TimerService::Setting s{static_cast<int64_t>(a.Uint(0)) * kNsPerSec, 0};
-  TimerService::Setting old = t.kernel().timers().SetReal(t.shared_tg(), s);
+  // alarm(2) cannot fail on Linux; here it can only if the host refuses the
+  // timer service's thread (EAGAIN), which is better than no alarm.
+  SV_ASSIGN_OR_RETURN(TimerService::Setting old, t.kernel().timers().SetReal(t.shared_tg(), s));
   // Seconds left, rounded as alarm(2) does (never 0 for a pending alarm).
   return static_cast<uint64_t>((old.value_ns + kNsPerSec / 2) / kNsPerSec) +
          (old.value_ns > 0 && old.value_ns < kNsPerSec / 2 ? 1 : 0);
@@ -245,10 +247,11 @@ SyscallReturn SysSetitimer(Task& t, const SyscallArgs& a) {
   }
   struct itimerval old {};
   TimerService::Setting want{ToNs(v.it_value), ToNs(v.it_interval)};
-  TimerService::Setting o =
+  SV_ASSIGN_OR_RETURN(
+      TimerService::Setting o,
       which == ITIMER_REAL
           ? t.kernel().timers().SetReal(t.shared_tg(), want)
-          : t.kernel().timers().SetCpu(t.shared_tg(), which, want, t.ProcessCpuNs());
+          : t.kernel().timers().SetCpu(t.shared_tg(), which, want, t.ProcessCpuNs()));
   old.it_value = TvFromNs(o.value_ns);
   old.it_interval = TvFromNs(o.interval_ns);
   if (!a.Addr(2).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(2), old));

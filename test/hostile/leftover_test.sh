@@ -8,7 +8,9 @@
 # at once, one that was killed, and one with threads and a child process.
 #
 #   leftover_test.sh --seedsc=PATH [--platform=NAME]
-set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 seedsc="" platform=systrap
 for arg in "$@"; do
   case "$arg" in
@@ -19,8 +21,7 @@ for arg in "$@"; do
 done
 [[ -x "$seedsc" ]] || { echo "leftover_test: need --seedsc" >&2; exit 2; }
 seedsc="$(realpath "$seedsc")"
-fails=0
-check() {  # NAME CMD...
+leftover_case() {  # NAME CMD...
   local name="$1"
   shift
   local out
@@ -46,20 +47,15 @@ while time.time() < deadline:
 print(len(left))
 PY
 )"
-  if [[ "$out" == "0" ]]; then
-    echo "PASS: $name: nothing left behind"
-  else
-    echo "FAIL: $name: left behind: $out host process(es)"
-    fails=$((fails + 1))
-  fi
+  check_eq "$name: nothing left behind" 0 "$out" \
+    "host processes left after seedsc --platform=$platform do -- $*"
 }
-check "a guest that exits" /bin/true
-check "a guest killed by a signal" /bin/sh -c 'kill -9 $$'
-check "threads and a child process" /usr/bin/python3 -c '
+leftover_case "a guest that exits" /bin/true
+leftover_case "a guest killed by a signal" /bin/sh -c 'kill -9 $$'
+leftover_case "threads and a child process" /usr/bin/python3 -c '
 import os, threading, time
 threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
 if os.fork() == 0:
     time.sleep(30)
 os._exit(0)'
-[[ $fails == 0 ]] && echo "leftover_test: all passed" || echo "leftover_test: $fails failed"
-exit $((fails > 0))
+testlib_finish

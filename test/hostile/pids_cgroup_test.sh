@@ -10,7 +10,9 @@
 # of them (the stub thread, or the sentry thread that would run it).
 #
 #   pids_cgroup_test.sh --forkbomb=PATH --seedsc=PATH [--platform=NAME] [--max=N,...]
-set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 bomb="" seedsc="" platform="" maxes=40,41
 for arg in "$@"; do
   case "$arg" in
@@ -42,14 +44,6 @@ cleanup() {
 trap 'cleanup; rm -rf "$tmp"' EXIT
 flags=()
 [[ -n "$platform" ]] && flags+=("--platform=$platform")
-passed=0 failed=0
-check() {  # NAME CONDITION-STATUS MESSAGE
-  if (($2 == 0)); then
-    echo "PASS: $1"; passed=$((passed + 1))
-  else
-    echo "FAIL: $1: $3"; failed=$((failed + 1))
-  fi
-}
 IFS=, read -ra max_list <<<"$maxes"
 for max in "${max_list[@]}"; do
   cg="$root/seedsc-pids-test-$$-$max"
@@ -63,16 +57,21 @@ for max in "${max_list[@]}"; do
   echo "--- pids.max $max: guest output"
   cat "$tmp/out"
   p="pids.max=$max:"
-  [[ $rc -eq 0 ]]; check "$p seedsc exits 0 (the guest's status)" $? "exit status $rc; stderr: $(head -c 600 "$tmp/err")"
+  run="seedsc do forkbomb in a pids cgroup with pids.max $max"
+  check_eq "$p seedsc exits 0 (the guest's status)" "exit status 0" "exit status $rc" \
+    "$run (stderr: $(head -c 600 "$tmp/err"))"
   grep -q '^forked [0-9]* errno Resource temporarily unavailable' "$tmp/out"
-  check "$p fork fails with EAGAIN at the limit" $? "$(grep '^forked' "$tmp/out")"
+  check_ok "$p fork fails with EAGAIN at the limit" $(($? == 0)) "$run" \
+    "forked N errno Resource temporarily unavailable" "$(grep '^forked' "$tmp/out")"
   grep -q '^threads [0-9]* errno Resource temporarily unavailable' "$tmp/out"
-  check "$p pthread_create fails with EAGAIN at the limit" $? "$(grep '^threads' "$tmp/out")"
+  check_ok "$p pthread_create fails with EAGAIN at the limit" $(($? == 0)) "$run" \
+    "threads N errno Resource temporarily unavailable" "$(grep '^threads' "$tmp/out")"
   grep -q '^done$' "$tmp/out"
-  check "$p a fork works again once the tasks are gone" $? "no 'done' line"
-  ! grep -Eq 'terminate called|system_error|Aborted|core dumped' "$tmp/err"
-  check "$p the sentry did not crash" $? "$(head -c 600 "$tmp/err")"
+  check_ok "$p a fork works again once the tasks are gone" $(($? == 0)) "$run" "a 'done' line" \
+    "$(grep -c '^done$' "$tmp/out") 'done' lines"
+  crash="$(grep -E 'terminate called|system_error|Aborted|core dumped' "$tmp/err" | head -3)"
+  check_ok "$p the sentry did not crash" $((${#crash} == 0)) "$run" "no crash in stderr" \
+    "${crash:-none} (stderr: $(head -c 600 "$tmp/err"))"
   cleanup
 done
-echo "$passed passed, $failed failed"
-((failed == 0))
+testlib_finish

@@ -6,7 +6,9 @@
 # logs "seedsc: seccomp:" when it does).
 #
 #   syscall_fuzz_test.sh --fuzz=PATH --seedsc=PATH [--platform=NAME] [--range=A:B]
-set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 fuzz="" seedsc="" platform="" range="0:500"
 for arg in "$@"; do
   case "$arg" in
@@ -29,21 +31,17 @@ cd "$tmp" || exit 2
 timeout 600 "$seedsc" "${flags[@]}" do "$fuzz" "${range%%:*}" "${range##*:}" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 cat "$tmp/out"
-passed=0 failed=0
-check() {  # NAME CONDITION-STATUS MESSAGE
-  if (($2 == 0)); then
-    echo "PASS: $1"; passed=$((passed + 1))
-  else
-    echo "FAIL: $1: $3"; failed=$((failed + 1))
-  fi
-}
-[[ $rc -eq 7 ]]; check "seedsc exits with the guest's status" $? "exit status $rc, want 7"
-((rc < 128)); check "the sentry was not killed by a signal" $? "exit status $rc (signal $((rc - 128)))"
-grep -q '^syscall_fuzz: tried' "$tmp/out"; check "the fuzzer ran to the end" $? "no summary line"
-! grep -q 'seedsc: seccomp:' "$tmp/err"
-check "the sentry's filter denied nothing" $? "$(grep 'seedsc: seccomp:' "$tmp/err" | sort | uniq -c | head -5)"
-if ((failed)); then
+run="seedsc do syscall_fuzz $range"
+check_eq "seedsc exits with the guest's status" "exit status 7" "exit status $rc" "$run"
+check_ok "the sentry was not killed by a signal" $((rc < 128)) "$run" "exit status < 128" \
+  "exit status $rc$( ((rc >= 128)) && echo " (signal $((rc - 128)))")"
+grep -q '^syscall_fuzz: tried' "$tmp/out"
+check_ok "the fuzzer ran to the end" $(($? == 0)) "$run" "its summary line" \
+  "$(grep '^syscall_fuzz: tried' "$tmp/out" || echo "no summary line")"
+denied="$(grep 'seedsc: seccomp:' "$tmp/err" | sort | uniq -c | head -5)"
+check_ok "the sentry's filter denied nothing" $((${#denied} == 0)) "$run" \
+  "no 'seedsc: seccomp:' line" "${denied:-none}"
+if ((TESTLIB_FAILED)); then
   echo "--- seedsc stderr (tail) ---"; tail -20 "$tmp/err"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+testlib_finish

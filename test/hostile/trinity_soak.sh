@@ -23,7 +23,9 @@
 #                   [--children=4] [--seed=N]
 # The default is a 30-minute soak (not for CI); test/hostile:trinity_smoke_test
 # runs it for 45 seconds.
-set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 seedsc="" platform=systrap seconds=$((30 * 60)) children=4 seed=""
 for arg in "$@"; do
   case "$arg" in
@@ -120,38 +122,38 @@ print("left", left)
 print("fds", samples.get("baseline", -1), samples.get("after", -1))
 PY
 
-passed=0 failed=0
-check() {  # NAME CONDITION-STATUS MESSAGE
-  if (($2 == 0)); then
-    echo "PASS: $1"; passed=$((passed + 1))
-  else
-    echo "FAIL: $1: $3"; failed=$((failed + 1))
-  fi
-}
+run="seedsc --platform=$platform do trinity for $seconds s"
 rc="$(awk '$1 == "rc" {print $2}' "$tmp/host")"
 left="$(awk '$1 == "left" {print $2}' "$tmp/host")"
 read -r fd_before fd_after < <(awk '$1 == "fds" {print $2, $3}' "$tmp/host")
 grep -E '^\[main\] Ran ' "$tmp/out" | tail -1
-! grep -q '^hung' "$tmp/host"; check "seedsc ended (no hang)" $? "killed after the deadline"
-! grep -q NOT-IN-SANDBOX "$tmp/out"; check "trinity ran only in the sandbox" $? "guard tripped"
-grep -q '^TRINITY-DONE' "$tmp/out"; check "trinity ran to its time limit" $? "no TRINITY-DONE"
-grep -q '^GUEST-DONE' "$tmp/out"; check "the sentry survived trinity" $? "the guest script never finished"
-[[ "$rc" == 0 ]]; check "seedsc exits with the guest's status" $? "exit status $rc"
-[[ "$left" == 0 ]]; check "no host process left behind" $? "$left left"
+hung="$(grep -c '^hung' "$tmp/host")"
+check_eq "seedsc ended (no hang)" "not killed after the deadline" \
+  "$( ((hung)) && echo "killed after the deadline" || echo "not killed after the deadline")" "$run"
+check_eq "trinity ran only in the sandbox" 0 "$(grep -c NOT-IN-SANDBOX "$tmp/out")" \
+  "guard lines (NOT-IN-SANDBOX) in the guest's output"
+check_eq "trinity ran to its time limit" 1 "$(grep -c '^TRINITY-DONE' "$tmp/out")" \
+  "TRINITY-DONE lines (the guest script after trinity)"
+check_eq "the sentry survived trinity" 1 "$(grep -c '^GUEST-DONE' "$tmp/out")" \
+  "GUEST-DONE lines (the guest script's end)"
+check_eq "seedsc exits with the guest's status" "exit status 0" "exit status $rc" "$run"
+check_eq "no host process left behind" 0 "$left" "host processes reaped after seedsc exited"
 echo "the sentry's host fds: $fd_before with the guest idle before trinity, $fd_after after"
-((fd_before > 0 && fd_after > 0 && fd_after < 4096)); check "the sentry's host fds stay bounded" $? \
+check_ok "the sentry's host fds stay bounded" $((fd_before > 0 && fd_after > 0 && fd_after < 4096)) \
+  "the sentry's host fds, idle before and after trinity" "0 < after < 4096" \
   "$fd_before before, $fd_after after"
 before="$(sed -n 's/^FDS-BEFORE //p' "$tmp/out")"
 after="$(sed -n 's/^FDS-AFTER //p' "$tmp/out")"
-[[ -n "$before" && "$before" == "$after" ]]; check "a guest process has the same fds" $? \
-  "before: $before, after: $after"
-[[ "$(ls -A "$work")" == canary ]]; check "the host directory holds only the canary" $? \
-  "$(ls -A "$work" | head -5 | tr '\n' ' ')"
-[[ "$(sha256sum < "$work/canary")" == "$canary_sum" && "$(stat -c %a "$work/canary")" == 644 ]]
-check "the canary is unchanged" $? "content or mode changed"
-if ((failed)); then
+same=0
+[[ -n "$before" && "$before" == "$after" ]] && same=1
+check_ok "a guest process has the same fds" "$same" "ls /proc/self/fd in the guest" \
+  "the same, non-empty" "before: $before, after: $after"
+check_eq "the host directory holds only the canary" canary "$(ls -A "$work" | head -5 | tr '\n' ' ' | sed 's/ $//')" \
+  "ls -A $work"
+check_eq "the canary is unchanged" "$canary_sum 644" \
+  "$(sha256sum < "$work/canary") $(stat -c %a "$work/canary")" "sha256sum and mode of $work/canary"
+if ((TESTLIB_FAILED)); then
   echo "--- guest stdout (tail) ---"; grep -v futex "$tmp/out" | tail -15
   echo "--- seedsc stderr (tail) ---"; tail -15 "$tmp/err"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+testlib_finish

@@ -7,14 +7,14 @@
 # cgroup.h, HostPidsMax).
 #
 #   bazel test //test/oci:pids_limit_test
-set -u
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 SEEDSC="$(realpath "${1:?usage: pids_limit_test.sh SEEDSC PROBE}")"
 PROBE="$(realpath "${2:?usage: pids_limit_test.sh SEEDSC PROBE}")"
 RUNC="$(command -v runc || true)"
 T="$(mktemp -d /tmp/pidstest.XXXXXX)"
 CG="seedsc-pidstest-$$"
-pass=0
-fail=0
 cleanup() {
   for id in $("$SEEDSC" --root "$T/s" list --quiet 2>/dev/null); do
     "$SEEDSC" --root "$T/s" delete --force "$id" >/dev/null 2>&1
@@ -26,12 +26,6 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-ok() { echo "PASS: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check_eq() {  # name want got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else
-    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
-}
 if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-deps.sh)"; exit 1; fi
 
 mkdir -p "$T/rootfs"/{bin,proc,dev,sys,tmp}
@@ -130,12 +124,12 @@ for platform in systrap ptrace; do
   cat "$hcg/pids.current" >"$hcg/pids.max"
   timeout 30 "$SEEDSC" --root "$T/s" exec "f-$platform" /bin/pids_probe count >"$T/f-$platform.out" 2>"$T/f-$platform.err"
   rc=$?
-  if ((rc != 0)) && grep -q "host refused a thread" "$T/f-$platform.err"; then
-    ok "seedsc $platform full host cgroup: exec fails saying the host refused a thread"
-  else
-    bad "seedsc $platform full host cgroup: exec fails saying the host refused a thread (rc $rc)"
-    sed 's/^/    /' "$T/f-$platform.out" "$T/f-$platform.err"
-  fi
+  refused=0
+  ((rc != 0)) && grep -q "host refused a thread" "$T/f-$platform.err" && refused=1
+  check_ok "seedsc $platform full host cgroup: exec fails saying the host refused a thread" \
+    "$refused" "seedsc exec f-$platform /bin/pids_probe count" \
+    "a failure saying 'host refused a thread'" \
+    "exit status $rc: $(cat "$T/f-$platform.out" "$T/f-$platform.err")"
   state="$("$SEEDSC" --root "$T/s" state "f-$platform" 2>&1 | python3 -c 'import json, sys
 try:
     print(json.load(sys.stdin)["status"])
@@ -148,5 +142,41 @@ except Exception as e:
   "$SEEDSC" --root "$T/s" delete --force "f-$platform" >/dev/null 2>&1
 done
 
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+# Timers with no room on the host: the timer service's thread starts with
+# the first armed timer, and a call that would start it while the host
+# cgroup is full (pids.max = pids.current) gets EAGAIN (the sentry used to
+# abort on std::thread's exception, taking the container with it); once
+# the host has room, the same calls arm timers that fire.
+want_timers="timers: ready
+round 1: setitimer real EAGAIN, setitimer prof EAGAIN, alarm EAGAIN, timer_settime EAGAIN, RLIMIT_CPU EAGAIN, SIGALRM none
+round 2: setitimer real ok, setitimer prof ok, alarm ok, timer_settime ok, RLIMIT_CPU ok, SIGALRM arrived"
+await_line() {  # FILE PATTERN: waits up to 10 s for a line
+  for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  return 1
+}
+for platform in systrap ptrace; do
+  bundle "tm-$platform" 10 timers
+  timeout 30 "$SEEDSC" --root "$T/s" --platform="$platform" run --detach --bundle "$T/tm-$platform" \
+    "t-$platform" >"$T/t-$platform.out" 2>"$T/t-$platform.err" </dev/null
+  check_eq "seedsc $platform timers on a full host cgroup: run --detach" 0 $?
+  await_line "$T/t-$platform.out" '^timers: ready'
+  hcg="/sys/fs/cgroup/pids/$CG/tm-$platform"
+  cat "$hcg/pids.current" >"$hcg/pids.max"
+  "$SEEDSC" --root "$T/s" kill "t-$platform" USR1
+  await_line "$T/t-$platform.out" '^round 1'
+  state="$("$SEEDSC" --root "$T/s" state "t-$platform" 2>&1 | python3 -c 'import json, sys
+try:
+    print(json.load(sys.stdin)["status"])
+except Exception as e:
+    print("no state:", e)')"
+  check_eq "seedsc $platform timers on a full host cgroup: the container still runs" running "$state"
+  echo max >"$hcg/pids.max"
+  "$SEEDSC" --root "$T/s" kill "t-$platform" USR1
+  await_line "$T/t-$platform.out" '^round 2'
+  check_eq "seedsc $platform timers on a full host cgroup: EAGAIN, then timers that fire" \
+    "$want_timers" "$(cat "$T/t-$platform.out")"
+  [[ -s "$T/t-$platform.err" ]] && { echo "  stderr:"; sed 's/^/    /' "$T/t-$platform.err"; }
+  "$SEEDSC" --root "$T/s" delete --force "t-$platform" >/dev/null 2>&1
+done
+
+testlib_finish

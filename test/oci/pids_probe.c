@@ -9,12 +9,20 @@
 //                       test execs `count` beside it and updates the limit)
 //   pids_probe count    forks (children that wait) until refused, at most
 //                       64; prints how many and why it stopped
+//   pids_probe timers   a container's init that arms timers at each
+//                       SIGUSR1 (the test fills the host cgroup before the
+//                       first): setitimer (real and prof), alarm,
+//                       timer_settime and a finite RLIMIT_CPU, each ok or
+//                       refused; then whether a SIGALRM arrives
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int gate[2];  // children block reading it until it is closed
@@ -53,6 +61,48 @@ static int Count(void) {
   return 0;
 }
 
+static volatile sig_atomic_t usr1s, alarms;
+static void OnUsr1(int sig) { (void)sig; ++usr1s; }
+static void OnAlarm(int sig) { (void)sig; ++alarms; }
+
+static const char* Err(int rc) { return Name(rc == 0 ? 0 : errno); }
+
+// `timers`: see the top. Each round prints one line.
+__attribute__((noreturn)) static void Timers(void) {
+  signal(SIGUSR1, OnUsr1);
+  signal(SIGALRM, OnAlarm);
+  printf("timers: ready\n");
+  for (int round = 1; round <= 2; ++round) {
+    while (usr1s < round) pause();
+    alarms = 0;
+    struct itimerval real = {{0, 0}, {0, 20000}};  // 20 ms, once
+    const char* setitimer_real = Err(setitimer(ITIMER_REAL, &real, NULL));
+    struct itimerval prof = {{0, 0}, {100, 0}};
+    const char* setitimer_prof = Err(setitimer(ITIMER_PROF, &prof, NULL));
+    const char* alarm_rc = Err(alarm(100) == (unsigned)-1 ? -1 : 0);
+    timer_t id;
+    const char* timer = Err(timer_create(CLOCK_MONOTONIC, NULL, &id));
+    if (timer == Name(0)) {
+      struct itimerspec its = {{0, 0}, {0, 30000000}};  // 30 ms, once
+      timer = Err(timer_settime(id, 0, &its, NULL));
+    }
+    struct rlimit cpu = {1000, 1000};
+    const char* rlimit_cpu = Err(setrlimit(RLIMIT_CPU, &cpu));
+    usleep(200000);  // SIGALRM would interrupt it; the count is what matters
+    usleep(200000);
+    printf("round %d: setitimer real %s, setitimer prof %s, alarm %s, timer_settime %s, "
+           "RLIMIT_CPU %s, SIGALRM %s\n",
+           round, setitimer_real, setitimer_prof, alarm_rc, timer, rlimit_cpu,
+           alarms > 0 ? "arrived" : "none");
+    alarm(0);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    setitimer(ITIMER_PROF, &off, NULL);
+    if (timer == Name(0)) timer_delete(id);
+  }
+  for (;;) pause();
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (pipe(gate) != 0) return 1;
@@ -60,6 +110,7 @@ int main(int argc, char** argv) {
     for (;;) pause();
   }
   if (argc > 1 && strcmp(argv[1], "count") == 0) return Count();
+  if (argc > 1 && strcmp(argv[1], "timers") == 0) Timers();
   pid_t kids[512];
   int n = 0, err = 0;
   while (n < 512 && (err = Spawn(&kids[n])) == 0) ++n;

@@ -71,6 +71,9 @@
 //   mqname S   a second queue holding S, closed again (only its name
 //              keeps it)                                   -> ok
 //   mqnget     that queue's message                        -> S | empty
+//   forks      fork children that wait until fork is refused (at most
+//              200)                     -> "forks: N, then EAGAIN|stopped"
+//   unforks    end those children and reap them            -> ok
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mqueue.h>
@@ -112,6 +115,49 @@ static void reply(const char* s) {
   char line[512];
   int n = snprintf(line, sizeof(line), "%s\n", s);
   if (write(1, line, (size_t)n) != n) _exit(99);
+}
+
+// `forks` and `unforks`: children held at a pipe.
+enum { kMaxHeld = 200 };
+static pid_t held[kMaxHeld];
+static int nheld;
+static int held_gate[2] = {-1, -1};
+
+static void forks(void) {
+  if (held_gate[0] < 0 && pipe(held_gate) != 0) {
+    reply("err");
+    return;
+  }
+  int err = 0;
+  while (nheld < kMaxHeld) {
+    pid_t p = fork();
+    if (p == 0) {
+      char c;
+      close(held_gate[1]);
+      (void)!read(held_gate[0], &c, 1);
+      _exit(0);
+    }
+    if (p < 0) {
+      err = errno;
+      break;
+    }
+    held[nheld++] = p;
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, "forks: %d, then %s", nheld,
+           err == 0 ? "stopped" : err == EAGAIN ? "EAGAIN" : strerror(err));
+  reply(buf);
+}
+
+static void unforks(void) {
+  if (held_gate[0] >= 0) {
+    close(held_gate[0]);
+    close(held_gate[1]);
+    held_gate[0] = held_gate[1] = -1;
+  }
+  for (int i = 0; i < nheld; ++i) waitpid(held[i], NULL, 0);
+  nheld = 0;
+  reply("ok");
 }
 
 static void reply_err(void) {
@@ -728,6 +774,10 @@ int main(void) {
         traced_pid = 0;
         reply("ok");
       }
+    } else if (strcmp(line, "forks") == 0) {
+      forks();
+    } else if (strcmp(line, "unforks") == 0) {
+      unforks();
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

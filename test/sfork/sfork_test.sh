@@ -355,6 +355,14 @@ n_paused=$(procs_stable "$NS2")
 check_eq "a paused seed keeps 2 spares of 3 processes" "6" "$((n_paused - n_running))"
 expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f1
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
+# A cgroup with no room for another host task (pids.max 1; joining it is
+# never refused): the fork's control server gets no thread, and the Fork
+# fails saying so (the forked sentry used to abort on std::thread's
+# exception after its report, leaving a fork that answers nothing).
+mkdir -p /sys/fs/cgroup/pids/"$CG-full" && echo 1 >/sys/fs/cgroup/pids/"$CG-full"/pids.max
+expect_fail "fork into a full cgroup" 'the host refused the fork a thread' fork --cgroup "$CG-full" s2 x4
+for _ in $(seq 100); do [[ -s /sys/fs/cgroup/pids/"$CG-full"/cgroup.procs ]] || break; sleep 0.02; done
+rmdir /sys/fs/cgroup/pids/"$CG-full"
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
 
 # The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-32).
@@ -509,6 +517,34 @@ else
   bad "fork --cgroup"; cat "$T/c1.err"
 fi
 check_eq "the cgroup outlives the fork" "yes" "$([[ -d /sys/fs/cgroup/memory/$CG ]] && echo yes)"
+
+# --- A fork's cgroup's pids.max (seedd's cgroup pool sets one) is its guest
+# task limit, as OCI pids.limit is a container's: a fork bomb in the fork
+# gets EAGAIN from the sandbox while the host cgroup keeps room for the
+# sentry's own threads (sentry/control/fork_cgroup.h), not when the host
+# refuses a thread.
+LIM=/sys/fs/cgroup/pids/"$CG-lim"
+mkdir -p "$LIM" && echo 64 >"$LIM/pids.max"
+mkfifo "$T/c2.in"
+exec 18<>"$T/c2.in"
+if "${S[@]}" fork --cgroup "$CG-lim" s2 c2 <"$T/c2.in" >"$T/c2.out" 2>"$T/c2.err"; then
+  got=$(ask 18 "$T/c2.out" "forks")
+  room=$(($(cat "$LIM/pids.max") - $(cat "$LIM/pids.current")))
+  if [[ "$got" =~ ^forks:\ [1-9][0-9]*,\ then\ EAGAIN$ ]] && ((room >= 8)); then
+    ok "fork with a pids.max: EAGAIN inside, the host keeps room ($got; $room host tasks left)"
+  else
+    bad "fork with a pids.max: EAGAIN inside, the host keeps room ($got; $room host tasks left)"
+  fi
+  check_eq "fork with a pids.max: its children go" "ok" "$(ask 18 "$T/c2.out" "unforks")"
+  check_eq "fork with a pids.max: it forks again" "$got" "$(ask 18 "$T/c2.out" "forks")"
+  ask 18 "$T/c2.out" "unforks" >/dev/null
+  "${S[@]}" delete --force c2
+else
+  bad "fork --cgroup with a pids.max"; cat "$T/c2.err"
+fi
+exec 18>&-
+for _ in $(seq 100); do [[ -s "$LIM/cgroup.procs" ]] || break; sleep 0.02; done
+rmdir "$LIM"
 
 # --- Forks requested at once from one seed overlap (only their host forks
 # are serialized): each is its own sandbox in the seed's state, none holds

@@ -781,6 +781,36 @@ TEST(RlimitTest, Prlimit64GetAndSet) {
       0);
 }
 
+// check_prlimit_permission() in kernel/sys.c: another process's limits, read
+// or set, need the same real, effective and saved uid and gid as the
+// caller's, or CAP_SYS_RESOURCE. (A guest running as nobody could set pid
+// 1's RLIMIT_CPU to 0 and so SIGKILL the sandbox's init: trinity did.)
+TEST(RlimitTest, Prlimit64OfAnotherUsersProcessIsEPERM) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become unprivileged";
+  const pid_t root_pid = getpid();
+  EXPECT_EXIT_CODE(RunAsNobody([root_pid] {
+                     struct rlimit rl;
+                     if (syscall(SYS_prlimit64, root_pid, RLIMIT_CPU, nullptr, &rl) != -1 ||
+                         errno != EPERM) {
+                       return 1;
+                     }
+                     struct rlimit zero = {0, 0};
+                     if (syscall(SYS_prlimit64, root_pid, RLIMIT_CPU, &zero, nullptr) != -1 ||
+                         errno != EPERM) {
+                       return 2;
+                     }
+                     // Its own, by pid, still.
+                     if (syscall(SYS_prlimit64, getpid(), RLIMIT_CPU, nullptr, &rl) != 0) {
+                       return 3;
+                     }
+                     return 0;
+                   }),
+                   0);
+  struct rlimit rl;
+  ASSERT_OK(getrlimit(RLIMIT_CPU, &rl));
+  EXPECT_EQ(rl.rlim_cur, RLIM_INFINITY);
+}
+
 TEST(RlimitTest, Prlimit64UnknownPidIsESRCH) {
   struct rlimit rl;
   EXPECT_ERRNO(ESRCH,
