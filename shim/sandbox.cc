@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "shim/log.h"
@@ -69,6 +70,18 @@ std::string FindOnPath(const std::string& name) {
     if (access(cand.c_str(), X_OK) == 0) return cand;
   }
   return name;
+}
+
+// The control socket `seedsc create` recorded in the container's state:
+// <root>/<id>/control.sock, unless that path is too long for a unix socket
+// (a 64-hex CRI id under a long root), then one in /tmp.
+std::string ControlAddress(const std::string& root, const std::string& id) {
+  std::string dir = absl::StrCat(root, "/", id);
+  nlohmann::json st = nlohmann::json::parse(ReadFileOrEmpty(dir + "/state.json"), nullptr, false);
+  if (st.is_object() && st.contains("controlAddress") && st["controlAddress"].is_string()) {
+    return st["controlAddress"].get<std::string>();
+  }
+  return dir + "/control.sock";
 }
 
 }  // namespace
@@ -133,7 +146,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   if (sb->pid_ <= 0) {
     return absl::InternalError(absl::StrCat("seedsc create wrote no pid to ", pidfile));
   }
-  std::string sock = absl::StrCat(cfg.root, "/", id, "/control.sock");
+  std::string sock = ControlAddress(cfg.root, id);
   absl::Status last;
   for (int i = 0; i < 200; ++i) {  // the socket exists once create returned
     auto c = ttrpc::Client::Dial(sock);

@@ -1,6 +1,10 @@
 #include "sentry/control/mounts.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -24,6 +28,46 @@ bool Has(const std::vector<std::string>& opts, const std::string& o) {
   return false;
 }
 
+// The root of a bind mount of the host path `source`. A directory: the
+// host's, read-only, under an in-sandbox overlay when writable (writes stay
+// in the sandbox, as with the root). A regular file (containerd's CRI binds
+// /etc/resolv.conf, /etc/hosts, /etc/hostname, /dev/termination-log):
+// read-only, the host's file; writable, a sandbox copy of it (a tmpfs file:
+// again, writes never reach the host).
+absl::StatusOr<sentry::InodeRef> BindRoot(const std::string& source, bool ro) {
+  struct stat st;
+  if (stat(source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    auto file = sentry::NewHostFile(source);
+    if (!file.ok() || ro) return file;
+    auto dir = sentry::NewTmpfs(0755);
+    sentry::FsCreds c;
+    c.uid = st.st_uid;
+    c.gid = st.st_gid;
+    auto copy = dir->Create("copy", st.st_mode & 07777, c);
+    auto src = (*file)->OpenForRead();
+    if (!copy.ok() || !src.ok()) {
+      return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ",
+                                              strerror((copy.ok() ? src.error() : copy.error()).value())));
+    }
+    int dst = std::static_pointer_cast<sentry::TmpfsInode>(*copy)->memfd();
+    char buf[65536];
+    for (off_t off = 0;;) {
+      ssize_t n = read(*src, buf, sizeof(buf));
+      if (n <= 0 || pwrite(dst, buf, n, off) != n) {
+        int e = errno;
+        close(*src);
+        if (n == 0) return *copy;
+        return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ", strerror(e)));
+      }
+      off += n;
+    }
+  }
+  auto host = sentry::NewHostFs(source);
+  if (!host.ok()) return host.status();
+  if (ro) return sentry::InodeRef(*host);
+  return sentry::InodeRef(sentry::NewOverlay(sentry::NewTmpfs(0755), *host));
+}
+
 }  // namespace
 
 absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts) {
@@ -32,17 +76,13 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
     bool ro = Has(m.options, "ro");
     std::string opts = ro ? "ro" : "rw";
     if (bind) {
-      auto host = sentry::NewHostFs(m.source);
-      if (!host.ok()) {
+      auto root = BindRoot(m.source, ro);
+      if (!root.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": bind source ",
-                                                       m.source, ": ", host.status().message()));
+                                                       m.source, ": ", root.status().message()));
       }
-      // Host files are passed through read-only; a writable bind gets an
-      // in-sandbox overlay (writes stay in the sandbox, as with the root).
-      sentry::InodeRef root = *host;
-      if (!ro) root = sentry::NewOverlay(sentry::NewTmpfs(0755), *host);
       absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
-                                                      "bind", m.source, opts, root));
+                                                      "bind", m.source, opts, *root));
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
       continue;
     }

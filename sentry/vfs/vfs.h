@@ -140,6 +140,8 @@ class Vfs {
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
   // non-directory on a non-directory, as mount(2) requires).
   absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);
+  // Makes the missing mount point `path`: a directory, or an empty file.
+  Status MakeMountPoint(std::string_view path, bool dir);
   // The dentry `path` names, as root from "/"; null (and OK) if it does not exist.
   absl::StatusOr<DentryRef> ExistingPath(std::string_view path, std::string_view what);
 

@@ -1,5 +1,8 @@
 // The mount table: mounting, OCI masked and read-only paths (binds of a
 // subtree inside the VFS), /proc/mounts and /proc/PID/mountinfo.
+#include <fcntl.h>
+
+#include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -17,9 +20,13 @@ absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
   ResolveContext c{root(), root(), FsCreds{}, 0};
   auto d = Resolve(c, path, true);
   if (!d.ok() && d.error() == Errno(ENOENT)) {
-    // The host root may lack the directory (a test's temp dir): make it in
-    // the overlay's upper layer.
-    (void)Mkdir(c, path, 0755);
+    // The host root may lack the mount point (a test's temp dir, a pause
+    // image without /etc/resolv.conf): make it in the overlay's upper layer.
+    if (Status made = MakeMountPoint(path, m->root()->inode()->Type() == S_IFDIR); !made.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("mount ", m->fstype(), " on ", std::string(path),
+                                                     ": making the mount point: ",
+                                                     strerror(made.error().value())));
+    }
     d = Resolve(c, path, true);
   }
   if (!d.ok()) {
@@ -27,6 +34,26 @@ absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
         absl::StrCat("mount ", m->fstype(), " on ", std::string(path), ": ", strerror(d.error().value())));
   }
   return Attach(*d, std::move(m), path);
+}
+
+// Below the VFS's own checks: the root may be read-only already (OCI
+// root.readonly), and runc too makes mount points before it remounts the
+// root read-only.
+Status Vfs::MakeMountPoint(std::string_view path, bool dir) {
+  ResolveContext c{root(), root(), FsCreds{}, 0};
+  int links = 0;
+  auto pn = WalkParent(c, c.start, path, links);
+  if (!pn.ok()) return pn.error();
+  if (pn->name.empty() || pn->name == "." || pn->name == "..") return Errno(EEXIST);
+  Inode& parent = *pn->dir->inode();
+  if (dir) {
+    SV_TRY(parent.Mkdir(pn->name, 0755, c.creds));
+  } else {
+    auto file = parent.Create(pn->name, 0644, c.creds);
+    if (!file.ok()) return file.error();
+  }
+  pn->dir->Forget(pn->name);
+  return {};
 }
 
 absl::Status Vfs::Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path) {

@@ -416,6 +416,31 @@ TEST_F(VfsTest, ReadOnlyRootRefusesEveryChange) {
   EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/new", O_WRONLY | O_CREAT, 0644)), 0);
 }
 
+// containerd's CRI binds a host file (/etc/resolv.conf) into a read-only pause
+// image that lacks it: MountAt makes the mount point, an empty file, below the
+// read-only check (runc makes mount points before it remounts the root
+// read-only); the host file shows there and the root stays read-only.
+TEST_F(VfsTest, FileBindMakesItsMountPointOnReadOnlyRoot) {
+  WriteHost(root_ + "/resolv.host", "nameserver 10.0.0.1\n");
+  auto ro = Vfs::CreateWithoutKernel({.host_root = root_, .read_only_root = true});
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  auto file = NewHostFile(root_ + "/resolv.host");
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*ro)->MountAt("/etc/resolv.conf",
+                             std::make_shared<Mount>("bind", "resolv.host", "ro", *file))
+                  .ok());
+  vfs_ = std::move(*ro);
+  ctx_ = ResolveContext{vfs_->root(), vfs_->root(), FsCreds{}, 022};
+  EXPECT_EQ(ReadVfs("/etc/resolv.conf"), "nameserver 10.0.0.1\n");
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/etc/resolv.conf", O_WRONLY, 0)), EROFS);
+  EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/etc/other", O_WRONLY | O_CREAT, 0644)), EROFS);
+  // The host root is untouched: the mount point lives in the overlay.
+  EXPECT_NE(access((root_ + "/etc/resolv.conf").c_str(), F_OK), 0);
+  // A directory is not a file's source, nor a missing path.
+  EXPECT_FALSE(NewHostFile(root_ + "/dir").ok());
+  EXPECT_FALSE(NewHostFile(root_ + "/missing").ok());
+}
+
 // OCI linux.readonlyPaths: the subtree is a read-only bind of itself; the
 // rest stays writable; mounts below come along (MS_REC).
 TEST_F(VfsTest, ReadOnlyPathBindsTheSubtreeReadOnly) {

@@ -3,6 +3,7 @@
 
     cri_pods.py --address=SOCK --handler=NAME --cgroup-parent=/X --logs=DIR
                 --image=REF --subnet-prefix=10.x.y. [--api-dir=DIR]
+                [--known-failing=CHECK[,CHECK...]=WHY ...]
 
 Pod A holds two containers: `server` serves /tmp/www/x (a file of its own
 root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
@@ -15,7 +16,9 @@ timeout), StopPodSandbox and RemovePodSandbox.
 
 The CRI Python bindings are generated here from cri_api.proto with
 grpc_tools (Debian's python3-grpc-tools). Prints one PASS/FAIL line per
-check and "N passed, N failed"; exits 1 on a failure.
+check and "N passed, N failed"; exits 1 on a failure. A --known-failing
+check prints KNOWN_FAILING when it fails, and FAIL when it passes (take it
+off the list then).
 """
 
 import argparse
@@ -31,10 +34,19 @@ from grpc_tools import protoc
 CALL_TIMEOUT = 40  # seconds, per CRI call
 failed = 0
 passed = 0
+known_failing = {}  # check name -> why (--known-failing=NAME=WHY)
 
 
 def check(name, ok, what, expected, got):
     global failed, passed
+    if name in known_failing:
+        if ok:  # strict: a fixed check must leave the list
+            failed += 1
+            print(f"FAIL {name}: passes, but is listed as known failing ({known_failing[name]})")
+        else:
+            print(f"KNOWN_FAILING {name} ({known_failing[name]}): {what}: got {str(got)[:200]!r}")
+        sys.stdout.flush()
+        return ok
     if ok:
         passed += 1
         print(f"PASS {name}")
@@ -183,6 +195,11 @@ def run(args, pb, cri, pods):
         check(f"log_{stream}", re.search(pattern, got or "", re.M), f"{server_log}",
               f"a line /{pattern}/", got)
 
+    # The CRI plugin's file binds (/etc/hostname, /etc/hosts, /etc/resolv.conf).
+    got = cri.exec_sync(client, ["cat", "/etc/hostname"])
+    check("hostname_file", got[:2] == (0, "pod-a\n"), "client: cat /etc/hostname",
+          "(0, 'pod-a')", got)
+
     # ExecSync: stdout, stderr, exit code.
     code, out, err = cri.exec_sync(client, ["sh", "-c", "echo exec-out; echo exec-err >&2; exit 5"])
     check("exec_sync", (code, out, err) == (5, "exec-out\n", "exec-err\n"),
@@ -279,7 +296,12 @@ def main():
     for flag in ("address", "handler", "cgroup-parent", "logs", "image", "subnet-prefix"):
         p.add_argument(f"--{flag}", required=True)
     p.add_argument("--api-dir", default=os.path.dirname(os.path.abspath(__file__)))
+    p.add_argument("--known-failing", action="append", default=[], metavar="NAME[,NAME]=WHY")
     args = p.parse_args()
+    for kf in args.known_failing:
+        names, _, why = kf.partition("=")
+        for name in names.split(","):
+            known_failing[name] = why or "known failing"
     with tempfile.TemporaryDirectory() as out:
         pb, rpc = load_api(args.api_dir, out)
         cri = Cri(pb, rpc, args.address)

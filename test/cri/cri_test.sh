@@ -7,7 +7,8 @@
 # proves the test; seedsc: containerd-shim-seedsc-v1).
 #
 #   cri_test.sh --handler=runc|seedsc --pause=PATH --image-script=PATH
-#               --client=PATH [--shim=PATH --seedsc=PATH]
+#               --client=PATH [--shim=PATH --seedsc=PATH --seedsc-flags=FLAGS]
+#               [--known-failing=CHECK[,CHECK...]=WHY]   (for cri_pods.py)
 #
 # Skips (one line, status 0) without containerd, runc, the CNI plugins or
 # Debian's python3-grpcio/python3-grpc-tools. Afterwards nothing may be left:
@@ -98,7 +99,7 @@ cleanup_all() {
 }
 
 env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$T/bin/seedsc" SEEDSC_ROOT="$T/seedsc" \
-  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info \
+  SEEDSC_SHIM_SOCKET_DIR="$T/s" SEEDSC_FLAGS="${TESTLIB_ARGS[seedsc-flags]:-}" containerd --config "$T/config.toml" --log-level info \
   >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 CTR=(ctr --address "$ADDR" --namespace k8s.io)
@@ -115,6 +116,7 @@ tcase import_busybox --grep 'busybox:local' -- "${CTR[@]}" images import "$T/bus
 # The CRI calls and their checks, one PASS/FAIL line each.
 /usr/bin/python3 "$CLIENT" --address="$ADDR" --handler="$HANDLER" --cgroup-parent="/$NS" \
   --logs="$T/logs" --image=docker.io/library/busybox:local --subnet-prefix="$SUBNET_PREFIX" \
+  ${TESTLIB_ARGS[known-failing]:+"--known-failing=${TESTLIB_ARGS[known-failing]}"} \
   >"$T/client.out" 2>&1
 client_status=$?
 sed 's/^/  cri_pods: /' "$T/client.out"

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +19,22 @@ absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path) {
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("host root ", path, ": ", strerror(errno)));
+  }
+  return std::make_shared<HostInode>(fd);
+}
+
+absl::StatusOr<std::shared_ptr<HostInode>> NewHostFile(const std::string& path) {
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("host file ", path, ": ", strerror(e)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("host file ", path, ": not a regular file or directory"));
   }
   return std::make_shared<HostInode>(fd);
 }

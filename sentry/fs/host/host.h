@@ -42,6 +42,11 @@ class HostInode : public Inode {
 // The host directory `path` as a read-only filesystem root.
 absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path);
 
+// The host regular file `path` (symlinks followed, as mount(2) follows a
+// bind source) as a read-only root of its own: a file bind mount such as the
+// /etc/resolv.conf containerd's CRI plugin gives every pod.
+absl::StatusOr<std::shared_ptr<HostInode>> NewHostFile(const std::string& path);
+
 // A regular file open read-only on the host.
 class HostFile : public FileDescription {
  public:
