@@ -311,7 +311,16 @@ int Main(int argc, char** argv) {
   if (max_level == 0 || l0_fallback) {
     std::error_code exe_ec;
     std::string self = std::filesystem::read_symlink("/proc/self/exe", exe_ec).string();
-    l0 = std::make_unique<RuntimeSeeds>(sandboxes, L0Runtime(self, log_path), nullptr, ropts);
+    // The level-0 seed runs this binary over the host root, whose /tmp is
+    // the sandbox's own tmpfs (fri/sandboxes.cc): from there it cannot.
+    if (self.starts_with("/tmp/")) {
+      std::string why = absl::StrCat("the level-0 seed runs ", self, " in a sandbox whose /tmp is its own (empty) "
+                                     "tmpfs: run seedd from outside /tmp");
+      if (max_level == 0) return Fail(absl::StrCat("--max-level=0: ", why));
+      std::fprintf(stderr, "seedd: no level-0 seed, no fallback for a level-1 seed: %s\n", why.c_str());
+    } else {
+      l0 = std::make_unique<RuntimeSeeds>(sandboxes, L0Runtime(self, log_path), nullptr, ropts);
+    }
   }
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
   std::unique_ptr<RuntimeSeeds> node;
