@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """FaaS invoke latency (issue 10), side by side in one run.
 
-Two Python functions (or, --runtime=node, one Node.js function): "small"
-(regex over a sentence, sum of a list: JSON in, JSON out) and "numpy" (imports
-numpy at init, Debian's python3-numpy; its handler sums an arange). Each is
+Two Python functions and one Node.js function (--runtime picks): "small"
+(regex over a sentence, sum of a list: JSON in, JSON out), "numpy" (imports
+numpy at init, Debian's python3-numpy; its handler sums an arange) and
+"nsmall" (node's "small"). Each is
 called over HTTP keep-alive through seedd, forked per call
   - from its level-2 seed (code loaded and init run; replicas allowed),
   - from its level-2 seed with --seed-replicas=1 (x8, x24: what replicas buy),
@@ -19,12 +20,14 @@ answer, closed loop: C clients each send their next call when the last one
 answered. Prints p50/p99 per path and concurrency with the ratios to native,
 seedd's Server-Timing medians per phase, each seed's memory (USS/PSS), and a
 sustained run (seedd L2 at x4 for --sustain seconds: throughput per bucket).
+With --loaded=yes (the default when stress-ng is installed) every row runs
+twice, the second time beside `stress-ng --cpu 2` (the "+cpu" columns).
 Writes faas_cdf.png, faas_phases.png and faas_sustained.png (matplotlib,
 Debian's python3-matplotlib) to --out. Needs root.
 
 usage: faas_bench.py --seedd=BIN --seedsc=BIN [--calls=500] [--native-calls=200]
          [--cold-calls=40] [--conc=1,4,8,24] [--sustain=1800] [--out=DIR]
-         [--runtime=python|node] [--only=small,numpy] [--smoke]
+         [--runtime=python|node|python,node] [--loaded=yes|no] [--only=small,numpy,nsmall] [--smoke]
 --smoke: a few calls per row, x1/x4, a 20 s sustained run, plots to a
 temporary directory: checks the bench works (bench:faas_bench_smoke_test).
 """
@@ -43,6 +46,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+LOADED = " +cpu"  # a row run beside stress-ng --cpu 2
 
 SMALL = ("import json, re\n"
          "def handler(event, context):\n"
@@ -76,17 +80,43 @@ def node_per_process(src):
     return f"eval(Buffer.from('{base64.b64encode(src.encode()).decode()}', 'base64').toString())"
 
 
-# name -> (deploy body, per-process argv with the event last, event, answer)
-def functions(runtime):
-    if runtime == "node":
-        return {"small": ({"runtime": "node", "handler": "main.handler", "files": {"main.js": NODE_SMALL}},
-                          ["/usr/bin/node", "-e", node_per_process(NODE_NATIVE)], SMALL_EVENT, SMALL_ANSWER)}
-    return {
-        "small": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}},
-                  ["/usr/bin/python3", "-c", per_process(SMALL)], SMALL_EVENT, SMALL_ANSWER),
-        "numpy": ({"runtime": "python", "handler": "main.handler", "files": {"main.py": NUMPY}},
-                  ["/usr/bin/python3", "-c", per_process(NUMPY)], NUMPY_EVENT, NUMPY_ANSWER),
-    }
+# name -> (deploy body, per-process argv with the event last, event, answer);
+# `runtimes`: "python", "node" or both ("python,node": node's is "nsmall").
+def functions(runtimes):
+    out = {}
+    if "python" in runtimes.split(","):
+        out["small"] = ({"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}},
+                        ["/usr/bin/python3", "-c", per_process(SMALL)], SMALL_EVENT, SMALL_ANSWER)
+        out["numpy"] = ({"runtime": "python", "handler": "main.handler", "files": {"main.py": NUMPY}},
+                        ["/usr/bin/python3", "-c", per_process(NUMPY)], NUMPY_EVENT, NUMPY_ANSWER)
+    if "node" in runtimes.split(","):
+        out["nsmall" if out else "small"] = (
+            {"runtime": "node", "handler": "main.handler", "files": {"main.js": NODE_SMALL}},
+            ["/usr/bin/node", "-e", node_per_process(NODE_NATIVE)], SMALL_EVENT, SMALL_ANSWER)
+    return out
+
+
+class Loaded:
+    """`stress-ng --cpu 2` while the block runs (the loaded column), or nothing."""
+
+    def __init__(self, on):
+        self.on, self.proc = on, None
+
+    def __enter__(self):
+        if self.on:
+            self.proc = subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def pct(v, p):
@@ -319,20 +349,25 @@ def main():
     ap.add_argument("--seedd", required=True)
     ap.add_argument("--seedsc", required=True)
     ap.add_argument("--runsc", default=shutil.which("runsc") or "")
-    ap.add_argument("--runtime", choices=("python", "node"), default="python")
+    ap.add_argument("--runtime", choices=("python", "node", "python,node"), default="python,node")
+    ap.add_argument("--loaded", choices=("yes", "no"), default="yes" if shutil.which("stress-ng") else "no",
+                    help="also run every row beside stress-ng --cpu 2 (the +cpu column)")
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--native-calls", type=int, default=200)
     ap.add_argument("--cold-calls", type=int, default=40)
     ap.add_argument("--conc", default="1,4,8,24")
     ap.add_argument("--sustain", type=float, default=1800)
     ap.add_argument("--only", default="")
+    ap.add_argument("--paths", default="", help="only these rows, e.g. 'seedd L2,native,runc' (prefixes)")
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.calls, a.native_calls, a.cold_calls, a.conc, a.sustain = 12, 6, 3, "1,4", 20
+        a.loaded, a.runtime = "no", "python"
     a.seedd, a.seedsc = os.path.abspath(a.seedd), os.path.abspath(a.seedsc)
     concs = [int(c) for c in a.conc.split(",")]
+    variants = [False, True] if a.loaded == "yes" else [False]
     fns = functions(a.runtime)
     if a.only:
         fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
@@ -347,8 +382,10 @@ def main():
                        ("seedd L2 1 copy", ("--seed-replicas=1",), [c for c in concs if c >= 8]),
                        ("seedd L1", ("--promote-after=0",), concs),
                        ("seedd L0", ("--max-level=0",), concs)]
+        wanted = [p.strip() for p in a.paths.split(",") if p.strip()]
+        keep = lambda path: not wanted or any(path == w or path.startswith(w + " ") for w in wanted)
         for path, flags, cs in seedd_paths:
-            if not cs:
+            if not cs or not keep(path):
                 continue
             node = Seedd(a, tmp, path.replace(" ", "-"), fns, *flags)
             for fname, (_, _, event, answer) in fns.items():
@@ -357,17 +394,20 @@ def main():
                 for _ in range(4):  # promotion (L2) happens after the 2nd call
                     invoke(warm)
                     time.sleep(0.3)
-                for conc in cs:
+                for conc, loaded in [(c, l) for c in cs for l in variants]:
                     node.timings, node.seeds = [], set()
                     # The numpy function from L1 imports numpy in every call: a per-process
                     # cost, measured with as many calls as the per-process paths.
                     # From L0 every call starts the runtime: a per-process path too.
                     n = a.native_calls if ((path == "seedd L1" and fname == "numpy") or path == "seedd L0") else a.calls
-                    lat = closed_loop(invoke, n, conc)
-                    rows.append((fname, path, conc, lat))
-                    phases[(fname, path, conc)] = (phase_medians(node.timings), sorted(node.seeds))
-                    print(f"  {fname:6} {path:16} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
-                          f"load {load()}", flush=True)
+                    with Loaded(loaded):
+                        lat = closed_loop(invoke, n, conc)
+                        at_load = load()
+                    p = path + (LOADED if loaded else "")
+                    rows.append((fname, p, conc, lat))
+                    phases[(fname, p, conc)] = (phase_medians(node.timings), sorted(node.seeds))
+                    print(f"  {fname:6} {p:22} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
+                          f"load {at_load}", flush=True)
                     time.sleep(1)  # idle replicas stay (--replica-idle 30s): the next row starts with them
             if path == "seedd L2":
                 for s in node.get("/seeds"):
@@ -377,9 +417,9 @@ def main():
                     print(f"  sustained {a.sustain:.0f} s ...", flush=True)
                     sustained = sustain(node, "small", event, answer, a.sustain)
             node.stop()
-        for fname, (_, argv, event, answer) in fns.items():
+        for fname, (body, argv, event, answer) in fns.items():
             native = argv + [json.dumps(event)]
-            label = "native " + ("node -e" if a.runtime == "node" else "python3 -c")
+            label = "native " + ("node -e" if body["runtime"] == "node" else "python3 -c")
             per_call = [(label, native, a.native_calls),
                         ("seedsc do (cold)", [a.seedsc, f"--root={tmp}/do", "do", "--quiet", "--"] + native,
                          a.cold_calls),
@@ -387,12 +427,15 @@ def main():
             if a.runsc:
                 per_call.append(("runsc (gVisor)", [a.runsc, "--network=none", f"--root={tmp}/runsc", "do"] + native,
                                  a.cold_calls))
-            for path, argv2, n in per_call:
-                for conc in concs:
-                    lat = closed_loop(run_process(argv2, answer), max(n, conc), conc)
-                    rows.append((fname, path, conc, lat))
-                    print(f"  {fname:6} {path:16} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
-                          f"load {load()}", flush=True)
+            for path, argv2, n in [c for c in per_call if keep(c[0])]:
+                for conc, loaded in [(c, l) for c in concs for l in variants]:
+                    with Loaded(loaded):
+                        lat = closed_loop(run_process(argv2, answer), max(n, conc), conc)
+                        at_load = load()
+                    p = path + (LOADED if loaded else "")
+                    rows.append((fname, p, conc, lat))
+                    print(f"  {fname:6} {p:22} x{conc:<3} p50 {pct(lat, 50):8.2f} p99 {pct(lat, 99):8.2f} "
+                          f"load {at_load}", flush=True)
         written = plots(a.out, rows, phases, sustained)
     finally:
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
@@ -400,14 +443,22 @@ def main():
             explain_failure(tmp)
         if not a.smoke or sys.exc_info()[0] is not None:  # a smoke run checks its plots first
             shutil.rmtree(tmp, ignore_errors=True)
-    native_p50 = {(f, c): pct(l, 50) for f, p, c, l in rows if p.startswith("native")}
-    print(f"\n| function | path | conc | n | p50 ms | p99 ms | p99/p50 | p50/native |")
-    print("|---|---|---|---|---|---|---|---|")
+    native_p50 = {(f, c, p.endswith(LOADED)): pct(l, 50) for f, p, c, l in rows if p.startswith("native")}
+    by_key = {(f, p, c): l for f, p, c, l in rows}
+    print(f"\n| function | path | conc | n | p50 ms | p99 ms | p99/p50 | p50/native | p50{LOADED} | "
+          f"p99{LOADED} | p50/native{LOADED} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for fname, path, conc, lat in rows:
-        base = native_p50.get((fname, conc))
+        if path.endswith(LOADED):
+            continue
+        base = native_p50.get((fname, conc, False))
         ratio = f"{pct(lat, 50) / base:.2f}" if base else "-"
+        busy = by_key.get((fname, path + LOADED, conc))
+        base_busy = native_p50.get((fname, conc, True))
+        busy_cols = (f"{pct(busy, 50):.1f} | {pct(busy, 99):.1f} | "
+                     + (f"{pct(busy, 50) / base_busy:.2f}" if base_busy else "-")) if busy else "- | - | -"
         print(f"| {fname} | {path} | {conc} | {len(lat)} | {pct(lat, 50):.1f} | {pct(lat, 99):.1f} | "
-              f"{pct(lat, 99) / pct(lat, 50):.1f} | {ratio} |")
+              f"{pct(lat, 99) / pct(lat, 50):.1f} | {ratio} | {busy_cols} |")
     print("\nseedd's Server-Timing, median ms per phase (seeds forked from):")
     for (fname, path, conc), (med, seeds) in phases.items():
         print(f"{fname:6} {path:16} x{conc:<3}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
