@@ -160,6 +160,15 @@ void Stack::RekeyAfterFork() {
   ip_id_ = 0;
 }
 
+void Stack::DetachDevices() {
+  Locked l(this);
+  for (size_t i = 1; i < inst_.nics.size(); ++i) {
+    for (auto& [ip, e] : inst_.nics[i]->arp) wheel_.Cancel(&e->timer);
+  }
+  inst_.nics.resize(1);
+  std::erase_if(inst_.routes, [](const Route& r) { return r.nic != kLoopbackNic; });
+}
+
 bool Stack::IsLocalAddress(const IpAddr& a) const {
   if (a.loopback()) return true;
   for (const auto& nic : inst_.nics) {

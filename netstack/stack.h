@@ -127,6 +127,11 @@ class Stack {
   Status AddRoute(AddrPrefix dst, IpAddr gateway, int nic);
   // New secrets for this instance (after a sandbox fork). No allocation.
   void RekeyAfterFork();
+  // A sandbox fork's device change: every NIC but lo goes, with its
+  // neighbours and routes (the seed's devices are the seed's); AddNic then
+  // attaches the fork's own. Sockets keep their addresses: one bound to
+  // the seed's address is reached again only if the new device has it.
+  void DetachDevices();
   std::vector<AddrPrefix> Addresses(int nic);
   // stack_view.cc: the NICs (lo first), the routes (longest prefix
   // first) and the sockets in the stack's tables, in a stable order.

@@ -8,20 +8,98 @@
 // is this command's own, or with --console-socket a new pty whose master goes
 // to that socket (as for create). --paused leaves it paused: a new seed.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
 #include "runsc/container/sandbox.h"
 #include "sentry/control/control.pb.h"
+#include "sentry/control/net_device.h"
+#include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::runsc {
 namespace {
 
 constexpr const char kParentAnnotation[] = "dev.seedvisor.parent";
+
+// The interface of the network namespace at `path`, taken over as boot
+// takes a seed's (sentry/socket/net_takeover.h): exactly one Ethernet
+// interface with an address. A thread of its own setns()es into the
+// namespace for it and ends.
+absl::StatusOr<sentry::TakenInterface> TakeOverNetns(const std::string& path) {
+  absl::StatusOr<std::vector<sentry::TakenInterface>> taken =
+      absl::InternalError("the takeover thread did not run");
+  std::thread([&] {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+      taken = absl::InvalidArgumentError(strerror(errno));
+      if (fd >= 0) close(fd);
+      return;
+    }
+    close(fd);
+    taken = sentry::TakeOverInterfaces();
+  }).join();
+  auto fail = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--netns ", path, ": ", why, " (a network namespace with one interface, "
+                     "e.g. /run/netns/NAME)"));
+  };
+  if (!taken.ok()) return fail(taken.status().message());
+  if (taken->size() != 1) {
+    for (sentry::TakenInterface& t : *taken) close(t.packet_fd);
+    return fail(absl::StrCat(taken->size(), " interfaces with an address there, not 1"));
+  }
+  return (*taken)[0];
+}
+
+// Hands the taken device's packet socket to the seed: it connects to a
+// unix socket in the new container's state directory while its Fork runs.
+class DeviceHandover {
+ public:
+  absl::Status Start(const std::string& path, int packet_fd) {
+    path_ = path;
+    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (listener_ < 0 || path.size() >= sizeof(a.sun_path)) {
+      return absl::InternalError(absl::StrCat("the device socket ", path));
+    }
+    memcpy(a.sun_path, path.c_str(), path.size());
+    unlink(path.c_str());
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 1) != 0) {
+      return absl::InternalError(absl::StrCat("the device socket ", path, ": ", strerror(errno)));
+    }
+    thread_ = std::thread([l = listener_, packet_fd] {
+      int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;  // shut down: the Fork ended without asking
+      control::SendFdOn(c, packet_fd).IgnoreError();
+      close(c);
+    });
+    return absl::OkStatus();
+  }
+  ~DeviceHandover() {
+    if (listener_ < 0) return;
+    shutdown(listener_, SHUT_RDWR);  // ends a pending accept
+    if (thread_.joinable()) thread_.join();
+    close(listener_);
+    unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  int listener_ = -1;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -32,6 +110,11 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.Bool("paused", &paused, "leave the new container paused (a new seed)");
   fs.String("cgroup", &cgroup, "an existing cgroup (path under each controller) for the new container");
   fs.String("pid-file", &pid_file, "file to write the new sandbox process's pid to");
+  std::string netns;
+  fs.String("netns", &netns,
+            "a network namespace (path) whose one interface becomes the new container's own "
+            "device, for a seed that runs --network=sandbox; without it the fork keeps only "
+            "loopback");
   fs.String("console-socket", &console_socket,
             "unix socket to send the new container's pty master to (its stdio becomes that pty)");
   std::vector<std::string> pos;
@@ -96,7 +179,26 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     req.set_report_deadline_ms(static_cast<uint32_t>(std::strtoul(stall, nullptr, 10)));
   }
   control::v1::ForkResponse resp;
-  if (absl::Status s = container::Call(*seed, "Fork", req, &resp); !s.ok()) return undo(s);
+  absl::Status called;
+  {
+    std::optional<sentry::TakenInterface> dev;
+    DeviceHandover handover;
+    if (!netns.empty()) {
+      absl::StatusOr<sentry::TakenInterface> t = TakeOverNetns(AbsPath(netns));
+      if (!t.ok()) return undo(t.status());
+      dev = *t;
+      std::string sock = container::StateDir(cfg.root, new_id) + "/netdev.sock";
+      if (absl::Status s = handover.Start(sock, dev->packet_fd); !s.ok()) {
+        close(dev->packet_fd);
+        return undo(s);
+      }
+      req.set_net_device_socket(sock);
+      *req.mutable_net_device() = control::NetDeviceToProto(dev->info);
+    }
+    called = container::Call(*seed, "Fork", req, &resp);
+    if (dev) close(dev->packet_fd);  // the fork has its own copy
+  }
+  if (!called.ok()) return undo(called);
   st.sandbox_pid = resp.pid();
   // Not cgroups_path: the caller's cgroup (a pool's) outlives the container.
   if (!cgroup.empty()) st.annotations["dev.seedvisor.cgroup"] = cgroup;

@@ -13,9 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
 #include "sentry/control/fork_cgroup.h"
+#include "sentry/control/net_device.h"
 #include "sentry/control/server.h"
 #include "sentry/control/stdio.h"
 #include "sentry/sfork/sfork.h"
+#include "sentry/socket/net_service.h"
 #include "shim/ttrpc/socket.h"
 
 namespace seedvisor::control {
@@ -202,6 +204,14 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
   ttrpc::Server* child_server = nullptr;
   std::optional<sentry::HostThread> serve;  // the child's accept loop's
   const bool paused = req.paused();
+  // The child's own network device (`seedsc fork --netns`); the seed's copy
+  // of its socket goes when this returns (the child never returns here).
+  struct Device {
+    std::optional<sentry::TakenInterface> dev;
+    ~Device() {
+      if (dev) close(dev->packet_fd);
+    }
+  } net;
   auto setup = [&](const std::vector<pid_t>& pids, pid_t* report) -> absl::Status {
     // The seed's listener and connections: ours to close, never to serve.
     if (server_ != nullptr) server_->AbandonInForkChild();
@@ -245,6 +255,20 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     for (int i = 0; i < 3; ++i) {
       if (io->fds[i] >= 0 && io->fds[i] != i) dup2(io->fds[i], i);
     }
+    // The seed's devices are the seed's: the child serves its own or none
+    // (after the stdio above: what it says goes to the fork's stderr).
+    if (sentry::NetService* ns = kernel_.net()) {
+      if (net.dev) {
+        sentry::TakenInterface d = *net.dev;
+        net.dev.reset();  // the stack owns the socket now
+        if (absl::Status s = ns->ReplaceDevicesInForkChild(&d); !s.ok()) return s;
+      } else {
+        if (absl::Status s = ns->ReplaceDevicesInForkChild(nullptr); !s.ok()) return s;
+        Log::Warning("container %s: no network device for this fork (seedsc fork --netns): it "
+                     "keeps only loopback",
+                     req.new_id());
+      }
+    }
     return absl::OkStatus();
   };
   auto main = [&] { ServeForkChild(child, child_server, std::move(*serve), paused); };
@@ -263,6 +287,18 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
     if (!opened.ok()) return opened.status();
     io.emplace(std::move(*opened));
+    if (!req.net_device_socket().empty()) {
+      if (kernel_.net() == nullptr) {
+        return absl::FailedPreconditionError(
+            "fork: a network device (--netns) needs a seed that runs --network=sandbox");
+      }
+      absl::StatusOr<sentry::HostInterface> info = NetDeviceFromProto(req.net_device());
+      if (!info.ok()) return info.status();
+      w.Step("receiving its network device");
+      absl::StatusOr<int> fd = ReceiveFdFromSocket(req.net_device_socket());
+      if (!fd.ok()) return fd.status();
+      net.dev = sentry::TakenInterface{*info, *fd};
+    }
     // No spare ready (a burst of forks took them): one now, before this
     // object's lock and the server's ForkHold, which would stall other
     // requests meanwhile (a seed that is not paused makes none).

@@ -180,6 +180,13 @@ void NetService::ResetInForkChild() {
   stack_->RekeyAfterFork();
 }
 
+absl::Status NetService::ReplaceDevicesInForkChild(const TakenInterface* dev) {
+  stack_->DetachDevices();
+  devices_.clear();  // ResetInForkChild closed their sockets
+  if (dev == nullptr) return absl::OkStatus();
+  return AttachDevice(dev->packet_fd, dev->info);
+}
+
 void NetService::Loop() {
   while (!stop_.load()) {
     int64_t next = stack_->NextTimerDeadline();

@@ -51,9 +51,14 @@ class NetService {
   // The forked sentry's only thread, with the service parked: a new wakeup
   // fd (the seed keeps its own) and new secrets. No allocation.
   // The seed's devices are the seed's (a fork reading them would steal its
-  // frames): a fork's NICs go dark until it is given its own device
-  // (not yet: the veth pool of issue 11).
+  // frames): their sockets are closed here; ReplaceDevicesInForkChild
+  // takes them out of the stack.
   void ResetInForkChild();
+  // The forked sentry, service still parked, after ResetInForkChild: the
+  // seed's NICs leave the stack and `dev` (a packet socket on the fork's
+  // own interface, from `seedsc fork --netns`; owned from here on), if
+  // given, takes their place with its addresses and routes.
+  absl::Status ReplaceDevicesInForkChild(const TakenInterface* dev);
 
  private:
   void Loop();

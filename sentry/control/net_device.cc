@@ -1,0 +1,146 @@
+#include "sentry/control/net_device.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::control {
+namespace {
+
+using netstack::IpAddr;
+
+std::string Bytes(const IpAddr& a) { return std::string(a.b.begin(), a.b.end()); }
+
+absl::StatusOr<IpAddr> Addr(const std::string& b, const char* field) {
+  if (b.empty()) return IpAddr{};
+  if (b.size() != 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fork: net_device.", field, ": ", b.size(), " bytes, not 16"));
+  }
+  return IpAddr::FromBytes(reinterpret_cast<const uint8_t*>(b.data()));
+}
+
+}  // namespace
+
+v1::NetDevice NetDeviceToProto(const sentry::HostInterface& i) {
+  v1::NetDevice d;
+  d.set_name(i.name);
+  d.set_mac(std::string(i.mac.begin(), i.mac.end()));
+  d.set_mtu(i.mtu);
+  if (!i.addr.any()) {
+    v1::NetAddress* a = d.add_addresses();
+    a->set_addr(Bytes(i.addr));
+    a->set_prefix_len(uint32_t(i.prefix_len));
+    if (!i.broadcast.any()) a->set_broadcast(Bytes(i.broadcast));
+  }
+  for (const netstack::AddrPrefix& p : i.v6) {
+    v1::NetAddress* a = d.add_addresses();
+    a->set_addr(Bytes(p.addr));
+    a->set_prefix_len(uint32_t(p.prefix_len));
+  }
+  if (!i.gateway.any()) d.set_gateway4(Bytes(i.gateway));
+  if (!i.gateway6.any()) d.set_gateway6(Bytes(i.gateway6));
+  return d;
+}
+
+absl::StatusOr<sentry::HostInterface> NetDeviceFromProto(const v1::NetDevice& d) {
+  sentry::HostInterface i;
+  if (d.name().empty() || d.name().size() >= 16) {
+    return absl::InvalidArgumentError("fork: net_device.name: must be 1-15 characters");
+  }
+  i.name = d.name();
+  if (d.mac().size() != 6) return absl::InvalidArgumentError("fork: net_device.mac: not 6 bytes");
+  memcpy(i.mac.data(), d.mac().data(), 6);
+  i.mtu = d.mtu();
+  for (const v1::NetAddress& a : d.addresses()) {
+    absl::StatusOr<IpAddr> ip = Addr(a.addr(), "addresses.addr");
+    if (!ip.ok()) return ip.status();
+    if (a.prefix_len() > (ip->is_v4() ? 32u : 128u)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fork: net_device: prefix length ", a.prefix_len(), " of ",
+                       netstack::FormatIp(*ip)));
+    }
+    if (ip->is_v4()) {
+      if (!i.addr.any()) continue;  // the first IPv4 address, as boot takes
+      i.addr = ip->v4();
+      i.prefix_len = int(a.prefix_len());
+      absl::StatusOr<IpAddr> brd = Addr(a.broadcast(), "addresses.broadcast");
+      if (!brd.ok()) return brd.status();
+      i.broadcast = brd->v4();
+    } else {
+      i.v6.push_back({*ip, int(a.prefix_len())});
+    }
+  }
+  absl::StatusOr<IpAddr> gw4 = Addr(d.gateway4(), "gateway4");
+  if (!gw4.ok()) return gw4.status();
+  i.gateway = gw4->v4();
+  absl::StatusOr<IpAddr> gw6 = Addr(d.gateway6(), "gateway6");
+  if (!gw6.ok()) return gw6.status();
+  i.gateway6 = *gw6;
+  return i;
+}
+
+absl::StatusOr<int> ReceiveFdFromSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("fork: net_device_socket: path too long: ", path));
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int e = errno;
+    close(s);
+    return absl::FailedPreconditionError(
+        absl::StrCat("fork: connecting to net_device_socket ", path, ": ", strerror(e)));
+  }
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof(ctl);
+  ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+  int e = errno;
+  close(s);
+  cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fork: no packet socket came from net_device_socket ", path, n < 0 ? ": " : "",
+        n < 0 ? strerror(e) : ""));
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+absl::Status SendFdOn(int sock, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof(ctl);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) {
+    return absl::InternalError(absl::StrCat("sending the packet socket: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seedvisor::control

@@ -1,0 +1,80 @@
+#!/bin/bash
+# A sandbox fork's own network device (issue 11, AFaaS's pooled veth): a
+# seed runs --network=sandbox in namespace S with a busybox httpd
+# listening on 0.0.0.0:8080, and is paused. Two forks are made with
+# `seedsc fork --netns`, each into a namespace of its own (F1, F2: a veth
+# to B1, B2, made here as a pool would make them). Each fork answers on its
+# own address from its own peer namespace; the seed's address stays dark
+# (no fork took the seed's device); a fork without --netns says it keeps
+# only loopback; a bad --netns fails with one line and leaves nothing.
+#
+#   bazel test //test/oci:fork_netns_test   (or: fork_netns_test.sh SEEDSC E2E_LIB)
+SEEDSC="$(realpath "${1:?usage: fork_netns_test.sh SEEDSC E2E_LIB}")"
+source "${2:?usage: fork_netns_test.sh SEEDSC E2E_LIB}"
+BUSYBOX=/bin/busybox
+NS="svfS$$" NSB="svfSB$$" N1="svf1$$" N1B="svf1B$$" N2="svf2$$" N2B="svf2B$$"
+IPS=192.168.216.2 IPSB=192.168.216.1
+IP1=192.168.217.2 IP1B=192.168.217.1
+IP2=192.168.218.2 IP2B=192.168.218.1
+S=("$SEEDSC" --root "$T/s" --network=sandbox)
+extra_cleanup() {
+  for c in f1 f2 f3 seed; do "${S[@]}" delete --force "$c" >/dev/null 2>&1; done
+  del_ns_pair "$NS" "$NSB"; del_ns_pair "$N1" "$N1B"; del_ns_pair "$N2" "$N2B"
+}
+need_tools ip curl python3
+[[ -x "$BUSYBOX" ]] || { echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; }
+make_ns_pair "$NS" "$NSB" "$IPS" "$IPSB" && make_ns_pair "$N1" "$N1B" "$IP1" "$IP1B" &&
+  make_ns_pair "$N2" "$N2B" "$IP2" "$IP2B" || { echo "FAIL: cannot make the namespaces"; exit 1; }
+
+ROOTFS="$T/rootfs"
+mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,www}
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+for a in sh httpd; do ln -s busybox "$ROOTFS/bin/$a"; done
+echo "hello from the seed's server" > "$ROOTFS/www/c.txt"
+mkdir -p "$T/b" && "$SEEDSC" spec --bundle "$T/b" || { echo "FAIL: spec"; exit 1; }
+python3 - "$T/b/config.json" "$ROOTFS" "/run/netns/$NS" <<'PY'
+import json, sys
+path, rootfs, netns = sys.argv[1:4]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+c["root"]["path"] = rootfs
+for ns in c["linux"]["namespaces"]:
+    if ns["type"] == "network":
+        ns["path"] = netns
+json.dump(c, open(path, "w"), indent=1)
+PY
+"${S[@]}" create --bundle "$T/b" seed </dev/null >"$T/seed.out" 2>"$T/seed.err" || {
+  bad "create the seed"; cat "$T/seed.err"; exit 1; }
+"${S[@]}" start seed || { bad "start the seed"; exit 1; }
+fetch() {  # NAMESPACE IP: what the server at IP:8080 answers from NAMESPACE ("" if nothing)
+  ip netns exec "$1" curl -s --max-time "${3:-2}" "http://$2:8080/c.txt"
+}
+got=""
+for _ in $(seq 100); do got="$(fetch "$NSB" "$IPS")" && [[ -n "$got" ]] && break; sleep 0.1; done
+check_eq "the seed serves on its address" "hello from the seed's server" "$got"
+"${S[@]}" pause seed || { bad "pause the seed"; exit 1; }
+
+"${S[@]}" fork --netns "/run/netns/$N1" seed f1 </dev/null >"$T/f1.out" 2>"$T/f1.err"
+check_eq "fork --netns F1 exits 0" "0" "$?"
+"${S[@]}" fork --netns "/run/netns/$N2" seed f2 </dev/null >"$T/f2.out" 2>"$T/f2.err"
+check_eq "fork --netns F2 exits 0" "0" "$?"
+check_eq "fork 1 answers on its own address" "hello from the seed's server" "$(fetch "$N1B" "$IP1" 5)"
+check_eq "fork 2 answers on its own address" "hello from the seed's server" "$(fetch "$N2B" "$IP2" 5)"
+check_eq "fork 1 again (both run side by side)" "hello from the seed's server" "$(fetch "$N1B" "$IP1")"
+if ip -n "$N1" -4 addr show dev eth0 | grep -q "$IP1"; then
+  bad "F1's kernel gave $IP1 up to the fork"; else ok "F1's kernel gave $IP1 up to the fork"; fi
+check_eq "the paused seed's address stays dark (no fork took its device)" "" "$(fetch "$NSB" "$IPS" 1)"
+
+"${S[@]}" fork seed f3 </dev/null >"$T/f3.out" 2>"$T/f3.err"
+check_eq "fork without --netns exits 0" "0" "$?"
+if grep -q "only loopback" "$T/f3.err"; then ok "a fork without --netns says it keeps only loopback"; else
+  bad "a fork without --netns says it keeps only loopback"; fi
+"${S[@]}" fork --netns /run/netns/no-such-ns$$ seed f4 </dev/null >"$T/f4.out" 2>"$T/f4.err"
+rc=$?
+if ((rc != 0)) && [[ "$(wc -l <"$T/f4.err")" == 1 ]] && grep -q -- "--netns /run/netns/no-such-ns$$" "$T/f4.err"; then
+  ok "a bad --netns fails with one line naming it"; else bad "a bad --netns fails with one line naming it (rc $rc)"; cat "$T/f4.err"; fi
+if "${S[@]}" state f4 >/dev/null 2>&1; then bad "a failed fork leaves no container"; else ok "a failed fork leaves no container"; fi
+check_eq "the seed still serves after resume" "hello from the seed's server" "$("${S[@]}" resume seed; fetch "$NSB" "$IPS" 5)"
+for f in f1 f2 f3; do [[ -s "$T/$f.err" ]] && { echo "--- $f stderr"; cat "$T/$f.err"; }; done
+e2e_done
