@@ -26,6 +26,7 @@
 #include "sentry/control/control.pb.h"
 #include "sentry/control/net_device.h"
 #include "sentry/socket/net_takeover.h"
+#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::runsc {
 namespace {
@@ -82,7 +83,7 @@ class DeviceHandover {
     thread_ = std::thread([l = listener_, packet_fd] {
       int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;  // shut down: the Fork ended without asking
-      control::SendFdOn(c, packet_fd).IgnoreError();
+      ttrpc::SendFd(c, packet_fd).IgnoreError();
       close(c);
     });
     return absl::OkStatus();

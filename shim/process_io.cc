@@ -20,31 +20,6 @@
 namespace seedvisor::shim {
 namespace {
 
-// Receives one fd (SCM_RIGHTS) on a connected socket.
-int RecvFd(int sock) {
-  char data[256];
-  iovec iov{data, sizeof(data)};
-  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctrl;
-  msg.msg_controllen = sizeof(ctrl);
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-      return fd;
-    }
-  }
-  return -1;
-}
-
 bool WriteFull(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
@@ -206,12 +181,18 @@ absl::Status ProcessIO::Started() {
   pollfd pfd{console_listen_, POLLIN, 0};
   int r = poll(&pfd, 1, 5000);
   int conn = r > 0 ? accept4(console_listen_, nullptr, nullptr, SOCK_CLOEXEC) : -1;
-  int master = conn >= 0 ? RecvFd(conn) : -1;
+  absl::StatusOr<int> received =
+      conn >= 0 ? ttrpc::ReceiveFd(conn)
+                : absl::StatusOr<int>(absl::DeadlineExceededError("the sandbox did not connect in 5 s"));
   if (conn >= 0) close(conn);
   close(console_listen_);
   console_listen_ = -1;
   unlink(console_path_.c_str());
-  if (master < 0) return absl::InternalError("no pty master on the console socket");
+  if (!received.ok()) {
+    return absl::InternalError(
+        absl::StrCat("no pty master on the console socket: ", received.status().message()));
+  }
+  int master = *received;
   {
     absl::MutexLock l(&mu_);
     master_ = master;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::control {
 namespace {
@@ -86,61 +87,18 @@ absl::StatusOr<sentry::HostInterface> NetDeviceFromProto(const v1::NetDevice& d)
 }
 
 absl::StatusOr<int> ReceiveFdFromSocket(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("fork: net_device_socket: path too long: ", path));
-  }
-  memcpy(addr.sun_path, path.c_str(), path.size());
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int e = errno;
-    close(s);
+  absl::StatusOr<int> sock = ttrpc::DialUnix(path);
+  if (!sock.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("fork: connecting to net_device_socket ", path, ": ", strerror(e)));
+        absl::StrCat("fork: net_device_socket: ", sock.status().message()));
   }
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = sizeof(ctl);
-  ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-  int e = errno;
-  close(s);
-  cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
-  if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof(int))) {
+  absl::StatusOr<int> fd = ttrpc::ReceiveFd(*sock);
+  close(*sock);
+  if (!fd.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "fork: no packet socket came from net_device_socket ", path, n < 0 ? ": " : "",
-        n < 0 ? strerror(e) : ""));
+        "fork: no packet socket came from net_device_socket ", path, ": ", fd.status().message()));
   }
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
-}
-
-absl::Status SendFdOn(int sock, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = sizeof(ctl);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) {
-    return absl::InternalError(absl::StrCat("sending the packet socket: ", strerror(errno)));
-  }
-  return absl::OkStatus();
+  return *fd;
 }
 
 }  // namespace seedvisor::control

@@ -28,8 +28,6 @@ absl::StatusOr<sentry::HostInterface> NetDeviceFromProto(const v1::NetDevice& d)
 
 // Connects to the unix socket at `path` and receives one fd (SCM_RIGHTS).
 absl::StatusOr<int> ReceiveFdFromSocket(const std::string& path);
-// Sends `fd` on the connected unix socket `sock`.
-absl::Status SendFdOn(int sock, int fd);
 
 }  // namespace seedvisor::control
 

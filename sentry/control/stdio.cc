@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::control {
 
@@ -54,37 +55,16 @@ HostStdio::~HostStdio() {
 }
 
 absl::Status SendFdToSocket(const std::string& path, int fd) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("console socket path too long: ", path));
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int e = errno;
-    close(s);
+  absl::StatusOr<int> sock = ttrpc::DialUnix(path);
+  if (!sock.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("connecting to console socket ", path, ": ", std::strerror(e)));
+        absl::StrCat("console socket: ", sock.status().message()));
   }
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = sizeof(ctl);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n = sendmsg(s, &msg, MSG_NOSIGNAL);
-  int e = errno;
-  close(s);
-  if (n != 1) return absl::InternalError(absl::StrCat("sending the pty to ", path, ": ", std::strerror(e)));
+  absl::Status sent = ttrpc::SendFd(*sock, fd);
+  close(*sock);
+  if (!sent.ok()) {
+    return absl::InternalError(absl::StrCat("sending the pty to ", path, ": ", sent.message()));
+  }
   return absl::OkStatus();
 }
 

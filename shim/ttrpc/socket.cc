@@ -85,4 +85,69 @@ absl::Status WriteAll(int fd, absl::string_view data) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A msghdr over one byte of data and room for one fd.
+struct OneFdMessage {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+
+  OneFdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  OneFdMessage(const OneFdMessage&) = delete;
+  OneFdMessage& operator=(const OneFdMessage&) = delete;
+};
+
+}  // namespace
+
+absl::Status SendFd(int sock, int fd) {
+  OneFdMessage m;
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &m.msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("sendmsg: ", n < 0 ? strerror(errno) : "nothing sent"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> ReceiveFd(int sock) {
+  OneFdMessage m;
+  char data[256];  // runc's senders put the pty's name here; we need only the fd
+  m.iov = {data, sizeof(data)};
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return absl::UnavailableError(absl::StrCat("recvmsg: ", strerror(errno)));
+  // The control buffer has room for one fd; the kernel closes any more a
+  // sender passed (MSG_CTRUNC), so no fd can leak here.
+  int fd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg); c != nullptr; c = CMSG_NXTHDR(&m.msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&fd, CMSG_DATA(c), sizeof(int));
+      break;
+    }
+  }
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        n == 0 ? "the peer closed without sending an fd" : "a message came without an fd");
+  }
+  return fd;
+}
+
 }  // namespace seedvisor::ttrpc

@@ -28,6 +28,16 @@ absl::StatusOr<int> DialUnix(const std::string& address);
 // Writes everything (MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE).
 absl::Status WriteAll(int fd, absl::string_view data);
 
+// Passing one fd over a connected unix socket (SCM_RIGHTS with one byte of
+// data, as runc's console socket protocol does):
+//
+//   RETURN_IF_ERROR(SendFd(sock, pty_master));   // the sender keeps its copy
+//   ASSIGN_OR_RETURN(int fd, ReceiveFd(sock));   // close-on-exec, caller owns
+//
+// Errors say what failed (sendmsg/recvmsg's errno, or that no fd came).
+absl::Status SendFd(int sock, int fd);
+absl::StatusOr<int> ReceiveFd(int sock);
+
 }  // namespace seedvisor::ttrpc
 
 #endif  // SEEDVISOR_SHIM_TTRPC_SOCKET_H_
