@@ -33,17 +33,17 @@ temporary directory: checks the bench works (bench:faas_bench_smoke_test).
 """
 import argparse
 import base64
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from seedd_proc import SeeddProcess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADED = " +cpu"  # a row run beside stress-ng --cpu 2
@@ -159,38 +159,22 @@ def closed_loop(call, calls, conc):
     return lat
 
 
-class Seedd:
+class Seedd(SeeddProcess):
     def __init__(self, a, tmp, name, fns, *flags):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        self.state = os.path.join(tmp, name)
-        self.err = open(os.path.join(tmp, name + ".err"), "w")
         self.timings, self.seeds = [], set()
-        self.proc = subprocess.Popen([a.seedd, f"--listen=127.0.0.1:{self.port}", f"--state-dir={self.state}",
-                                      f"--seedsc={a.seedsc}", *flags], stderr=self.err)
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"seedd exited; see {self.err.name}")
-                time.sleep(0.1)
+        super().__init__(a.seedd, a.seedsc, os.path.join(tmp, name), flags,
+                         err_path=os.path.join(tmp, name + ".err"))
         for fname, (body, _, _, _) in fns.items():
             st, _ = self.post("PUT", f"/functions/{fname}", json.dumps(body), {})
             if st != 201:
                 raise SystemExit(f"deploy {fname} failed: {st}")
 
     def post(self, method, path, body, state):
+        """On the caller's own kept-alive connection (state["conn"])."""
         if "conn" not in state:
-            state["conn"] = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        c = state["conn"]
-        c.request(method, path, body=body)
-        r = c.getresponse()
-        data = r.read()
-        return r.status, (r.getheader("Server-Timing"), r.getheader("X-Seedd-Seed"), data)
+            state["conn"] = self.connection()
+        st, r, data = self.request_with_headers(method, path, body, state["conn"])
+        return st, (r.getheader("Server-Timing"), r.getheader("X-Seedd-Seed"), data)
 
     def invoker(self, fname, event, answer):
         body = json.dumps(event)
@@ -206,9 +190,6 @@ class Seedd:
     def get(self, path):
         return json.loads(self.post("GET", path, None, {})[1][2])
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait()
 
 
 def explain_failure(tmp):

@@ -14,15 +14,14 @@ with each row. Needs root.
 usage: seedd_node_bench.py --seedd=BIN --seedd-base=BIN --seedsc=BIN [--rounds=5]
 """
 import argparse
-import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
+
+from seedd_proc import SeeddProcess
 
 NAP = "import time\ndef handler(event, context):\n    time.sleep(1)\n    return 1\n"
 
@@ -31,58 +30,25 @@ def load():
     return open("/proc/loadavg").read().split()[0]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def request(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request(method, path, body=body)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
-
-
-class Node:
+class Node(SeeddProcess):
     def __init__(self, seedd, seedsc, state, *flags):
-        self.port = free_port()
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen([seedd, f"--listen=127.0.0.1:{self.port}", f"--state-dir={state}",
-                                      f"--seedsc={seedsc}", "--cgroup-pool=0", *flags],
-                                     stderr=open(state + ".err", "w"))
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"seedd exited; see {state}.err")
-                time.sleep(0.01)
-        self.boot_ms = (time.perf_counter() - t0) * 1e3
+        super().__init__(seedd, seedsc, state, ("--cgroup-pool=0", *flags))
+        self.boot_ms = self.listen_ms
 
     def copies(self, seed):
-        _, data = request(self.port, "GET", "/metrics")
+        _, data = self.request("GET", "/metrics")
         for line in data.decode().splitlines():
             if line.startswith(f'seedd_seed_copies{{seed="{seed}"}}'):
                 return int(float(line.split()[-1]))
         return 0
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait()
-
 
 def replica_ramp(node):
     """(copies of the L1 seed after 8 concurrent calls, ms from the burst to the last one made)."""
-    request(node.port, "PUT", "/functions/nap",
+    node.request("PUT", "/functions/nap",
             json.dumps({"runtime": "python", "handler": "main.handler", "files": {"main.py": NAP}}))
     t0 = time.perf_counter()
-    calls = [threading.Thread(target=request, args=(node.port, "POST", "/invoke/nap", "{}")) for _ in range(8)]
+    calls = [threading.Thread(target=node.request, args=("POST", "/invoke/nap", "{}")) for _ in range(8)]
     for t in calls:
         t.start()
     copies, last = 1, None

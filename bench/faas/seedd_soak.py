@@ -20,12 +20,12 @@ import http.client
 import json
 import os
 import queue
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
+
+from seedd_proc import SeeddProcess
 
 PY = ("import json, re\n"
       "def handler(event, context):\n"
@@ -61,33 +61,9 @@ def fds(pid):
         return -1
 
 
-class Seedd:
+class Seedd(SeeddProcess):
     def __init__(self, a, state):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        self.state = state
-        self.proc = subprocess.Popen([a.seedd, f"--listen=127.0.0.1:{self.port}", f"--state-dir={state}",
-                                      f"--seedsc={a.seedsc}", *a.flags], stderr=open(state + ".err", "w"))
-        for _ in range(1200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"seedd exited; see {state}.err")
-                time.sleep(0.05)
-        raise SystemExit("seedd did not listen within 60 s")
-
-    def request(self, method, path, body=None, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        c.request(method, path, body=body)
-        r = c.getresponse()
-        data = r.read()
-        if conn is None:
-            c.close()
-        return r.status, data
+        super().__init__(a.seedd, a.seedsc, state, a.flags)
 
     def snapshot(self):
         """What must not grow: seedd's own resources, the seeds', the sandboxes'."""
@@ -108,10 +84,6 @@ class Seedd:
             "seeds": {s["id"]: {"uss_mib": round(s["uss_bytes"] / 2**20, 1), "pss_mib": round(s["pss_bytes"] / 2**20, 1),
                                 "host_processes": s["host_processes"], "fds": fds(s["pid"])} for s in seeds},
         }
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait()
 
 
 def main():

@@ -1,0 +1,67 @@
+"""One seedd process for the FaaS benchmarks: start it on a free loopback
+port, wait until it listens, talk HTTP to it, stop it.
+
+    node = SeeddProcess(seedd, seedsc, state_dir, flags, err_path)
+    status, body = node.request("GET", "/seeds")
+    node.stop()
+
+A seedd that exits or does not listen in time ends the run with one line
+naming its stderr file.
+"""
+import http.client
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class SeeddProcess:
+    def __init__(self, seedd, seedsc, state, flags=(), err_path=None, listen_timeout_s=120):
+        self.port = free_port()
+        self.state = state
+        self.err_path = err_path or state + ".err"
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([seedd, f"--listen=127.0.0.1:{self.port}", f"--state-dir={state}",
+                                      f"--seedsc={seedsc}", *flags], stderr=open(self.err_path, "w"))
+        deadline = t0 + listen_timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"seedd exited ({self.proc.returncode}); see {self.err_path}")
+                if time.perf_counter() > deadline:
+                    self.proc.kill()
+                    raise SystemExit(f"seedd did not listen within {listen_timeout_s} s; see {self.err_path}")
+                time.sleep(0.01)
+        self.listen_ms = (time.perf_counter() - t0) * 1e3
+
+    def connection(self, timeout=120):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, conn=None):
+        """(status, body bytes); a one-off connection unless `conn` is given."""
+        status, _, data = self.request_with_headers(method, path, body, conn)
+        return status, data
+
+    def request_with_headers(self, method, path, body=None, conn=None):
+        c = conn or self.connection()
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, r, data
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait()
