@@ -19,19 +19,14 @@
 #include "platform/kvm/kvm_probe.h"
 #include "platform/kvm/stub_image.h"
 #include "platform/stub/injector.h"
-#include "platform/stub/seed_fork_spares.h"
+#include "platform/stub/stub_platform.h"
 #include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::kvm {
 namespace {
 
-class KvmPlatform : public Platform {
+class KvmPlatform : public stub::StubPlatform {
  public:
-  ~KvmPlatform() override { stub::StopZygote(zygote_); }
-  void StopHostProcesses() override {
-    stub::StopZygote(zygote_);
-    zygote_ = -1;
-  }
   std::string_view name() const override { return "kvm"; }
 
   absl::Status Init(const char* device, const KvmHost& host) {
@@ -64,23 +59,16 @@ class KvmPlatform : public Platform {
     }
     shared->xcr0 = (FpState::HostHasXsave() ? FpState::HostFeatures() : FpState::kFeaturesFpSse) & allowed;
     shared_ = std::move(shared);
-    auto z = stub::StartZygote(kStubImage, kStubImageSize);
-    if (!z.ok()) return z.status();
-    zygote_ = z->pid;
-    layout_ = z->layout;
-    return absl::OkStatus();
+    return StartZygote(kStubImage, kStubImageSize);
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
-    Result<pid_t> pid = [&] {
-      absl::MutexLock l(&mu_);
-      return stub::ForkStub(zygote_, layout_.entry);
-    }();
+    Result<pid_t> pid = ForkStubFromZygote();
     if (!pid.ok()) {
       return absl::InternalError(absl::StrCat("kvm: forking a stub from the zygote: ",
                                               std::strerror(pid.error().value())));
     }
-    auto as = KvmAddressSpace::Create(*pid, layout_, shared_, /*parent=*/nullptr);
+    auto as = KvmAddressSpace::Create(*pid, layout(), shared_, /*parent=*/nullptr);
     if (!as.ok()) {
       kill(*pid, SIGKILL);
       return as.status();
@@ -110,11 +98,6 @@ class KvmPlatform : public Platform {
   // which the forked sentry must never make).
   bool SeedForkOnTaskThreads() const override { return true; }
 
-  absl::Status PrepareForkZygote(pid_t pgid) override {
-    absl::MutexLock l(&mu_);
-    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
-  }
-
   absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();
     if (!copy.ok()) {
@@ -123,40 +106,17 @@ class KvmPlatform : public Platform {
     }
     auto kas = std::static_pointer_cast<KvmAddressSpace>(*copy);
     Result<std::vector<pid_t>> tids =
-        stub::PrepareForkedStub(kas->host_pid(), layout_.entry, pgid, threads);
+        stub::PrepareForkedStub(kas->host_pid(), layout().entry, pgid, threads);
     // On failure `kas` dies here (SIGKILL through its pidfd).
     if (!tids.ok()) {
       return absl::InternalError(absl::StrCat("kvm: preparing a forked stub: ",
                                               std::strerror(tids.error().value())));
     }
-    spares_.AddCopy(pgid, &ctx.address_space(), std::move(kas), std::move(*tids));
+    AddSpareCopy(pgid, ctx.address_space(), std::move(kas), std::move(*tids));
     return absl::OkStatus();
   }
 
-  void FinishSeedFork(pid_t pgid, bool child_took_them) override {
-    spares_.Finish(pgid, child_took_them);
-  }
-
-  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
-    // SAFETY: this process has one thread; the seed's lock words may name
-    // its threads as waiters, so they start over.
-    new (&mu_) absl::Mutex;
-    spares_.AdoptInForkChild(pgid);
-    absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
-    if (!z.ok()) return z.status();
-    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
-    return zygote_;
-  }
-
-  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) override {
-    return spares_.TakeCopy(pgid, &seed_as);
-  }
-
  private:
-  absl::Mutex mu_;
-  pid_t zygote_ = -1;
-  stub::StubLayout layout_;
-  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
   std::shared_ptr<const KvmShared> shared_;
 };
 

@@ -28,7 +28,7 @@
 #include "platform/ptrace/ptrace_address_space.h"
 #include "platform/ptrace/stub_image.h"
 #include "platform/stub/injector.h"
-#include "platform/stub/seed_fork_spares.h"
+#include "platform/stub/stub_platform.h"
 #include "platform/stub/stub_process.h"
 
 namespace seedvisor::platform::ptrace {
@@ -38,35 +38,20 @@ absl::Status ErrnoStatus(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
 }
 
-class PtracePlatform : public Platform {
+class PtracePlatform : public stub::StubPlatform {
  public:
-  ~PtracePlatform() override {
-    stub::StopZygote(zygote_);
-  }
-  void StopHostProcesses() override {
-    stub::StopZygote(zygote_);
-    zygote_ = -1;
-  }
-
   std::string_view name() const override { return "ptrace"; }
 
   // Starts the zygote. Must run on a thread that lives as long as the
   // sandbox: the zygote dies with it (PR_SET_PDEATHSIG).
   absl::Status Init() {
-    auto z = stub::StartZygote(kStubImage, kStubImageSize);
-    if (!z.ok()) return z.status();
-    zygote_ = z->pid;
-    layout_ = z->layout;
-    return absl::OkStatus();
+    return StartZygote(kStubImage, kStubImageSize);
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
-    Result<pid_t> pid = [&] {
-      absl::MutexLock l(&mu_);
-      return stub::ForkStub(zygote_, layout_.entry);
-    }();
+    Result<pid_t> pid = ForkStubFromZygote();
     if (!pid.ok()) return ErrnoStatus("forking a stub from the zygote", pid.error().value());
-    return std::shared_ptr<AddressSpace>(std::make_shared<PtraceAddressSpace>(*pid, layout_));
+    return std::shared_ptr<AddressSpace>(std::make_shared<PtraceAddressSpace>(*pid, layout()));
   }
 
   absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
@@ -90,14 +75,9 @@ class PtracePlatform : public Platform {
   // code; it joins the fork's group and gets its other parked threads (each
   // a short seizure), and the seed keeps a StubProcess (pidfd) for it until
   // the fork is over and kills it unless the forked sentry took it. The
-  // forked sentry finds it in `spares_` (sentry memory, which the host fork
-  // copied).
+  // forked sentry finds it among StubPlatform's spares (sentry memory, which
+  // the host fork copied).
   bool SeedForkOnTaskThreads() const override { return true; }
-
-  absl::Status PrepareForkZygote(pid_t pgid) override {
-    absl::MutexLock l(&mu_);
-    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
-  }
 
   absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();
@@ -111,38 +91,13 @@ class PtracePlatform : public Platform {
       return absl::InternalError(
           absl::StrCat("opening a forked seed stub (", pas->host_pid(), "): mem, pidfd"));
     }
-    Result<std::vector<pid_t>> tids = stub::PrepareForkedStub(pas->host_pid(), layout_.entry, pgid,
+    Result<std::vector<pid_t>> tids = stub::PrepareForkedStub(pas->host_pid(), layout().entry, pgid,
                                                               threads);
     // On failure `pas` dies here (SIGKILL through its pidfd).
     if (!tids.ok()) return ErrnoStatus("preparing a forked stub", tids.error().value());
-    spares_.AddCopy(pgid, &ctx.address_space(), std::move(pas), std::move(*tids));
+    AddSpareCopy(pgid, ctx.address_space(), std::move(pas), std::move(*tids));
     return absl::OkStatus();
   }
-
-  void FinishSeedFork(pid_t pgid, bool child_took_them) override {
-    spares_.Finish(pgid, child_took_them);
-  }
-
-  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
-    // SAFETY: this process has one thread; the seed's lock words may name
-    // its threads as waiters, so they start over.
-    new (&mu_) absl::Mutex;
-    spares_.AdoptInForkChild(pgid);
-    absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
-    if (!z.ok()) return z.status();
-    zygote_ = *z;  // the seed's stays the seed's: never stopped from here
-    return zygote_;
-  }
-
-  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) override {
-    return spares_.TakeCopy(pgid, &seed_as);
-  }
-
- private:
-  absl::Mutex mu_;
-  pid_t zygote_ = -1;
-  StubLayout layout_;
-  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
 };
 
 }  // namespace

@@ -23,7 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "platform/systrap/stub_image.h"
 #include "platform/systrap/systrap_address_space.h"
-#include "platform/stub/seed_fork_spares.h"
+#include "platform/stub/stub_platform.h"
 #include "platform/stub/stub_process.h"
 #include "seccomp/stub_program.h"
 
@@ -34,16 +34,8 @@ absl::Status ErrnoStatus(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat("systrap: ", std::string(what), ": ", std::strerror(err)));
 }
 
-class SystrapPlatform : public Platform {
+class SystrapPlatform : public stub::StubPlatform {
  public:
-  ~SystrapPlatform() override {
-    stub::StopZygote(zygote_);
-  }
-  void StopHostProcesses() override {
-    stub::StopZygote(zygote_);
-    zygote_ = -1;
-  }
-
   std::string_view name() const override { return "systrap"; }
 
   // Starts the zygote as the ptrace platform does.
@@ -54,23 +46,17 @@ class SystrapPlatform : public Platform {
     patch_sites_ = env != nullptr && std::strcmp(env, "1") == 0 && __builtin_cpu_supports("bmi2");
     // The zygote itself runs unfiltered; its children get the filter in
     // NewAddressSpace().
-    auto z = stub::StartZygote(kStubImage, kStubImageSize);
-    if (!z.ok()) return z.status();
-    zygote_ = z->pid;
-    layout_ = z->layout;
+    if (absl::Status s = StartZygote(kStubImage, kStubImageSize); !s.ok()) return s;
     // The filter lets the stub's own text page make the handler's calls.
-    const uint64_t text = layout_.entry & ~uint64_t{0xfff};
+    const uint64_t text = layout().entry & ~uint64_t{0xfff};
     filter_ = seccomp::StubProgram(text, text + 0x1000);
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
-    Result<pid_t> pid = [&] {
-      absl::MutexLock l(&mu_);
-      return stub::ForkStub(zygote_, layout_.entry);
-    }();
+    Result<pid_t> pid = ForkStubFromZygote();
     if (!pid.ok()) return ErrnoStatus("forking a stub from the zygote", pid.error().value());
-    auto as = SystrapAddressSpace::Create(*pid, layout_, &filter_);
+    auto as = SystrapAddressSpace::Create(*pid, layout(), &filter_);
     if (!as.ok()) {
       kill(*pid, SIGKILL);
       return as.status();
@@ -95,10 +81,6 @@ class SystrapPlatform : public Platform {
   // stubs it forks; each address space's copy is forked by a parked thread
   // of the seed's stub and gets a fresh region. Nothing here starts a
   // program or compiles a filter.
-  absl::Status PrepareForkZygote(pid_t pgid) override {
-    absl::MutexLock l(&mu_);
-    return spares_.MakeZygote(zygote_, layout_.entry, pgid);
-  }
 
   absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     // The parked stub thread waits in its handler for its task, which is
@@ -110,42 +92,21 @@ class SystrapPlatform : public Platform {
     const long pid = static_cast<SystrapContext&>(ctx).ForkStub();
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
     // A fresh region replaces the one the copy shares with the seed's stub.
-    auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout_, nullptr);
+    auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout(), nullptr);
     if (!as.ok()) {
       kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       return as.status();
     }
     (*as)->CopySitesFrom(seed_as);
     Result<std::vector<pid_t>> tids =
-        stub::PrepareForkedStub(static_cast<pid_t>(pid), layout_.entry, pgid, threads);
+        stub::PrepareForkedStub(static_cast<pid_t>(pid), layout().entry, pgid, threads);
     // On failure `as` dies here (SIGKILL through its pidfd).
     if (!tids.ok()) return ErrnoStatus("preparing a forked stub", tids.error().value());
-    spares_.AddCopy(pgid, &ctx.address_space(), std::move(*as), std::move(*tids));
+    AddSpareCopy(pgid, ctx.address_space(), std::move(*as), std::move(*tids));
     return absl::OkStatus();
   }
 
-  void FinishSeedFork(pid_t pgid, bool child_took_them) override {
-    spares_.Finish(pgid, child_took_them);
-  }
-
-  absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) override {
-    new (&mu_) absl::Mutex;  // the seed's may have had waiters
-    spares_.AdoptInForkChild(pgid);
-    absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
-    if (!z.ok()) return z.status();
-    zygote_ = *z;  // the seed's zygote stays the seed's: never stopped from here
-    return zygote_;
-  }
-
-  absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) override {
-    return spares_.TakeCopy(pgid, &seed_as);
-  }
-
  private:
-  absl::Mutex mu_;
-  pid_t zygote_ = -1;
-  stub::SeedForkSpares spares_;  // sandbox fork: what the next fork takes
-  StubLayout layout_;
   std::vector<sock_filter> filter_;
   bool patch_sites_ = false;
 };
