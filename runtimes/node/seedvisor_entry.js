@@ -29,18 +29,21 @@
 //    JavaScript (V8 seeds it at isolate start only, --random_seed), so
 //    Math.random is replaced by xoshiro128** seeded from /dev/urandom after
 //    each fork (53-bit doubles in [0, 1), like V8's).
+//  - crypto.randomInt keeps a buffer of random bytes in JavaScript: after a
+//    fork it draws from randomBytes instead.
 //  - crypto.randomBytes, randomFill, randomFillSync, getRandomValues
 //    (crypto and webcrypto) and randomUUID draw from OpenSSL's DRBG in
 //    process memory, which re-seeds on a getpid() change only (a sandbox
-//    fork keeps the guest's pids) and which Node cannot re-seed: their
+//    fork keeps the guest's pids) and which Node's API cannot re-seed: their
 //    bytes are XORed with a ChaCha20 keystream under a key drawn from
 //    /dev/urandom after each fork (unique per fork, and no weaker than
 //    either source); randomUUID is built from those bytes.
-//  - Not reached: crypto.randomInt, key generation (generateKey*,
-//    createDiffieHellman, ...), randomPrime and TLS use OpenSSL's DRBG
-//    inside: they still repeat across forks of one seed. Use
-//    context.randomBytes(n) (/dev/urandom) or the calls above for anything
-//    that must be unique, or generate keys from such bytes.
+//  - OpenSSL's DRBG itself (key generation, randomPrime, generatePrime,
+//    TLS, and the calls above underneath): reseeded through a tiny Node-API
+//    addon (openssl_reseed.c: RAND_poll), which seedd embeds in this
+//    program (OPENSSL_RESEED_ADDON below, base64) and which the seed loads
+//    once at start from a temporary file. If it cannot load, the seed says
+//    so on stderr and those calls repeat across forks of one seed.
 'use strict';
 require('util');
 require('events');
@@ -55,6 +58,9 @@ const vm = require('vm');
 const Module = require('module');
 
 const FORK_GENERATION = '/proc/seedvisor/fork_generation';
+// The OpenSSL re-seed addon as base64; seedd's build fills it in (empty when
+// this file runs as it is in the source tree).
+const OPENSSL_RESEED_ADDON = '';
 
 // The random state this program re-seeds after each sandbox fork (see the
 // header). Until the first re-seed (the seed itself, or a process that was
@@ -152,6 +158,38 @@ const ForkRandom = (() => {
     };
     web.getRandomValues = getRandomValues;
     crypto.getRandomValues = getRandomValues;
+    // Node keeps a buffer of random bytes for randomInt in JavaScript, so a
+    // fork of a seed that ever called it would repeat the buffer's values:
+    // after a fork, randomInt draws from randomBytes instead (the same
+    // rejection sampling over 48-bit values). Arguments Node refuses go to
+    // Node's own randomInt, which throws its own errors before drawing.
+    const origRandomInt = crypto.randomInt;
+    crypto.randomInt = function randomInt(min, max, callback) {
+      if (keystream === null) return origRandomInt.apply(this, arguments);
+      let lo = min;
+      let hi = max;
+      let cb = callback;
+      if (hi === undefined || typeof hi === 'function') {
+        cb = hi;
+        hi = lo;
+        lo = 0;
+      }
+      const kRange = 2 ** 48;
+      if ((cb !== undefined && typeof cb !== 'function') || !Number.isSafeInteger(lo) ||
+          !Number.isSafeInteger(hi) || hi <= lo || hi - lo >= kRange) {
+        return origRandomInt.apply(this, arguments);
+      }
+      const range = hi - lo;
+      const limit = kRange - (kRange % range);
+      let x;
+      do {
+        x = crypto.randomBytes(6).readUIntBE(0, 6);
+      } while (x >= limit);
+      const n = lo + (x % range);
+      if (cb === undefined) return n;
+      process.nextTick(cb, undefined, n);  // as Node passes it
+      return undefined;
+    };
     const origUUID = crypto.randomUUID;
     crypto.randomUUID = function randomUUID(options) {
       if (keystream === null) return origUUID(options);
@@ -166,12 +204,42 @@ const ForkRandom = (() => {
   // After a fork: new keys from the sandbox's random source, which the
   // sentry re-seeded.
   function reseed() {
+    if (opensslReseed !== null && !opensslReseed()) {
+      process.stderr.write('seedvisor: OpenSSL did not reseed after a sandbox fork\n');
+    }
     const k = urandom(64);
     keystream = crypto.createCipheriv('chacha20', k.subarray(0, 32), k.subarray(32, 48));
     for (let i = 0; i < 4; i++) state[i] = k.readUInt32LE(48 + 4 * i);
     if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;  // never all zero
   }
 
+  // Loads the addon (see the header); null without one.
+  function loadOpensslReseed() {
+    if (OPENSSL_RESEED_ADDON === '') return null;
+    const os = require('os');
+    const bytes = Buffer.from(OPENSSL_RESEED_ADDON, 'base64');
+    const errors = [];
+    for (const dir of [os.tmpdir(), '/dev/shm', '/tmp']) {
+      const file = path.join(dir, `.seedvisor-openssl-reseed-${process.pid}.node`);
+      try {
+        fs.writeFileSync(file, bytes, {mode: 0o500});
+        try {
+          const m = {exports: {}};
+          process.dlopen(m, file);
+          return m.exports;
+        } finally {
+          fs.unlinkSync(file);
+        }
+      } catch (e) {
+        errors.push(`${dir}: ${e.message}`);
+      }
+    }
+    process.stderr.write('seedvisor: cannot load the OpenSSL re-seed addon (' + errors.join('; ') +
+                         '): key generation and TLS will repeat across forks\n');
+    return null;
+  }
+
+  const opensslReseed = loadOpensslReseed();
   install();
   return {reseed};
 })();

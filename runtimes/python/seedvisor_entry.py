@@ -15,11 +15,14 @@ Request  {"function": NAME, "version": V, "handler": "main.handler",
          code and answers {"loaded": NAME} without calling the handler.
 Reply    {"result": ANY} or {"error": "Type: message", "traceback": TEXT}
 
-Per-process random state (random's Mersenne Twister) is re-seeded from
-os.urandom whenever /proc/seedvisor/fork_generation changed since the last
-request: two forks of one seed must never return the same random values.
-(secrets, uuid.uuid4 and os.urandom read the sandbox's random source, which
-the sentry re-seeds on fork; hash randomization is fixed at start.)
+Per-process random state is re-seeded from os.urandom whenever
+/proc/seedvisor/fork_generation changed since the last request: two forks
+of one seed must never return the same random values. That state is
+random's Mersenne Twister and, once the ssl module is loaded, OpenSSL's
+DRBG (ssl.RAND_bytes, TLS handshakes and keys): OpenSSL re-seeds itself on
+a pid change only, and a sandbox fork keeps the guest's pids. (secrets,
+uuid.uuid4 and os.urandom read the sandbox's random source, which the
+sentry re-seeds on fork; hash randomization is fixed at start.)
 
 print() in user code goes to stderr: fd 1 carries only frames.
 """
@@ -55,6 +58,11 @@ def reseed_if_forked():
     g = fork_generation()
     if g != _last_generation:
         random.seed(os.urandom(32))
+        ssl = sys.modules.get("_ssl")
+        if ssl is not None:
+            # Reseeds OpenSSL's primary DRBG; the public and private ones
+            # (per thread) reseed from it at their next use.
+            ssl.RAND_add(os.urandom(32), 32.0)
         _last_generation = g
 
 

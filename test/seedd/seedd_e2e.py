@@ -113,9 +113,13 @@ def handler(event, context):
         f.write("x")
     return {"counter": COUNTER, "file_seen": seen}
 """
-RANDOM = """import random, uuid, secrets
+# ssl.RAND_bytes at import: a level-2 seed that loaded this code holds an
+# instantiated OpenSSL DRBG, which its forks would repeat.
+RANDOM = """import random, uuid, secrets, ssl
+ssl.RAND_bytes(1)
 def handler(event, context):
-    return {"random": random.random(), "uuid": str(uuid.uuid4()), "token": secrets.token_hex(16)}
+    return {"random": random.random(), "uuid": str(uuid.uuid4()), "token": secrets.token_hex(16),
+            "ssl": ssl.RAND_bytes(16).hex()}
 """
 RAISES = "def handler(event, context):\n    raise ValueError('bad input: ' + str(event))\n"
 SLOW = "import time\ndef handler(event, context):\n    time.sleep(30)\n    return 1\n"
@@ -152,8 +156,11 @@ exports.handler = async () => {
 };
 """
 NODE_RANDOM = """const crypto = require('crypto');
+crypto.randomInt(10);  // a level-2 seed that loaded this holds OpenSSL's DRBG instantiated
 exports.handler = async (event, context) => ({
   math: Math.random(), bytes: crypto.randomBytes(16).toString('hex'), uuid: crypto.randomUUID(),
+  int: crypto.randomInt(2 ** 47),
+  key: crypto.generateKeyPairSync('x25519').publicKey.export({type: 'spki', format: 'der'}).toString('hex'),
   fresh: context.randomBytes(16).toString('hex')});
 """
 
@@ -317,9 +324,10 @@ def node_checks(node):
         by_seed.setdefault(h.get("X-Seedd-Seed"), []).append(b)
     same = [v for v in by_seed.values() if len(v) >= 2]
     # The runtime re-seeds Math.random and Node's crypto random calls after
-    # every fork (README, runtimes/node): forks of one seed differ (they
+    # every fork (README, runtimes/node), OpenSSL's DRBG too (randomInt and
+    # key generation draw from it directly): forks of one seed differ (they
     # used to repeat the seed's state: the same value in every call).
-    for key in ("math", "bytes", "uuid"):
+    for key in ("math", "bytes", "uuid", "int", "key"):
         vals = [b[key] for _, _, b in calls] if ok else []
         check(same and len(set(vals)) == len(vals),
               f"node: {key} differs in every call, also in the forks of one seed "
@@ -852,9 +860,15 @@ def main():
               f"a file and a global written by one call are not seen by the next (got {answers})")
 
         node.deploy("random", RANDOM)
-        vals = [node.invoke("random", {})[2] for _ in range(6)]
+        answers = [node.invoke("random", {}) for _ in range(8)]
+        vals = [b for _, _, b in answers]
         ok = all(isinstance(v, dict) for v in vals)
-        for key in ("random", "uuid", "token"):
+        seeds = [h.get("X-Seedd-Seed") for _, h, _ in answers]
+        check(ok and any(seeds.count(s) >= 2 and s.startswith("python-l2") for s in seeds),
+              f"two or more calls fork one level-2 seed, which loaded the code ({seeds})")
+        # ssl: OpenSSL's DRBG, which the runtime re-seeds after each fork
+        # (it re-seeds itself on a pid change only).
+        for key in ("random", "uuid", "token", "ssl"):
             got = [v.get(key) for v in vals] if ok else []
             check(ok and len(set(got)) == len(got), f"{key}: no two calls return the same value ({got})")
 
