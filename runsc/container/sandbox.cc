@@ -278,10 +278,12 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
   if (SandboxAlive(st.sandbox_pid)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
-    // Shutdown kills the guest; after its reply nothing in the sandbox
-    // process is worth waiting for, so SIGKILL ends it at once (as pid 1 of
-    // its pid namespace it takes the platform's stubs along).
-    Call(st, "Shutdown", req, &resp, absl::Seconds(2)).IgnoreError();
+    // Shutdown kills the guest and answers once the sandbox's other host
+    // processes have exited (a fork's zygote and stubs, every spare: its
+    // cgroup holds none of them then); after its reply nothing in the
+    // sandbox process is worth waiting for, so SIGKILL ends it at once.
+    Call(st, "Shutdown", req, &resp, control::kEndHostProcessesTimeout + absl::Seconds(3))
+        .IgnoreError();
     KillSandboxPid(st.sandbox_pid);
   }
   absl::Status result;

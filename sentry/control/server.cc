@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "sentry/base/log.h"
 #include "sentry/control/start_hooks.h"
 #include "sentry/control/stdio.h"
@@ -458,12 +459,20 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
     }
   }
   {
+    absl::MutexLock l(&mu_);
+    ending_ = true;
+  }
+  {
     ForkWatch::Token w = fork_watch_.Begin("Shutdown");
     fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
     absl::MutexLock fl(&fork_mu_);
     fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
+    // The reply says that the sandbox's host processes are gone (spares;
+    // a fork's zygote and stubs), so that the caller's next step (delete:
+    // the cgroup) finds none of them.
+    fork_watch_.Step(w, "ending the sandbox's host processes");
+    sentry::EndHostProcesses(kernel_, absl::Now() + kEndHostProcessesTimeout);
     fork_watch_.End(w);
-    sentry::DropForkSpare(kernel_);
   }
   kernel_.Unquiesce();  // a parked task must run to die
   absl::MutexLock l(&mu_);

@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/fork_watch.h"
 #include "sentry/kernel/host_thread.h"
@@ -31,6 +32,11 @@
 namespace seedvisor::control {
 
 inline constexpr const char kService[] = "seedvisor.control.v1.Control";
+
+// How long Shutdown waits for the sandbox's host processes to exit
+// (sentry::EndHostProcesses) before it answers anyway; its callers wait
+// longer than that for the answer.
+inline constexpr absl::Duration kEndHostProcessesTimeout = absl::Seconds(10);
 
 struct ContainerConfig {
   std::string id;
@@ -137,6 +143,9 @@ class ControlServer {
   bool starting_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Shutdown has begun: the spare loop makes no spare (one made now would
+  // outlive the sandbox's end, EndHostProcesses).
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
   int init_wait_status_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t init_exited_at_ns_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<sentry::ThreadGroup> init_ ABSL_GUARDED_BY(mu_);

@@ -158,7 +158,7 @@ void ControlServer::SpareLoop() {
       w.Step("waiting for the container lock");
       {
         absl::MutexLock l(&mu_);
-        if (!paused_ || phase_ != Phase::kRunning || shutdown_) break;
+        if (!paused_ || phase_ != Phase::kRunning || ending_) break;
       }
       absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress());
       if (!r.ok()) {

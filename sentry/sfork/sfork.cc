@@ -21,6 +21,7 @@
 #include "sentry/base/log.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/sfork/fork_diagnosis.h"
+#include "sentry/sfork/host_group.h"
 #include "sentry/mm/mm.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fd_table.h"
@@ -283,8 +284,9 @@ std::set<int> in_flight_fds_;
 std::set<ForkTrace*> in_flight_traces_;
 
 // In a forked sentry: the write end of its own anchor's life line, held for
-// its whole life.
+// its whole life, and that anchor (alive while the line is open).
 int own_life_fd_ = -1;
+pid_t own_anchor_ = -1;
 
 // Our children that end on their own: forked sentries and anchors, reaped
 // on the next fork or spare once they have.
@@ -422,6 +424,7 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   // line is.
   if (own_life_fd_ >= 0) close(own_life_fd_);
   own_life_fd_ = spare.life_fd;
+  own_anchor_ = spare.anchor;
   const pid_t anchor = spare.anchor;
   for (Spare& other : spares_) close(other.life_fd);
   spares_.clear();
@@ -551,6 +554,28 @@ absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress
 void DropForkSpare(Kernel& k) {
   DropSpares(k);
   ReapForked();
+}
+
+bool EndHostProcesses(Kernel& k, absl::Time deadline) {
+  // The spares' anchors are our children, not reaped before the end of
+  // this: each group still bears its anchor's pid, so killing it kills no
+  // one else's.
+  std::vector<pid_t> groups;
+  for (const Spare& s : spares_) groups.push_back(s.anchor);
+  DropSpares(k);
+  // Our own anchor lives while we hold its line (only a kill from outside
+  // ends it sooner): then it still leads its group.
+  if (own_anchor_ > 0) groups.push_back(own_anchor_);
+  bool gone = true;
+  for (pid_t g : groups) {
+    if (!KillGroupAndWait(g, deadline)) {
+      Log::Warning("host processes of group %d still there at the end of the sandbox: %s", g,
+                   DescribeGroup(g));
+      gone = false;
+    }
+  }
+  ReapForked();
+  return gone;
 }
 
 absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,

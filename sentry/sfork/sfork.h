@@ -193,6 +193,17 @@ absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress
 // Kills every spare: call it before Unquiesce (the spares copy a state the
 // guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);
+// At the end of the sandbox (Shutdown, after its guest was killed): kills
+// every spare and, in a forked sentry, its own anchor's group (the zygote
+// and stubs of its guest), and returns once all those host processes have
+// exited (so they have left every cgroup), or false at `deadline`. Without
+// it they would die only after the sentry (their anchors see its end), on
+// their own time: a kvm stub's exit tears down a VM, which took seconds
+// under load, so `seedsc delete` returned with them still in the fork's
+// cgroup. Not included: a booted sentry's own zygote and stubs (they end
+// after it, through the zygote's parent-death signal; delete's removal of
+// the cgroup it made retries meanwhile). Under the caller's fork lock.
+bool EndHostProcesses(Kernel& k, absl::Time deadline);
 
 }  // namespace seedvisor::sentry
 

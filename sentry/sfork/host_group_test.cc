@@ -1,0 +1,134 @@
+#include "sentry/sfork/host_group.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+using ::testing::HasSubstr;
+
+// 'Z' for a zombie, 0 for a pid that is gone, else its state.
+std::vector<pid_t> Sorted(std::vector<pid_t> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+char StateOf(pid_t pid) {
+  char path[40], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return 0;
+  const size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');
+  return p != nullptr && p[1] == ' ' ? p[2] : 0;
+}
+
+void* Block(void*) {
+  for (;;) pause();
+  return nullptr;
+}
+
+// A child in group `pgid` (0: a group of its own) that says it is ready on
+// `ready` and blocks. `touch_mib` > 0: it first writes that much memory
+// (its exit takes a while to free it), with a second thread.
+pid_t StartMember(pid_t pgid, int ready, size_t touch_mib) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, pgid);
+    if (touch_mib > 0) {
+      const size_t len = touch_mib << 20;
+      void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m != MAP_FAILED) memset(m, 1, len);
+      pthread_t t;
+      pthread_create(&t, nullptr, Block, nullptr);
+    }
+    char c = 1;
+    (void)!write(ready, &c, 1);
+    for (;;) pause();
+  }
+  setpgid(pid, pgid == 0 ? pid : pgid);  // the child does it too: no race
+  return pid;
+}
+
+class HostGroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(pipe(ready_), 0); }
+  void TearDown() override {
+    for (pid_t p : started_) {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+    close(ready_[0]);
+    close(ready_[1]);
+  }
+  pid_t Start(pid_t pgid, size_t touch_mib = 0) {
+    const pid_t p = StartMember(pgid, ready_[1], touch_mib);
+    char c;
+    EXPECT_EQ(read(ready_[0], &c, 1), 1);
+    started_.push_back(p);
+    return p;
+  }
+  int ready_[2];
+  std::vector<pid_t> started_;
+};
+
+TEST_F(HostGroupTest, ListsTheLiveMembersOnly) {
+  const pid_t leader = Start(0);
+  const pid_t a = Start(leader);
+  const pid_t b = Start(leader);
+  Start(0);  // another group
+  EXPECT_EQ(Sorted(LiveGroupMembers(leader)), Sorted({leader, a, b}));
+  kill(a, SIGKILL);
+  siginfo_t si;
+  // Exited, not reaped: a zombie is no live member.
+  ASSERT_EQ(waitid(P_PID, a, &si, WEXITED | WNOWAIT), 0);
+  EXPECT_EQ(StateOf(a), 'Z');
+  EXPECT_EQ(Sorted(LiveGroupMembers(leader)), Sorted({leader, b}));
+  EXPECT_THAT(DescribeGroup(leader), HasSubstr(std::to_string(b) + " ("));
+}
+
+TEST_F(HostGroupTest, ReturnsOnceEveryMemberHasExited) {
+  const pid_t leader = Start(0);
+  // Members whose exit takes a while (memory to free, a second thread):
+  // SIGKILL alone returns long before they are gone.
+  std::vector<pid_t> members = {leader, Start(leader, 256), Start(leader, 256), Start(leader)};
+  const pid_t other = Start(0);
+  ASSERT_TRUE(KillGroupAndWait(leader, absl::Now() + absl::Seconds(30)));
+  for (pid_t p : members) {
+    const char s = StateOf(p);
+    EXPECT_TRUE(s == 'Z' || s == 0) << "member " << p << " is still in state " << s;
+  }
+  EXPECT_TRUE(LiveGroupMembers(leader).empty());
+  // Another group is untouched.
+  const char s = StateOf(other);
+  EXPECT_TRUE(s != 'Z' && s != 0) << "state " << s;
+}
+
+TEST_F(HostGroupTest, AGroupNobodyBearsIsDoneAtOnce) {
+  const pid_t p = Start(0);
+  kill(p, SIGKILL);
+  waitpid(p, nullptr, 0);
+  started_.clear();
+  const absl::Time t0 = absl::Now();
+  EXPECT_TRUE(KillGroupAndWait(p, t0 + absl::Seconds(30)));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  EXPECT_TRUE(KillGroupAndWait(-1, t0 + absl::Seconds(30)));  // no group: nothing to kill
+}
+
+}  // namespace
+}  // namespace seedvisor::sentry
