@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
 
@@ -22,7 +23,16 @@ ThreadGroup::~ThreadGroup() {
   if (exit_event_fd >= 0) close(exit_event_fd);
 }
 
-PidfdFile::PidfdFile(int flags) : FileDescription(O_RDWR | (flags & O_NONBLOCK)) {}
+ThreadExitEvent::~ThreadExitEvent() { close(fd); }
+
+void ThreadExitEvent::Signal() const {
+  uint64_t one = 1;
+  (void)!write(fd, &one, sizeof(one));  // as SignalExitEvent: once per thread
+}
+
+PidfdFile::PidfdFile(int flags) : FileDescription(O_RDWR | (flags & O_NONBLOCK)) {
+  if (flags & kPidfdThread) KeepCreationFlag(kPidfdThread);
+}
 
 Status PidfdFile::Bind(std::shared_ptr<ThreadGroup> tg) {
   if (tg->exit_event_fd < 0) {
@@ -36,17 +46,51 @@ Status PidfdFile::Bind(std::shared_ptr<ThreadGroup> tg) {
   return {};
 }
 
-absl::Status PidfdFile::AdoptInForkChild(ForkFileContext&) {
-  if (tg_ == nullptr || tg_->exit_event_fd < 0) return absl::OkStatus();
-  // The exit eventfd is only readiness: readable once the process exited.
-  // Every pidfd of the process does this; the later ones are no-ops in effect.
-  int fd = eventfd(tg_->state != ThreadGroup::State::kAlive ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK);
+Status PidfdFile::BindThread(const std::shared_ptr<Task>& task) {
+  std::shared_ptr<ThreadExitEvent>& ev = task->thread_exit_event_;
+  if (ev == nullptr) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return Errno(errno);
+    ev = std::make_shared<ThreadExitEvent>(fd);
+    if (task->exited()) ev->Signal();
+  }
+  thread_exit_ = ev;
+  exit_fd_.store(ev->fd);
+  thread_ = task;
+  tg_ = task->shared_tg();
+  return {};
+}
+
+std::shared_ptr<Task> PidfdFile::LiveThread() const {
+  std::shared_ptr<Task> t = thread_.lock();
+  return t && !t->exited() ? t : nullptr;
+}
+
+namespace {
+
+// A sandbox fork's copy of an exit eventfd: a new one, as readable as the
+// seed's was, under the same number (the exit paths hold the number).
+absl::Status RenewExitEventFd(int number, bool readable) {
+  int fd = eventfd(readable ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) return absl::InternalError(absl::StrCat("pidfd: eventfd: ", strerror(errno)));
-  int r = dup3(fd, tg_->exit_event_fd, O_CLOEXEC);  // the number stays: exit paths hold it
+  int r = dup3(fd, number, O_CLOEXEC);
   int e = errno;
   close(fd);
   if (r < 0) return absl::InternalError(absl::StrCat("pidfd: dup3: ", strerror(e)));
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PidfdFile::AdoptInForkChild(ForkFileContext&) {
+  // The exit eventfd is only readiness: readable once the process (the
+  // thread) exited. Every pidfd of it does this; the later ones are no-ops
+  // in effect.
+  if (thread_exit_ != nullptr) {
+    return RenewExitEventFd(thread_exit_->fd, LiveThread() == nullptr);
+  }
+  if (tg_ == nullptr || tg_->exit_event_fd < 0) return absl::OkStatus();
+  return RenewExitEventFd(tg_->exit_event_fd, tg_->state != ThreadGroup::State::kAlive);
 }
 
 Result<std::shared_ptr<ThreadGroup>> PidfdGroup(FileDescription& f) {

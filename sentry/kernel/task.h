@@ -46,6 +46,7 @@ namespace seedvisor::sentry {
 class Kernel;
 class FsContext;
 class PidfdFile;
+struct ThreadExitEvent;
 
 class Task : public std::enable_shared_from_this<Task> {
  public:
@@ -330,6 +331,7 @@ class Task : public std::enable_shared_from_this<Task> {
 
  private:
   friend class Kernel;  // counted_uid_
+  friend class PidfdFile;  // thread_exit_event_
   void Run();
   // Installs fp_state_ in ctx_ if it is the authoritative copy.
   void LoadFpState();
@@ -379,6 +381,9 @@ class Task : public std::enable_shared_from_this<Task> {
   int wake_fd_ = -1;  // eventfd: Notify() writes, Block() polls
   std::atomic<bool> in_guest_{false};
   std::atomic<bool> exited_{false};
+  // Its thread pidfds' exit event (PidfdFile::BindThread), signalled when
+  // exited_ is set; guarded by Kernel::mu().
+  std::shared_ptr<ThreadExitEvent> thread_exit_event_;
   std::atomic<bool> blocked_{false};
   std::string comm_;
   mutable std::mutex comm_mu_;

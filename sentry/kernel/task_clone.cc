@@ -17,10 +17,10 @@ Result<int> Task::Clone(const CloneArgs& a) {
   // Namespaces inside the sandbox are not supported (yet): refuse them the
   // way a container without CAP_SYS_ADMIN sees it.
   if (flags & kNamespaces) return Errno(EPERM);
-  // clone(2): a pidfd names a process, not a thread; the legacy clone
-  // passes its address in parent_tid, so CLONE_PARENT_SETTID cannot join it
-  // there (clone3 has a field of its own).
-  if ((flags & CLONE_PIDFD) && (flags & (CLONE_THREAD | CLONE_DETACHED))) return Errno(EINVAL);
+  // clone(2): a thread's pidfd is a thread pidfd (Linux 6.9), a detached
+  // one has none; the legacy clone passes its address in parent_tid, so
+  // CLONE_PARENT_SETTID cannot join it there (clone3 has a field of its own).
+  if ((flags & CLONE_PIDFD) && (flags & CLONE_DETACHED)) return Errno(EINVAL);
   if ((flags & CLONE_PIDFD) && (flags & CLONE_PARENT_SETTID) && a.pidfd_out == a.parent_tid) {
     return Errno(EINVAL);
   }
@@ -111,6 +111,10 @@ Result<int> Task::Clone(const CloneArgs& a) {
       if (auto parent = tg->parent.lock()) parent->children.push_back(tg);
     }
     child = std::make_shared<Task>(kernel_, tid, tg);
+    if ((flags & CLONE_PIDFD) && (flags & CLONE_THREAD)) {
+      // Linux 6.9: a thread's pidfd is a PIDFD_THREAD one.
+      if (Status s = a.pidfd->BindThread(child); !s.ok()) return abandon(s.error());
+    }
     tg->tasks.push_back(child.get());
     if (tg->leader == nullptr) tg->leader = child.get();
     child->mm_ = mm;

@@ -7,6 +7,7 @@
 #include "sentry/ipc/ipc_namespace.h"
 #include "sentry/kernel/futex.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fs_context.h"
@@ -122,6 +123,7 @@ void Task::ExitTask() {
   std::shared_ptr<Task> vfork_parent;
   absl::MutexLock l(&kernel_.mu());
   exited_ = true;
+  if (thread_exit_event_) thread_exit_event_->Signal();  // thread pidfds poll readable
   tg_->cpu_ns += cpu;
   tg_->io.Add(io());  // __exit_signal()
   auto& tasks = tg_->tasks;

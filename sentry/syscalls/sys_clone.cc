@@ -22,7 +22,7 @@ SyscallReturn CloneWithPidfd(Task& t, Task::CloneArgs& c) {
   if (c.flags & CLONE_PIDFD) {
     // The fd is taken before the child exists, as copy_process() does, so
     // that EMFILE leaves no child behind.
-    c.pidfd = std::make_shared<PidfdFile>(0);
+    c.pidfd = std::make_shared<PidfdFile>((c.flags & CLONE_THREAD) ? kPidfdThread : 0);
     SV_ASSIGN_OR_RETURN(c.pidfd_fd, t.fds().Install(c.pidfd, /*cloexec=*/true, 0,
                                                     file_internal::FdLimit(t)));
   }

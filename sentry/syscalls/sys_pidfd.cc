@@ -50,17 +50,26 @@ Result<std::shared_ptr<ThreadGroup>> ProcDirGroup(Kernel& k, FileDescription& f)
 SyscallReturn SysPidfdOpen(Task& t, const SyscallArgs& a) {
   int pid = a.Int(0);
   unsigned flags = a.Uint(1);
-  if (flags & ~static_cast<unsigned>(O_NONBLOCK)) return Errno(EINVAL);  // PIDFD_NONBLOCK
+  // PIDFD_NONBLOCK, PIDFD_THREAD.
+  if (flags & ~static_cast<unsigned>(O_NONBLOCK | kPidfdThread)) return Errno(EINVAL);
   if (pid <= 0) return Errno(EINVAL);
   auto f = std::make_shared<PidfdFile>(static_cast<int>(flags));
   {
     absl::MutexLock l(&t.kernel().mu());
-    std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByTgid(pid);
-    if (!tg) {
-      // pidfd_open(2): a thread that is not a group leader is EINVAL.
-      return t.kernel().TaskByTid(pid) ? Errno(EINVAL) : Errno(ESRCH);
+    if (flags & kPidfdThread) {
+      // Any thread, leader or not, that has not exited.
+      std::shared_ptr<Task> task = t.kernel().TaskByTid(pid);
+      if (!task || task->exited()) return Errno(ESRCH);
+      SV_TRY(f->BindThread(task));
+    } else {
+      std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByTgid(pid);
+      if (!tg) {
+        // A thread that is not a group leader: ENOENT (EINVAL before
+        // Linux 6.15-ish; this host's 6.18 says ENOENT).
+        return t.kernel().TaskByTid(pid) ? Errno(ENOENT) : Errno(ESRCH);
+      }
+      SV_TRY(f->Bind(std::move(tg)));
     }
-    SV_TRY(f->Bind(std::move(tg)));
   }
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, /*cloexec=*/true, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
@@ -87,6 +96,11 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
   }
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
+  // Without a flag, a thread pidfd signals its thread, a process pidfd its
+  // process (Linux 6.9).
+  auto* pidfd = dynamic_cast<PidfdFile*>(f.get());
+  const bool thread_pidfd = pidfd != nullptr && pidfd->is_thread();
+  if (flags == 0 && thread_pidfd) flags = kSignalThread;
   auto group = PidfdGroup(*f);
   if (!group.ok() && group.error() == Errno(EBADF)) group = ProcDirGroup(k, *f);
   SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, std::move(group));
@@ -107,6 +121,16 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
     }
     for (auto& g : targets) (void)k.SendGroupSignal(*g, info);
     return 0;
+  }
+  if (thread_pidfd) {
+    // The thread must still be there, whatever the scope (the thread's
+    // pid is what names the process, too).
+    std::shared_ptr<Task> thread = pidfd->LiveThread();
+    if (!thread) return Errno(ESRCH);
+    if (flags & kSignalThread) {
+      SV_TRY(k.SendTaskSignal(*thread, info));
+      return 0;
+    }
   }
   // A zombie still exists until it is reaped: the signal goes nowhere.
   if (tg->state == ThreadGroup::State::kZombie) return 0;

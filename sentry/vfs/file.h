@@ -176,6 +176,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // and moves it past what was read.
   Result<size_t> ReadAtOffset(Task& t, char* buf, size_t len);
 
+  // Keeps `flag` in flags() though the constructor drops creation flags
+  // (a thread pidfd's PIDFD_THREAD is O_EXCL, and F_GETFL shows it).
+  void KeepCreationFlag(int flag) { flags_.fetch_or(flag); }
+
   std::mutex offset_mu_;  // guards offset_ for files that have one
   int64_t offset_ = 0;
 
