@@ -3,9 +3,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "sentry/kernel/kernel.h"
@@ -36,18 +43,36 @@ long BandOf(int reason) {
   }
 }
 
+// sigio_perm(): whoever set the owner may signal `target` only as one of
+// its users (or as root): a guest user cannot make its socket's SIGIO
+// (whose default action ends the process) reach another user's process.
+bool MaySignal(const FileDescription::AsyncOwner& o, const Task& target) {
+  const Credentials& c = target.creds();
+  return o.euid == 0 || o.euid == c.suid || o.euid == c.ruid || o.uid == c.suid ||
+         o.uid == c.ruid;
+}
+
+// The task whose credentials process `tg` shows: its leader, or while the
+// leader is gone, a thread of it.
+const Task* CredTask(const ThreadGroup& tg) {
+  if (tg.leader != nullptr) return tg.leader;
+  return tg.tasks.empty() ? nullptr : tg.tasks.front();
+}
+
 // send_sigio()/send_sigurg(): `info` to the task, process or process group
-// that `o` names, if it is still there.
+// that `o` names, if it is still there and sigio_perm() allows.
 void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_t& info) {
   absl::MutexLock l(&k.mu());
   switch (o.type) {
     case F_OWNER_TID:
-      if (auto task = k.TaskByTid(o.id); task && !task->exited()) {
+      if (auto task = k.TaskByTid(o.id); task && !task->exited() && MaySignal(o, *task)) {
         k.SendTaskSignal(*task, info).ok();
       }
       return;
     case F_OWNER_PID:
-      if (auto tg = k.ThreadGroupByTgid(o.id); tg && tg->state == ThreadGroup::State::kAlive) {
+      if (auto tg = k.ThreadGroupByTgid(o.id);
+          tg && tg->state == ThreadGroup::State::kAlive && CredTask(*tg) != nullptr &&
+          MaySignal(o, *CredTask(*tg))) {
         k.SendGroupSignal(*tg, info).ok();
       }
       return;
@@ -58,13 +83,221 @@ void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_
         if (tg.pgid != o.id || tg.state != ThreadGroup::State::kAlive) continue;
         if (std::find(sent.begin(), sent.end(), &tg) != sent.end()) continue;
         sent.push_back(&tg);
-        k.SendGroupSignal(tg, info).ok();
+        if (const Task* c = CredTask(tg); c != nullptr && MaySignal(o, *c)) {
+          k.SendGroupSignal(tg, info).ok();
+        }
       }
     }
   }
 }
 
+// The files WatchAsync watches. Readable and writable edges go to two host
+// epolls, each registration with only its own event, so that a wakeup for
+// data is not taken for one for room (a socket writable all along reports
+// EPOLLOUT with every readable edge) and the host's keyed wakeups reach
+// only the registration they concern. Each file is registered through its
+// own dup of its PollFd(): two files may share one readiness fd (the
+// replicas of one pty), and the dup is what EPOLL_CTL_DEL names.
+class AsyncWatches {
+ public:
+  static AsyncWatches& Get() {
+    static auto* w = new AsyncWatches;  // never destroyed: exit paths use it
+    return *w;
+  }
+
+  void Add(const FileRef& f) {
+    // The file's own lock (PollFd) is never taken under mu_: a file may be
+    // released (Remove takes mu_) under a socket's lock.
+    int fd = DupPollFd(*f);
+    if (fd < 0) return;
+    std::vector<FileRef> graveyard;  // released after the lock (OnRelease takes it)
+    std::lock_guard l(mu_);
+    bool have = false;
+    for (const auto& [id, w] : watches_) {
+      // One registration per description (compared without taking a
+      // reference, which could be the last).
+      have |= !w.file.owner_before(f) && !f.owner_before(w.file);
+    }
+    if (have || !OwnEpollsLocked(graveyard)) {
+      close(fd);
+      return;
+    }
+    uint64_t id = next_id_++;
+    Watch w{f, fd, false};
+    if (!RegisterLocked(id, w)) return;
+    watches_.emplace(id, std::move(w));
+    count_.fetch_add(1);
+    f->OnRelease(this, [this, id](const FileDescription*) { Remove(id); });
+  }
+
+  bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
+
+  // The edges since the last call: each file that has O_ASYNC and the
+  // reason for its signal.
+  std::vector<std::pair<FileRef, int>> Take() {
+    RewatchAfterFork();
+    std::vector<std::pair<FileRef, int>> out;
+    std::vector<FileRef> graveyard;  // released after the lock (OnRelease takes it)
+    std::lock_guard l(mu_);
+    if (!OwnEpollsLocked(graveyard)) return out;
+    epoll_event ev[64];
+    int n = epoll_wait(in_, ev, 64, 0);
+    for (int i = 0; i < n; i++) {
+      auto it = watches_.find(ev[i].data.u64);
+      if (it == watches_.end()) continue;
+      if (it->second.skip_in) {  // the state O_ASYNC came on in
+        it->second.skip_in = false;
+        continue;
+      }
+      FileRef f = it->second.file.lock();
+      if (f == nullptr) continue;
+      if (!(f->flags() & O_ASYNC)) {
+        graveyard.push_back(std::move(f));
+        continue;
+      }
+      // A hangup (both directions shut, a released peer) is POLL_HUP and an
+      // error POLL_ERR, as the socket and tty code signal them; any other
+      // readable edge is new data, a connection to accept or an event.
+      int reason = (ev[i].events & EPOLLHUP) ? POLL_HUP
+                   : (ev[i].events & EPOLLERR) ? POLL_ERR
+                                               : POLL_IN;
+      out.emplace_back(std::move(f), reason);
+    }
+    n = epoll_wait(out_, ev, 64, 0);
+    for (int i = 0; i < n; i++) {
+      auto it = watches_.find(ev[i].data.u64);
+      if (it == watches_.end() || !(ev[i].events & EPOLLOUT)) continue;
+      FileRef f = it->second.file.lock();
+      if (f == nullptr) continue;
+      if (!(f->flags() & O_ASYNC) || !f->TakeAsyncOutWanted()) {
+        graveyard.push_back(std::move(f));
+        continue;
+      }
+      out.emplace_back(std::move(f), POLL_OUT);
+    }
+    return out;
+  }
+
+ private:
+  struct Watch {
+    std::weak_ptr<FileDescription> file;
+    int fd;        // our dup of the file's PollFd()
+    bool skip_in;  // its first readable edge is the state it was added in
+  };
+
+  // In a sandbox fork's child: watches the files the seed watched again,
+  // through their own readiness fds.
+  void RewatchAfterFork() {
+    std::vector<FileRef> files;
+    {
+      std::vector<FileRef> graveyard;
+      std::lock_guard l(mu_);
+      if (pid_ == getpid() && refresh_.empty()) return;
+      OwnEpollsLocked(graveyard);
+      files.swap(refresh_);
+    }
+    for (const FileRef& f : files) {
+      if (f->flags() & O_ASYNC) Add(f);
+    }
+  }
+
+  void Remove(uint64_t id) {
+    std::lock_guard l(mu_);
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;
+    if (pid_ == getpid()) {
+      epoll_ctl(in_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+      epoll_ctl(out_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+    }
+    close(it->second.fd);
+    watches_.erase(it);
+    count_.fetch_sub(1);
+  }
+
+  static int DupPollFd(FileDescription& f) {
+    int pfd = f.PollFd();
+    return pfd < 0 ? -1 : fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+  }
+
+  // Registers w.fd (a dup of its file's PollFd()) as `id`; closes it if the
+  // host refuses.
+  bool RegisterLocked(uint64_t id, Watch& w) {
+    // Registering reports what the file is now (readable, or hung up as
+    // an unconnected stream socket is): that first edge is no event. The
+    // caller's syscall takes it before it returns.
+    pollfd p{w.fd, POLLIN | POLLRDHUP, 0};
+    w.skip_in = poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR));
+    epoll_event in{};
+    in.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    in.data.u64 = id;
+    epoll_event out{};
+    out.events = EPOLLOUT | EPOLLET;
+    out.data.u64 = id;
+    if (epoll_ctl(in_, EPOLL_CTL_ADD, w.fd, &in) != 0 ||
+        epoll_ctl(out_, EPOLL_CTL_ADD, w.fd, &out) != 0) {
+      epoll_ctl(in_, EPOLL_CTL_DEL, w.fd, nullptr);
+      close(w.fd);
+      w.fd = -1;
+      return false;
+    }
+    return true;
+  }
+
+  // Makes the epolls on first use, and again in a sandbox fork's child
+  // (which inherited the seed's: shared with it, and watching the seed's
+  // readiness fds): there every file is dropped and watched anew (through
+  // the PollFd() its AdoptInForkChild made) by the next Add, or the next
+  // Take, which the fork's first syscall makes.
+  bool OwnEpollsLocked(std::vector<FileRef>& graveyard) {
+    pid_t pid = getpid();
+    if (pid == pid_) return true;
+    if (in_ >= 0) close(in_);
+    if (out_ >= 0) close(out_);
+    for (auto& [id, w] : watches_) {
+      close(w.fd);  // the child's copy of the seed's dup
+      if (FileRef f = w.file.lock()) {
+        f->CancelRelease(this);
+        refresh_.push_back(f);
+        graveyard.push_back(std::move(f));
+      }
+    }
+    count_.fetch_sub(watches_.size());
+    watches_.clear();
+    in_ = epoll_create1(EPOLL_CLOEXEC);
+    out_ = epoll_create1(EPOLL_CLOEXEC);
+    if (in_ < 0 || out_ < 0) {
+      if (in_ >= 0) close(in_);
+      in_ = out_ = -1;
+      pid_ = 0;
+      return false;
+    }
+    pid_ = pid;
+    return true;
+  }
+
+  std::mutex mu_;
+  pid_t pid_ = 0;  // the process whose epolls in_ and out_ are
+  int in_ = -1;
+  int out_ = -1;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Watch> watches_;
+  std::vector<FileRef> refresh_;  // a fork's child: to watch again
+  std::atomic<size_t> count_{0};
+};
+
 }  // namespace
+
+void WatchAsync(Task& t, const FileRef& f) {
+  (void)t;
+  if (!f->SigioFromReadiness() || !(f->flags() & O_ASYNC)) return;
+  AsyncWatches::Get().Add(f);
+}
+
+void SendReadySigios(Task& t) {
+  AsyncWatches& w = AsyncWatches::Get();
+  if (w.empty()) return;
+  for (const auto& [f, reason] : w.Take()) SendSigio(t, *f, reason);
+}
 
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
   if (type != F_OWNER_TID && type != F_OWNER_PID && type != F_OWNER_PGRP) return Errno(EINVAL);
@@ -80,9 +313,12 @@ Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
     }
     if (!found) return Errno(ESRCH);
   }
-  f.UpdateAsyncOwner([type, id](FileDescription::AsyncOwner& o) {
+  const uid_t uid = t.creds().ruid, euid = t.creds().euid;
+  f.UpdateAsyncOwner([type, id, uid, euid](FileDescription::AsyncOwner& o) {
     o.type = type;
     o.id = id;
+    o.uid = uid;
+    o.euid = euid;
   });
   return {};
 }

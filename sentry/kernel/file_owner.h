@@ -34,6 +34,22 @@ int FileOwnerForGetown(const FileDescription& f);
 // the file's.
 void SendSigio(Task& t, FileDescription& f, int reason);
 
+// Files whose SIGIO comes from readiness (FileDescription::
+// SigioFromReadiness: sockets, terminals, inotify): once O_ASYNC is on
+// through fcntl(F_SETFL) or FIOASYNC, their PollFd() is watched edge-
+// triggered in a host epoll of the sentry's, and SendReadySigios sends
+// POLL_IN for each readable edge (a new arrival: sk_data_ready,
+// n_tty's and inotify's kill_fasync()), POLL_HUP/POLL_ERR for a hangup or
+// an error, and POLL_OUT for a writable edge the file asked for
+// (FileDescription::NoteAsyncOutWanted). Every task calls SendReadySigios
+// at the end of each syscall (nothing to do while no file is watched), so
+// the signal is queued by the time the call that made the file ready
+// returns. A file stays watched until it is released or O_ASYNC goes; a
+// sandbox fork's child makes its own epoll and watches its files' own
+// PollFd()s.
+void WatchAsync(Task& t, const FileRef& f);
+void SendReadySigios(Task& t);
+
 // sk_send_sigurg(): urgent data came to socket `f`. Its owner, if it has
 // one, gets SIGURG (with or without O_ASYNC: send_sigurg()), and then the
 // O_ASYNC owner signal for POLL_PRI. Takes Kernel::mu().

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/strace.h"
 #include "sentry/kernel/task.h"
@@ -271,6 +272,9 @@ void Task::HandleSyscall() {
       kernel_.SendTaskSignal(*this, info).ok();
     }
   }
+  // O_ASYNC files this call (or anything since) made ready: their owners'
+  // SIGIO is queued before the call returns, as Linux's kill_fasync().
+  SendReadySigios(*this);
   if (!regs_replaced_) regs_.rax = static_cast<uint64_t>(result);
   if (strace != nullptr) strace->Exit(*this, e, a, args, regs_replaced_ ? 0 : result, NowNs() - start);
   if (traced) {

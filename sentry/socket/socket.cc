@@ -18,7 +18,9 @@ Result<size_t> Socket::Write(Task& t, const char* buf, size_t len) {
   MsgIn m;
   m.data.assign(buf, len);
   m.flags = MSG_NOSIGNAL;  // write(2) gets its SIGPIPE from the dispatcher
-  return SendMsg(t, m);
+  Result<size_t> r = SendMsg(t, m);
+  if (!r.ok() && r.error() == Errno(EAGAIN)) NoteAsyncOutWanted();  // SOCKWQ_ASYNC_NOSPACE
+  return r;
 }
 
 Result<long> Socket::CommonIoctl(Task& t, unsigned long cmd, UserAddr arg) {

@@ -41,10 +41,11 @@ class Socket : public FileDescription {
  public:
   using FileDescription::FileDescription;
 
-  // sock_fasync(): O_ASYNC sticks. (SIGIO on a socket's readiness is not
-  // sent yet: its data moves in the host kernel or in code that has no
-  // hook for it.)
+  // sock_fasync(): O_ASYNC sticks; SIGIO comes from the socket's readiness
+  // (its data moves in the host kernel, the sandbox stack or unix socket
+  // code on several paths): sentry/kernel/file_owner.h's WatchAsync.
   bool SupportsAsync() const override { return true; }
+  bool SigioFromReadiness() const override { return true; }
 
   virtual int family() const = 0;
   // SO_TYPE: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW.

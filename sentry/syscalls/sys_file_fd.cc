@@ -75,6 +75,7 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
     case F_SETFL:
       f->SetStatusFlags(a.Int(2), fd);
+      WatchAsync(t, f);  // O_ASYNC on a file whose readiness signals
       return 0;
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ: {
@@ -162,6 +163,7 @@ SyscallReturn SysIoctl(Task& t, const SyscallArgs& a) {
       // ioctl_fioasync(): ENOTTY for a change on a file without ->fasync.
       if (((on ? O_ASYNC : 0) ^ (fl & O_ASYNC)) && !f->SupportsAsync()) return Errno(ENOTTY);
       f->SetStatusFlags(on ? (fl | O_ASYNC) : (fl & ~O_ASYNC), fd);
+      WatchAsync(t, f);
       return 0;
     }
     default: {

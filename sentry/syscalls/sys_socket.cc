@@ -153,7 +153,11 @@ SyscallReturn SysConnect(Task& t, const SyscallArgs& a) {
   FileRef hold;
   SV_ASSIGN_OR_RETURN(Socket * s, GetSocket(t, a.Int(0), &hold));
   SV_ASSIGN_OR_RETURN(std::string sa, CopyInAddr(t, a.Addr(1), a.Ulong(2)));
-  SV_TRY(s->Connect(t, sa));
+  Status st = s->Connect(t, sa);
+  // tcp_finish_connect(): the connection's completion signals an O_ASYNC
+  // owner POLL_OUT.
+  if (!st.ok() && st.error() == Errno(EINPROGRESS)) s->NoteAsyncOutWanted();
+  SV_TRY(st);
   return 0;
 }
 

@@ -58,6 +58,8 @@ SyscallReturn FinishSend(Task& t, const Socket& s, Result<size_t> r, int flags) 
     absl::MutexLock l(&t.kernel().mu());
     (void)t.kernel().SendTaskSignal(t, info);
   }
+  // No room: the next writable edge signals an O_ASYNC owner (SOCKWQ_ASYNC_NOSPACE).
+  if (!r.ok() && r.error() == Errno(EAGAIN)) s.NoteAsyncOutWanted();
   if (!r.ok()) return r.error();
   return static_cast<uint64_t>(*r);
 }

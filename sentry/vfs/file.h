@@ -82,6 +82,16 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // Files that signal their owner when they become ready (Linux's
   // ->fasync: pipes, FIFOs, sockets); the others ignore O_ASYNC.
   virtual bool SupportsAsync() const { return false; }
+  // Files whose O_ASYNC signals come from their PollFd()'s readiness
+  // (sockets, terminals, inotify: sentry/kernel/file_owner.h's WatchAsync)
+  // rather than from their own code (pipes signal their ends themselves).
+  virtual bool SigioFromReadiness() const { return false; }
+  // sock_wake_async(SOCK_WAKE_SPACE) signals POLL_OUT only after a send found
+  // no room (SOCKWQ_ASYNC_NOSPACE), and a connect that completes later
+  // (tcp_finish_connect()) signals it too: the file notes either here, and
+  // the next POLL_OUT edge takes the note.
+  void NoteAsyncOutWanted() const { async_out_wanted_.store(true); }
+  bool TakeAsyncOutWanted() { return async_out_wanted_.exchange(false); }
 
   // The F_SETOWN/F_SETOWN_EX/F_SETSIG state (Linux's struct fown_struct),
   // shared by every fd of the description. sentry/kernel/file_owner.h sets
@@ -91,6 +101,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
     int id = 0;              // 0: nobody
     int sig = 0;             // F_SETSIG; 0 is plain SIGIO
     int fd = -1;             // si_fd: the fd O_ASYNC was turned on through
+    uid_t uid = 0, euid = 0;  // of the task that set the owner (f_modown()), for sigio_perm()
   };
   AsyncOwner async_owner() const;
   void UpdateAsyncOwner(const std::function<void(AsyncOwner&)>& fn);
@@ -188,6 +199,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   std::shared_ptr<Dentry> dentry_;
   mutable std::mutex async_mu_;
   AsyncOwner async_owner_;  // guarded by async_mu_
+  mutable std::atomic<bool> async_out_wanted_{false};
   std::mutex release_mu_;
   std::vector<std::pair<const void*, std::function<void(const FileDescription*)>>>
       on_release_;  // guarded by release_mu_

@@ -24,9 +24,10 @@ class PtyMasterFile : public FileDescription {
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return pty_->PollFd(true); }
-  // tty_fasync(): O_ASYNC sticks. (SIGIO on a terminal's readiness is not
-  // sent yet.)
+  // tty_fasync(): O_ASYNC sticks; SIGIO (POLL_IN) when the end becomes
+  // readable, from its readiness fd (n_tty's kill_fasync()).
   bool SupportsAsync() const override { return true; }
+  bool SigioFromReadiness() const override { return true; }
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
@@ -51,6 +52,7 @@ class PtyReplicaFile : public FileDescription {
   Result<struct stat> Stat() override;
   int PollFd() const override { return pty_->PollFd(false); }
   bool SupportsAsync() const override { return true; }  // as the master's
+  bool SigioFromReadiness() const override { return true; }
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {

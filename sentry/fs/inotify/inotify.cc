@@ -81,6 +81,12 @@ void InotifyFile::Event(int wd, uint32_t mask, uint32_t cookie, std::string_view
   }
   queued_bytes_ += e.size();
   queue_.push_back(std::move(e));
+  if (ready_) {
+    // Already readable: one more count is a new edge for edge-triggered
+    // pollers and O_ASYNC, as each added event wakes them on Linux.
+    uint64_t v = 1;
+    (void)!write(host_fd(), &v, sizeof(v));
+  }
   SetReadyLocked();
 }
 

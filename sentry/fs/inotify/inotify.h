@@ -47,6 +47,10 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
     return RecreateReadinessEventFdInForkChild();
   }
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  // inotify_fasync(): O_ASYNC sticks; each queued event is an edge of the
+  // eventfd, so its owner gets POLL_IN per event (fsnotify_add_event()).
+  bool SupportsAsync() const override { return true; }
+  bool SigioFromReadiness() const override { return true; }
 
   void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) override;
 
