@@ -188,7 +188,9 @@ class Kernel {
   platform::Platform& platform() { return *platform_; }
   Vfs& vfs() { return *vfs_; }
   const KernelOptions& options() const { return opts_; }
-  UtsNames& uts() { return uts_; }
+  // The sandbox's initial UTS namespace (a task's own: Task::uts()).
+  UtsNames& uts() { return *uts_; }
+  const std::shared_ptr<UtsNames>& shared_uts() const { return uts_; }
 
   absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
@@ -276,7 +278,7 @@ class Kernel {
   explicit Kernel(const KernelOptions& opts);
 
   KernelOptions opts_;
-  UtsNames uts_{opts_.hostname};
+  std::shared_ptr<UtsNames> uts_ = std::make_shared<UtsNames>(opts_.hostname);
   std::unique_ptr<platform::Platform> platform_;
   std::unique_ptr<Vfs> vfs_;
   std::unique_ptr<Strace> strace_;

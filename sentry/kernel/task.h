@@ -47,6 +47,7 @@ class Kernel;
 class FsContext;
 class PidfdFile;
 struct ThreadExitEvent;
+class UtsNames;
 
 class Task : public std::enable_shared_from_this<Task> {
  public:
@@ -63,6 +64,12 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<MM> shared_mm() const { return mm_; }
   FdTable& fds() const { return *fds_; }
   FsContext& fs() const { return *fs_; }
+  // The task's UTS namespace (its nsproxy's uts_ns): the sandbox's initial
+  // one unless it or an ancestor made or entered another. Any thread may
+  // read it; only the task itself changes it (unshare, setns).
+  UtsNames& uts() const;
+  std::shared_ptr<UtsNames> shared_uts() const;
+  void set_uts(std::shared_ptr<UtsNames> ns) { uts_.store(std::move(ns)); }
   const Credentials& creds() const { return creds_; }
   Credentials& mutable_creds() { return creds_; }
   platform::Registers& regs() { return regs_; }
@@ -274,6 +281,7 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<MM> mm_;
   std::shared_ptr<FdTable> fds_;
   std::shared_ptr<FsContext> fs_;
+  std::atomic<std::shared_ptr<UtsNames>> uts_;  // null: kernel_.uts()
   Credentials creds_;
   platform::Registers regs_{};
   // See SaveFpState(). A new task starts saved, in the init state, so that

@@ -1,6 +1,7 @@
 // clone(2): new threads and new processes.
 #include <linux/ptrace.h>
 #include <linux/sched.h>  // CLONE_CLEAR_SIGHAND
+#include <linux/capability.h>
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
@@ -10,12 +11,27 @@
 
 namespace seedvisor::sentry {
 
+UtsNames& Task::uts() const {
+  // Called by the task itself (uname, sethostname, its clone, /proc read
+  // by it), which is also the only one that replaces uts_: the namespace
+  // stays alive in uts_ while the caller uses the reference. Others use
+  // shared_uts().
+  UtsNames* ns = uts_.load().get();
+  return ns != nullptr ? *ns : kernel_.uts();
+}
+
+std::shared_ptr<UtsNames> Task::shared_uts() const {
+  std::shared_ptr<UtsNames> ns = uts_.load();
+  return ns != nullptr ? ns : kernel_.shared_uts();
+}
+
 Result<int> Task::Clone(const CloneArgs& a) {
   const uint64_t flags = a.flags;
-  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                   CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
-  // Namespaces inside the sandbox are not supported (yet): refuse them the
-  // way a container without CAP_SYS_ADMIN sees it.
+  // Of the new namespaces only UTS is supported inside the sandbox
+  // (sentry/syscalls/sys_ns.cc says why not the others): they are refused
+  // the way a container without CAP_SYS_ADMIN sees it.
+  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                                   CLONE_NEWNET | CLONE_NEWCGROUP;
   if (flags & kNamespaces) return Errno(EPERM);
   // clone(2): a thread's pidfd is a thread pidfd (Linux 6.9), a detached
   // one has none; the legacy clone passes its address in parent_tid, so
@@ -28,6 +44,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
   if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
   if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
+  // copy_namespaces(): a new namespace needs CAP_SYS_ADMIN.
+  if ((flags & CLONE_NEWUTS) && !creds_.HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
 
   {
     // Refused early, before any host work (a fork bomb at its limit costs
@@ -120,6 +138,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->mm_ = mm;
     child->fds_ = std::move(fds);
     child->fs_ = std::move(fs);
+    // copy_utsname(): a copy of the parent's names in a namespace of its own.
+    child->set_uts((flags & CLONE_NEWUTS) ? UtsNames::CopyOf(uts()) : uts_.load());
     child->creds_ = creds_;
     child->set_seccomp(seccomp());  // copy_seccomp()
     child->set_comm(comm());

@@ -1,12 +1,18 @@
-// The sandbox's UTS names: uname(2)'s nodename and domainname. The sandbox
-// is one UTS namespace; the names start from KernelOptions and change with
+// A UTS namespace: uname(2)'s nodename and domainname. The sandbox starts
+// with one (Kernel::uts(), its names from KernelOptions); a task with
+// CAP_SYS_ADMIN makes a copy with clone(2)/unshare(2) CLONE_NEWUTS
+// (copy_utsname()) and enters another's with setns(2); each has its own
+// nsfs inode number (/proc/PID/ns/uts). The names change with
 // sethostname(2)/setdomainname(2). Thread-safe.
 //
-//   k.uts().set_hostname("web-1");
-//   std::string n = k.uts().hostname();
+//   t.uts().set_hostname("web-1");
+//   std::shared_ptr<UtsNames> ns = UtsNames::CopyOf(t.uts());
 #ifndef SEEDVISOR_SENTRY_KERNEL_UTS_H_
 #define SEEDVISOR_SENTRY_KERNEL_UTS_H_
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -17,7 +23,24 @@ namespace seedvisor::sentry {
 
 class UtsNames {
  public:
-  explicit UtsNames(std::string hostname) : hostname_(std::move(hostname)) {}
+  // The initial namespace's inode (PROC_UTS_INIT_INO).
+  static constexpr uint64_t kInitIno = 0xEFFFFFFE;
+
+  explicit UtsNames(std::string hostname) : ino_(kInitIno), hostname_(std::move(hostname)) {}
+  UtsNames(const UtsNames&) = delete;
+  UtsNames& operator=(const UtsNames&) = delete;
+
+  // A new namespace with `o`'s names and an inode number of its own (from
+  // the dynamic range nsfs numbers come from, PROC_DYNAMIC_FIRST on).
+  static std::shared_ptr<UtsNames> CopyOf(const UtsNames& o) {
+    static std::atomic<uint64_t> next_ino{0xF0000000};
+    auto ns = std::make_shared<UtsNames>(o.hostname(), next_ino.fetch_add(1));
+    ns->set_domainname(o.domainname());
+    return ns;
+  }
+  UtsNames(std::string hostname, uint64_t ino) : ino_(ino), hostname_(std::move(hostname)) {}
+
+  uint64_t ino() const { return ino_; }
 
   std::string hostname() const {
     absl::MutexLock l(&mu_);
@@ -37,6 +60,7 @@ class UtsNames {
   }
 
  private:
+  const uint64_t ino_;
   mutable absl::Mutex mu_;
   std::string hostname_ ABSL_GUARDED_BY(mu_);
   std::string domainname_ ABSL_GUARDED_BY(mu_) = "(none)";  // Linux's default

@@ -366,19 +366,19 @@ SyscallReturn SysSysinfo(Task& t, const SyscallArgs& a) {
 SyscallReturn SysUname(Task& t, const SyscallArgs& a) {
   struct utsname u {};
   std::strncpy(u.sysname, "Linux", sizeof(u.sysname) - 1);
-  std::strncpy(u.nodename, t.kernel().uts().hostname().c_str(), sizeof(u.nodename) - 1);
+  std::strncpy(u.nodename, t.uts().hostname().c_str(), sizeof(u.nodename) - 1);
   std::strncpy(u.release, Kernel::kRelease, sizeof(u.release) - 1);
   std::strncpy(u.version, Kernel::kVersion, sizeof(u.version) - 1);
   std::strncpy(u.machine, "x86_64", sizeof(u.machine) - 1);
-  std::strncpy(u.domainname, t.kernel().uts().domainname().c_str(), sizeof(u.domainname) - 1);
+  std::strncpy(u.domainname, t.uts().domainname().c_str(), sizeof(u.domainname) - 1);
   SV_TRY(t.CopyOutObj(a.Addr(0), u));
   return 0;
 }
 
 namespace {
 
-// sethostname(2)/setdomainname(2): CAP_SYS_ADMIN (of the sandbox's UTS
-// namespace), at most __NEW_UTS_LEN (64) bytes, not NUL-terminated.
+// sethostname(2)/setdomainname(2): CAP_SYS_ADMIN (of the sandbox's user
+// namespace), in the caller's UTS namespace, at most __NEW_UTS_LEN (64) bytes, not NUL-terminated.
 Result<std::string> CopyInUtsName(Task& t, const SyscallArgs& a) {
   if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
   size_t len = a.Size(1);
@@ -392,13 +392,13 @@ Result<std::string> CopyInUtsName(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysSethostname(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(std::string name, CopyInUtsName(t, a));
-  t.kernel().uts().set_hostname(std::move(name));
+  t.uts().set_hostname(std::move(name));
   return 0;
 }
 
 SyscallReturn SysSetdomainname(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(std::string name, CopyInUtsName(t, a));
-  t.kernel().uts().set_domainname(std::move(name));
+  t.uts().set_domainname(std::move(name));
   return 0;
 }
 

@@ -1,15 +1,28 @@
 // unshare(2) and setns(2) (kernel/fork.c ksys_unshare(), kernel/nsproxy.c).
 //
 // The sandbox is one set of namespaces, its guest's initial ones
-// (sentry/fs/proc/ns.cc): every process is in all of them, for the
-// sandbox's life. So unshare can unshare what a task shares with others
-// (its fd table and fs context, or nothing: the thread, signal-handler and
-// VM cases Linux "pretends" to do for a single-threaded caller), and
-// refuses new namespaces: EPERM without CAP_SYS_ADMIN, as Linux, and EPERM
-// with it too, where Linux would make one (not supported). setns can only
-// enter a namespace the caller is already in: it checks what Linux's
-// install() checks (the capabilities, reentering one's own user namespace
-// is EINVAL) and changes nothing but, for the mount namespace, the root
+// (sentry/fs/proc/ns.cc), except UTS: unshare and clone (task_clone.cc)
+// make a new UTS namespace with CAP_SYS_ADMIN, a copy of the caller's
+// names (Task::uts()), and setns enters another task's through its
+// /proc/PID/ns/uts or a pidfd. unshare can also unshare what a task shares
+// with others (its fd table and fs context, or nothing: the thread,
+// signal-handler and VM cases Linux "pretends" to do for a single-threaded
+// caller). The other new namespaces are EPERM, with CAP_SYS_ADMIN too,
+// because the sentry cannot honour them yet:
+//   PID:    one pid table (Kernel::TaskByTid), its numbers used as such by
+//           every call that takes or reports a pid (kill, wait, getppid,
+//           siginfo, SCM_CREDENTIALS, F_SETOWN, /proc, ...): a namespace
+//           needs a number per level translated at each of those; a child
+//           that is "pid 1" to getpid() alone would be a lie.
+//   NS:     one mount tree (Vfs) for the sandbox; a private copy per
+//           namespace, with propagation, is not written.
+//   IPC:    System V objects and POSIX queues live in the kernel's one
+//           IpcNamespace and MqueueFs, which a sandbox fork copies as such.
+//   NET:    the sandbox has one network (a host namespace or its own stack).
+//   USER, CGROUP, TIME: not written either.
+// setns checks what Linux's install() checks (the capabilities, reentering
+// one's own user namespace is EINVAL); entering the namespaces every
+// process shares changes nothing but, for the mount namespace, the root
 // and working directory.
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -18,6 +31,8 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/thread_group.h"
+#include "sentry/kernel/uts.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/vfs/inode.h"
 #include "sentry/vfs/vfs.h"
@@ -89,9 +104,13 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
   }
   // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
-  // CAP_SYS_ADMIN, and are not supported with it either.
-  if (flags & kNewNamespaces) return Errno(EPERM);
+  // CAP_SYS_ADMIN; only UTS is supported with it (the header says why).
+  if (flags & kNewNamespaces) {
+    if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+    if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS))) return Errno(EPERM);
+  }
   // Nothing changes before every check passed, as in Linux.
+  if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
   if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.fs_ = t.fs_->Fork();
   if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
   // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which
@@ -121,6 +140,19 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
                        CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME}) {
     if (!(flags & type_bit)) continue;
     if (int err = InstallCheck(t, type_bit, flags); err != 0) return Errno(err);
+  }
+  if (flags & CLONE_NEWUTS) {
+    // utsns_install(): the file's namespace, or the pidfd process's.
+    std::shared_ptr<UtsNames> ns;
+    if (type != 0) {
+      ns = std::static_pointer_cast<UtsNames>(f->dentry()->inode()->NamespaceObject());
+    } else {
+      absl::MutexLock l(&t.kernel().mu());
+      SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+      if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
+      ns = tg->leader->shared_uts();
+    }
+    if (ns != nullptr) t.set_uts(std::move(ns));
   }
   if (flags & CLONE_NEWNS) {
     // mntns_install(): root and working directory at the namespace's root.

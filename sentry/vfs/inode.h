@@ -116,6 +116,9 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // The CLONE_NEW* type of a namespace file (nsfs, /proc/PID/ns/*), which
   // setns(2) takes; 0 for every other inode.
   virtual int NamespaceType() const { return 0; }
+  // The namespace object a namespace file names (a UtsNames), where the
+  // sandbox has more than one of its type; null for the others.
+  virtual std::shared_ptr<void> NamespaceObject() const { return nullptr; }
   virtual Status SetAttr(const SetAttrRequest& req);  // EPERM
   // Extended attributes. Names arrive checked (namespace, length, the
   // caller's permission: sys_xattr.cc). The defaults are a filesystem that

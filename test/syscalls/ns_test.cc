@@ -2,7 +2,8 @@
 // ksys_unshare(), kernel/nsproxy.c setns()): which flags are EINVAL, what
 // needs CAP_SYS_ADMIN (EPERM), entering the namespaces one is already in,
 // and unsharing the fd table and fs context from a CLONE_FILES/CLONE_FS
-// sibling. New namespaces themselves are only tried without privilege.
+// sibling. New namespaces themselves: UTS with CAP_SYS_ADMIN (its own
+// names, /proc/PID/ns/uts inode, setns in and out), the others without.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -247,6 +249,116 @@ TEST(UnshareTest, FilesAndFsLeaveTheSibling) {
                      int st;
                      if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return 17;
                      return WEXITSTATUS(st);
+                   }),
+                   0);
+}
+
+// ---------------------------------------------------------------- UTS namespaces
+
+std::string Nodename() {
+  utsname u{};
+  uname(&u);
+  return u.nodename;
+}
+
+ino_t NsIno(pid_t pid) {
+  struct stat st {};
+  if (stat(("/proc/" + std::to_string(pid) + "/ns/uts").c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+std::string ProcHostname() {
+  char buf[128] = {};
+  int fd = open("/proc/sys/kernel/hostname", O_RDONLY);
+  if (fd < 0) return "";
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+// unshare(CLONE_NEWUTS): a copy of the names, changed apart from the
+// parent's; its own namespace inode; /proc/sys/kernel/hostname is the
+// reader's; setns() through the old namespace's file goes back.
+TEST(UtsNamespaceTest, UnshareGivesItsOwnNames) {
+  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN";
+  const std::string before = Nodename();
+  const ino_t ns0 = NsIno(getpid());
+  ASSERT_NE(ns0, 0u);
+  EXPECT_EXIT_CODE(RunInChild([&] {
+                     int old = OpenNs("uts");
+                     if (old < 0) return 1;
+                     if (unshare(CLONE_NEWUTS) != 0) return 2;
+                     if (Nodename() != before) return 3;  // a copy
+                     const ino_t ns1 = NsIno(getpid());
+                     if (ns1 == 0 || ns1 == ns0) return 4;
+                     if (sethostname("uts-child", 9) != 0) return 5;
+                     if (Nodename() != "uts-child") return 6;
+                     if (ProcHostname() != "uts-child\n") return 7;
+                     if (setns(old, CLONE_NEWUTS) != 0) return 8;
+                     if (Nodename() != before || NsIno(getpid()) != ns0) return 9;
+                     return 0;
+                   }),
+                   0);
+  EXPECT_EQ(Nodename(), before);
+  EXPECT_EQ(NsIno(getpid()), ns0);
+}
+
+// clone(CLONE_NEWUTS): the child's namespace, seen by its parent through
+// /proc/PID/ns/uts, entered by another process with setns(2).
+TEST(UtsNamespaceTest, CloneAndSetnsIntoAChilds) {
+  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN";
+  const std::string before = Nodename();
+  int ready[2], done[2];
+  ASSERT_OK(pipe(ready));
+  ASSERT_OK(pipe(done));
+  pid_t pid = static_cast<pid_t>(syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0));
+  ASSERT_GE(pid, 0) << ErrnoName(errno);
+  if (pid == 0) {
+    char c = sethostname("uts-clone", 9) == 0 ? 'r' : 'e';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    if (read(done[0], &c, 1) != 1) _exit(3);
+    _exit(Nodename() == "uts-clone" ? 0 : 4);
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  EXPECT_EQ(c, 'r');
+  EXPECT_EQ(Nodename(), before);
+  EXPECT_NE(NsIno(pid), NsIno(getpid()));
+  EXPECT_EXIT_CODE(RunInChild([pid] {
+                     int fd = open(("/proc/" + std::to_string(pid) + "/ns/uts").c_str(),
+                                   O_RDONLY | O_CLOEXEC);
+                     if (fd < 0) return 1;
+                     if (setns(fd, CLONE_NEWUTS) != 0) return 2;
+                     if (Nodename() != "uts-clone") return 3;
+                     if (NsIno(getpid()) != NsIno(pid)) return 4;
+                     // A pidfd names the same namespace.
+                     if (unshare(CLONE_NEWUTS) != 0) return 5;
+                     int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+                     if (pidfd < 0) return 6;
+                     if (setns(pidfd, CLONE_NEWUTS) != 0) return 7;
+                     if (NsIno(getpid()) != NsIno(pid)) return 8;
+                     return 0;
+                   }),
+                   0);
+  ASSERT_EQ(write(done[1], "d", 1), 1);
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(Nodename(), before);
+  for (int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+}
+
+// Without CAP_SYS_ADMIN, clone(CLONE_NEWUTS) is EPERM too (copy_namespaces()).
+TEST(UtsNamespaceTest, CloneWithoutCapSysAdminIsEperm) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (!DropEffective(CAP_SYS_ADMIN)) return 1;
+                     long r = syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
+                     if (r == 0) _exit(0);
+                     if (r > 0) {
+                       waitpid(static_cast<pid_t>(r), nullptr, 0);
+                       return 2;
+                     }
+                     return errno == EPERM ? 0 : 3;
                    }),
                    0);
 }

@@ -2,14 +2,18 @@
 // whose target text is "TYPE:[INODE]" and whose target is the namespace's
 // nsfs inode (what setns(2) takes).
 //
-// The sandbox is one set of namespaces, its guest's initial ones: every
-// process shows the same inodes, for as long as the sandbox lives (and in
-// its forks). They are the numbers Linux gives its initial namespaces
-// (include/linux/proc_ns.h, PROC_*_INIT_INO).
+// The sandbox is one set of namespaces, its guest's initial ones, except
+// UTS: every process shows the same inodes, for as long as the sandbox
+// lives (and in its forks). They are the numbers Linux gives its initial
+// namespaces (include/linux/proc_ns.h, PROC_*_INIT_INO). The uts link
+// names the task's own UTS namespace (Task::uts(): the initial one or one
+// made by CLONE_NEWUTS) and its target carries it, for setns(2).
 #include <sched.h>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/proc/task_files.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
 #include "sentry/vfs/file.h"
 
 namespace seedvisor::sentry {
@@ -41,22 +45,53 @@ constexpr NsLink kNsLinks[] = {
 // takes (sys_ns.cc).
 class NsInode : public SynthInode {
  public:
-  NsInode(uint64_t ino, int type) : SynthInode(S_IFREG | 0444), type_(type) { st_.st_ino = ino; }
+  NsInode(uint64_t ino, int type, std::shared_ptr<void> ns = nullptr)
+      : SynthInode(S_IFREG | 0444), type_(type), ns_(std::move(ns)) {
+    st_.st_ino = ino;
+  }
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override {
     if ((flags & O_ACCMODE) != O_RDONLY) return Errno(EACCES);
     return FileRef(std::make_shared<FileDescription>(flags, d));
   }
   int NamespaceType() const override { return type_; }
+  std::shared_ptr<void> NamespaceObject() const override { return ns_; }
 
  private:
   const int type_;
+  const std::shared_ptr<void> ns_;
 };
+
+// ns/uts of task `tid`: its UTS namespace's inode, looked up at each use.
+std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
+  auto ns_of = [&k, tid]() -> std::shared_ptr<UtsNames> {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    return t != nullptr ? t->shared_uts() : nullptr;
+  };
+  auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {
+    std::shared_ptr<UtsNames> ns = ns_of();
+    if (ns == nullptr) return Errno(ENOENT);
+    return absl::StrCat("uts:[", ns->ino(), "]");
+  });
+  link->set_magic([ns_of]() -> std::shared_ptr<Dentry> {
+    std::shared_ptr<UtsNames> ns = ns_of();
+    if (ns == nullptr) return nullptr;
+    const uint64_t ino = ns->ino();
+    return std::make_shared<Dentry>(absl::StrCat("uts:[", ino, "]"), nullptr,
+                                    std::make_shared<NsInode>(ino, CLONE_NEWUTS, std::move(ns)),
+                                    nullptr);
+  });
+  return link;
+}
 
 }  // namespace
 
-InodeRef NewNsDir() {
+InodeRef NewNsDir(Kernel& k, int tid) {
   auto dir = std::make_shared<SynthDir>(0511);
   for (const NsLink& n : kNsLinks) {
+    if (n.clone_flag == CLONE_NEWUTS) {
+      dir->Add(n.name, UtsLink(k, tid));
+      continue;
+    }
     auto link = SynthSymlink::Fixed(absl::StrCat(n.type, ":[", n.ino, "]"));
     auto target = std::make_shared<Dentry>(absl::StrCat(n.type, ":[", n.ino, "]"), nullptr,
                                            std::make_shared<NsInode>(n.ino, n.clone_flag), nullptr);

@@ -533,7 +533,7 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("root", SynthSymlink::Fixed("/"));
   dir.Add("fd", FdDir(k, tid));
   dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid));
-  dir.Add("ns", NewNsDir());
+  dir.Add("ns", NewNsDir(k, tid));
   dir.Add("mem", NewMemInode(k, tid));
   if (InodeRef net = NewNetDir(k)) dir.Add("net", net);
   AddTaskInfoFiles(k, dir, tid);
@@ -656,8 +656,15 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   auto kernel_dir = std::make_shared<SynthDir>(0555);
   auto random = std::make_shared<SynthDir>(0555);
   std::string boot_id = RandomUuid();
-  kernel_dir->Add("hostname", SynthFile::Text([&k] { return k.uts().hostname() + "\n"; }));
-  kernel_dir->Add("domainname", SynthFile::Text([&k] { return k.uts().domainname() + "\n"; }));
+  // The reader's UTS namespace (proc_do_uts_string()).
+  auto reader_uts = [&k]() -> UtsNames& {
+    Task* t = CurrentTask();
+    return t != nullptr ? t->uts() : k.uts();
+  };
+  kernel_dir->Add("hostname",
+                  SynthFile::Text([reader_uts] { return reader_uts().hostname() + "\n"; }));
+  kernel_dir->Add("domainname",
+                  SynthFile::Text([reader_uts] { return reader_uts().domainname() + "\n"; }));
   kernel_dir->Add("osrelease",
                   SynthFile::Text([] { return std::string(Kernel::kRelease) + "\n"; }));
   kernel_dir->Add("ostype", SynthFile::Text([] { return std::string("Linux\n"); }));

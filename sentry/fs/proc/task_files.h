@@ -56,7 +56,7 @@ void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid);
 InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid);
 // ns/{cgroup,ipc,mnt,net,pid,pid_for_children,time,time_for_children,user,
 // uts}: "net:[4026531833]"; one set of namespaces per sandbox (ns.cc).
-InodeRef NewNsDir();
+InodeRef NewNsDir(Kernel& k, int tid);
 // mem: the process's memory at file offset = address (mem.cc).
 InodeRef NewMemInode(Kernel& k, int tid);
 // net/{dev,route,tcp,udp} of the sandbox's own stack; null unless
