@@ -225,6 +225,12 @@ Policy SentryPolicy() {
       {SYS_clock_getres, {}, kAllow, "clocks"},
       {SYS_clock_nanosleep, {}, kAllow, "sleeps"},
       {SYS_nanosleep, {}, kAllow, "sleeps"},
+      // The kernel sends a thread back into a timed wait (futex, nanosleep,
+      // poll) it was stopped in (SIGSTOP/SIGCONT, a debugger, a cgroup
+      // freezer) through restart_syscall; it restarts only the call the
+      // thread was making, which this filter allowed. Denied, the wait
+      // failed with EPERM (abseil aborts on that): test/hostile:stop_cont_*.
+      {SYS_restart_syscall, {}, kAllow, "a stopped thread's timed wait resumes"},
       {SYS_gettimeofday, {}, kAllow, "clocks"},
       {SYS_getrandom, {}, kAllow, "the guest's random source"},
       {SYS_prlimit64, {}, kAllow, "rlimits"},
