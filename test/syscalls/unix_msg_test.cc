@@ -205,8 +205,21 @@ std::string SunPath(const sockaddr_un& a, socklen_t len) {
   return std::string(a.sun_path, strnlen(a.sun_path, len - offsetof(sockaddr_un, sun_path)));
 }
 
+// Socket files under TmpDir() (sun_path is 108 bytes; $TEST_TMPDIR is often
+// longer), removed at the end.
+struct SocketFiles {
+  std::vector<std::string> paths;
+  std::string Path(const char* base) {
+    paths.push_back(TmpDir() + "/" + UniqueName(base));
+    return paths.back();
+  }
+  ~SocketFiles() {
+    for (const std::string& p : paths) unlink(p.c_str());
+  }
+};
+
 TEST(UnixMsgTest, FilesystemNames) {
-  TempDir dir;
+  SocketFiles dir;
   // seqpacket: a listener on a path; the accepted end and the client name it.
   std::string lpath = dir.Path("sq.sock");
   auto [laddr, llen] = PathAddr(lpath);
