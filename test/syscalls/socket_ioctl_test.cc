@@ -105,8 +105,12 @@ TEST(SocketIoctlTest, TimestampOfTheLastDatagram) {
   ASSERT_EQ(sendto(tx, "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 1);
   char c;
   ASSERT_EQ(recv(rx, &c, 1, 0), 1);
-  const int64_t after = RealtimeUs();
   ASSERT_EQ(ioctl(rx, SIOCGSTAMP, &tv), 0) << strerror(errno);
+  // Not the time of the recv: the first SIOCGSTAMP turns the host's packet
+  // timestamps on through a deferred static key (net_enable_timestamp()),
+  // and a datagram that arrived before that has none: sock_gettstamp()
+  // then stamps the socket with the time of this ioctl.
+  const int64_t after = RealtimeUs();
   ASSERT_EQ(ioctl(rx, SIOCGSTAMPNS, &ts), 0) << strerror(errno);
   const int64_t us = tv.tv_sec * 1000000LL + tv.tv_usec;
   EXPECT_GE(us, before - 1000);  // the clocks may round differently
