@@ -10,12 +10,22 @@
 namespace seedvisor::sentry {
 namespace {
 
-bool Matches(const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r) {
+bool Matches(const Task& t, const ThreadGroup& self, const ThreadGroup& c, const WaitRequest& r) {
   // eligible_child(): a "clone" child (one that reports with a signal
   // other than SIGCHLD, or none) only for __WCLONE, the others only
   // without it; __WALL takes both.
   const bool clone_child = c.exit_signal != SIGCHLD;
   if (clone_child != ((r.options & __WCLONE) != 0) && !(r.options & __WALL)) return false;
+  // __WNOTHREAD: only the caller's own children, those whose parent is
+  // this thread (do_wait() walks the caller alone, not its whole group). A
+  // child without a parent thread (CLONE_PARENT, an adopted orphan) is
+  // counted as the group's first thread's, as Linux's find_alive_thread()
+  // would have made it.
+  if (r.options & __WNOTHREAD) {
+    const int owner =
+        c.parent_tid != 0 ? c.parent_tid : (self.tasks.empty() ? 0 : self.tasks.front()->tid());
+    if (owner != t.tid()) return false;
+  }
   switch (r.idtype) {
     case P_PID:
       return c.tgid() == r.id;
@@ -49,7 +59,7 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
       if (std::optional<WaitResult> r = WaitForTracee(t, req, &any)) return r;
       for (auto it = self.children.begin(); it != self.children.end(); ++it) {
         std::shared_ptr<ThreadGroup> c = *it;
-        if (!Matches(self, *c, req)) continue;
+        if (!Matches(t, self, *c, req)) continue;
         any = true;
         // A traced leader's exit goes to its tracer first.
         if (c->ptrace_exit_pending) continue;

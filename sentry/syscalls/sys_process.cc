@@ -92,7 +92,7 @@ SyscallReturn SysWait4(Task& t, const SyscallArgs& a) {
   }
   SV_ASSIGN_OR_RETURN(std::optional<WaitResult> r,
                       WaitForChild(t, FromWait4(a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED |
-                                                                     __WALL | __WCLONE))));
+                                                                     __WNOTHREAD | __WALL | __WCLONE))));
   if (!r) return 0;
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<int32_t>(r->status)));
   if (!a.Addr(3).IsNull()) {
