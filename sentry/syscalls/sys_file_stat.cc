@@ -22,7 +22,7 @@ namespace {
 struct Target {
   DentryRef d;
   FileRef f;
-  Result<struct stat> Stat() const { return d ? d->inode()->Stat() : f->Stat(); }
+  Result<struct stat> Stat() const { return d ? StatOf(d.get()) : StatOf(f->dentry().get(), f.get()); }
 };
 
 Result<Target> TargetAt(Task& t, int dirfd, UserAddr p, int at_flags) {
@@ -225,7 +225,7 @@ SyscallReturn SysFstat(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, a.Int(0)));
   Target tg;
   tg.f = f;  // through the file: pipes and stdio have no dentry
-  SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
+  SV_ASSIGN_OR_RETURN(struct stat st, StatOf(f->dentry().get(), f.get()));
   SV_TRY(t.CopyOutObj(a.Addr(1), st));
   return 0;
 }
@@ -235,7 +235,7 @@ SyscallReturn SysNewfstatat(Task& t, const SyscallArgs& a) {
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(Target tg, TargetAt(t, a.Int(0), a.Addr(1), flags));
   if (tg.f) {
-    SV_ASSIGN_OR_RETURN(struct stat st, tg.f->Stat());
+    SV_ASSIGN_OR_RETURN(struct stat st, StatOf(tg.f->dentry().get(), tg.f.get()));
     SV_TRY(t.CopyOutObj(a.Addr(2), st));
     return 0;
   }
@@ -251,7 +251,7 @@ SyscallReturn SysStatx(Task& t, const SyscallArgs& a) {
   unsigned mask = a.Uint(3);
   if (mask & STATX__RESERVED) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(Target tg, TargetAt(t, a.Int(0), a.Addr(1), flags));
-  SV_ASSIGN_OR_RETURN(struct stat st, tg.f && !tg.d ? tg.f->Stat() : tg.Stat());
+  SV_ASSIGN_OR_RETURN(struct stat st, tg.f && !tg.d ? StatOf(nullptr, tg.f.get()) : tg.Stat());
   struct statx sx {};
   sx.stx_mask = STATX_BASIC_STATS;
   sx.stx_blksize = static_cast<uint32_t>(st.st_blksize);

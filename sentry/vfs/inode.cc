@@ -1,6 +1,9 @@
 #include "sentry/vfs/inode.h"
 
+#include <sys/sysmacros.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace seedvisor::sentry {
@@ -261,6 +264,10 @@ size_t Mount::CachedDentries() {
 
 Mount::Mount(std::string fstype, std::string source, std::string options, InodeRef root_inode)
     : fstype_(std::move(fstype)), source_(std::move(source)), options_(std::move(options)) {
+  // Anonymous devices 0:N from 0x50 up (below: sockfs, pipefs,
+  // anon_inodefs, devpts use fixed small numbers).
+  static std::atomic<unsigned> next_anon{0x50};
+  anon_dev_ = makedev(0, next_anon.fetch_add(1));
   root_ = std::make_shared<Dentry>("/", nullptr, std::move(root_inode), this);
   for (size_t pos = 0; pos <= options_.size();) {
     size_t end = options_.find(',', pos);
@@ -268,6 +275,12 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
     if (options_.compare(pos, end - pos, "ro") == 0) read_only_ = true;
     pos = end + 1;
   }
+}
+
+Result<struct stat> StatOf(const Dentry* d, FileDescription* f) {
+  SV_ASSIGN_OR_RETURN(struct stat st, f ? f->Stat() : d->inode()->Stat());
+  if (st.st_dev == 0 && d && d->mount()) st.st_dev = d->mount()->anon_dev();
+  return st;
 }
 
 // ---------------------------------------------------------------- DirFile

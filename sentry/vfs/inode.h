@@ -198,6 +198,11 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
 
 using DentryRef = std::shared_ptr<Dentry>;
 
+// stat(2) of what `d` names, or of the open file `f` (then d is its dentry
+// or null): the inode's stat with st_dev filled in from the mount where the
+// filesystem has none (Mount::anon_dev).
+Result<struct stat> StatOf(const Dentry* d, FileDescription* f = nullptr);
+
 // One mounted filesystem. Mounts live as long as the Vfs.
 class Mount {
  public:
@@ -219,9 +224,16 @@ class Mount {
   // Where this mount is attached in its parent mount; null for the root mount.
   const DentryRef& mountpoint() const { return mountpoint_; }
   void set_mountpoint(DentryRef d) { mountpoint_ = std::move(d); }
+  // The device number stat(2) shows for this mount's files whose
+  // filesystem has none of its own (synthetic ones: proc, /dev, mqueue
+  // report st_dev 0): an anonymous device 0:N of its own, as Linux gives
+  // each such superblock (get_anon_bdev()), so that st_dev tells mounts
+  // apart and matches /proc/PID/mountinfo.
+  dev_t anon_dev() const { return anon_dev_; }
 
  private:
   bool read_only_ = false;
+  dev_t anon_dev_ = 0;
   std::string fstype_, source_, options_;
   std::string root_path_ = "/";
   DentryRef root_;

@@ -1,6 +1,7 @@
 // The mount table: mounting, OCI masked and read-only paths (binds of a
 // subtree inside the VFS), /proc/mounts and /proc/PID/mountinfo.
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 
 #include <cstring>
 #include <map>
@@ -151,19 +152,28 @@ Mount* Vfs::MountedAt(const Dentry* d) const {
 }
 
 std::string Vfs::MountInfoText() const {
-  std::lock_guard l(mounts_mu_);
+  std::vector<std::shared_ptr<Mount>> mounts;
+  {
+    std::lock_guard l(mounts_mu_);
+    mounts = mounts_;
+  }
   std::map<const Mount*, int> ids;
-  for (size_t i = 0; i < mounts_.size(); ++i) ids[mounts_[i].get()] = static_cast<int>(i) + 1;
+  for (size_t i = 0; i < mounts.size(); ++i) ids[mounts[i].get()] = static_cast<int>(i) + 1;
   std::string out;
-  for (size_t i = 0; i < mounts_.size(); ++i) {
-    const Mount& m = *mounts_[i];
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    const Mount& m = *mounts[i];
     int id = static_cast<int>(i) + 1;
     int parent = id;
     if (m.mountpoint() && ids.count(m.mountpoint()->mount())) parent = ids[m.mountpoint()->mount()];
     std::string where = m.mountpoint() ? m.mountpoint()->Path() : "/";
     std::string opts = m.read_only() ? "ro" : "rw";
-    absl::StrAppend(&out, id, " ", parent, " 0:", id + 20, " ", m.root_path(), " ", where, " ",
-                    opts, " - ", m.fstype(), " ", m.source(), " ", m.options(), "\n");
+    // The device stat(2) shows for the mount's root (show_mountinfo():
+    // MAJOR(sb->s_dev):MINOR(sb->s_dev)), without the host lock held.
+    Result<struct stat> st = StatOf(m.root().get());
+    const dev_t dev = st.ok() ? st->st_dev : m.anon_dev();
+    absl::StrAppend(&out, id, " ", parent, " ", major(dev), ":", minor(dev), " ", m.root_path(),
+                    " ", where, " ", opts, " - ", m.fstype(), " ", m.source(), " ", m.options(),
+                    "\n");
   }
   return out;
 }
