@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL 15 under load: pgbench tps (select-only and the default
 # TPC-B-like mix, 1 and 4 clients, -T 10 each, scale 10, unix socket) and
-# start-up times (initdb, pg_ctl start -w), natively, under seedsc and under
+# start-up times (initdb, pg_ctl start -w, and beside them python3 -c pass in the
+# same runtime and round), natively, under seedsc and under
 # gVisor's runsc in one run, rounds interleaved. Every run is a fresh
 # cluster (test/e2e/postgres_workload.sh: initdb, start, pgbench -i, the
 # four pgbench runs, stop) as nobody, in memory everywhere (native: on
@@ -74,11 +75,18 @@ T="-T $seconds"
 # pgbench barely uses dynamic shared memory.
 runs=(--dsm sysv --scale "$scale" --tps "so_c1:-S $T" --tps "so_c4:-S -c 4 -j 4 $T"
   --tps "rw_c1:$T" --tps "rw_c4:-c 4 -j 4 $T")
-metrics=(initdb_s start_s tps_so_c1 tps_so_c4 tps_rw_c1 tps_rw_c4)
+# What the workload prints, and every row of the table.
+wl_metrics=(initdb_s start_s tps_so_c1 tps_so_c4 tps_rw_c1 tps_rw_c4)
+metrics=(initdb_s start_s python3_s tps_so_c1 tps_so_c4 tps_rw_c1 tps_rw_c4)
 if ((initdb_only)); then
   runs=(--initdb-only)
-  metrics=(initdb_s)
+  wl_metrics=(initdb_s)
+  metrics=(initdb_s python3_s)
 fi
+# python3's start-up (`python3 -c pass`), timed the same way inside the same
+# runtime in the same round: the start-up rows beside python3 (issue 17).
+py_probe='s=$(date +%s%N); python3 -c pass || exit 1; e=$(date +%s%N)
+awk -v s="$s" -v e="$e" "BEGIN { printf \"python3_s %.3f\\n\", (e - s) / 1e9 }"'
 declare -A samples
 fail=0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -88,7 +96,10 @@ for ((r = 1; r <= rounds; r++)); do
     tmp=()
     [[ "$name" == native ]] && tmp=("${native_tmp[@]}")
     run_case postgres_bench "$name" 600 ${cmd[$name]} "$workload" "${tmp[@]}" "${runs[@]}"
-    record_metrics postgres_bench "$r" "$name" "$out" "$status" "${metrics[@]}"
+    record_metrics postgres_bench "$r" "$name" "$out" "$status" "${wl_metrics[@]}"
+    # shellcheck disable=SC2086
+    run_case postgres_bench "$name" 120 ${cmd[$name]} /bin/sh -c "$py_probe"
+    record_metrics postgres_bench "$r" "$name" "$out" "$status" python3_s
   done
   echo "round $r/$rounds done (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
