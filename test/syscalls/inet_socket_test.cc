@@ -384,6 +384,29 @@ TEST_P(InetSocketTest, TcpConnectToAClosedPortIsRefused) {
   EXPECT_EQ(err, ECONNREFUSED);
 }
 
+// A listener closed with connections nobody accepted (inet_csk_listen_stop()):
+// each is reset, so its client's next receive is ECONNRESET (its data was
+// never read) and then end of file; a new connect is refused.
+TEST_P(InetSocketTest, TcpListenerClosedWithPendingConnectionsResetsThem) {
+  sockaddr_storage a;
+  Fd l = Bound(SOCK_STREAM, &a);
+  ASSERT_EQ(listen(l, 4), 0);
+  Fd c1(socket(family(), SOCK_STREAM, 0)), c2(socket(family(), SOCK_STREAM, 0));
+  ASSERT_EQ(connect(c1, Sa(a), Len()), 0) << strerror(errno);
+  ASSERT_EQ(connect(c2, Sa(a), Len()), 0) << strerror(errno);
+  ASSERT_EQ(send(c1, "x", 1, 0), 1);
+  l.Close();
+  for (int fd : {c1.fd, c2.fd}) {
+    EXPECT_EQ(PollFor(fd, POLLIN) & (POLLIN | POLLERR | POLLHUP), POLLIN | POLLERR | POLLHUP);
+    char ch;
+    EXPECT_ERRNO(ECONNRESET, recv(fd, &ch, 1, 0));
+    EXPECT_EQ(recv(fd, &ch, 1, 0), 0);
+    EXPECT_ERRNO(EPIPE, send(fd, "y", 1, MSG_NOSIGNAL));
+  }
+  Fd c3(socket(family(), SOCK_STREAM, 0));
+  EXPECT_ERRNO(ECONNREFUSED, connect(c3, Sa(a), Len()));
+}
+
 TEST_P(InetSocketTest, TcpPeerCloseWakesABlockedRecv) {
   Conn c = TcpConnection();
   std::thread t = After(100, [&] { c.client.Close(); });
