@@ -78,22 +78,18 @@ static long Recvfrom(struct Waiter* w) {
   socklen_t fl = sizeof(from);
   return recvfrom(w->fd, b, sizeof(b), 0, (struct sockaddr*)&from, &fl);
 }
-static long Recvmmsg(struct Waiter* w) {
+static long RecvmmsgWithin(struct Waiter* w, struct timespec* timeout) {
   char b[16];
   struct iovec iov = {b, sizeof(b)};
   struct mmsghdr m = {0};
   m.msg_hdr.msg_iov = &iov;
   m.msg_hdr.msg_iovlen = 1;
-  return recvmmsg(w->fd, &m, 1, 0, NULL);
+  return recvmmsg(w->fd, &m, 1, 0, timeout);
 }
+static long Recvmmsg(struct Waiter* w) { return RecvmmsgWithin(w, NULL); }
 static long RecvmmsgTimed(struct Waiter* w) {
-  char b[16];
-  struct iovec iov = {b, sizeof(b)};
-  struct mmsghdr m = {0};
-  m.msg_hdr.msg_iov = &iov;
-  m.msg_hdr.msg_iovlen = 1;
   struct timespec ts = {120, 0};  // checked after each message: waits for the first
-  return recvmmsg(w->fd, &m, 1, 0, &ts);
+  return RecvmmsgWithin(w, &ts);
 }
 static long Send1(struct Waiter* w) { return send(w->fd, "s", 1, 0); }
 static long SendMsg(struct Waiter* w) {
