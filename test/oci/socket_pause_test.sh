@@ -12,15 +12,15 @@
 #
 #   bazel test //test/oci:socket_pause_test
 #   (or: socket_pause_test.sh SEEDSC PROG [PLATFORM...])
-set -u
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/testlib.sh
+source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
 SEEDSC="$(realpath "${1:?usage: socket_pause_test.sh SEEDSC PROG [PLATFORM...]}")"
 PROG="$(realpath "${2:?usage: socket_pause_test.sh SEEDSC PROG [PLATFORM...]}")"
 shift 2
 PLATFORMS=("$@")
 ((${#PLATFORMS[@]})) || PLATFORMS=(systrap ptrace)
 T="$(mktemp -d /tmp/spause.XXXXXX)"
-pass=0
-fail=0
 declare -a ROOTS=()
 
 cleanup() {
@@ -35,13 +35,6 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-
-ok() { echo "PASS: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check_eq() {  # name want got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else
-    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
-}
 
 # wait_line OUT PATTERN SECONDS: the first line of OUT matching PATTERN
 # (grep -E), once it is there or after SECONDS.
@@ -96,10 +89,10 @@ for p in "${PLATFORMS[@]}"; do
   id="sp-$p"
   mkfifo "$T/$p.in"
   exec 9<>"$T/$p.in"
-  if ! "${S[@]}" create --bundle "$B" "$id" <"$T/$p.in" >"$T/$p.out" 2>"$T/$p.err"; then
-    bad "$p: create"; cat "$T/$p.err"; exec 9>&-; continue
-  fi
-  "${S[@]}" start "$id" || { bad "$p: start"; exec 9>&-; continue; }
+  "${S[@]}" create --bundle "$B" "$id" <"$T/$p.in" >"$T/$p.out" 2>"$T/$p.err"
+  check_eq "$p: create" "0 " "$? $(head -c 300 "$T/$p.err")"
+  "${S[@]}" start "$id"
+  check_eq "$p: start" 0 $?
   check_eq "$p: every thread blocks" "$want_ready" "$(wait_line "$T/$p.out" '^(ready|FAIL)' 60)"
   for round in 1 2; do
     # seedsc pause fails (naming the task) if some task does not park.
@@ -121,5 +114,4 @@ for p in "${PLATFORMS[@]}"; do
   "${S[@]}" delete --force "$id" >/dev/null 2>&1
 done
 
-echo "socket_pause_test: $pass passed, $fail failed"
-((fail == 0))
+testlib_finish
