@@ -59,7 +59,8 @@ FAMILY_ORDER = ["unix stream", "unix seqpacket", "unix dgram", "unix dgram + seq
 VARIANTS = ["native", "systrap", "ptrace", "systrap_patch", "systrap_netstack", "ptrace_netstack"]
 
 OK = re.compile(r"^\[       OK \] (\S+) \(")
-FAILED = re.compile(r"^\[  FAILED  \] (\S+) \(")
+# A parametrized case's line goes on ", where GetParam() = ...".
+FAILED = re.compile(r"^\[  FAILED  \] ([^ ,]+)(?:, where .*)? \(\d+ ms\)")
 RUNNING = re.compile(r"^\[==========\] Running (\d+) tests?")
 FINISHED = re.compile(r"^\[==========\] \d+ tests? from .* ran\.")
 
