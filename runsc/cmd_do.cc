@@ -39,7 +39,7 @@ void ForwardSignals(sentry::Kernel* k, sigset_t set) {
     siginfo_t info{};
     info.si_signo = sig;
     info.si_code = SI_USER;
-    k->SendGroupSignal(*init, info).ok();
+    k->SendGroupSignal(*init, info, nullptr, sentry::SignalSender::kDoForward).ok();
   }
 }
 

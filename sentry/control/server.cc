@@ -53,15 +53,6 @@ uint64_t ReadU64(const std::string& path) {
   return v;
 }
 
-// pid_namespaces(7): a signal from an ancestor namespace (the runtime is
-// one) reaches the namespace's init only if init has a handler for it;
-// SIGKILL and SIGSTOP are forced. So `kill ID TERM` does nothing to a
-// `sleep` container, with runc as with us. Caller holds Kernel::mu().
-bool InitIgnores(ThreadGroup& tg, int sig) {
-  if (tg.tgid() != 1 || sig == SIGKILL || sig == SIGSTOP) return false;
-  return tg.handlers == nullptr || tg.handlers->actions[sig].handler == 0;  // SIG_DFL
-}
-
 }  // namespace
 
 uint32_t ExitStatusOf(int ws) {
@@ -268,6 +259,10 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
           absl::StrCat("container \"", cfg_.id, "\" is not running"));
     }
   }
+  // From the host, an ancestor pid namespace (pid_namespaces(7)): the init
+  // gets a signal only if it has a handler for it, or SIGKILL and SIGSTOP
+  // (SignalSender::kKernel). So `kill ID TERM` does nothing to a `sleep`
+  // container, with runc as with us.
   siginfo_t info{};
   info.si_signo = sig;
   info.si_code = SI_USER;
@@ -278,7 +273,7 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
       if (t->tid() == t->tgid()) groups.push_back(t->shared_tg());
     }
     for (auto& g : groups) {
-      if (!InitIgnores(*g, sig)) kernel_.SendGroupSignal(*g, info).ok();
+      kernel_.SendGroupSignal(*g, info).ok();
     }
     return v1::SignalResponse();
   }
@@ -288,7 +283,6 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
   if ((*tg)->state != ThreadGroup::State::kAlive) {
     return absl::NotFoundError(absl::StrCat("process ", req.pid(), " has exited"));
   }
-  if (InitIgnores(**tg, sig)) return v1::SignalResponse();
   auto s = kernel_.SendGroupSignal(**tg, info);
   if (!s.ok()) return absl::InternalError(absl::StrCat("kill: ", std::strerror(s.error().value())));
   return v1::SignalResponse();

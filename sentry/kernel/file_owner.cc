@@ -60,20 +60,21 @@ const Task* CredTask(const ThreadGroup& tg) {
 }
 
 // send_sigio()/send_sigurg(): `info` to the task, process or process group
-// that `o` names, if it is still there and sigio_perm() allows.
+// that `o` names, if it is still there and sigio_perm() allows. F_SETSIG's
+// signal is the owner's choice, never forced.
 void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_t& info) {
   absl::MutexLock l(&k.mu());
   switch (o.type) {
     case F_OWNER_TID:
       if (auto task = k.TaskByTid(o.id); task && !task->exited() && MaySignal(o, *task)) {
-        k.SendTaskSignal(*task, info).ok();
+        k.SendTaskSignal(*task, info, nullptr, SignalSender::kSandboxTask).ok();
       }
       return;
     case F_OWNER_PID:
       if (auto tg = k.ThreadGroupByTgid(o.id);
           tg && tg->state == ThreadGroup::State::kAlive && CredTask(*tg) != nullptr &&
           MaySignal(o, *CredTask(*tg))) {
-        k.SendGroupSignal(*tg, info).ok();
+        k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask).ok();
       }
       return;
     default: {
@@ -84,7 +85,7 @@ void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_
         if (std::find(sent.begin(), sent.end(), &tg) != sent.end()) continue;
         sent.push_back(&tg);
         if (const Task* c = CredTask(tg); c != nullptr && MaySignal(o, *c)) {
-          k.SendGroupSignal(tg, info).ok();
+          k.SendGroupSignal(tg, info, nullptr, SignalSender::kSandboxTask).ok();
         }
       }
     }

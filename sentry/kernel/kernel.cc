@@ -211,6 +211,7 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
     tg->handlers = std::make_shared<SignalHandlers>();
     for (int r = 0; r < RLIM_NLIMITS; ++r) getrlimit(static_cast<__rlimit_resource>(r), &tg->rlimits[r]);
     tg->start_time_ns = boot_ns_;
+    tg->unkillable = true;
     init_tg_ = tg;
     init = std::make_shared<Task>(*this, tid, tg);
     tg->tasks.push_back(init.get());

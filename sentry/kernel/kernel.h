@@ -240,11 +240,15 @@ class Kernel {
   // ---- Signals (task_signals.cc) ----
   // Sends to a whole process / one thread. EPERM/ESRCH as kill(2).
   // `src`, if any, hears whether the signal was queued and when it is taken.
+  // `from` decides what reaches the init (SignalSender); a signal sent on
+  // behalf of a guest task must say kSandboxTask.
   Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
-                         std::shared_ptr<SignalSource> src = nullptr)
+                         std::shared_ptr<SignalSource> src = nullptr,
+                         SignalSender from = SignalSender::kKernel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status SendTaskSignal(Task& t, const siginfo_t& info,
-                        std::shared_ptr<SignalSource> src = nullptr)
+                        std::shared_ptr<SignalSource> src = nullptr,
+                        SignalSender from = SignalSender::kKernel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Called when a thread group becomes a zombie, stops or continues.

@@ -84,7 +84,10 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     tg->start_time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    if (!init_tg_ && !spec.before_init) init_tg_ = tg;
+    if (!init_tg_ && !spec.before_init) {
+      tg->unkillable = true;
+      init_tg_ = tg;
+    }
     task = std::make_shared<Task>(*this, tid, tg);
     tg->tasks.push_back(task.get());
     tg->leader = task.get();

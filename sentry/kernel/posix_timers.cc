@@ -92,10 +92,11 @@ struct PosixTimer : SignalSource, std::enable_shared_from_this<PosixTimer> {
       info.si_timerid = id;
       info.si_value = value;
       std::shared_ptr<Task> task = notify == (SIGEV_SIGNAL | SIGEV_THREAD_ID) ? target.lock() : nullptr;
+      // send_sigqueue() never forces: a timer's SIGKILL spares the init.
       if (task && !task->exited() && &task->tg() == &tg) {
-        k.SendTaskSignal(*task, info, shared_from_this()).ok();
+        k.SendTaskSignal(*task, info, shared_from_this(), SignalSender::kSandboxTask).ok();
       } else {
-        k.SendGroupSignal(tg, info, shared_from_this()).ok();
+        k.SendGroupSignal(tg, info, shared_from_this(), SignalSender::kSandboxTask).ok();
       }
     }
     if (interval <= 0) {

@@ -70,6 +70,25 @@ class PendingSignals {
 // signalfd(2) (sentry/fs/signalfd) installs it to mark its files readable.
 inline std::atomic<void (*)(int sig)> g_signal_queued_hook{nullptr};
 
+// Who sends a signal, for the sandbox init's protection
+// (ThreadGroup::unkillable): Linux's `force` in send_signal_locked().
+enum class SignalSender {
+  // The sentry itself (a fault, RLIMIT_CPU, a dead platform context,
+  // PTRACE_ATTACH's SIGSTOP) or the host outside the sandbox (`seedsc kill`,
+  // the shim): SIGKILL and SIGSTOP reach the init (SEND_SIG_PRIV, or a
+  // sender in an ancestor pid namespace).
+  kKernel,
+  // A task of the sandbox: kill(2), tgkill(2), rt_sigqueueinfo(2),
+  // pidfd_send_signal(2), PTRACE_KILL, and what a task armed (POSIX timers,
+  // mq_notify, F_SETSIG). The init gets only what it has a handler for,
+  // unless the task claims SI_KERNEL for a signal to itself.
+  kSandboxTask,
+  // `seedsc do` passing on a signal it got itself (its terminal's ^C,
+  // `timeout`): delivered as if the command were not an init, as `runsc do`
+  // does, so that ^C ends `seedsc do sleep 100`.
+  kDoForward,
+};
+
 enum class DefaultAction { kTerminate, kCore, kStop, kContinue, kIgnore };
 DefaultAction DefaultActionOf(int sig);
 

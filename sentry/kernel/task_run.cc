@@ -430,6 +430,13 @@ bool Task::PrepareToRun() {
       continue;
     }
     if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) || sig == SIGKILL || sig == SIGSTOP) {
+      // The init takes no default action but SIGKILL's and SIGSTOP's, which
+      // reach it only when forced (get_signal(): a signal it had blocked,
+      // or one its tracer gave it).
+      if (tg_->unkillable && sig != SIGKILL && sig != SIGSTOP) {
+        kernel_.mu().Unlock();
+        continue;
+      }
       switch (DefaultActionOf(sig)) {
         case DefaultAction::kIgnore:
         case DefaultAction::kContinue:

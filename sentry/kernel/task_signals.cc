@@ -192,6 +192,11 @@ void Task::ForceSignal(const siginfo_t& info) {
     act = KernelSigaction{};
     signal_mask_ &= ~SigBit(sig);
   }
+  // A fault the init has no handler for kills it; a tracer keeps it
+  // unkillable (force_sig_info_to_task()).
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && ptrace_.tracer == nullptr) {
+    tg_->unkillable = false;
+  }
   pending_.Enqueue(info);
 }
 
@@ -203,15 +208,35 @@ bool IsStopSignal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-// Linux drops a signal at generation time when it would be ignored anyway
-// (sig_ignored()), unless it is blocked.
-bool Ignored(const ThreadGroup& tg, int sig) {
-  const KernelSigaction& act = tg.handlers->actions[sig];
-  if (sig == SIGKILL || sig == SIGSTOP) return false;
-  // A tracer wants to see even ignored signals (sig_ignored()).
+bool Traced(const ThreadGroup& tg) {
   for (const Task* t : tg.tasks) {
-    if (t->ptrace().tracer != nullptr) return false;
+    if (t->ptrace().tracer != nullptr) return true;
   }
+  return false;
+}
+
+// send_signal_locked()'s `force`: may this signal end or stop the init?
+bool Forced(const siginfo_t& info, SignalSender from) {
+  return from != SignalSender::kSandboxTask || info.si_code == SI_KERNEL;
+}
+
+// The init's protection at generation time (sig_task_ignored()): a
+// signal for which it has no handler is dropped, unless it is a forced
+// SIGKILL or SIGSTOP. `seedsc do`'s forwarding bypasses it.
+bool InitDrops(const ThreadGroup& tg, int sig, bool force, SignalSender from) {
+  if (!tg.unkillable || from == SignalSender::kDoForward) return false;
+  if (tg.handlers->actions[sig].handler != reinterpret_cast<uint64_t>(SIG_DFL)) return false;
+  return !(force && (sig == SIGKILL || sig == SIGSTOP));
+}
+
+// Linux drops a signal at generation time when it would be ignored anyway
+// (sig_ignored()), unless it is blocked; a tracer sees every signal but
+// SIGKILL.
+bool Ignored(const ThreadGroup& tg, int sig, bool force, SignalSender from) {
+  const KernelSigaction& act = tg.handlers->actions[sig];
+  if (Traced(tg) && sig != SIGKILL) return false;
+  if (InitDrops(tg, sig, force, from)) return true;
+  if (sig == SIGKILL || sig == SIGSTOP) return false;
   if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return true;
   return act.handler == reinterpret_cast<uint64_t>(SIG_DFL) &&
          (DefaultActionOf(sig) == DefaultAction::kIgnore ||
@@ -221,20 +246,37 @@ bool Ignored(const ThreadGroup& tg, int sig) {
 }  // namespace
 
 // Returns false if the signal needs no queueing.
-static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info) {
+static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info, SignalSender from) {
   const int sig = info.si_signo;
   if (tg.state != ThreadGroup::State::kAlive || tg.group_exiting) return false;
   if (sig == SIGKILL) {
-    // The sandbox ends with its init: say who ended it (--debug).
+    // The sandbox ends with its init: say who ended it, or who tried (--debug).
     if (tg.tgid() == 1) {
-      Log::Debug("pid 1 gets SIGKILL (si_code %d, from pid %d uid %d)", info.si_code,
-                 info.si_pid, info.si_uid);
+      Log::Debug("pid 1 gets SIGKILL (si_code %d, from pid %d uid %d)%s", info.si_code,
+                 info.si_pid, info.si_uid,
+                 InitDrops(tg, sig, Forced(info, from), from) ? ": dropped, pid 1 is the init" : "");
     }
+    if (InitDrops(tg, sig, Forced(info, from), from)) return false;
     tg.group_exiting = true;
     tg.exit_status = SIGKILL;
     tg.stopped = false;
     for (Task* t : tg.tasks) t->Interrupt();
     return false;
+  }
+  if (from == SignalSender::kDoForward && tg.unkillable && !Traced(tg) &&
+      tg.handlers->actions[sig].handler == reinterpret_cast<uint64_t>(SIG_DFL) &&
+      (DefaultActionOf(sig) == DefaultAction::kTerminate ||
+       DefaultActionOf(sig) == DefaultAction::kCore)) {
+    // `seedsc do`'s ^C: the init dies of it as any other process would
+    // (complete_signal()'s fatal shortcut), unless every thread blocks it.
+    for (Task* t : tg.tasks) {
+      if (!(t->signal_mask() & SigBit(sig))) {
+        tg.group_exiting = true;
+        tg.exit_status = DefaultActionOf(sig) == DefaultAction::kCore ? tg.CoreDumpStatus(sig) : sig;
+        for (Task* u : tg.tasks) u->Interrupt();
+        return false;
+      }
+    }
   }
   if (sig == SIGCONT) {
     tg.shared_pending.Discard(SIGSTOP);
@@ -259,16 +301,16 @@ static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info) {
 }
 
 Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
-                               std::shared_ptr<SignalSource> src) {
+                               std::shared_ptr<SignalSource> src, SignalSender from) {
   int sig = info.si_signo;
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
-  if (!PrepareSignal(*this, tg, info)) return {};
+  if (!PrepareSignal(*this, tg, info, from)) return {};
   bool blocked_everywhere = true;
   for (Task* t : tg.tasks) {
     if (!(t->signal_mask() & SigBit(sig))) blocked_everywhere = false;
   }
-  if (Ignored(tg, sig) && !blocked_everywhere) return {};
+  if (Ignored(tg, sig, Forced(info, from), from) && !blocked_everywhere) return {};
   tg.shared_pending.Enqueue(info, std::move(src));
   // Wake one thread that can take it (complete_signal()).
   for (Task* t : tg.tasks) {
@@ -287,13 +329,13 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
 }
 
 Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info,
-                              std::shared_ptr<SignalSource> src) {
+                              std::shared_ptr<SignalSource> src, SignalSender from) {
   int sig = info.si_signo;
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (sig == 0) return {};
   ThreadGroup& tg = t.tg();
-  if (!PrepareSignal(*this, tg, info)) return {};
-  if (Ignored(tg, sig) && !(t.signal_mask() & SigBit(sig))) return {};
+  if (!PrepareSignal(*this, tg, info, from)) return {};
+  if (Ignored(tg, sig, Forced(info, from), from) && !(t.signal_mask() & SigBit(sig))) return {};
   t.pending().Enqueue(info, std::move(src));
   t.Interrupt();
   return {};

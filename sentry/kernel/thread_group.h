@@ -64,6 +64,14 @@ class ThreadGroup {
   // hears of it (sentry/kernel/ptrace.h).
   bool ptrace_exit_pending = false;
   bool child_subreaper = false;
+  // SIGNAL_UNKILLABLE: set for the sandbox's init (pid 1, the init of the
+  // sandbox's pid namespace). A signal it has no handler for is dropped
+  // when a task of the sandbox sends it, SIGKILL and SIGSTOP included;
+  // from the kernel or from outside only SIGKILL and SIGSTOP get through
+  // (kernel/signal.c sig_task_ignored(), get_signal()). A fault signal with
+  // the default action clears it: the init dies of its own SIGSEGV
+  // (force_sig_info_to_task()).
+  bool unkillable = false;
   int nice = 0;  // setpriority(2), -20..19; scheduling itself stays the host's
   // prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits,
   // and when the parent thread that created it does (the child then

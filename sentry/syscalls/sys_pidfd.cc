@@ -119,7 +119,7 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
         targets.push_back(g);
       }
     }
-    for (auto& g : targets) (void)k.SendGroupSignal(*g, info);
+    for (auto& g : targets) (void)k.SendGroupSignal(*g, info, nullptr, SignalSender::kSandboxTask);
     return 0;
   }
   if (thread_pidfd) {
@@ -137,10 +137,10 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
   if (flags & kSignalThread) {
     // A process's pidfd names its leader thread.
     if (!tg->leader) return Errno(ESRCH);
-    SV_TRY(k.SendTaskSignal(*tg->leader, info));
+    SV_TRY(k.SendTaskSignal(*tg->leader, info, nullptr, SignalSender::kSandboxTask));
     return 0;
   }
-  SV_TRY(k.SendGroupSignal(*tg, info));
+  SV_TRY(k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask));
   return 0;
 }
 

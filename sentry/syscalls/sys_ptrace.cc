@@ -240,7 +240,8 @@ SyscallReturn SysPtrace(Task& t, const SyscallArgs& a) {
       info.si_signo = SIGKILL;
       info.si_code = SI_USER;
       info.si_pid = t.tgid();
-      k.SendGroupSignal(e->tg(), info).ok();
+      // send_sig_info(SIGKILL, SEND_SIG_NOINFO): the init survives it.
+      k.SendGroupSignal(e->tg(), info, nullptr, SignalSender::kSandboxTask).ok();
       return 0;
     }
     if (!p.seized) return Errno(EIO);

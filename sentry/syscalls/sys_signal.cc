@@ -224,7 +224,7 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     // A zombie still "exists" for kill(pid, 0).
     if (tg->state == ThreadGroup::State::kZombie) return 0;
     if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
-    SV_TRY(k.SendGroupSignal(*tg, UserInfo(t, sig, SI_USER)));
+    SV_TRY(k.SendGroupSignal(*tg, UserInfo(t, sig, SI_USER), nullptr, SignalSender::kSandboxTask));
     return 0;
   }
   if (!valid) return Errno(EINVAL);
@@ -246,7 +246,7 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     found = true;
     if (!MaySignalGroup(t, *tg, sig)) continue;
     sent = true;
-    k.SendGroupSignal(*tg, info).ok();
+    k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask).ok();
   }
   if (!found) return Errno(ESRCH);
   return sent ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EPERM));
@@ -262,7 +262,7 @@ SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
   // do_send_specific(): the signal is checked once the thread is found.
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
+  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL), nullptr, SignalSender::kSandboxTask));
   return 0;
 }
 
@@ -275,7 +275,7 @@ SyscallReturn SysTkill(Task& t, const SyscallArgs& a) {
   if (!target || target->exited()) return Errno(ESRCH);
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL)));
+  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL), nullptr, SignalSender::kSandboxTask));
   return 0;
 }
 
@@ -292,7 +292,7 @@ SyscallReturn SysRtSigqueueinfo(Task& t, const SyscallArgs& a) {
   auto tg = k.ThreadGroupByTgid(a.Int(0));
   if (!tg) return Errno(ESRCH);
   if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
-  SV_TRY(k.SendGroupSignal(*tg, info));
+  SV_TRY(k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask));
   return 0;
 }
 
@@ -308,7 +308,7 @@ SyscallReturn SysRtTgsigqueueinfo(Task& t, const SyscallArgs& a) {
   auto target = k.TaskByTid(a.Int(1));
   if (!target || target->tgid() != a.Int(0)) return Errno(ESRCH);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, info));
+  SV_TRY(k.SendTaskSignal(*target, info, nullptr, SignalSender::kSandboxTask));
   return 0;
 }
 

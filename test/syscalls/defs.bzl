@@ -39,7 +39,7 @@ SEEDSC = "//runsc:seedsc"
 
 _RUNNER = "//test/syscalls:run_test.sh"
 
-def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, netstack = False, network_none = True, **kwargs):
+def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, netstack = False, network_none = True, as_init = False, **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
     Args:
@@ -54,6 +54,8 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         own TCP/IP stack) as <name>_<platform>_netstack.
       network_none: make <name>_<platform> (the default --network=none);
         False for what only the sandbox's own stack serves so far.
+      as_init: the test must run as pid 1 of its pid namespace (it is in the
+        sandbox): <name>_native runs it under `unshare --pid --fork`.
       **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
     """
     binary = name + "_bin"
@@ -73,10 +75,10 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
     native.sh_test(
         name = name + "_native",
         srcs = [_RUNNER],
-        args = ["--binary=$(rootpath :%s)" % binary, "--"] + args,
+        args = ["--binary=$(rootpath :%s)" % binary] + (["--as-init"] if as_init else []) + ["--"] + args,
         data = [":" + binary],
         size = size,
-        tags = tags,
+        tags = tags + (["local", "no-sandbox"] if as_init else []),
         **kwargs
     )
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -36,8 +37,11 @@ TEST(RobustFutexTest, OwnerDeathGivesEownerdead) {
   EXPECT_EQ(pthread_mutex_unlock(&g_robust), 0);
 }
 
+std::atomic<bool> g_owner_locked{false};
+
 void* LockSleepExit(void*) {
   pthread_mutex_lock(&g_robust);
+  g_owner_locked = true;
   usleep(100000);
   return nullptr;
 }
@@ -48,8 +52,11 @@ TEST(RobustFutexTest, BlockedWaiterIsWoken) {
   pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
   ASSERT_EQ(pthread_mutex_init(&g_robust, &attr), 0);
   pthread_t th;
+  g_owner_locked = false;
   ASSERT_EQ(pthread_create(&th, nullptr, LockSleepExit, nullptr), 0);
-  usleep(30000);
+  // The owner holds the lock before we ask for it (a fixed sleep here lost
+  // the race at load 16: the lock was still free).
+  while (!g_owner_locked) usleep(1000);
   // Blocks in FUTEX_WAIT until the owner's death releases the lock.
   EXPECT_EQ(pthread_mutex_lock(&g_robust), EOWNERDEAD);
   pthread_mutex_consistent(&g_robust);

@@ -3,6 +3,7 @@
 # Generated targets call it (see defs.bzl); by hand, from the workspace root:
 #
 #   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin
+#   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/init_signal_bin --as-init
 #   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin \
 #       --seedsc=bazel-bin/runsc/seedsc --platform=ptrace -- --gtest_filter='Open*'
 #
@@ -13,7 +14,7 @@
 # (otherwise Bazel writes its own report from the exit status).
 set -uo pipefail
 
-binary="" seedsc="" platform="" network="" patch=""
+binary="" seedsc="" platform="" network="" patch="" as_init=0
 while (($#)); do
   case "$1" in
     --binary=*) binary="${1#*=}" ;;
@@ -21,6 +22,7 @@ while (($#)); do
     --platform=*) platform="${1#*=}" ;;
     --network=*) network="${1#*=}" ;;
     --systrap-patch) patch="--systrap-patch" ;;
+    --as-init) as_init=1 ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
   esac
@@ -48,7 +50,12 @@ if [[ -z "${TEST_TMPDIR:-}" ]]; then
 fi
 export TEST_TMPDIR
 
-if [[ -z "$seedsc" ]]; then
+if [[ -z "$seedsc" ]] && ((as_init)); then
+  # The binary must be pid 1 of its pid namespace, as it is in the sandbox
+  # (needs root; /proc is the new namespace's).
+  where="natively as pid 1 of a new pid namespace"
+  cmd=(unshare --pid --fork --kill-child --mount-proc "$binary" "$@")
+elif [[ -z "$seedsc" ]]; then
   where="natively"
   cmd=("$binary" "$@")
 else

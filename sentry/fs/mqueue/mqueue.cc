@@ -228,7 +228,7 @@ void MessageQueue::Deliver(Task& t, Fire f) {
   info.si_uid = t.creds().ruid;
   info.si_value.sival_ptr = reinterpret_cast<void*>(f.value);
   absl::MutexLock l(&t.kernel().mu());
-  (void)t.kernel().SendGroupSignal(*tg, info);
+  (void)t.kernel().SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask);
 }
 
 Status MessageQueue::Send(Task& t, std::string msg, unsigned prio, bool nonblock,
