@@ -20,13 +20,39 @@
 # side only ever starts seedsc.
 #
 #   trinity_soak.sh --seedsc=PATH [--platform=NAME] [--minutes=30 | --seconds=N]
-#                   [--children=4] [--seed=N]
+#                   [--children=4] [--seed=N] [--domain=INET | --domain=none]
 # The default is a 30-minute soak (not for CI); test/hostile:trinity_smoke_test
-# runs it for 45 seconds.
+# runs it for 45 seconds. trinity must run until timeout(1) stops it (124):
+# any other end fails the run.
+#
+# Trinity's socket fd provider (sockets made at start and handed to the
+# fuzzed calls) is on, restricted to one protocol family (--domain, trinity's
+# -P; --domain=none turns the provider off): Debian's trinity 2023.01 reads
+# past the end of its own protocol table (net_protocols) when it picks a
+# random family's setsockopt builder (do_random_sso: rnd() % 46 over a
+# shorter table), and crashes with SIGSEGV natively too (seen natively with
+# -P UNIX every time and with all families 1 run in 6; in the sandbox with
+# all but UNIX 3 runs in 12, gdb at the same instruction as natively). With
+# one family that has its own setsockopt builder (INET, INET6) it takes that
+# path except once in 100, and no run crashed (8 + 8 in the sandbox, 20 + 20
+# natively). -P also makes the fuzzed socket() calls use that family only.
+# The perf provider stays off: perf_event_open is ENOSYS in the sandbox and
+# trinity's perf provider retries it for more than 30 s before it gives up.
+#
+# Trinity 2023.01 also aborts itself at start-up about one run in ten,
+# natively as in the sandbox: "*** stack smashing detected ***" while its
+# files provider maps the files it found (gdb, natively: __stack_chk_fail
+# in map_dump() <- add_object() <- open_fds(); map_dump() prints a mapping's
+# size into an 11-byte stack buffer, too short for an odd size of 10000
+# bytes or more, such as some /sys files have). Seen natively in 2 of 20
+# runs (and 1 of 4 under gdb), in the sandbox in 2 of 30, each time before
+# "fd providers" was printed. The guest script starts trinity again (up to 4
+# times) only for exactly that: status 134, that message, and no
+# "fd providers" line yet.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
 source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
-seedsc="" platform=systrap seconds=$((30 * 60)) children=4 seed=""
+seedsc="" platform=systrap seconds=$((30 * 60)) children=4 seed="" domain=INET
 for arg in "$@"; do
   case "$arg" in
     --seedsc=*) seedsc="${arg#*=}" ;;
@@ -35,6 +61,7 @@ for arg in "$@"; do
     --seconds=*) seconds="${arg#*=}" ;;
     --children=*) children="${arg#*=}" ;;
     --seed=*) seed="${arg#*=}" ;;
+    --domain=*) domain="${arg#*=}" ;;
     *) echo "trinity_soak: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -55,8 +82,15 @@ printf 'canary %s\n' "$$" > "$work/canary"
 chmod 0644 "$work/canary"
 canary_sum="$(sha256sum < "$work/canary")"
 
-seed_flag=()
-[[ -n "$seed" ]] && seed_flag=("-s$seed")
+[[ "$domain" =~ ^[A-Za-z0-9]+$ ]] || { echo "trinity_soak: bad --domain" >&2; exit 2; }
+extra_flags=""
+[[ -n "$seed" ]] && extra_flags="-s$seed"
+fds_off=perf
+if [[ "$domain" == none ]]; then
+  fds_off=perf,sockets
+else
+  extra_flags="$extra_flags -P $domain"
+fi
 # The guest's script. Phases are marked on stdout; the host samples the
 # sentry's fds while the guest sleeps in them.
 guest_script='
@@ -64,23 +98,33 @@ guest_script='
 fds() { ls /proc/self/fd | tr "\n" " "; }
 echo "FDS-BEFORE $(fds)"
 echo "PHASE baseline"; sleep 3
-timeout -s INT -k 20 "$1" setpriv --reuid=65534 --regid=65534 --clear-groups \
-  trinity -q -l off -C "$2" --disable-fds=perf,sockets $3
-echo "TRINITY-DONE rc=$?"
+for attempt in 1 2 3 4; do
+  timeout -s INT -k 20 "$1" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    trinity -q -l off -C "$2" --disable-fds="$3" $4 >/tmp/trinity.out 2>&1
+  rc=$?
+  cat /tmp/trinity.out
+  if [ "$rc" = 134 ] && grep -q "stack smashing detected" /tmp/trinity.out &&
+     ! grep -q "fd providers" /tmp/trinity.out; then
+    echo "TRINITY-STARTUP-ABORT attempt $attempt"
+    continue
+  fi
+  break
+done
+echo "TRINITY-DONE rc=$rc"
 echo "FDS-AFTER $(fds)"
 echo "PHASE after"; sleep 3
 echo "GUEST-DONE"
 '
-echo "trinity_soak: $seconds s of trinity on $platform ($children children), in $work"
+echo "trinity_soak: $seconds s of trinity on $platform ($children children, fd providers off:" \
+  "$fds_off, flags: ${extra_flags:-none}), in $work"
 python3 - "$seedsc" "$platform" "$work" "$tmp/out" "$tmp/err" "$guest_script" "$seconds" \
-  "$children" "${seed_flag[@]+"${seed_flag[@]}"}" > "$tmp/host" <<'PY'
+  "$children" "$fds_off" "$extra_flags" > "$tmp/host" <<'PY'
 import ctypes, os, subprocess, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: what outlives seedsc comes here
-seedsc, plat, work, out_path, err_path, script, secs, children = sys.argv[1:9]
-extra = sys.argv[9] if len(sys.argv) > 9 else ""
+seedsc, plat, work, out_path, err_path, script, secs, children, fds_off, extra = sys.argv[1:11]
 cmd = [seedsc, "--platform=" + plat, "do", "--cwd=" + work, "--", "/bin/sh", "-c", script,
-       "guest", secs, children, extra]
+       "guest", secs, children, fds_off, extra]
 def fd_count(pid):
     try:
         fds = os.listdir("/proc/%d/fd" % pid)
@@ -91,7 +135,7 @@ samples = {}
 with open(out_path, "w") as out, open(err_path, "w") as err:
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                          text=True)
-    deadline = time.time() + int(secs) + 240
+    deadline = time.time() + 4 * 10 + int(secs) + 240  # start-up aborts retried
     for line in p.stdout:
         out.write(line)
         out.flush()
@@ -132,8 +176,13 @@ check_eq "seedsc ended (no hang)" "not killed after the deadline" \
   "$( ((hung)) && echo "killed after the deadline" || echo "not killed after the deadline")" "$run"
 check_eq "trinity ran only in the sandbox" 0 "$(grep -c NOT-IN-SANDBOX "$tmp/out")" \
   "guard lines (NOT-IN-SANDBOX) in the guest's output"
-check_eq "trinity ran to its time limit" 1 "$(grep -c '^TRINITY-DONE' "$tmp/out")" \
-  "TRINITY-DONE lines (the guest script after trinity)"
+aborts="$(grep -c '^TRINITY-STARTUP-ABORT' "$tmp/out")"
+((aborts)) && echo "trinity aborted at start-up $aborts time(s) (its own map_dump() bug, above); started again"
+# timeout(1) answers 124 when it had to stop trinity; anything else means
+# trinity ended early (139: it crashed, see --domain above).
+check_eq "trinity ran to its time limit" "TRINITY-DONE rc=124" \
+  "$(grep '^TRINITY-DONE' "$tmp/out" || echo "no TRINITY-DONE line")" \
+  "the status of timeout $seconds trinity (124: stopped at its time limit)"
 check_eq "the sentry survived trinity" 1 "$(grep -c '^GUEST-DONE' "$tmp/out")" \
   "GUEST-DONE lines (the guest script's end)"
 check_eq "seedsc exits with the guest's status" "exit status 0" "exit status $rc" "$run"
