@@ -128,7 +128,7 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
     std::shared_ptr<Task> thread = pidfd->LiveThread();
     if (!thread) return Errno(ESRCH);
     if (flags & kSignalThread) {
-      SV_TRY(k.SendTaskSignal(*thread, info));
+      SV_TRY(k.SendTaskSignal(*thread, info, nullptr, SignalSender::kSandboxTask));
       return 0;
     }
   }
