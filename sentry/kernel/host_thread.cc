@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
+#include "sentry/base/thread_identity.h"
 
 namespace seedvisor::sentry {
 
@@ -46,6 +47,9 @@ void HostThread::Run(std::function<void()> fn) && {
 }
 
 void* HostThread::Main(void* arg) {
+  // Before anything else: a host fork must never find this thread making its
+  // abseil identity (thread_identity.h).
+  MakeThreadIdentityNow();
   std::shared_ptr<Handoff> h = std::move(*static_cast<std::shared_ptr<Handoff>*>(arg));
   delete static_cast<std::shared_ptr<Handoff>*>(arg);
   std::function<void()> fn;
@@ -89,6 +93,7 @@ void ServiceThread::Join() {
 }
 
 void* ServiceThread::Main(void* arg) {
+  MakeThreadIdentityNow();  // as HostThread::Main
   (*static_cast<std::function<void()>*>(arg))();
   return nullptr;
 }

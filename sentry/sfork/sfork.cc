@@ -520,6 +520,22 @@ void KeepSharedMappings(Kernel& k) {
 
 }  // namespace
 
+pid_t ForkHolding(absl::Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  mu.Lock();
+  const pid_t pid = fork();
+  // Only the parent unlocks. In the child the lock word is the seed's as the
+  // fork copied it: held by us, and perhaps in the middle of another seed
+  // thread's update: a thread that queues on a held absl::Mutex sets a spin
+  // bit in its word while it edits the waiter list. An Unlock in the child
+  // waited forever for that bit (issue 9: a fork of the seed that never
+  // reported, spinning in "unlocking the kernel lock it was forked under",
+  // when the seed's parked tasks were still re-taking the kernel lock after
+  // making the spare this fork took). The child makes the Mutex anew
+  // (Kernel::ReinitInForkChild) before anything locks it.
+  if (pid != 0) mu.Unlock();
+  return pid;
+}
+
 const char* ForkPhaseName(ForkPhase p) {
   switch (p) {
     case ForkPhase::kPrepare: return "prepare";
@@ -618,20 +634,7 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
   // Where the child is on its way to the report, should it never come.
   f.trace = ForkTrace::Map();
   Tell(opts.progress, "host-forking the sentry");
-  pid_t pid;
-  {
-    // Held across fork(): no other thread of ours is inside the kernel's
-    // lock then (the child starts it over anyway, see ReinitInForkChild).
-    absl::MutexLock l(&k.mu());
-    pid = fork();
-    if (pid == 0) {
-      // The child's first step is this Unlock: named, so that a child stuck
-      // in it says so (issue 9's hung forks were, in abseil's deadlock
-      // detector: PrepareForSandboxForks).
-      SetForkChildTrace(f.trace);
-      ForkChildStep("unlocking the kernel lock it was forked under");
-    }
-  }
+  const pid_t pid = ForkHolding(k.mu());
   if (pid == 0) {
     close(p[0]);
     ChildMain(k, opts, p[1], spare, f.trace, child_setup, child_main);

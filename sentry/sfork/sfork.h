@@ -37,7 +37,10 @@
 // No thread of the sentry may start or end across the host fork: a thread
 // that does holds process-wide glibc and abseil locks (its stack, its
 // abseil identity) for a moment, which would stay held forever in the
-// forked sentry, whose only thread is the forking one. The seed's guest
+// forked sentry, whose only thread is the forking one. And every thread
+// makes its abseil identity as it starts (sentry/base/thread_identity.h),
+// not when it first blocks, which may be at any moment, a fork's included
+// (issue 9: LowLevelAlloc's arena lock, held in a forked replica). The seed's guest
 // and service threads are parked; its control server runs every thread it
 // needs on the ttrpc server's worker pool (long-lived threads, never one
 // per connection or request) and holds the server's ForkHold (the pool's
@@ -61,6 +64,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/sfork/fork_diagnosis.h"
@@ -164,6 +168,13 @@ absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f);
 // anchor's group), e.g. when its caller is gone; under the fork lock, like
 // FinishFork (neither pid is reaped before).
 void KillFinishedFork(const PendingFork& f);
+
+// The host fork of StartFork: fork(2) with `mu` held, so that no other
+// thread is inside what it guards at that moment. Only the parent unlocks
+// it; in the child `mu` must be made anew (placement new) before anything
+// locks it, since other threads may have been queueing on it at the fork
+// (sfork.cc).
+pid_t ForkHolding(absl::Mutex& mu);
 
 // Call first in main(), before any thread starts, in a process that may
 // become a seed: what the libraries keep process-wide must be safe for a

@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/base/thread_identity.h"
 
 namespace seedvisor::ttrpc {
 
@@ -38,8 +39,12 @@ struct WorkerPool::State {
   static void* Main(void* arg) {
     std::shared_ptr<State> s = std::move(*static_cast<std::shared_ptr<State>*>(arg));
     delete static_cast<std::shared_ptr<State>*>(arg);
+    // Its abseil identity, while it still counts as starting: made later, at
+    // its first blocking lock (say, a Fork handler waiting for the fork
+    // lock), it could coincide with a host fork (sentry/base/thread_identity.h).
+    sentry::MakeThreadIdentityNow();
     s->mu.Lock();
-    --s->starting;  // this thread's start is over (its identity included)
+    --s->starting;  // this thread's start is over
     for (;;) {
       while (s->queue.empty() && !s->stop) {
         ++s->idle;
