@@ -11,7 +11,9 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.String("root", &root, "root directory for storage of container state");
   fs.Choice("platform", &platform, {"ptrace", "systrap", "kvm"}, "the platform that runs guest code");
   fs.Choice("network", &network, {"none", "host", "sandbox"},
-            "network: none (loopback only), host (passthrough), sandbox (our stack)");
+            "network: sandbox (the sandbox's own stack: the interfaces of the container's "
+            "network namespace, loopback only if it has none; the default, as runsc's), host "
+            "(passthrough), none (loopback only); `do` defaults to none");
   fs.Bool("net-raw", &net_raw,
           "enable raw sockets for guests with CAP_NET_RAW (off: nothing that needs "
           "CAP_NET_RAW works, as in runsc)");
@@ -25,6 +27,10 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.Bool("systrap-patch", &systrap_patch,
           "systrap: patch hot syscall sites into jumps to the stub's fast path "
           "(platform/systrap/PATCHING.md; experimental, off by default)");
+}
+
+void GlobalConfig::ResolveNetworkDefault(const std::string& command) {
+  if (network.empty()) network = command == "do" ? "none" : "sandbox";
 }
 
 }  // namespace seedvisor::runsc

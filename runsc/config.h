@@ -11,7 +11,11 @@ namespace seedvisor::runsc {
 struct GlobalConfig {
   std::string root = "/var/run/seedsc";
   std::string platform = "systrap";
-  std::string network = "none";
+  // none | host | sandbox; empty until ResolveNetworkDefault: as runsc,
+  // sandbox for the OCI commands (create, run, boot, ...); none for `do`
+  // (its sandbox veth wants a subnet of its own: two `do` at once would
+  // need different --ip, so `do` makes one only when asked).
+  std::string network;
   bool net_raw = false;  // runsc's --net-raw
   bool debug = false;
   std::string debug_log;
@@ -22,6 +26,8 @@ struct GlobalConfig {
   bool systrap_patch = false;
 
   void Register(FlagSet& fs);
+  // After parsing, before `command` runs: the default --network.
+  void ResolveNetworkDefault(const std::string& command);
 };
 
 }  // namespace seedvisor::runsc

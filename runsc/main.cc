@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   for (const Command& c : Commands()) {
     if (name == c.name) {
       seedvisor::Log::Init(cfg.debug, cfg.debug_log, name);
+      cfg.ResolveNetworkDefault(name);
       // A closed pipe on our side must come back to the guest as EPIPE.
       signal(SIGPIPE, SIG_IGN);
       return c.run(cfg, cmd_args);

@@ -263,10 +263,16 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
         net.dev.reset();  // the stack owns the socket now
         if (absl::Status s = ns->ReplaceDevicesInForkChild(&d); !s.ok()) return s;
       } else {
+        // Only a seed with a device has something the fork lacks (the OCI
+        // default --network=sandbox without a namespace in the spec is
+        // loopback only: nothing to say then).
+        const bool seed_had_device = ns->has_devices();
         if (absl::Status s = ns->ReplaceDevicesInForkChild(nullptr); !s.ok()) return s;
-        Log::Warning("container %s: no network device for this fork (seedsc fork --netns): it "
-                     "keeps only loopback",
-                     req.new_id());
+        if (seed_had_device) {
+          Log::Warning("container %s: no network device for this fork (seedsc fork --netns): it "
+                       "keeps only loopback",
+                       req.new_id());
+        }
       }
     }
     return absl::OkStatus();

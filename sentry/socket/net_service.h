@@ -59,6 +59,9 @@ class NetService {
   // own interface, from `seedsc fork --netns`; owned from here on), if
   // given, takes their place with its addresses and routes.
   absl::Status ReplaceDevicesInForkChild(const TakenInterface* dev);
+  // Whether the stack has a device besides loopback (a seed without one
+  // has nothing a fork could miss).
+  bool has_devices() const { return !devices_.empty(); }
 
  private:
   void Loop();

@@ -9,6 +9,7 @@
 #include <net/if_arp.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/log.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -146,13 +148,25 @@ absl::StatusOr<int> OpenPacketSocket(int ifindex) {
 
 namespace {
 
-absl::Status DisableHostIp6(const HostInterface& i) {
+// Not fatal: where /proc/sys cannot be written (mounted read-only, as
+// container runtimes do) the sandbox still serves the interface; the
+// host's kernel then keeps its IPv6 addresses there and may answer for
+// them too (neighbour advertisements, RSTs), which one warning line says.
+void DisableHostIp6(const HostInterface& i) {
   std::string path = "/proc/sys/net/ipv6/conf/" + i.name + "/disable_ipv6";
-  std::ofstream f(path);
-  f << "1\n";
-  f.close();
-  if (!f) return absl::InternalError(absl::StrCat("turning IPv6 off on ", i.name, " (", path, ")"));
-  return absl::OkStatus();
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  int err = 0;
+  if (fd < 0) {
+    err = errno;
+  } else {
+    if (write(fd, "1\n", 2) != 2) err = errno;
+    close(fd);
+  }
+  if (err != 0) {
+    Log::Warning("network: %s: cannot turn the host's IPv6 off (%s: %s); its kernel keeps the "
+                 "interface's IPv6 addresses and may answer for them too",
+                 i.name, path, strerror(err));
+  }
 }
 
 absl::Status RemoveHostAddress4(const HostInterface& i);
@@ -160,9 +174,7 @@ absl::Status RemoveHostAddress4(const HostInterface& i);
 }  // namespace
 
 absl::Status RemoveHostAddress(const HostInterface& i) {
-  if (!i.v6.empty()) {
-    if (absl::Status s = DisableHostIp6(i); !s.ok()) return s;
-  }
+  if (!i.v6.empty()) DisableHostIp6(i);
   if (i.addr.any()) return absl::OkStatus();
   return RemoveHostAddress4(i);
 }

@@ -48,7 +48,9 @@ absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces();
 absl::StatusOr<int> OpenPacketSocket(int ifindex);
 // Deletes the interface's IPv4 address from the host (RTM_DELADDR) and
 // turns IPv6 off on it (net.ipv6.conf.NAME.disable_ipv6, which drops its
-// IPv6 addresses; the packet socket still sees IPv6 frames).
+// IPv6 addresses; the packet socket still sees IPv6 frames). A
+// disable_ipv6 that cannot be written (read-only /proc/sys) is one warning
+// line, not an error.
 absl::Status RemoveHostAddress(const HostInterface& i);
 
 // One interface taken over: its packet socket (owned by whoever attaches

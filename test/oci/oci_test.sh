@@ -186,9 +186,11 @@ compare "no process.capabilities: root has none" \
   'c["process"]["args"] = ["sh", "-c", "touch /dev/shm/f; chown 5 /dev/shm/f; echo chown=$?"]' \
   'del c["process"]["capabilities"]'
 
-# ---- Networking (traffic to loopback only). The default is runc's: a network
-# namespace of the container's own with an "up" loopback (seedsc's
-# --network=none); --network=host against runc without a network namespace.
+# ---- Networking (traffic to loopback only). The spec has a network
+# namespace of the container's own: runc's has an "up" loopback; seedsc's
+# default, --network=sandbox as runsc's, serves loopback from the sandbox's
+# own stack (the namespace has no other interface); --network=host against
+# runc without a network namespace.
 compare_err "network: connect to a closed loopback port is refused" \
   'c["process"]["args"] = ["wget", "http://127.0.0.1:1/"]'
 compare "network: a server and a client on the container's loopback" \
@@ -215,6 +217,14 @@ if [[ -z "$port" ]]; then bad "network: host-side listener did not start"; else
   SFLAGS=()
 fi
 kill $webpid 2>/dev/null; wait $webpid 2>/dev/null
+
+# The default is the sandbox's own stack (it alone serves /proc/net here:
+# --network=none has none), loopback only.
+make_bundle "$T/netdef" 'c["process"]["args"] = ["sh", "-c", "cat /proc/net/if_inet6; ip -4 addr show | grep inet"]'
+check_eq "network: the default is --network=sandbox, loopback only" \
+  "00000000000000000000000000000001 01 80 10 80       lo
+    inet 127.0.0.1/8 scope host lo" \
+  "$(cd / && "$SEEDSC" --root "$SROOT" run -b "$T/netdef" netdef 2>&1 </dev/null)"
 
 # ---- runc's command line: -b for --bundle; `help CMD` prints CMD's flags.
 make_bundle "$T/short" 'c["process"]["args"] = ["echo", "short flag"]'
