@@ -169,6 +169,40 @@ std::string ProcNetIfInet6(const NetView& view) {
   return out;
 }
 
+std::string ProcNetIpv6Route(const NetView& view) {
+  // ipv6_route_native_seq_show(): destination, its length, source (none
+  // here), its length, next hop, metric, refcount, use, flags, device; the
+  // tables in order, then the null entry the fib6 walk ends with.
+  std::string out;
+  auto hex = [](const netstack::IpAddr& a) {
+    std::string h;
+    for (uint8_t b : a.b) {
+      char x[3];
+      snprintf(x, sizeof(x), "%02x", b);
+      h += x;
+    }
+    return h;
+  };
+  auto row = [&](const netstack::IpAddr& dst, int len, const netstack::IpAddr& hop,
+                 uint32_t metric, uint32_t flags, const std::string& dev) {
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s %02x %s %02x %s %08x %08x %08x %08x %8s\n", hex(dst).c_str(),
+             len, hex(netstack::kIp6Any).c_str(), 0, hex(hop).c_str(), metric, 1u, 0u, flags,
+             dev.c_str());
+    out += buf;
+  };
+  for (const NetRoute6& r : view.routes6) {
+    const NetInterface* i = view.Find(r.index);
+    if (!i) continue;
+    uint32_t flags = RTF_UP;
+    if (!r.gateway.zero()) flags |= RTF_GATEWAY;
+    if (r.type == RTN_LOCAL) flags |= 0x80000000u | 0x00200000u;  // RTF_LOCAL | RTF_NONEXTHOP
+    row(r.dst.addr, r.dst.prefix_len, r.gateway, r.metric, flags, i->name);
+  }
+  row(netstack::kIp6Any, 0, netstack::kIp6Any, 0xffffffffu, 0x00200200u, "lo");  // RTF_NONEXTHOP|RTF_REJECT
+  return out;
+}
+
 std::string ProcNetUdp(const std::vector<netstack::SocketInfo>& sockets) {
   std::string out;
   PadLine(&out,

@@ -1,4 +1,4 @@
-// The texts of /proc/net/{dev,route,tcp,udp,tcp6,udp6,if_inet6} for the
+// The texts of /proc/net/{dev,route,tcp,udp,tcp6,udp6,if_inet6,ipv6_route} for the
 // sandbox's own network, in Linux's formats (dev_seq_show(),
 // fib_route_seq_show(), tcp4/6_seq_show(), udp4_seq_show(),
 // ip6_dgram_sock_seq_show(), if6_seq_show()), so that netstat, ss's /proc fallback
@@ -27,6 +27,9 @@ std::string ProcNetUdp(const std::vector<netstack::SocketInfo>& sockets);
 std::string ProcNetTcp6(const std::vector<netstack::SocketInfo>& sockets);
 std::string ProcNetUdp6(const std::vector<netstack::SocketInfo>& sockets);
 std::string ProcNetIfInet6(const NetView& view);
+// Both tables' IPv6 routes (main, then local) and the trailing null entry,
+// as ipv6_route_native_seq_show() lists them.
+std::string ProcNetIpv6Route(const NetView& view);
 
 }  // namespace seedvisor::sentry
 

@@ -1,5 +1,7 @@
 #include "sentry/socket/net_proc.h"
 
+#include <arpa/inet.h>
+
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -39,6 +41,32 @@ TEST_F(NetProcTest, RouteListsTheMainTableAsLinux) {
             "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0");
   EXPECT_EQ(l[2].substr(0, l[2].find_last_not_of(' ') + 1),
             "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0");
+}
+
+// The rows /proc/net/ipv6_route had in a namespace (Linux 6.18) whose eth0
+// has fd00:219::2/64, a link-local address and a default route via
+// fd00:219::1. Only the reference counts differ: Linux's count its fib6
+// references (1, 2, 1, 2, 2, 2, 4), ours are 1.
+TEST_F(NetProcTest, Ipv6RouteAsLinux) {
+  netstack::IpAddr global, ll, gw;
+  inet_pton(AF_INET6, "fd00:219::2", global.b.data());
+  inet_pton(AF_INET6, "fe80::508d:c1ff:feea:ebc4", ll.b.data());
+  inet_pton(AF_INET6, "fd00:219::1", gw.b.data());
+  ASSERT_TRUE(stack_.AddAddress(2, {global, 64}).ok());
+  ASSERT_TRUE(stack_.AddAddress(2, {ll, 64}).ok());
+  ASSERT_TRUE(stack_.AddRoute({netstack::kIp6Any, 0}, gw, 2).ok());
+  const std::string z = "00000000000000000000000000000000";
+  EXPECT_EQ(Lines(ProcNetIpv6Route(StackView(stack_))),
+            (std::vector<std::string>{
+                "fd000219000000000000000000000000 40 " + z + " 00 " + z + " 00000100 00000001 00000000 00000001     eth0",
+                "fe800000000000000000000000000000 40 " + z + " 00 " + z + " 00000100 00000001 00000000 00000001     eth0",
+                z + " 00 " + z + " 00 fd000219000000000000000000000001 00000400 00000001 00000000 00000003     eth0",
+                "00000000000000000000000000000001 80 " + z + " 00 " + z + " 00000000 00000001 00000000 80200001       lo",
+                "fd000219000000000000000000000002 80 " + z + " 00 " + z + " 00000000 00000001 00000000 80200001     eth0",
+                "fe80000000000000508dc1fffeeaebc4 80 " + z + " 00 " + z + " 00000000 00000001 00000000 80200001     eth0",
+                "ff000000000000000000000000000000 08 " + z + " 00 " + z + " 00000100 00000001 00000000 00000001     eth0",
+                z + " 00 " + z + " 00 " + z + " ffffffff 00000001 00000000 00200200       lo",
+            }));
 }
 
 TEST_F(NetProcTest, DevCountsFrames) {

@@ -32,6 +32,55 @@ const NetInterface* NetView::Find(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+// The IPv6 routes a Linux namespace with these interfaces has: the stack's
+// prefix and default routes in main (addrconf_prefix_route(): metric 256,
+// RTPROT_KERNEL; a default route as `ip -6 route add` makes it: metric
+// 1024, RTPROT_BOOT), and in local every own address (including lo's ::1)
+// and ff00::/8 on each device with IPv6 (addrconf_add_mroute()). Each table
+// in the order a dump walks the fib6 tree (fib6_walk(): a prefix after
+// every longer prefix inside it, otherwise by address).
+void AddRoutes6(const std::vector<netstack::Route>& stack_routes, NetView* v) {
+  for (const netstack::Route& r : stack_routes) {
+    if (r.dst.addr.is_v4() || !v->Find(r.nic)) continue;
+    NetRoute6 out;
+    out.table = RT_TABLE_MAIN;
+    out.type = RTN_UNICAST;
+    out.dst = r.dst;
+    out.index = r.nic;
+    if (r.gateway.any()) {
+      out.protocol = RTPROT_KERNEL;
+      out.metric = 256;
+    } else {
+      out.protocol = RTPROT_BOOT;
+      out.metric = 1024;
+      out.gateway = r.gateway;
+    }
+    v->routes6.push_back(out);
+  }
+  for (const NetInterface& i : v->interfaces) {
+    auto local = [&](const netstack::IpAddr& a) {
+      v->routes6.push_back({RT_TABLE_LOCAL, RTN_LOCAL, RTPROT_KERNEL, {a, 128}, {}, 0, i.index});
+    };
+    if (i.v6_loopback) local(netstack::kIp6Loopback);
+    for (const AddrPrefix& a : i.v6) local(a.addr);
+    if (!i.loopback && !i.v6.empty()) {
+      netstack::IpAddr ff00;
+      ff00.b[0] = 0xff;
+      v->routes6.push_back({RT_TABLE_LOCAL, RTN_MULTICAST, RTPROT_KERNEL, {ff00, 8}, {}, 256, i.index});
+    }
+  }
+  std::stable_sort(v->routes6.begin(), v->routes6.end(), [](const NetRoute6& x, const NetRoute6& y) {
+    if (x.table != y.table) return x.table < y.table;
+    int common = std::min(x.dst.prefix_len, y.dst.prefix_len);
+    if (x.dst.addr.SamePrefix(y.dst.addr, common)) return x.dst.prefix_len > y.dst.prefix_len;
+    return x.dst.addr < y.dst.addr;
+  });
+}
+
+}  // namespace
+
 NetView LoopbackOnlyView() {
   NetView v;
   NetInterface lo;
@@ -42,6 +91,7 @@ NetView LoopbackOnlyView() {
   lo.v4.push_back({netstack::MakeIp4(127, 0, 0, 1), 8});
   lo.v6_loopback = true;
   v.interfaces.push_back(lo);
+  AddRoutes6({}, &v);
   return v;
 }
 
@@ -74,9 +124,11 @@ NetView StackView(netstack::Stack& stack) {
   }
   // The stack keeps one table; Linux splits it: lo's 127.0.0.0/8 and every
   // own address are "local" routes (fib_add_ifaddr()), the rest "main".
-  for (const netstack::Route& r : stack.Routes()) {
+  const std::vector<netstack::Route> stack_routes = stack.Routes();
+  AddRoutes6(stack_routes, &v);
+  for (const netstack::Route& r : stack_routes) {
     const NetInterface* i = v.Find(r.nic);
-    if (!i || !r.dst.addr.is_v4()) continue;  // IPv6 routes: not shown yet
+    if (!i || !r.dst.addr.is_v4()) continue;  // IPv6: AddRoutes6
     NetRoute out;
     out.dst = r.dst;
     out.index = r.nic;

@@ -49,9 +49,22 @@ struct NetRoute {
   int index = 0;          // the interface
 };
 
+// One IPv6 route as rt6_fill_node() describes it (scope is always
+// universe for IPv6).
+struct NetRoute6 {
+  uint8_t table = 0;     // RT_TABLE_MAIN or RT_TABLE_LOCAL
+  uint8_t type = 0;      // RTN_UNICAST, RTN_LOCAL or RTN_MULTICAST
+  uint8_t protocol = 0;  // RTPROT_KERNEL (from an address) or RTPROT_BOOT
+  netstack::AddrPrefix dst;  // IPv6 prefix length
+  netstack::IpAddr gateway;  // zero(): none
+  uint32_t metric = 0;       // 256 for a prefix route, 1024 default, 0 local
+  int index = 0;             // the interface
+};
+
 struct NetView {
   std::vector<NetInterface> interfaces;  // by index, lo first
   std::vector<NetRoute> routes;          // main table, then local
+  std::vector<NetRoute6> routes6;        // main table, then local, in fib6 walk order
   const NetInterface* Find(int index) const;
   const NetInterface* Find(std::string_view name) const;
 };

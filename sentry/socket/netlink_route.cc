@@ -146,6 +146,28 @@ std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
   return m.Finish();
 }
 
+// rt6_fill_node() for one IPv6 route.
+std::string RouteMsg6(const NetRoute6& r, uint32_t seq, uint32_t port) {
+  MsgBuilder m(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
+  rtmsg rt{};
+  rt.rtm_family = AF_INET6;
+  rt.rtm_dst_len = static_cast<uint8_t>(r.dst.prefix_len);
+  rt.rtm_table = r.table;
+  rt.rtm_protocol = r.protocol;
+  rt.rtm_scope = RT_SCOPE_UNIVERSE;
+  rt.rtm_type = r.type;
+  m.Put(&rt, sizeof(rt));
+  m.AttrU32(RTA_TABLE, r.table);
+  if (r.dst.prefix_len > 0) m.Attr(RTA_DST, r.dst.addr.b.data(), 16);
+  if (!r.gateway.zero()) m.Attr(RTA_GATEWAY, r.gateway.b.data(), 16);
+  m.AttrU32(RTA_OIF, static_cast<uint32_t>(r.index));
+  m.AttrU32(RTA_PRIORITY, r.metric);
+  rta_cacheinfo ci{};
+  m.Attr(RTA_CACHEINFO, &ci, sizeof(ci));
+  m.AttrU8(RTA_PREF, 0);  // ICMPV6_ROUTER_PREF_MEDIUM
+  return m.Finish();
+}
+
 std::string DoneMsg(uint32_t seq, uint32_t port) {
   MsgBuilder m(NLMSG_DONE, NLM_F_MULTI, seq, port);
   int32_t zero = 0;
@@ -214,10 +236,15 @@ int HandleOne(const NetView& view, const nlmsghdr& h, std::string_view whole, ui
           }
         }
       }
-    } else if (type == RTM_GETROUTE && (family == AF_UNSPEC || family == AF_INET)) {
-      for (const NetRoute& r : view.routes) out->push_back(RouteMsg(r, h.nlmsg_seq, port));
+    } else if (type == RTM_GETROUTE) {
+      if (family == AF_UNSPEC || family == AF_INET) {
+        for (const NetRoute& r : view.routes) out->push_back(RouteMsg(r, h.nlmsg_seq, port));
+      }
+      if (family == AF_UNSPEC || family == AF_INET6) {
+        for (const NetRoute6& r : view.routes6) out->push_back(RouteMsg6(r, h.nlmsg_seq, port));
+      }
     }
-    // Every other table (neighbours, rules, qdiscs, IPv6 routes) is empty.
+    // Every other table (neighbours, rules, qdiscs) is empty.
     out->push_back(DoneMsg(h.nlmsg_seq, port));
     return 0;
   }

@@ -229,7 +229,62 @@ TEST_F(StackViewTest, RoutesAsLinuxSplitsThem) {
                              "default 0 2 0 gw",
                              In("10.1.2.0") + " 24 2 " + std::to_string(RT_SCOPE_LINK) + " src"}));
   EXPECT_EQ(local_routes.size(), 3u);  // 127.0.0.0/8, 127.0.0.1, 10.1.2.3
-  EXPECT_TRUE(Dump(RTM_GETROUTE, AF_INET6, sizeof(rtmsg)).empty());
+  // IPv6: only lo's ::1 (local table), as a namespace whose eth0 has no IPv6.
+  std::vector<std::string> v6 = Dump(RTM_GETROUTE, AF_INET6, sizeof(rtmsg));
+  ASSERT_EQ(v6.size(), 1u);
+  rtmsg rt;
+  memcpy(&rt, v6[0].data() + NLMSG_HDRLEN, sizeof(rt));
+  EXPECT_EQ(rt.rtm_family, AF_INET6);
+  EXPECT_EQ(rt.rtm_table, RT_TABLE_LOCAL);
+  EXPECT_EQ(rt.rtm_type, RTN_LOCAL);
+  EXPECT_EQ(rt.rtm_dst_len, 128);
+}
+
+// What `ip -6 route show table all` printed in a namespace (Linux 6.18)
+// whose eth0 has fd00:219::2/64 (and a link-local address) and a default
+// route via fd00:219::1, one message per line, in the kernel's order.
+TEST_F(StackViewTest, Ipv6RoutesAsLinuxShowsThem) {
+  netstack::IpAddr global, ll, gw;
+  inet_pton(AF_INET6, "fd00:219::2", global.b.data());
+  inet_pton(AF_INET6, "fe80::508d:c1ff:feea:ebc4", ll.b.data());
+  inet_pton(AF_INET6, "fd00:219::1", gw.b.data());
+  ASSERT_TRUE(stack_.AddAddress(2, {global, 64}).ok());
+  ASSERT_TRUE(stack_.AddAddress(2, {ll, 64}).ok());
+  ASSERT_TRUE(stack_.AddRoute({netstack::kIp6Any, 0}, gw, 2).ok());
+  std::vector<std::string> got;
+  for (const std::string& m : Dump(RTM_GETROUTE, AF_INET6, sizeof(rtmsg))) {
+    rtmsg rt;
+    memcpy(&rt, m.data() + NLMSG_HDRLEN, sizeof(rt));
+    auto a = Attrs(m, sizeof(rtmsg));
+    uint32_t oif = 0, metric = 0, table = 0;
+    memcpy(&oif, a[RTA_OIF].data(), 4);
+    memcpy(&metric, a[RTA_PRIORITY].data(), 4);
+    memcpy(&table, a[RTA_TABLE].data(), 4);
+    char dst[64] = "default", via[64] = "";
+    if (a.count(RTA_DST)) inet_ntop(AF_INET6, a[RTA_DST].data(), dst, sizeof dst);
+    if (a.count(RTA_GATEWAY)) inet_ntop(AF_INET6, a[RTA_GATEWAY].data(), via, sizeof via);
+    std::string line = std::to_string(rt.rtm_type) + " " + dst + "/" +
+                       std::to_string(rt.rtm_dst_len) + (*via ? std::string(" via ") + via : "") +
+                       " dev " + std::to_string(oif) + " table " + std::to_string(table) +
+                       " proto " + std::to_string(rt.rtm_protocol) + " scope " +
+                       std::to_string(rt.rtm_scope) + " metric " + std::to_string(metric) +
+                       " pref " + std::to_string(a.count(RTA_PREF) ? a[RTA_PREF][0] : -1);
+    EXPECT_EQ(table, rt.rtm_table);
+    EXPECT_EQ(a[RTA_CACHEINFO].size(), sizeof(rta_cacheinfo));
+    got.push_back(line);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "1 fd00:219::/64 dev 2 table 254 proto 2 scope 0 metric 256 pref 0",
+                     "1 fe80::/64 dev 2 table 254 proto 2 scope 0 metric 256 pref 0",
+                     "1 default/0 via fd00:219::1 dev 2 table 254 proto 3 scope 0 metric 1024 pref 0",
+                     "2 ::1/128 dev 1 table 255 proto 2 scope 0 metric 0 pref 0",
+                     "2 fd00:219::2/128 dev 2 table 255 proto 2 scope 0 metric 0 pref 0",
+                     "2 fe80::508d:c1ff:feea:ebc4/128 dev 2 table 255 proto 2 scope 0 metric 0 pref 0",
+                     "5 ff00::/8 dev 2 table 255 proto 2 scope 0 metric 256 pref 0",
+                 }));
+  // AF_UNSPEC: the IPv4 routes, then these.
+  EXPECT_EQ(Dump(RTM_GETROUTE, AF_UNSPEC, sizeof(rtmsg)).size(),
+            Dump(RTM_GETROUTE, AF_INET, sizeof(rtmsg)).size() + got.size());
 }
 
 // Hostile input: random batches, including valid headers with random

@@ -9,8 +9,9 @@
 #   - a guest python3 http.server bound to '::' is reached from B over IPv6
 #     and, through the same dual-stack socket, over IPv4;
 #   - a guest client reaches an HTTP server in B over IPv6;
-#   - the guest sees its IPv6 addresses (`ip -6 addr`, /proc/net/if_inet6)
-#     and its server's socket in /proc/net/tcp6.
+#   - the guest sees its IPv6 addresses (`ip -6 addr`, /proc/net/if_inet6),
+#     its IPv6 routes (`ip -6 route`, /proc/net/ipv6_route) and its
+#     server's socket in /proc/net/tcp6.
 #
 #   bazel test //test/netstack:veth6_e2e_test   (or: veth6_e2e_test.sh SEEDSC)
 SEEDSC="$(realpath "${1:?usage: veth6_e2e_test.sh SEEDSC}")"
@@ -57,6 +58,11 @@ else:
 r = subprocess.run(["/usr/sbin/ip", "-6", "addr", "show"], capture_output=True, text=True)
 show("IP6_ADDR:", r.stdout + r.stderr)
 show("IF_INET6:", open("/proc/net/if_inet6").read())
+r = subprocess.run(["/usr/sbin/ip", "-6", "route", "show"], capture_output=True, text=True)
+show("IP6_ROUTE:", r.stdout + r.stderr)
+r = subprocess.run(["/usr/sbin/ip", "-6", "route", "show", "table", "local"], capture_output=True, text=True)
+show("IP6_LOCAL:", r.stdout + r.stderr)
+show("IPV6_ROUTE:", open("/proc/net/ipv6_route").read())
 class H(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
 class Server6(http.server.HTTPServer):
@@ -108,6 +114,12 @@ check_view "ip -6 addr shows the link-local address" IP6_ADDR: "inet6 $LLA/64 sc
 check_view "ip -6 addr shows ::1" IP6_ADDR: "inet6 ::1/128 scope host"
 hex6="$(python3 -c "import ipaddress,sys; print(ipaddress.ip_address(sys.argv[1]).exploded.replace(':',''))" "$IP6A")"
 check_view "/proc/net/if_inet6 has the global address on eth0" IF_INET6: "$hex6 02 40 00 80     eth0"
+check_view "ip -6 route shows the on-link prefix" IP6_ROUTE: "fd00:214::/64 dev eth0 proto kernel metric 256 pref medium"
+check_view "ip -6 route shows the link-local prefix" IP6_ROUTE: "fe80::/64 dev eth0 proto kernel metric 256 pref medium"
+check_view "ip -6 route shows the default route" IP6_ROUTE: "default via $IP6B dev eth0 metric 1024 pref medium"
+check_view "ip -6 route table local shows the address" IP6_LOCAL: "local $IP6A dev eth0 proto kernel metric 0 pref medium"
+check_view "ip -6 route table local shows ::1" IP6_LOCAL: "local ::1 dev lo proto kernel metric 0 pref medium"
+check_view "/proc/net/ipv6_route has the default route" IPV6_ROUTE: "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000214000000000000000000000001 00000400"
 check_view "/proc/net/tcp6 has the server's listener on ::" TCP6: ": 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A "
 wait "$gpid"
 rc=$?

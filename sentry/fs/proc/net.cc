@@ -21,6 +21,7 @@ InodeRef NewNetDir(Kernel& k) {
   dir->Add("tcp6", SynthFile::Text([&s] { return ProcNetTcp6(s.TcpSockets()); }));
   dir->Add("udp6", SynthFile::Text([&s] { return ProcNetUdp6(s.UdpSockets()); }));
   dir->Add("if_inet6", SynthFile::Text([&s] { return ProcNetIfInet6(StackView(s)); }));
+  dir->Add("ipv6_route", SynthFile::Text([&s] { return ProcNetIpv6Route(StackView(s)); }));
   return dir;
 }
 
