@@ -610,9 +610,15 @@ def l1_reboot_checks(tmp):
         err = node.stderr()
         check('a fork of seed "python-l1" failed' in err and 'level-1 seed "python-l1-g2" replaced "python-l1"' in err,
               f"seedd says the seed was stuck and replaced ({err[-500:]})")
-        lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
-                             capture_output=True, text=True).stdout.split()
-        check("python-l1" not in lst and "python-l1-g2" in lst, f"the stuck seed is destroyed ({lst})")
+        # The stuck seed is destroyed after the new one answers; its
+        # Shutdown waits for its host processes (up to 10 s).
+        for _ in range(150):
+            lst = subprocess.run([SEEDSC, f"--root={state}/seedsc", "list", "--quiet"],
+                                 capture_output=True, text=True).stdout.split()
+            if "python-l1" not in lst:
+                break
+            time.sleep(0.1)
+        check("python-l1" not in lst and "python-l1-g2" in lst, f"the stuck seed is destroyed within 15 s ({lst})")
         st, h, body = node.invoke("h", {"name": "b"})
         check(st == 200 and h.get("X-Seedd-Seed") == "python-l1-g2", f"later calls fork from it ({st} {h.get('X-Seedd-Seed')})")
     finally:
