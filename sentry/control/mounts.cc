@@ -70,9 +70,15 @@ absl::StatusOr<sentry::InodeRef> BindRoot(const std::string& source, bool ro) {
 
 }  // namespace
 
-absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts) {
+bool IsBindMount(const MountSpec& m) {
+  return m.type == "bind" || Has(m.options, "bind") || Has(m.options, "rbind");
+}
+
+absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts,
+                         const std::string& under) {
   for (const MountSpec& m : mounts) {
-    bool bind = m.type == "bind" || Has(m.options, "bind") || Has(m.options, "rbind");
+    const std::string at = under + m.destination;
+    bool bind = IsBindMount(m);
     bool ro = Has(m.options, "ro");
     std::string opts = ro ? "ro" : "rw";
     if (bind) {
@@ -81,7 +87,7 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
         return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": bind source ",
                                                        m.source, ": ", root.status().message()));
       }
-      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
+      absl::Status s = vfs.MountAt(at, std::make_shared<sentry::Mount>(
                                                       "bind", m.source, opts, *root));
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
       continue;
@@ -92,7 +98,7 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
         if (o.rfind("mode=", 0) == 0) mode = static_cast<mode_t>(std::strtoul(o.c_str() + 5, nullptr, 8));
       }
       absl::Status s = vfs.MountAt(
-          m.destination, std::make_shared<sentry::Mount>("tmpfs", m.source.empty() ? "tmpfs" : m.source,
+          at, std::make_shared<sentry::Mount>("tmpfs", m.source.empty() ? "tmpfs" : m.source,
                                                          absl::StrCat(opts, ",", absl::StrJoin(m.options, ",")),
                                                          sentry::NewTmpfs(mode)));
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
@@ -103,7 +109,7 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
     if (m.type == "devpts" && m.destination == "/dev/pts") continue;
     if (m.type == "sysfs") {
       // Always read-only: the sentry's /sys is synthetic (sys.h).
-      absl::Status s = vfs.MountAt(m.destination, std::make_shared<sentry::Mount>(
+      absl::Status s = vfs.MountAt(at, std::make_shared<sentry::Mount>(
                                                       "sysfs", "sysfs", "ro,nosuid,nodev,noexec",
                                                       sentry::NewSysFs()));
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
@@ -114,7 +120,7 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
       // IPC namespace shows them.
       sentry::Kernel* k = vfs.kernel();
       if (k == nullptr) return absl::InternalError("mount mqueue: no kernel");
-      absl::Status s = vfs.MountAt(m.destination, k->mqueue().NewMount());
+      absl::Status s = vfs.MountAt(at, k->mqueue().NewMount());
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("mount ", m.destination, ": ", s.message()));
       continue;
     }
@@ -125,14 +131,14 @@ absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts)
 }
 
 absl::Status ApplyPathRules(sentry::Vfs& vfs, const std::vector<std::string>& readonly_paths,
-                            const std::vector<std::string>& masked_paths) {
+                            const std::vector<std::string>& masked_paths, const std::string& under) {
   for (const std::string& p : readonly_paths) {
-    if (absl::Status s = vfs.ReadOnlyPath(p); !s.ok()) {
+    if (absl::Status s = vfs.ReadOnlyPath(under + p); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("linux.readonlyPaths: ", s.message()));
     }
   }
   for (const std::string& p : masked_paths) {
-    if (absl::Status s = vfs.MaskPath(p); !s.ok()) {
+    if (absl::Status s = vfs.MaskPath(under + p); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("linux.maskedPaths: ", s.message()));
     }
   }

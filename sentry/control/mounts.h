@@ -27,12 +27,19 @@ struct MountSpec {
   std::vector<std::string> options;
 };
 
-absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts);
+// A bind mount (type "bind", or option bind/rbind): its source is a host path.
+bool IsBindMount(const MountSpec& m);
+
+// `under`: where the container's root is mounted in the sandbox's VFS
+// ("" = the sandbox's own root; Vfs::AddContainerRoot otherwise).
+absl::Status ApplyMounts(sentry::Vfs& vfs, const std::vector<MountSpec>& mounts,
+                         const std::string& under = "");
 
 // linux.readonlyPaths, then linux.maskedPaths (runc's order), after the
 // mounts; see Vfs::ReadOnlyPath and Vfs::MaskPath.
 absl::Status ApplyPathRules(sentry::Vfs& vfs, const std::vector<std::string>& readonly_paths,
-                            const std::vector<std::string>& masked_paths);
+                            const std::vector<std::string>& masked_paths,
+                            const std::string& under = "");
 
 }  // namespace seedvisor::control
 

@@ -12,9 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sentry/base/log.h"
+#include "sentry/control/mounts.h"
 #include "sentry/control/start_hooks.h"
 #include "sentry/control/stdio.h"
 #include "sentry/sfork/sfork.h"
+#include "sentry/vfs/vfs.h"
 
 namespace seedvisor::control {
 namespace {
@@ -53,6 +55,17 @@ uint64_t ReadU64(const std::string& path) {
   return v;
 }
 
+// pid_namespaces(7): a signal from an ancestor namespace (the runtime is
+// one) reaches the namespace's init only if init has a handler for it;
+// SIGKILL and SIGSTOP are forced. So `kill ID TERM` does nothing to a
+// `sleep` container, with runc as with us. Each container's init counts
+// as one (runsc gives each container of a pod its own pid namespace).
+// Caller holds Kernel::mu().
+bool InitIgnores(ThreadGroup& tg, bool is_init, int sig) {
+  if (!is_init || sig == SIGKILL || sig == SIGSTOP) return false;
+  return tg.handlers == nullptr || tg.handlers->actions[sig].handler == 0;  // SIG_DFL
+}
+
 }  // namespace
 
 uint32_t ExitStatusOf(int ws) {
@@ -61,7 +74,12 @@ uint32_t ExitStatusOf(int ws) {
 }
 
 ControlServer::ControlServer(sentry::Kernel& kernel, ContainerConfig cfg)
-    : kernel_(kernel), cfg_(std::move(cfg)), init_stdio_owner_(cfg_.init_stdio_owner) {}
+    : kernel_(kernel), cfg_(std::move(cfg)), first_(std::make_shared<Container>()) {
+  first_->cfg = cfg_;
+  first_->init_stdio_owner = cfg_.init_stdio_owner;
+  first_->cfg.init_stdio_owner.reset();
+  containers_[cfg_.id] = first_;
+}
 
 void ControlServer::Register(ttrpc::Server& s) {
   server_ = &s;
@@ -83,6 +101,8 @@ void ControlServer::Register(ttrpc::Server& s) {
   SV_REGISTER(Pause);
   SV_REGISTER(Resume);
   SV_REGISTER(Shutdown);
+  SV_REGISTER(CreateContainer);
+  SV_REGISTER(DeleteContainer);
 #undef SV_REGISTER
   s.RegisterMethod<v1::ForkRequest, v1::ForkResponse>(
       kService, "Fork",
@@ -97,12 +117,27 @@ void ControlServer::WaitShutdown() {
   mu_.Await(absl::Condition(&shutdown_));
 }
 
-absl::Status ControlServer::CheckId(const std::string& id) const {
-  // An empty id means "this sandbox's container" (there is one per sandbox).
-  if (!id.empty() && id != cfg_.id) {
+absl::StatusOr<std::shared_ptr<ControlServer::Container>> ControlServer::Lookup(
+    const std::string& id) {
+  // An empty id means the sandbox's first container.
+  if (id.empty()) return first_;
+  absl::MutexLock l(&mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) {
     return absl::NotFoundError(absl::StrCat("container \"", id, "\" not found in this sandbox"));
   }
-  return absl::OkStatus();
+  return it->second;
+}
+
+absl::Status ControlServer::SandboxWide(const Container& c, const char* what) const {
+  if (IsFirst(c)) return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat(
+      what, " of container \"", c.cfg.id, "\": it shares its sandbox with container \"", cfg_.id,
+      "\"; only that one's ", what, " (the whole sandbox's) is supported"));
+}
+
+bool ControlServer::InContainer(const ThreadGroup& tg, const Container& c) {
+  return tg.container_id == c.cfg.init.container_id;
 }
 
 void ControlServer::RunInBackground(std::function<void()> fn) {
@@ -120,45 +155,53 @@ void ControlServer::RunInBackground(std::function<void()> fn) {
   }
 }
 
-void ControlServer::WatchInit(std::shared_ptr<ThreadGroup> tg) {
-  RunInBackground([this, tg] {
+void ControlServer::WatchInit(std::shared_ptr<Container> c, std::shared_ptr<ThreadGroup> tg) {
+  RunInBackground([this, c, tg] {
     int ws = kernel_.WaitProcess(tg);
     absl::MutexLock l(&mu_);
-    if (phase_ != Phase::kStopped) {
-      phase_ = Phase::kStopped;
-      init_wait_status_ = ws;
-      init_exited_at_ns_ = RealtimeNs();
+    if (c->phase != Phase::kStopped) {
+      c->phase = Phase::kStopped;
+      c->init_wait_status = ws;
+      c->init_exited_at_ns = RealtimeNs();
     }
-    Log::Debug("container %s: init exited, wait status %#x", cfg_.id, ws);
+    Log::Debug("container %s: init exited, wait status %#x", c->cfg.id, ws);
   });
 }
 
 absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   {
     absl::MutexLock l(&mu_);
-    if (phase_ != Phase::kCreated || starting_) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("container \"", cfg_.id, "\" cannot be started: it is not in the created state"));
+    if (c.phase != Phase::kCreated || c.starting) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", c.cfg.id, "\" cannot be started: it is not in the created state"));
     }
-    starting_ = true;
+    // The sandbox's init (pid 1) is the first container's.
+    if (!IsFirst(c) && first_->phase != Phase::kRunning) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", c.cfg.id, "\" cannot be started: the sandbox's first container \"",
+          cfg_.id, "\" is not running"));
+    }
+    c.starting = true;
   }
-  if (absl::Status s = RunStartHooks(kernel_, cfg_.init, req); !s.ok()) {
+  if (absl::Status s = RunStartHooks(kernel_, c.cfg.init, req); !s.ok()) {
     // runtime-spec: a failing startContainer hook stops the container.
     absl::MutexLock l(&mu_);
-    starting_ = false;
-    phase_ = Phase::kStopped;
-    init_wait_status_ = (127 & 0xff) << 8;
-    init_exited_at_ns_ = RealtimeNs();
+    c.starting = false;
+    c.phase = Phase::kStopped;
+    c.init_wait_status = (127 & 0xff) << 8;
+    c.init_exited_at_ns = RealtimeNs();
     return s;
   }
   v1::Stdio io = req.stdio();
-  if (cfg_.terminal && !req.has_stdio()) {
+  if (c.cfg.terminal && !req.has_stdio()) {
     io.set_terminal(true);
-    io.set_console_socket(cfg_.console_socket);
+    io.set_console_socket(c.cfg.console_socket);
   }
-  absl::StatusOr<HostStdio> host = OpenStdio(io, cfg_.init.stdio);
-  sentry::ProcessSpec spec = cfg_.init;
+  absl::StatusOr<HostStdio> host = OpenStdio(io, c.cfg.init.stdio);
+  sentry::ProcessSpec spec = c.cfg.init;
   absl::StatusOr<std::shared_ptr<ThreadGroup>> tg = absl::UnknownError("not started");
   if (host.ok()) {
     for (int i = 0; i < 3; ++i) spec.stdio[i] = host->fds[i];
@@ -167,33 +210,35 @@ absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& r
     tg = host.status();
   }
   absl::MutexLock l(&mu_);
-  starting_ = false;
-  init_stdio_owner_.reset();
+  c.starting = false;
+  c.init_stdio_owner.reset();
   if (!tg.ok()) {
     // Like runc: a container whose process cannot start is stopped.
-    phase_ = Phase::kStopped;
-    init_wait_status_ = (127 & 0xff) << 8;
-    init_exited_at_ns_ = RealtimeNs();
-    return absl::FailedPreconditionError(absl::StrCat("starting container \"", cfg_.id,
+    c.phase = Phase::kStopped;
+    c.init_wait_status = (127 & 0xff) << 8;
+    c.init_exited_at_ns = RealtimeNs();
+    return absl::FailedPreconditionError(absl::StrCat("starting container \"", c.cfg.id,
                                                       "\": ", tg.status().message()));
   }
-  init_ = *tg;
-  procs_[(*tg)->tgid()] = *tg;
-  phase_ = Phase::kRunning;
-  WatchInit(*tg);
+  c.init = *tg;
+  c.procs[(*tg)->tgid()] = *tg;
+  c.phase = Phase::kRunning;
+  WatchInit(*found, *tg);
   v1::StartResponse resp;
   resp.set_pid((*tg)->tgid());
   return resp;
 }
 
 absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   if (req.args().empty()) return absl::InvalidArgumentError("exec: args must not be empty");
   {
     absl::MutexLock l(&mu_);
-    if (phase_ != Phase::kRunning) {
+    if (c.phase != Phase::kRunning) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot exec in container \"", cfg_.id, "\": it is not running"));
+          absl::StrCat("cannot exec in container \"", c.cfg.id, "\": it is not running"));
     }
   }
   absl::StatusOr<HostStdio> host = OpenStdio(req.stdio(), nullptr);
@@ -205,64 +250,73 @@ absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req)
   spec.creds = CredsOf(req.user());
   // runc exec gives the new process config.json's capabilities and
   // noNewPrivileges (the request carries only the user).
-  const sentry::Credentials& ic = cfg_.init.creds;
+  const sentry::Credentials& ic = c.cfg.init.creds;
   spec.creds.SetCaps(ic.cap_bounding, ic.cap_effective, ic.cap_inheritable, ic.cap_permitted,
                      ic.cap_ambient);
   spec.creds.no_new_privs = ic.no_new_privs;
-  spec.rlimits = cfg_.init.rlimits;
+  spec.rlimits = c.cfg.init.rlimits;
+  spec.root = c.cfg.init.root;
+  spec.container_id = c.cfg.init.container_id;
   for (int i = 0; i < 3; ++i) spec.stdio[i] = host->fds[i];
   absl::StatusOr<std::shared_ptr<ThreadGroup>> tg = kernel_.StartProcess(spec);
   if (!tg.ok()) return tg.status();
   absl::MutexLock l(&mu_);
-  procs_[(*tg)->tgid()] = *tg;
-  exec_ids_[(*tg)->tgid()] = req.exec_id();
+  c.procs[(*tg)->tgid()] = *tg;
+  c.exec_ids[(*tg)->tgid()] = req.exec_id();
   v1::ExecResponse resp;
   resp.set_pid((*tg)->tgid());
   return resp;
 }
 
-absl::StatusOr<std::shared_ptr<ThreadGroup>> ControlServer::Find(int pid) {
+absl::StatusOr<std::shared_ptr<ThreadGroup>> ControlServer::Find(Container& c, int pid) {
   if (pid == 0) {
     absl::MutexLock l(&mu_);
-    if (!init_) return absl::NotFoundError("the container's process has not been started");
-    return init_;
+    if (!c.init) return absl::NotFoundError("the container's process has not been started");
+    return c.init;
   }
   {
     absl::MutexLock l(&mu_);
-    auto it = procs_.find(pid);
-    if (it != procs_.end()) return it->second;
+    auto it = c.procs.find(pid);
+    if (it != c.procs.end()) return it->second;
   }
   absl::MutexLock l(&kernel_.mu());
   auto tg = kernel_.ThreadGroupByTgid(pid);
-  if (!tg) return absl::NotFoundError(absl::StrCat("no process ", pid, " in the sandbox"));
+  if (!tg || !InContainer(*tg, c)) {
+    return absl::NotFoundError(absl::StrCat("no process ", pid, " in container \"", c.cfg.id, "\""));
+  }
   return tg;
 }
 
 absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   int sig = static_cast<int>(req.signal());
   if (sig <= 0 || sig >= 65) return absl::InvalidArgumentError(absl::StrCat("invalid signal ", sig));
+  std::shared_ptr<ThreadGroup> init;
   {
     absl::MutexLock l(&mu_);
-    if (phase_ == Phase::kCreated && !starting_ && (req.pid() == 0 || req.all())) {
+    if (c.phase == Phase::kCreated && !c.starting && (req.pid() == 0 || req.all())) {
       // Not started yet: the init never runs; it "dies" of the signal, as a
       // runc init waiting on its exec fifo would (SIGKILL, SIGTERM, ...).
       if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
-        phase_ = Phase::kStopped;
-        init_wait_status_ = sig;
-        init_exited_at_ns_ = RealtimeNs();
+        c.phase = Phase::kStopped;
+        c.init_wait_status = sig;
+        c.init_exited_at_ns = RealtimeNs();
       }
       return v1::SignalResponse();
     }
-    if (phase_ == Phase::kStopped && req.pid() == 0 && !req.all()) {
+    if (c.phase == Phase::kStopped && req.pid() == 0 && !req.all()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("container \"", cfg_.id, "\" is not running"));
+          absl::StrCat("container \"", c.cfg.id, "\" is not running"));
     }
+    init = c.init;
   }
   // From the host, an ancestor pid namespace (pid_namespaces(7)): the init
-  // gets a signal only if it has a handler for it, or SIGKILL and SIGSTOP
-  // (SignalSender::kKernel). So `kill ID TERM` does nothing to a `sleep`
-  // container, with runc as with us.
+  // gets a signal only if it has a handler for it, or SIGKILL and SIGSTOP.
+  // The kernel drops the rest for the sandbox's pid 1 (SignalSender::kKernel);
+  // InitIgnores does it for the init of every other container of a pod. So
+  // `kill ID TERM` does nothing to a `sleep` container, with runc as with us.
   siginfo_t info{};
   info.si_signo = sig;
   info.si_code = SI_USER;
@@ -270,46 +324,53 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
     absl::MutexLock l(&kernel_.mu());
     std::vector<std::shared_ptr<ThreadGroup>> groups;
     for (auto& t : kernel_.Tasks()) {
-      if (t->tid() == t->tgid()) groups.push_back(t->shared_tg());
+      if (t->tid() == t->tgid() && InContainer(t->tg(), c)) groups.push_back(t->shared_tg());
     }
     for (auto& g : groups) {
-      kernel_.SendGroupSignal(*g, info).ok();
+      if (!InitIgnores(*g, g == init, sig)) kernel_.SendGroupSignal(*g, info).ok();
     }
     return v1::SignalResponse();
   }
-  auto tg = Find(req.pid());
+  auto tg = Find(c, req.pid());
   if (!tg.ok()) return tg.status();
   absl::MutexLock l(&kernel_.mu());
   if ((*tg)->state != ThreadGroup::State::kAlive) {
     return absl::NotFoundError(absl::StrCat("process ", req.pid(), " has exited"));
   }
+  if (InitIgnores(**tg, *tg == init, sig)) return v1::SignalResponse();
   auto s = kernel_.SendGroupSignal(**tg, info);
   if (!s.ok()) return absl::InternalError(absl::StrCat("kill: ", std::strerror(s.error().value())));
   return v1::SignalResponse();
 }
 
 absl::StatusOr<v1::WaitResponse> ControlServer::Wait(const v1::WaitRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   v1::WaitResponse resp;
   if (req.pid() == 0) {
     // The init: wait for the container to stop (also when it never started).
+    struct Arg {
+      ControlServer* s;
+      Container* c;
+    } arg{this, &c};
     absl::MutexLock l(&mu_);
     mu_.Await(absl::Condition(
-        +[](ControlServer* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return c->phase_ == Phase::kStopped || c->shutdown_;
+        +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return a->c->phase == Phase::kStopped || a->s->shutdown_;
         },
-        this));
-    if (phase_ != Phase::kStopped) return absl::UnavailableError("the sandbox is shutting down");
-    resp.set_wait_status(init_wait_status_);
-    resp.set_exit_status(ExitStatusOf(init_wait_status_));
-    resp.set_exited_at_unix_nanos(init_exited_at_ns_);
+        &arg));
+    if (c.phase != Phase::kStopped) return absl::UnavailableError("the sandbox is shutting down");
+    resp.set_wait_status(c.init_wait_status);
+    resp.set_exit_status(ExitStatusOf(c.init_wait_status));
+    resp.set_exited_at_unix_nanos(c.init_exited_at_ns);
     return resp;
   }
-  auto tg = Find(req.pid());
+  auto tg = Find(c, req.pid());
   if (!tg.ok()) return tg.status();
   int ws = kernel_.WaitProcess(*tg);
   absl::MutexLock l(&mu_);
-  auto [it, fresh] = exited_at_ns_.emplace(req.pid(), RealtimeNs());
+  auto [it, fresh] = c.exited_at_ns.emplace(req.pid(), RealtimeNs());
   resp.set_wait_status(ws);
   resp.set_exit_status(ExitStatusOf(ws));
   resp.set_exited_at_unix_nanos(it->second);
@@ -317,12 +378,14 @@ absl::StatusOr<v1::WaitResponse> ControlServer::Wait(const v1::WaitRequest& req)
 }
 
 absl::StatusOr<v1::StateResponse> ControlServer::State(const v1::StateRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   v1::StateResponse resp;
   absl::MutexLock l(&mu_);
-  resp.set_container_id(cfg_.id);
+  resp.set_container_id(c.cfg.id);
   resp.set_sandbox_pid(getpid());
-  switch (phase_) {
+  switch (c.phase) {
     case Phase::kCreated:
       resp.set_status("created");
       break;
@@ -331,20 +394,22 @@ absl::StatusOr<v1::StateResponse> ControlServer::State(const v1::StateRequest& r
       break;
     case Phase::kStopped:
       resp.set_status("stopped");
-      resp.set_exit_status(ExitStatusOf(init_wait_status_));
-      resp.set_exited_at_unix_nanos(init_exited_at_ns_);
+      resp.set_exit_status(ExitStatusOf(c.init_wait_status));
+      resp.set_exited_at_unix_nanos(c.init_exited_at_ns);
       break;
   }
-  if (init_) resp.set_init_pid(init_->tgid());
+  if (c.init) resp.set_init_pid(c.init->tgid());
   return resp;
 }
 
 absl::StatusOr<v1::ProcessesResponse> ControlServer::Processes(const v1::ProcessesRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   std::map<int, std::string> exec_ids;
   {
     absl::MutexLock l(&mu_);
-    exec_ids = exec_ids_;
+    exec_ids = c.exec_ids;
   }
   v1::ProcessesResponse resp;
   timespec now_mono, now_real;
@@ -354,7 +419,7 @@ absl::StatusOr<v1::ProcessesResponse> ControlServer::Processes(const v1::Process
                          (now_real.tv_nsec - now_mono.tv_nsec);
   absl::MutexLock l(&kernel_.mu());
   for (auto& t : kernel_.Tasks()) {
-    if (t->tid() != t->tgid()) continue;
+    if (t->tid() != t->tgid() || !InContainer(t->tg(), c)) continue;
     ThreadGroup& tg = t->tg();
     v1::Process* p = resp.add_processes();
     p->set_pid(tg.tgid());
@@ -372,14 +437,19 @@ absl::StatusOr<v1::ProcessesResponse> ControlServer::Processes(const v1::Process
 }
 
 absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
   v1::StatsResponse resp;
   uint64_t cpu = 0, pids = 0;
   {
     absl::MutexLock l(&kernel_.mu());
-    // pids.current: tasks, threads and unreaped zombies included.
-    pids = static_cast<uint64_t>(kernel_.PidsChargedLocked());
+    // The first container's: the sandbox's pids.current (tasks, threads and
+    // unreaped zombies included); another's: its own tasks.
+    if (IsFirst(c)) pids = static_cast<uint64_t>(kernel_.PidsChargedLocked());
     for (auto& t : kernel_.Tasks()) {
+      if (!InContainer(t->tg(), c)) continue;
+      if (!IsFirst(c)) ++pids;
       if (t->tid() != t->tgid()) continue;
       // Time banked by address spaces that are gone (exec, exit) and by
       // reaped children; the running images' time is not sampled here.
@@ -404,17 +474,23 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
 }
 
 absl::StatusOr<v1::UpdateResponse> ControlServer::Update(const v1::UpdateRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
   // linux.resources.pids.limit: the guest's tasks are counted here, not by
   // the host cgroup (which also holds the sentry's threads and the stubs).
-  if (req.has_pids_limit()) kernel_.SetPidsLimit(req.pids_limit());
+  if (req.has_pids_limit()) {
+    if (absl::Status s = SandboxWide(**found, "a pids limit"); !s.ok()) return s;
+    kernel_.SetPidsLimit(req.pids_limit());
+  }
   return v1::UpdateResponse();
 }
 
 absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  if (absl::Status s = SandboxWide(**found, "pause"); !s.ok()) return s;
   absl::MutexLock l(&mu_);
-  if (phase_ != Phase::kRunning || paused_) {
+  if (first_->phase != Phase::kRunning || paused_) {
     return absl::FailedPreconditionError(
         absl::StrCat("container \"", cfg_.id, "\" is not running"));
   }
@@ -426,7 +502,9 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
 }
 
 absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest& req) {
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  if (absl::Status s = SandboxWide(**found, "resume"); !s.ok()) return s;
   ForkWatch::Token w = fork_watch_.Begin("Resume");
   fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
   absl::MutexLock fl(&fork_mu_);
@@ -472,6 +550,139 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
   absl::MutexLock l(&mu_);
   shutdown_ = true;
   return v1::ShutdownResponse();
+}
+
+absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
+    const v1::CreateContainerRequest& req) {
+  const std::string& id = req.container_id();
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CreateContainer: container id \"", id, "\" is not a plain name"));
+  }
+  if (req.root().empty() || req.root()[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CreateContainer ", id, ": root \"", req.root(), "\" is not an absolute host path"));
+  }
+  if (req.args().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("CreateContainer ", id, ": no process args"));
+  }
+  for (const v1::Mount& m : req.mounts()) {
+    // Resolved inside the container's root (Vfs::MountContext), but a ".."
+    // in what the caller sent is a mistake worth naming.
+    if (m.destination().empty() || m.destination()[0] != '/' ||
+        m.destination().find("/../") != std::string::npos ||
+        (m.destination().size() >= 3 &&
+         m.destination().compare(m.destination().size() - 3, 3, "/..") == 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("CreateContainer ", id, ": mount destination \"",
+                                                     m.destination(), "\" is not a clean absolute path"));
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (shutdown_) return absl::FailedPreconditionError("the sandbox is shutting down");
+    if (containers_.count(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
+    }
+  }
+  sentry::Vfs& vfs = kernel_.vfs();
+  absl::StatusOr<std::shared_ptr<sentry::Mount>> root =
+      vfs.AddContainerRoot(id, HostPathOf(req.caller_pid(), req.root()));
+  if (!root.ok()) {
+    return absl::Status(root.status().code(),
+                        absl::StrCat("CreateContainer ", id, ": ", root.status().message()));
+  }
+  const std::string under = absl::StrCat(sentry::Vfs::kContainersDir, "/", id);
+  std::vector<MountSpec> mounts;
+  for (const v1::Mount& m : req.mounts()) {
+    MountSpec& spec = mounts.emplace_back(MountSpec{
+        m.destination(), m.type(), m.source(), {m.options().begin(), m.options().end()}});
+    if (IsBindMount(spec)) spec.source = HostPathOf(req.caller_pid(), spec.source);
+  }
+  absl::Status s = ApplyMounts(vfs, mounts, under);
+  if (s.ok()) {
+    s = ApplyPathRules(vfs, {req.readonly_paths().begin(), req.readonly_paths().end()},
+                       {req.masked_paths().begin(), req.masked_paths().end()}, under);
+  }
+  if (!s.ok()) {
+    vfs.RemoveContainerRoot(id);
+    return absl::InvalidArgumentError(absl::StrCat("CreateContainer ", id, ": ", s.message()));
+  }
+  if (req.read_only_root()) (*root)->set_read_only();
+
+  auto c = std::make_shared<Container>();
+  c->cfg.id = id;
+  sentry::ProcessSpec& init = c->cfg.init;
+  init.argv.assign(req.args().begin(), req.args().end());
+  init.envp.assign(req.env().begin(), req.env().end());
+  init.cwd = req.cwd().empty() ? "/" : req.cwd();
+  init.creds = CredsOf(req.user());
+  init.creds.SetCaps(req.cap_bounding(), req.cap_effective(), req.cap_inheritable(),
+                     req.cap_permitted(), req.cap_ambient());
+  init.creds.no_new_privs = req.no_new_privileges();
+  for (const v1::Rlimit& r : req.rlimits()) {
+    init.rlimits.push_back({r.resource(), {r.soft(), r.hard()}});
+  }
+  init.root = under;
+  init.container_id = id;
+  // The init's stdio, held from now until Start (the pty's master goes to
+  // the console socket now, as boot does for the first container).
+  if (req.has_stdio()) {
+    absl::StatusOr<HostStdio> io = OpenStdio(req.stdio(), nullptr);
+    if (!io.ok()) {
+      vfs.RemoveContainerRoot(id);
+      return absl::Status(io.status().code(),
+                          absl::StrCat("CreateContainer ", id, ": stdio: ", io.status().message()));
+    }
+    auto held = std::make_shared<HostStdio>(std::move(*io));
+    for (int i = 0; i < 3; ++i) init.stdio[i] = held->fds[i];
+    c->init_stdio_owner = held;
+  } else {
+    for (int i = 0; i < 3; ++i) init.stdio[i] = first_->cfg.init.stdio[i];
+  }
+  absl::MutexLock l(&mu_);
+  if (containers_.count(id)) {
+    return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
+  }
+  containers_[id] = std::move(c);
+  Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());
+  return v1::CreateContainerResponse();
+}
+
+absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
+    const v1::DeleteContainerRequest& req) {
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  Container& c = **found;
+  if (IsFirst(c)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", c.cfg.id, "\" is the sandbox's first: it ends with the sandbox (Shutdown)"));
+  }
+  // Its processes die first; the container is forgotten once they are gone.
+  std::vector<std::shared_ptr<ThreadGroup>> groups;
+  {
+    absl::MutexLock l(&kernel_.mu());
+    siginfo_t info{};
+    info.si_signo = SIGKILL;
+    for (auto& t : kernel_.Tasks()) {
+      if (t->tid() == t->tgid() && InContainer(t->tg(), c)) groups.push_back(t->shared_tg());
+    }
+    for (auto& g : groups) kernel_.SendGroupSignal(*g, info).ok();
+  }
+  for (auto& g : groups) {
+    if (!kernel_.WaitProcessFor(g, absl::Seconds(10)).has_value()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "container \"", c.cfg.id, "\": process ", g->tgid(), " did not die within 10 s of SIGKILL"));
+    }
+  }
+  absl::MutexLock l(&mu_);
+  if (c.phase != Phase::kStopped) {
+    c.phase = Phase::kStopped;
+    c.init_wait_status = SIGKILL;
+    c.init_exited_at_ns = RealtimeNs();
+  }
+  containers_.erase(c.cfg.id);
+  kernel_.vfs().RemoveContainerRoot(c.cfg.id);
+  return v1::DeleteContainerResponse();
 }
 
 }  // namespace seedvisor::control

@@ -1,6 +1,10 @@
 // ControlServer: the sandbox side of control.proto. One per sandbox (one
-// `seedsc boot` process); it holds the container's init, prepared at create
-// time and started by Start, and the processes that Exec adds.
+// `seedsc boot` process); it holds the sandbox's containers by id: the
+// first (the one the sandbox was booted for; a pod's pause container) and
+// those CreateContainer adds (a pod's application containers, each with its
+// own root in the sentry's VFS and its processes tagged with its id). Each
+// has its init, prepared at create time and started by Start, and the
+// processes that Exec adds.
 //
 //   ContainerConfig cfg{.id = "c1", .init = spec_from_config_json};
 //   ControlServer control(*kernel, cfg);
@@ -78,6 +82,10 @@ class ControlServer {
   absl::StatusOr<v1::PauseResponse> Pause(const v1::PauseRequest& req);
   absl::StatusOr<v1::ResumeResponse> Resume(const v1::ResumeRequest& req);
   absl::StatusOr<v1::ShutdownResponse> Shutdown(const v1::ShutdownRequest& req);
+  absl::StatusOr<v1::CreateContainerResponse> CreateContainer(
+      const v1::CreateContainerRequest& req);
+  absl::StatusOr<v1::DeleteContainerResponse> DeleteContainer(
+      const v1::DeleteContainerRequest& req);
   // server_fork.cc: sandbox fork of a paused container (sentry/sfork).
   // `caller_timeout` (the ttrpc request's; zero = none): when the caller
   // gives up. The Fork answers before then, and forks nothing the caller
@@ -87,16 +95,38 @@ class ControlServer {
 
  private:
   enum class Phase { kCreated, kRunning, kStopped };
-  absl::Status CheckId(const std::string& id) const;
-  // The thread group for a request's pid (0 = init), or NotFound.
-  absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(int pid);
+  // One container of the sandbox. Its fields are guarded by mu_.
+  struct Container {
+    ContainerConfig cfg;  // cfg.init.container_id: its processes' tag ("" for the first)
+    Phase phase = Phase::kCreated;
+    bool starting = false;
+    int init_wait_status = 0;
+    int64_t init_exited_at_ns = 0;
+    std::shared_ptr<sentry::ThreadGroup> init;
+    // Every process Start/Exec made in it, by sandbox pid, with its exec id.
+    std::map<int, std::shared_ptr<sentry::ThreadGroup>> procs;
+    std::map<int, std::string> exec_ids;
+    std::map<int, int64_t> exited_at_ns;
+    std::shared_ptr<void> init_stdio_owner;
+  };
+  // The container a request names ("" = the first), or NotFound.
+  absl::StatusOr<std::shared_ptr<Container>> Lookup(const std::string& id);
+  bool IsFirst(const Container& c) const { return &c == first_.get(); }
+  // Pause, Resume, Fork and Update act on the whole sandbox: only through
+  // its first container.
+  absl::Status SandboxWide(const Container& c, const char* what) const;
+  // Whether `tg` belongs to container `c` (its tag). Caller holds Kernel::mu().
+  static bool InContainer(const sentry::ThreadGroup& tg, const Container& c)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // The thread group for a request's pid (0 = the container's init), or NotFound.
+  absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(Container& c, int pid);
   // Runs `fn` on a thread of the ttrpc server's pool: no thread of ours
   // starts or ends outside it, so that a Fork's host fork, which holds the
   // pool's NoThreadStarts, never copies a thread half started or half
   // ended (shim/ttrpc/worker_pool.h).
   void RunInBackground(std::function<void()> fn);
-  // Records init's exit when it happens (a watcher thread).
-  void WatchInit(std::shared_ptr<sentry::ThreadGroup> tg);
+  // Records the init's exit when it happens (a watcher thread).
+  void WatchInit(std::shared_ptr<Container> c, std::shared_ptr<sentry::ThreadGroup> tg);
 
   // The forked sandbox's server: the seed's state under a new id, paused.
   ControlServer(const ControlServer& seed, std::string new_id) ABSL_NO_THREAD_SAFETY_ANALYSIS;
@@ -137,22 +167,15 @@ class ControlServer {
   bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
   absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);
   bool spare_thread_started_ ABSL_GUARDED_BY(spare_mu_) = false;
-  std::shared_ptr<void> init_stdio_owner_;
   absl::Mutex mu_;
-  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kCreated;
-  bool starting_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   // Shutdown has begun: the spare loop makes no spare (one made now would
   // outlive the sandbox's end, EndHostProcesses).
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
-  int init_wait_status_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t init_exited_at_ns_ ABSL_GUARDED_BY(mu_) = 0;
-  std::shared_ptr<sentry::ThreadGroup> init_ ABSL_GUARDED_BY(mu_);
-  // Every process Start/Exec made, by sandbox pid, with its exec id.
-  std::map<int, std::shared_ptr<sentry::ThreadGroup>> procs_ ABSL_GUARDED_BY(mu_);
-  std::map<int, std::string> exec_ids_ ABSL_GUARDED_BY(mu_);
-  std::map<int, int64_t> exited_at_ns_ ABSL_GUARDED_BY(mu_);
+  // The first container (never removed) and every container by id.
+  const std::shared_ptr<Container> first_;
+  std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);
 };
 
 // Shell-style exit status from a wait status: code, or 128+signal.

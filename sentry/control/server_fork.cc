@@ -69,17 +69,13 @@ ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
         c.id = std::move(new_id);
         return c;
       }()),
-      init_stdio_owner_(seed.init_stdio_owner_) {
+      first_(std::make_shared<Container>(*seed.first_)) {
   // The seed's fields, read without its lock: this runs in the forked
   // sentry, whose only thread is the one that forked (holding that lock).
-  phase_ = seed.phase_;
+  // A seed has one container (Fork refuses otherwise).
+  first_->cfg.id = cfg_.id;
   paused_ = true;
-  init_wait_status_ = seed.init_wait_status_;
-  init_exited_at_ns_ = seed.init_exited_at_ns_;
-  init_ = seed.init_;
-  procs_ = seed.procs_;
-  exec_ids_ = seed.exec_ids_;
-  exited_at_ns_ = seed.exited_at_ns_;
+  containers_[cfg_.id] = first_;
 }
 
 void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
@@ -87,7 +83,7 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
   std::shared_ptr<sentry::ThreadGroup> init;
   {
     absl::MutexLock l(&child->mu_);
-    if (child->phase_ == Phase::kRunning) init = child->init_;
+    if (child->first_->phase == Phase::kRunning) init = child->first_->init;
     if (!paused) child->paused_ = false;
   }
   // The guest first: what follows (two threads starting) is not on the way
@@ -104,7 +100,7 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
   }
   // The accept loop's own thread: it starts before anything is served.
   std::move(serve).Run([server] { server->Serve(); });
-  if (init != nullptr) child->WatchInit(init);  // also if the init has exited by now
+  if (init != nullptr) child->WatchInit(child->first_, init);  // also if the init has exited by now
   if (paused) child->PrepareForkSpareAsync();   // a new seed
   child->WaitShutdown();
   usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
@@ -158,7 +154,7 @@ void ControlServer::SpareLoop() {
       w.Step("waiting for the container lock");
       {
         absl::MutexLock l(&mu_);
-        if (!paused_ || phase_ != Phase::kRunning || ending_) break;
+        if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
       }
       absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress());
       if (!r.ok()) {
@@ -192,7 +188,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
         absl::FormatDuration(absl::Trunc(absl::Now() - entered, absl::Milliseconds(1))), ", ", when));
   };
   Watched w(fork_watch_, absl::StrCat("the Fork into \"", req.new_id(), "\""));
-  if (auto s = CheckId(req.container_id()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
+  if (!found.ok()) return found.status();
+  if (absl::Status s = SandboxWide(**found, "sandbox fork"); !s.ok()) return s;
   if (req.new_id().empty()) return absl::InvalidArgumentError("fork: new_id must not be empty");
   if (req.control_address().empty()) {
     return absl::InvalidArgumentError("fork: control_address must not be empty");
@@ -322,13 +320,18 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       // constructor).
       w.Step("waiting for the container lock");
       absl::MutexLock l(&mu_);
-      if (!paused_ || phase_ != Phase::kRunning) {
+      if (!paused_ || first_->phase != Phase::kRunning) {
         return absl::FailedPreconditionError(absl::StrCat(
             "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
       }
+      if (containers_.size() > 1) {
+        return absl::UnimplementedError(absl::StrCat(
+            "sandbox fork: container \"", cfg_.id, "\" shares its sandbox with ",
+            containers_.size() - 1, " other container(s); only a one-container sandbox is forked"));
+      }
       sentry::ForkOptions opts;
       for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
-      opts.init = init_;
+      opts.init = first_->init;
       if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
       opts.report_deadline = std::min(opts.report_deadline, answer_by - absl::Now());
       opts.test_stall_child = req.test_stall_child();

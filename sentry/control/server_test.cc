@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -245,6 +246,216 @@ TEST_F(ServerTest, BadStdioPathFailsStart) {
   auto r = s.Start(StartTo("/nonexistent/dir/out"));
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_EQ(s.State({})->status(), "stopped");
+}
+
+// ---- A second container in the sandbox (CreateContainer, a pod's
+// application container): its own root, its own processes, one kernel.
+
+class ContainersTest : public ServerTest {
+ protected:
+  std::string TempDir() {
+    char t[] = "/tmp/server_test_dir.XXXXXX";
+    return mkdtemp(t);
+  }
+  // A root of its own (a host directory with a marker file and a symlink
+  // "mnt" -> "/inside"), the host's programs bound in read-only, `data`
+  // bound at /mnt (so at /inside, through the root's own symlink).
+  v1::CreateContainerRequest Second(const std::string& script, const std::string& data,
+                                    const std::string& out) {
+    std::string root = TempDir();
+    mkdir((root + "/inside").c_str(), 0755);
+    mkdir((root + "/tmp").c_str(), 0755);
+    chmod((root + "/tmp").c_str(), 01777);
+    EXPECT_EQ(symlink("/inside", (root + "/mnt").c_str()), 0);
+    std::ofstream(root + "/r-marker") << "in the second root\n";
+    v1::CreateContainerRequest r;
+    r.set_container_id("c2");
+    r.set_root(root);
+    for (const char* dir : {"/bin", "/lib", "/lib64", "/sbin", "/usr"}) {
+      struct stat st;
+      if (stat(dir, &st) != 0) continue;
+      v1::Mount* m = r.add_mounts();
+      m->set_destination(dir);
+      m->set_type("bind");
+      m->set_source(dir);
+      m->add_options("rbind");
+      m->add_options("ro");
+    }
+    v1::Mount* m = r.add_mounts();
+    m->set_destination("/mnt");
+    m->set_type("bind");
+    m->set_source(data);
+    m->add_options("ro");
+    for (const char* a : {"/bin/sh", "-c"}) r.add_args(a);
+    r.add_args(script);
+    r.add_env("PATH=/usr/bin:/bin");
+    r.mutable_stdio()->set_stdout(out);
+    r.mutable_stdio()->set_stderr(out);
+    return r;
+  }
+  // Runs `script` in container `id` and returns what it printed.
+  std::string Run(ControlServer& s, const std::string& id, const std::string& script) {
+    std::string out = TempFile();
+    v1::ExecRequest ex;
+    ex.set_container_id(id);
+    for (const char* a : {"/bin/sh", "-c"}) ex.add_args(a);
+    ex.add_args(script);
+    ex.add_env("PATH=/usr/bin:/bin");
+    ex.mutable_stdio()->set_stdout(out);
+    ex.mutable_stdio()->set_stderr(out);
+    auto e = s.Exec(ex);
+    EXPECT_TRUE(e.ok()) << e.status();
+    if (!e.ok()) return "";
+    v1::WaitRequest wr;
+    wr.set_container_id(id);
+    wr.set_pid(e->pid());
+    EXPECT_TRUE(s.Wait(wr).ok());
+    return Slurp(out);
+  }
+  std::set<int> Pids(ControlServer& s, const std::string& id) {
+    v1::ProcessesRequest r;
+    r.set_container_id(id);
+    auto ps = s.Processes(r);
+    EXPECT_TRUE(ps.ok()) << ps.status();
+    std::set<int> pids;
+    if (ps.ok()) {
+      for (const auto& p : ps->processes()) pids.insert(p.pid());
+    }
+    return pids;
+  }
+};
+
+TEST_F(ContainersTest, SecondContainerHasItsOwnRootAndProcesses) {
+  ControlServer& s = Make("exec sleep 1000");
+  std::string data = TempDir();
+  std::ofstream(data + "/hello") << "from the host\n";
+  std::string out = TempFile();
+  v1::CreateContainerRequest req =
+      Second("cat /r-marker /inside/hello; echo c2 > /tmp/only-c2; exec sleep 1000", data, out);
+  // Joined before the sandbox's first container runs: created, not startable.
+  ASSERT_TRUE(s.CreateContainer(req).ok());
+  v1::StateRequest st2;
+  st2.set_container_id("c2");
+  EXPECT_EQ(s.State(st2)->status(), "created");
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.Start(start2).status()));
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  auto started = s.Start(start2);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_GT(started->pid(), 1);
+  for (int i = 0; i < 500 && Slurp(out).empty(); ++i) usleep(10000);
+  usleep(100000);
+  // Its root, its bind mount (found through its own symlink /mnt ->
+  // /inside, not the sandbox root's).
+  EXPECT_EQ(Slurp(out), "in the second root\nfrom the host\n");
+  EXPECT_EQ(Run(s, "c2", "cat /tmp/only-c2; test -e /proc/self/status && echo proc"), "c2\nproc\n");
+  // The first container sees neither its root nor what it wrote.
+  EXPECT_EQ(Run(s, "c1", "ls /r-marker /inside /tmp/only-c2 2>/dev/null; echo done"), "done\n");
+  EXPECT_EQ(Run(s, "c1", "echo c1 > /tmp/only-c1; echo ok"), "ok\n");
+  EXPECT_EQ(Run(s, "c2", "cat /tmp/only-c1 2>/dev/null; echo done"), "done\n");
+  // Its own processes: ps of each lists only its own.
+  std::set<int> p1 = Pids(s, "c1"), p2 = Pids(s, "c2");
+  EXPECT_EQ(p1, std::set<int>{1});
+  EXPECT_EQ(p2, std::set<int>{started->pid()});
+  // Its init, like the first's, ignores SIGTERM it has no handler for;
+  // kill --all reaches its processes only.
+  v1::SignalRequest term;
+  term.set_container_id("c2");
+  term.set_signal(SIGTERM);
+  term.set_all(true);
+  ASSERT_TRUE(s.Signal(term).ok());
+  usleep(100000);
+  EXPECT_EQ(s.State(st2)->status(), "running");
+  v1::SignalRequest kill = term;
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(s.Signal(kill).ok());
+  v1::WaitRequest w2;
+  w2.set_container_id("c2");
+  EXPECT_EQ(s.Wait(w2)->exit_status(), 128u + SIGKILL);
+  EXPECT_EQ(s.State({})->status(), "running");
+  // Another pid is not another container's.
+  v1::SignalRequest other;
+  other.set_container_id("c2");
+  other.set_pid(1);
+  other.set_signal(SIGKILL);
+  EXPECT_TRUE(absl::IsNotFound(s.Signal(other).status()));
+  EXPECT_EQ(s.State({})->status(), "running");
+  // The whole sandbox's operations are the first container's.
+  v1::PauseRequest pause2;
+  pause2.set_container_id("c2");
+  EXPECT_TRUE(absl::IsUnimplemented(s.Pause(pause2).status()));
+  // Delete forgets it; the first container ends only with the sandbox.
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  EXPECT_TRUE(absl::IsNotFound(s.State(st2).status()));
+  EXPECT_TRUE(absl::IsNotFound(s.DeleteContainer(del).status()));
+  del.set_container_id("c1");
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.DeleteContainer(del).status()));
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
+TEST_F(ContainersTest, DeleteKillsARunningContainer) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  std::string data = TempDir();
+  ASSERT_TRUE(s.CreateContainer(
+                   Second("echo x > /tmp/old; sleep 1000 & exec sleep 1000", data, TempFile()))
+                  .ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  ASSERT_TRUE(s.Start(start2).ok());
+  std::set<int> p2;
+  for (int i = 0; i < 300 && p2.size() < 2; ++i, usleep(10000)) p2 = Pids(s, "c2");
+  ASSERT_EQ(p2.size(), 2u);
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  EXPECT_EQ(Pids(s, "c1"), std::set<int>{1});
+  EXPECT_EQ(s.State({})->status(), "running");
+  // The id is free again, with a new root (not the old one's files).
+  std::string out = TempFile();
+  ASSERT_TRUE(s.CreateContainer(Second("ls /tmp; echo again", data, out)).ok());
+  ASSERT_TRUE(s.Start(start2).ok());
+  v1::WaitRequest w2;
+  w2.set_container_id("c2");
+  EXPECT_EQ(s.Wait(w2)->exit_status(), 0u);
+  EXPECT_EQ(Slurp(out), "again\n");
+}
+
+TEST_F(ContainersTest, BadRequestsNameWhatIsWrong) {
+  ControlServer& s = Make("exec sleep 1000");
+  std::string data = TempDir();
+  auto req = Second("true", data, TempFile());
+  for (const char* id : {"", ".", "..", "a/b", "../c1"}) {
+    auto r = req;
+    r.set_container_id(id);
+    absl::Status st = s.CreateContainer(r).status();
+    EXPECT_TRUE(absl::IsInvalidArgument(st)) << id << ": " << st;
+  }
+  auto r = req;
+  r.set_root("relative/root");
+  EXPECT_TRUE(absl::IsInvalidArgument(s.CreateContainer(r).status()));
+  r = req;
+  r.set_root("/nonexistent/seedvisor/root");
+  absl::Status st = s.CreateContainer(r).status();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("/nonexistent/seedvisor/root"), std::string::npos) << st;
+  r = req;
+  r.set_container_id("c3");
+  r.mutable_mounts(0)->set_destination("/x/../../etc");
+  EXPECT_TRUE(absl::IsInvalidArgument(s.CreateContainer(r).status()));
+  r = req;
+  r.clear_args();
+  EXPECT_TRUE(absl::IsInvalidArgument(s.CreateContainer(r).status()));
+  r = req;
+  r.set_container_id("c1");
+  EXPECT_TRUE(absl::IsAlreadyExists(s.CreateContainer(r).status()));
+  v1::StateRequest unknown;
+  unknown.set_container_id("c9");
+  EXPECT_TRUE(absl::IsNotFound(s.State(unknown).status()));
 }
 
 }  // namespace

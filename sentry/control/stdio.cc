@@ -28,6 +28,11 @@ int OpenPath(const std::string& path, int flags) {
 
 void SetHostProcFd(int fd) { g_host_proc_fd = fd; }
 
+std::string HostPathOf(pid_t pid, const std::string& path) {
+  if (pid <= 0 || g_host_proc_fd < 0) return path;
+  return absl::StrCat("/proc/self/fd/", g_host_proc_fd, "/", pid, "/root", path);
+}
+
 pid_t HostPid() {
   char buf[32] = {};
   if (g_host_proc_fd >= 0 && readlinkat(g_host_proc_fd, "self", buf, sizeof(buf) - 1) > 0) {

@@ -35,6 +35,12 @@ absl::StatusOr<HostStdio> OpenStdio(const v1::Stdio& io, const int* defaults);
 // A dir fd of the host's /proc, for stdio paths under /proc/ (the sandbox
 // process has its own pid namespace's /proc mounted there).
 void SetHostProcFd(int fd);
+// The host path `path` as the host process `pid` sees it (in its mount
+// namespace, which may hold mounts made after this sandbox's was copied: a
+// pod's next container's rootfs): a path through that /proc's
+// <pid>/root. `path` itself without a host /proc or with pid 0. Opened
+// while `pid` lives, such a path's fd stays valid after.
+std::string HostPathOf(pid_t pid, const std::string& path);
 // This process's pid in the host's pid namespace (through that /proc), or
 // getpid() without one.
 pid_t HostPid();

@@ -93,6 +93,13 @@ struct ProcessSpec {
   // A process before the init (OCI startContainer hooks): never pid 1, not
   // the init, no parent; Release() it once waited for.
   bool before_init = false;
+  // A container of a multi-container sandbox (sentry/control's
+  // CreateContainer): the process's root directory, a path in the
+  // sandbox's VFS where that container's root is mounted ("" = the
+  // sandbox's root; cwd is then resolved inside it), and the container id
+  // its ThreadGroup carries (ThreadGroup::container_id).
+  std::string root;
+  std::string container_id;
 };
 
 class IpcNamespace;

@@ -71,6 +71,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     // (and like runc exec's process, which calls setsid when it has a tty).
     tg->pgid = tid;
     tg->sid = tid;
+    tg->container_id = spec.container_id;
     tg->handlers = std::make_shared<SignalHandlers>();
     for (int r = 0; r < RLIM_NLIMITS; ++r) getrlimit(static_cast<__rlimit_resource>(r), &tg->rlimits[r]);
     for (const auto& [res, lim] : spec.rlimits) {
@@ -96,14 +97,26 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   }
   task->fs_ = vfs_->NewFsContext();
   task->fds_ = std::make_shared<FdTable>();
+  Status root_status;
+  if (!spec.root.empty() && spec.root != "/") {
+    // chroot(2) into the container's root, which the caller mounted.
+    ResolveContext c{vfs_->root(), vfs_->root(), FsCreds{}, 0};
+    Result<DentryRef> r = vfs_->Resolve(c, spec.root, true);
+    if (r.ok()) {
+      task->fs_->SetRoot(*r);
+      task->fs_->SetCwd(*r);
+    } else {
+      root_status = r.error();
+    }
+  }
   Result<DentryRef> console = vfs_->ResolveAt(*task, AT_FDCWD, "/dev/console", 0);
   for (int i = 0; i < 3; ++i) {
     task->fds_->InstallAt(i, NewHostStdioFile(spec.stdio[i], console.ok() ? *console : nullptr),
                           false)
         .ok();
   }
-  Status cwd_status;
-  if (spec.cwd != "/" && !spec.cwd.empty()) {
+  Status cwd_status = root_status;
+  if (root_status.ok() && spec.cwd != "/" && !spec.cwd.empty()) {
     Result<DentryRef> d = vfs_->ResolveAt(*task, AT_FDCWD, spec.cwd, 0);
     if (d.ok()) {
       task->fs_->SetCwd(*d);
@@ -126,6 +139,10 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   {
     absl::MutexLock l(&exec_mu);
     exec_mu.Await(absl::Condition(&exec_done));
+  }
+  if (!root_status.ok()) {
+    return absl::NotFoundError(absl::StrCat("the container's root ", spec.root, ": ",
+                                            std::strerror(root_status.error().value())));
   }
   if (!cwd_status.ok()) {
     return absl::NotFoundError(absl::StrCat("working directory ", spec.cwd, ": ",

@@ -104,6 +104,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
       if (!(flags & CLONE_PARENT)) tg->parent_tid = tid_;
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
+      tg->container_id = tg_->container_id;
       tg->rlimits = tg_->rlimits;
       tg->oom_score_adj = tg_->oom_score_adj;
       tg->oom_score_adj_min = tg_->oom_score_adj_min;

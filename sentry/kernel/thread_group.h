@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "sentry/kernel/signal_types.h"
@@ -46,6 +47,10 @@ class ThreadGroup {
   std::vector<std::shared_ptr<ThreadGroup>> children;
   int pgid = 0;
   int sid = 0;
+  // The OCI container this process belongs to in a sandbox that holds
+  // several (a pod: sentry/control's CreateContainer); "" = the sandbox's
+  // first. Set by Kernel::StartProcess, inherited by fork/clone.
+  std::string container_id;
   State state = State::kAlive;
   bool group_exiting = false;
   int exit_status = 0;       // a wait status (W*), valid once exiting

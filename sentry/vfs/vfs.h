@@ -93,6 +93,23 @@ class Vfs {
   absl::Status MaskPath(std::string_view path);
   absl::Status ReadOnlyPath(std::string_view path);
 
+  // A container of a multi-container sandbox (a pod's application
+  // container: sentry/control's CreateContainer): a root of its own over
+  // the host directory `host_root` (an overlay, writes kept in the
+  // sandbox, as the sandbox's root), mounted at kContainersDir/<id> with
+  // its own /dev, /dev/shm and /proc and the sandbox's devpts. Its
+  // processes are chroot'ed there (ProcessSpec::root). Returns the root's
+  // mount: the caller mounts the container's own mounts below it, then
+  // makes it read-only if root.readonly asks. `id` must be a plain name.
+  static constexpr const char kContainersDir[] = "/.seedvisor-containers";
+  absl::StatusOr<std::shared_ptr<Mount>> AddContainerRoot(std::string_view id,
+                                                          const std::string& host_root);
+  // Unmounts container `id`'s root and every mount below it (a deleted
+  // container); its id may be used again. The Mount objects live on while
+  // the sandbox does (a zombie's or an open file's dentries may point at
+  // them).
+  void RemoveContainerRoot(std::string_view id);
+
   // ---- Resolution and namespace operations (no task needed) ----
   // follow: follow a final symlink.
   Result<DentryRef> Resolve(const ResolveContext& c, std::string_view path, bool follow);
@@ -140,6 +157,10 @@ class Vfs {
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
   // non-directory on a non-directory, as mount(2) requires).
   absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);
+  // Where the mount operations resolve `path` from: the sandbox's root, or,
+  // for a path under kContainersDir/<id> once that container's root is
+  // mounted, the container's root (`path` then becomes the rest).
+  ResolveContext MountContext(std::string_view& path) const;
   // Makes the missing mount point `path`: a directory, or an empty file.
   Status MakeMountPoint(std::string_view path, bool dir);
   // The dentry `path` names, as root from "/"; null (and OK) if it does not exist.
@@ -151,6 +172,9 @@ class Vfs {
   std::vector<std::shared_ptr<Mount>> mounts_;     // in mount order, root first
   std::map<const Dentry*, Mount*> mounted_at_;     // mount point -> mount
   std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
+  // AddContainerRoot's roots by container id (guarded by mounts_mu_).
+  std::map<std::string, DentryRef, std::less<>> container_roots_;
+  std::vector<std::shared_ptr<Mount>> retired_;  // unmounted by RemoveContainerRoot
 };
 
 // The sandbox's stdio passthrough (sentry/fs/host/stdio_file.h; the default

@@ -17,13 +17,33 @@ bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
 
 }  // namespace
 
-absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
-  ResolveContext c{root(), root(), FsCreds{}, 0};
+ResolveContext Vfs::MountContext(std::string_view& path) const {
+  DentryRef r = root();
+  std::string_view dir = kContainersDir;
+  if (path.size() > dir.size() + 1 && path.substr(0, dir.size()) == dir && path[dir.size()] == '/') {
+    std::string_view rest = path.substr(dir.size() + 1);
+    size_t slash = rest.find('/');
+    std::string_view id = rest.substr(0, slash);
+    std::lock_guard l(mounts_mu_);
+    auto it = container_roots_.find(id);
+    if (it != container_roots_.end()) {
+      // Inside a container's root: its own symlinks and ".." stay in it.
+      r = it->second;
+      path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    }
+  }
+  return ResolveContext{r, r, FsCreds{}, 0};
+}
+
+absl::Status Vfs::MountAt(std::string_view full_path, std::shared_ptr<Mount> m) {
+  std::string_view path = full_path;
+  ResolveContext c = MountContext(path);
   auto d = Resolve(c, path, true);
   if (!d.ok() && d.error() == Errno(ENOENT)) {
     // The host root may lack the mount point (a test's temp dir, a pause
     // image without /etc/resolv.conf): make it in the overlay's upper layer.
-    if (Status made = MakeMountPoint(path, m->root()->inode()->Type() == S_IFDIR); !made.ok()) {
+    if (Status made = MakeMountPoint(full_path, m->root()->inode()->Type() == S_IFDIR);
+        !made.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("mount ", m->fstype(), " on ", std::string(path),
                                                      ": making the mount point: ",
                                                      strerror(made.error().value())));
@@ -41,7 +61,7 @@ absl::Status Vfs::MountAt(std::string_view path, std::shared_ptr<Mount> m) {
 // root.readonly), and runc too makes mount points before it remounts the
 // root read-only.
 Status Vfs::MakeMountPoint(std::string_view path, bool dir) {
-  ResolveContext c{root(), root(), FsCreds{}, 0};
+  ResolveContext c = MountContext(path);
   int links = 0;
   auto pn = WalkParent(c, c.start, path, links);
   if (!pn.ok()) return pn.error();
@@ -70,7 +90,7 @@ absl::Status Vfs::Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::str
 }
 
 absl::StatusOr<DentryRef> Vfs::ExistingPath(std::string_view path, std::string_view what) {
-  ResolveContext c{root(), root(), FsCreds{}, 0};
+  ResolveContext c = MountContext(path);
   auto d = Resolve(c, path, true);
   if (d.ok()) return *d;
   if (d.error() == Errno(ENOENT) || d.error() == Errno(ENOTDIR)) return DentryRef();

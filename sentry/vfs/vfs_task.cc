@@ -3,9 +3,13 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include "absl/strings/str_cat.h"
 #include "sentry/fs/dev/dev.h"
 #include "sentry/fs/devpts/devpts.h"
+#include "sentry/fs/host/host.h"
+#include "sentry/fs/overlay/overlay.h"
 #include "sentry/fs/proc/proc.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -56,6 +60,95 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
   if (!s.ok()) return s;
   if (o.read_only_root) v->root_mount_->set_read_only();
   return vfs;
+}
+
+absl::StatusOr<std::shared_ptr<Mount>> Vfs::AddContainerRoot(std::string_view id,
+                                                             const std::string& host_root) {
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("container id \"", std::string(id),
+                                                   "\" is not a plain name"));
+  }
+  if (kernel_ == nullptr) return absl::InternalError("a container root needs the sandbox's kernel");
+  // The directory that holds every container root: a tmpfs of its own,
+  // made on first use (root-only, so the pause container's guest, which
+  // shares the sandbox's root, cannot wander in unless it is root).
+  DentryRef dir;
+  {
+    absl::StatusOr<DentryRef> d = ExistingPath(kContainersDir, "container roots");
+    if (!d.ok()) return d.status();
+    if (*d && (*d)->IsMountRoot()) dir = *d;
+  }
+  if (!dir) {
+    absl::Status s = MountAt(kContainersDir, std::make_shared<Mount>("tmpfs", "none", "rw,mode=700",
+                                                                     NewTmpfs(0700)));
+    if (!s.ok()) return s;
+  }
+  const std::string at = absl::StrCat(kContainersDir, "/", std::string(id));
+  {
+    std::lock_guard l(mounts_mu_);
+    if (container_roots_.count(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("container \"", std::string(id),
+                                                   "\" already has a root in this sandbox"));
+    }
+  }
+  auto host = NewHostFs(host_root);
+  if (!host.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("root ", host_root, ": ", host.status().message()));
+  }
+  auto root = std::make_shared<Mount>("overlay", "overlay", "rw,relatime",
+                                      NewOverlay(NewTmpfs(0755), *host));
+  if (absl::Status s = MountAt(at, root); !s.ok()) return s;
+  {
+    std::lock_guard l(mounts_mu_);
+    container_roots_[std::string(id)] = root->root();
+  }
+  absl::Status s = MountAt(at + "/dev", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid", NewDevFs()));
+  if (s.ok()) {
+    s = MountAt(at + "/dev/shm", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid,nodev",
+                                                         NewTmpfs(01777)));
+  }
+  if (s.ok()) {
+    // One devpts instance per sandbox, as Create mounts it.
+    auto devpts = std::make_shared<Mount>(
+        "devpts", "devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666", DevptsRoot());
+    AddDevptsMount(devpts->root());
+    s = MountAt(at + "/dev/pts", std::move(devpts));
+  }
+  if (s.ok()) {
+    s = MountAt(at + "/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
+                                                      NewProcFs(*kernel_, *this)));
+  }
+  if (!s.ok()) {
+    RemoveContainerRoot(id);
+    return s;
+  }
+  return root;
+}
+
+void Vfs::RemoveContainerRoot(std::string_view id) {
+  std::lock_guard l(mounts_mu_);
+  auto it = container_roots_.find(id);
+  if (it == container_roots_.end()) return;
+  const Mount* root = it->second->mount();
+  container_roots_.erase(it);
+  auto below = [root](const Mount* m) {
+    for (const Mount* x = m; x != nullptr;) {
+      if (x == root) return true;
+      const DentryRef& at = x->mountpoint();
+      if (!at) return false;
+      x = at->mount();
+    }
+    return false;
+  };
+  for (auto m = mounts_.begin(); m != mounts_.end();) {
+    if (below(m->get())) {
+      mounted_at_.erase((*m)->mountpoint().get());
+      retired_.push_back(std::move(*m));
+      m = mounts_.erase(m);
+    } else {
+      ++m;
+    }
+  }
 }
 
 FsCreds Vfs::CredsOf(const Task& t) {
