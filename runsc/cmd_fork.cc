@@ -139,6 +139,7 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
 
   container::State st = *seed;
   st.id = new_id;
+  st.sandbox_id = new_id;  // a sandbox of its own (the seed's state said the seed's)
   st.created = container::NowRfc3339();
   st.control_address = container::ControlAddressFor(container::StateDir(cfg.root, new_id));
   st.cgroups_path = "";  // the seed's cgroup is the seed's: delete must not remove it

@@ -74,10 +74,16 @@ std::string FindOnPath(const std::string& name) {
 
 // The control socket `seedsc create` recorded in the container's state:
 // <root>/<id>/control.sock, unless that path is too long for a unix socket
-// (a 64-hex CRI id under a long root), then one in /tmp.
-std::string ControlAddress(const std::string& root, const std::string& id) {
+// (a 64-hex CRI id under a long root), then one in /tmp. `*sandbox_id`:
+// the sandbox it lives in (its own id, or its pod's sandbox container's).
+std::string ControlAddress(const std::string& root, const std::string& id,
+                           std::string* sandbox_id) {
   std::string dir = absl::StrCat(root, "/", id);
   nlohmann::json st = nlohmann::json::parse(ReadFileOrEmpty(dir + "/state.json"), nullptr, false);
+  *sandbox_id = id;
+  if (st.is_object() && st.contains("sandboxId") && st["sandboxId"].is_string()) {
+    *sandbox_id = st["sandboxId"].get<std::string>();
+  }
   if (st.is_object() && st.contains("controlAddress") && st["controlAddress"].is_string()) {
     return st["controlAddress"].get<std::string>();
   }
@@ -146,7 +152,9 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   if (sb->pid_ <= 0) {
     return absl::InternalError(absl::StrCat("seedsc create wrote no pid to ", pidfile));
   }
-  std::string sock = ControlAddress(cfg.root, id);
+  std::string sandbox_id;
+  std::string sock = ControlAddress(cfg.root, id, &sandbox_id);
+  sb->joined_ = sandbox_id != id;
   absl::Status last;
   for (int i = 0; i < 200; ++i) {  // the socket exists once create returned
     auto c = ttrpc::Client::Dial(sock);
@@ -209,12 +217,14 @@ void Sandbox::Destroy() {
     }
     return;
   }
-  if (c != nullptr) {
+  // A container in its pod's sandbox: `seedsc delete` below has the
+  // sandbox forget it; the sandbox (pid_ is its process) serves the pod on.
+  if (c != nullptr && !joined_) {
     c->CallRaw(kControlService, "Shutdown", "", absl::Seconds(2)).IgnoreError();
-    // Pending calls (Wait) fail with Unavailable now.
-    c->Close();
   }
-  if (pid_ > 0) {
+  // Pending calls (Wait) fail with Unavailable now.
+  if (c != nullptr) c->Close();
+  if (pid_ > 0 && !joined_) {
     // Shutdown has SIGKILLed every task; the sandbox process itself only
     // lingers to let the reply out, so end it now rather than wait. It is
     // our child (we are a subreaper); its status may already have been taken

@@ -75,6 +75,9 @@ class Sandbox {
   const std::string& id() const { return id_; }
   // Forked from a seed (Adopt): already started, paused until Resume.
   bool forked() const { return release_ != nullptr; }
+  // A pod's application container in its pod's sandbox (seedsc create
+  // joined it): pid() is that sandbox's process, shared with the pod.
+  bool joined() const { return joined_; }
 
   // Shutdown over the control socket (kills what is left), SIGKILL of the
   // sandbox process (it only lingers to send the reply) and a wait for it,
@@ -89,6 +92,7 @@ class Sandbox {
   std::string id_;
   pid_t pid_ = 0;
   std::function<void()> release_;  // set by Adopt
+  bool joined_ = false;
   absl::Mutex mu_;
   // Shared with calls in flight (Wait blocks for long) when Destroy drops it.
   std::shared_ptr<ttrpc::Client> client_ ABSL_GUARDED_BY(mu_);

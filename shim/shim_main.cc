@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
 #include "runsc/container/cgroup.h"
 #include "shim/events.h"
 #include "shim/log.h"
@@ -119,6 +120,24 @@ std::string ReadAll(const std::string& path) {
 
 int Serve(const Flags& f, int listen_fd);
 
+// The shim group of container `id` (start runs in its bundle): the pod's
+// sandbox id for a CRI application container (config.json annotations
+// io.kubernetes.cri.container-type=container, io.kubernetes.cri.sandbox-id),
+// else its own id.
+std::string GroupOf(const std::string& id) {
+  nlohmann::json spec = nlohmann::json::parse(ReadAll("config.json"), nullptr, false);
+  if (!spec.is_object() || !spec.contains("annotations") || !spec["annotations"].is_object()) {
+    return id;
+  }
+  const nlohmann::json& a = spec["annotations"];
+  auto str = [&a](const char* key) {
+    return a.contains(key) && a[key].is_string() ? a[key].get<std::string>() : std::string();
+  };
+  std::string sandbox = str("io.kubernetes.cri.sandbox-id");
+  if (str("io.kubernetes.cri.container-type") != "container" || sandbox.empty()) return id;
+  return sandbox;
+}
+
 int Start(const Flags& f) {
   // Runtime options (a protobuf Any) arrive on stdin; seedsc takes its
   // settings from the environment instead, but the pipe is drained.
@@ -131,30 +150,42 @@ int Start(const Flags& f) {
   const std::string dir = env_dir != nullptr && *env_dir ? env_dir : "/run/containerd/s";
   if (env_dir == nullptr || !*env_dir) mkdir("/run/containerd", 0711);
   mkdir(dir.c_str(), 0700);
-  const std::string path = absl::StrCat(dir, "/", HashHex(absl::StrCat(f.address, "/", f.ns, "/", f.id)));
+  // One shim per pod (shim v2 grouping, as runc's and runsc's shims do):
+  // a pod's application container is served by the shim of its sandbox
+  // container, whose socket is named after the sandbox id.
+  const std::string group = GroupOf(f.id);
+  const std::string path = absl::StrCat(dir, "/", HashHex(absl::StrCat(f.address, "/", f.ns, "/", group)));
   const std::string address = "unix://" + path;
   absl::StatusOr<int> lfd = ttrpc::ListenUnix(path);
+  bool running = false;
   if (!lfd.ok() && lfd.status().code() == absl::StatusCode::kAlreadyExists) {
-    // A socket from a shim that died: nobody answers on it.
-    if (!ttrpc::DialUnix(path).ok()) {
+    if (group != f.id && ttrpc::DialUnix(path).ok()) {
+      running = true;  // the pod's shim: it takes this container's Create
+    } else if (!ttrpc::DialUnix(path).ok()) {
+      // A socket from a shim that died: nobody answers on it.
       unlink(path.c_str());
       lfd = ttrpc::ListenUnix(path);
     }
   }
-  if (!lfd.ok()) {
+  if (!running && !lfd.ok()) {
     fprintf(stderr, "%s\n", lfd.status().ToString().c_str());
     return 1;
   }
-  chmod(path.c_str(), 0600);
+  if (!running) chmod(path.c_str(), 0600);
   // The bundle's `address` file lets containerd reconnect after a restart.
   {
     int fd = open(".address", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, address.data(), address.size()) != static_cast<ssize_t>(address.size()) ||
         close(fd) < 0 || rename(".address", "address") < 0) {
       fprintf(stderr, "writing the address file: %s\n", strerror(errno));
-      unlink(path.c_str());
+      if (!running) unlink(path.c_str());
       return 1;
     }
+  }
+  if (running) {
+    fputs(address.c_str(), stdout);
+    fflush(stdout);
+    return 0;
   }
 
   // The daemon is a fork of this process, not a re-exec (the Go shims

@@ -12,6 +12,7 @@
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
 #include "shim/reaper.h"
+#include "shim/runtime_options.h"
 #include "shim/seed_fork.h"
 #include "shim/util.h"
 
@@ -102,6 +103,12 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
       return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
     }
   }
+  // The runtime's options from containerd's CRI config (ConfigPath):
+  // this container's seedsc flags, after those of SEEDSC_FLAGS.
+  SandboxConfig cfg = cfg_;
+  absl::StatusOr<std::vector<std::string>> option_flags = FlagsFromRuntimeOptions(req.options());
+  if (!option_flags.ok()) return option_flags.status();
+  cfg.flags.insert(cfg.flags.end(), option_flags->begin(), option_flags->end());
   absl::StatusOr<oci::Spec> spec = oci::LoadBundle(req.bundle());
   auto c = std::make_shared<Container>();
   c->id = req.id();
@@ -126,7 +133,7 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   }
   init.io = *io;
   absl::StatusOr<std::unique_ptr<Sandbox>> sb =
-      c->seed.empty() ? Sandbox::Create(cfg_, req.id(), req.bundle(), init.io->console_socket())
+      c->seed.empty() ? Sandbox::Create(cfg, req.id(), req.bundle(), init.io->console_socket())
                       : ForkSandbox(*c, *spec);
   if (!sb.ok()) {
     init.io->Finish(absl::ZeroDuration());
@@ -135,7 +142,11 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   }
   c->sandbox = std::move(*sb);
   init.pid = static_cast<uint32_t>(c->sandbox->pid());
-  if (c->seed.empty()) c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
+  // A container that joined its pod's sandbox has no cgroup of its own
+  // (Update, Stats and OOM events would be the whole pod's).
+  if (c->seed.empty() && !c->sandbox->joined()) {
+    c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
+  }
   if (!c->cgroup.empty()) {
     if (absl::Status s = oom_.Watch(c->id, c->cgroup); !s.ok()) {
       ShimLog("sandbox %s: no OOM events: %s", c->id, s.ToString());

@@ -85,6 +85,18 @@ absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid) {
   return absl::InternalError(got);
 }
 
+// --pid-file: `pid`, written atomically; nothing for an empty path.
+absl::Status WritePidFile(const std::string& path, pid_t pid) {
+  if (path.empty()) return absl::OkStatus();
+  std::string tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr || fprintf(f, "%d", pid) < 0 || fclose(f) != 0 ||
+      rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("writing --pid-file ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st) {
@@ -96,6 +108,157 @@ absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st) {
   return oci::ParseSpec(ss.str(), "");
 }
 
+namespace {
+
+// <root>/<id> with the saved config.json, and the state's fields that do
+// not depend on where the container runs.
+absl::StatusOr<State> NewStateDir(const CreateOptions& o, const oci::Spec& spec) {
+  if (absl::Status s = CreateStateDir(o.root, o.id); !s.ok()) return s;
+  State st;
+  st.id = o.id;
+  st.bundle = o.bundle;
+  st.created = NowRfc3339();
+  st.rootfs = spec.root.path;
+  st.annotations = spec.annotations;
+  st.oci_version = spec.oci_version;
+  std::error_code ec;
+  std::filesystem::copy_file(o.bundle + "/config.json", StateDir(o.root, o.id) + "/config.json", ec);
+  if (ec) {
+    RemoveStateDir(o.root, o.id).IgnoreError();
+    return absl::InternalError(absl::StrCat("saving config.json: ", ec.message()));
+  }
+  return st;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> JoinOf(const oci::Spec& spec, const std::string& id) {
+  auto type = spec.annotations.find(kCriContainerType);
+  if (type == spec.annotations.end() || type->second != "container") return std::string();
+  auto sandbox = spec.annotations.find(kCriSandboxId);
+  if (sandbox == spec.annotations.end() || sandbox->second.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("config.json: annotation ", kCriContainerType,
+                                                   " is \"container\" but ", kCriSandboxId,
+                                                   " is missing"));
+  }
+  if (sandbox->second == id) return std::string();
+  return sandbox->second;
+}
+
+namespace {
+
+// config.json as control's CreateContainer carries it.
+control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oci::Spec& spec) {
+  control::v1::CreateContainerRequest r;
+  r.set_container_id(o.id);
+  r.set_root(spec.root.path);
+  r.set_read_only_root(spec.root.readonly);
+  for (const oci::Mount& m : spec.mounts) {
+    control::v1::Mount* cm = r.add_mounts();
+    cm->set_destination(m.destination);
+    cm->set_type(m.type);
+    cm->set_source(m.source);
+    for (const std::string& opt : m.options) cm->add_options(opt);
+  }
+  for (const std::string& p : spec.readonly_paths) r.add_readonly_paths(p);
+  for (const std::string& p : spec.masked_paths) r.add_masked_paths(p);
+  const oci::Process& proc = spec.process;
+  for (const std::string& a : proc.args) r.add_args(a);
+  std::vector<std::string> env = proc.env;
+  oci::AddDefaultHome(spec.root.path, proc.user.uid, &env);
+  for (const std::string& e : env) r.add_env(e);
+  r.set_cwd(proc.cwd);
+  r.mutable_user()->set_uid(proc.user.uid);
+  r.mutable_user()->set_gid(proc.user.gid);
+  for (gid_t g : proc.user.additional_gids) r.mutable_user()->add_additional_gids(g);
+  r.set_cap_bounding(oci::CapabilityMask(proc.capabilities.bounding));
+  r.set_cap_effective(oci::CapabilityMask(proc.capabilities.effective));
+  r.set_cap_inheritable(oci::CapabilityMask(proc.capabilities.inheritable));
+  r.set_cap_permitted(oci::CapabilityMask(proc.capabilities.permitted));
+  r.set_cap_ambient(oci::CapabilityMask(proc.capabilities.ambient));
+  r.set_no_new_privileges(proc.no_new_privileges);
+  for (const oci::Rlimit& l : proc.rlimits) {
+    control::v1::Rlimit* cl = r.add_rlimits();
+    cl->set_resource(l.resource);
+    cl->set_soft(l.soft);
+    cl->set_hard(l.hard);
+  }
+  // The init's stdio is this process's (as runc's init inherits create's),
+  // opened by the sandbox through the host's /proc while the call runs.
+  control::v1::Stdio* io = r.mutable_stdio();
+  if (proc.terminal) {
+    io->set_terminal(true);
+    io->set_console_socket(o.console_socket);
+  } else {
+    const pid_t self = getpid();
+    io->set_stdin(absl::StrCat("/proc/", self, "/fd/0"));
+    io->set_stdout(absl::StrCat("/proc/", self, "/fd/1"));
+    io->set_stderr(absl::StrCat("/proc/", self, "/fd/2"));
+  }
+  r.set_caller_pid(getpid());
+  return r;
+}
+
+// CreateSandbox for a pod's application container: CreateContainer in the
+// running sandbox of container `sandbox_id`.
+absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
+                                  const std::string& sandbox_id) {
+  absl::StatusOr<State> pod = LoadState(o.root, sandbox_id);
+  if (!pod.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", o.id, "\": its pod's sandbox container \"", sandbox_id, "\" (annotation ",
+        kCriSandboxId, "): ", pod.status().message()));
+  }
+  if (pod->joined()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", o.id, "\": \"", sandbox_id, "\" (annotation ", kCriSandboxId,
+        ") is not a sandbox: it lives in \"", pod->sandbox_id, "\""));
+  }
+  if (!SandboxAlive(pod->sandbox_pid)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", o.id, "\": its pod's sandbox \"", sandbox_id, "\" is not running"));
+  }
+  absl::StatusOr<State> made = NewStateDir(o, spec);
+  if (!made.ok()) return made.status();
+  State& st = *made;
+  st.control_address = pod->control_address;
+  st.sandbox_pid = pod->sandbox_pid;
+  st.sandbox_id = sandbox_id;
+  bool joined = false;
+  auto undo = [&](absl::Status why) {
+    if (joined) {
+      control::v1::DeleteContainerRequest req;
+      req.set_container_id(o.id);
+      control::v1::DeleteContainerResponse resp;
+      Call(st, "DeleteContainer", req, &resp, absl::Seconds(15)).IgnoreError();
+    }
+    RemoveStateDir(o.root, o.id).IgnoreError();
+    return why;
+  };
+  control::v1::CreateContainerResponse resp;
+  if (absl::Status s = Call(st, "CreateContainer", JoinRequest(o, spec), &resp, absl::Seconds(30));
+      !s.ok()) {
+    return undo(absl::Status(s.code(), absl::StrCat("joining the sandbox of \"", sandbox_id,
+                                                    "\": ", s.message())));
+  }
+  joined = true;
+  if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
+  std::string state_json = OciStateJson(st, "created", -1);
+  for (auto [kind, hooks] : {std::pair{"prestart", &spec.hooks.prestart},
+                             std::pair{"createRuntime", &spec.hooks.create_runtime}}) {
+    if (absl::Status s = RunHooks(kind, *hooks, state_json); !s.ok()) return undo(s);
+  }
+  if (absl::Status s = RunHooks("createContainer", spec.hooks.create_container, state_json,
+                                st.sandbox_pid);
+      !s.ok()) {
+    return undo(s);
+  }
+  if (absl::Status s = WritePidFile(o.pid_file, st.sandbox_pid); !s.ok()) return undo(s);
+  return st;
+}
+
+}  // namespace
+
 absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   if (absl::Status s = ValidateId(o.id); !s.ok()) return s;
   absl::StatusOr<oci::Spec> spec = oci::LoadBundle(o.bundle);
@@ -104,17 +267,15 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
     return absl::InvalidArgumentError(
         "config.json: process.terminal: is true but --console-socket was not given");
   }
-  if (absl::Status s = CreateStateDir(o.root, o.id); !s.ok()) return s;
+  absl::StatusOr<std::string> join = JoinOf(*spec, o.id);
+  if (!join.ok()) return join.status();
+  if (!join->empty()) return JoinSandbox(o, *spec, *join);
+  absl::StatusOr<State> made = NewStateDir(o, *spec);
+  if (!made.ok()) return made.status();
+  State& st = *made;
   std::string dir = StateDir(o.root, o.id);
-  State st;
-  st.id = o.id;
-  st.bundle = o.bundle;
-  st.created = NowRfc3339();
   st.control_address = ControlAddressForDir(dir);
   st.cgroups_path = CgroupPathFor(*spec, o.id);
-  st.rootfs = spec->root.path;
-  st.annotations = spec->annotations;
-  st.oci_version = spec->oci_version;
   pid_t boot_pid = 0;
   auto undo = [&](absl::Status why) {
     KillSandboxPid(boot_pid);
@@ -123,10 +284,6 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
     RemoveStateDir(o.root, o.id).IgnoreError();
     return why;
   };
-  std::error_code ec;
-  std::filesystem::copy_file(o.bundle + "/config.json", dir + "/config.json", ec);
-  if (ec) return undo(absl::InternalError(absl::StrCat("saving config.json: ", ec.message())));
-
   // The sandbox mounts its own /proc (its pid namespace's: the platform
   // finds its stubs there); it keeps the host's as a dir fd to open stdio
   // paths like /proc/<host pid>/fd/N (seedsc exec's own stdio).
@@ -238,15 +395,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
       !s.ok()) {
     return undo(s);
   }
-  if (!o.pid_file.empty()) {
-    std::string tmp = o.pid_file + ".tmp";
-    FILE* f = fopen(tmp.c_str(), "w");
-    if (f == nullptr || fprintf(f, "%d", boot_pid) < 0 || fclose(f) != 0 ||
-        rename(tmp.c_str(), o.pid_file.c_str()) != 0) {
-      return undo(absl::InternalError(absl::StrCat("writing --pid-file ", o.pid_file, ": ",
-                                                   std::strerror(errno))));
-    }
-  }
+  if (absl::Status s = WritePidFile(o.pid_file, boot_pid); !s.ok()) return undo(s);
   return st;
 }
 
@@ -275,7 +424,17 @@ std::string LiveStatus(const State& st) {
 }
 
 absl::Status DestroySandbox(const std::string& root, const State& st) {
-  if (SandboxAlive(st.sandbox_pid)) {
+  if (st.joined()) {
+    // A container in its pod's sandbox: that sandbox forgets it (its
+    // processes die); the sandbox, its socket and cgroups stay.
+    if (SandboxAlive(st.sandbox_pid)) {
+      control::v1::DeleteContainerRequest req;
+      req.set_container_id(st.id);
+      control::v1::DeleteContainerResponse resp;
+      absl::Status s = Call(st, "DeleteContainer", req, &resp, absl::Seconds(15));
+      if (!s.ok() && !absl::IsNotFound(s) && !absl::IsUnavailable(s)) return s;
+    }
+  } else if (SandboxAlive(st.sandbox_pid)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
     // Shutdown kills the guest and answers once the sandbox's other host
@@ -294,7 +453,9 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     if (!s.ok()) fprintf(stderr, "seedsc: warning: %s\n", std::string(s.message()).c_str());
   }
   if (absl::Status s = RemoveCgroups(st.cgroups_path); !s.ok()) result = s;
-  if (st.control_address.rfind(StateDir(root, st.id), 0) != 0) unlink(st.control_address.c_str());
+  if (!st.joined() && st.control_address.rfind(StateDir(root, st.id), 0) != 0) {
+    unlink(st.control_address.c_str());
+  }
   if (absl::Status s = RemoveStateDir(root, st.id); !s.ok()) result = s;
   return result;
 }

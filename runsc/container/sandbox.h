@@ -40,7 +40,19 @@ struct CreateOptions {
 // Validates the bundle, makes <root>/<id>, starts the sandbox, waits until
 // its control server answers, records state.json and runs the prestart and
 // createRuntime hooks. Any failure undoes all of it.
+// A pod's application container (JoinOf) starts no sandbox: it joins its
+// pod's running one (control CreateContainer), as runsc does.
 absl::StatusOr<State> CreateSandbox(const CreateOptions& o);
+
+// The CRI annotations (containerd's, as runsc reads them) that make a
+// container join a running sandbox instead of booting its own.
+inline constexpr const char kCriContainerType[] = "io.kubernetes.cri.container-type";
+inline constexpr const char kCriSandboxId[] = "io.kubernetes.cri.sandbox-id";
+// The id of the sandbox container `spec` (container `id`) joins: the
+// sandbox-id annotation when container-type is "container" and the id is
+// another's; "" = a sandbox of its own. InvalidArgument when type
+// "container" comes without a sandbox id.
+absl::StatusOr<std::string> JoinOf(const oci::Spec& spec, const std::string& id);
 
 // Calls control method `method` on the sandbox of `st`.
 // Where a container whose state lives in `state_dir` serves its control

@@ -70,6 +70,7 @@ absl::Status SaveState(const std::string& root, const State& st) {
             {"controlAddress", st.control_address},
             {"cgroupsPath", st.cgroups_path},
             {"rootfs", st.rootfs},
+            {"sandboxId", st.sandbox_id.empty() ? st.id : st.sandbox_id},
             {"annotations", st.annotations}};
   std::string dir = StateDir(root, st.id);
   std::string tmp = dir + "/.state.json.tmp";
@@ -105,6 +106,7 @@ absl::StatusOr<State> LoadState(const std::string& root, const std::string& id) 
     st.control_address = j.value("controlAddress", "");
     st.cgroups_path = j.value("cgroupsPath", "");
     st.rootfs = j.value("rootfs", "");
+    st.sandbox_id = j.value("sandboxId", st.id);
     if (j.contains("annotations") && j["annotations"].is_object()) {
       st.annotations = j["annotations"].get<std::map<std::string, std::string>>();
     }

@@ -29,6 +29,12 @@ struct State {
   std::string control_address;    // unix socket path of the control server
   std::string cgroups_path;       // linux.cgroupsPath, for delete to remove
   std::string rootfs;             // spec root.path (absolute)
+  // The sandbox it lives in: its own id, or, for a pod's application
+  // container that joined its pod's sandbox (JoinOf in sandbox.h), the
+  // pod sandbox container's id; control_address and sandbox_pid are then
+  // that sandbox's.
+  std::string sandbox_id;
+  bool joined() const { return !sandbox_id.empty() && sandbox_id != id; }
   std::map<std::string, std::string> annotations;
 };
 

@@ -3,7 +3,7 @@
 
     cri_pods.py --address=SOCK --handler=NAME --cgroup-parent=/X --logs=DIR
                 --image=REF --subnet-prefix=10.x.y. [--api-dir=DIR]
-                [--known-failing=CHECK[,CHECK...]=WHY ...]
+                [--known-failing=CHECK[,CHECK...]=WHY ...] [--sandbox-flag=FLAG]
 
 Pod A holds two containers: `server` serves /tmp/www/x (a file of its own
 root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
@@ -144,6 +144,19 @@ WAITS = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
 FETCH = ["wget", "-q", "-O", "-"]
 
 
+def sandbox_argv(pod_id):
+    """The argv of the seedsc process booting the sandbox of pod_id, or []."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue
+        if "boot" in argv and argv[-1:] == [pod_id]:
+            return argv
+    return []
+
+
 def fetch_retry(cri, cid, url):
     """wget URL in container cid until it works (the server's httpd start in
     its background) or for 10 s; the last (exit code, stdout, stderr)."""
@@ -172,6 +185,11 @@ def run(args, pb, cri, pods):
     ip_a = st.network.ip
     check("pod_a_ip", ip_a.startswith(args.subnet_prefix), "pod-a's address",
           f"in {args.subnet_prefix}0/24", ip_a)
+
+    if args.sandbox_flag:
+        argv = sandbox_argv(pod_a)
+        check("sandbox_flag", args.sandbox_flag in argv, "the pod sandbox's `seedsc ... boot` argv",
+              f"with {args.sandbox_flag} (the runtime's ConfigPath)", argv)
 
     server = create(cri, args, pod_a, cfg_a, "server", SERVER)
     client = create(cri, args, pod_a, cfg_a, "client", IGNORES_TERM)
@@ -212,6 +230,20 @@ def run(args, pb, cri, pods):
           "client: wget http://127.0.0.1:8080/x (server's file)", "(0, 'pod-a-secret')", got)
     got = cri.exec_sync(client, ["cat", "/tmp/www/x"])
     check("own_rootfs", got[0] != 0, "client: cat /tmp/www/x (server's file)", "a failure", got)
+
+    # One network, UTS and (the CRI default, NamespaceMode POD, as this pod
+    # config leaves it) pid namespace for the pod's containers: the pod's
+    # address is the client's too, and the client's ps shows the server's
+    # httpd.
+    got = cri.exec_sync(client, ["ip", "-o", "-4", "addr"])
+    check("pod_network_shared", got[0] == 0 and f" {ip_a}/" in got[1],
+          "client: ip -o -4 addr", f"the pod's address {ip_a}", got)
+    got = (cri.exec_sync(server, ["hostname"]), cri.exec_sync(client, ["hostname"]))
+    check("pod_uts_shared", got[0][:2] == got[1][:2] == (0, "pod-a\n"),
+          "hostname in server and client", "pod-a in both", got)
+    got = cri.exec_sync(client, ["ps", "-o", "comm"])
+    check("pod_pids_shared", got[0] == 0 and "httpd" in got[1] and "pause" in got[1],
+          "client: ps -o comm", "the pod's processes (pause, the server's httpd)", got)
 
     # Pod B: reaches pod A at its address, not its localhost-only port.
     cfg_b = pod_config(pb, args, "pod-b")
@@ -296,6 +328,8 @@ def main():
     for flag in ("address", "handler", "cgroup-parent", "logs", "image", "subnet-prefix"):
         p.add_argument(f"--{flag}", required=True)
     p.add_argument("--api-dir", default=os.path.dirname(os.path.abspath(__file__)))
+    p.add_argument("--sandbox-flag", default="",
+                   help="a seedsc flag the pod sandbox's boot must carry")
     p.add_argument("--known-failing", action="append", default=[], metavar="NAME[,NAME]=WHY")
     args = p.parse_args()
     for kf in args.known_failing:

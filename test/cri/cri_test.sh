@@ -8,6 +8,9 @@
 #
 #   cri_test.sh --handler=runc|seedsc --pause=PATH --image-script=PATH
 #               --client=PATH [--shim=PATH --seedsc=PATH --seedsc-flags=FLAGS]
+#
+# --seedsc-flags ("--network=sandbox ...") go into the seedsc runtime's
+# ConfigPath file; the pod sandbox's seedsc must carry the first.
 #               [--known-failing=CHECK[,CHECK...]=WHY]   (for cri_pods.py)
 #
 # Skips (one line, status 0) without containerd, runc, the CNI plugins or
@@ -36,10 +39,22 @@ done
 
 ctrd_init seedcri
 cp "$SEEDSC" "$T/bin/seedsc"
+# seedsc's flags reach it as a kubelet node would set them: the runtime's
+# options table names a ConfigPath whose [seedsc_config] holds them.
 seedsc_runtime=""
-[[ "$HANDLER" == seedsc ]] && seedsc_runtime='
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.seedsc]
-      runtime_type = "io.containerd.seedsc.v1"'
+if [[ "$HANDLER" == seedsc ]]; then
+  echo "[seedsc_config]" >"$T/seedsc.toml"
+  for flag in ${TESTLIB_ARGS[seedsc-flags]:-}; do
+    flag="${flag#--}"
+    echo "  ${flag%%=*} = \"${flag#*=}\"" >>"$T/seedsc.toml"
+  done
+  seedsc_runtime="
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.seedsc]
+      runtime_type = \"io.containerd.seedsc.v1\"
+      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.seedsc.options]
+        TypeUrl = \"io.containerd.seedsc.v1.options\"
+        ConfigPath = \"$T/seedsc.toml\""
+fi
 # This run's own bridge and /24; ctrd_check_nothing_left looks for cgroups
 # under /$NS (cri_pods.py puts each pod under --cgroup-parent=/$NS).
 BRIDGE="scri${T##*.}"
@@ -99,7 +114,7 @@ cleanup_all() {
 }
 
 env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$T/bin/seedsc" SEEDSC_ROOT="$T/seedsc" \
-  SEEDSC_SHIM_SOCKET_DIR="$T/s" SEEDSC_FLAGS="${TESTLIB_ARGS[seedsc-flags]:-}" containerd --config "$T/config.toml" --log-level info \
+  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info \
   >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 CTR=(ctr --address "$ADDR" --namespace k8s.io)
@@ -117,6 +132,7 @@ tcase import_busybox --grep 'busybox:local' -- "${CTR[@]}" images import "$T/bus
 /usr/bin/python3 "$CLIENT" --address="$ADDR" --handler="$HANDLER" --cgroup-parent="/$NS" \
   --logs="$T/logs" --image=docker.io/library/busybox:local --subnet-prefix="$SUBNET_PREFIX" \
   ${TESTLIB_ARGS[known-failing]:+"--known-failing=${TESTLIB_ARGS[known-failing]}"} \
+  ${TESTLIB_ARGS[seedsc-flags]:+"--sandbox-flag=${TESTLIB_ARGS[seedsc-flags]%% *}"} \
   >"$T/client.out" 2>&1
 client_status=$?
 sed 's/^/  cri_pods: /' "$T/client.out"
