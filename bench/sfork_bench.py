@@ -282,7 +282,7 @@ class Bench:
         `seedsc delete --force` can remove it."""
         sid = f["seed"]
         st = json.load(open(os.path.join(self.root, sid, "state.json")))
-        st.update({"id": f["id"], "sandboxPid": pid, "cgroupsPath": "",
+        st.update({"id": f["id"], "sandboxId": f["id"], "sandboxPid": pid, "cgroupsPath": "",
                    "controlAddress": os.path.join(f["dir"], "control.sock"),
                    "annotations": dict(st.get("annotations", {}), **{"dev.seedvisor.parent": sid})})
         with open(os.path.join(f["dir"], "state.json"), "w") as out:

@@ -424,7 +424,13 @@ std::string LiveStatus(const State& st) {
 }
 
 absl::Status DestroySandbox(const std::string& root, const State& st) {
-  if (st.joined()) {
+  // Whether the container is its sandbox's first is the sandbox's to say:
+  // DeleteContainer of the first one fails with FailedPrecondition, and
+  // deleting that container ends the sandbox. (A state.json copied from a
+  // seed's by hand, as bench/sfork_bench.py did, names the seed's sandbox
+  // for a fork, which is the first container of a sandbox of its own.)
+  bool joined = st.joined();
+  if (joined) {
     // A container in its pod's sandbox: that sandbox forgets it (its
     // processes die); the sandbox, its socket and cgroups stay.
     if (SandboxAlive(st.sandbox_pid)) {
@@ -432,9 +438,14 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
       req.set_container_id(st.id);
       control::v1::DeleteContainerResponse resp;
       absl::Status s = Call(st, "DeleteContainer", req, &resp, absl::Seconds(15));
-      if (!s.ok() && !absl::IsNotFound(s) && !absl::IsUnavailable(s)) return s;
+      if (absl::IsFailedPrecondition(s)) {
+        joined = false;
+      } else if (!s.ok() && !absl::IsNotFound(s) && !absl::IsUnavailable(s)) {
+        return s;
+      }
     }
-  } else if (SandboxAlive(st.sandbox_pid)) {
+  }
+  if (!joined && SandboxAlive(st.sandbox_pid)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
     // Shutdown kills the guest and answers once the sandbox's other host
@@ -453,7 +464,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     if (!s.ok()) fprintf(stderr, "seedsc: warning: %s\n", std::string(s.message()).c_str());
   }
   if (absl::Status s = RemoveCgroups(st.cgroups_path); !s.ok()) result = s;
-  if (!st.joined() && st.control_address.rfind(StateDir(root, st.id), 0) != 0) {
+  if (!joined && st.control_address.rfind(StateDir(root, st.id), 0) != 0) {
     unlink(st.control_address.c_str());
   }
   if (absl::Status s = RemoveStateDir(root, st.id); !s.ok()) result = s;

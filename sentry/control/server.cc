@@ -654,6 +654,8 @@ absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
   if (!found.ok()) return found.status();
   Container& c = **found;
   if (IsFirst(c)) {
+    // The only FailedPrecondition here: `seedsc delete` reads it as "this
+    // container is the sandbox's first" and ends the sandbox instead.
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", c.cfg.id, "\" is the sandbox's first: it ends with the sandbox (Shutdown)"));
   }

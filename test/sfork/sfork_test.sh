@@ -272,6 +272,37 @@ check_eq "a fork of a fork: the child process" "0x3f80 1" "$(ask 14 "$T/g1.out" 
 check_eq "a fork of a fork: shared memory" "c-seed-later c-seed-later c-seed-later" "$(ask 14 "$T/g1.out" "sget")"
 check_eq "a fork of a fork: its child shares it" "c-seed-later c-seed-later c-seed-later" "$(ask 14 "$T/g1.out" "cshared")"
 
+# --- A fork is the first container of a sandbox of its own (issue 14: only
+# a pod's containers share one): its state names no other sandbox, and
+# delete ends it, never its seed.
+state_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$ROOT/$1/state.json" "$2"; }
+check_eq "state: the seed is its own sandbox" s1 "$(state_field s1 sandboxId)"
+check_eq "state: a fork is its own sandbox" f1 "$(state_field f1 sandboxId)"
+check_eq "state: a fork --paused is its own sandbox" g0 "$(state_field g0 sandboxId)"
+check_eq "state: a fork of a fork is its own sandbox" g1 "$(state_field g1 sandboxId)"
+# A state.json copied from the seed's (as bench/sfork_bench.py wrote its
+# forks') names the seed's sandbox: the fork's sandbox says the fork is its
+# first, and delete ends that sandbox (it failed: "... is the sandbox's
+# first: it ends with the sandbox (Shutdown)", and left it running).
+alive() { [[ -d /proc/$1 && "$(awk '/^State/{print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]]; }
+if "${S[@]}" fork --paused s1 stale </dev/null >/dev/null 2>"$T/stale.err"; then
+  stale_pid=$(state_field stale sandboxPid)
+  python3 -c '
+import json, sys
+st = json.load(open(sys.argv[1]))
+st["sandboxId"] = "s1"
+json.dump(st, open(sys.argv[1], "w"))' "$ROOT/stale/state.json"
+  if "${S[@]}" delete --force stale 2>"$T/stale.err"; then ok "delete of a fork whose state names its seed's sandbox"; else
+    bad "delete of a fork whose state names its seed's sandbox"; cat "$T/stale.err"; fi
+  for ((i = 0; i < 50; i++)); do alive "$stale_pid" || break; sleep 0.1; done
+  if alive "$stale_pid"; then bad "that delete ended the fork's sandbox (pid $stale_pid lives)"; else
+    ok "that delete ended the fork's sandbox"; fi
+  check_eq "that delete left no state" "" "$(ls "$ROOT" | grep -x stale)"
+  check_eq "that delete left its seed paused" paused "$(status_of s1)"
+else
+  bad "fork --paused s1 stale"; cat "$T/stale.err"
+fi
+
 # --- The fork outlives its seed (and the seed's seed).
 "${S[@]}" delete --force s1
 "${S[@]}" delete --force g0
