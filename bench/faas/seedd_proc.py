@@ -9,6 +9,7 @@ A seedd that exits or does not listen in time ends the run with one line
 naming its stderr file.
 """
 import http.client
+import os
 import signal
 import socket
 import subprocess
@@ -24,13 +25,18 @@ def free_port():
 
 
 class SeeddProcess:
-    def __init__(self, seedd, seedsc, state, flags=(), err_path=None, listen_timeout_s=120):
-        self.port = free_port()
+    """`port` None: a free one; `env`: variables added to this environment."""
+
+    def __init__(self, seedd, seedsc, state, flags=(), err_path=None, listen_timeout_s=120,
+                 port=None, env=None):
+        self.port = port or free_port()
         self.state = state
         self.err_path = err_path or state + ".err"
+        self.err = open(self.err_path, "w+")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([seedd, f"--listen=127.0.0.1:{self.port}", f"--state-dir={state}",
-                                      f"--seedsc={seedsc}", *flags], stderr=open(self.err_path, "w"))
+                                      f"--seedsc={seedsc}", *flags], stderr=self.err,
+                                     env=dict(os.environ, **env) if env else None)
         deadline = t0 + listen_timeout_s
         while True:
             try:
@@ -38,12 +44,19 @@ class SeeddProcess:
                 break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise SystemExit(f"seedd exited ({self.proc.returncode}); see {self.err_path}")
+                    raise SystemExit(f"seedd exited ({self.proc.returncode}); {self.err_path}:\n"
+                                     + self.stderr()[-2000:])
                 if time.perf_counter() > deadline:
                     self.proc.kill()
-                    raise SystemExit(f"seedd did not listen within {listen_timeout_s} s; see {self.err_path}")
+                    raise SystemExit(f"seedd did not listen within {listen_timeout_s} s; {self.err_path}:\n"
+                                     + self.stderr()[-2000:])
                 time.sleep(0.01)
         self.listen_ms = (time.perf_counter() - t0) * 1e3
+
+    def stderr(self):
+        """What seedd wrote to stderr so far."""
+        with open(self.err_path) as f:
+            return f.read()
 
     def connection(self, timeout=120):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -62,6 +75,6 @@ class SeeddProcess:
             c.close()
         return r.status, r, data
 
-    def stop(self):
+    def stop(self, timeout=None):
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait()
+        return self.proc.wait(timeout=timeout)

@@ -65,25 +65,30 @@ class Seedd(SeeddProcess):
     def __init__(self, a, state):
         super().__init__(a.seedd, a.seedsc, state, a.flags)
 
+    def processes(self):
+        """{pid: "ppid args"} of every host process in the session of a process
+        whose command line names seedd's state dir (sentries, stubs, zygotes)."""
+        pid = str(self.proc.pid)
+        rows = [l.split(None, 3) for l in subprocess.run(["ps", "-eo", "pid=,ppid=,sid=,args="],
+                                                         capture_output=True, text=True).stdout.splitlines()]
+        rows = [r for r in rows if len(r) == 4]
+        sids = {r[2] for r in rows if self.state in r[3] and "seedd_soak" not in r[3] and r[0] != pid}
+        return {r[0]: f"ppid {r[1]} {r[3][:160]}" for r in rows if r[2] in sids and r[0] != pid}
+
     def snapshot(self):
         """What must not grow: seedd's own resources, the seeds', the sandboxes'."""
         pid = self.proc.pid
         seeds = json.loads(self.request("GET", "/seeds")[1])
-        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-        sandbox_procs = [l for l in ps.splitlines() if self.state in l and "seedd_soak" not in l
-                         and str(pid) != l.split()[0]]
-        stubs = subprocess.run(["pgrep", "-c", "-s", ",".join(str(os.getsid(int(l.split()[0])))
-                                                              for l in sandbox_procs) or "0"],
-                               capture_output=True, text=True).stdout.strip()
+        procs = self.processes()
         return {
             "seedd_rss_kb": status_kb(pid, "VmRSS"),
             "seedd_fds": fds(pid),
             "seedd_threads": status_kb(pid, "Threads"),
             "sandboxes": len(os.listdir(os.path.join(self.state, "seedsc"))),
-            "sandbox_processes": int(stubs or 0),
+            "sandbox_processes": len(procs),
             "seeds": {s["id"]: {"uss_mib": round(s["uss_bytes"] / 2**20, 1), "pss_mib": round(s["pss_bytes"] / 2**20, 1),
                                 "host_processes": s["host_processes"], "fds": fds(s["pid"])} for s in seeds},
-        }
+        }, procs
 
 
 def main():
@@ -117,7 +122,7 @@ def main():
             node.request("POST", f"/invoke/{name}", json.dumps({"text": TEXT, "n": 0}))
             time.sleep(0.3)
     time.sleep(1)
-    start = node.snapshot()
+    start, start_procs = node.snapshot()
     print(f"start {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()} rate {a.rate}/s for {a.minutes} min, "
           f"functions {names}\n  {json.dumps(start)}", flush=True)
 
@@ -189,8 +194,15 @@ def main():
         due.put(None)
     for w in workers:
         w.join()
-    time.sleep(6)  # idle replicas (--replica-idle=2s) and pool cgroups settle
-    final = node.snapshot()
+    # Idle replicas (--replica-idle=2s) are destroyed and pool cgroups refilled
+    # off the request path; a destroyed sandbox's Shutdown waits for its host
+    # processes (up to 10 s). Give that 30 s, then compare.
+    settle = time.perf_counter() + 30
+    while True:
+        final, final_procs = node.snapshot()
+        if len(final_procs) <= len(start_procs) or time.perf_counter() > settle:
+            break
+        time.sleep(1)
     rc = node.stop()
     lat = [r[2] for r in results]
     errs = sum(1 for r in results if not r[3])
@@ -215,6 +227,9 @@ def main():
         if sid in start["seeds"] and s["fds"] > start["seeds"][sid]["fds"]:
             grew.append(f"seed {sid} fds {start['seeds'][sid]['fds']} -> {s['fds']}")
     print("grew: " + ("; ".join(grew) if grew else "nothing"))
+    if len(final_procs) > len(start_procs):  # spares are remade: new pids alone are no growth
+        for p in sorted(set(final_procs) - set(start_procs), key=int):
+            print(f"new host process: {p} {final_procs[p]}")
     for line in error_lines:
         print(f"error: {line}")
     subprocess.run(["rm", "-rf", tmp])

@@ -143,8 +143,8 @@ class ControlServer {
   // The loop PrepareForkSpareAsync wakes (started once, never ends).
   [[noreturn]] void SpareLoop();
   // Once a second: logs each Fork (or holder of the fork lock) that has
-  // stayed in one step for kForkStall (fork_watch_). Started with the spare
-  // loop, never ends.
+  // stayed in one step for kForkStall (fork_watch_), and reaps the forks
+  // that have ended. Started with the spare loop, never ends.
   [[noreturn]] void WatchForks();
 
   sentry::Kernel& kernel_;

@@ -128,6 +128,12 @@ void ControlServer::WatchForks() {
     for (const std::string& line : fork_watch_.Stalled(kForkStall)) {
       Log::Warning("container %s: sandbox fork watchdog: %s", cfg_.id, line);
     }
+    // The forks that ended since the last fork, so that an idle seed keeps
+    // no zombies; never waits for a fork (it reaps too).
+    if (fork_mu_.TryLock()) {
+      sentry::ReapEndedForks();
+      fork_mu_.Unlock();
+    }
   }
 }
 

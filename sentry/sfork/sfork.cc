@@ -567,6 +567,8 @@ absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress
   return spares_.size() >= want;
 }
 
+void ReapEndedForks() { ReapForked(); }
+
 void DropForkSpare(Kernel& k) {
   DropSpares(k);
   ReapForked();

@@ -204,6 +204,10 @@ absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress
 // Kills every spare: call it before Unquiesce (the spares copy a state the
 // guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);
+// Reaps this sentry's forks and their anchors that have ended since the
+// last fork (each fork also does): without it the last forks of a seed that
+// then stays idle linger as zombies. Under the caller's fork lock.
+void ReapEndedForks();
 // At the end of the sandbox (Shutdown, after its guest was killed): kills
 // every spare and, in a forked sentry, its own anchor's group (the zygote
 // and stubs of its guest), and returns once all those host processes have

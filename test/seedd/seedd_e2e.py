@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 
+from seedd_proc import SeeddProcess, free_port
+
 SEEDD, SEEDSC = sys.argv[1], sys.argv[2]
 failures = []
 
@@ -39,44 +41,22 @@ def check(cond, what):
         failures.append(what)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Node:
+    """One seedd on 127.0.0.1:port (bench/faas/seedd_proc.py starts and stops it)."""
+
     def __init__(self, state, port, *flags, env=None):
-        self.port = port
-        self.err = open(os.path.join(os.path.dirname(state), "seedd.err"), "w+")
-        self.proc = subprocess.Popen([SEEDD, f"--listen=127.0.0.1:{port}", f"--state-dir={state}",
-                                      f"--seedsc={SEEDSC}", *flags], stderr=self.err,
-                                     env=dict(os.environ, **env) if env else None)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"seedd exited {self.proc.returncode}: {self.stderr()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"seedd did not listen within 60 s: {self.stderr()}")
+        self.seedd = SeeddProcess(SEEDD, SEEDSC, state, flags,
+                                  err_path=os.path.join(os.path.dirname(state), "seedd.err"),
+                                  listen_timeout_s=60, port=port, env=env)
+        self.port, self.proc = port, self.seedd.proc
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read()
+        return self.seedd.stderr()
 
     def request(self, method, path, body=None, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        c.request(method, path, body=body)
-        r = c.getresponse()
-        data = r.read()
-        if conn is None:
-            c.close()
-        return r.status, dict(r.getheaders()), data
+        """(status, headers as a dict, body bytes)."""
+        st, r, data = self.seedd.request_with_headers(method, path, body, conn)
+        return st, dict(r.getheaders()), data
 
     def deploy(self, name, source, runtime="python", **extra):
         main = "main.js" if runtime == "node" else "main.py"
@@ -92,8 +72,7 @@ class Node:
             return st, h, data
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        return self.seedd.stop(timeout=60)
 
 
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
@@ -833,6 +812,34 @@ def config_errors(tmp, state, port):
           f"a flag overrides the config file, and its error names the flag ({r.stderr.strip()})")
 
 
+def zombie_children(parents):
+    """Host processes that have ended and whose parent in `parents` has not
+    reaped them, as "pid (ppid)"."""
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if fields[0] == "Z" and int(fields[1]) in parents:
+            found.append(f"{d} ({fields[1]})")
+    return found
+
+
+def idle_seeds_keep_no_zombies(node):
+    """A seed reaps its ended forks by itself within a couple of seconds, not
+    only at its next fork: a seed that goes idle keeps no zombies."""
+    seeds = {s["pid"] for s in json.loads(node.request("GET", "/seeds")[2])}
+    left = zombie_children(seeds)
+    for _ in range(50):
+        if not left:
+            break
+        time.sleep(0.1)
+        left = zombie_children(seeds)
+    check(seeds and not left, f"5 s after its last call no seed has an unreaped fork ({left[:4]})")
+
+
 def sandbox_processes(state):
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if state in l and "seedd_e2e" not in l and SEEDD not in l]
@@ -933,6 +940,7 @@ def main():
 
         replica_checks(node, state)
         node_checks(node)
+        idle_seeds_keep_no_zombies(node)
         metrics_checks(node)
         pool_checks(node)
         memory_checks(node)
