@@ -6,10 +6,10 @@
 
 namespace seedvisor::control {
 
-ForkWatch::ForkWatch(std::function<absl::Time()> now) : now_(std::move(now)) {}
+ForkWatch::ForkWatch(std::function<absl::Duration()> now) : now_(std::move(now)) {}
 
 ForkWatch::Token ForkWatch::Begin(std::string who) {
-  const absl::Time t = now_();
+  const absl::Duration t = now_();
   absl::MutexLock l(&mu_);
   const Token token = next_++;
   entries_[token] = Entry{.who = std::move(who), .since = t};
@@ -17,7 +17,7 @@ ForkWatch::Token ForkWatch::Begin(std::string who) {
 }
 
 void ForkWatch::Step(Token t, const char* step) {
-  const absl::Time now = now_();
+  const absl::Duration now = now_();
   absl::MutexLock l(&mu_);
   auto it = entries_.find(t);
   if (it == entries_.end()) return;
@@ -33,7 +33,7 @@ void ForkWatch::End(Token t) {
 }
 
 void ForkWatch::Locked(Token t) {
-  const absl::Time now = now_();
+  const absl::Duration now = now_();
   absl::MutexLock l(&mu_);
   holder_ = t;
   held_since_ = now;
@@ -45,7 +45,7 @@ void ForkWatch::Unlocked() {
 }
 
 std::vector<std::string> ForkWatch::Stalled(absl::Duration stall) {
-  const absl::Time now = now_();
+  const absl::Duration now = now_();
   absl::MutexLock l(&mu_);
   std::vector<std::string> out;
   std::string lock = "free";

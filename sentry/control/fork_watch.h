@@ -26,16 +26,17 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_clock.h"
 
 namespace seedvisor::control {
 
 class ForkWatch {
  public:
   using Token = int64_t;
-  // `now` is the clock (tests pass their own).
-  explicit ForkWatch(std::function<absl::Time()> now = [] { return absl::Now(); });
+  // `now` is the clock (tests pass their own). Not absl::Now(): it runs in
+  // the seed beside its host forks (sentry/base/mono_clock.h).
+  explicit ForkWatch(std::function<absl::Duration()> now = sentry::MonotonicNow);
 
   // A Fork (or the seed's spare loop, ...) named `who` starts; its first
   // step is "started".
@@ -56,15 +57,15 @@ class ForkWatch {
   struct Entry {
     std::string who;
     const char* step = "started";
-    absl::Time since;
+    absl::Duration since;
     bool reported = false;
   };
-  const std::function<absl::Time()> now_;
+  const std::function<absl::Duration()> now_;
   absl::Mutex mu_;
   Token next_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<Token, Entry> entries_ ABSL_GUARDED_BY(mu_);
   Token holder_ ABSL_GUARDED_BY(mu_) = 0;  // 0: the fork lock is free
-  absl::Time held_since_ ABSL_GUARDED_BY(mu_);
+  absl::Duration held_since_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace seedvisor::control

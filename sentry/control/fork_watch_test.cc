@@ -7,7 +7,7 @@ namespace {
 
 class ForkWatchTest : public ::testing::Test {
  protected:
-  absl::Time now_ = absl::FromUnixSeconds(1000);
+  absl::Duration now_ = absl::Seconds(1000);
   ForkWatch w_{[this] { return now_; }};
 };
 

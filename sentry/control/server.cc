@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "sentry/base/log.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/control/mounts.h"
 #include "sentry/control/start_hooks.h"
 #include "sentry/control/stdio.h"
@@ -543,7 +543,7 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
     // a fork's zygote and stubs), so that the caller's next step (delete:
     // the cgroup) finds none of them.
     fork_watch_.Step(w, "ending the sandbox's host processes");
-    sentry::EndHostProcesses(kernel_, absl::Now() + kEndHostProcessesTimeout);
+    sentry::EndHostProcesses(kernel_, sentry::MonotonicNow() + kEndHostProcessesTimeout);
     fork_watch_.End(w);
   }
   kernel_.Unquiesce();  // a parked task must run to die

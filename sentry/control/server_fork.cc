@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/control/fork_cgroup.h"
 #include "sentry/control/net_device.h"
 #include "sentry/control/server.h"
@@ -176,22 +177,24 @@ void ControlServer::SpareLoop() {
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
                                                      absl::Duration caller_timeout) {
-  const absl::Time entered = absl::Now();
+  // Every clock read here is sentry::MonotonicNow(), never absl::Now():
+  // other Forks of this seed host-fork it meanwhile (mono_clock.h).
+  const absl::Duration entered = sentry::MonotonicNow();
   // A caller that gives up removes what it made for the fork (its state,
   // the control socket path it chose) and forgets it. A fork answered after
   // that would run on, known to nobody, its control socket made after its
   // caller's cleanup. So the Fork answers by `answer_by`: it forks nothing
   // once that has passed, gives the child only until then to report, and
   // kills a child whose report came too late to be answered in time.
-  const absl::Time answer_by =
+  const absl::Duration answer_by =
       caller_timeout > absl::ZeroDuration()
           ? entered + caller_timeout - std::min(caller_timeout / 10, kAnswerMargin)
-          : absl::InfiniteFuture();
+          : absl::InfiniteDuration();
   auto too_late = [&](const char* when) {
     return absl::DeadlineExceededError(absl::StrCat(
         "sandbox fork into \"", req.new_id(), "\": its caller's timeout (",
         absl::FormatDuration(caller_timeout), ") ran out after ",
-        absl::FormatDuration(absl::Trunc(absl::Now() - entered, absl::Milliseconds(1))), ", ", when));
+        absl::FormatDuration(absl::Trunc(sentry::MonotonicNow() - entered, absl::Milliseconds(1))), ", ", when));
   };
   Watched w(fork_watch_, absl::StrCat("the Fork into \"", req.new_id(), "\""));
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
@@ -292,7 +295,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     absl::MutexLock fl(&fork_mu_);
     forks_waiting_.fetch_sub(1);
     w.Locked();
-    request_ns = absl::ToInt64Nanoseconds(absl::Now() - entered);
+    request_ns = absl::ToInt64Nanoseconds(sentry::MonotonicNow() - entered);
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
     if (!opened.ok()) return opened.status();
@@ -312,12 +315,12 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     // No spare ready (a burst of forks took them): one now, before this
     // object's lock and the server's ForkHold, which would stall other
     // requests meanwhile (a seed that is not paused makes none).
-    const absl::Time prep = absl::Now();
+    const absl::Duration prep = sentry::MonotonicNow();
     if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1, w.Progress()); !r.ok()) {
       return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
     }
-    prepare_ns = absl::ToInt64Nanoseconds(absl::Now() - prep);
-    if (absl::Now() >= answer_by) {
+    prepare_ns = absl::ToInt64Nanoseconds(sentry::MonotonicNow() - prep);
+    if (sentry::MonotonicNow() >= answer_by) {
       return too_late("before the fork could start (earlier forks, its stdio): nothing was forked");
     }
     {
@@ -339,7 +342,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
       opts.init = first_->init;
       if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
-      opts.report_deadline = std::min(opts.report_deadline, answer_by - absl::Now());
+      opts.report_deadline = std::min(opts.report_deadline, answer_by - sentry::MonotonicNow());
       opts.test_stall_child = req.test_stall_child();
       opts.progress = w.Progress();
       // No thread of this sentry starts or ends across the host fork (see
@@ -372,7 +375,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     w.Locked();
     w.Step("finishing (the seed's bookkeeping)");
     r = sentry::FinishFork(kernel_, *pending);
-    if (r.ok() && absl::Now() >= answer_by) {
+    if (r.ok() && sentry::MonotonicNow() >= answer_by) {
       sentry::KillFinishedFork(*pending);
       r = too_late("before the fork could be answered: the fork was killed");
     }

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/kernel/kernel.h"
 
 #include "sentry/socket/net_service.h"
@@ -103,13 +104,13 @@ bool Kernel::AllParked() {
 }
 
 bool Kernel::AwaitAllParked(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Duration deadline = MonotonicNow() + timeout;  // mono_clock.h: beside host forks
   for (;;) {
     {
       absl::MutexLock l(&mu_);
       if (AllParked()) return true;
     }
-    if (absl::Now() >= deadline) return false;
+    if (MonotonicNow() >= deadline) return false;
     usleep(200);
   }
 }
@@ -155,13 +156,13 @@ absl::Status Kernel::Quiesce(absl::Duration timeout) {
     park_word_.store(1, std::memory_order_release);
     for (auto& [tid, t] : tasks_) t->Interrupt();
   }
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Duration deadline = MonotonicNow() + timeout;  // mono_clock.h: beside host forks
   std::string busy;
   for (;;) {
     {
       absl::MutexLock l(&mu_);
       if (AllParked()) break;
-      if (absl::Now() >= deadline) {
+      if (MonotonicNow() >= deadline) {
         for (auto& [tid, t] : tasks_) {
           if (!t->parked_ && !t->exited()) absl::StrAppend(&busy, busy.empty() ? "" : ", ", tid);
         }

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "sentry/base/mono_clock.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -70,7 +70,7 @@ std::vector<pid_t> LiveGroupMembers(pid_t pgid) {
   return out;
 }
 
-bool KillGroupAndWait(pid_t pgid, absl::Time deadline) {
+bool KillGroupAndWait(pid_t pgid, absl::Duration deadline) {
   if (pgid <= 0) return true;
   if (kill(-pgid, SIGKILL) != 0 && errno == ESRCH) return true;  // no process bears it
   std::vector<pollfd> waits;
@@ -88,7 +88,7 @@ bool KillGroupAndWait(pid_t pgid, absl::Time deadline) {
   }
   // A pidfd polls readable once its whole thread group has exited.
   while (!waits.empty()) {
-    const absl::Duration left = deadline - absl::Now();
+    const absl::Duration left = deadline - MonotonicNow();
     if (left <= absl::ZeroDuration()) break;
     const int r = poll(waits.data(), waits.size(),
                        static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);

@@ -9,7 +9,7 @@
 // every cgroup even before its parent reaps it (a zombie is in no
 // cgroup.procs), so "gone" here is "exited": its pidfd polls readable.
 //
-//   SV: if (!KillGroupAndWait(anchor, absl::Now() + absl::Seconds(10))) {
+//   SV: if (!KillGroupAndWait(anchor, MonotonicNow() + absl::Seconds(10))) {
 //         Log::Warning("%s", DescribeGroup(anchor));  // ... still there
 //       }
 #ifndef SEEDVISOR_SENTRY_SFORK_HOST_GROUP_H_
@@ -32,9 +32,10 @@ std::vector<pid_t> LiveGroupMembers(pid_t pgid);
 // is left, or false at `deadline`. No process can join a group while it is
 // being killed (a fork in a member fails once its SIGKILL is pending), so
 // the members found right after the kill are all there is to wait for.
+// `deadline` is on sentry::MonotonicNow()'s clock (mono_clock.h).
 // The caller must know that `pgid` is still the group it means: its leader
 // (whose pid the group bears) is alive, or a zombie not reaped yet.
-bool KillGroupAndWait(pid_t pgid, absl::Time deadline);
+bool KillGroupAndWait(pid_t pgid, absl::Duration deadline);
 
 // "pid (comm) state S" for each live member of `pgid`, for a warning.
 std::string DescribeGroup(pid_t pgid);

@@ -574,7 +574,7 @@ void DropForkSpare(Kernel& k) {
   ReapForked();
 }
 
-bool EndHostProcesses(Kernel& k, absl::Time deadline) {
+bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // The spares' anchors are our children, not reaped before the end of
   // this: each group still bears its anchor's pid, so killing it kills no
   // one else's.

@@ -218,7 +218,8 @@ void ReapEndedForks();
 // cgroup. Not included: a booted sentry's own zygote and stubs (they end
 // after it, through the zygote's parent-death signal; delete's removal of
 // the cgroup it made retries meanwhile). Under the caller's fork lock.
-bool EndHostProcesses(Kernel& k, absl::Time deadline);
+// `deadline` is on sentry::MonotonicNow()'s clock (mono_clock.h).
+bool EndHostProcesses(Kernel& k, absl::Duration deadline);
 
 }  // namespace seedvisor::sentry
 
