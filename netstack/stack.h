@@ -59,6 +59,7 @@ struct Stats {
   uint64_t ip_frag_bad_len = 0, ip_frag_timeout = 0, ip_reassembled = 0, ip_fragmented = 0;
   uint64_t icmp_malformed = 0, icmp_echo_replies = 0, icmp_unreach_sent = 0;
   uint64_t udp_malformed = 0, udp_bad_checksum = 0, udp_no_port = 0, udp_rcvbuf_full = 0;
+  uint64_t udp_errqueue_full = 0;
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
@@ -218,10 +219,12 @@ class Stack {
   void ReassemblyTimer();
   // stack_ip6.cc: IPv6, ICMPv6 and neighbour discovery.
   void HandleIp6(Nic* nic, std::string_view pkt);
-  void HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg, std::string_view pkt);
+  void HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg);
   void HandleNd(Nic* nic, const Ip6Header& h, std::string_view msg);
   void SendNeighborSolicit(Nic* nic, const IpAddr& target);
   void SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8_t code);
+  // An ICMPv6 error message `msg` that came in header `h`.
+  void Icmp6Error(const Ip6Header& h, std::string_view msg);
   // No fragmentation: a packet past the MTU is EMSGSIZE (TCP's MSS keeps
   // below it).
   Status SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
@@ -232,6 +235,11 @@ class Stack {
   // A reset for segment `h` that came from `src` to `dst`.
   void SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h, size_t payload_len);
   UdpEndpoint* FindUdp(const IpAddr& dst, uint16_t dport, const IpAddr& src, uint16_t sport);
+  // An ICMP or ICMPv6 error quoting `quoted`, a UDP datagram we sent (its
+  // IP header's addresses, then the UDP header and what follows): to the
+  // endpoint that sent it (__udp4_lib_err(), __udp6_lib_err()).
+  void UdpIcmpError(const IpAddr& src, const IpAddr& dst, std::string_view quoted, IcmpError e,
+                    bool hard);
 
   std::function<int64_t()> now_ns_;
   std::function<void()> timer_kick_;

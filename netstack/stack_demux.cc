@@ -114,9 +114,11 @@ void Stack::HandleUdp(const L3& ip, std::string_view seg) {
   if (!ep) {
     ++stats_.udp_no_port;
     if (ip.ip4) {
+      // As much of the datagram as fits (SendIcmpUnreachable cuts it): the
+      // sender's IP_RECVERR queue shows its payload.
       std::string quote;
       AppendIp4(&quote, *ip.ip4);
-      quote.append(seg.substr(0, 8));
+      quote.append(dgram);
       SendIcmpUnreachable(*ip.ip4, quote, kIcmpPortUnreach);
     } else {
       Ip6Header h6;
@@ -127,6 +129,18 @@ void Stack::HandleUdp(const L3& ip, std::string_view seg) {
     return;
   }
   ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen));
+}
+
+void Stack::UdpIcmpError(const IpAddr& src, const IpAddr& dst, std::string_view quoted,
+                         IcmpError e, bool hard) {
+  if (quoted.size() < 4) return;  // the ports at least (RFC 792: 8 bytes)
+  uint16_t sport = Get16(U8(quoted)), dport = Get16(U8(quoted) + 2);
+  // The socket that would receive the answer: we were the source.
+  UdpEndpoint* ep = FindUdp(src, sport, dst, dport);
+  if (!ep) return;
+  e.dest = {dst, dport};
+  if (quoted.size() > kUdpHeaderLen) e.payload.assign(quoted.substr(kUdpHeaderLen));
+  ep->IcmpErrorLocked(std::move(e), hard);
 }
 
 }  // namespace seedvisor::netstack

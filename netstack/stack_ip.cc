@@ -1,16 +1,13 @@
 // IPv4 input and output (RFC 791, RFC 1122 host requirements) and ICMP
-// (RFC 792): echo replies, port unreachable for UDP, unreachables turned
-// into errors on connected UDP endpoints.
+// (RFC 792): echo replies, port unreachable for UDP, ICMP errors about
+// our UDP datagrams turned into socket errors.
 #include <algorithm>
+#include <cerrno>
+#include <iterator>
 
 #include "netstack/stack.h"
 
 namespace seedvisor::netstack {
-namespace {
-
-constexpr size_t kIcmpQuoteLen = 8;  // bytes of the offending datagram's payload quoted
-
-}  // namespace
 
 void Stack::HandleIp(Nic* nic, std::string_view pkt) {
   if (!pkt.empty() && (U8(pkt)[0] >> 4) == 6) {
@@ -83,7 +80,7 @@ void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
       // Linux sends it only when no raw socket took the packet either.
       std::string quote;
       AppendIp4(&quote, h);
-      quote.append(payload.substr(0, kIcmpQuoteLen));
+      quote.append(payload);
       SendIcmpUnreachable(h, quote, 2);
     }
   }
@@ -106,28 +103,45 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     if (SendIp(h.dst, h.src, kProtoIcmp, reply, false).ok()) ++stats_.icmp_echo_replies;
     return;
   }
-  if (type == kIcmpDestUnreach) {
-    // The quoted datagram: its header and at least 8 bytes of transport.
-    std::string_view inner = msg.substr(kIcmpHeaderLen);
-    if (inner.size() < kIp4MinHeaderLen) return;
-    size_t ihl = size_t(U8(inner)[0] & 0xf) * 4;
-    if (ihl < kIp4MinHeaderLen || inner.size() < ihl + 8) return;
-    const uint8_t* ip = U8(inner);
-    if (ip[9] != kProtoUdp) return;
-    Ip4 src{Get32(ip + 12)}, dst{Get32(ip + 16)};
-    uint16_t sport = Get16(ip + ihl), dport = Get16(ip + ihl + 2);
-    // Only a connected endpoint hears about it (__udp4_lib_err() reports to
-    // unconnected ones only with IP_RECVERR).
-    auto [b, e] = udp_bound_.equal_range(sport);
-    for (auto it = b; it != e; ++it) {
-      UdpEndpoint* ep = it->second;
-      if (!ep->connected_ || ep->remote_.ip != dst || ep->remote_.port != dport) continue;
-      if (!ep->local_.ip.any() && ep->local_.ip != src) continue;
-      ep->error_ = code == kIcmpPortUnreach ? ECONNREFUSED : code == 2 ? ENOPROTOOPT
-                 : code == 4 ? EMSGSIZE : EHOSTUNREACH;
-      ep->NotifyLocked();
-    }
+  if (type != kIcmpDestUnreach && type != kIcmpTimeExceeded && type != kIcmpParamProblem) {
+    return;  // replies, source quench, redirects (a host with fixed routes): nothing to report
   }
+  // The quoted datagram: its header and at least 8 bytes of transport.
+  std::string_view inner = msg.substr(kIcmpHeaderLen);
+  if (inner.size() < kIp4MinHeaderLen) return;
+  size_t ihl = size_t(U8(inner)[0] & 0xf) * 4;
+  if (ihl < kIp4MinHeaderLen || inner.size() < ihl + 8) return;
+  const uint8_t* ip = U8(inner);
+  if (ip[9] != kProtoUdp) return;
+  // __udp4_lib_err(): the errno and whether a socket without IP_RECVERR
+  // hears of it (icmp_err_convert[]); the MTU of "fragmentation needed"
+  // (path MTU discovery on: a hard EMSGSIZE) and a parameter problem's
+  // pointer go to ee_info.
+  static constexpr struct {
+    int err;
+    bool hard;
+  } kUnreach[] = {
+      {ENETUNREACH, false}, {EHOSTUNREACH, false}, {ENOPROTOOPT, true},  {ECONNREFUSED, true},
+      {EMSGSIZE, true},     {EOPNOTSUPP, false},   {ENETUNREACH, true},  {EHOSTDOWN, true},
+      {ENONET, true},       {ENETUNREACH, true},   {EHOSTUNREACH, true}, {ENETUNREACH, false},
+      {EHOSTUNREACH, false}, {EHOSTUNREACH, true}, {EHOSTUNREACH, true}, {EHOSTUNREACH, true},
+  };
+  IcmpError e;
+  e.type = type;
+  e.code = code;
+  e.offender = h.src;
+  e.err = EHOSTUNREACH;
+  bool hard = false;
+  if (type == kIcmpDestUnreach && code < std::size(kUnreach)) {
+    e.err = kUnreach[code].err;
+    hard = kUnreach[code].hard;
+    if (code == kIcmpFragNeeded) e.info = Get16(U8(msg) + 6);
+  } else if (type == kIcmpParamProblem) {
+    e.err = EPROTO;
+    hard = true;
+    e.info = U8(msg)[4];
+  }
+  UdpIcmpError(Ip4{Get32(ip + 12)}, Ip4{Get32(ip + 16)}, inner.substr(ihl), std::move(e), hard);
 }
 
 void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code) {

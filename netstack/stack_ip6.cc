@@ -5,6 +5,8 @@
 // or prefix discovery (the addresses and routes come from the takeover), no
 // extension headers (counted and dropped), no fragments.
 #include <algorithm>
+#include <cerrno>
+#include <iterator>
 
 #include "netstack/stack.h"
 
@@ -62,7 +64,7 @@ void Stack::HandleIp6(Nic* nic, std::string_view pkt) {
     case kProtoUdp:
       if (unicast) HandleUdp({h.src, h.dst, nullptr, whole}, payload);
       break;
-    case kProtoIcmp6: HandleIcmp6(nic, h, payload, whole); break;
+    case kProtoIcmp6: HandleIcmp6(nic, h, payload); break;
     case 0:    // hop-by-hop options (MLD reports carry them)
     case 43:   // routing
     case 44:   // fragment
@@ -73,7 +75,7 @@ void Stack::HandleIp6(Nic* nic, std::string_view pkt) {
   }
 }
 
-void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg, std::string_view pkt) {
+void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
   if (msg.size() < 4 || (!skip_l4_csum_ &&
                          ChecksumFinish(ChecksumPartial(
                              msg, PseudoHeaderSum(h.src, h.dst, kProtoIcmp6,
@@ -101,30 +103,12 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg, std:
       }
       HandleNd(nic, h, msg);
       return;
-    case kIcmp6DestUnreach: {
-      // The quoted packet: its IPv6 header and the UDP ports.
-      std::string_view inner = msg.substr(std::min<size_t>(8, msg.size()));
-      Ip6Header q;
-      if (inner.size() < kIp6HeaderLen + 4) return;
-      const uint8_t* p = U8(inner);
-      if ((p[0] >> 4) != 6 || p[6] != kProtoUdp) return;
-      q.src = IpAddr::FromBytes(p + 8);
-      q.dst = IpAddr::FromBytes(p + 24);
-      uint16_t sport = Get16(p + kIp6HeaderLen), dport = Get16(p + kIp6HeaderLen + 2);
-      uint8_t code = U8(msg)[1];
-      // As for IPv4, only a connected endpoint hears about it.
-      auto [b, e] = udp_bound_.equal_range(sport);
-      for (auto it = b; it != e; ++it) {
-        UdpEndpoint* ep = it->second;
-        if (!ep->connected_ || ep->remote_.ip != q.dst || ep->remote_.port != dport) continue;
-        if (!ep->local_.ip.any() && ep->local_.ip != q.src) continue;
-        // icmpv6_err_convert(): port unreachable is ECONNREFUSED.
-        ep->error_ = code == kIcmp6PortUnreach ? ECONNREFUSED : EHOSTUNREACH;
-        ep->NotifyLocked();
-      }
-      (void)pkt;
+    case kIcmp6DestUnreach:
+    case kIcmp6PacketTooBig:
+    case kIcmp6TimeExceeded:
+    case kIcmp6ParamProblem:
+      Icmp6Error(h, msg);
       return;
-    }
     default: return;  // router advertisements, MLD, ...: a host with fixed addresses
   }
 }
@@ -171,6 +155,50 @@ void Stack::SendNeighborSolicit(Nic* nic, const IpAddr& target) {
   pkt += msg;
   ++stats_.nd_solicits_sent;
   WriteEth(nic, MulticastMac(dst), kEtherTypeIp6, pkt);
+}
+
+void Stack::Icmp6Error(const Ip6Header& h, std::string_view msg) {
+  // The quoted packet: its IPv6 header, then UDP (no extension headers).
+  if (msg.size() < 8 + kIp6HeaderLen + 4) return;
+  const uint8_t* p = U8(msg) + 8;
+  if ((p[0] >> 4) != 6 || p[6] != kProtoUdp) return;
+  uint8_t type = U8(msg)[0], code = U8(msg)[1];
+  // icmpv6_err_convert() and __udp6_lib_err(): the errno, whether a socket
+  // without IPV6_RECVERR hears of it, and ee_info (the 32 bits after the
+  // checksum: a "too big"'s MTU, a parameter problem's pointer).
+  static constexpr struct {
+    int err;
+    bool hard;
+  } kUnreach[] = {{ENETUNREACH, false}, {EACCES, true},       {EHOSTUNREACH, false},
+                  {EHOSTUNREACH, false}, {ECONNREFUSED, true}, {EACCES, true},
+                  {EACCES, true}};
+  IcmpError e;
+  e.icmp6 = true;
+  e.type = type;
+  e.code = code;
+  e.info = Get32(U8(msg) + 4);
+  e.offender = h.src;
+  bool hard = false;
+  switch (type) {
+    case kIcmp6DestUnreach:
+      e.err = EPROTO;
+      hard = true;
+      if (code < std::size(kUnreach)) {
+        e.err = kUnreach[code].err;
+        hard = kUnreach[code].hard;
+      }
+      break;
+    case kIcmp6PacketTooBig:  // hard with path MTU discovery on (the default)
+      e.err = EMSGSIZE;
+      hard = true;
+      break;
+    case kIcmp6TimeExceeded: e.err = EHOSTUNREACH; break;
+    default:  // kIcmp6ParamProblem
+      e.err = EPROTO;
+      hard = true;
+  }
+  UdpIcmpError(IpAddr::FromBytes(p + 8), IpAddr::FromBytes(p + 24),
+               msg.substr(8 + kIp6HeaderLen), std::move(e), hard);
 }
 
 void Stack::SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8_t code) {

@@ -113,6 +113,24 @@ TEST(Icmp, EchoReply) {
   EXPECT_EQ(s.stack->stats().icmp_malformed, 1u);
 }
 
+// An ICMP error (`type`, `code`, the 32 bits after the checksum `word`)
+// about `sent`, a UDP datagram the stack sent: its IP header, UDP header
+// and payload quoted.
+std::string IcmpAbout(const Parsed& sent, uint8_t type, uint8_t code, uint32_t word = 0) {
+  std::string m(8, '\0');
+  U8(m)[0] = type;
+  U8(m)[1] = code;
+  Put32(U8(m) + 4, word);
+  AppendIp4(&m, sent.ip);
+  std::string l4(8, '\0');
+  Put16(U8(l4), sent.udp.src_port);
+  Put16(U8(l4) + 2, sent.udp.dst_port);
+  Put16(U8(l4) + 4, uint16_t(8 + sent.payload.size()));
+  m += l4 + sent.payload;
+  Put16(U8(m) + 2, ChecksumFinish(ChecksumPartial(m)));
+  return m;
+}
+
 TEST(Udp, DeliversAnswersUnreachableAndReportsRefused) {
   OneStack s;
   auto u = s.stack->NewUdp();
@@ -150,22 +168,80 @@ TEST(Udp, DeliversAnswersUnreachableAndReportsRefused) {
   ASSERT_TRUE(c->Connect({kPeerIp, 9}).ok());
   ASSERT_TRUE(c->SendTo("x", std::nullopt).ok());
   Parsed sent = s.Next();
-  std::string quote = std::string("\x03\x03\0\0\0\0\0\0", 8);
-  std::string inner;
-  AppendIp4(&inner, sent.ip);
-  Put16(reinterpret_cast<uint8_t*>(quote.data()) + 0, 0x0303);
-  quote += inner;
-  std::string l4(8, '\0');
-  Put16(U8(l4), sent.udp.src_port);
-  Put16(U8(l4) + 2, 9);
-  quote += l4;
-  uint16_t sum = ChecksumFinish(ChecksumPartial(quote));
-  Put16(U8(quote) + 2, sum);
-  s.Deliver(testing::PeerIpFrame(kProtoIcmp, quote));
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpDestUnreach, kIcmpPortUnreach)));
   EXPECT_NE(c->Readiness() & POLLERR, 0u);
   EXPECT_EQ(c->SendTo("y", std::nullopt).error(), Errno(ECONNREFUSED));
   u->Close();
   c->Close();
+}
+
+// __udp4_lib_err(): a soft error (time exceeded) reaches only a socket
+// with IP_RECVERR, a hard one (fragmentation needed, path MTU discovery
+// on) a connected socket's pending error too; with IP_RECVERR each is
+// queued with its origin, ee_info, the router as offender and the quoted
+// payload. An unconnected socket without it hears nothing.
+TEST(Udp, IcmpErrorsFromARouter) {
+  OneStack s;
+  const Ip4 router = MakeIp4(10, 0, 0, 254);
+  const SockAddr far{kPeerIp, 53};
+  auto c = s.stack->NewUdp();
+  ASSERT_TRUE(c->Connect(far).ok());
+  auto send = [&](const char* what) {
+    EXPECT_TRUE(c->SendTo(what, std::nullopt).ok());
+    return s.Next();
+  };
+  Parsed sent = send("q1");
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpTimeExceeded, 0), router));
+  EXPECT_EQ(c->Readiness() & POLLERR, 0u);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpDestUnreach, kIcmpFragNeeded, 1400),
+                                 router));
+  EXPECT_NE(c->Readiness() & POLLERR, 0u);
+  EXPECT_EQ(c->TakeError(), EMSGSIZE);
+  EXPECT_EQ(c->TakeQueuedError().error(), Errno(EAGAIN));  // no IP_RECVERR: not queued
+
+  c->SetRecvErr(false, true);
+  sent = send("q2");
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpTimeExceeded, 0), router));
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpDestUnreach, kIcmpFragNeeded, 1400),
+                                 router));
+  EXPECT_NE(c->Readiness() & POLLERR, 0u);
+  Result<IcmpError> e = c->TakeQueuedError();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->err, EHOSTUNREACH);
+  EXPECT_FALSE(e->icmp6);
+  EXPECT_EQ(e->type, kIcmpTimeExceeded);
+  EXPECT_EQ(e->offender, IpAddr(router));
+  EXPECT_EQ(e->dest, far);
+  EXPECT_EQ(e->payload, "q2");
+  e = c->TakeQueuedError();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->err, EMSGSIZE);
+  EXPECT_EQ(e->code, kIcmpFragNeeded);
+  EXPECT_EQ(e->info, 1400u);
+  EXPECT_EQ(c->Readiness() & POLLERR, 0u);  // reading the last one cleared the error
+  // A parameter problem: EPROTO, the pointer in ee_info.
+  sent = send("q3");
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpParamProblem, 0, 9u << 24), router));
+  e = c->TakeQueuedError();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->err, EPROTO);
+  EXPECT_EQ(e->info, 9u);
+  // A quote too short for the ports is ignored.
+  std::string cut = IcmpAbout(sent, kIcmpDestUnreach, kIcmpPortUnreach).substr(0, 8 + 20 + 2);
+  Put16(U8(cut) + 2, 0);
+  Put16(U8(cut) + 2, ChecksumFinish(ChecksumPartial(cut)));
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, cut, router));
+  EXPECT_EQ(c->Readiness() & POLLERR, 0u);
+
+  // Unconnected, no IP_RECVERR: nothing, even for a hard error.
+  auto u = s.stack->NewUdp();
+  ASSERT_TRUE(u->SendTo("u", far).ok());
+  sent = s.Next();
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, IcmpAbout(sent, kIcmpDestUnreach, kIcmpPortUnreach)));
+  EXPECT_EQ(u->Readiness() & POLLERR, 0u);
+  EXPECT_EQ(u->TakeError(), 0);
+  c->Close();
+  u->Close();
 }
 
 TEST(Ip4, ReassemblesFragmentsAndFragmentsOutput) {

@@ -64,9 +64,11 @@ class Endpoint {
   friend class Stack;
   // Queues the observer call for when the stack's lock is released.
   void NotifyLocked();
+  // Taking the error changes readiness (POLLERR): observers hear of it.
   int TakeErrorLocked() {
     int e = error_;
     error_ = 0;
+    if (e) NotifyLocked();
     return e;
   }
 

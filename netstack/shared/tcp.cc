@@ -208,7 +208,8 @@ Status TcpEndpoint::Shutdown(int how) {
       }
       return {};
     case TcpState::kSynSent:
-      Finish();
+      // tcp_disconnect(): the connect in progress fails with ECONNRESET.
+      Abort(ECONNRESET, false);
       return {};
     default:
       break;

@@ -105,6 +105,8 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
 
 void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
   if (shut_rd_ || closed_) return;
+  // Whatever waits in either queue counts (sk_rmem_alloc), but one
+  // datagram always fits an empty receive queue.
   if (rcvq_bytes_ + data.size() + kDatagramOverhead > rcvbuf_cap_ && !rcvq_.empty()) {
     ++stack_->stats_.udp_rcvbuf_full;
     return;
@@ -114,11 +116,12 @@ void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
   NotifyLocked();
 }
 
-Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from) {
+Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from,
+                                     bool may_wait) {
   Stack::Locked l(stack_);
+  if (error_) return Errno(TakeErrorLocked());  // __skb_recv_udp(): sock_error() first
   if (rcvq_.empty()) {
-    if (error_) return Errno(TakeErrorLocked());
-    if (shut_rd_) return size_t{0};
+    if (shut_rd_ && may_wait) return size_t{0};
     return Errno(EAGAIN);
   }
   Datagram& d = rcvq_.front();
@@ -135,12 +138,60 @@ Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr*
 
 Status UdpEndpoint::Shutdown(int how) {
   Stack::Locked l(stack_);
-  // Linux's udp_lib_shutdown... inet_shutdown(): ENOTCONN unless connected.
-  if (!connected_) return Errno(ENOTCONN);
+  // inet_shutdown(): an unconnected socket is shut down all the same ("to
+  // wake up other listeners"), and the answer is ENOTCONN.
   if (how == SHUT_RD || how == SHUT_RDWR) shut_rd_ = true;
   if (how == SHUT_WR || how == SHUT_RDWR) shut_wr_ = true;
   NotifyLocked();
+  if (!connected_) return Errno(ENOTCONN);
   return {};
+}
+
+void UdpEndpoint::IcmpErrorLocked(IcmpError e, bool hard) {
+  if (closed_) return;
+  // __udp4_lib_err(): without IP_RECVERR only a hard error, and only to a
+  // connected socket; with it every error, queued and pending. The IPv4
+  // flag covers ICMP errors (an AF_INET6 socket's IPv4 peers too),
+  // IPV6_RECVERR ICMPv6 ones.
+  if (!(e.icmp6 ? recverr6_ : recverr4_)) {
+    if (!hard || !connected_) return;
+  } else {
+    // sock_queue_err_skb(): no room, no queued copy (the error stays).
+    size_t cost = e.payload.size() + kDatagramOverhead;
+    if (rcvq_bytes_ + cost < rcvbuf_cap_) {
+      rcvq_bytes_ += cost;
+      errq_.push_back(e);
+    } else {
+      ++stack_->stats_.udp_errqueue_full;
+    }
+  }
+  error_ = e.err;
+  NotifyLocked();
+}
+
+Result<IcmpError> UdpEndpoint::TakeQueuedError() {
+  Stack::Locked l(stack_);
+  if (errq_.empty()) return Errno(EAGAIN);
+  IcmpError e = std::move(errq_.front());
+  errq_.pop_front();
+  rcvq_bytes_ -= e.payload.size() + kDatagramOverhead;
+  error_ = errq_.empty() ? 0 : errq_.front().err;
+  NotifyLocked();
+  return e;
+}
+
+void UdpEndpoint::SetRecvErr(bool ipv6, bool on) {
+  Stack::Locked l(stack_);
+  (ipv6 ? recverr6_ : recverr4_) = on;
+  if (on || errq_.empty()) return;
+  for (const IcmpError& e : errq_) rcvq_bytes_ -= e.payload.size() + kDatagramOverhead;
+  errq_.clear();
+  NotifyLocked();
+}
+
+bool UdpEndpoint::RecvErr(bool ipv6) {
+  Stack::Locked l(stack_);
+  return ipv6 ? recverr6_ : recverr4_;
 }
 
 void UdpEndpoint::Close() {
@@ -159,6 +210,7 @@ void UdpEndpoint::Close() {
     bound_ = false;
   }
   rcvq_.clear();
+  errq_.clear();
   rcvq_bytes_ = 0;
 }
 
@@ -166,7 +218,7 @@ uint32_t UdpEndpoint::Readiness() {
   Stack::Locked l(stack_);
   uint32_t m = POLLOUT | POLLWRNORM;
   if (!rcvq_.empty()) m |= POLLIN | POLLRDNORM;
-  if (error_) m |= POLLERR;
+  if (error_ || !errq_.empty()) m |= POLLERR;  // datagram_poll()
   if (shut_rd_) m |= POLLIN | POLLRDNORM | POLLRDHUP;
   if (shut_rd_ && shut_wr_) m |= POLLHUP;
   return m;

@@ -1,7 +1,9 @@
 // A UDP endpoint (RFC 768): bind, connect (a default peer and a receive
 // filter), datagrams queued up to SO_RCVBUF, MSG_TRUNC-style lengths, and
-// ICMP port-unreachable turned into ECONNREFUSED on a connected endpoint
-// as Linux does (__udp4_lib_err()).
+// ICMP errors about its datagrams as Linux reports them (__udp4_lib_err(),
+// __udp6_lib_err()): a hard error (port unreachable: ECONNREFUSED) becomes
+// the pending error of a connected endpoint; with IP_RECVERR/IPV6_RECVERR
+// every error is pending and queued for MSG_ERRQUEUE as well.
 //
 //   auto ep = stack.NewUdp();
 //   ep->Bind({Ip4{}, 5353});
@@ -22,6 +24,18 @@
 
 namespace seedvisor::netstack {
 
+// An ICMP error about a datagram the endpoint sent, as IP_RECVERR and
+// IPV6_RECVERR queue it (ip_icmp_error(), ipv6_icmp_error()).
+struct IcmpError {
+  int err = 0;         // ee_errno
+  bool icmp6 = false;  // origin SO_EE_ORIGIN_ICMP6, else SO_EE_ORIGIN_ICMP
+  uint8_t type = 0, code = 0;
+  uint32_t info = 0;    // ee_info: a "too big"'s MTU, a parameter problem's pointer
+  IpAddr offender;      // who sent the ICMP message
+  SockAddr dest;        // where the failed datagram went
+  std::string payload;  // its payload, as far as the ICMP message quoted it
+};
+
 class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndpoint> {
  public:
   static constexpr size_t kMaxPayload = 65507;
@@ -34,8 +48,19 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   Status Disconnect();  // connect(AF_UNSPEC)
   // `to` may be absent on a connected endpoint (else EDESTADDRREQ).
   Result<size_t> SendTo(std::string_view data, std::optional<SockAddr> to);
-  // The datagram's full length (it may be longer than `len`); EAGAIN if none.
-  Result<size_t> RecvFrom(char* buf, size_t len, bool peek, SockAddr* from);
+  // The datagram's full length (it may be longer than `len`). A pending
+  // error comes first (taken, even by a peek); EAGAIN if nothing waits,
+  // or 0 (end of file) once shut down for reading if the caller would
+  // wait (`may_wait`), as __skb_wait_for_more_packets() says.
+  Result<size_t> RecvFrom(char* buf, size_t len, bool peek, SockAddr* from, bool may_wait = false);
+  // MSG_ERRQUEUE: the oldest queued ICMP error, or EAGAIN. The pending
+  // error becomes the next queued one's errno, or none
+  // (sock_dequeue_err_skb()).
+  Result<IcmpError> TakeQueuedError();
+  // IP_RECVERR (`ipv6` false: errors from ICMP) or IPV6_RECVERR (from
+  // ICMPv6); turning either off empties the queue (skb_errqueue_purge()).
+  void SetRecvErr(bool ipv6, bool on);
+  bool RecvErr(bool ipv6);
   Status Shutdown(int how);
   void Close();  // call before dropping the last reference
 
@@ -53,13 +78,18 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   };
   Status BindLocked(SockAddr a);
   void Deliver(SockAddr from, std::string_view data);
+  // An ICMP error about one of our datagrams; `hard`: one Linux reports
+  // to a connected socket without IP_RECVERR (icmp_err_convert[].fatal).
+  void IcmpErrorLocked(IcmpError e, bool hard);
 
   bool connected_ = false;
   bool reuse_addr_ = false;
   bool shut_rd_ = false, shut_wr_ = false;
   bool closed_ = false;
+  bool recverr4_ = false, recverr6_ = false;
   std::deque<Datagram> rcvq_;
-  size_t rcvq_bytes_ = 0;
+  std::deque<IcmpError> errq_;
+  size_t rcvq_bytes_ = 0;  // both queues, against SO_RCVBUF (sk_rmem_alloc)
 };
 
 }  // namespace seedvisor::netstack

@@ -102,7 +102,8 @@ void AppendIp4(std::string* out, const Ip4Header& h);
 // ---- ICMPv4 (RFC 792) ----
 inline constexpr size_t kIcmpHeaderLen = 8;
 inline constexpr uint8_t kIcmpEchoReply = 0, kIcmpDestUnreach = 3, kIcmpEchoRequest = 8;
-inline constexpr uint8_t kIcmpPortUnreach = 3;
+inline constexpr uint8_t kIcmpTimeExceeded = 11, kIcmpParamProblem = 12;
+inline constexpr uint8_t kIcmpPortUnreach = 3, kIcmpFragNeeded = 4;
 
 // ---- UDP (RFC 768) ----
 inline constexpr size_t kUdpHeaderLen = 8;

@@ -35,6 +35,7 @@ void AppendIp6(std::string* out, const Ip6Header& h);
 
 // ---- ICMPv6 ----
 inline constexpr uint8_t kIcmp6DestUnreach = 1, kIcmp6PacketTooBig = 2;
+inline constexpr uint8_t kIcmp6TimeExceeded = 3, kIcmp6ParamProblem = 4;
 inline constexpr uint8_t kIcmp6EchoRequest = 128, kIcmp6EchoReply = 129;
 inline constexpr uint8_t kIcmp6RouterSolicit = 133, kIcmp6RouterAdvert = 134;
 inline constexpr uint8_t kIcmp6NeighborSolicit = 135, kIcmp6NeighborAdvert = 136;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -25,29 +26,6 @@ namespace {
 using netstack::SockAddr;
 
 std::atomic<uint64_t> g_next_ino{0x40000000};
-
-// Linux's limits for SO_RCVBUF/SO_SNDBUF (sock_setsockopt(): the value is
-// doubled, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF, at most twice
-// net.core.rmem_max/wmem_max).
-constexpr int kMinRcvbuf = 2304, kMinSndbuf = 4608, kMaxBuf = 212992;
-
-std::string IntOpt(int v, size_t optlen) {
-  std::string s(reinterpret_cast<const char*>(&v), sizeof v);
-  s.resize(std::min(optlen, sizeof v));
-  return s;
-}
-
-Result<int> GetInt(const std::string& val) {
-  if (val.size() < sizeof(int)) return Errno(EINVAL);
-  int v;
-  memcpy(&v, val.data(), sizeof v);
-  return v;
-}
-
-int ClampBuf(int v, int min) {
-  int64_t d = int64_t(std::max(v, 0)) * 2;
-  return int(std::clamp<int64_t>(d, min, 2 * int64_t(kMaxBuf)));
-}
 
 }  // namespace
 
@@ -199,13 +177,43 @@ Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
   return done;
 }
 
-Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags, size_t) {
+Result<MsgOut> NetstackSocket::RecvError(char* buf, size_t len, size_t controllen) {
+  // tcp_recvmsg() -> inet_recv_error(): TCP queues nothing here (yet).
+  if (!udp_) return Errno(EAGAIN);
+  SV_ASSIGN_OR_RETURN(netstack::IcmpError e, udp_->TakeQueuedError());
+  MsgOut out;
+  out.len = std::min(len, e.payload.size());
+  memcpy(buf, e.payload.data(), out.len);
+  out.flags = MSG_ERRQUEUE | (e.payload.size() > len ? MSG_TRUNC : 0);
+  out.addr = FormatInetAddr(family_, e.dest);
+  // ip_recv_error()/ipv6_recv_error(): the extended error and the
+  // offender, a sockaddr of the socket's family (IPv4 offenders mapped in
+  // an AF_INET6 socket's), at SOL_IP or SOL_IPV6 by the socket's family.
+  sock_extended_err ee{};
+  ee.ee_errno = uint32_t(e.err);
+  ee.ee_origin = e.icmp6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP;
+  ee.ee_type = e.type;
+  ee.ee_code = e.code;
+  ee.ee_info = e.info;
+  std::string data(reinterpret_cast<const char*>(&ee), sizeof ee);
+  data += FormatInetAddr(family_, {e.offender, 0});
+  bool six = family_ == AF_INET6;
+  PutCmsg(&out, controllen, six ? SOL_IPV6 : SOL_IP, six ? IPV6_RECVERR : IP_RECVERR,
+          data.data(), data.size());
+  return out;
+}
+
+Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags,
+                                       size_t controllen) {
+  // ip_recv_error(): never waits, never peeks.
+  if (flags & MSG_ERRQUEUE) return RecvError(buf, len, controllen);
   MsgOut out;
   const bool peek = flags & MSG_PEEK;
   if (udp_) {
     SockAddr from;
+    const bool may_wait = !nonblocking() && !(flags & MSG_DONTWAIT);
     SV_ASSIGN_OR_RETURN(size_t n, Block(t, false, POLLIN, flags, [&] {
-                          return udp_->RecvFrom(buf, len, peek, &from);
+                          return udp_->RecvFrom(buf, len, peek, &from, may_wait);
                         }));
     out.len = std::min(n, len);
     if (n > len) out.flags |= MSG_TRUNC;
@@ -243,85 +251,6 @@ Result<std::string> NetstackSocket::GetSockName() {
 Result<std::string> NetstackSocket::GetPeerName() {
   SV_ASSIGN_OR_RETURN(SockAddr a, tcp_ ? tcp_->remote() : udp_->remote());
   return FormatInetAddr(family_, a);
-}
-
-Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
-  if (level == SOL_SOCKET) {
-    switch (name) {
-      case SO_TYPE: return IntOpt(type(), optlen);
-      case SO_DOMAIN: return IntOpt(family_, optlen);
-      case SO_PROTOCOL: return IntOpt(tcp_ ? IPPROTO_TCP : IPPROTO_UDP, optlen);
-      case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
-      case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
-      case SO_ACCEPTCONN:
-        return IntOpt(tcp_ && tcp_->state() == netstack::TcpState::kListen, optlen);
-      case SO_RCVBUF:
-        return IntOpt(rcvbuf_ ? rcvbuf_ : (tcp_ ? 131072 : kMaxBuf), optlen);
-      case SO_SNDBUF:
-        return IntOpt(sndbuf_ ? sndbuf_ : (tcp_ ? 16384 : kMaxBuf), optlen);
-      default: return Errno(ENOPROTOOPT);
-    }
-  }
-  if (level == IPPROTO_TCP && tcp_) {
-    switch (name) {
-      case TCP_NODELAY: return IntOpt(nodelay_, optlen);
-      case TCP_MAXSEG: return IntOpt(tcp_->mss(), optlen);
-      default: return Errno(ENOPROTOOPT);
-    }
-  }
-  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
-  return Errno(ENOPROTOOPT);
-}
-
-Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
-  if (level == SOL_SOCKET) {
-    switch (name) {
-      case SO_REUSEADDR: {
-        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
-        reuse_addr_ = v != 0;
-        if (tcp_) tcp_->SetReuseAddr(reuse_addr_);
-        if (udp_) udp_->SetReuseAddr(reuse_addr_);
-        return {};
-      }
-      case SO_RCVBUF:
-      case SO_SNDBUF: {
-        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
-        bool rcv = name == SO_RCVBUF;
-        int b = ClampBuf(v, rcv ? kMinRcvbuf : kMinSndbuf);
-        (rcv ? rcvbuf_ : sndbuf_) = b;
-        // The doubled value covers bookkeeping too (tcp_adv_win_scale):
-        // the payload room is half of it for TCP's receive side.
-        size_t room = rcv && tcp_ ? size_t(b) / 2 : size_t(b);
-        if (tcp_) tcp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
-        if (udp_) udp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
-        return {};
-      }
-      default:
-        return Errno(ENOPROTOOPT);
-    }
-  }
-  if (level == IPPROTO_TCP && tcp_ && name == TCP_NODELAY) {
-    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
-    nodelay_ = v != 0;
-    tcp_->SetNoDelay(nodelay_);
-    return {};
-  }
-  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return SetIpv6Opt(name, val);
-  return Errno(ENOPROTOOPT);
-}
-
-Result<std::string> NetstackSocket::GetIpv6Opt(int name, size_t optlen) {
-  if (name == IPV6_V6ONLY) return IntOpt(v6only_, optlen);
-  return Errno(ENOPROTOOPT);
-}
-
-Status NetstackSocket::SetIpv6Opt(int name, const std::string& val) {
-  if (name != IPV6_V6ONLY) return Errno(ENOPROTOOPT);
-  SV_ASSIGN_OR_RETURN(int v, GetInt(val));
-  // do_ipv6_setsockopt(): only before the socket has a port.
-  SV_TRY(endpoint().SetFamily6(v != 0));
-  v6only_ = v != 0;
-  return {};
 }
 
 Result<struct stat> NetstackSocket::Stat() {

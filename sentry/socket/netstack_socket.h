@@ -70,6 +70,8 @@ class NetstackSocket : public Socket {
   template <typename Op>
   auto Block(Task& t, bool send, uint32_t events, int flags, Op op) -> decltype(op());
 
+  // recvmsg(MSG_ERRQUEUE).
+  Result<MsgOut> RecvError(char* buf, size_t len, size_t controllen);
   // IPPROTO_IPV6 options (AF_INET6 only).
   Result<std::string> GetIpv6Opt(int name, size_t optlen);
   Status SetIpv6Opt(int name, const std::string& val);

@@ -1,5 +1,6 @@
 #include "sentry/socket/socket.h"
 
+#include <algorithm>
 #include <climits>
 #include <sys/ioctl.h>
 
@@ -8,6 +9,28 @@
 #include "sentry/socket/if_ioctl.h"
 
 namespace seedvisor::sentry {
+
+void PutCmsg(MsgOut* out, size_t room, int level, int type, const void* data, size_t len) {
+  size_t used = out->control.size();
+  size_t left = room > used ? room - used : 0;
+  if (left < sizeof(cmsghdr)) {
+    out->flags |= MSG_CTRUNC;
+    return;
+  }
+  size_t cmlen = CMSG_LEN(len);
+  if (cmlen > left) {
+    out->flags |= MSG_CTRUNC;
+    cmlen = left;
+  }
+  cmsghdr h{};
+  h.cmsg_len = cmlen;
+  h.cmsg_level = level;
+  h.cmsg_type = type;
+  out->control.append(reinterpret_cast<const char*>(&h), sizeof h);
+  out->control.append(static_cast<const char*>(data), cmlen - sizeof h);
+  // The next message starts aligned (CMSG_SPACE), within the room.
+  out->control.resize(used + std::min(CMSG_SPACE(len), left), '\0');
+}
 
 Result<size_t> Socket::Read(Task& t, char* buf, size_t len) {
   SV_ASSIGN_OR_RETURN(MsgOut m, RecvMsg(t, buf, len, 0, 0));

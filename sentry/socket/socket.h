@@ -92,6 +92,12 @@ class Socket : public FileDescription {
 
 inline Socket* AsSocket(FileDescription& f) { return dynamic_cast<Socket*>(&f); }
 
+// put_cmsg(): appends one control message of `len` bytes to `out->control`,
+// which may grow to `room` bytes (the caller's msg_controllen). One that
+// does not fit is cut to the room left (its cmsg_len says so) and
+// MSG_CTRUNC set; without room for a cmsghdr nothing is written.
+void PutCmsg(MsgOut* out, size_t room, int level, int type, const void* data, size_t len);
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SOCKET_SOCKET_H_

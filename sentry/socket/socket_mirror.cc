@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "sentry/base/log.h"
@@ -102,11 +103,30 @@ void SocketMirror::Drain(int fd) {
   // every host thread's TLS, which glibc zeroes as each thread starts:
   // 16 page faults, on a sandbox fork's path too).
   static char scratch[65536];
-  while (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0) {
+  // A datagram m's error comes before its messages (sock_error() in
+  // __skb_try_recv_datagram()) and goes with that recv: drain on past it
+  // (SetDgramError makes it again if it is still wanted).
+  bool error_taken = false;
+  for (;;) {
+    ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !error_taken) {
+      error_taken = true;
+      continue;
+    }
+    return;
   }
 }
 
 void SocketMirror::SetDgramError(bool want) {
+  // A send on m (an out edge, Fill, the hangup's message) takes m's error
+  // (sock_error() in sock_alloc_send_pskb()): one we keep up is made
+  // again if it went. poll() looks without taking it.
+  if (want && err_) {
+    pollfd p{m_, POLLERR, 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) return;
+    err_ = false;
+  }
   if (want == err_) return;
   err_ = want;
   if (!want) {
@@ -148,7 +168,7 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
   const bool want_rdhup = (mask & POLLRDHUP) || want_hup;
   const bool want_in = mask & POLLIN, want_out = mask & POLLOUT;
   if (type_ == SOCK_DGRAM) {
-    SetDgramError(want_err);
+    // The error last (below): what comes before may send on m.
   } else if (d_ < 0) {  // after ERR: only the error and an urgent byte can still go
     if (!(mask & POLLPRI)) SetPri(false);
     if (err_ && !want_err) {
@@ -176,8 +196,9 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
         Fill();
       }
       out_ = want_out;
-    } else if (want_out && out_edge) {
-      // One more skb freed: sk_write_space wakes the writers again.
+    } else if (want_out && out_edge && !(type_ == SOCK_DGRAM && want_err)) {
+      // One more skb freed: sk_write_space wakes the writers again. (Not
+      // while a datagram m shows an error: the send would take it.)
       if (send(m_, "o", 1, kSend) == 1) Drain(d_);
     }
   }
@@ -215,6 +236,7 @@ void SocketMirror::Set(short mask, bool in_edge, bool out_edge) {
     shutdown(m_, SHUT_WR);
     hup_ = true;
   }
+  if (type_ == SOCK_DGRAM) SetDgramError(want_err);
 }
 
 }  // namespace seedvisor::sentry

@@ -46,6 +46,7 @@ SUITES = OrderedDict([
     ("socket_signal", by_param_prefix),
     ("recvmmsg", by_param_suffix),
     ("inet_socket", "TCP/UDP loopback"),
+    ("udp_errqueue", "UDP loopback"),
     ("inet_stream", "TCP/UDP loopback"),
     ("socket_ioctl", "all families (ioctls)"),
     ("inet6", "inet6 loopback"),

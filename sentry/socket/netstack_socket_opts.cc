@@ -1,0 +1,135 @@
+// NetstackSocket's socket options (getsockopt/setsockopt): SOL_SOCKET,
+// IPPROTO_TCP, IPPROTO_IP and IPPROTO_IPV6, as far as the stack serves them.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "sentry/socket/netstack_socket.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// Linux's limits for SO_RCVBUF/SO_SNDBUF (sock_setsockopt(): the value is
+// doubled, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF, at most twice
+// net.core.rmem_max/wmem_max).
+constexpr int kMinRcvbuf = 2304, kMinSndbuf = 4608, kMaxBuf = 212992;
+
+std::string IntOpt(int v, size_t optlen) {
+  std::string s(reinterpret_cast<const char*>(&v), sizeof v);
+  s.resize(std::min(optlen, sizeof v));
+  return s;
+}
+
+Result<int> GetInt(const std::string& val) {
+  if (val.size() < sizeof(int)) return Errno(EINVAL);
+  int v;
+  memcpy(&v, val.data(), sizeof v);
+  return v;
+}
+
+int ClampBuf(int v, int min) {
+  int64_t d = int64_t(std::max(v, 0)) * 2;
+  return int(std::clamp<int64_t>(d, min, 2 * int64_t(kMaxBuf)));
+}
+
+}  // namespace
+
+Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_t optlen) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_TYPE: return IntOpt(type(), optlen);
+      case SO_DOMAIN: return IntOpt(family_, optlen);
+      case SO_PROTOCOL: return IntOpt(tcp_ ? IPPROTO_TCP : IPPROTO_UDP, optlen);
+      case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
+      case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
+      case SO_ACCEPTCONN:
+        return IntOpt(tcp_ && tcp_->state() == netstack::TcpState::kListen, optlen);
+      case SO_RCVBUF:
+        return IntOpt(rcvbuf_ ? rcvbuf_ : (tcp_ ? 131072 : kMaxBuf), optlen);
+      case SO_SNDBUF:
+        return IntOpt(sndbuf_ ? sndbuf_ : (tcp_ ? 16384 : kMaxBuf), optlen);
+      default: return Errno(ENOPROTOOPT);
+    }
+  }
+  if (level == IPPROTO_TCP && tcp_) {
+    switch (name) {
+      case TCP_NODELAY: return IntOpt(nodelay_, optlen);
+      case TCP_MAXSEG: return IntOpt(tcp_->mss(), optlen);
+      default: return Errno(ENOPROTOOPT);
+    }
+  }
+  if (level == IPPROTO_IP && udp_ && name == IP_RECVERR) {
+    return IntOpt(udp_->RecvErr(false), optlen);
+  }
+  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
+  return Errno(ENOPROTOOPT);
+}
+
+Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_REUSEADDR: {
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        reuse_addr_ = v != 0;
+        if (tcp_) tcp_->SetReuseAddr(reuse_addr_);
+        if (udp_) udp_->SetReuseAddr(reuse_addr_);
+        return {};
+      }
+      case SO_RCVBUF:
+      case SO_SNDBUF: {
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        bool rcv = name == SO_RCVBUF;
+        int b = ClampBuf(v, rcv ? kMinRcvbuf : kMinSndbuf);
+        (rcv ? rcvbuf_ : sndbuf_) = b;
+        // The doubled value covers bookkeeping too (tcp_adv_win_scale):
+        // the payload room is half of it for TCP's receive side.
+        size_t room = rcv && tcp_ ? size_t(b) / 2 : size_t(b);
+        if (tcp_) tcp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
+        if (udp_) udp_->SetBufferSizes(rcv ? room : 0, rcv ? 0 : room);
+        return {};
+      }
+      default:
+        return Errno(ENOPROTOOPT);
+    }
+  }
+  if (level == IPPROTO_TCP && tcp_ && name == TCP_NODELAY) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    nodelay_ = v != 0;
+    tcp_->SetNoDelay(nodelay_);
+    return {};
+  }
+  // IP_RECVERR: also on an AF_INET6 socket, for its IPv4 peers
+  // (ipv6_setsockopt() passes SOL_IP on to ip_setsockopt()).
+  if (level == IPPROTO_IP && udp_ && name == IP_RECVERR) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    udp_->SetRecvErr(false, v != 0);
+    return {};
+  }
+  if (level == IPPROTO_IPV6 && family_ == AF_INET6) return SetIpv6Opt(name, val);
+  return Errno(ENOPROTOOPT);
+}
+
+Result<std::string> NetstackSocket::GetIpv6Opt(int name, size_t optlen) {
+  if (name == IPV6_V6ONLY) return IntOpt(v6only_, optlen);
+  if (name == IPV6_RECVERR && udp_) return IntOpt(udp_->RecvErr(true), optlen);
+  return Errno(ENOPROTOOPT);
+}
+
+Status NetstackSocket::SetIpv6Opt(int name, const std::string& val) {
+  if (name == IPV6_RECVERR && udp_) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    udp_->SetRecvErr(true, v != 0);
+    return {};
+  }
+  if (name != IPV6_V6ONLY) return Errno(ENOPROTOOPT);
+  SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+  // do_ipv6_setsockopt(): only before the socket has a port.
+  SV_TRY(endpoint().SetFamily6(v != 0));
+  v6only_ = v != 0;
+  return {};
+}
+
+}  // namespace seedvisor::sentry
