@@ -91,13 +91,19 @@ int CmdUpdate(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     r = FromFlags(vf);
   }
   if (!r.ok()) return Fail(r.status());
-  if (st->cgroups_path.empty()) {
+  if (st->joined()) {
+    // A container in its pod's sandbox: its tasks run in that sandbox's
+    // process, in the pod sandbox container's host cgroup; only its pids
+    // limit is its own (kept by the sandbox).
+    if (absl::Status s = container::PodMemberHostLimits(*r, st->id); !s.ok()) return Fail(s);
+  } else if (st->cgroups_path.empty()) {
     return Fail("update: container " + st->id +
                 " has no cgroup (config.json sets neither linux.cgroupsPath nor resources)");
+  } else if (absl::Status s = container::UpdateCgroups(*r, st->cgroups_path); !s.ok()) {
+    // The host's share first (with room for the sandbox's own tasks), then
+    // the guest's limit, which only the sandbox keeps.
+    return Fail(s);
   }
-  // The host's share first (with room for the sandbox's own tasks), then
-  // the guest's limit, which only the sandbox keeps.
-  if (absl::Status s = container::UpdateCgroups(*r, st->cgroups_path); !s.ok()) return Fail(s);
   if (r->pids_limit && *r->pids_limit != 0) {  // runc: 0 leaves the limit as it is
     control::v1::UpdateRequest req;
     req.set_container_id(st->id);

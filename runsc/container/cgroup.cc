@@ -67,6 +67,19 @@ std::vector<std::string> Prefixes(const std::string& path) {
 
 }  // namespace
 
+bool SetsHostLimits(const oci::Resources& r) {
+  return r.memory_limit || r.memory_reservation || r.memory_swap || r.cpu_shares || r.cpu_quota ||
+         r.cpu_period || r.cpuset_cpus;
+}
+
+absl::Status PodMemberHostLimits(const oci::Resources& r, const std::string& id) {
+  if (!SetsHostLimits(r)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "update: container ", id,
+      " runs in its pod's sandbox: its memory and cpu limits are that sandbox's cgroup's (the pod "
+      "sandbox container's); only its pids limit is its own"));
+}
+
 std::string CgroupPathFor(const oci::Spec& spec, const std::string& id) {
   std::string p = spec.cgroups_path;
   // systemd's "slice:prefix:name" form: there is no systemd here to ask, so

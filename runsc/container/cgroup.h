@@ -45,6 +45,12 @@ absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
 // what it made.
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
                           const std::string& mount_root = "/sys/fs/cgroup");
+// Whether `r` sets a limit the host cgroup keeps (memory, cpu, cpuset),
+// not only the pids limit (which the sandbox keeps for its guest).
+bool SetsHostLimits(const oci::Resources& r);
+// A container in its pod's sandbox (its tasks run in that sandbox's
+// process): the error for host limits `r` sets, or OK if it sets none.
+absl::Status PodMemberHostLimits(const oci::Resources& r, const std::string& id);
 // Writes the limits `r` sets (the rest stay) into the existing cgroups of
 // `path`; errors name the OCI field ("memory.limit: cgroup: writing ...").
 absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,

@@ -196,6 +196,9 @@ control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oc
     io->set_stderr(absl::StrCat("/proc/", self, "/fd/2"));
   }
   r.set_caller_pid(getpid());
+  // Its own pids limit, kept by the sandbox (sentry/kernel: the host cgroup
+  // holds the whole pod's sandbox process, not this container's tasks).
+  if (spec.resources.pids_limit) r.set_pids_limit(*spec.resources.pids_limit);
   return r;
 }
 

@@ -441,15 +441,18 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   if (!found.ok()) return found.status();
   Container& c = **found;
   v1::StatsResponse resp;
-  uint64_t cpu = 0, pids = 0;
+  uint64_t cpu = 0, pids = 0, pids_limit = 0;
   {
     absl::MutexLock l(&kernel_.mu());
-    // The first container's: the sandbox's pids.current (tasks, threads and
-    // unreaped zombies included); another's: its own tasks.
-    if (IsFirst(c)) pids = static_cast<uint64_t>(kernel_.PidsChargedLocked());
+    // pids.current (tasks, threads and unreaped zombies) and pids.max: the
+    // first container's are the sandbox's; another's its own.
+    const std::string& cid = c.cfg.init.container_id;
+    pids = static_cast<uint64_t>(IsFirst(c) ? kernel_.PidsChargedLocked()
+                                            : kernel_.ContainerPidsChargedLocked(cid));
+    pids_limit = static_cast<uint64_t>(IsFirst(c) ? kernel_.pids_limit()
+                                                  : kernel_.ContainerPidsLimitLocked(cid));
     for (auto& t : kernel_.Tasks()) {
       if (!InContainer(t->tg(), c)) continue;
-      if (!IsFirst(c)) ++pids;
       if (t->tid() != t->tgid()) continue;
       // Time banked by address spaces that are gone (exec, exit) and by
       // reaped children; the running images' time is not sampled here.
@@ -459,7 +462,7 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
   resp.set_cpu_usage_ns(cpu);
   resp.set_cpu_user_ns(cpu);
   resp.set_pids_current(pids);
-  resp.set_pids_limit(static_cast<uint64_t>(kernel_.pids_limit()));
+  resp.set_pids_limit(pids_limit);
   std::string mem = MemoryCgroupDir();
   if (!mem.empty()) {
     resp.set_memory_usage_bytes(ReadU64(mem + "/memory.usage_in_bytes"));
@@ -479,8 +482,13 @@ absl::StatusOr<v1::UpdateResponse> ControlServer::Update(const v1::UpdateRequest
   // linux.resources.pids.limit: the guest's tasks are counted here, not by
   // the host cgroup (which also holds the sentry's threads and the stubs).
   if (req.has_pids_limit()) {
-    if (absl::Status s = SandboxWide(**found, "a pids limit"); !s.ok()) return s;
-    kernel_.SetPidsLimit(req.pids_limit());
+    const Container& c = **found;
+    if (IsFirst(c)) {
+      kernel_.SetPidsLimit(req.pids_limit());
+    } else {
+      absl::MutexLock l(&kernel_.mu());
+      kernel_.SetContainerPidsLimit(c.cfg.init.container_id, req.pids_limit());
+    }
   }
   return v1::UpdateResponse();
 }
@@ -639,11 +647,17 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
   } else {
     for (int i = 0; i < 3; ++i) init.stdio[i] = first_->cfg.init.stdio[i];
   }
-  absl::MutexLock l(&mu_);
-  if (containers_.count(id)) {
-    return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
+  {
+    absl::MutexLock l(&mu_);
+    if (containers_.count(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
+    }
+    containers_[id] = std::move(c);
   }
-  containers_[id] = std::move(c);
+  if (req.pids_limit() > 0) {
+    absl::MutexLock l(&kernel_.mu());
+    kernel_.SetContainerPidsLimit(id, req.pids_limit());
+  }
   Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());
   return v1::CreateContainerResponse();
 }
@@ -675,6 +689,10 @@ absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
       return absl::DeadlineExceededError(absl::StrCat(
           "container \"", c.cfg.id, "\": process ", g->tgid(), " did not die within 10 s of SIGKILL"));
     }
+  }
+  {
+    absl::MutexLock l(&kernel_.mu());
+    kernel_.ForgetContainerPidsLocked(c.cfg.init.container_id);
   }
   absl::MutexLock l(&mu_);
   if (c.phase != Phase::kStopped) {

@@ -425,6 +425,63 @@ TEST_F(ContainersTest, DeleteKillsARunningContainer) {
   EXPECT_EQ(Slurp(out), "again\n");
 }
 
+// A pod's container has its own pids limit (linux.resources.pids.limit,
+// counted over its own tasks); the first container's tasks are not bound by it.
+TEST_F(ContainersTest, PidsLimitIsPerContainer) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  v1::CreateContainerRequest req = Second("exec sleep 1000", TempDir(), TempFile());
+  req.set_pids_limit(6);
+  ASSERT_TRUE(s.CreateContainer(req).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  ASSERT_TRUE(s.Start(start2).ok());
+  // Forks children that sleep until it fails (prints how many it made
+  // and the errno) or has made 10.
+  const std::string forker =
+      "exec python3 -c 'import os, time\n"
+      "n = 0\n"
+      "try:\n"
+      "    while n < 10:\n"
+      "        if os.fork() == 0:\n"
+      "            time.sleep(1000)\n"
+      "            os._exit(0)\n"
+      "        n += 1\n"
+      "except OSError as e:\n"
+      "    print(n, e.errno)\n'";
+  // Its init and the forker are 2 of its 6.
+  EXPECT_EQ(Run(s, "c2", forker), "4 11\n");
+  v1::StatsRequest st2;
+  st2.set_container_id("c2");
+  auto stats = s.Stats(st2);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pids_current(), 5u);  // the forker is reaped
+  EXPECT_EQ(stats->pids_limit(), 6u);
+  // The first container's tasks: the sandbox's limit (none) only.
+  EXPECT_EQ(Run(s, "c1", forker), "");
+  auto stats1 = s.Stats({});
+  ASSERT_TRUE(stats1.ok()) << stats1.status();
+  EXPECT_EQ(stats1->pids_limit(), 0u);
+  EXPECT_GE(stats1->pids_current(), 16u);  // both containers' tasks
+  // An update raises it (runc update --pids-limit of that container).
+  v1::UpdateRequest up;
+  up.set_container_id("c2");
+  up.set_pids_limit(8);
+  ASSERT_TRUE(s.Update(up).ok());
+  EXPECT_EQ(Run(s, "c2", forker), "2 11\n");
+  EXPECT_EQ(s.Stats(st2)->pids_limit(), 8u);
+  // Deleted and made again without one: no limit is left over.
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  ASSERT_TRUE(s.CreateContainer(Second("exec sleep 1000", TempDir(), TempFile())).ok());
+  ASSERT_TRUE(s.Start(start2).ok());
+  EXPECT_EQ(Run(s, "c2", forker), "");
+  EXPECT_EQ(s.Stats(st2)->pids_limit(), 0u);
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
 TEST_F(ContainersTest, BadRequestsNameWhatIsWrong) {
   ControlServer& s = Make("exec sleep 1000");
   std::string data = TempDir();

@@ -75,7 +75,7 @@ bool Kernel::TgidFreeLocked(int tid) {
   // frees its id here, on the next look.
   std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
   if (tg && tg->state != ThreadGroup::State::kReaped) return false;
-  if (it->second.leader_charged) --pids_charged_;
+  if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
   tgs_.erase(it);
   return true;
 }
@@ -95,17 +95,18 @@ int Kernel::AllocateTidAt(int tid) {
 }
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
-  if (t->tid() == t->tgid()) tgs_[t->tgid()] = TgSlot{t->shared_tg()};
+  if (t->tid() == t->tgid()) {
+    tgs_[t->tgid()] = TgSlot{.tg = t->shared_tg(), .container_id = t->tg().container_id};
+  }
   t->counted_uid_ = t->creds().ruid;
   ++tasks_per_uid_[t->counted_uid_];
-  ++pids_charged_;
+  ChargePidsLocked(t->tg().container_id, 1);
   tasks_[t->tid()] = std::move(t);
 }
 
 Status Kernel::CheckTaskLimits(const Task& parent) {
   // pids_can_fork(): the container's limit binds root too.
-  const int64_t pids_limit = this->pids_limit();
-  if (pids_limit > 0 && pids_charged_ >= pids_limit) return Errno(EAGAIN);
+  if (PidsLimitReachedLocked(parent.tg().container_id) > 0) return Errno(EAGAIN);
   const Credentials& c = parent.creds();
   const rlim_t limit = parent.tg().rlimits[RLIMIT_NPROC].rlim_cur;
   if (limit == RLIM_INFINITY || c.ruid == 0 || c.HasCap(CAP_SYS_RESOURCE) ||
@@ -116,6 +117,45 @@ Status Kernel::CheckTaskLimits(const Task& parent) {
   const int64_t n = it == tasks_per_uid_.end() ? 0 : it->second;
   if (static_cast<uint64_t>(n) >= limit) return Errno(EAGAIN);
   return {};
+}
+
+void Kernel::ChargePidsLocked(const std::string& container, int64_t delta) {
+  pids_charged_ += delta;
+  if (container.empty()) return;
+  auto it = container_pids_.find(container);
+  if (it == container_pids_.end()) {
+    if (delta > 0) container_pids_[container].charged = delta;
+    return;
+  }
+  it->second.charged += delta;
+  if (it->second.charged <= 0 && it->second.limit == 0) container_pids_.erase(it);
+}
+
+void Kernel::SetContainerPidsLimit(const std::string& container, int64_t limit) {
+  if (container.empty()) return;
+  ContainerPids& c = container_pids_[container];
+  c.limit = limit > 0 ? limit : 0;
+  if (c.charged <= 0 && c.limit == 0) container_pids_.erase(container);
+}
+
+int64_t Kernel::ContainerPidsLimitLocked(const std::string& container) const {
+  auto it = container_pids_.find(container);
+  return it == container_pids_.end() ? 0 : it->second.limit;
+}
+
+int64_t Kernel::ContainerPidsChargedLocked(const std::string& container) const {
+  auto it = container_pids_.find(container);
+  return it == container_pids_.end() ? 0 : it->second.charged;
+}
+
+int64_t Kernel::PidsLimitReachedLocked(const std::string& container) const {
+  if (const int64_t limit = pids_limit(); limit > 0 && pids_charged_ >= limit) return limit;
+  auto it = container.empty() ? container_pids_.end() : container_pids_.find(container);
+  if (it != container_pids_.end() && it->second.limit > 0 &&
+      it->second.charged >= it->second.limit) {
+    return it->second.limit;
+  }
+  return 0;
 }
 
 void Kernel::RecountTaskUid(Task& t) {
@@ -140,7 +180,7 @@ void Kernel::UnregisterTask(int tid) {
       slot->second.tg.lock().get() == &task.tg()) {
     slot->second.leader_charged = true;
   } else {
-    --pids_charged_;
+    ChargePidsLocked(task.tg().container_id, -1);
   }
   tasks_.erase(t);
 }
@@ -151,7 +191,7 @@ void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
   it->second.released = true;
   if (it->second.leader_charged) {
     it->second.leader_charged = false;
-    --pids_charged_;
+    ChargePidsLocked(it->second.container_id, -1);
   }
 }
 
@@ -159,7 +199,7 @@ void Kernel::ReapLocked(ThreadGroup& tg) {
   tg.state = ThreadGroup::State::kReaped;
   auto it = tgs_.find(tg.tgid());
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
-  if (it->second.leader_charged) --pids_charged_;
+  if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
   tgs_.erase(it);
 }
 

@@ -57,7 +57,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
     // runc exec's process joins the container's pids cgroup, and its fork
     // fails there at the limit.
-    if (const int64_t limit = pids_limit(); limit > 0 && pids_charged_ >= limit) {
+    if (const int64_t limit = PidsLimitReachedLocked(spec.container_id); limit > 0) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the container has reached its pids limit (linux.resources.pids.limit ", limit, ")"));
     }

@@ -111,6 +111,49 @@ for platform in systrap ptrace; do
   "$SEEDSC" --root "$T/s" delete --force "u-$platform" >/dev/null 2>&1
 done
 
+# A pod (CRI annotations: a sandbox container, then a container that joins
+# its sandbox): the joined container's pids limit is its own, over its own
+# tasks, kept by the pod's sandbox (the host cgroup holds the whole
+# sandbox process); the pod sandbox container's limit is the sandbox's.
+# `update` of the joined one changes its pids limit and refuses memory
+# (the pod's cgroup's) with one line. systrap only.
+pod_annotate() {  # NAME TYPE
+  python3 - "$T/$1/config.json" "$2" <<'PY'
+import json, sys
+path, kind = sys.argv[1:3]
+c = json.load(open(path))
+c.setdefault("annotations", {}).update({"io.kubernetes.cri.container-type": kind,
+                                         "io.kubernetes.cri.sandbox-id": "pod-s"})
+json.dump(c, open(path, "w"), indent=1)
+PY
+}
+bundle pod 100 hold && pod_annotate pod sandbox
+bundle pod-m1 8 hold && pod_annotate pod-m1 container
+timeout 30 "$SEEDSC" --root "$T/s" run --detach --bundle "$T/pod" pod-s >"$T/pod-s.run" 2>&1 </dev/null
+check_eq "pod: the sandbox container runs" 0 $?
+timeout 30 "$SEEDSC" --root "$T/s" create --bundle "$T/pod-m1" m1 >"$T/m1.out" 2>"$T/m1.err" </dev/null &&
+  timeout 30 "$SEEDSC" --root "$T/s" start m1 >>"$T/m1.err" 2>&1
+check_eq "pod: a container joins its sandbox and starts" 0 $?
+check_eq "pod: it runs in the pod's sandbox process" \
+  "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sandboxPid"])' "$T/s/pod-s/state.json")" \
+  "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sandboxPid"])' "$T/s/m1/state.json")"
+# Its init and the counter are 2 of its 8; the pod sandbox's are 2 of 100.
+check_eq "pod: the joined container's own limit" "forks: 6, then EAGAIN" \
+  "$(timeout 30 "$SEEDSC" --root "$T/s" exec m1 /bin/pids_probe count 2>&1)"
+check_eq "pod: the sandbox container is not bound by it" "forks: 64, then stopped" \
+  "$(timeout 30 "$SEEDSC" --root "$T/s" exec pod-s /bin/pids_probe count 2>&1)"
+timeout 30 "$SEEDSC" --root "$T/s" update --pids-limit 12 m1
+check_eq "pod: update --pids-limit of the joined container" 0 $?
+check_eq "pod: its new limit" "forks: 10, then EAGAIN" \
+  "$(timeout 30 "$SEEDSC" --root "$T/s" exec m1 /bin/pids_probe count 2>&1)"
+check_eq "pod: events --stats shows its own limit" 12 \
+  "$("$SEEDSC" --root "$T/s" events --stats m1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["pids"]["limit"])')"
+err="$(timeout 30 "$SEEDSC" --root "$T/s" update --memory 100000000 m1 2>&1)"
+check_eq "pod: update --memory of the joined container fails" 1 $?
+check_eq "pod: ... saying whose limit it is" 1 "$(grep -c "memory and cpu limits are that sandbox's cgroup's" <<<"$err")"
+"$SEEDSC" --root "$T/s" delete --force m1 >/dev/null 2>&1
+"$SEEDSC" --root "$T/s" delete --force pod-s >/dev/null 2>&1
+
 # A host cgroup with no room left (pids.max = pids.current): an exec fails
 # with one clear line and the sandbox lives on (the sentry used to abort on
 # std::thread's exception, taking the container with it); once the host has
