@@ -84,6 +84,16 @@ procs_settled() {  # NS WANT
   done
   echo "$n"
 }
+# What is left in namespace NS (not zombies): one line each, for a failure.
+procs_left() {  # NS
+  local p
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
+    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] && continue
+    ps -o pid=,ppid=,pgid=,sid=,stat=,wchan:24=,etime=,cmd= -p "${p#/proc/}" | sed 's/^/  left: /'
+    echo "    threads: $(ls "$p/task" 2>/dev/null | wc -l), NSpid: $(awk '/^NSpid/{$1=""; print}' "$p/status" 2>/dev/null)"
+  done
+}
 sandbox_pid() { "${S[@]}" state "$1" | sed -n 's/.*"pid": \([0-9]*\),/\1/p'; }
 
 # A container's stdin is a fifo we hold open on fd $2; its stdout a file.
@@ -660,10 +670,17 @@ expect_fail "fork of a seed with a traced task" 'traced by task' fork s2 x4
 "${S[@]}" resume s2
 check_eq "s2 kills its tracee" "ok" "$(ask 15 "$T/s2.out" "untrace")"
 
+last_pids="f1=$(sandbox_pid f1) g1=$(sandbox_pid g1) s2=$(sandbox_pid s2)"
 "${S[@]}" delete --force f1; "${S[@]}" delete --force g1; "${S[@]}" delete --force s2
 sleep 0.5
-check_eq "deleting every container leaves no process (seed 1)" "0" "$(procs_settled "$NS1" 0)"
-check_eq "deleting every container leaves no process (seed 2)" "0" "$(procs_settled "$NS2" 0)"
+left1=$(procs_settled "$NS1" 0) left2=$(procs_settled "$NS2" 0)
+check_eq "deleting every container leaves no process (seed 1)" "0" "$left1"
+check_eq "deleting every container leaves no process (seed 2)" "0" "$left2"
+if [[ "$left1" != 0 || "$left2" != 0 ]]; then
+  echo "  sandbox processes before the deletes: $last_pids"
+  procs_left "$NS1"; procs_left "$NS2"
+  for f in f1 g1; do echo "  $f's log (tail):"; tail -n 15 "$T/$f.err" | sed 's/^/    /'; done
+fi
 
 # --- A real multi-threaded runtime: a Node.js seed (libuv's epoll loop and
 # worker threads, V8's heap, which V8 marks MADV_DONTFORK) forks and answers.
