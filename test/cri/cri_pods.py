@@ -313,6 +313,51 @@ def run(args, pb, cri, pods):
               "NOT_FOUND", got)
 
 
+def percentile(values, q):
+    """Nearest rank."""
+    v = sorted(values)
+    return v[max(0, min(len(v) - 1, -(-len(v) * q // 100) - 1))]
+
+
+def bench(args, pb, cri, pods):
+    """Pod start latency (issue 14): RunPodSandbox + CreateContainer +
+    StartContainer of one pod with one container, per handler, rounds
+    interleaved so drift hits all alike; stop and remove are not timed."""
+    handlers = args.bench_handlers.split(",")
+    times = {h: {"pod": [], "create": [], "start": [], "total": []} for h in handlers}
+    for i in range(args.bench):
+        for h in handlers:
+            name = f"pod-bench-{h}-{i}"  # (cri_test.sh removes /NS/pod-* cgroups)
+            cfg = pod_config(pb, args, name)
+            t0 = time.monotonic()
+            pod = cri.call("RunPodSandbox", config=cfg, runtime_handler=h).pod_sandbox_id
+            pods.append(pod)
+            t1 = time.monotonic()
+            cid = create(cri, args, pod, cfg, "c", WAITS)
+            t2 = time.monotonic()
+            cri.call("StartContainer", container_id=cid)
+            t3 = time.monotonic()
+            for phase, ms in (("pod", t1 - t0), ("create", t2 - t1), ("start", t3 - t2),
+                              ("total", t3 - t0)):
+                times[h][phase].append(ms * 1000)
+            check(f"bench_{h}_{i}_running", cri.status(cid).state == pb.CONTAINER_RUNNING,
+                  "ContainerStatus after StartContainer", "CONTAINER_RUNNING",
+                  pb.ContainerState.Name(cri.status(cid).state))
+            for method in ("StopPodSandbox", "RemovePodSandbox"):
+                cri.call(method, pod_sandbox_id=pod)
+            pods.remove(pod)
+    base = handlers[0]
+    print(f"pod start through CRI, ms (p50 p90 p99 over {args.bench}; nearest rank); "
+          f"x = p50 / {base} p50")
+    print(f"  {'handler':<10}{'p50':>9}{'p90':>9}{'p99':>9}{'x':>7}   p50 of RunPodSandbox / "
+          "CreateContainer / StartContainer")
+    for h in handlers:
+        t = times[h]["total"]
+        print(f"  {h:<10}{percentile(t, 50):9.1f}{percentile(t, 90):9.1f}{percentile(t, 99):9.1f}"
+              f"{percentile(t, 50) / percentile(times[base]['total'], 50):7.2f}   " +
+              " / ".join(f"{percentile(times[h][p], 50):.1f}" for p in ("pod", "create", "start")))
+
+
 def remove_all(cri, pods):
     """After a failure: the pods go anyway (both calls are idempotent)."""
     for pod in pods:
@@ -331,6 +376,9 @@ def main():
     p.add_argument("--sandbox-flag", default="",
                    help="a seedsc flag the pod sandbox's boot must carry")
     p.add_argument("--known-failing", action="append", default=[], metavar="NAME[,NAME]=WHY")
+    p.add_argument("--bench", type=int, default=0,
+                   help="instead of the checks: time N pod starts per --bench-handlers")
+    p.add_argument("--bench-handlers", default="runc,seedsc")
     args = p.parse_args()
     for kf in args.known_failing:
         names, _, why = kf.partition("=")
@@ -341,7 +389,7 @@ def main():
         cri = Cri(pb, rpc, args.address)
         pods = []
         try:
-            run(args, pb, cri, pods)
+            (bench if args.bench else run)(args, pb, cri, pods)
         except grpc.RpcError as e:
             check("cri_call", False, "a CRI call", "success", f"{e.code().name}: {e.details()}")
         finally:

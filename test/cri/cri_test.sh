@@ -12,6 +12,10 @@
 # --seedsc-flags ("--network=sandbox ...") go into the seedsc runtime's
 # ConfigPath file; the pod sandbox's seedsc must carry the first.
 #               [--known-failing=CHECK[,CHECK...]=WHY]   (for cri_pods.py)
+#               [--bench=N [--bench-handlers=runc,seedsc]]
+#
+# --bench (bench/cri_pod_bench.sh): instead of the checks, cri_pods.py times
+# N pod starts per handler (with --handler=seedsc, both are configured).
 #
 # Skips (one line, status 0) without containerd, runc, the CNI plugins or
 # Debian's python3-grpcio/python3-grpc-tools. Afterwards nothing may be left:
@@ -132,6 +136,8 @@ tcase import_busybox --grep 'busybox:local' -- "${CTR[@]}" images import "$T/bus
 /usr/bin/python3 "$CLIENT" --address="$ADDR" --handler="$HANDLER" --cgroup-parent="/$NS" \
   --logs="$T/logs" --image=docker.io/library/busybox:local --subnet-prefix="$SUBNET_PREFIX" \
   ${TESTLIB_ARGS[known-failing]:+"--known-failing=${TESTLIB_ARGS[known-failing]}"} \
+  ${TESTLIB_ARGS[bench]:+"--bench=${TESTLIB_ARGS[bench]}"} \
+  ${TESTLIB_ARGS[bench-handlers]:+"--bench-handlers=${TESTLIB_ARGS[bench-handlers]}"} \
   ${TESTLIB_ARGS[seedsc-flags]:+"--sandbox-flag=${TESTLIB_ARGS[seedsc-flags]%% *}"} \
   >"$T/client.out" 2>&1
 client_status=$?
