@@ -77,7 +77,50 @@ bool Kernel::TgidFreeLocked(int tid) {
   if (tg && tg->state != ThreadGroup::State::kReaped) return false;
   if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
   tgs_.erase(it);
+  ForgetIdLocked(tid);
   return true;
+}
+
+int Kernel::IdIn(const PidNamespace* ns, int global) {
+  if (ns == nullptr || global <= 0) return global;
+  return ns->Local(global);
+}
+
+int Kernel::IdFrom(const PidNamespace* ns, int local) {
+  if (ns == nullptr || local <= 0) return local;
+  return ns->Global(local);
+}
+
+Status Kernel::AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int global, int want) {
+  if (ns == nullptr) return {};
+  if (!ns->adding) return Errno(ENOMEM);
+  std::vector<std::pair<PidNamespace*, int>> ids;
+  for (PidNamespace* n = ns.get(); n != nullptr; n = n->parent().get()) {
+    const int local = n->Allocate(n == ns.get() ? want : 0);
+    if (local == -EEXIST) return Errno(EEXIST);
+    if (local < 0) return Errno(EAGAIN);
+    ids.emplace_back(n, local);
+  }
+  for (const auto& [n, local] : ids) n->Add(local, global);
+  id_ns_[global] = ns;
+  return {};
+}
+
+void Kernel::ForgetIdLocked(int global) {
+  auto it = id_ns_.find(global);
+  if (it == id_ns_.end() || tasks_.count(global) != 0 || tgs_.count(global) != 0) return;
+  for (PidNamespace* n = it->second.get(); n != nullptr; n = n->parent().get()) n->Remove(global);
+  id_ns_.erase(it);
+}
+
+void Kernel::ZapPidNamespaceLocked(PidNamespace& ns, ThreadGroup& init) {
+  ns.adding = false;
+  siginfo_t info{};
+  info.si_signo = SIGKILL;
+  info.si_code = SI_KERNEL;
+  for (auto& [tid, t] : tasks_) {
+    if (&t->tg() != &init && ns.Contains(t->pid_ns())) SendGroupSignal(t->tg(), info).ok();
+  }
 }
 
 int Kernel::AllocateTid() {
@@ -97,6 +140,9 @@ int Kernel::AllocateTidAt(int tid) {
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   if (t->tid() == t->tgid()) {
     tgs_[t->tgid()] = TgSlot{.tg = t->shared_tg(), .container_id = t->tg().container_id};
+  }
+  for (PidNamespace* n = t->pid_ns(); n != nullptr; n = n->parent().get()) {
+    if (n->init.lock().get() != &t->tg()) ++n->others;
   }
   t->counted_uid_ = t->creds().ruid;
   ++tasks_per_uid_[t->counted_uid_];
@@ -182,7 +228,16 @@ void Kernel::UnregisterTask(int tid) {
   } else {
     ChargePidsLocked(task.tg().container_id, -1);
   }
+  std::shared_ptr<Task> keep = std::move(t->second);
   tasks_.erase(t);
+  ForgetIdLocked(tid);
+  for (PidNamespace* n = keep->pid_ns(); n != nullptr; n = n->parent().get()) {
+    if (n->init.lock().get() == &keep->tg() || --n->others > 0 || !n->exit_pending) continue;
+    // The last task of a namespace whose init has exited: the init's
+    // parent hears of it now (zap_pid_namespace() has waited).
+    std::shared_ptr<ThreadGroup> init = std::move(n->exit_pending);
+    ZombieToParentNow(*init);
+  }
 }
 
 void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
@@ -201,6 +256,7 @@ void Kernel::ReapLocked(ThreadGroup& tg) {
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
   if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
   tgs_.erase(it);
+  ForgetIdLocked(tg.tgid());
 }
 
 std::shared_ptr<Task> Kernel::TaskByTid(int tid) {

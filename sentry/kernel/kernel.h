@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "platform/platform.h"
 #include "sentry/kernel/futex.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
 #include "sentry/kernel/timers.h"
@@ -265,6 +266,24 @@ class Kernel {
   std::vector<std::shared_ptr<Task>> Tasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<ThreadGroup> init_tg() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return init_tg_; }
 
+  // ---- Pid namespaces below the sandbox's (pid_namespace.h; mu()) ----
+  // `global`'s id as `ns` shows it (null: the sandbox's namespace, whose
+  // ids are the global ones): 0 if that task is outside `ns`. O(log n).
+  static int IdIn(const PidNamespace* ns, int global);
+  // The global id of id `local` of `ns`: 0 if `ns` has no such id.
+  static int IdFrom(const PidNamespace* ns, int local);
+  // Gives the new global id `global` its ids in `ns` and in each namespace
+  // above it (alloc_pid()); `want`, if set, is its id in `ns` (clone3's
+  // set_tid). ENOMEM once ns's init has exited, EEXIST if `want` is
+  // taken, EAGAIN when a namespace is full; nothing is kept on failure.
+  Status AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int global, int want)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The init of a namespace below the sandbox's has exited
+  // (zap_pid_namespace()): no task joins `ns` any more and every other
+  // one in it or below gets SIGKILL.
+  void ZapPidNamespaceLocked(PidNamespace& ns, ThreadGroup& init)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // ---- Signals (task_signals.cc) ----
   // Sends to a whole process / one thread. EPERM/ESRCH as kill(2).
   // `src`, if any, hears whether the signal was queued and when it is taken.
@@ -339,6 +358,15 @@ class Kernel {
     std::string container_id;
   };
   std::map<int, TgSlot> tgs_ ABSL_GUARDED_BY(mu_);
+  // The innermost pid namespace of each global id that has ids below the
+  // sandbox's namespace, until the id is free (ForgetIdLocked).
+  std::map<int, std::shared_ptr<PidNamespace>> id_ns_ ABSL_GUARDED_BY(mu_);
+  // Drops `global`'s ids in pid namespaces once neither a task nor an
+  // unreaped thread group holds it.
+  void ForgetIdLocked(int global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The part of ZombieToParent after a namespace init's wait for the
+  // others (PidNamespace::exit_pending).
+  void ZombieToParentNow(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // PidsChargedLocked(): registered tasks, plus one per unreaped thread
   // group whose leader (tid == tgid) has been unregistered
   // (TgSlot::leader_charged).

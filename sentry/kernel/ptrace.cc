@@ -175,7 +175,7 @@ std::optional<WaitResult> WaitForTracee(Task& t, const WaitRequest& req, bool* a
       if (!Matches(self, *e, req)) continue;
       *any = true;
       WaitResult res;
-      res.pid = e->tid();
+      res.pid = Kernel::IdIn(t.pid_ns(), e->tid());  // as the waiter sees it
       if (p.zombie) {
         if (!(req.options & WEXITED)) continue;
         res.status = p.exit_status;

@@ -46,6 +46,7 @@ namespace seedvisor::sentry {
 class Kernel;
 class FsContext;
 class PidfdFile;
+class PidNamespace;
 struct ThreadExitEvent;
 class UtsNames;
 
@@ -55,8 +56,18 @@ class Task : public std::enable_shared_from_this<Task> {
   ~Task();
 
   Kernel& kernel() const { return kernel_; }
+  // Global ids: the sandbox's pid namespace's (Kernel::TaskByTid).
   int tid() const { return tid_; }
   int tgid() const { return tg_->tgid(); }
+  // The task's pid namespace (null: the sandbox's own) and its ids there,
+  // what gettid(2) and getpid(2) return.
+  PidNamespace* pid_ns() const { return tg_->pid_ns.get(); }
+  int vtid() const { return vtid_ != 0 ? vtid_ : tid_; }
+  int vtgid() const { return tg_->vtgid(); }
+  // Where its children's pids go (nsproxy's pid_ns_for_children): its own
+  // namespace, or the one unshare(CLONE_NEWPID) or setns(2) chose.
+  // Guarded by Kernel::mu().
+  std::shared_ptr<PidNamespace> pid_ns_for_children_;
   ThreadGroup& tg() const { return *tg_; }
   std::shared_ptr<ThreadGroup> shared_tg() const { return tg_; }
 
@@ -382,6 +393,7 @@ class Task : public std::enable_shared_from_this<Task> {
 
   Kernel& kernel_;
   const int tid_;
+  int vtid_ = 0;  // vtid(), set at clone
   // The real uid this task counts against (Kernel::tasks_per_uid_); kept
   // under Kernel::mu(), moved by Kernel::RecountTaskUid.
   uid_t counted_uid_ = 0;

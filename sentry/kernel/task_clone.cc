@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fs_context.h"
@@ -27,12 +28,20 @@ std::shared_ptr<UtsNames> Task::shared_uts() const {
 
 Result<int> Task::Clone(const CloneArgs& a) {
   const uint64_t flags = a.flags;
-  // Of the new namespaces only UTS is supported inside the sandbox
-  // (sentry/syscalls/sys_ns.cc says why not the others): they are refused
-  // the way a container without CAP_SYS_ADMIN sees it.
-  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
-                                   CLONE_NEWNET | CLONE_NEWCGROUP;
-  if (flags & kNamespaces) return Errno(EPERM);
+  // copy_process()'s checks in its order: a combination that makes no
+  // sense is EINVAL before a new namespace's capability is looked at.
+  if ((flags & (CLONE_NEWNS | CLONE_FS)) == (CLONE_NEWNS | CLONE_FS)) return Errno(EINVAL);
+  if ((flags & (CLONE_NEWUSER | CLONE_FS)) == (CLONE_NEWUSER | CLONE_FS)) return Errno(EINVAL);
+  if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
+  if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
+  // An init (SIGNAL_UNKILLABLE: the sandbox's, or a pid namespace's) makes
+  // no siblings.
+  if ((flags & CLONE_PARENT) && (tg_->unkillable || vtgid() == 1)) return Errno(EINVAL);
+  // A thread stays in its process's pid namespace.
+  if ((flags & CLONE_THREAD) &&
+      ((flags & (CLONE_NEWUSER | CLONE_NEWPID)) || pid_ns_for_children_ != tg_->pid_ns)) {
+    return Errno(EINVAL);
+  }
   // clone(2): a thread's pidfd is a thread pidfd (Linux 6.9), a detached
   // one has none; the legacy clone passes its address in parent_tid, so
   // CLONE_PARENT_SETTID cannot join it there (clone3 has a field of its own).
@@ -41,11 +50,28 @@ Result<int> Task::Clone(const CloneArgs& a) {
     return Errno(EINVAL);
   }
   if ((flags & CLONE_PIDFD) && !a.pidfd) return Errno(EINVAL);
-  if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
-  if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
-  if ((flags & CLONE_PARENT) && tgid() == 1) return Errno(EINVAL);
-  // copy_namespaces(): a new namespace needs CAP_SYS_ADMIN.
-  if ((flags & CLONE_NEWUTS) && !creds_.HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+  // copy_creds(), copy_namespaces(): a new namespace needs CAP_SYS_ADMIN.
+  // Of them UTS and PID are supported inside the sandbox
+  // (sentry/syscalls/sys_ns.cc says why not the others): those are
+  // refused the way a container without CAP_SYS_ADMIN sees it.
+  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                                   CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWUTS;
+  if ((flags & CLONE_NEWUSER) || ((flags & kNamespaces) && !creds_.HasCap(CAP_SYS_ADMIN))) {
+    return Errno(EPERM);
+  }
+  if ((flags & (CLONE_NEWIPC | CLONE_SYSVSEM)) == (CLONE_NEWIPC | CLONE_SYSVSEM)) {
+    return Errno(EINVAL);
+  }
+  if (flags & (kNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS | CLONE_NEWPID))) {
+    return Errno(EPERM);
+  }
+  // The child's pid namespace: where our children go, or a new one below
+  // it (create_pid_namespace(): ENOSPC past MAX_PID_NS_LEVEL).
+  std::shared_ptr<PidNamespace> pid_ns = pid_ns_for_children_;
+  if (flags & CLONE_NEWPID) {
+    if ((pid_ns ? pid_ns->level() : 0) >= PidNamespace::kMaxLevel) return Errno(ENOSPC);
+    pid_ns = std::make_shared<PidNamespace>(pid_ns);
+  }
 
   {
     // Refused early, before any host work (a fork bomb at its limit costs
@@ -89,14 +115,29 @@ Result<int> Task::Clone(const CloneArgs& a) {
     absl::MutexLock l(&kernel_.mu());
     if (tg_->group_exiting) return abandon(Errno(EINTR));
     if (Status s = kernel_.CheckTaskLimits(*this); !s.ok()) return abandon(s.error());
-    int tid = a.set_tid != 0 ? kernel_.AllocateTidAt(a.set_tid) : kernel_.AllocateTid();
+    // clone3's set_tid names the id in the child's own namespace.
+    int tid = a.set_tid != 0 && pid_ns == nullptr ? kernel_.AllocateTidAt(a.set_tid)
+                                                  : kernel_.AllocateTid();
     if (tid == -EEXIST) return abandon(Errno(EEXIST));
     if (tid < 0) return abandon(Errno(EAGAIN));
+    if (Status s = kernel_.AttachIdsLocked(pid_ns, tid, pid_ns ? a.set_tid : 0); !s.ok()) {
+      return abandon(s.error());
+    }
     std::shared_ptr<ThreadGroup> tg;
     if (flags & CLONE_THREAD) {
       tg = tg_;
     } else {
       tg = std::make_shared<ThreadGroup>(tid);
+      tg->pid_ns = pid_ns;
+      if (pid_ns != nullptr) tg->set_vtgid(pid_ns->Local(tid));
+      if (pid_ns != nullptr && pid_ns->Local(tid) == 1) {
+        // The namespace's init (is_child_reaper(): its first process, of
+        // clone(CLONE_NEWPID) or the first fork after unshare): unkillable
+        // from inside it, as the sandbox's init (SIGNAL_UNKILLABLE), and
+        // its orphans' reaper.
+        pid_ns->init = tg;
+        tg->unkillable = true;
+      }
       if (flags & CLONE_PIDFD) {
         if (Status s = a.pidfd->Bind(tg); !s.ok()) return abandon(s.error());
       }
@@ -130,6 +171,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
       if (auto parent = tg->parent.lock()) parent->children.push_back(tg);
     }
     child = std::make_shared<Task>(kernel_, tid, tg);
+    if (pid_ns != nullptr) child->vtid_ = pid_ns->Local(tid);
+    child->pid_ns_for_children_ = pid_ns;
     if ((flags & CLONE_PIDFD) && (flags & CLONE_THREAD)) {
       // Linux 6.9: a thread's pidfd is a PIDFD_THREAD one.
       if (Status s = a.pidfd->BindThread(child); !s.ok()) return abandon(s.error());
@@ -198,12 +241,17 @@ Result<int> Task::Clone(const CloneArgs& a) {
       if (!(ptrace_.options & (1u << event))) event = 0;
     }
   }
-  const int tid = child->tid();
-  // The parent's and child's views of the new tid (CLONE_*_SETTID).
+  // The parent's and child's views of the new tid (CLONE_*_SETTID): the
+  // id in the caller's pid namespace and in the child's own.
+  int tid;
+  {
+    absl::MutexLock l(&kernel_.mu());
+    tid = Kernel::IdIn(tg_->pid_ns.get(), child->tid());
+  }
   if (flags & CLONE_PIDFD) CopyOutObj(a.pidfd_out, static_cast<int32_t>(a.pidfd_fd)).ok();
   if (flags & CLONE_PARENT_SETTID) CopyOutObj(a.parent_tid, static_cast<int32_t>(tid)).ok();
   if (flags & CLONE_CHILD_SETTID) {
-    int32_t v = tid;
+    int32_t v = child->vtid();
     mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
   }
   child->Start(std::move(host), handle);

@@ -145,7 +145,7 @@ void Task::ExitTask() {
         siginfo_t info{};
         info.si_signo = c->pdeath_signal;
         info.si_code = SI_USER;
-        info.si_pid = tg_->tgid();
+        info.si_pid = Kernel::IdIn(c->pid_ns.get(), tg_->tgid());
         (void)kernel_.SendGroupSignal(*c, info);
       }
     }
@@ -160,9 +160,26 @@ void Task::ExitTask() {
     ReleaseProcessRecordLocks(tg.tgid());
     // And its SEM_UNDO adjustments are applied (exit_sem()).
     kernel_.ipc().sems().ExitUndo(tg.tgid());
-    // Orphans go to init (or the nearest child subreaper).
-    std::shared_ptr<ThreadGroup> reaper = kernel_.init_tg();
-    for (auto p = tg.parent.lock(); p; p = p->parent.lock()) {
+    // Orphans go to their namespace's init, or to the nearest child
+    // subreaper above them in that namespace (find_new_reaper()); those
+    // of a namespace's init to nobody: it ends the namespace, whose tasks
+    // are reaped as they die (zap_pid_namespace()).
+    PidNamespace* ns = tg.pid_ns.get();
+    std::shared_ptr<ThreadGroup> reaper = ns != nullptr ? ns->init.lock() : kernel_.init_tg();
+    if (ns != nullptr && reaper.get() == &tg) {
+      kernel_.ZapPidNamespaceLocked(*ns, tg);
+      for (auto& c : tg.children) {
+        c->parent.reset();
+        c->parent_tid = 0;
+        if (c->state == ThreadGroup::State::kZombie) kernel_.ReapLocked(*c);
+      }
+      tg.children.clear();
+      reaper = nullptr;
+    } else if (reaper != nullptr && reaper->state != ThreadGroup::State::kAlive) {
+      reaper = nullptr;
+    }
+    for (auto p = tg.parent.lock(); p && p->pid_ns.get() == ns; p = p->parent.lock()) {
+      if (reaper == nullptr || p == reaper) break;
       if (p->child_subreaper && p->state == ThreadGroup::State::kAlive) {
         reaper = p;
         break;
@@ -174,11 +191,19 @@ void Task::ExitTask() {
         siginfo_t info{};
         info.si_signo = c->pdeath_signal;
         info.si_code = SI_USER;
-        info.si_pid = tg.tgid();
+        info.si_pid = Kernel::IdIn(c->pid_ns.get(), tg.tgid());
         (void)kernel_.SendGroupSignal(*c, info);
       }
     }
-    if (reaper.get() != &tg && reaper) {
+    if (reaper == nullptr) {
+      // A dying namespace's orphans: reaped once they are zombies.
+      for (auto& c : tg.children) {
+        c->parent.reset();
+        c->parent_tid = 0;
+        if (c->state == ThreadGroup::State::kZombie) kernel_.ReapLocked(*c);
+      }
+      tg.children.clear();
+    } else if (reaper.get() != &tg) {
       for (auto& c : tg.children) {
         c->parent = reaper;
         c->parent_tid = 0;
@@ -197,6 +222,21 @@ void Task::ExitTask() {
 }
 
 void Kernel::ZombieToParent(ThreadGroup& tg) {
+  PidNamespace* ns = tg.pid_ns.get();
+  if (ns != nullptr && ns->init.lock().get() == &tg && ns->others > 0) {
+    // A namespace's init: its parent hears of its end once every other
+    // task of the namespace is gone (UnregisterTask).
+    auto slot = tgs_.find(tg.tgid());
+    if (slot != tgs_.end()) {
+      ns->exit_pending = slot->second.tg.lock();
+      if (ns->exit_pending.get() == &tg) return;
+      ns->exit_pending = nullptr;
+    }
+  }
+  ZombieToParentNow(tg);
+}
+
+void Kernel::ZombieToParentNow(ThreadGroup& tg) {
   if (&tg == init_tg().get()) {
     InitExited(tg.exit_status);
   } else if (auto parent = tg.parent.lock()) {
@@ -215,6 +255,10 @@ void Kernel::ZombieToParent(ThreadGroup& tg) {
     } else {
       NotifyParent(tg);
     }
+  } else if (tg.pid_ns != nullptr && !tg.pid_ns->adding) {
+    // An orphan of a namespace whose init has exited (zap_pid_namespace()
+    // reaps them).
+    ReapLocked(tg);
   } else {
     // A process started from outside (runsc exec): its parent is the
     // host-side waiter, which reaps it at once (runc exec's process leaves

@@ -346,7 +346,7 @@ void Kernel::NotifyParent(ThreadGroup& tg) {
   if (!parent) return;
   siginfo_t info{};
   info.si_signo = tg.exit_signal > 0 ? tg.exit_signal : SIGCHLD;
-  info.si_pid = tg.tgid();
+  info.si_pid = IdIn(parent->pid_ns.get(), tg.tgid());  // as the parent sees it
   info.si_uid = 0;
   const KernelSigaction& act = parent->handlers->actions[SIGCHLD];
   if (tg.state == ThreadGroup::State::kZombie) {

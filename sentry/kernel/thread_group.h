@@ -19,6 +19,7 @@
 
 namespace seedvisor::sentry {
 
+class PidNamespace;
 class Task;
 
 // /proc/PID/io's read and write counts (struct task_io_accounting): bytes
@@ -37,6 +38,11 @@ class ThreadGroup {
   ThreadGroup(const ThreadGroup&) = delete;
   ThreadGroup& operator=(const ThreadGroup&) = delete;
   int tgid() const { return tgid_; }
+  // Its pid namespace (pid_namespace.h; null: the sandbox's own) and its
+  // id there; constant once the process is made.
+  std::shared_ptr<PidNamespace> pid_ns;
+  int vtgid() const { return vtgid_ != 0 ? vtgid_ : tgid_; }
+  void set_vtgid(int id) { vtgid_ = id; }
 
   enum class State { kAlive, kZombie, kReaped };
 
@@ -124,6 +130,7 @@ class ThreadGroup {
 
  private:
   const int tgid_;
+  int vtgid_ = 0;
 };
 
 }  // namespace seedvisor::sentry

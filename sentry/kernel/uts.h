@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/kernel/ns_ino.h"
 
 namespace seedvisor::sentry {
 
@@ -33,8 +34,7 @@ class UtsNames {
   // A new namespace with `o`'s names and an inode number of its own (from
   // the dynamic range nsfs numbers come from, PROC_DYNAMIC_FIRST on).
   static std::shared_ptr<UtsNames> CopyOf(const UtsNames& o) {
-    static std::atomic<uint64_t> next_ino{0xF0000000};
-    auto ns = std::make_shared<UtsNames>(o.hostname(), next_ino.fetch_add(1));
+    auto ns = std::make_shared<UtsNames>(o.hostname(), NextNsIno());
     ns->set_domainname(o.domainname());
     return ns;
   }

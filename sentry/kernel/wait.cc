@@ -64,7 +64,7 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
         // A traced leader's exit goes to its tracer first.
         if (c->ptrace_exit_pending) continue;
         WaitResult res;
-        res.pid = c->tgid();
+        res.pid = Kernel::IdIn(t.pid_ns(), c->tgid());  // as the waiter sees it
         if (c->state == ThreadGroup::State::kZombie && (req.options & WEXITED)) {
           res.status = c->exit_status;
           const ChildExit ce = DecodeExitStatus(c->exit_status);

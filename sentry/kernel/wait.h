@@ -17,7 +17,7 @@ struct WaitRequest {
 };
 
 struct WaitResult {
-  int pid = 0;
+  int pid = 0;  // in the waiter's pid namespace
   int status = 0;  // a wait(2) status word
   int code = 0;    // CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED
   int child_status = 0;

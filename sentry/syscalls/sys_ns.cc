@@ -1,19 +1,17 @@
 // unshare(2) and setns(2) (kernel/fork.c ksys_unshare(), kernel/nsproxy.c).
 //
 // The sandbox is one set of namespaces, its guest's initial ones
-// (sentry/fs/proc/ns.cc), except UTS: unshare and clone (task_clone.cc)
-// make a new UTS namespace with CAP_SYS_ADMIN, a copy of the caller's
-// names (Task::uts()), and setns enters another task's through its
-// /proc/PID/ns/uts or a pidfd. unshare can also unshare what a task shares
+// (sentry/fs/proc/ns.cc), except UTS and PID: unshare and clone
+// (task_clone.cc) make a new UTS namespace with CAP_SYS_ADMIN, a copy of
+// the caller's names (Task::uts()), and setns enters another task's
+// through its /proc/PID/ns/uts or a pidfd. A new PID namespace
+// (sentry/kernel/pid_namespace.h) is the one the caller's next children
+// go into (unshare) or the new child's own (clone); setns chooses an
+// existing one for the caller's next children. unshare can also unshare what a task shares
 // with others (its fd table and fs context, or nothing: the thread,
 // signal-handler and VM cases Linux "pretends" to do for a single-threaded
 // caller). The other new namespaces are EPERM, with CAP_SYS_ADMIN too,
 // because the sentry cannot honour them yet:
-//   PID:    one pid table (Kernel::TaskByTid), its numbers used as such by
-//           every call that takes or reports a pid (kill, wait, getppid,
-//           siginfo, SCM_CREDENTIALS, F_SETOWN, /proc, ...): a namespace
-//           needs a number per level translated at each of those; a child
-//           that is "pid 1" to getpid() alone would be a lie.
 //   NS:     one mount tree (Vfs) for the sandbox; a private copy per
 //           namespace, with propagation, is not written.
 //   IPC:    System V objects and POSIX queues live in the kernel's one
@@ -104,12 +102,28 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
   }
   // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
-  // CAP_SYS_ADMIN; only UTS is supported with it (the header says why).
+  // CAP_SYS_ADMIN; only UTS and PID are supported with it (the header
+  // says why).
   if (flags & kNewNamespaces) {
     if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
-    if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS))) return Errno(EPERM);
+    if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS | CLONE_NEWPID))) {
+      return Errno(EPERM);
+    }
+  }
+  std::shared_ptr<PidNamespace> pid_ns;
+  if (flags & CLONE_NEWPID) {
+    // copy_pid_ns(): once per namespace the caller is in (a second
+    // unshare before the first fork is EINVAL), below its own one.
+    absl::MutexLock l(&t.kernel().mu());
+    if (t.pid_ns_for_children_ != t.tg().pid_ns) return Errno(EINVAL);
+    if ((t.pid_ns() ? t.pid_ns()->level() : 0) >= PidNamespace::kMaxLevel) return Errno(ENOSPC);
+    pid_ns = std::make_shared<PidNamespace>(t.tg().pid_ns);
   }
   // Nothing changes before every check passed, as in Linux.
+  if (pid_ns != nullptr) {
+    absl::MutexLock l(&t.kernel().mu());
+    t.pid_ns_for_children_ = std::move(pid_ns);
+  }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
   if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.fs_ = t.fs_->Fork();
   if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
@@ -153,6 +167,22 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
       ns = tg->leader->shared_uts();
     }
     if (ns != nullptr) t.set_uts(std::move(ns));
+  }
+  if (flags & CLONE_NEWPID) {
+    // pidns_install(): the caller's own pid namespace or one below it, for
+    // its next children.
+    std::shared_ptr<PidNamespace> ns;
+    absl::MutexLock l(&t.kernel().mu());
+    if (type != 0) {
+      ns = std::static_pointer_cast<PidNamespace>(f->dentry()->inode()->NamespaceObject());
+    } else {
+      SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+      if (tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
+      ns = tg->pid_ns;
+    }
+    PidNamespace* active = t.pid_ns();
+    if (active != nullptr && (ns == nullptr || !active->Contains(ns.get()))) return Errno(EINVAL);
+    t.pid_ns_for_children_ = std::move(ns);
   }
   if (flags & CLONE_NEWNS) {
     // mntns_install(): root and working directory at the namespace's root.

@@ -68,16 +68,25 @@ SyscallReturn SysExitGroup(Task& t, const SyscallArgs& a) {
 
 namespace {
 
-WaitRequest FromWait4(int pid, int options) {
+// An id the caller gave, in its pid namespace, as a global id; -1 for one
+// its namespace does not have (it then matches nothing: ECHILD, ESRCH).
+int GlobalId(Task& t, int local) {
+  if (t.pid_ns() == nullptr || local <= 0) return local;
+  absl::MutexLock l(&t.kernel().mu());
+  const int global = Kernel::IdFrom(t.pid_ns(), local);
+  return global != 0 ? global : -1;
+}
+
+WaitRequest FromWait4(Task& t, int pid, int options) {
   WaitRequest r;
   if (pid == -1) {
     r.idtype = P_ALL;
   } else if (pid > 0) {
     r.idtype = P_PID;
-    r.id = pid;
+    r.id = GlobalId(t, pid);
   } else {
     r.idtype = P_PGID;
-    r.id = -pid;  // 0 means the caller's group
+    r.id = pid == 0 ? 0 : GlobalId(t, -pid);  // 0 means the caller's group
   }
   r.options = options | WEXITED;
   return r;
@@ -91,7 +100,7 @@ SyscallReturn SysWait4(Task& t, const SyscallArgs& a) {
     return Errno(EINVAL);
   }
   SV_ASSIGN_OR_RETURN(std::optional<WaitResult> r,
-                      WaitForChild(t, FromWait4(a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED |
+                      WaitForChild(t, FromWait4(t, a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED |
                                                                      __WNOTHREAD | __WALL | __WCLONE))));
   if (!r) return 0;
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), static_cast<int32_t>(r->status)));
@@ -121,6 +130,8 @@ SyscallReturn SysWaitid(Task& t, const SyscallArgs& a) {
     nonblocking_pidfd = f->nonblocking();
   } else if (r.idtype != P_ALL && r.idtype != P_PID && r.idtype != P_PGID) {
     return Errno(EINVAL);
+  } else if (r.idtype != P_ALL) {
+    r.id = r.idtype == P_PGID && r.id == 0 ? 0 : GlobalId(t, r.id);
   }
   if (r.options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE |
                     __WNOTHREAD)) {
@@ -142,21 +153,24 @@ SyscallReturn SysWaitid(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
-SyscallReturn SysGetpid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.tgid()); }
-SyscallReturn SysGettid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.tid()); }
+SyscallReturn SysGetpid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.vtgid()); }
+SyscallReturn SysGettid(Task& t, const SyscallArgs&) { return static_cast<uint64_t>(t.vtid()); }
 
 SyscallReturn SysGetppid(Task& t, const SyscallArgs&) {
   absl::MutexLock l(&t.kernel().mu());
   auto p = t.tg().parent.lock();
-  return static_cast<uint64_t>(p ? p->tgid() : 0);
+  // 0 for a parent outside the caller's pid namespace (a namespace's init).
+  return static_cast<uint64_t>(p ? Kernel::IdIn(t.pid_ns(), p->tgid()) : 0);
 }
 
 namespace {
 
-// The thread group `pid` names (0 = the caller's), under Kernel::mu().
+// The thread group `pid` (in the caller's pid namespace) names (0 = the
+// caller's), under Kernel::mu().
 std::shared_ptr<ThreadGroup> GroupOf(Task& t, int pid) {
   if (pid == 0) return t.shared_tg();
-  return t.kernel().ThreadGroupByTgid(pid);
+  const int global = Kernel::IdFrom(t.pid_ns(), pid);
+  return global > 0 ? t.kernel().ThreadGroupByTgid(global) : nullptr;
 }
 
 }  // namespace
@@ -165,12 +179,12 @@ SyscallReturn SysGetpgid(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&t.kernel().mu());
   auto tg = GroupOf(t, a.Int(0));
   if (!tg) return Errno(ESRCH);
-  return static_cast<uint64_t>(tg->pgid);
+  return static_cast<uint64_t>(Kernel::IdIn(t.pid_ns(), tg->pgid));
 }
 
 SyscallReturn SysGetpgrp(Task& t, const SyscallArgs&) {
   absl::MutexLock l(&t.kernel().mu());
-  return static_cast<uint64_t>(t.tg().pgid);
+  return static_cast<uint64_t>(Kernel::IdIn(t.pid_ns(), t.tg().pgid));
 }
 
 SyscallReturn SysSetpgid(Task& t, const SyscallArgs& a) {
@@ -185,6 +199,7 @@ SyscallReturn SysSetpgid(Task& t, const SyscallArgs& a) {
   if (tg->sid != t.tg().sid) return Errno(EPERM);
   if (tg->sid == tg->tgid()) return Errno(EPERM);  // a session leader
   if (pgid == 0) pgid = tg->tgid();
+  else if ((pgid = Kernel::IdFrom(t.pid_ns(), pgid)) == 0) return Errno(EPERM);
   if (pgid != tg->tgid()) {
     // Joining an existing group: it must exist in the same session.
     bool found = false;
@@ -201,7 +216,7 @@ SyscallReturn SysGetsid(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&t.kernel().mu());
   auto tg = GroupOf(t, a.Int(0));
   if (!tg) return Errno(ESRCH);
-  return static_cast<uint64_t>(tg->sid);
+  return static_cast<uint64_t>(Kernel::IdIn(t.pid_ns(), tg->sid));
 }
 
 SyscallReturn SysSetsid(Task& t, const SyscallArgs&) {
@@ -212,12 +227,12 @@ SyscallReturn SysSetsid(Task& t, const SyscallArgs&) {
     if (task->tg().pgid == tg.tgid()) return Errno(EPERM);
   }
   tg.sid = tg.pgid = tg.tgid();
-  return static_cast<uint64_t>(tg.sid);
+  return static_cast<uint64_t>(tg.vtgid());
 }
 
 SyscallReturn SysSetTidAddress(Task& t, const SyscallArgs& a) {
   t.clear_child_tid_ = a.Addr(0);
-  return static_cast<uint64_t>(t.tid());
+  return static_cast<uint64_t>(t.vtid());
 }
 
 SyscallReturn SysSetRobustList(Task& t, const SyscallArgs& a) {

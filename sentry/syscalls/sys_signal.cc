@@ -17,9 +17,36 @@ siginfo_t UserInfo(Task& t, int sig, int code) {
   siginfo_t info{};
   info.si_signo = sig;
   info.si_code = code;
-  info.si_pid = t.tgid();
+  info.si_pid = t.vtgid();  // task_tgid_vnr(): as the sender sees itself
   info.si_uid = t.creds().ruid;
   return info;
+}
+
+// send_signal_locked(): a sender outside the target's pid namespace (in an
+// ancestor of it) shows as si_pid 0 there, and its signal is "forced": it
+// may kill or stop the namespace's init (SignalSender::kKernel's rule).
+SignalSender SenderFor(Task& t, const ThreadGroup& target, siginfo_t& info)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  if (Kernel::IdIn(target.pid_ns.get(), t.tgid()) != 0) return SignalSender::kSandboxTask;
+  info.si_pid = 0;
+  return SignalSender::kKernel;
+}
+
+// An id the caller gave in its pid namespace, as a global id (0: none).
+int GlobalId(Task& t, int local) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  return Kernel::IdFrom(t.pid_ns(), local);
+}
+
+Status SendToGroup(Task& t, ThreadGroup& tg, siginfo_t info)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  const SignalSender from = SenderFor(t, tg, info);
+  return t.kernel().SendGroupSignal(tg, info, nullptr, from);
+}
+
+Status SendToTask(Task& t, Task& target, siginfo_t info)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  const SignalSender from = SenderFor(t, target.tg(), info);
+  return t.kernel().SendTaskSignal(target, info, nullptr, from);
 }
 
 // check_kill_permission() in kernel/signal.c: the sender's real or
@@ -215,8 +242,9 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     // Any task's id names its thread group (kill_pid_info(): the thread
     // it finds, group_send_sig_info() to its process).
     std::shared_ptr<ThreadGroup> tg;
-    if (auto task = k.TaskByTid(pid); task && !task->exited()) tg = task->shared_tg();
-    if (!tg) tg = k.ThreadGroupByTgid(pid);
+    const int global = GlobalId(t, pid);
+    if (auto task = k.TaskByTid(global); task && !task->exited()) tg = task->shared_tg();
+    if (!tg && global > 0) tg = k.ThreadGroupByTgid(global);
     if (!tg || tg->state == ThreadGroup::State::kReaped) return Errno(ESRCH);
     // The signal is checked once the target is found
     // (check_kill_permission()): ESRCH comes before EINVAL.
@@ -224,19 +252,22 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     // A zombie still "exists" for kill(pid, 0).
     if (tg->state == ThreadGroup::State::kZombie) return 0;
     if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
-    SV_TRY(k.SendGroupSignal(*tg, UserInfo(t, sig, SI_USER), nullptr, SignalSender::kSandboxTask));
+    SV_TRY(SendToGroup(t, *tg, UserInfo(t, sig, SI_USER)));
     return 0;
   }
   if (!valid) return Errno(EINVAL);
   siginfo_t info = UserInfo(t, sig, SI_USER);
-  // A process group (0: ours), or everyone but init and us (-1).
-  int pgid = pid == 0 ? t.tg().pgid : -pid;
+  // A process group (0: ours), or everyone but init and us (-1): every
+  // process the caller's pid namespace shows, but its init.
+  int pgid = pid == 0 ? t.tg().pgid : GlobalId(t, -pid);
+  if (pgid == 0) pgid = -1;
   bool found = false;
   std::vector<ThreadGroup*> targets;
   for (auto& task : k.Tasks()) {
     ThreadGroup& tg = task->tg();
     if (std::find(targets.begin(), targets.end(), &tg) != targets.end()) continue;
-    bool match = pid == -1 ? (tg.tgid() != 1 && &tg != &t.tg()) : tg.pgid == pgid;
+    bool match = pid == -1 ? (Kernel::IdIn(t.pid_ns(), tg.tgid()) > 1 && &tg != &t.tg())
+                           : tg.pgid == pgid;
     if (match) targets.push_back(&tg);
   }
   // kill(2): success if at least one process could be signalled, else EPERM
@@ -246,7 +277,7 @@ SyscallReturn SysKill(Task& t, const SyscallArgs& a) {
     found = true;
     if (!MaySignalGroup(t, *tg, sig)) continue;
     sent = true;
-    k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask).ok();
+    SendToGroup(t, *tg, info).ok();
   }
   if (!found) return Errno(ESRCH);
   return sent ? Result<uint64_t>(0) : Result<uint64_t>(Errno(EPERM));
@@ -257,12 +288,12 @@ SyscallReturn SysTgkill(Task& t, const SyscallArgs& a) {
   if (tgid <= 0 || tid <= 0) return Errno(EINVAL);
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
-  auto target = k.TaskByTid(tid);
-  if (!target || target->tgid() != tgid || target->exited()) return Errno(ESRCH);
+  auto target = k.TaskByTid(GlobalId(t, tid));
+  if (!target || target->tgid() != GlobalId(t, tgid) || target->exited()) return Errno(ESRCH);
   // do_send_specific(): the signal is checked once the thread is found.
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL), nullptr, SignalSender::kSandboxTask));
+  SV_TRY(SendToTask(t, *target, UserInfo(t, sig, SI_TKILL)));
   return 0;
 }
 
@@ -271,11 +302,11 @@ SyscallReturn SysTkill(Task& t, const SyscallArgs& a) {
   if (tid <= 0) return Errno(EINVAL);
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
-  auto target = k.TaskByTid(tid);
+  auto target = k.TaskByTid(GlobalId(t, tid));
   if (!target || target->exited()) return Errno(ESRCH);
   if (sig < 0 || sig > kNumSignals) return Errno(EINVAL);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, UserInfo(t, sig, SI_TKILL), nullptr, SignalSender::kSandboxTask));
+  SV_TRY(SendToTask(t, *target, UserInfo(t, sig, SI_TKILL)));
   return 0;
 }
 
@@ -285,14 +316,15 @@ SyscallReturn SysRtSigqueueinfo(Task& t, const SyscallArgs& a) {
   int sig = a.Int(1);
   if (!ValidSignal(sig)) return Errno(EINVAL);
   // Only the kernel may claim SI_USER or positive codes for another process.
-  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.tgid()) return Errno(EPERM);
+  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.vtgid()) return Errno(EPERM);
   info.si_signo = sig;
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
-  auto tg = k.ThreadGroupByTgid(a.Int(0));
+  const int global = GlobalId(t, a.Int(0));
+  auto tg = global > 0 ? k.ThreadGroupByTgid(global) : nullptr;
   if (!tg) return Errno(ESRCH);
   if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
-  SV_TRY(k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask));
+  SV_TRY(SendToGroup(t, *tg, info));
   return 0;
 }
 
@@ -301,14 +333,14 @@ SyscallReturn SysRtTgsigqueueinfo(Task& t, const SyscallArgs& a) {
   SV_TRY(t.CopyInObj(a.Addr(3), &info));
   int sig = a.Int(2);
   if (!ValidSignal(sig)) return Errno(EINVAL);
-  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.tgid()) return Errno(EPERM);
+  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.vtgid()) return Errno(EPERM);
   info.si_signo = sig;
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
-  auto target = k.TaskByTid(a.Int(1));
-  if (!target || target->tgid() != a.Int(0)) return Errno(ESRCH);
+  auto target = k.TaskByTid(GlobalId(t, a.Int(1)));
+  if (!target || target->tgid() != GlobalId(t, a.Int(0))) return Errno(ESRCH);
   if (!MaySignal(t, *target, sig)) return Errno(EPERM);
-  SV_TRY(k.SendTaskSignal(*target, info, nullptr, SignalSender::kSandboxTask));
+  SV_TRY(SendToTask(t, *target, info));
   return 0;
 }
 

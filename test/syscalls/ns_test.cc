@@ -39,22 +39,6 @@ constexpr Ns kNamespaces[] = {
     {"time", CLONE_NEWTIME},
 };
 
-bool HaveCap(int cap) {
-  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct d[2]{};
-  if (syscall(SYS_capget, &h, d) != 0) return false;
-  return d[cap / 32].effective & (1u << (cap % 32));
-}
-
-// Drops `cap` from the effective set (it stays permitted).
-bool DropEffective(int cap) {
-  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct d[2]{};
-  if (syscall(SYS_capget, &h, d) != 0) return false;
-  d[cap / 32].effective &= ~(1u << (cap % 32));
-  return syscall(SYS_capset, &h, d) == 0 && !HaveCap(cap);
-}
-
 int OpenNs(const char* name) {
   return open((std::string("/proc/self/ns/") + name).c_str(), O_RDONLY | O_CLOEXEC);
 }

@@ -6,7 +6,9 @@
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,5 +145,20 @@ const std::string& SelfExePath() {
 }  // namespace
 
 std::string SelfExe() { return SelfExePath(); }
+
+bool HaveCap(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+bool DropEffective(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  d[cap / 32].effective &= ~(1u << (cap % 32));
+  return syscall(SYS_capset, &h, d) == 0 && !HaveCap(cap);
+}
 
 }  // namespace syscall_test

@@ -145,6 +145,12 @@ int RunInChild(const std::function<int()>& fn);
 // the child died of signal N.
 int RunAsNobody(const std::function<int()>& fn);
 
+// Whether `cap` is in the effective capability set.
+bool HaveCap(int cap);
+// Drops `cap` from the effective set (it stays permitted); true if it is
+// gone.
+bool DropEffective(int cap);
+
 // The path of the running test binary, for re-executing it.
 std::string SelfExe();
 

@@ -7,7 +7,8 @@
 // lives (and in its forks). They are the numbers Linux gives its initial
 // namespaces (include/linux/proc_ns.h, PROC_*_INIT_INO). The uts link
 // names the task's own UTS namespace (Task::uts(): the initial one or one
-// made by CLONE_NEWUTS) and its target carries it, for setns(2).
+// made by CLONE_NEWUTS) and its target carries it, for setns(2); so do the
+// pid and pid_for_children links (sentry/kernel/pid_namespace.h).
 #include <sched.h>
 
 #include "absl/strings/str_cat.h"
@@ -83,6 +84,36 @@ std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
   return link;
 }
 
+// ns/pid and ns/pid_for_children of task `tid`: its pid namespace, or
+// where its next children go; the sandbox's own is the initial one.
+std::shared_ptr<SynthSymlink> PidLink(Kernel& k, int tid, bool for_children) {
+  struct Found {
+    bool alive = false;
+    std::shared_ptr<PidNamespace> ns;
+    uint64_t ino() const { return ns != nullptr ? ns->ino() : 0xEFFFFFFC; }
+  };
+  auto ns_of = [&k, tid, for_children]() -> Found {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    if (t == nullptr) return {};
+    absl::MutexLock l(&k.mu());
+    return {true, for_children ? t->pid_ns_for_children_ : t->tg().pid_ns};
+  };
+  auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {
+    Found f = ns_of();
+    if (!f.alive) return Errno(ENOENT);
+    return absl::StrCat("pid:[", f.ino(), "]");
+  });
+  link->set_magic([ns_of]() -> std::shared_ptr<Dentry> {
+    Found f = ns_of();
+    if (!f.alive) return nullptr;
+    const uint64_t ino = f.ino();
+    return std::make_shared<Dentry>(absl::StrCat("pid:[", ino, "]"), nullptr,
+                                    std::make_shared<NsInode>(ino, CLONE_NEWPID, std::move(f.ns)),
+                                    nullptr);
+  });
+  return link;
+}
+
 }  // namespace
 
 InodeRef NewNsDir(Kernel& k, int tid) {
@@ -90,6 +121,10 @@ InodeRef NewNsDir(Kernel& k, int tid) {
   for (const NsLink& n : kNsLinks) {
     if (n.clone_flag == CLONE_NEWUTS) {
       dir->Add(n.name, UtsLink(k, tid));
+      continue;
+    }
+    if (n.clone_flag == CLONE_NEWPID) {
+      dir->Add(n.name, PidLink(k, tid, std::string_view(n.name) == "pid_for_children"));
       continue;
     }
     auto link = SynthSymlink::Fixed(absl::StrCat(n.type, ":[", n.ino, "]"));

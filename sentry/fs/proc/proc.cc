@@ -323,12 +323,29 @@ std::string StatusText(Kernel& k, Task& t) {
     allowed = t.affinity_.value_or(cpus.set);
     thp_enabled = t.tg().thp_disable ? 0 : 1;
   }
+  // NStgid and the rest: the id in each pid namespace from /proc's (the
+  // sandbox's) down to the task's own (proc_pid_status()); 0 where a
+  // group or session leader is outside one.
+  std::string ns_ids[4];
+  {
+    absl::MutexLock l(&k.mu());
+    const int globals[4] = {t.tgid(), t.tid(), p.pgid, p.sid};
+    std::vector<PidNamespace*> levels;
+    for (PidNamespace* n = t.pid_ns(); n != nullptr; n = n->parent().get()) levels.push_back(n);
+    for (int i = 0; i < 4; ++i) {
+      ns_ids[i] = absl::StrCat(globals[i]);
+      for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
+        absl::StrAppend(&ns_ids[i], "\t", Kernel::IdIn(*it, globals[i]));
+      }
+    }
+  }
   std::string out = absl::StrFormat(
       "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
       "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
-      "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n",
+      "NStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\nKthread:\t0\n",
       t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
-      c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, t.tgid(), t.tid(), p.pgid, p.sid);
+      c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, ns_ids[0], ns_ids[1], ns_ids[2],
+      ns_ids[3]);
   if (mm) {
     // VmPeak is not tracked: the current size, its lower bound.
     absl::StrAppendFormat(

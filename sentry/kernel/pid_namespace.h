@@ -1,0 +1,81 @@
+// PidNamespace: a pid namespace below the sandbox's own (pid_namespaces(7)).
+//
+// The sandbox's pid namespace is the kernel's id space itself (Kernel's
+// tids, "global" ids here): a task there has no PidNamespace (null). A task
+// with CAP_SYS_ADMIN makes a new one with clone(CLONE_NEWPID) or
+// unshare(CLONE_NEWPID) + fork; its first process is its init (id 1). A
+// task then has one id per level, as Linux's struct pid's numbers[]: its
+// global id and a local one in each namespace from its own up to the
+// sandbox's. Every call that takes or shows an id translates it for the
+// calling task's namespace (Kernel::IdIn / Kernel::IdFrom); an id of a task
+// outside it is 0 there (getppid() of the init, a sender's si_pid).
+//
+//   int local = k.IdIn(viewer_ns, global);   // 0: not visible there
+//   int global = k.IdFrom(viewer_ns, local); // 0: no such id there
+//
+// Everything but the constant parent, level and inode is guarded by
+// Kernel::mu().
+#ifndef SEEDVISOR_SENTRY_KERNEL_PID_NAMESPACE_H_
+#define SEEDVISOR_SENTRY_KERNEL_PID_NAMESPACE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+namespace seedvisor::sentry {
+
+class ThreadGroup;
+
+class PidNamespace {
+ public:
+  // MAX_PID_NS_LEVEL: the sandbox's own namespace is level 0.
+  static constexpr int kMaxLevel = 32;
+
+  // A child of `parent` (null: of the sandbox's namespace).
+  explicit PidNamespace(std::shared_ptr<PidNamespace> parent);
+  PidNamespace(const PidNamespace&) = delete;
+  PidNamespace& operator=(const PidNamespace&) = delete;
+
+  const std::shared_ptr<PidNamespace>& parent() const { return parent_; }
+  int level() const { return level_; }
+  // Its nsfs inode number (/proc/PID/ns/pid).
+  uint64_t ino() const { return ino_; }
+  // Whether `this` is `other` or one of its ancestors.
+  bool Contains(const PidNamespace* other) const;
+
+  // ---- Ids (guarded by Kernel::mu()) ----
+  // The next free local id (alloc_pid()'s cyclic allocation from 1), or
+  // `want` (clone3's set_tid) if it is free; -EEXIST when `want` is taken,
+  // -1 when the namespace is full.
+  int Allocate(int want = 0);
+  void Add(int local, int global);
+  // The local id of `global`, 0 if it has none here.
+  int Local(int global) const;
+  // The global id of `local`, 0 if none.
+  int Global(int local) const;
+  void Remove(int global);
+
+  // ---- Its init (child_reaper) and its end (zap_pid_namespace()) ----
+  // The namespace's first process; its orphans' reaper. Set at clone.
+  std::weak_ptr<ThreadGroup> init;
+  // PIDNS_ADDING: cleared when the init exits; a fork into the namespace
+  // then fails with ENOMEM (alloc_pid()).
+  bool adding = true;
+  // Live tasks in this namespace or below that are not its init's.
+  int64_t others = 0;
+  // The init exited while `others` were alive: its parent hears of it
+  // when the last of them is gone, as zap_pid_namespace() waits for them.
+  std::shared_ptr<ThreadGroup> exit_pending;
+
+ private:
+  const std::shared_ptr<PidNamespace> parent_;
+  const int level_;
+  const uint64_t ino_;
+  int next_ = 1;
+  std::map<int, int> local_to_global_;
+  std::map<int, int> global_to_local_;
+};
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_KERNEL_PID_NAMESPACE_H_
