@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 namespace seedvisor::sentry {
 
@@ -275,6 +277,58 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
     if (options_.compare(pos, end - pos, "ro") == 0) read_only_ = true;
     pos = end + 1;
   }
+  sb_read_only_ = read_only_;
+}
+
+namespace {
+
+// Per-mount flags, in show_mnt_opts()'s order.
+constexpr const char* kMountFlags[] = {"nosuid",     "nodev",    "noexec",     "noatime",
+                                       "nodiratime", "relatime", "nosymfollow"};
+
+bool IsMountFlag(std::string_view opt) {
+  for (const char* f : kMountFlags) {
+    if (opt == f) return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> SplitOptions(std::string_view options) {
+  std::vector<std::string_view> out;
+  for (size_t pos = 0; pos < options.size();) {
+    size_t end = options.find(',', pos);
+    if (end == std::string_view::npos) end = options.size();
+    if (end > pos) out.push_back(options.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Mount::MountOptionsText() const {
+  std::string out = read_only_ ? "ro" : "rw";
+  const std::vector<std::string_view> opts = SplitOptions(options_);
+  for (const char* f : kMountFlags) {
+    for (std::string_view o : opts) {
+      if (o == f) {
+        out += ",";
+        out += f;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string Mount::SuperOptionsText() const {
+  std::string out = sb_read_only_ ? "ro" : "rw";
+  for (std::string_view o : SplitOptions(options_)) {
+    if (o == "ro" || o == "rw" || IsMountFlag(o)) continue;
+    out += ",";
+    out += o;
+  }
+  return out;
 }
 
 Result<struct stat> StatOf(const Dentry* d, FileDescription* f) {

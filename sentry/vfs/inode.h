@@ -230,9 +230,26 @@ class Mount {
   // each such superblock (get_anon_bdev()), so that st_dev tells mounts
   // apart and matches /proc/PID/mountinfo.
   dev_t anon_dev() const { return anon_dev_; }
+  // A bind of `src`'s filesystem: the same superblock, so the same device
+  // number and superblock read-only state (a bind is no new filesystem;
+  // Linux's clone_mnt() shares mnt_sb).
+  void ShareSuperblock(const Mount& src) {
+    anon_dev_ = src.anon_dev_;
+    sb_read_only_ = src.sb_read_only_;
+  }
+  // /proc/PID/mountinfo's two option columns (show_mountinfo()): the
+  // mount's own flags ("rw"/"ro", then nosuid, nodev, noexec, noatime,
+  // nodiratime, relatime, nosymfollow as show_mnt_opts() orders them),
+  // and the superblock's ("rw"/"ro" of the filesystem, then its own
+  // options, e.g. size= or mode=).
+  std::string MountOptionsText() const;
+  std::string SuperOptionsText() const;
 
  private:
   bool read_only_ = false;
+  // The filesystem was mounted read-only ("ro" in the options at mount
+  // time); set_read_only() (a remount of this mount) leaves it.
+  bool sb_read_only_ = false;
   dev_t anon_dev_ = 0;
   std::string fstype_, source_, options_;
   std::string root_path_ = "/";

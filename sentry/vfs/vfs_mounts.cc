@@ -110,6 +110,7 @@ absl::Status Vfs::MaskPath(std::string_view path) {
   if (!*null) return absl::FailedPreconditionError(absl::StrCat("masking ", std::string(path), ": no /dev/null"));
   const Mount* dev = (*null)->mount();
   auto m = std::make_shared<Mount>(dev->fstype(), dev->source(), dev->options(), (*null)->inode());
+  m->ShareSuperblock(*dev);
   m->set_root_path((*null)->PathFrom(dev->root().get()));
   return Attach(*d, std::move(m), path);
 }
@@ -121,6 +122,7 @@ absl::Status Vfs::ReadOnlyPath(std::string_view path) {
   auto m = std::make_shared<Mount>(under->fstype(), under->source(), under->options(),
                                    (*d)->inode());
   m->set_root_path((*d)->PathFrom(under->root().get()));
+  m->ShareSuperblock(*under);
   m->set_read_only();
   Mount* bind = m.get();
   // MS_REC: mounts below the path go along. Each is attached at the
@@ -186,14 +188,13 @@ std::string Vfs::MountInfoText() const {
     int parent = id;
     if (m.mountpoint() && ids.count(m.mountpoint()->mount())) parent = ids[m.mountpoint()->mount()];
     std::string where = m.mountpoint() ? m.mountpoint()->Path() : "/";
-    std::string opts = m.read_only() ? "ro" : "rw";
     // The device stat(2) shows for the mount's root (show_mountinfo():
     // MAJOR(sb->s_dev):MINOR(sb->s_dev)), without the host lock held.
     Result<struct stat> st = StatOf(m.root().get());
     const dev_t dev = st.ok() ? st->st_dev : m.anon_dev();
     absl::StrAppend(&out, id, " ", parent, " ", major(dev), ":", minor(dev), " ", m.root_path(),
-                    " ", where, " ", opts, " - ", m.fstype(), " ", m.source(), " ", m.options(),
-                    "\n");
+                    " ", where, " ", m.MountOptionsText(), " - ", m.fstype(), " ", m.source(), " ",
+                    m.SuperOptionsText(), "\n");
   }
   return out;
 }

@@ -460,11 +460,22 @@ TEST_F(VfsTest, ReadOnlyPathBindsTheSubtreeReadOnly) {
   auto up = Resolve("/dir/../etc/marker");
   ASSERT_TRUE(up.ok());
   EXPECT_EQ((*up)->mount(), vfs_->root()->mount());
-  EXPECT_NE(vfs_->MountInfoText().find(" /dir /dir ro - overlay "), std::string::npos)
+  // The bind is read-only, its filesystem is not (mountinfo's two columns).
+  EXPECT_NE(vfs_->MountInfoText().find(" /dir /dir ro,relatime - overlay overlay rw\n"),
+            std::string::npos)
       << vfs_->MountInfoText();
   EXPECT_NE(vfs_->MountsText().find("overlay /dir overlay ro,"), std::string::npos);
 
+  auto dev_before = Resolve("/dev");
+  ASSERT_TRUE(dev_before.ok());
   ASSERT_TRUE(vfs_->ReadOnlyPath("/dev").ok());
+  // A bind is the same filesystem: the same device (clone_mnt()).
+  auto dev_after = Resolve("/dev");
+  ASSERT_TRUE(dev_after.ok());
+  ASSERT_NE((*dev_after)->mount(), (*dev_before)->mount());
+  auto st_before = StatOf(dev_before->get()), st_after = StatOf(dev_after->get());
+  ASSERT_TRUE(st_before.ok() && st_after.ok());
+  EXPECT_EQ(st_after->st_dev, st_before->st_dev);
   EXPECT_EQ(ErrOf(vfs_->Mknod(ctx_, "/dev/fifo", S_IFIFO | 0600, 0)), EROFS);
   EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dev/shm/x", O_WRONLY | O_CREAT, 0644)), 0);
   auto shm = Resolve("/dev/shm");
@@ -494,8 +505,14 @@ TEST_F(VfsTest, MaskPathHidesFilesAndDirectories) {
   EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/a", O_RDONLY, 0)), ENOENT);
   EXPECT_EQ(ErrOf(vfs_->Open(ctx_, "/dir/new", O_WRONLY | O_CREAT, 0644)), EROFS);
   std::string info = vfs_->MountInfoText();
-  EXPECT_NE(info.find(" / /dir ro - tmpfs tmpfs ro"), std::string::npos) << info;
-  EXPECT_NE(info.find(" /null /secret rw - "), std::string::npos) << info;
+  EXPECT_NE(info.find(" / /dir ro - tmpfs tmpfs ro\n"), std::string::npos) << info;
+  EXPECT_NE(info.find(" /null /secret rw,nosuid - tmpfs none rw\n"), std::string::npos) << info;
+  // The masking bind is /dev's filesystem: /dev/null's device.
+  auto null = Resolve("/dev/null");
+  ASSERT_TRUE(null.ok());
+  auto st_null = StatOf(null->get()), st_secret = StatOf(secret->get());
+  ASSERT_TRUE(st_null.ok() && st_secret.ok());
+  EXPECT_EQ(st_secret->st_dev, st_null->st_dev);
   EXPECT_EQ(info.find("nonexistent"), std::string::npos);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <string>
@@ -42,6 +43,7 @@ struct MountLine {
   int id = 0, parent = 0;
   unsigned major = 0, minor = 0;
   std::string root, point, fstype;
+  std::string opts, super;  // the mount's own options, the superblock's
 };
 
 std::vector<MountLine> ParseMountinfo(const std::string& text) {
@@ -69,6 +71,8 @@ std::vector<MountLine> ParseMountinfo(const std::string& text) {
     EXPECT_TRUE(opts.rfind("rw", 0) == 0 || opts.rfind("ro", 0) == 0) << line;
     m.root = Unescape(m.root);
     m.point = Unescape(m.point);
+    m.opts = opts;
+    m.super = super;
     out.push_back(m);
   }
   return out;
@@ -107,6 +111,39 @@ TEST(ProcMountsTest, MountinfoIsWellFormedAndMatchesStat) {
     ++checked;
   }
   EXPECT_GE(checked, 2);  // at least / and /proc
+}
+
+// show_mountinfo(): the sixth field holds the mount's own flags (rw/ro,
+// nosuid, nodev, noexec, noatime, nodiratime, relatime, nosymfollow), the
+// last one the superblock's rw/ro and the filesystem's own options, never
+// a per-mount flag (issue 17).
+TEST(ProcMountsTest, MountAndSuperOptionsInTheirColumns) {
+  const std::set<std::string> mount_flags = {"nosuid",  "nodev",      "noexec",     "noatime",
+                                             "nodiratime", "relatime", "nosymfollow"};
+  auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string o;
+    while (std::getline(in, o, ',')) out.push_back(o);
+    return out;
+  };
+  bool saw_proc = false;
+  for (const MountLine& m : ParseMountinfo(ReadFile("/proc/self/mountinfo"))) {
+    std::vector<std::string> opts = split(m.opts), super = split(m.super);
+    ASSERT_FALSE(opts.empty());
+    ASSERT_FALSE(super.empty());
+    EXPECT_TRUE(super[0] == "rw" || super[0] == "ro") << m.point << ": " << m.super;
+    for (size_t i = 1; i < opts.size(); ++i) {
+      EXPECT_TRUE(mount_flags.count(opts[i])) << m.point << ": " << m.opts;
+    }
+    for (const std::string& o : super) {
+      EXPECT_FALSE(mount_flags.count(o)) << m.point << ": " << m.super;
+    }
+    // (Which flags /proc has depends on who mounted it: this host's is
+    // rw,relatime, the sandbox's rw,nosuid,nodev,noexec.)
+    if (m.point == "/proc") saw_proc = true;
+  }
+  EXPECT_TRUE(saw_proc);
 }
 
 TEST(ProcMountsTest, ProcAndRootHaveTheirOwnDevices) {
