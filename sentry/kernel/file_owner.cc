@@ -329,6 +329,18 @@ Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who) {
   return SetFileOwner(t, f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, who < 0 ? -who : who);
 }
 
+void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp) {
+  const uid_t uid = t.creds().ruid, euid = t.creds().euid;
+  const int tgid = t.tgid();
+  f.UpdateAsyncOwner([&](FileDescription::AsyncOwner& o) {
+    if (o.id != 0) return;
+    o.type = pgrp > 0 ? F_OWNER_PGRP : F_OWNER_PID;
+    o.id = pgrp > 0 ? pgrp : tgid;
+    o.uid = uid;
+    o.euid = euid;
+  });
+}
+
 int FileOwnerForGetown(const FileDescription& f) {
   FileDescription::AsyncOwner o = f.async_owner();
   return o.type == F_OWNER_PGRP ? -o.id : o.id;

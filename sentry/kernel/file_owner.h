@@ -25,6 +25,10 @@ Status SetFileOwner(Task& t, FileDescription& f, int type, int id);
 // F_SETOWN, FIOSETOWN, SIOCSPGRP (f_setown()): `who` a process, -`who` a
 // process group, 0 nobody; EINVAL for INT_MIN.
 Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who);
+// tty_fasync(): O_ASYNC on a terminal gives it an owner if it has none
+// (__f_setown() without force): process group `pgrp` (its foreground one)
+// if positive, else the calling process. Takes Kernel::mu().
+void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp);
 // F_GETOWN: the owner's id, negative for a process group.
 int FileOwnerForGetown(const FileDescription& f);
 

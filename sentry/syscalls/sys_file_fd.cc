@@ -73,10 +73,13 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       return 0;
     case F_GETFL:
       return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
-    case F_SETFL:
+    case F_SETFL: {
+      const bool async_was = f->flags() & O_ASYNC;
       f->SetStatusFlags(a.Int(2), fd);
+      if (!async_was && (f->flags() & O_ASYNC)) f->AsyncTurnedOn(t);
       WatchAsync(t, f);  // O_ASYNC on a file whose readiness signals
       return 0;
+    }
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ: {
       auto* p = dynamic_cast<PipeFile*>(f.get());
@@ -163,6 +166,7 @@ SyscallReturn SysIoctl(Task& t, const SyscallArgs& a) {
       // ioctl_fioasync(): ENOTTY for a change on a file without ->fasync.
       if (((on ? O_ASYNC : 0) ^ (fl & O_ASYNC)) && !f->SupportsAsync()) return Errno(ENOTTY);
       f->SetStatusFlags(on ? (fl | O_ASYNC) : (fl & ~O_ASYNC), fd);
+      if (!(fl & O_ASYNC) && (f->flags() & O_ASYNC)) f->AsyncTurnedOn(t);
       WatchAsync(t, f);
       return 0;
     }

@@ -86,6 +86,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // (sockets, terminals, inotify: sentry/kernel/file_owner.h's WatchAsync)
   // rather than from their own code (pipes signal their ends themselves).
   virtual bool SigioFromReadiness() const { return false; }
+  // O_ASYNC was just turned on for this description (->fasync with on=1),
+  // by fcntl(F_SETFL) or FIOASYNC: a terminal makes its foreground process
+  // group the owner if it has none (tty_fasync()).
+  virtual void AsyncTurnedOn(Task&) {}
   // sock_wake_async(SOCK_WAKE_SPACE) signals POLL_OUT only after a send found
   // no room (SOCKWQ_ASYNC_NOSPACE), and a connect that completes later
   // (tcp_finish_connect()) signals it too: the file notes either here, and

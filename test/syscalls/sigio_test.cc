@@ -268,6 +268,41 @@ TEST(SigioTest, Pty) {
   sigs.ExpectEvent(m.get(), POLL_IN);
 }
 
+// tty_fasync(): turning O_ASYNC on for a terminal without an owner makes
+// its foreground process group the owner (the master's own tty has none:
+// then the caller); an owner set before stays (issue 13).
+TEST(SigioTest, PtyOwnerIsTheForegroundGroup) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (setsid() < 0) return 1;
+                     const int m = posix_openpt(O_RDWR | O_NOCTTY);
+                     if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) return 2;
+                     const int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+                     if (s < 0) return 3;
+                     if (ioctl(s, TIOCSCTTY, 0) != 0) return 4;
+                     if (tcgetpgrp(s) != getpid()) return 5;
+                     if (fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_ASYNC) != 0) return 6;
+                     if (fcntl(s, F_GETOWN) != -getpid()) return 7;  // a process group
+                     if (fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_ASYNC) != 0) return 8;
+                     if (fcntl(m, F_GETOWN) != getpid()) return 9;
+                     // Another description of the replica, its owner set first.
+                     const int s2 = open(ptsname(m), O_RDWR | O_NOCTTY);
+                     if (s2 < 0) return 10;
+                     if (fcntl(s2, F_SETOWN, getpid()) != 0) return 11;
+                     if (fcntl(s2, F_SETFL, fcntl(s2, F_GETFL) | O_ASYNC) != 0) return 12;
+                     if (fcntl(s2, F_GETOWN) != getpid()) return 13;
+                     // A terminal that is nobody's controlling one: the caller.
+                     const int m3 = posix_openpt(O_RDWR | O_NOCTTY);
+                     if (m3 < 0 || grantpt(m3) != 0 || unlockpt(m3) != 0) return 14;
+                     const int s3 = open(ptsname(m3), O_RDWR | O_NOCTTY);
+                     if (s3 < 0) return 15;
+                     int on = 1;
+                     if (ioctl(s3, FIOASYNC, &on) != 0) return 16;
+                     if (fcntl(s3, F_GETOWN) != getpid()) return 17;
+                     return 0;
+                   }),
+                   0);
+}
+
 // inotify: each queued event is POLL_IN.
 TEST(SigioTest, Inotify) {
   Signals sigs;

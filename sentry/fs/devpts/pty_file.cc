@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/devpts/devpts.h"
+#include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
@@ -26,6 +27,8 @@ Result<size_t> PtyMasterFile::Read(Task& t, char* buf, size_t len) {
 Result<size_t> PtyMasterFile::Write(Task& t, const char* buf, size_t len) {
   return pty_->Write(t, true, buf, len, nonblocking());
 }
+
+void PtyMasterFile::AsyncTurnedOn(Task& t) { SetTtyOwnerIfUnset(t, *this, 0); }
 
 std::string PtyMasterFile::DisplayPath() const {
   return dentry() ? FileDescription::DisplayPath() : "/dev/ptmx";
@@ -92,6 +95,10 @@ Result<struct stat> PtyReplicaFile::Stat() {
   if (dentry()) return FileDescription::Stat();
   // ttyname(3) compares this with a stat of /dev/pts/N.
   return pty_->node()->Stat();
+}
+
+void PtyReplicaFile::AsyncTurnedOn(Task& t) {
+  SetTtyOwnerIfUnset(t, *this, pty_->foreground_pgrp());
 }
 
 std::string PtyReplicaFile::DisplayPath() const {

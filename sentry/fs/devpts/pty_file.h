@@ -28,6 +28,9 @@ class PtyMasterFile : public FileDescription {
   // readable, from its readiness fd (n_tty's kill_fasync()).
   bool SupportsAsync() const override { return true; }
   bool SigioFromReadiness() const override { return true; }
+  // tty_fasync(): the master's own tty has no process group (the pair's is
+  // the replica's), so the owner becomes the caller.
+  void AsyncTurnedOn(Task& t) override;
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
@@ -53,6 +56,8 @@ class PtyReplicaFile : public FileDescription {
   int PollFd() const override { return pty_->PollFd(false); }
   bool SupportsAsync() const override { return true; }  // as the master's
   bool SigioFromReadiness() const override { return true; }
+  // tty_fasync(): the foreground process group becomes the owner.
+  void AsyncTurnedOn(Task& t) override;
   Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
