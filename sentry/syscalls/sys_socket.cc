@@ -155,8 +155,11 @@ SyscallReturn SysConnect(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(std::string sa, CopyInAddr(t, a.Addr(1), a.Ulong(2)));
   Status st = s->Connect(t, sa);
   // tcp_finish_connect(): the connection's completion signals an O_ASYNC
-  // owner POLL_OUT.
-  if (!st.ok() && st.error() == Errno(EINPROGRESS)) s->NoteAsyncOutWanted();
+  // owner POLL_OUT (sk_wake_async(SOCK_WAKE_IO)), also when a blocking
+  // connect waited for it; a unix socket's connect signals nothing.
+  const bool tcp = (s->family() == AF_INET || s->family() == AF_INET6) &&
+                   (s->type() & 0xf) == SOCK_STREAM;
+  if (!st.ok() ? st.error() == Errno(EINPROGRESS) : tcp) s->NoteAsyncOutWanted();
   SV_TRY(st);
   return 0;
 }

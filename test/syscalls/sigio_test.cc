@@ -226,6 +226,27 @@ TEST(SigioTest, TcpLoopback) {
   sigs.ExpectNothing();
 }
 
+// A blocking connect gets its POLL_OUT too (tcp_finish_connect() signals
+// whoever waits how) (issue 13).
+TEST(SigioTest, TcpBlockingConnectSignalsPollOut) {
+  Signals sigs;
+  FileDescriptor l(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_GE(l.get(), 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(l.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
+  socklen_t len = sizeof(sa);
+  ASSERT_OK(getsockname(l.get(), reinterpret_cast<sockaddr*>(&sa), &len));
+  ASSERT_OK(listen(l.get(), 4));
+  FileDescriptor c(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_GE(c.get(), 0);
+  MakeAsync(c.get());
+  ASSERT_OK(connect(c.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
+  sigs.ExpectEvent(c.get(), POLL_OUT);
+  sigs.ExpectNothing();
+}
+
 TEST(SigioTest, UdpLoopback) {
   Signals sigs;
   FileDescriptor u(socket(AF_INET, SOCK_DGRAM, 0));
