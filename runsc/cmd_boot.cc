@@ -227,6 +227,8 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = server.Listen(control_addr); !s.ok()) {
     return ready.Report(absl::StrCat("control socket ", control_addr, ": ", s.message()));
   }
+  // Test hook: a boot that never becomes ready (test/oci:boot_timeout_test).
+  if (unsigned stall = TestStallSeconds("boot"); stall > 0) sleep(stall);
   // The sandbox is set up: from here on (and before any guest code runs) the
   // sentry makes only the host syscalls its policy allows.
   if (int r = seccomp::InstallSentryFilter(); r != 0) {

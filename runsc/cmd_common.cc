@@ -65,6 +65,27 @@ std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg) {
   return f;
 }
 
+unsigned TestStallSeconds(const std::string& where) {
+  const char* v = std::getenv("SEEDSC_TEST_BOOT_STALL");
+  if (v == nullptr) return 0;
+  const std::string s = v;
+  const size_t colon = s.find(':');
+  if (colon == std::string::npos || s.substr(0, colon) != where) return 0;
+  const int secs = std::atoi(s.c_str() + colon + 1);
+  return secs > 0 ? static_cast<unsigned>(secs) : 0;
+}
+
+absl::StatusOr<absl::Duration> BootTimeout(const GlobalConfig& cfg) {
+  absl::Duration d;
+  if (cfg.boot_timeout == "0") return absl::InfiniteDuration();
+  if (!absl::ParseDuration(cfg.boot_timeout, &d) || d <= absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--boot-timeout: \"", cfg.boot_timeout, "\" is not a duration (e.g. 60s, 2m; 0 waits forever)"));
+  }
+  return d;
+}
+
 int ParseSignal(const std::string& s) {
   if (s.empty()) return 0;
   if (isdigit(static_cast<unsigned char>(s[0]))) {

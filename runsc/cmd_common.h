@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "runsc/commands.h"
 #include "runsc/config.h"
 #include "runsc/container/state.h"
@@ -32,6 +33,16 @@ absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const st
 
 // The global flags a child `seedsc boot` needs.
 std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg);
+
+// Test hook: how long to stall at `where` ("boot": `seedsc boot` before it
+// reports ready; "do": `seedsc do` before it starts the command), from
+// SEEDSC_TEST_BOOT_STALL=WHERE:SECONDS; 0 when not asked. Only
+// test/oci:boot_timeout_test sets it, to make a sandbox that never comes up.
+unsigned TestStallSeconds(const std::string& where);
+
+// --boot-timeout as a duration (absl::InfiniteDuration() for "0"), or why
+// the flag is wrong (main() checks it before any command runs).
+absl::StatusOr<absl::Duration> BootTimeout(const GlobalConfig& cfg);
 
 // "KILL", "SIGKILL", "kill" or "9" → 9; 0 if unknown.
 int ParseSignal(const std::string& s);

@@ -19,6 +19,7 @@ absl::StatusOr<container::State> CreateContainer(const GlobalConfig& cfg, const 
   o.host_network = cfg.network == "host";
   o.sandbox_network = cfg.network == "sandbox";
   o.global_flags = BootGlobalFlags(cfg);
+  o.boot_timeout = BootTimeout(cfg).value_or(o.boot_timeout);  // main() checked it
   return container::CreateSandbox(o);
 }
 

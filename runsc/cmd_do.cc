@@ -1,20 +1,29 @@
 // `seedsc do [flags] [--] CMD ARGS...`: run a command in a sandbox over the
 // host's root (read-only, with a writable overlay held by the sandbox).
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "runsc/cmd_common.h"
 #include "runsc/commands.h"
 #include "runsc/do_network.h"
+#include "seccomp/sentry_filter.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/kernel/host_thread.h"
@@ -42,6 +51,69 @@ void ForwardSignals(sentry::Kernel* k, sigset_t set) {
     k->SendGroupSignal(*init, info, nullptr, sentry::SignalSender::kDoForward).ok();
   }
 }
+
+// Every process below ours (the platform's zygote and stubs), deepest
+// first, by /proc/PID/task/TID/children. Best effort.
+void CollectDescendants(pid_t pid, std::vector<pid_t>* out, int depth = 0) {
+  if (depth > 8) return;
+  DIR* d = opendir(absl::StrCat("/proc/", pid, "/task").c_str());
+  if (d == nullptr) return;
+  std::vector<pid_t> kids;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(absl::StrCat("/proc/", pid, "/task/", e->d_name, "/children"));
+    for (pid_t c; in >> c;) kids.push_back(c);
+  }
+  closedir(d);
+  for (pid_t c : kids) {
+    CollectDescendants(c, out, depth + 1);
+    out->push_back(c);
+  }
+}
+
+// --boot-timeout for `do`: unless the command has started (its exec done)
+// by then, one line says what seedsc was doing, the platform's processes
+// are killed and reaped (seedsc do is their subreaper) and seedsc exits
+// with 128, as when it cannot create the sandbox.
+class StartWatchdog {
+ public:
+  StartWatchdog(absl::Duration timeout, std::string cmd) : timeout_(timeout), cmd_(std::move(cmd)) {}
+  void SetPhase(const char* what) { phase_.store(what); }
+  void Started() {
+    absl::MutexLock l(&mu_);
+    started_ = true;
+  }
+  // On a thread of its own; returns once the command started.
+  void Watch() {
+    // Signals for seedsc go to its forwarder (or, before there is one, end
+    // it as before): never to this thread.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    {
+      absl::MutexLock l(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&started_), timeout_)) return;
+    }
+    std::fprintf(stderr, "seedsc: do: %s did not start within %s (--boot-timeout): still %s; killed the sandbox\n",
+                 cmd_.c_str(), absl::FormatDuration(timeout_).c_str(), phase_.load());
+    std::vector<pid_t> below;
+    CollectDescendants(getpid(), &below);
+    for (pid_t p : below) kill(p, SIGKILL);
+    for (int i = 0; i < 200; ++i) {  // up to 2 s
+      pid_t r = waitpid(-1, nullptr, WNOHANG | __WALL);
+      if (r < 0 && errno == ECHILD) break;
+      if (r <= 0) usleep(10000);
+    }
+    _exit(128);
+  }
+
+ private:
+  const absl::Duration timeout_;
+  const std::string cmd_;
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<const char*> phase_{"setting up"};
+};
 
 }  // namespace
 
@@ -118,6 +190,18 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   // seedsc gets them when the zygote goes and reaps them at the end
   // (StopHostProcesses), instead of leaving zombies to the host's pid 1.
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  const absl::Duration boot_timeout = BootTimeout(cfg).value_or(absl::Seconds(60));  // main() checked it
+  auto watchdog = std::make_shared<StartWatchdog>(boot_timeout, (*rest)[0]);
+  if (boot_timeout != absl::InfiniteDuration()) {
+    Result<sentry::HostThread> w = sentry::HostThread::Spawn();
+    if (!w.ok()) {
+      std::fprintf(stderr, "seedsc: creating the sandbox: the host refused a thread (%s)\n",
+                   std::strerror(w.error().value()));
+      return 128;
+    }
+    std::move(*w).Run([watchdog] { watchdog->Watch(); });
+  }
+  watchdog->SetPhase("creating the sandbox");
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
@@ -157,9 +241,20 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   }
   std::move(*forwarder).Run([k = kernel->get(), fwd] { ForwardSignals(k, fwd); });
 
+  watchdog->SetPhase("starting the command (its exec)");
+  if (unsigned stall = TestStallSeconds("do"); stall > 0) {
+    // A command whose start never finishes. The exec it stands for runs
+    // under the sentry's filter (RunInit installs it): so does the stall,
+    // and the watchdog must do its work within that policy.
+    if (int r = seccomp::InstallSentryFilter(); r != 0) {
+      std::fprintf(stderr, "seedsc: do: installing the sentry's seccomp filter: %s\n", std::strerror(-r));
+      return 128;
+    }
+    sleep(stall);
+  }
   std::vector<std::string> envp;
   for (char** e = environ; *e != nullptr; ++e) envp.emplace_back(*e);
-  absl::StatusOr<int> status = (*kernel)->RunInit(*rest, envp);
+  absl::StatusOr<int> status = (*kernel)->RunInit(*rest, envp, [watchdog] { watchdog->Started(); });
   if (!status.ok()) {
     std::fprintf(stderr, "seedsc: %s\n", std::string(status.status().message()).c_str());
     return absl::IsNotFound(status.status()) ? 127 : 126;

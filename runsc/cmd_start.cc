@@ -11,6 +11,9 @@ namespace seedvisor::runsc {
 absl::Status StartContainer(const GlobalConfig& cfg, const container::State& st) {
   control::v1::StartRequest req;
   req.set_container_id(st.id);
+  // --boot-timeout bounds the start of the container's process, plus what
+  // its startContainer hooks may take.
+  absl::Duration timeout = BootTimeout(cfg).value_or(absl::Seconds(60));
   auto spec = container::SavedSpec(cfg.root, st);
   if (spec.ok() && !spec->hooks.start_container.empty()) {
     // startContainer hooks run inside the sandbox (the container's
@@ -21,11 +24,21 @@ absl::Status StartContainer(const GlobalConfig& cfg, const container::State& st)
       for (const std::string& a : h.args) p->add_args(a);
       for (const std::string& e : h.env) p->add_env(e);
       p->set_timeout_s(h.timeout_s.value_or(0));
+      if (!h.timeout_s.has_value()) timeout = absl::InfiniteDuration();
+      timeout += absl::Seconds(h.timeout_s.value_or(0));
     }
     req.set_state_json(container::OciStateJson(st, "created", -1));
   }
   control::v1::StartResponse resp;
-  if (absl::Status s = container::Call(st, "Start", req, &resp); !s.ok()) return s;
+  absl::Status started = container::Call(
+      st, "Start", req, &resp,
+      timeout == absl::InfiniteDuration() ? absl::ZeroDuration() : timeout);
+  if (absl::IsDeadlineExceeded(started)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "container \"", st.id, "\": its process did not start within ",
+        absl::FormatDuration(timeout), " (--boot-timeout): the sandbox never answered Start"));
+  }
+  if (!started.ok()) return started;
   if (spec.ok() && !spec->hooks.poststart.empty()) {
     // runtime-spec: a failing poststart hook is a warning; the container runs.
     absl::Status s = container::RunHooks("poststart", spec->hooks.poststart,

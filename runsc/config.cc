@@ -27,6 +27,11 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.Bool("systrap-patch", &systrap_patch,
           "systrap: patch hot syscall sites into jumps to the stub's fast path "
           "(platform/systrap/PATCHING.md; experimental, off by default)");
+  fs.String("boot-timeout", &boot_timeout,
+            "how long create, run, start and do wait for the sandbox to come up and the "
+            "container's process to start (e.g. 60s, 2m; 0 waits forever); past it they fail "
+            "with one line and kill what they started (create, run and do leave no state "
+            "behind; runsc has no such flag)");
 }
 
 void GlobalConfig::ResolveNetworkDefault(const std::string& command) {

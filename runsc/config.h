@@ -24,6 +24,9 @@ struct GlobalConfig {
   bool strace = false;
   bool rootless = false;
   bool systrap_patch = false;
+  // --boot-timeout: how long create, run, start and do wait for the sandbox
+  // to come up (and the container's process to start); "0" waits forever.
+  std::string boot_timeout = "60s";
 
   void Register(FlagSet& fs);
   // After parsing, before `command` runs: the default --network.

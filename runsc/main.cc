@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runsc/cmd_common.h"
 #include "runsc/commands.h"
 #include "runsc/config.h"
 #include "runsc/version.h"
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
   auto rest = global.Parse(args);
   if (!rest.ok()) {
     PrintUsageError(std::string(rest.status().message()));
+    return kExitUsage;
+  }
+  if (absl::StatusOr<absl::Duration> t = BootTimeout(cfg); !t.ok()) {
+    PrintUsageError(std::string(t.status().message()));
     return kExitUsage;
   }
   if (version) {

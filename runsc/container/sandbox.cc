@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -59,15 +60,54 @@ void KillSandboxPid(pid_t pid) {
   WaitGone(pid, 3000);
 }
 
+// Milliseconds left until `deadline` for poll(2): -1 for none, 0 once past.
+int PollMs(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1 << 30));
+}
+
+// "60s" as the flag would say it.
+std::string Seconds(absl::Duration d) { return absl::FormatDuration(d); }
+
+// What the sandbox's sentry was doing, for the deadline's message: the
+// first child of `reaper` (the pid namespace's pid 1), its state and where
+// it sleeps in the host kernel. Best effort: "" if /proc does not say.
+std::string SentryState(pid_t reaper) {
+  std::ifstream children(absl::StrCat("/proc/", reaper, "/task/", reaper, "/children"));
+  pid_t sentry = 0;
+  if (!(children >> sentry) || sentry <= 0) return "";
+  std::ifstream stat(absl::StrCat("/proc/", sentry, "/stat"));
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  const std::string state = paren != std::string::npos && paren + 2 < line.size()
+                                ? line.substr(paren + 2, 1)
+                                : "?";
+  std::ifstream wchan_in(absl::StrCat("/proc/", sentry, "/wchan"));
+  std::string wchan;
+  std::getline(wchan_in, wchan);
+  return absl::StrCat(" (its sentry, host pid ", sentry, ", was in state ", state,
+                      wchan.empty() || wchan == "0" ? "" : absl::StrCat(" in ", wchan), ")");
+}
+
 // Reads what `seedsc boot` reports on its ready pipe: "ok <its host pid>"
-// or an error.
-absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid) {
+// or an error, until `deadline`.
+absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid, absl::Time deadline, absl::Duration timeout) {
   std::string got;
   char buf[512];
   for (;;) {
+    // "ok <pid>\n" is all there is to wait for: the pipe's write end may
+    // live on in processes the sentry made.
+    if (got.rfind("ok ", 0) == 0 && got.find('\n') != std::string::npos) break;
     pollfd p{fd, POLLIN, 0};
-    int r = poll(&p, 1, 30000);
-    if (r == 0) return absl::DeadlineExceededError("the sandbox did not come up within 30 s");
+    int r = poll(&p, 1, PollMs(deadline));
+    if (r == 0) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the sandbox did not come up within ", Seconds(timeout),
+          " (--boot-timeout): `seedsc boot` (sandbox pid ", pid, ") never reported ready",
+          SentryState(pid), "; killed it"));
+    }
     if (r < 0 && errno == EINTR) continue;
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
@@ -325,6 +365,9 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
     }
   }
 
+  const absl::Time deadline = o.boot_timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + o.boot_timeout;
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
   if (mid == 0) {
@@ -373,12 +416,27 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   close(pidp[1]);
   close(host_proc);
   if (netns_fd >= 0) close(netns_fd);
-  int ws = 0;
-  waitpid(mid, &ws, 0);
+  // The middle process makes the namespaces (unshare can wait in the host
+  // kernel: a network namespace still being torn down) and forks pid 1.
+  pollfd pp{pidp[0], POLLIN, 0};
+  int pr;
+  while ((pr = poll(&pp, 1, PollMs(deadline))) < 0 && errno == EINTR) {
+  }
+  if (pr == 0) {
+    kill(mid, SIGKILL);
+    waitpid(mid, nullptr, WNOHANG);  // not to hang here too: it may never die
+    close(pidp[0]);
+    close(ready[0]);
+    return undo(absl::DeadlineExceededError(absl::StrCat(
+        "the sandbox did not come up within ", Seconds(o.boot_timeout),
+        " (--boot-timeout): making its namespaces (unshare, pid ", mid, ") never finished; killed it")));
+  }
   if (read(pidp[0], &boot_pid, sizeof(boot_pid)) != sizeof(boot_pid)) boot_pid = 0;
+  int ws = 0;
+  waitpid(mid, &ws, 0);  // it exits right after writing
   close(pidp[0]);
   st.sandbox_pid = boot_pid;
-  absl::StatusOr<pid_t> sentry_pid = AwaitReady(ready[0], boot_pid);
+  absl::StatusOr<pid_t> sentry_pid = AwaitReady(ready[0], boot_pid, deadline, o.boot_timeout);
   close(ready[0]);
   if (!sentry_pid.ok()) return undo(sentry_pid.status());
   // The sandbox process is the sentry (pid 2 inside); killing it ends the

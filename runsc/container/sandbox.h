@@ -35,11 +35,16 @@ struct CreateOptions {
   bool sandbox_network = false;
   // seedsc's global flags to pass on to `seedsc boot` (before "boot").
   std::vector<std::string> global_flags;
+  // How long the sandbox may take to come up (its namespaces made, the
+  // sentry reporting ready): --boot-timeout. Past it, create fails with
+  // one line naming what it waited for and undoes everything.
+  absl::Duration boot_timeout = absl::Seconds(60);
 };
 
 // Validates the bundle, makes <root>/<id>, starts the sandbox, waits until
-// its control server answers, records state.json and runs the prestart and
-// createRuntime hooks. Any failure undoes all of it.
+// its control server answers (at most o.boot_timeout), records state.json
+// and runs the prestart and createRuntime hooks. Any failure undoes all of
+// it: no process, cgroup, socket or state directory is left.
 // A pod's application container (JoinOf) starts no sandbox: it joins its
 // pod's running one (control CreateContainer), as runsc does.
 absl::StatusOr<State> CreateSandbox(const CreateOptions& o);

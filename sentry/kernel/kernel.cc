@@ -290,7 +290,8 @@ void Kernel::InitExited(int status) {
 }
 
 absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
-                                    const std::vector<std::string>& envp) {
+                                    const std::vector<std::string>& envp,
+                                    std::function<void()> started) {
   if (argv.empty()) return absl::InvalidArgumentError("no command given");
   Result<HostThread> host = HostThread::Spawn();
   if (!host.ok()) {
@@ -362,6 +363,7 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
     absl::MutexLock l(&exec_mu);
     exec_mu.Await(absl::Condition(&exec_done));
   }
+  if (started) started();
   absl::MutexLock l(&mu_);
   mu_.Await(absl::Condition(
       +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return k->init_exited_ && k->tasks_.empty(); },

@@ -118,9 +118,12 @@ class Kernel {
   ~Kernel();
 
   // Starts pid 1 running argv[0] (looked up in PATH from envp) and waits for
-  // the sandbox to end: returns pid 1's wait status.
+  // the sandbox to end: returns pid 1's wait status. `started`, if given, is
+  // called once pid 1's exec has succeeded or failed (`seedsc do`'s
+  // --boot-timeout watches for it).
   absl::StatusOr<int> RunInit(const std::vector<std::string>& argv,
-                              const std::vector<std::string>& envp);
+                              const std::vector<std::string>& envp,
+                              std::function<void()> started = nullptr);
 
   // ---- The OCI lifecycle (kernel_lifecycle.cc) ----
   // Starts a process and returns once its first exec has succeeded or

@@ -1,0 +1,173 @@
+#!/bin/bash
+# --boot-timeout: a sandbox that never comes up (the test hook
+# SEEDSC_TEST_BOOT_STALL stalls `seedsc boot` before it reports ready, or
+# `seedsc do` before it starts the command) makes create, run and do fail
+# within the deadline with one line naming what they waited for, and leaves
+# no process, state directory, cgroup or socket behind; `seedsc start`
+# against a sandbox that never answers (its sentry stopped with SIGSTOP)
+# fails the same way. A stall shorter than the deadline only delays: the
+# container runs. The "do" stall runs under the sentry's seccomp filter, as
+# the exec it stands for would: the watchdog must work within that policy.
+#
+#   bazel test //test/oci:boot_timeout_test   (or: boot_timeout_test.sh SEEDSC)
+set -u
+SEEDSC="$(realpath "${1:?usage: boot_timeout_test.sh SEEDSC}")"
+BUSYBOX=/bin/busybox
+T="$(mktemp -d /tmp/boottmo.XXXXXX)"
+R="$T/s"
+CG="seedsc-boottmo-$$"
+pass=0
+fail=0
+cleanup() {
+  for id in $("$SEEDSC" --root "$R" list --quiet 2>/dev/null); do
+    "$SEEDSC" --root "$R" delete --force "$id" >/dev/null 2>&1
+  done
+  rmdir /sys/fs/cgroup/*/"$CG"/* /sys/fs/cgroup/*/"$CG" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check_eq() {  # name want got
+  if [[ "$2" == "$3" ]]; then ok "$1"; else
+    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
+}
+check_re() {  # name regex got
+  if [[ "$3" =~ $2 ]]; then ok "$1"; else
+    bad "$1"; echo "  want (regex): $2"; echo "  got:  $(printf '%q' "$3")"; fi
+}
+[[ -x "$BUSYBOX" ]] || { echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; }
+
+ROOTFS="$T/rootfs"
+mkdir -p "$ROOTFS"/{bin,tmp,proc,dev}
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+ln -s busybox "$ROOTFS/bin/echo"
+B="$T/b"
+mkdir -p "$B"
+"$SEEDSC" spec --bundle "$B" || { echo "FAIL: seedsc spec"; exit 1; }
+python3 - "$B/config.json" "$ROOTFS" "$CG" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["echo", "hello"]
+c["root"]["path"] = sys.argv[2]
+# Its own cgroup (with a limit, so that seedsc makes it): none may be left.
+c["linux"]["cgroupsPath"] = sys.argv[3] + "/c"
+c["linux"].setdefault("resources", {})["pids"] = {"limit": 100}
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+
+# What a run left: processes whose command line names this test's dir,
+# state directories, cgroups, control sockets.
+leftovers() {
+  local procs dirs cgs
+  procs="$(pgrep -f -- "$T" | grep -vx "$$" | wc -l)"
+  dirs="$(find "$R" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+  cgs="$(find /sys/fs/cgroup/*/"$CG" -mindepth 1 -type d 2>/dev/null | wc -l)"
+  echo "processes=$procs state_dirs=$dirs cgroups=$cgs sockets=$(find "$T" -type s | wc -l)"
+}
+NONE="processes=0 state_dirs=0 cgroups=0 sockets=0"
+
+# timed NAME CMD...: runs CMD, records its status, stderr and duration (s).
+timed() {
+  local name="$1"; shift
+  local t0=$SECONDS
+  "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+  echo "$? $((SECONDS - t0))" >"$T/$name.rc"
+}
+
+echo "== create: the boot never reports ready"
+timed create env SEEDSC_TEST_BOOT_STALL=boot:60 "$SEEDSC" --root "$R" --boot-timeout=2s \
+  create --bundle "$B" c1
+read -r rc secs <"$T/create.rc"
+check_eq "create fails" 1 "$rc"
+check_re "create gives up at its deadline (2 s, not 60)" '^[2-9]$|^1[0-9]$' "$secs"
+check_eq "create says it in one line" 1 "$(wc -l <"$T/create.err")"
+check_re "create names what it waited for" \
+  '^seedsc: the sandbox did not come up within 2s \(--boot-timeout\): `seedsc boot` \(sandbox pid [0-9]+\) never reported ready.*; killed it$' \
+  "$(cat "$T/create.err")"
+sleep 0.5
+check_eq "create leaves nothing behind" "$NONE" "$(leftovers)"
+check_eq "seedsc list is empty" "" "$("$SEEDSC" --root "$R" list --quiet 2>&1)"
+
+echo "== run: the same through run"
+timed run env SEEDSC_TEST_BOOT_STALL=boot:60 "$SEEDSC" --root "$R" --boot-timeout=2s \
+  run --bundle "$B" c2
+read -r rc secs <"$T/run.rc"
+check_eq "run fails" 1 "$rc"
+check_re "run gives up at its deadline" '^[2-9]$|^1[0-9]$' "$secs"
+check_re "run says it in one line" '^seedsc: the sandbox did not come up within 2s \(--boot-timeout\)' \
+  "$(cat "$T/run.err")"
+check_eq "run's stderr is that one line" 1 "$(wc -l <"$T/run.err")"
+sleep 0.5
+check_eq "run leaves nothing behind" "$NONE" "$(leftovers)"
+
+echo "== a stall shorter than the deadline only delays"
+timed slow env SEEDSC_TEST_BOOT_STALL=boot:1 "$SEEDSC" --root "$R" --boot-timeout=30s \
+  run --bundle "$B" c3
+read -r rc secs <"$T/slow.rc"
+check_eq "run after a 1 s stall: status" 0 "$rc"
+check_eq "run after a 1 s stall: output" hello "$(cat "$T/slow.out")"
+check_eq "run after a 1 s stall: nothing left" "$NONE" "$(leftovers)"
+
+echo "== start: the sandbox never answers Start (its sentry stopped by the host)"
+"$SEEDSC" --root "$R" create --bundle "$B" --pid-file "$T/c4.pid" c4 >/dev/null 2>&1 </dev/null
+sentry="$(cat "$T/c4.pid" 2>/dev/null)"
+if [[ -n "$sentry" ]] && kill -STOP "$sentry"; then
+  timed start "$SEEDSC" --root "$R" --boot-timeout=2s start c4
+  read -r rc secs <"$T/start.rc"
+  check_eq "start fails" 1 "$rc"
+  check_re "start gives up at its deadline" '^[2-9]$|^1[0-9]$' "$secs"
+  check_eq "start says it in one line" \
+    'seedsc: container "c4": its process did not start within 2s (--boot-timeout): the sandbox never answered Start' \
+    "$(cat "$T/start.err")"
+  "$SEEDSC" --root "$R" delete --force c4 >/dev/null 2>&1 </dev/null
+  kill -CONT "$sentry" 2>/dev/null
+  sleep 0.5
+  check_eq "delete after a failed start leaves nothing behind" "$NONE" "$(leftovers)"
+else
+  bad "create c4 for the start case (sentry pid '$sentry')"
+fi
+
+echo "== do: the command never starts"
+# A child subreaper around seedsc do: whatever outlives it comes back here.
+out="$(python3 - "$SEEDSC" "$T" <<'PY'
+import ctypes, os, subprocess, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+seedsc, t = sys.argv[1:3]
+env = dict(os.environ, SEEDSC_TEST_BOOT_STALL="do:60")
+t0 = time.time()
+p = subprocess.run([seedsc, "--boot-timeout=2s", "do", "/bin/true"], env=env,
+                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=50)
+secs = int(time.time() - t0)
+left = 0
+end = time.time() + 2
+while time.time() < end:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG | 0x40000000)  # __WALL
+    except ChildProcessError:
+        break
+    if pid == 0:
+        time.sleep(0.05)
+        continue
+    left += 1
+open(t + "/do.err", "w").write(p.stderr)
+print(p.returncode, secs, left)
+PY
+)"
+read -r rc secs left <<<"$out"
+check_eq "do fails as when it cannot create the sandbox" 128 "$rc"
+check_re "do gives up at its deadline" '^[2-9]$|^1[0-9]$' "$secs"
+check_eq "do says it in one line" 1 "$(wc -l <"$T/do.err")"
+check_re "do names what it waited for" \
+  '^seedsc: do: /bin/true did not start within 2s \(--boot-timeout\): still starting the command \(its exec\); killed the sandbox$' \
+  "$(cat "$T/do.err")"
+check_eq "do leaves no host process behind" 0 "$left"
+
+echo "== a bad --boot-timeout is one usage line"
+err="$("$SEEDSC" --root "$R" --boot-timeout=soon list 2>&1)"
+check_eq "bad --boot-timeout" 'seedsc: --boot-timeout: "soon" is not a duration (e.g. 60s, 2m; 0 waits forever)' "$err"
+
+echo "$pass passed, $fail failed"
+((fail == 0))
