@@ -248,8 +248,11 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   // Let the Shutdown reply reach the caller before the process goes.
   usleep(20000);
   unlink(control_addr.c_str());
-  // The kernel's threads may still be parked: leave them to the exit, and
-  // as pid 1 of the sandbox's pid namespace, take every stub with us.
+  // The kernel's threads may still be parked: leave them to the exit. The
+  // sentry is pid 2 of the sandbox's pid namespace (pid 1 only reaps, see
+  // container::CreateSandbox): its zygote and stubs go with it by their
+  // parent-death signal (platform/stub/stub_process.cc), and pid 1 ends
+  // the namespace once they are gone.
   kernel->release();
   _exit(0);
 }

@@ -112,7 +112,8 @@ compare "uid, gid, additional gids" 'c["process"]["args"] = ["sh", "-c", "id -u;
 compare "HOME from /etc/passwd" 'c["process"]["args"] = ["sh", "-c", "echo $HOME"]' \
   'c["process"]["user"] = {"uid": 1000, "gid": 100}'
 # (Not `kill -9 $$` in pid 1: Linux drops signals that pid 1 has no handler
-# for when they come from inside its namespace; the sentry does not yet.)
+# for when they come from inside its namespace, SIGKILL included, and so
+# does the sentry (//test/syscalls:init_signal).)
 compare "child killed by a signal" 'c["process"]["args"] = ["sh", "-c", "sh -c \"kill -9 \\$\\$\"; echo child=$?"]'
 # `run` while `kill` signals pid 1 from outside. pid_namespaces(7): only
 # signals init has a handler for get through; SIGKILL always does.
