@@ -255,14 +255,15 @@ SyscallReturn SysCapset(Task& t, const SyscallArgs& a) {
 
 namespace {
 
-// check_prlimit_permission() in kernel/sys.c: another process's limits, to
-// read or to set, need the caller's uid and gid to be the target's real,
-// effective and saved ones, or CAP_SYS_RESOURCE. (Without it, a guest user
-// could set pid 1's RLIMIT_CPU to 0 and so SIGKILL the sandbox's init.)
-bool MayPrlimit(Task& t, ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
-  if (&tg == &t.tg()) return true;
-  const Task* target = tg.leader != nullptr ? tg.leader : (tg.tasks.empty() ? nullptr : tg.tasks[0]);
-  if (target == nullptr) return true;  // exiting: nothing left to limit
+// check_prlimit_permission() in kernel/sys.c: the limits of any task but the
+// caller itself (another thread of its own process included), to read or to
+// set, need the caller's uid and gid to be that task's real, effective and
+// saved ones, or CAP_SYS_RESOURCE. (Without it, a guest user could set pid
+// 1's RLIMIT_CPU to 0 and so SIGKILL the sandbox's init.)
+// `target` null: a process whose every thread has exited (a zombie), with
+// no credentials left to check (its limits no longer matter).
+bool MayPrlimit(Task& t, const Task* target) {
+  if (target == &t || target == nullptr) return true;
   const Credentials& c = t.creds();
   const Credentials& d = target->creds();
   const bool id_match = c.ruid == d.euid && c.ruid == d.suid && c.ruid == d.ruid &&
@@ -273,21 +274,32 @@ bool MayPrlimit(Task& t, ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel
 }  // namespace
 
 SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
-  int resource = a.Int(1);
-  if (resource < 0 || resource >= RLIM_NLIMITS) return Errno(EINVAL);
-  std::shared_ptr<ThreadGroup> tg;
-  {
-    absl::MutexLock l(&t.kernel().mu());
-    tg = a.Int(0) == 0 ? t.shared_tg() : t.kernel().ThreadGroupByTgid(a.Int(0));
-  }
-  if (!tg) return Errno(ESRCH);
   struct rlimit newlim;
-  if (!a.Addr(2).IsNull()) {
-    SV_TRY(t.CopyInObj(a.Addr(2), &newlim));
-    if (newlim.rlim_cur > newlim.rlim_max) return Errno(EINVAL);
-  }
+  if (!a.Addr(2).IsNull()) SV_TRY(t.CopyInObj(a.Addr(2), &newlim));
+  // pid names any task, a thread id too (find_task_by_vpid() in prlimit64):
+  // the limits are its process's, the permission is checked against the
+  // named thread's own credentials. A process whose leader has exited (a
+  // zombie, or a leader gone before its other threads) is still named by
+  // its pid, as Linux keeps the leader's task until the process is reaped;
+  // the credentials checked are then a live thread's (a process's threads
+  // share them unless a raw setuid syscall split them).
   absl::MutexLock l(&t.kernel().mu());
-  if (!MayPrlimit(t, *tg)) return Errno(EPERM);
+  std::shared_ptr<Task> target;
+  std::shared_ptr<ThreadGroup> tg;
+  if (a.Int(0) == 0) {
+    tg = t.shared_tg();
+  } else if ((target = t.kernel().TaskByTid(a.Int(0))) != nullptr) {
+    tg = target->shared_tg();
+  } else if ((tg = t.kernel().ThreadGroupByTgid(a.Int(0))) != nullptr) {
+    if (!tg->tasks.empty()) target = t.kernel().TaskByTid(tg->tasks[0]->tid());
+  } else {
+    return Errno(ESRCH);
+  }
+  if (!MayPrlimit(t, a.Int(0) == 0 ? &t : target.get())) return Errno(EPERM);
+  // do_prlimit() then checks the resource and the new values.
+  const unsigned resource = static_cast<unsigned>(a.Int(1));
+  if (resource >= RLIM_NLIMITS) return Errno(EINVAL);
+  if (!a.Addr(2).IsNull() && newlim.rlim_cur > newlim.rlim_max) return Errno(EINVAL);
   struct rlimit old = tg->rlimits[resource];
   if (!a.Addr(2).IsNull()) {
     if (newlim.rlim_max > old.rlim_max && !t.creds().HasCap(CAP_SYS_RESOURCE)) return Errno(EPERM);

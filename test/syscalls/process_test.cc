@@ -815,6 +815,133 @@ TEST(RlimitTest, Prlimit64UnknownPidIsESRCH) {
   struct rlimit rl;
   EXPECT_ERRNO(ESRCH,
                syscall(SYS_prlimit64, 0x3ffffff, RLIMIT_NOFILE, nullptr, &rl));
+  // The task is looked up before do_prlimit() checks the resource.
+  EXPECT_ERRNO(ESRCH, syscall(SYS_prlimit64, 0x3ffffff, 1000, nullptr, &rl));
+}
+
+// A zombie is still named by its pid until it is reaped.
+TEST(RlimitTest, Prlimit64OfAZombie) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  siginfo_t info;
+  ASSERT_OK(waitid(P_PID, child, &info, WEXITED | WNOWAIT));
+  struct rlimit rl = {}, mine;
+  EXPECT_OK(syscall(SYS_prlimit64, child, RLIMIT_NOFILE, nullptr, &rl));
+  ASSERT_OK(getrlimit(RLIMIT_NOFILE, &mine));
+  EXPECT_EQ(rl.rlim_cur, mine.rlim_cur);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  EXPECT_ERRNO(ESRCH, syscall(SYS_prlimit64, child, RLIMIT_NOFILE, nullptr, &rl));
+}
+
+// prlimit64(2) takes a thread id as well as a process id: the limits are the
+// thread's process's (find_task_by_vpid() in kernel/sys.c's prlimit64).
+TEST(RlimitTest, Prlimit64ByThreadIdOfOwnProcess) {
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     std::atomic<pid_t> tid{0};
+                     std::atomic<bool> done{false};
+                     std::thread th([&] {
+                       tid = static_cast<pid_t>(syscall(SYS_gettid));
+                       while (!done) usleep(1000);
+                     });
+                     while (tid == 0) usleep(1000);
+                     int rc = 0;
+                     struct rlimit rl, mine;
+                     getrlimit(RLIMIT_NOFILE, &mine);
+                     if (syscall(SYS_prlimit64, tid.load(), RLIMIT_NOFILE, nullptr, &rl) != 0) {
+                       rc = 1;
+                     } else if (rl.rlim_cur != mine.rlim_cur || rl.rlim_max != mine.rlim_max) {
+                       rc = 2;
+                     } else {
+                       struct rlimit lower = {100, mine.rlim_max};
+                       if (syscall(SYS_prlimit64, tid.load(), RLIMIT_NOFILE, &lower, nullptr) != 0) {
+                         rc = 3;
+                       } else if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur != 100) {
+                         rc = 4;  // one limit for the whole process
+                       }
+                     }
+                     done = true;
+                     th.join();
+                     return rc;
+                   }),
+                   0);
+}
+
+// A thread of another process (same user): its process's limits.
+TEST(RlimitTest, Prlimit64ByThreadIdOfAnotherProcess) {
+  int to_parent[2], to_child[2];
+  ASSERT_OK(pipe(to_parent));
+  ASSERT_OK(pipe(to_child));
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(to_parent[0]);
+    close(to_child[1]);
+    std::thread th([&] {
+      pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+      if (write(to_parent[1], &tid, sizeof(tid)) != sizeof(tid)) _exit(10);
+      char c;
+      if (read(to_child[0], &c, 1) != 1) _exit(11);
+    });
+    th.join();
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    _exit(rl.rlim_cur == 77 ? 0 : 12);
+  }
+  close(to_parent[1]);
+  close(to_child[0]);
+  pid_t tid = 0;
+  ASSERT_EQ(read(to_parent[0], &tid, sizeof(tid)), static_cast<ssize_t>(sizeof(tid)));
+  ASSERT_NE(tid, child);
+  struct rlimit by_tid = {}, by_pid = {};
+  EXPECT_OK(syscall(SYS_prlimit64, tid, RLIMIT_NOFILE, nullptr, &by_tid));
+  ASSERT_OK(syscall(SYS_prlimit64, child, RLIMIT_NOFILE, nullptr, &by_pid));
+  EXPECT_EQ(by_tid.rlim_cur, by_pid.rlim_cur);
+  EXPECT_EQ(by_tid.rlim_max, by_pid.rlim_max);
+  struct rlimit set = {77, by_pid.rlim_max};
+  EXPECT_OK(syscall(SYS_prlimit64, tid, RLIMIT_NOFILE, &set, nullptr));
+  ASSERT_OK(syscall(SYS_prlimit64, child, RLIMIT_NOFILE, nullptr, &by_pid));
+  EXPECT_EQ(by_pid.rlim_cur, 77u);
+  ASSERT_EQ(write(to_child[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  close(to_parent[0]);
+  close(to_child[1]);
+}
+
+// check_prlimit_permission() skips its check only for the calling thread
+// itself: any other thread, of its own process too, is checked by that
+// thread's credentials. With a real uid that is not its effective one (and
+// no capability), a thread may read its own limits (by 0 or its tid) but
+// not through another thread of its process (its pid, from a second thread).
+TEST(RlimitTest, Prlimit64ChecksTheNamedThreadNotItsProcess) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to change uids";
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (setresgid(65534, 65534, 65534) != 0) return 1;
+                     if (setresuid(1000, 65534, 1000) != 0) return 2;  // no capability left
+                     const pid_t pid = getpid();
+                     int rc = 0;
+                     std::thread th([&] {
+                       struct rlimit rl;
+                       const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+                       if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &rl) != 0) {
+                         rc = 3;
+                       } else if (syscall(SYS_prlimit64, tid, RLIMIT_NOFILE, nullptr, &rl) != 0) {
+                         rc = 4;
+                       } else if (syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, nullptr, &rl) != -1 ||
+                                  errno != EPERM) {
+                         rc = 5;
+                       }
+                     });
+                     th.join();
+                     if (rc != 0) return rc;
+                     // The leader names itself by its pid: no check.
+                     struct rlimit rl;
+                     if (syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, nullptr, &rl) != 0) return 6;
+                     return 0;
+                   }),
+                   0);
 }
 
 // ---------------------------------------------------------------- info
