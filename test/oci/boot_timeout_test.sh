@@ -11,13 +11,14 @@
 #
 #   bazel test //test/oci:boot_timeout_test   (or: boot_timeout_test.sh SEEDSC)
 set -u
+# check_eq, check_ok, testlib_finish (no testlib_init; it sets SEEDSC="")
+# shellcheck source=test/e2e/testlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/testlib.sh"
 SEEDSC="$(realpath "${1:?usage: boot_timeout_test.sh SEEDSC}")"
 BUSYBOX=/bin/busybox
 T="$(mktemp -d /tmp/boottmo.XXXXXX)"
 R="$T/s"
 CG="seedsc-boottmo-$$"
-pass=0
-fail=0
 cleanup() {
   for id in $("$SEEDSC" --root "$R" list --quiet 2>/dev/null); do
     "$SEEDSC" --root "$R" delete --force "$id" >/dev/null 2>&1
@@ -26,15 +27,10 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-ok() { echo "PASS: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check_eq() {  # name want got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else
-    bad "$1"; echo "  want: $(printf '%q' "$2")"; echo "  got:  $(printf '%q' "$3")"; fi
-}
-check_re() {  # name regex got
-  if [[ "$3" =~ $2 ]]; then ok "$1"; else
-    bad "$1"; echo "  want (regex): $2"; echo "  got:  $(printf '%q' "$3")"; fi
+check_re() {  # name regex actual
+  local ok=0
+  [[ "$3" =~ $2 ]] && ok=1
+  check_ok "$1" "$ok" "host check" "matching $2" "$3"
 }
 [[ -x "$BUSYBOX" ]] || { echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; }
 
@@ -126,7 +122,7 @@ if [[ -n "$sentry" ]] && kill -STOP "$sentry"; then
   sleep 0.5
   check_eq "delete after a failed start leaves nothing behind" "$NONE" "$(leftovers)"
 else
-  bad "create c4 for the start case (sentry pid '$sentry')"
+  check_ok "create c4 for the start case" 0 "seedsc create, kill -STOP" "its sentry stopped" "sentry pid '$sentry'"
 fi
 
 echo "== do: the command never starts"
@@ -169,5 +165,4 @@ echo "== a bad --boot-timeout is one usage line"
 err="$("$SEEDSC" --root "$R" --boot-timeout=soon list 2>&1)"
 check_eq "bad --boot-timeout" 'seedsc: --boot-timeout: "soon" is not a duration (e.g. 60s, 2m; 0 waits forever)' "$err"
 
-echo "$pass passed, $fail failed"
-((fail == 0))
+testlib_finish
