@@ -63,6 +63,7 @@ struct Stats {
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
+  uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
   uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
   uint64_t icmp6_malformed = 0, icmp6_echo_replies = 0, icmp6_unreach_sent = 0;

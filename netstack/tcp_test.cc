@@ -552,6 +552,81 @@ TEST(TcpWire, RecoversFromLoss) {
   EXPECT_GE(st.tcp_fast_retransmits + st.tcp_timeouts, 1u);
 }
 
+// tcp_keepalive_timer(): idle for TCP_KEEPIDLE, then a probe every
+// TCP_KEEPINTVL; a live peer answers each (the connection stays), a silent
+// one gets TCP_KEEPCNT probes and the connection is reset with ETIMEDOUT.
+TEST(TcpWire, KeepaliveProbesAnIdlePeerAndResetsASilentOne) {
+  WirePair p;
+  ASSERT_TRUE(p.server);
+  TcpEndpoint::Keepalive k;
+  EXPECT_FALSE(p.client->keepalive().on);
+  EXPECT_EQ(p.client->keepalive().idle_s, 7200);
+  k.on = true;
+  k.idle_s = 10;
+  k.intvl_s = 2;
+  k.cnt = 3;
+  p.client->SetKeepalive(k);
+  p.w.Run(9'900'000'000);
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_probes, 0u);
+  p.w.Run(200'000'000);
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_probes, 1u);
+  // Answered: the next one comes a whole idle time later.
+  p.w.Run(9'800'000'000);
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_probes, 1u);
+  p.w.Run(40'000'000'000);
+  EXPECT_GE(p.w.a->stats().tcp_keepalive_probes, 4u);
+  EXPECT_EQ(p.client->state(), TcpState::kEstablished);
+  EXPECT_EQ(p.w.b->stats().tcp_keepalive_probes, 0u);  // off by default
+  // Data keeps it quiet: traffic is as good as an answer.
+  uint64_t before = p.w.a->stats().tcp_keepalive_probes;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(p.server->Send("x").ok());
+    p.w.Run(5'000'000'000);
+    char c;
+    ASSERT_TRUE(p.client->Recv(&c, 1, false).ok());
+  }
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_probes, before);
+  // The peer goes silent right after its last segment: 10 s idle, then 3
+  // probes 2 s apart (10, 12, 14 s), then the reset (16 s).
+  ASSERT_TRUE(p.server->Send("y").ok());
+  p.w.Run(1'000'000);
+  p.w.cut = true;
+  p.w.Run(15'500'000'000);
+  EXPECT_EQ(p.client->state(), TcpState::kEstablished);
+  p.w.Run(1'000'000'000);
+  EXPECT_EQ(p.client->state(), TcpState::kClosed);
+  EXPECT_EQ(p.client->TakeError(), ETIMEDOUT);
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_probes, before + 3);
+  EXPECT_EQ(p.w.a->stats().tcp_keepalive_timeouts, 1u);
+  p.w.cut = false;
+}
+
+// A listener's keepalive settings pass to the connections it accepts.
+TEST(TcpWire, KeepaliveIsInheritedFromTheListener) {
+  testing::Wire w;
+  auto l = w.b->NewTcp();
+  ASSERT_TRUE(l->Bind({Ip4{}, 5002}).ok());
+  TcpEndpoint::Keepalive k{true, 30, 5, 2};
+  l->SetKeepalive(k);
+  ASSERT_TRUE(l->Listen(4).ok());
+  auto c = w.a->NewTcp();
+  EXPECT_EQ(c->Connect({kOurIp, 5002}).error(), Errno(EINPROGRESS));
+  w.Run(10'000'000);
+  auto s = l->Accept();
+  ASSERT_TRUE(s.ok());
+  TcpEndpoint::Keepalive got = (*s)->keepalive();
+  EXPECT_TRUE(got.on);
+  EXPECT_EQ(got.idle_s, 30);
+  EXPECT_EQ(got.intvl_s, 5);
+  EXPECT_EQ(got.cnt, 2);
+  w.Run(31'000'000'000);
+  EXPECT_EQ(w.b->stats().tcp_keepalive_probes, 1u);
+  (*s)->Close();
+  c->Close();
+  l->Close();
+  w.Run(200'000'000);
+}
+
 TEST(TcpWire, HalfCloseBothDirections) {
   WirePair p;
   ASSERT_TRUE(p.server);

@@ -35,7 +35,8 @@ TcpEndpoint::TcpEndpoint(Stack* stack)
       wait_timer_([this] {
         auto self = shared_from_this();
         if (state_ == TcpState::kTimeWait || state_ == TcpState::kFinWait2) Finish();
-      }) {
+      }),
+      keepalive_timer_([this] { OnKeepaliveTimer(); }) {
   rcvbuf_cap_ = 131072;  // tcp_rmem[1]
   sndbuf_cap_ = 262144;
 }
@@ -304,6 +305,7 @@ void TcpEndpoint::Finish() {
   listener_.reset();
   stack_->wheel_.Cancel(&rto_timer_);
   stack_->wheel_.Cancel(&wait_timer_);
+  stack_->wheel_.Cancel(&keepalive_timer_);
   if (bound_ && owns_port_) stack_->tcp_ports_.Unbind(&port_);
   bound_ = false;
   if (state_ == TcpState::kListen) {

@@ -2,10 +2,10 @@
 // receive buffers, the out-of-order queue, retransmission (RFC 6298 RTO,
 // Karn), NewReno congestion control with fast retransmit/recovery (RFC 5681,
 // RFC 6582), zero-window probes, RST processing with RFC 5961's checks,
-// TIME_WAIT, listen with a backlog, and the MSS option.
+// TIME_WAIT, listen with a backlog, the MSS option and keepalive.
 //
-// Not yet: SACK, window scaling, timestamps, keepalive, urgent data, SYN
-// cookies, delayed ACKs (every segment is acknowledged at once).
+// Not yet: SACK, window scaling, timestamps, urgent data, SYN cookies,
+// delayed ACKs (every segment is acknowledged at once).
 //
 // The socket layer drives it without blocking: every call returns EAGAIN /
 // EINPROGRESS where a socket would wait, and the observer says when to try
@@ -81,6 +81,22 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   uint16_t mss();
   int64_t rto_ns();
 
+  // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT
+  // (tcp_keepalive_timer()): after `idle_s` without a segment from the
+  // peer and with nothing in flight, a probe (an ACK one byte below
+  // SND.UNA, which the peer answers) every `intvl_s`; `cnt` unanswered
+  // probes reset the connection with ETIMEDOUT. A listener passes them on
+  // to its connections.
+  struct Keepalive {
+    bool on = false;
+    int idle_s = 7200;  // net.ipv4.tcp_keepalive_time
+    int intvl_s = 75;   // net.ipv4.tcp_keepalive_intvl
+    int cnt = 9;        // net.ipv4.tcp_keepalive_probes
+  };
+  static constexpr int kMaxKeepIdleS = 32767, kMaxKeepIntvlS = 32767, kMaxKeepCnt = 127;
+  Keepalive keepalive();
+  void SetKeepalive(const Keepalive& k);
+
  private:
   friend class Stack;
 
@@ -106,6 +122,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void ArmRto();
   uint16_t AdvertiseWindow();
   void MaybeSendWindowUpdate();
+
+  // ---- keepalive (tcp_keepalive.cc) ----
+  // (Re)arms the keepalive timer for `idle_s` after the last segment in.
+  void ArmKeepalive();
+  void OnKeepaliveTimer();
 
   // ---- lifecycle (tcp.cc) ----
   Status BindLocked(SockAddr a);
@@ -159,6 +180,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   int64_t rtt_start_ns_ = 0;
   Timer rto_timer_;
   Timer wait_timer_;  // TIME_WAIT and orphaned FIN_WAIT2
+
+  Keepalive keepalive_;
+  int keepalive_probes_ = 0;  // sent since the peer was last heard
+  int64_t last_rcv_ns_ = 0;   // when the last acceptable segment came
+  Timer keepalive_timer_;
 };
 
 }  // namespace seedvisor::netstack

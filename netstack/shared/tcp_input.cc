@@ -34,6 +34,7 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   c->reuse_addr_ = reuse_addr_;
   stack_->tcp_ports_.AddShared(local_.port, &c->port_);
   c->nodelay_ = nodelay_;
+  c->keepalive_ = keepalive_;  // sk_clone_lock() copies them
   c->rcvbuf_cap_ = rcvbuf_cap_;
   c->sndbuf_cap_ = sndbuf_cap_;
   c->listener_ = shared_from_this();
@@ -96,6 +97,8 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
   ever_connected_ = true;
   retries_ = 0;
   stack_->wheel_.Cancel(&rto_timer_);
+  last_rcv_ns_ = stack_->Now();
+  ArmKeepalive();  // tcp_finish_connect()
   SendAck();
   NotifyLocked();
   Output();
@@ -157,6 +160,8 @@ void TcpEndpoint::EnterEstablishedFromSynRcvd() {
     listener_.reset();
     state_ = TcpState::kEstablished;
     ever_connected_ = true;
+    last_rcv_ns_ = stack_->Now();
+    ArmKeepalive();  // tcp_create_openreq_child()
     l->accept_queue_.push_back(shared_from_this());
     l->NotifyLocked();
     return;
@@ -189,6 +194,9 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
     HandleRst(h);
     return;
   }
+  // The peer is alive (tcp_ack(): rcv_tstamp, icsk_probes_out = 0).
+  last_rcv_ns_ = stack_->Now();
+  keepalive_probes_ = 0;
   if (syn) {  // RFC 5961 4: a SYN on a synchronized connection
     SendAck();
     return;

@@ -87,6 +87,7 @@ class NetstackSocket : public Socket {
   mutable std::unique_ptr<SocketMirror> mirror_;
   bool reuse_addr_ = false;
   bool nodelay_ = false;
+  bool udp_keepalive_ = false;  // SO_KEEPALIVE on a UDP socket: a flag only
   int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
 };
 

@@ -51,6 +51,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
         return IntOpt(rcvbuf_ ? rcvbuf_ : (tcp_ ? 131072 : kMaxBuf), optlen);
       case SO_SNDBUF:
         return IntOpt(sndbuf_ ? sndbuf_ : (tcp_ ? 16384 : kMaxBuf), optlen);
+      case SO_KEEPALIVE: return IntOpt(tcp_ ? tcp_->keepalive().on : udp_keepalive_, optlen);
       default: return Errno(ENOPROTOOPT);
     }
   }
@@ -58,6 +59,9 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
     switch (name) {
       case TCP_NODELAY: return IntOpt(nodelay_, optlen);
       case TCP_MAXSEG: return IntOpt(tcp_->mss(), optlen);
+      case TCP_KEEPIDLE: return IntOpt(tcp_->keepalive().idle_s, optlen);
+      case TCP_KEEPINTVL: return IntOpt(tcp_->keepalive().intvl_s, optlen);
+      case TCP_KEEPCNT: return IntOpt(tcp_->keepalive().cnt, optlen);
       default: return Errno(ENOPROTOOPT);
     }
   }
@@ -78,6 +82,18 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
         if (udp_) udp_->SetReuseAddr(reuse_addr_);
         return {};
       }
+      case SO_KEEPALIVE: {
+        // sock_setsockopt(): TCP's timer starts or stops; on UDP it is a flag.
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        if (tcp_) {
+          netstack::TcpEndpoint::Keepalive k = tcp_->keepalive();
+          k.on = v != 0;
+          tcp_->SetKeepalive(k);
+        } else {
+          udp_keepalive_ = v != 0;
+        }
+        return {};
+      }
       case SO_RCVBUF:
       case SO_SNDBUF: {
         SV_ASSIGN_OR_RETURN(int v, GetInt(val));
@@ -94,6 +110,19 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
       default:
         return Errno(ENOPROTOOPT);
     }
+  }
+  if (level == IPPROTO_TCP && tcp_ &&
+      (name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT)) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    // do_tcp_setsockopt(): 1..MAX_TCP_KEEPIDLE/KEEPINTVL/KEEPCNT.
+    netstack::TcpEndpoint::Keepalive k = tcp_->keepalive();
+    using T = netstack::TcpEndpoint;
+    int max = name == TCP_KEEPIDLE ? T::kMaxKeepIdleS
+              : name == TCP_KEEPINTVL ? T::kMaxKeepIntvlS : T::kMaxKeepCnt;
+    if (v < 1 || v > max) return Errno(EINVAL);
+    (name == TCP_KEEPIDLE ? k.idle_s : name == TCP_KEEPINTVL ? k.intvl_s : k.cnt) = v;
+    tcp_->SetKeepalive(k);
+    return {};
   }
   if (level == IPPROTO_TCP && tcp_ && name == TCP_NODELAY) {
     SV_ASSIGN_OR_RETURN(int v, GetInt(val));

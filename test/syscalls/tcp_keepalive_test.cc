@@ -1,0 +1,113 @@
+// TCP keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
+// TCP_KEEPCNT) over loopback, IPv4 and IPv6: their defaults
+// (net.ipv4.tcp_keepalive_*), ranges (do_tcp_setsockopt()), inheritance by
+// accepted connections (sk_clone_lock()), and a connection probed every
+// second by a live peer staying up. (A silent peer's reset after the
+// probes: netstack tcp_test KeepaliveProbesAnIdlePeerAndResetsASilentOne.)
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/inet_test_util.h"
+#include "test/syscalls/socket_util.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+class TcpKeepaliveTest : public InetTest {
+ protected:
+  static int Get(int fd, int level, int name) {
+    int v = -1;
+    socklen_t l = sizeof(v);
+    EXPECT_EQ(getsockopt(fd, level, name, &v, &l), 0) << strerror(errno);
+    EXPECT_EQ(l, sizeof(v));
+    return v;
+  }
+  static int Set(int fd, int level, int name, int v) {
+    return setsockopt(fd, level, name, &v, sizeof(v));
+  }
+};
+
+TEST_P(TcpKeepaliveTest, DefaultsAndRanges) {
+  Fd s(socket(family(), SOCK_STREAM, 0));
+  EXPECT_EQ(Get(s, SOL_SOCKET, SO_KEEPALIVE), 0);
+  // The defaults are the sysctls' (a namespace of its own has them too).
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPINTVL), 75);
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPCNT), 9);
+  EXPECT_EQ(Set(s, SOL_SOCKET, SO_KEEPALIVE, 5), 0);
+  EXPECT_EQ(Get(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+  struct {
+    int name, max;
+  } opts[] = {{TCP_KEEPIDLE, 32767}, {TCP_KEEPINTVL, 32767}, {TCP_KEEPCNT, 127}};
+  for (auto o : opts) {
+    EXPECT_ERRNO(EINVAL, Set(s, IPPROTO_TCP, o.name, 0));
+    EXPECT_ERRNO(EINVAL, Set(s, IPPROTO_TCP, o.name, -1));
+    EXPECT_ERRNO(EINVAL, Set(s, IPPROTO_TCP, o.name, o.max + 1));
+    EXPECT_EQ(Set(s, IPPROTO_TCP, o.name, o.max), 0);
+    EXPECT_EQ(Get(s, IPPROTO_TCP, o.name), o.max);
+    EXPECT_EQ(Set(s, IPPROTO_TCP, o.name, 1), 0);
+    EXPECT_EQ(Get(s, IPPROTO_TCP, o.name), 1);
+  }
+  EXPECT_EQ(Set(s, SOL_SOCKET, SO_KEEPALIVE, 0), 0);
+  EXPECT_EQ(Get(s, SOL_SOCKET, SO_KEEPALIVE), 0);
+  // On UDP SO_KEEPALIVE is a flag (sock_valbool_flag()).
+  Fd u(socket(family(), SOCK_DGRAM, 0));
+  EXPECT_EQ(Set(u, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  EXPECT_EQ(Get(u, SOL_SOCKET, SO_KEEPALIVE), 1);
+}
+
+// The listener's settings are the accepted connection's.
+TEST_P(TcpKeepaliveTest, AcceptedConnectionsInheritThem) {
+  sockaddr_storage a;
+  Fd l = Bound(SOCK_STREAM, &a);
+  ASSERT_EQ(Set(l, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  ASSERT_EQ(Set(l, IPPROTO_TCP, TCP_KEEPIDLE, 42), 0);
+  ASSERT_EQ(Set(l, IPPROTO_TCP, TCP_KEEPINTVL, 7), 0);
+  ASSERT_EQ(Set(l, IPPROTO_TCP, TCP_KEEPCNT, 3), 0);
+  ASSERT_EQ(listen(l, 4), 0);
+  Fd c(socket(family(), SOCK_STREAM, 0));
+  ASSERT_EQ(connect(c, Sa(a), Len()), 0) << strerror(errno);
+  Fd s(accept(l, nullptr, nullptr));
+  ASSERT_GE(s, 0) << strerror(errno);
+  EXPECT_EQ(Get(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPIDLE), 42);
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPINTVL), 7);
+  EXPECT_EQ(Get(s, IPPROTO_TCP, TCP_KEEPCNT), 3);
+  EXPECT_EQ(Get(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+}
+
+// Probed every second with one probe allowed: a live peer answers each,
+// so the connection is still there and carries data after several rounds.
+TEST_P(TcpKeepaliveTest, ALivePeerKeepsTheConnection) {
+  sockaddr_storage a;
+  Fd l = Bound(SOCK_STREAM, &a);
+  ASSERT_EQ(listen(l, 4), 0);
+  Fd c(socket(family(), SOCK_STREAM, 0));
+  ASSERT_EQ(connect(c, Sa(a), Len()), 0) << strerror(errno);
+  Fd s(accept(l, nullptr, nullptr));
+  ASSERT_GE(s, 0);
+  for (int fd : {c.fd, s.fd}) {
+    ASSERT_EQ(Set(fd, IPPROTO_TCP, TCP_KEEPIDLE, 1), 0);
+    ASSERT_EQ(Set(fd, IPPROTO_TCP, TCP_KEEPINTVL, 1), 0);
+    ASSERT_EQ(Set(fd, IPPROTO_TCP, TCP_KEEPCNT, 1), 0);
+    ASSERT_EQ(Set(fd, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  }
+  sleep(3);
+  int err = Get(c, SOL_SOCKET, SO_ERROR);
+  EXPECT_EQ(err, 0) << ErrnoName(err);
+  EXPECT_EQ(PollNow(c), POLLOUT);
+  ASSERT_EQ(send(c, "k", 1, 0), 1);
+  char ch = 0;
+  ASSERT_EQ(recv(s, &ch, 1, 0), 1);
+  EXPECT_EQ(ch, 'k');
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TcpKeepaliveTest, InetFamilies(), InetFamilyName);
+
+}  // namespace
+}  // namespace syscall_test
