@@ -26,6 +26,18 @@
 namespace seedvisor::sentry {
 namespace {
 
+// Whether child `pid` exits within `ms`; if not, it is killed. Reaped
+// either way.
+bool ExitsWithin(pid_t pid, int ms) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
+  const bool exited = pidfd >= 0 && poll(&p, 1, ms) == 1;
+  if (!exited) kill(pid, SIGKILL);
+  if (pidfd >= 0) close(pidfd);
+  waitpid(pid, nullptr, 0);
+  return exited;
+}
+
 // `forks` host forks while two threads lock two Mutexes nested (as the
 // seed's Fork handlers, watchdog and ttrpc workers do); each child locks a
 // Mutex of its own and exits. How many children had not exited after
@@ -52,14 +64,7 @@ int HungChildren(int forks, int wait_ms, bool stop_at_first) {
       _exit(0);
     }
     if (pid < 0) break;
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
-    if (pidfd < 0 || poll(&p, 1, wait_ms) != 1) {
-      ++hung;
-      kill(pid, SIGKILL);
-    }
-    if (pidfd >= 0) close(pidfd);
-    waitpid(pid, nullptr, 0);
+    if (!ExitsWithin(pid, wait_ms)) ++hung;
   }
   stop = true;
   for (auto& t : lockers) t.join();
@@ -89,7 +94,6 @@ TEST(ForkSafety, AfterPrepareForSandboxForksEveryChildLocks) {
   EXPECT_EQ(HungChildren(300, 3000, /*stop_at_first=*/true), 0)
       << "forked children hung in their first absl::Mutex::Lock";
 }
-
 
 // Waits (up to 10 s) until `n` reaches `want`.
 bool AwaitCount(const std::atomic<int>& n, int want) {
@@ -173,14 +177,7 @@ int HungChildrenOfForkHolding(int forks, bool unlock_in_child) {
       _exit(0);
     }
     if (pid < 0) break;
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
-    if (pidfd < 0 || poll(&p, 1, 3000) != 1) {
-      ++hung;
-      kill(pid, SIGKILL);
-    }
-    if (pidfd >= 0) close(pidfd);
-    waitpid(pid, nullptr, 0);
+    if (!ExitsWithin(pid, 3000)) ++hung;
   }
   stop = true;
   for (auto& t : lockers) t.join();
