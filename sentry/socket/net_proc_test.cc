@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "sentry/socket/linux_ipv6_reference.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -48,13 +49,7 @@ TEST_F(NetProcTest, RouteListsTheMainTableAsLinux) {
 // fd00:219::1. Only the reference counts differ: Linux's count its fib6
 // references (1, 2, 1, 2, 2, 2, 4), ours are 1.
 TEST_F(NetProcTest, Ipv6RouteAsLinux) {
-  netstack::IpAddr global, ll, gw;
-  inet_pton(AF_INET6, "fd00:219::2", global.b.data());
-  inet_pton(AF_INET6, "fe80::508d:c1ff:feea:ebc4", ll.b.data());
-  inet_pton(AF_INET6, "fd00:219::1", gw.b.data());
-  ASSERT_TRUE(stack_.AddAddress(2, {global, 64}).ok());
-  ASSERT_TRUE(stack_.AddAddress(2, {ll, 64}).ok());
-  ASSERT_TRUE(stack_.AddRoute({netstack::kIp6Any, 0}, gw, 2).ok());
+  ASSERT_TRUE(AddLinuxIpv6Reference(stack_, 2));
   const std::string z = "00000000000000000000000000000000";
   EXPECT_EQ(Lines(ProcNetIpv6Route(StackView(stack_))),
             (std::vector<std::string>{

@@ -118,18 +118,25 @@ std::string AddrMsg(const NetInterface& i, const netstack::AddrPrefix* a, uint32
   return m.Finish();
 }
 
-// fib_dump_info() for one IPv4 route.
-std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
-  MsgBuilder m(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
+// What every route message starts with, in both families: the rtmsg
+// header and RTA_TABLE (NetRoute and NetRoute6 name these fields alike).
+template <typename Route>
+void PutRouteHead(MsgBuilder& m, const Route& r, uint8_t family, uint8_t scope) {
   rtmsg rt{};
-  rt.rtm_family = AF_INET;
+  rt.rtm_family = family;
   rt.rtm_dst_len = static_cast<uint8_t>(r.dst.prefix_len);
   rt.rtm_table = r.table;
   rt.rtm_protocol = r.protocol;
-  rt.rtm_scope = r.scope;
+  rt.rtm_scope = scope;
   rt.rtm_type = r.type;
   m.Put(&rt, sizeof(rt));
   m.AttrU32(RTA_TABLE, r.table);
+}
+
+// fib_dump_info() for one IPv4 route.
+std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
+  MsgBuilder m(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
+  PutRouteHead(m, r, AF_INET, r.scope);
   if (r.dst.prefix_len > 0) {
     in_addr d{htonl(r.dst.addr.v4().v)};
     m.Attr(RTA_DST, &d, sizeof(d));
@@ -149,15 +156,7 @@ std::string RouteMsg(const NetRoute& r, uint32_t seq, uint32_t port) {
 // rt6_fill_node() for one IPv6 route.
 std::string RouteMsg6(const NetRoute6& r, uint32_t seq, uint32_t port) {
   MsgBuilder m(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
-  rtmsg rt{};
-  rt.rtm_family = AF_INET6;
-  rt.rtm_dst_len = static_cast<uint8_t>(r.dst.prefix_len);
-  rt.rtm_table = r.table;
-  rt.rtm_protocol = r.protocol;
-  rt.rtm_scope = RT_SCOPE_UNIVERSE;
-  rt.rtm_type = r.type;
-  m.Put(&rt, sizeof(rt));
-  m.AttrU32(RTA_TABLE, r.table);
+  PutRouteHead(m, r, AF_INET6, RT_SCOPE_UNIVERSE);
   if (r.dst.prefix_len > 0) m.Attr(RTA_DST, r.dst.addr.b.data(), 16);
   if (!r.gateway.zero()) m.Attr(RTA_GATEWAY, r.gateway.b.data(), 16);
   m.AttrU32(RTA_OIF, static_cast<uint32_t>(r.index));

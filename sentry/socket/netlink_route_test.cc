@@ -13,6 +13,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "sentry/socket/linux_ipv6_reference.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -244,13 +245,7 @@ TEST_F(StackViewTest, RoutesAsLinuxSplitsThem) {
 // whose eth0 has fd00:219::2/64 (and a link-local address) and a default
 // route via fd00:219::1, one message per line, in the kernel's order.
 TEST_F(StackViewTest, Ipv6RoutesAsLinuxShowsThem) {
-  netstack::IpAddr global, ll, gw;
-  inet_pton(AF_INET6, "fd00:219::2", global.b.data());
-  inet_pton(AF_INET6, "fe80::508d:c1ff:feea:ebc4", ll.b.data());
-  inet_pton(AF_INET6, "fd00:219::1", gw.b.data());
-  ASSERT_TRUE(stack_.AddAddress(2, {global, 64}).ok());
-  ASSERT_TRUE(stack_.AddAddress(2, {ll, 64}).ok());
-  ASSERT_TRUE(stack_.AddRoute({netstack::kIp6Any, 0}, gw, 2).ok());
+  ASSERT_TRUE(AddLinuxIpv6Reference(stack_, 2));
   std::vector<std::string> got;
   for (const std::string& m : Dump(RTM_GETROUTE, AF_INET6, sizeof(rtmsg))) {
     rtmsg rt;
