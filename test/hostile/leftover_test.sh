@@ -3,8 +3,9 @@
 # and reaped by seedsc itself, never left as zombies for the host's pid 1
 # (issue 16: "stub memfd processes are left as zombies"). seedsc runs under
 # a child subreaper (python3, prctl PR_SET_CHILD_SUBREAPER), so whatever it
-# leaves behind becomes the wrapper's child; the wrapper counts what it
-# reaps after seedsc has exited: it must be nothing, for a guest that exits
+# leaves behind becomes the wrapper's child; the wrapper (test/e2e/subreaper.py)
+# counts what it reaps after seedsc has exited and what still lives 2 s
+# later (named, then killed): it must be nothing, for a guest that exits
 # at once, one that was killed, and one with threads and a child process.
 #
 #   leftover_test.sh --seedsc=PATH [--platform=NAME]
@@ -25,26 +26,16 @@ leftover_case() {  # NAME CMD...
   local name="$1"
   shift
   local out
-  out="$(timeout 60 python3 - "$seedsc" "--platform=$platform" "$@" <<'PY'
-import ctypes, os, subprocess, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-    print("prctl failed"); sys.exit(0)
-seedsc, plat, *cmd = sys.argv[1:]
+  out="$(timeout 60 python3 - "$here/../e2e" "$seedsc" "--platform=$platform" "$@" <<'PY'
+import subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import subreaper
+subreaper.become()
+seedsc, plat, *cmd = sys.argv[2:]
 subprocess.run([seedsc, plat, "do", "--"] + cmd, stdout=subprocess.DEVNULL,
                stderr=subprocess.DEVNULL)
-left = []
-deadline = time.time() + 2
-while time.time() < deadline:
-    try:
-        pid, _ = os.waitpid(-1, os.WNOHANG | 0x40000000)  # __WALL
-    except ChildProcessError:
-        break
-    if pid == 0:
-        time.sleep(0.05)
-        continue
-    left.append(pid)
-print(len(left))
+left = subreaper.leftovers()
+print(len(left), *(["(" + "; ".join(left) + ")"] if left else []))
 PY
 )"
   check_eq "$name: nothing left behind" 0 "$out" \

@@ -117,12 +117,13 @@ echo "GUEST-DONE"
 '
 echo "trinity_soak: $seconds s of trinity on $platform ($children children, fd providers off:" \
   "$fds_off, flags: ${extra_flags:-none}), in $work"
-python3 - "$seedsc" "$platform" "$work" "$tmp/out" "$tmp/err" "$guest_script" "$seconds" \
-  "$children" "$fds_off" "$extra_flags" > "$tmp/host" <<'PY'
-import ctypes, os, subprocess, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: what outlives seedsc comes here
-seedsc, plat, work, out_path, err_path, script, secs, children, fds_off, extra = sys.argv[1:11]
+python3 - "$here/../e2e" "$seedsc" "$platform" "$work" "$tmp/out" "$tmp/err" "$guest_script" \
+  "$seconds" "$children" "$fds_off" "$extra_flags" > "$tmp/host" <<'PY'
+import os, subprocess, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import subreaper
+subreaper.become()  # what outlives seedsc comes here
+seedsc, plat, work, out_path, err_path, script, secs, children, fds_off, extra = sys.argv[2:12]
 cmd = [seedsc, "--platform=" + plat, "do", "--cwd=" + work, "--", "/bin/sh", "-c", script,
        "guest", secs, children, fds_off, extra]
 def fd_count(pid):
@@ -132,37 +133,34 @@ def fd_count(pid):
         return -1
     return len(fds)
 samples = {}
+# The deadline holds whether or not the guest prints: a timer kills seedsc
+# and everything under it (a hung sentry prints nothing, and its processes
+# keep the stdout pipe open).
+hung = threading.Event()
+def on_deadline():
+    hung.set()
+    subreaper.kill_all()
+watchdog = threading.Timer(4 * 10 + int(secs) + 240, on_deadline)  # start-up aborts retried
+watchdog.daemon = True
 with open(out_path, "w") as out, open(err_path, "w") as err:
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                          text=True)
-    deadline = time.time() + 4 * 10 + int(secs) + 240  # start-up aborts retried
+    watchdog.start()
     for line in p.stdout:
         out.write(line)
         out.flush()
         if line.startswith("PHASE "):
             time.sleep(1.5)  # the guest sleeps 3 s in each phase
             samples[line.split()[1]] = fd_count(p.pid)
-        if time.time() > deadline:
-            p.kill()
-    try:
-        rc = p.wait(timeout=max(1, deadline - time.time()))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = p.wait()
-        print("hung")
-left = 0
-end = time.time() + 3
-while time.time() < end:
-    try:
-        pid, _ = os.waitpid(-1, os.WNOHANG | 0x40000000)  # __WALL
-    except ChildProcessError:
-        break
-    if pid == 0:
-        time.sleep(0.05)
-        continue
-    left += 1
+    rc = p.wait()
+    watchdog.cancel()
+if hung.is_set():
+    print("hung")
+left = subreaper.leftovers(settle=3)
 print("rc", rc)
-print("left", left)
+print("left", len(left))
+for line in left:
+    print("leftover", line)
 print("fds", samples.get("baseline", -1), samples.get("after", -1))
 PY
 
@@ -186,7 +184,8 @@ check_eq "trinity ran to its time limit" "TRINITY-DONE rc=124" \
 check_eq "the sentry survived trinity" 1 "$(grep -c '^GUEST-DONE' "$tmp/out")" \
   "GUEST-DONE lines (the guest script's end)"
 check_eq "seedsc exits with the guest's status" "exit status 0" "exit status $rc" "$run"
-check_eq "no host process left behind" 0 "$left" "host processes reaped after seedsc exited"
+check_eq "no host process left behind" 0 "$left" \
+  "host processes left after seedsc exited: $(sed -n 's/^leftover //p' "$tmp/host" | tr '\n' ';')"
 echo "the sentry's host fds: $fd_before with the guest idle before trinity, $fd_after after"
 check_ok "the sentry's host fds stay bounded" $((fd_before > 0 && fd_after > 0 && fd_after < 4096)) \
   "the sentry's host fds, idle before and after trinity" "0 < after < 4096" \

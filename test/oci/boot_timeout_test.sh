@@ -127,29 +127,21 @@ fi
 
 echo "== do: the command never starts"
 # A child subreaper around seedsc do: whatever outlives it comes back here.
-out="$(python3 - "$SEEDSC" "$T" <<'PY'
-import ctypes, os, subprocess, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-seedsc, t = sys.argv[1:3]
+out="$(python3 - "$(dirname "${BASH_SOURCE[0]}")/../e2e" "$SEEDSC" "$T" <<'PY'
+import os, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+import subreaper
+subreaper.become()
+seedsc, t = sys.argv[2:4]
 env = dict(os.environ, SEEDSC_TEST_BOOT_STALL="do:60")
 t0 = time.time()
 p = subprocess.run([seedsc, "--boot-timeout=2s", "do", "/bin/true"], env=env,
                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=50)
 secs = int(time.time() - t0)
-left = 0
-end = time.time() + 2
-while time.time() < end:
-    try:
-        pid, _ = os.waitpid(-1, os.WNOHANG | 0x40000000)  # __WALL
-    except ChildProcessError:
-        break
-    if pid == 0:
-        time.sleep(0.05)
-        continue
-    left += 1
+left = subreaper.leftovers()
 open(t + "/do.err", "w").write(p.stderr)
-print(p.returncode, secs, left)
+open(t + "/do.left", "w").write("; ".join(left))
+print(p.returncode, secs, len(left))
 PY
 )"
 read -r rc secs left <<<"$out"
@@ -159,7 +151,7 @@ check_eq "do says it in one line" 1 "$(wc -l <"$T/do.err")"
 check_re "do names what it waited for" \
   '^seedsc: do: /bin/true did not start within 2s \(--boot-timeout\): still starting the command \(its exec\); killed the sandbox$' \
   "$(cat "$T/do.err")"
-check_eq "do leaves no host process behind" 0 "$left"
+check_eq "do leaves no host process behind" 0 "$left" "host processes left: $(cat "$T/do.left")"
 
 echo "== a bad --boot-timeout is one usage line"
 err="$("$SEEDSC" --root "$R" --boot-timeout=soon list 2>&1)"
