@@ -33,7 +33,7 @@ Result<TimerService::Setting> TimerService::SetReal(const std::shared_ptr<Thread
     timers_.erase(tg.get());
   } else {
     SV_TRY(StartThread());
-    timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns};
+    timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns, ++real_settings_};
     rearmed_ = true;
   }
   return old;
@@ -167,6 +167,7 @@ void TimerService::Loop() {
       if (t.deadline_ns <= now) {
         std::shared_ptr<ThreadGroup> tg = t.tg.lock();
         if (tg) {
+          const uint64_t fired = t.setting;
           siginfo_t info{};
           info.si_signo = SIGALRM;
           info.si_code = SI_KERNEL;  // it_real_fn() sends SEND_SIG_PRIV
@@ -180,6 +181,13 @@ void TimerService::Loop() {
           it = timers_.find(tg.get());
           if (it == timers_.end()) {
             it = timers_.begin();
+            continue;
+          }
+          if (it->second.setting != fired) {
+            // Set again meanwhile (the handler re-armed it, as the signal
+            // woke it): the new setting stands, with its own deadline.
+            next = std::min(next, it->second.deadline_ns);
+            ++it;
             continue;
           }
         }

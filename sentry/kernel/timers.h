@@ -92,6 +92,11 @@ class TimerService {
     std::weak_ptr<ThreadGroup> tg;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC
     int64_t interval_ns = 0;
+    // Which setting this is (SetReal counts them): the loop sends a
+    // timer's signal with mu_ unlocked, and a setitimer meanwhile (say,
+    // from the handler) replaces the timer; the loop must then leave the
+    // new one alone.
+    uint64_t setting = 0;
   };
   struct CpuTimer {
     std::weak_ptr<ThreadGroup> tg;
@@ -115,6 +120,7 @@ class TimerService {
   Kernel& kernel_;
   absl::Mutex mu_;
   std::map<const ThreadGroup*, Timer> timers_ ABSL_GUARDED_BY(mu_);
+  uint64_t real_settings_ ABSL_GUARDED_BY(mu_) = 0;  // Timer::setting
   std::map<std::pair<const ThreadGroup*, int>, CpuTimer> cpu_timers_ ABSL_GUARDED_BY(mu_);
   // Processes whose RLIMIT_CPU was finite when watched (until they die).
   std::map<const ThreadGroup*, std::weak_ptr<ThreadGroup>> cpu_limited_ ABSL_GUARDED_BY(mu_);

@@ -10,6 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
 
@@ -353,6 +357,64 @@ TEST(ItimerTest, GetitimerReportsRemaining) {
   ASSERT_OK(getitimer(ITIMER_REAL, &got));
   EXPECT_EQ(got.it_value.tv_sec, 0);
   EXPECT_EQ(got.it_value.tv_usec, 0);
+  ASSERT_OK(sigaction(SIGALRM, &old, nullptr));
+}
+
+// A handler that re-arms ITIMER_REAL (as alarm-driven event loops and the
+// syscall_site test do) gets every next alarm, even when it re-arms while
+// the expiry that ran it is still being delivered. The sentry's timer
+// thread once dropped a timer armed in that window (it erased "the timer
+// that fired", which by then was the new one), and the caller waited
+// forever. Two threads call getitimer meanwhile, so that the timer's
+// delivery competes for the same locks as a real program's threads would.
+std::atomic<int> rearm_alarms{0};
+constexpr int kRearms = 1500;
+
+TEST(ItimerTest, ReArmedFromItsHandlerAlwaysFires) {
+  struct sigaction sa = {}, old;
+  sa.sa_handler = [](int) {
+    if (rearm_alarms.fetch_add(1) + 1 < kRearms) {
+      struct itimerval next = {{0, 0}, {0, 50}};
+      setitimer(ITIMER_REAL, &next, nullptr);
+    }
+  };
+  ASSERT_OK(sigaction(SIGALRM, &sa, &old));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> pollers;
+  for (int i = 0; i < 2; ++i) {
+    pollers.emplace_back([&stop] {
+      sigset_t alrm;
+      sigemptyset(&alrm);
+      sigaddset(&alrm, SIGALRM);
+      pthread_sigmask(SIG_BLOCK, &alrm, nullptr);  // the main thread takes it
+      struct itimerval v;
+      while (!stop.load()) getitimer(ITIMER_REAL, &v);
+    });
+  }
+  rearm_alarms = 0;
+  struct itimerval first = {{0, 0}, {0, 50}};
+  ASSERT_OK(setitimer(ITIMER_REAL, &first, nullptr));
+  // Each alarm comes within microseconds of its re-arm; 20 s for all is
+  // generous on a loaded host, and a lost one never comes.
+  const int64_t deadline = NowNs(CLOCK_MONOTONIC) + 20LL * 1000000000;
+  int last = -1;
+  int64_t last_change = NowNs(CLOCK_MONOTONIC);
+  while (rearm_alarms.load() < kRearms && NowNs(CLOCK_MONOTONIC) < deadline) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, nullptr);  // EINTR by the alarm is fine
+    if (rearm_alarms.load() != last) {
+      last = rearm_alarms.load();
+      last_change = NowNs(CLOCK_MONOTONIC);
+    } else if (NowNs(CLOCK_MONOTONIC) - last_change > 2LL * 1000000000) {
+      break;  // 2 s without an alarm after a 50 us re-arm: it was lost
+    }
+  }
+  stop = true;
+  for (auto& t : pollers) t.join();
+  struct itimerval off = {};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  EXPECT_EQ(rearm_alarms.load(), kRearms)
+      << "the alarm armed by handler run " << rearm_alarms.load() << " never came";
   ASSERT_OK(sigaction(SIGALRM, &old, nullptr));
 }
 
