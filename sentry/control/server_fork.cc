@@ -366,6 +366,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
   // seed may start theirs.
   w.Step("waiting for the child's report");
   sentry::AwaitFork(*pending);
+  // "finish": from the child's report to the answer (the fork lock again,
+  // which the spare loop may hold, and the seed's bookkeeping).
+  const absl::Duration reported = sentry::MonotonicNow();
   absl::StatusOr<sentry::ForkResult> r;
   w.Step("waiting for the fork lock to finish");
   forks_waiting_.fetch_add(1);
@@ -382,6 +385,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     --forks_in_flight_;
     w.Unlocked();
   }
+  const int64_t finish_ns = absl::ToInt64Nanoseconds(sentry::MonotonicNow() - reported);
   PrepareForkSpareAsync(kSpareDelayAfterFork);
   if (!pending->diagnosis.empty()) {
     // A child that never reported: what it was doing when it was killed.
@@ -408,6 +412,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     p->set_ns(r->phase_ns[i]);
     absl::StrAppend(&phases, " ", name, "=", r->phase_ns[i] / 1000, "us");
   }
+  v1::ForkPhaseTime* finish = resp.add_phases();
+  finish->set_name("finish");
+  finish->set_ns(finish_ns);
+  absl::StrAppend(&phases, " finish=", finish_ns / 1000, "us");
   Log::Debug("container %s: forked %s (sandbox process %d):%s", cfg_.id, req.new_id(), r->pid,
              phases);
   return resp;
