@@ -1,9 +1,11 @@
 #!/bin/bash
-# CI smoke of the FaaS benchmark (bench/faas/faas_bench.py --smoke): a few
+# CI smoke of the FaaS benchmarks (bench/faas/faas_bench.py --smoke: a few
 # calls per path at x1/x4, a 20 s sustained run and the three plots, in a
-# temporary directory. Numbers are meaningless. Args: SEEDD SEEDSC.
+# temporary directory; bench/faas/seedd_l2_phases.py --smoke: 5 L2 calls
+# with their phases). Numbers are meaningless. Args: SEEDD SEEDSC.
 set -eu
 here=$(dirname "$0")
-bench="$here/faas_bench.py"
-[[ -f "$bench" ]] || bench="$here/faas/faas_bench.py"  # under bazel: bench/faas_bench_smoke_test
-exec timeout 600 /usr/bin/python3 "$bench" --smoke --seedd="$1" --seedsc="$2"
+dir="$here"
+[[ -f "$dir/faas_bench.py" ]] || dir="$here/faas"  # under bazel: bench/faas_bench_smoke_test
+timeout 600 /usr/bin/python3 "$dir/faas_bench.py" --smoke --seedd="$1" --seedsc="$2"
+exec timeout 300 /usr/bin/python3 "$dir/seedd_l2_phases.py" --smoke --seedd="$1" --seedsc="$2"

@@ -41,13 +41,19 @@ MAX_FRAME = 64 << 20
 
 _reply_fd = 1
 _last_generation = None
+_generation_fd = None  # FORK_GENERATION, held open: one pread per request
 _loaded = {}  # function name -> (version, handler callable)
 
 
 def fork_generation():
+    # Opened once (the seed's descriptor is every fork's): a request then
+    # costs one pread instead of open's path walk and eight more syscalls,
+    # each a sentry round trip, right on the call's path.
+    global _generation_fd
     try:
-        with open(FORK_GENERATION, "rb") as f:
-            return f.read().strip()
+        if _generation_fd is None:
+            _generation_fd = os.open(FORK_GENERATION, os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(_generation_fd, 32, 0).strip()
     except OSError:
         return None
 
@@ -57,23 +63,31 @@ def reseed_if_forked():
     global _last_generation
     g = fork_generation()
     if g != _last_generation:
-        random.seed(os.urandom(32))
+        fresh = os.urandom(64)  # one getrandom for both
+        random.seed(fresh[:32])
         ssl = sys.modules.get("_ssl")
         if ssl is not None:
             # Reseeds OpenSSL's primary DRBG; the public and private ones
             # (per thread) reseed from it at their next use.
-            ssl.RAND_add(os.urandom(32), 32.0)
+            ssl.RAND_add(fresh[32:], 32.0)
         _last_generation = g
 
 
+_inbuf = bytearray()  # read from fd 0, not yet taken by read_exact
+
+
 def read_exact(n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(0, n - len(buf))
+    # Reads ahead: a fork's first read returns its whole request frame
+    # (seedd wrote it before the fork), header and body in one syscall.
+    global _inbuf
+    while len(_inbuf) < n:
+        chunk = os.read(0, max(1 << 16, n - len(_inbuf)))
         if not chunk:
             return None
-        buf += chunk
-    return bytes(buf)
+        _inbuf += chunk
+    out = bytes(_inbuf[:n])
+    del _inbuf[:n]
+    return out
 
 
 def read_frame():

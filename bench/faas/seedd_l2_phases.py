@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Where an L2 call's time goes (issue 10: L2 p50 <= 5 ms at x1), per call.
+
+One small Python function (faas_bench's "small") is deployed, promoted to
+its level-2 seed, then called --calls times, one at a time, on one kept-alive
+connection. For every call the client's latency and seedd's Server-Timing
+phases (queue, fork, run, destroy, total) are kept per call, so that
+percentiles of each phase and of what the phases leave out ("other") come
+from the same calls. With --seedd-base=OLD the old seedd runs the same rounds,
+alternating with the new one (base, new, base, new, ...), so both see the
+same load; with --loaded=yes one more round of each runs beside
+`stress-ng --cpu 2`. The load average is printed with every round.
+
+usage: seedd_l2_phases.py --seedd=NEW --seedsc=SEEDSC [--seedd-base=OLD]
+         [--calls=300] [--rounds=3] [--loaded=yes|no] [--smoke]
+Needs root (seedd boots sandboxes).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from faas_bench import SMALL, SMALL_ANSWER, SMALL_EVENT, pct
+from seedd_proc import SeeddProcess
+
+PHASES = ("queue", "fork", "start", "run", "destroy")
+
+
+def one_round(seedd, seedsc, calls, tmp):
+    """[{phase: ms, "client": ms, "other": ms}] for `calls` L2 calls."""
+    node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), ())
+    try:
+        deploy = {"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}}
+        st, data = node.request("PUT", "/functions/small", json.dumps(deploy))
+        if st != 201:
+            raise SystemExit(f"deploy failed: {st} {data[:200]!r}")
+        conn, body = node.connection(), json.dumps(SMALL_EVENT)
+        path = None
+        for _ in range(20):  # promoted after the 2nd call; L2 once the seed is paused
+            st, r, data = node.request_with_headers("POST", "/invoke/small", body, conn)
+            path = r.getheader("Server-Timing") or ""
+            if 'path;desc="L2"' in path:
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"no call came from a level-2 seed: {path}")
+        rows = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            st, r, data = node.request_with_headers("POST", "/invoke/small", body, conn)
+            ms = (time.perf_counter() - t0) * 1e3
+            if st != 200 or json.loads(data) != SMALL_ANSWER:
+                raise SystemExit(f"call failed: {st} {data[:200]!r}")
+            timing = r.getheader("Server-Timing")
+            if 'path;desc="L2"' not in timing:
+                raise SystemExit(f"a call did not come from the level-2 seed: {timing}")
+            row = {"client": ms}
+            for part in timing.split(","):
+                name, _, dur = part.strip().partition(";dur=")
+                if dur:
+                    row[name] = float(dur)
+            row["other"] = row["total"] - sum(row.get(p, 0.0) for p in PHASES)
+            rows.append(row)
+        return rows
+    finally:
+        node.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seedd", required=True)
+    ap.add_argument("--seedd-base", default="")
+    ap.add_argument("--seedsc", required=True)
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--loaded", choices=("yes", "no"), default="yes" if shutil.which("stress-ng") else "no")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    if a.smoke:
+        a.calls, a.rounds, a.loaded = 5, 1, "no"
+    bins = [("new", os.path.abspath(a.seedd))]
+    if a.seedd_base:
+        bins.insert(0, ("base", os.path.abspath(a.seedd_base)))
+    plan = [(name, b, False) for _ in range(a.rounds) for name, b in bins]
+    if a.loaded == "yes":
+        plan += [(name, b, True) for name, b in bins]
+    tmp = tempfile.mkdtemp(prefix="l2phases.", dir="/tmp")
+    results = []
+    try:
+        for name, b, loaded in plan:
+            stress = None
+            if loaded:
+                stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+                time.sleep(1)
+            try:
+                load0 = open("/proc/loadavg").read().split()[0]
+                rows = one_round(b, os.path.abspath(a.seedsc), a.calls, tmp)
+                load1 = open("/proc/loadavg").read().split()[0]
+            finally:
+                if stress is not None:
+                    stress.send_signal(signal.SIGINT)
+                    stress.wait()
+            results.append((name + (" +cpu" if loaded else ""), f"{load0}-{load1}", rows))
+            print(f"{time.strftime('%H:%M:%S')} {name}{' +cpu' if loaded else ''}: {len(rows)} calls, "
+                  f"load {load0}-{load1}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    keys = ["client", "total"] + [p for p in PHASES if any(p in r for _, _, rows in results for r in rows)] + ["other"]
+    print(f"\nL2 calls at x1, ms per call (p50 / p90 / p99 over {a.calls} calls per round)\n")
+    print("| seedd | load | " + " | ".join(keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for name, load, rows in results:
+        cells = []
+        for k in keys:
+            v = [r.get(k, 0.0) for r in rows]
+            cells.append(f"{pct(v, 50):.2f} / {pct(v, 90):.1f} / {pct(v, 99):.1f}")
+        print(f"| {name} | {load} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
