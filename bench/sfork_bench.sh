@@ -4,7 +4,7 @@
 # native process and to cold starts under seedsc, runc and Debian's gVisor,
 # in one run (bench/sfork_bench.py does the work).
 #
-#   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N]
+#   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N] [--burst-rounds K]
 #        [--cases static,python,64MiB,256MiB] [--runtimes seedsc,runc,runsc]
 #        [--no-load] [--seedsc PATH] [--guest PATH] [--runsc PATH]
 #        [--spares N] [--platform systrap|ptrace|kvm]
@@ -36,7 +36,8 @@
 #                          native exec, seedsc, runc, runsc --network=none)
 # --spares N: the seeds keep N forks' host processes ready (annotation
 # dev.seedvisor.fork-spares; default: the seed's default, 2); the burst
-# starts once they are.
+# starts once they are. --burst-rounds K: the burst K times, each once the
+# spares are back: percentiles of each fork's time and of the burst's.
 # and: USS/PSS/page tables of an idle fork (its sentry, anchor, zygote and
 # stubs; /proc/PID/smaps_rollup), N forks requested at once (one connection
 # each) until all have answered, and the fork latency again under
@@ -68,10 +69,10 @@ while (($#)); do
     --guest=*) guest="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
     --runsc=*) runsc="${1#*=}" ;;
-    --runs|--cold-runs|--burst|--cases|--runtimes|--json|--mem-samples|--spares|--platform) args+=("$1" "$2"); shift ;;
-    --runs=*|--cold-runs=*|--burst=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--platform=*|--no-load)
+    --runs|--cold-runs|--burst|--burst-rounds|--cases|--runtimes|--json|--mem-samples|--spares|--platform) args+=("$1" "$2"); shift ;;
+    --runs=*|--cold-runs=*|--burst=*|--burst-rounds=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--platform=*|--no-load)
       args+=("$1") ;;
-    -h|--help) sed -n '2,53p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,54p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "sfork_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
