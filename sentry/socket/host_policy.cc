@@ -331,7 +331,9 @@ Status CheckHostSetSockOpt(const NetPrivileges& p, const HostSocketKind& s, int 
       if (s.family != AF_INET6) return Errno(ENOPROTOOPT);
       return SetIpv6Level(p, name, val);
     case IPPROTO_TCP:
-      if (s.type != SOCK_STREAM) return Errno(EOPNOTSUPP);
+      // udp_setsockopt()/raw_setsockopt() pass SOL_TCP on to ip_setsockopt()
+      // or ipv6_setsockopt(): not their level, ENOPROTOOPT.
+      if (s.type != SOCK_STREAM) return Errno(ENOPROTOOPT);
       return SetTcpLevel(p, name, val);
     case SOL_UDP:
       if (PlainUdpOpt(name)) return {};
@@ -377,7 +379,16 @@ Status CheckHostGetSockOpt(const HostSocketKind& s, int level, int name) {
       break;
   }
   if (level != SOL_SOCKET && settable(level)) return {};
-  return Errno(ENOPROTOOPT);
+  if (level == SOL_SOCKET || s.family == AF_NETLINK) return Errno(ENOPROTOOPT);
+  return InetGetSockOptLevelError(s.family, s.type, level);
+}
+
+Errno InetGetSockOptLevelError(int family, int type, int level) {
+  if (family != AF_INET || level == SOL_SOCKET || level == IPPROTO_IP) return Errno(ENOPROTOOPT);
+  bool own = (type == SOCK_STREAM && level == IPPROTO_TCP) ||
+             (type == SOCK_DGRAM && (level == IPPROTO_UDP || level == IPPROTO_UDPLITE)) ||
+             (type == SOCK_RAW && level == SOL_RAW);
+  return Errno(own ? ENOPROTOOPT : EOPNOTSUPP);
 }
 
 Status CheckHostSendControl(const NetPrivileges& p, const HostSocketKind& s,

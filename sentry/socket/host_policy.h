@@ -72,6 +72,15 @@ Status CheckHostSetSockOpt(const NetPrivileges& p, const HostSocketKind& s, int 
 // (TCP_ZEROCOPY_RECEIVE) or read the host's firewall (IPT_SO_GET_*).
 Status CheckHostGetSockOpt(const HostSocketKind& s, int level, int name);
 
+// The error of a getsockopt(2) on an inet socket at a level nothing of it
+// serves. An AF_INET socket hands a level its protocol does not own
+// (tcp_getsockopt(), udp_getsockopt(), raw_getsockopt()) to
+// ip_getsockopt(), which answers EOPNOTSUPP for every level but SOL_IP
+// (do_ip_getsockopt()); AF_INET6's ipv6_getsockopt() answers ENOPROTOOPT.
+// An unknown option at a level the socket does serve is ENOPROTOOPT on both.
+// setsockopt(2) is ENOPROTOOPT in every one of these cases.
+Errno InetGetSockOptLevelError(int family, int type, int level);
+
 // The control messages of a sendmsg(2) on a host inet socket
 // (ip_cmsg_send(), ip6_datagram_send_ctl(), __sock_cmsg_send()). EINVAL for
 // a malformed buffer or a message the sandbox does not pass on.

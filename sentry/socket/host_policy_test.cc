@@ -28,6 +28,7 @@ std::string Int(int v) { return std::string(reinterpret_cast<const char*>(&v), s
 
 constexpr HostSocketKind kUdp4{AF_INET, SOCK_DGRAM};
 constexpr HostSocketKind kTcp6{AF_INET6, SOCK_STREAM};
+constexpr HostSocketKind kUdp6{AF_INET6, SOCK_DGRAM};
 
 TEST(HostPolicy, RawAndPacketSocketsNeedNetRaw) {
   EXPECT_EQ(CheckHostSocket(Nobody(), AF_INET, SOCK_RAW, IPPROTO_ICMP).error(), Errno(EPERM));
@@ -104,6 +105,19 @@ TEST(HostPolicy, BindToDeviceOnceFreeRebindNeedsNetRaw) {
   EXPECT_EQ(CheckHostSetSockOpt(Nobody(), s, SOL_SOCKET, SO_BINDTODEVICE, "").error(),
             Errno(EPERM));
   EXPECT_TRUE(CheckHostSetSockOpt(Root(), s, SOL_SOCKET, SO_BINDTODEVICE, "").ok());
+}
+
+TEST(HostPolicy, ALevelTheProtocolDoesNotOwnFailsAsLinux) {
+  // ip_getsockopt(): EOPNOTSUPP for AF_INET; ipv6_getsockopt(): ENOPROTOOPT.
+  EXPECT_EQ(CheckHostGetSockOpt(kUdp4, IPPROTO_TCP, TCP_NODELAY).error(), Errno(EOPNOTSUPP));
+  EXPECT_EQ(CheckHostGetSockOpt(kUdp4, IPPROTO_IPV6, IPV6_V6ONLY).error(), Errno(EOPNOTSUPP));
+  EXPECT_EQ(CheckHostGetSockOpt(kUdp6, IPPROTO_TCP, TCP_NODELAY).error(), Errno(ENOPROTOOPT));
+  EXPECT_EQ(CheckHostGetSockOpt(kUdp4, IPPROTO_IP, 64).error(), Errno(ENOPROTOOPT));
+  // ip_setsockopt()/ipv6_setsockopt(): ENOPROTOOPT on both.
+  EXPECT_EQ(CheckHostSetSockOpt(Root(), kUdp4, IPPROTO_TCP, TCP_NODELAY, Int(1)).error(),
+            Errno(ENOPROTOOPT));
+  EXPECT_EQ(CheckHostSetSockOpt(Root(), kUdp6, IPPROTO_TCP, TCP_NODELAY, Int(1)).error(),
+            Errno(ENOPROTOOPT));
 }
 
 TEST(HostPolicy, UnknownAndPointerOptionsAreRefusedEvenForRoot) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sentry/socket/host_policy.h"
 #include "sentry/socket/netstack_socket.h"
 
 namespace seedvisor::sentry {
@@ -69,7 +70,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
     return IntOpt(udp_->RecvErr(false), optlen);
   }
   if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
-  return Errno(ENOPROTOOPT);
+  return InetGetSockOptLevelError(family_, type(), level);
 }
 
 Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string& val) {

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -274,6 +275,37 @@ TEST(InetStream, Options) {
   ASSERT_EQ(getsockopt(u, SOL_SOCKET, SO_TYPE, &v, &vl), 0);
   EXPECT_EQ(v, SOCK_DGRAM);
   EXPECT_EQ(setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), -1);
+}
+
+// An option at a level the socket's protocol does not own. AF_INET hands it
+// to ip_getsockopt(), which answers EOPNOTSUPP for any level but SOL_IP;
+// AF_INET6's ipv6_getsockopt() answers ENOPROTOOPT; setsockopt is
+// ENOPROTOOPT on both (ip_setsockopt(), ipv6_setsockopt()). Issue 17: the
+// sandbox answered a UDP socket's TCP_NODELAY read with ENOPROTOOPT.
+TEST(InetStream, OptionsOfAnotherProtocolsLevel) {
+  struct Case {
+    int family, type, level, name;
+    int get_errno;  // AF_INET6's is ENOPROTOOPT, set's is ENOPROTOOPT
+  };
+  const Case cases[] = {
+      {AF_INET, SOCK_DGRAM, IPPROTO_TCP, TCP_NODELAY, EOPNOTSUPP},
+      {AF_INET, SOCK_DGRAM, IPPROTO_IPV6, IPV6_V6ONLY, EOPNOTSUPP},
+      {AF_INET, SOCK_STREAM, IPPROTO_IPV6, IPV6_V6ONLY, EOPNOTSUPP},
+      {AF_INET, SOCK_STREAM, SOL_UDP, UDP_CORK, EOPNOTSUPP},
+      {AF_INET6, SOCK_DGRAM, IPPROTO_TCP, TCP_NODELAY, ENOPROTOOPT},
+      {AF_INET6, SOCK_STREAM, SOL_UDP, UDP_CORK, ENOPROTOOPT},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "family " << c.family << " type " << c.type << " level "
+                                    << c.level << " option " << c.name);
+    Fd s(socket(c.family, c.type, 0));
+    ASSERT_GE(s.fd, 0) << ErrnoName(errno);
+    int v = -1;
+    socklen_t vl = sizeof v;
+    EXPECT_ERRNO(c.get_errno, getsockopt(s, c.level, c.name, &v, &vl));
+    int one = 1;
+    EXPECT_ERRNO(ENOPROTOOPT, setsockopt(s, c.level, c.name, &one, sizeof one));
+  }
 }
 
 TEST(InetStream, ReuseAddrLetsAServerRestartBesideTimeWait) {
