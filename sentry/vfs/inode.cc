@@ -144,8 +144,13 @@ Result<FileRef> Inode::Open(const std::shared_ptr<Dentry>& d, int flags) {
 }
 
 mode_t Inode::Type() {
+  mode_t t = type_.load(std::memory_order_relaxed);
+  if (t != 0) return t;
   auto st = Stat();
-  return st.ok() ? (st->st_mode & S_IFMT) : 0;
+  if (!st.ok()) return 0;
+  t = st->st_mode & S_IFMT;
+  type_.store(t, std::memory_order_relaxed);
+  return t;
 }
 
 // ---------------------------------------------------------------- Dentry

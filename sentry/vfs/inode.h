@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <atomic>
 #include <list>
 #include <map>
 #include <memory>
@@ -153,8 +154,14 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // for /proc or other synthetic inodes, which hold tasks alive.
   virtual bool KeepDentryCached() const { return false; }
 
-  // Convenience: the S_IFMT bits, or 0 if Stat fails.
+  // The S_IFMT bits, or 0 if Stat fails. A file's type never changes while
+  // its inode lives (chmod keeps S_IFMT; a new file under the same name is a
+  // new inode), so the first answer is kept: a path walk asks for it twice
+  // per component, and a host-backed inode's Stat is a host fstatat.
   mode_t Type();
+
+ private:
+  std::atomic<mode_t> type_{0};  // 0: not known yet
 };
 
 using InodeRef = std::shared_ptr<Inode>;

@@ -3,14 +3,22 @@
 #include "sentry/vfs/vfs.h"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/fs.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -387,6 +395,89 @@ TEST(TmpfsTest, Basics) {
   EXPECT_EQ(root->Mknod("dev", S_IFCHR | 0600, 0, c).error(), Errno(EPERM));
   ASSERT_TRUE(root->Symlink("s", "target", c).ok());
   EXPECT_EQ(*root->LookupNode("s").value()->Readlink(), "target");
+}
+
+// A directory whose Stat counts its callers (a host-backed inode's Stat is
+// a host fstatat: what a path walk should not repeat).
+class CountingDir : public Inode {
+ public:
+  Result<struct stat> Stat() override {
+    ++stats;
+    struct stat st {};
+    st.st_mode = S_IFDIR | 0755;
+    st.st_ino = 4242;
+    st.st_nlink = 2;
+    return st;
+  }
+  int stats = 0;
+};
+
+TEST(InodeTest, TypeAsksStatOnce) {
+  auto d = std::make_shared<CountingDir>();
+  EXPECT_EQ(d->Type(), mode_t{S_IFDIR});
+  EXPECT_EQ(d->Type(), mode_t{S_IFDIR});
+  EXPECT_EQ(d->stats, 1);
+  EXPECT_EQ(d->Stat()->st_mode, mode_t{S_IFDIR | 0755});  // Stat itself still asks
+  EXPECT_EQ(d->stats, 2);
+}
+
+TEST(OverlayTest, CopiedUpObjectKeepsTheLowerInodeNumberAskingOnce) {
+  auto lower = std::make_shared<CountingDir>();
+  auto root = NewOverlay(NewTmpfs(0755), lower);
+  int before = lower->stats;
+  for (int i = 0; i < 3; ++i) {
+    auto st = root->Stat();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->st_ino, ino_t{4242});
+    EXPECT_TRUE(S_ISDIR(st->st_mode));
+  }
+  EXPECT_EQ(lower->stats - before, 1);
+}
+
+// Runs `f` in a child whose host readlinkat(2) fails with EPERM; true if
+// `f` returned true there.
+bool WithoutHostReadlink(const std::function<bool()>& f) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_readlinkat, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog fprog{static_cast<unsigned short>(sizeof(prog) / sizeof(prog[0])), prog};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) != 0) {
+      _exit(2);
+    }
+    char probe[8];
+    if (readlinkat(AT_FDCWD, "/proc/self/exe", probe, sizeof probe) >= 0 || errno != EPERM) {
+      _exit(3);  // the filter is not in force
+    }
+    _exit(f() ? 0 : 1);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST_F(VfsTest, HostSymlinkTargetIsReadOnce) {
+  auto d = Resolve("/etc_link", /*follow=*/false);
+  ASSERT_TRUE(d.ok());
+  auto inode = (*d)->inode();
+  auto target = inode->Readlink();
+  ASSERT_TRUE(target.ok());
+  ASSERT_EQ(*target, "/etc");
+  // The second read needs no host readlinkat: a symlink's target never
+  // changes while its inode lives.
+  EXPECT_TRUE(WithoutHostReadlink([&] {
+    auto again = inode->Readlink();
+    return again.ok() && *again == "/etc";
+  }));
+  EXPECT_EQ(ReadVfs("/etc_link/marker"), "inside");
 }
 
 TEST(HostFsTest, RejectsMissingRoot) {

@@ -87,10 +87,13 @@ Result<std::vector<DirEntry>> HostInode::ReadDir() {
 }
 
 Result<std::string> HostInode::Readlink() {
+  std::lock_guard l(link_mu_);
+  if (link_) return *link_;
   char buf[4096];
   ssize_t n = readlinkat(fd_, "", buf, sizeof(buf));
   if (n < 0) return Errno(errno == ENOENT ? EINVAL : errno);
-  return std::string(buf, static_cast<size_t>(n));
+  link_.emplace(buf, static_cast<size_t>(n));
+  return *link_;
 }
 
 Result<struct statfs> HostInode::StatFs() {

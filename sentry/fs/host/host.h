@@ -10,6 +10,8 @@
 #define SEEDVISOR_SENTRY_FS_HOST_HOST_H_
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,6 +39,11 @@ class HostInode : public Inode {
 
  private:
   const int fd_;
+  // A symlink's target, once read: fd_ pins the host inode, and a symlink's
+  // target cannot change (a new target is a new inode). glibc's check of
+  // /etc/localtime reads it on every localtime() call.
+  std::mutex link_mu_;  // guards link_
+  std::optional<std::string> link_;
 };
 
 // The host directory `path` as a read-only filesystem root.

@@ -60,8 +60,12 @@ Result<struct stat> OverlayInode::Stat() {
   if (up) {
     SV_ASSIGN_OR_RETURN(st, up->Stat());
     if (lower_) {
-      auto ls = lower_->Stat();
-      st.st_ino = ls.ok() ? ls->st_ino : st.st_ino + kUpperInoBase;
+      ino_t li = lower_ino_.load(std::memory_order_relaxed);
+      if (li == 0) {
+        auto ls = lower_->Stat();
+        if (ls.ok()) lower_ino_.store(li = ls->st_ino, std::memory_order_relaxed);
+      }
+      st.st_ino = li != 0 ? li : st.st_ino + kUpperInoBase;
     } else {
       st.st_ino += kUpperInoBase;
     }

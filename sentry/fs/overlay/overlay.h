@@ -15,6 +15,7 @@
 #ifndef SEEDVISOR_SENTRY_FS_OVERLAY_OVERLAY_H_
 #define SEEDVISOR_SENTRY_FS_OVERLAY_OVERLAY_H_
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -77,6 +78,9 @@ class OverlayInode : public Inode {
   std::mutex mu_;  // guards upper_ and serializes copy-up of this object
   std::shared_ptr<TmpfsInode> upper_;
   const InodeRef lower_;
+  // lower_'s inode number once known (0: not yet), shown for the upper copy
+  // too; it never changes, and asking lower_ is a host fstatat.
+  std::atomic<ino_t> lower_ino_{0};
 };
 
 // An overlay of `upper_root` (a tmpfs root) over `lower_root`.
