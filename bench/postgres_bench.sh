@@ -10,7 +10,7 @@
 # to native, and the load average before and after.
 #
 #   bash bench/postgres_bench.sh [--smoke] [--rounds=N] [--seconds=N] [--seedsc=PATH]
-#                                [--seedsc-base=PATH] [--initdb-only]
+#                                [--seedsc-base=PATH] [--initdb-only] [--startup] [--starts=N]
 #                                [--runsc=PATH] [--platforms=LIST] [--runsc-platform=NAME]
 #
 # Defaults: --seedsc bazel-bin/runsc/seedsc, --runsc $(command -v runsc),
@@ -18,8 +18,11 @@
 # no systrap). --smoke: -T 1, scale 1 (CI: it runs; numbers mean nothing).
 # --seedsc-base: a column per platform for another build ("base-", e.g.
 # main before a change), in the same rounds. --initdb-only: only initdb's
-# time (rounds of a few seconds: use many). tps: higher is better; *_s
-# (seconds): lower is better.
+# time (rounds of a few seconds: use many). --startup: per round and
+# runtime one initdb, then --starts (default 10) server starts, each until
+# psql's `select 1` answers (start_s), and fast stops (stop_s); prints
+# p50/p90/max over all starts of all rounds (with --smoke: 2 starts).
+# tps: higher is better; *_s (seconds): lower is better.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,22 +31,24 @@ repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
 source "$here/bench_lib.sh"
 
 rounds=1 seconds=10 scale=10
-seedsc="${SEEDSC:-}" seedsc_base="" initdb_only=0
+seedsc="${SEEDSC:-}" seedsc_base="" initdb_only=0 startup=0 starts=10 smoke=0
 runsc="${RUNSC:-$(command -v runsc || true)}"
 platforms=systrap
 runsc_platform=ptrace
 while (($#)); do
   case "$1" in
-    --smoke) seconds=1 scale=1 ;;
+    --smoke) seconds=1 scale=1 smoke=1 ;;
     --rounds=*) rounds="${1#*=}" ;;
     --seconds=*) seconds="${1#*=}" ;;
     --seedsc=*) seedsc="${1#*=}" ;;
     --seedsc-base=*) seedsc_base="$(realpath "${1#*=}")" ;;
     --initdb-only) initdb_only=1 ;;
+    --startup) startup=1 ;;
+    --starts=*) starts="${1#*=}" ;;
     --runsc=*) runsc="${1#*=}" ;;
     --platforms=*) platforms="${1#*=}" ;;
     --runsc-platform=*) runsc_platform="${1#*=}" ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "postgres_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -83,6 +88,13 @@ if ((initdb_only)); then
   wl_metrics=(initdb_s)
   metrics=(initdb_s python3_s)
 fi
+if ((startup)); then
+  ((smoke)) && starts=2
+  [[ "$starts" =~ ^[1-9][0-9]*$ ]] || { echo "postgres_bench: --starts=$starts: not a positive count" >&2; exit 2; }
+  runs=(--dsm sysv --starts "$starts")
+  wl_metrics=(initdb_s start_s stop_s)
+  metrics=(initdb_s start_s stop_s python3_s)
+fi
 # python3's start-up (`python3 -c pass`), timed the same way inside the same
 # runtime in the same round: the start-up rows beside python3 (issue 17).
 py_probe='s=$(date +%s%N); python3 -c pass || exit 1; e=$(date +%s%N)
@@ -112,6 +124,28 @@ echo "load average: before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
 echo "so = select-only (-S), rw = default TPC-B-like; c1/c4 = clients; tps higher is better"
 print_table
+if ((startup)); then
+  # Nearest-rank percentiles over every start of every round.
+  echo
+  echo "start-up (pg_ctl start -w until psql's select 1 answers; then pg_ctl stop -m fast), s:"
+  printf '%-22s %8s %8s %8s %8s %10s\n' runtime n p50 p90 max p50/native
+  nat_p50=""
+  for name in "${names[@]}"; do
+    for m in start_s stop_s; do
+      read -r n p50 p90 max < <(tr ' ' '\n' <<<"${samples["$name $m"]:-}" | grep . | sort -g |
+        awk '{ v[NR] = $1 } END {
+          if (NR == 0) { print "0 n/a n/a n/a"; exit }
+          i50 = int(NR * 0.5); if (i50 < NR * 0.5) i50++
+          i90 = int(NR * 0.9); if (i90 < NR * 0.9) i90++
+          print NR, v[i50], v[i90], v[NR] }')
+      [[ "$name" == native && "$m" == start_s ]] && nat_p50="$p50"
+      [[ "$name" == native && "$m" == stop_s ]] && nat_stop_p50="$p50"
+      base="$nat_p50"; [[ "$m" == stop_s ]] && base="${nat_stop_p50:-}"
+      printf '%-22s %8s %8s %8s %8s %10s\n' "$name ${m%_s}" "$n" "$p50" "$p90" "$max" \
+        "$(ratio "$p50" "${base:-n/a}" 2)"
+    done
+  done
+fi
 if ((fail)); then
   echo "postgres_bench: some runs failed (see above)" >&2
   exit 1

@@ -6,7 +6,7 @@
 # refuses to run as root).
 #
 #   postgres_workload.sh [--tmp DIR] [--queries] [--tps NAME:PGBENCH_OPTIONS]... [--scale N]
-#                        [--dsm posix|sysv|mmap] [--initdb-only]
+#                        [--dsm posix|sysv|mmap] [--initdb-only] [--starts N]
 #
 # Steps print "STEP x" before and "OK x" after (initdb, start, queries,
 # pgbench, stop); a failing step stops the script (exit != 0). Timings and
@@ -20,6 +20,10 @@
 # the fast stop's own FATALs left out). --dsm: dynamic_shared_memory_type
 # (default posix: shm_open in /dev/shm). --initdb-only: initdb, then remove
 # the cluster and stop (the start-up benchmark's many short rounds).
+# --starts N: after initdb, N times: start the server and wait until a client
+# gets an answer (pg_ctl start -w, then psql's `select 1` over the unix
+# socket: start_s), then a fast stop (pg_ctl stop -m fast -w: stop_s); then
+# remove the cluster and stop (the start-up row of bench/postgres_bench.sh).
 set -euo pipefail
 PG=/usr/lib/postgresql/15/bin
 
@@ -35,7 +39,7 @@ if [[ "${1:-}" != --as-user ]]; then
 fi
 top="$2"
 shift 2
-queries=0 scale=1 dsm=posix initdb_only=0
+queries=0 scale=1 dsm=posix initdb_only=0 starts=0
 tps=()
 while (($#)); do
   case "$1" in
@@ -44,6 +48,7 @@ while (($#)); do
     --scale) scale="$2"; shift ;;
     --dsm) dsm="$2"; shift ;;
     --initdb-only) initdb_only=1 ;;
+    --starts) starts="$2"; shift ;;
     *) echo "postgres_workload: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -65,11 +70,33 @@ if ((initdb_only)); then
   exit 0
 fi
 
+start_server() {
+  "$PG/pg_ctl" -D "$D" -l "$D/server.log" -w -t 60 \
+    -o "-k $S -c listen_addresses='' -c huge_pages=try -c dynamic_shared_memory_type=$dsm" start ||
+    { tail -20 "$D/server.log"; exit 1; }
+}
+
+if ((starts)); then
+  echo "STEP starts"
+  for ((i = 1; i <= starts; i++)); do
+    t0="$(now)"
+    start_server >/dev/null
+    v="$("$PG/psql" -X -At -h "$S" -U postgres -c 'select 1' postgres)" ||
+      { tail -20 "$D/server.log"; exit 1; }
+    [[ "$v" == 1 ]] || { echo "start $i: select 1 printed '$v'"; exit 1; }
+    echo "start_s $(since "$t0")"
+    t0="$(now)"
+    "$PG/pg_ctl" -D "$D" -m fast -w stop >/dev/null
+    echo "stop_s $(since "$t0")"
+  done
+  echo "OK starts"
+  rm -rf "$top"
+  exit 0
+fi
+
 echo "STEP start"
 t0="$(now)"
-"$PG/pg_ctl" -D "$D" -l "$D/server.log" -w -t 60 \
-  -o "-k $S -c listen_addresses='' -c huge_pages=try -c dynamic_shared_memory_type=$dsm" start ||
-  { tail -20 "$D/server.log"; exit 1; }
+start_server
 echo "start_s $(since "$t0")"
 echo "OK start"
 
