@@ -12,6 +12,7 @@
 #                                   [--seedsc PATH] [--seedsc-base PATH]
 #                                   [--runsc PATH] [--platforms LIST]
 #                                   [--runsc-platform NAME] [--no-loaded]
+#                                   [--floor PATH]
 #
 # Or: bazel run //bench:run_syscall_bench -- [flags].
 # Defaults: --bench bazel-bin/bench/syscall_bench, --seedsc $SEEDSC or
@@ -20,7 +21,12 @@
 # column each; systrap-patch is systrap with --systrap-patch),
 # runsc on --runsc-platform (default ptrace). --seedsc-base adds a column per
 # platform for another seedsc build (e.g. main before a change: "base-").
-# --no-loaded skips the +cpu rows (they need stress-ng). A runtime that is
+# --no-loaded skips the +cpu rows (they need stress-ng). --floor (default
+# beside the script or bazel-bin/bench/systrap_floor) adds a second table:
+# the pieces of a systrap syscall measured natively without a sentry
+# (systrap_floor.c: SIGSYS trap, the fast entry's frame work, the stub <->
+# sentry handoff spinning and through futexes), idle and +cpu; a missing
+# binary skips it. A runtime that is
 # missing is shown as n/a; a runtime that is present but fails to run the
 # benchmark is an error (exit 1).
 # --smoke: one round with very few iterations and no +cpu rows, to check
@@ -46,6 +52,7 @@ runsc="${RUNSC:-$(command -v runsc || true)}"
 platforms=ptrace,systrap,systrap-patch
 runsc_platform=ptrace
 loaded=1
+floor="${FLOOR:-}"
 while (($#)); do
   case "$1" in
     --smoke) smoke=1 loaded=0 ;;
@@ -58,13 +65,15 @@ while (($#)); do
     --runsc) runsc="$2"; shift ;;
     --platforms) platforms="$2"; shift ;;
     --runsc-platform) runsc_platform="$2"; shift ;;
+    --floor) floor="$2"; shift ;;
+    --floor=*) floor="${1#*=}" ;;
     --rounds=*) rounds="${1#*=}" ;;
     --bench=*) bench="${1#*=}" ;;
     --seedsc=*) seedsc="${1#*=}" ;;
     --runsc=*) runsc="${1#*=}" ;;
     --platforms=*) platforms="${1#*=}" ;;
     --runsc-platform=*) runsc_platform="${1#*=}" ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_syscall_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -150,6 +159,32 @@ for m in "${metrics[@]}"; do
   unset med
 done
 print_spread 22 22
+
+# The systrap floor: one more pass of rounds with a single "runtime".
+if [[ -z "$floor" ]]; then
+  floor="$here/systrap_floor"
+  [[ -x "$floor" ]] || floor="$repo/bazel-bin/bench/systrap_floor"
+fi
+if [[ -x "$floor" ]]; then
+  floor="$(realpath "$floor")"
+  floor_iters=$((smoke ? 200 : 20000))
+  names=(floor)
+  samples=()
+  floor_metrics=(getppid_p50 sigsys_trap fast_frame xsave xsaveopt handoff_spin handoff_spin_p99
+    handoff_futex handoff_futex_p99 handoff_futex_timed handoff_futex_1cpu)
+  with_loaded "${floor_metrics[@]}"
+  bench_case() {
+    run_case run_syscall_bench floor 300 "$floor" "$floor_iters"
+  }
+  run_loaded_rounds run_syscall_bench "${floor_metrics[@]}"
+  echo
+  echo "systrap_floor (no sentry: the pieces of a systrap syscall, ns, median of $rounds rounds; p50 of single operations unless _p99; fast_frame and xsave* per instruction, p50 of batches of 100), load average before: $load_before, after: $load_after"
+  for m in "${metrics[@]}"; do
+    printf '%-22s %15s\n' "$m" "$(median "${samples["floor $m"]:-}")"
+  done
+else
+  echo "(systrap_floor not built: no floor table; bazel build //bench:systrap_floor)"
+fi
 if ((fail)); then
   echo "run_syscall_bench: some runs failed (see above)" >&2
   exit 1
