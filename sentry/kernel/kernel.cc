@@ -230,6 +230,7 @@ void Kernel::UnregisterTask(int tid) {
   }
   std::shared_ptr<Task> keep = std::move(t->second);
   tasks_.erase(t);
+  exit_cv_.SignalAll();
   ForgetIdLocked(tid);
   for (PidNamespace* n = keep->pid_ns(); n != nullptr; n = n->parent().get()) {
     if (n->init.lock().get() == &keep->tg() || --n->others > 0 || !n->exit_pending) continue;
@@ -252,6 +253,7 @@ void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
 
 void Kernel::ReapLocked(ThreadGroup& tg) {
   tg.state = ThreadGroup::State::kReaped;
+  exit_cv_.SignalAll();
   auto it = tgs_.find(tg.tgid());
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
   if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
@@ -281,6 +283,7 @@ std::vector<std::shared_ptr<Task>> Kernel::Tasks() {
 void Kernel::InitExited(int status) {
   init_exited_ = true;
   init_status_ = status;
+  exit_cv_.SignalAll();
   // Like the death of a pid namespace's init: everyone else gets SIGKILL.
   siginfo_t info{};
   info.si_signo = SIGKILL;
@@ -365,9 +368,7 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
   }
   if (started) started();
   absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return k->init_exited_ && k->tasks_.empty(); },
-      this));
+  while (!init_exited_ || !tasks_.empty()) exit_cv_.Wait(&mu_);
   if (!exec_status.ok()) {
     return absl::NotFoundError(absl::StrCat("cannot run \"", argv[0], "\": ",
                                             std::strerror(exec_status.error().value())));

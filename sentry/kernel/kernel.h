@@ -204,6 +204,8 @@ class Kernel {
   const std::shared_ptr<UtsNames>& shared_uts() const { return uts_; }
 
   absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  // A thread group has just stopped being alive (WaitProcess* return).
+  void SignalExitWaitersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { exit_cv_.SignalAll(); }
 
   // ---- The pid namespace (guarded by mu()) ----
   // Ids are below this (/proc/sys/kernel/pid_max).
@@ -347,6 +349,13 @@ class Kernel {
   std::shared_ptr<MqueueFs> mqueue_;
 
   absl::Mutex mu_;
+  // Signalled under mu_ when a thread group stops being alive, a task
+  // leaves tasks_ or the init exits: what RunInit, WaitInit and
+  // WaitProcess* wait for. A CondVar, not mu_.Await(Condition): a thread
+  // waiting on mu_ itself sends every Unlock of mu_ (two or more per guest
+  // syscall) through absl's slow path, which evaluates the waiter's
+  // condition; a CondVar keeps its waiters to itself.
+  absl::CondVar exit_cv_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
   // Thread groups by tgid, from their leader's registration until they are

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
@@ -157,33 +158,25 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
 
 int Kernel::WaitInit() {
   absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](Kernel* k) ABSL_NO_THREAD_SAFETY_ANALYSIS { return k->init_exited_ && k->tasks_.empty(); },
-      this));
+  while (!init_exited_ || !tasks_.empty()) exit_cv_.Wait(&mu_);
   return init_status_;
 }
 
 int Kernel::WaitProcess(const std::shared_ptr<ThreadGroup>& tg) {
   absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](ThreadGroup* g) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return g->state != ThreadGroup::State::kAlive;
-      },
-      tg.get()));
+  while (tg->state == ThreadGroup::State::kAlive) exit_cv_.Wait(&mu_);
   return tg->exit_status;
 }
 
 
 std::optional<int> Kernel::WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg,
                                           absl::Duration timeout) {
+  const absl::Duration deadline = MonotonicNow() + timeout;
   absl::MutexLock l(&mu_);
-  if (!mu_.AwaitWithTimeout(absl::Condition(
-                                +[](ThreadGroup* g) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                  return g->state != ThreadGroup::State::kAlive;
-                                },
-                                tg.get()),
-                            timeout)) {
-    return std::nullopt;
+  while (tg->state == ThreadGroup::State::kAlive) {
+    const absl::Duration left = deadline - MonotonicNow();
+    if (left <= absl::ZeroDuration()) return std::nullopt;
+    exit_cv_.WaitWithTimeout(&mu_, left);
   }
   return tg->exit_status;
 }
