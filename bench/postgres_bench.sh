@@ -97,7 +97,10 @@ if ((startup)); then
 fi
 # python3's start-up (`python3 -c pass`), timed the same way inside the same
 # runtime in the same round: the start-up rows beside python3 (issue 17).
-py_probe='s=$(date +%s%N); python3 -c pass || exit 1; e=$(date +%s%N)
+# Debian's /usr/bin/python3 by its path: a `python3` found on the caller's
+# PATH may be a wrapper (a pyenv shim is a bash script that execs a dozen
+# times before python starts).
+py_probe='s=$(date +%s%N); /usr/bin/python3 -c pass || exit 1; e=$(date +%s%N)
 awk -v s="$s" -v e="$e" "BEGIN { printf \"python3_s %.3f\\n\", (e - s) / 1e9 }"'
 declare -A samples
 fail=0
