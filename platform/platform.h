@@ -276,6 +276,11 @@ class Platform {
   // do` leaves its kernel to the process exit): none is left a zombie for
   // the host's pid 1. The platform is unusable afterwards.
   virtual void StopHostProcesses() {}
+  // The host process group of a booted sentry's zygote and stubs, which a
+  // sandbox's end kills and waits for (sentry::EndHostProcesses), or -1
+  // (no host processes; a forked sentry's are in its anchor's group, which
+  // sentry/sfork ends).
+  virtual pid_t HostProcessGroup() const { return -1; }
 
   // An empty address space (only the platform's reserved mappings).
   virtual absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() = 0;

@@ -13,12 +13,14 @@ StubPlatform::~StubPlatform() { StopZygote(zygote_); }
 void StubPlatform::StopHostProcesses() {
   StopZygote(zygote_);
   zygote_ = -1;
+  zygote_group_ = -1;
 }
 
 absl::Status StubPlatform::StartZygote(const uint8_t* image, size_t size) {
   absl::StatusOr<Zygote> z = stub::StartZygote(image, size);
   if (!z.ok()) return z.status();
   zygote_ = z->pid;
+  zygote_group_ = z->pid;  // stub::StartZygote: setpgid(0, 0) before exec
   layout_ = z->layout;
   return absl::OkStatus();
 }
@@ -50,6 +52,7 @@ absl::StatusOr<pid_t> StubPlatform::AdoptInForkChild(pid_t pgid) {
   absl::StatusOr<pid_t> z = spares_.TakeZygote(pgid);
   if (!z.ok()) return z.status();
   zygote_ = *z;  // the seed's zygote stays the seed's: never stopped from here
+  zygote_group_ = -1;  // the seed's group; ours is the anchor's (sentry/sfork)
   return zygote_;
 }
 

@@ -35,6 +35,7 @@ class StubPlatform : public Platform {
  public:
   ~StubPlatform() override;
   void StopHostProcesses() override;
+  pid_t HostProcessGroup() const override { return zygote_group_; }
 
   // ---- Sandbox fork (Platform's contract) ----
   absl::Status PrepareForkZygote(pid_t pgid) final;
@@ -62,6 +63,9 @@ class StubPlatform : public Platform {
  private:
   absl::Mutex mu_;  // serializes injections into the zygote
   pid_t zygote_ = -1;
+  // The booted zygote's own group (its pid: it leads it), where the stubs
+  // it forks live; -1 in a forked sentry, whose zygote is in its anchor's.
+  pid_t zygote_group_ = -1;
   StubLayout layout_;
   SeedForkSpares spares_;  // sandbox fork: what the next fork takes
 };

@@ -46,11 +46,24 @@ bool ReadStat(pid_t pid, StatLine* out) {
   return true;
 }
 
-// Exited: a zombie ('Z') or on its way out of the process table ('X').
-bool Exited(char state) { return state == 'Z' || state == 'X'; }
+// Whether process `pid`, whose /proc state is `state`, has exited as a
+// whole. A zombie ('Z') or one on its way out of the process table ('X')
+// may still have threads running: /proc shows its leader's state, which is
+// Z as soon as that one thread has exited (a kvm stub's SIGKILLed leader
+// is a zombie while its vCPU threads still tear down the VM). Only then
+// does its pidfd poll readable.
+bool Exited(pid_t pid, char state) {
+  if (state != 'Z' && state != 'X') return false;
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // reaped since
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  const bool exited = poll(&p, 1, 0) == 1;
+  close(fd);
+  return exited;
+}
 
 bool IsLiveMember(pid_t pid, pid_t pgid, StatLine* st) {
-  return ReadStat(pid, st) && st->pgrp == pgid && !Exited(st->state);
+  return ReadStat(pid, st) && st->pgrp == pgid && !Exited(pid, st->state);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@
 namespace seedvisor::sentry {
 
 // The processes of group `pgid` (in this process's /proc) that have not
-// exited, by pid.
+// exited, by pid: a zombie leader whose other threads still run counts.
 std::vector<pid_t> LiveGroupMembers(pid_t pgid);
 
 // Sends SIGKILL to group `pgid` and returns true once none of its processes

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +66,29 @@ pid_t StartMember(pid_t pgid, int ready, size_t touch_mib) {
   return pid;
 }
 
+// Whether our child `pid` has exited as a whole (all its threads): only
+// then does waitid report it.
+bool WholeProcessExited(pid_t pid) {
+  siginfo_t si{};
+  return waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
+// A child in group `pgid` whose main thread exits while a second thread
+// blocks: its leader is a zombie, the process is not.
+pid_t StartZombieLeader(pid_t pgid, int ready) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, pgid);
+    pthread_t t;
+    pthread_create(&t, nullptr, Block, nullptr);
+    char c = 1;
+    (void)!write(ready, &c, 1);
+    syscall(SYS_exit, 0);  // this thread only
+  }
+  setpgid(pid, pgid);
+  return pid;
+}
+
 class HostGroupTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(pipe(ready_), 0); }
@@ -102,6 +126,21 @@ TEST_F(HostGroupTest, ListsTheLiveMembersOnly) {
   EXPECT_THAT(DescribeGroup(leader), HasSubstr(std::to_string(b) + " ("));
 }
 
+TEST_F(HostGroupTest, AZombieLeaderWithLiveThreadsIsLive) {
+  const pid_t leader = Start(0);
+  const pid_t z = StartZombieLeader(leader, ready_[1]);
+  started_.push_back(z);
+  char c;
+  ASSERT_EQ(read(ready_[0], &c, 1), 1);
+  for (int i = 0; i < 2000 && StateOf(z) != 'Z'; ++i) usleep(1000);
+  ASSERT_EQ(StateOf(z), 'Z');
+  ASSERT_FALSE(WholeProcessExited(z));
+  EXPECT_EQ(Sorted(LiveGroupMembers(leader)), Sorted({leader, z}));
+  ASSERT_TRUE(KillGroupAndWait(leader, MonotonicNow() + absl::Seconds(30)));
+  EXPECT_TRUE(WholeProcessExited(z));
+  EXPECT_TRUE(WholeProcessExited(leader));
+}
+
 TEST_F(HostGroupTest, ReturnsOnceEveryMemberHasExited) {
   const pid_t leader = Start(0);
   // Members whose exit takes a while (memory to free, a second thread):
@@ -110,8 +149,7 @@ TEST_F(HostGroupTest, ReturnsOnceEveryMemberHasExited) {
   const pid_t other = Start(0);
   ASSERT_TRUE(KillGroupAndWait(leader, MonotonicNow() + absl::Seconds(30)));
   for (pid_t p : members) {
-    const char s = StateOf(p);
-    EXPECT_TRUE(s == 'Z' || s == 0) << "member " << p << " is still in state " << s;
+    EXPECT_TRUE(WholeProcessExited(p)) << "member " << p << " is still in state " << StateOf(p);
   }
   EXPECT_TRUE(LiveGroupMembers(leader).empty());
   // Another group is untouched.

@@ -584,6 +584,11 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // Our own anchor lives while we hold its line (only a kill from outside
   // ends it sooner): then it still leads its group.
   if (own_anchor_ > 0) groups.push_back(own_anchor_);
+  // A booted sentry's zygote and stubs: the zygote, our unreaped child,
+  // leads that group. Otherwise they would end only after us (the zygote's
+  // parent-death signal), and a kvm stub's exit tears down its VM, which
+  // takes long under load: `seedsc delete` returned with them still there.
+  if (own_anchor_ <= 0) groups.push_back(k.platform().HostProcessGroup());
   bool gone = true;
   for (pid_t g : groups) {
     if (!KillGroupAndWait(g, deadline)) {

@@ -209,15 +209,14 @@ void DropForkSpare(Kernel& k);
 // then stays idle linger as zombies. Under the caller's fork lock.
 void ReapEndedForks();
 // At the end of the sandbox (Shutdown, after its guest was killed): kills
-// every spare and, in a forked sentry, its own anchor's group (the zygote
-// and stubs of its guest), and returns once all those host processes have
-// exited (so they have left every cgroup), or false at `deadline`. Without
-// it they would die only after the sentry (their anchors see its end), on
-// their own time: a kvm stub's exit tears down a VM, which took seconds
-// under load, so `seedsc delete` returned with them still in the fork's
-// cgroup. Not included: a booted sentry's own zygote and stubs (they end
-// after it, through the zygote's parent-death signal; delete's removal of
-// the cgroup it made retries meanwhile). Under the caller's fork lock.
+// every spare and the zygote and stubs of its guest (in a forked sentry its
+// own anchor's group, in a booted one the platform's HostProcessGroup), and
+// returns once all those host processes have exited (so they have left
+// every cgroup), or false at `deadline`. Without it they would die only
+// after the sentry (their anchors see its end, a booted zygote its
+// parent-death signal), on their own time: a kvm stub's exit tears down a
+// VM, which took seconds under load, so `seedsc delete` returned with them
+// still in the sandbox's cgroup. Under the caller's fork lock.
 // `deadline` is on sentry::MonotonicNow()'s clock (mono_clock.h).
 bool EndHostProcesses(Kernel& k, absl::Duration deadline);
 

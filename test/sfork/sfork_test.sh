@@ -96,6 +96,75 @@ procs_left() {  # NS
 }
 sandbox_pid() { "${S[@]}" state "$1" | sed -n 's/.*"pid": \([0-9]*\),/\1/p'; }
 
+# --- Deleting a booted sandbox (no fork) leaves none of its host processes:
+# `seedsc delete` returns once its zygote and stubs have exited too
+# (Shutdown, sentry::EndHostProcesses). Before, they ended after the sentry
+# through the zygote's parent-death signal, on their own time: a kvm stub's
+# exit tears down its VM, so some were still running when delete returned.
+# Which of the live processes in the sandbox's pid namespace (but its pid 1,
+# which only reaps, and leaves once nothing is left) still run at the moment
+# `seedsc delete` returns: each is watched through a pidfd taken before the
+# delete (a shell's own checks after it take milliseconds, and before this
+# was fixed the zygote and stubs outlived the delete by 5-30 ms here).
+live_besides_init() {  # NS: their host pids
+  local p
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
+    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] && continue
+    [[ "$(awk '/^NSpid/{print $NF}' "$p/status" 2>/dev/null)" == 1 ]] && continue
+    echo "${p#/proc/}"
+  done
+}
+live_after() {  # "PID..." COMMAND...: runs COMMAND, prints "pid (comm)" of each still live then
+  python3 - "$@" <<'EOF2'
+import os, select, subprocess, sys
+watch = {}
+for pid in sys.argv[1].split():
+    try:
+        watch[os.pidfd_open(int(pid))] = pid + " (" + open(f"/proc/{pid}/comm").read().strip() + ")"
+    except OSError:
+        pass  # gone already
+p = subprocess.Popen(sys.argv[2:])
+p.wait()
+p = select.poll()
+for fd in watch: p.register(fd, select.POLLIN)
+for fd, _ in p.poll(0): del watch[fd]  # a pidfd polls readable once its process exited
+print(", ".join(watch.values()))
+EOF2
+}
+BD="$T/bundle-del"
+mkdir -p "$BD" && cp "$B/config.json" "$BD/" && ln -s "$B/rootfs" "$BD/rootfs"
+python3 - "$BD/config.json" <<'EOF2'
+import json, sys
+c = json.load(open(sys.argv[1]))
+# Three guest processes: three stubs (on kvm three VMs) besides the zygote.
+c["process"]["args"] = ["/bin/sh", "-c", "sleep 1000 & sleep 1000 & echo up; exec sleep 1000"]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF2
+# Once running, once paused (a seed: its tasks are parked at the delete,
+# and it holds the spares of its next fork).
+for how in running paused; do
+  "${S[@]}" run --detach --bundle "$BD" "del-$how" </dev/null >"$T/del-$how.out" 2>&1 ||
+    { bad "run del-$how"; cat "$T/del-$how.out"; }
+  for _ in $(seq 500); do grep -q up "$T/del-$how.out" && break; sleep 0.02; done
+  [[ $how == paused ]] && "${S[@]}" pause "del-$how"
+  NSD=$(pidns_of "$(sandbox_pid "del-$how")")
+  # (The sentry, the zygote and three stubs at least, once the execs are done.)
+  for _ in $(seq 50); do
+    pids_del=$(live_besides_init "$NSD")
+    n_del=$(wc -w <<<"$pids_del")
+    ((n_del >= 5)) && break
+    sleep 0.1
+  done
+  left=$(live_after "$pids_del" "${S[@]}" delete --force "del-$how")
+  if ((n_del >= 5)) && [[ -z "$left" ]]; then
+    ok "deleting a $how booted sandbox leaves none of its host processes ($n_del before)"
+  else
+    bad "deleting a $how booted sandbox leaves none of its host processes ($n_del before)"
+    echo "  left: $left"
+  fi
+done
+
 # A container's stdin is a fifo we hold open on fd $2; its stdout a file.
 # ask FD OUT CMD: sends CMD, waits for the next reply line in OUT.
 # Every command gets exactly one line back.
