@@ -5,7 +5,11 @@
 # platform hangs on these machines), and in the smallest KVM VM that answers
 # a syscall (bench/kvm_floor.c: no sentry, so no kvm platform can be faster
 # with that design on this host). One run, rounds interleaved, medians and
-# ratios to native, idle and beside `stress-ng --cpu 2` (+cpu rows).
+# ratios to native, idle and beside `stress-ng --cpu 2` (+cpu rows). Also
+# clock_gettime(CLOCK_MONOTONIC) per call: natively and in the sandboxes
+# through the vDSO, and on kvm once more without it (seedsc-kvm-novdso:
+# SEEDSC_KVM_VDSO=0, every clock read a syscall, as before the guest had
+# one; platform/kvm/README.md, "The vDSO").
 #
 #   bash bench/kvm_bench.sh [--smoke] [--rounds N] [--floor PATH]
 #                           [--seedsc PATH] [--runsc PATH] [--no-loaded]
@@ -67,6 +71,10 @@ declare -A cmd iters
 cmd[native]="$floor native"
 iters[native]=$native_iters
 add_runtimes "$seedsc" systrap,ptrace,kvm "$runsc" ptrace
+if [[ -n "$seedsc" && -x "$seedsc" ]]; then
+  names+=(seedsc-kvm-novdso)
+  cmd[seedsc-kvm-novdso]="env SEEDSC_KVM_VDSO=0 $seedsc --platform=kvm do --"
+fi
 for name in "${names[@]:1}"; do
   cmd[$name]="${cmd[$name]} $floor native"
   iters[$name]=$sandbox_iters
@@ -81,7 +89,8 @@ else
 fi
 
 declare -A samples
-base_metrics=(getppid getppid_p50 getppid_p99 touch_per_page)
+base_metrics=(getppid getppid_p50 getppid_p99 touch_per_page clock_gettime clock_gettime_p50
+  clock_gettime_p99)
 with_loaded "${base_metrics[@]}"
 # One runtime in one pass (bench_lib.sh's run_loaded_rounds); the kvm floor's
 # VM costs are kept from its idle passes.

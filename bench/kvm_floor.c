@@ -9,7 +9,9 @@
 //
 // Prints "<metric> <ns>" lines like syscall_bench: getppid (mean),
 // getppid_p50, getppid_p99, touch_per_page (first write to a fresh 4 KiB
-// page, 16 MiB); kvm mode adds kvm_create_vm, kvm_vcpu_setup and
+// page, 16 MiB), clock_gettime (CLOCK_MONOTONIC through libc: the vDSO
+// where there is one; mean, and p50/p99 of batches of 16 calls, per call;
+// native mode only); kvm mode adds kvm_create_vm, kvm_vcpu_setup and
 // kvm_ioctl_floor (a KVM_RUN that returns at once: immediate_exit).
 //
 // The guest (identity-mapped: guest virtual = guest physical = our
@@ -79,6 +81,20 @@ static int run_native(long iters) {
   t0 = now_ns();
   for (long i = 0; i < TOUCH_PAGES; i++) p[i * 4096] = 1;
   printf("touch_per_page %.1f\n", (double)(now_ns() - t0) / TOUCH_PAGES);
+  struct timespec ts;
+  for (int i = 0; i < 100; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+  t0 = now_ns();
+  for (long i = 0; i < iters; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+  printf("clock_gettime %.1f\n", (double)(now_ns() - t0) / (double)iters);
+  const long batches = iters / 16 > 0 ? iters / 16 : 1;
+  for (long i = 0; i < batches; i++) {
+    uint64_t a = now_ns();
+    for (int j = 0; j < 16; j++) clock_gettime(CLOCK_MONOTONIC, &ts);
+    v[i] = (now_ns() - a) / 16;
+  }
+  qsort(v, (size_t)batches, sizeof(*v), cmp_u64);
+  printf("clock_gettime_p50 %.1f\nclock_gettime_p99 %.1f\n", (double)v[batches / 2],
+         (double)v[batches * 99 / 100]);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "platform/kvm/kvm_guest.h"
@@ -154,13 +155,16 @@ absl::Status KvmAddressSpace::Setup(KvmAddressSpace* parent) {
     if (r != 0) fail("KVM_SET_USER_MEMORY_REGION", r);
   };
   if (st.ok()) add_slot(0, kRegionBase, kRegionSize);
+  // A fork's copy has its parent's vDSO: the guest's libc holds pointers
+  // into it.
+  if (st.ok() && (fresh ? shared_->vdso : parent->vdso_)) st = MapVdso(inj);
   if (parent != nullptr && st.ok()) {
     // The parent's page tables describe this copy's memory exactly.
     absl::MutexLock pl(&parent->mu_);
     absl::MutexLock l(&mu_);
     for (uint64_t gib : parent->gibs_) {
       if (!st.ok()) break;
-      add_slot(static_cast<uint32_t>(gibs_.size() + 1), gib * kGiB, kGiB);
+      add_slot(static_cast<uint32_t>(gibs_.size() + kFirstGibSlot), gib * kGiB, kGiB);
       gibs_.insert(gib);
     }
     CopyPageTables(region_, parent->region_, parent->next_pd_, parent->next_pt_);
@@ -181,6 +185,41 @@ absl::Status KvmAddressSpace::Setup(KvmAddressSpace* parent) {
   return st;
 }
 
+absl::Status KvmAddressSpace::MapVdso(stub::Injector& inj) {
+  // [vvar] and [vvar_vclock] are the kernel's time data (PFN mappings: KVM
+  // maps their pages as the host's page tables hold them, so the guest
+  // reads the live words), [vdso] its code, which reads them at fixed
+  // offsets from itself: the guest sees all three at the stub's addresses
+  // (guest-virtual = guest-physical = stub address). Read-only memslots,
+  // read-only user PTEs. Every stub has them at the same place (no ASLR).
+  const std::vector<HostVma> vmas = HostVdsoVmas(proc_.pid());
+  bool has_vdso = false;
+  for (const HostVma& v : vmas) has_vdso |= v.start == layout_.vdso.value();
+  if (!has_vdso || vmas.size() > kFirstGibSlot - kVdsoFirstSlot) {
+    return absl::InternalError(absl::StrCat("kvm: stub ", proc_.pid(),
+                                            ": its [vvar] and [vdso] mappings are not as expected"));
+  }
+  uint32_t id = kVdsoFirstSlot;
+  for (const HostVma& v : vmas) {
+    // SAFETY: the setup page lies in the region, mapped in both processes.
+    auto* mr = reinterpret_cast<kvm_userspace_memory_region*>(region_ + kSetupOff);
+    *mr = kvm_userspace_memory_region{id++, KVM_MEM_READONLY, v.start, v.end - v.start, v.start};
+    const long r = inj.Call(SYS_ioctl, vm_fd_, KVM_SET_USER_MEMORY_REGION,
+                            static_cast<long>(kRegionBase + kSetupOff));
+    if (r != 0) {
+      return absl::InternalError(absl::StrCat("kvm: setting up stub ", proc_.pid(),
+                                              ": a read-only memslot for its vDSO: ",
+                                              std::strerror(static_cast<int>(-r))));
+    }
+    if (!MapVdsoPages(region_, v.start, v.end - v.start, (v.prot & PROT_EXEC) != 0)) {
+      return absl::InternalError(absl::StrCat("kvm: stub ", proc_.pid(), ": its vDSO at ",
+                                              absl::Hex(v.start), " is not where the platform maps it"));
+    }
+  }
+  vdso_ = true;
+  return absl::OkStatus();
+}
+
 Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
   if (len == 0) return {};
   const uint64_t first = addr.value() / kGiB, last = (addr.value() + len - 1) / kGiB;
@@ -196,7 +235,7 @@ Status KvmAddressSpace::EnsureGibs(UserAddr addr, uint64_t len) {
     if (gibs_.count(gib) != 0) continue;
     KvmContext* ctx = contexts_.Caller();
     if (ctx == nullptr) return Errno(EFAULT);  // a sentry bug: no task of ours calls
-    const kvm_userspace_memory_region mr{static_cast<uint32_t>(gibs_.size() + 1), 0, gib * kGiB,
+    const kvm_userspace_memory_region mr{static_cast<uint32_t>(gibs_.size() + kFirstGibSlot), 0, gib * kGiB,
                                          kGiB, gib * kGiB};
     // SAFETY: KVM reads the struct from the caller's slot, in the stub; the
     // memslot covers stub addresses below UserTop only (guest memory).

@@ -35,6 +35,9 @@ struct KvmShared {
   int vcpu_mmap_size = 0;
   std::vector<uint8_t> cpuid;  // a struct kvm_cpuid2 with its entries
   uint64_t xcr0 = 0;
+  // The guest gets the stub's vDSO (KvmHost::vdso; README.md, "The vDSO"):
+  // each vCPU's TSC offset is set to 0.
+  bool vdso = false;
 };
 
 class KvmAddressSpace : public stub::StubAddressSpace {
@@ -49,8 +52,10 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   ~KvmAddressSpace() override;
 
   UserAddr UserTop() const override { return UserAddr(kRegionBase); }
-  // No vDSO: the stub's (the host's) reads a clock the VM does not see.
-  UserAddr VdsoBase() const override { return UserAddr(); }
+  // The stub's (the host's) vDSO, run in the VM over read-only memslots of
+  // the stub's [vvar], [vvar_vclock] and [vdso] (README.md, "The vDSO"), or
+  // none (KvmShared::vdso off): the guest's clocks are syscalls then.
+  UserAddr VdsoBase() const override { return vdso_ ? layout_.vdso : UserAddr(); }
   void AbandonInForkChild() override;
 
   Status Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
@@ -95,12 +100,15 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   Status Ptes(bool ok);
   // Memslot and page-table entries for the GiBs [addr, addr+len) touches.
   Status EnsureGibs(UserAddr addr, uint64_t len);
+  // Memslots and user PTEs for the stub's vDSO pages (VdsoBase).
+  absl::Status MapVdso(stub::Injector& inj);
   long MemoryCall(long nr, const long (&args)[6]) override;
   std::unique_ptr<stub::StubSyscalls> FileCalls() override;
 
   std::shared_ptr<const KvmShared> shared_;
   uint8_t* region_ = nullptr;
   int vm_fd_ = -1;  // in the stub
+  bool vdso_ = false;
   absl::Mutex mu_;
   std::set<uint64_t> gibs_ ABSL_GUARDED_BY(mu_);
   int next_pd_ ABSL_GUARDED_BY(mu_) = 0;
@@ -126,6 +134,9 @@ class KvmContext : public Context {
   AddressSpace& address_space() override { return *as_; }
   ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
+  // VM exits of this context's vCPU so far (each return of its KVM_RUN),
+  // for tests and benchmarks: a vDSO clock read makes none.
+  uint64_t exits() const { return exits_; }
 
   // Has this context's stub thread make host syscall `nr` (raw result).
   long StubCall(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
@@ -165,6 +176,7 @@ class KvmContext : public Context {
   const int slot_;
   const pid_t owner_;
   bool dead_ = false;
+  uint64_t exits_ = 0;
   // Where the vCPU stopped: in ring 0 (an exception stub, or `resume` not
   // yet run) or in ring 3 (a kick or a host fault mid-guest). PVM cannot
   // change the CPL through KVM_SET_SREGS once the vCPU has run.

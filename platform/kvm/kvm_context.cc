@@ -211,6 +211,22 @@ absl::Status KvmContext::SetUpVcpu() {
   x.xcrs[0].value = sh.xcr0;
   r = StubCall(SYS_ioctl, fd, KVM_SET_XCRS, static_cast<long>(PutArgs(&x, sizeof(x))));
   if (r != 0) return fail("KVM_SET_XCRS", r);
+  if (sh.vdso) {
+    // The guest's TSC is the host's: the vDSO scales a TSC read in the VM
+    // with the host's vvar data (README.md, "The vDSO"). KVM starts a VM's
+    // TSC near 0 elsewhere; on this host (PVM) the offset is 0 already.
+    struct {
+      kvm_device_attr attr;
+      uint64_t offset;
+    } a{};
+    const uint64_t at = PutArgs(&a, sizeof(a));
+    a.attr.group = KVM_VCPU_TSC_CTRL;
+    a.attr.attr = KVM_VCPU_TSC_OFFSET;
+    a.attr.addr = at + offsetof(decltype(a), offset);
+    PutArgs(&a, sizeof(a));
+    r = StubCall(SYS_ioctl, fd, KVM_SET_DEVICE_ATTR, static_cast<long>(at));
+    if (r != 0) return fail("KVM_SET_DEVICE_ATTR (TSC offset 0, for the vDSO)", r);
+  }
   // SIGURG may interrupt KVM_RUN (the thread blocks it everywhere else).
   struct {  // struct kvm_signal_mask with an 8-byte (empty) set
     uint32_t len;
@@ -344,6 +360,7 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
   for (;;) {
     Post(kStateRun);
     if (!WaitEvent()) return Dead("the stub thread died");
+    ++exits_;
     ret = comm()->run_ret;
     ring0_ = s.cs.dpl == 0;
     // A kick that caught the vCPU between an event and its exit (in an

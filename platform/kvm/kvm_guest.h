@@ -41,6 +41,12 @@ bool SetPtes(const PageTables& pt, uint64_t addr, uint64_t len, int prot);
 // the grown part with the flags of the last old page.
 bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_t new_addr,
               uint64_t new_len);
+// User PTEs (identity, read-only; executable if `exec`) for the stub's
+// vDSO pages [addr, addr+len), which lie above UserTop in the region's GiB
+// past the region itself; all of them must lie in one 2 MiB (the stub
+// places [vvar] to [vdso] together), whose PT is the region's vDSO PT.
+// False, and nothing written, if they do not.
+bool MapVdsoPages(uint8_t* region, uint64_t addr, uint64_t len, bool exec);
 // The page-table part of the region, for a forked address space: copies it.
 void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts);
 // The TSS of slot `slot` (RSP0 and IST1 at the top of its ring-0 stack).

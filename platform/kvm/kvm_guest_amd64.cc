@@ -179,6 +179,25 @@ bool MovePtes(const PageTables& pt, uint64_t old_addr, uint64_t old_len, uint64_
   return true;
 }
 
+bool MapVdsoPages(uint8_t* region, uint64_t addr, uint64_t len, bool exec) {
+  constexpr uint64_t k2M = 1ull << 21;
+  const uint64_t block = addr & ~(k2M - 1);
+  if (len == 0 || addr % 0x1000 != 0 || len % 0x1000 != 0 || addr < kRegionBase + kRegionSize ||
+      addr + len > kRegionBase + kGiB || addr + len - 1 < addr || ((addr + len - 1) & ~(k2M - 1)) != block) {
+    return false;
+  }
+  uint64_t* pde = &Table(region, kRegionPdOff)[(block - kRegionBase) >> 21];
+  const uint64_t pt_entry = (kRegionBase + kVdsoPtOff) | kPresent | kWritable | kUser;
+  if ((*pde & kPresent) != 0 && *pde != pt_entry) return false;  // another 2 MiB has the PT
+  if ((*pde & kPresent) == 0) std::memset(region + kVdsoPtOff, 0, 0x1000);
+  *pde = pt_entry;
+  uint64_t* pt = Table(region, kVdsoPtOff);
+  for (uint64_t va = addr; va < addr + len; va += 0x1000) {
+    pt[(va >> 12) & 511] = va | kPresent | kUser | (exec ? 0 : kNoExec);
+  }
+  return true;
+}
+
 void CopyPageTables(uint8_t* to, const uint8_t* from, int pds, int pts) {
   std::memcpy(to + kPml4Off, from + kPml4Off, 0x1000);
   std::memcpy(to + kPdptPoolOff, from + kPdptPoolOff, kPdPoolOff - kPdptPoolOff);

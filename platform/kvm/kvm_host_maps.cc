@@ -27,20 +27,42 @@ std::optional<HostVma> ParseMapsLine(std::string_view line) {
   return v;
 }
 
-std::vector<HostVma> HostVmas(pid_t pid, uint64_t top) {
-  std::vector<HostVma> out;
+namespace {
+
+// Calls `f(line, vma)` for each line of /proc/PID/maps that parses.
+template <typename F>
+void ForEachMapsLine(pid_t pid, F f) {
   FILE* maps = std::fopen(absl::StrCat("/proc/", pid, "/maps").c_str(), "re");
-  if (maps == nullptr) return out;
+  if (maps == nullptr) return;
   char line[512];
   while (std::fgets(line, sizeof(line), maps) != nullptr) {
     std::optional<HostVma> v = ParseMapsLine(line);
-    if (v && v->end <= top) out.push_back(*v);
+    if (v) f(std::string_view(line), *v);
     // A line longer than the buffer (a long path): skip its rest.
     while (std::string_view(line).find('\n') == std::string_view::npos &&
            std::fgets(line, sizeof(line), maps) != nullptr) {
     }
   }
   std::fclose(maps);
+}
+
+}  // namespace
+
+std::vector<HostVma> HostVmas(pid_t pid, uint64_t top) {
+  std::vector<HostVma> out;
+  ForEachMapsLine(pid, [&](std::string_view, const HostVma& v) {
+    if (v.end <= top) out.push_back(v);
+  });
+  return out;
+}
+
+std::vector<HostVma> HostVdsoVmas(pid_t pid) {
+  std::vector<HostVma> out;
+  ForEachMapsLine(pid, [&](std::string_view line, const HostVma& v) {
+    for (std::string_view name : {"[vvar]\n", "[vvar_vclock]\n", "[vdso]\n"}) {
+      if (line.size() >= name.size() && line.substr(line.size() - name.size()) == name) out.push_back(v);
+    }
+  });
   return out;
 }
 

@@ -30,6 +30,10 @@ std::optional<HostVma> ParseMapsLine(std::string_view line);
 std::vector<HostVma> HostVmas(pid_t pid, uint64_t top);
 // The mapping of process `pid` that holds `addr`, if any.
 std::optional<HostVma> FindHostVma(pid_t pid, uint64_t addr);
+// Process `pid`'s vDSO and the kernel's time data it reads: the mappings
+// named [vvar], [vvar_vclock] (Linux 6.13 and later) and [vdso], in
+// address order (the guest's vDSO on kvm, README.md).
+std::vector<HostVma> HostVdsoVmas(pid_t pid);
 
 }  // namespace seedvisor::platform::kvm
 

@@ -8,6 +8,8 @@
 //
 //   +0x000000  PML4
 //   +0x001000  PD of the region's own GiB; +0x2000 its PT for the first 2 MiB
+//   +0x003000  PT of the 2 MiB that hold the stub's [vvar], [vvar_vclock]
+//              and [vdso] (the guest's vDSO, read-only user pages)
 //   +0x004000  GDT            +0x005000  LSTAR page (user, read/execute)
 //   +0x006000  ring-0 code    +0x007000  IDT
 //   +0x010000  CPUID for KVM_SET_CPUID2 (written once per address space)
@@ -51,6 +53,7 @@ static_assert(kRegionBase % kGiB == 0);
 inline constexpr uint64_t kPml4Off = 0x0;
 inline constexpr uint64_t kRegionPdOff = 0x1000;
 inline constexpr uint64_t kRegionPtOff = 0x2000;
+inline constexpr uint64_t kVdsoPtOff = 0x3000;
 inline constexpr uint64_t kGdtOff = 0x4000;
 inline constexpr uint64_t kLstarOff = 0x5000;
 inline constexpr uint64_t kRing0Off = 0x6000;
@@ -68,6 +71,11 @@ inline constexpr uint64_t kSlotSize = 0x8000;
 inline constexpr int kSlots = 1024;
 static_assert(kSlotsOff + kSlots * kSlotSize <= kPtPoolOff);
 static_assert(kRunBase + kSlots * kRunStride <= kStubBase);
+
+// Memslots: 0 the region, 1-3 the stub's [vvar], [vvar_vclock] and [vdso]
+// (read-only), then one per GiB of guest memory in use.
+inline constexpr uint32_t kVdsoFirstSlot = 1;
+inline constexpr uint32_t kFirstGibSlot = 4;
 
 // The most GiBs one mapping call may add memslots for (see EnsureGibs).
 inline constexpr uint64_t kMaxNewGibs = 1024;

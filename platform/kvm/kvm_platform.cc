@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -36,6 +37,10 @@ class KvmPlatform : public stub::StubPlatform {
       return absl::FailedPreconditionError(absl::StrCat("kvm: ", device, ": ", std::strerror(errno)));
     }
     shared->vcpu_mmap_size = host.vcpu_mmap_size;
+    // SEEDSC_KVM_VDSO=0: clocks through syscalls, for a benchmark's
+    // "before" column (bench/kvm_bench.sh).
+    const char* vdso_env = getenv("SEEDSC_KVM_VDSO");
+    shared->vdso = host.vdso && (vdso_env == nullptr || std::strcmp(vdso_env, "0") != 0);
     // The guest sees what this KVM supports (CPUID runs in the VM).
     // struct kvm_cpuid2 is 8 bytes in C (nent, padding) before its entries.
     constexpr size_t kHeader = 8;

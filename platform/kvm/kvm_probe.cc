@@ -80,6 +80,21 @@ absl::StatusOr<KvmHost> ProbeKvm(const char* device) {
     return Unusable(device, absl::StrCat("KVM_CREATE_VM: ", std::strerror(errno)));
   }
   h.flavour = Flavour();
+  if (ioctl(vm.get(), KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
+    h.no_vdso_why = "no KVM_CAP_READONLY_MEM";
+    return h;
+  }
+  Fd vcpu(ioctl(vm.get(), KVM_CREATE_VCPU, 0));
+  kvm_device_attr tsc_offset{};
+  tsc_offset.group = KVM_VCPU_TSC_CTRL;
+  tsc_offset.attr = KVM_VCPU_TSC_OFFSET;
+  if (vcpu.get() < 0) {
+    h.no_vdso_why = absl::StrCat("KVM_CREATE_VCPU: ", std::strerror(errno));
+  } else if (ioctl(vcpu.get(), KVM_HAS_DEVICE_ATTR, &tsc_offset) != 0) {
+    h.no_vdso_why = "no KVM_VCPU_TSC_OFFSET (the guest's TSC could differ from the host's)";
+  } else {
+    h.vdso = true;
+  }
   return h;
 }
 

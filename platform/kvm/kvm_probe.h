@@ -26,6 +26,13 @@ struct KvmHost {
   // shadow paging without hardware virtualization, and in nested setups
   // such as this project's machines); "unknown" if none is found.
   std::string flavour;
+  // Whether the guest can have the host's vDSO (README.md, "The vDSO"):
+  // read-only memslots over the stub's [vvar] pages, and a vCPU TSC offset
+  // that can be set to 0 (the vDSO's clocks read the TSC in the guest and
+  // scale it with the host's vvar data). Otherwise `no_vdso_why` says why,
+  // and guest clocks are syscalls.
+  bool vdso = false;
+  std::string no_vdso_why;
 };
 
 // `device` is /dev/kvm outside tests. Every error is one line that starts
