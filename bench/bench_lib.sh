@@ -5,12 +5,17 @@
 
 # record_metrics TOOL ROUND NAME OUT STATUS METRIC...: adds the value of each
 # METRIC line ("<metric> <number>") of a run's output OUT to samples; a
-# missing one is reported with the run's output and sets fail=1.
+# missing one is reported with the run's output and sets fail=1, unless the
+# caller's associative array `not_measured` has "<runtime> <metric>" (a
+# runtime that cannot measure it: n/a in the table).
 record_metrics() {
   local tool="$1" round="$2" name="$3" out="$4" status="$5" m v
   shift 5
   for m in "$@"; do
     v="$(awk -v m="$m" '$1 == m && $2 ~ /^[0-9.]+$/ { print $2 }' <<<"$out")"
+    if [[ -z "$v" ]] && declare -p not_measured &>/dev/null && [[ -n "${not_measured["$name $m"]:-}" ]]; then
+      continue
+    fi
     if [[ -z "$v" ]]; then
       echo "$tool: round $round: $name printed no $m result (exit $status):" >&2
       sed 's/^/    /' <<<"$out" | head -20 >&2
