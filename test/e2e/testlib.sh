@@ -33,6 +33,16 @@ _TESTLIB_ENV_SEEDSC="${SEEDSC:-}"
 SEEDSC=""
 DO=()
 
+# On --platform=kvm where /dev/kvm is unusable: one "SKIPPED on kvm" line
+# with the platform's reason, and exit 0 (test/kvm_skip.sh). testlib_init
+# does it; scripts that parse their own flags call it themselves.
+testlib_skip_unusable_kvm() {  # SEEDSC PLATFORM
+  [[ "$2" == kvm ]] || return 0
+  # shellcheck source=test/kvm_skip.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../kvm_skip.sh"
+  kvm_skip_unless_usable "$1" "$(basename "$0")"
+}
+
 testlib_init() {
   local arg name
   for arg in "$@"; do
@@ -54,11 +64,8 @@ testlib_init() {
   fi
   SEEDSC="$(realpath "$SEEDSC")"
   if [[ "${TESTLIB_ARGS[platform]:-}" == kvm ]]; then
-    # --platform=kvm (SEEDSC is seedsc_kvm.sh): skip in one line where
-    # /dev/kvm is unusable.
-    # shellcheck source=test/kvm_skip.sh
-    source "$(dirname "${BASH_SOURCE[0]}")/../kvm_skip.sh"
-    kvm_skip_unless_usable "$SEEDSC" "$(basename "$0")"
+    # --platform=kvm (SEEDSC is seedsc_kvm.sh).
+    testlib_skip_unusable_kvm "$SEEDSC" kvm
     # The per-case hang guard, not a limit on what a case checks: on kvm
     # every guest fork and exec makes a VM and its vCPUs (≈ 75-100 ms at
     # load 20 here), and busybox's exec_loop_200 took 15-20 s alone.

@@ -21,6 +21,7 @@ for arg in "$@"; do
   esac
 done
 [[ -x "$seedsc" ]] || { echo "leftover_test: need --seedsc" >&2; exit 2; }
+testlib_skip_unusable_kvm "$seedsc" "$platform"
 seedsc="$(realpath "$seedsc")"
 leftover_case() {  # NAME CMD...
   local name="$1"

@@ -24,6 +24,7 @@ for arg in "$@"; do
   esac
 done
 [[ -x "$bomb" && -x "$seedsc" ]] || { echo "pids_cgroup_test: need --forkbomb and --seedsc" >&2; exit 2; }
+testlib_skip_unusable_kvm "$seedsc" "$platform"
 bomb="$(realpath "$bomb")"
 seedsc="$(realpath "$seedsc")"
 root=/sys/fs/cgroup/pids

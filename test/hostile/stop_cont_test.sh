@@ -21,6 +21,7 @@ for arg in "$@"; do
   esac
 done
 [[ -x "$seedsc" ]] || { echo "stop_cont_test: need --seedsc" >&2; exit 2; }
+testlib_skip_unusable_kvm "$seedsc" "$platform"
 flags=()
 [[ -n "$platform" ]] && flags+=("--platform=$platform")
 tmp="$(mktemp -d)"

@@ -20,6 +20,7 @@ for arg in "$@"; do
   esac
 done
 [[ -x "$fuzz" && -x "$seedsc" ]] || { echo "syscall_fuzz_test: need --fuzz and --seedsc" >&2; exit 2; }
+testlib_skip_unusable_kvm "$seedsc" "$platform"
 fuzz="$(realpath "$fuzz")"
 seedsc="$(realpath "$seedsc")"
 flags=()
