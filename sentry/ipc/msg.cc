@@ -4,6 +4,7 @@
 #include <sys/msg.h>
 
 #include "absl/strings/str_format.h"
+#include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
@@ -182,6 +183,9 @@ Result<uint64_t> MsgRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
       ds.lspid = q->lspid;
       ds.lrpid = q->lrpid;
     }
+    // Kept global; shown in the caller's pid namespace (pid_vnr()).
+    ds.lspid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lspid);
+    ds.lrpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lrpid);
     SV_TRY(t.CopyOutObj(buf, ds));
     return static_cast<uint64_t>(ret);
   }

@@ -237,6 +237,9 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
               : cmd == GETPID  ? sem->pid
               : cmd == GETNCNT ? sem->ncnt
                                : sem->zcnt;
+      l.unlock();  // Kernel::mu() comes before ours (exit_sem())
+      // sempid is kept global; the caller sees its pid namespace's id.
+      if (cmd == GETPID) v = t.kernel().IdInUnlocked(t.pid_ns(), v);
       return static_cast<uint64_t>(v);
     }
     case GETALL: {

@@ -229,6 +229,9 @@ Result<uint64_t> ShmRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
       ds.lpid = s->lpid;
       ds.nattch = counts[s.get()];
     }
+    // Kept global; shown in the caller's pid namespace (pid_vnr()).
+    ds.cpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.cpid);
+    ds.lpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lpid);
     SV_TRY(t.CopyOutObj(buf, ds));
     return static_cast<uint64_t>(ret);
   }

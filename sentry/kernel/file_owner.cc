@@ -303,13 +303,16 @@ void SendReadySigios(Task& t) {
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
   if (type != F_OWNER_TID && type != F_OWNER_PID && type != F_OWNER_PGRP) return Errno(EINVAL);
   if (id != 0) {
-    // find_vpid(): any task, process or group with that number.
+    // find_vpid(): any task, process or group with that number in the
+    // caller's pid namespace; kept as the global id (Linux keeps the struct
+    // pid), shown again in the reader's namespace (FileOwnerForGetown).
     if (id < 0) return Errno(ESRCH);
     Kernel& k = t.kernel();
     absl::MutexLock l(&k.mu());
-    bool found = k.TaskByTid(id) != nullptr;
+    id = Kernel::IdFrom(t.pid_ns(), id);
+    bool found = id > 0 && k.TaskByTid(id) != nullptr;
     for (const auto& task : k.Tasks()) {
-      if (found) break;
+      if (found || id <= 0) break;
       found = task->tg().pgid == id;
     }
     if (!found) return Errno(ESRCH);
@@ -341,8 +344,14 @@ void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp) {
   });
 }
 
-int FileOwnerForGetown(const FileDescription& f) {
+FileDescription::AsyncOwner FileOwnerFor(Task& t, const FileDescription& f) {
   FileDescription::AsyncOwner o = f.async_owner();
+  o.id = t.kernel().IdInUnlocked(t.pid_ns(), o.id);  // pid_vnr(): 0 if not visible
+  return o;
+}
+
+int FileOwnerForGetown(Task& t, const FileDescription& f) {
+  FileDescription::AsyncOwner o = FileOwnerFor(t, f);
   return o.type == F_OWNER_PGRP ? -o.id : o.id;
 }
 

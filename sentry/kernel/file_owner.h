@@ -29,8 +29,11 @@ Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who);
 // (__f_setown() without force): process group `pgrp` (its foreground one)
 // if positive, else the calling process. Takes Kernel::mu().
 void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp);
-// F_GETOWN: the owner's id, negative for a process group.
-int FileOwnerForGetown(const FileDescription& f);
+// F_GETOWN_EX: the owner as `t` sees it, its id in t's pid namespace (0
+// if it is outside). Takes Kernel::mu().
+FileDescription::AsyncOwner FileOwnerFor(Task& t, const FileDescription& f);
+// F_GETOWN: the same id, negative for a process group.
+int FileOwnerForGetown(Task& t, const FileDescription& f);
 
 // Sends `f`'s owner its signal for `reason` (POLL_IN, POLL_OUT, POLL_MSG,
 // POLL_ERR, POLL_PRI, POLL_HUP) if `f` has O_ASYNC (turned on by fcntl or

@@ -15,7 +15,9 @@ namespace {
 constexpr int kWaitersBit = 31;  // FUTEX_WAITERS
 static_assert(FUTEX_WAITERS == 1u << kWaitersBit);
 
-uint32_t Tid(const Task& t) { return static_cast<uint32_t>(t.tid()); }
+// The TID a PI futex word holds: the task's id in its own pid namespace
+// (task_pid_vnr()), what gettid() gave the guest.
+uint32_t Tid(const Task& t) { return static_cast<uint32_t>(t.vtid()); }
 
 }  // namespace
 
@@ -62,7 +64,7 @@ Result<bool> FutexTable::LockPiAtomic(Task& t, UserAddr addr, const PiKey& k, Ta
   std::shared_ptr<Task> o;
   {
     absl::MutexLock kl(&t.kernel().mu());
-    o = t.kernel().TaskByTid(static_cast<int>(pid));
+    o = t.kernel().TaskByVtid(t.pid_ns(), static_cast<int>(pid));  // futex_find_get_task()
   }
   if (o == nullptr || o->futex_exited_) return Errno(ESRCH);
   *owner = o.get();  // alive until its ExitPi, which needs mu_

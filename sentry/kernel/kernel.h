@@ -277,6 +277,25 @@ class Kernel {
   static int IdIn(const PidNamespace* ns, int global);
   // The global id of id `local` of `ns`: 0 if `ns` has no such id.
   static int IdFrom(const PidNamespace* ns, int local);
+  // IdIn for a caller that does not hold mu() (pid_vnr() of an id kept
+  // global: an owner, a peer, a sender, a SysV object's last pid).
+  int IdInUnlocked(const PidNamespace* ns, int global) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (ns == nullptr || global <= 0) return global;
+    absl::MutexLock l(&mu_);
+    return IdIn(ns, global);
+  }
+  // The task / thread group that id `local` of `ns` names (find_vpid()):
+  // null if `ns` has no such id. What a syscall's pid argument looks up.
+  std::shared_ptr<Task> TaskByVtid(const PidNamespace* ns, int local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int global = IdFrom(ns, local);
+    return global > 0 ? TaskByTid(global) : nullptr;
+  }
+  std::shared_ptr<ThreadGroup> ThreadGroupByVtgid(const PidNamespace* ns, int local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int global = IdFrom(ns, local);
+    return global > 0 ? ThreadGroupByTgid(global) : nullptr;
+  }
   // Gives the new global id `global` its ids in `ns` and in each namespace
   // above it (alloc_pid()); `want`, if set, is its id in `ns` (clone3's
   // set_tid). ENOMEM once ns's init has exited, EEXIST if `want` is

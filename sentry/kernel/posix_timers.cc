@@ -211,14 +211,14 @@ Status ResolveClock(Task& t, int clock, PosixTimer& pt) ABSL_EXCLUSIVE_LOCKS_REQ
   if (!id) return Errno(EINVAL);
   Kernel& k = t.kernel();
   if (id->thread) {
-    std::shared_ptr<Task> task = id->pid == 0 ? t.shared_from_this() : k.TaskByTid(id->pid);
+    std::shared_ptr<Task> task = id->pid == 0 ? t.shared_from_this() : k.TaskByVtid(t.pid_ns(), id->pid);
     if (!task || task->exited() || &task->tg() != &t.tg()) return Errno(EINVAL);
     pt.base = Base::kThreadCpu;
     pt.cpu_task = task;
     return {};
   }
   // lookup_task(): a process clock names a thread-group leader's pid.
-  std::shared_ptr<ThreadGroup> tg = id->pid == 0 ? t.shared_tg() : k.ThreadGroupByTgid(id->pid);
+  std::shared_ptr<ThreadGroup> tg = id->pid == 0 ? t.shared_tg() : k.ThreadGroupByVtgid(t.pid_ns(), id->pid);
   if (!tg || tg->state != ThreadGroup::State::kAlive) return Errno(EINVAL);
   pt.base = Base::kProcessCpu;
   pt.cpu_tg = tg;
@@ -248,7 +248,7 @@ Result<int> TimerService::CreatePosixTimer(Task& t, int clock, const struct sige
     // process; SIGEV_THREAD is glibc's and the kernel takes it as SIGNAL.
     switch (ev->sigev_notify) {
       case SIGEV_SIGNAL | SIGEV_THREAD_ID: {
-        std::shared_ptr<Task> task = k.TaskByTid(ev->_sigev_un._tid);
+        std::shared_ptr<Task> task = k.TaskByVtid(t.pid_ns(), ev->_sigev_un._tid);
         if (!task || task->exited() || &task->tg() != &t.tg()) return Errno(EINVAL);
         pt->target = task;
         [[fallthrough]];

@@ -130,6 +130,12 @@ void Task::PtraceEvent(int event, uint64_t msg) {
     return;
   }
   if (!(ptrace_.options & (1u << event))) return;
+  // ptrace_event_pid(): a fork's, clone's or exec's id is a global one
+  // here, the message the id the tracer's pid namespace gives it.
+  if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE ||
+      event == PTRACE_EVENT_VFORK_DONE || event == PTRACE_EVENT_EXEC) {
+    msg = static_cast<uint64_t>(Kernel::IdIn(ptrace_.tracer->pid_ns(), static_cast<int>(msg)));
+  }
   ptrace_.event_msg = msg;
   ptrace_.exit_stop = event == PTRACE_EVENT_EXIT;
   siginfo_t info{};

@@ -280,7 +280,8 @@ class Task : public std::enable_shared_from_this<Task> {
   void PtraceStopLocked(PtraceState::Stop kind, int exit_code, const siginfo_t* info)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // A PTRACE_EVENT_* stop if the tracer asked for it (exec's legacy SIGTRAP
-  // otherwise); own thread, lock not held.
+  // otherwise); own thread, lock not held. A fork's, clone's or exec's
+  // `msg` is a global id (the tracer gets its own namespace's).
   void PtraceEvent(int event, uint64_t msg);
   // Syscall-entry/-exit stop under PTRACE_SYSCALL/SYSEMU; false when the
   // task was killed meanwhile. Own thread, lock not held.

@@ -255,7 +255,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
   }
   child->Start(std::move(host), handle);
-  if (event != 0) PtraceEvent(event, static_cast<uint64_t>(tid));
+  if (event != 0) PtraceEvent(event, static_cast<uint64_t>(child->tid()));  // global
   if (flags & CLONE_VFORK) {
     // The parent sleeps until the child execs or exits; only a fatal signal
     // ends the wait early (wait_for_vfork_done() is killable).
@@ -267,7 +267,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     kernel_.mu().Await(absl::Condition(
         +[](Args* p) { return p->child->vfork_done_ || p->tg->group_exiting; }, &args));
   }
-  if (flags & CLONE_VFORK) PtraceEvent(PTRACE_EVENT_VFORK_DONE, static_cast<uint64_t>(tid));
+  if (flags & CLONE_VFORK) PtraceEvent(PTRACE_EVENT_VFORK_DONE, static_cast<uint64_t>(child->tid()));
   return tid;
 }
 

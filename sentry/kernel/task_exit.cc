@@ -91,7 +91,7 @@ void Task::ExitTask() {
   DropRseq();
   // (A task that never ran, without a context, registered no list.)
   if (!robust_list_.IsNull() && mm_ != nullptr && ctx_ != nullptr) {
-    ReleaseRobustFutexes(kernel_, *mm_, *ctx_, robust_list_, tid_);
+    ReleaseRobustFutexes(kernel_, *mm_, *ctx_, robust_list_, vtid());  // the word holds task_pid_vnr()
   }
   // exit_pi_state_list(), after the robust list as in futex_cleanup().
   kernel_.futex().ExitPi(*this);

@@ -57,7 +57,7 @@ Result<long> Socket::CommonIoctl(Task& t, unsigned long cmd, UserAddr arg) {
     }
     case FIOGETOWN:
     case SIOCGPGRP: {
-      int who = FileOwnerForGetown(*this);
+      int who = FileOwnerForGetown(t, *this);
       SV_TRY(t.CopyOutObj(arg, who));
       return 0L;
     }

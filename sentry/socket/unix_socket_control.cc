@@ -48,15 +48,18 @@ Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string&
       // other ids; one check of all three here.
       const Credentials& cr = t.creds();
       bool root = cr.HasCap(CAP_SYS_ADMIN) && cr.HasCap(CAP_SETUID) && cr.HasCap(CAP_SETGID);
-      if (!root && (u.pid != t.tgid() ||
+      if (!root && (u.pid != t.vtgid() ||
                     (u.uid != cr.ruid && u.uid != cr.euid && u.uid != cr.suid) ||
                     (u.gid != cr.rgid && u.gid != cr.egid && u.gid != cr.sgid))) {
         return Errno(EPERM);
       }
       c.cred = u;
-      if (u.pid != t.tgid()) {  // __scm_send(): scm->pid follows creds.pid
+      if (t.pid_ns() != nullptr || u.pid != t.tgid()) {
+        // __scm_send(): scm->pid follows creds.pid, an id of the sender's
+        // pid namespace; kept global, shown in the receiver's (BuildControl).
         absl::MutexLock kl(&t.kernel().mu());
-        c.sender = t.kernel().ThreadGroupByTgid(u.pid);
+        c.cred.pid = Kernel::IdFrom(t.pid_ns(), u.pid);
+        if (c.cred.pid != t.tgid()) c.sender = t.kernel().ThreadGroupByTgid(c.cred.pid);
       }
     } else {
       return Errno(EINVAL);
@@ -98,7 +101,11 @@ std::string UnixSocket::BuildControl(Task& t, const Ancillary& a, size_t room, i
     return true;
   };
   // Credentials, files, then the sender's pidfd, as scm_recv_unix() does.
-  if (a.want_cred) put(SCM_CREDENTIALS, &a.cred, sizeof(ucred));
+  if (a.want_cred) {
+    ucred c = a.cred;
+    c.pid = t.kernel().IdInUnlocked(t.pid_ns(), c.pid);  // scm_recv(): pid_vnr(scm->pid)
+    put(SCM_CREDENTIALS, &c, sizeof(ucred));
+  }
   if (!a.files.empty()) {
     size_t fit = 0;
     if (used + sizeof(cmsghdr) <= room && room - used >= CMSG_LEN(sizeof(int))) {

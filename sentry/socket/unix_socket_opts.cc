@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 
+#include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fd_table.h"
 #include "sentry/socket/unix_socket.h"
@@ -72,6 +73,19 @@ Result<std::string> UnixSocket::GetSockOpt(Task& t, int level, int name, size_t 
     SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, /*cloexec=*/true));
     return as_int(fd);
   }
+  if (name == SO_PEERCRED) {
+    // unix(7): the peer's credentials at connect() time, its pid as the
+    // caller's pid namespace shows it (pid_vnr(): 0 if outside).
+    ucred c;
+    {
+      std::lock_guard l(Mu());
+      c = peer_cred_;
+    }
+    c.pid = t.kernel().IdInUnlocked(t.pid_ns(), c.pid);
+    std::string v(reinterpret_cast<const char*>(&c), sizeof(ucred));
+    v.resize(std::min(optlen, sizeof(ucred)));
+    return v;
+  }
   std::lock_guard l(Mu());
   switch (name) {
     case SO_TYPE: return as_int(type_);
@@ -85,12 +99,6 @@ Result<std::string> UnixSocket::GetSockOpt(Task& t, int level, int name, size_t 
     case SO_SNDBUF: return as_int(static_cast<int>(sndbuf_));
     case SO_RCVBUF: return as_int(static_cast<int>(rcvbuf_));
     case SO_PEEK_OFF: return as_int(peek_off_);
-    case SO_PEERCRED: {
-      // unix(7): the peer's credentials at connect() time.
-      std::string v(reinterpret_cast<const char*>(&peer_cred_), sizeof(ucred));
-      v.resize(std::min(optlen, sizeof(ucred)));
-      return v;
-    }
     case SO_PEERSEC: return Errno(ENOPROTOOPT);
     default: break;
   }

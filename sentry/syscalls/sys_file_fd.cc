@@ -98,12 +98,12 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_OFD_SETLKW:
       return FcntlLock(t, *f, cmd, a.Addr(2));
     case F_GETOWN:
-      return static_cast<uint64_t>(static_cast<int64_t>(FileOwnerForGetown(*f)));
+      return static_cast<uint64_t>(static_cast<int64_t>(FileOwnerForGetown(t, *f)));
     case F_SETOWN:
       SV_TRY(SetFileOwnerAsSetown(t, *f, a.Int(2)));
       return 0;
     case F_GETOWN_EX: {
-      FileDescription::AsyncOwner o = f->async_owner();
+      FileDescription::AsyncOwner o = FileOwnerFor(t, *f);
       f_owner_ex ex{static_cast<__pid_type>(o.type), o.id};
       SV_TRY(t.CopyOutObj(a.Addr(2), ex));
       return 0;

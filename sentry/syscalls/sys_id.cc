@@ -217,11 +217,11 @@ SyscallReturn SysCapget(Task& t, const SyscallArgs& a) {
   if (!words.ok()) return a.Addr(1).IsNull() ? Result<uint64_t>(0) : Result<uint64_t>(words.error());
   if (hdr.pid < 0) return Errno(EINVAL);
   Credentials c;
-  if (hdr.pid == 0 || hdr.pid == t.tid()) {
+  if (hdr.pid == 0 || hdr.pid == t.vtid()) {
     c = t.creds();
   } else {
     absl::MutexLock l(&t.kernel().mu());
-    auto target = t.kernel().TaskByTid(hdr.pid);
+    auto target = t.kernel().TaskByVtid(t.pid_ns(), hdr.pid);
     if (!target) return Errno(ESRCH);
     c = target->creds();
   }
@@ -288,9 +288,9 @@ SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
   std::shared_ptr<ThreadGroup> tg;
   if (a.Int(0) == 0) {
     tg = t.shared_tg();
-  } else if ((target = t.kernel().TaskByTid(a.Int(0))) != nullptr) {
+  } else if ((target = t.kernel().TaskByVtid(t.pid_ns(), a.Int(0))) != nullptr) {
     tg = target->shared_tg();
-  } else if ((tg = t.kernel().ThreadGroupByTgid(a.Int(0))) != nullptr) {
+  } else if ((tg = t.kernel().ThreadGroupByVtgid(t.pid_ns(), a.Int(0))) != nullptr) {
     if (!tg->tasks.empty()) target = t.kernel().TaskByTid(tg->tasks[0]->tid());
   } else {
     return Errno(ESRCH);
@@ -420,6 +420,8 @@ namespace {
 std::vector<ThreadGroup*> PriorityTargets(Task& t, int which, int who)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
   std::vector<ThreadGroup*> out;
+  // A process or group id is the caller's pid namespace's (find_vpid()).
+  if (which != PRIO_USER && who != 0 && (who = Kernel::IdFrom(t.pid_ns(), who)) == 0) return out;
   for (auto& task : t.kernel().Tasks()) {
     ThreadGroup& tg = task->tg();
     bool match = false;

@@ -58,15 +58,15 @@ SyscallReturn SysPidfdOpen(Task& t, const SyscallArgs& a) {
     absl::MutexLock l(&t.kernel().mu());
     if (flags & kPidfdThread) {
       // Any thread, leader or not, that has not exited.
-      std::shared_ptr<Task> task = t.kernel().TaskByTid(pid);
+      std::shared_ptr<Task> task = t.kernel().TaskByVtid(t.pid_ns(), pid);
       if (!task || task->exited()) return Errno(ESRCH);
       SV_TRY(f->BindThread(task));
     } else {
-      std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByTgid(pid);
+      std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByVtgid(t.pid_ns(), pid);
       if (!tg) {
         // A thread that is not a group leader: ENOENT (EINVAL before
         // Linux 6.15-ish; this host's 6.18 says ENOENT).
-        return t.kernel().TaskByTid(pid) ? Errno(ENOENT) : Errno(ESRCH);
+        return t.kernel().TaskByVtid(t.pid_ns(), pid) ? Errno(ENOENT) : Errno(ESRCH);
       }
       SV_TRY(f->Bind(std::move(tg)));
     }

@@ -252,7 +252,7 @@ SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a) {
     target = t.shared_from_this();
   } else {
     absl::MutexLock l(&t.kernel().mu());
-    target = t.kernel().TaskByTid(a.Int(0));
+    target = t.kernel().TaskByVtid(t.pid_ns(), a.Int(0));
   }
   if (!target) return Errno(ESRCH);
   SV_TRY(t.CopyOutObj(a.Addr(1), target->robust_list_.value()));

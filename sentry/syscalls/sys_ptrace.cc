@@ -34,7 +34,7 @@ bool ValidSignal(uint64_t sig) { return sig <= kNumSignals; }
 // The tracee `pid` if `t` traces it and it is in a ptrace-stop
 // (ptrace_check_attach()); ESRCH otherwise. Under Kernel::mu().
 Result<std::shared_ptr<Task>> StoppedTracee(Task& t, int pid) {
-  std::shared_ptr<Task> e = t.kernel().TaskByTid(pid);
+  std::shared_ptr<Task> e = t.kernel().TaskByVtid(t.pid_ns(), pid);
   if (!e || e->ptrace().tracer != &t) return Errno(ESRCH);
   const PtraceState& p = e->ptrace();
   if (p.stop == PtraceState::Stop::kNone || p.listening || p.zombie) return Errno(ESRCH);
@@ -224,7 +224,7 @@ SyscallReturn SysPtrace(Task& t, const SyscallArgs& a) {
     if (req == PTRACE_SEIZE && (!addr.IsNull() || (data & ~kOptionsMask))) return Errno(EIO);
     if (data & PTRACE_O_SUSPEND_SECCOMP) return Errno(EPERM);  // not for a guest
     absl::MutexLock l(&k.mu());
-    std::shared_ptr<Task> e = k.TaskByTid(pid);
+    std::shared_ptr<Task> e = k.TaskByVtid(t.pid_ns(), pid);
     if (!e) return Errno(ESRCH);
     SV_TRY(PtraceAttach(t, *e, req == PTRACE_SEIZE,
                         req == PTRACE_SEIZE ? static_cast<uint32_t>(data) : 0));
@@ -232,7 +232,7 @@ SyscallReturn SysPtrace(Task& t, const SyscallArgs& a) {
   }
   if (req == PTRACE_KILL || req == PTRACE_INTERRUPT || req == PTRACE_LISTEN) {
     absl::MutexLock l(&k.mu());
-    std::shared_ptr<Task> e = k.TaskByTid(pid);
+    std::shared_ptr<Task> e = k.TaskByVtid(t.pid_ns(), pid);
     if (!e || e->ptrace().tracer != &t || e->ptrace().zombie) return Errno(ESRCH);
     PtraceState& p = e->ptrace();
     if (req == PTRACE_KILL) {
@@ -484,8 +484,8 @@ SyscallReturn ProcessVm(Task& t, const SyscallArgs& a, bool write) {
   std::shared_ptr<MM> mm;
   {
     absl::MutexLock l(&t.kernel().mu());
-    std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByTgid(pid);
-    std::shared_ptr<Task> target = tg ? nullptr : t.kernel().TaskByTid(pid);
+    std::shared_ptr<ThreadGroup> tg = t.kernel().ThreadGroupByVtgid(t.pid_ns(), pid);
+    std::shared_ptr<Task> target = tg ? nullptr : t.kernel().TaskByVtid(t.pid_ns(), pid);
     if (!tg && target) tg = target->shared_tg();
     if (!tg || tg->state != ThreadGroup::State::kAlive || tg->tasks.empty()) return Errno(ESRCH);
     Task* any = tg->leader != nullptr ? tg->leader : tg->tasks[0];

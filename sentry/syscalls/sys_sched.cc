@@ -25,7 +25,7 @@ Result<std::shared_ptr<Task>> SchedTarget(Task& t, int pid) {
   if (pid < 0) return Errno(EINVAL);
   if (pid == 0) return t.shared_from_this();
   absl::MutexLock l(&t.kernel().mu());
-  auto task = t.kernel().TaskByTid(pid);
+  auto task = t.kernel().TaskByVtid(t.pid_ns(), pid);  // in the caller's namespace
   if (!task) return Errno(ESRCH);
   return task;
 }

@@ -82,19 +82,19 @@ Result<int64_t> EncodedCpuClockNs(Task& t, clockid_t c) {
   int pid = id->pid;
   bool thread = id->thread;
   if (pid == 0) return thread ? t.ThreadCpuNs() : t.ProcessCpuNs();
-  if (pid == t.tid() && thread) return t.ThreadCpuNs();
-  if (pid == t.tgid() && !thread) return t.ProcessCpuNs();
+  if (pid == t.vtid() && thread) return t.ThreadCpuNs();
+  if (pid == t.vtgid() && !thread) return t.ProcessCpuNs();
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
   if (thread) {
-    std::shared_ptr<Task> task = k.TaskByTid(pid);
+    std::shared_ptr<Task> task = k.TaskByVtid(t.pid_ns(), pid);
     if (!task || task->exited() || &task->tg() != &t.tg()) return Errno(EINVAL);
     return task->ThreadCpuNsLocked();
   }
   // clock_gettime accepts any thread of the process (lookup_task()).
-  std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByTgid(pid);
+  std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByVtgid(t.pid_ns(), pid);
   if (!tg) {
-    std::shared_ptr<Task> task = k.TaskByTid(pid);
+    std::shared_ptr<Task> task = k.TaskByVtid(t.pid_ns(), pid);
     if (!task) return Errno(EINVAL);
     tg = task->shared_tg();
   }

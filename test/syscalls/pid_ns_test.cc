@@ -19,27 +19,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/pid_ns_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-// fork(2) with extra clone flags; 0 in the child.
-pid_t ForkWith(unsigned long flags) {
-  return static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
-}
-
-// The exit code of `pid`, or 200 + signal, or -1.
-int WaitCode(pid_t pid) {
-  int st;
-  if (waitpid(pid, &st, 0) != pid) return -1;
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 200 + WTERMSIG(st);
-  return -1;
-}
-
-#define SKIP_WITHOUT_CAP_SYS_ADMIN() \
-  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN"
 
 TEST(PidNsTest, CloneNewPidChildIsPidOne) {
   SKIP_WITHOUT_CAP_SYS_ADMIN();

@@ -32,10 +32,12 @@ Caller CallerOf(Task& t) {
 }
 
 // A process group `pgid` exists in session `sid`.
+// `pgid` is the caller's (in its pid namespace: find_vpid()).
 bool GroupInSession(Task& t, int pgid, int sid, bool* exists) {
   absl::MutexLock l(&t.kernel().mu());
   bool in = false;
   *exists = false;
+  if ((pgid = Kernel::IdFrom(t.pid_ns(), pgid)) <= 0) return false;
   for (auto& task : t.kernel().Tasks()) {
     if (task->tg().pgid != pgid) continue;
     *exists = true;
@@ -129,6 +131,7 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
         v = cmd == TIOCGPGRP ? fg_pgrp_ : session_;
       }
       if (cmd == TIOCGSID && v == 0) return Errno(ENOTTY);
+      v = t.kernel().IdInUnlocked(t.pid_ns(), v);  // pid_vnr(): 0 if not visible
       SV_TRY(t.CopyOut(arg, &v, sizeof(v)));
       return 0L;
     }
@@ -141,6 +144,10 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
       bool in = GroupInSession(t, pgrp, c.sid, &exists);
       if (!exists) return Errno(ESRCH);
       if (!in) return Errno(EPERM);
+      if (t.pid_ns() != nullptr) {
+        absl::MutexLock kl(&t.kernel().mu());
+        pgrp = Kernel::IdFrom(t.pid_ns(), pgrp);
+      }
       std::lock_guard l(mu_);
       fg_pgrp_ = pgrp;
       return 0L;

@@ -1,0 +1,45 @@
+// Helpers of the pid namespace tests (pid_ns_test.cc, pid_ns_ids_test.cc):
+// a fork with extra clone flags (CLONE_NEWPID: the child is pid 1 of a new
+// namespace) and its exit code.
+//
+//   const pid_t pid = ForkWith(CLONE_NEWPID);
+//   if (pid == 0) _exit(getpid() == 1 ? 0 : 1);
+//   EXPECT_EQ(WaitCode(pid), 0);
+//
+// The child of a raw clone shares glibc's idea of its thread id with the
+// parent: it may use syscalls and fork(), not glibc's robust or PI mutexes.
+#ifndef SEEDVISOR_TEST_SYSCALLS_PID_NS_UTIL_H_
+#define SEEDVISOR_TEST_SYSCALLS_PID_NS_UTIL_H_
+
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+
+// fork(2) with extra clone flags; 0 in the child.
+inline pid_t ForkWith(unsigned long flags) {
+  return static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
+}
+
+// The exit code of `pid`, or 200 + signal, or -1.
+inline int WaitCode(pid_t pid) {
+  int st;
+  if (waitpid(pid, &st, 0) != pid) return -1;
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 200 + WTERMSIG(st);
+  return -1;
+}
+
+}  // namespace syscall_test
+
+#define SKIP_WITHOUT_CAP_SYS_ADMIN() \
+  if (!::syscall_test::HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN"
+
+#endif  // SEEDVISOR_TEST_SYSCALLS_PID_NS_UTIL_H_
