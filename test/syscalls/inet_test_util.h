@@ -21,6 +21,7 @@
 
 #include "gtest/gtest.h"
 #include "test/syscalls/socket_util.h"
+#include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 
@@ -35,24 +36,6 @@ inline void SetRcvTimeoutMs(int fd, int ms) {
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 }
-
-// A case that hangs ends the binary after `seconds` with a message. The
-// signal is handled, not left at SIG_DFL: in the sandbox the test is the
-// init of its pid namespace, which never gets a signal it does not handle
-// (SIGNAL_UNKILLABLE, sig_task_ignored()), so a default SIGALRM would be
-// dropped and the case would hang until Bazel's timeout.
-inline void ArmHangGuard(unsigned seconds) {
-  struct sigaction sa {};
-  sa.sa_handler = [](int) {
-    static const char kMsg[] = "hang guard: the case did not finish in time\n";
-    (void)!write(2, kMsg, sizeof(kMsg) - 1);
-    _exit(3);
-  };
-  sigaction(SIGALRM, &sa, nullptr);
-  alarm(seconds);
-}
-
-inline void DisarmHangGuard() { alarm(0); }
 
 class InetTest : public ::testing::TestWithParam<int> {
  protected:

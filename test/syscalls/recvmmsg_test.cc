@@ -99,11 +99,8 @@ class RecvmmsgTest : public ::testing::TestWithParam<int> {
       default: return Tcp();
     }
   }
-  void SetUp() override {
-    signal(SIGALRM, SIG_DFL);
-    alarm(20);
-  }
-  void TearDown() override { alarm(0); }
+  void SetUp() override { ArmHangGuard(20); }
+  void TearDown() override { DisarmHangGuard(); }
 };
 
 TEST_P(RecvmmsgTest, InvalidTimeoutIsEinvalBeforeBlocking) {

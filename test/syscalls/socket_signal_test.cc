@@ -210,12 +210,9 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& i) {
 
 class SocketSignalTest : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override {
-    signal(SIGALRM, SIG_DFL);
-    alarm(30);
-  }
+  void SetUp() override { ArmHangGuard(30); }
   void TearDown() override {
-    alarm(0);
+    DisarmHangGuard();
     signal(SIGUSR1, SIG_DFL);
   }
 };

@@ -13,10 +13,12 @@
 #define SEEDVISOR_TEST_SYSCALLS_TEST_UTIL_H_
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <functional>
 #include <string>
@@ -153,6 +155,24 @@ bool DropEffective(int cap);
 
 // The path of the running test binary, for re-executing it.
 std::string SelfExe();
+
+// A case that hangs ends the binary after `seconds` with a message. The
+// signal is handled, not left at SIG_DFL: in the sandbox the test is the
+// init of its pid namespace, which never gets a signal it does not handle
+// (SIGNAL_UNKILLABLE, sig_task_ignored()), so a default SIGALRM would be
+// dropped and the case would hang until Bazel's timeout.
+inline void ArmHangGuard(unsigned seconds) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {
+    static const char kMsg[] = "hang guard: the case did not finish in time\n";
+    (void)!write(2, kMsg, sizeof(kMsg) - 1);
+    _exit(3);
+  };
+  sigaction(SIGALRM, &sa, nullptr);
+  alarm(seconds);
+}
+
+inline void DisarmHangGuard() { alarm(0); }
 
 }  // namespace syscall_test
 

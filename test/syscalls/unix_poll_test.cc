@@ -55,11 +55,8 @@ Listener Listen(int type) {
 
 class UnixPollTest : public ::testing::TestWithParam<int> {
  protected:
-  void SetUp() override {
-    signal(SIGALRM, SIG_DFL);
-    alarm(20);
-  }
-  void TearDown() override { alarm(0); }
+  void SetUp() override { ArmHangGuard(20); }
+  void TearDown() override { DisarmHangGuard(); }
 };
 
 // unix_poll()/unix_dgram_poll(): unconnected is POLLOUT|POLLHUP; once
