@@ -13,7 +13,34 @@
 // caller). The other new namespaces are EPERM, with CAP_SYS_ADMIN too,
 // because the sentry cannot honour them yet:
 //   NS:     one mount tree (Vfs) for the sandbox; a private copy per
-//           namespace, with propagation, is not written.
+//           namespace, with propagation, is not written. What it needs:
+//           - a MountNamespace holding what Vfs holds for the one tree
+//             today: the root mount, the mount list (ids, parents, the
+//             order mountinfo prints) and mounted_at_ (mount point dentry
+//             -> mount, keyed by Dentry*, which belongs to one Mount: a
+//             copy cannot share it);
+//           - copy_tree(): CLONE_NEWNS copies every mount of the caller's
+//             namespace as a new Mount over the same filesystem (inode
+//             tree, superblock state, anon_dev, as ShareSuperblock), its
+//             mount point resolved to the copy of the parent's dentry;
+//             the caller's FsContext root and cwd move to their copies
+//             (copy_mnt_ns()), and so must other tasks sharing that
+//             FsContext (CLONE_FS is EINVAL with CLONE_NEWNS for that);
+//           - the path walk (Vfs::MountedAt, "..", the mount-root checks)
+//             and mount(2)/umount2(2)/pivot_root take the task's namespace
+//             instead of the one Vfs; open files keep the mount they were
+//             opened on (its copy or not);
+//           - /proc/PID/mounts, mountinfo, mountstats by the task's
+//             namespace (proc.cc reads the Vfs), /proc/PID/ns/mnt its own
+//             nsfs inode (ns_ino.h), setns(CLONE_NEWNS) switching the
+//             namespace and then root and cwd (below);
+//           - propagation: every mount private (MS_PRIVATE) first, so a
+//             copy sees nothing of later mounts either way; MS_SHARED/
+//             MS_SLAVE peer groups after that (mountinfo's optional
+//             fields);
+//           - the sandbox's own users of the one tree: a container's root
+//             (Vfs::AddContainerRoot), control-server mounts and a sandbox
+//             fork (which copies the Vfs) act on the initial namespace.
 //   IPC:    System V objects and POSIX queues live in the kernel's one
 //           IpcNamespace and MqueueFs, which a sandbox fork copies as such.
 //   NET:    the sandbox has one network (a host namespace or its own stack).
