@@ -57,9 +57,14 @@ Result<UnixSocket::Control> UnixSocket::ParseControl(Task& t, const std::string&
       if (t.pid_ns() != nullptr || u.pid != t.tgid()) {
         // __scm_send(): scm->pid follows creds.pid, an id of the sender's
         // pid namespace; kept global, shown in the receiver's (BuildControl).
+        // find_get_pid(): an id nobody has (a reaped process's, 0) is ESRCH.
         absl::MutexLock kl(&t.kernel().mu());
+        Kernel& k = t.kernel();
         c.cred.pid = Kernel::IdFrom(t.pid_ns(), u.pid);
-        if (c.cred.pid != t.tgid()) c.sender = t.kernel().ThreadGroupByTgid(c.cred.pid);
+        if (c.cred.pid <= 0 || (!k.TaskByTid(c.cred.pid) && !k.ThreadGroupByTgid(c.cred.pid))) {
+          return Errno(ESRCH);
+        }
+        if (c.cred.pid != t.tgid()) c.sender = k.ThreadGroupByTgid(c.cred.pid);
       }
     } else {
       return Errno(EINVAL);

@@ -2,6 +2,7 @@
 // abstract names, SCM_RIGHTS, SCM_CREDENTIALS, SO_PEERCRED, shutdown, names,
 // options) and AF_INET loopback.
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -390,6 +391,33 @@ TEST(UnixSocketTest, PeerCredAndScmCredentials) {
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
   EXPECT_EXIT_CODE(st, 0);
   unlink(path.c_str());
+}
+
+// __scm_send(): with CAP_SYS_ADMIN any pid may be claimed, but it must be
+// one somebody has (find_get_pid()): a reaped child's is ESRCH.
+TEST(UnixSocketTest, ScmCredentialsOfAPidNobodyHasIsEsrch) {
+  if (!HaveCap(CAP_SYS_ADMIN) || !HaveCap(CAP_SETUID) || !HaveCap(CAP_SETGID)) {
+    GTEST_SKIP() << "needs CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID";
+  }
+  const pid_t gone = fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) _exit(0);
+  int st;
+  ASSERT_EQ(waitpid(gone, &st, 0), gone);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Fd a(sv[0]), b(sv[1]);
+  ucred u{gone, getuid(), getgid()};
+  EXPECT_EQ(SendCmsg(a, SCM_CREDENTIALS, &u, sizeof(u)), -1);
+  EXPECT_EQ(errno, ESRCH);
+  u.pid = 0;
+  EXPECT_EQ(SendCmsg(a, SCM_CREDENTIALS, &u, sizeof(u)), -1);
+  EXPECT_EQ(errno, ESRCH);
+  // A live process other than the caller: its parent, the test's runner.
+  u.pid = getppid();
+  if (u.pid > 0) {
+    EXPECT_EQ(SendCmsg(a, SCM_CREDENTIALS, &u, sizeof(u)), 1) << ErrnoName(errno);
+  }
 }
 
 TEST(UnixSocketTest, ReceiveAndSendTimeouts) {
