@@ -9,7 +9,9 @@
 # clock_gettime(CLOCK_MONOTONIC) per call: natively and in the sandboxes
 # through the vDSO, and on kvm once more without it (seedsc-kvm-novdso:
 # SEEDSC_KVM_VDSO=0, every clock read a syscall, as before the guest had
-# one; platform/kvm/README.md, "The vDSO").
+# one; platform/kvm/README.md, "The vDSO"). seedsc-kvm-nospin is seedsc-kvm
+# whose stub sleeps at once for the sentry's answer (SEEDSC_KVM_SPIN_US=0,
+# as before it spun; README.md, "The handoff").
 #
 #   bash bench/kvm_bench.sh [--smoke] [--rounds N] [--floor PATH]
 #                           [--seedsc PATH] [--runsc PATH] [--no-loaded]
@@ -43,7 +45,7 @@ while (($#)); do
     --seedsc=*) seedsc="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
     --runsc=*) runsc="${1#*=}" ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "kvm_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -72,8 +74,9 @@ cmd[native]="$floor native"
 iters[native]=$native_iters
 add_runtimes "$seedsc" systrap,ptrace,kvm "$runsc" ptrace
 if [[ -n "$seedsc" && -x "$seedsc" ]]; then
-  names+=(seedsc-kvm-novdso)
+  names+=(seedsc-kvm-novdso seedsc-kvm-nospin)
   cmd[seedsc-kvm-novdso]="env SEEDSC_KVM_VDSO=0 $seedsc --platform=kvm do --"
+  cmd[seedsc-kvm-nospin]="env SEEDSC_KVM_SPIN_US=0 $seedsc --platform=kvm do --"
 fi
 for name in "${names[@]:1}"; do
   cmd[$name]="${cmd[$name]} $floor native"

@@ -18,10 +18,15 @@
 #include "platform/stub/injector.h"
 #include "platform/stub/slot_registry.h"
 #include "platform/stub/stub_address_space.h"
+#include "platform/systrap/systrap_handoff.h"
 
 namespace seedvisor::platform::kvm {
 
 class KvmContext;
+
+// How long a stub thread spins for the sentry's answer at most, unless
+// SEEDSC_KVM_SPIN_US says otherwise (README.md, "The handoff").
+inline constexpr int64_t kDefaultStubSpinNs = 50'000;
 
 // What every address space of one platform shares: the sentry's /dev/kvm
 // fd (stubs open it through /proc), the CPUID the vCPUs get, the vCPU mmap
@@ -38,6 +43,9 @@ struct KvmShared {
   // The guest gets the stub's vDSO (KvmHost::vdso; README.md, "The vDSO"):
   // each vCPU's TSC offset is set to 0.
   bool vdso = false;
+  // The longest a stub thread spins for the sentry's answer before it
+  // sleeps, in TSC ticks (0: it sleeps at once). README.md, "The handoff".
+  uint64_t stub_spin_max = 0;
 };
 
 class KvmAddressSpace : public stub::StubAddressSpace {
@@ -137,6 +145,10 @@ class KvmContext : public Context {
   // VM exits of this context's vCPU so far (each return of its KVM_RUN),
   // for tests and benchmarks: a vDSO clock read makes none.
   uint64_t exits() const { return exits_; }
+  // Posts after which the stub thread slept for the answer (it spun in
+  // vain, or was told not to spin): each cost a FUTEX_WAKE here and a
+  // wakeup there. For tests and benchmarks.
+  uint64_t stub_sleeps() const { return stub_sleeps_; }
 
   // Has this context's stub thread make host syscall `nr` (raw result).
   long StubCall(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
@@ -160,6 +172,9 @@ class KvmContext : public Context {
   CommPage* comm() const { return as_->comm(slot_); }
   kvm_run* mirror() const;
   bool Post(uint32_t state);
+  // Before an answer: how long the stub waited for it tunes how long it
+  // spins for the next one (systrap_handoff.h's SpinPolicy).
+  void TuneStubSpin(CommPage* c);
   bool WaitEvent();
   bool Alive() const;
   Stop Dead(const char* why);
@@ -177,6 +192,9 @@ class KvmContext : public Context {
   const pid_t owner_;
   bool dead_ = false;
   uint64_t exits_ = 0;
+  uint64_t stub_sleeps_ = 0;
+  systrap::SpinPolicy stub_spin_;
+  uint64_t stub_budget_ = 0;  // the spin the stub was given for its current wait
   // Where the vCPU stopped: in ring 0 (an exception stub, or `resume` not
   // yet run) or in ring 3 (a kick or a host fault mid-guest). PVM cannot
   // change the CPL through KVM_SET_SREGS once the vCPU has run.

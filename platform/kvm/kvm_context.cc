@@ -111,7 +111,11 @@ void CopyRegsIn(const Registers& regs, kvm_regs& r) {
 }  // namespace
 
 KvmContext::KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot)
-    : as_(std::move(as)), tid_(tid), slot_(slot), owner_(HostTid()) {
+    : as_(std::move(as)),
+      tid_(tid),
+      slot_(slot),
+      owner_(HostTid()),
+      stub_spin_(as_->shared().stub_spin_max) {
   as_->contexts().Register(owner_, this);
 }
 
@@ -141,6 +145,7 @@ absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<K
   c->sentry_waiting = c->stub_waiting = 0;
   c->urg_set = uint64_t{1} << (SIGURG - 1);
   c->zero_ts[0] = c->zero_ts[1] = 0;
+  c->stub_spin = 0;
   bool ok = false;
   {
     stub::Injector inj(tid, as->layout().entry);
@@ -255,10 +260,22 @@ bool KvmContext::Alive() const {
   return syscall(SYS_tgkill, as_->host_pid(), tid_, 0) == 0;
 }
 
+void KvmContext::TuneStubSpin(CommPage* c) {
+  // post_tsc lies in the platform's region, which the guest cannot write
+  // (supervisor-only pages); the stub caps the spin anyway.
+  const uint64_t now = systrap::ReadTsc();
+  const uint64_t posted = c->post_tsc;
+  stub_spin_.Record(stub_budget_, now > posted ? now - posted : 0);
+  stub_budget_ = systrap::CpuContended() ? 0 : stub_spin_.NextBudget();
+  c->stub_spin = stub_budget_;
+}
+
 bool KvmContext::Post(uint32_t state) {
   CommPage* c = comm();
+  if (state != kStateExit) TuneStubSpin(c);
   Word(&c->state)->store(state, std::memory_order_seq_cst);  // before we look at stub_waiting
   if (Word(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
+    ++stub_sleeps_;
     syscall(SYS_futex, Word(&c->state), FUTEX_WAKE, 1, nullptr, nullptr, 0);
   }
   return true;

@@ -140,8 +140,13 @@ struct CommPage {
   uint64_t run_addr;        // 88: where the vCPU's kvm_run is mapped in the stub
   uint64_t urg_set;         // 96: {SIGURG}, for rt_sigprocmask and rt_sigtimedwait
   uint64_t zero_ts[2];      // 104: a zero timespec
+  // 120, sentry -> stub: TSC ticks to spin for the answer to the next post
+  // before sleeping (KvmShared::stub_spin_max; the stub caps it at
+  // SPIN_MAX).
+  uint64_t stub_spin;
+  uint64_t post_tsc;        // 128, stub -> sentry: the TSC when it posted
 };
-static_assert(sizeof(CommPage) == 120);
+static_assert(sizeof(CommPage) == 136 && sizeof(CommPage) <= kArgsOff);
 
 }  // namespace seedvisor::platform::kvm
 

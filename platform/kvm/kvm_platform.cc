@@ -26,6 +26,19 @@
 namespace seedvisor::platform::kvm {
 namespace {
 
+// KvmShared::stub_spin_max: SEEDSC_KVM_SPIN_US if set (0 turns spinning
+// off, for a benchmark's "before" column; at most 100), else
+// kDefaultStubSpinNs.
+uint64_t StubSpinMaxTicks() {
+  int64_t ns = kDefaultStubSpinNs;
+  if (const char* s = getenv("SEEDSC_KVM_SPIN_US"); s != nullptr && *s != '\0') {
+    char* end = nullptr;
+    const long us = std::strtol(s, &end, 10);
+    if (*end == '\0' && us >= 0 && us <= 100) ns = us * 1000;
+  }
+  return static_cast<uint64_t>(static_cast<double>(ns) * systrap::TscTicksPerNs());
+}
+
 class KvmPlatform : public stub::StubPlatform {
  public:
   std::string_view name() const override { return "kvm"; }
@@ -41,6 +54,7 @@ class KvmPlatform : public stub::StubPlatform {
     // "before" column (bench/kvm_bench.sh).
     const char* vdso_env = getenv("SEEDSC_KVM_VDSO");
     shared->vdso = host.vdso && (vdso_env == nullptr || std::strcmp(vdso_env, "0") != 0);
+    shared->stub_spin_max = StubSpinMaxTicks();
     // The guest sees what this KVM supports (CPUID runs in the VM).
     // struct kvm_cpuid2 is 8 bytes in C (nent, padding) before its entries.
     constexpr size_t kHeader = 8;

@@ -36,6 +36,7 @@
 #define RUN_VALID 288                    // offsetof(kvm_run, kvm_valid_regs)
 #define RUN_DIRTY 296
 #define RUN_REGS 304                     // offsetof(kvm_run, s)
+#define SPIN_MAX 0x40000                 // TSC ticks: the longest spin, whatever the page says
 
         STUB_COMMON_TEXT
 
@@ -49,15 +50,33 @@ enter:                                   // +0x180: rdi = this thread's slot
         mov     $8, %r10d
         syscall
 post:                                    // tell the sentry
+        rdtsc                            // when we post: the sentry measures our
+        shl     $32, %rdx                // wait from it to tune our spin
+        or      %rdx, %rax
+        mov     %rax, 128(%rbx)
+        mov     120(%rbx), %r13          // how long to spin (the sentry's choice,
+        cmp     $SPIN_MAX, %r13          // capped)
+        jbe     1f
+        mov     $SPIN_MAX, %r13d
+1:      add     %rax, %r13               // r13: the spin's deadline (TSC)
         mov     $ST_EVENT, %eax
         xchg    %eax, (%rbx)             // a full barrier before the next load
         cmpl    $0, 16(%rbx)             // the sentry sleeps: wake it
-        je      wait
+        je      spin
         mov     $SYS_futex, %eax
         mov     %rbx, %rdi
         mov     $1, %esi                 // FUTEX_WAKE (shared: the sentry maps it too)
         mov     $1, %edx
         syscall
+spin:                                    // no sched_yield (systrap_handoff.h)
+        cmpl    $ST_EVENT, (%rbx)
+        jne     answered
+        pause
+        rdtsc
+        shl     $32, %rdx
+        or      %rdx, %rax
+        cmp     %r13, %rax
+        jb      spin
 wait:
         cmpl    $ST_EVENT, (%rbx)
         jne     answered
@@ -129,18 +148,6 @@ call:                                    // a host syscall the sentry asked for
         mov     %rax, 80(%rbx)
         jmp     post
 
-done:                                    // after this store the thread never
-        movl    $ST_GONE, (%rbx)         // touches its slot again
-        mov     $SYS_futex, %eax
-        mov     %rbx, %rdi
-        mov     $1, %esi
-        mov     $1, %edx
-        syscall
-        mov     $SYS_exit, %eax
-        xor     %edi, %edi
-        syscall
-        ud2
-
         .org    0x300
 urg_handler:                             // +0x300: SIGURG is only ever taken
         ret                              // by rt_sigtimedwait; a handler keeps
@@ -153,5 +160,17 @@ restorer:
 atomic_call:                             // Context::AtomicUpdate32
         ATOMIC_UPDATE_FROM_CALL 32, 80
         jmp     post
+
+done:                                    // after this store the thread never
+        movl    $ST_GONE, (%rbx)         // touches its slot again
+        mov     $SYS_futex, %eax
+        mov     %rbx, %rdi
+        mov     $1, %esi
+        mov     $1, %edx
+        syscall
+        mov     $SYS_exit, %eax
+        xor     %edi, %edi
+        syscall
+        ud2
 
         STUB_COMMON_DATA
