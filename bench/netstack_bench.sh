@@ -11,8 +11,11 @@
 # for every run (a takeover keeps the interface).
 #
 #   bash bench/netstack_bench.sh [--smoke] [--rounds N] [--seedsc PATH]
-#        [--runsc PATH] [--platform NAME] [--runsc-platform NAME] [--mib N]
-#        [--trips N] [--no-load]
+#        [--base-seedsc PATH] [--runsc PATH] [--platform NAME]
+#        [--runsc-platform NAME] [--mib N] [--trips N] [--no-load]
+#
+# --base-seedsc: an older seedsc binary whose own stack runs beside the
+# current one as column `sandbox-base` (a before/after in the same run).
 #
 # Defaults: --seedsc $SEEDSC or bazel-bin/runsc/seedsc, --runsc $(command -v
 # runsc), 3 rounds, --platform systrap (seedsc), --runsc-platform ptrace
@@ -33,11 +36,14 @@ bench="$here/net_bench"
 [[ -x "$bench" ]] || bench="$repo/bazel-bin/bench/net_bench"
 seedsc="${SEEDSC:-$repo/bazel-bin/runsc/seedsc}"
 runsc="${RUNSC:-$(command -v runsc || true)}"
+base_seedsc=""
 while (($#)); do
   case "$1" in
     --smoke) smoke=1 ;;
     --rounds) rounds="$2"; shift ;;
     --seedsc) seedsc="$2"; shift ;;
+    --base-seedsc) base_seedsc="$2"; shift ;;
+    --base-seedsc=*) base_seedsc="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
     --platform) platform="$2"; shift ;;
     --runsc-platform) runsc_platform="$2"; shift ;;
@@ -53,7 +59,7 @@ while (($#)); do
   shift
 done
 if ((smoke)); then rounds=1 mib=4 trips=100 load=0; fi
-for f in "$bench" "$seedsc"; do
+for f in "$bench" "$seedsc" ${base_seedsc:+"$base_seedsc"}; do
   [[ -x "$f" ]] || { echo "netstack_bench: '$f' is not an executable (build it first)" >&2; exit 2; }
 done
 ((EUID == 0)) || { echo "netstack_bench: needs root (network namespaces)" >&2; exit 2; }
@@ -118,6 +124,9 @@ client() {  # RUNTIME ARGS...
     seedsc-sandbox)
       timeout 120 "$seedsc" --platform="$platform" --network=sandbox do \
         --netns="/run/netns/$cli" -- "$bench" "$@" ;;
+    sandbox-base)
+      timeout 120 "$base_seedsc" --platform="$platform" --network=sandbox do \
+        --netns="/run/netns/$cli" -- "$bench" "$@" ;;
     runsc) runsc_client "$@" ;;
   esac
 }
@@ -126,6 +135,7 @@ make_pair || { echo "netstack_bench: cannot make namespaces (root? iproute2?)" >
 ip netns exec "$srv" "$bench" server 7777 >"$T/server.log" 2>&1 &
 pids+=($!)
 names=(native seedsc-host seedsc-sandbox)
+[[ -n "$base_seedsc" ]] && names+=(sandbox-base)
 if [[ -n "$runsc" && -x "$runsc" ]] && make_runsc_bundle; then names+=(runsc); fi
 metrics=(tput_mibps rr_p50_us rr_p99_us)
 declare -A samples=() why=()
@@ -140,7 +150,7 @@ pass() {  # LABEL: every runtime, $rounds rounds, interleaved
       status=$?
       if ((status != 0)); then
         why[$rt]="$(tail -1 <<<"$out")"
-        [[ "$rt" == runsc ]] || fail=1
+        [[ "$rt" == runsc || "$rt" == sandbox-base ]] || fail=1
         continue
       fi
       record_metrics netstack_bench "$r" "$label$rt" "$out" "$status" tput_mibps

@@ -21,17 +21,32 @@ using testing::kPeerIp;
 constexpr uint16_t kPort = 80, kPeerPort = 40000;
 constexpr uint32_t kPeerIss = 1000;
 
+// The option bytes of the TCP segment in an IPv4 frame, as sent.
+std::string TcpOptions(const std::string& frame) {
+  size_t ip = kEthHeaderLen;
+  size_t tcp = ip + (uint8_t(frame[ip]) & 0xf) * 4;
+  size_t doff = (uint8_t(frame[tcp + 12]) >> 4) * 4;
+  return frame.substr(tcp + 20, doff - 20);
+}
+
 // A passive connection on the stack's port 80, established with the peer.
+// `syn_opts`: the raw options of the peer's SYN (default: MSS peer_mss).
 struct Passive {
   explicit Passive(OneStack& s, uint16_t peer_mss = 1460, uint16_t peer_window = 65535,
-                   size_t rcvbuf = 0)
+                   size_t rcvbuf = 0, std::string_view syn_opts = {})
       : s(s) {
     listener = s.stack->NewTcp();
     if (rcvbuf) listener->SetBufferSizes(rcvbuf, 0);
     EXPECT_TRUE(listener->Bind({Ip4{}, kPort}).ok());
     EXPECT_TRUE(listener->Listen(8).ok());
-    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, peer_window, {}, peer_mss));
-    Parsed synack = s.Next();
+    if (syn_opts.empty()) {
+      s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, peer_window, {}, peer_mss));
+    } else {
+      s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, peer_window, syn_opts));
+    }
+    EXPECT_FALSE(s.Quiet());
+    if (!s.Quiet()) synack_opts = TcpOptions(s.link.frames.front());
+    synack = s.Next();
     EXPECT_EQ(synack.tcp.flags, kTcpSyn | kTcpAck);
     EXPECT_EQ(synack.tcp.ack, kPeerIss + 1);
     EXPECT_EQ(synack.tcp.mss, 1460);  // our MTU 1500 - 40
@@ -57,6 +72,8 @@ struct Passive {
   }
   OneStack& s;
   std::shared_ptr<TcpEndpoint> listener, conn;
+  Parsed synack;
+  std::string synack_opts;
   uint32_t iss = 0;
   uint32_t ack = 0;  // what the peer acknowledges (set by tests)
 };
@@ -269,6 +286,128 @@ TEST(Tcp, SenderRespectsPeerWindowAndProbesZeroWindow) {
   s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1001, kTcpAck, 65535));
   EXPECT_EQ(s.Next().payload.size(), 1460u);
   EXPECT_EQ(s.Next().payload.size(), 540u);
+}
+
+// ---- window scaling (RFC 7323 2) ----
+
+// Options as Linux writes them (no timestamps): MSS 1460, NOP, WS 7.
+const std::string kMss1460Ws7("\x02\x04\x05\xb4\x01\x03\x03\x07", 8);
+
+// We offer tcp_select_initial_window()'s shift for tcp_rmem[2] (6 MiB: 7)
+// in an unscaled SYN; once the peer agrees, our windows go out shifted
+// right by 7 and its windows count shifted left by its own shift.
+TEST(TcpWscale, ActiveOpenOffersSevenAndScalesBothWays) {
+  OneStack s;
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+  ASSERT_FALSE(s.Quiet());
+  EXPECT_EQ(TcpOptions(s.link.frames.front()), kMss1460Ws7);
+  Parsed syn = s.Next();
+  EXPECT_EQ(syn.tcp.wscale, 7);
+  EXPECT_EQ(syn.tcp.window, 65535);  // a SYN's window is never scaled
+  uint16_t port = syn.tcp.src_port;
+  // The peer: MSS 1000, window scale 2, and a SYN-ACK window of 4000
+  // (unscaled too).
+  s.Deliver(testing::PeerTcpOpts(80, port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 4000,
+                                 std::string("\x02\x04\x03\xe8\x01\x03\x03\x02", 8)));
+  Parsed ack = s.Next();
+  EXPECT_EQ(ack.tcp.window, 131072 >> 7);  // tcp_rmem[1] of room, in units of 128
+  EXPECT_EQ(c->rcv_wscale(), 7);
+  EXPECT_EQ(c->snd_wscale(), 2);
+  // The peer's window field 1000 means 4000 bytes: four segments of 1000.
+  s.Deliver(PeerTcp(80, port, 5001, syn.tcp.seq + 1, kTcpAck, 1000));
+  c->SetNoDelay(true);
+  ASSERT_TRUE(c->Send(std::string(10000, 's')).ok());
+  size_t sent = 0;
+  while (!s.Quiet()) sent += s.Next().payload.size();
+  EXPECT_EQ(sent, 4000u);
+  // The peer's data: our window shrinks by it but its right edge stays
+  // (131072 - 2000 rounded up to 128, as tcp_select_window()).
+  s.Deliver(PeerTcp(80, port, 5001, syn.tcp.seq + 1 + 4000, kTcpAck, 1000, std::string(2000, 'd')));
+  Parsed a2 = s.Next();
+  EXPECT_EQ(a2.tcp.ack, 5001u + 2000);
+  EXPECT_EQ(a2.tcp.window, (131072 - 2000 + 127) / 128);
+  c->Close();
+}
+
+// A listener answers an offer with its own shift; the peer's shift (10)
+// scales every window after its SYN.
+TEST(TcpWscale, PassiveOpenAnswersAnOffer) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x03\x03\x0a", 8));
+  ASSERT_TRUE(p.conn);
+  EXPECT_EQ(p.synack_opts, kMss1460Ws7);
+  EXPECT_EQ(p.synack.tcp.window, 65535);
+  EXPECT_EQ(p.conn->rcv_wscale(), 7);
+  EXPECT_EQ(p.conn->snd_wscale(), 10);
+  // Window 1 << 10: one segment of 1024 bytes (unscaled it would be 1 byte).
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1, kTcpAck, 1));
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(3000, 'w')).ok());
+  EXPECT_EQ(s.Next().payload.size(), 1024u);
+  EXPECT_TRUE(s.Quiet());
+  p.ack = p.iss + 1 + 1024;
+  p.Data(std::string(1000, 'x'));
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.ack, kPeerIss + 1 + 1000);
+  EXPECT_EQ(a.tcp.window, (131072 - 1000 + 127) / 128);
+}
+
+// RFC 7323 2.3: a shift above 14 is taken as 14.
+TEST(TcpWscale, PeerShiftAboveFourteenIsFourteen) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x03\x03\x0f", 8));
+  ASSERT_TRUE(p.conn);
+  EXPECT_EQ(p.conn->snd_wscale(), 14);
+}
+
+// Without the peer's offer: no option in our SYN-ACK, windows unscaled
+// both ways, ours at most 65535.
+TEST(TcpWscale, NoScalingWithoutThePeersOffer) {
+  OneStack s;
+  Passive p(s);
+  ASSERT_TRUE(p.conn);
+  EXPECT_EQ(p.synack_opts, std::string("\x02\x04\x05\xb4", 4));
+  EXPECT_EQ(p.synack.tcp.wscale, -1);
+  EXPECT_EQ(p.conn->rcv_wscale(), 0);
+  EXPECT_EQ(p.conn->snd_wscale(), 0);
+  p.ack = p.iss + 1;
+  p.Data(std::string(1000, 'x'));
+  EXPECT_EQ(s.Next().tcp.window, 65535);
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1 + 1000, p.iss + 1, kTcpAck, 1000));
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(3000, 'w')).ok());
+  EXPECT_EQ(s.Next().payload.size(), 1000u);
+  EXPECT_TRUE(s.Quiet());
+
+  // Active: a SYN-ACK without the option turns our offer off.
+  auto c = s.stack->NewTcp();
+  EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+  Parsed syn = s.Next();
+  EXPECT_EQ(syn.tcp.wscale, 7);
+  s.Deliver(PeerTcp(80, syn.tcp.src_port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 65535, {}, 1460));
+  EXPECT_EQ(s.Next().tcp.window, 65535);
+  EXPECT_EQ(c->rcv_wscale(), 0);
+  c->Close();
+}
+
+// SO_RCVBUF fixes the buffer: the shift is the one that covers it
+// (tcp_select_initial_window() with window_clamp = tcp_full_space()).
+TEST(TcpWscale, ReceiveBufferSetByTheUserPicksTheShift) {
+  for (auto [room, shift] : {std::pair<size_t, int>{32768, 0}, {65536, 1}, {1 << 20, 5},
+                             {8 << 20, 8}}) {
+    SCOPED_TRACE(room);
+    OneStack s;
+    auto c = s.stack->NewTcp();
+    c->SetBufferSizes(room, 0);
+    EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+    Parsed syn = s.Next();
+    EXPECT_EQ(syn.tcp.wscale, shift);
+    EXPECT_EQ(syn.tcp.window, std::min<size_t>(room, 65535));
+    c->Close();
+    Passive p(s, 0, 65535, room, std::string("\x02\x04\x05\xb4\x01\x03\x03\x02", 8));
+    EXPECT_EQ(p.synack.tcp.wscale, shift);
+  }
 }
 
 TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
@@ -517,6 +656,33 @@ TEST(TcpWire, BulkBothWaysIntact) {
   EXPECT_EQ(Transfer(p.w, *p.client, *p.server, up), up);
   EXPECT_EQ(Transfer(p.w, *p.server, *p.client, down), down);
   EXPECT_EQ(p.w.a->stats().tcp_retransmits, 0u);
+}
+
+// Two stacks agree on shift 7; a reader that keeps up makes its receive
+// buffer grow (tcp_rcv_space_adjust()) up to tcp_rmem[2]'s share, and the
+// sender's buffer follows its congestion window; SO_RCVBUF/SO_SNDBUF
+// stop both.
+TEST(TcpWire, BuffersGrowWithTheTransferUnlessSet) {
+  WirePair p;
+  ASSERT_TRUE(p.server);
+  EXPECT_EQ(p.client->rcv_wscale(), 7);
+  EXPECT_EQ(p.client->snd_wscale(), 7);
+  EXPECT_EQ(p.server->snd_wscale(), 7);
+  EXPECT_EQ(p.server->rcvbuf(), TcpEndpoint::kRcvBufDefault);
+  std::string up = Pattern(4 << 20, 5);
+  EXPECT_EQ(Transfer(p.w, *p.client, *p.server, up), up);
+  EXPECT_GT(p.server->rcvbuf(), TcpEndpoint::kRcvBufDefault);
+  EXPECT_LE(p.server->rcvbuf(), TcpEndpoint::kRcvRoomMax);
+  EXPECT_GT(p.client->sndbuf(), TcpEndpoint::kSndBufDefault);
+  EXPECT_LE(p.client->sndbuf(), TcpEndpoint::kWmemMax);
+
+  WirePair q;
+  ASSERT_TRUE(q.server);
+  q.server->SetBufferSizes(100000, 0);
+  q.client->SetBufferSizes(0, 200000);
+  EXPECT_EQ(Transfer(q.w, *q.client, *q.server, up), up);
+  EXPECT_EQ(q.server->rcvbuf(), 100000u);
+  EXPECT_EQ(q.client->sndbuf(), 200000u);
 }
 
 TEST(TcpWire, RecoversFromLoss) {

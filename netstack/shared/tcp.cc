@@ -37,8 +37,8 @@ TcpEndpoint::TcpEndpoint(Stack* stack)
         if (state_ == TcpState::kTimeWait || state_ == TcpState::kFinWait2) Finish();
       }),
       keepalive_timer_([this] { OnKeepaliveTimer(); }) {
-  rcvbuf_cap_ = 131072;  // tcp_rmem[1]
-  sndbuf_cap_ = 262144;
+  rcvbuf_cap_ = kRcvBufDefault;
+  sndbuf_cap_ = kSndBufDefault;
 }
 
 TcpEndpoint::~TcpEndpoint() {
@@ -138,6 +138,8 @@ Status TcpEndpoint::Connect(SockAddr a) {
   if (stack_->tcp_conns_.count(key)) return Errno(EADDRNOTAVAIL);
   stack_->tcp_conns_.emplace(key, shared_from_this());
   snd_mss_ = MssForMtu(route->nic->mtu, remote_.ip);
+  rcv_wscale_ = OurWindowScale();  // offered in the SYN
+  wscale_ok_ = false;
   // RFC 6528: a keyed hash of the 4-tuple plus a clock (64 ns ticks, as
   // Linux's secure_tcp_seq()).
   iss_ = stack_->inst_.secrets.IsnOffset(local_.ip, local_.port, remote_.ip, remote_.port) +
@@ -180,6 +182,8 @@ Result<size_t> TcpEndpoint::Recv(char* buf, size_t len, bool peek) {
     size_t n = rcvq_.CopyOut(0, len, buf);
     if (!peek && n) {
       rcvq_.Consume(n);
+      copied_ += n;
+      AdjustRcvSpace();
       MaybeSendWindowUpdate();
     }
     return n;
@@ -391,9 +395,62 @@ void TcpEndpoint::SetReuseAddr(bool on) {
 
 void TcpEndpoint::SetBufferSizes(size_t rcvbuf, size_t sndbuf) {
   Stack::Locked l(stack_);
-  if (rcvbuf) rcvbuf_cap_ = rcvbuf;
-  if (sndbuf) sndbuf_cap_ = sndbuf;
+  if (rcvbuf) {
+    rcvbuf_cap_ = rcvbuf;
+    rcvbuf_locked_ = true;
+  }
+  if (sndbuf) {
+    sndbuf_cap_ = sndbuf;
+    sndbuf_locked_ = true;
+  }
   NotifyLocked();
+}
+
+size_t TcpEndpoint::rcvbuf() {
+  Stack::Locked l(stack_);
+  return rcvbuf_cap_;
+}
+
+size_t TcpEndpoint::sndbuf() {
+  Stack::Locked l(stack_);
+  return sndbuf_cap_;
+}
+
+uint8_t TcpEndpoint::rcv_wscale() {
+  Stack::Locked l(stack_);
+  return rcv_wscale_;
+}
+
+uint8_t TcpEndpoint::snd_wscale() {
+  Stack::Locked l(stack_);
+  return snd_wscale_;
+}
+
+void TcpEndpoint::InitBufferSpace() {
+  // tcp_init_buffer_space(): the first measurement expects an initial
+  // congestion window's worth per round trip.
+  rcv_space_ = std::min<uint64_t>(RcvSpace(), 10 * uint64_t(snd_mss_));
+  rcv_space_from_ = copied_;
+  rcv_space_ns_ = stack_->Now();
+}
+
+void TcpEndpoint::AdjustRcvSpace() {
+  // tcp_rcv_space_adjust(): once a round trip, if the user read more than
+  // in the last one, make the buffer hold twice that (plus 16 segments),
+  // more if the rate grew, up to tcp_rmem[2]. The round trip is the
+  // smoothed RTT, at least the stack's 1 ms timer tick.
+  if (rcvbuf_locked_ || rto_.srtt_ns() < 0) return;
+  int64_t now = stack_->Now();
+  if (now - rcv_space_ns_ < std::max<int64_t>(rto_.srtt_ns(), RtoEstimator::kGranularityNs)) return;
+  uint64_t copied = copied_ - rcv_space_from_;
+  if (copied > rcv_space_) {
+    uint64_t win = 2 * copied + 16 * uint64_t(snd_mss_);
+    if (rcv_space_ > 0) win += 2 * (win * (copied - rcv_space_) / rcv_space_);
+    rcvbuf_cap_ = std::max<size_t>(rcvbuf_cap_, std::min<uint64_t>(win, kRcvRoomMax));
+    rcv_space_ = copied;
+  }
+  rcv_space_from_ = copied_;
+  rcv_space_ns_ = now;
 }
 
 uint16_t TcpEndpoint::mss() {

@@ -2,10 +2,11 @@
 // receive buffers, the out-of-order queue, retransmission (RFC 6298 RTO,
 // Karn), NewReno congestion control with fast retransmit/recovery (RFC 5681,
 // RFC 6582), zero-window probes, RST processing with RFC 5961's checks,
-// TIME_WAIT, listen with a backlog, the MSS option and keepalive.
+// TIME_WAIT, listen with a backlog, the MSS option, window scaling (RFC
+// 7323 2) with Linux's receive and send buffer autotuning, and keepalive.
 //
-// Not yet: SACK, window scaling, timestamps, urgent data, SYN cookies,
-// delayed ACKs (every segment is acknowledged at once).
+// Not yet: SACK, timestamps, urgent data, SYN cookies, delayed ACKs (every
+// segment is acknowledged at once).
 //
 // The socket layer drives it without blocking: every call returns EAGAIN /
 // EINPROGRESS where a socket would wait, and the observer says when to try
@@ -48,6 +49,16 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   static constexpr int kSynAckRetries = 5;                 // tcp_synack_retries
   static constexpr int kDataRetries = 15;                  // tcp_retries2
   static constexpr uint16_t kDefaultMss = 536;             // RFC 9293 3.7.1
+  // Buffer sizes as Linux's defaults: net.ipv4.tcp_rmem and tcp_wmem
+  // (4096 131072 6291456, 4096 16384 4194304). A buffer the user did not
+  // set (SO_RCVBUF/SO_SNDBUF) grows with the connection up to the maximum
+  // (tcp_rcv_space_adjust(), tcp_sndbuf_expand()); half of the receive
+  // buffer's memory is payload (tcp_win_from_space() at its default 50 %).
+  static constexpr size_t kRcvBufDefault = 131072;
+  static constexpr size_t kRmemMax = 6291456;
+  static constexpr size_t kRcvRoomMax = kRmemMax / 2;
+  static constexpr size_t kSndBufDefault = 262144;
+  static constexpr size_t kWmemMax = 4194304;
 
   explicit TcpEndpoint(Stack* stack);
   ~TcpEndpoint() override;
@@ -77,9 +88,18 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   size_t Unsent();     // SIOCOUTQ: bytes not yet acknowledged
   void SetNoDelay(bool on);
   void SetReuseAddr(bool on);
-  void SetBufferSizes(size_t rcvbuf, size_t sndbuf);  // 0 leaves one as it is
+  // The payload room of the receive and send buffers (SO_RCVBUF's and
+  // SO_SNDBUF's share); 0 leaves one as it is. A size set here is fixed:
+  // no autotuning (SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK).
+  void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
+  size_t rcvbuf();  // the receive buffer's payload room now
+  size_t sndbuf();
   uint16_t mss();
   int64_t rto_ns();
+  // The window scale shifts in use (RFC 7323): ours (applied to the windows
+  // we advertise) and the peer's; both 0 unless both SYNs had the option.
+  uint8_t rcv_wscale();
+  uint8_t snd_wscale();
 
   // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT
   // (tcp_keepalive_timer()): after `idle_s` without a segment from the
@@ -120,8 +140,21 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void RetransmitFirst();
   void OnRetransmitTimer();
   void ArmRto();
-  uint16_t AdvertiseWindow();
+  // The window field for a segment (unscaled in a SYN, RFC 7323 2.2);
+  // moves rcv_adv_edge_ to what it says.
+  uint16_t AdvertiseWindow(bool syn);
+  size_t RcvSpace() const;  // free room in the receive buffer
   void MaybeSendWindowUpdate();
+  // The window scale we offer (tcp_select_initial_window()): enough for
+  // the largest receive buffer this connection may get.
+  uint8_t OurWindowScale() const;
+  // Takes the options of the peer's SYN or SYN-ACK (window scale);
+  // rcv_wscale_ holds the scale we offer (or will, in a SYN-ACK).
+  void TakeSynOptions(const TcpHeader& h);
+  // Receive buffer autotuning after the user read (tcp_rcv_space_adjust()).
+  void AdjustRcvSpace();
+  // Starts the measurements autotuning needs, at establishment.
+  void InitBufferSpace();
 
   // ---- keepalive (tcp_keepalive.cc) ----
   // (Re)arms the keepalive timer for `idle_s` after the last segment in.
@@ -155,6 +188,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   uint32_t iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0;
   uint32_t snd_wnd_ = 0, snd_wl1_ = 0, snd_wl2_ = 0;
   uint16_t snd_mss_ = kDefaultMss;
+  // Window scaling (RFC 7323 2): the peer's windows are shifted left by
+  // snd_wscale_, ours right by rcv_wscale_ (both 0 without agreement).
+  uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
+  bool wscale_ok_ = false;  // the peer's SYN had the option
+  bool rcvbuf_locked_ = false, sndbuf_locked_ = false;
   ByteQueue sndq_;
   bool fin_queued_ = false, fin_sent_ = false;
   uint32_t fin_seq_ = 0;
@@ -167,6 +205,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   size_t ooo_bytes_ = 0;
   std::optional<uint64_t> ooo_fin_off_;
   bool fin_received_ = false;
+  // Receive autotuning: bytes the user read, and the last measurement
+  // (bytes read per round trip, where it started and when).
+  uint64_t copied_ = 0;
+  uint64_t rcv_space_ = 0, rcv_space_from_ = 0;
+  int64_t rcv_space_ns_ = 0;
 
   // Congestion control (NewReno) and retransmission.
   uint32_t cwnd_ = 0, ssthresh_ = 0x7fffffff;

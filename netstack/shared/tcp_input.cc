@@ -37,6 +37,10 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   c->keepalive_ = keepalive_;  // sk_clone_lock() copies them
   c->rcvbuf_cap_ = rcvbuf_cap_;
   c->sndbuf_cap_ = sndbuf_cap_;
+  c->rcvbuf_locked_ = rcvbuf_locked_;
+  c->sndbuf_locked_ = sndbuf_locked_;
+  c->rcv_wscale_ = c->OurWindowScale();
+  c->TakeSynOptions(h);
   c->listener_ = shared_from_this();
   c->passive_ = true;
   c->irs_ = h.seq;
@@ -74,6 +78,7 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
     return;
   }
   if (!(h.flags & kTcpSyn)) return;
+  TakeSynOptions(h);
   irs_ = h.seq;
   rcv_nxt_ = h.seq + 1;
   rcv_adv_edge_ = rcv_nxt_;
@@ -95,6 +100,7 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
   snd_wl2_ = h.ack;
   state_ = TcpState::kEstablished;
   ever_connected_ = true;
+  InitBufferSpace();
   retries_ = 0;
   stack_->wheel_.Cancel(&rto_timer_);
   last_rcv_ns_ = stack_->Now();
@@ -160,6 +166,7 @@ void TcpEndpoint::EnterEstablishedFromSynRcvd() {
     listener_.reset();
     state_ = TcpState::kEstablished;
     ever_connected_ = true;
+    InitBufferSpace();
     last_rcv_ns_ = stack_->Now();
     ArmKeepalive();  // tcp_create_openreq_child()
     l->accept_queue_.push_back(shared_from_this());
@@ -168,6 +175,7 @@ void TcpEndpoint::EnterEstablishedFromSynRcvd() {
   }
   state_ = TcpState::kEstablished;  // simultaneous open
   ever_connected_ = true;
+  InitBufferSpace();
   NotifyLocked();
 }
 
@@ -243,8 +251,9 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
   uint32_t mss = snd_mss_;
   bool window_changed = false;
   if (SeqLt(snd_wl1_, h.seq) || (snd_wl1_ == h.seq && SeqLeq(snd_wl2_, h.ack))) {
-    window_changed = snd_wnd_ != h.window;
-    snd_wnd_ = h.window;
+    uint32_t wnd = uint32_t(h.window) << snd_wscale_;  // never a SYN here (RFC 7323 2.2)
+    window_changed = snd_wnd_ != wnd;
+    snd_wnd_ = wnd;
     snd_wl1_ = h.seq;
     snd_wl2_ = h.ack;
   }
@@ -273,6 +282,9 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
       cwnd_ += std::max<uint32_t>(1, mss * mss / std::max(cwnd_, 1u));  // congestion avoidance
     }
     if (!in_recovery_) dupacks_ = 0;
+    // tcp_sndbuf_expand(): room for two congestion windows, so that the
+    // window never waits for the user.
+    if (!sndbuf_locked_) sndbuf_cap_ = std::max(sndbuf_cap_, std::min(2 * size_t(cwnd_), kWmemMax));
     retries_ = 0;
     rto_.ResetBackoff();
     if (snd_una_ == snd_max_) {

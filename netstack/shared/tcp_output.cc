@@ -8,15 +8,39 @@
 
 namespace seedvisor::netstack {
 
-uint16_t TcpEndpoint::AdvertiseWindow() {
-  size_t space = rcvbuf_cap_ > rcvq_.size() ? rcvbuf_cap_ - rcvq_.size() : 0;
-  uint32_t wnd = uint32_t(std::min<size_t>(space, 65535));  // no window scaling yet
+size_t TcpEndpoint::RcvSpace() const {
+  return rcvbuf_cap_ > rcvq_.size() ? rcvbuf_cap_ - rcvq_.size() : 0;
+}
+
+uint16_t TcpEndpoint::AdvertiseWindow(bool syn) {
+  uint8_t shift = syn ? 0 : rcv_wscale_;
+  uint32_t unit = 1u << shift;
+  uint32_t wnd = uint32_t(std::min<size_t>(RcvSpace(), size_t(65535) << shift));
+  wnd &= ~(unit - 1);  // what the field can say
   // Never move the right edge back (RFC 9293 3.8.6.2.2: shrinking is
-  // "strongly discouraged").
+  // "strongly discouraged"); with a scale, round the old window up as
+  // tcp_select_window() does.
   uint32_t cur = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
-  wnd = std::max(wnd, cur);
+  if (wnd < cur) wnd = std::min<uint64_t>((uint64_t(cur) + unit - 1) & ~uint64_t(unit - 1),
+                                          uint64_t(65535) << shift);
   rcv_adv_edge_ = rcv_nxt_ + wnd;
-  return uint16_t(wnd);
+  return uint16_t(wnd >> shift);
+}
+
+uint8_t TcpEndpoint::OurWindowScale() const {
+  // tcp_select_initial_window(): the shift that lets the field cover the
+  // largest buffer (tcp_rmem[2] unless SO_RCVBUF fixed it), at most 14.
+  size_t space = rcvbuf_locked_ ? rcvbuf_cap_ : kRmemMax;
+  int shift = 0;
+  while (shift < kTcpMaxWindowScale && (space >> shift) > 65535) ++shift;
+  return uint8_t(shift);
+}
+
+void TcpEndpoint::TakeSynOptions(const TcpHeader& h) {
+  wscale_ok_ = h.wscale >= 0;
+  // RFC 7323 2.3: a shift above 14 is taken as 14.
+  snd_wscale_ = wscale_ok_ ? uint8_t(std::min<int>(h.wscale, kTcpMaxWindowScale)) : 0;
+  if (!wscale_ok_) rcv_wscale_ = 0;  // no scaling either way (RFC 7323 2.2)
 }
 
 void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payload,
@@ -27,10 +51,15 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   h.seq = seq;
   h.flags = flags;
   if (flags & kTcpAck) h.ack = rcv_nxt_;
-  h.window = (flags & kTcpRst) ? 0 : AdvertiseWindow();
+  bool syn = flags & kTcpSyn;
+  h.window = (flags & kTcpRst) ? 0 : AdvertiseWindow(syn);
   if (with_mss) {
     auto route = stack_->FindRoute(remote_.ip);
     h.mss = route.ok() ? MssForMtu(route->nic->mtu, remote_.ip) : kDefaultMss;
+  }
+  // A SYN offers window scaling; a SYN-ACK answers an offer (RFC 7323 1.3).
+  if (syn && (state_ == TcpState::kSynSent || wscale_ok_)) {
+    h.wscale = int8_t(rcv_wscale_);
   }
   std::string seg;
   seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
@@ -194,10 +223,11 @@ void TcpEndpoint::MaybeSendWindowUpdate() {
     return;
   }
   uint32_t cur = SeqGt(rcv_adv_edge_, rcv_nxt_) ? rcv_adv_edge_ - rcv_nxt_ : 0;
-  size_t space = std::min<size_t>(rcvbuf_cap_ > rcvq_.size() ? rcvbuf_cap_ - rcvq_.size() : 0, 65535);
+  size_t max_wnd = size_t(65535) << rcv_wscale_;
+  size_t space = std::min(RcvSpace(), max_wnd);
   // Announce a window that grew by a good share (receiver SWS avoidance,
   // RFC 9293 3.8.6.2.2: at least min(half the buffer, one MSS)).
-  size_t step = std::min<size_t>(std::min<size_t>(rcvbuf_cap_ / 2, 65535 / 2), snd_mss_);
+  size_t step = std::min<size_t>(std::min(rcvbuf_cap_ / 2, max_wnd / 2), snd_mss_);
   if (space >= cur + step) SendAck();
 }
 

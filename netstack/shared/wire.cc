@@ -1,5 +1,6 @@
 #include "netstack/shared/wire.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -161,6 +162,9 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
   h->window = Get16(p + 14);
   h->urgent = Get16(p + 18);
   h->mss = 0;
+  h->wscale = -1;
+  h->sack_permitted = false;
+  h->sack_count = 0;
   size_t i = kTcpMinHeaderLen;
   while (i < h->header_len) {
     uint8_t kind = p[i];
@@ -172,9 +176,19 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
     if (i + 1 >= h->header_len) return false;
     uint8_t len = p[i + 1];
     if (len < 2 || i + len > h->header_len) return false;
+    const uint8_t* o = p + i + 2;
     if (kind == 2) {
       if (len != 4) return false;
-      h->mss = Get16(p + i + 2);
+      h->mss = Get16(o);
+    } else if (kind == 3 && len == 3) {
+      h->wscale = int8_t(std::min<uint8_t>(o[0], 127));
+    } else if (kind == 4 && len == 2) {
+      h->sack_permitted = true;
+    } else if (kind == 5 && len >= 10 && (len - 2) % 8 == 0) {
+      h->sack_count = uint8_t(std::min<size_t>((len - 2) / 8, kTcpMaxSackBlocks));
+      for (size_t k = 0; k < h->sack_count; ++k) {
+        h->sack[k] = {Get32(o + 8 * k), Get32(o + 8 * k + 4)};
+      }
     }
     i += len;
   }
@@ -183,11 +197,44 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
 
 void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
                std::string_view payload) {
-  size_t hl = kTcpMinHeaderLen + (h.mss ? 4 : 0);
+  uint8_t opt[40];
+  size_t ol = 0;
+  if (h.mss) {
+    opt[ol++] = 2;
+    opt[ol++] = 4;
+    Put16(opt + ol, h.mss);
+    ol += 2;
+  }
+  if (h.sack_permitted) {
+    opt[ol++] = 1;
+    opt[ol++] = 1;
+    opt[ol++] = 4;
+    opt[ol++] = 2;
+  }
+  if (h.wscale >= 0) {
+    opt[ol++] = 1;
+    opt[ol++] = 3;
+    opt[ol++] = 3;
+    opt[ol++] = uint8_t(h.wscale);
+  }
+  size_t blocks = std::min<size_t>(h.sack_count, (sizeof opt - ol - 4) / 8);
+  if (blocks) {
+    opt[ol++] = 1;
+    opt[ol++] = 1;
+    opt[ol++] = 5;
+    opt[ol++] = uint8_t(2 + 8 * blocks);
+    for (size_t k = 0; k < blocks; ++k) {
+      Put32(opt + ol, h.sack[k].left);
+      Put32(opt + ol + 4, h.sack[k].right);
+      ol += 8;
+    }
+  }
+  size_t hl = kTcpMinHeaderLen + ol;  // every option above is a multiple of 4 bytes
   size_t start = out->size();
   out->resize(start + hl);
   uint8_t* b = U8(*out) + start;
-  memset(b, 0, hl);
+  memset(b, 0, kTcpMinHeaderLen);
+  memcpy(b + kTcpMinHeaderLen, opt, ol);
   Put16(b, h.src_port);
   Put16(b + 2, h.dst_port);
   Put32(b + 4, h.seq);
@@ -196,11 +243,6 @@ void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const Ip
   b[13] = h.flags;
   Put16(b + 14, h.window);
   Put16(b + 18, h.urgent);
-  if (h.mss) {
-    b[20] = 2;
-    b[21] = 4;
-    Put16(b + 22, h.mss);
-  }
   out->append(payload);
   std::string_view seg(out->data() + start, hl + payload.size());
   uint32_t sum = PseudoHeaderSum(src, dst, kProtoTcp, uint16_t(seg.size()));

@@ -116,6 +116,13 @@ bool ParseUdp(std::string_view seg, UdpHeader* h);
 inline constexpr size_t kTcpMinHeaderLen = 20;
 inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
                          kTcpAck = 0x10, kTcpUrg = 0x20;
+inline constexpr uint8_t kTcpMaxWindowScale = 14;  // RFC 7323 2.3
+// One SACK block (RFC 2018 3): the sequence numbers [left, right) held.
+struct TcpSackBlock {
+  uint32_t left = 0, right = 0;
+  bool operator==(const TcpSackBlock&) const = default;
+};
+inline constexpr size_t kTcpMaxSackBlocks = 4;
 struct TcpHeader {
   uint16_t src_port = 0, dst_port = 0;
   uint32_t seq = 0, ack = 0;
@@ -123,13 +130,23 @@ struct TcpHeader {
   uint8_t flags = 0;
   uint16_t window = 0;
   uint16_t urgent = 0;
-  uint16_t mss = 0;  // the MSS option, 0 if absent
+  uint16_t mss = 0;          // the MSS option, 0 if absent
+  int8_t wscale = -1;        // the window scale option's shift (RFC 7323 2.2), -1 if absent
+  bool sack_permitted = false;  // SACK-permitted (RFC 2018 2)
+  uint8_t sack_count = 0;    // SACK blocks in `sack` (RFC 2018 3)
+  TcpSackBlock sack[kTcpMaxSackBlocks];
 };
-// Parses the header and the options it knows (MSS); a malformed option list
-// (a length that runs past the header, a length < 2) fails the parse.
+// Parses the header and the options it knows (MSS, window scale,
+// SACK-permitted, SACK); a malformed option list (a length that runs past
+// the header, a length < 2, an MSS option that is not 4 bytes) fails the
+// parse. A known option of the wrong length is ignored, as
+// tcp_parse_options() does.
 bool ParseTcp(std::string_view seg, TcpHeader* h);
-// Appends a TCP header (with an MSS option if h.mss != 0) and `payload`,
-// with the checksum over the pseudo-header.
+// Appends a TCP header and `payload`, with the checksum over the
+// pseudo-header. Options, in Linux's order and padding: MSS if h.mss != 0,
+// NOP NOP SACK-permitted if h.sack_permitted, NOP window scale if
+// h.wscale >= 0, NOP NOP SACK with h.sack_count blocks (at most 4; 3 if
+// there are other options).
 void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
                std::string_view payload);
 

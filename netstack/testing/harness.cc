@@ -55,20 +55,29 @@ std::string PeerIpFrame(uint8_t proto, std::string_view l4, Ip4 src, Ip4 dst, ui
 
 std::string PeerTcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
                     uint16_t window, std::string_view payload, uint16_t mss) {
+  std::string opts;
+  if (mss) {
+    opts = "\x02\x04";
+    P16(&opts, mss);
+  }
+  return PeerTcpOpts(sport, dport, seq, ack, flags, window, opts, payload);
+}
+
+std::string PeerTcpOpts(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
+                        uint8_t flags, uint16_t window, std::string_view options,
+                        std::string_view payload) {
+  EXPECT_EQ(options.size() % 4, 0u);
   std::string t;
   P16(&t, sport);
   P16(&t, dport);
   P32(&t, seq);
   P32(&t, ack);
-  t.push_back(char((mss ? 6 : 5) << 4));
+  t.push_back(char((5 + options.size() / 4) << 4));
   t.push_back(char(flags));
   P16(&t, window);
   P16(&t, 0);  // checksum
   P16(&t, 0);
-  if (mss) {
-    t += "\x02\x04";
-    P16(&t, mss);
-  }
+  t += options;
   t += payload;
   uint16_t c = Csum(t, Pseudo(kPeerIp, kOurIp, 6, t.size()));
   t[16] = char(c >> 8);

@@ -57,6 +57,11 @@ std::string PeerIpFrame(uint8_t proto, std::string_view l4, Ip4 src = kPeerIp,
                         Ip4 dst = kOurIp, uint16_t id = 1, uint16_t frag = 0, uint8_t ttl = 64);
 std::string PeerTcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
                     uint16_t window, std::string_view payload = {}, uint16_t mss = 0);
+// The same with `options` as raw bytes (a multiple of 4 long), written by
+// the test byte by byte.
+std::string PeerTcpOpts(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
+                        uint8_t flags, uint16_t window, std::string_view options,
+                        std::string_view payload = {});
 std::string PeerUdp(uint16_t sport, uint16_t dport, std::string_view payload);
 std::string PeerArp(uint16_t op, Ip4 tpa, MacAddr tha = {});
 
