@@ -18,6 +18,7 @@ int64_t MonotonicNs() {
 Stack::Stack(StackOptions opts)
     : now_ns_(opts.now_ns ? std::move(opts.now_ns) : MonotonicNs),
       timer_kick_(std::move(opts.timer_kick)),
+      tcp_sack_(opts.tcp_sack),
       wheel_(now_ns_()),
       reasm_timer_([this] { ReassemblyTimer(); }) {
   if (opts.secret_seed) {

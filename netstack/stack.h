@@ -63,6 +63,7 @@ struct Stats {
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
+  uint64_t tcp_sack_recoveries = 0, tcp_sack_retransmits = 0;
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
   uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
@@ -108,6 +109,8 @@ struct StackOptions {
   // armed earlier than the deadline NextTimerDeadline() last gave: the
   // thread that drives Advance() must wake sooner.
   std::function<void()> timer_kick;
+  // net.ipv4.tcp_sack: offer and use selective acknowledgments (RFC 2018).
+  bool tcp_sack = true;
 };
 
 class Stack {
@@ -244,6 +247,7 @@ class Stack {
 
   std::function<int64_t()> now_ns_;
   std::function<void()> timer_kick_;
+  bool tcp_sack_ = true;
   int64_t driver_wakes_at_ = -1;  // what NextTimerDeadline() last said (-1: never)
   absl::Mutex mu_;
   Instance inst_;

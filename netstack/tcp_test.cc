@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <random>
 #include <set>
 
@@ -290,8 +291,10 @@ TEST(Tcp, SenderRespectsPeerWindowAndProbesZeroWindow) {
 
 // ---- window scaling (RFC 7323 2) ----
 
-// Options as Linux writes them (no timestamps): MSS 1460, NOP, WS 7.
+// Options as Linux writes them (no timestamps): MSS 1460, NOP, WS 7; and
+// with NOP NOP SACK-permitted between.
 const std::string kMss1460Ws7("\x02\x04\x05\xb4\x01\x03\x03\x07", 8);
+const std::string kMss1460SackWs7("\x02\x04\x05\xb4\x01\x01\x04\x02\x01\x03\x03\x07", 12);
 
 // We offer tcp_select_initial_window()'s shift for tcp_rmem[2] (6 MiB: 7)
 // in an unscaled SYN; once the peer agrees, our windows go out shifted
@@ -301,7 +304,7 @@ TEST(TcpWscale, ActiveOpenOffersSevenAndScalesBothWays) {
   auto c = s.stack->NewTcp();
   EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
   ASSERT_FALSE(s.Quiet());
-  EXPECT_EQ(TcpOptions(s.link.frames.front()), kMss1460Ws7);
+  EXPECT_EQ(TcpOptions(s.link.frames.front()), kMss1460SackWs7);
   Parsed syn = s.Next();
   EXPECT_EQ(syn.tcp.wscale, 7);
   EXPECT_EQ(syn.tcp.window, 65535);  // a SYN's window is never scaled
@@ -410,6 +413,123 @@ TEST(TcpWscale, ReceiveBufferSetByTheUserPicksTheShift) {
   }
 }
 
+// ---- SACK (RFC 2018, RFC 6675) ----
+
+std::string Be32(uint32_t v) {
+  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+}
+// NOP NOP SACK with the blocks given.
+std::string SackOpt(std::initializer_list<std::pair<uint32_t, uint32_t>> blocks) {
+  std::string o = "\x01\x01\x05";
+  o.push_back(char(2 + 8 * blocks.size()));
+  for (auto [l, r] : blocks) o += Be32(l) + Be32(r);
+  return o;
+}
+const std::string kMss1460Sack("\x02\x04\x05\xb4\x01\x01\x04\x02", 8);
+
+// Offered in our SYN (net.ipv4.tcp_sack), answered only to an offer,
+// neither with tcp_sack off.
+TEST(TcpSack, PermittedOfferedAndAnswered) {
+  {
+    OneStack s;
+    Passive p(s, 0, 65535, 0, kMss1460Sack);
+    ASSERT_TRUE(p.conn);
+    EXPECT_EQ(p.synack_opts, kMss1460Sack);  // no window scale: none offered
+    EXPECT_TRUE(p.conn->sack_ok());
+  }
+  {
+    OneStack s;
+    Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x03\x03\x07", 8));
+    EXPECT_EQ(p.synack_opts, kMss1460Ws7);
+    EXPECT_FALSE(p.conn->sack_ok());
+  }
+  {
+    OneStack s(true, 1500, /*sack=*/false);
+    auto c = s.stack->NewTcp();
+    EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
+    EXPECT_EQ(TcpOptions(s.link.frames.front()), kMss1460Ws7);
+    s.Next();
+    c->Close();
+    Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x01\x04\x02\x01\x03\x03\x07", 12));
+    EXPECT_EQ(p.synack_opts, kMss1460Ws7);
+    EXPECT_FALSE(p.conn->sack_ok());
+  }
+}
+
+// Every ACK while out-of-order data waits names it: the block with the
+// latest segment first, then the rest from the highest.
+TEST(TcpSack, BlocksForOutOfOrderData) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.ack = p.iss + 1;
+  uint32_t base = kPeerIss + 1;
+  auto ack_opts = [&] {
+    EXPECT_FALSE(s.Quiet());
+    std::string o = s.Quiet() ? "" : TcpOptions(s.link.frames.front());
+    Parsed a = s.Next();
+    EXPECT_EQ(a.tcp.ack, base);
+    return o;
+  };
+  p.Data("BBBB", 4);
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 4, base + 8}}));
+  p.Data("DDDD", 12);
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 12, base + 16}, {base + 4, base + 8}}));
+  p.Data("FFFF", 20);
+  p.s.Next();
+  p.Data("CCCC", 8);  // joins B and D
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 4, base + 16}, {base + 20, base + 24}}));
+  p.Data("AAAA", 0);
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.ack, base + 16);
+  EXPECT_EQ(a.tcp.sack_count, 1);  // F is still out of order
+  p.Data("EEEE", 16);
+  a = s.Next();
+  EXPECT_EQ(a.tcp.ack, base + 24);
+  EXPECT_EQ(a.tcp.sack_count, 0);
+  EXPECT_EQ(p.Read(), "AAAABBBBCCCCDDDDEEEEFFFF");
+}
+
+// RFC 6675 as sender: segments 1 and 4 of 0..7 are lost. The third
+// duplicate ACK starts recovery with segment 1; segment 4 goes out as soon
+// as the scoreboard has more than 2 segments SACKed above it, in the same
+// round trip, without waiting for a partial ACK (NewReno would).
+TEST(TcpSack, SenderRetransmitsEveryHoleInOneRoundTrip) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(8 * 1460, 'z')).ok());
+  std::vector<uint32_t> seg;
+  for (int i = 0; i < 8; ++i) seg.push_back(s.Next().tcp.seq);
+  uint32_t end = seg[7] + 1460;
+  auto ack = [&](uint32_t a, std::initializer_list<std::pair<uint32_t, uint32_t>> blocks) {
+    s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 65535,
+                                   blocks.size() ? SackOpt(blocks) : std::string()));
+  };
+  ack(seg[1], {});                        // segment 0
+  ack(seg[1], {{seg[2], seg[3]}});        // 2
+  ack(seg[1], {{seg[2], seg[4]}});        // 3
+  EXPECT_TRUE(s.Quiet());
+  ack(seg[1], {{seg[5], seg[6]}, {seg[2], seg[4]}});  // 5: third duplicate
+  Parsed r1 = s.Next();
+  EXPECT_EQ(r1.tcp.seq, seg[1]);
+  EXPECT_EQ(r1.payload.size(), 1460u);
+  EXPECT_TRUE(s.Quiet());
+  ack(seg[1], {{seg[5], seg[7]}, {seg[2], seg[4]}});  // 6: 4 not lost yet
+  EXPECT_TRUE(s.Quiet());
+  ack(seg[1], {{seg[5], end}, {seg[2], seg[4]}});  // 7: 3 segments above 4
+  Parsed r4 = s.Next();
+  EXPECT_EQ(r4.tcp.seq, seg[4]);
+  EXPECT_EQ(r4.payload.size(), 1460u);
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().tcp_sack_recoveries, 1u);
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 0u);
+  ack(end, {});
+  EXPECT_EQ(p.conn->Unsent(), 0u);
+  EXPECT_TRUE(s.Quiet());
+}
+
 TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
   OneStack s;
   auto c = s.stack->NewTcp();
@@ -479,6 +599,30 @@ TEST(Tcp, FastRetransmitOnThreeDuplicateAcks) {
   s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, segs[3].tcp.seq, kTcpAck, 65535));
   Parsed re2 = s.Next();
   EXPECT_EQ(re2.tcp.seq, segs[3].tcp.seq);
+}
+
+// RFC 6582's "recover" starts at the ISS. It started at 0, so an ISS in
+// the upper half of the sequence space looked like a recovery still in
+// progress and three duplicate ACKs did nothing (half of all connections
+// waited for the RTO). The two clocks give ISSs 2^31 apart.
+TEST(Tcp, FastRetransmitWhateverTheIss) {
+  for (int64_t shift : {int64_t{0}, int64_t{1} << 37}) {
+    OneStack s(true, 1500, /*sack=*/false);
+    s.clock.now += shift;
+    Passive p(s);
+    ASSERT_TRUE(p.conn);
+    SCOPED_TRACE(p.iss);
+    p.conn->SetNoDelay(true);
+    ASSERT_TRUE(p.conn->Send(std::string(5 * 1460, 'f')).ok());
+    uint32_t first = s.Next().tcp.seq;
+    for (int i = 1; i < 5; ++i) s.Next();
+    for (int i = 0; i < 3; ++i) {
+      s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, first, kTcpAck, 65535));
+    }
+    ASSERT_FALSE(s.Quiet());
+    EXPECT_EQ(s.Next().tcp.seq, first);
+    EXPECT_EQ(s.stack->stats().tcp_fast_retransmits, 1u);
+  }
 }
 
 TEST(Tcp, ListenBacklogDropsWhenTheAcceptQueueIsFull) {
@@ -630,7 +774,7 @@ std::string Transfer(testing::Wire& w, TcpEndpoint& tx, TcpEndpoint& rx, const s
 struct WirePair {
   testing::Wire w;
   std::shared_ptr<TcpEndpoint> listener, client, server;
-  WirePair() {
+  explicit WirePair(bool sack = true) : w(sack) {
     listener = w.b->NewTcp();
     EXPECT_TRUE(listener->Bind({Ip4{}, 5001}).ok());
     EXPECT_TRUE(listener->Listen(16).ok());
@@ -716,6 +860,54 @@ TEST(TcpWire, RecoversFromLoss) {
   Stats st = p.w.a->stats();
   EXPECT_GE(st.tcp_retransmits, 1u);
   EXPECT_GE(st.tcp_fast_retransmits + st.tcp_timeouts, 1u);
+}
+
+// Six segments lost from one window on a wire with a 20 ms round trip,
+// then a burst of twelve: with SACK every hole is resent in the first
+// round trip of recovery; NewReno (tcp_sack off) learns of one hole per
+// round trip (neither needs the RTO here: NewReno's partial ACKs re-arm it).
+TEST(TcpWire, SackRecoversManyLossesFasterThanNewReno) {
+  struct Outcome {
+    int64_t ns = 0;
+    Stats st;
+  };
+  auto run = [](bool sack, std::set<uint64_t> drops = {300, 303, 306, 309, 312, 315}) {
+    WirePair p(sack);
+    Outcome o;
+    EXPECT_TRUE(p.server);
+    if (!p.server) return o;
+    EXPECT_EQ(p.client->sack_ok(), sack);
+    p.w.delay_ns = 10'000'000;
+    p.w.drop_a_data_at = drops;
+    std::string data = Pattern(2 << 20, 9);
+    int64_t t0 = p.w.clock.now;
+    std::string got = Transfer(p.w, *p.client, *p.server, data);
+    o.ns = p.w.clock.now - t0;
+    EXPECT_TRUE(got == data);
+    o.st = p.w.a->stats();
+    return o;
+  };
+  Outcome sack = run(true), reno = run(false);
+  EXPECT_EQ(sack.st.tcp_timeouts, 0u);
+  EXPECT_EQ(sack.st.tcp_sack_recoveries, 1u);
+  EXPECT_EQ(sack.st.tcp_retransmits, 6u);  // the six holes, nothing twice
+  EXPECT_EQ(reno.st.tcp_sack_recoveries, 0u);
+  EXPECT_GE(reno.st.tcp_retransmits, 6u);
+  // Four or more round trips (20 ms) saved.
+  EXPECT_LT(sack.ns + 80'000'000, reno.ns) << "sack " << sack.ns << " ns, reno " << reno.ns;
+  std::printf("2 MiB, 6 losses, 20 ms RTT: SACK %lld ms (%llu timeouts), NewReno %lld ms (%llu timeouts)\n",
+              (long long)(sack.ns / 1'000'000), (unsigned long long)sack.st.tcp_timeouts,
+              (long long)(reno.ns / 1'000'000), (unsigned long long)reno.st.tcp_timeouts);
+  // A burst of twelve: NewReno needs twelve round trips, SACK about one.
+  std::set<uint64_t> burst;
+  for (uint64_t i = 100; i < 112; ++i) burst.insert(i);
+  Outcome sack12 = run(true, burst), reno12 = run(false, burst);
+  EXPECT_EQ(sack12.st.tcp_timeouts, 0u);
+  EXPECT_EQ(sack12.st.tcp_retransmits, 12u);
+  EXPECT_LT(sack12.ns + 160'000'000, reno12.ns) << "sack " << sack12.ns << " ns, reno " << reno12.ns;
+  std::printf("2 MiB, a burst of 12 lost, 20 ms RTT: SACK %lld ms (%llu timeouts), NewReno %lld ms (%llu timeouts)\n",
+              (long long)(sack12.ns / 1'000'000), (unsigned long long)sack12.st.tcp_timeouts,
+              (long long)(reno12.ns / 1'000'000), (unsigned long long)reno12.st.tcp_timeouts);
 }
 
 // tcp_keepalive_timer(): idle for TCP_KEEPIDLE, then a probe every

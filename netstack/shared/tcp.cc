@@ -146,6 +146,9 @@ Status TcpEndpoint::Connect(SockAddr a) {
          uint32_t(stack_->Now() >> 6);
   snd_una_ = iss_;
   snd_nxt_ = snd_max_ = iss_ + 1;
+  // RFC 6582's "recover" starts at the ISS: compared with 0, every ISN in
+  // the upper half of the space looked like a recovery in progress.
+  recover_ = iss_;
   state_ = TcpState::kSynSent;
   retries_ = 0;
   SendSyn();
@@ -424,6 +427,11 @@ uint8_t TcpEndpoint::rcv_wscale() {
 uint8_t TcpEndpoint::snd_wscale() {
   Stack::Locked l(stack_);
   return snd_wscale_;
+}
+
+bool TcpEndpoint::sack_ok() {
+  Stack::Locked l(stack_);
+  return sack_ok_;
 }
 
 void TcpEndpoint::InitBufferSpace() {

@@ -5,8 +5,13 @@
 // TIME_WAIT, listen with a backlog, the MSS option, window scaling (RFC
 // 7323 2) with Linux's receive and send buffer autotuning, and keepalive.
 //
-// Not yet: SACK, timestamps, urgent data, SYN cookies, delayed ACKs (every
-// segment is acknowledged at once).
+// SACK (RFC 2018): offered and answered as net.ipv4.tcp_sack says; blocks
+// for out-of-order data in every ACK; as sender, a scoreboard and RFC
+// 6675's loss recovery (every hole retransmitted in the first round trip
+// of recovery, the pipe kept at cwnd).
+//
+// Not yet: timestamps, D-SACK, urgent data, SYN cookies, delayed ACKs
+// (every segment is acknowledged at once).
 //
 // The socket layer drives it without blocking: every call returns EAGAIN /
 // EINPROGRESS where a socket would wait, and the observer says when to try
@@ -26,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "netstack/shared/byte_queue.h"
 #include "netstack/shared/endpoint.h"
@@ -100,6 +106,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // we advertise) and the peer's; both 0 unless both SYNs had the option.
   uint8_t rcv_wscale();
   uint8_t snd_wscale();
+  bool sack_ok();  // both SYNs had SACK-permitted
 
   // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT
   // (tcp_keepalive_timer()): after `idle_s` without a segment from the
@@ -138,6 +145,31 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void SendAck() { SendSegment(snd_nxt_, kTcpAck, {}, false); }
   void SendSyn();
   void RetransmitFirst();
+  // One new segment at snd_nxt_ of at most `usable` bytes, if Nagle and
+  // sender SWS avoidance let it go; false if nothing went.
+  bool SendNew(uint32_t usable);
+
+  // ---- SACK (tcp_sack.cc) ----
+  // Fills h->sack with the out-of-order data held: the block with the
+  // latest arrival first, then the others from the highest (RFC 2018 4).
+  void FillSackBlocks(TcpHeader* h) const;
+  // Adds the peer's valid blocks to the scoreboard; true if any byte was
+  // not SACKed before.
+  bool TakeSack(const TcpHeader& h);
+  void TrimSacked();  // after snd_una_ moved
+  // RFC 6675 4: every unSACKed byte below the result is lost (DupThresh
+  // blocks or more than (DupThresh - 1) * SMSS bytes SACKed above it).
+  uint32_t LostBoundary() const;
+  // SetPipe(): bytes in flight, from the scoreboard.
+  uint32_t Pipe(uint32_t lost) const;
+  uint32_t NextUnsacked(uint32_t seq) const;
+  uint32_t HoleEnd(uint32_t seq) const;  // the next SACKed byte above, or snd_max_
+  // Resends up to `n` bytes from `seq`; returns the sequence space sent.
+  uint32_t RetransmitRange(uint32_t seq, uint32_t n);
+  void EnterSackRecovery();
+  // RFC 6675 5 step (C): while cwnd - pipe >= SMSS, NextSeg() rules 1
+  // (the first lost hole not resent) and 2 (new data).
+  void SackRecoverySend();
   void OnRetransmitTimer();
   void ArmRto();
   // The window field for a segment (unscaled in a SYN, RFC 7323 2.2);
@@ -192,6 +224,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // snd_wscale_, ours right by rcv_wscale_ (both 0 without agreement).
   uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
   bool wscale_ok_ = false;  // the peer's SYN had the option
+  // SACK: agreed in the SYNs; the scoreboard (the peer's SACKed ranges
+  // above snd_una_, sorted, disjoint); HighRxt in recovery.
+  bool sack_ok_ = false;
+  std::vector<TcpSackBlock> sacked_;
+  uint32_t high_rxt_ = 0;
   bool rcvbuf_locked_ = false, sndbuf_locked_ = false;
   ByteQueue sndq_;
   bool fin_queued_ = false, fin_sent_ = false;
@@ -204,6 +241,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   std::map<uint64_t, std::string> ooo_;  // stream offset -> bytes
   size_t ooo_bytes_ = 0;
   std::optional<uint64_t> ooo_fin_off_;
+  uint64_t last_ooo_off_ = 0;  // where the latest out-of-order segment starts
   bool fin_received_ = false;
   // Receive autotuning: bytes the user read, and the last measurement
   // (bytes read per round trip, where it started and when).

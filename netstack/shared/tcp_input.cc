@@ -50,6 +50,7 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
             uint32_t(stack_->Now() >> 6);
   c->snd_una_ = c->iss_;
   c->snd_nxt_ = c->snd_max_ = c->iss_ + 1;
+  c->recover_ = c->iss_;
   c->snd_wnd_ = h.window;
   c->snd_wl1_ = h.seq;
   c->snd_wl2_ = c->iss_;
@@ -258,6 +259,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     snd_wl2_ = h.ack;
   }
   uint32_t flight = snd_max_ - snd_una_;
+  bool sack_news = sack_ok_ && h.sack_count > 0 && TakeSack(h);
   if (SeqGt(h.ack, snd_una_)) {
     uint32_t acked = h.ack - snd_una_;
     if (rtt_timing_ && SeqGeq(h.ack, rtt_seq_)) {  // Karn: only never-resent data is timed
@@ -267,7 +269,15 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     sndq_.Consume(std::min<size_t>(acked, sndq_.size()));
     snd_una_ = h.ack;
     if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
-    if (in_recovery_) {
+    TrimSacked();
+    if (in_recovery_ && sack_ok_) {
+      // RFC 6675: recovery ends at RecoveryPoint; a partial ACK only
+      // frees pipe, SackRecoverySend() (from Output()) fills it.
+      if (SeqGeq(h.ack, recover_)) {
+        in_recovery_ = false;
+        cwnd_ = ssthresh_;
+      }
+    } else if (in_recovery_) {
       if (SeqGeq(h.ack, recover_)) {  // full ACK: leave recovery (RFC 6582 3.2 step 3)
         in_recovery_ = false;
         cwnd_ = std::min(ssthresh_, std::max(flight - acked, mss) + mss);
@@ -293,10 +303,14 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
       ArmRto();  // RFC 6298 5.3
     }
     NotifyLocked();
-  } else if (h.ack == snd_una_ && payload_len == 0 && !(h.flags & kTcpFin) && !window_changed &&
-             flight > 0) {
+  } else if (sack_ok_ ? h.ack == snd_una_ && flight > 0 && sack_news
+                      : h.ack == snd_una_ && payload_len == 0 && !(h.flags & kTcpFin) &&
+                            !window_changed && flight > 0) {
+    // A duplicate ACK; with SACK, one that SACKs new data (RFC 6675 2).
     ++dupacks_;
-    if (in_recovery_) {
+    if (sack_ok_) {
+      // Recovery starts below, on DupThresh of them or a lost first hole.
+    } else if (in_recovery_) {
       cwnd_ += mss;  // each further duplicate: a segment left the network
     } else if (dupacks_ == 3 && SeqGeq(h.ack, recover_)) {
       // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
@@ -309,6 +323,12 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     }
   } else if (window_changed) {
     NotifyLocked();
+  }
+  // RFC 6675 5: DupThresh duplicates, or the scoreboard says the first
+  // unacknowledged segment is lost; not again before RecoveryPoint.
+  if (sack_ok_ && !in_recovery_ && snd_max_ != snd_una_ && SeqGeq(snd_una_, recover_) &&
+      (dupacks_ >= 3 || SeqGt(LostBoundary(), snd_una_))) {
+    EnterSackRecovery();
   }
   if (FinAcked()) {
     switch (state_) {
@@ -373,6 +393,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
       }
     } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
       ++stack_->stats_.tcp_ooo_segments;
+      last_ooo_off_ = off;
       auto [it, inserted] = ooo_.try_emplace(off, payload);
       if (inserted) {
         ooo_bytes_ += payload.size();

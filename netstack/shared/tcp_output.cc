@@ -41,6 +41,7 @@ void TcpEndpoint::TakeSynOptions(const TcpHeader& h) {
   // RFC 7323 2.3: a shift above 14 is taken as 14.
   snd_wscale_ = wscale_ok_ ? uint8_t(std::min<int>(h.wscale, kTcpMaxWindowScale)) : 0;
   if (!wscale_ok_) rcv_wscale_ = 0;  // no scaling either way (RFC 7323 2.2)
+  sack_ok_ = stack_->tcp_sack_ && h.sack_permitted;
 }
 
 void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payload,
@@ -60,6 +61,11 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   // A SYN offers window scaling; a SYN-ACK answers an offer (RFC 7323 1.3).
   if (syn && (state_ == TcpState::kSynSent || wscale_ok_)) {
     h.wscale = int8_t(rcv_wscale_);
+  }
+  if (syn) h.sack_permitted = state_ == TcpState::kSynSent ? stack_->tcp_sack_ : sack_ok_;
+  // Out-of-order data held: say which (RFC 2018 4).
+  if ((flags & kTcpAck) && !syn && !(flags & kTcpRst) && sack_ok_ && !ooo_.empty()) {
+    FillSackBlocks(&h);
   }
   std::string seg;
   seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
@@ -93,38 +99,17 @@ void TcpEndpoint::Output() {
     default:
       return;
   }
+  // In SACK recovery the pipe, not snd_nxt_ - snd_una_, says what may go.
+  bool sack_recovery = in_recovery_ && sack_ok_;
+  if (sack_recovery) SackRecoverySend();
   size_t unsent = 0;
   for (;;) {
     uint32_t in_flight = snd_nxt_ - snd_una_;
-    size_t sent_data = std::min<size_t>(in_flight, sndq_.size());
-    unsent = sndq_.size() - sent_data;
-    uint32_t wnd = std::min(snd_wnd_, cwnd_);
-    uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
+    unsent = sndq_.size() - std::min<size_t>(in_flight, sndq_.size());
     if (unsent > 0) {
-      size_t n = std::min({unsent, size_t(snd_mss_), size_t(usable)});
-      if (n == 0) break;
-      // Sender SWS avoidance (RFC 9293 3.8.6.2.1) and Nagle (RFC 896):
-      // with data in flight, a short segment waits for the ACK.
-      if (n < snd_mss_ && in_flight > 0) {
-        if (n < unsent) break;
-        if (!nodelay_ && !fin_queued_) break;
-      }
-      bool fin = fin_queued_ && n == unsent;
-      uint8_t flags = kTcpAck | (n == unsent ? kTcpPsh : 0) | (fin ? kTcpFin : 0);
-      std::string data = sndq_.Read(sent_data, n);
-      SendSegment(snd_nxt_, flags, data, false);
-      if (!rtt_timing_ && snd_nxt_ == snd_max_) {
-        rtt_timing_ = true;
-        rtt_seq_ = snd_nxt_ + uint32_t(n);
-        rtt_start_ns_ = stack_->Now();
-      }
-      snd_nxt_ += uint32_t(n);
-      if (fin) {
-        fin_sent_ = true;
-        fin_seq_ = snd_nxt_++;
-      }
-      if (SeqGt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
-      if (!rto_timer_.armed()) ArmRto();
+      if (sack_recovery) break;
+      uint32_t wnd = std::min(snd_wnd_, cwnd_);
+      if (!SendNew(wnd > in_flight ? wnd - in_flight : 0)) break;
       continue;
     }
     if (fin_queued_ && snd_nxt_ == snd_una_ + uint32_t(sndq_.size())) {
@@ -139,6 +124,36 @@ void TcpEndpoint::Output() {
   // A zero window with data waiting and nothing in flight: the persist
   // timer (RFC 9293 3.8.6.1) probes until the window opens.
   if (snd_wnd_ == 0 && unsent > 0 && snd_max_ == snd_una_ && !rto_timer_.armed()) ArmRto();
+}
+
+bool TcpEndpoint::SendNew(uint32_t usable) {
+  uint32_t in_flight = snd_nxt_ - snd_una_;
+  size_t sent_data = std::min<size_t>(in_flight, sndq_.size());
+  size_t unsent = sndq_.size() - sent_data;
+  size_t n = std::min({unsent, size_t(snd_mss_), size_t(usable)});
+  if (n == 0) return false;
+  // Sender SWS avoidance (RFC 9293 3.8.6.2.1) and Nagle (RFC 896):
+  // with data in flight, a short segment waits for the ACK.
+  if (n < snd_mss_ && in_flight > 0) {
+    if (n < unsent) return false;
+    if (!nodelay_ && !fin_queued_) return false;
+  }
+  bool fin = fin_queued_ && n == unsent;
+  uint8_t flags = kTcpAck | (n == unsent ? kTcpPsh : 0) | (fin ? kTcpFin : 0);
+  SendSegment(snd_nxt_, flags, sndq_.Read(sent_data, n), false);
+  if (!rtt_timing_ && snd_nxt_ == snd_max_) {
+    rtt_timing_ = true;
+    rtt_seq_ = snd_nxt_ + uint32_t(n);
+    rtt_start_ns_ = stack_->Now();
+  }
+  snd_nxt_ += uint32_t(n);
+  if (fin) {
+    fin_sent_ = true;
+    fin_seq_ = snd_nxt_++;
+  }
+  if (SeqGt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+  if (!rto_timer_.armed()) ArmRto();
+  return true;
 }
 
 void TcpEndpoint::RetransmitFirst() {
@@ -209,6 +224,7 @@ void TcpEndpoint::OnRetransmitTimer() {
   ssthresh_ = std::max(flight / 2, 2 * mss);
   cwnd_ = mss;
   in_recovery_ = false;
+  sacked_.clear();  // RFC 2018 8: the receiver may have dropped what it SACKed
   dupacks_ = 0;
   recover_ = snd_max_;
   snd_nxt_ = snd_una_;

@@ -144,8 +144,9 @@ Parsed ParseFrame(const std::string& f) {
   return p;
 }
 
-OneStack::OneStack(bool learn_peer, uint32_t mtu) {
-  stack = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 42, .timer_kick = nullptr});
+OneStack::OneStack(bool learn_peer, uint32_t mtu, bool sack) {
+  stack = std::make_unique<Stack>(
+      StackOptions{.now_ns = clock.fn(), .secret_seed = 42, .timer_kick = nullptr, .tcp_sack = sack});
   nic = stack->AddNic({"eth0", kOurMac, mtu}, &link).value();
   EXPECT_TRUE(stack->AddAddress(nic, {kOurIp, 24}).ok());
   if (learn_peer) {
@@ -172,9 +173,12 @@ Parsed OneStack::Next() {
   }
 }
 
-Wire::Wire() {
-  a = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 1, .timer_kick = nullptr});
-  b = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(), .secret_seed = 2, .timer_kick = nullptr});
+Wire::Wire(bool sack) {
+  ea_.w = eb_.w = this;
+  a = std::make_unique<Stack>(
+      StackOptions{.now_ns = clock.fn(), .secret_seed = 1, .timer_kick = nullptr, .tcp_sack = sack});
+  b = std::make_unique<Stack>(
+      StackOptions{.now_ns = clock.fn(), .secret_seed = 2, .timer_kick = nullptr, .tcp_sack = sack});
   nic_a_ = a->AddNic({"eth0", kPeerMac, 1500}, &ea_).value();
   nic_b_ = b->AddNic({"eth0", kOurMac, 1500}, &eb_).value();
   EXPECT_TRUE(a->AddAddress(nic_a_, {kPeerIp, 24}).ok());
@@ -188,14 +192,15 @@ Wire::~Wire() {
 
 int Wire::Pump(int max) {
   int moved = 0;
-  while (moved < max && (!ea_.q.empty() || !eb_.q.empty())) {
-    if (!ea_.q.empty()) {
-      std::string f = std::move(ea_.q.front());
+  while (moved < max && (ea_.Ready() || eb_.Ready())) {
+    if (ea_.Ready()) {
+      std::string f = std::move(ea_.q.front().second);
       ea_.q.pop_front();
       bool drop = cut;
-      if (!drop && drop_a_data > 0) {
-        Parsed p = ParseFrame(f);
-        if (p.is_ip && p.ip.proto == kProtoTcp && !p.payload.empty()) {
+      Parsed p = ParseFrame(f);
+      if (p.is_ip && p.ip.proto == kProtoTcp && !p.payload.empty()) {
+        if (drop_a_data_at.count(a_data_frames++)) drop = true;
+        if (!drop && drop_a_data > 0) {
           --drop_a_data;
           drop = true;
         }
@@ -203,8 +208,8 @@ int Wire::Pump(int max) {
       if (!drop) b->DeliverFrame(nic_b_, f);
       ++moved;
     }
-    if (!eb_.q.empty()) {
-      std::string f = std::move(eb_.q.front());
+    if (eb_.Ready()) {
+      std::string f = std::move(eb_.q.front().second);
       eb_.q.pop_front();
       if (!cut) a->DeliverFrame(nic_a_, f);
       ++moved;

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,7 @@ std::string PeerArp(uint16_t op, Ip4 tpa, MacAddr tha = {});
 // A stack with eth0 = kOurIp/24 on a RecordingLink, the peer's MAC already
 // known (so tests start past ARP unless they test it).
 struct OneStack {
-  explicit OneStack(bool learn_peer = true, uint32_t mtu = 1500);
+  explicit OneStack(bool learn_peer = true, uint32_t mtu = 1500, bool sack = true);
   ~OneStack();
   ManualClock clock;
   RecordingLink link;
@@ -90,25 +91,34 @@ struct OneStack {
 // hold frames.
 class Wire {
  public:
-  Wire();
+  // `sack`: the stacks' net.ipv4.tcp_sack.
+  explicit Wire(bool sack = true);
   ~Wire();
   ManualClock clock;
   std::unique_ptr<Stack> a, b;
-  // Delivers queued frames until none are left (or `max` were moved).
-  // Returns how many.
+  // Delivers queued frames that are due until none are left (or `max`
+  // were moved). Returns how many.
   int Pump(int max = 100000);
   // Moves time forward in 1 ms steps, pumping, for `ns`.
   void Run(int64_t ns);
+  // One-way delay: a frame is delivered `delay_ns` after it was sent.
+  int64_t delay_ns = 0;
   // Drop the next frame a sends that carries TCP payload, `n` times.
   int drop_a_data = 0;
+  // Drop the frames a sends that carry TCP payload by their index among
+  // those (0: the first data frame a sent).
+  std::set<uint64_t> drop_a_data_at;
+  uint64_t a_data_frames = 0;
   // Drop everything in both directions while set.
   bool cut = false;
   uint64_t frames = 0;
 
  private:
   struct End : LinkEndpoint {
-    std::deque<std::string> q;
-    void WriteFrame(std::string_view f) override { q.emplace_back(f); }
+    Wire* w = nullptr;
+    std::deque<std::pair<int64_t, std::string>> q;  // due time, frame
+    void WriteFrame(std::string_view f) override { q.emplace_back(w->clock.now + w->delay_ns, f); }
+    bool Ready() const { return !q.empty() && q.front().first <= w->clock.now; }
   };
   End ea_, eb_;
   int nic_a_ = 0, nic_b_ = 0;
