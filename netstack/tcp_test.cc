@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <map>
 #include <random>
 #include <set>
 
@@ -315,8 +316,8 @@ TEST(TcpWscale, ActiveOpenOffersSevenAndScalesBothWays) {
                                  std::string("\x02\x04\x03\xe8\x01\x03\x03\x02", 8)));
   Parsed ack = s.Next();
   EXPECT_EQ(ack.tcp.window, 131072 >> 7);  // tcp_rmem[1] of room, in units of 128
-  EXPECT_EQ(c->rcv_wscale(), 7);
-  EXPECT_EQ(c->snd_wscale(), 2);
+  EXPECT_EQ(c->info().rcv_wscale, 7);
+  EXPECT_EQ(c->info().snd_wscale, 2);
   // The peer's window field 1000 means 4000 bytes: four segments of 1000.
   s.Deliver(PeerTcp(80, port, 5001, syn.tcp.seq + 1, kTcpAck, 1000));
   c->SetNoDelay(true);
@@ -341,8 +342,8 @@ TEST(TcpWscale, PassiveOpenAnswersAnOffer) {
   ASSERT_TRUE(p.conn);
   EXPECT_EQ(p.synack_opts, kMss1460Ws7);
   EXPECT_EQ(p.synack.tcp.window, 65535);
-  EXPECT_EQ(p.conn->rcv_wscale(), 7);
-  EXPECT_EQ(p.conn->snd_wscale(), 10);
+  EXPECT_EQ(p.conn->info().rcv_wscale, 7);
+  EXPECT_EQ(p.conn->info().snd_wscale, 10);
   // Window 1 << 10: one segment of 1024 bytes (unscaled it would be 1 byte).
   s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1, kTcpAck, 1));
   p.conn->SetNoDelay(true);
@@ -361,7 +362,7 @@ TEST(TcpWscale, PeerShiftAboveFourteenIsFourteen) {
   OneStack s;
   Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x03\x03\x0f", 8));
   ASSERT_TRUE(p.conn);
-  EXPECT_EQ(p.conn->snd_wscale(), 14);
+  EXPECT_EQ(p.conn->info().snd_wscale, 14);
 }
 
 // Without the peer's offer: no option in our SYN-ACK, windows unscaled
@@ -372,8 +373,8 @@ TEST(TcpWscale, NoScalingWithoutThePeersOffer) {
   ASSERT_TRUE(p.conn);
   EXPECT_EQ(p.synack_opts, std::string("\x02\x04\x05\xb4", 4));
   EXPECT_EQ(p.synack.tcp.wscale, -1);
-  EXPECT_EQ(p.conn->rcv_wscale(), 0);
-  EXPECT_EQ(p.conn->snd_wscale(), 0);
+  EXPECT_EQ(p.conn->info().rcv_wscale, 0);
+  EXPECT_EQ(p.conn->info().snd_wscale, 0);
   p.ack = p.iss + 1;
   p.Data(std::string(1000, 'x'));
   EXPECT_EQ(s.Next().tcp.window, 65535);
@@ -390,7 +391,7 @@ TEST(TcpWscale, NoScalingWithoutThePeersOffer) {
   EXPECT_EQ(syn.tcp.wscale, 7);
   s.Deliver(PeerTcp(80, syn.tcp.src_port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 65535, {}, 1460));
   EXPECT_EQ(s.Next().tcp.window, 65535);
-  EXPECT_EQ(c->rcv_wscale(), 0);
+  EXPECT_EQ(c->info().rcv_wscale, 0);
   c->Close();
 }
 
@@ -435,13 +436,13 @@ TEST(TcpSack, PermittedOfferedAndAnswered) {
     Passive p(s, 0, 65535, 0, kMss1460Sack);
     ASSERT_TRUE(p.conn);
     EXPECT_EQ(p.synack_opts, kMss1460Sack);  // no window scale: none offered
-    EXPECT_TRUE(p.conn->sack_ok());
+    EXPECT_TRUE(p.conn->info().sack_ok);
   }
   {
     OneStack s;
     Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x03\x03\x07", 8));
     EXPECT_EQ(p.synack_opts, kMss1460Ws7);
-    EXPECT_FALSE(p.conn->sack_ok());
+    EXPECT_FALSE(p.conn->info().sack_ok);
   }
   {
     OneStack s(true, 1500, /*sack=*/false);
@@ -452,7 +453,7 @@ TEST(TcpSack, PermittedOfferedAndAnswered) {
     c->Close();
     Passive p(s, 0, 65535, 0, std::string("\x02\x04\x05\xb4\x01\x01\x04\x02\x01\x03\x03\x07", 12));
     EXPECT_EQ(p.synack_opts, kMss1460Ws7);
-    EXPECT_FALSE(p.conn->sack_ok());
+    EXPECT_FALSE(p.conn->info().sack_ok);
   }
 }
 
@@ -528,6 +529,106 @@ TEST(TcpSack, SenderRetransmitsEveryHoleInOneRoundTrip) {
   ack(end, {});
   EXPECT_EQ(p.conn->Unsent(), 0u);
   EXPECT_TRUE(s.Quiet());
+}
+
+// ---- congestion control ----
+
+// One connection driven round trip by round trip (100 ms) by a peer that
+// acknowledges every segment, with SACK: MSS 100, slow start to 160
+// segments, the first segment of round 5 lost. Returns the window (in
+// segments) after each round from the loss on; `ssthresh` the threshold
+// the loss set.
+std::vector<double> WindowAfterLoss(const char* cc, int rounds, double* ssthresh) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, std::string("\x02\x04\x00\x64\x01\x01\x04\x02", 8));
+  std::vector<double> w;
+  if (!p.conn) return w;
+  EXPECT_TRUE(p.conn->SetCongestionControl(cc).ok());
+  EXPECT_EQ(p.conn->congestion_control(), cc);
+  p.conn->SetNoDelay(true);
+  constexpr double kMss = 100;
+  std::string chunk(1 << 16, 'c');
+  uint32_t peer_next = p.iss + 1;                  // the peer's RCV.NXT
+  std::map<uint32_t, uint32_t> held;               // its out-of-order data
+  for (int r = 0; r < 5 + rounds; ++r) {
+    while (p.conn->Send(chunk).ok()) {
+    }
+    std::vector<Parsed> segs;
+    while (!s.Quiet()) {
+      Parsed f = s.Next();
+      if (!f.payload.empty()) segs.push_back(f);
+    }
+    s.Advance(100'000'000);
+    for (size_t i = 0; i < segs.size(); ++i) {
+      if (r == 4 && i == 0) continue;  // lost
+      uint32_t a = segs[i].tcp.seq, b = a + uint32_t(segs[i].payload.size());
+      if (SeqLeq(a, peer_next)) {
+        if (SeqGt(b, peer_next)) peer_next = b;
+        for (auto it = held.begin(); it != held.end() && SeqLeq(it->first, peer_next);) {
+          if (SeqGt(it->second, peer_next)) peer_next = it->second;
+          it = held.erase(it);
+        }
+      } else {
+        held[a] = b;
+      }
+      std::string opt;
+      if (!held.empty()) {
+        uint32_t l = held.begin()->first, e = held.begin()->second;
+        for (auto& [x, y] : held) e = SeqGt(y, e) && SeqLeq(x, e) ? y : e;
+        opt = SackOpt({{l, e}});
+      }
+      s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, peer_next, kTcpAck, 65535, opt));
+    }
+    if (r == 4) *ssthresh = p.conn->info().ssthresh / kMss;
+    if (r >= 4) w.push_back(p.conn->info().cwnd / kMss);
+  }
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 0u);
+  EXPECT_EQ(s.stack->stats().tcp_sack_recoveries, 1u);
+  return w;
+}
+
+// RFC 8312: after the loss at W_max = 160, CUBIC keeps 0.7 of it, grows
+// fast, levels off near W_max at K = cbrt(160 * 0.3 / 0.4) = 4.93 s (49
+// round trips), then grows faster again; Reno halves and adds one segment
+// per round trip.
+TEST(TcpCc, CubicWindowGrowthAfterALossAgainstReno) {
+  double ss_cubic = 0, ss_reno = 0;
+  std::vector<double> cubic = WindowAfterLoss("cubic", 70, &ss_cubic);
+  std::vector<double> reno = WindowAfterLoss("reno", 70, &ss_reno);
+  ASSERT_EQ(cubic.size(), 71u);
+  ASSERT_EQ(reno.size(), 71u);
+  EXPECT_NEAR(ss_cubic, 112, 1);
+  EXPECT_NEAR(ss_reno, 80, 1);
+  for (int i : {1, 10, 20, 30, 40, 45, 49, 55, 60, 70}) {
+    std::printf("round %2d after the loss: cubic %6.1f reno %6.1f\n", i, cubic[i], reno[i]);
+  }
+  // Concave: the first ten round trips add far more than the ten before K.
+  EXPECT_GT(cubic[11] - cubic[1], 4 * (cubic[49] - cubic[39]));
+  // Back near W_max at K, and past it (convex) after.
+  EXPECT_NEAR(cubic[50], 160, 8);
+  EXPECT_GT(cubic[70] - cubic[60], cubic[50] - cubic[40]);
+  // Reno: one segment per round trip.
+  EXPECT_NEAR(reno[60] - reno[10], 50, 3);
+  EXPECT_GT(cubic[30], reno[30] + 30);
+}
+
+TEST(TcpCc, CongestionControlByNameAndInheritedFromTheListener) {
+  OneStack s;
+  auto l = s.stack->NewTcp();
+  EXPECT_EQ(l->congestion_control(), "cubic");  // Linux's default
+  EXPECT_EQ(l->SetCongestionControl("bbr").error(), Errno(ENOENT));
+  EXPECT_EQ(l->SetCongestionControl("").error(), Errno(ENOENT));
+  ASSERT_TRUE(l->SetCongestionControl("reno").ok());
+  ASSERT_TRUE(l->Bind({Ip4{}, kPort}).ok());
+  ASSERT_TRUE(l->Listen(1).ok());
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, 65535, {}, 1460));
+  Parsed sa = s.Next();
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, sa.tcp.seq + 1, kTcpAck, 65535));
+  auto c = l->Accept();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->congestion_control(), "reno");
+  (*c)->Close();
+  l->Close();
 }
 
 TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
@@ -809,24 +910,24 @@ TEST(TcpWire, BulkBothWaysIntact) {
 TEST(TcpWire, BuffersGrowWithTheTransferUnlessSet) {
   WirePair p;
   ASSERT_TRUE(p.server);
-  EXPECT_EQ(p.client->rcv_wscale(), 7);
-  EXPECT_EQ(p.client->snd_wscale(), 7);
-  EXPECT_EQ(p.server->snd_wscale(), 7);
-  EXPECT_EQ(p.server->rcvbuf(), TcpEndpoint::kRcvBufDefault);
+  EXPECT_EQ(p.client->info().rcv_wscale, 7);
+  EXPECT_EQ(p.client->info().snd_wscale, 7);
+  EXPECT_EQ(p.server->info().snd_wscale, 7);
+  EXPECT_EQ(p.server->info().rcvbuf, TcpEndpoint::kRcvBufDefault);
   std::string up = Pattern(4 << 20, 5);
   EXPECT_EQ(Transfer(p.w, *p.client, *p.server, up), up);
-  EXPECT_GT(p.server->rcvbuf(), TcpEndpoint::kRcvBufDefault);
-  EXPECT_LE(p.server->rcvbuf(), TcpEndpoint::kRcvRoomMax);
-  EXPECT_GT(p.client->sndbuf(), TcpEndpoint::kSndBufDefault);
-  EXPECT_LE(p.client->sndbuf(), TcpEndpoint::kWmemMax);
+  EXPECT_GT(p.server->info().rcvbuf, TcpEndpoint::kRcvBufDefault);
+  EXPECT_LE(p.server->info().rcvbuf, TcpEndpoint::kRcvRoomMax);
+  EXPECT_GT(p.client->info().sndbuf, TcpEndpoint::kSndBufDefault);
+  EXPECT_LE(p.client->info().sndbuf, TcpEndpoint::kWmemMax);
 
   WirePair q;
   ASSERT_TRUE(q.server);
   q.server->SetBufferSizes(100000, 0);
   q.client->SetBufferSizes(0, 200000);
   EXPECT_EQ(Transfer(q.w, *q.client, *q.server, up), up);
-  EXPECT_EQ(q.server->rcvbuf(), 100000u);
-  EXPECT_EQ(q.client->sndbuf(), 200000u);
+  EXPECT_EQ(q.server->info().rcvbuf, 100000u);
+  EXPECT_EQ(q.client->info().sndbuf, 200000u);
 }
 
 TEST(TcpWire, RecoversFromLoss) {
@@ -876,7 +977,7 @@ TEST(TcpWire, SackRecoversManyLossesFasterThanNewReno) {
     Outcome o;
     EXPECT_TRUE(p.server);
     if (!p.server) return o;
-    EXPECT_EQ(p.client->sack_ok(), sack);
+    EXPECT_EQ(p.client->info().sack_ok, sack);
     p.w.delay_ns = 10'000'000;
     p.w.drop_a_data_at = drops;
     std::string data = Pattern(2 << 20, 9);

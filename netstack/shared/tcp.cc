@@ -409,29 +409,15 @@ void TcpEndpoint::SetBufferSizes(size_t rcvbuf, size_t sndbuf) {
   NotifyLocked();
 }
 
-size_t TcpEndpoint::rcvbuf() {
+TcpEndpoint::Info TcpEndpoint::info() {
   Stack::Locked l(stack_);
-  return rcvbuf_cap_;
-}
-
-size_t TcpEndpoint::sndbuf() {
-  Stack::Locked l(stack_);
-  return sndbuf_cap_;
-}
-
-uint8_t TcpEndpoint::rcv_wscale() {
-  Stack::Locked l(stack_);
-  return rcv_wscale_;
-}
-
-uint8_t TcpEndpoint::snd_wscale() {
-  Stack::Locked l(stack_);
-  return snd_wscale_;
-}
-
-bool TcpEndpoint::sack_ok() {
-  Stack::Locked l(stack_);
-  return sack_ok_;
+  return {.rcv_wscale = rcv_wscale_,
+          .snd_wscale = snd_wscale_,
+          .sack_ok = sack_ok_,
+          .cwnd = cwnd_,
+          .ssthresh = ssthresh_,
+          .rcvbuf = rcvbuf_cap_,
+          .sndbuf = sndbuf_cap_};
 }
 
 void TcpEndpoint::InitBufferSpace() {

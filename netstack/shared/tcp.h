@@ -1,9 +1,12 @@
 // A TCP endpoint (RFC 9293): the connection state machine, send and
 // receive buffers, the out-of-order queue, retransmission (RFC 6298 RTO,
-// Karn), NewReno congestion control with fast retransmit/recovery (RFC 5681,
-// RFC 6582), zero-window probes, RST processing with RFC 5961's checks,
+// Karn), fast retransmit/recovery (NewReno, RFC 5681, RFC 6582; with SACK,
+// RFC 6675), zero-window probes, RST processing with RFC 5961's checks,
 // TIME_WAIT, listen with a backlog, the MSS option, window scaling (RFC
 // 7323 2) with Linux's receive and send buffer autotuning, and keepalive.
+//
+// Congestion control: CUBIC (RFC 8312, Linux's default) or Reno/NewReno,
+// per connection as TCP_CONGESTION picks.
 //
 // SACK (RFC 2018): offered and answered as net.ipv4.tcp_sack says; blocks
 // for out-of-order data in every ACK; as sender, a scoreboard and RFC
@@ -98,15 +101,26 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // SO_SNDBUF's share); 0 leaves one as it is. A size set here is fixed:
   // no autotuning (SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK).
   void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
-  size_t rcvbuf();  // the receive buffer's payload room now
-  size_t sndbuf();
   uint16_t mss();
   int64_t rto_ns();
-  // The window scale shifts in use (RFC 7323): ours (applied to the windows
-  // we advertise) and the peer's; both 0 unless both SYNs had the option.
-  uint8_t rcv_wscale();
-  uint8_t snd_wscale();
-  bool sack_ok();  // both SYNs had SACK-permitted
+  // A snapshot of the connection's state, what TCP_INFO reports.
+  struct Info {
+    // The window scale shifts in use (RFC 7323): ours (applied to the
+    // windows we advertise) and the peer's; both 0 unless both SYNs had
+    // the option.
+    uint8_t rcv_wscale = 0, snd_wscale = 0;
+    bool sack_ok = false;  // both SYNs had SACK-permitted
+    uint32_t cwnd = 0, ssthresh = 0;  // bytes
+    size_t rcvbuf = 0, sndbuf = 0;    // the buffers' payload room now
+  };
+  Info info();
+
+  // TCP_CONGESTION: "cubic" (the default, as Linux's) or "reno"; ENOENT
+  // for any other name (tcp_set_congestion_control()). A listener's
+  // choice passes to its connections.
+  static constexpr size_t kCcNameMax = 16;  // TCP_CA_NAME_MAX
+  Status SetCongestionControl(std::string_view name);
+  std::string congestion_control();
 
   // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT
   // (tcp_keepalive_timer()): after `idle_s` without a segment from the
@@ -148,6 +162,14 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // One new segment at snd_nxt_ of at most `usable` bytes, if Nagle and
   // sender SWS avoidance let it go; false if nothing went.
   bool SendNew(uint32_t usable);
+
+  // ---- congestion control (tcp_cc.cc) ----
+  // The slow start threshold after a loss (fast retransmit, SACK
+  // recovery, RTO) with `flight` bytes outstanding; CUBIC also starts a
+  // new epoch from here.
+  uint32_t SsthreshOnLoss(uint32_t flight);
+  // Congestion avoidance (cwnd_ >= ssthresh_) for `acked` new bytes.
+  void CongestionAvoidance(uint32_t acked);
 
   // ---- SACK (tcp_sack.cc) ----
   // Fills h->sack with the out-of-order data held: the block with the
@@ -249,7 +271,18 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   uint64_t rcv_space_ = 0, rcv_space_from_ = 0;
   int64_t rcv_space_ns_ = 0;
 
-  // Congestion control (NewReno) and retransmission.
+  // Congestion control and retransmission.
+  enum class Cc : uint8_t { kReno, kCubic };
+  Cc cc_ = Cc::kCubic;
+  // CUBIC (RFC 8312), in segments and seconds: W_max and the fast
+  // convergence memory, K, the epoch's start (-1: none yet) and the
+  // TCP-friendly estimate W_est.
+  double cubic_w_max_ = 0, cubic_w_last_max_ = 0, cubic_k_ = 0, cubic_w_est_ = 0;
+  int64_t cubic_epoch_ns_ = -1;
+  // Growth not yet whole: Reno's acknowledged bytes toward the next
+  // segment (tcp_cong_avoid_ai()'s snd_cwnd_cnt), CUBIC's byte fraction.
+  uint32_t reno_acked_ = 0;
+  double cubic_frac_ = 0;
   uint32_t cwnd_ = 0, ssthresh_ = 0x7fffffff;
   int dupacks_ = 0;
   bool in_recovery_ = false;

@@ -35,6 +35,7 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   stack_->tcp_ports_.AddShared(local_.port, &c->port_);
   c->nodelay_ = nodelay_;
   c->keepalive_ = keepalive_;  // sk_clone_lock() copies them
+  c->cc_ = cc_;
   c->rcvbuf_cap_ = rcvbuf_cap_;
   c->sndbuf_cap_ = sndbuf_cap_;
   c->rcvbuf_locked_ = rcvbuf_locked_;
@@ -289,7 +290,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     } else if (cwnd_ < ssthresh_) {
       cwnd_ += std::min(acked, mss);  // slow start (RFC 5681 3.1)
     } else {
-      cwnd_ += std::max<uint32_t>(1, mss * mss / std::max(cwnd_, 1u));  // congestion avoidance
+      CongestionAvoidance(acked);
     }
     if (!in_recovery_) dupacks_ = 0;
     // tcp_sndbuf_expand(): room for two congestion windows, so that the
@@ -315,7 +316,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     } else if (dupacks_ == 3 && SeqGeq(h.ack, recover_)) {
       // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
       ++stack_->stats_.tcp_fast_retransmits;
-      ssthresh_ = std::max(flight / 2, 2 * mss);
+      ssthresh_ = SsthreshOnLoss(flight);
       recover_ = snd_max_;
       in_recovery_ = true;
       RetransmitFirst();

@@ -221,7 +221,7 @@ void TcpEndpoint::OnRetransmitTimer() {
   // the rest follows as ACKs open the window (go-back-N).
   ++stack_->stats_.tcp_timeouts;
   uint32_t mss = snd_mss_;
-  ssthresh_ = std::max(flight / 2, 2 * mss);
+  ssthresh_ = SsthreshOnLoss(flight);
   cwnd_ = mss;
   in_recovery_ = false;
   sacked_.clear();  // RFC 2018 8: the receiver may have dropped what it SACKed

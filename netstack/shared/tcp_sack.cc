@@ -132,12 +132,12 @@ uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
 }
 
 void TcpEndpoint::EnterSackRecovery() {
-  // RFC 6675 5 step (4): RecoveryPoint = HighData, cwnd = ssthresh =
-  // FlightSize / 2, and the first hole goes out at once.
+  // RFC 6675 5 step (4): RecoveryPoint = HighData, cwnd = ssthresh (Reno:
+  // FlightSize / 2; CUBIC: 0.7 cwnd), and the first hole goes out at once.
   ++stack_->stats_.tcp_fast_retransmits;
   ++stack_->stats_.tcp_sack_recoveries;
   uint32_t mss = snd_mss_;
-  ssthresh_ = std::max((snd_max_ - snd_una_) / 2, 2 * mss);
+  ssthresh_ = SsthreshOnLoss(snd_max_ - snd_una_);
   cwnd_ = ssthresh_;
   recover_ = snd_max_;
   in_recovery_ = true;

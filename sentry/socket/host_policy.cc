@@ -259,7 +259,11 @@ Status SetTcpLevel(const NetPrivileges& p, int name, std::string_view val) {
   if (PlainTcpOpt(name)) return {};
   switch (name) {
     case TCP_CONGESTION: {
-      std::string_view n = val.substr(0, val.find('\0'));
+      // do_tcp_setsockopt(): an empty option is EINVAL; the name is at
+      // most TCP_CA_NAME_MAX - 1 (15) bytes, up to a NUL.
+      if (val.empty()) return Errno(EINVAL);
+      std::string_view n = val.substr(0, 15);
+      n = n.substr(0, n.find('\0'));
       // tcp_set_congestion_control(): not found is ENOENT, not allowed EPERM.
       if (CongestionControlAllowed(p.net_admin, n)) return {};
       return Errno(CongestionControlAllowed(true, n) ? EPERM : ENOENT);

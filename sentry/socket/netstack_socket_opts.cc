@@ -63,6 +63,13 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       case TCP_KEEPIDLE: return IntOpt(tcp_->keepalive().idle_s, optlen);
       case TCP_KEEPINTVL: return IntOpt(tcp_->keepalive().intvl_s, optlen);
       case TCP_KEEPCNT: return IntOpt(tcp_->keepalive().cnt, optlen);
+      case TCP_CONGESTION: {
+        // do_tcp_getsockopt(): the name NUL-padded to TCP_CA_NAME_MAX,
+        // cut to the caller's length.
+        std::string n = tcp_->congestion_control();
+        n.resize(std::min(optlen, netstack::TcpEndpoint::kCcNameMax), '\0');
+        return n;
+      }
       default: return Errno(ENOPROTOOPT);
     }
   }
@@ -124,6 +131,14 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
     (name == TCP_KEEPIDLE ? k.idle_s : name == TCP_KEEPINTVL ? k.intvl_s : k.cnt) = v;
     tcp_->SetKeepalive(k);
     return {};
+  }
+  if (level == IPPROTO_TCP && tcp_ && name == TCP_CONGESTION) {
+    // do_tcp_setsockopt(): at most TCP_CA_NAME_MAX - 1 bytes, up to a NUL;
+    // tcp_set_congestion_control(): an unknown name is ENOENT. Both of
+    // ours are in Linux's default tcp_allowed_congestion_control.
+    if (val.empty()) return Errno(EINVAL);
+    std::string_view n(val.data(), std::min(val.size(), netstack::TcpEndpoint::kCcNameMax - 1));
+    return tcp_->SetCongestionControl(n.substr(0, n.find('\0')));
   }
   if (level == IPPROTO_TCP && tcp_ && name == TCP_NODELAY) {
     SV_ASSIGN_OR_RETURN(int v, GetInt(val));

@@ -78,6 +78,14 @@ class InetTest : public ::testing::TestWithParam<int> {
     return s;
   }
 
+  // One byte sent on `from` arrives on `to`.
+  static void ExpectByteArrives(int from, int to, char b) {
+    ASSERT_EQ(send(from, &b, 1, 0), 1) << strerror(errno);
+    char got = 0;
+    ASSERT_EQ(recv(to, &got, 1, 0), 1) << strerror(errno);
+    EXPECT_EQ(got, b);
+  }
+
   // A loopback port that nothing listens on (bound once, then closed).
   uint16_t ClosedPort(int type) {
     sockaddr_storage a;

@@ -101,10 +101,7 @@ TEST_P(TcpKeepaliveTest, ALivePeerKeepsTheConnection) {
   int err = Get(c, SOL_SOCKET, SO_ERROR);
   EXPECT_EQ(err, 0) << ErrnoName(err);
   EXPECT_EQ(PollNow(c), POLLOUT);
-  ASSERT_EQ(send(c, "k", 1, 0), 1);
-  char ch = 0;
-  ASSERT_EQ(recv(s, &ch, 1, 0), 1);
-  EXPECT_EQ(ch, 'k');
+  ExpectByteArrives(c, s, 'k');
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, TcpKeepaliveTest, InetFamilies(), InetFamilyName);
