@@ -62,7 +62,7 @@ struct Stats {
   uint64_t udp_errqueue_full = 0;
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
-  uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0;
+  uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0, tcp_ooo_overflow = 0;
   uint64_t tcp_sack_recoveries = 0, tcp_sack_retransmits = 0;
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;

@@ -531,6 +531,41 @@ TEST(TcpSack, SenderRetransmitsEveryHoleInOneRoundTrip) {
   EXPECT_TRUE(s.Quiet());
 }
 
+// A hostile peer: thousands of 1-byte segments out of order, thousands
+// of disjoint 1-byte SACK blocks. Both stay bounded; the connection works.
+TEST(TcpSack, HostileOutOfOrderAndSackFloodsStayBounded) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.ack = p.iss + 1;
+  for (uint32_t i = 0; i < 5000; ++i) {
+    p.Data("x", 2 + 2 * i);
+    s.link.frames.clear();
+  }
+  EXPECT_EQ(s.stack->stats().tcp_ooo_overflow, 5000u - TcpEndpoint::kMaxOooSegments);
+  p.Data("a", 0);
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.ack, kPeerIss + 2);
+  EXPECT_EQ(a.tcp.sack_count, 4);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(10 * 1460, 'y')).ok());
+  s.link.frames.clear();
+  uint32_t base = p.iss + 1;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    std::string opt = "\x01\x01\x05\x22";
+    for (uint32_t k = 0; k < 4; ++k) {
+      uint32_t l = base + 1 + 2 * ((i * 4 + k) % 7000);
+      opt += Be32(l) + Be32(l + 1);
+    }
+    s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 2, base, kTcpAck, 65535, opt));
+    s.link.frames.clear();
+  }
+  EXPECT_EQ(p.conn->info().sack_ranges, TcpEndpoint::kMaxSackRanges);
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 2, base + 10 * 1460, kTcpAck, 65535));
+  EXPECT_EQ(p.conn->info().sack_ranges, 0u);
+  EXPECT_EQ(p.conn->Unsent(), 0u);
+}
+
 // ---- congestion control ----
 
 // One connection driven round trip by round trip (100 ms) by a peer that

@@ -417,7 +417,8 @@ TcpEndpoint::Info TcpEndpoint::info() {
           .cwnd = cwnd_,
           .ssthresh = ssthresh_,
           .rcvbuf = rcvbuf_cap_,
-          .sndbuf = sndbuf_cap_};
+          .sndbuf = sndbuf_cap_,
+          .sack_ranges = sacked_.size()};
 }
 
 void TcpEndpoint::InitBufferSpace() {

@@ -112,7 +112,12 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
     bool sack_ok = false;  // both SYNs had SACK-permitted
     uint32_t cwnd = 0, ssthresh = 0;  // bytes
     size_t rcvbuf = 0, sndbuf = 0;    // the buffers' payload room now
+    size_t sack_ranges = 0;           // ranges on the SACK scoreboard
   };
+  // Bounds against a hostile peer: segments held out of order (Linux
+  // prunes its out-of-order queue too, tcp_prune_ofo_queue()) and ranges
+  // on the scoreboard (the lowest, nearest retransmission, are kept).
+  static constexpr size_t kMaxOooSegments = 4096, kMaxSackRanges = 1024;
   Info info();
 
   // TCP_CONGESTION: "cubic" (the default, as Linux's) or "reno"; ENOENT

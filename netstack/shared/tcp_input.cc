@@ -392,6 +392,8 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
         ooo_bytes_ -= it->second.size();
         ooo_.erase(it);
       }
+    } else if (ooo_.size() >= kMaxOooSegments && !ooo_.count(off)) {
+      ++stack_->stats_.tcp_ooo_overflow;
     } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
       ++stack_->stats_.tcp_ooo_segments;
       last_ooo_off_ = off;

@@ -63,6 +63,7 @@ bool TcpEndpoint::TakeSack(const TcpHeader& h) {
       merged.push_back(b);
     }
   }
+  if (merged.size() > kMaxSackRanges) merged.resize(kMaxSackRanges);
   sacked_ = std::move(merged);
   return bytes() > before;
 }
