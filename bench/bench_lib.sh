@@ -56,7 +56,8 @@ add_runtimes() {
 
 # add_seedsc_runtimes LABEL SEEDSC PLATFORMS: LABEL-<p> running `SEEDSC
 # --platform=<p> do --` for each p of PLATFORMS (p = systrap-patch: systrap
-# with --systrap-patch), if SEEDSC is an executable
+# with --systrap-patch; systrap: with --systrap-patch=false), if SEEDSC is an
+# executable
 # (LABEL tells two seedsc builds apart, e.g. "base" for the one compared with).
 add_seedsc_runtimes() {
   local label="$1" seedsc="$2" platforms="$3" p plats
@@ -66,6 +67,8 @@ add_seedsc_runtimes() {
     names+=("$label-$p")
     if [[ "$p" == systrap-patch ]]; then  # systrap with syscall-site patching
       cmd["$label-$p"]="$seedsc --platform=systrap --systrap-patch do --"
+    elif [[ "$p" == systrap ]]; then  # every syscall trapping (patching is the default)
+      cmd["$label-$p"]="$seedsc --platform=systrap --systrap-patch=false do --"
     else
       cmd["$label-$p"]="$seedsc --platform=$p do --"
     fi

@@ -61,7 +61,7 @@ std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg) {
   if (!cfg.debug_log.empty()) f.push_back("--debug-log=" + cfg.debug_log);
   if (cfg.strace) f.push_back("--strace");
   if (cfg.net_raw) f.push_back("--net-raw");
-  if (cfg.systrap_patch) f.push_back("--systrap-patch");
+  f.push_back(cfg.systrap_patch ? "--systrap-patch" : "--systrap-patch=false");
   return f;
 }
 

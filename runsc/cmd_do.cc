@@ -212,9 +212,9 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   // --systrap-patch reaches the platform as NewSystrapPlatform reads it
   // (SEEDVISOR_SYSTRAP_PATCH), only while the kernel is made: the guest's
   // environment never carries it.
-  if (cfg.systrap_patch) setenv("SEEDVISOR_SYSTRAP_PATCH", "1", 1);
+  setenv("SEEDVISOR_SYSTRAP_PATCH", cfg.systrap_patch ? "1" : "0", 1);
   auto kernel = sentry::Kernel::Create(opts);
-  if (cfg.systrap_patch) unsetenv("SEEDVISOR_SYSTRAP_PATCH");
+  unsetenv("SEEDVISOR_SYSTRAP_PATCH");
   if (!kernel.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: %s\n",
                  std::string(kernel.status().message()).c_str());

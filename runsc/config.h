@@ -23,7 +23,7 @@ struct GlobalConfig {
   std::string log_format = "text";
   bool strace = false;
   bool rootless = false;
-  bool systrap_patch = false;
+  bool systrap_patch = true;
   // --boot-timeout: how long create, run, start and do wait for the sandbox
   // to come up (and the container's process to start); "0" waits forever.
   std::string boot_timeout = "60s";
