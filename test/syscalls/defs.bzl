@@ -126,7 +126,7 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         )
 
     # systrap with its hot syscall sites patched into jumps to the stub's
-    # fast entry (off by default in seedsc; this runs every suite with it),
+    # fast entry (seedsc's default now; the flag is explicit here),
     # on the default network like the plain variants.
     if network_none:
         variants.append(name + "_systrap_patch")
