@@ -13,11 +13,13 @@ makes
     file_bin        fully static cc_binary (gtest_main linked in)
     file_native     sh_test: runs file_bin directly on the host
     file_ptrace     sh_test: runs `seedsc --platform=ptrace do file_bin`
-                    (one such target per entry of SANDBOX_PLATFORMS)
+                    (one such target per entry of SANDBOX_PLATFORMS;
+                    file_systrap with --systrap-patch=false: every
+                    syscall traps, the path unpatchable sites, CPUs and
+                    users of the flag take)
     file_systrap_patch
-                    sh_test: systrap with syscall-site patching
-                    (`seedsc --platform=systrap --systrap-patch`,
-                    platform/systrap/PATCHING.md)
+                    sh_test: systrap with syscall-site patching, seedsc's
+                    default (platform/systrap/PATCHING.md)
     file            test_suite of all of the above
 
 Every variant runs through run_test.sh, so a failure looks the same
@@ -98,6 +100,7 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
                 "--binary=$(rootpath :%s)" % binary,
                 "--seedsc=$(rootpath %s)" % SEEDSC,
                 "--platform=" + platform,
+            ] + (["--systrap-patch=false"] if platform == "systrap" else []) + [
                 "--",
             ] + args,
             data = [":" + binary, SEEDSC],

@@ -21,7 +21,7 @@ while (($#)); do
     --seedsc=*) seedsc="${1#*=}" ;;
     --platform=*) platform="${1#*=}" ;;
     --network=*) network="${1#*=}" ;;
-    --systrap-patch) patch="--systrap-patch" ;;
+    --systrap-patch | --systrap-patch=*) patch="$1" ;;
     --as-init) as_init=1 ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
