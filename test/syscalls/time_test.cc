@@ -368,7 +368,8 @@ TEST(ItimerTest, GetitimerReportsRemaining) {
 // forever. Two threads call getitimer meanwhile, so that the timer's
 // delivery competes for the same locks as a real program's threads would.
 std::atomic<int> rearm_alarms{0};
-constexpr int kRearms = 1500;
+// The lost alarm showed within 20-108 re-arms (old binary, 8 of 9 runs).
+constexpr int kRearms = 300;
 
 TEST(ItimerTest, ReArmedFromItsHandlerAlwaysFires) {
   struct sigaction sa = {}, old;
@@ -394,19 +395,19 @@ TEST(ItimerTest, ReArmedFromItsHandlerAlwaysFires) {
   rearm_alarms = 0;
   struct itimerval first = {{0, 0}, {0, 50}};
   ASSERT_OK(setitimer(ITIMER_REAL, &first, nullptr));
-  // Each alarm comes within microseconds of its re-arm; 20 s for all is
-  // generous on a loaded host, and a lost one never comes.
-  const int64_t deadline = NowNs(CLOCK_MONOTONIC) + 20LL * 1000000000;
+  // Each alarm comes within microseconds of its re-arm: no cap on the
+  // whole (a loaded host or the kvm platform makes rounds slow), only on
+  // one alarm: 10 s without one after a 50 us re-arm means it was lost.
   int last = -1;
   int64_t last_change = NowNs(CLOCK_MONOTONIC);
-  while (rearm_alarms.load() < kRearms && NowNs(CLOCK_MONOTONIC) < deadline) {
+  while (rearm_alarms.load() < kRearms) {
     struct timespec ms = {0, 1000000};
     nanosleep(&ms, nullptr);  // EINTR by the alarm is fine
     if (rearm_alarms.load() != last) {
       last = rearm_alarms.load();
       last_change = NowNs(CLOCK_MONOTONIC);
-    } else if (NowNs(CLOCK_MONOTONIC) - last_change > 2LL * 1000000000) {
-      break;  // 2 s without an alarm after a 50 us re-arm: it was lost
+    } else if (NowNs(CLOCK_MONOTONIC) - last_change > 10LL * 1000000000) {
+      break;
     }
   }
   stop = true;
