@@ -94,6 +94,9 @@ int Kernel::IdFrom(const PidNamespace* ns, int local) {
 Status Kernel::AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int global, int want) {
   if (ns == nullptr) return {};
   if (!ns->adding) return Errno(ENOMEM);
+  // alloc_pid(): a namespace without its init yet takes only 1 as set_tid
+  // (its first process is its init, whatever it asks for).
+  if (want > 1 && ns->Global(1) == 0) return Errno(EINVAL);
   std::vector<std::pair<PidNamespace*, int>> ids;
   for (PidNamespace* n = ns.get(); n != nullptr; n = n->parent().get()) {
     const int local = n->Allocate(n == ns.get() ? want : 0);

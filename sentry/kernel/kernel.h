@@ -298,10 +298,15 @@ class Kernel {
   }
   // Gives the new global id `global` its ids in `ns` and in each namespace
   // above it (alloc_pid()); `want`, if set, is its id in `ns` (clone3's
-  // set_tid). ENOMEM once ns's init has exited, EEXIST if `want` is
-  // taken, EAGAIN when a namespace is full; nothing is kept on failure.
+  // set_tid). ENOMEM once ns's init has exited, EINVAL for a `want` other
+  // than 1 while ns has no init, EEXIST if `want` is taken, EAGAIN when a
+  // namespace is full; nothing is kept on failure.
   Status AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int global, int want)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `global`'s ids in pid namespaces once neither a task nor an
+  // unreaped thread group holds it (also a clone's that failed after
+  // AttachIdsLocked).
+  void ForgetIdLocked(int global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The init of a namespace below the sandbox's has exited
   // (zap_pid_namespace()): no task joins `ns` any more and every other
   // one in it or below gets SIGKILL.
@@ -392,9 +397,6 @@ class Kernel {
   // The innermost pid namespace of each global id that has ids below the
   // sandbox's namespace, until the id is free (ForgetIdLocked).
   std::map<int, std::shared_ptr<PidNamespace>> id_ns_ ABSL_GUARDED_BY(mu_);
-  // Drops `global`'s ids in pid namespaces once neither a task nor an
-  // unreaped thread group holds it.
-  void ForgetIdLocked(int global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The part of ZombieToParent after a namespace init's wait for the
   // others (PidNamespace::exit_pending).
   void ZombieToParentNow(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -123,6 +123,13 @@ Result<int> Task::Clone(const CloneArgs& a) {
     if (Status s = kernel_.AttachIdsLocked(pid_ns, tid, pid_ns ? a.set_tid : 0); !s.ok()) {
       return abandon(s.error());
     }
+    // A failure after this gives the ids back (a stale local id would
+    // name whoever gets `tid` next) and a namespace's init that never ran.
+    auto abandon_ids = [&](Errno e) {
+      if (pid_ns != nullptr && pid_ns->Local(tid) == 1) pid_ns->init.reset();
+      kernel_.ForgetIdLocked(tid);
+      return abandon(e);
+    };
     std::shared_ptr<ThreadGroup> tg;
     if (flags & CLONE_THREAD) {
       tg = tg_;
@@ -139,7 +146,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
         tg->unkillable = true;
       }
       if (flags & CLONE_PIDFD) {
-        if (Status s = a.pidfd->Bind(tg); !s.ok()) return abandon(s.error());
+        if (Status s = a.pidfd->Bind(tg); !s.ok()) return abandon_ids(s.error());
       }
       tg->parent = (flags & CLONE_PARENT) ? tg_->parent : tg_;
       if (!(flags & CLONE_PARENT)) tg->parent_tid = tid_;
@@ -175,7 +182,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->pid_ns_for_children_ = pid_ns;
     if ((flags & CLONE_PIDFD) && (flags & CLONE_THREAD)) {
       // Linux 6.9: a thread's pidfd is a PIDFD_THREAD one.
-      if (Status s = a.pidfd->BindThread(child); !s.ok()) return abandon(s.error());
+      if (Status s = a.pidfd->BindThread(child); !s.ok()) return abandon_ids(s.error());
     }
     tg->tasks.push_back(child.get());
     if (tg->leader == nullptr) tg->leader = child.get();

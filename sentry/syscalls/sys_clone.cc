@@ -109,9 +109,10 @@ SyscallReturn SysClone3(Task& t, const SyscallArgs& a) {
   if (args.stack != 0 && args.stack + args.stack_size < args.stack) return Errno(EINVAL);
   // Namespaces (CLONE_NEWTIME included) are refused as clone(2) refuses them.
   if (args.flags & CLONE_NEWTIME) return Errno(EPERM);
-  // The sandbox is one pid namespace, level 0: one id at most
-  // (copy_process()), in [1, pid_max) and only for a caller that may
-  // checkpoint and restore (alloc_pid()).
+  // One id at most, for the new task's own pid namespace (Linux takes one
+  // per level up to the caller's depth; more than one level is EINVAL
+  // here), in [1, pid_max) and only for a caller that may checkpoint and
+  // restore (alloc_pid()).
   int want_tid = 0;
   if (!set_tid.empty()) {
     if (set_tid.size() > 1) return Errno(EINVAL);

@@ -182,18 +182,20 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
     if (!(flags & type_bit)) continue;
     if (int err = InstallCheck(t, type_bit, flags); err != 0) return Errno(err);
   }
+  // Every part is resolved and checked before any is installed
+  // (validate_nsset() before commit_nsset()): a part that fails changes
+  // nothing.
+  std::shared_ptr<UtsNames> uts;
   if (flags & CLONE_NEWUTS) {
     // utsns_install(): the file's namespace, or the pidfd process's.
-    std::shared_ptr<UtsNames> ns;
     if (type != 0) {
-      ns = std::static_pointer_cast<UtsNames>(f->dentry()->inode()->NamespaceObject());
+      uts = std::static_pointer_cast<UtsNames>(f->dentry()->inode()->NamespaceObject());
     } else {
       absl::MutexLock l(&t.kernel().mu());
       SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
       if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
-      ns = tg->leader->shared_uts();
+      uts = tg->leader->shared_uts();
     }
-    if (ns != nullptr) t.set_uts(std::move(ns));
   }
   if (flags & CLONE_NEWPID) {
     // pidns_install(): the caller's own pid namespace or one below it, for
@@ -209,7 +211,10 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
     }
     PidNamespace* active = t.pid_ns();
     if (active != nullptr && (ns == nullptr || !active->Contains(ns.get()))) return Errno(EINVAL);
+    if (uts != nullptr) t.set_uts(std::move(uts));
     t.pid_ns_for_children_ = std::move(ns);
+  } else if (uts != nullptr) {
+    t.set_uts(std::move(uts));
   }
   if (flags & CLONE_NEWNS) {
     // mntns_install(): root and working directory at the namespace's root.

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/sched.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,6 +241,61 @@ TEST(PidNsTest, UnshareNewPidMovesTheNextChild) {
                      if (d == 0) _exit(0);
                      if (d != -1 || errno != ENOMEM) return 7;
                      return 0;
+                   }),
+                   0);
+}
+
+// clone3's set_tid in a namespace that has no init yet (alloc_pid()): only
+// 1 may be asked for; any other id is EINVAL, never a namespace whose first
+// process is not its init.
+TEST(PidNsTest, SetTidOtherThanOneInANamespaceWithoutInitIsEinval) {
+  SKIP_WITHOUT_CAP_SYS_ADMIN();
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     auto clone3_at = [](uint64_t flags, pid_t want) {
+                       struct clone_args args = {};
+                       args.flags = flags;
+                       args.exit_signal = SIGCHLD;
+                       args.set_tid = reinterpret_cast<uintptr_t>(&want);
+                       args.set_tid_size = 1;
+                       return syscall(SYS_clone3, &args, sizeof(args));
+                     };
+                     if (clone3_at(CLONE_NEWPID, 5) != -1 || errno != EINVAL) return 1;
+                     if (unshare(CLONE_NEWPID) != 0) return 2;
+                     if (clone3_at(0, 5) != -1 || errno != EINVAL) return 3;
+                     // 1 makes the namespace's init.
+                     const long c = clone3_at(0, 1);
+                     if (c == 0) _exit(getpid() == 1 ? 0 : 1);
+                     if (c <= 0) return 4;
+                     if (WaitCode(static_cast<pid_t>(c)) != 0) return 5;
+                     return 0;
+                   }),
+                   0);
+}
+
+// setns(pidfd, CLONE_NEWUTS | CLONE_NEWPID) is all or nothing
+// (validate_nsset() before commit_nsset()): when its pid part fails (the
+// pidfd's process is in an ancestor pid namespace: EINVAL), the caller keeps
+// its own UTS namespace too.
+TEST(PidNsTest, SetnsOfSeveralNamespacesIsAllOrNothing) {
+  SKIP_WITHOUT_CAP_SYS_ADMIN();
+  EXPECT_EXIT_CODE(RunInChild([] {
+                     if (unshare(CLONE_NEWUTS) != 0) return 1;
+                     if (sethostname("outer", 5) != 0) return 2;
+                     const int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+                     if (self < 0) return 3;
+                     const pid_t c = ForkWith(CLONE_NEWPID | CLONE_NEWUTS);
+                     if (c == 0) {
+                       if (sethostname("inner", 5) != 0) _exit(1);
+                       if (setns(self, CLONE_NEWUTS | CLONE_NEWPID) != -1 || errno != EINVAL) {
+                         _exit(2);
+                       }
+                       struct utsname u;
+                       if (uname(&u) != 0) _exit(3);
+                       _exit(strcmp(u.nodename, "inner") == 0 ? 0 : 4);
+                     }
+                     if (c < 0) return 4;
+                     const int code = WaitCode(c);
+                     return code == 0 ? 0 : 10 + code;
                    }),
                    0);
 }
