@@ -68,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
 }
 
 bool Kernel::TgidFreeLocked(int tid) {
+  if (group_id_users_.count(tid) != 0) return false;
   auto it = tgs_.find(tid);
   if (it == tgs_.end()) return true;
   // A group's entry goes when it is reaped (ReapLocked); one whose last
@@ -76,9 +77,33 @@ bool Kernel::TgidFreeLocked(int tid) {
   std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
   if (tg && tg->state != ThreadGroup::State::kReaped) return false;
   if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
+  HoldGroupIdsLocked(it->second, 0, 0);
   tgs_.erase(it);
   ForgetIdLocked(tid);
-  return true;
+  return group_id_users_.count(tid) == 0;
+}
+
+void Kernel::HoldGroupIdsLocked(TgSlot& slot, int pgid, int sid) {
+  const int old_pgid = slot.held_pgid, old_sid = slot.held_sid;
+  for (int id : {pgid, sid}) {
+    if (id > 0) ++group_id_users_[id];
+  }
+  slot.held_pgid = pgid;
+  slot.held_sid = sid;
+  for (int id : {old_pgid, old_sid}) {
+    if (id <= 0) continue;
+    auto it = group_id_users_.find(id);
+    if (it == group_id_users_.end() || --it->second > 0) continue;
+    group_id_users_.erase(it);
+    ForgetIdLocked(id);
+  }
+}
+
+void Kernel::SetGroupIdsLocked(ThreadGroup& tg, int pgid, int sid) {
+  tg.pgid = pgid;
+  tg.sid = sid;
+  auto it = tgs_.find(tg.tgid());
+  if (it != tgs_.end() && it->second.tg.lock().get() == &tg) HoldGroupIdsLocked(it->second, pgid, sid);
 }
 
 int Kernel::IdIn(const PidNamespace* ns, int global) {
@@ -111,7 +136,10 @@ Status Kernel::AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int glob
 
 void Kernel::ForgetIdLocked(int global) {
   auto it = id_ns_.find(global);
-  if (it == id_ns_.end() || tasks_.count(global) != 0 || tgs_.count(global) != 0) return;
+  if (it == id_ns_.end() || tasks_.count(global) != 0 || tgs_.count(global) != 0 ||
+      group_id_users_.count(global) != 0) {
+    return;
+  }
   for (PidNamespace* n = it->second.get(); n != nullptr; n = n->parent().get()) n->Remove(global);
   id_ns_.erase(it);
 }
@@ -142,7 +170,9 @@ int Kernel::AllocateTidAt(int tid) {
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   if (t->tid() == t->tgid()) {
-    tgs_[t->tgid()] = TgSlot{.tg = t->shared_tg(), .container_id = t->tg().container_id};
+    TgSlot& slot = tgs_[t->tgid()] =
+        TgSlot{.tg = t->shared_tg(), .container_id = t->tg().container_id};
+    HoldGroupIdsLocked(slot, t->tg().pgid, t->tg().sid);
   }
   for (PidNamespace* n = t->pid_ns(); n != nullptr; n = n->parent().get()) {
     if (n->init.lock().get() != &t->tg()) ++n->others;
@@ -260,6 +290,7 @@ void Kernel::ReapLocked(ThreadGroup& tg) {
   auto it = tgs_.find(tg.tgid());
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
   if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
+  HoldGroupIdsLocked(it->second, 0, 0);
   tgs_.erase(it);
   ForgetIdLocked(tg.tgid());
 }

@@ -227,6 +227,13 @@ class Kernel {
   // Whether no live thread group holds `tid` as its tgid (dropping the
   // entry of one that is reaped or gone).
   bool TgidFreeLocked(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // setpgid(2)/setsid(2): `tg` joins process group `pgid` of session
+  // `sid` (global ids). A group's or session's id stays taken, and keeps
+  // its ids in pid namespaces, while an unreaped thread group is in it,
+  // whether or not its leader is (a struct pid outlives its task while a
+  // PIDTYPE_PGID/SID link holds it): AllocateTid does not give it out and
+  // getpgid/kill(-pgrp) in a namespace still find it.
+  void SetGroupIdsLocked(ThreadGroup& tg, int pgid, int sid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `parent` may make one more task (copy_process()): EAGAIN past
   // the sandbox's pids limit (pids_limit(), for everyone), or past its
@@ -304,7 +311,7 @@ class Kernel {
   Status AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int global, int want)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops `global`'s ids in pid namespaces once neither a task nor an
-  // unreaped thread group holds it (also a clone's that failed after
+  // unreaped thread group holds it, as its tgid, pgid or sid (also a clone's that failed after
   // AttachIdsLocked).
   void ForgetIdLocked(int global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The init of a namespace below the sandbox's has exited
@@ -392,8 +399,17 @@ class Kernel {
     bool released = false;
     // Its ThreadGroup::container_id (the charge outlives the group).
     std::string container_id;
+    // The pgid and sid it counts in group_id_users_ (0 once reaped).
+    int held_pgid = 0;
+    int held_sid = 0;
   };
   std::map<int, TgSlot> tgs_ ABSL_GUARDED_BY(mu_);
+  // Global ids in use as a process group's or session's id: how many
+  // unreaped thread groups' pgid or sid each is (SetGroupIdsLocked).
+  std::map<int, int> group_id_users_ ABSL_GUARDED_BY(mu_);
+  // Moves `slot`'s counts to `pgid` and `sid` (0: none); an id left with
+  // no user is forgotten (ForgetIdLocked).
+  void HoldGroupIdsLocked(TgSlot& slot, int pgid, int sid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The innermost pid namespace of each global id that has ids below the
   // sandbox's namespace, until the id is free (ForgetIdLocked).
   std::map<int, std::shared_ptr<PidNamespace>> id_ns_ ABSL_GUARDED_BY(mu_);

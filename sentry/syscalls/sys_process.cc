@@ -208,7 +208,7 @@ SyscallReturn SysSetpgid(Task& t, const SyscallArgs& a) {
     }
     if (!found) return Errno(EPERM);
   }
-  tg->pgid = pgid;
+  t.kernel().SetGroupIdsLocked(*tg, pgid, tg->sid);
   return 0;
 }
 
@@ -226,7 +226,7 @@ SyscallReturn SysSetsid(Task& t, const SyscallArgs&) {
   for (auto& task : t.kernel().Tasks()) {
     if (task->tg().pgid == tg.tgid()) return Errno(EPERM);
   }
-  tg.sid = tg.pgid = tg.tgid();
+  t.kernel().SetGroupIdsLocked(tg, tg.tgid(), tg.tgid());
   return static_cast<uint64_t>(tg.vtgid());
 }
 

@@ -86,6 +86,10 @@ void TaskSendSigio(Task& t, FileDescription& f, int reason) {
   if (g_hooks.send_sigio) g_hooks.send_sigio(t, f, reason);
 }
 
+int TaskIdIn(Task& t, int global) { return g_hooks.id_in ? g_hooks.id_in(t, global) : global; }
+
+int TaskIdFrom(Task& t, int local) { return g_hooks.id_from ? g_hooks.id_from(t, local) : local; }
+
 // ---------------------------------------------------------------- Inode
 
 Inode::~Inode() = default;

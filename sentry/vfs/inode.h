@@ -324,6 +324,8 @@ struct TaskHooks {
   void (*notify)(Task&) = nullptr;
   void (*send_sigpipe)(Task&) = nullptr;
   void (*send_sigio)(Task&, FileDescription&, int) = nullptr;
+  int (*id_in)(Task&, int) = nullptr;
+  int (*id_from)(Task&, int) = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
@@ -342,6 +344,11 @@ void TaskSendSigpipe(Task& t);
 // Kernel::mu(): call it holding no lock of the file's. `t` is the task
 // whose action made `f` ready (any task of the sandbox will do).
 void TaskSendSigio(Task& t, FileDescription& f, int reason);
+// Kernel::IdIn / IdFrom for `t`'s pid namespace: the global process
+// (group, session) id `global` as `t` sees it (0: outside its namespace),
+// and the global id of `t`'s `local` (0: none). Without hooks, unchanged.
+int TaskIdIn(Task& t, int global);
+int TaskIdFrom(Task& t, int local);
 
 }  // namespace seedvisor::sentry
 

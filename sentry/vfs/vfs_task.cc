@@ -36,6 +36,14 @@ void InstallKernelHooks() {
     t.kernel().SendTaskSignal(t, info).ok();
   };
   h.send_sigio = SendSigio;
+  h.id_in = [](Task& t, int global) {
+    absl::MutexLock l(&t.kernel().mu());
+    return Kernel::IdIn(t.pid_ns(), global);
+  };
+  h.id_from = [](Task& t, int local) {
+    absl::MutexLock l(&t.kernel().mu());
+    return Kernel::IdFrom(t.pid_ns(), local);
+  };
   InstallTaskHooks(h);
 }
 

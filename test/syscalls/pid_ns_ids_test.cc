@@ -349,6 +349,69 @@ TEST(PidNsIdsTest, TerminalSessionAndGroupsAreTheCallersView) {
   EXPECT_EQ(WaitCode(pid), 0);
 }
 
+// A child of the caller that makes a new group (setpgid) or session
+// (setsid) of its own, forks a member that waits to be killed, and exits:
+// the member's id, once the member runs, with its leader reaped (by the
+// caller, which must be its namespace's init to inherit the member); -1 on
+// failure.
+pid_t MemberOfAGroupWithoutLeader(bool session) {
+  int ready[2];
+  if (pipe(ready) != 0) return -1;
+  const pid_t leader = fork();
+  if (leader == 0) {
+    close(ready[0]);
+    if (session ? setsid() < 0 : setpgid(0, 0) != 0) _exit(1);
+    const pid_t member = fork();
+    if (member == 0) {
+      const pid_t me = getpid();
+      if (write(ready[1], &me, sizeof(me)) != sizeof(me)) _exit(1);
+      for (;;) pause();
+    }
+    _exit(member > 0 ? 0 : 1);
+  }
+  close(ready[1]);
+  pid_t member = -1;
+  const bool ok = leader > 0 && read(ready[0], &member, sizeof(member)) == sizeof(member);
+  close(ready[0]);
+  if (leader > 0 && WaitCode(leader) != 0) return -1;
+  return ok ? member : -1;
+}
+
+// A process group or session whose leader has been reaped lives on while a
+// member does, with its id (the leader's struct pid stays attached to the
+// members, PIDTYPE_PGID/PIDTYPE_SID): getpgid/getsid show it and
+// kill(-pgrp) finds the group, also inside a pid namespace; once its last
+// member is reaped the group is gone (ESRCH).
+TEST(PidNsIdsTest, GroupAndSessionIdsOutliveTheirReapedLeader) {
+  SKIP_WITHOUT_CAP_SYS_ADMIN();
+  const pid_t pid = ForkWith(CLONE_NEWPID);
+  ASSERT_GE(pid, 0) << ErrnoName(errno);
+  if (pid == 0) {
+    if (setsid() != 1) _exit(13);
+    // Group 2 (and session 2) with leader 2 reaped, member 3.
+    const pid_t in_session = MemberOfAGroupWithoutLeader(true);
+    if (in_session != 3) _exit(1);
+    if (getpgid(in_session) != 2) _exit(2);
+    if (getsid(in_session) != 2) _exit(3);
+    if (kill(-2, 0) != 0) _exit(4);
+    // Group 4 of the init's session, leader 4 reaped, member 5.
+    const pid_t in_group = MemberOfAGroupWithoutLeader(false);
+    if (in_group != 5) _exit(5);
+    if (getpgid(in_group) != 4 || getsid(in_group) != 1) _exit(6);
+    // The group can still be joined (setpgid looks for it in the session).
+    const pid_t joiner = fork();
+    if (joiner == 0) _exit(setpgid(0, 4) == 0 && getpgrp() == 4 ? 0 : 1);
+    if (WaitCode(joiner) != 0) _exit(7);
+    if (kill(-4, SIGKILL) != 0) _exit(8);
+    if (WaitCode(in_group) != 200 + SIGKILL) _exit(9);
+    if (kill(-4, 0) != -1 || errno != ESRCH) _exit(10);
+    if (kill(in_session, SIGKILL) != 0 || WaitCode(in_session) != 200 + SIGKILL) _exit(11);
+    if (kill(-2, 0) != -1 || errno != ESRCH) _exit(12);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(pid), 0);
+}
+
 TEST(PidNsIdsTest, SysVLastPidsAreTheCallersView) {
   SKIP_WITHOUT_CAP_SYS_ADMIN();
   const int sem = semget(IPC_PRIVATE, 1, 0600);

@@ -176,7 +176,8 @@ Result<long> HostStdioFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     }
     case TIOCGPGRP: {
       if (!tty_) return Errno(ENOTTY);
-      int pgid = g_fg_pgid.load();
+      // Kept global; shown as the caller's pid namespace names it.
+      int pgid = TaskIdIn(t, g_fg_pgid.load());
       SV_TRY(TaskCopyOut(t, arg, &pgid, sizeof(pgid)));
       return 0L;
     }
@@ -185,12 +186,15 @@ Result<long> HostStdioFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       int pgid;
       SV_TRY(TaskCopyIn(t, arg, &pgid, sizeof(pgid)));
       if (pgid < 0) return Errno(EINVAL);
+      // tiocspgrp(): find_vpid() in the caller's namespace.
+      if ((pgid = TaskIdFrom(t, pgid)) <= 0) return Errno(ESRCH);
       g_fg_pgid.store(pgid);
       return 0L;
     }
     case TIOCGSID: {
       if (!tty_) return Errno(ENOTTY);
-      int sid = 1;  // the init's session owns the terminal
+      // The init's session (global id 1) owns the terminal.
+      int sid = TaskIdIn(t, 1);
       SV_TRY(TaskCopyOut(t, arg, &sid, sizeof(sid)));
       return 0L;
     }
