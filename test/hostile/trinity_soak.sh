@@ -49,6 +49,14 @@
 # "fd providers" was printed. The guest script starts trinity again (up to 4
 # times) only for exactly that: status 134, that message, and no
 # "fd providers" line yet.
+#
+# It also starts it again for the socket provider's crash above when it
+# happens at start-up: status 139 with trinity's last line "Couldn't find
+# socket cachefile. Regenerating." (no fuzzing has begun; the cache is made
+# on every run, and the 1-in-100 do_random_sso path is taken there). Seen
+# once in the 45 s smoke at load 18 (2026-12-04, seed 1498813770; the same
+# seed ran clean again, the path is drawn from rnd() after the sockets'
+# own randomness). A crash that repeats 4 times still fails the run.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
 source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
@@ -106,6 +114,11 @@ for attempt in 1 2 3 4; do
   if [ "$rc" = 134 ] && grep -q "stack smashing detected" /tmp/trinity.out &&
      ! grep -q "fd providers" /tmp/trinity.out; then
     echo "TRINITY-STARTUP-ABORT attempt $attempt"
+    continue
+  fi
+  if [ "$rc" = 139 ] &&
+     [ "$(tail -n 1 /tmp/trinity.out)" = "[main] Couldn'"'"'t find socket cachefile. Regenerating." ]; then
+    echo "TRINITY-STARTUP-ABORT attempt $attempt (socket provider)"
     continue
   fi
   break
@@ -168,20 +181,23 @@ run="seedsc --platform=$platform do trinity for $seconds s"
 rc="$(awk '$1 == "rc" {print $2}' "$tmp/host")"
 left="$(awk '$1 == "left" {print $2}' "$tmp/host")"
 read -r fd_before fd_after < <(awk '$1 == "fds" {print $2, $3}' "$tmp/host")
-grep -E '^\[main\] Ran ' "$tmp/out" | tail -1
+# The guest's output holds raw bytes (trinity's fuzzed writes reach its
+# stdout), so every grep of it reads it as text (-a): without that grep
+# answers "binary file matches" and the checks below saw nothing.
+grep -a -E '^\[main\] Ran ' "$tmp/out" | tail -1
 hung="$(grep -c '^hung' "$tmp/host")"
 check_eq "seedsc ended (no hang)" "not killed after the deadline" \
   "$( ((hung)) && echo "killed after the deadline" || echo "not killed after the deadline")" "$run"
-check_eq "trinity ran only in the sandbox" 0 "$(grep -c NOT-IN-SANDBOX "$tmp/out")" \
+check_eq "trinity ran only in the sandbox" 0 "$(grep -a -c NOT-IN-SANDBOX "$tmp/out")" \
   "guard lines (NOT-IN-SANDBOX) in the guest's output"
-aborts="$(grep -c '^TRINITY-STARTUP-ABORT' "$tmp/out")"
-((aborts)) && echo "trinity aborted at start-up $aborts time(s) (its own map_dump() bug, above); started again"
+aborts="$(grep -a -c '^TRINITY-STARTUP-ABORT' "$tmp/out")"
+((aborts)) && echo "trinity aborted at start-up $aborts time(s) (its own map_dump() or socket-provider bug, above); started again"
 # timeout(1) answers 124 when it had to stop trinity; anything else means
 # trinity ended early (139: it crashed, see --domain above).
 check_eq "trinity ran to its time limit" "TRINITY-DONE rc=124" \
-  "$(grep '^TRINITY-DONE' "$tmp/out" || echo "no TRINITY-DONE line")" \
+  "$(grep -a '^TRINITY-DONE' "$tmp/out" || echo "no TRINITY-DONE line")" \
   "the status of timeout $seconds trinity (124: stopped at its time limit)"
-check_eq "the sentry survived trinity" 1 "$(grep -c '^GUEST-DONE' "$tmp/out")" \
+check_eq "the sentry survived trinity" 1 "$(grep -a -c '^GUEST-DONE' "$tmp/out")" \
   "GUEST-DONE lines (the guest script's end)"
 check_eq "seedsc exits with the guest's status" "exit status 0" "exit status $rc" "$run"
 check_eq "no host process left behind" 0 "$left" \
@@ -190,8 +206,8 @@ echo "the sentry's host fds: $fd_before with the guest idle before trinity, $fd_
 check_ok "the sentry's host fds stay bounded" $((fd_before > 0 && fd_after > 0 && fd_after < 4096)) \
   "the sentry's host fds, idle before and after trinity" "0 < after < 4096" \
   "$fd_before before, $fd_after after"
-before="$(sed -n 's/^FDS-BEFORE //p' "$tmp/out")"
-after="$(sed -n 's/^FDS-AFTER //p' "$tmp/out")"
+before="$(grep -a '^FDS-BEFORE ' "$tmp/out" | sed 's/^FDS-BEFORE //')"
+after="$(grep -a '^FDS-AFTER ' "$tmp/out" | sed 's/^FDS-AFTER //')"
 same=0
 [[ -n "$before" && "$before" == "$after" ]] && same=1
 check_ok "a guest process has the same fds" "$same" "ls /proc/self/fd in the guest" \
@@ -201,7 +217,10 @@ check_eq "the host directory holds only the canary" canary "$(ls -A "$work" | he
 check_eq "the canary is unchanged" "$canary_sum 644" \
   "$(sha256sum < "$work/canary") $(stat -c %a "$work/canary")" "sha256sum and mode of $work/canary"
 if ((TESTLIB_FAILED)); then
-  echo "--- guest stdout (tail) ---"; grep -v futex "$tmp/out" | tail -15
+  kept="$(mktemp /tmp/trinity-soak-out.XXXXXX)"
+  cp "$tmp/out" "$kept"
+  echo "--- guest stdout (tail; all of it kept in $kept) ---"
+  grep -a -v futex "$tmp/out" | tail -15 | cat -v
   echo "--- seedsc stderr (tail) ---"; tail -15 "$tmp/err"
 fi
 testlib_finish
