@@ -2,6 +2,7 @@
 // on a lossy wire (behaviour under loss and load).
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <cstdio>
 #include <map>
@@ -564,6 +565,111 @@ TEST(TcpSack, HostileOutOfOrderAndSackFloodsStayBounded) {
   s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 2, base + 10 * 1460, kTcpAck, 65535));
   EXPECT_EQ(p.conn->info().sack_ranges, 0u);
   EXPECT_EQ(p.conn->Unsent(), 0u);
+}
+
+// CVE-2019-11478's class. The peer SACKs every other byte of the first
+// 2 KB in flight (255 ACKs, 1020 one-byte ranges) while the pipe is full,
+// then frees the pipe with one ACK that SACKs the rest. Every ACK may
+// release at most a congestion window of segments (cwnd / MSS), each a
+// whole MSS from a hole's start unless it ends the data: never the
+// thousand one-byte retransmissions the holes' shape asks for (the old
+// code sent 1025 frames for the last ACK, 1021 of them one byte long).
+struct TinyHoleAttack {
+  size_t acks = 0, frames = 0, most = 0, short_frames = 0, over_cwnd = 0;
+  uint64_t scan = 0;  // Stats::tcp_sack_scan
+};
+TinyHoleAttack RunTinyHoleAttack() {
+  TinyHoleAttack r;
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  if (!p.conn) return r;
+  p.conn->SetNoDelay(true);
+  constexpr uint32_t kMss = 1460, kData = 20 * kMss;
+  EXPECT_TRUE(p.conn->Send(std::string(kData, 'h')).ok());
+  uint32_t una = p.iss + 1, data_end = una + kData;
+  uint32_t flight = 0;
+  while (!s.Quiet()) flight += uint32_t(s.Next().payload.size());
+  EXPECT_EQ(flight, 10 * kMss);  // the initial window
+  uint32_t sent_end = una + flight;
+  auto ack = [&](const std::string& opt) {
+    uint32_t allowed = std::max<uint32_t>(p.conn->info().cwnd / kMss, 1);
+    s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, una, kTcpAck, 65535, opt));
+    ++r.acks;
+    size_t n = 0;
+    while (!s.Quiet()) {
+      Parsed f = s.Next();
+      if (f.payload.empty()) continue;
+      ++n;
+      uint32_t e = f.tcp.seq + uint32_t(f.payload.size());
+      if (SeqGt(e, sent_end)) sent_end = e;
+      if (f.payload.size() < kMss && e != data_end) ++r.short_frames;
+    }
+    if (n > allowed) ++r.over_cwnd;
+    r.frames += n;
+    r.most = std::max(r.most, n);
+  };
+  for (uint32_t i = 0; i < 255; ++i) {
+    std::string opt = "\x01\x01\x05\x22";
+    for (uint32_t k = 0; k < 4; ++k) {
+      uint32_t l = una + 1 + 2 * (4 * i + k);
+      opt += Be32(l) + Be32(l + 1);
+    }
+    ack(opt);
+  }
+  EXPECT_EQ(p.conn->info().sack_ranges, 1020u);
+  EXPECT_EQ(s.stack->stats().tcp_sack_recoveries, 1u);
+  ack(SackOpt({{una + 4000, una + flight}}));
+  r.scan = s.stack->stats().tcp_sack_scan;
+  // The connection still completes: the peer acknowledges all it got.
+  for (int i = 0; i < 40 && p.conn->Unsent() > 0; ++i) {
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, sent_end, kTcpAck, 65535));
+    while (!s.Quiet()) {
+      Parsed f = s.Next();
+      uint32_t e = f.tcp.seq + uint32_t(f.payload.size());
+      if (SeqGt(e, sent_end)) sent_end = e;
+    }
+  }
+  EXPECT_EQ(p.conn->Unsent(), 0u);
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 0u);
+  return r;
+}
+
+TEST(TcpSack, TinyHolesReleaseWholeSegmentsAtMostACwndPerAck) {
+  TinyHoleAttack r = RunTinyHoleAttack();
+  std::printf("%zu ACKs released %zu frames (at most %zu from one), %zu shorter than the MSS\n",
+              r.acks, r.frames, r.most, r.short_frames);
+  EXPECT_EQ(r.acks, 256u);
+  EXPECT_EQ(r.over_cwnd, 0u);
+  EXPECT_EQ(r.short_frames, 0u);
+  EXPECT_LE(r.frames, 20u);  // the data is 20 segments
+}
+
+// The same attack 40 times over (10,240 hostile ACKs): each ACK looks at
+// about one scoreboard's worth of ranges (at most 1024), counted, not
+// timed (the old code looked at ~3 million per releasing ACK: for every
+// one-byte hole it resent, it walked the scoreboard three times).
+TEST(TcpSack, TenThousandHostileAcksCostBoundedWork) {
+  timespec t0, t1;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  TinyHoleAttack sum;
+  for (int round = 0; round < 40; ++round) {
+    TinyHoleAttack r = RunTinyHoleAttack();
+    sum.acks += r.acks;
+    sum.frames += r.frames;
+    sum.over_cwnd += r.over_cwnd;
+    sum.short_frames += r.short_frames;
+    sum.scan += r.scan;
+  }
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  double cpu_s = double(t1.tv_sec - t0.tv_sec) + 1e-9 * double(t1.tv_nsec - t0.tv_nsec);
+  std::printf("%zu hostile ACKs: %llu scoreboard ranges looked at (%.0f per ACK), %zu frames, "
+              "%.3f s CPU (the test's, frames built and parsed included)\n",
+              sum.acks, (unsigned long long)sum.scan, double(sum.scan) / double(sum.acks),
+              sum.frames, cpu_s);
+  EXPECT_EQ(sum.acks, 40u * 256);
+  EXPECT_EQ(sum.over_cwnd, 0u);
+  EXPECT_EQ(sum.short_frames, 0u);
+  EXPECT_LE(sum.scan, uint64_t(sum.acks) * TcpEndpoint::kMaxSackRanges);
 }
 
 // ---- congestion control ----

@@ -183,19 +183,21 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // Adds the peer's valid blocks to the scoreboard; true if any byte was
   // not SACKed before.
   bool TakeSack(const TcpHeader& h);
+  // Merges one block (inside snd_una_..snd_max_) into the scoreboard; a
+  // new range past kMaxSackRanges displaces the highest or is ignored.
+  bool AddSacked(TcpSackBlock b);
   void TrimSacked();  // after snd_una_ moved
   // RFC 6675 4: every unSACKed byte below the result is lost (DupThresh
   // blocks or more than (DupThresh - 1) * SMSS bytes SACKed above it).
   uint32_t LostBoundary() const;
   // SetPipe(): bytes in flight, from the scoreboard.
   uint32_t Pipe(uint32_t lost) const;
-  uint32_t NextUnsacked(uint32_t seq) const;
-  uint32_t HoleEnd(uint32_t seq) const;  // the next SACKed byte above, or snd_max_
   // Resends up to `n` bytes from `seq`; returns the sequence space sent.
   uint32_t RetransmitRange(uint32_t seq, uint32_t n);
   void EnterSackRecovery();
   // RFC 6675 5 step (C): while cwnd - pipe >= SMSS, NextSeg() rules 1
-  // (the first lost hole not resent) and 2 (new data).
+  // (the first lost hole not resent, as a whole segment from its start)
+  // and 2 (new data); at most cwnd / SMSS segments per call.
   void SackRecoverySend();
   void OnRetransmitTimer();
   void ArmRto();

@@ -34,53 +34,74 @@ void TcpEndpoint::FillSackBlocks(TcpHeader* h) const {
   }
 }
 
+// The scoreboard against a hostile peer (the class of CVE-2019-11477 and
+// -11478, which Linux closed by refusing to cut its queue below a minimum
+// and by bounding the work): sacked_ stays sorted, disjoint and at most
+// kMaxSackRanges long; an ACK's blocks are merged in by binary search, and
+// one recovery pass walks the ranges once. What an ACK costs is
+// O(ranges + segments it releases), never O(bytes), and every range
+// visited is counted in Stats::tcp_sack_scan.
+
+bool TcpEndpoint::AddSacked(TcpSackBlock b) {
+  uint32_t base = snd_una_;
+  uint64_t* scan = &stack_->stats_.tcp_sack_scan;
+  uint32_t l = b.left - base, r = b.right - base;  // offsets from snd_una_
+  // The first range that ends at or after l (touching ranges merge).
+  auto first = std::partition_point(sacked_.begin(), sacked_.end(), [&](const TcpSackBlock& x) {
+    ++*scan;
+    return x.right - base < l;
+  });
+  auto last = first;
+  uint32_t covered = 0;
+  for (; last != sacked_.end() && last->left - base <= r; ++last) {
+    ++*scan;
+    covered += last->right - last->left;
+  }
+  if (first == last) {  // a new range
+    if (sacked_.size() >= kMaxSackRanges) {
+      // Full: keep the lowest ranges, the nearest retransmissions.
+      if (first == sacked_.end()) return false;
+      size_t at = first - sacked_.begin();
+      sacked_.pop_back();
+      first = sacked_.begin() + at;
+    }
+    sacked_.insert(first, b);
+    return true;
+  }
+  TcpSackBlock merged{first->left - base < l ? first->left : b.left,
+                      (last - 1)->right - base > r ? (last - 1)->right : b.right};
+  *first = merged;
+  sacked_.erase(first + 1, last);
+  return merged.right - merged.left > covered;
+}
+
 bool TcpEndpoint::TakeSack(const TcpHeader& h) {
-  auto bytes = [&] {
-    uint64_t n = 0;
-    for (const TcpSackBlock& b : sacked_) n += b.right - b.left;
-    return n;
-  };
-  uint64_t before = bytes();
-  bool added = false;
+  bool news = false;
   for (size_t k = 0; k < h.sack_count; ++k) {
     TcpSackBlock b = h.sack[k];
     // Only blocks inside what is outstanding; a D-SACK (below the ACK) or
     // a block past what we sent is ignored.
     if (!SeqLt(b.left, b.right) || SeqLt(b.left, snd_una_) || SeqGt(b.right, snd_max_)) continue;
-    sacked_.push_back(b);
-    added = true;
+    news |= AddSacked(b);
   }
-  if (!added) return false;
-  uint32_t base = snd_una_;
-  std::sort(sacked_.begin(), sacked_.end(), [base](const TcpSackBlock& x, const TcpSackBlock& y) {
-    return x.left - base < y.left - base;
-  });
-  std::vector<TcpSackBlock> merged;
-  for (const TcpSackBlock& b : sacked_) {
-    if (!merged.empty() && SeqLeq(b.left, merged.back().right)) {
-      if (SeqGt(b.right, merged.back().right)) merged.back().right = b.right;
-    } else {
-      merged.push_back(b);
-    }
-  }
-  if (merged.size() > kMaxSackRanges) merged.resize(kMaxSackRanges);
-  sacked_ = std::move(merged);
-  return bytes() > before;
+  return news;
 }
 
 void TcpEndpoint::TrimSacked() {
-  size_t keep = 0;
-  for (TcpSackBlock b : sacked_) {
-    if (SeqLeq(b.right, snd_una_)) continue;
-    if (SeqLt(b.left, snd_una_)) b.left = snd_una_;
-    sacked_[keep++] = b;
+  // Sorted: what snd_una_ passed is at the front.
+  auto keep = sacked_.begin();
+  while (keep != sacked_.end() && SeqLeq(keep->right, snd_una_)) {
+    ++stack_->stats_.tcp_sack_scan;
+    ++keep;
   }
-  sacked_.resize(keep);
+  sacked_.erase(sacked_.begin(), keep);
+  if (!sacked_.empty() && SeqLt(sacked_.front().left, snd_una_)) sacked_.front().left = snd_una_;
 }
 
 uint32_t TcpEndpoint::LostBoundary() const {
   uint32_t bytes = 0, blocks = 0;
   for (auto it = sacked_.rbegin(); it != sacked_.rend(); ++it) {
+    ++stack_->stats_.tcp_sack_scan;
     bytes += it->right - it->left;
     if (++blocks >= kDupThresh || bytes > (kDupThresh - 1) * snd_mss_) return it->left;
   }
@@ -98,25 +119,12 @@ uint32_t TcpEndpoint::Pipe(uint32_t lost) const {
   };
   uint32_t a = snd_una_;
   for (const TcpSackBlock& b : sacked_) {
+    ++stack_->stats_.tcp_sack_scan;
     hole(a, b.left);
     a = b.right;
   }
   hole(a, snd_max_);
   return pipe;
-}
-
-uint32_t TcpEndpoint::NextUnsacked(uint32_t seq) const {
-  for (const TcpSackBlock& b : sacked_) {
-    if (SeqLeq(b.left, seq) && SeqLt(seq, b.right)) seq = b.right;
-  }
-  return seq;
-}
-
-uint32_t TcpEndpoint::HoleEnd(uint32_t seq) const {
-  for (const TcpSackBlock& b : sacked_) {
-    if (SeqGt(b.left, seq)) return b.left;
-  }
-  return snd_max_;
 }
 
 uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
@@ -134,40 +142,70 @@ uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
 
 void TcpEndpoint::EnterSackRecovery() {
   // RFC 6675 5 step (4): RecoveryPoint = HighData, cwnd = ssthresh (Reno:
-  // FlightSize / 2; CUBIC: 0.7 cwnd), and the first hole goes out at once.
+  // FlightSize / 2; CUBIC: 0.7 cwnd), and the first segment goes out at
+  // once, whole.
   ++stack_->stats_.tcp_fast_retransmits;
   ++stack_->stats_.tcp_sack_recoveries;
-  uint32_t mss = snd_mss_;
   ssthresh_ = SsthreshOnLoss(snd_max_ - snd_una_);
   cwnd_ = ssthresh_;
   recover_ = snd_max_;
   in_recovery_ = true;
-  high_rxt_ = snd_una_;
-  uint32_t n = RetransmitRange(snd_una_, std::min(mss, HoleEnd(snd_una_) - snd_una_));
+  uint32_t n = RetransmitRange(snd_una_, snd_mss_);
   high_rxt_ = snd_una_ + std::max<uint32_t>(n, 1);
   ArmRto();
 }
 
 void TcpEndpoint::SackRecoverySend() {
   uint32_t mss = snd_mss_;
-  uint32_t lost = LostBoundary();
   if (SeqLt(high_rxt_, snd_una_)) high_rxt_ = snd_una_;
-  // Bounded: every turn sends a segment or moves HighRxt forward.
-  for (int turn = 0; turn < 4096; ++turn) {
-    uint32_t pipe = Pipe(lost);
-    if (pipe + mss > cwnd_) return;
-    uint32_t s = NextUnsacked(high_rxt_);
-    if (SeqLt(s, lost)) {  // rule 1: a lost hole not yet resent
-      uint32_t n = std::min(mss, HoleEnd(s) - s);
-      RetransmitRange(s, n);
+  uint32_t lost = LostBoundary();
+  uint32_t pipe = Pipe(lost);
+  uint64_t* scan = &stack_->stats_.tcp_sack_scan;
+  // The first range that ends above HighRxt; HighRxt only grows below, so
+  // the walk goes forward only.
+  size_t i = std::partition_point(sacked_.begin(), sacked_.end(),
+                                  [&](const TcpSackBlock& x) {
+                                    ++*scan;
+                                    return SeqLeq(x.right, high_rxt_);
+                                  }) -
+             sacked_.begin();
+  // RFC 6675's pipe rule counts bytes, and a whole segment resent over a
+  // hole cut small counts only the hole's bytes: also at most a
+  // congestion window of segments per call (per ACK).
+  uint32_t budget = std::max<uint32_t>(cwnd_ / mss, 1);
+  for (uint32_t sent = 0; sent < budget && pipe + mss <= cwnd_; ++sent) {
+    // NextUnsacked(HighRxt): past a range that covers it.
+    uint32_t s = high_rxt_;
+    if (i < sacked_.size() && SeqLeq(sacked_[i].left, s)) {
+      ++*scan;
+      s = sacked_[i++].right;
+    }
+    if (SeqLt(s, lost)) {
+      // Rule 1: a lost hole not yet resent, as a whole segment from the
+      // hole's start whatever the blocks above cut (tcp_match_skb_to_sack()
+      // too never splits below an MSS), so that tiny holes cost one
+      // segment per MSS of sequence space, not one per hole.
+      uint32_t n = RetransmitRange(s, mss);
+      if (n == 0) return;
       ++stack_->stats_.tcp_sack_retransmits;
-      high_rxt_ = s + n;
+      // Its unSACKed bytes are in flight again.
+      uint32_t end = s + n, a = s;
+      for (; i < sacked_.size() && SeqLt(sacked_[i].left, end); ++i) {
+        ++*scan;
+        pipe += sacked_[i].left - a;
+        a = sacked_[i].right;
+        if (SeqGt(a, end)) break;  // it reaches past: the next turn starts in it
+      }
+      if (SeqLt(a, end)) pipe += end - a;
+      high_rxt_ = end;
       continue;
     }
     // Rule 2: new data, within the receiver's window.
     uint32_t wnd_end = snd_una_ + snd_wnd_;
     uint32_t room = SeqGt(wnd_end, snd_nxt_) ? wnd_end - snd_nxt_ : 0;
+    uint32_t before = snd_nxt_;
     if (!SendNew(std::min(cwnd_ - pipe, room))) return;
+    pipe += snd_nxt_ - before;
   }
 }
 
