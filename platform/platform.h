@@ -110,6 +110,14 @@ class AddressSpace {
   virtual int64_t CpuTimeNs() const = 0;
   // The peak resident set size of this address space, in KiB.
   virtual int64_t MaxRssKb() const = 0;
+  // After a context of it reported kDead: the signal the host killed the
+  // process holding this address space with, if the host can say; else 0.
+  // A systrap stub dies of SIGSEGV when the host's rseq check fails on a
+  // stub thread inside the stub's handler (the guest's rseq_cs or area is
+  // invalid: rseq_handle_notify_resume() forces a SIGSEGV the handler
+  // blocks), which is the guest's own SIGSEGV (sentry/kernel/task_rseq.cc).
+  // May wait briefly for the host to reap the process.
+  virtual int HostDeathSignal() const { return 0; }
   // Sandbox fork (sentry/sfork): in a host fork of the sentry, this object
   // describes the seed's address space. Lets go of it without touching it:
   // no kill, no write into shared state; afterwards the object only dies.

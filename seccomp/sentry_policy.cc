@@ -25,6 +25,9 @@ namespace seedvisor::seccomp {
 namespace {
 
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+// PIDFD_GET_INFO with the 64-byte struct pidfd_info (PIDFD_INFO_SIZE_VER0);
+// Debian's headers predate it (platform/stub/stub_process.cc).
+constexpr uint32_t kPidfdGetInfo = 0xc040ff0b;
 
 }  // namespace
 
@@ -74,6 +77,10 @@ Policy SentryPolicy() {
       {SYS_kill, {ArgEq(1, SIGKILL)}, kAllow, "destroying a stub process"},
       {SYS_pidfd_open, {ArgEq(1, 0)}, kAllow, "systrap pins its stub processes"},
       {SYS_pidfd_send_signal, {ArgEq(1, SIGKILL)}, kAllow, "destroying a systrap stub"},
+      // Read-only, and only on a pidfd of our own stub (StubProcess::
+      // DeathSignal): a stub the host killed with SIGSEGV (a failed rseq
+      // check on a stub thread) is the guest's SIGSEGV, not a SIGKILL.
+      {SYS_ioctl, {ArgEq(1, kPidfdGetInfo)}, kAllow, "PIDFD_GET_INFO: what a dead stub died of"},
       {SYS_kill, {ArgEq(1, 0)}, kAllow, "is a stub alive"},
       // Files (the host root is passed through read-only; paths cannot be
       // checked here: the VFS confines them).

@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -114,6 +116,19 @@ absl::Status SealImage(pid_t pid, uint64_t base, uint64_t entry) {
   return absl::OkStatus();
 }
 
+// PIDFD_GET_INFO (linux/pidfd.h, Linux 6.13; PIDFD_INFO_EXIT 6.15), which
+// Debian's headers predate: the kernel's struct pidfd_info up to
+// exit_code (PIDFD_INFO_SIZE_VER0, 64 bytes).
+struct PidfdInfo {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+};
+static_assert(sizeof(PidfdInfo) == 64);
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+constexpr uint64_t kPidfdInfoExit = 1u << 3;
+
 }  // namespace
 
 StubProcess::StubProcess(pid_t pid) : pid_(pid) {
@@ -174,6 +189,23 @@ int64_t StubProcess::ThreadCpuTimeNs(pid_t tid) const {
 
 int64_t StubProcess::MaxRssKb() const {
   return ReadProcNumber(absl::StrCat("/proc/", pid_, "/status"), "VmHWM: %lld");
+}
+
+int StubProcess::DeathSignal(int wait_ms) const {
+  if (pidfd_ < 0) return 0;
+  // Readable once the whole process has exited (not yet reaped).
+  pollfd p{pidfd_, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return 0;
+  for (int waited = 0;; ++waited) {
+    PidfdInfo info{};
+    info.mask = kPidfdInfoExit;
+    if (ioctl(pidfd_, kPidfdGetInfo, &info) != 0) return 0;  // an older host
+    if (info.mask & kPidfdInfoExit) {
+      return WIFSIGNALED(info.exit_code) ? WTERMSIG(info.exit_code) : 0;
+    }
+    if (waited >= wait_ms) return 0;  // the zygote has not reaped it
+    usleep(1000);
+  }
 }
 
 absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const ZygoteOptions& opts) {

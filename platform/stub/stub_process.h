@@ -53,6 +53,10 @@ class StubProcess {
   int64_t CpuTimeNs() const;                  // all the stub's threads
   int64_t ThreadCpuTimeNs(pid_t tid) const;   // one of them (schedstat)
   int64_t MaxRssKb() const;                   // VmHWM
+  // The signal the stub died of, once it is dead and reaped (its zygote
+  // reaps at once); 0 if it lives, exited, or the host cannot say (before
+  // Linux 6.15: no PIDFD_INFO_EXIT). Waits up to `wait_ms` for the reap.
+  int DeathSignal(int wait_ms) const;
 
  private:
   const pid_t pid_;

@@ -260,6 +260,12 @@ class Task : public std::enable_shared_from_this<Task> {
   // status `status` (e.g. SIGSYS, or SIGSYS | 0x80 for a core dump).
   void KillThread(int status);
   void KillGroup(int status);
+  void KillGroupLocked(int status);  // with Kernel::mu() held
+  // After the platform reported this task's context dead (or gave it none):
+  // the signal the host process behind its address space died of
+  // (platform::AddressSpace::HostDeathSignal), or 0 if the group is
+  // already ending. Lock not held; may wait briefly for the host's reap.
+  int HostDeathSignalUnlessExiting();
 
   // ---- seccomp (task_seccomp.cc, seccomp.h) ----
   // The mode and filters; set by the task itself, or by a sibling's

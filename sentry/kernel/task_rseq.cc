@@ -25,9 +25,13 @@
 // unmapped area, a bad signature) while its stub thread runs stub code
 // (systrap's handler, between a trap and its answer) loses the whole
 // process at the host's next check (rseq_handle_notify_resume() forces a
-// SIGSEGV that the handler blocks), seen as SIGKILL where Linux would
-// send that thread a SIGSEGV its handler could catch; an exiting thread
-// whose area is already gone takes its process along the same way.
+// SIGSEGV that the handler blocks, so the host kills the stub with it).
+// The sentry asks the host what the stub died of (AddressSpace::
+// HostDeathSignal) and ends the guest's process with SIGSEGV, as Linux
+// does when no handler is installed; Linux 6.18 delivers that SIGSEGV to
+// a handler if there is one, which the sandbox cannot once the host
+// process is gone. An exiting thread whose area is already gone takes its
+// process along the same way.
 #include <linux/rseq.h>
 #include <signal.h>
 

@@ -96,10 +96,12 @@ void Task::Start(HostThread host, platform::ThreadHandle thread) {
       // No platform thread: the process dies as if killed (its parent sees
       // a SIGKILL status), rather than running without a context.
       Log::Warning("task %d: %s", self->tid_, std::string(ctx.status().message()));
+      const int host_sig = self->HostDeathSignalUnlessExiting();
       absl::MutexLock l(&self->kernel_.mu());
       if (!self->tg_->group_exiting) {
         self->tg_->group_exiting = true;
-        self->tg_->exit_status = SIGKILL;
+        self->tg_->exit_status =
+            host_sig == SIGSEGV ? self->tg_->CoreDumpStatus(SIGSEGV) : SIGKILL;
       }
     } else {
       absl::MutexLock l(&self->kernel_.mu());  // see ThreadCpuNsLocked
@@ -189,8 +191,15 @@ void Task::Run() {
         break;
       case platform::StopKind::kDead: {
         // The guest sees a SIGKILL, as on Linux; the why is for --debug
-        // (a user's stderr is the guest's, not ours).
+        // (a user's stderr is the guest's, not ours). A host process that
+        // died of SIGSEGV is the guest's SIGSEGV (HostDeathSignalUnless-
+        // Exiting), whichever of its tasks notices first.
         Log::Debug("task %d: its platform context died; killing the process", tid_);
+        if (HostDeathSignalUnlessExiting() == SIGSEGV) {
+          absl::MutexLock l(&kernel_.mu());
+          KillGroupLocked(tg_->CoreDumpStatus(SIGSEGV));
+          break;
+        }
         absl::MutexLock l(&kernel_.mu());
         siginfo_t info{};
         info.si_signo = SIGKILL;
@@ -200,6 +209,18 @@ void Task::Run() {
     }
   }
   ExitTask();
+}
+
+int Task::HostDeathSignalUnlessExiting() {
+  {
+    absl::MutexLock l(&kernel_.mu());
+    // The group's end is decided (and the sentry may have killed the host
+    // process itself): asking would only wait for the reap.
+    if (tg_->group_exiting) return 0;
+  }
+  // Only SIGSEGV is the guest's: the host's rseq check failed on a stub
+  // thread (task_rseq.cc), which Linux answers with SIGSEGV (force_sigsegv()).
+  return mm_->address_space().HostDeathSignal();
 }
 
 SyscallArgs Task::SyscallArgsFromRegs() const {

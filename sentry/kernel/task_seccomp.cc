@@ -41,6 +41,10 @@ void Task::KillThread(int sig) {
 
 void Task::KillGroup(int status) {
   absl::MutexLock l(&kernel_.mu());
+  KillGroupLocked(status);
+}
+
+void Task::KillGroupLocked(int status) {
   if (tg_->group_exiting) return;
   tg_->group_exiting = true;
   tg_->exit_status = status;

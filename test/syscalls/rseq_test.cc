@@ -436,5 +436,42 @@ TEST(RseqTest, BadSignatureIsSigsegv) {
   EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) << "wait status " << st;
 }
 
+// The same check outside any critical section: a descriptor pointer whose
+// abort handler lacks the registered signature is SIGSEGV at the thread's
+// next return to user mode after it slept (rseq_ip_fixup() validates the
+// descriptor before it looks where the thread is). In the sandbox the host
+// checks the stub thread that runs the guest: it sleeps while the sentry
+// runs the guest's nanosleep and dies of that SIGSEGV when it wakes, inside
+// the stub's signal handler (SIGSEGV blocked), which kills the stub
+// process. That death is the guest's SIGSEGV; it was reported as SIGKILL.
+// (No handler here: Linux 6.18 delivers this SIGSEGV to one, which the
+// sandbox cannot once the host process is gone; sentry/kernel/task_rseq.cc.)
+TEST(RseqTest, BadSignatureAfterASleepIsSigsegv) {
+  ASSERT_GT(__rseq_size, 0u);
+  // A descriptor whose abort_ip is preceded by RSEQ_SIG while the area is
+  // registered with another signature; abort_ip lies outside the section.
+  alignas(32) static struct rseq_cs bad_cs;
+  static uint32_t abort_site[2] = {kSig, 0};
+  const int st = RunInChild([] {
+    KernelRseq* rs = ThreadArea();
+    if (Rseq(rs, kGlibcLen, RSEQ_FLAG_UNREGISTER, kSig) != 0) return 1;
+    if (Rseq(rs, kGlibcLen, 0, kSig + 1) != 0) return 2;
+    bad_cs.version = 0;
+    bad_cs.flags = 0;
+    bad_cs.start_ip = reinterpret_cast<uint64_t>(&ThreadArea);
+    bad_cs.post_commit_offset = 1;
+    bad_cs.abort_ip = reinterpret_cast<uint64_t>(&abort_site[1]);
+    __atomic_store_n(&rs->rseq_cs, reinterpret_cast<uint64_t>(&bad_cs), __ATOMIC_RELEASE);
+    for (int i = 0; i < 20; ++i) {
+      // A raw nanosleep: the thread sleeps, so it leaves user mode through
+      // the scheduler and returns with the rseq check pending.
+      const timespec ts{0, 10'000'000};
+      syscall(SYS_nanosleep, &ts, nullptr);
+    }
+    return 3;
+  });
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) << "wait status " << st;
+}
+
 }  // namespace
 }  // namespace syscall_test
