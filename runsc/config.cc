@@ -26,7 +26,8 @@ void GlobalConfig::Register(FlagSet& fs) {
   fs.Bool("rootless", &rootless, "allow the sandbox to run as a non-root user");
   fs.Bool("systrap-patch", &systrap_patch,
           "systrap: patch hot syscall sites into jumps to the stub's fast path "
-          "(platform/systrap/PATCHING.md; off by default; needs BMI2)");
+          "(platform/systrap/PATCHING.md; on by default where the CPU has BMI2; "
+          "--systrap-patch=false keeps every syscall trapping)");
   fs.String("boot-timeout", &boot_timeout,
             "how long create, run, start and do wait for the sandbox to come up and the "
             "container's process to start (e.g. 60s, 2m; 0 waits forever); past it they fail "

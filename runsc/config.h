@@ -23,11 +23,9 @@ struct GlobalConfig {
   std::string log_format = "text";
   bool strace = false;
   bool rootless = false;
-  // Off by default again: with it on, a guest thread whose rseq area was
-  // registered with another signature than glibc's sometimes loses its new
-  // stub thread (//test/syscalls:rseq_systrap_patch
-  // RseqTest.BadSignatureIsSigsegv, about 1 run in 15).
-  bool systrap_patch = false;
+  // On by default (platform/systrap/PATCHING.md); --systrap-patch=false
+  // keeps every syscall trapping.
+  bool systrap_patch = true;
   // --boot-timeout: how long create, run, start and do wait for the sandbox
   // to come up (and the container's process to start); "0" waits forever.
   std::string boot_timeout = "60s";

@@ -18,8 +18,8 @@ makes
                     syscall traps, the path unpatchable sites, CPUs and
                     users of the flag take)
     file_systrap_patch
-                    sh_test: systrap with syscall-site patching
-                    (`--systrap-patch`, platform/systrap/PATCHING.md)
+                    sh_test: systrap with syscall-site patching, seedsc's
+                    default (platform/systrap/PATCHING.md)
     file            test_suite of all of the above
 
 Every variant runs through run_test.sh, so a failure looks the same
@@ -129,7 +129,7 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         )
 
     # systrap with its hot syscall sites patched into jumps to the stub's
-    # fast entry (opt-in: --systrap-patch),
+    # fast entry (seedsc's default now; the flag is explicit here),
     # on the default network like the plain variants.
     if network_none:
         variants.append(name + "_systrap_patch")
