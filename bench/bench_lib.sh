@@ -54,14 +54,16 @@ add_runtimes() {
   add_runsc_runtime "$3" "$4"
 }
 
-# add_seedsc_runtimes LABEL SEEDSC PLATFORMS: LABEL-<p> running `SEEDSC
-# --platform=<p> do --` for each p of PLATFORMS (p = systrap-patch: systrap
-# with --systrap-patch; systrap: with --systrap-patch=false), if SEEDSC is an
-# executable
-# (LABEL tells two seedsc builds apart, e.g. "base" for the one compared with).
+# add_seedsc_runtimes LABEL SEEDSC PLATFORMS [FLAG]: LABEL-<p> running
+# `SEEDSC [FLAG] --platform=<p> do --` for each p of PLATFORMS (p =
+# systrap-patch: systrap with --systrap-patch; systrap: with
+# --systrap-patch=false), if SEEDSC is an executable
+# (LABEL tells two seedsc builds apart, e.g. "base" for the one compared with;
+# FLAG: one more global flag, e.g. --network=none).
 add_seedsc_runtimes() {
   local label="$1" seedsc="$2" platforms="$3" p plats
   [[ -n "$seedsc" && -x "$seedsc" ]] || return 0
+  [[ -n "${4:-}" ]] && seedsc="$seedsc $4"
   IFS=, read -ra plats <<<"$platforms"
   for p in "${plats[@]}"; do
     names+=("$label-$p")

@@ -15,7 +15,8 @@
 #
 # Defaults: 3 rounds of 5 s, workers 1,2, every stressor above, --loaded
 # futex,pipe (one worker; "none" for no loaded rows), --seedsc $SEEDSC or
-# bazel-bin/runsc/seedsc, platforms systrap,ptrace, --runsc $(command -v
+# bazel-bin/runsc/seedsc, platforms systrap,ptrace (systrap-patch: systrap
+# with syscall-site patching, seedsc's default; systrap: trapped), --runsc $(command -v
 # runsc) on ptrace (Debian's runsc has no systrap), --network=none for both
 # sandboxes (loopback only). --seedsc-base adds a column per platform for
 # another build ("base-"). stress-ng itself must be installed
@@ -69,16 +70,8 @@ names=(native)
 declare -A cmd
 cmd[native]=""
 IFS=, read -ra plats <<<"$platforms"
-for p in "${plats[@]}"; do
-  [[ -n "$seedsc" && -x "$seedsc" ]] || break
-  names+=("seedsc-$p")
-  cmd["seedsc-$p"]="$seedsc --network=none --platform=$p do --"
-done
-for p in "${plats[@]}"; do
-  [[ -n "$seedsc_base" && -x "$seedsc_base" ]] || break
-  names+=("base-$p")
-  cmd["base-$p"]="$seedsc_base --network=none --platform=$p do --"
-done
+add_seedsc_runtimes seedsc "$seedsc" "$platforms" --network=none
+add_seedsc_runtimes base "$seedsc_base" "$platforms" --network=none
 if [[ -n "$runsc" && -x "$runsc" ]]; then
   names+=(runsc)
   cmd[runsc]="$runsc --network=none --platform=$runsc_platform do"
