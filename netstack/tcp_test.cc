@@ -567,6 +567,47 @@ TEST(TcpSack, HostileOutOfOrderAndSackFloodsStayBounded) {
   EXPECT_EQ(p.conn->Unsent(), 0u);
 }
 
+// SACK agreed, but the peer's duplicate ACKs carry no blocks (a peer that
+// only says it can, or a middlebox that strips them): three of them still
+// start a fast retransmit, and recovery is NewReno's (RFC 6582) with the
+// scoreboard empty: a partial ACK resends the next hole at once, a full
+// one ends it. The old code counted only ACKs that SACKed new data, so
+// only the RTO recovered.
+TEST(TcpSack, DuplicateAcksWithoutBlocksStillFastRetransmit) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  ASSERT_TRUE(p.conn->info().sack_ok);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(5 * 1460, 'n')).ok());
+  std::vector<uint32_t> seg;
+  for (int i = 0; i < 5; ++i) seg.push_back(s.Next().tcp.seq);
+  uint32_t end = seg[4] + 1460;
+  auto ack = [&](uint32_t a) { s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 65535)); };
+  ack(seg[1]);  // segment 0; 1 and 3 are lost
+  ack(seg[1]);
+  ack(seg[1]);
+  EXPECT_TRUE(s.Quiet());
+  ack(seg[1]);  // the third duplicate
+  ASSERT_FALSE(s.Quiet()) << "no fast retransmit";
+  Parsed r1 = s.Next();
+  EXPECT_EQ(r1.tcp.seq, seg[1]);
+  EXPECT_EQ(r1.payload.size(), 1460u);
+  EXPECT_EQ(s.stack->stats().tcp_fast_retransmits, 1u);
+  EXPECT_EQ(s.stack->stats().tcp_sack_recoveries, 0u);
+  EXPECT_EQ(p.conn->info().sack_ranges, 0u);
+  ack(seg[3]);  // partial: 3 is the next hole
+  ASSERT_FALSE(s.Quiet());
+  Parsed r3 = s.Next();
+  EXPECT_EQ(r3.tcp.seq, seg[3]);
+  EXPECT_EQ(r3.payload.size(), 1460u);
+  EXPECT_TRUE(s.Quiet());
+  ack(end);
+  EXPECT_EQ(p.conn->Unsent(), 0u);
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 0u);
+  EXPECT_EQ(s.stack->stats().tcp_retransmits, 2u);
+}
+
 // CVE-2019-11478's class. The peer SACKs every other byte of the first
 // 2 KB in flight (255 ACKs, 1020 one-byte ranges) while the pipe is full,
 // then frees the pipe with one ACK that SACKs the rest. Every ACK may

@@ -292,7 +292,10 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   double cubic_frac_ = 0;
   uint32_t cwnd_ = 0, ssthresh_ = 0x7fffffff;
   int dupacks_ = 0;
-  bool in_recovery_ = false;
+  // In fast recovery until recover_ is acknowledged; by RFC 6675 with the
+  // scoreboard (sack_recovery_), else NewReno's (RFC 6582), which a SACK
+  // connection also uses when the peer's duplicates carry no blocks.
+  bool in_recovery_ = false, sack_recovery_ = false;
   uint32_t recover_ = 0;
   RtoEstimator rto_;
   int retries_ = 0;

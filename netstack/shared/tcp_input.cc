@@ -271,7 +271,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     snd_una_ = h.ack;
     if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
     TrimSacked();
-    if (in_recovery_ && sack_ok_) {
+    if (in_recovery_ && sack_recovery_) {
       // RFC 6675: recovery ends at RecoveryPoint; a partial ACK only
       // frees pipe, SackRecoverySend() (from Output()) fills it.
       if (SeqGeq(h.ack, recover_)) {
@@ -304,21 +304,26 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
       ArmRto();  // RFC 6298 5.3
     }
     NotifyLocked();
-  } else if (sack_ok_ ? h.ack == snd_una_ && flight > 0 && sack_news
-                      : h.ack == snd_una_ && payload_len == 0 && !(h.flags & kTcpFin) &&
-                            !window_changed && flight > 0) {
-    // A duplicate ACK; with SACK, one that SACKs new data (RFC 6675 2).
+  } else if (h.ack == snd_una_ && flight > 0 &&
+             ((sack_ok_ && sack_news) ||
+              ((!sack_ok_ || h.sack_count == 0) && payload_len == 0 && !(h.flags & kTcpFin) && !window_changed))) {
+    // A duplicate ACK: one that SACKs new data (RFC 6675 2), or one
+    // without blocks as RFC 5681 2 defines it, also on a SACK connection
+    // (a peer or middlebox that never sends blocks must not leave the
+    // loss to the RTO).
     ++dupacks_;
-    if (sack_ok_) {
-      // Recovery starts below, on DupThresh of them or a lost first hole.
+    if (in_recovery_ && sack_recovery_) {
+      // The scoreboard's pipe says what goes (SackRecoverySend()).
     } else if (in_recovery_) {
       cwnd_ += mss;  // each further duplicate: a segment left the network
-    } else if (dupacks_ == 3 && SeqGeq(h.ack, recover_)) {
-      // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
+    } else if (dupacks_ == 3 && SeqGeq(h.ack, recover_) && sacked_.empty()) {
+      // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2); with SACK
+      // and blocks on the scoreboard RFC 6675's recovery starts below.
       ++stack_->stats_.tcp_fast_retransmits;
       ssthresh_ = SsthreshOnLoss(flight);
       recover_ = snd_max_;
       in_recovery_ = true;
+      sack_recovery_ = false;
       RetransmitFirst();
       cwnd_ = ssthresh_ + 3 * mss;
     }

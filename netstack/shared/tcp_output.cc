@@ -100,7 +100,7 @@ void TcpEndpoint::Output() {
       return;
   }
   // In SACK recovery the pipe, not snd_nxt_ - snd_una_, says what may go.
-  bool sack_recovery = in_recovery_ && sack_ok_;
+  bool sack_recovery = in_recovery_ && sack_recovery_;
   if (sack_recovery) SackRecoverySend();
   size_t unsent = 0;
   for (;;) {

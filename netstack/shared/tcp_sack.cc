@@ -150,6 +150,7 @@ void TcpEndpoint::EnterSackRecovery() {
   cwnd_ = ssthresh_;
   recover_ = snd_max_;
   in_recovery_ = true;
+  sack_recovery_ = true;
   uint32_t n = RetransmitRange(snd_una_, snd_mss_);
   high_rxt_ = snd_una_ + std::max<uint32_t>(n, 1);
   ArmRto();
