@@ -64,8 +64,9 @@ struct Stats {
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0, tcp_ooo_overflow = 0;
   uint64_t tcp_sack_recoveries = 0, tcp_sack_retransmits = 0;
-  // Scoreboard ranges looked at by SACK processing: the work a peer's
-  // ACKs cause, bounded per ACK (tcp_sack.cc).
+  // SACK ranges looked at (the scoreboard as sender, the out-of-order
+  // ranges as receiver): the work a peer's segments cause, bounded per
+  // segment (tcp_sack.cc).
   uint64_t tcp_sack_scan = 0;
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;

@@ -297,6 +297,7 @@ void TcpEndpoint::Abort(int err, bool send_rst) {
   if (err) error_ = err;
   sndq_.Consume(sndq_.size());
   ooo_.clear();
+  ooo_ranges_.clear();
   ooo_bytes_ = 0;
   ooo_fin_off_.reset();
   Finish();

@@ -180,6 +180,8 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // Fills h->sack with the out-of-order data held: the block with the
   // latest arrival first, then the others from the highest (RFC 2018 4).
   void FillSackBlocks(TcpHeader* h) const;
+  // Adds [a, b) to ooo_ranges_, merging what it overlaps or touches.
+  void AddOooRange(uint64_t a, uint64_t b);
   // Adds the peer's valid blocks to the scoreboard; true if any byte was
   // not SACKed before.
   bool TakeSack(const TcpHeader& h);
@@ -268,6 +270,9 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   uint64_t rcv_off_ = 0;
   ByteQueue rcvq_;
   std::map<uint64_t, std::string> ooo_;  // stream offset -> bytes
+  // ooo_ as maximal contiguous ranges (start -> end), kept as segments
+  // come so that an ACK's SACK blocks cost O(log n), not a walk of ooo_.
+  std::map<uint64_t, uint64_t> ooo_ranges_;
   size_t ooo_bytes_ = 0;
   std::optional<uint64_t> ooo_fin_off_;
   uint64_t last_ooo_off_ = 0;  // where the latest out-of-order segment starts

@@ -397,12 +397,17 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
         ooo_bytes_ -= it->second.size();
         ooo_.erase(it);
       }
+      // Every range that starts at or below RCV.NXT was taken whole.
+      while (!ooo_ranges_.empty() && ooo_ranges_.begin()->first <= rcv_off_) {
+        ooo_ranges_.erase(ooo_ranges_.begin());
+      }
     } else if (ooo_.size() >= kMaxOooSegments && !ooo_.count(off)) {
       ++stack_->stats_.tcp_ooo_overflow;
     } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
       ++stack_->stats_.tcp_ooo_segments;
       last_ooo_off_ = off;
       auto [it, inserted] = ooo_.try_emplace(off, payload);
+      AddOooRange(off, off + payload.size());
       if (inserted) {
         ooo_bytes_ += payload.size();
       } else if (it->second.size() < payload.size()) {

@@ -10,27 +10,38 @@ namespace {
 constexpr uint32_t kDupThresh = 3;
 }  // namespace
 
-void TcpEndpoint::FillSackBlocks(TcpHeader* h) const {
-  // The out-of-order queue as contiguous ranges of stream offsets.
-  std::vector<std::pair<uint64_t, uint64_t>> rs;
-  for (const auto& [off, d] : ooo_) {
-    uint64_t end = off + d.size();
-    if (!rs.empty() && off <= rs.back().second) {
-      rs.back().second = std::max(rs.back().second, end);
-    } else {
-      rs.emplace_back(off, end);
-    }
+void TcpEndpoint::AddOooRange(uint64_t a, uint64_t b) {
+  auto it = ooo_ranges_.upper_bound(a);
+  if (it != ooo_ranges_.begin() && std::prev(it)->second >= a) {
+    --it;
+    a = it->first;
+    b = std::max(b, it->second);
+    it = ooo_ranges_.erase(it);
   }
-  if (rs.empty()) return;
+  // Each range is merged away once: amortized O(log n) per segment.
+  for (; it != ooo_ranges_.end() && it->first <= b; it = ooo_ranges_.erase(it)) {
+    ++stack_->stats_.tcp_sack_scan;
+    b = std::max(b, it->second);
+  }
+  ooo_ranges_.emplace(a, b);
+}
+
+void TcpEndpoint::FillSackBlocks(TcpHeader* h) const {
+  if (ooo_ranges_.empty()) return;
   auto seq = [&](uint64_t off) { return rcv_nxt_ + uint32_t(off - rcv_off_); };
-  size_t first = rs.size() - 1;
-  for (size_t i = 0; i < rs.size(); ++i) {
-    if (rs[i].first <= last_ooo_off_ && last_ooo_off_ < rs[i].second) first = i;
+  // The range with the latest segment, else the highest.
+  auto first = ooo_ranges_.upper_bound(last_ooo_off_);
+  if (first != ooo_ranges_.begin() && last_ooo_off_ < std::prev(first)->second) {
+    --first;
+  } else {
+    first = std::prev(ooo_ranges_.end());
   }
   h->sack_count = 0;
-  h->sack[h->sack_count++] = {seq(rs[first].first), seq(rs[first].second)};
-  for (size_t i = rs.size(); i-- > 0 && h->sack_count < kTcpMaxSackBlocks;) {
-    if (i != first) h->sack[h->sack_count++] = {seq(rs[i].first), seq(rs[i].second)};
+  h->sack[h->sack_count++] = {seq(first->first), seq(first->second)};
+  for (auto it = ooo_ranges_.rbegin();
+       it != ooo_ranges_.rend() && h->sack_count < kTcpMaxSackBlocks; ++it) {
+    ++stack_->stats_.tcp_sack_scan;
+    if (it->first != first->first) h->sack[h->sack_count++] = {seq(it->first), seq(it->second)};
   }
 }
 
