@@ -5,10 +5,12 @@
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/ns_ino.h"
 #include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
 
@@ -51,7 +53,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
   }
   if ((flags & CLONE_PIDFD) && !a.pidfd) return Errno(EINVAL);
   // copy_creds(), copy_namespaces(): a new namespace needs CAP_SYS_ADMIN.
-  // Of them UTS and PID are supported inside the sandbox
+  // Of them mount, UTS and PID are supported inside the sandbox
   // (sentry/syscalls/sys_ns.cc says why not the others): those are
   // refused the way a container without CAP_SYS_ADMIN sees it.
   constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
@@ -62,7 +64,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
   if ((flags & (CLONE_NEWIPC | CLONE_SYSVSEM)) == (CLONE_NEWIPC | CLONE_SYSVSEM)) {
     return Errno(EINVAL);
   }
-  if (flags & (kNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS | CLONE_NEWPID))) {
+  if (flags & (kNamespaces & ~static_cast<uint64_t>(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID))) {
     return Errno(EPERM);
   }
   // The child's pid namespace: where our children go, or a new one below
@@ -108,6 +110,14 @@ Result<int> Task::Clone(const CloneArgs& a) {
   };
   std::shared_ptr<FdTable> fds = (flags & CLONE_FILES) ? fds_ : fds_->Fork();
   std::shared_ptr<FsContext> fs = (flags & CLONE_FS) ? fs_ : fs_->Fork();
+  if (flags & CLONE_NEWNS) {
+    // copy_mnt_ns(): the child's own copy of our mounts (CLONE_FS is
+    // EINVAL with it, so `fs` is the child's alone).
+    Vfs& vfs = kernel_.vfs();
+    std::shared_ptr<MountNamespace> from = fs->mnt_ns();
+    fs->EnterMountNamespace(
+        vfs.CopyMountNamespace(from ? *from : *vfs.init_mount_ns(), NextNsIno()), nullptr);
+  }
 
   std::shared_ptr<Task> child;
   int event = 0;  // the PTRACE_EVENT_* our tracer asked for, if any

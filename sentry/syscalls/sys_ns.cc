@@ -1,59 +1,37 @@
 // unshare(2) and setns(2) (kernel/fork.c ksys_unshare(), kernel/nsproxy.c).
 //
 // The sandbox is one set of namespaces, its guest's initial ones
-// (sentry/fs/proc/ns.cc), except UTS and PID: unshare and clone
+// (sentry/fs/proc/ns.cc), except mount, UTS and PID: unshare and clone
 // (task_clone.cc) make a new UTS namespace with CAP_SYS_ADMIN, a copy of
 // the caller's names (Task::uts()), and setns enters another task's
 // through its /proc/PID/ns/uts or a pidfd. A new PID namespace
 // (sentry/kernel/pid_namespace.h) is the one the caller's next children
 // go into (unshare) or the new child's own (clone); setns chooses an
-// existing one for the caller's next children. unshare can also unshare what a task shares
+// existing one for the caller's next children. A new mount namespace
+// (MountNamespace, sentry/vfs/vfs.h) is a copy of the caller's mounts,
+// kept in the task's FsContext (CLONE_NEWNS unshares it); mount(2) and
+// umount2(2) (sys_mount.cc) change only the caller's; setns enters
+// another's with root and working directory at its root. Every mount is
+// private: no propagation between namespaces (sys_mount.cc says exactly
+// what mount(2) does). pivot_root(2) is still EPERM. unshare can also
+// unshare what a task shares
 // with others (its fd table and fs context, or nothing: the thread,
 // signal-handler and VM cases Linux "pretends" to do for a single-threaded
 // caller). The other new namespaces are EPERM, with CAP_SYS_ADMIN too,
 // because the sentry cannot honour them yet:
-//   NS:     one mount tree (Vfs) for the sandbox; a private copy per
-//           namespace, with propagation, is not written. What it needs:
-//           - a MountNamespace holding what Vfs holds for the one tree
-//             today: the root mount, the mount list (ids, parents, the
-//             order mountinfo prints) and mounted_at_ (mount point dentry
-//             -> mount, keyed by Dentry*, which belongs to one Mount: a
-//             copy cannot share it);
-//           - copy_tree(): CLONE_NEWNS copies every mount of the caller's
-//             namespace as a new Mount over the same filesystem (inode
-//             tree, superblock state, anon_dev, as ShareSuperblock), its
-//             mount point resolved to the copy of the parent's dentry;
-//             the caller's FsContext root and cwd move to their copies
-//             (copy_mnt_ns()), and so must other tasks sharing that
-//             FsContext (CLONE_FS is EINVAL with CLONE_NEWNS for that);
-//           - the path walk (Vfs::MountedAt, "..", the mount-root checks)
-//             and mount(2)/umount2(2)/pivot_root take the task's namespace
-//             instead of the one Vfs; open files keep the mount they were
-//             opened on (its copy or not);
-//           - /proc/PID/mounts, mountinfo, mountstats by the task's
-//             namespace (proc.cc reads the Vfs), /proc/PID/ns/mnt its own
-//             nsfs inode (ns_ino.h), setns(CLONE_NEWNS) switching the
-//             namespace and then root and cwd (below);
-//           - propagation: every mount private (MS_PRIVATE) first, so a
-//             copy sees nothing of later mounts either way; MS_SHARED/
-//             MS_SLAVE peer groups after that (mountinfo's optional
-//             fields);
-//           - the sandbox's own users of the one tree: a container's root
-//             (Vfs::AddContainerRoot), control-server mounts and a sandbox
-//             fork (which copies the Vfs) act on the initial namespace.
 //   IPC:    System V objects and POSIX queues live in the kernel's one
 //           IpcNamespace and MqueueFs, which a sandbox fork copies as such.
 //   NET:    the sandbox has one network (a host namespace or its own stack).
 //   USER, CGROUP, TIME: not written either.
 // setns checks what Linux's install() checks (the capabilities, reentering
 // one's own user namespace is EINVAL); entering the namespaces every
-// process shares changes nothing but, for the mount namespace, the root
-// and working directory.
+// process shares changes nothing.
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/ns_ino.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
@@ -129,11 +107,12 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
   }
   // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
-  // CAP_SYS_ADMIN; only UTS and PID are supported with it (the header
-  // says why).
+  // CAP_SYS_ADMIN; only mount, UTS and PID are supported with it (the
+  // header says why).
   if (flags & kNewNamespaces) {
     if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
-    if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWUTS | CLONE_NEWPID))) {
+    if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWNS | CLONE_NEWUTS |
+                                                         CLONE_NEWPID))) {
       return Errno(EPERM);
     }
   }
@@ -153,6 +132,14 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
   }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
   if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.fs_ = t.fs_->Fork();
+  if (flags & CLONE_NEWNS) {
+    // copy_mnt_ns(): a copy of the caller's mounts; the context is the
+    // caller's alone now (CLONE_FS above).
+    Vfs& vfs = t.kernel().vfs();
+    std::shared_ptr<MountNamespace> from = t.fs().mnt_ns();
+    t.fs().EnterMountNamespace(
+        vfs.CopyMountNamespace(from ? *from : *vfs.init_mount_ns(), NextNsIno()), nullptr);
+  }
   if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
   // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which
   // is what an unshared undo list of a single-threaded caller is.
@@ -185,6 +172,24 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
   // Every part is resolved and checked before any is installed
   // (validate_nsset() before commit_nsset()): a part that fails changes
   // nothing.
+  std::shared_ptr<MountNamespace> mnt;
+  if (flags & CLONE_NEWNS) {
+    // mntns_install(): the file's namespace, or the pidfd process's.
+    if (type != 0) {
+      mnt = std::static_pointer_cast<MountNamespace>(f->dentry()->inode()->NamespaceObject());
+    } else {
+      std::shared_ptr<Task> leader;
+      {
+        absl::MutexLock l(&t.kernel().mu());
+        SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+        if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
+        leader = t.kernel().TaskByTid(tg->leader->tid());
+      }
+      if (leader == nullptr || !leader->fs_) return Errno(ESRCH);
+      mnt = leader->fs().mnt_ns();
+    }
+    if (mnt == nullptr) mnt = t.kernel().vfs().init_mount_ns();
+  }
   std::shared_ptr<UtsNames> uts;
   if (flags & CLONE_NEWUTS) {
     // utsns_install(): the file's namespace, or the pidfd process's.
@@ -216,11 +221,10 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
   } else if (uts != nullptr) {
     t.set_uts(std::move(uts));
   }
-  if (flags & CLONE_NEWNS) {
+  if (mnt != nullptr) {
     // mntns_install(): root and working directory at the namespace's root.
-    const DentryRef& root = t.kernel().vfs().root();
-    t.fs().SetRoot(root);
-    t.fs().SetCwd(root);
+    DentryRef root = mnt->root();
+    t.fs().EnterMountNamespace(std::move(mnt), std::move(root));
   }
   return 0;
 }

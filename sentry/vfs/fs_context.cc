@@ -4,7 +4,29 @@ namespace seedvisor::sentry {
 
 std::shared_ptr<FsContext> FsContext::Fork() const {
   std::lock_guard l(mu_);
-  return std::make_shared<FsContext>(root_, cwd_, umask_);
+  return std::make_shared<FsContext>(root_, cwd_, umask_, mnt_ns_);
+}
+
+std::shared_ptr<MountNamespace> FsContext::mnt_ns() const {
+  std::lock_guard l(mu_);
+  return mnt_ns_;
+}
+
+void FsContext::EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root) {
+  std::shared_ptr<MountNamespace> old_ns;
+  DentryRef old_root, old_cwd;
+  std::lock_guard l(mu_);
+  old_ns = std::move(mnt_ns_);
+  old_root = std::move(root_);
+  old_cwd = std::move(cwd_);
+  mnt_ns_ = std::move(ns);
+  if (root == nullptr) {
+    root_ = std::move(old_root);
+    cwd_ = std::move(old_cwd);
+    return;
+  }
+  root_ = root;
+  cwd_ = std::move(root);
 }
 
 DentryRef FsContext::root() const {

@@ -16,10 +16,13 @@
 
 namespace seedvisor::sentry {
 
+class MountNamespace;
+
 class FsContext {
  public:
-  FsContext(DentryRef root, DentryRef cwd, mode_t umask = 022)
-      : root_(std::move(root)), cwd_(std::move(cwd)), umask_(umask) {}
+  FsContext(DentryRef root, DentryRef cwd, mode_t umask = 022,
+            std::shared_ptr<MountNamespace> mnt_ns = nullptr)
+      : root_(std::move(root)), cwd_(std::move(cwd)), umask_(umask), mnt_ns_(std::move(mnt_ns)) {}
 
   std::shared_ptr<FsContext> Fork() const;
   DentryRef root() const;
@@ -29,12 +32,23 @@ class FsContext {
   mode_t umask() const;
   // Returns the previous umask.
   mode_t SetUmask(mode_t mask);
+  // The mount namespace of the tasks that share this context (null: the
+  // initial one). Kept here rather than per task: every task sharing a
+  // context is in one namespace (CLONE_NEWNS unshares the context, and
+  // clone(CLONE_NEWNS|CLONE_FS) and setns(mnt) of a shared context are
+  // EINVAL, as in Linux).
+  std::shared_ptr<MountNamespace> mnt_ns() const;
+  // setns(2): `ns`, with root and working directory `root`; unshare(2)
+  // and clone(CLONE_NEWNS): `ns` with null `root`, root and working
+  // directory kept (a copy shares the mounts, so they are the copies').
+  void EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root);
 
  private:
   mutable std::mutex mu_;
   DentryRef root_;
   DentryRef cwd_;
   mode_t umask_;
+  std::shared_ptr<MountNamespace> mnt_ns_;
 };
 
 }  // namespace seedvisor::sentry

@@ -241,6 +241,13 @@ void Mount::set_read_only() {
   options_ = options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
 }
 
+void Mount::DropDentryCache() {
+  std::list<DentryRef> dropped;  // destroyed outside the lock
+  std::lock_guard l(cache_mu_);
+  dropped.swap(lru_);
+  lru_pos_.clear();
+}
+
 void Mount::CacheDentry(const DentryRef& d) {
   DentryRef evicted;  // destroyed outside the lock (it may free a whole chain)
   std::lock_guard l(cache_mu_);

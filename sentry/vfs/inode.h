@@ -278,6 +278,8 @@ class Mount {
   void CacheDentry(const DentryRef& d);
   void UncacheDentry(const Dentry* d);
   size_t CachedDentries();
+  // Empties the cache (a mount no namespace has any more).
+  void DropDentryCache();
 
  private:
   std::mutex cache_mu_;

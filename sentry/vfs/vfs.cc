@@ -78,8 +78,9 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) 
   if (!host.ok()) return host.status();
   std::unique_ptr<Vfs> vfs(new Vfs(k));
   auto overlay = NewOverlay(NewTmpfs(0755), *host);
-  vfs->root_mount_ = std::make_shared<Mount>("overlay", "overlay", "rw,relatime", overlay);
-  vfs->mounts_.push_back(vfs->root_mount_);
+  vfs->init_ns_ = std::make_shared<MountNamespace>(kInitMountNsIno);
+  vfs->init_ns_->root_mount_ = std::make_shared<Mount>("overlay", "overlay", "rw,relatime", overlay);
+  vfs->init_ns_->mounts_.push_back(vfs->init_ns_->root_mount_);
   absl::Status s =
       vfs->MountAt("/dev", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid", NewDevFs()));
   if (!s.ok()) return s;
@@ -87,12 +88,12 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) 
                                                        NewTmpfs(01777)));
   if (!s.ok()) return s;
   // Without a kernel there is no /proc to mount: the root is final now.
-  if (k == nullptr && o.read_only_root) vfs->root_mount_->set_read_only();
+  if (k == nullptr && o.read_only_root) vfs->init_ns_->root_mount_->set_read_only();
   return vfs;
 }
 
 std::shared_ptr<FsContext> Vfs::NewFsContext() {
-  return std::make_shared<FsContext>(root(), root(), 022);
+  return std::make_shared<FsContext>(root(), root(), 022, init_ns_);
 }
 
 Status MountWritable(const DentryRef& d) {
@@ -100,8 +101,8 @@ Status MountWritable(const DentryRef& d) {
   return {};
 }
 
-DentryRef Vfs::CrossMounts(DentryRef d) const {
-  while (Mount* m = MountedAt(d.get())) d = m->root();
+DentryRef Vfs::CrossMounts(const MountNamespace* ns, DentryRef d) const {
+  while (Mount* m = MountedAt(d.get(), ns)) d = m->root();
   return d;
 }
 
@@ -120,11 +121,11 @@ Result<DentryRef> Vfs::Step(const ResolveContext& c, const DentryRef& cur, std::
       }
       break;
     }
-    return CrossMounts(d->parent());
+    return CrossMounts(c.ns.get(), d->parent());
   }
   if (name.size() > kNameMax) return Errno(ENAMETOOLONG);
   SV_ASSIGN_OR_RETURN(DentryRef child, cur->Child(name));
-  return CrossMounts(std::move(child));
+  return CrossMounts(c.ns.get(), std::move(child));
 }
 
 Result<DentryRef> Vfs::Walk(const ResolveContext& c, DentryRef start, std::string_view path,
@@ -350,7 +351,7 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
-  if (MountedAt(child.get())) return Errno(EBUSY);
+  if (MountedAt(child.get(), c.ns.get())) return Errno(EBUSY);
   if (IsDir(child)) return Errno(EISDIR);
   if (pn.trailing_slash) return Errno(ENOTDIR);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
@@ -374,7 +375,7 @@ Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
   if (!IsDir(child)) return Errno(ENOTDIR);
-  if (MountedAt(child.get()) || child == c.root) return Errno(EBUSY);
+  if (MountedAt(child.get(), c.ns.get()) || child == c.root) return Errno(EBUSY);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
   SV_TRY(pn.dir->inode()->Rmdir(pn.name));
@@ -402,7 +403,7 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   SV_TRY(NeedAccess(oldc, op.dir, X_OK));
   SV_TRY(NeedAccess(newc, np.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef src, op.dir->Child(op.name));
-  if (MountedAt(src.get())) return Errno(EBUSY);
+  if (MountedAt(src.get(), oldc.ns.get())) return Errno(EBUSY);
   bool src_dir = IsDir(src);
   if ((op.trailing_slash || np.trailing_slash) && !src_dir) return Errno(ENOTDIR);
   if (op.dir->mount() != np.dir->mount() ||
@@ -414,7 +415,7 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
     // Before anything else about the target, even whether it is the
     // source (do_renameat2()).
     if (flags & RENAME_NOREPLACE) return Errno(EEXIST);
-    if (MountedAt(dst->get())) return Errno(EBUSY);
+    if (MountedAt(dst->get(), newc.ns.get())) return Errno(EBUSY);
     if (*dst == src) return {};  // the same object: nothing to do
   } else if (dst.error() != Errno(ENOENT)) {
     return dst.error();

@@ -16,10 +16,12 @@
 #ifndef SEEDVISOR_SENTRY_VFS_VFS_H_
 #define SEEDVISOR_SENTRY_VFS_VFS_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +46,41 @@ struct VfsOptions {
 // EROFS if `d` lies on a read-only mount (mnt_want_write() in Linux).
 Status MountWritable(const DentryRef& d);
 
+// A mount namespace (mount_namespaces(7)): which mounts its tasks see and
+// where. Every task's FsContext names one; the sandbox starts with one (the
+// Vfs's initial namespace, what the sandbox's own mounts go into).
+// CLONE_NEWNS copies the caller's (Vfs::CopyMountNamespace): the copy has
+// the same mounts at the same places, and from then on a mount or unmount
+// in either is not seen in the other (every mount is private: no
+// propagation, whatever MS_SHARED/MS_SLAVE say; see sys_mount.cc).
+//
+// A copy shares the Mount objects (and so their dentries) of the mounts it
+// copied: their options and read-only state are one for both namespaces
+// (a remount is not per namespace), and a mount keeps the one mount point
+// it was attached at. What is the namespace's own is which mounts it has,
+// the mount points it has them at, and their order (mountinfo's ids).
+// Guarded by the Vfs's mount lock.
+class MountNamespace {
+ public:
+  explicit MountNamespace(uint64_t ino) : ino_(ino) {}
+  // Its mounts are kept while a dentry of theirs may be alive.
+  ~MountNamespace();
+  MountNamespace(const MountNamespace&) = delete;
+  MountNamespace& operator=(const MountNamespace&) = delete;
+  // Its nsfs inode number (/proc/PID/ns/mnt).
+  uint64_t ino() const { return ino_; }
+  const DentryRef& root() const { return root_mount_->root(); }
+
+ private:
+  friend class Vfs;
+  const uint64_t ino_;
+  std::shared_ptr<Mount> root_mount_;
+  std::vector<std::shared_ptr<Mount>> mounts_;  // in mount order, root first
+  std::map<const Dentry*, Mount*> mounted_at_;  // mount point -> mount
+  std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
+  std::set<const Mount*> expiry_marks_;  // umount2(MNT_EXPIRE)
+};
+
 // Who resolves, and from where: the caller's root, the directory relative
 // paths start at, its credentials and umask.
 struct ResolveContext {
@@ -53,6 +90,8 @@ struct ResolveContext {
   mode_t umask = 022;
   // The task resolving, if any: an open that must wait (a FIFO's) needs it.
   Task* task = nullptr;
+  // The mount namespace whose mounts the walk crosses; null: the initial one.
+  std::shared_ptr<MountNamespace> ns = nullptr;
 };
 
 class Vfs {
@@ -63,24 +102,50 @@ class Vfs {
   static absl::StatusOr<std::unique_ptr<Vfs>> CreateWithoutKernel(const VfsOptions& o);
   ~Vfs();
 
-  // root = cwd = "/", umask 022.
+  // root = cwd = "/", umask 022, in the initial mount namespace.
   std::shared_ptr<FsContext> NewFsContext();
-  const DentryRef& root() const { return root_mount_->root(); }
+  const DentryRef& root() const { return init_ns_->root(); }
+  const std::shared_ptr<MountNamespace>& init_mount_ns() const { return init_ns_; }
   Kernel* kernel() const { return kernel_; }
 
   // Mounts `m` on the directory `path` (resolved as root from "/"; created in
   // the root overlay if missing).
   absl::Status MountAt(std::string_view path, std::shared_ptr<Mount> m);
-  // The mount whose root covers `d`, or null.
-  Mount* MountedAt(const Dentry* d) const;
-  // /proc/mounts.
-  std::string MountsText() const;
+  // The mount whose root covers `d` in namespace `ns` (null: the initial
+  // one), or null.
+  Mount* MountedAt(const Dentry* d, const MountNamespace* ns = nullptr) const;
+  // /proc/mounts of a task in `ns` (null: the initial namespace).
+  std::string MountsText(const MountNamespace* ns = nullptr) const;
   // /proc/PID/mountinfo (proc(5)): id, parent id, dev, root within the
   // filesystem, mount point, options, "-", type, source, options.
-  std::string MountInfoText() const;
+  std::string MountInfoText(const MountNamespace* ns = nullptr) const;
   // The mount's id as /proc/PID/mountinfo and fdinfo show it (0 if `m` is
   // not mounted, as for a pipe's or socket's internal mount).
-  int MountId(const Mount* m) const;
+  int MountId(const Mount* m, const MountNamespace* ns = nullptr) const;
+
+  // ---- Mount namespaces (mount(2), umount2(2), CLONE_NEWNS) ----
+  // copy_mnt_ns(): a new namespace, nsfs inode `ino`, with every mount of
+  // `from` at the same mount points.
+  std::shared_ptr<MountNamespace> CopyMountNamespace(const MountNamespace& from, uint64_t ino);
+  // The initial namespace's nsfs inode (PROC_MNT_INIT_INO).
+  static constexpr uint64_t kInitMountNsIno = 0xEFFFFFF8;
+  // Attaches `m` on `at` in `ns` (on top of whatever is mounted there);
+  // ENOTDIR/EISDIR if one is a directory and the other is not, ENOSPC past
+  // kMaxMounts mounts in the namespace.
+  Status AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m);
+  // Unmounts the mount whose root is `root` in `ns`: EINVAL if `root` is
+  // not the root of a mount of `ns` (or is the namespace's root); EBUSY if
+  // mounts are attached below it, unless `detach` (MNT_DETACH), which takes
+  // them along.
+  Status DetachIn(MountNamespace& ns, const DentryRef& root, bool detach);
+  // Whether `ns` has the mount `m` (check_mnt(): mount(2) and umount2(2)
+  // act only on the caller's namespace's mounts).
+  bool HasMount(const MountNamespace& ns, const Mount* m) const;
+  // umount2(MNT_EXPIRE): marks `m` in `ns`; false if it was marked already
+  // (then the caller unmounts it).
+  bool MarkExpired(MountNamespace& ns, const Mount* m);
+  // sysctl fs.mount-max's default: mounts per namespace.
+  static constexpr size_t kMaxMounts = 100000;
 
   // OCI linux.maskedPaths and linux.readonlyPaths, inside the VFS as runsc
   // does them (no host mounts). A path that does not exist is skipped, as
@@ -151,7 +216,8 @@ class Vfs {
   Result<Parent> WalkParent(const ResolveContext& c, DentryRef start, std::string_view path,
                             int& links);
   Result<DentryRef> Step(const ResolveContext& c, const DentryRef& cur, std::string_view name);
-  DentryRef CrossMounts(DentryRef d) const;
+  DentryRef CrossMounts(const MountNamespace* ns, DentryRef d) const;
+  const MountNamespace& NsOrInit(const MountNamespace* ns) const { return ns ? *ns : *init_ns_; }
   Result<FileRef> OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
                              bool created);
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
@@ -167,11 +233,11 @@ class Vfs {
   absl::StatusOr<DentryRef> ExistingPath(std::string_view path, std::string_view what);
 
   Kernel* kernel_;
-  std::shared_ptr<Mount> root_mount_;
+  // Guards every namespace's mounts (MountNamespace) and what follows.
   mutable std::mutex mounts_mu_;
-  std::vector<std::shared_ptr<Mount>> mounts_;     // in mount order, root first
-  std::map<const Dentry*, Mount*> mounted_at_;     // mount point -> mount
-  std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
+  // The sandbox's own mounts go here (MountAt, MaskPath, ReadOnlyPath,
+  // AddContainerRoot).
+  std::shared_ptr<MountNamespace> init_ns_;
   // AddContainerRoot's roots by container id (guarded by mounts_mu_).
   std::map<std::string, DentryRef, std::less<>> container_roots_;
   std::vector<std::shared_ptr<Mount>> retired_;  // unmounted by RemoveContainerRoot

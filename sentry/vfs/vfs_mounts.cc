@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
@@ -84,8 +86,8 @@ absl::Status Vfs::Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::str
   }
   std::lock_guard l(mounts_mu_);
   m->set_mountpoint(at);
-  mounted_at_[at.get()] = m.get();
-  mounts_.push_back(std::move(m));
+  init_ns_->mounted_at_[at.get()] = m.get();
+  init_ns_->mounts_.push_back(std::move(m));
   return absl::OkStatus();
 }
 
@@ -131,7 +133,7 @@ absl::Status Vfs::ReadOnlyPath(std::string_view path) {
   std::vector<std::pair<std::vector<std::string>, Mount*>> below;
   {
     std::lock_guard l(mounts_mu_);
-    for (const auto& sub : mounts_) {
+    for (const auto& sub : init_ns_->mounts_) {
       std::vector<std::string> names;
       for (const Dentry* x = sub->mountpoint().get(); x != nullptr;) {
         if (x == d->get()) {
@@ -161,23 +163,24 @@ absl::Status Vfs::ReadOnlyPath(std::string_view path) {
     }
     if (!ok || names.empty()) continue;
     std::lock_guard l(mounts_mu_);
-    mounted_at_[at.get()] = sub;
-    carried_.push_back(at);  // keeps the dentry (the map's key) alive
+    init_ns_->mounted_at_[at.get()] = sub;
+    init_ns_->carried_.push_back(at);  // keeps the dentry (the map's key) alive
   }
   return absl::OkStatus();
 }
 
-Mount* Vfs::MountedAt(const Dentry* d) const {
+Mount* Vfs::MountedAt(const Dentry* d, const MountNamespace* ns) const {
   std::lock_guard l(mounts_mu_);
-  auto it = mounted_at_.find(d);
-  return it == mounted_at_.end() ? nullptr : it->second;
+  const MountNamespace& n = NsOrInit(ns);
+  auto it = n.mounted_at_.find(d);
+  return it == n.mounted_at_.end() ? nullptr : it->second;
 }
 
-std::string Vfs::MountInfoText() const {
+std::string Vfs::MountInfoText(const MountNamespace* ns) const {
   std::vector<std::shared_ptr<Mount>> mounts;
   {
     std::lock_guard l(mounts_mu_);
-    mounts = mounts_;
+    mounts = NsOrInit(ns).mounts_;
   }
   std::map<const Mount*, int> ids;
   for (size_t i = 0; i < mounts.size(); ++i) ids[mounts[i].get()] = static_cast<int>(i) + 1;
@@ -199,23 +202,152 @@ std::string Vfs::MountInfoText() const {
   return out;
 }
 
-int Vfs::MountId(const Mount* m) const {
+int Vfs::MountId(const Mount* m, const MountNamespace* ns) const {
   std::lock_guard l(mounts_mu_);
-  for (size_t i = 0; i < mounts_.size(); ++i) {
-    if (mounts_[i].get() == m) return static_cast<int>(i) + 1;
+  const auto& mounts = NsOrInit(ns).mounts_;
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    if (mounts[i].get() == m) return static_cast<int>(i) + 1;
   }
   return 0;
 }
 
-std::string Vfs::MountsText() const {
+std::string Vfs::MountsText(const MountNamespace* ns) const {
   std::lock_guard l(mounts_mu_);
   std::string out;
-  for (const auto& m : mounts_) {
+  for (const auto& m : NsOrInit(ns).mounts_) {
     std::string where = m->mountpoint() ? m->mountpoint()->Path() : "/";
     absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ", m->options(),
                     " 0 0\n");
   }
   return out;
+}
+
+// ---------------------------------------------------------------- namespaces
+
+namespace {
+
+// Mounts a namespace no longer has, kept while a dentry may still point at
+// them (Dentry::mount() is a plain pointer: an open file, a working
+// directory or a zombie's root may outlive the unmount, or the namespace).
+// One for the process: a namespace may end after its Vfs's users.
+struct Graveyard {
+  std::mutex mu;
+  std::set<std::shared_ptr<Mount>> mounts;
+};
+
+Graveyard& Graves() {
+  static Graveyard* g = new Graveyard;
+  return *g;
+}
+
+// Keeps `gone` and frees the mounts nothing else refers to any more: held
+// only here, with no dentry of theirs alive outside their own cache.
+void Bury(std::vector<std::shared_ptr<Mount>> gone) {
+  std::vector<std::shared_ptr<Mount>> freed;  // destroyed outside the lock
+  Graveyard& g = Graves();
+  std::lock_guard l(g.mu);
+  for (auto& m : gone) g.mounts.insert(std::move(m));
+  for (auto it = g.mounts.begin(); it != g.mounts.end();) {
+    if (it->use_count() == 1) {
+      (*it)->DropDentryCache();
+      if ((*it)->root().use_count() == 1) {
+        freed.push_back(*it);
+        it = g.mounts.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+}  // namespace
+
+MountNamespace::~MountNamespace() { Bury(std::move(mounts_)); }
+
+std::shared_ptr<MountNamespace> Vfs::CopyMountNamespace(const MountNamespace& from, uint64_t ino) {
+  auto ns = std::make_shared<MountNamespace>(ino);
+  std::lock_guard l(mounts_mu_);
+  ns->root_mount_ = from.root_mount_;
+  ns->mounts_ = from.mounts_;
+  ns->mounted_at_ = from.mounted_at_;
+  ns->carried_ = from.carried_;
+  return ns;
+}
+
+Status Vfs::AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m) {
+  if (IsDir(at) != IsDir(m->root())) return Errno(IsDir(at) ? EISDIR : ENOTDIR);
+  std::lock_guard l(mounts_mu_);
+  if (ns.mounts_.size() >= kMaxMounts) return Errno(ENOSPC);
+  m->set_mountpoint(at);
+  ns.mounted_at_[at.get()] = m.get();
+  ns.mounts_.push_back(std::move(m));
+  return {};
+}
+
+bool Vfs::HasMount(const MountNamespace& ns, const Mount* m) const {
+  std::lock_guard l(mounts_mu_);
+  for (const auto& x : ns.mounts_) {
+    if (x.get() == m) return true;
+  }
+  return false;
+}
+
+bool Vfs::MarkExpired(MountNamespace& ns, const Mount* m) {
+  std::lock_guard l(mounts_mu_);
+  return ns.expiry_marks_.insert(m).second;
+}
+
+Status Vfs::DetachIn(MountNamespace& ns, const DentryRef& root, bool detach) {
+  std::vector<std::shared_ptr<Mount>> gone;
+  {
+    std::lock_guard l(mounts_mu_);
+    const Mount* target = nullptr;
+    for (const auto& m : ns.mounts_) {
+      if (m->root() == root) target = m.get();
+    }
+    if (target == nullptr) return Errno(EINVAL);
+    // The namespace's root stays (do_umount() of the root: EBUSY, and
+    // MNT_DETACH of it is not written).
+    if (target == ns.root_mount_.get()) return Errno(detach ? EINVAL : EBUSY);
+    // What is mounted below `target` in this namespace, wherever it is
+    // attached (a bind's second mount points too).
+    std::set<const Mount*> doomed{target};
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& [at, m] : ns.mounted_at_) {
+        if (doomed.count(at->mount()) && !doomed.count(m)) {
+          if (!detach) return Errno(EBUSY);
+          doomed.insert(m);
+          grew = true;
+        }
+      }
+    }
+    for (auto it = ns.mounted_at_.begin(); it != ns.mounted_at_.end();) {
+      if (doomed.count(it->second) || doomed.count(it->first->mount())) {
+        it = ns.mounted_at_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = ns.carried_.begin(); it != ns.carried_.end();) {
+      if (doomed.count((*it)->mount())) {
+        it = ns.carried_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const Mount* m : doomed) ns.expiry_marks_.erase(m);
+    for (auto it = ns.mounts_.begin(); it != ns.mounts_.end();) {
+      if (doomed.count(it->get())) {
+        gone.push_back(std::move(*it));
+        it = ns.mounts_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  Bury(std::move(gone));
+  return {};
 }
 
 }  // namespace seedvisor::sentry

@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
   s = v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
                                                   NewProcFs(k, *v)));
   if (!s.ok()) return s;
-  if (o.read_only_root) v->root_mount_->set_read_only();
+  if (o.read_only_root) v->init_ns_->root_mount_->set_read_only();
   return vfs;
 }
 
@@ -148,11 +148,12 @@ void Vfs::RemoveContainerRoot(std::string_view id) {
     }
     return false;
   };
-  for (auto m = mounts_.begin(); m != mounts_.end();) {
+  MountNamespace& ns = *init_ns_;
+  for (auto m = ns.mounts_.begin(); m != ns.mounts_.end();) {
     if (below(m->get())) {
-      mounted_at_.erase((*m)->mountpoint().get());
+      ns.mounted_at_.erase((*m)->mountpoint().get());
       retired_.push_back(std::move(*m));
-      m = mounts_.erase(m);
+      m = ns.mounts_.erase(m);
     } else {
       ++m;
     }
@@ -176,6 +177,7 @@ Result<ResolveContext> Vfs::ContextAt(Task& t, int dirfd, std::string_view path)
   SetCurrentTask(&t);
   ResolveContext c;
   c.root = t.fs().root();
+  c.ns = t.fs().mnt_ns();
   c.creds = CredsOf(t);
   c.umask = t.fs().umask();
   if (!path.empty() && path[0] == '/') {

@@ -21,6 +21,7 @@ if [[ "${TESTLIB_ARGS[reference]:-}" == runsc ]]; then
   for c in coreutils_find_and_cp coreutils_stat_formats coreutils_touch_ln_chmod ld_library_path_is_honoured; do
     KNOWN_FAILING[$c]="gVisor: statx from coreutils is EINVAL"
   done
+  KNOWN_FAILING[util_linux_unshare_mount_tmpfs]="gVisor: unshare -m's MS_REC|MS_PRIVATE on / is EINVAL"
 fi
 
 for prog in /bin/bash /usr/bin/perl /usr/bin/gawk /bin/tar /bin/gzip /bin/sed /bin/grep; do
@@ -118,6 +119,12 @@ tcase ipc_message_queue --out $'cbytes=0\tqbytes=16384\tqnum=0\tlspid=0\tlrpid=0
    ipcrm -q $id && { ipcs -q -i $id 2>&1 | grep -q "not found" && echo gone; }'
 tcase ipc_limits --out $'max size of message (bytes) = 8192\nmax number of segments = 4096\nmax semaphores per array = 32000\nmax ops per semop call = 500' -- "${BASH_C[@]}" \
   'ipcs -l | grep -E "^max (semaphores per array|ops per semop|size of message|number of segments)"'
+
+echo "== util-linux: a mount namespace (issue 13)"
+# unshare(1) makes every mount private; mount(8) reads the namespace's
+# mountinfo through libmount. The tmpfs is seen only in the new namespace.
+tcase util_linux_unshare_mount_tmpfs --out $'x\n1\nparent sees 0' -- "${BASH_C[@]}" \
+  "mkdir -p $U/m && /usr/bin/unshare -m /bin/bash -c 'mount -t tmpfs none $U/m && touch $U/m/x && ls $U/m && grep -c \" $U/m tmpfs \" /proc/self/mounts' && echo \"parent sees \$(ls $U/m | wc -l)\""
 
 echo "== the dynamic loader"
 tcase ld_so_cache_is_read_from_the_root --grep 'search cache=/etc/ld.so.cache' -- "${BASH_C[@]}" \

@@ -23,7 +23,7 @@ Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd) {
   // A stream (pipe, socket) has no position: 0, as f_pos stays there.
   Result<int64_t> pos = f.Seek(0, SEEK_CUR);
   unsigned flags = static_cast<unsigned>(f.flags()) | (e.cloexec ? O_CLOEXEC : 0);
-  int mnt_id = f.dentry() ? vfs.MountId(f.dentry()->mount()) : 0;
+  int mnt_id = f.dentry() ? vfs.MountId(f.dentry()->mount(), t->fs_ ? t->fs().mnt_ns().get() : nullptr) : 0;
   Result<struct stat> st = f.Stat();
   return absl::StrFormat("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%u\n%s",
                          pos.ok() ? *pos : 0, flags, mnt_id, st.ok() ? st->st_ino : 0,

@@ -8,7 +8,8 @@
 // namespaces (include/linux/proc_ns.h, PROC_*_INIT_INO). The uts link
 // names the task's own UTS namespace (Task::uts(): the initial one or one
 // made by CLONE_NEWUTS) and its target carries it, for setns(2); so do the
-// pid and pid_for_children links (sentry/kernel/pid_namespace.h).
+// pid and pid_for_children links (sentry/kernel/pid_namespace.h) and the
+// mnt link (MountNamespace, sentry/vfs/vfs.h).
 #include <sched.h>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/file.h"
+#include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
 
@@ -84,6 +86,30 @@ std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
   return link;
 }
 
+// ns/mnt of task `tid`: its mount namespace (its FsContext's).
+std::shared_ptr<SynthSymlink> MntLink(Kernel& k, int tid) {
+  auto ns_of = [&k, tid]() -> std::shared_ptr<MountNamespace> {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    if (t == nullptr || !t->fs_) return nullptr;
+    std::shared_ptr<MountNamespace> ns = t->fs().mnt_ns();
+    return ns != nullptr ? ns : k.vfs().init_mount_ns();
+  };
+  auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {
+    std::shared_ptr<MountNamespace> ns = ns_of();
+    if (ns == nullptr) return Errno(ENOENT);
+    return absl::StrCat("mnt:[", ns->ino(), "]");
+  });
+  link->set_magic([ns_of]() -> std::shared_ptr<Dentry> {
+    std::shared_ptr<MountNamespace> ns = ns_of();
+    if (ns == nullptr) return nullptr;
+    const uint64_t ino = ns->ino();
+    return std::make_shared<Dentry>(absl::StrCat("mnt:[", ino, "]"), nullptr,
+                                    std::make_shared<NsInode>(ino, CLONE_NEWNS, std::move(ns)),
+                                    nullptr);
+  });
+  return link;
+}
+
 // ns/pid and ns/pid_for_children of task `tid`: its pid namespace, or
 // where its next children go; the sandbox's own is the initial one.
 std::shared_ptr<SynthSymlink> PidLink(Kernel& k, int tid, bool for_children) {
@@ -121,6 +147,10 @@ InodeRef NewNsDir(Kernel& k, int tid) {
   for (const NsLink& n : kNsLinks) {
     if (n.clone_flag == CLONE_NEWUTS) {
       dir->Add(n.name, UtsLink(k, tid));
+      continue;
+    }
+    if (n.clone_flag == CLONE_NEWNS) {
+      dir->Add(n.name, MntLink(k, tid));
       continue;
     }
     if (n.clone_flag == CLONE_NEWPID) {

@@ -533,8 +533,13 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   dir.Add("maps", PrivateTaskFile(k, tid, [](Task& t) -> std::string {
             return t.shared_mm() ? t.mm().MapsText() : "";
           }));
-  dir.Add("mounts", SynthFile::Text([&vfs] { return vfs.MountsText(); }));
-  dir.Add("mountinfo", SynthFile::Text([&vfs] { return vfs.MountInfoText(); }));
+  // The task's own mount namespace's (mounts_open_common(): its nsproxy's).
+  dir.Add("mounts", TaskFile(k, tid, [&vfs](Task& t) -> std::string {
+            return t.fs_ ? vfs.MountsText(t.fs().mnt_ns().get()) : "";
+          }));
+  dir.Add("mountinfo", TaskFile(k, tid, [&vfs](Task& t) -> std::string {
+            return t.fs_ ? vfs.MountInfoText(t.fs().mnt_ns().get()) : "";
+          }));
   dir.Add("exe", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
             auto t = FindTask(k, tid);
             if (!t || !t->shared_mm()) return Errno(ENOENT);

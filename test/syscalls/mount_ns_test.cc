@@ -1,0 +1,307 @@
+// Conformance tests for mount namespaces (mount_namespaces(7)):
+// unshare(CLONE_NEWNS) and clone(CLONE_NEWNS) give a copy of the caller's
+// mounts, after which a mount or unmount in one namespace is not seen in
+// the other; setns(2) through /proc/PID/ns/mnt enters one again; and
+// /proc/PID/mounts shows the namespace of PID. Every test changes mounts
+// only in namespaces of its own children (each makes its mounts private
+// first, as unshare(1) does, so that nothing reaches the host's natively).
+// They need CAP_SYS_ADMIN; each child returns a distinct code per failed
+// check.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/pid_ns_util.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+bool Touch(const std::string& p) {
+  const int fd = open(p.c_str(), O_CREAT | O_WRONLY, 0644);
+  return fd >= 0 && close(fd) == 0;
+}
+
+// Whether /proc/`who`/mounts lists a mount at `dir`.
+bool MountsShow(const std::string& who, const std::string& dir) {
+  std::ifstream f("/proc/" + who + "/mounts");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream fields(line);
+    std::string source, where;
+    fields >> source >> where;
+    if (where == dir) return true;
+  }
+  return false;
+}
+
+std::string NsLink(const std::string& who) {
+  char buf[64] = {};
+  const ssize_t n = readlink(("/proc/" + who + "/ns/mnt").c_str(), buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// A new mount namespace of the caller's own, every mount in it private
+// (unshare(1)'s default), so that its mounts stay in it.
+bool OwnNamespace() {
+  return unshare(CLONE_NEWNS) == 0 && mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+
+bool MountTmpfs(const std::string& dir) {
+  return mount("tmpfs", dir.c_str(), "tmpfs", 0, "mode=0755") == 0;
+}
+
+// Blocks until the other side writes a byte or closes; false on EOF.
+bool Await(int fd) {
+  char b;
+  return read(fd, &b, 1) == 1;
+}
+
+bool Signal(int fd) { return write(fd, "x", 1) == 1; }
+
+// Drops `cap` from the effective set.
+bool DropCap(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2] = {};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  d[cap / 32].effective &= ~(1u << (cap % 32));
+  return syscall(SYS_capset, &h, d) == 0;
+}
+
+class MountNsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN";
+    char tmpl[] = "/tmp/mount_ns_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << ErrnoName(errno);
+    dir_ = tmpl;
+    for (const char* sub : {"/a", "/b", "/c"}) {
+      ASSERT_EQ(mkdir((dir_ + sub).c_str(), 0755), 0) << ErrnoName(errno);
+    }
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    for (const char* sub : {"/a", "/b", "/c"}) rmdir((dir_ + sub).c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string dir_;
+};
+
+TEST_F(MountNsTest, UnshareThenMountIsInvisibleToTheParent) {
+  const std::string a = dir_ + "/a";
+  int ready[2], done[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(done), 0);
+  const std::string before = NsLink("self");
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    close(ready[0]);
+    close(done[1]);
+    if (!OwnNamespace()) _exit(1);
+    if (NsLink("self") == before || NsLink("self").rfind("mnt:[", 0) != 0) _exit(2);
+    if (!MountTmpfs(a)) _exit(3);
+    if (!Touch(a + "/x")) _exit(4);
+    if (!MountsShow("self", a)) _exit(5);
+    if (!Signal(ready[1])) _exit(6);
+    Await(done[0]);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(done[0]);
+  ASSERT_TRUE(Await(ready[0]));
+  // The parent's namespace: no mount there, the file in the child's tmpfs
+  // not in the directory underneath.
+  EXPECT_FALSE(Exists(a + "/x"));
+  EXPECT_FALSE(MountsShow("self", a));
+  // /proc/PID/mounts is PID's namespace's.
+  EXPECT_TRUE(MountsShow(std::to_string(c), a));
+  EXPECT_NE(NsLink(std::to_string(c)), NsLink("self"));
+  EXPECT_EQ(NsLink("self"), before);
+  close(done[1]);
+  EXPECT_EQ(WaitCode(c), 0);
+  close(ready[0]);
+  EXPECT_FALSE(Exists(a + "/x"));
+}
+
+TEST_F(MountNsTest, ClonedNamespaceHasMountsOfCloneTimeOnly) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b", cdir = dir_ + "/c";
+  const pid_t outer = fork();
+  ASSERT_GE(outer, 0) << ErrnoName(errno);
+  if (outer == 0) {
+    if (!OwnNamespace()) _exit(1);
+    if (!MountTmpfs(a) || !Touch(a + "/x")) _exit(2);
+    int to_child[2], to_parent[2];
+    if (pipe(to_child) != 0 || pipe(to_parent) != 0) _exit(3);
+    const pid_t inner = ForkWith(CLONE_NEWNS);
+    if (inner < 0) _exit(4);
+    if (inner == 0) {
+      // A copy of the parent's mounts at the clone: a's tmpfs is here.
+      if (!Exists(a + "/x") || !MountsShow("self", a)) _exit(10);
+      if (!MountTmpfs(cdir) || !Touch(cdir + "/z")) _exit(11);
+      if (!Signal(to_parent[1])) _exit(12);
+      if (!Await(to_child[0])) _exit(13);
+      // The parent's later mount is not.
+      if (Exists(b + "/y") || MountsShow("self", b)) _exit(14);
+      _exit(0);
+    }
+    if (!Await(to_parent[0])) _exit(5);
+    if (!MountTmpfs(b) || !Touch(b + "/y")) _exit(6);
+    // The child's mount is not here.
+    if (Exists(cdir + "/z") || MountsShow("self", cdir)) _exit(7);
+    if (NsLink("self") == NsLink(std::to_string(inner))) _exit(8);
+    if (!Signal(to_child[1])) _exit(9);
+    const int code = WaitCode(inner);
+    _exit(code == 0 ? 0 : 100 + code % 100);
+  }
+  EXPECT_EQ(WaitCode(outer), 0);
+}
+
+TEST_F(MountNsTest, SetnsBackAndForth) {
+  const std::string a = dir_ + "/a";
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    const int first = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (first < 0) _exit(1);
+    const std::string first_link = NsLink("self");
+    if (!OwnNamespace()) _exit(2);
+    if (!MountTmpfs(a) || !Touch(a + "/x")) _exit(3);
+    const int second = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (second < 0) _exit(4);
+    const std::string second_link = NsLink("self");
+    if (second_link == first_link) _exit(5);
+    // A file of another type than the one asked for.
+    if (setns(first, CLONE_NEWUTS) != -1 || errno != EINVAL) _exit(6);
+    if (setns(first, CLONE_NEWNS) != 0) _exit(7);
+    if (NsLink("self") != first_link) _exit(8);
+    if (Exists(a + "/x") || MountsShow("self", a)) _exit(9);
+    // Root and working directory are the namespace's root now.
+    char cwd[64] = {};
+    if (getcwd(cwd, sizeof(cwd)) == nullptr || strcmp(cwd, "/") != 0) _exit(10);
+    if (setns(second, 0) != 0) _exit(11);
+    if (NsLink("self") != second_link) _exit(12);
+    if (!Exists(a + "/x") || !MountsShow("self", a)) _exit(13);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(c), 0);
+}
+
+TEST_F(MountNsTest, UmountInOneLeavesTheOthers) {
+  const std::string a = dir_ + "/a";
+  const pid_t outer = fork();
+  ASSERT_GE(outer, 0) << ErrnoName(errno);
+  if (outer == 0) {
+    if (!OwnNamespace()) _exit(1);
+    if (!MountTmpfs(a) || !Touch(a + "/x")) _exit(2);
+    const pid_t inner = ForkWith(CLONE_NEWNS);
+    if (inner < 0) _exit(3);
+    if (inner == 0) {
+      if (umount2(a.c_str(), 0) != 0) _exit(10);
+      if (Exists(a + "/x") || MountsShow("self", a)) _exit(11);
+      // Not a mount any more (here).
+      if (umount2(a.c_str(), 0) != -1 || errno != EINVAL) _exit(12);
+      _exit(0);
+    }
+    const int code = WaitCode(inner);
+    if (code != 0) _exit(100 + code % 100);
+    if (!Exists(a + "/x") || !MountsShow("self", a)) _exit(4);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(outer), 0);
+}
+
+TEST_F(MountNsTest, MountAndUmountErrors) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    if (!OwnNamespace()) _exit(1);
+    // Not a mount point: neither unmounted nor made private.
+    if (umount2(a.c_str(), 0) != -1 || errno != EINVAL) _exit(2);
+    if (mount("none", a.c_str(), nullptr, MS_PRIVATE, nullptr) != -1 || errno != EINVAL) _exit(3);
+    if (mount("none", "/", nullptr, MS_SHARED | MS_PRIVATE, nullptr) != -1 || errno != EINVAL) {
+      _exit(4);
+    }
+    if (umount2(a.c_str(), 0x80) != -1 || errno != EINVAL) _exit(5);  // an unknown flag
+    if (mount("none", a.c_str(), "no_such_fs_type", 0, nullptr) != -1 || errno != ENODEV) {
+      _exit(6);
+    }
+    if (mount("none", (a + "/missing").c_str(), "tmpfs", 0, nullptr) != -1 || errno != ENOENT) {
+      _exit(7);
+    }
+    if (mount("tmpfs", a.c_str(), "tmpfs", 0, "no_such_option") != -1 || errno != EINVAL) {
+      _exit(8);
+    }
+    // A mount with one below it: busy, unless detached with it.
+    if (!MountTmpfs(a) || mkdir((a + "/sub").c_str(), 0755) != 0) _exit(9);
+    if (!MountTmpfs(a + "/sub") || !Touch(a + "/sub/y")) _exit(10);
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) _exit(11);
+    if (umount2(a.c_str(), MNT_DETACH) != 0) _exit(12);
+    if (Exists(a + "/sub") || MountsShow("self", a) || MountsShow("self", a + "/sub")) _exit(13);
+    // A propagation change of a mount's root is accepted.
+    if (!MountTmpfs(b)) _exit(14);
+    for (unsigned long type : {MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE}) {
+      if (mount("none", b.c_str(), nullptr, type | MS_REC, nullptr) != 0) _exit(15);
+    }
+    // MNT_EXPIRE: EAGAIN first, then the unmount.
+    if (umount2(b.c_str(), MNT_EXPIRE) != -1 || errno != EAGAIN) _exit(16);
+    if (umount2(b.c_str(), MNT_EXPIRE) != 0 || MountsShow("self", b)) _exit(17);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(c), 0);
+}
+
+TEST_F(MountNsTest, BindMountOfADirectory) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    if (!OwnNamespace()) _exit(1);
+    if (!MountTmpfs(a) || mkdir((a + "/d").c_str(), 0755) != 0 || !Touch(a + "/d/x")) _exit(2);
+    if (mount((a + "/d").c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) _exit(3);
+    // The same files through both.
+    if (!Exists(b + "/x") || !Touch(b + "/y") || !Exists(a + "/d/y")) _exit(4);
+    if (umount2(b.c_str(), 0) != 0 || Exists(b + "/x")) _exit(5);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(c), 0);
+}
+
+TEST_F(MountNsTest, WithoutCapSysAdminEperm) {
+  const std::string a = dir_ + "/a";
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    if (!OwnNamespace() || !MountTmpfs(a)) _exit(1);
+    if (!DropCap(CAP_SYS_ADMIN)) _exit(2);
+    if (unshare(CLONE_NEWNS) != -1 || errno != EPERM) _exit(3);
+    if (mount("tmpfs", a.c_str(), "tmpfs", 0, nullptr) != -1 || errno != EPERM) _exit(4);
+    if (umount2(a.c_str(), 0) != -1 || errno != EPERM) _exit(5);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(c), 0);
+}
+
+}  // namespace
+}  // namespace syscall_test
