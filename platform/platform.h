@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -269,6 +270,12 @@ class Context {
   RseqArea host_rseq_;  // what the host thread holds
 };
 
+// A new image's address space and its first thread's context (Platform::NewExecContext).
+struct ExecContext {
+  std::shared_ptr<AddressSpace> as;
+  std::unique_ptr<Context> ctx;
+};
+
 // A copy of a seed's address space in a forked sentry (Platform::TakeSeedCopy).
 struct ForkedAddressSpace {
   std::shared_ptr<AddressSpace> as;
@@ -295,6 +302,21 @@ class Platform {
   // Binds `thread` of `as` to the calling host thread.
   virtual absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,
                                                           ThreadHandle thread) = 0;
+  // For execve(2) by the task that `current` (attached to the calling host
+  // thread; null for a task's first image) runs: an empty address space,
+  // as NewAddressSpace() makes, with its initial thread attached to the
+  // calling thread. `current` is left as it was. A platform may make it
+  // from `current` (the stub platforms fork its stub and empty the copy, so
+  // that the files its stub keeps open come along:
+  // StubAddressSpace::MapImmutableFile).
+  virtual absl::StatusOr<ExecContext> NewExecContext(Context* current) {
+    (void)current;
+    absl::StatusOr<std::shared_ptr<AddressSpace>> as = NewAddressSpace();
+    if (!as.ok()) return as.status();
+    absl::StatusOr<std::unique_ptr<Context>> ctx = Attach(*as, (*as)->initial_thread());
+    if (!ctx.ok()) return ctx.status();
+    return ExecContext{std::move(*as), std::move(*ctx)};
+  }
 
   // ---- Sandbox fork (sentry/sfork), in the seed, ahead of the host fork ----
   // The seed makes the host processes its next fork needs while it is

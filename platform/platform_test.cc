@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "platform/stub/stub_address_space.h"
 #include "seccomp/stub_policy.h"
 
 namespace seedvisor::platform {
@@ -327,6 +328,100 @@ TEST_P(PlatformTest, KeptFilesAreReplacedLeastRecentlyUsedFirst) {
     close(fds[i]);
     unlink(paths[i].c_str());
   }
+}
+
+// The address space for an exec: empty (nothing of the old image), runs
+// guest code, and leaves the old one as it was (a failed exec returns there).
+TEST_P(PlatformTest, ExecContextIsEmptyAndLeavesTheOldImage) {
+  const uint64_t v = 42;
+  ASSERT_TRUE(as_->Write(UserAddr(kData), &v, sizeof(v)).ok());
+  auto exec = platform_->NewExecContext(ctx_.get());
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  AddressSpace& as = *exec->as;
+  EXPECT_EQ(&exec->ctx->address_space(), &as);
+  EXPECT_NE(as.host_pid(), as_->host_pid());
+  uint64_t got = 0;
+  EXPECT_FALSE(as.ReadForce(UserAddr(kData), &got, sizeof(got)).ok());
+  EXPECT_FALSE(as.ReadForce(UserAddr(kCode), &got, sizeof(got)).ok());
+  // A new image runs there.
+  ASSERT_TRUE(
+      as.Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+          .ok());
+  ASSERT_TRUE(as.WriteForce(UserAddr(kCode), kProgram, sizeof(kProgram)).ok());
+  ASSERT_TRUE(
+      as.Map(UserAddr(kData), kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+          .ok());
+  Registers r = Entry();
+  Stop s = exec->ctx->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kSyscall);
+  EXPECT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+  ASSERT_TRUE(as.Read(UserAddr(kData), &got, sizeof(got)).ok());
+  EXPECT_EQ(got, 0u);
+  // The old image is untouched and still runs.
+  ASSERT_TRUE(as_->Read(UserAddr(kData), &got, sizeof(got)).ok());
+  EXPECT_EQ(got, 42u);
+  r = Entry();
+  s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kSyscall);
+  EXPECT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+}
+
+// A world-readable file that an address space keeps (above) is not opened
+// again in its fork's stub or in the stub of an exec's new image (ld.so,
+// libc, ... of the second exec of a program): both inherit the kept fd and
+// know it. A file kept nowhere is still opened.
+TEST_P(PlatformTest, ForkAndExecReuseTheKeptFiles) {
+  if (!StubPlatform()) GTEST_SKIP() << "kept files are the stub platforms' (stub_policy.h)";
+  auto opened = [](AddressSpace& as) {
+    return dynamic_cast<stub::StubAddressSpace&>(as).files_opened();
+  };
+  char path[] = "/tmp/platform_test.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "libdata!", 8), 8);
+  ASSERT_EQ(fchmod(fd, 0644), 0);
+  close(fd);
+  const int ro = open(path, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(ro, 0);
+  ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x600000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
+                  .ok());
+  EXPECT_EQ(opened(*as_), 1u);
+  auto check = [&](AddressSpace& as, const char* what) {
+    ASSERT_TRUE(as.MapImmutableFile(UserAddr(0x700000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
+                    .ok())
+        << what;
+    char buf[9] = {};
+    ASSERT_TRUE(as.Read(UserAddr(0x700000), buf, 8).ok()) << what;
+    EXPECT_STREQ(buf, "libdata!") << what;
+    EXPECT_EQ(opened(as), 0u) << what << ": the kept file was opened again";
+    // Not world-readable: never kept, so opened for its mapping.
+    char other_path[] = "/tmp/platform_test.XXXXXX";
+    const int other = mkstemp(other_path);
+    ASSERT_GE(other, 0);
+    ASSERT_EQ(write(other, "private!", 8), 8);
+    ASSERT_TRUE(
+        as.MapImmutableFile(UserAddr(0x800000), kPageSize, PROT_READ, MAP_PRIVATE, other, 0).ok())
+        << what;
+    ASSERT_TRUE(as.Read(UserAddr(0x800000), buf, 8).ok()) << what;
+    EXPECT_STREQ(buf, "private!") << what;
+    EXPECT_EQ(opened(as), 1u) << what;
+    close(other);
+    unlink(other_path);
+  };
+  {
+    auto child = ctx_->ForkAddressSpace();
+    ASSERT_TRUE(child.ok());
+    auto child_ctx = platform_->Attach(*child, (*child)->initial_thread());
+    ASSERT_TRUE(child_ctx.ok()) << child_ctx.status();
+    check(**child, "fork");
+  }
+  {
+    auto exec = platform_->NewExecContext(ctx_.get());
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    check(*exec->as, "exec");
+  }
+  close(ro);
+  unlink(path);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPlatforms, PlatformTest, ::testing::ValuesIn([] {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "platform/stub/injector.h"
@@ -244,11 +245,18 @@ Result<std::shared_ptr<AddressSpace>> PtraceContext::ForkAddressSpace() {
   bool rseq_dropped;
   const RseqArea rseq = SuspendRseq(&rseq_dropped);
   if (!rseq_dropped) return Errno(EAGAIN);
-  long pid = Inject(kStubForkGadget, SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0);
+  long pid;
+  stub::StubAddressSpace::KeptFiles kept;
+  {
+    absl::MutexLock k(&as_->kept_mutex());
+    pid = Inject(kStubForkGadget, SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0);
+    kept = as_->kept_files();
+  }
   RestoreRseq(rseq);
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
-  return std::shared_ptr<AddressSpace>(
-      std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), as_->layout()));
+  auto child = std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), as_->layout());
+  child->InheritKeptFiles(std::move(kept));
+  return std::shared_ptr<AddressSpace>(std::move(child));
 }
 
 }  // namespace seedvisor::platform::ptrace

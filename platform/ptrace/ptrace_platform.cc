@@ -16,6 +16,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <fstream>
 #include <map>
 #include <new>
@@ -62,6 +63,22 @@ class PtracePlatform : public stub::StubPlatform {
       return ErrnoStatus("attaching to a stub thread", s.error().value());
     }
     return std::unique_ptr<Context>(std::make_unique<PtraceContext>(pas, thread.host_tid));
+  }
+
+  // The new image's stub is a fork of the old one's, emptied: it keeps the
+  // kept files (an exec maps the same ld.so, libc, locale files again), so
+  // it needs no open per kept file. If that fails, a stub from the zygote.
+  absl::StatusOr<ExecContext> NewExecContext(Context* current) override {
+    if (current == nullptr) return Platform::NewExecContext(current);
+    Result<std::shared_ptr<AddressSpace>> copy = current->ForkAddressSpace();
+    if (copy.ok()) {
+      auto ctx = Attach(*copy, (*copy)->initial_thread());
+      if (ctx.ok() &&
+          static_cast<stub::StubAddressSpace&>(**copy).EmptyForExec().ok()) {
+        return ExecContext{std::move(*copy), std::move(*ctx)};
+      }
+    }  // a failed copy ends here (its stub killed)
+    return Platform::NewExecContext(current);
   }
 
   // ---- Sandbox fork ----

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "seccomp/stub_policy.h"
 
@@ -89,6 +90,7 @@ Status StubAddressSpace::MapOpened(UserAddr addr, uint64_t len, int prot, int fl
   SV_TRY(WriteForce(UserAddr(layout_.scratch), path, static_cast<size_t>(n) + 1));
   long fd = calls->Call(SYS_openat, AT_FDCWD, Arg(layout_.scratch), (fl & O_ACCMODE) | O_CLOEXEC);
   if (fd < 0) return FromSyscall(fd);
+  files_opened_.fetch_add(1, std::memory_order_relaxed);
   if (keep_slot >= 0) {
     // dup3 replaces whatever the slot held (closing it) in one step. A
     // stub whose fd limit is below the kept range just does not keep it.
@@ -104,6 +106,22 @@ Status StubAddressSpace::MapOpened(UserAddr addr, uint64_t len, int prot, int fl
   if (keep_slot < 0) calls->Call(SYS_close, fd);
   if (kept != nullptr) *kept = keep_slot >= 0;
   return FromSyscall(r);
+}
+
+void StubAddressSpace::InheritKeptFiles(KeptFiles kept) {
+  absl::MutexLock l(&scratch_mu_);
+  kept_ = std::move(kept.files);
+  kept_clock_ = kept.clock;
+}
+
+Status StubAddressSpace::EmptyForExec() {
+  // The stub's own mappings (its text, the systrap region, the host's vDSO
+  // and stack) all lie at or above UserTop(). Linux's munmap(2) takes a
+  // range with holes, and the guest range holds nothing sealed: the guest
+  // has no mseal (the syscall table), only the stub's image is sealed.
+  SV_TRY(Call(SYS_munmap, 0, Arg(UserTop())));
+  proc_.ResetPeakRss();
+  return {};
 }
 
 Status StubAddressSpace::Unmap(UserAddr addr, uint64_t len) {

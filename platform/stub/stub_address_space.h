@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -67,6 +68,51 @@ class StubAddressSpace : public AddressSpace {
   void AbandonInForkChild() override { proc_.Abandon(); }
   const StubLayout& layout() const { return layout_; }
 
+  // How many host files the sentry has opened in this stub to map them
+  // (each an open of /proc/<sentry>/fd/N injected over ptrace, the cost the
+  // kept files save): for tests and benchmarks.
+  uint64_t files_opened() const { return files_opened_.load(std::memory_order_relaxed); }
+
+  // ---- A host fork of this stub: a guest fork(), or an exec's new image ----
+  // The copy inherits the stub's fds, kept files included; it takes the
+  // table that says which file each kept fd holds, so that mapping one of
+  // them there needs no open either:
+  //
+  //   KeptFiles kept;
+  //   { absl::MutexLock l(&as.kept_mutex()); pid = <fork the stub>; kept = as.kept_files(); }
+  //   copy->InheritKeptFiles(std::move(kept));
+  //
+  // The lock, held from before the host fork until the table is read, keeps
+  // the parent's other threads from replacing a kept fd in between.
+  struct KeptFile {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t used = 0;  // 0: free
+  };
+  struct KeptFiles {
+    std::vector<KeptFile> files;
+    uint64_t clock = 0;
+  };
+  absl::Mutex& kept_mutex() ABSL_LOCK_RETURNED(scratch_mu_) { return scratch_mu_; }
+  KeptFiles kept_files() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(scratch_mu_) {
+    return KeptFiles{kept_, kept_clock_};
+  }
+  // Why that is safe: a kept fd holds a world-readable regular host file,
+  // opened read-only, that a guest image of this process mapped (the same
+  // open file the sentry gave it, never another); the copy's guest
+  // (the fork child, or the new image after execve) could have been handed
+  // that very file by the guest itself, as an fd inherited over fork(2) or
+  // left open across execve(2) (no O_CLOEXEC). A guest that jumps into the
+  // stub's text can still only mmap it read-only (stub_policy.h).
+  void InheritKeptFiles(KeptFiles kept) ABSL_LOCKS_EXCLUDED(scratch_mu_);
+
+  // An exec's copy of a stub (Platform::NewExecContext): unmaps everything
+  // below UserTop(), the old image's guest memory, so that only the
+  // platform's own mappings are left, as in a stub fresh from the zygote,
+  // and restarts the peak RSS (VmHWM) there. Call on the host thread that
+  // drives the copy's context.
+  Status EmptyForExec();
+
  protected:
   // `pid` is a parked stub; this object owns it (and kills it at the end).
   StubAddressSpace(pid_t pid, const StubLayout& layout) : proc_(pid), layout_(layout) {}
@@ -92,17 +138,13 @@ class StubAddressSpace : public AddressSpace {
                    uint64_t offset, int keep_slot, bool* kept)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(scratch_mu_);
 
-  absl::Mutex scratch_mu_;  // one user of the scratch page at a time
+  mutable absl::Mutex scratch_mu_;  // one user of the scratch page at a time
   // The host files kept open in the stub: slot i is stub fd
-  // seccomp::kStubKeptFdBase + i. A stub forked from this one (a guest
-  // fork) inherits the fds but starts with an empty table.
-  struct KeptFile {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    uint64_t used = 0;  // 0: free
-  };
+  // seccomp::kStubKeptFdBase + i. A stub forked from this one inherits
+  // the fds and, through InheritKeptFiles, this table.
   std::vector<KeptFile> kept_ ABSL_GUARDED_BY(scratch_mu_);
   uint64_t kept_clock_ ABSL_GUARDED_BY(scratch_mu_) = 0;
+  std::atomic<uint64_t> files_opened_ = 0;
 };
 
 }  // namespace seedvisor::platform::stub

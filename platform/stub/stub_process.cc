@@ -208,6 +208,14 @@ int StubProcess::DeathSignal(int wait_ms) const {
   }
 }
 
+void StubProcess::ResetPeakRss() const {
+  const std::string path = absl::StrCat("/proc/", pid_, "/clear_refs");
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!write(fd, "5", 1);
+  close(fd);
+}
+
 absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const ZygoteOptions& opts) {
   Zygote z;
   Elf64_Ehdr ehdr;

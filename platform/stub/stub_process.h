@@ -57,6 +57,9 @@ class StubProcess {
   // reaps at once); 0 if it lives, exited, or the host cannot say (before
   // Linux 6.15: no PIDFD_INFO_EXIT). Waits up to `wait_ms` for the reap.
   int DeathSignal(int wait_ms) const;
+  // Restarts VmHWM at the current RSS (proc(5) /proc/PID/clear_refs "5"),
+  // for a stub that an exec's new image reuses; best effort.
+  void ResetPeakRss() const;
 
  private:
   const pid_t pid_;

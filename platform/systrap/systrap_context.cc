@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "platform/stub/await_slot_release.h"
@@ -572,7 +573,13 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
   // No site is patched or dropped while the stub forks: the child's text
   // and the sites copied below must agree.
   absl::MutexLock l(&as_->site_mutex());
-  const long pid = ForkStub();
+  long pid;
+  stub::StubAddressSpace::KeptFiles kept;
+  {
+    absl::MutexLock k(&as_->kept_mutex());
+    pid = ForkStub();
+    kept = as_->kept_files();
+  }
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child shares our region until it maps its own.
   auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(), nullptr);
@@ -581,6 +588,7 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
     return Errno(EAGAIN);
   }
   (*as)->CopySitesFrom(*as_);
+  (*as)->InheritKeptFiles(std::move(kept));
   return std::shared_ptr<AddressSpace>(*as);
 }
 

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,39 @@ class SystrapPlatform : public stub::StubPlatform {
     return std::unique_ptr<Context>(std::move(*ctx));
   }
 
+  // The new image's stub is a fork of the old one's, emptied: it keeps the
+  // kept files (an exec maps the same ld.so, libc, locale files again) and
+  // the filter and handlers, so it needs no open per kept file and none of
+  // the zygote stub's setup calls. If that fails, a stub from the zygote.
+  absl::StatusOr<ExecContext> NewExecContext(Context* current) override {
+    auto* cur = dynamic_cast<SystrapContext*>(current);
+    if (cur == nullptr) return Platform::NewExecContext(current);
+    auto& old_as = static_cast<SystrapAddressSpace&>(cur->address_space());
+    long pid;
+    stub::StubAddressSpace::KeptFiles kept;
+    {
+      absl::MutexLock k(&old_as.kept_mutex());
+      pid = cur->ForkStub();
+      kept = old_as.kept_files();
+    }
+    if (pid <= 0) return Platform::NewExecContext(current);
+    {
+      auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout(), nullptr);
+      if (!as.ok()) kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
+      if (as.ok()) {
+        (*as)->InheritKeptFiles(std::move(kept));
+        // The old image's patched text goes with its memory; the new one
+        // patches afresh (no sites copied).
+        if (patch_sites_) (*as)->EnablePatching();
+        auto ctx = Attach(*as, (*as)->initial_thread());
+        if (ctx.ok() && (*as)->EmptyForExec().ok()) {
+          return ExecContext{std::move(*as), std::move(*ctx)};
+        }
+      }
+    }  // a failed copy ends here (its stub killed)
+    return Platform::NewExecContext(current);
+  }
+
   // Sandbox fork. The seed prepares each fork's host processes ahead
   // (stub::SeedForkSpares): the fork's zygote is a fresh stub forked from
   // the seed's zygote (which runs unfiltered, as zygotes do), moved into the
@@ -98,6 +132,11 @@ class SystrapPlatform : public stub::StubPlatform {
       return as.status();
     }
     (*as)->CopySitesFrom(seed_as);
+    {
+      // Quiesced: no thread of the seed maps anything now.
+      absl::MutexLock k(&seed_as.kept_mutex());
+      (*as)->InheritKeptFiles(seed_as.kept_files());
+    }
     Result<std::vector<pid_t>> tids =
         stub::PrepareForkedStub(static_cast<pid_t>(pid), layout().entry, pgid, threads);
     // On failure `as` dies here (SIGKILL through its pidfd).

@@ -69,11 +69,9 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
 
   // Build the new image in a fresh address space; the old one stays intact
   // until everything has loaded, so a failed exec returns to the caller.
-  auto as = kernel_.platform().NewAddressSpace();
-  if (!as.ok()) return Errno(ENOMEM);
-  auto ctx = kernel_.platform().Attach(*as, (*as)->initial_thread());
-  if (!ctx.ok()) return Errno(ENOMEM);
-  auto mm = std::make_shared<MM>(*as);
+  absl::StatusOr<platform::ExecContext> exec_ctx = kernel_.platform().NewExecContext(ctx_.get());
+  if (!exec_ctx.ok()) return Errno(ENOMEM);
+  auto mm = std::make_shared<MM>(exec_ctx->as);
   SV_ASSIGN_OR_RETURN(Image img, LoadImage(*mm, *file, info, interp_file.get(), &interp_info));
   std::string execfn = path;
   SV_ASSIGN_OR_RETURN(UserAddr sp, SetupStack(*mm, img, argv, envp, execfn, creds_));
@@ -128,7 +126,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
       absl::MutexLock l(&kernel_.mu());
       tg_->cpu_ns += cpu;
       kernel_.timers().DeletePosixTimers(tg_.get());  // execve(2): timers go
-      old_ctx = std::exchange(ctx_, std::move(*ctx));
+      old_ctx = std::exchange(ctx_, std::move(exec_ctx->ctx));
       rseq_ = RseqState{};  // rseq_execve(); old_ctx drops the host's
       old_mm = std::exchange(mm_, std::move(mm));
     }
