@@ -616,6 +616,57 @@ TEST(TcpSack, DuplicateAcksWithoutBlocksStillFastRetransmit) {
   EXPECT_EQ(s.stack->stats().tcp_retransmits, 2u);
 }
 
+// A retransmission is of bytes sent before, never of the queue behind
+// them: four 100-byte segments fill the peer's 400-byte window, more data
+// waits, the first is lost and the rest SACKed. The whole-MSS resend from
+// the hole's start (CVE-2019-11478 fix) stops at snd_max; the code before
+// sent 1460 bytes, 1060 never sent, moving neither snd_nxt nor snd_max, so
+// that the peer's ACK of them was dropped and the RTOs repeated.
+TEST(TcpSack, RetransmissionNeverCarriesUnsentData) {
+  OneStack s;
+  Passive p(s, 0, 400, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.conn->SetNoDelay(true);
+  for (char c : {'a', 'b', 'c', 'd'}) ASSERT_TRUE(p.conn->Send(std::string(100, c)).ok());
+  ASSERT_TRUE(p.conn->Send(std::string(3000, 'q')).ok());  // waits for the window
+  const uint32_t una = p.iss + 1;
+  uint32_t sent_end = una;
+  while (!s.Quiet()) {
+    Parsed f = s.Next();
+    uint32_t e = f.tcp.seq + uint32_t(f.payload.size());
+    if (SeqGt(e, sent_end)) sent_end = e;
+  }
+  ASSERT_EQ(sent_end - una, 400u);
+  auto ack = [&](uint32_t a, const std::string& opt) {
+    s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 400, opt));
+  };
+  ack(una, SackOpt({{una + 100, una + 200}}));
+  ack(una, SackOpt({{una + 100, una + 300}}));
+  ack(una, SackOpt({{una + 100, una + 400}}));  // the third duplicate
+  ASSERT_FALSE(s.Quiet()) << "no fast retransmit";
+  size_t resent = 0;
+  while (!s.Quiet()) {
+    Parsed f = s.Next();
+    if (f.payload.empty()) continue;
+    ++resent;
+    EXPECT_EQ(f.tcp.seq, una);
+    EXPECT_LE(f.payload.size(), 400u) << "a retransmission carried data never sent";
+  }
+  EXPECT_EQ(resent, 1u);
+  // The peer acknowledges what it got; the rest flows and completes.
+  for (int i = 0; i < 40 && p.conn->Unsent() > 0; ++i) {
+    ack(sent_end, std::string());
+    while (!s.Quiet()) {
+      Parsed f = s.Next();
+      uint32_t e = f.tcp.seq + uint32_t(f.payload.size());
+      if (SeqGt(e, sent_end)) sent_end = e;
+    }
+  }
+  EXPECT_EQ(p.conn->Unsent(), 0u);
+  EXPECT_EQ(sent_end - una, 3400u);
+  EXPECT_EQ(s.stack->stats().tcp_timeouts, 0u);
+}
+
 // CVE-2019-11478's class. The peer SACKs every other byte of the first
 // 2 KB in flight (255 ACKs, 1020 one-byte ranges) while the pipe is full,
 // then frees the pipe with one ACK that SACKs the rest. Every ACK may

@@ -141,6 +141,11 @@ uint32_t TcpEndpoint::Pipe(uint32_t lost) const {
 uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
   size_t off = seq - snd_una_;
   size_t data = off < sndq_.size() ? std::min<size_t>(n, sndq_.size() - off) : 0;
+  // Only what was sent before: the queue also holds bytes not yet sent
+  // (Nagle, the window), and a "retransmission" of those would move
+  // neither snd_nxt nor snd_max, so the peer's ACK of them would be
+  // dropped as acking unsent data.
+  data = std::min<size_t>(data, SeqGt(snd_max_, seq) ? snd_max_ - seq : 0);
   // The FIN rides on the last byte if the range reaches it.
   bool fin = fin_sent_ && off + data == sndq_.size() && SeqGt(snd_max_, fin_seq_) &&
              SeqGt(seq + n, fin_seq_);
