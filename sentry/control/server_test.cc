@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 
 namespace seedvisor::control {
@@ -478,6 +479,35 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   ASSERT_TRUE(s.Start(start2).ok());
   EXPECT_EQ(Run(s, "c2", forker), "");
   EXPECT_EQ(s.Stats(st2)->pids_limit(), 0u);
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
+// A later container's init leads its own process group and session (its
+// tid is its pgid and sid), and no one inside reaps it: once the container
+// is deleted its id is free again. (a66e548 kept such an id taken for good:
+// the group-id check came before the stale entry was dropped.)
+TEST_F(ContainersTest, ADeletedContainersInitGivesItsIdBack) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  ASSERT_TRUE(s.CreateContainer(Second("exec sleep 1000", TempDir(), TempFile())).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  ASSERT_TRUE(s.Start(start2).ok());
+  std::set<int> p2;
+  for (int i = 0; i < 300 && p2.empty(); ++i, usleep(10000)) p2 = Pids(s, "c2");
+  ASSERT_EQ(p2.size(), 1u);
+  const int init2 = *p2.begin();
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  // The deleted init's last reference goes when its host thread ends.
+  int got = -1;
+  for (int i = 0; i < 1000 && got != init2; ++i, usleep(10000)) {
+    absl::MutexLock l(&kernel_->mu());
+    got = kernel_->AllocateTidAt(init2);
+  }
+  EXPECT_EQ(got, init2) << "pid " << init2 << " of a deleted container's init stays taken";
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
 }

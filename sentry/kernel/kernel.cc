@@ -68,19 +68,23 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelOptions& opts
 }
 
 bool Kernel::TgidFreeLocked(int tid) {
-  if (group_id_users_.count(tid) != 0) return false;
   auto it = tgs_.find(tid);
-  if (it == tgs_.end()) return true;
-  // A group's entry goes when it is reaped (ReapLocked); one whose last
-  // reference went without a reap (a process no one waits for any more)
-  // frees its id here, on the next look.
-  std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
-  if (tg && tg->state != ThreadGroup::State::kReaped) return false;
-  if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
-  HoldGroupIdsLocked(it->second, 0, 0);
-  tgs_.erase(it);
+  if (it != tgs_.end()) {
+    // A group's entry goes when it is reaped (ReapLocked); one whose last
+    // reference went without a reap (a process no one waits for any more:
+    // a control-server exec, a later container's init) frees its id here,
+    // on the next look. Its own group/session ids go with it first: a
+    // leader holds its tid as its pgid and sid, and checking the holders
+    // before dropping them kept such an id taken for good.
+    std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
+    if (tg && tg->state != ThreadGroup::State::kReaped) return false;
+    if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
+    HoldGroupIdsLocked(it->second, 0, 0);
+    tgs_.erase(it);
+  }
+  if (group_id_users_.count(tid) != 0) return false;  // another group's pgid/sid
   ForgetIdLocked(tid);
-  return group_id_users_.count(tid) == 0;
+  return true;
 }
 
 void Kernel::HoldGroupIdsLocked(TgSlot& slot, int pgid, int sid) {
