@@ -20,7 +20,9 @@ pass=0
 fail=0
 S=("$SEEDSC" --root "$ROOT" --platform="$PLATFORM")
 
+ns_holders=()  # hold_pidns (below)
 cleanup() {
+  ((${#ns_holders[@]})) && kill "${ns_holders[@]}" 2>/dev/null
   for id in $("${S[@]}" list --quiet 2>/dev/null); do
     "${S[@]}" delete --force "$id" >/dev/null 2>&1
   done
@@ -63,6 +65,20 @@ EOF
 # Processes left in the pid namespace of sandbox process $1 (its forks live
 # there too); the namespace's reaper (pid 1) goes last, with the rest.
 pidns_of() { readlink "/proc/$1/ns/pid"; }
+# A pid namespace's inode number is given to a new namespace once the old
+# one is gone: CI counted a bazel linux-sandbox compiler's processes as the
+# deleted sandbox's (they had NS2's number). The script keeps an fd on each
+# namespace it counts in, so it and its number live until the script ends
+# (no process can enter it that way). The holder is a process of its own
+# that closes what it inherited (the containers' stdin fifos) first, so
+# that neither this shell nor the seedsc it starts carries the fd.
+hold_pidns() {
+  python3 -c 'import os, sys, time
+os.closerange(3, 1 << 16)
+os.open(sys.argv[1], os.O_RDONLY)
+time.sleep(1e6)' "/proc/$1/ns/pid" </dev/null >/dev/null 2>&1 &
+  ns_holders+=($!)
+}
 procs_in() {  # NS
   local n=0 p
   for p in /proc/[0-9]*; do
@@ -148,7 +164,9 @@ for how in running paused; do
     { bad "run del-$how"; cat "$T/del-$how.out"; }
   for _ in $(seq 500); do grep -q up "$T/del-$how.out" && break; sleep 0.02; done
   [[ $how == paused ]] && "${S[@]}" pause "del-$how"
-  NSD=$(pidns_of "$(sandbox_pid "del-$how")")
+  NSD_PID="$(sandbox_pid "del-$how")"
+  NSD=$(pidns_of "$NSD_PID")
+  hold_pidns "$NSD_PID"
   # (The sentry, the zygote and three stubs at least, once the execs are done.)
   for _ in $(seq 50); do
     pids_del=$(live_besides_init "$NSD")
@@ -192,7 +210,9 @@ new_stdin() {  # ID FD
 new_stdin s1 11
 "${S[@]}" create --bundle "$B" s1 <"$T/s1.in" >"$T/s1.out" 2>"$T/s1.err" || { bad "create s1"; cat "$T/s1.err"; exit 1; }
 "${S[@]}" start s1 || { bad "start s1"; exit 1; }
-NS1=$(pidns_of "$(sandbox_pid s1)")
+NS1_PID="$(sandbox_pid s1)"
+NS1=$(pidns_of "$NS1_PID")
+hold_pidns "$NS1_PID"
 check_eq "seed answers" "ok" "$(ask 11 "$T/s1.out" "write seed-value")"
 # Files in the overlay's upper layer (/tmp) and a tmpfs (/dev/shm), not open
 # at the pause: reached through dentries only.
@@ -428,7 +448,9 @@ exec 16>&-
 # --- Bad requests: one line naming what is wrong, nothing left behind.
 new_stdin s2 15
 "${S[@]}" create --bundle "$B" s2 <"$T/s2.in" >"$T/s2.out" 2>&1 && "${S[@]}" start s2
-NS2=$(pidns_of "$(sandbox_pid s2)")
+NS2_PID="$(sandbox_pid s2)"
+NS2=$(pidns_of "$NS2_PID")
+hold_pidns "$NS2_PID"
 expect_fail() {  # name expected-substring args...
   local name="$1" want="$2"; shift 2
   local before after out rc pbefore pafter
