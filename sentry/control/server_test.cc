@@ -313,6 +313,19 @@ class ContainersTest : public ServerTest {
     EXPECT_TRUE(s.Wait(wr).ok());
     return Slurp(out);
   }
+  // Forks children that sleep until it fails (prints how many it made
+  // and the errno) or has made 10.
+  static constexpr const char* kForker =
+      "exec python3 -c 'import os, time\n"
+      "n = 0\n"
+      "try:\n"
+      "    while n < 10:\n"
+      "        if os.fork() == 0:\n"
+      "            time.sleep(1000)\n"
+      "            os._exit(0)\n"
+      "        n += 1\n"
+      "except OSError as e:\n"
+      "    print(n, e.errno)\n'";
   std::set<int> Pids(ControlServer& s, const std::string& id) {
     v1::ProcessesRequest r;
     r.set_container_id(id);
@@ -437,21 +450,8 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   v1::StartRequest start2;
   start2.set_container_id("c2");
   ASSERT_TRUE(s.Start(start2).ok());
-  // Forks children that sleep until it fails (prints how many it made
-  // and the errno) or has made 10.
-  const std::string forker =
-      "exec python3 -c 'import os, time\n"
-      "n = 0\n"
-      "try:\n"
-      "    while n < 10:\n"
-      "        if os.fork() == 0:\n"
-      "            time.sleep(1000)\n"
-      "            os._exit(0)\n"
-      "        n += 1\n"
-      "except OSError as e:\n"
-      "    print(n, e.errno)\n'";
   // Its init and the forker are 2 of its 6.
-  EXPECT_EQ(Run(s, "c2", forker), "4 11\n");
+  EXPECT_EQ(Run(s, "c2", kForker), "4 11\n");
   v1::StatsRequest st2;
   st2.set_container_id("c2");
   auto stats = s.Stats(st2);
@@ -459,7 +459,7 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   EXPECT_EQ(stats->pids_current(), 5u);  // the forker is reaped
   EXPECT_EQ(stats->pids_limit(), 6u);
   // The first container's tasks: the sandbox's limit (none) only.
-  EXPECT_EQ(Run(s, "c1", forker), "");
+  EXPECT_EQ(Run(s, "c1", kForker), "");
   auto stats1 = s.Stats({});
   ASSERT_TRUE(stats1.ok()) << stats1.status();
   EXPECT_EQ(stats1->pids_limit(), 0u);
@@ -469,7 +469,7 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   up.set_container_id("c2");
   up.set_pids_limit(8);
   ASSERT_TRUE(s.Update(up).ok());
-  EXPECT_EQ(Run(s, "c2", forker), "2 11\n");
+  EXPECT_EQ(Run(s, "c2", kForker), "2 11\n");
   EXPECT_EQ(s.Stats(st2)->pids_limit(), 8u);
   // Deleted and made again without one: no limit is left over.
   v1::DeleteContainerRequest del;
@@ -477,8 +477,72 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   ASSERT_TRUE(s.DeleteContainer(del).ok());
   ASSERT_TRUE(s.CreateContainer(Second("exec sleep 1000", TempDir(), TempFile())).ok());
   ASSERT_TRUE(s.Start(start2).ok());
-  EXPECT_EQ(Run(s, "c2", forker), "");
+  EXPECT_EQ(Run(s, "c2", kForker), "");
   EXPECT_EQ(s.Stats(st2)->pids_limit(), 0u);
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
+// A zombie of a deleted container, reaped after a new container of the
+// same id was made, gives back its own charge, not the new container's
+// (the charge is the group's, not its container id's).
+TEST_F(ContainersTest, StaleZombieDoesNotUnchargeANewContainerOfItsId) {
+  // The first container's init reaps its children when told (SIGUSR1) and
+  // then prints how many it reaped (its stdout: the host sees no file it
+  // writes in the sandbox's root).
+  ControlServer& s = Make(
+      "exec python3 -c 'import os, signal\n"
+      "def reap(*a):\n"
+      "    n = 0\n"
+      "    while True:\n"
+      "        try:\n"
+      "            pid, _ = os.waitpid(-1, os.WNOHANG)\n"
+      "        except ChildProcessError:\n"
+      "            break\n"
+      "        if pid == 0:\n"
+      "            break\n"
+      "        n += 1\n"
+      "    print(\"reaped\", n, flush=True)\n"
+      "signal.signal(signal.SIGUSR1, reap)\n"
+      "print(\"ready\", flush=True)\n"
+      "while True:\n"
+      "    signal.pause()\n'");
+  const std::string out1 = TempFile();
+  ASSERT_TRUE(s.Start(StartTo(out1)).ok());
+  for (int i = 0; i < 3000 && Slurp(out1).empty(); ++i) usleep(10000);
+  ASSERT_EQ(Slurp(out1), "ready\n");
+  // c2's init has a child; deleting c2 kills both, and the child, orphaned,
+  // stays a zombie of the first container's init.
+  v1::CreateContainerRequest old = Second("sleep 1000 & exec sleep 1000", TempDir(), TempFile());
+  old.set_pids_limit(6);
+  ASSERT_TRUE(s.CreateContainer(old).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  ASSERT_TRUE(s.Start(start2).ok());
+  std::set<int> p2;
+  for (int i = 0; i < 1000 && p2.size() < 2; ++i, usleep(10000)) p2 = Pids(s, "c2");
+  ASSERT_EQ(p2.size(), 2u);
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  // c2 again, with a limit, then the old zombie is reaped.
+  v1::CreateContainerRequest again = Second("exec sleep 1000", TempDir(), TempFile());
+  again.set_pids_limit(6);
+  ASSERT_TRUE(s.CreateContainer(again).ok());
+  ASSERT_TRUE(s.Start(start2).ok());
+  v1::StatsRequest st2;
+  st2.set_container_id("c2");
+  EXPECT_EQ(s.Stats(st2)->pids_current(), 1u);
+  v1::SignalRequest usr1;
+  usr1.set_container_id("c1");
+  usr1.set_signal(SIGUSR1);
+  ASSERT_TRUE(s.Signal(usr1).ok());
+  for (int i = 0; i < 3000 && Slurp(out1) == "ready\n"; ++i) usleep(10000);
+  ASSERT_EQ(Slurp(out1), "ready\nreaped 1\n");
+  // The new c2 still counts its init, and its limit still holds: its init
+  // and the forker are 2 of its 6.
+  EXPECT_EQ(s.Stats(st2)->pids_current(), 1u);
+  EXPECT_EQ(Run(s, "c2", kForker), "4 11\n");
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
 }
