@@ -652,11 +652,13 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
     if (containers_.count(id)) {
       return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
     }
+    // Its limit holds before anyone can see it (Start, Exec). The kernel's
+    // lock is taken under mu_ here and never the other way round.
+    if (req.pids_limit() > 0) {
+      absl::MutexLock kl(&kernel_.mu());
+      kernel_.SetContainerPidsLimit(id, req.pids_limit());
+    }
     containers_[id] = std::move(c);
-  }
-  if (req.pids_limit() > 0) {
-    absl::MutexLock l(&kernel_.mu());
-    kernel_.SetContainerPidsLimit(id, req.pids_limit());
   }
   Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());
   return v1::CreateContainerResponse();

@@ -78,7 +78,7 @@ bool Kernel::TgidFreeLocked(int tid) {
     // before dropping them kept such an id taken for good.
     std::shared_ptr<ThreadGroup> tg = it->second.tg.lock();
     if (tg && tg->state != ThreadGroup::State::kReaped) return false;
-    if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
+    if (it->second.leader_charged) ChargePidsLocked(it->second.container_pids.get(), -1);
     HoldGroupIdsLocked(it->second, 0, 0);
     tgs_.erase(it);
   }
@@ -175,7 +175,7 @@ int Kernel::AllocateTidAt(int tid) {
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   if (t->tid() == t->tgid()) {
     TgSlot& slot = tgs_[t->tgid()] =
-        TgSlot{.tg = t->shared_tg(), .container_id = t->tg().container_id};
+        TgSlot{.tg = t->shared_tg(), .container_pids = t->tg().container_pids};
     HoldGroupIdsLocked(slot, t->tg().pgid, t->tg().sid);
   }
   for (PidNamespace* n = t->pid_ns(); n != nullptr; n = n->parent().get()) {
@@ -183,13 +183,13 @@ void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   }
   t->counted_uid_ = t->creds().ruid;
   ++tasks_per_uid_[t->counted_uid_];
-  ChargePidsLocked(t->tg().container_id, 1);
+  ChargePidsLocked(t->tg().container_pids.get(), 1);
   tasks_[t->tid()] = std::move(t);
 }
 
 Status Kernel::CheckTaskLimits(const Task& parent) {
   // pids_can_fork(): the container's limit binds root too.
-  if (PidsLimitReachedLocked(parent.tg().container_id) > 0) return Errno(EAGAIN);
+  if (PidsLimitReachedLocked(parent.tg().container_pids.get()) > 0) return Errno(EAGAIN);
   const Credentials& c = parent.creds();
   const rlim_t limit = parent.tg().rlimits[RLIMIT_NPROC].rlim_cur;
   if (limit == RLIM_INFINITY || c.ruid == 0 || c.HasCap(CAP_SYS_RESOURCE) ||
@@ -202,41 +202,37 @@ Status Kernel::CheckTaskLimits(const Task& parent) {
   return {};
 }
 
-void Kernel::ChargePidsLocked(const std::string& container, int64_t delta) {
+void Kernel::ChargePidsLocked(ContainerPids* container, int64_t delta) {
   pids_charged_ += delta;
-  if (container.empty()) return;
-  auto it = container_pids_.find(container);
-  if (it == container_pids_.end()) {
-    if (delta > 0) container_pids_[container].charged = delta;
-    return;
-  }
-  it->second.charged += delta;
-  if (it->second.charged <= 0 && it->second.limit == 0) container_pids_.erase(it);
+  if (container != nullptr) container->charged += delta;
+}
+
+std::shared_ptr<ContainerPids> Kernel::ContainerPidsOfLocked(const std::string& container) {
+  if (container.empty()) return nullptr;
+  std::shared_ptr<ContainerPids>& c = container_pids_[container];
+  if (!c) c = std::make_shared<ContainerPids>();
+  return c;
 }
 
 void Kernel::SetContainerPidsLimit(const std::string& container, int64_t limit) {
   if (container.empty()) return;
-  ContainerPids& c = container_pids_[container];
-  c.limit = limit > 0 ? limit : 0;
-  if (c.charged <= 0 && c.limit == 0) container_pids_.erase(container);
+  ContainerPidsOfLocked(container)->limit = limit > 0 ? limit : 0;
 }
 
 int64_t Kernel::ContainerPidsLimitLocked(const std::string& container) const {
   auto it = container_pids_.find(container);
-  return it == container_pids_.end() ? 0 : it->second.limit;
+  return it == container_pids_.end() ? 0 : it->second->limit;
 }
 
 int64_t Kernel::ContainerPidsChargedLocked(const std::string& container) const {
   auto it = container_pids_.find(container);
-  return it == container_pids_.end() ? 0 : it->second.charged;
+  return it == container_pids_.end() ? 0 : it->second->charged;
 }
 
-int64_t Kernel::PidsLimitReachedLocked(const std::string& container) const {
+int64_t Kernel::PidsLimitReachedLocked(const ContainerPids* container) const {
   if (const int64_t limit = pids_limit(); limit > 0 && pids_charged_ >= limit) return limit;
-  auto it = container.empty() ? container_pids_.end() : container_pids_.find(container);
-  if (it != container_pids_.end() && it->second.limit > 0 &&
-      it->second.charged >= it->second.limit) {
-    return it->second.limit;
+  if (container != nullptr && container->limit > 0 && container->charged >= container->limit) {
+    return container->limit;
   }
   return 0;
 }
@@ -263,7 +259,7 @@ void Kernel::UnregisterTask(int tid) {
       slot->second.tg.lock().get() == &task.tg()) {
     slot->second.leader_charged = true;
   } else {
-    ChargePidsLocked(task.tg().container_id, -1);
+    ChargePidsLocked(task.tg().container_pids.get(), -1);
   }
   std::shared_ptr<Task> keep = std::move(t->second);
   tasks_.erase(t);
@@ -284,7 +280,7 @@ void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
   it->second.released = true;
   if (it->second.leader_charged) {
     it->second.leader_charged = false;
-    ChargePidsLocked(it->second.container_id, -1);
+    ChargePidsLocked(it->second.container_pids.get(), -1);
   }
 }
 
@@ -293,7 +289,7 @@ void Kernel::ReapLocked(ThreadGroup& tg) {
   exit_cv_.SignalAll();
   auto it = tgs_.find(tg.tgid());
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
-  if (it->second.leader_charged) ChargePidsLocked(it->second.container_id, -1);
+  if (it->second.leader_charged) ChargePidsLocked(it->second.container_pids.get(), -1);
   HoldGroupIdsLocked(it->second, 0, 0);
   tgs_.erase(it);
   ForgetIdLocked(tg.tgid());

@@ -252,13 +252,13 @@ class Kernel {
   // A pod's other containers (ThreadGroup::container_id not empty): each
   // its own pids limit (its linux.resources.pids.limit; 0: none) over its
   // own tasks, counted as pids.current is (threads, unreaped zombies), on
-  // top of the sandbox's. Setting 0 for a container with no task left
-  // forgets it.
+  // top of the sandbox's. Each of its thread groups holds its counter
+  // (ThreadGroup::container_pids).
   void SetContainerPidsLimit(const std::string& container, int64_t limit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A deleted container's limit and count go, whatever is left of it (its
-  // zombies no init reaps): a new container of that id starts from none.
-  // (Such a zombie's later reap still uncharges that id.)
+  // zombies no init reaps): a new container of that id starts from none,
+  // and such a zombie's later reap uncharges only the old counter.
   void ForgetContainerPidsLocked(const std::string& container) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     container_pids_.erase(container);
   }
@@ -266,9 +266,10 @@ class Kernel {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t ContainerPidsChargedLocked(const std::string& container) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The pids limit a new task of `container` would pass (the sandbox's or
-  // the container's own), or 0 if it may be made.
-  int64_t PidsLimitReachedLocked(const std::string& container) const
+  // The pids limit a new task of a container (its counter; null: the
+  // first container) would pass (the sandbox's or the container's own), or
+  // 0 if it may be made.
+  int64_t PidsLimitReachedLocked(const ContainerPids* container) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a change of `t`'s real uid (setuid(2) family): its task now
   // counts against the new uid's RLIMIT_NPROC.
@@ -397,8 +398,8 @@ class Kernel {
     bool leader_charged = false;
     // ReleasePidChargeLocked: the pid no longer counts, reaped or not.
     bool released = false;
-    // Its ThreadGroup::container_id (the charge outlives the group).
-    std::string container_id;
+    // Its ThreadGroup::container_pids (the charge outlives the group).
+    std::shared_ptr<ContainerPids> container_pids;
     // The pgid and sid it counts in group_id_users_ (0 once reaped).
     int held_pgid = 0;
     int held_sid = 0;
@@ -421,15 +422,16 @@ class Kernel {
   // (TgSlot::leader_charged).
   int64_t pids_charged_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> pids_limit_{0};
-  // Per container other than the first (SetContainerPidsLimit).
-  struct ContainerPids {
-    int64_t charged = 0;
-    int64_t limit = 0;
-  };
-  std::map<std::string, ContainerPids> container_pids_ ABSL_GUARDED_BY(mu_);
-  // Every change of pids_charged_: `delta` for a task of `container`.
-  void ChargePidsLocked(const std::string& container, int64_t delta)
+  // The counter of each container other than the first, from its first
+  // limit or process until ForgetContainerPidsLocked; its groups keep it
+  // after that.
+  std::map<std::string, std::shared_ptr<ContainerPids>> container_pids_ ABSL_GUARDED_BY(mu_);
+  // `container`'s counter, made if it has none; null for "" (the first).
+  std::shared_ptr<ContainerPids> ContainerPidsOfLocked(const std::string& container)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every change of pids_charged_: `delta` for a task of a container
+  // (its counter; null: the first container).
+  void ChargePidsLocked(ContainerPids* container, int64_t delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Live tasks per real uid, for RLIMIT_NPROC (Linux's ucounts).
   std::map<uid_t, int64_t> tasks_per_uid_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);

@@ -58,7 +58,8 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
     // runc exec's process joins the container's pids cgroup, and its fork
     // fails there at the limit.
-    if (const int64_t limit = PidsLimitReachedLocked(spec.container_id); limit > 0) {
+    std::shared_ptr<ContainerPids> container_pids = ContainerPidsOfLocked(spec.container_id);
+    if (const int64_t limit = PidsLimitReachedLocked(container_pids.get()); limit > 0) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the container has reached its pids limit (linux.resources.pids.limit ", limit, ")"));
     }
@@ -73,6 +74,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     tg->pgid = tid;
     tg->sid = tid;
     tg->container_id = spec.container_id;
+    tg->container_pids = std::move(container_pids);
     tg->handlers = std::make_shared<SignalHandlers>();
     for (int r = 0; r < RLIM_NLIMITS; ++r) getrlimit(static_cast<__rlimit_resource>(r), &tg->rlimits[r]);
     for (const auto& [res, lim] : spec.rlimits) {

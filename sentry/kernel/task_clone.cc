@@ -163,6 +163,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
       tg->pgid = tg_->pgid;
       tg->sid = tg_->sid;
       tg->container_id = tg_->container_id;
+      tg->container_pids = tg_->container_pids;
       tg->rlimits = tg_->rlimits;
       tg->oom_score_adj = tg_->oom_score_adj;
       tg->oom_score_adj_min = tg_->oom_score_adj_min;

@@ -22,6 +22,13 @@ namespace seedvisor::sentry {
 class PidNamespace;
 class Task;
 
+// A pod's container's pids count (threads and unreaped zombies, as
+// pids.current) and limit (0: none): Kernel::SetContainerPidsLimit.
+struct ContainerPids {
+  int64_t charged = 0;
+  int64_t limit = 0;
+};
+
 // /proc/PID/io's read and write counts (struct task_io_accounting): bytes
 // moved by read/write-family calls and the number of those calls.
 struct IoCounters {
@@ -57,6 +64,12 @@ class ThreadGroup {
   // several (a pod: sentry/control's CreateContainer); "" = the sandbox's
   // first. Set by Kernel::StartProcess, inherited by fork/clone.
   std::string container_id;
+  // That container's pids count and limit (null for the first container's,
+  // which only the sandbox's limit binds), held for the group's life: a
+  // zombie of a deleted container gives its charge back to the counter it
+  // was made under, never to a later container of the same id. Set once
+  // when the group is made; the counter's fields are the kernel lock's.
+  std::shared_ptr<ContainerPids> container_pids;
   State state = State::kAlive;
   bool group_exiting = false;
   int exit_status = 0;       // a wait status (W*), valid once exiting
