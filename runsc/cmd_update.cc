@@ -91,28 +91,15 @@ int CmdUpdate(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     r = FromFlags(vf);
   }
   if (!r.ok()) return Fail(r.status());
-  if (st->joined()) {
-    // A container in its pod's sandbox: its tasks run in that sandbox's
-    // process, in the pod sandbox container's host cgroup; only its pids
-    // limit is its own (kept by the sandbox).
-    if (absl::Status s = container::PodMemberHostLimits(*r, st->id); !s.ok()) return Fail(s);
-  } else if (st->cgroups_path.empty()) {
-    return Fail("update: container " + st->id +
-                " has no cgroup (config.json sets neither linux.cgroupsPath nor resources)");
-  } else if (absl::Status s = container::UpdateCgroups(*r, st->cgroups_path); !s.ok()) {
-    // The host's share first (with room for the sandbox's own tasks), then
-    // the guest's limit, which only the sandbox keeps.
-    return Fail(s);
-  }
-  if (r->pids_limit && *r->pids_limit != 0) {  // runc: 0 leaves the limit as it is
-    control::v1::UpdateRequest req;
-    req.set_container_id(st->id);
-    req.set_pids_limit(*r->pids_limit);
-    control::v1::UpdateResponse resp;
-    if (absl::Status s = container::Call(*st, "Update", req, &resp); !s.ok()) {
-      return Fail("update: pids.limit: " + std::string(s.message()));
-    }
-  }
+  absl::Status s = container::ApplyUpdate(
+      *r, st->id, st->joined(), st->cgroups_path, [&](int64_t limit) {
+        control::v1::UpdateRequest req;
+        req.set_container_id(st->id);
+        req.set_pids_limit(limit);
+        control::v1::UpdateResponse resp;
+        return container::Call(*st, "Update", req, &resp);
+      });
+  if (!s.ok()) return Fail(s);
   return 0;
 }
 

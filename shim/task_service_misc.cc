@@ -205,25 +205,14 @@ absl::Status TaskService::Update(const task::UpdateTaskRequest& req) {
   if (!req.has_resources() || req.resources().value().empty()) return absl::OkStatus();
   absl::StatusOr<oci::Resources> r = ResourcesFromAny(req.resources());
   if (!r.ok()) return r.status();
-  if ((*c)->sandbox->joined()) {
-    // A pod's container: only its pids limit is its own (the sandbox keeps it).
-    if (absl::Status s = container::PodMemberHostLimits(*r, req.id()); !s.ok()) return s;
-  } else if ((*c)->cgroup.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "update: container ", req.id(),
-        ": its sandbox has no cgroup of its own (config.json linux.cgroupsPath)"));
-  } else if (absl::Status s = container::UpdateCgroups(*r, (*c)->cgroup); !s.ok()) {
-    return s;
-  }
-  if (!r->pids_limit || *r->pids_limit == 0) return absl::OkStatus();  // runc: 0 = unchanged
-  ctl::UpdateRequest ur;
-  ur.set_container_id(req.id());
-  ur.set_pids_limit(*r->pids_limit);
-  ctl::UpdateResponse out;
-  if (absl::Status s = (*c)->sandbox->Call("Update", ur, &out, absl::Seconds(10)); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("update: pids.limit: ", s.message()));
-  }
-  return absl::OkStatus();
+  return container::ApplyUpdate(
+      *r, req.id(), (*c)->sandbox->joined(), (*c)->cgroup, [&](int64_t limit) {
+        ctl::UpdateRequest ur;
+        ur.set_container_id(req.id());
+        ur.set_pids_limit(limit);
+        ctl::UpdateResponse out;
+        return (*c)->sandbox->Call("Update", ur, &out, absl::Seconds(10));
+      });
 }
 
 absl::Status TaskService::CloseIO(const task::CloseIORequest& req) {

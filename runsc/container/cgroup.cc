@@ -80,6 +80,29 @@ absl::Status PodMemberHostLimits(const oci::Resources& r, const std::string& id)
       "sandbox container's); only its pids limit is its own"));
 }
 
+absl::Status ApplyUpdate(const oci::Resources& r, const std::string& id, bool joined,
+                         const std::string& cgroup_path,
+                         const std::function<absl::Status(int64_t)>& set_guest_pids_limit,
+                         const std::string& mount_root) {
+  if (joined) {
+    if (absl::Status s = PodMemberHostLimits(r, id); !s.ok()) return s;
+  } else if (cgroup_path.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("update: container ", id,
+                     " has no cgroup of its own (config.json sets neither linux.cgroupsPath nor "
+                     "linux.resources)"));
+  } else if (absl::Status s = UpdateCgroups(r, cgroup_path, mount_root); !s.ok()) {
+    // The host's share first (with room for the sandbox's own tasks), then
+    // the guest's limit, which only the sandbox keeps.
+    return s;
+  }
+  if (!r.pids_limit || *r.pids_limit == 0) return absl::OkStatus();
+  if (absl::Status s = set_guest_pids_limit(*r.pids_limit); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("update: pids.limit: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
 std::string CgroupPathFor(const oci::Spec& spec, const std::string& id) {
   std::string p = spec.cgroups_path;
   // systemd's "slice:prefix:name" form: there is no systemd here to ask, so

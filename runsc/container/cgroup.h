@@ -14,6 +14,7 @@
 #define SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -55,6 +56,18 @@ absl::Status PodMemberHostLimits(const oci::Resources& r, const std::string& id)
 // `path`; errors name the OCI field ("memory.limit: cgroup: writing ...").
 absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
                            const std::string& mount_root = "/sys/fs/cgroup");
+// `runc update` of container `id` (`seedsc update`, the shim's
+// Task.Update): a container that joined its pod's sandbox may set only its
+// pids limit (PodMemberHostLimits); another's host limits go into its
+// sandbox's cgroups at `cgroup_path` (UpdateCgroups; "" is an error). Then
+// a pids limit other than 0 (runc: 0 leaves it as it is) goes to
+// `set_guest_pids_limit`: the sandbox keeps it (it counts its guest tasks;
+// the host cgroup only has room for them, HostPidsMax), over its control
+// socket (Update).
+absl::Status ApplyUpdate(const oci::Resources& r, const std::string& id, bool joined,
+                         const std::string& cgroup_path,
+                         const std::function<absl::Status(int64_t)>& set_guest_pids_limit,
+                         const std::string& mount_root = "/sys/fs/cgroup");
 
 // What the cgroups of `path` account; has_* is false where a controller's
 // files could not be read. Limits of 0 mean none.

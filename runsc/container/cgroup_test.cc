@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
@@ -121,6 +122,46 @@ TEST(CgroupTest, UpdateErrorsNameTheField) {
   EXPECT_NE(s.message().find("/pids/gone/pids.max"), std::string::npos) << s;
   EXPECT_TRUE(absl::IsFailedPrecondition(UpdateCgroups(r, "", fake)));
   EXPECT_TRUE(absl::IsFailedPrecondition(UpdateCgroups(r, "a/../../etc", fake)));
+}
+
+// `seedsc update` and the shim's Task.Update: the host limits into the
+// cgroups, then a pids limit other than 0 to the sandbox.
+TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
+  std::string fake = FakeHierarchy();
+  oci::Spec s;
+  ASSERT_TRUE(ApplyCgroups(s, "u", fake).ok());
+  std::vector<int64_t> sent;
+  auto send = [&](int64_t limit) {
+    sent.push_back(limit);
+    return absl::OkStatus();
+  };
+  oci::Resources r;
+  r.cpu_shares = 50;
+  r.pids_limit = 7;
+  ASSERT_TRUE(ApplyUpdate(r, "c", false, "u", send, fake).ok());
+  EXPECT_EQ(Slurp(fake + "/cpu/u/cpu.shares"), "50");
+  EXPECT_EQ(Slurp(fake + "/pids/u/pids.max"), std::to_string(HostPidsMax(7)));
+  EXPECT_EQ(sent, std::vector<int64_t>{7});
+  // 0 leaves the guest's limit as it is (runc).
+  r.pids_limit = 0;
+  ASSERT_TRUE(ApplyUpdate(r, "c", false, "u", send, fake).ok());
+  EXPECT_EQ(sent, std::vector<int64_t>{7});
+  // A pod's member: its pids limit only, no cgroup of its own.
+  r.pids_limit = 3;
+  absl::Status st = ApplyUpdate(r, "m", true, "", send, fake);
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_NE(st.message().find("container m runs in its pod's sandbox"), std::string::npos) << st;
+  oci::Resources pids_only;
+  pids_only.pids_limit = 3;
+  ASSERT_TRUE(ApplyUpdate(pids_only, "m", true, "", send, fake).ok());
+  EXPECT_EQ(sent, (std::vector<int64_t>{7, 3}));
+  // No cgroup; the sandbox refusing: each says what was wrong.
+  st = ApplyUpdate(pids_only, "c", false, "", send, fake);
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_NE(st.message().find("container c has no cgroup"), std::string::npos) << st;
+  st = ApplyUpdate(pids_only, "m", true, "",
+                   [](int64_t) { return absl::UnavailableError("no sandbox"); }, fake);
+  EXPECT_EQ(st, absl::UnavailableError("update: pids.limit: no sandbox"));
 }
 
 TEST(CgroupTest, ReadStats) {
