@@ -27,7 +27,8 @@ Status SetFileOwner(Task& t, FileDescription& f, int type, int id);
 Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who);
 // tty_fasync(): O_ASYNC on a terminal gives it an owner if it has none
 // (__f_setown() without force): process group `pgrp` (its foreground one)
-// if positive, else the calling process. Takes Kernel::mu().
+// if positive, else the calling process. Takes no kernel lock (only `f`'s
+// owner's own, FileDescription::UpdateAsyncOwner).
 void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp);
 // F_GETOWN_EX: the owner as `t` sees it, its id in t's pid namespace (0
 // if it is outside). Takes Kernel::mu().

@@ -137,23 +137,28 @@ TEST(PidNsTest, SignalsToTheInitFromInsideAndOutside) {
     if (g_usr1_pid != 2) _exit(3);
     g_usr1_pid = -1;
     if (write(ready[1], "r", 1) != 1) _exit(4);
-    // The parent sends SIGUSR1 (si_pid 0: it is outside) and SIGTERM
-    // (dropped: the init has no handler), then SIGKILL.
+    // The parent sends SIGTERM (dropped: the init has no handler), then
+    // SIGUSR1 (si_pid 0: it is outside), then SIGKILL. Pending signals are
+    // all taken before the init's own code runs again, so once it has
+    // seen the SIGUSR1 the SIGTERM sent before it has been dropped, or has
+    // killed it: its answer says it survived.
     char b;
     if (read(go[0], &b, 1) != 1) _exit(5);
     for (int i = 0; i < 10000 && g_usr1_pid == -1; ++i) usleep(1000);
     if (g_usr1_pid != 0) _exit(6);
+    if (write(ready[1], "a", 1) != 1) _exit(7);
     for (;;) pause();
   }
   close(ready[1]);
   close(go[0]);
   char b;
   ASSERT_EQ(read(ready[0], &b, 1), 1) << "the init ended early: status " << WaitCode(pid);
-  ASSERT_EQ(kill(pid, SIGUSR1), 0);
   ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(kill(pid, SIGUSR1), 0);
   ASSERT_EQ(write(go[1], "g", 1), 1);
-  // Still alive after the SIGTERM and the check of si_pid.
-  usleep(100 * 1000);
+  // It answers after the SIGTERM and the check of si_pid (EOF: it ended).
+  ASSERT_EQ(read(ready[0], &b, 1), 1) << "the init ended: status " << WaitCode(pid);
+  EXPECT_EQ(b, 'a');
   int st;
   ASSERT_EQ(waitpid(pid, &st, WNOHANG), 0) << "the init ended early: status " << st;
   ASSERT_EQ(kill(pid, SIGKILL), 0);

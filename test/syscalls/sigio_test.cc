@@ -180,18 +180,26 @@ TEST(SigioTest, UnixListenerSignalsConnections) {
   sigs.ExpectEvent(l.get(), POLL_IN);
 }
 
-// A loopback TCP listener, connection and non-blocking connect.
-TEST(SigioTest, TcpLoopback) {
-  Signals sigs;
-  FileDescriptor l(socket(AF_INET, SOCK_STREAM, 0));
+// A TCP listener on a free loopback port: the socket in `l`, its address
+// in `sa`.
+void ListenOnLoopback(FileDescriptor& l, sockaddr_in& sa) {
+  l = FileDescriptor(socket(AF_INET, SOCK_STREAM, 0));
   ASSERT_GE(l.get(), 0);
-  sockaddr_in sa{};
+  sa = sockaddr_in{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_OK(bind(l.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
   socklen_t len = sizeof(sa);
   ASSERT_OK(getsockname(l.get(), reinterpret_cast<sockaddr*>(&sa), &len));
   ASSERT_OK(listen(l.get(), 4));
+}
+
+// A loopback TCP listener, connection and non-blocking connect.
+TEST(SigioTest, TcpLoopback) {
+  Signals sigs;
+  FileDescriptor l;
+  sockaddr_in sa{};
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(l, sa));
   MakeAsync(l.get());
 
   FileDescriptor c(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
@@ -230,15 +238,9 @@ TEST(SigioTest, TcpLoopback) {
 // whoever waits how) (issue 13).
 TEST(SigioTest, TcpBlockingConnectSignalsPollOut) {
   Signals sigs;
-  FileDescriptor l(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_GE(l.get(), 0);
+  FileDescriptor l;
   sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_OK(bind(l.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
-  socklen_t len = sizeof(sa);
-  ASSERT_OK(getsockname(l.get(), reinterpret_cast<sockaddr*>(&sa), &len));
-  ASSERT_OK(listen(l.get(), 4));
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(l, sa));
   FileDescriptor c(socket(AF_INET, SOCK_STREAM, 0));
   ASSERT_GE(c.get(), 0);
   MakeAsync(c.get());
