@@ -155,9 +155,12 @@ def on_deadline():
     subreaper.kill_all()
 watchdog = threading.Timer(4 * 10 + int(secs) + 240, on_deadline)  # start-up aborts retried
 watchdog.daemon = True
-with open(out_path, "w") as out, open(err_path, "w") as err:
+# The guest's stdout carries trinity's raw bytes: they are read and written
+# back unchanged (surrogateescape), never decoded strictly (one 0xff byte
+# raised UnicodeDecodeError and lost the run's status).
+with open(out_path, "w", errors="surrogateescape") as out, open(err_path, "w") as err:
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                         text=True)
+                         text=True, errors="surrogateescape")
     watchdog.start()
     for line in p.stdout:
         out.write(line)
