@@ -357,7 +357,19 @@ check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
 [[ -e /sys/fs/cgroup/pids/$CG ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
 # (A zombie waiting for the host's init to reap it is no process.)
 alive() { [[ -r /proc/$1/stat ]] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
-alive "$cg_pid" && bad "delete leaves no sandbox process" || ok "delete leaves no sandbox process"
+if alive "$cg_pid"; then
+  bad "delete leaves no sandbox process"
+  # What the sandbox's process was doing, and what was left in its pid
+  # namespace (its init waits in zap_pid_ns_processes for every one).
+  echo "  $(ps -o pid=,stat=,wchan:32=,etime=,args= -p "$cg_pid")"
+  ns="$(readlink "/proc/$cg_pid/ns/pid" 2>/dev/null)"
+  for p in /proc/[0-9]*; do
+    [[ -n "$ns" && "$(readlink "$p/ns/pid" 2>/dev/null)" == "$ns" ]] || continue
+    echo "  in its namespace: $(ps -o pid=,ppid=,stat=,wchan:32=,args= -p "${p#/proc/}")"
+  done
+else
+  ok "delete leaves no sandbox process"
+fi
 
 # All the hooks, with both runtimes: the order (runc's), the state on stdin,
 # and whose namespaces each runs in. createContainer runs in the container's
