@@ -157,8 +157,11 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
     rsslim = t.tg().rlimits[RLIMIT_RSS].rlim_cur;
   }
   // wchan: 1 when the task sleeps, as far as the caller may know
-  // (task_is_running(); only for a thread or a one-thread process).
-  const bool wchan = permitted && (thread || p.threads < 2) && t.StateChar() != 'R';
+  // (task_is_running(); only for a thread or a one-thread process). The
+  // state is read once for both fields: read twice, a task waking between
+  // the reads showed state S with wchan 0 (CI, proc_depth_systrap).
+  const char state = t.StateChar();
+  const bool wchan = permitted && (thread || p.threads < 2) && state != 'R';
   MM::Layout l;
   if (mm) l = mm->layout();
   const uint64_t code_start = !mm ? 0 : permitted ? l.start_code.value() : 1;
@@ -169,7 +172,7 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
   return absl::StrFormat(
       "%d (%s) %c %d %d %d %d %d %u 0 0 0 0 %d 0 %d 0 %d %d %d 0 %d %u %u %u %u %u %u 0 0 "
       "%u %u %u %u %d 0 0 %d 0 0 0 0 0 0 %u %u %u %u %u %u %u %d\n",
-      t.tid(), t.comm(), t.StateChar(), p.ppid, p.pgid, p.sid, static_cast<int>(tty), tpgid,
+      t.tid(), t.comm(), state, p.ppid, p.pgid, p.sid, static_cast<int>(tty), tpgid,
       flags, utime, cutime, 20 + nice, nice, p.threads, ticks, vsize, ResidencyOf(mm).resident,
       rsslim, code_start, code_end, addrs ? l.start_stack.value() : 0,
       sig.pending & kObsolete, sig.blocked & kObsolete, sig.ignored & kObsolete,
