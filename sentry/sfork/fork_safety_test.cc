@@ -14,8 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <cstdlib>
 #include <new>
 
+#include "absl/base/internal/cycleclock.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "sentry/base/thread_identity.h"
@@ -192,5 +194,46 @@ TEST(ForkSafety, ForkHoldingLeavesTheChildALockItCanRemake) {
               HungChildrenOfForkHolding(300, /*unlock_in_child=*/true));
   EXPECT_EQ(HungChildrenOfForkHolding(300, /*unlock_in_child=*/false), 0);
 }
+// Issue 9's replicas that hung in Fork on a quiet machine: a host fork while
+// another thread made abseil's first measurement of the CPU frequency (a
+// thread's first wait on a contended Mutex reads it) left the child with
+// its once flag "running" for good. Needs a process in which nothing has
+// measured it yet: the test runs itself again, fresh, through exec.
+TEST(ForkSafety, AHostForkNeverCopiesAHalfMeasuredCpuFrequency) {
+  constexpr char kFresh[] = "SEEDVISOR_FORK_SAFETY_FRESH";
+  if (std::getenv(kFresh) == nullptr) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      setenv(kFresh, "1", 1);
+      execl("/proc/self/exe", "fork_safety_test",
+            "--gtest_filter=ForkSafety.AHostForkNeverCopiesAHalfMeasuredCpuFrequency", nullptr);
+      _exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the fresh run failed (wait status " << status << ")";
+    return;
+  }
+  // Measuring takes 3 ms or more when /sys has no tsc_freq_khz (abseil
+  // times the TSC across sleeps); the fork comes 0.5 ms into it.
+  std::thread measurer([] { absl::base_internal::CycleClock::Frequency(); });
+  usleep(500);
+  absl::Mutex mu;
+  const pid_t pid = ForkHolding(mu);
+  if (pid == 0) {
+    alarm(5);  // killed by SIGALRM if it spins on the copied once flag
+    absl::base_internal::CycleClock::Frequency();
+    _exit(0);
+  }
+  measurer.join();
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the forked child did not get the CPU frequency (wait status " << status << ")";
+}
+
 }  // namespace
 }  // namespace seedvisor::sentry

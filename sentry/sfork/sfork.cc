@@ -10,12 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <set>
 
+#include "absl/base/internal/cycleclock.h"
+#include "absl/base/internal/low_level_scheduling.h"
+#include "absl/base/internal/sysinfo.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/log.h"
@@ -380,6 +384,7 @@ void Tell(const ForkProgress& progress, const char* step) {
 // One more spare at the back of spares_.
 absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   ReapForked();
+  PrimeAbseilForHostForks();
   auto by_mm = TasksByMm(k);
   Tell(progress, "making a spare: forking its anchor");
   int life[2];
@@ -520,7 +525,21 @@ void KeepSharedMappings(Kernel& k) {
 
 }  // namespace
 
+void PrimeAbseilForHostForks() {
+  // Only the thread that host-forks calls this, under its caller's fork
+  // lock: no once flag of ours to copy half-set either.
+  static std::atomic<bool> primed{false};
+  if (primed.load(std::memory_order_acquire)) return;
+  absl::base_internal::NumCPUs();
+  // NominalCPUFrequency: without /sys's tsc_freq_khz (this host), abseil
+  // measures the TSC across sleeps of 1, 2, 4 ... ms.
+  absl::base_internal::CycleClock::Frequency();
+  absl::synchronization_internal::MutexDelay(0, 0);  // the Mutex globals
+  primed.store(true, std::memory_order_release);
+}
+
 pid_t ForkHolding(absl::Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  PrimeAbseilForHostForks();
   mu.Lock();
   const pid_t pid = fork();
   // Only the parent unlocks. In the child the lock word is the seed's as the

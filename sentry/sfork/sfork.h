@@ -176,6 +176,21 @@ void KillFinishedFork(const PendingFork& f);
 // (sfork.cc).
 pid_t ForkHolding(absl::Mutex& mu);
 
+// Fills in abseil's lazily made process-wide state that a thread's first
+// wait on a contended Mutex reads, each under a once flag: the CPU count,
+// the Mutex spin globals and the nominal CPU frequency (Mutex's Enqueue
+// reads CycleClock::Frequency). A host fork while another thread is inside
+// one of those first calls copies its once flag as "running" into the
+// child, where nobody finishes it: the child's first contended lock spins
+// forever. Issue 9: seedd's replicas of a seed hung in Fork under 8 or 24
+// concurrent calls on a quiet machine (the seed's Fork handlers queued on
+// its fork lock for the first time while another Fork host-forked it; the
+// replica's threads then spun in NominalCPUFrequency's once, which takes
+// 3 ms or more here: abseil times the TSC across sleeps). Every host fork of
+// a sentry (ForkHolding, the spares' anchors) calls this first; it is done
+// once per process, and a child copies it done.
+void PrimeAbseilForHostForks();
+
 // Call first in main(), before any thread starts, in a process that may
 // become a seed: what the libraries keep process-wide must be safe for a
 // host fork while other threads run. A forked sentry has only the forking
