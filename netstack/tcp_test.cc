@@ -591,7 +591,9 @@ TEST(TcpSack, DuplicateAcksWithoutBlocksStillFastRetransmit) {
   std::vector<uint32_t> seg;
   for (int i = 0; i < 5; ++i) seg.push_back(s.Next().tcp.seq);
   uint32_t end = seg[4] + 1460;
-  auto ack = [&](uint32_t a) { s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 65535)); };
+  auto ack = [&](uint32_t a) {
+    s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 65535));
+  };
   ack(seg[1]);  // segment 0; 1 and 3 are lost
   ack(seg[1]);
   ack(seg[1]);

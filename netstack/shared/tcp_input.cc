@@ -306,7 +306,8 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     NotifyLocked();
   } else if (h.ack == snd_una_ && flight > 0 &&
              ((sack_ok_ && sack_news) ||
-              ((!sack_ok_ || h.sack_count == 0) && payload_len == 0 && !(h.flags & kTcpFin) && !window_changed))) {
+              ((!sack_ok_ || h.sack_count == 0) && payload_len == 0 &&
+               !(h.flags & kTcpFin) && !window_changed))) {
     // A duplicate ACK: one that SACKs new data (RFC 6675 2), or one
     // without blocks as RFC 5681 2 defines it, also on a SACK connection
     // (a peer or middlebox that never sends blocks must not leave the

@@ -101,7 +101,6 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   uint8_t* region_ = nullptr;
   stub::SlotRegistry slots_{1, kSlots};
   stub::ContextRegistry<SystrapContext> contexts_;
-  absl::Mutex scratch_mu_;  // one user of the scratch page at a time
 
   // Patching (systrap_patching.cc).
   // Forgets the sites overlapping [begin, end); with `unpatch`, first
