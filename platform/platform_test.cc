@@ -248,18 +248,27 @@ std::map<int, int> StubFds(int pid) {
   return fds;
 }
 
+// A new file under /tmp holding `text`, world-readable (what a stub may
+// keep open: stub_policy.h), opened read-only: its fd (-1 on failure), its
+// path in *path.
+int WorldReadableFile(const std::string& text, std::string* path) {
+  char name[] = "/tmp/platform_test.XXXXXX";
+  const int fd = mkstemp(name);
+  if (fd < 0) return -1;
+  *path = name;
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       fchmod(fd, 0644) == 0;
+  close(fd);
+  return written ? open(name, O_RDONLY | O_CLOEXEC) : -1;
+}
+
 // A world-readable host file mapped through MapImmutableFile stays open in
 // the stub, read-only, at the first kept fd (stub_policy.h), and mapping it
 // again uses that fd; any other file is opened for the mapping only.
 TEST_P(PlatformTest, ImmutableFilesAreKeptReadOnly) {
   if (!StubPlatform()) GTEST_SKIP() << "kept files are the stub platforms' (stub_policy.h)";
-  char path[] = "/tmp/platform_test.XXXXXX";
-  int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "libdata!", 8), 8);
-  ASSERT_EQ(fchmod(fd, 0644), 0);
-  close(fd);
-  int ro = open(path, O_RDONLY | O_CLOEXEC);
+  std::string path;
+  const int ro = WorldReadableFile("libdata!", &path);
   ASSERT_GE(ro, 0);
   ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x600000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
                   .ok());
@@ -276,7 +285,7 @@ TEST_P(PlatformTest, ImmutableFilesAreKeptReadOnly) {
   EXPECT_STREQ(buf, "libdata!");
   // Not world-readable: mapped, never kept.
   ASSERT_EQ(fchmod(ro, 0600), 0);
-  int other = open(path, O_RDONLY | O_CLOEXEC);
+  int other = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(other, 0);
   ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x800000), kPageSize, PROT_READ, MAP_PRIVATE, other,
                                     0)
@@ -286,7 +295,7 @@ TEST_P(PlatformTest, ImmutableFilesAreKeptReadOnly) {
   EXPECT_EQ(StubFds(as_->host_pid()), fds);
   close(other);
   close(ro);
-  unlink(path);
+  unlink(path.c_str());
 }
 
 // More kept files than kept fds: the least recently used is replaced, and
@@ -297,15 +306,8 @@ TEST_P(PlatformTest, KeptFilesAreReplacedLeastRecentlyUsedFirst) {
   std::vector<int> fds;
   const int n = seccomp::kStubKeptFds + 3;
   for (int i = 0; i < n; ++i) {
-    char path[] = "/tmp/platform_test.XXXXXX";
-    int fd = mkstemp(path);
-    ASSERT_GE(fd, 0);
-    std::string data = "file" + std::to_string(i + 1000);
-    ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-    ASSERT_EQ(fchmod(fd, 0644), 0);
-    close(fd);
-    paths.push_back(path);
-    fds.push_back(open(path, O_RDONLY | O_CLOEXEC));
+    paths.emplace_back();
+    fds.push_back(WorldReadableFile("file" + std::to_string(i + 1000), &paths.back()));
     ASSERT_GE(fds.back(), 0);
   }
   auto addr = [](int i, int round) { return UserAddr(0x10000000 + (2 * i + round) * kPageSize); };
@@ -375,13 +377,8 @@ TEST_P(PlatformTest, ForkAndExecReuseTheKeptFiles) {
   auto opened = [](AddressSpace& as) {
     return dynamic_cast<stub::StubAddressSpace&>(as).files_opened();
   };
-  char path[] = "/tmp/platform_test.XXXXXX";
-  int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "libdata!", 8), 8);
-  ASSERT_EQ(fchmod(fd, 0644), 0);
-  close(fd);
-  const int ro = open(path, O_RDONLY | O_CLOEXEC);
+  std::string path;
+  const int ro = WorldReadableFile("libdata!", &path);
   ASSERT_GE(ro, 0);
   ASSERT_TRUE(as_->MapImmutableFile(UserAddr(0x600000), kPageSize, PROT_READ, MAP_PRIVATE, ro, 0)
                   .ok());
@@ -421,7 +418,7 @@ TEST_P(PlatformTest, ForkAndExecReuseTheKeptFiles) {
     check(*exec->as, "exec");
   }
   close(ro);
-  unlink(path);
+  unlink(path.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPlatforms, PlatformTest, ::testing::ValuesIn([] {

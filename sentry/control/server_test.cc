@@ -337,6 +337,30 @@ class ContainersTest : public ServerTest {
     }
     return pids;
   }
+  // Creates and starts container `req` (c2, from Second()), waits until it
+  // has `tasks` tasks and deletes it: their ids (fewer than `tasks` if it
+  // never had them; then it is not deleted).
+  std::set<int> RunThenDelete(ControlServer& s, const v1::CreateContainerRequest& req,
+                              size_t tasks) {
+    std::set<int> ids;
+    absl::Status made = s.CreateContainer(req).status();
+    EXPECT_TRUE(made.ok()) << made;
+    if (!made.ok()) return ids;
+    v1::StartRequest start;
+    start.set_container_id(req.container_id());
+    absl::Status started = s.Start(start).status();
+    EXPECT_TRUE(started.ok()) << started;
+    if (!started.ok()) return ids;
+    for (int i = 0; i < 1000 && ids.size() < tasks; ++i, usleep(10000)) {
+      ids = Pids(s, req.container_id());
+    }
+    if (ids.size() < tasks) return ids;
+    v1::DeleteContainerRequest del;
+    del.set_container_id(req.container_id());
+    absl::Status deleted = s.DeleteContainer(del).status();
+    EXPECT_TRUE(deleted.ok()) << deleted;
+    return ids;
+  }
 };
 
 TEST_F(ContainersTest, SecondContainerHasItsOwnRootAndProcesses) {
@@ -415,23 +439,18 @@ TEST_F(ContainersTest, DeleteKillsARunningContainer) {
   ControlServer& s = Make("exec sleep 1000");
   ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
   std::string data = TempDir();
-  ASSERT_TRUE(s.CreateContainer(
-                   Second("echo x > /tmp/old; sleep 1000 & exec sleep 1000", data, TempFile()))
-                  .ok());
-  v1::StartRequest start2;
-  start2.set_container_id("c2");
-  ASSERT_TRUE(s.Start(start2).ok());
-  std::set<int> p2;
-  for (int i = 0; i < 300 && p2.size() < 2; ++i, usleep(10000)) p2 = Pids(s, "c2");
-  ASSERT_EQ(p2.size(), 2u);
-  v1::DeleteContainerRequest del;
-  del.set_container_id("c2");
-  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  ASSERT_EQ(RunThenDelete(s, Second("echo x > /tmp/old; sleep 1000 & exec sleep 1000", data,
+                                    TempFile()),
+                          2)
+                .size(),
+            2u);
   EXPECT_EQ(Pids(s, "c1"), std::set<int>{1});
   EXPECT_EQ(s.State({})->status(), "running");
   // The id is free again, with a new root (not the old one's files).
   std::string out = TempFile();
   ASSERT_TRUE(s.CreateContainer(Second("ls /tmp; echo again", data, out)).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
   ASSERT_TRUE(s.Start(start2).ok());
   v1::WaitRequest w2;
   w2.set_container_id("c2");
@@ -515,20 +534,13 @@ TEST_F(ContainersTest, StaleZombieDoesNotUnchargeANewContainerOfItsId) {
   // stays a zombie of the first container's init.
   v1::CreateContainerRequest old = Second("sleep 1000 & exec sleep 1000", TempDir(), TempFile());
   old.set_pids_limit(6);
-  ASSERT_TRUE(s.CreateContainer(old).ok());
-  v1::StartRequest start2;
-  start2.set_container_id("c2");
-  ASSERT_TRUE(s.Start(start2).ok());
-  std::set<int> p2;
-  for (int i = 0; i < 1000 && p2.size() < 2; ++i, usleep(10000)) p2 = Pids(s, "c2");
-  ASSERT_EQ(p2.size(), 2u);
-  v1::DeleteContainerRequest del;
-  del.set_container_id("c2");
-  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  ASSERT_EQ(RunThenDelete(s, old, 2).size(), 2u);
   // c2 again, with a limit, then the old zombie is reaped.
   v1::CreateContainerRequest again = Second("exec sleep 1000", TempDir(), TempFile());
   again.set_pids_limit(6);
   ASSERT_TRUE(s.CreateContainer(again).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
   ASSERT_TRUE(s.Start(start2).ok());
   v1::StatsRequest st2;
   st2.set_container_id("c2");
@@ -554,17 +566,9 @@ TEST_F(ContainersTest, StaleZombieDoesNotUnchargeANewContainerOfItsId) {
 TEST_F(ContainersTest, ADeletedContainersInitGivesItsIdBack) {
   ControlServer& s = Make("exec sleep 1000");
   ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
-  ASSERT_TRUE(s.CreateContainer(Second("exec sleep 1000", TempDir(), TempFile())).ok());
-  v1::StartRequest start2;
-  start2.set_container_id("c2");
-  ASSERT_TRUE(s.Start(start2).ok());
-  std::set<int> p2;
-  for (int i = 0; i < 300 && p2.empty(); ++i, usleep(10000)) p2 = Pids(s, "c2");
+  const std::set<int> p2 = RunThenDelete(s, Second("exec sleep 1000", TempDir(), TempFile()), 1);
   ASSERT_EQ(p2.size(), 1u);
   const int init2 = *p2.begin();
-  v1::DeleteContainerRequest del;
-  del.set_container_id("c2");
-  ASSERT_TRUE(s.DeleteContainer(del).ok());
   // The deleted init's last reference goes when its host thread ends.
   int got = -1;
   for (int i = 0; i < 1000 && got != init2; ++i, usleep(10000)) {

@@ -19,7 +19,7 @@ def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
 
-def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [], kvm = False):
+def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [], kvm = False, prog = None, prog_flag = "--prog"):
     """A shell e2e test (testlib.sh) against the built seedsc and its references.
 
     Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
@@ -32,7 +32,12 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [],
     platform's one-line reason where /dev/kvm is unusable; only for scripts
     that finish in about a minute there (every guest syscall is a VM exit,
     ≈ 0.1-0.25 ms on these machines: platform/kvm/README.md).
+    `prog`: a program of the test's own (a label) that every variant gets as
+    `prog_flag`=its path.
     """
+    if prog:
+        args = args + ["%s=$(rootpath %s)" % (prog_flag, prog)]
+        data = data + [prog]
     if SEEDSC_READY:
         native.sh_test(
             name = name + "_test",

@@ -22,6 +22,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -64,7 +65,19 @@ std::string NsLink(const std::string& who) {
 // A new mount namespace of the caller's own, every mount in it private
 // (unshare(1)'s default), so that its mounts stay in it.
 bool OwnNamespace() {
-  return unshare(CLONE_NEWNS) == 0 && mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+  return unshare(CLONE_NEWNS) == 0 &&
+         mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+
+// Runs `checks` in a child in a mount namespace of its own (OwnNamespace):
+// the child's exit code, which is `checks`'s result (its first failed
+// check's; 1 if the namespace could not be made), or 200 + N if it died of
+// signal N.
+int InOwnNamespace(const std::function<int()>& checks) {
+  const pid_t c = fork();
+  if (c < 0) return -1;
+  if (c == 0) _exit(OwnNamespace() ? checks() : 1);
+  return WaitCode(c);
 }
 
 bool MountTmpfs(const std::string& dir) {
@@ -146,15 +159,12 @@ TEST_F(MountNsTest, UnshareThenMountIsInvisibleToTheParent) {
 
 TEST_F(MountNsTest, ClonedNamespaceHasMountsOfCloneTimeOnly) {
   const std::string a = dir_ + "/a", b = dir_ + "/b", cdir = dir_ + "/c";
-  const pid_t outer = fork();
-  ASSERT_GE(outer, 0) << ErrnoName(errno);
-  if (outer == 0) {
-    if (!OwnNamespace()) _exit(1);
-    if (!MountTmpfs(a) || !Touch(a + "/x")) _exit(2);
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || !Touch(a + "/x")) return 2;
     int to_child[2], to_parent[2];
-    if (pipe(to_child) != 0 || pipe(to_parent) != 0) _exit(3);
+    if (pipe(to_child) != 0 || pipe(to_parent) != 0) return 3;
     const pid_t inner = ForkWith(CLONE_NEWNS);
-    if (inner < 0) _exit(4);
+    if (inner < 0) return 4;
     if (inner == 0) {
       // A copy of the parent's mounts at the clone: a's tmpfs is here.
       if (!Exists(a + "/x") || !MountsShow("self", a)) _exit(10);
@@ -165,16 +175,16 @@ TEST_F(MountNsTest, ClonedNamespaceHasMountsOfCloneTimeOnly) {
       if (Exists(b + "/y") || MountsShow("self", b)) _exit(14);
       _exit(0);
     }
-    if (!Await(to_parent[0])) _exit(5);
-    if (!MountTmpfs(b) || !Touch(b + "/y")) _exit(6);
+    if (!Await(to_parent[0])) return 5;
+    if (!MountTmpfs(b) || !Touch(b + "/y")) return 6;
     // The child's mount is not here.
-    if (Exists(cdir + "/z") || MountsShow("self", cdir)) _exit(7);
-    if (NsLink("self") == NsLink(std::to_string(inner))) _exit(8);
-    if (!Signal(to_child[1])) _exit(9);
+    if (Exists(cdir + "/z") || MountsShow("self", cdir)) return 7;
+    if (NsLink("self") == NsLink(std::to_string(inner))) return 8;
+    if (!Signal(to_child[1])) return 9;
     const int code = WaitCode(inner);
-    _exit(code == 0 ? 0 : 100 + code % 100);
-  }
-  EXPECT_EQ(WaitCode(outer), 0);
+    return code == 0 ? 0 : 100 + code % 100;
+  });
+  EXPECT_EQ(result, 0);
 }
 
 TEST_F(MountNsTest, SetnsBackAndForth) {
@@ -209,13 +219,10 @@ TEST_F(MountNsTest, SetnsBackAndForth) {
 
 TEST_F(MountNsTest, UmountInOneLeavesTheOthers) {
   const std::string a = dir_ + "/a";
-  const pid_t outer = fork();
-  ASSERT_GE(outer, 0) << ErrnoName(errno);
-  if (outer == 0) {
-    if (!OwnNamespace()) _exit(1);
-    if (!MountTmpfs(a) || !Touch(a + "/x")) _exit(2);
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || !Touch(a + "/x")) return 2;
     const pid_t inner = ForkWith(CLONE_NEWNS);
-    if (inner < 0) _exit(3);
+    if (inner < 0) return 3;
     if (inner == 0) {
       if (umount2(a.c_str(), 0) != 0) _exit(10);
       if (Exists(a + "/x") || MountsShow("self", a)) _exit(11);
@@ -224,83 +231,75 @@ TEST_F(MountNsTest, UmountInOneLeavesTheOthers) {
       _exit(0);
     }
     const int code = WaitCode(inner);
-    if (code != 0) _exit(100 + code % 100);
-    if (!Exists(a + "/x") || !MountsShow("self", a)) _exit(4);
-    _exit(0);
-  }
-  EXPECT_EQ(WaitCode(outer), 0);
+    if (code != 0) return 100 + code % 100;
+    if (!Exists(a + "/x") || !MountsShow("self", a)) return 4;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
 }
 
 TEST_F(MountNsTest, MountAndUmountErrors) {
   const std::string a = dir_ + "/a", b = dir_ + "/b";
-  const pid_t c = fork();
-  ASSERT_GE(c, 0) << ErrnoName(errno);
-  if (c == 0) {
-    if (!OwnNamespace()) _exit(1);
+  const int result = InOwnNamespace([&] {
     // Not a mount point: neither unmounted nor made private.
-    if (umount2(a.c_str(), 0) != -1 || errno != EINVAL) _exit(2);
-    if (mount("none", a.c_str(), nullptr, MS_PRIVATE, nullptr) != -1 || errno != EINVAL) _exit(3);
+    if (umount2(a.c_str(), 0) != -1 || errno != EINVAL) return 2;
+    if (mount("none", a.c_str(), nullptr, MS_PRIVATE, nullptr) != -1 || errno != EINVAL) return 3;
     if (mount("none", "/", nullptr, MS_SHARED | MS_PRIVATE, nullptr) != -1 || errno != EINVAL) {
-      _exit(4);
+      return 4;
     }
-    if (umount2(a.c_str(), 0x80) != -1 || errno != EINVAL) _exit(5);  // an unknown flag
+    if (umount2(a.c_str(), 0x80) != -1 || errno != EINVAL) return 5;  // an unknown flag
     if (mount("none", a.c_str(), "no_such_fs_type", 0, nullptr) != -1 || errno != ENODEV) {
-      _exit(6);
+      return 6;
     }
     if (mount("none", (a + "/missing").c_str(), "tmpfs", 0, nullptr) != -1 || errno != ENOENT) {
-      _exit(7);
+      return 7;
     }
     if (mount("tmpfs", a.c_str(), "tmpfs", 0, "no_such_option") != -1 || errno != EINVAL) {
-      _exit(8);
+      return 8;
     }
     // A mount with one below it: busy, unless detached with it.
-    if (!MountTmpfs(a) || mkdir((a + "/sub").c_str(), 0755) != 0) _exit(9);
-    if (!MountTmpfs(a + "/sub") || !Touch(a + "/sub/y")) _exit(10);
-    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) _exit(11);
-    if (umount2(a.c_str(), MNT_DETACH) != 0) _exit(12);
-    if (Exists(a + "/sub") || MountsShow("self", a) || MountsShow("self", a + "/sub")) _exit(13);
+    if (!MountTmpfs(a) || mkdir((a + "/sub").c_str(), 0755) != 0) return 9;
+    if (!MountTmpfs(a + "/sub") || !Touch(a + "/sub/y")) return 10;
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) return 11;
+    if (umount2(a.c_str(), MNT_DETACH) != 0) return 12;
+    if (Exists(a + "/sub") || MountsShow("self", a) || MountsShow("self", a + "/sub")) return 13;
     // A propagation change of a mount's root is accepted.
-    if (!MountTmpfs(b)) _exit(14);
+    if (!MountTmpfs(b)) return 14;
     for (unsigned long type : {MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE}) {
-      if (mount("none", b.c_str(), nullptr, type | MS_REC, nullptr) != 0) _exit(15);
+      if (mount("none", b.c_str(), nullptr, type | MS_REC, nullptr) != 0) return 15;
     }
     // MNT_EXPIRE: EAGAIN first, then the unmount.
-    if (umount2(b.c_str(), MNT_EXPIRE) != -1 || errno != EAGAIN) _exit(16);
-    if (umount2(b.c_str(), MNT_EXPIRE) != 0 || MountsShow("self", b)) _exit(17);
-    _exit(0);
-  }
-  EXPECT_EQ(WaitCode(c), 0);
+    if (umount2(b.c_str(), MNT_EXPIRE) != -1 || errno != EAGAIN) return 16;
+    if (umount2(b.c_str(), MNT_EXPIRE) != 0 || MountsShow("self", b)) return 17;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
 }
 
 TEST_F(MountNsTest, BindMountOfADirectory) {
   const std::string a = dir_ + "/a", b = dir_ + "/b";
-  const pid_t c = fork();
-  ASSERT_GE(c, 0) << ErrnoName(errno);
-  if (c == 0) {
-    if (!OwnNamespace()) _exit(1);
-    if (!MountTmpfs(a) || mkdir((a + "/d").c_str(), 0755) != 0 || !Touch(a + "/d/x")) _exit(2);
-    if (mount((a + "/d").c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) _exit(3);
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || mkdir((a + "/d").c_str(), 0755) != 0 || !Touch(a + "/d/x")) return 2;
+    if (mount((a + "/d").c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) return 3;
     // The same files through both.
-    if (!Exists(b + "/x") || !Touch(b + "/y") || !Exists(a + "/d/y")) _exit(4);
-    if (umount2(b.c_str(), 0) != 0 || Exists(b + "/x")) _exit(5);
-    _exit(0);
-  }
-  EXPECT_EQ(WaitCode(c), 0);
+    if (!Exists(b + "/x") || !Touch(b + "/y") || !Exists(a + "/d/y")) return 4;
+    if (umount2(b.c_str(), 0) != 0 || Exists(b + "/x")) return 5;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
 }
 
 TEST_F(MountNsTest, WithoutCapSysAdminEperm) {
   const std::string a = dir_ + "/a";
-  const pid_t c = fork();
-  ASSERT_GE(c, 0) << ErrnoName(errno);
-  if (c == 0) {
-    if (!OwnNamespace() || !MountTmpfs(a)) _exit(1);
-    if (!DropCap(CAP_SYS_ADMIN)) _exit(2);
-    if (unshare(CLONE_NEWNS) != -1 || errno != EPERM) _exit(3);
-    if (mount("tmpfs", a.c_str(), "tmpfs", 0, nullptr) != -1 || errno != EPERM) _exit(4);
-    if (umount2(a.c_str(), 0) != -1 || errno != EPERM) _exit(5);
-    _exit(0);
-  }
-  EXPECT_EQ(WaitCode(c), 0);
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a)) return 1;
+    if (!DropCap(CAP_SYS_ADMIN)) return 2;
+    if (unshare(CLONE_NEWNS) != -1 || errno != EPERM) return 3;
+    if (mount("tmpfs", a.c_str(), "tmpfs", 0, nullptr) != -1 || errno != EPERM) return 4;
+    if (umount2(a.c_str(), 0) != -1 || errno != EPERM) return 5;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
 }
 
 }  // namespace
