@@ -16,6 +16,8 @@
 
 #include <cerrno>
 
+#include "seccomp/pidfd_info.h"
+
 // <linux/timerfd.h> clashes with <fcntl.h>.
 #ifndef TFD_IOC_SET_TICKS
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
@@ -25,9 +27,6 @@ namespace seedvisor::seccomp {
 namespace {
 
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
-// PIDFD_GET_INFO with the 64-byte struct pidfd_info (PIDFD_INFO_SIZE_VER0);
-// Debian's headers predate it (platform/stub/stub_process.cc).
-constexpr uint32_t kPidfdGetInfo = 0xc040ff0b;
 
 }  // namespace
 
@@ -77,9 +76,12 @@ Policy SentryPolicy() {
       {SYS_kill, {ArgEq(1, SIGKILL)}, kAllow, "destroying a stub process"},
       {SYS_pidfd_open, {ArgEq(1, 0)}, kAllow, "systrap pins its stub processes"},
       {SYS_pidfd_send_signal, {ArgEq(1, SIGKILL)}, kAllow, "destroying a systrap stub"},
-      // Read-only, and only on a pidfd of our own stub (StubProcess::
-      // DeathSignal): a stub the host killed with SIGSEGV (a failed rseq
-      // check on a stub thread) is the guest's SIGSEGV, not a SIGKILL.
+      // Read-only: a stub the host killed with SIGSEGV (a failed rseq check
+      // on a stub thread) is the guest's SIGSEGV, not a SIGKILL. A filter
+      // cannot tell a pidfd from another fd; the sentry makes this request
+      // only on its stubs' pidfds (StubProcess::DeathSignal), and no guest
+      // ioctl reaches a host fd with a request the guest chose (host
+      // sockets, host stdio and --network=host pass on listed ones only).
       {SYS_ioctl, {ArgEq(1, kPidfdGetInfo)}, kAllow, "PIDFD_GET_INFO: what a dead stub died of"},
       {SYS_kill, {ArgEq(1, 0)}, kAllow, "is a stub alive"},
       // Files (the host root is passed through read-only; paths cannot be

@@ -2,8 +2,8 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "platform/stub/injector.h"
+#include "seccomp/pidfd_info.h"
 
 namespace seedvisor::platform::stub {
 namespace {
@@ -116,19 +117,6 @@ absl::Status SealImage(pid_t pid, uint64_t base, uint64_t entry) {
   return absl::OkStatus();
 }
 
-// PIDFD_GET_INFO (linux/pidfd.h, Linux 6.13; PIDFD_INFO_EXIT 6.15), which
-// Debian's headers predate: the kernel's struct pidfd_info up to
-// exit_code (PIDFD_INFO_SIZE_VER0, 64 bytes).
-struct PidfdInfo {
-  uint64_t mask;
-  uint64_t cgroupid;
-  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-  int32_t exit_code;
-};
-static_assert(sizeof(PidfdInfo) == 64);
-constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
-constexpr uint64_t kPidfdInfoExit = 1u << 3;
-
 }  // namespace
 
 StubProcess::StubProcess(pid_t pid) : pid_(pid) {
@@ -193,17 +181,30 @@ int64_t StubProcess::MaxRssKb() const {
 
 int StubProcess::DeathSignal(int wait_ms) const {
   if (pidfd_ < 0) return 0;
-  // Readable once the whole process has exited (not yet reaped).
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  auto waited_ms = [&start] {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+  };
+  // Readable once every thread has exited (pidfd_poll(): not before the
+  // last): a stub killed by a signal loses its threads one by one, and the
+  // task whose thread went first asks while the others are still exiting.
   pollfd p{pidfd_, POLLIN, 0};
-  if (poll(&p, 1, 0) <= 0) return 0;
-  for (int waited = 0;; ++waited) {
-    PidfdInfo info{};
-    info.mask = kPidfdInfoExit;
-    if (ioctl(pidfd_, kPidfdGetInfo, &info) != 0) return 0;  // an older host
-    if (info.mask & kPidfdInfoExit) {
+  int r;
+  while ((r = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait_ms - waited_ms())))) < 0 &&
+         errno == EINTR) {
+  }
+  if (r <= 0) return 0;
+  for (;;) {
+    seccomp::PidfdInfo info{};
+    info.mask = seccomp::kPidfdInfoExit;
+    if (ioctl(pidfd_, seccomp::kPidfdGetInfo, &info) != 0) return 0;  // an older host
+    if (info.mask & seccomp::kPidfdInfoExit) {
       return WIFSIGNALED(info.exit_code) ? WTERMSIG(info.exit_code) : 0;
     }
-    if (waited >= wait_ms) return 0;  // the zygote has not reaped it
+    if (waited_ms() >= wait_ms) return 0;  // the zygote has not reaped it
     usleep(1000);
   }
 }

@@ -55,7 +55,9 @@ class StubProcess {
   int64_t MaxRssKb() const;                   // VmHWM
   // The signal the stub died of, once it is dead and reaped (its zygote
   // reaps at once); 0 if it lives, exited, or the host cannot say (before
-  // Linux 6.15: no PIDFD_INFO_EXIT). Waits up to `wait_ms` for the reap.
+  // Linux 6.15: no PIDFD_INFO_EXIT). Waits up to `wait_ms` in all for its
+  // last thread to exit and for the reap: a thread traced by the caller
+  // itself stays a zombie until the caller reaps it (wait_ms 0 then).
   int DeathSignal(int wait_ms) const;
   // Restarts VmHWM at the current RSS (proc(5) /proc/PID/clear_refs "5"),
   // for a stub that an exec's new image reuses; best effort.

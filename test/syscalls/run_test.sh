@@ -81,6 +81,9 @@ else
   # (tests run side by side; each veth would want the same subnet).
   do_flags=()
   [[ "$network" == sandbox ]] && do_flags=(--veth=false)
+  # The sandbox's uname is its own: the host's for cases that need a newer
+  # host (test_util.h SandboxHostBefore).
+  export SEEDVISOR_HOST_RELEASE="$(uname -r)"
   cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
        "$seedsc" "--platform=$platform" ${network:+"--network=$network"} ${patch:+"$patch"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")

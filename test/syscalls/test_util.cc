@@ -161,4 +161,11 @@ bool DropEffective(int cap) {
   return syscall(SYS_capset, &h, d) == 0 && !HaveCap(cap);
 }
 
+bool SandboxHostBefore(int major, int minor) {
+  const char* release = getenv("SEEDVISOR_HOST_RELEASE");
+  int ma = 0, mi = 0;
+  if (release == nullptr || sscanf(release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma < major || (ma == major && mi < minor);
+}
+
 }  // namespace syscall_test

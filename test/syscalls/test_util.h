@@ -156,6 +156,12 @@ bool DropEffective(int cap);
 // The path of the running test binary, for re-executing it.
 std::string SelfExe();
 
+// In the sandbox, whether the host's kernel is older than major.minor (for
+// a case only a newer host lets the sandbox pass). The sandbox's uname(2)
+// is its own, so run_test.sh passes the host's in SEEDVISOR_HOST_RELEASE;
+// natively (it is unset) false: the host's kernel is the one under test.
+bool SandboxHostBefore(int major, int minor);
+
 // A case that hangs ends the binary after `seconds` with a message. The
 // signal is handled, not left at SIG_DFL: in the sandbox the test is the
 // init of its pid namespace, which never gets a signal it does not handle
