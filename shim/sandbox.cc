@@ -199,6 +199,11 @@ absl::Status Sandbox::Call(const std::string& method, const google::protobuf::Me
   return c->Call(kControlService, method, req, resp, timeout);
 }
 
+bool Sandbox::alive() {
+  absl::MutexLock l(&mu_);
+  return client_ != nullptr && client_->alive();
+}
+
 void Sandbox::Destroy() {
   std::shared_ptr<ttrpc::Client> c;
   {

@@ -78,6 +78,9 @@ class Sandbox {
   // A pod's application container in its pod's sandbox (seedsc create
   // joined it): pid() is that sandbox's process, shared with the pod.
   bool joined() const { return joined_; }
+  // False once the control connection has closed (the sandbox process is
+  // gone: nothing in it runs any more) or Destroy has run.
+  bool alive();
 
   // Shutdown over the control socket (kills what is left), SIGKILL of the
   // sandbox process (it only lingers to send the reply) and a wait for it,

@@ -11,7 +11,6 @@
 #include "runsc/container/cgroup.h"
 #include "shim/log.h"
 #include "shim/proto/events.pb.h"
-#include "shim/reaper.h"
 #include "shim/runtime_options.h"
 #include "shim/seed_fork.h"
 #include "shim/util.h"
@@ -253,11 +252,12 @@ void TaskService::WatchExit(std::shared_ptr<Container> c, std::shared_ptr<Proc> 
     at = out.exited_at_unix_nanos() > 0 ? TimestampFromUnixNanos(out.exited_at_unix_nanos())
                                         : Now();
   } else {
-    // The sandbox went away: everything in it is dead. The init's status is
-    // the sandbox process's own, if we reaped it.
+    // The sandbox went away: everything in it is dead, as if SIGKILLed
+    // with it. (Its process, the sentry, is pid 2 of its own pid namespace,
+    // not our child: no wait status of its is ours to wait for. Waiting
+    // for one held the exit back 1 s, in which Kill failed: issue 14.)
     ShimLog("wait %s/%s: %s", c->id, p->exec_id, s.ToString());
-    int st = p->exec_id.empty() ? Reaper::Get().Wait(c->sandbox->pid(), absl::Seconds(1)) : -1;
-    status = st == -1 ? 137 : ExitCode(st);
+    status = 137;
     at = Now();
   }
   // Terminal output still in the pty goes out before Wait returns.

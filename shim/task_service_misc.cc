@@ -80,10 +80,12 @@ absl::Status TaskService::Kill(const task::KillRequest& req) {
   sr.set_signal(req.signal());
   sr.set_all(req.all());
   bool init_created = false;
+  std::shared_ptr<Proc> proc;
   {
     absl::MutexLock l(&mu_);
     absl::StatusOr<std::shared_ptr<Proc>> p = FindProc(**c, req.exec_id());
     if (!p.ok()) return p.status();
+    proc = *p;
     if ((*p)->exited) {
       return absl::NotFoundError(absl::StrCat("process ", req.exec_id().empty() ? req.id() : req.exec_id(),
                                               ": already finished"));
@@ -102,7 +104,18 @@ absl::Status TaskService::Kill(const task::KillRequest& req) {
     return absl::OkStatus();
   }
   ctl::SignalResponse out;
-  return (*c)->sandbox->Call("Signal", sr, &out, absl::Seconds(10));
+  absl::Status s = (*c)->sandbox->Call("Signal", sr, &out, absl::Seconds(10));
+  if (!s.ok() && !(*c)->sandbox->alive()) {
+    // The sandbox is gone, and the process with it, though its exit watcher
+    // may not have said so yet: answer as the runc shim does for a finished
+    // process (containerd's CRI takes NotFound as "stopped already"; an
+    // Unavailable failed StopPodSandbox), with the exit recorded first.
+    RecordExit(**c, proc.get(), 137, Now());
+    return absl::NotFoundError(absl::StrCat(
+        "process ", req.exec_id().empty() ? req.id() : req.exec_id(),
+        ": already finished (its sandbox is gone: ", s.message(), ")"));
+  }
+  return s;
 }
 
 absl::StatusOr<task::PidsResponse> TaskService::Pids(const task::PidsRequest& req) {

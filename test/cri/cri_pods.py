@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Two pods through containerd's CRI plugin, the way a kubelet drives them.
+"""Pods through containerd's CRI plugin, the way a kubelet drives them.
 
     cri_pods.py --address=SOCK --handler=NAME --cgroup-parent=/X --logs=DIR
                 --image=REF --subnet-prefix=10.x.y. [--api-dir=DIR]
@@ -9,10 +9,11 @@ Pod A holds two containers: `server` serves /tmp/www/x (a file of its own
 root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
 over localhost. Pod B's `prober` must not reach 127.0.0.1:8080 of pod A
 (neither on its own localhost nor at pod A's address) but does reach *:8081
-at pod A's address (so the network itself works). Also: ExecSync exit codes
-and stderr, the CRI log file format, a container's own exit code, the stop
-grace period (TERM handled: its exit code; TERM ignored: SIGKILL after the
-timeout), StopPodSandbox and RemovePodSandbox.
+at pod A's address (so the network itself works). Pod C, its host
+processes SIGKILLed at once, is still stopped and removed. Also: ExecSync
+exit codes and stderr, the CRI log file format, a container's own exit
+code, the stop grace period (TERM handled: its exit code; TERM ignored:
+SIGKILL after the timeout), StopPodSandbox and RemovePodSandbox.
 
 The CRI Python bindings are generated here from cri_api.proto with
 grpc_tools (Debian's python3-grpc-tools). Prints one PASS/FAIL line per
@@ -24,6 +25,7 @@ off the list then).
 import argparse
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -155,6 +157,23 @@ def sandbox_argv(pod_id):
         if "boot" in argv and argv[-1:] == [pod_id]:
             return argv
     return []
+
+
+def kill_pod_processes(args, name):
+    """SIGKILLs every host process in pod `name`'s cgroups (as the OOM
+    killer might: for runc its pause and containers, for seedsc its
+    sandbox); returns how many it killed."""
+    root = f"/sys/fs/cgroup/pids{args.cgroup_parent}/{name}"
+    pids = set()
+    for d, _, files in os.walk(root):
+        if "cgroup.procs" in files:
+            pids.update(int(p) for p in read(os.path.join(d, "cgroup.procs")).split())
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
 
 
 def fetch_retry(cri, cid, url):
@@ -290,6 +309,27 @@ def run(args, pb, cri, pods):
           st.state == pb.CONTAINER_EXITED and st.exit_code == 137 and 1 <= took < 8,
           "StopContainer(client ignores TERM, timeout 1)", "EXITED, 137, after 1 s",
           f"{pb.ContainerState.Name(st.state)}, {st.exit_code}, {took:.1f} s")
+
+    # A pod whose host processes died (killed at once, nothing exited
+    # first) is still stopped and removed: a Kill of its containers is
+    # answered as that of a finished process (the seedsc shim answered
+    # "ttrpc: connection closed" while it waited to learn of the exit).
+    cfg_c = pod_config(pb, args, "pod-c")
+    pod_c = cri.call("RunPodSandbox", config=cfg_c, runtime_handler=args.handler).pod_sandbox_id
+    pods.append(pod_c)
+    victim = create(cri, args, pod_c, cfg_c, "victim", WAITS)
+    cri.call("StartContainer", container_id=victim)
+    killed = kill_pod_processes(args, "pod-c")
+    try:
+        cri.call("StopPodSandbox", pod_sandbox_id=pod_c)
+        got = pb.PodSandboxState.Name(cri.call("PodSandboxStatus", pod_sandbox_id=pod_c).status.state)
+    except grpc.RpcError as e:
+        got = f"{e.code().name}: {e.details()}"
+    check("stop_pod_whose_processes_died", killed > 0 and got == "SANDBOX_NOTREADY",
+          "StopPodSandbox right after SIGKILL of the pod's host processes",
+          "some killed, then SANDBOX_NOTREADY", f"{killed} killed, {got}")
+    cri.call("RemovePodSandbox", pod_sandbox_id=pod_c)
+    pods.remove(pod_c)
 
     # Pods: stop (pod-b with its container still running), remove.
     for name, pod in (("pod_a", pod_a), ("pod_b", pod_b)):

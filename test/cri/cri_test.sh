@@ -17,6 +17,10 @@
 # --bench (bench/cri_pod_bench.sh): instead of the checks, cri_pods.py times
 # N pod starts per handler (with --handler=seedsc, both are configured).
 #
+# CRI_TEST_LOG_LEVEL=debug: containerd logs at debug level, and so passes
+# -debug to the shims (each task RPC with its time). KEEP_TMP=1 keeps the
+# temp dir of a failed run.
+#
 # Skips (one line, status 0) without containerd, runc, the CNI plugins or
 # Debian's python3-grpcio/python3-grpc-tools. Afterwards nothing may be left:
 # no process of this run, no mount under the temp dir, no cgroup, no bridge.
@@ -118,7 +122,8 @@ cleanup_all() {
 }
 
 env "$RUN_MARKER" PATH="$T/bin:$PATH" SEEDSC_BINARY="$T/bin/seedsc" SEEDSC_ROOT="$T/seedsc" \
-  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" --log-level info \
+  SEEDSC_SHIM_SOCKET_DIR="$T/s" containerd --config "$T/config.toml" \
+  --log-level "${CRI_TEST_LOG_LEVEL:-info}" \
   >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 CTR=(ctr --address "$ADDR" --namespace k8s.io)
