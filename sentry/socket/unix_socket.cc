@@ -25,9 +25,9 @@ std::mutex& Mu() {
   return *mu;
 }
 
-size_t& InFlight() {
-  static size_t n = 0;
-  return n;
+std::unordered_map<UnixSocket*, size_t>& Passed() {
+  static auto* m = new std::unordered_map<UnixSocket*, size_t>;
+  return *m;
 }
 
 std::map<uid_t, size_t>& UserInflight() {
@@ -187,13 +187,11 @@ UnixSocket::~UnixSocket() {
   wr_wait_.NotifyAll();
   for (Message& m : rcvq_) UnchargeLocked(m, g);
   rcvq_.clear();
-  InFlight() -= acceptq_.size();
   for (auto& e : acceptq_) g.push_back(std::move(e));
   acceptq_.clear();
-  if (registered_) Registry().erase(this);
   // Sockets still in flight may now form a cycle nothing else holds. (Not
   // again for each socket that a collection releases: one pass found them.)
-  if (InFlight() > 0 && !Reaping()) CollectLocked(g);
+  if (!Passed().empty() && !Reaping()) CollectLocked(g);
   l.unlock();
   Reap(std::move(g));
 }
@@ -205,9 +203,6 @@ Result<std::shared_ptr<UnixSocket>> UnixSocket::Create(Task& t, int type, int fl
   }
   auto s = std::make_shared<UnixSocket>(O_RDWR | (flags & O_NONBLOCK), type);
   s->owner_ = CredOf(t);
-  std::lock_guard l(Mu());
-  s->registered_ = true;
-  Registry().insert(s.get());
   return s;
 }
 
@@ -416,10 +411,7 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     peer_tg_ = target->own_tg_;
     own_cred_ = CredOf(t);
     own_tg_ = t.shared_tg();
-    embryo->registered_ = true;
-    Registry().insert(embryo.get());
     target->acceptq_.push_back(std::move(embryo));
-    ++InFlight();
     target->rd_wait_.NotifyAll();
     target->SyncLocked(/*in_edge=*/true);
     SyncLocked();
@@ -439,7 +431,6 @@ Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   }
   std::shared_ptr<UnixSocket> s = std::move(acceptq_.front());
   acceptq_.pop_front();
-  --InFlight();
   s->embryo_ = false;
   s->SetStatusFlags(O_RDWR | (flags & O_NONBLOCK));
   s->passcred_ = passcred_;  // unix_sock_inherit_flags()

@@ -180,8 +180,9 @@ class UnixSocket : public Socket {
   // socket sent over itself, two sent over each other, a listener queued on
   // its own embryo) lose their queues, so the cycles end. Reachable means
   // held by anything else (an fd table, a mapping, a call in progress) or
-  // queued in a reachable socket. Runs at a release while sockets are in
-  // flight.
+  // queued in a reachable socket. Runs at a release while sockets are queued
+  // as files (SCM_RIGHTS); its work grows with the sockets in flight, not
+  // with all sockets.
   static void CollectLocked(Graveyard& g);
   // sock_error(): the pending error, now cleared (0 if none).
   int TakeErrorLocked();
@@ -210,7 +211,6 @@ class UnixSocket : public Socket {
 
   const int type_;
   const uint64_t ino_;
-  bool registered_ = false;  // in the table CollectLocked walks
   ucred owner_{};  // the creator (stat's uid and gid)
   State state_ = State::kUnconnected;
   // Stream/seqpacket: the other end (null once it is released). Datagram:

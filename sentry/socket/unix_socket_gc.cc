@@ -1,7 +1,6 @@
 // UnixSocket: releasing sockets that hold sockets (iteratively) and
 // collecting cycles of them (unix_gc()).
-#include <map>
-#include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "sentry/socket/unix_socket.h"
@@ -12,11 +11,6 @@ namespace seedvisor::sentry {
 using namespace unix_internal;  // NOLINT
 
 namespace unix_internal {
-
-std::set<UnixSocket*>& Registry() {
-  static auto* all = new std::set<UnixSocket*>;
-  return *all;
-}
 
 namespace {
 // The loop Reap runs on this thread, if any.
@@ -45,42 +39,68 @@ void Reap(std::vector<FileRef> g) {
 // ---- Cycles ----
 
 void UnixSocket::CollectLocked(Graveyard& g) {
-  // The references queues hold, and each socket's queued sockets.
-  std::map<UnixSocket*, long> queued;
-  std::map<UnixSocket*, std::vector<UnixSocket*>> holds;
-  for (UnixSocket* s : Registry()) {
+  // The sockets that may be garbage: those queued as files and the embryos
+  // of such listeners, each with the references its queuing accounts for.
+  // A socket nothing else holds than those queues is a candidate (Linux's
+  // unix_gc() before 6.10: file count == inflight count). Work is in the
+  // number of sockets in flight, never in the number of sockets.
+  struct Node {
+    long queued = 0;  // references from receive and accept queues
+    long inner = 0;   // of those, from queues of candidates
+    bool candidate = false;
+    bool live = false;
+  };
+  std::unordered_map<UnixSocket*, Node> nodes;
+  nodes.reserve(Passed().size() * 2);
+  for (const auto& [s, n] : Passed()) nodes[s].queued += static_cast<long>(n);
+  for (const auto& [s, n] : Passed()) {
+    for (const auto& e : s->acceptq_) ++nodes[e.get()].queued;
+  }
+  std::vector<UnixSocket*> candidates;
+  for (auto& [s, node] : nodes) {
+    node.candidate = s->weak_from_this().use_count() == node.queued;
+    if (node.candidate) candidates.push_back(s);
+  }
+  // What each candidate's queues hold, among the candidates.
+  auto each_held = [&nodes](UnixSocket* s, auto&& fn) {
     for (const Message& m : s->rcvq_) {
+      if (m.sockets == 0) continue;
       for (const FileRef& f : m.files) {
-        if (auto* u = dynamic_cast<UnixSocket*>(f.get())) {
-          ++queued[u];
-          holds[s].push_back(u);
-        }
+        auto* u = dynamic_cast<UnixSocket*>(f.get());
+        if (u == nullptr) continue;
+        auto it = nodes.find(u);
+        if (it != nodes.end() && it->second.candidate) fn(u, it->second);
       }
     }
     for (const auto& e : s->acceptq_) {
-      ++queued[e.get()];
-      holds[s].push_back(e.get());
+      auto it = nodes.find(e.get());
+      if (it != nodes.end() && it->second.candidate) fn(e.get(), it->second);
     }
-  }
-  // Held from outside the queues: roots. Then what they hold, and so on.
-  std::set<UnixSocket*> live;
+  };
+  for (UnixSocket* s : candidates) each_held(s, [](UnixSocket*, Node& n) { ++n.inner; });
+  // Held from outside the candidates' queues: live, and so is all they hold.
   std::vector<UnixSocket*> todo;
-  for (UnixSocket* s : Registry()) {
-    long refs = s->weak_from_this().use_count();
-    if (refs > 0 && refs > queued[s] && live.insert(s).second) todo.push_back(s);
+  for (UnixSocket* s : candidates) {
+    Node& n = nodes[s];
+    if (n.inner < n.queued) {
+      n.live = true;
+      todo.push_back(s);
+    }
   }
   while (!todo.empty()) {
     UnixSocket* s = todo.back();
     todo.pop_back();
-    for (UnixSocket* u : holds[s]) {
-      if (live.insert(u).second) todo.push_back(u);
-    }
+    each_held(s, [&todo](UnixSocket* u, Node& n) {
+      if (!n.live) {
+        n.live = true;
+        todo.push_back(u);
+      }
+    });
   }
-  for (UnixSocket* s : Registry()) {
-    if (live.count(s) || s->weak_from_this().use_count() == 0 || !queued.count(s)) continue;
+  for (UnixSocket* s : candidates) {
+    if (nodes[s].live) continue;
     for (Message& m : s->rcvq_) s->UnchargeLocked(m, g);
     s->rcvq_.clear();
-    InFlight() -= s->acceptq_.size();
     for (auto& e : s->acceptq_) g.push_back(std::move(e));
     s->acceptq_.clear();
   }

@@ -7,7 +7,7 @@
 
 #include <map>
 #include <mutex>
-#include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "sentry/kernel/task.h"
@@ -19,13 +19,15 @@ namespace seedvisor::sentry::unix_internal {
 
 // The lock of every unix socket's state.
 std::mutex& Mu();
-// Unix sockets queued in unix sockets (as files or embryos); guarded by Mu().
-size_t& InFlight();
+// Unix sockets queued as SCM_RIGHTS files in receive queues, with how many
+// times each is queued (unix_tot_inflight, per socket); guarded by Mu().
+// Only these can be in a cycle that nothing else holds (an embryo is queued
+// only on its listener, which an embryo never is), so the collection starts
+// from them.
+std::unordered_map<UnixSocket*, size_t>& Passed();
 // Files in flight by user (too_many_unix_fds(): user->unix_inflight);
 // guarded by Mu().
 std::map<uid_t, size_t>& UserInflight();
-// Every unix socket (for UnixSocket::CollectLocked); guarded by Mu().
-std::set<UnixSocket*>& Registry();
 // Releases `g` (after the lock). A socket released here that releases more
 // adds them to the same loop instead of going deeper: a guest may queue
 // sockets in sockets a million deep.

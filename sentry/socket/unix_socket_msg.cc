@@ -32,8 +32,12 @@ size_t StreamChunk(size_t sndbuf) {
 // ---- Queues ----
 
 void UnixSocket::EnqueueLocked(Message m) {
-  for (const FileRef& f : m.files) m.sockets += dynamic_cast<UnixSocket*>(f.get()) != nullptr;
-  InFlight() += m.sockets;
+  for (const FileRef& f : m.files) {
+    if (auto* u = dynamic_cast<UnixSocket*>(f.get())) {
+      ++Passed()[u];
+      ++m.sockets;
+    }
+  }
   if (!m.files.empty()) UserInflight()[m.user] += m.files.size();
   m.charge = Truesize(m.data.size());
   m.acct->wmem += m.charge;
@@ -43,7 +47,13 @@ void UnixSocket::EnqueueLocked(Message m) {
 }
 
 std::vector<FileRef> UnixSocket::TakeFilesLocked(Message& m) {
-  InFlight() -= m.sockets;
+  for (size_t i = 0; m.sockets > 0 && i < m.files.size(); ++i) {
+    auto* u = dynamic_cast<UnixSocket*>(m.files[i].get());
+    if (u == nullptr) continue;
+    --m.sockets;
+    auto it = Passed().find(u);
+    if (it != Passed().end() && --it->second == 0) Passed().erase(it);
+  }
   m.sockets = 0;
   if (!m.files.empty()) {
     auto it = UserInflight().find(m.user);

@@ -544,5 +544,61 @@ TEST(UnixSocketSemantics, CyclesOfQueuedSocketsAreCollected) {
       << "the listener queued on its own embryo still holds its name";
 }
 
+// The fds of the first SCM_RIGHTS message of one recvmsg on `via` (empty
+// if none came).
+std::vector<int> RecvFds(int via) {
+  MsgBuf m;
+  if (recvmsg(via, &m.h, MSG_DONTWAIT) < 1) return {};
+  cmsghdr* c = CMSG_FIRSTHDR(&m.h);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return {};
+  std::vector<int> fds((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+  memcpy(fds.data(), CMSG_DATA(c), fds.size() * sizeof(int));
+  return fds;
+}
+
+// unix_gc() collects only what no live socket holds: sockets that only
+// queues hold, in a chain (queued in a closed socket that is itself queued)
+// or in a listener's pending connection, stay while a socket an fd holds
+// has them queued. Witnesses: a released socket hangs up its kept peer.
+TEST(UnixSocketSemantics, QueuedSocketsThatALiveSocketHoldsAreNotCollected) {
+  Pair x = MakePair(SOCK_STREAM);  // x.b's queue holds everything below
+  Pair w1 = MakePair(SOCK_STREAM), w2 = MakePair(SOCK_STREAM);
+  std::string name = UniqueName("held");
+  auto [addr, len] = AbstractAddr(name);
+  Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
+  {
+    Pair pq = MakePair(SOCK_STREAM);
+    ASSERT_EQ(SendFds(pq.a, {w1.a}), 1);  // q's queue holds w1.a
+    Fd l(socket(AF_UNIX, SOCK_STREAM, 0));
+    ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(listen(l, 1), 0);
+    ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(SendFds(c, {w2.a}), 1);  // the pending connection's queue holds w2.a
+    ASSERT_EQ(SendFds(x.a, {pq.a, pq.b, l}), 1);
+    w1.a.Close();
+    w2.a.Close();
+  }
+  for (int i = 0; i < 20; ++i) Fd(socket(AF_UNIX, SOCK_DGRAM, 0));  // releases collect
+  usleep(100000);  // Linux collects from a workqueue
+  EXPECT_EQ(PollNow(w1.b) & POLLHUP, 0) << "a socket queued in a queued socket was collected";
+  EXPECT_EQ(PollNow(w2.b) & POLLHUP, 0) << "a socket queued in a pending connection was collected";
+  std::vector<int> held = RecvFds(x.b);
+  ASSERT_EQ(held.size(), 3u);
+  Fd p(held[0]), q(held[1]), l(held[2]);
+  std::vector<int> in_q = RecvFds(q);
+  ASSERT_EQ(in_q.size(), 1u);
+  Fd a1(in_q[0]);
+  Fd e(accept(l, nullptr, nullptr));
+  ASSERT_GE(e, 0);
+  std::vector<int> in_e = RecvFds(e);
+  ASSERT_EQ(in_e.size(), 1u);
+  Fd a2(in_e[0]);
+  char z;
+  ASSERT_EQ(send(a1, "1", 1, 0), 1);
+  EXPECT_EQ(recv(w1.b, &z, 1, MSG_DONTWAIT), 1);
+  ASSERT_EQ(send(a2, "2", 1, 0), 1);
+  EXPECT_EQ(recv(w2.b, &z, 1, MSG_DONTWAIT), 1);
+}
+
 }  // namespace
 }  // namespace syscall_test
