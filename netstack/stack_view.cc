@@ -4,27 +4,6 @@
 #include "netstack/stack.h"
 
 namespace seedvisor::netstack {
-namespace {
-
-// include/net/tcp_states.h.
-int LinuxTcpState(TcpState s) {
-  switch (s) {
-    case TcpState::kEstablished: return 1;
-    case TcpState::kSynSent: return 2;
-    case TcpState::kSynRcvd: return 3;
-    case TcpState::kFinWait1: return 4;
-    case TcpState::kFinWait2: return 5;
-    case TcpState::kTimeWait: return 6;
-    case TcpState::kClosed: return 7;
-    case TcpState::kCloseWait: return 8;
-    case TcpState::kLastAck: return 9;
-    case TcpState::kListen: return 10;
-    case TcpState::kClosing: return 11;
-  }
-  return 7;
-}
-
-}  // namespace
 
 std::vector<NicInfo> Stack::Nics() {
   Locked l(this);

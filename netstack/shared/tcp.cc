@@ -29,6 +29,23 @@ const char* TcpStateName(TcpState s) {
   return "?";
 }
 
+int LinuxTcpState(TcpState s) {
+  switch (s) {
+    case TcpState::kEstablished: return 1;
+    case TcpState::kSynSent: return 2;
+    case TcpState::kSynRcvd: return 3;
+    case TcpState::kFinWait1: return 4;
+    case TcpState::kFinWait2: return 5;
+    case TcpState::kTimeWait: return 6;
+    case TcpState::kClosed: return 7;
+    case TcpState::kCloseWait: return 8;
+    case TcpState::kLastAck: return 9;
+    case TcpState::kListen: return 10;
+    case TcpState::kClosing: return 11;
+  }
+  return 7;
+}
+
 TcpEndpoint::TcpEndpoint(Stack* stack)
     : Endpoint(stack),
       rto_timer_([this] { OnRetransmitTimer(); }),
@@ -410,24 +427,14 @@ void TcpEndpoint::SetBufferSizes(size_t rcvbuf, size_t sndbuf) {
   NotifyLocked();
 }
 
-TcpEndpoint::Info TcpEndpoint::info() {
-  Stack::Locked l(stack_);
-  return {.rcv_wscale = rcv_wscale_,
-          .snd_wscale = snd_wscale_,
-          .sack_ok = sack_ok_,
-          .cwnd = cwnd_,
-          .ssthresh = ssthresh_,
-          .rcvbuf = rcvbuf_cap_,
-          .sndbuf = sndbuf_cap_,
-          .sack_ranges = sacked_.size()};
-}
-
 void TcpEndpoint::InitBufferSpace() {
   // tcp_init_buffer_space(): the first measurement expects an initial
   // congestion window's worth per round trip.
   rcv_space_ = std::min<uint64_t>(RcvSpace(), 10 * uint64_t(snd_mss_));
   rcv_space_from_ = copied_;
   rcv_space_ns_ = stack_->Now();
+  // tcp_initialize_rcv_mss(): the peer's segment size until one is seen.
+  rcv_mss_ = std::max<uint16_t>(rcv_mss_, std::min(snd_mss_, kDefaultMss));
 }
 
 void TcpEndpoint::AdjustRcvSpace() {

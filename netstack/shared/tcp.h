@@ -49,6 +49,9 @@ enum class TcpState {
   kCloseWait, kClosing, kLastAck, kTimeWait,
 };
 const char* TcpStateName(TcpState s);
+// Linux's number for a state (include/net/tcp_states.h), as /proc/net/tcp
+// and TCP_INFO show it.
+int LinuxTcpState(TcpState s);
 
 class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndpoint> {
  public:
@@ -103,16 +106,49 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
   uint16_t mss();
   int64_t rto_ns();
-  // A snapshot of the connection's state, what TCP_INFO reports.
+  // A snapshot of the connection's state, what TCP_INFO reports
+  // (tcp_get_info()); sentry/socket/tcp_info.h lays it out as Linux's
+  // struct tcp_info. Counts of segments are of MSS-sized pieces, as
+  // Linux's (packets_out, sacked_out) count its skbs.
   struct Info {
+    int linux_state = 7;  // include/net/tcp_states.h (LinuxTcpState())
+    // TCP_CA_Open 0, Disorder 1 (duplicate ACKs or SACKed data), Recovery
+    // 3 (fast recovery), Loss 4 (after an RTO until it is repaired).
+    uint8_t ca_state = 0;
     // The window scale shifts in use (RFC 7323): ours (applied to the
     // windows we advertise) and the peer's; both 0 unless both SYNs had
     // the option.
     uint8_t rcv_wscale = 0, snd_wscale = 0;
-    bool sack_ok = false;  // both SYNs had SACK-permitted
+    bool wscale_ok = false;  // both SYNs had the window scale option
+    bool sack_ok = false;    // both SYNs had SACK-permitted
     uint32_t cwnd = 0, ssthresh = 0;  // bytes
     size_t rcvbuf = 0, sndbuf = 0;    // the buffers' payload room now
     size_t sack_ranges = 0;           // ranges on the SACK scoreboard
+    // Timeouts in a row without progress (icsk_retransmits), keepalive
+    // or zero-window probes unanswered (icsk_probes_out), RTO backoff.
+    uint8_t retransmits = 0, probes = 0, backoff = 0;
+    int64_t rto_ns = 0;
+    uint32_t snd_mss = 0;  // payload per segment we send (mss_cache)
+    uint32_t rcv_mss = 0;  // the peer's segment size as we see it
+    uint32_t advmss = 0;   // the MSS we advertise
+    uint32_t pmtu = 0;     // the route's MTU
+    uint32_t unacked_segs = 0, sacked_segs = 0;
+    // How long ago (ns): the last data segment sent and received, the
+    // last segment (an ACK) from the peer.
+    int64_t last_data_sent_ago_ns = 0, last_data_recv_ago_ns = 0, last_ack_recv_ago_ns = 0;
+    int64_t srtt_ns = -1, rttvar_ns = 0, min_rtt_ns = -1;  // -1: no sample yet
+    uint64_t rcv_space = 0;  // receive autotuning's bytes per round trip
+    uint32_t total_retrans = 0;  // segments retransmitted
+    uint64_t bytes_acked = 0;     // sequence space the peer acknowledged (SYN, FIN too)
+    uint64_t bytes_received = 0;  // sequence space taken in order (FIN too)
+    uint64_t bytes_sent = 0, bytes_retrans = 0;  // payload sent, resent included
+    uint32_t segs_out = 0, segs_in = 0, data_segs_out = 0, data_segs_in = 0;
+    uint32_t notsent_bytes = 0;
+    uint32_t snd_wnd = 0;        // the peer's window, scaled
+    uint32_t rcv_ooopack = 0;    // segments that arrived out of order
+    uint32_t dsack_dups = 0;     // D-SACK blocks the peer sent (RFC 2883)
+    // A listener: connections waiting in accept() and the backlog.
+    uint32_t accept_queue = 0, backlog = 0;
   };
   // Bounds against a hostile peer: segments held out of order (Linux
   // prunes its out-of-order queue too, tcp_prune_ofo_queue()) and ranges
@@ -314,6 +350,20 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   int keepalive_probes_ = 0;  // sent since the peer was last heard
   int64_t last_rcv_ns_ = 0;   // when the last acceptable segment came
   Timer keepalive_timer_;
+
+  // ---- what TCP_INFO reports (tcp_info.cc) ----
+  // Counts a segment we send or resend, and one that came.
+  void CountOut(std::string_view payload);
+  void CountRetransmit(size_t payload);
+  void CountIn(size_t payload);
+  // An RTT measurement: the estimator and the minimum.
+  void SampleRtt(int64_t rtt_ns);
+  bool loss_ = false;  // after an RTO, until recover_ is acknowledged (TCP_CA_Loss)
+  int64_t last_data_sent_ns_ = 0, last_data_rcv_ns_ = 0, min_rtt_ns_ = -1;
+  uint16_t rcv_mss_ = 0;  // the largest segment from the peer (tcp_measure_rcv_mss())
+  uint64_t bytes_acked_ = 0, bytes_received_ = 0, bytes_sent_ = 0, bytes_retrans_ = 0;
+  uint32_t segs_out_ = 0, segs_in_ = 0, data_segs_out_ = 0, data_segs_in_ = 0;
+  uint32_t total_retrans_ = 0, rcv_ooopack_ = 0, dsack_dups_ = 0;
 };
 
 }  // namespace seedvisor::netstack

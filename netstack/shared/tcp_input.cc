@@ -94,8 +94,9 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
     SendSyn();
     return;
   }
-  if (rtt_timing_) rto_.Sample(stack_->Now() - rtt_start_ns_);
+  if (rtt_timing_) SampleRtt(stack_->Now() - rtt_start_ns_);
   rtt_timing_ = false;
+  bytes_acked_ += h.ack - snd_una_;
   snd_una_ = h.ack;
   snd_wnd_ = h.window;
   snd_wl1_ = h.seq;
@@ -105,7 +106,7 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
   InitBufferSpace();
   retries_ = 0;
   stack_->wheel_.Cancel(&rto_timer_);
-  last_rcv_ns_ = stack_->Now();
+  last_rcv_ns_ = last_data_sent_ns_ = last_data_rcv_ns_ = stack_->Now();  // tcp_finish_connect()
   ArmKeepalive();  // tcp_finish_connect()
   SendAck();
   NotifyLocked();
@@ -169,7 +170,7 @@ void TcpEndpoint::EnterEstablishedFromSynRcvd() {
     state_ = TcpState::kEstablished;
     ever_connected_ = true;
     InitBufferSpace();
-    last_rcv_ns_ = stack_->Now();
+    last_rcv_ns_ = last_data_sent_ns_ = last_data_rcv_ns_ = stack_->Now();
     ArmKeepalive();  // tcp_create_openreq_child()
     l->accept_queue_.push_back(shared_from_this());
     l->NotifyLocked();
@@ -178,16 +179,19 @@ void TcpEndpoint::EnterEstablishedFromSynRcvd() {
   state_ = TcpState::kEstablished;  // simultaneous open
   ever_connected_ = true;
   InitBufferSpace();
+  last_data_sent_ns_ = last_data_rcv_ns_ = stack_->Now();
   NotifyLocked();
 }
 
 void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
   auto self = shared_from_this();
   if (state_ == TcpState::kSynSent) {
+    CountIn(payload.size());
     HandleSynSent(h);
     return;
   }
   if (state_ == TcpState::kClosed || state_ == TcpState::kListen) return;
+  CountIn(payload.size());
   bool syn = h.flags & kTcpSyn, fin = h.flags & kTcpFin;
   // Our SYN-ACK was lost: the peer sent its SYN again.
   if (state_ == TcpState::kSynRcvd && syn && !(h.flags & kTcpAck) && h.seq == irs_) {
@@ -264,11 +268,15 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
   if (SeqGt(h.ack, snd_una_)) {
     uint32_t acked = h.ack - snd_una_;
     if (rtt_timing_ && SeqGeq(h.ack, rtt_seq_)) {  // Karn: only never-resent data is timed
-      rto_.Sample(stack_->Now() - rtt_start_ns_);
+      SampleRtt(stack_->Now() - rtt_start_ns_);
       rtt_timing_ = false;
     }
     sndq_.Consume(std::min<size_t>(acked, sndq_.size()));
+    // A passive connection starts with its SYN-ACK acknowledged, as
+    // tcp_create_openreq_child() makes it: TCP_INFO counts from there.
+    bytes_acked_ += acked - (passive_ && snd_una_ == iss_ ? 1 : 0);
     snd_una_ = h.ack;
+    if (loss_ && SeqGeq(snd_una_, recover_)) loss_ = false;  // the RTO's losses are repaired
     if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
     TrimSacked();
     if (in_recovery_ && sack_recovery_) {
@@ -385,6 +393,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
       rcvq_.Append(payload);
       rcv_off_ += payload.size();
       rcv_nxt_ += uint32_t(payload.size());
+      bytes_received_ += payload.size();
       while (!ooo_.empty() && ooo_.begin()->first <= rcv_off_) {
         auto it = ooo_.begin();
         uint64_t end = it->first + it->second.size();
@@ -393,6 +402,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
           tail.remove_prefix(rcv_off_ - it->first);
           rcvq_.Append(tail);
           rcv_nxt_ += uint32_t(tail.size());
+          bytes_received_ += tail.size();
           rcv_off_ = end;
         }
         ooo_bytes_ -= it->second.size();
@@ -406,6 +416,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
       ++stack_->stats_.tcp_ooo_overflow;
     } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
       ++stack_->stats_.tcp_ooo_segments;
+      ++rcv_ooopack_;
       last_ooo_off_ = off;
       auto [it, inserted] = ooo_.try_emplace(off, payload);
       AddOooRange(off, off + payload.size());
@@ -430,6 +441,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
 void TcpEndpoint::ReceiveFin() {
   fin_received_ = true;
   ++rcv_nxt_;
+  ++bytes_received_;  // tcp_rcv_nxt_update() to the FIN's end
   switch (state_) {
     case TcpState::kEstablished:
       state_ = TcpState::kCloseWait;

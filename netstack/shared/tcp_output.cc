@@ -67,6 +67,7 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   if ((flags & kTcpAck) && !syn && !(flags & kTcpRst) && sack_ok_ && !ooo_.empty()) {
     FillSackBlocks(&h);
   }
+  CountOut(payload);
   std::string seg;
   seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
   AppendTcp(&seg, h, local_.ip, remote_.ip, payload);
@@ -164,6 +165,7 @@ void TcpEndpoint::RetransmitFirst() {
   uint8_t flags = kTcpAck | kTcpPsh | (fin ? kTcpFin : 0);
   SendSegment(snd_una_, flags, sndq_.Read(0, n), false);
   ++stack_->stats_.tcp_retransmits;
+  CountRetransmit(n);
   rtt_timing_ = false;  // Karn
   uint32_t end = snd_una_ + uint32_t(n) + (fin ? 1 : 0);
   if (SeqLt(snd_nxt_, end)) snd_nxt_ = end;
@@ -184,6 +186,7 @@ void TcpEndpoint::OnRetransmitTimer() {
         return;
       }
       ++stack_->stats_.tcp_retransmits;
+      CountRetransmit(0);
       rtt_timing_ = false;
       rto_.Backoff();
       SendSyn();
@@ -224,6 +227,7 @@ void TcpEndpoint::OnRetransmitTimer() {
   ssthresh_ = SsthreshOnLoss(flight);
   cwnd_ = mss;
   in_recovery_ = false;
+  loss_ = true;
   sacked_.clear();  // RFC 2018 8: the receiver may have dropped what it SACKed
   dupacks_ = 0;
   recover_ = snd_max_;

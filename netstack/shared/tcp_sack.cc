@@ -152,6 +152,7 @@ uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
   if (data == 0 && !fin) return 0;
   SendSegment(seq, kTcpAck | kTcpPsh | (fin ? kTcpFin : 0), sndq_.Read(off, data), false);
   ++stack_->stats_.tcp_retransmits;
+  CountRetransmit(data);
   rtt_timing_ = false;  // Karn
   return uint32_t(data) + (fin ? 1 : 0);
 }

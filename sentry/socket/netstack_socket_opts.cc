@@ -9,6 +9,7 @@
 
 #include "sentry/socket/host_policy.h"
 #include "sentry/socket/netstack_socket.h"
+#include "sentry/socket/tcp_info.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -63,6 +64,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       case TCP_KEEPIDLE: return IntOpt(tcp_->keepalive().idle_s, optlen);
       case TCP_KEEPINTVL: return IntOpt(tcp_->keepalive().intvl_s, optlen);
       case TCP_KEEPCNT: return IntOpt(tcp_->keepalive().cnt, optlen);
+      case TCP_INFO: return TcpInfoBytes(tcp_->info(), optlen);
       case TCP_CONGESTION: {
         // do_tcp_getsockopt(): the name NUL-padded to TCP_CA_NAME_MAX,
         // cut to the caller's length.

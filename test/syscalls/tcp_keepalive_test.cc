@@ -125,8 +125,8 @@ TEST_P(TcpKeepaliveTest, ALivePeerKeepsTheConnection) {
   EXPECT_EQ(err, 0) << ErrnoName(err);
   EXPECT_EQ(PollNow(c), POLLOUT);
   ExpectByteArrives(c, s, 'k');
-  // The sentry's own stack does not serve TCP_INFO (its keepalive probes
-  // and their answers: //netstack:tcp_test, TcpWire.Keepalive*).
+  // Where TCP_INFO is not served, the probes and their answers are
+  // checked in //netstack:tcp_test (TcpWire.Keepalive*).
   if (!have_info) GTEST_SKIP() << "no TCP_INFO here (" << ErrnoName(info_errno) << "): probes not observed";
 }
 
