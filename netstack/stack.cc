@@ -19,6 +19,7 @@ Stack::Stack(StackOptions opts)
     : now_ns_(opts.now_ns ? std::move(opts.now_ns) : MonotonicNs),
       timer_kick_(std::move(opts.timer_kick)),
       tcp_sack_(opts.tcp_sack),
+      tcp_timestamps_(opts.tcp_timestamps),
       wheel_(now_ns_()),
       reasm_timer_([this] { ReassemblyTimer(); }) {
   if (opts.secret_seed) {

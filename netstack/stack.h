@@ -69,6 +69,7 @@ struct Stats {
   // segment (tcp_sack.cc).
   uint64_t tcp_sack_scan = 0;
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
+  uint64_t tcp_paws_drops = 0;  // segments with an old timestamp (RFC 7323 5)
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
   uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
   uint64_t icmp6_malformed = 0, icmp6_echo_replies = 0, icmp6_unreach_sent = 0;
@@ -115,6 +116,8 @@ struct StackOptions {
   std::function<void()> timer_kick;
   // net.ipv4.tcp_sack: offer and use selective acknowledgments (RFC 2018).
   bool tcp_sack = true;
+  // net.ipv4.tcp_timestamps: offer and use timestamps (RFC 7323 3-5).
+  bool tcp_timestamps = true;
 };
 
 class Stack {
@@ -252,6 +255,7 @@ class Stack {
   std::function<int64_t()> now_ns_;
   std::function<void()> timer_kick_;
   bool tcp_sack_ = true;
+  bool tcp_timestamps_ = true;
   int64_t driver_wakes_at_ = -1;  // what NextTimerDeadline() last said (-1: never)
   absl::Mutex mu_;
   Instance inst_;

@@ -17,20 +17,14 @@ namespace {
 
 using testing::OneStack;
 using testing::Parsed;
+using testing::Be32;
 using testing::PeerTcp;
+using testing::TcpOptions;
 using testing::kOurIp;
 using testing::kPeerIp;
 
 constexpr uint16_t kPort = 80, kPeerPort = 40000;
 constexpr uint32_t kPeerIss = 1000;
-
-// The option bytes of the TCP segment in an IPv4 frame, as sent.
-std::string TcpOptions(const std::string& frame) {
-  size_t ip = kEthHeaderLen;
-  size_t tcp = ip + (uint8_t(frame[ip]) & 0xf) * 4;
-  size_t doff = (uint8_t(frame[tcp + 12]) >> 4) * 4;
-  return frame.substr(tcp + 20, doff - 20);
-}
 
 // A passive connection on the stack's port 80, established with the peer.
 // `syn_opts`: the raw options of the peer's SYN (default: MSS peer_mss).
@@ -417,9 +411,6 @@ TEST(TcpWscale, ReceiveBufferSetByTheUserPicksTheShift) {
 
 // ---- SACK (RFC 2018, RFC 6675) ----
 
-std::string Be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
 // NOP NOP SACK with the blocks given.
 std::string SackOpt(std::initializer_list<std::pair<uint32_t, uint32_t>> blocks) {
   std::string o = "\x01\x01\x05";

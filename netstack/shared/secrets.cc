@@ -95,6 +95,13 @@ uint32_t Secrets::IsnOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst
   return uint32_t(SipHash24(isn_key_, m, 5));
 }
 
+uint32_t Secrets::TsOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                           uint16_t dport) const {
+  uint64_t m[5];
+  FlowWords(src, sport, dst, dport, m);
+  return uint32_t(SipHash24(isn_key_, m, 5) >> 32);
+}
+
 uint32_t Secrets::PortOffset(const IpAddr& src, const IpAddr& dst, uint16_t dport) const {
   uint64_t m[5];
   FlowWords(src, 0, dst, dport, m);

@@ -31,6 +31,9 @@ class Secrets {
   void RekeyFrom(uint64_t seed);
 
   uint32_t IsnOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
+  // The offset of a connection's TCP timestamps clock (RFC 7323 5.4, as
+  // Linux's secure_tcp_ts_off()): the other half of the ISN's hash.
+  uint32_t TsOffset(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
   // RFC 6056 F(local, remote, remote port): where the search for a free
   // ephemeral port toward that peer starts.
   uint32_t PortOffset(const IpAddr& src, const IpAddr& dst, uint16_t dport) const;

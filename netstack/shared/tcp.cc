@@ -156,6 +156,7 @@ Status TcpEndpoint::Connect(SockAddr a) {
   stack_->tcp_conns_.emplace(key, shared_from_this());
   snd_mss_ = MssForMtu(route->nic->mtu, remote_.ip);
   rcv_wscale_ = OurWindowScale();  // offered in the SYN
+  InitTsOffset();
   wscale_ok_ = false;
   // RFC 6528: a keyed hash of the 4-tuple plus a clock (64 ns ticks, as
   // Linux's secure_tcp_seq()).

@@ -13,7 +13,11 @@
 // 6675's loss recovery (every hole retransmitted in the first round trip
 // of recovery, the pipe kept at cwnd).
 //
-// Not yet: timestamps, D-SACK, urgent data, SYN cookies, delayed ACKs
+// Timestamps (RFC 7323 3-5): offered and answered as
+// net.ipv4.tcp_timestamps says; TSecr echoes TS.Recent, RTT from TSecr
+// where Karn's rule leaves no timed sample, PAWS drops old segments.
+//
+// Not yet: D-SACK, urgent data, SYN cookies, delayed ACKs
 // (every segment is acknowledged at once).
 //
 // The socket layer drives it without blocking: every call returns EAGAIN /
@@ -121,6 +125,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
     uint8_t rcv_wscale = 0, snd_wscale = 0;
     bool wscale_ok = false;  // both SYNs had the window scale option
     bool sack_ok = false;    // both SYNs had SACK-permitted
+    bool ts_ok = false;      // both SYNs had timestamps (RFC 7323 3)
     uint32_t cwnd = 0, ssthresh = 0;  // bytes
     size_t rcvbuf = 0, sndbuf = 0;    // the buffers' payload room now
     size_t sack_ranges = 0;           // ranges on the SACK scoreboard
@@ -247,6 +252,20 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // The window scale we offer (tcp_select_initial_window()): enough for
   // the largest receive buffer this connection may get.
   uint8_t OurWindowScale() const;
+  // ---- timestamps (tcp_ts.cc, RFC 7323 3-5) ----
+  // Our TSval now: a 1 ms clock plus the connection's keyed offset.
+  uint32_t TsNow() const;
+  void InitTsOffset();  // once the 4-tuple is known
+  // Fills the option of a segment we send.
+  void PutTimestamps(TcpHeader* h);
+  // PAWS (5.3 R1): an old TSval on a non-RST segment.
+  bool PawsReject(const TcpHeader& h) const;
+  // 4.3 (5.3 R3): TS.Recent from a segment that covers Last.ACK.sent.
+  void UpdateTsRecent(const TcpHeader& h);
+  // An RTT sample from TSecr (4.1) for an ACK of new data that the timed
+  // segment could not give (Karn: it was retransmitted).
+  void SampleRttFromTsecr(const TcpHeader& h);
+
   // Takes the options of the peer's SYN or SYN-ACK (window scale);
   // rcv_wscale_ holds the scale we offer (or will, in a SYN-ACK).
   void TakeSynOptions(const TcpHeader& h);
@@ -294,6 +313,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   // SACK: agreed in the SYNs; the scoreboard (the peer's SACKed ranges
   // above snd_una_, sorted, disjoint); HighRxt in recovery.
   bool sack_ok_ = false;
+  // Timestamps: agreed in the SYNs; TS.Recent and when it was taken, the
+  // RCV.NXT our last ACK carried (Last.ACK.sent), our clock's offset.
+  bool ts_ok_ = false;
+  uint32_t ts_recent_ = 0, last_ack_sent_ = 0, ts_offset_ = 0;
+  int64_t ts_recent_ns_ = 0;
   std::vector<TcpSackBlock> sacked_;
   uint32_t high_rxt_ = 0;
   bool rcvbuf_locked_ = false, sndbuf_locked_ = false;

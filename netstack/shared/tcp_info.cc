@@ -42,6 +42,7 @@ TcpEndpoint::Info TcpEndpoint::info() {
          .snd_wscale = snd_wscale_,
          .wscale_ok = wscale_ok_,
          .sack_ok = sack_ok_,
+         .ts_ok = ts_ok_,
          .cwnd = cwnd_,
          .ssthresh = ssthresh_,
          .rcvbuf = rcvbuf_cap_,
@@ -76,7 +77,8 @@ TcpEndpoint::Info TcpEndpoint::info() {
     if (auto route = stack_->FindRoute(remote_.ip); route.ok()) {
       // An IPv4 route's MTU is at most IP_MAX_MTU (ipv4_mtu()).
       i.pmtu = remote_.ip.is_v4() ? std::min<uint32_t>(route->nic->mtu, 65535) : route->nic->mtu;
-      i.advmss = MssForMtu(route->nic->mtu, remote_.ip);
+      // Less the timestamps' room once agreed (tcp_rcv_synsent_state_process()).
+      i.advmss = MssForMtu(route->nic->mtu, remote_.ip) - (ts_ok_ ? kTcpTsAlignedLen : 0);
     }
   }
   uint32_t flight = snd_max_ - snd_una_;

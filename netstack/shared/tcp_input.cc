@@ -58,6 +58,8 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   uint16_t ours = MssForMtu(route->nic->mtu, src);
   c->snd_mss_ = std::min(ours, h.mss ? h.mss : kDefaultMss);
   if (c->snd_mss_ < 64) c->snd_mss_ = 64;  // Linux's tcp_min_snd_mss floor (48) rounded
+  if (c->ts_ok_) c->snd_mss_ -= kTcpTsAlignedLen;  // the option's room (tcp_current_mss())
+  c->InitTsOffset();
   c->cwnd_ = 10 * uint32_t(c->snd_mss_);
   c->state_ = TcpState::kSynRcvd;
   stack_->tcp_conns_.emplace(Stack::ConnKey{dst, local_.port, src, h.src_port}, c);
@@ -86,6 +88,7 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
   rcv_adv_edge_ = rcv_nxt_;
   snd_mss_ = std::min(snd_mss_, h.mss ? h.mss : kDefaultMss);
   if (snd_mss_ < 64) snd_mss_ = 64;
+  if (ts_ok_) snd_mss_ -= kTcpTsAlignedLen;
   cwnd_ = 10 * uint32_t(snd_mss_);
   if (!ack_ok) {  // simultaneous open (RFC 9293 3.5, figure 8)
     state_ = TcpState::kSynRcvd;
@@ -94,7 +97,11 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
     SendSyn();
     return;
   }
-  if (rtt_timing_) SampleRtt(stack_->Now() - rtt_start_ns_);
+  if (rtt_timing_) {
+    SampleRtt(stack_->Now() - rtt_start_ns_);
+  } else {
+    SampleRttFromTsecr(h);  // the SYN was resent
+  }
   rtt_timing_ = false;
   bytes_acked_ += h.ack - snd_una_;
   snd_una_ = h.ack;
@@ -198,6 +205,11 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
     SendSyn();
     return;
   }
+  if (PawsReject(h)) {  // RFC 7323 5.3 R1: an old duplicate; say where we are
+    ++stack_->stats_.tcp_paws_drops;
+    SendAck();
+    return;
+  }
   size_t seg_len = payload.size() + (syn ? 1 : 0) + (fin ? 1 : 0);
   if (!AcceptableSeq(h, seg_len)) {
     ++stack_->stats_.tcp_bad_seq;
@@ -208,6 +220,7 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
     HandleRst(h);
     return;
   }
+  UpdateTsRecent(h);
   // The peer is alive (tcp_ack(): rcv_tstamp, icsk_probes_out = 0).
   last_rcv_ns_ = stack_->Now();
   keepalive_probes_ = 0;
@@ -270,6 +283,8 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     if (rtt_timing_ && SeqGeq(h.ack, rtt_seq_)) {  // Karn: only never-resent data is timed
       SampleRtt(stack_->Now() - rtt_start_ns_);
       rtt_timing_ = false;
+    } else if (!rtt_timing_) {
+      SampleRttFromTsecr(h);
     }
     sndq_.Consume(std::min<size_t>(acked, sndq_.size()));
     // A passive connection starts with its SYN-ACK acknowledged, as

@@ -42,6 +42,11 @@ void TcpEndpoint::TakeSynOptions(const TcpHeader& h) {
   snd_wscale_ = wscale_ok_ ? uint8_t(std::min<int>(h.wscale, kTcpMaxWindowScale)) : 0;
   if (!wscale_ok_) rcv_wscale_ = 0;  // no scaling either way (RFC 7323 2.2)
   sack_ok_ = stack_->tcp_sack_ && h.sack_permitted;
+  ts_ok_ = stack_->tcp_timestamps_ && h.ts;
+  if (ts_ok_) {
+    ts_recent_ = h.tsval;
+    ts_recent_ns_ = stack_->Now();
+  }
 }
 
 void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payload,
@@ -51,7 +56,7 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   h.dst_port = remote_.port;
   h.seq = seq;
   h.flags = flags;
-  if (flags & kTcpAck) h.ack = rcv_nxt_;
+  if (flags & kTcpAck) h.ack = last_ack_sent_ = rcv_nxt_;
   bool syn = flags & kTcpSyn;
   h.window = (flags & kTcpRst) ? 0 : AdvertiseWindow(syn);
   if (with_mss) {
@@ -63,6 +68,7 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
     h.wscale = int8_t(rcv_wscale_);
   }
   if (syn) h.sack_permitted = state_ == TcpState::kSynSent ? stack_->tcp_sack_ : sack_ok_;
+  PutTimestamps(&h);
   // Out-of-order data held: say which (RFC 2018 4).
   if ((flags & kTcpAck) && !syn && !(flags & kTcpRst) && sack_ok_ && !ooo_.empty()) {
     FillSackBlocks(&h);

@@ -165,6 +165,8 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
   h->wscale = -1;
   h->sack_permitted = false;
   h->sack_count = 0;
+  h->ts = false;
+  h->tsval = h->tsecr = 0;
   size_t i = kTcpMinHeaderLen;
   while (i < h->header_len) {
     uint8_t kind = p[i];
@@ -189,6 +191,10 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
       for (size_t k = 0; k < h->sack_count; ++k) {
         h->sack[k] = {Get32(o + 8 * k), Get32(o + 8 * k + 4)};
       }
+    } else if (kind == 8 && len == 10) {
+      h->ts = true;
+      h->tsval = Get32(o);
+      h->tsecr = Get32(o + 4);
     }
     i += len;
   }
@@ -205,7 +211,15 @@ void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const Ip
     Put16(opt + ol, h.mss);
     ol += 2;
   }
-  if (h.sack_permitted) {
+  if (h.ts) {
+    opt[ol++] = h.sack_permitted ? 4 : 1;
+    opt[ol++] = h.sack_permitted ? 2 : 1;
+    opt[ol++] = 8;
+    opt[ol++] = 10;
+    Put32(opt + ol, h.tsval);
+    Put32(opt + ol + 4, h.tsecr);
+    ol += 8;
+  } else if (h.sack_permitted) {
     opt[ol++] = 1;
     opt[ol++] = 1;
     opt[ol++] = 4;

@@ -135,18 +135,25 @@ struct TcpHeader {
   bool sack_permitted = false;  // SACK-permitted (RFC 2018 2)
   uint8_t sack_count = 0;    // SACK blocks in `sack` (RFC 2018 3)
   TcpSackBlock sack[kTcpMaxSackBlocks];
+  bool ts = false;           // the timestamps option (RFC 7323 3): TSval, TSecr
+  uint32_t tsval = 0, tsecr = 0;
 };
+// The timestamps option as Linux aligns it (NOP NOP TS 10 TSval TSecr):
+// what it takes from each segment's payload room.
+inline constexpr uint32_t kTcpTsAlignedLen = 12;
 // Parses the header and the options it knows (MSS, window scale,
-// SACK-permitted, SACK); a malformed option list (a length that runs past
+// SACK-permitted, SACK, timestamps); a malformed option list (a length that runs past
 // the header, a length < 2, an MSS option that is not 4 bytes) fails the
 // parse. A known option of the wrong length is ignored, as
 // tcp_parse_options() does.
 bool ParseTcp(std::string_view seg, TcpHeader* h);
 // Appends a TCP header and `payload`, with the checksum over the
-// pseudo-header. Options, in Linux's order and padding: MSS if h.mss != 0,
-// NOP NOP SACK-permitted if h.sack_permitted, NOP window scale if
-// h.wscale >= 0, NOP NOP SACK with h.sack_count blocks (at most 4; 3 if
-// there are other options).
+// pseudo-header. Options, in Linux's order and padding
+// (tcp_options_write()): MSS if h.mss != 0; with h.ts, SACK-permitted (if
+// h.sack_permitted, else NOP NOP) and the timestamps; without, NOP NOP
+// SACK-permitted if h.sack_permitted; NOP window scale if h.wscale >= 0;
+// NOP NOP SACK with h.sack_count blocks (at most 4; 3 if there are other
+// options).
 void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
                std::string_view payload);
 

@@ -85,6 +85,15 @@ std::string PeerTcpOpts(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t a
   return PeerIpFrame(6, t);
 }
 
+std::string TcpOptions(const std::string& frame) {
+  size_t ip = kEthHeaderLen;
+  size_t tcp = ip + (uint8_t(frame[ip]) & 0xf) * 4;
+  size_t doff = (uint8_t(frame[tcp + 12]) >> 4) * 4;
+  return frame.substr(tcp + 20, doff - 20);
+}
+
+std::string Be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
+
 std::string PeerUdp(uint16_t sport, uint16_t dport, std::string_view payload) {
   std::string u;
   P16(&u, sport);
@@ -144,9 +153,12 @@ Parsed ParseFrame(const std::string& f) {
   return p;
 }
 
-OneStack::OneStack(bool learn_peer, uint32_t mtu, bool sack) {
-  stack = std::make_unique<Stack>(
-      StackOptions{.now_ns = clock.fn(), .secret_seed = 42, .timer_kick = nullptr, .tcp_sack = sack});
+OneStack::OneStack(bool learn_peer, uint32_t mtu, bool sack, bool timestamps) {
+  stack = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(),
+                                               .secret_seed = 42,
+                                               .timer_kick = nullptr,
+                                               .tcp_sack = sack,
+                                               .tcp_timestamps = timestamps});
   nic = stack->AddNic({"eth0", kOurMac, mtu}, &link).value();
   EXPECT_TRUE(stack->AddAddress(nic, {kOurIp, 24}).ok());
   if (learn_peer) {
@@ -173,12 +185,15 @@ Parsed OneStack::Next() {
   }
 }
 
-Wire::Wire(bool sack) {
+Wire::Wire(bool sack, bool timestamps) {
   ea_.w = eb_.w = this;
-  a = std::make_unique<Stack>(
-      StackOptions{.now_ns = clock.fn(), .secret_seed = 1, .timer_kick = nullptr, .tcp_sack = sack});
-  b = std::make_unique<Stack>(
-      StackOptions{.now_ns = clock.fn(), .secret_seed = 2, .timer_kick = nullptr, .tcp_sack = sack});
+  for (auto [s, seed] : {std::pair{&a, 1}, {&b, 2}}) {
+    *s = std::make_unique<Stack>(StackOptions{.now_ns = clock.fn(),
+                                              .secret_seed = uint64_t(seed),
+                                              .timer_kick = nullptr,
+                                              .tcp_sack = sack,
+                                              .tcp_timestamps = timestamps});
+  }
   nic_a_ = a->AddNic({"eth0", kPeerMac, 1500}, &ea_).value();
   nic_b_ = b->AddNic({"eth0", kOurMac, 1500}, &eb_).value();
   EXPECT_TRUE(a->AddAddress(nic_a_, {kPeerIp, 24}).ok());

@@ -63,13 +63,20 @@ std::string PeerTcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, 
 std::string PeerTcpOpts(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
                         uint8_t flags, uint16_t window, std::string_view options,
                         std::string_view payload = {});
+// The option bytes of the TCP segment in an IPv4 frame, as sent.
+std::string TcpOptions(const std::string& frame);
+// `v` as 4 big-endian bytes (option fields written by hand).
+std::string Be32(uint32_t v);
 std::string PeerUdp(uint16_t sport, uint16_t dport, std::string_view payload);
 std::string PeerArp(uint16_t op, Ip4 tpa, MacAddr tha = {});
 
 // A stack with eth0 = kOurIp/24 on a RecordingLink, the peer's MAC already
-// known (so tests start past ARP unless they test it).
+// known (so tests start past ARP unless they test it). Timestamps are off
+// unless asked for (net.ipv4.tcp_timestamps=0): most tests script the
+// segments' exact options without them.
 struct OneStack {
-  explicit OneStack(bool learn_peer = true, uint32_t mtu = 1500, bool sack = true);
+  explicit OneStack(bool learn_peer = true, uint32_t mtu = 1500, bool sack = true,
+                    bool timestamps = false);
   ~OneStack();
   ManualClock clock;
   RecordingLink link;
@@ -91,8 +98,8 @@ struct OneStack {
 // hold frames.
 class Wire {
  public:
-  // `sack`: the stacks' net.ipv4.tcp_sack.
-  explicit Wire(bool sack = true);
+  // `sack`, `timestamps`: the stacks' net.ipv4.tcp_sack and tcp_timestamps.
+  explicit Wire(bool sack = true, bool timestamps = true);
   ~Wire();
   ManualClock clock;
   std::unique_ptr<Stack> a, b;

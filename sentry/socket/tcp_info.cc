@@ -33,6 +33,7 @@ LinuxTcpInfo ToLinuxTcpInfo(const netstack::TcpEndpoint::Info& i) {
   o.retransmits = i.retransmits;
   o.probes = i.probes;
   o.backoff = i.backoff;
+  if (i.ts_ok) o.options |= kTcpiOptTimestamps;
   if (i.sack_ok) o.options |= kTcpiOptSack;
   if (i.wscale_ok) {
     o.options |= kTcpiOptWscale;

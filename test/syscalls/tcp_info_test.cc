@@ -116,6 +116,7 @@ TEST_P(TcpInfoTest, AConnectionsOptionsMssAndRtt) {
   for (const tcp_info* t : {&tc, &ts}) {
     EXPECT_EQ(t->tcpi_state, kEstablished);
     EXPECT_EQ(t->tcpi_ca_state, TCP_CA_Open);
+    EXPECT_TRUE(t->tcpi_options & TCPI_OPT_TIMESTAMPS);
     EXPECT_TRUE(t->tcpi_options & TCPI_OPT_SACK);
     EXPECT_TRUE(t->tcpi_options & TCPI_OPT_WSCALE);
     // lo's MTU 65536; an IPv4 route's is at most IP_MAX_MTU (ipv4_mtu()).
