@@ -289,6 +289,47 @@ TEST(EpollTest, SameFileUnderTwoFds) {
   close(p[1]);
 }
 
+// Releasing one of many watched files ends its registrations (both fds of
+// it) and no other's, whatever order the files were added in.
+TEST(EpollTest, ReleaseEndsOnlyThatFilesRegistrations) {
+  constexpr int kFiles = 8;
+  Fd ep(epoll_create1(0));
+  int r[kFiles], w[kFiles], d[kFiles];
+  for (int i = 0; i < kFiles; ++i) {
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    r[i] = p[0];
+    w[i] = p[1];
+  }
+  for (int i = kFiles - 1; i >= 0; --i) {
+    d[i] = dup(r[i]);
+    ASSERT_GE(d[i], 0);
+    Add(ep, r[i], EPOLLIN, 100 + i);
+    Add(ep, d[i], EPOLLIN, 200 + i);
+    ASSERT_EQ(write(w[i], "x", 1), 1);
+  }
+  close(r[3]);
+  close(d[3]);
+  close(r[6]);
+  close(d[6]);
+  epoll_event out[4 * kFiles];
+  ASSERT_EQ(epoll_wait(ep, out, 4 * kFiles, 0), 2 * (kFiles - 2));
+  uint64_t seen = 0;
+  for (int i = 0; i < 2 * (kFiles - 2); ++i) {
+    uint64_t f = out[i].data.u64 % 100;
+    EXPECT_TRUE(f != 3 && f != 6) << out[i].data.u64;
+    seen |= uint64_t{1} << (out[i].data.u64 >= 200 ? kFiles + f : f);
+  }
+  EXPECT_EQ(seen, ((uint64_t{1} << (2 * kFiles)) - 1) & ~uint64_t{0x4848});
+  for (int i = 0; i < kFiles; ++i) {
+    if (i != 3 && i != 6) {
+      close(r[i]);
+      close(d[i]);
+    }
+    close(w[i]);
+  }
+}
+
 // A registration through a dup keeps no pipe end alive: the reader sees
 // EOF once the guest has closed every fd of the write end.
 TEST(EpollTest, RegistrationsDoNotHoldFilesOpen) {

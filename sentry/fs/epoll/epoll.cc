@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -23,12 +24,16 @@ EpollFile::~EpollFile() {
   }
 }
 
+std::map<EpollFile::Key, uint64_t>::iterator EpollFile::FirstOfLocked(const FileDescription* f) {
+  return ids_.lower_bound(Key{f, std::numeric_limits<int>::min()});
+}
+
 void EpollFile::Released(const FileDescription* file) {
   std::lock_guard l(mu_);
   hooked_.erase(file);
   std::vector<uint64_t> gone;
-  for (auto& [k, id] : ids_) {
-    if (k.first == file) gone.push_back(id);
+  for (auto k = FirstOfLocked(file); k != ids_.end() && k->first.first == file; ++k) {
+    gone.push_back(k->second);
   }
   for (uint64_t id : gone) DropLocked(id);
 }
@@ -36,12 +41,7 @@ void EpollFile::Released(const FileDescription* file) {
 void EpollFile::DropLocked(uint64_t id) {
   auto it = regs_.find(id);
   if (it == regs_.end()) return;
-  for (auto k = ids_.begin(); k != ids_.end(); ++k) {
-    if (k->second == id) {
-      ids_.erase(k);
-      break;
-    }
-  }
+  ids_.erase(it->second.key);
   // Our dup is the last reference the host epoll item may still have to
   // the file; closing it ends the item. The file's own host fd closed with
   // the file, which ended its item.
@@ -75,10 +75,12 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
   if (found != ids_.end()) return Errno(EEXIST);
   // The file's host fd, unless another fd of the same file holds it here.
   bool shared = false;
-  for (auto& [k, id] : ids_) {
-    if (k.first == target.get() && !regs_[id].owns_host_fd) shared = true;
+  for (auto k = FirstOfLocked(target.get()); k != ids_.end() && k->first.first == target.get();
+       ++k) {
+    if (!regs_[k->second].owns_host_fd) shared = true;
   }
   Registration r;
+  r.key = key;
   r.file = target;
   r.data = ev.data.u64;
   r.events = ev.events;

@@ -62,7 +62,9 @@ class EpollFile : public HostFdFile {
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
+  using Key = std::pair<const FileDescription*, int>;  // (file, guest fd)
   struct Registration {
+    Key key;  // its entry in ids_
     std::weak_ptr<FileDescription> file;
     int host_fd = -1;       // the file's PollFd(), or our dup of it
     bool owns_host_fd = false;
@@ -71,11 +73,13 @@ class EpollFile : public HostFdFile {
   };
   absl::Status RebuildInForkChild();
   bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
-  using Key = std::pair<const FileDescription*, int>;  // (file, guest fd)
 
   // Forgets the registrations of a released file (closing their dups).
   void Released(const FileDescription* file);
   void DropLocked(uint64_t id);
+  // The first registration of `f` in ids_ (ordered by file, then fd), or
+  // past it: a file's registrations are found without a walk of all.
+  std::map<Key, uint64_t>::iterator FirstOfLocked(const FileDescription* f);
 
   std::mutex mu_;
   std::map<Key, uint64_t> ids_;              // guarded by mu_
