@@ -239,8 +239,18 @@ int Delete(const Flags& f) {
     container::RemoveCgroups(container::CgroupPathFor(*spec, f.id)).IgnoreError();
   }
   UnmountAll(bundle + "/rootfs");
+  // A stale socket goes, a live one stays: a pod's application container
+  // names its pod's shim socket in `address`, and that shim still serves
+  // the pod's other containers after this one's task is gone (containerd
+  // runs delete after every teardown, not only after a shim died).
   std::string address = ReadAll(bundle + "/address");
-  if (!address.empty()) unlink(ttrpc::SocketPath(address).c_str());
+  if (!address.empty()) {
+    if (absl::StatusOr<int> live = ttrpc::DialUnix(address); live.ok()) {
+      close(*live);
+    } else {
+      unlink(ttrpc::SocketPath(address).c_str());
+    }
+  }
   ::containerd::task::v2::DeleteResponse resp;
   resp.set_pid(static_cast<uint32_t>(atoi(ReadAll(bundle + "/init.pid").c_str())));
   resp.set_exit_status(137);  // SIGKILL, as the runc shim reports

@@ -10,7 +10,8 @@ root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
 over localhost. Pod B's `prober` must not reach 127.0.0.1:8080 of pod A
 (neither on its own localhost nor at pod A's address) but does reach *:8081
 at pod A's address (so the network itself works). Pod C, its host
-processes SIGKILLed at once, is still stopped and removed. Also: ExecSync
+processes SIGKILLed at once, is still stopped and removed. One shim
+serves each pod, also after some of its containers exited. Also: ExecSync
 exit codes and stderr, the CRI log file format, a container's own exit
 code, the stop grace period (TERM handled: its exit code; TERM ignored:
 SIGKILL after the timeout), StopPodSandbox and RemovePodSandbox.
@@ -176,6 +177,22 @@ def kill_pod_processes(args, name):
     return len(pids)
 
 
+def shim_daemons(args):
+    """The shim processes serving this containerd (-address in argv; not a
+    `shim delete`), at a moment when no shim start runs: one per pod."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if (os.path.basename(argv[0]).startswith("containerd-shim") and "-address" in argv and
+                argv[argv.index("-address") + 1] == args.address and "delete" not in argv):
+            pids.append(int(pid))
+    return sorted(pids)
+
+
 def fetch_retry(cri, cid, url):
     """wget URL in container cid until it works (the server's httpd start in
     its background) or for 10 s; the last (exit code, stdout, stderr)."""
@@ -309,6 +326,18 @@ def run(args, pb, cri, pods):
           st.state == pb.CONTAINER_EXITED and st.exit_code == 137 and 1 <= took < 8,
           "StopContainer(client ignores TERM, timeout 1)", "EXITED, 137, after 1 s",
           f"{pb.ContainerState.Name(st.state)}, {st.exit_code}, {took:.1f} s")
+
+    # One shim per pod, also once a pod's containers have exited (their
+    # tasks deleted, `shim delete` run): a new container of pod A is served
+    # by pod A's shim (the seedsc shim's delete removed the pod shim's
+    # socket, and the next container started a second shim).
+    before = shim_daemons(args)
+    late = create(cri, args, pod_a, cfg_a, "late", WAITS)
+    cri.call("StartContainer", container_id=late)
+    after = shim_daemons(args)
+    check("one_shim_per_pod", len(before) == 2 and after == before,
+          "shim processes of this containerd (pods A, B), before and after a new container "
+          "in pod A whose other containers exited", "the same 2", (before, after))
 
     # A pod whose host processes died (killed at once, nothing exited
     # first) is still stopped and removed: a Kill of its containers is
