@@ -234,6 +234,21 @@ class Kernel {
   // PIDTYPE_PGID/SID link holds it): AllocateTid does not give it out and
   // getpgid/kill(-pgrp) in a namespace still find it.
   void SetGroupIdsLocked(ThreadGroup& tg, int pgid, int sid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The session of process group `pgid` (global ids): the sid of the
+  // thread groups, zombies included, that have `pgid` as their group
+  // (pid_task(PIDTYPE_PGID) in Linux finds a zombie leader until it is
+  // reaped); 0 if none has. O(log n).
+  int ProcessGroupSessionLocked(int pgid) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether global id `id` names anything (find_pid_ns()): a task, an
+  // unreaped thread group, or a process group or session.
+  bool IdInUseLocked(int id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // tiocspgrp()'s checks of a new foreground group `local` of `ns` for a
+  // caller in session `sid` (global): ESRCH if `ns` has no such id, EPERM
+  // unless the process group of that id, or with no such group the
+  // process of that id (session_of_pgrp()), is in session `sid`. The
+  // group's global id.
+  Result<int> ForegroundGroupLocked(const PidNamespace* ns, int local, int sid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Task> TaskByTid(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `parent` may make one more task (copy_process()): EAGAIN past
   // the sandbox's pids limit (pids_limit(), for everyone), or past its
@@ -408,6 +423,14 @@ class Kernel {
   // Global ids in use as a process group's or session's id: how many
   // unreaped thread groups' pgid or sid each is (SetGroupIdsLocked).
   std::map<int, int> group_id_users_ ABSL_GUARDED_BY(mu_);
+  // Process groups by global id: how many unreaped thread groups are in
+  // each, and its session (a group never spans two sessions: setpgid(2)
+  // joins only a group of the caller's session).
+  struct ProcessGroupUse {
+    int members = 0;
+    int sid = 0;
+  };
+  std::map<int, ProcessGroupUse> pgrps_ ABSL_GUARDED_BY(mu_);
   // Moves `slot`'s counts to `pgid` and `sid` (0: none); an id left with
   // no user is forgotten (ForgetIdLocked).
   void HoldGroupIdsLocked(TgSlot& slot, int pgid, int sid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -95,6 +95,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
         +[](ThreadGroup* g) { return g->tasks.size() == 1 || g->group_exiting; }, tg));
     if (tg_->group_exiting) return Errno(EINTR);
     tg_->leader = this;
+    tg_->did_exec = true;
     // capabilities(7) "Transformation of capabilities during execve()".
     creds_.OnExec();
     // begin_new_exec(): dumpable again unless the ids differ.

@@ -112,6 +112,10 @@ class ThreadGroup {
   // entries owned by root and can be looked into only with
   // CAP_SYS_PTRACE. Atomic: read without Kernel::mu().
   std::atomic<bool> dumpable{true};
+  // The process has exec'd since its fork (PF_FORKNOEXEC cleared): its
+  // parent may no longer change its process group (setpgid(2): EACCES).
+  // Guarded by Kernel::mu().
+  bool did_exec = false;
   // prctl(PR_SET_THP_DISABLE) (MMF_DISABLE_THP): kept across fork and
   // exec, shown in /proc/PID/status; the host decides about huge pages.
   bool thp_disable = false;

@@ -190,25 +190,36 @@ SyscallReturn SysGetpgrp(Task& t, const SyscallArgs&) {
 SyscallReturn SysSetpgid(Task& t, const SyscallArgs& a) {
   int pid = a.Int(0), pgid = a.Int(1);
   if (pgid < 0) return Errno(EINVAL);
-  absl::MutexLock l(&t.kernel().mu());
-  auto tg = GroupOf(t, pid);
-  if (!tg) return Errno(ESRCH);
-  // setpgid(2): the caller or one of its children, in the caller's session.
-  bool is_child = tg->parent.lock().get() == &t.tg();
-  if (tg.get() != &t.tg() && !is_child) return Errno(ESRCH);
-  if (tg->sid != t.tg().sid) return Errno(EPERM);
-  if (tg->sid == tg->tgid()) return Errno(EPERM);  // a session leader
-  if (pgid == 0) pgid = tg->tgid();
-  else if ((pgid = Kernel::IdFrom(t.pid_ns(), pgid)) == 0) return Errno(EPERM);
-  if (pgid != tg->tgid()) {
-    // Joining an existing group: it must exist in the same session.
-    bool found = false;
-    for (auto& task : t.kernel().Tasks()) {
-      if (task->tg().pgid == pgid && task->tg().sid == t.tg().sid) found = true;
-    }
-    if (!found) return Errno(EPERM);
+  Kernel& k = t.kernel();
+  absl::MutexLock l(&k.mu());
+  // ksys_setpgid(): `pid` names a task (a thread too: EINVAL).
+  std::shared_ptr<ThreadGroup> tg = t.shared_tg();
+  if (pid != 0) {
+    std::shared_ptr<Task> task = k.TaskByVtid(t.pid_ns(), pid);
+    tg = task ? task->shared_tg() : k.ThreadGroupByVtgid(t.pid_ns(), pid);
+    if (!tg) return Errno(ESRCH);
+    if (tg->tgid() != Kernel::IdFrom(t.pid_ns(), pid)) return Errno(EINVAL);
   }
-  t.kernel().SetGroupIdsLocked(*tg, pgid, tg->sid);
+  // The caller or one of its children, in the caller's session, that has
+  // not exec'd.
+  if (tg->parent.lock().get() == &t.tg()) {
+    if (tg->sid != t.tg().sid) return Errno(EPERM);
+    if (tg->did_exec) return Errno(EACCES);
+  } else if (tg.get() != &t.tg()) {
+    return Errno(ESRCH);
+  }
+  if (tg->sid == tg->tgid()) return Errno(EPERM);  // a session leader
+  if (pgid == 0) {
+    pgid = tg->tgid();
+  } else if ((pgid = Kernel::IdFrom(t.pid_ns(), pgid)) == 0) {
+    return Errno(EPERM);
+  }
+  // Joining another group: it must exist (a zombie member will do) in the
+  // caller's session.
+  if (pgid != tg->tgid() && k.ProcessGroupSessionLocked(pgid) != t.tg().sid) {
+    return Errno(EPERM);
+  }
+  k.SetGroupIdsLocked(*tg, pgid, tg->sid);
   return 0;
 }
 
@@ -222,10 +233,9 @@ SyscallReturn SysGetsid(Task& t, const SyscallArgs& a) {
 SyscallReturn SysSetsid(Task& t, const SyscallArgs&) {
   absl::MutexLock l(&t.kernel().mu());
   ThreadGroup& tg = t.tg();
-  // EPERM if any process already uses our pid as its group id.
-  for (auto& task : t.kernel().Tasks()) {
-    if (task->tg().pgid == tg.tgid()) return Errno(EPERM);
-  }
+  // ksys_setsid(): EPERM if a process group of our pid exists, a zombie's
+  // too (a session leader's own group is one).
+  if (t.kernel().ProcessGroupSessionLocked(tg.tgid()) != 0) return Errno(EPERM);
   t.kernel().SetGroupIdsLocked(tg, tg.tgid(), tg.tgid());
   return static_cast<uint64_t>(tg.vtgid());
 }

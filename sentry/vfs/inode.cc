@@ -88,7 +88,9 @@ void TaskSendSigio(Task& t, FileDescription& f, int reason) {
 
 int TaskIdIn(Task& t, int global) { return g_hooks.id_in ? g_hooks.id_in(t, global) : global; }
 
-int TaskIdFrom(Task& t, int local) { return g_hooks.id_from ? g_hooks.id_from(t, local) : local; }
+Result<int> TaskForegroundGroup(Task& t, int local) {
+  return g_hooks.foreground_group ? g_hooks.foreground_group(t, local) : Result<int>(local);
+}
 
 // ---------------------------------------------------------------- Inode
 

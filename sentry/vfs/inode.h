@@ -327,7 +327,7 @@ struct TaskHooks {
   void (*send_sigpipe)(Task&) = nullptr;
   void (*send_sigio)(Task&, FileDescription&, int) = nullptr;
   int (*id_in)(Task&, int) = nullptr;
-  int (*id_from)(Task&, int) = nullptr;
+  Result<int> (*foreground_group)(Task&, int) = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
@@ -346,11 +346,14 @@ void TaskSendSigpipe(Task& t);
 // Kernel::mu(): call it holding no lock of the file's. `t` is the task
 // whose action made `f` ready (any task of the sandbox will do).
 void TaskSendSigio(Task& t, FileDescription& f, int reason);
-// Kernel::IdIn / IdFrom for `t`'s pid namespace: the global process
-// (group, session) id `global` as `t` sees it (0: outside its namespace),
-// and the global id of `t`'s `local` (0: none). Without hooks, unchanged.
+// Kernel::IdIn for `t`'s pid namespace: the global process (group,
+// session) id `global` as `t` sees it (0: outside its namespace). Without
+// hooks, unchanged.
 int TaskIdIn(Task& t, int global);
-int TaskIdFrom(Task& t, int local);
+// Kernel::ForegroundGroupLocked for `t` (TIOCSPGRP of process group
+// `local` of its namespace, from its session): the group's global id, or
+// ESRCH/EPERM. Without hooks, `local`.
+Result<int> TaskForegroundGroup(Task& t, int local);
 
 }  // namespace seedvisor::sentry
 

@@ -40,9 +40,9 @@ void InstallKernelHooks() {
     absl::MutexLock l(&t.kernel().mu());
     return Kernel::IdIn(t.pid_ns(), global);
   };
-  h.id_from = [](Task& t, int local) {
+  h.foreground_group = [](Task& t, int local) {
     absl::MutexLock l(&t.kernel().mu());
-    return Kernel::IdFrom(t.pid_ns(), local);
+    return t.kernel().ForegroundGroupLocked(t.pid_ns(), local, t.tg().sid);
   };
   InstallTaskHooks(h);
 }

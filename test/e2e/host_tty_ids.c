@@ -4,7 +4,8 @@
 // sentry's host stdio passthrough). Run with its stdin on a terminal whose
 // session it is in (host_tty_test.sh runs it under script(1)); as root (it
 // makes a pid namespace). Prints "ok" and exits 0, or names the first
-// check that failed and exits 1 (2: not runnable here).
+// check that failed and exits 1 (2: not runnable here). In its own
+// namespace too, TIOCSPGRP takes only a group of the caller's session.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -47,6 +48,44 @@ static int Inside(void) {
   return 0;
 }
 
+// In the caller's own namespace: TIOCSPGRP takes a group of the caller's
+// session only (tiocspgrp(): ESRCH for an id no one has, EPERM for
+// another session's group), a group whose only member is a zombie too.
+static int OwnNamespace(void) {
+  const pid_t mine = getpgrp();
+  // An id no one has: a child's, reaped.
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  if (gone < 0 || waitpid(gone, NULL, 0) != gone) return Fail("fork and reap a child", errno);
+  if (ioctl(0, TIOCSPGRP, &gone) != -1 || errno != ESRCH) {
+    return Fail("TIOCSPGRP of an id no one has: ESRCH", errno);
+  }
+  int p[2];
+  if (pipe(p) != 0) return Fail("pipe", errno);
+  pid_t other = fork();
+  if (other == 0) {
+    close(p[1]);
+    char c;
+    _exit(setsid() > 0 && read(p[0], &c, 1) == 0 ? 0 : 1);
+  }
+  for (int i = 0; i < 2000 && getsid(other) != other; ++i) usleep(1000);
+  if (ioctl(0, TIOCSPGRP, &other) != -1 || errno != EPERM) {
+    return Fail("TIOCSPGRP of another session's group: EPERM", errno);
+  }
+  pid_t z = fork();
+  if (z == 0) _exit(setpgid(0, 0) == 0 ? 0 : 1);
+  siginfo_t si;
+  if (z < 0 || waitid(P_PID, z, &si, WEXITED | WNOWAIT) != 0) return Fail("a zombie", errno);
+  if (ioctl(0, TIOCSPGRP, &z) != 0) return Fail("TIOCSPGRP of a zombie's group of ours", errno);
+  if (Get(TIOCGPGRP) != z) return Fail("TIOCGPGRP after TIOCSPGRP of a zombie's group", z);
+  if (ioctl(0, TIOCSPGRP, &mine) != 0) return Fail("TIOCSPGRP back to our group", errno);
+  close(p[1]);
+  int status = 0;
+  if (waitpid(other, &status, 0) != other || status != 0) return Fail("the other's end", status);
+  if (waitpid(z, &status, 0) != z || status != 0) return Fail("the zombie's end", status);
+  return 0;
+}
+
 int main(void) {
   if (!isatty(0)) {
     printf("host_tty_ids: stdin is not a terminal\n");
@@ -58,6 +97,7 @@ int main(void) {
   if (v != getsid(0)) return Fail("TIOCGSID is getsid(0)", v);
   v = Get(TIOCGPGRP);
   if (v != getpgrp()) return Fail("TIOCGPGRP is our group", v);
+  if (OwnNamespace() != 0) return 1;
   int ready[2], done[2];
   if (pipe(ready) != 0 || pipe(done) != 0) return Fail("pipe", errno);
   const pid_t c = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);

@@ -31,21 +31,6 @@ Caller CallerOf(Task& t) {
   return {t.tgid(), t.tg().pgid, t.tg().sid};
 }
 
-// A process group `pgid` exists in session `sid`.
-// `pgid` is the caller's (in its pid namespace: find_vpid()).
-bool GroupInSession(Task& t, int pgid, int sid, bool* exists) {
-  absl::MutexLock l(&t.kernel().mu());
-  bool in = false;
-  *exists = false;
-  if ((pgid = Kernel::IdFrom(t.pid_ns(), pgid)) <= 0) return false;
-  for (auto& task : t.kernel().Tasks()) {
-    if (task->tg().pgid != pgid) continue;
-    *exists = true;
-    if (task->tg().sid == sid) in = true;
-  }
-  return in;
-}
-
 }  // namespace
 
 Status Pty::ClaimForSession(Kernel& k, int sid, int pgid, bool steal) {
@@ -140,13 +125,9 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
       int pgrp;
       SV_TRY(t.CopyIn(arg, &pgrp, sizeof(pgrp)));
       if (pgrp < 0) return Errno(EINVAL);
-      bool exists;
-      bool in = GroupInSession(t, pgrp, c.sid, &exists);
-      if (!exists) return Errno(ESRCH);
-      if (!in) return Errno(EPERM);
-      if (t.pid_ns() != nullptr) {
+      {
         absl::MutexLock kl(&t.kernel().mu());
-        pgrp = Kernel::IdFrom(t.pid_ns(), pgrp);
+        SV_ASSIGN_OR_RETURN(pgrp, t.kernel().ForegroundGroupLocked(t.pid_ns(), pgrp, c.sid));
       }
       std::lock_guard l(mu_);
       fg_pgrp_ = pgrp;

@@ -186,8 +186,9 @@ Result<long> HostStdioFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       int pgid;
       SV_TRY(TaskCopyIn(t, arg, &pgid, sizeof(pgid)));
       if (pgid < 0) return Errno(EINVAL);
-      // tiocspgrp(): find_vpid() in the caller's namespace.
-      if ((pgid = TaskIdFrom(t, pgid)) <= 0) return Errno(ESRCH);
+      // tiocspgrp(): an id of the caller's namespace, a group (or process)
+      // of the caller's session.
+      SV_ASSIGN_OR_RETURN(pgid, TaskForegroundGroup(t, pgid));
       g_fg_pgid.store(pgid);
       return 0L;
     }
