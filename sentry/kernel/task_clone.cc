@@ -114,9 +114,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     // copy_mnt_ns(): the child's own copy of our mounts (CLONE_FS is
     // EINVAL with it, so `fs` is the child's alone).
     Vfs& vfs = kernel_.vfs();
-    std::shared_ptr<MountNamespace> from = fs->mnt_ns();
-    fs->EnterMountNamespace(
-        vfs.CopyMountNamespace(from ? *from : *vfs.init_mount_ns(), NextNsIno()), nullptr);
+    vfs.UnshareMountNamespace(*fs, NextNsIno());
   }
 
   std::shared_ptr<Task> child;

@@ -106,6 +106,7 @@ SyscallReturn SysRseq(Task& t, const SyscallArgs& a);
 SyscallReturn SysUnshare(Task& t, const SyscallArgs& a);
 SyscallReturn SysMount(Task& t, const SyscallArgs& a);
 SyscallReturn SysUmount2(Task& t, const SyscallArgs& a);
+SyscallReturn SysPivotRoot(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetns(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetTidAddress(Task& t, const SyscallArgs& a);
 SyscallReturn SysSetdomainname(Task& t, const SyscallArgs& a);

@@ -1,30 +1,40 @@
-// mount(2) and umount2(2) inside the sandbox, on the caller's mount
-// namespace (MountNamespace, sentry/vfs/vfs.h; CLONE_NEWNS in sys_ns.cc).
+// mount(2), umount2(2) and pivot_root(2) inside the sandbox, on the
+// caller's mount namespace (MountNamespace, sentry/vfs/vfs.h; CLONE_NEWNS
+// in sys_ns.cc). A namespace's mounts are its own (a copy's are copies),
+// so every change here is seen in the caller's namespace only.
 //
 // What mount(2) does here, in path_mount()'s order:
-//   - MS_REMOUNT, MS_MOVE: EINVAL (not written: a remount would change the
-//     Mount that namespace copies share).
+//   - MS_REMOUNT (with MS_BIND: do_reconfigure_mnt(); without: do_remount())
+//     of a mount's root: the mount's flags become the call's (MS_RDONLY,
+//     MS_NOSUID, MS_NODEV, MS_NOEXEC, the atime flags, kept if none is
+//     given); without MS_BIND the filesystem's read-only state too (shown
+//     for this mount only). `data` is not looked at, and a mount with
+//     files open for writing is made read-only all the same (Linux: EBUSY).
 //   - MS_BIND: the source's subtree on the target (the source mount's
-//     filesystem, flags and read-only state, as clone_mnt()); MS_REC: EINVAL
-//     (carrying the mounts below the source is not written).
+//     filesystem, flags and read-only state, as clone_mnt()); with MS_REC
+//     copies of the mounts below the source come along at their places.
 //   - MS_SHARED/MS_PRIVATE/MS_SLAVE/MS_UNBINDABLE (with MS_REC): the checks
 //     of do_change_type() (exactly one type, the target a mount's root in
 //     the caller's namespace), and nothing else: every mount here is
-//     private. A namespace made by CLONE_NEWNS starts with the same mounts
-//     and sees no later mount or unmount of the other namespace, shared or
-//     not (MS_SHARED peer groups and MS_SLAVE receiving are not written;
-//     mountinfo shows no optional fields).
+//     private (MS_SHARED peer groups and MS_SLAVE receiving are not
+//     written; mountinfo shows no optional fields).
+//   - MS_MOVE (do_move_mount()): the source mount, with what is mounted
+//     below it, onto the target (Vfs::MoveIn for the errors).
 //   - a new mount of "tmpfs" (data: mode=, uid=, gid=; size=, nr_blocks=,
 //     nr_inodes=, huge= are kept in the options but not enforced) or
 //     "proc" (no data); another type is ENODEV.
-// umount2(2): the mount whose root the target is, in the caller's
-// namespace (EINVAL otherwise); EBUSY while mounts are attached below it
-// unless MNT_DETACH, which takes them along. Open files and working
-// directories do not make a mount busy: they keep its filesystem alive
-// after the unmount, as after MNT_DETACH. MNT_EXPIRE: EAGAIN the first
-// time, the unmount the second (the mark is not cleared by use).
-// The namespace's root mount is not unmounted (EBUSY; EINVAL with
-// MNT_DETACH).
+// umount2(2): the topmost mount on the target (LOOKUP_MOUNTPOINT: "." after
+// pivot_root(".", ".") is the old root), which must be the root of a
+// mount of the caller's namespace (EINVAL otherwise); EBUSY while mounts
+// are attached below it unless MNT_DETACH, which takes them along. Open
+// files and working directories do not make a mount busy: they keep its
+// filesystem alive after the unmount, as after MNT_DETACH. MNT_EXPIRE:
+// EAGAIN the first time, the unmount the second (the mark is not cleared
+// by use). The namespace's root mount is not unmounted (EBUSY; EINVAL
+// with MNT_DETACH).
+// pivot_root(2): Vfs::PivotRoot's checks; then every task whose root or
+// working directory was the caller's root has new_root instead
+// (chroot_fs_refs()).
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/mount.h>
@@ -57,6 +67,20 @@ std::string FlagOptions(unsigned long flags) {
   if (flags & MS_NODIRATIME) out += ",nodiratime";
   if (!(flags & (MS_NOATIME | MS_STRICTATIME))) out += ",relatime";
   return out;
+}
+
+// The flags of a remount of `m`: the call's, and m's atime flags if the
+// call gives none ("the default atime for remount is preservation":
+// path_mount()).
+std::string RemountOptions(unsigned long flags, const Mount& m) {
+  constexpr unsigned long kAtime = MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME;
+  if (flags & kAtime) return FlagOptions(flags);
+  const std::string now = "," + m.MountOptionsText() + ",";
+  unsigned long keep = 0;
+  if (now.find(",noatime,") != std::string::npos) keep |= MS_NOATIME;
+  if (now.find(",nodiratime,") != std::string::npos) keep |= MS_NODIRATIME;
+  if (!(keep & MS_NOATIME) && now.find(",relatime,") == std::string::npos) keep |= MS_STRICTATIME;
+  return FlagOptions(flags | keep);
 }
 
 // A tmpfs root from mount(2)'s data; EINVAL for an option tmpfs does not
@@ -98,15 +122,6 @@ Result<InodeRef> NewTmpfsFromData(std::string_view data, std::string& shown) {
   return InodeRef(NewTmpfs(mode, uid, gid));
 }
 
-// The root path of a bind of `d` inside its filesystem (mountinfo's fourth
-// field): the path below its mount's root, after that mount's own.
-std::string BindRootPath(const Dentry& d) {
-  const Mount& under = *d.mount();
-  const std::string rel = d.PathFrom(under.root().get());
-  if (under.root_path() == "/") return rel;
-  return rel == "/" ? under.root_path() : under.root_path() + rel;
-}
-
 }  // namespace
 
 SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
@@ -123,19 +138,17 @@ SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
   // check_mnt(): the target must be in the caller's namespace (not reached
   // through another's /proc/PID/root or a descriptor from it).
   if (at->mount() == nullptr || !vfs.HasMount(*ns, at->mount())) return Errno(EINVAL);
-  if (flags & (MS_REMOUNT | MS_MOVE)) return Errno(EINVAL);
+  if (flags & MS_REMOUNT) {
+    if (!at->IsMountRoot()) return Errno(EINVAL);
+    vfs.Remount(*at->mount(), [flags](const Mount& m) { return RemountOptions(flags, m); },
+                !(flags & MS_BIND));
+    return 0;
+  }
   if (flags & MS_BIND) {
-    if (flags & MS_REC) return Errno(EINVAL);
     SV_ASSIGN_OR_RETURN(std::string source, file_internal::CopyInPath(t, a.Addr(0)));
     SV_ASSIGN_OR_RETURN(DentryRef from, vfs.ResolveAt(t, AT_FDCWD, source, 0));
-    const Mount* under = from->mount();
-    if (under == nullptr || !vfs.HasMount(*ns, under)) return Errno(EINVAL);
-    auto m = std::make_shared<Mount>(under->fstype(), under->source(), under->options(),
-                                     from->inode());
-    m->ShareSuperblock(*under);
-    m->set_root_path(BindRootPath(*from));
-    if (under->read_only()) m->set_read_only();
-    SV_TRY(vfs.AttachIn(*ns, at, std::move(m)));
+    if (from->mount() == nullptr || !vfs.HasMount(*ns, from->mount())) return Errno(EINVAL);
+    SV_TRY(vfs.BindIn(*ns, from, at, (flags & MS_REC) != 0));
     return 0;
   }
   if (flags & kPropagation) {
@@ -145,6 +158,15 @@ SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
       return Errno(EINVAL);
     }
     if (!at->IsMountRoot()) return Errno(EINVAL);
+    return 0;
+  }
+  if (flags & MS_MOVE) {
+    // do_move_mount_old(): a source is needed.
+    if (a.Addr(0).value() == 0) return Errno(EINVAL);
+    SV_ASSIGN_OR_RETURN(std::string source, file_internal::CopyInPath(t, a.Addr(0)));
+    SV_ASSIGN_OR_RETURN(DentryRef from, vfs.ResolveAt(t, AT_FDCWD, source, 0));
+    if (from->mount() == nullptr || !vfs.HasMount(*ns, from->mount())) return Errno(EINVAL);
+    SV_TRY(vfs.MoveIn(*ns, from, at));
     return 0;
   }
   // do_new_mount()
@@ -183,6 +205,7 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
       vfs.ResolveAt(t, AT_FDCWD, target, (flags & UMOUNT_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0));
   std::shared_ptr<MountNamespace> ns = t.fs().mnt_ns();
   if (ns == nullptr) ns = vfs.init_mount_ns();
+  d = vfs.TopMountOn(*ns, std::move(d));
   // can_umount()
   if (!d->IsMountRoot() || !vfs.HasMount(*ns, d->mount())) return Errno(EINVAL);
   if (flags & MNT_EXPIRE) {
@@ -190,6 +213,35 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
     if (vfs.MarkExpired(*ns, d->mount())) return Errno(EAGAIN);
   }
   SV_TRY(vfs.DetachIn(*ns, d, (flags & MNT_DETACH) != 0));
+  return 0;
+}
+
+SyscallReturn SysPivotRoot(Task& t, const SyscallArgs& a) {
+  if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+  Vfs& vfs = t.kernel().vfs();
+  // Both paths followed, both directories (LOOKUP_DIRECTORY).
+  DentryRef paths[2];
+  for (int i = 0; i < 2; ++i) {
+    SV_ASSIGN_OR_RETURN(std::string p, file_internal::CopyInPath(t, a.Addr(i)));
+    SV_ASSIGN_OR_RETURN(paths[i], vfs.ResolveAt(t, AT_FDCWD, p, 0));
+    if (paths[i]->inode()->Type() != S_IFDIR) return Errno(ENOTDIR);
+  }
+  std::shared_ptr<MountNamespace> ns = t.fs().mnt_ns();
+  if (ns == nullptr) ns = vfs.init_mount_ns();
+  const DentryRef root = t.fs().root();
+  SV_TRY(vfs.PivotRoot(*ns, root, paths[0], paths[1]));
+  // chroot_fs_refs(): whoever had the old root as root or working
+  // directory has the new one.
+  std::vector<std::shared_ptr<Task>> tasks;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    tasks = t.kernel().Tasks();
+  }
+  for (const auto& task : tasks) {
+    if (!task->fs_) continue;
+    if (task->fs().root() == root) task->fs().SetRoot(paths[0]);
+    if (task->fs().cwd() == root) task->fs().SetCwd(paths[0]);
+  }
   return 0;
 }
 

@@ -136,9 +136,7 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     // copy_mnt_ns(): a copy of the caller's mounts; the context is the
     // caller's alone now (CLONE_FS above).
     Vfs& vfs = t.kernel().vfs();
-    std::shared_ptr<MountNamespace> from = t.fs().mnt_ns();
-    t.fs().EnterMountNamespace(
-        vfs.CopyMountNamespace(from ? *from : *vfs.init_mount_ns(), NextNsIno()), nullptr);
+    vfs.UnshareMountNamespace(t.fs(), NextNsIno());
   }
   if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
   // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which

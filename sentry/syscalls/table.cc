@@ -172,7 +172,7 @@ constexpr SyscallEntry kTable[] = {
     {152, "munlockall", SysMunlockall, Support::kPartial, "", "accepted"},
     {153, "vhangup", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {154, "modify_ldt", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
-    {155, "pivot_root", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
+    {155, "pivot_root", SysPivotRoot, Support::kFull, "ss", "in the caller's mount namespace"},
     {156, "_sysctl", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {157, "prctl", SysPrctl, Support::kPartial, "xxxxx", "PR_SET/GET_NAME, PDEATHSIG, NO_NEW_PRIVS, SECCOMP, CHILD_SUBREAPER, DUMPABLE, KEEPCAPS, TIMERSLACK"},
     {158, "arch_prctl", SysArchPrctl, Support::kFull, "xx", ""},
@@ -183,7 +183,8 @@ constexpr SyscallEntry kTable[] = {
     {163, "acct", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {164, "settimeofday", SysSettimeofday, Support::kPartial, "pp", "EPERM: the sandbox cannot set the host clock"},
     {165, "mount", SysMount, Support::kPartial, "sssxs",
-     "tmpfs, proc, MS_BIND (not MS_REC), propagation flags (every mount private); MS_REMOUNT and MS_MOVE EINVAL (sys_mount.cc)"},
+     "tmpfs, proc, MS_BIND (and MS_REC), MS_MOVE, MS_REMOUNT (mount flags; data ignored), "
+     "propagation flags (every mount private) (sys_mount.cc)"},
     {166, "umount2", SysUmount2, Support::kPartial, "sx", "in the caller's mount namespace; open files do not make a mount busy"},
     {167, "swapon", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {168, "swapoff", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},

@@ -1,5 +1,7 @@
 #include "sentry/vfs/fs_context.h"
 
+#include <utility>
+
 namespace seedvisor::sentry {
 
 std::shared_ptr<FsContext> FsContext::Fork() const {
@@ -20,13 +22,18 @@ void FsContext::EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRe
   old_root = std::move(root_);
   old_cwd = std::move(cwd_);
   mnt_ns_ = std::move(ns);
-  if (root == nullptr) {
-    root_ = std::move(old_root);
-    cwd_ = std::move(old_cwd);
-    return;
-  }
   root_ = root;
   cwd_ = std::move(root);
+}
+
+void FsContext::SwitchMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root,
+                                     DentryRef cwd) {
+  std::shared_ptr<MountNamespace> old_ns;
+  DentryRef old_root, old_cwd;  // released outside the lock
+  std::lock_guard l(mu_);
+  old_ns = std::exchange(mnt_ns_, std::move(ns));
+  old_root = std::exchange(root_, std::move(root));
+  old_cwd = std::exchange(cwd_, std::move(cwd));
 }
 
 DentryRef FsContext::root() const {

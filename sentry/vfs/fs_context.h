@@ -38,10 +38,11 @@ class FsContext {
   // clone(CLONE_NEWNS|CLONE_FS) and setns(mnt) of a shared context are
   // EINVAL, as in Linux).
   std::shared_ptr<MountNamespace> mnt_ns() const;
-  // setns(2): `ns`, with root and working directory `root`; unshare(2)
-  // and clone(CLONE_NEWNS): `ns` with null `root`, root and working
-  // directory kept (a copy shares the mounts, so they are the copies').
+  // setns(2): `ns`, with root and working directory `root`.
   void EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root);
+  // unshare(2)/clone(CLONE_NEWNS): `ns`, with `root` and `cwd` (the old
+  // ones' copies in it).
+  void SwitchMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root, DentryRef cwd);
 
  private:
   mutable std::mutex mu_;

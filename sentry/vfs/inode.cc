@@ -237,10 +237,48 @@ std::string Dentry::PathFrom(const Dentry* root) const {
 
 // ---------------------------------------------------------------- Mount
 
+namespace {
+
+// Per-mount flags, in show_mnt_opts()'s order.
+constexpr const char* kMountFlags[] = {"nosuid",     "nodev",    "noexec",     "noatime",
+                                       "nodiratime", "relatime", "nosymfollow"};
+
+bool IsMountFlag(std::string_view opt) {
+  for (const char* f : kMountFlags) {
+    if (opt == f) return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> SplitOptions(std::string_view options) {
+  std::vector<std::string_view> out;
+  for (size_t pos = 0; pos < options.size();) {
+    size_t end = options.find(',', pos);
+    if (end == std::string_view::npos) end = options.size();
+    if (end > pos) out.push_back(options.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 void Mount::set_read_only() {
   if (read_only_) return;
   read_only_ = true;
   options_ = options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
+}
+
+void Mount::SetMountFlags(std::string_view flags, bool superblock) {
+  std::string out(flags);
+  for (std::string_view o : SplitOptions(options_)) {
+    if (o == "ro" || o == "rw" || IsMountFlag(o)) continue;
+    out += ",";
+    out += o;
+  }
+  options_ = std::move(out);
+  read_only_ = flags.substr(0, 2) == "ro";
+  if (superblock) sb_read_only_ = read_only_;
 }
 
 void Mount::DropDentryCache() {
@@ -298,31 +336,6 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
   sb_read_only_ = read_only_;
 }
 
-namespace {
-
-// Per-mount flags, in show_mnt_opts()'s order.
-constexpr const char* kMountFlags[] = {"nosuid",     "nodev",    "noexec",     "noatime",
-                                       "nodiratime", "relatime", "nosymfollow"};
-
-bool IsMountFlag(std::string_view opt) {
-  for (const char* f : kMountFlags) {
-    if (opt == f) return true;
-  }
-  return false;
-}
-
-std::vector<std::string_view> SplitOptions(std::string_view options) {
-  std::vector<std::string_view> out;
-  for (size_t pos = 0; pos < options.size();) {
-    size_t end = options.find(',', pos);
-    if (end == std::string_view::npos) end = options.size();
-    if (end > pos) out.push_back(options.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string Mount::MountOptionsText() const {
   std::string out = read_only_ ? "ro" : "rw";

@@ -219,10 +219,18 @@ class Mount {
   const std::string& options() const { return options_; }
   // MS_RDONLY: every change below this mount fails with EROFS (set from an
   // "ro" in the options).
-  bool read_only() const { return read_only_; }
+  bool read_only() const { return read_only_.load(std::memory_order_relaxed); }
   // Remounts read-only (MS_REMOUNT|MS_RDONLY): done once the mount points
   // below have been made, as runtimes make them before remounting.
   void set_read_only();
+  // MS_REMOUNT (do_reconfigure_mnt(), set_mount_attributes()), under the
+  // Vfs's mount lock (Vfs::Remount): the
+  // mount's own flags become `flags` ("ro" or "rw", then nosuid, nodev,
+  // noexec, noatime, nodiratime, relatime as mount(2) asked); the
+  // filesystem's options stay. `superblock`: a remount without MS_BIND,
+  // which also makes the filesystem read-only or writable (shown for this
+  // mount only: its other binds keep their superblock column).
+  void SetMountFlags(std::string_view flags, bool superblock);
   const DentryRef& root() const { return root_; }
   // The path of root() inside its filesystem: "/" except for a bind of a
   // subtree (mountinfo's fourth field).
@@ -253,7 +261,9 @@ class Mount {
   std::string SuperOptionsText() const;
 
  private:
-  bool read_only_ = false;
+  // Atomic: MountWritable reads it without the Vfs's mount lock, under
+  // which a remount changes it (and the options).
+  std::atomic<bool> read_only_{false};
   // The filesystem was mounted read-only ("ro" in the options at mount
   // time); set_read_only() (a remount of this mount) leaves it.
   bool sb_read_only_ = false;

@@ -17,6 +17,7 @@
 #define SEEDVISOR_SENTRY_VFS_VFS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,16 +50,16 @@ Status MountWritable(const DentryRef& d);
 // A mount namespace (mount_namespaces(7)): which mounts its tasks see and
 // where. Every task's FsContext names one; the sandbox starts with one (the
 // Vfs's initial namespace, what the sandbox's own mounts go into).
-// CLONE_NEWNS copies the caller's (Vfs::CopyMountNamespace): the copy has
-// the same mounts at the same places, and from then on a mount or unmount
-// in either is not seen in the other (every mount is private: no
-// propagation, whatever MS_SHARED/MS_SLAVE say; see sys_mount.cc).
+// CLONE_NEWNS copies the caller's (Vfs::UnshareMountNamespace): the copy
+// has the same mounts at the same places, and from then on a mount,
+// unmount, move or remount in either is not seen in the other (every
+// mount is private: no propagation, whatever MS_SHARED/MS_SLAVE say; see
+// sys_mount.cc).
 //
-// A copy shares the Mount objects (and so their dentries) of the mounts it
-// copied: their options and read-only state are one for both namespaces
-// (a remount is not per namespace), and a mount keeps the one mount point
-// it was attached at. What is the namespace's own is which mounts it has,
-// the mount points it has them at, and their order (mountinfo's ids).
+// The copy's mounts are its own Mount objects (clone_mnt(): the same
+// filesystems and roots, new dentries), so each namespace may move them
+// (MS_MOVE, pivot_root) and change their flags (MS_REMOUNT) alone; open
+// files keep the mounts they were opened on, as in Linux.
 // Guarded by the Vfs's mount lock.
 class MountNamespace {
  public:
@@ -124,9 +125,38 @@ class Vfs {
   int MountId(const Mount* m, const MountNamespace* ns = nullptr) const;
 
   // ---- Mount namespaces (mount(2), umount2(2), CLONE_NEWNS) ----
-  // copy_mnt_ns(): a new namespace, nsfs inode `ino`, with every mount of
-  // `from` at the same mount points.
-  std::shared_ptr<MountNamespace> CopyMountNamespace(const MountNamespace& from, uint64_t ino);
+  // copy_mnt_ns(): `fs` (a context no other task shares) moves to a new
+  // namespace, nsfs inode `ino`, with a copy of every mount of its
+  // namespace at the same mount points; its root and working directory
+  // move to their copies (vfs_mount_tree.cc).
+  void UnshareMountNamespace(FsContext& fs, uint64_t ino);
+  // mount(MS_BIND) of `from` on `at` in `ns` (do_loopback()): a new mount
+  // of from's filesystem whose root is `from`; `recursive` (MS_REC): with
+  // copies of the mounts below `from` at their places (copy_tree()).
+  // ENOTDIR/EISDIR as AttachIn.
+  Status BindIn(MountNamespace& ns, const DentryRef& from, const DentryRef& at, bool recursive);
+  // mount(MS_MOVE) (do_move_mount()): the mount whose root is `from` to
+  // `to`, both in `ns`, with the mounts below it. EINVAL unless `from` is
+  // a mount's root and both or neither are directories; ELOOP for the
+  // namespace's root or a `to` below `from`.
+  Status MoveIn(MountNamespace& ns, const DentryRef& from, const DentryRef& to);
+  // pivot_root(2) of a caller whose root is `root`: new_root's mount takes
+  // the place of root's (the namespace's root mount if it was that), and
+  // root's mount goes onto `put_old`. pivot_root()'s checks and errors:
+  // EINVAL for mounts outside `ns`, ENOENT for a deleted new_root, EBUSY
+  // if new_root or put_old is on root's mount, EINVAL if root or new_root
+  // is no mount's root, put_old is not below new_root or new_root not
+  // below root. The caller moves tasks' roots and working directories.
+  Status PivotRoot(MountNamespace& ns, const DentryRef& root, const DentryRef& new_root,
+                   const DentryRef& put_old);
+  // MS_REMOUNT of `m` (Mount::SetMountFlags) to the flags `flags` gives
+  // for it, under the mount lock.
+  void Remount(Mount& m, const std::function<std::string(const Mount&)>& flags, bool superblock);
+  // The topmost mount's root on `d` in `ns` (LOOKUP_MOUNTPOINT: umount2's
+  // "." or "/" is what is mounted there), or `d`.
+  DentryRef TopMountOn(const MountNamespace& ns, DentryRef d) const {
+    return CrossMounts(&ns, std::move(d));
+  }
   // The initial namespace's nsfs inode (PROC_MNT_INIT_INO).
   static constexpr uint64_t kInitMountNsIno = 0xEFFFFFF8;
   // Attaches `m` on `at` in `ns` (on top of whatever is mounted there);
@@ -227,6 +257,20 @@ class Vfs {
   // for a path under kContainersDir/<id> once that container's root is
   // mounted, the container's root (`path` then becomes the rest).
   ResolveContext MountContext(std::string_view& path) const;
+  // Copies of mounts of `ns` (vfs_mount_tree.cc): every mount if `whole`,
+  // else a bind of `from` and, if `recursive`, of the mounts below it.
+  struct TreeCopy {
+    std::map<const Mount*, std::shared_ptr<Mount>> copies;  // by original
+    std::vector<std::shared_ptr<Mount>> mounts;  // in the originals' order
+    std::map<const Dentry*, Mount*> mounted_at;  // their attachments
+    std::vector<DentryRef> carried;  // second mount points
+    // `d`'s place in the copy of its mount (itself if its mount has none).
+    Result<DentryRef> Translate(const DentryRef& d) const;
+  };
+  TreeCopy CopyTree(const MountNamespace& ns, const DentryRef& from, bool recursive, bool whole);
+  // Whether mount `m` is `top` or attached (through any number of mounts)
+  // below it, by their first mount points. Under the mount lock.
+  static bool MountBelow(const Mount* m, const Mount* top);
   // Makes the missing mount point `path`: a directory, or an empty file.
   Status MakeMountPoint(std::string_view path, bool dir);
   // The dentry `path` names, as root from "/"; null (and OK) if it does not exist.

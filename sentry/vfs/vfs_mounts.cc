@@ -178,9 +178,14 @@ Mount* Vfs::MountedAt(const Dentry* d, const MountNamespace* ns) const {
 
 std::string Vfs::MountInfoText(const MountNamespace* ns) const {
   std::vector<std::shared_ptr<Mount>> mounts;
+  std::vector<std::string> options;  // a remount changes them under the lock
   {
     std::lock_guard l(mounts_mu_);
     mounts = NsOrInit(ns).mounts_;
+    for (const auto& m : mounts) {
+      options.push_back(absl::StrCat(m->MountOptionsText(), " - ", m->fstype(), " ", m->source(),
+                                     " ", m->SuperOptionsText()));
+    }
   }
   std::map<const Mount*, int> ids;
   for (size_t i = 0; i < mounts.size(); ++i) ids[mounts[i].get()] = static_cast<int>(i) + 1;
@@ -196,8 +201,7 @@ std::string Vfs::MountInfoText(const MountNamespace* ns) const {
     Result<struct stat> st = StatOf(m.root().get());
     const dev_t dev = st.ok() ? st->st_dev : m.anon_dev();
     absl::StrAppend(&out, id, " ", parent, " ", major(dev), ":", minor(dev), " ", m.root_path(),
-                    " ", where, " ", m.MountOptionsText(), " - ", m.fstype(), " ", m.source(), " ",
-                    m.SuperOptionsText(), "\n");
+                    " ", where, " ", options[i], "\n");
   }
   return out;
 }
@@ -263,16 +267,6 @@ void Bury(std::vector<std::shared_ptr<Mount>> gone) {
 }  // namespace
 
 MountNamespace::~MountNamespace() { Bury(std::move(mounts_)); }
-
-std::shared_ptr<MountNamespace> Vfs::CopyMountNamespace(const MountNamespace& from, uint64_t ino) {
-  auto ns = std::make_shared<MountNamespace>(ino);
-  std::lock_guard l(mounts_mu_);
-  ns->root_mount_ = from.root_mount_;
-  ns->mounts_ = from.mounts_;
-  ns->mounted_at_ = from.mounted_at_;
-  ns->carried_ = from.carried_;
-  return ns;
-}
 
 Status Vfs::AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m) {
   if (IsDir(at) != IsDir(m->root())) return Errno(IsDir(at) ? EISDIR : ENOTDIR);

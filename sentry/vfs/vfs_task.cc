@@ -139,18 +139,9 @@ void Vfs::RemoveContainerRoot(std::string_view id) {
   if (it == container_roots_.end()) return;
   const Mount* root = it->second->mount();
   container_roots_.erase(it);
-  auto below = [root](const Mount* m) {
-    for (const Mount* x = m; x != nullptr;) {
-      if (x == root) return true;
-      const DentryRef& at = x->mountpoint();
-      if (!at) return false;
-      x = at->mount();
-    }
-    return false;
-  };
   MountNamespace& ns = *init_ns_;
   for (auto m = ns.mounts_.begin(); m != ns.mounts_.end();) {
-    if (below(m->get())) {
+    if (MountBelow(m->get(), root)) {
       ns.mounted_at_.erase((*m)->mountpoint().get());
       retired_.push_back(std::move(*m));
       m = ns.mounts_.erase(m);

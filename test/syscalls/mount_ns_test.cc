@@ -27,62 +27,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/mount_util.h"
 #include "test/syscalls/pid_ns_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-bool Exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-bool Touch(const std::string& p) {
-  const int fd = open(p.c_str(), O_CREAT | O_WRONLY, 0644);
-  return fd >= 0 && close(fd) == 0;
-}
-
-// Whether /proc/`who`/mounts lists a mount at `dir`.
-bool MountsShow(const std::string& who, const std::string& dir) {
-  std::ifstream f("/proc/" + who + "/mounts");
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream fields(line);
-    std::string source, where;
-    fields >> source >> where;
-    if (where == dir) return true;
-  }
-  return false;
-}
-
-std::string NsLink(const std::string& who) {
-  char buf[64] = {};
-  const ssize_t n = readlink(("/proc/" + who + "/ns/mnt").c_str(), buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-}
-
-// A new mount namespace of the caller's own, every mount in it private
-// (unshare(1)'s default), so that its mounts stay in it.
-bool OwnNamespace() {
-  return unshare(CLONE_NEWNS) == 0 &&
-         mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
-}
-
-// Runs `checks` in a child in a mount namespace of its own (OwnNamespace):
-// the child's exit code, which is `checks`'s result (its first failed
-// check's; 1 if the namespace could not be made), or 200 + N if it died of
-// signal N.
-int InOwnNamespace(const std::function<int()>& checks) {
-  const pid_t c = fork();
-  if (c < 0) return -1;
-  if (c == 0) _exit(OwnNamespace() ? checks() : 1);
-  return WaitCode(c);
-}
-
-bool MountTmpfs(const std::string& dir) {
-  return mount("tmpfs", dir.c_str(), "tmpfs", 0, "mode=0755") == 0;
-}
 
 // Blocks until the other side writes a byte or closes; false on EOF.
 bool Await(int fd) {
@@ -100,25 +50,6 @@ bool DropCap(int cap) {
   d[cap / 32].effective &= ~(1u << (cap % 32));
   return syscall(SYS_capset, &h, d) == 0;
 }
-
-class MountNsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN";
-    char tmpl[] = "/tmp/mount_ns_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr) << ErrnoName(errno);
-    dir_ = tmpl;
-    for (const char* sub : {"/a", "/b", "/c"}) {
-      ASSERT_EQ(mkdir((dir_ + sub).c_str(), 0755), 0) << ErrnoName(errno);
-    }
-  }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    for (const char* sub : {"/a", "/b", "/c"}) rmdir((dir_ + sub).c_str());
-    rmdir(dir_.c_str());
-  }
-  std::string dir_;
-};
 
 TEST_F(MountNsTest, UnshareThenMountIsInvisibleToTheParent) {
   const std::string a = dir_ + "/a";

@@ -1,0 +1,245 @@
+// Copies and moves of mount trees: a new mount namespace's copy of the
+// caller's mounts (copy_mnt_ns()), a recursive bind (copy_tree()), a moved
+// mount (MS_MOVE) and pivot_root(2). A copy is a new Mount of the same
+// filesystem and root (clone_mnt()), attached at the copy of its mount
+// point: from then on the copies are the namespace's own, so a move or
+// unmount in one namespace never changes another's.
+#include <fcntl.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
+
+// A new mount of `m`'s filesystem, root and flags (clone_mnt()).
+std::shared_ptr<Mount> CopyOfMount(const Mount& m, const DentryRef& root) {
+  auto c = std::make_shared<Mount>(m.fstype(), m.source(), m.options(), root->inode());
+  c->ShareSuperblock(m);
+  c->set_root_path(m.root_path());
+  if (m.read_only()) c->set_read_only();
+  return c;
+}
+
+// Whether `d` is `top` or below it inside `top`'s mount.
+bool Below(const Dentry* d, const Dentry* top) {
+  for (; d != nullptr; d = d->parent().get()) {
+    if (d == top) return true;
+  }
+  return false;
+}
+
+// The dentry at `d`'s place below `top` (in the same mount), found again
+// below `into`: the same names looked up one by one.
+Result<DentryRef> PlaceIn(const Dentry& d, const Dentry* top, const DentryRef& into) {
+  std::vector<const std::string*> names;
+  for (const Dentry* x = &d; x != top; x = x->parent().get()) {
+    if (x == nullptr) return Errno(EINVAL);
+    names.push_back(&x->name());
+  }
+  DentryRef at = into;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    SV_ASSIGN_OR_RETURN(at, at->Child(**it));
+  }
+  return at;
+}
+
+}  // namespace
+
+Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, bool recursive,
+                            bool whole) {
+  TreeCopy out;
+  // What to copy: each mount with the dentry its copy's root stands for.
+  std::map<const Mount*, const Dentry*> tops;
+  std::vector<std::pair<const Dentry*, Mount*>> attachments;
+  std::vector<std::shared_ptr<Mount>> order;
+  {
+    std::lock_guard l(mounts_mu_);
+    for (const auto& [at, m] : ns.mounted_at_) attachments.emplace_back(at, m);
+    if (whole) {
+      for (const auto& m : ns.mounts_) tops[m.get()] = m->root().get();
+      order = ns.mounts_;
+    } else {
+      tops[from->mount()] = from.get();
+      for (bool grew = recursive; grew;) {
+        grew = false;
+        for (const auto& [at, m] : attachments) {
+          auto top = tops.find(at->mount());
+          if (top == tops.end() || tops.count(m) || !Below(at, top->second)) continue;
+          tops[m] = m->root().get();
+          grew = true;
+        }
+      }
+      for (const auto& m : ns.mounts_) {
+        if (tops.count(m.get())) order.push_back(m);
+      }
+    }
+  }
+  for (const auto& m : order) {
+    const Dentry* top = tops[m.get()];
+    DentryRef root = top == m->root().get() ? m->root() : from;
+    std::shared_ptr<Mount> c = CopyOfMount(*m, root);
+    if (root != m->root()) {
+      // A bind of a subtree: its root's path inside the filesystem.
+      const std::string rel = root->PathFrom(m->root().get());
+      if (m->root_path() == "/") {
+        c->set_root_path(rel);
+      } else {
+        c->set_root_path(rel == "/" ? m->root_path() : m->root_path() + rel);
+      }
+    }
+    out.copies[m.get()] = c;
+    out.mounts.push_back(c);
+  }
+  for (const auto& [at, m] : attachments) {
+    auto parent = out.copies.find(at->mount());
+    auto child = out.copies.find(m);
+    if (parent == out.copies.end() || child == out.copies.end()) continue;
+    const Dentry* top = tops[at->mount()];
+    if (!Below(at, top)) continue;
+    Result<DentryRef> place = PlaceIn(*at, top, parent->second->root());
+    if (!place.ok()) continue;  // its mount point is gone: unreachable
+    if (child->second->mountpoint() == nullptr) {
+      child->second->set_mountpoint(*place);
+    } else {
+      out.carried.push_back(*place);
+    }
+    out.mounted_at[place->get()] = child->second.get();
+  }
+  return out;
+}
+
+Result<DentryRef> Vfs::TreeCopy::Translate(const DentryRef& d) const {
+  if (!d || d->mount() == nullptr) return d;
+  auto it = copies.find(d->mount());
+  if (it == copies.end()) return d;
+  return PlaceIn(*d, d->mount()->root().get(), it->second->root());
+}
+
+void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
+  std::shared_ptr<MountNamespace> from = fs.mnt_ns();
+  if (from == nullptr) from = init_ns_;
+  TreeCopy copy = CopyTree(*from, nullptr, true, /*whole=*/true);
+  auto ns = std::make_shared<MountNamespace>(ino);
+  {
+    std::lock_guard l(mounts_mu_);
+    ns->root_mount_ = copy.copies[from->root_mount_.get()];
+  }
+  ns->mounts_ = std::move(copy.mounts);
+  ns->mounted_at_ = copy.mounted_at;
+  ns->carried_ = copy.carried;
+  // copy_mnt_ns(): the caller's root and working directory move to their
+  // copies (one whose path is gone stays where it is).
+  DentryRef root = fs.root(), cwd = fs.cwd();
+  Result<DentryRef> new_root = copy.Translate(root), new_cwd = copy.Translate(cwd);
+  fs.SwitchMountNamespace(std::move(ns), new_root.ok() ? *new_root : root,
+                          new_cwd.ok() ? *new_cwd : cwd);
+}
+
+Status Vfs::BindIn(MountNamespace& ns, const DentryRef& from, const DentryRef& at,
+                   bool recursive) {
+  if (IsDir(at) != IsDir(from)) return Errno(IsDir(at) ? EISDIR : ENOTDIR);
+  TreeCopy copy = CopyTree(ns, from, recursive, /*whole=*/false);
+  std::shared_ptr<Mount> top = copy.copies[from->mount()];
+  std::lock_guard l(mounts_mu_);
+  if (ns.mounts_.size() + copy.mounts.size() > kMaxMounts) return Errno(ENOSPC);
+  top->set_mountpoint(at);
+  ns.mounted_at_[at.get()] = top.get();
+  for (auto& [d, m] : copy.mounted_at) ns.mounted_at_[d] = m;
+  for (auto& d : copy.carried) ns.carried_.push_back(std::move(d));
+  for (auto& m : copy.mounts) ns.mounts_.push_back(std::move(m));
+  return {};
+}
+
+void Vfs::Remount(Mount& m, const std::function<std::string(const Mount&)>& flags,
+                  bool superblock) {
+  std::lock_guard l(mounts_mu_);
+  m.SetMountFlags(flags(m), superblock);
+}
+
+bool Vfs::MountBelow(const Mount* m, const Mount* top) {
+  for (const Mount* x = m; x != nullptr;) {
+    if (x == top) return true;
+    const DentryRef& at = x->mountpoint();
+    if (!at) return false;
+    x = at->mount();
+  }
+  return false;
+}
+
+Status Vfs::MoveIn(MountNamespace& ns, const DentryRef& from, const DentryRef& to) {
+  std::lock_guard l(mounts_mu_);
+  Mount* m = from->mount();
+  // do_move_mount(): a mount's root, of this namespace, onto a directory
+  // for a directory; never below itself (ELOOP: the namespace's root is
+  // above everything).
+  if (!from->IsMountRoot()) return Errno(EINVAL);
+  if (IsDir(from) != IsDir(to)) return Errno(EINVAL);
+  if (m == ns.root_mount_.get() || MountBelow(to->mount(), m)) return Errno(ELOOP);
+  ns.mounted_at_.erase(m->mountpoint().get());
+  m->set_mountpoint(to);
+  ns.mounted_at_[to.get()] = m;
+  return {};
+}
+
+Status Vfs::PivotRoot(MountNamespace& ns, const DentryRef& root, const DentryRef& new_root,
+                      const DentryRef& put_old) {
+  std::lock_guard l(mounts_mu_);
+  Mount* new_mnt = new_root->mount();
+  Mount* root_mnt = root->mount();
+  Mount* old_mnt = put_old->mount();
+  // pivot_root()'s checks, in its order.
+  auto in_ns = [&ns](const Mount* m) {
+    for (const auto& x : ns.mounts_) {
+      if (x.get() == m) return true;
+    }
+    return false;
+  };
+  if (!in_ns(root_mnt) || !in_ns(new_mnt)) return Errno(EINVAL);
+  if (new_root->deleted()) return Errno(ENOENT);
+  if (new_mnt == root_mnt || old_mnt == root_mnt) return Errno(EBUSY);
+  // The caller's root must be a mount's root; the namespace's root mount
+  // hangs off an (invisible) rootfs, as in Linux, so it has a parent.
+  if (!root->IsMountRoot()) return Errno(EINVAL);
+  if (!new_root->IsMountRoot()) return Errno(EINVAL);
+  // put_old at or below new_root, new_root below the caller's root.
+  auto reachable = [](const DentryRef& d, const DentryRef& top) {
+    const Dentry* x = d.get();
+    while (x != nullptr && x != top.get()) {
+      if (x->parent()) {
+        x = x->parent().get();
+      } else if (x->mount() && x->mount()->mountpoint()) {
+        x = x->mount()->mountpoint().get();
+      } else {
+        x = nullptr;
+      }
+    }
+    return x != nullptr;
+  };
+  if (!reachable(put_old, new_root)) return Errno(EINVAL);
+  if (!reachable(new_root, root)) return Errno(EINVAL);
+  // The new root leaves its mount point for the old root's (the
+  // namespace's root if that was it); the old root goes onto put_old.
+  const DentryRef root_mp = root_mnt->mountpoint();
+  ns.mounted_at_.erase(new_mnt->mountpoint().get());
+  new_mnt->set_mountpoint(root_mp);
+  if (root_mp) {
+    ns.mounted_at_[root_mp.get()] = new_mnt;
+  } else {
+    for (const auto& x : ns.mounts_) {
+      if (x.get() == new_mnt) ns.root_mount_ = x;
+    }
+  }
+  root_mnt->set_mountpoint(put_old);
+  ns.mounted_at_[put_old.get()] = root_mnt;
+  return {};
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,172 @@
+// Conformance tests for changing a mount namespace's tree: mount(MS_MOVE),
+// mount(MS_REMOUNT) with and without MS_BIND, recursive binds
+// (MS_BIND|MS_REC) and pivot_root(2), with their errors (do_move_mount(),
+// do_reconfigure_mnt(), do_loopback(), pivot_root() in fs/namespace.c).
+// Each runs in a child in a private mount namespace of its own; a change
+// in one namespace is not seen in another. They need CAP_SYS_ADMIN; each
+// child returns a distinct code per failed check.
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/mount_util.h"
+#include "test/syscalls/pid_ns_util.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+int PivotRoot(const std::string& new_root, const std::string& put_old) {
+  return static_cast<int>(syscall(SYS_pivot_root, new_root.c_str(), put_old.c_str()));
+}
+
+// A tmpfs on `dir` with a directory "sub" that has a tmpfs of its own
+// holding the file "y".
+bool MountWithASubmount(const std::string& dir) {
+  return MountTmpfs(dir) && mkdir((dir + "/sub").c_str(), 0755) == 0 &&
+         MountTmpfs(dir + "/sub") && Touch(dir + "/sub/y");
+}
+
+TEST_F(MountNsTest, MoveTakesTheSubmountsAlongInOneNamespaceOnly) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b", c = dir_ + "/c";
+  const pid_t outer = fork();
+  ASSERT_GE(outer, 0) << ErrnoName(errno);
+  if (outer == 0) {
+    if (!OwnNamespace() || !MountWithASubmount(a)) _exit(1);
+    const pid_t inner = ForkWith(CLONE_NEWNS);
+    if (inner < 0) _exit(2);
+    if (inner == 0) {
+      if (mount(a.c_str(), b.c_str(), nullptr, MS_MOVE, nullptr) != 0) _exit(10);
+      if (!Exists(b + "/sub/y") || Exists(a + "/sub")) _exit(11);
+      if (!MountsShow("self", b) || !MountsShow("self", b + "/sub")) _exit(12);
+      if (MountsShow("self", a) || MountsShow("self", a + "/sub")) _exit(13);
+      // Not a mount's root; below itself; a directory onto a file.
+      if (mount(c.c_str(), a.c_str(), nullptr, MS_MOVE, nullptr) != -1 || errno != EINVAL) {
+        _exit(14);
+      }
+      if (mount(b.c_str(), (b + "/sub").c_str(), nullptr, MS_MOVE, nullptr) != -1 ||
+          errno != ELOOP) {
+        _exit(15);
+      }
+      if (!Touch(c + "/f")) _exit(16);
+      const int r = mount(b.c_str(), (c + "/f").c_str(), nullptr, MS_MOVE, nullptr);
+      unlink((c + "/f").c_str());
+      if (r != -1 || errno != EINVAL) _exit(17);
+      if (mount(nullptr, a.c_str(), nullptr, MS_MOVE, nullptr) != -1 || errno != EINVAL) {
+        _exit(18);
+      }
+      _exit(0);
+    }
+    const int code = WaitCode(inner);
+    if (code != 0) _exit(100 + code % 100);
+    // The move was the other namespace's.
+    if (!Exists(a + "/sub/y") || Exists(b + "/sub")) _exit(3);
+    if (!MountsShow("self", a + "/sub") || MountsShow("self", b)) _exit(4);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(outer), 0);
+}
+
+TEST_F(MountNsTest, RemountOfABindMakesItReadOnly) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || mkdir((a + "/d").c_str(), 0755) != 0) return 1;
+    if (mount(a.c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) return 2;
+    if (mount(nullptr, b.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+      return 3;
+    }
+    if (Touch(b + "/x") || errno != EROFS) return 4;
+    if (mkdir((b + "/e").c_str(), 0755) != -1 || errno != EROFS) return 5;
+    // The bind only: the first mount stays writable.
+    if (!Touch(a + "/x") || !Exists(b + "/x")) return 6;
+    if (MountOptions(b).rfind("ro,", 0) != 0 || MountOptions(a).rfind("rw,", 0) != 0) return 7;
+    // Not a mount's root.
+    if (mount(nullptr, (a + "/d").c_str(), nullptr, MS_REMOUNT | MS_BIND, nullptr) != -1 ||
+        errno != EINVAL) {
+      return 8;
+    }
+    // Writable again, then the first mount read-only without MS_BIND.
+    if (mount(nullptr, b.c_str(), nullptr, MS_REMOUNT | MS_BIND, nullptr) != 0) return 9;
+    if (!Touch(b + "/y") || MountOptions(b).rfind("rw,", 0) != 0) return 10;
+    if (mount(nullptr, a.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) return 11;
+    if (Touch(a + "/z") || errno != EROFS) return 12;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(MountNsTest, RecursiveBindTakesTheSubmountsAlong) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b", c = dir_ + "/c";
+  const int result = InOwnNamespace([&] {
+    if (!MountWithASubmount(a)) return 1;
+    if (mount(a.c_str(), b.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return 2;
+    if (!Exists(b + "/sub/y") || !MountsShow("self", b + "/sub")) return 3;
+    // A plain bind does not: the directory underneath is empty.
+    if (mount(a.c_str(), c.c_str(), nullptr, MS_BIND, nullptr) != 0) return 4;
+    if (!Exists(c + "/sub") || Exists(c + "/sub/y") || MountsShow("self", c + "/sub")) return 5;
+    // The copies are mounts of their own: busy while one is below.
+    if (umount2(b.c_str(), 0) != -1 || errno != EBUSY) return 6;
+    if (umount2((b + "/sub").c_str(), 0) != 0 || Exists(b + "/sub/y")) return 7;
+    if (!Exists(a + "/sub/y")) return 8;
+    if (umount2(b.c_str(), 0) != 0) return 9;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(MountNsTest, PivotRootChecksThenSwapsTheRoots) {
+  // Everything under a tmpfs of the test's own (c), whatever /tmp is.
+  const std::string base = dir_ + "/c", nr = base + "/new", other = base + "/other";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(base) || !Touch(base + "/marker")) return 1;
+    if (mkdir(nr.c_str(), 0755) != 0 || mkdir(other.c_str(), 0755) != 0) return 2;
+    // new_root not a mount point yet.
+    if (mkdir((nr + "/old").c_str(), 0755) != 0) return 3;
+    if (PivotRoot(nr, nr + "/old") != -1 || errno != EINVAL) return 4;
+    if (!MountTmpfs(nr) || mkdir((nr + "/old").c_str(), 0755) != 0 || !Touch(nr + "/mine")) {
+      return 5;
+    }
+    // put_old not below new_root; a file for either.
+    if (PivotRoot(nr, other) != -1 || errno != EINVAL) return 6;
+    if (PivotRoot(base + "/marker", nr + "/old") != -1 || errno != ENOTDIR) return 7;
+    if (PivotRoot(nr, nr + "/mine") != -1 || errno != ENOTDIR) return 8;
+    if (PivotRoot(nr + "/missing", nr + "/old") != -1 || errno != ENOENT) return 9;
+    if (chdir("/") != 0) return 10;
+    if (PivotRoot(nr, nr + "/old") != 0) return 11;
+    // The new root's files at /, the old root at /old; the working
+    // directory (the old root) moved to the new root.
+    if (!Exists("/mine") || !Exists("mine") || !Exists("/old" + base + "/marker")) return 12;
+    char cwd[64] = {};
+    if (getcwd(cwd, sizeof(cwd)) == nullptr || std::string(cwd) != "/") return 13;
+    // The old root, now a mount below: new_root is the old root's mount.
+    if (PivotRoot("/", "/old") != -1 || errno != EBUSY) return 14;
+    if (umount2("/old", MNT_DETACH) != 0 || Exists("/old" + base)) return 15;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(MountNsTest, PivotRootOntoItselfThenUnmountTheOldRoot) {
+  // runc's way: pivot_root(".", ".") stacks the old root on the new one,
+  // and umount2(".") takes the topmost away.
+  const std::string nr = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(nr) || !Touch(nr + "/mine")) return 1;
+    if (chdir(nr.c_str()) != 0) return 2;
+    if (PivotRoot(".", ".") != 0) return 3;
+    if (umount2(".", MNT_DETACH) != 0) return 4;
+    if (chdir("/") != 0) return 5;
+    if (!Exists("/mine") || Exists(nr) || Exists("/proc/self")) return 6;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+}  // namespace
+}  // namespace syscall_test
