@@ -26,11 +26,12 @@
 // umount2(2): the topmost mount on the target (LOOKUP_MOUNTPOINT: "." after
 // pivot_root(".", ".") is the old root), which must be the root of a
 // mount of the caller's namespace (EINVAL otherwise); EBUSY while mounts
-// are attached below it unless MNT_DETACH, which takes them along. Open
-// files and working directories do not make a mount busy: they keep its
-// filesystem alive after the unmount, as after MNT_DETACH. MNT_EXPIRE:
-// EAGAIN the first time, the unmount the second (the mark is not cleared
-// by use). The namespace's root mount is not unmounted (EBUSY; EINVAL
+// are attached below it, or while a task has its root or working
+// directory or an open file on it (propagate_mount_busy(); a mapping of a
+// file whose descriptor is closed is not counted), unless MNT_DETACH,
+// which takes them along and leaves the files working. MNT_EXPIRE: EBUSY
+// if busy, else EAGAIN the first time, the unmount the second (the mark
+// is not cleared by use). The namespace's root mount is not unmounted (EBUSY; EINVAL
 // with MNT_DETACH).
 // pivot_root(2): Vfs::PivotRoot's checks; then every task whose root or
 // working directory was the caller's root has new_root instead
@@ -40,8 +41,10 @@
 #include <sys/mount.h>
 
 #include <charconv>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sentry/fs/proc/proc.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
@@ -120,6 +123,26 @@ Result<InodeRef> NewTmpfsFromData(std::string_view data, std::string& shown) {
     shown += opt;
   }
   return InodeRef(NewTmpfs(mode, uid, gid));
+}
+
+// Whether a task has its root or working directory, or an open file, on
+// mount `m`: what keeps a mount's count above propagate_mount_busy()'s.
+bool MountInUse(Kernel& k, const Mount* m) {
+  std::vector<std::shared_ptr<Task>> tasks;
+  {
+    absl::MutexLock l(&k.mu());
+    tasks = k.Tasks();
+  }
+  for (const auto& task : tasks) {
+    if (task->fs_ && (task->fs().root()->mount() == m || task->fs().cwd()->mount() == m)) {
+      return true;
+    }
+    if (!task->fds_) continue;
+    for (const auto& [fd, e] : task->fds().Snapshot()) {
+      if (e.file && e.file->dentry() && e.file->dentry()->mount() == m) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -210,7 +233,11 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
   if (!d->IsMountRoot() || !vfs.HasMount(*ns, d->mount())) return Errno(EINVAL);
   if (flags & MNT_EXPIRE) {
     if ((flags & (MNT_FORCE | MNT_DETACH)) || d == ns->root()) return Errno(EINVAL);
+    if (MountInUse(t.kernel(), d->mount())) return Errno(EBUSY);
     if (vfs.MarkExpired(*ns, d->mount())) return Errno(EAGAIN);
+  }
+  if (!(flags & MNT_DETACH) && d != ns->root() && MountInUse(t.kernel(), d->mount())) {
+    return Errno(EBUSY);
   }
   SV_TRY(vfs.DetachIn(*ns, d, (flags & MNT_DETACH) != 0));
   return 0;

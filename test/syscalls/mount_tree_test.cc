@@ -6,6 +6,7 @@
 // in one namespace is not seen in another. They need CAP_SYS_ADMIN; each
 // child returns a distinct code per failed check.
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -163,6 +164,30 @@ TEST_F(MountNsTest, PivotRootOntoItselfThenUnmountTheOldRoot) {
     if (umount2(".", MNT_DETACH) != 0) return 4;
     if (chdir("/") != 0) return 5;
     if (!Exists("/mine") || Exists(nr) || Exists("/proc/self")) return 6;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(MountNsTest, UmountIsBusyWhileAFileOrAWorkingDirectoryIsOnIt) {
+  const std::string a = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a)) return 2;
+    const int fd = open((a + "/x").c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd < 0) return 3;
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) return 4;
+    if (umount2(a.c_str(), MNT_EXPIRE) != -1 || errno != EBUSY) return 5;
+    close(fd);
+    if (chdir(a.c_str()) != 0) return 6;
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) return 7;
+    if (chdir("/") != 0 || umount2(a.c_str(), 0) != 0) return 8;
+    // Detached, an open file keeps working.
+    if (!MountTmpfs(a)) return 9;
+    const int kept = open((a + "/y").c_str(), O_CREAT | O_RDWR, 0644);
+    if (kept < 0 || umount2(a.c_str(), MNT_DETACH) != 0 || Exists(a + "/y")) return 10;
+    char got = 0;
+    if (write(kept, "z", 1) != 1 || pread(kept, &got, 1, 0) != 1 || got != 'z') return 11;
+    close(kept);
     return 0;
   });
   EXPECT_EQ(result, 0);
