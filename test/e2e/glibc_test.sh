@@ -21,7 +21,9 @@ if [[ "${TESTLIB_ARGS[reference]:-}" == runsc ]]; then
   for c in coreutils_find_and_cp coreutils_stat_formats coreutils_touch_ln_chmod ld_library_path_is_honoured; do
     KNOWN_FAILING[$c]="gVisor: statx from coreutils is EINVAL"
   done
-  KNOWN_FAILING[util_linux_unshare_mount_tmpfs]="gVisor: unshare -m's MS_REC|MS_PRIVATE on / is EINVAL"
+  for c in util_linux_unshare_mount_tmpfs util_linux_pivot_root; do
+    KNOWN_FAILING[$c]="gVisor: unshare -m's MS_REC|MS_PRIVATE on / is EINVAL"
+  done
 fi
 
 for prog in /bin/bash /usr/bin/perl /usr/bin/gawk /bin/tar /bin/gzip /bin/sed /bin/grep; do
@@ -125,6 +127,12 @@ echo "== util-linux: a mount namespace (issue 13)"
 # mountinfo through libmount. The tmpfs is seen only in the new namespace.
 tcase util_linux_unshare_mount_tmpfs --out $'x\n1\nparent sees 0' -- "${BASH_C[@]}" \
   "mkdir -p $U/m && /usr/bin/unshare -m /bin/bash -c 'mount -t tmpfs none $U/m && touch $U/m/x && ls $U/m && grep -c \" $U/m tmpfs \" /proc/self/mounts' && echo \"parent sees \$(ls $U/m | wc -l)\""
+
+# pivot_root(8) as an init or a runtime uses it: the tmpfs becomes /, the
+# old root /old (bash's builtins only after it: the new root has no
+# programs), and the parent's namespace keeps its root.
+tcase util_linux_pivot_root --out $'/old/usr/bin/bash\n/old\nparent sees 0' -- "${BASH_C[@]}" \
+  "mkdir -p $U/r && /usr/bin/unshare -m /bin/bash -c 'mount -t tmpfs none $U/r && mkdir $U/r/old && cd $U/r && /usr/sbin/pivot_root . old && cd / && echo /old/usr/bin/bas[h] && echo /*' && echo \"parent sees \$(ls $U/r | wc -l)\""
 
 echo "== the dynamic loader"
 tcase ld_so_cache_is_read_from_the_root --grep 'search cache=/etc/ld.so.cache' -- "${BASH_C[@]}" \
