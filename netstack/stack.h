@@ -70,6 +70,7 @@ struct Stats {
   uint64_t tcp_sack_scan = 0;
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t tcp_paws_drops = 0;  // segments with an old timestamp (RFC 7323 5)
+  uint64_t tcp_dsack_sent = 0, tcp_dsack_received = 0;  // RFC 2883 blocks
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
   uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
   uint64_t icmp6_malformed = 0, icmp6_echo_replies = 0, icmp6_unreach_sent = 0;

@@ -609,6 +609,64 @@ TEST(TcpSack, DuplicateAcksWithoutBlocksStillFastRetransmit) {
   EXPECT_EQ(s.stack->stats().tcp_retransmits, 2u);
 }
 
+// RFC 2883 as receiver: a duplicate is reported once, in the first block
+// of the next ACK: a whole old segment, a duplicate of out-of-order data
+// (then the block that holds it), the old half of a segment.
+TEST(TcpSack, DsackReportsEachDuplicateOnce) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.ack = p.iss + 1;
+  const uint32_t base = kPeerIss + 1;
+  auto ack_opts = [&] {
+    EXPECT_FALSE(s.Quiet());
+    std::string o = s.Quiet() ? "" : TcpOptions(s.link.frames.front());
+    if (!s.Quiet()) s.Next();
+    return o;
+  };
+  p.Data("AAAA", 0);
+  EXPECT_EQ(ack_opts(), "");
+  p.Data("AAAA", 0);
+  EXPECT_EQ(ack_opts(), SackOpt({{base, base + 4}}));
+  p.Data("CCCC", 8);
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 8, base + 12}}));
+  p.Data("CCCC", 8);
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 8, base + 12}, {base + 8, base + 12}}));
+  p.Data("AABB", 2);
+  EXPECT_EQ(ack_opts(), SackOpt({{base + 2, base + 4}, {base + 8, base + 12}}));
+  EXPECT_EQ(p.Read(), "AAAABB");
+  EXPECT_EQ(s.stack->stats().tcp_dsack_sent, 3u);
+}
+
+// RFC 2883 as sender: a first block below the ACK or inside the second is
+// a D-SACK: counted (TCP_INFO's tcpi_dsack_dups), never new SACKed data,
+// so three ACKs that carry only D-SACKs start no recovery.
+TEST(TcpSack, DsackBlocksAreCountedNotSacked) {
+  OneStack s;
+  Passive p(s, 0, 65535, 0, kMss1460Sack);
+  ASSERT_TRUE(p.conn);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(4 * 1460, 'z')).ok());
+  std::vector<uint32_t> seg;
+  for (int i = 0; i < 4; ++i) seg.push_back(s.Next().tcp.seq);
+  auto ack = [&](uint32_t a, std::initializer_list<std::pair<uint32_t, uint32_t>> blocks) {
+    s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, a, kTcpAck, 65535,
+                                   SackOpt(blocks)));
+  };
+  ack(seg[1], {{seg[2], seg[3]}});
+  EXPECT_EQ(p.conn->info().sack_ranges, 1u);
+  ack(seg[1], {{seg[0], seg[1]}, {seg[2], seg[3]}});     // below the ACK
+  ack(seg[1], {{seg[2], seg[2] + 100}, {seg[2], seg[3]}});  // inside the second
+  ack(seg[1], {{seg[0], seg[0] + 100}});
+  TcpEndpoint::Info i = p.conn->info();
+  EXPECT_EQ(i.dsack_dups, 3u);
+  EXPECT_EQ(i.sack_ranges, 1u);
+  EXPECT_EQ(i.sacked_segs, 1u);
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().tcp_sack_recoveries, 0u);
+  EXPECT_EQ(s.stack->stats().tcp_dsack_received, 3u);
+}
+
 // A retransmission is of bytes sent before, never of the queue behind
 // them: four 100-byte segments fill the peer's 400-byte window, more data
 // waits, the first is lost and the rest SACKed. The whole-MSS resend from

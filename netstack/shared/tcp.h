@@ -17,7 +17,11 @@
 // net.ipv4.tcp_timestamps says; TSecr echoes TS.Recent, RTT from TSecr
 // where Karn's rule leaves no timed sample, PAWS drops old segments.
 //
-// Not yet: D-SACK, urgent data, SYN cookies, delayed ACKs
+// D-SACK (RFC 2883): a duplicate segment is reported in the first block
+// of the next ACK; as sender, a D-SACK block is counted, never taken as
+// newly SACKed data.
+//
+// Not yet: urgent data, SYN cookies, delayed ACKs
 // (every segment is acknowledged at once).
 //
 // The socket layer drives it without blocking: every call returns EAGAIN /
@@ -218,9 +222,16 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void CongestionAvoidance(uint32_t acked);
 
   // ---- SACK (tcp_sack.cc) ----
-  // Fills h->sack with the out-of-order data held: the block with the
-  // latest arrival first, then the others from the highest (RFC 2018 4).
+  // Fills h->sack: a D-SACK block first if a duplicate came (RFC 2883),
+  // then the out-of-order data held: the block with the latest arrival
+  // first, then the others from the highest (RFC 2018 4).
   void FillSackBlocks(TcpHeader* h) const;
+  // A duplicate [seq, end) arrived: the next ACK reports it first
+  // (tcp_dsack_set()), with SACK agreed.
+  void NoteDuplicate(uint32_t seq, uint32_t end);
+  // RFC 2883 4.1 (tcp_check_dsack()): the first block is a D-SACK if it
+  // starts below the ACK or lies inside the second block.
+  static bool IsDsack(const TcpHeader& h);
   // Adds [a, b) to ooo_ranges_, merging what it overlaps or touches.
   void AddOooRange(uint64_t a, uint64_t b);
   // Adds the peer's valid blocks to the scoreboard; true if any byte was
@@ -336,6 +347,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   size_t ooo_bytes_ = 0;
   std::optional<uint64_t> ooo_fin_off_;
   uint64_t last_ooo_off_ = 0;  // where the latest out-of-order segment starts
+  std::optional<TcpSackBlock> dsack_;  // a duplicate the next ACK reports
   bool fin_received_ = false;
   // Receive autotuning: bytes the user read, and the last measurement
   // (bytes read per round trip, where it started and when).

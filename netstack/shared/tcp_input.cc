@@ -213,6 +213,12 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
   size_t seg_len = payload.size() + (syn ? 1 : 0) + (fin ? 1 : 0);
   if (!AcceptableSeq(h, seg_len)) {
     ++stack_->stats_.tcp_bad_seq;
+    // Data we already have: a duplicate, reported as D-SACK up to RCV.NXT
+    // (tcp_send_dupack()).
+    if (!payload.empty() && SeqLt(h.seq, rcv_nxt_)) {
+      uint32_t end = h.seq + uint32_t(payload.size());
+      NoteDuplicate(h.seq, SeqLt(end, rcv_nxt_) ? end : rcv_nxt_);
+    }
     if (!(h.flags & kTcpRst)) SendAck();
     return;
   }
@@ -389,6 +395,7 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
   // Trim what we already have, then what lies past the window.
   if (rel < 0) {
     uint64_t cut = uint64_t(-rel);
+    NoteDuplicate(seq, seq + uint32_t(std::min<uint64_t>(cut, payload.size())));
     if (cut >= payload.size()) {
       if (cut > payload.size()) fin = false;  // that FIN came before RCV.NXT: a duplicate
       payload = {};
@@ -430,6 +437,13 @@ void TcpEndpoint::HandleData(uint32_t seq, std::string_view payload, bool fin) {
     } else if (ooo_.size() >= kMaxOooSegments && !ooo_.count(off)) {
       ++stack_->stats_.tcp_ooo_overflow;
     } else if (ooo_bytes_ + payload.size() <= rcvbuf_cap_) {
+      // Out-of-order data we hold already: its start is a duplicate
+      // (tcp_data_queue_ofo()).
+      if (auto r = ooo_ranges_.upper_bound(off); r != ooo_ranges_.begin() &&
+                                                 std::prev(r)->second > off) {
+        uint64_t end = std::min<uint64_t>(std::prev(r)->second, off + payload.size());
+        NoteDuplicate(rcv_nxt_ + uint32_t(off - rcv_off_), rcv_nxt_ + uint32_t(end - rcv_off_));
+      }
       ++stack_->stats_.tcp_ooo_segments;
       ++rcv_ooopack_;
       last_ooo_off_ = off;

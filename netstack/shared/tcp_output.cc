@@ -70,8 +70,10 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   if (syn) h.sack_permitted = state_ == TcpState::kSynSent ? stack_->tcp_sack_ : sack_ok_;
   PutTimestamps(&h);
   // Out-of-order data held: say which (RFC 2018 4).
-  if ((flags & kTcpAck) && !syn && !(flags & kTcpRst) && sack_ok_ && !ooo_.empty()) {
+  if ((flags & kTcpAck) && !syn && !(flags & kTcpRst) && sack_ok_ &&
+      (!ooo_.empty() || dsack_)) {
     FillSackBlocks(&h);
+    dsack_.reset();  // reported once
   }
   CountOut(payload);
   std::string seg;

@@ -26,7 +26,22 @@ void TcpEndpoint::AddOooRange(uint64_t a, uint64_t b) {
   ooo_ranges_.emplace(a, b);
 }
 
+void TcpEndpoint::NoteDuplicate(uint32_t seq, uint32_t end) {
+  if (!sack_ok_ || !SeqLt(seq, end)) return;
+  dsack_ = TcpSackBlock{seq, end};
+  ++stack_->stats_.tcp_dsack_sent;
+}
+
+bool TcpEndpoint::IsDsack(const TcpHeader& h) {
+  if (h.sack_count == 0) return false;
+  const TcpSackBlock& b = h.sack[0];
+  if (SeqLt(b.left, h.ack)) return true;
+  return h.sack_count > 1 && SeqGeq(b.left, h.sack[1].left) && SeqLeq(b.right, h.sack[1].right);
+}
+
 void TcpEndpoint::FillSackBlocks(TcpHeader* h) const {
+  h->sack_count = 0;
+  if (dsack_) h->sack[h->sack_count++] = *dsack_;
   if (ooo_ranges_.empty()) return;
   auto seq = [&](uint64_t off) { return rcv_nxt_ + uint32_t(off - rcv_off_); };
   // The range with the latest segment, else the highest.
@@ -36,7 +51,6 @@ void TcpEndpoint::FillSackBlocks(TcpHeader* h) const {
   } else {
     first = std::prev(ooo_ranges_.end());
   }
-  h->sack_count = 0;
   h->sack[h->sack_count++] = {seq(first->first), seq(first->second)};
   for (auto it = ooo_ranges_.rbegin();
        it != ooo_ranges_.rend() && h->sack_count < kTcpMaxSackBlocks; ++it) {
@@ -88,7 +102,13 @@ bool TcpEndpoint::AddSacked(TcpSackBlock b) {
 
 bool TcpEndpoint::TakeSack(const TcpHeader& h) {
   bool news = false;
-  for (size_t k = 0; k < h.sack_count; ++k) {
+  size_t k = 0;
+  if (IsDsack(h)) {  // a duplicate the peer got: nothing new SACKed (RFC 2883 4.1)
+    ++dsack_dups_;
+    ++stack_->stats_.tcp_dsack_received;
+    k = 1;
+  }
+  for (; k < h.sack_count; ++k) {
     TcpSackBlock b = h.sack[k];
     // Only blocks inside what is outstanding; a D-SACK (below the ACK) or
     // a block past what we sent is ignored.
