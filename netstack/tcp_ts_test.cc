@@ -169,5 +169,25 @@ TEST(TcpTs, RttFromTsecrAfterARetransmission) {
   EXPECT_EQ(p.conn->info().min_rtt_ns, 0);
 }
 
+// Without a retransmission the timed samples are the only ones: an ACK
+// past the timed segment is not measured from its TSecr (1 ms ticks),
+// as Linux takes TSecr only where its own timing has nothing.
+TEST(TcpTs, NoTsecrSampleWithoutARetransmission) {
+  OneStack s = WithTimestamps();
+  Passive p(s);
+  ASSERT_TRUE(p.conn);
+  p.conn->SetNoDelay(true);
+  ASSERT_TRUE(p.conn->Send(std::string(2 * 1448, 'x')).ok());
+  Parsed a = s.Next(), b = s.Next();
+  s.Advance(10'000'000);
+  s.Deliver(PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, p.iss + 1 + 1448, kTcpAck, 65535,
+                        Ts(300, a.tcp.tsval)));
+  EXPECT_EQ(p.conn->info().srtt_ns, 10'000'000 / 8);  // the timed segment
+  s.Advance(10'000'000);
+  s.Deliver(PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, p.iss + 1 + 2896, kTcpAck, 65535,
+                        Ts(301, b.tcp.tsval)));
+  EXPECT_EQ(p.conn->info().srtt_ns, 10'000'000 / 8);
+}
+
 }  // namespace
 }  // namespace seedvisor::netstack

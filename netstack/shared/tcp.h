@@ -273,8 +273,10 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   bool PawsReject(const TcpHeader& h) const;
   // 4.3 (5.3 R3): TS.Recent from a segment that covers Last.ACK.sent.
   void UpdateTsRecent(const TcpHeader& h);
-  // An RTT sample from TSecr (4.1) for an ACK of new data that the timed
-  // segment could not give (Karn: it was retransmitted).
+  // An RTT sample from TSecr (4.1) for an ACK of new data after a
+  // retransmission stopped the timing (Karn), as Linux takes one only
+  // where its own per-segment timing has none (tcp_ack_update_rtt()):
+  // the 1 ms ticks are coarse beside the timed samples.
   void SampleRttFromTsecr(const TcpHeader& h);
 
   // Takes the options of the peer's SYN or SYN-ACK (window scale);
@@ -377,6 +379,9 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   RtoEstimator rto_;
   int retries_ = 0;
   bool rtt_timing_ = false;
+  // A retransmission stopped the timing (Karn): until the next sample,
+  // an ACK of new data is measured from its TSecr.
+  bool rtt_karn_ = false;
   uint32_t rtt_seq_ = 0;
   int64_t rtt_start_ns_ = 0;
   Timer rto_timer_;

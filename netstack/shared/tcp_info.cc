@@ -31,6 +31,7 @@ void TcpEndpoint::CountIn(size_t payload) {
 
 void TcpEndpoint::SampleRtt(int64_t rtt_ns) {
   rto_.Sample(rtt_ns);
+  rtt_karn_ = false;
   rtt_ns = std::max<int64_t>(rtt_ns, 0);
   if (min_rtt_ns_ < 0 || rtt_ns < min_rtt_ns_) min_rtt_ns_ = rtt_ns;
 }

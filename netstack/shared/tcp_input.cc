@@ -99,7 +99,7 @@ void TcpEndpoint::HandleSynSent(const TcpHeader& h) {
   }
   if (rtt_timing_) {
     SampleRtt(stack_->Now() - rtt_start_ns_);
-  } else {
+  } else if (rtt_karn_) {
     SampleRttFromTsecr(h);  // the SYN was resent
   }
   rtt_timing_ = false;
@@ -289,7 +289,7 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     if (rtt_timing_ && SeqGeq(h.ack, rtt_seq_)) {  // Karn: only never-resent data is timed
       SampleRtt(stack_->Now() - rtt_start_ns_);
       rtt_timing_ = false;
-    } else if (!rtt_timing_) {
+    } else if (rtt_karn_) {
       SampleRttFromTsecr(h);
     }
     sndq_.Consume(std::min<size_t>(acked, sndq_.size()));

@@ -175,6 +175,7 @@ void TcpEndpoint::RetransmitFirst() {
   ++stack_->stats_.tcp_retransmits;
   CountRetransmit(n);
   rtt_timing_ = false;  // Karn
+  rtt_karn_ = true;
   uint32_t end = snd_una_ + uint32_t(n) + (fin ? 1 : 0);
   if (SeqLt(snd_nxt_, end)) snd_nxt_ = end;
 }
@@ -196,6 +197,7 @@ void TcpEndpoint::OnRetransmitTimer() {
       ++stack_->stats_.tcp_retransmits;
       CountRetransmit(0);
       rtt_timing_ = false;
+      rtt_karn_ = true;
       rto_.Backoff();
       SendSyn();
       ArmRto();

@@ -174,6 +174,7 @@ uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
   ++stack_->stats_.tcp_retransmits;
   CountRetransmit(data);
   rtt_timing_ = false;  // Karn
+  rtt_karn_ = true;
   return uint32_t(data) + (fin ? 1 : 0);
 }
 
