@@ -94,9 +94,4 @@ int Reaper::Wait(pid_t pid, absl::Duration timeout) {
   return st;
 }
 
-bool Reaper::Exited(pid_t pid) {
-  absl::MutexLock l(&mu_);
-  return exited_.count(pid) > 0;
-}
-
 }  // namespace seedvisor::shim

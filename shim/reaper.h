@@ -1,5 +1,6 @@
 // The shim is a child subreaper (PR_SET_CHILD_SUBREAPER): `seedsc create`
-// forks the sandbox and exits, so the sandbox becomes our child. One thread
+// forks the sandbox's pid 1 (which reaps the sentry, pid 2 there) and exits,
+// so that pid 1 becomes our child; the sentry never is. One thread
 // reaps every child and keeps each exit status until someone asks for it;
 // child processes are started through Spawn so that no exit is missed.
 //
@@ -35,8 +36,6 @@ class Reaper {
   // The raw wait status of pid once it exits; absl::nullopt-like -1 on
   // timeout (timeout <= 0: wait forever).
   int Wait(pid_t pid, absl::Duration timeout = absl::ZeroDuration());
-  // Whether pid has been reaped (its status is still kept).
-  bool Exited(pid_t pid);
 
  private:
   Reaper() = default;

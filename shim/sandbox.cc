@@ -232,12 +232,10 @@ void Sandbox::Destroy() {
   if (pid_ > 0 && !joined_) {
     // Shutdown has SIGKILLed every task; the sandbox process itself only
     // lingers to let the reply out, so end it now rather than wait. It is
-    // our child (we are a subreaper); its status may already have been taken
-    // by the init's exit watcher, so "gone" is: reaped, or no such pid.
+    // not our child but pid 2 of its own pid namespace, whose pid 1 (our
+    // child once `seedsc create` has exited) reaps it: "gone" is no such pid.
     kill(pid_, SIGKILL);
-    auto gone = [this] {
-      return Reaper::Get().Exited(pid_) || (kill(pid_, 0) < 0 && errno == ESRCH);
-    };
+    auto gone = [this] { return kill(pid_, 0) < 0 && errno == ESRCH; };
     absl::Time deadline = absl::Now() + absl::Seconds(2);
     while (!gone() && absl::Now() < deadline) usleep(500);
   }
