@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "runsc/container/cgroup.h"
 #include "runsc/container/hooks.h"
+#include "runsc/container/host_process.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/server.h"
 #include "shim/ttrpc/client.h"
@@ -38,27 +39,9 @@ std::string ControlAddressForDir(const std::string& dir) {
   return absl::StrFormat("/tmp/seedsc-%016x.sock", std::hash<std::string>()(dir));
 }
 
-bool WaitGone(pid_t pid, int ms) {
-  // The sandbox is not our child: a pidfd polls readable when it exits.
-  int pfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pfd >= 0) {
-    pollfd p{pfd, POLLIN, 0};
-    int r = poll(&p, 1, ms);
-    close(pfd);
-    if (r == 1) return true;
-  }
-  for (int i = 0; i < ms / 5; ++i) {
-    if (!SandboxAlive(pid)) return true;
-    usleep(5000);
-  }
-  return !SandboxAlive(pid);
-}
-
-void KillSandboxPid(pid_t pid) {
-  if (pid <= 0 || !SandboxAlive(pid)) return;
-  kill(pid, SIGKILL);
-  WaitGone(pid, 3000);
-}
+// Best effort, where a failure is being undone or the caller does not wait
+// for the end (create's clean-up, fork, the FRI daemon): 3 s at the most.
+void KillSandboxPid(pid_t pid) { EndProcess(pid, absl::Seconds(3)).IgnoreError(); }
 
 // Milliseconds left until `deadline` for poll(2): -1 for none, 0 once past.
 int PollMs(absl::Time deadline) {
@@ -71,24 +54,14 @@ int PollMs(absl::Time deadline) {
 std::string Seconds(absl::Duration d) { return absl::FormatDuration(d); }
 
 // What the sandbox's sentry was doing, for the deadline's message: the
-// first child of `reaper` (the pid namespace's pid 1), its state and where
-// it sleeps in the host kernel. Best effort: "" if /proc does not say.
+// first child of `reaper` (the pid namespace's pid 1). Best effort: "" if
+// /proc does not say.
 std::string SentryState(pid_t reaper) {
   std::ifstream children(absl::StrCat("/proc/", reaper, "/task/", reaper, "/children"));
   pid_t sentry = 0;
   if (!(children >> sentry) || sentry <= 0) return "";
-  std::ifstream stat(absl::StrCat("/proc/", sentry, "/stat"));
-  std::string line;
-  std::getline(stat, line);
-  const size_t paren = line.rfind(')');
-  const std::string state = paren != std::string::npos && paren + 2 < line.size()
-                                ? line.substr(paren + 2, 1)
-                                : "?";
-  std::ifstream wchan_in(absl::StrCat("/proc/", sentry, "/wchan"));
-  std::string wchan;
-  std::getline(wchan_in, wchan);
-  return absl::StrCat(" (its sentry, host pid ", sentry, ", was in state ", state,
-                      wchan.empty() || wchan == "0" ? "" : absl::StrCat(" in ", wchan), ")");
+  const std::string what = DescribeProcess(sentry);
+  return what.empty() ? "" : absl::StrCat(" (its sentry, host pid ", sentry, ": ", what, ")");
 }
 
 // Reads what `seedsc boot` reports on its ready pipe: "ok <its host pid>"
@@ -515,7 +488,12 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     // sandbox process is worth waiting for, so SIGKILL ends it at once.
     Call(st, "Shutdown", req, &resp, control::kEndHostProcessesTimeout + absl::Seconds(3))
         .IgnoreError();
-    KillSandboxPid(st.sandbox_pid);
+    // Gone before delete says so (test/oci: 'delete leaves no sandbox
+    // process'). If it is not, the state stays for another delete.
+    if (absl::Status s = EndProcess(st.sandbox_pid, kEndProcessTimeout); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("container \"", st.id, "\": its sandbox's ",
+                                                 s.message(), "; delete it again later"));
+    }
   }
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);

@@ -351,20 +351,27 @@ check_eq "update: cpu quota kept" 50000 "$(cat /sys/fs/cgroup/cpu/$CG/cg/cpu.cfs
 err="$(echo '{"memory":{"limit":"big"}}' | "${S[@]}" update --resources=- cg 2>&1)"
 check_eq "update: bad field" "seedsc: resources: memory.limit: must be an integer, not string" "$err"
 check_eq "update: bad field changes nothing" 134217728 "$(cat /sys/fs/cgroup/memory/$CG/cg/memory.limit_in_bytes 2>&1)"
+# The sandbox's process by pid and start time (stat field 22): a pid the
+# host gave to another process after delete is not the sandbox's.
+started() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+cg_started="$(started "$cg_pid")"
+[[ -n "$cg_started" ]] || bad "the sandbox's start time (/proc/$cg_pid/stat)"
+cg_ns="$(readlink "/proc/$cg_pid/ns/pid")"
 "${S[@]}" delete --force cg
 check_eq "delete --force" 0 $?
 check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
 [[ -e /sys/fs/cgroup/pids/$CG ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
 # (A zombie waiting for the host's init to reap it is no process.)
-alive() { [[ -r /proc/$1/stat ]] && ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
+alive() {
+  [[ -n "$cg_started" && "$(started "$1")" == "$cg_started" ]] &&
+    ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null
+}
 if alive "$cg_pid"; then
   bad "delete leaves no sandbox process"
-  # What the sandbox's process was doing, and what was left in its pid
-  # namespace (its init waits in zap_pid_ns_processes for every one).
-  echo "  $(ps -o pid=,stat=,wchan:32=,etime=,args= -p "$cg_pid")"
-  ns="$(readlink "/proc/$cg_pid/ns/pid" 2>/dev/null)"
+  # What it was doing (each thread), and what was left in its pid namespace.
+  ps -L -o pid=,lwp=,stat=,wchan:32=,etime=,comm= -p "$cg_pid" | sed 's/^/  /'
   for p in /proc/[0-9]*; do
-    [[ -n "$ns" && "$(readlink "$p/ns/pid" 2>/dev/null)" == "$ns" ]] || continue
+    [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$cg_ns" ]] || continue
     echo "  in its namespace: $(ps -o pid=,ppid=,stat=,wchan:32=,args= -p "${p#/proc/}")"
   done
 else
