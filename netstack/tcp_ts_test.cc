@@ -31,19 +31,19 @@ std::string SynOpts(uint32_t val, uint32_t ecr) {
 OneStack WithTimestamps() { return OneStack(true, 1500, true, /*timestamps=*/true); }
 
 // A connection accepted on port 80 from a peer whose SYN offered
-// timestamps with TSval 100 and whose ACK had 101.
+// timestamps with TSval `syn_val` (100) and whose ACK had `ack_val` (101).
 struct Passive {
-  explicit Passive(OneStack& s) : s(s) {
+  explicit Passive(OneStack& s, uint32_t syn_val = 100, uint32_t ack_val = 101) : s(s) {
     listener = s.stack->NewTcp();
     EXPECT_TRUE(listener->Bind({Ip4{}, kPort}).ok());
     EXPECT_TRUE(listener->Listen(8).ok());
-    s.Deliver(PeerTcpOpts(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, 65535, SynOpts(100, 0)));
+    s.Deliver(PeerTcpOpts(kPeerPort, kPort, kPeerIss, 0, kTcpSyn, 65535, SynOpts(syn_val, 0)));
     EXPECT_FALSE(s.Quiet());
     if (!s.Quiet()) synack_opts = TcpOptions(s.link.frames.front());
     Parsed synack = s.Next();
     iss = synack.tcp.seq;
     synack_tsval = synack.tcp.tsval;
-    Send(0, 101, {});
+    Send(0, ack_val, {});
     auto c = listener->Accept();
     EXPECT_TRUE(c.ok());
     if (c.ok()) conn = *c;
@@ -146,6 +146,83 @@ TEST(TcpTs, PawsDropsAnOldSegmentButNotARst) {
   EXPECT_EQ(p.conn->Available(), 8u);
   p.Send(8, 1, {}, kTcpRst);
   EXPECT_EQ(p.conn->state(), TcpState::kClosed);
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
+}
+
+// Linux's PAWS window (TCP_PAWS_WINDOW): a TSval one tick behind
+// TS.Recent passes; two behind does not.
+TEST(TcpTs, PawsLetsATsvalOneTickOldThrough) {
+  OneStack s = WithTimestamps();
+  Passive p(s);
+  ASSERT_TRUE(p.conn);
+  p.Send(0, 200, "aaaa", kTcpAck | kTcpPsh);
+  s.Next();
+  p.Send(4, 199, "bbbb", kTcpAck | kTcpPsh);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 8);
+  EXPECT_EQ(p.conn->Available(), 8u);
+  p.Send(8, 198, "cccc", kTcpAck | kTcpPsh);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 8);
+  EXPECT_EQ(p.conn->Available(), 8u);
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
+}
+
+// A peer whose SYN carries TSval 0 and whose later TSvals have the top bit
+// set: TS.Recent 0 rejects nothing, so the handshake completes and data
+// flows; TS.Recent then follows the peer's clock and PAWS works again.
+TEST(TcpTs, PawsIgnoresATsRecentOfZero) {
+  OneStack s = WithTimestamps();
+  Passive p(s, 0, 0x90000000);
+  ASSERT_TRUE(p.conn);
+  EXPECT_EQ(p.conn->state(), TcpState::kEstablished);
+  p.Send(0, 0x90000001, "abcd", kTcpAck | kTcpPsh);
+  Parsed ack = s.Next();
+  EXPECT_EQ(ack.tcp.ack, kPeerIss + 1 + 4);
+  EXPECT_EQ(ack.tcp.tsecr, 0x90000001u);
+  EXPECT_EQ(p.conn->Available(), 4u);
+  p.Send(4, 0x80000000, "efgh", kTcpAck | kTcpPsh);  // old now that TS.Recent is the peer's
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 4);
+  EXPECT_EQ(p.conn->Available(), 4u);
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
+}
+
+// tcp_disordered_ack(): a pure duplicate ACK that changes no window,
+// overtaken by a later one, passes if it lags by less than an RTO of the
+// peer's clock (1 s at 1200 Hz here); one lagging more is dropped.
+TEST(TcpTs, PawsLetsAReorderedPureAckThrough) {
+  OneStack s = WithTimestamps();
+  Passive p(s);
+  ASSERT_TRUE(p.conn);
+  p.Send(0, 200, "aaaa", kTcpAck | kTcpPsh);
+  s.Next();
+  p.Send(4, 300, {});
+  EXPECT_TRUE(s.Quiet());
+  p.Send(4, 290, {});  // sent before the one above
+  EXPECT_TRUE(s.Quiet());
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 0u);
+  p.Send(4, 300 - 1300, {});  // far older than an RTO
+  EXPECT_FALSE(s.Quiet());
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 4);
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
+}
+
+// TS.Recent left alone for TCP_PAWS_WRAP (2147 s on Linux 6.8 and later)
+// rejects nothing any more.
+TEST(TcpTs, PawsForgetsAnIdleTsRecent) {
+  OneStack s = WithTimestamps();
+  Passive p(s);
+  ASSERT_TRUE(p.conn);
+  p.Send(0, 200, "aaaa", kTcpAck | kTcpPsh);
+  s.Next();
+  s.Advance(2146LL * 1'000'000'000);
+  while (!s.Quiet()) s.Next();
+  p.Send(4, 100, "bbbb", kTcpAck | kTcpPsh);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 4);
+  EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
+  s.Advance(1'000'000'000);
+  while (!s.Quiet()) s.Next();
+  p.Send(4, 100, "bbbb", kTcpAck | kTcpPsh);
+  EXPECT_EQ(s.Next().tcp.ack, kPeerIss + 1 + 8);
+  EXPECT_EQ(p.conn->Available(), 8u);
   EXPECT_EQ(s.stack->stats().tcp_paws_drops, 1u);
 }
 

@@ -269,8 +269,12 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void InitTsOffset();  // once the 4-tuple is known
   // Fills the option of a segment we send.
   void PutTimestamps(TcpHeader* h);
-  // PAWS (5.3 R1): an old TSval on a non-RST segment.
-  bool PawsReject(const TcpHeader& h) const;
+  // PAWS (5.3 R1): an old TSval on a non-RST segment that is not a
+  // reordered pure ACK.
+  bool PawsReject(const TcpHeader& h, size_t payload_len) const;
+  // TSval no more than `window` ticks behind TS.Recent, or TS.Recent void.
+  bool PawsOk(const TcpHeader& h, uint32_t window) const;
+  bool DisorderedAck(const TcpHeader& h, size_t payload_len) const;
   // 4.3 (5.3 R3): TS.Recent from a segment that covers Last.ACK.sent.
   void UpdateTsRecent(const TcpHeader& h);
   // An RTT sample from TSecr (4.1) for an ACK of new data after a

@@ -205,7 +205,7 @@ void TcpEndpoint::HandleSegment(const TcpHeader& h, std::string_view payload) {
     SendSyn();
     return;
   }
-  if (PawsReject(h)) {  // RFC 7323 5.3 R1: an old duplicate; say where we are
+  if (PawsReject(h, payload.size())) {  // RFC 7323 5.3 R1: an old duplicate; say where we are
     ++stack_->stats_.tcp_paws_drops;
     SendAck();
     return;
