@@ -207,6 +207,9 @@ std::string Dentry::Path() const { return PathFrom(nullptr); }
 
 std::string Dentry::PathFrom(const Dentry* root) const {
   std::vector<const std::string*> parts;
+  // The mount points crossed, held: a move may replace one meanwhile, and
+  // `parts` points at names of theirs and their ancestors.
+  std::vector<DentryRef> held;
   const Dentry* d = this;
   bool reached = root == nullptr;
   while (d) {
@@ -217,8 +220,9 @@ std::string Dentry::PathFrom(const Dentry* root) const {
     if (d->parent_) {
       parts.push_back(&d->name_);
       d = d->parent_.get();
-    } else if (d->mount_ && d->mount_->mountpoint()) {
-      d = d->mount_->mountpoint().get();
+    } else if (DentryRef at = d->mount_ ? d->mount_->mountpoint() : nullptr) {
+      d = at.get();
+      held.push_back(std::move(at));
     } else {
       break;
     }

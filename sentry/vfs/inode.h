@@ -237,8 +237,10 @@ class Mount {
   const std::string& root_path() const { return root_path_; }
   void set_root_path(std::string p) { root_path_ = std::move(p); }
   // Where this mount is attached in its parent mount; null for the root mount.
-  const DentryRef& mountpoint() const { return mountpoint_; }
-  void set_mountpoint(DentryRef d) { mountpoint_ = std::move(d); }
+  // Atomic: MS_MOVE and pivot_root change it under the Vfs's mount lock
+  // while path walks ("..", Dentry::Path) read it without.
+  DentryRef mountpoint() const { return mountpoint_.load(); }
+  void set_mountpoint(DentryRef d) { mountpoint_.store(std::move(d)); }
   // The device number stat(2) shows for this mount's files whose
   // filesystem has none of its own (synthetic ones: proc, /dev, mqueue
   // report st_dev 0): an anonymous device 0:N of its own, as Linux gives
@@ -271,7 +273,7 @@ class Mount {
   std::string fstype_, source_, options_;
   std::string root_path_ = "/";
   DentryRef root_;
-  DentryRef mountpoint_;
+  std::atomic<DentryRef> mountpoint_;
 
   // The dentry cache: the kDentryCacheSize dentries of this mount looked up
   // most recently (Dentry::Child), kept alive after their last user, so that

@@ -194,8 +194,9 @@ std::string Vfs::MountInfoText(const MountNamespace* ns) const {
     const Mount& m = *mounts[i];
     int id = static_cast<int>(i) + 1;
     int parent = id;
-    if (m.mountpoint() && ids.count(m.mountpoint()->mount())) parent = ids[m.mountpoint()->mount()];
-    std::string where = m.mountpoint() ? m.mountpoint()->Path() : "/";
+    const DentryRef at = m.mountpoint();
+    if (at && ids.count(at->mount())) parent = ids[at->mount()];
+    std::string where = at ? at->Path() : "/";
     // The device stat(2) shows for the mount's root (show_mountinfo():
     // MAJOR(sb->s_dev):MINOR(sb->s_dev)), without the host lock held.
     Result<struct stat> st = StatOf(m.root().get());
