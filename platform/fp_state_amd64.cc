@@ -58,7 +58,9 @@ uint64_t FpState::HostFeatures() { return Host().features; }
 FpState::FpState() : bytes_(HostSize()) { Reset(); }
 
 void FpState::Reset() {
-  std::fill(bytes_.begin(), bytes_.end(), 0);
+  // memset, not std::fill with an int 0: that one is a byte loop in an
+  // unoptimized build (2.7 KB, twice per signal: delivery and sigreturn).
+  std::memset(bytes_.data(), 0, bytes_.size());
   std::memcpy(bytes_.data(), &kDefaultFcw, sizeof(kDefaultFcw));
   std::memcpy(bytes_.data() + kMxcsrOffset, &kDefaultMxcsr, sizeof(kDefaultMxcsr));
   if (bytes_.size() >= kXsaveHeaderEnd) {
@@ -86,7 +88,7 @@ uint64_t FpState::xstate_bv() const {
 }
 
 void FpState::CopyFrom(const uint8_t* src, size_t len, uint64_t src_features) {
-  std::fill(bytes_.begin(), bytes_.end(), 0);
+  std::memset(bytes_.data(), 0, bytes_.size());
   if (len < kFxsaveSize) {
     Reset();
     return;
