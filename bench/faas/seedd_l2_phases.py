@@ -11,8 +11,11 @@ alternating with the new one (base, new, base, new, ...), so both see the
 same load; with --loaded=yes one more round of each runs beside
 `stress-ng --cpu 2`. The load average is printed with every round.
 
+With --seedsc-base=OLD_SEEDSC the base rounds run that seedsc (a change in
+the sentry: --seedd-base defaults to --seedd then).
+
 usage: seedd_l2_phases.py --seedd=NEW --seedsc=SEEDSC [--seedd-base=OLD]
-         [--calls=300] [--rounds=3] [--loaded=yes|no] [--smoke]
+         [--seedsc-base=OLD_SEEDSC] [--calls=300] [--rounds=3] [--loaded=yes|no] [--smoke]
 Needs root (seedd boots sandboxes).
 """
 import argparse
@@ -35,20 +38,8 @@ def one_round(seedd, seedsc, calls, tmp):
     """[{phase: ms, "client": ms, "other": ms}] for `calls` L2 calls."""
     node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), ())
     try:
-        deploy = {"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}}
-        st, data = node.request("PUT", "/functions/small", json.dumps(deploy))
-        if st != 201:
-            raise SystemExit(f"deploy failed: {st} {data[:200]!r}")
         conn, body = node.connection(), json.dumps(SMALL_EVENT)
-        path = None
-        for _ in range(20):  # promoted after the 2nd call; L2 once the seed is paused
-            st, r, data = node.request_with_headers("POST", "/invoke/small", body, conn)
-            path = r.getheader("Server-Timing") or ""
-            if 'path;desc="L2"' in path:
-                break
-            time.sleep(0.2)
-        else:
-            raise SystemExit(f"no call came from a level-2 seed: {path}")
+        node.deploy_l2("small", SMALL, body, conn)
         rows = []
         for _ in range(calls):
             t0 = time.perf_counter()
@@ -76,6 +67,7 @@ def main():
     ap.add_argument("--seedd", required=True)
     ap.add_argument("--seedd-base", default="")
     ap.add_argument("--seedsc", required=True)
+    ap.add_argument("--seedsc-base", default="")
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loaded", choices=("yes", "no"), default="yes" if shutil.which("stress-ng") else "no")
@@ -83,9 +75,10 @@ def main():
     a = ap.parse_args()
     if a.smoke:
         a.calls, a.rounds, a.loaded = 5, 1, "no"
-    bins = [("new", os.path.abspath(a.seedd))]
-    if a.seedd_base:
-        bins.insert(0, ("base", os.path.abspath(a.seedd_base)))
+    bins = [("new", (os.path.abspath(a.seedd), os.path.abspath(a.seedsc)))]
+    if a.seedd_base or a.seedsc_base:
+        bins.insert(0, ("base", (os.path.abspath(a.seedd_base or a.seedd),
+                                 os.path.abspath(a.seedsc_base or a.seedsc))))
     plan = [(name, b, False) for _ in range(a.rounds) for name, b in bins]
     if a.loaded == "yes":
         plan += [(name, b, True) for name, b in bins]
@@ -100,7 +93,7 @@ def main():
                 time.sleep(1)
             try:
                 load0 = open("/proc/loadavg").read().split()[0]
-                rows = one_round(b, os.path.abspath(a.seedsc), a.calls, tmp)
+                rows = one_round(b[0], b[1], a.calls, tmp)
                 load1 = open("/proc/loadavg").read().split()[0]
             finally:
                 if stress is not None:

@@ -9,6 +9,7 @@ A seedd that exits or does not listen in time ends the run with one line
 naming its stderr file.
 """
 import http.client
+import json
 import os
 import signal
 import socket
@@ -74,6 +75,23 @@ class SeeddProcess:
         if conn is None:
             c.close()
         return r.status, r, data
+
+    def deploy_l2(self, name, source, body, conn):
+        """Deploys python function `name` (main.handler in `source`) and calls it with `body` on
+        `conn` until a call comes from its level-2 seed (promoted after its 2nd call, used once
+        paused); a deploy that fails or a seed that never serves ends the run."""
+        deploy = {"runtime": "python", "handler": "main.handler", "files": {"main.py": source}}
+        st, data = self.request("PUT", f"/functions/{name}", json.dumps(deploy))
+        if st != 201:
+            raise SystemExit(f"deploy failed: {st} {data[:200]!r}")
+        path = None
+        for _ in range(20):
+            st, r, data = self.request_with_headers("POST", f"/invoke/{name}", body, conn)
+            path = r.getheader("Server-Timing") or ""
+            if 'path;desc="L2"' in path:
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"no call came from a level-2 seed: {path}")
 
     def stop(self, timeout=None):
         self.proc.send_signal(signal.SIGTERM)

@@ -116,6 +116,8 @@ class KvmPlatform : public stub::StubPlatform {
   // (SeedForkOnTaskThreads: reading it is a call into the seed's stub,
   // which the forked sentry must never make).
   bool SeedForkOnTaskThreads() const override { return true; }
+  // Its guest memory is the memslots' backing, not at the guest's addresses.
+  pid_t SeedCopyProcess(const AddressSpace&, pid_t) override { return -1; }
 
   absl::Status PrepareSeedFork(Context& ctx, pid_t pgid, int threads) override {
     Result<std::shared_ptr<AddressSpace>> copy = ctx.ForkAddressSpace();

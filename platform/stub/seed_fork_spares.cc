@@ -72,6 +72,14 @@ void SeedForkSpares::AddCopy(pid_t pgid, const AddressSpace* seed_as,
   // `old`, if any, dies here: SIGKILL through its pidfd.
 }
 
+pid_t SeedForkSpares::CopyPid(pid_t pgid, const AddressSpace* seed_as) {
+  absl::MutexLock l(&mu_);
+  auto set = sets_.find(pgid);
+  if (set == sets_.end()) return -1;
+  auto it = set->second.copies.find(seed_as);
+  return it == set->second.copies.end() ? -1 : it->second.as->host_pid();
+}
+
 void SeedForkSpares::Finish(pid_t pgid, bool child_took_them) {
   Set set;
   {

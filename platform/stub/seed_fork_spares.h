@@ -54,6 +54,8 @@ class SeedForkSpares {
   // dies).
   void AddCopy(pid_t pgid, const AddressSpace* seed_as, std::shared_ptr<StubAddressSpace> copy,
                std::vector<pid_t> threads);
+  // The host pid of set `pgid`'s copy of `seed_as`, or -1.
+  pid_t CopyPid(pid_t pgid, const AddressSpace* seed_as);
   // After the host fork that used set `pgid`, or when the seed drops it: if
   // the fork took it, close our handles only; otherwise kill it. Either way
   // nothing of it is left here.

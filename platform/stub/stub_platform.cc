@@ -40,6 +40,10 @@ absl::Status StubPlatform::PrepareForkZygote(pid_t pgid) {
   return spares_.MakeZygote(zygote_, layout_.entry, pgid);
 }
 
+pid_t StubPlatform::SeedCopyProcess(const AddressSpace& seed_as, pid_t pgid) {
+  return spares_.CopyPid(pgid, &seed_as);
+}
+
 void StubPlatform::FinishSeedFork(pid_t pgid, bool child_took_them) {
   spares_.Finish(pgid, child_took_them);
 }

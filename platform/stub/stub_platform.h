@@ -25,13 +25,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "platform/platform.h"
+#include "platform/seed_copies.h"
 #include "platform/stub/seed_fork_spares.h"
 #include "platform/stub/stub_address_space.h"
 #include "platform/stub/stub_layout.h"
 
 namespace seedvisor::platform::stub {
 
-class StubPlatform : public Platform {
+class StubPlatform : public Platform, public SeedCopies {
  public:
   ~StubPlatform() override;
   void StopHostProcesses() override;
@@ -40,6 +41,9 @@ class StubPlatform : public Platform {
   // ---- Sandbox fork (Platform's contract) ----
   absl::Status PrepareForkZygote(pid_t pgid) final;
   void FinishSeedFork(pid_t pgid, bool child_took_them) final;
+  // ptrace and systrap: the copy's stub process (kvm: -1, its guest memory
+  // is behind the VM's memslots).
+  pid_t SeedCopyProcess(const AddressSpace& seed_as, pid_t pgid) override;
   absl::StatusOr<pid_t> AdoptInForkChild(pid_t pgid) final;
   absl::StatusOr<ForkedAddressSpace> TakeSeedCopy(AddressSpace& seed_as, pid_t pgid) final;
 

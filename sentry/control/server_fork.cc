@@ -155,22 +155,40 @@ void ControlServer::SpareLoop() {
     // goes first (it asks for the pool to be topped up once it is done).
     for (bool full = false; !full && forks_waiting_.load() == 0;) {
       Watched w(fork_watch_, "the spare loop");
-      w.Step("waiting for the fork lock");
-      absl::MutexLock fl(&fork_mu_);
-      w.Locked();
-      w.Step("waiting for the container lock");
+      sentry::SpareWarmup warm;
       {
-        absl::MutexLock l(&mu_);
-        if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
+        w.Step("waiting for the fork lock");
+        absl::MutexLock fl(&fork_mu_);
+        w.Locked();
+        w.Step("waiting for the container lock");
+        {
+          absl::MutexLock l(&mu_);
+          if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
+        }
+        absl::StatusOr<bool> r =
+            sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress(), &warm);
+        if (!r.ok()) {
+          // Not the fork's failure: the fork makes its spare itself then, and
+          // reports what fails.
+          Log::Debug("container %s: preparing the next fork: %s", cfg_.id, r.status().ToString());
+          break;
+        }
+        full = *r;
+        w.Unlocked();
       }
-      absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress());
-      if (!r.ok()) {
-        // Not the fork's failure: the fork makes its spare itself then, and
-        // reports what fails.
-        Log::Debug("container %s: preparing the next fork: %s", cfg_.id, r.status().ToString());
-        break;
+      if (warm.anchor > 0) {
+        // Without the fork lock: a fork meanwhile takes another spare or
+        // makes its own, and never waits for this.
+        w.Step("writing ahead the pages earlier forks wrote, in the spare's stub copies");
+        sentry::WarmForkSpare(warm);
+        w.Step("waiting for the fork lock to publish the spare");
+        absl::MutexLock fl(&fork_mu_);
+        w.Locked();
+        full = sentry::PublishForkSpare(kernel_, warm, cfg_.fork_spares);
+        w.Unlocked();
+        Log::Debug("container %s: a spare with %zu pages written ahead", cfg_.id,
+                   warm.pages_written);
       }
-      full = *r;
     }
   }
 }
@@ -344,6 +362,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       if (req.report_deadline_ms() > 0) opts.report_deadline = absl::Milliseconds(req.report_deadline_ms());
       opts.report_deadline = std::min(opts.report_deadline, answer_by - sentry::MonotonicNow());
       opts.test_stall_child = req.test_stall_child();
+      opts.learn_dirty_pages = !paused;
       opts.progress = w.Progress();
       // No thread of this sentry starts or ends across the host fork (see
       // RunInBackground), and no control connection is accepted or closed

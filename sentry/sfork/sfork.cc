@@ -10,11 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <new>
 #include <set>
 
 #include "absl/base/internal/cycleclock.h"
@@ -22,8 +24,10 @@
 #include "absl/base/internal/sysinfo.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "platform/seed_copies.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/sfork/dirty_pages.h"
 #include "sentry/sfork/fork_diagnosis.h"
 #include "sentry/sfork/host_group.h"
 #include "sentry/mm/mm.h"
@@ -49,16 +53,19 @@ static_assert(sizeof(Report) < PIPE_BUF);
 // and stubs) and kills that group once the forked sentry is gone: when the
 // last write end of its life line closes. Only that sentry holds one (the
 // seed closes its own once the fork took the anchor; see Spare).
-[[noreturn]] void RunAnchor(int life_fd) {
+// Before that, it tells the seed which guest pages the fork's stub copies
+// wrote (dirty_pages.h: the seed names them down the life line), through
+// `report_fd` (-1: none).
+[[noreturn]] void RunAnchor(int life_fd, int report_fd) {
   setpgid(0, 0);  // the seed does it too: whoever comes first
-  // Hold nothing of the sentry's but the life line.
-  syscall(SYS_close_range, 0, static_cast<unsigned>(life_fd) - 1, 0);
-  syscall(SYS_close_range, static_cast<unsigned>(life_fd) + 1, ~0U, 0);
-  char c;
-  for (;;) {
-    ssize_t n = read(life_fd, &c, 1);
-    if (n == 0 || (n < 0 && errno != EINTR)) break;
-  }
+  // Hold nothing of the sentry's but the life line and the report socket.
+  const unsigned lo = static_cast<unsigned>(report_fd < 0 ? life_fd : std::min(life_fd, report_fd));
+  const unsigned hi = static_cast<unsigned>(std::max(life_fd, report_fd));
+  if (lo > 0) syscall(SYS_close_range, 0, lo - 1, 0);
+  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
+  syscall(SYS_close_range, hi + 1, ~0U, 0);
+  AnchorReadPlan(life_fd);  // until the end of file: the forked sentry is gone
+  AnchorScanAndReport(report_fd, getpid());
   kill(0, SIGKILL);  // our process group: every host process of the sandbox
   _exit(0);
 }
@@ -282,6 +289,19 @@ struct Spare {
 // The caller's fork lock guards these (StartFork, FinishFork,
 // PrepareForkSpare, DropForkSpare).
 std::deque<Spare> spares_;  // ready, oldest first
+// Spares made but not yet in spares_: their copies are having the pages
+// earlier forks wrote written ahead, outside the fork lock (SpareWarmup).
+// `dropped`: the seed dropped its spares meanwhile (resumed, or ending).
+struct Warming {
+  Spare spare;
+  bool dropped = false;
+};
+std::map<pid_t, Warming> warming_;  // by anchor
+// The warming spares whose processes EndHostProcesses killed: their pids
+// may go to other processes, so WarmForkSpare writes into them no more.
+// Held by WarmForkSpare while it writes, and by that kill.
+absl::Mutex warm_mu_;
+std::set<pid_t> killed_warming_ ABSL_GUARDED_BY(warm_mu_);
 // The report fds and trace pages of forks between StartFork and FinishFork:
 // a later fork's child closes and unmaps its copies.
 std::set<int> in_flight_fds_;
@@ -338,6 +358,7 @@ void LetGoOfSpare(Kernel& k, Spare& spare, bool child_took_it) {
 }
 
 void DropSpares(Kernel& k) {
+  for (auto& [anchor, w] : warming_) w.dropped = true;  // let go of once warmed
   while (!spares_.empty()) {
     LetGoOfSpare(k, spares_.front(), false);
     spares_.pop_front();
@@ -381,16 +402,72 @@ void Tell(const ForkProgress& progress, const char* step) {
   if (progress) progress(step);
 }
 
-// One more spare at the back of spares_.
-absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
+// Guest memory whose copy-on-write pages are learned and written ahead
+// (dirty_pages.h): private anonymous writable memory (heap, stacks,
+// allocator arenas). Not a file's private pages (written ahead, a page not
+// yet written would stop following the file), nor what a fork wipes.
+bool Prebreakable(const Vma& v) {
+  return v.file == nullptr && (v.flags & MAP_PRIVATE) != 0 && (v.prot & PROT_WRITE) != 0 &&
+         !v.wipeonfork;
+}
+
+bool InRanges(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t page) {
+  auto it = std::upper_bound(ranges.begin(), ranges.end(),
+                             std::pair<uint64_t, uint64_t>(page, ~uint64_t{0}));
+  return it != ranges.begin() && page < std::prev(it)->second;
+}
+
+// Names the spare's stub copies and their prebreakable ranges to its anchor
+// (which reports what its fork wrote there) and, with `warm`, says what to
+// write ahead in them: what the last fork that reported wrote.
+void PlanDirtyPages(Kernel& k, const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
+                    const Spare& spare, SpareWarmup* warm) {
+  auto* copies = dynamic_cast<platform::SeedCopies*>(&k.platform());
+  if (copies == nullptr) return;  // a platform with no such copies: nothing to learn
+  DirtyPageLog& log = DirtyPageLog::Get();
+  log.Drain();
+  std::vector<ScanTarget> targets;
+  for (const auto& [mm, tasks] : by_mm) {
+    std::shared_ptr<platform::AddressSpace> as = mm->shared_address_space();
+    const pid_t pid = as != nullptr ? copies->SeedCopyProcess(*as, spare.anchor) : -1;
+    if (pid <= 0) continue;
+    ScanTarget t{.tag = reinterpret_cast<uint64_t>(mm), .pid = pid, .ranges = {}};
+    for (const Vma& v : mm->Vmas()) {
+      if (Prebreakable(v)) t.ranges.emplace_back(v.start, v.end);
+    }
+    const std::vector<uint64_t>* learned = warm != nullptr ? log.Pages(t.tag) : nullptr;
+    if (learned != nullptr) {
+      std::vector<uint64_t> pages;
+      for (uint64_t p : *learned) {
+        if (InRanges(t.ranges, p)) pages.push_back(p);
+      }
+      if (!pages.empty()) warm->jobs.emplace_back(pid, std::move(pages));
+    }
+    targets.push_back(std::move(t));
+  }
+  const std::string plan = EncodeScanPlan(targets);
+  for (size_t at = 0; at < plan.size();) {
+    const ssize_t n = write(spare.life_fd, plan.data() + at, plan.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the anchor is gone: the spare fails later
+    at += static_cast<size_t>(n);
+  }
+}
+
+// One more spare at the back of spares_, or with `warm` (if there is
+// something to write ahead in it) in warming_ for the caller to warm and
+// publish.
+absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* warm = nullptr) {
   ReapForked();
   PrimeAbseilForHostForks();
   auto by_mm = TasksByMm(k);
+  // Before the anchor's fork: it inherits the socket its report goes to.
+  const int report_fd = DirtyPageLog::Get().report_fd();
   Tell(progress, "making a spare: forking its anchor");
   int life[2];
   if (pipe2(life, O_CLOEXEC) != 0) return Fail("pipe", errno);
   pid_t anchor = fork();
-  if (anchor == 0) RunAnchor(life[0]);
+  if (anchor == 0) RunAnchor(life[0], report_fd);
   close(life[0]);
   if (anchor < 0) {
     close(life[1]);
@@ -413,7 +490,14 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   }
   spare.epoch = k.quiesce_epoch();
   spare.shape = Shape(by_mm);
-  spares_.push_back(std::move(spare));
+  Tell(progress, "making a spare: naming its copies to its anchor");
+  PlanDirtyPages(k, by_mm, spare, warm);
+  if (warm != nullptr && !warm->jobs.empty()) {
+    warm->anchor = spare.anchor;
+    warming_[warm->anchor] = Warming{std::move(spare), false};
+  } else {
+    spares_.push_back(std::move(spare));
+  }
   return absl::OkStatus();
 }
 
@@ -433,6 +517,16 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress) {
   const pid_t anchor = spare.anchor;
   for (Spare& other : spares_) close(other.life_fd);
   spares_.clear();
+  for (auto& [other, w] : warming_) close(w.spare.life_fd);
+  warming_.clear();
+  // SAFETY: this process has one thread; the seed's WarmForkSpare may have
+  // held the lock at the fork.
+  new (&warm_mu_) absl::Mutex;
+  {
+    absl::MutexLock l(&warm_mu_);
+    killed_warming_.clear();
+  }
+  DirtyPageLog::Get().ResetInForkChild();
   for (int fd : in_flight_fds_) close(fd);
   in_flight_fds_.clear();
   for (ForkTrace* other : in_flight_traces_) ForkTrace::Unmap(other);
@@ -575,14 +669,43 @@ void PrepareForSandboxForks() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress) {
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress,
+                                      SpareWarmup* warm) {
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
   }
   DropStaleSpares(k);
   if (spares_.size() >= want) return true;
-  if (absl::Status s = MakeSpare(k, progress); !s.ok()) return s;
+  if (absl::Status s = MakeSpare(k, progress, warm); !s.ok()) return s;
+  return spares_.size() >= want;
+}
+
+void WarmForkSpare(SpareWarmup& warm) {
+  absl::MutexLock l(&warm_mu_);
+  if (killed_warming_.contains(warm.anchor)) return;
+  for (const auto& [pid, pages] : warm.jobs) warm.pages_written += PrebreakPages(pid, pages);
+}
+
+bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want) {
+  auto it = warming_.find(warm.anchor);
+  if (it == warming_.end()) return spares_.size() >= want;
+  Warming w = std::move(it->second);
+  warming_.erase(it);
+  {
+    absl::MutexLock l(&warm_mu_);
+    killed_warming_.erase(warm.anchor);
+  }
+  bool fits = !w.dropped && w.spare.epoch == k.quiesce_epoch();
+  if (fits) {
+    absl::MutexLock l(&k.mu());
+    fits = k.park_requested() && k.AllParked();
+  }
+  if (fits && w.spare.shape == Shape(TasksByMm(k))) {
+    spares_.push_back(std::move(w.spare));
+  } else {
+    LetGoOfSpare(k, w.spare, false);
+  }
   return spares_.size() >= want;
 }
 
@@ -599,6 +722,16 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // one else's.
   std::vector<pid_t> groups;
   for (const Spare& s : spares_) groups.push_back(s.anchor);
+  // Being warmed: killed here (never while WarmForkSpare writes into them,
+  // nor written into after), let go of by PublishForkSpare (DropSpares).
+  {
+    absl::MutexLock l(&warm_mu_);
+    for (const auto& [anchor, w] : warming_) {
+      killed_warming_.insert(anchor);
+      kill(-anchor, SIGKILL);
+      groups.push_back(anchor);
+    }
+  }
   DropSpares(k);
   // Our own anchor lives while we hold its line (only a kill from outside
   // ends it sooner): then it still leads its group.
@@ -679,6 +812,8 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     return Fail("forking the sentry", err);
   }
   f.sentry = pid;
+  // What its guest writes in the copies, its anchor reports at its end.
+  if (opts.learn_dirty_pages) DirtyPageLog::Get().Expect(f.anchor);
   f.report_fd = p[0];
   in_flight_fds_.insert(p[0]);
   if (f.trace != nullptr) in_flight_traces_.insert(f.trace);

@@ -33,6 +33,10 @@
 // only the host fork itself and the seed's bookkeeping after a report are
 // serialized (StartFork, FinishFork under the caller's fork lock); a seed
 // keeps a pool of spares, one per fork, each named by its anchor's pid.
+// The guest pages the seed's earlier forks wrote (their anchors report them
+// as each fork ends) are written ahead in each new spare's stub copies,
+// outside the fork lock, so that a fork's guest does not take those
+// copy-on-write faults itself (dirty_pages.h, PrepareForkSpare).
 //
 // No thread of the sentry may start or end across the host fork: a thread
 // that does holds process-wide glibc and abseil locks (its stack, its
@@ -61,6 +65,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -88,6 +93,10 @@ struct ForkOptions {
   // and the fork fails with DEADLINE_EXCEEDED: a hung fork never hangs its
   // seed.
   absl::Duration report_deadline = absl::Seconds(10);
+  // Whether the fork runs a guest whose copy-on-write writes the seed's
+  // next spares should have made ahead (dirty_pages.h): its anchor's report
+  // counts. False for a fork that stays a paused seed.
+  bool learn_dirty_pages = true;
   // Test only: the child stalls just before it reports.
   bool test_stall_child = false;
   ForkProgress progress;
@@ -215,7 +224,30 @@ void PrepareForSandboxForks();
 // thread of its own, until it says the pool is full (true; also when there
 // is nothing to do). One spare per call: the caller's fork lock is held for
 // one spare at a time. Under the caller's fork lock.
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress = {});
+//
+// With `warm`, a spare whose stub copies have pages to write ahead (the
+// ones earlier forks wrote, dirty_pages.h) is not in the pool yet: the
+// caller then calls WarmForkSpare without the fork lock (it writes those
+// pages, ~1 ms per few hundred) and PublishForkSpare under it, which puts
+// the spare in the pool unless the seed dropped its spares meanwhile, and
+// says whether the pool is full.
+//
+//   SV: SpareWarmup warm;
+//   { absl::MutexLock l(&fork_mu); full = *PrepareForkSpare(k, want, {}, &warm); }
+//   if (warm.anchor > 0) {
+//     WarmForkSpare(warm);
+//     absl::MutexLock l(&fork_mu);
+//     full = PublishForkSpare(k, warm, want);
+//   }
+struct SpareWarmup {
+  pid_t anchor = -1;  // the spare (> 0: warm and publish it)
+  std::vector<std::pair<pid_t, std::vector<uint64_t>>> jobs;  // per stub copy, its pages
+  size_t pages_written = 0;                                   // by WarmForkSpare
+};
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress = {},
+                                      SpareWarmup* warm = nullptr);
+void WarmForkSpare(SpareWarmup& warm);  // without the fork lock
+bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want);  // under it
 // Kills every spare: call it before Unquiesce (the spares copy a state the
 // guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);

@@ -1,0 +1,106 @@
+// Pre-broken copy-on-write: the guest pages that a seed's forks write, learned
+// from finished forks and written ahead into each spare's stub copies, so
+// that a fork's guest does not take those copy-on-write faults on its
+// request's path (issue 10: a python L2 call took ~355 of them in its stub,
+// 8-20 us each on this PVM host; most are the same pages every fork writes:
+// Python's refcounts, its allocator's arenas, the stack).
+//
+// Learning: a fork's anchor (sfork.cc) outlives its forked sentry. When the
+// sentry is gone (its life line reads end of file), the anchor reads
+// /proc/PID/pagemap of the fork's stub copies, over the ranges the seed named
+// in the life line when it made the spare, and reports every page that copy
+// holds exclusively (present, mapped once, not a file's page: written by the
+// fork, or new) to the seed through a socket, before it kills the group.
+// The seed keeps the last complete report per address space.
+//
+// Using: when the seed makes a spare, off the fork's path and outside its
+// fork lock, it writes each learned page of each copy with the byte it holds
+// (process_vm_readv, then process_vm_writev): the copy is parked and nobody
+// runs its guest, so the guest sees the same memory, now its own.
+//
+//   SV: in the seed:
+//   std::string plan = EncodeScanPlan({{tag, copy_pid, ranges}});  // down the life line
+//   DirtyPageLog& log = DirtyPageLog::Get();
+//   log.Expect(anchor);             // a running fork took that spare
+//   log.Drain();                    // reports that came in
+//   PrebreakPages(copy_pid, *log.Pages(tag));
+//   SV: in the anchor, after fork(2) (async-signal-safe):
+//   AnchorReadPlan(life_fd);        // until end of file
+//   AnchorScanAndReport(report_fd, getpid());
+#ifndef SEEDVISOR_SENTRY_SFORK_DIRTY_PAGES_H_
+#define SEEDVISOR_SENTRY_SFORK_DIRTY_PAGES_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace seedvisor::sentry {
+
+// At most this many pages are reported per stub copy (and written ahead in
+// each spare): a fork that writes more pays for the rest itself.
+inline constexpr size_t kMaxLearnedPages = 4096;
+
+// One stub copy for the anchor to look at: the seed's address space it
+// copies (`tag`, echoed back), its host pid, and the guest ranges to scan.
+struct ScanTarget {
+  uint64_t tag = 0;
+  pid_t pid = -1;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [start, end), page-aligned
+};
+
+// The bytes the seed writes down an anchor's life line (before the fork that
+// takes the spare; the anchor reads them before the end of file).
+std::string EncodeScanPlan(const std::vector<ScanTarget>& targets);
+
+// ---- In the anchor: async-signal-safe, no allocation ----
+// Reads the life line into a static buffer until end of file (what does
+// not fit is read and dropped).
+void AnchorReadPlan(int life_fd);
+// Scans the plan's copies and writes records to `report_fd` (a
+// non-blocking socket: a full one ends the report, which the seed then
+// never counts), the last one marked as the end.
+void AnchorScanAndReport(int report_fd, pid_t anchor);
+
+// ---- In the seed ----
+// The learned pages of this sentry's forks. One per process; used under the
+// seed's fork lock only (sfork.h), and in a forked sentry only after
+// ResetInForkChild.
+class DirtyPageLog {
+ public:
+  static DirtyPageLog& Get();
+  // The end for anchors to inherit and write to (made on first use); -1 if
+  // the host refused a socket pair.
+  int report_fd();
+  // Reports of `anchor` count (its spare went to a fork that runs a guest).
+  void Expect(pid_t anchor);
+  // Reads every report that came in; a complete one from an expected anchor
+  // replaces the pages of each address space it covers.
+  void Drain();
+  // The pages last learned for `tag`, or null.
+  const std::vector<uint64_t>* Pages(uint64_t tag) const;
+  // In a forked sentry: the seed's pipe and pages are not ours (a fork that
+  // becomes a seed learns its own).
+  void ResetInForkChild();
+
+ private:
+  int read_fd_ = -1, write_fd_ = -1;
+  std::set<pid_t> expected_;
+  std::map<pid_t, std::map<uint64_t, std::vector<uint64_t>>> partial_;
+  std::map<uint64_t, std::vector<uint64_t>> pages_;
+};
+
+// Writes each of `pages` (addresses in process `pid`, page-aligned) with the
+// byte it holds: a copy-on-write page becomes the process's own, a missing
+// one is allocated. Only for a process whose memory nobody writes
+// meanwhile. Pages it cannot read or write are skipped. Returns how many
+// were written.
+size_t PrebreakPages(pid_t pid, const std::vector<uint64_t>& pages);
+
+}  // namespace seedvisor::sentry
+
+#endif  // SEEDVISOR_SENTRY_SFORK_DIRTY_PAGES_H_
