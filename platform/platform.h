@@ -117,8 +117,11 @@ class AddressSpace {
   // stub thread inside the stub's handler (the guest's rseq_cs or area is
   // invalid: rseq_handle_notify_resume() forces a SIGSEGV the handler
   // blocks), which is the guest's own SIGSEGV (sentry/kernel/task_rseq.cc).
-  // May wait briefly for the host to reap the process.
-  virtual int HostDeathSignal() const { return 0; }
+  // `context_died`: the platform reported a context of this address space
+  // dead, so the process is dying: wait briefly for its last thread and the
+  // host's reap. Otherwise (no context could be made) it may well be alive:
+  // ask without waiting.
+  virtual int HostDeathSignal(bool /*context_died*/) const { return 0; }
   // Sandbox fork (sentry/sfork): in a host fork of the sentry, this object
   // describes the seed's address space. Lets go of it without touching it:
   // no kill, no write into shared state; afterwards the object only dies.

@@ -28,7 +28,7 @@ class PtraceAddressSpace : public stub::StubAddressSpace {
   // runs its task, so a signal that would kill the stub stops a thread for
   // its tracer first (the guest's fault), and a thread that died stays a
   // zombie until its own tracer reaps it, perhaps the caller itself.
-  int HostDeathSignal() const override { return proc_.DeathSignal(/*wait_ms=*/0); }
+  int HostDeathSignal(bool) const override { return proc_.DeathSignal(/*wait_ms=*/0); }
 
   // Contexts register themselves so that mapping calls find the stub thread
   // that the calling host thread traces.

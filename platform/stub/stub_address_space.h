@@ -62,7 +62,9 @@ class StubAddressSpace : public AddressSpace {
   ThreadHandle initial_thread() const override { return ThreadHandle{proc_.pid()}; }
   int64_t CpuTimeNs() const override { return proc_.CpuTimeNs(); }
   int64_t MaxRssKb() const override { return proc_.MaxRssKb(); }
-  int HostDeathSignal() const override { return proc_.DeathSignal(/*wait_ms=*/1000); }
+  int HostDeathSignal(bool context_died) const override {
+    return proc_.DeathSignal(/*wait_ms=*/context_died ? 1000 : 0);
+  }
 
   const StubProcess& process() const { return proc_; }
   void AbandonInForkChild() override { proc_.Abandon(); }

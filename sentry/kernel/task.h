@@ -264,8 +264,9 @@ class Task : public std::enable_shared_from_this<Task> {
   // After the platform reported this task's context dead (or gave it none):
   // the signal the host process behind its address space died of
   // (platform::AddressSpace::HostDeathSignal), or 0 if the group is
-  // already ending. Lock not held; may wait briefly for the host's reap.
-  int HostDeathSignalUnlessExiting();
+  // already ending. Lock not held; after a dead context (`context_died`)
+  // may wait briefly for the host's reap (HostDeathSignal).
+  int HostDeathSignalUnlessExiting(bool context_died);
 
   // ---- seccomp (task_seccomp.cc, seccomp.h) ----
   // The mode and filters; set by the task itself, or by a sibling's

@@ -96,7 +96,7 @@ void Task::Start(HostThread host, platform::ThreadHandle thread) {
       // No platform thread: the process dies as if killed (its parent sees
       // a SIGKILL status), rather than running without a context.
       Log::Warning("task %d: %s", self->tid_, std::string(ctx.status().message()));
-      const int host_sig = self->HostDeathSignalUnlessExiting();
+      const int host_sig = self->HostDeathSignalUnlessExiting(/*context_died=*/false);
       absl::MutexLock l(&self->kernel_.mu());
       if (!self->tg_->group_exiting) {
         self->tg_->group_exiting = true;
@@ -195,7 +195,7 @@ void Task::Run() {
         // died of SIGSEGV is the guest's SIGSEGV (HostDeathSignalUnless-
         // Exiting), whichever of its tasks notices first.
         Log::Debug("task %d: its platform context died; killing the process", tid_);
-        if (HostDeathSignalUnlessExiting() == SIGSEGV) {
+        if (HostDeathSignalUnlessExiting(/*context_died=*/true) == SIGSEGV) {
           absl::MutexLock l(&kernel_.mu());
           KillGroupLocked(tg_->CoreDumpStatus(SIGSEGV));
           break;
@@ -211,7 +211,7 @@ void Task::Run() {
   ExitTask();
 }
 
-int Task::HostDeathSignalUnlessExiting() {
+int Task::HostDeathSignalUnlessExiting(bool context_died) {
   {
     absl::MutexLock l(&kernel_.mu());
     // The group's end is decided (and the sentry may have killed the host
@@ -220,7 +220,7 @@ int Task::HostDeathSignalUnlessExiting() {
   }
   // Only SIGSEGV is the guest's: the host's rseq check failed on a stub
   // thread (task_rseq.cc), which Linux answers with SIGSEGV (force_sigsegv()).
-  return mm_->address_space().HostDeathSignal();
+  return mm_->address_space().HostDeathSignal(context_died);
 }
 
 SyscallArgs Task::SyscallArgsFromRegs() const {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -216,10 +217,29 @@ TEST(ForkSafety, AHostForkNeverCopiesAHalfMeasuredCpuFrequency) {
         << "the fresh run failed (wait status " << status << ")";
     return;
   }
-  // Measuring takes 3 ms or more when /sys has no tsc_freq_khz (abseil
-  // times the TSC across sleeps); the fork comes 0.5 ms into it.
-  std::thread measurer([] { absl::base_internal::CycleClock::Frequency(); });
-  usleep(500);
+  // Without /sys's tsc_freq_khz abseil measures across sleeps of 1, 2, 4 ...
+  // ms, inside the once: the fork comes while the measuring thread is seen
+  // asleep in the kernel (nanosleep or clock_nanosleep, its
+  // /proc/self/task/TID/syscall), so its once flag is surely "running".
+  std::atomic<pid_t> tid{0};
+  std::thread measurer([&tid] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    absl::base_internal::CycleClock::Frequency();
+  });
+  while (tid.load() == 0) usleep(10);
+  const std::string syscall_file = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
+  bool asleep = false;
+  for (int i = 0; i < 200000 && !asleep; ++i) {
+    std::FILE* f = std::fopen(syscall_file.c_str(), "r");
+    if (f == nullptr) break;  // it has ended
+    long nr = -1;
+    asleep = std::fscanf(f, "%ld", &nr) == 1 && (nr == SYS_nanosleep || nr == SYS_clock_nanosleep);
+    std::fclose(f);
+  }
+  if (!asleep) {
+    measurer.join();
+    GTEST_SKIP() << "abseil did not measure the CPU frequency by sleeping on this host";
+  }
   absl::Mutex mu;
   const pid_t pid = ForkHolding(mu);
   if (pid == 0) {

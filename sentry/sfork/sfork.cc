@@ -620,8 +620,10 @@ void KeepSharedMappings(Kernel& k) {
 }  // namespace
 
 void PrimeAbseilForHostForks() {
-  // Only the thread that host-forks calls this, under its caller's fork
-  // lock: no once flag of ours to copy half-set either.
+  // Called by the threads that host-fork (before ForkHolding's lock, in
+  // MakeSpare under the caller's fork lock). Two callers at once are
+  // harmless: abseil's once flags serialize them, and this flag only skips
+  // the calls once they have all been made.
   static std::atomic<bool> primed{false};
   if (primed.load(std::memory_order_acquire)) return;
   absl::base_internal::NumCPUs();
