@@ -59,7 +59,7 @@ Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, boo
   // What to copy: each mount with the dentry its copy's root stands for.
   std::map<const Mount*, const Dentry*> tops;
   std::vector<std::pair<const Dentry*, Mount*>> attachments;
-  std::vector<std::shared_ptr<Mount>> order;
+  std::vector<std::shared_ptr<Mount>> order, copies;
   {
     std::lock_guard l(mounts_mu_);
     for (const auto& [at, m] : ns.mounted_at_) attachments.emplace_back(at, m);
@@ -81,11 +81,17 @@ Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, boo
         if (tops.count(m.get())) order.push_back(m);
       }
     }
+    // The copies are made under the lock: a remount (Vfs::Remount) changes
+    // a mount's options and superblock flag under it.
+    for (const auto& m : order) {
+      const Dentry* top = tops[m.get()];
+      copies.push_back(CopyOfMount(*m, top == m->root().get() ? m->root() : from));
+    }
   }
-  for (const auto& m : order) {
-    const Dentry* top = tops[m.get()];
-    DentryRef root = top == m->root().get() ? m->root() : from;
-    std::shared_ptr<Mount> c = CopyOfMount(*m, root);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::shared_ptr<Mount>& m = order[i];
+    const std::shared_ptr<Mount>& c = copies[i];
+    const DentryRef& root = tops[m.get()] == m->root().get() ? m->root() : from;
     if (root != m->root()) {
       // A bind of a subtree: its root's path inside the filesystem.
       const std::string rel = root->PathFrom(m->root().get());
