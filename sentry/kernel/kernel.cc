@@ -108,8 +108,8 @@ absl::StatusOr<int> Kernel::RunInit(const std::vector<std::string>& argv,
     tg->leader = init.get();
     RegisterTask(init);
   }
-  init->fs_ = vfs_->NewFsContext();
-  init->fds_ = std::make_shared<FdTable>();
+  init->set_fs(vfs_->NewFsContext());
+  init->set_fds(std::make_shared<FdTable>());
   Result<DentryRef> console = vfs_->ResolveAt(*init, AT_FDCWD, "/dev/console", 0);
   for (int i = 0; i < 3; ++i) {
     init->fds_->InstallAt(i, NewHostStdioFile(opts_.stdio[i], console.ok() ? *console : nullptr),

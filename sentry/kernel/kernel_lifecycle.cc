@@ -98,8 +98,8 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     task->creds_ = spec.creds;
     RegisterTask(task);
   }
-  task->fs_ = vfs_->NewFsContext();
-  task->fds_ = std::make_shared<FdTable>();
+  task->set_fs(vfs_->NewFsContext());
+  task->set_fds(std::make_shared<FdTable>());
   Status root_status;
   if (!spec.root.empty() && spec.root != "/") {
     // chroot(2) into the container's root, which the caller mounted.

@@ -162,6 +162,32 @@ int64_t Task::ChildrenCpuNs() const {
   return tg_->children_cpu_ns;
 }
 
+std::shared_ptr<FdTable> Task::shared_fds() const {
+  absl::MutexLock l(&fs_mu_);
+  return fds_;
+}
+
+std::shared_ptr<FsContext> Task::shared_fs() const {
+  absl::MutexLock l(&fs_mu_);
+  return fs_;
+}
+
+void Task::set_fds(std::shared_ptr<FdTable> fds) {
+  {
+    absl::MutexLock l(&fs_mu_);
+    fds_.swap(fds);
+  }
+  fds.reset();  // the old table, outside the lock
+}
+
+void Task::set_fs(std::shared_ptr<FsContext> fs) {
+  {
+    absl::MutexLock l(&fs_mu_);
+    fs_.swap(fs);
+  }
+  fs.reset();
+}
+
 std::string Task::comm() const {
   std::lock_guard<std::mutex> l(comm_mu_);
   return comm_;

@@ -73,8 +73,18 @@ class Task : public std::enable_shared_from_this<Task> {
 
   MM& mm() const { return *mm_; }
   std::shared_ptr<MM> shared_mm() const { return mm_; }
+  // The task's own fd table and fs context: only the task replaces them
+  // (unshare, exit), so it reads them without a lock.
   FdTable& fds() const { return *fds_; }
   FsContext& fs() const { return *fs_; }
+  // Another task's (null once it exited): copied under fs_mu_, under which
+  // the task replaces or drops them. Never take Kernel::mu() inside fs_mu_.
+  std::shared_ptr<FdTable> shared_fds() const;
+  std::shared_ptr<FsContext> shared_fs() const;
+  // The task itself, or its creator before it runs: the old one is
+  // released after fs_mu_ (its files' release may take other locks).
+  void set_fds(std::shared_ptr<FdTable> fds);
+  void set_fs(std::shared_ptr<FsContext> fs);
   // The task's UTS namespace (its nsproxy's uts_ns): the sandbox's initial
   // one unless it or an ancestor made or entered another. Any thread may
   // read it; only the task itself changes it (unshare, setns).
@@ -298,8 +308,11 @@ class Task : public std::enable_shared_from_this<Task> {
 
   // Fields set up by clone/exec (task_clone.cc, task_exec.cc).
   std::shared_ptr<MM> mm_;
+  // Written under fs_mu_ (set_fds, set_fs); read by the task itself without
+  // it, by others under it (shared_fds, shared_fs).
   std::shared_ptr<FdTable> fds_;
   std::shared_ptr<FsContext> fs_;
+  mutable absl::Mutex fs_mu_;
   std::atomic<std::shared_ptr<UtsNames>> uts_;  // null: kernel_.uts()
   Credentials creds_;
   platform::Registers regs_{};

@@ -196,8 +196,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
     tg->tasks.push_back(child.get());
     if (tg->leader == nullptr) tg->leader = child.get();
     child->mm_ = mm;
-    child->fds_ = std::move(fds);
-    child->fs_ = std::move(fs);
+    child->set_fds(std::move(fds));
+    child->set_fs(std::move(fs));
     // copy_utsname(): a copy of the parent's names in a namespace of its own.
     child->set_uts((flags & CLONE_NEWUTS) ? UtsNames::CopyOf(uts()) : uts_.load());
     child->creds_ = creds_;

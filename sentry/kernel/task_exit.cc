@@ -116,8 +116,9 @@ void Task::ExitTask() {
     }
     old_ctx.reset();  // the stub thread detaches and ends
   }
-  fds_.reset();
-  fs_.reset();
+  // Under fs_mu_: other tasks read them (/proc, umount2, pivot_root).
+  set_fds(nullptr);
+  set_fs(nullptr);
 
   std::shared_ptr<Task> keep = shared_from_this();  // live until we return
   std::shared_ptr<Task> vfork_parent;

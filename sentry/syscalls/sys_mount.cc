@@ -134,11 +134,14 @@ bool MountInUse(Kernel& k, const Mount* m) {
     tasks = k.Tasks();
   }
   for (const auto& task : tasks) {
-    if (task->fs_ && (task->fs().root()->mount() == m || task->fs().cwd()->mount() == m)) {
+    // Copies: the task may exit or unshare meanwhile.
+    if (std::shared_ptr<FsContext> fs = task->shared_fs();
+        fs && (fs->root()->mount() == m || fs->cwd()->mount() == m)) {
       return true;
     }
-    if (!task->fds_) continue;
-    for (const auto& [fd, e] : task->fds().Snapshot()) {
+    std::shared_ptr<FdTable> fds = task->shared_fds();
+    if (!fds) continue;
+    for (const auto& [fd, e] : fds->Snapshot()) {
       if (e.file && e.file->dentry() && e.file->dentry()->mount() == m) return true;
     }
   }
@@ -265,9 +268,10 @@ SyscallReturn SysPivotRoot(Task& t, const SyscallArgs& a) {
     tasks = t.kernel().Tasks();
   }
   for (const auto& task : tasks) {
-    if (!task->fs_) continue;
-    if (task->fs().root() == root) task->fs().SetRoot(paths[0]);
-    if (task->fs().cwd() == root) task->fs().SetCwd(paths[0]);
+    std::shared_ptr<FsContext> fs = task->shared_fs();
+    if (!fs) continue;
+    if (fs->root() == root) fs->SetRoot(paths[0]);
+    if (fs->cwd() == root) fs->SetCwd(paths[0]);
   }
   return 0;
 }

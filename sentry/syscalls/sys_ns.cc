@@ -131,14 +131,14 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     t.pid_ns_for_children_ = std::move(pid_ns);
   }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
-  if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.fs_ = t.fs_->Fork();
+  if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.set_fs(t.fs_->Fork());
   if (flags & CLONE_NEWNS) {
     // copy_mnt_ns(): a copy of the caller's mounts; the context is the
     // caller's alone now (CLONE_FS above).
     Vfs& vfs = t.kernel().vfs();
     vfs.UnshareMountNamespace(t.fs(), NextNsIno());
   }
-  if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.fds_ = t.fds_->Fork();
+  if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.set_fds(t.fds_->Fork());
   // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which
   // is what an unshared undo list of a single-threaded caller is.
   return 0;
@@ -183,8 +183,9 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
         if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
         leader = t.kernel().TaskByTid(tg->leader->tid());
       }
-      if (leader == nullptr || !leader->fs_) return Errno(ESRCH);
-      mnt = leader->fs().mnt_ns();
+      std::shared_ptr<FsContext> fs = leader ? leader->shared_fs() : nullptr;
+      if (fs == nullptr) return Errno(ESRCH);
+      mnt = fs->mnt_ns();
     }
     if (mnt == nullptr) mnt = t.kernel().vfs().init_mount_ns();
   }

@@ -156,7 +156,7 @@ SyscallReturn SysPidfdGetfd(Task& t, const SyscallArgs& a) {
     Task* target = tg->leader ? tg->leader : tg->tasks.front();
     // PTRACE_MODE_ATTACH_REALCREDS.
     if (!MayPtraceAccess(t, *tg, target->creds(), PtraceCreds::kReal)) return Errno(EPERM);
-    fds = target->fds_;
+    fds = target->shared_fds();
   }
   if (!fds) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(FileRef file, fds->Get(a.Int(1)));

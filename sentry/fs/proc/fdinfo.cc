@@ -17,13 +17,16 @@ namespace {
 // own lines. The flags are the file's with the fd's O_CLOEXEC.
 Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd) {
   auto t = FindTask(k, tid);
-  if (!t || !t->fds_) return Errno(ENOENT);
-  SV_ASSIGN_OR_RETURN(FdTable::Entry e, t->fds().GetEntry(fd));
+  std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
+  if (!fds) return Errno(ENOENT);
+  SV_ASSIGN_OR_RETURN(FdTable::Entry e, fds->GetEntry(fd));
   FileDescription& f = *e.file;
   // A stream (pipe, socket) has no position: 0, as f_pos stays there.
   Result<int64_t> pos = f.Seek(0, SEEK_CUR);
   unsigned flags = static_cast<unsigned>(f.flags()) | (e.cloexec ? O_CLOEXEC : 0);
-  int mnt_id = f.dentry() ? vfs.MountId(f.dentry()->mount(), t->fs_ ? t->fs().mnt_ns().get() : nullptr) : 0;
+  std::shared_ptr<FsContext> fs = t->shared_fs();
+  int mnt_id =
+      f.dentry() ? vfs.MountId(f.dentry()->mount(), fs ? fs->mnt_ns().get() : nullptr) : 0;
   Result<struct stat> st = f.Stat();
   return absl::StrFormat("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%u\n%s",
                          pos.ok() ? *pos : 0, flags, mnt_id, st.ok() ? st->st_ino : 0,
@@ -36,15 +39,17 @@ Result<int> OpenFdNamed(Kernel& k, int tid, std::string_view name) {
   int fd;
   if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &fd)) return Errno(ENOENT);
   auto t = FindTask(k, tid);
-  if (!t || !t->fds_ || !t->fds().Get(fd).ok()) return Errno(ENOENT);
+  std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
+  if (!fds || !fds->Get(fd).ok()) return Errno(ENOENT);
   return fd;
 }
 
 std::vector<DirEntry> FdDirEntries(Kernel& k, int tid, uint64_t ino_base, unsigned char type) {
   std::vector<DirEntry> out;
   auto t = FindTask(k, tid);
-  if (!t || !t->fds_) return out;
-  for (const auto& [fd, e] : t->fds().Snapshot()) {
+  std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
+  if (!fds) return out;
+  for (const auto& [fd, e] : fds->Snapshot()) {
     out.push_back({absl::StrCat(fd), ino_base + static_cast<uint64_t>(fd), type});
   }
   return out;

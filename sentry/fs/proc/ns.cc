@@ -90,8 +90,9 @@ std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
 std::shared_ptr<SynthSymlink> MntLink(Kernel& k, int tid) {
   auto ns_of = [&k, tid]() -> std::shared_ptr<MountNamespace> {
     std::shared_ptr<Task> t = FindTask(k, tid);
-    if (t == nullptr || !t->fs_) return nullptr;
-    std::shared_ptr<MountNamespace> ns = t->fs().mnt_ns();
+    std::shared_ptr<FsContext> fs = t ? t->shared_fs() : nullptr;
+    if (fs == nullptr) return nullptr;
+    std::shared_ptr<MountNamespace> ns = fs->mnt_ns();
     return ns != nullptr ? ns : k.vfs().init_mount_ns();
   };
   auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {

@@ -342,11 +342,14 @@ std::string StatusText(Kernel& k, Task& t) {
       }
     }
   }
+  // proc_task_umask(): no Umask line once the task's fs context is gone.
+  std::shared_ptr<FsContext> fs = t.shared_fs();
+  const std::string umask = fs ? absl::StrFormat("Umask:\t%04o\n", fs->umask()) : "";
   std::string out = absl::StrFormat(
-      "Name:\t%s\nUmask:\t%04o\nState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
+      "Name:\t%s\n%sState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
       "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
       "NStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\nKthread:\t0\n",
-      t.comm(), t.fs().umask(), state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
+      t.comm(), umask, state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
       c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, ns_ids[0], ns_ids[1], ns_ids[2],
       ns_ids[3]);
   if (mm) {
@@ -420,14 +423,16 @@ InodeRef FdDir(Kernel& k, int tid) {
         SV_ASSIGN_OR_RETURN(int fd, OpenFdNamed(k, tid, name));
         auto link = std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
           auto t = FindTask(k, tid);
-          if (!t || !t->fds_) return Errno(ENOENT);
-          SV_ASSIGN_OR_RETURN(FileRef f, t->fds().Get(fd));
+          std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
+          if (!fds) return Errno(ENOENT);
+          SV_ASSIGN_OR_RETURN(FileRef f, fds->Get(fd));
           return f->DisplayPath();
         });
         link->set_magic([&k, tid, fd]() -> std::shared_ptr<Dentry> {
           auto t = FindTask(k, tid);
-          if (!t || !t->fds_) return nullptr;
-          Result<FileRef> f = t->fds().Get(fd);
+          std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
+          if (!fds) return nullptr;
+          Result<FileRef> f = fds->Get(fd);
           if (!f.ok()) return nullptr;
           if ((*f)->dentry()) return (*f)->dentry();
           return std::make_shared<Dentry>((*f)->DisplayPath(), nullptr,
@@ -538,10 +543,12 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
           }));
   // The task's own mount namespace's (mounts_open_common(): its nsproxy's).
   dir.Add("mounts", TaskFile(k, tid, [&vfs](Task& t) -> std::string {
-            return t.fs_ ? vfs.MountsText(t.fs().mnt_ns().get()) : "";
+            std::shared_ptr<FsContext> fs = t.shared_fs();
+            return fs ? vfs.MountsText(fs->mnt_ns().get()) : "";
           }));
   dir.Add("mountinfo", TaskFile(k, tid, [&vfs](Task& t) -> std::string {
-            return t.fs_ ? vfs.MountInfoText(t.fs().mnt_ns().get()) : "";
+            std::shared_ptr<FsContext> fs = t.shared_fs();
+            return fs ? vfs.MountInfoText(fs->mnt_ns().get()) : "";
           }));
   dir.Add("exe", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
             auto t = FindTask(k, tid);
@@ -552,8 +559,9 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
           }));
   dir.Add("cwd", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
             auto t = FindTask(k, tid);
-            if (!t || !t->fs_) return Errno(ENOENT);
-            return t->fs().cwd()->Path();
+            std::shared_ptr<FsContext> fs = t ? t->shared_fs() : nullptr;
+            if (!fs) return Errno(ENOENT);
+            return fs->cwd()->Path();
           }));
   dir.Add("root", SynthSymlink::Fixed("/"));
   dir.Add("fd", FdDir(k, tid));
