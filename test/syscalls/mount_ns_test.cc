@@ -7,6 +7,7 @@
 // first, as unshare(1) does, so that nothing reaches the host's natively).
 // They need CAP_SYS_ADMIN; each child returns a distinct code per failed
 // check.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -20,11 +21,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/mount_util.h"
@@ -229,6 +232,59 @@ TEST_F(MountNsTest, WithoutCapSysAdminEperm) {
     if (mount("tmpfs", a.c_str(), "tmpfs", 0, nullptr) != -1 || errno != EPERM) return 4;
     if (umount2(a.c_str(), 0) != -1 || errno != EPERM) return 5;
     return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// umount2's busy check and /proc/PID look at other tasks' root, working
+// directory and open files while those tasks unshare(CLONE_FS|CLONE_FILES)
+// and exit: the sentry read the task's pointers while the exit dropped them
+// (issue 13). Unmounts an idle tmpfs many times under that churn.
+TEST_F(MountNsTest, UmountWhileThreadsUnshareAndExit) {
+  const std::string a = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    std::atomic<bool> stop{false};
+    auto churn = [&stop] {
+      while (!stop.load()) {
+        std::thread t([] { syscall(SYS_unshare, CLONE_FS | CLONE_FILES); });
+        t.join();
+      }
+    };
+    auto look = [&stop] {
+      char buf[4096];
+      while (!stop.load()) {
+        DIR* d = opendir("/proc/self/task");
+        if (d == nullptr) continue;
+        while (dirent* e = readdir(d)) {
+          if (e->d_name[0] == '.') continue;
+          const std::string p = std::string("/proc/self/task/") + e->d_name;
+          for (const char* f : {"/status", "/mountinfo"}) {
+            const int fd = open((p + f).c_str(), O_RDONLY);
+            if (fd < 0) continue;
+            while (read(fd, buf, sizeof(buf)) > 0) {
+            }
+            close(fd);
+          }
+          if (readlink((p + "/cwd").c_str(), buf, sizeof(buf)) < 0) continue;
+          if (DIR* fds = opendir((p + "/fd").c_str())) closedir(fds);
+        }
+        closedir(d);
+      }
+    };
+    std::thread c1(churn), c2(churn), l1(look);
+    int bad = 0;
+    for (int i = 0; i < 300 && bad == 0; ++i) {
+      if (!MountTmpfs(a)) {
+        bad = 2;
+      } else if (umount2(a.c_str(), 0) != 0) {
+        bad = 3;
+      }
+    }
+    stop = true;
+    c1.join();
+    c2.join();
+    l1.join();
+    return bad;
   });
   EXPECT_EQ(result, 0);
 }
