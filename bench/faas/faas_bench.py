@@ -353,6 +353,7 @@ def main():
     if a.only:
         fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
     tmp = tempfile.mkdtemp(prefix="faasb.", dir="/tmp")
+    nodes = []  # every seedd started, stopped at the end whatever happens
     if a.smoke:
         a.out = os.path.join(tmp, "plots")
     rows, phases, memory, sustained = [], {}, [], []
@@ -369,6 +370,7 @@ def main():
             if not cs or not keep(path):
                 continue
             node = Seedd(a, tmp, path.replace(" ", "-"), fns, *flags)
+            nodes.append(node)
             for fname, (_, _, event, answer) in fns.items():
                 invoke = node.invoker(fname, event, answer)
                 warm = {}
@@ -419,6 +421,11 @@ def main():
                           f"load {at_load}", flush=True)
         written = plots(a.out, rows, phases, sustained)
     finally:
+        # A failed call or deploy leaves its seedd running: stop it (it
+        # destroys its sandboxes) before its state directory goes.
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.stop(timeout=60)
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
         if sys.exc_info()[0] is not None:
             explain_failure(tmp)
