@@ -164,10 +164,22 @@ class Seedd(SeeddProcess):
         self.timings, self.seeds = [], set()
         super().__init__(a.seedd, a.seedsc, os.path.join(tmp, name), flags,
                          err_path=os.path.join(tmp, name + ".err"))
-        for fname, (body, _, _, _) in fns.items():
-            st, _ = self.post("PUT", f"/functions/{fname}", json.dumps(body), {})
-            if st != 201:
-                raise SystemExit(f"deploy {fname} failed: {st}")
+        try:
+            for fname, (body, _, _, _) in fns.items():
+                st, _ = self.post("PUT", f"/functions/{fname}", json.dumps(body), {})
+                if st != 201:
+                    raise SystemExit(f"deploy {fname} failed: {st}")
+        except BaseException:
+            self.end()  # the caller never gets this seedd to stop
+            raise
+
+    def end(self):
+        """Stops it (SIGTERM: it destroys its sandboxes); SIGKILL if it hangs."""
+        try:
+            self.stop(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def post(self, method, path, body, state):
         """On the caller's own kept-alive connection (state["conn"])."""
@@ -425,7 +437,7 @@ def main():
         # destroys its sandboxes) before its state directory goes.
         for n in nodes:
             if n.proc.poll() is None:
-                n.stop(timeout=60)
+                n.end()
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
         if sys.exc_info()[0] is not None:
             explain_failure(tmp)

@@ -86,8 +86,8 @@ bool Flush(int fd) {
   return n == static_cast<ssize_t>(sizeof(g_record));
 }
 
-// Reports the pages of `t` that its process holds exclusively; false when
-// the pipe took no more.
+// Reports the pages of `t` that its process holds exclusively (of the
+// first kMaxScannedPages of its ranges); false when the socket took no more.
 bool ScanOne(int report_fd, pid_t anchor, uint64_t tag, pid_t pid, const uint64_t* ranges,
              uint64_t nranges) {
   char path[40];
@@ -103,14 +103,17 @@ bool ScanOne(int report_fd, pid_t anchor, uint64_t tag, pid_t pid, const uint64_
   g_record.tag = tag;
   g_record.count = 0;
   size_t found = 0;
+  uint64_t scanned = 0;
   uint64_t entries[512];
-  for (uint64_t r = 0; r < nranges && found < kMaxLearnedPages; ++r) {
+  auto more = [&] { return found < kMaxLearnedPages && scanned < kMaxScannedPages; };
+  for (uint64_t r = 0; r < nranges && more(); ++r) {
     const uint64_t first = ranges[2 * r] >> kPageShift, last = ranges[2 * r + 1] >> kPageShift;
-    for (uint64_t vpn = first; vpn < last && found < kMaxLearnedPages;) {
-      const uint64_t want = std::min<uint64_t>(last - vpn, 512);
+    for (uint64_t vpn = first; vpn < last && more();) {
+      const uint64_t want = std::min<uint64_t>({last - vpn, 512, kMaxScannedPages - scanned});
       const ssize_t got = pread(fd, entries, want * 8, static_cast<off_t>(vpn * 8));
       if (got <= 0) break;
       const uint64_t n = static_cast<uint64_t>(got) / 8;
+      scanned += n;
       for (uint64_t i = 0; i < n && found < kMaxLearnedPages; ++i) {
         const uint64_t e = entries[i];
         if ((e & kPresent) == 0 || (e & kExclusive) == 0 || (e & kFileOrSharedAnon) != 0) continue;

@@ -44,6 +44,10 @@ namespace seedvisor::sentry {
 // At most this many pages are reported per stub copy (and written ahead in
 // each spare): a fork that writes more pays for the rest itself.
 inline constexpr size_t kMaxLearnedPages = 4096;
+// At most this many pagemap entries are read per copy (4 GiB of address
+// space, a few ms): a guest's huge MAP_NORESERVE mappings must not keep
+// the anchor scanning, and a fork's processes alive, for seconds (review).
+inline constexpr uint64_t kMaxScannedPages = uint64_t{1} << 20;
 
 // One stub copy for the anchor to look at: the seed's address space it
 // copies (`tag`, echoed back), its host pid, and the guest ranges to scan.
@@ -83,7 +87,7 @@ class DirtyPageLog {
   void Drain();
   // The pages last learned for `tag`, or null.
   const std::vector<uint64_t>* Pages(uint64_t tag) const;
-  // In a forked sentry: the seed's pipe and pages are not ours (a fork that
+  // In a forked sentry: the seed's socket and pages are not ours (a fork that
   // becomes a seed learns its own).
   void ResetInForkChild();
 

@@ -56,6 +56,16 @@ bool MmShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
   return false;
 }
 
+// Whether another task than `t` shares t's fs context (Linux: fs->users !=
+// 1). Not fs_.use_count(): a reader of another task's context (/proc/PID/
+// status, mountinfo, cwd; umount2's busy walk) holds a copy for a moment.
+bool FsShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+  for (const auto& other : t.kernel().Tasks()) {
+    if (other.get() != &t && other->shared_fs() == t.fs_) return true;
+  }
+  return false;
+}
+
 // The ns install() checks for one namespace type `type` that the caller
 // is in already (validate_ns()); 0 if entering it is allowed.
 int InstallCheck(Task& t, int type, int flags) {
@@ -68,7 +78,10 @@ int InstallCheck(Task& t, int type, int flags) {
       if (!c.HasCap(CAP_SYS_ADMIN) || !c.HasCap(CAP_SYS_CHROOT)) return EPERM;
       // fs->users != 1, for the fs itself (prepare_nsset() enters a copy
       // when more than the mount namespace changes).
-      if (flags == CLONE_NEWNS && t.fs_.use_count() > 1) return EINVAL;
+      if (flags == CLONE_NEWNS) {
+        absl::MutexLock l(&t.kernel().mu());
+        if (FsShared(t)) return EINVAL;
+      }
       return 0;
     case CLONE_NEWTIME: {
       // timens_install(): only a single-threaded process.

@@ -115,8 +115,11 @@ Result<DentryRef> Vfs::Step(const ResolveContext& c, const DentryRef& cur, std::
     for (;;) {
       if (d == c.root) return d;
       if (d->IsMountRoot()) {
-        if (!d->mount() || !d->mount()->mountpoint()) return d;
-        d = d->mount()->mountpoint();
+        if (!d->mount()) return d;
+        // One read: pivot_root may clear it meanwhile (f364f3b).
+        DentryRef mountpoint = d->mount()->mountpoint();
+        if (!mountpoint) return d;
+        d = std::move(mountpoint);
         continue;
       }
       break;

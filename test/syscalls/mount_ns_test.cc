@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -149,6 +150,42 @@ TEST_F(MountNsTest, SetnsBackAndForth) {
     _exit(0);
   }
   EXPECT_EQ(WaitCode(c), 0);
+}
+
+// setns into a mount namespace asks whether another task shares the
+// caller's fs context (Linux: fs->users != 1), not whether something holds
+// it for a moment: a parent reading the child's /proc/PID/{status,
+// mountinfo,cwd} meanwhile never makes it fail (review of f2a3505: those
+// readers copy the context's pointer, and setns answered EINVAL).
+TEST_F(MountNsTest, SetnsWhileAnotherProcessReadsItsProc) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0) << ErrnoName(errno);
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    close(ready[0]);
+    const int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (own < 0 || !Signal(ready[1])) _exit(1);
+    for (int i = 0; i < 3000; ++i) {
+      if (setns(own, CLONE_NEWNS) != 0) _exit(2);
+    }
+    _exit(0);
+  }
+  close(ready[1]);
+  ASSERT_TRUE(Await(ready[0]));
+  close(ready[0]);
+  const std::string proc = "/proc/" + std::to_string(c);
+  int status = 0;
+  while (waitpid(c, &status, WNOHANG) == 0) {
+    for (const char* f : {"/status", "/mountinfo"}) {
+      std::ifstream in(proc + f);
+      std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+    char buf[256];
+    readlink((proc + "/cwd").c_str(), buf, sizeof(buf));
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "wait status " << status << " (exit 2: setns failed while its /proc was read)";
 }
 
 TEST_F(MountNsTest, UmountInOneLeavesTheOthers) {
