@@ -170,16 +170,8 @@ class Seedd(SeeddProcess):
                 if st != 201:
                     raise SystemExit(f"deploy {fname} failed: {st}")
         except BaseException:
-            self.end()  # the caller never gets this seedd to stop
+            self.stop()  # the caller never gets this seedd to stop
             raise
-
-    def end(self):
-        """Stops it (SIGTERM: it destroys its sandboxes); SIGKILL if it hangs."""
-        try:
-            self.stop(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def post(self, method, path, body, state):
         """On the caller's own kept-alive connection (state["conn"])."""
@@ -436,8 +428,7 @@ def main():
         # A failed call or deploy leaves its seedd running: stop it (it
         # destroys its sandboxes) before its state directory goes.
         for n in nodes:
-            if n.proc.poll() is None:
-                n.end()
+            n.stop()
         print(f"end {time.strftime('%Y-%m-%d %H:%M:%S')} load {load()}", flush=True)
         if sys.exc_info()[0] is not None:
             explain_failure(tmp)

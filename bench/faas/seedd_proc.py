@@ -3,7 +3,7 @@ port, wait until it listens, talk HTTP to it, stop it.
 
     node = SeeddProcess(seedd, seedsc, state_dir, flags, err_path)
     status, body = node.request("GET", "/seeds")
-    node.stop()
+    node.stop()   # SIGTERM; SIGKILL if it has not exited within 60 s
 
 A seedd that exits or does not listen in time ends the run with one line
 naming its stderr file.
@@ -49,6 +49,7 @@ class SeeddProcess:
                                      + self.stderr()[-2000:])
                 if time.perf_counter() > deadline:
                     self.proc.kill()
+                    self.proc.wait()
                     raise SystemExit(f"seedd did not listen within {listen_timeout_s} s; {self.err_path}:\n"
                                      + self.stderr()[-2000:])
                 time.sleep(0.01)
@@ -93,6 +94,15 @@ class SeeddProcess:
             time.sleep(0.2)
         raise SystemExit(f"no call came from a level-2 seed: {path}")
 
-    def stop(self, timeout=None):
+    def stop(self, timeout=60):
+        """Stops seedd: SIGTERM (it destroys its sandboxes), at most `timeout`
+        seconds for it to exit, then SIGKILL; reaped either way. Its exit
+        status (-9 after the SIGKILL). Nothing happens to one already gone."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
