@@ -27,7 +27,7 @@
 #define SYS_sigaltstack 131
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
-#define SPIN_MAX 0x40000             // TSC ticks: the longest spin, whatever the page says
+#define SPIN_MAX 0x80000             // TSC ticks: the longest spin, whatever the page says
 #define ST_EXIT 3
 #define ST_CALL 5
 #define ST_GONE 4

@@ -172,10 +172,14 @@ class SystrapContext : public Context {
   // Waits until the stub posts an event; false if the thread is gone. With
   // `guest` (the thread runs guest code since the reply at TSC `since`),
   // also false once the stub has ignored an Interrupt() for kWedgedNs:
-  // then the stub process is killed.
-  bool WaitEvent(bool guest, uint64_t since);
+  // then the stub process is killed. `evidence`: the wait tells how long
+  // the guest runs between events (not when the stub had to be woken
+  // first), so it tunes sentry_spin_.
+  bool WaitEvent(bool guest, uint64_t since, bool evidence);
   // Whether the stub has ignored a kick too long (and was killed for it).
   bool Wedged();
+  // WaitEvent slept until TSC `now`: learns the wakeup's cost (WakeCost).
+  void NoteWakeCost(uint64_t now);
   // Checks the frame pointers of the posted event; false if they do not lie
   // in this slot's stack (a guest that scribbled on the region).
   bool LoadFrame();
@@ -222,6 +226,11 @@ class SystrapContext : public Context {
   SpinPolicy sentry_spin_{MaxSpinTicks()};
   SpinPolicy stub_spin_{MaxSpinTicks()};
   uint64_t stub_budget_ = 0;
+  // The current event was found after a futex sleep: the stub's wait for
+  // our reply includes our wakeup, not only the handling.
+  bool sentry_slept_ = false;
+  // What those sleeps cost; it sets both policies' longest spin.
+  WakeCost wake_cost_;
 };
 
 }  // namespace seedvisor::platform::systrap

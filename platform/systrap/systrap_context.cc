@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -97,7 +98,8 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     }
   }  // detached: the thread runs into `enter` and posts its first event
   std::unique_ptr<SystrapContext> ctx(new SystrapContext(as, tid, slot));
-  if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc()) || !ctx->LoadFrame()) {
+  if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc(), /*evidence=*/false) ||
+      !ctx->LoadFrame()) {
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("systrap: starting stub thread ", tid, " failed"));
   }
@@ -159,15 +161,22 @@ bool SystrapContext::Wedged() {
   return true;
 }
 
-bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
+bool SystrapContext::WaitEvent(bool guest, uint64_t since, bool evidence) {
   auto* w = StateWord(comm());
   // A guest event comes back as fast as the guest makes its next syscall;
   // spin as long as SpinPolicy says that pays, and not at all while the
-  // host's CPUs are contended (systrap_handoff.h). Other
+  // host's CPUs are contended (systrap_handoff.h). A wait that outlasts
+  // its spin without `evidence` is not held against spinning. Other
   // waits (the stub's own memory calls, a new thread's first event) are
   // short: they use the current budget without counting as evidence.
   uint64_t budget = 0;
   if (!CpuContended()) budget = guest ? sentry_spin_.NextBudget() : sentry_spin_.budget();
+  // The stub had to be woken for our reply: its post comes a wakeup later
+  // than the guest alone would make it. Spin that much longer, or both
+  // sides keep missing each other (WakeCost).
+  if (guest && !evidence && budget > 0) {
+    budget = std::min(sentry_spin_.max(), budget + wake_cost_.average());
+  }
   bool preempted = false;
   if (budget > 0) {
     static const uint64_t gap = static_cast<uint64_t>(kPreemptGapNs * TscTicksPerNs());
@@ -175,6 +184,7 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
     for (uint64_t last = ReadTsc();;) {
       if (w->load(std::memory_order_acquire) == kStateEvent) {
         if (guest) sentry_spin_.Record(budget, ReadTsc() - since);
+        sentry_slept_ = false;
         kick_ns_.store(0, std::memory_order_release);
         return true;
       }
@@ -192,13 +202,16 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
     }
   }
   auto* waiting = reinterpret_cast<std::atomic<uint32_t>*>(&comm()->sentry_waiting);
-  for (;;) {
+  for (bool slept = false;; slept = true) {
     waiting->store(1, std::memory_order_seq_cst);  // before we look at state
     uint32_t s = w->load(std::memory_order_seq_cst);
     if (s == kStateEvent) {
       waiting->store(0, std::memory_order_relaxed);
       kick_ns_.store(0, std::memory_order_release);
-      if (guest && !preempted) sentry_spin_.Record(budget, ReadTsc() - since);
+      const uint64_t now = ReadTsc();
+      if (guest && evidence && !preempted) sentry_spin_.Record(budget, now - since);
+      sentry_slept_ = slept;
+      if (slept) NoteWakeCost(now);
       return true;
     }
     // A kick that lands in the stub's fast exit is dropped (stub_amd64.S):
@@ -208,6 +221,21 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since) {
     waiting->store(0, std::memory_order_relaxed);
     if (r < 0 && errno == ETIMEDOUT && (!Alive() || (guest && Wedged()))) return false;
   }
+}
+
+void SystrapContext::NoteWakeCost(uint64_t now) {
+  // The stub posted at post_tsc and called FUTEX_WAKE right after (it saw
+  // sentry_waiting). Guest-writable: a forged time only moves this
+  // thread's own spin cap, within [MaxSpinTicks, CeilingSpinTicks].
+  // While the host's CPUs are contended a wakeup waits for a CPU, which
+  // no spin can shorten (and nothing spins then): only an uncontended
+  // host's wakeups teach the cap.
+  const uint64_t posted = comm()->post_tsc;
+  if (now <= posted || CpuContended()) return;
+  wake_cost_.Record(now - posted, CeilingSpinTicks());
+  const uint64_t cap = wake_cost_.SpinCap(MaxSpinTicks(), CeilingSpinTicks());
+  sentry_spin_.SetMax(cap);
+  stub_spin_.SetMax(cap);
 }
 
 bool SystrapContext::LoadFrame() {
@@ -316,16 +344,23 @@ bool SystrapContext::Resume(const Registers& regs, bool slow) {
   // tuning of this thread's own spin, which the stub caps).
   const uint64_t now = ReadTsc();
   const uint64_t posted = c->post_tsc;
-  stub_spin_.Record(stub_budget_, now > posted ? now - posted : 0);
+  // A wait that outlasted its spin because it included our own wakeup says
+  // nothing about the handling; one that a spin caught still counts.
+  const uint64_t stub_waited = now > posted ? now - posted : 0;
+  if (!sentry_slept_ || stub_waited <= stub_budget_) {
+    stub_spin_.Record(stub_budget_, stub_waited);
+  }
   stub_budget_ = CpuContended() ? 0 : stub_spin_.NextBudget();
   c->stub_spin = stub_budget_;
   auto* w = StateWord(c);
   w->store(kStateReply, std::memory_order_seq_cst);  // before we look at stub_waiting
   // SAFETY: a 4-byte aligned word of the shared comm page, accessed atomically.
-  if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
-    FutexWake(w);
-  }
-  if (!WaitEvent(/*guest=*/true, now)) return false;
+  const bool stub_slept =
+      reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst);
+  if (stub_slept) FutexWake(w);
+  // The next event's wait includes the stub's wakeup if it slept: that
+  // says nothing about how long the guest runs.
+  if (!WaitEvent(/*guest=*/true, now, /*evidence=*/!stub_slept)) return false;
   // signo 0: the fast entry posted (a handler's event always has a signal).
   // The word is guest-writable; a guest that forges a fast event only
   // makes one of its own listed sites' syscalls (Classify).
@@ -470,7 +505,7 @@ long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long 
   if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
     FutexWake(w);
   }
-  if (!WaitEvent(/*guest=*/false, ReadTsc())) {
+  if (!WaitEvent(/*guest=*/false, ReadTsc(), /*evidence=*/false)) {
     dead_ = true;
     return -ESRCH;
   }

@@ -52,17 +52,52 @@ double TscTicksPerNs() {
   return ratio;
 }
 
-uint64_t MaxSpinTicks() {
-  static const uint64_t ticks = [] {
-    int64_t ns = kDefaultMaxSpinNs;
+namespace {
+
+// SEEDVISOR_SYSTRAP_SPIN_US in ns, or -1 when unset or invalid.
+int64_t SpinOverrideNs() {
+  static const int64_t ns = [] {
     if (const char* s = std::getenv("SEEDVISOR_SYSTRAP_SPIN_US"); s != nullptr && *s != '\0') {
       char* end = nullptr;
       const long us = std::strtol(s, &end, 10);
-      if (*end == '\0' && us >= 0 && us <= 1000) ns = us * 1000;
+      if (*end == '\0' && us >= 0 && us <= 1000) return static_cast<int64_t>(us) * 1000;
     }
-    return static_cast<uint64_t>(static_cast<double>(ns) * TscTicksPerNs());
+    return int64_t{-1};
   }();
+  return ns;
+}
+
+uint64_t NsToTicks(int64_t ns) {
+  return static_cast<uint64_t>(static_cast<double>(ns) * TscTicksPerNs());
+}
+
+}  // namespace
+
+uint64_t MaxSpinTicks() {
+  static const uint64_t ticks =
+      NsToTicks(SpinOverrideNs() >= 0 ? SpinOverrideNs() : kDefaultMaxSpinNs);
   return ticks;
+}
+
+uint64_t CeilingSpinTicks() {
+  static const uint64_t ticks =
+      NsToTicks(SpinOverrideNs() >= 0 ? SpinOverrideNs() : kCeilingSpinNs);
+  return ticks;
+}
+
+void WakeCost::Record(uint64_t ticks, uint64_t ceiling) {
+  if (ticks > ceiling) return;
+  if (avg_ == 0) {
+    avg_ = ticks;
+  } else if (ticks >= avg_) {
+    avg_ += (ticks - avg_) / 8;
+  } else {
+    avg_ -= (avg_ - ticks) / 8;
+  }
+}
+
+uint64_t WakeCost::SpinCap(uint64_t floor, uint64_t ceiling) const {
+  return std::clamp(kWakesPerSpin * avg_, floor, std::max(floor, ceiling));
 }
 
 int64_t ParsePsiSomeTotal(const char* text) {
@@ -161,6 +196,11 @@ void SpinPolicy::Record(uint64_t budget, uint64_t waited) {
     if (budget_ < floor) budget_ = 0;
     if (probe) probe_every_ = std::min(kMaxProbeInterval, probe_every_ * 2);
   }
+}
+
+void SpinPolicy::SetMax(uint64_t max_ticks) {
+  max_ = max_ticks;
+  budget_ = std::min(budget_, max_);
 }
 
 void SpinPolicy::Preempted() {

@@ -37,6 +37,17 @@
 // share of time some runnable thread waited for a CPU, from
 // /proc/pressure/cpu): while it is high neither side spins at all.
 //
+// How long the longest spin may be follows what a sleep costs (WakeCost):
+// it must outlast one wakeup, or once both sides sleep nothing brings them
+// back to spinning. And when the sentry had to wake the stub for its reply,
+// its wait for the next event includes that wakeup: it spins the wakeup's
+// cost longer than its budget, and such a wait that still outlasts the
+// spin is not held against spinning (nor is the stub's wait that included
+// the sentry's own wakeup). Without that, each side's short spin missed the
+// other's late answer, neither budget fell to zero to let a probe run, and
+// a thread stayed in two wakeups per syscall for good: 40 us per getppid
+// on an idle host (bench/RESULTS.md).
+//
 //   SpinPolicy p(MaxSpinTicks());
 //   const uint64_t budget = p.NextBudget();
 //   ... spin up to `budget` ticks, then FUTEX_WAIT ...
@@ -59,10 +70,43 @@ inline uint64_t ReadTsc() { return __rdtsc(); }
 // CLOCK_MONOTONIC (a ~200 us busy loop on first use).
 double TscTicksPerNs();
 
-// The longest spin either side makes: SEEDVISOR_SYSTRAP_SPIN_US if set (0
-// turns spinning off; for benchmarks), else kDefaultMaxSpinNs. In ticks.
+// The longest spin either side makes, in ticks: at least MaxSpinTicks()
+// (SEEDVISOR_SYSTRAP_SPIN_US if set, 0 turning spinning off, for
+// benchmarks; else kDefaultMaxSpinNs), at most CeilingSpinTicks() (the
+// same as MaxSpinTicks() when the variable is set, else kCeilingSpinNs),
+// and in between what a sleep costs here (WakeCost).
 uint64_t MaxSpinTicks();
+uint64_t CeilingSpinTicks();
 inline constexpr int64_t kDefaultMaxSpinNs = 20'000;
+inline constexpr int64_t kCeilingSpinNs = 200'000;
+
+// What a FUTEX_WAIT costs the sleeper on this host: the ticks from the
+// peer's post (its FUTEX_WAKE follows at once) to the sleeper running
+// again, an EWMA (1/8) of the waits that slept. On a busy host a wakeup is
+// a few microseconds; on an idle vCPU of a nested VM it is an IPI through
+// the hypervisor to a halted CPU, measured at ~40 us on the CI machines
+// (getppid: 40 us p50 idle, 4.7 us beside stress-ng, bench/RESULTS.md).
+//
+// The spin cap follows it: a spin shorter than one wakeup can never catch
+// an answer that needs the peer woken first, so once both sides sleep
+// (after a long guest computation, say) no probe could succeed and the
+// thread stayed on the slow path for good: 40 us per getppid on an idle
+// host with a fixed 20 us cap. SpinCap() is kWakesPerSpin wakeups, within
+// [floor, ceiling]: enough for a probe to cover one wakeup and the answer.
+class WakeCost {
+ public:
+  static constexpr uint64_t kWakesPerSpin = 3;
+
+  // One sleep that lasted `ticks` from the peer's post; samples above
+  // `ceiling` (a guest-written post time, or a sleep for a long guest
+  // computation) are ignored.
+  void Record(uint64_t ticks, uint64_t ceiling);
+  uint64_t SpinCap(uint64_t floor, uint64_t ceiling) const;
+  uint64_t average() const { return avg_; }
+
+ private:
+  uint64_t avg_ = 0;
+};
 
 // A spinner that sees the TSC jump by this much between two polls was
 // descheduled (a vCPU exit costs a few microseconds; a preemption at least
@@ -114,6 +158,10 @@ class SpinPolicy {
   explicit SpinPolicy(uint64_t max_ticks)
       : max_(max_ticks), budget_(max_ticks), probe_every_(kMinProbeInterval) {}
 
+  // A new longest spin (WakeCost::SpinCap); the budget stays within it.
+  void SetMax(uint64_t max_ticks);
+  uint64_t max() const { return max_; }
+
   // Ticks to spin in the next wait (0: sleep at once).
   uint64_t NextBudget();
   // That wait was given `budget` ticks and its answer came after `waited`
@@ -126,7 +174,7 @@ class SpinPolicy {
   uint32_t probe_interval() const { return probe_every_; }
 
  private:
-  const uint64_t max_;
+  uint64_t max_;
   uint64_t budget_;
   uint64_t avg_ = 0;  // EWMA (1/8) of the waits a spin caught
   uint32_t probe_every_;

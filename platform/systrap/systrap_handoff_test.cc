@@ -92,6 +92,47 @@ TEST(SpinPolicyTest, ZeroMaximumNeverSpins) {
   }
 }
 
+TEST(SpinPolicyTest, ANewMaximumBoundsTheBudgetAndTheProbes) {
+  SpinPolicy p(kMax);
+  p.SetMax(kMax / 4);
+  EXPECT_EQ(p.NextBudget(), kMax / 4);
+  // Raised again, the budget grows only from caught answers.
+  p.SetMax(4 * kMax);
+  EXPECT_EQ(p.budget(), kMax / 4);
+  for (int i = 0; i < 100; ++i) p.Record(p.NextBudget(), 3 * kMax);
+  EXPECT_EQ(p.NextBudget(), 4 * kMax);
+  // Stopped spinning, a probe spins the new maximum.
+  p.SetMax(kMax);
+  for (int i = 0; i < 10 && p.budget() > 0; ++i) p.Record(p.NextBudget(), 100 * kMax);
+  ASSERT_EQ(p.budget(), 0u);
+  uint64_t b = 0;
+  for (int i = 0; i < 100'000 && b == 0; ++i) b = p.NextBudget();
+  EXPECT_EQ(b, kMax);
+}
+
+TEST(WakeCostTest, TheCapIsThreeWakeupsWithinTheFloorAndTheCeiling) {
+  WakeCost w;
+  EXPECT_EQ(w.SpinCap(1'000, 100'000), 1'000u);  // nothing measured: the floor
+  w.Record(10'000, 100'000);
+  EXPECT_EQ(w.average(), 10'000u);
+  EXPECT_EQ(w.SpinCap(1'000, 100'000), 3 * 10'000u);
+  EXPECT_EQ(w.SpinCap(1'000, 20'000), 20'000u);
+  EXPECT_EQ(w.SpinCap(50'000, 100'000), 50'000u);
+  // A ceiling below the floor (SEEDVISOR_SYSTRAP_SPIN_US sets both): the floor.
+  EXPECT_EQ(w.SpinCap(5'000, 0), 5'000u);
+}
+
+TEST(WakeCostTest, FollowsTheHostSlowlyAndIgnoresWhatCannotBeAWakeup) {
+  WakeCost w;
+  w.Record(40'000, 100'000);  // an idle vCPU
+  w.Record(1'000'000, 100'000);  // above the ceiling: not a wakeup
+  EXPECT_EQ(w.average(), 40'000u);
+  w.Record(4'000, 100'000);  // one busy-host sample moves it by an eighth
+  EXPECT_EQ(w.average(), 40'000u - 36'000u / 8);
+  for (int i = 0; i < 100; ++i) w.Record(4'000, 100'000);
+  EXPECT_LT(w.average(), 4'100u);
+}
+
 TEST(TscTest, TicksPerNsMatchesTheClock) {
   const double r = TscTicksPerNs();
   ASSERT_GT(r, 0.0);
