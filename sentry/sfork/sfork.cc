@@ -5,18 +5,14 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <map>
-#include <new>
 #include <set>
 
 #include "absl/base/internal/cycleclock.h"
@@ -24,13 +20,11 @@
 #include "absl/base/internal/sysinfo.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "platform/seed_copies.h"
-#include "sentry/base/log.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
+#include "sentry/mm/mm.h"
 #include "sentry/sfork/dirty_pages.h"
 #include "sentry/sfork/fork_diagnosis.h"
-#include "sentry/sfork/host_group.h"
-#include "sentry/mm/mm.h"
+#include "sentry/sfork/spares.h"
 #include "sentry/socket/netns.h"
 #include "sentry/vfs/fd_table.h"
 
@@ -46,29 +40,6 @@ struct Report {
   char message[512] = {};
 };
 static_assert(sizeof(Report) < PIPE_BUF);
-
-// ---- The anchor: between fork and its loop, async-signal-safe only ----
-
-// Leads the process group of a forked sandbox's host processes (its zygote
-// and stubs) and kills that group once the forked sentry is gone: when the
-// last write end of its life line closes. Only that sentry holds one (the
-// seed closes its own once the fork took the anchor; see Spare).
-// Before that, it tells the seed which guest pages the fork's stub copies
-// wrote (dirty_pages.h: the seed names them down the life line), through
-// `report_fd` (-1: none).
-[[noreturn]] void RunAnchor(int life_fd, int report_fd) {
-  setpgid(0, 0);  // the seed does it too: whoever comes first
-  // Hold nothing of the sentry's but the life line and the report socket.
-  const unsigned lo = static_cast<unsigned>(report_fd < 0 ? life_fd : std::min(life_fd, report_fd));
-  const unsigned hi = static_cast<unsigned>(std::max(life_fd, report_fd));
-  if (lo > 0) syscall(SYS_close_range, 0, lo - 1, 0);
-  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
-  syscall(SYS_close_range, hi + 1, ~0U, 0);
-  AnchorReadPlan(life_fd);  // until the end of file: the forked sentry is gone
-  AnchorScanAndReport(report_fd, getpid());
-  kill(0, SIGKILL);  // our process group: every host process of the sandbox
-  _exit(0);
-}
 
 int64_t MonotonicNs() {
   timespec ts;
@@ -106,8 +77,7 @@ struct SharedMappings {
   std::set<MM*> mms;
 };
 
-absl::Status FindSharedMappings(const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
-                                SharedMappings* out) {
+absl::Status FindSharedMappings(const TasksByMm& by_mm, SharedMappings* out) {
   // A shared mapping of a read-only host file shares only the host's page
   // cache, which no sandbox can write: it may stay as it is.
   auto copied = [](const Vma& v) { return v.file == nullptr || !v.file->DataImmutableInSandbox(); };
@@ -169,7 +139,7 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
     }
   }
   // One copy per address space, made ahead by the seed (MakeSpare).
-  std::map<MM*, std::vector<std::shared_ptr<Task>>> by_mm;
+  TasksByMm by_mm;
   for (auto& t : tasks) {
     if (t->mm_ == nullptr || t->ctx_ == nullptr) {
       return absl::FailedPreconditionError(
@@ -261,245 +231,10 @@ absl::Status AdoptKernel(Kernel& k, const ForkOptions& opts, pid_t anchor,
   return s;
 }
 
-// ---- Spares: what a fork needs, made ahead in the quiesced seed ----
-//
-// A fork needs host processes of its own: an anchor, a zygote, a copy of
-// every guest address space's stub. Making them costs most of a fork (each
-// a host fork or a ptrace injection), and none of it depends on the fork's
-// caller, so the seed makes them while it waits (PrepareForkSpare: after
-// pause and after each fork, a pool of a few) and a fork only adopts one.
-// They are copies of the seed's state at the time, which a quiesced seed
-// keeps: a spare is valid while the kernel stays in the same quiesce epoch
-// with the same address spaces and tasks. The platform keeps its part of
-// each spare under the spare's anchor pid (Platform::PrepareForkZygote ...).
-//
-// The anchor is the seed's child, but it belongs to the fork: its life line
-// is a pipe whose only write end ends up in the forked sentry (the seed
-// closes its own right after the host fork; the anchor holds only the read
-// end; a forked sentry closes its inherited copies of every other spare's
-// line, and of its parent's, at once). End of file on it means the forked
-// sentry is gone, however it died.
-
-struct Spare {
-  uint64_t epoch = 0;
-  std::map<MM*, size_t> shape;  // the address spaces it copied, and their tasks
-  pid_t anchor = -1;
-  int life_fd = -1;  // the write end of the anchor's life line
-};
-// The caller's fork lock guards these (StartFork, FinishFork,
-// PrepareForkSpare, DropForkSpare).
-std::deque<Spare> spares_;  // ready, oldest first
-// Spares made but not yet in spares_: their copies are having the pages
-// earlier forks wrote written ahead, outside the fork lock (SpareWarmup).
-// `dropped`: the seed dropped its spares meanwhile (resumed, or ending).
-struct Warming {
-  Spare spare;
-  bool dropped = false;
-};
-std::map<pid_t, Warming> warming_;  // by anchor
-// The warming spares whose processes EndHostProcesses killed: their pids
-// may go to other processes, so WarmForkSpare writes into them no more.
-// Held by WarmForkSpare while it writes, and by that kill.
-absl::Mutex warm_mu_;
-std::set<pid_t> killed_warming_ ABSL_GUARDED_BY(warm_mu_);
 // The report fds and trace pages of forks between StartFork and FinishFork:
 // a later fork's child closes and unmaps its copies.
 std::set<int> in_flight_fds_;
 std::set<ForkTrace*> in_flight_traces_;
-
-// In a forked sentry: the write end of its own anchor's life line, held for
-// its whole life, and that anchor (alive while the line is open).
-int own_life_fd_ = -1;
-pid_t own_anchor_ = -1;
-
-// Our children that end on their own: forked sentries and anchors, reaped
-// on the next fork or spare once they have.
-std::vector<pid_t> forked_;
-
-void ReapForked() {
-  for (auto it = forked_.begin(); it != forked_.end();) {
-    it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
-  }
-}
-
-// The live tasks of `k` with an address space and a context, by address
-// space.
-std::map<MM*, std::vector<std::shared_ptr<Task>>> TasksByMm(Kernel& k) {
-  std::map<MM*, std::vector<std::shared_ptr<Task>>> by_mm;
-  absl::MutexLock l(&k.mu());
-  for (auto& t : k.Tasks()) {
-    // A task without a context yet is refused by the child (AdoptKernel).
-    if (t->exited() || t->mm_ == nullptr || t->ctx_ == nullptr) continue;
-    by_mm[t->mm_.get()].push_back(t);
-  }
-  return by_mm;
-}
-
-std::map<MM*, size_t> Shape(const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm) {
-  std::map<MM*, size_t> shape;
-  for (auto& [mm, tasks] : by_mm) shape[mm] = tasks.size();
-  return shape;
-}
-
-// The seed lets go of `spare` (no longer in spares_): it closes its end of
-// the anchor's life line, if still open, and reaps the anchor once it
-// ends. If a fork took the spare, the anchor and what the platform made are
-// the fork's (the life line's other end is in the forked sentry);
-// otherwise closing the line ends the anchor, which kills its group (the
-// spare zygote and stub copies), and the platform kills what it made
-// through its pidfds too.
-void LetGoOfSpare(Kernel& k, Spare& spare, bool child_took_it) {
-  if (spare.life_fd >= 0) close(spare.life_fd);
-  if (spare.anchor > 0) {
-    forked_.push_back(spare.anchor);
-    k.platform().FinishSeedFork(spare.anchor, child_took_it);
-  }
-  spare = Spare{};
-}
-
-void DropSpares(Kernel& k) {
-  for (auto& [anchor, w] : warming_) w.dropped = true;  // let go of once warmed
-  while (!spares_.empty()) {
-    LetGoOfSpare(k, spares_.front(), false);
-    spares_.pop_front();
-  }
-}
-
-// Every parked task saves its FP state on its own thread where the platform
-// needs it (SeedForkOnTaskThreads), and one task per address space has the
-// platform copy its stub into group `pgid`, with one parked thread per task.
-absl::Status PrepareCopies(Kernel& k, const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
-                           pid_t pgid) {
-  std::vector<std::shared_ptr<Task>> tasks;
-  std::vector<int> copies;  // copies[i] > 0: tasks[i] copies its address space, with that many threads
-  for (auto& [mm, mm_tasks] : by_mm) {
-    for (size_t i = 0; i < mm_tasks.size(); ++i) {
-      tasks.push_back(mm_tasks[i]);
-      copies.push_back(i == 0 ? static_cast<int>(mm_tasks.size()) : 0);
-    }
-  }
-  const bool fp = k.platform().SeedForkOnTaskThreads();
-  return k.RunOnParkedTasks(tasks, [&](Task& t, size_t i) -> absl::Status {
-    if (fp && !t.SaveFpState().ok()) {
-      return absl::InternalError(absl::StrCat("task ", t.tid(), ": reading its FP state failed"));
-    }
-    return copies[i] > 0 ? k.platform().PrepareSeedFork(*t.ctx_, pgid, copies[i]) : absl::OkStatus();
-  });
-}
-
-// Drops the spares that no longer fit the seed (it was resumed and paused
-// again, or its tasks changed): all of them, since they are all of one
-// state.
-void DropStaleSpares(Kernel& k) {
-  if (spares_.empty()) return;
-  const Spare& s = spares_.front();
-  if (!k.park_requested() || s.epoch != k.quiesce_epoch() || s.shape != Shape(TasksByMm(k))) {
-    DropSpares(k);
-  }
-}
-
-void Tell(const ForkProgress& progress, const char* step) {
-  if (progress) progress(step);
-}
-
-// Guest memory whose copy-on-write pages are learned and written ahead
-// (dirty_pages.h): private anonymous writable memory (heap, stacks,
-// allocator arenas). Not a file's private pages (written ahead, a page not
-// yet written would stop following the file), nor what a fork wipes.
-bool Prebreakable(const Vma& v) {
-  return v.file == nullptr && (v.flags & MAP_PRIVATE) != 0 && (v.prot & PROT_WRITE) != 0 &&
-         !v.wipeonfork;
-}
-
-bool InRanges(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t page) {
-  auto it = std::upper_bound(ranges.begin(), ranges.end(),
-                             std::pair<uint64_t, uint64_t>(page, ~uint64_t{0}));
-  return it != ranges.begin() && page < std::prev(it)->second;
-}
-
-// Names the spare's stub copies and their prebreakable ranges to its anchor
-// (which reports what its fork wrote there) and, with `warm`, says what to
-// write ahead in them: what the last fork that reported wrote.
-void PlanDirtyPages(Kernel& k, const std::map<MM*, std::vector<std::shared_ptr<Task>>>& by_mm,
-                    const Spare& spare, SpareWarmup* warm) {
-  auto* copies = dynamic_cast<platform::SeedCopies*>(&k.platform());
-  if (copies == nullptr) return;  // a platform with no such copies: nothing to learn
-  DirtyPageLog& log = DirtyPageLog::Get();
-  log.Drain();
-  std::vector<ScanTarget> targets;
-  for (const auto& [mm, tasks] : by_mm) {
-    std::shared_ptr<platform::AddressSpace> as = mm->shared_address_space();
-    const pid_t pid = as != nullptr ? copies->SeedCopyProcess(*as, spare.anchor) : -1;
-    if (pid <= 0) continue;
-    ScanTarget t{.tag = reinterpret_cast<uint64_t>(mm), .pid = pid, .ranges = {}};
-    for (const Vma& v : mm->Vmas()) {
-      if (Prebreakable(v)) t.ranges.emplace_back(v.start, v.end);
-    }
-    const std::vector<uint64_t>* learned = warm != nullptr ? log.Pages(t.tag) : nullptr;
-    if (learned != nullptr) {
-      std::vector<uint64_t> pages;
-      for (uint64_t p : *learned) {
-        if (InRanges(t.ranges, p)) pages.push_back(p);
-      }
-      if (!pages.empty()) warm->jobs.emplace_back(pid, std::move(pages));
-    }
-    targets.push_back(std::move(t));
-  }
-  const std::string plan = EncodeScanPlan(targets);
-  for (size_t at = 0; at < plan.size();) {
-    const ssize_t n = write(spare.life_fd, plan.data() + at, plan.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the anchor is gone: the spare fails later
-    at += static_cast<size_t>(n);
-  }
-}
-
-// One more spare at the back of spares_, or with `warm` (if there is
-// something to write ahead in it) in warming_ for the caller to warm and
-// publish.
-absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* warm = nullptr) {
-  ReapForked();
-  PrimeAbseilForHostForks();
-  auto by_mm = TasksByMm(k);
-  // Before the anchor's fork: it inherits the socket its report goes to.
-  const int report_fd = DirtyPageLog::Get().report_fd();
-  Tell(progress, "making a spare: forking its anchor");
-  int life[2];
-  if (pipe2(life, O_CLOEXEC) != 0) return Fail("pipe", errno);
-  pid_t anchor = fork();
-  if (anchor == 0) RunAnchor(life[0], report_fd);
-  close(life[0]);
-  if (anchor < 0) {
-    close(life[1]);
-    return Fail("forking the sandbox's anchor process", errno);
-  }
-  // Its group exists from here on (the anchor does the same; no race).
-  setpgid(anchor, 0);
-  Spare spare;
-  spare.anchor = anchor;
-  spare.life_fd = life[1];
-  Tell(progress, "making a spare: forking its zygote from the seed's");
-  absl::Status s = k.platform().PrepareForkZygote(anchor);
-  if (s.ok()) {
-    Tell(progress, "making a spare: copying the stubs on the parked tasks' threads");
-    s = PrepareCopies(k, by_mm, anchor);
-  }
-  if (!s.ok()) {
-    LetGoOfSpare(k, spare, false);
-    return s;
-  }
-  spare.epoch = k.quiesce_epoch();
-  spare.shape = Shape(by_mm);
-  Tell(progress, "making a spare: naming its copies to its anchor");
-  PlanDirtyPages(k, by_mm, spare, warm);
-  if (warm != nullptr && !warm->jobs.empty()) {
-    warm->anchor = spare.anchor;
-    warming_[warm->anchor] = Warming{std::move(spare), false};
-  } else {
-    spares_.push_back(std::move(spare));
-  }
-  return absl::OkStatus();
-}
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd, const Spare& spare,
                             ForkTrace* trace, const ForkChildSetup& child_setup,
@@ -508,30 +243,14 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
   EndPhase(r, ForkPhase::kSentryFork);
   SetForkChildTrace(trace);
   ForkChildStep("letting go of the seed's spares and forks in flight");
-  // Our parent's anchor line is not ours to hold, nor are the lines of its
-  // other spares or the reports of its other forks in flight; the spare's
-  // line is.
-  if (own_life_fd_ >= 0) close(own_life_fd_);
-  own_life_fd_ = spare.life_fd;
-  own_anchor_ = spare.anchor;
+  // The spare is ours; the seed's other spares and children are not, nor
+  // are the reports of its other forks in flight.
+  AdoptSpareInForkChild(spare);
   const pid_t anchor = spare.anchor;
-  for (Spare& other : spares_) close(other.life_fd);
-  spares_.clear();
-  for (auto& [other, w] : warming_) close(w.spare.life_fd);
-  warming_.clear();
-  // SAFETY: this process has one thread; the seed's WarmForkSpare may have
-  // held the lock at the fork.
-  new (&warm_mu_) absl::Mutex;
-  {
-    absl::MutexLock l(&warm_mu_);
-    killed_warming_.clear();
-  }
-  DirtyPageLog::Get().ResetInForkChild();
   for (int fd : in_flight_fds_) close(fd);
   in_flight_fds_.clear();
   for (ForkTrace* other : in_flight_traces_) ForkTrace::Unmap(other);
   in_flight_traces_.clear();
-  forked_.clear();  // the seed's children
   std::vector<pid_t> pids = {getpid()};
   absl::Status s = AdoptKernel(k, opts, anchor, &pids, r);
   if (s.ok()) {
@@ -671,90 +390,6 @@ void PrepareForSandboxForks() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress,
-                                      SpareWarmup* warm) {
-  {
-    absl::MutexLock l(&k.mu());
-    if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
-  }
-  DropStaleSpares(k);
-  if (spares_.size() >= want) return true;
-  if (absl::Status s = MakeSpare(k, progress, warm); !s.ok()) return s;
-  return spares_.size() >= want;
-}
-
-void WarmForkSpare(SpareWarmup& warm) {
-  absl::MutexLock l(&warm_mu_);
-  if (killed_warming_.contains(warm.anchor)) return;
-  for (const auto& [pid, pages] : warm.jobs) warm.pages_written += PrebreakPages(pid, pages);
-}
-
-bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want) {
-  auto it = warming_.find(warm.anchor);
-  if (it == warming_.end()) return spares_.size() >= want;
-  Warming w = std::move(it->second);
-  warming_.erase(it);
-  {
-    absl::MutexLock l(&warm_mu_);
-    killed_warming_.erase(warm.anchor);
-  }
-  bool fits = !w.dropped && w.spare.epoch == k.quiesce_epoch();
-  if (fits) {
-    absl::MutexLock l(&k.mu());
-    fits = k.park_requested() && k.AllParked();
-  }
-  if (fits && w.spare.shape == Shape(TasksByMm(k))) {
-    spares_.push_back(std::move(w.spare));
-  } else {
-    LetGoOfSpare(k, w.spare, false);
-  }
-  return spares_.size() >= want;
-}
-
-void ReapEndedForks() { ReapForked(); }
-
-void DropForkSpare(Kernel& k) {
-  DropSpares(k);
-  ReapForked();
-}
-
-bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
-  // The spares' anchors are our children, not reaped before the end of
-  // this: each group still bears its anchor's pid, so killing it kills no
-  // one else's.
-  std::vector<pid_t> groups;
-  for (const Spare& s : spares_) groups.push_back(s.anchor);
-  // Being warmed: killed here (never while WarmForkSpare writes into them,
-  // nor written into after), let go of by PublishForkSpare (DropSpares).
-  {
-    absl::MutexLock l(&warm_mu_);
-    for (const auto& [anchor, w] : warming_) {
-      killed_warming_.insert(anchor);
-      kill(-anchor, SIGKILL);
-      groups.push_back(anchor);
-    }
-  }
-  DropSpares(k);
-  // Our own anchor lives while we hold its line (only a kill from outside
-  // ends it sooner): then it still leads its group.
-  if (own_anchor_ > 0) groups.push_back(own_anchor_);
-  // A booted sentry's zygote and stubs: the zygote, our unreaped child,
-  // leads that group. Otherwise they would end only after us (the zygote's
-  // parent-death signal), and a kvm stub's exit tears down its VM, which
-  // takes long under load: `seedsc delete` returned with them still there.
-  if (own_anchor_ <= 0) groups.push_back(k.platform().HostProcessGroup());
-  bool gone = true;
-  for (pid_t g : groups) {
-    if (!KillGroupAndWait(g, deadline)) {
-      Log::Warning("host processes of group %d still there at the end of the sandbox: %s", g,
-                   DescribeGroup(g));
-      gone = false;
-    }
-  }
-  ReapForked();
-  return gone;
-}
-
 absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
                                       const ForkChildSetup& child_setup,
                                       const std::function<void()>& child_main) {
@@ -776,25 +411,22 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
   }
   PendingFork f;
   f.start_ns = MonotonicNs();
-  ReapForked();
-  DropStaleSpares(k);
-  if (spares_.empty()) {
-    if (absl::Status s = MakeSpare(k, opts.progress); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("sandbox fork: ", s.message()));
-    }
+  absl::StatusOr<Spare> taken = TakeSpare(k, opts.progress);
+  if (!taken.ok()) {
+    return absl::Status(taken.status().code(),
+                        absl::StrCat("sandbox fork: ", taken.status().message()));
   }
-  Spare spare = std::move(spares_.front());
-  spares_.pop_front();
+  Spare spare = std::move(*taken);
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
     const int err = errno;
-    spares_.push_front(std::move(spare));
+    PutBackSpare(std::move(spare));
     return Fail("pipe", err);
   }
   f.prepared_ns = MonotonicNs();
   // Where the child is on its way to the report, should it never come.
   f.trace = ForkTrace::Map();
-  Tell(opts.progress, "host-forking the sentry");
+  if (opts.progress) opts.progress("host-forking the sentry");
   const pid_t pid = ForkHolding(k.mu());
   if (pid == 0) {
     close(p[0]);
@@ -883,7 +515,7 @@ absl::StatusOr<ForkResult> FinishFork(Kernel& k, PendingFork& f) {
     out.phase_ns[i] = end - last;
     last = end;
   }
-  forked_.push_back(f.sentry);  // reaped by a later fork once it ends
+  AddForkedChild(f.sentry);  // reaped by a later fork once it ends
   return out;
 }
 

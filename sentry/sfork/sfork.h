@@ -32,11 +32,11 @@
 // config. The seed stays quiesced and untouched. Forks of one seed overlap:
 // only the host fork itself and the seed's bookkeeping after a report are
 // serialized (StartFork, FinishFork under the caller's fork lock); a seed
-// keeps a pool of spares, one per fork, each named by its anchor's pid.
-// The guest pages the seed's earlier forks wrote (their anchors report them
-// as each fork ends) are written ahead in each new spare's stub copies,
-// outside the fork lock, so that a fork's guest does not take those
-// copy-on-write faults itself (dirty_pages.h, PrepareForkSpare).
+// keeps a pool of spares, one per fork, each named by its anchor's pid
+// (spares.h). The guest pages the seed's earlier forks wrote (their anchors
+// report them as each fork ends) are written ahead in each new spare's stub
+// copies, outside the fork lock, so that a fork's guest does not take those
+// copy-on-write faults itself (dirty_pages.h, spare_warming.h).
 //
 // No thread of the sentry may start or end across the host fork: a thread
 // that does holds process-wide glibc and abseil locks (its stack, its
