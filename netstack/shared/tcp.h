@@ -318,6 +318,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   size_t syn_pending_ = 0;
   std::weak_ptr<TcpEndpoint> listener_;  // a child in kSynRcvd
   bool passive_ = false;                 // made by a listener
+  bool syn_ack_uncounted_ = false;       // passive: bytes_acked_ not yet past the SYN-ACK
 
   // Send side. sndq_ holds the bytes from snd_una_ (SYN acknowledged).
   uint32_t iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0;

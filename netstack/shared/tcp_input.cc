@@ -44,6 +44,7 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   c->TakeSynOptions(h);
   c->listener_ = shared_from_this();
   c->passive_ = true;
+  c->syn_ack_uncounted_ = true;
   c->irs_ = h.seq;
   c->rcv_nxt_ = h.seq + 1;
   c->rcv_adv_edge_ = c->rcv_nxt_;
@@ -294,8 +295,10 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
     }
     sndq_.Consume(std::min<size_t>(acked, sndq_.size()));
     // A passive connection starts with its SYN-ACK acknowledged, as
-    // tcp_create_openreq_child() makes it: TCP_INFO counts from there.
-    bytes_acked_ += acked - (passive_ && snd_una_ == iss_ ? 1 : 0);
+    // tcp_create_openreq_child() makes it: TCP_INFO counts from there
+    // (once: snd_una_ comes back to iss_ after every 4 GiB).
+    bytes_acked_ += acked - (syn_ack_uncounted_ ? 1 : 0);
+    syn_ack_uncounted_ = false;
     snd_una_ = h.ack;
     if (loss_ && SeqGeq(snd_una_, recover_)) loss_ = false;  // the RTO's losses are repaired
     if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
