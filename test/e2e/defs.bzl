@@ -19,7 +19,16 @@ def seedsc_args():
     """Test args that name the seedsc binary (empty while not ready)."""
     return ["--seedsc=$(rootpath //runsc:seedsc)"] if SEEDSC_READY else []
 
-def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [], kvm = False, prog = None, prog_flag = "--prog"):
+def e2e_tests(
+        name,
+        src,
+        references = ["native", "runsc"],
+        data = [],
+        args = [],
+        kvm = False,
+        kvm_size = "medium",
+        prog = None,
+        prog_flag = "--prog"):
     """A shell e2e test (testlib.sh) against the built seedsc and its references.
 
     Makes <name>_test (seedsc's default platform, systrap), <name>_ptrace_test,
@@ -32,6 +41,8 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [],
     platform's one-line reason where /dev/kvm is unusable; only for scripts
     that finish in about a minute there (every guest syscall is a VM exit,
     ≈ 0.1-0.25 ms on these machines: platform/kvm/README.md).
+    `kvm_size`: the kvm variant's size, for a script whose syscalls take
+    minutes there.
     `prog`: a program of the test's own (a label) that every variant gets as
     `prog_flag`=its path.
     """
@@ -58,7 +69,7 @@ def e2e_tests(name, src, references = ["native", "runsc"], data = [], args = [],
     if SEEDSC_READY and kvm:
         native.sh_test(
             name = name + "_kvm_test",
-            size = "medium",
+            size = kvm_size,
             srcs = [src],
             args = ["--seedsc=$(rootpath :seedsc_kvm.sh)", "--platform=kvm"] + args,
             data = [":seedsc_kvm.sh", ":testlib", "//test:kvm_skip.sh"] + data + seedsc_data(),
