@@ -127,6 +127,17 @@ def fork_request(seed, new_id, address, stdio):
 
 # ---- statistics
 
+def process_start_time(pid):
+    """/proc/PID/stat field 22 (clock ticks after boot), as seedsc records it."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def pct(v, p):
     """Nearest-rank percentile, as bench/ctr_run_bench.sh computes p90."""
     s = sorted(v)
@@ -283,6 +294,8 @@ class Bench:
         sid = f["seed"]
         st = json.load(open(os.path.join(self.root, sid, "state.json")))
         st.update({"id": f["id"], "sandboxId": f["id"], "sandboxPid": pid, "cgroupsPath": "",
+                   # who the pid is: delete signals only that process (issue 16)
+                   "sandboxStartTime": process_start_time(pid), "sandboxBootId": boot_id(),
                    "controlAddress": os.path.join(f["dir"], "control.sock"),
                    "annotations": dict(st.get("annotations", {}), **{"dev.seedvisor.parent": sid})})
         with open(os.path.join(f["dir"], "state.json"), "w") as out:

@@ -65,10 +65,11 @@ absl::StatusOr<int> Sandboxes::CleanLeftovers() {
   for (const std::string& id : container::ListIds(opts_.root)) {
     absl::StatusOr<container::State> st = container::LoadState(opts_.root, id);
     if (!st.ok()) continue;
-    // Only a process that is still a seedsc sandbox: its pid may have been reused.
-    if (container::SandboxAlive(st->sandbox_pid) &&
+    // Only the process the state recorded (its pid may have been reused),
+    // and only if it is still a seedsc sandbox.
+    if (container::SandboxAlive(*st) &&
         absl::StrContains(ReadFile(absl::StrCat("/proc/", st->sandbox_pid, "/cmdline")), "seedsc")) {
-      container::KillSandbox(st->sandbox_pid);
+      container::KillSandbox(st->sandbox());
     }
     RemoveState(opts_.root, *st);
     ++n;
@@ -284,9 +285,18 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
                                                " (timeout ", absl::FormatDuration(kForkTimeout), "): ",
                                                s.message()));
   }
-  st.sandbox_pid = cresp.pid();
+  // Who the fork's process is, for every later signal to it (it has just
+  // reported, so it is there; a pid alone may name another process later).
+  absl::StatusOr<container::ProcessIdentity> child = container::IdentityOf(cresp.pid());
+  if (!child.ok()) {
+    RemoveState(opts_.root, st);
+    return absl::InternalError(absl::StrCat("Fork of seed sandbox \"", seed_id, "\" into \"",
+                                            req.new_id(), "\": its process (host pid ",
+                                            cresp.pid(), ") exited as soon as it was made"));
+  }
+  st.set_sandbox(*child);
   if (s = container::SaveState(opts_.root, st); !s.ok()) {
-    kill(st.sandbox_pid, SIGKILL);
+    container::SignalProcess(st.sandbox(), SIGKILL).IgnoreError();
     RemoveState(opts_.root, st);
     return s;
   }
@@ -355,7 +365,7 @@ void Sandboxes::Remove(const Entry& e) {
   }
   // Early destroy: the anchor of a forked sandbox kills its helpers once
   // the sentry is gone; nothing here waits for the guest.
-  if (e.state.sandbox_pid > 0) kill(e.state.sandbox_pid, SIGKILL);
+  container::SignalProcess(e.state.sandbox(), SIGKILL).IgnoreError();
   RemoveState(opts_.root, e.state);
 }
 
@@ -422,7 +432,7 @@ v1::ListResponse Sandboxes::List() {
     v1::SandboxInfo* info = resp.add_sandboxes();
     info->set_id(id);
     info->set_parent(e.parent);
-    info->set_status(!container::SandboxAlive(e.state.sandbox_pid) ? "stopped"
+    info->set_status(!container::SandboxAlive(e.state) ? "stopped"
                      : e.paused                                    ? "paused"
                                                                    : "running");
     info->set_pid(e.state.sandbox_pid);

@@ -144,9 +144,9 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   st.control_address = container::ControlAddressFor(container::StateDir(cfg.root, new_id));
   st.cgroups_path = "";  // the seed's cgroup is the seed's: delete must not remove it
   st.annotations[kParentAnnotation] = seed->id;
-  st.sandbox_pid = 0;
+  st.set_sandbox({});  // the seed's process is the seed's
   auto undo = [&](const absl::Status& why) {
-    container::KillSandbox(st.sandbox_pid);
+    container::KillSandbox(st.sandbox());
     if (st.control_address.rfind(container::StateDir(cfg.root, new_id), 0) != 0) {
       unlink(st.control_address.c_str());
     }
@@ -201,7 +201,14 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     if (dev) close(dev->packet_fd);  // the fork has its own copy
   }
   if (!called.ok()) return undo(called);
-  st.sandbox_pid = resp.pid();
+  // Who the new sandbox's process is, for every later signal to it: it has
+  // just reported, so it is there (unless it died at once, as nothing to kill).
+  absl::StatusOr<container::ProcessIdentity> child = container::IdentityOf(resp.pid());
+  if (!child.ok()) {
+    return undo(absl::InternalError(absl::StrCat(
+        "the forked sandbox (host pid ", resp.pid(), ") exited as soon as it was made")));
+  }
+  st.set_sandbox(*child);
   // Not cgroups_path: the caller's cgroup (a pool's) outlives the container.
   if (!cgroup.empty()) st.annotations["dev.seedvisor.cgroup"] = cgroup;
   if (absl::Status s = container::SaveState(cfg.root, st); !s.ok()) return undo(s);

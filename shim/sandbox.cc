@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "runsc/container/host_process.h"
 #include "shim/log.h"
 #include "shim/reaper.h"
 
@@ -72,22 +73,33 @@ std::string FindOnPath(const std::string& name) {
   return name;
 }
 
-// The control socket `seedsc create` recorded in the container's state:
-// <root>/<id>/control.sock, unless that path is too long for a unix socket
-// (a 64-hex CRI id under a long root), then one in /tmp. `*sandbox_id`:
-// the sandbox it lives in (its own id, or its pod's sandbox container's).
-std::string ControlAddress(const std::string& root, const std::string& id,
-                           std::string* sandbox_id) {
-  std::string dir = absl::StrCat(root, "/", id);
-  nlohmann::json st = nlohmann::json::parse(ReadFileOrEmpty(dir + "/state.json"), nullptr, false);
-  *sandbox_id = id;
-  if (st.is_object() && st.contains("sandboxId") && st["sandboxId"].is_string()) {
-    *sandbox_id = st["sandboxId"].get<std::string>();
+// What `seedsc create` recorded in the container's state.json
+// (runsc/container/state.h) that the shim needs.
+struct Recorded {
+  // <root>/<id>/control.sock, unless that path is too long for a unix
+  // socket (a 64-hex CRI id under a long root), then one in /tmp.
+  std::string control_address;
+  // The sandbox it lives in: its own id, or its pod's sandbox container's.
+  std::string sandbox_id;
+  // The sandbox's process (pid 0 if the state does not say).
+  container::ProcessIdentity sandbox;
+};
+
+Recorded ReadRecorded(const std::string& root, const std::string& id) {
+  const std::string dir = absl::StrCat(root, "/", id);
+  const nlohmann::json st =
+      nlohmann::json::parse(ReadFileOrEmpty(dir + "/state.json"), nullptr, false);
+  Recorded r{.control_address = dir + "/control.sock", .sandbox_id = id, .sandbox = {}};
+  if (!st.is_object()) return r;
+  try {
+    r.control_address = st.value("controlAddress", r.control_address);
+    r.sandbox_id = st.value("sandboxId", r.sandbox_id);
+    r.sandbox.pid = st.value("sandboxPid", 0);
+    r.sandbox.start_time = st.value("sandboxStartTime", uint64_t{0});
+    r.sandbox.boot_id = st.value("sandboxBootId", "");
+  } catch (const nlohmann::json::exception&) {
   }
-  if (st.is_object() && st.contains("controlAddress") && st["controlAddress"].is_string()) {
-    return st["controlAddress"].get<std::string>();
-  }
-  return dir + "/control.sock";
+  return r;
 }
 
 }  // namespace
@@ -152,9 +164,13 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   if (sb->pid_ <= 0) {
     return absl::InternalError(absl::StrCat("seedsc create wrote no pid to ", pidfile));
   }
-  std::string sandbox_id;
-  std::string sock = ControlAddress(cfg.root, id, &sandbox_id);
-  sb->joined_ = sandbox_id != id;
+  const Recorded rec = ReadRecorded(cfg.root, id);
+  sb->joined_ = rec.sandbox_id != id;
+  // Who the sandbox process is (the pid file names it too, but a pid may
+  // name another process once it has exited): Destroy SIGKILLs it.
+  sb->process_ = rec.sandbox;
+  if (sb->process_.pid != sb->pid_) sb->process_ = {.pid = 0, .start_time = 0, .boot_id = ""};
+  const std::string& sock = rec.control_address;
   absl::Status last;
   for (int i = 0; i < 200; ++i) {  // the socket exists once create returned
     auto c = ttrpc::Client::Dial(sock);
@@ -229,15 +245,13 @@ void Sandbox::Destroy() {
   }
   // Pending calls (Wait) fail with Unavailable now.
   if (c != nullptr) c->Close();
-  if (pid_ > 0 && !joined_) {
+  if (!joined_) {
     // Shutdown has SIGKILLed every task; the sandbox process itself only
     // lingers to let the reply out, so end it now rather than wait. It is
     // not our child but pid 2 of its own pid namespace, whose pid 1 (our
-    // child once `seedsc create` has exited) reaps it: "gone" is no such pid.
-    kill(pid_, SIGKILL);
-    auto gone = [this] { return kill(pid_, 0) < 0 && errno == ESRCH; };
-    absl::Time deadline = absl::Now() + absl::Seconds(2);
-    while (!gone() && absl::Now() < deadline) usleep(500);
+    // child once `seedsc create` has exited) reaps it. Only if its pid
+    // still names it (issue 16): it may have died long before.
+    container::EndProcess(process_, absl::Seconds(2)).IgnoreError();
   }
   const absl::Time t1 = absl::Now();
   if (Exists(absl::StrCat(cfg_.root, "/", id_))) {

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
+#include "runsc/container/host_process.h"
 #include "shim/ttrpc/client.h"
 
 namespace seedvisor::shim {
@@ -94,6 +95,7 @@ class Sandbox {
   SandboxConfig cfg_;
   std::string id_;
   pid_t pid_ = 0;
+  container::ProcessIdentity process_;  // who pid_ is (Create; pid 0 = unknown)
   std::function<void()> release_;  // set by Adopt
   bool joined_ = false;
   absl::Mutex mu_;

@@ -33,7 +33,7 @@ TEST(StateTest, SaveLoadListRemove) {
   State st;
   st.id = "c1";
   st.bundle = "/b";
-  st.sandbox_pid = 42;
+  st.set_sandbox({.pid = 42, .start_time = 1234567, .boot_id = "b-1"});
   st.annotations["k"] = "v";
   st.control_address = "/x.sock";
   ASSERT_TRUE(SaveState(root, st).ok());
@@ -41,6 +41,8 @@ TEST(StateTest, SaveLoadListRemove) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->bundle, "/b");
   EXPECT_EQ(got->sandbox_pid, 42);
+  EXPECT_EQ(got->sandbox_start_time, 1234567u);
+  EXPECT_EQ(got->sandbox_boot_id, "b-1");
   EXPECT_EQ(got->annotations.at("k"), "v");
   EXPECT_EQ(got->control_address, "/x.sock");
   EXPECT_EQ(ListIds(root), std::vector<std::string>{"c1"});
@@ -66,10 +68,33 @@ TEST(StateTest, OciStateJson) {
             R"({"bundle":"/b","id":"c","ociVersion":"1.0.2","pid":0,"status":"stopped"})");
 }
 
+// A state.json from before seedsc recorded who the sandbox process is
+// loads with an unknown identity (start time 0), which host_process.h
+// takes for a seedsc sandbox only.
+TEST(StateTest, OldStateHasNoIdentity) {
+  std::string root = TempDir() + "/root";
+  ASSERT_TRUE(CreateStateDir(root, "old").ok());
+  testing_files::Put(root + "/old/state.json",
+                     R"({"id": "old", "bundle": "/b", "sandboxPid": )" +
+                         std::to_string(getpid()) + "}");
+  auto got = LoadState(root, "old");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->sandbox_pid, getpid());
+  EXPECT_EQ(got->sandbox_start_time, 0u);
+  EXPECT_EQ(got->sandbox_boot_id, "");
+  EXPECT_FALSE(SandboxAlive(*got));  // this test is no seedsc sandbox
+}
+
 TEST(StateTest, SandboxAlive) {
-  EXPECT_TRUE(SandboxAlive(getpid()));
-  EXPECT_FALSE(SandboxAlive(0));
-  EXPECT_FALSE(SandboxAlive((1 << 22) + 1));
+  State st;
+  st.set_sandbox(*IdentityOf(getpid()));
+  EXPECT_TRUE(SandboxAlive(st));
+  st.sandbox_start_time += 1;  // another process that got the pid
+  EXPECT_FALSE(SandboxAlive(st));
+  st.set_sandbox({});
+  EXPECT_FALSE(SandboxAlive(st));
+  st.set_sandbox({.pid = (1 << 22) + 1, .start_time = 1, .boot_id = ""});
+  EXPECT_FALSE(SandboxAlive(st));
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

@@ -11,24 +11,73 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runsc/container/state.h"
+#include "absl/strings/str_split.h"
 
 namespace seedvisor::container {
 namespace {
 
-// The state letter of /proc/<path>/stat ('R', 'S', 'D', 'Z', ...), or 0.
-char StateOf(const std::string& stat_path) {
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What /proc/<pid>/stat says about a process.
+struct Stat {
+  char state = 0;           // field 3: 'R', 'S', 'D', 'Z', ...
+  uint64_t start_time = 0;  // field 22
+};
+
+// /proc/<path>/stat's fields; false if it cannot be read. The command
+// name (field 2) may hold spaces and parentheses: fields are counted from
+// the last ')'.
+bool ReadStat(const std::string& stat_path, Stat* out) {
   std::ifstream in(stat_path);
   std::string line;
-  if (!std::getline(in, line)) return 0;
+  if (!std::getline(in, line)) return false;
   const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : 0;
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  const std::vector<absl::string_view> f = absl::StrSplit(
+      absl::string_view(line).substr(paren + 2), ' ');
+  if (f.size() < 20 || f[0].size() != 1) return false;
+  out->state = f[0][0];
+  return absl::SimpleAtoi(f[19], &out->start_time);
+}
+
+// The state letter of /proc/<path>/stat, or 0.
+char StateOf(const std::string& stat_path) {
+  Stat s;
+  return ReadStat(stat_path, &s) ? s.state : 0;
+}
+
+std::string BootId() {
+  std::string id = ReadAll("/proc/sys/kernel/random/boot_id");
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  return id;
+}
+
+// A seedsc sandbox's sentry (or a fork of one): argv[0] "seedsc" (as
+// CreateSandbox execs it) and a "boot" argument. A zombie has no cmdline.
+bool IsSeedscSandbox(pid_t pid) {
+  const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
+  const std::vector<absl::string_view> argv = absl::StrSplit(cmdline, '\0');
+  if (argv.empty() || argv[0] != "seedsc") return false;
+  return std::find(argv.begin(), argv.end(), "boot") != argv.end();
+}
+
+// Whether `s`, read from /proc/<id.pid>/stat, is the process `id` names.
+bool Matches(const ProcessIdentity& id, const Stat& s) {
+  if (id.start_time == 0) return s.state != 'Z' && IsSeedscSandbox(id.pid);
+  return s.start_time == id.start_time && (id.boot_id.empty() || id.boot_id == BootId());
 }
 
 // Milliseconds left until `deadline` for poll(2), 0 once past.
@@ -37,7 +86,61 @@ int MsUntil(absl::Time deadline) {
   return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1 << 30));
 }
 
+// pidfd_send_signal(2); 0 or -1 with errno.
+int PidfdSignal(int pidfd, int sig) {
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
 }  // namespace
+
+absl::StatusOr<ProcessIdentity> IdentityOf(pid_t pid) {
+  Stat s;
+  if (pid <= 0 || !ReadStat(absl::StrCat("/proc/", pid, "/stat"), &s)) {
+    return absl::NotFoundError(absl::StrCat("host process ", pid, " does not exist"));
+  }
+  return ProcessIdentity{.pid = pid, .start_time = s.start_time, .boot_id = BootId()};
+}
+
+bool ProcessAlive(const ProcessIdentity& id) {
+  Stat s;
+  if (id.pid <= 0 || !ReadStat(absl::StrCat("/proc/", id.pid, "/stat"), &s)) return false;
+  return s.state != 'Z' && s.state != 'X' && Matches(id, s);
+}
+
+absl::StatusOr<int> OpenProcess(const ProcessIdentity& id) {
+  auto gone = [&] {
+    return absl::NotFoundError(absl::StrCat("host process ", id.pid, " (started at tick ",
+                                            id.start_time, ") is gone"));
+  };
+  if (id.pid <= 0) return gone();
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, id.pid, 0));
+  if (pidfd < 0) {
+    if (errno == ESRCH) return gone();
+    return absl::InternalError(absl::StrCat("pidfd_open(", id.pid, "): ", std::strerror(errno)));
+  }
+  // The pidfd pins the pid until the process is reaped; if it has not
+  // been reaped after /proc was read, what /proc said was its.
+  Stat s;
+  const bool read = ReadStat(absl::StrCat("/proc/", id.pid, "/stat"), &s);
+  const bool matches = read && Matches(id, s);
+  if (!matches || (PidfdSignal(pidfd, 0) != 0 && errno == ESRCH)) {
+    close(pidfd);
+    return gone();
+  }
+  return pidfd;
+}
+
+absl::Status SignalProcess(const ProcessIdentity& id, int sig) {
+  absl::StatusOr<int> pidfd = OpenProcess(id);
+  if (!pidfd.ok()) return pidfd.status();
+  const int r = PidfdSignal(*pidfd, sig);
+  const int err = errno;
+  close(*pidfd);
+  if (r == 0) return absl::OkStatus();
+  if (err == ESRCH) return absl::NotFoundError(absl::StrCat("host process ", id.pid, " is gone"));
+  return absl::InternalError(absl::StrCat("signal ", sig, " to host process ", id.pid, ": ",
+                                          std::strerror(err)));
+}
 
 std::string DescribeProcess(pid_t pid) {
   if (pid <= 0) return "";
@@ -75,24 +178,13 @@ std::string DescribeProcess(pid_t pid) {
                       ", ", threads, threads == 1 ? " thread" : " threads");
 }
 
-absl::Status EndProcess(pid_t pid, absl::Duration timeout) {
-  if (pid <= 0) return absl::OkStatus();
+absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  auto late = [&](const std::string& what) {
-    return absl::DeadlineExceededError(absl::StrCat("host process ", pid, " has not exited ",
-                                                    absl::FormatDuration(timeout), " after SIGKILL",
-                                                    what.empty() ? "" : " (" + what + ")"));
-  };
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    if (errno == ESRCH) return absl::OkStatus();  // reaped already
-    // No pidfds (ENOSYS before Linux 5.3): by number.
-    if (!SandboxAlive(pid)) return absl::OkStatus();
-    kill(pid, SIGKILL);
-    while (SandboxAlive(pid) && absl::Now() < deadline) usleep(5000);
-    return SandboxAlive(pid) ? late(DescribeProcess(pid)) : absl::OkStatus();
-  }
-  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  absl::StatusOr<int> opened = OpenProcess(id);
+  if (absl::IsNotFound(opened.status())) return absl::OkStatus();  // reaped, or not ours
+  if (!opened.ok()) return opened.status();
+  const int pidfd = *opened;
+  PidfdSignal(pidfd, SIGKILL);
   // Readable once every thread has exited (pidfd_open(2)): a zombie, or
   // reaped. The pid names our process for as long as the pidfd says it is
   // not reaped, so /proc is read between two such checks.
@@ -100,10 +192,13 @@ absl::Status EndProcess(pid_t pid, absl::Duration timeout) {
   int r;
   while ((r = poll(&p, 1, MsUntil(deadline))) < 0 && errno == EINTR) {
   }
-  std::string what = r > 0 ? "" : DescribeProcess(pid);
-  const bool left = r <= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
+  std::string what = r > 0 ? "" : DescribeProcess(id.pid);
+  const bool left = r <= 0 && PidfdSignal(pidfd, 0) == 0;
   close(pidfd);
-  return left ? late(what) : absl::OkStatus();
+  if (!left) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat("host process ", id.pid, " has not exited ",
+                                                  absl::FormatDuration(timeout), " after SIGKILL",
+                                                  what.empty() ? "" : " (" + what + ")"));
 }
 
 }  // namespace seedvisor::container

@@ -41,7 +41,7 @@ std::string ControlAddressForDir(const std::string& dir) {
 
 // Best effort, where a failure is being undone or the caller does not wait
 // for the end (create's clean-up, fork, the FRI daemon): 3 s at the most.
-void KillSandboxPid(pid_t pid) { EndProcess(pid, absl::Seconds(3)).IgnoreError(); }
+void KillSandboxPid(const ProcessIdentity& p) { EndProcess(p, absl::Seconds(3)).IgnoreError(); }
 
 // Milliseconds left until `deadline` for poll(2): -1 for none, 0 once past.
 int PollMs(absl::Time deadline) {
@@ -230,7 +230,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
         "container \"", o.id, "\": \"", sandbox_id, "\" (annotation ", kCriSandboxId,
         ") is not a sandbox: it lives in \"", pod->sandbox_id, "\""));
   }
-  if (!SandboxAlive(pod->sandbox_pid)) {
+  if (!SandboxAlive(*pod)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", o.id, "\": its pod's sandbox \"", sandbox_id, "\" is not running"));
   }
@@ -238,7 +238,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
   if (!made.ok()) return made.status();
   State& st = *made;
   st.control_address = pod->control_address;
-  st.sandbox_pid = pod->sandbox_pid;
+  st.set_sandbox(pod->sandbox());
   st.sandbox_id = sandbox_id;
   bool joined = false;
   auto undo = [&](absl::Status why) {
@@ -293,8 +293,9 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   st.control_address = ControlAddressForDir(dir);
   st.cgroups_path = CgroupPathFor(*spec, o.id);
   pid_t boot_pid = 0;
+  ProcessIdentity to_kill;  // the namespace's pid 1, then the sentry
   auto undo = [&](absl::Status why) {
-    KillSandboxPid(boot_pid);
+    KillSandboxPid(to_kill);
     RemoveCgroups(st.cgroups_path).IgnoreError();
     if (st.control_address.rfind(dir, 0) != 0) unlink(st.control_address.c_str());
     RemoveStateDir(o.root, o.id).IgnoreError();
@@ -405,6 +406,8 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
         " (--boot-timeout): making its namespaces (unshare, pid ", mid, ") never finished; killed it")));
   }
   if (read(pidp[0], &boot_pid, sizeof(boot_pid)) != sizeof(boot_pid)) boot_pid = 0;
+  // Not our child (the middle process's): taken before anything can reap it.
+  if (absl::StatusOr<ProcessIdentity> b = IdentityOf(boot_pid); b.ok()) to_kill = *b;
   int ws = 0;
   waitpid(mid, &ws, 0);  // it exits right after writing
   close(pidp[0]);
@@ -413,8 +416,16 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   close(ready[0]);
   if (!sentry_pid.ok()) return undo(sentry_pid.status());
   // The sandbox process is the sentry (pid 2 inside); killing it ends the
-  // sandbox, and the namespace's pid 1 follows once nothing is left.
-  st.sandbox_pid = boot_pid = *sentry_pid;
+  // sandbox, and the namespace's pid 1 follows once nothing is left. Who it
+  // is goes into the state, for every later signal to it (issue 16).
+  absl::StatusOr<ProcessIdentity> sentry = IdentityOf(*sentry_pid);
+  if (!sentry.ok()) {
+    return undo(absl::InternalError(absl::StrCat(
+        "the sandbox's sentry (host pid ", *sentry_pid, ") exited as it reported ready")));
+  }
+  st.set_sandbox(*sentry);
+  to_kill = *sentry;
+  boot_pid = *sentry_pid;
   if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
 
   std::string state_json = OciStateJson(st, "created", -1);
@@ -435,7 +446,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
 
 std::string ControlAddressFor(const std::string& state_dir) { return ControlAddressForDir(state_dir); }
 
-void KillSandbox(pid_t pid) { KillSandboxPid(pid); }
+void KillSandbox(const ProcessIdentity& p) { KillSandboxPid(p); }
 
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
@@ -449,7 +460,7 @@ absl::Status Call(const State& st, const std::string& method,
 }
 
 std::string LiveStatus(const State& st) {
-  if (!SandboxAlive(st.sandbox_pid)) return "stopped";
+  if (!SandboxAlive(st)) return "stopped";
   control::v1::StateRequest req;
   req.set_container_id(st.id);
   control::v1::StateResponse resp;
@@ -467,7 +478,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
   if (joined) {
     // A container in its pod's sandbox: that sandbox forgets it (its
     // processes die); the sandbox, its socket and cgroups stay.
-    if (SandboxAlive(st.sandbox_pid)) {
+    if (SandboxAlive(st)) {
       control::v1::DeleteContainerRequest req;
       req.set_container_id(st.id);
       control::v1::DeleteContainerResponse resp;
@@ -479,7 +490,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
       }
     }
   }
-  if (!joined && SandboxAlive(st.sandbox_pid)) {
+  if (!joined && SandboxAlive(st)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
     // Shutdown kills the guest and answers once the sandbox's other host
@@ -490,7 +501,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
         .IgnoreError();
     // Gone before delete says so (test/oci: 'delete leaves no sandbox
     // process'). If it is not, the state stays for another delete.
-    if (absl::Status s = EndProcess(st.sandbox_pid, kEndProcessTimeout); !s.ok()) {
+    if (absl::Status s = EndProcess(st.sandbox(), kEndProcessTimeout); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("container \"", st.id, "\": its sandbox's ",
                                                  s.message(), "; delete it again later"));
     }

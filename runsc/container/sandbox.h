@@ -63,8 +63,9 @@ absl::StatusOr<std::string> JoinOf(const oci::Spec& spec, const std::string& id)
 // Where a container whose state lives in `state_dir` serves its control
 // socket (a short /tmp path when the state dir is too deep for sun_path).
 std::string ControlAddressFor(const std::string& state_dir);
-// SIGKILLs a sandbox process (if alive) and waits up to 3 s for it to go.
-void KillSandbox(pid_t pid);
+// SIGKILLs a sandbox process (if alive, and still the one `p` names) and
+// waits up to 3 s for it to go.
+void KillSandbox(const ProcessIdentity& p);
 
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,

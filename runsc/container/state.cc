@@ -65,6 +65,8 @@ absl::Status SaveState(const std::string& root, const State& st) {
             {"id", st.id},
             {"bundle", st.bundle},
             {"sandboxPid", st.sandbox_pid},
+            {"sandboxStartTime", st.sandbox_start_time},
+            {"sandboxBootId", st.sandbox_boot_id},
             {"created", st.created},
             {"owner", st.owner},
             {"controlAddress", st.control_address},
@@ -101,6 +103,8 @@ absl::StatusOr<State> LoadState(const std::string& root, const std::string& id) 
     st.id = j.value("id", id);
     st.bundle = j.value("bundle", "");
     st.sandbox_pid = j.value("sandboxPid", 0);
+    st.sandbox_start_time = j.value("sandboxStartTime", uint64_t{0});
+    st.sandbox_boot_id = j.value("sandboxBootId", "");
     st.created = j.value("created", "");
     st.owner = j.value("owner", "");
     st.control_address = j.value("controlAddress", "");
@@ -162,16 +166,7 @@ std::string OciStateJson(const State& st, const std::string& status, int indent)
   return j.dump(indent);
 }
 
-bool SandboxAlive(pid_t pid) {
-  if (pid <= 0) return false;
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  // A zombie (not yet reaped by whoever is its parent now) is gone for us.
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  size_t rp = line.rfind(')');
-  return rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] != 'Z';
-}
+bool SandboxAlive(const State& st) { return ProcessAlive(st.sandbox()); }
 
 std::string NowRfc3339() {
   timespec ts;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runsc/container/host_process.h"
 
 namespace seedvisor::container {
 
@@ -23,7 +24,11 @@ struct State {
   std::string oci_version = "1.0.2";
   std::string id;
   std::string bundle;
-  pid_t sandbox_pid = 0;          // host pid of `seedsc boot`
+  pid_t sandbox_pid = 0;          // host pid of the sandbox's sentry (`seedsc boot`)
+  // Who sandbox_pid was when it was recorded (host_process.h): 0 and ""
+  // in a state.json written before seedsc recorded them.
+  uint64_t sandbox_start_time = 0;
+  std::string sandbox_boot_id;
   std::string created;            // RFC 3339, UTC
   std::string owner;              // "" as runc prints for root
   std::string control_address;    // unix socket path of the control server
@@ -35,6 +40,14 @@ struct State {
   // that sandbox's.
   std::string sandbox_id;
   bool joined() const { return !sandbox_id.empty() && sandbox_id != id; }
+  ProcessIdentity sandbox() const {
+    return {.pid = sandbox_pid, .start_time = sandbox_start_time, .boot_id = sandbox_boot_id};
+  }
+  void set_sandbox(const ProcessIdentity& p) {
+    sandbox_pid = p.pid;
+    sandbox_start_time = p.start_time;
+    sandbox_boot_id = p.boot_id;
+  }
   std::map<std::string, std::string> annotations;
 };
 
@@ -67,8 +80,9 @@ class Lock {
 // The OCI state JSON (runtime-spec "state"), as `runsc state` prints it.
 std::string OciStateJson(const State& st, const std::string& status, int indent);
 
-// True if the sandbox process still exists and is not a zombie.
-bool SandboxAlive(pid_t pid);
+// True if the sandbox's process still exists, is not a zombie and is the
+// one `st` recorded (not another that got its pid).
+bool SandboxAlive(const State& st);
 
 std::string NowRfc3339();
 

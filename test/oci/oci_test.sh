@@ -378,6 +378,31 @@ else
   ok "delete leaves no sandbox process"
 fi
 
+# A state whose sandbox pid names another process now (the sentry died and
+# the host gave its pid away; issue 16): made by changing the recorded
+# start time of a live sandbox. Nothing may signal that process: state says
+# stopped, delete --force removes the state and leaves the process alone.
+"${S[@]}" create --bundle "$b" reuse >/dev/null 2>&1 </dev/null
+reuse_pid=$("${S[@]}" state reuse |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+python3 - "$SROOT/reuse/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["sandboxStartTime"] += 1
+json.dump(s, open(sys.argv[1], "w"))
+PY
+check_eq "a reused sandbox pid: state says stopped" stopped "$(status_of "${S[@]}" reuse)"
+"${S[@]}" delete --force reuse
+check_eq "a reused sandbox pid: delete --force" 0 $?
+check_eq "a reused sandbox pid: the state is gone" "" "$(ls "$SROOT")"
+if [[ "$reuse_pid" -gt 0 ]] && kill -0 "$reuse_pid" 2>/dev/null &&
+   ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$reuse_pid/stat" 2>/dev/null; then
+  ok "a reused sandbox pid: delete does not kill the process that has it"
+else
+  bad "a reused sandbox pid: delete does not kill the process that has it (pid $reuse_pid)"
+fi
+[[ "$reuse_pid" -gt 0 ]] && kill -KILL "$reuse_pid" 2>/dev/null
+
 # All the hooks, with both runtimes: the order (runc's), the state on stdin,
 # and whose namespaces each runs in. createContainer runs in the container's
 # uts/pid/mount namespaces (for seedsc: the sandbox process's), the others in
