@@ -74,6 +74,17 @@ absl::StatusOr<int> Sandboxes::CleanLeftovers() {
     RemoveState(opts_.root, *st);
     ++n;
   }
+  // Dirs without a state: a Create or Fork the old run never finished
+  // recording (issue 9); with the sandbox that may serve its socket.
+  std::vector<std::string> dirs;
+  std::error_code walk;
+  for (auto it = std::filesystem::directory_iterator(opts_.root, walk);
+       !walk && it != std::filesystem::directory_iterator(); it.increment(walk)) {
+    if (it->is_directory()) dirs.push_back(it->path().filename());
+  }
+  for (const std::string& id : dirs) {
+    if (container::RemoveLeftover(opts_.root, id).ok()) ++n;
+  }
   std::error_code ec;
   std::filesystem::remove_all(opts_.root + ".bundles", ec);
   return n;

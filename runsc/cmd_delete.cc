@@ -9,6 +9,12 @@ namespace seedvisor::runsc {
 // Shared with `run`.
 absl::Status DeleteContainer(const GlobalConfig& cfg, const std::string& id, bool force) {
   auto st = LoadContainer(cfg, id);
+  // No state, but its dir: a create or fork killed before it recorded
+  // the container (issue 9); nothing else removes that.
+  if (absl::IsNotFound(st.status())) {
+    absl::Status left = container::RemoveLeftover(cfg.root, id);
+    return absl::IsNotFound(left) ? st.status() : left;
+  }
   if (!st.ok()) return st.status();
   auto lock = container::Lock::Acquire(cfg.root, id);
   if (!lock.ok()) return lock.status();

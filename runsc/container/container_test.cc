@@ -1,11 +1,18 @@
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
 
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
 #include "runsc/container/hooks.h"
+#include "runsc/container/sandbox.h"
 #include "runsc/container/state.h"
 
 namespace seedvisor::container {
@@ -27,9 +34,6 @@ TEST(StateTest, Ids) {
 TEST(StateTest, SaveLoadListRemove) {
   std::string root = TempDir() + "/root";
   ASSERT_TRUE(CreateStateDir(root, "c1").ok());
-  absl::Status again = CreateStateDir(root, "c1");
-  EXPECT_TRUE(absl::IsAlreadyExists(again));
-  EXPECT_EQ(again.message(), "container with id \"c1\" already exists");
   State st;
   st.id = "c1";
   st.bundle = "/b";
@@ -37,6 +41,9 @@ TEST(StateTest, SaveLoadListRemove) {
   st.annotations["k"] = "v";
   st.control_address = "/x.sock";
   ASSERT_TRUE(SaveState(root, st).ok());
+  absl::Status again = CreateStateDir(root, "c1");
+  EXPECT_TRUE(absl::IsAlreadyExists(again));
+  EXPECT_EQ(again.message(), "container with id \"c1\" already exists");
   auto got = LoadState(root, "c1");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->bundle, "/b");
@@ -95,6 +102,92 @@ TEST(StateTest, SandboxAlive) {
   EXPECT_FALSE(SandboxAlive(st));
   st.set_sandbox({.pid = (1 << 22) + 1, .start_time = 1, .boot_id = ""});
   EXPECT_FALSE(SandboxAlive(st));
+}
+
+// A child listening on unix socket `path`, blocked reading a pipe (the
+// write end is returned in *wr), with the command line `argv0 -c 'read x'
+// extra` (a seedsc sandbox's when argv0 is "seedsc" and extra "boot").
+pid_t Listener(const std::string& path, const char* argv0, const char* extra, int* wr) {
+  int p[2];
+  EXPECT_EQ(pipe(p), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 4) != 0) _exit(1);
+    dup2(p[0], 0);
+    execl("/bin/sh", argv0, "-c", "read x", extra, nullptr);
+    _exit(127);
+  }
+  close(p[0]);
+  *wr = p[1];
+  for (int i = 0; i < 2000 && access(path.c_str(), F_OK) != 0; ++i) usleep(1000);
+  usleep(50 * 1000);  // until it has exec'd
+  return pid;
+}
+
+// What a create or fork killed before it recorded its container leaves
+// (issue 9): a state dir without state.json and a control socket, maybe a
+// sandbox serving it. RemoveLeftover removes them.
+TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
+  const std::string root = TempDir() + "/root";
+  ASSERT_TRUE(CreateStateDir(root, "gone").ok());
+  int wr = -1;
+  const pid_t sandbox = Listener(ControlAddressFor(StateDir(root, "gone")), "seedsc", "boot", &wr);
+  ASSERT_GT(sandbox, 0);
+  absl::Status again = CreateStateDir(root, "gone");
+  EXPECT_NE(again.message().find("`seedsc delete gone` removes it"), std::string::npos) << again;
+  ASSERT_TRUE(RemoveLeftover(root, "gone").ok());
+  int ws = 0;
+  ASSERT_EQ(waitpid(sandbox, &ws, 0), sandbox);
+  EXPECT_TRUE(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL) << ws;
+  EXPECT_NE(access(StateDir(root, "gone").c_str(), F_OK), 0);
+  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "gone")));
+  close(wr);
+}
+
+// A control socket outside the dir (a dir too deep for sun_path) goes too;
+// a process serving it that is no seedsc sandbox is left alone.
+TEST(LeftoverTest, ASocketUnderTmpGoesAndOnlyASandboxIsKilled) {
+  const std::string root = TempDir() + "/" + std::string(100, 'r');
+  const std::string id = "long";
+  ASSERT_TRUE(CreateStateDir(root, id).ok());
+  const std::string sock = ControlAddressFor(StateDir(root, id));
+  ASSERT_EQ(sock.rfind("/tmp/seedsc-", 0), 0u) << sock;
+  int wr = -1;
+  const pid_t other = Listener(sock, "sh", "other", &wr);
+  ASSERT_GT(other, 0);
+  ASSERT_TRUE(RemoveLeftover(root, id).ok());
+  EXPECT_NE(access(sock.c_str(), F_OK), 0) << sock;
+  EXPECT_NE(access(StateDir(root, id).c_str(), F_OK), 0);
+  int ws = 0;
+  EXPECT_EQ(waitpid(other, &ws, WNOHANG), 0) << "a process that is no sandbox was killed";
+  kill(other, SIGKILL);
+  waitpid(other, nullptr, 0);
+  close(wr);
+}
+
+// Not a leftover: a container with a state, or one a seedsc is making.
+TEST(LeftoverTest, LeavesARecordedOrLockedContainer) {
+  const std::string root = TempDir() + "/root";
+  ASSERT_TRUE(CreateStateDir(root, "made").ok());
+  State st;
+  st.id = "made";
+  ASSERT_TRUE(SaveState(root, st).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(RemoveLeftover(root, "made")));
+  ASSERT_TRUE(CreateStateDir(root, "making").ok());
+  {
+    auto lock = Lock::Acquire(root, "making");
+    ASSERT_TRUE(lock.ok());
+    absl::Status s = RemoveLeftover(root, "making");
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+    EXPECT_EQ(s.message(), "container \"making\" is being made by another seedsc");
+  }
+  EXPECT_TRUE(RemoveLeftover(root, "making").ok());
+  EXPECT_TRUE(LoadState(root, "made").ok());
+  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "never")));
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

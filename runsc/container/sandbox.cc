@@ -5,9 +5,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -124,9 +128,15 @@ absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st) {
 namespace {
 
 // <root>/<id> with the saved config.json, and the state's fields that do
-// not depend on where the container runs.
-absl::StatusOr<State> NewStateDir(const CreateOptions& o, const oci::Spec& spec) {
+// not depend on where the container runs. `*lock` holds the dir's lock
+// until the caller is done: a dir without a state whose lock nobody holds
+// is a leftover (RemoveLeftover).
+absl::StatusOr<State> NewStateDir(const CreateOptions& o, const oci::Spec& spec,
+                                  std::optional<Lock>* lock) {
   if (absl::Status s = CreateStateDir(o.root, o.id); !s.ok()) return s;
+  absl::StatusOr<Lock> locked = Lock::Acquire(o.root, o.id);
+  if (!locked.ok()) return locked.status();
+  lock->emplace(std::move(*locked));
   State st;
   st.id = o.id;
   st.bundle = o.bundle;
@@ -234,7 +244,8 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", o.id, "\": its pod's sandbox \"", sandbox_id, "\" is not running"));
   }
-  absl::StatusOr<State> made = NewStateDir(o, spec);
+  std::optional<Lock> lock;
+  absl::StatusOr<State> made = NewStateDir(o, spec, &lock);
   if (!made.ok()) return made.status();
   State& st = *made;
   st.control_address = pod->control_address;
@@ -286,7 +297,8 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   absl::StatusOr<std::string> join = JoinOf(*spec, o.id);
   if (!join.ok()) return join.status();
   if (!join->empty()) return JoinSandbox(o, *spec, *join);
-  absl::StatusOr<State> made = NewStateDir(o, *spec);
+  std::optional<Lock> lock;
+  absl::StatusOr<State> made = NewStateDir(o, *spec, &lock);
   if (!made.ok()) return made.status();
   State& st = *made;
   std::string dir = StateDir(o.root, o.id);
@@ -466,6 +478,72 @@ std::string LiveStatus(const State& st) {
   control::v1::StateResponse resp;
   if (!Call(st, "State", req, &resp, absl::Seconds(5)).ok()) return "stopped";
   return resp.status();
+}
+
+namespace {
+
+// The host pid of the process that listens on unix socket `path` (the peer
+// credentials of a connection to it, taken at listen(2)); 0 if none does.
+pid_t ListenerOf(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(a.sun_path)) return 0;
+  memcpy(a.sun_path, path.c_str(), path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  pid_t pid = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    pid = cred.pid;
+  }
+  close(fd);
+  return pid;
+}
+
+}  // namespace
+
+absl::Status RemoveLeftover(const std::string& root, const std::string& id) {
+  if (absl::Status s = ValidateId(id); !s.ok()) return s;
+  const std::string dir = StateDir(root, id);
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (faccessat(fd, "state.json", F_OK, 0) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", id, "\" has a state: not a leftover"));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", id, "\" is being made by another seedsc"));
+  }
+  // A sandbox serving the control socket that no state records: forked or
+  // booted for a caller that died before recording it. Never one a state
+  // names (a seed, whose listener a fork could have inherited).
+  const std::string sock = ControlAddressForDir(dir);
+  if (const pid_t server = ListenerOf(sock); server > 0) {
+    bool recorded = false;
+    for (const std::string& other : ListIds(root)) {
+      absl::StatusOr<State> st = LoadState(root, other);
+      recorded |= st.ok() && st->sandbox_pid == server;
+    }
+    // Start time unknown: EndProcess ends it only if it is a seedsc sandbox.
+    if (!recorded) {
+      if (absl::Status s = EndProcess({.pid = server, .start_time = 0, .boot_id = ""},
+                                      kEndProcessTimeout);
+          !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("container \"", id, "\" (a leftover): the "
+                                                   "sandbox serving its control socket: ",
+                                                   s.message()));
+      }
+    }
+  }
+  if (sock.rfind(dir, 0) != 0) unlink(sock.c_str());
+  return RemoveStateDir(root, id);
 }
 
 absl::Status DestroySandbox(const std::string& root, const State& st) {

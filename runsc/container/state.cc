@@ -53,7 +53,12 @@ absl::Status CreateStateDir(const std::string& root, const std::string& id) {
   std::string dir = StateDir(root, id);
   if (mkdir(dir.c_str(), 0711) != 0) {
     if (errno == EEXIST) {
-      return absl::AlreadyExistsError(absl::StrCat("container with id \"", id, "\" already exists"));
+      struct stat sb;
+      const bool recorded = stat((dir + "/state.json").c_str(), &sb) == 0;
+      return absl::AlreadyExistsError(absl::StrCat(
+          "container with id \"", id, "\" already exists",
+          recorded ? "" : absl::StrCat(" (without a state: a create or fork that was killed, or "
+                                       "one under way; `seedsc delete ", id, "` removes it)")));
     }
     return Errno("creating " + dir);
   }

@@ -597,6 +597,36 @@ else
   bad "the seed forks again after a fork timed out"; cat "$T/as.err"
 fi
 
+# --- A caller SIGKILLed while its fork runs (issue 9): the fork's state dir
+# (no state.json) and control socket stay, and the child serving it is
+# known to nobody. `seedsc delete ID` removes all three (no other command
+# sees the id: list and state do not), and the id can be used again.
+pbefore=$(procs_stable "$NS2")
+SEEDSC_TEST_FORK_STALL=5000 "${S[@]}" fork s2 killed1 </dev/null >"$T/killed1.out" 2>&1 &
+killed_fork=$!
+for ((i = 0; i < 40; i++)); do [[ -S "$ROOT/killed1/control.sock" ]] && break; sleep 0.1; done
+kill -KILL "$killed_fork"
+wait "$killed_fork" 2>/dev/null
+if [[ -S "$ROOT/killed1/control.sock" && ! -e "$ROOT/killed1/state.json" ]]; then
+  ok "a fork whose caller was killed leaves its dir and control socket"
+else
+  bad "a fork whose caller was killed leaves its dir and control socket"; ls -la "$ROOT/killed1"
+fi
+out=$("${S[@]}" fork s2 killed1 </dev/null 2>&1)
+check_eq "fork into that id says how to remove it" \
+  "seedsc: container with id \"killed1\" already exists (without a state: a create or fork that \
+was killed, or one under way; \`seedsc delete killed1\` removes it)" "$out"
+"${S[@]}" delete killed1
+check_eq "delete of that leftover" 0 $?
+check_eq "... removes its dir and socket" "" "$(ls -d "$ROOT/killed1" 2>/dev/null)"
+check_eq "... and ends the child serving it" "$pbefore" "$(procs_settled "$NS2" "$pbefore")"
+if timeout 30 "${S[@]}" fork s2 killed1 </dev/null >/dev/null 2>"$T/k1.err"; then
+  ok "the id of that leftover can be forked into again"
+  "${S[@]}" delete --force killed1
+else
+  bad "the id of that leftover can be forked into again"; cat "$T/k1.err"
+fi
+
 # --- A caller that gives up (its ttrpc timeout passes) before the seed
 # could fork (here: the seed waits to open the fork's stdout, a fifo whose
 # reader comes only after the caller gave up and removed the control
