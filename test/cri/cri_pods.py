@@ -163,18 +163,28 @@ def sandbox_argv(pod_id):
 def kill_pod_processes(args, name):
     """SIGKILLs every host process in pod `name`'s cgroups (as the OOM
     killer might: for runc its pause and containers, for seedsc its
-    sandbox); returns how many it killed."""
+    sandbox); returns how many it killed. Until none is left: a process
+    forked after its parent's cgroup.procs was read (a seedsc sandbox
+    makes a stub process for each guest process) escaped one pass, and a
+    stub whose zygote and sentry were SIGKILLed lives on (issue 14)."""
     root = f"/sys/fs/cgroup/pids{args.cgroup_parent}/{name}"
-    pids = set()
-    for d, _, files in os.walk(root):
-        if "cgroup.procs" in files:
-            pids.update(int(p) for p in read(os.path.join(d, "cgroup.procs")).split())
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return len(pids)
+    killed = set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = set()
+        for d, _, files in os.walk(root):
+            if "cgroup.procs" in files:
+                pids.update(int(p) for p in read(os.path.join(d, "cgroup.procs")).split())
+        if not pids - killed and killed:
+            break  # what is left was killed and is exiting
+        for pid in pids - killed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        killed |= pids
+        time.sleep(0.05)
+    return len(killed)
 
 
 def shim_daemons(args):
@@ -351,7 +361,8 @@ def run(args, pb, cri, pods):
     killed = kill_pod_processes(args, "pod-c")
     try:
         cri.call("StopPodSandbox", pod_sandbox_id=pod_c)
-        got = pb.PodSandboxState.Name(cri.call("PodSandboxStatus", pod_sandbox_id=pod_c).status.state)
+        got = pb.PodSandboxState.Name(
+            cri.call("PodSandboxStatus", pod_sandbox_id=pod_c).status.state)
     except grpc.RpcError as e:
         got = f"{e.code().name}: {e.details()}"
     check("stop_pod_whose_processes_died", killed > 0 and got == "SANDBOX_NOTREADY",
