@@ -1,6 +1,7 @@
 #include "sentry/mm/mm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -12,10 +13,14 @@ namespace {
 // mmap_base leaves room for a 8 MiB stack plus a gap.
 constexpr uint64_t kStackGap = 128ull << 20;
 
+std::atomic<uint64_t> next_mm_id{1};  // MM::id()
+
 }  // namespace
 
 MM::MM(std::shared_ptr<platform::AddressSpace> as)
-    : as_(std::move(as)), vmas_(kMinAddr, as_->UserTop().value()) {
+    : id_(next_mm_id.fetch_add(1, std::memory_order_relaxed)),
+      as_(std::move(as)),
+      vmas_(kMinAddr, as_->UserTop().value()) {
   absl::MutexLock l(&mu_);
   mmap_base_ = as_->UserTop().value() - kStackGap;
 }

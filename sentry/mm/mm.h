@@ -49,6 +49,11 @@ class MM {
   explicit MM(std::shared_ptr<platform::AddressSpace> as);
   ~MM();
 
+  // A number no other MM of this sentry has had or will have (unlike its
+  // address, which a later MM may get): what outlives an MM may name it so
+  // (sentry/sfork/dirty_pages.h). A sandbox fork's copy keeps it.
+  uint64_t id() const { return id_; }
+
   platform::AddressSpace& address_space() { return *as_; }
   std::shared_ptr<platform::AddressSpace> shared_address_space() { return as_; }
   // Sandbox fork: the forked sentry's copy of this mm moves to its own copy
@@ -165,6 +170,7 @@ class MM {
   // The mapped bytes in [start, end).
   uint64_t MappedBytesIn(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const uint64_t id_;
   std::shared_ptr<platform::AddressSpace> as_;
   mutable absl::Mutex mu_;
   VmaMap vmas_ ABSL_GUARDED_BY(mu_);

@@ -87,9 +87,10 @@ bool Flush(int fd) {
 }
 
 // Reports the pages of `t` that its process holds exclusively (of the
-// first kMaxScannedPages of its ranges); false when the socket took no more.
+// first kMaxScannedPages of its ranges), at most `limit` of them, adding
+// them to `*reported`; false when the socket took no more.
 bool ScanOne(int report_fd, pid_t anchor, uint64_t tag, pid_t pid, const uint64_t* ranges,
-             uint64_t nranges) {
+             uint64_t nranges, size_t limit, size_t* reported) {
   char path[40];
   ProcPath(pid, "pagemap", path);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -105,7 +106,7 @@ bool ScanOne(int report_fd, pid_t anchor, uint64_t tag, pid_t pid, const uint64_
   size_t found = 0;
   uint64_t scanned = 0;
   uint64_t entries[512];
-  auto more = [&] { return found < kMaxLearnedPages && scanned < kMaxScannedPages; };
+  auto more = [&] { return found < limit && scanned < kMaxScannedPages; };
   for (uint64_t r = 0; r < nranges && more(); ++r) {
     const uint64_t first = ranges[2 * r] >> kPageShift, last = ranges[2 * r + 1] >> kPageShift;
     for (uint64_t vpn = first; vpn < last && more();) {
@@ -114,11 +115,12 @@ bool ScanOne(int report_fd, pid_t anchor, uint64_t tag, pid_t pid, const uint64_
       if (got <= 0) break;
       const uint64_t n = static_cast<uint64_t>(got) / 8;
       scanned += n;
-      for (uint64_t i = 0; i < n && found < kMaxLearnedPages; ++i) {
+      for (uint64_t i = 0; i < n && found < limit; ++i) {
         const uint64_t e = entries[i];
         if ((e & kPresent) == 0 || (e & kExclusive) == 0 || (e & kFileOrSharedAnon) != 0) continue;
         g_record.pages[g_record.count++] = (vpn + i) << kPageShift;
         ++found;
+        ++*reported;
         if (g_record.count == kRecordPages && !Flush(report_fd)) {
           close(fd);
           return false;
@@ -172,12 +174,17 @@ void AnchorScanAndReport(int report_fd, pid_t anchor) {
   g_record.anchor = anchor;
   g_record.end = 0;
   uint64_t at = 2;
+  size_t reported = 0;  // of kMaxReportedPages
   for (uint64_t t = 0; t < w[1]; ++t) {
     if (at + 3 > words) return;
     const uint64_t tag = w[at], pid = w[at + 1], nranges = w[at + 2];
     at += 3;
     if (nranges > (words - at) / 2) return;
-    if (!ScanOne(report_fd, anchor, tag, static_cast<pid_t>(pid), w + at, nranges)) return;
+    const size_t limit = std::min(kMaxLearnedPages, kMaxReportedPages - reported);
+    if (!ScanOne(report_fd, anchor, tag, static_cast<pid_t>(pid), w + at, nranges, limit,
+                 &reported)) {
+      return;
+    }
     at += 2 * nranges;
   }
   g_record.tag = 0;
@@ -206,15 +213,24 @@ int DirtyPageLog::report_fd() {
   return write_fd_;
 }
 
+DirtyPageLog::~DirtyPageLog() {
+  if (read_fd_ >= 0) close(read_fd_);
+  if (write_fd_ >= 0) close(write_fd_);
+}
+
 void DirtyPageLog::Expect(pid_t anchor) {
-  // Anchors whose report never comes (their fork failed and was killed)
-  // are forgotten after a while.
-  constexpr size_t kMaxExpected = 64;
+  partial_.erase(anchor);  // an earlier anchor's, whose pid this one got
+  if (expected_.erase(anchor) != 0) {
+    expected_order_.erase(std::find(expected_order_.begin(), expected_order_.end(), anchor));
+  }
   if (expected_.size() >= kMaxExpected) {
-    partial_.erase(*expected_.begin());
-    expected_.erase(expected_.begin());
+    const pid_t oldest = expected_order_.front();
+    expected_order_.pop_front();
+    expected_.erase(oldest);
+    partial_.erase(oldest);
   }
   expected_.insert(anchor);
+  expected_order_.push_back(anchor);
 }
 
 void DirtyPageLog::Drain() {
@@ -229,14 +245,21 @@ void DirtyPageLog::Drain() {
       if (r.magic != kRecordMagic || r.count > kRecordPages || !expected_.contains(r.anchor)) {
         continue;
       }
+      Partial& p = partial_[r.anchor];
       if (r.end == 0) {
-        std::vector<uint64_t>& pages = partial_[r.anchor][r.tag];
-        pages.insert(pages.end(), r.pages, r.pages + r.count);
+        // The anchor keeps to the bounds; we do not rely on it.
+        std::vector<uint64_t>& pages = p.pages[r.tag];
+        const size_t room = kMaxLearnedPages - std::min(pages.size(), kMaxLearnedPages);
+        const size_t take = std::min<size_t>({r.count, room, kMaxReportedPages - p.total});
+        pages.insert(pages.end(), r.pages, r.pages + take);
+        p.total += take;
         continue;
       }
-      for (auto& [tag, pages] : partial_[r.anchor]) pages_[tag] = std::move(pages);
+      pages_ = std::move(p.pages);
       partial_.erase(r.anchor);
       expected_.erase(r.anchor);
+      expected_order_.erase(
+          std::find(expected_order_.begin(), expected_order_.end(), r.anchor));
     }
   }
 }
@@ -246,11 +269,16 @@ const std::vector<uint64_t>* DirtyPageLog::Pages(uint64_t tag) const {
   return it == pages_.end() ? nullptr : &it->second;
 }
 
+void DirtyPageLog::Prune(const std::set<uint64_t>& live) {
+  std::erase_if(pages_, [&](const auto& e) { return !live.contains(e.first); });
+}
+
 void DirtyPageLog::ResetInForkChild() {
   if (read_fd_ >= 0) close(read_fd_);
   if (write_fd_ >= 0) close(write_fd_);
   read_fd_ = write_fd_ = -1;
   expected_.clear();
+  expected_order_.clear();
   partial_.clear();
   pages_.clear();
 }

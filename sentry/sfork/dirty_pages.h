@@ -11,7 +11,9 @@
 // in the life line when it made the spare, and reports every page that copy
 // holds exclusively (present, mapped once, not a file's page: written by the
 // fork, or new) to the seed through a socket, before it kills the group.
-// The seed keeps the last complete report per address space.
+// The seed keeps the last complete report (of every address space it
+// covers; the others' pages go), keyed by MM::id(), which no later address
+// space of this sentry reuses (an address would be).
 //
 // Using: when the seed makes a spare, off the fork's path and outside its
 // fork lock, it writes each learned page of each copy with the byte it holds
@@ -33,6 +35,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -41,9 +44,23 @@
 
 namespace seedvisor::sentry {
 
-// At most this many pages are reported per stub copy (and written ahead in
-// each spare): a fork that writes more pays for the rest itself.
-inline constexpr size_t kMaxLearnedPages = 4096;
+// What a fork's guest can make the seed do through its report. The pages a
+// report names are the ones the fork's guest wrote, which it chooses (and
+// every fork of an L2 seed runs the same, possibly hostile, user code). So
+// a report adds at most kMaxLearnedPages per address space (8 MiB) and
+// kMaxReportedPages in all (16 MiB), however many processes the guest
+// makes; the seed keeps one report. Each later spare of that seed then
+// gets at most 16 MiB of its stub copies' pages made private (host memory,
+// charged to the cgroup those copies are in; times the seed's pool of
+// spares, ForkRequest's fork-spares, at most 32) and costs its spare thread
+// the copy of as many pages (a few ms, off the fork's path and outside the
+// fork lock). Nothing more: only pages of the seed's own private anonymous
+// writable ranges are written ahead (the anchor scans only those, the seed
+// filters again), each with the byte it holds (the guest sees no change),
+// and only in spares of the seed whose fork reported. A fork that writes
+// more than that pays for the rest itself.
+inline constexpr size_t kMaxLearnedPages = 2048;
+inline constexpr size_t kMaxReportedPages = 4096;
 // At most this many pagemap entries are read per copy (4 GiB of address
 // space, a few ms): a guest's huge MAP_NORESERVE mappings must not keep
 // the anchor scanning, and a fork's processes alive, for seconds (review).
@@ -76,25 +93,46 @@ void AnchorScanAndReport(int report_fd, pid_t anchor);
 // ResetInForkChild.
 class DirtyPageLog {
  public:
-  static DirtyPageLog& Get();
+  // Anchors whose report never comes (their fork failed and was killed) are
+  // forgotten, the oldest first, past this many.
+  static constexpr size_t kMaxExpected = 64;
+
+  static DirtyPageLog& Get();  // this process's
+  DirtyPageLog() = default;
+  ~DirtyPageLog();
+  DirtyPageLog(const DirtyPageLog&) = delete;
+  DirtyPageLog& operator=(const DirtyPageLog&) = delete;
+
   // The end for anchors to inherit and write to (made on first use); -1 if
   // the host refused a socket pair.
   int report_fd();
-  // Reports of `anchor` count (its spare went to a fork that runs a guest).
+  // Reports of `anchor` count (its spare went to a fork that runs a guest);
+  // whatever an earlier anchor of that pid sent is forgotten.
   void Expect(pid_t anchor);
+  bool Expects(pid_t anchor) const { return expected_.contains(anchor); }
   // Reads every report that came in; a complete one from an expected anchor
-  // replaces the pages of each address space it covers.
+  // replaces every learned page (bounded as the anchor bounds it: at most
+  // kMaxLearnedPages per address space, kMaxReportedPages in all).
   void Drain();
   // The pages last learned for `tag`, or null.
   const std::vector<uint64_t>* Pages(uint64_t tag) const;
+  // Forgets the pages of every address space not in `live` (the seed's
+  // address spaces now: the others are gone).
+  void Prune(const std::set<uint64_t>& live);
   // In a forked sentry: the seed's socket and pages are not ours (a fork that
   // becomes a seed learns its own).
   void ResetInForkChild();
 
  private:
+  // What one anchor has sent so far, within the bounds.
+  struct Partial {
+    std::map<uint64_t, std::vector<uint64_t>> pages;
+    size_t total = 0;
+  };
   int read_fd_ = -1, write_fd_ = -1;
   std::set<pid_t> expected_;
-  std::map<pid_t, std::map<uint64_t, std::vector<uint64_t>>> partial_;
+  std::deque<pid_t> expected_order_;  // expected_, the oldest first
+  std::map<pid_t, Partial> partial_;
   std::map<uint64_t, std::vector<uint64_t>> pages_;
 };
 

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -119,6 +121,127 @@ TEST(DirtyPagesTest, PrebrokenPagesCostTheirProcessNoFault) {
   // The other half faults (copy-on-write), the written half does not.
   EXPECT_GE(faults, static_cast<long>(kPages / 2));
   EXPECT_LT(faults, static_cast<long>(kPages / 2 + 8));
+  munmap(mem, kPages * kPage);
+}
+
+// A child in its own group (as a stub copy is in its anchor's) that has
+// written all `n` pages at `mem` (its own now), says so on `ready` and
+// exits once `go` says anything.
+pid_t DirtyChild(char* mem, size_t n, int ready, int go) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  setpgid(0, 0);
+  for (size_t p = 0; p < n; ++p) mem[p * kPage] = 'd';
+  char c = 'r';
+  if (write(ready, &c, 1) != 1) _exit(2);
+  (void)!read(go, &c, 1);
+  _exit(0);
+}
+
+// Has `child`'s anchor report on `log` what it holds of `targets`.
+void Report(DirtyPageLog& log, pid_t child, const std::vector<ScanTarget>& targets) {
+  int plan[2];
+  ASSERT_EQ(pipe(plan), 0);
+  const std::string bytes = EncodeScanPlan(targets);
+  ASSERT_FALSE(bytes.empty());
+  ASSERT_EQ(write(plan[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  close(plan[1]);
+  AnchorReadPlan(plan[0]);
+  close(plan[0]);
+  const int fd = log.report_fd();
+  ASSERT_GE(fd, 0);
+  log.Expect(child);
+  AnchorScanAndReport(fd, child);
+  log.Drain();
+}
+
+TEST(DirtyPagesTest, AnAnchorThatNeverReportsIsForgottenOldestFirst) {
+  DirtyPageLog log;
+  log.Expect(1000);
+  log.Expect(500);  // a lower pid, expected later
+  for (pid_t p = 2000; p < 2000 + static_cast<pid_t>(DirtyPageLog::kMaxExpected) - 1; ++p) {
+    log.Expect(p);
+  }
+  EXPECT_FALSE(log.Expects(1000));
+  EXPECT_TRUE(log.Expects(500));
+  EXPECT_TRUE(log.Expects(2000));
+  // Expected again: the newest now.
+  log.Expect(500);
+  log.Expect(3000);
+  EXPECT_TRUE(log.Expects(500));
+  EXPECT_FALSE(log.Expects(2000));
+}
+
+// What one fork's report can make the seed write ahead is bounded per
+// address space and in all, however many address spaces it names; and the
+// seed keeps only the last report.
+TEST(DirtyPagesTest, AReportIsBoundedAndReplacesTheLastOne) {
+  constexpr size_t kMany = kMaxLearnedPages + 64;
+  void* m = mmap(nullptr, kMany * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  char* mem = static_cast<char*>(m);
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = DirtyChild(mem, kMany, ready[1], go[0]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const uint64_t base = reinterpret_cast<uint64_t>(mem);
+  const std::vector<std::pair<uint64_t, uint64_t>> all = {{base, base + kMany * kPage}};
+
+  DirtyPageLog log;
+  // Three address spaces (the same process three times here), each with
+  // more written than one may report.
+  Report(log, child, {{.tag = 1, .pid = child, .ranges = all},
+                      {.tag = 2, .pid = child, .ranges = all},
+                      {.tag = 3, .pid = child, .ranges = all}});
+  size_t total = 0;
+  for (uint64_t tag : {1, 2, 3}) {
+    const std::vector<uint64_t>* pages = log.Pages(tag);
+    const size_t n = pages == nullptr ? 0 : pages->size();
+    EXPECT_LE(n, kMaxLearnedPages) << "address space " << tag;
+    total += n;
+  }
+  EXPECT_EQ(total, kMaxReportedPages);
+  ASSERT_NE(log.Pages(1), nullptr);
+  EXPECT_EQ(log.Pages(1)->front(), base);
+
+  // The next report names another address space only: the last one's
+  // pages go.
+  Report(log, child, {{.tag = 4, .pid = child, .ranges = {{base, base + 3 * kPage}}}});
+  EXPECT_EQ(log.Pages(1), nullptr);
+  EXPECT_EQ(log.Pages(2), nullptr);
+  ASSERT_NE(log.Pages(4), nullptr);
+  EXPECT_EQ(log.Pages(4)->size(), 3u);
+
+  ASSERT_EQ(write(go[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  munmap(mem, kMany * kPage);
+}
+
+TEST(DirtyPagesTest, PruneForgetsAddressSpacesThatAreGone) {
+  char* mem = Pattern();
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = DirtyChild(mem, 4, ready[1], go[0]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const uint64_t base = reinterpret_cast<uint64_t>(mem);
+  DirtyPageLog log;
+  Report(log, child, {{.tag = 7, .pid = child, .ranges = {{base, base + 2 * kPage}}},
+                      {.tag = 8, .pid = child, .ranges = {{base + 2 * kPage, base + 4 * kPage}}}});
+  ASSERT_NE(log.Pages(7), nullptr);
+  ASSERT_NE(log.Pages(8), nullptr);
+  log.Prune({8});
+  EXPECT_EQ(log.Pages(7), nullptr);
+  ASSERT_NE(log.Pages(8), nullptr);
+  EXPECT_EQ(*log.Pages(8), (std::vector<uint64_t>{base + 2 * kPage, base + 3 * kPage}));
+  ASSERT_EQ(write(go[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
   munmap(mem, kPages * kPage);
 }
 

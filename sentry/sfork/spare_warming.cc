@@ -52,12 +52,15 @@ void PlanSpareDirtyPages(Kernel& k, const TasksByMm& by_mm, const Spare& spare,
   if (copies == nullptr) return;  // a platform with no such copies: nothing to learn
   DirtyPageLog& log = DirtyPageLog::Get();
   log.Drain();
+  std::set<uint64_t> live;
+  for (const auto& [mm, tasks] : by_mm) live.insert(mm->id());
+  log.Prune(live);
   std::vector<ScanTarget> targets;
   for (const auto& [mm, tasks] : by_mm) {
     std::shared_ptr<platform::AddressSpace> as = mm->shared_address_space();
     const pid_t pid = as != nullptr ? copies->SeedCopyProcess(*as, spare.anchor) : -1;
     if (pid <= 0) continue;
-    ScanTarget t{.tag = reinterpret_cast<uint64_t>(mm), .pid = pid, .ranges = {}};
+    ScanTarget t{.tag = mm->id(), .pid = pid, .ranges = {}};
     for (const Vma& v : mm->Vmas()) {
       if (Prebreakable(v)) t.ranges.emplace_back(v.start, v.end);
     }
