@@ -8,18 +8,17 @@ every process in the instance's pool cgroup are read: the forked sentry,
 its stub copy (the guest's memory), zygote and anchor. A stub copy's count
 includes what it took while it was made, in the seed's spare (the same in
 both columns); faults that another process takes for it (process_vm_writev)
-are not its. With --seedsc-base the base seedsc runs the same calls,
-alternating rounds.
+are not its. With --seedsc-base (or --seedd-base) the base build runs the
+same calls, alternating rounds, and --loaded=yes adds a round of each
+beside stress-ng (seedd_rounds.py).
 
 usage: seedd_call_faults.py --seedd=SEEDD --seedsc=NEW [--seedsc-base=OLD]
-         [--calls=40] [--rounds=2]
+         [--seedd-base=OLD] [--calls=40] [--rounds=2] [--loaded=no|yes] [--smoke]
 Needs root (seedd boots sandboxes).
 """
 import argparse
 import glob
 import json
-import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -27,6 +26,7 @@ import time
 
 from faas_bench import SMALL_ANSWER, SMALL_EVENT, pct
 from seedd_proc import SeeddProcess
+from seedd_rounds import add_round_flags, run_rounds
 
 SLEEPY = ("import json, re, time\n"
           "def handler(event, context):\n"
@@ -94,28 +94,9 @@ def one_round(seedd, seedsc, calls, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seedd", required=True)
-    ap.add_argument("--seedsc", required=True)
-    ap.add_argument("--seedsc-base", default="")
-    ap.add_argument("--calls", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=2)
+    add_round_flags(ap, calls=40, rounds=2, loaded=False)
     a = ap.parse_args()
-    bins = [("new", os.path.abspath(a.seedsc))]
-    if a.seedsc_base:
-        bins.insert(0, ("base", os.path.abspath(a.seedsc_base)))
-    tmp = tempfile.mkdtemp(prefix="callfaults.", dir="/tmp")
-    results = []
-    try:
-        for _ in range(a.rounds):
-            for name, b in bins:
-                load0 = open("/proc/loadavg").read().split()[0]
-                rows = one_round(os.path.abspath(a.seedd), b, a.calls, tmp)
-                load1 = open("/proc/loadavg").read().split()[0]
-                results.append((name, f"{load0}-{load1}", rows))
-                print(f"{time.strftime('%H:%M:%S')} {name}: {len(rows)} calls sampled, "
-                      f"load {load0}-{load1}", flush=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    results = run_rounds(a, one_round, "callfaults.")
     keys = ["total", "max_process", "processes"]
     keys += sorted({k for _, _, rows in results for r in rows for k in r if k.startswith("comm ")})
     print("\nminor faults of an L2 instance's host processes per call (p50 / p90; n calls)\n")

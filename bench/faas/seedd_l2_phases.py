@@ -9,7 +9,8 @@ percentiles of each phase and of what the phases leave out ("other") come
 from the same calls. With --seedd-base=OLD the old seedd runs the same rounds,
 alternating with the new one (base, new, base, new, ...), so both see the
 same load; with --loaded=yes one more round of each runs beside
-`stress-ng --cpu 2`. The load average is printed with every round.
+`stress-ng --cpu 2`. The load average is printed with every round
+(seedd_rounds.py).
 
 With --seedsc-base=OLD_SEEDSC the base rounds run that seedsc (a change in
 the sentry: --seedd-base defaults to --seedd then).
@@ -20,16 +21,13 @@ Needs root (seedd boots sandboxes).
 """
 import argparse
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 from faas_bench import SMALL, SMALL_ANSWER, SMALL_EVENT, pct
 from seedd_proc import SeeddProcess
+from seedd_rounds import add_round_flags, run_rounds
 
 PHASES = ("queue", "fork", "start", "run", "destroy")
 
@@ -64,46 +62,9 @@ def one_round(seedd, seedsc, calls, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seedd", required=True)
-    ap.add_argument("--seedd-base", default="")
-    ap.add_argument("--seedsc", required=True)
-    ap.add_argument("--seedsc-base", default="")
-    ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--loaded", choices=("yes", "no"), default="yes" if shutil.which("stress-ng") else "no")
-    ap.add_argument("--smoke", action="store_true")
+    add_round_flags(ap, calls=300, rounds=3, loaded=True)
     a = ap.parse_args()
-    if a.smoke:
-        a.calls, a.rounds, a.loaded = 5, 1, "no"
-    bins = [("new", (os.path.abspath(a.seedd), os.path.abspath(a.seedsc)))]
-    if a.seedd_base or a.seedsc_base:
-        bins.insert(0, ("base", (os.path.abspath(a.seedd_base or a.seedd),
-                                 os.path.abspath(a.seedsc_base or a.seedsc))))
-    plan = [(name, b, False) for _ in range(a.rounds) for name, b in bins]
-    if a.loaded == "yes":
-        plan += [(name, b, True) for name, b in bins]
-    tmp = tempfile.mkdtemp(prefix="l2phases.", dir="/tmp")
-    results = []
-    try:
-        for name, b, loaded in plan:
-            stress = None
-            if loaded:
-                stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
-                time.sleep(1)
-            try:
-                load0 = open("/proc/loadavg").read().split()[0]
-                rows = one_round(b[0], b[1], a.calls, tmp)
-                load1 = open("/proc/loadavg").read().split()[0]
-            finally:
-                if stress is not None:
-                    stress.send_signal(signal.SIGINT)
-                    stress.wait()
-            results.append((name + (" +cpu" if loaded else ""), f"{load0}-{load1}", rows))
-            print(f"{time.strftime('%H:%M:%S')} {name}{' +cpu' if loaded else ''}: {len(rows)} calls, "
-                  f"load {load0}-{load1}", flush=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    results = run_rounds(a, one_round, "l2phases.")
     keys = ["client", "total"] + [p for p in PHASES if any(p in r for _, _, rows in results for r in rows)] + ["other"]
     print(f"\nL2 calls at x1, ms per call (p50 / p90 / p99 over {a.calls} calls per round)\n")
     print("| seedd | load | " + " | ".join(keys) + " |")
