@@ -172,10 +172,9 @@ class SystrapContext : public Context {
   // Waits until the stub posts an event; false if the thread is gone. With
   // `guest` (the thread runs guest code since the reply at TSC `since`),
   // also false once the stub has ignored an Interrupt() for kWedgedNs:
-  // then the stub process is killed. `evidence`: the wait tells how long
-  // the guest runs between events (not when the stub had to be woken
-  // first), so it tunes sentry_spin_.
-  bool WaitEvent(bool guest, uint64_t since, bool evidence);
+  // then the stub process is killed. `stub_woken`: our reply had to wake
+  // the stub (PeerWokenBudget, PeerWokenWaitCounts).
+  bool WaitEvent(bool guest, uint64_t since, bool stub_woken);
   // Whether the stub has ignored a kick too long (and was killed for it).
   bool Wedged();
   // WaitEvent slept until TSC `now`: learns the wakeup's cost (WakeCost).

@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<SystrapContext>> SystrapContext::Create(
     }
   }  // detached: the thread runs into `enter` and posts its first event
   std::unique_ptr<SystrapContext> ctx(new SystrapContext(as, tid, slot));
-  if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc(), /*evidence=*/false) ||
+  if (!ok || !ctx->WaitEvent(/*guest=*/false, ReadTsc(), /*stub_woken=*/false) ||
       !ctx->LoadFrame()) {
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("systrap: starting stub thread ", tid, " failed"));
@@ -161,22 +161,18 @@ bool SystrapContext::Wedged() {
   return true;
 }
 
-bool SystrapContext::WaitEvent(bool guest, uint64_t since, bool evidence) {
+bool SystrapContext::WaitEvent(bool guest, uint64_t since, bool stub_woken) {
   auto* w = StateWord(comm());
   // A guest event comes back as fast as the guest makes its next syscall;
   // spin as long as SpinPolicy says that pays, and not at all while the
-  // host's CPUs are contended (systrap_handoff.h). A wait that outlasts
-  // its spin without `evidence` is not held against spinning. Other
+  // host's CPUs are contended (systrap_handoff.h), and a wakeup longer
+  // when the stub had to be woken for our reply. Other
   // waits (the stub's own memory calls, a new thread's first event) are
   // short: they use the current budget without counting as evidence.
   uint64_t budget = 0;
   if (!CpuContended()) budget = guest ? sentry_spin_.NextBudget() : sentry_spin_.budget();
-  // The stub had to be woken for our reply: its post comes a wakeup later
-  // than the guest alone would make it. Spin that much longer, or both
-  // sides keep missing each other (WakeCost).
-  if (guest && !evidence && budget > 0) {
-    budget = std::min(sentry_spin_.max(), budget + wake_cost_.average());
-  }
+  const uint64_t wake = wake_cost_.average();
+  if (guest && stub_woken) budget = PeerWokenBudget(budget, wake, sentry_spin_.max());
   bool preempted = false;
   if (budget > 0) {
     static const uint64_t gap = static_cast<uint64_t>(kPreemptGapNs * TscTicksPerNs());
@@ -209,7 +205,8 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since, bool evidence) {
       waiting->store(0, std::memory_order_relaxed);
       kick_ns_.store(0, std::memory_order_release);
       const uint64_t now = ReadTsc();
-      if (guest && evidence && !preempted) sentry_spin_.Record(budget, now - since);
+      const bool counts = !stub_woken || PeerWokenWaitCounts(budget, now - since, wake);
+      if (guest && !preempted && counts) sentry_spin_.Record(budget, now - since);
       sentry_slept_ = slept;
       if (slept) NoteWakeCost(now);
       return true;
@@ -338,16 +335,16 @@ bool SystrapContext::Resume(const Registers& regs, bool slow) {
   // With patching, a guest GS of 0 is the slot's address on the host: the
   // fast entry finds its slot by it (PATCHING.md). Any other GS is the
   // guest's own, and its patched sites take the slow way (kStubFastFail).
-  c->gs_base = (fast_ok_ && regs.gs_base == 0) ? SystrapAddressSpace::StubSlot(slot_) : regs.gs_base;
+  c->gs_base =
+      (fast_ok_ && regs.gs_base == 0) ? SystrapAddressSpace::StubSlot(slot_) : regs.gs_base;
   // The stub has waited since its post; that tunes how long it spins for
   // the next answer (post_tsc is guest-writable: it can only mislead the
   // tuning of this thread's own spin, which the stub caps).
   const uint64_t now = ReadTsc();
   const uint64_t posted = c->post_tsc;
-  // A wait that outlasted its spin because it included our own wakeup says
-  // nothing about the handling; one that a spin caught still counts.
+  // If it included our own wakeup, it counts as PeerWokenWaitCounts says.
   const uint64_t stub_waited = now > posted ? now - posted : 0;
-  if (!sentry_slept_ || stub_waited <= stub_budget_) {
+  if (!sentry_slept_ || PeerWokenWaitCounts(stub_budget_, stub_waited, wake_cost_.average())) {
     stub_spin_.Record(stub_budget_, stub_waited);
   }
   stub_budget_ = CpuContended() ? 0 : stub_spin_.NextBudget();
@@ -358,9 +355,8 @@ bool SystrapContext::Resume(const Registers& regs, bool slow) {
   const bool stub_slept =
       reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst);
   if (stub_slept) FutexWake(w);
-  // The next event's wait includes the stub's wakeup if it slept: that
-  // says nothing about how long the guest runs.
-  if (!WaitEvent(/*guest=*/true, now, /*evidence=*/!stub_slept)) return false;
+  // The next event's wait includes the stub's wakeup if it slept.
+  if (!WaitEvent(/*guest=*/true, now, /*stub_woken=*/stub_slept)) return false;
   // signo 0: the fast entry posted (a handler's event always has a signal).
   // The word is guest-writable; a guest that forges a fast event only
   // makes one of its own listed sites' syscalls (Classify).
@@ -505,7 +501,7 @@ long SystrapContext::StubCall(long nr, long a0, long a1, long a2, long a3, long 
   if (reinterpret_cast<std::atomic<uint32_t>*>(&c->stub_waiting)->load(std::memory_order_seq_cst)) {
     FutexWake(w);
   }
-  if (!WaitEvent(/*guest=*/false, ReadTsc(), /*evidence=*/false)) {
+  if (!WaitEvent(/*guest=*/false, ReadTsc(), /*stub_woken=*/false)) {
     dead_ = true;
     return -ESRCH;
   }

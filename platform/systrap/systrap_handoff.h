@@ -41,9 +41,10 @@
 // it must outlast one wakeup, or once both sides sleep nothing brings them
 // back to spinning. And when the sentry had to wake the stub for its reply,
 // its wait for the next event includes that wakeup: it spins the wakeup's
-// cost longer than its budget, and such a wait that still outlasts the
-// spin is not held against spinning (nor is the stub's wait that included
-// the sentry's own wakeup). Without that, each side's short spin missed the
+// cost longer than its budget, and such a wait that outlasts the spin by
+// less than another wakeup is not held against spinning (nor is the stub's
+// wait that included the sentry's own wakeup; PeerWokenWaitCounts).
+// Without that, each side's short spin missed the
 // other's late answer, neither budget fell to zero to let a probe run, and
 // a thread stayed in two wakeups per syscall for good: 40 us per getppid
 // on an idle host (bench/RESULTS.md).
@@ -149,6 +150,21 @@ bool CpuContended();
 inline constexpr int64_t kContentionPeriodNs = 4'000'000;
 // The "some ... total=N" of a /proc/pressure/cpu text, or -1.
 int64_t ParsePsiSomeTotal(const char* text);
+
+// A wait whose peer had to be woken first (the sentry's reply found the
+// stub asleep; the stub's post found the sentry asleep): its answer comes
+// a wakeup (`wake`, WakeCost::average()) later than the peer alone would
+// make it. The sentry spins that much longer for it (PeerWokenBudget), and
+// the wait counts for its SpinPolicy (PeerWokenWaitCounts) when a spin
+// caught it, or when it outlasted the spin by more than another wakeup
+// (the peer's own work was long: a guest that computes, a slow syscall).
+// A miss within that is the wakeup's variance and says nothing either way.
+inline uint64_t PeerWokenBudget(uint64_t budget, uint64_t wake, uint64_t max) {
+  return budget == 0 ? 0 : (budget + wake < max ? budget + wake : max);
+}
+inline bool PeerWokenWaitCounts(uint64_t budget, uint64_t waited, uint64_t wake) {
+  return waited <= budget || waited > budget + wake;
+}
 
 class SpinPolicy {
  public:

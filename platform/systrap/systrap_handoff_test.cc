@@ -133,6 +133,42 @@ TEST(WakeCostTest, FollowsTheHostSlowlyAndIgnoresWhatCannotBeAWakeup) {
   EXPECT_LT(w.average(), 4'100u);
 }
 
+// The sentry's side of one thread whose stub always sleeps (each reply
+// wakes it) and whose guest then runs `guest` ticks before its next
+// syscall: the wait is a wakeup plus the guest's run.
+uint64_t BudgetAfterPeerWokenWaits(uint64_t wake, uint64_t guest, int waits) {
+  SpinPolicy p(kMax);
+  for (int i = 0; i < waits; ++i) {
+    const uint64_t budget = PeerWokenBudget(p.NextBudget(), wake, kMax);
+    const uint64_t waited = wake + guest;
+    if (PeerWokenWaitCounts(budget, waited, wake)) p.Record(budget, waited);
+  }
+  return p.budget();
+}
+
+TEST(PeerWokenTest, AGuestThatComputesLongStopsTheSpinThoughTheStubSlept) {
+  // Each wait outlasts the spin by far more than a wakeup: spinning does
+  // not pay, whatever the stub did (review of 81bc9b8: these misses were
+  // never counted, and each syscall spun up to the ceiling for nothing).
+  EXPECT_EQ(BudgetAfterPeerWokenWaits(kMax / 8, 100 * kMax, 20), 0u);
+}
+
+TEST(PeerWokenTest, AShortGuestKeepsTheSpinThatCoversTheStubsWakeup) {
+  // The guest answers at once; the stub's wakeup is what the spin waits
+  // out, and the extended spin catches it.
+  EXPECT_GT(BudgetAfterPeerWokenWaits(kMax / 8, kMax / 100, 1000), 0u);
+  EXPECT_EQ(PeerWokenBudget(kMax / 4, kMax / 8, kMax), kMax / 4 + kMax / 8);
+  EXPECT_EQ(PeerWokenBudget(kMax, kMax / 8, kMax), kMax);
+  EXPECT_EQ(PeerWokenBudget(0, kMax / 8, kMax), 0u);  // not spinning: no probe forced
+}
+
+TEST(PeerWokenTest, AMissWithinOneMoreWakeupCountsForNothing) {
+  const uint64_t budget = 1'000, wake = 4'000;
+  EXPECT_TRUE(PeerWokenWaitCounts(budget, 900, wake));     // caught
+  EXPECT_FALSE(PeerWokenWaitCounts(budget, 4'500, wake));  // a slow wakeup
+  EXPECT_TRUE(PeerWokenWaitCounts(budget, 5'500, wake));   // more than a wakeup late
+}
+
 TEST(TscTest, TicksPerNsMatchesTheClock) {
   const double r = TscTicksPerNs();
   ASSERT_GT(r, 0.0);
