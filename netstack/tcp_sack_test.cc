@@ -1,8 +1,6 @@
 // TCP SACK (RFC 2018, RFC 6675) and D-SACK against a hand-driven peer,
 // hostile SACK floods included.
 #include <cstdio>
-#include <map>
-#include <set>
 
 #include "gtest/gtest.h"
 #include "netstack/testing/harness.h"

@@ -2,13 +2,10 @@
 // windows, window scaling, congestion control, timers, ports. SACK is in
 // tcp_sack_test.cc, two stacks on a lossy wire in tcp_wire_test.cc.
 #include <poll.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <cstdio>
 #include <map>
-#include <random>
-#include <set>
 
 #include "gtest/gtest.h"
 #include "netstack/testing/harness.h"
@@ -337,7 +334,8 @@ TEST(TcpWscale, NoScalingWithoutThePeersOffer) {
   EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
   Parsed syn = s.Next();
   EXPECT_EQ(syn.tcp.wscale, 7);
-  s.Deliver(PeerTcp(80, syn.tcp.src_port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 65535, {}, 1460));
+  s.Deliver(
+      PeerTcp(80, syn.tcp.src_port, 5000, syn.tcp.seq + 1, kTcpSyn | kTcpAck, 65535, {}, 1460));
   EXPECT_EQ(s.Next().tcp.window, 65535);
   EXPECT_EQ(c->info().rcv_wscale, 0);
   c->Close();
@@ -408,7 +406,8 @@ std::vector<double> WindowAfterLoss(const char* cc, int rounds, double* ssthresh
         for (auto& [x, y] : held) e = SeqGt(y, e) && SeqLeq(x, e) ? y : e;
         opt = SackOpt({{l, e}});
       }
-      s.Deliver(testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, peer_next, kTcpAck, 65535, opt));
+      s.Deliver(
+          testing::PeerTcpOpts(kPeerPort, kPort, kPeerIss + 1, peer_next, kTcpAck, 65535, opt));
     }
     if (r == 4) *ssthresh = p.conn->info().ssthresh / kMss;
     if (r >= 4) w.push_back(p.conn->info().cwnd / kMss);

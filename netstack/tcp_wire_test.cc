@@ -168,7 +168,8 @@ TEST(TcpWire, SackRecoversManyLossesFasterThanNewReno) {
   EXPECT_GE(reno.st.tcp_retransmits, 6u);
   // Four or more round trips (20 ms) saved.
   EXPECT_LT(sack.ns + 80'000'000, reno.ns) << "sack " << sack.ns << " ns, reno " << reno.ns;
-  std::printf("2 MiB, 6 losses, 20 ms RTT: SACK %lld ms (%llu timeouts), NewReno %lld ms (%llu timeouts)\n",
+  std::printf("2 MiB, 6 losses, 20 ms RTT: SACK %lld ms (%llu timeouts), "
+              "NewReno %lld ms (%llu timeouts)\n",
               (long long)(sack.ns / 1'000'000), (unsigned long long)sack.st.tcp_timeouts,
               (long long)(reno.ns / 1'000'000), (unsigned long long)reno.st.tcp_timeouts);
   // A burst of twelve: NewReno needs twelve round trips, SACK about one.
@@ -177,8 +178,10 @@ TEST(TcpWire, SackRecoversManyLossesFasterThanNewReno) {
   Outcome sack12 = run(true, burst), reno12 = run(false, burst);
   EXPECT_EQ(sack12.st.tcp_timeouts, 0u);
   EXPECT_EQ(sack12.st.tcp_retransmits, 12u);
-  EXPECT_LT(sack12.ns + 160'000'000, reno12.ns) << "sack " << sack12.ns << " ns, reno " << reno12.ns;
-  std::printf("2 MiB, a burst of 12 lost, 20 ms RTT: SACK %lld ms (%llu timeouts), NewReno %lld ms (%llu timeouts)\n",
+  EXPECT_LT(sack12.ns + 160'000'000, reno12.ns)
+      << "sack " << sack12.ns << " ns, reno " << reno12.ns;
+  std::printf("2 MiB, a burst of 12 lost, 20 ms RTT: SACK %lld ms (%llu timeouts), "
+              "NewReno %lld ms (%llu timeouts)\n",
               (long long)(sack12.ns / 1'000'000), (unsigned long long)sack12.st.tcp_timeouts,
               (long long)(reno12.ns / 1'000'000), (unsigned long long)reno12.st.tcp_timeouts);
 }
