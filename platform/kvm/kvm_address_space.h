@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <sys/types.h>
 
+#include <deque>
 #include <memory>
 #include <set>
 #include <vector>
@@ -46,6 +47,41 @@ struct KvmShared {
   // The longest a stub thread spins for the sentry's answer before it
   // sleeps, in TSC ticks (0: it sleeps at once). README.md, "The handoff".
   uint64_t stub_spin_max = 0;
+  // vCPUs per VM, at most: kVcpus, or SEEDSC_KVM_MAX_VCPUS (1 and up), which
+  // makes threads share them sooner (tests of the sharing; README.md).
+  int max_vcpus = kVcpus;
+};
+
+// The VM's vCPUs, shared by the threads of its address space (README.md,
+// "vCPUs"): a thread holds one only while its guest code runs, and runs
+// on the one it ran on last whenever that is free. vCPUs are made as
+// threads come (as long as there are fewer than KvmShared::max_vcpus,
+// kVcpus), so a process of up to that many threads gives each its own; beyond that a thread takes a
+// free one, moving the FP state of the thread that last ran there out
+// (KVM_GET_XSAVE into that thread's slot), and waits in line when none is
+// free, kicking a runner out now and then as a scheduler would.
+struct VcpuPool {
+  struct Vcpu {
+    int fd = 0;                            // in the stub; 0: not made (yet)
+    const KvmContext* runner = nullptr;    // the thread that holds it
+    const KvmContext* fp_owner = nullptr;  // whose FP state it holds
+    // The holder's business: where it stopped, ring 0 or ring 3 (PVM
+    // cannot change the CPL through KVM_SET_SREGS once a vCPU has run),
+    // and the fs and gs bases it holds.
+    bool ring0 = true;
+    uint64_t fs_base = 0, gs_base = 0;
+  };
+  absl::Mutex mu;
+  std::unique_ptr<Vcpu[]> vcpus{new Vcpu[kVcpus]};  // by vCPU id
+  int made ABSL_GUARDED_BY(mu) = 0;                 // ids [0, made) are taken
+  // Threads waiting for a vCPU, in line, each on its own CondVar: a freed
+  // vCPU wakes the first only (2,000 threads woken at once queue here).
+  std::deque<absl::CondVar*> line ABSL_GUARDED_BY(mu);
+  int kick_next ABSL_GUARDED_BY(mu) = 0;  // the runner the next kick goes to
+  // Wakes the first in line, if any.
+  void WakeFirstLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!line.empty()) line.front()->Signal();
+  }
 };
 
 class KvmAddressSpace : public stub::StubAddressSpace {
@@ -100,6 +136,7 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   // thread drives.
   stub::SlotRegistry& slots() { return slots_; }
   stub::ContextRegistry<KvmContext>& contexts() { return contexts_; }
+  VcpuPool& vcpus() { return vcpus_; }
 
  private:
   KvmAddressSpace(pid_t pid, const stub::StubLayout& layout, std::shared_ptr<const KvmShared> shared);
@@ -123,12 +160,13 @@ class KvmAddressSpace : public stub::StubAddressSpace {
   int next_pt_ ABSL_GUARDED_BY(mu_) = 0;
   stub::SlotRegistry slots_{0, kSlots};
   stub::ContextRegistry<KvmContext> contexts_;
+  VcpuPool vcpus_;
 };
 
 class KvmContext : public Context {
  public:
-  // Sends the parked stub thread `tid` to `enter` with a slot, and gives the
-  // slot a vCPU (a new one, or the one a previous thread left there).
+  // Sends the parked stub thread `tid` to `enter` with a slot, and makes it
+  // a vCPU of its own while the VM has fewer than kVcpus.
   static absl::StatusOr<std::unique_ptr<KvmContext>> Create(std::shared_ptr<KvmAddressSpace> as,
                                                             pid_t tid);
   ~KvmContext() override;
@@ -168,7 +206,20 @@ class KvmContext : public Context {
 
  private:
   KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot);
-  absl::Status SetUpVcpu();
+  // kvm_vcpus.cc. HoldVcpu gives this thread a vCPU to run on (vcpu_),
+  // with this thread's FP state in it; ReleaseVcpu lets others have it.
+  absl::Status HoldVcpu();
+  void ReleaseVcpu();
+  // A free vCPU for this thread (-1: none), its id taken if it is new.
+  int PickVcpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
+  // Makes vCPU `v` (this thread holds it): fd, kvm_run, CPUID, registers.
+  absl::Status SetUpVcpu(int v);
+  // Moves FP states so that the held vCPU holds this thread's.
+  absl::Status TakeFpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
+  // KVM_GET_XSAVE of vCPU `v` into `owner`'s XSAVE buffer (made by this
+  // thread's stub thread: any thread of the stub may use any vCPU).
+  bool SaveFpLocked(int v, KvmContext* owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
+  VcpuPool::Vcpu& held() const { return as_->vcpus().vcpus[vcpu_]; }
   CommPage* comm() const { return as_->comm(slot_); }
   kvm_run* mirror() const;
   bool Post(uint32_t state);
@@ -195,11 +246,14 @@ class KvmContext : public Context {
   uint64_t stub_sleeps_ = 0;
   systrap::SpinPolicy stub_spin_;
   uint64_t stub_budget_ = 0;  // the spin the stub was given for its current wait
-  // Where the vCPU stopped: in ring 0 (an exception stub, or `resume` not
-  // yet run) or in ring 3 (a kick or a host fault mid-guest). PVM cannot
-  // change the CPL through KVM_SET_SREGS once the vCPU has run.
-  bool ring0_ = true;
-  uint64_t fs_base_ = 0, gs_base_ = 0;  // what the vCPU holds (ring 3)
+  // The vCPU this thread holds while it runs, and ran on last otherwise
+  // (-1: none yet).
+  int vcpu_ = -1;
+  // Where this thread's FP state is: in vCPU fp_vcpu_ (>= 0), or in its
+  // slot's XSAVE buffer if fp_in_buffer_, or nowhere yet (a new thread's,
+  // until the task sets it). Guarded by the pool's mu.
+  int fp_vcpu_ = -1;
+  bool fp_in_buffer_ = false;
   struct Fixup {
     uint64_t rip = 0, addr = ~uint64_t{0};
   };

@@ -29,22 +29,14 @@ std::atomic<uint32_t>* Word(uint32_t* w) {
   return reinterpret_cast<std::atomic<uint32_t>*>(w);
 }
 
-constexpr size_t kXsaveImage = 4096;  // struct kvm_xsave's region (C size)
-constexpr uint32_t kMsrStar = 0xc0000081, kMsrLstar = 0xc0000082, kMsrSfmask = 0xc0000084;
 constexpr uint32_t kMsrFsBase = 0xc0000100, kMsrGsBase = 0xc0000101;
 // The flags a guest may set (Linux's FLAG_MASK): CF PF AF ZF SF TF DF OF AC ID.
 constexpr uint64_t kUserFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000 | 0x200000;
 constexpr uint64_t kFlagsFixed = 0x202;  // IF and the reserved bit 1
 
-// struct kvm_msrs with room for three entries (its own ends in a flexible array).
-struct Msrs {
-  uint32_t nmsrs;
-  uint32_t pad;
-  kvm_msr_entry e[3];
-};
-
-// The exception frame an exception stub leaves at the top of the slot's
-// ring-0 stack (IST1): what it pushed, then what the CPU pushed.
+// The exception frame an exception stub leaves at the top of the vCPU's
+// ring-0 stack (IST1, in slot N for vCPU N): what it pushed, then what the
+// CPU pushed.
 struct ExcFrame {
   uint64_t vector, error, rip, cs, rflags, rsp, ss;
 };
@@ -138,10 +130,10 @@ absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<K
                                                                pid_t tid) {
   int slot = as->slots().Take(tid);
   if (slot < 0) slot = as->slots().Alloc();
-  if (slot < 0) return absl::ResourceExhaustedError("kvm: no free vCPU slot");
+  if (slot < 0) return absl::ResourceExhaustedError("kvm: no free thread slot");
   CommPage* c = as->comm(slot);
-  // A slot keeps its vCPU (KVM cannot destroy one) for the next thread.
   c->state = kStateIdle;
+  c->vcpu_fd = 0;
   c->sentry_waiting = c->stub_waiting = 0;
   c->urg_set = uint64_t{1} << (SIGURG - 1);
   c->zero_ts[0] = c->zero_ts[1] = 0;
@@ -163,90 +155,31 @@ absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<K
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("kvm: starting stub thread ", tid, " failed"));
   }
-  if (absl::Status s = ctx->SetUpVcpu(); !s.ok()) {
-    ctx->dead_ = !ctx->Alive();
-    return s;
+  // A vCPU of its own while the VM has fewer than max_vcpus (made here, as a
+  // thread's always was; failures fail the clone); else one when it runs.
+  bool own;
+  {
+    absl::MutexLock l(&as->vcpus().mu);
+    own = as->vcpus().made < as->shared().max_vcpus;
+  }
+  if (own) {
+    if (absl::Status s = ctx->HoldVcpu(); !s.ok()) {
+      ctx->dead_ = !ctx->Alive();
+      return s;
+    }
+    ctx->ReleaseVcpu();
   }
   return ctx;
 }
 
-absl::Status KvmContext::SetUpVcpu() {
-  CommPage* c = comm();
-  if (c->vcpu_fd > 0) {
-    // The vCPU a previous thread left: it stopped where it stopped.
-    ring0_ = mirror()->s.regs.sregs.cs.dpl == 0;
-    fs_base_ = mirror()->s.regs.sregs.fs.base;
-    gs_base_ = mirror()->s.regs.sregs.gs.base;
-    return absl::OkStatus();
-  }
-  auto fail = [&](const char* what, long r) {
-    return absl::InternalError(absl::StrCat("kvm: vCPU ", slot_, ": ", what, ": ",
-                                            std::strerror(static_cast<int>(r < 0 ? -r : EIO))));
-  };
-  const KvmShared& sh = as_->shared();
-  long fd = StubCall(SYS_ioctl, as_->vm_fd(), KVM_CREATE_VCPU, slot_);
-  if (fd <= 0) return fail("KVM_CREATE_VCPU", fd);
-  const uint64_t run = kRunBase + static_cast<uint64_t>(slot_) * kRunStride;
-  long r = StubCall(SYS_mmap, static_cast<long>(run), sh.vcpu_mmap_size, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED, fd, 0);
-  if (r < 0 && r > -4096) return fail("mapping kvm_run", r);
-  StubCall(SYS_madvise, static_cast<long>(run), sh.vcpu_mmap_size, MADV_DONTFORK);
-  c->vcpu_fd = static_cast<int32_t>(fd);
-  c->run_addr = run;
-  r = StubCall(SYS_ioctl, fd, kKvmSetCpuid2, static_cast<long>(kRegionBase + kCpuidOff));
-  if (r != 0) return fail("KVM_SET_CPUID2", r);
-  kvm_sregs s;
-  r = StubCall(SYS_ioctl, fd, KVM_GET_SREGS, static_cast<long>(PutArgs(&s, 0)));
-  if (r != 0) return fail("KVM_GET_SREGS", r);
-  GetArgs(&s, sizeof(s));
-  s = InitialSregs(s, slot_);
-  WriteSlotTss(as_->region(), slot_);
-  r = StubCall(SYS_ioctl, fd, KVM_SET_SREGS, static_cast<long>(PutArgs(&s, sizeof(s))));
-  if (r != 0) return fail("KVM_SET_SREGS", r);
-  Msrs m{};
-  m.nmsrs = 3;
-  m.e[0].index = kMsrStar, m.e[0].data = (uint64_t{0x23} << 48) | (uint64_t{kKernelCs} << 32);
-  m.e[1].index = kMsrLstar, m.e[1].data = LstarAddr();
-  m.e[2].index = kMsrSfmask, m.e[2].data = 0x47700;  // TF IF DF NT AC, as Linux
-  r = StubCall(SYS_ioctl, fd, kKvmSetMsrs, static_cast<long>(PutArgs(&m, sizeof(m))));
-  if (r != 3) return fail("KVM_SET_MSRS (STAR, LSTAR, SFMASK)", r < 0 ? r : -EINVAL);
-  kvm_xcrs x{};
-  x.nr_xcrs = 1;
-  x.xcrs[0].xcr = 0;
-  x.xcrs[0].value = sh.xcr0;
-  r = StubCall(SYS_ioctl, fd, KVM_SET_XCRS, static_cast<long>(PutArgs(&x, sizeof(x))));
-  if (r != 0) return fail("KVM_SET_XCRS", r);
-  if (sh.vdso) {
-    // The guest's TSC is the host's: the vDSO scales a TSC read in the VM
-    // with the host's vvar data (README.md, "The vDSO"). KVM starts a VM's
-    // TSC near 0 elsewhere; on this host (PVM) the offset is 0 already.
-    struct {
-      kvm_device_attr attr;
-      uint64_t offset;
-    } a{};
-    const uint64_t at = PutArgs(&a, sizeof(a));
-    a.attr.group = KVM_VCPU_TSC_CTRL;
-    a.attr.attr = KVM_VCPU_TSC_OFFSET;
-    a.attr.addr = at + offsetof(decltype(a), offset);
-    PutArgs(&a, sizeof(a));
-    r = StubCall(SYS_ioctl, fd, KVM_SET_DEVICE_ATTR, static_cast<long>(at));
-    if (r != 0) return fail("KVM_SET_DEVICE_ATTR (TSC offset 0, for the vDSO)", r);
-  }
-  // SIGURG may interrupt KVM_RUN (the thread blocks it everywhere else).
-  struct {  // struct kvm_signal_mask with an 8-byte (empty) set
-    uint32_t len;
-    uint8_t set[8];
-  } mask{};
-  mask.len = 8;
-  r = StubCall(SYS_ioctl, fd, kKvmSetSignalMask, static_cast<long>(PutArgs(&mask, sizeof(mask))));
-  if (r != 0) return fail("KVM_SET_SIGNAL_MASK", r);
-  ring0_ = true;
-  fs_base_ = gs_base_ = 0;
-  return absl::OkStatus();
-}
-
 KvmContext::~KvmContext() {
   as_->contexts().Unregister(owner_);
+  {
+    // A vCPU that holds this thread's FP state holds nobody's now.
+    VcpuPool& p = as_->vcpus();
+    absl::MutexLock l(&p.mu);
+    if (fp_vcpu_ >= 0 && p.vcpus[fp_vcpu_].fp_owner == this) p.vcpus[fp_vcpu_].fp_owner = nullptr;
+  }
   bool gone = dead_ && !Alive();
   if (!dead_ && Post(kStateExit)) {
     gone = stub::AwaitSlotRelease(Word(&comm()->state), kStateGone, [this] { return Alive(); });
@@ -346,26 +279,32 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
     stop.kind = StopKind::kDead;
     return stop;
   }
+  if (!HoldVcpu().ok()) return Dead("no vCPU could be made");
+  struct Holding {
+    KvmContext* ctx;
+    ~Holding() { ctx->ReleaseVcpu(); }
+  } holding{this};
+  VcpuPool::Vcpu& vcpu = held();
   kvm_run* m = mirror();
   kvm_regs& r = m->s.regs.regs;
-  if (ring0_) {
+  if (vcpu.ring0) {
     // Into ring 3 through `resume`: fs and gs bases, rax, an iretq frame.
     const uint64_t frame[8] = {regs.fs_base, regs.gs_base, regs.rax, regs.rip, kUserCs,
                                (regs.eflags & kUserFlags) | kFlagsFixed, regs.rsp, kUserDs};
-    std::memcpy(as_->slot_base(slot_) + kStackTopOff - sizeof(frame), frame, sizeof(frame));
+    std::memcpy(as_->slot_base(vcpu_) + kStackTopOff - sizeof(frame), frame, sizeof(frame));
     CopyRegsIn(regs, r);
-    r.rsp = StackTop(slot_) - sizeof(frame);
+    r.rsp = StackTop(vcpu_) - sizeof(frame);
     r.rip = ResumeAddr();
     r.rflags = 2;
   } else {
     // Stopped in ring 3: the registers are set as they are.
     CopyRegsIn(regs, r);
-    if (regs.fs_base != fs_base_ || regs.gs_base != gs_base_) {
+    if (regs.fs_base != vcpu.fs_base || regs.gs_base != vcpu.gs_base) {
       Msrs msrs{};
       msrs.nmsrs = 2;
       msrs.e[0].index = kMsrFsBase, msrs.e[0].data = regs.fs_base;
       msrs.e[1].index = kMsrGsBase, msrs.e[1].data = regs.gs_base;
-      long n = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmSetMsrs,
+      long n = StubCall(SYS_ioctl, vcpu.fd, kKvmSetMsrs,
                         static_cast<long>(PutArgs(&msrs, sizeof(msrs))));
       if (n != 2) return Dead("KVM_SET_MSRS (FS_BASE, GS_BASE)");
     }
@@ -379,32 +318,32 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
     if (!WaitEvent()) return Dead("the stub thread died");
     ++exits_;
     ret = comm()->run_ret;
-    ring0_ = s.cs.dpl == 0;
+    vcpu.ring0 = s.cs.dpl == 0;
     // A kick that caught the vCPU between an event and its exit (in an
     // exception stub, or in ring 3 on the LSTAR page mid-syscall): the
     // guest's state is half in the platform's hands. Let it finish
     // (registers untouched); its exit answers the kick as well.
     const bool in_resume = r.rip >= ResumeAddr() && r.rip < ResumeAddr() + kExcStubSize;
     const bool in_lstar = (r.rip & ~uint64_t{0xfff}) == LstarAddr();
-    if (ret == -EINTR && ((ring0_ && !in_resume) || (!ring0_ && in_lstar))) {
+    if (ret == -EINTR && ((vcpu.ring0 && !in_resume) || (!vcpu.ring0 && in_lstar))) {
       m->kvm_dirty_regs = 0;
       continue;
     }
     break;
   }
-  fs_base_ = s.fs.base;
-  gs_base_ = s.gs.base;
+  vcpu.fs_base = s.fs.base;
+  vcpu.gs_base = s.gs.base;
   if (ret == -EINTR) {
     // A kick (Interrupt). In ring 3 the guest ran: its state is the vCPU's.
     // In ring 0 it is still in `resume`: `regs` hold its state.
-    if (!ring0_) {
+    if (!vcpu.ring0) {
       CopyRegsOut(r, regs);
-      regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+      regs.fs_base = vcpu.fs_base, regs.gs_base = vcpu.gs_base;
     }
     stop.kind = StopKind::kInterrupt;
     return stop;
   }
-  if (ret == -EFAULT && !ring0_) {
+  if (ret == -EFAULT && !vcpu.ring0) {
     // The host refused an access that the guest's PTEs allow: one past the
     // end of a file or shared memory object (SIGBUS). KVM names the page
     // when it fills in a memory-fault exit; this host's PVM leaves the
@@ -413,7 +352,7 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
     // (below). If that finds nothing, or the same access comes back here,
     // the guest gets SIGSEGV without an address, as Linux reports a #GP.
     CopyRegsOut(r, regs);
-    regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+    regs.fs_base = vcpu.fs_base, regs.gs_base = vcpu.gs_base;
     if (FixedUp(regs.rip, 0) && as_->HidePastEnd()) {
       *again = true;
       return stop;
@@ -433,11 +372,11 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
     return stop;
   }
   if (ret < 0) return Dead("KVM_RUN failed");
-  if (m->exit_reason != KVM_EXIT_IO || m->io.port != kExitPort || !ring0_) {
+  if (m->exit_reason != KVM_EXIT_IO || m->io.port != kExitPort || !vcpu.ring0) {
     return Dead("an unexpected VM exit");
   }
   ExcFrame f;
-  std::memcpy(&f, as_->slot_base(slot_) + kStackTopOff - sizeof(f), sizeof(f));
+  std::memcpy(&f, as_->slot_base(vcpu_) + kStackTopOff - sizeof(f), sizeof(f));
   if ((f.cs & 3) != 3) {
     // A fault in `resume` itself: the state handed in cannot run (a
     // non-canonical rip, say), which Linux answers with SIGSEGV.
@@ -448,7 +387,7 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
   }
   CopyRegsOut(r, regs);
   regs.rip = f.rip, regs.rsp = f.rsp, regs.eflags = f.rflags;
-  regs.fs_base = fs_base_, regs.gs_base = gs_base_;
+  regs.fs_base = vcpu.fs_base, regs.gs_base = vcpu.gs_base;
   if (f.vector == 13 && f.rip == LstarAddr()) {
     // A syscall: it jumped to LSTAR (rcx: where it returns, r11: its flags).
     regs.rip = regs.rcx;
@@ -489,23 +428,6 @@ Stop KvmContext::RunOnce(Registers& regs, bool* again) {
 void KvmContext::Interrupt() {
   // Pending until a KVM_RUN sees it (the stub blocks SIGURG outside one).
   syscall(SYS_tgkill, as_->host_pid(), tid_, SIGURG);
-}
-
-Status KvmContext::GetFpState(FpState& fp) {
-  if (dead_) return Errno(ESRCH);
-  long r = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmGetXsave,
-                    static_cast<long>(SlotAddr(slot_) + kXsaveOff));
-  if (r != 0) return Errno(EIO);
-  fp.CopyFrom(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
-  return {};
-}
-
-Status KvmContext::SetFpState(const FpState& fp) {
-  if (dead_) return Errno(ESRCH);
-  fp.CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
-  long r = StubCall(SYS_ioctl, comm()->vcpu_fd, kKvmSetXsave,
-                    static_cast<long>(SlotAddr(slot_) + kXsaveOff));
-  return r == 0 ? Status{} : Errno(EIO);
 }
 
 Result<ThreadHandle> KvmContext::NewThread() {

@@ -16,14 +16,18 @@
 //   +0x100000  PDPT pages, one per PML4 slot of the user half (256)
 //   +0x200000  PD pages, one per GiB of guest address space in use
 //   +kPtPoolOff PT pages, one per 2 MiB of guest address space mapped
-//   +kSlotsOff slots, one per stub thread (= vCPU):
+//   +kSlotsOff slots, one per stub thread:
 //       +0x0000 CommPage (+0x100 argument structs, +0x800 kvm_run mirror)
-//       +0x1000 TSS          +0x2000..0x3000 ring-0 stack (RSP0 = IST1)
-//       +0x3000 XSAVE buffer +0x6000..0x8000 the stub thread's host stack
+//       +0x1000 TSS of vCPU N (slot N < kVcpus)
+//       +0x2000..0x3000 ring-0 stack of vCPU N (RSP0 = IST1)
+//       +0x3000 the thread's XSAVE buffer
+//       +0x6000..0x8000 the stub thread's host stack
 //
-// Every stub thread's kvm_run page is mapped (from its vCPU fd) at
-// kRunBase + slot * kRunStride in the stub only; the stub copies the parts
-// the sentry needs to and from the slot's mirror around each KVM_RUN.
+// vCPU N's kvm_run page is mapped (from its fd) at kRunBase + N * kRunStride
+// in the stub only. The VM's vCPUs are shared by the stub's threads (a
+// thread holds one while its guest code runs: README.md, "vCPUs"); a
+// thread's stub copies the parts the sentry needs between the kvm_run of
+// the vCPU it was given and its slot's mirror around each KVM_RUN.
 #ifndef SEEDVISOR_PLATFORM_KVM_KVM_LAYOUT_H_
 #define SEEDVISOR_PLATFORM_KVM_KVM_LAYOUT_H_
 
@@ -64,13 +68,17 @@ inline constexpr uint64_t kPdptPoolOff = 0x100000;
 inline constexpr uint64_t kPdPoolOff = 0x200000;
 inline constexpr uint64_t kSlotsOff = 0x1000000;
 inline constexpr int kPdPoolPages = (kSlotsOff - kPdPoolOff) / 0x1000;  // GiBs in use, at most
-inline constexpr uint64_t kPtPoolOff = 0x4000000;
+inline constexpr uint64_t kPtPoolOff = 0x5000000;
 inline constexpr int kPtPoolPages = static_cast<int>((0x10000000 - kPtPoolOff) / 0x1000);
 inline constexpr uint64_t kSlotSize = 0x8000;
-// One vCPU per slot, the slot number its id; KVM_CAP_MAX_VCPUS is 1024 here.
-inline constexpr int kSlots = 1024;
+// Threads of one address space, at most (Linux: pids and memory only).
+inline constexpr int kSlots = 2048;
+// vCPUs of one VM, at most (KVM_CAP_MAX_VCPUS is 1024 here); vCPU N's TSS
+// and ring-0 stack lie in slot N.
+inline constexpr int kVcpus = 1024;
+static_assert(kVcpus <= kSlots);
 static_assert(kSlotsOff + kSlots * kSlotSize <= kPtPoolOff);
-static_assert(kRunBase + kSlots * kRunStride <= kStubBase);
+static_assert(kRunBase + kVcpus * kRunStride <= kStubBase);
 
 // Memslots: 0 the region, 1-3 the stub's [vvar], [vvar_vclock] and [vdso]
 // (read-only), then one per GiB of guest memory in use.
@@ -119,6 +127,15 @@ inline constexpr unsigned long kKvmSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, 4096
 static_assert(kKvmGetSupportedCpuid == 0xc008ae05 && kKvmSetMsrs == 0x4008ae89 &&
               kKvmGetXsave == 0x9000aea4);
 
+// struct kvm_msrs with room for three entries (its own ends in a flexible
+// array).
+struct Msrs {
+  uint32_t nmsrs;
+  uint32_t pad;
+  kvm_msr_entry e[3];
+};
+inline constexpr size_t kXsaveImage = 4096;  // struct kvm_xsave's region (C size)
+
 // Comm page states (the futex word), as on systrap.
 inline constexpr uint32_t kStateIdle = 0;
 inline constexpr uint32_t kStateEvent = 1;  // stub -> sentry: a KVM_RUN or a call ended
@@ -130,14 +147,14 @@ inline constexpr uint32_t kStateCall = 5;   // sentry -> stub: make call_nr(args
 // Offsets match stub_amd64.S.
 struct CommPage {
   uint32_t state;           // 0
-  int32_t vcpu_fd;          // 4: the stub's vCPU fd for this slot; 0 = none yet
+  int32_t vcpu_fd;          // 4: the fd of the vCPU the thread holds (sentry -> stub)
   int64_t run_ret;          // 8: KVM_RUN's raw result
   uint32_t sentry_waiting;  // 16
   uint32_t stub_waiting;    // 20
   uint64_t call_nr;         // 24
   uint64_t call_args[6];    // 32
   int64_t call_ret;         // 80
-  uint64_t run_addr;        // 88: where the vCPU's kvm_run is mapped in the stub
+  uint64_t run_addr;        // 88: where that vCPU's kvm_run is mapped in the stub
   uint64_t urg_set;         // 96: {SIGURG}, for rt_sigprocmask and rt_sigtimedwait
   uint64_t zero_ts[2];      // 104: a zero timespec
   // 120, sentry -> stub: TSC ticks to spin for the answer to the next post

@@ -39,6 +39,17 @@ uint64_t StubSpinMaxTicks() {
   return static_cast<uint64_t>(static_cast<double>(ns) * systrap::TscTicksPerNs());
 }
 
+// KvmShared::max_vcpus: SEEDSC_KVM_MAX_VCPUS if set (1 to kVcpus), else
+// kVcpus.
+int MaxVcpus() {
+  if (const char* s = getenv("SEEDSC_KVM_MAX_VCPUS"); s != nullptr && *s != '\0') {
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (*end == '\0' && n >= 1 && n <= kVcpus) return static_cast<int>(n);
+  }
+  return kVcpus;
+}
+
 class KvmPlatform : public stub::StubPlatform {
  public:
   std::string_view name() const override { return "kvm"; }
@@ -55,6 +66,7 @@ class KvmPlatform : public stub::StubPlatform {
     const char* vdso_env = getenv("SEEDSC_KVM_VDSO");
     shared->vdso = host.vdso && (vdso_env == nullptr || std::strcmp(vdso_env, "0") != 0);
     shared->stub_spin_max = StubSpinMaxTicks();
+    shared->max_vcpus = MaxVcpus();
     // The guest sees what this KVM supports (CPUID runs in the VM).
     // struct kvm_cpuid2 is 8 bytes in C (nent, padding) before its entries.
     constexpr size_t kHeader = 8;

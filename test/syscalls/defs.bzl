@@ -41,7 +41,21 @@ SEEDSC = "//runsc:seedsc"
 
 _RUNNER = "//test/syscalls:run_test.sh"
 
-def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kvm = False, kvm_args = [], kvm_size = None, netstack = False, network_none = True, as_init = False, **kwargs):
+def syscall_test(
+        name,
+        srcs,
+        deps = [],
+        tags = [],
+        size = "small",
+        args = [],
+        kvm = False,
+        kvm_args = [],
+        kvm_size = None,
+        kvm_2vcpus = False,
+        netstack = False,
+        network_none = True,
+        as_init = False,
+        **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
     Args:
@@ -59,6 +73,9 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
         named with its reason in platform/kvm/README.md ("Conformance").
       kvm_size: the kvm variant's size, where its VM exits make it slower
         than `size` allows (default: `size`).
+      kvm_2vcpus: also make <name>_kvm_2vcpus, the kvm variant on a VM of
+        two vCPUs (SEEDSC_KVM_MAX_VCPUS=2), where more threads than that
+        share them (platform/kvm/README.md, "vCPUs").
       netstack: also run in the sandbox with --network=sandbox (the sentry's
         own TCP/IP stack) as <name>_<platform>_netstack.
       network_none: make <name>_<platform> (the default --network=none);
@@ -113,20 +130,25 @@ def syscall_test(name, srcs, deps = [], tags = [], size = "small", args = [], kv
 
     if kvm:
         kvm_name = name + ("_kvm" if network_none else "_kvm_netstack")
-        variants.append(kvm_name)
-        native.sh_test(
-            name = kvm_name,
-            srcs = [_RUNNER],
-            args = [
-                "--binary=$(rootpath :%s)" % binary,
-                "--seedsc=$(rootpath %s)" % SEEDSC,
-                "--platform=kvm",
-            ] + ([] if network_none else ["--network=sandbox"]) + ["--"] + args + kvm_args,
-            data = [":" + binary, SEEDSC, "//test:kvm_skip.sh"],
-            size = kvm_size or size,
-            tags = tags + ["local", "no-sandbox"],
-            **kwargs
-        )
+        kvm_variants = [(kvm_name, {})]
+        if kvm_2vcpus:
+            kvm_variants.append((kvm_name + "_2vcpus", {"SEEDSC_KVM_MAX_VCPUS": "2"}))
+        for variant, env in kvm_variants:
+            variants.append(variant)
+            native.sh_test(
+                name = variant,
+                srcs = [_RUNNER],
+                args = [
+                    "--binary=$(rootpath :%s)" % binary,
+                    "--seedsc=$(rootpath %s)" % SEEDSC,
+                    "--platform=kvm",
+                ] + ([] if network_none else ["--network=sandbox"]) + ["--"] + args + kvm_args,
+                data = [":" + binary, SEEDSC, "//test:kvm_skip.sh"],
+                env = env,
+                size = kvm_size or size,
+                tags = tags + ["local", "no-sandbox"],
+                **kwargs
+            )
 
     # systrap with its hot syscall sites patched into jumps to the stub's
     # fast entry (seedsc's default now; the flag is explicit here),

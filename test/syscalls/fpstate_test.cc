@@ -19,8 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -267,6 +269,29 @@ TEST_P(FpStateTest, NewThreadGetsCreatorsState) {
   }
   EXPECT_EQ(Diff(in, child, avx_), "") << "in the new thread";
   EXPECT_EQ(Diff(in, out, avx_), "") << "in the creator";
+}
+
+// Threads at once, each keeping its own FP state across syscalls. On kvm
+// threads beyond the VM's vCPUs share them (fpstate_kvm_2vcpus: 8 threads
+// on 2), and every switch moves FP state between vCPUs and threads
+// (platform/kvm/README.md, "vCPUs").
+TEST_P(FpStateTest, ConcurrentThreadsKeepTheirOwnState) {
+  constexpr int kThreads = 8, kCalls = 200;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  const bool avx = avx_;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([t, avx, &bad] {
+      const FpRegs in = Pattern(static_cast<uint8_t>(40 + 13 * t), kTestMxcsr, kTestFcw);
+      for (int i = 0; i < kCalls; ++i) {
+        FpRegs out{};
+        FpSyscall(in, out, avx, SYS_sched_yield);
+        if (!Diff(in, out, avx).empty()) bad.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0) << "syscalls after which a thread's FP registers were not its own";
 }
 
 // ---------------------------------------------------------------- signals
