@@ -106,7 +106,7 @@ bench_case() {
   # shellcheck disable=SC2086  # cmd is a word list on purpose
   run_case kvm_bench "$name" 600 ${cmd[$name]} "${iters[$name]}"
   if [[ $name == kvm-floor && -z "$suffix" ]]; then
-    for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
+    for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor kvm_memslot_gib; do
       v="$(awk -v m="$m" '$1 == m { print $2 }' <<<"$out")"
       [[ -n "$v" ]] && samples["kvm-floor $m"]+="$v "
     done
@@ -124,7 +124,7 @@ echo "load average before: $load_before, after: $load_after ($(nproc) CPUs); +cp
 print_table
 if [[ -n "${samples[kvm-floor kvm_create_vm]:-}" ]]; then
   echo
-  for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor; do
+  for m in kvm_create_vm kvm_vcpu_setup kvm_ioctl_floor kvm_memslot_gib; do
     printf '%-16s %12s ns (median)\n' "$m" "$(median "${samples["kvm-floor $m"]}")"
   done
 fi

@@ -11,8 +11,9 @@
 // getppid_p50, getppid_p99, touch_per_page (first write to a fresh 4 KiB
 // page, 16 MiB), clock_gettime (CLOCK_MONOTONIC through libc: the vDSO
 // where there is one; mean, and p50/p99 of batches of 16 calls, per call;
-// native mode only); kvm mode adds kvm_create_vm, kvm_vcpu_setup and
-// kvm_ioctl_floor (a KVM_RUN that returns at once: immediate_exit).
+// native mode only); kvm mode adds kvm_create_vm, kvm_vcpu_setup,
+// kvm_ioctl_floor (a KVM_RUN that returns at once: immediate_exit) and
+// kvm_memslot_gib (KVM_SET_USER_MEMORY_REGION of 1 GiB, median of 8).
 //
 // The guest (identity-mapped: guest virtual = guest physical = our
 // address): user code in ring 3; a ring-0 area (page tables, GDT, IDT, TSS,
@@ -154,8 +155,26 @@ static int run_kvm(long iters) {
     }
     qsort(floor_lat, 20000, sizeof(uint64_t), cmp_u64);
     printf("kvm_ioctl_floor %.1f\n", (double)floor_lat[10000]);
+    // One memslot per GiB of guest memory, as the kvm platform adds them
+    // (platform/kvm/README.md, "Memslots"): 8 over untouched memory.
+    enum { kGibs = 8 };
+    char* mem = mmap(NULL, (size_t)kGibs << 30, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) die("mmap (memslots)");
+    uint64_t slot_lat[kGibs];
+    for (int i = 0; i < kGibs; i++) {
+      const uint64_t addr = (uint64_t)mem + ((uint64_t)i << 30);
+      struct kvm_userspace_memory_region mr = {
+          .slot = (uint32_t)i, .guest_phys_addr = addr, .memory_size = 1ul << 30, .userspace_addr = addr};
+      uint64_t a = now_ns();
+      if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mr)) die("KVM_SET_USER_MEMORY_REGION");
+      slot_lat[i] = now_ns() - a;
+    }
+    qsort(slot_lat, kGibs, sizeof(uint64_t), cmp_u64);
+    printf("kvm_memslot_gib %.1f\n", (double)slot_lat[kGibs / 2]);
     close(vcpu);
     close(vm);
+    munmap(mem, (size_t)kGibs << 30);
   }
   int vm = ioctl(kvm, KVM_CREATE_VM, 0);
   if (vm < 0) die("KVM_CREATE_VM");
