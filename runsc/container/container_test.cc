@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,11 +106,16 @@ TEST(StateTest, SandboxAlive) {
 }
 
 // A child listening on unix socket `path`, blocked reading a pipe (the
-// write end is returned in *wr), with the command line `argv0 -c 'read x'
+// write end is returned in *wr), with the command line `argv0 -c SCRIPT
 // extra` (a seedsc sandbox's when argv0 is "seedsc" and extra "boot").
+// Returns once the child has exec'd: the script writes a byte to fd 3 (a
+// ready pipe) before it blocks, so its command line is argv0's by then.
+// -1 if it never got there (the ready pipe closed without a byte).
 pid_t Listener(const std::string& path, const char* argv0, const char* extra, int* wr) {
   int p[2];
+  int ready[2];
   EXPECT_EQ(pipe(p), 0);
+  EXPECT_EQ(pipe(ready), 0);
   const pid_t pid = fork();
   if (pid == 0) {
     const int l = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -118,13 +124,23 @@ pid_t Listener(const std::string& path, const char* argv0, const char* extra, in
     strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
     if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 4) != 0) _exit(1);
     dup2(p[0], 0);
-    execl("/bin/sh", argv0, "-c", "read x", extra, nullptr);
+    dup2(ready[1], 3);
+    execl("/bin/sh", argv0, "-c", "echo >&3; read x", extra, nullptr);
     _exit(127);
   }
   close(p[0]);
+  close(ready[1]);
   *wr = p[1];
-  for (int i = 0; i < 2000 && access(path.c_str(), F_OK) != 0; ++i) usleep(1000);
-  usleep(50 * 1000);  // until it has exec'd
+  char c = 0;
+  ssize_t n;
+  while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR) {
+  }
+  close(ready[0]);
+  if (n != 1) {
+    close(p[1]);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
   return pid;
 }
 
