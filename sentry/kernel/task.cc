@@ -24,6 +24,9 @@ Task::Task(Kernel& kernel, int tid, std::shared_ptr<ThreadGroup> tg)
 
 Task::~Task() {
   if (wake_fd_ >= 0) close(wake_fd_);
+  // A task that never ran its exit (its start failed) still used them.
+  if (fds_) fds_->DropUser();
+  if (fs_) fs_->DropUser();
 }
 
 Result<std::vector<std::string>> Task::CopyInStringArray(UserAddr addr) const {
@@ -172,19 +175,27 @@ std::shared_ptr<FsContext> Task::shared_fs() const {
   return fs_;
 }
 
+bool Task::fds_shared() const { return fds_->users() > 1; }
+
+bool Task::fs_shared() const { return fs_->users() > 1; }
+
 void Task::set_fds(std::shared_ptr<FdTable> fds) {
+  if (fds) fds->AddUser();
   {
     absl::MutexLock l(&fs_mu_);
     fds_.swap(fds);
   }
+  if (fds) fds->DropUser();
   fds.reset();  // the old table, outside the lock
 }
 
 void Task::set_fs(std::shared_ptr<FsContext> fs) {
+  if (fs) fs->AddUser();
   {
     absl::MutexLock l(&fs_mu_);
     fs_.swap(fs);
   }
+  if (fs) fs->DropUser();
   fs.reset();
 }
 

@@ -82,9 +82,19 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<FdTable> shared_fds() const;
   std::shared_ptr<FsContext> shared_fs() const;
   // The task itself, or its creator before it runs: the old one is
-  // released after fs_mu_ (its files' release may take other locks).
+  // released after fs_mu_ (its files' release may take other locks). They
+  // count the task as a user of the new one and no longer of the old one.
   void set_fds(std::shared_ptr<FdTable> fds);
   void set_fs(std::shared_ptr<FsContext> fs);
+  // Whether another task uses the task's own fd table or fs context
+  // (Linux's files->count and fs->users above 1: clone(CLONE_FILES /
+  // CLONE_FS) made it shared; exit, unshare and exec undo that). What
+  // unshare(2), setns(2) and execve(2) ask; readers' copies
+  // (shared_fds(), shared_fs()) do not count. The task itself only: no
+  // one else can make a context shared that only its task uses, so the
+  // answer "not shared" holds until the task clones.
+  bool fds_shared() const;
+  bool fs_shared() const;
   // The task's UTS namespace (its nsproxy's uts_ns): the sandbox's initial
   // one unless it or an ancestor made or entered another. Any thread may
   // read it; only the task itself changes it (unshare, setns).

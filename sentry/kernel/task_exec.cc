@@ -133,7 +133,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     }
     old_ctx.reset();  // the old stub thread detaches and ends
   }
-  if (fds_.use_count() > 1) set_fds(fds_->Fork());  // exec unshares the fd table
+  if (fds_shared()) set_fds(fds_->Fork());  // exec unshares the fd table (unshare_files())
   fds_->CloseOnExec();
   altstack_ = stack_t{nullptr, SS_DISABLE, 0};
   clear_child_tid_ = UserAddr();

@@ -56,16 +56,6 @@ bool MmShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
   return false;
 }
 
-// Whether another task than `t` shares t's fs context (Linux: fs->users !=
-// 1). Not fs_.use_count(): a reader of another task's context (/proc/PID/
-// status, mountinfo, cwd; umount2's busy walk) holds a copy for a moment.
-bool FsShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
-  for (const auto& other : t.kernel().Tasks()) {
-    if (other.get() != &t && other->shared_fs() == t.fs_) return true;
-  }
-  return false;
-}
-
 // The ns install() checks for one namespace type `type` that the caller
 // is in already (validate_ns()); 0 if entering it is allowed.
 int InstallCheck(Task& t, int type, int flags) {
@@ -76,12 +66,10 @@ int InstallCheck(Task& t, int type, int flags) {
     case CLONE_NEWNS:
       // mntns_install()
       if (!c.HasCap(CAP_SYS_ADMIN) || !c.HasCap(CAP_SYS_CHROOT)) return EPERM;
-      // fs->users != 1, for the fs itself (prepare_nsset() enters a copy
-      // when more than the mount namespace changes).
-      if (flags == CLONE_NEWNS) {
-        absl::MutexLock l(&t.kernel().mu());
-        if (FsShared(t)) return EINVAL;
-      }
+      // fs->users != 1 (Task::fs_shared), for the fs itself
+      // (prepare_nsset() enters a copy when more than the mount namespace
+      // changes).
+      if (flags == CLONE_NEWNS && t.fs_shared()) return EINVAL;
       return 0;
     case CLONE_NEWTIME: {
       // timens_install(): only a single-threaded process.
@@ -144,14 +132,15 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     t.pid_ns_for_children_ = std::move(pid_ns);
   }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
-  if ((flags & CLONE_FS) && t.fs_.use_count() > 1) t.set_fs(t.fs_->Fork());
+  // unshare_fs(), unshare_fd(): a copy only of what another task uses.
+  if ((flags & CLONE_FS) && t.fs_shared()) t.set_fs(t.fs_->Fork());
   if (flags & CLONE_NEWNS) {
     // copy_mnt_ns(): a copy of the caller's mounts; the context is the
     // caller's alone now (CLONE_FS above).
     Vfs& vfs = t.kernel().vfs();
     vfs.UnshareMountNamespace(t.fs(), NextNsIno());
   }
-  if ((flags & CLONE_FILES) && t.fds_.use_count() > 1) t.set_fds(t.fds_->Fork());
+  if ((flags & CLONE_FILES) && t.fds_shared()) t.set_fds(t.fds_->Fork());
   // CLONE_SYSVSEM: SEM_UNDO adjustments are kept per process here, which
   // is what an unshared undo list of a single-threaded caller is.
   return 0;

@@ -9,6 +9,7 @@
 #ifndef SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
 #define SEEDVISOR_SENTRY_VFS_FD_TABLE_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <vector>
@@ -45,7 +46,17 @@ class FdTable {
   std::map<int, Entry> Snapshot() const;
   void Clear();
 
+  // The tasks whose table this is (Linux's files->count): Task::set_fds
+  // raises it for the new table and lowers it for the old one. A reader's
+  // copy of the pointer (Task::shared_fds(), /proc/PID/fd, pidfd_getfd)
+  // is no user: this, not use_count, says whether the table is shared
+  // (unshare(CLONE_FILES), execve).
+  int users() const { return users_.load(std::memory_order_acquire); }
+  void AddUser() { users_.fetch_add(1, std::memory_order_acq_rel); }
+  void DropUser() { users_.fetch_sub(1, std::memory_order_acq_rel); }
+
  private:
+  std::atomic<int> users_{0};
   mutable absl::Mutex mu_;
   std::map<int, Entry> fds_ ABSL_GUARDED_BY(mu_);
   IdBitmap used_ ABSL_GUARDED_BY(mu_);  // the keys of fds_

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -44,7 +45,17 @@ class FsContext {
   // ones' copies in it).
   void SwitchMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root, DentryRef cwd);
 
+  // The tasks whose context this is (Linux's fs->users): Task::set_fs
+  // raises it for the new context and lowers it for the old one. A copy of
+  // the pointer held to read another task's context (Task::shared_fs(),
+  // /proc) is no user, so this, not the pointer's use_count, says whether
+  // the context is shared (unshare(CLONE_FS), setns(CLONE_NEWNS)).
+  int users() const { return users_.load(std::memory_order_acquire); }
+  void AddUser() { users_.fetch_add(1, std::memory_order_acq_rel); }
+  void DropUser() { users_.fetch_sub(1, std::memory_order_acq_rel); }
+
  private:
+  std::atomic<int> users_{0};
   mutable std::mutex mu_;
   DentryRef root_;
   DentryRef cwd_;

@@ -273,6 +273,57 @@ TEST_F(MountNsTest, WithoutCapSysAdminEperm) {
   EXPECT_EQ(result, 0);
 }
 
+// setns(CLONE_NEWNS) is EINVAL exactly while another task uses the
+// caller's fs context (mntns_install(): fs->users != 1): a clone(CLONE_FS)
+// child makes it shared, through its exec too (execve unshares the fd
+// table, not the fs context); the child's unshare(CLONE_FS) or exit ends
+// that. The count must go down as well as up.
+TEST_F(MountNsTest, SetnsCountsTheTasksSharingTheFsContext) {
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    const int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    int go[2], done[2];
+    if (own < 0 || pipe(go) != 0 || pipe(done) != 0) _exit(1);
+    const pid_t sharer = ForkWith(CLONE_FS);
+    if (sharer < 0) _exit(2);
+    if (sharer == 0) {
+      close(go[1]);
+      if (!Await(go[0]) || unshare(CLONE_FS) != 0 || !Signal(done[1])) _exit(1);
+      Await(go[0]);
+      _exit(0);
+    }
+    if (setns(own, CLONE_NEWNS) != -1 || errno != EINVAL) _exit(3);
+    if (!Signal(go[1]) || !Await(done[0])) _exit(4);
+    if (setns(own, CLONE_NEWNS) != 0) _exit(5);  // it unshared
+    close(go[1]);
+    if (WaitCode(sharer) != 0) _exit(6);
+    // A sharer that execs: the exec closes `execd`'s write end (cloexec).
+    int execd[2];
+    if (pipe2(execd, O_CLOEXEC) != 0) _exit(7);
+    const pid_t sleeper = ForkWith(CLONE_FS);
+    if (sleeper < 0) _exit(8);
+    if (sleeper == 0) {
+      execl("/bin/sleep", "sleep", "1000", static_cast<char*>(nullptr));
+      _exit(1);
+    }
+    close(execd[1]);
+    const bool execd_ok = !Await(execd[0]);  // EOF: exec'd
+    const bool shared = setns(own, CLONE_NEWNS) == -1 && errno == EINVAL;
+    kill(sleeper, SIGKILL);
+    if (WaitCode(sleeper) != 200 + SIGKILL) _exit(9);
+    if (!execd_ok || !shared) _exit(10);
+    if (setns(own, CLONE_NEWNS) != 0) _exit(12);  // it exited
+    // A sharer that exits at once.
+    const pid_t quick = ForkWith(CLONE_FS);
+    if (quick == 0) _exit(0);
+    if (quick < 0 || WaitCode(quick) != 0) _exit(13);
+    if (setns(own, CLONE_NEWNS) != 0) _exit(14);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(c), 0);
+}
+
 // umount2's busy check and /proc/PID look at other tasks' root, working
 // directory and open files while those tasks unshare(CLONE_FS|CLONE_FILES)
 // and exit: the sentry read the task's pointers while the exit dropped them
