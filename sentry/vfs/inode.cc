@@ -191,6 +191,29 @@ Result<std::shared_ptr<Dentry>> Dentry::Child(std::string_view name) {
   return d;
 }
 
+std::shared_ptr<Dentry> Dentry::MirrorChild(const Dentry& orig) {
+  bool current = false;  // orig's name still leads to orig
+  if (orig.parent_ != nullptr) {
+    std::lock_guard l(orig.parent_->mu_);
+    auto it = orig.parent_->children_.find(orig.name_);
+    current = it != orig.parent_->children_.end() && it->second.lock().get() == &orig;
+  }
+  auto copy = [&] {
+    auto d = std::make_shared<Dentry>(orig.name_, shared_from_this(), orig.inode_, mount_);
+    d->deleted_ = orig.deleted_;
+    return d;
+  };
+  if (!current) return copy();
+  std::lock_guard l(mu_);
+  std::weak_ptr<Dentry>& slot = children_[orig.name_];
+  std::shared_ptr<Dentry> d = slot.lock();
+  if (d == nullptr || d->inode_ != orig.inode_) {
+    d = copy();
+    slot = d;
+  }
+  return d;
+}
+
 void Dentry::Forget(std::string_view name) {
   std::shared_ptr<Dentry> gone;
   {
@@ -331,6 +354,7 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
   static std::atomic<unsigned> next_anon{0x50};
   anon_dev_ = makedev(0, next_anon.fetch_add(1));
   root_ = std::make_shared<Dentry>("/", nullptr, std::move(root_inode), this);
+  root_->inode()->Mounted(root_);
   for (size_t pos = 0; pos <= options_.size();) {
     size_t end = options_.find(',', pos);
     if (end == std::string::npos) end = options_.size();

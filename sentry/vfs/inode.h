@@ -148,6 +148,11 @@ class Inode : public std::enable_shared_from_this<Inode> {
   virtual bool ReadOnlyFs() const { return false; }
   // Identifies the filesystem instance (rename/link across filesystems: EXDEV).
   virtual const void* FsId() const { return this; }
+  // A Mount with this inode as its root was made, with root dentry
+  // `root`: a filesystem that must reach its mounts' dentries keeps it
+  // (devpts drops /dev/pts/N from each when pty N goes). Called for every
+  // Mount, a namespace's copies (CLONE_NEWNS) and binds included.
+  virtual void Mounted(const std::shared_ptr<Dentry>& root) { (void)root; }
   // True if a lookup of this inode is worth keeping after its last user
   // (Mount's dentry cache): it costs host syscalls (an openat and fstatats
   // per component) and the object outlives nothing it should not. Never
@@ -183,6 +188,13 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   // Drops a cached child (after unlink, rmdir, rename, or create over it),
   // from the mount's dentry cache too.
   void Forget(std::string_view name);
+  // The copy of `orig`, a child of the dentry this one copies, in another
+  // Mount of the same filesystem (a namespace's copy of its mount, a bind):
+  // the same name, inode and deleted state. Later lookups of the name here
+  // find it only if lookups in orig's parent find orig still (one removed,
+  // renamed away or replaced since is as unreachable in the copy), so a
+  // copy matches its original without looking the name up again.
+  std::shared_ptr<Dentry> MirrorChild(const Dentry& orig);
   void MarkDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
 

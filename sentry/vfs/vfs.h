@@ -7,7 +7,7 @@
 // ever see single names.
 //
 //   SV_ASSIGN_OR_RETURN(auto vfs, Vfs::Create(kernel, {.host_root = "/"}));
-//   task.fs_ = vfs->NewFsContext();
+//   task.set_fs(vfs->NewFsContext());
 //   SV_ASSIGN_OR_RETURN(FileRef f, vfs->OpenAt(task, AT_FDCWD, "/etc/passwd", O_RDONLY, 0));
 //
 // The mount table: / is an overlay (tmpfs over the read-only host root),
@@ -264,8 +264,14 @@ class Vfs {
     std::vector<std::shared_ptr<Mount>> mounts;  // in the originals' order
     std::map<const Dentry*, Mount*> mounted_at;  // their attachments
     std::vector<DentryRef> carried;  // second mount points
-    // `d`'s place in the copy of its mount (itself if its mount has none).
-    Result<DentryRef> Translate(const DentryRef& d) const;
+    // The copy of `d`, a dentry at or below `top` (the dentry whose copy
+    // is `into`): the same object at the same place (Dentry::MirrorChild),
+    // made once per dentry; EINVAL if `d` is not below `top`.
+    Result<DentryRef> Mirror(const Dentry* d, const Dentry* top, const DentryRef& into);
+    // `d`'s copy in the copy of its mount (itself if its mount has none),
+    // for a copy of whole mounts.
+    Result<DentryRef> Translate(const DentryRef& d);
+    std::map<const Dentry*, DentryRef> mirrored;  // Mirror's copies by original
   };
   TreeCopy CopyTree(const MountNamespace& ns, const DentryRef& from, bool recursive, bool whole);
   // Whether mount `m` is `top` or attached (through any number of mounts)

@@ -3,7 +3,10 @@
 // mount (MS_MOVE) and pivot_root(2). A copy is a new Mount of the same
 // filesystem and root (clone_mnt()), attached at the copy of its mount
 // point: from then on the copies are the namespace's own, so a move or
-// unmount in one namespace never changes another's.
+// unmount in one namespace never changes another's. Mount points, root and
+// working directory are copied as the objects they are (TreeCopy::Mirror),
+// never looked up again by name: copy_tree() keeps each mount's
+// mnt_mountpoint dentry and copy_mnt_ns() the fs's root and pwd dentries.
 #include <fcntl.h>
 
 #include <map>
@@ -34,21 +37,6 @@ bool Below(const Dentry* d, const Dentry* top) {
     if (d == top) return true;
   }
   return false;
-}
-
-// The dentry at `d`'s place below `top` (in the same mount), found again
-// below `into`: the same names looked up one by one.
-Result<DentryRef> PlaceIn(const Dentry& d, const Dentry* top, const DentryRef& into) {
-  std::vector<const std::string*> names;
-  for (const Dentry* x = &d; x != top; x = x->parent().get()) {
-    if (x == nullptr) return Errno(EINVAL);
-    names.push_back(&x->name());
-  }
-  DentryRef at = into;
-  for (auto it = names.rbegin(); it != names.rend(); ++it) {
-    SV_ASSIGN_OR_RETURN(at, at->Child(**it));
-  }
-  return at;
 }
 
 }  // namespace
@@ -108,10 +96,8 @@ Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, boo
     auto parent = out.copies.find(at->mount());
     auto child = out.copies.find(m);
     if (parent == out.copies.end() || child == out.copies.end()) continue;
-    const Dentry* top = tops[at->mount()];
-    if (!Below(at, top)) continue;
-    Result<DentryRef> place = PlaceIn(*at, top, parent->second->root());
-    if (!place.ok()) continue;  // its mount point is gone: unreachable
+    Result<DentryRef> place = out.Mirror(at, tops[at->mount()], parent->second->root());
+    if (!place.ok()) continue;  // outside the bound subtree
     if (child->second->mountpoint() == nullptr) {
       child->second->set_mountpoint(*place);
     } else {
@@ -122,11 +108,36 @@ Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, boo
   return out;
 }
 
-Result<DentryRef> Vfs::TreeCopy::Translate(const DentryRef& d) const {
+Result<DentryRef> Vfs::TreeCopy::Mirror(const Dentry* d, const Dentry* top,
+                                        const DentryRef& into) {
+  // d's ancestors up to `top` or to one copied already, then their copies
+  // downwards.
+  std::vector<const Dentry*> chain;
+  DentryRef at;
+  for (const Dentry* x = d;; x = x->parent().get()) {
+    if (x == nullptr) return Errno(EINVAL);  // not below `top`
+    if (x == top) {
+      at = into;
+      break;
+    }
+    if (auto it = mirrored.find(x); it != mirrored.end()) {
+      at = it->second;
+      break;
+    }
+    chain.push_back(x);
+  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    at = at->MirrorChild(**it);
+    mirrored.emplace(*it, at);
+  }
+  return at;
+}
+
+Result<DentryRef> Vfs::TreeCopy::Translate(const DentryRef& d) {
   if (!d || d->mount() == nullptr) return d;
   auto it = copies.find(d->mount());
   if (it == copies.end()) return d;
-  return PlaceIn(*d, d->mount()->root().get(), it->second->root());
+  return Mirror(d.get(), d->mount()->root().get(), it->second->root());
 }
 
 void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
@@ -142,7 +153,7 @@ void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
   ns->mounted_at_ = copy.mounted_at;
   ns->carried_ = copy.carried;
   // copy_mnt_ns(): the caller's root and working directory move to their
-  // copies (one whose path is gone stays where it is).
+  // copies, removed ones too.
   DentryRef root = fs.root(), cwd = fs.cwd();
   Result<DentryRef> new_root = copy.Translate(root), new_cwd = copy.Translate(cwd);
   fs.SwitchMountNamespace(std::move(ns), new_root.ok() ? *new_root : root,

@@ -59,7 +59,6 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
   Vfs* v = vfs->get();
   auto devpts = std::make_shared<Mount>(
       "devpts", "devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666", DevptsRoot());
-  AddDevptsMount(devpts->root());
   absl::Status s = v->MountAt("/dev/pts", std::move(devpts));
   if (!s.ok()) return s;
   SetControllingTtyHook(OpenControllingPty);
@@ -119,7 +118,6 @@ absl::StatusOr<std::shared_ptr<Mount>> Vfs::AddContainerRoot(std::string_view id
     // One devpts instance per sandbox, as Create mounts it.
     auto devpts = std::make_shared<Mount>(
         "devpts", "devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666", DevptsRoot());
-    AddDevptsMount(devpts->root());
     s = MountAt(at + "/dev/pts", std::move(devpts));
   }
   if (s.ok()) {

@@ -356,6 +356,32 @@ TEST_F(VfsTest, DevShmIsATmpfsMount) {
   EXPECT_EQ(ErrOf(vfs_->Rename(ctx_, "/dev/shm/x", ctx_, "/x", 0)), EXDEV);
 }
 
+// A namespace's copy attaches each mount at the copy of its mount point
+// as the object it is, not at whatever the mount point's path names now:
+// after the directory above a mount point was renamed away and its old
+// path made again, the copy, like the original, has no mount at that path.
+TEST_F(VfsTest, NamespaceCopyKeepsMountPointsByIdentity) {
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/m", 0755)), 0);
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/m/d", 0755)), 0);
+  auto at = Resolve("/m/d");
+  ASSERT_TRUE(at.ok());
+  auto tmpfs = std::make_shared<Mount>("tmpfs", "none", "rw", NewTmpfs(0755));
+  ASSERT_EQ(ErrOf(vfs_->AttachIn(*vfs_->init_mount_ns(), *at, tmpfs)), 0);
+  ASSERT_TRUE((*Resolve("/m/d"))->IsMountRoot());
+  ASSERT_EQ(ErrOf(vfs_->Rename(ctx_, "/m", ctx_, "/n", 0)), 0);
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/m", 0755)), 0);
+  ASSERT_EQ(ErrOf(vfs_->Mkdir(ctx_, "/m/d", 0755)), 0);
+  ASSERT_FALSE((*Resolve("/m/d"))->IsMountRoot());
+
+  std::shared_ptr<FsContext> fs = vfs_->NewFsContext();
+  vfs_->UnshareMountNamespace(*fs, 1234);
+  ResolveContext copy{fs->root(), fs->cwd(), FsCreds{}, 022, nullptr, fs->mnt_ns()};
+  auto d = vfs_->Resolve(copy, "/m/d", true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE((*d)->IsMountRoot()) << "the copy's tmpfs went onto the new /m/d";
+  EXPECT_EQ(vfs_->MountInfoText(fs->mnt_ns().get()), vfs_->MountInfoText());
+}
+
 TEST_F(VfsTest, GetdentsOffsetsResume) {
   auto f = vfs_->Open(ctx_, "/dir", O_RDONLY | O_DIRECTORY, 0);
   ASSERT_TRUE(f.ok());

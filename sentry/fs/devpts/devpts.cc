@@ -3,6 +3,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstdlib>
+#include <memory>
 #include <map>
 #include <mutex>
 
@@ -69,12 +70,24 @@ Result<FileRef> OpenPtmx(const std::shared_ptr<Dentry>& d, int flags) {
   return FileRef(std::make_shared<PtyMasterFile>(flags & ~(O_CREAT | O_NOCTTY), d, pty));
 }
 
-}  // namespace
-
+// A Mount of the devpts root was made with root dentry `root` (the
+// sandbox's, a container's, a namespace's copy, a bind): its cached
+// /dev/pts/N dentries are dropped when pty N goes, so a new pty N is found.
 void AddDevptsMount(const std::shared_ptr<Dentry>& root) {
   std::lock_guard l(Reg().mu);
-  Reg().mount_roots.push_back(root);
+  std::vector<std::weak_ptr<Dentry>>& roots = Reg().mount_roots;
+  std::erase_if(roots, [](const std::weak_ptr<Dentry>& w) { return w.expired(); });
+  roots.push_back(root);
 }
+
+// The devpts root directory: it registers each mount of itself.
+class DevptsDir : public SynthDir {
+ public:
+  using SynthDir::SynthDir;
+  void Mounted(const std::shared_ptr<Dentry>& root) override { AddDevptsMount(root); }
+};
+
+}  // namespace
 
 void ReleasePty(int index) {
   std::vector<std::shared_ptr<Dentry>> roots;
@@ -123,7 +136,7 @@ Result<FileRef> OpenControllingPty(const std::shared_ptr<Dentry>& d, int flags) 
 
 InodeRef DevptsRoot() {
   static InodeRef root = [] {
-    auto dir = std::make_shared<SynthDir>(0755, kDevptsDev);
+    auto dir = std::make_shared<DevptsDir>(0755, kDevptsDev);
     dir->set_fs_magic(0x1cd1);  // DEVPTS_SUPER_MAGIC
     dir->Add("ptmx", std::make_shared<SynthDevice>(OpenPtmx, makedev(5, 2), 0666, kDevptsDev));
     dir->SetDynamic(

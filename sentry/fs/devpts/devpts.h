@@ -16,7 +16,8 @@
 
 namespace seedvisor::sentry {
 
-// The devpts root directory (the same one every time).
+// The devpts root directory (the same one every time). Every Mount of it
+// (Inode::Mounted) has its /dev/pts/N dentry dropped when pty N goes.
 InodeRef DevptsRoot();
 
 // /dev/tty for the current task when its session's controlling terminal is
@@ -30,10 +31,6 @@ bool SessionHasPty(int sid);
 // device number (tty_nr) and foreground process group (tpgid). False if
 // the session has none.
 bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp);
-
-// A Mount of DevptsRoot() was made with root dentry `root`: its cached
-// /dev/pts/N dentries are dropped when pty N goes, so a new pty N is found.
-void AddDevptsMount(const std::shared_ptr<Dentry>& root);
 
 // The master of pty `index` closed: its node goes and the index is free.
 void ReleasePty(int index);
