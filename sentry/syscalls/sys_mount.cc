@@ -8,8 +8,10 @@
 //     of a mount's root: the mount's flags become the call's (MS_RDONLY,
 //     MS_NOSUID, MS_NODEV, MS_NOEXEC, the atime flags, kept if none is
 //     given); without MS_BIND the filesystem's read-only state too (shown
-//     for this mount only). `data` is not looked at, and a mount with
-//     files open for writing is made read-only all the same (Linux: EBUSY).
+//     for this mount only). `data` is not looked at. MS_RDONLY is EBUSY
+//     while files are open for writing on the mount (without MS_BIND: on
+//     any mount of the filesystem); unlinked files still open do not
+//     count (Linux's s_remove_count does).
 //   - MS_BIND: the source's subtree on the target (the source mount's
 //     filesystem, flags and read-only state, as clone_mnt()); with MS_REC
 //     copies of the mounts below the source come along at their places.
@@ -26,9 +28,9 @@
 // umount2(2): the topmost mount on the target (LOOKUP_MOUNTPOINT: "." after
 // pivot_root(".", ".") is the old root), which must be the root of a
 // mount of the caller's namespace (EINVAL otherwise); EBUSY while mounts
-// are attached below it, or while a task has its root or working
-// directory or an open file on it (propagate_mount_busy(); a mapping of a
-// file whose descriptor is closed is not counted), unless MNT_DETACH,
+// are attached below it, or while an open file (in an fd table, a
+// mapping, in flight) or an fs context's root or working directory is on
+// it (propagate_mount_busy(): Mount::busy()), unless MNT_DETACH,
 // which takes them along and leaves the files working. MNT_EXPIRE: EBUSY
 // if busy, else EAGAIN the first time, the unmount the second (the mark
 // is not cleared by use). The namespace's root mount is not unmounted (EBUSY; EINVAL
@@ -125,29 +127,6 @@ Result<InodeRef> NewTmpfsFromData(std::string_view data, std::string& shown) {
   return InodeRef(NewTmpfs(mode, uid, gid));
 }
 
-// Whether a task has its root or working directory, or an open file, on
-// mount `m`: what keeps a mount's count above propagate_mount_busy()'s.
-bool MountInUse(Kernel& k, const Mount* m) {
-  std::vector<std::shared_ptr<Task>> tasks;
-  {
-    absl::MutexLock l(&k.mu());
-    tasks = k.Tasks();
-  }
-  for (const auto& task : tasks) {
-    // Copies: the task may exit or unshare meanwhile.
-    if (std::shared_ptr<FsContext> fs = task->shared_fs();
-        fs && (fs->root()->mount() == m || fs->cwd()->mount() == m)) {
-      return true;
-    }
-    std::shared_ptr<FdTable> fds = task->shared_fds();
-    if (!fds) continue;
-    for (const auto& [fd, e] : fds->Snapshot()) {
-      if (e.file && e.file->dentry() && e.file->dentry()->mount() == m) return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
@@ -166,8 +145,8 @@ SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
   if (at->mount() == nullptr || !vfs.HasMount(*ns, at->mount())) return Errno(EINVAL);
   if (flags & MS_REMOUNT) {
     if (!at->IsMountRoot()) return Errno(EINVAL);
-    vfs.Remount(*at->mount(), [flags](const Mount& m) { return RemountOptions(flags, m); },
-                !(flags & MS_BIND));
+    SV_TRY(vfs.Remount(*at->mount(), [flags](const Mount& m) { return RemountOptions(flags, m); },
+                       !(flags & MS_BIND), (flags & MS_RDONLY) != 0));
     return 0;
   }
   if (flags & MS_BIND) {
@@ -236,12 +215,10 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
   if (!d->IsMountRoot() || !vfs.HasMount(*ns, d->mount())) return Errno(EINVAL);
   if (flags & MNT_EXPIRE) {
     if ((flags & (MNT_FORCE | MNT_DETACH)) || d == ns->root()) return Errno(EINVAL);
-    if (MountInUse(t.kernel(), d->mount())) return Errno(EBUSY);
+    if (d->mount()->busy()) return Errno(EBUSY);
     if (vfs.MarkExpired(*ns, d->mount())) return Errno(EAGAIN);
   }
-  if (!(flags & MNT_DETACH) && d != ns->root() && MountInUse(t.kernel(), d->mount())) {
-    return Errno(EBUSY);
-  }
+  if (!(flags & MNT_DETACH) && d != ns->root() && d->mount()->busy()) return Errno(EBUSY);
   SV_TRY(vfs.DetachIn(*ns, d, (flags & MNT_DETACH) != 0));
   return 0;
 }

@@ -183,10 +183,10 @@ constexpr SyscallEntry kTable[] = {
     {163, "acct", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {164, "settimeofday", SysSettimeofday, Support::kPartial, "pp", "EPERM: the sandbox cannot set the host clock"},
     {165, "mount", SysMount, Support::kPartial, "sssxs",
-     "tmpfs, proc, MS_BIND (and MS_REC), MS_MOVE, MS_REMOUNT (mount flags; data ignored), "
-     "propagation flags (every mount private) (sys_mount.cc)"},
+     "tmpfs, proc, MS_BIND (and MS_REC), MS_MOVE, MS_REMOUNT (mount flags, EBUSY to read-only "
+     "with writers; data ignored), propagation flags (every mount private) (sys_mount.cc)"},
     {166, "umount2", SysUmount2, Support::kPartial, "sx",
-     "in the caller's mount namespace; busy with open files, roots and cwds on it, not mappings"},
+     "in the caller's mount namespace; busy with open (mapped, in-flight) files, roots, cwds"},
     {167, "swapon", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {168, "swapoff", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {169, "reboot", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},

@@ -10,10 +10,27 @@
 
 namespace seedvisor::sentry {
 
+namespace {
+
+// Whether a file opened with `flags` on `d` writes through its mount
+// (FMODE_WRITER: opened for writing, and not a device node, FIFO or
+// socket, whose writes change no filesystem). The type as the walk that
+// found `d` learnt it (no Stat here: a filesystem may construct a file
+// under its own lock); unknown counts as a writer.
+bool WritesThroughMount(int flags, const Dentry& d) {
+  if ((flags & O_PATH) || (flags & O_ACCMODE) == O_RDONLY) return false;
+  const mode_t type = d.inode()->CachedType();
+  return type != S_IFCHR && type != S_IFBLK && type != S_IFIFO && type != S_IFSOCK;
+}
+
+}  // namespace
+
 FileDescription::FileDescription(int flags, std::shared_ptr<Dentry> dentry)
     // Creation flags only act at open time; F_GETFL never shows them.
     : flags_(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)),
-      dentry_(std::move(dentry)) {}
+      dentry_(std::move(dentry)),
+      mount_hold_(dentry_ ? dentry_->mount() : nullptr,
+                  dentry_ && WritesThroughMount(flags, *dentry_)) {}
 
 FileDescription::~FileDescription() {
   // The last reference to an open file is its close (__fput()).

@@ -35,6 +35,40 @@ namespace seedvisor::sentry {
 class Task;
 class Dentry;
 class FileDescription;
+class Mount;
+
+// What holds a Mount (Mount::counts()): its users keep umount2 from
+// unmounting it (EBUSY, propagate_mount_busy()), its writers a remount
+// from making it read-only (mnt_get_writers()); `fs_writers` counts the
+// writers of every mount of one filesystem instance (shared by
+// Mount::ShareSuperblock: sb_prepare_remount_readonly()). Kept apart from
+// the Mount so that a hold may outlive it.
+struct MountCounts {
+  std::atomic<int> users{0};
+  std::atomic<int> writers{0};
+  std::shared_ptr<std::atomic<int>> fs_writers = std::make_shared<std::atomic<int>>(0);
+};
+
+// One hold on a mount while it lives: an open file on it, or an fs
+// context's root or working directory there. A file opened for writing
+// (not a device node, FIFO or socket: Linux's FMODE_WRITER) is a writer.
+//
+//   MountHold hold(dentry->mount(), /*write=*/false);  // null: holds nothing
+class MountHold {
+ public:
+  MountHold() = default;
+  MountHold(const Mount* m, bool write);
+  MountHold(MountHold&& o) noexcept;
+  MountHold& operator=(MountHold&& o) noexcept;
+  MountHold(const MountHold&) = delete;
+  MountHold& operator=(const MountHold&) = delete;
+  ~MountHold() { Release(); }
+
+ private:
+  void Release();
+  std::shared_ptr<MountCounts> counts_;
+  bool write_ = false;
+};
 
 // What a forked sentry's files need to become the child's own (sentry/sfork,
 // FileDescription::AdoptInForkChild).
@@ -201,6 +235,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
  private:
   std::atomic<int> flags_;
   std::shared_ptr<Dentry> dentry_;
+  MountHold mount_hold_;  // on dentry_'s mount
   mutable std::mutex async_mu_;
   AsyncOwner async_owner_;  // guarded by async_mu_
   mutable std::atomic<bool> async_out_wanted_{false};

@@ -4,6 +4,15 @@
 
 namespace seedvisor::sentry {
 
+FsContext::FsContext(DentryRef root, DentryRef cwd, mode_t umask,
+                     std::shared_ptr<MountNamespace> mnt_ns)
+    : root_(std::move(root)),
+      cwd_(std::move(cwd)),
+      root_hold_(HoldOn(root_)),
+      cwd_hold_(HoldOn(cwd_)),
+      umask_(umask),
+      mnt_ns_(std::move(mnt_ns)) {}
+
 std::shared_ptr<FsContext> FsContext::Fork() const {
   std::lock_guard l(mu_);
   return std::make_shared<FsContext>(root_, cwd_, umask_, mnt_ns_);
@@ -15,25 +24,20 @@ std::shared_ptr<MountNamespace> FsContext::mnt_ns() const {
 }
 
 void FsContext::EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root) {
-  std::shared_ptr<MountNamespace> old_ns;
-  DentryRef old_root, old_cwd;
-  std::lock_guard l(mu_);
-  old_ns = std::move(mnt_ns_);
-  old_root = std::move(root_);
-  old_cwd = std::move(cwd_);
-  mnt_ns_ = std::move(ns);
-  root_ = root;
-  cwd_ = std::move(root);
+  SwitchMountNamespace(std::move(ns), root, root);
 }
 
 void FsContext::SwitchMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root,
                                      DentryRef cwd) {
   std::shared_ptr<MountNamespace> old_ns;
   DentryRef old_root, old_cwd;  // released outside the lock
+  MountHold root_hold = HoldOn(root), cwd_hold = HoldOn(cwd);
   std::lock_guard l(mu_);
   old_ns = std::exchange(mnt_ns_, std::move(ns));
   old_root = std::exchange(root_, std::move(root));
   old_cwd = std::exchange(cwd_, std::move(cwd));
+  std::swap(root_hold_, root_hold);
+  std::swap(cwd_hold_, cwd_hold);
 }
 
 DentryRef FsContext::root() const {
@@ -48,16 +52,18 @@ DentryRef FsContext::cwd() const {
 
 void FsContext::SetCwd(DentryRef d) {
   DentryRef old;
+  MountHold hold = HoldOn(d);
   std::lock_guard l(mu_);
-  old = std::move(cwd_);
-  cwd_ = std::move(d);
+  old = std::exchange(cwd_, std::move(d));
+  std::swap(cwd_hold_, hold);
 }
 
 void FsContext::SetRoot(DentryRef d) {
   DentryRef old;
+  MountHold hold = HoldOn(d);
   std::lock_guard l(mu_);
-  old = std::move(root_);
-  root_ = std::move(d);
+  old = std::exchange(root_, std::move(d));
+  std::swap(root_hold_, hold);
 }
 
 mode_t FsContext::umask() const {

@@ -22,8 +22,7 @@ class MountNamespace;
 class FsContext {
  public:
   FsContext(DentryRef root, DentryRef cwd, mode_t umask = 022,
-            std::shared_ptr<MountNamespace> mnt_ns = nullptr)
-      : root_(std::move(root)), cwd_(std::move(cwd)), umask_(umask), mnt_ns_(std::move(mnt_ns)) {}
+            std::shared_ptr<MountNamespace> mnt_ns = nullptr);
 
   std::shared_ptr<FsContext> Fork() const;
   DentryRef root() const;
@@ -55,10 +54,16 @@ class FsContext {
   void DropUser() { users_.fetch_sub(1, std::memory_order_acq_rel); }
 
  private:
+  static MountHold HoldOn(const DentryRef& d) {
+    return MountHold(d ? d->mount() : nullptr, /*write=*/false);
+  }
   std::atomic<int> users_{0};
   mutable std::mutex mu_;
   DentryRef root_;
   DentryRef cwd_;
+  // Holds on root's and cwd's mounts: umount2 is EBUSY while any
+  // context's root or working directory is on a mount.
+  MountHold root_hold_, cwd_hold_;
   mode_t umask_;
   std::shared_ptr<MountNamespace> mnt_ns_;
 };

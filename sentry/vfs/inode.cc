@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace seedvisor::sentry {
@@ -364,6 +365,39 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
   sb_read_only_ = read_only_;
 }
 
+
+MountHold::MountHold(const Mount* m, bool write)
+    : counts_(m != nullptr ? m->counts() : nullptr), write_(write && m != nullptr) {
+  if (counts_ == nullptr) return;
+  counts_->users.fetch_add(1);
+  if (write_) {
+    counts_->writers.fetch_add(1);
+    counts_->fs_writers->fetch_add(1);
+  }
+}
+
+MountHold::MountHold(MountHold&& o) noexcept
+    : counts_(std::move(o.counts_)), write_(std::exchange(o.write_, false)) {}
+
+MountHold& MountHold::operator=(MountHold&& o) noexcept {
+  if (this != &o) {
+    Release();
+    counts_ = std::move(o.counts_);
+    write_ = std::exchange(o.write_, false);
+  }
+  return *this;
+}
+
+void MountHold::Release() {
+  if (counts_ == nullptr) return;
+  counts_->users.fetch_sub(1);
+  if (write_) {
+    counts_->writers.fetch_sub(1);
+    counts_->fs_writers->fetch_sub(1);
+  }
+  counts_.reset();
+  write_ = false;
+}
 
 std::string Mount::MountOptionsText() const {
   std::string out = read_only_ ? "ro" : "rw";

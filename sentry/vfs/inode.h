@@ -164,6 +164,8 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // new inode), so the first answer is kept: a path walk asks for it twice
   // per component, and a host-backed inode's Stat is a host fstatat.
   mode_t Type();
+  // The same if known already (0 if not), without a Stat.
+  mode_t CachedType() const { return type_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<mode_t> type_{0};  // 0: not known yet
@@ -262,10 +264,23 @@ class Mount {
   // A bind of `src`'s filesystem: the same superblock, so the same device
   // number and superblock read-only state (a bind is no new filesystem;
   // Linux's clone_mnt() shares mnt_sb).
+  // Made before the new mount is anyone's (it has no writers yet).
   void ShareSuperblock(const Mount& src) {
     anon_dev_ = src.anon_dev_;
     sb_read_only_ = src.sb_read_only_;
+    counts_->fs_writers = src.counts_->fs_writers;
   }
+  // Its holds (MountHold): open files on it and fs contexts whose root
+  // or working directory is on it (umount2 is EBUSY while there are any);
+  // the files among them that write, here and on every mount of the
+  // filesystem instance (a read-only remount is EBUSY while there are any).
+  const std::shared_ptr<MountCounts>& counts() const { return counts_; }
+  bool busy() const { return counts_->users.load() > 0; }
+  int writers() const { return counts_->writers.load(); }
+  int fs_writers() const { return counts_->fs_writers->load(); }
+  // The filesystem's read-only state as this mount shows it; under the
+  // Vfs's mount lock (a remount changes it).
+  bool sb_read_only() const { return sb_read_only_; }
   // /proc/PID/mountinfo's two option columns (show_mountinfo()): the
   // mount's own flags ("rw"/"ro", then nosuid, nodev, noexec, noatime,
   // nodiratime, relatime, nosymfollow as show_mnt_opts() orders them),
@@ -278,6 +293,7 @@ class Mount {
   // Atomic: MountWritable reads it without the Vfs's mount lock, under
   // which a remount changes it (and the options).
   std::atomic<bool> read_only_{false};
+  const std::shared_ptr<MountCounts> counts_ = std::make_shared<MountCounts>();
   // The filesystem was mounted read-only ("ro" in the options at mount
   // time); set_read_only() (a remount of this mount) leaves it.
   bool sb_read_only_ = false;

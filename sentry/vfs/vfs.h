@@ -150,8 +150,11 @@ class Vfs {
   Status PivotRoot(MountNamespace& ns, const DentryRef& root, const DentryRef& new_root,
                    const DentryRef& put_old);
   // MS_REMOUNT of `m` (Mount::SetMountFlags) to the flags `flags` gives
-  // for it, under the mount lock.
-  void Remount(Mount& m, const std::function<std::string(const Mount&)>& flags, bool superblock);
+  // for it, under the mount lock. `read_only` (MS_RDONLY): EBUSY while
+  // files are open for writing on `m` (`superblock`: on any mount of its
+  // filesystem), unless it is read-only already.
+  Status Remount(Mount& m, const std::function<std::string(const Mount&)>& flags, bool superblock,
+                 bool read_only);
   // The topmost mount's root on `d` in `ns` (LOOKUP_MOUNTPOINT: umount2's
   // "." or "/" is what is mounted there), or `d`.
   DentryRef TopMountOn(const MountNamespace& ns, DentryRef d) const {

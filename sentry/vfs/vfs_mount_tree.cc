@@ -175,10 +175,20 @@ Status Vfs::BindIn(MountNamespace& ns, const DentryRef& from, const DentryRef& a
   return {};
 }
 
-void Vfs::Remount(Mount& m, const std::function<std::string(const Mount&)>& flags,
-                  bool superblock) {
+Status Vfs::Remount(Mount& m, const std::function<std::string(const Mount&)>& flags,
+                    bool superblock, bool read_only) {
   std::lock_guard l(mounts_mu_);
+  // mnt_make_readonly() (MS_BIND) and sb_prepare_remount_readonly(): not
+  // while a file is open for writing through the mount (without MS_BIND:
+  // through any mount of its filesystem), unless it is read-only already.
+  // (Linux also holds new writers off meanwhile; one that opens between
+  // this check and the flag may still write through the read-only mount.)
+  if (read_only && (superblock ? !m.sb_read_only() && m.fs_writers() > 0
+                               : !m.read_only() && m.writers() > 0)) {
+    return Errno(EBUSY);
+  }
   m.SetMountFlags(flags(m), superblock);
+  return {};
 }
 
 bool Vfs::MountBelow(const Mount* m, const Mount* top) {

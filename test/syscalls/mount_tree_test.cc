@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "test/syscalls/mount_util.h"
 #include "test/syscalls/pid_ns_util.h"
+#include "test/syscalls/socket_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
@@ -188,6 +191,66 @@ TEST_F(MountNsTest, UmountIsBusyWhileAFileOrAWorkingDirectoryIsOnIt) {
     char got = 0;
     if (write(kept, "z", 1) != 1 || pread(kept, &got, 1, 0) != 1 || got != 'z') return 11;
     close(kept);
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// A mapping of a file keeps its mount busy after the descriptor is closed
+// (the vma's vm_file holds the mount), as a file passed in an SCM_RIGHTS
+// message still unread does.
+TEST_F(MountNsTest, UmountIsBusyWhileAFileIsMappedOrInFlight) {
+  const std::string a = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a)) return 2;
+    int fd = open((a + "/x").c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd < 0 || ftruncate(fd, 4096) != 0) return 3;
+    void* p = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return 4;
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) return 5;
+    if (munmap(p, 4096) != 0 || umount2(a.c_str(), 0) != 0) return 6;
+    if (!MountTmpfs(a)) return 7;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 8;
+    fd = open((a + "/y").c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd < 0 || SendFds(sv[0], {fd}) != 1) return 9;
+    close(fd);
+    if (umount2(a.c_str(), 0) != -1 || errno != EBUSY) return 10;
+    close(sv[0]);
+    close(sv[1]);  // the message and its file go
+    if (umount2(a.c_str(), 0) != 0) return 11;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// mount(MS_REMOUNT|MS_RDONLY) is EBUSY while a file is open for writing
+// on the mount (mnt_make_readonly() with MS_BIND), or on any mount of its
+// filesystem without MS_BIND (sb_prepare_remount_readonly()); readers do
+// not count, and once the writer closes the remount works.
+TEST_F(MountNsTest, RemountReadOnlyIsBusyWhileAFileIsOpenForWriting) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a)) return 2;
+    const int w = open((a + "/f").c_str(), O_CREAT | O_WRONLY, 0644);
+    const int r = open((a + "/f").c_str(), O_RDONLY);
+    if (w < 0 || r < 0) return 3;
+    auto remount = [](const std::string& dir, unsigned long flags) {
+      return mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | flags, nullptr);
+    };
+    if (remount(a, 0) != -1 || errno != EBUSY) return 4;
+    if (remount(a, MS_BIND) != -1 || errno != EBUSY) return 5;
+    if (!Touch(a + "/g")) return 6;  // still writable
+    // A bind of it has no writer of its own, but shares the filesystem's.
+    if (mount(a.c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) return 7;
+    if (remount(b, MS_BIND) != 0) return 8;
+    if (remount(b, 0) != -1 || errno != EBUSY) return 9;
+    close(w);
+    if (remount(a, 0) != 0) return 10;
+    if (open((a + "/h").c_str(), O_CREAT | O_WRONLY, 0644) != -1 || errno != EROFS) return 11;
+    close(r);
+    if (umount2(b.c_str(), 0) != 0) return 12;
     return 0;
   });
   EXPECT_EQ(result, 0);
