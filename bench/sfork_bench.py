@@ -165,6 +165,9 @@ class Bench:
         self.devnull = os.open("/dev/null", os.O_RDWR)
         self.errlog = os.open(os.path.join(self.t, "forks.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         self.S = [a.seedsc, "--root", self.root, f"--platform={a.platform}"]
+        # --seedsc-base: its seeds are keyed "CASE@base" (same root, own ids).
+        self.S_base = ([a.seedsc_base, "--root", self.root, f"--platform={a.platform}"]
+                       if getattr(a, "seedsc_base", "") else None)
 
     # -- setup and teardown
 
@@ -183,7 +186,8 @@ class Bench:
         if self.stress is not None:
             self.stop_stress()
         for cid in self.seedsc_ids():
-            subprocess.run(self.S + ["delete", "--force", cid], stdout=self.devnull, stderr=self.devnull)
+            s = self.S_base if self.S_base and "-base" in cid else self.S
+            subprocess.run(s + ["delete", "--force", cid], stdout=self.devnull, stderr=self.devnull)
         for rt, args in (("runc", ["runc", "--root", os.path.join(self.t, "runc")]),
                          ("runsc", [self.a.runsc or "runsc", "--root", os.path.join(self.t, "runsc")])):
             d = os.path.join(self.t, rt)
@@ -231,29 +235,34 @@ class Bench:
 
     def new_id(self, what):
         self.counter += 1
-        return f"{what}-{self.counter}"
+        return f"{what.replace('@', '-')}-{self.counter}"
+
+    def s_of(self, key):
+        """The seedsc argv of seed `key` (CASE, or CASE@base: --seedsc-base)."""
+        return self.S_base if key.endswith("@base") else self.S
 
     # -- seeds
 
-    def make_seed(self, case):
-        sid = f"seed-{case}"
+    def make_seed(self, key):
+        case, S = key.split("@")[0], self.s_of(key)
+        sid = f"seed-{key.replace('@', '-')}"
         r, w = os.pipe()
         err = open(os.path.join(self.t, f"{sid}.err"), "wb")
         out_r, out_w = os.pipe()
-        p = subprocess.run(self.S + ["create", "--bundle", self.bundle("seedsc", case), sid],
+        p = subprocess.run(S + ["create", "--bundle", self.bundle("seedsc", case), sid],
                            stdin=r, stdout=out_w, stderr=err)
         os.close(r)
         os.close(out_w)
         if p.returncode != 0:
             raise BenchError(f"seedsc create {sid} failed: {open(err.name).read()[-500:]}")
-        subprocess.run(self.S + ["start", sid], check=True)
+        subprocess.run(S + ["start", sid], check=True)
         # The seed has run its imports (or touched its memory) once it echoes.
         os.write(w, b"s")
         self.wait_byte(out_r, f"seed {sid} did not start")
         os.close(out_r)  # the seed's own output is never read again
-        subprocess.run(self.S + ["pause", sid], check=True)
+        subprocess.run(S + ["pause", sid], check=True)
         st = json.load(open(os.path.join(self.root, sid, "state.json")))
-        self.seeds[case] = (sid, st["controlAddress"], w, st["sandboxPid"])
+        self.seeds[key] = (sid, st["controlAddress"], w, st["sandboxPid"])
         return sid
 
     def drop_seed(self, case):
@@ -261,7 +270,7 @@ class Bench:
         ctl = getattr(self, "_ctl", {}).pop(case, None)
         if ctl is not None:
             ctl.close()
-        subprocess.run(self.S + ["delete", "--force", sid], stdout=self.devnull)
+        subprocess.run(self.s_of(case) + ["delete", "--force", sid], stdout=self.devnull)
         os.close(w)
 
     @staticmethod
@@ -301,13 +310,14 @@ class Bench:
         with open(os.path.join(f["dir"], "state.json"), "w") as out:
             json.dump(st, out)
 
-    def delete(self, fid, fds=()):
+    def delete(self, fid, fds=(), S=None):
         for fd in fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        p = subprocess.run(self.S + ["delete", "--force", fid], capture_output=True, text=True)
+        p = subprocess.run((S or self.S) + ["delete", "--force", fid], capture_output=True,
+                           text=True)
         if p.returncode != 0:
             raise BenchError(f"seedsc delete --force {fid}: {p.stderr.strip()}")
 
@@ -345,7 +355,7 @@ class Bench:
         res = ((t_reply - t0) * 1e3, (t_run - t0) * 1e3)
         if keep:
             return res, f["id"], pid, (in_w, out_r)
-        self.delete(f["id"], (in_w, out_r))
+        self.delete(f["id"], (in_w, out_r), self.s_of(case))
         return res
 
     def second_request(self, case):
@@ -626,6 +636,7 @@ def fmt(s, base=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seedsc", required=True)
+    ap.add_argument("--seedsc-base", default="")
     ap.add_argument("--guest", required=True)
     ap.add_argument("--runsc", default="")
     ap.add_argument("--runs", type=int, default=200)
@@ -659,6 +670,10 @@ def main():
             res = results["cases"].setdefault(case, {})
             print(f"sfork_bench: {case}: seed, {a.runs} forks of each kind ...", file=sys.stderr, flush=True)
             b.make_seed(case)
+            base = f"{case}@base" if a.seedsc_base else None
+            if base:
+                b.make_seed(base)
+                b.fork_rpc(base)
             srv = b.native_server(case)
             # Warm-up: page cache, the seed's first fork.
             b.fork_rpc(case)
@@ -678,6 +693,13 @@ def main():
                 c1, c2 = b.fork_cmd(case)
                 cmd_run.append(c1)
                 cmd_exit.append(c2)
+                if base:
+                    r1, r2 = b.fork_rpc(base)
+                    res.setdefault("base: Fork RPC reply", []).append(r1)
+                    res.setdefault("base: Fork RPC -> running", []).append(r2)
+                    for name, ms in b.last_phases:
+                        res.setdefault("base phases", {}).setdefault(name, []).append(ms)
+                    res["base phases"].setdefault("reply -> byte", []).append(max(0.0, r2 - r1))
             res["native fork"] = native
             res["Fork RPC reply"] = reply
             res["Fork RPC -> running"] = run
@@ -710,6 +732,8 @@ def main():
                         res["burst phases"].setdefault(k, []).extend(v)
             b.native_stop(srv)
             b.drop_seed(case)
+            if base:
+                b.drop_seed(base)
         if not a.no_load:
             results["load_stress_before"] = open("/proc/loadavg").read().split()[:3]
             b.start_stress()
@@ -717,17 +741,27 @@ def main():
                 print(f"sfork_bench: {case}: under stress-ng --cpu 2 ...", file=sys.stderr, flush=True)
                 res = results["cases"][case]
                 b.make_seed(case)
+                base = f"{case}@base" if a.seedsc_base else None
+                if base:
+                    b.make_seed(base)
+                    b.fork_rpc(base)
                 srv = b.native_server(case)
                 b.fork_rpc(case)
-                native, run = [], []
+                native, run, run_base = [], [], []
                 for _ in range(a.runs):
                     native.append(b.native_fork(srv))
                     time.sleep(0.002)
                     run.append(b.fork_rpc(case)[1])
+                    if base:
+                        run_base.append(b.fork_rpc(base)[1])
                 res["loaded: native fork"] = native
                 res["loaded: Fork RPC -> running"] = run
+                if base:
+                    res["loaded: base: Fork RPC -> running"] = run_base
                 b.native_stop(srv)
                 b.drop_seed(case)
+                if base:
+                    b.drop_seed(base)
             b.stop_stress()
         left = b.seedsc_ids()
         if left:
@@ -752,10 +786,21 @@ def main():
         if res.get("phases"):
             parts = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in res["phases"].items())
             print(f"  where a Fork RPC's time goes (p50 per phase, ms): {parts}")
+        if "base phases" in res:
+            parts = ", ".join(f"{k} {statistics.median(v):.2f}"
+                              for k, v in res["base phases"].items())
+            print(f"  the base's (--seedsc-base) phases (p50, ms): {parts}")
+            nb = (summary(res["Fork RPC -> running"])["p50"] /
+                  summary(res["base: Fork RPC -> running"])["p50"])
+            print(f"  Fork RPC -> running p50, this seedsc / the base: x{nb:.2f}")
         if "loaded: native fork" in res:
             lb = statistics.median(res["loaded: native fork"])
             s = summary(res["loaded: Fork RPC -> running"])
             print(f"  {'(loaded ratio to loaded native)':32s}{'':26s}   x{s['p50'] / lb:6.1f}")
+            if "loaded: base: Fork RPC -> running" in res:
+                sb = summary(res["loaded: base: Fork RPC -> running"])
+                print(f"  {'(loaded: the base to loaded native)':32s}{'':26s}"
+                      f"   x{sb['p50'] / lb:6.1f}")
         m, sm = res["memory"], res["seed memory"]
         print(f"  idle fork memory (median of {a.mem_samples}, {m['procs']:.0f} processes): "
               f"USS {m['uss'] / 1024:.2f} MiB, PSS {m['pss'] / 1024:.2f} MiB, RSS {m['rss'] / 1024:.1f} MiB, "

@@ -6,7 +6,7 @@
 #
 #   bash bench/sfork_bench.sh [--runs N] [--cold-runs N] [--burst N] [--burst-rounds K]
 #        [--cases static,python,64MiB,256MiB] [--runtimes seedsc,runc,runsc]
-#        [--no-load] [--seedsc PATH] [--guest PATH] [--runsc PATH]
+#        [--no-load] [--seedsc PATH] [--seedsc-base PATH] [--guest PATH] [--runsc PATH]
 #        [--spares N] [--platform systrap|ptrace|kvm]
 #        [--json FILE] [--smoke]
 #
@@ -34,6 +34,9 @@
 #   seedsc fork exits      ... until the command exits
 #   cold start: R          `R run` of the same bundle until the byte (R =
 #                          native exec, seedsc, runc, runsc --network=none)
+# --seedsc-base PATH: a second seedsc (say, main before a change) whose
+# seeds' Fork RPC -> running is measured in the same rounds, interleaved,
+# idle and loaded ("base:" rows; "this seedsc / the base" the p50 ratio).
 # --spares N: the seeds keep N forks' host processes ready (annotation
 # dev.seedvisor.fork-spares; default: the seed's default, 2); the burst
 # starts once they are. --burst-rounds K: the burst K times, each once the
@@ -57,6 +60,7 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
 seedsc="${SEEDSC:-}"
+seedsc_base=""
 guest=""
 runsc="${RUNSC:-$(command -v runsc || true)}"
 args=()
@@ -65,6 +69,8 @@ while (($#)); do
     --smoke) args+=(--runs 5 --cold-runs 1 --burst 4 --mem-samples 1 --cases static --no-load) ;;
     --seedsc) seedsc="$2"; shift ;;
     --seedsc=*) seedsc="${1#*=}" ;;
+    --seedsc-base) seedsc_base="$2"; shift ;;
+    --seedsc-base=*) seedsc_base="${1#*=}" ;;
     --guest) guest="$2"; shift ;;
     --guest=*) guest="${1#*=}" ;;
     --runsc) runsc="$2"; shift ;;
@@ -72,7 +78,7 @@ while (($#)); do
     --runs|--cold-runs|--burst|--burst-rounds|--cases|--runtimes|--json|--mem-samples|--spares|--platform) args+=("$1" "$2"); shift ;;
     --runs=*|--cold-runs=*|--burst=*|--burst-rounds=*|--cases=*|--runtimes=*|--json=*|--mem-samples=*|--spares=*|--platform=*|--no-load)
       args+=("$1") ;;
-    -h|--help) sed -n '2,54p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,57p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "sfork_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +87,13 @@ done
 if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then seedsc="$repo/bazel-bin/runsc/seedsc"; fi
 [[ -n "$seedsc" && -x "$seedsc" ]] || { echo "sfork_bench: no seedsc (bazel build //runsc:seedsc)" >&2; exit 2; }
 seedsc="$(realpath "$seedsc")"
+if [[ -n "$seedsc_base" ]]; then
+  [[ -x "$seedsc_base" ]] || {
+    echo "sfork_bench: --seedsc-base $seedsc_base: not executable" >&2
+    exit 2
+  }
+  args+=(--seedsc-base "$(realpath "$seedsc_base")")
+fi
 
 tmp=""
 if [[ -z "$guest" && -x "$repo/bazel-bin/bench/sfork_guest" ]]; then guest="$repo/bazel-bin/bench/sfork_guest"; fi
