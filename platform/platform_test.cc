@@ -611,6 +611,23 @@ TEST_P(SystrapPatchTest, AForkKeepsThePatch) {
   for (uint64_t i = 0; i < 5; ++i) NextGetppid(*ctx_, r, 100 + i);
 }
 
+// A site the seed's guest trapped at once is patched as the seed prepares a
+// sandbox fork: otherwise each fork, which copies the trap count, patched
+// it at its own first trap there, on its guest's way (issue 9).
+TEST_P(SystrapPatchTest, ASeedPatchesTheSitesItsGuestTrappedAtOnce) {
+  Registers r = LoopEntry();
+  NextGetppid(*ctx_, r, 1);
+  ASSERT_FALSE(Patched()) << "one trap is only counted";
+  const pid_t pgid = getpgrp();  // the copy's group (killed through its pidfd)
+  ASSERT_TRUE(platform_->PrepareSeedFork(*ctx_, pgid, 1).ok());
+  EXPECT_TRUE(Patched());
+  platform_->FinishSeedFork(pgid, /*child_took_them=*/false);
+  for (uint64_t i = 0; i < 3; ++i) NextGetppid(*ctx_, r, 10 + i);
+  uint64_t stored = 0;
+  ASSERT_TRUE(as_->Read(UserAddr(kResult), &stored, sizeof(stored)).ok());
+  EXPECT_EQ(stored, 12u);
+}
+
 // Made writable, the text shows its own bytes again (a guest that patches
 // or checksums itself); made executable again, the site is patched anew.
 TEST_P(SystrapPatchTest, WritableTextIsUnpatched) {

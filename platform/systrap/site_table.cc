@@ -38,6 +38,14 @@ void SiteTable::Reject(uint64_t return_rip) {
   if (it != counts_.end()) it->second = kRejected;
 }
 
+std::vector<uint64_t> SiteTable::CountedRips() const {
+  std::vector<uint64_t> out;
+  for (const auto& [rip, n] : counts_) {
+    if (n > 0 && n != kRejected && Containing(rip - kSiteSize) == nullptr) out.push_back(rip);
+  }
+  return out;
+}
+
 void SiteTable::ClearCounts(uint64_t begin, uint64_t end) {
   counts_.erase(counts_.upper_bound(begin), counts_.lower_bound(end + kSiteSize));
 }

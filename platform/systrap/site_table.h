@@ -65,6 +65,9 @@ class SiteTable {
   // The bytes before return_rip are not a patchable site: stop counting it.
   void Reject(uint64_t return_rip);
 
+  // The return rips that trapped at least once and are neither rejected
+  // nor a listed site's, in address order.
+  std::vector<uint64_t> CountedRips() const;
   // Forgets the trap counts and rejections of the return rips in
   // [begin, end + kSiteSize) (their mapping changed), keeping the sites.
   void ClearCounts(uint64_t begin, uint64_t end);

@@ -66,6 +66,14 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // counts it, and patches its site once hot. `ctx` is the trapping
   // thread's context, waiting in its handler: it makes the stub's calls.
   void NoteTrappedSyscall(SystrapContext& ctx, uint64_t return_rip, uint64_t nr);
+  // A seed preparing a sandbox fork (its guest parked; `ctx` a parked
+  // thread's): patches every site its guest trapped at but not yet twice.
+  // A fork copies the trap counts, so such a site turned hot at the fork's
+  // first trap there, and every fork patched it itself on its guest's way
+  // (issue 9: ~0.3 ms for python's write(2) before the fork's first byte:
+  // the stub's maps read and four StubCall round trips). Patched here
+  // once, every later copy of the stub has it. Returns how many it patched.
+  size_t PatchCountedSites(SystrapContext& ctx);
   // The listed site `id` (a fast event's), if any.
   std::optional<SiteTable::Site> SiteById(uint32_t id);
   // TranslateSiteEvent against this address space's sites.
@@ -111,6 +119,10 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   // Whether the mapping [begin, end) is the guest's own text in a
   // private, executable, never-writable mapping (the stub's maps).
   bool PatchableMapping(uint64_t begin, uint64_t end) const;
+  // Patches the site that returns to `return_rip` if its bytes are
+  // `mov $nr, %eax; syscall` in a patchable mapping; else rejects it.
+  void PatchSite(SystrapContext& ctx, uint64_t return_rip, uint32_t nr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
   // Maps the trampoline table in the stub (the calling thread `ctx`).
   bool MapTable(SystrapContext& ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
   // Rewrites one site, serializing the stub's CPUs between steps.

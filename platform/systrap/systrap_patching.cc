@@ -105,6 +105,34 @@ void SystrapAddressSpace::NoteTrappedSyscall(SystrapContext& ctx, uint64_t retur
     sites_.emplace(SiteTable::ChooseTableBase(random));
   }
   if (sites_->NoteTrap(return_rip) != SiteTable::kCheck) return;
+  PatchSite(ctx, return_rip, static_cast<uint32_t>(nr));
+}
+
+size_t SystrapAddressSpace::PatchCountedSites(SystrapContext& ctx) {
+  if (!patching_) return 0;
+  absl::MutexLock l(&site_mu_);
+  if (table_lost_ || !sites_.has_value()) return 0;
+  size_t patched = 0;
+  for (uint64_t rip : sites_->CountedRips()) {
+    if (table_lost_) break;
+    // The number is the site's own `mov` (PatchSite checks the bytes again).
+    SiteBytes bytes;
+    Result<size_t> n = ReadForce(UserAddr(rip - kSiteSize), bytes.data(), bytes.size());
+    if (!n.ok() || *n != bytes.size() || bytes[0] != 0xb8) continue;
+    uint32_t nr;
+    std::memcpy(&nr, &bytes[1], sizeof(nr));
+    const size_t before = sites_->size();
+    PatchSite(ctx, rip, nr);
+    if (sites_->size() > before) {
+      ++patched;
+    } else {
+      sites_->Reject(rip);  // not tried again for every spare
+    }
+  }
+  return patched;
+}
+
+void SystrapAddressSpace::PatchSite(SystrapContext& ctx, uint64_t return_rip, uint32_t nr) {
   const uint64_t site = return_rip - kSiteSize;
   SiteBytes bytes;
   Result<size_t> n = ReadForce(UserAddr(site), bytes.data(), bytes.size());
@@ -117,7 +145,7 @@ void SystrapAddressSpace::NoteTrappedSyscall(SystrapContext& ctx, uint64_t retur
     table_lost_ = true;
     return;
   }
-  std::optional<SiteTable::Site> s = sites_->Add(site, static_cast<uint32_t>(nr));
+  std::optional<SiteTable::Site> s = sites_->Add(site, nr);
   if (!s.has_value()) return;
   slots_made_ = true;
   auto slot = EncodeSlot(s->slot, s->id, sites_->entry_qword());

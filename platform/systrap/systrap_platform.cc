@@ -122,6 +122,9 @@ class SystrapPlatform : public stub::StubPlatform {
     // it does for a guest fork; the copy's thread holds no rseq
     // registration (each forked task registers its own again).
     auto& seed_as = static_cast<SystrapAddressSpace&>(ctx.address_space());
+    // Before the copy: the sites the seed's guest trapped at once are
+    // patched in the seed, not in every fork (PatchCountedSites).
+    seed_as.PatchCountedSites(static_cast<SystrapContext&>(ctx));
     absl::MutexLock sites(&seed_as.site_mutex());  // the copy's patched text = its sites
     const long pid = static_cast<SystrapContext&>(ctx).ForkStub();
     if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
