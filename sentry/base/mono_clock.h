@@ -12,7 +12,11 @@
 // (sentry/sfork): a fork taken while one of them held that lock leaves it
 // held forever in the forked sentry, whose first resampling absl::Now()
 // then waits forever (issue 9). clock_gettime takes no lock in the process.
-// //sentry/sfork:fork_safety_test (MonotonicClockBesideForks) shows both.
+// //sentry/base:mono_clock_test shows it: a child forked while another
+// thread held that lock hangs in absl::Now(). Abseil's timed waits
+// (Mutex::AwaitWithTimeout, CondVar::WaitWithTimeout) are safe there: this
+// abseil (Debian's 20220623) makes their deadline with gettimeofday, not
+// absl::Now() (mutex.cc, DeadlineFromTimeout); the same test pins that.
 #ifndef SEEDVISOR_SENTRY_BASE_MONO_CLOCK_H_
 #define SEEDVISOR_SENTRY_BASE_MONO_CLOCK_H_
 

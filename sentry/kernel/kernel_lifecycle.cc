@@ -178,6 +178,8 @@ std::optional<int> Kernel::WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg
   while (tg->state == ThreadGroup::State::kAlive) {
     const absl::Duration left = deadline - MonotonicNow();
     if (left <= absl::ZeroDuration()) return std::nullopt;
+    // A control thread, beside other Forks' host forks of this sentry:
+    // abseil's timed waits take no clock lock (mono_clock.h).
     exit_cv_.WaitWithTimeout(&mu_, left);
   }
   return tg->exit_status;

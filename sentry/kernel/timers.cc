@@ -204,6 +204,9 @@ void TimerService::Loop() {
       next = std::min(next, t.deadline_ns);
       ++it;
     }
+    // Beside host forks (a Fork racing Shutdown's Unquiesce may find this
+    // thread started again): abseil's timed waits take no clock lock
+    // (mono_clock.h).
     mu_.AwaitWithTimeout(absl::Condition(this, &TimerService::WakeLoop),
                          absl::Nanoseconds(std::max<int64_t>(next - MonotonicNowNs(), 0)));
   }
