@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -309,6 +310,16 @@ absl::StatusOr<int> RegisterOomEventFd(const std::string& path, const std::strin
     return s;
   }
   return efd;
+}
+
+std::vector<pid_t> CgroupProcs(const std::string& path, const std::string& mount_root) {
+  std::set<pid_t> pids;
+  if (path.empty() || path.find("..") != std::string::npos) return {};
+  for (const char* c : kControllers) {
+    std::ifstream in(absl::StrCat(mount_root, "/", c, "/", path, "/cgroup.procs"));
+    for (pid_t pid; in >> pid;) pids.insert(pid);
+  }
+  return {pids.begin(), pids.end()};
 }
 
 absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {

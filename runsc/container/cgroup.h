@@ -13,9 +13,12 @@
 #ifndef SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 #define SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -87,6 +90,10 @@ CgroupStats ReadCgroupStats(const std::string& path,
 // removed: check that it still exists before reporting an OOM.
 absl::StatusOr<int> RegisterOomEventFd(const std::string& path,
                                        const std::string& mount_root = "/sys/fs/cgroup");
+
+// The host pids in the cgroup `path` of any controller (their union).
+std::vector<pid_t> CgroupProcs(const std::string& path,
+                               const std::string& mount_root = "/sys/fs/cgroup");
 
 // Removes those cgroups (waiting up to ~2 s for exiting processes to leave),
 // and the now-empty parents that the path named.

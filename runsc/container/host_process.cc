@@ -142,6 +142,27 @@ absl::Status SignalProcess(const ProcessIdentity& id, int sig) {
                                           std::strerror(err)));
 }
 
+std::vector<pid_t> OrphanedStubs(const std::vector<pid_t>& pids) {
+  std::vector<pid_t> out;
+  for (pid_t pid : pids) {
+    const std::string stat = ReadAll(absl::StrCat("/proc/", pid, "/stat"));
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    const std::vector<absl::string_view> f =
+        absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ');
+    pid_t pgid = 0;
+    if (f.size() < 3 || f[0] == "Z" || !absl::SimpleAtoi(f[2], &pgid) || pgid <= 0) continue;
+    const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
+    if (cmdline.rfind(std::string("seedsc-stub\0"), 0) != 0) continue;
+    // A pid stays taken while a group bears its number: /proc/PGID is the
+    // leader itself (alive, or a zombie whose group is being killed).
+    Stat leader;
+    if (ReadStat(absl::StrCat("/proc/", pgid, "/stat"), &leader) && leader.state != 'Z') continue;
+    out.push_back(pid);
+  }
+  return out;
+}
+
 std::string DescribeProcess(pid_t pid) {
   if (pid <= 0) return "";
   const std::string dir = absl::StrCat("/proc/", pid);

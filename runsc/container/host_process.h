@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,6 +71,14 @@ inline constexpr absl::Duration kEndProcessTimeout = absl::Seconds(20);
 // if `id.pid` is <= 0, gone, another process's or a zombie already.
 // DeadlineExceeded names the process, its state and where it sleeps.
 absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout);
+
+// Among `pids`, the stub processes (argv[0] "seedsc-stub") whose process
+// group has lost its leader: a sandbox's zygote (or a fork's anchor) leads
+// its stubs' group and kills it when it ends normally, after its sentry;
+// a stub it forked just before it was SIGKILLed itself (by a kill of
+// every process in the sandbox's cgroup, say) waits for that sentry
+// forever (issue 14). Nothing else ends them.
+std::vector<pid_t> OrphanedStubs(const std::vector<pid_t>& pids);
 
 // "state D in do_exit, 12 threads" from /proc/PID: each state (of the
 // threads not yet exited, most frequent first) and the host kernel

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -114,6 +115,60 @@ TEST(ProcessIdentityTest, AReusedPidIsNotKilled) {
   KillAndReap(second);
 }
 
+// A group leader (a zygote) with one member that runs as `argv0` (sh
+// blocked reading the pipe whose write end is returned in *wr); *member
+// is its pid. Returns once the member has exec'd (its script writes a
+// byte to fd 3, a ready pipe, before it blocks).
+pid_t GroupWithMember(const char* argv0, pid_t* member, int* wr) {
+  int in[2], report[2], ready[2];
+  EXPECT_EQ(pipe(in), 0);
+  EXPECT_EQ(pipe(report), 0);
+  EXPECT_EQ(pipe(ready), 0);
+  const pid_t leader = fork();
+  if (leader == 0) {
+    setpgid(0, 0);
+    const pid_t m = fork();
+    if (m == 0) {
+      dup2(in[0], 0);
+      dup2(ready[1], 3);
+      execl("/bin/sh", argv0, "-c", "echo >&3; read x", nullptr);
+      _exit(127);
+    }
+    close(ready[1]);
+    if (write(report[1], &m, sizeof(m)) != sizeof(m)) _exit(1);
+    for (;;) pause();
+  }
+  close(in[0]);
+  close(report[1]);
+  close(ready[1]);
+  EXPECT_EQ(read(report[0], member, sizeof(*member)), static_cast<ssize_t>(sizeof(*member)));
+  close(report[0]);
+  char c = 0;
+  EXPECT_EQ(read(ready[0], &c, 1), 1) << "the member never exec'd";
+  close(ready[0]);
+  *wr = in[1];
+  return leader;
+}
+
+// A stub whose zygote (its group's leader) was SIGKILLed is orphaned; one
+// whose leader lives, or a process that is no stub, is not.
+TEST(OrphanedStubsTest, AStubWhoseGroupLeaderIsGone) {
+  pid_t stub = 0, other = 0;
+  int wr_stub = -1, wr_other = -1;
+  const pid_t zygote = GroupWithMember("seedsc-stub", &stub, &wr_stub);
+  const pid_t leader = GroupWithMember("not-a-stub", &other, &wr_other);
+  ASSERT_GT(stub, 0);
+  ASSERT_GT(other, 0);
+  EXPECT_TRUE(OrphanedStubs({stub, other, getpid()}).empty());
+  KillAndReap(zygote);
+  KillAndReap(leader);
+  EXPECT_EQ(OrphanedStubs({stub, other, getpid()}), std::vector<pid_t>{stub});
+  kill(stub, SIGKILL);  // no longer our children: the host's init reaps them
+  kill(other, SIGKILL);
+  close(wr_stub);
+  close(wr_other);
+}
+
 // A state.json from before the start time was recorded: a process counts
 // as the sandbox only if it is a seedsc sandbox (argv[0] "seedsc", a
 // "boot" argument), else it is left alone.
@@ -128,17 +183,22 @@ TEST(ProcessIdentityTest, WithoutAStartTimeOnlyASeedscSandboxCounts) {
   KillAndReap(stranger);
 
   // One whose command line is a sandbox's: sh blocked reading a pipe.
-  int p[2];
+  int p[2], ready[2];
   ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(pipe(ready), 0);
   const pid_t sandbox = fork();
   if (sandbox == 0) {
     dup2(p[0], 0);
-    execl("/bin/sh", "seedsc", "-c", "read x", "boot", nullptr);
+    dup2(ready[1], 3);
+    execl("/bin/sh", "seedsc", "-c", "echo >&3; read x", "boot", nullptr);
     _exit(127);
   }
   close(p[0]);
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "it never exec'd";  // its command line is set
+  close(ready[0]);
   const ProcessIdentity legacy{.pid = sandbox, .start_time = 0, .boot_id = ""};
-  for (int i = 0; i < 1000 && !ProcessAlive(legacy); ++i) usleep(1000);  // until it has exec'd
   EXPECT_TRUE(ProcessAlive(legacy));
   EXPECT_TRUE(EndProcess(legacy, absl::Seconds(10)).ok());
   ASSERT_EQ(waitpid(sandbox, &ws, 0), sandbox);

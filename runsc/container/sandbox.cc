@@ -584,6 +584,19 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
                                                  s.message(), "; delete it again later"));
     }
   }
+  // Its own cgroup may still hold stubs that outlived their zygote and
+  // sentry (OrphanedStubs): they would keep the cgroup (and a shim) forever.
+  if (!joined && !st.cgroups_path.empty()) {
+    for (int round = 0; round < 3; ++round) {
+      const std::vector<pid_t> stubs = OrphanedStubs(CgroupProcs(st.cgroups_path));
+      if (stubs.empty()) break;
+      for (pid_t pid : stubs) {
+        if (absl::StatusOr<ProcessIdentity> id = IdentityOf(pid); id.ok()) {
+          EndProcess(*id, absl::Seconds(3)).IgnoreError();
+        }
+      }
+    }
+  }
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);
   if (spec.ok() && !spec->hooks.poststop.empty()) {
