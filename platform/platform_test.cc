@@ -628,6 +628,26 @@ TEST_P(SystrapPatchTest, ASeedPatchesTheSitesItsGuestTrappedAtOnce) {
   EXPECT_EQ(stored, 12u);
 }
 
+// A site whose `mov` holds another number than the one that trapped after
+// it (its `syscall` was reached by a jump: the five bytes before it may be
+// the tail of a longer instruction) is not patched when a seed prepares a
+// fork either (review of c420951, which took the `mov`'s own number).
+TEST_P(SystrapPatchTest, ASeedDoesNotPatchASiteWhoseMovIsNotTheTrappedNumber) {
+  constexpr uint8_t kGetpidSite[] = {0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05};
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kSiteFn), kGetpidSite, sizeof(kGetpidSite)).ok());
+  Registers r = LoopEntry();
+  r.rip = kSiteFn + 5;  // straight to the `syscall`, getppid in rax
+  r.rax = SYS_getppid;
+  Stop s = ctx_->Run(r);
+  ASSERT_EQ(s.kind, StopKind::kSyscall);
+  ASSERT_EQ(r.orig_rax, static_cast<uint64_t>(SYS_getppid));
+  ASSERT_EQ(r.rip, kSiteFn + 7);
+  const pid_t pgid = getpgrp();
+  ASSERT_TRUE(platform_->PrepareSeedFork(*ctx_, pgid, 1).ok());
+  EXPECT_FALSE(Patched());
+  platform_->FinishSeedFork(pgid, /*child_took_them=*/false);
+}
+
 // Made writable, the text shows its own bytes again (a guest that patches
 // or checksums itself); made executable again, the site is patched anew.
 TEST_P(SystrapPatchTest, WritableTextIsUnpatched) {

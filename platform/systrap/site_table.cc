@@ -21,27 +21,34 @@ uint32_t SiteTable::ChooseTableBase(uint64_t random) {
 
 SiteTable::SiteTable(uint32_t base) : base_(base) {}
 
-SiteTable::TrapVerdict SiteTable::NoteTrap(uint64_t return_rip) {
+SiteTable::TrapVerdict SiteTable::NoteTrap(uint64_t return_rip, uint32_t nr) {
   if (return_rip < kSiteSize || Containing(return_rip - kSiteSize) != nullptr) return kIgnore;
   auto it = counts_.find(return_rip);
   if (it == counts_.end()) {
     if (counts_.size() >= kMaxCounted) return kIgnore;
-    it = counts_.emplace(return_rip, 0).first;
+    it = counts_.emplace(return_rip, Count{0, nr}).first;
   }
-  if (it->second == kRejected) return kIgnore;
-  ++it->second;
-  return it->second == kHotTraps ? kCheck : kIgnore;
+  Count& c = it->second;
+  if (c.traps == kRejected) return kIgnore;
+  if (c.nr != nr) {
+    c.traps = kRejected;
+    return kIgnore;
+  }
+  ++c.traps;
+  return c.traps == kHotTraps ? kCheck : kIgnore;
 }
 
 void SiteTable::Reject(uint64_t return_rip) {
   auto it = counts_.find(return_rip);
-  if (it != counts_.end()) it->second = kRejected;
+  if (it != counts_.end()) it->second.traps = kRejected;
 }
 
-std::vector<uint64_t> SiteTable::CountedRips() const {
-  std::vector<uint64_t> out;
-  for (const auto& [rip, n] : counts_) {
-    if (n > 0 && n != kRejected && Containing(rip - kSiteSize) == nullptr) out.push_back(rip);
+std::vector<SiteTable::Counted> SiteTable::CountedRips() const {
+  std::vector<Counted> out;
+  for (const auto& [rip, c] : counts_) {
+    if (c.traps > 0 && c.traps != kRejected && Containing(rip - kSiteSize) == nullptr) {
+      out.push_back({rip, c.nr});
+    }
   }
   return out;
 }

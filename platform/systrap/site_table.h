@@ -60,14 +60,21 @@ class SiteTable {
   bool InTable(uint64_t addr) const { return addr >= base_ && addr < base_ + kTableSize; }
 
   enum TrapVerdict { kIgnore, kCheck };
-  // A guest syscall trapped with this return rip.
-  TrapVerdict NoteTrap(uint64_t return_rip);
+  // A guest syscall `nr` trapped with this return rip. A rip that traps
+  // with another number than its first is rejected: its `syscall` is
+  // reached by jumps with other numbers, so the bytes before it need not
+  // be the `mov` of one site (PATCHING.md, "The one accepted risk").
+  TrapVerdict NoteTrap(uint64_t return_rip, uint32_t nr);
   // The bytes before return_rip are not a patchable site: stop counting it.
   void Reject(uint64_t return_rip);
 
   // The return rips that trapped at least once and are neither rejected
-  // nor a listed site's, in address order.
-  std::vector<uint64_t> CountedRips() const;
+  // nor a listed site's, in address order, with the number that trapped.
+  struct Counted {
+    uint64_t return_rip;
+    uint32_t nr;
+  };
+  std::vector<Counted> CountedRips() const;
   // Forgets the trap counts and rejections of the return rips in
   // [begin, end + kSiteSize) (their mapping changed), keeping the sites.
   void ClearCounts(uint64_t begin, uint64_t end);
@@ -102,7 +109,11 @@ class SiteTable {
   uint32_t next_id_ = 0;
   std::map<uint64_t, uint32_t> by_addr_;  // listed sites: address -> id
   std::vector<Site> by_id_;               // every site ever added, by id
-  std::map<uint64_t, uint32_t> counts_;            // return rip -> traps (UINT32_MAX: rejected)
+  struct Count {
+    uint32_t traps;  // kRejected: never checked again
+    uint32_t nr;     // the number that trapped
+  };
+  std::map<uint64_t, Count> counts_;  // by return rip
 };
 
 // What the platform makes of an event that a patched site may explain

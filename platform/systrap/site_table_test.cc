@@ -24,24 +24,24 @@ TEST(SiteTableTest, EveryBaseGivesEverySlotAValidJump) {
 
 TEST(SiteTableTest, ASiteIsCheckedOnItsSecondTrapOnly) {
   SiteTable t(SiteTable::ChooseTableBase(0));
-  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
-  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kCheck);
-  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kCheck);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kIgnore);
   // Rejected (not `mov $nr,%eax; syscall`): never again, however hot.
-  EXPECT_EQ(t.NoteTrap(kSite + 0x107), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 0x107, 39), SiteTable::kIgnore);
   t.Reject(kSite + 0x107);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.NoteTrap(kSite + 0x107), SiteTable::kIgnore);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.NoteTrap(kSite + 0x107, 39), SiteTable::kIgnore);
   // A listed site's traps (the fallback path) are not counted again.
   ASSERT_TRUE(t.Add(kSite, 39).has_value());
-  EXPECT_EQ(t.NoteTrap(kSite + 7), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kIgnore);
 }
 
 TEST(SiteTableTest, CountingIsBounded) {
   SiteTable t(SiteTable::ChooseTableBase(0));
-  for (size_t i = 0; i < SiteTable::kMaxCounted; ++i) t.NoteTrap(kSite + 16 * i);
+  for (size_t i = 0; i < SiteTable::kMaxCounted; ++i) t.NoteTrap(kSite + 16 * i, 39);
   const uint64_t late = kSite + 16 * SiteTable::kMaxCounted;
-  EXPECT_EQ(t.NoteTrap(late), SiteTable::kIgnore);
-  EXPECT_EQ(t.NoteTrap(late), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(late, 39), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(late, 39), SiteTable::kIgnore);
 }
 
 TEST(SiteTableTest, LookupsBySiteBytesIdAndSlot) {
@@ -63,11 +63,24 @@ TEST(SiteTableTest, LookupsBySiteBytesIdAndSlot) {
   EXPECT_TRUE(t.InTable(t.fallback_return_rip()));
 }
 
+// A `syscall` reached with different numbers is no site of one `mov`:
+// never checked, and not among the counted rips a seed patches at once.
+TEST(SiteTableTest, ARipThatTrapsWithTwoNumbersIsRejected) {
+  SiteTable t(SiteTable::ChooseTableBase(9));
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kIgnore);
+  ASSERT_EQ(t.CountedRips().size(), 1u);
+  EXPECT_EQ(t.CountedRips()[0].return_rip, kSite + 7);
+  EXPECT_EQ(t.CountedRips()[0].nr, 39u);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 110), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 7, 39), SiteTable::kIgnore);
+  EXPECT_TRUE(t.CountedRips().empty());
+}
+
 TEST(SiteTableTest, RemoveDropsOverlappingSitesAndCountsButNeverReusesSlots) {
   SiteTable t(SiteTable::ChooseTableBase(5));
   auto a = t.Add(kSite, 39);
   auto b = t.Add(kSite + 0x1000, 110);
-  t.NoteTrap(kSite + 0x2007);
+  t.NoteTrap(kSite + 0x2007, 39);
   ASSERT_TRUE(a && b);
   // One byte of a's site is enough.
   auto dropped = t.Remove(kSite + 6, kSite + 7);
@@ -79,8 +92,8 @@ TEST(SiteTableTest, RemoveDropsOverlappingSitesAndCountsButNeverReusesSlots) {
   EXPECT_EQ(t.Remove(kSite + 7, kSite + 0x1000).size(), 0u);  // ends where b starts
   // The counted rip's bytes lie in [kSite + 0x2000, kSite + 0x2007): counting restarts.
   t.Remove(kSite + 0x2000, kSite + 0x2001);
-  EXPECT_EQ(t.NoteTrap(kSite + 0x2007), SiteTable::kIgnore);
-  EXPECT_EQ(t.NoteTrap(kSite + 0x2007), SiteTable::kCheck);
+  EXPECT_EQ(t.NoteTrap(kSite + 0x2007, 39), SiteTable::kIgnore);
+  EXPECT_EQ(t.NoteTrap(kSite + 0x2007, 39), SiteTable::kCheck);
   auto c = t.Add(kSite, 39);
   ASSERT_TRUE(c.has_value());
   EXPECT_NE(c->slot, a->slot);  // a thread may still be inside a's slot

@@ -104,7 +104,7 @@ void SystrapAddressSpace::NoteTrappedSyscall(SystrapContext& ctx, uint64_t retur
     if (getrandom(&random, sizeof(random), 0) != sizeof(random)) return;
     sites_.emplace(SiteTable::ChooseTableBase(random));
   }
-  if (sites_->NoteTrap(return_rip) != SiteTable::kCheck) return;
+  if (sites_->NoteTrap(return_rip, static_cast<uint32_t>(nr)) != SiteTable::kCheck) return;
   PatchSite(ctx, return_rip, static_cast<uint32_t>(nr));
 }
 
@@ -113,20 +113,17 @@ size_t SystrapAddressSpace::PatchCountedSites(SystrapContext& ctx) {
   absl::MutexLock l(&site_mu_);
   if (table_lost_ || !sites_.has_value()) return 0;
   size_t patched = 0;
-  for (uint64_t rip : sites_->CountedRips()) {
+  for (const SiteTable::Counted& c : sites_->CountedRips()) {
     if (table_lost_) break;
-    // The number is the site's own `mov` (PatchSite checks the bytes again).
-    SiteBytes bytes;
-    Result<size_t> n = ReadForce(UserAddr(rip - kSiteSize), bytes.data(), bytes.size());
-    if (!n.ok() || *n != bytes.size() || bytes[0] != 0xb8) continue;
-    uint32_t nr;
-    std::memcpy(&nr, &bytes[1], sizeof(nr));
+    // The number that trapped there, as for a hot trap: PatchSite patches
+    // only a `mov` of that very number (never the site's own immediate,
+    // which would always match; review of c420951).
     const size_t before = sites_->size();
-    PatchSite(ctx, rip, nr);
+    PatchSite(ctx, c.return_rip, c.nr);
     if (sites_->size() > before) {
       ++patched;
     } else {
-      sites_->Reject(rip);  // not tried again for every spare
+      sites_->Reject(c.return_rip);  // not tried again for every spare
     }
   }
   return patched;
