@@ -150,8 +150,9 @@ void SystrapAddressSpace::PatchSite(SystrapContext& ctx, uint64_t return_rip, ui
   if (!slot.has_value() || !jump.has_value() ||
       !WriteForce(UserAddr(s->slot), slot->data(), slot->size()).ok() ||
       !Rewrite(&ctx, site, bytes, *jump)) {
-    // Put back whatever got written; the site keeps trapping.
-    Rewrite(&ctx, site, *jump, bytes);
+    // Put back whatever got written; the site keeps trapping. (No jump
+    // encoded: nothing was written, and *jump would be undefined.)
+    if (jump.has_value()) Rewrite(&ctx, site, *jump, bytes);
     sites_->Remove(site, site + kSiteSize);
     sites_->Reject(return_rip);
   }
