@@ -135,6 +135,13 @@ absl::Status KvmContext::TakeFpLocked() {
     // it would have moved ours out first).
     return fail("KVM_GET_XSAVE of this thread's last vCPU");
   }
+  if (!fp_in_buffer_ && fp_vcpu_ < 0) {
+    // Never given a state (no SetFpState) and never run: start from the
+    // init state, not whatever the vCPU's last thread (of this process or
+    // of another sharing the address space) left in its registers.
+    FpState().CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
+    fp_in_buffer_ = true;
+  }
   if (fp_in_buffer_) {
     const long r = StubCall(SYS_ioctl, c.fd, kKvmSetXsave,
                             static_cast<long>(SlotAddr(slot_) + kXsaveOff));
@@ -155,7 +162,8 @@ Status KvmContext::GetFpState(FpState& fp) {
                             static_cast<long>(SlotAddr(slot_) + kXsaveOff));
     if (r != 0) return Errno(EIO);
   } else if (!fp_in_buffer_) {
-    return Errno(EIO);  // never set, never run
+    fp = FpState();  // never set, never run: the init state it would start with
+    return {};
   }
   fp.CopyFrom(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
   return {};
