@@ -83,7 +83,7 @@ absl::StatusOr<int> Sandboxes::CleanLeftovers() {
     if (it->is_directory()) dirs.push_back(it->path().filename());
   }
   for (const std::string& id : dirs) {
-    if (container::RemoveLeftover(opts_.root, id).ok()) ++n;
+    if (container::RemoveLeftover(opts_.root, id, /*end_sandbox=*/true).ok()) ++n;
   }
   std::error_code ec;
   std::filesystem::remove_all(opts_.root + ".bundles", ec);

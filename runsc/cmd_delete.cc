@@ -10,9 +10,10 @@ namespace seedvisor::runsc {
 absl::Status DeleteContainer(const GlobalConfig& cfg, const std::string& id, bool force) {
   auto st = LoadContainer(cfg, id);
   // No state, but its dir: a create or fork killed before it recorded
-  // the container (issue 9); nothing else removes that.
+  // the container (issue 9); nothing else removes that. A sandbox still
+  // serving it runs: ended only with --force, as runc's delete would.
   if (absl::IsNotFound(st.status())) {
-    absl::Status left = container::RemoveLeftover(cfg.root, id);
+    absl::Status left = container::RemoveLeftover(cfg.root, id, force);
     return absl::IsNotFound(left) ? st.status() : left;
   }
   if (!st.ok()) return st.status();

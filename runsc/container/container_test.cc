@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
 #include "runsc/container/hooks.h"
+#include "runsc/container/host_process.h"
 #include "runsc/container/sandbox.h"
 #include "runsc/container/state.h"
 
@@ -154,13 +155,20 @@ TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
   const pid_t sandbox = Listener(ControlAddressFor(StateDir(root, "gone")), "seedsc", "boot", &wr);
   ASSERT_GT(sandbox, 0);
   absl::Status again = CreateStateDir(root, "gone");
-  EXPECT_NE(again.message().find("`seedsc delete gone` removes it"), std::string::npos) << again;
-  ASSERT_TRUE(RemoveLeftover(root, "gone").ok());
+  EXPECT_NE(again.message().find("`seedsc delete --force gone` removes it"), std::string::npos)
+      << again;
+  // A running sandbox goes only with delete --force.
+  absl::Status unforced = RemoveLeftover(root, "gone", false);
+  EXPECT_TRUE(absl::IsFailedPrecondition(unforced)) << unforced;
+  EXPECT_NE(unforced.message().find("use --force"), std::string::npos) << unforced;
+  EXPECT_EQ(access(StateDir(root, "gone").c_str(), F_OK), 0);
+  EXPECT_EQ(kill(sandbox, 0), 0);
+  ASSERT_TRUE(RemoveLeftover(root, "gone", true).ok());
   int ws = 0;
   ASSERT_EQ(waitpid(sandbox, &ws, 0), sandbox);
   EXPECT_TRUE(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL) << ws;
   EXPECT_NE(access(StateDir(root, "gone").c_str(), F_OK), 0);
-  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "gone")));
+  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "gone", true)));
   close(wr);
 }
 
@@ -175,13 +183,36 @@ TEST(LeftoverTest, ASocketUnderTmpGoesAndOnlyASandboxIsKilled) {
   int wr = -1;
   const pid_t other = Listener(sock, "sh", "other", &wr);
   ASSERT_GT(other, 0);
-  ASSERT_TRUE(RemoveLeftover(root, id).ok());
+  ASSERT_TRUE(RemoveLeftover(root, id, true).ok());
   EXPECT_NE(access(sock.c_str(), F_OK), 0) << sock;
   EXPECT_NE(access(StateDir(root, id).c_str(), F_OK), 0);
   int ws = 0;
   EXPECT_EQ(waitpid(other, &ws, WNOHANG), 0) << "a process that is no sandbox was killed";
   kill(other, SIGKILL);
   waitpid(other, nullptr, 0);
+  close(wr);
+}
+
+// A seedsc sandbox that was running before the dir was made is no
+// leftover's (its pid came from a socket whose listener may be another):
+// it is left alone, the dir and the socket go.
+TEST(LeftoverTest, ASandboxOlderThanTheDirIsLeftAlone) {
+  const std::string root = TempDir() + "/" + std::string(100, 'o');
+  const std::string id = "older";
+  const std::string sock = ControlAddressFor(StateDir(root, id));
+  ASSERT_EQ(sock.rfind("/tmp/seedsc-", 0), 0u) << sock;
+  int wr = -1;
+  const pid_t older = Listener(sock, "seedsc", "boot", &wr);
+  ASSERT_GT(older, 0);
+  // Its start time is kept to a clock tick: the dir comes 100 ms later.
+  const absl::Time started = StartedAt(*IdentityOf(older));
+  while (absl::Now() < started + absl::Milliseconds(100)) usleep(10 * 1000);
+  ASSERT_TRUE(CreateStateDir(root, id).ok());
+  ASSERT_TRUE(RemoveLeftover(root, id, true).ok());
+  EXPECT_NE(access(StateDir(root, id).c_str(), F_OK), 0);
+  EXPECT_EQ(waitpid(older, nullptr, WNOHANG), 0) << "a sandbox older than the dir was killed";
+  kill(older, SIGKILL);
+  waitpid(older, nullptr, 0);
   close(wr);
 }
 
@@ -192,18 +223,18 @@ TEST(LeftoverTest, LeavesARecordedOrLockedContainer) {
   State st;
   st.id = "made";
   ASSERT_TRUE(SaveState(root, st).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(RemoveLeftover(root, "made")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(RemoveLeftover(root, "made", true)));
   ASSERT_TRUE(CreateStateDir(root, "making").ok());
   {
     auto lock = Lock::Acquire(root, "making");
     ASSERT_TRUE(lock.ok());
-    absl::Status s = RemoveLeftover(root, "making");
+    absl::Status s = RemoveLeftover(root, "making", true);
     EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
     EXPECT_EQ(s.message(), "container \"making\" is being made by another seedsc");
   }
-  EXPECT_TRUE(RemoveLeftover(root, "making").ok());
+  EXPECT_TRUE(RemoveLeftover(root, "making", true).ok());
   EXPECT_TRUE(LoadState(root, "made").ok());
-  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "never")));
+  EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "never", true)));
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +19,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace seedvisor::container {
 namespace {
@@ -65,15 +70,6 @@ std::string BootId() {
   return id;
 }
 
-// A seedsc sandbox's sentry (or a fork of one): argv[0] "seedsc" (as
-// CreateSandbox execs it) and a "boot" argument. A zombie has no cmdline.
-bool IsSeedscSandbox(pid_t pid) {
-  const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
-  const std::vector<absl::string_view> argv = absl::StrSplit(cmdline, '\0');
-  if (argv.empty() || argv[0] != "seedsc") return false;
-  return std::find(argv.begin(), argv.end(), "boot") != argv.end();
-}
-
 // Whether `s`, read from /proc/<id.pid>/stat, is the process `id` names.
 bool Matches(const ProcessIdentity& id, const Stat& s) {
   if (id.start_time == 0) return s.state != 'Z' && IsSeedscSandbox(id.pid);
@@ -91,7 +87,79 @@ int PidfdSignal(int pidfd, int sig) {
   return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
+// The pid a pidfd names in this pid namespace (fdinfo's "Pid:"), or 0.
+pid_t PidOfPidfd(int pidfd) {
+  std::ifstream in(absl::StrCat("/proc/self/fdinfo/", pidfd));
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view v = line;
+    pid_t pid = 0;
+    if (absl::ConsumePrefix(&v, "Pid:") && absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &pid)) {
+      return pid > 0 ? pid : 0;
+    }
+  }
+  return 0;
+}
+
+// SO_PEERPIDFD (Linux 6.5, include/uapi/asm-generic/socket.h); older
+// kernels answer ENOPROTOOPT.
+#ifdef SO_PEERPIDFD
+constexpr int kSoPeerPidfd = SO_PEERPIDFD;
+#else
+constexpr int kSoPeerPidfd = 77;
+#endif
+
 }  // namespace
+
+bool IsSeedscSandbox(pid_t pid) {
+  const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
+  const std::vector<absl::string_view> argv = absl::StrSplit(cmdline, '\0');
+  if (argv.empty() || argv[0] != "seedsc") return false;
+  return std::find(argv.begin(), argv.end(), "boot") != argv.end();
+}
+
+absl::Time StartedAt(const ProcessIdentity& id) {
+  // /proc/PID/stat's start time counts from boot on CLOCK_BOOTTIME.
+  timespec real{}, boot{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  const absl::Time booted = absl::TimeFromTimespec(real) - absl::DurationFromTimespec(boot);
+  const int64_t hz = sysconf(_SC_CLK_TCK);
+  return booted + absl::Seconds(static_cast<double>(id.start_time) / static_cast<double>(hz));
+}
+
+absl::StatusOr<ProcessIdentity> ListenerOf(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  auto none = [&] { return absl::NotFoundError(absl::StrCat("nobody listens on ", path)); };
+  if (path.size() >= sizeof(a.sun_path)) return none();
+  memcpy(a.sun_path, path.c_str(), path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return none();
+  }
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  const bool have_pidfd = getsockopt(fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &len) == 0;
+  ucred cred{};
+  len = sizeof(cred);
+  const bool have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+  close(fd);
+  if (!have_pidfd) {
+    if (!have_cred || cred.pid <= 0) return none();
+    return IdentityOf(cred.pid);
+  }
+  // The pidfd pins the listener: if it still runs after /proc was read,
+  // what /proc said was its.
+  absl::StatusOr<ProcessIdentity> id = IdentityOf(PidOfPidfd(pidfd));
+  const bool alive = PidfdSignal(pidfd, 0) == 0;
+  close(pidfd);
+  if (!alive || !id.ok()) return absl::NotFoundError(absl::StrCat("the listener on ", path,
+                                                                  " has exited"));
+  return id;
+}
 
 absl::StatusOr<ProcessIdentity> IdentityOf(pid_t pid) {
   Stat s;

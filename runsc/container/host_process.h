@@ -80,6 +80,20 @@ absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout);
 // forever (issue 14). Nothing else ends them.
 std::vector<pid_t> OrphanedStubs(const std::vector<pid_t>& pids);
 
+// Whether process `pid` is a seedsc sandbox's sentry (or a fork of one):
+// argv[0] "seedsc" and a "boot" argument. A zombie has none.
+bool IsSeedscSandbox(pid_t pid);
+
+// When the process `id` names started, on the wall clock (to a clock tick).
+absl::Time StartedAt(const ProcessIdentity& id);
+
+// The process listening on unix socket `path`: the one that called
+// listen(2), as SO_PEERPIDFD names it (exact even if its pid was reused
+// since: NotFound then). On kernels before 6.5 only SO_PEERCRED's pid is
+// known, and the identity is that of whatever has the pid now: the caller
+// checks it further. NotFound if nobody listens there.
+absl::StatusOr<ProcessIdentity> ListenerOf(const std::string& path);
+
 // "state D in do_exit, 12 threads" from /proc/PID: each state (of the
 // threads not yet exited, most frequent first) and the host kernel
 // function the first one sleeps in; "" if /proc does not know the pid.

@@ -482,29 +482,20 @@ std::string LiveStatus(const State& st) {
 
 namespace {
 
-// The host pid of the process that listens on unix socket `path` (the peer
-// credentials of a connection to it, taken at listen(2)); 0 if none does.
-pid_t ListenerOf(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(a.sun_path)) return 0;
-  memcpy(a.sun_path, path.c_str(), path.size());
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  pid_t pid = 0;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    pid = cred.pid;
+// When `dir` was made (statx's birth time; its ctime where the file system
+// keeps none, which is later, so fewer processes pass as younger).
+absl::Time MadeAt(const std::string& dir) {
+  struct statx sx{};
+  if (statx(AT_FDCWD, dir.c_str(), 0, STATX_BTIME | STATX_CTIME, &sx) != 0) {
+    return absl::InfiniteFuture();
   }
-  close(fd);
-  return pid;
+  const statx_timestamp t = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime : sx.stx_ctime;
+  return absl::FromUnixSeconds(t.tv_sec) + absl::Nanoseconds(t.tv_nsec);
 }
 
 }  // namespace
 
-absl::Status RemoveLeftover(const std::string& root, const std::string& id) {
+absl::Status RemoveLeftover(const std::string& root, const std::string& id, bool end_sandbox) {
   if (absl::Status s = ValidateId(id); !s.ok()) return s;
   const std::string dir = StateDir(root, id);
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -522,20 +513,26 @@ absl::Status RemoveLeftover(const std::string& root, const std::string& id) {
         absl::StrCat("container \"", id, "\" is being made by another seedsc"));
   }
   // A sandbox serving the control socket that no state records: forked or
-  // booted for a caller that died before recording it. Never one a state
-  // names (a seed, whose listener a fork could have inherited).
+  // booted for a caller that died before recording it. Only a seedsc
+  // sandbox started after the dir was made (to a clock tick, twice), never
+  // one a state names (a seed, whose listener a fork could have inherited).
+  // EndProcess checks the start time again through a pidfd, so what was
+  // checked is what is killed.
   const std::string sock = ControlAddressForDir(dir);
-  if (const pid_t server = ListenerOf(sock); server > 0) {
-    bool recorded = false;
+  if (absl::StatusOr<ProcessIdentity> server = ListenerOf(sock); server.ok()) {
+    bool ours = IsSeedscSandbox(server->pid) &&
+                StartedAt(*server) + absl::Milliseconds(20) >= MadeAt(dir);
     for (const std::string& other : ListIds(root)) {
       absl::StatusOr<State> st = LoadState(root, other);
-      recorded |= st.ok() && st->sandbox_pid == server;
+      ours &= !(st.ok() && st->sandbox_pid == server->pid);
     }
-    // Start time unknown: EndProcess ends it only if it is a seedsc sandbox.
-    if (!recorded) {
-      if (absl::Status s = EndProcess({.pid = server, .start_time = 0, .boot_id = ""},
-                                      kEndProcessTimeout);
-          !s.ok()) {
+    if (ours && !end_sandbox) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", id, "\" (a leftover) has a running sandbox (host pid ", server->pid,
+          "): use --force"));
+    }
+    if (ours) {
+      if (absl::Status s = EndProcess(*server, kEndProcessTimeout); !s.ok()) {
         return absl::Status(s.code(), absl::StrCat("container \"", id, "\" (a leftover): the "
                                                    "sandbox serving its control socket: ",
                                                    s.message()));

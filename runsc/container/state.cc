@@ -58,7 +58,7 @@ absl::Status CreateStateDir(const std::string& root, const std::string& id) {
       return absl::AlreadyExistsError(absl::StrCat(
           "container with id \"", id, "\" already exists",
           recorded ? "" : absl::StrCat(" (without a state: a create or fork that was killed, or "
-                                       "one under way; `seedsc delete ", id, "` removes it)")));
+                                       "one under way; `seedsc delete --force ", id, "` removes it)")));
     }
     return Errno("creating " + dir);
   }

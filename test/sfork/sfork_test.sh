@@ -615,9 +615,17 @@ fi
 out=$("${S[@]}" fork s2 killed1 </dev/null 2>&1)
 check_eq "fork into that id says how to remove it" \
   "seedsc: container with id \"killed1\" already exists (without a state: a create or fork that \
-was killed, or one under way; \`seedsc delete killed1\` removes it)" "$out"
-"${S[@]}" delete killed1
-check_eq "delete of that leftover" 0 $?
+was killed, or one under way; \`seedsc delete --force killed1\` removes it)" "$out"
+out=$("${S[@]}" delete killed1 2>&1)
+unforced='^seedsc: container "killed1" \(a leftover\) has a running sandbox \(host pid [0-9]+\): '
+if [[ "$out" =~ ${unforced}use\ --force$ ]]; then
+  ok "delete without --force leaves that leftover's running child"
+else
+  bad "delete without --force leaves that leftover's running child: $out"
+fi
+check_eq "... and its dir" "$ROOT/killed1" "$(ls -d "$ROOT/killed1" 2>/dev/null)"
+"${S[@]}" delete --force killed1
+check_eq "delete --force of that leftover" 0 $?
 check_eq "... removes its dir and socket" "" "$(ls -d "$ROOT/killed1" 2>/dev/null)"
 check_eq "... and ends the child serving it" "$pbefore" "$(procs_settled "$NS2" "$pbefore")"
 if timeout 30 "${S[@]}" fork s2 killed1 </dev/null >/dev/null 2>"$T/k1.err"; then
