@@ -62,7 +62,7 @@ struct KvmShared {
 // free, kicking a runner out now and then as a scheduler would.
 struct VcpuPool {
   struct Vcpu {
-    int fd = 0;                            // in the stub; 0: not made (yet)
+    int fd = 0;  // in the stub; 0: not made (yet); -1: making it failed (never used)
     const KvmContext* runner = nullptr;    // the thread that holds it
     const KvmContext* fp_owner = nullptr;  // whose FP state it holds
     // The holder's business: where it stopped, ring 0 or ring 3 (PVM
@@ -74,6 +74,7 @@ struct VcpuPool {
   absl::Mutex mu;
   std::unique_ptr<Vcpu[]> vcpus{new Vcpu[kVcpus]};  // by vCPU id
   int made ABSL_GUARDED_BY(mu) = 0;                 // ids [0, made) are taken
+  int broken ABSL_GUARDED_BY(mu) = 0;  // ids whose making failed (KVM keeps them)
   // Threads waiting for a vCPU, in line, each on its own CondVar: a freed
   // vCPU wakes the first only (2,000 threads woken at once queue here).
   std::deque<absl::CondVar*> line ABSL_GUARDED_BY(mu);

@@ -25,12 +25,12 @@ constexpr absl::Duration kVcpuWaitSlice = absl::Milliseconds(10);
 
 int KvmContext::PickVcpuLocked() {
   VcpuPool& p = as_->vcpus();
-  if (vcpu_ >= 0 && p.vcpus[vcpu_].runner == nullptr) return vcpu_;
+  if (vcpu_ >= 0 && p.vcpus[vcpu_].runner == nullptr && p.vcpus[vcpu_].fd >= 0) return vcpu_;
   if (p.made < as_->shared().max_vcpus) return p.made++;
   // Every vCPU is made: a free one, best one whose FP state is nobody's.
   int any = -1;
   for (int v = 0; v < p.made; ++v) {
-    if (p.vcpus[v].runner != nullptr) continue;
+    if (p.vcpus[v].runner != nullptr || p.vcpus[v].fd < 0) continue;
     if (p.vcpus[v].fp_owner == nullptr) return v;
     if (any < 0) any = v;
   }
@@ -45,7 +45,17 @@ absl::Status KvmContext::HoldVcpu() {
   bool queued = false;
   for (;;) {
     // Behind others in line: only the first may pick.
-    if (queued ? p.line.front() == &turn : p.line.empty()) v = PickVcpuLocked();
+    if (queued ? p.line.front() == &turn : p.line.empty()) {
+      v = PickVcpuLocked();
+      if (v < 0 && p.broken >= as_->shared().max_vcpus) {
+        // None can ever run: fail rather than wait for one forever.
+        if (queued) {
+          p.line.pop_front();
+          p.WakeFirstLocked();
+        }
+        return absl::UnavailableError("kvm: no vCPU of this VM could be made");
+      }
+    }
     if (v >= 0) break;
     if (!queued) {
       p.line.push_back(&turn);
@@ -79,12 +89,15 @@ absl::Status KvmContext::HoldVcpu() {
   comm()->vcpu_fd = c.fd;
   comm()->run_addr = kRunBase + static_cast<uint64_t>(v) * kRunStride;
   if (c.fd <= 0) {
-    // A new vCPU (or one whose making failed before): made without the
-    // lock, which nobody needs for a vCPU that this thread holds.
+    // A new vCPU: made without the lock, which nobody needs for a vCPU
+    // that this thread holds. One whose making fails is never used again
+    // (KVM keeps its id until the VM goes: KVM_CREATE_VCPU says EEXIST).
     p.mu.Unlock();
     absl::Status s = SetUpVcpu(v);
     p.mu.Lock();
     if (!s.ok()) {
+      c.fd = -1;
+      ++p.broken;
       c.runner = nullptr;
       p.WakeFirstLocked();
       return s;
@@ -200,29 +213,34 @@ absl::Status KvmContext::SetUpVcpu(int v) {
     return fail("mapping kvm_run", r);
   }
   StubCall(SYS_madvise, static_cast<long>(run), sh.vcpu_mmap_size, MADV_DONTFORK);
+  // From here a failure closes the vCPU's fd in the stub too.
+  auto fail_made = [&](const char* what, long err) {
+    StubCall(SYS_close, fd);
+    return fail(what, err);
+  };
   r = StubCall(SYS_ioctl, fd, kKvmSetCpuid2, static_cast<long>(kRegionBase + kCpuidOff));
-  if (r != 0) return fail("KVM_SET_CPUID2", r);
+  if (r != 0) return fail_made("KVM_SET_CPUID2", r);
   kvm_sregs s;
   r = StubCall(SYS_ioctl, fd, KVM_GET_SREGS, static_cast<long>(PutArgs(&s, 0)));
-  if (r != 0) return fail("KVM_GET_SREGS", r);
+  if (r != 0) return fail_made("KVM_GET_SREGS", r);
   GetArgs(&s, sizeof(s));
   s = InitialSregs(s, v);
   WriteSlotTss(as_->region(), v);
   r = StubCall(SYS_ioctl, fd, KVM_SET_SREGS, static_cast<long>(PutArgs(&s, sizeof(s))));
-  if (r != 0) return fail("KVM_SET_SREGS", r);
+  if (r != 0) return fail_made("KVM_SET_SREGS", r);
   Msrs m{};
   m.nmsrs = 3;
   m.e[0].index = kMsrStar, m.e[0].data = (uint64_t{0x23} << 48) | (uint64_t{kKernelCs} << 32);
   m.e[1].index = kMsrLstar, m.e[1].data = LstarAddr();
   m.e[2].index = kMsrSfmask, m.e[2].data = 0x47700;  // TF IF DF NT AC, as Linux
   r = StubCall(SYS_ioctl, fd, kKvmSetMsrs, static_cast<long>(PutArgs(&m, sizeof(m))));
-  if (r != 3) return fail("KVM_SET_MSRS (STAR, LSTAR, SFMASK)", r < 0 ? r : -EINVAL);
+  if (r != 3) return fail_made("KVM_SET_MSRS (STAR, LSTAR, SFMASK)", r < 0 ? r : -EINVAL);
   kvm_xcrs x{};
   x.nr_xcrs = 1;
   x.xcrs[0].xcr = 0;
   x.xcrs[0].value = sh.xcr0;
   r = StubCall(SYS_ioctl, fd, KVM_SET_XCRS, static_cast<long>(PutArgs(&x, sizeof(x))));
-  if (r != 0) return fail("KVM_SET_XCRS", r);
+  if (r != 0) return fail_made("KVM_SET_XCRS", r);
   if (sh.vdso) {
     // The guest's TSC is the host's: the vDSO scales a TSC read in the VM
     // with the host's vvar data (README.md, "The vDSO"). KVM starts a VM's
@@ -237,7 +255,7 @@ absl::Status KvmContext::SetUpVcpu(int v) {
     a.attr.addr = at + offsetof(decltype(a), offset);
     PutArgs(&a, sizeof(a));
     r = StubCall(SYS_ioctl, fd, KVM_SET_DEVICE_ATTR, static_cast<long>(at));
-    if (r != 0) return fail("KVM_SET_DEVICE_ATTR (TSC offset 0, for the vDSO)", r);
+    if (r != 0) return fail_made("KVM_SET_DEVICE_ATTR (TSC offset 0, for the vDSO)", r);
   }
   // SIGURG may interrupt KVM_RUN (the thread blocks it everywhere else).
   struct {  // struct kvm_signal_mask with an 8-byte (empty) set
@@ -246,7 +264,7 @@ absl::Status KvmContext::SetUpVcpu(int v) {
   } mask{};
   mask.len = 8;
   r = StubCall(SYS_ioctl, fd, kKvmSetSignalMask, static_cast<long>(PutArgs(&mask, sizeof(mask))));
-  if (r != 0) return fail("KVM_SET_SIGNAL_MASK", r);
+  if (r != 0) return fail_made("KVM_SET_SIGNAL_MASK", r);
   c.ring0 = true;
   c.fs_base = c.gs_base = 0;
   c.fd = static_cast<int>(fd);  // last: a vCPU with an fd is a made one
