@@ -65,12 +65,9 @@ absl::StatusOr<int> Sandboxes::CleanLeftovers() {
   for (const std::string& id : container::ListIds(opts_.root)) {
     absl::StatusOr<container::State> st = container::LoadState(opts_.root, id);
     if (!st.ok()) continue;
-    // Only the process the state recorded (its pid may have been reused),
-    // and only if it is still a seedsc sandbox.
-    if (container::SandboxAlive(*st) &&
-        absl::StrContains(ReadFile(absl::StrCat("/proc/", st->sandbox_pid, "/cmdline")), "seedsc")) {
-      container::KillSandbox(st->sandbox());
-    }
+    // Only the process the state recorded (its pid may have been reused);
+    // a state without its start time names none.
+    if (container::SandboxAlive(*st)) container::KillSandbox(st->sandbox());
     RemoveState(opts_.root, *st);
     ++n;
   }

@@ -72,7 +72,7 @@ std::string BootId() {
 
 // Whether `s`, read from /proc/<id.pid>/stat, is the process `id` names.
 bool Matches(const ProcessIdentity& id, const Stat& s) {
-  if (id.start_time == 0) return s.state != 'Z' && IsSeedscSandbox(id.pid);
+  if (id.start_time == 0) return false;  // unknown: nothing can be told to be it
   return s.start_time == id.start_time && (id.boot_id.empty() || id.boot_id == BootId());
 }
 

@@ -32,9 +32,9 @@ namespace seedvisor::container {
 struct ProcessIdentity {
   pid_t pid = 0;
   // /proc/PID/stat field 22: clock ticks from boot to its start. 0 =
-  // unknown (a state.json written before seedsc recorded it): then a
-  // process is taken for the one meant only if it is a seedsc sandbox
-  // (argv[0] "seedsc" and a "boot" argument), and never when a zombie.
+  // unknown (a state.json written before seedsc recorded it): then no
+  // process is taken for the one meant (another sandbox's sentry has the
+  // same command line), so nothing is signalled.
   uint64_t start_time = 0;
   // /proc/sys/kernel/random/boot_id when start_time was read ("" =
   // unknown): start times restart at every boot, state dirs on disk do not.

@@ -565,6 +565,11 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
       }
     }
   }
+  if (!joined && st.sandbox_pid > 0 && st.sandbox_start_time == 0) {
+    fprintf(stderr, "seedsc: warning: container \"%s\": its state (from an older seedsc) does "
+            "not say which process host pid %d was; none is signalled, the state goes\n",
+            st.id.c_str(), st.sandbox_pid);
+  }
   if (!joined && SandboxAlive(st)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
