@@ -165,7 +165,10 @@ static int run_kvm(long iters) {
     for (int i = 0; i < kGibs; i++) {
       const uint64_t addr = (uint64_t)mem + ((uint64_t)i << 30);
       struct kvm_userspace_memory_region mr = {
-          .slot = (uint32_t)i, .guest_phys_addr = addr, .memory_size = 1ul << 30, .userspace_addr = addr};
+          .slot = (uint32_t)i,
+          .guest_phys_addr = addr,
+          .memory_size = 1ul << 30,
+          .userspace_addr = addr};
       uint64_t a = now_ns();
       if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mr)) die("KVM_SET_USER_MEMORY_REGION");
       slot_lat[i] = now_ns() - a;

@@ -44,10 +44,10 @@
 // cost longer than its budget, and such a wait that outlasts the spin by
 // less than another wakeup is not held against spinning (nor is the stub's
 // wait that included the sentry's own wakeup; PeerWokenWaitCounts).
-// Without that, each side's short spin missed the
-// other's late answer, neither budget fell to zero to let a probe run, and
-// a thread stayed in two wakeups per syscall for good: 40 us per getppid
-// on an idle host (bench/RESULTS.md).
+// Without that, each side's short spin missed the other's late answer,
+// neither budget fell to zero to let a probe run, and a thread stayed in
+// two wakeups per syscall for good: 40 us per getppid on an idle host
+// (bench/RESULTS.md).
 //
 //   SpinPolicy p(MaxSpinTicks());
 //   const uint64_t budget = p.NextBudget();

@@ -38,11 +38,11 @@ def e2e_tests(
     KNOWN_FAILING entries. `data`: files the script needs beside testlib;
     `args`: more arguments for every variant (e.g. --prog=$(rootpath ...)).
     `kvm`: also <name>_kvm_test on --platform=kvm, which skips with the
-    platform's one-line reason where /dev/kvm is unusable; only for scripts
-    that finish in about a minute there (every guest syscall is a VM exit,
+    platform's one-line reason where /dev/kvm is unusable; for scripts
+    that finish in a minute or two there (every guest syscall is a VM exit,
     ≈ 0.1-0.25 ms on these machines: platform/kvm/README.md).
     `kvm_size`: the kvm variant's size, for a script whose syscalls take
-    minutes there.
+    minutes there (sqlite_kvm: ≈ 140 s, `large`).
     `prog`: a program of the test's own (a label) that every variant gets as
     `prog_flag`=its path.
     """
