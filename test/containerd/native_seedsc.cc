@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "runsc/container/cgroup.h"
+#include "runsc/container/host_process.h"
 #include "runsc/oci/spec.h"
 #include "sentry/control/control.pb.h"
 #include "shim/ttrpc/server.h"
@@ -341,6 +342,17 @@ int Create(const std::string& root, const std::string& bundle, const std::string
     _exit(0);
   }
   std::ofstream(sb->dir + "/pid") << pid;
+  // Who the server is, as seedsc records its sandbox's in state.json
+  // (runsc/container/state.h): the shim ends the sandbox process only by
+  // that identity (issue 16), and then waits for it, before `delete`.
+  if (absl::StatusOr<seedvisor::container::ProcessIdentity> who =
+          seedvisor::container::IdentityOf(pid);
+      who.ok()) {
+    nlohmann::json st = {{"sandboxPid", pid},
+                         {"sandboxStartTime", who->start_time},
+                         {"sandboxBootId", who->boot_id}};
+    std::ofstream(sb->dir + "/state.json") << st.dump();
+  }
   std::ofstream(pid_file) << pid;
   return 0;
 }
