@@ -222,6 +222,12 @@ control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oc
   // Its own pids limit, kept by the sandbox (sentry/kernel: the host cgroup
   // holds the whole pod's sandbox process, not this container's tasks).
   if (spec.resources.pids_limit) r.set_pids_limit(*spec.resources.pids_limit);
+  // linux.namespaces "pid" without a path: a pid namespace of its own (as
+  // runc and runsc give it); with a path (CRI's POD mode: the pod
+  // sandbox's), it shares the sandbox's.
+  for (const oci::Namespace& n : spec.namespaces) {
+    if (n.type == "pid" && n.path.empty()) r.set_own_pid_namespace(true);
+  }
   return r;
 }
 

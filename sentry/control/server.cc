@@ -257,6 +257,7 @@ absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req)
   spec.rlimits = c.cfg.init.rlimits;
   spec.root = c.cfg.init.root;
   spec.container_id = c.cfg.init.container_id;
+  spec.pid_ns = c.cfg.init.pid_ns;  // it joins the container's (setns + fork)
   for (int i = 0; i < 3; ++i) spec.stdio[i] = host->fds[i];
   absl::StatusOr<std::shared_ptr<ThreadGroup>> tg = kernel_.StartProcess(spec);
   if (!tg.ok()) return tg.status();
@@ -593,8 +594,12 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
     }
   }
   sentry::Vfs& vfs = kernel_.vfs();
+  // Its own pid namespace (a child of the sandbox's, as runsc makes one
+  // per container of a pod): its /proc is that namespace's.
+  std::shared_ptr<sentry::PidNamespace> pid_ns;
+  if (req.own_pid_namespace()) pid_ns = std::make_shared<sentry::PidNamespace>(nullptr);
   absl::StatusOr<std::shared_ptr<sentry::Mount>> root =
-      vfs.AddContainerRoot(id, HostPathOf(req.caller_pid(), req.root()));
+      vfs.AddContainerRoot(id, HostPathOf(req.caller_pid(), req.root()), pid_ns);
   if (!root.ok()) {
     return absl::Status(root.status().code(),
                         absl::StrCat("CreateContainer ", id, ": ", root.status().message()));
@@ -632,6 +637,7 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
   }
   init.root = under;
   init.container_id = id;
+  init.pid_ns = std::move(pid_ns);
   // The init's stdio, held from now until Start (the pty's master goes to
   // the console socket now, as boot does for the first container).
   if (req.has_stdio()) {

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 
@@ -498,6 +499,60 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   ASSERT_TRUE(s.Start(start2).ok());
   EXPECT_EQ(Run(s, "c2", kForker), "");
   EXPECT_EQ(s.Stats(st2)->pids_limit(), 0u);
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
+// A container with a pid namespace of its own (CRI's NamespaceMode
+// CONTAINER): its init is pid 1 there, an exec joins it, its /proc shows
+// its own processes only, by their ids there; the first container's /proc
+// shows them by their sandbox ids. Its init's end kills the rest of it
+// (zap_pid_namespace()). Without one, a container shares the sandbox's.
+TEST_F(ContainersTest, OwnPidNamespace) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  v1::CreateContainerRequest req = Second("exec sleep 1000", TempDir(), TempFile());
+  req.set_own_pid_namespace(true);
+  ASSERT_TRUE(s.CreateContainer(req).ok());
+  v1::StartRequest start2;
+  start2.set_container_id("c2");
+  auto started = s.Start(start2);
+  ASSERT_TRUE(started.ok()) << started.status();
+  const int init2 = started->pid();  // the sandbox's id
+  EXPECT_GT(init2, 1);
+  EXPECT_EQ(Run(s, "c2", "echo $$ $PPID; cd /proc; echo [0-9]*; readlink self; cat 1/comm"),
+            "2 0\n1 2\n3\nsleep\n");
+  EXPECT_EQ(Run(s, "c2", "grep -E '^(Pid|PPid|NSpid):' /proc/1/status"),
+            "Pid:\t1\nPPid:\t0\nNSpid:\t1\n");
+  EXPECT_EQ(Run(s, "c1",
+                absl::StrCat("cat /proc/", init2, "/comm; grep ^NSpid: /proc/", init2, "/status")),
+            absl::StrCat("sleep\nNSpid:\t", init2, "\t1\n"));
+  // A process exec'd into it dies with its init.
+  v1::ExecRequest ex;
+  ex.set_container_id("c2");
+  for (const char* a : {"/bin/sleep", "1000"}) ex.add_args(a);
+  auto sleeper = s.Exec(ex);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status();
+  v1::SignalRequest kill;
+  kill.set_container_id("c2");
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(s.Signal(kill).ok());
+  v1::WaitRequest w;
+  w.set_container_id("c2");
+  EXPECT_EQ(s.Wait(w)->exit_status(), 128u + SIGKILL);
+  w.set_pid(sleeper->pid());
+  auto ws = s.Wait(w);
+  ASSERT_TRUE(ws.ok()) << ws.status();
+  EXPECT_EQ(ws->wait_status(), SIGKILL);
+  // Shared: the sandbox's ids, the first container's init is 1.
+  v1::CreateContainerRequest shared = Second("exec sleep 1000", TempDir(), TempFile());
+  shared.set_container_id("c3");
+  ASSERT_TRUE(s.CreateContainer(shared).ok());
+  v1::StartRequest start3;
+  start3.set_container_id("c3");
+  ASSERT_TRUE(s.Start(start3).ok());
+  EXPECT_EQ(Run(s, "c3", absl::StrCat("cat /proc/1/comm; test $$ -gt ", init2, " && echo later")),
+            "sleep\nlater\n");
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
 }

@@ -101,6 +101,12 @@ struct ProcessSpec {
   // its ThreadGroup carries (ThreadGroup::container_id).
   std::string root;
   std::string container_id;
+  // The pid namespace the process lives in (null: the sandbox's own): a
+  // pod's container with a namespace of its own (linux.namespaces "pid"
+  // without a path). The first process started in it is its init (id 1
+  // there); once that init has exited, a start fails, as a fork into the
+  // namespace would (alloc_pid()). A before_init process never joins it.
+  std::shared_ptr<PidNamespace> pid_ns;
 };
 
 class IpcNamespace;

@@ -68,7 +68,24 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     int tid = !init_tg_ && !spec.before_init ? (!TgidFreeLocked(1) || tasks_.count(1) ? -1 : 1)
                                              : AllocateTid();
     if (tid < 0) return absl::ResourceExhaustedError("no free pid in the sandbox");
+    // Its ids in its pid namespace and those above it (as a fork into it).
+    const std::shared_ptr<PidNamespace> pid_ns = spec.before_init ? nullptr : spec.pid_ns;
+    if (Status s = AttachIdsLocked(pid_ns, tid, 0); !s.ok()) {
+      return absl::FailedPreconditionError(
+          s.error().value() == ENOMEM
+              ? "the container's pid namespace has ended (its init has exited)"
+              : "no free pid in the container's pid namespace");
+    }
+    const int local = pid_ns ? pid_ns->Local(tid) : 0;
     tg = std::make_shared<ThreadGroup>(tid);
+    tg->pid_ns = pid_ns;
+    if (local != 0) tg->set_vtgid(local);
+    if (local == 1) {
+      // Its init (the container's first process): its orphans' reaper,
+      // unkillable from inside, and its end ends the namespace.
+      pid_ns->init = tg;
+      tg->unkillable = true;
+    }
     // A new session and process group of its own, like a container init
     // (and like runc exec's process, which calls setsid when it has a tty).
     tg->pgid = tid;
@@ -81,6 +98,9 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
       if (res >= 0 && res < RLIM_NLIMITS) tg->rlimits[res] = lim;
     }
     if (Status s = timers().WatchCpuLimit(tg); !s.ok()) {
+      // The ids go back, and the namespace's init that never ran.
+      if (local == 1) pid_ns->init.reset();
+      ForgetIdLocked(tid);
       return absl::ResourceExhaustedError(absl::StrCat(
           "the host refused the timer thread that enforces RLIMIT_CPU (",
           std::strerror(s.error().value()), "); the sandbox's host cgroup may be full"));
@@ -93,6 +113,8 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
       init_tg_ = tg;
     }
     task = std::make_shared<Task>(*this, tid, tg);
+    task->vtid_ = local;
+    task->pid_ns_for_children_ = pid_ns;
     tg->tasks.push_back(task.get());
     tg->leader = task.get();
     task->creds_ = spec.creds;

@@ -191,7 +191,8 @@ SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
     SV_ASSIGN_OR_RETURN(root, NewTmpfsFromData(data, options));
   } else if (fstype == "proc") {
     if (!data.empty()) return Errno(EINVAL);
-    root = NewProcFs(t.kernel(), vfs);
+    // proc_fill_super(): the mounter's active pid namespace.
+    root = NewProcFs(t.kernel(), vfs, t.tg().pid_ns);
   } else {
     return Errno(ENODEV);
   }

@@ -36,6 +36,7 @@
 namespace seedvisor::sentry {
 
 class Kernel;
+class PidNamespace;
 class Task;
 
 struct VfsOptions {
@@ -195,13 +196,15 @@ class Vfs {
   // container: sentry/control's CreateContainer): a root of its own over
   // the host directory `host_root` (an overlay, writes kept in the
   // sandbox, as the sandbox's root), mounted at kContainersDir/<id> with
-  // its own /dev, /dev/shm and /proc and the sandbox's devpts. Its
+  // its own /dev, /dev/shm and /proc (that of `pid_ns`, the container's
+  // pid namespace; null: the sandbox's) and the sandbox's devpts. Its
   // processes are chroot'ed there (ProcessSpec::root). Returns the root's
   // mount: the caller mounts the container's own mounts below it, then
   // makes it read-only if root.readonly asks. `id` must be a plain name.
   static constexpr const char kContainersDir[] = "/.seedvisor-containers";
-  absl::StatusOr<std::shared_ptr<Mount>> AddContainerRoot(std::string_view id,
-                                                          const std::string& host_root);
+  absl::StatusOr<std::shared_ptr<Mount>> AddContainerRoot(
+      std::string_view id, const std::string& host_root,
+      std::shared_ptr<PidNamespace> pid_ns = nullptr);
   // Unmounts container `id`'s root and every mount below it (a deleted
   // container); its id may be used again. The Mount objects live on while
   // the sandbox does (a zombie's or an open file's dentries may point at

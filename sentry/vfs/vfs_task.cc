@@ -63,14 +63,14 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Create(Kernel& k, const VfsOptions& o)
   if (!s.ok()) return s;
   SetControllingTtyHook(OpenControllingPty);
   s = v->MountAt("/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
-                                                  NewProcFs(k, *v)));
+                                                  NewProcFs(k, *v, nullptr)));
   if (!s.ok()) return s;
   if (o.read_only_root) v->init_ns_->root_mount_->set_read_only();
   return vfs;
 }
 
-absl::StatusOr<std::shared_ptr<Mount>> Vfs::AddContainerRoot(std::string_view id,
-                                                             const std::string& host_root) {
+absl::StatusOr<std::shared_ptr<Mount>> Vfs::AddContainerRoot(
+    std::string_view id, const std::string& host_root, std::shared_ptr<PidNamespace> pid_ns) {
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat("container id \"", std::string(id),
                                                    "\" is not a plain name"));
@@ -122,7 +122,7 @@ absl::StatusOr<std::shared_ptr<Mount>> Vfs::AddContainerRoot(std::string_view id
   }
   if (s.ok()) {
     s = MountAt(at + "/proc", std::make_shared<Mount>("proc", "proc", "rw,nosuid,nodev,noexec",
-                                                      NewProcFs(*kernel_, *this)));
+                                                      NewProcFs(*kernel_, *this, pid_ns)));
   }
   if (!s.ok()) {
     RemoveContainerRoot(id);

@@ -9,7 +9,9 @@ Pod A holds two containers: `server` serves /tmp/www/x (a file of its own
 root filesystem) on 127.0.0.1:8080 and on *:8081, and `client` fetches it
 over localhost. Pod B's `prober` must not reach 127.0.0.1:8080 of pod A
 (neither on its own localhost nor at pod A's address) but does reach *:8081
-at pod A's address (so the network itself works). Pod C, its host
+at pod A's address (so the network itself works). A third container of
+pod A, with a pid namespace of its own (NamespaceMode CONTAINER), sees
+only its own processes, its init as pid 1. Pod C, its host
 processes SIGKILLed at once, is still stopped and removed. One shim
 serves each pod, also after some of its containers exited. Also: ExecSync
 exit codes and stderr, the CRI log file format, a container's own exit
@@ -100,7 +102,8 @@ def pod_config(pb, args, name):
     )
 
 
-def create(cri, args, pod_id, config, name, script):
+def create(cri, args, pod_id, config, name, script, pid_mode=None):
+    """pid_mode: the container's NamespaceOption.pid (None: unset, POD)."""
     pb = cri.pb
     cfg = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=name),
@@ -108,6 +111,8 @@ def create(cri, args, pod_id, config, name, script):
         command=["sh", "-c", script],
         log_path=f"{name}.log",
     )
+    if pid_mode is not None:
+        cfg.linux.security_context.namespace_options.pid = pid_mode
     return cri.call("CreateContainer", pod_sandbox_id=pod_id, config=cfg,
                     sandbox_config=config).container_id
 
@@ -290,6 +295,27 @@ def run(args, pb, cri, pods):
     got = cri.exec_sync(client, ["ps", "-o", "comm"])
     check("pod_pids_shared", got[0] == 0 and "httpd" in got[1] and "pause" in got[1],
           "client: ps -o comm", "the pod's processes (pause, the server's httpd)", got)
+
+    # NamespaceMode CONTAINER (the kubelet's default for pid): a pid
+    # namespace of its own, its init pid 1, nothing of the pod's other
+    # containers in its ps, and an exec joins it. (Not checked: whether
+    # the pod's containers see its processes; runc's do not, runsc's and
+    # ours do, since its namespace is a child of the pause container's.)
+    own = create(cri, args, pod_a, cfg_a, "own-pids", WAITS, pid_mode=pb.CONTAINER)
+    cri.call("StartContainer", container_id=own)
+    got = cri.exec_sync(own, ["ps", "-o", "pid,comm"])
+    procs = [line.split(None, 1) for line in got[1].splitlines()[1:]]
+    check("own_pid_namespace",
+          got[0] == 0 and ["1", "sh"] in procs and
+          not any(comm in ("httpd", "pause") for _, comm in procs),
+          "own-pids (pid CONTAINER): ps -o pid,comm",
+          "its init (sh) as 1, no pause or httpd", got)
+    got = cri.exec_sync(own, ["sh", "-c", "readlink /proc/self; cat /proc/1/cmdline"])
+    check("own_pid_namespace_exec_joins",
+          got[0] == 0 and got[1].split("\n")[0] not in ("", "1") and WAITS in got[1],
+          "own-pids: readlink /proc/self; cat /proc/1/cmdline",
+          "an id other than 1, its init's command", got)
+    cri.call("StopContainer", container_id=own, timeout=10)
 
     # Pod B: reaches pod A at its address, not its localhost-only port.
     cfg_b = pod_config(pb, args, "pod-b")

@@ -61,18 +61,25 @@ std::string ReadMemRange(Task& t, UserAddr start, UserAddr end) {
   return out;
 }
 
+// The ids are those of /proc's pid namespace (0 for one outside it), but
+// for the global_ ones.
 struct ProcInfo {
-  int ppid = 0, pgid = 0, sid = 0, threads = 1;
+  int pid = 0, tgid = 0, ppid = 0, pgid = 0, sid = 0, threads = 1;
+  int global_pgid = 0, global_sid = 0;
   int64_t start_ns = 0;
 };
 
-ProcInfo InfoOf(Kernel& k, Task& t) {
+ProcInfo InfoOf(Kernel& k, Task& t, const PidNamespace* ns) {
   ProcInfo p;
   absl::MutexLock l(&k.mu());
   ThreadGroup& tg = t.tg();
-  if (auto parent = tg.parent.lock()) p.ppid = parent->tgid();
-  p.pgid = tg.pgid;
-  p.sid = tg.sid;
+  p.pid = Kernel::IdIn(ns, t.tid());
+  p.tgid = Kernel::IdIn(ns, t.tgid());
+  if (auto parent = tg.parent.lock()) p.ppid = Kernel::IdIn(ns, parent->tgid());
+  p.pgid = Kernel::IdIn(ns, tg.pgid);
+  p.sid = Kernel::IdIn(ns, tg.sid);
+  p.global_pgid = tg.pgid;
+  p.global_sid = tg.sid;
   p.threads = static_cast<int>(tg.tasks.size());
   p.start_ns = t.start_time_ns();
   return p;
@@ -84,10 +91,10 @@ struct SignalSets {
   int tracer_pid = 0;
 };
 
-SignalSets SignalSetsOf(Kernel& k, Task& t) {
+SignalSets SignalSetsOf(Kernel& k, Task& t, const PidNamespace* ns) {
   SignalSets s;
   absl::MutexLock l(&k.mu());
-  if (const Task* tracer = t.ptrace().tracer) s.tracer_pid = tracer->tgid();
+  if (const Task* tracer = t.ptrace().tracer) s.tracer_pid = Kernel::IdIn(ns, tracer->tgid());
   s.pending = t.pending().Set();
   s.shared = t.tg().shared_pending.Set();
   s.blocked = t.signal_mask();
@@ -127,8 +134,8 @@ Residency ResidencyOf(const std::shared_ptr<MM>& mm) {
 // word, as Linux masks them). Without ptrace read access to the task
 // (another user's process) startcode/endcode show 1 and the stack, the
 // other address fields, wchan and the exit code 0, as Linux hides them.
-std::string StatText(Kernel& k, Task& t, bool thread) {
-  ProcInfo p = InfoOf(k, t);
+std::string StatText(Kernel& k, Task& t, bool thread, const PidNamespace* ns) {
+  ProcInfo p = InfoOf(k, t, ns);
   int64_t ticks = (p.start_ns - k.boot_time_ns()) / (1000000000LL / 100);
   if (ticks < 0) ticks = 0;
   auto mm = t.shared_mm();
@@ -139,13 +146,16 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
   const int64_t ns_per_tick = 1000000000LL / 100;  // USER_HZ
   const int64_t utime = (thread ? t.ThreadCpuNs() : t.ProcessCpuNs()) / ns_per_tick;
   const int64_t cutime = thread ? 0 : t.ChildrenCpuNs() / ns_per_tick;
-  const SignalSets sig = SignalSetsOf(k, t);
+  const SignalSets sig = SignalSetsOf(k, t, ns);
   constexpr uint64_t kObsolete = 0x7fffffff;
   const bool permitted = CallerMayReadTask(t);
   // The controlling terminal and its foreground group; none: 0 and -1.
   dev_t tty = 0;
   int tpgid = -1;
-  if (int fg; ControllingPtyOf(p.sid, &tty, &fg)) tpgid = fg;
+  if (int fg; ControllingPtyOf(p.global_sid, &tty, &fg)) {
+    absl::MutexLock l(&k.mu());
+    tpgid = Kernel::IdIn(ns, fg);
+  }
   int nice, exit_signal, exit_code;
   uint64_t rsslim;
   {
@@ -172,7 +182,7 @@ std::string StatText(Kernel& k, Task& t, bool thread) {
   return absl::StrFormat(
       "%d (%s) %c %d %d %d %d %d %u 0 0 0 0 %d 0 %d 0 %d %d %d 0 %d %u %u %u %u %u %u 0 0 "
       "%u %u %u %u %d 0 0 %d 0 0 0 0 0 0 %u %u %u %u %u %u %u %d\n",
-      t.tid(), t.comm(), state, p.ppid, p.pgid, p.sid, static_cast<int>(tty), tpgid,
+      p.pid, t.comm(), state, p.ppid, p.pgid, p.sid, static_cast<int>(tty), tpgid,
       flags, utime, cutime, 20 + nice, nice, p.threads, ticks, vsize, ResidencyOf(mm).resident,
       rsslim, code_start, code_end, addrs ? l.start_stack.value() : 0,
       sig.pending & kObsolete, sig.blocked & kObsolete, sig.ignored & kObsolete,
@@ -294,8 +304,8 @@ constexpr char kMemsAllowedHigh[] =
 // proc_pid_status(), in its order. The memory lines come from the mm's
 // VMAs (sizes) and from the host process that holds the address space
 // (resident pages and their kinds, page tables, the peak RSS).
-std::string StatusText(Kernel& k, Task& t) {
-  ProcInfo p = InfoOf(k, t);
+std::string StatusText(Kernel& k, Task& t, const PidNamespace* ns) {
+  ProcInfo p = InfoOf(k, t, ns);
   const Credentials& c = t.creds();
   const SeccompState sc = t.seccomp();
   std::string groups;
@@ -309,7 +319,7 @@ std::string StatusText(Kernel& k, Task& t) {
       mm ? std::max<uint64_t>(rss_kb, static_cast<uint64_t>(mm->address_space().MaxRssKb())) : 0;
   const uint64_t page_kb = kPageSize / 1024;
   // The signal lines (proc_pid_status(): render_sigset_t).
-  const SignalSets sig = SignalSetsOf(k, t);
+  const SignalSets sig = SignalSetsOf(k, t, ns);
   const char* state = "R (running)";
   switch (t.StateChar()) {
     case 'S': state = "S (sleeping)"; break;
@@ -326,19 +336,21 @@ std::string StatusText(Kernel& k, Task& t) {
     allowed = t.affinity_.value_or(cpus.set);
     thp_enabled = t.tg().thp_disable ? 0 : 1;
   }
-  // NStgid and the rest: the id in each pid namespace from /proc's (the
-  // sandbox's) down to the task's own (proc_pid_status()); 0 where a
-  // group or session leader is outside one.
+  // NStgid and the rest: the id in each pid namespace from /proc's down
+  // to the task's own (proc_pid_status(): levels ns->level to the task's);
+  // 0 where a group or session leader is outside one.
   std::string ns_ids[4];
   {
     absl::MutexLock l(&k.mu());
-    const int globals[4] = {t.tgid(), t.tid(), p.pgid, p.sid};
-    std::vector<PidNamespace*> levels;
-    for (PidNamespace* n = t.pid_ns(); n != nullptr; n = n->parent().get()) levels.push_back(n);
+    const int globals[4] = {t.tgid(), t.tid(), p.global_pgid, p.global_sid};
+    std::vector<const PidNamespace*> levels;  // the task's own first
+    for (const PidNamespace* n = t.pid_ns();; n = n->parent().get()) {
+      levels.push_back(n);
+      if (n == ns || n == nullptr) break;
+    }
     for (int i = 0; i < 4; ++i) {
-      ns_ids[i] = absl::StrCat(globals[i]);
       for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
-        absl::StrAppend(&ns_ids[i], "\t", Kernel::IdIn(*it, globals[i]));
+        absl::StrAppend(&ns_ids[i], ns_ids[i].empty() ? "" : "\t", Kernel::IdIn(*it, globals[i]));
       }
     }
   }
@@ -349,7 +361,7 @@ std::string StatusText(Kernel& k, Task& t) {
       "Name:\t%s\n%sState:\t%s\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"
       "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t%s\n"
       "NStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\nKthread:\t0\n",
-      t.comm(), umask, state, t.tgid(), t.tid(), p.ppid, sig.tracer_pid, c.ruid, c.euid,
+      t.comm(), umask, state, p.tgid, p.pid, p.ppid, sig.tracer_pid, c.ruid, c.euid,
       c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, groups, ns_ids[0], ns_ids[1], ns_ids[2],
       ns_ids[3]);
   if (mm) {
@@ -444,13 +456,13 @@ InodeRef FdDir(Kernel& k, int tid) {
   return dir;
 }
 
-void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread);
-InodeRef TaskDir(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread);
+struct ProcView;
+void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, bool thread);
 
-InodeRef NewTaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
+InodeRef NewTaskDir(const std::shared_ptr<ProcView>& view, Kernel& k, int tid, bool thread) {
   auto dir = std::make_shared<SynthDir>(0555);
   dir->set_fs_magic(kProcSuperMagic);
-  FillTaskDir(k, vfs, *dir, tid, thread);
+  FillTaskDir(view, *dir, tid, thread);
   // task_dump_owner(): everything below /proc/PID belongs to the task's
   // effective ids while its process is dumpable, to root otherwise; the
   // world-readable directories (/proc/PID itself, task/, fdinfo/) always
@@ -472,12 +484,13 @@ InodeRef NewTaskDir(Kernel& k, Vfs& vfs, int tid, bool thread) {
 // the cache has grown to twice the live ones.
 class TaskDirCache {
  public:
-  InodeRef Get(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread) {
+  InodeRef Get(const std::shared_ptr<ProcView>& view, Kernel& k, const std::shared_ptr<Task>& t,
+               bool thread) {
     std::lock_guard<std::mutex> l(mu_);
     Entry& e = dirs_[{t->tid(), thread}];
     if (e.dir == nullptr || e.task.lock() != t) {
       e.task = t;
-      e.dir = NewTaskDir(k, vfs, t->tid(), thread);
+      e.dir = NewTaskDir(view, k, t->tid(), thread);
       if (dirs_.size() > 2 * live_mark_ + 64) Prune();
     }
     return e.dir;
@@ -499,9 +512,42 @@ class TaskDirCache {
   size_t live_mark_ = 0;
 };
 
-InodeRef TaskDir(Kernel& k, Vfs& vfs, const std::shared_ptr<Task>& t, bool thread) {
-  static auto* cache = new TaskDirCache;  // one sandbox per sentry process
-  return cache->Get(k, vfs, t, thread);
+// One procfs instance (NewProcFs): the pid namespace whose processes it
+// shows, by their ids there (null: the sandbox's), and its directories
+// of them. Its root holds it; what is below holds its namespace, and the
+// view itself only weakly (the cache holds them).
+struct ProcView {
+  ProcView(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> ns)
+      : k(k), vfs(vfs), ns(std::move(ns)) {}
+  // The global id of `local`, an id in ns; 0 if it names nothing there.
+  int GlobalOf(int local) {
+    if (local <= 0) return 0;
+    absl::MutexLock l(&k.mu());
+    return Kernel::IdFrom(ns.get(), local);
+  }
+  Kernel& k;
+  Vfs& vfs;
+  const std::shared_ptr<PidNamespace> ns;
+  TaskDirCache dirs;
+};
+
+InodeRef TaskDir(const std::shared_ptr<ProcView>& view, const std::shared_ptr<Task>& t,
+                 bool thread) {
+  return view->dirs.Get(view, view->k, t, thread);
+}
+
+// The ids in `ns` of the tasks `pick` picks, as directory entries
+// (inode number: the global id).
+template <typename Pick>
+std::vector<DirEntry> TaskEntries(Kernel& k, const PidNamespace* ns, Pick pick) {
+  std::vector<DirEntry> out;
+  absl::MutexLock l(&k.mu());
+  for (auto& t : k.Tasks()) {
+    if (!pick(*t)) continue;
+    const int local = Kernel::IdIn(ns, t->tid());
+    if (local != 0) out.push_back({absl::StrCat(local), static_cast<uint64_t>(t->tid()), DT_DIR});
+  }
+  return out;
 }
 
 // A file that is no seq_file (proc_pid_cmdline_ops, environ): lseek sees
@@ -511,9 +557,13 @@ std::shared_ptr<SynthFile> SizeZeroSeek(std::shared_ptr<SynthFile> f) {
   return f;
 }
 
-void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
-  dir.Add("stat", TaskFile(k, tid, [&k, thread](Task& t) { return StatText(k, t, thread); }));
-  dir.Add("status", TaskFile(k, tid, [&k](Task& t) { return StatusText(k, t); }));
+void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, bool thread) {
+  Kernel& k = view->k;
+  Vfs& vfs = view->vfs;
+  const std::shared_ptr<PidNamespace> ns = view->ns;
+  dir.Add("stat",
+          TaskFile(k, tid, [&k, thread, ns](Task& t) { return StatText(k, t, thread, ns.get()); }));
+  dir.Add("status", TaskFile(k, tid, [&k, ns](Task& t) { return StatusText(k, t, ns.get()); }));
   dir.Add("statm", TaskFile(k, tid, [](Task& t) { return StatmText(t); }));
   auto comm = TaskFile(k, tid, [](Task& t) { return t.comm() + "\n"; }, 0644);
   // comm_write(): a thread of the same process only (EINVAL otherwise);
@@ -575,38 +625,33 @@ void FillTaskDir(Kernel& k, Vfs& vfs, SynthDir& dir, int tid, bool thread) {
   if (!thread) {
     auto tasks = std::make_shared<SynthDir>(0555);
     tasks->SetDynamic(
-        [&k, &vfs, tid](std::string_view name) -> Result<InodeRef> {
+        [&k, tid, weak = std::weak_ptr<ProcView>(view)](std::string_view name) -> Result<InodeRef> {
           int id;
-          if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &id)) {
+          std::shared_ptr<ProcView> v = weak.lock();
+          if (!v || !absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &id)) {
             return Errno(ENOENT);
           }
-          auto t = FindTask(k, id);
+          auto t = FindTask(k, v->GlobalOf(id));
           if (!t || t->tgid() != tid) return Errno(ENOENT);
-          return TaskDir(k, vfs, t, true);
+          return TaskDir(v, t, true);
         },
-        [&k, tid]() {
-          std::vector<DirEntry> out;
-          absl::MutexLock l(&k.mu());
-          for (auto& t : k.Tasks()) {
-            if (t->tgid() == tid) {
-              out.push_back({absl::StrCat(t->tid()), static_cast<uint64_t>(t->tid()), DT_DIR});
-            }
-          }
-          return out;
+        [&k, tid, ns]() {
+          return TaskEntries(k, ns.get(), [tid](Task& t) { return t.tgid() == tid; });
         });
     dir.Add("task", tasks);
   }
 }
 
-Result<InodeRef> PidLookup(Kernel& k, Vfs& vfs, std::string_view name) {
+Result<InodeRef> PidLookup(const std::shared_ptr<ProcView>& view, std::string_view name) {
   int id;
   if (!absl::SimpleAtoi(absl::string_view(name.data(), name.size()), &id) || id <= 0) {
     return Errno(ENOENT);
   }
-  auto t = FindTask(k, id);
+  const int global = view->GlobalOf(id);
+  auto t = global > 0 ? FindTask(view->k, global) : nullptr;
   if (!t) return Errno(ENOENT);
   // /proc/TID works for any thread, shown as its own process directory.
-  return TaskDir(k, vfs, t, false);
+  return TaskDir(view, t, false);
 }
 
 std::string UptimeText(Kernel& k) {
@@ -654,18 +699,28 @@ std::string RandomUuid() {
 
 }  // namespace
 
-InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
+InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
+  auto view = std::make_shared<ProcView>(k, vfs, std::move(pid_ns));
+  const std::shared_ptr<PidNamespace>& ns = view->ns;
   auto root = std::make_shared<SynthDir>(0555);
   root->set_fs_magic(kProcSuperMagic);
-  root->Add("self", std::make_shared<SynthSymlink>([]() -> Result<std::string> {
+  // proc_self_get_link(), proc_thread_self_get_link(): the reader's ids in
+  // /proc's namespace; ENOENT for a reader outside it.
+  root->Add("self", std::make_shared<SynthSymlink>([&k, ns]() -> Result<std::string> {
               Task* t = CurrentTask();
               if (!t) return Errno(ENOENT);
-              return absl::StrCat(t->tgid());
+              absl::MutexLock l(&k.mu());
+              const int tgid = Kernel::IdIn(ns.get(), t->tgid());
+              if (tgid == 0) return Errno(ENOENT);
+              return absl::StrCat(tgid);
             }));
-  root->Add("thread-self", std::make_shared<SynthSymlink>([]() -> Result<std::string> {
+  root->Add("thread-self", std::make_shared<SynthSymlink>([&k, ns]() -> Result<std::string> {
               Task* t = CurrentTask();
               if (!t) return Errno(ENOENT);
-              return absl::StrCat(t->tgid(), "/task/", t->tid());
+              absl::MutexLock l(&k.mu());
+              const int tgid = Kernel::IdIn(ns.get(), t->tgid());
+              if (tgid == 0) return Errno(ENOENT);
+              return absl::StrCat(tgid, "/task/", Kernel::IdIn(ns.get(), t->tid()));
             }));
   if (k.net()) root->Add("net", SynthSymlink::Fixed("self/net"));
   root->Add("cpuinfo", SynthFile::Text([] { return HostFileText("/proc/cpuinfo"); }));
@@ -760,18 +815,9 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs) {
   seedvisor_dir->Add("fork_generation", NewForkGenerationInode(k));
   root->Add("seedvisor", seedvisor_dir);
 
-  root->SetDynamic([&k, &vfs](std::string_view name) { return PidLookup(k, vfs, name); },
-                   [&k]() {
-                     std::vector<DirEntry> out;
-                     absl::MutexLock l(&k.mu());
-                     for (auto& t : k.Tasks()) {
-                       if (t->tid() == t->tgid()) {
-                         out.push_back({absl::StrCat(t->tid()),
-                                        static_cast<uint64_t>(t->tid()), DT_DIR});
-                       }
-                     }
-                     return out;
-                   });
+  root->SetDynamic(
+      [view](std::string_view name) { return PidLookup(view, name); },
+      [&k, ns]() { return TaskEntries(k, ns.get(), [](Task& t) { return t.tid() == t.tgid(); }); });
   // lseek: the rest are seq_files; the directories have i_size 0.
   root->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSeqFile);
   return root;
