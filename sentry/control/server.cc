@@ -531,31 +531,39 @@ absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest
 }
 
 absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownRequest&) {
-  {
-    absl::MutexLock l(&kernel_.mu());
-    siginfo_t info{};
-    info.si_signo = SIGKILL;
-    for (auto& t : kernel_.Tasks()) {
-      if (t->tid() == t->tgid()) kernel_.SendGroupSignal(t->tg(), info).ok();
-    }
-  }
+  // First: no Fork starts from here on. Every step that changes the seed
+  // follows under the fork lock, so a Fork either host-forked the whole
+  // seed before them (it is waited for) or takes the lock after them and
+  // refuses (RefuseIfEnding): none copies a seed half ended (its guest
+  // killed, its stubs gone or its tasks running again).
   {
     absl::MutexLock l(&mu_);
     ending_ = true;
   }
+  if (shutdown_hook_) shutdown_hook_("ending: no fork starts");
   {
     ForkWatch::Token w = fork_watch_.Begin("Shutdown");
     fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
     absl::MutexLock fl(&fork_mu_);
     fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
+    fork_watch_.Step(w, "killing the guest");
+    {
+      absl::MutexLock l(&kernel_.mu());
+      siginfo_t info{};
+      info.si_signo = SIGKILL;
+      for (auto& t : kernel_.Tasks()) {
+        if (t->tid() == t->tgid()) kernel_.SendGroupSignal(t->tg(), info).ok();
+      }
+    }
     // The reply says that the sandbox's host processes are gone (spares;
     // a fork's zygote and stubs), so that the caller's next step (delete:
     // the cgroup) finds none of them.
     fork_watch_.Step(w, "ending the sandbox's host processes");
     sentry::EndHostProcesses(kernel_, sentry::MonotonicNow() + kEndHostProcessesTimeout);
+    kernel_.Unquiesce();  // a parked task must run to die
     fork_watch_.End(w);
   }
-  kernel_.Unquiesce();  // a parked task must run to die
+  if (shutdown_hook_) shutdown_hook_("ended: the guest killed, the kernel unquiesced");
   absl::MutexLock l(&mu_);
   shutdown_ = true;
   return v1::ShutdownResponse();

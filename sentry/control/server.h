@@ -93,6 +93,12 @@ class ControlServer {
   absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req,
                                         absl::Duration caller_timeout = absl::ZeroDuration());
 
+  // Test only: called with each of Shutdown's step names where Shutdown
+  // holds no lock (a test forks there).
+  void SetShutdownHookForTest(std::function<void(const char* step)> hook) {
+    shutdown_hook_ = std::move(hook);
+  }
+
  private:
   enum class Phase { kCreated, kRunning, kStopped };
   // One container of the sandbox. Its fields are guarded by mu_.
@@ -170,9 +176,13 @@ class ControlServer {
   absl::Mutex mu_;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  // Shutdown has begun: the spare loop makes no spare (one made now would
-  // outlive the sandbox's end, EndHostProcesses).
+  // Shutdown has begun: no Fork starts and the spare loop makes no spare
+  // (one made now would outlive the sandbox's end, EndHostProcesses). Set
+  // before Shutdown takes fork_mu_, under which it changes the seed: a Fork
+  // that checks it under fork_mu_ sees the seed whole or refuses.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status RefuseIfEnding() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::function<void(const char*)> shutdown_hook_;  // SetShutdownHookForTest
   // The first container (never removed) and every container by id.
   const std::shared_ptr<Container> first_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);

@@ -193,6 +193,12 @@ void ControlServer::SpareLoop() {
   }
 }
 
+absl::Status ControlServer::RefuseIfEnding() const {
+  if (!ending_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "sandbox fork: container \"", cfg_.id, "\" is shutting down: it is no seed any more"));
+}
+
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
                                                      absl::Duration caller_timeout) {
   // Every clock read here is sentry::MonotonicNow(), never absl::Now():
@@ -314,6 +320,13 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     forks_waiting_.fetch_sub(1);
     w.Locked();
     request_ns = absl::ToInt64Nanoseconds(sentry::MonotonicNow() - entered);
+    // Shutdown changes the seed only under the fork lock, after it set
+    // ending_ (server.cc): checked here, and again with the container lock
+    // just before the host fork.
+    {
+      absl::MutexLock l(&mu_);
+      if (absl::Status s = RefuseIfEnding(); !s.ok()) return s;
+    }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
     if (!opened.ok()) return opened.status();
@@ -347,6 +360,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       // constructor).
       w.Step("waiting for the container lock");
       absl::MutexLock l(&mu_);
+      if (absl::Status s = RefuseIfEnding(); !s.ok()) return s;
       if (!paused_ || first_->phase != Phase::kRunning) {
         return absl::FailedPreconditionError(absl::StrCat(
             "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));

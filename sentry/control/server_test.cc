@@ -10,6 +10,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -231,6 +233,37 @@ TEST_F(ServerTest, PauseResume) {
   EXPECT_TRUE(absl::IsFailedPrecondition(s.Resume({}).status()));
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
+}
+
+// A Fork at any moment Shutdown lets one in refuses, naming the reason:
+// none copies a seed half ended (its guest killed, its stubs gone, its
+// tasks running again; issue 9). Before, Shutdown killed the guest before
+// it barred forks, and let its fork lock go before it unquiesced: a Fork
+// in either gap host-forked that seed.
+TEST_F(ServerTest, ForkRefusedOnceShutdownBegan) {
+  ControlServer& s = Make("while :; do sleep 1; done");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  ASSERT_TRUE(s.Pause({}).ok());
+  const std::string sock = TempFile() + ".sock";
+  v1::ForkRequest fork;
+  fork.set_new_id("c2");
+  fork.set_control_address(sock);
+  std::vector<std::string> steps;
+  s.SetShutdownHookForTest([&](const char* step) {
+    steps.push_back(step);
+    absl::StatusOr<v1::ForkResponse> r = s.Fork(fork, absl::Seconds(5));
+    if (r.ok()) kill(r->pid(), SIGKILL);  // a torn fork: not to outlive the test
+    EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << step << ": " << r.status();
+    EXPECT_EQ(r.status().message(),
+              "sandbox fork: container \"c1\" is shutting down: it is no seed any more")
+        << step;
+  });
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+  EXPECT_GE(steps.size(), 2u);
+  absl::StatusOr<v1::ForkResponse> after = s.Fork(fork, absl::Seconds(5));
+  EXPECT_TRUE(absl::IsFailedPrecondition(after.status())) << after.status();
+  EXPECT_NE(access(sock.c_str(), F_OK), 0) << "a fork made its control socket";
 }
 
 TEST_F(ServerTest, KillBeforeStart) {
