@@ -245,14 +245,10 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
     st = it->second->state;
   }
   std::string seed_id = st.id;
-  RETURN_IF_ERROR(container::CreateStateDir(opts_.root, req.new_id()));
   // Held until the state is saved: a dir without a state whose lock nobody
   // holds is a leftover that `seedsc delete` removes, sandbox and all.
-  absl::StatusOr<container::Lock> lock = container::Lock::Acquire(opts_.root, req.new_id());
-  if (!lock.ok()) {
-    container::RemoveStateDir(opts_.root, req.new_id()).IgnoreError();
-    return lock.status();
-  }
+  absl::StatusOr<container::Lock> lock = container::Lock::CreateDir(opts_.root, req.new_id());
+  if (!lock.ok()) return lock.status();
   std::string dir = container::StateDir(opts_.root, req.new_id());
   // seedsc exec/delete read config.json: share the seed's (a link, no copy).
   link((container::StateDir(opts_.root, seed_id) + "/config.json").c_str(),

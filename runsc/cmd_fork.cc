@@ -133,8 +133,7 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (container::LoadState(cfg.root, new_id).ok()) {
     return Fail(absl::StrCat("container \"", new_id, "\" already exists"));
   }
-  if (absl::Status s = container::CreateStateDir(cfg.root, new_id); !s.ok()) return Fail(s);
-  auto lock = container::Lock::Acquire(cfg.root, new_id);
+  auto lock = container::Lock::CreateDir(cfg.root, new_id);
   if (!lock.ok()) return Fail(lock.status());
 
   container::State st = *seed;

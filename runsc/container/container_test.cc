@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
@@ -35,7 +38,7 @@ TEST(StateTest, Ids) {
 
 TEST(StateTest, SaveLoadListRemove) {
   std::string root = TempDir() + "/root";
-  ASSERT_TRUE(CreateStateDir(root, "c1").ok());
+  ASSERT_TRUE(Lock::CreateDir(root, "c1").ok());
   State st;
   st.id = "c1";
   st.bundle = "/b";
@@ -43,7 +46,7 @@ TEST(StateTest, SaveLoadListRemove) {
   st.annotations["k"] = "v";
   st.control_address = "/x.sock";
   ASSERT_TRUE(SaveState(root, st).ok());
-  absl::Status again = CreateStateDir(root, "c1");
+  absl::Status again = Lock::CreateDir(root, "c1").status();
   EXPECT_TRUE(absl::IsAlreadyExists(again));
   EXPECT_EQ(again.message(), "container with id \"c1\" already exists");
   auto got = LoadState(root, "c1");
@@ -82,7 +85,7 @@ TEST(StateTest, OciStateJson) {
 // takes for a seedsc sandbox only.
 TEST(StateTest, OldStateHasNoIdentity) {
   std::string root = TempDir() + "/root";
-  ASSERT_TRUE(CreateStateDir(root, "old").ok());
+  ASSERT_TRUE(Lock::CreateDir(root, "old").ok());
   testing_files::Put(root + "/old/state.json",
                      R"({"id": "old", "bundle": "/b", "sandboxPid": )" +
                          std::to_string(getpid()) + "}");
@@ -150,11 +153,11 @@ pid_t Listener(const std::string& path, const char* argv0, const char* extra, in
 // sandbox serving it. RemoveLeftover removes them.
 TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
   const std::string root = TempDir() + "/root";
-  ASSERT_TRUE(CreateStateDir(root, "gone").ok());
+  ASSERT_TRUE(Lock::CreateDir(root, "gone").ok());
   int wr = -1;
   const pid_t sandbox = Listener(ControlAddressFor(StateDir(root, "gone")), "seedsc", "boot", &wr);
   ASSERT_GT(sandbox, 0);
-  absl::Status again = CreateStateDir(root, "gone");
+  absl::Status again = Lock::CreateDir(root, "gone").status();
   EXPECT_NE(again.message().find("`seedsc delete --force gone` removes it"), std::string::npos)
       << again;
   // A running sandbox goes only with delete --force.
@@ -177,7 +180,7 @@ TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
 TEST(LeftoverTest, ASocketUnderTmpGoesAndOnlyASandboxIsKilled) {
   const std::string root = TempDir() + "/" + std::string(100, 'r');
   const std::string id = "long";
-  ASSERT_TRUE(CreateStateDir(root, id).ok());
+  ASSERT_TRUE(Lock::CreateDir(root, id).ok());
   const std::string sock = ControlAddressFor(StateDir(root, id));
   ASSERT_EQ(sock.rfind("/tmp/seedsc-", 0), 0u) << sock;
   int wr = -1;
@@ -207,7 +210,7 @@ TEST(LeftoverTest, ASandboxOlderThanTheDirIsLeftAlone) {
   // Its start time is kept to a clock tick: the dir comes 100 ms later.
   const absl::Time started = StartedAt(*IdentityOf(older));
   while (absl::Now() < started + absl::Milliseconds(100)) usleep(10 * 1000);
-  ASSERT_TRUE(CreateStateDir(root, id).ok());
+  ASSERT_TRUE(Lock::CreateDir(root, id).ok());
   ASSERT_TRUE(RemoveLeftover(root, id, true).ok());
   EXPECT_NE(access(StateDir(root, id).c_str(), F_OK), 0);
   EXPECT_EQ(waitpid(older, nullptr, WNOHANG), 0) << "a sandbox older than the dir was killed";
@@ -219,12 +222,12 @@ TEST(LeftoverTest, ASandboxOlderThanTheDirIsLeftAlone) {
 // Not a leftover: a container with a state, or one a seedsc is making.
 TEST(LeftoverTest, LeavesARecordedOrLockedContainer) {
   const std::string root = TempDir() + "/root";
-  ASSERT_TRUE(CreateStateDir(root, "made").ok());
+  ASSERT_TRUE(Lock::CreateDir(root, "made").ok());
   State st;
   st.id = "made";
   ASSERT_TRUE(SaveState(root, st).ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(RemoveLeftover(root, "made", true)));
-  ASSERT_TRUE(CreateStateDir(root, "making").ok());
+  ASSERT_TRUE(Lock::CreateDir(root, "making").ok());
   {
     auto lock = Lock::Acquire(root, "making");
     ASSERT_TRUE(lock.ok());
@@ -235,6 +238,48 @@ TEST(LeftoverTest, LeavesARecordedOrLockedContainer) {
   EXPECT_TRUE(RemoveLeftover(root, "making", true).ok());
   EXPECT_TRUE(LoadState(root, "made").ok());
   EXPECT_TRUE(absl::IsNotFound(RemoveLeftover(root, "never", true)));
+}
+
+// The names in `dir`, sorted.
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    names.push_back(e.path().filename());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A delete of NEW_ID while a create or fork makes its dir never finds it
+// unlocked and takes it for a leftover (issue 9: before, the dir was made
+// under its id and only then locked, and a delete in between removed it).
+// A temporary dir taken for a leftover before it was locked is made again.
+TEST(LeftoverTest, ADirBeingMadeIsNeverALeftover) {
+  const std::string root = TempDir() + "/root";
+  int made = 0;
+  SetCreateDirHookForTest([&](const std::string& name) {
+    ++made;
+    // Where the dir was still unlocked: a delete of the id finds nothing.
+    absl::Status s = RemoveLeftover(root, "new", true);
+    EXPECT_TRUE(absl::IsNotFound(s)) << s;
+    if (made == 1) {
+      EXPECT_TRUE(RemoveLeftover(root, name, true).ok()) << name;
+    }
+  });
+  absl::StatusOr<Lock> lock = Lock::CreateDir(root, "new");
+  SetCreateDirHookForTest(nullptr);
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  EXPECT_EQ(made, 2);
+  absl::Status s = RemoveLeftover(root, "new", true);
+  EXPECT_EQ(s.message(), "container \"new\" is being made by another seedsc") << s;
+  EXPECT_EQ(Names(root), std::vector<std::string>{"new"});
+  struct stat sb;
+  ASSERT_EQ(stat(StateDir(root, "new").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0711u);
+  // Its id taken: the usual error, and no temporary dir stays.
+  absl::Status again = Lock::CreateDir(root, "new").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
+  EXPECT_EQ(Names(root), std::vector<std::string>{"new"});
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

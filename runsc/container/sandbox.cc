@@ -133,8 +133,7 @@ namespace {
 // is a leftover (RemoveLeftover).
 absl::StatusOr<State> NewStateDir(const CreateOptions& o, const oci::Spec& spec,
                                   std::optional<Lock>* lock) {
-  if (absl::Status s = CreateStateDir(o.root, o.id); !s.ok()) return s;
-  absl::StatusOr<Lock> locked = Lock::Acquire(o.root, o.id);
+  absl::StatusOr<Lock> locked = Lock::CreateDir(o.root, o.id);
   if (!locked.ok()) return locked.status();
   lock->emplace(std::move(*locked));
   State st;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -25,6 +27,20 @@ using json = nlohmann::json;
 
 absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+std::function<void(const std::string&)>& CreateDirHook() {
+  static auto* hook = new std::function<void(const std::string&)>;
+  return *hook;
+}
+
+absl::Status ExistsError(const std::string& root, const std::string& id) {
+  struct stat sb;
+  const bool recorded = stat((StateDir(root, id) + "/state.json").c_str(), &sb) == 0;
+  return absl::AlreadyExistsError(absl::StrCat(
+      "container with id \"", id, "\" already exists",
+      recorded ? "" : absl::StrCat(" (without a state: a create or fork that was killed, or "
+                                   "one under way; `seedsc delete --force ", id, "` removes it)")));
 }
 
 }  // namespace
@@ -44,25 +60,6 @@ absl::Status ValidateId(const std::string& id) {
 
 std::string StateDir(const std::string& root, const std::string& id) {
   return absl::StrCat(root, "/", id);
-}
-
-absl::Status CreateStateDir(const std::string& root, const std::string& id) {
-  std::error_code ec;
-  std::filesystem::create_directories(root, ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating --root ", root, ": ", ec.message()));
-  std::string dir = StateDir(root, id);
-  if (mkdir(dir.c_str(), 0711) != 0) {
-    if (errno == EEXIST) {
-      struct stat sb;
-      const bool recorded = stat((dir + "/state.json").c_str(), &sb) == 0;
-      return absl::AlreadyExistsError(absl::StrCat(
-          "container with id \"", id, "\" already exists",
-          recorded ? "" : absl::StrCat(" (without a state: a create or fork that was killed, or "
-                                       "one under way; `seedsc delete --force ", id, "` removes it)")));
-    }
-    return Errno("creating " + dir);
-  }
-  return absl::OkStatus();
 }
 
 absl::Status SaveState(const std::string& root, const State& st) {
@@ -156,6 +153,46 @@ absl::StatusOr<Lock> Lock::Acquire(const std::string& root, const std::string& i
     return Errno("locking " + dir);
   }
   return Lock(fd);
+}
+
+absl::StatusOr<Lock> Lock::CreateDir(const std::string& root, const std::string& id) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating --root ", root, ": ", ec.message()));
+  const std::string dir = StateDir(root, id);
+  // A delete that took the temporary dir for a leftover (seedd's start
+  // removes every dir without a state whose lock is free) before it was
+  // locked: the rename finds it gone, and it is made again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::string temp = StateDir(root, ".new.XXXXXX");
+    if (mkdtemp(temp.data()) == nullptr) return Errno("creating a state dir in " + root);
+    if (const auto& hook = CreateDirHook()) hook(temp.substr(root.size() + 1));
+    const int fd = open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) continue;
+    if (fd < 0) return Errno("opening " + temp);
+    Lock lock(fd);
+    if (flock(fd, LOCK_EX) != 0) {
+      rmdir(temp.c_str());
+      return Errno("locking " + temp);
+    }
+    // mkdtemp's 0700: others (a container's user) reach the control socket.
+    fchmod(fd, 0711);
+    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) == 0) {
+      return lock;
+    }
+    const int err = errno;
+    if (err == ENOENT) continue;
+    rmdir(temp.c_str());
+    if (err == EEXIST) return ExistsError(root, id);
+    return absl::InternalError(absl::StrCat("renaming ", temp, " to ", dir, " (renameat2 "
+                                            "RENAME_NOREPLACE): ", std::strerror(err)));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("creating ", dir, ": its temporary dir was removed under it 5 times"));
+}
+
+void SetCreateDirHookForTest(std::function<void(const std::string& name)> hook) {
+  CreateDirHook() = std::move(hook);
 }
 
 Lock::~Lock() {

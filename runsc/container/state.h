@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,8 +56,6 @@ struct State {
 absl::Status ValidateId(const std::string& id);
 std::string StateDir(const std::string& root, const std::string& id);
 
-// Creates <root>/<id> exclusively (AlreadyExists if it is there).
-absl::Status CreateStateDir(const std::string& root, const std::string& id);
 absl::Status SaveState(const std::string& root, const State& st);  // atomic
 absl::StatusOr<State> LoadState(const std::string& root, const std::string& id);
 // Removes <root>/<id> and everything in it.
@@ -69,6 +68,14 @@ std::vector<std::string> ListIds(const std::string& root);
 class Lock {
  public:
   static absl::StatusOr<Lock> Acquire(const std::string& root, const std::string& id);
+  // Creates <root>/<id> (and <root>), already locked: AlreadyExists if it
+  // is there. Every new container's dir is made so (create, fork, seedd's
+  // Fork): a dir without a state whose lock nobody holds is a leftover
+  // that `seedsc delete ID` removes (RemoveLeftover), so the dir never
+  // shows under its id unlocked. It is made under a temporary name in
+  // <root> (".new.XXXXXX", a valid id: a leftover of one goes like any
+  // other), locked, and renamed to <id> with RENAME_NOREPLACE.
+  static absl::StatusOr<Lock> CreateDir(const std::string& root, const std::string& id);
   Lock(Lock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   ~Lock();
 
@@ -76,6 +83,10 @@ class Lock {
   explicit Lock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// Test only: CreateDir calls `hook` with the temporary dir's name after
+// making it and before locking it (nullptr: none).
+void SetCreateDirHookForTest(std::function<void(const std::string& name)> hook);
 
 // The OCI state JSON (runtime-spec "state"), as `runsc state` prints it.
 std::string OciStateJson(const State& st, const std::string& status, int indent);
