@@ -1,6 +1,8 @@
 #include "runsc/container/host_process.h"
 
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,17 +43,45 @@ void KillAndReap(pid_t pid) {
   waitpid(pid, nullptr, 0);
 }
 
-// A sleeping child made to get pid `want` (free: its process was reaped)
-// through ns_last_pid, as a pid reused after a wrap-around would be; 0 if
-// another process on the host kept taking it.
-pid_t SleepingChildWithPid(pid_t want) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    Put("/proc/sys/kernel/ns_last_pid", std::to_string(want - 1));
-    const pid_t pid = SleepingChild();
-    if (pid == want) return pid;
-    KillAndReap(pid);
+// Runs `body` as pid 1 of a new pid namespace, with a /proc of that
+// namespace (in a new mount namespace, whose mounts do not propagate to
+// the host's), and returns what it wrote to the fd it is given (see
+// pid_namespaces(7): the namespace's first child is its init, and
+// /proc/sys/kernel/ns_last_pid is the writer's own namespace's). A pid
+// made reused there never touches the host's pid allocation, and no other
+// process can take it first. "" if the namespace could not be made.
+template <typename T>
+std::string InNewPidNamespace(T body) {
+  int out[2];
+  if (pipe(out) != 0) return "";
+  const pid_t outer = fork();
+  if (outer == 0) {  // one thread: unshare(CLONE_NEWNS) needs an unshared fs
+    close(out[0]);
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) _exit(1);
+    const pid_t init = fork();
+    if (init == 0) {
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        _exit(1);
+      }
+      body(out[1]);
+      _exit(0);
+    }
+    _exit(init > 0 && waitpid(init, nullptr, 0) == init ? 0 : 1);
   }
-  return 0;
+  close(out[1]);
+  std::string said;
+  char buf[256];
+  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) said.append(buf, n);
+  close(out[0]);
+  if (outer > 0) waitpid(outer, nullptr, 0);
+  return said;
+}
+
+// Writes "`what`=`value`" as a line to `fd`, for InNewPidNamespace's caller.
+void Say(int fd, const char* what, long value) {
+  const std::string line = absl::StrCat(what, "=", value, "\n");
+  (void)!write(fd, line.data(), line.size());
 }
 
 TEST(ProcessIdentityTest, ALiveChildIsItself) {
@@ -95,24 +125,32 @@ TEST(ProcessIdentityTest, AnotherStartTimeOrBootIsAnotherProcess) {
 }
 
 // The case itself: the process recorded is gone and its pid now names a
-// new process (made so through ns_last_pid). EndProcess (what `seedsc
-// delete` does) neither kills nor waits for the new one.
+// new process (made so through ns_last_pid, in a pid namespace of the
+// test's own). EndProcess (what `seedsc delete` does) neither kills nor
+// waits for the new one.
 TEST(ProcessIdentityTest, AReusedPidIsNotKilled) {
-  const pid_t first = SleepingChild();
-  ASSERT_GT(first, 0);
-  const ProcessIdentity recorded = Identity(first);
-  usleep(30 * 1000);  // start times count clock ticks (10 ms at USER_HZ 100)
-  KillAndReap(first);
-  const pid_t second = SleepingChildWithPid(first);
-  if (second == 0) GTEST_SKIP() << "pid " << first << " was taken by another process each time";
-  ASSERT_EQ(second, recorded.pid);
-  EXPECT_NE(Identity(second).start_time, recorded.start_time);
-  EXPECT_FALSE(ProcessAlive(recorded));
-  EXPECT_TRUE(EndProcess(recorded, absl::Seconds(1)).ok());
-  EXPECT_TRUE(absl::IsNotFound(SignalProcess(recorded, SIGKILL)));
-  int ws = 0;
-  EXPECT_FALSE(Reaped(second, &ws)) << "the new process at the reused pid was killed: " << ws;
-  KillAndReap(second);
+  const std::string said = InNewPidNamespace([](int out) {
+    const pid_t first = SleepingChild();
+    absl::StatusOr<ProcessIdentity> recorded = IdentityOf(first);
+    usleep(30 * 1000);  // start times count clock ticks (10 ms at USER_HZ 100)
+    KillAndReap(first);
+    Put("/proc/sys/kernel/ns_last_pid", std::to_string(first - 1));
+    const pid_t second = SleepingChild();
+    absl::StatusOr<ProcessIdentity> now = IdentityOf(second);
+    Say(out, "reused", recorded.ok() && second == recorded->pid);
+    if (!recorded.ok() || !now.ok()) return;
+    Say(out, "new start time", now->start_time != recorded->start_time);
+    Say(out, "alive", ProcessAlive(*recorded));
+    Say(out, "end ok", EndProcess(*recorded, absl::Seconds(1)).ok());
+    Say(out, "signal not found", absl::IsNotFound(SignalProcess(*recorded, SIGKILL)));
+    int ws = 0;
+    Say(out, "new one killed", Reaped(second, &ws));
+    KillAndReap(second);
+  });
+  EXPECT_EQ(said,
+            "reused=1\nnew start time=1\nalive=0\nend ok=1\nsignal not found=1\n"
+            "new one killed=0\n")
+      << "(nothing: the pid namespace could not be made)";
 }
 
 // A group leader (a zygote) with one member that runs as `argv0` (sh
