@@ -20,6 +20,7 @@
 #include "fri/host_memory.h"
 #include "fri/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runsc/container/leftover.h"
 #include "runsc/container/sandbox.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/server.h"

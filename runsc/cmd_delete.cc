@@ -2,6 +2,7 @@
 // also running ones): no sandbox process, mount, cgroup or state dir stays.
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
+#include "runsc/container/leftover.h"
 #include "runsc/container/sandbox.h"
 
 namespace seedvisor::runsc {

@@ -17,6 +17,7 @@
 #include "runsc/container/test_files.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/host_process.h"
+#include "runsc/container/leftover.h"
 #include "runsc/container/sandbox.h"
 #include "runsc/container/state.h"
 

@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +27,7 @@
 #include "runsc/container/cgroup.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/host_process.h"
+#include "runsc/container/leftover.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/server.h"
 #include "shim/ttrpc/client.h"
@@ -485,69 +485,6 @@ std::string LiveStatus(const State& st) {
   return resp.status();
 }
 
-namespace {
-
-// When `dir` was made (statx's birth time; its ctime where the file system
-// keeps none, which is later, so fewer processes pass as younger).
-absl::Time MadeAt(const std::string& dir) {
-  struct statx sx{};
-  if (statx(AT_FDCWD, dir.c_str(), 0, STATX_BTIME | STATX_CTIME, &sx) != 0) {
-    return absl::InfiniteFuture();
-  }
-  const statx_timestamp t = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime : sx.stx_ctime;
-  return absl::FromUnixSeconds(t.tv_sec) + absl::Nanoseconds(t.tv_nsec);
-}
-
-}  // namespace
-
-absl::Status RemoveLeftover(const std::string& root, const std::string& id, bool end_sandbox) {
-  if (absl::Status s = ValidateId(id); !s.ok()) return s;
-  const std::string dir = StateDir(root, id);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
-  if (faccessat(fd, "state.json", F_OK, 0) == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container \"", id, "\" has a state: not a leftover"));
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container \"", id, "\" is being made by another seedsc"));
-  }
-  // A sandbox serving the control socket that no state records: forked or
-  // booted for a caller that died before recording it. Only a seedsc
-  // sandbox started after the dir was made (to a clock tick, twice), never
-  // one a state names (a seed, whose listener a fork could have inherited).
-  // EndProcess checks the start time again through a pidfd, so what was
-  // checked is what is killed.
-  const std::string sock = ControlAddressForDir(dir);
-  if (absl::StatusOr<ProcessIdentity> server = ListenerOf(sock); server.ok()) {
-    bool ours = IsSeedscSandbox(server->pid) &&
-                StartedAt(*server) + absl::Milliseconds(20) >= MadeAt(dir);
-    for (const std::string& other : ListIds(root)) {
-      absl::StatusOr<State> st = LoadState(root, other);
-      ours &= !(st.ok() && st->sandbox_pid == server->pid);
-    }
-    if (ours && !end_sandbox) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "container \"", id, "\" (a leftover) has a running sandbox (host pid ", server->pid,
-          "): use --force"));
-    }
-    if (ours) {
-      if (absl::Status s = EndProcess(*server, kEndProcessTimeout); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("container \"", id, "\" (a leftover): the "
-                                                   "sandbox serving its control socket: ",
-                                                   s.message()));
-      }
-    }
-  }
-  if (sock.rfind(dir, 0) != 0) unlink(sock.c_str());
-  return RemoveStateDir(root, id);
-}
-
 absl::Status DestroySandbox(const std::string& root, const State& st) {
   // Whether the container is its sandbox's first is the sandbox's to say:
   // DeleteContainer of the first one fails with FailedPrecondition, and
@@ -570,11 +507,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
       }
     }
   }
-  if (!joined && st.sandbox_pid > 0 && st.sandbox_start_time == 0) {
-    fprintf(stderr, "seedsc: warning: container \"%s\": its state (from an older seedsc) does "
-            "not say which process host pid %d was; none is signalled, the state goes\n",
-            st.id.c_str(), st.sandbox_pid);
-  }
+  if (!joined) WarnIfSandboxUnknown(st);
   if (!joined && SandboxAlive(st)) {
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
@@ -593,17 +526,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
   }
   // Its own cgroup may still hold stubs that outlived their zygote and
   // sentry (OrphanedStubs): they would keep the cgroup (and a shim) forever.
-  if (!joined && !st.cgroups_path.empty()) {
-    for (int round = 0; round < 3; ++round) {
-      const std::vector<pid_t> stubs = OrphanedStubs(CgroupProcs(st.cgroups_path));
-      if (stubs.empty()) break;
-      for (pid_t pid : stubs) {
-        if (absl::StatusOr<ProcessIdentity> id = IdentityOf(pid); id.ok()) {
-          EndProcess(*id, absl::Seconds(3)).IgnoreError();
-        }
-      }
-    }
-  }
+  if (!joined && !st.cgroups_path.empty()) EndOrphanedStubs(st.cgroups_path);
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);
   if (spec.ok() && !spec->hooks.poststop.empty()) {

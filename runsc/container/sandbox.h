@@ -78,18 +78,6 @@ std::string LiveStatus(const State& st);
 // poststop hooks, removes its cgroups and its state dir.
 absl::Status DestroySandbox(const std::string& root, const State& st);
 
-// What a create or fork leaves when its seedsc is killed before it has
-// recorded the container (issue 9): <root>/<id> without state.json, maybe
-// a control socket (beside it, or under /tmp for a long dir), maybe a
-// sandbox still serving it that no state names. Removes all three: the
-// sandbox only if it is a seedsc sandbox started after the dir was made and
-// not one a state under `root` names, and only if `end_sandbox` (delete's
-// --force: runc deletes no running container without it). NotFound if
-// there is no such dir; FailedPrecondition if it has a state (not a
-// leftover), a seedsc still holds its lock (making it), or its sandbox
-// runs and `end_sandbox` is false.
-absl::Status RemoveLeftover(const std::string& root, const std::string& id, bool end_sandbox);
-
 // The config.json saved in the state dir at create time.
 absl::StatusOr<oci::Spec> SavedSpec(const std::string& root, const State& st);
 
