@@ -499,6 +499,12 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
   if (!found.ok()) return found.status();
   if (absl::Status s = SandboxWide(**found, "pause"); !s.ok()) return s;
   absl::MutexLock l(&mu_);
+  if (ending_) {
+    // Shutdown's SIGKILLs need the tasks running to die: parking them now
+    // would keep a dying guest parked (and make a seed nothing may fork).
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", cfg_.id, "\" is shutting down: it cannot be paused"));
+  }
   if (first_->phase != Phase::kRunning || paused_) {
     return absl::FailedPreconditionError(
         absl::StrCat("container \"", cfg_.id, "\" is not running"));

@@ -266,6 +266,24 @@ TEST_F(ServerTest, ForkRefusedOnceShutdownBegan) {
   EXPECT_NE(access(sock.c_str(), F_OK), 0) << "a fork made its control socket";
 }
 
+// A Pause once Shutdown has begun refuses: it would park the tasks that
+// Shutdown's SIGKILL needs running to die.
+TEST_F(ServerTest, PauseRefusedOnceShutdownBegan) {
+  ControlServer& s = Make("while :; do sleep 1; done");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  std::vector<std::string> steps;
+  s.SetShutdownHookForTest([&](const char* step) {
+    steps.push_back(step);
+    absl::StatusOr<v1::PauseResponse> r = s.Pause({});
+    EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << step << ": " << r.status();
+    EXPECT_EQ(r.status().message(), "container \"c1\" is shutting down: it cannot be paused")
+        << step;
+  });
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+  EXPECT_GE(steps.size(), 2u);
+}
+
 TEST_F(ServerTest, KillBeforeStart) {
   ControlServer& s = Make("exit 0");
   v1::SignalRequest kill;
