@@ -54,27 +54,43 @@ struct KvmShared {
 
 // The VM's vCPUs, shared by the threads of its address space (README.md,
 // "vCPUs"): a thread holds one only while its guest code runs, and runs
-// on the one it ran on last whenever that is free. vCPUs are made as
-// threads come (as long as there are fewer than KvmShared::max_vcpus,
-// kVcpus), so a process of up to that many threads gives each its own; beyond that a thread takes a
-// free one, moving the FP state of the thread that last ran there out
-// (KVM_GET_XSAVE into that thread's slot), and waits in line when none is
-// free, kicking a runner out now and then as a scheduler would.
+// on the one it ran on last whenever that is free. A new thread gets a
+// vCPU of its own while the VM has fewer than KvmShared::max_vcpus
+// (kVcpus); beyond that a thread takes a free one, moving the FP state of
+// the thread that last ran there out (KVM_GET_XSAVE into that thread's
+// slot), and waits in line when none is free, kicking a runner out now and
+// then as a scheduler would.
+//
+// The rules (kvm_vcpus.cc): `mu` guards who holds each vCPU and whose FP
+// state it holds (Claim), and where each thread's FP state is
+// (KvmContext::fp_vcpu_, fp_in_buffer_). It is never held across a stub
+// round trip: only the thread that holds a vCPU (Claim::runner: to run on
+// it, to make it, or to move FP state out of it) makes ioctls on it or
+// uses its Vcpu, without the lock; and an FP state that is in a vCPU moves
+// only by the thread that holds that vCPU. So a thread whose state is in a
+// vCPU another holds waits (KvmContext::FpReachable) before it reads,
+// writes or drops its state: the holder is moving it out.
 struct VcpuPool {
-  struct Vcpu {
-    int fd = 0;  // in the stub; 0: not made (yet); -1: making it failed (never used)
+  // Who has a vCPU: under mu.
+  struct Claim {
     const KvmContext* runner = nullptr;    // the thread that holds it
-    const KvmContext* fp_owner = nullptr;  // whose FP state it holds
-    // The holder's business: where it stopped, ring 0 or ring 3 (PVM
-    // cannot change the CPL through KVM_SET_SREGS once a vCPU has run),
-    // and the fs and gs bases it holds.
+    const KvmContext* fp_owner = nullptr;  // whose FP state its registers hold
+    bool broken = false;  // its making failed: never used (KVM keeps its id)
+  };
+  // The holder's business, passed on with the vCPU (under mu): the fd in
+  // the stub (0: not made yet), where it stopped, ring 0 or ring 3 (PVM
+  // cannot change the CPL through KVM_SET_SREGS once a vCPU has run), and
+  // the fs and gs bases it holds.
+  struct Vcpu {
+    int fd = 0;
     bool ring0 = true;
     uint64_t fs_base = 0, gs_base = 0;
   };
   absl::Mutex mu;
+  Claim claims[kVcpus] ABSL_GUARDED_BY(mu);          // by vCPU id
   std::unique_ptr<Vcpu[]> vcpus{new Vcpu[kVcpus]};  // by vCPU id
-  int made ABSL_GUARDED_BY(mu) = 0;                 // ids [0, made) are taken
-  int broken ABSL_GUARDED_BY(mu) = 0;  // ids whose making failed (KVM keeps them)
+  int made ABSL_GUARDED_BY(mu) = 0;    // ids [0, made) are taken
+  int broken ABSL_GUARDED_BY(mu) = 0;  // ids whose making failed
   // Threads waiting for a vCPU, in line, each on its own CondVar: a freed
   // vCPU wakes the first only (2,000 threads woken at once queue here).
   std::deque<absl::CondVar*> line ABSL_GUARDED_BY(mu);
@@ -167,7 +183,7 @@ class KvmAddressSpace : public stub::StubAddressSpace {
 class KvmContext : public Context {
  public:
   // Sends the parked stub thread `tid` to `enter` with a slot, and makes it
-  // a vCPU of its own while the VM has fewer than kVcpus.
+  // a vCPU of its own while the VM has fewer than KvmShared::max_vcpus.
   static absl::StatusOr<std::unique_ptr<KvmContext>> Create(std::shared_ptr<KvmAddressSpace> as,
                                                             pid_t tid);
   ~KvmContext() override;
@@ -188,6 +204,9 @@ class KvmContext : public Context {
   // vain, or was told not to spin): each cost a FUTEX_WAKE here and a
   // wakeup there. For tests and benchmarks.
   uint64_t stub_sleeps() const { return stub_sleeps_; }
+  // The vCPU this thread ran on last, or was made with (-1: none yet), for
+  // tests: the thread's own while the VM has no more vCPUs than threads.
+  int last_vcpu() const { return vcpu_; }
 
   // Has this context's stub thread make host syscall `nr` (raw result).
   long StubCall(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
@@ -207,20 +226,35 @@ class KvmContext : public Context {
 
  private:
   KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot);
-  // kvm_vcpus.cc. HoldVcpu gives this thread a vCPU to run on (vcpu_),
-  // with this thread's FP state in it; ReleaseVcpu lets others have it.
-  absl::Status HoldVcpu();
-  void ReleaseVcpu();
+  // kvm_vcpus.cc (VcpuPool's rules). HoldVcpu gives this thread a vCPU to
+  // run on (vcpu_), with this thread's FP state in it; ReleaseVcpu lets
+  // others have it.
+  absl::Status HoldVcpu() ABSL_LOCKS_EXCLUDED(pool_.mu);
+  void ReleaseVcpu() ABSL_LOCKS_EXCLUDED(pool_.mu);
+  // Waits in line for a free vCPU and holds it: its id, or an error when
+  // none can ever run.
+  absl::StatusOr<int> AwaitVcpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
   // A free vCPU for this thread (-1: none), its id taken if it is new.
-  int PickVcpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
-  // Makes vCPU `v` (this thread holds it): fd, kvm_run, CPUID, registers.
+  int PickVcpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
+  // Makes the new vCPU this thread holds (vcpu_): fd, kvm_run, CPUID,
+  // registers. One whose making fails is marked broken and let go.
+  absl::Status MakeHeldVcpu() ABSL_LOCKS_EXCLUDED(pool_.mu);
   absl::Status SetUpVcpu(int v);
   // Moves FP states so that the held vCPU holds this thread's.
-  absl::Status TakeFpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
-  // KVM_GET_XSAVE of vCPU `v` into `owner`'s XSAVE buffer (made by this
-  // thread's stub thread: any thread of the stub may use any vCPU).
-  bool SaveFpLocked(int v, KvmContext* owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(as_->vcpus().mu);
-  VcpuPool::Vcpu& held() const { return as_->vcpus().vcpus[vcpu_]; }
+  absl::Status TakeFp() ABSL_LOCKS_EXCLUDED(pool_.mu);
+  // Whether this thread's FP state may be read, written or moved by this
+  // thread: it is in no vCPU that another thread holds (and moves it out).
+  bool FpReachable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
+  void AwaitFpReachableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
+  // Waits until FpReachable; then if this thread's state is in a vCPU,
+  // holds that vCPU (ReleaseFpVcpuLocked gives it back) and says which.
+  int HoldFpVcpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
+  void ReleaseFpVcpuLocked(int v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_.mu);
+  // KVM_GET_XSAVE or KVM_SET_XSAVE (`req`) of vCPU `v`, which this thread
+  // holds, from or into `owner`'s XSAVE buffer (made by this thread's stub
+  // thread: any thread of the stub may use any vCPU).
+  bool Xsave(unsigned long req, int v, const KvmContext& owner);
+  VcpuPool::Vcpu& held() const { return pool_.vcpus[vcpu_]; }
   CommPage* comm() const { return as_->comm(slot_); }
   kvm_run* mirror() const;
   bool Post(uint32_t state);
@@ -239,6 +273,7 @@ class KvmContext : public Context {
   bool FixedUp(uint64_t rip, uint64_t addr);
 
   std::shared_ptr<KvmAddressSpace> as_;
+  VcpuPool& pool_;  // as_->vcpus()
   const pid_t tid_;
   const int slot_;
   const pid_t owner_;
@@ -248,13 +283,15 @@ class KvmContext : public Context {
   systrap::SpinPolicy stub_spin_;
   uint64_t stub_budget_ = 0;  // the spin the stub was given for its current wait
   // The vCPU this thread holds while it runs, and ran on last otherwise
-  // (-1: none yet).
+  // (-1: none yet). This thread's own.
   int vcpu_ = -1;
-  // Where this thread's FP state is: in vCPU fp_vcpu_ (>= 0), or in its
-  // slot's XSAVE buffer if fp_in_buffer_, or nowhere yet (a new thread's,
-  // until the task sets it). Guarded by the pool's mu.
-  int fp_vcpu_ = -1;
-  bool fp_in_buffer_ = false;
+  // Where this thread's FP state is: in vCPU fp_vcpu_ (>= 0; that vCPU's
+  // Claim::fp_owner is this thread), or in its slot's XSAVE buffer if
+  // fp_in_buffer_, or nowhere yet (a new thread's, until the task sets it).
+  // The buffer is written by the thread that moves the state there, and
+  // otherwise by this thread only while the state is in no vCPU.
+  int fp_vcpu_ ABSL_GUARDED_BY(pool_.mu) = -1;
+  bool fp_in_buffer_ ABSL_GUARDED_BY(pool_.mu) = false;
   struct Fixup {
     uint64_t rip = 0, addr = ~uint64_t{0};
   };

@@ -104,6 +104,7 @@ void CopyRegsIn(const Registers& regs, kvm_regs& r) {
 
 KvmContext::KvmContext(std::shared_ptr<KvmAddressSpace> as, pid_t tid, int slot)
     : as_(std::move(as)),
+      pool_(as_->vcpus()),
       tid_(tid),
       slot_(slot),
       owner_(HostTid()),
@@ -155,30 +156,35 @@ absl::StatusOr<std::unique_ptr<KvmContext>> KvmContext::Create(std::shared_ptr<K
     ctx->dead_ = true;
     return absl::InternalError(absl::StrCat("kvm: starting stub thread ", tid, " failed"));
   }
-  // A vCPU of its own while the VM has fewer than max_vcpus (made here, as a
-  // thread's always was; failures fail the clone); else one when it runs.
-  bool own;
+  // A vCPU of its own while the VM has fewer than max_vcpus, its id taken
+  // and held in the same step (made here, as a thread's always was;
+  // failures fail the clone); else one when it runs. Its FP state is
+  // loaded when it first runs.
   {
-    absl::MutexLock l(&as->vcpus().mu);
-    own = as->vcpus().made < as->shared().max_vcpus;
+    VcpuPool& pool = ctx->pool_;
+    absl::MutexLock l(&pool.mu);
+    if (pool.made >= as->shared().max_vcpus) return ctx;
+    ctx->vcpu_ = pool.made++;
+    pool.claims[ctx->vcpu_].runner = ctx.get();
   }
-  if (own) {
-    if (absl::Status s = ctx->HoldVcpu(); !s.ok()) {
-      ctx->dead_ = !ctx->Alive();
-      return s;
-    }
-    ctx->ReleaseVcpu();
+  if (absl::Status s = ctx->MakeHeldVcpu(); !s.ok()) {
+    ctx->dead_ = !ctx->Alive();
+    return s;
   }
+  ctx->ReleaseVcpu();
   return ctx;
 }
 
 KvmContext::~KvmContext() {
   as_->contexts().Unregister(owner_);
   {
-    // A vCPU that holds this thread's FP state holds nobody's now.
-    VcpuPool& p = as_->vcpus();
-    absl::MutexLock l(&p.mu);
-    if (fp_vcpu_ >= 0 && p.vcpus[fp_vcpu_].fp_owner == this) p.vcpus[fp_vcpu_].fp_owner = nullptr;
+    // A vCPU that holds this thread's FP state holds nobody's now; one
+    // that another thread holds is moving it out: that thread uses this
+    // one (and its slot) until it has.
+    absl::MutexLock l(&pool_.mu);
+    AwaitFpReachableLocked();
+    if (fp_vcpu_ >= 0) pool_.claims[fp_vcpu_].fp_owner = nullptr;
+    fp_vcpu_ = -1;
   }
   bool gone = dead_ && !Alive();
   if (!dead_ && Post(kStateExit)) {

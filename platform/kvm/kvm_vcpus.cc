@@ -24,143 +24,196 @@ constexpr absl::Duration kVcpuWaitSlice = absl::Milliseconds(10);
 }  // namespace
 
 int KvmContext::PickVcpuLocked() {
-  VcpuPool& p = as_->vcpus();
-  if (vcpu_ >= 0 && p.vcpus[vcpu_].runner == nullptr && p.vcpus[vcpu_].fd >= 0) return vcpu_;
-  if (p.made < as_->shared().max_vcpus) return p.made++;
+  if (vcpu_ >= 0 && pool_.claims[vcpu_].runner == nullptr && !pool_.claims[vcpu_].broken) {
+    return vcpu_;
+  }
+  if (pool_.made < as_->shared().max_vcpus) return pool_.made++;
   // Every vCPU is made: a free one, best one whose FP state is nobody's.
   int any = -1;
-  for (int v = 0; v < p.made; ++v) {
-    if (p.vcpus[v].runner != nullptr || p.vcpus[v].fd < 0) continue;
-    if (p.vcpus[v].fp_owner == nullptr) return v;
+  for (int v = 0; v < pool_.made; ++v) {
+    if (pool_.claims[v].runner != nullptr || pool_.claims[v].broken) continue;
+    if (pool_.claims[v].fp_owner == nullptr) return v;
     if (any < 0) any = v;
   }
   return any;
 }
 
-absl::Status KvmContext::HoldVcpu() {
-  VcpuPool& p = as_->vcpus();
-  absl::MutexLock l(&p.mu);
+absl::StatusOr<int> KvmContext::AwaitVcpuLocked() {
   int v = -1;
   absl::CondVar turn;
   bool queued = false;
   for (;;) {
     // Behind others in line: only the first may pick.
-    if (queued ? p.line.front() == &turn : p.line.empty()) {
+    if (queued ? pool_.line.front() == &turn : pool_.line.empty()) {
       v = PickVcpuLocked();
-      if (v < 0 && p.broken >= as_->shared().max_vcpus) {
+      if (v < 0 && pool_.broken >= as_->shared().max_vcpus) {
         // None can ever run: fail rather than wait for one forever.
         if (queued) {
-          p.line.pop_front();
-          p.WakeFirstLocked();
+          pool_.line.pop_front();
+          pool_.WakeFirstLocked();
         }
         return absl::UnavailableError("kvm: no vCPU of this VM could be made");
       }
     }
     if (v >= 0) break;
     if (!queued) {
-      p.line.push_back(&turn);
+      pool_.line.push_back(&turn);
       queued = true;
       continue;
     }
-    if (p.line.front() != &turn) {
-      turn.Wait(&p.mu);
+    if (pool_.line.front() != &turn) {
+      turn.Wait(&pool_.mu);
       continue;
     }
-    if (turn.WaitWithTimeout(&p.mu, kVcpuWaitSlice)) {
+    if (turn.WaitWithTimeout(&pool_.mu, kVcpuWaitSlice)) {
       // Every vCPU has run the same threads for a while: kick one out.
-      for (int i = 0; i < p.made; ++i) {
-        const VcpuPool::Vcpu& k = p.vcpus[p.kick_next];
-        p.kick_next = (p.kick_next + 1) % p.made;
-        if (k.runner == nullptr || k.runner == this) continue;
+      for (int i = 0; i < pool_.made; ++i) {
+        const KvmContext* k = pool_.claims[pool_.kick_next].runner;
+        pool_.kick_next = (pool_.kick_next + 1) % pool_.made;
+        if (k == nullptr || k == this) continue;
         // SAFETY: a runner is alive while it holds its vCPU, which it
-        // gives back only under p.mu.
-        const_cast<KvmContext*>(k.runner)->Interrupt();
+        // gives back only under pool_.mu.
+        const_cast<KvmContext*>(k)->Interrupt();
         break;
       }
     }
   }
   if (queued) {
-    p.line.pop_front();
-    p.WakeFirstLocked();  // the next in line may find another free vCPU
+    pool_.line.pop_front();
+    pool_.WakeFirstLocked();  // the next in line may find another free vCPU
   }
-  VcpuPool::Vcpu& c = p.vcpus[v];
-  c.runner = this;
-  vcpu_ = v;
-  comm()->vcpu_fd = c.fd;
-  comm()->run_addr = kRunBase + static_cast<uint64_t>(v) * kRunStride;
-  if (c.fd <= 0) {
-    // A new vCPU: made without the lock, which nobody needs for a vCPU
-    // that this thread holds. One whose making fails is never used again
-    // (KVM keeps its id until the VM goes: KVM_CREATE_VCPU says EEXIST).
-    p.mu.Unlock();
-    absl::Status s = SetUpVcpu(v);
-    p.mu.Lock();
-    if (!s.ok()) {
-      c.fd = -1;
-      ++p.broken;
-      c.runner = nullptr;
-      p.WakeFirstLocked();
-      return s;
+  pool_.claims[v].runner = this;
+  return v;
+}
+
+absl::Status KvmContext::HoldVcpu() {
+  {
+    absl::MutexLock l(&pool_.mu);
+    absl::StatusOr<int> v = AwaitVcpuLocked();
+    if (!v.ok()) return v.status();
+    vcpu_ = *v;
+    // The run's fast path: back on the vCPU that holds this thread's FP
+    // state (always, while the thread has a vCPU of its own).
+    if (pool_.claims[vcpu_].fp_owner == this) {
+      comm()->vcpu_fd = held().fd;
+      comm()->run_addr = kRunBase + static_cast<uint64_t>(vcpu_) * kRunStride;
+      return absl::OkStatus();
     }
-    comm()->vcpu_fd = c.fd;
   }
-  if (absl::Status s = TakeFpLocked(); !s.ok()) {
-    c.runner = nullptr;
-    p.WakeFirstLocked();
+  comm()->run_addr = kRunBase + static_cast<uint64_t>(vcpu_) * kRunStride;
+  if (held().fd == 0) {
+    if (absl::Status s = MakeHeldVcpu(); !s.ok()) return s;
+  }
+  comm()->vcpu_fd = held().fd;
+  if (absl::Status s = TakeFp(); !s.ok()) {
+    ReleaseVcpu();
     return s;
   }
   return absl::OkStatus();
 }
 
+absl::Status KvmContext::MakeHeldVcpu() {
+  absl::Status s = SetUpVcpu(vcpu_);
+  if (s.ok()) return s;
+  absl::MutexLock l(&pool_.mu);
+  pool_.claims[vcpu_].broken = true;
+  ++pool_.broken;
+  pool_.claims[vcpu_].runner = nullptr;
+  pool_.WakeFirstLocked();
+  return s;
+}
+
 void KvmContext::ReleaseVcpu() {
-  VcpuPool& p = as_->vcpus();
-  absl::MutexLock l(&p.mu);
-  p.vcpus[vcpu_].runner = nullptr;
-  p.WakeFirstLocked();
+  absl::MutexLock l(&pool_.mu);
+  pool_.claims[vcpu_].runner = nullptr;
+  pool_.WakeFirstLocked();
 }
 
-bool KvmContext::SaveFpLocked(int v, KvmContext* owner) {
-  const long r = StubCall(SYS_ioctl, as_->vcpus().vcpus[v].fd, kKvmGetXsave,
-                          static_cast<long>(SlotAddr(owner->slot_) + kXsaveOff));
-  if (r != 0) return false;
-  as_->vcpus().vcpus[v].fp_owner = nullptr;
-  owner->fp_vcpu_ = -1;
-  owner->fp_in_buffer_ = true;
-  return true;
+bool KvmContext::FpReachable() const {
+  return fp_vcpu_ < 0 || pool_.claims[fp_vcpu_].runner == nullptr;
 }
 
-absl::Status KvmContext::TakeFpLocked() {
-  VcpuPool::Vcpu& c = held();
-  if (c.fp_owner == this) return absl::OkStatus();
+void KvmContext::AwaitFpReachableLocked() {
+  pool_.mu.Await(absl::Condition(static_cast<const KvmContext*>(this),
+                                        &KvmContext::FpReachable));
+}
+
+int KvmContext::HoldFpVcpuLocked() {
+  AwaitFpReachableLocked();
+  if (fp_vcpu_ >= 0) pool_.claims[fp_vcpu_].runner = this;
+  return fp_vcpu_;
+}
+
+void KvmContext::ReleaseFpVcpuLocked(int v) {
+  pool_.claims[v].runner = nullptr;
+  pool_.WakeFirstLocked();
+}
+
+bool KvmContext::Xsave(unsigned long req, int v, const KvmContext& owner) {
+  return StubCall(SYS_ioctl, pool_.vcpus[v].fd, static_cast<long>(req),
+                  static_cast<long>(SlotAddr(owner.slot_) + kXsaveOff)) == 0;
+}
+
+absl::Status KvmContext::TakeFp() {
   auto fail = [&](const char* what) {
     return absl::InternalError(absl::StrCat("kvm: vCPU ", vcpu_, ": ", what));
   };
-  if (c.fp_owner != nullptr) {
-    // The thread that ran here last is not running (it holds no vCPU, or
-    // a vCPU it has just taken and not yet loaded: that waits on p.mu).
-    // SAFETY: an FP owner is alive: its destructor clears the mark under p.mu.
-    if (!SaveFpLocked(vcpu_, const_cast<KvmContext*>(c.fp_owner))) {
+  const KvmContext* last;
+  {
+    absl::MutexLock l(&pool_.mu);
+    last = pool_.claims[vcpu_].fp_owner;
+  }
+  if (last == this) return absl::OkStatus();
+  if (last != nullptr) {
+    // The state of the thread that ran here last moves to its buffer. It
+    // stays in this vCPU, which this thread holds, until then, and its
+    // thread waits for that (FpReachable) before it touches it or goes
+    // away: `last` is alive.
+    if (!Xsave(kKvmGetXsave, vcpu_, *last)) {
       return fail("KVM_GET_XSAVE of the thread that ran there");
     }
+    absl::MutexLock l(&pool_.mu);
+    // SAFETY: only this thread changes another's FP location, under pool_.mu.
+    KvmContext* moved = const_cast<KvmContext*>(last);
+    moved->pool_.mu.AssertHeld();  // the same pool: a thread of this address space
+    pool_.claims[vcpu_].fp_owner = nullptr;
+    moved->fp_vcpu_ = -1;
+    moved->fp_in_buffer_ = true;
   }
-  if (fp_vcpu_ >= 0 && !SaveFpLocked(fp_vcpu_, this)) {
-    // Ours is in the vCPU we ran on last, which nobody runs (whoever took
-    // it would have moved ours out first).
-    return fail("KVM_GET_XSAVE of this thread's last vCPU");
+  bool in_buffer;
+  {
+    // Ours, if it is in another vCPU (which nobody runs: whoever took it
+    // would have moved ours out first), moves to our buffer.
+    absl::MutexLock l(&pool_.mu);
+    const int d = HoldFpVcpuLocked();
+    if (d >= 0) {
+      pool_.mu.Unlock();
+      const bool ok = Xsave(kKvmGetXsave, d, *this);
+      pool_.mu.Lock();
+      if (ok) {
+        pool_.claims[d].fp_owner = nullptr;
+        fp_vcpu_ = -1;
+        fp_in_buffer_ = true;
+      }
+      ReleaseFpVcpuLocked(d);
+      if (!ok) return fail("KVM_GET_XSAVE of this thread's last vCPU");
+    }
+    in_buffer = fp_in_buffer_;
   }
-  if (!fp_in_buffer_ && fp_vcpu_ < 0) {
+  // Our state is in no vCPU now: nobody but this thread touches our buffer.
+  if (!in_buffer) {
     // Never given a state (no SetFpState) and never run: start from the
     // init state, not whatever the vCPU's last thread (of this process or
     // of another sharing the address space) left in its registers.
     FpState().CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
+  }
+  if (!Xsave(kKvmSetXsave, vcpu_, *this)) {
+    absl::MutexLock l(&pool_.mu);
     fp_in_buffer_ = true;
+    return fail("KVM_SET_XSAVE");
   }
-  if (fp_in_buffer_) {
-    const long r = StubCall(SYS_ioctl, c.fd, kKvmSetXsave,
-                            static_cast<long>(SlotAddr(slot_) + kXsaveOff));
-    if (r != 0) return fail("KVM_SET_XSAVE");
-  }
-  c.fp_owner = this;
+  absl::MutexLock l(&pool_.mu);
+  pool_.claims[vcpu_].fp_owner = this;
   fp_vcpu_ = vcpu_;
   fp_in_buffer_ = false;
   return absl::OkStatus();
@@ -168,32 +221,44 @@ absl::Status KvmContext::TakeFpLocked() {
 
 Status KvmContext::GetFpState(FpState& fp) {
   if (dead_) return Errno(ESRCH);
-  VcpuPool& p = as_->vcpus();
-  absl::MutexLock l(&p.mu);
-  if (fp_vcpu_ >= 0) {
-    const long r = StubCall(SYS_ioctl, p.vcpus[fp_vcpu_].fd, kKvmGetXsave,
-                            static_cast<long>(SlotAddr(slot_) + kXsaveOff));
-    if (r != 0) return Errno(EIO);
-  } else if (!fp_in_buffer_) {
-    fp = FpState();  // never set, never run: the init state it would start with
+  const uint8_t* buf = as_->slot_base(slot_) + kXsaveOff;
+  absl::MutexLock l(&pool_.mu);
+  const int d = HoldFpVcpuLocked();
+  if (d < 0) {
+    // In our buffer, where only this thread touches it now, or never set
+    // and never run: the init state it would start with.
+    if (!fp_in_buffer_) {
+      fp = FpState();
+    } else {
+      fp.CopyFrom(buf, kXsaveImage, FpState::HostFeatures());
+    }
     return {};
   }
-  fp.CopyFrom(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
-  return {};
+  // In vCPU d, which this thread holds for the copy: nobody moves ours into
+  // the buffer meanwhile. The state stays in d.
+  pool_.mu.Unlock();
+  const bool ok = Xsave(kKvmGetXsave, d, *this);
+  if (ok) fp.CopyFrom(buf, kXsaveImage, FpState::HostFeatures());
+  pool_.mu.Lock();
+  ReleaseFpVcpuLocked(d);
+  return ok ? Status{} : Errno(EIO);
 }
 
 Status KvmContext::SetFpState(const FpState& fp) {
   if (dead_) return Errno(ESRCH);
-  VcpuPool& p = as_->vcpus();
-  absl::MutexLock l(&p.mu);
-  fp.CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
-  if (fp_vcpu_ < 0) {
-    fp_in_buffer_ = true;  // loaded when this thread next takes a vCPU
-    return {};
+  {
+    absl::MutexLock l(&pool_.mu);
+    AwaitFpReachableLocked();
+    if (fp_vcpu_ >= 0) {
+      // The vCPU's copy is nobody's now: the next run loads the buffer's.
+      pool_.claims[fp_vcpu_].fp_owner = nullptr;
+      fp_vcpu_ = -1;
+    }
+    fp_in_buffer_ = true;
   }
-  const long r = StubCall(SYS_ioctl, p.vcpus[fp_vcpu_].fd, kKvmSetXsave,
-                          static_cast<long>(SlotAddr(slot_) + kXsaveOff));
-  return r == 0 ? Status{} : Errno(EIO);
+  // In no vCPU: only this thread touches our buffer.
+  fp.CopyTo(as_->slot_base(slot_) + kXsaveOff, kXsaveImage, FpState::HostFeatures());
+  return {};
 }
 
 absl::Status KvmContext::SetUpVcpu(int v) {
@@ -202,7 +267,7 @@ absl::Status KvmContext::SetUpVcpu(int v) {
                                             std::strerror(static_cast<int>(r < 0 ? -r : EIO))));
   };
   const KvmShared& sh = as_->shared();
-  VcpuPool::Vcpu& c = as_->vcpus().vcpus[v];
+  VcpuPool::Vcpu& c = pool_.vcpus[v];
   long fd = StubCall(SYS_ioctl, as_->vm_fd(), KVM_CREATE_VCPU, v);
   if (fd <= 0) return fail("KVM_CREATE_VCPU", fd);
   const uint64_t run = kRunBase + static_cast<uint64_t>(v) * kRunStride;

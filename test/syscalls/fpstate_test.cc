@@ -393,6 +393,54 @@ TEST_P(FpStateTest, SignalHandlerStartsCleanAndInterruptedStateSurvives) {
   }
 }
 
+// Threads at once, each interrupted again and again by a signal whose
+// handler wrecks the FP registers: each gets its own state back at every
+// rt_sigreturn. On kvm the signal's delivery reads the thread's FP state
+// (GetFpState) and its return writes it (SetFpState) while other threads
+// run, and in fpstate_kvm_2vcpus move theirs between the same two vCPUs.
+std::atomic<int> g_wrecks{0};
+void WreckingHandler(int) {
+  const FpRegs* in = &g_clobber;
+  if (g_avx) {
+    asm volatile("ldmxcsr 512(%[in])\n\tfldcw 516(%[in])\n\t" SV_REP16(SV_LOAD_YMM)
+                 : : [in] "r"(in) : "memory", SV_XMM_CLOBBERS);
+  } else {
+    asm volatile("ldmxcsr 512(%[in])\n\tfldcw 516(%[in])\n\t" SV_REP16(SV_LOAD_XMM)
+                 : : [in] "r"(in) : "memory", SV_XMM_CLOBBERS);
+  }
+  g_wrecks.fetch_add(1, std::memory_order_relaxed);
+}
+
+TEST_P(FpStateTest, ConcurrentThreadsKeepTheirOwnStateAcrossSignals) {
+  constexpr int kThreads = 8, kSignals = 60;
+  g_avx = avx_;
+  g_clobber = Pattern(99, 0x3f80 /* round down */, 0x077f /* round down */);
+  g_wrecks = 0;
+  struct sigaction sa {}, old{};
+  sa.sa_handler = WreckingHandler;
+  ASSERT_OK(sigaction(SIGUSR2, &sa, &old));
+  std::atomic<int> bad{0}, failed{0};
+  std::vector<std::thread> ts;
+  const bool avx = avx_;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([t, avx, &bad, &failed] {
+      const FpRegs in = Pattern(static_cast<uint8_t>(7 + 29 * t), kTestMxcsr, kTestFcw);
+      for (int i = 0; i < kSignals; ++i) {
+        FpRegs out{};
+        if (FpSyscall(in, out, avx, SYS_tgkill, getpid(), gettid(), SIGUSR2) != 0) {
+          failed.fetch_add(1);
+        }
+        if (!Diff(in, out, avx).empty()) bad.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : ts) t.join();
+  sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_EQ(failed.load(), 0) << "tgkill calls that failed";
+  EXPECT_EQ(g_wrecks.load(), kThreads * kSignals) << "handler runs";
+  EXPECT_EQ(bad.load(), 0) << "signal returns after which a thread's FP registers were not its own";
+}
+
 // A fault handler edits the FP state in its frame; sigreturn installs it.
 FpRegs g_edit;
 void EditingHandler(int, siginfo_t*, void* ucv) {

@@ -1,0 +1,195 @@
+// The VM's vCPUs shared by its threads (VcpuPool; README.md, "vCPUs"), on
+// a VM capped at a few vCPUs (SEEDSC_KVM_MAX_VCPUS): threads made at once
+// each get a vCPU of their own until the cap, never one another's; and
+// threads running and setting FP state at once over fewer vCPUs keep
+// their own FP state. Skips where /dev/kvm is unusable.
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "platform/kvm/kvm_address_space.h"
+#include "platform/kvm/kvm_probe.h"
+#include "platform/platform.h"
+
+namespace seedvisor::platform::kvm {
+namespace {
+
+constexpr uint64_t kCode = 0x400000;
+constexpr uint64_t kData = 0x500000;
+constexpr uint64_t kStack = 0x600000;
+constexpr size_t kXmm0 = 160, kXmm1 = 176;  // in the FXSAVE area
+
+// The guest: adds xmm1 to xmm0 (bytewise), stores xmm0 at rbx, makes
+// getppid(), again and again. Its FP state changes at every run, so a
+// stale copy of it anywhere shows.
+constexpr uint8_t kGuest[] = {
+    0x66, 0x0f, 0xfc, 0xc1,        // paddb %xmm1, %xmm0
+    0x0f, 0x11, 0x03,              // movups %xmm0, (%rbx)
+    0xb8, 0x6e, 0x00, 0x00, 0x00,  // mov $110 (getppid), %eax
+    0x0f, 0x05,                    // syscall
+    0xeb, 0xf0,                    // jmp back to the paddb
+};
+
+class KvmVcpusTest : public ::testing::Test {
+ protected:
+  // A platform whose VMs have at most `vcpus` vCPUs, an address space with
+  // the guest mapped, and a context on its initial thread.
+  void Start(int vcpus) {
+    absl::StatusOr<KvmHost> h = ProbeKvm();
+    if (!h.ok()) GTEST_SKIP() << h.status().message();
+    setenv("SEEDSC_KVM_MAX_VCPUS", std::to_string(vcpus).c_str(), 1);
+    auto p = NewPlatform("kvm");
+    unsetenv("SEEDSC_KVM_MAX_VCPUS");
+    ASSERT_TRUE(p.ok()) << p.status();
+    platform_ = std::move(*p);
+    auto as = platform_->NewAddressSpace();
+    ASSERT_TRUE(as.ok()) << as.status();
+    as_ = *as;
+    auto ctx = platform_->Attach(as_, as_->initial_thread());
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    first_ = std::move(*ctx);
+    const int rw = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC, flags, -1, 0).ok());
+    ASSERT_TRUE(as_->WriteForce(UserAddr(kCode), kGuest, sizeof(kGuest)).ok());
+    ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, rw, flags, -1, 0).ok());
+    ASSERT_TRUE(as_->Map(UserAddr(kStack), kPageSize, rw, flags, -1, 0).ok());
+  }
+
+  // `n` more threads of the address space, attached at once (each from its
+  // own host thread, all released together), in `out`; then each host
+  // thread runs `body` with its thread's index and context, if given.
+  void AttachAtOnce(int n, std::vector<std::unique_ptr<Context>>& out,
+                    std::function<void(int, Context&)> body = nullptr) {
+    std::vector<ThreadHandle> handles;
+    for (int i = 0; i < n; ++i) {
+      Result<ThreadHandle> t = first_->NewThread();
+      ASSERT_TRUE(t.ok());
+      handles.push_back(*t);
+    }
+    out.resize(n);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; ++i) {
+      ts.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < n) {
+        }
+        auto c = platform_->Attach(as_, handles[i]);
+        if (!c.ok()) return;
+        out[i] = std::move(*c);
+        if (body) body(i, *out[i]);
+      });
+    }
+    for (std::thread& t : ts) t.join();
+    for (int i = 0; i < n; ++i) ASSERT_NE(out[i], nullptr) << "thread " << i;
+  }
+
+  static int VcpuOf(const Context& c) {
+    return dynamic_cast<const KvmContext&>(c).last_vcpu();
+  }
+
+  std::unique_ptr<Platform> platform_;
+  std::shared_ptr<AddressSpace> as_;
+  std::unique_ptr<Context> first_;
+};
+
+// Create() decides whether a thread gets a vCPU of its own and takes it in
+// one step: of threads made at once, exactly as many as the cap leaves get
+// one, each a different one. (Deciding, then taking, under two locks let
+// two threads both decide "own", and the second then took a vCPU the
+// other had just made.)
+TEST_F(KvmVcpusTest, ThreadsMadeAtOnceGetDistinctVcpusUpToTheCap) {
+  constexpr int kCap = 4, kRounds = 8, kThreads = 10;
+  Start(kCap);
+  if (IsSkipped() || HasFatalFailure()) return;
+  // Each round, a new address space of the same platform: a new VM.
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) {
+      first_.reset();
+      auto as = platform_->NewAddressSpace();
+      ASSERT_TRUE(as.ok()) << as.status();
+      as_ = *as;
+      auto ctx = platform_->Attach(as_, as_->initial_thread());
+      ASSERT_TRUE(ctx.ok()) << ctx.status();
+      first_ = std::move(*ctx);
+    }
+    ASSERT_EQ(VcpuOf(*first_), 0);
+    std::vector<std::unique_ptr<Context>> ctxs;
+    AttachAtOnce(kThreads, ctxs);
+    std::multiset<int> got;
+    for (const auto& c : ctxs) {
+      if (VcpuOf(*c) >= 0) got.insert(VcpuOf(*c));
+    }
+    EXPECT_EQ(got, (std::multiset<int>{1, 2, 3})) << "round " << round;
+  }
+}
+
+// FP state set, run and read by threads at once, six (and the idle first)
+// over two vCPUs: each run's guest continues from its own thread's xmm0,
+// and each GetFpState returns it.
+TEST_F(KvmVcpusTest, ThreadsSharingVcpusKeepTheirOwnFpState) {
+  constexpr int kThreads = 6, kRuns = 150;
+  Start(2);
+  if (IsSkipped() || HasFatalFailure()) return;
+  std::atomic<int> bad_runs{0}, bad_gets{0}, failures{0};
+  std::vector<std::unique_ptr<Context>> ctxs;
+  AttachAtOnce(kThreads, ctxs, [&](int i, Context& ctx) {
+    std::vector<uint8_t> image(FpState::HostSize(), 0);
+    FpState().CopyTo(image.data(), image.size(), FpState::HostFeatures());
+    std::memset(image.data() + kXmm1, 1, 16);
+    uint8_t xmm0[16];  // what the guest's xmm0 holds
+    const uint64_t out = kData + 64 * static_cast<uint64_t>(i);
+    Registers r{};
+    r.rip = kCode, r.rsp = kStack + kPageSize, r.rbx = out;
+    r.cs = 0x33, r.ss = 0x2b, r.eflags = 0x202;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    for (int run = 0; run < kRuns; ++run) {
+      // A new xmm0 now and then; between, the state stays where the last
+      // run left it (in a vCPU, or moved out by another thread's run).
+      if (run % 3 == 0) {
+        for (int b = 0; b < 16; ++b) xmm0[b] = static_cast<uint8_t>(0x40 + 16 * i + b + run);
+        std::memcpy(image.data() + kXmm0, xmm0, 16);
+        FpState mine;
+        mine.CopyFrom(image.data(), image.size(), FpState::HostFeatures());
+        if (!ctx.SetFpState(mine).ok()) failures.fetch_add(1);
+      }
+      Stop s = ctx.Run(r);
+      if (s.kind == StopKind::kInterrupt) {
+        // Kicked: the guest may or may not have made its add. Run again
+        // from the loop's start with what it holds.
+        FpState got;
+        if (!ctx.GetFpState(got).ok()) failures.fetch_add(1);
+        std::memcpy(xmm0, got.data() + kXmm0, 16);
+        r.rip = kCode;
+        continue;
+      }
+      if (s.kind != StopKind::kSyscall) {
+        failures.fetch_add(1);
+        return;
+      }
+      for (uint8_t& b : xmm0) ++b;
+      uint8_t seen[16];
+      if (!as_->Read(UserAddr(out), seen, 16).ok()) failures.fetch_add(1);
+      if (std::memcmp(seen, xmm0, 16) != 0) bad_runs.fetch_add(1);
+      FpState got;
+      if (!ctx.GetFpState(got).ok()) failures.fetch_add(1);
+      if (std::memcmp(got.data() + kXmm0, xmm0, 16) != 0) bad_gets.fetch_add(1);
+    }
+  });
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(bad_runs.load(), 0) << "runs whose guest saw another thread's xmm0";
+  EXPECT_EQ(bad_gets.load(), 0) << "GetFpState calls that returned another thread's xmm0";
+}
+
+}  // namespace
+}  // namespace seedvisor::platform::kvm
