@@ -37,7 +37,7 @@ int CmdList(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     auto st = container::LoadState(cfg.root, id);
     if (!st.ok()) continue;
     std::string status = container::LiveStatus(*st);
-    int pid = status == "stopped" ? 0 : st->sandbox_pid;
+    int pid = status == "stopped" ? 0 : st->pid();
     all.push_back({{"ociVersion", st->oci_version}, {"id", id}, {"pid", pid}, {"status", status},
                    {"bundle", st->bundle}, {"rootfs", st->rootfs}, {"created", st->created},
                    {"annotations", st->annotations}, {"owner", st->owner}});

@@ -77,7 +77,9 @@ class Sandbox {
   // Forked from a seed (Adopt): already started, paused until Resume.
   bool forked() const { return release_ != nullptr; }
   // A pod's application container in its pod's sandbox (seedsc create
-  // joined it): pid() is that sandbox's process, shared with the pod.
+  // joined it): pid() is that sandbox's process, shared with the pod, or,
+  // for one outside the sandbox's pid namespace, a host thread of it that
+  // names this container alone (runsc/container/pod_pid_ns.h).
   bool joined() const { return joined_; }
   // False once the control connection has closed (the sandbox process is
   // gone: nothing in it runs any more) or Destroy has run.

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "runsc/container/cgroup.h"
 #include "runsc/container/hooks.h"
+#include "runsc/container/pod_pid_ns.h"
 #include "runsc/container/host_process.h"
 #include "runsc/container/leftover.h"
 #include "sentry/control/control.pb.h"
@@ -170,7 +171,8 @@ absl::StatusOr<std::string> JoinOf(const oci::Spec& spec, const std::string& id)
 namespace {
 
 // config.json as control's CreateContainer carries it.
-control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oci::Spec& spec) {
+control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oci::Spec& spec,
+                                                const PidNamespaceChoice& pid_ns) {
   control::v1::CreateContainerRequest r;
   r.set_container_id(o.id);
   r.set_root(spec.root.path);
@@ -222,11 +224,10 @@ control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oc
   // holds the whole pod's sandbox process, not this container's tasks).
   if (spec.resources.pids_limit) r.set_pids_limit(*spec.resources.pids_limit);
   // linux.namespaces "pid" without a path: a pid namespace of its own (as
-  // runc and runsc give it); with a path (CRI's POD mode: the pod
-  // sandbox's), it shares the sandbox's.
-  for (const oci::Namespace& n : spec.namespaces) {
-    if (n.type == "pid" && n.path.empty()) r.set_own_pid_namespace(true);
-  }
+  // runc and runsc give it); a path names the pod sandbox's (CRI's POD
+  // mode) or another container's (TARGET).
+  r.set_own_pid_namespace(pid_ns.own);
+  r.set_pid_namespace_of(pid_ns.of);
   return r;
 }
 
@@ -249,6 +250,8 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", o.id, "\": its pod's sandbox \"", sandbox_id, "\" is not running"));
   }
+  absl::StatusOr<PidNamespaceChoice> pid_ns = PidNamespaceOf(o.root, *pod, spec);
+  if (!pid_ns.ok()) return pid_ns.status();
   std::optional<Lock> lock;
   absl::StatusOr<State> made = NewStateDir(o, spec, &lock);
   if (!made.ok()) return made.status();
@@ -268,12 +271,15 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
     return why;
   };
   control::v1::CreateContainerResponse resp;
-  if (absl::Status s = Call(st, "CreateContainer", JoinRequest(o, spec), &resp, absl::Seconds(30));
+  if (absl::Status s =
+          Call(st, "CreateContainer", JoinRequest(o, spec, *pid_ns), &resp, absl::Seconds(30));
       !s.ok()) {
     return undo(absl::Status(s.code(), absl::StrCat("joining the sandbox of \"", sandbox_id,
                                                     "\": ", s.message())));
   }
   joined = true;
+  // Outside the sandbox's pid namespace: known by its own host thread.
+  if (resp.host_thread() > 0) st.container_pid = HostTidOf(st.sandbox_pid, resp.host_thread());
   if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
   std::string state_json = OciStateJson(st, "created", -1);
   for (auto [kind, hooks] : {std::pair{"prestart", &spec.hooks.prestart},
@@ -285,7 +291,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
       !s.ok()) {
     return undo(s);
   }
-  if (absl::Status s = WritePidFile(o.pid_file, st.sandbox_pid); !s.ok()) return undo(s);
+  if (absl::Status s = WritePidFile(o.pid_file, st.pid()); !s.ok()) return undo(s);
   return st;
 }
 

@@ -75,6 +75,7 @@ absl::Status SaveState(const std::string& root, const State& st) {
             {"cgroupsPath", st.cgroups_path},
             {"rootfs", st.rootfs},
             {"sandboxId", st.sandbox_id.empty() ? st.id : st.sandbox_id},
+            {"containerPid", st.container_pid},
             {"annotations", st.annotations}};
   std::string dir = StateDir(root, st.id);
   std::string tmp = dir + "/.state.json.tmp";
@@ -113,6 +114,7 @@ absl::StatusOr<State> LoadState(const std::string& root, const std::string& id) 
     st.cgroups_path = j.value("cgroupsPath", "");
     st.rootfs = j.value("rootfs", "");
     st.sandbox_id = j.value("sandboxId", st.id);
+    st.container_pid = j.value("containerPid", 0);
     if (j.contains("annotations") && j["annotations"].is_object()) {
       st.annotations = j["annotations"].get<std::map<std::string, std::string>>();
     }
@@ -202,7 +204,7 @@ Lock::~Lock() {
 std::string OciStateJson(const State& st, const std::string& status, int indent) {
   // runtime-spec: pid is required while the container is created or running.
   json j = {{"ociVersion", st.oci_version}, {"id", st.id}, {"status", status}};
-  j["pid"] = status == "stopped" ? 0 : st.sandbox_pid;
+  j["pid"] = status == "stopped" ? 0 : st.pid();
   j["bundle"] = st.bundle;
   if (!st.annotations.empty()) j["annotations"] = st.annotations;
   return j.dump(indent);

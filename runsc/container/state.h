@@ -41,6 +41,12 @@ struct State {
   // that sandbox's.
   std::string sandbox_id;
   bool joined() const { return !sandbox_id.empty() && sandbox_id != id; }
+  // The host id reported as this container's pid (`state`, `list`,
+  // --pid-file) when it is not sandbox_pid: a joined container outside the
+  // sandbox's pid namespace has a host thread of the sandbox process of
+  // its own (control.proto, CreateContainerResponse.host_thread). 0: none.
+  pid_t container_pid = 0;
+  pid_t pid() const { return container_pid > 0 ? container_pid : sandbox_pid; }
   ProcessIdentity sandbox() const {
     return {.pid = sandbox_pid, .start_time = sandbox_start_time, .boot_id = sandbox_boot_id};
   }

@@ -572,6 +572,9 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
   if (shutdown_hook_) shutdown_hook_("ended: the guest killed, the kernel unquiesced");
   absl::MutexLock l(&mu_);
   shutdown_ = true;
+  for (auto& [id, c] : containers_) {
+    if (c->anchor != nullptr) c->anchor->Release();
+  }
   return v1::ShutdownResponse();
 }
 
@@ -607,11 +610,26 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
       return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
     }
   }
-  sentry::Vfs& vfs = kernel_.vfs();
+  if (req.own_pid_namespace() && !req.pid_namespace_of().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CreateContainer ", id, ": a pid namespace of its own and container \"",
+        req.pid_namespace_of(), "\"'s at once"));
+  }
   // Its own pid namespace (a child of the sandbox's, as runsc makes one
-  // per container of a pod): its /proc is that namespace's.
+  // per container of a pod), or another container's: its /proc is that
+  // namespace's.
   std::shared_ptr<sentry::PidNamespace> pid_ns;
   if (req.own_pid_namespace()) pid_ns = std::make_shared<sentry::PidNamespace>(nullptr);
+  if (!req.pid_namespace_of().empty()) {
+    absl::StatusOr<std::shared_ptr<Container>> target = Lookup(req.pid_namespace_of());
+    if (!target.ok()) {
+      return absl::NotFoundError(absl::StrCat("CreateContainer ", id, ": the pid namespace of ",
+                                              target.status().message()));
+    }
+    absl::MutexLock l(&mu_);
+    pid_ns = (*target)->cfg.init.pid_ns;
+  }
+  sentry::Vfs& vfs = kernel_.vfs();
   absl::StatusOr<std::shared_ptr<sentry::Mount>> root =
       vfs.AddContainerRoot(id, HostPathOf(req.caller_pid(), req.root()), pid_ns);
   if (!root.ok()) {
@@ -652,6 +670,7 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
   init.root = under;
   init.container_id = id;
   init.pid_ns = std::move(pid_ns);
+  const bool own_host_id = init.pid_ns != nullptr;
   // The init's stdio, held from now until Start (the pty's master goes to
   // the console socket now, as boot does for the first container).
   if (req.has_stdio()) {
@@ -678,10 +697,35 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
       absl::MutexLock kl(&kernel_.mu());
       kernel_.SetContainerPidsLimit(id, req.pids_limit());
     }
-    containers_[id] = std::move(c);
+    containers_[id] = c;
   }
   Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());
-  return v1::CreateContainerResponse();
+  v1::CreateContainerResponse resp;
+  if (own_host_id) {
+    // Outside the sandbox's pid namespace: a host id of its own (a
+    // TARGET container names its namespace by it). Without one it
+    // reports the sandbox's pid, as every container did before.
+    std::shared_ptr<HostAnchor> anchor = StartAnchor();
+    absl::MutexLock l(&mu_);
+    if (anchor != nullptr && containers_.count(id) && containers_[id] == c && !shutdown_) {
+      c->anchor = anchor;
+      resp.set_host_thread(anchor->WaitForTid(absl::ZeroDuration()));
+    } else if (anchor != nullptr) {
+      anchor->Release();
+    }
+  }
+  return resp;
+}
+
+std::shared_ptr<HostAnchor> ControlServer::StartAnchor() {
+  auto anchor = std::make_shared<HostAnchor>();
+  RunInBackground([anchor] { anchor->Hold(); });
+  if (anchor->WaitForTid(absl::Seconds(10)) == 0) {
+    Log::Warning("container of sandbox %s: no host thread of its own within 10 s", cfg_.id);
+    anchor->Release();
+    return nullptr;
+  }
+  return anchor;
 }
 
 absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
@@ -722,6 +766,7 @@ absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
     c.init_wait_status = SIGKILL;
     c.init_exited_at_ns = RealtimeNs();
   }
+  if (c.anchor != nullptr) c.anchor->Release();
   containers_.erase(c.cfg.id);
   kernel_.vfs().RemoveContainerRoot(c.cfg.id);
   return v1::DeleteContainerResponse();

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/fork_watch.h"
+#include "sentry/control/host_anchor.h"
 #include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
 #include "shim/ttrpc/server.h"
@@ -114,7 +115,12 @@ class ControlServer {
     std::map<int, std::string> exec_ids;
     std::map<int, int64_t> exited_at_ns;
     std::shared_ptr<void> init_stdio_owner;
+    // Its host thread (CreateContainerResponse.host_thread), for a
+    // container outside the sandbox's pid namespace; null: none.
+    std::shared_ptr<HostAnchor> anchor;
   };
+  // Starts a HostAnchor on a background thread and waits for its id.
+  std::shared_ptr<HostAnchor> StartAnchor();
   // The container a request names ("" = the first), or NotFound.
   absl::StatusOr<std::shared_ptr<Container>> Lookup(const std::string& id);
   bool IsFirst(const Container& c) const { return &c == first_.get(); }

@@ -608,6 +608,81 @@ TEST_F(ContainersTest, OwnPidNamespace) {
   s.WaitShutdown();
 }
 
+// A container in another container's pid namespace (CRI's NamespaceMode
+// TARGET: kubectl debug's ephemeral containers) sees that one's processes
+// by their ids there and they see its; a third container with a namespace
+// of its own sees neither. Each container outside the sandbox's namespace
+// has a host thread of its own (CreateContainerResponse.host_thread: what
+// seedsc reports as its pid), until it is deleted; the one a container
+// names must be in the sandbox.
+TEST_F(ContainersTest, TargetPidNamespace) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  auto start = [&](const std::string& id, v1::CreateContainerRequest req) -> pid_t {
+    req.set_container_id(id);
+    auto made = s.CreateContainer(req);
+    EXPECT_TRUE(made.ok()) << made.status();
+    v1::StartRequest sr;
+    sr.set_container_id(id);
+    EXPECT_TRUE(s.Start(sr).ok());
+    return made.ok() ? made->host_thread() : -1;
+  };
+  v1::CreateContainerRequest target = Second("exec sleep 1000", TempDir(), TempFile());
+  target.set_own_pid_namespace(true);
+  const pid_t target_thread = start("target", target);
+  v1::CreateContainerRequest debug = Second("exec sleep 1001", TempDir(), TempFile());
+  debug.set_pid_namespace_of("target");
+  const pid_t debug_thread = start("debug", debug);
+  v1::CreateContainerRequest third = Second("exec sleep 1002", TempDir(), TempFile());
+  third.set_own_pid_namespace(true);
+  const pid_t third_thread = start("third", third);
+  // Host threads of this process, one per container.
+  for (pid_t t : {target_thread, debug_thread, third_thread}) {
+    EXPECT_GT(t, 0);
+    EXPECT_EQ(access(absl::StrCat("/proc/self/task/", t).c_str(), F_OK), 0) << t;
+  }
+  EXPECT_NE(target_thread, debug_thread);
+  EXPECT_NE(debug_thread, third_thread);
+  // Every process but the shell itself, by its id in the reader's namespace.
+  const std::string ps =
+      "cd /proc; for p in [0-9]*; do [ $p = $$ ] || echo $p $(tr '\\0' ' ' <$p/cmdline); done";
+  // (Each init's shell execs its sleep after Start has answered.)
+  auto settled = [&](const std::string& id, const std::string& want) {
+    std::string got;
+    for (int i = 0; i < 100 && (got = Run(s, id, ps)) != want; ++i) usleep(50 * 1000);
+    return got;
+  };
+  EXPECT_EQ(settled("debug", "1 sleep 1000\n2 sleep 1001\n"), "1 sleep 1000\n2 sleep 1001\n");
+  EXPECT_EQ(settled("target", "1 sleep 1000\n2 sleep 1001\n"), "1 sleep 1000\n2 sleep 1001\n");
+  EXPECT_EQ(settled("third", "1 sleep 1002\n"), "1 sleep 1002\n");
+  // Naming a container the sandbox does not have, or both modes at once.
+  v1::CreateContainerRequest bad = Second("exec sleep 1000", TempDir(), TempFile());
+  bad.set_container_id("bad");
+  bad.set_pid_namespace_of("nobody");
+  EXPECT_EQ(s.CreateContainer(bad).status().code(), absl::StatusCode::kNotFound);
+  bad.set_pid_namespace_of("target");
+  bad.set_own_pid_namespace(true);
+  EXPECT_EQ(s.CreateContainer(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  // Deleting a container ends its host thread (here, without a ttrpc
+  // server, a thread of its own: it exits once released), Shutdown the rest.
+  v1::DeleteContainerRequest del;
+  del.set_container_id("debug");
+  ASSERT_TRUE(s.DeleteContainer(del).ok());
+  auto ended = [](pid_t t) {
+    for (int i = 0; i < 500; ++i) {
+      if (access(absl::StrCat("/proc/self/task/", t).c_str(), F_OK) != 0) return true;
+      usleep(10 * 1000);
+    }
+    return false;
+  };
+  EXPECT_TRUE(ended(debug_thread));
+  EXPECT_EQ(access(absl::StrCat("/proc/self/task/", third_thread).c_str(), F_OK), 0);
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  EXPECT_TRUE(ended(target_thread));
+  EXPECT_TRUE(ended(third_thread));
+  s.WaitShutdown();
+}
+
 // A zombie of a deleted container, reaped after a new container of the
 // same id was made, gives back its own charge, not the new container's
 // (the charge is the group's, not its container id's).

@@ -11,8 +11,10 @@ over localhost. Pod B's `prober` must not reach 127.0.0.1:8080 of pod A
 (neither on its own localhost nor at pod A's address) but does reach *:8081
 at pod A's address (so the network itself works). A third container of
 pod A, with a pid namespace of its own (NamespaceMode CONTAINER), sees
-only its own processes, its init as pid 1. Pod C, its host
-processes SIGKILLed at once, is still stopped and removed. One shim
+only its own processes, its init as pid 1; a fourth, in the third's
+namespace (NamespaceMode TARGET, as kubectl debug --target makes), sees
+them and they see it, and a fifth with one of its own sees neither. Pod
+C, its host processes SIGKILLed at once, is still stopped and removed. One shim
 serves each pod, also after some of its containers exited. Also: ExecSync
 exit codes and stderr, the CRI log file format, a container's own exit
 code, the stop grace period (TERM handled: its exit code; TERM ignored:
@@ -102,8 +104,9 @@ def pod_config(pb, args, name):
     )
 
 
-def create(cri, args, pod_id, config, name, script, pid_mode=None):
-    """pid_mode: the container's NamespaceOption.pid (None: unset, POD)."""
+def create(cri, args, pod_id, config, name, script, pid_mode=None, target=""):
+    """pid_mode: the container's NamespaceOption.pid (None: unset, POD);
+    target: its target_id (for TARGET)."""
     pb = cri.pb
     cfg = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=name),
@@ -113,6 +116,8 @@ def create(cri, args, pod_id, config, name, script, pid_mode=None):
     )
     if pid_mode is not None:
         cfg.linux.security_context.namespace_options.pid = pid_mode
+    if target:
+        cfg.linux.security_context.namespace_options.target_id = target
     return cri.call("CreateContainer", pod_sandbox_id=pod_id, config=cfg,
                     sandbox_config=config).container_id
 
@@ -315,7 +320,35 @@ def run(args, pb, cri, pods):
           got[0] == 0 and got[1].split("\n")[0] not in ("", "1") and WAITS in got[1],
           "own-pids: readlink /proc/self; cat /proc/1/cmdline",
           "an id other than 1, its init's command", got)
-    cri.call("StopContainer", container_id=own, timeout=10)
+
+    # NamespaceMode TARGET (kubectl debug --target: an ephemeral container
+    # in another container's pid namespace): `debug` sees own-pids'
+    # processes, its init as 1, and own-pids sees debug's; `third`, with a
+    # namespace of its own, sees neither. (The markers are in their argv.)
+    debug = create(cri, args, pod_a, cfg_a, "debug", WAITS + " # debug-marker",
+                   pid_mode=pb.TARGET, target=own)
+    third = create(cri, args, pod_a, cfg_a, "third", WAITS + " # third-marker",
+                   pid_mode=pb.CONTAINER)
+    for cid in (debug, third):
+        cri.call("StartContainer", container_id=cid)
+    ps = {cid: cri.exec_sync(cid, ["ps", "-o", "pid,args"]) for cid in (own, debug, third)}
+    procs = {cid: [line.split(None, 1) for line in got[1].splitlines()[1:]]
+             for cid, got in ps.items()}
+    check("target_pid_namespace",
+          ps[debug][0] == 0 and ["1", f"sh -c {WAITS}"] in procs[debug] and
+          any("debug-marker" in a for _, a in procs[debug]),
+          "debug (pid TARGET own-pids): ps -o pid,args",
+          "own-pids' init as 1, its own process", ps[debug])
+    check("target_pid_namespace_shared",
+          ps[own][0] == 0 and any("debug-marker" in a for _, a in procs[own]),
+          "own-pids: ps -o pid,args", "debug's process", ps[own])
+    check("target_pid_namespace_not_others'",
+          ps[third][0] == 0 and any(p == "1" and "third-marker" in a for p, a in procs[third])
+          and not any("debug-marker" in a or a == f"sh -c {WAITS}" for _, a in procs[third]),
+          "third (pid CONTAINER): ps -o pid,args", "its own init as 1, no debug or own-pids",
+          ps[third])
+    for cid in (debug, third, own):
+        cri.call("StopContainer", container_id=cid, timeout=10)
 
     # Pod B: reaches pod A at its address, not its localhost-only port.
     cfg_b = pod_config(pb, args, "pod-b")

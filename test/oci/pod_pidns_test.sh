@@ -5,8 +5,11 @@
 # "pid" entry has no path (NamespaceMode CONTAINER, the kubelet's
 # default). b sees a's init as its pid 1; c is pid 1 of a namespace of its
 # own, its /proc shows only itself, and an exec into c joins that
-# namespace. For seedsc, b and c join a's sandbox (CRI annotations; runc
-# ignores them).
+# namespace. `d` names c's namespace by path, /proc/<c's pid>/ns/pid
+# (NamespaceMode TARGET, kubectl debug's ephemeral containers): d sees c's
+# init as its 1, c sees d's process. For seedsc, b, c and d join a's
+# sandbox (CRI annotations; runc ignores them), and c's pid is a host id
+# of its own (its sandbox's thread), not a's.
 #
 #   bazel test //test/oci:pod_pidns_test
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,6 +63,7 @@ PY
 B_SCRIPT='cat /proc/1/comm; test "$(readlink /proc/self)" != 1 && echo not-init'
 C_SCRIPT='echo $$; cd /proc; echo [0-9]*; cd -P /proc/self && pwd; exec sleep 1000'
 EXEC_SCRIPT='cat /proc/1/cmdline; echo; set -- /proc/[0-9]*; echo $# processes'
+LIST_SCRIPT='cd /proc; for p in [0-9]*; do tr "\0" " " <$p/cmdline; echo; done'
 want_b="sleep
 not-init"
 want_c="1
@@ -85,7 +89,20 @@ for rt in runc seedsc; do
   check_eq "$rt: its init is 1 and its /proc shows only itself" "$want_c" "$(cat "$d/c.out")"
   got="$(timeout 30 "${R[@]}" exec c sh -c "$EXEC_SCRIPT" 2>&1 | tr -d '\0')"
   check_eq "$rt: an exec joins its namespace" "$want_exec" "$got"
-  [[ -s "$d/b.err" || -s "$d/c.err" ]] && sed 's/^/  stderr: /' "$d/b.err" "$d/c.err"
-  for id in c a; do "${R[@]}" delete --force "$id" >/dev/null 2>&1; done
+  pid_c="$("${R[@]}" state c | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')"
+  [[ "$pid_c" != "$pid_a" ]]
+  check_eq "$rt: c's pid is not a's" 0 $?
+  bundle "$d/d" container "/proc/$pid_c/ns/pid" sleep 1001
+  timeout 30 "${R[@]}" run --detach --bundle "$d/d" d >"$d/d.out" 2>"$d/d.err" </dev/null
+  check_eq "$rt: c's pid namespace by path (TARGET): run --detach" 0 $?
+  got="$(timeout 30 "${R[@]}" exec d sh -c "tr '\0' ' ' </proc/1/cmdline" 2>&1)"
+  check_eq "$rt: d sees c's init as its 1" "sleep 1000 " "$got"
+  got="$(timeout 30 "${R[@]}" exec d sh -c "$LIST_SCRIPT" 2>&1 | grep -c '^sleep ')"
+  check_eq "$rt: d sees c's processes only (c's init, its own)" 2 "$got"
+  got="$(timeout 30 "${R[@]}" exec c sh -c "$LIST_SCRIPT" 2>&1 | grep -c '^sleep 1001 $')"
+  check_eq "$rt: c sees d's process" 1 "$got"
+  [[ -s "$d/b.err" || -s "$d/c.err" || -s "$d/d.err" ]] &&
+    sed 's/^/  stderr: /' "$d/b.err" "$d/c.err" "$d/d.err"
+  for id in d c a; do "${R[@]}" delete --force "$id" >/dev/null 2>&1; done
 done
 testlib_finish
