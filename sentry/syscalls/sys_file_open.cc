@@ -62,28 +62,38 @@ SyscallReturn SysCloseRange(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
-SyscallReturn SysChdir(Task& t, const SyscallArgs& a) {
+namespace {
+
+// chdir(2) and chroot(2) (`root`): `path`, a directory the caller may
+// search, becomes its working directory or root (chroot: CAP_SYS_CHROOT
+// too, checked after search permission, as ksys_chroot() does). Walked
+// again if a umount2 took its mount away before the fs context held it
+// (Vfs::HeldMountLive).
+SyscallReturn MoveTo(Task& t, const SyscallArgs& a, bool root) {
   SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, a.Addr(0)));
-  SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().ResolveAt(t, AT_FDCWD, path, 0));
-  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
-  if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
-  SV_TRY(CheckAccess(Vfs::CredsOf(t), st, X_OK));
-  t.fs().SetCwd(std::move(d));
-  return 0;
+  Vfs& vfs = t.kernel().vfs();
+  for (int attempt = 0;; ++attempt) {
+    SV_ASSIGN_OR_RETURN(DentryRef d, vfs.ResolveAt(t, AT_FDCWD, path, 0));
+    SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+    if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
+    SV_TRY(CheckAccess(Vfs::CredsOf(t), st, X_OK));
+    if (root && !t.creds().HasCap(CAP_SYS_CHROOT)) return Errno(EPERM);
+    const Mount* m = d->mount();
+    if (root) {
+      t.fs().SetRoot(std::move(d));
+    } else {
+      t.fs().SetCwd(std::move(d));
+    }
+    if (attempt == 3 || vfs.HeldMountLive(m)) return 0;
+  }
 }
 
-// chroot(2): the caller's root becomes `path` (search permission, then
-// CAP_SYS_CHROOT, as ksys_chroot() checks them); ".." never climbs above it.
-SyscallReturn SysChroot(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, a.Addr(0)));
-  SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().ResolveAt(t, AT_FDCWD, path, 0));
-  SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
-  if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
-  SV_TRY(CheckAccess(Vfs::CredsOf(t), st, X_OK));
-  if (!t.creds().HasCap(CAP_SYS_CHROOT)) return Errno(EPERM);
-  t.fs().SetRoot(std::move(d));
-  return 0;
-}
+}  // namespace
+
+SyscallReturn SysChdir(Task& t, const SyscallArgs& a) { return MoveTo(t, a, false); }
+
+// chroot(2): ".." never climbs above the new root.
+SyscallReturn SysChroot(Task& t, const SyscallArgs& a) { return MoveTo(t, a, true); }
 
 SyscallReturn SysFchdir(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, a.Int(0)));

@@ -1,14 +1,17 @@
 // mount(2), umount2(2) and pivot_root(2) inside the sandbox, on the
 // caller's mount namespace (MountNamespace, sentry/vfs/vfs.h; CLONE_NEWNS
 // in sys_ns.cc). A namespace's mounts are its own (a copy's are copies),
-// so every change here is seen in the caller's namespace only.
+// so every change of the tree here is seen in the caller's namespace
+// only (a remount without MS_BIND changes the filesystem, which is shared).
 //
 // What mount(2) does here, in path_mount()'s order:
 //   - MS_REMOUNT (with MS_BIND: do_reconfigure_mnt(); without: do_remount())
 //     of a mount's root: the mount's flags become the call's (MS_RDONLY,
 //     MS_NOSUID, MS_NODEV, MS_NOEXEC, the atime flags, kept if none is
-//     given); without MS_BIND the filesystem's read-only state too (shown
-//     for this mount only). `data` is not looked at. MS_RDONLY is EBUSY
+//     given); without MS_BIND the filesystem's read-only state too, which
+//     every mount of it (binds, other namespaces' copies) shares: writes
+//     through any of them are EROFS while it is read-only, whatever their
+//     own flag says. `data` is not looked at. MS_RDONLY is EBUSY
 //     while files are open for writing on the mount (without MS_BIND: on
 //     any mount of the filesystem); unlinked files still open do not
 //     count (Linux's s_remove_count does).
@@ -219,7 +222,8 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
     if (d->mount()->busy()) return Errno(EBUSY);
     if (vfs.MarkExpired(*ns, d->mount())) return Errno(EAGAIN);
   }
-  if (!(flags & MNT_DETACH) && d != ns->root() && d->mount()->busy()) return Errno(EBUSY);
+  // Busy or not is decided under the mount lock (DetachIn), so that an
+  // open or chdir finishing meanwhile is seen or sees the unmount.
   SV_TRY(vfs.DetachIn(*ns, d, (flags & MNT_DETACH) != 0));
   return 0;
 }

@@ -43,9 +43,16 @@ class Mount;
 // writers of every mount of one filesystem instance (shared by
 // Mount::ShareSuperblock: sb_prepare_remount_readonly()). Kept apart from
 // the Mount so that a hold may outlive it.
+//
+// `unmounting` is set by umount2 (without MNT_DETACH) under the Vfs's
+// mount lock before it reads `users`, and stays set once the mount is
+// gone (Linux's MNT_SYNC_UMOUNT); a hold is taken before `unmounting` is
+// read (both sequentially consistent), so either umount2 sees the hold
+// (EBUSY) or the holder sees the flag and asks Vfs::HeldMountLive.
 struct MountCounts {
   std::atomic<int> users{0};
   std::atomic<int> writers{0};
+  std::atomic<bool> unmounting{false};
   std::shared_ptr<std::atomic<int>> fs_writers = std::make_shared<std::atomic<int>>(0);
 };
 

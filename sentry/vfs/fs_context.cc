@@ -23,6 +23,26 @@ std::shared_ptr<MountNamespace> FsContext::mnt_ns() const {
   return mnt_ns_;
 }
 
+void FsContext::AddUser() {
+  MountHold root_hold, cwd_hold;  // the old (empty) ones, released outside the lock
+  std::lock_guard l(mu_);
+  if (users_.fetch_add(1, std::memory_order_acq_rel) == 0 && released_) {
+    released_ = false;
+    root_hold = std::exchange(root_hold_, HoldOn(root_));
+    cwd_hold = std::exchange(cwd_hold_, HoldOn(cwd_));
+  }
+}
+
+void FsContext::DropUser() {
+  MountHold root_hold, cwd_hold;  // released outside the lock
+  std::lock_guard l(mu_);
+  if (users_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    released_ = true;
+    root_hold = std::move(root_hold_);
+    cwd_hold = std::move(cwd_hold_);
+  }
+}
+
 void FsContext::EnterMountNamespace(std::shared_ptr<MountNamespace> ns, DentryRef root) {
   SwitchMountNamespace(std::move(ns), root, root);
 }
@@ -33,6 +53,7 @@ void FsContext::SwitchMountNamespace(std::shared_ptr<MountNamespace> ns, DentryR
   DentryRef old_root, old_cwd;  // released outside the lock
   MountHold root_hold = HoldOn(root), cwd_hold = HoldOn(cwd);
   std::lock_guard l(mu_);
+  if (released_) root_hold = MountHold(), cwd_hold = MountHold();
   old_ns = std::exchange(mnt_ns_, std::move(ns));
   old_root = std::exchange(root_, std::move(root));
   old_cwd = std::exchange(cwd_, std::move(cwd));
@@ -54,6 +75,7 @@ void FsContext::SetCwd(DentryRef d) {
   DentryRef old;
   MountHold hold = HoldOn(d);
   std::lock_guard l(mu_);
+  if (released_) hold = MountHold();
   old = std::exchange(cwd_, std::move(d));
   std::swap(cwd_hold_, hold);
 }
@@ -62,6 +84,7 @@ void FsContext::SetRoot(DentryRef d) {
   DentryRef old;
   MountHold hold = HoldOn(d);
   std::lock_guard l(mu_);
+  if (released_) hold = MountHold();
   old = std::exchange(root_, std::move(d));
   std::swap(root_hold_, hold);
 }

@@ -50,8 +50,12 @@ class FsContext {
   // /proc) is no user, so this, not the pointer's use_count, says whether
   // the context is shared (unshare(CLONE_FS), setns(CLONE_NEWNS)).
   int users() const { return users_.load(std::memory_order_acquire); }
-  void AddUser() { users_.fetch_add(1, std::memory_order_acq_rel); }
-  void DropUser() { users_.fetch_sub(1, std::memory_order_acq_rel); }
+  // The last user's going lets go of root's and cwd's mounts at once
+  // (free_fs_struct() at fs->users == 0), though a /proc reader may still
+  // hold the pointer: its read must not keep a mount busy (umount2 EBUSY)
+  // after the task let go. A user coming back holds them again.
+  void AddUser();
+  void DropUser();
 
  private:
   static MountHold HoldOn(const DentryRef& d) {
@@ -62,8 +66,10 @@ class FsContext {
   DentryRef root_;
   DentryRef cwd_;
   // Holds on root's and cwd's mounts: umount2 is EBUSY while any
-  // context's root or working directory is on a mount.
+  // context's root or working directory is on a mount. Empty while
+  // `released_` (no user since the last one went).
   MountHold root_hold_, cwd_hold_;
+  bool released_ = false;
   mode_t umask_;
   std::shared_ptr<MountNamespace> mnt_ns_;
 };

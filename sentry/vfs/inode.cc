@@ -306,7 +306,7 @@ void Mount::SetMountFlags(std::string_view flags, bool superblock) {
   }
   options_ = std::move(out);
   read_only_ = flags.substr(0, 2) == "ro";
-  if (superblock) sb_read_only_ = read_only_;
+  if (superblock) sb_read_only_->store(read_only_);
 }
 
 void Mount::DropDentryCache() {
@@ -362,7 +362,7 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
     if (options_.compare(pos, end - pos, "ro") == 0) read_only_ = true;
     pos = end + 1;
   }
-  sb_read_only_ = read_only_;
+  sb_read_only_->store(read_only_);
 }
 
 
@@ -414,8 +414,13 @@ std::string Mount::MountOptionsText() const {
   return out;
 }
 
+std::string Mount::MountsOptionsText() const {
+  if (!writes_refused() || options_.rfind("ro", 0) == 0) return options_;
+  return options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
+}
+
 std::string Mount::SuperOptionsText() const {
-  std::string out = sb_read_only_ ? "ro" : "rw";
+  std::string out = sb_read_only() ? "ro" : "rw";
   for (std::string_view o : SplitOptions(options_)) {
     if (o == "ro" || o == "rw" || IsMountFlag(o)) continue;
     out += ",";

@@ -166,6 +166,10 @@ class Inode : public std::enable_shared_from_this<Inode> {
   mode_t Type();
   // The same if known already (0 if not), without a Stat.
   mode_t CachedType() const { return type_.load(std::memory_order_relaxed); }
+  // Keeps the type of a Stat() the caller made (st_mode), for CachedType.
+  void NoteType(mode_t mode) {
+    if (CachedType() == 0) type_.store(mode & S_IFMT, std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<mode_t> type_{0};  // 0: not known yet
@@ -231,9 +235,13 @@ class Mount {
   const std::string& fstype() const { return fstype_; }
   const std::string& source() const { return source_; }
   const std::string& options() const { return options_; }
-  // MS_RDONLY: every change below this mount fails with EROFS (set from an
-  // "ro" in the options).
+  // The mount's own MS_RDONLY flag (MNT_READONLY; set from an "ro" in the
+  // options), as mountinfo's sixth field shows it.
   bool read_only() const { return read_only_.load(std::memory_order_relaxed); }
+  // Whether changes below this mount fail with EROFS (__mnt_is_readonly()):
+  // its own flag, or its filesystem's, which a remount without MS_BIND
+  // through any mount of it sets for all of them.
+  bool writes_refused() const { return read_only() || sb_read_only(); }
   // Remounts read-only (MS_REMOUNT|MS_RDONLY): done once the mount points
   // below have been made, as runtimes make them before remounting.
   void set_read_only();
@@ -241,9 +249,10 @@ class Mount {
   // Vfs's mount lock (Vfs::Remount): the
   // mount's own flags become `flags` ("ro" or "rw", then nosuid, nodev,
   // noexec, noatime, nodiratime, relatime as mount(2) asked); the
-  // filesystem's options stay. `superblock`: a remount without MS_BIND,
-  // which also makes the filesystem read-only or writable (shown for this
-  // mount only: its other binds keep their superblock column).
+  // filesystem's options stay. `superblock`: a remount without MS_BIND
+  // (do_remount()), which also makes the filesystem read-only or writable,
+  // for every mount of it (its binds and namespace copies): their own
+  // flags stay.
   void SetMountFlags(std::string_view flags, bool superblock);
   const DentryRef& root() const { return root_; }
   // The path of root() inside its filesystem: "/" except for a bind of a
@@ -262,7 +271,7 @@ class Mount {
   // apart and matches /proc/PID/mountinfo.
   dev_t anon_dev() const { return anon_dev_; }
   // A bind of `src`'s filesystem: the same superblock, so the same device
-  // number and superblock read-only state (a bind is no new filesystem;
+  // number, read-only state and writer count (a bind is no new filesystem;
   // Linux's clone_mnt() shares mnt_sb).
   // Made before the new mount is anyone's (it has no writers yet).
   void ShareSuperblock(const Mount& src) {
@@ -278,9 +287,9 @@ class Mount {
   bool busy() const { return counts_->users.load() > 0; }
   int writers() const { return counts_->writers.load(); }
   int fs_writers() const { return counts_->fs_writers->load(); }
-  // The filesystem's read-only state as this mount shows it; under the
-  // Vfs's mount lock (a remount changes it).
-  bool sb_read_only() const { return sb_read_only_; }
+  // The filesystem's read-only state (SB_RDONLY), shared by every mount
+  // of it; a remount changes it under the Vfs's mount lock.
+  bool sb_read_only() const { return sb_read_only_->load(std::memory_order_relaxed); }
   // /proc/PID/mountinfo's two option columns (show_mountinfo()): the
   // mount's own flags ("rw"/"ro", then nosuid, nodev, noexec, noatime,
   // nodiratime, relatime, nosymfollow as show_mnt_opts() orders them),
@@ -288,15 +297,19 @@ class Mount {
   // options, e.g. size= or mode=).
   std::string MountOptionsText() const;
   std::string SuperOptionsText() const;
+  // /proc/PID/mounts' options (show_vfsmnt()): options() with "ro" in
+  // front if writes_refused(), though the mount's own flag says "rw".
+  std::string MountsOptionsText() const;
 
  private:
   // Atomic: MountWritable reads it without the Vfs's mount lock, under
   // which a remount changes it (and the options).
   std::atomic<bool> read_only_{false};
   const std::shared_ptr<MountCounts> counts_ = std::make_shared<MountCounts>();
-  // The filesystem was mounted read-only ("ro" in the options at mount
-  // time); set_read_only() (a remount of this mount) leaves it.
-  bool sb_read_only_ = false;
+  // The filesystem is read-only ("ro" in the options at mount time, or a
+  // remount without MS_BIND); set_read_only() (this mount's flag) leaves
+  // it. Shared by the mounts of one filesystem (ShareSuperblock).
+  std::shared_ptr<std::atomic<bool>> sb_read_only_ = std::make_shared<std::atomic<bool>>(false);
   dev_t anon_dev_ = 0;
   std::string fstype_, source_, options_;
   std::string root_path_ = "/";

@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) 
   vfs->init_ns_ = std::make_shared<MountNamespace>(kInitMountNsIno);
   vfs->init_ns_->root_mount_ = std::make_shared<Mount>("overlay", "overlay", "rw,relatime", overlay);
   vfs->init_ns_->mounts_.push_back(vfs->init_ns_->root_mount_);
+  vfs->namespaces_.push_back(vfs->init_ns_);
   absl::Status s =
       vfs->MountAt("/dev", std::make_shared<Mount>("tmpfs", "none", "rw,nosuid", NewDevFs()));
   if (!s.ok()) return s;
@@ -97,7 +98,7 @@ std::shared_ptr<FsContext> Vfs::NewFsContext() {
 }
 
 Status MountWritable(const DentryRef& d) {
-  if (d && d->mount() && d->mount()->read_only()) return Errno(EROFS);
+  if (d && d->mount() && d->mount()->writes_refused()) return Errno(EROFS);
   return {};
 }
 
@@ -209,6 +210,21 @@ Result<DentryRef> Vfs::Resolve(const ResolveContext& c, std::string_view path, b
 
 Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int flags,
                           mode_t mode) {
+  // A file made on a mount that a umount2 took away while the walk was
+  // in it is let go, and the walk starts again (then it no longer crosses
+  // into that mount: a start there would have kept it busy). A few
+  // attempts: each retry needs another unmount to land in its walk.
+  for (int attempt = 0;; ++attempt) {
+    Result<FileRef> f = OpenOnce(c, path, flags, mode);
+    if (!f.ok() || attempt == 3 || (*f)->dentry() == nullptr ||
+        HeldMountLive((*f)->dentry()->mount())) {
+      return f;
+    }
+  }
+}
+
+Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
+                              mode_t mode) {
   if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
   if ((flags & __O_TMPFILE) == __O_TMPFILE) return Errno(EOPNOTSUPP);
   int links = 0;
@@ -264,6 +280,9 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
 Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
                                 bool created) {
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
+  // The file's mount hold asks it: a FIFO or device node open for writing
+  // is no writer of its filesystem (FMODE_WRITER).
+  d->inode()->NoteType(st.st_mode);
   if (flags & O_PATH) {
     if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
     return std::make_shared<FileDescription>(flags, d);
@@ -354,15 +373,17 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
-  if (MountedAt(child.get(), c.ns.get())) return Errno(EBUSY);
+  if (IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
   if (IsDir(child)) return Errno(EISDIR);
   if (pn.trailing_slash) return Errno(ENOTDIR);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
+  const std::vector<MountPlace> places = MountPlacesOf(*child);
   SV_TRY(pn.dir->inode()->Unlink(pn.name));
   child->MarkDeleted();
   pn.dir->Forget(pn.name);
   NotifyRemoved(*pn.dir, pn.name, *child, 0);
+  DetachMountsAt(places);
   return {};
 }
 
@@ -378,13 +399,15 @@ Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
   if (!IsDir(child)) return Errno(ENOTDIR);
-  if (MountedAt(child.get(), c.ns.get()) || child == c.root) return Errno(EBUSY);
+  if (child == c.root || IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
+  const std::vector<MountPlace> places = MountPlacesOf(*child);
   SV_TRY(pn.dir->inode()->Rmdir(pn.name));
   child->MarkDeleted();
   pn.dir->Forget(pn.name);
   NotifyRemoved(*pn.dir, pn.name, *child, IN_ISDIR);
+  DetachMountsAt(places);
   return {};
 }
 
@@ -406,7 +429,7 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   SV_TRY(NeedAccess(oldc, op.dir, X_OK));
   SV_TRY(NeedAccess(newc, np.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef src, op.dir->Child(op.name));
-  if (MountedAt(src.get(), oldc.ns.get())) return Errno(EBUSY);
+  if (IsLocalMountPoint(oldc.ns.get(), *src)) return Errno(EBUSY);
   bool src_dir = IsDir(src);
   if ((op.trailing_slash || np.trailing_slash) && !src_dir) return Errno(ENOTDIR);
   if (op.dir->mount() != np.dir->mount() ||
@@ -418,7 +441,7 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
     // Before anything else about the target, even whether it is the
     // source (do_renameat2()).
     if (flags & RENAME_NOREPLACE) return Errno(EEXIST);
-    if (MountedAt(dst->get(), newc.ns.get())) return Errno(EBUSY);
+    if (IsLocalMountPoint(newc.ns.get(), **dst)) return Errno(EBUSY);
     if (*dst == src) return {};  // the same object: nothing to do
   } else if (dst.error() != Errno(ENOENT)) {
     return dst.error();
@@ -434,6 +457,8 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(CheckSticky(oldc, op.dir, src));
   if (dst.ok()) SV_TRY(CheckSticky(newc, np.dir, *dst));
+  std::vector<MountPlace> places;
+  if (dst.ok() && !(flags & RENAME_EXCHANGE)) places = MountPlacesOf(**dst);
   SV_TRY(op.dir->inode()->Rename(op.name, *np.dir->inode(), np.name, flags));
   op.dir->Forget(op.name);
   np.dir->Forget(np.name);
@@ -447,6 +472,9 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   if (dst.ok() && !(flags & RENAME_EXCHANGE) && LastLinkGone(**dst)) {
     FsnotifyDeleted((*dst)->inode().get());
   }
+  DetachMountsAt(places);
+  if (src_dir) MoveMountPoints(*src, np.dir, np.name);
+  if ((flags & RENAME_EXCHANGE) && IsDir(*dst)) MoveMountPoints(**dst, op.dir, op.name);
   return {};
 }
 

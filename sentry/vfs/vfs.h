@@ -83,6 +83,10 @@ class MountNamespace {
   std::set<const Mount*> expiry_marks_;  // umount2(MNT_EXPIRE)
 };
 
+// Keeps unmounted mounts while a dentry of theirs may still point at
+// them, and frees those nothing refers to any more (vfs_mounts.cc).
+void BuryMounts(std::vector<std::shared_ptr<Mount>> gone);
+
 // Who resolves, and from where: the caller's root, the directory relative
 // paths start at, its credentials and umask.
 struct ResolveContext {
@@ -169,9 +173,30 @@ class Vfs {
   Status AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m);
   // Unmounts the mount whose root is `root` in `ns`: EINVAL if `root` is
   // not the root of a mount of `ns` (or is the namespace's root); EBUSY if
-  // mounts are attached below it, unless `detach` (MNT_DETACH), which takes
-  // them along.
+  // mounts are attached below it or anything holds it (Mount::busy(),
+  // checked under the mount lock), unless `detach` (MNT_DETACH), which
+  // takes them along.
   Status DetachIn(MountNamespace& ns, const DentryRef& root, bool detach);
+  // Whether the mount `m`, on which the caller took a hold (an open file,
+  // a working directory) after finding it by a walk, is still mounted:
+  // false if a umount2 without MNT_DETACH took it away meanwhile, unseen
+  // by its busy check; the caller lets go and walks again (Linux's
+  // legitimize_mnt() fails on MNT_SYNC_UMOUNT, and the walk restarts).
+  bool HeldMountLive(const Mount* m) const;
+  // Whether the object `d` names is a mount point in `ns` (null: the
+  // initial one), through whichever mount or copy (is_local_mountpoint():
+  // rmdir, unlink and rename of it are EBUSY there).
+  bool IsLocalMountPoint(const MountNamespace* ns, const Dentry& d) const;
+  // Where `d`'s object is a mount point, in every namespace; asked before
+  // the object goes (rmdir, unlink, replaced by rename), and then
+  // DetachMountsAt takes the mounts there away, with what is mounted
+  // below them, as MNT_DETACH does (detach_mounts()).
+  struct MountPlace {
+    std::shared_ptr<MountNamespace> ns;
+    std::shared_ptr<const Dentry> at;
+  };
+  std::vector<MountPlace> MountPlacesOf(const Dentry& d) const;
+  void DetachMountsAt(const std::vector<MountPlace>& places);
   // Whether `ns` has the mount `m` (check_mnt(): mount(2) and umount2(2)
   // act only on the caller's namespace's mounts).
   bool HasMount(const MountNamespace& ns, const Mount* m) const;
@@ -256,6 +281,9 @@ class Vfs {
   const MountNamespace& NsOrInit(const MountNamespace* ns) const { return ns ? *ns : *init_ns_; }
   Result<FileRef> OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
                              bool created);
+  // Open without HeldMountLive's check.
+  Result<FileRef> OpenOnce(const ResolveContext& c, std::string_view path, int flags,
+                           mode_t mode);
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
   // non-directory on a non-directory, as mount(2) requires).
   absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);
@@ -280,6 +308,23 @@ class Vfs {
     std::map<const Dentry*, DentryRef> mirrored;  // Mirror's copies by original
   };
   TreeCopy CopyTree(const MountNamespace& ns, const DentryRef& from, bool recursive, bool whole);
+  // Takes `target` and every mount below it out of `ns` into `gone`.
+  // Under the mount lock.
+  void DetachLocked(MountNamespace& ns, const Mount* target,
+                    std::vector<std::shared_ptr<Mount>>& gone);
+  // After a rename of the directory `moved` to `new_name` in `new_parent`:
+  // the mounts on it or below it, in every namespace and through every
+  // mount of its filesystem, move with it (Linux's d_move() keeps them on
+  // the dentry). Where a mount of the filesystem does not reach the new
+  // place (a bind of another subtree) they stay unreachable there.
+  void MoveMountPoints(const Dentry& moved, const DentryRef& new_parent,
+                       const std::string& new_name);
+  // Calls `fn` with every mount point (namespace, dentry, mount) of every
+  // live namespace, under the mount lock.
+  void EachMountPoint(const std::function<void(const std::shared_ptr<MountNamespace>&,
+                                               const Dentry*, Mount*)>& fn) const;
+  // Adds a new namespace to namespaces_. Under the mount lock.
+  void Register(const std::shared_ptr<MountNamespace>& ns);
   // Whether mount `m` is `top` or attached (through any number of mounts)
   // below it, by their first mount points. Under the mount lock.
   static bool MountBelow(const Mount* m, const Mount* top);
@@ -294,6 +339,8 @@ class Vfs {
   // The sandbox's own mounts go here (MountAt, MaskPath, ReadOnlyPath,
   // AddContainerRoot).
   std::shared_ptr<MountNamespace> init_ns_;
+  // Every namespace while it lives (DetachMountsOn), the initial one first.
+  std::vector<std::weak_ptr<MountNamespace>> namespaces_;
   // AddContainerRoot's roots by container id (guarded by mounts_mu_).
   std::map<std::string, DentryRef, std::less<>> container_roots_;
   std::vector<std::shared_ptr<Mount>> retired_;  // unmounted by RemoveContainerRoot

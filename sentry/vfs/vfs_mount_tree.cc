@@ -148,10 +148,11 @@ void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
   {
     std::lock_guard l(mounts_mu_);
     ns->root_mount_ = copy.copies[from->root_mount_.get()];
+    ns->mounts_ = std::move(copy.mounts);
+    ns->mounted_at_ = copy.mounted_at;
+    ns->carried_ = copy.carried;
+    Register(ns);
   }
-  ns->mounts_ = std::move(copy.mounts);
-  ns->mounted_at_ = copy.mounted_at;
-  ns->carried_ = copy.carried;
   // copy_mnt_ns(): the caller's root and working directory move to their
   // copies, removed ones too.
   DentryRef root = fs.root(), cwd = fs.cwd();
@@ -184,7 +185,7 @@ Status Vfs::Remount(Mount& m, const std::function<std::string(const Mount&)>& fl
   // (Linux also holds new writers off meanwhile; one that opens between
   // this check and the flag may still write through the read-only mount.)
   if (read_only && (superblock ? !m.sb_read_only() && m.fs_writers() > 0
-                               : !m.read_only() && m.writers() > 0)) {
+                               : !m.writes_refused() && m.writers() > 0)) {
     return Errno(EBUSY);
   }
   m.SetMountFlags(flags(m), superblock);

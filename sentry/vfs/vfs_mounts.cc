@@ -221,8 +221,8 @@ std::string Vfs::MountsText(const MountNamespace* ns) const {
   std::string out;
   for (const auto& m : NsOrInit(ns).mounts_) {
     std::string where = m->mountpoint() ? m->mountpoint()->Path() : "/";
-    absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ", m->options(),
-                    " 0 0\n");
+    absl::StrAppend(&out, m->source(), " ", where, " ", m->fstype(), " ",
+                    m->MountsOptionsText(), " 0 0\n");
   }
   return out;
 }
@@ -245,9 +245,9 @@ Graveyard& Graves() {
   return *g;
 }
 
-// Keeps `gone` and frees the mounts nothing else refers to any more: held
-// only here, with no dentry of theirs alive outside their own cache.
-void Bury(std::vector<std::shared_ptr<Mount>> gone) {
+}  // namespace
+
+void BuryMounts(std::vector<std::shared_ptr<Mount>> gone) {
   std::vector<std::shared_ptr<Mount>> freed;  // destroyed outside the lock
   Graveyard& g = Graves();
   std::lock_guard l(g.mu);
@@ -265,9 +265,7 @@ void Bury(std::vector<std::shared_ptr<Mount>> gone) {
   }
 }
 
-}  // namespace
-
-MountNamespace::~MountNamespace() { Bury(std::move(mounts_)); }
+MountNamespace::~MountNamespace() { BuryMounts(std::move(mounts_)); }
 
 Status Vfs::AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m) {
   if (IsDir(at) != IsDir(m->root())) return Errno(IsDir(at) ? EISDIR : ENOTDIR);
@@ -287,6 +285,13 @@ bool Vfs::HasMount(const MountNamespace& ns, const Mount* m) const {
   return false;
 }
 
+bool Vfs::HeldMountLive(const Mount* m) const {
+  if (m == nullptr || !m->counts()->unmounting.load()) return true;
+  // DetachIn holds the lock from setting the flag to its outcome.
+  std::lock_guard l(mounts_mu_);
+  return !m->counts()->unmounting.load();
+}
+
 bool Vfs::MarkExpired(MountNamespace& ns, const Mount* m) {
   std::lock_guard l(mounts_mu_);
   return ns.expiry_marks_.insert(m).second;
@@ -296,7 +301,7 @@ Status Vfs::DetachIn(MountNamespace& ns, const DentryRef& root, bool detach) {
   std::vector<std::shared_ptr<Mount>> gone;
   {
     std::lock_guard l(mounts_mu_);
-    const Mount* target = nullptr;
+    Mount* target = nullptr;
     for (const auto& m : ns.mounts_) {
       if (m->root() == root) target = m.get();
     }
@@ -304,45 +309,65 @@ Status Vfs::DetachIn(MountNamespace& ns, const DentryRef& root, bool detach) {
     // The namespace's root stays (do_umount() of the root: EBUSY, and
     // MNT_DETACH of it is not written).
     if (target == ns.root_mount_.get()) return Errno(detach ? EINVAL : EBUSY);
-    // What is mounted below `target` in this namespace, wherever it is
-    // attached (a bind's second mount points too).
-    std::set<const Mount*> doomed{target};
-    for (bool grew = true; grew;) {
-      grew = false;
+    if (!detach) {
+      // Mounts attached below it, wherever (a bind's second mount points
+      // too), make it busy.
       for (const auto& [at, m] : ns.mounted_at_) {
-        if (doomed.count(at->mount()) && !doomed.count(m)) {
-          if (!detach) return Errno(EBUSY);
-          doomed.insert(m);
-          grew = true;
-        }
+        if (at->mount() == target) return Errno(EBUSY);
+      }
+      // propagate_mount_busy(), under the lock HeldMountLive takes: the
+      // flag first, then the count, so that a hold taken meanwhile is
+      // either counted here or finds the flag.
+      MountCounts& counts = *target->counts();
+      counts.unmounting.store(true);
+      if (counts.users.load() > 0) {
+        counts.unmounting.store(false);
+        return Errno(EBUSY);
       }
     }
-    for (auto it = ns.mounted_at_.begin(); it != ns.mounted_at_.end();) {
-      if (doomed.count(it->second) || doomed.count(it->first->mount())) {
-        it = ns.mounted_at_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = ns.carried_.begin(); it != ns.carried_.end();) {
-      if (doomed.count((*it)->mount())) {
-        it = ns.carried_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (const Mount* m : doomed) ns.expiry_marks_.erase(m);
-    for (auto it = ns.mounts_.begin(); it != ns.mounts_.end();) {
-      if (doomed.count(it->get())) {
-        gone.push_back(std::move(*it));
-        it = ns.mounts_.erase(it);
-      } else {
-        ++it;
+    DetachLocked(ns, target, gone);
+  }
+  BuryMounts(std::move(gone));
+  return {};
+}
+
+void Vfs::DetachLocked(MountNamespace& ns, const Mount* target,
+                       std::vector<std::shared_ptr<Mount>>& gone) {
+  // What is mounted below `target` in this namespace, wherever it is
+  // attached.
+  std::set<const Mount*> doomed{target};
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [at, m] : ns.mounted_at_) {
+      if (doomed.count(at->mount()) && !doomed.count(m)) {
+        doomed.insert(m);
+        grew = true;
       }
     }
   }
-  Bury(std::move(gone));
-  return {};
+  for (auto it = ns.mounted_at_.begin(); it != ns.mounted_at_.end();) {
+    if (doomed.count(it->second) || doomed.count(it->first->mount())) {
+      it = ns.mounted_at_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = ns.carried_.begin(); it != ns.carried_.end();) {
+    if (doomed.count((*it)->mount())) {
+      it = ns.carried_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const Mount* m : doomed) ns.expiry_marks_.erase(m);
+  for (auto it = ns.mounts_.begin(); it != ns.mounts_.end();) {
+    if (doomed.count(it->get())) {
+      gone.push_back(std::move(*it));
+      it = ns.mounts_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 }  // namespace seedvisor::sentry

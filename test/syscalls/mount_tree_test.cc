@@ -256,5 +256,28 @@ TEST_F(MountNsTest, RemountReadOnlyIsBusyWhileAFileIsOpenForWriting) {
   EXPECT_EQ(result, 0);
 }
 
+// A mount below a renamed directory moves with it (d_move() keeps it on
+// its dentry): it is reached and shown at the new path, and unmounted
+// there; the old path is gone. Old seedsc: the mount was lost (exit 4).
+TEST_F(MountNsTest, RenamingADirectoryAboveAMountPointTakesTheMountAlong) {
+  const std::string a = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || mkdir((a + "/d").c_str(), 0755) != 0 ||
+        mkdir((a + "/d/sub").c_str(), 0755) != 0 || !MountTmpfs(a + "/d/sub") ||
+        !Touch(a + "/d/sub/y")) {
+      return 2;
+    }
+    if (rename((a + "/d").c_str(), (a + "/e").c_str()) != 0) return 3;
+    if (!Exists(a + "/e/sub/y")) return 4;
+    if (!MountsShow("self", a + "/e/sub") || MountsShow("self", a + "/d/sub")) return 5;
+    if (rename((a + "/e/sub").c_str(), (a + "/e/sub2").c_str()) != -1 || errno != EBUSY) {
+      return 6;
+    }
+    if (umount2((a + "/e/sub").c_str(), 0) != 0 || Exists(a + "/e/sub/y")) return 7;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
 }  // namespace
 }  // namespace syscall_test

@@ -1,0 +1,222 @@
+// Conformance tests for what keeps a mount busy (umount2 EBUSY) and what
+// must not: an open racing umount2 either holds the mount or misses it
+// (do_umount()'s busy check and legitimize_mnt() under mount_lock), and
+// another process reading a task's /proc files holds none of the task's
+// mounts once the task is gone (free_fs_struct() at the last user).
+// Each runs in a child in a private mount namespace of its own. They need
+// CAP_SYS_ADMIN; each child returns a distinct code per failed check.
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "test/syscalls/mount_util.h"
+#include "test/syscalls/pid_ns_util.h"
+#include "test/syscalls/test_util.h"
+
+namespace syscall_test {
+namespace {
+
+void SpinUntil(const std::function<bool()>& done) {
+  while (!done()) sched_yield();
+}
+
+// umount2 without MNT_DETACH while another thread opens a file on the
+// mount again and again: either the unmount fails with EBUSY (the file,
+// or the walk to it, holds the mount) or it takes the mount away and the
+// open fails (the name is gone with it). An open never ends with a file
+// on the unmounted filesystem: that would be a file on a mount umount2
+// called idle. Old seedsc: busy() was read before the mount lock and an
+// open's hold was taken after its walk, unchecked.
+TEST_F(MountNsTest, UmountRacingAnOpenNeverLeavesAFileOnTheGoneMount) {
+  const std::string a = dir_ + "/a", x = a + "/x";
+  const int result = InOwnNamespace([&] {
+    std::atomic<int> go{0};    // round the opener opens in (> 0), or -round: stop
+    std::atomic<int> ack{0};   // the last round the opener finished
+    std::atomic<int> held{-1};  // the file it opened in that round
+    std::atomic<bool> stop{false};
+    std::thread opener([&] {
+      int last = 0;
+      while (!stop.load()) {
+        const int g = go.load();
+        const int r = g < 0 ? -g : g;
+        if (r == 0 || r == last) {
+          sched_yield();
+          continue;
+        }
+        int fd = -1;  // a round that ended before it was seen opens nothing
+        while (fd < 0 && go.load() == r) fd = open(x.c_str(), O_RDONLY);
+        held.store(fd);
+        SpinUntil([&] { return go.load() != r; });
+        last = r;
+        ack.store(r);
+      }
+    });
+    int bad = 0, busy = 0, gone = 0;
+    // Natively a umount2 racing the opener's walks may take tens of ms
+    // (RCU grace periods on a loaded host): rounds stop after 10 s.
+    const int64_t until = NowMs() + 10000;
+    for (int round = 1; round <= 1000 && bad == 0 && NowMs() < until; ++round) {
+      struct stat st;
+      if (!MountTmpfs(a) || !Touch(x) || stat(a.c_str(), &st) != 0) {
+        bad = 2;
+        break;
+      }
+      go.store(round);
+      for (int spin = 0; spin < round % 8; ++spin) sched_yield();
+      const int rc = umount2(a.c_str(), 0);
+      const int err = errno;
+      go.store(-round);
+      SpinUntil([&] { return ack.load() == round; });
+      const int fd = held.exchange(-1);
+      struct stat fst;
+      if (rc == 0) {
+        ++gone;
+        if (fd >= 0 && fstat(fd, &fst) == 0 && fst.st_dev == st.st_dev) bad = 3;
+      } else if (err != EBUSY) {
+        bad = 4;
+      } else {
+        ++busy;
+      }
+      if (fd >= 0) close(fd);
+      if (rc != 0 && bad == 0 && umount2(a.c_str(), 0) != 0) bad = 5;
+    }
+    stop.store(true);
+    opener.join();
+    // Both outcomes happen (a scheduling fact, not Linux's rule): only say so.
+    printf("umount2 rounds: %d EBUSY, %d unmounted\n", busy, gone);
+    fflush(stdout);
+    return bad;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// A child whose working directory is on a tmpfs exits while two threads
+// read its /proc files (status, mounts, mountinfo, ns/mnt); once it is
+// reaped, umount2 of the tmpfs works every time: none of those reads holds
+// the child's working directory (proc_pid_status() reads the umask only,
+// mounts_open_common() holds the root, an ns link the namespace), and the
+// child's own hold went with its exit (exit_fs()). /proc/PID/cwd is not
+// read: its readlink holds the directory during d_path() (get_fs_pwd()),
+// so natively that read may make umount2 EBUSY for a moment too. Old
+// seedsc: a reader's copy of the child's fs context, kept past the exit,
+// held the tmpfs (exit 4).
+TEST_F(MountNsTest, ReadingAnExitedProcessProcFilesLeavesItsMountIdle) {
+  const std::string a = dir_ + "/a";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a)) return 2;
+    std::atomic<int> pid{0};
+    std::atomic<long> reads{0};
+    std::atomic<bool> stop{false};
+    auto read_proc = [&] {
+      char buf[8192];
+      while (!stop.load()) {
+        const int p = pid.load();
+        if (p == 0) {
+          sched_yield();
+          continue;
+        }
+        const std::string dir = "/proc/" + std::to_string(p);
+        for (const char* f : {"/status", "/mountinfo", "/mounts"}) {
+          const int fd = open((dir + f).c_str(), O_RDONLY);
+          if (fd < 0) continue;
+          while (read(fd, buf, sizeof(buf)) > 0) {
+          }
+          close(fd);
+        }
+        (void)!readlink((dir + "/ns/mnt").c_str(), buf, sizeof(buf));
+        reads.fetch_add(1);
+      }
+    };
+    std::thread r1(read_proc), r2(read_proc);
+    int bad = 0;
+    const int64_t until = NowMs() + 10000;  // forks are slow on a loaded host
+    for (int i = 0; i < 300 && bad == 0 && NowMs() < until; ++i) {
+      int go[2];
+      if (pipe(go) != 0) {
+        bad = 3;
+        break;
+      }
+      const pid_t c = fork();
+      if (c == 0) {
+        close(go[1]);
+        char byte;
+        if (chdir(a.c_str()) != 0) _exit(1);
+        (void)!read(go[0], &byte, 1);  // until the parent closes its end
+        _exit(0);
+      }
+      close(go[0]);
+      pid.store(c);
+      // The readers are at it when the child exits.
+      const long seen = reads.load();
+      SpinUntil([&] { return reads.load() >= seen + 2; });
+      close(go[1]);
+      if (c < 0 || WaitCode(c) != 0) {
+        bad = 3;
+      } else if (umount2(a.c_str(), 0) != 0) {
+        bad = 4;
+      } else if (!MountTmpfs(a)) {
+        bad = 5;
+      }
+    }
+    stop.store(true);
+    r1.join();
+    r2.join();
+    return bad;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// rmdir and rename of a mount point are EBUSY in a namespace where it is
+// one, through whichever mount they reach it: here a bind of its parent's
+// filesystem, which reaches the same directory (is_local_mountpoint()
+// looks at the dentry every mount of a filesystem shares). In a namespace
+// where it is none (the mount was made after the copy) rmdir works, and
+// the mount goes from the namespace that had it (detach_mounts()). Old
+// seedsc: rmdir through the bind removed the mount point (exit 4).
+TEST_F(MountNsTest, RemovingAMountPointIsBusyWhereverItIsReachedFrom) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const int result = InOwnNamespace([&] {
+    if (!MountTmpfs(a) || mkdir((a + "/sub").c_str(), 0755) != 0 ||
+        mkdir((a + "/late").c_str(), 0755) != 0 || mkdir((a + "/empty").c_str(), 0755) != 0 ||
+        !MountTmpfs(a + "/sub")) {
+      return 2;
+    }
+    if (mount(a.c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) return 3;
+    if (rmdir((b + "/sub").c_str()) != -1 || errno != EBUSY) return 4;
+    if (rename((b + "/sub").c_str(), (b + "/moved").c_str()) != -1 || errno != EBUSY) return 5;
+    if (rename((b + "/empty").c_str(), (b + "/sub").c_str()) != -1 || errno != EBUSY) return 6;
+    if (!Exists(a + "/sub") || !MountsShow("self", a + "/sub")) return 7;
+    int go[2];
+    if (pipe(go) != 0) return 8;
+    const pid_t child = ForkWith(CLONE_NEWNS);
+    if (child < 0) return 8;
+    if (child == 0) {
+      char byte;
+      close(go[1]);
+      if (read(go[0], &byte, 1) != 0) _exit(1);  // until the parent has mounted
+      _exit(rmdir((a + "/late").c_str()) == 0 ? 0 : 2);
+    }
+    close(go[0]);
+    const bool mounted = MountTmpfs(a + "/late");
+    close(go[1]);
+    if (!mounted) return 9;
+    if (WaitCode(child) != 0) return 10;
+    if (MountsShow("self", a + "/late") || Exists(a + "/late")) return 11;
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+}  // namespace
+}  // namespace syscall_test
