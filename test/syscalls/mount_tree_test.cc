@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -274,6 +275,20 @@ TEST_F(MountNsTest, RenamingADirectoryAboveAMountPointTakesTheMountAlong) {
       return 6;
     }
     if (umount2((a + "/e/sub").c_str(), 0) != 0 || Exists(a + "/e/sub/y")) return 7;
+    // RENAME_EXCHANGE moves both, each with its mount.
+    if (mkdir((a + "/f").c_str(), 0755) != 0 || mkdir((a + "/f/in").c_str(), 0755) != 0 ||
+        !MountTmpfs(a + "/e/sub") || !Touch(a + "/e/sub/y") || !MountTmpfs(a + "/f/in") ||
+        !Touch(a + "/f/in/z")) {
+      return 8;
+    }
+    if (syscall(SYS_renameat2, AT_FDCWD, (a + "/e").c_str(), AT_FDCWD, (a + "/f").c_str(),
+                RENAME_EXCHANGE) != 0) {
+      return 9;
+    }
+    if (!Exists(a + "/f/sub/y") || !Exists(a + "/e/in/z") ||
+        !MountsShow("self", a + "/f/sub") || !MountsShow("self", a + "/e/in")) {
+      return 10;
+    }
     return 0;
   });
   EXPECT_EQ(result, 0);
