@@ -37,12 +37,15 @@
 # --seedsc-base PATH: a second seedsc (say, main before a change) whose
 # seeds' Fork RPC -> running is measured in the same rounds, interleaved,
 # idle and loaded ("base:" rows; "this seedsc / the base" the p50 ratio).
+# Each round forks both seeds alike (a Fork RPC and a `seedsc fork`), the
+# two in alternating order: the base is favoured by neither.
 # --spares N: the seeds keep N forks' host processes ready (annotation
 # dev.seedvisor.fork-spares; default: the seed's default, 2); the burst
 # starts once they are. --burst-rounds K: the burst K times, each once the
 # spares are back: percentiles of each fork's time and of the burst's.
 # and: USS/PSS/page tables of an idle fork (its sentry, anchor, zygote and
-# stubs; /proc/PID/smaps_rollup), N forks requested at once (one connection
+# stubs; /proc/PID/smaps_rollup) and the minor faults of its host processes
+# but the sentry (its stubs' guest faults among them), N forks requested at once (one connection
 # each) until all have answered, and the fork latency again under
 # `stress-ng --cpu 2`. Every fork is deleted (`seedsc delete --force`) once
 # measured. Percentiles are nearest-rank: with 30 cold starts p99 is the
