@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -89,6 +90,12 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */)), SECCOMP_RET_TRAP);
+  // A new stub's parent-death signal (injector.h, TieToParent).
+  EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, SIGKILL}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, 0}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_getppid, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_DUMPABLE, 1}, in)), SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, SIGKILL})), SECCOMP_RET_TRAP);
   // Anything else from the stub's text: the guest jumped there.
   EXPECT_EQ(Evaluate(prog, Call(SYS_execve, {}, in)), SECCOMP_RET_KILL_PROCESS);
   EXPECT_EQ(Evaluate(prog, Call(SYS_exit_group, {}, in)), SECCOMP_RET_KILL_PROCESS);

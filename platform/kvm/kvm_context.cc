@@ -459,8 +459,16 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
   long pid;
   {
     stub::Injector inj(tid_, as_->layout().entry);
-    const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
+    // Our parent is the child's: it dies with it as we do.
+    const long args[6] = {CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0,
+                          0, 0, 0};
     pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+  }
+  if (pid > 0) {
+    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
+        r != 0) {
+      pid = r;
+    }
   }
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   // The child has the guest's memory (copy-on-write) but not the VM: KVM
@@ -471,6 +479,7 @@ Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
     kill(static_cast<pid_t>(pid), SIGKILL);
     return Errno(EAGAIN);
   }
+  (*as)->set_dies_with(as_->dies_with());
   return std::shared_ptr<AddressSpace>(*as);
 }
 

@@ -104,6 +104,7 @@ class KvmPlatform : public stub::StubPlatform {
       kill(*pid, SIGKILL);
       return as.status();
     }
+    (*as)->set_dies_with(zygote());
     return std::shared_ptr<AddressSpace>(*as);
   }
 

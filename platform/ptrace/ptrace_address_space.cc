@@ -249,12 +249,21 @@ Result<std::shared_ptr<AddressSpace>> PtraceContext::ForkAddressSpace() {
   stub::StubAddressSpace::KeptFiles kept;
   {
     absl::MutexLock k(&as_->kept_mutex());
-    pid = Inject(kStubForkGadget, SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0);
+    // Our parent is the child's: it dies with it as we do.
+    pid = Inject(kStubForkGadget, SYS_clone,
+                 CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0, 0, 0, 0);
     kept = as_->kept_files();
   }
   RestoreRseq(rseq);
+  if (pid > 0) {
+    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
+        r != 0) {
+      pid = r;
+    }
+  }
   if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
   auto child = std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), as_->layout());
+  child->set_dies_with(as_->dies_with());
   child->InheritKeptFiles(std::move(kept));
   return std::shared_ptr<AddressSpace>(std::move(child));
 }

@@ -52,7 +52,9 @@ class PtracePlatform : public stub::StubPlatform {
   absl::StatusOr<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
     Result<pid_t> pid = ForkStubFromZygote();
     if (!pid.ok()) return ErrnoStatus("forking a stub from the zygote", pid.error().value());
-    return std::shared_ptr<AddressSpace>(std::make_shared<PtraceAddressSpace>(*pid, layout()));
+    auto as = std::make_shared<PtraceAddressSpace>(*pid, layout());
+    as->set_dies_with(zygote());
+    return std::shared_ptr<AddressSpace>(std::move(as));
   }
 
   absl::StatusOr<std::unique_ptr<Context>> Attach(std::shared_ptr<AddressSpace> as,

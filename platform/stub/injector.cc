@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -181,15 +182,45 @@ long Injector::CallAt(uint64_t gadget, long nr, const long (&args)[6]) {
   return InjectSyscall(tid_, entry_ + gadget, nr, args, &dead_);
 }
 
-Result<pid_t> ForkStub(pid_t zygote, uint64_t entry) {
-  Injector inj(zygote, entry);
-  if (!inj.ok()) return Errno(ESRCH);
-  // The child parks at once (the fork gadget); the zygote, its parent, reaps
-  // it when it dies.
-  const long args[6] = {SIGCHLD, 0, 0, 0, 0, 0};
-  long pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+long TieToParent(pid_t child, uint64_t entry, pid_t parent) {
+  if (parent <= 0) return 0;
+  // Its first stop: CLONE_PTRACE from a seized tracee is an event stop.
+  const int status = WaitFor(child);
+  bool dead = false;
+  long r = -ESRCH;
+  if (status >= 0 && WIFSTOPPED(status)) {
+    const long tie[6] = {PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0};
+    r = InjectSyscall(child, entry + kStubSyscallGadget, SYS_prctl, tie, &dead);
+    if (r == 0) {
+      const long none[6] = {};
+      const long ppid = InjectSyscall(child, entry + kStubSyscallGadget, SYS_getppid, none, &dead);
+      if (ppid != parent) r = ppid < 0 ? ppid : -ESRCH;
+    }
+  }
+  if (r == 0 && ::ptrace(PTRACE_DETACH, child, nullptr, nullptr) == 0) return 0;
+  if (!dead) {
+    kill(child, SIGKILL);  // our tracee, not reaped before we wait: still its pid
+    WaitFor(child);
+  }
+  return r != 0 ? r : -ESRCH;
+}
+
+Result<pid_t> ForkStub(pid_t zygote, uint64_t entry, bool dies_with_zygote) {
+  const pid_t parent = dies_with_zygote ? zygote : 0;
+  long pid;
+  {
+    Injector inj(zygote, entry);
+    if (!inj.ok()) return Errno(ESRCH);
+    // The child parks at once (the fork gadget); the zygote, its parent,
+    // reaps it when it dies.
+    const long args[6] = {SIGCHLD | TiedForkFlags(parent), 0, 0, 0, 0, 0};
+    pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+  }
   if (pid < 0) return Errno(static_cast<int>(-pid));
   if (pid == 0) return Errno(EAGAIN);
+  if (long r = TieToParent(static_cast<pid_t>(pid), entry, parent); r != 0) {
+    return Errno(static_cast<int>(-r));
+  }
   return static_cast<pid_t>(pid);
 }
 
@@ -199,6 +230,7 @@ Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pg
   Injector inj(pid, entry);
   if (!inj.ok()) return Errno(ESRCH);
   long r = inj.Call(SYS_setpgid, 0, pgid);
+  if (r == 0) r = inj.Call(SYS_prctl, PR_SET_PDEATHSIG, 0);
   if (r != 0) return Errno(r < 0 ? static_cast<int>(-r) : EINVAL);
   std::vector<pid_t> tids = {pid};
   for (int i = 1; i < threads; ++i) {
@@ -214,7 +246,7 @@ Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pg
 }
 
 Result<pid_t> ForkZygoteInGroup(pid_t zygote, uint64_t entry, pid_t pgid) {
-  SV_ASSIGN_OR_RETURN(pid_t z, ForkStub(zygote, entry));
+  SV_ASSIGN_OR_RETURN(pid_t z, ForkStub(zygote, entry, /*dies_with_zygote=*/false));
   long r;
   {
     Injector inj(z, entry);

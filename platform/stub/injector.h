@@ -10,6 +10,7 @@
 #ifndef SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 #define SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -94,10 +95,25 @@ class Injector : public StubSyscalls {
   bool dead_ = false;
 };
 
+// A new stub process dies with its parent, the zygote (PR_SET_PDEATHSIG),
+// so that none outlives a sandbox whose sentry and zygote were SIGKILLed.
+// The fork gadget's clone for it takes TiedForkFlags(parent): with
+// `parent` > 0, CLONE_PTRACE, so that the child starts traced by the
+// calling thread (stopped at once, SIGKILLed if this thread dies first:
+// PTRACE_O_EXITKILL is inherited) and runs nothing before TieToParent.
+inline long TiedForkFlags(pid_t parent) { return parent > 0 ? CLONE_PTRACE : 0; }
+// Then TieToParent (nothing if `parent` is 0): gives the stopped `child`
+// its parent-death signal (SIGKILL), checks that `parent` is still its
+// parent (if it died before, the child was re-parented and no signal would
+// come: prctl(2)) and detaches it, parked. 0, or -errno with the child
+// dead.
+long TieToParent(pid_t child, uint64_t entry, pid_t parent);
+
 // Forks a new parked stub from the zygote `zygote` (traced only while it
-// forks, so that nobody has to serve its SIGCHLDs in between). The caller
+// forks, so that nobody has to serve its SIGCHLDs in between), which dies
+// with the zygote unless `dies_with_zygote` is false. The caller
 // serializes calls for one zygote.
-Result<pid_t> ForkStub(pid_t zygote, uint64_t entry);
+Result<pid_t> ForkStub(pid_t zygote, uint64_t entry, bool dies_with_zygote = true);
 
 // ---- Sandbox fork (sentry/sfork), in the seed, ahead of a fork ----
 // Each call seizes a parked, untraced stub thread for a moment and detaches
@@ -105,13 +121,15 @@ Result<pid_t> ForkStub(pid_t zygote, uint64_t entry);
 
 // Makes the parked stub process `pid` (a fresh copy of a seed's stub) ready
 // for a forked sandbox: moves it into process group `pgid` (the fork's
-// anchor group; setpgid injected) and gives it `threads` parked threads in
-// all. Their tids, `pid` first. The caller kills `pid` on failure.
+// anchor group; setpgid injected), makes it outlive the seed's zygote (its
+// parent, which a guest fork's copy dies with: PR_SET_PDEATHSIG 0) and
+// gives it `threads` parked threads in all. Their tids, `pid` first. The
+// caller kills `pid` on failure.
 Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pgid, int threads);
 // The forked sandbox's own zygote: a stub forked from `zygote` (the seed's,
-// which it leaves untouched), moved into `pgid` and sent into the zygote
-// loop, so that it reaps the stubs forked from it. Nothing is left behind
-// on failure.
+// which it leaves untouched and does not die with), moved into `pgid` and
+// sent into the zygote loop, so that it reaps the stubs forked from it.
+// Nothing is left behind on failure.
 Result<pid_t> ForkZygoteInGroup(pid_t zygote, uint64_t entry, pid_t pgid);
 
 }  // namespace seedvisor::platform::stub

@@ -62,6 +62,9 @@ absl::Status SeedForkSpares::MakeZygote(pid_t seed_zygote, uint64_t entry, pid_t
 
 void SeedForkSpares::AddCopy(pid_t pgid, const AddressSpace* seed_as,
                              std::shared_ptr<StubAddressSpace> copy, std::vector<pid_t> threads) {
+  // The copy's parent is the seed's zygote, which it must outlive
+  // (PrepareForkedStub), and so must the stubs it forks with CLONE_PARENT.
+  copy->set_dies_with(0);
   Copy old;
   {
     absl::MutexLock l(&mu_);

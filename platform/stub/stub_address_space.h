@@ -70,6 +70,15 @@ class StubAddressSpace : public AddressSpace {
   void AbandonInForkChild() override { proc_.Abandon(); }
   const StubLayout& layout() const { return layout_; }
 
+  // The zygote this stub dies with (PR_SET_PDEATHSIG): its parent, or 0 if
+  // it has none to die with (a sandbox fork's copy of a seed's stub, whose
+  // parent is the seed's zygote). A stub forked from this one with
+  // CLONE_PARENT has the same parent and is tied to it the same way
+  // (injector.h, TiedForkFlags and TieToParent). Set before the address
+  // space is shared.
+  pid_t dies_with() const { return dies_with_; }
+  void set_dies_with(pid_t zygote) { dies_with_ = zygote; }
+
   // How many host files the sentry has opened in this stub to map them
   // (each an open of /proc/<sentry>/fd/N injected over ptrace, the cost the
   // kept files save): for tests and benchmarks.
@@ -128,6 +137,7 @@ class StubAddressSpace : public AddressSpace {
 
   StubProcess proc_;
   const StubLayout layout_;
+  pid_t dies_with_ = 0;
 
  private:
   Status Call(long nr, long a0, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0);

@@ -54,8 +54,10 @@ class StubPlatform : public Platform, public SeedCopies {
   // that lives as long as the sandbox: the zygote dies with it
   // (PR_SET_PDEATHSIG).
   absl::Status StartZygote(const uint8_t* image, size_t size);
-  // A new parked stub process, forked by the zygote.
+  // A new parked stub process, forked by the zygote; it dies with the
+  // zygote (its address space's set_dies_with(zygote())).
   Result<pid_t> ForkStubFromZygote();
+  pid_t zygote() const { return zygote_; }
   // Where the stub's code and data are in every stub (no ASLR).
   const StubLayout& layout() const { return layout_; }
 

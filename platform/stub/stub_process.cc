@@ -242,8 +242,10 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
     // Between fork and exec: async-signal-safe calls only.
     // SIGUSR1: the stub's `orphaned` handler kills the zygote's whole
     // process group, so no stub outlives a sentry that was SIGKILLed (a
-    // forked stub does not inherit a parent-death signal). Until the image
-    // installs it, SIGUSR1's default action ends the zygote alone.
+    // forked stub does not inherit a parent-death signal; each gets its
+    // own, SIGKILL when the zygote dies: injector.h, TieToParent). Until
+    // the image installs the handler, SIGUSR1's default action ends the
+    // zygote alone.
     prctl(PR_SET_PDEATHSIG, SIGUSR1);
     if (getppid() != parent) _exit(1);
     // Its own process group (no terminal signals for stubs), in the

@@ -81,8 +81,9 @@ struct Zygote {
 };
 
 // Runs the embedded stub image as a zygote: a child of the calling thread
-// (which must live as long as the sandbox: the zygote has PR_SET_PDEATHSIG),
-// in its own session, without ASLR, holding no host fd. The image's mappings
+// (which must live as long as the sandbox: the zygote has PR_SET_PDEATHSIG,
+// and so has every stub forked from it, on the zygote: ForkStub), in its
+// own process group, without ASLR, holding no host fd. The image's mappings
 // are sealed (mseal(2)) in the zygote, so in every stub forked from it: a
 // guest that runs the stub's syscall instruction cannot unmap, replace,
 // move or mprotect them.

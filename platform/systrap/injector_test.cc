@@ -1,8 +1,11 @@
 // Injection into a stub (platform/stub/injector.h) when a signal stop comes
 // before the seize's interrupt stop: the zygote got a SIGCHLD (a forked
 // sandbox's stubs died) as the sentry seized it to fork a spare's zygote.
+// A stub forked from the zygote dies with it, unless it is made to outlive
+// it (a sandbox fork's zygote).
 #include "platform/stub/injector.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -70,6 +73,37 @@ TEST_F(InjectorTest, SignalStopBeforeTheInterruptStop) {
   Result<pid_t> stub = ForkStub(zygote_, entry_);
   ASSERT_TRUE(stub.ok()) << stub.error().value();
   EXPECT_EQ(ParentOf(*stub), zygote_);
+}
+
+// Whether the process behind `pidfd` exits within `ms` milliseconds.
+bool ExitsWithin(int pidfd, int ms) {
+  pollfd p{pidfd, POLLIN, 0};
+  return poll(&p, 1, ms) == 1;
+}
+
+// Its zygote SIGKILLed (it cannot end its process group then, as it does
+// when its sentry dies), a stub dies too: PR_SET_PDEATHSIG. A stub forked
+// to outlive the zygote (a sandbox fork's zygote) lives on.
+TEST_F(InjectorTest, AStubDiesWithItsZygote) {
+  Result<pid_t> tied = ForkStub(zygote_, entry_);
+  Result<pid_t> untied = ForkStub(zygote_, entry_, /*dies_with_zygote=*/false);
+  ASSERT_TRUE(tied.ok()) << tied.error().value();
+  ASSERT_TRUE(untied.ok()) << untied.error().value();
+  EXPECT_EQ(ParentOf(*tied), zygote_);
+  const int tied_fd = static_cast<int>(syscall(SYS_pidfd_open, *tied, 0));
+  const int untied_fd = static_cast<int>(syscall(SYS_pidfd_open, *untied, 0));
+  ASSERT_GE(tied_fd, 0);
+  ASSERT_GE(untied_fd, 0);
+  EXPECT_FALSE(ExitsWithin(tied_fd, 0));
+  ASSERT_EQ(kill(zygote_, SIGKILL), 0);
+  ASSERT_EQ(waitpid(zygote_, nullptr, 0), zygote_);
+  zygote_ = -1;  // reaped: its pid may name another process now
+  EXPECT_TRUE(ExitsWithin(tied_fd, 10000)) << "stub " << *tied << " outlived its zygote";
+  EXPECT_FALSE(ExitsWithin(untied_fd, 200)) << "stub " << *untied << " died with its zygote";
+  syscall(SYS_pidfd_send_signal, tied_fd, SIGKILL, nullptr, 0);
+  syscall(SYS_pidfd_send_signal, untied_fd, SIGKILL, nullptr, 0);
+  close(tied_fd);
+  close(untied_fd);
 }
 
 // A process that is no stub has no gadget where the call jumps: the call

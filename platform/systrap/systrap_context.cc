@@ -593,10 +593,18 @@ long SystrapContext::ForkStub() {
   long pid;
   {
     Injector inj(tid_, as_->layout().entry);
-    const long args[6] = {CLONE_PARENT | SIGCHLD, 0, 0, 0, 0, 0};
+    // Our parent is the child's: it dies with it as we do.
+    const long args[6] = {CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0,
+                          0, 0, 0};
     pid = inj.ok() ? inj.CallAt(kStubForkGadget, SYS_clone, args) : -ESRCH;
   }
   RestoreRseq(rseq);
+  if (pid > 0) {
+    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
+        r != 0) {
+      return r;
+    }
+  }
   return pid;
 }
 
@@ -618,6 +626,7 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
     kill(static_cast<pid_t>(pid), SIGKILL);
     return Errno(EAGAIN);
   }
+  (*as)->set_dies_with(as_->dies_with());
   (*as)->CopySitesFrom(*as_);
   (*as)->InheritKeptFiles(std::move(kept));
   return std::shared_ptr<AddressSpace>(*as);

@@ -62,6 +62,7 @@ class SystrapPlatform : public stub::StubPlatform {
       kill(*pid, SIGKILL);
       return as.status();
     }
+    (*as)->set_dies_with(zygote());
     if (patch_sites_) (*as)->EnablePatching();
     return std::shared_ptr<AddressSpace>(*as);
   }
@@ -95,6 +96,7 @@ class SystrapPlatform : public stub::StubPlatform {
       auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout(), nullptr);
       if (!as.ok()) kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       if (as.ok()) {
+        (*as)->set_dies_with(old_as.dies_with());  // the same parent (CLONE_PARENT)
         (*as)->InheritKeptFiles(std::move(kept));
         // The old image's patched text goes with its memory; the new one
         // patches afresh (no sites copied).

@@ -8,6 +8,14 @@
 # later (named, then killed): it must be nothing, for a guest that exits
 # at once, one that was killed, and one with threads and a child process.
 #
+# Nor does any stub outlive its sentry (kill_case): a sandbox whose guest
+# runs threads and processes, one of them forking without end, has its
+# sentry (seedsc do itself) SIGKILLed, alone or just after its zygote (as a
+# kill of every process in the sandbox's cgroup does it: the zygote can
+# then not end its stubs itself). Within 10 s no stub may live: the zygote
+# dies with the sentry, every stub with the zygote (PR_SET_PDEATHSIG:
+# platform/stub/injector.h, TieToParent).
+#
 #   leftover_test.sh --seedsc=PATH [--platform=NAME]
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
@@ -50,4 +58,89 @@ threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
 if os.fork() == 0:
     time.sleep(30)
 os._exit(0)'
+
+# kill_case NAME WHAT: WHAT is "sentry" or "zygote,sentry" (in that order).
+kill_case() {
+  local out
+  out="$(timeout 120 python3 - "$here/../e2e" "$seedsc" "--platform=$platform" "$2" <<'PY'
+import os, select, signal, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+import subreaper
+subreaper.become()
+seedsc, plat, what = sys.argv[2:5]
+GUEST = r"""
+import os, threading, time
+def nap():
+    while True:
+        time.sleep(0.01)
+for _ in range(3):
+    threading.Thread(target=nap, daemon=True).start()
+for child in range(2):
+    if os.fork() == 0:
+        threading.Thread(target=nap, daemon=True).start()
+        while child == 0:  # one process forks without end
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        nap()
+print("ready", flush=True)
+nap()
+"""
+
+def live_stubs():
+    """{pid: argv} of the descendants that are stubs and have not exited."""
+    found = {}
+    for pid in subreaper.descendants():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")[:-1]
+            with open("/proc/%d/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if argv and argv[0] == b"seedsc-stub" and state not in "ZX":
+            found[pid] = b" ".join(argv).decode()
+    return found
+
+def parent(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1  # gone since
+
+sandbox = subprocess.Popen([seedsc, plat, "do", "--", "/usr/bin/python3", "-c", GUEST],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+ready, _, _ = select.select([sandbox.stdout], [], [], 60)
+line = sandbox.stdout.readline() if ready else b""
+stubs = live_stubs()
+# Every stub is a fork of the zygote (the same command line): the zygote is
+# the one whose parent is the sentry.
+zygotes = [pid for pid in stubs if parent(pid) == sandbox.pid]
+if line != b"ready\n" or len(zygotes) != 1 or len(stubs) < 4:
+    print("no sandbox to kill: guest said %r, stubs %s" % (line, stubs))
+else:
+    for victim in what.split(","):
+        try:
+            os.kill(zygotes[0] if victim == "zygote" else sandbox.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # gone already with what was killed before
+        time.sleep(0.2)
+    deadline = time.time() + 10
+    while live_stubs() and time.time() < deadline:
+        time.sleep(0.1)
+    left = live_stubs()
+    print(len(left), *(["(" + "; ".join("%d %s" % kv for kv in left.items()) + ")"]
+                       if left else []))
+sandbox.kill()
+sandbox.wait()
+subreaper.leftovers(settle=0)  # kills and reaps whatever is still there
+PY
+)"
+  check_eq "$1: no stub left" 0 "$out" \
+    "stubs alive 10 s after SIGKILL of the $2 of seedsc --platform=$platform do"
+}
+kill_case "the sentry killed" sentry
+kill_case "the zygote killed, then the sentry" zygote,sentry
 testlib_finish
