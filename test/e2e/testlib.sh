@@ -215,6 +215,17 @@ check_ok() {
   _testlib_report "$name" "$ok" "$what" "$expected" "$actual"
 }
 
+# delete_all_containers RUNTIME ROOT: a test's clean-up. Deletes (--force)
+# every container that RUNTIME (seedsc, runc: any with `list --quiet` and
+# `delete --force`) lists under ROOT; nothing for an empty RUNTIME.
+delete_all_containers() {
+  [[ -n "$1" ]] || return 0
+  local id
+  for id in $("$1" --root "$2" list --quiet 2>/dev/null); do
+    "$1" --root "$2" delete --force "$id" >/dev/null 2>&1
+  done
+}
+
 testlib_finish() {
   echo
   ((TESTLIB_SKIPPED)) && echo "$TESTLIB_SKIPPED skipped (known failing, see SKIP lines)"

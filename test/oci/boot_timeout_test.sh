@@ -11,7 +11,8 @@
 #
 #   bazel test //test/oci:boot_timeout_test   (or: boot_timeout_test.sh SEEDSC)
 set -u
-# check_eq, check_ok, testlib_finish (no testlib_init; it sets SEEDSC="")
+# check_eq, check_ok, delete_all_containers, testlib_finish (no testlib_init;
+# it sets SEEDSC="")
 # shellcheck source=test/e2e/testlib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/testlib.sh"
 SEEDSC="$(realpath "${1:?usage: boot_timeout_test.sh SEEDSC}")"
@@ -20,9 +21,7 @@ T="$(mktemp -d /tmp/boottmo.XXXXXX)"
 R="$T/s"
 CG="seedsc-boottmo-$$"
 cleanup() {
-  for id in $("$SEEDSC" --root "$R" list --quiet 2>/dev/null); do
-    "$SEEDSC" --root "$R" delete --force "$id" >/dev/null 2>&1
-  done
+  delete_all_containers "$SEEDSC" "$R"
   rmdir /sys/fs/cgroup/*/"$CG"/* /sys/fs/cgroup/*/"$CG" 2>/dev/null
   rm -rf "$T"
 }

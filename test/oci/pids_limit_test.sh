@@ -8,20 +8,17 @@
 #
 #   bazel test //test/oci:pids_limit_test
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# check_eq, check_ok, delete_all_containers, testlib_finish (no testlib_init)
 # shellcheck source=test/e2e/testlib.sh
-source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
+source "$here/../e2e/testlib.sh"
 SEEDSC="$(realpath "${1:?usage: pids_limit_test.sh SEEDSC PROBE}")"
 PROBE="$(realpath "${2:?usage: pids_limit_test.sh SEEDSC PROBE}")"
 RUNC="$(command -v runc || true)"
 T="$(mktemp -d /tmp/pidstest.XXXXXX)"
 CG="seedsc-pidstest-$$"
 cleanup() {
-  for id in $("$SEEDSC" --root "$T/s" list --quiet 2>/dev/null); do
-    "$SEEDSC" --root "$T/s" delete --force "$id" >/dev/null 2>&1
-  done
-  [[ -n "$RUNC" ]] && for id in $("$RUNC" --root "$T/r" list --quiet 2>/dev/null); do
-    "$RUNC" --root "$T/r" delete --force "$id" >/dev/null 2>&1
-  done
+  delete_all_containers "$SEEDSC" "$T/s"
+  delete_all_containers "$RUNC" "$T/r"
   rmdir /sys/fs/cgroup/*/"$CG"/* /sys/fs/cgroup/*/"$CG" 2>/dev/null
   rm -rf "$T"
 }

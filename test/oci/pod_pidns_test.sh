@@ -14,18 +14,14 @@
 #   bazel test //test/oci:pod_pidns_test
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
-source "$here/../e2e/testlib.sh"  # check_eq, testlib_finish (no testlib_init)
+source "$here/../e2e/testlib.sh"  # check_eq, delete_all_containers, testlib_finish
 SEEDSC="$(realpath "${1:?usage: pod_pidns_test.sh SEEDSC}")"
 RUNC="$(command -v runc || true)"
 BUSYBOX=/bin/busybox
 T="$(mktemp -d /tmp/podpidns.XXXXXX)"
 cleanup() {
-  for id in $("$SEEDSC" --root "$T/s" list --quiet 2>/dev/null); do
-    "$SEEDSC" --root "$T/s" delete --force "$id" >/dev/null 2>&1
-  done
-  [[ -n "$RUNC" ]] && for id in $("$RUNC" --root "$T/r" list --quiet 2>/dev/null); do
-    "$RUNC" --root "$T/r" delete --force "$id" >/dev/null 2>&1
-  done
+  delete_all_containers "$SEEDSC" "$T/s"
+  delete_all_containers "$RUNC" "$T/r"
   rm -rf "$T"
 }
 trap cleanup EXIT
