@@ -26,6 +26,7 @@ namespace seedvisor::sentry {
 
 class Task;
 class Kernel;
+class PidNamespace;
 
 // <linux/ipc.h>: ipcget flags, commands and the private key.
 inline constexpr int kIpcCreat = 01000, kIpcExcl = 02000, kIpcNowait = 04000;

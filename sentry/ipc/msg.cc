@@ -3,6 +3,8 @@
 #include <linux/capability.h>
 #include <sys/msg.h>
 
+#include <vector>
+
 #include "absl/strings/str_format.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -216,18 +218,34 @@ Result<uint64_t> MsgRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
   }
 }
 
-std::string MsgRegistry::ProcText() {
+std::string MsgRegistry::ProcText(Kernel &k, const PidNamespace *reader) {
+  struct Row {
+    IpcPerm perm;
+    uint64_t bytes, messages;
+    int32_t lspid, lrpid;
+    int64_t stime, rtime, ctime;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard l(mu_);
+    reg_.ForEach([&](int, MsgQueue &q) {
+      rows.push_back({q.perm, q.bytes, q.messages.size(), q.lspid, q.lrpid, q.stime, q.rtime,
+                      q.ctime});
+    });
+  }
+  // sysvipc_msg_proc_show(): the pids as the reader's pid namespace sees
+  // them (taken without mu_ held: the kernel's lock is never under it).
   std::string out =
       "       key      msqid perms      cbytes       qnum lspid "
       "lrpid   uid   gid  cuid  cgid      "
       "stime      rtime      ctime\n";
-  std::lock_guard l(mu_);
-  reg_.ForEach([&](int, MsgQueue &q) {
-    const IpcPerm &p = q.perm;
+  for (const Row &r : rows) {
+    const IpcPerm &p = r.perm;
     out += absl::StrFormat("%10d %10d  %4o  %10u %10u %5d %5d %5u %5u %5u %5u %10d %10d %10d\n",
-                           p.key, p.id, p.mode, q.bytes, q.messages.size(), q.lspid, q.lrpid, p.uid,
-                           p.gid, p.cuid, p.cgid, q.stime, q.rtime, q.ctime);
-  });
+                           p.key, p.id, p.mode, r.bytes, r.messages,
+                           k.IdInUnlocked(reader, r.lspid), k.IdInUnlocked(reader, r.lrpid), p.uid,
+                           p.gid, p.cuid, p.cgid, r.stime, r.rtime, r.ctime);
+  }
   return out;
 }
 

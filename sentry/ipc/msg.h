@@ -46,7 +46,9 @@ class MsgRegistry {
   // msgrcv(2): the number of bytes of text copied.
   Result<uint64_t> Receive(Task &t, int id, UserAddr msgp, int64_t size, int64_t type, int flags);
   Result<uint64_t> Ctl(Task &t, int id, int cmd, UserAddr buf);
-  std::string ProcText();
+  // /proc/sysvipc/msg, its pids as pid namespace `reader` (null: the
+  // sandbox's) shows them.
+  std::string ProcText(Kernel &k, const PidNamespace *reader);
 
  private:
   std::mutex mu_;

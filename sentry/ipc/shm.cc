@@ -7,6 +7,7 @@
 
 #include <map>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "sentry/fs/tmpfs/shmem.h"
@@ -266,22 +267,36 @@ Result<uint64_t> ShmRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
   }
 }
 
-std::string ShmRegistry::ProcText(Kernel &k) {
+std::string ShmRegistry::ProcText(Kernel &k, const PidNamespace *reader) {
   auto counts = CountAttaches(k);
+  // Each line but its pids, made under mu_; the pids, as the reader's pid
+  // namespace sees them (sysvipc_shm_proc_show()), after it: the kernel's
+  // lock is never taken under mu_.
+  struct Row {
+    std::string head, tail;
+    int cpid, lpid;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard l(mu_);
+    reg_.ForEach([&](int, ShmSegment &s) {
+      const IpcPerm &p = s.perm;
+      rows.push_back(
+          {absl::StrFormat("%10d %10d  %4o %21u ", p.key, p.id, ModeOf(s), s.size),
+           absl::StrFormat(" %5u %5u %5u %5u %5u %10d %10d %10d %21u %21u\n", counts[&s], p.uid,
+                           p.gid, p.cuid, p.cgid, s.atime, s.dtime, s.ctime, 0, 0),
+           s.cpid, s.lpid});
+    });
+  }
   std::string out =
       "       key      shmid perms                  size  cpid  "
       "lpid nattch   uid   gid  cuid  "
       "cgid      atime      dtime      ctime                   "
       "rss                  swap\n";
-  std::lock_guard l(mu_);
-  reg_.ForEach([&](int, ShmSegment &s) {
-    const IpcPerm &p = s.perm;
-    out += absl::StrFormat(
-        "%10d %10d  %4o %21u %5d %5d  %5u %5u %5u %5u %5u "
-        "%10d %10d %10d %21u %21u\n",
-        p.key, p.id, ModeOf(s), s.size, s.cpid, s.lpid, counts[&s], p.uid, p.gid, p.cuid, p.cgid,
-        s.atime, s.dtime, s.ctime, 0, 0);
-  });
+  for (const Row &r : rows) {
+    out += absl::StrFormat("%s%5d %5d%s", r.head, k.IdInUnlocked(reader, r.cpid),
+                           k.IdInUnlocked(reader, r.lpid), r.tail);
+  }
   return out;
 }
 

@@ -44,7 +44,9 @@ class ShmRegistry {
   Result<uint64_t> Attach(Task &t, int id, UserAddr addr, int flags);
   Status Detach(Task &t, UserAddr addr);
   Result<uint64_t> Ctl(Task &t, int id, int cmd, UserAddr buf);
-  std::string ProcText(Kernel &k);
+  // /proc/sysvipc/shm, its pids as pid namespace `reader` (null: the
+  // sandbox's) shows them.
+  std::string ProcText(Kernel &k, const PidNamespace *reader);
 
  private:
   std::mutex mu_;

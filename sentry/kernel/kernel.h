@@ -306,6 +306,9 @@ class Kernel {
   static int IdIn(const PidNamespace* ns, int global);
   // The global id of id `local` of `ns`: 0 if `ns` has no such id.
   static int IdFrom(const PidNamespace* ns, int local);
+  // The id `ns` (null: the sandbox's) gave out last, by its cyclic
+  // allocation: /proc/loadavg's last field for a reader there.
+  int LastIdIn(const PidNamespace* ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // IdIn for a caller that does not hold mu() (pid_vnr() of an id kept
   // global: an owner, a peer, a sender, a SysV object's last pid).
   int IdInUnlocked(const PidNamespace* ns, int global) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -410,6 +413,7 @@ class Kernel {
   // condition; a CondVar keeps its waiters to itself.
   absl::CondVar exit_cv_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
+  int last_tid_ ABSL_GUARDED_BY(mu_) = 0;  // AllocateTid's last (LastIdIn)
   std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
   // Thread groups by tgid, from their leader's registration until they are
   // reaped (ReapLocked) or, unreaped, forgotten (TgidFreeLocked).

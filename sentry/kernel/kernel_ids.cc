@@ -143,9 +143,16 @@ int Kernel::AllocateTid() {
   for (int i = 0; i < kPidMax; ++i) {
     int tid = next_tid_;
     next_tid_ = next_tid_ >= kPidMax - 1 ? 2 : next_tid_ + 1;
-    if (tasks_.count(tid) == 0 && TgidFreeLocked(tid)) return tid;
+    if (tasks_.count(tid) == 0 && TgidFreeLocked(tid)) {
+      last_tid_ = tid;
+      return tid;
+    }
   }
   return -1;
+}
+
+int Kernel::LastIdIn(const PidNamespace* ns) const {
+  return ns != nullptr ? ns->last_allocated() : last_tid_;
 }
 
 int Kernel::AllocateTidAt(int tid) {

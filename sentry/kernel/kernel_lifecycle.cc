@@ -68,6 +68,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
     int tid = !init_tg_ && !spec.before_init ? (!TgidFreeLocked(1) || tasks_.count(1) ? -1 : 1)
                                              : AllocateTid();
     if (tid < 0) return absl::ResourceExhaustedError("no free pid in the sandbox");
+    if (tid == 1 && last_tid_ == 0) last_tid_ = 1;  // the init's, given, not allocated
     // Its ids in its pid namespace and those above it (as a fork into it).
     const std::shared_ptr<PidNamespace> pid_ns = spec.before_init ? nullptr : spec.pid_ns;
     if (Status s = AttachIdsLocked(pid_ns, tid, 0); !s.ok()) {

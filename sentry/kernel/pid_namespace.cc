@@ -23,7 +23,10 @@ int PidNamespace::Allocate(int want) {
     const int id = next_;
     // alloc_pid(): after a wrap ids start over above the init's.
     next_ = next_ >= Kernel::kPidMax - 1 ? 2 : next_ + 1;
-    if (local_to_global_.count(id) == 0) return id;
+    if (local_to_global_.count(id) == 0) {
+      last_ = id;
+      return id;
+    }
   }
   return -1;
 }

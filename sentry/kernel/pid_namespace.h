@@ -48,6 +48,9 @@ class PidNamespace {
   // `want` (clone3's set_tid) if it is free; -EEXIST when `want` is taken,
   // -1 when the namespace is full.
   int Allocate(int want = 0);
+  // The id the cyclic allocation gave last (a `want` does not count), as
+  // /proc/loadavg shows it (idr_get_cursor() - 1); 0 before any.
+  int last_allocated() const { return last_; }
   void Add(int local, int global);
   // The local id of `global`, 0 if it has none here.
   int Local(int global) const;
@@ -72,6 +75,7 @@ class PidNamespace {
   const int level_;
   const uint64_t ino_;
   int next_ = 1;
+  int last_ = 0;
   std::map<int, int> local_to_global_;
   std::map<int, int> global_to_local_;
 };

@@ -37,6 +37,24 @@ inline int WaitCode(pid_t pid) {
   return -1;
 }
 
+// A child that is pid 1 of a new pid namespace and exits 0 once `*release`
+// (the write end of a pipe it reads; set here) is closed. -1 on failure.
+inline pid_t WaitingInit(int* release) {
+  int go[2];
+  if (pipe(go) != 0) return -1;
+  const pid_t init = ForkWith(CLONE_NEWPID);
+  if (init == 0) {
+    close(go[1]);
+    char b;
+    (void)!read(go[0], &b, 1);
+    _exit(0);
+  }
+  close(go[0]);
+  *release = go[1];
+  if (init < 0) close(go[1]);
+  return init;
+}
+
 }  // namespace syscall_test
 
 #define SKIP_WITHOUT_CAP_SYS_ADMIN() \

@@ -1,10 +1,15 @@
 // /proc/PID/fdinfo/N (fs/proc/fd.c, seq_show()).
 #include <fcntl.h>
 
+#include <vector>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sentry/fs/proc/task_files.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
+#include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/inode.h"
 #include "sentry/vfs/vfs.h"
@@ -13,9 +18,40 @@ namespace seedvisor::sentry {
 
 namespace {
 
+// pidfd_show_fdinfo(): the process's (a thread pidfd's: the thread's) id
+// in /proc's pid namespace, 0 if it has none there, -1 once it has been
+// reaped; then NSpid: that id and those in the namespaces below, down to
+// its own.
+std::string PidfdFdInfo(Kernel& k, PidfdFile& f, const PidNamespace* ns) {
+  absl::MutexLock l(&k.mu());
+  const std::shared_ptr<ThreadGroup>& tg = f.thread_group();
+  if (tg == nullptr) return "";
+  int global = -1;
+  if (f.is_thread()) {
+    if (std::shared_ptr<Task> t = f.LiveThread()) global = t->tid();
+  } else if (tg->state != ThreadGroup::State::kReaped) {
+    global = tg->tgid();  // a zombie too (pid_has_task())
+  }
+  if (global < 0) return "Pid:\t-1\nNSpid:\t-1\n";
+  const int nr = Kernel::IdIn(ns, global);
+  std::string ids = absl::StrCat(nr);
+  if (nr > 0) {
+    std::vector<const PidNamespace*> below;  // the process's own first
+    for (const PidNamespace* n = tg->pid_ns.get(); n != ns && n != nullptr;
+         n = n->parent().get()) {
+      below.push_back(n);
+    }
+    for (auto it = below.rbegin(); it != below.rend(); ++it) {
+      absl::StrAppend(&ids, "\t", Kernel::IdIn(*it, global));
+    }
+  }
+  return absl::StrCat("Pid:\t", nr, "\nNSpid:\t", ids, "\n");
+}
+
 // "pos:\t%lli\nflags:\t0%o\nmnt_id:\t%i\nino:\t%lu\n" and the file type's
-// own lines. The flags are the file's with the fd's O_CLOEXEC.
-Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd) {
+// own lines. The flags are the file's with the fd's O_CLOEXEC. `ns`: the
+// pid namespace of /proc (a pidfd's ids are shown there).
+Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd, const PidNamespace* ns) {
   auto t = FindTask(k, tid);
   std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
   if (!fds) return Errno(ENOENT);
@@ -28,9 +64,10 @@ Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd) {
   int mnt_id =
       f.dentry() ? vfs.MountId(f.dentry()->mount(), fs ? fs->mnt_ns().get() : nullptr) : 0;
   Result<struct stat> st = f.Stat();
+  auto* pidfd = dynamic_cast<PidfdFile*>(&f);
   return absl::StrFormat("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%u\n%s",
                          pos.ok() ? *pos : 0, flags, mnt_id, st.ok() ? st->st_ino : 0,
-                         f.FdInfo());
+                         pidfd != nullptr ? PidfdFdInfo(k, *pidfd, ns) : f.FdInfo());
 }
 
 }  // namespace
@@ -55,13 +92,13 @@ std::vector<DirEntry> FdDirEntries(Kernel& k, int tid, uint64_t ino_base, unsign
   return out;
 }
 
-InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid) {
+InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid, std::shared_ptr<PidNamespace> ns) {
   auto dir = std::make_shared<SynthDir>(0500);
   dir->SetDynamic(
-      [&k, &vfs, tid](std::string_view name) -> Result<InodeRef> {
+      [&k, &vfs, tid, ns](std::string_view name) -> Result<InodeRef> {
         SV_ASSIGN_OR_RETURN(int fd, OpenFdNamed(k, tid, name));
         return InodeRef(std::make_shared<SynthFile>(
-            [&k, &vfs, tid, fd] { return FdInfoText(k, vfs, tid, fd); }, 0444));
+            [&k, &vfs, tid, fd, ns] { return FdInfoText(k, vfs, tid, fd, ns.get()); }, 0444));
       },
       [&k, tid]() { return FdDirEntries(k, tid, 0x50000000, DT_REG); });
   return dir;

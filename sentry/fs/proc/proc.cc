@@ -615,7 +615,7 @@ void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, 
           }));
   dir.Add("root", SynthSymlink::Fixed("/"));
   dir.Add("fd", FdDir(k, tid));
-  dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid));
+  dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid, ns));
   dir.Add("ns", NewNsDir(k, tid));
   dir.Add("mem", NewMemInode(k, tid));
   if (InodeRef net = NewNetDir(k)) dir.Add("net", net);
@@ -659,13 +659,15 @@ std::string UptimeText(Kernel& k) {
   return absl::StrFormat("%.2f %.2f\n", up, up);
 }
 
+// loadavg_proc_show(): the last field is the id the reader's pid
+// namespace gave out last (not /proc's: task_active_pid_ns(current)).
 std::string LoadavgText(Kernel& k) {
+  Task* reader = CurrentTask();
   int n = 0, last = 0;
   {
     absl::MutexLock l(&k.mu());
-    auto tasks = k.Tasks();
-    n = static_cast<int>(tasks.size());
-    for (auto& t : tasks) last = std::max(last, t->tid());
+    n = static_cast<int>(k.Tasks().size());
+    last = k.LastIdIn(reader != nullptr ? reader->pid_ns() : nullptr);
   }
   return absl::StrFormat("0.00 0.00 0.00 1/%d %d\n", n, last);
 }
@@ -806,10 +808,20 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
   // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
   sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);
   root->Add("sys", sys);
+  // Their pids as the reader's pid namespace shows them (sysvipc_proc_open():
+  // task_active_pid_ns(current)).
+  auto reader_pid_ns = []() -> const PidNamespace* {
+    Task* t = CurrentTask();
+    return t != nullptr ? t->pid_ns() : nullptr;
+  };
   auto sysvipc = std::make_shared<SynthDir>(0555);
   sysvipc->Add("sem", SynthFile::Text([&k] { return k.ipc().sems().ProcText(); }));
-  sysvipc->Add("shm", SynthFile::Text([&k] { return k.ipc().shms().ProcText(k); }));
-  sysvipc->Add("msg", SynthFile::Text([&k] { return k.ipc().msgs().ProcText(); }));
+  sysvipc->Add("shm", SynthFile::Text([&k, reader_pid_ns] {
+                 return k.ipc().shms().ProcText(k, reader_pid_ns());
+               }));
+  sysvipc->Add("msg", SynthFile::Text([&k, reader_pid_ns] {
+                 return k.ipc().msgs().ProcText(k, reader_pid_ns());
+               }));
   root->Add("sysvipc", sysvipc);
   auto seedvisor_dir = std::make_shared<SynthDir>(0555);
   seedvisor_dir->Add("fork_generation", NewForkGenerationInode(k));

@@ -21,6 +21,7 @@
 namespace seedvisor::sentry {
 
 class Kernel;
+class PidNamespace;
 class Task;
 class Vfs;
 
@@ -52,8 +53,10 @@ void AddSmapsFiles(Kernel& k, SynthDir& dir, int tid);
 // auxv, limits, oom_score, oom_score_adj, cgroup, uid_map, gid_map,
 // setgroups (task_info.cc).
 void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid);
-// fdinfo/N: pos, flags, mnt_id, ino and the file's own lines (fdinfo.cc).
-InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid);
+// fdinfo/N: pos, flags, mnt_id, ino and the file's own lines (fdinfo.cc);
+// a pidfd's ids are those of `ns`, /proc's pid namespace (null: the
+// sandbox's).
+InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid, std::shared_ptr<PidNamespace> ns);
 // ns/{cgroup,ipc,mnt,net,pid,pid_for_children,time,time_for_children,user,
 // uts}: "net:[4026531833]"; one set of namespaces per sandbox (ns.cc).
 InodeRef NewNsDir(Kernel& k, int tid);
