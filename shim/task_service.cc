@@ -154,6 +154,7 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   {
     absl::MutexLock l(&mu_);
     containers_[c->id] = c;
+    ++creates_;
   }
 
   ev::TaskCreate e;
@@ -389,6 +390,7 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
       }
     }
     containers_.erase(req.id());
+    ExitSoonIfDone();
   }
   ev::TaskDelete e;
   e.set_container_id(req.id());
@@ -398,6 +400,20 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
   e.set_id(req.id());
   publisher_->Publish("/tasks/delete", e);
   return resp;
+}
+
+void TaskService::ExitSoonIfDone() {
+  if (!containers_.empty() || !shutdown_refused_) return;
+  const uint64_t creates = creates_;
+  std::thread([this, creates] {
+    absl::SleepFor(kLastDeleteGrace);
+    {
+      absl::MutexLock l(&mu_);
+      if (!containers_.empty() || creates_ != creates) return;
+    }
+    ShimLog("the last container is deleted, after a Shutdown that found containers: exiting");
+    on_shutdown_();
+  }).detach();
 }
 
 }  // namespace seedvisor::shim

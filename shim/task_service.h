@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "runsc/oci/spec.h"
 #include "shim/events.h"
 #include "shim/oom_watcher.h"
@@ -58,6 +59,10 @@ class TaskService {
   absl::Status Pause(const task::PauseRequest& req);
   absl::Status Resume(const task::ResumeRequest& req);
   absl::Status Update(const task::UpdateTaskRequest& req);
+
+  // How long the shim waits after the last Delete that follows a refused
+  // Shutdown, for containerd's own Shutdown, before it exits anyway.
+  static constexpr absl::Duration kLastDeleteGrace = absl::Seconds(2);
 
  private:
   struct Proc {
@@ -103,6 +108,13 @@ class TaskService {
   void WatchExit(std::shared_ptr<Container> c, std::shared_ptr<Proc> p);
   void RecordExit(const Container& c, Proc* p, uint32_t status, google::protobuf::Timestamp at);
 
+  // After a Shutdown that found containers left, the Delete of the last
+  // one ends the shim too, unless a Create came in between (containerd
+  // sends one Shutdown per deleted container, but not after a Delete that
+  // it saw fail or time out: the shim would be left for good). After
+  // kLastDeleteGrace, for containerd's own Shutdown to come first.
+  void ExitSoonIfDone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Publisher* const publisher_;
   const SandboxConfig cfg_;
   const std::function<void()> on_shutdown_;
@@ -111,6 +123,8 @@ class TaskService {
   OomWatcher oom_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_refused_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t creates_ ABSL_GUARDED_BY(mu_) = 0;  // Creates that added a container
   // Serializes lifecycle calls that talk to the sandbox (Create/Start/
   // Exec/Delete) per shim; Wait/State/Kill never take it.
   absl::Mutex lifecycle_mu_;

@@ -267,8 +267,10 @@ absl::StatusOr<task::ConnectResponse> TaskService::Connect(const task::ConnectRe
 
 absl::Status TaskService::Shutdown(const task::ShutdownRequest& req, bool* exit) {
   absl::MutexLock l(&mu_);
-  // The runc shim ignores Shutdown while it still has tasks.
+  // The runc shim ignores Shutdown while it still has tasks; the Delete
+  // of the last one then ends this shim (ExitSoonIfDone).
   *exit = containers_.empty() || req.now();
+  if (!*exit) shutdown_refused_ = true;
   return absl::OkStatus();
 }
 

@@ -161,5 +161,102 @@ TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
   system(("rm -rf " + bundle).c_str());
 }
 
+// A stand-in for seedsc: `create` leaves a process holding the
+// container's control socket (it accepts and closes every connection) and
+// names it in the pid file; `delete --force` ends it.
+constexpr char kFakeSeedsc[] = R"SH(#!/bin/bash
+root=${1#--root=}
+if [[ $2 == create ]]; then
+  pidfile=$6 id=$7
+  mkdir -p "$root/$id"
+  python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+pid = os.fork()
+if pid:
+    for path in sys.argv[2:]:
+        open(path, "w").write(str(pid))
+    os._exit(0)
+os.setsid()
+for fd in (0, 1, 2):
+    os.dup2(os.open("/dev/null", os.O_RDWR), fd)
+while True:
+    s.accept()[0].close()
+' "$root/$id/control.sock" "$pidfile" "$root/$id/holder.pid"
+elif [[ $2 == delete ]]; then
+  id=$4
+  [[ -d $root/$id ]] && kill -9 "$(cat "$root/$id/holder.pid" 2>/dev/null)" 2>/dev/null
+  rm -rf "${root:?}/$id"
+fi
+exit 0
+)SH";
+
+// After a Shutdown that found containers left (refused, as the runc shim
+// does), the Delete of the last container ends the shim, once
+// kLastDeleteGrace has passed without containerd's own Shutdown; without
+// a refused Shutdown, a last Delete leaves that to containerd.
+TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
+  Reaper::Get().Start();
+  char dir[] = "/tmp/shim_exit_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string tmp = dir;
+  const std::string fake = tmp + "/seedsc";
+  std::ofstream(fake) << kFakeSeedsc;
+  ASSERT_EQ(chmod(fake.c_str(), 0755), 0);
+  Publisher publisher("", "default");
+  SandboxConfig cfg;
+  cfg.seedsc = fake;
+  cfg.root = tmp + "/root";
+  std::atomic<int> exits{0};
+  TaskService svc(&publisher, cfg, [&exits] { exits++; });
+  auto create = [&](const std::string& id) {
+    const std::string bundle = tmp + "/" + id;
+    EXPECT_EQ(mkdir(bundle.c_str(), 0700), 0);
+    EXPECT_EQ(mkdir((bundle + "/rootfs").c_str(), 0700), 0);
+    task::CreateTaskRequest r;
+    r.set_id(id);
+    r.set_bundle(bundle);
+    auto made = svc.Create(r);
+    EXPECT_TRUE(made.ok()) << made.status();
+  };
+  auto del = [&](const std::string& id) {
+    task::DeleteRequest r;
+    r.set_id(id);
+    EXPECT_TRUE(svc.Delete(r).ok()) << id;
+  };
+  const absl::Duration wait = TaskService::kLastDeleteGrace + absl::Seconds(1);
+  // No Shutdown before the last Delete: the shim stays for containerd's.
+  create("a");
+  del("a");
+  absl::SleepFor(wait);
+  EXPECT_EQ(exits.load(), 0);
+  // A Shutdown while "c" is left; "b"'s Delete leaves "c"; "c"'s ends it.
+  create("b");
+  create("c");
+  task::ShutdownRequest sd;
+  sd.set_id("b");
+  bool exit = true;
+  ASSERT_TRUE(svc.Shutdown(sd, &exit).ok());
+  EXPECT_FALSE(exit);
+  del("b");
+  absl::SleepFor(wait);
+  EXPECT_EQ(exits.load(), 0);
+  del("c");
+  absl::SleepFor(wait);
+  EXPECT_EQ(exits.load(), 1);
+  // A Create within the grace keeps it.
+  create("d");
+  del("d");
+  create("e");
+  absl::SleepFor(wait);
+  EXPECT_EQ(exits.load(), 1);
+  del("e");
+  absl::SleepFor(wait);
+  EXPECT_EQ(exits.load(), 2);
+  system(("rm -rf " + tmp).c_str());
+}
+
 }  // namespace
 }  // namespace seedvisor::shim
