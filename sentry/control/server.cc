@@ -174,6 +174,7 @@ absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& r
   Container& c = **found;
   {
     absl::MutexLock l(&mu_);
+    if (absl::Status s = RefuseIfEnding("it cannot be started"); !s.ok()) return s;
     if (c.phase != Phase::kCreated || c.starting) {
       return absl::FailedPreconditionError(absl::StrCat(
           "container \"", c.cfg.id, "\" cannot be started: it is not in the created state"));
@@ -236,6 +237,7 @@ absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req)
   if (req.args().empty()) return absl::InvalidArgumentError("exec: args must not be empty");
   {
     absl::MutexLock l(&mu_);
+    if (absl::Status s = RefuseIfEnding("nothing can be exec'd in it"); !s.ok()) return s;
     if (c.phase != Phase::kRunning) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot exec in container \"", c.cfg.id, "\": it is not running"));
@@ -499,12 +501,9 @@ absl::StatusOr<v1::PauseResponse> ControlServer::Pause(const v1::PauseRequest& r
   if (!found.ok()) return found.status();
   if (absl::Status s = SandboxWide(**found, "pause"); !s.ok()) return s;
   absl::MutexLock l(&mu_);
-  if (ending_) {
-    // Shutdown's SIGKILLs need the tasks running to die: parking them now
-    // would keep a dying guest parked (and make a seed nothing may fork).
-    return absl::FailedPreconditionError(
-        absl::StrCat("container \"", cfg_.id, "\" is shutting down: it cannot be paused"));
-  }
+  // Shutdown's SIGKILLs need the tasks running to die: parking them now
+  // would keep a dying guest parked (and make a seed nothing may fork).
+  if (absl::Status s = RefuseIfEnding("it cannot be paused"); !s.ok()) return s;
   if (first_->phase != Phase::kRunning || paused_) {
     return absl::FailedPreconditionError(
         absl::StrCat("container \"", cfg_.id, "\" is not running"));
@@ -527,6 +526,7 @@ absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest
   fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
   fork_watch_.End(w);
   absl::MutexLock l(&mu_);
+  if (absl::Status s = RefuseIfEnding("it cannot be resumed"); !s.ok()) return s;
   if (!paused_) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", cfg_.id, "\" is not paused"));
   }
@@ -534,6 +534,12 @@ absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest
   sentry::DropForkSpare(kernel_);  // a copy of the state the guest now changes
   kernel_.Unquiesce();
   return v1::ResumeResponse();
+}
+
+absl::Status ControlServer::RefuseIfEnding(absl::string_view consequence) const {
+  if (!ending_) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("container \"", cfg_.id, "\" is shutting down: ", consequence));
 }
 
 absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownRequest&) {
@@ -560,6 +566,9 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
       for (auto& t : kernel_.Tasks()) {
         if (t->tid() == t->tgid()) kernel_.SendGroupSignal(t->tg(), info).ok();
       }
+      // A Start or Exec that asked RefuseIfEnding before ending_ was set
+      // and starts its process only now is refused by the kernel.
+      kernel_.RefuseNewProcessesLocked();
     }
     // The reply says that the sandbox's host processes are gone (spares;
     // a fork's zygote and stubs), so that the caller's next step (delete:
@@ -605,7 +614,7 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
   }
   {
     absl::MutexLock l(&mu_);
-    if (shutdown_) return absl::FailedPreconditionError("the sandbox is shutting down");
+    if (absl::Status s = RefuseIfEnding("no container can be created in it"); !s.ok()) return s;
     if (containers_.count(id)) {
       return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
     }

@@ -187,7 +187,12 @@ class ControlServer {
   // before Shutdown takes fork_mu_, under which it changes the seed: a Fork
   // that checks it under fork_mu_ sees the seed whole or refuses.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status RefuseIfEnding() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FailedPrecondition "container X is shutting down: <consequence>" once
+  // ending_ is set. Every call that would start, park or resume guest
+  // tasks asks it (and the kernel refuses new processes from Shutdown's
+  // kill sweep on: Kernel::RefuseNewProcessesLocked).
+  absl::Status RefuseIfEnding(absl::string_view consequence) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::function<void(const char*)> shutdown_hook_;  // SetShutdownHookForTest
   // The first container (never removed) and every container by id.
   const std::shared_ptr<Container> first_;

@@ -554,6 +554,37 @@ TEST_F(ContainersTest, PidsLimitIsPerContainer) {
   s.WaitShutdown();
 }
 
+// Once Shutdown has begun, every call that would start, park or resume
+// guest tasks refuses, naming why: a process started after Shutdown's kill
+// sweep would outlive its promise that the sandbox's host processes are
+// gone (delete then finds the cgroup busy, or a stub leaks).
+TEST_F(ContainersTest, NothingStartsOnceShutdownBegan) {
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  ASSERT_TRUE(s.CreateContainer(Second("exec sleep 1000", TempDir(), TempFile())).ok());
+  std::vector<std::string> steps;
+  s.SetShutdownHookForTest([&](const char* step) {
+    steps.push_back(step);
+    auto refused = [&](const absl::Status& st, const std::string& consequence) {
+      EXPECT_TRUE(absl::IsFailedPrecondition(st)) << step << ": " << st;
+      EXPECT_EQ(st.message(), "container \"c1\" is shutting down: " + consequence) << step;
+    };
+    v1::StartRequest start2;
+    start2.set_container_id("c2");
+    refused(s.Start(start2).status(), "it cannot be started");
+    v1::ExecRequest ex;
+    ex.add_args("true");
+    refused(s.Exec(ex).status(), "nothing can be exec'd in it");
+    refused(s.Resume({}).status(), "it cannot be resumed");
+    v1::CreateContainerRequest c3 = Second("exec sleep 1000", TempDir(), TempFile());
+    c3.set_container_id("c3");
+    refused(s.CreateContainer(c3).status(), "no container can be created in it");
+  });
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+  EXPECT_GE(steps.size(), 2u);
+}
+
 // A container with a pid namespace of its own (CRI's NamespaceMode
 // CONTAINER): its init is pid 1 there, an exec joins it, its /proc shows
 // its own processes only, by their ids there; the first container's /proc

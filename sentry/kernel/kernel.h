@@ -138,6 +138,10 @@ class Kernel {
   // the sandbox (getppid() == 0, as for a process setns'd into a pid
   // namespace) and stay zombies for their waiters until the kernel goes.
   absl::StatusOr<std::shared_ptr<ThreadGroup>> StartProcess(const ProcessSpec& spec);
+  // The sandbox is ending (its guest killed): StartProcess refuses from
+  // now on, so that no process starts after the kill sweep that made the
+  // same mu() section (sentry/control's Shutdown).
+  void RefuseNewProcessesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { no_new_processes_ = true; }
   // Blocks until pid 1 has exited and every task is gone; pid 1's wait status.
   int WaitInit();
   // Blocks until `tg` has exited; its wait status.
@@ -469,6 +473,7 @@ class Kernel {
   std::map<uid_t, int64_t> tasks_per_uid_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ThreadGroup> init_tg_ ABSL_GUARDED_BY(mu_);
   bool init_exited_ ABSL_GUARDED_BY(mu_) = false;
+  bool no_new_processes_ ABSL_GUARDED_BY(mu_) = false;
   // Non-zero while quiesced: the futex word parked tasks wait on. It counts
   // up (skipping 0) when RunOnParkedTasks has posted work.
   std::atomic<uint32_t> park_word_{0};

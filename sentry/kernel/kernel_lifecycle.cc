@@ -56,6 +56,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> Kernel::StartProcess(const ProcessS
   {
     absl::MutexLock l(&mu_);
     if (init_exited_) return absl::FailedPreconditionError("the sandbox's init has exited");
+    if (no_new_processes_) return absl::FailedPreconditionError("the sandbox is shutting down");
     // runc exec's process joins the container's pids cgroup, and its fork
     // fails there at the limit.
     std::shared_ptr<ContainerPids> container_pids = ContainerPidsOfLocked(spec.container_id);
