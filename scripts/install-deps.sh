@@ -24,6 +24,7 @@ PACKAGES=(
   sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
   python3-numpy  # bench/faas: the heavy-import function (numpy at init)
   python3-matplotlib  # bench/faas: the latency CDF and phase plots (PNG)
+  clang  # platform/kvm:kvm_thread_safety_test: -Wthread-safety (the build is gcc)
 )
 
 missing=()
