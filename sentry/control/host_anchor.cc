@@ -2,24 +2,38 @@
 
 #include <unistd.h>
 
+#include <utility>
+
 namespace seedvisor::control {
+
+std::unique_ptr<HostAnchor> HostAnchor::Start(absl::Duration timeout) {
+  std::unique_ptr<HostAnchor> a(new HostAnchor);
+  HostAnchor* raw = a.get();
+  Result<sentry::ServiceThread> t = sentry::ServiceThread::Start([raw] { raw->Hold(); });
+  if (!t.ok()) return nullptr;
+  a->thread_ = std::move(*t);
+  {
+    absl::MutexLock l(&a->mu_);
+    a->mu_.AwaitWithTimeout(absl::Condition(raw, &HostAnchor::Started), timeout);
+    a->tid_ = a->held_;
+  }
+  if (a->tid_ == 0) return nullptr;  // ~HostAnchor ends the thread
+  return a;
+}
 
 void HostAnchor::Hold() {
   absl::MutexLock l(&mu_);
   if (released_) return;
-  tid_ = gettid();
+  held_ = gettid();
   mu_.Await(absl::Condition(&released_));
 }
 
-pid_t HostAnchor::WaitForTid(absl::Duration timeout) {
-  absl::MutexLock l(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(this, &HostAnchor::Started), timeout);
-  return released_ ? 0 : tid_;
-}
-
-void HostAnchor::Release() {
-  absl::MutexLock l(&mu_);
-  released_ = true;
+void HostAnchor::End() {
+  {
+    absl::MutexLock l(&mu_);
+    released_ = true;
+  }
+  thread_.Join();
 }
 
 }  // namespace seedvisor::control

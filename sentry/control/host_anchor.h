@@ -7,37 +7,54 @@
 // namespace by its target's pid (/proc/<pid>/ns/pid), so each such
 // container needs a host id of its own.
 //
-//   auto a = std::make_shared<HostAnchor>();
-//   RunInBackground([a] { a->Hold(); });
-//   pid_t tid = a->WaitForTid(absl::Seconds(5));   // its id, or 0
+// The thread is its own (not a pooled one that would serve on, under the
+// same id, after the container is gone) and ends with End(), which
+// returns once it has exited. A host fork must not overlap its start or
+// its end (sentry/base/thread_identity.h): the caller makes both under
+// its fork lock.
+//
+//   std::unique_ptr<HostAnchor> a = HostAnchor::Start(absl::Seconds(5));
+//   pid_t tid = a ? a->tid() : 0;
 //   ...
-//   a->Release();                                  // the thread goes on
+//   a->End();  // the thread has exited
 #ifndef SEEDVISOR_SENTRY_CONTROL_HOST_ANCHOR_H_
 #define SEEDVISOR_SENTRY_CONTROL_HOST_ANCHOR_H_
 
 #include <sys/types.h>
 
+#include <memory>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/kernel/host_thread.h"
 
 namespace seedvisor::control {
 
 class HostAnchor {
  public:
-  // On the anchor's thread: records its id, then waits for Release().
-  void Hold();
-  // Its id in the sandbox process's pid namespace once Hold() has begun;
-  // 0 if it has not within `timeout`, or was released first.
-  pid_t WaitForTid(absl::Duration timeout);
-  void Release();  // idempotent; Hold() returns (or never waits)
+  // Starts the thread and waits for its id; null (and no thread left) if
+  // the host refuses a thread or it has no id within `timeout`.
+  static std::unique_ptr<HostAnchor> Start(absl::Duration timeout);
+  ~HostAnchor() { End(); }
+  HostAnchor(const HostAnchor&) = delete;
+  HostAnchor& operator=(const HostAnchor&) = delete;
+
+  // Its id in the sandbox process's pid namespace.
+  pid_t tid() const { return tid_; }
+  // Releases the thread and waits for it to exit; idempotent.
+  void End();
 
  private:
-  bool Started() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tid_ != 0 || released_; }
+  HostAnchor() = default;
+  void Hold();  // on the thread: records its id, waits for End()
+  bool Started() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ != 0 || released_; }
 
   absl::Mutex mu_;
-  pid_t tid_ ABSL_GUARDED_BY(mu_) = 0;
+  pid_t held_ ABSL_GUARDED_BY(mu_) = 0;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
+  pid_t tid_ = 0;  // held_, once Start has seen it
+  sentry::ServiceThread thread_;
 };
 
 }  // namespace seedvisor::control

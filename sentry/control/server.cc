@@ -579,11 +579,15 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
     fork_watch_.End(w);
   }
   if (shutdown_hook_) shutdown_hook_("ended: the guest killed, the kernel unquiesced");
-  absl::MutexLock l(&mu_);
-  shutdown_ = true;
-  for (auto& [id, c] : containers_) {
-    if (c->anchor != nullptr) c->anchor->Release();
+  std::vector<std::shared_ptr<HostAnchor>> anchors;
+  {
+    absl::MutexLock l(&mu_);
+    shutdown_ = true;
+    for (auto& [id, c] : containers_) {
+      if (c->anchor != nullptr) anchors.push_back(std::move(c->anchor));
+    }
   }
+  EndAnchors(std::move(anchors));
   return v1::ShutdownResponse();
 }
 
@@ -715,26 +719,35 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
     // TARGET container names its namespace by it). Without one it
     // reports the sandbox's pid, as every container did before.
     std::shared_ptr<HostAnchor> anchor = StartAnchor();
-    absl::MutexLock l(&mu_);
-    if (anchor != nullptr && containers_.count(id) && containers_[id] == c && !shutdown_) {
-      c->anchor = anchor;
-      resp.set_host_thread(anchor->WaitForTid(absl::ZeroDuration()));
-    } else if (anchor != nullptr) {
-      anchor->Release();
+    {
+      absl::MutexLock l(&mu_);
+      if (anchor != nullptr && containers_.count(id) && containers_[id] == c && !shutdown_) {
+        resp.set_host_thread(anchor->tid());
+        c->anchor = std::move(anchor);
+      }
     }
+    if (anchor != nullptr) EndAnchors({std::move(anchor)});
   }
   return resp;
 }
 
 std::shared_ptr<HostAnchor> ControlServer::StartAnchor() {
-  auto anchor = std::make_shared<HostAnchor>();
-  RunInBackground([anchor] { anchor->Hold(); });
-  if (anchor->WaitForTid(absl::Seconds(10)) == 0) {
-    Log::Warning("container of sandbox %s: no host thread of its own within 10 s", cfg_.id);
-    anchor->Release();
-    return nullptr;
+  // Its own thread, started under the fork lock: no host fork copies it
+  // half started (sentry/base/thread_identity.h).
+  absl::MutexLock fl(&fork_mu_);
+  std::shared_ptr<HostAnchor> anchor = HostAnchor::Start(absl::Seconds(10));
+  if (anchor == nullptr) {
+    Log::Warning("container of sandbox %s: no host thread of its own (the host refused one, "
+                 "or it had no id within 10 s)", cfg_.id);
   }
   return anchor;
+}
+
+void ControlServer::EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors) {
+  if (anchors.empty()) return;
+  // Under the fork lock: no host fork copies one half ended.
+  absl::MutexLock fl(&fork_mu_);
+  for (auto& a : anchors) a->End();
 }
 
 absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
@@ -769,15 +782,20 @@ absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
     absl::MutexLock l(&kernel_.mu());
     kernel_.ForgetContainerPidsLocked(c.cfg.init.container_id);
   }
-  absl::MutexLock l(&mu_);
-  if (c.phase != Phase::kStopped) {
-    c.phase = Phase::kStopped;
-    c.init_wait_status = SIGKILL;
-    c.init_exited_at_ns = RealtimeNs();
+  std::shared_ptr<HostAnchor> anchor;
+  {
+    absl::MutexLock l(&mu_);
+    if (c.phase != Phase::kStopped) {
+      c.phase = Phase::kStopped;
+      c.init_wait_status = SIGKILL;
+      c.init_exited_at_ns = RealtimeNs();
+    }
+    anchor = std::move(c.anchor);
+    containers_.erase(c.cfg.id);
+    kernel_.vfs().RemoveContainerRoot(c.cfg.id);
   }
-  if (c.anchor != nullptr) c.anchor->Release();
-  containers_.erase(c.cfg.id);
-  kernel_.vfs().RemoveContainerRoot(c.cfg.id);
+  // Its host id names no thread once the reply says it is gone.
+  if (anchor != nullptr) EndAnchors({std::move(anchor)});
   return v1::DeleteContainerResponse();
 }
 

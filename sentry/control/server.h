@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -119,8 +120,12 @@ class ControlServer {
     // container outside the sandbox's pid namespace; null: none.
     std::shared_ptr<HostAnchor> anchor;
   };
-  // Starts a HostAnchor on a background thread and waits for its id.
+  // Starts a HostAnchor (its own thread) under the fork lock; null if
+  // the host gave none.
   std::shared_ptr<HostAnchor> StartAnchor();
+  // Ends them (their threads have exited) under the fork lock. The
+  // caller holds neither lock (fork_mu_ is taken before mu_).
+  void EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors);
   // The container a request names ("" = the first), or NotFound.
   absl::StatusOr<std::shared_ptr<Container>> Lookup(const std::string& id);
   bool IsFirst(const Container& c) const { return &c == first_.get(); }
@@ -133,9 +138,10 @@ class ControlServer {
   // The thread group for a request's pid (0 = the container's init), or NotFound.
   absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(Container& c, int pid);
   // Runs `fn` on a thread of the ttrpc server's pool: no thread of ours
-  // starts or ends outside it, so that a Fork's host fork, which holds the
-  // pool's NoThreadStarts, never copies a thread half started or half
-  // ended (shim/ttrpc/worker_pool.h).
+  // starts or ends outside it (but anchors, which start and end under
+  // fork_mu_), so that a Fork's host fork, which holds the pool's
+  // NoThreadStarts, never copies a thread half started or half ended
+  // (shim/ttrpc/worker_pool.h).
   void RunInBackground(std::function<void()> fn);
   // Records the init's exit when it happens (a watcher thread).
   void WatchInit(std::shared_ptr<Container> c, std::shared_ptr<sentry::ThreadGroup> tg);

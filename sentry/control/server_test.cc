@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "shim/ttrpc/server.h"
 
 namespace seedvisor::control {
 namespace {
@@ -711,6 +712,37 @@ TEST_F(ContainersTest, TargetPidNamespace) {
   ASSERT_TRUE(s.Shutdown({}).ok());
   EXPECT_TRUE(ended(target_thread));
   EXPECT_TRUE(ended(third_thread));
+  s.WaitShutdown();
+}
+
+// With a ttrpc server attached (as in a sandbox), a container's host
+// thread is still one of its own, not a thread of the server's pool that
+// would serve on under the same id once the container is gone (and be
+// the next container's): Delete returns after it has exited.
+TEST_F(ContainersTest, HostThreadEndsWithItsContainerUnderAServer) {
+  ControlServer& s = Make("exec sleep 1000");
+  auto* rpc = new ttrpc::Server;  // outlives the test's threads, as the kernel
+  s.Register(*rpc);
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  auto task = [](pid_t t) { return absl::StrCat("/proc/self/task/", t); };
+  std::vector<pid_t> seen;
+  for (int i = 0; i < 4; ++i) {
+    v1::CreateContainerRequest req = Second("exec sleep 1000", TempDir(), TempFile());
+    req.set_container_id(absl::StrCat("own", i));
+    req.set_own_pid_namespace(true);
+    auto made = s.CreateContainer(req);
+    ASSERT_TRUE(made.ok()) << made.status();
+    const pid_t t = made->host_thread();
+    ASSERT_GT(t, 0);
+    EXPECT_EQ(access(task(t).c_str(), F_OK), 0) << t;
+    for (pid_t old : seen) EXPECT_NE(t, old) << "container " << i;
+    seen.push_back(t);
+    v1::DeleteContainerRequest del;
+    del.set_container_id(req.container_id());
+    ASSERT_TRUE(s.DeleteContainer(del).ok());
+    EXPECT_NE(access(task(t).c_str(), F_OK), 0) << "thread " << t << " outlived its container";
+  }
+  ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
 }
 
