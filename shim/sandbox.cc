@@ -239,7 +239,9 @@ void Sandbox::Destroy() {
     return;
   }
   // A container in its pod's sandbox: `seedsc delete` below has the
-  // sandbox forget it; the sandbox (pid_ is its process) serves the pod on.
+  // sandbox forget it; the sandbox serves the pod on (pid_ is the sandbox's
+  // process, or the sandbox's thread that names a container with a pid
+  // namespace of its own: gone with the container).
   if (c != nullptr && !joined_) {
     c->CallRaw(kControlService, "Shutdown", "", absl::Seconds(2)).IgnoreError();
   }

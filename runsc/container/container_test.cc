@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -18,6 +20,7 @@
 #include "runsc/container/hooks.h"
 #include "runsc/container/host_process.h"
 #include "runsc/container/leftover.h"
+#include "runsc/container/pod_pid_ns.h"
 #include "runsc/container/sandbox.h"
 #include "runsc/container/state.h"
 
@@ -152,6 +155,39 @@ pid_t Listener(const std::string& path, const char* argv0, const char* extra, in
 // What a create or fork killed before it recorded its container leaves
 // (issue 9): a state dir without state.json and a control socket, maybe a
 // sandbox serving it. RemoveLeftover removes them.
+// A container outside its sandbox's pid namespace is known by the host
+// id of the sandbox's thread that names it; without one its create fails
+// instead of reporting the sandbox's pid (a TARGET container aimed at it
+// would quietly share the sandbox's namespace). Here this process plays
+// the sandbox and one of its threads the container's.
+TEST(PodPidNamespaceTest, ContainerHostIdIsTheThreadsOrAnError) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    tid = gettid();
+    while (!done) usleep(1000);
+  });
+  while (tid == 0) usleep(1000);
+  const pid_t sandbox = getpid();
+  PidNamespaceChoice shared, own, of;
+  own.own = true;
+  of.of = "target";
+  // The sandbox's namespace: the sandbox's pid, whatever the thread.
+  EXPECT_EQ(ContainerHostId(shared, sandbox, 0).value_or(-1), 0);
+  EXPECT_EQ(ContainerHostId(own, sandbox, tid).value_or(-1), tid);
+  EXPECT_EQ(ContainerHostId(of, sandbox, tid).value_or(-1), tid);
+  for (const PidNamespaceChoice& ns : {own, of}) {
+    for (pid_t given : {0, 0x3ffffff0}) {  // none; no thread of the sandbox
+      absl::StatusOr<pid_t> id = ContainerHostId(ns, sandbox, given);
+      EXPECT_EQ(id.status().code(), absl::StatusCode::kInternal) << given;
+      EXPECT_NE(id.status().message().find("no host id of its own"), std::string::npos)
+          << id.status();
+    }
+  }
+  done = true;
+  t.join();
+}
+
 TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
   const std::string root = TempDir() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "gone").ok());

@@ -83,4 +83,17 @@ pid_t HostTidOf(pid_t pid, pid_t ns_tid) {
   return found;
 }
 
+absl::StatusOr<pid_t> ContainerHostId(const PidNamespaceChoice& ns, pid_t sandbox_pid,
+                                      pid_t host_thread) {
+  if (!ns.own && ns.of.empty()) return 0;
+  const pid_t id = host_thread > 0 ? HostTidOf(sandbox_pid, host_thread) : 0;
+  if (id == 0) {
+    return absl::InternalError(absl::StrCat(
+        "its pid namespace is not the sandbox's but it has no host id of its own (the sandbox "
+        "gave thread ", host_thread, ", not one of /proc/", sandbox_pid,
+        "/task); its pid would be the sandbox's"));
+  }
+  return id;
+}
+
 }  // namespace seedvisor::container

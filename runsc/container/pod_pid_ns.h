@@ -9,7 +9,7 @@
 //   absl::StatusOr<PidNamespaceChoice> ns = PidNamespaceOf(root, pod, spec);
 //   if (ns->own) ...                       // "pid" without a path
 //   else if (!ns->of.empty()) ...          // container ns->of's namespace
-//   pid_t host = HostTidOf(pod.sandbox_pid, resp.host_thread());
+//   absl::StatusOr<pid_t> id = ContainerHostId(*ns, pod.sandbox_pid, resp.host_thread());
 #ifndef SEEDVISOR_RUNSC_CONTAINER_POD_PID_NS_H_
 #define SEEDVISOR_RUNSC_CONTAINER_POD_PID_NS_H_
 
@@ -40,6 +40,15 @@ absl::StatusOr<PidNamespaceChoice> PidNamespaceOf(const std::string& root, const
 // The host id (as this process's /proc names it) of thread `ns_tid`, an id
 // in the pid namespace of process `pid`'s threads; 0 if none has it.
 pid_t HostTidOf(pid_t pid, pid_t ns_tid);
+
+// The pid a container joining sandbox process `sandbox_pid` in namespace
+// `ns` is known by apart from the sandbox's: 0 (the sandbox's) for the
+// sandbox's namespace; else the host id of the sandbox's thread
+// `host_thread` (CreateContainerResponse.host_thread). Internal when it
+// has none: its pid would be the sandbox's, and a TARGET container aimed
+// at it would quietly share the sandbox's namespace.
+absl::StatusOr<pid_t> ContainerHostId(const PidNamespaceChoice& ns, pid_t sandbox_pid,
+                                      pid_t host_thread);
 
 }  // namespace seedvisor::container
 

@@ -279,7 +279,13 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
   }
   joined = true;
   // Outside the sandbox's pid namespace: known by its own host thread.
-  if (resp.host_thread() > 0) st.container_pid = HostTidOf(st.sandbox_pid, resp.host_thread());
+  absl::StatusOr<pid_t> host_id = ContainerHostId(*pid_ns, st.sandbox_pid, resp.host_thread());
+  if (!host_id.ok()) {
+    return undo(absl::Status(host_id.status().code(),
+                             absl::StrCat("joining the sandbox of \"", sandbox_id,
+                                          "\": ", host_id.status().message())));
+  }
+  st.container_pid = *host_id;
   if (absl::Status s = SaveState(o.root, st); !s.ok()) return undo(s);
   std::string state_json = OciStateJson(st, "created", -1);
   for (auto [kind, hooks] : {std::pair{"prestart", &spec.hooks.prestart},
