@@ -603,6 +603,11 @@ TEST_F(ContainersTest, OwnPidNamespace) {
   ASSERT_TRUE(started.ok()) << started.status();
   const int init2 = started->pid();  // the sandbox's id
   EXPECT_GT(init2, 1);
+  // Start answers once the init's first exec (sh) succeeded; its `exec
+  // sleep` follows on its own: wait for it (it read "sh" in a CI run),
+  // from c1, whose processes take no pid of c2's namespace.
+  const std::string comm2 = absl::StrCat("cat /proc/", init2, "/comm");
+  for (int i = 0; i < 500 && Run(s, "c1", comm2) != "sleep\n"; ++i) usleep(10000);
   EXPECT_EQ(Run(s, "c2", "echo $$ $PPID; cd /proc; echo [0-9]*; readlink self; cat 1/comm"),
             "2 0\n1 2\n3\nsleep\n");
   EXPECT_EQ(Run(s, "c2", "grep -E '^(Pid|PPid|NSpid):' /proc/1/status"),
