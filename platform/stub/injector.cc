@@ -186,7 +186,9 @@ long TieToParent(pid_t child, uint64_t entry, pid_t parent) {
   if (parent <= 0) return 0;
   // Its first stop: CLONE_PTRACE from a seized tracee is an event stop.
   const int status = WaitFor(child);
-  bool dead = false;
+  // An exit instead of a stop (a cgroup kill between clone and stop): its
+  // notice is taken, and the pid may be reaped and reused: never kill it.
+  bool dead = status < 0 || !WIFSTOPPED(status);
   long r = -ESRCH;
   if (status >= 0 && WIFSTOPPED(status)) {
     const long tie[6] = {PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0};

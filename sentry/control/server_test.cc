@@ -745,6 +745,9 @@ TEST_F(ContainersTest, HostThreadEndsWithItsContainerUnderAServer) {
     v1::DeleteContainerRequest del;
     del.set_container_id(req.container_id());
     ASSERT_TRUE(s.DeleteContainer(del).ok());
+    // Joined, the thread is gone; its /proc entry goes a moment later
+    // (release_task after the tid is cleared): up to 1 s.
+    for (int w = 0; w < 100 && access(task(t).c_str(), F_OK) == 0; ++w) usleep(10000);
     EXPECT_NE(access(task(t).c_str(), F_OK), 0) << "thread " << t << " outlived its container";
   }
   ASSERT_TRUE(s.Shutdown({}).ok());
