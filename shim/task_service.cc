@@ -7,6 +7,7 @@
 #include <iterator>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "runsc/container/cgroup.h"
 #include "shim/log.h"
@@ -101,7 +102,16 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
     if (containers_.count(req.id()) > 0) {
       return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
     }
+    // Counted from its start: the exit after a last Delete never comes in
+    // the middle of a Create, however long its sandbox takes to start.
+    ++creates_;
+    ++creates_in_flight_;
   }
+  absl::Cleanup counted = [this] {
+    absl::MutexLock l(&mu_);
+    --creates_in_flight_;
+    ExitSoonIfDone();  // it failed after the last Delete: the exit is due again
+  };
   // The runtime's options from containerd's CRI config (ConfigPath):
   // this container's seedsc flags, after those of SEEDSC_FLAGS.
   SandboxConfig cfg = cfg_;
@@ -154,7 +164,6 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   {
     absl::MutexLock l(&mu_);
     containers_[c->id] = c;
-    ++creates_;
   }
 
   ev::TaskCreate e;
@@ -409,7 +418,7 @@ void TaskService::ExitSoonIfDone() {
     absl::SleepFor(kLastDeleteGrace);
     {
       absl::MutexLock l(&mu_);
-      if (!containers_.empty() || creates_ != creates) return;
+      if (!containers_.empty() || creates_in_flight_ > 0 || creates_ != creates) return;
     }
     ShimLog("the last container is deleted, after a Shutdown that found containers: exiting");
     on_shutdown_();

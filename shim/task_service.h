@@ -109,10 +109,11 @@ class TaskService {
   void RecordExit(const Container& c, Proc* p, uint32_t status, google::protobuf::Timestamp at);
 
   // After a Shutdown that found containers left, the Delete of the last
-  // one ends the shim too, unless a Create came in between (containerd
-  // sends one Shutdown per deleted container, but not after a Delete that
-  // it saw fail or time out: the shim would be left for good). After
-  // kLastDeleteGrace, for containerd's own Shutdown to come first.
+  // one ends the shim too, unless a Create began in between or is still
+  // under way (containerd sends one Shutdown per deleted container, but
+  // not after a Delete that it saw fail or time out: the shim would be
+  // left for good). After kLastDeleteGrace, for containerd's own Shutdown
+  // to come first. A Create that fails with no container left asks again.
   void ExitSoonIfDone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Publisher* const publisher_;
@@ -124,7 +125,8 @@ class TaskService {
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);
   bool shutdown_refused_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t creates_ ABSL_GUARDED_BY(mu_) = 0;  // Creates that added a container
+  uint64_t creates_ ABSL_GUARDED_BY(mu_) = 0;       // Creates begun
+  int creates_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // begun and not yet returned
   // Serializes lifecycle calls that talk to the sandbox (Create/Start/
   // Exec/Delete) per shim; Wait/State/Kill never take it.
   absl::Mutex lifecycle_mu_;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
@@ -163,11 +164,16 @@ TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
 
 // A stand-in for seedsc: `create` leaves a process holding the
 // container's control socket (it accepts and closes every connection) and
-// names it in the pid file; `delete --force` ends it.
+// names it in the pid file; `delete --force` ends it. A create waits
+// while <root>/../latch-<id> exists (saying so in <root>/../waiting-<id>),
+// and one of an id "fail..." fails.
 constexpr char kFakeSeedsc[] = R"SH(#!/bin/bash
 root=${1#--root=}
 if [[ $2 == create ]]; then
   pidfile=$6 id=$7
+  [[ -e ${root%/*}/latch-$id ]] && : >"${root%/*}/waiting-$id"
+  while [[ -e ${root%/*}/latch-$id ]]; do sleep 0.05; done
+  [[ $id == fail* ]] && exit 1
   mkdir -p "$root/$id"
   python3 -c '
 import os, socket, sys
@@ -196,7 +202,8 @@ exit 0
 // After a Shutdown that found containers left (refused, as the runc shim
 // does), the Delete of the last container ends the shim, once
 // kLastDeleteGrace has passed without containerd's own Shutdown; without
-// a refused Shutdown, a last Delete leaves that to containerd.
+// a refused Shutdown, a last Delete leaves that to containerd. A Create
+// begun within the grace keeps the shim, however long it takes.
 TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
   Reaper::Get().Start();
   char dir[] = "/tmp/shim_exit_test.XXXXXX";
@@ -218,43 +225,68 @@ TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
     task::CreateTaskRequest r;
     r.set_id(id);
     r.set_bundle(bundle);
-    auto made = svc.Create(r);
-    EXPECT_TRUE(made.ok()) << made.status();
+    return svc.Create(r).status();
   };
   auto del = [&](const std::string& id) {
     task::DeleteRequest r;
     r.set_id(id);
     EXPECT_TRUE(svc.Delete(r).ok()) << id;
   };
+  // Nothing more happens in a grace and a second: the exits so far.
   const absl::Duration wait = TaskService::kLastDeleteGrace + absl::Seconds(1);
+  auto exits_after_the_grace = [&] {
+    absl::SleepFor(wait);
+    return exits.load();
+  };
+  // An exit due: the exits once there are `n` (or 30 s have passed).
+  auto exits_once = [&](int n) {
+    for (absl::Time end = absl::Now() + absl::Seconds(30); exits < n && absl::Now() < end;) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return exits.load();
+  };
   // No Shutdown before the last Delete: the shim stays for containerd's.
-  create("a");
+  EXPECT_TRUE(create("a").ok());
   del("a");
-  absl::SleepFor(wait);
-  EXPECT_EQ(exits.load(), 0);
+  EXPECT_EQ(exits_after_the_grace(), 0);
   // A Shutdown while "c" is left; "b"'s Delete leaves "c"; "c"'s ends it.
-  create("b");
-  create("c");
+  EXPECT_TRUE(create("b").ok());
+  EXPECT_TRUE(create("c").ok());
   task::ShutdownRequest sd;
   sd.set_id("b");
   bool exit = true;
   ASSERT_TRUE(svc.Shutdown(sd, &exit).ok());
   EXPECT_FALSE(exit);
   del("b");
-  absl::SleepFor(wait);
-  EXPECT_EQ(exits.load(), 0);
+  EXPECT_EQ(exits_after_the_grace(), 0);
   del("c");
-  absl::SleepFor(wait);
-  EXPECT_EQ(exits.load(), 1);
-  // A Create within the grace keeps it.
-  create("d");
+  EXPECT_EQ(exits_once(1), 1);
+  // A Create begun within the grace and still under way when it ends (its
+  // stand-in waits for a latch lifted only then) keeps the shim.
+  EXPECT_TRUE(create("d").ok());
   del("d");
-  create("e");
-  absl::SleepFor(wait);
-  EXPECT_EQ(exits.load(), 1);
+  const std::string latch = tmp + "/latch-e";
+  std::ofstream(latch) << "";
+  absl::Status made_e;
+  std::thread create_e([&] { made_e = create("e"); });
+  struct stat st;
+  for (int i = 0; i < 3000 && stat((tmp + "/waiting-e").c_str(), &st) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(stat((tmp + "/waiting-e").c_str(), &st), 0) << "the Create of e never began";
+  EXPECT_EQ(exits_after_the_grace(), 1);
+  ASSERT_EQ(unlink(latch.c_str()), 0);
+  create_e.join();
+  EXPECT_TRUE(made_e.ok()) << made_e;
+  EXPECT_EQ(exits_after_the_grace(), 1);
   del("e");
-  absl::SleepFor(wait);
-  EXPECT_EQ(exits.load(), 2);
+  EXPECT_EQ(exits_once(2), 2);
+  // One that fails after the last Delete: the exit is due again.
+  EXPECT_TRUE(create("f").ok());
+  del("f");
+  EXPECT_FALSE(create("fail").ok());
+  EXPECT_EQ(exits_once(3), 3);
+  EXPECT_EQ(exits_after_the_grace(), 3);
   system(("rm -rf " + tmp).c_str());
 }
 
