@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,7 +50,8 @@ bool KillAndRemove(const std::string& dir) {
 
 }  // namespace
 
-CgroupPool::CgroupPool(CgroupPoolOptions o) : opts_(std::move(o)) {}
+CgroupPool::CgroupPool(CgroupPoolOptions o)
+    : opts_(std::move(o)), warmth_(MigrationWarmthOptions{.mount = opts_.mount}) {}
 
 CgroupPool::~CgroupPool() {
   Stop();
@@ -130,10 +132,19 @@ absl::Status CgroupPool::Fill() {
     free_.push_back(*cg);
   }
   refill_ = std::thread([this] { Refill(); });
+  if (opts_.warm_migrations) {
+    absl::Status s = warmth_.Start();
+    warm_ = s.ok();
+    if (!s.ok()) {
+      std::fprintf(stderr, "seedd: instances may wait for the kernel's cgroup migration lock "
+                           "(an RCU grace period) now and then: %s\n", std::string(s.message()).c_str());
+    }
+  }
   return absl::OkStatus();
 }
 
 std::string CgroupPool::Take() {
+  if (warm_) warmth_.Touch();
   {
     absl::MutexLock l(&mu_);
     ++in_use_;
@@ -279,7 +290,8 @@ CgroupPoolStats CgroupPool::Stats() const {
           .draining = draining_count_,
           .created = all_.size(),
           .recycled = recycled_,
-          .misses = misses_};
+          .misses = misses_,
+          .warm_writes = warmth_.writes()};
 }
 
 void CgroupPool::Stop() {
@@ -288,6 +300,7 @@ void CgroupPool::Stop() {
     stopping_ = true;
   }
   if (refill_.joinable()) refill_.join();
+  warmth_.Stop();
 }
 
 }  // namespace seedvisor::seedd

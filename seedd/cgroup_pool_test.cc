@@ -59,6 +59,7 @@ TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   ASSERT_EQ(*pool->RemoveLeftovers(), 0);
   ASSERT_TRUE(pool->Fill().ok());
   EXPECT_EQ(pool->Stats().free, 2);
+  EXPECT_EQ(pool->Stats().warm_writes, 0u) << "nothing taken: no migration to keep fast";
 
   std::string a = pool->Take();
   ASSERT_FALSE(a.empty());
@@ -67,6 +68,8 @@ TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   EXPECT_EQ(Slurp(absl::StrCat("/sys/fs/cgroup/pids/", a, "/pids.max")), "64\n");
   // The refill thread tops the pool up off the taker's path.
   EXPECT_TRUE(Eventually([&] { return pool->Stats().free == 2; }));
+  // A Take keeps the kernel's migration lock warm (migration_warmth.h).
+  EXPECT_TRUE(Eventually([&] { return pool->Stats().warm_writes >= 3; }));
 
   pid_t p = SleeperIn(a);
   EXPECT_EQ(pool->Pids(a), std::vector<int>{p});

@@ -57,7 +57,10 @@ constexpr char kAbout[] =
     "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
     "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
     "memory limit; the pool is filled at start and refilled off the request path,\n"
-    "and a restarted seedd removes the cgroups an earlier run left there.\n"
+    "and a restarted seedd removes the cgroups an earlier run left there. While\n"
+    "cgroups are taken, a seedd thread moves itself into its own memory cgroup every\n"
+    "4 ms (a no-op that keeps the kernel's cgroup migration lock out of its slow\n"
+    "path: joining a cgroup would otherwise wait for an RCU grace period now and then).\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -409,7 +412,11 @@ int Main(int argc, char** argv) {
           counter("seedd_cgroup_pool_created_total", "Instance cgroups made.", st.created),
           counter("seedd_cgroup_pool_recycled_total", "Instance cgroups given back and reused.",
                   st.recycled),
-          counter("seedd_cgroup_pool_misses_total", "Takes that found no ready cgroup.", st.misses)};
+          counter("seedd_cgroup_pool_misses_total", "Takes that found no ready cgroup.", st.misses),
+          counter("seedd_cgroup_migration_warm_writes_total",
+                  "No-op migrations of a seedd thread that keep instances' cgroup joins fast "
+                  "(seedd/migration_warmth.h).",
+                  static_cast<double>(st.warm_writes))};
       for (Sample& x : more) out.push_back(std::move(x));
     }
     return out;

@@ -1,0 +1,67 @@
+// Against the host's cgroup v1 memory hierarchy (needs root; skips without).
+#include "seedd/migration_warmth.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace seedvisor::seedd {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+bool HaveMemoryCgroupV1() {
+  return geteuid() == 0 && access("/sys/fs/cgroup/memory/tasks", W_OK) == 0;
+}
+
+// Waits up to 5 s for w.writes() to reach n.
+bool WritesReach(const MigrationWarmth& w, uint64_t n) {
+  for (absl::Time end = absl::Now() + absl::Seconds(5); absl::Now() < end;) {
+    if (w.writes() >= n) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
+}
+
+TEST(MigrationWarmthTest, WritesOnlyWhileTouchedAndMovesNothing) {
+  if (!HaveMemoryCgroupV1()) GTEST_SKIP() << "needs root and /sys/fs/cgroup/memory (v1)";
+  const std::string before = Slurp("/proc/self/cgroup");
+  MigrationWarmth w({.period = absl::Milliseconds(2), .linger = absl::Milliseconds(200)});
+  ASSERT_TRUE(w.Start().ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(w.writes(), 0u) << "an untouched warmth wrote";
+
+  w.Touch();
+  ASSERT_TRUE(WritesReach(w, 5)) << "touched, it wrote " << w.writes() << " times in 5 s";
+  // Once `linger` has passed since the Touch, no more writes.
+  absl::SleepFor(absl::Milliseconds(400));
+  const uint64_t settled = w.writes();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(w.writes(), settled) << "it went on writing after its linger";
+
+  // A Touch later wakes it again.
+  w.Touch();
+  EXPECT_TRUE(WritesReach(w, settled + 3));
+  w.Stop();
+  EXPECT_EQ(Slurp("/proc/self/cgroup"), before) << "the warmth moved this process";
+}
+
+TEST(MigrationWarmthTest, StartSaysWhichFileItCannotOpen) {
+  if (!HaveMemoryCgroupV1()) GTEST_SKIP() << "needs root and /sys/fs/cgroup/memory (v1)";
+  MigrationWarmth w({.mount = "/nonexistent-cgroup-mount"});
+  absl::Status s = w.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.message(), "/nonexistent-cgroup-mount/memory")) << s;
+  w.Touch();  // harmless without a thread
+}
+
+}  // namespace
+}  // namespace seedvisor::seedd
