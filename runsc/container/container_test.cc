@@ -1,7 +1,9 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -317,6 +319,46 @@ TEST(LeftoverTest, ADirBeingMadeIsNeverALeftover) {
   absl::Status again = Lock::CreateDir(root, "new").status();
   EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
   EXPECT_EQ(Names(root), std::vector<std::string>{"new"});
+}
+
+// On a file system without RENAME_NOREPLACE (NFS, older overlayfs:
+// renameat2 fails with EINVAL) CreateDir renames after a check, both under
+// a lock of <root>. A second create of the id that comes between the
+// first's check and rename waits for that rename and then finds the id
+// taken; the dir made is locked, as with RENAME_NOREPLACE. (Without the
+// lock the second found no dir, renamed its own into place, and the
+// first's rename replaced it, empty: both creates succeeded.)
+TEST(CreateDirTest, WithoutRenameNoReplaceASecondCreateOfTheIdFails) {
+  const std::string root = TempDir() + "/root";
+  std::atomic<int> renames{0};
+  std::atomic<bool> second_done{false};
+  bool second_done_early = false;
+  absl::Status second;
+  std::thread other;
+  SimulateNoRenameNoReplaceForTest(true, [&] {
+    if (renames++ > 0) return;  // the second's, if it got here
+    other = std::thread([&] {
+      second = Lock::CreateDir(root, "same").status();
+      second_done = true;
+    });
+    for (int i = 0; i < 50 && !second_done; ++i) usleep(10 * 1000);
+    second_done_early = second_done;
+  });
+  absl::StatusOr<Lock> first = Lock::CreateDir(root, "same");
+  if (other.joinable()) other.join();
+  SimulateNoRenameNoReplaceForTest(false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(second_done_early) << "the second create did not wait: " << second;
+  EXPECT_TRUE(absl::IsAlreadyExists(second)) << second;
+  EXPECT_EQ(renames.load(), 1);
+  EXPECT_EQ(Names(root), std::vector<std::string>{"same"});
+  const int fd = open(StateDir(root, "same").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(flock(fd, LOCK_EX | LOCK_NB), 0) << "not locked";
+  close(fd);
+  struct stat sb;
+  ASSERT_EQ(stat(StateDir(root, "same").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0711u);
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {

@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,8 +18,10 @@
 #include <functional>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
 namespace seedvisor::container {
@@ -34,6 +38,16 @@ std::function<void(const std::string&)>& CreateDirHook() {
   return *hook;
 }
 
+// SimulateNoRenameNoReplaceForTest's state.
+struct NoReplaceSimulation {
+  bool on = false;
+  std::function<void()> before_rename;
+};
+NoReplaceSimulation& Simulation() {
+  static auto* sim = new NoReplaceSimulation;
+  return *sim;
+}
+
 absl::Status ExistsError(const std::string& root, const std::string& id) {
   struct stat sb;
   const bool recorded = stat((StateDir(root, id) + "/state.json").c_str(), &sb) == 0;
@@ -41,6 +55,58 @@ absl::Status ExistsError(const std::string& root, const std::string& id) {
       "container with id \"", id, "\" already exists",
       recorded ? "" : absl::StrCat(" (without a state: a create or fork that was killed, or "
                                    "one under way; `seedsc delete --force ", id, "` removes it)")));
+}
+
+// The file system `path` is on, for an error message: "nfs (statfs type
+// 0x6969)", or the type alone for one not named here.
+std::string FileSystemOf(const std::string& path) {
+  struct statfs sf;
+  if (statfs(path.c_str(), &sf) != 0) return "unknown";
+  constexpr std::pair<uint64_t, const char*> kNames[] = {
+      {NFS_SUPER_MAGIC, "nfs"},
+      {OVERLAYFS_SUPER_MAGIC, "overlay"},
+      {TMPFS_MAGIC, "tmpfs"},
+      {FUSE_SUPER_MAGIC, "fuse"},
+  };
+  const uint64_t magic = static_cast<uint64_t>(sf.f_type);
+  const std::string type = absl::StrFormat("statfs type %#x", magic);
+  for (const auto& [m, name] : kNames) {
+    if (m == magic) return absl::StrCat(name, " (", type, ")");
+  }
+  return type;
+}
+
+// rename(2) where renameat2's RENAME_NOREPLACE is missing (EINVAL: NFS,
+// older overlayfs and FUSE; ENOSYS: a kernel before 3.15): `to` checked
+// absent, then renamed onto, both under an exclusive flock of <root>
+// itself. Race-free among CreateDir's callers, the only makers of dirs in
+// <root>: on one root all of them find RENAME_NOREPLACE missing and take
+// this lock, so no other can put a dir at `to` between the check and the
+// rename. Without it, a rename(2) would replace one made meanwhile (it
+// replaces an empty dir, and a new container's stays empty until its
+// state is written): two creates of one id would both succeed. A delete
+// only removes dirs, which the rename does not mind.
+int RenameCheckedUnderRootLock(const std::string& root, const std::string& from,
+                               const std::string& to, std::string* lock_error) {
+  const int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    const int e = errno;
+    *lock_error = absl::StrCat("locking --root ", root,
+                               " to rename without RENAME_NOREPLACE, which its file system, ",
+                               FileSystemOf(root), ", lacks: ", std::strerror(e));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  struct stat sb;
+  int err = 0;
+  if (lstat(to.c_str(), &sb) == 0) {
+    err = EEXIST;
+  } else {
+    if (const auto& hook = Simulation().before_rename) hook();
+    if (rename(from.c_str(), to.c_str()) != 0) err = errno;
+  }
+  close(fd);  // the lock goes with it
+  return err;
 }
 
 }  // namespace
@@ -178,16 +244,28 @@ absl::StatusOr<Lock> Lock::CreateDir(const std::string& root, const std::string&
       return Errno("locking " + temp);
     }
     // mkdtemp's 0700: others (a container's user) reach the control socket.
-    fchmod(fd, 0711);
-    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) == 0) {
-      return lock;
+    if (fchmod(fd, 0711) != 0) {
+      const absl::Status s = Errno("making " + temp + " mode 0711");
+      rmdir(temp.c_str());
+      return s;
     }
-    const int err = errno;
+    int err = 0;
+    const bool simulated = Simulation().on;
+    if (simulated ||
+        renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+      err = simulated ? EINVAL : errno;
+    }
+    std::string lock_error;
+    if (err == EINVAL || err == ENOSYS) {
+      err = RenameCheckedUnderRootLock(root, temp, dir, &lock_error);
+    }
+    if (err == 0) return lock;
     if (err == ENOENT) continue;
     rmdir(temp.c_str());
-    if (err == EEXIST) return ExistsError(root, id);
-    return absl::InternalError(absl::StrCat("renaming ", temp, " to ", dir, " (renameat2 "
-                                            "RENAME_NOREPLACE): ", std::strerror(err)));
+    if (err == EEXIST || err == ENOTEMPTY) return ExistsError(root, id);
+    if (!lock_error.empty()) return absl::InternalError(lock_error);
+    return absl::InternalError(
+        absl::StrCat("renaming ", temp, " to ", dir, ": ", std::strerror(err)));
   }
   return absl::UnavailableError(
       absl::StrCat("creating ", dir, ": its temporary dir was removed under it 5 times"));
@@ -195,6 +273,10 @@ absl::StatusOr<Lock> Lock::CreateDir(const std::string& root, const std::string&
 
 void SetCreateDirHookForTest(std::function<void(const std::string& name)> hook) {
   CreateDirHook() = std::move(hook);
+}
+
+void SimulateNoRenameNoReplaceForTest(bool on, std::function<void()> before_rename) {
+  Simulation() = {on, std::move(before_rename)};
 }
 
 Lock::~Lock() {

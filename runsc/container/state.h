@@ -80,7 +80,9 @@ class Lock {
   // that `seedsc delete ID` removes (RemoveLeftover), so the dir never
   // shows under its id unlocked. It is made under a temporary name in
   // <root> (".new.XXXXXX", a valid id: a leftover of one goes like any
-  // other), locked, and renamed to <id> with RENAME_NOREPLACE.
+  // other), locked, and renamed to <id> with RENAME_NOREPLACE (or, on a
+  // file system without it, with rename(2) after a check, both under a
+  // flock of <root>).
   static absl::StatusOr<Lock> CreateDir(const std::string& root, const std::string& id);
   Lock(Lock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   ~Lock();
@@ -93,6 +95,10 @@ class Lock {
 // Test only: CreateDir calls `hook` with the temporary dir's name after
 // making it and before locking it (nullptr: none).
 void SetCreateDirHookForTest(std::function<void(const std::string& name)> hook);
+// Test only: while `on`, CreateDir acts as on a file system without
+// RENAME_NOREPLACE (renameat2 fails with EINVAL) and calls `before_rename`
+// (if set) under its fallback's lock, between its check and its rename.
+void SimulateNoRenameNoReplaceForTest(bool on, std::function<void()> before_rename = nullptr);
 
 // The OCI state JSON (runtime-spec "state"), as `runsc state` prints it.
 std::string OciStateJson(const State& st, const std::string& status, int indent);
