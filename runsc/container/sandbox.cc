@@ -36,14 +36,6 @@
 namespace seedvisor::container {
 namespace {
 
-// Unix socket paths must fit sun_path (108 bytes); long --root dirs (Bazel
-// test dirs) get a short path in /tmp named after the state dir instead.
-std::string ControlAddressForDir(const std::string& dir) {
-  std::string p = dir + "/control.sock";
-  if (p.size() < 100) return p;
-  return absl::StrFormat("/tmp/seedsc-%016x.sock", std::hash<std::string>()(dir));
-}
-
 // Best effort, where a failure is being undone or the caller does not wait
 // for the end (create's clean-up, fork, the FRI daemon): 3 s at the most.
 void KillSandboxPid(const ProcessIdentity& p) { EndProcess(p, absl::Seconds(3)).IgnoreError(); }
@@ -319,7 +311,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   if (!made.ok()) return made.status();
   State& st = *made;
   std::string dir = StateDir(o.root, o.id);
-  st.control_address = ControlAddressForDir(dir);
+  st.control_address = ControlAddressFor(dir);
   st.cgroups_path = CgroupPathFor(*spec, o.id);
   pid_t boot_pid = 0;
   ProcessIdentity to_kill;  // the namespace's pid 1, then the sentry
@@ -473,7 +465,13 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   return st;
 }
 
-std::string ControlAddressFor(const std::string& state_dir) { return ControlAddressForDir(state_dir); }
+// Unix socket paths must fit sun_path (108 bytes); long --root dirs (Bazel
+// test dirs) get a short path in /tmp named after the state dir instead.
+std::string ControlAddressFor(const std::string& state_dir) {
+  std::string p = state_dir + "/control.sock";
+  if (p.size() < 100) return p;
+  return absl::StrFormat("/tmp/seedsc-%016x.sock", std::hash<std::string>()(state_dir));
+}
 
 void KillSandbox(const ProcessIdentity& p) { KillSandboxPid(p); }
 

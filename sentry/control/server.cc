@@ -536,10 +536,11 @@ absl::StatusOr<v1::ResumeResponse> ControlServer::Resume(const v1::ResumeRequest
   return v1::ResumeResponse();
 }
 
-absl::Status ControlServer::RefuseIfEnding(absl::string_view consequence) const {
+absl::Status ControlServer::RefuseIfEnding(absl::string_view consequence,
+                                           absl::string_view prefix) const {
   if (!ending_) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat("container \"", cfg_.id, "\" is shutting down: ", consequence));
+      absl::StrCat(prefix, "container \"", cfg_.id, "\" is shutting down: ", consequence));
 }
 
 absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownRequest&) {

@@ -193,11 +193,11 @@ class ControlServer {
   // before Shutdown takes fork_mu_, under which it changes the seed: a Fork
   // that checks it under fork_mu_ sees the seed whole or refuses.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
-  // FailedPrecondition "container X is shutting down: <consequence>" once
-  // ending_ is set. Every call that would start, park or resume guest
+  // FailedPrecondition "<prefix>container X is shutting down: <consequence>"
+  // once ending_ is set. Every call that would start, park or resume guest
   // tasks asks it (and the kernel refuses new processes from Shutdown's
   // kill sweep on: Kernel::RefuseNewProcessesLocked).
-  absl::Status RefuseIfEnding(absl::string_view consequence) const
+  absl::Status RefuseIfEnding(absl::string_view consequence, absl::string_view prefix = "") const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::function<void(const char*)> shutdown_hook_;  // SetShutdownHookForTest
   // The first container (never removed) and every container by id.

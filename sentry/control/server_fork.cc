@@ -196,12 +196,6 @@ void ControlServer::SpareLoop() {
 
 namespace {
 
-// RefuseIfEnding's answer, as a fork's.
-absl::Status AsForkRefusal(absl::Status s) {
-  if (s.ok()) return s;
-  return absl::FailedPreconditionError(absl::StrCat("sandbox fork: ", s.message()));
-}
-
 constexpr absl::string_view kNoSeed = "it is no seed any more";
 
 }  // namespace
@@ -332,7 +326,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     // just before the host fork.
     {
       absl::MutexLock l(&mu_);
-      if (absl::Status s = AsForkRefusal(RefuseIfEnding(kNoSeed)); !s.ok()) return s;
+      if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
     }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
@@ -367,7 +361,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       // constructor).
       w.Step("waiting for the container lock");
       absl::MutexLock l(&mu_);
-      if (absl::Status s = AsForkRefusal(RefuseIfEnding(kNoSeed)); !s.ok()) return s;
+      if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
       if (!paused_ || first_->phase != Phase::kRunning) {
         return absl::FailedPreconditionError(absl::StrCat(
             "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
