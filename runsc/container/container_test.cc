@@ -115,6 +115,39 @@ TEST(StateTest, SandboxAlive) {
   EXPECT_FALSE(SandboxAlive(st));
 }
 
+// A container outside its sandbox's pid namespace is known by the host
+// id of the sandbox's thread that names it; without one its create fails
+// instead of reporting the sandbox's pid (a TARGET container aimed at it
+// would quietly share the sandbox's namespace). Here this process plays
+// the sandbox and one of its threads the container's.
+TEST(PodPidNamespaceTest, ContainerHostIdIsTheThreadsOrAnError) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    tid = gettid();
+    while (!done) usleep(1000);
+  });
+  while (tid == 0) usleep(1000);
+  const pid_t sandbox = getpid();
+  PidNamespaceChoice shared, own, of;
+  own.own = true;
+  of.of = "target";
+  // The sandbox's namespace: the sandbox's pid, whatever the thread.
+  EXPECT_EQ(ContainerHostId(shared, sandbox, 0).value_or(-1), 0);
+  EXPECT_EQ(ContainerHostId(own, sandbox, tid).value_or(-1), tid);
+  EXPECT_EQ(ContainerHostId(of, sandbox, tid).value_or(-1), tid);
+  for (const PidNamespaceChoice& ns : {own, of}) {
+    for (pid_t given : {0, 0x3ffffff0}) {  // none; no thread of the sandbox
+      absl::StatusOr<pid_t> id = ContainerHostId(ns, sandbox, given);
+      EXPECT_EQ(id.status().code(), absl::StatusCode::kInternal) << given;
+      EXPECT_NE(id.status().message().find("no host id of its own"), std::string::npos)
+          << id.status();
+    }
+  }
+  done = true;
+  t.join();
+}
+
 // A child listening on unix socket `path`, blocked reading a pipe (the
 // write end is returned in *wr), with the command line `argv0 -c SCRIPT
 // extra` (a seedsc sandbox's when argv0 is "seedsc" and extra "boot").
@@ -157,39 +190,6 @@ pid_t Listener(const std::string& path, const char* argv0, const char* extra, in
 // What a create or fork killed before it recorded its container leaves
 // (issue 9): a state dir without state.json and a control socket, maybe a
 // sandbox serving it. RemoveLeftover removes them.
-// A container outside its sandbox's pid namespace is known by the host
-// id of the sandbox's thread that names it; without one its create fails
-// instead of reporting the sandbox's pid (a TARGET container aimed at it
-// would quietly share the sandbox's namespace). Here this process plays
-// the sandbox and one of its threads the container's.
-TEST(PodPidNamespaceTest, ContainerHostIdIsTheThreadsOrAnError) {
-  std::atomic<pid_t> tid{0};
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    tid = gettid();
-    while (!done) usleep(1000);
-  });
-  while (tid == 0) usleep(1000);
-  const pid_t sandbox = getpid();
-  PidNamespaceChoice shared, own, of;
-  own.own = true;
-  of.of = "target";
-  // The sandbox's namespace: the sandbox's pid, whatever the thread.
-  EXPECT_EQ(ContainerHostId(shared, sandbox, 0).value_or(-1), 0);
-  EXPECT_EQ(ContainerHostId(own, sandbox, tid).value_or(-1), tid);
-  EXPECT_EQ(ContainerHostId(of, sandbox, tid).value_or(-1), tid);
-  for (const PidNamespaceChoice& ns : {own, of}) {
-    for (pid_t given : {0, 0x3ffffff0}) {  // none; no thread of the sandbox
-      absl::StatusOr<pid_t> id = ContainerHostId(ns, sandbox, given);
-      EXPECT_EQ(id.status().code(), absl::StatusCode::kInternal) << given;
-      EXPECT_NE(id.status().message().find("no host id of its own"), std::string::npos)
-          << id.status();
-    }
-  }
-  done = true;
-  t.join();
-}
-
 TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
   const std::string root = TempDir() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "gone").ok());

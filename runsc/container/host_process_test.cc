@@ -1,9 +1,12 @@
 #include "runsc/container/host_process.h"
 
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,7 +56,7 @@ void KillAndReap(pid_t pid) {
 template <typename T>
 std::string InNewPidNamespace(T body) {
   int out[2];
-  if (pipe(out) != 0) return "";
+  if (pipe2(out, O_CLOEXEC) != 0) return "";
   const pid_t outer = fork();
   if (outer == 0) {  // one thread: unshare(CLONE_NEWNS) needs an unshared fs
     close(out[0]);
@@ -76,6 +79,14 @@ std::string InNewPidNamespace(T body) {
   close(out[0]);
   if (outer > 0) waitpid(outer, nullptr, 0);
   return said;
+}
+
+// Whether this process has CAP_SYS_ADMIN in its effective set.
+bool HaveCapSysAdmin() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  return syscall(SYS_capget, &header, data) == 0 &&
+         (data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) != 0;
 }
 
 // Writes "`what`=`value`" as a line to `fd`, for InNewPidNamespace's caller.
@@ -129,6 +140,9 @@ TEST(ProcessIdentityTest, AnotherStartTimeOrBootIsAnotherProcess) {
 // test's own). EndProcess (what `seedsc delete` does) neither kills nor
 // waits for the new one.
 TEST(ProcessIdentityTest, AReusedPidIsNotKilled) {
+  if (!HaveCapSysAdmin()) {
+    GTEST_SKIP() << "needs CAP_SYS_ADMIN: a pid namespace of its own, and ns_last_pid there";
+  }
   const std::string said = InNewPidNamespace([](int out) {
     const pid_t first = SleepingChild();
     absl::StatusOr<ProcessIdentity> recorded = IdentityOf(first);
@@ -159,9 +173,9 @@ TEST(ProcessIdentityTest, AReusedPidIsNotKilled) {
 // byte to fd 3, a ready pipe, before it blocks).
 pid_t GroupWithMember(const char* argv0, pid_t* member, int* wr) {
   int in[2], report[2], ready[2];
-  EXPECT_EQ(pipe(in), 0);
-  EXPECT_EQ(pipe(report), 0);
-  EXPECT_EQ(pipe(ready), 0);
+  EXPECT_EQ(pipe2(in, O_CLOEXEC), 0);
+  EXPECT_EQ(pipe2(report, O_CLOEXEC), 0);
+  EXPECT_EQ(pipe2(ready, O_CLOEXEC), 0);
   const pid_t leader = fork();
   if (leader == 0) {
     setpgid(0, 0);
@@ -222,8 +236,8 @@ TEST(ProcessIdentityTest, WithoutAStartTimeNothingCounts) {
 
   // One whose command line is a sandbox's: sh blocked reading a pipe.
   int p[2], ready[2];
-  ASSERT_EQ(pipe(p), 0);
-  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
   const pid_t sandbox = fork();
   if (sandbox == 0) {
     dup2(p[0], 0);

@@ -89,15 +89,9 @@ TEST(ProcPidNsTest, ProcOfANewNamespaceShowsItsProcesses) {
     if (Link("/proc/self") != "1") _exit(3);
     if (Link("/proc/thread-self") != "1/task/1") _exit(4);
     // Its child, the init of a namespace below: 2 here, 1 in its own.
-    int go[2];
-    if (pipe(go) != 0) _exit(5);
-    const pid_t c = ForkWith(CLONE_NEWPID);
-    if (c == 0) {
-      close(go[1]);
-      char b;
-      (void)!read(go[0], &b, 1);
-      _exit(0);
-    }
+    int release = -1;
+    const pid_t c = WaitingInit(&release);
+    if (c < 0) _exit(5);
     if (c != 2) _exit(6);
     if (Ids("/proc") != std::set<std::string>{"1", "2"}) _exit(7);
     if (Ids("/proc/1/task") != std::set<std::string>{"1"}) _exit(8);
@@ -113,7 +107,7 @@ TEST(ProcPidNsTest, ProcOfANewNamespaceShowsItsProcesses) {
     if (!Has(child, "NSpgid:\t0\t0") || !Has(child, "NSsid:\t0\t0")) _exit(13);
     if (StatIds("2") != "2 1 0 0") _exit(14);
     if (access(("/proc/" + std::to_string(outside[1])).c_str(), F_OK) == 0) _exit(15);
-    if (close(go[1]) != 0 || WaitCode(c) != 0) _exit(16);
+    if (close(release) != 0 || WaitCode(c) != 0) _exit(16);
     if (Ids("/proc") != std::set<std::string>{"1"}) _exit(17);
     _exit(0);
   }
