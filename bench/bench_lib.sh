@@ -1,5 +1,5 @@
 # Shared by the side-by-side bench scripts (run_syscall_bench.sh,
-# kvm_bench.sh, pipe_bench.sh, ...), which source it. The caller declares `samples` (an
+# kvm_bench.sh, pipe_bench.sh, python_startup.sh, ...), which source it. The caller declares `samples` (an
 # associative array "<runtime> <metric>" -> space-separated values) and
 # `fail`.
 
@@ -84,6 +84,23 @@ add_runsc_runtime() {
   [[ -n "$runsc" && -x "$runsc" ]] || return 0
   names+=(runsc)
   cmd[runsc]="$runsc --network=none --platform=$platform do"
+}
+
+# default_seedsc_and_runc_do REPO: what a script compares with unless told
+# otherwise (python_startup.sh, gil_convoy.sh): `seedsc`, the caller's or
+# else REPO's bazel-bin/runsc/seedsc if built, as an absolute path; and
+# `runc_do`, bench/runc_do.sh when runc is installed and we are root (runc
+# needs it), else "".
+default_seedsc_and_runc_do() {
+  local repo="$1"
+  if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then
+    seedsc="$repo/bazel-bin/runsc/seedsc"
+  fi
+  if [[ -n "$seedsc" ]]; then seedsc="$(realpath "$seedsc")"; fi
+  runc_do=""
+  if command -v runc >/dev/null && [[ $EUID -eq 0 ]]; then
+    runc_do="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/runc_do.sh"
+  fi
 }
 
 median() {  # median of whitespace-separated numbers, or n/a

@@ -22,6 +22,8 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
 threads=64 iters=200 rounds=3 timeout=300 max_vcpus="" seedsc_base=""
 seedsc="${SEEDSC:-}"
 runsc="${RUNSC:-$(command -v runsc || true)}"
@@ -47,16 +49,11 @@ while (($#)); do
   esac
   shift
 done
-if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then
-  seedsc="$repo/bazel-bin/runsc/seedsc"
-fi
-[[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
-runc_do=""
-if command -v runc >/dev/null && [[ $EUID -eq 0 ]]; then runc_do="$here/runc_do.sh"; fi
+default_seedsc_and_runc_do "$repo"
 
 exec /usr/bin/python3 - "$threads" "$iters" "$rounds" "$timeout" "$max_vcpus" "$platforms" \
   "$seedsc" "$runsc" "$runc_do" "$seedsc_base" <<'PY'
-import atexit, os, statistics, subprocess, sys, tempfile
+import atexit, os, signal, statistics, subprocess, sys, tempfile
 
 threads, iters, rounds, timeout = (int(a) for a in sys.argv[1:5])
 max_vcpus, platforms, seedsc, runsc, runc_do, seedsc_base = sys.argv[5:11]
@@ -97,6 +94,29 @@ for label, build in (("seedsc", seedsc), ("base", seedsc_base)):
 runtimes.append(("runc", ["bash", runc_do] if runc_do else None, None))
 runtimes.append(("runsc", [runsc, "--network=none", "do"] if runsc else None, None))
 
+def run(argv, env):
+    """(exit status, stdout, stderr) of one run, or None if it took more
+    than `timeout` s: then its whole process group goes (it runs in a
+    session of its own), the guest's threads with `seedsc do` (or runc's
+    or runsc's), so that none is left loading the rounds after it."""
+    p = subprocess.Popen(argv, cwd="/tmp", stdin=subprocess.DEVNULL, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # something outside the group holds its output
+            p.kill()
+        p.wait()
+        return None
+    return p.returncode, out, err
+
 times = {r: [] for r, _, _ in runtimes}
 timed_out = {r: 0 for r, _, _ in runtimes}
 failed = False
@@ -104,19 +124,17 @@ for _ in range(rounds):
     for name, prefix, env in runtimes:
         if prefix is None:
             continue
-        try:
-            p = subprocess.run(prefix + cmd, cwd="/tmp", stdin=subprocess.DEVNULL, env=env,
-                               capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
+        result = run(prefix + cmd, env)
+        if result is None:
             print(f"gil_convoy: {name} took more than {timeout} s", file=sys.stderr)
             timed_out[name] += 1
             failed = True
             continue
-        ms = [float(l.split()[1]) for l in p.stdout.decode().splitlines()
+        rc, out, err = result
+        ms = [float(l.split()[1]) for l in out.decode().splitlines()
               if l.startswith("threads_ms ")]
-        if p.returncode != 0 or not ms:
-            print(f"gil_convoy: {name} failed: rc={p.returncode} "
-                  f"{p.stderr.decode()[-300:]}", file=sys.stderr)
+        if rc != 0 or not ms:
+            print(f"gil_convoy: {name} failed: rc={rc} {err.decode()[-300:]}", file=sys.stderr)
             failed = True
             continue
         times[name].append(ms[0])

@@ -17,6 +17,8 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$here/.." && pwd)}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"
 rounds=10
 seedsc="${SEEDSC:-}"
 runsc="${RUNSC:-$(command -v runsc || true)}"
@@ -37,13 +39,7 @@ while (($#)); do
   esac
   shift
 done
-if [[ -z "$seedsc" && -x "$repo/bazel-bin/runsc/seedsc" ]]; then
-  seedsc="$repo/bazel-bin/runsc/seedsc"
-fi
-[[ -n "$seedsc" ]] && seedsc="$(realpath "$seedsc")"
-
-runc_do=""
-if command -v runc >/dev/null && [[ $EUID -eq 0 ]]; then runc_do="$here/runc_do.sh"; fi
+default_seedsc_and_runc_do "$repo"
 
 exec /usr/bin/python3 - "$rounds" "$seedsc" "$runsc" "$platforms" "$runc_do" <<'PY'
 import statistics, subprocess, sys, time

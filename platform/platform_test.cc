@@ -25,6 +25,7 @@
 
 #include "gtest/gtest.h"
 #include "platform/stub/stub_address_space.h"
+#include "platform/test_guest.h"
 #include "seccomp/stub_policy.h"
 
 namespace seedvisor::platform {
@@ -46,19 +47,11 @@ const uint8_t kProgram[] = {
 class PlatformTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto p = NewPlatform(GetParam());
-    ASSERT_TRUE(p.ok()) << p.status();
-    platform_ = std::move(*p);
-    auto as = platform_->NewAddressSpace();
-    ASSERT_TRUE(as.ok()) << as.status();
-    as_ = *as;
-    auto ctx = platform_->Attach(as_, as_->initial_thread());
-    ASSERT_TRUE(ctx.ok()) << ctx.status();
-    ctx_ = std::move(*ctx);
-    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                    .ok());
-    ASSERT_TRUE(as_->WriteForce(UserAddr(kCode), kProgram, sizeof(kProgram)).ok());
+    TestGuest g;
+    ASSERT_NO_FATAL_FAILURE(MakeTestGuest(GetParam(), kCode, kProgram, sizeof(kProgram), &g));
+    platform_ = std::move(g.platform);
+    as_ = std::move(g.as);
+    ctx_ = std::move(g.ctx);
     ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                     .ok());

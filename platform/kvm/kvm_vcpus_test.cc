@@ -20,6 +20,7 @@
 #include "platform/kvm/kvm_address_space.h"
 #include "platform/kvm/kvm_probe.h"
 #include "platform/platform.h"
+#include "platform/test_guest.h"
 
 namespace seedvisor::platform::kvm {
 namespace {
@@ -48,19 +49,14 @@ class KvmVcpusTest : public ::testing::Test {
     absl::StatusOr<KvmHost> h = ProbeKvm();
     if (!h.ok()) GTEST_SKIP() << h.status().message();
     setenv("SEEDSC_KVM_MAX_VCPUS", std::to_string(vcpus).c_str(), 1);
-    auto p = NewPlatform("kvm");
+    TestGuest g;
+    MakeTestGuest("kvm", kCode, kGuest, sizeof(kGuest), &g);
     unsetenv("SEEDSC_KVM_MAX_VCPUS");
-    ASSERT_TRUE(p.ok()) << p.status();
-    platform_ = std::move(*p);
-    auto as = platform_->NewAddressSpace();
-    ASSERT_TRUE(as.ok()) << as.status();
-    as_ = *as;
-    auto ctx = platform_->Attach(as_, as_->initial_thread());
-    ASSERT_TRUE(ctx.ok()) << ctx.status();
-    first_ = std::move(*ctx);
+    ASSERT_FALSE(HasFatalFailure());
+    platform_ = std::move(g.platform);
+    as_ = std::move(g.as);
+    first_ = std::move(g.ctx);
     const int rw = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
-    ASSERT_TRUE(as_->Map(UserAddr(kCode), kPageSize, PROT_READ | PROT_EXEC, flags, -1, 0).ok());
-    ASSERT_TRUE(as_->WriteForce(UserAddr(kCode), kGuest, sizeof(kGuest)).ok());
     ASSERT_TRUE(as_->Map(UserAddr(kData), kPageSize, rw, flags, -1, 0).ok());
     ASSERT_TRUE(as_->Map(UserAddr(kStack), kPageSize, rw, flags, -1, 0).ok());
   }
