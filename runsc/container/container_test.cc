@@ -157,11 +157,11 @@ TEST(PodPidNamespaceTest, ContainerHostIdIsTheThreadsOrAnError) {
 pid_t Listener(const std::string& path, const char* argv0, const char* extra, int* wr) {
   int p[2];
   int ready[2];
-  EXPECT_EQ(pipe(p), 0);
-  EXPECT_EQ(pipe(ready), 0);
+  EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+  EXPECT_EQ(pipe2(ready, O_CLOEXEC), 0);
   const pid_t pid = fork();
   if (pid == 0) {
-    const int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    const int l = socket(AF_UNIX, SOCK_STREAM, 0);  // the exec'd sh keeps it
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
