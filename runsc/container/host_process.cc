@@ -64,10 +64,15 @@ char StateOf(const std::string& stat_path) {
   return ReadStat(stat_path, &s) ? s.state : 0;
 }
 
-std::string BootId() {
-  std::string id = ReadAll("/proc/sys/kernel/random/boot_id");
-  while (!id.empty() && id.back() == '\n') id.pop_back();
-  return id;
+// Read once: no process outlives its boot. (seedd asks for it twice per
+// call, for the fork's identity and for the kill that destroys it.)
+const std::string& BootId() {
+  static const std::string* const id = [] {
+    auto* s = new std::string(ReadAll("/proc/sys/kernel/random/boot_id"));
+    while (!s->empty() && s->back() == '\n') s->pop_back();
+    return s;
+  }();
+  return *id;
 }
 
 // Whether `s`, read from /proc/<id.pid>/stat, is the process `id` names.
