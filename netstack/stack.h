@@ -60,6 +60,8 @@ struct Stats {
   uint64_t icmp_malformed = 0, icmp_echo_replies = 0, icmp_unreach_sent = 0;
   uint64_t udp_malformed = 0, udp_bad_checksum = 0, udp_no_port = 0, udp_rcvbuf_full = 0;
   uint64_t udp_errqueue_full = 0;
+  uint64_t ping_delivered = 0, ping_no_socket = 0;  // echo replies to ping sockets
+  uint64_t raw_delivered = 0;                       // copies to raw ICMP sockets
   uint64_t tcp_malformed = 0, tcp_bad_checksum = 0, tcp_rst_sent = 0, tcp_listen_overflow = 0;
   uint64_t tcp_retransmits = 0, tcp_fast_retransmits = 0, tcp_timeouts = 0;
   uint64_t tcp_bad_seq = 0, tcp_ooo_segments = 0, tcp_ooo_overflow = 0;
@@ -166,6 +168,10 @@ class Stack {
 
   std::shared_ptr<TcpEndpoint> NewTcp();
   std::shared_ptr<UdpEndpoint> NewUdp();
+  // An ICMP (or, `v6`, ICMPv6) echo socket: udp.h, ping.cc.
+  std::shared_ptr<UdpEndpoint> NewPing(bool v6);
+  // A raw ICMP (`v6`: ICMPv6) socket: udp.h, ping.cc.
+  std::shared_ptr<UdpEndpoint> NewRawIcmp(bool v6);
   Stats stats();
 
   // Holds the stack's lock; on release, runs the loopback queue and then
@@ -252,6 +258,16 @@ class Stack {
   // endpoint that sent it (__udp4_lib_err(), __udp6_lib_err()).
   void UdpIcmpError(const IpAddr& src, const IpAddr& dst, std::string_view quoted, IcmpError e,
                     bool hard);
+  // ping.cc: an echo reply (`proto` ICMP or ICMPv6) to the ping socket of
+  // its identifier; an ICMP error quoting `quoted`, an echo request we
+  // sent from `src` to `dst`, to the socket that sent it.
+  void HandleEchoReply(const L3& ip, uint8_t proto, std::string_view msg);
+  // A copy of ICMP message `msg` (after `ip_header`: IPv4's, or empty) to
+  // every raw socket of `proto` that takes it.
+  void DeliverRawIcmp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                      std::string_view ip_header, std::string_view msg);
+  void PingIcmpError(const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                     std::string_view quoted, IcmpError e, bool hard);
 
   std::function<int64_t()> now_ns_;
   std::function<void()> timer_kick_;
@@ -274,6 +290,11 @@ class Stack {
   // Listeners by local port; several (one per address) may share a port.
   std::multimap<uint16_t, std::shared_ptr<TcpEndpoint>> tcp_listeners_;
   std::multimap<uint16_t, UdpEndpoint*> udp_bound_;
+  // Ping sockets by echo identifier; the rover picks identifiers for
+  // sockets that did not bind one.
+  std::multimap<uint16_t, UdpEndpoint*> ping_bound_;
+  uint16_t ping_rover_ = 0;
+  std::multimap<uint8_t, UdpEndpoint*> raw_icmp_;  // raw sockets by protocol
 };
 
 }  // namespace seedvisor::netstack

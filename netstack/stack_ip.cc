@@ -1,6 +1,7 @@
 // IPv4 input and output (RFC 791, RFC 1122 host requirements) and ICMP
 // (RFC 792): echo replies, port unreachable for UDP, ICMP errors about
-// our UDP datagrams turned into socket errors.
+// our UDP datagrams and echo requests turned into socket errors, echo
+// replies to ping sockets.
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
@@ -93,6 +94,14 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
   }
   uint8_t type = U8(msg)[0];
   uint8_t code = U8(msg)[1];
+  if (!raw_icmp_.empty()) {  // raw_local_deliver(): before ICMP itself
+    Ip4Header copy = h;
+    copy.total_len = uint16_t(kIp4MinHeaderLen + msg.size());
+    copy.frag = 0;
+    std::string hdr;
+    AppendIp4(&hdr, copy);
+    DeliverRawIcmp(h.src, h.dst, kProtoIcmp, hdr, msg);
+  }
   if (type == kIcmpEchoRequest) {
     // No replies to broadcast pings (icmp_echo_ignore_broadcasts=1).
     if (!IsLocalAddress(h.dst)) return;
@@ -101,6 +110,10 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     Put16(U8(reply) + 2, 0);
     Put16(U8(reply) + 2, ChecksumFinish(ChecksumPartial(reply)));
     if (SendIp(h.dst, h.src, kProtoIcmp, reply, false).ok()) ++stats_.icmp_echo_replies;
+    return;
+  }
+  if (type == kIcmpEchoReply) {
+    HandleEchoReply({h.src, h.dst, &h, {}}, kProtoIcmp, msg);
     return;
   }
   if (type != kIcmpDestUnreach && type != kIcmpTimeExceeded && type != kIcmpParamProblem) {
@@ -112,7 +125,7 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
   size_t ihl = size_t(U8(inner)[0] & 0xf) * 4;
   if (ihl < kIp4MinHeaderLen || inner.size() < ihl + 8) return;
   const uint8_t* ip = U8(inner);
-  if (ip[9] != kProtoUdp) return;
+  if (ip[9] != kProtoUdp && ip[9] != kProtoIcmp) return;
   // __udp4_lib_err(): the errno and whether a socket without IP_RECVERR
   // hears of it (icmp_err_convert[]); the MTU of "fragmentation needed"
   // (path MTU discovery on: a hard EMSGSIZE) and a parameter problem's
@@ -141,7 +154,12 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     hard = true;
     e.info = U8(msg)[4];
   }
-  UdpIcmpError(Ip4{Get32(ip + 12)}, Ip4{Get32(ip + 16)}, inner.substr(ihl), std::move(e), hard);
+  IpAddr src = Ip4{Get32(ip + 12)}, dst = Ip4{Get32(ip + 16)};
+  if (ip[9] == kProtoIcmp) {
+    PingIcmpError(src, dst, kProtoIcmp, inner.substr(ihl), std::move(e), hard);  // ping_err()
+  } else {
+    UdpIcmpError(src, dst, inner.substr(ihl), std::move(e), hard);
+  }
 }
 
 void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code) {

@@ -84,6 +84,7 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
     return;
   }
   uint8_t type = U8(msg)[0];
+  DeliverRawIcmp(h.src, h.dst, kProtoIcmp6, {}, msg);  // ip6_input_finish(): raw first
   switch (type) {
     case kIcmp6EchoRequest: {
       if (msg.size() < 8 || h.dst.multicast()) return;
@@ -95,6 +96,9 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
       }
       return;
     }
+    case kIcmp6EchoReply:
+      if (msg.size() >= 8) HandleEchoReply({h.src, h.dst, nullptr, {}}, kProtoIcmp6, msg);
+      return;
     case kIcmp6NeighborSolicit:
     case kIcmp6NeighborAdvert:
       if (h.hop_limit != kNdHopLimit || nic->loopback) {
@@ -158,10 +162,11 @@ void Stack::SendNeighborSolicit(Nic* nic, const IpAddr& target) {
 }
 
 void Stack::Icmp6Error(const Ip6Header& h, std::string_view msg) {
-  // The quoted packet: its IPv6 header, then UDP (no extension headers).
+  // The quoted packet: its IPv6 header, then UDP or an echo request (no
+  // extension headers).
   if (msg.size() < 8 + kIp6HeaderLen + 4) return;
   const uint8_t* p = U8(msg) + 8;
-  if ((p[0] >> 4) != 6 || p[6] != kProtoUdp) return;
+  if ((p[0] >> 4) != 6 || (p[6] != kProtoUdp && p[6] != kProtoIcmp6)) return;
   uint8_t type = U8(msg)[0], code = U8(msg)[1];
   // icmpv6_err_convert() and __udp6_lib_err(): the errno, whether a socket
   // without IPV6_RECVERR hears of it, and ee_info (the 32 bits after the
@@ -197,8 +202,13 @@ void Stack::Icmp6Error(const Ip6Header& h, std::string_view msg) {
       e.err = EPROTO;
       hard = true;
   }
-  UdpIcmpError(IpAddr::FromBytes(p + 8), IpAddr::FromBytes(p + 24),
-               msg.substr(8 + kIp6HeaderLen), std::move(e), hard);
+  IpAddr src = IpAddr::FromBytes(p + 8), dst = IpAddr::FromBytes(p + 24);
+  std::string_view quoted = msg.substr(8 + kIp6HeaderLen);
+  if (p[6] == kProtoIcmp6) {
+    PingIcmpError(src, dst, kProtoIcmp6, quoted, std::move(e), hard);  // pingv6_err()
+  } else {
+    UdpIcmpError(src, dst, quoted, std::move(e), hard);
+  }
 }
 
 void Stack::SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8_t code) {

@@ -131,6 +131,179 @@ std::string IcmpAbout(const Parsed& sent, uint8_t type, uint8_t code, uint32_t w
   return m;
 }
 
+// An ICMP message of `type` with the identifier `id`, sequence `seq` and
+// `data`, its checksum filled in unless `bad_sum`.
+std::string Echo(uint8_t type, uint16_t id, uint16_t seq, std::string_view data,
+                 bool bad_sum = false) {
+  std::string m(8, '\0');
+  U8(m)[0] = type;
+  Put16(U8(m) + 4, id);
+  Put16(U8(m) + 6, seq);
+  m.append(data);
+  Put16(U8(m) + 2, bad_sum ? 0xbeef : ChecksumFinish(ChecksumPartial(m)));
+  return m;
+}
+
+TEST(Ping, EchoOverTheLinkRepliesOnlyToItsIdentifier) {
+  OneStack s;
+  auto p = s.stack->NewPing(false);
+  // The caller's identifier and checksum are replaced by the stack's.
+  ASSERT_TRUE(p->SendTo(Echo(kIcmpEchoRequest, 0x1234, 7, "abc", true), SockAddr{kPeerIp, 99})
+                  .ok());
+  const uint16_t id = p->local().port;
+  EXPECT_NE(id, 0);
+  Parsed req = s.Next();
+  ASSERT_TRUE(req.is_ip);
+  EXPECT_EQ(req.ip.proto, kProtoIcmp);
+  EXPECT_EQ(req.payload, Echo(kIcmpEchoRequest, id, 7, "abc"));
+  // Another identifier's reply, an echo request and our reply: only the
+  // last reaches the socket, header and all, from port 0.
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, Echo(kIcmpEchoReply, uint16_t(id + 1), 7, "abc")));
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, Echo(kIcmpEchoRequest, id, 8, "req")));
+  EXPECT_EQ(s.Next().payload, Echo(kIcmpEchoReply, id, 8, "req"));  // the stack answers it
+  EXPECT_EQ(p->Available(), 0u);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, Echo(kIcmpEchoReply, id, 7, "abc")));
+  char buf[64];
+  SockAddr from;
+  auto n = p->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), Echo(kIcmpEchoReply, id, 7, "abc"));
+  EXPECT_EQ(from, (SockAddr{kPeerIp, 0}));
+  EXPECT_EQ(p->RecvFrom(buf, sizeof buf, false, &from).error(), Errno(EAGAIN));
+  EXPECT_EQ(s.stack->stats().ping_no_socket, 1u);
+  // Not an echo request (13: a timestamp request): EINVAL, nothing sent.
+  EXPECT_EQ(p->SendTo(Echo(13, 0, 1, ""), SockAddr{kPeerIp, 0}).error(),
+            Errno(EINVAL));
+  EXPECT_EQ(p->SendTo("short", SockAddr{kPeerIp, 0}).error(), Errno(EINVAL));
+  EXPECT_TRUE(s.Quiet());
+  p->Close();
+}
+
+TEST(Ping, IcmpErrorsAboutItsRequests) {
+  OneStack s;
+  const Ip4 router = MakeIp4(10, 0, 0, 254);
+  auto p = s.stack->NewPing(false);
+  p->SetRecvErr(false, true);
+  ASSERT_TRUE(p->SendTo(Echo(kIcmpEchoRequest, 0, 1, "x"), SockAddr{kPeerIp, 0}).ok());
+  Parsed req = s.Next();
+  // ping_err(): a host unreachable quoting the request.
+  std::string m(8, '\0');
+  U8(m)[0] = kIcmpDestUnreach;
+  U8(m)[1] = 1;
+  AppendIp4(&m, req.ip);
+  m += req.payload;
+  Put16(U8(m) + 2, ChecksumFinish(ChecksumPartial(m)));
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, m, router));
+  EXPECT_NE(p->Readiness() & POLLERR, 0u);
+  Result<IcmpError> e = p->TakeQueuedError();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->err, EHOSTUNREACH);
+  EXPECT_EQ(e->offender, IpAddr(router));
+  EXPECT_EQ(e->dest, (SockAddr{kPeerIp, 0}));
+  EXPECT_EQ(e->payload, req.payload);
+  p->Close();
+}
+
+TEST(Ping, LoopbackBothFamilies) {
+  OneStack s;
+  auto p4 = s.stack->NewPing(false), p6 = s.stack->NewPing(true);
+  ASSERT_TRUE(p4->Bind({Ip4{}, 4321}).ok());
+  ASSERT_TRUE(p4->SendTo(Echo(kIcmpEchoRequest, 0, 3, "lo"), SockAddr{MakeIp4(127, 0, 0, 1), 0})
+                  .ok());
+  char buf[64];
+  SockAddr from;
+  auto n = p4->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), Echo(kIcmpEchoReply, 4321, 3, "lo"));
+  EXPECT_EQ(from, (SockAddr{MakeIp4(127, 0, 0, 1), 0}));
+  // ICMPv6: an IPv4-mapped destination or an ICMP type is EINVAL.
+  std::string e6 = Echo(kIcmp6EchoRequest, 0, 4, "six");
+  EXPECT_EQ(p6->SendTo(e6, SockAddr{MakeIp4(127, 0, 0, 1), 0}).error(), Errno(EINVAL));
+  EXPECT_EQ(p6->SendTo(Echo(kIcmpEchoRequest, 0, 4, ""), SockAddr{kIp6Loopback, 0}).error(),
+            Errno(EINVAL));
+  ASSERT_TRUE(p6->SendTo(e6, SockAddr{kIp6Loopback, 0}).ok());
+  n = p6->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, e6.size());
+  EXPECT_EQ(uint8_t(buf[0]), kIcmp6EchoReply);
+  EXPECT_EQ(Get16(reinterpret_cast<const uint8_t*>(buf) + 4), p6->local().port);
+  EXPECT_EQ(std::string(buf + 6, *n - 6), e6.substr(6));
+  EXPECT_EQ(from, (SockAddr{kIp6Loopback, 0}));
+  EXPECT_EQ(p4->Available(), 0u);  // the IPv4 socket saw none of it
+  EXPECT_TRUE(s.Quiet());
+  p4->Close();
+  p6->Close();
+}
+
+TEST(RawIcmp, SendsAsWrittenAndGetsACopyOfEveryMessage) {
+  OneStack s;
+  auto r = s.stack->NewRawIcmp(false);
+  EXPECT_EQ(r->local().port, kProtoIcmp);  // inet_create(): the "port" is the protocol
+  // The caller's identifier and checksum stay as written.
+  std::string req = Echo(kIcmpEchoRequest, 0x77, 1, "raw");
+  ASSERT_TRUE(r->SendTo(req, SockAddr{kPeerIp, 0}).ok());
+  EXPECT_EQ(s.Next().payload, req);
+  // The peer's reply: to the raw socket with its IPv4 header.
+  std::string reply = Echo(kIcmpEchoReply, 0x77, 1, "raw");
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, reply));
+  char buf[128];
+  SockAddr from;
+  auto n = r->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, 20 + reply.size());
+  Ip4Header h;
+  ASSERT_EQ(ParseIp4(std::string_view(buf, *n), &h), Ip4ParseError::kOk);
+  EXPECT_EQ(h.src, kPeerIp);
+  EXPECT_EQ(h.dst, kOurIp);
+  EXPECT_EQ(h.proto, kProtoIcmp);
+  EXPECT_EQ(std::string(buf + 20, *n - 20), reply);
+  EXPECT_EQ(from, (SockAddr{kPeerIp, 0}));
+  // An echo request to us: a copy to the raw socket, and the stack's answer.
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, Echo(kIcmpEchoRequest, 5, 2, "q")));
+  EXPECT_EQ(s.Next().payload, Echo(kIcmpEchoReply, 5, 2, "q"));
+  n = r->RecvFrom(buf, sizeof buf, false, &from);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(uint8_t(buf[20]), kIcmpEchoRequest);
+  // ICMP_FILTER: a set bit drops that type.
+  std::array<uint32_t, 8> f{};
+  f[0] = 1u << kIcmpEchoRequest;
+  r->SetIcmpFilter(f);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, Echo(kIcmpEchoRequest, 5, 3, "q")));
+  EXPECT_FALSE(s.Next().payload.empty());
+  EXPECT_EQ(r->Available(), 0u);
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, reply));
+  EXPECT_EQ(r->Available(), 20 + reply.size());
+  r->Close();
+  // A closed raw socket is out of the table.
+  s.Deliver(testing::PeerIpFrame(kProtoIcmp, reply));
+  EXPECT_EQ(s.stack->stats().raw_delivered, 3u);
+}
+
+TEST(RawIcmp, Icmp6ChecksumIsTheStacksAndNoHeaderComesWithIt) {
+  OneStack s;
+  auto r = s.stack->NewRawIcmp(true);
+  std::string req = Echo(kIcmp6EchoRequest, 0x99, 1, "six", true);
+  ASSERT_TRUE(r->SendTo(req, SockAddr{kIp6Loopback, 0}).ok());
+  // Loopback carries our request (a copy to us) and the stack's reply.
+  char buf[128];
+  SockAddr from;
+  for (uint8_t want : {kIcmp6EchoRequest, kIcmp6EchoReply}) {
+    auto n = r->RecvFrom(buf, sizeof buf, false, &from);
+    ASSERT_TRUE(n.ok());
+    ASSERT_EQ(*n, req.size());
+    EXPECT_EQ(uint8_t(buf[0]), want);
+    EXPECT_EQ(std::string(buf + 4, *n - 4), req.substr(4));
+    std::string m(buf, *n);
+    EXPECT_EQ(ChecksumFinish(ChecksumPartial(
+                  m, PseudoHeaderSum(kIp6Loopback, kIp6Loopback, kProtoIcmp6, uint32_t(m.size())))),
+              0);
+    EXPECT_EQ(from, (SockAddr{kIp6Loopback, 0}));
+  }
+  EXPECT_EQ(r->SendTo(req, SockAddr{kPeerIp, 0}).error(), Errno(EINVAL));
+  EXPECT_TRUE(s.Quiet());
+  r->Close();
+}
+
 TEST(Udp, DeliversAnswersUnreachableAndReportsRefused) {
   OneStack s;
   auto u = s.stack->NewUdp();

@@ -17,7 +17,8 @@ constexpr size_t kDatagramOverhead = 256;
 
 }  // namespace
 
-UdpEndpoint::UdpEndpoint(Stack* stack) : Endpoint(stack) {}
+UdpEndpoint::UdpEndpoint(Stack* stack, uint8_t proto, Kind kind)
+    : Endpoint(stack), proto_(proto), kind_(kind) {}
 
 UdpEndpoint::~UdpEndpoint() {
   // The stack holds no reference to a UDP endpoint, so the last one is
@@ -26,9 +27,14 @@ UdpEndpoint::~UdpEndpoint() {
 }
 
 Status UdpEndpoint::BindLocked(SockAddr a) {
-  if (bound_) return Errno(EINVAL);
+  if (bound_ && !raw()) return Errno(EINVAL);
   if (!a.ip.any() && !a.ip.broadcast() && !stack_->IsLocalAddress(a.ip)) {
     return Errno(EADDRNOTAVAIL);
+  }
+  if (ping()) return BindPingLocked(a);
+  if (raw()) {  // raw_bind(): the address only, again if need be; the "port" stays
+    local_.ip = port_.ip = a.ip;
+    return {};
   }
   port_.ip = a.ip;
   port_.reuse = reuse_addr_;
@@ -80,6 +86,8 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
     if (!connected_) return Errno(EDESTADDRREQ);
     to = remote_;
   }
+  if (ping()) return SendEchoLocked(data, *to);
+  if (raw()) return SendRawLocked(data, *to);
   if (to->port == 0) return Errno(EINVAL);
   if (data.size() > kMaxPayload) return Errno(EMSGSIZE);
   if (int e = PeerFamilyError(to->ip)) return Errno(e);
@@ -198,7 +206,9 @@ void UdpEndpoint::Close() {
   Stack::Locked l(stack_);
   if (closed_) return;
   closed_ = true;
-  if (bound_) {
+  if (bound_ && (ping() || raw())) {
+    UnbindPingLocked();
+  } else if (bound_) {
     auto [b, e] = stack_->udp_bound_.equal_range(local_.port);
     for (auto it = b; it != e; ++it) {
       if (it->second == this) {

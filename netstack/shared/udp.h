@@ -5,6 +5,18 @@
 // the pending error of a connected endpoint; with IP_RECVERR/IPV6_RECVERR
 // every error is pending and queued for MSG_ERRQUEUE as well.
 //
+// The same endpoint serves ICMP echo "ping sockets" (socket(AF_INET,
+// SOCK_DGRAM, IPPROTO_ICMP), AF_INET6 with IPPROTO_ICMPV6; Linux's
+// net/ipv4/ping.c), made by Stack::NewPing(): the "port" is the echo
+// identifier, a datagram sent is an echo request whose identifier and
+// checksum the stack fills in, and what arrives is an echo reply, ICMP
+// header and all, from port 0 (ping.cc). And raw ICMP sockets (SOCK_RAW,
+// IPPROTO_ICMP / IPPROTO_ICMPV6; raw(7), Stack::NewRawIcmp()): what is
+// sent goes out as the caller wrote it (ICMPv6: the checksum filled in),
+// and every ICMP message that arrives is a copy for each raw socket whose
+// address, peer and ICMP filter let it in: an IPv4 one with its IP header,
+// an ICMPv6 one without (raw_v4_input(), rawv6_rcv()).
+//
 //   auto ep = stack.NewUdp();
 //   ep->Bind({Ip4{}, 5353});
 //   ep->SendTo("q", SockAddr{MakeIp4(10, 0, 0, 2), 53});
@@ -12,6 +24,7 @@
 #ifndef SEEDVISOR_NETSTACK_SHARED_UDP_H_
 #define SEEDVISOR_NETSTACK_SHARED_UDP_H_
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -40,7 +53,9 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
  public:
   static constexpr size_t kMaxPayload = 65507;
 
-  explicit UdpEndpoint(Stack* stack);
+  enum class Kind { kUdp, kPing, kRaw };
+  // `proto`: kProtoUdp, or kProtoIcmp / kProtoIcmp6 for a ping or raw socket.
+  explicit UdpEndpoint(Stack* stack, uint8_t proto = kProtoUdp, Kind kind = Kind::kUdp);
   ~UdpEndpoint() override;
 
   Status Bind(SockAddr a);
@@ -69,6 +84,12 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   size_t Available();  // FIONREAD: the next datagram's length
   void SetReuseAddr(bool on);
   void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
+  bool ping() const { return kind_ == Kind::kPing; }
+  bool raw() const { return kind_ == Kind::kRaw; }
+  // ICMP_FILTER (IPv4: types 0..31) and ICMP6_FILTER: a set bit drops
+  // that type (raw_icmp_filter(), icmpv6_filter()).
+  void SetIcmpFilter(const std::array<uint32_t, 8>& blocked);
+  std::array<uint32_t, 8> IcmpFilter();
 
  private:
   friend class Stack;
@@ -77,11 +98,23 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
     std::string data;
   };
   Status BindLocked(SockAddr a);
+  // ping.cc: ping_bind()/ping_get_port() (any identifier, no conflicts:
+  // Linux 6.x binds two sockets to one identifier) and ping_v4_sendmsg()/
+  // ping_v6_sendmsg() (an echo request of ours: EINVAL otherwise).
+  Status BindPingLocked(SockAddr a);
+  void UnbindPingLocked();
+  Result<size_t> SendEchoLocked(std::string_view msg, const SockAddr& to);
+  Result<size_t> SendRawLocked(std::string_view msg, const SockAddr& to);
+  // Whether a raw socket takes ICMP message `type` from `src` to `dst`.
+  bool RawAccepts(const IpAddr& src, const IpAddr& dst, uint8_t type) const;
   void Deliver(SockAddr from, std::string_view data);
   // An ICMP error about one of our datagrams; `hard`: one Linux reports
   // to a connected socket without IP_RECVERR (icmp_err_convert[].fatal).
   void IcmpErrorLocked(IcmpError e, bool hard);
 
+  const uint8_t proto_;
+  const Kind kind_;
+  std::array<uint32_t, 8> icmp_filter_{};
   bool connected_ = false;
   bool reuse_addr_ = false;
   bool shut_rd_ = false, shut_wr_ = false;

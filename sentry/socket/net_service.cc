@@ -41,6 +41,24 @@ NetService::~NetService() {
   if (int fd = wake_fd_.exchange(-1); fd >= 0) close(fd);
 }
 
+NetService::GroupRange NetService::ping_group_range() const {
+  uint64_t v = ping_groups_.load(std::memory_order_relaxed);
+  return {uint32_t(v >> 32), uint32_t(v)};
+}
+
+void NetService::set_ping_group_range(GroupRange r) {
+  ping_groups_.store(uint64_t{r.lo} << 32 | r.hi, std::memory_order_relaxed);
+}
+
+bool NetService::MayPing(uint32_t egid, const std::vector<gid_t>& groups) const {
+  GroupRange r = ping_group_range();
+  if (egid >= r.lo && egid <= r.hi) return true;
+  for (gid_t g : groups) {
+    if (g >= r.lo && g <= r.hi) return true;
+  }
+  return false;
+}
+
 void NetService::PacketLink::WriteFrame(std::string_view frame) {
   if (fd_ < 0) return;
   ssize_t n = send(fd_, frame.data(), frame.size(), MSG_DONTWAIT);

@@ -15,7 +15,10 @@
 #ifndef SEEDVISOR_SENTRY_SOCKET_NET_SERVICE_H_
 #define SEEDVISOR_SENTRY_SOCKET_NET_SERVICE_H_
 
+#include <sys/types.h>
+
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +62,18 @@ class NetService {
   // own interface, from `seedsc fork --netns`; owned from here on), if
   // given, takes their place with its addresses and routes.
   absl::Status ReplaceDevicesInForkChild(const TakenInterface* dev);
+  // net.ipv4.ping_group_range: the groups that may make ping sockets
+  // (ping_init_sock(): EACCES for the rest). The sandbox's default lets
+  // every group (0 2147483647), as Docker and containerd give containers
+  // and systemd gives hosts; the kernel's own "1 0" lets none.
+  struct GroupRange {
+    uint32_t lo = 0, hi = 2147483647;
+  };
+  GroupRange ping_group_range() const;
+  void set_ping_group_range(GroupRange r);
+  // Whether a task with effective group `egid` and supplementary `groups`
+  // may make one.
+  bool MayPing(uint32_t egid, const std::vector<gid_t>& groups) const;
   // Whether the stack has a device besides loopback (a seed without one
   // has nothing a fork could miss).
   bool has_devices() const { return !devices_.empty(); }
@@ -89,6 +104,7 @@ class NetService {
   bool running_ = false;
   bool parked_ = false;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> ping_groups_{uint64_t{2147483647}};  // lo << 32 | hi
 };
 
 }  // namespace seedvisor::sentry

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/if_ioctl.h"
 #include "sentry/socket/inet_addr.h"
@@ -155,7 +157,13 @@ Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
   if (udp_) {
     std::optional<SockAddr> to;
     if (!m.addr.empty()) {
-      SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, m.addr, InetUse::kConnect, v6only_));
+      // ping_v6_sendmsg() takes only a whole sockaddr_in6, rawv6_sendmsg()
+      // one of at least SIN6_LEN_RFC2133.
+      if (udp_->ping() && family_ == AF_INET6 && m.addr.size() < sizeof(sockaddr_in6)) {
+        return Errno(EINVAL);
+      }
+      InetUse use = udp_->ping() || udp_->raw() ? InetUse::kBind : InetUse::kConnect;
+      SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, m.addr, use, v6only_));
       to = a;
     }
     return udp_->SendTo(m.data, to);
@@ -217,7 +225,8 @@ Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags
                         }));
     out.len = std::min(n, len);
     if (n > len) out.flags |= MSG_TRUNC;
-    if (flags & MSG_TRUNC) out.len = n;  // udp_recvmsg(): the real length
+    // udp_recvmsg(): the real length; ping_recvmsg() does not do that.
+    if ((flags & MSG_TRUNC) && !udp_->ping()) out.len = n;
     out.addr = FormatInetAddr(family_, from);
     return out;
   }
@@ -268,6 +277,9 @@ size_t NetstackSocket::BytesReadable() const {
 }
 
 Result<long> NetstackSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  if ((cmd == FIONREAD || cmd == TIOCOUTQ) && udp_ && udp_->ping()) {
+    return Errno(ENOTTY);  // ping_prot has no ioctl: sock_do_ioctl() says ENOTTY
+  }
   if (cmd == FIONREAD || cmd == TIOCOUTQ) {
     // tcp_ioctl(): EINVAL on a listener; udp_ioctl(): the next datagram.
     if (tcp_ && tcp_->state() == netstack::TcpState::kListen) return Errno(EINVAL);
@@ -321,12 +333,36 @@ Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type
       if (protocol != 0 && protocol != IPPROTO_TCP) return Errno(EPROTONOSUPPORT);
       s = std::make_shared<NetstackSocket>(family, flags, net.stack().NewTcp());
       break;
-    case SOCK_DGRAM:
+    case SOCK_DGRAM: {
+      // inet_create()/inet6_create(): ICMP echo sockets are IPPROTO_ICMP
+      // on AF_INET, IPPROTO_ICMPV6 on AF_INET6 (net/ipv4/ping.c).
+      const int ping_proto = family == AF_INET6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP};
+      if (protocol == ping_proto) {
+        const Credentials& c = t.creds();
+        if (!net.MayPing(c.egid, c.groups)) return Errno(EACCES);  // ping_init_sock()
+        s = std::make_shared<NetstackSocket>(family, flags,
+                                             net.stack().NewPing(family == AF_INET6));
+        s->v6only_ = family == AF_INET6;
+        s->Attach(t.creds().fsuid);
+        return FileRef(s);
+      }
       if (protocol != 0 && protocol != IPPROTO_UDP) return Errno(EPROTONOSUPPORT);
       s = std::make_shared<NetstackSocket>(family, flags, net.stack().NewUdp());
       break;
-    case SOCK_RAW:
-      return Errno(EPERM);  // not yet: no raw or ping sockets on the sandbox stack
+    }
+    case SOCK_RAW: {
+      // inet_create(): CAP_NET_RAW, which the guest has only with runsc's
+      // --net-raw. Only ICMP's raw sockets so far (busybox ping's).
+      if (!t.creds().HasCap(CAP_NET_RAW) || !t.kernel().options().net_raw) return Errno(EPERM);
+      if (protocol != (family == AF_INET6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP})) {
+        return Errno(EPROTONOSUPPORT);
+      }
+      s = std::make_shared<NetstackSocket>(family, flags,
+                                           net.stack().NewRawIcmp(family == AF_INET6));
+      s->v6only_ = family == AF_INET6;
+      s->Attach(t.creds().fsuid);
+      return FileRef(s);
+    }
     default:
       return Errno(ESOCKTNOSUPPORT);
   }

@@ -1,4 +1,6 @@
-// NetstackSocket: an AF_INET or AF_INET6 SOCK_STREAM (TCP) or SOCK_DGRAM (UDP) socket
+// NetstackSocket: an AF_INET or AF_INET6 SOCK_STREAM (TCP) or SOCK_DGRAM (UDP or
+// ICMP echo: a "ping socket", IPPROTO_ICMP / IPPROTO_ICMPV6) socket, or a SOCK_RAW
+// one of ICMP or ICMPv6 (CAP_NET_RAW and --net-raw, as runsc)
 // served by the sandbox's own stack (--network=sandbox; net_service.h),
 // entirely in sentry memory: no host socket stands behind it.
 //
@@ -14,8 +16,11 @@
 #ifndef SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
 #define SEEDVISOR_SENTRY_SOCKET_NETSTACK_SOCKET_H_
 
+#include <netinet/in.h>
+
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "netstack/stack.h"
@@ -33,7 +38,15 @@ class NetstackSocket : public Socket {
   ~NetstackSocket() override;
 
   int family() const override { return family_; }
-  int type() const override { return tcp_ ? SOCK_STREAM : SOCK_DGRAM; }
+  int type() const override {
+    if (tcp_) return SOCK_STREAM;
+    return udp_->raw() ? SOCK_RAW : SOCK_DGRAM;
+  }
+  int protocol() const {
+    if (tcp_) return IPPROTO_TCP;
+    if (!udp_->ping() && !udp_->raw()) return IPPROTO_UDP;
+    return family_ == AF_INET6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP};
+  }
   Status Bind(Task& t, const std::string& addr) override;
   Status Listen(Task& t, int backlog) override;
   Result<FileRef> Accept(Task& t, int flags, std::string* peer) override;
@@ -75,6 +88,14 @@ class NetstackSocket : public Socket {
   // IPPROTO_IPV6 options (AF_INET6 only).
   Result<std::string> GetIpv6Opt(int name, size_t optlen);
   Status SetIpv6Opt(int name, const std::string& val);
+  // A raw ICMP socket's: SOL_RAW ICMP_FILTER and IPV6_CHECKSUM,
+  // SOL_ICMPV6 ICMP6_FILTER (raw_setsockopt(), rawv6_setsockopt()); null
+  // when `level` is none of a raw socket's.
+  std::optional<Result<std::string>> GetRawOpt(int level, int name, size_t optlen);
+  std::optional<Status> SetRawOpt(int level, int name, const std::string& val);
+
+  friend Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type,
+                                           int protocol, int flags);
 
   const int family_;
   bool v6only_ = false;  // IPV6_V6ONLY (net.ipv6.bindv6only is 0)
@@ -88,6 +109,7 @@ class NetstackSocket : public Socket {
   bool reuse_addr_ = false;
   bool nodelay_ = false;
   bool udp_keepalive_ = false;  // SO_KEEPALIVE on a UDP socket: a flag only
+  bool broadcast_ = false;      // SO_BROADCAST: a flag only (no broadcast route)
   int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
 };
 

@@ -1,10 +1,13 @@
 // NetstackSocket's socket options (getsockopt/setsockopt): SOL_SOCKET,
-// IPPROTO_TCP, IPPROTO_IP and IPPROTO_IPV6, as far as the stack serves them.
+// IPPROTO_TCP, IPPROTO_IP and IPPROTO_IPV6, as far as the stack serves them;
+// SOL_RAW and SOL_ICMPV6 of raw ICMP sockets.
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "sentry/socket/host_policy.h"
@@ -18,6 +21,9 @@ namespace {
 // doubled, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF, at most twice
 // net.core.rmem_max/wmem_max).
 constexpr int kMinRcvbuf = 2304, kMinSndbuf = 4608, kMaxBuf = 212992;
+
+// SOL_RAW ICMP_FILTER (linux/icmp.h, which clashes with glibc's headers).
+constexpr int kIcmpFilter = 1;
 
 std::string IntOpt(int v, size_t optlen) {
   std::string s(reinterpret_cast<const char*>(&v), sizeof v);
@@ -44,7 +50,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
     switch (name) {
       case SO_TYPE: return IntOpt(type(), optlen);
       case SO_DOMAIN: return IntOpt(family_, optlen);
-      case SO_PROTOCOL: return IntOpt(tcp_ ? IPPROTO_TCP : IPPROTO_UDP, optlen);
+      case SO_PROTOCOL: return IntOpt(protocol(), optlen);
       case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
       case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
       case SO_ACCEPTCONN:
@@ -54,6 +60,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       case SO_SNDBUF:
         return IntOpt(sndbuf_ ? sndbuf_ : (tcp_ ? 16384 : kMaxBuf), optlen);
       case SO_KEEPALIVE: return IntOpt(tcp_ ? tcp_->keepalive().on : udp_keepalive_, optlen);
+      case SO_BROADCAST: return IntOpt(broadcast_, optlen);
       default: return Errno(ENOPROTOOPT);
     }
   }
@@ -78,6 +85,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
   if (level == IPPROTO_IP && udp_ && name == IP_RECVERR) {
     return IntOpt(udp_->RecvErr(false), optlen);
   }
+  if (auto r = GetRawOpt(level, name, optlen)) return *r;
   if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
   return InetGetSockOptLevelError(family_, type(), level);
 }
@@ -102,6 +110,11 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
         } else {
           udp_keepalive_ = v != 0;
         }
+        return {};
+      }
+      case SO_BROADCAST: {
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        broadcast_ = v != 0;
         return {};
       }
       case SO_RCVBUF:
@@ -155,8 +168,46 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
     udp_->SetRecvErr(false, v != 0);
     return {};
   }
+  if (auto r = SetRawOpt(level, name, val)) return *r;
   if (level == IPPROTO_IPV6 && family_ == AF_INET6) return SetIpv6Opt(name, val);
   return Errno(ENOPROTOOPT);
+}
+
+std::optional<Result<std::string>> NetstackSocket::GetRawOpt(int level, int name,
+                                                             size_t optlen) {
+  if (!udp_ || !udp_->raw()) return std::nullopt;
+  const bool six = family_ == AF_INET6;
+  if ((level == SOL_RAW && name == kIcmpFilter && !six) ||
+      (level == SOL_ICMPV6 && name == ICMP6_FILTER && six)) {
+    // raw_geticmpfilter(): 4 bytes; rawv6_geticmpfilter(): 32.
+    std::array<uint32_t, 8> f = udp_->IcmpFilter();
+    std::string out(reinterpret_cast<const char*>(f.data()), six ? sizeof f : sizeof f[0]);
+    out.resize(std::min(optlen, out.size()));
+    return out;
+  }
+  if (level == SOL_RAW && name == IPV6_CHECKSUM && six) return IntOpt(2, optlen);
+  if (level == SOL_RAW || level == SOL_ICMPV6) return Errno(ENOPROTOOPT);
+  return std::nullopt;
+}
+
+std::optional<Status> NetstackSocket::SetRawOpt(int level, int name, const std::string& val) {
+  if (!udp_ || !udp_->raw()) return std::nullopt;
+  const bool six = family_ == AF_INET6;
+  if ((level == SOL_RAW && name == kIcmpFilter && !six) ||
+      (level == SOL_ICMPV6 && name == ICMP6_FILTER && six)) {
+    // raw_seticmpfilter(), rawv6_seticmpfilter(): as much as was given.
+    std::array<uint32_t, 8> f{};
+    memcpy(f.data(), val.data(), std::min(val.size(), six ? sizeof f : sizeof f[0]));
+    udp_->SetIcmpFilter(f);
+    return Status{};
+  }
+  if (level == SOL_RAW && name == IPV6_CHECKSUM && six) {
+    // ICMPv6's checksum is always the kernel's, at offset 2.
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    return v == 2 ? Status{} : Status(Errno(EINVAL));
+  }
+  if (level == SOL_RAW || level == SOL_ICMPV6) return Status(Errno(ENOPROTOOPT));
+  return std::nullopt;
 }
 
 Result<std::string> NetstackSocket::GetIpv6Opt(int name, size_t optlen) {

@@ -804,6 +804,7 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
   auto core = std::make_shared<SynthDir>(0555);
   core->Add("somaxconn", SynthFile::Text([] { return std::string("4096\n"); }));
   net->Add("core", core);
+  if (InodeRef ipv4 = NewSysNetIpv4Dir(k)) net->Add("ipv4", ipv4);
   sys->Add("net", net);
   // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
   sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);

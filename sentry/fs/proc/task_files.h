@@ -65,6 +65,9 @@ InodeRef NewMemInode(Kernel& k, int tid);
 // net/{dev,route,tcp,udp} of the sandbox's own stack; null unless
 // --network=sandbox (net.cc).
 InodeRef NewNetDir(Kernel& k);
+// /proc/sys/net/ipv4 with --network=sandbox (the sandbox stack's sysctls:
+// ping_group_range), else null (net.cc).
+InodeRef NewSysNetIpv4Dir(Kernel& k);
 
 }  // namespace seedvisor::sentry
 
