@@ -90,10 +90,11 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */)), SECCOMP_RET_TRAP);
-  // A new stub's parent-death signal (injector.h, TieToParent).
+  // A new stub's parent-death signal (injector.h, ForkTied); its parent
+  // is read from /proc, not asked of it.
   EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, SIGKILL}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, 0}, in)), SECCOMP_RET_TRACE);
-  EXPECT_EQ(Evaluate(prog, Call(SYS_getppid, {}, in)), SECCOMP_RET_TRACE);
+  EXPECT_EQ(Evaluate(prog, Call(SYS_getppid, {}, in)), SECCOMP_RET_KILL_PROCESS);
   EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_DUMPABLE, 1}, in)), SECCOMP_RET_KILL_PROCESS);
   EXPECT_EQ(Evaluate(prog, Call(SYS_prctl, {PR_SET_PDEATHSIG, SIGKILL})), SECCOMP_RET_TRAP);
   // Anything else from the stub's text: the guest jumped there.

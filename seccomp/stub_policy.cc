@@ -80,7 +80,6 @@ Policy StubPolicy() {
       {SYS_setpgid, {}, kTrace, "sentry: a sandbox fork's stub joins the fork's process group"},
       {SYS_prctl, {ArgEq(0, PR_SET_PDEATHSIG)}, kTrace,
        "sentry: a new stub dies with the zygote; a sandbox fork's copy outlives the seed's"},
-      {SYS_getppid, {}, kTrace, "sentry: a new stub's parent is still the zygote"},
       {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},
       {SYS_rt_sigprocmask, {}, SECCOMP_RET_ALLOW, "enter: unblock a new thread's signals"},
   };

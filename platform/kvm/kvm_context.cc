@@ -456,21 +456,13 @@ Result<ThreadHandle> KvmContext::NewThread() {
 }
 
 Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {
-  long pid;
-  {
+  // Our parent is the child's: it dies with it as we do.
+  const long pid = stub::ForkTied(as_->dies_with(), as_->layout().entry, [&](long flags) {
     stub::Injector inj(tid_, as_->layout().entry);
-    // Our parent is the child's: it dies with it as we do.
-    const long args[6] = {CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0,
-                          0, 0, 0};
-    pid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
-  }
-  if (pid > 0) {
-    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
-        r != 0) {
-      pid = r;
-    }
-  }
-  if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+    const long args[6] = {CLONE_PARENT | SIGCHLD | flags, 0, 0, 0, 0, 0};
+    return inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
+  });
+  if (pid < 0) return Errno(static_cast<int>(-pid));
   // The child has the guest's memory (copy-on-write) but not the VM: KVM
   // serves only the mm that made it. It gets its own, on the same GiBs.
   auto as = KvmAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(),

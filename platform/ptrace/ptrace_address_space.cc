@@ -245,23 +245,19 @@ Result<std::shared_ptr<AddressSpace>> PtraceContext::ForkAddressSpace() {
   bool rseq_dropped;
   const RseqArea rseq = SuspendRseq(&rseq_dropped);
   if (!rseq_dropped) return Errno(EAGAIN);
-  long pid;
   stub::StubAddressSpace::KeptFiles kept;
-  {
-    absl::MutexLock k(&as_->kept_mutex());
-    // Our parent is the child's: it dies with it as we do.
-    pid = Inject(kStubForkGadget, SYS_clone,
-                 CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0, 0, 0, 0);
-    kept = as_->kept_files();
-  }
-  RestoreRseq(rseq);
-  if (pid > 0) {
-    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
-        r != 0) {
-      pid = r;
+  // Our parent is the child's: it dies with it as we do.
+  const long pid = stub::ForkTied(as_->dies_with(), as_->layout().entry, [&](long flags) {
+    long pid;
+    {
+      absl::MutexLock k(&as_->kept_mutex());
+      pid = Inject(kStubForkGadget, SYS_clone, CLONE_PARENT | SIGCHLD | flags, 0, 0, 0, 0, 0);
+      kept = as_->kept_files();
     }
-  }
-  if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+    RestoreRseq(rseq);
+    return pid;
+  });
+  if (pid < 0) return Errno(static_cast<int>(-pid));
   auto child = std::make_shared<PtraceAddressSpace>(static_cast<pid_t>(pid), as_->layout());
   child->set_dies_with(as_->dies_with());
   child->InheritKeptFiles(std::move(kept));

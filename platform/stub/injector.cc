@@ -1,5 +1,6 @@
 #include "platform/stub/injector.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -8,8 +9,11 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace seedvisor::platform::stub {
 
@@ -182,22 +186,44 @@ long Injector::CallAt(uint64_t gadget, long nr, const long (&args)[6]) {
   return InjectSyscall(tid_, entry_ + gadget, nr, args, &dead_);
 }
 
+namespace {
+
+// The parent pid of `pid` (field 4 of /proc/<pid>/stat, after the command
+// name's closing parenthesis), or -1.
+pid_t ParentOf(pid_t pid) {
+  char path[32];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[512];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* end = std::strrchr(buf, ')');
+  int ppid;
+  char state;
+  if (end == nullptr || std::sscanf(end + 1, " %c %d", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+// Ties the stopped tracee `child` (ForkTied): 0, or -errno with the child
+// dead.
 long TieToParent(pid_t child, uint64_t entry, pid_t parent) {
-  if (parent <= 0) return 0;
   // Its first stop: CLONE_PTRACE from a seized tracee is an event stop.
   const int status = WaitFor(child);
   // An exit instead of a stop (a cgroup kill between clone and stop): its
   // notice is taken, and the pid may be reaped and reused: never kill it.
   bool dead = status < 0 || !WIFSTOPPED(status);
   long r = -ESRCH;
-  if (status >= 0 && WIFSTOPPED(status)) {
+  if (!dead) {
     const long tie[6] = {PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0};
     r = InjectSyscall(child, entry + kStubSyscallGadget, SYS_prctl, tie, &dead);
-    if (r == 0) {
-      const long none[6] = {};
-      const long ppid = InjectSyscall(child, entry + kStubSyscallGadget, SYS_getppid, none, &dead);
-      if (ppid != parent) r = ppid < 0 ? ppid : -ESRCH;
-    }
+    // Read after the prctl: a parent that dies from now on signals the
+    // child; one that died before has given it another parent already
+    // (forget_original_parent() re-parents before the exit is complete).
+    // The child, our stopped tracee, is not reaped: its /proc entry is its.
+    if (r == 0 && ParentOf(child) != parent) r = -ESRCH;
   }
   if (r == 0 && ::ptrace(PTRACE_DETACH, child, nullptr, nullptr) == 0) return 0;
   if (!dead) {
@@ -207,22 +233,26 @@ long TieToParent(pid_t child, uint64_t entry, pid_t parent) {
   return r != 0 ? r : -ESRCH;
 }
 
+}  // namespace
+
+long ForkTied(pid_t parent, uint64_t entry, absl::FunctionRef<long(long flags)> clone) {
+  const long pid = clone(parent > 0 ? CLONE_PTRACE : 0);
+  if (pid == 0) return -EAGAIN;
+  if (pid < 0 || parent <= 0) return pid;
+  if (long r = TieToParent(static_cast<pid_t>(pid), entry, parent); r != 0) return r;
+  return pid;
+}
+
 Result<pid_t> ForkStub(pid_t zygote, uint64_t entry, bool dies_with_zygote) {
-  const pid_t parent = dies_with_zygote ? zygote : 0;
-  long pid;
-  {
+  const long pid = ForkTied(dies_with_zygote ? zygote : 0, entry, [&](long flags) -> long {
     Injector inj(zygote, entry);
-    if (!inj.ok()) return Errno(ESRCH);
+    if (!inj.ok()) return -ESRCH;
     // The child parks at once (the fork gadget); the zygote, its parent,
     // reaps it when it dies.
-    const long args[6] = {SIGCHLD | TiedForkFlags(parent), 0, 0, 0, 0, 0};
-    pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
-  }
+    const long args[6] = {SIGCHLD | flags, 0, 0, 0, 0, 0};
+    return inj.CallAt(kStubForkGadget, SYS_clone, args);
+  });
   if (pid < 0) return Errno(static_cast<int>(-pid));
-  if (pid == 0) return Errno(EAGAIN);
-  if (long r = TieToParent(static_cast<pid_t>(pid), entry, parent); r != 0) {
-    return Errno(static_cast<int>(-r));
-  }
   return static_cast<pid_t>(pid);
 }
 

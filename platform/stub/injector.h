@@ -10,12 +10,12 @@
 #ifndef SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 #define SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 
-#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "platform/stub/stub_layout.h"
 #include "sentry/base/errno.h"
 
@@ -95,19 +95,30 @@ class Injector : public StubSyscalls {
   bool dead_ = false;
 };
 
-// A new stub process dies with its parent, the zygote (PR_SET_PDEATHSIG),
-// so that none outlives a sandbox whose sentry and zygote were SIGKILLed.
-// The fork gadget's clone for it takes TiedForkFlags(parent): with
-// `parent` > 0, CLONE_PTRACE, so that the child starts traced by the
-// calling thread (stopped at once, SIGKILLed if this thread dies first:
-// PTRACE_O_EXITKILL is inherited) and runs nothing before TieToParent.
-inline long TiedForkFlags(pid_t parent) { return parent > 0 ? CLONE_PTRACE : 0; }
-// Then TieToParent (nothing if `parent` is 0): gives the stopped `child`
-// its parent-death signal (SIGKILL), checks that `parent` is still its
-// parent (if it died before, the child was re-parented and no signal would
-// come: prctl(2)) and detaches it, parked. 0, or -errno with the child
-// dead.
-long TieToParent(pid_t child, uint64_t entry, pid_t parent);
+// Forks a new stub process that dies with `parent` (PR_SET_PDEATHSIG
+// SIGKILL), so that none outlives a sandbox whose sentry and zygote were
+// SIGKILLed; `parent` is the zygote (or 0: untied, a plain fork). Every
+// stub process is forked this way, on every platform:
+//
+//   long pid = stub::ForkTied(as.dies_with(), entry, [&](long flags) {
+//     absl::MutexLock k(&as.kept_mutex());  // held for the clone only
+//     const long args[6] = {CLONE_PARENT | SIGCHLD | flags};
+//     return inj.CallAt(kStubForkGadget, SYS_clone, args);
+//   });
+//
+// `clone(flags)` makes the clone at a fork gadget, the child's parent
+// being `parent`, with `flags` added to its own, and returns its raw
+// result. Tied, `flags` is CLONE_PTRACE: the child starts traced by the
+// calling thread, stopped before its first instruction, and is SIGKILLed
+// if this thread dies first (PTRACE_O_EXITKILL is inherited). After
+// `clone` returns (and the locks it took are dropped), the child gets its
+// parent-death signal (prctl injected) and is checked to still be
+// `parent`'s child (/proc/<child>/stat): if the parent died before the
+// prctl, the child was re-parented and no signal would come (prctl(2)),
+// so it is killed and the fork fails. Then it is detached, parked. The
+// child's pid, or -errno with no child left (a clone that returns 0:
+// -EAGAIN).
+long ForkTied(pid_t parent, uint64_t entry, absl::FunctionRef<long(long flags)> clone);
 
 // Forks a new parked stub from the zygote `zygote` (traced only while it
 // forks, so that nobody has to serve its SIGCHLDs in between), which dies

@@ -74,7 +74,7 @@ class StubAddressSpace : public AddressSpace {
   // it has none to die with (a sandbox fork's copy of a seed's stub, whose
   // parent is the seed's zygote). A stub forked from this one with
   // CLONE_PARENT has the same parent and is tied to it the same way
-  // (injector.h, TiedForkFlags and TieToParent). Set before the address
+  // (injector.h, ForkTied). Set before the address
   // space is shared.
   pid_t dies_with() const { return dies_with_; }
   void set_dies_with(pid_t zygote) { dies_with_ = zygote; }

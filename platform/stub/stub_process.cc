@@ -243,7 +243,7 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
     // SIGUSR1: the stub's `orphaned` handler kills the zygote's whole
     // process group, so no stub outlives a sentry that was SIGKILLed (a
     // forked stub does not inherit a parent-death signal; each gets its
-    // own, SIGKILL when the zygote dies: injector.h, TieToParent). Until
+    // own, SIGKILL when the zygote dies: injector.h, ForkTied). Until
     // the image installs the handler, SIGUSR1's default action ends the
     // zygote alone.
     prctl(PR_SET_PDEATHSIG, SIGUSR1);

@@ -2,7 +2,8 @@
 // before the seize's interrupt stop: the zygote got a SIGCHLD (a forked
 // sandbox's stubs died) as the sentry seized it to fork a spare's zygote.
 // A stub forked from the zygote dies with it, unless it is made to outlive
-// it (a sandbox fork's zygote).
+// it (a sandbox fork's zygote), and is never forked at all if the zygote
+// died first.
 #include "platform/stub/injector.h"
 
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <string>
 
@@ -104,6 +106,39 @@ TEST_F(InjectorTest, AStubDiesWithItsZygote) {
   syscall(SYS_pidfd_send_signal, untied_fd, SIGKILL, nullptr, 0);
   close(tied_fd);
   close(untied_fd);
+}
+
+// The zygote dies between the clone and the tie (a kill of the sandbox's
+// cgroup, or of the zygote, can come at any moment): the child was
+// re-parented before its prctl, so no parent-death signal would ever come.
+// ForkTied sees another parent, kills the child and fails.
+TEST_F(InjectorTest, AStubWhoseZygoteDiedBeforeTheTieIsKilled) {
+  pid_t child = -1;
+  int child_fd = -1;
+  const long r = ForkTied(zygote_, entry_, [&](long flags) -> long {
+    long pid;
+    {
+      Injector inj(zygote_, entry_);
+      if (!inj.ok()) return -ESRCH;
+      const long args[6] = {SIGCHLD | flags, 0, 0, 0, 0, 0};
+      pid = inj.CallAt(kStubForkGadget, SYS_clone, args);
+    }
+    if (pid > 0) {
+      child = static_cast<pid_t>(pid);
+      child_fd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+      // Stopped, traced by us: it has run nothing of its own yet.
+      kill(zygote_, SIGKILL);
+      waitpid(zygote_, nullptr, 0);
+      zygote_ = -1;  // reaped: its pid may name another process now
+    }
+    return pid;
+  });
+  EXPECT_EQ(r, -ESRCH);
+  ASSERT_GT(child, 0);
+  ASSERT_GE(child_fd, 0);
+  EXPECT_TRUE(ExitsWithin(child_fd, 10000)) << "stub " << child << " outlived its zygote";
+  syscall(SYS_pidfd_send_signal, child_fd, SIGKILL, nullptr, 0);
+  close(child_fd);
 }
 
 // A process that is no stub has no gadget where the call jumps: the call

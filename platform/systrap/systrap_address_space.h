@@ -78,9 +78,19 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   std::optional<SiteTable::Site> SiteById(uint32_t id);
   // TranslateSiteEvent against this address space's sites.
   SiteAction TranslateSite(SiteEventKind kind, uint64_t rip, uint64_t rax);
-  // A stub fork of `parent`: the patched text and the table came along
-  // with the host fork; this takes the sentry's record of them.
-  void CopySitesFrom(SystrapAddressSpace& parent);
+  // The sentry's record of the patched text and the table, which a stub
+  // fork of this address space took along with the host fork.
+  struct ForkedSites {
+    bool patching = false;
+    bool slots_made = false;
+    std::optional<SiteTable> sites;
+    bool table_mapped = false;
+    bool table_lost = false;
+  };
+  // Taken in the same hold of site_mutex() as the stub's clone.
+  ForkedSites SitesForFork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(site_mu_);
+  // A stub fork's address space takes its parent's record.
+  void AdoptSites(ForkedSites forked);
   // Holds the site table still while the stub forks (sites patched
   // during the fork would be in one copy only).
   absl::Mutex& site_mutex() { return site_mu_; }
@@ -165,10 +175,11 @@ class SystrapContext : public Context {
   // Has this context's stub thread, waiting in its handler, make memory
   // syscall `nr` itself (see CommPage). Returns the raw result.
   long StubCall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
-  // A host fork of this thread's stub (clone(CLONE_PARENT) at the fork
-  // gadget, injected), without this thread's rseq registration in the
-  // child (Context::Rseq); the child's pid, or -errno.
-  long ForkStub();
+  // A host fork of this thread's stub (clone(CLONE_PARENT | `flags`) at
+  // the fork gadget, injected), without this thread's rseq registration in
+  // the child (Context::Rseq): the clone of stub::ForkTied. The child's
+  // pid, or -errno.
+  long CloneStub(long flags);
 
  protected:
   // rseq(2) goes the way of the memory calls: the stub thread makes it;

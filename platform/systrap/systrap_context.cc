@@ -584,7 +584,7 @@ Result<ThreadHandle> SystrapContext::NewThread() {
   return ThreadHandle{static_cast<int>(tid)};
 }
 
-long SystrapContext::ForkStub() {
+long SystrapContext::CloneStub(long flags) {
   // CLONE_PARENT: the zygote, not this stub, becomes the parent and reaps it.
   // The child starts without our rseq registration (Context::Rseq).
   bool rseq_dropped;
@@ -593,33 +593,29 @@ long SystrapContext::ForkStub() {
   long pid;
   {
     Injector inj(tid_, as_->layout().entry);
-    // Our parent is the child's: it dies with it as we do.
-    const long args[6] = {CLONE_PARENT | SIGCHLD | stub::TiedForkFlags(as_->dies_with()), 0, 0,
-                          0, 0, 0};
+    const long args[6] = {CLONE_PARENT | SIGCHLD | flags, 0, 0, 0, 0, 0};
     pid = inj.ok() ? inj.CallAt(kStubForkGadget, SYS_clone, args) : -ESRCH;
   }
   RestoreRseq(rseq);
-  if (pid > 0) {
-    if (long r = stub::TieToParent(static_cast<pid_t>(pid), as_->layout().entry, as_->dies_with());
-        r != 0) {
-      return r;
-    }
-  }
   return pid;
 }
 
 Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
-  // No site is patched or dropped while the stub forks: the child's text
-  // and the sites copied below must agree.
-  absl::MutexLock l(&as_->site_mutex());
-  long pid;
   stub::StubAddressSpace::KeptFiles kept;
-  {
+  SystrapAddressSpace::ForkedSites sites;
+  // Our parent is the child's: it dies with it as we do. The locks are
+  // held for the clone only, not while the child is tied.
+  const long pid = stub::ForkTied(as_->dies_with(), as_->layout().entry, [&](long flags) {
+    // No site is patched or dropped while the stub forks: the child's text
+    // and the sites it takes along must agree.
+    absl::MutexLock l(&as_->site_mutex());
     absl::MutexLock k(&as_->kept_mutex());
-    pid = ForkStub();
+    const long pid = CloneStub(flags);
     kept = as_->kept_files();
-  }
-  if (pid <= 0) return Errno(pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+    sites = as_->SitesForFork();
+    return pid;
+  });
+  if (pid < 0) return Errno(static_cast<int>(-pid));
   // The child shares our region until it maps its own.
   auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), as_->layout(), nullptr);
   if (!as.ok()) {
@@ -627,7 +623,7 @@ Result<std::shared_ptr<AddressSpace>> SystrapContext::ForkAddressSpace() {
     return Errno(EAGAIN);
   }
   (*as)->set_dies_with(as_->dies_with());
-  (*as)->CopySitesFrom(*as_);
+  (*as)->AdoptSites(std::move(sites));
   (*as)->InheritKeptFiles(std::move(kept));
   return std::shared_ptr<AddressSpace>(*as);
 }

@@ -184,14 +184,21 @@ SiteAction SystrapAddressSpace::TranslateSite(SiteEventKind kind, uint64_t rip, 
   return TranslateIllegalAtSite(*s, rip, rax);
 }
 
-void SystrapAddressSpace::CopySitesFrom(SystrapAddressSpace& parent) {
-  patching_ = parent.patching();
-  slots_made_ = parent.slots_made();
+SystrapAddressSpace::ForkedSites SystrapAddressSpace::SitesForFork() const {
+  return ForkedSites{.patching = patching(),
+                     .slots_made = slots_made(),
+                     .sites = sites_,
+                     .table_mapped = table_mapped_,
+                     .table_lost = table_lost_};
+}
+
+void SystrapAddressSpace::AdoptSites(ForkedSites forked) {
+  patching_ = forked.patching;
+  slots_made_ = forked.slots_made;
   absl::MutexLock l(&site_mu_);
-  // The parent's lock is held by the caller around the fork (site_mutex()).
-  sites_ = parent.sites_;
-  table_mapped_ = parent.table_mapped_;
-  table_lost_ = parent.table_lost_;
+  sites_ = std::move(forked.sites);
+  table_mapped_ = forked.table_mapped;
+  table_lost_ = forked.table_lost;
 }
 
 void SystrapAddressSpace::Unpatch(const std::vector<SiteTable::Site>& sites) {

@@ -84,19 +84,20 @@ class SystrapPlatform : public stub::StubPlatform {
     auto* cur = dynamic_cast<SystrapContext*>(current);
     if (cur == nullptr) return Platform::NewExecContext(current);
     auto& old_as = static_cast<SystrapAddressSpace&>(cur->address_space());
-    long pid;
     stub::StubAddressSpace::KeptFiles kept;
-    {
+    // The same parent (CLONE_PARENT), and it dies with it as the old one.
+    const long pid = stub::ForkTied(old_as.dies_with(), layout().entry, [&](long flags) {
       absl::MutexLock k(&old_as.kept_mutex());
-      pid = cur->ForkStub();
+      const long pid = cur->CloneStub(flags);
       kept = old_as.kept_files();
-    }
-    if (pid <= 0) return Platform::NewExecContext(current);
+      return pid;
+    });
+    if (pid < 0) return Platform::NewExecContext(current);
     {
       auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout(), nullptr);
       if (!as.ok()) kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       if (as.ok()) {
-        (*as)->set_dies_with(old_as.dies_with());  // the same parent (CLONE_PARENT)
+        (*as)->set_dies_with(old_as.dies_with());
         (*as)->InheritKeptFiles(std::move(kept));
         // The old image's patched text goes with its memory; the new one
         // patches afresh (no sites copied).
@@ -128,15 +129,18 @@ class SystrapPlatform : public stub::StubPlatform {
     // patched in the seed, not in every fork (PatchCountedSites).
     seed_as.PatchCountedSites(static_cast<SystrapContext&>(ctx));
     absl::MutexLock sites(&seed_as.site_mutex());  // the copy's patched text = its sites
-    const long pid = static_cast<SystrapContext&>(ctx).ForkStub();
-    if (pid <= 0) return ErrnoStatus("forking a seed stub", pid < 0 ? static_cast<int>(-pid) : EAGAIN);
+    // Untied: the copy's parent is the seed's zygote, which it outlives.
+    const long pid = stub::ForkTied(/*parent=*/0, layout().entry, [&](long flags) {
+      return static_cast<SystrapContext&>(ctx).CloneStub(flags);
+    });
+    if (pid < 0) return ErrnoStatus("forking a seed stub", static_cast<int>(-pid));
     // A fresh region replaces the one the copy shares with the seed's stub.
     auto as = SystrapAddressSpace::Create(static_cast<pid_t>(pid), layout(), nullptr);
     if (!as.ok()) {
       kill(static_cast<pid_t>(pid), SIGKILL);  // not reaped yet: still its pid
       return as.status();
     }
-    (*as)->CopySitesFrom(seed_as);
+    (*as)->AdoptSites(seed_as.SitesForFork());
     {
       // Quiesced: no thread of the seed maps anything now.
       absl::MutexLock k(&seed_as.kept_mutex());
