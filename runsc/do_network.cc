@@ -159,6 +159,10 @@ absl::StatusOr<SandboxAddrs> ParseSandboxIp(const std::string& ip) {
 std::string HostEndName(pid_t pid) { return absl::StrCat("svd", pid); }
 
 absl::Status MakeSandboxNetwork(const SandboxAddrs& a, pid_t pid) {
+  return MakeSandboxNetwork(a, HostEndName(pid));
+}
+
+absl::Status MakeSandboxNetwork(const SandboxAddrs& a, const std::string& host_end) {
   // A netlink socket stays in the namespace it was made in: this one
   // configures the host end after the thread has left.
   int host_nl = NetlinkSocket();
@@ -179,7 +183,6 @@ absl::Status MakeSandboxNetwork(const SandboxAddrs& a, pid_t pid) {
     int fd;
     ~Close1() { close(fd); }
   } close_nl{nl};
-  const std::string host_end = HostEndName(pid);
   Req mk(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;

@@ -46,6 +46,9 @@ absl::StatusOr<SandboxAddrs> ParseSandboxIp(const std::string& ip);
 std::string HostEndName(pid_t pid);
 
 absl::Status MakeSandboxNetwork(const SandboxAddrs& a, pid_t pid);
+// The same with the host end named `host_end` (at most 15 bytes): a pool's
+// devices (seedd/veth_pool.h).
+absl::Status MakeSandboxNetwork(const SandboxAddrs& a, const std::string& host_end);
 
 }  // namespace seedvisor::runsc
 
