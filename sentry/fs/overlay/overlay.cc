@@ -11,6 +11,12 @@ namespace seedvisor::sentry {
 
 struct OverlayFs {
   dev_t dev;
+  // Copied-up objects: the upper node's inode number -> the lower object's
+  // host device and inode number. A lookup after the copy-up makes an
+  // OverlayInode without lower_; this keeps its LockKey the one the object
+  // had before (and has in OverlayInodes made before).
+  std::mutex origins_mu;
+  std::map<ino_t, std::pair<dev_t, ino_t>> origins;
 };
 
 namespace {
@@ -74,6 +80,27 @@ Result<struct stat> OverlayInode::Stat() {
   }
   st.st_dev = fs_->dev;
   return st;
+}
+
+FileLockKey OverlayInode::LockKey() {
+  const FileLockKey failed{this, 0, 0};  // Stat failed: this object alone
+  if (lower_) {
+    FileLockKey k = lower_->LockKey();
+    if (k.fs == lower_.get()) return failed;
+    return FileLockKey{fs_.get(), k.dev, k.ino};  // the overlay's keys, not the host's
+  }
+  auto up = upper();
+  if (!up) return failed;
+  auto st = up->Stat();
+  if (!st.ok()) return failed;
+  {
+    std::lock_guard l(fs_->origins_mu);
+    auto it = fs_->origins.find(st->st_ino);
+    if (it != fs_->origins.end()) return FileLockKey{fs_.get(), it->second.first, it->second.second};
+  }
+  // Upper-only as Stat shows it: no host device (0), numbers far from the
+  // lower layer's.
+  return FileLockKey{fs_.get(), 0, st->st_ino + kUpperInoBase};
 }
 
 Result<std::shared_ptr<OverlayInode>> OverlayInode::LookupChild(std::string_view name) {
@@ -219,6 +246,10 @@ Status OverlayInode::CopyUp() {
   r.atime = st.st_atim;
   r.mtime = st.st_mtim;
   SV_TRY(node->SetAttr(r));
+  if (auto up = node->Stat(); up.ok()) {
+    std::lock_guard o(fs_->origins_mu);
+    fs_->origins[up->st_ino] = {st.st_dev, st.st_ino};
+  }
   upper_ = node;
   return {};
 }

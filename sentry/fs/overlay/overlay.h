@@ -56,6 +56,10 @@ class OverlayInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
+  // Lookups make a new OverlayInode each: the key is the lower object's
+  // host device and inode number where there is or was one (a copy-up
+  // keeps it, for later lookups too), else the upper node's inode number.
+  FileLockKey LockKey() override;
   // A lookup in the lower layer is a host openat.
   bool KeepDentryCached() const override { return true; }
 
