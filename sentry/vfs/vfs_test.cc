@@ -234,6 +234,19 @@ TEST_F(VfsTest, OneFileHasOneLockKeyWhateverTheLookup) {
   EXPECT_EQ(key("/data"), data);
   ASSERT_EQ(ErrOf(vfs_->Link(ctx_, "/data", ctx_, "/data2", false)), 0);
   EXPECT_EQ(key("/data2"), data);
+  // stat(2) shows them one inode number too (SQLite keys its per-file
+  // lock state by st_dev/st_ino).
+  struct stat host;
+  ASSERT_EQ(stat((root_ + "/data").c_str(), &host), 0);
+  EXPECT_EQ((*Resolve("/data"))->inode()->Stat()->st_ino, host.st_ino);
+  EXPECT_EQ((*Resolve("/data2"))->inode()->Stat()->st_ino, host.st_ino);
+  auto entries = (*Resolve("/"))->inode()->ReadDir();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& e : *entries) {
+    if (e.name == "data" || e.name == "data2") {
+      EXPECT_EQ(e.ino, host.st_ino) << e.name;
+    }
+  }
 
   EXPECT_NE(data, upper_only);
   EXPECT_NE(key("/etc/marker"), data);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 
 #include "sentry/fs/host/host.h"
 
@@ -17,6 +18,15 @@ struct OverlayFs {
   // had before (and has in OverlayInodes made before).
   std::mutex origins_mu;
   std::map<ino_t, std::pair<dev_t, ino_t>> origins;
+
+  // The lower object (host device, inode number) the upper node numbered
+  // `upper_ino` was copied up from, if it was.
+  std::optional<std::pair<dev_t, ino_t>> Origin(ino_t upper_ino) {
+    std::lock_guard l(origins_mu);
+    auto it = origins.find(upper_ino);
+    if (it == origins.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 namespace {
@@ -72,6 +82,8 @@ Result<struct stat> OverlayInode::Stat() {
         if (ls.ok()) lower_ino_.store(li = ls->st_ino, std::memory_order_relaxed);
       }
       st.st_ino = li != 0 ? li : st.st_ino + kUpperInoBase;
+    } else if (auto origin = fs_->Origin(st.st_ino)) {
+      st.st_ino = origin->second;  // a copy-up looked up again (a rename, a link)
     } else {
       st.st_ino += kUpperInoBase;
     }
@@ -93,10 +105,8 @@ FileLockKey OverlayInode::LockKey() {
   if (!up) return failed;
   auto st = up->Stat();
   if (!st.ok()) return failed;
-  {
-    std::lock_guard l(fs_->origins_mu);
-    auto it = fs_->origins.find(st->st_ino);
-    if (it != fs_->origins.end()) return FileLockKey{fs_.get(), it->second.first, it->second.second};
+  if (auto origin = fs_->Origin(st->st_ino)) {
+    return FileLockKey{fs_.get(), origin->first, origin->second};
   }
   // Upper-only as Stat shows it: no host device (0), numbers far from the
   // lower layer's.
@@ -148,7 +158,8 @@ Result<std::vector<DirEntry>> OverlayInode::ReadDir() {
       if (it != merged.end()) {
         it->second.type = e.type;  // keep the lower inode number, as Stat does
       } else {
-        e.ino += kUpperInoBase;
+        auto origin = fs_->Origin(e.ino);  // a copy-up renamed or linked here
+        e.ino = origin ? origin->second : e.ino + kUpperInoBase;
         merged[e.name] = e;
       }
     }

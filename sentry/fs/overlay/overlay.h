@@ -83,7 +83,9 @@ class OverlayInode : public Inode {
   std::shared_ptr<TmpfsInode> upper_;
   const InodeRef lower_;
   // lower_'s inode number once known (0: not yet), shown for the upper copy
-  // too; it never changes, and asking lower_ is a host fstatat.
+  // too; it never changes, and asking lower_ is a host fstatat. An
+  // OverlayInode made by a lookup after the copy-up has no lower_ and
+  // shows the same number, recorded by the copy-up (OverlayFs::origins).
   std::atomic<ino_t> lower_ino_{0};
 };
 
