@@ -14,7 +14,7 @@
 #
 # What it showed (2026-12-05, load 20-31): the cause found in 15d671e (two
 # openers of a new "db-shm" locking it under two keys) is a window of a
-# few instructions, and the old seedsc lost no commit in 1,320 runs of
+# few instructions, and the old seedsc lost no commit in 1,380 runs of
 # various shapes. With that window widened by a usleep(2000) between the
 # create and the dentry drop in the old Vfs::OpenOnce (and the old lock
 # keys), 30 of 30 ptrace runs (4 x 200) and 19 of 20 systrap runs (8 x
