@@ -51,8 +51,7 @@ bool KillAndRemove(const std::string& dir) {
 }  // namespace
 
 CgroupPool::CgroupPool(CgroupPoolOptions o)
-    : opts_(std::move(o)),
-      warmth_(MigrationWarmthOptions{.linger = opts_.warm_linger, .mount = opts_.mount}) {}
+    : opts_(std::move(o)), warmth_(MigrationWarmthOptions{.mount = opts_.mount}) {}
 
 CgroupPool::~CgroupPool() {
   Stop();
@@ -133,7 +132,7 @@ absl::Status CgroupPool::Fill() {
     free_.push_back(*cg);
   }
   refill_ = std::thread([this] { Refill(); });
-  if (opts_.warm_linger > absl::ZeroDuration()) {
+  if (opts_.warm_migrations) {
     absl::Status s = warmth_.Start();
     warm_ = s.ok();
     if (!s.ok()) {
