@@ -51,7 +51,8 @@ bool KillAndRemove(const std::string& dir) {
 }  // namespace
 
 CgroupPool::CgroupPool(CgroupPoolOptions o)
-    : opts_(std::move(o)), warmth_(MigrationWarmthOptions{.mount = opts_.mount}) {}
+    : opts_(std::move(o)),
+      warmth_(MigrationWarmthOptions{.linger = opts_.warm_linger, .mount = opts_.mount}) {}
 
 CgroupPool::~CgroupPool() {
   Stop();
@@ -132,7 +133,7 @@ absl::Status CgroupPool::Fill() {
     free_.push_back(*cg);
   }
   refill_ = std::thread([this] { Refill(); });
-  if (opts_.warm_migrations) {
+  if (opts_.warm_linger > absl::ZeroDuration()) {
     absl::Status s = warmth_.Start();
     warm_ = s.ok();
     if (!s.ok()) {

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "seedd/migration_warmth.h"
 #include "seedd/runtime_seeds.h"
 
@@ -41,7 +42,10 @@ struct CgroupPoolOptions {
   int64_t pids_max = 0;      // pids.max of each; 0 = none
   std::string mount = "/sys/fs/cgroup";
   std::vector<std::string> controllers = {"memory", "pids", "cpu"};
-  bool warm_migrations = true;  // MigrationWarmth while cgroups are taken
+  // MigrationWarmth's linger: how long after a Take migrations are kept
+  // fast (0 = not at all). Every call arriving later than this after the
+  // last one may wait a grace period (5-13 ms here) to join its cgroup.
+  absl::Duration warm_linger = absl::Seconds(30);
 };
 
 struct CgroupPoolStats {

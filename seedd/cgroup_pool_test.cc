@@ -107,6 +107,19 @@ TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat("/sys/fs/cgroup/memory/", Parent())));
 }
 
+// warm_linger = 0: no thread keeps migrations fast, whatever is taken.
+TEST(CgroupPool, WarmLingerZeroWritesNothing) {
+  if (!HaveCgroupV1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  CgroupPool pool({.parent = Parent(), .size = 1, .warm_linger = absl::ZeroDuration()});
+  ASSERT_TRUE(pool.RemoveLeftovers().ok());
+  ASSERT_TRUE(pool.Fill().ok());
+  std::string a = pool.Take();
+  ASSERT_FALSE(a.empty());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(pool.Stats().warm_writes, 0u);
+  pool.Give(a);
+}
+
 // A process that touches more than the limit is killed by the kernel; the
 // pool names that as the cause, and the recycled cgroup starts clean.
 TEST(CgroupPool, NamesTheMemoryLimitAndRecyclesClean) {

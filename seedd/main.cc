@@ -57,10 +57,10 @@ constexpr char kAbout[] =
     "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
     "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
     "memory limit; the pool is filled at start and refilled off the request path,\n"
-    "and a restarted seedd removes the cgroups an earlier run left there. While\n"
-    "cgroups are taken, a seedd thread moves itself into its own memory cgroup every\n"
-    "4 ms (a no-op that keeps the kernel's cgroup migration lock out of its slow\n"
-    "path: joining a cgroup would otherwise wait for an RCU grace period now and then).\n"
+    "and a restarted seedd removes the cgroups an earlier run left there. For\n"
+    "--cgroup-warm after each call, a seedd thread moves itself into its own memory\n"
+    "cgroup every 4 ms (a no-op that keeps the kernel's cgroup migration lock out of\n"
+    "its slow path: joining a cgroup would otherwise wait for an RCU grace period).\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -136,7 +136,7 @@ int Main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "l0-init") return L0InitMain();
   std::string listen = "127.0.0.1:8080", state_dir = "/run/seedd", seedsc = DefaultSeedsc();
   std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
-  std::string instance_memory = "512M", pool_size_s = "8";
+  std::string instance_memory = "512M", pool_size_s = "8", cgroup_warm_s = "30s";
   std::string timeout_s = "30s", promote_s = "2", platform;
   std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
   std::string max_level_s = "2";
@@ -165,6 +165,9 @@ int Main(int argc, char** argv) {
          "memory limit of each instance's cgroup (e.g. 256M, 1G; 0 = none); a call past it answers 507");
     flag("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
          "run in their seed's cgroup)");
+    flag("cgroup-warm", &cgroup_warm_s,
+         "how long after a call seedd keeps instances' cgroup joins fast (a no-op migration of its "
+         "own thread every 4 ms; 0 = never: a call may then wait 5-13 ms for an RCU grace period)");
     flag("seed-replicas", &replicas_s,
          "copies a seed may have (itself included): when forks from one seed queue up, seedd forks "
          "it a paused replica and spreads forks over them (1 = no replicas)");
@@ -245,6 +248,10 @@ int Main(int argc, char** argv) {
   if (!absl::SimpleAtoi(pool_size_s, &pool_size) || pool_size < 0 || pool_size > 4096) {
     return Fail(absl::StrCat(where("cgroup-pool", pool_size_s), ": not a number from 0 to 4096"));
   }
+  absl::Duration cgroup_warm;
+  if (!absl::ParseDuration(cgroup_warm_s, &cgroup_warm) || cgroup_warm < absl::ZeroDuration()) {
+    return Fail(absl::StrCat(where("cgroup-warm", cgroup_warm_s), ": not a duration (e.g. 30s, 0)"));
+  }
   ReplicaOptions ropts;
   if (!absl::SimpleAtoi(replicas_s, &ropts.max_replicas) || ropts.max_replicas < 1 || ropts.max_replicas > 64) {
     return Fail(absl::StrCat(where("seed-replicas", replicas_s), ": not a number from 1 to 64"));
@@ -283,7 +290,8 @@ int Main(int argc, char** argv) {
   std::unique_ptr<CgroupPool> pool = std::make_unique<CgroupPool>(CgroupPoolOptions{
       .parent = absl::StrFormat("seedd-%016x", std::hash<std::string>()(state_dir)),
       .size = pool_size,
-      .memory_limit = instance_memory_bytes});
+      .memory_limit = instance_memory_bytes,
+      .warm_linger = cgroup_warm});
   absl::StatusOr<int> old_cgroups = pool->RemoveLeftovers();
   if (!old_cgroups.ok()) return Fail(std::string(old_cgroups.status().message()));
   if (*old_cgroups > 0) {

@@ -33,6 +33,26 @@ bool WriteFull(int fd, const char* p, size_t n) {
 
 std::atomic<int> console_seq{0};
 
+// The write end of the fifo at `path`, opened while its reader is there
+// (a reader blocked in open(2) counts: fifo_open in fs/pipe.c), or -1: not
+// a fifo, or no reader within ~100 ms (the sandbox then opens the path
+// itself at Start, as before). Blocking afterwards, for the pty copier.
+int OpenFifoWriterEarly(const std::string& path) {
+  struct stat st;
+  if (path.empty() || stat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return -1;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return fd;
+    }
+    if (errno != ENXIO) break;
+    usleep(2000);  // the client's reader is not in open(2) yet
+  }
+  ShimLog("fifo %s: no reader yet (%s); the sandbox opens it at start", path, strerror(errno));
+  return -1;
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& stdin_path,
@@ -44,6 +64,11 @@ absl::StatusOr<std::shared_ptr<ProcessIO>> ProcessIO::Create(const std::string& 
   io->stdout_path_ = stdout_path;
   io->stderr_path_ = stderr_path;
   io->terminal_ = terminal;
+  {
+    absl::MutexLock l(&io->mu_);
+    io->stdout_early_ = OpenFifoWriterEarly(stdout_path);
+    if (!terminal) io->stderr_early_ = OpenFifoWriterEarly(stderr_path);
+  }
   if (terminal) {
     if (pipe2(io->wake_, O_CLOEXEC | O_NONBLOCK) < 0) {
       return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
@@ -92,12 +117,13 @@ seedvisor::control::v1::Stdio ProcessIO::SandboxStdio() const {
     s.set_console_socket(console_path_);
     return s;
   }
-  {
-    absl::MutexLock l(const_cast<absl::Mutex*>(&mu_));
-    if (stdin_read_ >= 0) s.set_stdin(absl::StrCat("/proc/", getpid(), "/fd/", stdin_read_));
-  }
-  s.set_stdout(stdout_path_.empty() ? "/dev/null" : stdout_path_);
-  s.set_stderr(stderr_path_.empty() ? "/dev/null" : stderr_path_);
+  auto own = [](int fd) { return absl::StrCat("/proc/", getpid(), "/fd/", fd); };
+  absl::MutexLock l(const_cast<absl::Mutex*>(&mu_));
+  if (stdin_read_ >= 0) s.set_stdin(own(stdin_read_));
+  s.set_stdout(stdout_early_ >= 0 ? own(stdout_early_)
+                                  : stdout_path_.empty() ? "/dev/null" : stdout_path_);
+  s.set_stderr(stderr_early_ >= 0 ? own(stderr_early_)
+                                  : stderr_path_.empty() ? "/dev/null" : stderr_path_);
   if (stdin_path_.empty()) s.set_stdin("/dev/null");
   return s;
 }
@@ -168,8 +194,17 @@ void ProcessIO::CloseStdinNow() {
   }
 }
 
+void ProcessIO::DropEarlyWriters() {
+  absl::MutexLock l(&mu_);
+  for (int* fd : {&stdout_early_, &stderr_early_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
 absl::Status ProcessIO::Started() {
   if (!terminal_) {
+    DropEarlyWriters();  // the sandbox has its own now
     absl::MutexLock l(&mu_);
     if (stdin_read_ >= 0) {
       close(stdin_read_);
@@ -222,12 +257,14 @@ absl::Status ProcessIO::Started() {
 // the process is gone, what is still buffered is drained and the copy stops
 // at the first quiet 50 ms.
 void ProcessIO::CopyConsoleOut() {
-  int out = stdout_path_.empty() ? -1 : open(stdout_path_.c_str(), O_WRONLY | O_CLOEXEC);
-  int master;
+  int out, master;
   {
     absl::MutexLock l(&mu_);
     master = dup(master_);
+    out = stdout_early_;  // ours now: Finish and DropEarlyWriters leave it
+    stdout_early_ = -1;
   }
+  if (out < 0 && !stdout_path_.empty()) out = open(stdout_path_.c_str(), O_WRONLY | O_CLOEXEC);
   bool draining = false;
   char buf[32 * 1024];
   for (;;) {
@@ -274,7 +311,7 @@ void ProcessIO::Finish(absl::Duration timeout) {
     }
     if (timeout > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&out_done_), timeout);
   }
-  for (int* fd : {&stdin_read_, &stdin_write_, &master_}) {
+  for (int* fd : {&stdin_read_, &stdin_write_, &master_, &stdout_early_, &stderr_early_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
   }

@@ -1,8 +1,18 @@
 // The IO of one container process, between containerd's fifos and the
 // sandbox. The sandbox opens stdio *paths* itself (sentry/control/control.proto):
-//  - stdout/stderr: containerd's fifo paths go to the sandbox as they are,
-//    so output never passes through the shim and nothing is lost when the
-//    process exits;
+//  - stdout/stderr: output never passes through the shim: the sandbox
+//    opens containerd's fifos itself. But the shim opens each fifo's write
+//    end already in Create and hands the sandbox /proc/<shim pid>/fd/<fd>,
+//    closing its own once Start/Exec returned: the client's reader (its
+//    open(2) runs in a goroutine that must also mark the fifo opened)
+//    meets a writer at Create, as with runc's shim, not only at Start. A
+//    process that printed and exited within the moment between the
+//    reader's open returning and that goroutine running lost its output:
+//    the client's Delete cancels a fifo not yet marked open (containerd's
+//    fifo package closes it), seen under load as `ctr run ... sh -c 'echo
+//    hi; exit 3'` exiting 3 with no output. Every exit and failed start
+//    drops the early writers first (DropEarlyWriters): a client waits for
+//    EOF on its fifo before it deletes the task;
 //  - stdin: the shim copies the fifo into a pipe and gives the sandbox
 //    /proc/<shim pid>/fd/<read end>, so that CloseIO can close the stdin of a
 //    process whose client keeps the fifo open;
@@ -44,6 +54,9 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   // drops the shim's copy of the stdin pipe's read end; with a terminal,
   // waits (up to 5 s) for the pty master.
   absl::Status Started();
+  // Closes the shim's early write ends of the stdout/stderr fifos (Started
+  // and Finish do too): before an exit is published or a start fails.
+  void DropEarlyWriters();
   // CloseIO{stdin}: the process sees EOF on its stdin, after what the
   // client wrote into the fifo before asking (ctr sends CloseIO as soon as
   // its own stdin ends, when its data may still sit in the fifo) — even if
@@ -73,6 +86,9 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   int stdin_read_ ABSL_GUARDED_BY(mu_) = -1;   // given to the sandbox
   int stdin_write_ ABSL_GUARDED_BY(mu_) = -1;  // the copier writes here
   int master_ ABSL_GUARDED_BY(mu_) = -1;
+  // The fifos' write ends opened in Create (-1: none, the path goes as is).
+  int stdout_early_ ABSL_GUARDED_BY(mu_) = -1;
+  int stderr_early_ ABSL_GUARDED_BY(mu_) = -1;
   bool out_done_ ABSL_GUARDED_BY(mu_) = false;
   bool stdin_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool copier_running_ ABSL_GUARDED_BY(mu_) = false;

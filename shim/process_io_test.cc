@@ -4,9 +4,13 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -96,6 +100,91 @@ TEST_F(StdinTest, FinishEndsTheCopier) {
   io->reset();
   for (int i = 0; i < 200 && !weak.expired(); ++i) usleep(10 * 1000);
   EXPECT_TRUE(weak.expired());
+}
+
+// containerd's client opens its output fifo for reading in a goroutine
+// (blocked in open(2) until a writer comes) and must mark it opened before
+// it deletes the task, or the fifo is closed unread. So the reader meets
+// a writer at Create, not only when the sandbox opens the fifo at Start:
+// a process that printed and exited at once lost its output under load.
+class OutputTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/process_io_test.XXXXXX";
+    ASSERT_NE(mkdtemp(t), nullptr);
+    fifo_ = std::string(t) + "/stdout";
+    ASSERT_EQ(mkfifo(fifo_.c_str(), 0600), 0);
+    // The client's reader, blocked in open(2) until a writer comes.
+    reader_ = std::thread([this] {
+      tid_ = static_cast<pid_t>(syscall(SYS_gettid));
+      reader_fd_ = open(fifo_.c_str(), O_RDONLY | O_CLOEXEC);
+    });
+    // Wait until it is in openat(2) (/proc/.../syscall starts with its number).
+    for (int i = 0; i < 1000; ++i) {
+      if (tid_ != 0) {
+        std::ifstream f("/proc/self/task/" + std::to_string(tid_.load()) + "/syscall");
+        long nr = -1;
+        if (f >> nr && nr == SYS_openat) return;
+      }
+      usleep(1000);
+    }
+    FAIL() << "the reader never reached open(2)";
+  }
+  void TearDown() override {
+    if (reader_fd_ < 0) {  // still blocked: let it through
+      int unblock = open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      reader_.join();
+      if (unblock >= 0) close(unblock);
+    } else {
+      reader_.join();
+    }
+    if (reader_fd_ >= 0) close(reader_fd_);
+  }
+  // Whether the reader's open(2) returned within 2 s.
+  bool ReaderOpened() {
+    for (int i = 0; i < 200 && reader_fd_ < 0; ++i) usleep(10 * 1000);
+    return reader_fd_ >= 0;
+  }
+  std::string fifo_;
+  std::thread reader_;
+  std::atomic<pid_t> tid_{0};
+  std::atomic<int> reader_fd_{-1};
+};
+
+TEST_F(OutputTest, TheReaderMeetsAWriterAtCreate) {
+  auto io = ProcessIO::Create("", fifo_, "", false);
+  ASSERT_TRUE(io.ok()) << io.status();
+  // The old shim left it blocked until the sandbox opened the fifo at Start.
+  ASSERT_TRUE(ReaderOpened());
+  // The sandbox at Start: its own writer, through the shim's.
+  const std::string path = (*io)->SandboxStdio().stdout();
+  EXPECT_EQ(path.rfind("/proc/", 0), 0u) << path;
+  int w = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(w, 0);
+  ASSERT_TRUE((*io)->Started().ok());
+  ASSERT_EQ(write(w, "hi\n", 3), 3);
+  close(w);  // the process exited: with the shim's writer gone, EOF
+  EXPECT_EQ(ReadToEof(reader_fd_), "hi\n");
+}
+
+// A start that fails (or an exit before it) must leave the client its EOF.
+TEST_F(OutputTest, DroppedEarlyWritersAreEof) {
+  auto io = ProcessIO::Create("", fifo_, "", false);
+  ASSERT_TRUE(io.ok()) << io.status();
+  ASSERT_TRUE(ReaderOpened());
+  (*io)->DropEarlyWriters();
+  EXPECT_EQ(ReadToEof(reader_fd_), "");
+}
+
+// No reader in open(2) within the wait: the path goes to the sandbox as is.
+TEST(OutputNoReaderTest, ThePathGoesAsItIs) {
+  char t[] = "/tmp/process_io_test.XXXXXX";
+  ASSERT_NE(mkdtemp(t), nullptr);
+  const std::string fifo = std::string(t) + "/stdout";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto io = ProcessIO::Create("", fifo, "", false);
+  ASSERT_TRUE(io.ok()) << io.status();
+  EXPECT_EQ((*io)->SandboxStdio().stdout(), fifo);
 }
 
 }  // namespace

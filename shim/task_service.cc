@@ -200,6 +200,10 @@ absl::StatusOr<task::StartResponse> TaskService::Start(const task::StartRequest&
     }
   }
   Sandbox& sb = *(*c)->sandbox;
+  // The shim's early writers of the output fifos go once the sandbox has
+  // its own (Started), and also when the start fails: the client waits for
+  // EOF on its fifos before it deletes the task (process_io.h).
+  absl::Cleanup drop_early = [&p] { p->io->DropEarlyWriters(); };
   if (req.exec_id().empty() && sb.forked()) {
     // The fork's init is the seed's, paused since Create with its stdio.
     if (absl::Status s = ActivateForked(cfg_, req.id()); !s.ok()) return s;
@@ -277,6 +281,9 @@ void TaskService::WatchExit(std::shared_ptr<Container> c, std::shared_ptr<Proc> 
 
 void TaskService::RecordExit(const Container& c, Proc* p, uint32_t status,
                              google::protobuf::Timestamp at) {
+  // A process that exits before it started (killed while created) still
+  // has the shim's early writers: its client waits for EOF after the exit.
+  if (p->io != nullptr) p->io->DropEarlyWriters();
   {
     absl::MutexLock l(&mu_);
     if (p->exited) return;

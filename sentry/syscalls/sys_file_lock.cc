@@ -3,9 +3,12 @@
 //
 // Record locks belong to a process (tgid) and are dropped when it closes any
 // fd of the file (fcntl(2), "the lock is lost on close"); OFD locks belong to
-// the open file description. Blocking waits poll the table in short slices
-// through Task::Block, so signals interrupt them. No deadlock detection
-// (EDEADLK is never returned).
+// the open file description and go with its last close. The table is keyed
+// by the file (Inode::LockKey), not by the Inode object: the overlay makes
+// one per lookup, and two processes that reached one file by different
+// lookups must meet each other's locks (issue 17: SQLite's WAL writers).
+// Blocking waits poll the table in short slices through Task::Block, so
+// signals interrupt them. No deadlock detection (EDEADLK is never returned).
 #include <fcntl.h>
 #include <sys/file.h>
 
@@ -27,6 +30,9 @@ constexpr int64_t kEof = INT64_MAX;
 struct RecordLock {
   const void* owner;  // ThreadGroup-ish key (tgid) or the FileDescription (OFD)
   bool ofd;
+  // OFD locks: the description, whose last close drops the lock
+  // (locks_remove_file()); an expired one is gone from the table.
+  std::weak_ptr<FileDescription> file;
   int pid;            // for F_GETLK: the tgid, or -1 for OFD locks
   short type;         // F_RDLCK or F_WRLCK
   int64_t start, end;  // inclusive; end == kEof for "to EOF"
@@ -43,12 +49,19 @@ struct FlockState {
 };
 
 std::mutex g_mu;
-std::map<const void*, std::list<RecordLock>> g_locks;  // by object
-std::map<const void*, FlockState> g_flocks;
+std::map<FileLockKey, std::list<RecordLock>> g_locks;  // by file
+std::map<FileLockKey, FlockState> g_flocks;
 
-const void* ObjectKey(FileDescription& f) {
-  if (f.dentry()) return f.dentry()->inode().get();
-  return &f;
+// The file's key; a description without a dentry (a pipe, a socket) is its
+// own file. Called without g_mu: it may stat a host file.
+FileLockKey ObjectKey(FileDescription& f) {
+  if (f.dentry()) return f.dentry()->inode()->LockKey();
+  return FileLockKey{&f, 0, 0};
+}
+
+// Drops the OFD locks whose description has been closed for the last time.
+void DropClosedOfdLocks(std::list<RecordLock>& locks) {
+  locks.remove_if([](const RecordLock& r) { return r.ofd && r.file.expired(); });
 }
 
 const void* PidKey(int tgid) { return reinterpret_cast<const void*>(static_cast<intptr_t>(tgid)); }
@@ -118,6 +131,7 @@ Result<RecordLock> RangeOf(Task& t, FileDescription& f, const struct flock& fl, 
   if (l.start < 0) return Errno(EINVAL);
   l.ofd = ofd;
   l.owner = ofd ? static_cast<const void*>(&f) : PidKey(t.tgid());
+  if (ofd) l.file = f.weak_from_this();
   l.pid = ofd ? -1 : t.tgid();
   return l;
 }
@@ -132,10 +146,16 @@ timespec Slice() {
 namespace file_internal {
 
 void ReleaseRecordLocks(FileDescription& f, int owner) {
+  {
+    std::lock_guard l(g_mu);
+    if (g_locks.empty()) return;  // no key to compute on most closes
+  }
+  const FileLockKey key = ObjectKey(f);
   std::lock_guard l(g_mu);
-  auto it = g_locks.find(ObjectKey(f));
+  auto it = g_locks.find(key);
   if (it == g_locks.end()) return;
   it->second.remove_if([&](const RecordLock& r) { return !r.ofd && r.owner == PidKey(owner); });
+  DropClosedOfdLocks(it->second);
   if (it->second.empty()) g_locks.erase(it);
 }
 
@@ -160,21 +180,24 @@ SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
   if (fl.l_type != F_RDLCK && fl.l_type != F_WRLCK && fl.l_type != F_UNLCK) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(RecordLock want, RangeOf(t, f, fl, ofd));
   want.type = fl.l_type;
-  const void* key = ObjectKey(f);
+  const FileLockKey key = ObjectKey(f);
   if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
     std::lock_guard l(g_mu);
     struct flock out = fl;
     out.l_type = F_UNLCK;
     RecordLock probe = want;
     if (probe.type == F_UNLCK) return Errno(EINVAL);
-    for (const auto& r : g_locks[key]) {
-      if (Conflicts(r, probe)) {
-        out.l_type = r.type;
-        out.l_whence = SEEK_SET;
-        out.l_start = r.start;
-        out.l_len = r.end == kEof ? 0 : r.end - r.start + 1;
-        out.l_pid = r.pid;
-        break;
+    if (auto it = g_locks.find(key); it != g_locks.end()) {
+      DropClosedOfdLocks(it->second);
+      for (const auto& r : it->second) {
+        if (Conflicts(r, probe)) {
+          out.l_type = r.type;
+          out.l_whence = SEEK_SET;
+          out.l_start = r.start;
+          out.l_len = r.end == kEof ? 0 : r.end - r.start + 1;
+          out.l_pid = r.pid;
+          break;
+        }
       }
     }
     SV_TRY(t.CopyOutObj(arg, out));
@@ -187,6 +210,7 @@ SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
     {
       std::lock_guard l(g_mu);
       auto& locks = g_locks[key];
+      DropClosedOfdLocks(locks);
       bool conflict = false;
       if (want.type != F_UNLCK) {
         for (const auto& r : locks) {
@@ -217,7 +241,7 @@ SyscallReturn SysFlock(Task& t, const SyscallArgs& a) {
   bool nb = op & LOCK_NB;
   op &= ~LOCK_NB;
   if (op != LOCK_SH && op != LOCK_EX && op != LOCK_UN) return Errno(EINVAL);
-  const void* key = ObjectKey(*f);
+  const FileLockKey key = ObjectKey(*f);
   for (;;) {
     {
       std::lock_guard l(g_mu);

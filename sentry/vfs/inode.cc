@@ -150,6 +150,12 @@ Result<FileRef> Inode::Open(const std::shared_ptr<Dentry>& d, int flags) {
   return Errno(ENXIO);
 }
 
+FileLockKey Inode::LockKey() {
+  auto st = Stat();
+  if (!st.ok()) return FileLockKey{this, 0, 0};
+  return FileLockKey{FsId(), st->st_dev, st->st_ino};
+}
+
 mode_t Inode::Type() {
   mode_t t = type_.load(std::memory_order_relaxed);
   if (t != 0) return t;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <compare>
 #include <list>
 #include <map>
 #include <memory>
@@ -82,6 +83,18 @@ struct SetAttrRequest {
 // Applies the request's mode (keeping the file type), owner and times to
 // `st`; size and ctime are the caller's.
 void ApplyAttrs(const SetAttrRequest& req, struct stat& st);
+
+// Which file an inode is, for advisory locks (fcntl record and OFD locks,
+// flock), which Linux keeps per inode (inode->i_flctx): equal for every
+// Inode object that stands for one file. Pointers are no such key where a
+// filesystem makes an object per lookup (the overlay does: a rename, a
+// second link or a lookup racing with the create leads to another).
+struct FileLockKey {
+  const void* fs = nullptr;  // FsId()
+  dev_t dev = 0;
+  ino_t ino = 0;
+  auto operator<=>(const FileLockKey&) const = default;
+};
 
 class Inode : public std::enable_shared_from_this<Inode> {
  public:
@@ -148,6 +161,9 @@ class Inode : public std::enable_shared_from_this<Inode> {
   virtual bool ReadOnlyFs() const { return false; }
   // Identifies the filesystem instance (rename/link across filesystems: EXDEV).
   virtual const void* FsId() const { return this; }
+  // The default: FsId() with the device and inode number of Stat(); the
+  // object itself if Stat fails.
+  virtual FileLockKey LockKey();
   // A Mount with this inode as its root was made, with root dentry
   // `root`: a filesystem that must reach its mounts' dentries keeps it
   // (devpts drops /dev/pts/N from each when pty N goes). Called for every

@@ -223,6 +223,22 @@ Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int fl
   }
 }
 
+namespace {
+
+// The dentry of `name`, just created in `dir` as `made`. A lookup that raced
+// with the create may have cached a dentry of it already: keep that one, or
+// the file would have two (and in the overlay two Inode objects, one per
+// lookup). Any other cached one is stale (a lookup of a removed object that
+// finished after its removal) and goes.
+Result<DentryRef> CreatedChild(Dentry& dir, std::string_view name, Inode& made) {
+  SV_ASSIGN_OR_RETURN(DentryRef d, dir.Child(name));
+  if (d->inode()->LockKey() == made.LockKey()) return d;
+  dir.Forget(name);
+  return dir.Child(name);
+}
+
+}  // namespace
+
 Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
                               mode_t mode) {
   if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
@@ -230,6 +246,7 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
   int links = 0;
   DentryRef d;
   bool created = false;
+  int create_races = 0;
   if (flags & O_CREAT) {
     DentryRef start = c.start;
     std::string p(path);
@@ -262,12 +279,18 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
       SV_TRY(NeedAccess(c, pn.dir, W_OK | X_OK));
       if (pn.dir->inode()->ReadOnlyFs()) return Errno(EROFS);
       SV_TRY(MountWritable(pn.dir));
-      SV_ASSIGN_OR_RETURN(InodeRef ignored,
-                          pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds));
-      (void)ignored;
-      pn.dir->Forget(pn.name);
+      auto made = pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds);
+      if (!made.ok()) {
+        // Another opener created the name since our lookup: open theirs, as
+        // lookup_open() does; only O_EXCL makes that EEXIST (SQLite's
+        // processes open "db-wal" and "db-shm" with O_CREAT at once).
+        if (made.error() == Errno(EEXIST) && !(flags & O_EXCL) && ++create_races < 100) {
+          continue;
+        }
+        return made.error();
+      }
       FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
-      SV_ASSIGN_OR_RETURN(d, pn.dir->Child(pn.name));
+      SV_ASSIGN_OR_RETURN(d, CreatedChild(*pn.dir, pn.name, **made));
       created = true;
       break;
     }

@@ -17,10 +17,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "sentry/fs/host/host.h"
@@ -161,6 +165,92 @@ TEST_F(VfsTest, CreateExclusive) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->st_mode & 0777, 0644u);  // umask 022
   EXPECT_FALSE(access((root_ + "/newfile").c_str(), F_OK) == 0);  // never on the host
+}
+
+// O_CREAT opens of one new name at once all open the one file the first
+// of them created (none is EEXIST: that is O_EXCL's), through one dentry,
+// so one Inode object (issue 17: SQLite's processes open "db-shm" so).
+TEST_F(VfsTest, RacingCreatesOpenOneFile) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 300;
+  std::barrier start(kThreads);
+  std::vector<std::vector<FileRef>> files(kRounds, std::vector<FileRef>(kThreads));
+  std::atomic<int> errors{0}, last_errno{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        start.arrive_and_wait();
+        auto f = vfs_->Open(ctx_, "/race" + std::to_string(r), O_CREAT | O_RDWR, 0644);
+        if (f.ok()) {
+          files[r][t] = *f;
+        } else {
+          errors++;
+          last_errno = f.error().value();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0) << "last errno " << last_errno.load();
+  int split = 0;
+  for (auto& round : files) {
+    for (auto& f : round) {
+      if (f && round[0] && f->dentry() != round[0]->dentry()) {
+        split++;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(split, 0) << "rounds of " << kRounds << " whose opens got two dentries";
+}
+
+// Advisory locks are per file: every Inode object that stands for one
+// file has its LockKey. The overlay makes one per lookup: after a rename,
+// through a second link, and for a copied-up lower file looked up again.
+TEST_F(VfsTest, OneFileHasOneLockKeyWhateverTheLookup) {
+  auto key = [&](const std::string& p) {
+    auto d = Resolve(p);
+    EXPECT_TRUE(d.ok()) << p;
+    return d.ok() ? (*d)->inode()->LockKey() : FileLockKey{};
+  };
+  auto made = vfs_->Open(ctx_, "/new", O_CREAT | O_RDWR, 0644);
+  ASSERT_TRUE(made.ok());
+  const FileLockKey upper_only = (*made)->dentry()->inode()->LockKey();
+  ASSERT_EQ(ErrOf(vfs_->Rename(ctx_, "/new", ctx_, "/moved", 0)), 0);
+  auto moved = Resolve("/moved");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ((*moved)->inode()->LockKey(), upper_only);
+  ASSERT_EQ(ErrOf(vfs_->Link(ctx_, "/moved", ctx_, "/linked", false)), 0);
+  EXPECT_EQ(key("/linked"), upper_only);
+
+  // A lower file: its key before the copy-up, after it, and through a
+  // lookup made after it (of a second link: no cached dentry).
+  auto lower = Resolve("/data");
+  ASSERT_TRUE(lower.ok());
+  const FileLockKey data = (*lower)->inode()->LockKey();
+  auto rw = vfs_->Open(ctx_, "/data", O_RDWR, 0);  // copies up
+  ASSERT_TRUE(rw.ok());
+  EXPECT_EQ(key("/data"), data);
+  ASSERT_EQ(ErrOf(vfs_->Link(ctx_, "/data", ctx_, "/data2", false)), 0);
+  EXPECT_EQ(key("/data2"), data);
+  // stat(2) shows them one inode number too (SQLite keys its per-file
+  // lock state by st_dev/st_ino).
+  struct stat host;
+  ASSERT_EQ(stat((root_ + "/data").c_str(), &host), 0);
+  EXPECT_EQ((*Resolve("/data"))->inode()->Stat()->st_ino, host.st_ino);
+  EXPECT_EQ((*Resolve("/data2"))->inode()->Stat()->st_ino, host.st_ino);
+  auto entries = (*Resolve("/"))->inode()->ReadDir();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& e : *entries) {
+    if (e.name == "data" || e.name == "data2") {
+      EXPECT_EQ(e.ino, host.st_ino) << e.name;
+    }
+  }
+
+  EXPECT_NE(data, upper_only);
+  EXPECT_NE(key("/etc/marker"), data);
+  EXPECT_NE(key("/etc/marker"), key("/dir/a"));
 }
 
 TEST_F(VfsTest, PermissionsForUnprivilegedCaller) {

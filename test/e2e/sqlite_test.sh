@@ -34,37 +34,10 @@ TESTLIB_TIMEOUT=$cli_timeout tcase cli_100mb_database \
       pragma wal_checkpoint(truncate);" | grep -v "^0|0|0$"
     wc -c <"$db"'
 
-echo "== python3 sqlite3, four writer processes"
-cat >"$TESTLIB_TMP/writers.py" <<'PY'
-import os, sqlite3, sys, tempfile
-mode = sys.argv[1]
-db = os.path.join(tempfile.mkdtemp(), "c.db")
-c = sqlite3.connect(db)
-c.execute(f"pragma journal_mode={mode}")
-c.execute("create table t(w, i)")
-c.commit()
-c.close()
-pids = []
-for w in range(4):
-    pid = os.fork()
-    if pid == 0:
-        c = sqlite3.connect(db, timeout=60)
-        for i in range(200):
-            with c:
-                c.execute("insert into t values (?, ?)", (w, i))
-            if i % 50 == 0:
-                c.execute("select count(*) from t").fetchone()
-        c.close()
-        os._exit(0)
-    pids.append(pid)
-failed = sum(os.waitpid(p, 0)[1] != 0 for p in pids)
-c = sqlite3.connect(db)
-print(failed, c.execute("select count(*), count(distinct w), sum(i) from t").fetchone(),
-      c.execute("pragma integrity_check").fetchone()[0])
-PY
+echo "== python3 sqlite3, four writer processes (sqlite_writers.py)"
 for mode in wal delete; do
   TESTLIB_TIMEOUT=60s tcase "python_writers_$mode" --out "0 (800, 4, 79600) ok" -- \
-    "${DO[@]}" /usr/bin/python3 "$TESTLIB_TMP/writers.py" "$mode"
+    "${DO[@]}" /usr/bin/python3 "$here/sqlite_writers.py" "$mode"
 done
 
 testlib_finish

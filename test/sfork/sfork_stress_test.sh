@@ -14,7 +14,6 @@ PLATFORM="${3:-systrap}"
 SECONDS_RUN="${4:-40}"
 MAX_FORK="${5:-15}"
 shift 5 2>/dev/null || shift $#
-BUSYBOX=/bin/busybox
 T="$(mktemp -d /tmp/sforkstress.XXXXXX)"
 ROOT="$T/state"
 S=("$SEEDSC" --root "$ROOT" --platform="$PLATFORM")
@@ -28,21 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ ! -x "$BUSYBOX" ]]; then echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; fi
-B="$T/bundle"
-mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/dev" "$B/rootfs/sys" "$B/rootfs/tmp"
-cp "$BUSYBOX" "$B/rootfs/bin/busybox"
-for a in sh sleep cat; do ln -s busybox "$B/rootfs/bin/$a"; done
-(cd "$B" && "$SEEDSC" spec) || { echo "FAIL: seedsc spec"; exit 1; }
-python3 - "$B/config.json" <<'EOF'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["process"]["terminal"] = False
 # Two processes: a sleeping child, and the shell blocked reading its stdin
 # (in the forks too: their stdin is a pipe nobody writes to).
-c["process"]["args"] = ["/bin/sh", "-c", "sleep 100000 & cat; wait"]
-json.dump(c, open(sys.argv[1], "w"), indent=1)
-EOF
+source "$(dirname "$0")/busybox_bundle.sh"
+B="$T/bundle"
+busybox_bundle "$SEEDSC" "$B" '["/bin/sh", "-c", "sleep 100000 & cat; wait"]' sh sleep cat || exit 1
 
 mkfifo "$T/seed.in"
 exec 11<>"$T/seed.in"

@@ -48,6 +48,13 @@ Result<struct stat> HostInode::Stat() {
   return st;
 }
 
+FileLockKey HostInode::LockKey() {
+  static const char kHostFiles = 0;  // one key space for every host file
+  auto st = Stat();
+  if (!st.ok()) return FileLockKey{this, 0, 0};
+  return FileLockKey{&kHostFiles, st->st_dev, st->st_ino};
+}
+
 Result<std::shared_ptr<Inode>> HostInode::Lookup(std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
     return Errno(EINVAL);  // the VFS never asks this

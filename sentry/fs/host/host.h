@@ -33,6 +33,9 @@ class HostInode : public Inode {
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   bool ReadOnlyFs() const override { return true; }
   bool KeepDentryCached() const override { return true; }  // a lookup is an openat
+  // The host's device and inode number: each lookup makes a HostInode, and
+  // every one of one host file (through any mount of it) holds its locks.
+  FileLockKey LockKey() override;
 
   // A new host fd open O_RDONLY on this (regular) file, for copy-up.
   Result<int> OpenForRead();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 
 #include "sentry/fs/host/host.h"
 
@@ -11,6 +12,21 @@ namespace seedvisor::sentry {
 
 struct OverlayFs {
   dev_t dev;
+  // Copied-up objects: the upper node's inode number -> the lower object's
+  // host device and inode number. A lookup after the copy-up makes an
+  // OverlayInode without lower_; this keeps its LockKey the one the object
+  // had before (and has in OverlayInodes made before).
+  std::mutex origins_mu;
+  std::map<ino_t, std::pair<dev_t, ino_t>> origins;
+
+  // The lower object (host device, inode number) the upper node numbered
+  // `upper_ino` was copied up from, if it was.
+  std::optional<std::pair<dev_t, ino_t>> Origin(ino_t upper_ino) {
+    std::lock_guard l(origins_mu);
+    auto it = origins.find(upper_ino);
+    if (it == origins.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 namespace {
@@ -66,6 +82,8 @@ Result<struct stat> OverlayInode::Stat() {
         if (ls.ok()) lower_ino_.store(li = ls->st_ino, std::memory_order_relaxed);
       }
       st.st_ino = li != 0 ? li : st.st_ino + kUpperInoBase;
+    } else if (auto origin = fs_->Origin(st.st_ino)) {
+      st.st_ino = origin->second;  // a copy-up looked up again (a rename, a link)
     } else {
       st.st_ino += kUpperInoBase;
     }
@@ -74,6 +92,25 @@ Result<struct stat> OverlayInode::Stat() {
   }
   st.st_dev = fs_->dev;
   return st;
+}
+
+FileLockKey OverlayInode::LockKey() {
+  const FileLockKey failed{this, 0, 0};  // Stat failed: this object alone
+  if (lower_) {
+    FileLockKey k = lower_->LockKey();
+    if (k.fs == lower_.get()) return failed;
+    return FileLockKey{fs_.get(), k.dev, k.ino};  // the overlay's keys, not the host's
+  }
+  auto up = upper();
+  if (!up) return failed;
+  auto st = up->Stat();
+  if (!st.ok()) return failed;
+  if (auto origin = fs_->Origin(st->st_ino)) {
+    return FileLockKey{fs_.get(), origin->first, origin->second};
+  }
+  // Upper-only as Stat shows it: no host device (0), numbers far from the
+  // lower layer's.
+  return FileLockKey{fs_.get(), 0, st->st_ino + kUpperInoBase};
 }
 
 Result<std::shared_ptr<OverlayInode>> OverlayInode::LookupChild(std::string_view name) {
@@ -121,7 +158,8 @@ Result<std::vector<DirEntry>> OverlayInode::ReadDir() {
       if (it != merged.end()) {
         it->second.type = e.type;  // keep the lower inode number, as Stat does
       } else {
-        e.ino += kUpperInoBase;
+        auto origin = fs_->Origin(e.ino);  // a copy-up renamed or linked here
+        e.ino = origin ? origin->second : e.ino + kUpperInoBase;
         merged[e.name] = e;
       }
     }
@@ -219,6 +257,10 @@ Status OverlayInode::CopyUp() {
   r.atime = st.st_atim;
   r.mtime = st.st_mtim;
   SV_TRY(node->SetAttr(r));
+  if (auto up = node->Stat(); up.ok()) {
+    std::lock_guard o(fs_->origins_mu);
+    fs_->origins[up->st_ino] = {st.st_dev, st.st_ino};
+  }
   upper_ = node;
   return {};
 }

@@ -56,6 +56,10 @@ class OverlayInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
+  // Lookups make a new OverlayInode each: the key is the lower object's
+  // host device and inode number where there is or was one (a copy-up
+  // keeps it, for later lookups too), else the upper node's inode number.
+  FileLockKey LockKey() override;
   // A lookup in the lower layer is a host openat.
   bool KeepDentryCached() const override { return true; }
 
@@ -79,7 +83,9 @@ class OverlayInode : public Inode {
   std::shared_ptr<TmpfsInode> upper_;
   const InodeRef lower_;
   // lower_'s inode number once known (0: not yet), shown for the upper copy
-  // too; it never changes, and asking lower_ is a host fstatat.
+  // too; it never changes, and asking lower_ is a host fstatat. An
+  // OverlayInode made by a lookup after the copy-up has no lower_ and
+  // shows the same number, recorded by the copy-up (OverlayFs::origins).
   std::atomic<ino_t> lower_ino_{0};
 };
 
