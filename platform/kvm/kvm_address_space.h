@@ -76,6 +76,11 @@ struct VcpuPool {
     const KvmContext* runner = nullptr;    // the thread that holds it
     const KvmContext* fp_owner = nullptr;  // whose FP state its registers hold
     bool broken = false;  // its making failed: never used (KVM keeps its id)
+    // The runner holds it to run guest code (HoldVcpu to ReleaseVcpu), not
+    // only to make it or to move FP state: the only runner a kick may go
+    // to (a kick anywhere else stays pending until that thread's next run,
+    // which it spoils, and frees no vCPU).
+    bool guest = false;
   };
   // The holder's business, passed on with the vCPU (under mu): the fd in
   // the stub (0: not made yet), where it stopped, ring 0 or ring 3 (PVM

@@ -68,9 +68,10 @@ absl::StatusOr<int> KvmContext::AwaitVcpuLocked() {
     if (turn.WaitWithTimeout(&pool_.mu, kVcpuWaitSlice)) {
       // Every vCPU has run the same threads for a while: kick one out.
       for (int i = 0; i < pool_.made; ++i) {
-        const KvmContext* k = pool_.claims[pool_.kick_next].runner;
+        const VcpuPool::Claim& c = pool_.claims[pool_.kick_next];
         pool_.kick_next = (pool_.kick_next + 1) % pool_.made;
-        if (k == nullptr || k == this) continue;
+        const KvmContext* k = c.runner;
+        if (k == nullptr || k == this || !c.guest) continue;
         // SAFETY: a runner is alive while it holds its vCPU, which it
         // gives back only under pool_.mu.
         const_cast<KvmContext*>(k)->Interrupt();
@@ -95,6 +96,7 @@ absl::Status KvmContext::HoldVcpu() {
     // The run's fast path: back on the vCPU that holds this thread's FP
     // state (always, while the thread has a vCPU of its own).
     if (pool_.claims[vcpu_].fp_owner == this) {
+      pool_.claims[vcpu_].guest = true;
       comm()->vcpu_fd = held().fd;
       comm()->run_addr = kRunBase + static_cast<uint64_t>(vcpu_) * kRunStride;
       return absl::OkStatus();
@@ -109,6 +111,8 @@ absl::Status KvmContext::HoldVcpu() {
     ReleaseVcpu();
     return s;
   }
+  absl::MutexLock l(&pool_.mu);
+  pool_.claims[vcpu_].guest = true;
   return absl::OkStatus();
 }
 
@@ -126,6 +130,7 @@ absl::Status KvmContext::MakeHeldVcpu() {
 void KvmContext::ReleaseVcpu() {
   absl::MutexLock l(&pool_.mu);
   pool_.claims[vcpu_].runner = nullptr;
+  pool_.claims[vcpu_].guest = false;
   pool_.WakeFirstLocked();
 }
 

@@ -2,10 +2,13 @@
 // a VM capped at a few vCPUs (SEEDSC_KVM_MAX_VCPUS): threads made at once
 // each get a vCPU of their own until the cap, never one another's; and
 // threads running and setting FP state at once over fewer vCPUs keep
-// their own FP state. Skips where /dev/kvm is unusable.
+// their own FP state; and a kick goes only to a thread running guest code.
+// Skips where /dev/kvm is unusable.
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstring>
@@ -16,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "platform/kvm/kvm_address_space.h"
 #include "platform/kvm/kvm_probe.h"
@@ -40,6 +45,9 @@ constexpr uint8_t kGuest[] = {
     0x0f, 0x05,                    // syscall
     0xeb, 0xf0,                    // jmp back to the paddb
 };
+// At kCode + kSpinOff, a guest that runs until it is kicked.
+constexpr uint64_t kSpinOff = 0x80;
+constexpr uint8_t kSpin[] = {0xeb, 0xfe};  // jmp .
 
 class KvmVcpusTest : public ::testing::Test {
  protected:
@@ -185,6 +193,66 @@ TEST_F(KvmVcpusTest, ThreadsSharingVcpusKeepTheirOwnFpState) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(bad_runs.load(), 0) << "runs whose guest saw another thread's xmm0";
   EXPECT_EQ(bad_gets.load(), 0) << "GetFpState calls that returned another thread's xmm0";
+}
+
+// The first in line, after its wait, kicks a thread that runs guest code
+// out of its vCPU, never one that holds a vCPU only to copy FP state out
+// of it (GetFpState): that kick frees no vCPU, and stays pending until the
+// copier's next run, which it spoils (an exit at once: StopKind::kInterrupt
+// with no Interrupt() asked for). Two vCPUs: the first thread copies from
+// vCPU 0 (its stub thread held in a ptrace stop meanwhile, so the copy
+// lasts), a second spins in guest code on vCPU 1, a third waits for one.
+TEST_F(KvmVcpusTest, KicksGoOnlyToThreadsInGuestCode) {
+  Start(2);
+  if (IsSkipped() || HasFatalFailure()) return;
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + kSpinOff), kSpin, sizeof(kSpin)).ok());
+  std::vector<std::unique_ptr<Context>> spinner, waiter;
+  AttachAtOnce(1, spinner);
+  AttachAtOnce(1, waiter);
+  ASSERT_EQ(VcpuOf(*spinner[0]), 1);
+  ASSERT_EQ(VcpuOf(*waiter[0]), -1);
+  auto regs = [](uint64_t rip, uint64_t out) {
+    Registers r{};
+    r.rip = rip, r.rsp = kStack + kPageSize, r.rbx = out;
+    r.cs = 0x33, r.ss = 0x2b, r.eflags = 0x202;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    return r;
+  };
+  Registers r0 = regs(kCode, kData);
+  ASSERT_EQ(first_->Run(r0).kind, StopKind::kSyscall);  // its FP state is in vCPU 0 now
+  // The first thread's stub thread stops: its GetFpState (below) holds
+  // vCPU 0 and waits for its KVM_GET_XSAVE.
+  const pid_t stub = first_->thread().host_tid;
+  ASSERT_EQ(ptrace(PTRACE_SEIZE, stub, nullptr, nullptr), 0) << strerror(errno);
+  ASSERT_EQ(ptrace(PTRACE_INTERRUPT, stub, nullptr, nullptr), 0) << strerror(errno);
+  int status = 0;
+  ASSERT_EQ(waitpid(stub, &status, __WALL), stub);
+  // The spinner holds vCPU 1 until a kick.
+  std::atomic<StopKind> spun{StopKind::kDead};
+  std::thread spin([&] {
+    Registers r = regs(kCode + kSpinOff, kData + 64);
+    spun = spinner[0]->Run(r).kind;
+  });
+  std::atomic<bool> copied{false};
+  std::thread copy([&] {
+    FpState fp;
+    EXPECT_TRUE(first_->GetFpState(fp).ok());
+    copied = true;
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // the copy holds vCPU 0 by now
+  EXPECT_FALSE(copied.load()) << "the copy did not wait for the stopped stub thread";
+  // The waiter gets a vCPU once a kick has sent the spinner out.
+  Registers rw = regs(kCode, kData + 128);
+  EXPECT_EQ(waiter[0]->Run(rw).kind, StopKind::kSyscall);
+  // (Had the copy not held vCPU 0 yet, the waiter ran there and nobody
+  // kicked the spinner: the test stops it rather than hang.)
+  if (spun.load() == StopKind::kDead) spinner[0]->Interrupt();
+  spin.join();
+  EXPECT_EQ(ptrace(PTRACE_DETACH, stub, nullptr, nullptr), 0) << strerror(errno);
+  copy.join();
+  // Nobody kicked the copier: its next run makes its syscall.
+  EXPECT_EQ(first_->Run(r0).kind, StopKind::kSyscall)
+      << "the copier's run was cut short by a kick meant for a runner";
 }
 
 }  // namespace
