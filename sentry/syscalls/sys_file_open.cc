@@ -67,25 +67,30 @@ namespace {
 // chdir(2) and chroot(2) (`root`): `path`, a directory the caller may
 // search, becomes its working directory or root (chroot: CAP_SYS_CHROOT
 // too, checked after search permission, as ksys_chroot() does). Walked
-// again if a umount2 took its mount away before the fs context held it
-// (Vfs::HeldMountLive).
+// again if a umount2 took its mount away before the walk's result was
+// held (Vfs::HeldMountLive): the context never takes a directory of a
+// mount umount2 called idle; after a few such walks, ENOENT (the name
+// went away with the mount).
 SyscallReturn MoveTo(Task& t, const SyscallArgs& a, bool root) {
   SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, a.Addr(0)));
   Vfs& vfs = t.kernel().vfs();
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
     SV_ASSIGN_OR_RETURN(DentryRef d, vfs.ResolveAt(t, AT_FDCWD, path, 0));
     SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
     if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
     SV_TRY(CheckAccess(Vfs::CredsOf(t), st, X_OK));
     if (root && !t.creds().HasCap(CAP_SYS_CHROOT)) return Errno(EPERM);
-    const Mount* m = d->mount();
+    // Held until the context holds it.
+    const MountHold hold(d->mount(), false);
+    if (!vfs.HeldMountLive(d->mount())) continue;
     if (root) {
       t.fs().SetRoot(std::move(d));
     } else {
       t.fs().SetCwd(std::move(d));
     }
-    if (attempt == 3 || vfs.HeldMountLive(m)) return 0;
+    return 0;
   }
+  return Errno(ENOENT);
 }
 
 }  // namespace

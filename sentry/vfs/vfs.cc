@@ -210,17 +210,20 @@ Result<DentryRef> Vfs::Resolve(const ResolveContext& c, std::string_view path, b
 
 Result<FileRef> Vfs::Open(const ResolveContext& c, std::string_view path, int flags,
                           mode_t mode) {
-  // A file made on a mount that a umount2 took away while the walk was
-  // in it is let go, and the walk starts again (then it no longer crosses
-  // into that mount: a start there would have kept it busy). A few
-  // attempts: each retry needs another unmount to land in its walk.
-  for (int attempt = 0;; ++attempt) {
-    Result<FileRef> f = OpenOnce(c, path, flags, mode);
-    if (!f.ok() || attempt == 3 || (*f)->dentry() == nullptr ||
-        HeldMountLive((*f)->dentry()->mount())) {
-      return f;
-    }
+  // A walk that ended in a mount which a umount2 took away meanwhile (its
+  // busy check saw no hold of the walk's) starts again: the name is then
+  // looked up where the mount was. Nothing is created or truncated on
+  // such a mount (OpenOnce checks before it changes anything), and a file
+  // opened there is let go. Each retry needs another unmount to land in
+  // its walk; after a few the open fails as a walk whose name went away
+  // (ENOENT) rather than return a file of a mount umount2 called idle.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    bool stale = false;
+    Result<FileRef> f = OpenOnce(c, path, flags, mode, stale);
+    if (stale) continue;
+    if (!f.ok() || (*f)->dentry() == nullptr || HeldMountLive((*f)->dentry()->mount())) return f;
   }
+  return Errno(ENOENT);
 }
 
 namespace {
@@ -240,13 +243,14 @@ Result<DentryRef> CreatedChild(Dentry& dir, std::string_view name, Inode& made) 
 }  // namespace
 
 Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
-                              mode_t mode) {
+                              mode_t mode, bool& stale) {
   if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
   if ((flags & __O_TMPFILE) == __O_TMPFILE) return Errno(EOPNOTSUPP);
   int links = 0;
   DentryRef d;
   bool created = false;
   int create_races = 0;
+  MountHold parent_hold;
   if (flags & O_CREAT) {
     DentryRef start = c.start;
     std::string p(path);
@@ -279,6 +283,13 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
       SV_TRY(NeedAccess(c, pn.dir, W_OK | X_OK));
       if (pn.dir->inode()->ReadOnlyFs()) return Errno(EROFS);
       SV_TRY(MountWritable(pn.dir));
+      // The directory's mount is held from here until the new file holds
+      // it: a umount2 now is EBUSY, and one that came first is seen.
+      parent_hold = MountHold(pn.dir->mount(), false);
+      if (!HeldMountLive(pn.dir->mount())) {
+        stale = true;
+        return Errno(ENOENT);
+      }
       auto made = pn.dir->inode()->Create(pn.name, mode & ~c.umask & 07777, c.creds);
       if (!made.ok()) {
         // Another opener created the name since our lookup: open theirs, as
@@ -297,11 +308,11 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
   } else {
     SV_ASSIGN_OR_RETURN(d, Walk(c, c.start, path, !(flags & O_NOFOLLOW), links));
   }
-  return OpenDentry(c, d, flags, created);
+  return OpenDentry(c, d, flags, created, stale);
 }
 
 Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
-                                bool created) {
+                                bool created, bool& stale) {
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
   // The file's mount hold asks it: a FIFO or device node open for writing
   // is no writer of its filesystem (FMODE_WRITER).
@@ -342,6 +353,11 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     return f;
   }
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
+  // The file holds its mount now; truncate only if that mount is live.
+  if (truncate && !HeldMountLive(d->mount())) {
+    stale = true;
+    return Errno(ENOENT);
+  }
   if (truncate && st.st_size != 0) {
     SetAttrRequest r;
     r.size = 0;

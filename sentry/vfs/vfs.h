@@ -279,11 +279,14 @@ class Vfs {
   Result<DentryRef> Step(const ResolveContext& c, const DentryRef& cur, std::string_view name);
   DentryRef CrossMounts(const MountNamespace* ns, DentryRef d) const;
   const MountNamespace& NsOrInit(const MountNamespace* ns) const { return ns ? *ns : *init_ns_; }
+  // `stale`: set (with an error) when the mount the open would change
+  // (create or truncate in) was unmounted after the walk reached it; the
+  // caller walks again.
   Result<FileRef> OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,
-                             bool created);
-  // Open without HeldMountLive's check.
+                             bool created, bool& stale);
+  // One walk and open; Open checks the result's mount and retries.
   Result<FileRef> OpenOnce(const ResolveContext& c, std::string_view path, int flags,
-                           mode_t mode);
+                           mode_t mode, bool& stale);
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
   // non-directory on a non-directory, as mount(2) requires).
   absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);

@@ -31,6 +31,55 @@ void SpinUntil(const std::function<bool()>& done) {
   while (!done()) sched_yield();
 }
 
+// A second thread that acts once in each round the main thread starts:
+// `act(round, current)` runs when the thread sees the round begin (not at
+// all if the round ended first, unless `late`), `current()` says whether
+// the round is still on, and what `act` returns is Finish's answer.
+//
+//   RoundThread opener([&](int, auto current) { return open(...); });
+//   opener.Start(round); ...race...; const int fd = opener.Finish(round);
+class RoundThread {
+ public:
+  using Act = std::function<int(int, const std::function<bool()>&)>;
+  explicit RoundThread(Act act, bool late = false)
+      : act_(std::move(act)), late_(late), thread_([this] { Run(); }) {}
+  ~RoundThread() {
+    stop_.store(true);
+    thread_.join();
+  }
+  void Start(int round) { go_.store(round); }
+  // Ends `round`, waits for the thread to be done with it: act's result,
+  // or -1 if it did not act.
+  int Finish(int round) {
+    go_.store(-round);
+    SpinUntil([&] { return ack_.load() == round; });
+    return result_.exchange(-1);
+  }
+
+ private:
+  void Run() {
+    for (int last = 0; !stop_.load();) {
+      const int g = go_.load();
+      const int r = g < 0 ? -g : g;
+      if (r == 0 || r == last) {
+        sched_yield();
+        continue;
+      }
+      if (g > 0 || late_) result_.store(act_(r, [this, r] { return go_.load() == r; }));
+      SpinUntil([&] { return go_.load() != r || stop_.load(); });
+      last = r;
+      ack_.store(r);
+    }
+  }
+  const Act act_;
+  const bool late_;
+  std::atomic<int> go_{0};    // the round on (> 0), or -round: ended
+  std::atomic<int> ack_{0};   // the last round the thread is done with
+  std::atomic<int> result_{-1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: it runs on the members above
+};
+
 // umount2 without MNT_DETACH while another thread opens a file on the
 // mount again and again: either the unmount fails with EBUSY (the file,
 // or the walk to it, holds the mount) or it takes the mount away and the
@@ -41,26 +90,10 @@ void SpinUntil(const std::function<bool()>& done) {
 TEST_F(MountNsTest, UmountRacingAnOpenNeverLeavesAFileOnTheGoneMount) {
   const std::string a = dir_ + "/a", x = a + "/x";
   const int result = InOwnNamespace([&] {
-    std::atomic<int> go{0};    // round the opener opens in (> 0), or -round: stop
-    std::atomic<int> ack{0};   // the last round the opener finished
-    std::atomic<int> held{-1};  // the file it opened in that round
-    std::atomic<bool> stop{false};
-    std::thread opener([&] {
-      int last = 0;
-      while (!stop.load()) {
-        const int g = go.load();
-        const int r = g < 0 ? -g : g;
-        if (r == 0 || r == last) {
-          sched_yield();
-          continue;
-        }
-        int fd = -1;  // a round that ended before it was seen opens nothing
-        while (fd < 0 && go.load() == r) fd = open(x.c_str(), O_RDONLY);
-        held.store(fd);
-        SpinUntil([&] { return go.load() != r; });
-        last = r;
-        ack.store(r);
-      }
+    RoundThread opener([&](int, const std::function<bool()>& current) {
+      int fd = -1;
+      while (fd < 0 && current()) fd = open(x.c_str(), O_RDONLY);
+      return fd;
     });
     int bad = 0, busy = 0, gone = 0;
     // Natively a umount2 racing the opener's walks may take tens of ms
@@ -72,13 +105,11 @@ TEST_F(MountNsTest, UmountRacingAnOpenNeverLeavesAFileOnTheGoneMount) {
         bad = 2;
         break;
       }
-      go.store(round);
+      opener.Start(round);
       for (int spin = 0; spin < round % 8; ++spin) sched_yield();
       const int rc = umount2(a.c_str(), 0);
       const int err = errno;
-      go.store(-round);
-      SpinUntil([&] { return ack.load() == round; });
-      const int fd = held.exchange(-1);
+      const int fd = opener.Finish(round);
       struct stat fst;
       if (rc == 0) {
         ++gone;
@@ -91,9 +122,67 @@ TEST_F(MountNsTest, UmountRacingAnOpenNeverLeavesAFileOnTheGoneMount) {
       if (fd >= 0) close(fd);
       if (rc != 0 && bad == 0 && umount2(a.c_str(), 0) != 0) bad = 5;
     }
-    stop.store(true);
-    opener.join();
     // Both outcomes happen (a scheduling fact, not Linux's rule): only say so.
+    printf("umount2 rounds: %d EBUSY, %d unmounted\n", busy, gone);
+    fflush(stdout);
+    return bad;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// The same race for opens that change the filesystem: O_CREAT of a new
+// name (odd rounds) and O_TRUNC of a file with data (even rounds), on a
+// tmpfs that a bind at b keeps reachable after a is unmounted. A round
+// whose umount2 succeeded must find the tmpfs unchanged through b: an
+// open that created or truncated there held the mount (umount2 EBUSY);
+// one that came after the unmount acts on the directory below a. Old
+// seedsc: the walk held nothing, the create or truncate went to the
+// unmounted tmpfs, and then the open walked again (a second file below
+// a): a change on a filesystem whose file was not returned.
+TEST_F(MountNsTest, UmountRacingACreateOrTruncateChangesNothingOnTheGoneMount) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  const int result = InOwnNamespace([&] {
+    RoundThread opener([&](int r, const std::function<bool()>& current) {
+      const std::string path = a + (r % 2 ? "/new" : "/data");
+      const int flags = r % 2 ? O_WRONLY | O_CREAT : O_WRONLY | O_TRUNC;
+      int fd = -1;
+      while (fd < 0 && current()) fd = open(path.c_str(), flags, 0644);
+      return fd;
+    });
+    int bad = 0, busy = 0, gone = 0;
+    const int64_t until = NowMs() + 10000;
+    for (int round = 1; round <= 1000 && bad == 0 && NowMs() < until; ++round) {
+      if (!MountTmpfs(a)) {
+        bad = 2;
+        break;
+      }
+      const int fd0 = open((a + "/data").c_str(), O_WRONLY | O_CREAT, 0644);
+      const bool wrote = fd0 >= 0 && write(fd0, "data", 4) == 4;
+      if (fd0 >= 0) close(fd0);
+      if (!wrote || mount(a.c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        bad = 2;
+        break;
+      }
+      opener.Start(round);
+      for (int spin = 0; spin < round % 8; ++spin) sched_yield();
+      const int rc = umount2(a.c_str(), 0);
+      const int err = errno;
+      const int fd = opener.Finish(round);
+      if (rc == 0) {
+        ++gone;
+        struct stat st;
+        if (round % 2 && Exists(b + "/new")) bad = 3;
+        if (!(round % 2) && (stat((b + "/data").c_str(), &st) != 0 || st.st_size != 4)) bad = 4;
+      } else if (err != EBUSY) {
+        bad = 5;
+      } else {
+        ++busy;
+      }
+      if (fd >= 0) close(fd);
+      if (rc != 0 && bad == 0 && umount2(a.c_str(), 0) != 0) bad = 6;
+      if (umount2(b.c_str(), 0) != 0 && bad == 0) bad = 7;
+      unlink((a + "/new").c_str());  // made below a by an open after the unmount
+    }
     printf("umount2 rounds: %d EBUSY, %d unmounted\n", busy, gone);
     fflush(stdout);
     return bad;
