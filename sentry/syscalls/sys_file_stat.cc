@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <utime.h>
@@ -200,12 +201,25 @@ SyscallReturn DoAccess(Task& t, int dirfd, UserAddr p, int mode, int flags) {
   return 0;
 }
 
+// f_flags are the mount's (calculate_f_flags()), not what a host
+// filesystem below says; a pipe's or socket's internal mount has none but
+// ST_VALID.
 Result<struct statfs> StatFsOf(const Target& tg) {
-  if (tg.d) return tg.d->inode()->StatFs();
+  constexpr unsigned long kStValid = 0x0020;  // ST_VALID
+  if (tg.d) {
+    SV_ASSIGN_OR_RETURN(struct statfs s, tg.d->inode()->StatFs());
+    const Mount* m = tg.d->mount();
+    if (m != nullptr) {
+      s.f_flags = static_cast<decltype(s.f_flags)>(m->StatFsFlags());
+      if (tg.d->inode()->ReadOnlyFs()) s.f_flags |= ST_RDONLY;
+    }
+    return s;
+  }
   struct statfs s {};
   s.f_type = 0x50495045;  // PIPEFS_MAGIC
   s.f_bsize = 4096;
   s.f_namelen = 255;
+  s.f_flags = kStValid;
   return s;
 }
 

@@ -1,5 +1,6 @@
 #include "sentry/vfs/inode.h"
 
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -273,6 +274,9 @@ std::string Dentry::PathFrom(const Dentry* root) const {
 
 namespace {
 
+// ST_NOSYMFOLLOW (Linux 5.10), which older C libraries lack.
+constexpr unsigned long kStNoSymfollow = 0x2000;
+
 // Per-mount flags, in show_mnt_opts()'s order.
 constexpr const char* kMountFlags[] = {"nosuid",     "nodev",    "noexec",     "noatime",
                                        "nodiratime", "relatime", "nosymfollow"};
@@ -301,6 +305,28 @@ void Mount::set_read_only() {
   if (read_only_) return;
   read_only_ = true;
   options_ = options_.rfind("rw", 0) == 0 ? "ro" + options_.substr(2) : "ro," + options_;
+  NoteOptions();
+}
+
+void Mount::NoteOptions() {
+  // flags_by_mnt()'s table, by the names show_mnt_opts() gives them.
+  static constexpr std::pair<std::string_view, unsigned long> kBits[] = {
+      {"ro", ST_RDONLY},         {"nosuid", ST_NOSUID},         {"nodev", ST_NODEV},
+      {"noexec", ST_NOEXEC},     {"noatime", ST_NOATIME},       {"nodiratime", ST_NODIRATIME},
+      {"relatime", ST_RELATIME}, {"nosymfollow", kStNoSymfollow}};
+  unsigned long bits = 0;
+  for (std::string_view o : SplitOptions(options_)) {
+    for (const auto& [name, bit] : kBits) {
+      if (o == name) bits |= bit;
+    }
+  }
+  st_flags_.store(bits, std::memory_order_relaxed);
+}
+
+unsigned long Mount::StatFsFlags() const {
+  constexpr unsigned long kStValid = 0x0020;  // ST_VALID (include/linux/statfs.h)
+  return kStValid | st_flags_.load(std::memory_order_relaxed) |
+         (sb_read_only() ? ST_RDONLY : 0);
 }
 
 void Mount::SetMountFlags(std::string_view flags, bool superblock) {
@@ -313,6 +339,7 @@ void Mount::SetMountFlags(std::string_view flags, bool superblock) {
   options_ = std::move(out);
   read_only_ = flags.substr(0, 2) == "ro";
   if (superblock) sb_read_only_->store(read_only_);
+  NoteOptions();
 }
 
 void Mount::DropDentryCache() {
@@ -369,6 +396,7 @@ Mount::Mount(std::string fstype, std::string source, std::string options, InodeR
     pos = end + 1;
   }
   sb_read_only_->store(read_only_);
+  NoteOptions();
 }
 
 

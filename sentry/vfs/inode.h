@@ -316,11 +316,19 @@ class Mount {
   // /proc/PID/mounts' options (show_vfsmnt()): options() with "ro" in
   // front if writes_refused(), though the mount's own flag says "rw".
   std::string MountsOptionsText() const;
+  // statfs(2)'s f_flags (calculate_f_flags()): ST_VALID, the mount's own
+  // flags (ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC, the atime flags,
+  // ST_NOSYMFOLLOW) and ST_RDONLY if the filesystem is read-only.
+  unsigned long StatFsFlags() const;
 
  private:
   // Atomic: MountWritable reads it without the Vfs's mount lock, under
   // which a remount changes it (and the options).
   std::atomic<bool> read_only_{false};
+  // The ST_* bits of the mount's own flags (StatFsFlags), kept with
+  // options_ (which statfs(2) cannot read without the mount lock).
+  std::atomic<unsigned long> st_flags_{0};
+  void NoteOptions();
   const std::shared_ptr<MountCounts> counts_ = std::make_shared<MountCounts>();
   // The filesystem is read-only ("ro" in the options at mount time, or a
   // remount without MS_BIND); set_read_only() (this mount's flag) leaves

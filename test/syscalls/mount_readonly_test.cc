@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -115,6 +117,57 @@ TEST_F(MountNsTest, FifosAndDevicesOpenForWritingLetARemountReadOnly) {
     if (w2 < 0 || d2 < 0) return 9;
     if (!Refused(a + "/q")) return 10;
     for (int fd : {r, w, rw, d, w2, d2}) close(fd);
+    return 0;
+  });
+  EXPECT_EQ(result, 0);
+}
+
+// statfs(2)'s f_flags of `p` (fstatfs of an fd on it if `by_fd`), or ~0
+// if the call fails.
+unsigned long FlagsOf(const std::string& p, bool by_fd = false) {
+  struct statfs s;
+  if (by_fd) {
+    const int fd = open(p.c_str(), O_RDONLY | O_DIRECTORY);
+    const int rc = fd < 0 ? -1 : fstatfs(fd, &s);
+    if (fd >= 0) close(fd);
+    if (rc != 0) return ~0UL;
+  } else if (statfs(p.c_str(), &s) != 0) {
+    return ~0UL;
+  }
+  return static_cast<unsigned long>(s.f_flags);
+}
+
+// statfs(2) and fstatfs(2) report the mount's flags in f_flags
+// (calculate_f_flags(): ST_VALID, the mount's own ST_RDONLY, ST_NOSUID,
+// ST_NODEV, ST_NOEXEC and atime flags, and ST_RDONLY of a read-only
+// filesystem), each mount its own: a bind remounted read-only says so, the
+// mount it was made from does not; after a remount without MS_BIND every
+// mount of the filesystem says ST_RDONLY. Old seedsc: f_flags was 0 for a
+// tmpfs whatever its mount's flags (exit 3).
+TEST_F(MountNsTest, StatfsReportsTheMountsFlags) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  constexpr unsigned long kValid = 0x0020;  // ST_VALID
+  constexpr unsigned long kShown = ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME |
+                                   ST_NODIRATIME | ST_RELATIME | kValid;
+  const int result = InOwnNamespace([&] {
+    const unsigned long kSecure = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("tmpfs", a.c_str(), "tmpfs", MS_RDONLY | kSecure, "mode=0755") != 0) return 2;
+    const unsigned long want = ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME | kValid;
+    if ((FlagsOf(a) & kShown) != want || (FlagsOf(a, true) & kShown) != want) return 3;
+    if (umount2(a.c_str(), 0) != 0 || !MountTmpfs(a)) return 4;
+    if ((FlagsOf(a) & kShown) != (ST_RELATIME | kValid)) return 5;
+    if (mount(a.c_str(), b.c_str(), nullptr, MS_BIND, nullptr) != 0) return 6;
+    if (Remount(b, MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOATIME) != 0) return 7;
+    if ((FlagsOf(b) & kShown) != (ST_RDONLY | ST_NOSUID | ST_NOATIME | kValid)) return 8;
+    if ((FlagsOf(a, true) & kShown) != (ST_RELATIME | kValid)) return 9;
+    // The filesystem read-only: the mount's own flag stays, ST_RDONLY shows.
+    if (Remount(b, MS_BIND | MS_NOSUID | MS_NOATIME) != 0 || Remount(a, MS_RDONLY) != 0) {
+      return 10;
+    }
+    if ((FlagsOf(b) & kShown) != (ST_RDONLY | ST_NOSUID | ST_NOATIME | kValid)) return 11;
+    if (Remount(a, 0) != 0 || (FlagsOf(b, true) & kShown) != (ST_NOSUID | ST_NOATIME | kValid)) {
+      return 12;
+    }
     return 0;
   });
   EXPECT_EQ(result, 0);
