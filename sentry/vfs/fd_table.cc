@@ -85,6 +85,14 @@ std::map<int, FdTable::Entry> FdTable::Snapshot() const {
   return fds_;
 }
 
+std::vector<int> FdTable::Numbers() const {
+  std::vector<int> out;
+  absl::MutexLock l(&mu_);
+  out.reserve(fds_.size());
+  for (const auto& [fd, e] : fds_) out.push_back(fd);
+  return out;
+}
+
 void FdTable::Clear() {
   std::map<int, Entry> dropped;
   absl::MutexLock l(&mu_);

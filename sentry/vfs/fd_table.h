@@ -42,18 +42,27 @@ class FdTable {
   // execve: drops every close-on-exec fd.
   void CloseOnExec();
   std::shared_ptr<FdTable> Fork() const;
-  // A snapshot, for /proc/PID/fd.
+  // A snapshot (its files held while it lives).
   std::map<int, Entry> Snapshot() const;
+  // The open fd numbers, in order, holding no file (a /proc/PID/fd
+  // listing: proc_readfd_common() takes no file reference).
+  std::vector<int> Numbers() const;
   void Clear();
 
   // The tasks whose table this is (Linux's files->count): Task::set_fds
   // raises it for the new table and lowers it for the old one. A reader's
   // copy of the pointer (Task::shared_fds(), /proc/PID/fd, pidfd_getfd)
   // is no user: this, not use_count, says whether the table is shared
-  // (unshare(CLONE_FILES), execve).
+  // (unshare(CLONE_FILES), execve). When the last user lets go (exit,
+  // unshare, execve) the files are closed at once, as put_files_struct()
+  // closes them, whoever still holds a pointer to the table: a reader
+  // then finds it empty. Call DropUser holding no lock a file's release
+  // may take.
   int users() const { return users_.load(std::memory_order_acquire); }
   void AddUser() { users_.fetch_add(1, std::memory_order_acq_rel); }
-  void DropUser() { users_.fetch_sub(1, std::memory_order_acq_rel); }
+  void DropUser() {
+    if (users_.fetch_sub(1, std::memory_order_acq_rel) == 1) Clear();
+  }
 
  private:
   std::atomic<int> users_{0};

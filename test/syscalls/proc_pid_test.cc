@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -422,6 +424,97 @@ TEST(ProcFdinfoTest, ListsOpenFds) {
   ASSERT_OK(stat(Self("fdinfo/" + std::to_string(fd.get())).c_str(), &st));
   EXPECT_TRUE(S_ISREG(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0444u);
+}
+
+// A process's files close when it exits (exit_files(), before its parent
+// can wait for it), however many readers are listing its /proc/PID/fd and
+// fdinfo or reading an fdinfo file meanwhile: the write end of a pipe
+// that only the child held reads as end of file once the child is a
+// zombie, and its fdinfo is ENOENT. Old seedsc: a reader's copy of the
+// child's fd table (an fdinfo read) or of its files (a listing) kept the
+// write end open past the exit (EAGAIN, exit 4).
+TEST(ProcFdinfoTest, ReadersKeepNoFileOfAnExitedProcessOpen) {
+  std::atomic<int> pid{0};
+  std::atomic<long> reads{0};
+  std::atomic<bool> stop{false};
+  auto reader = [&](bool listing) {
+    char buf[4096];
+    while (!stop.load()) {
+      const int p = pid.load();
+      if (p == 0) {
+        sched_yield();
+        continue;
+      }
+      const std::string dir = "/proc/" + std::to_string(p);
+      if (listing) {
+        for (const char* sub : {"/fd", "/fdinfo"}) {
+          const int fd = open((dir + sub).c_str(), O_RDONLY | O_DIRECTORY);
+          if (fd < 0) continue;
+          while (syscall(SYS_getdents64, fd, buf, sizeof(buf)) > 0) {
+          }
+          close(fd);
+        }
+      } else {
+        const int fd = open((dir + "/fdinfo/2").c_str(), O_RDONLY);
+        if (fd >= 0) {
+          while (read(fd, buf, sizeof(buf)) > 0) {
+          }
+          close(fd);
+        }
+      }
+      reads.fetch_add(1);
+    }
+  };
+  std::thread r1(reader, true), r2(reader, false);
+  int bad = 0;
+  const int64_t until = NowMs() + 10000;
+  for (int i = 0; i < 200 && bad == 0 && NowMs() < until; ++i) {
+    int p[2], go[2];
+    if (pipe(p) != 0 || pipe(go) != 0) {
+      bad = 1;
+      break;
+    }
+    const pid_t c = fork();
+    if (c == 0) {
+      close(p[0]);
+      close(go[1]);
+      for (int n = 0; n < 64; ++n) (void)!dup(p[1]);  // a longer listing
+      char byte;
+      (void)!read(go[0], &byte, 1);  // until the parent closes its end
+      _exit(0);
+    }
+    close(p[1]);
+    close(go[0]);
+    if (c < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
+      bad = 2;
+      break;
+    }
+    pid.store(c);
+    const long seen = reads.load();
+    while (reads.load() < seen + 2) sched_yield();  // the readers are at it
+    close(go[1]);
+    siginfo_t info;
+    if (waitid(P_PID, c, &info, WEXITED | WNOWAIT) != 0) {
+      bad = 3;
+    } else {
+      char byte;
+      const ssize_t n = read(p[0], &byte, 1);
+      if (n != 0) {
+        bad = 4;
+      } else if (open(("/proc/" + std::to_string(c) + "/fdinfo/" + std::to_string(p[1])).c_str(),
+                      O_RDONLY) != -1 ||
+                 errno != ENOENT) {
+        bad = 5;
+      }
+    }
+    pid.store(0);
+    if (waitpid(c, nullptr, 0) != c && bad == 0) bad = 6;
+    close(p[0]);
+  }
+  stop.store(true);
+  r1.join();
+  r2.join();
+  EXPECT_EQ(bad, 0);
 }
 
 // ------------------------------------------------------------------ ns

@@ -55,7 +55,10 @@ Result<std::string> FdInfoText(Kernel& k, Vfs& vfs, int tid, int fd, const PidNa
   auto t = FindTask(k, tid);
   std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
   if (!fds) return Errno(ENOENT);
-  SV_ASSIGN_OR_RETURN(FdTable::Entry e, fds->GetEntry(fd));
+  // Closed meanwhile, or by the task's exit (seq_show(): ENOENT).
+  Result<FdTable::Entry> entry = fds->GetEntry(fd);
+  if (!entry.ok()) return Errno(ENOENT);
+  FdTable::Entry e = std::move(*entry);
   FileDescription& f = *e.file;
   // A stream (pipe, socket) has no position: 0, as f_pos stays there.
   Result<int64_t> pos = f.Seek(0, SEEK_CUR);
@@ -86,7 +89,7 @@ std::vector<DirEntry> FdDirEntries(Kernel& k, int tid, uint64_t ino_base, unsign
   auto t = FindTask(k, tid);
   std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
   if (!fds) return out;
-  for (const auto& [fd, e] : fds->Snapshot()) {
+  for (int fd : fds->Numbers()) {
     out.push_back({absl::StrCat(fd), ino_base + static_cast<uint64_t>(fd), type});
   }
   return out;

@@ -436,9 +436,9 @@ InodeRef FdDir(Kernel& k, int tid) {
         auto link = std::make_shared<SynthSymlink>([&k, tid, fd]() -> Result<std::string> {
           auto t = FindTask(k, tid);
           std::shared_ptr<FdTable> fds = t ? t->shared_fds() : nullptr;
-          if (!fds) return Errno(ENOENT);
-          SV_ASSIGN_OR_RETURN(FileRef f, fds->Get(fd));
-          return f->DisplayPath();
+          Result<FileRef> f = fds ? fds->Get(fd) : Result<FileRef>(Errno(ENOENT));
+          if (!f.ok()) return Errno(ENOENT);  // closed, or the task exited
+          return (*f)->DisplayPath();
         });
         link->set_magic([&k, tid, fd]() -> std::shared_ptr<Dentry> {
           auto t = FindTask(k, tid);
