@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Vfs>> Vfs::Build(Kernel* k, const VfsOptions& o) 
   if (!host.ok()) return host.status();
   std::unique_ptr<Vfs> vfs(new Vfs(k));
   auto overlay = NewOverlay(NewTmpfs(0755), *host);
-  vfs->init_ns_ = std::make_shared<MountNamespace>(kInitMountNsIno);
+  vfs->init_ns_ = std::make_shared<MountNamespace>(kInitMountNsIno, vfs->mount_point_names_);
   vfs->init_ns_->root_mount_ = std::make_shared<Mount>("overlay", "overlay", "rw,relatime", overlay);
   vfs->init_ns_->mounts_.push_back(vfs->init_ns_->root_mount_);
   vfs->namespaces_.push_back(vfs->init_ns_);
@@ -412,6 +412,7 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EISDIR);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
+  const auto removal = RemovalLock();  // to DetachMountsAt
   if (IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
   if (IsDir(child)) return Errno(EISDIR);
   if (pn.trailing_slash) return Errno(ENOTDIR);
@@ -438,6 +439,7 @@ Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef child, pn.dir->Child(pn.name));
   if (!IsDir(child)) return Errno(ENOTDIR);
+  const auto removal = RemovalLock();  // to DetachMountsAt
   if (child == c.root || IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
@@ -468,6 +470,7 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   SV_TRY(NeedAccess(oldc, op.dir, X_OK));
   SV_TRY(NeedAccess(newc, np.dir, X_OK));
   SV_ASSIGN_OR_RETURN(DentryRef src, op.dir->Child(op.name));
+  const auto removal = RemovalLock();  // to MoveMountPoints
   if (IsLocalMountPoint(oldc.ns.get(), *src)) return Errno(EBUSY);
   bool src_dir = IsDir(src);
   if ((op.trailing_slash || np.trailing_slash) && !src_dir) return Errno(ENOTDIR);

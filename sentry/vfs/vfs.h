@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "sentry/vfs/file.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/inode.h"
+#include "sentry/vfs/mount_point_map.h"
 
 namespace seedvisor::sentry {
 
@@ -64,7 +66,8 @@ Status MountWritable(const DentryRef& d);
 // Guarded by the Vfs's mount lock.
 class MountNamespace {
  public:
-  explicit MountNamespace(uint64_t ino) : ino_(ino) {}
+  MountNamespace(uint64_t ino, std::shared_ptr<MountPointNames> names)
+      : ino_(ino), mounted_at_(std::move(names)) {}
   // Its mounts are kept while a dentry of theirs may be alive.
   ~MountNamespace();
   MountNamespace(const MountNamespace&) = delete;
@@ -78,7 +81,7 @@ class MountNamespace {
   const uint64_t ino_;
   std::shared_ptr<Mount> root_mount_;
   std::vector<std::shared_ptr<Mount>> mounts_;  // in mount order, root first
-  std::map<const Dentry*, Mount*> mounted_at_;  // mount point -> mount
+  MountPointMap mounted_at_;  // mount point -> mount
   std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
   std::set<const Mount*> expiry_marks_;  // umount2(MNT_EXPIRE)
 };
@@ -183,20 +186,34 @@ class Vfs {
   // by its busy check; the caller lets go and walks again (Linux's
   // legitimize_mnt() fails on MNT_SYNC_UMOUNT, and the walk restarts).
   bool HeldMountLive(const Mount* m) const;
-  // Whether the object `d` names is a mount point in `ns` (null: the
-  // initial one), through whichever mount or copy (is_local_mountpoint():
-  // rmdir, unlink and rename of it are EBUSY there).
+  // Whether `d` is a mount point in `ns` (null: the initial one), through
+  // whichever mount or copy reaches it (is_local_mountpoint(): rmdir,
+  // unlink and rename of it are EBUSY there): a mount point with `d`'s
+  // name, in the same directory, of the same object (SameMountPoint).
+  // One hash lookup when no mount point anywhere has `d`'s name. Asked
+  // under a RemovalLock.
   bool IsLocalMountPoint(const MountNamespace* ns, const Dentry& d) const;
-  // Where `d`'s object is a mount point, in every namespace; asked before
-  // the object goes (rmdir, unlink, replaced by rename), and then
-  // DetachMountsAt takes the mounts there away, with what is mounted
-  // below them, as MNT_DETACH does (detach_mounts()).
+  // Where `d` is a mount point, in every namespace; asked before it goes
+  // (rmdir, unlink, replaced by rename), and then DetachMountsAt takes the
+  // mounts there away, with what is mounted below them, as MNT_DETACH
+  // does (detach_mounts()). Under a RemovalLock, held from the
+  // IsLocalMountPoint check to DetachMountsAt.
   struct MountPlace {
     std::shared_ptr<MountNamespace> ns;
     std::shared_ptr<const Dentry> at;
   };
   std::vector<MountPlace> MountPlacesOf(const Dentry& d) const;
   void DetachMountsAt(const std::vector<MountPlace>& places);
+  // Held by rmdir, unlink and rename from their mount point check until
+  // the object is gone and the mounts on it with it; the operations that
+  // put a mount on a dentry (AttachIn, BindIn, MoveIn, PivotRoot, a
+  // namespace's copy, the sandbox's own mounts) exclude it, and refuse a
+  // dentry whose object is gone (ENOENT, as lock_mount() refuses a
+  // dentry that cant_mount()). So no mount lands on an object between
+  // the check that found it no mount point and its removal.
+  std::shared_lock<std::shared_mutex> RemovalLock() const {
+    return std::shared_lock(mount_points_mu_);
+  }
   // Whether `ns` has the mount `m` (check_mnt(): mount(2) and umount2(2)
   // act only on the caller's namespace's mounts).
   bool HasMount(const MountNamespace& ns, const Mount* m) const;
@@ -331,14 +348,23 @@ class Vfs {
   // Whether mount `m` is `top` or attached (through any number of mounts)
   // below it, by their first mount points. Under the mount lock.
   static bool MountBelow(const Mount* m, const Mount* top);
+  // Whether `at` may take a mount: not removed (through any mount of its
+  // filesystem). Under mount_points_mu_, exclusive.
+  static bool MountPointAlive(const Dentry& at);
   // Makes the missing mount point `path`: a directory, or an empty file.
   Status MakeMountPoint(std::string_view path, bool dir);
   // The dentry `path` names, as root from "/"; null (and OK) if it does not exist.
   absl::StatusOr<DentryRef> ExistingPath(std::string_view path, std::string_view what);
 
   Kernel* kernel_;
+  // See RemovalLock: taken before mounts_mu_; exclusive where a mount
+  // point is added.
+  mutable std::shared_mutex mount_points_mu_;
   // Guards every namespace's mounts (MountNamespace) and what follows.
   mutable std::mutex mounts_mu_;
+  // The names of every namespace's mount points (MountPointMap keeps it).
+  const std::shared_ptr<MountPointNames> mount_point_names_ =
+      std::make_shared<MountPointNames>();
   // The sandbox's own mounts go here (MountAt, MaskPath, ReadOnlyPath,
   // AddContainerRoot).
   std::shared_ptr<MountNamespace> init_ns_;

@@ -21,18 +21,25 @@ namespace {
 
 // Whether `a` and `b` name one object: the same inode, or (filesystems
 // that make an inode per lookup: host, overlay) the same device and inode
-// number. Only same-named dentries are asked (a directory has one name;
-// a file bound over may have others: not looked for).
+// number.
 bool SameObject(const Dentry& a, const Dentry& b) {
   if (a.inode() == b.inode()) return true;
-  if (a.name() != b.name()) return false;
   Result<struct stat> sa = StatOf(&a), sb = StatOf(&b);
   return sa.ok() && sb.ok() && sa->st_dev == sb->st_dev && sa->st_ino == sb->st_ino;
 }
 
-// What may be `d`'s object among mount points: the same inode or name.
-bool Candidate(const Dentry* at, const Dentry& d) {
-  return at->inode() == d.inode() || at->name() == d.name();
+// Whether the mount point `at` and `d` are what Linux would have as one
+// dentry: the same name in the same directory, naming the same object.
+// Not the object alone: a hard link of a file mounted on, under another
+// name or in another directory, is no mount point.
+bool SameMountPoint(const Dentry& at, const Dentry& d) {
+  if (&at == &d) return true;
+  if (at.name() != d.name()) return false;
+  const DentryRef& pa = at.parent();
+  const DentryRef& pd = d.parent();
+  if ((pa == nullptr) != (pd == nullptr)) return false;
+  if (pa != nullptr && !SameObject(*pa, *pd)) return false;
+  return SameObject(at, d);
 }
 
 // `d`'s path inside its filesystem: its mount's root_path, then the rest.
@@ -85,27 +92,40 @@ void Vfs::EachMountPoint(const std::function<void(const std::shared_ptr<MountNam
 }
 
 bool Vfs::IsLocalMountPoint(const MountNamespace* ns, const Dentry& d) const {
+  if (!mount_point_names_->HasPoint(d.name())) return false;
   std::vector<std::shared_ptr<const Dentry>> candidates;
   {
     std::lock_guard l(mounts_mu_);
     for (const auto& [at, m] : NsOrInit(ns).mounted_at_) {
       if (at == &d) return true;
-      if (Candidate(at, d)) candidates.push_back(at->shared_from_this());
+      if (at->name() == d.name()) candidates.push_back(at->shared_from_this());
     }
   }
   for (const auto& at : candidates) {
-    if (SameObject(*at, d)) return true;
+    if (SameMountPoint(*at, d)) return true;
   }
   return false;
 }
 
 std::vector<Vfs::MountPlace> Vfs::MountPlacesOf(const Dentry& d) const {
   std::vector<MountPlace> found;
+  if (!mount_point_names_->HasPoint(d.name())) return found;
   EachMountPoint([&](const std::shared_ptr<MountNamespace>& ns, const Dentry* at, Mount*) {
-    if (Candidate(at, d)) found.push_back({ns, at->shared_from_this()});
+    if (at->name() == d.name()) found.push_back({ns, at->shared_from_this()});
   });
-  std::erase_if(found, [&d](const MountPlace& f) { return !SameObject(*f.at, d); });
+  std::erase_if(found, [&d](const MountPlace& f) { return !SameMountPoint(*f.at, d); });
   return found;
+}
+
+bool Vfs::MountPointAlive(const Dentry& at) {
+  if (at.deleted()) return false;
+  const DentryRef& parent = at.parent();
+  if (parent == nullptr) return true;  // a mount's root
+  // Removed through another mount of its filesystem, which marked only
+  // its own dentry: the name is gone. (Not compared by object: a
+  // synthetic directory, /proc/PID's, is a new inode per lookup; a name
+  // removed and made again meanwhile passes.)
+  return parent->inode()->Lookup(at.name()).ok();
 }
 
 void Vfs::DetachMountsAt(const std::vector<MountPlace>& places) {
@@ -114,15 +134,14 @@ void Vfs::DetachMountsAt(const std::vector<MountPlace>& places) {
   {
     std::lock_guard l(mounts_mu_);
     for (const MountPlace& f : places) {
-      auto it = f.ns->mounted_at_.find(f.at.get());
-      if (it == f.ns->mounted_at_.end()) continue;  // unmounted meanwhile
-      Mount* m = it->second;
+      Mount* m = f.ns->mounted_at_.Find(f.at.get());
+      if (m == nullptr) continue;  // unmounted meanwhile
       if (m->mountpoint().get() == f.at.get()) {
         DetachLocked(*f.ns, m, gone);  // umount_tree(): with what is below
       } else {
         // A second place of a bind's submount (ReadOnlyPath, MS_REC): only
         // that place goes.
-        f.ns->mounted_at_.erase(it);
+        f.ns->mounted_at_.Erase(f.at.get());
         std::erase_if(f.ns->carried_, [&f](const DentryRef& c) { return c.get() == f.at.get(); });
       }
     }
@@ -140,12 +159,14 @@ void Vfs::MoveMountPoints(const Dentry& moved, const DentryRef& new_parent,
     std::vector<std::shared_ptr<const Dentry>> chain;  // mount point first, up
   };
   std::vector<Found> found;
+  // Nothing mounted at or below anything of that name: one hash lookup.
+  if (!mount_point_names_->HasAbove(moved.name())) return;
   EachMountPoint([&](const std::shared_ptr<MountNamespace>& ns, const Dentry* at, Mount* m) {
     Found f{ns, m, {}};
     bool named = false;
     for (const Dentry* x = at; x != nullptr && x->parent() != nullptr; x = x->parent().get()) {
       f.chain.push_back(x->shared_from_this());
-      named = named || Candidate(x, moved);
+      named = named || x->name() == moved.name();
     }
     if (named) found.push_back(std::move(f));
   });
@@ -160,7 +181,7 @@ void Vfs::MoveMountPoints(const Dentry& moved, const DentryRef& new_parent,
   std::string new_parent_path;
   for (Found& f : found) {
     size_t top = 0;
-    while (top < f.chain.size() && !SameObject(*f.chain[top], moved)) ++top;
+    while (top < f.chain.size() && !SameMountPoint(*f.chain[top], moved)) ++top;
     if (top == f.chain.size()) continue;
     const Mount& in = *f.chain[top]->mount();
     DentryRef at = new_parent;
@@ -176,10 +197,9 @@ void Vfs::MoveMountPoints(const Dentry& moved, const DentryRef& new_parent,
   std::lock_guard l(mounts_mu_);
   for (Move& mv : moves) {
     const Dentry* at = mv.f.chain.front().get();
-    auto it = mv.f.ns->mounted_at_.find(at);
-    if (it == mv.f.ns->mounted_at_.end() || it->second != mv.f.m) continue;  // changed meanwhile
-    mv.f.ns->mounted_at_.erase(it);
-    mv.f.ns->mounted_at_[mv.to.get()] = mv.f.m;
+    if (mv.f.ns->mounted_at_.Find(at) != mv.f.m) continue;  // changed meanwhile
+    mv.f.ns->mounted_at_.Erase(at);
+    mv.f.ns->mounted_at_.Set(mv.to.get(), mv.f.m);
     if (mv.f.m->mountpoint().get() == at) {
       mv.f.m->set_mountpoint(mv.to);
     } else {

@@ -143,16 +143,20 @@ Result<DentryRef> Vfs::TreeCopy::Translate(const DentryRef& d) {
 void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
   std::shared_ptr<MountNamespace> from = fs.mnt_ns();
   if (from == nullptr) from = init_ns_;
+  // Whole: no mount point may go between the copy and its registration
+  // (rmdir's detach_mounts() would not see the copy's).
+  std::unique_lock points(mount_points_mu_);
   TreeCopy copy = CopyTree(*from, nullptr, true, /*whole=*/true);
-  auto ns = std::make_shared<MountNamespace>(ino);
+  auto ns = std::make_shared<MountNamespace>(ino, mount_point_names_);
   {
     std::lock_guard l(mounts_mu_);
     ns->root_mount_ = copy.copies[from->root_mount_.get()];
     ns->mounts_ = std::move(copy.mounts);
-    ns->mounted_at_ = copy.mounted_at;
+    for (const auto& [d, m] : copy.mounted_at) ns->mounted_at_.Set(d, m);
     ns->carried_ = copy.carried;
     Register(ns);
   }
+  points.unlock();
   // copy_mnt_ns(): the caller's root and working directory move to their
   // copies, removed ones too.
   DentryRef root = fs.root(), cwd = fs.cwd();
@@ -164,13 +168,15 @@ void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
 Status Vfs::BindIn(MountNamespace& ns, const DentryRef& from, const DentryRef& at,
                    bool recursive) {
   if (IsDir(at) != IsDir(from)) return Errno(IsDir(at) ? EISDIR : ENOTDIR);
+  std::unique_lock points(mount_points_mu_);
+  if (!MountPointAlive(*at)) return Errno(ENOENT);
   TreeCopy copy = CopyTree(ns, from, recursive, /*whole=*/false);
   std::shared_ptr<Mount> top = copy.copies[from->mount()];
   std::lock_guard l(mounts_mu_);
   if (ns.mounts_.size() + copy.mounts.size() > kMaxMounts) return Errno(ENOSPC);
   top->set_mountpoint(at);
-  ns.mounted_at_[at.get()] = top.get();
-  for (auto& [d, m] : copy.mounted_at) ns.mounted_at_[d] = m;
+  ns.mounted_at_.Set(at.get(), top.get());
+  for (auto& [d, m] : copy.mounted_at) ns.mounted_at_.Set(d, m);
   for (auto& d : copy.carried) ns.carried_.push_back(std::move(d));
   for (auto& m : copy.mounts) ns.mounts_.push_back(std::move(m));
   return {};
@@ -203,6 +209,8 @@ bool Vfs::MountBelow(const Mount* m, const Mount* top) {
 }
 
 Status Vfs::MoveIn(MountNamespace& ns, const DentryRef& from, const DentryRef& to) {
+  std::unique_lock points(mount_points_mu_);
+  if (!MountPointAlive(*to)) return Errno(ENOENT);
   std::lock_guard l(mounts_mu_);
   Mount* m = from->mount();
   // do_move_mount(): a mount's root, of this namespace, onto a directory
@@ -211,14 +219,15 @@ Status Vfs::MoveIn(MountNamespace& ns, const DentryRef& from, const DentryRef& t
   if (!from->IsMountRoot()) return Errno(EINVAL);
   if (IsDir(from) != IsDir(to)) return Errno(EINVAL);
   if (m == ns.root_mount_.get() || MountBelow(to->mount(), m)) return Errno(ELOOP);
-  ns.mounted_at_.erase(m->mountpoint().get());
+  if (m->mountpoint()) ns.mounted_at_.Erase(m->mountpoint().get());
   m->set_mountpoint(to);
-  ns.mounted_at_[to.get()] = m;
+  ns.mounted_at_.Set(to.get(), m);
   return {};
 }
 
 Status Vfs::PivotRoot(MountNamespace& ns, const DentryRef& root, const DentryRef& new_root,
                       const DentryRef& put_old) {
+  std::unique_lock points(mount_points_mu_);
   std::lock_guard l(mounts_mu_);
   Mount* new_mnt = new_root->mount();
   Mount* root_mnt = root->mount();
@@ -256,17 +265,17 @@ Status Vfs::PivotRoot(MountNamespace& ns, const DentryRef& root, const DentryRef
   // The new root leaves its mount point for the old root's (the
   // namespace's root if that was it); the old root goes onto put_old.
   const DentryRef root_mp = root_mnt->mountpoint();
-  ns.mounted_at_.erase(new_mnt->mountpoint().get());
+  if (new_mnt->mountpoint()) ns.mounted_at_.Erase(new_mnt->mountpoint().get());
   new_mnt->set_mountpoint(root_mp);
   if (root_mp) {
-    ns.mounted_at_[root_mp.get()] = new_mnt;
+    ns.mounted_at_.Set(root_mp.get(), new_mnt);
   } else {
     for (const auto& x : ns.mounts_) {
       if (x.get() == new_mnt) ns.root_mount_ = x;
     }
   }
   root_mnt->set_mountpoint(put_old);
-  ns.mounted_at_[put_old.get()] = root_mnt;
+  ns.mounted_at_.Set(put_old.get(), root_mnt);
   return {};
 }
 

@@ -84,9 +84,13 @@ absl::Status Vfs::Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::str
     return absl::InvalidArgumentError(absl::StrCat(
         "mount on ", std::string(path), IsDir(at) ? ": is a directory" : ": not a directory"));
   }
+  std::unique_lock points(mount_points_mu_);
+  if (!MountPointAlive(*at)) {
+    return absl::InvalidArgumentError(absl::StrCat("mount on ", std::string(path), ": removed"));
+  }
   std::lock_guard l(mounts_mu_);
   m->set_mountpoint(at);
-  init_ns_->mounted_at_[at.get()] = m.get();
+  init_ns_->mounted_at_.Set(at.get(), m.get());
   init_ns_->mounts_.push_back(std::move(m));
   return absl::OkStatus();
 }
@@ -162,8 +166,9 @@ absl::Status Vfs::ReadOnlyPath(std::string_view path) {
       at = *next;
     }
     if (!ok || names.empty()) continue;
+    std::unique_lock points(mount_points_mu_);
     std::lock_guard l(mounts_mu_);
-    init_ns_->mounted_at_[at.get()] = sub;
+    init_ns_->mounted_at_.Set(at.get(), sub);
     init_ns_->carried_.push_back(at);  // keeps the dentry (the map's key) alive
   }
   return absl::OkStatus();
@@ -171,9 +176,7 @@ absl::Status Vfs::ReadOnlyPath(std::string_view path) {
 
 Mount* Vfs::MountedAt(const Dentry* d, const MountNamespace* ns) const {
   std::lock_guard l(mounts_mu_);
-  const MountNamespace& n = NsOrInit(ns);
-  auto it = n.mounted_at_.find(d);
-  return it == n.mounted_at_.end() ? nullptr : it->second;
+  return NsOrInit(ns).mounted_at_.Find(d);
 }
 
 std::string Vfs::MountInfoText(const MountNamespace* ns) const {
@@ -265,14 +268,20 @@ void BuryMounts(std::vector<std::shared_ptr<Mount>> gone) {
   }
 }
 
-MountNamespace::~MountNamespace() { BuryMounts(std::move(mounts_)); }
+MountNamespace::~MountNamespace() {
+  mounted_at_.Clear();  // while its mounts keep the mount points alive
+  carried_.clear();
+  BuryMounts(std::move(mounts_));
+}
 
 Status Vfs::AttachIn(MountNamespace& ns, const DentryRef& at, std::shared_ptr<Mount> m) {
   if (IsDir(at) != IsDir(m->root())) return Errno(IsDir(at) ? EISDIR : ENOTDIR);
+  std::unique_lock points(mount_points_mu_);
+  if (!MountPointAlive(*at)) return Errno(ENOENT);
   std::lock_guard l(mounts_mu_);
   if (ns.mounts_.size() >= kMaxMounts) return Errno(ENOSPC);
   m->set_mountpoint(at);
-  ns.mounted_at_[at.get()] = m.get();
+  ns.mounted_at_.Set(at.get(), m.get());
   ns.mounts_.push_back(std::move(m));
   return {};
 }
@@ -347,7 +356,7 @@ void Vfs::DetachLocked(MountNamespace& ns, const Mount* target,
   }
   for (auto it = ns.mounted_at_.begin(); it != ns.mounted_at_.end();) {
     if (doomed.count(it->second) || doomed.count(it->first->mount())) {
-      it = ns.mounted_at_.erase(it);
+      it = ns.mounted_at_.Erase(it);
     } else {
       ++it;
     }

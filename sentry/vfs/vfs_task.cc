@@ -140,7 +140,7 @@ void Vfs::RemoveContainerRoot(std::string_view id) {
   MountNamespace& ns = *init_ns_;
   for (auto m = ns.mounts_.begin(); m != ns.mounts_.end();) {
     if (MountBelow(m->get(), root)) {
-      ns.mounted_at_.erase((*m)->mountpoint().get());
+      if ((*m)->mountpoint()) ns.mounted_at_.Erase((*m)->mountpoint().get());
       retired_.push_back(std::move(*m));
       m = ns.mounts_.erase(m);
     } else {
