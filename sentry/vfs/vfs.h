@@ -81,8 +81,7 @@ class MountNamespace {
   const uint64_t ino_;
   std::shared_ptr<Mount> root_mount_;
   std::vector<std::shared_ptr<Mount>> mounts_;  // in mount order, root first
-  MountPointMap mounted_at_;  // mount point -> mount
-  std::vector<DentryRef> carried_;  // second mount points of mounts below a bind
+  MountPointMap mounted_at_;  // mount point -> mount (one place per mount)
   std::set<const Mount*> expiry_marks_;  // umount2(MNT_EXPIRE)
 };
 
@@ -230,7 +229,7 @@ class Vfs {
   // writes are discarded, as runc's bind of /dev/null does).
   // ReadOnlyPath: the subtree bound onto itself read-only: EROFS for every
   // change below it, the rest of the filesystem unchanged. Mounts below the
-  // path stay reachable through the bind (MS_REC) and keep their own mode.
+  // path come along as copies (MS_REC) and keep their own mode.
   absl::Status MaskPath(std::string_view path);
   absl::Status ReadOnlyPath(std::string_view path);
 
@@ -317,7 +316,6 @@ class Vfs {
     std::map<const Mount*, std::shared_ptr<Mount>> copies;  // by original
     std::vector<std::shared_ptr<Mount>> mounts;  // in the originals' order
     std::map<const Dentry*, Mount*> mounted_at;  // their attachments
-    std::vector<DentryRef> carried;  // second mount points
     // The copy of `d`, a dentry at or below `top` (the dentry whose copy
     // is `into`): the same object at the same place (Dentry::MirrorChild),
     // made once per dentry; EINVAL if `d` is not below `top`.

@@ -136,14 +136,7 @@ void Vfs::DetachMountsAt(const std::vector<MountPlace>& places) {
     for (const MountPlace& f : places) {
       Mount* m = f.ns->mounted_at_.Find(f.at.get());
       if (m == nullptr) continue;  // unmounted meanwhile
-      if (m->mountpoint().get() == f.at.get()) {
-        DetachLocked(*f.ns, m, gone);  // umount_tree(): with what is below
-      } else {
-        // A second place of a bind's submount (ReadOnlyPath, MS_REC): only
-        // that place goes.
-        f.ns->mounted_at_.Erase(f.at.get());
-        std::erase_if(f.ns->carried_, [&f](const DentryRef& c) { return c.get() == f.at.get(); });
-      }
+      DetachLocked(*f.ns, m, gone);  // umount_tree(): with what is below
     }
   }
   BuryMounts(std::move(gone));
@@ -200,13 +193,7 @@ void Vfs::MoveMountPoints(const Dentry& moved, const DentryRef& new_parent,
     if (mv.f.ns->mounted_at_.Find(at) != mv.f.m) continue;  // changed meanwhile
     mv.f.ns->mounted_at_.Erase(at);
     mv.f.ns->mounted_at_.Set(mv.to.get(), mv.f.m);
-    if (mv.f.m->mountpoint().get() == at) {
-      mv.f.m->set_mountpoint(mv.to);
-    } else {
-      for (DentryRef& c : mv.f.ns->carried_) {
-        if (c.get() == at) c = mv.to;
-      }
-    }
+    mv.f.m->set_mountpoint(mv.to);
   }
 }
 

@@ -98,11 +98,7 @@ Vfs::TreeCopy Vfs::CopyTree(const MountNamespace& ns, const DentryRef& from, boo
     if (parent == out.copies.end() || child == out.copies.end()) continue;
     Result<DentryRef> place = out.Mirror(at, tops[at->mount()], parent->second->root());
     if (!place.ok()) continue;  // outside the bound subtree
-    if (child->second->mountpoint() == nullptr) {
-      child->second->set_mountpoint(*place);
-    } else {
-      out.carried.push_back(*place);
-    }
+    child->second->set_mountpoint(*place);
     out.mounted_at[place->get()] = child->second.get();
   }
   return out;
@@ -153,7 +149,6 @@ void Vfs::UnshareMountNamespace(FsContext& fs, uint64_t ino) {
     ns->root_mount_ = copy.copies[from->root_mount_.get()];
     ns->mounts_ = std::move(copy.mounts);
     for (const auto& [d, m] : copy.mounted_at) ns->mounted_at_.Set(d, m);
-    ns->carried_ = copy.carried;
     Register(ns);
   }
   points.unlock();
@@ -177,7 +172,6 @@ Status Vfs::BindIn(MountNamespace& ns, const DentryRef& from, const DentryRef& a
   top->set_mountpoint(at);
   ns.mounted_at_.Set(at.get(), top.get());
   for (auto& [d, m] : copy.mounted_at) ns.mounted_at_.Set(d, m);
-  for (auto& d : copy.carried) ns.carried_.push_back(std::move(d));
   for (auto& m : copy.mounts) ns.mounts_.push_back(std::move(m));
   return {};
 }

@@ -124,53 +124,20 @@ absl::Status Vfs::MaskPath(std::string_view path) {
 absl::Status Vfs::ReadOnlyPath(std::string_view path) {
   auto d = ExistingPath(path, "read-only path");
   if (!d.ok() || !*d) return d.status();
-  const Mount* under = (*d)->mount();
-  auto m = std::make_shared<Mount>(under->fstype(), under->source(), under->options(),
-                                   (*d)->inode());
-  m->set_root_path((*d)->PathFrom(under->root().get()));
-  m->ShareSuperblock(*under);
-  m->set_read_only();
-  Mount* bind = m.get();
-  // MS_REC: mounts below the path go along. Each is attached at the
-  // matching dentry below the bind's root as well (one Mount, two places;
-  // ".." from it leads back through its first mount point, the same path).
-  std::vector<std::pair<std::vector<std::string>, Mount*>> below;
-  {
-    std::lock_guard l(mounts_mu_);
-    for (const auto& sub : init_ns_->mounts_) {
-      std::vector<std::string> names;
-      for (const Dentry* x = sub->mountpoint().get(); x != nullptr;) {
-        if (x == d->get()) {
-          below.push_back({std::vector<std::string>(names.rbegin(), names.rend()), sub.get()});
-          break;
-        }
-        if (x->IsMountRoot()) {
-          x = x->mount() && x->mount()->mountpoint() ? x->mount()->mountpoint().get() : nullptr;
-        } else {
-          names.push_back(x->name());
-          x = x->parent().get();
-        }
-      }
-    }
+  // runc: a recursive bind of the path onto itself (MS_BIND|MS_REC), then
+  // that bind alone remounted read-only. The mounts below come along as
+  // copies of their own (copy_tree()), so unmounting one through the
+  // bind, or mounting below it, leaves the one it copies alone.
+  if (Status s = BindIn(*init_ns_, *d, *d, /*recursive=*/true); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("read-only path ", std::string(path), ": ",
+                                                   strerror(s.error().value())));
   }
-  if (absl::Status s = Attach(*d, std::move(m), path); !s.ok()) return s;
-  for (auto& [names, sub] : below) {
-    DentryRef at = bind->root();
-    bool ok = true;
-    for (const std::string& n : names) {
-      auto next = Step(ResolveContext{root(), root(), FsCreds{}, 0}, at, n);
-      if (!next.ok()) {
-        ok = false;
-        break;
-      }
-      at = *next;
-    }
-    if (!ok || names.empty()) continue;
-    std::unique_lock points(mount_points_mu_);
-    std::lock_guard l(mounts_mu_);
-    init_ns_->mounted_at_.Set(at.get(), sub);
-    init_ns_->carried_.push_back(at);  // keeps the dentry (the map's key) alive
+  std::lock_guard l(mounts_mu_);  // a mount's options are read under it
+  Mount* bind = init_ns_->mounted_at_.Find(d->get());
+  if (bind == nullptr) {
+    return absl::InternalError(absl::StrCat("read-only path ", std::string(path), ": not bound"));
   }
+  bind->set_read_only();
   return absl::OkStatus();
 }
 
@@ -270,7 +237,6 @@ void BuryMounts(std::vector<std::shared_ptr<Mount>> gone) {
 
 MountNamespace::~MountNamespace() {
   mounted_at_.Clear();  // while its mounts keep the mount points alive
-  carried_.clear();
   BuryMounts(std::move(mounts_));
 }
 
@@ -319,8 +285,7 @@ Status Vfs::DetachIn(MountNamespace& ns, const DentryRef& root, bool detach) {
     // MNT_DETACH of it is not written).
     if (target == ns.root_mount_.get()) return Errno(detach ? EINVAL : EBUSY);
     if (!detach) {
-      // Mounts attached below it, wherever (a bind's second mount points
-      // too), make it busy.
+      // Mounts attached below it make it busy.
       for (const auto& [at, m] : ns.mounted_at_) {
         if (at->mount() == target) return Errno(EBUSY);
       }
@@ -357,13 +322,6 @@ void Vfs::DetachLocked(MountNamespace& ns, const Mount* target,
   for (auto it = ns.mounted_at_.begin(); it != ns.mounted_at_.end();) {
     if (doomed.count(it->second) || doomed.count(it->first->mount())) {
       it = ns.mounted_at_.Erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = ns.carried_.begin(); it != ns.carried_.end();) {
-    if (doomed.count((*it)->mount())) {
-      it = ns.carried_.erase(it);
     } else {
       ++it;
     }

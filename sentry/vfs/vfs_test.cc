@@ -690,6 +690,36 @@ TEST_F(VfsTest, ReadOnlyPathBindsTheSubtreeReadOnly) {
   EXPECT_EQ((*shm)->Path(), "/dev/shm");
 }
 
+// The mounts below a read-only path come along as copies of their own
+// (MS_REC: copy_tree()), as runc's recursive bind makes them: /proc/mounts
+// shows both; unmounting the copy through the bind leaves the original,
+// which shows again once the bind goes. Old seedsc: one Mount at both
+// places, listed once and unmounted from both.
+TEST_F(VfsTest, ReadOnlyPathCopiesTheMountsBelowIt) {
+  auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  auto shm_before = Resolve("/dev/shm");
+  ASSERT_TRUE(shm_before.ok());
+  ASSERT_TRUE(vfs_->ReadOnlyPath("/dev").ok());
+  EXPECT_EQ(count(vfs_->MountsText(), " /dev/shm "), 2) << vfs_->MountsText();
+  auto shm = Resolve("/dev/shm");
+  ASSERT_TRUE(shm.ok());
+  ASSERT_NE((*shm)->mount(), (*shm_before)->mount());
+  MountNamespace& ns = *vfs_->init_mount_ns();
+  EXPECT_EQ(ErrOf(vfs_->DetachIn(ns, *shm, false)), 0);
+  EXPECT_EQ(count(vfs_->MountsText(), " /dev/shm "), 1);
+  auto under = Resolve("/dev/shm");
+  ASSERT_TRUE(under.ok());
+  EXPECT_EQ((*under)->mount(), vfs_->TopMountOn(ns, *Resolve("/dev"))->mount());
+  EXPECT_EQ(ErrOf(vfs_->DetachIn(ns, vfs_->TopMountOn(ns, *Resolve("/dev")), true)), 0);
+  auto again = Resolve("/dev/shm");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->mount(), (*shm_before)->mount());
+}
+
 // OCI linux.maskedPaths: a file reads as /dev/null, a directory is an empty
 // read-only tmpfs.
 TEST_F(VfsTest, MaskPathHidesFilesAndDirectories) {

@@ -47,7 +47,7 @@ if [[ -z "$RUNC" ]]; then echo "FAIL: runc is not installed (scripts/install-dep
 ROOTFS="$T/rootfs"
 mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,home/u}
 cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf grep touch chown mkdir wget httpd; do
+for a in sh echo cat env pwd hostname id ls sleep true false sort ulimit kill tr wc printf grep touch chown mkdir wget httpd umount; do
   ln -s busybox "$ROOTFS/bin/$a"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n' > "$ROOTFS/etc/passwd"
@@ -161,6 +161,15 @@ compare "masked and read-only paths" \
   'c["root"]["readonly"] = False' \
   'c["linux"]["readonlyPaths"] = ["/home", "/no/such/path"]' \
   'c["linux"]["maskedPaths"] = ["/etc/passwd", "/home/u", "/nonexistent"]'
+# A read-only path's mounts below come along as copies (runc binds it with
+# MS_REC): unmounting the copy leaves the original, shown again once the
+# read-only bind is detached.
+compare "read-only path with a mount below it" \
+  'c["process"]["args"] = ["sh", "-c", "grep -c \" /home/sub \" /proc/self/mountinfo; umount /home/sub; echo umount=$?; grep -c \" /home/sub \" /proc/self/mountinfo; touch /home/sub/x 2>/dev/null; echo ro=$?; umount -l /home; echo detach=$?; grep -c \" /home/sub \" /proc/self/mountinfo; touch /home/sub/y; echo rw=$?"]' \
+  'c["mounts"] += [{"destination": "/home", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/home/sub", "type": "tmpfs", "source": "tmpfs"}]' \
+  'c["linux"]["readonlyPaths"] = ["/home"]' \
+  'caps = c["process"]["capabilities"]' \
+  'for k in ("bounding", "effective", "permitted"): caps[k].append("CAP_SYS_ADMIN")'
 compare "the default spec's masks: /sys/firmware, /proc/sys" \
   'c["process"]["args"] = ["sh", "-c", "ls -a /sys/firmware; echo x > /proc/sys/kernel/hostname 2>/dev/null; echo sys=$?; ls /proc/sys/kernel >/dev/null; echo list=$?"]'
 # sysfs: what libc and nproc read.
