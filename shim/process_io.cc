@@ -228,11 +228,16 @@ absl::Status ProcessIO::Started() {
         absl::StrCat("no pty master on the console socket: ", received.status().message()));
   }
   int master = *received;
+  int out;
   {
     absl::MutexLock l(&mu_);
     master_ = master;
+    // The copier's now, before Start's end drops what is still early: the
+    // client's reader would see EOF in between.
+    out = stdout_early_;
+    stdout_early_ = -1;
   }
-  std::thread([self = shared_from_this()] { self->CopyConsoleOut(); }).detach();
+  std::thread([self = shared_from_this(), out] { self->CopyConsoleOut(out); }).detach();
   if (!stdin_path_.empty()) {
     std::string path = stdin_path_;
     std::thread([this, self = shared_from_this(), path, master] {
@@ -256,13 +261,11 @@ absl::Status ProcessIO::Started() {
 // open after the process exits (so no EIO/POLLHUP comes): once Finish says
 // the process is gone, what is still buffered is drained and the copy stops
 // at the first quiet 50 ms.
-void ProcessIO::CopyConsoleOut() {
-  int out, master;
+void ProcessIO::CopyConsoleOut(int out) {
+  int master;
   {
     absl::MutexLock l(&mu_);
     master = dup(master_);
-    out = stdout_early_;  // ours now: Finish and DropEarlyWriters leave it
-    stdout_early_ = -1;
   }
   if (out < 0 && !stdout_path_.empty()) out = open(stdout_path_.c_str(), O_WRONLY | O_CLOEXEC);
   bool draining = false;

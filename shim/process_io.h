@@ -73,7 +73,8 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   void CopyStdin();
   // Closes the stdin pipe (the process sees EOF); ^D with a terminal.
   void CloseStdinNow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CopyConsoleOut();
+  // `out`: the early write end of the stdout fifo, or -1 (it opens the path).
+  void CopyConsoleOut(int out);
 
   std::string stdin_path_, stdout_path_, stderr_path_;
   bool terminal_ = false;

@@ -4,15 +4,19 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::shim {
 namespace {
@@ -185,6 +189,39 @@ TEST(OutputNoReaderTest, ThePathGoesAsItIs) {
   auto io = ProcessIO::Create("", fifo, "", false);
   ASSERT_TRUE(io.ok()) << io.status();
   EXPECT_EQ((*io)->SandboxStdio().stdout(), fifo);
+}
+
+// With a terminal the shim copies the pty master to the fifo through the
+// early writer: Start's end drops what is still early, and the copier must
+// have taken it by then, or the client's reader saw EOF before any output
+// (CI at 58836cb: `ctr task exec -t ... echo tty-ok` printed nothing).
+TEST_F(OutputTest, ATerminalsOutputGoesThroughTheEarlyWriter) {
+  auto io = ProcessIO::Create("", fifo_, "", /*terminal=*/true);
+  ASSERT_TRUE(io.ok()) << io.status();
+  ASSERT_TRUE(ReaderOpened());
+  // The sandbox: a pty, its master sent over the console socket.
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string& path = (*io)->console_socket();
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::copy(path.begin(), path.end(), addr.sun_path);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_TRUE(ttrpc::SendFd(sock, master).ok());
+  close(master);
+  ASSERT_TRUE((*io)->Started().ok());
+  (*io)->DropEarlyWriters();  // what the end of Start does
+  ASSERT_EQ(write(slave, "tty-ok\n", 7), 7);
+  close(slave);
+  close(sock);
+  (*io)->Finish(absl::Seconds(2));
+  EXPECT_EQ(ReadToEof(reader_fd_).substr(0, 6), "tty-ok");
 }
 
 }  // namespace
