@@ -102,6 +102,10 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
     if (containers_.count(req.id()) > 0) {
       return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
     }
+    if (exiting_) {
+      return absl::UnavailableError(absl::StrCat("container ", req.id(),
+                                                 ": this shim is exiting (its last container is gone)"));
+    }
     // Counted from its start: the exit after a last Delete never comes in
     // the middle of a Create, however long its sandbox takes to start.
     ++creates_;
@@ -426,9 +430,13 @@ void TaskService::ExitSoonIfDone() {
     {
       absl::MutexLock l(&mu_);
       if (!containers_.empty() || creates_in_flight_ > 0 || creates_ != creates) return;
+      exiting_ = true;  // decided: a Create that comes now is refused, not cut off
     }
     ShimLog("the last container is deleted, after a Shutdown that found containers: exiting");
     on_shutdown_();
+    // It returns only where it does not exit (a test's stand-in): go on.
+    absl::MutexLock l(&mu_);
+    exiting_ = false;
   }).detach();
 }
 

@@ -127,6 +127,7 @@ class TaskService {
   bool shutdown_refused_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t creates_ ABSL_GUARDED_BY(mu_) = 0;       // Creates begun
   int creates_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // begun and not yet returned
+  bool exiting_ ABSL_GUARDED_BY(mu_) = false;       // the shim is about to exit
   // Serializes lifecycle calls that talk to the sandbox (Create/Start/
   // Exec/Delete) per shim; Wait/State/Kill never take it.
   absl::Mutex lifecycle_mu_;

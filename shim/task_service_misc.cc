@@ -269,8 +269,10 @@ absl::Status TaskService::Shutdown(const task::ShutdownRequest& req, bool* exit)
   absl::MutexLock l(&mu_);
   // The runc shim ignores Shutdown while it still has tasks; the Delete
   // of the last one then ends this shim (ExitSoonIfDone).
-  *exit = containers_.empty() || req.now();
+  // A Create still running has no container yet, but it would be cut off.
+  *exit = (containers_.empty() && creates_in_flight_ == 0) || req.now();
   if (!*exit) shutdown_refused_ = true;
+  exiting_ = *exit;  // no Create begins after this answer
   return absl::OkStatus();
 }
 
