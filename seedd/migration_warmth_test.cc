@@ -22,10 +22,13 @@ bool HaveMemoryCgroupV1() {
   return geteuid() == 0 && access("/sys/fs/cgroup/memory/tasks", W_OK) == 0;
 }
 
-// Waits up to 5 s for w.writes() to reach n.
-bool WritesReach(const MigrationWarmth& w, uint64_t n) {
+// Waits up to 5 s for w.writes() to reach n, touching it meanwhile: under
+// load one write may wait a whole RCU grace period, and an untouched warmth
+// stops 200 ms (its linger) after the last Touch.
+bool WritesReach(MigrationWarmth& w, uint64_t n) {
   for (absl::Time end = absl::Now() + absl::Seconds(5); absl::Now() < end;) {
     if (w.writes() >= n) return true;
+    w.Touch();
     absl::SleepFor(absl::Milliseconds(5));
   }
   return false;

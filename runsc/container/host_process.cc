@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -64,15 +65,20 @@ char StateOf(const std::string& stat_path) {
   return ReadStat(stat_path, &s) ? s.state : 0;
 }
 
-// Read once: no process outlives its boot. (seedd asks for it twice per
-// call, for the fork's identity and for the kill that destroys it.)
-const std::string& BootId() {
-  static const std::string* const id = [] {
-    auto* s = new std::string(ReadAll("/proc/sys/kernel/random/boot_id"));
-    while (!s->empty() && s->back() == '\n') s->pop_back();
-    return s;
-  }();
-  return *id;
+// Read once it was read: no process outlives its boot. (seedd asks for it
+// twice per call, for the fork's identity and for the kill that destroys
+// it.) A read that failed (EMFILE under load, no /proc yet) is not kept:
+// an empty id kept for a long-lived seedd's life would match no identity
+// recorded with the real one, and its sandboxes would never be ended.
+std::string BootId() {
+  static std::mutex mu;
+  static std::string id;
+  std::lock_guard<std::mutex> l(mu);
+  if (id.empty()) {
+    id = ReadAll("/proc/sys/kernel/random/boot_id");
+    while (!id.empty() && id.back() == '\n') id.pop_back();
+  }
+  return id;
 }
 
 // Whether `s`, read from /proc/<id.pid>/stat, is the process `id` names.

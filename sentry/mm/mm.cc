@@ -472,8 +472,15 @@ Result<std::string> MM::CopyInString(UserAddr addr, size_t max) {
 }
 
 Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<platform::AddressSpace> as, ctx.ForkAddressSpace());
-  auto child = std::make_shared<MM>(std::move(as));
+  Result<std::shared_ptr<platform::AddressSpace>> as = ctx.ForkAddressSpace();
+  if (!as.ok()) {
+    // fork(2) fails with EAGAIN or ENOMEM (or restarts): a stub process the
+    // platform could not make or tie to its zygote (ESRCH, EMFILE, ...) is
+    // EAGAIN to the guest, which may try again.
+    const int e = as.error().value();
+    return Errno(e == ENOMEM || e == EAGAIN || e >= 512 ? e : EAGAIN);
+  }
+  auto child = std::make_shared<MM>(std::move(*as));
   absl::MutexLock l(&mu_);
   absl::MutexLock cl(&child->mu_);
   for (const auto& [start, v] : vmas_) {
