@@ -40,6 +40,7 @@ std::string ReadAll(const std::string& path) {
 // What /proc/<pid>/stat says about a process.
 struct Stat {
   char state = 0;           // field 3: 'R', 'S', 'D', 'Z', ...
+  pid_t ppid = 0;           // field 4
   uint64_t start_time = 0;  // field 22
 };
 
@@ -56,7 +57,7 @@ bool ReadStat(const std::string& stat_path, Stat* out) {
       absl::string_view(line).substr(paren + 2), ' ');
   if (f.size() < 20 || f[0].size() != 1) return false;
   out->state = f[0][0];
-  return absl::SimpleAtoi(f[19], &out->start_time);
+  return absl::SimpleAtoi(f[1], &out->ppid) && absl::SimpleAtoi(f[19], &out->start_time);
 }
 
 // The state letter of /proc/<path>/stat, or 0.
@@ -299,6 +300,74 @@ absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout) {
   return absl::DeadlineExceededError(absl::StrCat("host process ", id.pid, " has not exited ",
                                                   absl::FormatDuration(timeout), " after SIGKILL",
                                                   what.empty() ? "" : " (" + what + ")"));
+}
+
+namespace {
+
+// Whether process `pid` has a child that has not exited: /proc's children
+// list (CONFIG_PROC_CHILDREN) holds zombies too, until they are reaped.
+// True when the list cannot be read, as nothing can be told then.
+bool HasLiveChild(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
+  if (!in) return true;
+  for (pid_t child; in >> child;) {
+    const char st = StateOf(absl::StrCat("/proc/", child, "/stat"));
+    if (st != 0 && st != 'Z' && st != 'X') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessIdentity> NamespaceInitOf(const ProcessIdentity& sentry) {
+  const std::string stat = absl::StrCat("/proc/", sentry.pid, "/stat");
+  Stat s;
+  auto none = [&] {
+    return absl::NotFoundError(
+        absl::StrCat("host process ", sentry.pid, "'s parent is no pid namespace's pid 1"));
+  };
+  if (sentry.pid <= 0 || !ReadStat(stat, &s) || !Matches(sentry, s) || s.ppid <= 1) return none();
+  // NSpid: its id here first, its own namespace's last.
+  std::ifstream in(absl::StrCat("/proc/", s.ppid, "/status"));
+  std::vector<std::string> nspid;
+  for (std::string line; std::getline(in, line);) {
+    absl::string_view v = line;
+    if (!absl::ConsumePrefix(&v, "NSpid:")) continue;
+    nspid = absl::StrSplit(v, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    break;
+  }
+  if (nspid.size() < 2 || nspid.back() != "1") return none();
+  absl::StatusOr<ProcessIdentity> init = IdentityOf(s.ppid);
+  // Still its parent after that read: the identity read was the parent's
+  // (a parent that died in between would have handed its child on).
+  Stat again;
+  if (!init.ok() || !ReadStat(stat, &again) || again.ppid != s.ppid) return none();
+  return init;
+}
+
+absl::Status AwaitNamespaceEnd(const ProcessIdentity& init, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<int> opened = OpenProcess(init);
+  if (absl::IsNotFound(opened.status())) return absl::OkStatus();
+  if (!opened.ok()) return opened.status();
+  const int pidfd = *opened;
+  bool exited = false;
+  for (;;) {
+    // Readable once it has exited. Between short waits: a live child (a
+    // sandbox forked from this one) keeps it, and rightly so.
+    pollfd p{pidfd, POLLIN, 0};
+    const int r = poll(&p, 1, std::min(MsUntil(deadline), 20));
+    if (r > 0) exited = true;
+    if (exited || (r < 0 && errno != EINTR) || HasLiveChild(init.pid)) break;
+    if (absl::Now() >= deadline) break;
+  }
+  const bool left = !exited && !HasLiveChild(init.pid) && PidfdSignal(pidfd, 0) == 0;
+  close(pidfd);
+  if (!left) return absl::OkStatus();
+  const std::string what = DescribeProcess(init.pid);
+  return absl::DeadlineExceededError(absl::StrCat(
+      "pid 1 (host process ", init.pid, ") has not exited ", absl::FormatDuration(timeout),
+      " after the last other process of its pid namespace", what.empty() ? "" : " (" + what + ")"));
 }
 
 }  // namespace seedvisor::container

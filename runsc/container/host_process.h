@@ -72,6 +72,21 @@ inline constexpr absl::Duration kEndProcessTimeout = absl::Seconds(20);
 // DeadlineExceeded names the process, its state and where it sleeps.
 absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout);
 
+// The sandbox's pid 1 (CreateSandbox forks it and then its sentry; it only
+// reaps, and exits once its pid namespace has nothing left): the parent of
+// the process `sentry` names, if that parent is pid 1 of a pid namespace
+// below ours. NotFound otherwise (a fork's sentry, whose parent is its
+// seed's sentry, or a sentry that has exited).
+absl::StatusOr<ProcessIdentity> NamespaceInitOf(const ProcessIdentity& sentry);
+
+// Waits up to `timeout` until the pid namespace pid 1 `init` names has
+// exited, as it does by itself once the last other process of its
+// namespace is gone: a sandbox is not gone before it. OK at once if it is
+// gone already, or as soon as its namespace holds a live process besides
+// it (a sandbox forked from this one, which it stays for). Never signals
+// it. DeadlineExceeded names it, its state and where it sleeps.
+absl::Status AwaitNamespaceEnd(const ProcessIdentity& init, absl::Duration timeout);
+
 // Among `pids`, the stub processes (argv[0] "seedsc-stub") whose process
 // group has lost its leader: a sandbox's zygote (or a fork's anchor) leads
 // its stubs' group and kills it when it ends normally, after its sentry;

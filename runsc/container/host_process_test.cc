@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -306,6 +307,112 @@ TEST(EndProcessTest, SaysWhatIsLeftWhenItDoesNotExitInTime) {
   EXPECT_EQ(waitpid(pid, &ws, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL) << ws;
   EXPECT_EQ(rmdir(cg.c_str()), 0) << cg;
+}
+
+// A sandbox's host processes as CreateSandbox lays them out: pid 1 of a
+// new pid namespace that only reaps (it exits once it has nothing left to
+// reap) and `n` children of it that pause, the first standing for the
+// sentry. None is our child: the process between exits at once. Empty
+// `children` if the namespace could not be made.
+struct Namespace {
+  pid_t init = 0;
+  std::vector<pid_t> children;  // host pids
+};
+Namespace StartNamespace(size_t n) {
+  Namespace ns;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return ns;
+  const pid_t mid = fork();
+  if (mid == 0) {
+    if (unshare(CLONE_NEWPID) != 0) _exit(1);
+    const pid_t init = fork();
+    if (init == 0) {
+      for (size_t i = 0; i < n; ++i) {
+        if (fork() == 0) {
+          for (;;) pause();
+        }
+      }
+      for (;;) {
+        if (wait(nullptr) < 0 && errno == ECHILD) _exit(0);
+      }
+    }
+    _exit(write(p[1], &init, sizeof(init)) == sizeof(init) ? 0 : 1);
+  }
+  close(p[1]);
+  if (read(p[0], &ns.init, sizeof(ns.init)) != sizeof(ns.init)) ns.init = 0;
+  close(p[0]);
+  if (mid > 0) waitpid(mid, nullptr, 0);
+  const std::string list = absl::StrCat("/proc/", ns.init, "/task/", ns.init, "/children");
+  for (int i = 0; ns.init > 0 && i < 1000; ++i, usleep(10000)) {
+    std::vector<pid_t> got;
+    std::istringstream in(Slurp(list));
+    for (pid_t c; in >> c;) got.push_back(c);
+    if (got.size() == n) {
+      ns.children = got;
+      break;
+    }
+  }
+  return ns;
+}
+
+// Whether `pid` has exited (a zombie or gone; for an init that is not
+// ours: reaped by whoever inherited it).
+bool Exited(pid_t pid) {
+  const std::string stat = Slurp(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || stat.compare(paren + 2, 1, "Z") == 0;
+}
+
+// The sentry's parent is its namespace's pid 1; the sandbox has ended only
+// once that has exited too (it reaps the sentry first): AwaitNamespaceEnd
+// waits for it, and says so when it does not exit in time (stopped here).
+TEST(NamespaceInitTest, WaitsForPid1AfterTheSentry) {
+  if (!HaveCapSysAdmin()) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
+  Namespace ns = StartNamespace(1);
+  ASSERT_EQ(ns.children.size(), 1u) << "the namespace could not be made";
+  const ProcessIdentity sentry = Identity(ns.children[0]);
+  absl::StatusOr<ProcessIdentity> init = NamespaceInitOf(sentry);
+  ASSERT_TRUE(init.ok()) << init.status();
+  EXPECT_EQ(init->pid, ns.init);
+  const pid_t ours = SleepingChild();
+  ASSERT_GT(ours, 0);
+  EXPECT_TRUE(absl::IsNotFound(NamespaceInitOf(Identity(ours)).status()))
+      << "its parent (the test) is no namespace's pid 1";
+  KillAndReap(ours);
+
+  ASSERT_EQ(kill(ns.init, SIGSTOP), 0);
+  ASSERT_TRUE(EndProcess(sentry, absl::Seconds(10)).ok());
+  absl::Status late = AwaitNamespaceEnd(*init, absl::Milliseconds(300));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late)) << late;
+  EXPECT_EQ(late.message().rfind(absl::StrCat("pid 1 (host process ", ns.init,
+                                              ") has not exited 300ms after"), 0), 0u) << late;
+  EXPECT_FALSE(Exited(ns.init));
+  ASSERT_EQ(kill(ns.init, SIGCONT), 0);
+  absl::Status s = AwaitNamespaceEnd(*init, absl::Seconds(20));
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(Exited(ns.init)) << "AwaitNamespaceEnd returned before pid 1 exited";
+  EXPECT_TRUE(AwaitNamespaceEnd(*init, absl::ZeroDuration()).ok()) << "gone already";
+}
+
+// A fork of the sandbox that lives on in the namespace keeps its pid 1:
+// AwaitNamespaceEnd does not wait for it then.
+TEST(NamespaceInitTest, Pid1StaysForAForkThatLivesOn) {
+  if (!HaveCapSysAdmin()) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
+  Namespace ns = StartNamespace(2);
+  ASSERT_EQ(ns.children.size(), 2u) << "the namespace could not be made";
+  const ProcessIdentity sentry = Identity(ns.children[0]);
+  absl::StatusOr<ProcessIdentity> init = NamespaceInitOf(sentry);
+  ASSERT_TRUE(init.ok()) << init.status();
+  ASSERT_TRUE(EndProcess(sentry, absl::Seconds(10)).ok());
+  const absl::Time t0 = absl::Now();
+  absl::Status s = AwaitNamespaceEnd(*init, absl::Seconds(20));
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(10)) << "waited for a pid 1 that stays";
+  EXPECT_FALSE(Exited(ns.init));
+  // The fork ends: so does the namespace.
+  EXPECT_TRUE(EndProcess(Identity(ns.children[1]), absl::Seconds(10)).ok());
+  EXPECT_TRUE(AwaitNamespaceEnd(*init, absl::Seconds(20)).ok());
+  EXPECT_TRUE(Exited(ns.init));
 }
 
 }  // namespace

@@ -518,7 +518,11 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     }
   }
   if (!joined) WarnIfSandboxUnknown(st);
+  // Its pid namespace's pid 1, found while the sentry (its child) lives:
+  // it exits only after the sentry, once it has reaped it.
+  absl::StatusOr<ProcessIdentity> ns_init = absl::NotFoundError("");
   if (!joined && SandboxAlive(st)) {
+    ns_init = NamespaceInitOf(st.sandbox());
     control::v1::ShutdownRequest req;
     control::v1::ShutdownResponse resp;
     // Shutdown kills the guest and answers once the sandbox's other host
@@ -537,6 +541,16 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
   // Its own cgroup may still hold stubs that outlived their zygote and
   // sentry (OrphanedStubs): they would keep the cgroup (and a shim) forever.
   if (!joined && !st.cgroups_path.empty()) EndOrphanedStubs(st.cgroups_path);
+  // And pid 1 has gone too, unless a fork of the sandbox lives on in its
+  // namespace: it carries the command line of the seedsc that made it (it
+  // never execs), and `seedsc run` returning while it still runs left a
+  // process of the sandbox behind (test/oci:boot_timeout_test under load).
+  if (ns_init.ok()) {
+    if (absl::Status s = AwaitNamespaceEnd(*ns_init, kEndProcessTimeout); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("container \"", st.id, "\": its sandbox's ",
+                                                 s.message(), "; delete it again later"));
+    }
+  }
   absl::Status result;
   absl::StatusOr<oci::Spec> spec = SavedSpec(root, st);
   if (spec.ok() && !spec->hooks.poststop.empty()) {
