@@ -27,6 +27,11 @@ namespace seedvisor::sentry {
 class Task;
 class Kernel;
 class PidNamespace;
+class PidNumbers;
+
+// A process a SysV object names (its creator, its last user): its ids as
+// they were (pid_namespace.h), shown with PidNumbers::In; null: nobody.
+using IpcPid = std::shared_ptr<const PidNumbers>;
 
 // <linux/ipc.h>: ipcget flags, commands and the private key.
 inline constexpr int kIpcCreat = 01000, kIpcExcl = 02000, kIpcNowait = 04000;

@@ -3,8 +3,6 @@
 #include <linux/capability.h>
 #include <sys/msg.h>
 
-#include <vector>
-
 #include "absl/strings/str_format.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -72,7 +70,7 @@ Status MsgRegistry::Send(Task &t, int id, UserAddr msgp, int64_t size, int flags
   }
   q->bytes += m.text.size();
   q->messages.push_back(std::move(m));
-  q->lspid = t.tgid();
+  q->lspid = t.tg().pid_numbers;
   q->stime = IpcNow();
   q->receivers.NotifyAll();
   return {};
@@ -114,7 +112,7 @@ Result<uint64_t> MsgRegistry::Receive(Task &t, int id, UserAddr msgp, int64_t si
       MsgQueue::Message m = std::move(*found);
       q->messages.erase(found);
       q->bytes -= m.text.size();
-      q->lrpid = t.tgid();
+      q->lrpid = t.tg().pid_numbers;
       q->rtime = IpcNow();
       q->senders.NotifyAll();
       l.unlock();
@@ -182,12 +180,10 @@ Result<uint64_t> MsgRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
       ds.cbytes = q->bytes;
       ds.qnum = q->messages.size();
       ds.qbytes = q->qbytes;
-      ds.lspid = q->lspid;
-      ds.lrpid = q->lrpid;
+      // As the caller's pid namespace numbered them (pid_vnr()).
+      ds.lspid = PidNumbers::In(q->lspid.get(), t.pid_ns());
+      ds.lrpid = PidNumbers::In(q->lrpid.get(), t.pid_ns());
     }
-    // Kept global; shown in the caller's pid namespace (pid_vnr()).
-    ds.lspid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lspid);
-    ds.lrpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lrpid);
     SV_TRY(t.CopyOutObj(buf, ds));
     return static_cast<uint64_t>(ret);
   }
@@ -218,34 +214,22 @@ Result<uint64_t> MsgRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
   }
 }
 
-std::string MsgRegistry::ProcText(Kernel &k, const PidNamespace *reader) {
-  struct Row {
-    IpcPerm perm;
-    uint64_t bytes, messages;
-    int32_t lspid, lrpid;
-    int64_t stime, rtime, ctime;
-  };
-  std::vector<Row> rows;
-  {
-    std::lock_guard l(mu_);
-    reg_.ForEach([&](int, MsgQueue &q) {
-      rows.push_back({q.perm, q.bytes, q.messages.size(), q.lspid, q.lrpid, q.stime, q.rtime,
-                      q.ctime});
-    });
-  }
-  // sysvipc_msg_proc_show(): the pids as the reader's pid namespace sees
-  // them (taken without mu_ held: the kernel's lock is never under it).
+std::string MsgRegistry::ProcText(const PidNamespace *reader) {
   std::string out =
       "       key      msqid perms      cbytes       qnum lspid "
       "lrpid   uid   gid  cuid  cgid      "
       "stime      rtime      ctime\n";
-  for (const Row &r : rows) {
-    const IpcPerm &p = r.perm;
+  std::lock_guard l(mu_);
+  reg_.ForEach([&](int, MsgQueue &q) {
+    const IpcPerm &p = q.perm;
+    // sysvipc_msg_proc_show(): the pids as the reader's pid namespace
+    // numbered them.
     out += absl::StrFormat("%10d %10d  %4o  %10u %10u %5d %5d %5u %5u %5u %5u %10d %10d %10d\n",
-                           p.key, p.id, p.mode, r.bytes, r.messages,
-                           k.IdInUnlocked(reader, r.lspid), k.IdInUnlocked(reader, r.lrpid), p.uid,
-                           p.gid, p.cuid, p.cgid, r.stime, r.rtime, r.ctime);
-  }
+                           p.key, p.id, p.mode, q.bytes, q.messages.size(),
+                           PidNumbers::In(q.lspid.get(), reader),
+                           PidNumbers::In(q.lrpid.get(), reader), p.uid, p.gid, p.cuid, p.cgid,
+                           q.stime, q.rtime, q.ctime);
+  });
   return out;
 }
 

@@ -33,7 +33,7 @@ struct MsgQueue {
   std::deque<Message> messages;
   uint64_t bytes = 0;
   uint64_t qbytes = kMsgMnb;
-  int lspid = 0, lrpid = 0;
+  IpcPid lspid, lrpid;
   int64_t stime = 0, rtime = 0, ctime = 0;
   WaitQueue senders, receivers;
 };
@@ -48,7 +48,7 @@ class MsgRegistry {
   Result<uint64_t> Ctl(Task &t, int id, int cmd, UserAddr buf);
   // /proc/sysvipc/msg, its pids as pid namespace `reader` (null: the
   // sandbox's) shows them.
-  std::string ProcText(Kernel &k, const PidNamespace *reader);
+  std::string ProcText(const PidNamespace *reader);
 
  private:
   std::mutex mu_;

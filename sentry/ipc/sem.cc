@@ -55,7 +55,8 @@ Result<int> SemRegistry::Get(Task &t, int32_t key, int nsems, int flags) {
   return set->perm.id;
 }
 
-int SemRegistry::TryOps(SemSet &s, const std::vector<GuestSembuf> &ops, int tgid, size_t *blocker) {
+int SemRegistry::TryOps(SemSet &s, const std::vector<GuestSembuf> &ops, int tgid,
+                        const IpcPid &pid, size_t *blocker) {
   std::vector<int> vals(s.sems.size());
   for (size_t i = 0; i < vals.size(); ++i) vals[i] = s.sems[i].val;
   std::vector<int> *adj = nullptr;
@@ -91,7 +92,7 @@ int SemRegistry::TryOps(SemSet &s, const std::vector<GuestSembuf> &ops, int tgid
   bool undo = false;
   for (size_t i = 0; i < s.sems.size(); ++i) s.sems[i].val = vals[i];
   for (const GuestSembuf &op : ops) {
-    s.sems[op.sem_num].pid = tgid;
+    s.sems[op.sem_num].pid = pid;
     undo |= (op.sem_flg & SEM_UNDO) != 0;
   }
   if (undo) undo_[tgid][s.perm.id] = std::move(adjs);
@@ -128,7 +129,7 @@ Status SemRegistry::Op(Task &t, int id, std::vector<GuestSembuf> ops, const time
   for (;;) {
     if (s->perm.deleted) return Errno(EIDRM);
     size_t blocker = 0;
-    int r = TryOps(*s, ops, tgid, &blocker);
+    int r = TryOps(*s, ops, tgid, t.tg().pid_numbers, &blocker);
     if (r == 0) {
       if (alter) s->waiters.NotifyAll();
       return {};
@@ -233,13 +234,11 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
     case GETZCNT: {
       SV_TRY(s->perm.Check(c, 0400));
       SV_ASSIGN_OR_RETURN(SemSet::Sem * sem, sem_at(semnum));
+      // sempid: as the caller's pid namespace numbered it (pid_vnr()).
       int v = cmd == GETVAL    ? sem->val
-              : cmd == GETPID  ? sem->pid
+              : cmd == GETPID  ? PidNumbers::In(sem->pid.get(), t.pid_ns())
               : cmd == GETNCNT ? sem->ncnt
                                : sem->zcnt;
-      l.unlock();  // Kernel::mu() comes before ours (exit_sem())
-      // sempid is kept global; the caller sees its pid namespace's id.
-      if (cmd == GETPID) v = t.kernel().IdInUnlocked(t.pid_ns(), v);
       return static_cast<uint64_t>(v);
     }
     case GETALL: {
@@ -260,7 +259,7 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
         if (it != sets.end()) it->second[static_cast<size_t>(semnum)] = 0;
       }
       sem->val = v;
-      sem->pid = t.tgid();
+      sem->pid = t.tg().pid_numbers;
       s->ctime = IpcNow();
       s->waiters.NotifyAll();
       return 0;
@@ -279,7 +278,7 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
       for (auto &[tgid, sets] : undo_) sets.erase(s->perm.id);
       for (size_t i = 0; i < vals.size(); ++i) {
         s->sems[i].val = vals[i];
-        s->sems[i].pid = t.tgid();
+        s->sems[i].pid = t.tg().pid_numbers;
       }
       s->ctime = IpcNow();
       s->waiters.NotifyAll();
@@ -290,7 +289,7 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
   }
 }
 
-void SemRegistry::ExitUndo(int tgid) {
+void SemRegistry::ExitUndo(int tgid, const IpcPid &pid) {
   std::lock_guard l(mu_);
   auto pit = undo_.find(tgid);
   if (pit == undo_.end()) return;
@@ -301,7 +300,7 @@ void SemRegistry::ExitUndo(int tgid) {
       if (adjs[i] == 0) continue;
       SemSet::Sem &sem = (*s)->sems[i];
       sem.val = std::clamp(sem.val + adjs[i], 0, kSemVmx);
-      sem.pid = tgid;
+      sem.pid = pid;
     }
     (*s)->waiters.NotifyAll();
   }

@@ -40,7 +40,7 @@ static_assert(sizeof(GuestSembuf) == 6);
 struct SemSet {
   struct Sem {
     int val = 0;
-    int pid = 0;   // sempid: the last process that changed or waited on it
+    IpcPid pid;    // sempid: the last process that changed or waited on it
     int ncnt = 0;  // waiting for the value to increase
     int zcnt = 0;  // waiting for zero
   };
@@ -58,16 +58,18 @@ class SemRegistry {
   Status Op(Task &t, int id, std::vector<GuestSembuf> ops, const timespec *timeout);
   // semctl(2); `arg` is the union semun (a value or a guest pointer).
   Result<uint64_t> Ctl(Task &t, int id, int semnum, int cmd, uint64_t arg);
-  // At the exit of process `tgid`: its SEM_UNDO adjustments are applied
-  // (exit_sem()), each clamped to the semaphore's range.
-  void ExitUndo(int tgid);
+  // At the exit of process `tgid` (`pid`: its ids): its SEM_UNDO
+  // adjustments are applied (exit_sem()), each clamped to the semaphore's
+  // range.
+  void ExitUndo(int tgid, const IpcPid &pid);
   // /proc/sysvipc/sem.
   std::string ProcText();
 
  private:
   // Tries `ops` on `s` at once: 0 done, EAGAIN if it must wait (`*blocker`
   // is the operation it waits on), or another errno.
-  int TryOps(SemSet &s, const std::vector<GuestSembuf> &ops, int tgid, size_t *blocker);
+  int TryOps(SemSet &s, const std::vector<GuestSembuf> &ops, int tgid, const IpcPid &pid,
+             size_t *blocker);
   void RemoveLocked(SemSet &s);
 
   std::mutex mu_;

@@ -102,7 +102,7 @@ Result<int> ShmRegistry::Get(Task &t, int32_t key, uint64_t size, int flags) {
     SV_ASSIGN_OR_RETURN(
         s->data, NewShmemFile(size, "/SYSV (deleted)", O_RDWR, t.creds().euid, t.creds().egid));
     s->size = size;
-    s->cpid = t.tgid();
+    s->cpid = t.tg().pid_numbers;
     s->ctime = IpcNow();
     return s;
   };
@@ -130,7 +130,7 @@ Result<uint64_t> ShmRegistry::Attach(Task &t, int id, UserAddr addr, int flags) 
     SV_ASSIGN_OR_RETURN(seg, reg_.Get(id));
     SV_TRY(seg->perm.Check(t.creds(), (flags & SHM_RDONLY) ? 0400 : 0600));
     seg->atime = IpcNow();
-    seg->lpid = t.tgid();
+    seg->lpid = t.tg().pid_numbers;
   }
   int prot =
       PROT_READ | ((flags & SHM_RDONLY) ? 0 : PROT_WRITE) | ((flags & SHM_EXEC) ? PROT_EXEC : 0);
@@ -171,7 +171,7 @@ Status ShmRegistry::Detach(Task &t, UserAddr addr) {
   for (auto [start, len] : ranges) SV_TRY(t.mm().Munmap(UserAddr(start), len));
   std::lock_guard l(mu_);
   seg->dtime = IpcNow();
-  seg->lpid = t.tgid();
+  seg->lpid = t.tg().pid_numbers;
   return {};
 }
 
@@ -226,13 +226,11 @@ Result<uint64_t> ShmRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
       ds.atime = s->atime;
       ds.dtime = s->dtime;
       ds.ctime = s->ctime;
-      ds.cpid = s->cpid;
-      ds.lpid = s->lpid;
+      // As the caller's pid namespace numbered them (pid_vnr()).
+      ds.cpid = PidNumbers::In(s->cpid.get(), t.pid_ns());
+      ds.lpid = PidNumbers::In(s->lpid.get(), t.pid_ns());
       ds.nattch = counts[s.get()];
     }
-    // Kept global; shown in the caller's pid namespace (pid_vnr()).
-    ds.cpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.cpid);
-    ds.lpid = t.kernel().IdInUnlocked(t.pid_ns(), ds.lpid);
     SV_TRY(t.CopyOutObj(buf, ds));
     return static_cast<uint64_t>(ret);
   }
@@ -269,34 +267,23 @@ Result<uint64_t> ShmRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
 
 std::string ShmRegistry::ProcText(Kernel &k, const PidNamespace *reader) {
   auto counts = CountAttaches(k);
-  // Each line but its pids, made under mu_; the pids, as the reader's pid
-  // namespace sees them (sysvipc_shm_proc_show()), after it: the kernel's
-  // lock is never taken under mu_.
-  struct Row {
-    std::string head, tail;
-    int cpid, lpid;
-  };
-  std::vector<Row> rows;
-  {
-    std::lock_guard l(mu_);
-    reg_.ForEach([&](int, ShmSegment &s) {
-      const IpcPerm &p = s.perm;
-      rows.push_back(
-          {absl::StrFormat("%10d %10d  %4o %21u ", p.key, p.id, ModeOf(s), s.size),
-           absl::StrFormat(" %5u %5u %5u %5u %5u %10d %10d %10d %21u %21u\n", counts[&s], p.uid,
-                           p.gid, p.cuid, p.cgid, s.atime, s.dtime, s.ctime, 0, 0),
-           s.cpid, s.lpid});
-    });
-  }
   std::string out =
       "       key      shmid perms                  size  cpid  "
       "lpid nattch   uid   gid  cuid  "
       "cgid      atime      dtime      ctime                   "
       "rss                  swap\n";
-  for (const Row &r : rows) {
-    out += absl::StrFormat("%s%5d %5d%s", r.head, k.IdInUnlocked(reader, r.cpid),
-                           k.IdInUnlocked(reader, r.lpid), r.tail);
-  }
+  std::lock_guard l(mu_);
+  reg_.ForEach([&](int, ShmSegment &s) {
+    const IpcPerm &p = s.perm;
+    // sysvipc_shm_proc_show(): the pids as the reader's pid namespace
+    // numbered them.
+    out += absl::StrFormat(
+        "%10d %10d  %4o %21u %5d %5d  %5u %5u %5u %5u %5u "
+        "%10d %10d %10d %21u %21u\n",
+        p.key, p.id, ModeOf(s), s.size, PidNumbers::In(s.cpid.get(), reader),
+        PidNumbers::In(s.lpid.get(), reader), counts[&s], p.uid, p.gid, p.cuid, p.cgid, s.atime,
+        s.dtime, s.ctime, 0, 0);
+  });
   return out;
 }
 

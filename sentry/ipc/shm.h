@@ -34,7 +34,7 @@ struct ShmSegment {
   IpcPerm perm;
   uint64_t size = 0;
   std::shared_ptr<TmpfsFile> data;  // the shmem object
-  int cpid = 0, lpid = 0;
+  IpcPid cpid, lpid;
   int64_t atime = 0, dtime = 0, ctime = 0;
 };
 

@@ -162,6 +162,14 @@ int Kernel::AllocateTidAt(int tid) {
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
   if (t->tid() == t->tgid()) {
+    // Its ids, as AttachIdsLocked gave them, for good (alloc_pid()).
+    const std::shared_ptr<PidNamespace>& ns = t->tg().pid_ns;
+    std::vector<int> numbers(static_cast<size_t>(ns != nullptr ? ns->level() + 1 : 1));
+    numbers[0] = t->tgid();
+    for (const PidNamespace* n = ns.get(); n != nullptr; n = n->parent().get()) {
+      numbers[static_cast<size_t>(n->level())] = n->Local(t->tgid());
+    }
+    t->tg().pid_numbers = std::make_shared<const PidNumbers>(ns, std::move(numbers));
     TgSlot& slot = tgs_[t->tgid()] =
         TgSlot{.tg = t->shared_tg(), .container_pids = t->tg().container_pids};
     HoldGroupIdsLocked(slot, t->tg().pgid, t->tg().sid);

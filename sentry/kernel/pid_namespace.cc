@@ -53,4 +53,14 @@ void PidNamespace::Remove(int global) {
   global_to_local_.erase(it);
 }
 
+int PidNumbers::In(const PidNumbers* p, const PidNamespace* reader) {
+  if (p == nullptr) return 0;
+  const int level = reader != nullptr ? reader->level() : 0;
+  if (level >= static_cast<int>(p->numbers_.size())) return 0;
+  // The process's namespace at the reader's level must be the reader's.
+  const PidNamespace* n = p->ns_.get();
+  while (n != nullptr && n->level() > level) n = n->parent().get();
+  return n == reader ? p->numbers_[static_cast<size_t>(level)] : 0;
+}
+
 }  // namespace seedvisor::sentry

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 namespace seedvisor::sentry {
 
@@ -78,6 +79,32 @@ class PidNamespace {
   int last_ = 0;
   std::map<int, int> local_to_global_;
   std::map<int, int> global_to_local_;
+};
+
+// One process's ids, one per level from the sandbox's namespace down to its
+// own, as they were given to it (Linux's struct pid and its numbers[]).
+// What shows a process's id long after it acted keeps one: SysV IPC's
+// creator and last pids (ipc/shm.c, msg.c, sem.c keep a struct pid and show
+// pid_vnr() of it). Linux frees the numbers at the reap (free_pid()) and
+// may give them out again, yet pid_nr_ns() of a kept struct pid still
+// answers the number it had; so does In(). Immutable; shared freely.
+//
+//   std::shared_ptr<const PidNumbers> who = t.tg().pid_numbers;
+//   int shown = PidNumbers::In(who.get(), reader->pid_ns());  // 0: none there
+class PidNumbers {
+ public:
+  // `numbers[level]`: the id in the namespace of that level on the way from
+  // the sandbox's (level 0, the global id) down to `ns` (null: the sandbox's).
+  PidNumbers(std::shared_ptr<PidNamespace> ns, std::vector<int> numbers)
+      : ns_(std::move(ns)), numbers_(std::move(numbers)) {}
+
+  // pid_nr_ns(): the number `p` had in `reader` (null: the sandbox's
+  // namespace); 0 if it had none there, or if `p` is null (nobody yet).
+  static int In(const PidNumbers* p, const PidNamespace* reader);
+
+ private:
+  const std::shared_ptr<PidNamespace> ns_;  // keeps the namespaces compared
+  const std::vector<int> numbers_;
 };
 
 }  // namespace seedvisor::sentry

@@ -47,6 +47,15 @@ Status PidfdFile::Bind(std::shared_ptr<ThreadGroup> tg) {
 }
 
 Status PidfdFile::BindThread(const std::shared_ptr<Task>& task) {
+  if (task->tid() == task->tgid()) {
+    // The leader's: readable once the whole process has exited, as a
+    // process pidfd (pidfd_poll(): a leader that exits before its other
+    // threads is a zombie that does not count, delay_group_leader()).
+    SV_TRY(Bind(task->shared_tg()));
+    thread_ = task;
+    thread_tid_ = task->tid();
+    return {};
+  }
   std::shared_ptr<ThreadExitEvent>& ev = task->thread_exit_event_;
   if (ev == nullptr) {
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -57,6 +66,7 @@ Status PidfdFile::BindThread(const std::shared_ptr<Task>& task) {
   thread_exit_ = ev;
   exit_fd_.store(ev->fd);
   thread_ = task;
+  thread_tid_ = task->tid();
   tg_ = task->shared_tg();
   return {};
 }

@@ -8,7 +8,8 @@
 // group's exit eventfd (ThreadGroup::exit_event_fd), which task_exit.cc
 // signals when the group becomes a zombie. A thread pidfd has O_EXCL
 // (PIDFD_THREAD) among its file flags and polls readable once its thread
-// has exited (ThreadExitEvent, signalled by Task::ExitTask); signals sent
+// has exited (ThreadExitEvent, signalled by Task::ExitTask), the leader's
+// once the whole process has (as a process pidfd; Linux 6.18); signals sent
 // through it go to that thread unless a flag widens them. read(2) and
 // write(2) fail with EINVAL, as on Linux.
 //
@@ -63,6 +64,9 @@ class PidfdFile : public FileDescription {
   // A thread pidfd's thread while it has not exited, under Kernel::mu();
   // null once it has (or for a process pidfd).
   std::shared_ptr<Task> LiveThread() const;
+  // A thread pidfd's thread's id (global), also once it has exited; 0 for
+  // a process pidfd.
+  int thread_tid() const { return thread_tid_; }
   // The process, under Kernel::mu(); null only before Bind.
   const std::shared_ptr<ThreadGroup>& thread_group() const { return tg_; }
 
@@ -80,6 +84,7 @@ class PidfdFile : public FileDescription {
   std::atomic<int> exit_fd_{-1};  // tg_'s exit eventfd, owned by tg_
   // A thread pidfd's thread and its exit event (which exit_fd_ is then).
   std::weak_ptr<Task> thread_;
+  int thread_tid_ = 0;
   std::shared_ptr<ThreadExitEvent> thread_exit_;
 };
 

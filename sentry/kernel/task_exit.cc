@@ -161,7 +161,7 @@ void Task::ExitTask() {
     // Its record locks go now, before its pid can be reaped and reused.
     ReleaseProcessRecordLocks(tg.tgid());
     // And its SEM_UNDO adjustments are applied (exit_sem()).
-    kernel_.ipc().sems().ExitUndo(tg.tgid());
+    kernel_.ipc().sems().ExitUndo(tg.tgid(), tg.pid_numbers);
     // Orphans go to their namespace's init, or to the nearest child
     // subreaper above them in that namespace (find_new_reaper()); those
     // of a namespace's init to nobody: it ends the namespace, whose tasks

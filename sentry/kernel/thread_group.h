@@ -20,6 +20,7 @@
 namespace seedvisor::sentry {
 
 class PidNamespace;
+class PidNumbers;
 class Task;
 
 // A pod's container's pids count (threads and unreaped zombies, as
@@ -50,6 +51,11 @@ class ThreadGroup {
   std::shared_ptr<PidNamespace> pid_ns;
   int vtgid() const { return vtgid_ != 0 ? vtgid_ : tgid_; }
   void set_vtgid(int id) { vtgid_ = id; }
+  // Its tgid's ids at every level (pid_namespace.h), for what keeps
+  // naming the process after it is gone (SysV IPC's pids). Set when its
+  // leader is registered (Kernel::RegisterTask), before the process runs;
+  // constant after, so read without Kernel::mu().
+  std::shared_ptr<const PidNumbers> pid_numbers;
 
   enum class State { kAlive, kZombie, kReaped };
 

@@ -6,8 +6,11 @@
 //   (sysvipc_proc_open()), 0 for a process outside it;
 // - a pidfd's /proc/PID/fdinfo Pid: and NSpid: lines (pidfd_show_fdinfo()):
 //   /proc's namespace (its mounter's), 0 for a process outside it, -1 once
-//   the process has been reaped.
+//   no task holds its id (pid_has_task()): a process's (its leader's) once
+//   it has been reaped, another thread's once it has exited.
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -20,6 +23,7 @@
 
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -28,21 +32,6 @@
 
 namespace syscall_test {
 namespace {
-
-// The whitespace-separated fields of the line of `path` whose field
-// `key_field` is `key`; empty if none.
-std::vector<std::string> LineWith(const std::string& path, int key_field,
-                                  const std::string& key) {
-  std::istringstream in(ReadFile(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::vector<std::string> f;
-    for (std::string w; words >> w;) f.push_back(w);
-    if (static_cast<int>(f.size()) > key_field && f[key_field] == key) return f;
-  }
-  return {};
-}
 
 // /proc/loadavg's last field.
 std::string LastPid() {
@@ -62,7 +51,35 @@ std::string PidLines(int fd) {
   return out;
 }
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int PidfdOpen(pid_t pid, unsigned flags = 0) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
+}
+constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD
+
+// Waits until `fd` polls readable (its process or thread has exited).
+bool AwaitReadable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 10000) == 1 && (p.revents & POLLIN);
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+// Waits until thread `tid` of process `pid` has exited: a zombie in /proc
+// (or not there at all).
+bool AwaitThreadExit(pid_t pid, pid_t tid) {
+  const std::string stat =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
+  for (int i = 0; i < 10000; ++i, usleep(1000)) {
+    const std::string s = ReadFile(stat);
+    const size_t paren = s.rfind(')');
+    if (s.rfind("<error", 0) == 0) return true;
+    if (paren != std::string::npos && s.compare(paren + 2, 1, "Z") == 0) return true;
+  }
+  return false;
+}
 
 std::string Lines(const std::string& pid, const std::string& nspid) {
   return "Pid:\t" + pid + "\nNSpid:\t" + nspid + "\n";
@@ -189,6 +206,72 @@ TEST(ProcPidNsIdsTest, PidfdFdinfoShowsTheProcessInProcsNamespace) {
   }
   EXPECT_EQ(WaitCode(inner), 0);
   close(outer);
+}
+
+// A leader that exits before its other threads keeps its id until the
+// process is reaped (a zombie: delay_group_leader()), so a pidfd of it, a
+// thread pidfd too, shows its id; another thread lets go of its id as it
+// exits (released at once), so its thread pidfd shows -1 from then on. The
+// leader's thread pidfd polls readable only once the whole process has
+// exited (this host's Linux, 6.18), as the process's pidfd does.
+TEST(ProcPidNsIdsTest, PidfdFdinfoOfALeaderThatExitedBeforeItsThread) {
+  int tids[2], leader_go[2], thread_go[2];
+  ASSERT_EQ(pipe(tids), 0);
+  ASSERT_EQ(pipe(leader_go), 0);
+  ASSERT_EQ(pipe(thread_go), 0);
+  const pid_t c = fork();
+  ASSERT_GE(c, 0) << ErrnoName(errno);
+  if (c == 0) {
+    close(tids[0]);
+    close(leader_go[1]);
+    close(thread_go[1]);
+    std::thread([&] {
+      const pid_t t = gettid();
+      if (write(tids[1], &t, sizeof(t)) != sizeof(t)) _exit(1);
+      char b;
+      (void)!read(thread_go[0], &b, 1);
+      syscall(SYS_exit, 0);  // the last thread: the process exits 0
+    }).detach();
+    char b;
+    (void)!read(leader_go[0], &b, 1);
+    syscall(SYS_exit, 0);  // the leader only
+  }
+  close(tids[1]);
+  close(leader_go[0]);
+  close(thread_go[0]);
+  pid_t t = 0;
+  ASSERT_EQ(read(tids[0], &t, sizeof(t)), static_cast<ssize_t>(sizeof(t)));
+  close(tids[0]);
+  const int leader = PidfdOpen(c, kPidfdThread);
+  const int thread = PidfdOpen(t, kPidfdThread);
+  const int process = PidfdOpen(c);
+  ASSERT_GE(leader, 0) << ErrnoName(errno);
+  ASSERT_GE(thread, 0) << ErrnoName(errno);
+  ASSERT_GE(process, 0) << ErrnoName(errno);
+  const std::string cs = std::to_string(c), ts = std::to_string(t);
+
+  close(leader_go[1]);
+  ASSERT_TRUE(AwaitThreadExit(c, c));
+  EXPECT_FALSE(Readable(leader)) << "the leader has exited, its thread runs";
+  EXPECT_FALSE(Readable(process));
+  EXPECT_EQ(PidLines(leader), Lines(cs, cs)) << "the leader has exited, its thread runs";
+  EXPECT_EQ(PidLines(process), Lines(cs, cs));
+  EXPECT_EQ(PidLines(thread), Lines(ts, ts));
+
+  close(thread_go[1]);
+  ASSERT_TRUE(AwaitReadable(process));
+  EXPECT_TRUE(Readable(leader));
+  EXPECT_TRUE(Readable(thread));
+  EXPECT_EQ(PidLines(thread), Lines("-1", "-1")) << "the last thread has exited";
+  EXPECT_EQ(PidLines(leader), Lines(cs, cs)) << "a zombie";
+  EXPECT_EQ(PidLines(process), Lines(cs, cs));
+
+  EXPECT_EQ(WaitCode(c), 0);
+  EXPECT_EQ(PidLines(leader), Lines("-1", "-1")) << "reaped";
+  EXPECT_EQ(PidLines(process), Lines("-1", "-1"));
+  close(leader);
+  close(thread);
+  close(process);
 }
 
 }  // namespace

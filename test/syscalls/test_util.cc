@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 namespace syscall_test {
@@ -70,6 +71,19 @@ bool WriteFile(const std::string& path, const std::string& contents,
     done += n;
   }
   return close(fd) == 0;
+}
+
+std::vector<std::string> LineWith(const std::string& path, int key_field,
+                                  const std::string& key) {
+  std::istringstream in(ReadFile(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::vector<std::string> f;
+    for (std::string w; words >> w;) f.push_back(w);
+    if (static_cast<int>(f.size()) > key_field && f[key_field] == key) return f;
+  }
+  return {};
 }
 
 std::string ReadFile(const std::string& path) {

@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -113,6 +114,11 @@ bool WriteFile(const std::string& path, const std::string& contents,
                mode_t mode = 0644);
 // The contents of `path`, or "<error: ...>".
 std::string ReadFile(const std::string& path);
+// The whitespace-separated fields of the first line of `path` whose field
+// `key_field` is `key` (a /proc table's row: /proc/sysvipc/shm's by id);
+// empty if none.
+std::vector<std::string> LineWith(const std::string& path, int key_field,
+                                  const std::string& key);
 
 // An fd that closes itself.
 class FileDescriptor {

@@ -19,18 +19,21 @@ namespace seedvisor::sentry {
 namespace {
 
 // pidfd_show_fdinfo(): the process's (a thread pidfd's: the thread's) id
-// in /proc's pid namespace, 0 if it has none there, -1 once it has been
-// reaped; then NSpid: that id and those in the namespaces below, down to
-// its own.
+// in /proc's pid namespace, 0 if it has none there, -1 once no task holds
+// that id (pid_has_task()); then NSpid: that id and those in the namespaces
+// below, down to its own. The leader holds the process's id until the
+// process is reaped, a zombie too, also when it exited before its other
+// threads (delay_group_leader()); any other thread lets go of its id as it
+// exits (exit_notify() releases it at once).
 std::string PidfdFdInfo(Kernel& k, PidfdFile& f, const PidNamespace* ns) {
   absl::MutexLock l(&k.mu());
   const std::shared_ptr<ThreadGroup>& tg = f.thread_group();
   if (tg == nullptr) return "";
   int global = -1;
-  if (f.is_thread()) {
+  if (f.is_thread() && f.thread_tid() != tg->tgid()) {
     if (std::shared_ptr<Task> t = f.LiveThread()) global = t->tid();
   } else if (tg->state != ThreadGroup::State::kReaped) {
-    global = tg->tgid();  // a zombie too (pid_has_task())
+    global = tg->tgid();
   }
   if (global < 0) return "Pid:\t-1\nNSpid:\t-1\n";
   const int nr = Kernel::IdIn(ns, global);

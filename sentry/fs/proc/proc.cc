@@ -821,7 +821,7 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
                  return k.ipc().shms().ProcText(k, reader_pid_ns());
                }));
   sysvipc->Add("msg", SynthFile::Text([&k, reader_pid_ns] {
-                 return k.ipc().msgs().ProcText(k, reader_pid_ns());
+                 return k.ipc().msgs().ProcText(reader_pid_ns());
                }));
   root->Add("sysvipc", sysvipc);
   auto seedvisor_dir = std::make_shared<SynthDir>(0555);
