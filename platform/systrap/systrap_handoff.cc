@@ -179,8 +179,9 @@ void SpinPolicy::Record(uint64_t budget, uint64_t waited) {
   if (budget == 0) return;  // it slept at once: says nothing about spinning
   const bool probe = budget_ == 0;
   const uint64_t floor = max_ / 32;  // below this a spin is not worth it
-  if (waited <= budget) {
-    // Caught while spinning: spin about twice the usual answer time.
+  if (waited <= budget || waited <= max_) {
+    // Caught while spinning, or late by less than the longest spin:
+    // spin about twice the usual answer time.
     if (avg_ == 0) {
       avg_ = waited;
     } else if (waited >= avg_) {
@@ -191,7 +192,7 @@ void SpinPolicy::Record(uint64_t budget, uint64_t waited) {
     budget_ = std::min(max_, 2 * avg_ + floor);
     if (probe) probe_every_ = std::max(kMinProbeInterval, probe_every_ / 2);
   } else {
-    // The spin was wasted: the answer needed a sleep anyway.
+    // No spin could have caught it: the answer needed a sleep anyway.
     budget_ /= 2;
     if (budget_ < floor) budget_ = 0;
     if (probe) probe_every_ = std::min(kMaxProbeInterval, probe_every_ * 2);

@@ -21,7 +21,15 @@
 // SpinPolicy decides each wait's spin from what recent waits showed:
 //  - spin about twice as long as the answer usually takes (an EWMA of the
 //    waits that a spin caught), never more than `max_ticks`;
-//  - a wait that outlasts its spin halves the budget, down to none;
+//  - a wait that outlasts its spin but whose answer came within
+//    `max_ticks` (a longer spin would have caught it: the peer was
+//    delayed by a timer tick or a VM exit) teaches the average like a
+//    caught one; only an answer later than that halves the budget, down
+//    to none. Before, every late answer halved it, and from a budget near
+//    the floor one halving was none: on an idle host a tick's delay now
+//    and then cost the next probe interval's 16 waits an idle vCPU's
+//    wakeup each (~35 us; 0.3 % of getppid calls in runs of 16-17, the
+//    idle p99 of ~32 us, bench/RESULTS.md);
 //  - with no budget, every `probe_every` waits spin the full `max_ticks`
 //    once; a probe that catches the answer re-enables spinning, one that
 //    does not doubles the interval (up to kMaxProbeInterval);
@@ -181,7 +189,8 @@ class SpinPolicy {
   // Ticks to spin in the next wait (0: sleep at once).
   uint64_t NextBudget();
   // That wait was given `budget` ticks and its answer came after `waited`
-  // ticks (so a spin caught it iff waited <= budget).
+  // ticks (so a spin caught it iff waited <= budget). `waited` is when the
+  // answer was posted, not when a sleeper woke to it.
   void Record(uint64_t budget, uint64_t waited);
   // The spinner was descheduled while it spun.
   void Preempted();

@@ -33,6 +33,24 @@ TEST(SpinPolicyTest, MissedAnswersStopTheSpin) {
   EXPECT_EQ(p.NextBudget(), 0u);
 }
 
+TEST(SpinPolicyTest, AnAnswerALongerSpinWouldHaveCaughtKeepsTheSpin) {
+  SpinPolicy p(kMax);
+  for (int i = 0; i < 100; ++i) p.Record(p.NextBudget(), 200);
+  const uint64_t budget = p.NextBudget();
+  ASSERT_EQ(budget, 2 * 200 + kMax / 32);
+  // One answer late by a tick's delay, still within the longest spin: the
+  // spin lengthens for a while instead of stopping.
+  p.Record(budget, kMax / 2);
+  EXPECT_GT(p.budget(), budget);
+  EXPECT_LE(p.budget(), kMax);
+  // Quick answers bring it back down (to within the average's rounding).
+  for (int i = 0; i < 100; ++i) p.Record(p.NextBudget(), 200);
+  EXPECT_NEAR(p.NextBudget(), budget, 2 * 8);
+  // Later than the longest spin: halved, and below the floor that is none.
+  p.Record(p.NextBudget(), kMax + 1);
+  EXPECT_EQ(p.budget(), 0u);
+}
+
 TEST(SpinPolicyTest, AWaitThatSleptAtOnceTeachesNothing) {
   SpinPolicy p(kMax);
   for (int i = 0; i < 10; ++i) p.Record(p.NextBudget(), 10 * kMax);

@@ -68,8 +68,12 @@ bool SystrapContext::WaitEvent(bool guest, uint64_t since, bool stub_woken) {
       waiting->store(0, std::memory_order_relaxed);
       kick_ns_.store(0, std::memory_order_release);
       const uint64_t now = ReadTsc();
-      const bool counts = !stub_woken || PeerWokenWaitCounts(budget, now - since, wake);
-      if (guest && !preempted && counts) sentry_spin_.Record(budget, now - since);
+      // The stub's answer time is its post, not our wakeup after it (its
+      // post_tsc is guest-writable: it only tunes this thread's own spin).
+      const uint64_t posted = comm()->post_tsc;
+      const uint64_t answered = posted > since && posted <= now ? posted - since : now - since;
+      const bool counts = !stub_woken || PeerWokenWaitCounts(budget, answered, wake);
+      if (guest && !preempted && counts) sentry_spin_.Record(budget, answered);
       sentry_slept_ = slept;
       if (slept) NoteWakeCost(now);
       return true;
