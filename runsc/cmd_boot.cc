@@ -206,6 +206,12 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     if (!n.ok()) return ready.Report(absl::StrCat("config.json: ", n.status().message()));
     ccfg.fork_spares = *n;
   }
+  if (auto it = spec->annotations.find(control::kForkAheadAnnotation);
+      it != spec->annotations.end()) {
+    absl::StatusOr<int> n = control::ParseForkAhead(it->second);
+    if (!n.ok()) return ready.Report(absl::StrCat("config.json: ", n.status().message()));
+    ccfg.fork_ahead = *n;
+  }
   // process.terminal: as runc does, the pty master goes to --console-socket
   // during create (containerd reads it while create runs); the init gets
   // the slave at Start.

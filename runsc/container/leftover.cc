@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -28,20 +31,40 @@ absl::Time MadeAt(const std::string& dir) {
   return absl::FromUnixSeconds(t.tv_sec) + absl::Nanoseconds(t.tv_nsec);
 }
 
+// The parent of host process `pid` (/proc/PID/stat's fourth field, counted
+// from the last ')'), or -1.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  const size_t end = line.rfind(')');
+  if (end == std::string::npos) return -1;
+  std::istringstream rest(line.substr(end + 1));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
 // Whether `server`, serving the control socket of the leftover dir `dir`
 // under `root`, is that leftover's sandbox: forked or booted for a caller
 // that died before recording it. Only a seedsc sandbox started after the
-// dir was made (to a clock tick, twice), never one a state names (a seed,
-// whose listener a fork could have inherited).
+// dir was made (to a clock tick, twice), or forked by a sandbox a state
+// names (a fork made ahead: its seed forked it before the request,
+// sentry/sfork), never one a state names itself (a seed, whose listener a
+// fork could have inherited).
 bool IsLeftoverSandbox(const std::string& root, const std::string& dir,
                         const ProcessIdentity& server) {
-  bool ours = IsSeedscSandbox(server.pid) &&
-              StartedAt(server) + absl::Milliseconds(20) >= MadeAt(dir);
+  bool younger = StartedAt(server) + absl::Milliseconds(20) >= MadeAt(dir);
+  bool named = false;
+  const pid_t parent = ParentOf(server.pid);
   for (const std::string& other : ListIds(root)) {
     absl::StatusOr<State> st = LoadState(root, other);
-    ours &= !(st.ok() && st->sandbox_pid == server.pid);
+    if (!st.ok()) continue;
+    named |= st->sandbox_pid == server.pid;
+    younger |= st->sandbox_pid == parent;
   }
-  return ours;
+  return IsSeedscSandbox(server.pid) && younger && !named;
 }
 
 }  // namespace

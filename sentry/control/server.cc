@@ -169,6 +169,7 @@ void ControlServer::WatchInit(std::shared_ptr<Container> c, std::shared_ptr<Thre
 }
 
 absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& req) {
+  SeedChange change(*this);
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
   if (!found.ok()) return found.status();
   Container& c = **found;
@@ -231,6 +232,7 @@ absl::StatusOr<v1::StartResponse> ControlServer::Start(const v1::StartRequest& r
 }
 
 absl::StatusOr<v1::ExecResponse> ControlServer::Exec(const v1::ExecRequest& req) {
+  SeedChange change(*this);
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
   if (!found.ok()) return found.status();
   Container& c = **found;
@@ -291,6 +293,7 @@ absl::StatusOr<std::shared_ptr<ThreadGroup>> ControlServer::Find(Container& c, i
 }
 
 absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest& req) {
+  SeedChange change(*this);
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
   if (!found.ok()) return found.status();
   Container& c = **found;
@@ -480,6 +483,7 @@ absl::StatusOr<v1::StatsResponse> ControlServer::Stats(const v1::StatsRequest& r
 }
 
 absl::StatusOr<v1::UpdateResponse> ControlServer::Update(const v1::UpdateRequest& req) {
+  SeedChange change(*this);
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
   if (!found.ok()) return found.status();
   // linux.resources.pids.limit: the guest's tasks are counted here, not by
@@ -544,6 +548,7 @@ absl::Status ControlServer::RefuseIfEnding(absl::string_view consequence,
 }
 
 absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownRequest&) {
+  SeedChange change(*this);
   // First: no Fork starts from here on. Every step that changes the seed
   // follows under the fork lock, so a Fork either host-forked the whole
   // seed before them (it is waited for) or takes the lock after them and
@@ -594,6 +599,7 @@ absl::StatusOr<v1::ShutdownResponse> ControlServer::Shutdown(const v1::ShutdownR
 
 absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
     const v1::CreateContainerRequest& req) {
+  SeedChange change(*this);
   const std::string& id = req.container_id();
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(
@@ -753,6 +759,7 @@ void ControlServer::EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors)
 
 absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
     const v1::DeleteContainerRequest& req) {
+  SeedChange change(*this);
   absl::StatusOr<std::shared_ptr<Container>> found = Lookup(req.container_id());
   if (!found.ok()) return found.status();
   Container& c = **found;

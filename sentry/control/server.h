@@ -21,6 +21,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "sentry/control/host_anchor.h"
 #include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/sfork/sfork.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::control {
@@ -57,12 +59,20 @@ struct ContainerConfig {
   int fork_spares = kDefaultForkSpares;
   static constexpr int kDefaultForkSpares = 2;
   static constexpr int kMaxForkSpares = 32;
+  // How many of those spares a seed makes into forks made ahead (its
+  // sentry host-forked before the request, sentry/sfork's StartForkAhead):
+  // the annotation dev.seedvisor.fork-ahead, 0 (none: every fork
+  // host-forks the sentry on its path) to 32.
+  int fork_ahead = kDefaultForkAhead;
+  static constexpr int kDefaultForkAhead = 1;
 };
 
 // The OCI annotation that sets ContainerConfig::fork_spares, and its
 // parser: a one-line error naming the annotation for anything but 1 to 32.
 inline constexpr const char kForkSparesAnnotation[] = "dev.seedvisor.fork-spares";
 absl::StatusOr<int> ParseForkSpares(const std::string& value);
+inline constexpr const char kForkAheadAnnotation[] = "dev.seedvisor.fork-ahead";
+absl::StatusOr<int> ParseForkAhead(const std::string& value);  // 0 to 32
 
 class ControlServer {
  public:
@@ -160,6 +170,39 @@ class ControlServer {
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
   // The loop PrepareForkSpareAsync wakes (started once, never ends).
   [[noreturn]] void SpareLoop();
+  // The spare loop's last step: up to cfg_.fork_ahead of the spares become
+  // forks made ahead (sentry::StartForkAhead).
+  void ForkSparesAhead();
+  // What a fork made ahead of this seed does in the child: lets go of our
+  // control server's fds, then, given its request, SetUpForkChild.
+  sentry::AheadChild AheadChildOf();
+  // In a forked sentry, after its kernel is its own (a fork made now or
+  // ahead): the child's identity from `req`, its control server (at
+  // req.control_address()), cgroup, stdio (host fds) and network device
+  // (`net`, taken: the stack owns it then; none: loopback only), and the
+  // thread of its accept loop. Sets the pid to report and `main`, which
+  // serves the child forever (ServeForkChild).
+  absl::Status SetUpForkChild(const v1::ForkRequest& req, const int stdio[3],
+                              std::optional<sentry::TakenInterface>* net,
+                              const std::vector<pid_t>& pids, pid_t* report,
+                              std::function<void()>* main) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Around every call that may change the sandbox's state (a signal
+  // queued, a process started; a pause or resume changes the kernel's
+  // quiesce epoch, which sentry/sfork checks itself): seed_version_ counts
+  // up before and after it, so that no fork made ahead that copied the
+  // seed before or during the change is taken (sentry/sfork), and a paused
+  // seed then makes its forks ahead anew.
+  class SeedChange {
+   public:
+    explicit SeedChange(ControlServer& s) : s_(s) { s_.seed_version_.fetch_add(1); }
+    ~SeedChange();
+    SeedChange(const SeedChange&) = delete;
+    SeedChange& operator=(const SeedChange&) = delete;
+
+   private:
+    ControlServer& s_;
+  };
+  std::atomic<uint64_t> seed_version_{0};
   // Once a second: logs each Fork (or holder of the fork lock) that has
   // stayed in one step for kForkStall (fork_watch_), and reaps the forks
   // that have ended. Started with the spare loop, never ends.

@@ -53,14 +53,37 @@ class Watched {
 
 }  // namespace
 
-absl::StatusOr<int> ParseForkSpares(const std::string& value) {
+namespace {
+
+// An annotation's count: a one-line error naming it unless from lo to hi.
+absl::StatusOr<int> ParseCount(const char* annotation, const std::string& value, int lo, int hi) {
   int n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > ContainerConfig::kMaxForkSpares) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "annotation ", kForkSparesAnnotation, ": \"", value, "\" is not a number from 1 to ",
-        ContainerConfig::kMaxForkSpares));
+  if (!absl::SimpleAtoi(value, &n) || n < lo || n > hi) {
+    return absl::InvalidArgumentError(absl::StrCat("annotation ", annotation, ": \"", value,
+                                                   "\" is not a number from ", lo, " to ", hi));
   }
   return n;
+}
+
+}  // namespace
+
+absl::StatusOr<int> ParseForkSpares(const std::string& value) {
+  return ParseCount(kForkSparesAnnotation, value, 1, ContainerConfig::kMaxForkSpares);
+}
+
+absl::StatusOr<int> ParseForkAhead(const std::string& value) {
+  return ParseCount(kForkAheadAnnotation, value, 0, ContainerConfig::kMaxForkSpares);
+}
+
+ControlServer::SeedChange::~SeedChange() {
+  s_.seed_version_.fetch_add(1);
+  bool paused;
+  {
+    absl::MutexLock l(&s_.mu_);
+    paused = s_.paused_ && !s_.ending_;
+  }
+  // Forks made ahead of the old state are killed and made anew.
+  if (paused) s_.PrepareForkSpareAsync();
 }
 
 ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
@@ -190,7 +213,146 @@ void ControlServer::SpareLoop() {
                    warm.pages_written);
       }
     }
+    ForkSparesAhead();
   }
+}
+
+void ControlServer::ForkSparesAhead() {
+  // One per hold of the fork lock, as the spares; a fork waiting goes first.
+  for (bool full = cfg_.fork_ahead == 0; !full && forks_waiting_.load() == 0;) {
+    Watched w(fork_watch_, "the spare loop (forks made ahead)");
+    w.Step("waiting for the fork lock");
+    absl::MutexLock fl(&fork_mu_);
+    w.Locked();
+    absl::StatusOr<bool> r;
+    {
+      // What a Fork holds across its host fork (see Fork).
+      w.Step("waiting for the container lock");
+      absl::MutexLock l(&mu_);
+      if (!paused_ || first_->phase != Phase::kRunning || ending_ || containers_.size() > 1) {
+        w.Unlocked();
+        break;
+      }
+      std::optional<ttrpc::Server::ForkHold> hold;
+      w.Step("waiting for the control server's fork hold (a fork made ahead)");
+      if (server_ != nullptr) hold.emplace(*server_);
+      r = sentry::StartForkAhead(kernel_, static_cast<size_t>(cfg_.fork_ahead),
+                                 seed_version_.load(), first_->init, AheadChildOf(),
+                                 w.Progress());
+    }
+    if (r.ok() && !*r) {
+      w.Step("waiting for the fork made ahead to say it is ready");
+      if (absl::Status s = sentry::AwaitForkAhead(kernel_); !s.ok()) {
+        r = s;
+      } else {
+        r = sentry::ForksAheadReady() >= static_cast<size_t>(cfg_.fork_ahead);
+      }
+    }
+    w.Unlocked();
+    if (!r.ok()) {
+      // Not a fork's failure: forks then run as forks made now, and say
+      // what fails.
+      Log::Debug("container %s: a fork made ahead: %s", cfg_.id, r.status().ToString());
+      break;
+    }
+    full = *r;
+  }
+}
+
+sentry::AheadChild ControlServer::AheadChildOf() {
+  sentry::AheadChild c;
+  // The seed's listener and connections: ours to close, never to serve.
+  c.prepare = [this] {
+    if (server_ != nullptr) server_->AbandonInForkChild();
+  };
+  c.setup = [this](const std::string& payload, const std::vector<int>& fds,
+                   const std::vector<pid_t>& pids, pid_t* report,
+                   std::function<void()>* main) -> absl::Status {
+    v1::ForkRequest req;
+    if (!req.ParseFromString(payload)) return absl::InternalError("a fork made ahead: a bad request");
+    std::optional<sentry::TakenInterface> net;
+    if (!req.net_device_socket().empty()) {
+      absl::StatusOr<sentry::HostInterface> info = NetDeviceFromProto(req.net_device());
+      if (!info.ok()) return info.status();
+      if (fds.size() < 4) return absl::InternalError("a fork made ahead: no network device came");
+      net = sentry::TakenInterface{*info, fds[3]};
+    }
+    const int stdio[3] = {fds[0], fds[1], fds[2]};
+    return SetUpForkChild(req, stdio, &net, pids, report, main);
+  };
+  return c;
+}
+
+absl::Status ControlServer::SetUpForkChild(const v1::ForkRequest& req, const int stdio[3],
+                                           std::optional<sentry::TakenInterface>* net,
+                                           const std::vector<pid_t>& pids, pid_t* report,
+                                           std::function<void()>* main) {
+  ControlServer* child = new ControlServer(*this, req.new_id());
+  auto* child_server = new ttrpc::Server;
+  child->Register(*child_server);
+  if (absl::Status s = child_server->Listen(req.control_address()); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("control socket ", req.control_address(), ": ",
+                                               s.message()));
+  }
+  if (!req.cgroup().empty()) {
+    if (absl::Status s = JoinCgroup(req.cgroup(), pids); !s.ok()) return s;
+  }
+  // In the cgroup, before the report: a host that has no thread for the
+  // fork (its cgroup's pids.max) fails the Fork instead of the fork
+  // dying after it.
+  Result<sentry::HostThread> t = sentry::HostThread::Spawn();
+  if (!t.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the host refused the fork a thread (", std::strerror(t.error().value()), ")",
+        req.cgroup().empty() ? ""
+                             : absl::StrCat("; cgroup \"", req.cgroup(), "\" may be full")));
+  }
+  // The accept loop's thread, for ServeForkChild (a std::function is copied).
+  auto serve = std::make_shared<sentry::HostThread>(std::move(*t));
+  if (!req.cgroup().empty()) {
+    // The cgroup's pids.max, as the fork's guest task limit (a tighter
+    // one it has already stays).
+    int64_t guest_tasks = 0;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      guest_tasks = kernel_.PidsChargedLocked();
+    }
+    absl::StatusOr<int64_t> limit = GuestPidsLimitFromCgroup(req.cgroup(), guest_tasks);
+    if (!limit.ok()) return limit.status();
+    if (*limit > 0 && (kernel_.pids_limit() == 0 || *limit < kernel_.pids_limit())) {
+      kernel_.SetPidsLimit(*limit);
+    }
+  }
+  *report = HostPid();
+  // The sentry's own stdio (its log on stderr) becomes the child's.
+  for (int i = 0; i < 3; ++i) {
+    if (stdio[i] >= 0 && stdio[i] != i) dup2(stdio[i], i);
+  }
+  // The seed's devices are the seed's: the child serves its own or none
+  // (after the stdio above: what it says goes to the fork's stderr).
+  if (sentry::NetService* ns = kernel_.net()) {
+    if (net->has_value()) {
+      sentry::TakenInterface d = **net;
+      net->reset();  // the stack owns the socket now
+      if (absl::Status s = ns->ReplaceDevicesInForkChild(&d); !s.ok()) return s;
+    } else {
+      // Only a seed with a device has something the fork lacks (the OCI
+      // default --network=sandbox without a namespace in the spec is
+      // loopback only: nothing to say then).
+      const bool seed_had_device = ns->has_devices();
+      if (absl::Status s = ns->ReplaceDevicesInForkChild(nullptr); !s.ok()) return s;
+      if (seed_had_device) {
+        Log::Warning("container %s: no network device for this fork (seedsc fork --netns): it "
+                     "keeps only loopback",
+                     req.new_id());
+      }
+    }
+  }
+  const bool paused = req.paused();
+  *main = [child, child_server, serve, paused] {
+    ServeForkChild(child, child_server, std::move(*serve), paused);
+  };
+  return absl::OkStatus();
 }
 
 
@@ -230,11 +392,8 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     return absl::InvalidArgumentError("fork: control_address must not be empty");
   }
   // The child's: its stdio (the seed closes its own copies right after the
-  // host fork), its control server.
+  // host fork, or after handing them to a fork made ahead).
   std::optional<HostStdio> io;
-  ControlServer* child = nullptr;
-  ttrpc::Server* child_server = nullptr;
-  std::optional<sentry::HostThread> serve;  // the child's accept loop's
   const bool paused = req.paused();
   // The child's own network device (`seedsc fork --netns`); the seed's copy
   // of its socket goes when this returns (the child never returns here).
@@ -244,72 +403,19 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       if (dev) close(dev->packet_fd);
     }
   } net;
+  std::function<void()> child_main;  // SetUpForkChild's
   auto setup = [&](const std::vector<pid_t>& pids, pid_t* report) -> absl::Status {
     // The seed's listener and connections: ours to close, never to serve.
     if (server_ != nullptr) server_->AbandonInForkChild();
-    child = new ControlServer(*this, req.new_id());
-    child_server = new ttrpc::Server;
-    child->Register(*child_server);
-    if (absl::Status s = child_server->Listen(req.control_address()); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("control socket ", req.control_address(), ": ",
-                                                 s.message()));
+    absl::Status s = SetUpForkChild(req, io->fds, &net.dev, pids, report, &child_main);
+    // Our copies of the stdio: dup'ed where they are used by now (as a
+    // fork made ahead closes the ones it was sent).
+    for (int fd : io->fds) {
+      if (fd > 2) close(fd);
     }
-    if (!req.cgroup().empty()) {
-      if (absl::Status s = JoinCgroup(req.cgroup(), pids); !s.ok()) return s;
-    }
-    // In the cgroup, before the report: a host that has no thread for the
-    // fork (its cgroup's pids.max) fails the Fork instead of the fork
-    // dying after it.
-    Result<sentry::HostThread> t = sentry::HostThread::Spawn();
-    if (!t.ok()) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the host refused the fork a thread (", std::strerror(t.error().value()), ")",
-          req.cgroup().empty() ? ""
-                               : absl::StrCat("; cgroup \"", req.cgroup(), "\" may be full")));
-    }
-    serve.emplace(std::move(*t));
-    if (!req.cgroup().empty()) {
-      // The cgroup's pids.max, as the fork's guest task limit (a tighter
-      // one it has already stays).
-      int64_t guest_tasks = 0;
-      {
-        absl::MutexLock l(&kernel_.mu());
-        guest_tasks = kernel_.PidsChargedLocked();
-      }
-      absl::StatusOr<int64_t> limit = GuestPidsLimitFromCgroup(req.cgroup(), guest_tasks);
-      if (!limit.ok()) return limit.status();
-      if (*limit > 0 && (kernel_.pids_limit() == 0 || *limit < kernel_.pids_limit())) {
-        kernel_.SetPidsLimit(*limit);
-      }
-    }
-    *report = HostPid();
-    // The sentry's own stdio (its log on stderr) becomes the child's.
-    for (int i = 0; i < 3; ++i) {
-      if (io->fds[i] >= 0 && io->fds[i] != i) dup2(io->fds[i], i);
-    }
-    // The seed's devices are the seed's: the child serves its own or none
-    // (after the stdio above: what it says goes to the fork's stderr).
-    if (sentry::NetService* ns = kernel_.net()) {
-      if (net.dev) {
-        sentry::TakenInterface d = *net.dev;
-        net.dev.reset();  // the stack owns the socket now
-        if (absl::Status s = ns->ReplaceDevicesInForkChild(&d); !s.ok()) return s;
-      } else {
-        // Only a seed with a device has something the fork lacks (the OCI
-        // default --network=sandbox without a namespace in the spec is
-        // loopback only: nothing to say then).
-        const bool seed_had_device = ns->has_devices();
-        if (absl::Status s = ns->ReplaceDevicesInForkChild(nullptr); !s.ok()) return s;
-        if (seed_had_device) {
-          Log::Warning("container %s: no network device for this fork (seedsc fork --netns): it "
-                       "keeps only loopback",
-                       req.new_id());
-        }
-      }
-    }
-    return absl::OkStatus();
+    return s;
   };
-  auto main = [&] { ServeForkChild(child, child_server, std::move(*serve), paused); };
+  auto main = [&] { child_main(); };
 
   int64_t request_ns = 0;   // waiting for the fork lock (earlier forks' host forks, spares)
   int64_t prepare_ns = 0;   // a spare made inline (none was ready)
@@ -379,6 +485,13 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       opts.test_stall_child = req.test_stall_child();
       opts.learn_dirty_pages = !paused;
       opts.progress = w.Progress();
+      // A fork made ahead takes it if one of this seed's state is ready.
+      opts.ahead = cfg_.fork_ahead > 0;
+      opts.version = seed_version_.load();
+      if (opts.ahead) {
+        req.SerializeToString(&opts.ahead_payload);
+        if (net.dev) opts.ahead_fds.push_back(net.dev->packet_fd);
+      }
       // No thread of this sentry starts or ends across the host fork (see
       // RunInBackground), and no control connection is accepted or closed
       // (the child closes exactly the seed's); the service threads are

@@ -27,6 +27,10 @@
 //      and park), the caller's child setup (the new control server, stdio,
 //      cgroup) runs meanwhile, the child reports its pid, and `child_main`
 //      runs forever (it resumes the guest, or keeps a new seed paused).
+// A seed also takes steps 1-3 ahead, while it waits: a fork made ahead
+// (StartForkAhead, below) is a spare whose sentry is host-forked already
+// and has done steps 1-3 but the stdio; a Fork then only hands it the
+// request (the "handoff" phase), and it goes on with step 4.
 //
 // Nothing on this path creates a namespace, compiles a filter or parses a
 // config. The seed stays quiesced and untouched. Forks of one seed overlap:
@@ -100,12 +104,24 @@ struct ForkOptions {
   // Test only: the child stalls just before it reports.
   bool test_stall_child = false;
   ForkProgress progress;
+  // Whether a fork made ahead (StartForkAhead) may take this fork if one of
+  // seed version `version` is ready: it is handed the stdio, `ahead_fds`
+  // and `ahead_payload`, and runs its AheadChild's setup with them instead
+  // of child_setup and child_main. Otherwise (or with none ready) the fork
+  // host-forks the sentry now.
+  bool ahead = false;
+  uint64_t version = 0;
+  std::string ahead_payload;  // at most kMaxAheadPayload bytes
+  std::vector<int> ahead_fds;  // at most kMaxAheadFds
 };
+inline constexpr size_t kMaxAheadPayload = 16 * 1024;
+inline constexpr size_t kMaxAheadFds = 4;
 
 // Where a fork's time went, in order (ForkResult::phases): each phase's
 // wall time, measured with CLOCK_MONOTONIC in the seed and in the child.
 enum class ForkPhase {
   kPrepare,        // the seed: the spare, if it had none ready (PrepareForkSpare)
+  kHandoff,        // a fork made ahead: its request, from the seed to it
   kSentryFork,     // the host fork() of the sentry, until the child runs
   kReinit,         // the child: kernel and loopback network made its own
   kZygote,         // the spare's anchor and zygote adopted
@@ -162,6 +178,7 @@ struct PendingFork {
   // Shared with the child: the steps it has taken (fork_diagnosis.h); null
   // if the host refused the page.
   ForkTrace* trace = nullptr;
+  bool ahead = false;  // a fork made ahead took it
   // A child that did not report in time: what its host threads and its
   // group's were doing before it was killed (DescribeUnreportedFork).
   std::string diagnosis;
@@ -248,6 +265,56 @@ absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress
                                       SpareWarmup* warm = nullptr);
 void WarmForkSpare(SpareWarmup& warm);  // without the fork lock
 bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want);  // under it
+// ---- Forks made ahead ----
+//
+// A spare can go one step further while the seed waits: the seed host-forks
+// its sentry, and that child takes the spare and does steps 1-3 (its own
+// kernel, the zygote and stub copies, its files but stdio, the re-keying
+// of its secrets: every fork made ahead is a process of its own, and
+// re-keys in itself), says it is ready, and waits for its request in one
+// recvmsg, its only thread, holding no lock. A Fork then only hands it the
+// request (StartFork, ForkOptions::ahead): the fork's stdio and the
+// caller's payload and fds, which its AheadChild turns into the child's
+// identity (control socket, cgroup, stdio); it starts its tasks and reports
+// as any fork does. The seed keeps it as a spare (spares.h), so that
+// whatever drops the spares (DropForkSpare, a stale quiesce epoch or shape,
+// EndHostProcesses) kills it too; one made at another seed `version` (the
+// caller's count of its changes to a quiesced seed: a signal queued, a
+// process started) is killed when a fork or StartForkAhead finds it. It
+// dies with the seed: the end of file on its channel (the seed's end is in
+// the seed alone) ends it, and its anchor takes its group along.
+//
+//   SV: the spare loop, under the fork lock, after PrepareForkSpare:
+//   { lock the caller's own lock, the server's ForkHold;
+//     started = !*StartForkAhead(k, want, version, init, child); }
+//   if (started) AwaitForkAhead(k);  // still under the fork lock
+struct AheadChild {
+  // In the child, once steps 1-3 are done, before it says it is ready: let
+  // go of what the seed's caller holds (its control server's fds).
+  std::function<void()> prepare;
+  // In the child, once its request came and its stdio is adopted: the
+  // child's setup, as child_setup, with ForkOptions::ahead_payload and the
+  // fds (the stdio's three, then ahead_fds: the child's copies); sets
+  // `main`, what the child then runs forever, as child_main.
+  std::function<absl::Status(const std::string& payload, const std::vector<int>& fds,
+                             const std::vector<pid_t>& pids, pid_t* report,
+                             std::function<void()>* main)>
+      setup;
+};
+// If `k` is quiesced and fewer than `want` forks made ahead are ready, one
+// ready spare becomes one (host fork; the child starts on its steps): false
+// then, and the caller calls AwaitForkAhead; true if there is nothing to do.
+// Under the caller's fork lock, holding what StartFork's caller holds.
+// `init` is ForkOptions::init.
+absl::StatusOr<bool> StartForkAhead(Kernel& k, size_t want, uint64_t version,
+                                    std::shared_ptr<ThreadGroup> init, const AheadChild& child,
+                                    const ForkProgress& progress = {});
+// Waits until the fork StartForkAhead started is ready and puts it in the
+// pool, or kills it. Under the caller's fork lock (only).
+absl::Status AwaitForkAhead(Kernel& k);
+// How many forks made ahead wait in the pool (tests, logs). Under the fork lock.
+size_t ForksAheadReady();
+
 // Kills every spare: call it before Unquiesce (the spares copy a state the
 // guest is about to change). Under the caller's fork lock.
 void DropForkSpare(Kernel& k);

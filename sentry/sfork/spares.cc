@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <utility>
@@ -92,6 +93,14 @@ TasksByMm LiveTasksByMm(Kernel& k) {
 
 void LetGoOfSpare(Kernel& k, Spare& spare, bool child_took_it) {
   if (spare.life_fd >= 0) close(spare.life_fd);
+  if (spare.ahead()) {
+    // A fork made ahead that no fork took: it dies (the end of file on its
+    // channel would end it too, once it waits), and its anchor with it.
+    close(spare.channel);
+    kill(spare.sentry, SIGKILL);
+    forked_.push_back(spare.sentry);
+    ForkTrace::Unmap(spare.trace);
+  }
   if (spare.anchor > 0) {
     forked_.push_back(spare.anchor);
     k.platform().FinishSeedFork(spare.anchor, child_took_it);
@@ -138,6 +147,19 @@ void DropStaleSpares(Kernel& k) {
   const Spare& s = spares_.front();
   if (!k.park_requested() || s.epoch != k.quiesce_epoch() || s.shape != Shape(LiveTasksByMm(k))) {
     DropSpares(k);
+  }
+}
+
+// Kills the forks made ahead of another seed version than `version`: they
+// copied a seed that has changed since.
+void DropAheadNotOf(Kernel& k, uint64_t version) {
+  for (auto it = spares_.begin(); it != spares_.end();) {
+    if (it->ahead() && it->version != version) {
+      LetGoOfSpare(k, *it, false);
+      it = spares_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -193,15 +215,54 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
 
 }  // namespace
 
-absl::StatusOr<Spare> TakeSpare(Kernel& k, const ForkProgress& progress) {
+absl::StatusOr<Spare> TakeSpare(Kernel& k, const ForkProgress& progress,
+                                const uint64_t* ahead_version) {
   ReapForked();
   DropStaleSpares(k);
-  if (spares_.empty()) {
-    if (absl::Status s = MakeSpare(k, progress); !s.ok()) return s;
+  if (ahead_version != nullptr) {
+    DropAheadNotOf(k, *ahead_version);
+    auto it = std::find_if(spares_.begin(), spares_.end(), [](const Spare& s) { return s.ahead(); });
+    if (it != spares_.end()) {
+      Spare spare = std::move(*it);
+      spares_.erase(it);
+      return spare;
+    }
   }
-  Spare spare = std::move(spares_.front());
-  spares_.pop_front();
+  auto plain = [](const Spare& s) { return !s.ahead(); };
+  auto it = std::find_if(spares_.begin(), spares_.end(), plain);
+  if (it == spares_.end()) {
+    if (absl::Status s = MakeSpare(k, progress); !s.ok()) return s;
+    it = std::find_if(spares_.begin(), spares_.end(), plain);
+  }
+  Spare spare = std::move(*it);
+  spares_.erase(it);
   return spare;
+}
+
+std::optional<Spare> TakeSpareToForkAhead(Kernel& k, size_t want, uint64_t version) {
+  ReapForked();
+  DropStaleSpares(k);
+  DropAheadNotOf(k, version);
+  if (CountForksAhead() >= want) return std::nullopt;
+  // The newest plain one: the oldest go first to forks that cannot take
+  // one made ahead.
+  for (auto it = spares_.rbegin(); it != spares_.rend(); ++it) {
+    if (it->ahead()) continue;
+    Spare spare = std::move(*it);
+    spares_.erase(std::next(it).base());
+    return spare;
+  }
+  return std::nullopt;
+}
+
+size_t AddForkAhead(Spare spare) {
+  spares_.push_back(std::move(spare));
+  return CountForksAhead();
+}
+
+size_t CountForksAhead() {
+  return static_cast<size_t>(
+      std::count_if(spares_.begin(), spares_.end(), [](const Spare& s) { return s.ahead(); }));
 }
 
 void PutBackSpare(Spare spare) { spares_.push_front(std::move(spare)); }
@@ -214,7 +275,14 @@ void AdoptSpareInForkChild(const Spare& spare) {
   if (own_life_fd_ >= 0) close(own_life_fd_);
   own_life_fd_ = spare.life_fd;
   own_anchor_ = spare.anchor;
-  for (Spare& other : spares_) close(other.life_fd);
+  for (Spare& other : spares_) {
+    close(other.life_fd);
+    if (other.ahead()) {
+      // A sibling made ahead: its channel and trace are the seed's.
+      close(other.channel);
+      ForkTrace::Unmap(other.trace);
+    }
+  }
   spares_.clear();
   LetGoOfWarmingInForkChild();
   forked_.clear();  // the seed's children
@@ -261,7 +329,11 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // this: each group still bears its anchor's pid, so killing it kills no
   // one else's.
   std::vector<pid_t> groups;
-  for (const Spare& s : spares_) groups.push_back(s.anchor);
+  std::vector<pid_t> ahead;  // forks made ahead: our children, killed by DropSpares
+  for (const Spare& s : spares_) {
+    groups.push_back(s.anchor);
+    if (s.ahead()) ahead.push_back(s.sentry);
+  }
   // Being warmed: killed here (never while WarmForkSpare writes into them,
   // nor written into after), let go of by PublishForkSpare (DropSpares).
   KillWarmingSpares(&groups);
@@ -275,6 +347,11 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // takes long under load: `seedsc delete` returned with them still there.
   if (own_anchor_ <= 0) groups.push_back(k.platform().HostProcessGroup());
   bool gone = true;
+  for (pid_t p : ahead) {
+    // SIGKILLed: gone at once (out of every cgroup once reaped).
+    waitpid(p, nullptr, 0);
+    forked_.erase(std::remove(forked_.begin(), forked_.end(), p), forked_.end());
+  }
   for (pid_t g : groups) {
     if (!KillGroupAndWait(g, deadline)) {
       Log::Warning("host processes of group %d still there at the end of the sandbox: %s", g,

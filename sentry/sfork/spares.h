@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -57,11 +58,31 @@ struct Spare {
   std::map<MM*, size_t> shape;  // the address spaces it copied, and their tasks
   pid_t anchor = -1;
   int life_fd = -1;  // the write end of the anchor's life line
+  // A fork made ahead (sfork.h: StartForkAhead): the forked sentry that
+  // adopted the spare and waits for its request (it holds the life line),
+  // the seed's end of its channel, its trace page, the seed version it
+  // copied.
+  pid_t sentry = -1;
+  int channel = -1;
+  ForkTrace* trace = nullptr;
+  uint64_t version = 0;
+  bool ahead() const { return sentry > 0; }
 };
 
 // Reaps the ended forks, drops the spares that no longer fit the seed and
-// takes the oldest ready one, made now if there is none.
-absl::StatusOr<Spare> TakeSpare(Kernel& k, const ForkProgress& progress);
+// takes one: with `ahead_version`, the oldest fork made ahead of that
+// version if one is ready (the others of other versions are killed);
+// otherwise, or with none, the oldest plain one, made now if there is none.
+absl::StatusOr<Spare> TakeSpare(Kernel& k, const ForkProgress& progress,
+                                const uint64_t* ahead_version = nullptr);
+// For StartForkAhead: drops the spares that no longer fit the seed and the
+// forks made ahead of another version than `version`; then, if fewer than
+// `want` forks made ahead remain, takes the newest plain spare (none: the
+// pool has no plain one, or enough made ahead).
+std::optional<Spare> TakeSpareToForkAhead(Kernel& k, size_t want, uint64_t version);
+// A fork made ahead, ready: into the pool. How many it holds now.
+size_t AddForkAhead(Spare spare);
+size_t CountForksAhead();
 // A spare taken but not used (the fork could not start): the next one taken.
 void PutBackSpare(Spare spare);
 
@@ -71,7 +92,8 @@ void PutBackSpare(Spare spare);
 // the fork's (the life line's other end is in the forked sentry);
 // otherwise closing the line ends the anchor, which kills its group (the
 // spare zygote and stub copies), and the platform kills what it made
-// through its pidfds too.
+// through its pidfds too. A fork made ahead that no fork took is killed
+// (its anchor then ends its group).
 void LetGoOfSpare(Kernel& k, Spare& spare, bool child_took_it);
 
 // A forked sentry of ours: reaped by a later fork or spare once it ends.

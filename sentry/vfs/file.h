@@ -85,6 +85,10 @@ struct ForkFileContext {
   // the init's stdio files was; other stdio files go by access mode.
   int stdio[3] = {-1, -1, -1};
   std::map<const FileDescription*, int> stdio_slot;
+  // A fork made ahead of its request (sentry/sfork's ahead forks) has no
+  // stdio yet (stdio[slot] < 0): its stdio files let go of the seed's host
+  // fds and wait here, to adopt again once the request brings the stdio.
+  std::vector<std::shared_ptr<FileDescription>> stdio_later;
   // Work that must wait until every file has adopted (an epoll instance
   // registers its files' new PollFd()s): the sfork code runs these in order
   // after the walk; an error fails the fork like a refusal.

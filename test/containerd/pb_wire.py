@@ -1,5 +1,6 @@
 """Protobuf wire-format pieces the containerd test scripts build requests
-from by hand (no generated code): varints and length-delimited fields."""
+from by hand (no generated code): varints and length-delimited fields,
+and a reader of the answers' fields."""
 
 
 def varint(n):
@@ -16,3 +17,34 @@ def varint(n):
 def field_bytes(num, data):
     """Field `num` with wire type 2 (bytes, strings, sub-messages)."""
     return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def read_varint(buf, i):
+    """The varint at buf[i:], and the index after it."""
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def fields(buf):
+    """(number, value) of each field of a message: ints, or bytes."""
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = read_varint(buf, i)
+        elif wire == 2:
+            n, i = read_varint(buf, i)
+            v, i = buf[i:i + n], i + n
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            v, i = buf[i:i + n], i + n
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield num, v

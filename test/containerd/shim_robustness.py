@@ -9,7 +9,7 @@ import socket
 import struct
 import sys
 
-from pb_wire import field_bytes
+from pb_wire import field_bytes, fields
 
 
 def request(service, method, payload=b""):
@@ -22,42 +22,11 @@ def frame(stream, data, typ=1, length=None):
     return struct.pack(">IIBB", n, stream, typ, 0) + data
 
 
-def read_varint(buf, i):
-    shift = n = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
-
-
 def status_code(body):
     """The code in Response.status (field 1), 0 when absent."""
-    i = 0
-    while i < len(body):
-        key, i = read_varint(body, i)
-        if key & 7 == 2:
-            ln, i = read_varint(body, i)
-            sub = body[i:i + ln]
-            i += ln
-            if key >> 3 == 1:
-                j = 0
-                while j < len(sub):
-                    k, j = read_varint(sub, j)
-                    if k == (1 << 3):
-                        code, j = read_varint(sub, j)
-                        return code
-                    if k & 7 == 2:
-                        ln2, j = read_varint(sub, j)
-                        j += ln2
-                    else:
-                        _, j = read_varint(sub, j)
-        elif key & 7 == 0:
-            _, i = read_varint(body, i)
-        else:
-            raise ValueError("unexpected wire type")
+    for num, value in fields(body):
+        if num == 1:
+            return dict(fields(value)).get(1, 0)
     return 0
 
 

@@ -7,11 +7,17 @@
 # outlives its seed, the lifecycle commands work on it, bad requests fail
 # with one line and leave nothing, and fork+delete cycles leak nothing.
 #
-#   bazel test //test/sfork:sfork_test   (or: sfork_test.sh SEEDSC SEED_PROG [PLATFORM])
+#   bazel test //test/sfork:sfork_test
+#   (or: sfork_test.sh SEEDSC SEED_PROG [PLATFORM [FORK_AHEAD]])
+#
+# FORK_AHEAD is the seeds' dev.seedvisor.fork-ahead (default 1: most forks
+# are taken by a fork made ahead; 0: every fork host-forks the sentry on
+# its path, sfork_noahead_test).
 set -u
-SEEDSC="$(realpath "${1:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM]}")"
-PROG="$(realpath "${2:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM]}")"
+SEEDSC="$(realpath "${1:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM [FORK_AHEAD]]}")"
+PROG="$(realpath "${2:?usage: sfork_test.sh SEEDSC SEED_PROG [PLATFORM [FORK_AHEAD]]}")"
 PLATFORM="${3:-systrap}"
+AHEAD="${4:-1}"
 BUSYBOX=/bin/busybox
 T="$(mktemp -d /tmp/sforktest.XXXXXX)"
 ROOT="$T/state"
@@ -52,13 +58,14 @@ cp "$BUSYBOX" "$B/rootfs/bin/busybox"
 for a in sh echo cat ls sleep true; do ln -s busybox "$B/rootfs/bin/$a"; done
 cp "$PROG" "$B/rootfs/bin/seed_prog"
 (cd "$B" && "$SEEDSC" spec) || { echo "FAIL: seedsc spec"; exit 1; }
-python3 - "$B/config.json" <<'EOF'
+python3 - "$B/config.json" "$AHEAD" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/seed_prog"]
 # A writable root: an overlay whose upper layer is a tmpfs (/tmp here).
 c["root"]["readonly"] = False
+c.setdefault("annotations", {})["dev.seedvisor.fork-ahead"] = sys.argv[2]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 EOF
 
@@ -483,8 +490,9 @@ procs_stable() {  # NS: the count once two reads 0.2 s apart agree (5 s at most)
 }
 n_paused=$(procs_stable "$NS2")
 # A pool of spares (2 by default), each an anchor, a zygote and a stub copy
-# per address space (one here).
-check_eq "a paused seed keeps 2 spares of 3 processes" "6" "$((n_paused - n_running))"
+# per address space (one here); $AHEAD of them forked ahead: its sentry too.
+check_eq "a paused seed keeps 2 spares of 3 processes ($AHEAD forked ahead)" \
+  "$((6 + AHEAD))" "$((n_paused - n_running))"
 expect_fail "fork into an existing id" 'container "f1" already exists' fork s2 f1
 expect_fail "fork into a missing cgroup" 'no such cgroup' fork --cgroup "$CG-missing" s2 x3
 # A cgroup with no room for another host task (pids.max 1; joining it is
@@ -497,24 +505,74 @@ for _ in $(seq 100); do [[ -s /sys/fs/cgroup/pids/"$CG-full"/cgroup.procs ]] || 
 rmdir /sys/fs/cgroup/pids/"$CG-full"
 expect_fail "fork with a bad id" 'x/y' fork s2 x/y
 
-# The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-32).
+# The pool's size is the seed's annotation dev.seedvisor.fork-spares (1-32),
+# how many of it are forks made ahead dev.seedvisor.fork-ahead (0-32).
 BA="$T/bundle-spares"
 mkdir -p "$BA" && cp "$B/config.json" "$BA/" && ln -s "$B/rootfs" "$BA/rootfs"
-python3 - "$BA/config.json" <<'EOF2'
+bad_annotation() {  # NAME VALUE MESSAGE: create refuses, one line, nothing left
+  python3 - "$BA/config.json" "$1" "$2" <<'EOF2'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["annotations"] = {"dev.seedvisor.fork-spares": "33"}
+c["annotations"] = {sys.argv[2]: sys.argv[3]}
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 EOF2
-# (Output to a file: a sandbox that did start would hold a $(...) pipe open.)
-"${S[@]}" create --bundle "$BA" bad-spares </dev/null >"$T/bad-spares.out" 2>&1
-rc=$? out=$(cat "$T/bad-spares.out")
-if [[ $rc != 0 && "$out" == *'dev.seedvisor.fork-spares: "33" is not a number from 1 to 32'* &&
-      $(wc -l <<<"$out") == 1 && -z "$("${S[@]}" list --quiet | grep -x bad-spares)" ]]; then
-  ok "fork-spares out of range: one line, nothing left"
+  # (Output to a file: a sandbox that did start would hold a $(...) pipe open.)
+  "${S[@]}" create --bundle "$BA" bad-count </dev/null >"$T/bad-count.out" 2>&1
+  local rc=$? out
+  out=$(cat "$T/bad-count.out")
+  if [[ $rc != 0 && "$out" == *"$3"* && $(wc -l <<<"$out") == 1 &&
+        -z "$("${S[@]}" list --quiet | grep -x bad-count)" ]]; then
+    ok "$1 out of range: one line, nothing left"
+  else
+    bad "$1 out of range"; echo "  rc=$rc out=$(printf '%q' "$out")"
+  fi
+}
+bad_annotation dev.seedvisor.fork-spares 33 'dev.seedvisor.fork-spares: "33" is not a number from 1 to 32'
+bad_annotation dev.seedvisor.fork-ahead -1 'dev.seedvisor.fork-ahead: "-1" is not a number from 0 to 32'
+
+# --- Forks made ahead: with FORK_AHEAD > 0 a paused seed that has had
+# time keeps one whose sentry is forked and waits, and a Fork only hands
+# it the request: its "handoff" phase is all of the host-fork side
+# ("sentry_fork" 0). With 0, the Fork host-forks the sentry itself.
+procs_stable "$NS2" >/dev/null
+ahead_sock="/tmp/sforktest-ahead-$$.sock"
+out=$(timeout 30 python3 "$(dirname "$0")/fork_rpc.py" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["controlAddress"])' "$ROOT/s2/state.json")" \
+  s2 ahead1 "$ahead_sock" 2>&1)
+ahead_pid=$(sed -n 's/^pid=\([0-9]*\) .*/\1/p' <<<"$out")
+handoff=$(sed -n 's/.* handoff=\([0-9]*\) .*/\1/p' <<<"$out")
+sfork=$(sed -n 's/.* sentry_fork=\([0-9]*\)$/\1/p' <<<"$out")
+if [[ -z "$ahead_pid" ]]; then
+  bad "a Fork RPC of a seed with its spares ready"; echo "  $out"
+elif ((AHEAD > 0)); then
+  check_eq "a fork made ahead takes the Fork (handoff > 0, no sentry_fork)" "yes 0" \
+    "$( ((handoff > 0)) && echo yes || echo "no: $out") $sfork"
 else
-  bad "fork-spares out of range"; echo "  rc=$rc out=$(printf '%q' "$out")"
+  check_eq "no fork made ahead: the Fork host-forks the sentry (handoff 0, sentry_fork > 0)" \
+    "0 yes" "$handoff $( ((sfork > 0)) && echo yes || echo "no: $out")"
 fi
+[[ -n "$ahead_pid" ]] && kill -9 "$ahead_pid"
+rm -f "$ahead_sock"
+
+# A fork made ahead is a copy of the seed at its making: a control call
+# that changes the paused seed since (here a signal queued for its helper
+# thread) must not be lost to the fork that follows. The helper answers
+# SIGUSR2 on the fork's stdout once the fork runs.
+new_stdin s5 13
+"${S[@]}" create --bundle "$B" s5 <"$T/s5.in" >"$T/s5.out" 2>"$T/s5.err" && "${S[@]}" start s5
+check_eq "s5 starts its helpers" "ok" "$(ask 13 "$T/s5.out" "helpers")"
+"${S[@]}" pause s5
+NS5=$(pidns_of "$(sandbox_pid s5)")
+procs_stable "$NS5" >/dev/null  # its spares, and the fork made ahead
+"${S[@]}" kill s5 USR2
+exec 13>&-
+new_stdin f5 13
+"${S[@]}" fork s5 f5 <"$T/f5.in" >"$T/f5.out" 2>"$T/f5.err" || { bad "fork s5"; cat "$T/f5.err"; }
+for _ in $(seq 500); do [[ -s "$T/f5.out" ]] && break; sleep 0.01; done
+check_eq "a signal queued to a paused seed reaches its next fork" "0x5f80 " \
+  "$(head -c 7 "$T/f5.out")"
+exec 13>&-
+"${S[@]}" delete --force f5
+"${S[@]}" delete --force s5
 
 # --- A fork whose child never reports does not hang its seed: after the
 # deadline the child (its sentry, its anchor's process group) is killed,
@@ -567,7 +625,9 @@ listening_path() {  # PID: the path of a unix socket PID listens on, if any
 }
 long_id="stall2-$(printf 'x%.0s' {1..90})"
 seed_host_pid=$(sandbox_pid s2)
-kids_before=" $(pgrep -P "$seed_host_pid" | tr '\n' ' ') "
+# (Not a fork's child that listened before: a fork made ahead is one of
+# the seed's children already, and listens only once it has its request.)
+socks_before=" $(for c in $(pgrep -P "$seed_host_pid"); do listening_path "$c"; done | tr '\n' ' ') "
 SEEDSC_TEST_FORK_STALL=3000 timeout 30 "${S[@]}" fork s2 "$long_id" </dev/null >"$T/stall2.out" 2>&1 &
 stall_fork=$!
 stall_sock=""
@@ -575,9 +635,9 @@ for ((i = 0; i < 28; i++)); do
   [[ -n "$stall_sock" ]] && break
   sleep 0.1
   for c in $(pgrep -P "$seed_host_pid"); do
-    [[ "$kids_before" == *" $c "* ]] && continue
     stall_sock=$(listening_path "$c")
-    [[ -n "$stall_sock" ]] && break
+    [[ -n "$stall_sock" && "$socks_before" != *" $stall_sock "* ]] && break
+    stall_sock=""
   done
 done
 wait "$stall_fork"
@@ -662,17 +722,23 @@ if "${S[@]}" fork --paused --cgroup "$CG" s2 c1 </dev/null >/dev/null 2>"$T/c1.e
   # The sentry, the anchor, the zygote and the stub; c1 is a seed itself,
   # so it may already have made the spare of its own next fork (another
   # anchor, zygote and stub copy: sentry/sfork), which belongs there too.
-  # Every one but the sentry is in a process group led from the cgroup.
+  # Every one but the sentry (and the sentries it forked ahead, in its
+  # process group) is in a process group led from the cgroup.
   procs=$(cat /sys/fs/cgroup/pids/"$CG"/cgroup.procs)
   n=$(wc -l <<<"$procs")
+  pgid_of() { ps -o pgid= -p "$1" | tr -d ' '; }
+  sentries=" $pid "
+  for c in $(pgrep -P "$pid"); do
+    [[ "$(pgid_of "$c")" == "$(pgid_of "$pid")" ]] && sentries+="$c "
+  done
   strays=0
   for p in $procs; do
-    [[ $p == "$pid" ]] && continue
-    pg=$(ps -o pgid= -p "$p" | tr -d ' ')
-    grep -qx "$pg" <<<"$procs" || strays=$((strays + 1))
+    [[ "$sentries" == *" $p "* ]] && continue
+    grep -qx "$(pgid_of "$p")" <<<"$procs" || strays=$((strays + 1))
   done
-  # (4 processes, and up to 2 spares of 3.)
-  if grep -qx "$pid" /sys/fs/cgroup/memory/"$CG"/cgroup.procs && ((n >= 4 && n <= 4 + 2 * 3 && strays == 0)); then
+  # (4 processes, and up to 2 spares of 3, $AHEAD of them forked ahead.)
+  if grep -qx "$pid" /sys/fs/cgroup/memory/"$CG"/cgroup.procs &&
+     ((n >= 4 && n <= 4 + 2 * 3 + AHEAD && strays == 0)); then
     ok "fork --cgroup moves the fork's processes ($n)"; else bad "fork --cgroup ($pid, $n, $strays)"; fi
   "${S[@]}" delete --force c1
   # At once: delete returns once the fork's host processes have exited

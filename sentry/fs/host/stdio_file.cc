@@ -63,6 +63,13 @@ HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
 absl::Status HostStdioFile::AdoptInForkChild(ForkFileContext& ctx) {
   int slot = (flags() & O_ACCMODE) == O_RDONLY ? 0 : 1;
   if (auto it = ctx.stdio_slot.find(this); it != ctx.stdio_slot.end()) slot = it->second;
+  if (ctx.stdio[slot] < 0) {
+    // A fork made ahead: the seed's copy goes now, the child's comes later.
+    close(fd_);
+    fd_ = -1;
+    ctx.stdio_later.push_back(shared_from_this());
+    return absl::OkStatus();
+  }
   int fd = fcntl(ctx.stdio[slot], F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("dup of the child's stdio: ", strerror(errno)));
   close(fd_);  // our copy of the seed's: the seed keeps its own
