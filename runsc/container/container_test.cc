@@ -321,7 +321,7 @@ TEST(LeftoverTest, ADirBeingMadeIsNeverALeftover) {
   EXPECT_EQ(Names(root), std::vector<std::string>{"new"});
 }
 
-// On a file system without RENAME_NOREPLACE (NFS, older overlayfs:
+// On a file system without RENAME_NOREPLACE (older overlayfs, FUSE:
 // renameat2 fails with EINVAL) CreateDir renames after a check, both under
 // a lock of <root>. A second create of the id that comes between the
 // first's check and rename waits for that rename and then finds the id

@@ -76,10 +76,13 @@ std::string FileSystemOf(const std::string& path) {
   return type;
 }
 
-// rename(2) where renameat2's RENAME_NOREPLACE is missing (EINVAL: NFS,
-// older overlayfs and FUSE; ENOSYS: a kernel before 3.15): `to` checked
+// rename(2) where renameat2's RENAME_NOREPLACE is missing (EINVAL: older
+// overlayfs and FUSE, NFS; ENOSYS: a kernel before 3.15): `to` checked
 // absent, then renamed onto, both under an exclusive flock of <root>
-// itself. Race-free among CreateDir's callers, the only makers of dirs in
+// itself. Not on NFS: there flock is emulated with fcntl locks, which need
+// a file open for writing, and a directory cannot be: the lock fails and
+// the create with it, in one line naming the file system (a --root on NFS
+// is not supported). Race-free among CreateDir's callers, the only makers of dirs in
 // <root>: on one root all of them find RENAME_NOREPLACE missing and take
 // this lock, so no other can put a dir at `to` between the check and the
 // rename. Without it, a rename(2) would replace one made meanwhile (it
