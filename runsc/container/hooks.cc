@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,28 @@ void JoinNamespaces(pid_t ns_pid) {
   _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
 }
 
+// Writes what fits of `data` into the non-blocking `fd`, a pipe whose
+// reader may have gone, without a SIGPIPE that the caller's disposition
+// would turn into its death: a library must not depend on its caller
+// ignoring SIGPIPE. The write's SIGPIPE (sent to this thread, pipe(7)) is
+// blocked meanwhile and taken back unless one was pending already.
+void WriteWithoutSigpipe(int fd, const std::string& data) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  if (write(fd, data.data(), data.size()) < 0 && errno == EPIPE && !was_pending) {
+    const timespec now = {0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  // Otherwise EAGAIN or a short write: the hook did not want it all.
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::string& state,
                     pid_t ns_pid) {
   int in[2];
@@ -81,12 +104,10 @@ absl::Status RunOne(const std::string& name, const oci::Hook& h, const std::stri
     _exit(127);
   }
   close(in[0]);
-  // The hook may not read its stdin: never let that block us (SIGPIPE is
-  // ignored in seedsc; a short write is fine).
+  // The hook may not read its stdin, or may have exited already: never let
+  // that block or kill us (a short write is fine).
   fcntl(in[1], F_SETFL, O_NONBLOCK);
-  if (write(in[1], state.data(), state.size()) < 0) {
-    // EAGAIN/EPIPE: the hook did not want it all.
-  }
+  WriteWithoutSigpipe(in[1], state);
   close(in[1]);
   int64_t deadline = h.timeout_s ? NowMs() + *h.timeout_s * 1000LL : 0;
   int status = 0;
