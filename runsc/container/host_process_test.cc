@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,12 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
+#include "test/syscalls/test_util.h"
 
 namespace seedvisor::container {
 namespace {
 
 using testing_files::Put;
 using testing_files::Slurp;
+using syscall_test::HaveCap;
 
 pid_t SleepingChild() {
   const pid_t pid = fork();
@@ -82,14 +83,6 @@ std::string InNewPidNamespace(T body) {
   return said;
 }
 
-// Whether this process has CAP_SYS_ADMIN in its effective set.
-bool HaveCapSysAdmin() {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  return syscall(SYS_capget, &header, data) == 0 &&
-         (data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) != 0;
-}
-
 // Writes "`what`=`value`" as a line to `fd`, for InNewPidNamespace's caller.
 void Say(int fd, const char* what, long value) {
   const std::string line = absl::StrCat(what, "=", value, "\n");
@@ -141,7 +134,7 @@ TEST(ProcessIdentityTest, AnotherStartTimeOrBootIsAnotherProcess) {
 // test's own). EndProcess (what `seedsc delete` does) neither kills nor
 // waits for the new one.
 TEST(ProcessIdentityTest, AReusedPidIsNotKilled) {
-  if (!HaveCapSysAdmin()) {
+  if (!HaveCap(CAP_SYS_ADMIN)) {
     GTEST_SKIP() << "needs CAP_SYS_ADMIN: a pid namespace of its own, and ns_last_pid there";
   }
   const std::string said = InNewPidNamespace([](int out) {
@@ -367,7 +360,7 @@ bool Exited(pid_t pid) {
 // once that has exited too (it reaps the sentry first): AwaitNamespaceEnd
 // waits for it, and says so when it does not exit in time (stopped here).
 TEST(NamespaceInitTest, WaitsForPid1AfterTheSentry) {
-  if (!HaveCapSysAdmin()) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
+  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
   Namespace ns = StartNamespace(1);
   ASSERT_EQ(ns.children.size(), 1u) << "the namespace could not be made";
   const ProcessIdentity sentry = Identity(ns.children[0]);
@@ -397,7 +390,7 @@ TEST(NamespaceInitTest, WaitsForPid1AfterTheSentry) {
 // A fork of the sandbox that lives on in the namespace keeps its pid 1:
 // AwaitNamespaceEnd does not wait for it then.
 TEST(NamespaceInitTest, Pid1StaysForAForkThatLivesOn) {
-  if (!HaveCapSysAdmin()) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
+  if (!HaveCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs CAP_SYS_ADMIN (a pid namespace)";
   Namespace ns = StartNamespace(2);
   ASSERT_EQ(ns.children.size(), 2u) << "the namespace could not be made";
   const ProcessIdentity sentry = Identity(ns.children[0]);
