@@ -164,6 +164,10 @@ class ControlServer {
   // reported as the Fork's failure) before the fork reported.
   [[noreturn]] static void ServeForkChild(ControlServer* child, ttrpc::Server* server,
                                           sentry::HostThread serve, bool paused);
+  // In a forked sentry, on a thread of its own: once the sandbox's anchor
+  // has died before it, the sandbox ends as on Shutdown (its host
+  // processes killed first; sentry::WatchOwnAnchor).
+  void EndWithAnchor();
   // On a thread of its own, off the request path: has the paused sandbox
   // make what its next Forks take (sentry::PrepareForkSpare, up to
   // cfg_.fork_spares), after `delay`.

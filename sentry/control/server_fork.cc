@@ -124,11 +124,25 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
   }
   // The accept loop's own thread: it starts before anything is served.
   std::move(serve).Run([server] { server->Serve(); });
+  child->RunInBackground([child] { child->EndWithAnchor(); });
   if (init != nullptr) child->WatchInit(child->first_, init);  // also if the init has exited by now
   if (paused) child->PrepareForkSpareAsync();   // a new seed
   child->WaitShutdown();
   usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
   _exit(0);
+}
+
+void ControlServer::EndWithAnchor() {
+  if (!sentry::WatchOwnAnchor()) return;
+  {
+    absl::MutexLock l(&mu_);
+    if (ending_) return;  // our Shutdown ended the anchor's group
+  }
+  Log::Warning("container %s: the sandbox's anchor process died before it (the OOM killer? a "
+               "kill?): its host processes were killed, and the sandbox ends", cfg_.id);
+  if (absl::StatusOr<v1::ShutdownResponse> r = Shutdown(v1::ShutdownRequest()); !r.ok()) {
+    Log::Warning("container %s: ending the sandbox: %s", cfg_.id, r.status().ToString());
+  }
 }
 
 void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {

@@ -334,6 +334,17 @@ void ReapEndedForks();
 // `deadline` is on sentry::MonotonicNow()'s clock (mono_clock.h).
 bool EndHostProcesses(Kernel& k, absl::Duration deadline);
 
+// In a forked sentry, on a thread of its own: blocks until the sandbox's
+// anchor has exited, then kills the anchor's process group (the fork's
+// zygote and stubs) and returns true. The anchor ends that group once this
+// sentry dies; if the anchor died first (the OOM killer, a stray kill),
+// nothing would: the caller ends the sandbox then (unless it is ending
+// already: its own EndHostProcesses kills the anchor too). False at once
+// in a sentry that has no anchor (a booted one: its zygote, its child,
+// has a parent-death signal), or if the anchor cannot be watched (said in
+// a warning).
+bool WatchOwnAnchor();
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SFORK_SFORK_H_

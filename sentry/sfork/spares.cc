@@ -1,7 +1,9 @@
 #include "sentry/sfork/spares.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,9 +60,14 @@ absl::Status Fail(std::string_view what, int err) {
 }
 
 // In a forked sentry: the write end of its own anchor's life line, held for
-// its whole life, and that anchor (alive while the line is open).
+// its whole life, and that anchor (alive while the line is open, unless
+// killed from outside) with a pidfd of it (WatchOwnAnchor), opened before
+// the report, while the anchor is surely unreaped: the seed reaps it only
+// once the fork is finished (LetGoOfSpare).
 int own_life_fd_ = -1;
 pid_t own_anchor_ = -1;
+int own_anchor_pidfd_ = -1;
+int own_anchor_pidfd_errno_ = 0;  // pidfd_open's, if it failed
 
 // Our children that end on their own: forked sentries and anchors, reaped
 // on the next fork or spare once they have.
@@ -69,6 +76,32 @@ std::vector<pid_t> forked_;
 void ReapForked() {
   for (auto it = forked_.begin(); it != forked_.end();) {
     it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
+  }
+}
+
+// The anchor is a fork of the sentry: the OOM killer counts the resident
+// pages it shares copy-on-write with the sentry as its own (oom_badness()
+// reads the mm's rss), so it may pick the anchor as readily as the
+// sentry; and with the anchor gone, nothing ends the fork's zygote and
+// stubs once the sentry dies. It holds nothing the host needs back: never
+// the OOM killer's victim (proc_pid_oom_score_adj(5)). Lowering it needs
+// CAP_SYS_RESOURCE, which the sentry dropped, or the floor the sentry set
+// while it held it and the anchor inherits (oom_floor.h): where
+// neither is there, a Debug line says so, once.
+void KeepFromOomKiller(pid_t anchor) {
+  static bool told = false;  // under the caller's fork lock
+  char path[48];
+  snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", anchor);
+  static constexpr char kNever[] = "-1000";
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  const bool ok =
+      fd >= 0 && write(fd, kNever, sizeof(kNever) - 1) == static_cast<ssize_t>(sizeof(kNever) - 1);
+  const int err = errno;
+  if (fd >= 0) close(fd);
+  if (!ok && !told) {
+    told = true;
+    Log::Debug("sandbox fork: the anchor's oom_score_adj stays as it was (%s): the OOM killer "
+               "may pick it", std::strerror(err));
   }
 }
 
@@ -188,6 +221,7 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
   }
   // Its group exists from here on (the anchor does the same; no race).
   setpgid(anchor, 0);
+  KeepFromOomKiller(anchor);
   Spare spare;
   spare.anchor = anchor;
   spare.life_fd = life[1];
@@ -273,8 +307,11 @@ void AdoptSpareInForkChild(const Spare& spare) {
   // Our parent's anchor line is not ours to hold, nor are the lines of its
   // other spares; the spare's line is.
   if (own_life_fd_ >= 0) close(own_life_fd_);
+  if (own_anchor_pidfd_ >= 0) close(own_anchor_pidfd_);
   own_life_fd_ = spare.life_fd;
   own_anchor_ = spare.anchor;
+  own_anchor_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, spare.anchor, 0));
+  own_anchor_pidfd_errno_ = own_anchor_pidfd_ < 0 ? errno : 0;
   for (Spare& other : spares_) {
     close(other.life_fd);
     if (other.ahead()) {
@@ -322,6 +359,32 @@ void ReapEndedForks() { ReapForked(); }
 void DropForkSpare(Kernel& k) {
   DropSpares(k);
   ReapForked();
+}
+
+bool WatchOwnAnchor() {
+  if (own_anchor_ <= 0) return false;  // a booted sentry: its zygote is its child
+  if (own_anchor_pidfd_ < 0) {
+    // ESRCH: gone and reaped already (it cannot be: see own_anchor_pidfd_).
+    if (own_anchor_pidfd_errno_ != ESRCH) {
+      Log::Warning("sandbox fork: no pidfd of the sandbox's anchor %d (%s): nothing ends its host "
+                   "processes should the anchor die first", own_anchor_,
+                   std::strerror(own_anchor_pidfd_errno_));
+      return false;
+    }
+  } else {
+    // Readable once the anchor has exited (pidfd_open(2)).
+    pollfd p = {.fd = own_anchor_pidfd_, .events = POLLIN, .revents = 0};
+    for (int r; (r = poll(&p, 1, -1)) <= 0;) {
+      if (r < 0 && errno != EINTR) {
+        Log::Warning("sandbox fork: waiting on the sandbox's anchor %d: %s", own_anchor_,
+                     std::strerror(errno));
+        return false;
+      }
+    }
+  }
+  // Its group still bears its pid while a member lives, reaped or not.
+  kill(-own_anchor_, SIGKILL);
+  return true;
 }
 
 bool EndHostProcesses(Kernel& k, absl::Duration deadline) {

@@ -2,8 +2,9 @@
 # No stub of a forked sandbox outlives its sentry (issue 16), as
 # test/hostile/leftover_test.sh checks for a booted one. A seed whose guest
 # runs a process and a shell that execs without end is forked; the fork's
-# sentry is SIGKILLed, alone or just after the fork's zygote; within 10 s
-# no host process of the fork's process group may live.
+# sentry is SIGKILLed, alone or just after the fork's zygote, or its anchor
+# is, alone or just before the sentry; within 10 s no host process of the
+# fork's process group may live, nor its sentry.
 #
 # A fork's stubs cannot die with their parent: every one of them (the
 # fork's zygote, the copies of the seed's stubs, the guest forks of those)
@@ -11,9 +12,14 @@
 # (PR_SET_PDEATHSIG fires on the parent's death only). Their tie is the
 # fork's anchor, leader of their process group, which kills the group once
 # the forked sentry's end of its life line closes (sentry/sfork/spares.h).
-# Not covered: the anchor SIGKILLed first, then the forked sentry (the
-# fork's zygote, stub copies and guest stubs all stay; nothing watches the
-# anchor).
+# Should the anchor die first (the OOM killer could pick it: it shares the
+# sentry's pages), the forked sentry, which watches its pidfd, kills that
+# group and ends the sandbox: the anchor SIGKILLed alone, or 0.2 s before
+# the sentry, leaves nothing either (old seedsc: the fork's zygote, stub
+# copies and guest stubs all stayed, and the sentry ran on). Where root
+# holds CAP_SYS_RESOURCE the anchor is never the OOM killer's victim
+# (oom_score_adj -1000, sentry/sfork/oom_floor.h). Not covered: the anchor
+# and the sentry killed at the same moment.
 #
 #   fork_leftover_test.sh SEEDSC [PLATFORM]
 set -u
@@ -51,9 +57,10 @@ busybox_bundle "$SEEDSC" "$B" '["/bin/sh", "-c", "sleep 1000 & while :; do /bin/
   { echo "FAIL: a paused seed"; cat "$T/seed.err"; exit 1; }
 
 # kill_case NAME WHAT: forks the seed into a new sandbox, then SIGKILLs
-# WHAT ("sentry", or "zygote,sentry": the fork's zygote first) and counts
-# the fork's host processes still alive 10 s later (its anchor's group:
-# the anchor, the fork's zygote, its stubs).
+# WHAT ("sentry"; "zygote,sentry": the fork's zygote first; "anchor",
+# "anchor,sentry") 0.2 s apart and counts the fork's host processes still
+# alive 10 s later (its anchor's group: the anchor, the fork's zygote, its
+# stubs; and its sentry, which must end with its anchor).
 n=0
 kill_case() {
   n=$((n + 1))
@@ -141,25 +148,51 @@ if len(stubs) < 2 or len(zygotes) != 1:
     print("no fork to kill: sentry %d, stub groups %s, stubs %s, zygotes %s"
           % (sentry, groups, stubs, zygotes))
     sys.exit(0)
+# The anchor leads the group (the group bears its pid).
+try:
+    with open("/proc/%d/oom_score_adj" % group) as f:
+        print("anchor_oom_score_adj", f.read().strip())
+except OSError:
+    print("anchor_oom_score_adj ?")
+victims = {"zygote": zygotes[0], "anchor": group, "sentry": sentry}
 for victim in what.split(","):
     try:
-        os.kill(zygotes[0] if victim == "zygote" else sentry, signal.SIGKILL)
+        os.kill(victims[victim], signal.SIGKILL)
     except ProcessLookupError:
         pass
     time.sleep(0.2)
+
+def left():
+    st = stat(sentry)
+    return alive_in(group) + ([sentry] if st is not None and st[0] not in "ZX" else [])
+
 deadline = time.time() + 10
-while alive_in(group) and time.time() < deadline:
+while left() and time.time() < deadline:
     time.sleep(0.1)
-left = alive_in(group)
-print(len(left), *(["(" + "; ".join("%d %s" % (p, stat(p)) for p in left) + ")"] if left else []))
+gone = left()
+print(len(gone), *(["(" + "; ".join("%d %s" % (p, stat(p)) for p in gone) + ")"] if gone else []))
 PY
 )"
+  local oom
+  oom="$(sed -n 's/^anchor_oom_score_adj //p' <<<"$out")"
+  out="$(grep -v '^anchor_oom_score_adj ' <<<"$out")"
   if [[ "$out" == 0 ]]; then ok "$1: nothing of the fork left"; else
     bad "$1: host processes of the fork alive 10 s after SIGKILL of its $2: $out"
   fi
+  if [[ -n "$oom" ]]; then
+    if [[ "$oom" == -1000 ]]; then ok "$1: the anchor's oom_score_adj is -1000"
+    elif ((cap_sys_resource)); then bad "$1: the anchor's oom_score_adj is $oom, not -1000"
+    else echo "NOTE: $1: the anchor's oom_score_adj is $oom: root lacks CAP_SYS_RESOURCE here"
+    fi
+  fi
   "${S[@]}" delete --force "$id" >/dev/null 2>&1
 }
+# Whether root may lower an oom_score_adj here (CapEff bit 24): then the
+# anchor's must be -1000.
+cap_sys_resource=$(( (0x$(sed -n 's/^CapEff:\t*//p' /proc/self/status) >> 24) & 1 ))
 kill_case "the forked sentry killed" sentry
+kill_case "the fork's anchor killed: the sandbox ends" anchor
+kill_case "the fork's anchor killed, then its sentry" anchor,sentry
 kill_case "the fork's zygote killed, then its sentry" zygote,sentry
 kill_case "the forked sentry killed (again)" sentry
 
