@@ -206,30 +206,8 @@ TEST_F(MountNsTest, ReadingAnExitedProcessProcFilesLeavesItsMountIdle) {
   const std::string a = dir_ + "/a";
   const int result = InOwnNamespace([&] {
     if (!MountTmpfs(a)) return 2;
-    std::atomic<int> pid{0};
-    std::atomic<long> reads{0};
-    std::atomic<bool> stop{false};
-    auto read_proc = [&] {
-      char buf[8192];
-      while (!stop.load()) {
-        const int p = pid.load();
-        if (p == 0) {
-          sched_yield();
-          continue;
-        }
-        const std::string dir = "/proc/" + std::to_string(p);
-        for (const char* f : {"/status", "/mountinfo", "/mounts"}) {
-          const int fd = open((dir + f).c_str(), O_RDONLY);
-          if (fd < 0) continue;
-          while (read(fd, buf, sizeof(buf)) > 0) {
-          }
-          close(fd);
-        }
-        (void)!readlink((dir + "/ns/mnt").c_str(), buf, sizeof(buf));
-        reads.fetch_add(1);
-      }
-    };
-    std::thread r1(read_proc), r2(read_proc);
+    const std::vector<std::string> files = {"status", "mountinfo", "mounts", "ns/mnt"};
+    ProcReaders readers({files, files});
     int bad = 0;
     const int64_t until = NowMs() + 10000;  // forks are slow on a loaded host
     for (int i = 0; i < 300 && bad == 0 && NowMs() < until; ++i) {
@@ -247,10 +225,8 @@ TEST_F(MountNsTest, ReadingAnExitedProcessProcFilesLeavesItsMountIdle) {
         _exit(0);
       }
       close(go[0]);
-      pid.store(c);
-      // The readers are at it when the child exits.
-      const long seen = reads.load();
-      SpinUntil([&] { return reads.load() >= seen + 2; });
+      readers.Watch(c);
+      readers.AwaitRounds(2);  // the readers are at it when the child exits
       close(go[1]);
       if (c < 0 || WaitCode(c) != 0) {
         bad = 3;
@@ -260,9 +236,6 @@ TEST_F(MountNsTest, ReadingAnExitedProcessProcFilesLeavesItsMountIdle) {
         bad = 5;
       }
     }
-    stop.store(true);
-    r1.join();
-    r2.join();
     return bad;
   });
   EXPECT_EQ(result, 0);

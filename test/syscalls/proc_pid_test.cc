@@ -434,38 +434,7 @@ TEST(ProcFdinfoTest, ListsOpenFds) {
 // child's fd table (an fdinfo read) or of its files (a listing) kept the
 // write end open past the exit (EAGAIN, exit 4).
 TEST(ProcFdinfoTest, ReadersKeepNoFileOfAnExitedProcessOpen) {
-  std::atomic<int> pid{0};
-  std::atomic<long> reads{0};
-  std::atomic<bool> stop{false};
-  auto reader = [&](bool listing) {
-    char buf[4096];
-    while (!stop.load()) {
-      const int p = pid.load();
-      if (p == 0) {
-        sched_yield();
-        continue;
-      }
-      const std::string dir = "/proc/" + std::to_string(p);
-      if (listing) {
-        for (const char* sub : {"/fd", "/fdinfo"}) {
-          const int fd = open((dir + sub).c_str(), O_RDONLY | O_DIRECTORY);
-          if (fd < 0) continue;
-          while (syscall(SYS_getdents64, fd, buf, sizeof(buf)) > 0) {
-          }
-          close(fd);
-        }
-      } else {
-        const int fd = open((dir + "/fdinfo/2").c_str(), O_RDONLY);
-        if (fd >= 0) {
-          while (read(fd, buf, sizeof(buf)) > 0) {
-          }
-          close(fd);
-        }
-      }
-      reads.fetch_add(1);
-    }
-  };
-  std::thread r1(reader, true), r2(reader, false);
+  ProcReaders readers({{"fd/", "fdinfo/"}, {"fdinfo/2"}});
   int bad = 0;
   const int64_t until = NowMs() + 10000;
   for (int i = 0; i < 200 && bad == 0 && NowMs() < until; ++i) {
@@ -489,9 +458,8 @@ TEST(ProcFdinfoTest, ReadersKeepNoFileOfAnExitedProcessOpen) {
       bad = 2;
       break;
     }
-    pid.store(c);
-    const long seen = reads.load();
-    while (reads.load() < seen + 2) sched_yield();  // the readers are at it
+    readers.Watch(c);
+    readers.AwaitRounds(2);  // the readers are at it
     close(go[1]);
     siginfo_t info;
     if (waitid(P_PID, c, &info, WEXITED | WNOWAIT) != 0) {
@@ -507,13 +475,10 @@ TEST(ProcFdinfoTest, ReadersKeepNoFileOfAnExitedProcessOpen) {
         bad = 5;
       }
     }
-    pid.store(0);
+    readers.Watch(0);
     if (waitpid(c, nullptr, 0) != c && bad == 0) bad = 6;
     close(p[0]);
   }
-  stop.store(true);
-  r1.join();
-  r2.join();
   EXPECT_EQ(bad, 0);
 }
 

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,6 +181,53 @@ bool SandboxHostBefore(int major, int minor) {
   int ma = 0, mi = 0;
   if (release == nullptr || sscanf(release, "%d.%d", &ma, &mi) != 2) return false;
   return ma < major || (ma == major && mi < minor);
+}
+
+ProcReaders::ProcReaders(const std::vector<std::vector<std::string>>& lists) {
+  for (const std::vector<std::string>& names : lists) {
+    threads_.emplace_back([this, names] { Read(names); });
+  }
+}
+
+ProcReaders::~ProcReaders() {
+  stop_.store(true);
+  for (std::thread& t : threads_) t.join();
+}
+
+void ProcReaders::AwaitRounds(long n) const {
+  const long until = rounds_.load() + n;
+  while (rounds_.load() < until) sched_yield();
+}
+
+void ProcReaders::Read(const std::vector<std::string>& names) {
+  char buf[8192];
+  while (!stop_.load()) {
+    const pid_t pid = pid_.load();
+    if (pid == 0) {
+      sched_yield();
+      continue;
+    }
+    const std::string dir = "/proc/" + std::to_string(pid) + "/";
+    for (const std::string& name : names) {
+      const std::string path = dir + name;
+      if (name.back() == '/') {
+        const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY);
+        if (fd < 0) continue;
+        while (syscall(SYS_getdents64, fd, buf, sizeof(buf)) > 0) {
+        }
+        close(fd);
+      } else if (name.rfind("ns/", 0) == 0) {
+        (void)!readlink(path.c_str(), buf, sizeof(buf));
+      } else {
+        const int fd = open(path.c_str(), O_RDONLY);
+        if (fd < 0) continue;
+        while (read(fd, buf, sizeof(buf)) > 0) {
+        }
+        close(fd);
+      }
+    }
+    rounds_.fetch_add(1);
+  }
 }
 
 }  // namespace syscall_test

@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -185,6 +187,40 @@ inline void ArmHangGuard(unsigned seconds) {
 }
 
 inline void DisarmHangGuard() { alarm(0); }
+
+// Threads that read files of /proc/PID over and over, PID being the
+// process last named to Watch (none while it is 0), for a test that races
+// a process's exit against readers of its /proc files. One thread per
+// list; a name ending in '/' is a directory, listed (getdents64); one
+// under "ns/" a link, read with readlink (an open would hold the
+// namespace); any other a file, read to its end. No gtest assertion: a
+// forked child may use it. Stopped and joined when it goes.
+//
+//   ProcReaders readers({{"fd/", "fdinfo/"}, {"fdinfo/2"}});
+//   readers.Watch(child);
+//   readers.AwaitRounds(2);  // they are at it
+//   ... let the child exit; check what its exit undid ...
+//   readers.Watch(0);
+class ProcReaders {
+ public:
+  explicit ProcReaders(const std::vector<std::vector<std::string>>& lists);
+  ~ProcReaders();
+  ProcReaders(const ProcReaders&) = delete;
+  ProcReaders& operator=(const ProcReaders&) = delete;
+
+  void Watch(pid_t pid) { pid_.store(pid); }
+  // Returns once the threads together have read `n` more rounds of their
+  // lists since the call.
+  void AwaitRounds(long n) const;
+
+ private:
+  void Read(const std::vector<std::string>& names);
+
+  std::atomic<pid_t> pid_{0};
+  std::atomic<long> rounds_{0};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace syscall_test
 
