@@ -94,21 +94,36 @@ for label, build in (("seedsc", seedsc), ("base", seedsc_base)):
 runtimes.append(("runc", ["bash", runc_do] if runc_do else None, None))
 runtimes.append(("runsc", [runsc, "--network=none", "do"] if runsc else None, None))
 
+# How long a run that timed out has to end on SIGTERM before SIGKILL.
+TERM_GRACE_S = 10
+
+def killpg(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
 def run(argv, env):
     """(exit status, stdout, stderr) of one run, or None if it took more
     than `timeout` s: then its whole process group goes (it runs in a
     session of its own), the guest's threads with `seedsc do` (or runc's
-    or runsc's), so that none is left loading the rounds after it."""
+    or runsc's), so that none is left loading the rounds after it. SIGTERM
+    first, so that a runtime removes its sandbox (its state, its cgroup),
+    then SIGKILL for what is left TERM_GRACE_S later."""
     p = subprocess.Popen(argv, cwd="/tmp", stdin=subprocess.DEVNULL, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        killpg(p.pid, signal.SIGTERM)
         try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            p.communicate(timeout=TERM_GRACE_S)
+        except subprocess.TimeoutExpired:
             pass
+        # What ignored SIGTERM, or outlived the runtime (its group still
+        # bears the runtime's pid while one of them lives).
+        killpg(p.pid, signal.SIGKILL)
         try:
             p.communicate(timeout=10)
         except subprocess.TimeoutExpired:  # something outside the group holds its output
