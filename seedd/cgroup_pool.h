@@ -5,9 +5,10 @@
 // one at Fork (FRI ForkRequest.cgroup) and gives it back on destroy. The
 // pool is filled serially at start; a thread of its own refills it and
 // recycles given-back cgroups (once their processes are gone) off the
-// request path. While cgroups are taken it keeps the kernel's cgroup
-// migrations fast (seedd/migration_warmth.h): an instance joining its cgroup
-// would otherwise wait for an RCU grace period now and then (5-13 ms).
+// request path. With warm_linger it keeps the kernel's cgroup migrations
+// fast while cgroups are taken (seedd/migration_warmth.h; seedd prefers
+// favordynmods, seedd/cgroup_favor.h): an instance joining its cgroup could
+// otherwise wait for an RCU grace period now and then (5-25 ms).
 //
 //   CgroupPool pool({.parent = "seedd-1234", .size = 8, .memory_limit = 256 << 20});
 //   RETURN_IF_ERROR(pool.RemoveLeftovers());   // an earlier run's, at start
@@ -43,9 +44,10 @@ struct CgroupPoolOptions {
   std::string mount = "/sys/fs/cgroup";
   std::vector<std::string> controllers = {"memory", "pids", "cpu"};
   // MigrationWarmth's linger: how long after a Take migrations are kept
-  // fast (0 = not at all). Every call arriving later than this after the
-  // last one may wait a grace period (5-13 ms here) to join its cgroup.
-  absl::Duration warm_linger = absl::Seconds(30);
+  // fast (0 = not at all). Without favordynmods, every call arriving later
+  // than this after the last one may wait a grace period (5-25 ms here) to
+  // join its cgroup.
+  absl::Duration warm_linger = absl::ZeroDuration();
 };
 
 struct CgroupPoolStats {

@@ -54,7 +54,8 @@ bool Eventually(F f) {
 
 TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   if (!HaveCgroupV1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
-  CgroupPoolOptions o{.parent = Parent(), .size = 2, .memory_limit = 64 << 20, .pids_max = 64};
+  CgroupPoolOptions o{.parent = Parent(), .size = 2, .memory_limit = 64 << 20, .pids_max = 64,
+                      .warm_linger = absl::Seconds(30)};
   auto pool = std::make_unique<CgroupPool>(o);
   ASSERT_EQ(*pool->RemoveLeftovers(), 0);
   ASSERT_TRUE(pool->Fill().ok());
@@ -107,10 +108,11 @@ TEST(CgroupPool, FillsTakesRecyclesAndRemovesLeftovers) {
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat("/sys/fs/cgroup/memory/", Parent())));
 }
 
-// warm_linger = 0: no thread keeps migrations fast, whatever is taken.
+// warm_linger = 0 (the default): no thread keeps migrations fast, whatever
+// is taken.
 TEST(CgroupPool, WarmLingerZeroWritesNothing) {
   if (!HaveCgroupV1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
-  CgroupPool pool({.parent = Parent(), .size = 1, .warm_linger = absl::ZeroDuration()});
+  CgroupPool pool({.parent = Parent(), .size = 1});
   ASSERT_TRUE(pool.RemoveLeftovers().ok());
   ASSERT_TRUE(pool.Fill().ok());
   std::string a = pool.Take();

@@ -20,6 +20,7 @@
 #include "fri/sandboxes.h"
 #include "fri/server.h"
 #include "runsc/flags.h"
+#include "seedd/cgroup_favor.h"
 #include "seedd/cgroup_pool.h"
 #include "seedd/config.h"
 #include "seedd/functions.h"
@@ -52,15 +53,22 @@ constexpr char kAbout[] =
     "handler exception with traceback, 504 deadline passed, 507 the instance went\n"
     "past --instance-memory and was killed: the answer names the limit), GET /functions,\n"
     "GET /seeds, GET /metrics (Prometheus). Invocations answer with Server-Timing\n"
-    "(queue: waiting inside the seed for its earlier forks; fork; start: a level-0\n"
-    "fork starting its runtime; run; destroy; total; path: the level forked, L0-L2).\n"
+    "(queue: waiting inside the seed for its earlier forks; fork; setup: the part of\n"
+    "fork the new sandbox spent on its own setup, its cgroup join among it; start: a\n"
+    "level-0 fork starting its runtime; run; destroy; total; path: the level forked,\n"
+    "L0-L2).\n"
     "Cgroups: every instance runs in a cgroup of its own from a pool under\n"
     "/sys/fs/cgroup/{memory,pids,cpu}/seedd-HASH (v1), with --instance-memory as its\n"
     "memory limit; the pool is filled at start and refilled off the request path,\n"
     "and a restarted seedd removes the cgroups an earlier run left there. For\n"
-    "--cgroup-warm after each call, a seedd thread moves itself into its own memory\n"
-    "cgroup every 4 ms (a no-op that keeps the kernel's cgroup migration lock out of\n"
-    "its slow path: joining a cgroup would otherwise wait for an RCU grace period).\n"
+    "Joining a cgroup could wait for an RCU grace period (5-25 ms) when none came in\n"
+    "the last one; seedd mounts a cgroup v1 hierarchy of its own with the kernel's\n"
+    "favordynmods at <state-dir>/cgroup-favordynmods while it runs (Linux >= 6.0),\n"
+    "which keeps joins out of it for every process on the host, at a small cost to\n"
+    "every host fork and exit (bench/RESULTS.md); stderr says at start whether it\n"
+    "could (\"seedd: cgroup joins: ...\"). --cgroup-warm (off by default) is the\n"
+    "older way: for that long after each call a seedd thread moves itself into its\n"
+    "own memory cgroup every 4 ms.\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -126,6 +134,35 @@ int64_t ParseBytes(const std::string& s) {
   return v * mult;
 }
 
+// How instances' cgroup joins stay out of the RCU grace period: favordynmods
+// when it is wanted and the kernel takes it, else the warmth for `warm` (0:
+// nothing). One line on stderr says which, and why not favordynmods. Returns
+// the warmth's linger.
+absl::Duration ChooseCgroupJoins(bool want_favor, absl::Duration warm, CgroupFavor& favor) {
+  std::string why = "--cgroup-favordynmods=false";
+  if (want_favor) {
+    absl::Status s = favor.Start();
+    if (s.ok()) {
+      std::fprintf(stderr, "seedd: cgroup joins: favordynmods (cgroup v1 hierarchy mounted at %s): "
+                   "no join waits for an RCU grace period; host forks and exits take the cgroup "
+                   "rwsem's slower path while seedd runs%s\n", favor.dir().c_str(),
+                   warm > absl::ZeroDuration() ? "; --cgroup-warm is not needed: not started" : "");
+      return absl::ZeroDuration();
+    }
+    why = absl::StrCat("favordynmods unavailable: ", s.message());
+  }
+  if (warm > absl::ZeroDuration()) {
+    std::fprintf(stderr, "seedd: cgroup joins: --cgroup-warm=%s (%s): a seedd thread migrates "
+                 "itself every 4 ms for that long after each call\n",
+                 absl::FormatDuration(warm).c_str(), why.c_str());
+  } else {
+    std::fprintf(stderr, "seedd: cgroup joins: nothing keeps them fast (%s): a call may wait 5-25 "
+                 "ms for an RCU grace period to join its cgroup (--cgroup-warm=30s keeps them "
+                 "fast while calls come)\n", why.c_str());
+  }
+  return warm;
+}
+
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "seedd: %s\n", msg.c_str());
   return 1;
@@ -136,11 +173,11 @@ int Main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "l0-init") return L0InitMain();
   std::string listen = "127.0.0.1:8080", state_dir = "/run/seedd", seedsc = DefaultSeedsc();
   std::string python_bin = "/usr/bin/python3", node_bin = "/usr/bin/node", config_path;
-  std::string instance_memory = "512M", pool_size_s = "8", cgroup_warm_s = "30s";
+  std::string instance_memory = "512M", pool_size_s = "8", cgroup_warm_s = "0";
   std::string timeout_s = "30s", promote_s = "2", platform;
   std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
   std::string max_level_s = "2";
-  bool l0_fallback = true;
+  bool l0_fallback = true, favordynmods = true;
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
     auto flag = [&](const char* name, std::string* v, const char* help) {
@@ -166,8 +203,16 @@ int Main(int argc, char** argv) {
     flag("cgroup-pool", &pool_size_s, "cgroups kept ready for instances (0 = no pool: instances "
          "run in their seed's cgroup)");
     flag("cgroup-warm", &cgroup_warm_s,
-         "how long after a call seedd keeps instances' cgroup joins fast (a no-op migration of its "
-         "own thread every 4 ms; 0 = never: a call may then wait 5-13 ms for an RCU grace period)");
+         "how long after a call a seedd thread keeps instances' cgroup joins fast by a no-op "
+         "migration of itself every 4 ms (e.g. 30s; 0 = never); not needed, and not started, "
+         "while --cgroup-favordynmods is on");
+    fs.Bool("cgroup-favordynmods", &favordynmods,
+            "while seedd runs, keep the kernel's cgroup migrations out of the RCU grace period "
+            "(5-25 ms a join otherwise may wait) with a cgroup v1 hierarchy of seedd's own mounted "
+            "with favordynmods at <state-dir>/cgroup-favordynmods; every fork and exit on the host "
+            "takes a slightly slower path meanwhile (bench/RESULTS.md). If the kernel refuses, "
+            "stderr says why and seedd runs without");
+    names.insert("cgroup-favordynmods");
     flag("seed-replicas", &replicas_s,
          "copies a seed may have (itself included): when forks from one seed queue up, seedd forks "
          "it a paused replica and spreads forks over them (1 = no replicas)");
@@ -286,6 +331,8 @@ int Main(int argc, char** argv) {
   if (!cleaned.ok()) return Fail(std::string(cleaned.status().message()));
   if (*cleaned > 0) std::fprintf(stderr, "seedd: removed %d sandboxes left by an earlier run\n", *cleaned);
 
+  CgroupFavor favor({.dir = state_dir + "/cgroup-favordynmods"});
+  if (pool_size > 0) cgroup_warm = ChooseCgroupJoins(favordynmods, cgroup_warm, favor);
   // The pool's parent is named after the state dir: a restart finds it.
   std::unique_ptr<CgroupPool> pool = std::make_unique<CgroupPool>(CgroupPoolOptions{
       .parent = absl::StrFormat("seedd-%016x", std::hash<std::string>()(state_dir)),

@@ -1,6 +1,7 @@
 #include "seedd/migration_warmth.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +74,7 @@ uint64_t MigrationWarmth::writes() const {
 }
 
 void MigrationWarmth::Loop(int fd) {
+  pthread_setname_np(pthread_self(), kThreadName);
   const pid_t tid = gettid();
   for (;;) {
     {

@@ -16,7 +16,10 @@
 // `tasks` file of its memory cgroup: a migration that changes nothing but
 // takes the lock) every `period`, and the rwsem stays in writer-friendly
 // mode, as favordynmods would keep it. An idle seedd writes nothing; the
-// first call after a pause may still wait for one grace period.
+// first call after a pause may still wait for one grace period. seedd uses
+// favordynmods itself where the kernel has it (seedd/cgroup_favor.h); this
+// is the fallback, off unless asked for (--cgroup-warm). The thread is
+// named kThreadName (/proc/PID/task/TID/comm: its CPU can be read there).
 //
 //   MigrationWarmth warm({});
 //   if (absl::Status s = warm.Start(); !s.ok()) ...   // no writable tasks file
@@ -47,6 +50,8 @@ struct MigrationWarmthOptions {
 
 class MigrationWarmth {
  public:
+  static constexpr char kThreadName[] = "seedd-warm";
+
   explicit MigrationWarmth(MigrationWarmthOptions o);
   ~MigrationWarmth();  // Stop()
   MigrationWarmth(const MigrationWarmth&) = delete;

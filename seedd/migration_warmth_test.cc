@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -16,6 +17,18 @@ namespace {
 std::string Slurp(const std::string& path) {
   std::ifstream f(path);
   return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Whether a thread of this process is named `name` within 2 s (a new
+// thread names itself).
+bool HasThread(const std::string& name) {
+  for (absl::Time end = absl::Now() + absl::Seconds(2); absl::Now() < end;) {
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      if (Slurp(t.path().string() + "/comm") == name + "\n") return true;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
 }
 
 bool HaveMemoryCgroupV1() {
@@ -39,6 +52,8 @@ TEST(MigrationWarmthTest, WritesOnlyWhileTouchedAndMovesNothing) {
   const std::string before = Slurp("/proc/self/cgroup");
   MigrationWarmth w({.period = absl::Milliseconds(2), .linger = absl::Milliseconds(200)});
   ASSERT_TRUE(w.Start().ok());
+  // Its CPU is read at /proc/PID/task/TID/stat by that name (bench/RESULTS.md).
+  EXPECT_TRUE(HasThread(MigrationWarmth::kThreadName));
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(w.writes(), 0u) << "an untouched warmth wrote";
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -281,14 +282,19 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
   // "queue": the successful fork's wait inside its seed for earlier forks of
   // it (the seed's "request" phase: its fork lock); "fork": the rest, from
   // the call's start (pool cgroup, channel, failed tries included).
+  // "setup", a part of "fork": the new sandbox's own setup in the seed's
+  // child (its control socket and cgroup join, sentry/control/server_fork.cc).
   absl::Duration queued = absl::ZeroDuration();
+  std::optional<absl::Duration> setup;
   if (forked.ok()) {
     for (const auto& p : forked->phases()) {
       if (p.name() == "request") queued = std::min(absl::Nanoseconds(p.ns()), t_fork - t0);
+      if (p.name() == "setup") setup = absl::Nanoseconds(p.ns());
     }
   }
   r.phases.emplace_back("queue", queued);
   r.phases.emplace_back("fork", t_fork - t0 - queued);
+  if (setup) r.phases.emplace_back("setup", *setup);
   if (!forked.ok()) {
     if (cgroups_ != nullptr) cgroups_->Give(cgroup);
     r.status = absl::UnavailableError(

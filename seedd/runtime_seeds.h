@@ -111,7 +111,9 @@ struct CallResult {
   std::string seed;     // the seed the instance was forked from
   int level = -1;       // that seed's level: 0, 1 or 2 (-1: no fork)
   bool forked = false;  // false: no instance was made (status says why)
-  // queue, fork, start (a level-0 fork: the runtime's start), run, destroy
+  // queue, fork, setup (a part of fork: the sandbox's setup in the seed's
+  // child, its cgroup join among it), start (a level-0 fork: the runtime's
+  // start), run, destroy
   std::vector<std::pair<std::string, absl::Duration>> phases;
 };
 

@@ -55,9 +55,9 @@ def instance_faults():
     return out
 
 
-def one_round(seedd, seedsc, calls, tmp):
+def one_round(seedd, seedsc, calls, tmp, flags=()):
     """Per call: {"total": faults, "max_process": the largest process's, "comm C": C's}."""
-    node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), ())
+    node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), flags)
     try:
         conn, body = node.connection(), json.dumps(SMALL_EVENT)
         node.deploy_l2("sleepy", SLEEPY, body, conn)

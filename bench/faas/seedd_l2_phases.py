@@ -15,8 +15,12 @@ same load; with --loaded=yes one more round of each runs beside
 With --seedsc-base=OLD_SEEDSC the base rounds run that seedsc (a change in
 the sentry: --seedd-base defaults to --seedd then).
 
+With --variant=NAME=FLAGS (repeatable) the rounds run --seedd with each set of
+flags in turn instead (e.g. --variant="warm=--cgroup-warm=30s").
+
 usage: seedd_l2_phases.py --seedd=NEW --seedsc=SEEDSC [--seedd-base=OLD]
-         [--seedsc-base=OLD_SEEDSC] [--calls=300] [--rounds=3] [--loaded=yes|no] [--smoke]
+         [--seedsc-base=OLD_SEEDSC] [--variant=NAME=FLAGS ...] [--calls=300] [--rounds=3]
+         [--gap-ms=0] [--loaded=yes|no] [--smoke]
 Needs root (seedd boots sandboxes).
 """
 import argparse
@@ -30,16 +34,23 @@ from seedd_proc import SeeddProcess
 from seedd_rounds import add_round_flags, run_rounds
 
 PHASES = ("queue", "fork", "start", "run", "destroy")
+# Parts of a phase above, shown beside it (not summed): "setup", the fork's
+# part spent in the new sandbox's own setup, its cgroup join among it.
+PARTS = ("setup",)
 
 
-def one_round(seedd, seedsc, calls, tmp):
+GAP_S = 0.0  # --gap-ms: the pause before each call (0: back to back)
+
+
+def one_round(seedd, seedsc, calls, tmp, flags=()):
     """[{phase: ms, "client": ms, "other": ms}] for `calls` L2 calls."""
-    node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), ())
+    node = SeeddProcess(seedd, seedsc, tempfile.mkdtemp(prefix="s.", dir=tmp), flags)
     try:
         conn, body = node.connection(), json.dumps(SMALL_EVENT)
         node.deploy_l2("small", SMALL, body, conn)
         rows = []
         for _ in range(calls):
+            time.sleep(GAP_S)
             t0 = time.perf_counter()
             st, r, data = node.request_with_headers("POST", "/invoke/small", body, conn)
             ms = (time.perf_counter() - t0) * 1e3
@@ -63,10 +74,18 @@ def one_round(seedd, seedsc, calls, tmp):
 def main():
     ap = argparse.ArgumentParser()
     add_round_flags(ap, calls=300, rounds=3, loaded=True)
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="pause before each call (sporadic calls: a cgroup join then finds the "
+                         "kernel's migration lock idle unless something keeps it out of the grace "
+                         "period)")
     a = ap.parse_args()
+    global GAP_S
+    GAP_S = a.gap_ms / 1e3
     results = run_rounds(a, one_round, "l2phases.")
-    keys = ["client", "total"] + [p for p in PHASES if any(p in r for _, _, rows in results for r in rows)] + ["other"]
-    print(f"\nL2 calls at x1, ms per call (p50 / p90 / p99 over {a.calls} calls per round)\n")
+    seen = [p for p in PHASES + PARTS if any(p in r for _, _, rows in results for r in rows)]
+    keys = ["client", "total"] + seen + ["other"]
+    print(f"\nL2 calls at x1, {a.gap_ms:g} ms apart, ms per call (p50 / p90 / p99 over {a.calls} "
+          f"calls per round)\n")
     print("| seedd | load | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))
     for name, load, rows in results:

@@ -9,14 +9,18 @@ see the same load, adds one round of each beside `stress-ng --cpu 2` with
     ap = argparse.ArgumentParser()
     add_round_flags(ap, calls=300, rounds=3, loaded=True)
     a = ap.parse_args()
-    for name, load, rows in run_rounds(a, one_round):   # one_round(seedd, seedsc, calls, tmp)
+    # one_round(seedd, seedsc, calls, tmp, flags)
+    for name, load, rows in run_rounds(a, one_round):
         ...
 
 Flags: --seedd, --seedsc (the new build), --seedd-base, --seedsc-base (the
 base build: either one given adds base rounds; the other defaults to the
 new one), --calls, --rounds, --loaded=yes|no, --smoke (5 calls, one round,
-no load: that the benchmark runs, nothing more).
+no load: that the benchmark runs, nothing more), --variant=NAME=FLAGS
+(repeatable: instead of base and new, one seedd build run with each set of
+seedd flags in turn, e.g. --variant="off=--cgroup-warm=0").
 """
+import shlex
 import os
 import shutil
 import signal
@@ -36,6 +40,8 @@ def add_round_flags(ap, calls, rounds, loaded):
     ap.add_argument("--loaded", choices=("yes", "no"),
                     default="yes" if loaded and shutil.which("stress-ng") else "no")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=SEEDD FLAGS: rounds of --seedd with these flags (repeatable)")
 
 
 def load_average():
@@ -44,13 +50,18 @@ def load_average():
 
 def run_rounds(a, one_round, tmp_prefix="rounds."):
     """[(name, "load0-load1", rows)] in the order run; rows = one_round(seedd, seedsc,
-    a.calls, tmp). The temporary directory goes at the end, whatever happens."""
+    a.calls, tmp, flags), flags: seedd's (a --variant's, else ()). The temporary directory
+    goes at the end, whatever happens."""
     if a.smoke:
         a.calls, a.rounds, a.loaded = 5, 1, "no"
-    bins = [("new", (os.path.abspath(a.seedd), os.path.abspath(a.seedsc)))]
+    bins = [("new", (os.path.abspath(a.seedd), os.path.abspath(a.seedsc), ()))]
     if a.seedd_base or a.seedsc_base:
         bins.insert(0, ("base", (os.path.abspath(a.seedd_base or a.seedd),
-                                 os.path.abspath(a.seedsc_base or a.seedsc))))
+                                 os.path.abspath(a.seedsc_base or a.seedsc), ())))
+    if a.variant:
+        bins = [(v.split("=", 1)[0], (os.path.abspath(a.seedd), os.path.abspath(a.seedsc),
+                                      tuple(shlex.split(v.split("=", 1)[1]))))
+                for v in a.variant]
     plan = [(name, b, False) for _ in range(a.rounds) for name, b in bins]
     if a.loaded == "yes":
         plan += [(name, b, True) for name, b in bins]
@@ -65,7 +76,7 @@ def run_rounds(a, one_round, tmp_prefix="rounds."):
                 time.sleep(1)
             try:
                 load0 = load_average()
-                rows = one_round(b[0], b[1], a.calls, tmp)
+                rows = one_round(b[0], b[1], a.calls, tmp, b[2])
                 load1 = load_average()
             finally:
                 if stress is not None:

@@ -393,6 +393,71 @@ def pool_checks(node):
           f"recycled {recycled0} -> {m.get('seedd_cgroup_pool_recycled_total')}, empty {empty})")
 
 
+def favordynmods_mounts(state):
+    """How many cgroup mounts with favordynmods /proc/self/mountinfo shows at
+    <state>/cgroup-favordynmods (seedd/cgroup_favor.h)."""
+    where = os.path.realpath(os.path.join(state, "cgroup-favordynmods"))
+    n = 0
+    for line in open("/proc/self/mountinfo"):
+        mine, _, fs = line.partition(" - ")
+        fs = fs.split()
+        if mine.split()[4] == where and fs[0] == "cgroup" and "favordynmods" in fs[2].split(","):
+            n += 1
+    return n
+
+
+def kernel_has_favordynmods():
+    try:
+        return "favordynmods" in open("/sys/kernel/cgroup/features").read().split()
+    except OSError:
+        return False
+
+
+def cgroup_join_checks(node, state):
+    """seedd keeps cgroup joins out of the RCU grace period with favordynmods
+    where the kernel has it, and says which way it chose (seedd/cgroup_favor.h)."""
+    err = node.stderr()
+    if not kernel_has_favordynmods():
+        check("seedd: cgroup joins: nothing keeps them fast (favordynmods unavailable" in err,
+              f"without favordynmods in the kernel seedd says so ({err[:600]})")
+        return
+    check("seedd: cgroup joins: favordynmods (cgroup v1 hierarchy mounted at" in err,
+          f"seedd says it uses favordynmods ({err[:600]})")
+    check(favordynmods_mounts(state) == 1,
+          f"a cgroup hierarchy with favordynmods is mounted at <state-dir>/cgroup-favordynmods "
+          f"({favordynmods_mounts(state)})")
+    own = open(f"/proc/{node.proc.pid}/cgroup").read()
+    check(":name=seedd_favordynmods:/\n" in own, f"seedd is in that hierarchy's root ({own})")
+    threads = [open(f"/proc/{node.proc.pid}/task/{t}/comm").read().strip()
+               for t in os.listdir(f"/proc/{node.proc.pid}/task")]
+    check("seedd-warm" not in threads, f"no warmth thread by default ({threads})")
+
+
+def warmth_checks(tmp):
+    """--cgroup-warm without favordynmods: the warmth thread runs and writes
+    after a call (seedd/migration_warmth.h), and stderr says so."""
+    os.makedirs(os.path.join(tmp, "warm"), exist_ok=True)
+    state = os.path.join(tmp, "warm", "state")
+    node = Node(state, free_port(), "--cgroup-pool=2", "--node=", "--cgroup-warm=30s",
+                "--cgroup-favordynmods=false")
+    try:
+        said = "seedd: cgroup joins: --cgroup-warm=30s (--cgroup-favordynmods=false)"
+        check(said in node.stderr(),
+              f"seedd says it keeps joins fast with its warmth ({node.stderr()[:600]})")
+        check(favordynmods_mounts(state) == 0, "--cgroup-favordynmods=false mounts nothing")
+        threads = [open(f"/proc/{node.proc.pid}/task/{t}/comm").read().strip()
+                   for t in os.listdir(f"/proc/{node.proc.pid}/task")]
+        check("seedd-warm" in threads, f"a seedd-warm thread runs ({threads})")
+        node.deploy("hello", HELLO)
+        st, _, _ = node.invoke("hello", {"name": "warm"})
+        w0 = metrics(node).get("seedd_cgroup_migration_warm_writes_total", 0)
+        time.sleep(0.5)
+        w1 = metrics(node).get("seedd_cgroup_migration_warm_writes_total", 0)
+        check(st == 200 and w1 > w0 > 0, f"after a call the warmth writes ({w0} -> {w1})")
+    finally:
+        node.stop()
+
+
 def memory_checks(node):
     """A call past --instance-memory answers 507 naming the limit; its cgroup comes back clean."""
     node.deploy("hog", HOG)
@@ -788,8 +853,9 @@ def config_errors(tmp, state, port):
     out = subprocess.run([SEEDD, "--help"], capture_output=True, text=True, timeout=10).stdout
     flags = ("listen", "state-dir", "seedsc", "python", "node", "timeout", "promote-after",
              "instance-memory", "cgroup-pool", "platform", "config", "seed-replicas", "replica-idle",
-             "seed-memory", "promote-window")
-    check(all(f"--{f}=" in out for f in flags) and "/run/seedd" in out and "127.0.0.1:8080" in out
+             "seed-memory", "promote-window", "cgroup-warm")
+    check(all(f"--{f}=" in out for f in flags) and "--cgroup-favordynmods" in out
+          and "/run/seedd" in out and "127.0.0.1:8080" in out
           and "functions/NAME.json" in out, f"seedd --help documents every flag, the defaults and the state ({out[-300:]})")
     cases = [({"lisen": "x"}, 'key "lisen": not a seedd flag'),
              ({"timeout": "soon"}, 'key "timeout" (soon): not a positive duration'),
@@ -861,6 +927,8 @@ def main():
         check({"queue", "fork", "run", "destroy", "total"} <= set(t),
               f"Server-Timing has queue, fork, run, destroy, total ({h.get('Server-Timing')})")
         check(0 <= t.get("queue", -1) <= t.get("total", 0), f"queue is within the call ({h.get('Server-Timing')})")
+        check(0 <= t.get("setup", -1) <= t.get("fork", 0) + t.get("queue", 0),
+              f"Server-Timing has setup, a part of fork ({h.get('Server-Timing')})")
 
         node.deploy("transform", TRANSFORM)
         st, _, body = node.invoke("transform", {"text": "Hello, Seed World", "nums": [1, 2, 3.5]})
@@ -944,6 +1012,7 @@ def main():
         metrics_checks(node)
         pool_checks(node)
         memory_checks(node)
+        cgroup_join_checks(node, state)
 
         fri = open(os.path.join(state, "fri.address")).read().strip()
         check(os.path.exists(fri), f"<state-dir>/fri.address names the FRI socket ({fri})")
@@ -964,6 +1033,9 @@ def main():
     left_dirs = os.listdir(os.path.join(state, "seedsc")) if os.path.isdir(os.path.join(state, "seedsc")) else []
     check(not left_dirs, f"no sandbox state is left ({left_dirs})")
     check(parent and not os.path.exists(f"/sys/fs/cgroup/memory/{parent}"), f"no pool cgroup is left ({parent})")
+    check(favordynmods_mounts(state) == 0
+          and not os.path.exists(os.path.join(state, "cgroup-favordynmods")),
+          "seedd unmounts its favordynmods hierarchy on SIGTERM")
 
     # A seedd killed with SIGKILL leaves its sandboxes; the next one removes them.
     node = Node(state, port, f"--cgroup-pool={POOL}")
@@ -971,6 +1043,8 @@ def main():
     node.proc.wait()
     check(len(sandbox_processes(state)) > 0, "after SIGKILL of seedd its seed is still there")
     check(os.path.isdir(f"/sys/fs/cgroup/memory/{parent}"), "after SIGKILL of seedd its pool cgroups are still there")
+    fdm = 1 if kernel_has_favordynmods() else 0
+    check(favordynmods_mounts(state) == fdm, "after SIGKILL its favordynmods mount is still there")
     # The restarted seedd reads a config file (flags override it) and serves
     # the functions deployed before the restart.
     cfg = os.path.join(tmp, "seedd.json")
@@ -980,6 +1054,8 @@ def main():
     check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
     check(f"removed {POOL} cgroups left by an earlier run" in node.stderr(),
           f"... and its pool cgroups ({node.stderr()[:400]})")
+    check(favordynmods_mounts(state) == fdm,
+          "... and mounts its favordynmods hierarchy once, not twice")
     check("serving" in node.stderr() and "functions deployed before" in node.stderr(),
           f"it says it serves the functions deployed before ({node.stderr()[-400:]})")
     st, _, fns = node.request("GET", "/functions")
@@ -1012,6 +1088,7 @@ def main():
     time.sleep(0.5)
     check(not sandbox_processes(state), "nothing left after the restarted seedd exits")
     config_errors(tmp, state, port)
+    warmth_checks(tmp)
     retry_checks(tmp)
     l1_reboot_checks(tmp)
     l0_fallback_checks(tmp)
