@@ -17,7 +17,8 @@ Then --cpu-seconds of warmth alone: the seedd-warm thread's CPU
 With --favordynmods, after those rounds (never before: the kernel cannot be
 put back), rounds alternate between a cgroup v1 hierarchy of the bench's own
 mounted with favordynmods ("fdm", what seedd --cgroup-favordynmods does) and
-unmounted again ("fdm-gone"). On Linux 6.18 the first favordynmods mount
+unmounted again ("fdm-gone"), in pairs of either order (ABBA).
+--favordynmods-only runs those rounds alone (no seedd). On Linux 6.18 the first favordynmods mount
 switches cgroup.procs writes to a per-thread-group rwsem until reboot.
 
 With --loaded=yes one more off/on pair (and fdm pair) runs beside
@@ -25,7 +26,7 @@ With --loaded=yes one more off/on pair (and fdm pair) runs beside
 
 usage: cgroup_warmth_bench.py --seedd=SEEDD --seedsc=SEEDSC --cost=HOST_CGROUP_COST
          [--rounds=4] [--forks=3000] [--attaches=60] [--gap-ms=30] [--warm=10s]
-         [--cpu-seconds=60] [--favordynmods] [--loaded=yes|no]
+         [--cpu-seconds=60] [--favordynmods | --favordynmods-only] [--loaded=yes|no]
 Needs root (seedd boots sandboxes; the bench makes cgroups and mounts).
 """
 import argparse
@@ -123,6 +124,8 @@ def run_cost(a, cgs):
 
 
 def fdm_mount(where, on):
+    if on == os.path.ismount(where):
+        return
     if on:
         os.makedirs(where, exist_ok=True)
         subprocess.run(["mount", "-t", "cgroup", "-o", "none,name=seedd_favordynmods,favordynmods",
@@ -145,6 +148,8 @@ def main():
     ap.add_argument("--warm", default="10s")
     ap.add_argument("--cpu-seconds", type=int, default=60)
     ap.add_argument("--favordynmods", action="store_true")
+    ap.add_argument("--favordynmods-only", action="store_true",
+                    help="no seedd, no warmth rounds: only the favordynmods arms")
     ap.add_argument("--loaded", choices=("yes", "no"), default="no")
     a = ap.parse_args()
     warm_s = float(a.warm.rstrip("s"))
@@ -158,15 +163,15 @@ def main():
     results = []
     stress = None
     try:
-        for name, warm in (("on", a.warm), ("off", "0")):
+        for name, warm in () if a.favordynmods_only else (("on", a.warm), ("off", "0")):
             nodes[name] = SeeddProcess(os.path.abspath(a.seedd), os.path.abspath(a.seedsc),
                                        f"{tmp}/state-{name}", (f"--cgroup-warm={warm}", *flags))
             deploy = {"runtime": "python", "handler": "main.handler", "files": {"main.py": SMALL}}
             st, data = nodes[name].request("PUT", "/functions/small", json.dumps(deploy))
             if st != 201:
                 raise SystemExit(f"deploy failed: {st} {data[:200]!r}")
-        node = nodes["on"]
-        tid = warm_thread(node.proc.pid)
+        node = nodes.get("on")
+        tid = warm_thread(node.proc.pid) if node else 0
 
         def arm(name, loaded):
             label = name + (" +cpu" if loaded else "")
@@ -189,40 +194,44 @@ def main():
             print(f"{time.strftime('%H:%M:%S')} {label}: fork p50 {fe['p50']:.1f} us, attach p50 "
                   f"{at['p50']:.1f} us, load {results[-1][1]}", flush=True)
 
-        plan = [n for _ in range(a.rounds) for n in ("off", "on")]
-        for name in plan:
-            arm(name, False)
-        if a.loaded == "yes":
-            stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-            for name in ("off", "on"):
-                arm(name, True)
-            stress.send_signal(signal.SIGINT)
-            stress.wait()
-            stress = None
+        if not a.favordynmods_only:
+            plan = [n for _ in range(a.rounds) for n in ("off", "on")]
+            for name in plan:
+                arm(name, False)
+            if a.loaded == "yes":
+                stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
+                for name in ("off", "on"):
+                    arm(name, True)
+                stress.send_signal(signal.SIGINT)
+                stress.wait()
+                stress = None
 
-        # The warmth alone for a while: its own CPU.
-        settle_off(node, warm_s)
-        load0 = load_average()
-        with Caller(node):
-            time.sleep(0.5)
-            w0, c0, t0 = warm_writes(node), thread_cpu_ns(node.proc.pid, tid), time.time()
-            time.sleep(a.cpu_seconds)
-            w1, c1, t1 = warm_writes(node), thread_cpu_ns(node.proc.pid, tid), time.time()
-        hz = os.sysconf("SC_CLK_TCK")
-        run_ns, wall, writes = c1[0] - c0[0], t1 - t0, w1 - w0
-        print(f"\nseedd-warm (tid {tid}) over {wall:.1f} s, load {load0}-{load_average()}: "
-              f"{writes} writes ({writes / wall:.0f}/s), schedstat run time "
-              f"{run_ns / 1e6:.1f} ms ({run_ns / 1e7 / wall:.2f} % of a CPU, "
-              f"{run_ns / 1e3 / max(1, writes):.1f} us a write), utime+stime "
-              f"{(c1[1] - c0[1]) * 1000 / hz:.0f} ms", flush=True)
+            # The warmth alone for a while: its own CPU.
+            settle_off(node, warm_s)
+            load0 = load_average()
+            with Caller(node):
+                time.sleep(0.5)
+                w0, c0, t0 = warm_writes(node), thread_cpu_ns(node.proc.pid, tid), time.time()
+                time.sleep(a.cpu_seconds)
+                w1, c1, t1 = warm_writes(node), thread_cpu_ns(node.proc.pid, tid), time.time()
+            hz = os.sysconf("SC_CLK_TCK")
+            run_ns, wall, writes = c1[0] - c0[0], t1 - t0, w1 - w0
+            print(f"\nseedd-warm (tid {tid}) over {wall:.1f} s, load {load0}-{load_average()}: "
+                  f"{writes} writes ({writes / wall:.0f}/s), schedstat run time "
+                  f"{run_ns / 1e6:.1f} ms ({run_ns / 1e7 / wall:.2f} % of a CPU, "
+                  f"{run_ns / 1e3 / max(1, writes):.1f} us a write), utime+stime "
+                  f"{(c1[1] - c0[1]) * 1000 / hz:.0f} ms", flush=True)
 
-        if a.favordynmods:
+        if a.favordynmods or a.favordynmods_only:
             for n in nodes.values():
                 n.stop()
             where = f"{tmp}/fdm"
-            for name in [n for _ in range(a.rounds) for n in ("fdm", "fdm-gone")]:
+            # ABBA: neither arm always goes first.
+            pairs = [("fdm", "fdm-gone") if i % 2 == 0 else ("fdm-gone", "fdm")
+                     for i in range(a.rounds)]
+            for name in [n for pair in pairs for n in pair]:
                 fdm_mount(where, name == "fdm")
                 arm(name, False)
             if a.loaded == "yes":
