@@ -272,6 +272,8 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   creq.mutable_stdio()->set_stderr(req.stdio().stderr().empty() ? "/dev/null" : req.stdio().stderr());
   creq.mutable_stdio()->set_terminal(req.stdio().terminal());
   creq.mutable_stdio()->set_console_socket(req.stdio().console_socket());
+  creq.set_net_device_socket(req.net_device_socket());
+  if (req.has_net_device()) *creq.mutable_net_device() = req.net_device();
   // Test only (test/seedd): Forks of every seed whose id contains one of
   // these comma-separated strings (or is "=ID") stall their child, which the
   // seed kills after 1 s: a failing seed copy.

@@ -9,8 +9,6 @@
 // to that socket (as for create). --paused leaves it paused: a new seed.
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,7 +24,6 @@
 #include "sentry/control/control.pb.h"
 #include "sentry/control/net_device.h"
 #include "sentry/socket/net_takeover.h"
-#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::runsc {
 namespace {
@@ -62,45 +59,6 @@ absl::StatusOr<sentry::TakenInterface> TakeOverNetns(const std::string& path) {
   }
   return (*taken)[0];
 }
-
-// Hands the taken device's packet socket to the seed: it connects to a
-// unix socket in the new container's state directory while its Fork runs.
-class DeviceHandover {
- public:
-  absl::Status Start(const std::string& path, int packet_fd) {
-    path_ = path;
-    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    if (listener_ < 0 || path.size() >= sizeof(a.sun_path)) {
-      return absl::InternalError(absl::StrCat("the device socket ", path));
-    }
-    memcpy(a.sun_path, path.c_str(), path.size());
-    unlink(path.c_str());
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 1) != 0) {
-      return absl::InternalError(absl::StrCat("the device socket ", path, ": ", strerror(errno)));
-    }
-    thread_ = std::thread([l = listener_, packet_fd] {
-      int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) return;  // shut down: the Fork ended without asking
-      ttrpc::SendFd(c, packet_fd).IgnoreError();
-      close(c);
-    });
-    return absl::OkStatus();
-  }
-  ~DeviceHandover() {
-    if (listener_ < 0) return;
-    shutdown(listener_, SHUT_RDWR);  // ends a pending accept
-    if (thread_.joinable()) thread_.join();
-    close(listener_);
-    unlink(path_.c_str());
-  }
-
- private:
-  std::string path_;
-  int listener_ = -1;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -183,7 +141,7 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   absl::Status called;
   {
     std::optional<sentry::TakenInterface> dev;
-    DeviceHandover handover;
+    control::DeviceHandover handover;
     if (!netns.empty()) {
       absl::StatusOr<sentry::TakenInterface> t = TakeOverNetns(AbsPath(netns));
       if (!t.ok()) return undo(t.status());

@@ -70,8 +70,8 @@ class Req {
 };
 
 // Sends one request on `fd` and waits for its ack; the kernel's errno on
-// failure.
-absl::Status Talk(int fd, Req& r, const std::string& what) {
+// failure (also in `*kernel_err`, when given).
+absl::Status Talk(int fd, Req& r, const std::string& what, int* kernel_err = nullptr) {
   std::string& m = r.Finish();
   if (send(fd, m.data(), m.size(), 0) < 0) return Err(what);
   char buf[8192];
@@ -82,6 +82,7 @@ absl::Status Talk(int fd, Req& r, const std::string& what) {
          h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_type == NLMSG_ERROR) {
         int err = -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+        if (kernel_err != nullptr) *kernel_err = err;
         return err == 0 ? absl::OkStatus() : Err(what, err);
       }
     }
@@ -201,8 +202,26 @@ absl::Status MakeSandboxNetwork(const SandboxAddrs& a, const std::string& host_e
   mk.End(data);
   mk.End(info);
   if (absl::Status s = Talk(nl, mk, "creating the veth pair " + host_end); !s.ok()) return s;
-  if (absl::Status s = Configure(host_nl, host_end, a.host, a.prefix_len); !s.ok()) return s;
-  return Configure(nl, kGuestIf, a.guest, a.prefix_len);
+  absl::Status s = Configure(host_nl, host_end, a.host, a.prefix_len);
+  if (s.ok()) s = Configure(nl, kGuestIf, a.guest, a.prefix_len);
+  // Nothing half made is left: the pair goes now, not whenever the kernel
+  // tears the namespace down (its host end's name would stay taken).
+  if (!s.ok()) DeleteLink(kGuestIf).IgnoreError();
+  return s;
+}
+
+absl::Status DeleteLink(const std::string& name) {
+  int fd = NetlinkSocket();
+  if (fd < 0) return Err("netlink socket");
+  Req del(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  del.Put(&ifi, sizeof ifi);
+  del.Str(IFLA_IFNAME, name);
+  int err = 0;
+  absl::Status s = Talk(fd, del, "deleting " + name, &err);
+  close(fd);
+  return err == ENODEV ? absl::OkStatus() : s;  // gone already
 }
 
 }  // namespace seedvisor::runsc

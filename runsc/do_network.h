@@ -45,10 +45,17 @@ absl::StatusOr<SandboxAddrs> ParseSandboxIp(const std::string& ip);
 // The host end's name for seedsc's pid `pid`.
 std::string HostEndName(pid_t pid);
 
+// On failure nothing it made is left (the thread stays in the new
+// namespace).
 absl::Status MakeSandboxNetwork(const SandboxAddrs& a, pid_t pid);
 // The same with the host end named `host_end` (at most 15 bytes): a pool's
 // devices (seedd/veth_pool.h).
 absl::Status MakeSandboxNetwork(const SandboxAddrs& a, const std::string& host_end);
+
+// Deletes the interface `name` of the calling thread's network namespace;
+// a veth's peer goes with it at once, in whatever namespace it is (the
+// kernel's veth_dellink()). OK if there is no such interface.
+absl::Status DeleteLink(const std::string& name);
 
 }  // namespace seedvisor::runsc
 

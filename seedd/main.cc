@@ -5,9 +5,12 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -29,6 +32,7 @@
 #include "seedd/l0_init.h"
 #include "seedd/runtime_seeds.h"
 #include "seedd/seed_budget.h"
+#include "seedd/veth_pool.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::seedd {
@@ -69,6 +73,11 @@ constexpr char kAbout[] =
     "could (\"seedd: cgroup joins: ...\"). --cgroup-warm (off by default) is the\n"
     "older way: for that long after each call a seedd thread moves itself into its\n"
     "own memory cgroup every 4 ms.\n"
+    "Network: instances have loopback only unless --network=sandbox: then each one\n"
+    "gets a veth of its own from a pool (its guest end served by the sandbox's own\n"
+    "stack, the seeds' copy of which each fork inherits: TCP/IP secrets re-keyed per\n"
+    "fork), destroyed with the instance; a call that finds the pool empty runs with\n"
+    "loopback only (seedd_veth_pool_misses_total counts them).\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -176,7 +185,7 @@ int Main(int argc, char** argv) {
   std::string instance_memory = "512M", pool_size_s = "8", cgroup_warm_s = "0";
   std::string timeout_s = "30s", promote_s = "2", platform;
   std::string replicas_s = "4", replica_idle_s = "30s", seed_memory = "1G", promote_window_s = "10m";
-  std::string max_level_s = "2";
+  std::string max_level_s = "2", network = "none", veth_pool_s = "4";
   bool l0_fallback = true, favordynmods = true;
   std::set<std::string> names;  // the flags a config file may set
   auto define = [&](runsc::FlagSet& fs) {
@@ -222,6 +231,16 @@ int Main(int argc, char** argv) {
          "the deepest seed level calls fork from: 2 = level-2 seeds of promoted functions, else level 1; "
          "1 = level 1 only (as --promote-after=0); 0 = a level-0 seed (a sandbox with no runtime yet) "
          "booted instead of the level-1 seeds, each call starting its runtime in its fork");
+    flag("network", &network,
+         "the instances' network: none (loopback only, the default) or sandbox (each instance "
+         "gets a device of its own from a pool of --veth-pool network namespaces, each with a "
+         "veth whose host end svp<N> in seedd's namespace has 10.203.<N>.1/24 and whose guest "
+         "end the instance's own stack serves as 10.203.<N>.2/24, default route via .1; "
+         "destroyed, never reused, when the instance is; an empty pool gives a call loopback "
+         "only, never a device made on its path). Needs root");
+    flag("veth-pool", &veth_pool_s,
+         "with --network=sandbox: devices kept ready (1-64; made serially at start, refilled off "
+         "the request path)");
     fs.Bool("l0-fallback", &l0_fallback,
             "boot a level-0 seed (a sandbox with no runtime yet) beside the level-1 seeds: a runtime whose "
             "level-1 seed cannot fork (it failed to boot, failed a Fork, is stuck or being replaced) starts "
@@ -297,6 +316,14 @@ int Main(int argc, char** argv) {
   if (!absl::ParseDuration(cgroup_warm_s, &cgroup_warm) || cgroup_warm < absl::ZeroDuration()) {
     return Fail(absl::StrCat(where("cgroup-warm", cgroup_warm_s), ": not a duration (e.g. 30s, 0)"));
   }
+  int veth_pool_size = 0;
+  if (network != "none" && network != "sandbox") {
+    return Fail(absl::StrCat(where("network", network), ": not none or sandbox"));
+  }
+  if (!absl::SimpleAtoi(veth_pool_s, &veth_pool_size) || veth_pool_size < 1 ||
+      veth_pool_size > 64) {
+    return Fail(absl::StrCat(where("veth-pool", veth_pool_s), ": not a number from 1 to 64"));
+  }
   ReplicaOptions ropts;
   if (!absl::SimpleAtoi(replicas_s, &ropts.max_replicas) || ropts.max_replicas < 1 || ropts.max_replicas > 64) {
     return Fail(absl::StrCat(where("seed-replicas", replicas_s), ": not a number from 1 to 64"));
@@ -353,6 +380,28 @@ int Main(int argc, char** argv) {
                  pool_size, pool->parent().c_str(), instance_memory_bytes > 0 ? instance_memory.c_str() : "none");
   }
 
+  // --network=sandbox: instances' devices, and the dir of the unix sockets
+  // that hand their packet sockets to the seeds' Forks (sun_path is short).
+  std::unique_ptr<VethPool> veth;
+  std::string net_dir = state_dir + "/net";
+  if (net_dir.size() >= 90) {
+    net_dir = absl::StrFormat("/tmp/seedd-%016x-net", std::hash<std::string>()(state_dir));
+  }
+  if (network == "sandbox") {
+    std::filesystem::remove_all(net_dir, ec);
+    if (mkdir(net_dir.c_str(), 0700) != 0) {
+      return Fail(absl::StrCat("--network=sandbox: making ", net_dir, ": ", strerror(errno)));
+    }
+    veth = std::make_unique<VethPool>(VethPoolOptions{.size = veth_pool_size});
+    if (absl::Status s = veth->Fill(); !s.ok()) {
+      return Fail(absl::StrCat("--network=sandbox: filling the veth pool: ", s.message()));
+    }
+    std::fprintf(stderr,
+                 "seedd: %d instance network devices ready (host ends svp<N>, "
+                 "10.203.<N>.1/24)\n",
+                 veth_pool_size);
+  }
+
   // Deployed functions outlive seedd: a restart serves them again (their
   // level-2 seeds are made again on demand).
   Functions functions(state_dir + "/functions");
@@ -381,12 +430,14 @@ int Main(int argc, char** argv) {
     }
   }
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
+  if (veth != nullptr) python.UseNetwork(veth.get(), net_dir);
   std::unique_ptr<RuntimeSeeds> node;
   if (!Runs(node_bin)) {
     std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
     node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
+    if (veth != nullptr) node->UseNetwork(veth.get(), net_dir);
   }
   absl::Time boot_start = absl::Now();
   absl::Status l0_booted = absl::OkStatus(), python_booted = absl::OkStatus(), node_booted = absl::OkStatus();
@@ -442,7 +493,7 @@ int Main(int argc, char** argv) {
   for (const auto& [name, rt] : runtimes) all_runtimes.push_back(rt);
   SeedBudget budget(sandboxes, all_runtimes, {.budget = seed_memory_bytes});
   budget.Start();
-  gopts.more_metrics = [&pool, &budget, seed_memory_bytes] {
+  gopts.more_metrics = [&pool, &veth, &budget, seed_memory_bytes] {
     auto gauge = [](const char* name, const char* help, double v) {
       return Sample{name, help, "gauge", {}, v};
     };
@@ -472,6 +523,21 @@ int Main(int argc, char** argv) {
                   "No-op migrations of a seedd thread that keep instances' cgroup joins fast "
                   "(seedd/migration_warmth.h).",
                   static_cast<double>(st.warm_writes))};
+      for (Sample& x : more) out.push_back(std::move(x));
+    }
+    if (veth != nullptr) {
+      VethPoolStats st = veth->Stats();
+      std::vector<Sample> more = {
+          gauge("seedd_veth_pool_free", "Instance network devices ready to take.", st.free),
+          gauge("seedd_veth_pool_in_use", "Instance network devices held by instances.", st.in_use),
+          counter("seedd_veth_pool_created_total", "Instance network devices made.",
+                  static_cast<double>(st.created)),
+          counter("seedd_veth_pool_misses_total",
+                  "Calls that found no ready device (loopback only).",
+                  static_cast<double>(st.misses)),
+          counter("seedd_veth_pool_failures_total",
+                  "Instance network devices that could not be made (stderr says why).",
+                  static_cast<double>(st.failures))};
       for (Sample& x : more) out.push_back(std::move(x));
     }
     return out;
@@ -517,6 +583,8 @@ int Main(int argc, char** argv) {
   fri_thread.join();
   sandboxes.DestroyAll();
   pool.reset();  // after the sandboxes: their cgroups must be empty to go
+  veth.reset();
+  if (network == "sandbox") std::filesystem::remove_all(net_dir, ec);
   unlink(fri_sock.c_str());
   unlink((state_dir + "/fri.address").c_str());
   std::filesystem::remove_all(state_dir + "/seedsc.bundles", ec);

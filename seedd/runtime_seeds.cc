@@ -203,6 +203,8 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   size_t sent = 0;
   // Taken before the fork, given back once the instance is gone.
   const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
+  std::optional<VethPool::Lease> net;  // the same
+  if (net_ != nullptr) net.emplace(net_->TakeLease());
   std::unique_ptr<Channel> ch;
   absl::StatusOr<fri::v1::ForkResponse> forked = absl::UnknownError("no fork");
   // A Fork that fails is tried once more on another copy of the seed, then
@@ -227,7 +229,7 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
     (*fr.mutable_labels())["function"] = fn.name;
     fr.set_cgroup(cgroup);
-    forked = sb_.Fork(fr);
+    forked = ForkInstance(fr, net ? net->get() : nullptr);
     ch->CloseFarEnds();
     Release(copy);
     if (forked.ok()) {
@@ -264,6 +266,7 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
     if (other == nullptr && l0_ != nullptr) {
       // Level 0 serves; the failed tries count in its "fork".
       if (cgroups_ != nullptr) cgroups_->Give(cgroup);
+      net.reset();  // level 0's call takes its own
       return CallFromL0(fn, event_json, timeout, t0);
     }
     if (other == nullptr) break;

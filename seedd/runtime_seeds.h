@@ -48,6 +48,7 @@
 #include "fri/sandboxes.h"
 #include "seedd/channel.h"
 #include "seedd/functions.h"
+#include "seedd/veth_pool.h"
 
 namespace seedvisor::seedd {
 
@@ -133,6 +134,17 @@ class RuntimeSeeds {
     l0_ = l0;
     always_l0_ = true;
   }
+  // Every instance (not seeds or replicas) gets a network device of its
+  // own from `pool` (seedd --network=sandbox): its packet socket handed to
+  // the seed during the Fork over a unix socket in `socket_dir` (FRI
+  // ForkRequest.net_device_socket), the device given back, and so
+  // destroyed, once the instance is. A pool miss: the instance has
+  // loopback only. The seeds must run the sandbox's own stack
+  // (seedsc --network=sandbox, the default). Call before the first Call.
+  void UseNetwork(VethPool* pool, std::string socket_dir) {
+    net_ = pool;
+    net_dir_ = std::move(socket_dir);
+  }
   // `l0` serves (calls and promotions) whenever no L1 seed can: call before
   // BootL1, which may then fail without leaving the runtime unserved.
   void FallBackToL0(RuntimeSeeds* l0);
@@ -192,6 +204,10 @@ class RuntimeSeeds {
   void Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Time t0, Channel& ch,
              const std::string& id, absl::string_view unsent, const std::string& cgroup, absl::Time deadline,
              bool starts_runtime);
+  // sb_.Fork(fr), with `dev` (may be null) as the new sandbox's network
+  // device.
+  absl::StatusOr<fri::v1::ForkResponse> ForkInstance(fri::v1::ForkRequest& fr,
+                                                     const VethPool::Device* dev);
   // Boots and pauses a level-1 seed `id`; its copy on success.
   absl::StatusOr<std::shared_ptr<Copy>> BootSeed(const std::string& id);
   // On the maintenance thread: a new L1 seed replaces the stuck original.
@@ -224,6 +240,9 @@ class RuntimeSeeds {
   InstanceCgroups* const cgroups_;
   RuntimeSeeds* l0_ = nullptr;  // StartFromL0, FallBackToL0
   bool always_l0_ = false;      // StartFromL0
+  VethPool* net_ = nullptr;     // UseNetwork
+  std::string net_dir_;
+  std::atomic<uint64_t> next_handover_{1};
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;

@@ -36,6 +36,8 @@ CallResult RuntimeSeeds::CallFromL0(const Function& fn, const std::string& event
   }
   r.seed = copy->id;
   const std::string cgroup = cgroups_ != nullptr ? cgroups_->Take() : "";
+  std::optional<VethPool::Lease> net;  // given back after Serve destroyed the instance
+  if (net_ != nullptr) net.emplace(net_->TakeLease());
   absl::StatusOr<Channel> ch = Channel::Make();
   if (!ch.ok()) {
     l0.Release(copy);
@@ -53,7 +55,7 @@ CallResult RuntimeSeeds::CallFromL0(const Function& fn, const std::string& event
   *fr.mutable_stdio() = StdioFor(*ch, opts_.log_path);
   (*fr.mutable_labels())["function"] = fn.name;
   fr.set_cgroup(cgroup);
-  absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
+  absl::StatusOr<fri::v1::ForkResponse> forked = ForkInstance(fr, net ? net->get() : nullptr);
   ch->CloseFarEnds();
   l0.Release(copy);
   if (!forked.ok()) l0.ForkFailed(copy, "", forked.status());

@@ -8,18 +8,26 @@
 // with the subnet's host address: 10.<octet>.<slot>.2/24 for the guest,
 // .1 for the host end.
 //
-// A device is never handed out twice: Give() closes its packet socket, the
-// last thing that holds its namespace, and the kernel deletes the namespace
-// and the pair. So nothing of the last guest reaches the next one: no frame
-// queued on the socket, no neighbour entry or connection of the host end,
-// no address or sysctl of the namespace. The pool's thread makes the
-// replacement off the path, in a slot whose old host end is gone.
+// A device is never handed out twice: Give() closes its packet socket and
+// the pool's thread deletes its host end, which takes the guest end along
+// at once (veth_dellink()), whoever else may still hold the namespace; the
+// kernel removes the namespace when its last holder goes. So nothing of
+// the last guest reaches the next one: no frame queued on the socket, no
+// neighbour entry or connection of the host end, no address or sysctl of
+// the namespace. The thread makes the replacement off the path.
+//
+// A slot whose device cannot be made (its host end's name taken, a refused
+// netlink request) is logged once with the reason and skipped: it is tried
+// again after a backoff (1 s, doubling to 64 s) while the others fill the
+// pool; three failures in a row pause the whole pool so (a host-wide cause
+// fails every slot). The thread sleeps until a device is taken or given
+// back, or a backoff ends: an idle pool never wakes.
 //
 //   VethPool pool({.size = 4});
 //   RETURN_IF_ERROR(pool.Fill());
-//   std::optional<VethPool::Device> d = pool.Take();  // nullopt: none ready
-//   ... Fork with d->taken (ForkRequest.net_device and its packet socket) ...
-//   pool.Give(std::move(*d));
+//   VethPool::Lease l = pool.TakeLease();  // l.get() == nullptr: none ready
+//   ... Fork with l.get()->taken (ForkRequest.net_device, its packet socket) ...
+//   // ~Lease gives it back, once the instance is gone
 #ifndef SEEDVISOR_SEEDD_VETH_POOL_H_
 #define SEEDVISOR_SEEDD_VETH_POOL_H_
 
@@ -34,25 +42,32 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::seedd {
 
 struct VethPoolOptions {
-  int size = 4;              // free devices the pool keeps ready
-  int octet = 203;           // subnets 10.<octet>.<slot>.0/24
+  int size = 4;                // free devices the pool keeps ready
+  int octet = 203;             // subnets 10.<octet>.<slot>.0/24
   std::string prefix = "svp";  // host ends: <prefix><slot> (short: IFNAMSIZ)
+  // A failed slot waits this long before its next try, doubling (to 64 s)
+  // while it fails; the whole pool waits so after kFailuresInARow.
+  absl::Duration backoff = absl::Seconds(1);
 };
 
 struct VethPoolStats {
   int free = 0, in_use = 0;
-  int dying = 0;  // given back, their host end not gone yet
+  int dying = 0;  // given back, their host end not deleted yet
   uint64_t created = 0, destroyed = 0, misses = 0;
+  uint64_t failures = 0;  // devices that could not be made
+  uint64_t wakeups = 0;   // the thread's: none while the pool is full and idle
 };
 
 class VethPool {
  public:
   static constexpr int kSlots = 250;
+  static constexpr int kFailuresInARow = 3;  // then the whole pool backs off
 
   struct Device {
     sentry::TakenInterface taken;  // the guest end: its packet socket and description
@@ -61,43 +76,78 @@ class VethPool {
     uint32_t host_addr = 0;  // host byte order
   };
 
+  // A taken device (or none: a miss), given back when the lease ends.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(VethPool* pool, std::optional<Device> d) : pool_(pool), dev_(std::move(d)) {}
+    Lease(Lease&& o) noexcept : pool_(o.pool_), dev_(std::move(o.dev_)) { o.dev_.reset(); }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_ != nullptr && dev_) pool_->Give(std::move(*dev_));
+    }
+    const Device* get() const { return dev_ ? &*dev_ : nullptr; }
+
+   private:
+    VethPool* pool_ = nullptr;
+    std::optional<Device> dev_;
+  };
+
   explicit VethPool(VethPoolOptions o);
-  ~VethPool();  // Stop(), then the free devices are destroyed
+  ~VethPool();  // Stop(), then the free and given-back devices are destroyed
   VethPool(const VethPool&) = delete;
   VethPool& operator=(const VethPool&) = delete;
 
-  // Makes `size` devices, one after the other, then starts the thread that
-  // refills the pool. Root (CAP_NET_ADMIN, CAP_SYS_ADMIN for the
-  // namespaces). An error says which device and why.
+  // Makes `size` devices, one after the other (a failing slot skipped),
+  // then starts the thread that refills the pool. Root (CAP_NET_ADMIN,
+  // CAP_SYS_ADMIN for the namespaces). An error, after kFailuresInARow
+  // devices in a row failed or no slot is left, says which and why.
   absl::Status Fill();
   // A ready device, or nullopt (a miss) when none is: the instance then
   // has no device (loopback only), and the thread makes more.
   std::optional<Device> Take();
-  // Destroys `d` (its packet socket closed: the kernel removes its
-  // namespace and veth) and lets the thread replace it.
+  Lease TakeLease() { return Lease(this, Take()); }
+  // Closes `d`'s packet socket; the thread deletes its veth and replaces
+  // it.
   void Give(Device d);
   VethPoolStats Stats() const;
   void Stop();
 
  private:
+  // What the pool knows of a subnet.
+  struct Slot {
+    bool used = false;  // by a device: being made, free, in use or dying
+    int failures = 0;   // in a row
+    absl::Time retry_at = absl::InfinitePast();
+  };
+
   // One device in `slot`, made in a thread of its own (the namespace
   // change is per thread and does not come back).
   absl::StatusOr<Device> Make(int slot);
+  // Closes what is left of `d` and deletes its veth pair.
+  static void Destroy(Device& d);
   void Refill();
-  // A slot whose host end is gone (a dying one's, once the kernel removed
-  // it, or one never used); -1 if none.
-  int FreeSlot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A slot to make a device in now, marked used; -1 if none is, with
+  // `*retry` lowered to when one comes out of its backoff.
+  int TakeSlot(absl::Time now, absl::Time* retry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Made(Device d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees `slot` after a failed Make, backs it off and says why (once).
+  void Failed(int slot, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const VethPoolOptions opts_;
   mutable absl::Mutex mu_;
   std::deque<Device> free_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> slot_used_ ABSL_GUARDED_BY(mu_);  // by a device, free, in use or dying
-  std::vector<Device> dying_ ABSL_GUARDED_BY(mu_);
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  std::deque<Device> dying_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  int failures_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration pause_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   uint64_t created_ ABSL_GUARDED_BY(mu_) = 0, destroyed_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0, failures_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // Take, Give, Stop: something changed
   std::thread thread_;
 };
 

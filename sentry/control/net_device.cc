@@ -101,4 +101,35 @@ absl::StatusOr<int> ReceiveFdFromSocket(const std::string& path) {
   return *fd;
 }
 
+absl::Status DeviceHandover::Start(const std::string& path, int packet_fd) {
+  path_ = path;
+  listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (listener_ < 0 || path.size() >= sizeof(a.sun_path)) {
+    return absl::InternalError(absl::StrCat("the device socket ", path));
+  }
+  memcpy(a.sun_path, path.c_str(), path.size());
+  unlink(path.c_str());
+  if (bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(listener_, 1) != 0) {
+    return absl::InternalError(absl::StrCat("the device socket ", path, ": ", strerror(errno)));
+  }
+  thread_ = std::thread([l = listener_, packet_fd] {
+    int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;  // shut down: the Fork ended without asking
+    ttrpc::SendFd(c, packet_fd).IgnoreError();
+    close(c);
+  });
+  return absl::OkStatus();
+}
+
+DeviceHandover::~DeviceHandover() {
+  if (listener_ < 0) return;
+  shutdown(listener_, SHUT_RDWR);  // ends a pending accept
+  if (thread_.joinable()) thread_.join();
+  close(listener_);
+  unlink(path_.c_str());
+}
+
 }  // namespace seedvisor::control

@@ -410,12 +410,15 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
   std::optional<HostStdio> io;
   const bool paused = req.paused();
   // The child's own network device (`seedsc fork --netns`); the seed's copy
-  // of its socket goes when this returns (the child never returns here).
+  // of its socket goes right after the host fork, or when this returns
+  // before it (the child never returns here).
   struct Device {
     std::optional<sentry::TakenInterface> dev;
-    ~Device() {
-      if (dev) close(dev->packet_fd);
+    void Close() {
+      if (dev && dev->packet_fd >= 0) close(dev->packet_fd);
+      if (dev) dev->packet_fd = -1;
     }
+    ~Device() { Close(); }
   } net;
   std::function<void()> child_main;  // SetUpForkChild's
   auto setup = [&](const std::vector<pid_t>& pids, pid_t* report) -> absl::Status {
@@ -517,8 +520,11 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       pending = sentry::StartFork(kernel_, opts, setup, main);
     }
     // The child has its own copies: ours go before another fork's child
-    // could inherit them (a pipe's write end would stay open there).
+    // could inherit them (a pipe's write end would stay open there; the
+    // device's socket would keep its namespace and veth as long as that
+    // child, a replica or a later instance, runs).
     io.reset();
+    net.Close();
     w.Unlocked();
     if (!pending.ok()) return pending.status();
     ++forks_in_flight_;

@@ -6,25 +6,33 @@
 # to B1, B2, made here as a pool would make them). Each fork answers on its
 # own address from its own peer namespace; the seed's address stays dark
 # (no fork took the seed's device); a fork without --netns says it keeps
-# only loopback; a bad --netns fails with one line and leaves nothing.
+# only loopback; a bad --netns fails with one line and leaves nothing. A
+# fork's device is the fork's alone from its host fork on: F5 (into N3)
+# stalls before its report while f6 is forked, and once F5's fork has
+# failed no process holds N3's packet socket (the seed kept its copy until
+# F5's Fork returned, so f6 inherited it and kept N3 as long as it ran).
 #
 #   bazel test //test/oci:fork_netns_test   (or: fork_netns_test.sh SEEDSC E2E_LIB)
 SEEDSC="$(realpath "${1:?usage: fork_netns_test.sh SEEDSC E2E_LIB}")"
 source "${2:?usage: fork_netns_test.sh SEEDSC E2E_LIB}"
 BUSYBOX=/bin/busybox
 NS="svfS$$" NSB="svfSB$$" N1="svf1$$" N1B="svf1B$$" N2="svf2$$" N2B="svf2B$$"
+N3="svf3$$" N3B="svf3B$$"
 IPS=192.168.216.2 IPSB=192.168.216.1
 IP1=192.168.217.2 IP1B=192.168.217.1
 IP2=192.168.218.2 IP2B=192.168.218.1
+IP3=192.168.219.2 IP3B=192.168.219.1
 S=("$SEEDSC" --root "$T/s" --network=sandbox)
 extra_cleanup() {
-  for c in f1 f2 f3 seed; do "${S[@]}" delete --force "$c" >/dev/null 2>&1; done
+  for c in f1 f2 f3 f5 f6 seed; do "${S[@]}" delete --force "$c" >/dev/null 2>&1; done
   del_ns_pair "$NS" "$NSB"; del_ns_pair "$N1" "$N1B"; del_ns_pair "$N2" "$N2B"
+  del_ns_pair "$N3" "$N3B"
 }
 need_tools ip curl python3
 [[ -x "$BUSYBOX" ]] || { echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; }
 make_ns_pair "$NS" "$NSB" "$IPS" "$IPSB" && make_ns_pair "$N1" "$N1B" "$IP1" "$IP1B" &&
-  make_ns_pair "$N2" "$N2B" "$IP2" "$IP2B" || { echo "FAIL: cannot make the namespaces"; exit 1; }
+  make_ns_pair "$N2" "$N2B" "$IP2" "$IP2B" && make_ns_pair "$N3" "$N3B" "$IP3" "$IP3B" ||
+  { echo "FAIL: cannot make the namespaces"; exit 1; }
 
 ROOTFS="$T/rootfs"
 mkdir -p "$ROOTFS"/{bin,tmp,etc,proc,sys,dev,www}
@@ -70,11 +78,49 @@ check_eq "the paused seed's address stays dark (no fork took its device)" "" "$(
 check_eq "fork without --netns exits 0" "0" "$?"
 if grep -q "only loopback" "$T/f3.err"; then ok "a fork without --netns says it keeps only loopback"; else
   bad "a fork without --netns says it keeps only loopback"; fi
+packet_holders() {  # NAMESPACE: the pids holding a packet socket of NAMESPACE, one a line
+  local inodes
+  inodes="$(ip netns exec "$1" awk 'NR > 1 {printf "%s%s", sep, $9; sep = "|"}' /proc/net/packet)"
+  [[ -n "$inodes" ]] || return 0
+  for p in /proc/[0-9]*; do
+    ls -l "$p/fd" 2>/dev/null | grep -qE "socket:\[($inodes)\]" && echo "${p#/proc/}"
+  done
+  return 0
+}
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+seed_pid="$("${S[@]}" state seed | json_field pid)"
+SEEDSC_TEST_FORK_STALL=8000 "${S[@]}" fork --netns "/run/netns/$N3" seed f5 </dev/null \
+  >"$T/f5.out" 2>"$T/f5.err" &
+stalled=$!
+child=""  # F5's forked sentry: a holder that is neither its client nor the seed
+for _ in $(seq 100); do
+  child="$(packet_holders "$N3" | grep -vxE "$stalled|$seed_pid" | head -1)"
+  [[ -n "$child" ]] && break
+  sleep 0.1
+done
+what="F5's forked sentry holds its device"
+[[ -n "$child" ]] && ok "$what" || bad "$what"
+"${S[@]}" fork seed f6 </dev/null >"$T/f6.out" 2>"$T/f6.err"
+check_eq "f6, forked while F5's fork is in flight, exits 0" "0" "$?"
+if kill -0 "$stalled" 2>/dev/null; then ok "F5's fork was in flight when f6 was made"; else
+  bad "F5's fork was in flight when f6 was made (SEEDSC_TEST_FORK_STALL too short?)"; fi
+wait "$stalled"
+rc=$?
+((rc != 0)) && ok "the stalled F5 fails" || bad "the stalled F5 fails (rc $rc)"
+held=""
+for _ in $(seq 50); do
+  held="$(packet_holders "$N3" | tr '\n' ' ')"
+  [[ -z "$held" ]] && break
+  sleep 0.1
+done
+check_eq "then no process holds N3's packet socket (f6 runs on)" "" "$held"
+check_eq "f6 runs on" "running" "$("${S[@]}" state f6 | json_field status)"
+
 "${S[@]}" fork --netns /run/netns/no-such-ns$$ seed f4 </dev/null >"$T/f4.out" 2>"$T/f4.err"
 rc=$?
 if ((rc != 0)) && [[ "$(wc -l <"$T/f4.err")" == 1 ]] && grep -q -- "--netns /run/netns/no-such-ns$$" "$T/f4.err"; then
   ok "a bad --netns fails with one line naming it"; else bad "a bad --netns fails with one line naming it (rc $rc)"; cat "$T/f4.err"; fi
 if "${S[@]}" state f4 >/dev/null 2>&1; then bad "a failed fork leaves no container"; else ok "a failed fork leaves no container"; fi
 check_eq "the seed still serves after resume" "hello from the seed's server" "$("${S[@]}" resume seed; fetch "$NSB" "$IPS" 5)"
-for f in f1 f2 f3; do [[ -s "$T/$f.err" ]] && { echo "--- $f stderr"; cat "$T/$f.err"; }; done
+for f in f1 f2 f3 f5 f6; do [[ -s "$T/$f.err" ]] && { echo "--- $f stderr"; cat "$T/$f.err"; }; done
 e2e_done

@@ -30,6 +30,7 @@ import threading
 import time
 
 from seedd_proc import SeeddProcess, free_port
+from seedd_network import network_checks
 
 SEEDD, SEEDSC = sys.argv[1], sys.argv[2]
 failures = []
@@ -1095,6 +1096,7 @@ def main():
     pss_checks(tmp)
     l0_checks(tmp)
     budget_checks(tmp)
+    network_checks(tmp, Node, check)
     shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print(f"{len(failures)} check(s) failed", flush=True)
