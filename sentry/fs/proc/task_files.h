@@ -1,9 +1,10 @@
-// The /proc/PID files beyond stat, status and maps (proc.cc): what a
-// program reads about its own process (auxv, limits, oom_score, cgroup, the
-// id maps), its fds (fdinfo), its namespaces (ns) and its memory (mem).
+// The /proc/PID files that task_dir.cc puts together: what a program
+// reads about its own process (stat, status, auxv, limits, oom_score,
+// cgroup, the id maps), its fds (fd, fdinfo), its namespaces (ns) and its
+// memory (mem, smaps); and the parts of /proc's root made elsewhere (sys).
 //
 //   FillTaskDir(...) { ...; AddTaskInfoFiles(k, dir, tid);
-//                      dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid)); ... }
+//                      dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid, ns)); ... }
 //
 // Every file looks its task up again at open: ESRCH once the task is gone.
 #ifndef SEEDVISOR_SENTRY_FS_PROC_TASK_FILES_H_
@@ -30,6 +31,8 @@ std::shared_ptr<Task> FindTask(Kernel& k, int tid);
 // Whether the task reading /proc (none: the sentry itself) may look into
 // `t` as ptrace_may_access(PTRACE_MODE_READ_FSCREDS) allows.
 bool CallerMayReadTask(const Task& t);
+// The text of the host's file `path`; "" if it cannot be read (proc.cc).
+std::string HostFileText(const char* path);
 // A file whose text `f` makes from the task when it is opened.
 std::shared_ptr<SynthFile> TaskFile(Kernel& k, int tid, std::function<std::string(Task&)> f,
                                     mode_t perm = 0444);
@@ -50,6 +53,12 @@ void AddTaskStatFiles(Kernel& k, SynthDir& dir, int tid, bool thread);
 // smaps and smaps_rollup (smaps.cc).
 void AddSmapsFiles(Kernel& k, SynthDir& dir, int tid);
 
+// stat, status and statm, their ids those of `ns`, /proc's pid namespace
+// (task_status.cc).
+void AddTaskStatusFiles(Kernel& k, SynthDir& dir, int tid, bool thread,
+                        std::shared_ptr<PidNamespace> ns);
+// fd/N: a magic link to each open file (fd_dir.cc).
+InodeRef NewFdDir(Kernel& k, int tid);
 // auxv, limits, oom_score, oom_score_adj, cgroup, uid_map, gid_map,
 // setgroups (task_info.cc).
 void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid);
@@ -65,6 +74,8 @@ InodeRef NewMemInode(Kernel& k, int tid);
 // net/{dev,route,tcp,udp} of the sandbox's own stack; null unless
 // --network=sandbox (net.cc).
 InodeRef NewNetDir(Kernel& k);
+// /proc/sys: kernel, vm, fs and net (sys.cc).
+InodeRef NewSysDir(Kernel& k);
 // /proc/sys/net/ipv4 with --network=sandbox (the sandbox stack's sysctls:
 // ping_group_range), else null (net.cc).
 InodeRef NewSysNetIpv4Dir(Kernel& k);

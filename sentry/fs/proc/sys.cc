@@ -1,0 +1,104 @@
+// /proc/sys (kernel/sysctl.c's tables, those a program reads): kernel,
+// vm, fs and net, mostly fixed values; the host's are never shown.
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sentry/fs/mqueue/mqueue.h"
+#include "sentry/fs/proc/task_files.h"
+#include "sentry/fs/synth/synth.h"
+#include "sentry/ipc/ipc_namespace.h"
+#include "sentry/kernel/credentials.h"
+#include "sentry/kernel/kernel.h"
+#include "sentry/kernel/task.h"
+#include "sentry/vfs/vfs.h"
+
+namespace seedvisor::sentry {
+
+namespace {
+
+std::string RandomUuid() {
+  unsigned char b[16];
+  if (getentropy(b, sizeof(b)) != 0) memset(b, 0, sizeof(b));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  return absl::StrFormat(
+      "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n", b[0], b[1], b[2],
+      b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+}  // namespace
+
+InodeRef NewSysDir(Kernel& k) {
+  auto sys = std::make_shared<SynthDir>(0555);
+  auto kernel_dir = std::make_shared<SynthDir>(0555);
+  auto random = std::make_shared<SynthDir>(0555);
+  std::string boot_id = RandomUuid();
+  // The reader's UTS namespace (proc_do_uts_string()).
+  auto reader_uts = [&k]() -> UtsNames& {
+    Task* t = CurrentTask();
+    return t != nullptr ? t->uts() : k.uts();
+  };
+  kernel_dir->Add("hostname",
+                  SynthFile::Text([reader_uts] { return reader_uts().hostname() + "\n"; }));
+  kernel_dir->Add("domainname",
+                  SynthFile::Text([reader_uts] { return reader_uts().domainname() + "\n"; }));
+  kernel_dir->Add("osrelease",
+                  SynthFile::Text([] { return std::string(Kernel::kRelease) + "\n"; }));
+  kernel_dir->Add("ostype", SynthFile::Text([] { return std::string("Linux\n"); }));
+  kernel_dir->Add("version",
+                  SynthFile::Text([] { return std::string(Kernel::kVersion) + "\n"; }));
+  kernel_dir->Add("pid_max", SynthFile::Text([] { return std::string("32768\n"); }));
+  // The last capability the sandbox knows (libcap reads it).
+  kernel_dir->Add("cap_last_cap", SynthFile::Text([] { return absl::StrCat(kLastCap, "\n"); }));
+  kernel_dir->Add("ngroups_max", SynthFile::Text([] { return std::string("65536\n"); }));
+  for (const char* name : {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"}) {
+    kernel_dir->Add(name, SynthFile::Text([n = std::string(name)] { return IpcLimitText(n); }));
+  }
+  random->Add("uuid", SynthFile::Text([] { return RandomUuid(); }));
+  random->Add("boot_id", SynthFile::Text([boot_id] { return boot_id; }));
+  // Linux 5.18+ always reports a full pool of 256 bits.
+  random->Add("entropy_avail", SynthFile::Text([] { return std::string("256\n"); }));
+  kernel_dir->Add("random", random);
+  sys->Add("kernel", kernel_dir);
+  auto vm = std::make_shared<SynthDir>(0555);
+  vm->Add("overcommit_memory", SynthFile::Text([] { return std::string("0\n"); }));
+  vm->Add("max_map_count", SynthFile::Text([] { return std::string("65530\n"); }));
+  // The lowest address the sandbox maps (MM::kMinAddr), not the host's.
+  vm->Add("mmap_min_addr", SynthFile::Text([] { return absl::StrCat(MM::kMinAddr, "\n"); }));
+  sys->Add("vm", vm);
+  auto fs = std::make_shared<SynthDir>(0555);
+  fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
+  fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
+  // fs.mqueue: the POSIX message queue limits, root may change them.
+  auto mqueue = std::make_shared<SynthDir>(0555);
+  for (const char* name :
+       {"msg_max", "msgsize_max", "msg_default", "msgsize_default", "queues_max"}) {
+    auto f = std::make_shared<SynthFile>(
+        [&k, n = std::string(name)] { return k.mqueue().LimitText(n); }, 0644);
+    f->set_write([&k, n = std::string(name)](std::string_view v) {
+      return k.mqueue().SetLimit(n, v);
+    });
+    mqueue->Add(name, f);
+  }
+  fs->Add("mqueue", mqueue);
+  // The one inotify limit the sandbox enforces (InotifyFile::kMaxQueued).
+  auto inotify = std::make_shared<SynthDir>(0555);
+  inotify->Add("max_queued_events", SynthFile::Text([] { return std::string("16384\n"); }));
+  fs->Add("inotify", inotify);
+  sys->Add("fs", fs);
+  // The listen(2) backlog clamp the sandbox's sockets apply.
+  auto net = std::make_shared<SynthDir>(0555);
+  auto core = std::make_shared<SynthDir>(0555);
+  core->Add("somaxconn", SynthFile::Text([] { return std::string("4096\n"); }));
+  net->Add("core", core);
+  if (InodeRef ipv4 = NewSysNetIpv4Dir(k)) net->Add("ipv4", ipv4);
+  sys->Add("net", net);
+  // lseek: /proc/sys files are proc_sys_file_operations (no seq_file).
+  sys->SetSubtreeSeek(SynthSeek::kSizeZero, SynthSeek::kSizeZero);
+  return sys;
+}
+
+}  // namespace seedvisor::sentry
