@@ -92,13 +92,26 @@ absl::StatusOr<std::unique_ptr<Sandbox>> TaskService::ForkSandbox(Container& c,
 }
 
 absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskRequest& req) {
-  absl::MutexLock lc(&lifecycle_mu_);
   if (req.id().empty()) return absl::InvalidArgumentError("create: empty id");
   if (!req.checkpoint().empty()) {
     return absl::UnimplementedError("seedsc: restoring from a checkpoint is not supported");
   }
   {
     absl::MutexLock l(&mu_);
+    if (containers_.count(req.id()) > 0 || queued_creates_.count(req.id()) > 0 ||
+        creating_ == req.id()) {
+      return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
+    }
+    queued_creates_[req.id()] = false;
+  }
+  absl::MutexLock lc(&lifecycle_mu_);
+  {
+    absl::MutexLock l(&mu_);
+    auto queued = queued_creates_.extract(req.id());
+    if (queued.mapped()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container ", req.id(), ": deleted before its Create could begin (its caller gave up)"));
+    }
     if (containers_.count(req.id()) > 0) {
       return absl::AlreadyExistsError(absl::StrCat("container ", req.id(), ": already exists"));
     }
@@ -110,10 +123,12 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
     // the middle of a Create, however long its sandbox takes to start.
     ++creates_;
     ++creates_in_flight_;
+    creating_ = req.id();
   }
   absl::Cleanup counted = [this] {
     absl::MutexLock l(&mu_);
     --creates_in_flight_;
+    creating_.clear();
     ExitSoonIfDone();  // it failed after the last Delete: the exit is due again
   };
   // The runtime's options from containerd's CRI config (ConfigPath):
@@ -358,6 +373,19 @@ absl::Status TaskService::Exec(const task::ExecProcessRequest& req) {
 }
 
 absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& req) {
+  {
+    // Not there, and not being created: answered at once, not after
+    // another container's Create (lifecycle_mu_). A Create of it that
+    // waits for that lock is the one its caller gave up on (containerd
+    // deletes a task whose Create failed or timed out, then sends
+    // Shutdown): it begins nothing.
+    absl::MutexLock l(&mu_);
+    if (containers_.count(req.id()) == 0 && creating_ != req.id()) {
+      auto queued = queued_creates_.find(req.id());
+      if (queued != queued_creates_.end()) queued->second = true;
+      return absl::NotFoundError(absl::StrCat("container ", req.id(), ": not found"));
+    }
+  }
   absl::MutexLock lc(&lifecycle_mu_);
   absl::StatusOr<std::shared_ptr<Container>> c = Find(req.id());
   if (!c.ok()) return c.status();

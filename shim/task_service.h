@@ -128,6 +128,11 @@ class TaskService {
   uint64_t creates_ ABSL_GUARDED_BY(mu_) = 0;       // Creates begun
   int creates_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // begun and not yet returned
   bool exiting_ ABSL_GUARDED_BY(mu_) = false;       // the shim is about to exit
+  // Creates waiting for lifecycle_mu_, by id: true once a Delete of that
+  // id came meanwhile (the Create then begins nothing). And the id of the
+  // Create that holds lifecycle_mu_ ("" = none).
+  std::map<std::string, bool> queued_creates_ ABSL_GUARDED_BY(mu_);
+  std::string creating_ ABSL_GUARDED_BY(mu_);
   // Serializes lifecycle calls that talk to the sandbox (Create/Start/
   // Exec/Delete) per shim; Wait/State/Kill never take it.
   absl::Mutex lifecycle_mu_;

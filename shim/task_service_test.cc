@@ -290,5 +290,90 @@ TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
   system(("rm -rf " + tmp).c_str());
 }
 
+// containerd gives up on a Create that waits behind another container's
+// (a pod's: one shim) and cleans up with Delete, then Shutdown. That Delete
+// is answered at once, NotFound, and the Create it gave up on begins
+// nothing when its turn comes; the Shutdown, with the other Create still
+// under way, is refused. Before, the Delete waited for the other Create
+// (containerd's 5 s cleanup timeout ran out first, its Shutdown then went
+// out or not by chance) and the Create given up on ran after it.
+TEST(TaskServiceExitTest, DeleteOfACreateGivenUpAnswersAtOnce) {
+  Reaper::Get().Start();
+  char dir[] = "/tmp/shim_exit_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string tmp = dir;
+  const std::string fake = tmp + "/seedsc";
+  std::ofstream(fake) << kFakeSeedsc;
+  ASSERT_EQ(chmod(fake.c_str(), 0755), 0);
+  Publisher publisher("", "default");
+  SandboxConfig cfg;
+  cfg.seedsc = fake;
+  cfg.root = tmp + "/root";
+  std::atomic<int> exits{0};
+  TaskService svc(&publisher, cfg, [&exits] { exits++; });
+  auto create = [&](const std::string& id) {
+    const std::string bundle = tmp + "/" + id;
+    mkdir(bundle.c_str(), 0700);
+    mkdir((bundle + "/rootfs").c_str(), 0700);
+    task::CreateTaskRequest r;
+    r.set_id(id);
+    r.set_bundle(bundle);
+    return svc.Create(r).status();
+  };
+  auto del = [&](const std::string& id) {
+    task::DeleteRequest r;
+    r.set_id(id);
+    return svc.Delete(r).status();
+  };
+  const std::string latch = tmp + "/latch-held";
+  std::ofstream(latch) << "";
+  // Lifted after 3 s at the latest: a Delete that waits for the held
+  // Create fails the test instead of hanging it.
+  std::thread lift([&] {
+    absl::SleepFor(absl::Seconds(3));
+    unlink(latch.c_str());
+  });
+  absl::Status held, given_up;
+  std::thread create_held([&] { held = create("held"); });
+  struct stat st;
+  for (int i = 0; i < 3000 && stat((tmp + "/waiting-held").c_str(), &st) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(stat((tmp + "/waiting-held").c_str(), &st), 0) << "the Create of held never began";
+  std::thread create_given_up([&] { given_up = create("given-up"); });
+  absl::SleepFor(absl::Milliseconds(200));  // it waits for the held one
+  absl::Time t = absl::Now();
+  EXPECT_EQ(del("given-up").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(del("nosuch").code(), absl::StatusCode::kNotFound);
+  EXPECT_LT(absl::Now() - t, absl::Seconds(1)) << "the Deletes waited for the held Create";
+  task::ShutdownRequest sd;
+  sd.set_id("given-up");
+  bool exit = true;
+  EXPECT_TRUE(svc.Shutdown(sd, &exit).ok());
+  EXPECT_FALSE(exit) << "Shutdown would cut the held Create off";
+  unlink(latch.c_str());
+  create_held.join();
+  create_given_up.join();
+  lift.join();
+  EXPECT_TRUE(held.ok()) << held;
+  EXPECT_EQ(given_up.code(), absl::StatusCode::kFailedPrecondition) << given_up;
+  EXPECT_NE(stat((cfg.root + "/given-up").c_str(), &st), 0) << "seedsc create ran for it";
+  task::StateRequest state;
+  state.set_id("given-up");
+  EXPECT_EQ(svc.State(state).status().code(), absl::StatusCode::kNotFound);
+  // A Create of that id later is a new one; the held container is there.
+  EXPECT_TRUE(create("given-up").ok());
+  EXPECT_TRUE(del("given-up").ok());
+  state.set_id("held");
+  EXPECT_TRUE(svc.State(state).ok());
+  // The refused Shutdown makes the Delete of the last container end it.
+  EXPECT_TRUE(del("held").ok());
+  for (absl::Time end = absl::Now() + absl::Seconds(30); exits == 0 && absl::Now() < end;) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(exits.load(), 1);
+  system(("rm -rf " + tmp).c_str());
+}
+
 }  // namespace
 }  // namespace seedvisor::shim

@@ -42,8 +42,26 @@ cleanup() {
   wait "$CTRD_PID" 2>/dev/null
 }
 
+# The shim runs seedsc through a wrapper that holds a container's `seedsc
+# create` (and so its shim's Create) while $HOLD/<id> exists, once it has
+# said so in $HOLD/<id>.began (the id is create's last argument).
+HOLD="$T/hold"
+mkdir -p "$HOLD"
+cat >"$T/bin/seedsc-hold" <<SH
+#!/bin/sh
+for id; do :; done
+case " \$* " in *" create "*)
+  if [ -e "$HOLD/\$id" ]; then
+    touch "$HOLD/\$id.began"
+    while [ -e "$HOLD/\$id" ]; do sleep 0.05; done
+  fi ;;
+esac
+exec "$SEEDSC" "\$@"
+SH
+chmod +x "$T/bin/seedsc-hold"
+
 # What the shim needs: its binary on containerd's PATH, seedsc, a root.
-ctrd_start SEEDSC_BINARY="$SEEDSC"
+ctrd_start SEEDSC_BINARY="$T/bin/seedsc-hold"
 # Every event the shim forwards must decode (type URL containerd.events.*).
 ctrd_import
 
@@ -183,6 +201,62 @@ tcase two_foreground --out $'a\nb' -- sh -c "
   $(printf '%q ' "${RUN[@]}") --rm $IMG f1 sh -c 'sleep 0.3; echo a' >$T/f1.out &
   $(printf '%q ' "${RUN[@]}") --rm $IMG f2 sh -c 'sleep 0.3; echo b' >$T/f2.out &
   wait; cat $T/f1.out $T/f2.out"
+
+# A Shutdown while a Create is in flight (issue 14). containerd sends one to
+# a shim after a Create it gave up on: h2 (a pod's application container,
+# grouped into h1's shim by its annotations) waits behind h1's held Create,
+# its ctr gives up after 2 s, containerd deletes h2 (NotFound at once: its
+# Create had not begun, and now never does) and sends Shutdown while h1's
+# Create still runs and no container exists yet. The shim must stay for h1
+# (before f3e3e9a it exited, cutting h1's Create off), h1 must come up, and
+# the shim must end after h1's Delete: no shim left.
+shim_of() {  # ID: the pid of the shim daemon started for ID
+  pgrep -f -- "containerd-shim-seedsc-v1 .*-address $ADDR .*-id $1 .*start\$"
+}
+touch "$HOLD/h1"
+"${RUN[@]}" -d --null-io "$IMG" h1 sleep 1000 >"$T/h1.out" 2>&1 &
+h1_run=$!
+for _ in $(seq 200); do [[ -e "$HOLD/h1.began" ]] && break; sleep 0.05; done
+h1_shim="$(shim_of h1)"
+check_ok held_create_began "$([[ -e "$HOLD/h1.began" && -n "$h1_shim" ]] && echo 1 || echo 0)" \
+  "h1's seedsc create held, its shim running" "both" "began: $(ls "$HOLD"), shim: '$h1_shim'"
+tcase create_given_up --status any --grep 'deadline exceeded' -- "${CTR[@]}" --timeout 2s \
+  run --fifo-dir "$T/fifo" --runtime io.containerd.seedsc.v1 -d --null-io \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation io.kubernetes.cri.sandbox-id=h1 "$IMG" h2 sleep 1000
+# containerd closes its connection for h2 right after that Shutdown's answer.
+gone=""
+for _ in $(seq 300); do
+  gone="$(grep -E 'cleaning up after shim disconnected.* id=h2 ' "$T/containerd.log")"
+  [[ -n "$gone" ]] && break
+  sleep 0.1
+done
+check_ok create_given_up_shutdown_sent "$([[ -n "$gone" ]] && echo 1 || echo 0)" \
+  "containerd.log: h2's shim connection closed (after its Shutdown)" "a line" "none"
+rm -f "$HOLD/h1"
+wait "$h1_run"
+h1_status=$?
+check_eq held_create_succeeds 0 "$h1_status" \
+  "ctr run -d h1 (its Create held across the Shutdown): $(cat "$T/h1.out")"
+# (Checked after h1's Create: a shim that exits flushes its events first,
+# for up to 2 s.)
+shim_alive="$(kill -0 "${h1_shim:-0}" 2>/dev/null && echo 1 || echo 0)"
+check_ok shim_stays_for_create_in_flight "$shim_alive" \
+  "the shim (pid $h1_shim) after a Shutdown during h1's Create" "running" \
+  "$(ps -o pid=,stat=,args= -p "${h1_shim:-0}" | cut -c1-120)"
+tcase held_create_running --grep '^h1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
+tcase held_create_exec --out h1-here -- \
+  "${CTR[@]}" task exec --fifo-dir "$T/fifo" --exec-id e6 h1 echo h1-here
+tcase held_create_kill -- "${CTR[@]}" task kill -s KILL h1
+for _ in $(seq 100); do
+  "${CTR[@]}" task ls | grep -qE '^h1 +[0-9]+ +STOPPED' && break
+  sleep 0.1
+done
+tcase held_create_rm -- "${CTR[@]}" task rm h1
+for _ in $(seq 100); do kill -0 "${h1_shim:-0}" 2>/dev/null || break; sleep 0.1; done
+check_eq shim_ends_after_last_delete "" "$(shim_of h1; shim_of h2)" \
+  "shim daemons of h1's group after h1's Delete"
+"${CTR[@]}" c rm h1 h2 >/dev/null 2>&1
 
 # `<shim> delete` (what containerd runs after every shim teardown): a
 # DeleteResponse{pid from init.pid, exit_status 137, exited_at} on stdout,
