@@ -1,10 +1,7 @@
 #include "sentry/sfork/spares.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,35 +18,13 @@
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/log.h"
 #include "sentry/mm/mm.h"
+#include "sentry/sfork/anchor.h"
 #include "sentry/sfork/dirty_pages.h"
 #include "sentry/sfork/host_group.h"
 #include "sentry/sfork/spare_warming.h"
 
 namespace seedvisor::sentry {
 namespace {
-
-// ---- The anchor: between fork and its loop, async-signal-safe only ----
-
-// Leads the process group of a forked sandbox's host processes (its zygote
-// and stubs) and kills that group once the forked sentry is gone: when the
-// last write end of its life line closes. Only that sentry holds one (the
-// seed closes its own once the fork took the anchor; see Spare).
-// Before that, it tells the seed which guest pages the fork's stub copies
-// wrote (dirty_pages.h: the seed names them down the life line), through
-// `report_fd` (-1: none).
-[[noreturn]] void RunAnchor(int life_fd, int report_fd) {
-  setpgid(0, 0);  // the seed does it too: whoever comes first
-  // Hold nothing of the sentry's but the life line and the report socket.
-  const unsigned lo = static_cast<unsigned>(report_fd < 0 ? life_fd : std::min(life_fd, report_fd));
-  const unsigned hi = static_cast<unsigned>(std::max(life_fd, report_fd));
-  if (lo > 0) syscall(SYS_close_range, 0, lo - 1, 0);
-  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
-  syscall(SYS_close_range, hi + 1, ~0U, 0);
-  AnchorReadPlan(life_fd);  // until the end of file: the forked sentry is gone
-  AnchorScanAndReport(report_fd, getpid());
-  kill(0, SIGKILL);  // our process group: every host process of the sandbox
-  _exit(0);
-}
 
 // The caller's fork lock guards these (spares.h). Spares made but not yet
 // here are being warmed (spare_warming.h).
@@ -59,16 +34,6 @@ absl::Status Fail(std::string_view what, int err) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
 }
 
-// In a forked sentry: the write end of its own anchor's life line, held for
-// its whole life, and that anchor (alive while the line is open, unless
-// killed from outside) with a pidfd of it (WatchOwnAnchor), opened before
-// the report, while the anchor is surely unreaped: the seed reaps it only
-// once the fork is finished (LetGoOfSpare).
-int own_life_fd_ = -1;
-pid_t own_anchor_ = -1;
-int own_anchor_pidfd_ = -1;
-int own_anchor_pidfd_errno_ = 0;  // pidfd_open's, if it failed
-
 // Our children that end on their own: forked sentries and anchors, reaped
 // on the next fork or spare once they have.
 std::vector<pid_t> forked_;
@@ -76,32 +41,6 @@ std::vector<pid_t> forked_;
 void ReapForked() {
   for (auto it = forked_.begin(); it != forked_.end();) {
     it = waitpid(*it, nullptr, WNOHANG) != 0 ? forked_.erase(it) : it + 1;
-  }
-}
-
-// The anchor is a fork of the sentry: the OOM killer counts the resident
-// pages it shares copy-on-write with the sentry as its own (oom_badness()
-// reads the mm's rss), so it may pick the anchor as readily as the
-// sentry; and with the anchor gone, nothing ends the fork's zygote and
-// stubs once the sentry dies. It holds nothing the host needs back: never
-// the OOM killer's victim (proc_pid_oom_score_adj(5)). Lowering it needs
-// CAP_SYS_RESOURCE, which the sentry dropped, or the floor the sentry set
-// while it held it and the anchor inherits (oom_floor.h): where
-// neither is there, a Debug line says so, once.
-void KeepFromOomKiller(pid_t anchor) {
-  static bool told = false;  // under the caller's fork lock
-  char path[48];
-  snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", anchor);
-  static constexpr char kNever[] = "-1000";
-  const int fd = open(path, O_WRONLY | O_CLOEXEC);
-  const bool ok =
-      fd >= 0 && write(fd, kNever, sizeof(kNever) - 1) == static_cast<ssize_t>(sizeof(kNever) - 1);
-  const int err = errno;
-  if (fd >= 0) close(fd);
-  if (!ok && !told) {
-    told = true;
-    Log::Debug("sandbox fork: the anchor's oom_score_adj stays as it was (%s): the OOM killer "
-               "may pick it", std::strerror(err));
   }
 }
 
@@ -172,15 +111,41 @@ absl::Status PrepareCopies(Kernel& k, const TasksByMm& by_mm, pid_t pgid) {
   });
 }
 
+// Whether our child `pid` has exited; it stays unreaped (WNOWAIT).
+bool ChildExited(pid_t pid) {
+  siginfo_t info{};
+  return pid > 0 && waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
+// Drops the spares whose anchor has died (the OOM killer, a stray kill),
+// or whose fork made ahead has: a fork that took one would end at once
+// (WatchOwnAnchor) or never answer. Their groups go too (an unreaped
+// anchor's pid is still its group's).
+void DropDeadSpares(Kernel& k) {
+  for (auto it = spares_.begin(); it != spares_.end();) {
+    if (!ChildExited(it->anchor) && !(it->ahead() && ChildExited(it->sentry))) {
+      ++it;
+      continue;
+    }
+    Log::Debug("sandbox fork: a spare whose %s died is dropped",
+               ChildExited(it->anchor) ? "anchor" : "fork made ahead");
+    kill(-it->anchor, SIGKILL);
+    LetGoOfSpare(k, *it, false);
+    it = spares_.erase(it);
+  }
+}
+
 // Drops the spares that no longer fit the seed (it was resumed and paused
 // again, or its tasks changed): all of them, since they are all of one
-// state.
+// state; and the dead ones.
 void DropStaleSpares(Kernel& k) {
   if (spares_.empty()) return;
   const Spare& s = spares_.front();
   if (!k.park_requested() || s.epoch != k.quiesce_epoch() || s.shape != Shape(LiveTasksByMm(k))) {
     DropSpares(k);
   }
+  DropDeadSpares(k);
 }
 
 // Kills the forks made ahead of another seed version than `version`: they
@@ -306,12 +271,7 @@ void AddForkedChild(pid_t pid) { forked_.push_back(pid); }
 void AdoptSpareInForkChild(const Spare& spare) {
   // Our parent's anchor line is not ours to hold, nor are the lines of its
   // other spares; the spare's line is.
-  if (own_life_fd_ >= 0) close(own_life_fd_);
-  if (own_anchor_pidfd_ >= 0) close(own_anchor_pidfd_);
-  own_life_fd_ = spare.life_fd;
-  own_anchor_ = spare.anchor;
-  own_anchor_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, spare.anchor, 0));
-  own_anchor_pidfd_errno_ = own_anchor_pidfd_ < 0 ? errno : 0;
+  AdoptOwnAnchor(spare.anchor, spare.life_fd);
   for (Spare& other : spares_) {
     close(other.life_fd);
     if (other.ahead()) {
@@ -361,32 +321,6 @@ void DropForkSpare(Kernel& k) {
   ReapForked();
 }
 
-bool WatchOwnAnchor() {
-  if (own_anchor_ <= 0) return false;  // a booted sentry: its zygote is its child
-  if (own_anchor_pidfd_ < 0) {
-    // ESRCH: gone and reaped already (it cannot be: see own_anchor_pidfd_).
-    if (own_anchor_pidfd_errno_ != ESRCH) {
-      Log::Warning("sandbox fork: no pidfd of the sandbox's anchor %d (%s): nothing ends its host "
-                   "processes should the anchor die first", own_anchor_,
-                   std::strerror(own_anchor_pidfd_errno_));
-      return false;
-    }
-  } else {
-    // Readable once the anchor has exited (pidfd_open(2)).
-    pollfd p = {.fd = own_anchor_pidfd_, .events = POLLIN, .revents = 0};
-    for (int r; (r = poll(&p, 1, -1)) <= 0;) {
-      if (r < 0 && errno != EINTR) {
-        Log::Warning("sandbox fork: waiting on the sandbox's anchor %d: %s", own_anchor_,
-                     std::strerror(errno));
-        return false;
-      }
-    }
-  }
-  // Its group still bears its pid while a member lives, reaped or not.
-  kill(-own_anchor_, SIGKILL);
-  return true;
-}
-
 bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   // The spares' anchors are our children, not reaped before the end of
   // this: each group still bears its anchor's pid, so killing it kills no
@@ -403,12 +337,13 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   DropSpares(k);
   // Our own anchor lives while we hold its line (only a kill from outside
   // ends it sooner): then it still leads its group.
-  if (own_anchor_ > 0) groups.push_back(own_anchor_);
+  const pid_t own_anchor = OwnAnchor();
+  if (own_anchor > 0) groups.push_back(own_anchor);
   // A booted sentry's zygote and stubs: the zygote, our unreaped child,
   // leads that group. Otherwise they would end only after us (the zygote's
   // parent-death signal), and a kvm stub's exit tears down its VM, which
   // takes long under load: `seedsc delete` returned with them still there.
-  if (own_anchor_ <= 0) groups.push_back(k.platform().HostProcessGroup());
+  if (own_anchor <= 0) groups.push_back(k.platform().HostProcessGroup());
   bool gone = true;
   for (pid_t p : ahead) {
     // SIGKILLed: gone at once (out of every cgroup once reaped).

@@ -20,7 +20,8 @@
 // closes its own right after the host fork; the anchor holds only the read
 // end; a forked sentry closes its inherited copies of every other spare's
 // line, and of its parent's, at once). End of file on it means the forked
-// sentry is gone, however it died.
+// sentry is gone, however it died (anchor.h). A spare whose anchor died
+// (or whose fork made ahead did) is dropped before a fork could take it.
 //
 // Everything here runs under the caller's fork lock (sfork.h).
 //

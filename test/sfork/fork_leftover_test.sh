@@ -48,6 +48,7 @@ fi
 # A process that sleeps, and a shell that forks and execs without end: the
 # fork makes stubs of its own while it runs.
 source "$(dirname "$0")/busybox_bundle.sh"
+export PYTHONPATH="$(dirname "$0")"  # host_procs.py
 B="$T/bundle"
 busybox_bundle "$SEEDSC" "$B" '["/bin/sh", "-c", "sleep 1000 & while :; do /bin/true; done"]' \
   sh sleep true || exit 1
@@ -72,65 +73,9 @@ kill_case() {
   local out
   out="$(timeout 60 python3 - "$ROOT/$id/state.json" "$2" <<'PY'
 import json, os, signal, sys, time
+from host_procs import alive_in, in_zygote_loop, is_stub, pidfd_pids, stat
 state, what = sys.argv[1], sys.argv[2]
 sentry = json.load(open(state))["sandboxPid"]
-
-def stat(pid):
-    """(state, ppid, pgid) of `pid`, or None once it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rfind(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[2])
-
-def pids():
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-def pidfd_pids(pid):
-    """The processes `pid` holds a pidfd of (fdinfo's Pid line)."""
-    found = set()
-    try:
-        names = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return found
-    for name in names:
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, name)) != "anon_inode:[pidfd]":
-                continue
-            with open("/proc/%d/fdinfo/%s" % (pid, name)) as f:
-                for line in f:
-                    if line.startswith("Pid:") and int(line.split()[1]) > 0:
-                        found.add(int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-    return found
-
-def alive_in(group):
-    """The processes of process group `group` that have not exited."""
-    found = []
-    for pid in pids():
-        st = stat(pid)
-        if st is not None and st[2] == group and st[0] not in "ZX":
-            found.append(pid)
-    return found
-
-def is_stub(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")[0] == b"seedsc-stub"
-    except OSError:
-        return False
-
-def in_zygote_loop(pid):
-    """A zygote waits for children to reap (wait4, 61), or naps while it
-    has none (nanosleep, 35); a parked stub waits in a futex."""
-    try:
-        with open("/proc/%d/syscall" % pid) as f:
-            return f.read().split()[0] in ("61", "35")
-    except (OSError, IndexError):
-        return False
 
 # The fork's group: its anchor's, which its zygote and stub copies joined;
 # the forked sentry holds a pidfd of each of those.
@@ -187,6 +132,64 @@ PY
   fi
   "${S[@]}" delete --force "$id" >/dev/null 2>&1
 }
+# A spare of the seed whose anchor died is never handed to a fork: the
+# seed's spares' anchors (its children that lead a group of their own, not
+# its zygote) are SIGKILLed; a fork then must run on a spare of its own, and
+# nothing of the dead anchors' groups (their zygotes and stub copies, a
+# fork made ahead) may live 10 s later. Old seedsc handed one to the fork:
+# it ran unanchored (the dead anchor's group stayed alive, the fork's), or
+# with the forked sentry watching its anchor, ended at once.
+spare_case() {
+  local groups
+  groups="$(timeout 30 python3 - "$ROOT/seed/state.json" <<'PY'
+import json, os, signal, sys, time
+from host_procs import is_stub, pids, stat
+seed = json.load(open(sys.argv[1]))["sandboxPid"]
+
+def anchors():
+    found = []
+    for p in pids():
+        st = stat(p)
+        if st and st[1] == seed and st[2] == p and st[0] not in "ZX" and not is_stub(p):
+            found.append(p)
+    return found
+
+deadline = time.time() + 10
+while not anchors() and time.time() < deadline:
+    time.sleep(0.1)
+found = anchors()
+for a in found:
+    os.kill(a, signal.SIGKILL)
+print(*found)
+PY
+)"
+  if [[ -z "$groups" ]]; then bad "a spare's anchor killed: the seed made no spare in 10 s"; return; fi
+  sleep 0.2
+  if ! "${S[@]}" fork seed fs </dev/null >/dev/null 2>"$T/fs.err"; then
+    bad "a spare's anchor killed: fork"; cat "$T/fs.err"; return
+  fi
+  sleep 1
+  local status
+  status="$("${S[@]}" state fs 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
+  if [[ "$status" == running ]]; then ok "a spare's anchor killed: the next fork runs"; else
+    bad "a spare's anchor killed: the next fork is $status 1 s after it, not running"
+  fi
+  local left="" g deadline=$((SECONDS + 10))
+  while :; do
+    left=""
+    for g in $groups; do
+      left+="$(ps -e -o pid=,pgid=,stat= | awk -v g="$g" '$2 == g && $3 !~ /^Z/ {printf " %s", $1}')"
+    done
+    [[ -z "$left" || $SECONDS -ge $deadline ]] && break
+    sleep 0.2
+  done
+  if [[ -z "$left" ]]; then ok "a spare's anchor killed: nothing of its group left"; else
+    bad "a spare's anchor killed: processes of the dead anchors' groups ($groups) alive:$left"
+  fi
+  "${S[@]}" delete --force fs >/dev/null 2>&1
+}
+spare_case
+
 # Whether root may lower an oom_score_adj here (CapEff bit 24): then the
 # anchor's must be -1000.
 cap_sys_resource=$(( (0x$(sed -n 's/^CapEff:\t*//p' /proc/self/status) >> 24) & 1 ))
