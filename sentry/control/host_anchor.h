@@ -11,7 +11,7 @@
 // same id, after the container is gone) and ends with End(), which
 // returns once it has exited. A host fork must not overlap its start or
 // its end (sentry/base/thread_identity.h): the caller makes both under
-// its fork lock.
+// the lock its host forks hold (ControlServer::host_fork_mu_).
 //
 //   std::unique_ptr<HostAnchor> a = HostAnchor::Start(absl::Seconds(5));
 //   pid_t tid = a ? a->tid() : 0;

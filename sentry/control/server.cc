@@ -739,9 +739,9 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
 }
 
 std::shared_ptr<HostAnchor> ControlServer::StartAnchor() {
-  // Its own thread, started under the fork lock: no host fork copies it
-  // half started (sentry/base/thread_identity.h).
-  absl::MutexLock fl(&fork_mu_);
+  // Its own thread, started under the host fork lock: no host fork
+  // copies it half started (sentry/base/thread_identity.h).
+  absl::MutexLock hf(&host_fork_mu_);
   std::shared_ptr<HostAnchor> anchor = HostAnchor::Start(absl::Seconds(10));
   if (anchor == nullptr) {
     Log::Warning("container of sandbox %s: no host thread of its own (the host refused one, "
@@ -752,8 +752,8 @@ std::shared_ptr<HostAnchor> ControlServer::StartAnchor() {
 
 void ControlServer::EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors) {
   if (anchors.empty()) return;
-  // Under the fork lock: no host fork copies one half ended.
-  absl::MutexLock fl(&fork_mu_);
+  // Under the host fork lock: no host fork copies one half ended.
+  absl::MutexLock hf(&host_fork_mu_);
   for (auto& a : anchors) a->End();
 }
 

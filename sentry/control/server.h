@@ -130,11 +130,11 @@ class ControlServer {
     // container outside the sandbox's pid namespace; null: none.
     std::shared_ptr<HostAnchor> anchor;
   };
-  // Starts a HostAnchor (its own thread) under the fork lock; null if
+  // Starts a HostAnchor (its own thread) under host_fork_mu_; null if
   // the host gave none.
   std::shared_ptr<HostAnchor> StartAnchor();
-  // Ends them (their threads have exited) under the fork lock. The
-  // caller holds neither lock (fork_mu_ is taken before mu_).
+  // Ends them (their threads have exited) under host_fork_mu_. The
+  // caller holds none of fork_mu_, mu_ (taken before host_fork_mu_).
   void EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors);
   // The container a request names ("" = the first), or NotFound.
   absl::StatusOr<std::shared_ptr<Container>> Lookup(const std::string& id);
@@ -149,7 +149,7 @@ class ControlServer {
   absl::StatusOr<std::shared_ptr<sentry::ThreadGroup>> Find(Container& c, int pid);
   // Runs `fn` on a thread of the ttrpc server's pool: no thread of ours
   // starts or ends outside it (but anchors, which start and end under
-  // fork_mu_), so that a Fork's host fork, which holds the pool's
+  // host_fork_mu_), so that a Fork's host fork, which holds the pool's
   // NoThreadStarts, never copies a thread half started or half ended
   // (shim/ttrpc/worker_pool.h).
   void RunInBackground(std::function<void()> fn);
@@ -228,6 +228,13 @@ class ControlServer {
   std::atomic<int> forks_waiting_{0};
   // What each Fork and each holder of fork_mu_ is doing (WatchForks).
   ForkWatch fork_watch_;
+  // Held across each host fork of this sentry that makes a sentry which
+  // goes on (a Fork's, a fork made ahead's: under fork_mu_ and mu_, taken
+  // first), and by a HostAnchor's start and end: no forked sentry copies
+  // an anchor's thread half started or half ended. Only that: a container
+  // made or deleted waits for no Fork's other steps under fork_mu_ (its
+  // stdio, its network device, a spare, a fork made ahead's readiness).
+  absl::Mutex host_fork_mu_;
   absl::Mutex spare_mu_;             // what SpareLoop is asked to do
   bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
   absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);

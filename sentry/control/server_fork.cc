@@ -247,6 +247,8 @@ void ControlServer::ForkSparesAhead() {
         w.Unlocked();
         break;
       }
+      w.Step("waiting for the host fork lock (a container's host thread starting or ending)");
+      absl::MutexLock hf(&host_fork_mu_);
       std::optional<ttrpc::Server::ForkHold> hold;
       w.Step("waiting for the control server's fork hold (a fork made ahead)");
       if (server_ != nullptr) hold.emplace(*server_);
@@ -512,7 +514,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       // No thread of this sentry starts or ends across the host fork (see
       // RunInBackground), and no control connection is accepted or closed
       // (the child closes exactly the seed's); the service threads are
-      // parked, the tasks quiesced.
+      // parked, the tasks quiesced, no container's host thread starting or
+      // ending (host_fork_mu_).
+      w.Step("waiting for the host fork lock (a container's host thread starting or ending)");
+      absl::MutexLock hf(&host_fork_mu_);
       std::optional<ttrpc::Server::ForkHold> hold;
       w.Step("waiting for the control server's fork hold (no thread starting, no connection "
              "accepted or closed)");

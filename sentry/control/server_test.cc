@@ -2,19 +2,24 @@
 // platform): the lifecycle rules, stdio paths, exit statuses, pause.
 #include "sentry/control/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "shim/ttrpc/server.h"
 
@@ -750,6 +755,90 @@ TEST_F(ContainersTest, HostThreadEndsWithItsContainerUnderAServer) {
     for (int w = 0; w < 100 && access(task(t).c_str(), F_OK) == 0; ++w) usleep(10000);
     EXPECT_NE(access(task(t).c_str(), F_OK), 0) << "thread " << t << " outlived its container";
   }
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+}
+
+// Deleting a container, or creating one with a host thread of its own,
+// waits for no Fork: the thread's start and end exclude only a host fork
+// of the sentry, not the fork lock, which a Fork holds for as long as it
+// opens the fork's stdio (here a fifo whose reader comes late), receives
+// its network device or makes a spare. Before, both waited for the Fork
+// to let the fork lock go (containers with a pid namespace of their own,
+// CRI's default, have such a thread).
+TEST_F(ContainersTest, ContainersComeAndGoWhileAForkWaits) {
+  ControlServer& s = Make("while :; do sleep 1; done");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  v1::CreateContainerRequest c2 = Second("exec sleep 1000", TempDir(), TempFile());
+  c2.set_own_pid_namespace(true);
+  auto made = s.CreateContainer(c2);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_GT(made->host_thread(), 0);
+  ASSERT_TRUE(s.Pause({}).ok());
+  const std::string fifo = TempFile() + ".fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  v1::ForkRequest fork;
+  fork.set_new_id("forked");
+  fork.set_control_address(TempFile() + ".sock");
+  fork.mutable_stdio()->set_stdout(fifo);
+  // Given up on by its caller before the fifo's reader comes: nothing is
+  // forked once it goes on.
+  constexpr absl::Duration kForkTimeout = absl::Seconds(3);
+  const absl::Time fork_began = absl::Now();
+  std::atomic<pid_t> forking_tid{0};
+  absl::Status forked;
+  std::thread forking([&] {
+    forking_tid = gettid();
+    forked = s.Fork(fork, kForkTimeout).status();
+  });
+  // Until the Fork waits in the fifo's open(2), under the fork lock.
+  const auto in_open = [&] {
+    std::string call = Slurp(absl::StrCat("/proc/self/task/", forking_tid.load(), "/syscall"));
+    return call.rfind(absl::StrCat(SYS_openat, " "), 0) == 0;
+  };
+  bool waits = false;
+  for (int i = 0; i < 1000 && !waits; ++i) {
+    usleep(10000);
+    waits = forking_tid != 0 && in_open();
+  }
+  EXPECT_TRUE(waits) << "the Fork never opened its stdio";
+  absl::Notification done;
+  absl::Status created, deleted, deleted_new;
+  absl::Duration took;
+  std::thread changing([&] {
+    const absl::Time t = absl::Now();
+    v1::CreateContainerRequest c4 = Second("exec sleep 1000", TempDir(), TempFile());
+    c4.set_container_id("c4");
+    c4.set_own_pid_namespace(true);
+    auto c4_made = s.CreateContainer(c4);
+    created = c4_made.status();
+    if (c4_made.ok() && c4_made->host_thread() <= 0) {
+      created = absl::InternalError("c4 has no host thread");
+    }
+    v1::DeleteContainerRequest del;
+    del.set_container_id("c2");
+    deleted = s.DeleteContainer(del).status();
+    del.set_container_id("c4");
+    deleted_new = s.DeleteContainer(del).status();
+    took = absl::Now() - t;
+    done.Notify();
+  });
+  const bool in_time = done.WaitForNotificationWithTimeout(absl::Seconds(2));
+  const bool fork_still_waits = in_open();
+  // The reader comes once the Fork's caller has given up.
+  absl::SleepFor(fork_began + kForkTimeout - absl::Now());
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  EXPECT_GE(reader, 0);
+  forking.join();
+  changing.join();
+  if (reader >= 0) close(reader);
+  EXPECT_TRUE(in_time) << "creating and deleting containers waited for the Fork (" << took << ")";
+  EXPECT_TRUE(fork_still_waits) << "the Fork did not wait all along: the check proves nothing";
+  EXPECT_TRUE(created.ok()) << created;
+  EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_TRUE(deleted_new.ok()) << deleted_new;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(forked)) << forked;
+  EXPECT_NE(access(fork.control_address().c_str(), F_OK), 0) << "a fork made its control socket";
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
 }
