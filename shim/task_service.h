@@ -1,7 +1,8 @@
-// containerd.task.v2.Task for seedsc sandboxes. One container per shim (no
-// pod grouping); its sandbox is started once at Create (by `seedsc create`,
-// or forked from a seedd seed: seed_fork.h) and then driven over the control
-// socket (see sandbox.h). Exits are learned from blocking
+// containerd.task.v2.Task for seedsc sandboxes: every container of the
+// shim's group (a pod's, shim_main.cc's GroupOf). Each container's sandbox
+// is started once at Create (by `seedsc create`, which for a pod's
+// application container joins the pod's sandbox, or forked from a seedd
+// seed: seed_fork.h) and then driven over the control socket (sandbox.h). Exits are learned from blocking
 // control Wait calls, one thread per process; every pending Task.Wait is
 // answered when the exit is recorded, and /tasks/exit is published.
 //
