@@ -167,8 +167,8 @@ std::optional<VethPool::Device> VethPool::Take() {
 }
 
 void VethPool::Give(Device d) {
-  close(d.taken.packet_fd);  // the rest on the thread, off the caller's path
-  d.taken.packet_fd = -1;
+  // All on the thread, off the caller's path: closing the packet socket
+  // waits for an RCU grace period (packet_release()'s synchronize_net()).
   absl::MutexLock l(&mu_);
   --in_use_;
   dying_.push_back(std::move(d));

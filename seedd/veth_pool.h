@@ -8,8 +8,8 @@
 // with the subnet's host address: 10.<octet>.<slot>.2/24 for the guest,
 // .1 for the host end.
 //
-// A device is never handed out twice: Give() closes its packet socket and
-// the pool's thread deletes its host end, which takes the guest end along
+// A device is never handed out twice: given back, the pool's thread closes
+// its packet socket and deletes its host end, which takes the guest end along
 // at once (veth_dellink()), whoever else may still hold the namespace; the
 // kernel removes the namespace when its last holder goes. So nothing of
 // the last guest reaches the next one: no frame queued on the socket, no
@@ -107,7 +107,7 @@ class VethPool {
   // has no device (loopback only), and the thread makes more.
   std::optional<Device> Take();
   Lease TakeLease() { return Lease(this, Take()); }
-  // Closes `d`'s packet socket; the thread deletes its veth and replaces
+  // The thread closes `d`'s packet socket, deletes its veth and replaces
   // it.
   void Give(Device d);
   VethPoolStats Stats() const;
