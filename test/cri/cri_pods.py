@@ -300,6 +300,13 @@ def run(args, pb, cri, pods):
     got = cri.exec_sync(client, ["ps", "-o", "comm"])
     check("pod_pids_shared", got[0] == 0 and "httpd" in got[1] and "pause" in got[1],
           "client: ps -o comm", "the pod's processes (pause, the server's httpd)", got)
+    # One IPC namespace: the pod's /dev/shm (the CRI plugin gives every
+    # container of the pod the sandbox's).
+    wrote = cri.exec_sync(server, ["sh", "-c", "echo pod-a-shm >/dev/shm/pod-a-x"])
+    got = cri.exec_sync(client, ["cat", "/dev/shm/pod-a-x"])
+    check("pod_shm_shared", wrote[0] == 0 and got[:2] == (0, "pod-a-shm\n"),
+          "server: echo >/dev/shm/pod-a-x; client: cat /dev/shm/pod-a-x", "(0, 'pod-a-shm')",
+          (wrote, got))
 
     # NamespaceMode CONTAINER (the kubelet's default for pid): a pid
     # namespace of its own, its init pid 1, nothing of the pod's other
