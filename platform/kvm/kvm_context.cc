@@ -437,22 +437,7 @@ void KvmContext::Interrupt() {
 }
 
 Result<ThreadHandle> KvmContext::NewThread() {
-  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                          CLONE_SYSVSEM;
-  const int slot = as_->slots().Alloc();
-  if (slot < 0) return Errno(EAGAIN);
-  long tid;
-  {
-    stub::Injector inj(tid_, as_->layout().entry);
-    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
-    tid = inj.CallAt(stub::kStubForkGadget, SYS_clone, args);
-  }
-  if (tid <= 0) {
-    as_->slots().Free(slot);
-    return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
-  }
-  as_->slots().Reserve(static_cast<pid_t>(tid), slot);
-  return ThreadHandle{static_cast<int>(tid)};
+  return stub::NewStubThread(tid_, as_->layout().entry, as_->slots());
 }
 
 Result<std::shared_ptr<AddressSpace>> KvmContext::ForkAddressSpace() {

@@ -229,11 +229,9 @@ long PtraceContext::ThreadSyscall(long nr, const long (&a)[6]) {
 }
 
 Result<ThreadHandle> PtraceContext::NewThread() {
-  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                          CLONE_SYSVSEM;
   // The new thread shares this thread's stack pointer but never touches the
   // stack: it parks in a futex wait until a sentry thread seizes it.
-  long tid = Inject(kStubForkGadget, SYS_clone, kFlags, 0, 0, 0, 0, 0);
+  long tid = Inject(kStubForkGadget, SYS_clone, stub::kStubThreadCloneFlags, 0, 0, 0, 0, 0);
   if (tid <= 0) return Errno(tid < 0 ? static_cast<int>(-tid) : EAGAIN);
   return ThreadHandle{static_cast<int>(tid)};
 }

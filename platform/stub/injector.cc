@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "platform/stub/slot_registry.h"
+
 namespace seedvisor::platform::stub {
 
 int WaitFor(pid_t tid) {
@@ -256,9 +258,24 @@ Result<pid_t> ForkStub(pid_t zygote, uint64_t entry, bool dies_with_zygote) {
   return static_cast<pid_t>(pid);
 }
 
+Result<ThreadHandle> NewStubThread(pid_t tid, uint64_t entry, SlotRegistry& slots) {
+  const int slot = slots.Alloc();
+  if (slot < 0) return Errno(EAGAIN);
+  long child;
+  {
+    Injector inj(tid, entry);
+    const long args[6] = {kStubThreadCloneFlags, 0, 0, 0, 0, 0};
+    child = inj.CallAt(kStubForkGadget, SYS_clone, args);
+  }
+  if (child <= 0) {
+    slots.Free(slot);
+    return Errno(child == -ENOMEM ? ENOMEM : EAGAIN);
+  }
+  slots.Reserve(static_cast<pid_t>(child), slot);
+  return ThreadHandle{static_cast<int>(child)};
+}
+
 Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pgid, int threads) {
-  constexpr long kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                                CLONE_SYSVSEM;
   Injector inj(pid, entry);
   if (!inj.ok()) return Errno(ESRCH);
   long r = inj.Call(SYS_setpgid, 0, pgid);
@@ -268,7 +285,7 @@ Result<std::vector<pid_t>> PrepareForkedStub(pid_t pid, uint64_t entry, pid_t pg
   for (int i = 1; i < threads; ++i) {
     // The new thread shares this thread's stack pointer but never touches
     // the stack: it parks at once (the fork gadget).
-    const long args[6] = {kThreadFlags, 0, 0, 0, 0, 0};
+    const long args[6] = {kStubThreadCloneFlags, 0, 0, 0, 0, 0};
     long tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
     if (tid < 0) return Errno(static_cast<int>(-tid));
     if (tid == 0) return Errno(EAGAIN);

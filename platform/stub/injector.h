@@ -10,16 +10,20 @@
 #ifndef SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 #define SEEDVISOR_PLATFORM_STUB_INJECTOR_H_
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "platform/platform.h"
 #include "platform/stub/stub_layout.h"
 #include "sentry/base/errno.h"
 
 namespace seedvisor::platform::stub {
+
+class SlotRegistry;
 
 // Waits for the next wait status of the traced `tid` (retrying EINTR); -1 if
 // there is none to wait for.
@@ -125,6 +129,27 @@ long ForkTied(pid_t parent, uint64_t entry, absl::FunctionRef<long(long flags)> 
 // with the zygote unless `dies_with_zygote` is false. The caller
 // serializes calls for one zygote.
 Result<pid_t> ForkStub(pid_t zygote, uint64_t entry, bool dies_with_zygote = true);
+
+// clone(2)'s flags for a new thread of a stub process: the stub's threads
+// share everything.
+inline constexpr long kStubThreadCloneFlags =
+    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+
+// A new thread in the stub process of the parked stub thread `tid`, on a
+// platform that gives each stub thread a slot of its shared region
+// (systrap, kvm): clone(kStubThreadCloneFlags) injected at the fork
+// gadget. The thread shares `tid`'s stack pointer but never touches the
+// stack: it parks in a futex wait until a sentry thread attaches it. Its
+// slot is taken first and reserved for it (SlotRegistry::Reserve; the
+// context made for it Takes it): with every slot in use clone fails with
+// EAGAIN, as Linux's does at threads-max (copy_process()). The host's
+// refusal (a pids cgroup, threads-max) is the guest's: ENOMEM, else
+// EAGAIN; the slot goes back.
+//
+//   Result<ThreadHandle> SystrapContext::NewThread() {
+//     return stub::NewStubThread(tid_, as_->layout().entry, as_->slots());
+//   }
+Result<ThreadHandle> NewStubThread(pid_t tid, uint64_t entry, SlotRegistry& slots);
 
 // ---- Sandbox fork (sentry/sfork), in the seed, ahead of a fork ----
 // Each call seizes a parked, untraced stub thread for a moment and detaches

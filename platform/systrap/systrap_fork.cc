@@ -25,27 +25,7 @@
 namespace seedvisor::platform::systrap {
 
 Result<ThreadHandle> SystrapContext::NewThread() {
-  constexpr long kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                          CLONE_SYSVSEM;
-  // The new thread shares this thread's stack pointer but never touches the
-  // stack: it parks in a futex wait until a sentry thread attaches it.
-  // Its slot is taken first: with every slot in use, clone fails with
-  // EAGAIN as Linux's does at threads-max (copy_process()).
-  const int slot = as_->slots().Alloc();
-  if (slot < 0) return Errno(EAGAIN);
-  long tid;
-  {
-    Injector inj(tid_, as_->layout().entry);
-    const long args[6] = {kFlags, 0, 0, 0, 0, 0};
-    tid = inj.CallAt(kStubForkGadget, SYS_clone, args);
-  }
-  if (tid <= 0) {
-    as_->slots().Free(slot);
-    // The host's refusal (a pids cgroup, threads-max) is the guest's.
-    return Errno(tid == -ENOMEM ? ENOMEM : EAGAIN);
-  }
-  as_->slots().Reserve(static_cast<pid_t>(tid), slot);
-  return ThreadHandle{static_cast<int>(tid)};
+  return stub::NewStubThread(tid_, as_->layout().entry, as_->slots());
 }
 
 long SystrapContext::CloneStub(long flags) {
