@@ -16,17 +16,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "runsc/oci/spec_internal.h"
 
 namespace seedvisor::oci {
 namespace {
 
-using json = nlohmann::json;
-
-absl::Status Bad(const std::string& file, const std::string& field, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat(file, ": ", field, ": ", what));
-}
-
-const char* TypeName(const json& j) { return j.type_name(); }
 
 // The mount types the sandbox implements (sentry/control/mounts.cc). proc,
 // devpts on /dev/pts and cgroup/cgroup2 are accepted as runc's and
@@ -76,229 +70,17 @@ std::string InsideBundle(const std::string& abs_bundle, const std::string& rel,
   return "";
 }
 
-// Reads typed fields of a JSON object, naming the field in every error.
-class Reader {
- public:
-  Reader(std::string file) : file_(std::move(file)) {}
-  absl::Status Error(const std::string& field, const std::string& what) const {
-    return Bad(file_, field, what);
-  }
-
-  // Each Get* leaves *out unchanged when the key is absent or null.
-  absl::Status Str(const json& o, const char* key, const std::string& field, std::string* out) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_string()) return Error(field, absl::StrCat("must be a string, not ", TypeName(*v)));
-    *out = v->get<std::string>();
-    return absl::OkStatus();
-  }
-  absl::Status Bool(const json& o, const char* key, const std::string& field, bool* out) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_boolean()) return Error(field, absl::StrCat("must be a boolean, not ", TypeName(*v)));
-    *out = v->get<bool>();
-    return absl::OkStatus();
-  }
-  template <typename T>
-  absl::Status Int(const json& o, const char* key, const std::string& field, T* out) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_number_integer()) {
-      return Error(field, absl::StrCat("must be an integer, not ", TypeName(*v)));
-    }
-    if constexpr (std::is_unsigned_v<T>) {
-      if (v->is_number_unsigned() || v->get<int64_t>() >= 0) {
-        *out = static_cast<T>(v->get<uint64_t>());
-        return absl::OkStatus();
-      }
-      return Error(field, "must not be negative");
-    } else {
-      *out = static_cast<T>(v->get<int64_t>());
-      return absl::OkStatus();
-    }
-  }
-  template <typename T>
-  absl::Status OptInt(const json& o, const char* key, const std::string& field,
-                      std::optional<T>* out) {
-    if (Find(o, key) == nullptr) return absl::OkStatus();
-    T t{};
-    if (auto s = Int(o, key, field, &t); !s.ok()) return s;
-    *out = t;
-    return absl::OkStatus();
-  }
-  absl::Status Strings(const json& o, const char* key, const std::string& field,
-                       std::vector<std::string>* out) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_array()) return Error(field, absl::StrCat("must be an array, not ", TypeName(*v)));
-    out->clear();
-    for (size_t i = 0; i < v->size(); ++i) {
-      if (!(*v)[i].is_string()) {
-        return Error(absl::StrCat(field, "[", i, "]"),
-                     absl::StrCat("must be a string, not ", TypeName((*v)[i])));
-      }
-      out->push_back((*v)[i].get<std::string>());
-    }
-    return absl::OkStatus();
-  }
-  // An object member that must be an object when present.
-  absl::StatusOr<const json*> Object(const json& o, const char* key, const std::string& field) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_object()) return Error(field, absl::StrCat("must be an object, not ", TypeName(*v)));
-    return v;
-  }
-  absl::StatusOr<const json*> Array(const json& o, const char* key, const std::string& field) {
-    const json* v = Find(o, key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_array()) return Error(field, absl::StrCat("must be an array, not ", TypeName(*v)));
-    return v;
-  }
-
- private:
-  static const json* Find(const json& o, const char* key) {
-    auto it = o.find(key);
-    if (it == o.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-  std::string file_;
-};
-
-#define SV_RET(expr)                   \
-  do {                                 \
-    absl::Status _s = (expr);          \
-    if (!_s.ok()) return _s;           \
-  } while (0)
-
-#define SV_GET(var, expr)               \
-  auto var##_or = (expr);               \
-  if (!var##_or.ok()) return var##_or.status(); \
-  const json* var = *var##_or
-
-int RlimitByName(const std::string& n) {
-  static const std::map<std::string, int> kNames = {
-      {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_DATA", RLIMIT_DATA},     {"RLIMIT_STACK", RLIMIT_STACK},
-      {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},   {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-  };
-  auto it = kNames.find(n);
-  return it == kNames.end() ? -1 : it->second;
-}
-
 }  // namespace
 
-int CapabilityNumber(const std::string& c) {
-  // config.json spells a capability as its macro name in linux/capability.h
-  // (runc's list). libcap's parser accepts more (lower case, bare numbers,
-  // trailing blanks), so only that exact form goes to it.
-  if (c.size() <= 4 || c.compare(0, 4, "CAP_") != 0 ||
-      !std::all_of(c.begin(), c.end(), [](char ch) { return (ch >= 'A' && ch <= 'Z') || ch == '_'; })) {
-    return -1;
-  }
-  cap_value_t v = -1;
-  if (cap_from_name(c.c_str(), &v) != 0 || v < 0 || v > CAP_LAST_CAP) return -1;
-  return v;
-}
-
-uint64_t CapabilityMask(const std::vector<std::string>& names) {
-  uint64_t m = 0;
-  for (const std::string& n : names) {
-    if (int c = CapabilityNumber(n); c >= 0) m |= uint64_t{1} << c;
-  }
-  return m;
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 namespace {
-
-absl::Status ParseProcess(Reader& r, const json& p, const std::string& base, Process* out) {
-  SV_RET(r.Bool(p, "terminal", base + ".terminal", &out->terminal));
-  SV_RET(r.Strings(p, "args", base + ".args", &out->args));
-  if (out->args.empty()) return r.Error(base + ".args", "must not be empty");
-  if (out->args[0].empty()) return r.Error(base + ".args[0]", "must not be empty");
-  SV_RET(r.Strings(p, "env", base + ".env", &out->env));
-  for (size_t i = 0; i < out->env.size(); ++i) {
-    size_t eq = out->env[i].find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return r.Error(absl::StrCat(base, ".env[", i, "]"),
-                     absl::StrCat("\"", out->env[i], "\" is not of the form KEY=VALUE"));
-    }
-  }
-  out->cwd = "";
-  SV_RET(r.Str(p, "cwd", base + ".cwd", &out->cwd));
-  if (out->cwd.empty()) return r.Error(base + ".cwd", "must be set (an absolute path)");
-  if (out->cwd[0] != '/') {
-    return r.Error(base + ".cwd", absl::StrCat("\"", out->cwd, "\" is not an absolute path"));
-  }
-  SV_RET(r.Bool(p, "noNewPrivileges", base + ".noNewPrivileges", &out->no_new_privileges));
-  SV_GET(user, r.Object(p, "user", base + ".user"));
-  if (user != nullptr) {
-    SV_RET(r.Int(*user, "uid", base + ".user.uid", &out->user.uid));
-    SV_RET(r.Int(*user, "gid", base + ".user.gid", &out->user.gid));
-    uint32_t umask = 0;
-    if (user->contains("umask") && !(*user)["umask"].is_null()) {
-      SV_RET(r.Int(*user, "umask", base + ".user.umask", &umask));
-      out->user.umask = umask;
-    }
-    SV_GET(gids, r.Array(*user, "additionalGids", base + ".user.additionalGids"));
-    if (gids != nullptr) {
-      for (size_t i = 0; i < gids->size(); ++i) {
-        const json& g = (*gids)[i];
-        if (!g.is_number_unsigned() && !(g.is_number_integer() && g.get<int64_t>() >= 0)) {
-          return r.Error(absl::StrCat(base, ".user.additionalGids[", i, "]"),
-                         "must be a non-negative integer");
-        }
-        out->user.additional_gids.push_back(g.get<uint32_t>());
-      }
-    }
-  }
-  SV_GET(caps, r.Object(p, "capabilities", base + ".capabilities"));
-  if (caps != nullptr) {
-    struct {
-      const char* key;
-      std::vector<std::string>* v;
-    } sets[] = {{"bounding", &out->capabilities.bounding},
-                {"effective", &out->capabilities.effective},
-                {"inheritable", &out->capabilities.inheritable},
-                {"permitted", &out->capabilities.permitted},
-                {"ambient", &out->capabilities.ambient}};
-    for (auto& s : sets) {
-      std::string f = absl::StrCat(base, ".capabilities.", s.key);
-      SV_RET(r.Strings(*caps, s.key, f, s.v));
-      for (size_t i = 0; i < s.v->size(); ++i) {
-        if (CapabilityNumber((*s.v)[i]) < 0) {
-          return r.Error(absl::StrCat(f, "[", i, "]"),
-                         absl::StrCat("unknown capability \"", (*s.v)[i], "\""));
-        }
-      }
-    }
-  }
-  SV_GET(rl, r.Array(p, "rlimits", base + ".rlimits"));
-  if (rl != nullptr) {
-    for (size_t i = 0; i < rl->size(); ++i) {
-      std::string f = absl::StrCat(base, ".rlimits[", i, "]");
-      const json& e = (*rl)[i];
-      if (!e.is_object()) return r.Error(f, "must be an object");
-      Rlimit l;
-      SV_RET(r.Str(e, "type", f + ".type", &l.type));
-      l.resource = RlimitByName(l.type);
-      if (l.resource < 0) return r.Error(f + ".type", absl::StrCat("unknown rlimit \"", l.type, "\""));
-      if (!e.contains("soft") || !e.contains("hard")) return r.Error(f, "needs soft and hard");
-      SV_RET(r.Int(e, "soft", f + ".soft", &l.soft));
-      SV_RET(r.Int(e, "hard", f + ".hard", &l.hard));
-      if (l.soft > l.hard) return r.Error(f + ".soft", "must not exceed hard");
-      for (const Rlimit& o : out->rlimits) {
-        if (o.resource == l.resource) return r.Error(f + ".type", absl::StrCat("duplicate ", l.type));
-      }
-      out->rlimits.push_back(l);
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status ParseHooks(Reader& r, const json& h, Hooks* out) {
   struct {
@@ -396,14 +178,6 @@ absl::Status ParseLinux(Reader& r, const json& l, Spec* out) {
     }
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -518,31 +292,6 @@ absl::StatusOr<Spec> ParseSpec(const std::string& text, const std::string& bundl
   return s;
 }
 
-void AddDefaultHome(const std::string& rootfs, uid_t uid, std::vector<std::string>* env) {
-  for (const std::string& e : *env) {
-    if (e.rfind("HOME=", 0) == 0) return;
-  }
-  std::string home = "/";
-  std::ifstream in(rootfs + "/etc/passwd");
-  std::string line;
-  // passwd(5): name:password:UID:GID:GECOS:directory:shell
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    size_t start = 0;
-    for (size_t i = 0; i <= line.size(); ++i) {
-      if (i == line.size() || line[i] == ':') {
-        f.push_back(line.substr(start, i - start));
-        start = i + 1;
-      }
-    }
-    if (f.size() >= 6 && f[2] == std::to_string(uid) && !f[5].empty()) {
-      home = f[5];
-      break;
-    }
-  }
-  env->push_back("HOME=" + home);
-}
-
 absl::StatusOr<Spec> LoadBundle(const std::string& bundle) {
   auto text = ReadFile(bundle + "/config.json");
   if (!text.ok()) {
@@ -552,20 +301,6 @@ absl::StatusOr<Spec> LoadBundle(const std::string& bundle) {
   return ParseSpec(*text, bundle);
 }
 
-absl::StatusOr<Process> LoadProcess(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  json j = json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Bad(path, "(document)", "is not a JSON object");
-  Reader r(path);
-  Process p;
-  try {
-    SV_RET(ParseProcess(r, j, "process", &p));
-  } catch (const json::exception& e) {
-    return Bad(path, "(document)", e.what());
-  }
-  return p;
-}
 
 absl::StatusOr<Resources> ParseResourcesJson(const std::string& text, const std::string& what) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
