@@ -181,6 +181,19 @@ bool Stack::IsLocalAddress(const IpAddr& a) const {
   return false;
 }
 
+bool Stack::IsBroadcast(const IpAddr& a) const {
+  if (!a.is_v4()) return false;
+  if (a.broadcast()) return true;
+  for (const auto& nic : inst_.nics) {
+    for (const AddrPrefix& p : nic->addrs) {
+      if (!p.addr.is_v4()) continue;
+      if (p.prefix_len < 31 && a == IpAddr(p.broadcast())) return true;
+      if (!p.brd.any() && a == IpAddr(p.brd)) return true;
+    }
+  }
+  return false;
+}
+
 Result<Stack::RouteResult> Stack::FindRoute(const IpAddr& dst) {
   // Our own addresses are reached through loopback, as on Linux (the
   // "local" table).

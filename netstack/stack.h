@@ -212,6 +212,10 @@ class Stack {
   // deadline earlier than the one it sleeps for.
   void ArmTimer(Timer* t, int64_t deadline_ns);
   bool IsLocalAddress(const IpAddr& a) const;
+  // An IPv4 broadcast address of ours: 255.255.255.255, or an address's
+  // subnet broadcast (prefix < 31) or configured one: Linux's RTN_BROADCAST
+  // routes (fib_add_ifaddr()), 127.255.255.255 on lo among them.
+  bool IsBroadcast(const IpAddr& a) const;
   Result<RouteResult> FindRoute(const IpAddr& dst);
   // stack_link.cc: Ethernet and ARP.
   void HandleArp(Nic* nic, std::string_view pkt);
@@ -290,8 +294,10 @@ class Stack {
   // Listeners by local port; several (one per address) may share a port.
   std::multimap<uint16_t, std::shared_ptr<TcpEndpoint>> tcp_listeners_;
   std::multimap<uint16_t, UdpEndpoint*> udp_bound_;
-  // Ping sockets by echo identifier; the rover picks identifiers for
-  // sockets that did not bind one.
+  // Ping sockets by echo identifier, of both families, the last bound
+  // first (ping_get_port() adds at the head of its hash chain, and
+  // ping_lookup() takes the first that fits); the rover picks identifiers
+  // for sockets that did not bind one.
   std::multimap<uint16_t, UdpEndpoint*> ping_bound_;
   uint16_t ping_rover_ = 0;
   std::multimap<uint8_t, UdpEndpoint*> raw_icmp_;  // raw sockets by protocol

@@ -104,7 +104,7 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
   }
   if (type == kIcmpEchoRequest) {
     // No replies to broadcast pings (icmp_echo_ignore_broadcasts=1).
-    if (!IsLocalAddress(h.dst)) return;
+    if (!IsLocalAddress(h.dst) || IsBroadcast(h.dst)) return;
     std::string reply(msg);
     U8(reply)[0] = kIcmpEchoReply;
     Put16(U8(reply) + 2, 0);

@@ -235,6 +235,40 @@ TEST(Ping, LoopbackBothFamilies) {
   p6->Close();
 }
 
+// udp_sendmsg(), ping_v4_sendmsg(), raw_sendmsg(): the subnet's broadcast
+// address (and 255.255.255.255) needs SO_BROADCAST; then it goes to the
+// broadcast MAC.
+TEST(Ping, SubnetBroadcastNeedsSoBroadcastAsUdpAndRaw) {
+  OneStack s;
+  const SockAddr bcast{MakeIp4(10, 0, 0, 255), 9};
+  auto u = s.stack->NewUdp();
+  auto p = s.stack->NewPing(false);
+  auto r = s.stack->NewRawIcmp(false);
+  const std::string echo = Echo(kIcmpEchoRequest, 0, 1, "b");
+  EXPECT_EQ(u->SendTo("x", bcast).error(), Errno(EACCES));
+  EXPECT_EQ(u->Connect(bcast).error(), Errno(EACCES));
+  EXPECT_EQ(p->SendTo(echo, bcast).error(), Errno(EACCES));
+  EXPECT_EQ(r->SendTo(echo, bcast).error(), Errno(EACCES));
+  EXPECT_TRUE(s.Quiet());
+  for (UdpEndpoint* ep : {u.get(), p.get(), r.get()}) {
+    ep->SetBroadcast(true);
+    ASSERT_TRUE(ep->SendTo(ep == u.get() ? "x" : echo, bcast).ok());
+    Parsed f = s.Next();
+    EXPECT_EQ(f.eth.dst, kBroadcastMac);
+    EXPECT_EQ(f.ip.src, kOurIp);
+    EXPECT_EQ(f.ip.dst, MakeIp4(10, 0, 0, 255));
+  }
+  EXPECT_TRUE(u->Connect(bcast).ok());
+  // A raw socket bound to the broadcast address sends from ours.
+  ASSERT_TRUE(r->Bind({MakeIp4(10, 0, 0, 255), 0}).ok());
+  ASSERT_TRUE(r->SendTo(echo, SockAddr{kPeerIp, 0}).ok());
+  EXPECT_EQ(s.Next().ip.src, kOurIp);
+  // A ping socket binds no broadcast address.
+  auto p2 = s.stack->NewPing(false);
+  EXPECT_EQ(p2->Bind({MakeIp4(10, 0, 0, 255), 0}).error(), Errno(EADDRNOTAVAIL));
+  for (auto* ep : {u.get(), p.get(), r.get(), p2.get()}) ep->Close();
+}
+
 TEST(RawIcmp, SendsAsWrittenAndGetsACopyOfEveryMessage) {
   OneStack s;
   auto r = s.stack->NewRawIcmp(false);

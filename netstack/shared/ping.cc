@@ -12,20 +12,42 @@
 namespace seedvisor::netstack {
 
 Status UdpEndpoint::BindPingLocked(SockAddr a) {
-  // ping_check_bind_addr(): no broadcast; ping_get_port(): identifier 0
-  // takes the next one from a rover (ours starts at a keyed offset, so
-  // two forks of a seed do not repeat each other's identifiers).
-  if (a.ip.broadcast()) return Errno(EADDRNOTAVAIL);
+  // ping_check_bind_addr(): IPv4 never a multicast or broadcast address
+  // (EADDRNOTAVAIL), IPv6 a unicast one only (EINVAL); one of ours.
+  if (!a.ip.any()) {
+    if (a.ip.multicast()) return Errno(a.ip.is_v4() ? EADDRNOTAVAIL : EINVAL);
+    if (stack_->IsBroadcast(a.ip) || !stack_->IsLocalAddress(a.ip)) return Errno(EADDRNOTAVAIL);
+  }
+  if (bound_) return Errno(EINVAL);
+  auto& table = stack_->ping_bound_;
   uint16_t id = a.port;
-  while (id == 0) {
-    id = uint16_t(stack_->inst_.secrets.PortOffset(IpAddr{}, IpAddr{}, proto_) +
-                  stack_->ping_rover_++);
+  if (id == 0) {
+    // ping_get_port(): the first identifier after the rover that no
+    // socket holds (ours starts at a keyed offset, so that two forks of a
+    // seed do not repeat each other's identifiers).
+    const uint16_t base =
+        uint16_t(stack_->inst_.secrets.PortOffset(IpAddr{}, IpAddr{}, proto_));
+    for (uint32_t i = 1; i <= 0x10000 && id == 0; ++i) {
+      uint16_t c = uint16_t(base + stack_->ping_rover_ + i);
+      if (c == 0 || table.count(c)) continue;
+      stack_->ping_rover_ = uint16_t(stack_->ping_rover_ + i);
+      id = c;
+    }
+    if (id == 0) return Errno(EADDRINUSE);
+  } else {
+    // Held by another socket: EADDRINUSE unless both have SO_REUSEADDR
+    // (ping sockets start with it: the kernel lets sockets share).
+    auto [b, e] = table.equal_range(id);
+    for (auto it = b; it != e; ++it) {
+      if (!it->second->reuse_addr_ || !reuse_addr_) return Errno(EADDRINUSE);
+    }
   }
   local_ = {a.ip, id};
   port_.ip = a.ip;
   port_.port = id;
   bound_ = true;
-  stack_->ping_bound_.emplace(id, this);
+  // Before the others of this identifier: the last bound gets the replies.
+  table.emplace_hint(table.lower_bound(id), id, this);
   return {};
 }
 
@@ -55,7 +77,10 @@ Result<size_t> UdpEndpoint::SendRawLocked(std::string_view msg, const SockAddr& 
   if (six == to.ip.is_v4()) return Errno(six ? EINVAL : EAFNOSUPPORT);
   auto route = stack_->FindRoute(to.ip);
   if (!route.ok()) return route.error();
-  IpAddr src = local_.ip.any() ? route->src : local_.ip;
+  SV_TRY(BroadcastAllowed(to.ip));
+  // raw_bind(): bound to a multicast or broadcast address, the source is
+  // the route's ("use device").
+  IpAddr src = SourceIsOurs() ? local_.ip : route->src;
   std::string m(msg);
   if (six) {
     if (m.size() < 4) return Errno(EINVAL);  // no room for the checksum
@@ -109,6 +134,7 @@ Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr&
   if (six == to.ip.is_v4()) return Errno(six ? EINVAL : EAFNOSUPPORT);
   auto route = stack_->FindRoute(to.ip);
   if (!route.ok()) return route.error();
+  SV_TRY(BroadcastAllowed(to.ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
   IpAddr src = local_.ip.any() ? route->src : local_.ip;
   std::string echo(msg);
@@ -125,7 +151,8 @@ Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr&
 
 void Stack::HandleEchoReply(const L3& ip, uint8_t proto, std::string_view msg) {
   if (msg.size() < kIcmpHeaderLen) return;
-  // ping_lookup(): the identifier, and the bound address if there is one.
+  // ping_lookup(): the identifier, and the bound address if there is one;
+  // the first that fits, the last bound (ping_bound_'s order).
   auto [b, e] = ping_bound_.equal_range(Get16(U8(msg) + 4));
   for (auto it = b; it != e; ++it) {
     UdpEndpoint* ep = it->second;

@@ -18,7 +18,9 @@ constexpr size_t kDatagramOverhead = 256;
 }  // namespace
 
 UdpEndpoint::UdpEndpoint(Stack* stack, uint8_t proto, Kind kind)
-    : Endpoint(stack), proto_(proto), kind_(kind) {}
+    // inet_create(): ping and raw sockets start with SO_REUSEADDR
+    // (INET_PROTOSW_REUSE in their inetsw entries).
+    : Endpoint(stack), proto_(proto), kind_(kind), reuse_addr_(kind != Kind::kUdp) {}
 
 UdpEndpoint::~UdpEndpoint() {
   // The stack holds no reference to a UDP endpoint, so the last one is
@@ -27,11 +29,15 @@ UdpEndpoint::~UdpEndpoint() {
 }
 
 Status UdpEndpoint::BindLocked(SockAddr a) {
+  if (ping()) return BindPingLocked(a);
   if (bound_ && !raw()) return Errno(EINVAL);
-  if (!a.ip.any() && !a.ip.broadcast() && !stack_->IsLocalAddress(a.ip)) {
+  // inet_bind(), raw_bind(), inet6_bind(), rawv6_bind(): one of our
+  // addresses, or a multicast or broadcast one (to receive what is sent
+  // there; what we send then comes from the route's source).
+  if (!a.ip.any() && !a.ip.multicast() && !stack_->IsBroadcast(a.ip) &&
+      !stack_->IsLocalAddress(a.ip)) {
     return Errno(EADDRNOTAVAIL);
   }
-  if (ping()) return BindPingLocked(a);
   if (raw()) {  // raw_bind(): the address only, again if need be; the "port" stays
     local_.ip = port_.ip = a.ip;
     return {};
@@ -61,6 +67,7 @@ Status UdpEndpoint::Connect(SockAddr a) {
   if (int e = PeerFamilyError(a.ip)) return Errno(e);
   auto route = stack_->FindRoute(a.ip);
   if (!route.ok()) return route.error();
+  SV_TRY(BroadcastAllowed(a.ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
   // A connected endpoint's local address is fixed (inet->inet_saddr).
   if (local_.ip.any()) local_.ip = route->src;
@@ -93,11 +100,10 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
   if (int e = PeerFamilyError(to->ip)) return Errno(e);
   auto route = stack_->FindRoute(to->ip);
   if (!route.ok()) return route.error();
+  SV_TRY(BroadcastAllowed(to->ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
-  if (!local_.ip.any() && !local_.ip.broadcast() && local_.ip.is_v4() != to->ip.is_v4()) {
-    return Errno(ENETUNREACH);
-  }
-  IpAddr src = local_.ip.any() || local_.ip.broadcast() ? route->src : local_.ip;
+  if (SourceIsOurs() && local_.ip.is_v4() != to->ip.is_v4()) return Errno(ENETUNREACH);
+  IpAddr src = SourceIsOurs() ? local_.ip : route->src;
   std::string seg(kUdpHeaderLen, '\0');
   uint8_t* p = U8(seg);
   Put16(p, local_.port);
@@ -109,6 +115,23 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
   Put16(U8(seg) + 6, sum == 0 ? 0xffff : sum);
   SV_TRY(stack_->SendIp(src, to->ip, kProtoUdp, seg, false));
   return data.size();
+}
+
+Status UdpEndpoint::BroadcastAllowed(const IpAddr& to) const {
+  // udp_sendmsg(), ping_v4_sendmsg(), raw_sendmsg() and
+  // __ip4_datagram_connect(): a route to a broadcast address needs
+  // SO_BROADCAST.
+  if (!broadcast_ && stack_->IsBroadcast(to)) return Errno(EACCES);
+  return {};
+}
+
+bool UdpEndpoint::SourceIsOurs() const {
+  return !local_.ip.any() && !local_.ip.multicast() && !stack_->IsBroadcast(local_.ip);
+}
+
+void UdpEndpoint::SetBroadcast(bool on) {
+  Stack::Locked l(stack_);
+  broadcast_ = on;
 }
 
 void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {

@@ -83,6 +83,9 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   Result<SockAddr> remote();
   size_t Available();  // FIONREAD: the next datagram's length
   void SetReuseAddr(bool on);
+  // SO_BROADCAST: without it a send to, or a connect to, a broadcast
+  // address is EACCES.
+  void SetBroadcast(bool on);
   void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
   bool ping() const { return kind_ == Kind::kPing; }
   bool raw() const { return kind_ == Kind::kRaw; }
@@ -98,8 +101,15 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
     std::string data;
   };
   Status BindLocked(SockAddr a);
-  // ping.cc: ping_bind()/ping_get_port() (any identifier, no conflicts:
-  // Linux 6.x binds two sockets to one identifier) and ping_v4_sendmsg()/
+  // EACCES for a broadcast `to` without SO_BROADCAST.
+  Status BroadcastAllowed(const IpAddr& to) const;
+  // Whether the bound address is the source of what we send: not when
+  // unbound or bound to a multicast or broadcast address (Linux's
+  // inet_saddr 0: the route's source).
+  bool SourceIsOurs() const;
+  // ping.cc: ping_bind()/ping_get_port() (sockets of either family share
+  // an identifier unless one turned SO_REUSEADDR off, which ping sockets
+  // start with; 0: the next free one after the rover) and ping_v4_sendmsg()/
   // ping_v6_sendmsg() (an echo request of ours: EINVAL otherwise).
   Status BindPingLocked(SockAddr a);
   void UnbindPingLocked();
@@ -116,7 +126,8 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   const Kind kind_;
   std::array<uint32_t, 8> icmp_filter_{};
   bool connected_ = false;
-  bool reuse_addr_ = false;
+  bool reuse_addr_;  // SO_REUSEADDR: ping and raw sockets start with it
+  bool broadcast_ = false;  // SO_BROADCAST
   bool shut_rd_ = false, shut_wr_ = false;
   bool closed_ = false;
   bool recverr4_ = false, recverr6_ = false;

@@ -343,6 +343,7 @@ Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type
         s = std::make_shared<NetstackSocket>(family, flags,
                                              net.stack().NewPing(family == AF_INET6));
         s->v6only_ = family == AF_INET6;
+        s->reuse_addr_ = true;  // INET_PROTOSW_REUSE, as the endpoint's
         s->Attach(t.creds().fsuid);
         return FileRef(s);
       }
@@ -360,6 +361,7 @@ Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type
       s = std::make_shared<NetstackSocket>(family, flags,
                                            net.stack().NewRawIcmp(family == AF_INET6));
       s->v6only_ = family == AF_INET6;
+      s->reuse_addr_ = true;  // INET_PROTOSW_REUSE, as the endpoint's
       s->Attach(t.creds().fsuid);
       return FileRef(s);
     }

@@ -109,7 +109,7 @@ class NetstackSocket : public Socket {
   bool reuse_addr_ = false;
   bool nodelay_ = false;
   bool udp_keepalive_ = false;  // SO_KEEPALIVE on a UDP socket: a flag only
-  bool broadcast_ = false;      // SO_BROADCAST: a flag only (no broadcast route)
+  bool broadcast_ = false;      // SO_BROADCAST (the endpoint's, for UDP, ping, raw)
   int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
 };
 

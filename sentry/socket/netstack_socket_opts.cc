@@ -115,6 +115,7 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
       case SO_BROADCAST: {
         SV_ASSIGN_OR_RETURN(int v, GetInt(val));
         broadcast_ = v != 0;
+        if (udp_) udp_->SetBroadcast(broadcast_);
         return {};
       }
       case SO_RCVBUF:

@@ -53,6 +53,7 @@ def syscall_test(
         kvm_size = None,
         kvm_2vcpus = False,
         netstack = False,
+        net_raw = False,
         network_none = True,
         as_init = False,
         **kwargs):
@@ -78,6 +79,8 @@ def syscall_test(
         share them (platform/kvm/README.md, "vCPUs").
       netstack: also run in the sandbox with --network=sandbox (the sentry's
         own TCP/IP stack) as <name>_<platform>_netstack.
+      net_raw: the sandboxed variants run with seedsc --net-raw (raw
+        sockets for a guest with CAP_NET_RAW, as runsc's flag).
       network_none: make <name>_<platform> (the default --network=none);
         False for what only the sandbox's own stack serves so far.
       as_init: the test must run as pid 1 of its pid namespace (it is in the
@@ -117,7 +120,8 @@ def syscall_test(
                 "--binary=$(rootpath :%s)" % binary,
                 "--seedsc=$(rootpath %s)" % SEEDSC,
                 "--platform=" + platform,
-            ] + (["--systrap-patch=false"] if platform == "systrap" else []) + [
+            ] + (["--systrap-patch=false"] if platform == "systrap" else []) +
+            (["--net-raw"] if net_raw else []) + [
                 "--",
             ] + args,
             data = [":" + binary, SEEDSC],
@@ -142,7 +146,8 @@ def syscall_test(
                     "--binary=$(rootpath :%s)" % binary,
                     "--seedsc=$(rootpath %s)" % SEEDSC,
                     "--platform=kvm",
-                ] + ([] if network_none else ["--network=sandbox"]) + ["--"] + args + kvm_args,
+                ] + ([] if network_none else ["--network=sandbox"]) +
+                (["--net-raw"] if net_raw else []) + ["--"] + args + kvm_args,
                 data = [":" + binary, SEEDSC, "//test:kvm_skip.sh"],
                 env = env,
                 size = kvm_size or size,
@@ -182,6 +187,7 @@ def syscall_test(
                     "--seedsc=$(rootpath %s)" % SEEDSC,
                     "--platform=" + platform,
                     "--network=sandbox",
+                ] + (["--net-raw"] if net_raw else []) + [
                     "--",
                 ] + args,
                 data = [":" + binary, SEEDSC],

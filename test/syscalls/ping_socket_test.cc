@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/inet_test_util.h"
@@ -264,6 +265,119 @@ TEST_P(PingTest, BindRules) {
   EXPECT_EQ(errno, EINVAL);
 }
 
+// inet_create(): ping sockets start with SO_REUSEADDR on (their inetsw
+// entry's INET_PROTOSW_REUSE), so ping_get_port() lets them share an
+// identifier; one that turned it off shares with none, whatever its family
+// (IPv4 and IPv6 ping sockets share one table), and none with it.
+TEST_P(PingTest, SocketsShareAnIdentifierUnlessOneTurnedReuseOff) {
+  Fd a = PingSocket();
+  int v = 0;
+  socklen_t vl = sizeof v;
+  ASSERT_EQ(getsockopt(a, SOL_SOCKET, SO_REUSEADDR, &v, &vl), 0);
+  EXPECT_EQ(v, 1);
+  sockaddr_storage any = Loopback();
+  ASSERT_EQ(bind(a, Sa(any), Len()), 0) << strerror(errno);
+  uint16_t id = Id(a);
+  sockaddr_storage same = Loopback(id);
+  Fd b = PingSocket();
+  EXPECT_EQ(bind(b, Sa(same), Len()), 0) << strerror(errno);
+  int zero = 0;
+  Fd c = PingSocket();
+  ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
+  EXPECT_EQ(bind(c, Sa(same), Len()), -1);
+  EXPECT_EQ(errno, EADDRINUSE);
+  // The other family's ping socket.
+  const int other = v6() ? AF_INET : AF_INET6;
+  sockaddr_storage oa{};
+  socklen_t ol;
+  if (v6()) {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&oa);
+    a4->sin_family = AF_INET;
+    a4->sin_port = id;
+    a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ol = sizeof(sockaddr_in);
+  } else {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&oa);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = id;
+    a6->sin6_addr = in6addr_loopback;
+    ol = sizeof(sockaddr_in6);
+  }
+  const int other_proto = v6() ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+  Fd d(socket(other, SOCK_DGRAM, other_proto));
+  ASSERT_GE(d, 0) << strerror(errno);
+  ASSERT_EQ(setsockopt(d, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
+  EXPECT_EQ(bind(d, Sa(oa), ol), -1);
+  EXPECT_EQ(errno, EADDRINUSE);
+  Fd e(socket(other, SOCK_DGRAM, other_proto));
+  EXPECT_EQ(bind(e, Sa(oa), ol), 0) << strerror(errno);
+  // Alone with the identifier, a socket without SO_REUSEADDR shuts others out.
+  a = Fd();
+  b = Fd();
+  e = Fd();
+  ASSERT_EQ(bind(c, Sa(same), Len()), 0) << strerror(errno);
+  Fd f = PingSocket();
+  EXPECT_EQ(bind(f, Sa(same), Len()), -1);
+  EXPECT_EQ(errno, EADDRINUSE);
+}
+
+// ping_lookup() takes the first socket of the identifier's hash chain, and
+// ping_get_port() puts a socket at its head: of sockets that share an
+// identifier the last bound gets the replies, also to what another one
+// sent.
+TEST_P(PingTest, ASharedIdentifiersRepliesGoToTheLastBound) {
+  Fd a = PingSocket(), b = PingSocket();
+  sockaddr_storage any = Loopback();
+  ASSERT_EQ(bind(a, Sa(any), Len()), 0) << strerror(errno);
+  uint16_t id = Id(a);
+  sockaddr_storage same = Loopback(id);
+  ASSERT_EQ(bind(b, Sa(same), Len()), 0) << strerror(errno);
+  sockaddr_storage to = Loopback();
+  std::string req = Request(3, "from a");
+  ASSERT_EQ(sendto(a, req.data(), req.size(), 0, Sa(to), Len()), ssize_t(req.size()));
+  EXPECT_EQ(Reply(b, id, 3), "from a");
+  char c;
+  EXPECT_EQ(recv(a, &c, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  // Without `b` they go to `a` again.
+  b = Fd();
+  ASSERT_EQ(sendto(a, req.data(), req.size(), 0, Sa(to), Len()), ssize_t(req.size()));
+  EXPECT_EQ(Reply(a, id, 3), "from a");
+}
+
+// ping_get_port() with identifier 0 (bind, or the first send): the next
+// identifier after the last one it picked that no socket holds.
+TEST_P(PingTest, AnIdentifierThePickerGivesIsNoneInUse) {
+  Fd a = PingSocket();
+  sockaddr_storage any = Loopback();
+  ASSERT_EQ(bind(a, Sa(any), Len()), 0) << strerror(errno);
+  uint16_t first = ntohs(Id(a));
+  // The next few identifiers, bound explicitly.
+  std::vector<Fd> held;
+  std::vector<uint16_t> ids = {first};
+  for (int i = 1; i <= 3; ++i) {
+    uint16_t id = uint16_t(first + i);
+    if (id == 0) continue;
+    Fd s = PingSocket();
+    sockaddr_storage at = Loopback(htons(id));
+    ASSERT_EQ(bind(s, Sa(at), Len()), 0) << id << ": " << strerror(errno);
+    held.push_back(std::move(s));
+    ids.push_back(id);
+  }
+  Fd b = PingSocket();
+  ASSERT_EQ(bind(b, Sa(any), Len()), 0) << strerror(errno);
+  Fd c = PingSocket();
+  sockaddr_storage to = Loopback();
+  std::string req = Request(1, "");
+  ASSERT_EQ(sendto(c, req.data(), req.size(), 0, Sa(to), Len()), ssize_t(req.size()));
+  for (int s : {int(b), int(c)}) {
+    uint16_t got = ntohs(Id(s));
+    EXPECT_NE(got, 0);
+    for (uint16_t id : ids) EXPECT_NE(got, id) << "picked an identifier in use";
+    ids.push_back(got);
+  }
+}
+
 TEST_P(PingTest, FionreadIsNoIoctlOfPingSockets) {
   // ping_prot has no ioctl: sock_do_ioctl() answers ENOTTY.
   Fd s = PingSocket();
@@ -273,6 +387,142 @@ TEST_P(PingTest, FionreadIsNoIoctlOfPingSockets) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, PingTest, InetFamilies(), InetFamilyName);
+
+// ---- broadcast and multicast addresses (IPv4) ----
+
+sockaddr_in In4(const char* ip, uint16_t port = 0) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+sockaddr* Sa4(sockaddr_in& a) { return reinterpret_cast<sockaddr*>(&a); }
+
+// An echo request with identifier `id` and a correct checksum (a raw
+// socket sends it as written).
+std::string EchoRequest(uint16_t id) {
+  std::string m(8, '\0');
+  m[0] = 8;
+  m[4] = char(id >> 8);
+  m[5] = char(id);
+  uint16_t sum = Checksum(reinterpret_cast<const unsigned char*>(m.data()), m.size());
+  m[2] = char(sum >> 8);
+  m[3] = char(sum);
+  return m;
+}
+
+// What a raw ICMP socket needs: CAP_NET_RAW, and in the sandbox --net-raw
+// (the sandboxed variants run with it).
+Fd RawIcmp() {
+  Fd s(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+  EXPECT_GE(s, 0) << strerror(errno);
+  return s;
+}
+
+// udp_sendmsg(), ping_v4_sendmsg(), raw_sendmsg() and
+// __ip4_datagram_connect(): a route to a broadcast address (here lo's
+// 127.255.255.255, a "broadcast" route of table local) needs SO_BROADCAST,
+// EACCES without it.
+TEST(Broadcast, SendingOrConnectingToABroadcastAddressNeedsSoBroadcast) {
+  struct Kind {
+    const char* name;
+    int type, proto;
+  };
+  for (Kind k : {Kind{"udp", SOCK_DGRAM, 0}, Kind{"ping", SOCK_DGRAM, IPPROTO_ICMP},
+                 Kind{"raw", SOCK_RAW, IPPROTO_ICMP}}) {
+    SCOPED_TRACE(k.name);
+    Fd s(socket(AF_INET, k.type, k.proto));
+    ASSERT_GE(s, 0) << strerror(errno);
+    sockaddr_in to = In4("127.255.255.255", k.proto ? 0 : 9);
+    std::string m = k.proto ? EchoRequest(0x4242) : "x";
+    EXPECT_EQ(sendto(s, m.data(), m.size(), 0, Sa4(to), sizeof to), -1);
+    EXPECT_EQ(errno, EACCES);
+    EXPECT_EQ(connect(s, Sa4(to), sizeof to), -1);
+    EXPECT_EQ(errno, EACCES);
+    int one = 1;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_BROADCAST, &one, sizeof one), 0);
+    EXPECT_EQ(sendto(s, m.data(), m.size(), 0, Sa4(to), sizeof to), ssize_t(m.size()))
+        << strerror(errno);
+    EXPECT_EQ(connect(s, Sa4(to), sizeof to), 0) << strerror(errno);
+    // A unicast address needs no flag.
+    Fd u(socket(AF_INET, k.type, k.proto));
+    sockaddr_in lo = In4("127.0.0.1", k.proto ? 0 : 9);
+    EXPECT_EQ(sendto(u, m.data(), m.size(), 0, Sa4(lo), sizeof lo), ssize_t(m.size()))
+        << strerror(errno);
+  }
+}
+
+// ping_check_bind_addr(): never a multicast or broadcast address.
+TEST(Broadcast, PingSocketsBindNoBroadcastOrMulticastAddress) {
+  for (const char* ip : {"127.255.255.255", "255.255.255.255", "224.0.0.1"}) {
+    Fd s(socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+    ASSERT_GE(s, 0) << strerror(errno);
+    sockaddr_in a = In4(ip);
+    EXPECT_EQ(bind(s, Sa4(a), sizeof a), -1) << ip;
+    EXPECT_EQ(errno, EADDRNOTAVAIL) << ip;
+  }
+}
+
+// raw_bind() and inet_bind() take a multicast or broadcast address (what
+// is sent there is received); what the socket sends then comes from the
+// route's source address ("use device": inet_saddr 0).
+TEST(Broadcast, RawAndUdpSocketsBindBroadcastAndMulticastAddresses) {
+  for (const char* ip : {"127.255.255.255", "224.0.0.1"}) {
+    SCOPED_TRACE(ip);
+    Fd r = RawIcmp();
+    sockaddr_in a = In4(ip);
+    EXPECT_EQ(bind(r, Sa4(a), sizeof a), 0) << strerror(errno);
+    sockaddr_in got{};
+    socklen_t l = sizeof got;
+    ASSERT_EQ(getsockname(r, Sa4(got), &l), 0);
+    EXPECT_EQ(got.sin_addr.s_addr, a.sin_addr.s_addr);
+    Fd u(socket(AF_INET, SOCK_DGRAM, 0));
+    EXPECT_EQ(bind(u, Sa4(a), sizeof a), 0) << strerror(errno);
+  }
+  // A raw socket bound to lo's broadcast address sends from 127.0.0.1 (an
+  // unbound raw socket sees the request arrive) and receives only what is
+  // sent to 127.255.255.255.
+  Fd all = RawIcmp();
+  Fd r = RawIcmp();
+  sockaddr_in bcast = In4("127.255.255.255");
+  ASSERT_EQ(bind(r, Sa4(bcast), sizeof bcast), 0) << strerror(errno);
+  sockaddr_in lo = In4("127.0.0.1");
+  std::string req = EchoRequest(0x5eed);
+  ASSERT_EQ(sendto(r, req.data(), req.size(), 0, Sa4(lo), sizeof lo), ssize_t(req.size()))
+      << strerror(errno);
+  bool seen = false;
+  for (int i = 0; i < 8 && !seen; ++i) {
+    if (!(PollFor(all, POLLIN) & POLLIN)) break;
+    unsigned char b[256];
+    ssize_t n = recv(all, b, sizeof b, MSG_DONTWAIT);
+    ASSERT_GE(n, 28) << strerror(errno);
+    if (b[20] != 8 || b[24] != 0x5e || b[25] != 0xed) continue;  // not our request
+    seen = true;
+    EXPECT_EQ(memcmp(&b[12], &lo.sin_addr, 4), 0) << "the source is the route's";
+    EXPECT_EQ(memcmp(&b[16], &lo.sin_addr, 4), 0);
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(poll(nullptr, 0, 50), 0);
+  char c;
+  EXPECT_EQ(recv(r, &c, 1, MSG_DONTWAIT), -1) << "nothing went to 127.255.255.255";
+  EXPECT_EQ(errno, EAGAIN);
+  // UDP the same way: from 127.0.0.1.
+  Fd rx(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in rxa = In4("127.0.0.1");
+  ASSERT_EQ(bind(rx, Sa4(rxa), sizeof rxa), 0);
+  socklen_t l = sizeof rxa;
+  ASSERT_EQ(getsockname(rx, Sa4(rxa), &l), 0);
+  Fd tx(socket(AF_INET, SOCK_DGRAM, 0));
+  ASSERT_EQ(bind(tx, Sa4(bcast), sizeof bcast), 0) << strerror(errno);
+  ASSERT_EQ(sendto(tx, "u", 1, 0, Sa4(rxa), sizeof rxa), 1) << strerror(errno);
+  ASSERT_NE(PollFor(rx, POLLIN) & POLLIN, 0);
+  sockaddr_in from{};
+  l = sizeof from;
+  EXPECT_EQ(recvfrom(rx, &c, 1, MSG_DONTWAIT, Sa4(from), &l), 1);
+  EXPECT_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK)) << "the source is the route's";
+}
 
 TEST(PingGroupRange, GroupsOutsideTheRangeGetEacces) {
   ArmHangGuard(20);

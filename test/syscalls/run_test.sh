@@ -14,7 +14,7 @@
 # (otherwise Bazel writes its own report from the exit status).
 set -uo pipefail
 
-binary="" seedsc="" platform="" network="" patch="" as_init=0
+binary="" seedsc="" platform="" network="" patch="" net_raw="" as_init=0
 while (($#)); do
   case "$1" in
     --binary=*) binary="${1#*=}" ;;
@@ -22,6 +22,7 @@ while (($#)); do
     --platform=*) platform="${1#*=}" ;;
     --network=*) network="${1#*=}" ;;
     --systrap-patch | --systrap-patch=*) patch="$1" ;;
+    --net-raw) net_raw="$1" ;;  # seedsc --net-raw: raw sockets for CAP_NET_RAW
     --as-init) as_init=1 ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
@@ -59,7 +60,8 @@ elif [[ -z "$seedsc" ]]; then
   where="natively"
   cmd=("$binary" "$@")
 else
-  where="in the sandbox (seedsc --platform=$platform${network:+ --network=$network}${patch:+ $patch})"
+  where="in the sandbox (seedsc --platform=$platform${network:+ --network=$network}"
+  where+="${patch:+ $patch}${net_raw:+ $net_raw})"
   seedsc="$(cd "$(dirname "$seedsc")" && pwd)/$(basename "$seedsc")"
   # Files the test binary would write for Bazel live outside the sandbox:
   # do not let gtest write them from inside (it aborts if it cannot open
@@ -86,7 +88,8 @@ else
   export SEEDVISOR_HOST_RELEASE="$(uname -r)"
   cmd=(env -u XML_OUTPUT_FILE -u TEST_PREMATURE_EXIT_FILE -u GTEST_SHARD_STATUS_FILE
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
-       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} ${patch:+"$patch"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
+       "$seedsc" "--platform=$platform" ${network:+"--network=$network"} ${patch:+"$patch"}
+       ${net_raw:+"$net_raw"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
 fi
 
 echo "run_test.sh: running $where: ${cmd[*]}"
