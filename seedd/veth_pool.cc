@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runsc/do_network.h"
+#include "seedd/veth_guard.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -34,6 +35,7 @@ VethPool::~VethPool() {
     dying_.clear();
   }
   for (Device& d : left) Destroy(d);
+  if (guarded_) UnguardHostEnds(opts_.prefix);
 }
 
 absl::StatusOr<VethPool::Device> VethPool::Make(int slot) {
@@ -125,6 +127,11 @@ void VethPool::Failed(int slot, const absl::Status& why) {
 }
 
 absl::Status VethPool::Fill() {
+  // Before the first host end: its guest must not reach the host's services.
+  if (!guarded_) {
+    if (absl::Status s = GuardHostEnds(opts_.prefix); !s.ok()) return s;
+    guarded_ = true;
+  }
   for (;;) {
     int slot;
     {

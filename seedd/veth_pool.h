@@ -8,6 +8,10 @@
 // with the subnet's host address: 10.<octet>.<slot>.2/24 for the guest,
 // .1 for the host end.
 //
+// The guest reaches only what listens on its host end's address itself
+// and the answers to connections the host opened, not the host's
+// wildcard services: Fill() installs seedd/veth_guard.h's rules first.
+//
 // A device is never handed out twice: given back, the pool's thread closes
 // its packet socket and deletes its host end, which takes the guest end along
 // at once (veth_dellink()), whoever else may still hold the namespace; the
@@ -146,6 +150,7 @@ class VethPool {
   uint64_t created_ ABSL_GUARDED_BY(mu_) = 0, destroyed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0, failures_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  bool guarded_ = false;  // GuardHostEnds() done (Fill)
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // Take, Give, Stop: something changed
   std::thread thread_;

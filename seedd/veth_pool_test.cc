@@ -2,14 +2,21 @@
 // and host end it makes is gone with the test.
 #include "seedd/veth_pool.h"
 
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 
 #include "gtest/gtest.h"
+#include "netstack/stack.h"
+#include "sentry/socket/net_service.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -151,6 +158,131 @@ TEST_F(VethPoolTest, FailuresInARowFailTheFill) {
   EXPECT_NE(filled.message().find("in a row"), std::string::npos) << filled;
   EXPECT_EQ(pool.Stats().failures, uint64_t(VethPool::kFailuresInARow));
   EXPECT_EQ(pool.Stats().created, 0u);
+}
+
+// A TCP listener of this (the host end's) namespace on `addr` (host
+// order; 0: the wildcard of both families, as sshd's), any port; its port
+// in *port.
+int Listener(uint32_t addr, uint16_t* port) {
+  sockaddr_storage ss{};
+  socklen_t l;
+  int s;
+  if (addr == 0) {
+    s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    reinterpret_cast<sockaddr_in6*>(&ss)->sin6_family = AF_INET6;
+    l = sizeof(sockaddr_in6);
+  } else {
+    s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(addr);
+    l = sizeof(sockaddr_in);
+  }
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  if (s < 0 || bind(s, sa, l) != 0 || listen(s, 4) != 0 || getsockname(s, sa, &l) != 0) {
+    ADD_FAILURE() << "listener: " << strerror(errno);
+  }
+  // sin_port and sin6_port are at the same offset.
+  *port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return s;
+}
+
+// The usable (not tentative) link-local address of interface `name`, from
+// /proc/net/if_inet6 ("<32 hex> <ifindex> <prefix> <scope> <flags> <name>").
+std::optional<netstack::IpAddr> LinkLocalOf(const std::string& name) {
+  FILE* f = fopen("/proc/net/if_inet6", "r");
+  if (!f) return std::nullopt;
+  char hex[33], dev[32];
+  unsigned idx, plen, scope, flags;
+  std::optional<netstack::IpAddr> r;
+  while (fscanf(f, "%32s %x %x %x %x %31s", hex, &idx, &plen, &scope, &flags, dev) == 6) {
+    if (name != dev || scope != 0x20 || (flags & 0x40)) continue;  // link scope, not tentative
+    uint8_t b[16];
+    for (int i = 0; i < 16; ++i) sscanf(hex + 2 * i, "%2hhx", &b[i]);
+    r = netstack::IpAddr::FromBytes(b);
+  }
+  fclose(f);
+  return r;
+}
+
+// Security (netstack/README.md, "The veth pool's host ends"): a guest on a
+// pooled device reaches a service of the host end's namespace only if it
+// listens on that host end's address itself, never one on the wildcard
+// (sshd's 0.0.0.0:22); the host still reaches the guest. The guest here is
+// the sandbox's stack on the device's packet socket, as in a fork.
+TEST_F(VethPoolTest, TheGuestReachesOnlyServicesBoundToItsHostEnd) {
+  VethPool pool({.size = 1, .octet = 209, .prefix = "svpg"});
+  ASSERT_TRUE(pool.Fill().ok());
+  std::optional<VethPool::Device> d = pool.Take();
+  ASSERT_TRUE(d.has_value());
+  uint16_t wild_port = 0, own_port = 0;
+  int wild = Listener(0, &wild_port);  // AF_INET6 on ::, IPv4 too
+  int own = Listener(d->host_addr, &own_port);
+  sentry::TakenInterface t = d->taken;
+  t.packet_fd = dup(d->taken.packet_fd);  // the service owns its copy
+  {
+    sentry::NetService guest;
+    ASSERT_TRUE(guest.AttachInterfaces({t}).ok());
+    ASSERT_TRUE(guest.Start().ok());
+    netstack::Stack& st = guest.stack();
+    // The guest's connect to the host end: 0 or its error.
+    auto guest_connect = [&](netstack::IpAddr to, uint16_t port) {
+      std::shared_ptr<netstack::TcpEndpoint> ep = st.NewTcp();
+      (void)ep->SetFamily6(false);
+      (void)ep->Connect({to, port});
+      for (int i = 0; i < 300 && ep->state() == netstack::TcpState::kSynSent; ++i) {
+        usleep(10'000);
+      }
+      int err = ep->state() == netstack::TcpState::kEstablished ? 0 : ep->TakeError();
+      if (ep->state() == netstack::TcpState::kSynSent) err = ETIMEDOUT;
+      ep->Close();
+      return err;
+    };
+    // Without the rules (seedd/veth_guard.h) this one connects.
+    EXPECT_EQ(guest_connect(netstack::Ip4{d->host_addr}, wild_port), ECONNREFUSED)
+        << "a wildcard service of the host";
+    EXPECT_EQ(guest_connect(netstack::Ip4{d->host_addr}, own_port), 0)
+        << "a service on the host end's address";
+    // Over IPv6 to the host end's link-local address (once its duplicate
+    // address detection is over), if the guest has one of its own.
+    // The takeover may come before the guest end's link-local address
+    // does: the guest then gets one here.
+    bool guest_ll = false;
+    for (const netstack::AddrPrefix& a : d->taken.info.v6) guest_ll |= a.addr.link_local();
+    if (!guest_ll) {
+      uint8_t ll[16] = {0xfe, 0x80};
+      ll[15] = 2;
+      const netstack::IpAddr a = netstack::IpAddr::FromBytes(ll);
+      for (const netstack::NicInfo& n : st.Nics()) {
+        if (n.loopback) continue;
+        ASSERT_TRUE(st.AddAddress(n.id, {a, 64}).ok());
+      }
+    }
+    std::optional<netstack::IpAddr> host_ll;
+    for (int i = 0; i < 300 && !host_ll; ++i, usleep(10'000)) host_ll = LinkLocalOf(d->host_end);
+    ASSERT_TRUE(host_ll.has_value()) << "the host end has no usable link-local address after 3 s";
+    // Refused, or (here) never answered: no reset comes back to a
+    // link-local peer. Without the rules it connects.
+    int e6 = guest_connect(*host_ll, wild_port);
+    EXPECT_TRUE(e6 == ECONNREFUSED || e6 == ETIMEDOUT) << "a wildcard service over IPv6: " << e6;
+    // The host reaches a guest server.
+    std::shared_ptr<netstack::TcpEndpoint> server = st.NewTcp();
+    ASSERT_TRUE(server->Bind({netstack::Ip4{}, 8080}).ok());
+    ASSERT_TRUE(server->Listen(4).ok());
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{3, 0};
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in g{};
+    g.sin_family = AF_INET;
+    g.sin_port = htons(8080);
+    g.sin_addr.s_addr = htonl(d->taken.info.addr.v);
+    EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&g), sizeof g), 0) << strerror(errno);
+    close(c);
+    server->Close();
+  }
+  close(wild);
+  close(own);
+  pool.Give(std::move(*d));
 }
 
 }  // namespace

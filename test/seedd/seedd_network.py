@@ -1,8 +1,9 @@
 """seedd --network=sandbox (issue 11): every instance gets a pooled veth of its own.
 
 A function reads its interfaces (SIOCGIFADDR) and connects to its device's host end
-(10.203.<slot>.1, in seedd's namespace, where this test listens): only loopback and the
-pool's veths are ever used. Checked: the pool address, the host end reached, two
+(10.203.<slot>.1, in seedd's namespace, where this test listens on that address): only
+loopback and the pool's veths are ever used. Checked: the pool address, the host end reached
+(and a wildcard listener there not), two
 concurrent instances on different devices, a destroyed instance's host end gone and its
 packet socket held by no sandbox process (a seed, replica or other fork host-forked while
 the seed had its copy kept the device's namespace alive as long as it ran), and each fork's
@@ -36,6 +37,12 @@ def handler(event, context):
             out["sports"].append(c.getsockname()[1])
             out["got"] = c.recv(100).decode()
             c.close()
+        if event.get("wild"):
+            try:
+                socket.create_connection((host, event["wild"]), timeout=5).close()
+                out["wild"] = "connected"
+            except OSError as e:
+                out["wild"] = type(e).__name__
         time.sleep(event.get("hold", 0))
     return out
 """
@@ -93,24 +100,38 @@ def packet_sockets(state, seedd_pid):
 
 
 class Listener:
-    """TCP on 0.0.0.0:port answering "hi", plus the SYNs to it seen on any interface."""
+    """TCP on each pool slot's host end address 10.203.<slot>.1:port (IP_FREEBIND: before its
+    device exists) answering "hi", plus the SYNs to it seen on any interface. A guest reaches
+    only a service on its host end's own address, not one on the wildcard (seedd/veth_guard.h):
+    `wild` is such a port, which must refuse it."""
+
+    SLOTS = 32
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("0.0.0.0", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.socks, self.port = [], 0
+        for slot in range(self.SLOTS):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_FREEBIND", 15), 1)
+            s.bind((f"10.203.{slot}.1", self.port))
+            s.listen(64)
+            self.port = s.getsockname()[1]
+            self.socks.append(s)
+        self.wild_sock = socket.socket()
+        self.wild_sock.bind(("0.0.0.0", 0))
+        self.wild_sock.listen(8)
+        self.wild = self.wild_sock.getsockname()[1]
         self.sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
         self.sniff.settimeout(0.2)
         self.syns, self.peers, self.stop = [], [], False
-        threading.Thread(target=self._accept, daemon=True).start()
+        for s in self.socks:
+            threading.Thread(target=self._accept, args=(s,), daemon=True).start()
         threading.Thread(target=self._capture, daemon=True).start()
 
-    def _accept(self):
+    def _accept(self, sock):
         while not self.stop:
             try:
-                c, peer = self.sock.accept()
+                c, peer = sock.accept()
             except OSError:
                 return
             self.peers.append(peer)
@@ -134,7 +155,12 @@ class Listener:
 
     def close(self):
         self.stop = True
-        self.sock.close()
+        for s in self.socks + [self.wild_sock]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # wakes its accept
+            except OSError:
+                pass
+            s.close()
         self.sniff.close()
 
 
@@ -153,12 +179,14 @@ def network_checks(tmp, node_cls, check):
         ends = {n: i for n, i in host_ends().items() if n not in before}
         check(len(ends) == 3, f"3 pooled devices' host ends at start ({sorted(ends)})")
         node.deploy("net", NET)
-        st, _, body = node.invoke("net", {"port": lis.port})
+        st, _, body = node.invoke("net", {"port": lis.port, "wild": lis.wild})
         ok = st == 200 and isinstance(body, dict)
         addrs = body.get("addrs", []) if ok else []
         check(ok and len(addrs) == 1 and addrs[0].startswith("10.203.") and addrs[0].endswith(".2"),
               f"an instance has one interface with its pool address ({st} {body})")
         check(ok and body.get("got") == "hi", f"it reaches its device's host end ({body})")
+        check(ok and body.get("wild") == "ConnectionRefusedError",
+              f"but no wildcard service of seedd's namespace there ({body})")
         # Two instances at once (each holds its device 2 s): different devices.
         answers = [None, None]
 
