@@ -56,6 +56,7 @@ def syscall_test(
         net_raw = False,
         network_none = True,
         as_init = False,
+        host_tmpfs = 0,
         **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
@@ -85,6 +86,10 @@ def syscall_test(
         False for what only the sandbox's own stack serves so far.
       as_init: the test must run as pid 1 of its pid namespace (it is in the
         sandbox): <name>_native runs it under `unshare --pid --fork`.
+      host_tmpfs: every variant runs in a mount namespace of its own with
+        this many host tmpfs mounts under $TEST_TMPDIR/host_tmpfs
+        (run_test.sh --host-tmpfs): objects of other host file systems in
+        the sandbox's lower layer.
       **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
     """
     binary = name + "_bin"
@@ -100,14 +105,17 @@ def syscall_test(
         tags = tags,
     )
 
+    host = ["--host-tmpfs=%d" % host_tmpfs] if host_tmpfs else []
+
     variants = [name + "_native"]
     native.sh_test(
         name = name + "_native",
         srcs = [_RUNNER],
-        args = ["--binary=$(rootpath :%s)" % binary] + (["--as-init"] if as_init else []) + ["--"] + args,
+        args = ["--binary=$(rootpath :%s)" % binary] + (["--as-init"] if as_init else []) + host +
+               ["--"] + args,
         data = [":" + binary],
         size = size,
-        tags = tags + (["local", "no-sandbox"] if as_init else []),
+        tags = tags + (["local", "no-sandbox"] if as_init or host_tmpfs else []),
         **kwargs
     )
 
@@ -121,7 +129,7 @@ def syscall_test(
                 "--seedsc=$(rootpath %s)" % SEEDSC,
                 "--platform=" + platform,
             ] + (["--systrap-patch=false"] if platform == "systrap" else []) +
-            (["--net-raw"] if net_raw else []) + [
+            (["--net-raw"] if net_raw else []) + host + [
                 "--",
             ] + args,
             data = [":" + binary, SEEDSC],
@@ -147,7 +155,7 @@ def syscall_test(
                     "--seedsc=$(rootpath %s)" % SEEDSC,
                     "--platform=kvm",
                 ] + ([] if network_none else ["--network=sandbox"]) +
-                (["--net-raw"] if net_raw else []) + ["--"] + args + kvm_args,
+                (["--net-raw"] if net_raw else []) + host + ["--"] + args + kvm_args,
                 data = [":" + binary, SEEDSC, "//test:kvm_skip.sh"],
                 env = env,
                 size = kvm_size or size,
@@ -168,6 +176,7 @@ def syscall_test(
                 "--seedsc=$(rootpath %s)" % SEEDSC,
                 "--platform=systrap",
                 "--systrap-patch",
+            ] + host + [
                 "--",
             ] + args,
             data = [":" + binary, SEEDSC],
@@ -187,7 +196,7 @@ def syscall_test(
                     "--seedsc=$(rootpath %s)" % SEEDSC,
                     "--platform=" + platform,
                     "--network=sandbox",
-                ] + (["--net-raw"] if net_raw else []) + [
+                ] + (["--net-raw"] if net_raw else []) + host + [
                     "--",
                 ] + args,
                 data = [":" + binary, SEEDSC],

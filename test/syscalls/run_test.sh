@@ -4,6 +4,7 @@
 #
 #   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin
 #   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/init_signal_bin --as-init
+#   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/stat_xdev_bin --host-tmpfs=2
 #   test/syscalls/run_test.sh --binary=bazel-bin/test/syscalls/file_bin \
 #       --seedsc=bazel-bin/runsc/seedsc --platform=ptrace -- --gtest_filter='Open*'
 #
@@ -12,9 +13,15 @@
 # $XML_OUTPUT_FILE itself (gtest reads that variable); in the sandbox it
 # writes it under $TEST_TMPDIR and we copy it out if it reached the host
 # (otherwise Bazel writes its own report from the exit status).
+#
+# --host-tmpfs=N runs the binary (natively or the sandbox) in a mount
+# namespace of its own (needs root) in which N fresh tmpfs instances are
+# mounted at $TEST_TMPDIR/host_tmpfs/0 .. N-1, each holding a file `f`
+# (its number and a newline) and a directory `d`: objects of other host
+# file systems than the root's, whose inode numbers repeat.
 set -uo pipefail
 
-binary="" seedsc="" platform="" network="" patch="" net_raw="" as_init=0
+binary="" seedsc="" platform="" network="" patch="" net_raw="" as_init=0 host_tmpfs=0
 while (($#)); do
   case "$1" in
     --binary=*) binary="${1#*=}" ;;
@@ -24,6 +31,7 @@ while (($#)); do
     --systrap-patch | --systrap-patch=*) patch="$1" ;;
     --net-raw) net_raw="$1" ;;  # seedsc --net-raw: raw sockets for CAP_NET_RAW
     --as-init) as_init=1 ;;
+    --host-tmpfs=*) host_tmpfs="${1#*=}" ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
   esac
@@ -90,6 +98,18 @@ else
        -u TEST_SHARD_STATUS_FILE -u TESTBRIDGE_TEST_ONLY
        "$seedsc" "--platform=$platform" ${network:+"--network=$network"} ${patch:+"$patch"}
        ${net_raw:+"$net_raw"} do "${do_flags[@]}" "$binary" "${args[@]}" "$@")
+fi
+
+if ((host_tmpfs > 0)); then
+  where="$where, with $host_tmpfs host tmpfs mounts under \$TEST_TMPDIR/host_tmpfs"
+  mkdir -p "$TEST_TMPDIR/host_tmpfs"
+  # shellcheck disable=SC2016
+  setup='for ((i = 0; i < N; i++)); do
+      m="$TEST_TMPDIR/host_tmpfs/$i"
+      mkdir -p "$m" && mount -t tmpfs "tmpfs$i" "$m" && echo "$i" >"$m/f" && mkdir "$m/d" || exit 2
+    done
+    exec "$@"'
+  cmd=(unshare --mount --propagation private env N="$host_tmpfs" bash -c "$setup" bash "${cmd[@]}")
 fi
 
 echo "run_test.sh: running $where: ${cmd[*]}"

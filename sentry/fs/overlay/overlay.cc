@@ -7,11 +7,17 @@
 #include <optional>
 
 #include "sentry/fs/host/host.h"
+#include "sentry/fs/overlay/inode_numbers.h"
 
 namespace seedvisor::sentry {
 
 struct OverlayFs {
-  dev_t dev;
+  explicit OverlayFs(std::optional<dev_t> lower_root_dev) : numbers(lower_root_dev) {}
+
+  dev_t dev = 0;
+  // What lower objects and copy-ups show as st_ino and d_ino: one st_dev
+  // for the whole overlay, so the host device goes into the number.
+  InodeNumbers numbers;
   // Copied-up objects: the upper node's inode number -> the lower object's
   // host device and inode number. A lookup after the copy-up makes an
   // OverlayInode without lower_; this keeps its LockKey the one the object
@@ -31,9 +37,6 @@ struct OverlayFs {
 
 namespace {
 
-// Upper-only objects get inode numbers far from the lower layer's.
-constexpr uint64_t kUpperInoBase = uint64_t{1} << 48;
-
 bool IsDirInode(Inode& i) { return i.Type() == S_IFDIR; }
 
 }  // namespace
@@ -41,17 +44,19 @@ bool IsDirInode(Inode& i) { return i.Type() == S_IFDIR; }
 std::shared_ptr<OverlayInode> NewOverlay(std::shared_ptr<TmpfsInode> upper_root,
                                          InodeRef lower_root) {
   static std::atomic<dev_t> next_dev{0x200};
-  auto fs = std::make_shared<OverlayFs>();
-  fs->dev = next_dev.fetch_add(1);
+  std::optional<struct stat> root_st;
   if (lower_root) {
-    auto st = lower_root->Stat();
-    if (st.ok()) {
-      SetAttrRequest r;
-      r.mode = st->st_mode & 07777;
-      r.uid = st->st_uid;
-      r.gid = st->st_gid;
-      (void)upper_root->SetAttr(r);
-    }
+    if (auto st = lower_root->Stat(); st.ok()) root_st = *st;
+  }
+  auto fs = std::make_shared<OverlayFs>(root_st ? std::optional<dev_t>(root_st->st_dev)
+                                                : std::nullopt);
+  fs->dev = next_dev.fetch_add(1);
+  if (root_st) {
+    SetAttrRequest r;
+    r.mode = root_st->st_mode & 07777;
+    r.uid = root_st->st_uid;
+    r.gid = root_st->st_gid;
+    (void)upper_root->SetAttr(r);
   }
   return std::make_shared<OverlayInode>(fs, nullptr, "", std::move(upper_root),
                                         std::move(lower_root));
@@ -79,16 +84,18 @@ Result<struct stat> OverlayInode::Stat() {
       ino_t li = lower_ino_.load(std::memory_order_relaxed);
       if (li == 0) {
         auto ls = lower_->Stat();
-        if (ls.ok()) lower_ino_.store(li = ls->st_ino, std::memory_order_relaxed);
+        if (ls.ok()) {
+          li = fs_->numbers.Fold(ls->st_dev, ls->st_ino);
+          lower_ino_.store(li, std::memory_order_relaxed);
+        }
       }
-      st.st_ino = li != 0 ? li : st.st_ino + kUpperInoBase;
-    } else if (auto origin = fs_->Origin(st.st_ino)) {
-      st.st_ino = origin->second;  // a copy-up looked up again (a rename, a link)
+      st.st_ino = li != 0 ? li : InodeNumbers::Upper(st.st_ino);
     } else {
-      st.st_ino += kUpperInoBase;
+      st.st_ino = UpperOnlyIno(st.st_ino);
     }
   } else {
     SV_ASSIGN_OR_RETURN(st, lower_->Stat());
+    st.st_ino = fs_->numbers.Fold(st.st_dev, st.st_ino);
   }
   st.st_dev = fs_->dev;
   return st;
@@ -110,7 +117,15 @@ FileLockKey OverlayInode::LockKey() {
   }
   // Upper-only as Stat shows it: no host device (0), numbers far from the
   // lower layer's.
-  return FileLockKey{fs_.get(), 0, st->st_ino + kUpperInoBase};
+  return FileLockKey{fs_.get(), 0, InodeNumbers::Upper(st->st_ino)};
+}
+
+ino_t OverlayInode::UpperOnlyIno(ino_t upper_ino) {
+  // A copy-up looked up again (a rename, a link) shows its lower number.
+  if (auto origin = fs_->Origin(upper_ino)) {
+    return fs_->numbers.Fold(origin->first, origin->second);
+  }
+  return InodeNumbers::Upper(upper_ino);
 }
 
 Result<std::shared_ptr<OverlayInode>> OverlayInode::LookupChild(std::string_view name) {
@@ -145,9 +160,13 @@ Result<std::vector<DirEntry>> OverlayInode::ReadDir() {
   std::map<std::string, DirEntry> merged;
   bool use_lower = lower_ && !(up && up->opaque());
   if (use_lower) {
+    // A host directory's entries are on its device (a mount point's entry
+    // shows the number of the directory it covers, as natively).
+    SV_ASSIGN_OR_RETURN(struct stat dir, lower_->Stat());
     SV_ASSIGN_OR_RETURN(auto entries, lower_->ReadDir());
     for (auto& e : entries) {
       if (up && up->IsWhiteout(e.name)) continue;
+      e.ino = fs_->numbers.Fold(dir.st_dev, e.ino);
       merged[e.name] = e;
     }
   }
@@ -158,8 +177,7 @@ Result<std::vector<DirEntry>> OverlayInode::ReadDir() {
       if (it != merged.end()) {
         it->second.type = e.type;  // keep the lower inode number, as Stat does
       } else {
-        auto origin = fs_->Origin(e.ino);  // a copy-up renamed or linked here
-        e.ino = origin ? origin->second : e.ino + kUpperInoBase;
+        e.ino = UpperOnlyIno(e.ino);  // a copy-up renamed or linked here: its origin's
         merged[e.name] = e;
       }
     }

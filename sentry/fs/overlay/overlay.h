@@ -75,6 +75,9 @@ class OverlayInode : public Inode {
   bool LowerHas(std::string_view name);
   // Copies up this directory and returns its upper node.
   Result<std::shared_ptr<TmpfsInode>> UpperDir();
+  // What an upper node numbered `upper_ino` shows when no lower object is
+  // at hand: its origin's number if it was copied up, else its own, apart.
+  ino_t UpperOnlyIno(ino_t upper_ino);
 
   std::shared_ptr<OverlayFs> fs_;
   std::shared_ptr<OverlayInode> parent_;
@@ -82,8 +85,9 @@ class OverlayInode : public Inode {
   std::mutex mu_;  // guards upper_ and serializes copy-up of this object
   std::shared_ptr<TmpfsInode> upper_;
   const InodeRef lower_;
-  // lower_'s inode number once known (0: not yet), shown for the upper copy
-  // too; it never changes, and asking lower_ is a host fstatat. An
+  // lower_'s inode number once known (0: not yet), folded with its host
+  // device (inode_numbers.h), shown for the upper copy too; it never
+  // changes, and asking lower_ is a host fstatat. An
   // OverlayInode made by a lookup after the copy-up has no lower_ and
   // shows the same number, recorded by the copy-up (OverlayFs::origins).
   std::atomic<ino_t> lower_ino_{0};
