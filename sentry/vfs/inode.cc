@@ -175,18 +175,31 @@ Dentry::Dentry(std::string name, std::shared_ptr<Dentry> parent, InodeRef inode,
 Dentry::~Dentry() = default;
 
 Result<std::shared_ptr<Dentry>> Dentry::Child(std::string_view name) {
+  // A lookup overtaken by a change of a name here (Forget) may have found
+  // the object just removed: cached, it would outlive its removal (a deleted
+  // file still found by its name). It is made again; after kLookupTries it
+  // serves this call only, uncached.
+  constexpr int kLookupTries = 8;
   std::shared_ptr<Dentry> d;
-  {
-    std::lock_guard l(mu_);
-    auto it = children_.find(name);
-    if (it != children_.end()) {
-      d = it->second.lock();
-      if (!d) children_.erase(it);
+  for (int tries = 1; d == nullptr; ++tries) {
+    uint64_t seen;
+    {
+      std::lock_guard l(mu_);
+      auto it = children_.find(name);
+      if (it != children_.end()) {
+        d = it->second.lock();
+        if (!d) children_.erase(it);
+      }
+      seen = changes_;
     }
-  }
-  if (!d) {
+    if (d) break;
     SV_ASSIGN_OR_RETURN(InodeRef inode, inode_->Lookup(name));
     std::lock_guard l(mu_);
+    if (changes_ != seen) {
+      if (tries < kLookupTries) continue;
+      return std::make_shared<Dentry>(std::string(name), shared_from_this(), std::move(inode),
+                                      mount_);
+    }
     auto& slot = children_[std::string(name)];
     d = slot.lock();  // another thread may have won the race
     if (!d) {
@@ -197,6 +210,12 @@ Result<std::shared_ptr<Dentry>> Dentry::Child(std::string_view name) {
   }
   if (mount_ != nullptr && d->inode_->KeepDentryCached()) mount_->CacheDentry(d);
   return d;
+}
+
+std::shared_ptr<Dentry> Dentry::Cached(std::string_view name) {
+  std::lock_guard l(mu_);
+  auto it = children_.find(name);
+  return it != children_.end() ? it->second.lock() : nullptr;
 }
 
 std::shared_ptr<Dentry> Dentry::MirrorChild(const Dentry& orig) {
@@ -226,6 +245,7 @@ void Dentry::Forget(std::string_view name) {
   std::shared_ptr<Dentry> gone;
   {
     std::lock_guard l(mu_);
+    ++changes_;
     auto it = children_.find(name);
     if (it == children_.end()) return;
     gone = it->second.lock();

@@ -205,10 +205,15 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   Mount* mount() const { return mount_; }
   bool IsMountRoot() const { return parent_ == nullptr; }
 
-  // The child named `name`, from the cache or a Lookup.
+  // The child named `name`, from the cache or a Lookup. A lookup that a
+  // Forget here overtook is not cached (it may have found what was removed).
   Result<std::shared_ptr<Dentry>> Child(std::string_view name);
-  // Drops a cached child (after unlink, rmdir, rename, or create over it),
-  // from the mount's dentry cache too.
+  // The cached child named `name`, or null; never a lookup.
+  std::shared_ptr<Dentry> Cached(std::string_view name);
+  // Drops a cached child after a change took the name's object away
+  // (unlink, rmdir, rename, a stale dentry found after a create), from the
+  // mount's dentry cache too, and keeps lookups of names here that began
+  // before it from caching what they found.
   void Forget(std::string_view name);
   // The copy of `orig`, a child of the dentry this one copies, in another
   // Mount of the same filesystem (a namespace's copy of its mount, a bind):
@@ -234,7 +239,8 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   Mount* const mount_;
   bool deleted_ = false;
   std::mutex mu_;
-  std::map<std::string, std::weak_ptr<Dentry>, std::less<>> children_;
+  std::map<std::string, std::weak_ptr<Dentry>, std::less<>> children_;  // guarded by mu_
+  uint64_t changes_ = 0;  // Forget calls so far; guarded by mu_
 };
 
 using DentryRef = std::shared_ptr<Dentry>;

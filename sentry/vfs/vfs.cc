@@ -240,6 +240,19 @@ Result<DentryRef> CreatedChild(Dentry& dir, std::string_view name, Inode& made) 
   return dir.Child(name);
 }
 
+// After `name` was made in `dir` by mkdir, mknod, symlink or link: a dentry
+// that a lookup racing with it cached is of the new object and stays, as
+// CreatedChild keeps one. Dropped, its holder (a cwd, an open directory)
+// would be on a second dentry of the object, whose cached children go
+// stale when names below change through the other. Any other is stale.
+void KeepCreatedChild(Dentry& dir, std::string_view name) {
+  DentryRef cached = dir.Cached(name);
+  if (cached == nullptr) return;
+  auto now = dir.inode()->Lookup(name);
+  if (now.ok() && (*now)->LockKey() == cached->inode()->LockKey()) return;
+  dir.Forget(name);
+}
+
 }  // namespace
 
 Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
@@ -379,7 +392,7 @@ Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
   if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Mkdir(pn.name, mode & ~c.umask & 07777, c.creds));
-  pn.dir->Forget(pn.name);
+  KeepCreatedChild(*pn.dir, pn.name);
   FsnotifyDir(*pn.dir, IN_CREATE | IN_ISDIR, pn.name);
   return {};
 }
@@ -398,7 +411,7 @@ Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, d
   mode_t type = mode & S_IFMT;
   if (type == S_IFDIR) return Errno(EPERM);
   SV_TRY(pn.dir->inode()->Mknod(pn.name, type | (mode & ~c.umask & 07777), dev, c.creds));
-  pn.dir->Forget(pn.name);
+  KeepCreatedChild(*pn.dir, pn.name);
   FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
   return {};
 }
@@ -537,7 +550,7 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   if (src->mount() != np.dir->mount()) return Errno(EXDEV);
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
-  np.dir->Forget(np.name);
+  KeepCreatedChild(*np.dir, np.name);
   FsnotifyInode(src->inode().get(), IN_ATTRIB);  // fsnotify_link_count()
   FsnotifyDir(*np.dir, IN_CREATE, np.name);
   return {};
@@ -557,7 +570,7 @@ Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::strin
   if (pn.trailing_slash) return Errno(ENOENT);
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Symlink(pn.name, target, c.creds));
-  pn.dir->Forget(pn.name);
+  KeepCreatedChild(*pn.dir, pn.name);
   FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
   return {};
 }
