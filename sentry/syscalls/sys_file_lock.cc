@@ -7,6 +7,9 @@
 // by the file (Inode::LockKey), not by the Inode object: the overlay makes
 // one per lookup, and two processes that reached one file by different
 // lookups must meet each other's locks (issue 17: SQLite's WAL writers).
+// A description keeps its key once asked (FileDescription::LockKey), and a
+// close asks none unless its process holds record locks (g_posix_files):
+// asking may be a host fstatat.
 // Blocking waits poll the table in short slices through Task::Block, so
 // signals interrupt them. No deadlock detection (EDEADLK is never returned).
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -51,13 +55,12 @@ struct FlockState {
 std::mutex g_mu;
 std::map<FileLockKey, std::list<RecordLock>> g_locks;  // by file
 std::map<FileLockKey, FlockState> g_flocks;
+// The files on which each process (tgid) holds record locks.
+std::map<int, std::set<FileLockKey>> g_posix_files;
 
 // The file's key; a description without a dentry (a pipe, a socket) is its
-// own file. Called without g_mu: it may stat a host file.
-FileLockKey ObjectKey(FileDescription& f) {
-  if (f.dentry()) return f.dentry()->inode()->LockKey();
-  return FileLockKey{&f, 0, 0};
-}
+// own file. Called without g_mu: the first call may stat a host file.
+FileLockKey ObjectKey(FileDescription& f) { return f.LockKey(); }
 
 // Drops the OFD locks whose description has been closed for the last time.
 void DropClosedOfdLocks(std::list<RecordLock>& locks) {
@@ -65,6 +68,36 @@ void DropClosedOfdLocks(std::list<RecordLock>& locks) {
 }
 
 const void* PidKey(int tgid) { return reinterpret_cast<const void*>(static_cast<intptr_t>(tgid)); }
+
+// Notes whether `tgid` still holds a record lock among `locks` (key's).
+void NotePosixLocksLocked(const FileLockKey& key, int tgid, const std::list<RecordLock>& locks) {
+  bool holds = false;
+  for (const auto& r : locks) holds = holds || (!r.ofd && r.owner == PidKey(tgid));
+  if (holds) {
+    g_posix_files[tgid].insert(key);
+    return;
+  }
+  auto it = g_posix_files.find(tgid);
+  if (it == g_posix_files.end()) return;
+  it->second.erase(key);
+  if (it->second.empty()) g_posix_files.erase(it);
+}
+
+// The last close of a description that held OFD locks or a flock on `key`
+// drops them now (locks_remove_file()), not when the key is next used.
+void DropOnLastClose(FileDescription& f, const FileLockKey& key) {
+  f.OnRelease(&g_locks, [key](const FileDescription*) {
+    std::lock_guard l(g_mu);
+    if (auto it = g_locks.find(key); it != g_locks.end()) {
+      DropClosedOfdLocks(it->second);
+      if (it->second.empty()) g_locks.erase(it);
+    }
+    if (auto it = g_flocks.find(key); it != g_flocks.end()) {
+      std::erase_if(it->second.holders, [](const auto& h) { return h.second.file.expired(); });
+      if (it->second.holders.empty()) g_flocks.erase(it);
+    }
+  });
+}
 
 bool Conflicts(const RecordLock& held, const RecordLock& want) {
   if (held.owner == want.owner && held.ofd == want.ofd) return false;
@@ -148,10 +181,15 @@ namespace file_internal {
 void ReleaseRecordLocks(FileDescription& f, int owner) {
   {
     std::lock_guard l(g_mu);
-    if (g_locks.empty()) return;  // no key to compute on most closes
+    // A process without record locks: no key to ask (most closes).
+    if (!g_posix_files.contains(owner)) return;
   }
   const FileLockKey key = ObjectKey(f);
   std::lock_guard l(g_mu);
+  auto owned = g_posix_files.find(owner);
+  if (owned == g_posix_files.end() || !owned->second.contains(key)) return;
+  owned->second.erase(key);
+  if (owned->second.empty()) g_posix_files.erase(owned);
   auto it = g_locks.find(key);
   if (it == g_locks.end()) return;
   it->second.remove_if([&](const RecordLock& r) { return !r.ofd && r.owner == PidKey(owner); });
@@ -163,10 +201,15 @@ void ReleaseRecordLocks(FileDescription& f, int owner) {
 
 void ReleaseProcessRecordLocks(int tgid) {
   std::lock_guard l(g_mu);
-  for (auto it = g_locks.begin(); it != g_locks.end();) {
+  auto owned = g_posix_files.find(tgid);
+  if (owned == g_posix_files.end()) return;
+  for (const FileLockKey& key : owned->second) {
+    auto it = g_locks.find(key);
+    if (it == g_locks.end()) continue;
     it->second.remove_if([&](const RecordLock& r) { return !r.ofd && r.owner == PidKey(tgid); });
-    it = it->second.empty() ? g_locks.erase(it) : std::next(it);
+    if (it->second.empty()) g_locks.erase(it);
   }
+  g_posix_files.erase(owned);
 }
 
 namespace file_internal {
@@ -222,7 +265,9 @@ SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
       }
       if (!conflict) {
         Apply(locks, want, want.type);
+        if (!ofd) NotePosixLocksLocked(key, t.tgid(), locks);
         if (locks.empty()) g_locks.erase(key);
+        if (ofd && want.type != F_UNLCK) DropOnLastClose(f, key);
         return 0;
       }
     }
@@ -264,6 +309,7 @@ SyscallReturn SysFlock(Task& t, const SyscallArgs& a) {
       }
       if (!conflict) {
         st.holders[f.get()] = FlockHolder{f, static_cast<short>(op)};
+        DropOnLastClose(*f, key);
         return 0;
       }
       // A conversion drops the old lock first (flock(2) NOTES).

@@ -55,6 +55,17 @@ void FileDescription::CancelRelease(const void* owner) {
   std::erase_if(on_release_, [&](const auto& e) { return e.first == owner; });
 }
 
+FileLockKey FileDescription::LockKey() {
+  std::lock_guard l(lock_key_mu_);
+  if (lock_key_) return *lock_key_;
+  if (!dentry_) return *(lock_key_ = FileLockKey{this, 0, 0});
+  FileLockKey k = dentry_->inode()->LockKey();
+  // A key made because the inode's stat failed (the object alone, no
+  // number) is asked again next time.
+  if (k.ino != 0) lock_key_ = k;
+  return k;
+}
+
 void FileDescription::SetStatusFlags(int flags, int fd) {
   // fcntl(F_SETFL) changes only these (setfl() in fs/fcntl.c); FASYNC only
   // where a ->fasync takes it.

@@ -15,11 +15,13 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -102,6 +104,18 @@ struct ForkFileContext {
   std::function<absl::Status(const std::shared_ptr<FileDescription>&)> adopt;
 };
 
+// Which file an inode is, for advisory locks (fcntl record and OFD locks,
+// flock), which Linux keeps per inode (inode->i_flctx): equal for every
+// Inode object that stands for one file. Pointers are no such key where a
+// filesystem makes an object per lookup (the overlay does: a rename, a
+// second link or a lookup racing with the create leads to another).
+struct FileLockKey {
+  const void* fs = nullptr;  // FsId()
+  dev_t dev = 0;
+  ino_t ino = 0;
+  auto operator<=>(const FileLockKey&) const = default;
+};
+
 // The kernel's O_LARGEFILE on x86-64, which F_GETFL reports for files that
 // open(2) made (glibc's O_LARGEFILE is 0 there: every file is large).
 inline constexpr int kKernelOLargefile = 0100000;
@@ -158,6 +172,11 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   bool writable() const;
   bool nonblocking() const { return (flags() & O_NONBLOCK) != 0; }
   const std::shared_ptr<Dentry>& dentry() const { return dentry_; }
+  // Which file this is for advisory locks: its inode's LockKey (the
+  // description itself without a dentry: a pipe, a socket), asked when
+  // first needed and kept, since it never changes and asking may cost a
+  // host fstatat (a close while locks exist asks it).
+  FileLockKey LockKey();
 
   // read(2)/write(2) at the file offset. Blocking files wait through
   // Task::BlockOnFd or a WaitQueue (vfs/waiter.h), so a signal interrupts
@@ -253,6 +272,8 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   std::mutex release_mu_;
   std::vector<std::pair<const void*, std::function<void(const FileDescription*)>>>
       on_release_;  // guarded by release_mu_
+  std::mutex lock_key_mu_;
+  std::optional<FileLockKey> lock_key_;  // guarded by lock_key_mu_
 };
 
 using FileRef = std::shared_ptr<FileDescription>;

@@ -84,18 +84,6 @@ struct SetAttrRequest {
 // `st`; size and ctime are the caller's.
 void ApplyAttrs(const SetAttrRequest& req, struct stat& st);
 
-// Which file an inode is, for advisory locks (fcntl record and OFD locks,
-// flock), which Linux keeps per inode (inode->i_flctx): equal for every
-// Inode object that stands for one file. Pointers are no such key where a
-// filesystem makes an object per lookup (the overlay does: a rename, a
-// second link or a lookup racing with the create leads to another).
-struct FileLockKey {
-  const void* fs = nullptr;  // FsId()
-  dev_t dev = 0;
-  ino_t ino = 0;
-  auto operator<=>(const FileLockKey&) const = default;
-};
-
 class Inode : public std::enable_shared_from_this<Inode> {
  public:
   virtual ~Inode();
