@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/socket/unix_socket.h"
@@ -108,7 +109,11 @@ std::string UnixSocket::BuildControl(Task& t, const Ancillary& a, size_t room, i
   // Credentials, files, then the sender's pidfd, as scm_recv_unix() does.
   if (a.want_cred) {
     ucred c = a.cred;
-    c.pid = t.kernel().IdInUnlocked(t.pid_ns(), c.pid);  // scm_recv(): pid_vnr(scm->pid)
+    // scm_recv(): pid_vnr(scm->pid), the number the process had in the
+    // reader's namespace, also once reaped; `sender` is that process
+    // unless the sender named a thread that leads none (then its id now).
+    c.pid = a.sender != nullptr ? PidNumbers::In(a.sender->pid_numbers.get(), t.pid_ns())
+                                : t.kernel().IdInUnlocked(t.pid_ns(), c.pid);
     put(SCM_CREDENTIALS, &c, sizeof(ucred));
   }
   if (!a.files.empty()) {

@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fd_table.h"
 #include "sentry/socket/unix_socket.h"
@@ -75,13 +76,16 @@ Result<std::string> UnixSocket::GetSockOpt(Task& t, int level, int name, size_t 
   }
   if (name == SO_PEERCRED) {
     // unix(7): the peer's credentials at connect() time, its pid as the
-    // caller's pid namespace shows it (pid_vnr(): 0 if outside).
+    // caller's pid namespace shows it: pid_vnr() of sk_peer_pid, the number
+    // the process had there, also once reaped (0 if it had none there).
     ucred c;
+    std::shared_ptr<ThreadGroup> peer;
     {
       std::lock_guard l(Mu());
       c = peer_cred_;
+      peer = peer_tg_;
     }
-    c.pid = t.kernel().IdInUnlocked(t.pid_ns(), c.pid);
+    c.pid = PidNumbers::In(peer != nullptr ? peer->pid_numbers.get() : nullptr, t.pid_ns());
     std::string v(reinterpret_cast<const char*>(&c), sizeof(ucred));
     v.resize(std::min(optlen, sizeof(ucred)));
     return v;
