@@ -202,8 +202,9 @@ void ControlServer::SpareLoop() {
           absl::MutexLock l(&mu_);
           if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
         }
+        const uint64_t version = seed_version_.load();
         absl::StatusOr<bool> r =
-            sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, w.Progress(), &warm);
+            sentry::PrepareForkSpare(kernel_, cfg_.fork_spares, &version, w.Progress(), &warm);
         if (!r.ok()) {
           // Not the fork's failure: the fork makes its spare itself then, and
           // reports what fails.
@@ -257,7 +258,20 @@ void ControlServer::ForkSparesAhead() {
                                  w.Progress());
     }
     if (r.ok() && !*r) {
+      // Its wait without the fork lock: a slow child (a large MAP_SHARED
+      // copy, a VM made under load) must not stall the seed's Forks for up
+      // to its deadline. It counts as a fork in flight meanwhile, which
+      // Resume and Shutdown wait for, as for a Fork's child.
+      const sentry::AheadWait wait = sentry::StartingForkAhead();
+      ++forks_in_flight_;
+      w.Unlocked();
+      fork_mu_.Unlock();
       w.Step("waiting for the fork made ahead to say it is ready");
+      sentry::WaitForkAheadReady(wait);
+      w.Step("waiting for the fork lock to take the fork made ahead");
+      fork_mu_.Lock();
+      w.Locked();
+      --forks_in_flight_;
       if (absl::Status s = sentry::AwaitForkAhead(kernel_); !s.ok()) {
         r = s;
       } else {
@@ -473,7 +487,10 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     // object's lock and the server's ForkHold, which would stall other
     // requests meanwhile (a seed that is not paused makes none).
     const absl::Duration prep = sentry::MonotonicNow();
-    if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1, w.Progress()); !r.ok()) {
+    const uint64_t version = seed_version_.load();
+    const uint64_t* takes_ahead = cfg_.fork_ahead > 0 ? &version : nullptr;
+    if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1, takes_ahead, w.Progress());
+        !r.ok()) {
       return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
     }
     prepare_ns = absl::ToInt64Nanoseconds(sentry::MonotonicNow() - prep);

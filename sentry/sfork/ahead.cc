@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/fs/host/stdio_file.h"
 #include "sentry/sfork/fork_child.h"
 #include "sentry/sfork/fork_diagnosis.h"
 #include "sentry/sfork/sfork.h"
@@ -33,8 +34,10 @@ struct AheadRequest {
   uint32_t payload_size = 0;
 };
 
-// The fork StartForkAhead started, until AwaitForkAhead: under the fork lock.
+// The fork StartForkAhead started, until AwaitForkAhead: under the fork
+// lock, and the deadline of its word.
 std::optional<Spare> starting_ahead_;
+int64_t starting_deadline_ns_ = 0;
 // How long AwaitForkAhead waits for it to say it is ready.
 constexpr absl::Duration kAheadReadyDeadline = absl::Seconds(10);
 
@@ -117,6 +120,10 @@ bool ReceiveAheadRequest(int chan, AheadRequest* req, std::string* payload,
   for (auto& f : fctx.stdio_later) {
     if (s.ok()) s = f->AdoptInForkChild(io);
   }
+  for (auto& fn : fctx.after_stdio) {
+    if (s.ok()) s = fn();
+  }
+  ReplaceControllingTerminalInForkChild(io.stdio);
   EndPhase(r, ForkPhase::kFiles);
   std::function<void()> main;
   auto setup = [&](const std::vector<pid_t>& ps, pid_t* report) -> absl::Status {
@@ -207,7 +214,26 @@ absl::StatusOr<bool> StartForkAhead(Kernel& k, size_t want, uint64_t version,
   spare.trace = trace;
   spare.version = version;
   starting_ahead_ = std::move(spare);
+  starting_deadline_ns_ = MonotonicNs() + absl::ToInt64Nanoseconds(kAheadReadyDeadline);
   return false;
+}
+
+void LetGoOfStartingAheadInForkChild() {
+  if (!starting_ahead_.has_value()) return;
+  // Held here, the seed's end of its channel would keep it waiting after
+  // the seed is gone (it ends at that end of file).
+  close(starting_ahead_->channel);
+  ForkTrace::Unmap(starting_ahead_->trace);
+  starting_ahead_.reset();
+}
+
+AheadWait StartingForkAhead() {
+  if (!starting_ahead_.has_value()) return {};
+  return {.channel = starting_ahead_->channel, .deadline_ns = starting_deadline_ns_};
+}
+
+void WaitForkAheadReady(const AheadWait& wait) {
+  if (wait.channel >= 0) AwaitReport(wait.channel, wait.deadline_ns);
 }
 
 absl::Status AwaitForkAhead(Kernel& k) {
@@ -216,7 +242,7 @@ absl::Status AwaitForkAhead(Kernel& k) {
   starting_ahead_.reset();
   AheadReady ready;
   ssize_t n = -1;
-  if (AwaitReport(spare.channel, MonotonicNs() + absl::ToInt64Nanoseconds(kAheadReadyDeadline))) {
+  if (AwaitReport(spare.channel, starting_deadline_ns_)) {
     do {
       n = read(spare.channel, &ready, sizeof(ready));
     } while (n < 0 && errno == EINTR);

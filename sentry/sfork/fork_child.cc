@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/fs/host/stdio_file.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/mm/mm.h"
 #include "sentry/sfork/fork_diagnosis.h"
@@ -196,6 +197,9 @@ absl::Status AdoptKernel(Kernel& k, ForkFileContext& fctx, pid_t anchor,
       if (absl::Status s = adopt(v.file, mm_tasks[0]->tgid()); !s.ok()) return s;
     }
   }
+  // /dev/tty: the fork's own terminal, never the seed's (none yet in a fork
+  // made ahead: its request brings it).
+  ReplaceControllingTerminalInForkChild(fctx.stdio);
   ForkChildStep("adopting the open files: deferred steps");
   for (auto& fn : fctx.deferred) {
     if (absl::Status s = fn(); !s.ok()) return s;
@@ -232,6 +236,7 @@ void StdioSlots(const std::shared_ptr<ThreadGroup>& init, ForkFileContext* fctx)
 void LetGoOfTheSeeds(const Spare& spare) {
   ForkChildStep("letting go of the seed's spares and forks in flight");
   AdoptSpareInForkChild(spare);
+  LetGoOfStartingAheadInForkChild();
   for (int fd : in_flight_fds_) close(fd);
   in_flight_fds_.clear();
   for (ForkTrace* other : in_flight_traces_) ForkTrace::Unmap(other);

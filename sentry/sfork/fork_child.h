@@ -56,6 +56,10 @@ void EndInFlight(int report_fd, ForkTrace* trace);
 // First: the spare is ours; the seed's other spares and children are not,
 // nor are the reports of its other forks in flight.
 void LetGoOfTheSeeds(const Spare& spare);
+// The fork made ahead the seed was starting when it forked us (its spare
+// loop waits for it without the fork lock): its channel and trace are the
+// seed's (ahead.cc). Part of LetGoOfTheSeeds.
+void LetGoOfStartingAheadInForkChild();
 // Which stdio slot each of the init's stdio files was (ForkFileContext).
 void StdioSlots(const std::shared_ptr<ThreadGroup>& init, ForkFileContext* fctx);
 // Steps 1-3 of sfork.h; the files adopt with `fctx` (no stdio in it: the

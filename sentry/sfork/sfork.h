@@ -250,7 +250,7 @@ void PrepareForSandboxForks();
 // says whether the pool is full.
 //
 //   SV: SpareWarmup warm;
-//   { absl::MutexLock l(&fork_mu); full = *PrepareForkSpare(k, want, {}, &warm); }
+//   { absl::MutexLock l(&fork_mu); full = *PrepareForkSpare(k, want, &v, {}, &warm); }
 //   if (warm.anchor > 0) {
 //     WarmForkSpare(warm);
 //     absl::MutexLock l(&fork_mu);
@@ -261,7 +261,11 @@ struct SpareWarmup {
   std::vector<std::pair<pid_t, std::vector<uint64_t>>> jobs;  // per stub copy, its pages
   size_t pages_written = 0;                                   // by WarmForkSpare
 };
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress = {},
+// `ahead_version`: the seed version whose forks made ahead count as spares
+// (others are killed first: they would only be dropped by the next take);
+// null: only plain spares count (a caller that will not take one made ahead).
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const uint64_t* ahead_version,
+                                      const ForkProgress& progress = {},
                                       SpareWarmup* warm = nullptr);
 void WarmForkSpare(SpareWarmup& warm);  // without the fork lock
 bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want);  // under it
@@ -287,7 +291,11 @@ bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want);  // under it
 //   SV: the spare loop, under the fork lock, after PrepareForkSpare:
 //   { lock the caller's own lock, the server's ForkHold;
 //     started = !*StartForkAhead(k, want, version, init, child); }
-//   if (started) AwaitForkAhead(k);  // still under the fork lock
+//   if (started) {
+//     AheadWait wait = StartingForkAhead();   // counted as a fork in flight
+//     unlock the fork lock; WaitForkAheadReady(wait); lock it again;
+//     AwaitForkAhead(k);
+//   }
 struct AheadChild {
   // In the child, once steps 1-3 are done, before it says it is ready: let
   // go of what the seed's caller holds (its control server's fds).
@@ -309,8 +317,22 @@ struct AheadChild {
 absl::StatusOr<bool> StartForkAhead(Kernel& k, size_t want, uint64_t version,
                                     std::shared_ptr<ThreadGroup> init, const AheadChild& child,
                                     const ForkProgress& progress = {});
-// Waits until the fork StartForkAhead started is ready and puts it in the
-// pool, or kills it. Under the caller's fork lock (only).
+// The fork StartForkAhead started: what WaitForkAheadReady waits on.
+struct AheadWait {
+  int channel = -1;       // -1: none started
+  int64_t deadline_ns = 0;  // MonotonicNs(): when it is given up
+};
+// Under the fork lock.
+AheadWait StartingForkAhead();
+// Without the fork lock (a slow child would stall every Fork meanwhile):
+// waits until the child said it is ready (or why not), or the deadline. The
+// caller keeps whatever drops spares away meanwhile (the control server
+// counts it as a fork in flight, which Resume and Shutdown wait for), and
+// starts no other fork made ahead.
+void WaitForkAheadReady(const AheadWait& wait);
+// Under the caller's fork lock (only): takes the word of the fork
+// StartForkAhead started (waiting until its deadline if it has not spoken)
+// and puts it in the pool, or kills it.
 absl::Status AwaitForkAhead(Kernel& k);
 // How many forks made ahead wait in the pool (tests, logs). Under the fork lock.
 size_t ForksAheadReady();

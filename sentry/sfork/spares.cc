@@ -1,7 +1,9 @@
 #include "sentry/sfork/spares.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/log.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/mm/mm.h"
 #include "sentry/sfork/anchor.h"
 #include "sentry/sfork/dirty_pages.h"
@@ -212,6 +215,25 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
   return absl::OkStatus();
 }
 
+// Reaps our SIGKILLed child `p` by `deadline` (MonotonicNow()); false if it
+// is still exiting then.
+bool ReapChildBy(pid_t p, absl::Duration deadline) {
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, p, 0));
+  if (fd >= 0) {
+    // A pidfd polls readable once the process has exited.
+    pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    for (;;) {
+      const absl::Duration left = deadline - MonotonicNow();
+      if (left <= absl::ZeroDuration()) break;
+      const int r = poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+      if (r > 0 || (r < 0 && errno != EINTR)) break;
+    }
+    close(fd);
+  }
+  const pid_t r = waitpid(p, nullptr, WNOHANG);
+  return r == p || (r < 0 && errno == ECHILD);
+}
+
 }  // namespace
 
 absl::StatusOr<Spare> TakeSpare(Kernel& k, const ForkProgress& progress,
@@ -285,16 +307,21 @@ void AdoptSpareInForkChild(const Spare& spare) {
   forked_.clear();  // the seed's children
 }
 
-absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const ForkProgress& progress,
-                                      SpareWarmup* warm) {
+absl::StatusOr<bool> PrepareForkSpare(Kernel& k, size_t want, const uint64_t* ahead_version,
+                                      const ForkProgress& progress, SpareWarmup* warm) {
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
   }
   DropStaleSpares(k);
-  if (spares_.size() >= want) return true;
+  if (ahead_version != nullptr) DropAheadNotOf(k, *ahead_version);
+  auto usable = [&] {
+    if (ahead_version != nullptr) return spares_.size();
+    return spares_.size() - CountForksAhead();
+  };
+  if (usable() >= want) return true;
   if (absl::Status s = MakeSpare(k, progress, warm); !s.ok()) return s;
-  return spares_.size() >= want;
+  return usable() >= want;
 }
 
 bool PublishForkSpare(Kernel& k, SpareWarmup& warm, size_t want) {
@@ -346,8 +373,14 @@ bool EndHostProcesses(Kernel& k, absl::Duration deadline) {
   if (own_anchor <= 0) groups.push_back(k.platform().HostProcessGroup());
   bool gone = true;
   for (pid_t p : ahead) {
-    // SIGKILLed: gone at once (out of every cgroup once reaped).
-    waitpid(p, nullptr, 0);
+    // SIGKILLed (out of every cgroup once reaped); a kvm one tears its VM
+    // down in its exit, which takes long under load: by the deadline, or
+    // left to ReapForked.
+    if (!ReapChildBy(p, deadline)) {
+      Log::Warning("a fork made ahead (pid %d) still exiting at the end of the sandbox", p);
+      gone = false;
+      continue;
+    }
     forked_.erase(std::remove(forked_.begin(), forked_.end(), p), forked_.end());
   }
   for (pid_t g : groups) {

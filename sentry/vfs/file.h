@@ -95,6 +95,10 @@ struct ForkFileContext {
   // registers its files' new PollFd()s): the sfork code runs these in order
   // after the walk; an error fails the fork like a refusal.
   std::vector<std::function<absl::Status()>> deferred;
+  // What the deferred work must leave until the files in stdio_later have
+  // their stdio (an epoll instance's registration of one): the sfork code
+  // runs these in order once they adopted it; an error fails the fork.
+  std::vector<std::function<absl::Status()>> after_stdio;
   // Objects that several descriptions share (a pipe and its ends) and that
   // one of them already made the child's own during this walk.
   std::set<const void*> shared_adopted;

@@ -516,6 +516,33 @@ check_eq "fork with a terminal: the fork's tty" $'echo forked $((6*7))\\r\nforke
 "${S[@]}" delete --force ttyseed
 exec 13>&-
 
+# The reverse: a seed with a terminal, forked onto a pipe. The fork's
+# /dev/tty is not the seed's console (it used to be: the fork wrote on
+# another sandbox's terminal); with no terminal among its stdio it has none.
+make_bundle "$T/ttyseed2" 'c["process"]["terminal"] = True' \
+  'c["process"]["args"] = ["sh", "-c", "read l; eval \"$l\""]'
+python3 "$(dirname "$0")/console_recv.py" "$T/console2.sock" 'read l2; eval "$l2"' \
+  >"$T/console2.out" &
+recv=$!
+for _ in $(seq 200); do [[ -S "$T/console2.sock" ]] && break; sleep 0.02; done
+"${S[@]}" create --bundle "$T/ttyseed2" --console-socket "$T/console2.sock" ttyseed2 \
+  >/dev/null 2>&1 </dev/null
+"${S[@]}" start ttyseed2
+sleep 0.5  # sh reads the typed line, then blocks in the second read
+"${S[@]}" pause ttyseed2
+mkfifo "$T/ttyfork2.in"
+exec 13<>"$T/ttyfork2.in"
+"${S[@]}" fork ttyseed2 ttyfork2 <"$T/ttyfork2.in" >"$T/ttyfork2.out" 2>&1
+echo 'if echo from-the-fork >/dev/tty; then echo tty=open; else echo tty=none; fi' >&13
+for _ in $(seq 500); do grep -q "tty=" "$T/ttyfork2.out" && break; sleep 0.02; done
+check_eq "a fork of a seed with a terminal, onto a pipe: no /dev/tty" "tty=none" \
+  "$(grep -o "tty=[a-z]*" "$T/ttyfork2.out")"
+"${S[@]}" delete --force ttyfork2
+"${S[@]}" delete --force ttyseed2
+exec 13>&-
+wait "$recv"  # it prints what the console showed once the seed is gone
+check_eq "the seed's console shows nothing of the fork" "" "$(grep -o from-the-fork "$T/console2.out")"
+
 # Bundle paths and mount types (issue 16). A relative root.path or bind
 # source is the bundle's, in runc and in seedsc (compared below). runc also
 # follows ".." out of the bundle (root.path "../../../.." is the host's /,

@@ -434,6 +434,18 @@ def cgroup_join_checks(node, state):
     check("seedd-warm" not in threads, f"no warmth thread by default ({threads})")
 
 
+def thread_names(pid):
+    """The names of `pid`'s threads; one that ends while they are read is left out."""
+    names = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                names.append(f.read().strip())
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return names
+
+
 def warmth_checks(tmp):
     """--cgroup-warm without favordynmods: the warmth thread runs and writes
     after a call (seedd/migration_warmth.h), and stderr says so."""
@@ -446,8 +458,7 @@ def warmth_checks(tmp):
         check(said in node.stderr(),
               f"seedd says it keeps joins fast with its warmth ({node.stderr()[:600]})")
         check(favordynmods_mounts(state) == 0, "--cgroup-favordynmods=false mounts nothing")
-        threads = [open(f"/proc/{node.proc.pid}/task/{t}/comm").read().strip()
-                   for t in os.listdir(f"/proc/{node.proc.pid}/task")]
+        threads = thread_names(node.proc.pid)
         check("seedd-warm" in threads, f"a seedd-warm thread runs ({threads})")
         node.deploy("hello", HELLO)
         st, _, _ = node.invoke("hello", {"name": "warm"})

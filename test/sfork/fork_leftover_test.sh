@@ -82,10 +82,15 @@ sentry = json.load(open(state))["sandboxPid"]
 # (A stub of the guest's may exit between two reads: stat() is None then.)
 groups = {st[2] for st in (stat(p) for p in pidfd_pids(sentry) if is_stub(p)) if st is not None}
 group = next(iter(groups)) if len(groups) == 1 else -1
-# /proc/PID/syscall names no call while the zygote runs between two.
+# /proc/PID/syscall names no call while the zygote runs between two. On
+# ptrace a guest's stub stopped at its own wait4 looks the same there
+# (state "t", a tracing stop): not a zygote.
+def zygote(p):
+    st = stat(p)
+    return in_zygote_loop(p) and st is not None and st[0] != "t"
 for _ in range(50):
     stubs = [p for p in alive_in(group) if is_stub(p)]
-    zygotes = [p for p in stubs if in_zygote_loop(p)]
+    zygotes = [p for p in stubs if zygote(p)]
     if len(zygotes) == 1:
         break
     time.sleep(0.1)

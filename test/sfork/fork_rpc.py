@@ -2,11 +2,13 @@
 """A paused fork by a Fork RPC on the seed's control socket (sfork_test.sh),
 to read what `seedsc fork` does not print: where the fork's time went.
 
-  fork_rpc.py SEED_SOCKET SEED_ID NEW_ID FORK_SOCKET
+  fork_rpc.py SEED_SOCKET SEED_ID NEW_ID FORK_SOCKET [STDIN STDOUT]
 
 Prints one line: "pid=PID handoff=NS sentry_fork=NS" (the ForkResponse's
 sandbox process and two of its phases, in ns), or "error: ...". The fork
-is paused and known to no --root: the caller kills PID.
+is known to no --root: the caller kills PID. Without STDIN and STDOUT
+(paths) it is paused, with /dev/null for its stdio; with them it runs,
+its stderr /dev/null.
 """
 import os
 import socket
@@ -28,9 +30,12 @@ def recv_exact(c, n):
 
 
 seed_sock, seed_id, new_id, fork_sock = sys.argv[1:5]
-stdio = field_bytes(1, b"/dev/null") + field_bytes(2, b"/dev/null") + field_bytes(3, b"/dev/null")
+stdin, stdout = (sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else ("/dev/null", "/dev/null")
+stdio = field_bytes(1, stdin.encode()) + field_bytes(2, stdout.encode()) + field_bytes(3, b"/dev/null")
+paused = len(sys.argv) <= 6
 fork = (field_bytes(1, seed_id.encode()) + field_bytes(2, new_id.encode()) +
-        field_bytes(3, fork_sock.encode()) + field_bytes(4, stdio) + varint(5 << 3) + varint(1))
+        field_bytes(3, fork_sock.encode()) + field_bytes(4, stdio) +
+        (varint(5 << 3) + varint(1) if paused else b""))
 req = (field_bytes(1, b"seedvisor.control.v1.Control") + field_bytes(2, b"Fork") +
        field_bytes(3, fork) + varint(4 << 3) + varint(20 * 10**9))
 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

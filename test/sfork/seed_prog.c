@@ -574,7 +574,16 @@ int main(void) {
   char line[512];
   size_t len = 0;
   pid_t traced_pid = 0;
+  int stdin_ep = -1;  // "epstdin": wait for stdin in an epoll instance
   for (;;) {
+    if (stdin_ep >= 0) {
+      struct epoll_event ready;
+      int r;
+      do {
+        r = epoll_wait(stdin_ep, &ready, 1, -1);
+      } while (r < 0 && errno == EINTR);
+      if (r != 1) return 4;
+    }
     ssize_t n = read(0, line + len, 1);
     if (n <= 0) return 3;
     if (line[len] != '\n' && len < sizeof(line) - 2) {
@@ -589,6 +598,15 @@ int main(void) {
       reply("ok");
     } else if (strcmp(line, "read") == 0) {
       reply(buf);
+    } else if (strcmp(line, "epstdin") == 0) {
+      struct epoll_event ev = {.events = EPOLLIN};
+      stdin_ep = epoll_create1(EPOLL_CLOEXEC);
+      if (stdin_ep < 0 || epoll_ctl(stdin_ep, EPOLL_CTL_ADD, 0, &ev) != 0) {
+        reply_err();
+        stdin_ep = -1;
+      } else {
+        reply("ok");
+      }
     } else if (strcmp(line, "advise") == 0) {
       advised = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (advised == MAP_FAILED) _exit(94);

@@ -488,6 +488,38 @@ procs_stable() {  # NS: the count once two reads 0.2 s apart agree (5 s at most)
   done
   echo "$b"
 }
+# The forks made ahead by seed sentry SENTRY that wait for a request: its
+# children in its own process group (its spares' anchors lead groups of
+# their own) blocked in recvmsg (47), which they call only for that.
+ahead_waiting() {  # SENTRY
+  local n=0 p pg
+  pg=$(awk '{print $5}' "/proc/$1/stat")
+  for p in $(ps -o pid= --ppid "$1"); do
+    [[ "$(awk '{print $5}' "/proc/$p/stat" 2>/dev/null)" == "$pg" &&
+      "$(cut -d' ' -f1 "/proc/$p/syscall" 2>/dev/null)" == 47 ]] && n=$((n + 1))
+  done
+  echo "$n"
+}
+ahead_ready() {  # SEED_ID: waits (10 s at most) until AHEAD forks made ahead wait
+  local i pid
+  pid=$(sandbox_pid "$1")
+  for ((i = 0; i < 100; i++)); do
+    if (($(ahead_waiting "$pid") >= AHEAD)); then
+      sleep 0.2  # the seed's spare loop takes its word under the fork lock
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "  ($1: $(ahead_waiting "$pid") forks made ahead wait, not $AHEAD)"
+}
+procs_reach() {  # NS N: waits (10 s at most) until NS has N live processes
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ "$(procs_in "$1")" == "$2" ]] && return 0
+    sleep 0.1
+  done
+  echo "  (the namespace has $(procs_in "$1") processes, not $2)"
+}
 n_paused=$(procs_stable "$NS2")
 # A pool of spares (2 by default), each an anchor, a zygote and a stub copy
 # per address space (one here); $AHEAD of them forked ahead: its sentry too.
@@ -533,8 +565,12 @@ bad_annotation dev.seedvisor.fork-ahead -1 'dev.seedvisor.fork-ahead: "-1" is no
 # --- Forks made ahead: with FORK_AHEAD > 0 a paused seed that has had
 # time keeps one whose sentry is forked and waits, and a Fork only hands
 # it the request: its "handoff" phase is all of the host-fork side
-# ("sentry_fork" 0). With 0, the Fork host-forks the sentry itself.
-procs_stable "$NS2" >/dev/null
+# ("sentry_fork" 0). With 0, the Fork host-forks the sentry itself. The
+# failed forks above took spares: wait for the pool to be whole again (a
+# count that is merely stable may be a plain spare published before the
+# refill's fork made ahead).
+procs_reach "$NS2" "$((n_running + 6 + AHEAD))"
+ahead_ready s2
 ahead_sock="/tmp/sforktest-ahead-$$.sock"
 out=$(timeout 30 python3 "$(dirname "$0")/fork_rpc.py" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["controlAddress"])' "$ROOT/s2/state.json")" \
   s2 ahead1 "$ahead_sock" 2>&1)
@@ -560,9 +596,12 @@ rm -f "$ahead_sock"
 new_stdin s5 13
 "${S[@]}" create --bundle "$B" s5 <"$T/s5.in" >"$T/s5.out" 2>"$T/s5.err" && "${S[@]}" start s5
 check_eq "s5 starts its helpers" "ok" "$(ask 13 "$T/s5.out" "helpers")"
-"${S[@]}" pause s5
 NS5=$(pidns_of "$(sandbox_pid s5)")
-procs_stable "$NS5" >/dev/null  # its spares, and the fork made ahead
+"${S[@]}" pause s5
+# The fork made ahead before the signal: so that the signal finds one to
+# make stale.
+procs_stable "$NS5" >/dev/null
+ahead_ready s5
 "${S[@]}" kill s5 USR2
 exec 13>&-
 new_stdin f5 13
@@ -573,6 +612,40 @@ check_eq "a signal queued to a paused seed reaches its next fork" "0x5f80 " \
 exec 13>&-
 "${S[@]}" delete --force f5
 "${S[@]}" delete --force s5
+
+# A seed whose guest waits for its stdin in an epoll instance: a fork's
+# registration moves to the fork's own stdin; in a fork made ahead once the
+# request brings it (every fork made ahead of such a seed used to fail,
+# "epoll: registering ... Bad file descriptor", a spare burnt per refill).
+new_stdin s6 14
+"${S[@]}" create --bundle "$B" s6 <"$T/s6.in" >"$T/s6.out" 2>"$T/s6.err" && "${S[@]}" start s6
+check_eq "s6 waits for its stdin in an epoll instance" "ok" "$(ask 14 "$T/s6.out" "epstdin")"
+NS6=$(pidns_of "$(sandbox_pid s6)")
+n6_running=$(procs_in "$NS6")
+"${S[@]}" pause s6
+procs_reach "$NS6" "$((n6_running + 6 + AHEAD))"  # its spares, and the fork made ahead
+ahead_ready s6
+exec 14>&-
+new_stdin f6 14
+: >"$T/f6.out"
+f6_sock="/tmp/sforktest-f6-$$.sock"
+out=$(timeout 30 python3 "$(dirname "$0")/fork_rpc.py" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["controlAddress"])' "$ROOT/s6/state.json")" \
+  s6 f6 "$f6_sock" "$T/f6.in" "$T/f6.out" 2>&1)
+f6_pid=$(sed -n 's/^pid=\([0-9]*\) .*/\1/p' <<<"$out")
+handoff=$(sed -n 's/.* handoff=\([0-9]*\) .*/\1/p' <<<"$out")
+if [[ -z "$f6_pid" ]]; then
+  bad "a Fork RPC of a seed that epolls its stdin"; echo "  $out"
+else
+  if ((AHEAD > 0)); then
+    check_eq "a fork made ahead of a seed that epolls its stdin takes the Fork" "yes" \
+      "$( ((handoff > 0)) && echo yes || echo "no: $out")"
+  fi
+  check_eq "the fork's epoll wakes for its own stdin" "initial" "$(ask 14 "$T/f6.out" "read")"
+  kill -9 "$f6_pid"
+fi
+exec 14>&-
+rm -f "$f6_sock"
+"${S[@]}" delete --force s6
 
 # --- A fork whose child never reports does not hang its seed: after the
 # deadline the child (its sentry, its anchor's process group) is killed,

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -112,11 +113,11 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
 
 absl::Status EpollFile::AdoptInForkChild(ForkFileContext& ctx) {
   auto self = std::static_pointer_cast<EpollFile>(shared_from_this());
-  ctx.deferred.push_back([self] { return self->RebuildInForkChild(); });
+  ctx.deferred.push_back([self, &ctx] { return self->RebuildInForkChild(ctx); });
   return absl::OkStatus();
 }
 
-absl::Status EpollFile::RebuildInForkChild() {
+absl::Status EpollFile::RebuildInForkChild(ForkFileContext& ctx) {
   if (rebuilt_) return absl::OkStatus();
   rebuilt_ = true;
   // The seed's current masks, by registration id ("tfd: %8d events: %8x
@@ -148,21 +149,34 @@ absl::Status EpollFile::RebuildInForkChild() {
     }
     // A nested instance first, so that we register its new host epoll.
     if (auto* inner = dynamic_cast<EpollFile*>(f.get())) {
-      if (absl::Status s = inner->RebuildInForkChild(); !s.ok()) {
+      if (absl::Status s = inner->RebuildInForkChild(ctx); !s.ok()) {
         close(ep);
         return s;
       }
     }
-    int hfd = f->PollFd();
+    auto m = masks.find(id);
+    const uint32_t events = m != masks.end() ? m->second : r.events;
+    // A stdio file of a fork made ahead has no host fd until the request
+    // brings the stdio: registered then (ForkFileContext::after_stdio).
+    const bool later = std::any_of(ctx.stdio_later.begin(), ctx.stdio_later.end(),
+                                   [&](const FileRef& s) { return s.get() == f.get(); });
+    int hfd = later ? -1 : f->PollFd();
     if (r.owns_host_fd) {
       close(r.host_fd);  // our dup of the seed's object
-      r.host_fd = fcntl(hfd, F_DUPFD_CLOEXEC, 0);
+      r.host_fd = later ? -1 : fcntl(hfd, F_DUPFD_CLOEXEC, 0);
     } else {
       r.host_fd = hfd;
     }
+    if (later) {
+      std::weak_ptr<EpollFile> self = std::static_pointer_cast<EpollFile>(shared_from_this());
+      ctx.after_stdio.push_back([self, id, events]() -> absl::Status {
+        auto ep = self.lock();
+        return ep == nullptr ? absl::OkStatus() : ep->RegisterLaterInForkChild(id, events);
+      });
+      continue;
+    }
     epoll_event e {};
-    auto m = masks.find(id);
-    e.events = m != masks.end() ? m->second : r.events;
+    e.events = events;
     e.data.u64 = id;
     if (r.host_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
       int err = errno;
@@ -173,6 +187,24 @@ absl::Status EpollFile::RebuildInForkChild() {
   }
   for (uint64_t id : gone) DropLocked(id);
   return ReplaceHostFdInForkChild(ep);
+}
+
+absl::Status EpollFile::RegisterLaterInForkChild(uint64_t id, uint32_t events) {
+  auto it = regs_.find(id);
+  if (it == regs_.end()) return absl::OkStatus();
+  Registration& r = it->second;
+  FileRef f = r.file.lock();
+  if (f == nullptr) return absl::OkStatus();
+  const int hfd = f->PollFd();
+  r.host_fd = r.owns_host_fd ? fcntl(hfd, F_DUPFD_CLOEXEC, 0) : hfd;
+  epoll_event e {};
+  e.events = events;
+  e.data.u64 = id;
+  if (r.host_fd < 0 || epoll_ctl(host_fd(), EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
+    return absl::InternalError(absl::StrCat("epoll: registering ", f->DisplayPath(),
+                                            " with the fork's stdio: ", strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* deadline,

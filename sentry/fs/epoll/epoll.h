@@ -71,7 +71,10 @@ class EpollFile : public HostFdFile {
     uint64_t data = 0;      // the guest's epoll_data
     uint32_t events = 0;    // as last given to EPOLL_CTL_ADD/MOD
   };
-  absl::Status RebuildInForkChild();
+  absl::Status RebuildInForkChild(ForkFileContext& ctx);
+  // Registers `id` (left out by RebuildInForkChild: a stdio file of a fork
+  // made ahead) with `events` once its file has its stdio.
+  absl::Status RegisterLaterInForkChild(uint64_t id, uint32_t events);
   bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
 
   // Forgets the registrations of a released file (closing their dups).

@@ -57,6 +57,18 @@ Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags) {
   return FileRef(std::make_shared<HostStdioFile>(fd, flags & ~O_CREAT, std::move(d)));
 }
 
+void ReplaceControllingTerminalInForkChild(const int (&stdio)[3]) {
+  std::lock_guard l(g_tty_mu);
+  if (g_tty_fd >= 0) close(g_tty_fd);  // our copy of the seed's
+  g_tty_fd = -1;
+  for (int fd : stdio) {
+    if (fd >= 0 && isatty(fd)) {
+      g_tty_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      break;
+    }
+  }
+}
+
 HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
     : FileDescription(flags, std::move(d)), fd_(host_fd), tty_(isatty(host_fd) != 0) {}
 

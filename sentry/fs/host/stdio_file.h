@@ -54,6 +54,13 @@ FileRef NewHostStdioFile(int host_fd, std::shared_ptr<Dentry> console = nullptr)
 // sandbox has none.
 Result<FileRef> OpenControllingTerminal(std::shared_ptr<Dentry> d, int flags);
 
+// In a forked sentry (sentry/sfork), before a guest task runs: the
+// controlling terminal becomes the first terminal among the fork's stdio
+// (host fds; -1: not given yet, as in a fork made ahead), or none. The
+// seed's terminal is the seed's: a fork's /dev/tty never reaches another
+// sandbox's console.
+void ReplaceControllingTerminalInForkChild(const int (&stdio)[3]);
+
 // The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP); starts at 1.
 int TerminalForegroundPgid();
 
