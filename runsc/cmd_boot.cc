@@ -25,7 +25,6 @@
 #include "sentry/control/stdio.h"
 #include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
-#include "sentry/sfork/oom_floor.h"
 #include "sentry/socket/net_takeover.h"
 #include "sentry/socket/netns.h"
 #include "shim/ttrpc/server.h"
@@ -163,10 +162,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     }
   }
   if (!cfg.rootless) {
-    // Our forks' anchors may then leave the OOM killer's reach (oom_floor.h).
-    const sentry::OwnOomScoreAdj own_oom = sentry::LowerOomFloorForAnchors();
     if (absl::Status s = DropCapabilities(); !s.ok()) return ready.Report(std::string(s.message()));
-    sentry::RestoreOwnOomScoreAdj(own_oom);
   }
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;

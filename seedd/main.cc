@@ -544,10 +544,8 @@ int Main(int argc, char** argv) {
   };
   Gateway gateway(functions, runtimes, sandboxes, gopts);
   HttpServer http([&](const HttpRequest& r) { return gateway.Handle(r); });
-  if (absl::Status s = http.Listen(listen); !s.ok()) {
-    sandboxes.DestroyAll();
-    return Fail(std::string(s.message()));
-  }
+  // FRI first: once the HTTP port answers, <state-dir>/fri.address names a
+  // listening socket (a client that waits for the port reads it then).
   ttrpc::Server fri_server;
   fri::RegisterFri(fri_server, sandboxes);
   // sun_path holds 108 bytes: a deep state dir serves FRI from /tmp instead.
@@ -564,6 +562,12 @@ int Main(int argc, char** argv) {
   if (absl::Status s = fri_server.Listen("unix://" + fri_sock); !s.ok()) {
     sandboxes.DestroyAll();
     return Fail(absl::StrCat("FRI socket ", fri_sock, ": ", s.message()));
+  }
+  if (absl::Status s = http.Listen(listen); !s.ok()) {
+    sandboxes.DestroyAll();
+    unlink((state_dir + "/fri.address").c_str());
+    unlink(fri_sock.c_str());
+    return Fail(std::string(s.message()));
   }
   std::thread fri_thread([&] { fri_server.Serve(); });
   std::thread http_thread([&] { http.Serve(); });

@@ -242,7 +242,6 @@ class RuntimeSeeds {
   bool always_l0_ = false;      // StartFromL0
   VethPool* net_ = nullptr;     // UseNetwork
   std::string net_dir_;
-  std::atomic<uint64_t> next_handover_{1};
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;

@@ -104,8 +104,10 @@ bool ReceiveAheadRequest(int chan, AheadRequest* req, std::string* payload,
   std::string payload;
   std::vector<int> fds;
   if (!ReceiveAheadRequest(chan, &req, &payload, &fds)) {
-    // The seed let go of us, or is gone: so are we (our anchor, whose life
-    // line we hold, takes our group along).
+    // The seed let go of us, or is gone: so are we, and our group (our
+    // anchor takes it along once our life line closes, unless it died
+    // first).
+    kill(-spare.anchor, SIGKILL);
     _exit(0);
   }
   const int64_t got = MonotonicNs();

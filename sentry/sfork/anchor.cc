@@ -52,32 +52,6 @@ int own_anchor_pidfd_errno_ = 0;  // pidfd_open's, if it failed
   _exit(0);
 }
 
-// The anchor is a fork of the sentry: the OOM killer counts the resident
-// pages it shares copy-on-write with the sentry as its own (oom_badness()
-// reads the mm's rss), so it may pick the anchor as readily as the
-// sentry; and with the anchor gone, nothing ends the fork's zygote and
-// stubs once the sentry dies. It holds nothing the host needs back: never
-// the OOM killer's victim (proc_pid_oom_score_adj(5)). Lowering it needs
-// CAP_SYS_RESOURCE, which the sentry dropped, or the floor the sentry set
-// while it held it and the anchor inherits (oom_floor.h): where
-// neither is there, a Debug line says so, once.
-void KeepFromOomKiller(pid_t anchor) {
-  static bool told = false;  // under the caller's fork lock
-  char path[48];
-  snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", anchor);
-  static constexpr char kNever[] = "-1000";
-  const int fd = open(path, O_WRONLY | O_CLOEXEC);
-  const bool ok =
-      fd >= 0 && write(fd, kNever, sizeof(kNever) - 1) == static_cast<ssize_t>(sizeof(kNever) - 1);
-  const int err = errno;
-  if (fd >= 0) close(fd);
-  if (!ok && !told) {
-    told = true;
-    Log::Debug("sandbox fork: the anchor's oom_score_adj stays as it was (%s): the OOM killer "
-               "may pick it", std::strerror(err));
-  }
-}
-
 void AdoptOwnAnchor(pid_t anchor, int life_fd) {
   if (own_life_fd_ >= 0) close(own_life_fd_);
   if (own_anchor_pidfd_ >= 0) close(own_anchor_pidfd_);

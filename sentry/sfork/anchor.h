@@ -7,7 +7,6 @@
 //   SV: in the seed, making a spare:
 //   pid_t anchor = fork();
 //   if (anchor == 0) RunAnchor(life[0], report_fd);
-//   KeepFromOomKiller(anchor);
 //   SV: in the forked sentry, on its only thread:
 //   AdoptOwnAnchor(spare.anchor, spare.life_fd);
 #ifndef SEEDVISOR_SENTRY_SFORK_ANCHOR_H_
@@ -22,10 +21,6 @@ namespace seedvisor::sentry {
 // forked sentry is gone), reports what the fork's copies wrote through
 // `report_fd` (-1: none; dirty_pages.h), and kills its group.
 [[noreturn]] void RunAnchor(int life_fd, int report_fd);
-
-// In the seed, under its fork lock: `anchor` is never the OOM killer's
-// victim, where the host allows it (oom_floor.h).
-void KeepFromOomKiller(pid_t anchor);
 
 // In a forked sentry, on its only thread: `anchor` and the write end of its
 // life line are its own for its whole life; its parent's (a fork of a

@@ -189,7 +189,6 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
   }
   // Its group exists from here on (the anchor does the same; no race).
   setpgid(anchor, 0);
-  KeepFromOomKiller(anchor);
   Spare spare;
   spare.anchor = anchor;
   spare.life_fd = life[1];
