@@ -1,7 +1,7 @@
 #include "seedd/cgroup_favor.h"
 
 #include <sys/mount.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -12,9 +12,51 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace seedvisor::seedd {
 namespace {
+
+// What the kernel logged on an fs_context fd (fsopen, fspick): "e cgroup:
+// option or name mismatch, ..." lines, read until it has no more.
+std::string KernelLog(int fd) {
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    absl::string_view line = absl::StripTrailingAsciiWhitespace(absl::string_view(buf, n));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", line);
+  }
+  return out;
+}
+
+// Sets the hierarchy's options on the fs_context `fd` and runs `cmd`
+// (FSCONFIG_CMD_CREATE or FSCONFIG_CMD_RECONFIGURE); an error names the
+// step, errno and the kernel's log. `errno` is the failed call's on return.
+absl::Status Configure(int fd, const std::string& name, unsigned cmd) {
+  struct Step {
+    unsigned op;
+    const char* key;
+    const char* value;
+  };
+  const Step steps[] = {{FSCONFIG_SET_FLAG, "none", nullptr},
+                        {FSCONFIG_SET_STRING, "name", name.c_str()},
+                        {FSCONFIG_SET_FLAG, "favordynmods", nullptr},
+                        {cmd, nullptr, nullptr}};
+  for (const Step& s : steps) {
+    if (fsconfig(fd, s.op, s.key, s.value, 0) == 0) continue;
+    int err = errno;
+    std::string what = s.key == nullptr ? (cmd == FSCONFIG_CMD_CREATE ? "create" : "reconfigure")
+                                        : s.key;
+    std::string log = KernelLog(fd);
+    errno = err;
+    return absl::FailedPreconditionError(absl::StrCat("fsconfig(", what, "): ", strerror(err),
+                                                      log.empty() ? "" : " (kernel: ", log,
+                                                      log.empty() ? "" : ")"));
+  }
+  return absl::OkStatus();
+}
 
 // `path` as /proc/PID/mountinfo writes it (show_mountinfo's mangle: space,
 // tab, newline and backslash as octal escapes).
@@ -30,11 +72,22 @@ std::string Mangle(const std::string& path) {
   return out;
 }
 
-// The path with symlinks resolved (what mountinfo shows); `path` itself if
-// it cannot be resolved.
-std::string Resolved(const std::string& path) {
+// How many cgroup (v1) mounts `mountinfo` shows at `dir`.
+int CgroupMountsAt(const std::string& dir, const std::string& mountinfo) {
   char buf[PATH_MAX];
-  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+  const std::string want = Mangle(realpath(dir.c_str(), buf) != nullptr ? buf : dir);
+  std::ifstream f(mountinfo);
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    // "36 25 0:31 / /run/seedd/cgroup-favordynmods rw,nosuid shared:14 - cgroup cgroup rw,..."
+    std::vector<std::string> halves = absl::StrSplit(line, absl::MaxSplits(" - ", 1));
+    if (halves.size() != 2) continue;
+    std::vector<std::string> mine = absl::StrSplit(halves[0], ' ');
+    std::vector<std::string> super = absl::StrSplit(halves[1], ' ');
+    if (mine.size() >= 5 && mine[4] == want && !super.empty() && super[0] == "cgroup") ++n;
+  }
+  return n;
 }
 
 }  // namespace
@@ -44,55 +97,66 @@ CgroupFavor::CgroupFavor(CgroupFavorOptions o) : opts_(std::move(o)) {}
 CgroupFavor::~CgroupFavor() { Stop(); }
 
 absl::Status CgroupFavor::Start() {
-  if (mkdir(opts_.dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("making ", opts_.dir, ": ", strerror(errno)));
-  }
-  // An earlier seedd's (killed before it could unmount): mounts must not
-  // pile up there.
-  while (Active() && umount2(opts_.dir.c_str(), MNT_DETACH) == 0) {
-  }
-  const std::string data = absl::StrCat("none,name=", opts_.name, ",favordynmods");
-  if (mount("cgroup", opts_.dir.c_str(), "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            data.c_str()) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("mounting a cgroup v1 hierarchy (-o ", data,
-                                                      ") at ", opts_.dir, ": ", strerror(errno)));
-  }
-  mounted_ = true;
-  if (!Active()) {
-    // A hierarchy of that name made earlier without the flag (the kernel
-    // reuses it and ignores the new options).
-    Stop();
+  if (fd_ >= 0) return absl::OkStatus();
+  const std::string what = absl::StrCat("the cgroup v1 hierarchy none,name=", opts_.name,
+                                        ",favordynmods: ");
+  int fs = fsopen("cgroup", FSOPEN_CLOEXEC);
+  if (fs < 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the cgroup v1 hierarchy name=", opts_.name, " mounted at ", opts_.dir,
-                     " does not show favordynmods in ", opts_.mountinfo));
+        absl::StrCat(what, "fsopen(\"cgroup\"): ", strerror(errno)));
+  }
+  if (absl::Status s = Configure(fs, opts_.name, FSCONFIG_CMD_CREATE); !s.ok()) {
+    close(fs);
+    return absl::FailedPreconditionError(absl::StrCat(what, s.message()));
+  }
+  fd_ = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  int err = errno;
+  close(fs);
+  if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(what, "fsmount: ", strerror(err)));
+  if (absl::Status s = CheckFlag(); !s.ok()) {
+    Stop();
+    return absl::FailedPreconditionError(absl::StrCat(what, s.message()));
   }
   return absl::OkStatus();
 }
 
-bool CgroupFavor::Active() const {
-  const std::string want = Mangle(Resolved(opts_.dir));
-  std::ifstream f(opts_.mountinfo);
-  std::string line;
-  while (std::getline(f, line)) {
-    // "36 25 0:31 / /run/seedd/cgroup-favordynmods rw,nosuid shared:14 - cgroup cgroup
-    //  rw,name=seedd_favordynmods,favordynmods"
-    std::vector<std::string> halves = absl::StrSplit(line, absl::MaxSplits(" - ", 1));
-    if (halves.size() != 2) continue;
-    std::vector<std::string> mine = absl::StrSplit(halves[0], ' ');
-    std::vector<std::string> super = absl::StrSplit(halves[1], ' ');
-    if (mine.size() < 5 || mine[4] != want || super.size() < 3 || super[0] != "cgroup") continue;
-    for (absl::string_view opt : absl::StrSplit(super[2], ',')) {
-      if (opt == "favordynmods") return true;
-    }
+absl::Status CgroupFavor::CheckFlag() const {
+  if (fd_ < 0) return absl::FailedPreconditionError("not held");
+  int fc = fspick(fd_, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+  if (fc < 0) return absl::FailedPreconditionError(absl::StrCat("fspick: ", strerror(errno)));
+  absl::Status s = Configure(fc, opts_.name, FSCONFIG_CMD_RECONFIGURE);
+  int err = errno;
+  close(fc);
+  if (!s.ok() && err == EINVAL) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the kernel has a hierarchy of that name without favordynmods and reuses it, ignoring "
+        "new options; its ", s.message()));
   }
-  return false;
+  return s;
 }
 
+bool CgroupFavor::Active() const { return CheckFlag().ok(); }
+
 void CgroupFavor::Stop() {
-  if (!mounted_) return;
-  mounted_ = false;
-  umount2(opts_.dir.c_str(), MNT_DETACH);
-  rmdir(opts_.dir.c_str());
+  if (fd_ < 0) return;
+  close(fd_);
+  fd_ = -1;
+}
+
+absl::StatusOr<int> RemoveLeftoverFavorMounts(const std::string& dir,
+                                              const std::string& mountinfo) {
+  int n = 0;
+  // Mounts stacked there by several killed runs: the top one goes first.
+  while (CgroupMountsAt(dir, mountinfo) > 0 && n < 64) {
+    if (umount2(dir.c_str(), MNT_DETACH) != 0) {
+      return absl::InternalError(absl::StrCat("unmounting ", dir, ": ", strerror(errno)));
+    }
+    ++n;
+  }
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(absl::StrCat("removing ", dir, ": ", strerror(errno)));
+  }
+  return n;
 }
 
 }  // namespace seedvisor::seedd

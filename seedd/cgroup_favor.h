@@ -14,16 +14,29 @@
 //
 // The v1 hierarchies the host mounted (memory, cpu, pids) cannot take it:
 // cgroup v1 refuses changed flags on remount, and a new mount of a bound
-// controller reuses its root with the old flags. So seedd mounts a hierarchy
+// controller reuses its root with the old flags. So seedd makes a hierarchy
 // of its own, named and without controllers (`none,name=NAME,favordynmods`),
 // which no process is ever moved into: its root's flag is what counts, the
-// rwsem being one for the whole host. Unmounting it (Stop, or the last
-// mount of NAME going) gives the flag back; Linux 6.18's per-thread-group
-// mode, once on, stays on until reboot (the kernel warns
-// "per threadgroup rwsem mechanism can't be disabled").
+// rwsem being one for the whole host.
 //
-//   CgroupFavor favor({.dir = state_dir + "/cgroup-favordynmods"});
-//   if (absl::Status s = favor.Start(); !s.ok()) ...   // EINVAL: an older kernel
+// The mount is detached: fsopen/fsconfig/fsmount give a mount that no mount
+// namespace holds, only seedd's fd (close-on-exec). The sandboxes seedd
+// boots copy its mount tree without it, and when that fd goes (Stop, exit,
+// SIGKILL) the kernel drops the mount and the hierarchy, which has no child
+// cgroups, with it (cgroup_kill_sb): nothing is left in any directory.
+// Dropping it gives the flag back; Linux 6.18's per-thread-group mode, once
+// on, stays on for the whole host until reboot (the kernel warns "per
+// threadgroup rwsem mechanism can't be disabled").
+//
+// A hierarchy of that name the kernel already has is reused with its own
+// flags: cgroup1_root_to_use ignores the new options (a warning in dmesg
+// only; fsconfig and fsmount succeed). So Start asks the kernel whether the
+// root has favordynmods: it reconfigures the mount with exactly the same
+// options through fspick, which cgroup1_reconfigure refuses (EINVAL, "option
+// or name mismatch") when the root's flags differ, and is a no-op otherwise.
+//
+//   CgroupFavor favor({.name = "seedd_favordynmods_" + hash});
+//   if (absl::Status s = favor.Start(); !s.ok()) ...   // older kernel: says why
 //   ... serve calls ...
 //   favor.Stop();                                      // also the destructor
 #ifndef SEEDVISOR_SEEDD_CGROUP_FAVOR_H_
@@ -32,13 +45,12 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace seedvisor::seedd {
 
 struct CgroupFavorOptions {
-  std::string dir;                             // the mount point (made if missing)
-  std::string name = "seedd_favordynmods";     // the hierarchy's name=
-  std::string mountinfo = "/proc/self/mountinfo";
+  std::string name = "seedd_favordynmods";  // the hierarchy's name= ([A-Za-z0-9_.-], < 64)
 };
 
 class CgroupFavor {
@@ -48,21 +60,32 @@ class CgroupFavor {
   CgroupFavor(const CgroupFavor&) = delete;
   CgroupFavor& operator=(const CgroupFavor&) = delete;
 
-  // Mounts the hierarchy at `dir` (one an earlier seedd left there is
-  // unmounted first) and checks that the kernel shows favordynmods among
-  // its options; an error names the mount and the kernel's answer.
+  // Makes the hierarchy (or takes the one of that name the kernel has) as a
+  // detached mount held by an fd, and checks that its root has
+  // favordynmods; an error names the hierarchy, the call and the kernel's
+  // answer (an older kernel: no fsopen, or fsconfig refuses the option).
   absl::Status Start();
-  // Whether `mountinfo` shows a cgroup mount at `dir` with favordynmods
-  // (the kernel's own word that the switch is on).
+  // Whether the hierarchy is held and the kernel says its root has
+  // favordynmods.
   bool Active() const;
-  // Unmounts it (lazily: a reader of the directory does not keep it).
+  // Closes the fd: the kernel drops the mount and, if no other mount holds
+  // it, the hierarchy.
   void Stop();
-  const std::string& dir() const { return opts_.dir; }
+  const std::string& name() const { return opts_.name; }
 
  private:
+  // OK when the root of the held hierarchy has favordynmods.
+  absl::Status CheckFlag() const;
+
   const CgroupFavorOptions opts_;
-  bool mounted_ = false;
+  int fd_ = -1;  // the detached mount (fsmount), close-on-exec
 };
+
+// Unmounts the cgroup mounts at `dir` (an older seedd attached its
+// hierarchy there and left it when killed) and removes `dir`; returns how
+// many it unmounted. `mountinfo` is read to find them.
+absl::StatusOr<int> RemoveLeftoverFavorMounts(
+    const std::string& dir, const std::string& mountinfo = "/proc/self/mountinfo");
 
 }  // namespace seedvisor::seedd
 

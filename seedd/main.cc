@@ -66,13 +66,18 @@ constexpr char kAbout[] =
     "memory limit; the pool is filled at start and refilled off the request path,\n"
     "and a restarted seedd removes the cgroups an earlier run left there.\n"
     "Joining a cgroup could wait for an RCU grace period (5-25 ms) when no other\n"
-    "join came within one; seedd mounts a cgroup v1 hierarchy of its own with the\n"
-    "kernel's favordynmods at <state-dir>/cgroup-favordynmods while it runs (Linux\n"
-    ">= 6.0), which spares every join on the host that wait, at a small cost to\n"
-    "every host fork and exit (bench/RESULTS.md); stderr says at start whether it\n"
-    "could (\"seedd: cgroup joins: ...\"). --cgroup-warm (off by default) is the\n"
-    "older way: for that long after each call a seedd thread moves itself into its\n"
-    "own memory cgroup every 4 ms.\n"
+    "join came within one; seedd holds a cgroup v1 hierarchy of its own,\n"
+    "name=seedd_favordynmods_HASH, made with the kernel's favordynmods (Linux >= 6.0),\n"
+    "which spares every join on the host that wait, at a small cost to every host\n"
+    "fork and exit (bench/RESULTS.md). Its mount is detached, held by seedd's fd\n"
+    "only: attached nowhere, copied into no sandbox, gone with seedd (SIGKILL too).\n"
+    "The switch is host-wide, and on Linux >= 6.18 it lasts until reboot: the first\n"
+    "favordynmods mount switches cgroup.procs locking to a rwsem per thread group\n"
+    "for the whole host (\"per threadgroup rwsem mechanism can't be disabled\", the\n"
+    "kernel says when the last such hierarchy goes); before 6.18 it ends with\n"
+    "seedd. stderr says at start whether seedd could (\"seedd: cgroup joins: ...\").\n"
+    "--cgroup-warm (off by default) is the older way: for that long after each call\n"
+    "a seedd thread moves itself into its own memory cgroup every 4 ms.\n"
     "Network: instances have loopback only unless --network=sandbox: then each one\n"
     "gets a veth of its own from a pool (its guest end served by the sandbox's own\n"
     "stack, the seeds' copy of which each fork inherits: TCP/IP secrets re-keyed per\n"
@@ -152,9 +157,10 @@ absl::Duration ChooseCgroupJoins(bool want_favor, absl::Duration warm, CgroupFav
   if (want_favor) {
     absl::Status s = favor.Start();
     if (s.ok()) {
-      std::fprintf(stderr, "seedd: cgroup joins: favordynmods (cgroup v1 hierarchy mounted at %s): "
-                   "no join waits for an RCU grace period; host forks and exits take the cgroup "
-                   "rwsem's slower path while seedd runs%s\n", favor.dir().c_str(),
+      std::fprintf(stderr, "seedd: cgroup joins: favordynmods (cgroup v1 hierarchy name=%s, a "
+                   "detached mount held by seedd only): no join waits for an RCU grace period; "
+                   "host forks and exits take the cgroup rwsem's slower path while seedd runs%s\n",
+                   favor.name().c_str(),
                    warm > absl::ZeroDuration() ? "; --cgroup-warm is not needed: not started" : "");
       return absl::ZeroDuration();
     }
@@ -217,10 +223,12 @@ int Main(int argc, char** argv) {
          "while --cgroup-favordynmods is on");
     fs.Bool("cgroup-favordynmods", &favordynmods,
             "while seedd runs, keep the kernel's cgroup migrations out of the RCU grace period "
-            "(5-25 ms a join otherwise may wait) with a cgroup v1 hierarchy of seedd's own mounted "
-            "with favordynmods at <state-dir>/cgroup-favordynmods; every fork and exit on the host "
-            "takes a slightly slower path meanwhile (bench/RESULTS.md). If the kernel refuses, "
-            "stderr says why and seedd runs without");
+            "(5-25 ms a join otherwise may wait) with a cgroup v1 hierarchy of seedd's own made "
+            "with favordynmods, its mount detached (held by seedd's fd, attached nowhere); every "
+            "fork and exit on the host takes a slightly slower path meanwhile (bench/RESULTS.md); "
+            "on Linux >= 6.18 the first such mount switches cgroup.procs locking host-wide until "
+            "reboot. If the kernel refuses (no fsopen, no favordynmods: Linux < 6.0), stderr says "
+            "why and seedd runs without");
     names.insert("cgroup-favordynmods");
     flag("seed-replicas", &replicas_s,
          "copies a seed may have (itself included): when forks from one seed queue up, seedd forks "
@@ -358,11 +366,22 @@ int Main(int argc, char** argv) {
   if (!cleaned.ok()) return Fail(std::string(cleaned.status().message()));
   if (*cleaned > 0) std::fprintf(stderr, "seedd: removed %d sandboxes left by an earlier run\n", *cleaned);
 
-  CgroupFavor favor({.dir = state_dir + "/cgroup-favordynmods"});
+  // Older seedds attached their favordynmods hierarchy there; a killed one
+  // left it mounted.
+  const std::string old_favor = state_dir + "/cgroup-favordynmods";
+  if (absl::StatusOr<int> n = RemoveLeftoverFavorMounts(old_favor); !n.ok()) {
+    std::fprintf(stderr, "seedd: %s\n", std::string(n.status().message()).c_str());
+  } else if (*n > 0) {
+    std::fprintf(stderr, "seedd: unmounted %d cgroup mounts an earlier seedd left at %s\n", *n,
+                 old_favor.c_str());
+  }
+  // The pool's parent and the favordynmods hierarchy are named after the
+  // state dir: a restart finds the one, two seedds never share the other.
+  const size_t state_hash = std::hash<std::string>()(state_dir);
+  CgroupFavor favor({.name = absl::StrFormat("seedd_favordynmods_%016x", state_hash)});
   if (pool_size > 0) cgroup_warm = ChooseCgroupJoins(favordynmods, cgroup_warm, favor);
-  // The pool's parent is named after the state dir: a restart finds it.
   std::unique_ptr<CgroupPool> pool = std::make_unique<CgroupPool>(CgroupPoolOptions{
-      .parent = absl::StrFormat("seedd-%016x", std::hash<std::string>()(state_dir)),
+      .parent = absl::StrFormat("seedd-%016x", state_hash),
       .size = pool_size,
       .memory_limit = instance_memory_bytes,
       .warm_linger = cgroup_warm});

@@ -394,16 +394,43 @@ def pool_checks(node):
           f"recycled {recycled0} -> {m.get('seedd_cgroup_pool_recycled_total')}, empty {empty})")
 
 
-def favordynmods_mounts(state):
-    """How many cgroup mounts with favordynmods /proc/self/mountinfo shows at
-    <state>/cgroup-favordynmods (seedd/cgroup_favor.h)."""
+def favor_hierarchy(pid):
+    """The name of the favordynmods hierarchy seedd `pid` holds, from its
+    /proc/PID/cgroup (every process is in every v1 hierarchy's root); None
+    without one (seedd/cgroup_favor.h)."""
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, _, rest = line.partition(":name=seedd_favordynmods")
+        if rest:
+            return "seedd_favordynmods" + rest.split(":")[0]
+    return None
+
+
+def hierarchy_gone(name, seconds=3.0):
+    """Whether the kernel no longer has the v1 hierarchy `name` (it destroys
+    one whose last mount went asynchronously)."""
+    end = time.time() + seconds
+    while f":name={name}:" in open("/proc/self/cgroup").read() and time.time() < end:
+        time.sleep(0.02)
+    return f":name={name}:" not in open("/proc/self/cgroup").read()
+
+
+def favordynmods_mounts(state, name=None, pids=("self",)):
+    """How many cgroup mounts the mountinfo of `pids` shows at
+    <state>/cgroup-favordynmods (where older seedds attached it) or of the
+    hierarchy `name`."""
     where = os.path.realpath(os.path.join(state, "cgroup-favordynmods"))
     n = 0
-    for line in open("/proc/self/mountinfo"):
-        mine, _, fs = line.partition(" - ")
-        fs = fs.split()
-        if mine.split()[4] == where and fs[0] == "cgroup" and "favordynmods" in fs[2].split(","):
-            n += 1
+    for pid in pids:
+        try:
+            lines = open(f"/proc/{pid}/mountinfo").read().splitlines()
+        except OSError:  # gone meanwhile
+            continue
+        for line in lines:
+            mine, _, fs = line.partition(" - ")
+            fs = fs.split()
+            if fs[0] == "cgroup" and (mine.split()[4] == where
+                                      or (name and f"name={name}" in fs[2].split(","))):
+                n += 1
     return n
 
 
@@ -416,21 +443,29 @@ def kernel_has_favordynmods():
 
 def cgroup_join_checks(node, state):
     """seedd keeps cgroup joins out of the RCU grace period with favordynmods
-    where the kernel has it, and says which way it chose (seedd/cgroup_favor.h)."""
+    where the kernel has it, says which way it chose, and holds the hierarchy
+    by a detached mount that neither the host nor its sandboxes see
+    (seedd/cgroup_favor.h)."""
     err = node.stderr()
     if not kernel_has_favordynmods():
         check("seedd: cgroup joins: nothing keeps them fast (favordynmods unavailable" in err,
               f"without favordynmods in the kernel seedd says so ({err[:600]})")
         return
-    check("seedd: cgroup joins: favordynmods (cgroup v1 hierarchy mounted at" in err,
+    check("seedd: cgroup joins: favordynmods (cgroup v1 hierarchy name=seedd_favordynmods_" in err
+          and "a detached mount held by seedd only" in err,
           f"seedd says it uses favordynmods ({err[:600]})")
-    check(favordynmods_mounts(state) == 1,
-          f"a cgroup hierarchy with favordynmods is mounted at <state-dir>/cgroup-favordynmods "
-          f"({favordynmods_mounts(state)})")
-    own = open(f"/proc/{node.proc.pid}/cgroup").read()
-    check(":name=seedd_favordynmods:/\n" in own, f"seedd is in that hierarchy's root ({own})")
+    name = favor_hierarchy(node.proc.pid)
+    check(name is not None and f"name={name}," in err,
+          f"the kernel has seedd's hierarchy, seedd in its root ({name})")
+    sandboxes = [int(l.split()[0]) for l in sandbox_processes(state)]
+    check(favordynmods_mounts(state, name) == 0
+          and not os.path.exists(os.path.join(state, "cgroup-favordynmods")),
+          f"no mount of it is attached on the host ({favordynmods_mounts(state, name)})")
+    check(sandboxes and favordynmods_mounts(state, name, sandboxes) == 0,
+          f"nor in its {len(sandboxes)} sandbox processes' mount trees")
     threads = thread_names(node.proc.pid)
     check("seedd-warm" not in threads, f"no warmth thread by default ({threads})")
+    return name
 
 
 def thread_names(pid):
@@ -456,7 +491,8 @@ def warmth_checks(tmp):
         said = "seedd: cgroup joins: --cgroup-warm=30s (--cgroup-favordynmods=false)"
         check(said in node.stderr(),
               f"seedd says it keeps joins fast with its warmth ({node.stderr()[:600]})")
-        check(favordynmods_mounts(state) == 0, "--cgroup-favordynmods=false mounts nothing")
+        check(favordynmods_mounts(state) == 0 and favor_hierarchy(node.proc.pid) is None,
+              "--cgroup-favordynmods=false makes no hierarchy")
         threads = thread_names(node.proc.pid)
         check("seedd-warm" in threads, f"a seedd-warm thread runs ({threads})")
         node.deploy("hello", HELLO)
@@ -868,6 +904,8 @@ def config_errors(tmp, state, port):
     check(all(f"--{f}=" in out for f in flags) and "--cgroup-favordynmods" in out
           and "/run/seedd" in out and "127.0.0.1:8080" in out
           and "functions/NAME.json" in out, f"seedd --help documents every flag, the defaults and the state ({out[-300:]})")
+    check("until reboot" in out and "host-wide" in out and "can't be disabled" in out,
+          "seedd --help says favordynmods switches the whole host, on Linux >= 6.18 until reboot")
     cases = [({"lisen": "x"}, 'key "lisen": not a seedd flag'),
              ({"timeout": "soon"}, 'key "timeout" (soon): not a positive duration'),
              ({"cgroup-pool": [1]}, 'key "cgroup-pool": must be a string'),
@@ -929,6 +967,7 @@ def main():
     node = Node(state, port, f"--cgroup-pool={POOL}", f"--instance-memory={INSTANCE_MEMORY >> 20}M",
                 "--replica-idle=2s")
     parent = pool_parent(node)
+    favor = None
     try:
         check("python level-1 seed" in node.stderr(), "progress on stderr while the seed boots")
         node.deploy("hello", HELLO)
@@ -1031,7 +1070,7 @@ def main():
         metrics_checks(node)
         pool_checks(node)
         memory_checks(node)
-        cgroup_join_checks(node, state)
+        favor = cgroup_join_checks(node, state)
 
         fri = open(os.path.join(state, "fri.address")).read().strip()
         check(os.path.exists(fri), f"<state-dir>/fri.address names the FRI socket ({fri})")
@@ -1052,18 +1091,21 @@ def main():
     left_dirs = os.listdir(os.path.join(state, "seedsc")) if os.path.isdir(os.path.join(state, "seedsc")) else []
     check(not left_dirs, f"no sandbox state is left ({left_dirs})")
     check(parent and not os.path.exists(f"/sys/fs/cgroup/memory/{parent}"), f"no pool cgroup is left ({parent})")
-    check(favordynmods_mounts(state) == 0
-          and not os.path.exists(os.path.join(state, "cgroup-favordynmods")),
-          "seedd unmounts its favordynmods hierarchy on SIGTERM")
+    check(favordynmods_mounts(state, favor) == 0 and (favor is None or hierarchy_gone(favor)),
+          f"its favordynmods hierarchy goes with seedd on SIGTERM ({favor})")
 
     # A seedd killed with SIGKILL leaves its sandboxes; the next one removes them.
     node = Node(state, port, f"--cgroup-pool={POOL}")
+    held = favor_hierarchy(node.proc.pid)
     node.proc.kill()
     node.proc.wait()
+    check(held == favor,
+          f"the restarted seedd held its favordynmods hierarchy before SIGKILL ({held})")
     check(len(sandbox_processes(state)) > 0, "after SIGKILL of seedd its seed is still there")
     check(os.path.isdir(f"/sys/fs/cgroup/memory/{parent}"), "after SIGKILL of seedd its pool cgroups are still there")
-    fdm = 1 if kernel_has_favordynmods() else 0
-    check(favordynmods_mounts(state) == fdm, "after SIGKILL its favordynmods mount is still there")
+    check(favordynmods_mounts(state, favor) == 0 and (favor is None or hierarchy_gone(favor)),
+          "after SIGKILL its favordynmods hierarchy is gone, though its seed still runs, and "
+          "no mount of it is left")
     # The restarted seedd reads a config file (flags override it) and serves
     # the functions deployed before the restart.
     cfg = os.path.join(tmp, "seedd.json")
@@ -1073,8 +1115,9 @@ def main():
     check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
     check(f"removed {POOL} cgroups left by an earlier run" in node.stderr(),
           f"... and its pool cgroups ({node.stderr()[:400]})")
-    check(favordynmods_mounts(state) == fdm,
-          "... and mounts its favordynmods hierarchy once, not twice")
+    again = favor_hierarchy(node.proc.pid)
+    check(again == favor and favordynmods_mounts(state, favor) == 0,
+          f"... and holds its favordynmods hierarchy again, detached ({again})")
     check("serving" in node.stderr() and "functions deployed before" in node.stderr(),
           f"it says it serves the functions deployed before ({node.stderr()[-400:]})")
     st, _, fns = node.request("GET", "/functions")
