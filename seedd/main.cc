@@ -82,7 +82,11 @@ constexpr char kAbout[] =
     "gets a veth of its own from a pool (its guest end served by the sandbox's own\n"
     "stack, the seeds' copy of which each fork inherits: TCP/IP secrets re-keyed per\n"
     "fork), destroyed with the instance; a call that finds the pool empty runs with\n"
-    "loopback only (seedd_veth_pool_misses_total counts them).\n"
+    "loopback only (seedd_veth_pool_misses_total counts them). On the host an\n"
+    "instance reaches only what listens on its host end's own address (iptables\n"
+    "chain SVPOOL-<prefix>), never a wildcard listener or another local address.\n"
+    "The host ends' names are this state dir's (two seedds do not collide); a\n"
+    "restart deletes the ones a killed run left.\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -242,10 +246,14 @@ int Main(int argc, char** argv) {
     flag("network", &network,
          "the instances' network: none (loopback only, the default) or sandbox (each instance "
          "gets a device of its own from a pool of --veth-pool network namespaces, each with a "
-         "veth whose host end svp<N> in seedd's namespace has 10.203.<N>.1/24 and whose guest "
-         "end the instance's own stack serves as 10.203.<N>.2/24, default route via .1; "
+         "veth whose host end svpXXXX<N> (XXXX from the state dir) in seedd's namespace has "
+         "10.203.<N>.1/24 and whose guest end the instance's own stack serves as "
+         "10.203.<N>.2/24, no default route; a subnet another interface has is skipped; "
          "destroyed, never reused, when the instance is; an empty pool gives a call loopback "
-         "only, never a device made on its path). Needs root");
+         "only, never a device made on its path). The guest reaches on the host only a "
+         "listener bound to its host end's own address (not 0.0.0.0, not another local "
+         "address) and answers to connections the host opened; nothing is forwarded. "
+         "Needs root and iptables");
     flag("veth-pool", &veth_pool_s,
          "with --network=sandbox: devices kept ready (1-64; made serially at start, refilled off "
          "the request path)");
@@ -411,14 +419,17 @@ int Main(int argc, char** argv) {
     if (mkdir(net_dir.c_str(), 0700) != 0) {
       return Fail(absl::StrCat("--network=sandbox: making ", net_dir, ": ", strerror(errno)));
     }
-    veth = std::make_unique<VethPool>(VethPoolOptions{.size = veth_pool_size});
+    // Host ends named after the state dir: another seedd's are never ours,
+    // and a restart finds the ones a killed run left.
+    const std::string prefix = HostEndPrefixFor(state_dir);
+    veth = std::make_unique<VethPool>(VethPoolOptions{.size = veth_pool_size, .prefix = prefix});
     if (absl::Status s = veth->Fill(); !s.ok()) {
       return Fail(absl::StrCat("--network=sandbox: filling the veth pool: ", s.message()));
     }
     std::fprintf(stderr,
-                 "seedd: %d instance network devices ready (host ends svp<N>, "
+                 "seedd: %d instance network devices ready (host ends %s<N>, "
                  "10.203.<N>.1/24)\n",
-                 veth_pool_size);
+                 veth_pool_size, prefix.c_str());
   }
 
   // Deployed functions outlive seedd: a restart serves them again (their

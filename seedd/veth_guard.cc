@@ -95,6 +95,14 @@ absl::Status Install(const std::string& name, const std::string& prefix) {
   const std::string in = prefix + "+", chain = Chain(prefix);
   const std::vector<std::vector<std::string>> cmds = {
       {tool, "-N", chain},
+      // Only to the host end's own addresses: the socket match below finds
+      // a listener on any local address, the node's LAN address or another
+      // host end's among them, which a guest reaches through its host end
+      // as its gateway. addrtype with --limit-iface-in asks whether the
+      // destination is local to the interface the packet came in on
+      // (inet_dev_addr_type(), ipv6_chk_addr() with the device).
+      {tool, "-A", chain, "-m", "addrtype", "!", "--dst-type", "LOCAL", "--limit-iface-in", "-j",
+       "DROP"},
       // A socket of its own: an established connection, or a listener
       // bound to the host end's address (not the wildcard).
       {tool, "-A", chain, "-m", "socket", "-j", "ACCEPT"},

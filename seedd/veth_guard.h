@@ -9,11 +9,15 @@
 // address. GuardHostEnds() installs netfilter rules in the caller's
 // namespace (iptables and ip6tables, chain SVPOOL-<prefix>, jumped to
 // first from INPUT) so that what comes in on <prefix>* is accepted only
-// when a socket of its own takes it: an established connection (the
-// answers to a connection the host opened to the guest) or a listener
-// bound to that host end's address itself (a service given to guests on
-// purpose), as the `socket` match decides (xt_socket; it ignores wildcard
-// listeners). Other TCP is answered with a reset (the guest's connect
+// when it is for an address of that host end itself (addrtype LOCAL with
+// --limit-iface-in: not the node's LAN address, not another host end's,
+// which a guest reaches with its host end as the gateway) and a socket of
+// its own takes it: an established connection (the answers to a
+// connection the host opened to the guest) or a listener bound to that
+// host end's address itself (a service given to guests on purpose), as the
+// `socket` match decides (xt_socket; it ignores wildcard listeners, but
+// finds a listener on any local address, hence the first rule). Other TCP
+// to the host end's address is answered with a reset (the guest's connect
 // fails with ECONNREFUSED at once), the rest dropped, and nothing from a
 // host end is forwarded.
 //

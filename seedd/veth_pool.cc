@@ -1,9 +1,16 @@
 #include "seedd/veth_pool.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,7 +28,45 @@ absl::Duration Backoff(absl::Duration first, int failures) {
   return std::min(first * (int64_t{1} << std::min(failures - 1, 6)), kMaxBackoff);
 }
 
+// Whether an interface other than `own` has an IPv4 address whose subnet
+// overlaps `subnet`/24 (host order).
+bool SubnetTakenElsewhere(uint32_t subnet, const std::string& own) {
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return false;  // then netlink's own errors speak
+  bool taken = false;
+  for (ifaddrs* i = all; i != nullptr && !taken; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || own == i->ifa_name) {
+      continue;
+    }
+    const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    uint32_t mask = 0xffffffffu;
+    if (i->ifa_netmask != nullptr) {
+      mask = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr);
+    }
+    mask &= 0xffffff00u;  // the shorter prefix of the two
+    taken = (a & mask) == (subnet & mask);
+  }
+  freeifaddrs(all);
+  return taken;
+}
+
+// How many pools of each prefix of this process have filled and not ended:
+// the interfaces of a prefix no pool holds are an earlier run's.
+std::mutex g_live_mu;
+std::map<std::string, int>& LivePools() {
+  static auto* live = new std::map<std::string, int>;
+  return *live;
+}
+
 }  // namespace
+
+std::string HostEndPrefixFor(const std::string& state_dir) {
+  // Letters only: a name is then <prefix><digits> in one way alone.
+  size_t h = std::hash<std::string>()(state_dir);
+  std::string p = "svp";
+  for (int i = 0; i < 4; ++i, h /= 26) p.push_back(char('a' + h % 26));
+  return p;
+}
 
 VethPool::VethPool(VethPoolOptions o) : opts_(std::move(o)), slots_(kSlots) {}
 
@@ -36,9 +81,39 @@ VethPool::~VethPool() {
   }
   for (Device& d : left) Destroy(d);
   if (guarded_) UnguardHostEnds(opts_.prefix);
+  if (counted_) {
+    std::lock_guard l(g_live_mu);
+    if (--LivePools()[opts_.prefix] == 0) LivePools().erase(opts_.prefix);
+  }
 }
 
-absl::StatusOr<VethPool::Device> VethPool::Make(int slot) {
+int VethPool::RemoveLeftovers() {
+  struct if_nameindex* all = if_nameindex();
+  if (all == nullptr) return 0;
+  std::vector<std::string> names;
+  for (struct if_nameindex* i = all; i->if_index != 0; ++i) {
+    const std::string name = i->if_name;
+    if (name.size() <= opts_.prefix.size() || name.size() > opts_.prefix.size() + 3 ||
+        name.compare(0, opts_.prefix.size(), opts_.prefix) != 0 ||
+        name.find_first_not_of("0123456789", opts_.prefix.size()) != std::string::npos) {
+      continue;
+    }
+    names.push_back(name);
+  }
+  if_freenameindex(all);
+  int n = 0;
+  for (const std::string& name : names) {
+    if (absl::Status s = runsc::DeleteLink(name); s.ok()) {
+      ++n;
+    } else {
+      std::fprintf(stderr, "seedd: veth pool: deleting %s, an earlier run's: %s\n", name.c_str(),
+                   std::string(s.message()).c_str());
+    }
+  }
+  return n;
+}
+
+absl::StatusOr<VethPool::Device> VethPool::Make(int slot, bool* subnet_taken) {
   Device d;
   d.slot = slot;
   d.host_end = absl::StrCat(opts_.prefix, slot);
@@ -46,6 +121,15 @@ absl::StatusOr<VethPool::Device> VethPool::Make(int slot) {
   a.guest = (10u << 24) | (uint32_t(opts_.octet) << 16) | (uint32_t(slot) << 8) | 2;
   a.host = (a.guest & ~0xffu) | 1;
   d.host_addr = a.host;
+  // Another seedd's pool (or anything else here) has the subnet: its
+  // guests and ours would share addresses, and the host's answers would go
+  // to one of them.
+  *subnet_taken = SubnetTakenElsewhere(a.host & ~0xffu, d.host_end);
+  if (*subnet_taken) {
+    return absl::AlreadyExistsError(absl::StrCat("veth pool device ", d.host_end, ": subnet ",
+                                                 a.host >> 24, ".", (a.host >> 16) & 0xff, ".",
+                                                 (a.host >> 8) & 0xff, ".0/24 is in use"));
+  }
   absl::Status made = absl::InternalError("the device thread did not run");
   absl::StatusOr<std::vector<sentry::TakenInterface>> taken = made;
   std::thread([&] {
@@ -64,6 +148,13 @@ absl::StatusOr<VethPool::Device> VethPool::Make(int slot) {
     return absl::Status(s.code(), absl::StrCat("veth pool device ", d.host_end, ": ", s.message()));
   }
   d.taken = (*taken)[0];
+  // A neighbour that checked at the same time as we did and made it too.
+  if (SubnetTakenElsewhere(a.host & ~0xffu, d.host_end)) {
+    *subnet_taken = true;
+    Destroy(d);
+    return absl::AlreadyExistsError(absl::StrCat("veth pool device ", d.host_end,
+                                                 ": its subnet was taken meanwhile"));
+  }
   return d;
 }
 
@@ -97,6 +188,7 @@ int VethPool::TakeSlot(absl::Time now, absl::Time* retry) {
 
 void VethPool::Made(Device d) {
   slots_[size_t(d.slot)].failures = 0;
+  slots_[size_t(d.slot)].taken = 0;
   failures_in_a_row_ = 0;
   pause_ = absl::ZeroDuration();
   free_.push_back(std::move(d));
@@ -126,11 +218,40 @@ void VethPool::Failed(int slot, const absl::Status& why) {
   }
 }
 
+void VethPool::SubnetTaken(int slot) {
+  Slot& s = slots_[size_t(slot)];
+  s.used = false;
+  s.retry_at = absl::Now() + Backoff(opts_.backoff, ++s.taken);
+  ++taken_subnets_;
+}
+
+void VethPool::Record(int slot, absl::StatusOr<Device> d, bool subnet_taken) {
+  if (d.ok()) {
+    Made(std::move(*d));
+  } else if (subnet_taken) {
+    SubnetTaken(slot);
+  } else {
+    Failed(slot, d.status());
+  }
+}
+
 absl::Status VethPool::Fill() {
   // Before the first host end: its guest must not reach the host's services.
   if (!guarded_) {
     if (absl::Status s = GuardHostEnds(opts_.prefix); !s.ok()) return s;
     guarded_ = true;
+  }
+  if (!counted_) {
+    counted_ = true;
+    std::lock_guard l(g_live_mu);
+    // The first pool of its prefix here: what has its names is an earlier
+    // run's (a killed seedd's, whose namespaces the kernel has not torn
+    // down yet), and would fail our slots with "File exists".
+    if (LivePools()[opts_.prefix]++ == 0) leftovers_ = RemoveLeftovers();
+    if (leftovers_ > 0) {
+      std::fprintf(stderr, "seedd: veth pool: deleted %d host ends %s<N> an earlier run left\n",
+                   leftovers_, opts_.prefix.c_str());
+    }
   }
   for (;;) {
     int slot;
@@ -141,19 +262,19 @@ absl::Status VethPool::Fill() {
       slot = TakeSlot(absl::Now(), &retry);
       if (slot < 0) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "veth pool: no subnet left for ", opts_.size, " devices (", failures_, " failed)"));
+            "veth pool: no subnet left for ", opts_.size, " devices (", failures_, " failed, ",
+            taken_subnets_, " times a subnet was another interface's)"));
       }
     }
-    absl::StatusOr<Device> d = Make(slot);
+    bool subnet_taken = false;
+    absl::StatusOr<Device> d = Make(slot, &subnet_taken);
     absl::MutexLock l(&mu_);
-    if (d.ok()) {
-      Made(std::move(*d));
-      continue;
-    }
-    Failed(slot, d.status());
-    if (failures_in_a_row_ >= kFailuresInARow) {
-      return absl::Status(d.status().code(), absl::StrCat(d.status().message(), " (",
-                                                          kFailuresInARow, " in a row failed)"));
+    const bool failed = !d.ok() && !subnet_taken;
+    absl::Status why = d.status();
+    Record(slot, std::move(d), subnet_taken);
+    if (failed && failures_in_a_row_ >= kFailuresInARow) {
+      return absl::Status(why.code(), absl::StrCat(why.message(), " (", kFailuresInARow,
+                                                   " in a row failed)"));
     }
   }
   thread_ = std::thread([this] { Refill(); });
@@ -212,13 +333,10 @@ void VethPool::Refill() {
       ++destroyed_;
       continue;
     }
-    absl::StatusOr<Device> d = Make(slot);  // off the lock: 16 ms
+    bool subnet_taken = false;
+    absl::StatusOr<Device> d = Make(slot, &subnet_taken);  // off the lock: 16 ms
     absl::MutexLock l(&mu_);
-    if (d.ok()) {
-      Made(std::move(*d));
-    } else {
-      Failed(slot, d.status());
-    }
+    Record(slot, std::move(d), subnet_taken);
   }
 }
 
@@ -232,6 +350,8 @@ VethPoolStats VethPool::Stats() const {
   s.destroyed = destroyed_;
   s.misses = misses_;
   s.failures = failures_;
+  s.taken_subnets = taken_subnets_;
+  s.leftovers = leftovers_;
   s.wakeups = wakeups_;
   return s;
 }

@@ -20,6 +20,15 @@
 // neighbour entry or connection of the host end, no address or sysctl of
 // the namespace. The thread makes the replacement off the path.
 //
+// Host ends are named <prefix><slot>; seedd's prefix is its own
+// (HostEndPrefixFor its state dir), so that two seedds on one host never
+// ask for one name. Fill() first deletes what an earlier run of the same
+// prefix left (a killed seedd's host ends live on until the kernel tears
+// their namespaces down, which it does in its own time). A subnet that an
+// interface other than the slot's own already has (another seedd's pool
+// of the same octet, or anything else on the host) is skipped until it is
+// free, and a device found to share one once made is deleted again.
+//
 // A slot whose device cannot be made (its host end's name taken, a refused
 // netlink request) is logged once with the reason and skipped: it is tried
 // again after a backoff (1 s, doubling to 64 s) while the others fill the
@@ -51,10 +60,18 @@
 
 namespace seedvisor::seedd {
 
+// The host ends' prefix of the seedd whose state dir is `state_dir` (an
+// absolute path): "svp" and four letters from its hash, the same for every
+// run with that dir and another for another dir. A name with its slot's
+// number fits IFNAMSIZ, and the chain SVPOOL-<prefix> iptables' limit.
+std::string HostEndPrefixFor(const std::string& state_dir);
+
 struct VethPoolOptions {
   int size = 4;                // free devices the pool keeps ready
   int octet = 203;             // subnets 10.<octet>.<slot>.0/24
-  std::string prefix = "svp";  // host ends: <prefix><slot> (short: IFNAMSIZ)
+  // Host ends: <prefix><slot> (short: IFNAMSIZ). The pool owns every
+  // interface so named: Fill() deletes those it did not make.
+  std::string prefix = "svp";
   // A failed slot waits this long before its next try, doubling (to 64 s)
   // while it fails; the whole pool waits so after kFailuresInARow.
   absl::Duration backoff = absl::Seconds(1);
@@ -65,6 +82,8 @@ struct VethPoolStats {
   int dying = 0;  // given back, their host end not deleted yet
   uint64_t created = 0, destroyed = 0, misses = 0;
   uint64_t failures = 0;  // devices that could not be made
+  uint64_t taken_subnets = 0;  // slots skipped: another interface has their subnet
+  int leftovers = 0;           // host ends of an earlier run that Fill() deleted
   uint64_t wakeups = 0;   // the thread's: none while the pool is full and idle
 };
 
@@ -122,12 +141,16 @@ class VethPool {
   struct Slot {
     bool used = false;  // by a device: being made, free, in use or dying
     int failures = 0;   // in a row
+    int taken = 0;      // times in a row its subnet was another interface's
     absl::Time retry_at = absl::InfinitePast();
   };
 
   // One device in `slot`, made in a thread of its own (the namespace
-  // change is per thread and does not come back).
-  absl::StatusOr<Device> Make(int slot);
+  // change is per thread and does not come back). *subnet_taken when it
+  // failed because another interface has the slot's subnet.
+  absl::StatusOr<Device> Make(int slot, bool* subnet_taken);
+  // Deletes the interfaces named <prefix><number> (an earlier run's).
+  int RemoveLeftovers();
   // Closes what is left of `d` and deletes its veth pair.
   static void Destroy(Device& d);
   void Refill();
@@ -137,6 +160,12 @@ class VethPool {
   void Made(Device d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees `slot` after a failed Make, backs it off and says why (once).
   void Failed(int slot, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees `slot` whose subnet another interface has, backed off as a
+  // failure but not counted as one: a neighbour's slots are no fault.
+  void SubnetTaken(int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Make's outcome for `slot`, under the lock.
+  void Record(int slot, absl::StatusOr<Device> d, bool subnet_taken)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const VethPoolOptions opts_;
   mutable absl::Mutex mu_;
@@ -149,8 +178,11 @@ class VethPool {
   absl::Duration pause_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   uint64_t created_ ABSL_GUARDED_BY(mu_) = 0, destroyed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0, failures_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t taken_subnets_ ABSL_GUARDED_BY(mu_) = 0;
+  int leftovers_ = 0;  // Fill's
   uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
   bool guarded_ = false;  // GuardHostEnds() done (Fill)
+  bool counted_ = false;  // in the process's live pools of its prefix (Fill)
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // Take, Give, Stop: something changed
   std::thread thread_;

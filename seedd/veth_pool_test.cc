@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "netstack/stack.h"
@@ -205,6 +208,45 @@ std::optional<netstack::IpAddr> LinkLocalOf(const std::string& name) {
   return r;
 }
 
+// The guest's connect (over the sandbox's stack `st`) to `to`:`port`: 0 or
+// its error (ETIMEDOUT: no answer in 3 s).
+int GuestConnect(netstack::Stack& st, netstack::IpAddr to, uint16_t port) {
+  std::shared_ptr<netstack::TcpEndpoint> ep = st.NewTcp();
+  (void)ep->SetFamily6(!to.is_v4());
+  // No route (ENETUNREACH) fails here, not after the SYN.
+  if (Status c = ep->Connect({to, port}); !c.ok() && c.error().value() != EINPROGRESS) {
+    ep->Close();
+    return c.error().value();
+  }
+  for (int i = 0; i < 300 && ep->state() == netstack::TcpState::kSynSent; ++i) {
+    usleep(10'000);
+  }
+  int err = ep->state() == netstack::TcpState::kEstablished ? 0 : ep->TakeError();
+  if (ep->state() == netstack::TcpState::kSynSent) err = ETIMEDOUT;
+  ep->Close();
+  return err;
+}
+
+// The sandbox's stack on `d`'s packet socket (a copy), as in a fork, with
+// a default route via its host end: a pooled guest has none, but nothing
+// on the host may depend on that (a sentry taken over sends any frame to
+// its gateway's MAC, and a route is a guest feature away).
+std::unique_ptr<sentry::NetService> GuestOn(const VethPool::Device& d) {
+  sentry::TakenInterface t = d.taken;
+  t.packet_fd = dup(d.taken.packet_fd);  // the service owns its copy
+  t.info.gateway = netstack::Ip4{d.host_addr};
+  auto guest = std::make_unique<sentry::NetService>();
+  if (absl::Status s = guest->AttachInterfaces({t}); !s.ok()) {
+    ADD_FAILURE() << s;
+    return nullptr;
+  }
+  if (absl::Status s = guest->Start(); !s.ok()) {
+    ADD_FAILURE() << s;
+    return nullptr;
+  }
+  return guest;
+}
+
 // Security (netstack/README.md, "The veth pool's host ends"): a guest on a
 // pooled device reaches a service of the host end's namespace only if it
 // listens on that host end's address itself, never one on the wildcard
@@ -218,25 +260,12 @@ TEST_F(VethPoolTest, TheGuestReachesOnlyServicesBoundToItsHostEnd) {
   uint16_t wild_port = 0, own_port = 0;
   int wild = Listener(0, &wild_port);  // AF_INET6 on ::, IPv4 too
   int own = Listener(d->host_addr, &own_port);
-  sentry::TakenInterface t = d->taken;
-  t.packet_fd = dup(d->taken.packet_fd);  // the service owns its copy
   {
-    sentry::NetService guest;
-    ASSERT_TRUE(guest.AttachInterfaces({t}).ok());
-    ASSERT_TRUE(guest.Start().ok());
-    netstack::Stack& st = guest.stack();
-    // The guest's connect to the host end: 0 or its error.
+    std::unique_ptr<sentry::NetService> guest = GuestOn(*d);
+    ASSERT_TRUE(guest != nullptr);
+    netstack::Stack& st = guest->stack();
     auto guest_connect = [&](netstack::IpAddr to, uint16_t port) {
-      std::shared_ptr<netstack::TcpEndpoint> ep = st.NewTcp();
-      (void)ep->SetFamily6(false);
-      (void)ep->Connect({to, port});
-      for (int i = 0; i < 300 && ep->state() == netstack::TcpState::kSynSent; ++i) {
-        usleep(10'000);
-      }
-      int err = ep->state() == netstack::TcpState::kEstablished ? 0 : ep->TakeError();
-      if (ep->state() == netstack::TcpState::kSynSent) err = ETIMEDOUT;
-      ep->Close();
-      return err;
+      return GuestConnect(st, to, port);
     };
     // Without the rules (seedd/veth_guard.h) this one connects.
     EXPECT_EQ(guest_connect(netstack::Ip4{d->host_addr}, wild_port), ECONNREFUSED)
@@ -283,6 +312,139 @@ TEST_F(VethPoolTest, TheGuestReachesOnlyServicesBoundToItsHostEnd) {
   close(wild);
   close(own);
   pool.Give(std::move(*d));
+}
+
+// Brings `name` up and gives it `addr`/32 as a second address (alias
+// label name:9). 0 or errno.
+int AddAddress(const std::string& name, uint32_t addr) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq r{};
+  snprintf(r.ifr_name, sizeof r.ifr_name, "%s", name.c_str());
+  int err = ioctl(s, SIOCGIFFLAGS, &r) == 0 ? 0 : errno;
+  r.ifr_flags |= IFF_UP;
+  if (err == 0 && ioctl(s, SIOCSIFFLAGS, &r) != 0) err = errno;
+  snprintf(r.ifr_name, sizeof r.ifr_name, "%s:9", name.c_str());
+  auto* a = reinterpret_cast<sockaddr_in*>(&r.ifr_addr);
+  a->sin_family = AF_INET;
+  a->sin_addr.s_addr = htonl(addr);
+  if (err == 0 && ioctl(s, SIOCSIFADDR, &r) != 0) err = errno;
+  close(s);
+  return err;
+}
+
+// Security: the `socket` match alone accepted a listener bound to any
+// local address, and a guest reached one through its host end as its
+// gateway (the default route it is given): the node's LAN address (here
+// a second address of the test's namespace, on lo), or another pooled
+// device's host end address (a service meant for that device's guest).
+// The guest reaches its own host end's address only. Without the rules'
+// addrtype match (before this test was written) both connect.
+TEST_F(VethPoolTest, TheGuestReachesNoOtherLocalAddress) {
+  VethPool pool({.size = 2, .octet = 210, .prefix = "svpo"});
+  ASSERT_TRUE(pool.Fill().ok());
+  std::optional<VethPool::Device> d = pool.Take(), other = pool.Take();
+  ASSERT_TRUE(d.has_value() && other.has_value());
+  const uint32_t lan = 192u << 24 | 0u << 16 | 2u << 8 | 10;  // 192.0.2.10
+  ASSERT_EQ(AddAddress("lo", lan), 0) << strerror(errno);
+  uint16_t own_port = 0, other_port = 0, lan_port = 0;
+  int own = Listener(d->host_addr, &own_port);
+  int oth = Listener(other->host_addr, &other_port);
+  int lan_l = Listener(lan, &lan_port);
+  {
+    std::unique_ptr<sentry::NetService> guest = GuestOn(*d);
+    ASSERT_TRUE(guest != nullptr);
+    netstack::Stack& st = guest->stack();
+    EXPECT_EQ(GuestConnect(st, netstack::Ip4{d->host_addr}, own_port), 0)
+        << "a service on its own host end's address";
+    EXPECT_NE(GuestConnect(st, netstack::Ip4{lan}, lan_port), 0)
+        << "a service on another address of the host end's namespace";
+    EXPECT_NE(GuestConnect(st, netstack::Ip4{other->host_addr}, other_port), 0)
+        << "a service on another pooled device's host end";
+  }
+  close(own);
+  close(oth);
+  close(lan_l);
+  pool.Give(std::move(*d));
+  pool.Give(std::move(*other));
+}
+
+// The MAC address of interface `name` (random for a veth), "" if none.
+std::string MacOf(const std::string& name) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq r{};
+  snprintf(r.ifr_name, sizeof r.ifr_name, "%s", name.c_str());
+  const bool ok = ioctl(s, SIOCGIFHWADDR, &r) == 0;
+  close(s);
+  return ok ? std::string(r.ifr_hwaddr.sa_data, 6) : "";
+}
+
+// Two seedds on one host: each its own host end names (one prefix for
+// both failed with "File exists") and subnets (the same octet by default:
+// the second skips the first's).
+TEST_F(VethPoolTest, TwoSeeddsShareNoNameAndNoSubnet) {
+  const std::string pa = HostEndPrefixFor("/run/seedd-a"), pb = HostEndPrefixFor("/run/seedd-b");
+  EXPECT_NE(pa, pb);
+  EXPECT_EQ(pa, HostEndPrefixFor("/run/seedd-a"));  // a restart finds its own
+  for (const std::string& p : {pa, pb}) {
+    EXPECT_EQ(p.size(), 7u) << p;
+    EXPECT_EQ(p.find_first_of("0123456789"), std::string::npos) << p;
+    EXPECT_LT(p.size() + 3, size_t(IFNAMSIZ)) << p;  // with slot 249
+  }
+  VethPool a({.size = 2, .octet = 211, .prefix = pa});
+  ASSERT_TRUE(a.Fill().ok());
+  VethPool b({.size = 2, .octet = 211, .prefix = pb});
+  absl::Status filled = b.Fill();
+  ASSERT_TRUE(filled.ok()) << filled;
+  // Before any refill (each pool's thread then skips the other's too).
+  EXPECT_EQ(b.Stats().failures, 0u);
+  EXPECT_EQ(b.Stats().taken_subnets, 2u);
+  std::optional<VethPool::Device> a0 = a.Take(), a1 = a.Take(), b0 = b.Take(), b1 = b.Take();
+  ASSERT_TRUE(a0 && a1 && b0 && b1);
+  for (const auto* x : {&*a0, &*a1}) {
+    for (const auto* y : {&*b0, &*b1}) {
+      EXPECT_NE(x->host_addr >> 8, y->host_addr >> 8) << x->host_end << " " << y->host_end;
+      EXPECT_NE(x->host_end, y->host_end);
+    }
+  }
+  for (auto* d : {&a0, &a1}) a.Give(std::move(**d));
+  for (auto* d : {&b0, &b1}) b.Give(std::move(**d));
+}
+
+// A seedd killed with SIGKILL leaves its host ends while their namespaces
+// live on (here: its instances' devices, held): the next run of the same
+// prefix deletes them and fills all its slots. Before, each failed with
+// "File exists", three of them the whole pool.
+TEST_F(VethPoolTest, ARestartDeletesTheHostEndsAKilledRunLeft) {
+  std::vector<VethPool::Device> held;
+  {
+    VethPool killed({.size = VethPool::kFailuresInARow, .octet = 212, .prefix = "svpkl"});
+    ASSERT_TRUE(killed.Fill().ok());
+    for (int i = 0; i < VethPool::kFailuresInARow; ++i) {
+      std::optional<VethPool::Device> d = killed.Take();
+      ASSERT_TRUE(d.has_value());
+      held.push_back(std::move(*d));
+    }
+  }  // in use: not destroyed with the pool, as a killed seedd's
+  std::vector<std::string> old_mac;
+  for (const VethPool::Device& d : held) {
+    old_mac.push_back(MacOf(d.host_end));
+    EXPECT_NE(old_mac.back(), "") << d.host_end;
+  }
+  testing::internal::CaptureStderr();
+  VethPool next({.size = VethPool::kFailuresInARow, .octet = 212, .prefix = "svpkl"});
+  absl::Status filled = next.Fill();
+  std::string said = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(filled.ok()) << filled << "\n" << said;
+  EXPECT_EQ(next.Stats().failures, 0u) << said;
+  EXPECT_EQ(next.Stats().leftovers, VethPool::kFailuresInARow);
+  EXPECT_NE(said.find("an earlier run left"), std::string::npos) << said;
+  for (size_t i = 0; i < held.size(); ++i) {
+    // Its slot's new device: the same name, not the same interface (its
+    // index may be the same: made in a namespace of its own, then moved).
+    EXPECT_NE(MacOf(held[i].host_end), old_mac[i]) << held[i].host_end;
+    EXPECT_NE(MacOf(held[i].host_end), "") << held[i].host_end;
+    close(held[i].taken.packet_fd);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ socket, differ between forks). Alone: seedd_network.py SEEDD SEEDSC.
 import ctypes
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -49,7 +50,7 @@ def handler(event, context):
 
 
 def host_ends():
-    """svp<slot> -> its MAC: the pool's host ends in this (seedd's) namespace. A slot's next
+    """<prefix><slot> -> its MAC: the pool's host ends in this (seedd's) namespace. A slot's next
     device has the same name, and may have the same ifindex (made in a new namespace, then
     moved here), but not the same random MAC."""
     d, out = "/sys/class/net", {}
@@ -201,7 +202,12 @@ def network_checks(tmp, node_cls, check):
         got = [a[2].get("addrs") if a and isinstance(a[2], dict) else a for a in answers]
         check(all(a and a[0] == 200 and a[2].get("got") == "hi" for a in answers) and
               got[0] != got[1], f"two concurrent instances get different devices ({got})")
-        used = {"svp" + a[0].rsplit(".", 2)[1] for a in got + [addrs] if isinstance(a, list) and a}
+        # Host ends <prefix><slot>, the prefix seedd's own ("svp" and letters from its state dir).
+        prefixes = {re.match(r"(svp[a-z]*)\d+$", n).group(1) for n in ends}
+        check(len(prefixes) == 1 and next(iter(prefixes)) != "svp",
+              f"the host ends have one prefix, seedd's own ({sorted(ends)})")
+        prefix = next(iter(prefixes), "svp")
+        used = {prefix + a[0].rsplit(".", 2)[1] for a in got + [addrs] if isinstance(a, list) and a}
         gone = lambda: {n for n in used if n in ends and host_ends().get(n) == ends[n]}
         # The pool deletes a given-back device's veth on its thread, at once.
         for _ in range(50):
