@@ -32,10 +32,22 @@
 namespace seedvisor::runsc {
 namespace {
 
-// Tells `create` how boot went, once: "ok" or the error.
+// Tells `create` how boot went, once: "ok" or the error. The fd is our end
+// of a socketpair (container::CreateSandbox) that also brings create's
+// answer once it has recorded the sandbox (EndUnlessRecorded).
 class ReadyPipe {
  public:
   explicit ReadyPipe(int fd) : fd_(fd) {}
+  // Reports "ok ..." and hands over the fd (-1: none) for EndUnlessRecorded.
+  int ReportOk(const std::string& msg) {
+    const int fd = fd_;
+    fd_ = -1;
+    std::string line = msg + "\n";
+    if (fd >= 0 && write(fd, line.data(), line.size()) < 0) {
+      // create went away: EndUnlessRecorded reads the end of the socket.
+    }
+    return fd;
+  }
   int Report(const std::string& msg) {
     if (fd_ >= 0) {
       std::string line = msg + "\n";
@@ -85,6 +97,27 @@ absl::Status DropCapabilities() {
   cap_free(caps);
   if (!ok) return absl::InternalError(absl::StrCat("dropping capabilities: ", std::strerror(e)));
   return absl::OkStatus();
+}
+
+// `seedsc create` sends one byte on the ready socket once it has recorded
+// the sandbox (its state, hooks and pid file), and kills the sandbox itself
+// when it fails. A create that went away before either (killed: a test
+// run's timeout, a Ctrl-C) leaves a sandbox that no state names and nothing
+// would ever end: it ends here, as create's clean-up would have ended it
+// (the sentry goes; its zygote and stubs follow by their parent-death
+// signal, and pid 1 with the last of them).
+void EndUnlessRecorded(int fd, const std::string& id, const std::string& control_addr) {
+  char b;
+  ssize_t n;
+  while ((n = read(fd, &b, 1)) < 0 && errno == EINTR) {
+  }
+  const int err = errno;
+  close(fd);
+  // Recorded, or an fd that is no socket (a caller that answers nothing).
+  if (n == 1 || (n < 0 && err != ECONNRESET)) return;
+  Log::Warning("container %s: `seedsc create` ended before it recorded the sandbox: ending it", id);
+  unlink(control_addr.c_str());
+  _exit(1);
 }
 
 control::ContainerConfig ConfigFor(const std::string& id, const oci::Spec& spec,
@@ -248,7 +281,15 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   }
   std::move(*serve).Run([&server] { server.Serve(); });
   Log::Debug("sandbox for container %s is up; control socket %s", id, control_addr);
-  ready.Report(absl::StrCat("ok ", control::HostPid()));
+  if (int fd = ready.ReportOk(absl::StrCat("ok ", control::HostPid())); fd >= 0) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    Result<sentry::HostThread> watch = sentry::HostThread::Spawn();
+    if (watch.ok()) {
+      std::move(*watch).Run([fd, id, control_addr] { EndUnlessRecorded(fd, id, control_addr); });
+    } else {
+      close(fd);  // create is answered; only its death would go unnoticed
+    }
+  }
 
   control.WaitShutdown();
   // Let the Shutdown reply reach the caller before the process goes.

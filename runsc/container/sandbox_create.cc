@@ -1,13 +1,15 @@
 // CreateSandbox: a sandbox of its own, `seedsc boot` started in new
 // namespaces (its pid namespace's pid 1 reaps, the sentry is pid 2), its
 // state recorded once it reports ready, its create hooks run; all of it
-// undone on any failure.
+// undone on any failure, and by the sandbox itself when this process goes
+// away before it has recorded it (the ready socket, cmd_boot.cc).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,7 +53,7 @@ std::string SentryState(pid_t reaper) {
   return what.empty() ? "" : absl::StrCat(" (its sentry, host pid ", sentry, ": ", what, ")");
 }
 
-// Reads what `seedsc boot` reports on its ready pipe: "ok <its host pid>"
+// Reads what `seedsc boot` reports on its ready socket: "ok <its host pid>"
 // or an error, until `deadline`.
 absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid, absl::Time deadline, absl::Duration timeout) {
   std::string got;
@@ -156,9 +158,12 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   if (host_proc < 0) {
     return undo(absl::InternalError(absl::StrCat("open /proc: ", std::strerror(errno))));
   }
+  // ready: `seedsc boot` reports on it, and waits on it until the sandbox
+  // is recorded (one byte back, below); pidp: the middle process's report.
   int ready[2], pidp[2];
-  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(pidp, O_CLOEXEC) != 0) {
-    return undo(absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno))));
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ready) != 0 ||
+      pipe2(pidp, O_CLOEXEC) != 0) {
+    return undo(absl::InternalError(absl::StrCat("socketpair, pipe: ", std::strerror(errno))));
   }
   std::vector<std::string> args = {"seedsc"};
   args.insert(args.end(), o.global_flags.begin(), o.global_flags.end());
@@ -264,7 +269,14 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   close(pidp[0]);
   st.sandbox_pid = boot_pid;
   absl::StatusOr<pid_t> sentry_pid = AwaitReady(ready[0], boot_pid, deadline, o.boot_timeout);
-  close(ready[0]);
+  // Closed on every return: without the byte that says "recorded" (a
+  // failure below, undone here, or this process killed: a test run's
+  // timeout, a Ctrl-C) the sandbox ends itself; nothing else would, as no
+  // state names it.
+  struct ClosedOnReturn {
+    int fd;
+    ~ClosedOnReturn() { close(fd); }
+  } recorded{ready[0]};
   if (!sentry_pid.ok()) return undo(sentry_pid.status());
   // The sandbox process is the sentry (pid 2 inside); killing it ends the
   // sandbox, and the namespace's pid 1 follows once nothing is left. Who it
@@ -292,6 +304,9 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
     return undo(s);
   }
   if (absl::Status s = WritePidFile(o.pid_file, boot_pid); !s.ok()) return undo(s);
+  // Recorded: the sandbox stops waiting on its creator. A send that fails
+  // found its sentry gone already: the state says "stopped" from now on.
+  (void)send(recorded.fd, "1", 1, MSG_NOSIGNAL);
   return st;
 }
 

@@ -6,7 +6,8 @@
 # no process, state directory, cgroup or socket behind; `seedsc start`
 # against a sandbox that never answers (its sentry stopped with SIGSTOP)
 # fails the same way. A stall shorter than the deadline only delays: the
-# container runs. The "do" stall runs under the sentry's seccomp filter, as
+# container runs. A create killed while its sandbox boots leaves no sandbox
+# running. The "do" stall runs under the sentry's seccomp filter, as
 # the exec it stands for would: the watchdog must work within that policy.
 #
 #   bazel test //test/oci:boot_timeout_test   (or: boot_timeout_test.sh SEEDSC)
@@ -123,6 +124,30 @@ if [[ -n "$sentry" ]] && kill -STOP "$sentry"; then
 else
   check_ok "create c4 for the start case" 0 "seedsc create, kill -STOP" "its sentry stopped" "sentry pid '$sentry'"
 fi
+
+echo "== create killed while its sandbox boots: the sandbox ends itself"
+# A create that goes away before it has recorded its sandbox (a test run's
+# timeout, a Ctrl-C) leaves a sandbox that no state names: its pid 1 (with
+# create's command line) and sentry lived on under the host's pid 1. The
+# boot stalls 3 s (longer than create lives here) and then finds no create.
+env SEEDSC_TEST_BOOT_STALL=boot:3 "$SEEDSC" --root "$R" create --bundle "$B" c5 \
+  </dev/null >/dev/null 2>"$T/c5.err" &
+creator=$!
+sleep 1
+kill -KILL "$creator"
+wait "$creator" 2>/dev/null
+for ((i = 0; i < 150; i++)); do
+  [[ "$(pgrep -f -- "$T" | grep -vx "$$" | wc -l)" == 0 ]] && break
+  sleep 0.1
+done
+check_eq "a killed create's sandbox ends (within 15 s)" "processes=0" \
+  "$(leftovers | cut -d' ' -f1)"
+# Its empty cgroups stay (create, which made them, would have removed them):
+# not counted here, removed by hand.
+"$SEEDSC" --root "$R" delete c5 >/dev/null 2>&1 </dev/null
+check_eq "then delete removes its state dir and socket" "processes=0 state_dirs=0 sockets=0" \
+  "$(leftovers | cut -d' ' -f1,2,4)"
+rmdir /sys/fs/cgroup/*/"$CG"/c 2>/dev/null
 
 echo "== do: the command never starts"
 # A child subreaper around seedsc do: whatever outlives it comes back here.
