@@ -143,4 +143,71 @@ PY
 }
 kill_case "the sentry killed" sentry
 kill_case "the zygote killed, then the sentry" zygote,sentry
+
+# A guest process's stub SIGKILLed from the host: its platform context dies,
+# the guest sees a SIGKILL (seedsc do exits 137) and the why is a
+# --debug line only, never on seedsc's stderr, which is the guest's (issue
+# 16: "platform context died" lines reached stderr without --debug). With
+# --debug the line is in the debug log: the path this case means was taken.
+# stub_kill_case [SEEDSC FLAGS...]: prints "<seedsc's status> <stderr lines
+# naming the death> <debug log lines naming it>".
+stub_kill_case() {
+  timeout 120 python3 - "$here/../e2e" "$seedsc" "--platform=$platform" "$@" <<'PY'
+import os, select, signal, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+import subreaper
+subreaper.become()
+seedsc, plat, *flags = sys.argv[2:]
+log = next((f.split("=", 1)[1] for f in flags if f.startswith("--debug-log=")), None)
+# It naps 10 ms at a time: a task notices its dead context when it next
+# goes back to user mode (a task asleep in the sentry notices only then).
+GUEST = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.01)"
+sandbox = subprocess.Popen([seedsc, plat] + flags + ["do", "--", "/usr/bin/python3", "-c", GUEST],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+ready, _, _ = select.select([sandbox.stdout], [], [], 60)
+line = sandbox.stdout.readline() if ready else b""
+def stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+victims = []
+for pid in subreaper.descendants():
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv0 = f.read().split(b"\0")[0]
+        st = stat(pid)
+    except (OSError, IndexError):
+        continue
+    # The guest's stub: a stub that is not the zygote (the sentry's child).
+    if argv0 == b"seedsc-stub" and st[0] not in "ZX" and int(st[1]) != sandbox.pid:
+        victims.append(pid)
+if line != b"ready\n" or not victims:
+    print("no-guest-stub", line, victims)
+else:
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    try:
+        _, err = sandbox.communicate(timeout=20)
+        rc = sandbox.returncode
+    except subprocess.TimeoutExpired:
+        sandbox.kill()
+        _, err = sandbox.communicate()
+        rc = "hung"
+    said = sum(b"platform context died" in l for l in err.splitlines())
+    logged = 0
+    if log:
+        with open(log, "rb") as f:
+            logged = sum(b"platform context died" in l for l in f.read().splitlines())
+    print(rc, said, logged)
+subreaper.leftovers(settle=0)
+PY
+}
+out="$(stub_kill_case)"
+check_eq "a guest's stub killed: the guest is SIGKILLed, stderr says nothing of it" "137 0 0" \
+  "$out" "seedsc --platform=$platform do python3 (naps), its stub SIGKILLed from the host"
+dlog="$(mktemp /tmp/leftover-debug.XXXXXX)"
+out="$(stub_kill_case --debug "--debug-log=$dlog")"
+rm -f "$dlog"
+check_eq "a guest's stub killed, --debug: the debug log says why" "137 0 1" \
+  "$(awk '{print $1, $2, ($3 > 0)}' <<<"$out")" \
+  "seedsc --debug --debug-log=F do ..., its stub SIGKILLed: status, stderr lines, log has it"
 testlib_finish
