@@ -287,17 +287,23 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
   // the call's start (pool cgroup, channel, failed tries included).
   // "setup", a part of "fork": the new sandbox's own setup in the seed's
   // child (its control socket and cgroup join, sentry/control/server_fork.cc).
+  // "rpc", a part of "queue" + "fork": the FRI Fork of the successful try
+  // (fri/sandboxes.cc: its state files and the seed's Fork RPC, queue
+  // included); the rest of "fork" is seedd's before it (pool cgroup,
+  // channel, request written, failed tries).
   absl::Duration queued = absl::ZeroDuration();
-  std::optional<absl::Duration> setup;
+  std::optional<absl::Duration> setup, rpc;
   if (forked.ok()) {
     for (const auto& p : forked->phases()) {
       if (p.name() == "request") queued = std::min(absl::Nanoseconds(p.ns()), t_fork - t0);
       if (p.name() == "setup") setup = absl::Nanoseconds(p.ns());
+      if (p.name() == "rpc") rpc = absl::Nanoseconds(p.ns());
     }
   }
   r.phases.emplace_back("queue", queued);
   r.phases.emplace_back("fork", t_fork - t0 - queued);
   if (setup) r.phases.emplace_back("setup", *setup);
+  if (rpc) r.phases.emplace_back("rpc", *rpc);
   if (!forked.ok()) {
     if (cgroups_ != nullptr) cgroups_->Give(cgroup);
     r.status = absl::UnavailableError(

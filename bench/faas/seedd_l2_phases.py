@@ -35,8 +35,9 @@ from seedd_rounds import add_round_flags, run_rounds
 
 PHASES = ("queue", "fork", "start", "run", "destroy")
 # Parts of a phase above, shown beside it (not summed): "setup", the fork's
-# part spent in the new sandbox's own setup, its cgroup join among it.
-PARTS = ("setup",)
+# part spent in the new sandbox's own setup, its cgroup join among it; "rpc",
+# the part of queue + fork in FRI's Fork (state files, the seed's Fork RPC).
+PARTS = ("setup", "rpc")
 
 
 GAP_S = 0.0  # --gap-ms: the pause before each call (0: back to back)

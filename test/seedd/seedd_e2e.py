@@ -979,6 +979,8 @@ def main():
         check(0 <= t.get("queue", -1) <= t.get("total", 0), f"queue is within the call ({h.get('Server-Timing')})")
         check(0 <= t.get("setup", -1) <= t.get("fork", 0) + t.get("queue", 0),
               f"Server-Timing has setup, a part of fork ({h.get('Server-Timing')})")
+        check(t.get("setup", 0) <= t.get("rpc", -1) <= t.get("fork", 0) + t.get("queue", 0),
+              f"Server-Timing has rpc, FRI's part of queue + fork ({h.get('Server-Timing')})")
 
         node.deploy("transform", TRANSFORM)
         st, _, body = node.invoke("transform", {"text": "Hello, Seed World", "nums": [1, 2, 3.5]})
