@@ -164,7 +164,8 @@ absl::Duration ChooseCgroupJoins(bool want_favor, absl::Duration warm, CgroupFav
     if (s.ok()) {
       std::fprintf(stderr, "seedd: cgroup joins: favordynmods (cgroup v1 hierarchy name=%s, a "
                    "detached mount held by seedd only): no join waits for an RCU grace period; "
-                   "host forks and exits take the cgroup rwsem's slower path while seedd runs%s\n",
+                   "host forks and exits take the cgroup rwsem's slower path while seedd runs "
+                   "(on Linux >= 6.18 host-wide until reboot)%s\n",
                    favor.name().c_str(),
                    warm > absl::ZeroDuration() ? "; --cgroup-warm is not needed: not started" : "");
       return absl::ZeroDuration();
