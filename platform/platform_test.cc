@@ -515,6 +515,29 @@ class SystrapPatchTest : public PlatformTest {
   }
 };
 
+// A host file that not everyone may read goes through MapImmutableFile's
+// plain mapping (mapped, never kept). With patching on, that mapping once
+// went back through SystrapAddressSpace::Map, which takes the site lock
+// SystrapAddressSpace::MapImmutableFile already held: the task hung for
+// good, unkillable (a root guest mapping a 0600 host file privately, as
+// trinity run as root does with /sys files). Here abseil's deadlock check
+// (on in tests) ends the old code at once; without it, the test times out.
+TEST_P(SystrapPatchTest, AFileOnlyItsOwnerReadsIsMappedWithoutAHang) {
+  std::string path;
+  const int fd = WorldReadableFile("private!", &path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fchmod(fd, 0600), 0);
+  const std::map<int, int> fds = StubFds(as_->host_pid());
+  ASSERT_TRUE(
+      as_->MapImmutableFile(UserAddr(0x900000), kPageSize, PROT_READ, MAP_PRIVATE, fd, 0).ok());
+  char buf[9] = {};
+  ASSERT_TRUE(as_->Read(UserAddr(0x900000), buf, 8).ok());
+  EXPECT_STREQ(buf, "private!");
+  EXPECT_EQ(StubFds(as_->host_pid()), fds);  // not kept
+  close(fd);
+  unlink(path.c_str());
+}
+
 // A site that trapped twice becomes a jump; later calls come back through
 // the fast entry exactly as a trapped one (rip, rcx, r11, the other
 // registers, the result), and nothing below the guest's rsp is written.

@@ -42,9 +42,13 @@ Status StubAddressSpace::MapImmutableFile(UserAddr addr, uint64_t len, int prot,
   struct stat st;
   const int fl = fcntl(host_fd, F_GETFL);
   // Only a file any guest process may read (stub_policy.h says why).
+  // Otherwise the plain mapping, ours, not the virtual Map: a platform's
+  // MapImmutableFile has done its own part around this call already
+  // (systrap holds its site lock, which its Map would take again: a task
+  // mapping a 0600 host file hung for good; kvm sets the page tables).
   if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY || fstat(host_fd, &st) != 0 ||
       !S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH)) {
-    return Map(addr, len, prot, flags, host_fd, offset);
+    return StubAddressSpace::Map(addr, len, prot, flags, host_fd, offset);
   }
   flags |= MAP_FIXED;
   absl::MutexLock l(&scratch_mu_);
