@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trinity (Debian's `trinity` syscall fuzzer) inside `seedsc do`, as the
-# unprivileged guest user nobody, for a while; then checks that the sandbox
-# held:
+# unprivileged guest user nobody (or, with --user=root, as the guest's root
+# with every capability the sandbox gives it), for a while; then checks that
+# the sandbox held:
 #   - the sentry survived: the guest's script ran to its end and seedsc
 #     exited with its status (not killed, no abort);
 #   - no host fd leaked into the guest: a fresh guest process has the same
@@ -15,12 +16,18 @@
 #   - no host process is left: seedsc runs under a child subreaper that
 #     reaps whatever outlives it, which must be nothing.
 #
+# As root (--user=root, trinity's --dangerous) trinity also opens what only
+# root may read (its files provider maps /sys files), mounts, changes ids
+# and signals as root: the first such run hung on systrap with patching (a
+# private mapping of a 0600 host file took a lock twice, c8636b1).
+#
 # Trinity never runs outside the sandbox: the guest script refuses to start
 # it unless /proc/seedvisor exists (only the sentry has it), and the host
 # side only ever starts seedsc.
 #
 #   trinity_soak.sh --seedsc=PATH [--platform=NAME] [--minutes=30 | --seconds=N]
 #                   [--children=4] [--seed=N] [--domain=INET | --domain=none]
+#                   [--user=nobody | --user=root]
 # The default is a 30-minute soak (not for CI); test/hostile:trinity_smoke_test
 # runs it for 45 seconds. trinity must run until timeout(1) stops it (124):
 # any other end fails the run.
@@ -60,7 +67,7 @@
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
 source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
-seedsc="" platform=systrap seconds=$((30 * 60)) children=4 seed="" domain=INET
+seedsc="" platform=systrap seconds=$((30 * 60)) children=4 seed="" domain=INET user=nobody
 for arg in "$@"; do
   case "$arg" in
     --seedsc=*) seedsc="${arg#*=}" ;;
@@ -70,6 +77,7 @@ for arg in "$@"; do
     --children=*) children="${arg#*=}" ;;
     --seed=*) seed="${arg#*=}" ;;
     --domain=*) domain="${arg#*=}" ;;
+    --user=*) user="${arg#*=}" ;;
     *) echo "trinity_soak: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -91,6 +99,13 @@ chmod 0644 "$work/canary"
 canary_sum="$(sha256sum < "$work/canary")"
 
 [[ "$domain" =~ ^[A-Za-z0-9]+$ ]] || { echo "trinity_soak: bad --domain" >&2; exit 2; }
+# How trinity is started in the guest: as nobody through setpriv, or as the
+# guest's root, which trinity refuses without --dangerous.
+case "$user" in
+  nobody) as_user="setpriv --reuid=65534 --regid=65534 --clear-groups trinity" ;;
+  root) as_user="trinity --dangerous" ;;
+  *) echo "trinity_soak: --user is nobody or root" >&2; exit 2 ;;
+esac
 extra_flags=""
 [[ -n "$seed" ]] && extra_flags="-s$seed"
 fds_off=perf
@@ -107,8 +122,7 @@ fds() { ls /proc/self/fd | tr "\n" " "; }
 echo "FDS-BEFORE $(fds)"
 echo "PHASE baseline"; sleep 3
 for attempt in 1 2 3 4; do
-  timeout -s INT -k 20 "$1" setpriv --reuid=65534 --regid=65534 --clear-groups \
-    trinity -q -l off -C "$2" --disable-fds="$3" $4 >/tmp/trinity.out 2>&1
+  timeout -s INT -k 20 "$1" $5 -q -l off -C "$2" --disable-fds="$3" $4 >/tmp/trinity.out 2>&1
   rc=$?
   # trinity fuzzes its own stdout, a file here, and can grow it to
   # gigabytes of zeros (ftruncate, a write far out): only its tail is shown,
@@ -131,17 +145,18 @@ echo "FDS-AFTER $(fds)"
 echo "PHASE after"; sleep 3
 echo "GUEST-DONE"
 '
-echo "trinity_soak: $seconds s of trinity on $platform ($children children, fd providers off:" \
-  "$fds_off, flags: ${extra_flags:-none}), in $work"
+echo "trinity_soak: $seconds s of trinity as $user on $platform ($children children, fd" \
+  "providers off: $fds_off, flags: ${extra_flags:-none}), in $work"
 python3 - "$here/../e2e" "$seedsc" "$platform" "$work" "$tmp/out" "$tmp/err" "$guest_script" \
-  "$seconds" "$children" "$fds_off" "$extra_flags" > "$tmp/host" <<'PY'
+  "$seconds" "$children" "$fds_off" "$extra_flags" "$as_user" > "$tmp/host" <<'PY'
 import os, subprocess, sys, threading, time
 sys.path.insert(0, sys.argv[1])
 import subreaper
 subreaper.become()  # what outlives seedsc comes here
-seedsc, plat, work, out_path, err_path, script, secs, children, fds_off, extra = sys.argv[2:12]
+seedsc, plat, work, out_path, err_path, script, secs, children, fds_off, extra, as_user = \
+    sys.argv[2:13]
 cmd = [seedsc, "--platform=" + plat, "do", "--cwd=" + work, "--", "/bin/sh", "-c", script,
-       "guest", secs, children, fds_off, extra]
+       "guest", secs, children, fds_off, extra, as_user]
 def fd_count(pid):
     try:
         fds = os.listdir("/proc/%d/fd" % pid)
@@ -183,7 +198,7 @@ for line in left:
 print("fds", samples.get("baseline", -1), samples.get("after", -1))
 PY
 
-run="seedsc --platform=$platform do trinity for $seconds s"
+run="seedsc --platform=$platform do trinity as $user for $seconds s"
 rc="$(awk '$1 == "rc" {print $2}' "$tmp/host")"
 left="$(awk '$1 == "left" {print $2}' "$tmp/host")"
 read -r fd_before fd_after < <(awk '$1 == "fds" {print $2, $3}' "$tmp/host")
