@@ -204,9 +204,20 @@ Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt) {
 
 namespace {
 
+// Positioned I/O on a file that has no position (a pipe, FIFO or socket) is
+// ESPIPE before its access mode is looked at: ksys_pread64() and
+// do_preadv() test FMODE_PREAD/FMODE_PWRITE before vfs_read() and
+// vfs_write() test FMODE_READ/FMODE_WRITE. `offset` -1 is the file offset.
+Errno NotOpenFor(FileDescription& f, int64_t offset) {
+  if (offset < 0) return Errno(EBADF);
+  Result<struct stat> st = f.Stat();
+  if (st.ok() && (S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode))) return Errno(ESPIPE);
+  return Errno(EBADF);
+}
+
 SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
-  if (!f->readable()) return Errno(EBADF);
+  if (!f->readable()) return NotOpenFor(*f, offset);
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   uint64_t total = 0;
   for (auto& v : iov) {
@@ -223,7 +234,7 @@ SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
 
 SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
-  if (!f->writable()) return Errno(EBADF);
+  if (!f->writable()) return NotOpenFor(*f, offset);
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   // Gather into one buffer so the write is one operation (pipe atomicity).
   SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
@@ -243,9 +254,11 @@ namespace {
 // /proc/PID/io: a read- or write-family call that reached its file counts,
 // with the bytes it moved (vfs_read(), vfs_write(): whatever the file then
 // returned). A bad fd, one not open for it, or an invalid offset (EBADF,
-// EINVAL) never got there.
+// EINVAL), or positioned I/O on a pipe or socket (ESPIPE), never got there.
 bool ReachedFile(const SyscallReturn& r) {
-  return r.ok() || (r.error().value() != EBADF && r.error().value() != EINVAL);
+  if (r.ok()) return true;
+  const int e = r.error().value();
+  return e != EBADF && e != EINVAL && e != ESPIPE;
 }
 
 SyscallReturn CountedRead(Task& t, SyscallReturn r) {
@@ -272,18 +285,19 @@ SyscallReturn Write(Task& t, const SyscallArgs& a) {
   return n;
 }
 
+// A negative offset is EINVAL before the fd is looked up (ksys_pread64()).
 SyscallReturn Pread64(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
-  if (!f->readable()) return Errno(EBADF);
   if (a.Long(3) < 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->readable()) return NotOpenFor(*f, a.Long(3));
   SV_ASSIGN_OR_RETURN(size_t n, ReadToUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
   return n;
 }
 
 SyscallReturn Pwrite64(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
-  if (!f->writable()) return Errno(EBADF);
   if (a.Long(3) < 0) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
+  if (!f->writable()) return NotOpenFor(*f, a.Long(3));
   SV_ASSIGN_OR_RETURN(size_t n, WriteFromUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
   return n;
 }

@@ -1,9 +1,13 @@
 // lseek(2) SEEK_END, SEEK_DATA and SEEK_HOLE on /proc: seq_files refuse all
 // three (seq_lseek()); files that are no seq_file and the directories seek
-// as generic_file_llseek() does with i_size 0.
+// as generic_file_llseek() does with i_size 0. Positioned I/O on a file
+// with no position (a pipe, a socket) is ESPIPE even through an end not
+// open for it.
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <string>
@@ -67,6 +71,37 @@ TEST(SeekTest, ProcDirectoryStillReadsAfterSeekEnd) {
   ASSERT_EQ(lseek(fd.get(), 0, SEEK_END), 0);
   char buf[4096];
   EXPECT_GT(syscall(SYS_getdents64, fd.get(), buf, sizeof(buf)), 0);
+}
+
+// ksys_pread64() and do_preadv() answer ESPIPE for a file without
+// FMODE_PREAD/FMODE_PWRITE before vfs_read()/vfs_write() check the access
+// mode: pwrite on a pipe's read end is ESPIPE, not EBADF (LTP pwritev202).
+// A negative offset is EINVAL before the fd is even looked up.
+TEST(SeekTest, PositionedIoWithoutPositionIsESPIPE) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  FileDescriptor r(p[0]), w(p[1]);
+  char buf[4] = "abc";
+  iovec v = {buf, 3};
+  EXPECT_ERRNO(ESPIPE, pwrite(r.get(), buf, 3, 0));
+  EXPECT_ERRNO(ESPIPE, pwritev(r.get(), &v, 1, 0));
+  EXPECT_ERRNO(ESPIPE, pwritev2(r.get(), &v, 1, 0, 0));
+  EXPECT_ERRNO(ESPIPE, pread(w.get(), buf, 3, 0));
+  EXPECT_ERRNO(ESPIPE, preadv(w.get(), &v, 1, 0));
+  EXPECT_ERRNO(ESPIPE, preadv2(w.get(), &v, 1, 0, 0));
+  // Offset -1 of the *v2 calls is the file offset: the access mode rules.
+  EXPECT_ERRNO(EBADF, pwritev2(r.get(), &v, 1, -1, 0));
+  EXPECT_ERRNO(EBADF, preadv2(w.get(), &v, 1, -1, 0));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pread64, w.get(), buf, 3, -1L));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pwrite64, r.get(), buf, 3, -1L));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pread64, 9999, buf, 3, -1L));
+
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+  FileDescriptor s0(s[0]), s1(s[1]);
+  ASSERT_EQ(shutdown(s0.get(), SHUT_RDWR), 0);
+  EXPECT_ERRNO(ESPIPE, pread(s0.get(), buf, 3, 0));
+  EXPECT_ERRNO(ESPIPE, pwrite(s0.get(), buf, 3, 0));
 }
 
 }  // namespace
