@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
 
@@ -59,29 +60,61 @@ const Task* CredTask(const ThreadGroup& tg) {
   return tg.tasks.empty() ? nullptr : tg.tasks.front();
 }
 
+// pid_task(), under Kernel::mu(): the thread, process or process group
+// that holds the id `p` as it was given to it (not reaped, the id not given
+// to another since).
+std::shared_ptr<Task> OwnerTaskLocked(Kernel& k, const PidNumbers& p) {
+  std::shared_ptr<Task> task = k.TaskByTid(p.global());
+  return task != nullptr && task->pid_numbers().get() == &p ? task : nullptr;
+}
+
+std::shared_ptr<ThreadGroup> OwnerProcessLocked(Kernel& k, const PidNumbers& p) {
+  std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByTgid(p.global());
+  return tg != nullptr && tg->pid_numbers.get() == &p ? tg : nullptr;
+}
+
+bool OwnerGroupExistsLocked(Kernel& k, const PidNumbers& p) {
+  return k.ProcessGroupExistsLocked(p.global()) && k.NumbersOfLocked(p.global()).get() == &p;
+}
+
+bool OwnerExistsLocked(Kernel& k, const FileDescription::AsyncOwner& o) {
+  if (o.pid == nullptr) return false;
+  switch (o.type) {
+    case F_OWNER_TID:
+      return OwnerTaskLocked(k, *o.pid) != nullptr;
+    case F_OWNER_PID:
+      return OwnerProcessLocked(k, *o.pid) != nullptr;
+    default:
+      return OwnerGroupExistsLocked(k, *o.pid);
+  }
+}
+
 // send_sigio()/send_sigurg(): `info` to the task, process or process group
 // that `o` names, if it is still there and sigio_perm() allows. F_SETSIG's
 // signal is the owner's choice, never forced.
 void SignalOwner(Kernel& k, const FileDescription::AsyncOwner& o, const siginfo_t& info) {
+  if (o.pid == nullptr) return;
   absl::MutexLock l(&k.mu());
   switch (o.type) {
     case F_OWNER_TID:
-      if (auto task = k.TaskByTid(o.id); task && !task->exited() && MaySignal(o, *task)) {
+      if (auto task = OwnerTaskLocked(k, *o.pid); task && !task->exited() && MaySignal(o, *task)) {
         k.SendTaskSignal(*task, info, nullptr, SignalSender::kSandboxTask).ok();
       }
       return;
     case F_OWNER_PID:
-      if (auto tg = k.ThreadGroupByTgid(o.id);
+      if (auto tg = OwnerProcessLocked(k, *o.pid);
           tg && tg->state == ThreadGroup::State::kAlive && CredTask(*tg) != nullptr &&
           MaySignal(o, *CredTask(*tg))) {
         k.SendGroupSignal(*tg, info, nullptr, SignalSender::kSandboxTask).ok();
       }
       return;
     default: {
+      if (!OwnerGroupExistsLocked(k, *o.pid)) return;
+      const int pgid = o.pid->global();
       std::vector<ThreadGroup*> sent;
       for (const auto& task : k.Tasks()) {
         ThreadGroup& tg = task->tg();
-        if (tg.pgid != o.id || tg.state != ThreadGroup::State::kAlive) continue;
+        if (tg.pgid != pgid || tg.state != ThreadGroup::State::kAlive) continue;
         if (std::find(sent.begin(), sent.end(), &tg) != sent.end()) continue;
         sent.push_back(&tg);
         if (const Task* c = CredTask(tg); c != nullptr && MaySignal(o, *c)) {
@@ -302,25 +335,21 @@ void SendReadySigios(Task& t) {
 
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id) {
   if (type != F_OWNER_TID && type != F_OWNER_PID && type != F_OWNER_PGRP) return Errno(EINVAL);
+  std::shared_ptr<const PidNumbers> pid;
   if (id != 0) {
-    // find_vpid(): any task, process or group with that number in the
-    // caller's pid namespace; kept as the global id (Linux keeps the struct
-    // pid), shown again in the reader's namespace (FileOwnerForGetown).
+    // find_vpid(): any task, process, group or session with that number in
+    // the caller's pid namespace; kept as its numbers (the struct pid).
     if (id < 0) return Errno(ESRCH);
     Kernel& k = t.kernel();
     absl::MutexLock l(&k.mu());
-    id = Kernel::IdFrom(t.pid_ns(), id);
-    bool found = id > 0 && k.TaskByTid(id) != nullptr;
-    for (const auto& task : k.Tasks()) {
-      if (found || id <= 0) break;
-      found = task->tg().pgid == id;
-    }
-    if (!found) return Errno(ESRCH);
+    const int global = Kernel::IdFrom(t.pid_ns(), id);
+    if (global > 0 && k.IdInUseLocked(global)) pid = k.NumbersOfLocked(global);
+    if (pid == nullptr) return Errno(ESRCH);
   }
   const uid_t uid = t.creds().ruid, euid = t.creds().euid;
-  f.UpdateAsyncOwner([type, id, uid, euid](FileDescription::AsyncOwner& o) {
+  f.UpdateAsyncOwner([type, &pid, uid, euid](FileDescription::AsyncOwner& o) {
     o.type = type;
-    o.id = id;
+    o.pid = std::move(pid);
     o.uid = uid;
     o.euid = euid;
   });
@@ -332,34 +361,40 @@ Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who) {
   return SetFileOwner(t, f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, who < 0 ? -who : who);
 }
 
-void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp) {
+void SetTtyOwnerIfUnset(Task& t, FileDescription& f, std::shared_ptr<const PidNumbers> pgrp) {
   const uid_t uid = t.creds().ruid, euid = t.creds().euid;
-  const int tgid = t.tgid();
+  std::shared_ptr<const PidNumbers> self = t.tg().pid_numbers;
   f.UpdateAsyncOwner([&](FileDescription::AsyncOwner& o) {
-    if (o.id != 0) return;
-    o.type = pgrp > 0 ? F_OWNER_PGRP : F_OWNER_PID;
-    o.id = pgrp > 0 ? pgrp : tgid;
+    if (o.pid != nullptr) return;
+    o.type = pgrp != nullptr ? F_OWNER_PGRP : F_OWNER_PID;
+    o.pid = pgrp != nullptr ? std::move(pgrp) : std::move(self);
     o.uid = uid;
     o.euid = euid;
   });
 }
 
-FileDescription::AsyncOwner FileOwnerFor(Task& t, const FileDescription& f) {
+f_owner_ex FileOwnerFor(Task& t, const FileDescription& f) {
   FileDescription::AsyncOwner o = f.async_owner();
-  o.id = t.kernel().IdInUnlocked(t.pid_ns(), o.id);  // pid_vnr(): 0 if not visible
-  return o;
+  f_owner_ex ex{static_cast<__pid_type>(o.type), 0};
+  if (o.pid == nullptr) return ex;
+  Kernel& k = t.kernel();
+  absl::MutexLock l(&k.mu());
+  // f_getown_ex(): pid_vnr() of the struct pid, while pid_task() finds
+  // what it names.
+  if (OwnerExistsLocked(k, o)) ex.pid = PidNumbers::In(o.pid.get(), t.pid_ns());
+  return ex;
 }
 
 int FileOwnerForGetown(Task& t, const FileDescription& f) {
-  FileDescription::AsyncOwner o = FileOwnerFor(t, f);
-  return o.type == F_OWNER_PGRP ? -o.id : o.id;
+  f_owner_ex ex = FileOwnerFor(t, f);
+  return ex.type == F_OWNER_PGRP ? -ex.pid : ex.pid;
 }
 
 void SendSigio(Task& t, FileDescription& f, int reason) {
   if (!(f.flags() & O_ASYNC)) return;
   FileDescription::AsyncOwner o = f.async_owner();
   // No owner, or O_ASYNC came with open(2), which registers no fasync entry.
-  if (o.id == 0 || o.fd < 0) return;
+  if (o.pid == nullptr || o.fd < 0) return;
   siginfo_t info{};
   if (o.sig != 0) {
     info.si_signo = o.sig;
@@ -375,7 +410,7 @@ void SendSigio(Task& t, FileDescription& f, int reason) {
 
 void SendSigurg(Task& t, FileDescription& f) {
   FileDescription::AsyncOwner o = f.async_owner();
-  if (o.id == 0) return;
+  if (o.pid == nullptr) return;
   siginfo_t info{};
   info.si_signo = SIGURG;
   info.si_code = SI_KERNEL;  // SEND_SIG_PRIV

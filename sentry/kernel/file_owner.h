@@ -11,28 +11,37 @@
 #ifndef SEEDVISOR_SENTRY_KERNEL_FILE_OWNER_H_
 #define SEEDVISOR_SENTRY_KERNEL_FILE_OWNER_H_
 
+#include <fcntl.h>
+
+#include <memory>
+
 #include "sentry/base/errno.h"
 #include "sentry/vfs/file.h"
 
 namespace seedvisor::sentry {
 
+class PidNumbers;
 class Task;
 
 // `type` is F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP (else EINVAL); `id` 0
-// clears the owner. An id that no task, process or group has is ESRCH
-// (f_setown_ex(): find_vpid() found nothing). Takes Kernel::mu().
+// clears the owner. An id that no task, process or group has in t's pid
+// namespace is ESRCH (f_setown_ex(): find_vpid() found nothing). The owner
+// is the id's PidNumbers (Linux keeps its struct pid): once its task,
+// process or group is gone it gets no signal and shows as 0, also after
+// the id is given to another. Takes Kernel::mu().
 Status SetFileOwner(Task& t, FileDescription& f, int type, int id);
 // F_SETOWN, FIOSETOWN, SIOCSPGRP (f_setown()): `who` a process, -`who` a
 // process group, 0 nobody; EINVAL for INT_MIN.
 Status SetFileOwnerAsSetown(Task& t, FileDescription& f, int who);
 // tty_fasync(): O_ASYNC on a terminal gives it an owner if it has none
 // (__f_setown() without force): process group `pgrp` (its foreground one)
-// if positive, else the calling process. Takes no kernel lock (only `f`'s
+// if not null, else the calling process. Takes no kernel lock (only `f`'s
 // owner's own, FileDescription::UpdateAsyncOwner).
-void SetTtyOwnerIfUnset(Task& t, FileDescription& f, int pgrp);
-// F_GETOWN_EX: the owner as `t` sees it, its id in t's pid namespace (0
-// if it is outside). Takes Kernel::mu().
-FileDescription::AsyncOwner FileOwnerFor(Task& t, const FileDescription& f);
+void SetTtyOwnerIfUnset(Task& t, FileDescription& f, std::shared_ptr<const PidNumbers> pgrp);
+// F_GETOWN_EX: the owner's type and its id in t's pid namespace; 0 if it
+// has none there, or once no task, process or group holds the id it was
+// given (f_getown_ex(): pid_task() found none). Takes Kernel::mu().
+f_owner_ex FileOwnerFor(Task& t, const FileDescription& f);
 // F_GETOWN: the same id, negative for a process group.
 int FileOwnerForGetown(Task& t, const FileDescription& f);
 

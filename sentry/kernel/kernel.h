@@ -252,6 +252,23 @@ class Kernel {
   // Whether global id `id` names anything (find_pid_ns()): a task, an
   // unreaped thread group, or a process group or session.
   bool IdInUseLocked(int id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The numbers of global id `global` (pid_namespace.h's PidNumbers, the
+  // struct pid find_pid_ns() finds), the same object from its task's
+  // registration until the id is free (ForgetIdLocked), while a thread,
+  // an unreaped process, or a process group or session holds it; null if
+  // nothing ever took it. Who keeps naming a task, process or group holds
+  // the object, and tells the id's holder from a later one by comparing.
+  // O(log n).
+  std::shared_ptr<const PidNumbers> NumbersOfLocked(int global) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = id_numbers_.find(global);
+    return it == id_numbers_.end() ? nullptr : it->second;
+  }
+  // Whether process group `pgid` (global) has an unreaped member
+  // (pid_task(PIDTYPE_PGID) finds a task). O(log n).
+  bool ProcessGroupExistsLocked(int pgid) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pgrps_.count(pgid) != 0;
+  }
   // tiocspgrp()'s checks of a new foreground group `local` of `ns` for a
   // caller in session `sid` (global): ESRCH if `ns` has no such id, EPERM
   // unless the process group of that id, or with no such group the
@@ -451,6 +468,9 @@ class Kernel {
   // The innermost pid namespace of each global id that has ids below the
   // sandbox's namespace, until the id is free (ForgetIdLocked).
   std::map<int, std::shared_ptr<PidNamespace>> id_ns_ ABSL_GUARDED_BY(mu_);
+  // NumbersOfLocked: every global id's numbers, from its task's
+  // registration until the id is free.
+  std::map<int, std::shared_ptr<const PidNumbers>> id_numbers_ ABSL_GUARDED_BY(mu_);
   // The part of ZombieToParent after a namespace init's wait for the
   // others (PidNamespace::exit_pending).
   void ZombieToParentNow(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -120,11 +120,13 @@ Status Kernel::AttachIdsLocked(const std::shared_ptr<PidNamespace>& ns, int glob
 }
 
 void Kernel::ForgetIdLocked(int global) {
-  auto it = id_ns_.find(global);
-  if (it == id_ns_.end() || tasks_.count(global) != 0 || tgs_.count(global) != 0 ||
+  if (tasks_.count(global) != 0 || tgs_.count(global) != 0 ||
       group_id_users_.count(global) != 0) {
     return;
   }
+  id_numbers_.erase(global);  // free_pid(): a later task of this id gets new numbers
+  auto it = id_ns_.find(global);
+  if (it == id_ns_.end()) return;
   for (PidNamespace* n = it->second.get(); n != nullptr; n = n->parent().get()) n->Remove(global);
   id_ns_.erase(it);
 }
@@ -161,15 +163,17 @@ int Kernel::AllocateTidAt(int tid) {
 }
 
 void Kernel::RegisterTask(std::shared_ptr<Task> t) {
+  // Its ids, as AttachIdsLocked gave them, for good (alloc_pid()).
+  const std::shared_ptr<PidNamespace>& ns = t->tg().pid_ns;
+  std::vector<int> numbers(static_cast<size_t>(ns != nullptr ? ns->level() + 1 : 1));
+  numbers[0] = t->tid();
+  for (const PidNamespace* n = ns.get(); n != nullptr; n = n->parent().get()) {
+    numbers[static_cast<size_t>(n->level())] = n->Local(t->tid());
+  }
+  t->pid_numbers_ = std::make_shared<const PidNumbers>(ns, std::move(numbers));
+  id_numbers_[t->tid()] = t->pid_numbers_;
   if (t->tid() == t->tgid()) {
-    // Its ids, as AttachIdsLocked gave them, for good (alloc_pid()).
-    const std::shared_ptr<PidNamespace>& ns = t->tg().pid_ns;
-    std::vector<int> numbers(static_cast<size_t>(ns != nullptr ? ns->level() + 1 : 1));
-    numbers[0] = t->tgid();
-    for (const PidNamespace* n = ns.get(); n != nullptr; n = n->parent().get()) {
-      numbers[static_cast<size_t>(n->level())] = n->Local(t->tgid());
-    }
-    t->tg().pid_numbers = std::make_shared<const PidNumbers>(ns, std::move(numbers));
+    t->tg().pid_numbers = t->pid_numbers_;  // the leader's (PIDTYPE_TGID)
     TgSlot& slot = tgs_[t->tgid()] =
         TgSlot{.tg = t->shared_tg(), .container_pids = t->tg().container_pids};
     HoldGroupIdsLocked(slot, t->tg().pgid, t->tg().sid);

@@ -81,13 +81,18 @@ class PidNamespace {
   std::map<int, int> global_to_local_;
 };
 
-// One process's ids, one per level from the sandbox's namespace down to its
-// own, as they were given to it (Linux's struct pid and its numbers[]).
-// What shows a process's id long after it acted keeps one: SysV IPC's
-// creator and last pids (ipc/shm.c, msg.c, sem.c keep a struct pid and show
-// pid_vnr() of it). Linux frees the numbers at the reap (free_pid()) and
-// may give them out again, yet pid_nr_ns() of a kept struct pid still
-// answers the number it had; so does In(). Immutable; shared freely.
+// One id's numbers, one per level from the sandbox's namespace down to its
+// task's own, as they were given to it (Linux's struct pid and its
+// numbers[]). One object per id while it is in use (Kernel::
+// NumbersOfLocked): a thread's, a process's (its leader's), and a process
+// group's or session's (the id it was made with). What shows an id long
+// after it was named keeps one: SysV IPC's creator and last pids (ipc/shm.c,
+// msg.c, sem.c keep a struct pid and show pid_vnr() of it), a file's owner
+// (fown_struct), a terminal's session and foreground group. Linux frees the
+// numbers at the reap (free_pid()) and may give them out again, yet
+// pid_nr_ns() of a kept struct pid still answers the number it had; so does
+// In(). A later holder of the same id gets another object: comparing
+// objects tells them apart. Immutable; shared freely.
 //
 //   std::shared_ptr<const PidNumbers> who = t.tg().pid_numbers;
 //   int shown = PidNumbers::In(who.get(), reader->pid_ns());  // 0: none there
@@ -101,6 +106,8 @@ class PidNumbers {
   // pid_nr_ns(): the number `p` had in `reader` (null: the sandbox's
   // namespace); 0 if it had none there, or if `p` is null (nobody yet).
   static int In(const PidNumbers* p, const PidNamespace* reader);
+  // Its id in the sandbox's namespace (the kernel's), numbers[0].
+  int global() const { return numbers_.front(); }
 
  private:
   const std::shared_ptr<PidNamespace> ns_;  // keeps the namespaces compared

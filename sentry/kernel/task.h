@@ -47,6 +47,7 @@ class Kernel;
 class FsContext;
 class PidfdFile;
 class PidNamespace;
+class PidNumbers;
 struct ThreadExitEvent;
 class UtsNames;
 
@@ -64,6 +65,11 @@ class Task : public std::enable_shared_from_this<Task> {
   PidNamespace* pid_ns() const { return tg_->pid_ns.get(); }
   int vtid() const { return vtid_ != 0 ? vtid_ : tid_; }
   int vtgid() const { return tg_->vtgid(); }
+  // Its tid's ids at every level (pid_namespace.h; Linux's task_pid()),
+  // for what names this thread after the call that named it (a file's
+  // F_OWNER_TID owner). Set when the task is registered, before it runs;
+  // constant after, so read without Kernel::mu().
+  const std::shared_ptr<const PidNumbers>& pid_numbers() const { return pid_numbers_; }
   // Where its children's pids go (nsproxy's pid_ns_for_children): its own
   // namespace, or the one unshare(CLONE_NEWPID) or setns(2) chose.
   // Guarded by Kernel::mu().
@@ -380,7 +386,7 @@ class Task : public std::enable_shared_from_this<Task> {
   platform::ThreadHandle fork_thread_;
 
  private:
-  friend class Kernel;  // counted_uid_
+  friend class Kernel;  // counted_uid_, pid_numbers_
   friend class PidfdFile;  // thread_exit_event_
   void Run();
   // Installs fp_state_ in ctx_ if it is the authoritative copy.
@@ -425,6 +431,7 @@ class Task : public std::enable_shared_from_this<Task> {
   Kernel& kernel_;
   const int tid_;
   int vtid_ = 0;  // vtid(), set at clone
+  std::shared_ptr<const PidNumbers> pid_numbers_;  // Kernel::RegisterTask
   // The real uid this task counts against (Kernel::tasks_per_uid_); kept
   // under Kernel::mu(), moved by Kernel::RecountTaskUid.
   uid_t counted_uid_ = 0;

@@ -103,8 +103,7 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       SV_TRY(SetFileOwnerAsSetown(t, *f, a.Int(2)));
       return 0;
     case F_GETOWN_EX: {
-      FileDescription::AsyncOwner o = FileOwnerFor(t, *f);
-      f_owner_ex ex{static_cast<__pid_type>(o.type), o.id};
+      f_owner_ex ex = FileOwnerFor(t, *f);
       SV_TRY(t.CopyOutObj(a.Addr(2), ex));
       return 0;
     }

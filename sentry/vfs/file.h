@@ -38,6 +38,7 @@ class Task;
 class Dentry;
 class FileDescription;
 class Mount;
+class PidNumbers;
 
 // What holds a Mount (Mount::counts()): its users keep umount2 from
 // unmounting it (EBUSY, propagate_mount_busy()), its writers a remount
@@ -165,7 +166,9 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // it and sends the signals.
   struct AsyncOwner {
     int type = F_OWNER_TID;  // F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP
-    int id = 0;              // 0: nobody
+    // The id it names (f_owner.pid, a struct pid: its numbers as they were
+    // given, never a later holder's); null: nobody.
+    std::shared_ptr<const PidNumbers> pid;
     int sig = 0;             // F_SETSIG; 0 is plain SIGIO
     int fd = -1;             // si_fd: the fd O_ASYNC was turned on through
     uid_t uid = 0, euid = 0;  // of the task that set the owner (f_modown()), for sigio_perm()

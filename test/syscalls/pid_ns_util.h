@@ -1,6 +1,9 @@
-// Helpers of the pid namespace tests (pid_ns_test.cc, pid_ns_ids_test.cc):
-// a fork with extra clone flags (CLONE_NEWPID: the child is pid 1 of a new
-// namespace) and its exit code.
+// Helpers of the pid namespace tests (pid_ns_test.cc, pid_ns_ids_test.cc,
+// and what keeps a reaped process's ids: sysv_pid_test.cc,
+// socket_pid_test.cc, owner_pid_test.cc): a fork with extra clone flags
+// (CLONE_NEWPID: the child is pid 1 of a new namespace), a fork at a chosen
+// id (to give a reaped process's id to another, in a namespace of the
+// test's own where nothing else takes ids) and its exit code.
 //
 //   const pid_t pid = ForkWith(CLONE_NEWPID);
 //   if (pid == 0) _exit(getpid() == 1 ? 0 : 1);
@@ -12,11 +15,14 @@
 #define SEEDVISOR_TEST_SYSCALLS_PID_NS_UTIL_H_
 
 #include <linux/capability.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include "gtest/gtest.h"
 #include "test/syscalls/test_util.h"
@@ -26,6 +32,16 @@ namespace syscall_test {
 // fork(2) with extra clone flags; 0 in the child.
 inline pid_t ForkWith(unsigned long flags) {
   return static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
+}
+
+// clone3(2) with set_tid: a child that gets id `want` in our pid
+// namespace (needs CAP_SYS_ADMIN there); 0 in the child.
+inline pid_t ForkAt(pid_t want) {
+  struct clone_args a = {};
+  a.exit_signal = SIGCHLD;
+  a.set_tid = reinterpret_cast<uintptr_t>(&want);
+  a.set_tid_size = 1;
+  return static_cast<pid_t>(syscall(SYS_clone3, &a, sizeof(a)));
 }
 
 // The exit code of `pid`, or 200 + signal, or -1.

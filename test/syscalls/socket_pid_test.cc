@@ -4,7 +4,6 @@
 // or sender still shows the number it had, also once that number names
 // another process (free_pid() frees the numbers, not the struct).
 #include <errno.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -23,15 +21,6 @@
 
 namespace syscall_test {
 namespace {
-
-// clone3(2) with set_tid: a child that gets id `want` in our namespace.
-pid_t ForkAt(pid_t want) {
-  struct clone_args a = {};
-  a.exit_signal = SIGCHLD;
-  a.set_tid = reinterpret_cast<uintptr_t>(&want);
-  a.set_tid_size = 1;
-  return static_cast<pid_t>(syscall(SYS_clone3, &a, sizeof(a)));
-}
 
 // The pid SO_PEERCRED shows on `fd`, or -1.
 int PeerPid(int fd) {

@@ -7,7 +7,6 @@
 // the number it had, in every namespace it had one in, also once that
 // number names another process.
 #include <errno.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -18,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -70,15 +68,6 @@ int CheckPids(const Ids& ids, int want) {
   std::vector<std::string> ql = LineWith("/proc/sysvipc/msg", 1, std::to_string(ids.msq));
   if (ql.size() < 7 || ql[5] != w || ql[6] != w) return 18;  // lspid lrpid
   return 0;
-}
-
-// clone3(2) with set_tid: a child that gets id `want` in our namespace.
-pid_t ForkAt(pid_t want) {
-  struct clone_args a = {};
-  a.exit_signal = SIGCHLD;
-  a.set_tid = reinterpret_cast<uintptr_t>(&want);
-  a.set_tid_size = 1;
-  return static_cast<pid_t>(syscall(SYS_clone3, &a, sizeof(a)));
 }
 
 // A process in a pid namespace of the test's own (id 2 there) makes and

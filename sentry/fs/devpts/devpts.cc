@@ -102,14 +102,15 @@ void ReleasePty(int index) {
   for (auto& r : roots) r->Forget(absl::StrCat(index));
 }
 
-bool SessionHasPty(int sid) {
+bool SessionHasPty(const PidNumbers* sid) {
   for (auto& p : AllPtys()) {
     if (p->ControlsSession(sid)) return true;
   }
   return false;
 }
 
-bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp) {
+bool ControllingPtyOf(const PidNumbers* sid, dev_t* dev,
+                      std::shared_ptr<const PidNumbers>* fg_pgrp) {
   for (auto& p : AllPtys()) {
     if (p->ControlsSession(sid)) {
       *dev = makedev(kPtsMajor, p->index());
@@ -123,13 +124,13 @@ bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp) {
 Result<FileRef> OpenControllingPty(const std::shared_ptr<Dentry>& d, int flags) {
   Task* t = CurrentTask();
   if (t == nullptr) return Errno(ENXIO);
-  int sid;
+  std::shared_ptr<const PidNumbers> sid;
   {
     absl::MutexLock l(&t->kernel().mu());
-    sid = t->tg().sid;
+    sid = t->kernel().NumbersOfLocked(t->tg().sid);
   }
   for (auto& p : AllPtys()) {
-    if (p->ControlsSession(sid)) return OpenReplica(p, d, flags | O_NOCTTY, t);
+    if (p->ControlsSession(sid.get())) return OpenReplica(p, d, flags | O_NOCTTY, t);
   }
   return Errno(ENXIO);
 }

@@ -12,9 +12,13 @@
 #ifndef SEEDVISOR_SENTRY_FS_DEVPTS_DEVPTS_H_
 #define SEEDVISOR_SENTRY_FS_DEVPTS_DEVPTS_H_
 
+#include <memory>
+
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
+
+class PidNumbers;
 
 // The devpts root directory (the same one every time). Every Mount of it
 // (Inode::Mounted) has its /dev/pts/N dentry dropped when pty N goes.
@@ -24,13 +28,15 @@ InodeRef DevptsRoot();
 // one of ours: a new replica file; ENXIO otherwise.
 Result<FileRef> OpenControllingPty(const std::shared_ptr<Dentry>& d, int flags);
 
-// True if some pty is the controlling terminal of session `sid`.
-bool SessionHasPty(int sid);
+// True if some pty is the controlling terminal of session `sid` (its
+// numbers: Kernel::NumbersOfLocked of its id; null: none).
+bool SessionHasPty(const PidNumbers* sid);
 
 // The controlling pty of session `sid` as /proc/PID/stat shows it: its
-// device number (tty_nr) and foreground process group (tpgid). False if
-// the session has none.
-bool ControllingPtyOf(int sid, dev_t* dev, int* fg_pgrp);
+// device number (tty_nr) and foreground process group (tpgid; null if it
+// has none). False if the session has none.
+bool ControllingPtyOf(const PidNumbers* sid, dev_t* dev,
+                      std::shared_ptr<const PidNumbers>* fg_pgrp);
 
 // The master of pty `index` closed: its node goes and the index is free.
 void ReleasePty(int index);

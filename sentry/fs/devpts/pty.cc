@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
@@ -55,12 +56,12 @@ void Pty::set_locked(bool v) {
   locked_ = v;
 }
 
-bool Pty::ControlsSession(int sid) {
+bool Pty::ControlsSession(const PidNumbers* sid) {
   std::lock_guard l(mu_);
-  return sid != 0 && session_ == sid;
+  return sid != nullptr && session_.get() == sid;
 }
 
-int Pty::foreground_pgrp() {
+std::shared_ptr<const PidNumbers> Pty::foreground_pgrp() {
   std::lock_guard l(mu_);
   return fg_pgrp_;
 }
@@ -163,9 +164,10 @@ Result<size_t> Pty::Write(Task& t, bool master, const char* buf, size_t len, boo
   }
 }
 
-bool SessionAlive(Kernel& k, int sid) {
+bool SessionAlive(Kernel& k, const PidNumbers& sid) {
+  if (k.NumbersOfLocked(sid.global()).get() != &sid) return false;  // its id was freed
   for (auto& task : k.Tasks()) {
-    if (task->tg().sid == sid) return true;
+    if (task->tg().sid == sid.global()) return true;
   }
   return false;
 }
@@ -176,15 +178,16 @@ Status Pty::ReplicaOpening(Task* t, int flags) {
     return CountReplicaLocked();
   }
   // Kernel::mu() first (lock order), for the caller's session.
-  absl::MutexLock kl(&t->kernel().mu());
+  Kernel& k = t->kernel();
+  absl::MutexLock kl(&k.mu());
   std::lock_guard l(mu_);
   SV_TRY(CountReplicaLocked());
   int sid = t->tg().sid;
   // Session leaders only; a terminal whose session has ended (its processes
   // all gone: no disassociate_ctty() ran here) is free again.
-  if (sid == t->tgid() && (session_ == 0 || !SessionAlive(t->kernel(), session_))) {
-    session_ = sid;
-    fg_pgrp_ = t->tg().pgid;
+  if (sid == t->tgid() && (session_ == nullptr || !SessionAlive(k, *session_))) {
+    session_ = k.NumbersOfLocked(sid);
+    fg_pgrp_ = k.NumbersOfLocked(t->tg().pgid);
   }
   return {};
 }
@@ -204,20 +207,22 @@ void Pty::ReplicaClosed() {
 }
 
 void Pty::MasterClosed() {
-  int session;
+  std::shared_ptr<const PidNumbers> session;
   {
     std::lock_guard l(mu_);
     hung_up_ = true;
     ld_.FlushInput();
-    session = session_;
-    session_ = 0;
-    fg_pgrp_ = 0;
+    session = std::move(session_);
+    session_ = nullptr;
+    fg_pgrp_ = nullptr;
     Changed();
   }
-  if (session != 0 && kernel_ != nullptr) {
+  if (session != nullptr && kernel_ != nullptr) {
     absl::MutexLock kl(&kernel_->mu());
-    auto tg = kernel_->ThreadGroupByTgid(session);
-    if (tg && tg->state == ThreadGroup::State::kAlive && tg->sid == session) {
+    // Its leader, if that is still the process that made it.
+    auto tg = kernel_->ThreadGroupByTgid(session->global());
+    if (tg && tg->pid_numbers == session && tg->state == ThreadGroup::State::kAlive &&
+        tg->sid == session->global()) {
       for (int sig : {SIGHUP, SIGCONT}) {
         siginfo_t info{};
         info.si_signo = sig;
@@ -229,17 +234,16 @@ void Pty::MasterClosed() {
 }
 
 void Pty::SignalForeground(int sig) {
-  int pgrp;
-  {
-    std::lock_guard l(mu_);
-    pgrp = fg_pgrp_;
-  }
-  if (pgrp > 0) SignalGroup(pgrp, sig);
+  std::shared_ptr<const PidNumbers> pgrp = foreground_pgrp();
+  if (pgrp != nullptr) SignalGroup(*pgrp, sig);
 }
 
-void Pty::SignalGroup(int pgid, int sig) {
+void Pty::SignalGroup(const PidNumbers& pgrp, int sig) {
   if (kernel_ == nullptr) return;
   absl::MutexLock kl(&kernel_->mu());
+  // kill_pgrp() of tty->pgrp: nobody once the id is free or another's.
+  if (kernel_->NumbersOfLocked(pgrp.global()).get() != &pgrp) return;
+  const int pgid = pgrp.global();
   std::vector<ThreadGroup*> targets;
   for (auto& task : kernel_->Tasks()) {
     ThreadGroup& tg = task->tg();

@@ -32,10 +32,12 @@
 namespace seedvisor::sentry {
 
 class Kernel;
+class PidNumbers;
 class Task;
 
-// True if some process of session `sid` is alive. Holds Kernel::mu().
-bool SessionAlive(Kernel& k, int sid);
+// True if session `sid` has a live process: its id is still the one it
+// was given and some task is in it. The caller holds Kernel::mu().
+bool SessionAlive(Kernel& k, const PidNumbers& sid);
 
 class Pty {
  public:
@@ -73,11 +75,13 @@ class Pty {
   // The terminal ioctls both ends share (pty_ioctl.cc); ENOTTY for others.
   Result<long> Ioctl(Task& t, bool master, unsigned long cmd, UserAddr arg);
 
-  // True if this pty is the controlling terminal of session `sid`.
-  bool ControlsSession(int sid);
-  // The foreground process group (TIOCGPGRP's answer), 0 if none.
-  int foreground_pgrp();
-  // TIOCSCTTY's claim (tiocsctty()): EPERM if another live session has it,
+  // True if this pty is the controlling terminal of session `sid` (its
+  // numbers, Kernel::NumbersOfLocked: never a later session of the same id).
+  bool ControlsSession(const PidNumbers* sid);
+  // The foreground process group (TIOCGPGRP's answer), null if none.
+  std::shared_ptr<const PidNumbers> foreground_pgrp();
+  // TIOCSCTTY's claim (tiocsctty()) for session `sid` and its foreground
+  // group `pgid` (global ids): EPERM if another live session has it,
   // unless `steal`.
   Status ClaimForSession(Kernel& k, int sid, int pgid, bool steal);
 
@@ -94,7 +98,8 @@ class Pty {
   // Sends `sig` to every process in the foreground process group (or, if
   // `leader_only`, to the session leader). Without mu_.
   void SignalForeground(int sig);
-  void SignalGroup(int pgid, int sig);
+  // `sig` to process group `pgrp`, if its id is still that group's.
+  void SignalGroup(const PidNumbers& pgrp, int sig);
 
   Result<long> TermiosIoctl(Task& t, unsigned long cmd, UserAddr arg);
   Result<long> JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg);
@@ -112,8 +117,12 @@ class Pty {
   int replicas_ = 0;          // open replica files; guarded by mu_
   bool replica_opened_ = false;  // ever: a master read before is EAGAIN, not EIO
   bool hung_up_ = false;      // the master closed; guarded by mu_
-  int session_ = 0;           // the session it controls, 0 if none; guarded by mu_
-  int fg_pgrp_ = 0;           // its foreground process group; guarded by mu_
+  // The session it controls and its foreground process group, as Linux's
+  // tty->session and tty->pgrp hold their struct pids: the ids as given,
+  // shown in the reader's namespace also once gone; null: none. Guarded
+  // by mu_.
+  std::shared_ptr<const PidNumbers> session_;
+  std::shared_ptr<const PidNumbers> fg_pgrp_;
   std::vector<Task*> waiters_;  // guarded by mu_
 };
 

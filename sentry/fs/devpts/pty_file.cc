@@ -111,13 +111,13 @@ Result<FileRef> PtyReplicaFile::Reopen(int flags) {
 
 Result<FileRef> OpenReplica(const std::shared_ptr<Pty>& pty, DentryRef d, int flags, Task* t) {
   if (t != nullptr && !(flags & O_NOCTTY)) {
-    int sid;
+    std::shared_ptr<const PidNumbers> sid;
     {
       absl::MutexLock l(&t->kernel().mu());
-      sid = t->tg().sid;
+      sid = t->kernel().NumbersOfLocked(t->tg().sid);
     }
     // A session has one controlling terminal.
-    if (SessionHasPty(sid)) flags |= O_NOCTTY;
+    if (SessionHasPty(sid.get())) flags |= O_NOCTTY;
   }
   SV_TRY(pty->ReplicaOpening(t, flags));
   return FileRef(std::make_shared<PtyReplicaFile>(flags & ~(O_CREAT | O_NOCTTY), std::move(d), pty));

@@ -8,6 +8,7 @@
 #include "sentry/fs/devpts/devpts.h"
 #include "sentry/fs/devpts/pty.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
@@ -23,12 +24,14 @@ constexpr unsigned long kTcSetsF2 = 0x402c542d;
 
 struct Caller {
   int tgid, pgid, sid;
+  std::shared_ptr<const PidNumbers> session;  // sid's numbers
   bool leader() const { return sid == tgid; }
 };
 
 Caller CallerOf(Task& t) {
-  absl::MutexLock l(&t.kernel().mu());
-  return {t.tgid(), t.tg().pgid, t.tg().sid};
+  Kernel& k = t.kernel();
+  absl::MutexLock l(&k.mu());
+  return {t.tgid(), t.tg().pgid, t.tg().sid, k.NumbersOfLocked(t.tg().sid)};
 }
 
 }  // namespace
@@ -36,11 +39,12 @@ Caller CallerOf(Task& t) {
 Status Pty::ClaimForSession(Kernel& k, int sid, int pgid, bool steal) {
   absl::MutexLock kl(&k.mu());
   std::lock_guard l(mu_);
-  if (session_ != 0 && session_ != sid && SessionAlive(k, session_) && !steal) {
+  std::shared_ptr<const PidNumbers> session = k.NumbersOfLocked(sid);
+  if (session_ != nullptr && session_ != session && SessionAlive(k, *session_) && !steal) {
     return Errno(EPERM);
   }
-  session_ = sid;
-  fg_pgrp_ = pgid;
+  session_ = std::move(session);
+  fg_pgrp_ = k.NumbersOfLocked(pgid);
   return {};
 }
 
@@ -85,57 +89,59 @@ Result<long> Pty::JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg
     case TIOCSCTTY: {
       // tiocsctty(): a session leader without one takes a terminal no
       // other session has (stealing needs arg 1 and CAP_SYS_ADMIN).
-      if (ControlsSession(c.sid) && c.leader()) return 0L;
-      if (!c.leader() || SessionHasPty(c.sid)) return Errno(EPERM);
+      if (ControlsSession(c.session.get()) && c.leader()) return 0L;
+      if (!c.leader() || SessionHasPty(c.session.get())) return Errno(EPERM);
       SV_TRY(ClaimForSession(t.kernel(), c.sid, c.pgid, arg.value() == 1 && t.creds().HasCap(CAP_SYS_ADMIN)));
       return 0L;
     }
     case TIOCNOTTY: {
-      if (!ControlsSession(c.sid)) return Errno(ENOTTY);
+      if (!ControlsSession(c.session.get())) return Errno(ENOTTY);
       if (!c.leader()) return 0L;
       // disassociate_ctty(0): the foreground group gets SIGHUP and SIGCONT.
-      int pgrp;
+      std::shared_ptr<const PidNumbers> pgrp;
       {
         std::lock_guard l(mu_);
-        pgrp = fg_pgrp_;
-        session_ = fg_pgrp_ = 0;
+        pgrp = std::move(fg_pgrp_);
+        session_ = fg_pgrp_ = nullptr;
       }
-      if (pgrp > 0) {
-        SignalGroup(pgrp, SIGHUP);
-        SignalGroup(pgrp, SIGCONT);
+      if (pgrp != nullptr) {
+        SignalGroup(*pgrp, SIGHUP);
+        SignalGroup(*pgrp, SIGCONT);
       }
       return 0L;
     }
     case TIOCGPGRP:
     case TIOCGSID: {
       // From the replica only the caller's own controlling terminal answers.
-      if (!master && !ControlsSession(c.sid)) return Errno(ENOTTY);
-      int v;
+      if (!master && !ControlsSession(c.session.get())) return Errno(ENOTTY);
+      std::shared_ptr<const PidNumbers> p;
       {
         std::lock_guard l(mu_);
-        v = cmd == TIOCGPGRP ? fg_pgrp_ : session_;
+        p = cmd == TIOCGPGRP ? fg_pgrp_ : session_;
       }
-      if (cmd == TIOCGSID && v == 0) return Errno(ENOTTY);
-      v = t.kernel().IdInUnlocked(t.pid_ns(), v);  // pid_vnr(): 0 if not visible
+      if (cmd == TIOCGSID && p == nullptr) return Errno(ENOTTY);
+      // pid_vnr(): the number it was given here, also once gone; 0 if none.
+      int v = PidNumbers::In(p.get(), t.pid_ns());
       SV_TRY(t.CopyOut(arg, &v, sizeof(v)));
       return 0L;
     }
     case TIOCSPGRP: {
-      if (!ControlsSession(c.sid)) return Errno(ENOTTY);
+      if (!ControlsSession(c.session.get())) return Errno(ENOTTY);
       int pgrp;
       SV_TRY(t.CopyIn(arg, &pgrp, sizeof(pgrp)));
       if (pgrp < 0) return Errno(EINVAL);
-      {
-        absl::MutexLock kl(&t.kernel().mu());
-        SV_ASSIGN_OR_RETURN(pgrp, t.kernel().ForegroundGroupLocked(t.pid_ns(), pgrp, c.sid));
-      }
+      Kernel& k = t.kernel();
+      absl::MutexLock kl(&k.mu());  // before mu_ (lock order)
+      SV_ASSIGN_OR_RETURN(pgrp, k.ForegroundGroupLocked(t.pid_ns(), pgrp, c.sid));
       std::lock_guard l(mu_);
-      fg_pgrp_ = pgrp;
+      fg_pgrp_ = k.NumbersOfLocked(pgrp);
       return 0L;
     }
     case TIOCSTI: {
       // Faking input needs the terminal to be the caller's, or CAP_SYS_ADMIN.
-      if (!ControlsSession(c.sid) && !t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+      if (!ControlsSession(c.session.get()) && !t.creds().HasCap(CAP_SYS_ADMIN)) {
+        return Errno(EPERM);
+      }
       char ch;
       SV_TRY(t.CopyIn(arg, &ch, 1));
       std::vector<int> signals;

@@ -26,6 +26,7 @@ namespace {
 struct ProcInfo {
   int pid = 0, tgid = 0, ppid = 0, pgid = 0, sid = 0, threads = 1;
   int global_pgid = 0, global_sid = 0;
+  std::shared_ptr<const PidNumbers> session;  // global_sid's numbers
   int64_t start_ns = 0;
 };
 
@@ -40,6 +41,7 @@ ProcInfo InfoOf(Kernel& k, Task& t, const PidNamespace* ns) {
   p.sid = Kernel::IdIn(ns, tg.sid);
   p.global_pgid = tg.pgid;
   p.global_sid = tg.sid;
+  p.session = k.NumbersOfLocked(tg.sid);
   p.threads = static_cast<int>(tg.tasks.size());
   p.start_ns = t.start_time_ns();
   return p;
@@ -113,9 +115,9 @@ std::string StatText(Kernel& k, Task& t, bool thread, const PidNamespace* ns) {
   // The controlling terminal and its foreground group; none: 0 and -1.
   dev_t tty = 0;
   int tpgid = -1;
-  if (int fg; ControllingPtyOf(p.global_sid, &tty, &fg)) {
-    absl::MutexLock l(&k.mu());
-    tpgid = Kernel::IdIn(ns, fg);
+  // do_task_stat(): pid_nr_ns() of tty->pgrp, the number it was given.
+  if (std::shared_ptr<const PidNumbers> fg; ControllingPtyOf(p.session.get(), &tty, &fg)) {
+    tpgid = PidNumbers::In(fg.get(), ns);
   }
   int nice, exit_signal, exit_code;
   uint64_t rsslim;
