@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "test/syscalls/pid_ns_util.h"
 #include "test/syscalls/test_util.h"
@@ -97,6 +99,35 @@ TEST(OwnerPidTest, AnOwnerBelowShowsAsOurIdUntilReaped) {
   EXPECT_EQ(fcntl(b[0], F_GETOWN), 0) << "its group gone";
   EXPECT_EQ(OwnerExId(b[0], F_OWNER_PGRP), 0);
   for (int fd : {a[0], a[1], b[0], b[1], up[0], down[1]}) close(fd);
+}
+
+// A thread that owns a pipe as itself (F_OWNER_TID: its task's struct
+// pid) shows as its tid while it runs and 0 once it is gone (a thread other
+// than the leader is released as it exits), not its old tid.
+TEST(OwnerPidTest, AThreadOwnerShowsUntilItExits) {
+  int a[2];
+  ASSERT_EQ(pipe(a), 0);
+  pid_t tid = 0;
+  int seen = -1;
+  std::thread th([&] {
+    tid = gettid();
+    f_owner_ex ex{F_OWNER_TID, tid};
+    if (fcntl(a[0], F_SETOWN_EX, &ex) == 0) seen = OwnerExId(a[0], F_OWNER_TID);
+  });
+  th.join();
+  ASSERT_NE(tid, getpid());
+  EXPECT_EQ(seen, tid);
+  // join() returns once the thread cleared its tid (mm_release()), which
+  // may be before it is released: wait for that, up to 10 s.
+  int now = OwnerExId(a[0], F_OWNER_TID);
+  for (int i = 0; i < 1000 && now != 0; i++) {
+    usleep(10 * 1000);
+    now = OwnerExId(a[0], F_OWNER_TID);
+  }
+  EXPECT_EQ(now, 0) << "the exited thread " << tid;
+  EXPECT_EQ(fcntl(a[0], F_GETOWN), 0);
+  close(a[0]);
+  close(a[1]);
 }
 
 // In the init of a namespace of the test's own: a process (id 2, its own
