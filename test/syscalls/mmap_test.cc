@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -195,7 +196,9 @@ TEST(MmapTest, PrivateMapOfAFileOthersMayNotRead) {
   ASSERT_GT(n, 0);
   auto* p = static_cast<char*>(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, f.get(), 0));
   ASSERT_NE(p, MAP_FAILED) << strerror(errno);
-  EXPECT_EQ(std::string(p, n), std::string(want, n));
+  // Compared without printing: the bytes are the host's password hashes.
+  EXPECT_TRUE(memcmp(p, want, n) == 0) << "the mapping differs from the file's first " << n
+                                       << " bytes";
   EXPECT_OK(munmap(p, kPage));
 }
 
