@@ -370,10 +370,14 @@ cg_ns="$(readlink "/proc/$cg_pid/ns/pid")"
 check_eq "delete --force" 0 $?
 check_eq "poststop hook ran" poststop "$(cat "$T/poststop" 2>&1)"
 [[ -e /sys/fs/cgroup/pids/$CG ]] && bad "delete removes the cgroups" || ok "delete removes the cgroups"
-# (A zombie waiting for the host's init to reap it is no process.)
+# (A zombie waiting for the host's init to reap it is no process. Its stat
+# is read once: one reaped between two reads, the second finding nothing,
+# counted as alive.)
 alive() {
-  [[ -n "$cg_started" && "$(started "$1")" == "$cg_started" ]] &&
-    ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null
+  local st
+  st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null)"
+  [[ -n "$cg_started" && -n "$st" && "$(awk '{print $20}' <<<"$st")" == "$cg_started" &&
+     "$(awk '{print $1}' <<<"$st")" != Z ]]
 }
 if alive "$cg_pid"; then
   bad "delete leaves no sandbox process"

@@ -86,13 +86,23 @@ os.open(sys.argv[1], os.O_RDONLY)
 time.sleep(1e6)' "/proc/$1/ns/pid" </dev/null >/dev/null 2>&1 &
   ns_holders+=($!)
 }
+# Whether /proc/PID (a host pid, or /proc/PID itself) is a process that
+# has not exited: its State read once, neither a zombie nor gone. A process
+# reaped between a look at /proc and the read of its status is gone (the
+# read finds nothing): sfork_test once counted such a fork's sentry, reaped
+# by its seed (once a second) in that moment, as alive.
+live() {  # PID or /proc/PID
+  local s
+  s="$(awk '/^State/{print $2}' "/proc/${1#/proc/}/status" 2>/dev/null)"
+  [[ -n "$s" && "$s" != Z ]]
+}
 procs_in() {  # NS
   local n=0 p
   for p in /proc/[0-9]*; do
     # Zombies are not counted: an exited namespace reaper waits for the
     # host's init (or whoever adopted it) to reap it.
     [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
-    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] || n=$((n + 1))
+    live "$p" && n=$((n + 1))
   done
   echo "$n"
 }
@@ -112,7 +122,7 @@ procs_left() {  # NS
   local p
   for p in /proc/[0-9]*; do
     [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
-    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] && continue
+    live "$p" || continue
     ps -o pid=,ppid=,pgid=,sid=,stat=,wchan:24=,etime=,cmd= -p "${p#/proc/}" | sed 's/^/  left: /'
     echo "    threads: $(ls "$p/task" 2>/dev/null | wc -l), NSpid: $(awk '/^NSpid/{$1=""; print}' "$p/status" 2>/dev/null)"
   done
@@ -133,7 +143,7 @@ live_besides_init() {  # NS: their host pids
   local p
   for p in /proc/[0-9]*; do
     [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$1" ]] || continue
-    [[ "$(awk '/^State/{print $2}' "$p/status" 2>/dev/null)" == Z ]] && continue
+    live "$p" || continue
     [[ "$(awk '/^NSpid/{print $NF}' "$p/status" 2>/dev/null)" == 1 ]] && continue
     echo "${p#/proc/}"
   done
@@ -390,7 +400,6 @@ check_eq "state: a fork of a fork is its own sandbox" g1 "$(state_field g1 sandb
 # forks') names the seed's sandbox: the fork's sandbox says the fork is its
 # first, and delete ends that sandbox (it failed: "... is the sandbox's
 # first: it ends with the sandbox (Shutdown)", and left it running).
-alive() { [[ -d /proc/$1 && "$(awk '/^State/{print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]]; }
 if "${S[@]}" fork --paused s1 stale </dev/null >/dev/null 2>"$T/stale.err"; then
   stale_pid=$(state_field stale sandboxPid)
   python3 -c '
@@ -400,8 +409,8 @@ st["sandboxId"] = "s1"
 json.dump(st, open(sys.argv[1], "w"))' "$ROOT/stale/state.json"
   if "${S[@]}" delete --force stale 2>"$T/stale.err"; then ok "delete of a fork whose state names its seed's sandbox"; else
     bad "delete of a fork whose state names its seed's sandbox"; cat "$T/stale.err"; fi
-  for ((i = 0; i < 50; i++)); do alive "$stale_pid" || break; sleep 0.1; done
-  if alive "$stale_pid"; then bad "that delete ended the fork's sandbox (pid $stale_pid lives)"; else
+  for ((i = 0; i < 50; i++)); do live "$stale_pid" || break; sleep 0.1; done
+  if live "$stale_pid"; then bad "that delete ended the fork's sandbox (pid $stale_pid lives)"; else
     ok "that delete ended the fork's sandbox"; fi
   check_eq "that delete left no state" "" "$(ls "$ROOT" | grep -x stale)"
   check_eq "that delete left its seed paused" paused "$(status_of s1)"
