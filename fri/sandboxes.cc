@@ -229,8 +229,12 @@ absl::StatusOr<std::shared_ptr<ttrpc::Client>> Sandboxes::ClientFor(const std::s
   return client;
 }
 
-absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
+absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req, int packet_fd) {
   absl::Time t0 = absl::Now();
+  if (req.has_net_device() && packet_fd < 0) {
+    return absl::InvalidArgumentError(
+        "net_device: its packet socket did not come with the request (SCM_RIGHTS)");
+  }
   container::State st;
   {
     absl::MutexLock l(&mu_);
@@ -272,8 +276,11 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   creq.mutable_stdio()->set_stderr(req.stdio().stderr().empty() ? "/dev/null" : req.stdio().stderr());
   creq.mutable_stdio()->set_terminal(req.stdio().terminal());
   creq.mutable_stdio()->set_console_socket(req.stdio().console_socket());
-  creq.set_net_device_socket(req.net_device_socket());
-  if (req.has_net_device()) *creq.mutable_net_device() = req.net_device();
+  std::vector<int> fds;  // with the request's frame, on our own connection to the seed
+  if (req.has_net_device()) {
+    *creq.mutable_net_device() = req.net_device();
+    fds.push_back(packet_fd);
+  }
   // Test only (test/seedd): Forks of every seed whose id contains one of
   // these comma-separated strings (or is "=ID") stall their child, which the
   // seed kills after 1 s: a failing seed copy.
@@ -288,7 +295,8 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req) {
   control::v1::ForkResponse cresp;
   absl::StatusOr<std::shared_ptr<ttrpc::Client>> client = ClientFor(seed_id);
   const absl::Time called = absl::Now();
-  absl::Status s = client.ok() ? (*client)->Call(control::kService, "Fork", creq, &cresp, kForkTimeout)
+  absl::Status s = client.ok() ? (*client)->Call(control::kService, "Fork", creq, &cresp, kForkTimeout,
+                                                              {}, fds)
                                : client.status();
   if (!s.ok()) {
     RemoveState(opts_.root, st);

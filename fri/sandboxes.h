@@ -50,7 +50,9 @@ class Sandboxes {
   absl::StatusOr<int> CleanLeftovers();
 
   absl::StatusOr<v1::CreateResponse> Create(const v1::CreateRequest& req);
-  absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req);
+  // `packet_fd`: the AF_PACKET socket of req.net_device, sent to the seed
+  // with the request (a copy: the caller keeps and closes its own).
+  absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req, int packet_fd = -1);
   absl::Status Activate(const std::string& id);
   absl::Status Pause(const std::string& id);
   absl::Status Destroy(const std::string& id);

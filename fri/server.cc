@@ -1,16 +1,25 @@
 #include "fri/server.h"
 
+#include <unistd.h>
+
 namespace seedvisor::fri {
 
 void RegisterFri(ttrpc::Server& server, Sandboxes& sb) {
   using ttrpc::CallContext;
+  server.set_max_request_fds(1);  // a Fork's network device
   server.RegisterMethod<v1::CreateRequest, v1::CreateResponse>(
       kService, "Create", [&sb](const CallContext&, const v1::CreateRequest& req) {
         return sb.Create(req);
       });
   server.RegisterMethod<v1::ForkRequest, v1::ForkResponse>(
       kService, "Fork",
-      [&sb](const CallContext&, const v1::ForkRequest& req) { return sb.Fork(req); });
+      [&sb](const CallContext& ctx, const v1::ForkRequest& req) {
+        // req.net_device's packet socket comes with the request.
+        const int fd = ctx.fds.Take(0);
+        absl::StatusOr<v1::ForkResponse> r = sb.Fork(req, fd);
+        if (fd >= 0) close(fd);  // the seed has its own copy
+        return r;
+      });
   server.RegisterMethod<v1::ActivateRequest, v1::ActivateResponse>(
       kService, "Activate",
       [&sb](const CallContext&,

@@ -140,22 +140,17 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   control::v1::ForkResponse resp;
   absl::Status called;
   {
-    std::optional<sentry::TakenInterface> dev;
-    control::DeviceHandover handover;
+    // The device's packet socket goes with the Fork request itself, on our
+    // own connection to the seed.
+    std::vector<int> fds;
     if (!netns.empty()) {
       absl::StatusOr<sentry::TakenInterface> t = TakeOverNetns(AbsPath(netns));
       if (!t.ok()) return undo(t.status());
-      dev = *t;
-      std::string sock = container::StateDir(cfg.root, new_id) + "/netdev.sock";
-      if (absl::Status s = handover.Start(sock, dev->packet_fd); !s.ok()) {
-        close(dev->packet_fd);
-        return undo(s);
-      }
-      req.set_net_device_socket(sock);
-      *req.mutable_net_device() = control::NetDeviceToProto(dev->info);
+      fds.push_back(t->packet_fd);
+      *req.mutable_net_device() = control::NetDeviceToProto(t->info);
     }
-    called = container::Call(*seed, "Fork", req, &resp);
-    if (dev) close(dev->packet_fd);  // the fork has its own copy
+    called = container::Call(*seed, "Fork", req, &resp, absl::ZeroDuration(), fds);
+    for (int fd : fds) close(fd);  // the fork has its own copy
   }
   if (!called.ok()) return undo(called);
   // Who the new sandbox's process is, for every later signal to it: it has

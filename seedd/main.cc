@@ -83,11 +83,12 @@ constexpr char kAbout[] =
     "gets a veth of its own from a pool (its guest end served by the sandbox's own\n"
     "stack, the seeds' copy of which each fork inherits: TCP/IP secrets re-keyed per\n"
     "fork), destroyed with the instance; a call that finds the pool empty runs with\n"
-    "loopback only (seedd_veth_pool_misses_total counts them). On the host an\n"
-    "instance reaches only what listens on its host end's own address (iptables\n"
-    "chain SVPOOL-<prefix>), never a wildcard listener or another local address.\n"
-    "The host ends' names are this state dir's (two seedds do not collide); a\n"
-    "restart deletes the ones a killed run left.\n"
+    "loopback only (seedd_veth_pool_misses_total counts them). Its packet socket goes\n"
+    "to the seed with the Fork request itself. On the host an instance reaches only\n"
+    "what listens on its host end's own address (iptables chain SVPOOL-<prefix>),\n"
+    "never a wildcard listener or another local address. The host ends' names are\n"
+    "this state dir's (two seedds do not collide); a restart deletes the ones a\n"
+    "killed run left.\n"
     "State: <state-dir>/seedsc (seedsc --root of every sandbox), fri.address (the\n"
     "path of the FRI socket: fri.sock, or /tmp/seedd-HASH.sock for a deep dir),\n"
     "sandboxes.log (the sandboxes' stderr). Sandboxes left by an earlier run are\n"
@@ -409,18 +410,9 @@ int Main(int argc, char** argv) {
                  pool_size, pool->parent().c_str(), instance_memory_bytes > 0 ? instance_memory.c_str() : "none");
   }
 
-  // --network=sandbox: instances' devices, and the dir of the unix sockets
-  // that hand their packet sockets to the seeds' Forks (sun_path is short).
+  // --network=sandbox: instances' devices.
   std::unique_ptr<VethPool> veth;
-  std::string net_dir = state_dir + "/net";
-  if (net_dir.size() >= 90) {
-    net_dir = absl::StrFormat("/tmp/seedd-%016x-net", std::hash<std::string>()(state_dir));
-  }
   if (network == "sandbox") {
-    std::filesystem::remove_all(net_dir, ec);
-    if (mkdir(net_dir.c_str(), 0700) != 0) {
-      return Fail(absl::StrCat("--network=sandbox: making ", net_dir, ": ", strerror(errno)));
-    }
     // Host ends named after the state dir: another seedd's are never ours,
     // and a restart finds the ones a killed run left.
     const std::string prefix = HostEndPrefixFor(state_dir);
@@ -462,14 +454,14 @@ int Main(int argc, char** argv) {
     }
   }
   RuntimeSeeds python(sandboxes, PythonRuntime(python_bin, log_path), pool.get(), ropts);
-  if (veth != nullptr) python.UseNetwork(veth.get(), net_dir);
+  if (veth != nullptr) python.UseNetwork(veth.get());
   std::unique_ptr<RuntimeSeeds> node;
   if (!Runs(node_bin)) {
     std::fprintf(stderr, "seedd: no node seed (%s does not run); node functions are refused\n",
                  node_bin.empty() ? "--node=\"\"" : node_bin.c_str());
   } else {
     node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
-    if (veth != nullptr) node->UseNetwork(veth.get(), net_dir);
+    if (veth != nullptr) node->UseNetwork(veth.get());
   }
   absl::Time boot_start = absl::Now();
   absl::Status l0_booted = absl::OkStatus(), python_booted = absl::OkStatus(), node_booted = absl::OkStatus();
@@ -620,7 +612,6 @@ int Main(int argc, char** argv) {
   sandboxes.DestroyAll();
   pool.reset();  // after the sandboxes: their cgroups must be empty to go
   veth.reset();
-  if (network == "sandbox") std::filesystem::remove_all(net_dir, ec);
   unlink(fri_sock.c_str());
   unlink((state_dir + "/fri.address").c_str());
   std::filesystem::remove_all(state_dir + "/seedsc.bundles", ec);

@@ -135,16 +135,13 @@ class RuntimeSeeds {
     always_l0_ = true;
   }
   // Every instance (not seeds or replicas) gets a network device of its
-  // own from `pool` (seedd --network=sandbox): its packet socket handed to
-  // the seed during the Fork over a unix socket in `socket_dir` (FRI
-  // ForkRequest.net_device_socket), the device given back, and so
-  // destroyed, once the instance is. A pool miss: the instance has
-  // loopback only. The seeds must run the sandbox's own stack
-  // (seedsc --network=sandbox, the default). Call before the first Call.
-  void UseNetwork(VethPool* pool, std::string socket_dir) {
-    net_ = pool;
-    net_dir_ = std::move(socket_dir);
-  }
+  // own from `pool` (seedd --network=sandbox): its packet socket sent to
+  // the seed with the Fork request itself (FRI ForkRequest.net_device),
+  // the device given back, and so destroyed, once the instance is. A pool
+  // miss: the instance has loopback only. The seeds must run the sandbox's
+  // own stack (seedsc --network=sandbox, the default). Call before the
+  // first Call.
+  void UseNetwork(VethPool* pool) { net_ = pool; }
   // `l0` serves (calls and promotions) whenever no L1 seed can: call before
   // BootL1, which may then fail without leaving the runtime unserved.
   void FallBackToL0(RuntimeSeeds* l0);
@@ -241,7 +238,6 @@ class RuntimeSeeds {
   RuntimeSeeds* l0_ = nullptr;  // StartFromL0, FallBackToL0
   bool always_l0_ = false;      // StartFromL0
   VethPool* net_ = nullptr;     // UseNetwork
-  std::string net_dir_;
   std::atomic<uint64_t> next_instance_{1};
   const ReplicaOptions ropts_;
   absl::Mutex mu_;

@@ -44,13 +44,13 @@ void KillSandbox(const ProcessIdentity& p) { EndProcess(p, absl::Seconds(3)).Ign
 
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
-                  absl::Duration timeout) {
+                  absl::Duration timeout, const std::vector<int>& fds) {
   absl::StatusOr<std::unique_ptr<ttrpc::Client>> c = ttrpc::Client::Dial(st.control_address);
   if (!c.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "container \"", st.id, "\": cannot reach its sandbox: ", c.status().message()));
   }
-  return (*c)->Call(control::kService, method, req, resp, timeout);
+  return (*c)->Call(control::kService, method, req, resp, timeout, {}, fds);
 }
 
 std::string LiveStatus(const State& st) {

@@ -67,9 +67,11 @@ std::string ControlAddressFor(const std::string& state_dir);
 // waits up to 3 s for it to go.
 void KillSandbox(const ProcessIdentity& p);
 
+// `fds` go with the request (ttrpc::Client::Call).
 absl::Status Call(const State& st, const std::string& method,
                   const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
-                  absl::Duration timeout = absl::ZeroDuration());
+                  absl::Duration timeout = absl::ZeroDuration(),
+                  const std::vector<int>& fds = {});
 
 // "created", "running", "paused" or "stopped" (also when the sandbox is gone).
 std::string LiveStatus(const State& st);

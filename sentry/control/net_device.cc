@@ -1,14 +1,8 @@
 #include "sentry/control/net_device.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "shim/ttrpc/socket.h"
 
 namespace seedvisor::control {
 namespace {
@@ -84,52 +78,6 @@ absl::StatusOr<sentry::HostInterface> NetDeviceFromProto(const v1::NetDevice& d)
   if (!gw6.ok()) return gw6.status();
   i.gateway6 = *gw6;
   return i;
-}
-
-absl::StatusOr<int> ReceiveFdFromSocket(const std::string& path) {
-  absl::StatusOr<int> sock = ttrpc::DialUnix(path);
-  if (!sock.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("fork: net_device_socket: ", sock.status().message()));
-  }
-  absl::StatusOr<int> fd = ttrpc::ReceiveFd(*sock);
-  close(*sock);
-  if (!fd.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "fork: no packet socket came from net_device_socket ", path, ": ", fd.status().message()));
-  }
-  return *fd;
-}
-
-absl::Status DeviceHandover::Start(const std::string& path, int packet_fd) {
-  path_ = path;
-  listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (listener_ < 0 || path.size() >= sizeof(a.sun_path)) {
-    return absl::InternalError(absl::StrCat("the device socket ", path));
-  }
-  memcpy(a.sun_path, path.c_str(), path.size());
-  unlink(path.c_str());
-  if (bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      listen(listener_, 1) != 0) {
-    return absl::InternalError(absl::StrCat("the device socket ", path, ": ", strerror(errno)));
-  }
-  thread_ = std::thread([l = listener_, packet_fd] {
-    int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) return;  // shut down: the Fork ended without asking
-    ttrpc::SendFd(c, packet_fd).IgnoreError();
-    close(c);
-  });
-  return absl::OkStatus();
-}
-
-DeviceHandover::~DeviceHandover() {
-  if (listener_ < 0) return;
-  shutdown(listener_, SHUT_RDWR);  // ends a pending accept
-  if (thread_.joinable()) thread_.join();
-  close(listener_);
-  unlink(path_.c_str());
 }
 
 }  // namespace seedvisor::control

@@ -90,11 +90,13 @@ void ControlServer::Register(ttrpc::Server& s) {
   SV_REGISTER(CreateContainer);
   SV_REGISTER(DeleteContainer);
 #undef SV_REGISTER
+  // A Fork brings its network device's packet socket (ForkRequest.net_device).
+  s.set_max_request_fds(1);
   s.RegisterMethod<v1::ForkRequest, v1::ForkResponse>(
       kService, "Fork",
       [this](const ttrpc::CallContext& ctx,
              const v1::ForkRequest& req) -> absl::StatusOr<v1::ForkResponse> {
-        return Fork(req, absl::Nanoseconds(ctx.timeout_nano));
+        return Fork(req, absl::Nanoseconds(ctx.timeout_nano), &ctx.fds);
       });
 }
 

@@ -101,9 +101,11 @@ class ControlServer {
   // server_fork.cc: sandbox fork of a paused container (sentry/sfork).
   // `caller_timeout` (the ttrpc request's; zero = none): when the caller
   // gives up. The Fork answers before then, and forks nothing the caller
-  // could no longer learn of (see server_fork.cc).
+  // could no longer learn of (see server_fork.cc). `fds`: what came with
+  // the request, the packet socket of req.net_device.
   absl::StatusOr<v1::ForkResponse> Fork(const v1::ForkRequest& req,
-                                        absl::Duration caller_timeout = absl::ZeroDuration());
+                                        absl::Duration caller_timeout = absl::ZeroDuration(),
+                                        const ttrpc::RequestFds* fds = nullptr);
 
   // Test only: called with each of Shutdown's step names where Shutdown
   // holds no lock (a test forks there).

@@ -301,7 +301,7 @@ sentry::AheadChild ControlServer::AheadChildOf() {
     v1::ForkRequest req;
     if (!req.ParseFromString(payload)) return absl::InternalError("a fork made ahead: a bad request");
     std::optional<sentry::TakenInterface> net;
-    if (!req.net_device_socket().empty()) {
+    if (req.has_net_device()) {
       absl::StatusOr<sentry::HostInterface> info = NetDeviceFromProto(req.net_device());
       if (!info.ok()) return info.status();
       if (fds.size() < 4) return absl::InternalError("a fork made ahead: no network device came");
@@ -393,7 +393,8 @@ constexpr absl::string_view kNoSeed = "it is no seed any more";
 }  // namespace
 
 absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
-                                                     absl::Duration caller_timeout) {
+                                                     absl::Duration caller_timeout,
+                                                     const ttrpc::RequestFds* fds) {
   // Every clock read here is sentry::MonotonicNow(), never absl::Now():
   // other Forks of this seed host-fork it meanwhile (mono_clock.h).
   const absl::Duration entered = sentry::MonotonicNow();
@@ -471,17 +472,24 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
     if (!opened.ok()) return opened.status();
     io.emplace(std::move(*opened));
-    if (!req.net_device_socket().empty()) {
+    if (req.has_net_device()) {
       if (kernel_.net() == nullptr) {
         return absl::FailedPreconditionError(
             "fork: a network device (--netns) needs a seed that runs --network=sandbox");
       }
       absl::StatusOr<sentry::HostInterface> info = NetDeviceFromProto(req.net_device());
       if (!info.ok()) return info.status();
-      w.Step("receiving its network device");
-      absl::StatusOr<int> fd = ReceiveFdFromSocket(req.net_device_socket());
-      if (!fd.ok()) return fd.status();
-      net.dev = sentry::TakenInterface{*info, *fd};
+      // Its packet socket came with this request on the caller's own
+      // connection, never from a socket anyone could connect to. Taken
+      // under the fork lock, which every host fork of this sentry holds:
+      // only this Fork's child gets a copy (the server closes the copies
+      // of what no handler took in any other: AbandonInForkChild).
+      const int fd = fds == nullptr ? -1 : fds->Take(0);
+      if (fd < 0) {
+        return absl::InvalidArgumentError(
+            "fork: net_device: its packet socket did not come with the request (SCM_RIGHTS)");
+      }
+      net.dev = sentry::TakenInterface{*info, fd};
     }
     // No spare ready (a burst of forks took them): one now, before this
     // object's lock and the server's ForkHold, which would stall other

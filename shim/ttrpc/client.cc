@@ -85,7 +85,8 @@ void Client::ReadLoop() {
 absl::StatusOr<std::string> Client::CallRaw(const std::string& service,
                                             const std::string& method,
                                             absl::string_view payload,
-                                            absl::Duration timeout, const Metadata& md) {
+                                            absl::Duration timeout, const Metadata& md,
+                                            const std::vector<int>& fds) {
   Request req;
   req.set_service(service);
   req.set_method(method);
@@ -114,7 +115,7 @@ absl::StatusOr<std::string> Client::CallRaw(const std::string& service,
   absl::Status ws;
   {
     absl::MutexLock l(&write_mu_);
-    ws = WriteAll(fd_, EncodeFrame(id, kTypeRequest, body));
+    ws = WriteAllWithFds(fd_, EncodeFrame(id, kTypeRequest, body), fds);
   }
   absl::MutexLock l(&mu_);
   if (!ws.ok() && !p.done) {
@@ -137,9 +138,9 @@ absl::StatusOr<std::string> Client::CallRaw(const std::string& service,
 absl::Status Client::Call(const std::string& service, const std::string& method,
                           const google::protobuf::MessageLite& req,
                           google::protobuf::MessageLite* resp, absl::Duration timeout,
-                          const Metadata& md) {
+                          const Metadata& md, const std::vector<int>& fds) {
   absl::StatusOr<std::string> out =
-      CallRaw(service, method, req.SerializeAsString(), timeout, md);
+      CallRaw(service, method, req.SerializeAsString(), timeout, md, fds);
   if (!out.ok()) return out.status();
   if (resp != nullptr && !resp->ParseFromString(*out)) {
     return absl::InternalError(absl::StrCat("ttrpc: cannot parse the ", method, " response"));

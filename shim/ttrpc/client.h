@@ -43,18 +43,21 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends `payload` to /service/method; returns the response payload.
-  // timeout <= 0 means none.
+  // timeout <= 0 means none. `fds` travel with the request's frame
+  // (SCM_RIGHTS, copies: the caller keeps its own) to a server that takes
+  // them (Server::set_max_request_fds); at most kMaxSendFds (socket.h).
   absl::StatusOr<std::string> CallRaw(const std::string& service,
                                       const std::string& method,
                                       absl::string_view payload,
                                       absl::Duration timeout = absl::ZeroDuration(),
-                                      const Metadata& md = {});
+                                      const Metadata& md = {},
+                                      const std::vector<int>& fds = {});
 
   absl::Status Call(const std::string& service, const std::string& method,
                     const google::protobuf::MessageLite& req,
                     google::protobuf::MessageLite* resp,
                     absl::Duration timeout = absl::ZeroDuration(),
-                    const Metadata& md = {});
+                    const Metadata& md = {}, const std::vector<int>& fds = {});
 
   // False once the connection has been closed by either side.
   bool alive();

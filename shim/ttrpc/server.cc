@@ -7,6 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <utility>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "shim/ttrpc/socket.h"
@@ -47,16 +52,53 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   // close(), both under mu: a host fork that holds mu (ForkHold) copies
   // exactly these (AbandonInForkChild).
   absl::flat_hash_set<int> conn_fds ABSL_GUARDED_BY(mu);
+  // The same for the fds requests brought, from their recvmsg() until a
+  // handler takes them or they are closed.
+  absl::flat_hash_set<int> held_fds ABSL_GUARDED_BY(mu);
   int listen_fd ABSL_GUARDED_BY(mu) = -1;
   bool shutdown ABSL_GUARDED_BY(mu) = false;
+  std::atomic<size_t> max_fds{0};
   // Connection readers and requests: long-lived threads, none started or
   // ended while a host fork holds it (worker_pool.h).
   WorkerPool pool;
 
-  // after: receives the handler's CallContext::after_reply, if any.
-  std::string Handle(const Frame& frame, std::function<void()>* after = nullptr);
+  // after: receives the handler's CallContext::after_reply, if any; fds:
+  // what came with the frame.
+  std::string Handle(const Frame& frame, std::function<void()>* after = nullptr,
+                     std::shared_ptr<HeldFds> fds = nullptr);
   void Read(std::shared_ptr<Conn> conn);
+  // One read of `fd` into buf; the fds that came with it go into *fds,
+  // registered in held_fds (none without fds: the kernel closes them).
+  ssize_t Receive(int fd, char* buf, size_t len, HeldFds* fds);
 };
+
+// Fds a request brought, closed (and forgotten by held_fds) unless taken.
+struct HeldFds {
+  explicit HeldFds(std::shared_ptr<Server::Shared> o) : owner(std::move(o)) {}
+  ~HeldFds() {
+    if (fds.empty()) return;
+    absl::MutexLock l(&owner->mu);
+    for (int fd : fds) {
+      if (fd < 0) continue;
+      owner->held_fds.erase(fd);
+      close(fd);
+    }
+  }
+  HeldFds(const HeldFds&) = delete;
+  HeldFds& operator=(const HeldFds&) = delete;
+  const std::shared_ptr<Server::Shared> owner;
+  std::vector<int> fds;  // -1: taken
+};
+
+size_t RequestFds::size() const { return held_ == nullptr ? 0 : held_->fds.size(); }
+
+int RequestFds::Take(size_t i) const {
+  if (held_ == nullptr || i >= held_->fds.size()) return -1;
+  absl::MutexLock l(&held_->owner->mu);
+  const int fd = std::exchange(held_->fds[i], -1);
+  if (fd >= 0) held_->owner->held_fds.erase(fd);
+  return fd;
+}
 
 Server::Conn::~Conn() {
   absl::MutexLock l(&owner->mu);
@@ -84,7 +126,8 @@ std::string Server::OversizedResponse(const FrameHeader& header) {
                        "");
 }
 
-std::string Server::Shared::Handle(const Frame& frame, std::function<void()>* after) {
+std::string Server::Shared::Handle(const Frame& frame, std::function<void()>* after,
+                                   std::shared_ptr<HeldFds> fds) {
   if (frame.header.type != kTypeRequest) return "";  // ttrpc ignores these
   const uint32_t id = frame.header.stream_id;
   if (id % 2 == 0) {
@@ -101,6 +144,7 @@ std::string Server::Shared::Handle(const Frame& frame, std::function<void()>* af
   ctx.method = req.method();
   ctx.timeout_nano = req.timeout_nano();
   for (const KeyValue& kv : req.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
+  ctx.fds.held_ = std::move(fds);
 
   Handler h;
   {
@@ -120,27 +164,121 @@ std::string Server::Shared::Handle(const Frame& frame, std::function<void()>* af
   return ResponseFrame(id, absl::OkStatus(), *out);
 }
 
+ssize_t Server::Shared::Receive(int fd, char* buf, size_t len, HeldFds* fds) {
+  const size_t max = fds == nullptr ? 0 : std::min(max_fds.load(), kMaxSendFds);
+  ssize_t n;
+  if (max == 0) {
+    // Without a control buffer the kernel closes any fds that come.
+    do {
+      n = read(fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  for (;;) {
+    pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSendFds)];
+    iovec iov{buf, len};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * max);  // the kernel closes more (MSG_CTRUNC)
+    // Under mu: a host fork (ForkHold) copies an fd only once it is in
+    // held_fds, where AbandonInForkChild finds it.
+    absl::MutexLock l(&mu);
+    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n < 0) return n;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; ++i) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        if (fds->fds.size() >= max) {
+          close(got);  // the buffer's alignment has room for more than max
+          continue;
+        }
+        held_fds.insert(got);
+        fds->fds.push_back(got);
+      }
+    }
+    return n;
+  }
+}
+
+namespace {
+
+// The most fds a connection's reader keeps for frames not complete yet;
+// more are closed as they come (their frame's request then lacks them).
+constexpr size_t kMaxPendingFds = 2 * kMaxSendFds;
+
+// Fds that came with a read, until the frame they belong to is complete.
+// A sender's fds come with the read that takes the first byte of its
+// sendmsg, and that read ends with that sendmsg's data
+// (unix_stream_read_generic()): so they belong to the frame that holds
+// the read's last byte, which a Client writes with one sendmsg.
+struct Arrived {
+  uint64_t last;  // the stream offset of the read's last byte
+  std::shared_ptr<HeldFds> fds;
+};
+
+}  // namespace
+
 void Server::Shared::Read(std::shared_ptr<Conn> conn) {
   FrameDecoder dec;
   std::string buf(64 * 1024, '\0');
+  uint64_t read_total = 0;   // bytes read from the connection
+  uint64_t frame_start = 0;  // the stream offset of the next frame
+  uint64_t skip_end = 0;     // the end of the last oversized frame
+  std::deque<Arrived> arrived;
+  size_t pending = 0;  // fds in `arrived`
   for (;;) {
-    ssize_t n = read(conn->fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
+    std::shared_ptr<HeldFds> fds;
+    if (max_fds.load() > 0) fds = std::make_shared<HeldFds>(shared_from_this());
+    ssize_t n = Receive(conn->fd, buf.data(), buf.size(), fds.get());
     if (n <= 0) break;
+    read_total += static_cast<uint64_t>(n);
+    // Fds of an oversized frame's bytes, or over the limit: closed here.
+    if (fds != nullptr && !fds->fds.empty() && read_total - 1 >= skip_end &&
+        pending + fds->fds.size() <= kMaxPendingFds) {
+      pending += fds->fds.size();
+      arrived.push_back({read_total - 1, std::move(fds)});
+    }
+    fds.reset();
     dec.Feed(buf.data(), static_cast<size_t>(n));
     Frame f;
     for (;;) {
       FrameDecoder::Result r = dec.Next(&f);
       if (r == FrameDecoder::kNeedMore) break;
+      const uint64_t end = frame_start + kHeaderSize + f.header.length;
+      frame_start = end;
+      // This frame's fds: those whose read ended in it.
+      std::shared_ptr<HeldFds> mine;
+      while (!arrived.empty() && arrived.front().last < end) {
+        std::shared_ptr<HeldFds> a = std::move(arrived.front().fds);
+        arrived.pop_front();
+        pending -= a->fds.size();
+        if (mine == nullptr) {
+          mine = std::move(a);
+        } else {
+          // Under mu: no fd is closed or duplicated meanwhile.
+          absl::MutexLock l(&mu);
+          mine->fds.insert(mine->fds.end(), a->fds.begin(), a->fds.end());
+          a->fds.clear();
+        }
+      }
       if (r == FrameDecoder::kOversized) {
+        skip_end = end;
         conn->Write(OversizedResponse(f.header));
         continue;
       }
       if (f.header.type != kTypeRequest) continue;
       // Each request on a thread of its own: handlers may block (Task.Wait).
-      pool.Run([self = shared_from_this(), conn, f = std::move(f)]() {
+      pool.Run([self = shared_from_this(), conn, f = std::move(f), mine = std::move(mine)]() {
         std::function<void()> after;
-        std::string out = self->Handle(f, &after);
+        std::string out = self->Handle(f, &after, mine);
         if (!out.empty()) conn->Write(out);
         if (after) after();
       });
@@ -235,7 +373,10 @@ void Server::Shutdown() {
 void Server::AbandonInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (shared_->listen_fd >= 0) close(shared_->listen_fd);
   for (int fd : shared_->conn_fds) close(fd);
+  for (int fd : shared_->held_fds) close(fd);
 }
+
+void Server::set_max_request_fds(size_t n) { shared_->max_fds.store(std::min(n, kMaxSendFds)); }
 
 WorkerPool& Server::pool() { return shared_->pool; }
 

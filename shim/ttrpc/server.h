@@ -39,11 +39,37 @@
 
 namespace seedvisor::ttrpc {
 
+struct HeldFds;  // server.cc
+
+// The fds that came with one request (SCM_RIGHTS with the first bytes of
+// its frame: Client::Call's `fds`), on a server that takes them
+// (Server::set_max_request_fds). The server owns each until a handler
+// takes it: it closes the others once the handler returns, and a
+// host-forked copy of the process closes every copy it inherited
+// (Server::AbandonInForkChild), so that a process forked for one request
+// never keeps an fd that came for another.
+//
+//   int fd = ctx.fds.Take(0);  // -1: none came
+class RequestFds {
+ public:
+  size_t size() const;
+  // The i-th fd, the caller's from now on; -1 when none came or it was
+  // taken. Until a handler takes it the fd is the server's to close in a
+  // forked copy: a handler that must keep it out of copies made by other
+  // requests takes it under the lock that keeps their host forks out.
+  int Take(size_t i) const;
+
+ private:
+  friend class Server;
+  std::shared_ptr<HeldFds> held_;
+};
+
 struct CallContext {
   std::string service;
   std::string method;
   int64_t timeout_nano = 0;  // relative deadline from the client, 0 = none
   std::vector<std::pair<std::string, std::string>> metadata;
+  RequestFds fds;
 
   // The first value for `key`, or "".
   std::string Metadata(absl::string_view key) const;
@@ -97,7 +123,8 @@ class Server {
   void Shutdown();
   // Sandbox fork: in a forked sentry this server is the seed's. Closes our
   // copies of its listener and connections (close, never shutdown: the
-  // sockets are the seed's too), taking no lock: the child has one thread.
+  // sockets are the seed's too) and of the fds requests brought that no
+  // handler took, taking no lock: the child has one thread.
   // The object must never be destroyed afterwards.
   void AbandonInForkChild();
 
@@ -135,8 +162,15 @@ class Server {
   // Whether peers must have our uid (SO_PEERCRED), as containerd's shim
   // server requires. On by default.
   void set_check_peer_uid(bool on) { check_peer_uid_ = on; }
+  // How many fds one request may bring (CallContext::fds; at most
+  // kMaxSendFds). 0, the default: none, the kernel closes what a peer
+  // sends. Set before serving. With fds, every read of a connection takes
+  // the lock a ForkHold holds, so that a host fork copies each fd only
+  // while the server knows of it.
+  void set_max_request_fds(size_t n);
 
  private:
+  friend struct HeldFds;
   struct Conn;
   struct Shared;
 

@@ -85,6 +85,33 @@ absl::Status WriteAll(int fd, absl::string_view data) {
   return absl::OkStatus();
 }
 
+absl::Status WriteAllWithFds(int fd, absl::string_view data, const std::vector<int>& fds) {
+  if (fds.empty()) return WriteAll(fd, data);
+  if (fds.size() > kMaxSendFds || data.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ttrpc write: ", fds.size(), " fds with ", data.size(), " bytes"));
+  }
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSendFds)] = {};
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t n;
+  do {
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return absl::UnavailableError(absl::StrCat("ttrpc write: ", strerror(errno)));
+  // The fds went with the first bytes; the rest (a short send) follows.
+  return WriteAll(fd, data.substr(static_cast<size_t>(n)));
+}
+
 namespace {
 
 // A msghdr over one byte of data and room for one fd.

@@ -10,6 +10,7 @@
 #define SEEDVISOR_SHIM_TTRPC_SOCKET_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,6 +28,11 @@ absl::StatusOr<int> DialUnix(const std::string& address);
 
 // Writes everything (MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE).
 absl::Status WriteAll(int fd, absl::string_view data);
+// WriteAll that passes `fds` (SCM_RIGHTS; the sender keeps its copies) with
+// the first bytes of `data`: a ttrpc request frame written so brings them
+// to its request (Server::set_max_request_fds). At most kMaxSendFds.
+inline constexpr size_t kMaxSendFds = 8;
+absl::Status WriteAllWithFds(int fd, absl::string_view data, const std::vector<int>& fds);
 
 // Passing one fd over a connected unix socket (SCM_RIGHTS with one byte of
 // data, as runc's console socket protocol does):

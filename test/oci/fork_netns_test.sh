@@ -6,7 +6,8 @@
 # to B1, B2, made here as a pool would make them). Each fork answers on its
 # own address from its own peer namespace; the seed's address stays dark
 # (no fork took the seed's device); a fork without --netns says it keeps
-# only loopback; a bad --netns fails with one line and leaves nothing. A
+# only loopback; a bad --netns fails with one line and leaves nothing; a
+# stranger on the host gets no fork's device on the way to it. A
 # fork's device is the fork's alone from its host fork on: F5 (into N3)
 # stalls before its report while f6 is forked, and once F5's fork has
 # failed no process holds N3's packet socket (the seed kept its copy until
@@ -17,21 +18,23 @@ SEEDSC="$(realpath "${1:?usage: fork_netns_test.sh SEEDSC E2E_LIB}")"
 source "${2:?usage: fork_netns_test.sh SEEDSC E2E_LIB}"
 BUSYBOX=/bin/busybox
 NS="svfS$$" NSB="svfSB$$" N1="svf1$$" N1B="svf1B$$" N2="svf2$$" N2B="svf2B$$"
-N3="svf3$$" N3B="svf3B$$"
+N3="svf3$$" N3B="svf3B$$" N4="svf4$$" N4B="svf4B$$"
 IPS=192.168.216.2 IPSB=192.168.216.1
 IP1=192.168.217.2 IP1B=192.168.217.1
 IP2=192.168.218.2 IP2B=192.168.218.1
 IP3=192.168.219.2 IP3B=192.168.219.1
+IP4=192.168.220.2 IP4B=192.168.220.1
 S=("$SEEDSC" --root "$T/s" --network=sandbox)
 extra_cleanup() {
-  for c in f1 f2 f3 f5 f6 seed; do "${S[@]}" delete --force "$c" >/dev/null 2>&1; done
+  for c in f1 f2 f3 f5 f6 f7 seed; do "${S[@]}" delete --force "$c" >/dev/null 2>&1; done
   del_ns_pair "$NS" "$NSB"; del_ns_pair "$N1" "$N1B"; del_ns_pair "$N2" "$N2B"
-  del_ns_pair "$N3" "$N3B"
+  del_ns_pair "$N3" "$N3B"; del_ns_pair "$N4" "$N4B"
 }
 need_tools ip curl python3
 [[ -x "$BUSYBOX" ]] || { echo "FAIL: $BUSYBOX (busybox-static) is missing"; exit 1; }
 make_ns_pair "$NS" "$NSB" "$IPS" "$IPSB" && make_ns_pair "$N1" "$N1B" "$IP1" "$IP1B" &&
-  make_ns_pair "$N2" "$N2B" "$IP2" "$IP2B" && make_ns_pair "$N3" "$N3B" "$IP3" "$IP3B" ||
+  make_ns_pair "$N2" "$N2B" "$IP2" "$IP2B" && make_ns_pair "$N3" "$N3B" "$IP3" "$IP3B" &&
+  make_ns_pair "$N4" "$N4B" "$IP4" "$IP4B" ||
   { echo "FAIL: cannot make the namespaces"; exit 1; }
 
 ROOTFS="$T/rootfs"
@@ -116,11 +119,66 @@ done
 check_eq "then no process holds N3's packet socket (f6 runs on)" "" "$held"
 check_eq "f6 runs on" "running" "$("${S[@]}" state f6 | json_field status)"
 
+# A stranger (another sandbox's sentry, any local process) connects to
+# every unix socket that appears in F7's state dir, where the device's
+# packet socket once waited for the first to connect, and keeps what it
+# is sent: nothing may come, and F7 still gets its device. The packet
+# socket goes with the Fork request itself (sentry/control/net_device.h).
+# The stranger stops the seed's sentry for 2 s as soon as that dir is made
+# (before seedsc fork takes the device over and calls the seed), so the
+# race is its to win (the old handover served whoever connected first).
+python3 - "$T/s/f7" "$seed_pid" "$T/stranger.ready" >"$T/stranger.out" 2>&1 <<'PY' &
+import os, signal, socket, stat, sys, time
+watch, seed, done = sys.argv[1], int(sys.argv[2]), set()
+open(sys.argv[3], "w").close()
+def scan():
+    try:
+        entries = list(os.scandir(watch))
+    except OSError:
+        return
+    for e in entries:
+        try:
+            if e.path in done or not stat.S_ISSOCK(os.lstat(e.path).st_mode):
+                continue
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(1)
+            s.connect(e.path)
+        except OSError:
+            continue  # not listening yet: again
+        done.add(e.path)
+        try:
+            _, fds, _, _ = socket.recv_fds(s, 256, 4)
+        except OSError:
+            fds = []
+        if fds:
+            print("got an fd from", e.path, flush=True)
+        s.close()
+end = time.time() + 30
+while not os.path.isdir(watch) and time.time() < end:
+    pass
+os.kill(seed, signal.SIGSTOP)
+try:
+    stop_end = time.time() + 2
+    while time.time() < stop_end:
+        scan()
+finally:
+    os.kill(seed, signal.SIGCONT)
+while time.time() < end:
+    scan()
+PY
+stranger=$!
+for _ in $(seq 100); do [[ -e "$T/stranger.ready" ]] && break; sleep 0.05; done
+timeout 30 "${S[@]}" fork --netns "/run/netns/$N4" seed f7 </dev/null >"$T/f7.out" 2>"$T/f7.err"
+check_eq "fork --netns F7 exits 0" "0" "$?"
+kill "$stranger" 2>/dev/null; wait "$stranger" 2>/dev/null
+kill -CONT "$seed_pid" 2>/dev/null
+check_eq "a stranger watching F7's state dir got no fd" "" "$(cat "$T/stranger.out")"
+check_eq "fork 7 answers on its own address" "hello from the seed's server" "$(fetch "$N4B" "$IP4" 5)"
 "${S[@]}" fork --netns /run/netns/no-such-ns$$ seed f4 </dev/null >"$T/f4.out" 2>"$T/f4.err"
 rc=$?
 if ((rc != 0)) && [[ "$(wc -l <"$T/f4.err")" == 1 ]] && grep -q -- "--netns /run/netns/no-such-ns$$" "$T/f4.err"; then
   ok "a bad --netns fails with one line naming it"; else bad "a bad --netns fails with one line naming it (rc $rc)"; cat "$T/f4.err"; fi
 if "${S[@]}" state f4 >/dev/null 2>&1; then bad "a failed fork leaves no container"; else ok "a failed fork leaves no container"; fi
 check_eq "the seed still serves after resume" "hello from the seed's server" "$("${S[@]}" resume seed; fetch "$NSB" "$IPS" 5)"
-for f in f1 f2 f3 f5 f6; do [[ -s "$T/$f.err" ]] && { echo "--- $f stderr"; cat "$T/$f.err"; }; done
+for f in f1 f2 f3 f5 f6 f7; do [[ -s "$T/$f.err" ]] && { echo "--- $f stderr"; cat "$T/$f.err"; }; done
 e2e_done
