@@ -85,9 +85,24 @@ packet_holders() {  # NAMESPACE: the pids holding a packet socket of NAMESPACE, 
   local inodes
   inodes="$(ip netns exec "$1" awk 'NR > 1 {printf "%s%s", sep, $9; sep = "|"}' /proc/net/packet)"
   [[ -n "$inodes" ]] || return 0
-  for p in /proc/[0-9]*; do
-    ls -l "$p/fd" 2>/dev/null | grep -qE "socket:\[($inodes)\]" && echo "${p#/proc/}"
-  done
+  # One process reads every fd link: an `ls` per host process took 15-47 s
+  # a scan at load 35, longer than F5's stall.
+  python3 - "$inodes" <<'PY'
+import os, sys
+want = {f"socket:[{i}]" for i in sys.argv[1].split("|")}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in want:
+                print(pid)
+                break
+        except OSError:
+            pass
+PY
   return 0
 }
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
