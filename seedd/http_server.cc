@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -86,7 +87,22 @@ void HttpServer::Serve() {
       }
       conns_.insert(fd);
     }
-    std::thread([this, fd] { ServeConnection(fd); }).detach();
+    try {
+      std::thread([this, fd] { ServeConnection(fd); }).detach();
+    } catch (const std::system_error& e) {
+      // The host refused a thread (a full pids cgroup, pid_max reached):
+      // this request is refused; seedd and the calls it serves go on.
+      {
+        absl::MutexLock l(&mu_);
+        conns_.erase(fd);
+      }
+      SendAll(fd, FormatHttpResponse(
+                      ErrorResponse(503, absl::StrCat("the host refused seedd a thread for this "
+                                                      "connection: ", e.what())),
+                      false));
+      close(fd);
+      usleep(10000);
+    }
   }
 }
 
