@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
@@ -32,14 +34,19 @@ bool HasThread(const std::string& name) {
 }
 
 // This process's line for the v1 memory hierarchy in /proc/self/cgroup
-// ("4:memory:/path"): the only one the warmth could change. (Other lines
-// come and go with hierarchies mounted meanwhile, e.g. by cgroup_favor_test
-// or a seedd running beside this test.)
+// ("4:memory:/path", or "4:cpu,memory:/path" where it is co-mounted): the
+// only one the warmth could change. (Other lines come and go with
+// hierarchies mounted meanwhile, e.g. by cgroup_favor_test or a seedd
+// running beside this test.)
 std::string MemoryLine() {
   std::ifstream f("/proc/self/cgroup");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.find(":memory:") != std::string::npos) return line;
+    std::vector<std::string> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (fields.size() < 3) continue;
+    for (absl::string_view controller : absl::StrSplit(fields[1], ',')) {
+      if (controller == "memory") return line;
+    }
   }
   return "";
 }

@@ -372,6 +372,11 @@ absl::Status TaskService::Exec(const task::ExecProcessRequest& req) {
   return absl::OkStatus();
 }
 
+bool TaskService::CreateQueued(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  return queued_creates_.count(id) > 0;
+}
+
 absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& req) {
   {
     // Not there, and not being created: answered at once, not after

@@ -61,6 +61,10 @@ class TaskService {
   absl::Status Resume(const task::ResumeRequest& req);
   absl::Status Update(const task::UpdateTaskRequest& req);
 
+  // Whether a Create of `id` waits for another lifecycle call (a Delete
+  // of `id` now makes it begin nothing): what a test waits for.
+  bool CreateQueued(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+
   // How long the shim waits after the last Delete that follows a refused
   // Shutdown, for containerd's own Shutdown, before it exits anyway.
   static constexpr absl::Duration kLastDeleteGrace = absl::Seconds(2);

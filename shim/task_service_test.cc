@@ -341,7 +341,11 @@ TEST(TaskServiceExitTest, DeleteOfACreateGivenUpAnswersAtOnce) {
   }
   EXPECT_EQ(stat((tmp + "/waiting-held").c_str(), &st), 0) << "the Create of held never began";
   std::thread create_given_up([&] { given_up = create("given-up"); });
-  absl::SleepFor(absl::Milliseconds(200));  // it waits for the held one
+  // Until it waits for the held one (queued: a Delete now reaches it).
+  for (int i = 0; i < 3000 && !svc.CreateQueued("given-up"); ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_TRUE(svc.CreateQueued("given-up")) << "the Create of given-up never queued";
   absl::Time t = absl::Now();
   EXPECT_EQ(del("given-up").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(del("nosuch").code(), absl::StatusCode::kNotFound);
