@@ -170,7 +170,7 @@ UnixSocket::~UnixSocket() {
       o->shutdown_ = kRcvShutdown | kSendShutdown;
       if (!rcvq_.empty() || embryo_) o->err_ = ECONNRESET;
       o->rd_wait_.NotifyAll();
-      o->wr_wait_.NotifyAll();
+      o->wr_wait_->NotifyAll();
       o->SyncLocked();
     } else {
       o->dgram_from_.erase(this);
@@ -180,11 +180,11 @@ UnixSocket::~UnixSocket() {
     // Senders connected to us: the next send is ECONNREFUSED.
     s->peer_ = nullptr;
     s->peer_gone_ = true;
-    s->wr_wait_.NotifyAll();
+    s->wr_wait_->NotifyAll();
     s->SyncLocked();
   }
-  peer_wait_.NotifyAll();
-  wr_wait_.NotifyAll();
+  peer_wait_->NotifyAll();
+  wr_wait_->NotifyAll();
   for (Message& m : rcvq_) UnchargeLocked(m, g);
   rcvq_.clear();
   for (auto& e : acceptq_) g.push_back(std::move(e));
@@ -307,7 +307,7 @@ Status UnixSocket::Listen(Task& t, int backlog) {
   std::lock_guard l(Mu());
   if (state_ == State::kListening) {  // a new backlog only
     backlog_ = backlog;
-    wr_wait_.NotifyAll();
+    wr_wait_->NotifyAll();
     return {};
   }
   if (state_ != State::kUnconnected || local_.kind == UnixAddr::kUnnamed) return Errno(EINVAL);
@@ -324,13 +324,13 @@ void UnixSocket::DgramDisconnectedLocked(UnixSocket* old, Graveyard& g) {
   if (rcvq_.empty()) return;
   for (Message& m : rcvq_) UnchargeLocked(m, g);
   rcvq_.clear();
-  peer_wait_.NotifyAll();
+  peer_wait_->NotifyAll();
   for (UnixSocket* s : dgram_from_) s->SyncLocked(false, /*out_edge=*/true);
   SyncLocked();
   if (old != nullptr && old->peer_ == this) {
     old->err_ = ECONNRESET;
     old->rd_wait_.NotifyAll();
-    old->wr_wait_.NotifyAll();
+    old->wr_wait_->NotifyAll();
     old->SyncLocked();
   }
 }
@@ -388,11 +388,9 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     // connect waits for an accept() (unix_wait_for_peer()).
     if (target->acceptq_.size() > static_cast<size_t>(target->backlog_)) {
       if (nonblocking()) return Errno(EAGAIN);
-      FileRef hold = target->weak_from_this().lock();  // it may go while we wait
-      if (hold == nullptr) return Errno(ECONNREFUSED);
-      Status s = Wait(target->wr_wait_, t, l, dl);
-      g.push_back(std::move(hold));
-      SV_TRY(s);
+      // The queue, not the listener: its last close wakes us (unix_socket.h).
+      std::shared_ptr<WaitQueue> q = target->wr_wait_;
+      SV_TRY(Wait(*q, t, l, dl));
       continue;
     }
     auto embryo = std::make_shared<UnixSocket>(O_RDWR, type_);
@@ -436,7 +434,7 @@ Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   s->passcred_ = passcred_;  // unix_sock_inherit_flags()
   s->passpidfd_ = passpidfd_;
   if (peer) *peer = s->peer_addr_.ToSockaddr();
-  wr_wait_.NotifyAll();  // connect()s waiting for room
+  wr_wait_->NotifyAll();  // connect()s waiting for room
   SyncLocked();
   return FileRef(std::move(s));
 }
@@ -449,14 +447,14 @@ Status UnixSocket::Shutdown(Task&, int how) {
   // a stream or seqpacket socket gets the mirror image.
   shutdown_ |= mode;
   rd_wait_.NotifyAll();
-  wr_wait_.NotifyAll();
+  wr_wait_->NotifyAll();
   SyncLocked();
   if (peer_ != nullptr && type_ != SOCK_DGRAM) {
     int peer_mode = ((mode & kRcvShutdown) ? kSendShutdown : 0) |
                     ((mode & kSendShutdown) ? kRcvShutdown : 0);
     peer_->shutdown_ |= peer_mode;
     peer_->rd_wait_.NotifyAll();
-    peer_->wr_wait_.NotifyAll();
+    peer_->wr_wait_->NotifyAll();
     peer_->SyncLocked();
   }
   return {};

@@ -243,8 +243,14 @@ class UnixSocket : public Socket {
   std::string key_;  // in the name table, if bound
   std::map<int, std::string> opts_;  // SOL_SOCKET options only kept (SO_LINGER, ...)
   WaitQueue rd_wait_;    // readers, accept()
-  WaitQueue wr_wait_;    // writers (own charge), connect() (a full backlog)
-  WaitQueue peer_wait_;  // datagram senders waiting for room in rcvq_
+  // Writers (own charge), connect() (a full backlog); datagram senders
+  // waiting for room in rcvq_. Shared with the tasks parked on them: a task
+  // waiting for room in another socket holds its queue, never the socket
+  // (Linux's unix_wait_for_peer() holds the sock, not the file), so that
+  // socket still goes when its last file closes, and its destructor wakes
+  // them (unix_release_sock()).
+  std::shared_ptr<WaitQueue> wr_wait_ = std::make_shared<WaitQueue>();
+  std::shared_ptr<WaitQueue> peer_wait_ = std::make_shared<WaitQueue>();
   mutable std::unique_ptr<SocketMirror> mirror_;
 };
 

@@ -75,7 +75,7 @@ void UnixSocket::UnchargeLocked(Message& m, Graveyard& g) {
     // owner is writable again (unix_writable(): a quarter of its send
     // buffer or less in flight), not for every message read.
     const bool writable = m.acct->wmem * 4 <= o->sndbuf_;
-    if (writable) o->wr_wait_.NotifyAll();
+    if (writable) o->wr_wait_->NotifyAll();
     o->SyncLocked(false, /*out_edge=*/writable);
   }
   m.acct.reset();
@@ -117,7 +117,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
         return Errno(EPIPE);
       }
       if (acct_->wmem >= sndbuf_) {
-        if (Status s = WaitIfBlocking(Blocking(m.flags), wr_wait_, t, l, dl); !s.ok()) {
+        if (Status s = WaitIfBlocking(Blocking(m.flags), *wr_wait_, t, l, dl); !s.ok()) {
           if (sent) break;
           return s.error();
         }
@@ -162,7 +162,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
     SV_ASSIGN_OR_RETURN(UnixAddr a, UnixAddr::Parse(m.addr));
     SV_ASSIGN_OR_RETURN(key, KeyOf(t, a));
   }
-  Graveyard g;  // after the lock: unsent files, sockets held while waiting
+  Graveyard g;  // after the lock: unsent files, what a disconnect drops
   std::unique_lock l(Mu());
   // unix_seqpacket_sendmsg(): connected only, any address ignored.
   if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
@@ -195,18 +195,16 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
       return Errno(EPERM);
     }
     if (target->shutdown_ & kRcvShutdown) return Errno(EPIPE);
-    WaitQueue* q = nullptr;
+    // The queue, not the target: the target's last close wakes us
+    // (unix_socket.h), and the next round finds it gone.
+    std::shared_ptr<WaitQueue> q;
     if (acct_->wmem >= sndbuf_) {
-      q = &wr_wait_;
+      q = wr_wait_;
     } else if (target != this && target->peer_ != this && target->RecvqFullLocked()) {
-      q = &target->peer_wait_;
+      q = target->peer_wait_;
     }
     if (q != nullptr) {
-      FileRef hold = target->weak_from_this().lock();  // it may go while we wait
-      if (hold == nullptr) return Errno(ECONNREFUSED);
-      Status s = WaitIfBlocking(Blocking(m.flags), *q, t, l, dl);
-      g.push_back(std::move(hold));
-      SV_TRY(s);
+      SV_TRY(WaitIfBlocking(Blocking(m.flags), *q, t, l, dl));
       continue;
     }
     Message msg;
@@ -452,7 +450,7 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
       anc.files = TakeFilesLocked(m);
       UnchargeLocked(m, g);
       rcvq_.pop_front();
-      peer_wait_.NotifyAll();
+      peer_wait_->NotifyAll();
       for (UnixSocket* s : dgram_from_) s->SyncLocked(false, true);
       SyncLocked();
     }

@@ -146,7 +146,7 @@ Status UnixSocket::SetSockOpt(Task& t, int level, int name, const std::string& v
       if (name == SO_SNDBUF) n = std::min<uint64_t>(n, Limits().wmem_max);
       n = std::min<uint64_t>(n, INT32_MAX / 2);
       sndbuf_ = std::max<size_t>(n * 2, kMinSndbuf);
-      wr_wait_.NotifyAll();
+      wr_wait_->NotifyAll();
       SyncLocked(false, true);
       return {};
     }

@@ -5,7 +5,8 @@
 // unix_dgram_poll()); a poller of its own socket woken by that socket's
 // shutdown; a blocked sender woken by raising SO_SNDBUF; SO_RCVTIMEO and
 // SO_SNDTIMEO; filesystem names; a listener closed with a pending
-// seqpacket connection.
+// seqpacket connection; a sender or connect() blocked on a full receiver
+// that closes (LTP sendmsg02 hung there).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,6 +290,73 @@ TEST(UnixMsgTest, SeqpacketListenerClosedWithAPendingConnection) {
   EXPECT_ERRNO(EPIPE, send(c, "y", 1, MSG_NOSIGNAL));
   Fd c2(socket(AF_UNIX, SOCK_SEQPACKET, 0));
   EXPECT_ERRNO(ECONNREFUSED, connect(c2, reinterpret_cast<sockaddr*>(&addr), len));
+}
+
+// Runs `blocked` (a call that blocks until `to_close` goes) on a thread,
+// closes `to_close` once the call has blocked, and returns its -errno (or
+// result); a call still blocked 10 s later fails the case (the hang guard
+// ends it: the thread cannot be joined then).
+long CloseWakes(Fd& to_close, std::function<long()> blocked) {
+  ArmHangGuard(20);
+  std::atomic<long> r{1000};
+  std::thread t([&] {
+    long n = blocked();
+    r = n < 0 ? -errno : n;
+  });
+  usleep(200000);
+  EXPECT_EQ(r.load(), 1000);  // blocked
+  to_close.Close();
+  for (int i = 0; i < 1000 && r.load() == 1000; ++i) usleep(10000);
+  t.join();
+  DisarmHangGuard();
+  return r.load();
+}
+
+// unix_dgram_sendmsg() parks a sender on a full receiver in
+// unix_wait_for_peer() holding the sock, never the file: the receiver's
+// last close releases it (unix_release_sock()) and wakes the sender, whose
+// next look-up of the name finds nobody bound: ECONNREFUSED.
+TEST(UnixMsgTest, ReceiverClosedWakesASenderBlockedOnItsFullQueue) {
+  auto [addr, len] = AbstractAddr(UniqueName("dgfull"));
+  Fd r(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ASSERT_EQ(bind(r, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  Fd s(socket(AF_UNIX, SOCK_DGRAM, 0));
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  int n = 0;
+  while (sendto(s, "x", 1, MSG_DONTWAIT, sa, len) == 1 && n < 100000) ++n;
+  ASSERT_EQ(errno, EAGAIN);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(CloseWakes(r, [&] { return long(sendto(s, "x", 1, 0, sa, len)); }), -ECONNREFUSED);
+}
+
+// The same for a connected sender (ECONNREFUSED once, then unconnected) and
+// for connect() to a listener whose backlog is full.
+TEST(UnixMsgTest, ReceiverClosedWakesAConnectedSenderAndAConnect) {
+  auto [addr, len] = AbstractAddr(UniqueName("dgconn"));
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  Fd r(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ASSERT_EQ(bind(r, sa, len), 0);
+  Fd s(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ASSERT_EQ(connect(s, sa, len), 0);
+  int n = 0;
+  while (send(s, "x", 1, MSG_DONTWAIT) == 1 && n < 100000) ++n;
+  ASSERT_EQ(errno, EAGAIN);
+  EXPECT_EQ(CloseWakes(r, [&] { return long(send(s, "x", 1, 0)); }), -ECONNREFUSED);
+  EXPECT_ERRNO(ENOTCONN, send(s, "x", 1, 0));
+
+  auto [laddr, llen] = AbstractAddr(UniqueName("lsnfull"));
+  auto* lsa = reinterpret_cast<sockaddr*>(&laddr);
+  Fd l(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_EQ(bind(l, lsa, llen), 0);
+  ASSERT_EQ(listen(l, 0), 0);
+  std::vector<Fd> pending;
+  for (int i = 0; i < 100; ++i) {
+    pending.emplace_back(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    if (connect(pending.back(), lsa, llen) != 0) break;
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_EQ(CloseWakes(l, [&] { return long(connect(c, lsa, llen)); }), -ECONNREFUSED);
 }
 
 }  // namespace
