@@ -26,6 +26,7 @@
 #include "seccomp/sentry_filter.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/mqueue/mqueue.h"
+#include "sentry/fs/sys/mount_sys.h"
 #include "sentry/kernel/host_thread.h"
 #include "sentry/kernel/kernel.h"
 
@@ -224,6 +225,15 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = sentry::MountMqueue(**kernel, "/dev/mqueue");
       !s.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: %s\n", std::string(s.message()).c_str());
+    return 128;
+  }
+  // The sandbox's own /sys, as runsc do mounts its own: the host's sysfs
+  // under the host root would show the host's devices and settings, and a
+  // read of some of its files changes the host (tracefs's trace_pipe
+  // consumes the host's trace buffer).
+  if (absl::Status s = sentry::MountSysFs(**kernel, "/sys"); !s.ok()) {
+    std::fprintf(stderr, "seedsc: creating the sandbox: /sys: %s\n",
+                 std::string(s.message()).c_str());
     return 128;
   }
   // From here on these signals go to the sandbox, not to seedsc.
