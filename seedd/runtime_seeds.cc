@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdio>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -354,7 +356,15 @@ void RuntimeSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
   if (auto it = l2_.find(fn->name); it != l2_.end() && it->second.version == fn->version) return;
   if (auto it = promoting_.find(fn->name); it != promoting_.end() && it->second >= fn->version) return;
   promoting_[fn->name] = fn->version;
-  threads_.emplace_back([this, fn] { Promote(fn); });
+  try {
+    threads_.emplace_back([this, fn] { Promote(fn); });
+  } catch (const std::system_error& e) {
+    // The host refused a thread (a full pids cgroup, pid_max reached): the
+    // promotion waits for a later call; seedd goes on.
+    promoting_.erase(fn->name);
+    std::fprintf(stderr, "seedd: level-2 seed of \"%s\" not made now: the host refused a thread (%s)\n",
+                 fn->name.c_str(), e.what());
+  }
 }
 
 void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
@@ -591,7 +601,11 @@ void RuntimeSeeds::DropIdle() {
     for (size_t i = 0; i < make.size(); i += at_once) {
       std::vector<std::thread> makers;
       for (size_t j = i; j < std::min(make.size(), i + at_once); ++j) {
-        makers.emplace_back([this, &m = make[j]] { MakeReplica(m[0], m[1], m[2]); });
+        try {
+          makers.emplace_back([this, &m = make[j]] { MakeReplica(m[0], m[1], m[2]); });
+        } catch (const std::system_error&) {
+          MakeReplica(make[j][0], make[j][1], make[j][2]);  // no thread to spare: here
+        }
       }
       for (std::thread& t : makers) t.join();
     }

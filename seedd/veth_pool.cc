@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -132,10 +134,16 @@ absl::StatusOr<VethPool::Device> VethPool::Make(int slot, bool* subnet_taken) {
   }
   absl::Status made = absl::InternalError("the device thread did not run");
   absl::StatusOr<std::vector<sentry::TakenInterface>> taken = made;
-  std::thread([&] {
-    made = runsc::MakeSandboxNetwork(a, d.host_end);
-    if (made.ok()) taken = sentry::TakeOverInterfaces();
-  }).join();
+  try {
+    std::thread([&] {
+      made = runsc::MakeSandboxNetwork(a, d.host_end);
+      if (made.ok()) taken = sentry::TakeOverInterfaces();
+    }).join();
+  } catch (const std::system_error& e) {
+    // A full pids cgroup or pid_max: this slot fails (and backs off).
+    made = absl::UnavailableError(absl::StrCat("the host refused a thread: ", e.what()));
+    taken = made;
+  }
   absl::Status s = made.ok() ? taken.status() : made;
   if (s.ok() && taken->size() != 1) {
     for (sentry::TakenInterface& t : *taken) close(t.packet_fd);
