@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/mono_clock.h"
@@ -86,7 +87,7 @@ std::vector<pid_t> LiveGroupMembers(pid_t pgid) {
 bool KillGroupAndWait(pid_t pgid, absl::Duration deadline) {
   if (pgid <= 0) return true;
   if (kill(-pgid, SIGKILL) != 0 && errno == ESRCH) return true;  // no process bears it
-  std::vector<pollfd> waits;
+  std::vector<int> pidfds;
   for (pid_t pid : LiveGroupMembers(pgid)) {
     const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) continue;  // exited and reaped since
@@ -97,8 +98,14 @@ bool KillGroupAndWait(pid_t pgid, absl::Duration deadline) {
       close(fd);
       continue;
     }
-    waits.push_back(pollfd{.fd = fd, .events = POLLIN, .revents = 0});
+    pidfds.push_back(fd);
   }
+  return WaitPidfdsBy(std::move(pidfds), deadline);
+}
+
+bool WaitPidfdsBy(std::vector<int> pidfds, absl::Duration deadline) {
+  std::vector<pollfd> waits;
+  for (int fd : pidfds) waits.push_back(pollfd{.fd = fd, .events = POLLIN, .revents = 0});
   // A pidfd polls readable once its whole thread group has exited.
   while (!waits.empty()) {
     const absl::Duration left = deadline - MonotonicNow();

@@ -37,6 +37,11 @@ std::vector<pid_t> LiveGroupMembers(pid_t pgid);
 // (whose pid the group bears) is alive, or a zombie not reaped yet.
 bool KillGroupAndWait(pid_t pgid, absl::Duration deadline);
 
+// Waits until every process whose pidfd is in `pidfds` has exited as a
+// whole (its pidfd polls readable), or until `deadline` (MonotonicNow()'s
+// clock); true if all have. Closes the pidfds either way.
+bool WaitPidfdsBy(std::vector<int> pidfds, absl::Duration deadline);
+
 // "pid (comm) state S" for each live member of `pgid`, for a warning.
 std::string DescribeGroup(pid_t pgid);
 

@@ -168,5 +168,22 @@ TEST_F(HostGroupTest, AGroupNobodyBearsIsDoneAtOnce) {
   EXPECT_TRUE(KillGroupAndWait(-1, t0 + absl::Seconds(30)));  // no group: nothing to kill
 }
 
+TEST_F(HostGroupTest, WaitsForPidfdsUntilTheDeadline) {
+  const pid_t a = Start(0);
+  const pid_t b = Start(0);
+  auto pidfds = [&] {
+    return std::vector<int>{static_cast<int>(syscall(SYS_pidfd_open, a, 0)),
+                            static_cast<int>(syscall(SYS_pidfd_open, b, 0))};
+  };
+  // One still runs: not all gone by the deadline.
+  kill(a, SIGKILL);
+  EXPECT_FALSE(WaitPidfdsBy(pidfds(), MonotonicNow() + absl::Milliseconds(200)));
+  kill(b, SIGKILL);
+  EXPECT_TRUE(WaitPidfdsBy(pidfds(), MonotonicNow() + absl::Seconds(30)));
+  EXPECT_TRUE(WholeProcessExited(a));
+  EXPECT_TRUE(WholeProcessExited(b));
+  EXPECT_TRUE(WaitPidfdsBy({}, MonotonicNow()));  // nothing to wait for
+}
+
 }  // namespace
 }  // namespace seedvisor::sentry

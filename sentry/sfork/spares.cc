@@ -1,7 +1,6 @@
 #include "sentry/sfork/spares.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,7 +18,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/log.h"
-#include "sentry/base/mono_clock.h"
 #include "sentry/mm/mm.h"
 #include "sentry/sfork/anchor.h"
 #include "sentry/sfork/dirty_pages.h"
@@ -218,17 +216,7 @@ absl::Status MakeSpare(Kernel& k, const ForkProgress& progress, SpareWarmup* war
 // is still exiting then.
 bool ReapChildBy(pid_t p, absl::Duration deadline) {
   const int fd = static_cast<int>(syscall(SYS_pidfd_open, p, 0));
-  if (fd >= 0) {
-    // A pidfd polls readable once the process has exited.
-    pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
-    for (;;) {
-      const absl::Duration left = deadline - MonotonicNow();
-      if (left <= absl::ZeroDuration()) break;
-      const int r = poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-      if (r > 0 || (r < 0 && errno != EINTR)) break;
-    }
-    close(fd);
-  }
+  if (fd >= 0) WaitPidfdsBy({fd}, deadline);
   const pid_t r = waitpid(p, nullptr, WNOHANG);
   return r == p || (r < 0 && errno == ECHILD);
 }
