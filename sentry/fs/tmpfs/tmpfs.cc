@@ -1,16 +1,16 @@
+// tmpfs (tmpfs.h): the inodes, their directory operations and attributes.
+// A regular file's data is in tmpfs_memfd.cc, its open file in
+// tmpfs_file.cc.
 #include "sentry/fs/tmpfs/tmpfs.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
-#include <new>
-
-#include "absl/strings/str_cat.h"
 
 #include "sentry/vfs/inode.h"
 
@@ -38,76 +38,6 @@ timespec Now() {
   return ts;
 }
 
-// ---- Sandbox-fork generations (tmpfs.h: WritableMemfd) ----
-//
-// A tmpfs memfd is this sentry's alone if it was made or copied in the
-// current generation. The generation word lives in a MAP_SHARED page that a
-// sentry shares with a fork of it only while the fork adopts its state
-// (AdoptTmpfsInForkChild): the fork bumps the word there — from then on the
-// seed's memfds count as shared, so the seed copies before its next write
-// too — and moves to a page of its own. Forks made earlier or later have
-// their own pages: a fork never makes a sibling copy, and a sandbox whose
-// own MAP_SHARED mappings exist is never marked by someone else's fork.
-constexpr size_t kGenPage = 4096;
-std::atomic<uint64_t> g_local_gen{1};  // if the shared page could not be made
-std::atomic<std::atomic<uint64_t>*> g_gen{nullptr};
-
-std::atomic<uint64_t>* NewGenPage(uint64_t value) {
-  void* p = mmap(nullptr, kGenPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  static_assert(std::atomic<uint64_t>::is_always_lock_free);
-  // SAFETY: a fresh, page-aligned, writable mapping of our own; a lock-free
-  // atomic is address-free, so two processes may use it at once.
-  return new (p) std::atomic<uint64_t>(value);
-}
-
-std::atomic<uint64_t>& Gen() {
-  std::atomic<uint64_t>* g = g_gen.load(std::memory_order_acquire);
-  if (g != nullptr) return *g;
-  std::atomic<uint64_t>* fresh = NewGenPage(1);
-  if (fresh == nullptr) fresh = &g_local_gen;  // AdoptTmpfsInForkChild refuses then
-  if (g_gen.compare_exchange_strong(g, fresh)) return *fresh;
-  if (fresh != &g_local_gen) munmap(fresh, kGenPage);
-  return *g;
-}
-
-// Copies the data of `from` (size `size`) into `to`, data segments only: a
-// sparse file stays sparse.
-Status CopyData(int from, int to, off_t size) {
-  off_t off = 0;
-  while (off < size) {
-    off_t data = lseek(from, off, SEEK_DATA);
-    if (data < 0 && errno == ENXIO) break;  // only a hole is left
-    if (data < 0) return Errno(errno);
-    off_t hole = lseek(from, data, SEEK_HOLE);
-    if (hole < 0) return Errno(errno);
-    off_t in = data, out = data;
-    while (in < hole) {
-      ssize_t n = copy_file_range(from, &in, to, &out, static_cast<size_t>(hole - in), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-        char buf[65536];
-        ssize_t r = pread(from, buf, std::min<off_t>(sizeof(buf), hole - in), in);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return Errno(r < 0 ? errno : EIO);
-        for (ssize_t done = 0; done < r;) {
-          ssize_t w = pwrite(to, buf + done, static_cast<size_t>(r - done), out + done);
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0) return Errno(errno);
-          done += w;
-        }
-        in += r;
-        out += r;
-        continue;
-      }
-      if (n < 0) return Errno(errno);
-      if (n == 0) return Errno(EIO);  // shrank under us: cannot happen, nobody writes it
-    }
-    off = hole;
-  }
-  return {};
-}
-
 Status CheckName(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return Errno(EINVAL);
   if (name.size() > 255) return Errno(ENAMETOOLONG);
@@ -115,23 +45,6 @@ Status CheckName(std::string_view name) {
 }
 
 }  // namespace
-
-absl::Status AdoptTmpfsInForkChild() {
-  std::atomic<uint64_t>* seed = g_gen.load();
-  if (seed == nullptr) return absl::OkStatus();  // no tmpfs file ever existed
-  if (seed == &g_local_gen) {
-    return absl::FailedPreconditionError(
-        "tmpfs files cannot be forked: the sentry could not map its fork-generation page at start");
-  }
-  uint64_t v = seed->fetch_add(1) + 1;  // the seed's memfds: shared from now on
-  std::atomic<uint64_t>* mine = NewGenPage(v);  // ours too: every gen is < v
-  if (mine == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("tmpfs fork-generation page: ", strerror(errno)));
-  }
-  g_gen.store(mine);
-  munmap(seed, kGenPage);  // the seed's page: none of our business any more
-  return absl::OkStatus();
-}
 
 std::shared_ptr<TmpfsInode> NewTmpfs(mode_t mode, uid_t uid, gid_t gid) {
   auto fs = std::make_shared<TmpfsFs>();
@@ -148,65 +61,11 @@ TmpfsInode::TmpfsInode(std::shared_ptr<TmpfsFs> fs, mode_t mode, uid_t uid, gid_
   st_.st_nlink = S_ISDIR(mode) ? 2 : 1;
   st_.st_blksize = 4096;
   st_.st_atim = st_.st_mtim = st_.st_ctim = Now();
-  if (S_ISREG(mode)) {
-    memfd_ = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC);
-    memfd_gen_ = Gen().load();
-  }
+  if (S_ISREG(mode)) NewMemfd();
 }
 
 TmpfsInode::~TmpfsInode() {
   if (memfd_ >= 0) close(memfd_);
-}
-
-Status TmpfsInode::MakeMemfd(bool allow_sealing) {
-  std::lock_guard l(mu_);
-  if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
-  if (allow_sealing) {
-    int fd = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return Errno(errno);
-    if (memfd_ >= 0) close(memfd_);
-    memfd_ = fd;
-    memfd_gen_ = Gen().load();
-    sealing_ = true;
-  }
-  is_memfd_ = true;
-  return {};
-}
-
-Result<int> TmpfsInode::WritableMemfd() {
-  std::lock_guard l(mu_);
-  SV_TRY(UnshareLocked());
-  return memfd_;
-}
-
-void TmpfsInode::KeepMemfdAfterFork() {
-  std::lock_guard l(mu_);
-  memfd_gen_ = Gen().load();
-}
-
-Status TmpfsInode::UnshareLocked() {
-  const uint64_t now = Gen().load();
-  if (memfd_ < 0 || memfd_gen_ == now) return {};
-  struct stat hs;
-  if (fstat(memfd_, &hs) != 0) return Errno(errno);
-  int seals = 0;
-  if (sealing_) {
-    seals = fcntl(memfd_, F_GET_SEALS);
-    if (seals < 0) return Errno(errno);
-  }
-  int fd = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC | (sealing_ ? MFD_ALLOW_SEALING : 0));
-  if (fd < 0) return Errno(errno);
-  Status s;
-  if (ftruncate(fd, hs.st_size) != 0) s = Errno(errno);
-  if (s.ok()) s = CopyData(memfd_, fd, hs.st_size);
-  if (s.ok() && seals != 0 && fcntl(fd, F_ADD_SEALS, seals) != 0) s = Errno(errno);
-  // The copy takes the fd number of the shared memfd: readers that loaded
-  // memfd_ a moment ago read the same bytes from either.
-  if (s.ok() && dup3(fd, memfd_, O_CLOEXEC) < 0) s = Errno(errno);
-  close(fd);
-  if (!s.ok()) return s;
-  memfd_gen_ = now;
-  return {};
 }
 
 void TmpfsInode::Touch() {
@@ -553,127 +412,6 @@ bool TmpfsInode::opaque() {
 void TmpfsInode::set_opaque(bool v) {
   std::lock_guard l(mu_);
   opaque_ = v;
-}
-
-// ---------------------------------------------------------------- TmpfsFile
-
-TmpfsFile::TmpfsFile(int flags, DentryRef d, std::shared_ptr<TmpfsInode> inode)
-    : FileDescription(flags, std::move(d)), inode_(std::move(inode)) {}
-
-absl::Status TmpfsFile::UnshareMappedInForkChild() {
-  Result<int> fd = inode_->WritableMemfd();
-  if (!fd.ok()) {
-    return absl::ResourceExhaustedError(absl::StrCat("copying the data of ", DisplayPath(), ": ",
-                                                     strerror(fd.error().value())));
-  }
-  return absl::OkStatus();
-}
-
-Result<size_t> TmpfsFile::ReadAt(char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  ssize_t n = pread(inode_->memfd(), buf, len, offset);
-  if (n < 0) return Errno(errno);
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> TmpfsFile::WriteAt(const char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(int fd, inode_->WritableMemfd());
-  ssize_t n = pwrite(fd, buf, len, offset);
-  if (n < 0) return Errno(errno);
-  if (n > 0) inode_->Touch();
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> TmpfsFile::Read(Task&, char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  SV_ASSIGN_OR_RETURN(size_t n, ReadAt(buf, len, offset_));
-  offset_ += static_cast<int64_t>(n);
-  return n;
-}
-
-Result<size_t> TmpfsFile::Write(Task&, const char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  std::lock_guard w(inode_->write_mu());
-  if (flags() & O_APPEND) {
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    offset_ = st.st_size;
-  }
-  SV_ASSIGN_OR_RETURN(size_t n, WriteAt(buf, len, offset_));
-  offset_ += static_cast<int64_t>(n);
-  return n;
-}
-
-Result<size_t> TmpfsFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
-  return ReadAt(buf, len, offset);
-}
-
-Result<size_t> TmpfsFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
-  std::lock_guard w(inode_->write_mu());
-  // pwrite(2) BUGS: with O_APPEND, Linux appends regardless of the offset.
-  if (flags() & O_APPEND) {
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    offset = st.st_size;
-  }
-  return WriteAt(buf, len, offset);
-}
-
-Result<int64_t> SeekHostFd(int fd, int64_t& cur, int64_t off, int whence) {
-  int64_t base;
-  switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = cur; break;
-    case SEEK_END: {
-      struct stat st;
-      if (fstat(fd, &st) != 0) return Errno(errno);
-      base = st.st_size;
-      break;
-    }
-    case SEEK_DATA:
-    case SEEK_HOLE: {
-      off_t r = lseek(fd, off, whence);
-      if (r < 0) return Errno(errno);
-      cur = r;
-      return cur;
-    }
-    default: return Errno(EINVAL);
-  }
-  int64_t n;
-  if (__builtin_add_overflow(base, off, &n) || n < 0) return Errno(EINVAL);
-  cur = n;
-  return cur;
-}
-
-Result<int64_t> TmpfsFile::Seek(int64_t offset, int whence) {
-  std::lock_guard l(offset_mu_);
-  return SeekHostFd(inode_->memfd(), offset_, offset, whence);
-}
-
-// Through the dentry when there is one: a file opened via the overlay must
-// show the overlay's st_dev and st_ino, as stat(2) on its path does.
-Result<struct stat> TmpfsFile::Stat() {
-  if (dentry()) return dentry()->inode()->Stat();
-  return inode_->Stat();
-}
-
-Status TmpfsFile::Truncate(int64_t length) {
-  SetAttrRequest r;
-  r.size = length;
-  return inode_->SetAttr(r);
-}
-
-Result<long> TmpfsFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
-  if (cmd == FIONREAD) {
-    std::lock_guard l(offset_mu_);
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    int n = st.st_size > offset_ ? static_cast<int>(st.st_size - offset_) : 0;
-    SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
-    return 0L;
-  }
-  return Errno(ENOTTY);
 }
 
 }  // namespace seedvisor::sentry

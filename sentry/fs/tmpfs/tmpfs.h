@@ -110,13 +110,15 @@ class TmpfsInode : public Inode {
 
   // WritableMemfd with mu_ held.
   Status UnshareLocked();
+  // A new regular file's memfd_, this sentry's alone (tmpfs_memfd.cc).
+  void NewMemfd();
 
   std::shared_ptr<TmpfsFs> fs_;
   std::mutex mu_;
   std::mutex write_mu_;
   struct stat st_ {};
   int memfd_ = -1;
-  // The sandbox-fork generation (tmpfs.cc) in which memfd_ became this
+  // The sandbox-fork generation (tmpfs_memfd.cc) in which memfd_ became this
   // sentry's alone; older means shared with a seed or fork. Guarded by mu_.
   uint64_t memfd_gen_ = 0;
   bool sealing_ = false;  // memfd_ takes seals (MFD_ALLOW_SEALING); guarded by mu_
