@@ -102,6 +102,10 @@ struct ResolveContext {
   std::shared_ptr<MountNamespace> ns = nullptr;
 };
 
+// Permission `mask` (R_OK, W_OK, X_OK) on `d` for `c`'s credentials, or
+// what its inode grants beyond its mode (Inode::ExtraAccess).
+Status NeedAccess(const ResolveContext& c, const DentryRef& d, int mask);
+
 class Vfs {
  public:
   // The full sandbox mount table, with /proc reading `k`'s tasks.
