@@ -66,7 +66,7 @@ std::string HostEndPrefixFor(const std::string& state_dir) {
   // Letters only: a name is then <prefix><digits> in one way alone.
   size_t h = std::hash<std::string>()(state_dir);
   std::string p = "svp";
-  for (int i = 0; i < 4; ++i, h /= 26) p.push_back(char('a' + h % 26));
+  for (int i = 0; i < 8; ++i, h /= 26) p.push_back(char('a' + h % 26));
   return p;
 }
 

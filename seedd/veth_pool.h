@@ -61,7 +61,7 @@
 namespace seedvisor::seedd {
 
 // The host ends' prefix of the seedd whose state dir is `state_dir` (an
-// absolute path): "svp" and four letters from its hash, the same for every
+// absolute path): "svp" and eight letters from its hash, the same for every
 // run with that dir and another for another dir. A name with its slot's
 // number fits IFNAMSIZ, and the chain SVPOOL-<prefix> iptables' limit.
 std::string HostEndPrefixFor(const std::string& state_dir);

@@ -386,7 +386,7 @@ TEST_F(VethPoolTest, TwoSeeddsShareNoNameAndNoSubnet) {
   EXPECT_NE(pa, pb);
   EXPECT_EQ(pa, HostEndPrefixFor("/run/seedd-a"));  // a restart finds its own
   for (const std::string& p : {pa, pb}) {
-    EXPECT_EQ(p.size(), 7u) << p;
+    EXPECT_EQ(p.size(), 11u) << p;
     EXPECT_EQ(p.find_first_of("0123456789"), std::string::npos) << p;
     EXPECT_LT(p.size() + 3, size_t(IFNAMSIZ)) << p;  // with slot 249
   }
