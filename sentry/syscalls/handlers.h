@@ -17,6 +17,12 @@ namespace seedvisor::sentry {
 // For syscalls we refuse on purpose (see the table's note).
 SyscallReturn SysRefuseEperm(Task& t, const SyscallArgs& a);
 
+// sys_legacy.cc
+SyscallReturn SysSysfs(Task& t, const SyscallArgs& a);
+SyscallReturn SysVhangup(Task& t, const SyscallArgs& a);
+SyscallReturn SysMlock2(Task& t, const SyscallArgs& a);
+SyscallReturn SysReadahead(Task& t, const SyscallArgs& a);
+
 // sys_ptrace.cc
 SyscallReturn SysPtrace(Task& t, const SyscallArgs& a);
 SyscallReturn SysProcessVmReadv(Task& t, const SyscallArgs& a);
