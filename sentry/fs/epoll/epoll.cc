@@ -156,17 +156,12 @@ absl::Status EpollFile::RebuildInForkChild(ForkFileContext& ctx) {
     }
     auto m = masks.find(id);
     const uint32_t events = m != masks.end() ? m->second : r.events;
+    if (r.owns_host_fd) close(r.host_fd);  // our dup of the seed's object
+    r.host_fd = -1;
     // A stdio file of a fork made ahead has no host fd until the request
     // brings the stdio: registered then (ForkFileContext::after_stdio).
     const bool later = std::any_of(ctx.stdio_later.begin(), ctx.stdio_later.end(),
                                    [&](const FileRef& s) { return s.get() == f.get(); });
-    int hfd = later ? -1 : f->PollFd();
-    if (r.owns_host_fd) {
-      close(r.host_fd);  // our dup of the seed's object
-      r.host_fd = later ? -1 : fcntl(hfd, F_DUPFD_CLOEXEC, 0);
-    } else {
-      r.host_fd = hfd;
-    }
     if (later) {
       std::weak_ptr<EpollFile> self = std::static_pointer_cast<EpollFile>(shared_from_this());
       ctx.after_stdio.push_back([self, id, events]() -> absl::Status {
@@ -175,14 +170,9 @@ absl::Status EpollFile::RebuildInForkChild(ForkFileContext& ctx) {
       });
       continue;
     }
-    epoll_event e {};
-    e.events = events;
-    e.data.u64 = id;
-    if (r.host_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
-      int err = errno;
+    if (absl::Status s = AddInForkChild(ep, id, events, r, *f, " again: "); !s.ok()) {
       close(ep);
-      return absl::InternalError(
-          absl::StrCat("epoll: registering ", f->DisplayPath(), " again: ", strerror(err)));
+      return s;
     }
   }
   for (uint64_t id : gone) DropLocked(id);
@@ -192,17 +182,21 @@ absl::Status EpollFile::RebuildInForkChild(ForkFileContext& ctx) {
 absl::Status EpollFile::RegisterLaterInForkChild(uint64_t id, uint32_t events) {
   auto it = regs_.find(id);
   if (it == regs_.end()) return absl::OkStatus();
-  Registration& r = it->second;
-  FileRef f = r.file.lock();
+  FileRef f = it->second.file.lock();
   if (f == nullptr) return absl::OkStatus();
-  const int hfd = f->PollFd();
+  return AddInForkChild(host_fd(), id, events, it->second, *f, " with the fork's stdio: ");
+}
+
+absl::Status EpollFile::AddInForkChild(int ep, uint64_t id, uint32_t events, Registration& r,
+                                       FileDescription& f, const char* when) {
+  const int hfd = f.PollFd();
   r.host_fd = r.owns_host_fd ? fcntl(hfd, F_DUPFD_CLOEXEC, 0) : hfd;
   epoll_event e {};
   e.events = events;
   e.data.u64 = id;
-  if (r.host_fd < 0 || epoll_ctl(host_fd(), EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
-    return absl::InternalError(absl::StrCat("epoll: registering ", f->DisplayPath(),
-                                            " with the fork's stdio: ", strerror(errno)));
+  if (r.host_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, r.host_fd, &e) != 0) {
+    return absl::InternalError(
+        absl::StrCat("epoll: registering ", f.DisplayPath(), when, strerror(errno)));
   }
   return absl::OkStatus();
 }

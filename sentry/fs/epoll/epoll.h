@@ -75,6 +75,11 @@ class EpollFile : public HostFdFile {
   // Registers `id` (left out by RebuildInForkChild: a stdio file of a fork
   // made ahead) with `events` once its file has its stdio.
   absl::Status RegisterLaterInForkChild(uint64_t id, uint32_t events);
+  // Adds `r` (registration `id`, of `f`) with `events` to host epoll `ep`
+  // on `f`'s PollFd() now, or on a dup of it if `r` owns one; `when` goes
+  // into the error.
+  absl::Status AddInForkChild(int ep, uint64_t id, uint32_t events, Registration& r,
+                              FileDescription& f, const char* when);
   bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
 
   // Forgets the registrations of a released file (closing their dups).
