@@ -295,7 +295,7 @@ sentry::AheadChild ControlServer::AheadChildOf() {
   c.prepare = [this] {
     if (server_ != nullptr) server_->AbandonInForkChild();
   };
-  c.setup = [this](const std::string& payload, const std::vector<int>& fds,
+  c.setup = [this](const std::string& payload, std::vector<int>* fds,
                    const std::vector<pid_t>& pids, pid_t* report,
                    std::function<void()>* main) -> absl::Status {
     v1::ForkRequest req;
@@ -304,10 +304,11 @@ sentry::AheadChild ControlServer::AheadChildOf() {
     if (req.has_net_device()) {
       absl::StatusOr<sentry::HostInterface> info = NetDeviceFromProto(req.net_device());
       if (!info.ok()) return info.status();
-      if (fds.size() < 4) return absl::InternalError("a fork made ahead: no network device came");
-      net = sentry::TakenInterface{*info, fds[3]};
+      if (fds->size() < 4) return absl::InternalError("a fork made ahead: no network device came");
+      net = sentry::TakenInterface{*info, (*fds)[3]};
+      (*fds)[3] = -1;  // ours now
     }
-    const int stdio[3] = {fds[0], fds[1], fds[2]};
+    const int stdio[3] = {(*fds)[0], (*fds)[1], (*fds)[2]};
     return SetUpForkChild(req, stdio, &net, pids, report, main);
   };
   return c;

@@ -129,10 +129,10 @@ bool ReceiveAheadRequest(int chan, AheadRequest* req, std::string* payload,
   EndPhase(r, ForkPhase::kFiles);
   std::function<void()> main;
   auto setup = [&](const std::vector<pid_t>& ps, pid_t* report) -> absl::Status {
-    absl::Status st = child.setup(payload, fds, ps, report, &main);
-    // The stdio's three are dup'ed where they are used by now (the others
-    // are the setup's).
-    for (int i = 0; i < 3; ++i) {
+    absl::Status st = child.setup(payload, &fds, ps, report, &main);
+    // The stdio's three are dup'ed where they are used by now; the others
+    // the setup left here it has no use for.
+    for (size_t i = 0; i < fds.size(); ++i) {
       if (fds[i] > 2) close(fds[i]);
     }
     return st;

@@ -303,8 +303,11 @@ struct AheadChild {
   // In the child, once its request came and its stdio is adopted: the
   // child's setup, as child_setup, with ForkOptions::ahead_payload and the
   // fds (the stdio's three, then ahead_fds: the child's copies); sets
-  // `main`, what the child then runs forever, as child_main.
-  std::function<absl::Status(const std::string& payload, const std::vector<int>& fds,
+  // `main`, what the child then runs forever, as child_main. Each fd past
+  // the stdio's three that it keeps it sets to -1 in `fds`: the child
+  // closes the others after it (one the request brought but the setup has
+  // no use for stays open in no fork).
+  std::function<absl::Status(const std::string& payload, std::vector<int>* fds,
                              const std::vector<pid_t>& pids, pid_t* report,
                              std::function<void()>* main)>
       setup;
