@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "containerd"))
-from pb_wire import field_bytes, varint  # noqa: E402
+from pb_wire import field_bytes, fields, varint  # noqa: E402
 
 PY_IMPORTS = "import json, re, decimal, asyncio, os\n"
 PY_ECHO = PY_IMPORTS + ("while True:\n b = os.read(0, 1)\n if not b: break\n os.write(1, b)\n")
@@ -51,28 +51,13 @@ def phases_of(resp):
 
 
 def parse_pb(buf):
-    """{field number: [values]}: ints for varints, bytes for length-delimited."""
-    out, i = {}, 0
-
-    def rv(i):
-        shift = n = 0
-        while True:
-            b = buf[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return n, i
-    while i < len(buf):
-        key, i = rv(i)
-        if key & 7 == 0:
-            v, i = rv(i)
-        elif key & 7 == 2:
-            ln, i = rv(i)
-            v, i = buf[i:i + ln], i + ln
-        else:
-            raise BenchError(f"ttrpc: unexpected wire type {key & 7}")
-        out.setdefault(key >> 3, []).append(v)
+    """{field number: [values]}: ints for varints, bytes for the rest."""
+    out = {}
+    try:
+        for num, v in fields(buf):
+            out.setdefault(num, []).append(v)
+    except ValueError as e:  # a wire type we do not read
+        raise BenchError(f"ttrpc: unexpected {e}") from e
     return out
 
 

@@ -1,6 +1,7 @@
-"""Protobuf wire-format pieces the containerd test scripts build requests
-from by hand (no generated code): varints and length-delimited fields,
-and a reader of the answers' fields."""
+"""Protobuf wire-format pieces the test and bench scripts build ttrpc
+requests from by hand (no generated code): varints and length-delimited
+fields, a reader of the answers' fields, and a socket read of a whole
+frame's bytes."""
 
 
 def varint(n):
@@ -48,3 +49,14 @@ def fields(buf):
         else:
             raise ValueError(f"wire type {wire}")
         yield num, v
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes from stream socket `sock`; EOFError if it closes first."""
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise EOFError(f"the peer closed the connection after {len(out)} of {n} bytes")
+        out += chunk
+    return out

@@ -9,7 +9,7 @@ import socket
 import struct
 import sys
 
-from pb_wire import field_bytes, fields
+from pb_wire import field_bytes, fields, recv_exact
 
 
 def request(service, method, payload=b""):
@@ -28,16 +28,6 @@ def status_code(body):
         if num == 1:
             return dict(fields(value)).get(1, 0)
     return 0
-
-
-def recv_exact(s, n):
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        if not chunk:
-            raise EOFError("shim closed the connection")
-        out += chunk
-    return out
 
 
 def recv_frame(s):

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 
+import pb_wire
 from seedd_proc import SeeddProcess, free_port
 from seedd_network import network_checks
 
@@ -149,23 +150,13 @@ def timing(h):
     return {p.split(";")[0].strip(): float(p.split("dur=")[1]) for p in h.get("Server-Timing", "").split(",") if "dur=" in p}
 
 
-def pb_bytes(field, data):
-    n, out = len(data), b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            break
-    return bytes([field << 3 | 2]) + out + data
-
-
 def fri_call(address, method, payload):
     """One unary ttrpc call to seedvisor.fri.v1.FRI; the raw response frame."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(address)
-    req = pb_bytes(1, b"seedvisor.fri.v1.FRI") + pb_bytes(2, method.encode()) + pb_bytes(3, payload)
+    req = (pb_wire.field_bytes(1, b"seedvisor.fri.v1.FRI") +
+           pb_wire.field_bytes(2, method.encode()) + pb_wire.field_bytes(3, payload))
     s.sendall(len(req).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes([1, 0]) + req)
     buf = b""
     while len(buf) < 10 or len(buf) < 10 + int.from_bytes(buf[:4], "big"):
@@ -177,40 +168,13 @@ def fri_call(address, method, payload):
     return buf[10:]
 
 
-def pb_fields(data):
-    """A protobuf message's (field, value) pairs: ints for varints, bytes for the rest."""
-    out, i = [], 0
-
-    def varint():
-        nonlocal i
-        n = shift = 0
-        while True:
-            b = data[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return n
-    while i < len(data):
-        key = varint()
-        if key & 7 == 0:
-            out.append((key >> 3, varint()))
-        elif key & 7 == 2:
-            n = varint()
-            out.append((key >> 3, data[i:i + n]))
-            i += n
-        else:
-            raise ValueError(f"wire type {key & 7}")
-    return out
-
-
 def fri_stats(address):
     """FRI Stats of every sandbox: id -> (uss_bytes, pss_bytes, host_processes)."""
-    resp = dict((f, v) for f, v in pb_fields(fri_call(address, "Stats", b"")) if f == 2)
+    resp = dict((f, v) for f, v in pb_wire.fields(fri_call(address, "Stats", b"")) if f == 2)
     out = {}
-    for f, sb in pb_fields(resp.get(2, b"")):
+    for f, sb in pb_wire.fields(resp.get(2, b"")):
         if f == 1:
-            d = dict(pb_fields(sb))
+            d = dict(pb_wire.fields(sb))
             out[d.get(1, b"").decode()] = (d.get(2, 0), d.get(3, 0), d.get(4, 0))
     return out
 

@@ -16,17 +16,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "containerd"))
-from pb_wire import field_bytes, fields, varint  # noqa: E402
-
-
-def recv_exact(c, n):
-    out = b""
-    while len(out) < n:
-        chunk = c.recv(n - len(out))
-        if not chunk:
-            raise EOFError("the seed closed the connection")
-        out += chunk
-    return out
+from pb_wire import field_bytes, fields, recv_exact, varint  # noqa: E402
 
 
 seed_sock, seed_id, new_id, fork_sock = sys.argv[1:5]
