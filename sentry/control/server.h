@@ -138,6 +138,13 @@ class ControlServer {
   // Ends them (their threads have exited) under host_fork_mu_. The
   // caller holds none of fork_mu_, mu_ (taken before host_fork_mu_).
   void EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors);
+  // SIGKILLs `groups` so that no fork of a paused sandbox sees a task
+  // die: there the killed tasks leave the park to die (sentry/kernel/
+  // kernel_quiesce.cc), so the kill is sent under the fork lock with no
+  // fork in flight, held until every task left is parked again (10 s at
+  // most, else DeadlineExceeded); otherwise under mu_, so that no Pause
+  // comes between. Nothing to kill: nothing waited for.
+  absl::Status KillBesideForks(const std::vector<std::shared_ptr<sentry::ThreadGroup>>& groups);
   // The container a request names ("" = the first), or NotFound.
   absl::StatusOr<std::shared_ptr<Container>> Lookup(const std::string& id);
   bool IsFirst(const Container& c) const { return &c == first_.get(); }

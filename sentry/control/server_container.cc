@@ -176,6 +176,43 @@ void ControlServer::EndAnchors(std::vector<std::shared_ptr<HostAnchor>> anchors)
   for (auto& a : anchors) a->End();
 }
 
+absl::Status ControlServer::KillBesideForks(
+    const std::vector<std::shared_ptr<ThreadGroup>>& groups) {
+  if (groups.empty()) return absl::OkStatus();  // no fork waits for nothing
+  const auto kill = [&] {
+    absl::MutexLock l(&kernel_.mu());
+    siginfo_t info{};
+    info.si_signo = SIGKILL;
+    info.si_code = SI_USER;
+    for (auto& g : groups) kernel_.SendGroupSignal(*g, info).ok();
+  };
+  {
+    absl::MutexLock l(&mu_);
+    if (!paused_) {
+      kill();
+      return absl::OkStatus();
+    }
+  }
+  ForkWatch::Token w = fork_watch_.Begin("a kill in the paused sandbox");
+  fork_watch_.Step(w, "waiting for the fork lock and for the forks in flight");
+  absl::MutexLock fl(&fork_mu_);
+  fork_mu_.Await(absl::Condition(this, &ControlServer::NoForkInFlight));
+  bool paused;
+  {
+    absl::MutexLock l(&mu_);  // a Resume meanwhile: it runs no more (it needs the fork lock)
+    paused = paused_;
+    kill();
+  }
+  fork_watch_.Step(w, "waiting for the killed tasks to end");
+  const bool parked = !paused || kernel_.AwaitAllParked(absl::Seconds(10));
+  fork_watch_.End(w);
+  if (!parked) {
+    return absl::DeadlineExceededError(
+        "the sandbox is paused and its killed tasks did not end within 10 s");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
     const v1::DeleteContainerRequest& req) {
   SeedChange change(*this);
@@ -188,16 +225,19 @@ absl::StatusOr<v1::DeleteContainerResponse> ControlServer::DeleteContainer(
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", c.cfg.id, "\" is the sandbox's first: it ends with the sandbox (Shutdown)"));
   }
-  // Its processes die first; the container is forgotten once they are gone.
+  // Its processes die first (also in a paused sandbox, whose other
+  // containers stay paused); the container is forgotten once they are gone.
   std::vector<std::shared_ptr<ThreadGroup>> groups;
   {
     absl::MutexLock l(&kernel_.mu());
-    siginfo_t info{};
-    info.si_signo = SIGKILL;
     for (auto& t : kernel_.Tasks()) {
       if (t->tid() == t->tgid() && InContainer(t->tg(), c)) groups.push_back(t->shared_tg());
     }
-    for (auto& g : groups) kernel_.SendGroupSignal(*g, info).ok();
+  }
+  absl::Status killed = KillBesideForks(groups);
+  if (!killed.ok()) {
+    return absl::Status(killed.code(),
+                        absl::StrCat("container \"", c.cfg.id, "\": ", killed.message()));
   }
   for (auto& g : groups) {
     if (!kernel_.WaitProcessFor(g, absl::Seconds(10)).has_value()) {

@@ -201,26 +201,38 @@ absl::StatusOr<v1::SignalResponse> ControlServer::Signal(const v1::SignalRequest
   siginfo_t info{};
   info.si_signo = sig;
   info.si_code = SI_USER;
-  if (req.all()) {
+  absl::StatusOr<std::shared_ptr<ThreadGroup>> tg;
+  if (!req.all()) {
+    tg = Find(c, req.pid());
+    if (!tg.ok()) return tg.status();
+  }
+  std::vector<std::shared_ptr<ThreadGroup>> groups;
+  {
     absl::MutexLock l(&kernel_.mu());
-    std::vector<std::shared_ptr<ThreadGroup>> groups;
-    for (auto& t : kernel_.Tasks()) {
-      if (t->tid() == t->tgid() && InContainer(t->tg(), c)) groups.push_back(t->shared_tg());
+    if (req.all()) {
+      for (auto& t : kernel_.Tasks()) {
+        if (t->tid() == t->tgid() && InContainer(t->tg(), c)) groups.push_back(t->shared_tg());
+      }
+    } else if ((*tg)->state != ThreadGroup::State::kAlive) {
+      return absl::NotFoundError(absl::StrCat("process ", req.pid(), " has exited"));
+    } else {
+      groups.push_back(*tg);
     }
-    for (auto& g : groups) {
-      if (!InitIgnores(*g, g == init, sig)) kernel_.SendGroupSignal(*g, info).ok();
-    }
+    std::erase_if(groups, [&](const auto& g) { return InitIgnores(*g, g == init, sig); });
+  }
+  // A SIGKILL ends its tasks also in a paused sandbox (as in a frozen
+  // cgroup v2); the others stay paused.
+  if (sig == SIGKILL) {
+    if (absl::Status s = KillBesideForks(groups); !s.ok()) return s;
     return v1::SignalResponse();
   }
-  auto tg = Find(c, req.pid());
-  if (!tg.ok()) return tg.status();
   absl::MutexLock l(&kernel_.mu());
-  if ((*tg)->state != ThreadGroup::State::kAlive) {
-    return absl::NotFoundError(absl::StrCat("process ", req.pid(), " has exited"));
+  for (auto& g : groups) {
+    auto s = kernel_.SendGroupSignal(*g, info);
+    if (!s.ok() && !req.all()) {
+      return absl::InternalError(absl::StrCat("kill: ", std::strerror(s.error().value())));
+    }
   }
-  if (InitIgnores(**tg, *tg == init, sig)) return v1::SignalResponse();
-  auto s = kernel_.SendGroupSignal(**tg, info);
-  if (!s.ok()) return absl::InternalError(absl::StrCat("kill: ", std::strerror(s.error().value())));
   return v1::SignalResponse();
 }
 

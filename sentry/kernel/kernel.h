@@ -172,8 +172,14 @@ class Kernel {
   // kernel stays quiesced.
   uint64_t quiesce_epoch() const { return quiesce_epoch_.load(std::memory_order_acquire); }
   // Called by a task's host thread in PrepareToRun: waits, holding no lock,
-  // until Unquiesce. Returns with mu() held again.
+  // until Unquiesce, or until its group is killed (it leaves to die, as a
+  // task in a frozen cgroup v2 dies of SIGKILL). Returns with mu() held.
   void ParkTask(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A SIGKILL was sent while the kernel is quiesced: the parked tasks look
+  // again and those of killed groups leave to die, the others stay parked.
+  // The quiesced state changes, so quiesce_epoch() moves on (a seed's
+  // prepared fork state no longer fits). Nothing unless quiesced.
+  void WakeParkedToDieLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task is parked (or has exited).
   bool AllParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until AllParked(), for at most `timeout`; false if some task has

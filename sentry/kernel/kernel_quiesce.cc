@@ -36,7 +36,9 @@ void Kernel::ParkTask(Task& t) {
   // not copy a waiter that no thread of the child will ever be.
   for (;;) {
     const uint32_t word = park_word_.load(std::memory_order_acquire);
-    if (word == 0 && t.park_work_ == nullptr) break;
+    // Work asked of it runs first: RunOnParkedTasks' caller waits for it.
+    const bool killed = t.tg_->group_exiting || t.exit_requested_;
+    if ((word == 0 || killed) && t.park_work_ == nullptr) break;
     if (t.park_work_ != nullptr) {
       // RunOnParkedTasks; still parked (at the syscall boundary) meanwhile.
       // Run even if the park has just ended, so that its caller never waits
@@ -94,6 +96,15 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+void Kernel::WakeParkedToDieLocked() {
+  const uint32_t word = park_word_.load(std::memory_order_acquire);
+  if (word == 0) return;
+  // A new nonzero value: every parked task wakes and looks (ParkTask).
+  park_word_.store(word + 1 == 0 ? 1 : word + 1, std::memory_order_release);
+  quiesce_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  FutexWakeAll(&park_word_);
 }
 
 bool Kernel::AllParked() {

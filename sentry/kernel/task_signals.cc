@@ -261,6 +261,7 @@ static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info, Sig
     tg.exit_status = SIGKILL;
     tg.stopped = false;
     for (Task* t : tg.tasks) t->Interrupt();
+    k.WakeParkedToDieLocked();  // a paused sandbox's: they die, the rest stay parked
     return false;
   }
   if (from == SignalSender::kDoForward && tg.unkillable && !Traced(tg) &&
