@@ -366,6 +366,16 @@ class Kernel {
   // unreaped thread group holds it, as its tgid, pgid or sid (also a clone's that failed after
   // AttachIdsLocked).
   void ForgetIdLocked(int global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // disassociate_ctty(1): what a session leader's exit does to the
+  // terminal its session controls. The terminals' code (devpts) sets the
+  // hook when it makes its first terminal; the exit calls it under mu()
+  // with the session's numbers, once the leader's last thread is gone.
+  using SessionEndHook = void (*)(Kernel& k, const PidNumbers& session);
+  void set_session_end_hook(SessionEndHook h) { session_end_hook_.store(h); }
+  void SessionLeaderExitedLocked(ThreadGroup& tg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SessionEndHook h = session_end_hook_.load();
+    if (h != nullptr && tg.sid == tg.tgid() && tg.pid_numbers != nullptr) h(*this, *tg.pid_numbers);
+  }
   // The init of a namespace below the sandbox's has exited
   // (zap_pid_namespace()): no task joins `ns` any more and every other
   // one in it or below gets SIGKILL.
@@ -485,6 +495,7 @@ class Kernel {
   // (TgSlot::leader_charged).
   int64_t pids_charged_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> pids_limit_{0};
+  std::atomic<SessionEndHook> session_end_hook_{nullptr};
   // The counter of each container other than the first, from its first
   // limit or process until ForgetContainerPidsLocked; its groups keep it
   // after that.

@@ -162,6 +162,8 @@ void Task::ExitTask() {
     ReleaseProcessRecordLocks(tg.tgid());
     // And its SEM_UNDO adjustments are applied (exit_sem()).
     kernel_.ipc().sems().ExitUndo(tg.tgid(), tg.pid_numbers);
+    // A session leader's terminal is its session's no more.
+    kernel_.SessionLeaderExitedLocked(tg);
     // Orphans go to their namespace's init, or to the nearest child
     // subreaper above them in that namespace (find_new_reaper()); those
     // of a namespace's init to nobody: it ends the namespace, whose tasks

@@ -348,6 +348,53 @@ TEST(Pty, InterruptCharacterSignalsForegroundGroup) {
   close(pfd[1]);
 }
 
+// disassociate_ctty(1): a session leader's exit takes the terminal from its
+// session. The foreground group gets SIGHUP, the terminal has no session
+// or foreground group any more (TIOCGSID: ENOTTY, TIOCGPGRP: 0) and the
+// session's other processes have no /dev/tty.
+TEST(Pty, ASessionLeadersExitTakesTheTerminalFromItsSession) {
+  Pair p;
+  ASSERT_GE(p.replica, 0);
+  int ready[2], result[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(result), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t leader = SessionChild(p, ready[1], [&] {
+    sigset_t set;  // the member's from its start: the SIGHUP stays pending
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    const pid_t member = fork();  // in the leader's group, the foreground one
+    if (member == 0) {
+      close(go[1]);
+      char c = 0;
+      if (write(ready[1], "m", 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);
+      if (sigpending(&set) != 0 || sigismember(&set, SIGHUP) != 1) c = 'h';
+      const int tty = open("/dev/tty", O_RDWR);
+      if (tty >= 0 || errno != ENXIO) c = 't';
+      (void)!write(result[1], &c, 1);
+      _exit(0);
+    }
+    return member > 0 ? 0 : 1;
+  });
+  for (int fd : {ready[1], result[1], go[0]}) close(fd);  // theirs: an early exit is EOF
+  WaitReady(ready[0]);  // the leader
+  WaitReady(ready[0]);  // its member
+  int st;
+  ASSERT_EQ(waitpid(leader, &st, 0), leader);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  int v = -1;
+  EXPECT_ERRNO(ENOTTY, ioctl(p.master, TIOCGSID, &v));
+  ASSERT_EQ(ioctl(p.master, TIOCGPGRP, &v), 0);
+  EXPECT_EQ(v, 0);
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  char c = 0;
+  ASSERT_EQ(read(result[0], &c, 1), 1);
+  // 'h': the member got no SIGHUP; 't': it still opened /dev/tty.
+  EXPECT_EQ(c, 'g');
+  for (int fd : {ready[0], result[0], go[1]}) close(fd);
+}
+
 volatile sig_atomic_t g_winch = 0;
 
 TEST(Pty, TerminalIsFreeAgainWhenItsSessionEnds) {

@@ -41,10 +41,17 @@ std::vector<std::shared_ptr<Pty>> AllPtys() {
   return v;
 }
 
+// Kernel::SessionEndHook: under Kernel::mu() (before Reg().mu and each
+// pty's, the lock order).
+void EndSession(Kernel& k, const PidNumbers& session) {
+  for (auto& p : AllPtys()) p->SessionLeaderExitedLocked(k, session);
+}
+
 // /dev/ptmx: a new pty with the lowest free index, and its master.
 Result<FileRef> OpenPtmx(const std::shared_ptr<Dentry>& d, int flags) {
   Task* t = CurrentTask();
   Kernel* k = t ? &t->kernel() : nullptr;
+  if (k != nullptr) k->set_session_end_hook(&EndSession);
   uid_t uid = 0;
   if (t != nullptr) uid = t->creds().fsuid;
   std::shared_ptr<Pty> pty;

@@ -241,11 +241,15 @@ void Pty::SignalForeground(int sig) {
 void Pty::SignalGroup(const PidNumbers& pgrp, int sig) {
   if (kernel_ == nullptr) return;
   absl::MutexLock kl(&kernel_->mu());
+  SignalGroupLocked(*kernel_, pgrp, sig);
+}
+
+void Pty::SignalGroupLocked(Kernel& k, const PidNumbers& pgrp, int sig) {
   // kill_pgrp() of tty->pgrp: nobody once the id is free or another's.
-  if (kernel_->NumbersOfLocked(pgrp.global()).get() != &pgrp) return;
+  if (k.NumbersOfLocked(pgrp.global()).get() != &pgrp) return;
   const int pgid = pgrp.global();
   std::vector<ThreadGroup*> targets;
-  for (auto& task : kernel_->Tasks()) {
+  for (auto& task : k.Tasks()) {
     ThreadGroup& tg = task->tg();
     if (tg.pgid != pgid || std::find(targets.begin(), targets.end(), &tg) != targets.end()) continue;
     targets.push_back(&tg);
@@ -254,8 +258,22 @@ void Pty::SignalGroup(const PidNumbers& pgrp, int sig) {
     siginfo_t info{};
     info.si_signo = sig;
     info.si_code = SI_KERNEL;
-    (void)kernel_->SendGroupSignal(*tg, info);
+    (void)k.SendGroupSignal(*tg, info);
   }
+}
+
+void Pty::SessionLeaderExitedLocked(Kernel& k, const PidNumbers& session) {
+  std::shared_ptr<const PidNumbers> pgrp;
+  {
+    std::lock_guard l(mu_);
+    if (session_.get() != &session) return;
+    pgrp = std::move(fg_pgrp_);
+    session_ = nullptr;
+    fg_pgrp_ = nullptr;
+  }
+  // A pty's foreground group hears SIGHUP (no SIGCONT: on_exit), also when
+  // the leader was in it.
+  if (pgrp != nullptr) SignalGroupLocked(k, *pgrp, SIGHUP);
 }
 
 }  // namespace seedvisor::sentry

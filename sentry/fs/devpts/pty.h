@@ -80,6 +80,10 @@ class Pty {
   bool ControlsSession(const PidNumbers* sid);
   // The foreground process group (TIOCGPGRP's answer), null if none.
   std::shared_ptr<const PidNumbers> foreground_pgrp();
+  // disassociate_ctty(1), under Kernel::mu(): if this is the controlling
+  // terminal of `session`, whose leader has exited, it no longer is (no
+  // session, no foreground group) and its foreground group gets SIGHUP.
+  void SessionLeaderExitedLocked(Kernel& k, const PidNumbers& session);
   // TIOCSCTTY's claim (tiocsctty()) for session `sid` and its foreground
   // group `pgid` (global ids): EPERM if another live session has it,
   // unless `steal`.
@@ -98,8 +102,10 @@ class Pty {
   // Sends `sig` to every process in the foreground process group (or, if
   // `leader_only`, to the session leader). Without mu_.
   void SignalForeground(int sig);
-  // `sig` to process group `pgrp`, if its id is still that group's.
+  // `sig` to process group `pgrp`, if its id is still that group's;
+  // Locked: the caller holds Kernel::mu().
   void SignalGroup(const PidNumbers& pgrp, int sig);
+  static void SignalGroupLocked(Kernel& k, const PidNumbers& pgrp, int sig);
 
   Result<long> TermiosIoctl(Task& t, unsigned long cmd, UserAddr arg);
   Result<long> JobIoctl(Task& t, bool master, unsigned long cmd, UserAddr arg);
