@@ -22,6 +22,7 @@
 #include "nlohmann/json.hpp"
 #include "runsc/container/leftover.h"
 #include "runsc/container/sandbox.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/server.h"
 
@@ -230,7 +231,7 @@ absl::StatusOr<std::shared_ptr<ttrpc::Client>> Sandboxes::ClientFor(const std::s
 }
 
 absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req, int packet_fd) {
-  absl::Time t0 = absl::Now();
+  const absl::Duration t0 = sentry::MonotonicNow();
   if (req.has_net_device() && packet_fd < 0) {
     return absl::InvalidArgumentError(
         "net_device: its packet socket did not come with the request (SCM_RIGHTS)");
@@ -294,7 +295,7 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req, int
   }
   control::v1::ForkResponse cresp;
   absl::StatusOr<std::shared_ptr<ttrpc::Client>> client = ClientFor(seed_id);
-  const absl::Time called = absl::Now();
+  const absl::Duration called = sentry::MonotonicNow();
   absl::Status s = client.ok() ? (*client)->Call(control::kService, "Fork", creq, &cresp, kForkTimeout,
                                                               {}, fds)
                                : client.status();
@@ -303,7 +304,7 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req, int
     // Name the seed and the wait: the caller sees many seeds' forks.
     return absl::Status(s.code(), absl::StrCat("Fork of seed sandbox \"", seed_id, "\" into \"",
                                                req.new_id(), "\" failed after ",
-                                               absl::FormatDuration(absl::Trunc(absl::Now() - called, absl::Milliseconds(1))),
+                                               absl::FormatDuration(absl::Trunc(sentry::MonotonicNow() - called, absl::Milliseconds(1))),
                                                " (timeout ", absl::FormatDuration(kForkTimeout), "): ",
                                                s.message()));
   }
@@ -344,7 +345,7 @@ absl::StatusOr<v1::ForkResponse> Sandboxes::Fork(const v1::ForkRequest& req, int
   }
   v1::PhaseTime* rpc = resp.add_phases();
   rpc->set_name("rpc");
-  rpc->set_ns(absl::ToInt64Nanoseconds(absl::Now() - t0));
+  rpc->set_ns(absl::ToInt64Nanoseconds(sentry::MonotonicNow() - t0));
   return resp;
 }
 

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -19,13 +18,11 @@ void CloseFd(int& fd) {
 }
 
 // Waits for `events` on fd until deadline; false when the deadline passed.
-bool WaitFd(int fd, short events, absl::Time deadline) {
+bool WaitFd(int fd, short events, Deadline deadline) {
   for (;;) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
+    if (deadline.Passed()) return false;
     pollfd p{fd, events, 0};
-    int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Milliseconds(1) - absl::Nanoseconds(1)));
-    int r = poll(&p, 1, ms);
+    int r = poll(&p, 1, deadline.PollMs());
     if (r > 0) return true;
     if (r < 0 && errno != EINTR) return true;  // let read/write report it
   }
@@ -91,7 +88,7 @@ size_t WriteNow(int fd, absl::string_view data) {
   return done;
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, absl::Time deadline) {
+absl::Status WriteAll(int fd, absl::string_view data, Deadline deadline) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
@@ -110,7 +107,7 @@ absl::Status WriteAll(int fd, absl::string_view data, absl::Time deadline) {
 }
 
 namespace {
-absl::Status ReadExact(int fd, char* buf, size_t len, absl::Time deadline) {
+absl::Status ReadExact(int fd, char* buf, size_t len, Deadline deadline) {
   size_t done = 0;
   while (done < len) {
     if (!WaitFd(fd, POLLIN, deadline)) return absl::DeadlineExceededError("waiting for the reply");
@@ -124,7 +121,7 @@ absl::Status ReadExact(int fd, char* buf, size_t len, absl::Time deadline) {
 }
 }  // namespace
 
-absl::StatusOr<std::string> ReadFrame(int fd, absl::Time deadline) {
+absl::StatusOr<std::string> ReadFrame(int fd, Deadline deadline) {
   unsigned char head[4];
   if (absl::Status s = ReadExact(fd, reinterpret_cast<char*>(head), 4, deadline); !s.ok()) return s;
   size_t n = (size_t{head[0]} << 24) | (size_t{head[1]} << 16) | (size_t{head[2]} << 8) | head[3];

@@ -6,6 +6,7 @@
 //   ASSIGN_OR_RETURN(Channel ch, Channel::Make());
 //   fork with stdio {ch.FarPath(ch.req_r), ch.FarPath(ch.resp_w), log};
 //   ch.CloseFarEnds();
+//   const Deadline deadline = Deadline::In(timeout);  // monotonic: issue 10
 //   RETURN_IF_ERROR(WriteAll(ch.req_w, Frame(json), deadline));
 //   ASSIGN_OR_RETURN(std::string reply, ReadFrame(ch.resp_r, deadline));
 #ifndef SEEDVISOR_SEEDD_CHANNEL_H_
@@ -17,8 +18,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::seedd {
+
+using sentry::Deadline;
+using sentry::MonotonicNow;
 
 inline constexpr size_t kMaxFrameBytes = 64 << 20;
 
@@ -46,10 +51,10 @@ std::string Frame(absl::string_view json);
 size_t WriteNow(int fd, absl::string_view data);
 // Writes all of `data` by `deadline` (DeadlineExceeded after; Unavailable
 // when the reader is gone).
-absl::Status WriteAll(int fd, absl::string_view data, absl::Time deadline);
+absl::Status WriteAll(int fd, absl::string_view data, Deadline deadline);
 // One frame's JSON. DeadlineExceeded at `deadline`, Unavailable on EOF (the
 // runtime exited), InvalidArgument for a frame over kMaxFrameBytes.
-absl::StatusOr<std::string> ReadFrame(int fd, absl::Time deadline);
+absl::StatusOr<std::string> ReadFrame(int fd, Deadline deadline);
 
 }  // namespace seedvisor::seedd
 

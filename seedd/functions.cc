@@ -158,24 +158,24 @@ std::shared_ptr<const Function> Functions::Get(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-uint64_t Functions::CountCall(const Function& f, absl::Time now) {
+uint64_t Functions::CountCall(const Function& f, absl::Duration now) {
   absl::MutexLock l(&mu_);
   auto it = by_name_.find(f.name);
   if (it == by_name_.end() || it->second->version != f.version) return 0;
-  std::deque<absl::Time>& recent = recent_[f.name];
+  std::deque<absl::Duration>& recent = recent_[f.name];
   recent.push_back(now);
   if (recent.size() > kRecentCalls) recent.pop_front();
   return ++calls_[f.name];
 }
 
-uint64_t Functions::RecentCalls(const Function& f, absl::Duration window, absl::Time now) const {
+uint64_t Functions::RecentCalls(const Function& f, absl::Duration window, absl::Duration now) const {
   absl::MutexLock l(&mu_);
   auto it = by_name_.find(f.name);
   if (it == by_name_.end() || it->second->version != f.version) return 0;
   auto r = recent_.find(f.name);
   if (r == recent_.end()) return 0;
   uint64_t n = 0;
-  for (absl::Time t : r->second) n += (now - t <= window) ? 1 : 0;
+  for (absl::Duration t : r->second) n += (now - t <= window) ? 1 : 0;
   return n;
 }
 

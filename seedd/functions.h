@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_clock.h"
 
 namespace seedvisor::seedd {
 
@@ -59,10 +60,11 @@ class Functions {
   absl::StatusOr<std::shared_ptr<const Function>> Put(Function f);
   std::shared_ptr<const Function> Get(const std::string& name) const;
   // Counts a finished call (at `now`); returns the count for this version.
-  uint64_t CountCall(const Function& f, absl::Time now = absl::Now());
+  uint64_t CountCall(const Function& f, absl::Duration now = sentry::MonotonicNow());
   // How many of the current version's last kRecentCalls calls were made in
   // the `window` before `now`.
-  uint64_t RecentCalls(const Function& f, absl::Duration window, absl::Time now = absl::Now()) const;
+  uint64_t RecentCalls(const Function& f, absl::Duration window,
+                       absl::Duration now = sentry::MonotonicNow()) const;
   static constexpr size_t kRecentCalls = 64;
   std::vector<std::shared_ptr<const Function>> All() const;
   uint64_t Calls(const Function& f) const;
@@ -72,7 +74,7 @@ class Functions {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const Function>> by_name_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> calls_ ABSL_GUARDED_BY(mu_);  // of the current version
-  std::map<std::string, std::deque<absl::Time>> recent_ ABSL_GUARDED_BY(mu_);  // its last calls' times
+  std::map<std::string, std::deque<absl::Duration>> recent_ ABSL_GUARDED_BY(mu_);  // its last calls' MonotonicNow()
   uint64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

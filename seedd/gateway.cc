@@ -6,6 +6,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "sentry/base/mono_clock.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -82,10 +83,10 @@ HttpResponse Gateway::Deploy(const std::string& name, const std::string& body) {
 }
 
 HttpResponse Gateway::Invoke(const std::string& name, const std::string& body) {
-  absl::Time t0 = absl::Now();
+  const absl::Duration t0 = sentry::MonotonicNow();
   CallResult c;
   HttpResponse r = InvokeUncounted(name, body, c);
-  absl::Duration total = absl::Now() - t0;
+  absl::Duration total = sentry::MonotonicNow() - t0;
   // An unknown name counts as "": clients must not grow the label set.
   metrics_.ObserveCall(r.code == 404 ? "" : name, r.code, c.phases, total);
   if (r.code != 404) {

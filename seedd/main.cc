@@ -33,6 +33,7 @@
 #include "seedd/runtime_seeds.h"
 #include "seedd/seed_budget.h"
 #include "seedd/veth_pool.h"
+#include "sentry/base/mono_clock.h"
 #include "shim/ttrpc/server.h"
 
 namespace seedvisor::seedd {
@@ -463,7 +464,7 @@ int Main(int argc, char** argv) {
     node = std::make_unique<RuntimeSeeds>(sandboxes, NodeRuntime(node_bin, log_path), pool.get(), ropts);
     if (veth != nullptr) node->UseNetwork(veth.get());
   }
-  absl::Time boot_start = absl::Now();
+  const absl::Duration boot_start = sentry::MonotonicNow();
   absl::Status l0_booted = absl::OkStatus(), python_booted = absl::OkStatus(), node_booted = absl::OkStatus();
   {
     std::vector<std::thread> boots;
@@ -512,7 +513,7 @@ int Main(int argc, char** argv) {
                    std::string(s.message()).c_str());
     }
   }
-  std::fprintf(stderr, "seedd: seeds booted in %.0f ms\n", absl::ToDoubleMilliseconds(absl::Now() - boot_start));
+  std::fprintf(stderr, "seedd: seeds booted in %.0f ms\n", absl::ToDoubleMilliseconds(sentry::MonotonicNow() - boot_start));
   std::vector<RuntimeSeeds*> all_runtimes;
   for (const auto& [name, rt] : runtimes) all_runtimes.push_back(rt);
   SeedBudget budget(sandboxes, all_runtimes, {.budget = seed_memory_bytes});

@@ -65,7 +65,7 @@ absl::Status MigrationWarmth::Start() {
 
 void MigrationWarmth::Touch() {
   absl::MutexLock l(&mu_);
-  touched_ = absl::Now();
+  touched_ = sentry::MonotonicNow();
 }
 
 uint64_t MigrationWarmth::writes() const {
@@ -82,7 +82,7 @@ void MigrationWarmth::Loop(int fd) {
       // Re-evaluated when Touch or Stop releases the lock; false again once
       // `linger` has passed since the last Touch.
       auto wanted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stopping_ || absl::Now() - touched_ < opts_.linger;
+        return stopping_ || sentry::MonotonicNow() - touched_ < opts_.linger;
       };
       mu_.Await(absl::Condition(&wanted));
       if (stopping_) break;

@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_clock.h"
 
 namespace seedvisor::seedd {
 
@@ -71,7 +72,7 @@ class MigrationWarmth {
 
   const MigrationWarmthOptions opts_;
   mutable absl::Mutex mu_;
-  absl::Time touched_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration touched_ ABSL_GUARDED_BY(mu_) = -absl::InfiniteDuration();  // MonotonicNow()
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

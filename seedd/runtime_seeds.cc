@@ -9,7 +9,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "fri/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -75,7 +74,7 @@ std::string RuntimeSeeds::l1_id() {
 }
 
 absl::Status RuntimeSeeds::BootL1() {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   std::fprintf(stderr, "seedd: booting the %s level-%d seed (%s, seedsc create)...\n",
                opts_.runtime.c_str(), opts_.level, opts_.args[0].c_str());
   const std::string id = l1_id();
@@ -87,12 +86,12 @@ absl::Status RuntimeSeeds::BootL1() {
     l1_.copies.push_back(std::move(*copy));
   }
   std::fprintf(stderr, "seedd: %s level-%d seed \"%s\" ready in %.0f ms\n", opts_.runtime.c_str(),
-               opts_.level, id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+               opts_.level, id.c_str(), absl::ToDoubleMilliseconds(MonotonicNow() - t0));
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<RuntimeSeeds::Copy>> RuntimeSeeds::BootSeed(const std::string& id) {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   ASSIGN_OR_RETURN(Channel ch, Channel::Make());
   fri::v1::CreateRequest req;
   req.set_id(id);
@@ -104,24 +103,24 @@ absl::StatusOr<std::shared_ptr<RuntimeSeeds::Copy>> RuntimeSeeds::BootSeed(const
   (*req.mutable_labels())["level"] = std::to_string(opts_.level);
   ASSIGN_OR_RETURN(fri::v1::CreateResponse created, sb_.Create(req));
   ch.CloseFarEnds();
-  absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, absl::Now() + kBootTimeout);
+  absl::StatusOr<std::string> ready = ReadFrame(ch.resp_r, Deadline::In(kBootTimeout));
   if (!ready.ok()) {
     sb_.Destroy(id).IgnoreError();
     return absl::UnavailableError(absl::StrCat(opts_.runtime, " level-", opts_.level, " seed did not report ready: ",
                                                ready.status().message(), " (see ", opts_.log_path, ")"));
   }
   std::fprintf(stderr, "seedd: %s runtime up after %.0f ms (sandbox pid %d); pausing it\n",
-               opts_.runtime.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0), created.pid());
+               opts_.runtime.c_str(), absl::ToDoubleMilliseconds(MonotonicNow() - t0), created.pid());
   absl::SleepFor(kSettle);
   if (absl::Status s = sb_.Pause(id); !s.ok()) {
     sb_.Destroy(id).IgnoreError();
     return s;
   }
-  return std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(ch)), 0, absl::Now()});
+  return std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(ch)), 0, MonotonicNow()});
 }
 
 void RuntimeSeeds::RebootL1() {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   std::string id;
   {
     absl::MutexLock l(&mu_);
@@ -150,7 +149,7 @@ void RuntimeSeeds::RebootL1() {
                  std::string(copy.status().message()).c_str());
   } else if (old != id) {
     std::fprintf(stderr, "seedd: level-%d seed \"%s\" replaced \"%s\" in %.0f ms\n", opts_.level, id.c_str(),
-                 old.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+                 old.c_str(), absl::ToDoubleMilliseconds(MonotonicNow() - t0));
   }
   if (!old.empty()) sb_.Destroy(old).IgnoreError();
 }
@@ -178,10 +177,10 @@ bool RuntimeSeeds::UseL0() {
 
 CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
                              absl::Duration timeout) {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   if (always_l0_) return CallFromL0(fn, event_json, timeout, t0);
   CallResult r;
-  absl::Time deadline = t0 + timeout;
+  const Deadline deadline = Deadline::In(timeout, t0);
   bool from_l2 = false;
   std::shared_ptr<Copy> copy;
   {
@@ -261,7 +260,7 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
       // rather than fail.
       if (other == nullptr && l0_ == nullptr && !from_l2 && l1_reboot_) {
         auto rebooted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !l1_reboot_ || stopping_; };
-        mu_.AwaitWithDeadline(absl::Condition(&rebooted), deadline);
+        mu_.AwaitWithTimeout(absl::Condition(&rebooted), deadline.Left());
         if (!l1_reboot_ && !stopping_ && !l1_.copies.empty() && l1_.copies[0] != copy) other = Pick(l1_);
       }
     }
@@ -280,10 +279,10 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
   return r;
 }
 
-void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Time t0,
+void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Duration t0,
                          Channel& ch, const std::string& id, absl::string_view unsent,
-                         const std::string& cgroup, absl::Time deadline, bool starts_runtime) {
-  absl::Time t_fork = absl::Now();
+                         const std::string& cgroup, Deadline deadline, bool starts_runtime) {
+  absl::Duration t_fork = MonotonicNow();
   // "queue": the successful fork's wait inside its seed for earlier forks of
   // it (the seed's "request" phase: its fork lock); "fork": the rest, from
   // the call's start (pool cgroup, channel, failed tries included).
@@ -314,7 +313,7 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
   }
   r.forked = true;
   r.status = WriteAll(ch.req_w, unsent, deadline);
-  absl::Time t_start = t_fork;
+  absl::Duration t_start = t_fork;
   if (r.status.ok() && starts_runtime) {
     // A runtime started in a level-0 fork says it is ready (or the init
     // says why it could not start it) before it answers the request.
@@ -325,7 +324,7 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
       r.status = absl::UnavailableError(absl::StrCat("starting the ", opts_.runtime, " runtime in a fork of seed \"",
                                                      r.seed, "\": ", *ready));
     }
-    t_start = absl::Now();
+    t_start = MonotonicNow();
     r.phases.emplace_back("start", t_start - t_fork);
   }
   if (r.status.ok()) {
@@ -336,7 +335,7 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
       r.status = reply.status();
     }
   }
-  absl::Time t_run = absl::Now();
+  absl::Duration t_run = MonotonicNow();
   r.phases.emplace_back("run", t_run - t_start);
   sb_.Destroy(id).IgnoreError();
   // An instance that died, or whose handler failed (Python's MemoryError),
@@ -347,7 +346,7 @@ void RuntimeSeeds::Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkRespon
     }
   }
   if (cgroups_ != nullptr) cgroups_->Give(cgroup);
-  r.phases.emplace_back("destroy", absl::Now() - t_run);
+  r.phases.emplace_back("destroy", MonotonicNow() - t_run);
 }
 
 void RuntimeSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
@@ -368,7 +367,7 @@ void RuntimeSeeds::PromoteAsync(std::shared_ptr<const Function> fn) {
 }
 
 void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   std::string id = absl::StrCat(opts_.runtime, "-l2-", fn->name, "-v", fn->version);
   auto fail = [&](const absl::Status& s) {
     std::fprintf(stderr, "seedd: promoting %s to a level-2 seed failed: %s\n", fn->name.c_str(),
@@ -393,7 +392,7 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
         Seed seed;
         seed.version = fn->version;
         seed.copies.push_back(std::make_shared<Copy>(
-            Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, absl::Now()}));
+            Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, MonotonicNow()}));
         l2_[fn->name] = std::move(seed);
       }
     }
@@ -402,7 +401,7 @@ void RuntimeSeeds::Promote(std::shared_ptr<const Function> fn) {
   if (old.empty() || old.back() != id) {
     std::fprintf(stderr, "seedd: function %s v%llu promoted to level-2 seed \"%s\" in %.0f ms\n",
                  fn->name.c_str(), static_cast<unsigned long long>(fn->version), id.c_str(),
-                 absl::ToDoubleMilliseconds(absl::Now() - t0));
+                 absl::ToDoubleMilliseconds(MonotonicNow() - t0));
   }
 }
 
@@ -459,7 +458,7 @@ std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed, const std::st
     }
   }
   ++best->forking;
-  best->last_used = absl::Now();
+  best->last_used = MonotonicNow();
   return best;
 }
 
@@ -508,7 +507,7 @@ void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::stri
 void RuntimeSeeds::Release(const std::shared_ptr<Copy>& c) {
   absl::MutexLock l(&mu_);
   --c->forking;
-  c->last_used = absl::Now();
+  c->last_used = MonotonicNow();
 }
 
 void RuntimeSeeds::StartMaintenance() {
@@ -521,7 +520,7 @@ void RuntimeSeeds::FallBackToL0(RuntimeSeeds* l0) {
 }
 
 void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::string id) {
-  absl::Time t0 = absl::Now();
+  absl::Duration t0 = MonotonicNow();
   absl::StatusOr<Channel> ch = Channel::Make();
   absl::Status st = ch.status();
   if (ch.ok()) {
@@ -548,7 +547,7 @@ void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::
       --s->replicating;
       if (st.ok() && !stopping_) {
         s->copies.push_back(
-            std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, absl::Now()}));
+            std::make_shared<Copy>(Copy{id, std::make_unique<Channel>(std::move(*ch)), 0, MonotonicNow()}));
         ++s->made;
         keep = true;
       }
@@ -561,7 +560,7 @@ void RuntimeSeeds::MakeReplica(std::string function, std::string original, std::
     sb_.Destroy(id).IgnoreError();  // its seed was dropped meanwhile
   } else {
     std::fprintf(stderr, "seedd: forks of \"%s\" queue up: replica \"%s\" made in %.0f ms\n",
-                 original.c_str(), id.c_str(), absl::ToDoubleMilliseconds(absl::Now() - t0));
+                 original.c_str(), id.c_str(), absl::ToDoubleMilliseconds(MonotonicNow() - t0));
   }
 }
 
@@ -577,7 +576,7 @@ void RuntimeSeeds::DropIdle() {
       if (stopping_) return;
       wake_ = false;
       reboot = l1_reboot_;  // cleared by RebootL1 when it is done
-      absl::Time now = absl::Now();
+      absl::Duration now = MonotonicNow();
       auto visit = [&](const std::string& function, Seed& s) {
         for (; s.want_replicas > 0; --s.want_replicas) {
           ++s.replicating;
@@ -616,7 +615,7 @@ std::vector<L2Usage> RuntimeSeeds::L2Usages() {
   absl::MutexLock l(&mu_);
   std::vector<L2Usage> out;
   for (const auto& [name, s] : l2_) {
-    L2Usage u{.function = name, .seed = s.id(), .ids = Ids(s), .last_used = absl::InfinitePast()};
+    L2Usage u{.function = name, .seed = s.id(), .ids = Ids(s), .last_used = -absl::InfiniteDuration()};
     for (const auto& c : s.copies) u.last_used = std::max(u.last_used, c->last_used);
     out.push_back(std::move(u));
   }

@@ -101,7 +101,7 @@ struct L2Usage {
   std::string function;
   std::string seed;              // the original's id
   std::vector<std::string> ids;  // every copy's sandbox id (replicas first)
-  absl::Time last_used;          // its last fork, from any copy (or its making)
+  absl::Duration last_used;      // its last fork, from any copy (or its making): MonotonicNow()
 };
 
 struct CallResult {
@@ -168,7 +168,7 @@ class RuntimeSeeds {
     std::string id;
     std::unique_ptr<Channel> channel;  // the copy's own, kept open while it lives
     int forking = 0;                   // forks from it in flight
-    absl::Time last_used;
+    absl::Duration last_used;  // MonotonicNow()
     // Its last Fork failed: calls fork from another copy while there is one.
     bool unhealthy = false;
   };
@@ -186,7 +186,7 @@ class RuntimeSeeds {
   // A call (begun at t0) served by forking the level-0 seed and starting
   // this runtime in the fork.
   CallResult CallFromL0(const Function& fn, const std::string& event_json, absl::Duration timeout,
-                        absl::Time t0);
+                        absl::Duration t0);
   // Whether a call should skip L1 for level 0: there is a level-0 seed and
   // no L1 copy that is healthy.
   bool UseL0() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -198,8 +198,8 @@ class RuntimeSeeds {
   // the rest of the request frame, the reply, the instance destroyed and
   // its cgroup given back. `starts_runtime`: a level-0 fork, whose runtime
   // answers a ready frame first.
-  void Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Time t0, Channel& ch,
-             const std::string& id, absl::string_view unsent, const std::string& cgroup, absl::Time deadline,
+  void Serve(CallResult& r, const absl::StatusOr<fri::v1::ForkResponse>& forked, absl::Duration t0, Channel& ch,
+             const std::string& id, absl::string_view unsent, const std::string& cgroup, Deadline deadline,
              bool starts_runtime);
   // sb_.Fork(fr), with `dev` (may be null) as the new sandbox's network
   // device.

@@ -20,10 +20,10 @@ constexpr absl::Duration kLoadTimeout = absl::Seconds(60);
 }  // namespace
 
 CallResult RuntimeSeeds::CallFromL0(const Function& fn, const std::string& event_json,
-                                    absl::Duration timeout, absl::Time t0) {
+                                    absl::Duration timeout, absl::Duration t0) {
   CallResult r;
   r.level = 0;
-  absl::Time deadline = t0 + timeout;
+  const Deadline deadline = Deadline::In(timeout, t0);
   RuntimeSeeds& l0 = *l0_;
   std::shared_ptr<Copy> copy;
   {
@@ -97,7 +97,7 @@ absl::StatusOr<Channel> RuntimeSeeds::ForkL2From(const Function& fn, const std::
   absl::StatusOr<fri::v1::ForkResponse> forked = sb_.Fork(fr);
   ch.CloseFarEnds();
   RETURN_IF_ERROR(forked.status());
-  absl::Time deadline = absl::Now() + kLoadTimeout;
+  const Deadline deadline = Deadline::In(kLoadTimeout);
   RETURN_IF_ERROR(WriteAll(ch.req_w, absl::string_view(frame).substr(sent), deadline));
   if (from_l0) {
     ASSIGN_OR_RETURN(std::string ready, ReadFrame(ch.resp_r, deadline));

@@ -8,7 +8,7 @@
 
 namespace seedvisor::seedd {
 
-std::vector<size_t> EvictionOrder(const std::vector<absl::Time>& last_used) {
+std::vector<size_t> EvictionOrder(const std::vector<absl::Duration>& last_used) {
   std::vector<size_t> order(last_used.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -54,7 +54,7 @@ void SeedBudget::Check() {
     L2Usage u;
   };
   std::vector<Owned> l2;
-  std::vector<absl::Time> last_used;
+  std::vector<absl::Duration> last_used;
   for (RuntimeSeeds* rt : runtimes_) {
     for (L2Usage& u : rt->L2Usages()) {
       last_used.push_back(u.last_used);

@@ -29,7 +29,7 @@
 namespace seedvisor::seedd {
 
 // The order to evict in: indices of `last_used`, least recently used first.
-std::vector<size_t> EvictionOrder(const std::vector<absl::Time>& last_used);
+std::vector<size_t> EvictionOrder(const std::vector<absl::Duration>& last_used);
 
 struct SeedBudgetOptions {
   int64_t budget = 0;  // bytes of PSS over every seed; 0 = no budget

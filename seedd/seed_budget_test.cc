@@ -5,7 +5,7 @@
 namespace seedvisor::seedd {
 namespace {
 
-absl::Time T(int s) { return absl::UnixEpoch() + absl::Seconds(s); }
+absl::Duration T(int s) { return absl::Seconds(s); }  // MonotonicNow() values
 
 TEST(EvictionOrder, LeastRecentlyUsedFirst) {
   EXPECT_EQ(EvictionOrder({T(5), T(9), T(1)}), (std::vector<size_t>{2, 0, 1}));

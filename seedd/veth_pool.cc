@@ -176,7 +176,7 @@ void VethPool::Destroy(Device& d) {
   }
 }
 
-int VethPool::TakeSlot(absl::Time now, absl::Time* retry) {
+int VethPool::TakeSlot(absl::Duration now, absl::Duration* retry) {
   if (now < paused_until_) {
     *retry = std::min(*retry, paused_until_);
     return -1;
@@ -205,7 +205,7 @@ void VethPool::Made(Device d) {
 
 void VethPool::Failed(int slot, const absl::Status& why) {
   Slot& s = slots_[size_t(slot)];
-  const absl::Time now = absl::Now();
+  const absl::Duration now = sentry::MonotonicNow();
   s.used = false;
   s.retry_at = now + Backoff(opts_.backoff, ++s.failures);
   ++failures_;
@@ -229,7 +229,7 @@ void VethPool::Failed(int slot, const absl::Status& why) {
 void VethPool::SubnetTaken(int slot) {
   Slot& s = slots_[size_t(slot)];
   s.used = false;
-  s.retry_at = absl::Now() + Backoff(opts_.backoff, ++s.taken);
+  s.retry_at = sentry::MonotonicNow() + Backoff(opts_.backoff, ++s.taken);
   ++taken_subnets_;
 }
 
@@ -266,8 +266,8 @@ absl::Status VethPool::Fill() {
     {
       absl::MutexLock l(&mu_);
       if (int(free_.size()) >= opts_.size) break;
-      absl::Time retry = absl::InfiniteFuture();
-      slot = TakeSlot(absl::Now(), &retry);
+      absl::Duration retry = absl::InfiniteDuration();
+      slot = TakeSlot(sentry::MonotonicNow(), &retry);
       if (slot < 0) {
         return absl::ResourceExhaustedError(absl::StrCat(
             "veth pool: no subnet left for ", opts_.size, " devices (", failures_, " failed, ",
@@ -326,11 +326,11 @@ void VethPool::Refill() {
           dying_.pop_front();
           break;
         }
-        absl::Time retry = absl::InfiniteFuture();
-        if (int(free_.size()) < opts_.size) slot = TakeSlot(absl::Now(), &retry);
+        absl::Duration retry = absl::InfiniteDuration();
+        if (int(free_.size()) < opts_.size) slot = TakeSlot(sentry::MonotonicNow(), &retry);
         if (slot >= 0) break;
         wake_ = false;
-        mu_.AwaitWithDeadline(absl::Condition(&wake_), retry);
+        mu_.AwaitWithTimeout(absl::Condition(&wake_), retry - sentry::MonotonicNow());
         ++wakeups_;
       }
     }

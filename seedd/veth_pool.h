@@ -56,6 +56,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_clock.h"
 #include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::seedd {
@@ -142,7 +143,7 @@ class VethPool {
     bool used = false;  // by a device: being made, free, in use or dying
     int failures = 0;   // in a row
     int taken = 0;      // times in a row its subnet was another interface's
-    absl::Time retry_at = absl::InfinitePast();
+    absl::Duration retry_at = -absl::InfiniteDuration();  // MonotonicNow()
   };
 
   // One device in `slot`, made in a thread of its own (the namespace
@@ -156,7 +157,7 @@ class VethPool {
   void Refill();
   // A slot to make a device in now, marked used; -1 if none is, with
   // `*retry` lowered to when one comes out of its backoff.
-  int TakeSlot(absl::Time now, absl::Time* retry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int TakeSlot(absl::Duration now, absl::Duration* retry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Made(Device d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees `slot` after a failed Make, backs it off and says why (once).
   void Failed(int slot, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,7 +175,7 @@ class VethPool {
   std::deque<Device> dying_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;
   int failures_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration paused_until_ ABSL_GUARDED_BY(mu_) = -absl::InfiniteDuration();  // MonotonicNow()
   absl::Duration pause_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   uint64_t created_ ABSL_GUARDED_BY(mu_) = 0, destroyed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0, failures_ ABSL_GUARDED_BY(mu_) = 0;

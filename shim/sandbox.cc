@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "runsc/container/host_process.h"
+#include "sentry/base/mono_clock.h"
 #include "shim/log.h"
 #include "shim/reaper.h"
 
@@ -228,13 +229,13 @@ void Sandbox::Destroy() {
     destroyed_ = true;
     c = std::move(client_);
   }
-  const absl::Time t0 = absl::Now();
+  const absl::Duration t0 = sentry::MonotonicNow();
   if (release_ != nullptr) {
     // A fork is seedd's: it kills it at once (early destroy) and forgets it.
     if (c != nullptr) c->Close();
     release_();
     if (ShimDebugEnabled()) {
-      ShimLog("destroy %s (forked): %.1f ms", id_, absl::ToDoubleMilliseconds(absl::Now() - t0));
+      ShimLog("destroy %s (forked): %.1f ms", id_, absl::ToDoubleMilliseconds(sentry::MonotonicNow() - t0));
     }
     return;
   }
@@ -255,14 +256,14 @@ void Sandbox::Destroy() {
     // still names it (issue 16): it may have died long before.
     container::EndProcess(process_, absl::Seconds(2)).IgnoreError();
   }
-  const absl::Time t1 = absl::Now();
+  const absl::Duration t1 = sentry::MonotonicNow();
   if (Exists(absl::StrCat(cfg_.root, "/", id_))) {
     absl::Status s = ForceDelete(cfg_, id_);
     if (!s.ok()) ShimLog("delete %s: %s", id_, s.ToString());
   }
   if (ShimDebugEnabled()) {
     ShimLog("destroy %s: shutdown+exit %.1f ms, state cleanup %.1f ms", id_,
-            absl::ToDoubleMilliseconds(t1 - t0), absl::ToDoubleMilliseconds(absl::Now() - t1));
+            absl::ToDoubleMilliseconds(t1 - t0), absl::ToDoubleMilliseconds(sentry::MonotonicNow() - t1));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "shim/proto/events.pb.h"
 #include "shim/proto/metrics.pb.h"
 #include "shim/task_service.h"
+#include "sentry/base/mono_clock.h"
 #include "shim/util.h"
 
 namespace seedvisor::shim {
@@ -282,7 +283,7 @@ namespace {
 class Timed {
  public:
   Timed(const char* method, const std::string& id)
-      : method_(method), id_(id), start_(absl::Now()) {}
+      : method_(method), id_(id), start_(sentry::MonotonicNow()) {}
   template <typename T>
   T Done(T result) {
     if (ShimDebugEnabled()) {
@@ -293,7 +294,7 @@ class Timed {
         s = result.status();
       }
       ShimLog("%s %s: %.1f ms: %s", method_, id_,
-              absl::ToDoubleMilliseconds(absl::Now() - start_), s.ToString());
+              absl::ToDoubleMilliseconds(sentry::MonotonicNow() - start_), s.ToString());
     }
     return result;
   }
@@ -301,7 +302,7 @@ class Timed {
  private:
   const char* method_;
   const std::string& id_;
-  absl::Time start_;
+  absl::Duration start_;  // MonotonicNow()
 };
 
 }  // namespace

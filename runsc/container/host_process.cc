@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::container {
 namespace {
@@ -86,12 +87,6 @@ std::string BootId() {
 bool Matches(const ProcessIdentity& id, const Stat& s) {
   if (id.start_time == 0) return false;  // unknown: nothing can be told to be it
   return s.start_time == id.start_time && (id.boot_id.empty() || id.boot_id == BootId());
-}
-
-// Milliseconds left until `deadline` for poll(2), 0 once past.
-int MsUntil(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1 << 30));
 }
 
 // pidfd_send_signal(2); 0 or -1 with errno.
@@ -280,7 +275,7 @@ std::string DescribeProcess(pid_t pid) {
 }
 
 absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const sentry::Deadline deadline = sentry::Deadline::In(timeout);
   absl::StatusOr<int> opened = OpenProcess(id);
   if (absl::IsNotFound(opened.status())) return absl::OkStatus();  // reaped, or not ours
   if (!opened.ok()) return opened.status();
@@ -291,7 +286,7 @@ absl::Status EndProcess(const ProcessIdentity& id, absl::Duration timeout) {
   // not reaped, so /proc is read between two such checks.
   pollfd p{pidfd, POLLIN, 0};
   int r;
-  while ((r = poll(&p, 1, MsUntil(deadline))) < 0 && errno == EINTR) {
+  while ((r = poll(&p, 1, deadline.PollMs())) < 0 && errno == EINTR) {
   }
   std::string what = r > 0 ? "" : DescribeProcess(id.pid);
   const bool left = r <= 0 && PidfdSignal(pidfd, 0) == 0;
@@ -346,7 +341,7 @@ absl::StatusOr<ProcessIdentity> NamespaceInitOf(const ProcessIdentity& sentry) {
 }
 
 absl::Status AwaitNamespaceEnd(const ProcessIdentity& init, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const sentry::Deadline deadline = sentry::Deadline::In(timeout);
   absl::StatusOr<int> opened = OpenProcess(init);
   if (absl::IsNotFound(opened.status())) return absl::OkStatus();
   if (!opened.ok()) return opened.status();
@@ -356,10 +351,10 @@ absl::Status AwaitNamespaceEnd(const ProcessIdentity& init, absl::Duration timeo
     // Readable once it has exited. Between short waits: a live child (a
     // sandbox forked from this one) keeps it, and rightly so.
     pollfd p{pidfd, POLLIN, 0};
-    const int r = poll(&p, 1, std::min(MsUntil(deadline), 20));
+    const int r = poll(&p, 1, std::min(deadline.PollMs(), 20));
     if (r > 0) exited = true;
     if (exited || (r < 0 && errno != EINTR) || HasLiveChild(init.pid)) break;
-    if (absl::Now() >= deadline) break;
+    if (deadline.Passed()) break;
   }
   const bool left = !exited && !HasLiveChild(init.pid) && PidfdSignal(pidfd, 0) == 0;
   close(pidfd);

@@ -28,16 +28,10 @@
 #include "runsc/container/host_process.h"
 #include "runsc/container/sandbox.h"
 #include "runsc/container/sandbox_internal.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::container {
 namespace {
-
-// Milliseconds left until `deadline` for poll(2): -1 for none, 0 once past.
-int PollMs(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1 << 30));
-}
 
 // "60s" as the flag would say it.
 std::string Seconds(absl::Duration d) { return absl::FormatDuration(d); }
@@ -55,7 +49,7 @@ std::string SentryState(pid_t reaper) {
 
 // Reads what `seedsc boot` reports on its ready socket: "ok <its host pid>"
 // or an error, until `deadline`.
-absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid, absl::Time deadline, absl::Duration timeout) {
+absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid, sentry::Deadline deadline, absl::Duration timeout) {
   std::string got;
   char buf[512];
   for (;;) {
@@ -63,7 +57,7 @@ absl::StatusOr<pid_t> AwaitReady(int fd, pid_t pid, absl::Time deadline, absl::D
     // live on in processes the sentry made.
     if (got.rfind("ok ", 0) == 0 && got.find('\n') != std::string::npos) break;
     pollfd p{fd, POLLIN, 0};
-    int r = poll(&p, 1, PollMs(deadline));
+    int r = poll(&p, 1, deadline.PollMs());
     if (r == 0) {
       return absl::DeadlineExceededError(absl::StrCat(
           "the sandbox did not come up within ", Seconds(timeout),
@@ -194,9 +188,8 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
     }
   }
 
-  const absl::Time deadline = o.boot_timeout == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : absl::Now() + o.boot_timeout;
+  // Monotonic (issue 10): a wall-clock step must not end or stretch the boot.
+  const sentry::Deadline deadline = sentry::Deadline::In(o.boot_timeout);
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
   if (mid == 0) {
@@ -249,7 +242,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   // kernel: a network namespace still being torn down) and forks pid 1.
   pollfd pp{pidp[0], POLLIN, 0};
   int pr;
-  while ((pr = poll(&pp, 1, PollMs(deadline))) < 0 && errno == EINTR) {
+  while ((pr = poll(&pp, 1, deadline.PollMs())) < 0 && errno == EINTR) {
   }
   if (pr == 0) {
     kill(mid, SIGKILL);

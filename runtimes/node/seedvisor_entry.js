@@ -402,12 +402,12 @@ function load(req) {
 }
 
 function makeContext(req) {
-  const deadline = req.deadline_ms ? Date.now() + req.deadline_ms : null;
+  const deadline = req.deadline_ms ? performance.now() + req.deadline_ms : null;
   return {
     functionName: req.function,
     functionVersion: req.version,
     forkGeneration: lastGeneration,
-    getRemainingTimeInMillis: () => (deadline === null ? null : Math.max(0, deadline - Date.now())),
+    getRemainingTimeInMillis: () => (deadline === null ? null : Math.max(0, Math.floor(deadline - performance.now()))),
     // Bytes from the sandbox's random source, which differs in every fork.
     randomBytes: (n) => {
       const buf = Buffer.alloc(n);

@@ -176,10 +176,10 @@ class Context:
     def __init__(self, req):
         self.function_name = req["function"]
         self.function_version = req.get("version")
-        self.deadline = time.time() + req["deadline_ms"] / 1000 if req.get("deadline_ms") else None
+        self.deadline = time.monotonic() + req["deadline_ms"] / 1000 if req.get("deadline_ms") else None
 
     def get_remaining_time_in_millis(self):
-        return None if self.deadline is None else max(0, int((self.deadline - time.time()) * 1000))
+        return None if self.deadline is None else max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def serve_one(req):
