@@ -466,9 +466,14 @@ TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
   auto c = s.stack->NewTcp();
   EXPECT_EQ(c->Connect({kPeerIp, 80}).error(), Errno(EINPROGRESS));
   Parsed first = s.Next();
+  // Linux's 1, 2, 4 ... s, each with the connection's jitter on top
+  // (ArmRto: the retry's own, under an eighth of RTO).
   int64_t rto = 1'000'000'000, deadline = s.clock.now;
   for (int i = 0; i < TcpEndpoint::kSynRetries; ++i) {
-    deadline += rto;
+    const int64_t jitter = c->RtoJitterNs(rto, i);
+    EXPECT_GE(jitter, 0);
+    EXPECT_LT(jitter, rto / 8);
+    deadline += rto + jitter;
     s.Advance(deadline - 10'000'000 - s.clock.now);
     EXPECT_TRUE(s.Quiet()) << "retransmitted early, try " << i;
     s.Advance(deadline + 1'000'000 - s.clock.now);
@@ -478,7 +483,9 @@ TEST(Tcp, SynRetransmissionBacksOffThenTimesOut) {
     rto *= 2;
   }
   EXPECT_EQ(c->state(), TcpState::kSynSent);
-  s.Advance(deadline + rto + 1'000'000 - s.clock.now);
+  s.Advance(deadline + rto + c->RtoJitterNs(rto, TcpEndpoint::kSynRetries) - 10'000'000 - s.clock.now);
+  EXPECT_EQ(c->state(), TcpState::kSynSent);
+  s.Advance(20'000'000);
   EXPECT_EQ(c->state(), TcpState::kClosed);
   EXPECT_EQ(c->TakeError(), ETIMEDOUT);
   c->Close();

@@ -48,7 +48,7 @@ uint64_t SipHash24(const uint64_t key[2], const uint64_t* m, int n) {
 }
 
 void Secrets::Rekey() {
-  uint64_t buf[6];
+  uint64_t buf[8];
   size_t got = 0;
   auto* p = reinterpret_cast<char*>(buf);  // SAFETY: filling a local array's bytes.
   while (got < sizeof buf) {
@@ -62,6 +62,7 @@ void Secrets::Rekey() {
   isn_key_[0] = buf[0]; isn_key_[1] = buf[1];
   port_key_[0] = buf[2]; port_key_[1] = buf[3];
   ipid_key_[0] = buf[4]; ipid_key_[1] = buf[5];
+  retry_key_[0] = buf[6]; retry_key_[1] = buf[7];
   ++generation_;
 }
 
@@ -69,6 +70,7 @@ void Secrets::RekeyFrom(uint64_t seed) {
   isn_key_[0] = SplitMix(seed); isn_key_[1] = SplitMix(seed);
   port_key_[0] = SplitMix(seed); port_key_[1] = SplitMix(seed);
   ipid_key_[0] = SplitMix(seed); ipid_key_[1] = SplitMix(seed);
+  retry_key_[0] = SplitMix(seed); retry_key_[1] = SplitMix(seed);
   ++generation_;
 }
 
@@ -113,6 +115,14 @@ uint32_t Secrets::FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst
   uint64_t m[5];
   FlowWords(src, sport, dst, dport, m);
   return uint32_t(SipHash24(ipid_key_, m, 5)) & 0xfffff;
+}
+
+uint32_t Secrets::RetryJitter(const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                              uint16_t dport, uint32_t retry) const {
+  uint64_t m[6];
+  FlowWords(src, sport, dst, dport, m);
+  m[5] = retry;
+  return uint32_t(SipHash24(retry_key_, m, 6));
 }
 
 uint16_t Secrets::IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const {

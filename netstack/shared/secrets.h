@@ -1,6 +1,7 @@
 // The keys behind every value a peer must not predict: TCP initial sequence
 // numbers (RFC 6528), ephemeral port choice (RFC 6056 algorithm 3), IPv4
-// identification and IPv6 flow labels. They are keyed SipHash-2-4 PRFs.
+// identification and IPv6 flow labels, and the jitter of TCP's retries.
+// They are keyed SipHash-2-4 PRFs.
 //
 // The code is shared by every fork of a seed; the key material is per
 // instance: a sandbox fork copies the seed's keys with the rest of sentry
@@ -41,6 +42,12 @@ class Secrets {
   // IPv6, the flow label of a connection (RFC 6437 3: a hash of the flow).
   uint16_t IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const;
   uint32_t FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
+  // 32 bits for the jitter of a connection's `retry`th retransmission
+  // timer: forks of one seed that connect at the same moment must not
+  // retry in lockstep (a thundering herd at a peer that dropped their
+  // SYNs), and each fork's re-key gives it its own.
+  uint32_t RetryJitter(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport,
+                       uint32_t retry) const;
   // How many times the keys were drawn (tests, /proc).
   uint64_t generation() const { return generation_; }
 
@@ -48,6 +55,7 @@ class Secrets {
   uint64_t isn_key_[2] = {};
   uint64_t port_key_[2] = {};
   uint64_t ipid_key_[2] = {};
+  uint64_t retry_key_[2] = {};
   uint64_t generation_ = 0;
 };
 

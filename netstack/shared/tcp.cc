@@ -467,4 +467,9 @@ int64_t TcpEndpoint::rto_ns() {
   return rto_.rto_ns();
 }
 
+int64_t TcpEndpoint::RtoJitterNs(int64_t rto_ns, int retry) {
+  Stack::Locked l(stack_);
+  return JitterLocked(rto_ns, retry);
+}
+
 }  // namespace seedvisor::netstack

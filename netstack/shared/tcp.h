@@ -114,6 +114,11 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void SetBufferSizes(size_t rcvbuf, size_t sndbuf);
   uint16_t mss();
   int64_t rto_ns();
+  // What ArmRto() adds to a retransmission timer of `rto_ns` armed after
+  // `retry` timeouts, when it adds any (a handshake's timers, and every
+  // one after a timeout): [0, rto_ns / 8), from the stack's re-keyed
+  // secrets (Secrets::RetryJitter).
+  int64_t RtoJitterNs(int64_t rto_ns, int retry);
   // A snapshot of the connection's state, what TCP_INFO reports
   // (tcp_get_info()); sentry/socket/tcp_info.h lays it out as Linux's
   // struct tcp_info. Counts of segments are of MSS-sized pieces, as
@@ -255,6 +260,7 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void SackRecoverySend();
   void OnRetransmitTimer();
   void ArmRto();
+  int64_t JitterLocked(int64_t rto_ns, int retry) const;  // RtoJitterNs, lock held
   // The window field for a segment (unscaled in a SYN, RFC 7323 2.2);
   // moves rcv_adv_edge_ to what it says.
   uint16_t AdvertiseWindow(bool syn);

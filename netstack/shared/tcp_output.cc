@@ -95,7 +95,25 @@ void TcpEndpoint::SendSyn() {
   SendSegment(iss_, flags, {}, true);
 }
 
-void TcpEndpoint::ArmRto() { stack_->ArmTimer(&rto_timer_, stack_->Now() + rto_.rto_ns()); }
+// Linux arms the timer at exactly RTO (inet_csk_reset_xmit_timer()). A
+// handshake's timers and every timer after a timeout get a jitter of less
+// than an eighth of RTO on top: forks of one seed start together, and
+// without it their SYNs (and retransmissions) would be resent together at
+// 1, 3, 7 ... s, each round a burst at the peer. A flowing connection's
+// first timer stays Linux's.
+void TcpEndpoint::ArmRto() {
+  int64_t t = rto_.rto_ns();
+  const bool jitter =
+      retries_ > 0 || state_ == TcpState::kSynSent || state_ == TcpState::kSynRcvd;
+  if (jitter) t += JitterLocked(t, retries_);
+  stack_->ArmTimer(&rto_timer_, stack_->Now() + t);
+}
+
+int64_t TcpEndpoint::JitterLocked(int64_t rto_ns, int retry) const {
+  const uint32_t h = stack_->inst_.secrets.RetryJitter(local_.ip, local_.port, remote_.ip,
+                                                      remote_.port, uint32_t(retry));
+  return int64_t((unsigned __int128)(rto_ns / 8) * h >> 32);
+}
 
 void TcpEndpoint::Output() {
   switch (state_) {
