@@ -238,8 +238,24 @@ class Context {
   // The platform thread this context drives (sandbox fork picks a parked
   // one of a seed's address space to copy it).
   virtual ThreadHandle thread() const = 0;
-  // CPU time this context's guest thread has consumed.
+  // CPU time this context's guest thread has consumed, as the host's
+  // scheduler last accounted it (/proc/PID/task/TID/schedstat): behind a
+  // thread that is on a host CPU now, as a systrap or KVM stub spinning for
+  // the sentry's answer is, it lags by up to a scheduler tick (4 ms at
+  // HZ=250). For clocks of other tasks, CPU-time timers and limits.
   virtual int64_t CpuTimeNs() const = 0;
+  // The host thread's own CPU clock read by that thread itself, so exact:
+  // CLOCK_THREAD_CPUTIME_ID, or with `whole_process` its process's
+  // (CLOCK_PROCESS_CPUTIME_ID: its own time exact, its other threads' as
+  // the scheduler last accounted them, as Linux gives a thread its process
+  // clock). For the guest's reads of its own clocks; only between two
+  // Run()s, from the sentry thread that drives this context. The platform
+  // may take it from memory the guest can write (systrap's slot): never
+  // for a limit. Nanoseconds, or -errno.
+  virtual int64_t OwnCpuClockNs(bool whole_process) {
+    // A thread stopped for the sentry (ptrace) has its time accounted.
+    return whole_process ? address_space().CpuTimeNs() : CpuTimeNs();
+  }
 
  protected:
   static constexpr long kSysRseq = 334;    // rseq(2) on x86-64

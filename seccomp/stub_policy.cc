@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 namespace seedvisor::seccomp {
 namespace {
@@ -53,6 +54,12 @@ Policy StubPolicy() {
       // thread's CPU numbers, only where the guest could write itself.
       {SYS_rseq, {}, SECCOMP_RET_ALLOW, "sentry: the guest thread's rseq area"},
       {SYS_getcpu, {}, SECCOMP_RET_ALLOW, "sentry: the guest's getcpu, on its own thread"},
+      // A thread's own CPU clock is exact only when the thread reads it
+      // (the scheduler's account lags a tick behind a running thread).
+      {SYS_clock_gettime, {ArgEq(0, CLOCK_THREAD_CPUTIME_ID)}, SECCOMP_RET_ALLOW,
+       "sentry: the guest thread's own CPU clock, exactly"},
+      {SYS_clock_gettime, {ArgEq(0, CLOCK_PROCESS_CPUTIME_ID)}, SECCOMP_RET_ALLOW,
+       "sentry: the guest process's CPU clock, its own thread exactly"},
       // Syscall-site patching (platform/systrap/PATCHING.md): between the
       // steps of a text rewrite every CPU running the stub's mm must
       // serialize, and membarrier acts on the caller's mm, so a stub

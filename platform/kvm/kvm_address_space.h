@@ -202,6 +202,7 @@ class KvmContext : public Context {
   AddressSpace& address_space() override { return *as_; }
   ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
+  int64_t OwnCpuClockNs(bool whole_process) override;
   // VM exits of this context's vCPU so far (each return of its KVM_RUN),
   // for tests and benchmarks: a vDSO clock read makes none.
   uint64_t exits() const { return exits_; }

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -191,6 +192,19 @@ void KvmContext::Interrupt() {
 }
 
 int64_t KvmContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
+
+int64_t KvmContext::OwnCpuClockNs(bool whole_process) {
+  // The stub thread reads its clock into the slot's argument area.
+  const timespec zero{};
+  const uint64_t at = PutArgs(&zero, sizeof(zero));
+  const long r = StubCall(SYS_clock_gettime,
+                          whole_process ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_THREAD_CPUTIME_ID,
+                          static_cast<long>(at));
+  if (r != 0) return r < 0 ? r : -EIO;
+  timespec ts;
+  GetArgs(&ts, sizeof(ts));
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 long KvmContext::ThreadSyscall(long nr, const long (&args)[6]) {
   if (nr == kAtomicUpdate32Call) {

@@ -170,6 +170,7 @@ class SystrapContext : public Context {
   AddressSpace& address_space() override { return *as_; }
   ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
+  int64_t OwnCpuClockNs(bool whole_process) override;
 
   pid_t tid() const { return tid_; }
   // Has this context's stub thread, waiting in its handler, make memory

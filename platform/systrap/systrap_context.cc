@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -201,5 +202,24 @@ Status SystrapContext::SetFpState(const FpState& fp) {
 }
 
 int64_t SystrapContext::CpuTimeNs() const { return as_->process().ThreadCpuTimeNs(tid_); }
+
+int64_t SystrapContext::OwnCpuClockNs(bool whole_process) {
+  // The stub thread reads its clock into its slot (seccomp/stub_policy.cc
+  // lets it), which the guest can write too: checked, and only the guest's
+  // own reading depends on it.
+  // SAFETY: a 16-byte aligned timespec inside this thread's slot of the
+  // shared region; read once per field, its values checked.
+  volatile timespec* ts = reinterpret_cast<volatile timespec*>(as_->slot(slot_) + kCpuClockOff);
+  const uint64_t at = kRegionBase + static_cast<uint64_t>(slot_) * kSlotSize + kCpuClockOff;
+  const long r = StubCall(SYS_clock_gettime,
+                          whole_process ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_THREAD_CPUTIME_ID,
+                          static_cast<long>(at), 0, 0, 0, 0);
+  if (r != 0) return r < 0 ? r : -EIO;
+  const int64_t sec = ts->tv_sec, nsec = ts->tv_nsec;
+  if (sec < 0 || nsec < 0 || nsec >= 1000000000LL || sec > INT64_MAX / 1000000000LL - 1) {
+    return -EIO;
+  }
+  return sec * 1000000000LL + nsec;
+}
 
 }  // namespace seedvisor::platform::systrap

@@ -70,6 +70,11 @@ struct FastHeader {
   uint32_t slow;        // sentry -> stub: exit through kStubFastSlow instead
 };
 
+// Where the stub writes the timespec of its own clock_gettime on a
+// kStateCall (SystrapContext::OwnCpuClockNs), in the comm page's 4 KiB,
+// past the CommPage and `enter`'s sigset.
+inline constexpr uint64_t kCpuClockOff = 0x100;
+
 // Comm page states (the futex word).
 inline constexpr uint32_t kStateIdle = 0;
 inline constexpr uint32_t kStateEvent = 1;  // stub -> sentry: signo/info/uc are set
@@ -104,6 +109,7 @@ struct CommPage {
   uint64_t post_tsc;
 };
 static_assert(sizeof(CommPage) == 128);  // `enter`'s sigset lies at +128
+static_assert(sizeof(CommPage) + 8 <= kCpuClockOff && kCpuClockOff + 16 <= kCommSize);
 
 }  // namespace seedvisor::platform::systrap
 

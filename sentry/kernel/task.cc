@@ -156,6 +156,19 @@ int64_t Task::ProcessCpuNs() const {
 
 int64_t Task::ThreadCpuNsLocked() const { return ctx_ ? ctx_->CpuTimeNs() : 0; }
 
+int64_t Task::OwnThreadCpuNs() {
+  const int64_t ns = ctx_ ? ctx_->OwnCpuClockNs(/*whole_process=*/false) : -1;
+  return ns >= 0 ? ns : ThreadCpuNs();
+}
+
+int64_t Task::OwnProcessCpuNs() {
+  // The context's host process is the address space's (stub) process.
+  const int64_t live = ctx_ && mm_ ? ctx_->OwnCpuClockNs(/*whole_process=*/true) : -1;
+  if (live < 0) return ProcessCpuNs();
+  absl::MutexLock l(&kernel_.mu());
+  return tg_->cpu_ns + live;
+}
+
 int64_t Task::ProcessCpuNsLocked() const {
   return tg_->cpu_ns + (mm_ ? mm_->address_space().CpuTimeNs() : 0);
 }

@@ -187,6 +187,12 @@ class Task : public std::enable_shared_from_this<Task> {
   // exec and exit hold while they swap the context and mm.
   int64_t ThreadCpuNsLocked() const;
   int64_t ProcessCpuNsLocked() const;
+  // The caller's own two clocks, for its syscalls: exact
+  // (Context::OwnCpuClockNs), where the ones above lag up to a host
+  // scheduler tick behind a thread on a CPU, and so could show a thread
+  // more CPU time than wall time passed between two readings.
+  int64_t OwnThreadCpuNs();
+  int64_t OwnProcessCpuNs();
 
   // ---- Identity shown in /proc ----
   std::string comm() const;

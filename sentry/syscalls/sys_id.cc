@@ -341,8 +341,8 @@ SyscallReturn SysGetrusage(Task& t, const SyscallArgs& a) {
   // Guest CPU time is what the platform measured; it is all reported as
   // user time (the sentry's own work on the guest's behalf is not counted).
   int64_t ns = who == RUSAGE_CHILDREN ? t.ChildrenCpuNs()
-               : who == RUSAGE_THREAD ? t.ThreadCpuNs()
-                                      : t.ProcessCpuNs();
+               : who == RUSAGE_THREAD ? t.OwnThreadCpuNs()
+                                      : t.OwnProcessCpuNs();
   ru.ru_utime.tv_sec = ns / 1000000000LL;
   ru.ru_utime.tv_usec = (ns % 1000000000LL) / 1000;
   if (who != RUSAGE_CHILDREN) ru.ru_maxrss = t.mm().address_space().MaxRssKb();
@@ -356,7 +356,7 @@ SyscallReturn SysTimes(Task& t, const SyscallArgs& a) {
   if (!a.Addr(0).IsNull()) {
     const int64_t ns_per_tick = 1000000000LL / sysconf(_SC_CLK_TCK);
     struct tms out {};
-    out.tms_utime = static_cast<clock_t>(t.ProcessCpuNs() / ns_per_tick);
+    out.tms_utime = static_cast<clock_t>(t.OwnProcessCpuNs() / ns_per_tick);
     out.tms_cutime = static_cast<clock_t>(t.ChildrenCpuNs() / ns_per_tick);
     SV_TRY(t.CopyOutObj(a.Addr(0), out));
   }

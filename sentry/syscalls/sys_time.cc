@@ -81,9 +81,9 @@ Result<int64_t> EncodedCpuClockNs(Task& t, clockid_t c) {
   if (!id) return Errno(EINVAL);
   int pid = id->pid;
   bool thread = id->thread;
-  if (pid == 0) return thread ? t.ThreadCpuNs() : t.ProcessCpuNs();
-  if (pid == t.vtid() && thread) return t.ThreadCpuNs();
-  if (pid == t.vtgid() && !thread) return t.ProcessCpuNs();
+  if (pid == 0) return thread ? t.OwnThreadCpuNs() : t.OwnProcessCpuNs();
+  if (pid == t.vtid() && thread) return t.OwnThreadCpuNs();
+  if (pid == t.vtgid() && !thread) return t.OwnProcessCpuNs();
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
   if (thread) {
@@ -114,7 +114,7 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
     return Errno(EINVAL);
   } else if (c == CLOCK_PROCESS_CPUTIME_ID || c == CLOCK_THREAD_CPUTIME_ID) {
     // Guest CPU time, as the platform measures it.
-    int64_t ns = c == CLOCK_PROCESS_CPUTIME_ID ? t.ProcessCpuNs() : t.ThreadCpuNs();
+    int64_t ns = c == CLOCK_PROCESS_CPUTIME_ID ? t.OwnProcessCpuNs() : t.OwnThreadCpuNs();
     ts = FromNs(ns);
   } else if (clock_gettime(c, &ts) != 0) {  // the host's clocks are the sandbox's
     return Errno(errno);

@@ -143,6 +143,32 @@ TEST(ClockGettimeTest, CpuClocksCountWork) {
   EXPECT_LE(thread, wall + 1000000LL);
 }
 
+// A thread's own CPU clock is exact when it reads it: between two readings
+// it never moves more than the wall clock did around them. (A reading of
+// the scheduler's account from outside lags up to a tick, 4 ms at HZ=250,
+// behind a thread on a CPU, and a later exact one then jumps ahead.)
+TEST(ClockGettimeTest, OwnCpuClocksNeverRunAheadOfWallTime) {
+  volatile uint64_t x = 0;
+  for (int i = 0; i < 200; i++) {
+    const int64_t w0 = NowNs(CLOCK_MONOTONIC);
+    const int64_t t0 = NowNs(CLOCK_THREAD_CPUTIME_ID);
+    const int64_t p0 = NowNs(CLOCK_PROCESS_CPUTIME_ID);
+    // Work for about half a millisecond of wall time.
+    while (NowNs(CLOCK_MONOTONIC) - w0 < 500000) {
+      for (int j = 0; j < 1000; j++) x = x + j;
+    }
+    const int64_t p1 = NowNs(CLOCK_PROCESS_CPUTIME_ID);
+    const int64_t t1 = NowNs(CLOCK_THREAD_CPUTIME_ID);
+    const int64_t w1 = NowNs(CLOCK_MONOTONIC);
+    // 50 us for the two clocks' sources (the scheduler's and the
+    // timekeeper's) to disagree.
+    ASSERT_LE(t1 - t0, w1 - w0 + 50000) << "round " << i;
+    ASSERT_GE(t1 - t0, 0) << "round " << i;
+    // This process has one thread: its clock moves as the thread's does.
+    ASSERT_LE(p1 - p0, w1 - w0 + 50000) << "round " << i;
+  }
+}
+
 TEST(ClockGettimeTest, Errors) {
   struct timespec ts;
   EXPECT_ERRNO(EINVAL, clock_gettime(static_cast<clockid_t>(12345), &ts));
