@@ -93,8 +93,22 @@ absl::Status Install(const std::string& name, const std::string& prefix) {
   }
   Remove(tool, prefix);
   const std::string in = prefix + "+", chain = Chain(prefix);
-  const std::vector<std::vector<std::string>> cmds = {
-      {tool, "-N", chain},
+  std::vector<std::vector<std::string>> cmds = {{tool, "-N", chain}};
+  if (name == "ip6tables") {
+    // IPv6 needs neighbour discovery before anything reaches the host end:
+    // the guest's solicitations (to the host end's solicited-node group,
+    // which addrtype does not call LOCAL) and its advertisements (answers
+    // to the host end's). Only as RFC 4861 7.1 takes them (hop limit 255:
+    // from the link itself); the kernel answers only for the receiving
+    // device's own addresses, and what a guest advertises about itself is
+    // what a neighbour on any link may say. Nothing else of ICMPv6 (router
+    // or redirect messages) passes.
+    for (const char* type : {"neighbour-solicitation", "neighbour-advertisement"}) {
+      cmds.push_back({tool, "-A", chain, "-p", "ipv6-icmp", "--icmpv6-type", type, "-m", "hl",
+                      "--hl-eq", "255", "-j", "ACCEPT"});
+    }
+  }
+  const std::vector<std::vector<std::string>> rules = {
       // Only to the host end's own addresses: the socket match below finds
       // a listener on any local address, the node's LAN address or another
       // host end's among them, which a guest reaches through its host end
@@ -111,6 +125,7 @@ absl::Status Install(const std::string& name, const std::string& prefix) {
       {tool, "-I", "INPUT", "1", "-i", in, "-j", chain},
       {tool, "-I", "FORWARD", "1", "-i", in, "-j", "DROP"},
   };
+  cmds.insert(cmds.end(), rules.begin(), rules.end());
   for (const std::vector<std::string>& c : cmds) {
     Ran r = Run(c);
     if (!r.ok) {

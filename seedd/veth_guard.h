@@ -19,7 +19,8 @@
 // finds a listener on any local address, hence the first rule). Other TCP
 // to the host end's address is answered with a reset (the guest's connect
 // fails with ECONNREFUSED at once), the rest dropped, and nothing from a
-// host end is forwarded.
+// host end is forwarded. IPv6 neighbour discovery (hop limit 255) passes,
+// so the same holds for the host end's link-local address.
 //
 //   SV_RETURN_IF_ERROR(GuardHostEnds("svp"));  // before the first device
 //   ...
