@@ -379,6 +379,9 @@ class Task : public std::enable_shared_from_this<Task> {
     uint64_t runtime = 0, deadline = 0, period = 0;  // SCHED_DEADLINE
   };
   SchedParams sched_;
+  // ioprio_set(2)'s I/O priority (guarded by Kernel::mu()), 0 (the NONE
+  // class) until set; kept and reported back, as the scheduling is.
+  int ioprio_ = 0;
   // Parked at a syscall boundary by Kernel::Quiesce (guarded by Kernel::mu()).
   bool parked_ = false;
   // What restart_syscall(2) runs after a syscall returned

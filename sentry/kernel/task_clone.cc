@@ -210,6 +210,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->signal_mask_ = signal_mask_;
     child->affinity_ = affinity_;
     child->sched_ = sched_;
+    child->ioprio_ = ioprio_;  // copy_io(): a copy (CLONE_IO's sharing is not kept)
     if (sched_.reset_on_fork) {
       // sched_fork(): realtime and deadline children start as SCHED_OTHER,
       // and the flag is not inherited. (A negative nice is reset too,

@@ -25,6 +25,7 @@
 #include "platform/platform.h"
 #include "sentry/base/errno.h"
 #include "sentry/base/usermem.h"
+#include "sentry/mm/aio.h"
 #include "sentry/mm/vma_map.h"
 #include "sentry/vfs/file.h"
 
@@ -127,6 +128,10 @@ class MM {
   // sandbox fork copies whole processes.
   void WipeOnSandboxFork();
 
+  // The native AIO contexts of this address space (sentry/mm/aio.h):
+  // Fork() makes a copy without any, as Linux's mm_init() does.
+  AioContexts& aio() { return aio_; }
+
   std::vector<Vma> Vmas() const;
   // Calls `f` with the VMA that holds `addr`, under the map's lock (so `f`
   // must not call into this MM); false, without calling it, if none does.
@@ -183,6 +188,7 @@ class MM {
   uint64_t mmap_base_ ABSL_GUARDED_BY(mu_) = 0;
   Layout layout_ ABSL_GUARDED_BY(mu_);
   bool remap_shared_ ABSL_GUARDED_BY(mu_) = false;
+  AioContexts aio_;
 };
 
 }  // namespace seedvisor::sentry

@@ -4,7 +4,9 @@
 #ifndef SEEDVISOR_SENTRY_SYSCALLS_HANDLERS_H_
 #define SEEDVISOR_SENTRY_SYSCALLS_HANDLERS_H_
 
+#include "sentry/syscalls/sys_aio.h"
 #include "sentry/syscalls/sys_events.h"
+#include "sentry/syscalls/sys_ioprio.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_socket.h"
 #include "sentry/syscalls/sys_rw2.h"

@@ -56,20 +56,6 @@ SyscallReturn WaitMs(Task& t, int epfd, UserAddr events, int max, int timeout_ms
   return DoWait(t, epfd, events, max, &deadline, timeout_ms == 0);
 }
 
-// epoll_pwait(2): the mask is in force for the wait only; PrepareToRun puts
-// the old one back (after the handler's frame saved it, if a signal came).
-Status SwapSigmask(Task& t, UserAddr set, size_t size) {
-  if (set.IsNull()) return {};
-  if (size != sizeof(SigSet)) return Errno(EINVAL);
-  SigSet mask;
-  SV_TRY(t.CopyInObj(set, &mask));
-  absl::MutexLock l(&t.kernel().mu());
-  t.saved_mask_ = t.signal_mask();
-  t.restore_saved_mask_ = true;
-  t.set_signal_mask(mask);
-  return {};
-}
-
 }  // namespace
 
 SyscallReturn SysEpollCreate(Task& t, const SyscallArgs& a) {

@@ -59,6 +59,12 @@ Result<std::string> GatherFromUser(Task& t, const std::vector<iovec>& iov);
 // Fills revents and returns the number of ready entries.
 Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline);
 
+// The sigmask argument of ppoll(2), pselect6(2), epoll_pwait(2) and
+// io_pgetevents(2) (null: none; EINVAL unless `size` is a sigset's), in
+// force until the return to the guest (Task::restore_saved_mask_; the
+// signal frame saves the old one if a handler runs).
+Status SwapSigmask(Task& t, UserAddr set, size_t size);
+
 timespec MonotonicNow();
 timespec AddTimespec(timespec a, timespec b);
 

@@ -226,10 +226,8 @@ SyscallReturn SysPoll(Task& t, const SyscallArgs& a) {
   return PollCommon(t, a.Addr(0), a.Ulong(1), dl);
 }
 
-namespace {
+namespace file_internal {
 
-// The sigmask argument of ppoll(2)/pselect6(2), in force until the return
-// to the guest (Task::restore_saved_mask_).
 Status SwapSigmask(Task& t, UserAddr set, size_t size) {
   if (set.IsNull()) return {};
   if (size != sizeof(SigSet)) return Errno(EINVAL);
@@ -242,7 +240,7 @@ Status SwapSigmask(Task& t, UserAddr set, size_t size) {
   return {};
 }
 
-}  // namespace
+}  // namespace file_internal
 
 SyscallReturn SysPpoll(Task& t, const SyscallArgs& a) {
   timespec deadline;

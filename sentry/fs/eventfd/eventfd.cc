@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -53,6 +54,13 @@ Result<size_t> EventFdFile::Read(Task& t, char* buf, size_t len) {
   SyncMirrorLocked(/*edge=*/false);
   std::memcpy(buf, &v, sizeof(v));
   return sizeof(v);
+}
+
+void EventFdFile::Signal(uint64_t n) {
+  std::unique_lock l(mu_);
+  count_ += std::min(n, UINT64_MAX - 1 - count_);
+  rd_wait_.NotifyAll();
+  SyncMirrorLocked(/*edge=*/true);
 }
 
 Result<size_t> EventFdFile::Write(Task& t, const char* buf, size_t len) {

@@ -43,6 +43,10 @@ class EventFdFile : public FileDescription {
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
   uint64_t count();
+  // eventfd_signal(): adds `n` without blocking (the kernel's own
+  // notifications, e.g. an AIO completion with IOCB_FLAG_RESFD), stopping
+  // at the largest count a write may reach.
+  void Signal(uint64_t n);
 
  private:
   // Sets the mirror's counter for count_; `edge`: a guest write happened.

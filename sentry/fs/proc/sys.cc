@@ -13,6 +13,7 @@
 #include "sentry/kernel/credentials.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/mm/aio.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -72,6 +73,10 @@ InodeRef NewSysDir(Kernel& k) {
   auto fs = std::make_shared<SynthDir>(0555);
   fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
+  // Native AIO: the sandbox's limit on and use of io_setup's nr_events.
+  fs->Add("aio-max-nr",
+          SynthFile::Text([] { return absl::StrCat(AioContexts::kMaxNr, "\n"); }));
+  fs->Add("aio-nr", SynthFile::Text([] { return absl::StrCat(AioContexts::InUse(), "\n"); }));
   // fs.mqueue: the POSIX message queue limits, root may change them.
   auto mqueue = std::make_shared<SynthDir>(0555);
   for (const char* name :
