@@ -75,8 +75,9 @@ SyscallReturn DoChmod(Task& t, const Target& tg, mode_t mode) {
   const Credentials& c = t.creds();
   if (!c.HasCap(CAP_FOWNER) && c.fsuid != st.st_uid) return Errno(EPERM);
   mode &= 07777;
-  // chmod(2): an unprivileged caller outside the file's group loses S_ISGID.
-  if (!c.HasCap(CAP_FSETID) && !S_ISDIR(st.st_mode) && st.st_gid != c.fsgid &&
+  // chmod(2): an unprivileged caller outside the file's group loses S_ISGID,
+  // on a directory too (setattr_prepare()'s in_group_or_capable()).
+  if (!c.HasCap(CAP_FSETID) && st.st_gid != c.fsgid &&
       !Vfs::CredsOf(t).InGroup(st.st_gid)) {
     mode &= ~S_ISGID;
   }

@@ -2,6 +2,7 @@
 // and pipes.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -302,6 +303,37 @@ TEST_F(StatTest, StatxErrors) {
   EXPECT_ERRNO(EINVAL, syscall(SYS_statx, AT_FDCWD, file_.c_str(),
                                AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC,
                                STATX_BASIC_STATS, &stx));
+}
+
+// chmod(2) and fchmod(2) by an owner outside the file's group and without
+// CAP_FSETID clear S_ISGID, of a directory as of a file
+// (setattr_prepare()'s in_group_or_capable()).
+TEST_F(StatTest, ChmodOutsideTheGroupClearsSetgidOfDirectories) {
+  if (!HaveCap(CAP_CHOWN) || !HaveCap(CAP_SETUID)) GTEST_SKIP() << "needs root";
+  ASSERT_OK(chmod(dir_.path().c_str(), 0755));
+  ASSERT_OK(chown(dir_path_.c_str(), 65534, 54321));
+  ASSERT_OK(chown(file_.c_str(), 65534, 54321));
+  FileDescriptor top(open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_GE(top.get(), 0);
+  const int dfd = top.get();
+  // nobody (gid 65534, no other groups) owns both, outside group 54321.
+  EXPECT_EQ(RunAsNobody([dfd] {
+              struct stat st;
+              if (fchmodat(dfd, "d", 03777, 0) != 0) return 1;
+              if (fstatat(dfd, "d", &st, 0) != 0 || (st.st_mode & 07777) != 01777) return 2;
+              const int fd = openat(dfd, "d", O_RDONLY | O_DIRECTORY);
+              if (fd < 0 || fchmod(fd, 02755) != 0) return 3;
+              if (fstat(fd, &st) != 0 || (st.st_mode & 07777) != 0755) return 4;
+              if (fchmodat(dfd, "f", 02644, 0) != 0) return 5;
+              if (fstatat(dfd, "f", &st, 0) != 0 || (st.st_mode & 07777) != 0644) return 6;
+              return 0;
+            }),
+            0);
+  // The group's own members (here root, with CAP_FSETID) keep it.
+  ASSERT_OK(chmod(dir_path_.c_str(), 02755));
+  struct stat st;
+  ASSERT_OK(stat(dir_path_.c_str(), &st));
+  EXPECT_EQ(st.st_mode & 07777, 02755u);
 }
 
 }  // namespace
