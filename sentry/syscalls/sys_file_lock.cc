@@ -11,14 +11,17 @@
 // close asks none unless its process holds record locks (g_posix_files):
 // asking may be a host fstatat.
 // Blocking waits poll the table in short slices through Task::Block, so
-// signals interrupt them. No deadlock detection (EDEADLK is never returned).
+// signals interrupt them. A record lock wait that would close a cycle of
+// processes waiting for each other is EDEADLK (posix_locks_deadlock()).
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <algorithm>
 #include <list>
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
@@ -57,6 +60,14 @@ std::map<FileLockKey, std::list<RecordLock>> g_locks;  // by file
 std::map<FileLockKey, FlockState> g_flocks;
 // The files on which each process (tgid) holds record locks.
 std::map<int, std::set<FileLockKey>> g_posix_files;
+
+// A task blocked in F_SETLKW, for deadlock detection (Linux's blocked_hash).
+struct Waiter {
+  int tgid;
+  FileLockKey key;
+  RecordLock want;
+};
+std::map<const Task*, Waiter> g_waiters;  // guarded by g_mu
 
 // The file's key; a description without a dentry (a pipe, a socket) is its
 // own file. Called without g_mu: the first call may stat a host file.
@@ -105,33 +116,64 @@ bool Conflicts(const RecordLock& held, const RecordLock& want) {
   return held.type == F_WRLCK || want.type == F_WRLCK;
 }
 
-// Applies `l` (or an unlock of its range if type == F_UNLCK) for its owner.
+bool SameOwner(const RecordLock& a, const RecordLock& b) {
+  return a.owner == b.owner && a.ofd == b.ofd;
+}
+
+// Whether `a` ends right before `b` starts.
+bool EndsBefore(const RecordLock& a, const RecordLock& b) {
+  return a.end != kEof && a.end + 1 == b.start;
+}
+
+// Applies `l` (or an unlock of its range if type == F_UNLCK) for its owner
+// as posix_lock_inode() does: the owner's locks of the same type that
+// overlap or touch it merge with it, those of the other type lose the
+// range; the owner's locks stay together in the list, ordered by start,
+// which is the order F_GETLK reports conflicts in.
 void Apply(std::list<RecordLock>& locks, const RecordLock& l, short type) {
-  std::list<RecordLock> added;
-  for (auto it = locks.begin(); it != locks.end();) {
-    if (it->owner != l.owner || it->ofd != l.ofd || it->end < l.start || l.end < it->start) {
-      ++it;
+  RecordLock n = l;
+  n.type = type;
+  std::vector<RecordLock> mine;
+  for (const RecordLock& r : locks) {
+    if (!SameOwner(r, l)) continue;
+    const bool overlaps = !(r.end < l.start || l.end < r.start);
+    if (type != F_UNLCK && r.type == type &&
+        (overlaps || EndsBefore(r, n) || EndsBefore(n, r))) {
+      n.start = std::min(n.start, r.start);
+      n.end = std::max(n.end, r.end);
+      continue;
+    }
+    if (!overlaps) {
+      mine.push_back(r);
       continue;
     }
     // Keep the parts of the old lock outside [l.start, l.end].
-    if (it->start < l.start) {
-      RecordLock left = *it;
+    if (r.start < l.start) {
+      RecordLock left = r;
       left.end = l.start - 1;
-      added.push_back(left);
+      mine.push_back(left);
     }
-    if (it->end > l.end) {
-      RecordLock right = *it;
+    if (r.end > l.end) {
+      RecordLock right = r;
       right.start = l.end + 1;
-      added.push_back(right);
+      mine.push_back(right);
     }
-    it = locks.erase(it);
   }
-  locks.splice(locks.end(), added);
-  if (type != F_UNLCK) {
-    RecordLock n = l;
-    n.type = type;
-    locks.push_back(n);
+  if (type != F_UNLCK) mine.push_back(n);
+  std::sort(mine.begin(), mine.end(),
+            [](const RecordLock& a, const RecordLock& b) { return a.start < b.start; });
+  std::list<RecordLock> out;
+  bool placed = false;
+  for (RecordLock& r : locks) {
+    if (!SameOwner(r, l)) {
+      out.push_back(std::move(r));
+    } else if (!placed) {
+      out.insert(out.end(), mine.begin(), mine.end());
+      placed = true;
+    }
   }
+  if (!placed) out.insert(out.end(), mine.begin(), mine.end());
+  locks.swap(out);
 }
 
 Result<RecordLock> RangeOf(Task& t, FileDescription& f, const struct flock& fl, bool ofd) {
@@ -167,6 +209,34 @@ Result<RecordLock> RangeOf(Task& t, FileDescription& f, const struct flock& fl, 
   if (ofd) l.file = f.weak_from_this();
   l.pid = ofd ? -1 : t.tgid();
   return l;
+}
+
+// The first lock on `key` that conflicts with `want`, or null.
+const RecordLock* Blocker(const FileLockKey& key, const RecordLock& want) {
+  auto it = g_locks.find(key);
+  if (it == g_locks.end()) return nullptr;
+  for (const auto& r : it->second) {
+    if (Conflicts(r, want)) return &r;
+  }
+  return nullptr;
+}
+
+// posix_locks_deadlock(): whether waiting for `blocker` closes a cycle back
+// to process `tgid`: its owner waits for a lock whose owner waits ... for a
+// lock `tgid` holds. Followed for at most 10 steps
+// (MAX_DEADLK_ITERATIONS), as Linux does.
+bool Deadlocks(const RecordLock* blocker, int tgid) {
+  for (int i = 0; blocker != nullptr && !blocker->ofd && i <= 10; ++i) {
+    if (blocker->owner == PidKey(tgid)) return true;
+    const RecordLock* next = nullptr;
+    for (const auto& [task, w] : g_waiters) {
+      if (PidKey(w.tgid) != blocker->owner) continue;
+      next = Blocker(w.key, w.want);
+      if (next) break;
+    }
+    blocker = next;
+  }
+  return false;
 }
 
 timespec Slice() {
@@ -249,29 +319,41 @@ SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg) {
   if (fl.l_type == F_RDLCK && !f.readable()) return Errno(EBADF);
   if (fl.l_type == F_WRLCK && !f.writable()) return Errno(EBADF);
   bool wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+  // Whatever ends the wait, the task waits no more.
+  struct WaitEnd {
+    const Task* task;
+    ~WaitEnd() {
+      std::lock_guard l(g_mu);
+      g_waiters.erase(task);
+    }
+  } wait_end{&t};
   for (;;) {
     {
       std::lock_guard l(g_mu);
       auto& locks = g_locks[key];
       DropClosedOfdLocks(locks);
-      bool conflict = false;
+      const RecordLock* blocker = nullptr;
       if (want.type != F_UNLCK) {
         for (const auto& r : locks) {
           if (Conflicts(r, want)) {
-            conflict = true;
+            blocker = &r;
             break;
           }
         }
       }
-      if (!conflict) {
+      if (!blocker) {
         Apply(locks, want, want.type);
         if (!ofd) NotePosixLocksLocked(key, t.tgid(), locks);
         if (locks.empty()) g_locks.erase(key);
         if (ofd && want.type != F_UNLCK) DropOnLastClose(f, key);
         return 0;
       }
+      if (!wait) return Errno(EAGAIN);
+      if (!ofd) {
+        if (Deadlocks(blocker, t.tgid())) return Errno(EDEADLK);
+        g_waiters[&t] = Waiter{t.tgid(), key, want};
+      }
     }
-    if (!wait) return Errno(EAGAIN);
     timespec deadline = Slice();
     Status s = t.Block(&deadline);
     if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return Errno(kERESTARTSYS);
