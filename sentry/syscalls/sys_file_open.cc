@@ -48,8 +48,9 @@ SyscallReturn SysCloseRange(Task& t, const SyscallArgs& a) {
   unsigned first = a.Uint(0), last = a.Uint(1), flags = a.Uint(2);
   if (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) return Errno(EINVAL);
   if (first > last) return Errno(EINVAL);
-  // CLOSE_RANGE_UNSHARE would need a private fd table; closing in the shared
-  // one is what a single-threaded caller observes anyway.
+  // CLOSE_RANGE_UNSHARE: the caller's own copy of a shared table first
+  // (unshare_fd()), so the other sharers keep their fds.
+  if ((flags & CLOSE_RANGE_UNSHARE) && t.fds_shared()) t.set_fds(t.fds_->Fork());
   for (const auto& [fd, e] : t.fds().Snapshot()) {
     if (static_cast<unsigned>(fd) < first || static_cast<unsigned>(fd) > last) continue;
     if (flags & CLOSE_RANGE_CLOEXEC) {

@@ -6,6 +6,7 @@
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/pidfd.h"
+#include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/wait.h"
 #include "sentry/syscalls/handlers.h"
@@ -265,6 +266,13 @@ SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a) {
     target = t.kernel().TaskByVtid(t.pid_ns(), a.Int(0));
   }
   if (!target) return Errno(ESRCH);
+  {
+    // PTRACE_MODE_READ_REALCREDS on the target: EPERM.
+    absl::MutexLock l(&t.kernel().mu());
+    if (!MayPtraceAccess(t, target->tg(), target->creds(), PtraceCreds::kReal)) {
+      return Errno(EPERM);
+    }
+  }
   SV_TRY(t.CopyOutObj(a.Addr(1), target->robust_list_.value()));
   SV_TRY(t.CopyOutObj(a.Addr(2), uint64_t{24}));
   return 0;

@@ -80,12 +80,17 @@ SyscallReturn SysSchedGetaffinity(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
   // A shorter mask means the CPUs past it are cleared; a longer one is read
-  // only as far as any CPU can be (sched_setaffinity(2)).
+  // only as far as any CPU can be (sched_setaffinity(2)). The mask is read
+  // before the pid is looked up (get_user_cpu_mask()).
   cpu_set_t want;
   CPU_ZERO(&want);
   SV_TRY(t.CopyIn(a.Addr(2), &want, std::min(a.Size(1), sizeof(want))));
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<Task> target, AffinityTarget(t, a.Int(0)));
+  // check_same_owner(), else CAP_SYS_NICE: EPERM.
+  const Credentials& c = t.creds();
+  const Credentials& tc = target->creds();
+  if (c.euid != tc.euid && c.euid != tc.ruid && !c.HasCap(CAP_SYS_NICE)) return Errno(EPERM);
   cpu_set_t set;
   CPU_AND(&set, &want, &SandboxCpus().set);
   // No CPU of the sandbox's left: EINVAL, as for a mask of offline CPUs.
