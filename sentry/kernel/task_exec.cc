@@ -38,6 +38,9 @@ Result<bool> ParseShebang(const char* head, size_t n, std::string* interp, std::
 
 Status Task::Execve(const std::string& path, std::vector<std::string> argv,
                     std::vector<std::string> envp, bool /*at_empty_path_fd*/) {
+  // do_execveat_common(): an empty argv gets "" as argv[0], so that a
+  // program reading from argv[1] does not walk into envp (CVE-2021-4034).
+  if (argv.empty()) argv.emplace_back();
   std::string exe_path = path;
   FileRef file;
   ElfInfo info;

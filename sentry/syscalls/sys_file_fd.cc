@@ -74,6 +74,11 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_GETFL:
       return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
     case F_SETFL: {
+      // setfl(): turning O_NOATIME on is for the file's owner or CAP_FOWNER.
+      if ((a.Int(2) & O_NOATIME) && !(f->flags() & O_NOATIME) && f->dentry()) {
+        SV_ASSIGN_OR_RETURN(struct stat st, f->dentry()->inode()->Stat());
+        if (t.creds().fsuid != st.st_uid && !t.creds().HasCap(CAP_FOWNER)) return Errno(EPERM);
+      }
       const bool async_was = f->flags() & O_ASYNC;
       f->SetStatusFlags(a.Int(2), fd);
       if (!async_was && (f->flags() & O_ASYNC)) f->AsyncTurnedOn(t);

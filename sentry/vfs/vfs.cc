@@ -311,6 +311,8 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
       return a.error();
     }
   }
+  // may_open(): O_NOATIME is for the file's owner or CAP_FOWNER only.
+  if ((flags & O_NOATIME) && c.creds.uid != st.st_uid && !c.creds.fowner) return Errno(EPERM);
   // do_dentry_open(): O_DIRECT needs FMODE_CAN_ODIRECT, which no directory has.
   if (S_ISDIR(st.st_mode) && (flags & O_DIRECT)) return Errno(EINVAL);
   bool truncate = (flags & O_TRUNC) && S_ISREG(st.st_mode) && acc != O_RDONLY && !created;

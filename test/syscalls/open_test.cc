@@ -158,5 +158,30 @@ TEST_F(OpenTest, FileSizeLimitSendsSigxfsz) {
   EXPECT_EQ(WTERMSIG(status), SIGXFSZ);
 }
 
+// O_NOATIME is for the file's owner or CAP_FOWNER: open(2) and
+// fcntl(F_SETFL) by anyone else are EPERM (may_open(), setfl()).
+TEST_F(OpenTest, NoatimeOnlyForTheOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
+  ASSERT_OK(chmod(dir_.path().c_str(), 0777));
+  ASSERT_TRUE(WriteFile(dir_.Path("f"), "x", 0644));  // root's
+  FileDescriptor top(open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_GE(top.get(), 0);
+  const int dfd = top.get();
+  EXPECT_EQ(RunAsNobody([dfd] {
+              if (openat(dfd, "f", O_RDONLY | O_NOATIME) != -1 || errno != EPERM) return 1;
+              const int fd = openat(dfd, "f", O_RDONLY);
+              if (fd < 0) return 2;
+              if (fcntl(fd, F_SETFL, O_NOATIME) != -1 || errno != EPERM) return 3;
+              if (fcntl(fd, F_GETFL) & O_NOATIME) return 4;
+              // Its own file it may.
+              const int mine = openat(dfd, "mine", O_RDWR | O_CREAT | O_NOATIME, 0600);
+              return mine >= 0 ? 0 : 5;
+            }),
+            0);
+  // The owner (here root, with CAP_FOWNER) may.
+  FileDescriptor fd(open(dir_.Path("f").c_str(), O_RDONLY | O_NOATIME));
+  EXPECT_GE(fd.get(), 0) << ErrnoName(errno);
+}
+
 }  // namespace
 }  // namespace syscall_test

@@ -78,6 +78,11 @@ int RunHelper(const std::string& mode, int argc, char** argv) {
 
 __attribute__((constructor)) void MaybeRunExecHelper(int argc, char** argv,
                                                      char**) {
+  // ExecveTest.EmptyArgvGetsEmptyArgv0: argv {NULL} arrives as {""}.
+  if (getenv("SYSCALL_TEST_ARGC0") != nullptr) {
+    _exit(argc == 1 && argv[0] != nullptr && argv[0][0] == '\0' && argv[1] == nullptr ? 0
+                                                                                     : 50 + argc);
+  }
   if (argc >= 2 && strncmp(argv[1], kHelperFlag, strlen(kHelperFlag)) == 0) {
     _exit(RunHelper(argv[1] + strlen(kHelperFlag), argc, argv));
   }
@@ -102,6 +107,20 @@ int ExecSelf(
     execve(self.c_str(), argv.data(), envp.data());
     return 127;
   });
+}
+
+// execve(2) with an empty argv: the new program gets argc 1 and argv[0] ""
+// (Linux 5.18, do_execveat_common()), never argc 0.
+TEST(ExecveTest, EmptyArgvGetsEmptyArgv0) {
+  std::string self = SelfExe();
+  int status = RunInChild([&] {
+    char env[] = "SYSCALL_TEST_ARGC0=1";
+    char* argv[] = {nullptr};
+    char* envp[] = {env, nullptr};
+    execve(self.c_str(), argv, envp);
+    return 127;
+  });
+  EXPECT_EXIT_CODE(status, 0);
 }
 
 // ---------------------------------------------------------------- fork/wait

@@ -83,5 +83,24 @@ TEST(SyncFileRangeTest, NoPageCacheIsESPIPE) {
   EXPECT_ERRNO(EINVAL, fsync(s0.get()));
 }
 
+// fsync(2) and fdatasync(2) of a file without ->fsync (the memory devices,
+// a terminal) are EINVAL.
+TEST(FsyncTest, DevicesWithoutFsyncAreEINVAL) {
+  for (const char* path : {"/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/ptmx"}) {
+    SCOPED_TRACE(path);
+    FileDescriptor fd(open(path, O_RDWR | O_NOCTTY));
+    ASSERT_GE(fd.get(), 0) << ErrnoName(errno);
+    EXPECT_ERRNO(EINVAL, fsync(fd.get()));
+    EXPECT_ERRNO(EINVAL, fdatasync(fd.get()));
+  }
+  // A regular file syncs.
+  TempDir dir;
+  ASSERT_TRUE(WriteFile(dir.Path("f"), "x"));
+  FileDescriptor f(open(dir.Path("f").c_str(), O_RDWR));
+  ASSERT_GE(f.get(), 0);
+  EXPECT_OK(fsync(f.get()));
+  EXPECT_OK(fdatasync(f.get()));
+}
+
 }  // namespace
 }  // namespace syscall_test

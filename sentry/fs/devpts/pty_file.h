@@ -31,7 +31,6 @@ class PtyMasterFile : public FileDescription {
   // tty_fasync(): the master's own tty has no process group (the pair's is
   // the replica's), so the owner becomes the caller.
   void AsyncTurnedOn(Task& t) override;
-  Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
     Status s = pty_->AdoptInForkChild();
@@ -58,7 +57,6 @@ class PtyReplicaFile : public FileDescription {
   bool SigioFromReadiness() const override { return true; }
   // tty_fasync(): the foreground process group becomes the owner.
   void AsyncTurnedOn(Task& t) override;
-  Status Sync() override { return {}; }
   std::string DisplayPath() const override;
   absl::Status AdoptInForkChild(ForkFileContext&) override {
     Status s = pty_->AdoptInForkChild();
