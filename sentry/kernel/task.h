@@ -417,8 +417,12 @@ class Task : public std::enable_shared_from_this<Task> {
   // section goes to its abort handler (rseq_signal_deliver()). False if the
   // guest's rseq_cs is invalid: it gets SIGSEGV.
   bool RseqAbortForSignal();
-  // Builds a signal frame and points the registers at the handler.
-  void SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
+  // Builds a signal frame and points the registers at the handler; false
+  // (registers untouched) when the frame cannot be written.
+  bool SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act);
+  // A handler's frame could not be written: SIGSEGV instead
+  // (signal_setup_done() -> force_sigsegv()).
+  void ForceSigsegv(int sig);
   // Turns a pending ERESTART* result into a restart or EINTR.
   void FinishRestart(bool handler_runs, const KernelSigaction* act);
   void ExitTask();

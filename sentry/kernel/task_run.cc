@@ -306,14 +306,29 @@ bool Task::PrepareToRun() {
     SigSet add = act.mask;
     if (!(act.flags & SA_NODEFER)) add |= SigBit(sig);
     set_signal_mask(signal_mask_ | add);
-    if (act.flags & SA_RESETHAND) tg_->handlers->actions[sig] = KernelSigaction{};
+    // get_signal(): SA_RESETHAND resets the handler alone; the flags and
+    // mask stay (sigaction(2) reports them).
+    if (act.flags & SA_RESETHAND) {
+      tg_->handlers->actions[sig].handler = reinterpret_cast<uint64_t>(SIG_DFL);
+    }
     kernel_.mu().Unlock();
     // The frame saves the mask from before the handler (or the one
     // rt_sigsuspend replaced).
     SigSet frame_mask = restore_saved_mask_ ? saved_mask_ : old_mask;
+    const bool had_saved_mask = restore_saved_mask_;
     restore_saved_mask_ = false;
     saved_mask_ = frame_mask;
-    SetupSignalFrame(sig, info, act);
+    if (!SetupSignalFrame(sig, info, act)) {
+      // signal_setup_done(failed): the handler's mask is not applied and a
+      // saved rt_sigsuspend mask stays for the next delivery; SIGSEGV
+      // follows at once, on whatever stack its own handler asks for.
+      {
+        absl::MutexLock l(&kernel_.mu());
+        set_signal_mask(old_mask);
+      }
+      restore_saved_mask_ = had_saved_mask;
+      ForceSigsegv(sig);
+    }
   }
 }
 

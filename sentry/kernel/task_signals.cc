@@ -87,7 +87,7 @@ Status ReadFrameFpImage(const Task& t, UserAddr addr, platform::FpState& fp) {
 
 }  // namespace
 
-void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act) {
+bool Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigaction& act) {
   // The frame saves the abort handler's address, not the critical
   // section's; a bad rseq_cs is SIGSEGV after this frame (force_sigsegv()).
   const bool rseq_ok = RseqAbortForSignal();
@@ -123,18 +123,12 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
 
   bool ok = CopyOut(UserAddr(fpstate), fp_image.data(), fp_image.size()).ok() &&
             CopyOut(UserAddr(frame_addr), &frame, sizeof(frame)).ok();
-  // force_sigsegv(): fatal while delivering SIGSEGV itself.
+  // A bad rseq_cs while delivering SIGSEGV itself fails like a bad frame.
   if (!rseq_ok && sig == SIGSEGV) ok = false;
   if (!ok) {
-    // The stack is unusable: the kernel forces SIGSEGV (force_sigsegv()).
+    // The registers stay as they were; the caller forces SIGSEGV.
     Log::Debug("task %d: cannot write the frame for signal %d at %#x", tid_, sig, frame_addr);
-    absl::MutexLock l(&kernel_.mu());
-    if (!tg_->group_exiting) {
-      tg_->group_exiting = true;
-      tg_->exit_status = tg_->CoreDumpStatus(SIGSEGV);
-      for (Task* t : tg_->tasks) t->Interrupt();
-    }
-    return;
+    return false;
   }
   regs_.rsp = frame_addr;
   regs_.rip = act.handler;
@@ -153,6 +147,19 @@ void Task::SetupSignalFrame(int sig, const siginfo_t& info, const KernelSigactio
     segv.si_code = SI_KERNEL;
     ForceSignal(segv);
   }
+  return true;
+}
+
+void Task::ForceSigsegv(int sig) {
+  {
+    absl::MutexLock l(&kernel_.mu());
+    // force_sigsegv(): a SIGSEGV whose own frame failed cannot be handled.
+    if (sig == SIGSEGV) tg_->handlers->actions[SIGSEGV] = KernelSigaction{};
+  }
+  siginfo_t segv{};
+  segv.si_signo = SIGSEGV;
+  segv.si_code = SI_KERNEL;
+  ForceSignal(segv);
 }
 
 Status Task::SigReturn() {

@@ -26,6 +26,19 @@ constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_M
 
 bool IsPipe(FileDescription& f) { return dynamic_cast<PipeFile*>(&f) != nullptr; }
 
+// Whether Linux gives the file ->splice_read and ->splice_write: regular
+// files, devices, FIFOs and sockets do; directories and anonymous-inode
+// files (eventfd, timerfd, signalfd, epoll, inotify, pidfd: no file type
+// bits in st_mode, as Linux's anon_inode) do not, and splice(2) is EINVAL
+// for them before anything is read or written (do_splice_read(),
+// do_splice_from()).
+bool Splices(FileDescription& f) {
+  Result<struct stat> st = f.Stat();
+  if (!st.ok()) return false;
+  const mode_t type = st->st_mode & S_IFMT;
+  return type != 0 && type != S_IFDIR && type != S_IFLNK;
+}
+
 // Copies up to `count` bytes; `in_off`/`out_off` < 0 mean the file offset.
 // Stops early on a short read or write, like sendfile above.
 Result<size_t> Copy(Task& t, FileDescription& in, int64_t* in_off, FileDescription& out,
@@ -158,6 +171,7 @@ SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
     return Errno(ESPIPE);
   }
   if (in.get() == out.get()) return Errno(EINVAL);
+  if ((!in_pipe && !Splices(*in)) || (!out_pipe && !Splices(*out))) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(int64_t in_off, OffsetArg(t, a.Addr(1)));
   SV_ASSIGN_OR_RETURN(int64_t out_off, OffsetArg(t, a.Addr(3)));
   size_t count = std::min(a.Size(4), kMaxRw);

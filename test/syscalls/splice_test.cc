@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +65,50 @@ TEST(SpliceTest, NonblockFlagOnPipes) {
   EXPECT_STREQ(buf, "abc");
   EXPECT_ERRNO(EINVAL, splice(a[0], nullptr, b[1], nullptr, 10, 0x100));
   for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+// A file without ->splice_read or ->splice_write (an anonymous-inode file,
+// a directory, an unconnected unix socket) at the other end of a pipe is
+// EINVAL at once (do_splice_read()/do_splice_from()), never a read or write
+// that blocks on it (LTP's splice07 hung here). Each call runs in a child
+// that a hang would keep past its alarm.
+TEST(SpliceTest, EndsWithoutSpliceSupportAreEinvalWithoutBlocking) {
+  int status = RunInChild([] {
+    alarm(10);
+    int p[2];
+    if (pipe(p) != 0) return 10;
+    int efd = eventfd(0, 0);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    int ep = epoll_create1(0);
+    const char* tmp = getenv("TEST_TMPDIR");
+    int dir = open(tmp ? tmp : "/tmp", O_RDONLY | O_DIRECTORY);
+    int us = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (efd < 0 || tfd < 0 || ep < 0 || dir < 0 || us < 0) return 11;
+    // {fd, errno as splice's input, errno as its output (0: not tried)}:
+    // a directory open for reading is not writable (EBADF first); an
+    // unconnected socket does take splice writes (and fails as send does).
+    const int cases[][3] = {
+        {efd, EINVAL, EINVAL}, {tfd, EINVAL, EINVAL}, {ep, EINVAL, EINVAL},
+        {dir, EINVAL, EBADF},  {us, EINVAL, 0},
+    };
+    int code = 20;
+    for (const auto& c : cases) {
+      // fd -> pipe: eventfd and timerfd reads would block.
+      errno = 0;
+      if (splice(c[0], nullptr, p[1], nullptr, 1, 0) != -1 || errno != c[1]) return code;
+      if (c[2] != 0) {
+        // pipe (with data, so a read does not block) -> fd.
+        if (write(p[1], "x", 1) != 1) return 12;
+        errno = 0;
+        if (splice(p[0], nullptr, c[0], nullptr, 1, 0) != -1 || errno != c[2]) return code + 1;
+        char b;
+        if (read(p[0], &b, 1) != 1) return 13;  // the byte stayed in the pipe
+      }
+      code += 2;
+    }
+    return 0;
+  });
+  EXPECT_EXIT_CODE(status, 0);
 }
 
 // sendfile(2) with offsets, at and past EOF, length 0, a bad offset, a
