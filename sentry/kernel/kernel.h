@@ -116,8 +116,10 @@ class NetService;
 
 class Kernel {
  public:
-  // The kernel release we claim in uname(2) and /proc/sys/kernel/osrelease.
-  static constexpr const char* kRelease = "4.4.0";
+  // The kernel release we claim in uname(2), /proc/version and
+  // /proc/sys/kernel/osrelease; README.md ("The kernel release") says why
+  // this one.
+  static constexpr const char* kRelease = "4.19.0";
   static constexpr const char* kVersion = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
 
   static absl::StatusOr<std::unique_ptr<Kernel>> Create(const KernelOptions& opts);

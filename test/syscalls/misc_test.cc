@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -479,6 +480,22 @@ TEST(ProcTest, OsreleaseMatchesUname) {
   struct utsname u;
   ASSERT_OK(uname(&u));
   EXPECT_EQ(ReadFile("/proc/sys/kernel/osrelease"), std::string(u.release) + "\n");
+}
+
+// The release is at least 4.19 (README, "The kernel release"): glibc's
+// ld.so before 2.36 refuses a shared library whose ABI tag asks for a newer
+// kernel than uname(2) reports (libQt6Core.so.6 asks for 4.11), and LTP
+// skips the cases of features newer than the release.
+TEST(UnameTest, ReleaseIsAtLeast4_19) {
+  struct utsname u;
+  ASSERT_OK(uname(&u));
+  unsigned major = 0, minor = 0, patch = 0;
+  ASSERT_EQ(sscanf(u.release, "%u.%u.%u", &major, &minor, &patch), 3) << u.release;
+  EXPECT_GE(major * 1000 + minor, 4019u) << u.release;
+  EXPECT_STREQ(u.sysname, "Linux");
+  EXPECT_NE(ReadFile("/proc/version").find(std::string("Linux version ") + u.release + " "),
+            std::string::npos)
+      << ReadFile("/proc/version");
 }
 
 // ------------------------------------------------------------ /sys files
