@@ -289,6 +289,11 @@ Result<uint64_t> SemRegistry::Ctl(Task &t, int id, int semnum, int cmd, uint64_t
   }
 }
 
+bool SemRegistry::HasUndo(int tgid) {
+  std::lock_guard<std::mutex> l(mu_);
+  return undo_.count(tgid) != 0;
+}
+
 void SemRegistry::ExitUndo(int tgid, const IpcPid &pid) {
   std::lock_guard l(mu_);
   auto pit = undo_.find(tgid);

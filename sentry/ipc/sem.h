@@ -62,6 +62,9 @@ class SemRegistry {
   // adjustments are applied (exit_sem()), each clamped to the semaphore's
   // range.
   void ExitUndo(int tgid, const IpcPid &pid);
+  // Whether process `tgid` has SEM_UNDO adjustments (an undo list, for
+  // kcmp(KCMP_SYSVSEM)).
+  bool HasUndo(int tgid);
   // /proc/sysvipc/sem.
   std::string ProcText();
 

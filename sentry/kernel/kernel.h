@@ -338,6 +338,9 @@ class Kernel {
   // The id `ns` (null: the sandbox's) gave out last, by its cyclic
   // allocation: /proc/loadavg's last field for a reader there.
   int LastIdIn(const PidNamespace* ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `ns` (null: the sandbox's) go on allocating after `last`
+  // (/proc/sys/kernel/ns_last_pid; 0 <= last < kPidMax).
+  void SetLastIdIn(PidNamespace* ns, int last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // IdIn for a caller that does not hold mu() (pid_vnr() of an id kept
   // global: an owner, a peer, a sender, a SysV object's last pid).
   int IdInUnlocked(const PidNamespace* ns, int global) ABSL_LOCKS_EXCLUDED(mu_) {

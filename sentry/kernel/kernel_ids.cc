@@ -157,6 +157,15 @@ int Kernel::LastIdIn(const PidNamespace* ns) const {
   return ns != nullptr ? ns->last_allocated() : last_tid_;
 }
 
+void Kernel::SetLastIdIn(PidNamespace* ns, int last) {
+  if (ns != nullptr) {
+    ns->set_last_allocated(last);
+    return;
+  }
+  last_tid_ = last;
+  next_tid_ = last + 1 >= kPidMax ? 2 : last + 1;
+}
+
 int Kernel::AllocateTidAt(int tid) {
   if (tasks_.count(tid) != 0 || !TgidFreeLocked(tid)) return -EEXIST;
   return tid;

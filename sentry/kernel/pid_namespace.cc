@@ -31,6 +31,11 @@ int PidNamespace::Allocate(int want) {
   return -1;
 }
 
+void PidNamespace::set_last_allocated(int last) {
+  last_ = last;
+  next_ = last + 1 >= Kernel::kPidMax ? 2 : last + 1;
+}
+
 void PidNamespace::Add(int local, int global) {
   local_to_global_[local] = global;
   global_to_local_[global] = local;

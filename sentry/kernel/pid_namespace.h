@@ -52,6 +52,9 @@ class PidNamespace {
   // The id the cyclic allocation gave last (a `want` does not count), as
   // /proc/loadavg shows it (idr_get_cursor() - 1); 0 before any.
   int last_allocated() const { return last_; }
+  // /proc/sys/kernel/ns_last_pid's write: the cyclic allocation goes on
+  // after `last` (idr_set_cursor()).
+  void set_last_allocated(int last);
   void Add(int local, int global);
   // The local id of `global`, 0 if it has none here.
   int Local(int global) const;

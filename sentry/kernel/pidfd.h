@@ -73,6 +73,8 @@ class PidfdFile : public FileDescription {
   Result<size_t> Read(Task&, char*, size_t) override { return Errno(EINVAL); }
   Result<size_t> Write(Task&, const char*, size_t) override { return Errno(EINVAL); }
   Result<struct stat> Stat() override;
+  // PIDFD_GET_INFO (pidfd_info.cc).
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return exit_fd_.load(); }
   std::string DisplayPath() const override { return "anon_inode:[pidfd]"; }
   // Sandbox fork: the process's exit eventfd becomes the child's own, as

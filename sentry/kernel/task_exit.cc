@@ -156,6 +156,7 @@ void Task::ExitTask() {
     if (!tg.group_exiting) tg.exit_status = exit_status_;
     tg.group_exiting = true;
     tg.state = ThreadGroup::State::kZombie;
+    tg.zombie_creds = creds_;
     kernel_.SignalExitWaitersLocked();
     tg.SignalExitEvent();  // pidfds poll readable from now on
     // Its record locks go now, before its pid can be reaped and reused.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "sentry/kernel/credentials.h"
 #include "sentry/kernel/signal_types.h"
 
 namespace seedvisor::sentry {
@@ -79,6 +80,9 @@ class ThreadGroup {
   State state = State::kAlive;
   bool group_exiting = false;
   int exit_status = 0;       // a wait status (W*), valid once exiting
+  // The credentials of its last thread, kept once it is a zombie (what
+  // PIDFD_GET_INFO reports of an unreaped process; Linux keeps the task).
+  Credentials zombie_creds;
   int exit_signal = SIGCHLD;  // sent to the parent at exit
   PendingSignals shared_pending;
   std::shared_ptr<SignalHandlers> handlers;

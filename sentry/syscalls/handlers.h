@@ -83,6 +83,7 @@ SyscallReturn SysMunmap(Task& t, const SyscallArgs& a);
 SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a);
 SyscallReturn SysRestartSyscall(Task& t, const SyscallArgs& a);
 SyscallReturn SysPause(Task& t, const SyscallArgs& a);
+SyscallReturn SysKcmp(Task& t, const SyscallArgs& a);
 SyscallReturn SysPidfdGetfd(Task& t, const SyscallArgs& a);
 SyscallReturn SysPidfdOpen(Task& t, const SyscallArgs& a);
 SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a);

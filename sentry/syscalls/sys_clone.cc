@@ -25,6 +25,12 @@ SyscallReturn CloneWithPidfd(Task& t, Task::CloneArgs& c) {
     c.pidfd = std::make_shared<PidfdFile>((c.flags & CLONE_THREAD) ? kPidfdThread : 0);
     SV_ASSIGN_OR_RETURN(c.pidfd_fd, t.fds().Install(c.pidfd, /*cloexec=*/true, 0,
                                                     file_internal::FdLimit(t)));
+    // copy_process() stores it before the child is committed: a bad
+    // address is EFAULT with no child.
+    if (Status s = t.CopyOutObj(c.pidfd_out, static_cast<int32_t>(c.pidfd_fd)); !s.ok()) {
+      (void)t.fds().Remove(c.pidfd_fd);
+      return s.error();
+    }
   }
   Result<int> tid = t.Clone(c);
   if (!tid.ok()) {

@@ -7,6 +7,7 @@
 #include <sys/sysinfo.h>
 #include <sys/times.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -363,14 +364,22 @@ SyscallReturn SysTimes(Task& t, const SyscallArgs& a) {
   return static_cast<uint64_t>(ticks);
 }
 
+// sysinfo(2) says what /proc does (LTP's sysinfo01 compares them): the
+// sandbox's uptime (/proc/uptime, rounded up as do_sysinfo() rounds) and
+// load (/proc/loadavg: none), the host's memory (/proc/meminfo), the
+// sandbox's task count. The host's uptime and load are not shown.
 SyscallReturn SysSysinfo(Task& t, const SyscallArgs& a) {
   struct sysinfo si;
   sysinfo(&si);
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const int64_t up_ns = now.tv_sec * 1000000000LL + now.tv_nsec - t.kernel().boot_time_ns();
+  si.uptime = (up_ns + 999999999) / 1000000000;
+  si.loads[0] = si.loads[1] = si.loads[2] = 0;
   {
     absl::MutexLock l(&t.kernel().mu());
     si.procs = static_cast<uint16_t>(t.kernel().Tasks().size());
   }
-  // Uptime stays the host's, consistent with CLOCK_BOOTTIME in the vDSO.
   SV_TRY(t.CopyOutObj(a.Addr(0), si));
   return 0;
 }
@@ -457,11 +466,29 @@ SyscallReturn SysSetpriority(Task& t, const SyscallArgs& a) {
   absl::MutexLock l(&t.kernel().mu());
   std::vector<ThreadGroup*> targets = PriorityTargets(t, which, a.Int(1));
   if (targets.empty()) return Errno(ESRCH);
+  // set_one_prio() for each: a process of another user is EPERM, raising
+  // the priority past RLIMIT_NICE without CAP_SYS_NICE is EACCES; the
+  // others change, and the call reports the last refusal.
+  const Credentials& c = t.creds();
+  int error = 0;
   for (ThreadGroup* tg : targets) {
-    // Raising priority needs CAP_SYS_NICE (setpriority(2): EACCES).
-    if (nice < tg->nice && !t.creds().HasCap(CAP_SYS_NICE)) return Errno(EACCES);
+    const Task* who = tg->leader != nullptr ? tg->leader
+                      : tg->tasks.empty()   ? nullptr
+                                            : tg->tasks.front();
+    const Credentials& pc = who != nullptr ? who->creds() : tg->zombie_creds;
+    if (pc.ruid != c.euid && pc.euid != c.euid && !c.HasCap(CAP_SYS_NICE)) {
+      error = EPERM;
+      continue;
+    }
+    const rlim_t nice_rlim = static_cast<rlim_t>(20 - nice);  // nice_to_rlimit()
+    if (nice < tg->nice && nice_rlim > tg->rlimits[RLIMIT_NICE].rlim_cur &&
+        !c.HasCap(CAP_SYS_NICE)) {
+      error = EACCES;
+      continue;
+    }
+    tg->nice = nice;
   }
-  for (ThreadGroup* tg : targets) tg->nice = nice;
+  if (error != 0) return Errno(error);
   return 0;
 }
 

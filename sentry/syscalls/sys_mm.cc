@@ -58,6 +58,8 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     if (f->flags() & O_PATH) return Errno(EBADF);  // fdget() finds no file
     // ksys_mmap_pgoff(): MAP_HUGETLB on a file that is not on hugetlbfs.
     if (flags & MAP_HUGETLB) return Errno(EINVAL);
+    // do_mmap(): a zero length is EINVAL before the file is looked at.
+    if (req.length == 0) return Errno(EINVAL);
     // mmap(2): EACCES unless the file's open mode allows the mapping.
     if (!f->readable()) return Errno(EACCES);
     if (type != MAP_PRIVATE && (prot & PROT_WRITE) && !f->writable()) return Errno(EACCES);

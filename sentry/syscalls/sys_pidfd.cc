@@ -14,6 +14,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/syscalls/sys_signal.h"
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
@@ -119,9 +120,18 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
         targets.push_back(g);
       }
     }
-    for (auto& g : targets) (void)k.SendGroupSignal(*g, info, nullptr, SignalSender::kSandboxTask);
+    // __kill_pgrp_info(): those the caller may signal; EPERM if none.
+    bool sent = false;
+    for (auto& g : targets) {
+      if (!MaySignalGroup(t, *g, sig)) continue;
+      sent = true;
+      (void)k.SendGroupSignal(*g, info, nullptr, SignalSender::kSandboxTask);
+    }
+    if (!sent) return Errno(EPERM);
     return 0;
   }
+  // check_kill_permission(), as kill(2).
+  if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
   if (thread_pidfd) {
     // The thread must still be there, whatever the scope (the thread's
     // pid is what names the process, too).

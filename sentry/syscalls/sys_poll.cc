@@ -11,6 +11,7 @@
 // ppoll/pselect6 swap in their signal mask for the wait; PrepareToRun puts
 // the old one back (after a handler's frame saved it, if a signal came).
 #include <poll.h>
+#include <sys/personality.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <unistd.h>
@@ -242,6 +243,14 @@ Status SwapSigmask(Task& t, UserAddr set, size_t size) {
 
 }  // namespace file_internal
 
+namespace {
+
+// poll_select_finish(): a personality with STICKY_TIMEOUTS keeps the
+// caller's timeout as it was.
+bool StickyTimeouts(const Task& t) { return (t.personality() & STICKY_TIMEOUTS) != 0; }
+
+}  // namespace
+
 SyscallReturn SysPpoll(Task& t, const SyscallArgs& a) {
   timespec deadline;
   const timespec* dl = nullptr;
@@ -251,7 +260,7 @@ SyscallReturn SysPpoll(Task& t, const SyscallArgs& a) {
   }
   SV_TRY(SwapSigmask(t, a.Addr(3), a.Size(4)));
   auto r = PollCommon(t, a.Addr(0), a.Ulong(1), dl);
-  if (dl && !a.Addr(2).IsNull() && r.ok()) {
+  if (dl && !a.Addr(2).IsNull() && r.ok() && !StickyTimeouts(t)) {
     timespec rem = Remaining(deadline);
     (void)t.CopyOutObj(a.Addr(2), rem);
   }
@@ -269,7 +278,7 @@ SyscallReturn SysSelect(Task& t, const SyscallArgs& a) {
     dl = &deadline;
   }
   auto r = SelectCommon(t, a.Int(0), a.Addr(1), a.Addr(2), a.Addr(3), dl);
-  if (dl && r.ok()) {
+  if (dl && r.ok() && !StickyTimeouts(t)) {
     // Linux select(2) writes back the time left.
     timespec rem = Remaining(deadline);
     timeval tv{rem.tv_sec, rem.tv_nsec / 1000};
@@ -295,7 +304,7 @@ SyscallReturn SysPselect6(Task& t, const SyscallArgs& a) {
     SV_TRY(SwapSigmask(t, UserAddr(sm.ss), sm.len));
   }
   auto r = SelectCommon(t, a.Int(0), a.Addr(1), a.Addr(2), a.Addr(3), dl);
-  if (dl && r.ok()) {
+  if (dl && r.ok() && !StickyTimeouts(t)) {
     timespec rem = Remaining(deadline);
     (void)t.CopyOutObj(a.Addr(4), rem);
   }

@@ -1,5 +1,6 @@
 // Processes and threads: clone, exec, exit, wait, and process ids.
 #include <asm/prctl.h>
+#include <limits.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -100,6 +101,8 @@ SyscallReturn SysWait4(Task& t, const SyscallArgs& a) {
   if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE)) {
     return Errno(EINVAL);
   }
+  // kernel_wait4(): the group -INT_MIN does not exist.
+  if (a.Int(0) == INT_MIN) return Errno(ESRCH);
   SV_ASSIGN_OR_RETURN(std::optional<WaitResult> r,
                       WaitForChild(t, FromWait4(t, a.Int(0), options & (WNOHANG | WUNTRACED | WCONTINUED |
                                                                      __WNOTHREAD | __WALL | __WCLONE))));
@@ -395,6 +398,7 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
     case PR_SET_KEEPCAPS: {
       if (a.Ulong(1) > 1) return Errno(EINVAL);
       Credentials& c = t.mutable_creds();
+      if (c.securebits & (kSecbitKeepCaps << 1)) return Errno(EPERM);  // SECURE_KEEP_CAPS_LOCKED
       c.securebits = a.Ulong(1) ? c.securebits | kSecbitKeepCaps : c.securebits & ~kSecbitKeepCaps;
       return 0;
     }
@@ -402,6 +406,21 @@ SyscallReturn SysPrctl(Task& t, const SyscallArgs& a) {
       return (t.creds().securebits & kSecbitKeepCaps) ? 1 : 0;
     case PR_GET_SECUREBITS:
       return t.creds().securebits;
+    case PR_SET_SECUREBITS: {
+      // cap_task_prctl(): with CAP_SETPCAP, known bits only, no change to
+      // a locked bit (each bit's lock is the bit above it), no unlocking.
+      constexpr uint64_t kBits =
+          kSecbitNoroot | kSecbitNoSetuidFixup | kSecbitKeepCaps | kSecbitNoCapAmbientRaise;
+      constexpr uint64_t kLocks = kBits << 1;
+      Credentials& c = t.mutable_creds();
+      const uint64_t old = c.securebits, want = a.Ulong(1);
+      if ((((old & kLocks) >> 1) & (old ^ want)) || (old & kLocks & ~want) ||
+          (want & ~(kBits | kLocks)) || !c.HasCap(CAP_SETPCAP)) {
+        return Errno(EPERM);
+      }
+      c.securebits = static_cast<uint32_t>(want);
+      return 0;
+    }
     case PR_CAPBSET_DROP: {
       if (a.Ulong(1) > static_cast<uint64_t>(kLastCap)) return Errno(EINVAL);
       Credentials& c = t.mutable_creds();

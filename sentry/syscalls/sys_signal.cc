@@ -4,6 +4,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
+#include "sentry/syscalls/sys_signal.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -61,13 +62,12 @@ bool MaySignal(Task& t, Task& target, int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.k
   return sig == SIGCONT && target.tg().sid == t.tg().sid;
 }
 
-bool MaySignalGroup(Task& t, ThreadGroup& tg, int sig)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
+}  // namespace
+
+bool MaySignalGroup(Task& t, ThreadGroup& tg, int sig) {
   Task* target = tg.leader != nullptr ? tg.leader : (tg.tasks.empty() ? nullptr : tg.tasks[0]);
   return target == nullptr || MaySignal(t, *target, sig);
 }
-
-}  // namespace
 
 SyscallReturn SysRtSigaction(Task& t, const SyscallArgs& a) {
   int sig = a.Int(0);
@@ -315,14 +315,20 @@ SyscallReturn SysRtSigqueueinfo(Task& t, const SyscallArgs& a) {
   SV_TRY(t.CopyInObj(a.Addr(2), &info));
   int sig = a.Int(1);
   if (!ValidSignal(sig)) return Errno(EINVAL);
-  // Only the kernel may claim SI_USER or positive codes for another process.
-  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.vtgid()) return Errno(EPERM);
+  // Only the kernel may claim SI_USER or positive codes, unless the caller
+  // signals its own thread id (do_rt_sigqueueinfo(): task_pid_vnr()).
+  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.vtid()) return Errno(EPERM);
   info.si_signo = sig;
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());
+  // Any task's id names its process, as for kill(2) (kill_proc_info()).
   const int global = GlobalId(t, a.Int(0));
-  auto tg = global > 0 ? k.ThreadGroupByTgid(global) : nullptr;
-  if (!tg) return Errno(ESRCH);
+  std::shared_ptr<ThreadGroup> tg;
+  if (auto task = global > 0 ? k.TaskByTid(global) : nullptr; task && !task->exited()) {
+    tg = task->shared_tg();
+  }
+  if (!tg && global > 0) tg = k.ThreadGroupByTgid(global);
+  if (!tg || tg->state == ThreadGroup::State::kReaped) return Errno(ESRCH);
   if (!MaySignalGroup(t, *tg, sig)) return Errno(EPERM);
   SV_TRY(SendToGroup(t, *tg, info));
   return 0;
@@ -333,7 +339,7 @@ SyscallReturn SysRtTgsigqueueinfo(Task& t, const SyscallArgs& a) {
   SV_TRY(t.CopyInObj(a.Addr(3), &info));
   int sig = a.Int(2);
   if (!ValidSignal(sig)) return Errno(EINVAL);
-  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(0) != t.vtgid()) return Errno(EPERM);
+  if ((info.si_code >= 0 || info.si_code == SI_TKILL) && a.Int(1) != t.vtid()) return Errno(EPERM);
   info.si_signo = sig;
   Kernel& k = t.kernel();
   absl::MutexLock l(&k.mu());

@@ -34,6 +34,15 @@ bool ValidClock(clockid_t c) {
   }
 }
 
+// The host clock behind a guest clock: an alarm clock is its base clock,
+// as its timers are (posix_timers.cc ResolveClock: the sandbox never
+// suspends), whether or not the host has an RTC to wake it.
+clockid_t HostClock(clockid_t c) {
+  if (c == CLOCK_REALTIME_ALARM) return CLOCK_REALTIME;
+  if (c == CLOCK_BOOTTIME_ALARM) return CLOCK_BOOTTIME;
+  return c;
+}
+
 int64_t ToNs(const timespec& ts) { return ts.tv_sec * kNsPerSec + ts.tv_nsec; }
 timespec FromNs(int64_t ns) {
   return timespec{static_cast<time_t>(ns / kNsPerSec), static_cast<long>(ns % kNsPerSec)};
@@ -116,7 +125,7 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
     // Guest CPU time, as the platform measures it.
     int64_t ns = c == CLOCK_PROCESS_CPUTIME_ID ? t.OwnProcessCpuNs() : t.OwnThreadCpuNs();
     ts = FromNs(ns);
-  } else if (clock_gettime(c, &ts) != 0) {  // the host's clocks are the sandbox's
+  } else if (clock_gettime(HostClock(c), &ts) != 0) {  // the host's clocks are the sandbox's
     return Errno(errno);
   }
   SV_TRY(t.CopyOutObj(a.Addr(1), ts));
@@ -131,7 +140,7 @@ SyscallReturn SysClockGetres(Task& t, const SyscallArgs& a) {
     ts = timespec{0, 1};  // posix_cpu_clock_getres() for CPUCLOCK_SCHED
   } else if (!ValidClock(c)) {
     return Errno(EINVAL);
-  } else if (clock_getres(c, &ts) != 0) {
+  } else if (clock_getres(HostClock(c), &ts) != 0) {
     return Errno(errno);
   }
   if (!a.Addr(1).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(1), ts));
@@ -174,7 +183,9 @@ SyscallReturn SysNanosleep(Task& t, const SyscallArgs& a) {
 SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
   clockid_t c = a.Int(0);
   int flags = a.Int(1);
-  if (c == CLOCK_THREAD_CPUTIME_ID) return Errno(EINVAL);
+  // clock_nanosleep(2): the thread CPU clock has no nsleep (EOPNOTSUPP
+  // since Linux 2.6.x's posix-timers kclock table).
+  if (c == CLOCK_THREAD_CPUTIME_ID) return Errno(EOPNOTSUPP);
   if (!ValidClock(c)) return Errno(EINVAL);
   timespec req;
   SV_TRY(t.CopyInObj(a.Addr(2), &req));
@@ -182,7 +193,7 @@ SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
   int64_t deadline;
   if (flags & TIMER_ABSTIME) {
     timespec now;
-    clock_gettime(c, &now);
+    clock_gettime(HostClock(c), &now);
     deadline = MonotonicNowNs() + (ToNs(req) - ToNs(now));
   } else {
     deadline = MonotonicNowNs() + ToNs(req);
@@ -275,6 +286,8 @@ SyscallReturn SysTimerCreate(Task& t, const SyscallArgs& a) {
 }
 
 SyscallReturn SysTimerSettime(Task& t, const SyscallArgs& a) {
+  // do_timer_settime(): no new value is EINVAL, before any copy.
+  if (a.Addr(2).IsNull()) return Errno(EINVAL);
   struct itimerspec v {};
   SV_TRY(t.CopyInObj(a.Addr(2), &v));
   for (const timespec& ts : {v.it_value, v.it_interval}) {

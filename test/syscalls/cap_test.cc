@@ -157,6 +157,55 @@ TEST(CapTest, AmbientNeedsPermittedAndInheritable) {
       0);
 }
 
+// PR_SET_SECUREBITS (LTP's prctl02, prctl07): CAP_SETPCAP, known bits only,
+// a locked bit stays as it is and a lock stays; NO_CAP_AMBIENT_RAISE stops
+// ambient raises and KEEP_CAPS_LOCKED stops PR_SET_KEEPCAPS.
+TEST(CapTest, SecurebitsLocksAndNoAmbientRaise) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs capabilities";
+  constexpr unsigned long kKeepCapsLocked = 1 << 5;
+  constexpr unsigned long kNoAmbientRaise = 1 << 6, kNoAmbientRaiseLocked = 1 << 7;
+  EXPECT_EXIT_CODE(
+      RunInChild([] {
+        Caps c;
+        if (!GetCaps(&c)) return 1;
+        if (!(c.permitted & Bit(CAP_SETPCAP)) || !(c.permitted & Bit(CAP_KILL))) return 0;
+        if (prctl(PR_SET_SECUREBITS, 1UL << 20, 0, 0, 0) != -1 || errno != EPERM) return 2;
+        if (prctl(PR_SET_SECUREBITS, kNoAmbientRaise | kNoAmbientRaiseLocked, 0, 0, 0) != 0) {
+          return 3;
+        }
+        if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) !=
+            static_cast<int>(kNoAmbientRaise | kNoAmbientRaiseLocked)) {
+          return 4;
+        }
+        c.inheritable |= Bit(CAP_KILL);
+        if (!SetCaps(c)) return 5;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL, 0, 0) != -1 || errno != EPERM) {
+          return 6;
+        }
+        // The locked bit cannot be cleared, nor its lock dropped.
+        if (prctl(PR_SET_SECUREBITS, kNoAmbientRaiseLocked, 0, 0, 0) != -1 || errno != EPERM) {
+          return 7;
+        }
+        if (prctl(PR_SET_SECUREBITS, kNoAmbientRaise, 0, 0, 0) != -1 || errno != EPERM) return 8;
+        // Other bits still change; a locked KEEP_CAPS stops PR_SET_KEEPCAPS.
+        if (prctl(PR_SET_SECUREBITS, kNoAmbientRaise | kNoAmbientRaiseLocked | kKeepCapsLocked, 0,
+                  0, 0) != 0) {
+          return 9;
+        }
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != -1 || errno != EPERM) return 10;
+        // Without CAP_SETPCAP nothing changes.
+        c.effective &= ~Bit(CAP_SETPCAP);
+        if (!SetCaps(c)) return 11;
+        if (prctl(PR_SET_SECUREBITS, kNoAmbientRaise | kNoAmbientRaiseLocked | kKeepCapsLocked, 0,
+                  0, 0) != -1 ||
+            errno != EPERM) {
+          return 12;
+        }
+        return 0;
+      }),
+      0);
+}
+
 TEST(CapTest, NoNewPrivsIsSetOnceAndShown) {
   EXPECT_EXIT_CODE(RunInChild([] {
                      if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0) return 1;

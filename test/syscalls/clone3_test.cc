@@ -82,6 +82,22 @@ TEST(Clone3Test, SizeVersioning) {
   EXPECT_ERRNO(EFAULT, Clone3(nullptr, sizeof(clone_args)));
 }
 
+// CLONE_PIDFD with a pidfd address that cannot be written: EFAULT, and no
+// child (copy_process() stores the fd before the child is committed; LTP's
+// clone302).
+TEST(Clone3Test, UnwritablePidfdAddressIsEfaultWithoutChild) {
+  clone_args a = {};
+  a.flags = CLONE_PIDFD;
+  a.exit_signal = SIGCHLD;
+  a.pidfd = 8;  // the unmapped first page
+  pid_t pid = static_cast<pid_t>(Clone3(&a, sizeof(a)));
+  if (pid == 0) _exit(0);
+  EXPECT_EQ(pid, -1);
+  EXPECT_EQ(errno, EFAULT) << ErrnoName(errno);
+  usleep(50 * 1000);
+  EXPECT_LE(waitpid(-1, nullptr, WNOHANG), 0);  // no child came to be
+}
+
 TEST(Clone3Test, InvalidCombinations) {
   clone_args a = {};
   // CSIGNAL bits belong in exit_signal, not flags; CLONE_DETACHED is gone.

@@ -7,7 +7,9 @@
 // - a pidfd's /proc/PID/fdinfo Pid: and NSpid: lines (pidfd_show_fdinfo()):
 //   /proc's namespace (its mounter's), 0 for a process outside it, -1 once
 //   no task holds its id (pid_has_task()): a process's (its leader's) once
-//   it has been reaped, another thread's once it has exited.
+//   it has been reaped, another thread's once it has exited;
+// - /proc/sys/kernel/ns_last_pid: the reader's namespace's last id, and
+//   where its next fork's id starts when written (pid_ns_ctl_handler()).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -272,6 +274,37 @@ TEST(ProcPidNsIdsTest, PidfdFdinfoOfALeaderThatExitedBeforeItsThread) {
   close(leader);
   close(thread);
   close(process);
+}
+
+// In a pid namespace of its own (nothing else takes ids there): the init
+// is the last id given, and a write makes the next fork take the id after
+// the one written (LTP's pidfd_send_signal03 reuses a pid this way).
+TEST(ProcPidNsIdsTest, NsLastPidReadAndWrite) {
+  SKIP_WITHOUT_CAP_SYS_ADMIN();
+  const pid_t init = ForkWith(CLONE_NEWPID);
+  ASSERT_GE(init, 0) << ErrnoName(errno);
+  if (init == 0) {
+    const char* path = "/proc/sys/kernel/ns_last_pid";
+    if (ReadFile(path) != "1\n") _exit(1);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || write(fd, "100\n", 4) != 4) _exit(2);
+    if (ReadFile(path) != "100\n") _exit(3);
+    const pid_t c = fork();
+    if (c == 0) _exit(0);
+    if (c != 101) _exit(4);
+    if (waitpid(c, nullptr, 0) != c) _exit(5);
+    if (ReadFile(path) != "101\n") _exit(6);
+    // Not a number, or below 0: EINVAL, nothing changes.
+    errno = 0;
+    if (lseek(fd, 0, SEEK_SET) != 0) _exit(7);
+    if (write(fd, "abc", 3) != -1 || errno != EINVAL) _exit(8);
+    if (lseek(fd, 0, SEEK_SET) != 0) _exit(7);
+    if (write(fd, "-5", 2) != -1 || errno != EINVAL) _exit(9);
+    close(fd);
+    if (ReadFile(path) != "101\n") _exit(10);
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(init), 0);
 }
 
 }  // namespace

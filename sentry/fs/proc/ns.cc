@@ -10,7 +10,9 @@
 // made by CLONE_NEWUTS) and its target carries it, for setns(2); so do the
 // pid and pid_for_children links (sentry/kernel/pid_namespace.h) and the
 // mnt link (MountNamespace, sentry/vfs/vfs.h).
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/proc/task_files.h"
@@ -22,6 +24,9 @@
 namespace seedvisor::sentry {
 
 namespace {
+
+constexpr uint64_t kInitPidNsIno = 0xEFFFFFFC;
+constexpr uint64_t kInitUserNsIno = 0xEFFFFFFD;
 
 struct NsLink {
   const char* name;  // the link's name under ns/
@@ -35,13 +40,16 @@ constexpr NsLink kNsLinks[] = {
     {"ipc", "ipc", 0xEFFFFFFF, CLONE_NEWIPC},
     {"mnt", "mnt", 0xEFFFFFF8, CLONE_NEWNS},
     {"net", "net", 0xEFFFFFF9, CLONE_NEWNET},
-    {"pid", "pid", 0xEFFFFFFC, CLONE_NEWPID},
-    {"pid_for_children", "pid", 0xEFFFFFFC, CLONE_NEWPID},
+    {"pid", "pid", kInitPidNsIno, CLONE_NEWPID},
+    {"pid_for_children", "pid", kInitPidNsIno, CLONE_NEWPID},
     {"time", "time", 0xEFFFFFFA, CLONE_NEWTIME},
     {"time_for_children", "time", 0xEFFFFFFA, CLONE_NEWTIME},
-    {"user", "user", 0xEFFFFFFD, CLONE_NEWUSER},
+    {"user", "user", kInitUserNsIno, CLONE_NEWUSER},
     {"uts", "uts", 0xEFFFFFFE, CLONE_NEWUTS},
 };
+
+std::shared_ptr<Dentry> NsDentry(const char* type_name, uint64_t ino, int type,
+                                 std::shared_ptr<void> ns = nullptr);
 
 // The namespace itself: a read-only file of its inode number. Opening it
 // gives a descriptor that fstat()s as the namespace and that setns(2)
@@ -52,10 +60,7 @@ class NsInode : public SynthInode {
       : SynthInode(S_IFREG | 0444), type_(type), ns_(std::move(ns)) {
     st_.st_ino = ino;
   }
-  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override {
-    if ((flags & O_ACCMODE) != O_RDONLY) return Errno(EACCES);
-    return FileRef(std::make_shared<FileDescription>(flags, d));
-  }
+  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   int NamespaceType() const override { return type_; }
   std::shared_ptr<void> NamespaceObject() const override { return ns_; }
 
@@ -63,6 +68,84 @@ class NsInode : public SynthInode {
   const int type_;
   const std::shared_ptr<void> ns_;
 };
+
+// An open namespace file: the nsfs ioctls (fs/nsfs.c ns_ioctl()). Every
+// namespace here is owned by the sandbox's one user namespace, the
+// initial one, whose owner is uid 0 and which has no parent.
+class NsFile : public FileDescription {
+ public:
+  NsFile(int flags, std::shared_ptr<Dentry> d) : FileDescription(flags, std::move(d)) {}
+
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override {
+    const auto& inode = static_cast<const NsInode&>(*dentry()->inode());
+    const int type = inode.NamespaceType();
+    switch (cmd) {
+      case NS_GET_NSTYPE:
+        return long{type};
+      case NS_GET_OWNER_UID: {
+        if (type != CLONE_NEWUSER) return Errno(EINVAL);
+        const uid_t owner = 0;
+        SV_TRY(TaskCopyOut(t, arg, &owner, sizeof(owner)));
+        return 0L;
+      }
+      case NS_GET_USERNS:
+        // ns_get_owner(): the initial user namespace has no owner.
+        if (type == CLONE_NEWUSER) return Errno(EPERM);
+        return Install(t, NsDentry("user", kInitUserNsIno, CLONE_NEWUSER));
+      case NS_GET_PARENT:
+        if (type == CLONE_NEWUSER) return Errno(EPERM);
+        if (type != CLONE_NEWPID) return Errno(EINVAL);  // no ->get_parent
+        return PidParent(t, std::static_pointer_cast<PidNamespace>(inode.NamespaceObject()));
+      default:
+        return Errno(ENOTTY);
+    }
+  }
+
+ private:
+  // pidns_get_parent(): the parent of `ns` (null: the sandbox's own,
+  // which has none), if it is the caller's pid namespace or below it;
+  // EPERM otherwise.
+  static Result<long> PidParent(Task& t, const std::shared_ptr<PidNamespace>& ns) {
+    if (ns == nullptr) return Errno(EPERM);
+    std::shared_ptr<PidNamespace> parent = ns->parent();
+    {
+      absl::MutexLock l(&t.kernel().mu());
+      const PidNamespace* active = t.pid_ns();
+      for (const PidNamespace* p = parent.get();; p = p->parent().get()) {
+        if (p == active) break;
+        if (p == nullptr) return Errno(EPERM);
+      }
+    }
+    const uint64_t ino = parent != nullptr ? parent->ino() : kInitPidNsIno;
+    return Install(t, NsDentry("pid", ino, CLONE_NEWPID, std::move(parent)));
+  }
+
+  // open_related_ns(): a new close-on-exec descriptor of `d`.
+  static Result<long> Install(Task& t, std::shared_ptr<Dentry> d) {
+    rlim_t limit;
+    {
+      absl::MutexLock l(&t.kernel().mu());
+      limit = t.tg().rlimits[RLIMIT_NOFILE].rlim_cur;
+    }
+    if (limit == 0 || limit > (1u << 20)) limit = 1024;
+    FileRef f = std::make_shared<NsFile>(O_RDONLY, std::move(d));
+    SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(std::move(f), /*cloexec=*/true, 0,
+                                                static_cast<int>(limit)));
+    return long{fd};
+  }
+};
+
+Result<FileRef> NsInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY) return Errno(EACCES);
+  return FileRef(std::make_shared<NsFile>(flags, d));
+}
+
+// The nsfs dentry of a namespace: its name is what the ns/ link says.
+std::shared_ptr<Dentry> NsDentry(const char* type_name, uint64_t ino, int type,
+                                 std::shared_ptr<void> ns) {
+  return std::make_shared<Dentry>(absl::StrCat(type_name, ":[", ino, "]"), nullptr,
+                                  std::make_shared<NsInode>(ino, type, std::move(ns)), nullptr);
+}
 
 // ns/uts of task `tid`: its UTS namespace's inode, looked up at each use.
 std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
@@ -79,9 +162,7 @@ std::shared_ptr<SynthSymlink> UtsLink(Kernel& k, int tid) {
     std::shared_ptr<UtsNames> ns = ns_of();
     if (ns == nullptr) return nullptr;
     const uint64_t ino = ns->ino();
-    return std::make_shared<Dentry>(absl::StrCat("uts:[", ino, "]"), nullptr,
-                                    std::make_shared<NsInode>(ino, CLONE_NEWUTS, std::move(ns)),
-                                    nullptr);
+    return NsDentry("uts", ino, CLONE_NEWUTS, std::move(ns));
   });
   return link;
 }
@@ -104,9 +185,7 @@ std::shared_ptr<SynthSymlink> MntLink(Kernel& k, int tid) {
     std::shared_ptr<MountNamespace> ns = ns_of();
     if (ns == nullptr) return nullptr;
     const uint64_t ino = ns->ino();
-    return std::make_shared<Dentry>(absl::StrCat("mnt:[", ino, "]"), nullptr,
-                                    std::make_shared<NsInode>(ino, CLONE_NEWNS, std::move(ns)),
-                                    nullptr);
+    return NsDentry("mnt", ino, CLONE_NEWNS, std::move(ns));
   });
   return link;
 }
@@ -117,7 +196,7 @@ std::shared_ptr<SynthSymlink> PidLink(Kernel& k, int tid, bool for_children) {
   struct Found {
     bool alive = false;
     std::shared_ptr<PidNamespace> ns;
-    uint64_t ino() const { return ns != nullptr ? ns->ino() : 0xEFFFFFFC; }
+    uint64_t ino() const { return ns != nullptr ? ns->ino() : kInitPidNsIno; }
   };
   auto ns_of = [&k, tid, for_children]() -> Found {
     std::shared_ptr<Task> t = FindTask(k, tid);
@@ -134,9 +213,7 @@ std::shared_ptr<SynthSymlink> PidLink(Kernel& k, int tid, bool for_children) {
     Found f = ns_of();
     if (!f.alive) return nullptr;
     const uint64_t ino = f.ino();
-    return std::make_shared<Dentry>(absl::StrCat("pid:[", ino, "]"), nullptr,
-                                    std::make_shared<NsInode>(ino, CLONE_NEWPID, std::move(f.ns)),
-                                    nullptr);
+    return NsDentry("pid", ino, CLONE_NEWPID, std::move(f.ns));
   });
   return link;
 }
@@ -159,8 +236,7 @@ InodeRef NewNsDir(Kernel& k, int tid) {
       continue;
     }
     auto link = SynthSymlink::Fixed(absl::StrCat(n.type, ":[", n.ino, "]"));
-    auto target = std::make_shared<Dentry>(absl::StrCat(n.type, ":[", n.ino, "]"), nullptr,
-                                           std::make_shared<NsInode>(n.ino, n.clone_flag), nullptr);
+    auto target = NsDentry(n.type, n.ino, n.clone_flag);
     link->set_magic([target] { return target; });
     dir->Add(n.name, link);
   }

@@ -34,6 +34,31 @@ int64_t NowMonoNs() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+// The host's /proc/cpuinfo without the flags the sandbox does not give
+// its guests: cpuid_fault (arch_prctl(ARCH_SET_CPUID) is ENODEV here, as on
+// a CPU without CPUID faulting).
+std::string CpuinfoText(const std::string& host) {
+  std::string out;
+  out.reserve(host.size());
+  std::istringstream in(host);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      for (size_t at; (at = line.find(" cpuid_fault")) != std::string::npos;) {
+        const size_t end = at + sizeof(" cpuid_fault") - 1;
+        if (end == line.size() || line[end] == ' ') {
+          line.erase(at, end - at);
+        } else {
+          break;
+        }
+      }
+    }
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
 std::string UptimeText(Kernel& k) {
   double up = static_cast<double>(NowMonoNs() - k.boot_time_ns()) / 1e9;
   return absl::StrFormat("%.2f %.2f\n", up, up);
@@ -95,7 +120,7 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
               return absl::StrCat(tgid, "/task/", Kernel::IdIn(ns.get(), t->tid()));
             }));
   if (k.net()) root->Add("net", SynthSymlink::Fixed("self/net"));
-  root->Add("cpuinfo", SynthFile::Text([] { return HostFileText("/proc/cpuinfo"); }));
+  root->Add("cpuinfo", SynthFile::Text([] { return CpuinfoText(HostFileText("/proc/cpuinfo")); }));
   root->Add("meminfo",
             SynthFile::Text([] { return MeminfoText(HostFileText("/proc/meminfo")); }));
   root->Add("mounts", SynthSymlink::Fixed("self/mounts"));

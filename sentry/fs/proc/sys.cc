@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sentry/fs/mqueue/mqueue.h"
@@ -30,6 +32,37 @@ std::string RandomUuid() {
       b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
+// ns_last_pid (pid_ns_ctl_handler()): the id the reader's pid namespace
+// gave last; a write (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) makes it
+// go on after the value written, 0 to pid_max.
+std::shared_ptr<SynthFile> NsLastPidFile(Kernel& k) {
+  auto f = std::make_shared<SynthFile>(
+      [&k]() -> Result<std::string> {
+        Task* t = CurrentTask();
+        absl::MutexLock l(&k.mu());
+        return absl::StrCat(k.LastIdIn(t != nullptr ? t->pid_ns() : nullptr), "\n");
+      },
+      0666);
+  f->set_write([&k](std::string_view text) -> Status {
+    Task* t = CurrentTask();
+    if (t == nullptr) return Errno(EPERM);
+    if (!t->creds().HasCap(CAP_SYS_ADMIN) && !t->creds().HasCap(CAP_CHECKPOINT_RESTORE)) {
+      return Errno(EPERM);
+    }
+    std::string value(text);
+    absl::StripAsciiWhitespace(&value);
+    int last = 0;
+    if (!absl::SimpleAtoi(value, &last) || last < 0 ||
+        last > Kernel::kPidMax) {
+      return Errno(EINVAL);
+    }
+    absl::MutexLock l(&k.mu());
+    k.SetLastIdIn(t->pid_ns(), last);
+    return {};
+  });
+  return f;
+}
+
 }  // namespace
 
 InodeRef NewSysDir(Kernel& k) {
@@ -52,6 +85,11 @@ InodeRef NewSysDir(Kernel& k) {
   kernel_dir->Add("version",
                   SynthFile::Text([] { return std::string(Kernel::kVersion) + "\n"; }));
   kernel_dir->Add("pid_max", SynthFile::Text([] { return std::string("32768\n"); }));
+  kernel_dir->Add("ns_last_pid", NsLastPidFile(k));
+  // Nothing taints the sandbox's kernel; cores are named as by default
+  // (LTP reads both).
+  kernel_dir->Add("tainted", SynthFile::Text([] { return std::string("0\n"); }));
+  kernel_dir->Add("core_pattern", SynthFile::Text([] { return std::string("core\n"); }));
   // The last capability the sandbox knows (libcap reads it).
   kernel_dir->Add("cap_last_cap", SynthFile::Text([] { return absl::StrCat(kLastCap, "\n"); }));
   kernel_dir->Add("ngroups_max", SynthFile::Text([] { return std::string("65536\n"); }));
