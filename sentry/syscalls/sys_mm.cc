@@ -58,8 +58,17 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     if (f->flags() & O_PATH) return Errno(EBADF);  // fdget() finds no file
     // ksys_mmap_pgoff(): MAP_HUGETLB on a file that is not on hugetlbfs.
     if (flags & MAP_HUGETLB) return Errno(EINVAL);
-    // do_mmap(): a zero length is EINVAL before the file is looked at.
+    // do_mmap(): a zero length is EINVAL before the file is looked at;
+    // MAP_SHARED_VALIDATE refuses the flags it does not know
+    // (LEGACY_MAP_MASK; MAP_SYNC only on DAX files, which the sandbox has
+    // none of) with EOPNOTSUPP.
     if (req.length == 0) return Errno(EINVAL);
+    constexpr int kMapUninitialized = 0x4000000;  // not in glibc's headers
+    constexpr int kLegacyMapMask = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS |
+                                   MAP_DENYWRITE | MAP_EXECUTABLE | kMapUninitialized |
+                                   MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE |
+                                   MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB;
+    if (type == MAP_SHARED_VALIDATE && (flags & ~kLegacyMapMask)) return Errno(EOPNOTSUPP);
     // mmap(2): EACCES unless the file's open mode allows the mapping.
     if (!f->readable()) return Errno(EACCES);
     if (type != MAP_PRIVATE && (prot & PROT_WRITE) && !f->writable()) return Errno(EACCES);

@@ -28,19 +28,39 @@ constexpr unsigned kSignalThread = 1 << 0;        // the pidfd's thread
 constexpr unsigned kSignalThreadGroup = 1 << 1;   // its process
 constexpr unsigned kSignalProcessGroup = 1 << 2;  // its process group
 
-// pidfd_send_signal(2) also takes an fd of a /proc/PID directory (Linux
-// 5.1): the process it names, under Kernel::mu(). EBADF for other files.
-Result<std::shared_ptr<ThreadGroup>> ProcDirGroup(Kernel& k, FileDescription& f) {
+// The pid a /proc/PID directory `f` is for; 0 for other files.
+int ProcDirPid(FileDescription& f) {
   constexpr long kProcSuperMagic = 0x9fa0;
   const std::shared_ptr<Dentry>& d = f.dentry();
-  if (!d || !d->parent() || !d->parent()->IsMountRoot() || d->name().empty()) return Errno(EBADF);
+  if (!d || !d->parent() || !d->parent()->IsMountRoot() || d->name().empty()) return 0;
   auto fs = d->parent()->inode()->StatFs();
-  if (!fs.ok() || fs->f_type != kProcSuperMagic) return Errno(EBADF);
+  if (!fs.ok() || fs->f_type != kProcSuperMagic) return 0;
   int pid = 0;
   for (char c : d->name()) {
-    if (c < '0' || c > '9' || pid > 100000000) return Errno(EBADF);
+    if (c < '0' || c > '9' || pid > 100000000) return 0;
     pid = pid * 10 + (c - '0');
   }
+  return pid;
+}
+
+// Whether the /proc/PID directory `f` names a process that is gone: the
+// directory names the process it was made for (a struct pid in Linux),
+// and once that id went to another process /proc shows another directory
+// under the name. Asked without Kernel::mu() (the lookup takes it).
+bool ProcDirStale(FileDescription& f) {
+  if (ProcDirPid(f) == 0) return false;
+  const std::shared_ptr<Dentry>& d = f.dentry();
+  Result<std::shared_ptr<Inode>> now = d->parent()->inode()->Lookup(d->name());
+  return now.ok() && now->get() != d->inode().get();
+}
+
+// pidfd_send_signal(2) also takes an fd of a /proc/PID directory (Linux
+// 5.1): the process it names, under Kernel::mu(). EBADF for other files,
+// ESRCH for a process that is gone (`stale`: ProcDirStale).
+Result<std::shared_ptr<ThreadGroup>> ProcDirGroup(Kernel& k, FileDescription& f, bool stale) {
+  const int pid = ProcDirPid(f);
+  if (pid == 0) return Errno(EBADF);
+  if (stale) return Errno(ESRCH);
   std::shared_ptr<ThreadGroup> tg = k.ThreadGroupByTgid(pid);
   if (!tg) return Errno(ESRCH);
   return tg;
@@ -96,14 +116,15 @@ SyscallReturn SysPidfdSendSignal(Task& t, const SyscallArgs& a) {
     info.si_uid = t.creds().ruid;
   }
   Kernel& k = t.kernel();
+  auto* pidfd = dynamic_cast<PidfdFile*>(f.get());
+  const bool stale = pidfd == nullptr && ProcDirStale(*f);
   absl::MutexLock l(&k.mu());
   // Without a flag, a thread pidfd signals its thread, a process pidfd its
   // process (Linux 6.9).
-  auto* pidfd = dynamic_cast<PidfdFile*>(f.get());
   const bool thread_pidfd = pidfd != nullptr && pidfd->is_thread();
   if (flags == 0 && thread_pidfd) flags = kSignalThread;
   auto group = PidfdGroup(*f);
-  if (!group.ok() && group.error() == Errno(EBADF)) group = ProcDirGroup(k, *f);
+  if (!group.ok() && group.error() == Errno(EBADF)) group = ProcDirGroup(k, *f, stale);
   SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, std::move(group));
   // Only the kernel may claim SI_USER or a positive code for another
   // process (as rt_sigqueueinfo(2)).

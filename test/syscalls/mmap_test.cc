@@ -71,6 +71,29 @@ TEST(MmapTest, SharedValidateNeedsAFile) {
   EXPECT_EQ(errno, EINVAL);
 }
 
+// On a file, MAP_SHARED_VALIDATE refuses flags it does not know with
+// EOPNOTSUPP (LTP's mmap20); a zero length is EINVAL before the file's
+// open mode is looked at (mmap06).
+TEST(MmapTest, SharedValidateRefusesUnknownFlags) {
+  TempDir dir;
+  int fd = open(dir.Path("f").c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_OK(ftruncate(fd, kPage));
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED_VALIDATE | (1 << 10), fd, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_SHARED_VALIDATE | MAP_POPULATE, fd, 0);
+  ASSERT_NE(p, MAP_FAILED) << ErrnoName(errno);
+  EXPECT_OK(munmap(p, kPage));
+  int wronly = open(dir.Path("f").c_str(), O_WRONLY);
+  ASSERT_GE(wronly, 0);
+  EXPECT_EQ(mmap(nullptr, 0, PROT_READ, MAP_SHARED, wronly, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, wronly, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EACCES);
+  close(wronly);
+  close(fd);
+}
+
 // do_mprotect_pkey(): a length that wraps when page-aligned is ENOMEM;
 // madvise's is EINVAL.
 TEST(MmapTest, LengthOverflow) {

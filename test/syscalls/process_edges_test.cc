@@ -3,7 +3,8 @@
 // timer_settime without a value (timer_settime02), setpriority's EPERM
 // before EACCES (setpriority02), rt_sigqueueinfo to a thread id
 // (rt_sigqueueinfo01), pidfd_send_signal's permission check
-// (pidfd_send_signal02), STICKY_TIMEOUTS (personality02) and the /proc/sys
+// (pidfd_send_signal02) and its /proc/PID of a reused id
+// (pidfd_send_signal03), STICKY_TIMEOUTS (personality02) and the /proc/sys
 // files LTP's library reads (wait403, waitid10), sysinfo against /proc
 // (sysinfo01), CPUID faulting as /proc/cpuinfo says (arch_prctl01), alarm
 // clocks (timer_settime01).
@@ -13,9 +14,11 @@
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -30,6 +33,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/pid_ns_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
@@ -134,6 +138,55 @@ TEST(ProcessEdgesTest, PidfdSendSignalNeedsKillPermission) {
   ASSERT_EQ(waitpid(root_child, &st, 0), root_child);
   EXPECT_EXIT_CODE(st, 0);  // never signalled
   close(pidfd);
+}
+
+// A /proc/PID directory names the process it was opened for: once that
+// process is reaped and its id given to another (ns_last_pid, in a pid
+// namespace and /proc of the test's own), pidfd_send_signal through it is
+// ESRCH and the new process is left alone (pidfd_send_signal03).
+TEST(ProcessEdgesTest, PidfdSendSignalThroughAStaleProcDir) {
+  SKIP_WITHOUT_CAP_SYS_ADMIN();
+  const pid_t init = ForkWith(CLONE_NEWPID | CLONE_NEWNS);
+  ASSERT_GE(init, 0) << ErrnoName(errno);
+  if (init == 0) {
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(1);
+    if (mount("proc", "/proc", "proc", 0, nullptr) != 0) _exit(2);
+    const pid_t a = fork();
+    if (a == 0) {
+      pause();
+      _exit(0);
+    }
+    char path[32];
+    snprintf(path, sizeof(path), "/proc/%d", a);
+    const int dir = open(path, O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) _exit(3);
+    if (kill(a, SIGKILL) != 0 || waitpid(a, nullptr, 0) != a) _exit(4);
+    const int last = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+    char id[16];
+    const int n = snprintf(id, sizeof(id), "%d", a - 1);
+    if (last < 0 || write(last, id, n) != n) _exit(5);
+    int go[2];
+    if (pipe(go) != 0) _exit(6);
+    const pid_t b = fork();
+    if (b == 0) {
+      close(go[1]);
+      char c;
+      (void)!read(go[0], &c, 1);
+      _exit(0);
+    }
+    close(go[0]);
+    if (b != a) _exit(7);  // the id came back
+    errno = 0;
+    const long r = syscall(SYS_pidfd_send_signal, dir, SIGKILL, nullptr, 0);
+    const int err = errno;
+    close(go[1]);
+    int st;
+    if (waitpid(b, &st, 0) != b) _exit(8);
+    if (r != -1 || err != ESRCH) _exit(9);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(10);  // b was not killed
+    _exit(0);
+  }
+  EXPECT_EQ(WaitCode(init), 0);
 }
 
 // rt_sigqueueinfo(2) takes any thread's id for its process.
