@@ -54,6 +54,11 @@ bool Task::SignalPending() const {
          ptrace_.trap_pending;
 }
 
+bool Task::FatalSignalPending() const {
+  absl::MutexLock l(&kernel_.mu());
+  return tg_->group_exiting;
+}
+
 bool Task::GroupStopPending() const {
   return tg_->stopped && (ptrace_.tracer == nullptr || ptrace_.group_stop_epoch != tg_->stop_epoch);
 }

@@ -171,6 +171,10 @@ class Task : public std::enable_shared_from_this<Task> {
   // the sandbox is being quiesced (Kernel::Quiesce): blocking syscalls end
   // with ERESTARTSYS and restart once the task runs again.
   bool SignalPending() const;
+  // fatal_signal_pending(): SIGKILL (or a fatal signal's group exit) has
+  // come; only that ends a killable wait (TASK_KILLABLE), such as an
+  // overlay copy-up. Takes Kernel::mu().
+  bool FatalSignalPending() const;
   // True if a blocking syscall was interrupted only to park the task (no
   // signal): a syscall that turns an interruption into EINTR must restart
   // instead (return kERESTARTNOINTR), or the guest would see a stray EINTR.

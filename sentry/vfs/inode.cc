@@ -79,6 +79,10 @@ bool TaskParkInterrupted(Task& t) {
   return g_hooks.park_interrupted != nullptr && g_hooks.park_interrupted(t);
 }
 
+bool CurrentTaskKilled() {
+  return g_hooks.current_task_killed != nullptr && g_hooks.current_task_killed();
+}
+
 void TaskNotify(Task& t) {
   if (g_hooks.notify) g_hooks.notify(t);
 }

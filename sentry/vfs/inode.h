@@ -399,6 +399,7 @@ struct TaskHooks {
   void (*send_sigio)(Task&, FileDescription&, int) = nullptr;
   int (*id_in)(Task&, int) = nullptr;
   Result<int> (*foreground_group)(Task&, int) = nullptr;
+  bool (*current_task_killed)() = nullptr;
 };
 void InstallTaskHooks(const TaskHooks& hooks);
 Status TaskCopyOut(Task& t, UserAddr addr, const void* src, size_t len);
@@ -406,6 +407,12 @@ Status TaskCopyIn(Task& t, UserAddr addr, void* dst, size_t len);
 Status TaskBlockOnFd(Task& t, int host_fd, short events, const timespec* deadline = nullptr);
 // Task::ParkInterrupted: the block ended for a sandbox quiesce, not a signal.
 bool TaskParkInterrupted(Task& t);
+// fatal_signal_pending(current): the task this host thread works for
+// (CurrentTask, sentry/vfs/vfs.h) was SIGKILLed or its group is exiting.
+// For filesystem work that may run long without a Task& at hand (an
+// overlay copy-up): it stops with EINTR, as Linux's killable waits do.
+// False without a task or hooks.
+bool CurrentTaskKilled();
 // Task::Notify(): wakes `t` from a Block()/BlockOnFd(); any thread.
 void TaskNotify(Task& t);
 // Queues SIGPIPE for `t`, for a write that returns a partial count after

@@ -44,6 +44,10 @@ void InstallKernelHooks() {
     absl::MutexLock l(&t.kernel().mu());
     return t.kernel().ForegroundGroupLocked(t.pid_ns(), local, t.tg().sid);
   };
+  h.current_task_killed = [] {
+    Task* t = CurrentTask();
+    return t != nullptr && t->FatalSignalPending();
+  };
   InstallTaskHooks(h);
 }
 

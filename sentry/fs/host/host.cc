@@ -1,8 +1,10 @@
 #include "sentry/fs/host/host.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +15,33 @@
 #include "sentry/fs/tmpfs/tmpfs.h"
 
 namespace seedvisor::sentry {
+
+bool IsHostPseudoFs(long f_type) {
+  switch (static_cast<unsigned long>(f_type) & 0xffffffffUL) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case DEBUGFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case BPF_FS_MAGIC:
+    case PSTOREFS_MAGIC:
+    case EFIVARFS_MAGIC:
+    case BINFMTFS_MAGIC:
+    case SELINUX_MAGIC:
+    case SMACK_MAGIC:
+    case DEVPTS_SUPER_MAGIC:
+    case 0x19800202:          // mqueue (MQUEUE_MAGIC, ipc/mqueue.c)
+    case NSFS_MAGIC:
+    case AUTOFS_SUPER_MAGIC:  // a lookup below it mounts (or waits for) something
+    case 0x62656570:          // configfs (CONFIGFS_MAGIC, not in linux/magic.h)
+    case 0x65735543:          // fusectl (FUSE_CTL_SUPER_MAGIC, fs/fuse/control.c)
+      return true;
+    default:
+      return false;
+  }
+}
 
 absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path) {
   int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -39,7 +68,7 @@ absl::StatusOr<std::shared_ptr<HostInode>> NewHostFile(const std::string& path) 
   return std::make_shared<HostInode>(fd);
 }
 
-HostInode::HostInode(int path_fd) : fd_(path_fd) {}
+HostInode::HostInode(int path_fd, bool hidden) : fd_(path_fd), hidden_(hidden) {}
 HostInode::~HostInode() { close(fd_); }
 
 Result<struct stat> HostInode::Stat() {
@@ -59,13 +88,25 @@ Result<std::shared_ptr<Inode>> HostInode::Lookup(std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
     return Errno(EINVAL);  // the VFS never asks this
   }
+  if (hidden_) return Errno(ENOENT);
   std::string n(name);
   int fd = openat(fd_, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Errno(errno);
-  return std::shared_ptr<Inode>(std::make_shared<HostInode>(fd));
+  // A mount point: its root is on another device than this directory.
+  // Directories only: the host mounts pseudo file systems on directories,
+  // and a lookup of a plain file stays one fstat cheaper.
+  bool hidden = false;
+  struct stat st, here;
+  struct statfs sfs;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && fstat(fd_, &here) == 0 &&
+      st.st_dev != here.st_dev && fstatfs(fd, &sfs) == 0 && IsHostPseudoFs(sfs.f_type)) {
+    hidden = true;
+  }
+  return std::shared_ptr<Inode>(std::make_shared<HostInode>(fd, hidden));
 }
 
 Result<std::vector<DirEntry>> HostInode::ReadDir() {
+  if (hidden_) return std::vector<DirEntry>{};
   int dfd = openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return Errno(errno);
   std::vector<DirEntry> out;
@@ -110,6 +151,7 @@ Result<struct statfs> HostInode::StatFs() {
 }
 
 Result<int> HostInode::OpenForRead() {
+  if (hidden_) return Errno(EACCES);
   // Reopening our own O_PATH fd through /proc/self/fd reaches exactly this
   // inode and nothing else.
   std::string p = absl::StrCat("/proc/self/fd/", fd_);

@@ -5,6 +5,15 @@
 // path string, so neither "..", a symlink nor a /proc magic link can leave the
 // root (the VFS resolves those itself, inside the sandbox).
 //
+// A host mount of a pseudo file system below the root (proc, sysfs,
+// tracefs, debugfs, cgroup, bpf, autofs, ...: IsHostPseudoFs) is not
+// entered: it shows as an empty directory, the way a mount point looks in
+// a lower layer of Linux's overlayfs, which never crosses mounts. Its files
+// describe or drive the host kernel (the host's processes, its trace
+// buffer), and reading some of them blocks forever (trace_pipe, kmsg). A
+// root of a pseudo file system given on purpose (a bind mount's source)
+// is shown as it is.
+//
 //   SV_ASSIGN_OR_RETURN(auto root, NewHostFs("/"));   // absl::StatusOr
 #ifndef SEEDVISOR_SENTRY_FS_HOST_HOST_H_
 #define SEEDVISOR_SENTRY_FS_HOST_HOST_H_
@@ -21,8 +30,10 @@ namespace seedvisor::sentry {
 
 class HostInode : public Inode {
  public:
-  // Takes ownership of `path_fd` (an O_PATH fd).
-  explicit HostInode(int path_fd);
+  // Takes ownership of `path_fd` (an O_PATH fd). `hidden`: the root of a
+  // host pseudo file system mounted below the sandbox's root, shown as an
+  // empty directory that nothing opens.
+  explicit HostInode(int path_fd, bool hidden = false);
   ~HostInode() override;
 
   Result<struct stat> Stat() override;
@@ -42,12 +53,17 @@ class HostInode : public Inode {
 
  private:
   const int fd_;
+  const bool hidden_;
   // A symlink's target, once read: fd_ pins the host inode, and a symlink's
   // target cannot change (a new target is a new inode). glibc's check of
   // /etc/localtime reads it on every localtime() call.
   std::mutex link_mu_;  // guards link_
   std::optional<std::string> link_;
 };
+
+// Whether statfs(2)'s f_type names a pseudo file system: one whose files
+// are views of the host kernel, not stored data.
+bool IsHostPseudoFs(long f_type);
 
 // The host directory `path` as a read-only filesystem root.
 absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path);

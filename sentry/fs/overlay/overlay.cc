@@ -6,34 +6,9 @@
 #include <map>
 #include <optional>
 
-#include "sentry/fs/host/host.h"
-#include "sentry/fs/overlay/inode_numbers.h"
+#include "sentry/fs/overlay/overlay_fs.h"
 
 namespace seedvisor::sentry {
-
-struct OverlayFs {
-  explicit OverlayFs(std::optional<dev_t> lower_root_dev) : numbers(lower_root_dev) {}
-
-  dev_t dev = 0;
-  // What lower objects and copy-ups show as st_ino and d_ino: one st_dev
-  // for the whole overlay, so the host device goes into the number.
-  InodeNumbers numbers;
-  // Copied-up objects: the upper node's inode number -> the lower object's
-  // host device and inode number. A lookup after the copy-up makes an
-  // OverlayInode without lower_; this keeps its LockKey the one the object
-  // had before (and has in OverlayInodes made before).
-  std::mutex origins_mu;
-  std::map<ino_t, std::pair<dev_t, ino_t>> origins;
-
-  // The lower object (host device, inode number) the upper node numbered
-  // `upper_ino` was copied up from, if it was.
-  std::optional<std::pair<dev_t, ino_t>> Origin(ino_t upper_ino) {
-    std::lock_guard l(origins_mu);
-    auto it = origins.find(upper_ino);
-    if (it == origins.end()) return std::nullopt;
-    return it->second;
-  }
-};
 
 namespace {
 
@@ -202,85 +177,6 @@ Result<std::shared_ptr<TmpfsInode>> OverlayInode::UpperDir() {
   auto up = upper();
   if (!up) return Errno(EIO);
   return up;
-}
-
-Status OverlayInode::CopyUp() {
-  std::lock_guard l(mu_);
-  if (upper_) return {};
-  if (!parent_ || !lower_) return Errno(EIO);
-  SV_ASSIGN_OR_RETURN(auto pup, parent_->UpperDir());
-  SV_ASSIGN_OR_RETURN(struct stat st, lower_->Stat());
-  FsCreds c;
-  c.uid = st.st_uid;
-  c.gid = st.st_gid;
-  mode_t perm = st.st_mode & 07777;
-  switch (st.st_mode & S_IFMT) {
-    case S_IFDIR:
-      SV_TRY(pup->Mkdir(name_, perm, c));
-      break;
-    case S_IFLNK: {
-      SV_ASSIGN_OR_RETURN(std::string target, lower_->Readlink());
-      SV_TRY(pup->Symlink(name_, target, c));
-      break;
-    }
-    case S_IFREG: {
-      auto* host = dynamic_cast<HostInode*>(lower_.get());
-      if (!host) return Errno(EXDEV);
-      SV_ASSIGN_OR_RETURN(int src, host->OpenForRead());
-      auto created = pup->Create(name_, perm, c);
-      if (!created.ok()) {
-        close(src);
-        return created.error();
-      }
-      int dst = std::static_pointer_cast<TmpfsInode>(*created)->memfd();
-      char buf[65536];
-      int64_t off = 0;
-      for (;;) {
-        ssize_t n = read(src, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          int e = errno;
-          close(src);
-          (void)pup->Unlink(name_);
-          return Errno(e);
-        }
-        if (n == 0) break;
-        for (ssize_t done = 0; done < n;) {
-          ssize_t w = pwrite(dst, buf + done, n - done, off);
-          if (w < 0) {
-            int e = errno;
-            close(src);
-            (void)pup->Unlink(name_);
-            return Errno(e);
-          }
-          done += w;
-          off += w;
-        }
-      }
-      close(src);
-      break;
-    }
-    case S_IFIFO:
-    case S_IFSOCK:
-      SV_TRY(pup->Mknod(name_, st.st_mode, 0, c));
-      break;
-    default:
-      return Errno(EPERM);  // host device nodes are never copied
-  }
-  SV_ASSIGN_OR_RETURN(auto node, pup->LookupNode(name_));
-  SetAttrRequest r;
-  r.mode = perm;
-  r.uid = st.st_uid;
-  r.gid = st.st_gid;
-  r.atime = st.st_atim;
-  r.mtime = st.st_mtim;
-  SV_TRY(node->SetAttr(r));
-  if (auto up = node->Stat(); up.ok()) {
-    std::lock_guard o(fs_->origins_mu);
-    fs_->origins[up->st_ino] = {st.st_dev, st.st_ino};
-  }
-  upper_ = node;
-  return {};
 }
 
 Result<std::shared_ptr<Inode>> OverlayInode::Create(std::string_view name, mode_t mode,
