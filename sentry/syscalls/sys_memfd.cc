@@ -49,7 +49,12 @@ SyscallReturn SysMemfdCreate(Task& t, const SyscallArgs& a) {
   FsCreds c;
   c.uid = t.creds().fsuid;
   c.gid = t.creds().fsgid;
-  SV_ASSIGN_OR_RETURN(auto inode, root->Create(slot, S_IFREG | 0777, c));
+  auto created = root->Create(slot, S_IFREG | 0777, c);
+  // A full tmpfs fd budget (TmpfsMemfdLimit): ENFILE, the error of a host
+  // out of files (alloc_file_pseudo()), not ENOSPC, which memfd_create
+  // never returns.
+  if (!created.ok()) return created.error() == Errno(ENOSPC) ? Errno(ENFILE) : created.error();
+  std::shared_ptr<Inode> inode = *created;
   (void)root->Unlink(slot);
   auto node = std::static_pointer_cast<TmpfsInode>(inode);
   SV_TRY(node->MakeMemfd((flags & MFD_ALLOW_SEALING) != 0));

@@ -103,8 +103,11 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
       if (req.length == 0) return Errno(EINVAL);
       if (PageRoundUp(req.length) < req.length) return Errno(ENOMEM);
       if (!(flags & MAP_NORESERVE)) SV_TRY(CheckShmemReserve(PageRoundUp(req.length)));
-      SV_ASSIGN_OR_RETURN(req.file, NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)",
-                                                 O_RDWR, t.creds().euid, t.creds().egid));
+      auto shmem = NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)", O_RDWR,
+                                t.creds().euid, t.creds().egid);
+      // A full tmpfs fd budget (TmpfsMemfdLimit) is mmap's ENOMEM.
+      if (!shmem.ok()) return shmem.error() == Errno(ENOSPC) ? Errno(ENOMEM) : shmem.error();
+      req.file = std::move(*shmem);
       req.flags &= ~MAP_ANONYMOUS;
     }
   }

@@ -64,9 +64,7 @@ TmpfsInode::TmpfsInode(std::shared_ptr<TmpfsFs> fs, mode_t mode, uid_t uid, gid_
   if (S_ISREG(mode)) NewMemfd();
 }
 
-TmpfsInode::~TmpfsInode() {
-  if (memfd_ >= 0) close(memfd_);
-}
+TmpfsInode::~TmpfsInode() { CloseMemfd(); }
 
 void TmpfsInode::Touch() {
   std::lock_guard l(mu_);

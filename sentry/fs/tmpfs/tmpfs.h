@@ -110,8 +110,11 @@ class TmpfsInode : public Inode {
 
   // WritableMemfd with mu_ held.
   Status UnshareLocked();
-  // A new regular file's memfd_, this sentry's alone (tmpfs_memfd.cc).
+  // A new regular file's memfd_, this sentry's alone (tmpfs_memfd.cc);
+  // memfd_ stays -1 when the host fd budget (TmpfsMemfdLimit) is spent or
+  // the host refuses. CloseMemfd gives it back.
   void NewMemfd();
+  void CloseMemfd();
 
   std::shared_ptr<TmpfsFs> fs_;
   std::mutex mu_;
@@ -159,6 +162,20 @@ class TmpfsFile : public FileDescription {
  private:
   std::shared_ptr<TmpfsInode> inode_;
 };
+
+// The host fds that tmpfs data may hold. Every regular tmpfs file (and so
+// every memfd, System V segment and shared anonymous mapping, which are
+// tmpfs files too) holds a host memfd, so without a bound a guest that
+// makes files would spend the sentry's RLIMIT_NOFILE and leave it no fd
+// for its own work: a new task's wakeup fd, a stub, a pipe. The budget is
+// the sentry's soft RLIMIT_NOFILE less a reserve (a quarter, at least
+// kTmpfsMemfdReserve, at most half); beyond it a new file is ENOSPC, as a
+// tmpfs out of inodes (shmem_reserve_inode()), and the callers that Linux
+// fails otherwise say so (memfd_create ENFILE, mmap ENOMEM).
+inline constexpr int64_t kTmpfsMemfdReserve = 1024;
+int64_t TmpfsMemfdLimit();
+// The memfds tmpfs files hold now.
+int64_t TmpfsMemfds();
 
 // Sandbox fork (sentry/sfork): called once in the forked sentry before its
 // guest runs. From then on every tmpfs memfd that exists — reachable through

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,7 +89,33 @@ Status CopyData(int from, int to, off_t size) {
   return {};
 }
 
+// ---- The host fd budget (tmpfs.h: TmpfsMemfdLimit) ----
+std::atomic<int64_t> g_memfds{0};
+
+// Counts one more memfd if the budget has room.
+bool TakeMemfdSlot() {
+  const int64_t limit = TmpfsMemfdLimit();
+  int64_t n = g_memfds.load(std::memory_order_relaxed);
+  do {
+    if (n >= limit) return false;
+  } while (!g_memfds.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void ReleaseMemfdSlot() { g_memfds.fetch_sub(1, std::memory_order_relaxed); }
+
 }  // namespace
+
+int64_t TmpfsMemfdLimit() {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  // Far beyond any fd count the host allows (RLIM_INFINITY is ~0).
+  const int64_t cur = std::min<uint64_t>(r.rlim_cur, uint64_t{1} << 40);
+  const int64_t reserve = std::min(std::max<int64_t>(cur / 4, kTmpfsMemfdReserve), cur / 2);
+  return cur - reserve;
+}
+
+int64_t TmpfsMemfds() { return g_memfds.load(std::memory_order_relaxed); }
 
 absl::Status AdoptTmpfsInForkChild() {
   std::atomic<uint64_t>* seed = g_gen.load();
@@ -108,8 +135,17 @@ absl::Status AdoptTmpfsInForkChild() {
 }
 
 void TmpfsInode::NewMemfd() {
+  if (!TakeMemfdSlot()) return;  // memfd_ stays -1: the caller's ENOSPC
   memfd_ = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC);
+  if (memfd_ < 0) ReleaseMemfdSlot();
   memfd_gen_ = Gen().load();
+}
+
+void TmpfsInode::CloseMemfd() {
+  if (memfd_ < 0) return;
+  close(memfd_);
+  memfd_ = -1;
+  ReleaseMemfdSlot();
 }
 
 Status TmpfsInode::MakeMemfd(bool allow_sealing) {
@@ -118,7 +154,12 @@ Status TmpfsInode::MakeMemfd(bool allow_sealing) {
   if (allow_sealing) {
     int fd = memfd_create("seedvisor-tmpfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return Errno(errno);
-    if (memfd_ >= 0) close(memfd_);
+    if (memfd_ >= 0) {
+      close(memfd_);  // its budget slot goes to the new one
+    } else if (!TakeMemfdSlot()) {
+      close(fd);
+      return Errno(ENFILE);
+    }
     memfd_ = fd;
     memfd_gen_ = Gen().load();
     sealing_ = true;
