@@ -22,6 +22,7 @@ PACKAGES=(
   python3-grpc-tools containernetworking-plugins  # test/cri: the CRI client's stubs, CNI
   postgresql-15 postgresql-client-15  # test/e2e/postgres_test.sh, bench/postgres_bench.sh
   sqlite3  # test/e2e/sqlite_test.sh: the CLI on a 100 MB database
+  keyutils  # test/syscalls:keys (request_key's native helper), test/e2e/keyctl_test.sh
   python3-numpy  # bench/faas: the heavy-import function (numpy at init)
   python3-matplotlib  # bench/faas: the latency CDF and phase plots (PNG)
   clang  # platform/kvm:kvm_thread_safety_test: -Wthread-safety (the build is gcc)

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/ns_ino.h"
 #include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/pidfd.h"
@@ -201,6 +202,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     // copy_utsname(): a copy of the parent's names in a namespace of its own.
     child->set_uts((flags & CLONE_NEWUTS) ? UtsNames::CopyOf(uts()) : uts_.load());
     child->creds_ = creds_;
+    KeysOnClone(*this, *child, flags);  // copy_creds()'s keyrings
     child->set_seccomp(seccomp());  // copy_seccomp()
     child->set_comm(comm());
     child->set_personality(personality());

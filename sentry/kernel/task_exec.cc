@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/task.h"
 #include "sentry/loader/loader.h"
 #include "sentry/vfs/vfs.h"
@@ -101,6 +102,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     tg_->did_exec = true;
     // capabilities(7) "Transformation of capabilities during execve()".
     creds_.OnExec();
+    KeysOnExec(*this);  // prepare_exec_creds(): thread and process keyrings go
     // begin_new_exec(): dumpable again unless the ids differ.
     tg_->dumpable = creds_.euid == creds_.ruid && creds_.egid == creds_.rgid;
     // Signal handlers reset to SIG_DFL, except ignored ones (signal(7)).

@@ -25,6 +25,11 @@ SyscallReturn SysVhangup(Task& t, const SyscallArgs& a);
 SyscallReturn SysMlock2(Task& t, const SyscallArgs& a);
 SyscallReturn SysReadahead(Task& t, const SyscallArgs& a);
 
+// sys_keys.cc
+SyscallReturn SysAddKey(Task& t, const SyscallArgs& a);
+SyscallReturn SysRequestKey(Task& t, const SyscallArgs& a);
+SyscallReturn SysKeyctl(Task& t, const SyscallArgs& a);
+
 // sys_ptrace.cc
 SyscallReturn SysPtrace(Task& t, const SyscallArgs& a);
 SyscallReturn SysProcessVmReadv(Task& t, const SyscallArgs& a);

@@ -754,6 +754,16 @@ int main(void) {
       if (q >= 0) mq_close(q);
       if (k >= 0) msg[k] = 0;
       reply(k >= 0 ? msg : "empty");
+    } else if (strncmp(line, "keyput ", 7) == 0) {
+      // A user key in the session keyring (keyrings(7): sentry memory).
+      long id = syscall(SYS_add_key, "user", "seedkey", line + 7, strlen(line + 7), -3);
+      reply(id > 0 ? "ok" : "err");
+    } else if (strcmp(line, "keyget") == 0) {
+      char key[128];
+      long id = syscall(SYS_request_key, "user", "seedkey", NULL, 0);
+      long n = id > 0 ? syscall(SYS_keyctl, 11 /* KEYCTL_READ */, id, key, sizeof(key) - 1) : -1;
+      if (n >= 0 && n < (long)sizeof(key)) key[n] = 0;
+      reply(n >= 0 && n < (long)sizeof(key) ? key : "none");
     } else if (strcmp(line, "helpers") == 0) {
       helpers();
     } else if (strcmp(line, "thread") == 0) {

@@ -13,6 +13,8 @@
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
+#include "sentry/kernel/keys/key_proc.h"
+#include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
@@ -152,6 +154,9 @@ InodeRef NewProcFs(Kernel& k, Vfs& vfs, std::shared_ptr<PidNamespace> pid_ns) {
                  return k.ipc().msgs().ProcText(reader_pid_ns());
                }));
   root->Add("sysvipc", sysvipc);
+  // keyrings(7): the keys the reader may view, and the users' quotas.
+  root->Add("keys", SynthFile::Text([&k] { return ProcKeysText(KeysOf(k), CurrentTask()); }));
+  root->Add("key-users", SynthFile::Text([&k] { return ProcKeyUsersText(KeysOf(k)); }));
   auto seedvisor_dir = std::make_shared<SynthDir>(0555);
   seedvisor_dir->Add("fork_generation", NewForkGenerationInode(k));
   root->Add("seedvisor", seedvisor_dir);

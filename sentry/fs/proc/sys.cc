@@ -12,6 +12,8 @@
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
+#include "sentry/kernel/keys/key_proc.h"
+#include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/credentials.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
@@ -96,6 +98,15 @@ InodeRef NewSysDir(Kernel& k) {
   for (const char* name : {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"}) {
     kernel_dir->Add(name, SynthFile::Text([n = std::string(name)] { return IpcLimitText(n); }));
   }
+  // kernel.keys: the key quotas and timeouts, root may change them.
+  auto keys = std::make_shared<SynthDir>(0555);
+  for (const std::string& name : KeySysctlNames()) {
+    auto f = std::make_shared<SynthFile>([&k, name] { return KeySysctlText(KeysOf(k), name); },
+                                         0644);
+    f->set_write([&k, name](std::string_view v) { return SetKeySysctl(KeysOf(k), name, v); });
+    keys->Add(name, f);
+  }
+  kernel_dir->Add("keys", keys);
   random->Add("uuid", SynthFile::Text([] { return RandomUuid(); }));
   random->Add("boot_id", SynthFile::Text([boot_id] { return boot_id; }));
   // Linux 5.18+ always reports a full pool of 256 bits.
