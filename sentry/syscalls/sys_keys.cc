@@ -156,10 +156,16 @@ SyscallReturn Keyctl(Task& t, const SyscallArgs& a) {
       // names or tags, no notifications).
       const unsigned char caps[2] = {0x01 | 0x02 | 0x10 | 0x20 | 0x80, 0x00};
       const size_t buflen = a.Size(2);
-      if (buflen > 0) {
-        std::string out(buflen, '\0');
-        std::copy_n(caps, std::min(buflen, sizeof(caps)), out.begin());
-        SV_TRY(t.CopyOut(a.Addr(1), out.data(), out.size()));
+      // keyctl_capabilities(): the bytes we have, then the rest of the
+      // guest's buffer cleared in place (a page at a time: buflen is the
+      // guest's, never an allocation), EFAULT at the first bad page.
+      const size_t have = std::min(buflen, sizeof(caps));
+      if (have > 0) SV_TRY(t.CopyOut(a.Addr(1), caps, have));
+      static const char kZeros[4096] = {};
+      for (size_t off = have; off < buflen;) {
+        const size_t n = std::min(sizeof(kZeros), buflen - off);
+        SV_TRY(t.CopyOut(a.Addr(1) + off, kZeros, n));
+        off += n;
       }
       return sizeof(caps);
     }

@@ -153,11 +153,13 @@ std::shared_ptr<Key> KeyRegistry::FindLink(Key& keyring, const KeyType* type,
   return nullptr;
 }
 
-Status KeyRegistry::CheckCycle(const Key& from, const Key& target, int depth) {
+Status KeyRegistry::CheckCycle(const Key& from, const Key& target, int depth,
+                               KeyringWalk& walk) {
   if (&from == &target) return Errno(EDEADLK);
   if (depth >= kKeyringMaxDepth) return Errno(ELOOP);
+  if (!walk.Enter(from, depth)) return {};
   for (const auto& k : from.links) {
-    if (k->is_keyring()) SV_TRY(CheckCycle(*k, target, depth + 1));
+    if (k->is_keyring()) SV_TRY(CheckCycle(*k, target, depth + 1, walk));
   }
   return {};
 }
@@ -166,7 +168,10 @@ Status KeyRegistry::Link(Key& keyring, const std::shared_ptr<Key>& key) {
   if (!keyring.is_keyring()) return Errno(ENOTDIR);
   if (keyring.revoked) return Errno(EKEYREVOKED);
   // __key_link_check_live_key(): a keyring may not end up inside itself.
-  if (key->is_keyring()) SV_TRY(CheckCycle(*key, keyring, 1));
+  if (key->is_keyring()) {
+    KeyringWalk walk;
+    SV_TRY(CheckCycle(*key, keyring, 1, walk));
+  }
   auto& links = Links(keyring);
   for (auto& l : links) {
     if (l->type == key->type && l->description == key->description) {

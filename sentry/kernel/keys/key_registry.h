@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "sentry/base/errno.h"
 #include "sentry/kernel/credentials.h"
@@ -70,6 +71,8 @@ struct TaskKeyrings {
   // (copy_creds()), made when first looked at.
   bool new_thread_keyring = false;
 };
+
+class KeyringWalk;
 
 class KeyRegistry {
  public:
@@ -150,7 +153,7 @@ class KeyRegistry {
   int32_t NextSerial();
   // Whether `target` is `from` or is reachable from it through keyrings
   // (keyring_detect_cycle()); ELOOP past the nesting limit.
-  Status CheckCycle(const Key& from, const Key& target, int depth);
+  Status CheckCycle(const Key& from, const Key& target, int depth, KeyringWalk& walk);
 
   std::mutex mu_;
   KeyLimits limits_;
@@ -177,6 +180,28 @@ class KeyRegistry {
 
 // keyrings(7): a keyring search nests at most this deep.
 inline constexpr int kKeyringMaxDepth = 6;
+
+// One walk through nested keyrings (a cycle check, a possession check, a
+// search): the depths each keyring was entered at. What a keyring's walk
+// finds depends only on the keyring and the depth (the budget left), so it
+// is entered once per depth, not once per path: a guest's lattice of
+// keyrings, each linked from every keyring of the layer above, would
+// otherwise cost width^depth under the registry's lock.
+class KeyringWalk {
+ public:
+  // False if `keyring` was entered at `depth` before in this walk.
+  bool Enter(const Key& keyring, int depth) {
+    uint32_t& depths = seen_[&keyring];
+    const uint32_t bit = uint32_t{1} << depth;
+    if (depths & bit) return false;
+    depths |= bit;
+    return true;
+  }
+
+ private:
+  std::unordered_map<const Key*, uint32_t> seen_;
+};
+static_assert(kKeyringMaxDepth < 31, "KeyringWalk keeps a depth per bit");
 
 }  // namespace seedvisor::sentry
 

@@ -94,14 +94,16 @@ Result<int32_t> KeyContext::JoinSession(const std::optional<std::string>& name) 
   return k->serial;
 }
 
-bool KeyContext::PossessedIn(const Key& keyring, const Key& target, int depth) {
+bool KeyContext::PossessedIn(const Key& keyring, const Key& target, int depth,
+                             KeyringWalk& walk) {
+  if (!walk.Enter(keyring, depth)) return false;
   for (const auto& k : r_.Links(const_cast<Key&>(keyring))) {
     if (k.get() == &target) return true;
   }
   if (depth + 1 >= kKeyringMaxDepth) return false;
   for (const auto& k : keyring.links) {
     if (k->is_keyring() && k->Permits(creds(), true, kKeyNeedSearch).ok() &&
-        PossessedIn(*k, target, depth + 1)) {
+        PossessedIn(*k, target, depth + 1, walk)) {
       return true;
     }
   }
@@ -111,9 +113,10 @@ bool KeyContext::PossessedIn(const Key& keyring, const Key& target, int depth) {
 bool KeyContext::Possessed(const Key& key) {
   std::shared_ptr<Key> session = SessionKeyring();
   if (session == nullptr) session = r_.ExistingUserKeyring(creds().ruid, true);
+  KeyringWalk walk;
   for (const auto& ring : {ThreadKeyring(), ProcessKeyring(), session}) {
     if (ring == nullptr || !ring->Permits(creds(), true, kKeyNeedSearch).ok()) continue;
-    if (ring.get() == &key || PossessedIn(*ring, key, 0)) return true;
+    if (ring.get() == &key || PossessedIn(*ring, key, 0, walk)) return true;
   }
   return false;
 }
@@ -150,7 +153,9 @@ bool KeyContext::Iterate(Key& key, bool possessed, Search& s) {
   return true;
 }
 
-bool KeyContext::SearchNested(Key& keyring, bool possessed, Search& s, int depth, KeyRef* out) {
+bool KeyContext::SearchNested(Key& keyring, bool possessed, Search& s, int depth,
+                              KeyringWalk& walk, KeyRef* out) {
+  if (!walk.Enter(keyring, depth)) return false;
   for (const auto& k : r_.Links(keyring)) {
     if (k->type == s.type && k->description == s.desc) {
       if (Iterate(*k, possessed, s)) {
@@ -165,7 +170,7 @@ bool KeyContext::SearchNested(Key& keyring, bool possessed, Search& s, int depth
   const std::vector<std::shared_ptr<Key>> nested = keyring.links;
   for (const auto& k : nested) {
     if (!k->is_keyring() || !k->Permits(creds(), possessed, kKeyNeedSearch).ok()) continue;
-    if (SearchNested(*k, possessed, s, depth + 1, out)) return true;
+    if (SearchNested(*k, possessed, s, depth + 1, walk, out)) return true;
   }
   return false;
 }
@@ -182,7 +187,8 @@ Result<KeyRef> KeyContext::SearchKeyring(const KeyRef& ring, const KeyType* type
     return Errno(s.error);
   }
   KeyRef out;
-  if (SearchNested(keyring, ring.possessed, s, 0, &out)) return out;
+  KeyringWalk walk;
+  if (SearchNested(keyring, ring.possessed, s, 0, walk, &out)) return out;
   return Errno(s.error);
 }
 

@@ -98,9 +98,10 @@ class KeyContext {
                                           KeyQuota quota);
 
  private:
-  bool PossessedIn(const Key& keyring, const Key& target, int depth);
+  bool PossessedIn(const Key& keyring, const Key& target, int depth, KeyringWalk& walk);
   struct Search;
-  bool SearchNested(Key& keyring, bool possessed, Search& s, int depth, KeyRef* out);
+  bool SearchNested(Key& keyring, bool possessed, Search& s, int depth, KeyringWalk& walk,
+                    KeyRef* out);
   bool Iterate(Key& key, bool possessed, Search& s);
 
   Task& t_;
