@@ -13,9 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::seedd {
 namespace {
+
+// How long Start waits for a dying hierarchy of its name to go.
+constexpr absl::Duration kFavorDyingRootWait = absl::Seconds(3);
 
 // What the kernel logged on an fs_context fd (fsopen, fspick): "e cgroup:
 // option or name mismatch, ..." lines, read until it has no more.
@@ -100,14 +105,32 @@ absl::Status CgroupFavor::Start() {
   if (fd_ >= 0) return absl::OkStatus();
   const std::string what = absl::StrCat("the cgroup v1 hierarchy none,name=", opts_.name,
                                         ",favordynmods: ");
-  int fs = fsopen("cgroup", FSOPEN_CLOEXEC);
-  if (fs < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, "fsopen(\"cgroup\"): ", strerror(errno)));
-  }
-  if (absl::Status s = Configure(fs, opts_.name, FSCONFIG_CMD_CREATE); !s.ok()) {
+  // A hierarchy of this name whose last mount just went (a seedd stopped or
+  // killed a moment ago) is still being torn down: cgroup1_get_tree asks
+  // for a restart of the call, and the restarted fsconfig finds its fs
+  // context spent and fails with EBUSY. mount(2) would have waited; here a
+  // fresh context is tried again until the old root is gone (0-100 ms on
+  // our 2-core VM, measured in 100 restarts), for kFavorDyingRootWait at most.
+  const sentry::Deadline by = sentry::Deadline::In(kFavorDyingRootWait);
+  int fs;
+  for (;;) {
+    fs = fsopen("cgroup", FSOPEN_CLOEXEC);
+    if (fs < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, "fsopen(\"cgroup\"): ", strerror(errno)));
+    }
+    absl::Status s = Configure(fs, opts_.name, FSCONFIG_CMD_CREATE);
+    if (s.ok()) break;
+    const int err = errno;
     close(fs);
-    return absl::FailedPreconditionError(absl::StrCat(what, s.message()));
+    if (err != EBUSY || by.Passed()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, s.message(),
+          err == EBUSY ? absl::StrCat(" (a hierarchy of that name was still going after ",
+                                      absl::FormatDuration(kFavorDyingRootWait), ")")
+                       : ""));
+    }
+    usleep(5000);
   }
   fd_ = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
   int err = errno;

@@ -358,15 +358,16 @@ def pool_checks(node):
           f"recycled {recycled0} -> {m.get('seedd_cgroup_pool_recycled_total')}, empty {empty})")
 
 
-def favor_hierarchy(pid):
-    """The name of the favordynmods hierarchy seedd `pid` holds, from its
-    /proc/PID/cgroup (every process is in every v1 hierarchy's root); None
-    without one (seedd/cgroup_favor.h)."""
-    for line in open(f"/proc/{pid}/cgroup"):
-        _, _, rest = line.partition(":name=seedd_favordynmods")
-        if rest:
-            return "seedd_favordynmods" + rest.split(":")[0]
-    return None
+def favor_hierarchy(node):
+    """The name of the favordynmods hierarchy `node`'s seedd holds: the one
+    its stderr names (name=seedd_favordynmods_HASH, after its state dir) if
+    its /proc/PID/cgroup shows it (every process is in every v1 hierarchy's
+    root, another seedd's too); None without one (seedd/cgroup_favor.h)."""
+    m = re.search(r"name=(seedd_favordynmods_[0-9a-f]+)", node.stderr())
+    if not m:
+        return None
+    held = any(line.split(":")[1] == f"name={m.group(1)}" for line in open(f"/proc/{node.proc.pid}/cgroup"))
+    return m.group(1) if held else None
 
 
 def hierarchy_gone(name, seconds=3.0):
@@ -418,7 +419,7 @@ def cgroup_join_checks(node, state):
     check("seedd: cgroup joins: favordynmods (cgroup v1 hierarchy name=seedd_favordynmods_" in err
           and "a detached mount held by seedd only" in err,
           f"seedd says it uses favordynmods ({err[:600]})")
-    name = favor_hierarchy(node.proc.pid)
+    name = favor_hierarchy(node)
     check(name is not None and f"name={name}," in err,
           f"the kernel has seedd's hierarchy, seedd in its root ({name})")
     sandboxes = [int(l.split()[0]) for l in sandbox_processes(state)]
@@ -455,7 +456,7 @@ def warmth_checks(tmp):
         said = "seedd: cgroup joins: --cgroup-warm=30s (--cgroup-favordynmods=false)"
         check(said in node.stderr(),
               f"seedd says it keeps joins fast with its warmth ({node.stderr()[:600]})")
-        check(favordynmods_mounts(state) == 0 and favor_hierarchy(node.proc.pid) is None,
+        check(favordynmods_mounts(state) == 0 and favor_hierarchy(node) is None,
               "--cgroup-favordynmods=false makes no hierarchy")
         threads = thread_names(node.proc.pid)
         check("seedd-warm" in threads, f"a seedd-warm thread runs ({threads})")
@@ -1062,7 +1063,7 @@ def main():
 
     # A seedd killed with SIGKILL leaves its sandboxes; the next one removes them.
     node = Node(state, port, f"--cgroup-pool={POOL}")
-    held = favor_hierarchy(node.proc.pid)
+    held = favor_hierarchy(node)
     node.proc.kill()
     node.proc.wait()
     check(held == favor,
@@ -1081,7 +1082,7 @@ def main():
     check("removed" in node.stderr(), f"a restarted seedd removes the old run's sandboxes ({node.stderr()[:200]})")
     check(f"removed {POOL} cgroups left by an earlier run" in node.stderr(),
           f"... and its pool cgroups ({node.stderr()[:400]})")
-    again = favor_hierarchy(node.proc.pid)
+    again = favor_hierarchy(node)
     check(again == favor and favordynmods_mounts(state, favor) == 0,
           f"... and holds its favordynmods hierarchy again, detached ({again})")
     check("serving" in node.stderr() and "functions deployed before" in node.stderr(),

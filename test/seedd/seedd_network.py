@@ -63,6 +63,18 @@ def host_ends():
     return out
 
 
+def prefix_of(node):
+    """The host end prefix seedd says at start ("host ends svpXXXX<N>")."""
+    m = re.search(r"host ends (svp[a-z]+)<N>", node.stderr())
+    return m.group(1) if m else None
+
+
+def own_ends(prefix):
+    """{name: MAC} of the host ends <prefix><N>: this seedd's, not those of another test's
+    seedd running at the same time."""
+    return {n: m for n, m in host_ends().items() if prefix and re.match(re.escape(prefix) + r"\d+$", n)}
+
+
 def packet_sockets(state, seedd_pid):
     """"pid comm" of every process of seedd's sandboxes (their command lines name `state`; seedd
     itself, which keeps the pool's free devices, left out) that holds an AF_PACKET socket. Only
@@ -172,12 +184,15 @@ def network_checks(tmp, node_cls, check):
     os.makedirs(os.path.join(tmp, "net"), exist_ok=True)
     state = os.path.join(tmp, "net", "state")
     from seedd_proc import free_port
-    before = host_ends()
     node = node_cls(state, free_port(), "--cgroup-pool=0", "--node=", "--network=sandbox",
                     "--veth-pool=3", "--promote-after=0")
     lis = Listener()
     try:
-        ends = {n: i for n, i in host_ends().items() if n not in before}
+        # Host ends <prefix><slot>, the prefix seedd's own ("svp" and letters from its state dir).
+        prefix = prefix_of(node)
+        check(prefix is not None and prefix != "svp",
+              f"seedd names its host ends' prefix at start, its own ({prefix})")
+        ends = own_ends(prefix)
         check(len(ends) == 3, f"3 pooled devices' host ends at start ({sorted(ends)})")
         node.deploy("net", NET)
         st, _, body = node.invoke("net", {"port": lis.port, "wild": lis.wild})
@@ -202,11 +217,6 @@ def network_checks(tmp, node_cls, check):
         got = [a[2].get("addrs") if a and isinstance(a[2], dict) else a for a in answers]
         check(all(a and a[0] == 200 and a[2].get("got") == "hi" for a in answers) and
               got[0] != got[1], f"two concurrent instances get different devices ({got})")
-        # Host ends <prefix><slot>, the prefix seedd's own ("svp" and letters from its state dir).
-        prefixes = {re.match(r"(svp[a-z]*)\d+$", n).group(1) for n in ends}
-        check(len(prefixes) == 1 and next(iter(prefixes)) != "svp",
-              f"the host ends have one prefix, seedd's own ({sorted(ends)})")
-        prefix = next(iter(prefixes), "svp")
         used = {prefix + a[0].rsplit(".", 2)[1] for a in got + [addrs] if isinstance(a, list) and a}
         gone = lambda: {n for n in used if n in ends and host_ends().get(n) == ends[n]}
         # The pool deletes a given-back device's veth on its thread, at once.
@@ -236,7 +246,7 @@ def network_checks(tmp, node_cls, check):
         lis.close()
         node.stop()
     time.sleep(0.5)
-    left = set(host_ends()) - set(before)
+    left = set(own_ends(prefix))
     check(not left, f"seedd's exit leaves no host end ({sorted(left)})")
 
 

@@ -11,7 +11,6 @@ and started again on the same state dir: it removes what the killed run left
 other one's devices, cgroups and calls are untouched throughout. Needs root.
 """
 import os
-import re
 import shutil
 import signal
 import sys
@@ -21,21 +20,10 @@ import time
 
 import seedd_e2e  # reads SEEDD SEEDSC from sys.argv
 from seedd_e2e import Node, check, pool_parent, sandbox_processes, HELLO
-from seedd_network import NET, Listener, host_ends
+from seedd_network import NET, Listener, own_ends, prefix_of
 from seedd_proc import free_port
 
 FLAGS = ("--cgroup-pool=2", "--node=", "--network=sandbox", "--veth-pool=2", "--promote-after=0")
-
-
-def prefix_of(node):
-    """The host end prefix seedd says at start ("host ends svpXXXX<N>")."""
-    m = re.search(r"host ends (svp[a-z]+)<N>", node.stderr())
-    return m.group(1) if m else None
-
-
-def own_ends(prefix):
-    """{name: MAC} of the host ends <prefix><N> (not another test's at the same time)."""
-    return {n: m for n, m in host_ends().items() if prefix and re.match(re.escape(prefix) + r"\d+$", n)}
 
 
 def call_net(node, lis):
