@@ -401,9 +401,13 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
     if (!fp.ok()) return fp.status();
     p = *fp;
     if (!p->exited && p->status != CREATED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot delete a running process: ",
-                       req.exec_id().empty() ? req.id() : req.exec_id()));
+      // As containerd's runc shim: a paused process is refused as paused
+      // (its pausedState.Delete), not as running; the state is named too.
+      const bool paused = p->status == ::containerd::v1::types::PAUSED;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot delete a ", paused ? "paused" : "running", " process: ",
+          req.exec_id().empty() ? req.id() : req.exec_id(), " (state ",
+          ::containerd::v1::types::Status_Name(p->status), "; kill it first)"));
     }
     if (!p->exited) {  // never started
       p->exited = true;

@@ -100,6 +100,12 @@ tcase shim_robustness --out "$(printf '%s\n' 'oversized 8' 'not_a_request 3' 'ev
 tcase shim_serves_after_junk --grep '^[0-9]+ ' -- "${CTR[@]}" task ps d1
 tcase task_pause -- "${CTR[@]}" task pause d1
 tcase task_paused --grep '^d1 +[0-9]+ +PAUSED' -- "${CTR[@]}" task ls
+# The shim's own refusal of a Delete of a paused task names the state
+# (ctr checks the state itself and never sends it; containerd's runc shim
+# says "cannot delete a paused process").
+tcase task_delete_paused_refused \
+  --out '9 cannot delete a paused process: d1 (state PAUSED; kill it first)' -- \
+  python3 "$ROBUSTNESS" "$d1_address" delete d1
 tcase task_resume -- "${CTR[@]}" task resume d1
 tcase task_resumed --grep '^d1 +[0-9]+ +RUNNING' -- "${CTR[@]}" task ls
 tcase task_metrics --grep 'pids\.current|PIDS' -- "${CTR[@]}" task metrics d1

@@ -4,6 +4,12 @@ the status code the shim answered: "NAME CODE". Used by containerd_test.sh,
 which then checks the shim still serves containerd.
 
     shim_robustness.py /run/containerd/s/<hash>
+
+With "delete ID" it sends one Task.Delete of container ID instead and
+prints "CODE MESSAGE" of the answer (ctr refuses to send a Delete of a
+task that is not stopped: this reaches the shim's own refusal).
+
+    shim_robustness.py /run/containerd/s/<hash> delete ID
 """
 import socket
 import struct
@@ -30,6 +36,14 @@ def status_code(body):
     return 0
 
 
+def status_message(body):
+    """The message in Response.status (field 2 of google.rpc.Status)."""
+    for num, value in fields(body):
+        if num == 1:
+            return dict(fields(value)).get(2, b"").decode(errors="replace")
+    return ""
+
+
 def recv_frame(s):
     n, stream, typ, _ = struct.unpack(">IIBB", recv_exact(s, 10))
     return stream, typ, recv_exact(s, n)
@@ -43,6 +57,11 @@ def main():
     s.settimeout(10)
     s.connect(path)
     task = "containerd.task.v2.Task"
+    if sys.argv[2:3] == ["delete"]:
+        s.sendall(frame(1, request(task, "Delete", field_bytes(1, sys.argv[3].encode()))))
+        stream, typ, body = recv_frame(s)
+        print(status_code(body), status_message(body))
+        return
     probes = [
         ("oversized", frame(1, b"x" * ((4 << 20) + 1))),
         ("not_a_request", frame(3, b"\xff\xff\xff")),
