@@ -58,6 +58,23 @@ void KeepCreatedChild(Dentry& dir, std::string_view name) {
   dir.Forget(name);
 }
 
+// may_linkat() (fs/namei.c) with fs.protected_hardlinks = 1, the default
+// of Debian and most distributions: the owner of `src` (or a holder of
+// CAP_FOWNER) may link it; anyone else only a "safe" source
+// (safe_hardlink_source()): a regular file, not setuid, not setgid and
+// group-executable, that the caller may read and write. Otherwise EPERM.
+Status MayLink(const ResolveContext& c, const DentryRef& src) {
+  if (c.creds.fowner) return {};
+  SV_ASSIGN_OR_RETURN(struct stat st, src->inode()->Stat());
+  if (st.st_uid == c.creds.uid) return {};
+  if (!S_ISREG(st.st_mode) || (st.st_mode & S_ISUID) ||
+      (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) {
+    return Errno(EPERM);
+  }
+  if (!NeedAccess(c, src, R_OK | W_OK).ok()) return Errno(EPERM);
+  return {};
+}
+
 }  // namespace
 
 Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
@@ -227,6 +244,7 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   SV_TRY(NeedAccess(newc, np.dir, X_OK));
   if (np.dir->Child(np.name).ok()) return Errno(EEXIST);
   if (src->mount() != np.dir->mount()) return Errno(EXDEV);
+  SV_TRY(MayLink(oldc, src));  // do_linkat(): before vfs_link()'s checks
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
   KeepCreatedChild(*np.dir, np.name);
