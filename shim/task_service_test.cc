@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "shim/reaper.h"
@@ -156,8 +157,9 @@ TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
   // Shutdown with no task left exits the shim.
   task::ShutdownRequest sd;
   EXPECT_TRUE(Call("Shutdown", sd).ok());
-  // on_shutdown runs after the reply is written: give it a moment.
-  for (int i = 0; i < 100 && shutdowns_.load() == 0; ++i) usleep(1000);
+  // on_shutdown runs after the reply is written: waited for (10 s at most,
+  // a loaded host may not run that thread within a fixed moment).
+  for (int i = 0; i < 10000 && shutdowns_.load() == 0; ++i) usleep(1000);
   EXPECT_EQ(shutdowns_.load(), 1);
   system(("rm -rf " + bundle).c_str());
 }
@@ -327,10 +329,13 @@ TEST(TaskServiceExitTest, DeleteOfACreateGivenUpAnswersAtOnce) {
   };
   const std::string latch = tmp + "/latch-held";
   std::ofstream(latch) << "";
-  // Lifted after 3 s at the latest: a Delete that waits for the held
-  // Create fails the test instead of hanging it.
+  // Lifted after 30 s at the latest: a Delete that waits for the held
+  // Create fails the test (it takes that long) instead of hanging it. Not
+  // sooner: the held Create's stand-in must start and the other Create
+  // queue before the lift, however loaded the host.
+  absl::Notification lifted;
   std::thread lift([&] {
-    absl::SleepFor(absl::Seconds(3));
+    lifted.WaitForNotificationWithTimeout(absl::Seconds(30));
     unlink(latch.c_str());
   });
   absl::Status held, given_up;
@@ -349,13 +354,16 @@ TEST(TaskServiceExitTest, DeleteOfACreateGivenUpAnswersAtOnce) {
   absl::Time t = absl::Now();
   EXPECT_EQ(del("given-up").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(del("nosuch").code(), absl::StatusCode::kNotFound);
-  EXPECT_LT(absl::Now() - t, absl::Seconds(1)) << "the Deletes waited for the held Create";
+  // Answered in-process, without seedsc: far below the 30 s that waiting
+  // for the held Create would take, at any load.
+  EXPECT_LT(absl::Now() - t, absl::Seconds(10)) << "the Deletes waited for the held Create";
   task::ShutdownRequest sd;
   sd.set_id("given-up");
   bool exit = true;
   EXPECT_TRUE(svc.Shutdown(sd, &exit).ok());
   EXPECT_FALSE(exit) << "Shutdown would cut the held Create off";
   unlink(latch.c_str());
+  lifted.Notify();
   create_held.join();
   create_given_up.join();
   lift.join();

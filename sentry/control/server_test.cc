@@ -11,12 +11,14 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -31,6 +33,17 @@ std::string Slurp(const std::string& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// What `p` holds once `done` says so, or after 10 s: the guest writes it
+// when a loaded host lets it run, not within a fixed nap.
+std::string SlurpOnce(const std::string& p, const std::function<bool(const std::string&)>& done) {
+  std::string got = Slurp(p);
+  for (int i = 0; i < 1000 && !done(got); ++i) {
+    usleep(10000);
+    got = Slurp(p);
+  }
+  return got;
 }
 
 class ServerTest : public ::testing::Test {
@@ -201,9 +214,12 @@ TEST_F(ServerTest, ExecSignalProcesses) {
 }
 
 TEST_F(ServerTest, InitWithAHandlerGetsSigterm) {
-  ControlServer& s = Make("trap 'exit 7' TERM; while :; do sleep 0.05; done");
-  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
-  usleep(200000);  // the trap is set
+  // Signalled before its trap is set, pid 1 would ignore the SIGTERM and
+  // the Wait never end: the shell says when it has set it.
+  ControlServer& s = Make("trap 'exit 7' TERM; echo trapped; while :; do sleep 0.05; done");
+  const std::string out = TempFile();
+  ASSERT_TRUE(s.Start(StartTo(out)).ok());
+  ASSERT_EQ(SlurpOnce(out, [](const std::string& got) { return !got.empty(); }), "trapped\n");
   v1::SignalRequest term;
   term.set_signal(SIGTERM);
   ASSERT_TRUE(s.Signal(term).ok());
@@ -234,8 +250,8 @@ TEST_F(ServerTest, PauseResume) {
   EXPECT_TRUE(absl::IsFailedPrecondition(s.Pause({}).status()));
   ASSERT_TRUE(s.Resume({}).ok());
   EXPECT_EQ(s.State({})->status(), "running");
-  usleep(100000);
-  EXPECT_NE(Slurp(counter), frozen) << "a resumed sandbox did not run";
+  EXPECT_NE(SlurpOnce(counter, [&](const std::string& got) { return got != frozen; }), frozen)
+      << "a resumed sandbox did not run (10 s)";
   EXPECT_TRUE(absl::IsFailedPrecondition(s.Resume({}).status()));
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
@@ -440,11 +456,11 @@ TEST_F(ContainersTest, SecondContainerHasItsOwnRootAndProcesses) {
   auto started = s.Start(start2);
   ASSERT_TRUE(started.ok()) << started.status();
   EXPECT_GT(started->pid(), 1);
-  for (int i = 0; i < 500 && Slurp(out).empty(); ++i) usleep(10000);
-  usleep(100000);
   // Its root, its bind mount (found through its own symlink /mnt ->
-  // /inside, not the sandbox root's).
-  EXPECT_EQ(Slurp(out), "in the second root\nfrom the host\n");
+  // /inside, not the sandbox root's). cat writes the two files one at a
+  // time: both lines are waited for.
+  EXPECT_EQ(SlurpOnce(out, [](const std::string& got) { return absl::StrContains(got, "host\n"); }),
+            "in the second root\nfrom the host\n");
   EXPECT_EQ(Run(s, "c2", "cat /tmp/only-c2; test -e /proc/self/status && echo proc"), "c2\nproc\n");
   // The first container sees neither its root nor what it wrote.
   EXPECT_EQ(Run(s, "c1", "ls /r-marker /inside /tmp/only-c2 2>/dev/null; echo done"), "done\n");
