@@ -44,8 +44,8 @@ TEST_F(VethPoolTest, HandsOutTakenOverDevicesAndReplacesTheGivenBack) {
   int holder = dup(d->taken.packet_fd);
   ASSERT_GE(holder, 0);
   pool.Give(std::move(*d));
-  EXPECT_TRUE(Within5s([&] { return if_nametoindex(host_end.c_str()) != index; })) << host_end;
-  EXPECT_TRUE(Within5s([&] { return pool.Stats().free == 2 && pool.Stats().destroyed == 1; }));
+  EXPECT_TRUE(Eventually([&] { return if_nametoindex(host_end.c_str()) != index; })) << host_end;
+  EXPECT_TRUE(Eventually([&] { return pool.Stats().free == 2 && pool.Stats().destroyed == 1; }));
   close(holder);
   VethPoolStats s = pool.Stats();
   EXPECT_EQ(s.created, 3u);
@@ -69,7 +69,7 @@ TEST_F(VethPoolTest, AnEmptyPoolIsAMissNotAWait) {
     EXPECT_EQ(pool.Stats().misses, 1u);
   }
   pool.Give(std::move(*a));
-  EXPECT_TRUE(Within5s([&] { return pool.Stats().free == 1; }));
+  EXPECT_TRUE(Eventually([&] { return pool.Stats().free == 1; }));
 }
 
 // A slot whose device cannot be made (here: its host end's name is taken
@@ -95,7 +95,7 @@ TEST_F(VethPoolTest, AFailingSlotIsSkippedAndTheIdleThreadSleeps) {
   testing::internal::CaptureStderr();
   std::optional<VethPool::Device> o = other.Take();
   ASSERT_TRUE(o.has_value());
-  EXPECT_TRUE(Within5s([&] { return other.Stats().free == 1; }));
+  EXPECT_TRUE(Eventually([&] { return other.Stats().free == 1; }));
   EXPECT_TRUE(Exists("svpf3"));
   EXPECT_EQ(other.Stats().failures, 2u);
   // `pool`'s refill fails on svpf3 and makes svpf4; it tries neither
@@ -103,7 +103,7 @@ TEST_F(VethPoolTest, AFailingSlotIsSkippedAndTheIdleThreadSleeps) {
   // once.
   std::optional<VethPool::Device> a = pool.Take();
   ASSERT_TRUE(a.has_value());
-  EXPECT_TRUE(Within5s([&] { return pool.Stats().free == 2; }));
+  EXPECT_TRUE(Eventually([&] { return pool.Stats().free == 2; }));
   EXPECT_TRUE(Exists("svpf4"));
   usleep(300'000);
   said = testing::internal::GetCapturedStderr();
@@ -118,7 +118,7 @@ TEST_F(VethPoolTest, AFailingSlotIsSkippedAndTheIdleThreadSleeps) {
   EXPECT_EQ(other.Stats().wakeups, other_woke);
   pool.Give(std::move(*a));
   other.Give(std::move(*o));
-  EXPECT_TRUE(Within5s([&] { return pool.Stats().destroyed == 1 && pool.Stats().free == 2; }));
+  EXPECT_TRUE(Eventually([&] { return pool.Stats().destroyed == 1 && pool.Stats().free == 2; }));
 }
 
 // Every slot failing is a host-wide cause: Fill gives up after a few, and

@@ -32,10 +32,12 @@ class VethPoolTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
   void SetUp() override;
-  // Waits up to 5 s for `pred`.
+  // Waits for `pred`, 20 s at most: a pool's thread makes each device in
+  // a network namespace of its own, which the host kernel may take seconds
+  // to give at load 20-40 (unshare waits for namespaces being torn down).
   template <typename Pred>
-  static bool Within5s(Pred pred) {
-    for (int i = 0; i < 500; ++i) {
+  static bool Eventually(Pred pred) {
+    for (int i = 0; i < 2000; ++i) {
       if (pred()) return true;
       usleep(10'000);
     }
