@@ -70,106 +70,170 @@ class DumpableGuard {
 
 }  // namespace
 
-// setresuid(2) rules: an unprivileged caller may only pick among its current ids.
+namespace {
+
+// The set*id rules of kernel/sys.c, for uids and gids alike, in one place.
+// `priv` is CAP_SETUID (CAP_SETGID for gids). kNoChange (-1) leaves an id as
+// it is; it is also the one invalid id (uid_valid() in the sandbox's single
+// user namespace). Each rule checks every requested id against the OLD ids
+// before changing any, and sets the filesystem id to the new effective id.
+struct Ids {
+  uint32_t r, e, s, fs;
+};
+
+// __sys_setresuid(): an unprivileged caller may pick each id among its
+// current real, effective and saved ids. A call that changes nothing (the
+// effective id requested equal to both the effective and the filesystem id)
+// leaves the filesystem id alone.
+int SetRes(Ids& c, bool priv, uint32_t r, uint32_t e, uint32_t s) {
+  auto same = [&](uint32_t id) { return id == kNoChange || id == c.r || id == c.e || id == c.s; };
+  if ((r == kNoChange || r == c.r) && (e == kNoChange || (e == c.e && e == c.fs)) &&
+      (s == kNoChange || s == c.s)) {
+    return 0;
+  }
+  if (!priv && !(same(r) && same(e) && same(s))) return EPERM;
+  if (r != kNoChange) c.r = r;
+  if (e != kNoChange) c.e = e;
+  if (s != kNoChange) c.s = s;
+  c.fs = c.e;
+  return 0;
+}
+
+// __sys_setreuid()/__sys_setregid(): the real id may become the real or the
+// effective id, the effective id any of the three; the saved id follows the
+// new effective id when the real id is set or the effective id is set to
+// something other than the old real id.
+int SetRe(Ids& c, bool priv, uint32_t r, uint32_t e) {
+  if (!priv) {
+    if (r != kNoChange && r != c.r && r != c.e) return EPERM;
+    if (e != kNoChange && e != c.r && e != c.e && e != c.s) return EPERM;
+  }
+  const uint32_t old_r = c.r;
+  if (r != kNoChange) c.r = r;
+  if (e != kNoChange) c.e = e;
+  if (r != kNoChange || (e != kNoChange && e != old_r)) c.s = c.e;
+  c.fs = c.e;
+  return 0;
+}
+
+// __sys_setuid()/__sys_setgid(): privileged, all four ids; otherwise the
+// effective (and filesystem) id may become the real or the saved id.
+int Set(Ids& c, bool priv, uint32_t id) {
+  if (id == kNoChange) return EINVAL;
+  if (priv) {
+    c.r = c.s = id;
+  } else if (id != c.r && id != c.s) {
+    return EPERM;
+  }
+  c.e = c.fs = id;
+  return 0;
+}
+
+// __sys_setfsuid()/__sys_setfsgid(): never fails; an id that is invalid or
+// not allowed (not one of the four current ids, unprivileged) changes
+// nothing. The caller returns the old filesystem id either way.
+void SetFs(Ids& c, bool priv, uint32_t id) {
+  if (id == kNoChange) return;
+  if (priv || id == c.r || id == c.e || id == c.s || id == c.fs) c.fs = id;
+}
+
+Ids UidsOf(const Credentials& c) { return {c.ruid, c.euid, c.suid, c.fsuid}; }
+Ids GidsOf(const Credentials& c) { return {c.rgid, c.egid, c.sgid, c.fsgid}; }
+
+// Installs new uids, with the capability changes that follow
+// (cap_task_fix_setuid(): LSM_SETID_FS for setfsuid, cap_emulate_setxuid()
+// for the others, which look at the real, effective and saved ids only)
+// and the per-user task count.
+void CommitUids(Task& t, const Ids& n, bool fs_only) {
+  Credentials& c = t.mutable_creds();
+  const uid_t old_r = c.ruid, old_e = c.euid, old_s = c.suid, old_fs = c.fsuid;
+  c.ruid = n.r;
+  c.euid = n.e;
+  c.suid = n.s;
+  c.fsuid = n.fs;
+  if (fs_only) {
+    c.FixupAfterSetfsuid(old_fs);
+  } else {
+    c.FixupAfterSetuid(old_r, old_e, old_s);
+  }
+  if (c.ruid != old_r) t.kernel().RecountTaskUid(t);
+}
+
+void CommitGids(Task& t, const Ids& n) {
+  Credentials& c = t.mutable_creds();
+  c.rgid = n.r;
+  c.egid = n.e;
+  c.sgid = n.s;
+  c.fsgid = n.fs;
+}
+
+SyscallReturn UidResult(Task& t, int err, const Ids& n) {
+  if (err != 0) return Errno(err);
+  CommitUids(t, n, /*fs_only=*/false);
+  return 0;
+}
+
+SyscallReturn GidResult(Task& t, int err, const Ids& n) {
+  if (err != 0) return Errno(err);
+  CommitGids(t, n);
+  return 0;
+}
+
+}  // namespace
+
 SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
-  if (!c.HasCap(CAP_SETUID)) {
-    for (uint32_t id : ids) {
-      if (id != kNoChange && id != c.ruid && id != c.euid && id != c.suid) return Errno(EPERM);
-    }
-  }
-  uid_t old[3] = {c.ruid, c.euid, c.suid};
-  if (ids[0] != kNoChange) c.ruid = ids[0];
-  if (ids[1] != kNoChange) c.euid = ids[1];
-  if (ids[2] != kNoChange) c.suid = ids[2];
-  c.fsuid = c.euid;
-  c.FixupAfterSetuid(old[0], old[1], old[2]);
-  if (c.ruid != old[0]) t.kernel().RecountTaskUid(t);
-  return 0;
+  Ids n = UidsOf(t.creds());
+  int err = SetRes(n, t.creds().HasCap(CAP_SETUID), a.Uint(0), a.Uint(1), a.Uint(2));
+  return UidResult(t, err, n);
 }
 
 SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t ids[3] = {a.Uint(0), a.Uint(1), a.Uint(2)};
-  if (!c.HasCap(CAP_SETGID)) {
-    for (uint32_t id : ids) {
-      if (id != kNoChange && id != c.rgid && id != c.egid && id != c.sgid) return Errno(EPERM);
-    }
-  }
-  if (ids[0] != kNoChange) c.rgid = ids[0];
-  if (ids[1] != kNoChange) c.egid = ids[1];
-  if (ids[2] != kNoChange) c.sgid = ids[2];
-  c.fsgid = c.egid;
-  return 0;
+  Ids n = GidsOf(t.creds());
+  int err = SetRes(n, t.creds().HasCap(CAP_SETGID), a.Uint(0), a.Uint(1), a.Uint(2));
+  return GidResult(t, err, n);
 }
 
 SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t id = a.Uint(0);
-  if (id == kNoChange) return Errno(EINVAL);
-  uid_t old[3] = {c.ruid, c.euid, c.suid};
-  if (c.HasCap(CAP_SETUID)) {
-    c.ruid = c.euid = c.suid = c.fsuid = id;
-  } else if (id == c.ruid || id == c.suid) {
-    c.euid = c.fsuid = id;
-  } else {
-    return Errno(EPERM);
-  }
-  c.FixupAfterSetuid(old[0], old[1], old[2]);
-  if (c.ruid != old[0]) t.kernel().RecountTaskUid(t);
-  return 0;
+  Ids n = UidsOf(t.creds());
+  return UidResult(t, Set(n, t.creds().HasCap(CAP_SETUID), a.Uint(0)), n);
 }
 
 SyscallReturn SysSetgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t id = a.Uint(0);
-  if (id == kNoChange) return Errno(EINVAL);
-  if (c.HasCap(CAP_SETGID)) {
-    c.rgid = c.egid = c.sgid = c.fsgid = id;
-  } else if (id == c.rgid || id == c.sgid) {
-    c.egid = c.fsgid = id;
-  } else {
-    return Errno(EPERM);
-  }
-  return 0;
+  Ids n = GidsOf(t.creds());
+  return GidResult(t, Set(n, t.creds().HasCap(CAP_SETGID), a.Uint(0)), n);
 }
 
 SyscallReturn SysSetreuid(Task& t, const SyscallArgs& a) {
-  SyscallArgs b = a;
-  b.raw[2] = kNoChange;
-  return SysSetresuid(t, b);
+  DumpableGuard dumpable(t);
+  Ids n = UidsOf(t.creds());
+  return UidResult(t, SetRe(n, t.creds().HasCap(CAP_SETUID), a.Uint(0), a.Uint(1)), n);
 }
 
 SyscallReturn SysSetregid(Task& t, const SyscallArgs& a) {
-  SyscallArgs b = a;
-  b.raw[2] = kNoChange;
-  return SysSetresgid(t, b);
+  DumpableGuard dumpable(t);
+  Ids n = GidsOf(t.creds());
+  return GidResult(t, SetRe(n, t.creds().HasCap(CAP_SETGID), a.Uint(0), a.Uint(1)), n);
 }
 
 SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t old = c.fsuid;
-  if (c.HasCap(CAP_SETUID) || a.Uint(0) == c.ruid || a.Uint(0) == c.euid ||
-      a.Uint(0) == c.suid) {
-    c.fsuid = a.Uint(0);
-    c.FixupAfterSetfsuid(old);
-  }
+  const uint32_t old = t.creds().fsuid;
+  Ids n = UidsOf(t.creds());
+  SetFs(n, t.creds().HasCap(CAP_SETUID), a.Uint(0));
+  CommitUids(t, n, /*fs_only=*/true);
   return old;
 }
 
 SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
-  Credentials& c = t.mutable_creds();
-  uint32_t old = c.fsgid;
-  if (c.HasCap(CAP_SETGID) || a.Uint(0) == c.rgid || a.Uint(0) == c.egid || a.Uint(0) == c.sgid) {
-    c.fsgid = a.Uint(0);
-  }
+  const uint32_t old = t.creds().fsgid;
+  Ids n = GidsOf(t.creds());
+  SetFs(n, t.creds().HasCap(CAP_SETGID), a.Uint(0));
+  CommitGids(t, n);
   return old;
 }
 
