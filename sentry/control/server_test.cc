@@ -443,7 +443,8 @@ TEST_F(ContainersTest, SecondContainerHasItsOwnRootAndProcesses) {
   std::ofstream(data + "/hello") << "from the host\n";
   std::string out = TempFile();
   v1::CreateContainerRequest req =
-      Second("cat /r-marker /inside/hello; echo c2 > /tmp/only-c2; exec sleep 1000", data, out);
+      Second("cat /r-marker /inside/hello; echo c2 > /tmp/only-c2; echo written; exec sleep 1000",
+             data, out);
   // Joined before the sandbox's first container runs: created, not startable.
   ASSERT_TRUE(s.CreateContainer(req).ok());
   v1::StateRequest st2;
@@ -457,10 +458,10 @@ TEST_F(ContainersTest, SecondContainerHasItsOwnRootAndProcesses) {
   ASSERT_TRUE(started.ok()) << started.status();
   EXPECT_GT(started->pid(), 1);
   // Its root, its bind mount (found through its own symlink /mnt ->
-  // /inside, not the sandbox root's). cat writes the two files one at a
-  // time: both lines are waited for.
-  EXPECT_EQ(SlurpOnce(out, [](const std::string& got) { return absl::StrContains(got, "host\n"); }),
-            "in the second root\nfrom the host\n");
+  // /inside, not the sandbox root's). Waited for to the script's last line,
+  // which it writes once /tmp/only-c2 is there.
+  EXPECT_EQ(SlurpOnce(out, [](const std::string& got) { return absl::StrContains(got, "written\n"); }),
+            "in the second root\nfrom the host\nwritten\n");
   EXPECT_EQ(Run(s, "c2", "cat /tmp/only-c2; test -e /proc/self/status && echo proc"), "c2\nproc\n");
   // The first container sees neither its root nor what it wrote.
   EXPECT_EQ(Run(s, "c1", "ls /r-marker /inside /tmp/only-c2 2>/dev/null; echo done"), "done\n");
