@@ -25,6 +25,36 @@ thread_local Task* g_current_task = nullptr;
 
 bool IsDir(const DentryRef& d) { return d->inode()->Type() == S_IFDIR; }
 
+// A device node that a guest made (mknod on tmpfs, or on an overlay's
+// tmpfs upper layer): only a name with a number, no device behind it.
+bool IsGuestDeviceNode(Inode& inode) {
+  if (dynamic_cast<TmpfsInode*>(&inode) != nullptr) return true;
+  auto* o = dynamic_cast<OverlayInode*>(&inode);
+  return o != nullptr && o->upper() != nullptr;
+}
+
+// Opens what a guest-made device node names: the sentry's own device of
+// that type and number, as the sandbox's /dev has it (null 1:3, zero 1:5,
+// full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1), or ENXIO, as
+// Linux answers for a number no driver has (chrdev_open(), blkdev_open()).
+// Never a host device: a guest root's mknod of the host's disk (8:0) opens
+// nothing. The file is opened on the node's own dentry, so fstat shows the
+// node.
+Result<FileRef> OpenGuestDeviceNode(const DentryRef& d, mode_t type, dev_t rdev, int flags) {
+  static const InodeRef* const devices = new InodeRef(NewDevFs());
+  SV_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, (*devices)->ReadDir());
+  for (const DirEntry& e : entries) {
+    if (e.type != (type == S_IFCHR ? DT_CHR : DT_BLK)) continue;
+    auto dev = (*devices)->Lookup(e.name);
+    if (!dev.ok()) continue;
+    auto st = (*dev)->Stat();
+    if (st.ok() && (st->st_mode & S_IFMT) == type && st->st_rdev == rdev) {
+      return (*dev)->Open(d, flags);
+    }
+  }
+  return Errno(ENXIO);
+}
+
 }  // namespace
 
 Task* CurrentTask() { return g_current_task; }
@@ -323,6 +353,11 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   if ((acc != O_RDONLY || (flags & O_TRUNC)) && S_ISREG(st.st_mode)) SV_TRY(MountWritable(d));
   if (S_ISFIFO(st.st_mode) && !d->inode()->ReopensFile()) {
     SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_dev, st.st_ino, flags));
+    FsnotifyFile(*f, IN_OPEN);
+    return f;
+  }
+  if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && IsGuestDeviceNode(*d->inode())) {
+    SV_ASSIGN_OR_RETURN(FileRef f, OpenGuestDeviceNode(d, st.st_mode & S_IFMT, st.st_rdev, flags));
     FsnotifyFile(*f, IN_OPEN);
     return f;
   }

@@ -16,18 +16,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/child_check.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-#define REQUIRE(cond)                                                                   \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      fprintf(stderr, "%s:%d: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno);    \
-      return 1;                                                                         \
-    }                                                                                   \
-  } while (0)
 
 constexpr long kKeep = -1;
 
@@ -61,14 +54,14 @@ TEST(SetidTest, SetreuidSavedFollowsNewEffective) {
   EXPECT_EXIT_CODE(RunInChild([] {
                      // The effective id set to other than the old real id:
                      // the saved id follows it.
-                     REQUIRE(Setreuid(kKeep, 65534) == 0);
-                     REQUIRE(Uids("0 65534 65534 65534"));
+                     CHILD_REQUIRE(Setreuid(kKeep, 65534) == 0);
+                     CHILD_REQUIRE(Uids("0 65534 65534 65534"));
                      // Back to the real id: the saved id stays.
-                     REQUIRE(Setreuid(kKeep, 0) == 0);
-                     REQUIRE(Uids("0 0 65534 0"));
+                     CHILD_REQUIRE(Setreuid(kKeep, 0) == 0);
+                     CHILD_REQUIRE(Uids("0 0 65534 0"));
                      // The real id set: the saved id becomes the new effective id.
-                     REQUIRE(Setreuid(1000, kKeep) == 0);
-                     REQUIRE(Uids("1000 0 0 0"));
+                     CHILD_REQUIRE(Setreuid(1000, kKeep) == 0);
+                     CHILD_REQUIRE(Uids("1000 0 0 0"));
                      return 0;
                    }),
                    0);
@@ -77,27 +70,27 @@ TEST(SetidTest, SetreuidSavedFollowsNewEffective) {
 TEST(SetidTest, SetreuidUnprivilegedChoices) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   EXPECT_EXIT_CODE(RunInChild([] {
-                     REQUIRE(Setresuid(1000, 1001, 1002) == 0);
+                     CHILD_REQUIRE(Setresuid(1000, 1001, 1002) == 0);
                      // The real id may become the real or effective id only,
                      // not the saved one.
                      errno = 0;
-                     REQUIRE(Setreuid(1002, kKeep) == -1 && errno == EPERM);
+                     CHILD_REQUIRE(Setreuid(1002, kKeep) == -1 && errno == EPERM);
                      errno = 0;
-                     REQUIRE(Setreuid(0, kKeep) == -1 && errno == EPERM);
+                     CHILD_REQUIRE(Setreuid(0, kKeep) == -1 && errno == EPERM);
                      errno = 0;
-                     REQUIRE(Setreuid(kKeep, 0) == -1 && errno == EPERM);
-                     REQUIRE(Uids("1000 1001 1002 1001"));
+                     CHILD_REQUIRE(Setreuid(kKeep, 0) == -1 && errno == EPERM);
+                     CHILD_REQUIRE(Uids("1000 1001 1002 1001"));
                      // The effective id may become the saved id; the saved
                      // id then follows (it differs from the old real id).
-                     REQUIRE(Setreuid(kKeep, 1002) == 0);
-                     REQUIRE(Uids("1000 1002 1002 1002"));
+                     CHILD_REQUIRE(Setreuid(kKeep, 1002) == 0);
+                     CHILD_REQUIRE(Uids("1000 1002 1002 1002"));
                      // 1001 is gone: no id holds it any more.
                      errno = 0;
-                     REQUIRE(Setreuid(kKeep, 1001) == -1 && errno == EPERM);
+                     CHILD_REQUIRE(Setreuid(kKeep, 1001) == -1 && errno == EPERM);
                      // The real id set to the effective one: the saved id
                      // becomes the effective id.
-                     REQUIRE(Setreuid(1002, 1000) == 0);
-                     REQUIRE(Uids("1002 1000 1000 1000"));
+                     CHILD_REQUIRE(Setreuid(1002, 1000) == 0);
+                     CHILD_REQUIRE(Uids("1002 1000 1000 1000"));
                      return 0;
                    }),
                    0);
@@ -106,20 +99,20 @@ TEST(SetidTest, SetreuidUnprivilegedChoices) {
 TEST(SetidTest, SetregidSavedAndChoices) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   EXPECT_EXIT_CODE(RunInChild([] {
-                     REQUIRE(Setregid(kKeep, 2) == 0);
-                     REQUIRE(Gids("0 2 2 2"));
-                     REQUIRE(Setresgid(100, 101, 102) == 0);
-                     REQUIRE(Setresuid(1000, 1000, 1000) == 0);  // drops CAP_SETGID
+                     CHILD_REQUIRE(Setregid(kKeep, 2) == 0);
+                     CHILD_REQUIRE(Gids("0 2 2 2"));
+                     CHILD_REQUIRE(Setresgid(100, 101, 102) == 0);
+                     CHILD_REQUIRE(Setresuid(1000, 1000, 1000) == 0);  // drops CAP_SETGID
                      errno = 0;
-                     REQUIRE(Setregid(102, kKeep) == -1 && errno == EPERM);
-                     REQUIRE(Setregid(kKeep, 102) == 0);
-                     REQUIRE(Gids("100 102 102 102"));
+                     CHILD_REQUIRE(Setregid(102, kKeep) == -1 && errno == EPERM);
+                     CHILD_REQUIRE(Setregid(kKeep, 102) == 0);
+                     CHILD_REQUIRE(Gids("100 102 102 102"));
                      // The effective id back to the real id: the saved id stays.
-                     REQUIRE(Setregid(kKeep, 100) == 0);
-                     REQUIRE(Gids("100 100 102 100"));
-                     REQUIRE(Setregid(kKeep, 102) == 0);
-                     REQUIRE(Setregid(102, kKeep) == 0);
-                     REQUIRE(Gids("102 102 102 102"));
+                     CHILD_REQUIRE(Setregid(kKeep, 100) == 0);
+                     CHILD_REQUIRE(Gids("100 100 102 100"));
+                     CHILD_REQUIRE(Setregid(kKeep, 102) == 0);
+                     CHILD_REQUIRE(Setregid(102, kKeep) == 0);
+                     CHILD_REQUIRE(Gids("102 102 102 102"));
                      return 0;
                    }),
                    0);
@@ -130,19 +123,19 @@ TEST(SetidTest, SetfsuidReturnsOldAndIgnoresInvalid) {
   EXPECT_EXIT_CODE(RunInChild([] {
                      // (uid_t)-1 is invalid: nothing changes, the current
                      // fsuid comes back, every time.
-                     REQUIRE(Setfsuid(kKeep) == 0);
-                     REQUIRE(Setfsuid(kKeep) == 0);
-                     REQUIRE(Uids("0 0 0 0"));
-                     REQUIRE(Setfsuid(65534) == 0);
-                     REQUIRE(Setfsuid(kKeep) == 65534);
-                     REQUIRE(Uids("0 0 0 65534"));
-                     REQUIRE(Setfsuid(0) == 65534);
+                     CHILD_REQUIRE(Setfsuid(kKeep) == 0);
+                     CHILD_REQUIRE(Setfsuid(kKeep) == 0);
+                     CHILD_REQUIRE(Uids("0 0 0 0"));
+                     CHILD_REQUIRE(Setfsuid(65534) == 0);
+                     CHILD_REQUIRE(Setfsuid(kKeep) == 65534);
+                     CHILD_REQUIRE(Uids("0 0 0 65534"));
+                     CHILD_REQUIRE(Setfsuid(0) == 65534);
                      // Unprivileged: one of the four ids only.
-                     REQUIRE(Setresuid(1000, 1001, 1002) == 0);
-                     REQUIRE(Setfsuid(2000) == 1001);
-                     REQUIRE(Setfsuid(1002) == 1001);
-                     REQUIRE(Setfsuid(2000) == 1002);
-                     REQUIRE(Uids("1000 1001 1002 1002"));
+                     CHILD_REQUIRE(Setresuid(1000, 1001, 1002) == 0);
+                     CHILD_REQUIRE(Setfsuid(2000) == 1001);
+                     CHILD_REQUIRE(Setfsuid(1002) == 1001);
+                     CHILD_REQUIRE(Setfsuid(2000) == 1002);
+                     CHILD_REQUIRE(Uids("1000 1001 1002 1002"));
                      return 0;
                    }),
                    0);
@@ -151,16 +144,16 @@ TEST(SetidTest, SetfsuidReturnsOldAndIgnoresInvalid) {
 TEST(SetidTest, SetfsgidReturnsOldAndIgnoresInvalid) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   EXPECT_EXIT_CODE(RunInChild([] {
-                     REQUIRE(Setfsgid(kKeep) == 0);
-                     REQUIRE(Setfsgid(kKeep) == 0);
-                     REQUIRE(Setfsgid(65534) == 0);
-                     REQUIRE(Setfsgid(kKeep) == 65534);
-                     REQUIRE(Gids("0 0 0 65534"));
-                     REQUIRE(Setresgid(100, 101, 102) == 0);
-                     REQUIRE(Setresuid(1000, 1000, 1000) == 0);  // drops CAP_SETGID
-                     REQUIRE(Setfsgid(500) == 101);
-                     REQUIRE(Setfsgid(100) == 101);
-                     REQUIRE(Gids("100 101 102 100"));
+                     CHILD_REQUIRE(Setfsgid(kKeep) == 0);
+                     CHILD_REQUIRE(Setfsgid(kKeep) == 0);
+                     CHILD_REQUIRE(Setfsgid(65534) == 0);
+                     CHILD_REQUIRE(Setfsgid(kKeep) == 65534);
+                     CHILD_REQUIRE(Gids("0 0 0 65534"));
+                     CHILD_REQUIRE(Setresgid(100, 101, 102) == 0);
+                     CHILD_REQUIRE(Setresuid(1000, 1000, 1000) == 0);  // drops CAP_SETGID
+                     CHILD_REQUIRE(Setfsgid(500) == 101);
+                     CHILD_REQUIRE(Setfsgid(100) == 101);
+                     CHILD_REQUIRE(Gids("100 101 102 100"));
                      return 0;
                    }),
                    0);
@@ -172,16 +165,16 @@ TEST(SetidTest, SetfsgidReturnsOldAndIgnoresInvalid) {
 TEST(SetidTest, SetresuidNoOpKeepsFsuid) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   EXPECT_EXIT_CODE(RunInChild([] {
-                     REQUIRE(Setfsuid(1234) == 0);
-                     REQUIRE(Setresuid(kKeep, kKeep, kKeep) == 0);
-                     REQUIRE(Uids("0 0 0 1234"));
-                     REQUIRE(Setresuid(0, kKeep, 0) == 0);
-                     REQUIRE(Uids("0 0 0 1234"));
-                     REQUIRE(Setresuid(kKeep, 0, kKeep) == 0);
-                     REQUIRE(Uids("0 0 0 0"));
-                     REQUIRE(Setfsgid(1234) == 0);
-                     REQUIRE(Setresgid(kKeep, kKeep, kKeep) == 0);
-                     REQUIRE(Gids("0 0 0 1234"));
+                     CHILD_REQUIRE(Setfsuid(1234) == 0);
+                     CHILD_REQUIRE(Setresuid(kKeep, kKeep, kKeep) == 0);
+                     CHILD_REQUIRE(Uids("0 0 0 1234"));
+                     CHILD_REQUIRE(Setresuid(0, kKeep, 0) == 0);
+                     CHILD_REQUIRE(Uids("0 0 0 1234"));
+                     CHILD_REQUIRE(Setresuid(kKeep, 0, kKeep) == 0);
+                     CHILD_REQUIRE(Uids("0 0 0 0"));
+                     CHILD_REQUIRE(Setfsgid(1234) == 0);
+                     CHILD_REQUIRE(Setresgid(kKeep, kKeep, kKeep) == 0);
+                     CHILD_REQUIRE(Gids("0 0 0 1234"));
                      return 0;
                    }),
                    0);

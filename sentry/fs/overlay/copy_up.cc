@@ -130,7 +130,7 @@ Status OverlayInode::CopyUp() {
       SV_TRY(pup->Mknod(name_, st.st_mode, 0, c));
       break;
     default:
-      return Errno(EPERM);  // host device nodes are never copied (tmpfs refuses them)
+      return Errno(EPERM);  // host device nodes are never copied up
   }
   SV_ASSIGN_OR_RETURN(auto node, pup->LookupNode(name_));
   SetAttrRequest r;
