@@ -24,7 +24,9 @@
 #include "runsc/commands.h"
 #include "runsc/do_network.h"
 #include "seccomp/sentry_filter.h"
+#include "sentry/base/deadline.h"
 #include "sentry/base/log.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/fs/sys/mount_sys.h"
 #include "sentry/kernel/host_thread.h"
@@ -83,6 +85,7 @@ class StartWatchdog {
   void Started() {
     absl::MutexLock l(&mu_);
     started_ = true;
+    started_cv_.SignalAll();
   }
   // On a thread of its own; returns once the command started.
   void Watch() {
@@ -93,7 +96,9 @@ class StartWatchdog {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     {
       absl::MutexLock l(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&started_), timeout_)) return;
+      // On the monotonic clock (issue 10): a wall-clock step must not kill
+      // a sandbox that is booting on time, nor let a stuck one live on.
+      if (started_cv_.Await(&mu_, absl::Condition(&started_), sentry::Deadline::In(timeout_))) return;
     }
     std::fprintf(stderr, "seedsc: do: %s did not start within %s (--boot-timeout): still %s; killed the sandbox\n",
                  cmd_.c_str(), absl::FormatDuration(timeout_).c_str(), phase_.load());
@@ -112,6 +117,7 @@ class StartWatchdog {
   const absl::Duration timeout_;
   const std::string cmd_;
   absl::Mutex mu_;
+  sentry::MonoCondVar started_cv_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<const char*> phase_{"setting up"};
 };

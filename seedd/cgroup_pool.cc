@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -150,6 +151,7 @@ std::string CgroupPool::Take() {
     absl::MutexLock l(&mu_);
     ++in_use_;
     work_ = true;  // top up behind us
+    work_cv_.SignalAll();
     if (!free_.empty()) {
       std::string cg = free_.front();
       free_.pop_front();
@@ -171,6 +173,7 @@ void CgroupPool::Give(const std::string& cgroup) {
   ++draining_count_;
   draining_.push_back(cgroup);
   work_ = true;
+  work_cv_.SignalAll();
 }
 
 bool CgroupPool::Empty(const std::string& cgroup) const {
@@ -239,7 +242,7 @@ void CgroupPool::Refill() {
     {
       absl::MutexLock l(&mu_);
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || work_; };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(20));
+      work_cv_.Await(&mu_, absl::Condition(&ready), sentry::Deadline::In(absl::Milliseconds(20)));
       if (stopping_) return;
       work_ = false;
       draining.swap(draining_);
@@ -299,6 +302,7 @@ void CgroupPool::Stop() {
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    work_cv_.SignalAll();
   }
   if (refill_.joinable()) refill_.join();
   warmth_.Stop();

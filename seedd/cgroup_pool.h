@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "seedd/migration_warmth.h"
 #include "seedd/runtime_seeds.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::seedd {
 
@@ -108,6 +109,7 @@ class CgroupPool : public InstanceCgroups {
   uint64_t recycled_ ABSL_GUARDED_BY(mu_) = 0, misses_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool work_ ABSL_GUARDED_BY(mu_) = false;
+  sentry::MonoCondVar work_cv_;  // signalled with work_ or stopping_
   std::thread refill_;
   MigrationWarmth warmth_;
   bool warm_ = false;  // warmth_ started (set before any Take)

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -94,7 +95,7 @@ void MigrationWarmth::Loop(int fd) {
     }
     absl::MutexLock l(&mu_);
     ++writes_;
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), opts_.period);
+    stop_cv_.Await(&mu_, absl::Condition(&stopping_), sentry::Deadline::In(opts_.period));
     if (stopping_) break;
   }
   close(fd);
@@ -104,6 +105,7 @@ void MigrationWarmth::Stop() {
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    stop_cv_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }

@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sentry/base/mono_clock.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::seedd {
 
@@ -72,6 +73,7 @@ class MigrationWarmth {
 
   const MigrationWarmthOptions opts_;
   mutable absl::Mutex mu_;
+  sentry::MonoCondVar stop_cv_;  // signalled by Stop
   absl::Duration touched_ ABSL_GUARDED_BY(mu_) = -absl::InfiniteDuration();  // MonotonicNow()
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -133,6 +133,7 @@ void RuntimeSeeds::RebootL1() {
   {
     absl::MutexLock l(&mu_);
     l1_reboot_ = false;
+    changed_.SignalAll();
     if (!copy.ok() || stopping_ || l1_.copies.empty()) {
       if (copy.ok()) old = id;
     } else {
@@ -260,7 +261,7 @@ CallResult RuntimeSeeds::Call(const Function& fn, const std::string& event_json,
       // rather than fail.
       if (other == nullptr && l0_ == nullptr && !from_l2 && l1_reboot_) {
         auto rebooted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !l1_reboot_ || stopping_; };
-        mu_.AwaitWithTimeout(absl::Condition(&rebooted), deadline.Left());
+        changed_.Await(&mu_, absl::Condition(&rebooted), deadline);
         if (!l1_reboot_ && !stopping_ && !l1_.copies.empty() && l1_.copies[0] != copy) other = Pick(l1_);
       }
     }
@@ -455,6 +456,7 @@ std::shared_ptr<RuntimeSeeds::Copy> RuntimeSeeds::Pick(Seed& seed, const std::st
     if (seed.want_replicas < room) {
       ++seed.want_replicas;
       wake_ = true;
+      changed_.SignalAll();
     }
   }
   ++best->forking;
@@ -489,6 +491,7 @@ void RuntimeSeeds::ForkFailed(const std::shared_ptr<Copy>& copy, const std::stri
         if (!l1_reboot_) {
           l1_reboot_ = true;
           wake_ = true;
+          changed_.SignalAll();
         }
         did = absl::StrCat(timed_out ? "stuck" : "failing", ": a new level-", opts_.level,
                            " seed is booted to replace it; its replicas",
@@ -572,7 +575,7 @@ void RuntimeSeeds::DropIdle() {
     {
       absl::MutexLock l(&mu_);
       auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; };
-      mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(250));
+      changed_.Await(&mu_, absl::Condition(&woken), Deadline::In(absl::Milliseconds(250)));
       if (stopping_) return;
       wake_ = false;
       reboot = l1_reboot_;  // cleared by RebootL1 when it is done
@@ -654,6 +657,7 @@ void RuntimeSeeds::Stop() {
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    changed_.SignalAll();
     threads.swap(threads_);
   }
   for (std::thread& t : threads) t.join();

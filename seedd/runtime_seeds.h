@@ -49,6 +49,7 @@
 #include "seedd/channel.h"
 #include "seedd/functions.h"
 #include "seedd/veth_pool.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::seedd {
 
@@ -248,6 +249,9 @@ class RuntimeSeeds {
   bool l1_reboot_ ABSL_GUARDED_BY(mu_) = false;  // wanted or under way
   std::map<std::string, Seed> l2_ ABSL_GUARDED_BY(mu_);  // by function name
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // replicas wanted
+  // Signalled when wake_ is set, l1_reboot_ cleared or stopping_ set: its
+  // waits end on the monotonic clock (mono_condvar.h, issue 10).
+  sentry::MonoCondVar changed_;
   std::thread maintenance_;  // makes wanted replicas and drops idle ones, one at a time
   std::map<std::string, uint64_t> promoting_ ABSL_GUARDED_BY(mu_);  // name -> version
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);

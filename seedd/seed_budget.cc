@@ -6,6 +6,8 @@
 #include <numeric>
 #include <set>
 
+#include "sentry/base/deadline.h"
+
 namespace seedvisor::seedd {
 
 std::vector<size_t> EvictionOrder(const std::vector<absl::Duration>& last_used) {
@@ -23,7 +25,7 @@ void SeedBudget::Start() {
       {
         absl::MutexLock l(&mu_);
         auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-        mu_.AwaitWithTimeout(absl::Condition(&stop), opts_.period);
+        stop_cv_.Await(&mu_, absl::Condition(&stop), sentry::Deadline::In(opts_.period));
         if (stopping_) return;
       }
       Check();
@@ -91,6 +93,7 @@ void SeedBudget::Stop() {
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    stop_cv_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }

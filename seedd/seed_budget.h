@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "fri/sandboxes.h"
 #include "seedd/runtime_seeds.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::seedd {
 
@@ -60,6 +61,7 @@ class SeedBudget {
   const std::vector<RuntimeSeeds*> runtimes_;
   const SeedBudgetOptions opts_;
   mutable absl::Mutex mu_;
+  sentry::MonoCondVar stop_cv_;  // signalled by Stop
   SeedBudgetStats stats_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "runsc/do_network.h"
 #include "seedd/veth_guard.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::seedd {
 namespace {
@@ -291,7 +292,7 @@ absl::Status VethPool::Fill() {
 
 std::optional<VethPool::Device> VethPool::Take() {
   absl::MutexLock l(&mu_);
-  wake_ = true;
+  Wake();
   if (free_.empty()) {
     ++misses_;
     return std::nullopt;
@@ -308,7 +309,12 @@ void VethPool::Give(Device d) {
   absl::MutexLock l(&mu_);
   --in_use_;
   dying_.push_back(std::move(d));
+  Wake();
+}
+
+void VethPool::Wake() {
   wake_ = true;
+  wake_cv_.SignalAll();
 }
 
 void VethPool::Refill() {
@@ -330,7 +336,7 @@ void VethPool::Refill() {
         if (int(free_.size()) < opts_.size) slot = TakeSlot(sentry::MonotonicNow(), &retry);
         if (slot >= 0) break;
         wake_ = false;
-        mu_.AwaitWithTimeout(absl::Condition(&wake_), retry - sentry::MonotonicNow());
+        wake_cv_.Await(&mu_, absl::Condition(&wake_), sentry::Deadline::At(retry));  // issue 10
         ++wakeups_;
       }
     }
@@ -368,7 +374,7 @@ void VethPool::Stop() {
   {
     absl::MutexLock l(&mu_);
     stop_ = true;
-    wake_ = true;
+    Wake();
   }
   if (thread_.joinable()) thread_.join();
 }

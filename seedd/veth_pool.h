@@ -57,6 +57,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sentry/base/mono_clock.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/socket/net_takeover.h"
 
 namespace seedvisor::seedd {
@@ -161,6 +162,8 @@ class VethPool {
   void Made(Device d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees `slot` after a failed Make, backs it off and says why (once).
   void Failed(int slot, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Something changed: the refill thread looks again.
+  void Wake() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees `slot` whose subnet another interface has, backed off as a
   // failure but not counted as one: a neighbour's slots are no fault.
   void SubnetTaken(int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -186,6 +189,7 @@ class VethPool {
   bool counted_ = false;  // in the process's live pools of its prefix (Fill)
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // Take, Give, Stop: something changed
+  sentry::MonoCondVar wake_cv_;               // signalled with wake_ (Wake)
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "google/protobuf/util/time_util.h"
+#include "sentry/base/deadline.h"
 #include "shim/log.h"
 #include "shim/proto/events_service.pb.h"
 
@@ -33,7 +34,7 @@ void Publisher::Publish(const std::string& topic, const google::protobuf::Messag
 void Publisher::Flush(absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return queue_.empty() && !busy_; };
-  mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+  idle_.Await(&mu_, absl::Condition(&idle), sentry::Deadline::In(timeout));  // issue 10
 }
 
 absl::Status Publisher::Send(const std::string& req) {
@@ -67,6 +68,7 @@ void Publisher::Loop() {
     absl::MutexLock l(&mu_);
     queue_.pop_front();
     busy_ = false;
+    idle_.SignalAll();
   }
 }
 

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "sentry/base/mono_condvar.h"
 #include "shim/ttrpc/client.h"
 
 namespace seedvisor::shim {
@@ -47,6 +48,7 @@ class Publisher {
   const std::string address_;
   const std::string ns_;
   absl::Mutex mu_;
+  sentry::MonoCondVar idle_;  // signalled when an item is done with
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<ttrpc::Client> client_;  // only the loop thread uses it

@@ -14,6 +14,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/deadline.h"
 #include "shim/log.h"
 #include "shim/ttrpc/socket.h"
 
@@ -292,6 +293,7 @@ void ProcessIO::CopyConsoleOut(int out) {
   if (out >= 0) close(out);
   absl::MutexLock l(&mu_);
   out_done_ = true;
+  out_done_cv_.SignalAll();
 }
 
 absl::Status ProcessIO::Resize(uint32_t width, uint32_t height) {
@@ -312,7 +314,9 @@ void ProcessIO::Finish(absl::Duration timeout) {
     char c = 1;
     if (write(wake_[1], &c, 1) < 0) {
     }
-    if (timeout > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&out_done_), timeout);
+    if (timeout > absl::ZeroDuration()) {  // on the monotonic clock (issue 10)
+      out_done_cv_.Await(&mu_, absl::Condition(&out_done_), sentry::Deadline::In(timeout));
+    }
   }
   for (int* fd : {&stdin_read_, &stdin_write_, &master_, &stdout_early_, &stderr_early_}) {
     if (*fd >= 0) close(*fd);

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/control/control.pb.h"
 
 namespace seedvisor::shim {
@@ -84,6 +85,7 @@ class ProcessIO : public std::enable_shared_from_this<ProcessIO> {
   int stdin_wake_[2] = {-1, -1};  // CloseStdin → stdin copier
 
   absl::Mutex mu_;
+  sentry::MonoCondVar out_done_cv_;  // signalled when out_done_ is set
   int stdin_read_ ABSL_GUARDED_BY(mu_) = -1;   // given to the sandbox
   int stdin_write_ ABSL_GUARDED_BY(mu_) = -1;  // the copier writes here
   int master_ ABSL_GUARDED_BY(mu_) = -1;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/deadline.h"
 
 namespace seedvisor::shim {
 
@@ -38,15 +39,15 @@ void Reaper::Loop() {
       absl::MutexLock l(&mu_);
       exited_[pid] = st;
       if (children_ > 0) --children_;
+      cv_.SignalAll();
       continue;
     }
     if (errno == EINTR) continue;
     // ECHILD: nothing to reap until the next Spawn (orphans only arrive
     // through our own children). Poll slowly as a backstop.
     absl::MutexLock l(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(
-                             +[](int* c) { return *c > 0; }, &children_),
-                         absl::Milliseconds(200));
+    cv_.Await(&mu_, absl::Condition(+[](int* c) { return *c > 0; }, &children_),
+              sentry::Deadline::In(absl::Milliseconds(200)));
   }
 }
 
@@ -72,6 +73,7 @@ absl::StatusOr<pid_t> Reaper::Spawn(const std::vector<std::string>& argv, const 
     _exit(127);
   }
   ++children_;
+  cv_.SignalAll();
   return pid;
 }
 
@@ -84,11 +86,10 @@ int Reaper::Wait(pid_t pid, absl::Duration timeout) {
   absl::Condition done(
       +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->r->exited_.count(a->pid) > 0; },
       &arg);
-  if (timeout > absl::ZeroDuration()) {
-    if (!mu_.AwaitWithTimeout(done, timeout)) return -1;
-  } else {
-    mu_.Await(done);
-  }
+  // On the monotonic clock (mono_condvar.h, issue 10).
+  const sentry::Deadline by =
+      timeout > absl::ZeroDuration() ? sentry::Deadline::In(timeout) : sentry::Deadline::Never();
+  if (!cv_.Await(&mu_, done, by)) return -1;
   int st = exited_[pid];
   exited_.erase(pid);
   return st;

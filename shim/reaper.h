@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::shim {
 
@@ -42,6 +43,7 @@ class Reaper {
   void Loop();
 
   absl::Mutex mu_;
+  sentry::MonoCondVar cv_;  // signalled when exited_ or children_ grows
   std::map<pid_t, int> exited_ ABSL_GUARDED_BY(mu_);
   int children_ ABSL_GUARDED_BY(mu_) = 0;  // spawned, a hint for the loop
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/deadline.h"
 #include "shim/ttrpc/frame.h"
 #include "shim/ttrpc/socket.h"
 #include "shim/ttrpc/ttrpc.pb.h"
@@ -67,10 +68,12 @@ void Client::ReadLoop() {
       absl::MutexLock l(&mu_);
       auto it = pending_.find(f.header.stream_id);
       if (it == pending_.end()) continue;  // timed out already
-      it->second->done = true;
-      it->second->status = st;
-      it->second->payload = std::move(payload);
+      Pending* p = it->second;
+      p->done = true;
+      p->status = st;
+      p->payload = std::move(payload);
       pending_.erase(it);
+      p->cv.Signal();  // under mu_: the caller's Pending lives until it is back
     }
   }
   absl::MutexLock l(&mu_);
@@ -78,6 +81,7 @@ void Client::ReadLoop() {
   for (auto& [id, p] : pending_) {
     p->done = true;
     p->status = absl::UnavailableError("ttrpc: connection closed");
+    p->cv.Signal();
   }
   pending_.clear();
 }
@@ -122,14 +126,14 @@ absl::StatusOr<std::string> Client::CallRaw(const std::string& service,
     pending_.erase(id);
     return ws;
   }
-  if (timeout > absl::ZeroDuration()) {
-    if (!mu_.AwaitWithTimeout(absl::Condition(&p.done), timeout)) {
-      pending_.erase(id);
-      return absl::DeadlineExceededError(
-          absl::StrCat("ttrpc: ", service, "/", method, " timed out"));
-    }
-  } else {
-    mu_.Await(absl::Condition(&p.done));
+  // On the monotonic clock (mono_condvar.h): a wall-clock step neither
+  // ends the call at once nor makes it wait for the step.
+  const sentry::Deadline by =
+      timeout > absl::ZeroDuration() ? sentry::Deadline::In(timeout) : sentry::Deadline::Never();
+  if (!p.cv.Await(&mu_, absl::Condition(&p.done), by)) {
+    pending_.erase(id);
+    return absl::DeadlineExceededError(
+        absl::StrCat("ttrpc: ", service, "/", method, " timed out"));
   }
   if (!p.status.ok()) return p.status;
   return std::move(p.payload);

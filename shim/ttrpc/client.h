@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::ttrpc {
 
@@ -66,6 +67,7 @@ class Client {
 
  private:
   struct Pending {
+    sentry::MonoCondVar cv;  // signalled, under mu_, once done
     bool done = false;
     absl::Status status;
     std::string payload;
