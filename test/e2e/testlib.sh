@@ -43,6 +43,26 @@ testlib_skip_unusable_kvm() {  # SEEDSC PLATFORM
   kvm_skip_unless_usable "$1" "$(basename "$0")"
 }
 
+# For a script that runs seedsc itself and takes only `--seedsc=PATH
+# [--platform=NAME]` (no testlib_init): sets `seedsc` (its real path) and
+# `platform` (systrap unless given). Another argument, or no executable
+# seedsc, exits 2 naming the script; an unusable kvm skips as above.
+testlib_seedsc_and_platform() {  # "$@"
+  local me arg
+  me="$(basename "$0" .sh)"
+  seedsc="" platform=systrap
+  for arg in "$@"; do
+    case "$arg" in
+      --seedsc=*) seedsc="${arg#*=}" ;;
+      --platform=*) platform="${arg#*=}" ;;
+      *) echo "$me: unknown argument '$arg'" >&2; exit 2 ;;
+    esac
+  done
+  [[ -x "$seedsc" ]] || { echo "$me: need --seedsc" >&2; exit 2; }
+  testlib_skip_unusable_kvm "$seedsc" "$platform"
+  seedsc="$(realpath "$seedsc")"
+}
+
 testlib_init() {
   local arg name
   for arg in "$@"; do

@@ -20,17 +20,7 @@
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/testlib.sh
 source "$here/../e2e/testlib.sh"  # check_eq, check_ok, testlib_finish (no testlib_init)
-seedsc="" platform=systrap
-for arg in "$@"; do
-  case "$arg" in
-    --seedsc=*) seedsc="${arg#*=}" ;;
-    --platform=*) platform="${arg#*=}" ;;
-    *) echo "leftover_test: unknown argument '$arg'" >&2; exit 2 ;;
-  esac
-done
-[[ -x "$seedsc" ]] || { echo "leftover_test: need --seedsc" >&2; exit 2; }
-testlib_skip_unusable_kvm "$seedsc" "$platform"
-seedsc="$(realpath "$seedsc")"
+testlib_seedsc_and_platform "$@"  # sets seedsc, platform
 leftover_case() {  # NAME CMD...
   local name="$1"
   shift

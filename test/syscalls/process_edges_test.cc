@@ -80,63 +80,76 @@ TEST(ProcessEdgesTest, TimerSettimeWithoutValueIsEinval) {
   timer_delete(timer);
 }
 
+// A child of the (root) test that lives until Release(): the process of
+// another user that nobody may touch.
+class RootChild {
+ public:
+  RootChild() {
+    if (pipe(go_) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(go_[1]);
+      char b;
+      (void)!read(go_[0], &b, 1);
+      _exit(0);
+    }
+    close(go_[0]);
+  }
+  ~RootChild() { Release(); }
+  RootChild(const RootChild&) = delete;
+  RootChild& operator=(const RootChild&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Lets it exit and reaps it: its wait status, -1 if there was none.
+  int Release() {
+    if (go_[1] >= 0) close(go_[1]);
+    go_[1] = -1;
+    int st = -1;
+    if (pid_ > 0 && waitpid(pid_, &st, 0) != pid_) st = -1;
+    pid_ = -1;
+    return st;
+  }
+
+ private:
+  int go_[2] = {-1, -1};
+  pid_t pid_ = -1;
+};
+
 // A process of another user: EPERM, whatever the value; our own: EACCES
 // only for a raise past RLIMIT_NICE.
 TEST(ProcessEdgesTest, SetpriorityOfAnotherUsersProcessIsEperm) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (to become another user)";
-  int go[2];
-  ASSERT_OK(pipe(go));
-  pid_t root_child = fork();
-  if (root_child == 0) {
-    close(go[1]);
-    char b;
-    (void)!read(go[0], &b, 1);
-    _exit(0);
-  }
-  close(go[0]);
-  int status = RunInChild([root_child] {
-    if (setgid(65534) != 0 || setuid(65534) != 0) return 1;
-    errno = 0;
-    if (setpriority(PRIO_PROCESS, root_child, -2) != -1 || errno != EPERM) return 2;
-    if (setpriority(PRIO_PROCESS, root_child, 5) != -1 || errno != EPERM) return 3;
-    struct rlimit none = {0, 0};
-    if (setrlimit(RLIMIT_NICE, &none) != 0) return 4;
-    if (setpriority(PRIO_PROCESS, 0, -2) != -1 || errno != EACCES) return 5;
-    if (setpriority(PRIO_PROCESS, 0, 3) != 0) return 6;  // lowering is free
-    return 0;
-  });
-  EXPECT_EXIT_CODE(status, 0);
-  close(go[1]);
-  waitpid(root_child, nullptr, 0);
+  RootChild root_child;
+  ASSERT_GT(root_child.pid(), 0) << ErrnoName(errno);
+  const pid_t target = root_child.pid();
+  EXPECT_EQ(RunAsNobody([target] {
+              errno = 0;
+              if (setpriority(PRIO_PROCESS, target, -2) != -1 || errno != EPERM) return 2;
+              if (setpriority(PRIO_PROCESS, target, 5) != -1 || errno != EPERM) return 3;
+              struct rlimit none = {0, 0};
+              if (setrlimit(RLIMIT_NICE, &none) != 0) return 4;
+              if (setpriority(PRIO_PROCESS, 0, -2) != -1 || errno != EACCES) return 5;
+              if (setpriority(PRIO_PROCESS, 0, 3) != 0) return 6;  // lowering is free
+              return 0;
+            }),
+            0);
 }
 
 TEST(ProcessEdgesTest, PidfdSendSignalNeedsKillPermission) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (to become another user)";
-  int go[2];
-  ASSERT_OK(pipe(go));
-  pid_t root_child = fork();
-  if (root_child == 0) {
-    close(go[1]);
-    char b;
-    (void)!read(go[0], &b, 1);
-    _exit(0);
-  }
-  close(go[0]);
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, root_child, 0));
+  RootChild root_child;
+  ASSERT_GT(root_child.pid(), 0) << ErrnoName(errno);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, root_child.pid(), 0));
   ASSERT_GE(pidfd, 0) << ErrnoName(errno);
-  int status = RunInChild([pidfd] {
-    if (setgid(65534) != 0 || setuid(65534) != 0) return 1;
-    errno = 0;
-    if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) != -1 || errno != EPERM) {
-      return 2;
-    }
-    return 0;
-  });
-  EXPECT_EXIT_CODE(status, 0);
-  close(go[1]);
-  int st;
-  ASSERT_EQ(waitpid(root_child, &st, 0), root_child);
-  EXPECT_EXIT_CODE(st, 0);  // never signalled
+  EXPECT_EQ(RunAsNobody([pidfd] {
+              errno = 0;
+              if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) != -1 || errno != EPERM) {
+                return 2;
+              }
+              return 0;
+            }),
+            0);
+  EXPECT_EXIT_CODE(root_child.Release(), 0);  // never signalled
   close(pidfd);
 }
 
