@@ -313,7 +313,9 @@ Status CheckHostSocket(const NetPrivileges& p, int domain, int type, int protoco
       return {};
     }
     case SOCK_RAW:
-      // inet_create(): a raw socket needs CAP_NET_RAW.
+      // inet_create(): the raw entry of inetsw matches no protocol 0
+      // (IPPROTO_IP) before the privilege check; then CAP_NET_RAW.
+      if (protocol == 0) return Errno(EPROTONOSUPPORT);
       if (!p.net_raw) return Errno(EPERM);
       return {};
     default:

@@ -44,6 +44,9 @@ TEST(HostPolicy, RawAndPacketSocketsNeedNetRaw) {
   NetPrivileges admin = Nobody();
   admin.net_admin = true;
   EXPECT_EQ(CheckHostSocket(admin, AF_INET, SOCK_RAW, IPPROTO_UDP).error(), Errno(EPERM));
+  // inet_create() looks the protocol up first: no raw socket of protocol 0.
+  EXPECT_EQ(CheckHostSocket(Nobody(), AF_INET, SOCK_RAW, 0).error(), Errno(EPROTONOSUPPORT));
+  EXPECT_EQ(CheckHostSocket(Root(), AF_INET6, SOCK_RAW, 0).error(), Errno(EPROTONOSUPPORT));
 }
 
 TEST(HostPolicy, OnlyTcpAndUdpOtherwise) {

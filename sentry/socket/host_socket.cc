@@ -203,7 +203,11 @@ Status HostSocket::Connect(Task& t, const std::string& addr) {
   if (connect(fd_, Sa(addr), static_cast<socklen_t>(addr.size())) == 0) return {};
   if (errno != EINPROGRESS) return Errno(errno);
   if (nonblocking()) return Errno(EINPROGRESS);
-  // A blocking connect(2): wait for the outcome, then read it as SO_ERROR.
+  // A blocking connect(2): wait for the handshake, then leave the host
+  // socket as a blocking __inet_stream_connect() would. The wait alone
+  // leaves it SS_CONNECTING: a later connect then succeeded on the
+  // connected socket instead of EISCONN, or after a refusal failed
+  // ECONNABORTED whatever its address.
   for (;;) {
     pollfd p{fd_, POLLOUT, 0};
     if (poll(&p, 1, 0) == 1) break;
@@ -212,8 +216,19 @@ Status HostSocket::Connect(Task& t, const std::string& addr) {
   int err = 0;
   socklen_t len = sizeof(err);
   getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err) return Errno(err);
-  return {};
+  if (err != 0) {
+    // Refused or reset: back to SS_UNCONNECTED (connect(AF_UNSPEC) on a
+    // closed socket changes nothing else), so that it may connect again.
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    (void)connect(fd_, &unspec, sizeof(unspec));
+    return Errno(err);
+  }
+  // Established: the second connect moves it to SS_CONNECTED (0).
+  if (connect(fd_, Sa(addr), static_cast<socklen_t>(addr.size())) == 0 || errno == EISCONN) {
+    return {};
+  }
+  return Errno(errno);
 }
 
 Result<size_t> HostSocket::SendMsg(Task& t, const MsgIn& m) {

@@ -353,7 +353,9 @@ Result<FileRef> NewNetstackSocket(Task& t, NetService& net, int family, int type
     }
     case SOCK_RAW: {
       // inet_create(): CAP_NET_RAW, which the guest has only with runsc's
-      // --net-raw. Only ICMP's raw sockets so far (busybox ping's).
+      // --net-raw, after the protocol lookup that no protocol 0 passes.
+      // Only ICMP's raw sockets so far (busybox ping's).
+      if (protocol == 0) return Errno(EPROTONOSUPPORT);
       if (!t.creds().HasCap(CAP_NET_RAW) || !t.kernel().options().net_raw) return Errno(EPERM);
       if (protocol != (family == AF_INET6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP})) {
         return Errno(EPROTONOSUPPORT);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <net/if.h>
 #include <sys/ioctl.h>
 
 #include "sentry/kernel/file_owner.h"
@@ -66,7 +67,25 @@ Result<long> Socket::CommonIoctl(Task& t, unsigned long cmd, UserAddr arg) {
   }
   // sock_do_ioctl(): what the family did not take goes to dev_ioctl().
   if (IsDeviceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
-  if (IsInterfaceSetIoctl(cmd)) return Errno(EPERM);
+  if (IsInterfaceSetIoctl(cmd)) {
+    // The interface setters read their struct ifreq before the privilege
+    // check (sock_do_ioctl()'s get_user_ifreq(), inet_ioctl()): a bad
+    // buffer is EFAULT. Routes, ARP and bridges check CAP_NET_ADMIN first
+    // (ip_rt_ioctl(), arp_ioctl(), br_ioctl_stub()).
+    switch (cmd) {
+      case SIOCSIFFLAGS: case SIOCSIFMETRIC: case SIOCSIFMTU: case SIOCSIFHWADDR:
+      case SIOCSIFSLAVE: case SIOCADDMULTI: case SIOCDELMULTI: case SIOCSIFHWBROADCAST:
+      case SIOCSIFMAP: case SIOCSIFNAME: case SIOCSIFTXQLEN: case SIOCSIFADDR:
+      case SIOCSIFBRDADDR: case SIOCSIFNETMASK: case SIOCSIFDSTADDR: case SIOCSIFPFLAGS: {
+        ifreq ifr;
+        SV_TRY(t.CopyInObj(arg, &ifr));
+        break;
+      }
+      default:
+        break;
+    }
+    return Errno(EPERM);
+  }
   return Errno(ENOTTY);
 }
 

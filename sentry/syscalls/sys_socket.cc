@@ -21,8 +21,9 @@ namespace {
 
 constexpr int kTypeFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
 
+// sockfd_lookup_light(): an O_PATH file is no file for a socket call (EBADF).
 Result<Socket*> GetSocket(Task& t, int fd, FileRef* hold) {
-  SV_ASSIGN_OR_RETURN(*hold, t.fds().Get(fd));
+  SV_ASSIGN_OR_RETURN(*hold, GetIoFile(t, fd));
   Socket* s = AsSocket(**hold);
   if (!s) return Errno(ENOTSOCK);
   return s;
@@ -35,10 +36,10 @@ Result<std::string> CopyInAddr(Task& t, UserAddr addr, uint64_t len) {
   return s;
 }
 
-// Writes an address back as accept(2)/getsockname(2) do: truncated to the
-// caller's buffer, the full length in *addrlen.
-Status CopyOutAddr(Task& t, UserAddr addr, UserAddr lenp, const std::string& sa) {
-  if (addr.IsNull() || lenp.IsNull()) return {};
+// Writes an address back as move_addr_to_user() does: truncated to the
+// caller's buffer, the full length in *addrlen; EFAULT for a bad length
+// pointer or a bad buffer of nonzero length.
+Status MoveAddrToUser(Task& t, UserAddr addr, UserAddr lenp, const std::string& sa) {
   int32_t len;
   SV_TRY(t.CopyInObj(lenp, &len));
   if (len < 0) return Errno(EINVAL);
@@ -47,6 +48,12 @@ Status CopyOutAddr(Task& t, UserAddr addr, UserAddr lenp, const std::string& sa)
   int32_t full = static_cast<int32_t>(sa.size());
   SV_TRY(t.CopyOutObj(lenp, full));
   return {};
+}
+
+// accept(2) writes the peer's address only if asked (a null address).
+Status CopyOutAddr(Task& t, UserAddr addr, UserAddr lenp, const std::string& sa) {
+  if (addr.IsNull() || lenp.IsNull()) return {};
+  return MoveAddrToUser(t, addr, lenp, sa);
 }
 
 SyscallReturn InstallFile(Task& t, FileRef f, int type_flags) {
@@ -75,6 +82,10 @@ SyscallReturn SysSocket(Task& t, const SyscallArgs& a) {
   int flags = type & kTypeFlags;
   int base = type & ~kTypeFlags;
   int fl = O_RDWR | ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+  // __sock_create(): the family's range, then the type's, before any
+  // family looks at them.
+  if (domain < 0 || domain >= AF_MAX) return Errno(EAFNOSUPPORT);
+  if (base < 0 || base > SOCK_PACKET) return Errno(EINVAL);
   switch (domain) {
     case AF_UNIX: {
       if (protocol != 0 && protocol != PF_UNIX) return Errno(EPROTONOSUPPORT);
@@ -109,8 +120,13 @@ SyscallReturn SysSocket(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysSocketpair(Task& t, const SyscallArgs& a) {
   int domain = a.Int(0), type = a.Int(1), protocol = a.Int(2);
-  if (domain != AF_UNIX) return Errno(domain == AF_INET || domain == AF_INET6 ? EOPNOTSUPP
-                                                                              : EAFNOSUPPORT);
+  if (domain == AF_INET || domain == AF_INET6) {
+    // __sys_socketpair() makes both sockets first (sock_create(): their
+    // type and protocol errors), then inet's socketpair op refuses.
+    SV_TRY(CheckHostSocket(NetPrivilegesOf(t), domain, type, protocol));
+    return Errno(EOPNOTSUPP);
+  }
+  if (domain != AF_UNIX) return Errno(EAFNOSUPPORT);
   if (protocol != 0 && protocol != PF_UNIX) return Errno(EPROTONOSUPPORT);
   int flags = type & kTypeFlags;
   SV_ASSIGN_OR_RETURN(auto pair, UnixSocket::Pair(t, type & ~kTypeFlags,
@@ -175,8 +191,7 @@ SyscallReturn SysGetsockname(Task& t, const SyscallArgs& a) {
   FileRef hold;
   SV_ASSIGN_OR_RETURN(Socket * s, GetSocket(t, a.Int(0), &hold));
   SV_ASSIGN_OR_RETURN(std::string sa, s->GetSockName());
-  if (a.Addr(2).IsNull()) return Errno(EFAULT);
-  SV_TRY(CopyOutAddr(t, a.Addr(1), a.Addr(2), sa));
+  SV_TRY(MoveAddrToUser(t, a.Addr(1), a.Addr(2), sa));
   return 0;
 }
 
@@ -184,8 +199,7 @@ SyscallReturn SysGetpeername(Task& t, const SyscallArgs& a) {
   FileRef hold;
   SV_ASSIGN_OR_RETURN(Socket * s, GetSocket(t, a.Int(0), &hold));
   SV_ASSIGN_OR_RETURN(std::string sa, s->GetPeerName());
-  if (a.Addr(2).IsNull()) return Errno(EFAULT);
-  SV_TRY(CopyOutAddr(t, a.Addr(1), a.Addr(2), sa));
+  SV_TRY(MoveAddrToUser(t, a.Addr(1), a.Addr(2), sa));
   return 0;
 }
 

@@ -21,8 +21,9 @@ namespace {
 
 constexpr size_t kMaxControl = 64 * 1024;  // well above sysctl_optmem_max's default
 
+// sockfd_lookup_light(): an O_PATH file is no file for a socket call (EBADF).
 Result<Socket*> GetSocket(Task& t, int fd, FileRef* hold) {
-  SV_ASSIGN_OR_RETURN(*hold, t.fds().Get(fd));
+  SV_ASSIGN_OR_RETURN(*hold, GetIoFile(t, fd));
   Socket* s = AsSocket(**hold);
   if (!s) return Errno(ENOTSOCK);
   return s;
