@@ -66,6 +66,16 @@ Result<const timespec*> Deadline(Task& t, UserAddr uaddr, bool absolute, bool re
   return static_cast<const timespec*>(out);
 }
 
+// get_futex_key(): a shared futex is keyed by its page, which must be
+// there to be looked up (get_user_pages_fast()): a word unmapped, PROT_NONE
+// or past the end of its file is EFAULT. A private one is keyed by its
+// address alone.
+Status CheckSharedWord(Task& t, UserAddr addr, bool priv) {
+  if (priv) return {};
+  uint32_t word;
+  return t.CopyInObj(addr, &word);
+}
+
 }  // namespace
 
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
@@ -113,6 +123,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
     case FUTEX_WAKE_BITSET: {
       uint32_t bitset = op == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
       if (bitset == 0) return Errno(EINVAL);
+      SV_TRY(CheckSharedWord(t, addr, priv));
       FutexKey k = FutexKeyFor(t.mm(), addr, priv);
       const int n = f.Wake(k.space, UserAddr(k.addr), static_cast<int>(val), bitset);
       if (n < 0) return Errno(-n);
@@ -120,6 +131,11 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
     }
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
+      // futex_requeue(): negative counts first (CVE-2018-6927), then both
+      // keys, then the value.
+      if (static_cast<int>(val) < 0 || static_cast<int>(a.Uint(3)) < 0) return Errno(EINVAL);
+      SV_TRY(CheckSharedWord(t, addr, priv));
+      SV_TRY(CheckSharedWord(t, a.Addr(4), priv));
       if (op == FUTEX_CMP_REQUEUE) {
         uint32_t cur;
         SV_TRY(t.CopyInObj(addr, &cur));

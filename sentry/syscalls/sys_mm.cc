@@ -116,6 +116,46 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   return addr.value();
 }
 
+SyscallReturn SysRemapFilePages(Task& t, const SyscallArgs& a) {
+  // Emulated as Linux has since 4.0 (mm/mmap.c): a new MAP_SHARED|MAP_FIXED
+  // mapping of the same file at `pgoff`, over a range of one shared file
+  // mapping (or of contiguous VMAs of it alike); EINVAL for anything else.
+  if (a.Ulong(2) != 0) return Errno(EINVAL);  // prot: must be 0
+  const uint64_t start = a.Addr(0).value() & ~(kPageSize - 1);
+  const uint64_t size = a.Ulong(1) & ~(kPageSize - 1);
+  const uint64_t pgoff = a.Ulong(3);
+  if (start + size <= start) return Errno(EINVAL);
+  if (pgoff + size / kPageSize < pgoff) return Errno(EINVAL);
+  Vma first;
+  if (!t.mm().WithVmaAt(UserAddr(start), [&](const Vma& v) { first = v; })) return Errno(EINVAL);
+  if (!(first.flags & MAP_SHARED) || first.file == nullptr) return Errno(EINVAL);
+  // The VMAs after it up to start + size: adjacent, of the same file, the
+  // same protection and flags.
+  for (uint64_t end = first.end; end < start + size;) {
+    bool same = false;
+    t.mm().WithVmaAt(UserAddr(end), [&](const Vma& v) {
+      same =
+          v.start == end && v.file == first.file && v.flags == first.flags && v.prot == first.prot;
+      end = v.end;
+    });
+    if (!same) return Errno(EINVAL);
+  }
+  // file_mmap_ok(): an offset past the largest file is EOVERFLOW.
+  constexpr uint64_t kMaxPgoff = static_cast<uint64_t>(INT64_MAX) / kPageSize;
+  if (pgoff > kMaxPgoff || size / kPageSize > kMaxPgoff - pgoff) return Errno(EOVERFLOW);
+  MmapRequest req;
+  req.addr = UserAddr(start);
+  req.length = size;
+  req.prot = first.prot;
+  req.flags = MAP_SHARED | MAP_FIXED;
+  req.file = first.file;
+  req.offset = pgoff * kPageSize;
+  req.name = first.name;
+  Result<UserAddr> mapped = t.mm().Mmap(req);
+  if (!mapped.ok()) return mapped.error();
+  return 0;
+}
+
 SyscallReturn SysMunmap(Task& t, const SyscallArgs& a) {
   SV_TRY(t.mm().Munmap(a.Addr(0), a.Ulong(1)));
   return 0;

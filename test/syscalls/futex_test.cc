@@ -7,11 +7,13 @@
 // missing wake fails the test instead of hanging it. "Blocked" is inferred
 // from a generous sleep after every waiter announced itself.
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +436,54 @@ TEST_F(ThreadSignalTest, TgkillIsHandledByTargetThread) {
   ASSERT_OK(syscall(SYS_tgkill, getpid(), tid, SIGUSR1));
   target.thread.join();
   EXPECT_EQ(g_handler_tid.load(), tid);
+}
+
+// A shared futex is keyed by its page (get_futex_key()): a word that is
+// unmapped, PROT_NONE or past the end of its file is EFAULT for a wake or
+// requeue; a private one is keyed by its address only.
+TEST(FutexKeys, SharedWordMustBeReachable) {
+  const size_t page = getpagesize();
+  void* unmapped = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(unmapped, MAP_FAILED);
+  ASSERT_OK(munmap(unmapped, page));
+  void* none = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(none, MAP_FAILED);
+  TempDir dir;
+  FileDescriptor fd(open(dir.Path("f").c_str(), O_RDWR | O_CREAT, 0600));
+  ASSERT_OK(fd.get());
+  ASSERT_OK(ftruncate(fd.get(), page));
+  void* truncated = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(truncated, MAP_FAILED);
+  ASSERT_OK(ftruncate(fd.get(), 0));
+  uint32_t word = 0;
+  for (void* p : {unmapped, none, truncated}) {
+    uint32_t* w = static_cast<uint32_t*>(p);
+    EXPECT_ERRNO(EFAULT, Futex(w, FUTEX_WAKE, 1, nullptr));
+    EXPECT_ERRNO(EFAULT, syscall(SYS_futex, w, FUTEX_WAKE_BITSET, 1, nullptr, nullptr,
+                                 FUTEX_BITSET_MATCH_ANY));
+    EXPECT_ERRNO(EFAULT, FutexVal2(w, FUTEX_REQUEUE, 1, 1, &word, 0));
+    EXPECT_ERRNO(EFAULT, FutexVal2(&word, FUTEX_REQUEUE, 1, 1, w, 0));
+    EXPECT_ERRNO(EFAULT, FutexVal2(&word, FUTEX_CMP_REQUEUE, 1, 1, w, 0));
+  }
+  // Private: keyed by address, nothing to fault on (none to wake either).
+  uint32_t* w = static_cast<uint32_t*>(unmapped);
+  EXPECT_EQ(Futex(w, FUTEX_WAKE_PRIVATE, 1, nullptr), 0);
+  EXPECT_EQ(FutexVal2(&word, FUTEX_CMP_REQUEUE_PRIVATE, 1, 1, w, 0), 0);
+  munmap(none, page);
+  munmap(truncated, page);
+}
+
+// futex_requeue(): a negative wake or requeue count is EINVAL, before the
+// value is compared (CVE-2018-6927).
+TEST(FutexKeys, RequeueCountsMustNotBeNegative) {
+  uint32_t a = 0, b = 0;
+  for (int op : {FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_CMP_REQUEUE_PRIVATE}) {
+    SCOPED_TRACE(op);
+    EXPECT_ERRNO(EINVAL, FutexVal2(&a, op, 1, static_cast<uint32_t>(-1), &b, 0));
+    EXPECT_ERRNO(EINVAL, FutexVal2(&a, op, static_cast<uint32_t>(-1), 1, &b, 0));
+  }
+  EXPECT_ERRNO(EINVAL, FutexVal2(&a, FUTEX_CMP_REQUEUE, 1, static_cast<uint32_t>(-1), &b, 1));
+  EXPECT_EQ(FutexVal2(&a, FUTEX_CMP_REQUEUE, 1, 1, &b, 0), 0);
 }
 
 }  // namespace
