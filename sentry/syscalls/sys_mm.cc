@@ -1,10 +1,12 @@
 // Memory: brk, mmap and friends.
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "sentry/fs/tmpfs/shmem.h"
 #include "sentry/kernel/task.h"
@@ -219,13 +221,68 @@ SyscallReturn SysMincore(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
-// Locking memory has no meaning here (the host decides what is resident);
-// accept it as Linux does for a process within RLIMIT_MEMLOCK.
-SyscallReturn SysMlock(Task&, const SyscallArgs&) { return 0; }
-SyscallReturn SysMunlock(Task&, const SyscallArgs&) { return 0; }
-SyscallReturn SysMlockall(Task&, const SyscallArgs& a) {
-  if (a.Int(0) == 0 || (a.Int(0) & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))) {
+namespace {
+
+// RLIMIT_MEMLOCK in pages, and can_do_mlock(): a limit of 0 refuses
+// locking to all but CAP_IPC_LOCK.
+uint64_t MemlockPages(Task& t) { return t.tg().rlimits[RLIMIT_MEMLOCK].rlim_cur / kPageSize; }
+bool CanDoMlock(Task& t) {
+  return t.tg().rlimits[RLIMIT_MEMLOCK].rlim_cur != 0 || t.creds().HasCap(CAP_IPC_LOCK);
+}
+
+// apply_vma_lock_flags(): [start, start + len) of page-aligned `start` and
+// `len` (do_mlock() rounds them), every page of it mapped (ENOMEM if not);
+// a range that wraps is EINVAL, an empty one nothing.
+Status CheckLockRange(Task& t, uint64_t start, uint64_t len) {
+  const uint64_t end = start + len;
+  if (end < start) return Errno(EINVAL);
+  for (uint64_t at = start; at < end;) {
+    uint64_t next = 0;
+    if (!t.mm().WithVmaAt(UserAddr(at), [&](const Vma& v) { next = v.end; })) {
+      return Errno(ENOMEM);
+    }
+    at = next;
+  }
+  return {};
+}
+
+// do_mlock()'s page rounding: the start down, the length (with the start's
+// offset in its page) up, wrapping as Linux's PAGE_ALIGN does.
+std::pair<uint64_t, uint64_t> LockPages(const SyscallArgs& a) {
+  const uint64_t start = a.Addr(0).value();
+  const uint64_t len = (a.Ulong(1) + start % kPageSize + kPageSize - 1) & ~(kPageSize - 1);
+  return {start & ~(kPageSize - 1), len};
+}
+
+}  // namespace
+
+// Locking memory has no effect here (the host decides what is resident)
+// and locked pages are not counted (VmLck stays 0): the calls check their
+// arguments, the range and RLIMIT_MEMLOCK as Linux does for a process that
+// has nothing locked yet.
+SyscallReturn SysMlock(Task& t, const SyscallArgs& a) {
+  if (!CanDoMlock(t)) return Errno(EPERM);
+  const auto [start, len] = LockPages(a);
+  if (len / kPageSize > MemlockPages(t) && !t.creds().HasCap(CAP_IPC_LOCK)) return Errno(ENOMEM);
+  SV_TRY(CheckLockRange(t, start, len));
+  return 0;
+}
+SyscallReturn SysMunlock(Task& t, const SyscallArgs& a) {
+  const auto [start, len] = LockPages(a);
+  SV_TRY(CheckLockRange(t, start, len));
+  return 0;
+}
+SyscallReturn SysMlockall(Task& t, const SyscallArgs& a) {
+  const int flags = a.Int(0);
+  if (flags == 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || flags == MCL_ONFAULT) {
     return Errno(EINVAL);
+  }
+  if (!CanDoMlock(t)) return Errno(EPERM);
+  // MCL_CURRENT: all of the address space (total_vm) within the limit.
+  if ((flags & MCL_CURRENT) && !t.creds().HasCap(CAP_IPC_LOCK)) {
+    uint64_t pages = 0;
+    for (const Vma& v : t.mm().Vmas()) pages += (v.end - v.start) / kPageSize;
+    if (pages > MemlockPages(t)) return Errno(ENOMEM);
   }
   return 0;
 }
