@@ -3,6 +3,7 @@
 #include <linux/sched.h>  // CLONE_CLEAR_SIGHAND
 #include <linux/capability.h>
 #include <sched.h>
+#include <sys/syscall.h>
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/keys/task_keys.h"
@@ -277,14 +278,45 @@ Result<int> Task::Clone(const CloneArgs& a) {
   if (event != 0) PtraceEvent(event, static_cast<uint64_t>(child->tid()));  // global
   if (flags & CLONE_VFORK) {
     // The parent sleeps until the child execs or exits; only a fatal signal
-    // ends the wait early (wait_for_vfork_done() is killable).
-    struct Args {
-      Task* child;
-      ThreadGroup* tg;
-    } args{child.get(), tg_.get()};
-    absl::MutexLock l(&kernel_.mu());
-    kernel_.mu().Await(absl::Condition(
-        +[](Args* p) { return p->child->vfork_done_ || p->tg->group_exiting; }, &args));
+    // ends the wait early (wait_for_vfork_done() is killable). A pause
+    // (Kernel::Quiesce) parks it in that wait, as Linux's freezer counts a
+    // vfork parent frozen (freezer_do_not_count()): its child, parked before
+    // its exec, would keep it from any syscall boundary, and the pause
+    // failed after 5 s (a shell's vfork at load 20: 7 of 30 pauses of a
+    // `while :; do sleep 1; done` sandbox). While parked, its registers
+    // say what a sandbox fork of the paused sandbox resumes it with:
+    // restart_syscall(2), whose restart block waits for the fork's copy of
+    // the child and returns its id, as this call does.
+    struct VforkWait {
+      static void Run(Task& t, const std::shared_ptr<Task>& c, int id) {
+        struct Args {
+          Task* child;
+          ThreadGroup* tg;
+          Kernel* k;
+        } args{c.get(), t.tg_.get(), &t.kernel_};
+        absl::MutexLock l(&t.kernel_.mu());
+        for (;;) {
+          t.kernel_.mu().Await(absl::Condition(
+              +[](Args* p) {
+                return p->child->vfork_done_ || p->tg->group_exiting || p->k->park_requested();
+              },
+              &args));
+          if (c->vfork_done_ || t.tg_->group_exiting) return;
+          const uint64_t rip = t.regs_.rip, rax = t.regs_.rax;
+          t.regs_.rip -= 2;  // the syscall instruction, as FinishRestart backs up
+          t.regs_.rax = SYS_restart_syscall;
+          t.restart_block_ = [c, id](Task& resumed) -> int64_t {
+            Run(resumed, c, id);
+            return id;
+          };
+          t.kernel_.ParkTask(t);
+          t.regs_.rip = rip;
+          t.regs_.rax = rax;
+          t.restart_block_ = nullptr;
+        }
+      }
+    };
+    VforkWait::Run(*this, child, tid);
   }
   if (flags & CLONE_VFORK) PtraceEvent(PTRACE_EVENT_VFORK_DONE, static_cast<uint64_t>(child->tid()));
   return tid;
