@@ -43,9 +43,12 @@ pid_t SleeperIn(const std::string& cgroup) {
   return pid;
 }
 
+// Waits for `f`, 20 s at most: the pool's thread makes and removes cgroups,
+// which the host kernel may hold for seconds at load 20-40 (RCU grace
+// periods, the cgroup mutex other tests' sandboxes take).
 template <typename F>
 bool Eventually(F f) {
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     if (f()) return true;
     absl::SleepFor(absl::Milliseconds(10));
   }

@@ -54,8 +54,9 @@ TEST_F(VethPoolTest, TheGuestReachesOnlyServicesBoundToItsHostEnd) {
     // does: the guest then gets one here.
     EnsureGuestLinkLocal(*d, st);
     std::optional<netstack::IpAddr> host_ll;
-    for (int i = 0; i < 300 && !host_ll; ++i, usleep(10'000)) host_ll = LinkLocalOf(d->host_end);
-    ASSERT_TRUE(host_ll.has_value()) << "the host end has no usable link-local address after 3 s";
+    // (Duplicate address detection takes a second, more at load 20-40.)
+    for (int i = 0; i < 1500 && !host_ll; ++i, usleep(10'000)) host_ll = LinkLocalOf(d->host_end);
+    ASSERT_TRUE(host_ll.has_value()) << "the host end has no usable link-local address after 15 s";
     // Refused, or (here) never answered: no reset comes back to a
     // link-local peer. Without the rules it connects.
     int e6 = guest_connect(*host_ll, wild_port);
@@ -129,8 +130,8 @@ TEST_F(VethPoolTest, TheGuestReachesAListenerOnItsHostEndOverIpv6) {
   std::optional<VethPool::Device> d = pool.Take();
   ASSERT_TRUE(d.has_value());
   std::optional<netstack::IpAddr> host_ll;
-  for (int i = 0; i < 300 && !host_ll; ++i, usleep(10'000)) host_ll = LinkLocalOf(d->host_end);
-  ASSERT_TRUE(host_ll.has_value()) << "the host end has no usable link-local address after 3 s";
+  for (int i = 0; i < 1500 && !host_ll; ++i, usleep(10'000)) host_ll = LinkLocalOf(d->host_end);
+  ASSERT_TRUE(host_ll.has_value()) << "the host end has no usable link-local address after 15 s";
   uint16_t own_port = 0, wild_port = 0;
   int own = Listener6(*host_ll, if_nametoindex(d->host_end.c_str()), &own_port);
   int wild = Listener(0, &wild_port);

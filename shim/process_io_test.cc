@@ -123,8 +123,9 @@ class OutputTest : public testing::Test {
       tid_ = static_cast<pid_t>(syscall(SYS_gettid));
       reader_fd_ = open(fifo_.c_str(), O_RDONLY | O_CLOEXEC);
     });
-    // Wait until it is in openat(2) (/proc/.../syscall starts with its number).
-    for (int i = 0; i < 1000; ++i) {
+    // Wait until it is in openat(2) (/proc/.../syscall starts with its number):
+    // 10 s at most, a new thread may wait that long for a CPU at load 20-40.
+    for (int i = 0; i < 10000; ++i) {
       if (tid_ != 0) {
         std::ifstream f("/proc/self/task/" + std::to_string(tid_.load()) + "/syscall");
         long nr = -1;

@@ -28,7 +28,10 @@ exec "$T/bin/seedsc.real" "\$@"
 EOF
 chmod +x "$T/bin/seedsc"
 : >"$T/seedsc.calls"
-PORT=$((20000 + RANDOM % 20000))
+# A port the kernel has just given out as free (a random one could be in
+# use: 32768-39999 is the host's ephemeral range, where tests running
+# beside this one hold their connections).
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
 # seedd: its own state dir, the python seed only, no cgroup pool (the shim
 # gives each container the cgroup containerd names).
