@@ -3,6 +3,7 @@
 // TIOCSPTLCK, TIOCGPTPEER) are in pty_file.cc.
 #include <signal.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "sentry/fs/devpts/devpts.h"
@@ -21,6 +22,27 @@ constexpr unsigned long kTcGets2 = 0x802c542a;
 constexpr unsigned long kTcSets2 = 0x402c542b;
 constexpr unsigned long kTcSetsW2 = 0x402c542c;
 constexpr unsigned long kTcSetsF2 = 0x402c542d;
+
+// struct termio of TCGETA/TCSETA* (asm-generic/termios.h): the System V
+// layout, 16-bit flags and the first NCC (8) control characters. The
+// kernel moves it field by field (kernel_termios_to_user_termio(),
+// user_termio_to_kernel_termios()): 17 bytes, never the padding.
+struct KernelTermio {
+  uint16_t c_iflag, c_oflag, c_cflag, c_lflag;
+  uint8_t c_line;
+  uint8_t c_cc[8];
+};
+constexpr size_t kTermioBytes = offsetof(KernelTermio, c_cc) + sizeof(KernelTermio::c_cc);
+
+// A TCSETA* sets the low 16 bits of each flag word and keeps the rest.
+void MergeTermio(const KernelTermio& o, KernelTermios* k) {
+  k->c_iflag = (k->c_iflag & 0xffff0000u) | o.c_iflag;
+  k->c_oflag = (k->c_oflag & 0xffff0000u) | o.c_oflag;
+  k->c_cflag = (k->c_cflag & 0xffff0000u) | o.c_cflag;
+  k->c_lflag = (k->c_lflag & 0xffff0000u) | o.c_lflag;
+  k->c_line = o.c_line;
+  memcpy(k->c_cc, o.c_cc, sizeof(o.c_cc));
+}
 
 struct Caller {
   int tgid, pgid, sid;
@@ -75,6 +97,34 @@ Result<long> Pty::TermiosIoctl(Task& t, unsigned long cmd, UserAddr arg) {
       // whose tty_wait_until_sent() has nothing to wait for).
       if (cmd == TCSETSF || cmd == kTcSetsF2) ld_.FlushInput();
       ld_.SetTermios(nt);
+      Changed();
+      return 0L;
+    }
+    case TCGETA: {
+      KernelTermio o{};
+      {
+        std::lock_guard l(mu_);
+        const KernelTermios& k = ld_.termios();
+        o.c_iflag = static_cast<uint16_t>(k.c_iflag);
+        o.c_oflag = static_cast<uint16_t>(k.c_oflag);
+        o.c_cflag = static_cast<uint16_t>(k.c_cflag);
+        o.c_lflag = static_cast<uint16_t>(k.c_lflag);
+        o.c_line = k.c_line;
+        memcpy(o.c_cc, k.c_cc, sizeof(o.c_cc));
+      }
+      SV_TRY(t.CopyOut(arg, &o, kTermioBytes));
+      return 0L;
+    }
+    case TCSETA:
+    case TCSETAW:
+    case TCSETAF: {
+      KernelTermio o{};
+      SV_TRY(t.CopyIn(arg, &o, kTermioBytes));
+      std::lock_guard l(mu_);
+      if (cmd == TCSETAF) ld_.FlushInput();  // TCSETAW: nothing to wait for (TCSETSW)
+      KernelTermios k = ld_.termios();
+      MergeTermio(o, &k);
+      ld_.SetTermios(k);
       Changed();
       return 0L;
     }
@@ -173,6 +223,10 @@ Result<long> Pty::Ioctl(Task& t, bool master, unsigned long cmd, UserAddr arg) {
     case kTcSets2:
     case kTcSetsW2:
     case kTcSetsF2:
+    case TCGETA:
+    case TCSETA:
+    case TCSETAW:
+    case TCSETAF:
       return TermiosIoctl(t, cmd, arg);
     case TIOCGWINSZ: {
       struct winsize ws;
