@@ -43,9 +43,12 @@ constexpr int kFileIdInvalid = 0xff;
 // The handles this sentry makes: their fid type, and their size.
 constexpr int kSentryFileIdType = 0x53;
 constexpr uint32_t kHandleBytes = sizeof(uint64_t);
-// Ids the table keeps at most; the oldest goes first (its handle is then
-// ESTALE, as an NFS server's evicted handle is).
+// What the table keeps at most: ids, and bytes of their paths (a guest
+// naming many files under long paths must not grow the sentry without
+// bound). The oldest goes first; its handle is then ESTALE, as an NFS
+// server's evicted handle is.
 constexpr size_t kMaxHandles = 1 << 16;
+constexpr size_t kMaxHandleBytes = 8 << 20;
 
 struct HandleHeader {  // struct file_handle without f_handle[]
   uint32_t handle_bytes;
@@ -54,10 +57,10 @@ struct HandleHeader {  // struct file_handle without f_handle[]
 
 // Objects of these filesystems have no handles Linux can decode (no
 // export_operations).
-bool Exportable(const Dentry &d) {
-  const Mount *m = d.mount();
+bool Exportable(const Dentry& d) {
+  const Mount* m = d.mount();
   if (m == nullptr) return false;
-  const std::string &t = m->fstype();
+  const std::string& t = m->fstype();
   return t != "proc" && t != "devpts" && t != "mqueue";
 }
 
@@ -65,9 +68,9 @@ class HandleTable {
  public:
   // The id of the object `d` names (its stat `st`), the same for every
   // path to it; the object's latest name is what a later walk follows.
-  uint64_t IdFor(const DentryRef &d, const struct stat &st) {
+  uint64_t IdFor(const DentryRef& d, const struct stat& st) {
     std::vector<std::string> names;
-    const Dentry *p = d.get();
+    const Dentry* p = d.get();
     for (; p != nullptr && !p->IsMountRoot(); p = p->parent().get()) names.push_back(p->name());
     Target target{d,
                   d->mount() ? d->mount()->root() : nullptr,
@@ -83,22 +86,26 @@ class HandleTable {
       auto old = by_id_.find(it->second);
       DentryRef od = old != by_id_.end() ? old->second.dentry.lock() : nullptr;
       if (old == by_id_.end() || (od != nullptr && od->deleted())) {
-        if (old != by_id_.end()) by_id_.erase(old);
-        by_ino_.erase(it);
+        if (old != by_id_.end()) {
+          Drop(old);
+        } else {
+          by_ino_.erase(it);
+        }
         it = by_ino_.end();
       }
     }
-    if (it == by_ino_.end()) {
-      if (by_id_.size() >= kMaxHandles) {
-        auto oldest = by_id_.begin();
-        auto o = by_ino_.find({oldest->second.dev, oldest->second.ino});
-        if (o != by_ino_.end() && o->second == oldest->first) by_ino_.erase(o);
-        by_id_.erase(oldest);
-      }
-      it = by_ino_.emplace(key, next_id_++).first;
+    if (it == by_ino_.end()) it = by_ino_.emplace(key, next_id_++).first;
+    const uint64_t id = it->second;
+    auto [entry, added] = by_id_.try_emplace(id);
+    if (!added) bytes_ -= entry->second.Bytes();
+    entry->second = std::move(target);
+    bytes_ += entry->second.Bytes();
+    while (by_id_.size() > kMaxHandles || bytes_ > kMaxHandleBytes) {
+      auto oldest = by_id_.begin();
+      if (oldest->first == id) break;  // the newest is kept whatever its size
+      Drop(oldest);
     }
-    by_id_.insert_or_assign(it->second, std::move(target));
-    return it->second;
+    return id;
   }
 
   // The object of handle `id`, if it is still there: ESTALE if not.
@@ -114,7 +121,7 @@ class HandleTable {
     if (d == nullptr) {
       // Nothing holds the dentry it was named by: walk its path again.
       d = target.mount_root.lock();  // gone with an unmounted mount
-      for (const std::string &name : target.names) {
+      for (const std::string& name : target.names) {
         if (d == nullptr) break;
         auto child = d->Child(name);
         d = child.ok() ? *child : nullptr;
@@ -136,21 +143,35 @@ class HandleTable {
     std::vector<std::string> names;  // the path below mount_root
     dev_t dev = 0;
     ino_t ino = 0;
+    // What the entry costs the table, roughly.
+    size_t Bytes() const {
+      size_t n = sizeof(Target) + 64;
+      for (const std::string& name : names) n += sizeof(name) + name.size();
+      return n;
+    }
   };
+  // Forgets the entry `it` (and its object's id).
+  void Drop(std::map<uint64_t, Target>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto o = by_ino_.find({it->second.dev, it->second.ino});
+    if (o != by_ino_.end() && o->second == it->first) by_ino_.erase(o);
+    bytes_ -= it->second.Bytes();
+    by_id_.erase(it);
+  }
   absl::Mutex mu_;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Target> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<dev_t, ino_t>, uint64_t> by_ino_ ABSL_GUARDED_BY(mu_);
 };
 
-HandleTable &Handles() {
-  static HandleTable *table = new HandleTable;
+HandleTable& Handles() {
+  static HandleTable* table = new HandleTable;
   return *table;
 }
 
 }  // namespace
 
-SyscallReturn SysNameToHandleAt(Task &t, const SyscallArgs &a) {
+SyscallReturn SysNameToHandleAt(Task& t, const SyscallArgs& a) {
   const int dirfd = a.Int(0), flags = a.Int(4);
   const UserAddr uhandle = a.Addr(2), umnt_id = a.Addr(3);
   if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH | kAtHandleFid | kAtHandleConnectable)) {
@@ -162,7 +183,7 @@ SyscallReturn SysNameToHandleAt(Task &t, const SyscallArgs &a) {
   const bool connectable = (flags & kAtHandleConnectable) != 0;
   if (connectable && (flags & (kAtHandleFid | AT_EMPTY_PATH))) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(std::string path, CopyInPath(t, a.Addr(1)));
-  Vfs &vfs = t.kernel().vfs();
+  Vfs& vfs = t.kernel().vfs();
   SV_ASSIGN_OR_RETURN(DentryRef d,
                       vfs.ResolveAt(t, dirfd, path,
                                     (flags & AT_EMPTY_PATH) |
@@ -193,7 +214,7 @@ SyscallReturn SysNameToHandleAt(Task &t, const SyscallArgs &a) {
   return 0;
 }
 
-SyscallReturn SysOpenByHandleAt(Task &t, const SyscallArgs &a) {
+SyscallReturn SysOpenByHandleAt(Task& t, const SyscallArgs& a) {
   const int mount_fd = a.Int(0);
   int flags = a.Int(2);
   // handle_to_path(): the mount fd (any file: its filesystem decodes the
@@ -237,7 +258,7 @@ SyscallReturn SysOpenByHandleAt(Task &t, const SyscallArgs &a) {
     flags |= O_NOFOLLOW;
   }
   if (!(flags & O_PATH)) flags |= kKernelOLargefile;
-  Vfs &vfs = t.kernel().vfs();
+  Vfs& vfs = t.kernel().vfs();
   SV_ASSIGN_OR_RETURN(ResolveContext c, vfs.ContextAt(t, AT_FDCWD, "/"));
   c.task = &t;
   std::string name = ".";

@@ -19,11 +19,11 @@
 namespace syscall_test {
 namespace {
 
-long Fchmodat2(int dirfd, const char *path, mode_t mode, int flags) {
+long Fchmodat2(int dirfd, const char* path, mode_t mode, int flags) {
   return syscall(SYS_fchmodat2, dirfd, path, mode, flags);
 }
 
-mode_t ModeOf(const std::string &path) {
+mode_t ModeOf(const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) return 0;
   return st.st_mode;
@@ -84,7 +84,7 @@ TEST_F(Fchmodat2Test, Checks) {
   EXPECT_ERRNO(EINVAL, Fchmodat2(dirfd_.get(), "file", 0600, AT_REMOVEDIR));
   EXPECT_ERRNO(EBADF, Fchmodat2(-1, "file", 0600, 0));
   EXPECT_ERRNO(ENOENT, Fchmodat2(dirfd_.get(), "missing", 0600, 0));
-  EXPECT_ERRNO(EFAULT, Fchmodat2(dirfd_.get(), reinterpret_cast<const char *>(8), 0600, 0));
+  EXPECT_ERRNO(EFAULT, Fchmodat2(dirfd_.get(), reinterpret_cast<const char*>(8), 0600, 0));
   EXPECT_EQ(ModeOf(file_), S_IFREG | 0640);
 }
 

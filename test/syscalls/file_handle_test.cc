@@ -31,23 +31,23 @@ namespace {
 // A struct file_handle with room for MAX_HANDLE_SZ bytes.
 struct Handle {
   Handle() : buf(sizeof(file_handle) + MAX_HANDLE_SZ, 0) { get()->handle_bytes = MAX_HANDLE_SZ; }
-  file_handle *get() { return reinterpret_cast<file_handle *>(buf.data()); }
+  file_handle* get() { return reinterpret_cast<file_handle*>(buf.data()); }
   std::string Bytes() {
-    return std::string(reinterpret_cast<char *>(get()->f_handle), get()->handle_bytes);
+    return std::string(reinterpret_cast<char*>(get()->f_handle), get()->handle_bytes);
   }
   std::vector<char> buf;
 };
 
-long NameToHandle(int dirfd, const char *path, file_handle *h, int *mnt_id, int flags) {
+long NameToHandle(int dirfd, const char* path, file_handle* h, int* mnt_id, int flags) {
   return syscall(SYS_name_to_handle_at, dirfd, path, h, mnt_id, flags);
 }
 
-long OpenByHandle(int mount_fd, file_handle *h, int flags) {
+long OpenByHandle(int mount_fd, file_handle* h, int flags) {
   return syscall(SYS_open_by_handle_at, mount_fd, h, flags);
 }
 
 // The handle of `path` (relative to the cwd), or a failed expectation.
-Handle HandleOf(const std::string &path, int flags = 0) {
+Handle HandleOf(const std::string& path, int flags = 0) {
   Handle h;
   int mnt_id;
   EXPECT_EQ(NameToHandle(AT_FDCWD, path.c_str(), h.get(), &mnt_id, flags), 0)
@@ -84,7 +84,7 @@ TEST_F(FileHandle, SizeIsAskedForThenHandleNamesTheFile) {
   EXPECT_EQ(mnt_id, FdinfoMountId(fd.get()));
   // Exactly that size is enough.
   std::vector<char> buf(sizeof(file_handle) + probe.handle_bytes);
-  file_handle *h = reinterpret_cast<file_handle *>(buf.data());
+  file_handle* h = reinterpret_cast<file_handle*>(buf.data());
   h->handle_bytes = probe.handle_bytes;
   ASSERT_EQ(NameToHandle(AT_FDCWD, file_.c_str(), h, &mnt_id, 0), 0) << ErrnoName(errno);
   EXPECT_EQ(h->handle_bytes, probe.handle_bytes);
@@ -181,11 +181,11 @@ TEST_F(FileHandle, NameToHandleChecks) {
   EXPECT_ERRNO(ENOENT, NameToHandle(AT_FDCWD, "", h.get(), &mnt_id, 0));
   EXPECT_ERRNO(ENOENT, NameToHandle(AT_FDCWD, dir_.Path("missing").c_str(), h.get(), &mnt_id, 0));
   EXPECT_ERRNO(EFAULT,
-               NameToHandle(AT_FDCWD, reinterpret_cast<const char *>(8), h.get(), &mnt_id, 0));
-  EXPECT_ERRNO(EFAULT, NameToHandle(AT_FDCWD, file_.c_str(), reinterpret_cast<file_handle *>(8),
-                                    &mnt_id, 0));
+               NameToHandle(AT_FDCWD, reinterpret_cast<const char*>(8), h.get(), &mnt_id, 0));
+  EXPECT_ERRNO(
+      EFAULT, NameToHandle(AT_FDCWD, file_.c_str(), reinterpret_cast<file_handle*>(8), &mnt_id, 0));
   EXPECT_ERRNO(EFAULT,
-               NameToHandle(AT_FDCWD, file_.c_str(), h.get(), reinterpret_cast<int *>(8), 0));
+               NameToHandle(AT_FDCWD, file_.c_str(), h.get(), reinterpret_cast<int*>(8), 0));
   h.get()->handle_bytes = MAX_HANDLE_SZ + 1;
   EXPECT_ERRNO(EINVAL, NameToHandle(AT_FDCWD, file_.c_str(), h.get(), &mnt_id, 0));
   // /proc has no handles to open: only AT_HANDLE_FID ones.
@@ -199,7 +199,7 @@ TEST_F(FileHandle, OpenByHandleChecks) {
   if (!HaveCap(CAP_DAC_READ_SEARCH)) GTEST_SKIP() << "needs CAP_DAC_READ_SEARCH";
   Handle h = HandleOf(file_);
   EXPECT_ERRNO(EBADF, OpenByHandle(-1, h.get(), O_RDONLY));
-  EXPECT_ERRNO(EFAULT, OpenByHandle(AT_FDCWD, reinterpret_cast<file_handle *>(8), O_RDONLY));
+  EXPECT_ERRNO(EFAULT, OpenByHandle(AT_FDCWD, reinterpret_cast<file_handle*>(8), O_RDONLY));
   Handle bad = h;
   bad.get()->handle_bytes = 0;
   EXPECT_ERRNO(EINVAL, OpenByHandle(AT_FDCWD, bad.get(), O_RDONLY));

@@ -29,7 +29,7 @@ class RemapFilePages : public ::testing::Test {
       std::string page(kPage, static_cast<char>('a' + i));
       ASSERT_EQ(pwrite(fd_.get(), page.data(), kPage, i * kPage), static_cast<ssize_t>(kPage));
     }
-    map_ = static_cast<char *>(
+    map_ = static_cast<char*>(
         mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0));
     ASSERT_NE(map_, MAP_FAILED);
   }
@@ -38,7 +38,7 @@ class RemapFilePages : public ::testing::Test {
   }
   TempDir dir_;
   FileDescriptor fd_;
-  char *map_ = static_cast<char *>(MAP_FAILED);
+  char* map_ = static_cast<char*>(MAP_FAILED);
 };
 
 TEST_F(RemapFilePages, PagesShowOtherPagesOfTheFile) {
@@ -72,18 +72,18 @@ TEST_F(RemapFilePages, OnlySharedFileMappings) {
   // A size under one page is none.
   EXPECT_ERRNO(EINVAL, remap_file_pages(map_, kPage - 1, 0, 1, 0));
   // Past the end of the mapping into unmapped memory.
-  void *hole = mmap(nullptr, 2 * kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* hole = mmap(nullptr, 2 * kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(hole, MAP_FAILED);
   ASSERT_OK(munmap(hole, 2 * kPage));
   EXPECT_ERRNO(EINVAL, remap_file_pages(hole, kPage, 0, 0, 0));
   EXPECT_ERRNO(EINVAL, remap_file_pages(map_ + (kPages - 1) * kPage, 2 * kPage, 0, 0, 0));
   // A private file mapping and anonymous private memory.
-  char *priv =
-      static_cast<char *>(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_.get(), 0));
+  char* priv =
+      static_cast<char*>(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_.get(), 0));
   ASSERT_NE(priv, MAP_FAILED);
   EXPECT_ERRNO(EINVAL, remap_file_pages(priv, kPage, 0, 1, 0));
   munmap(priv, kPage);
-  char *anon = static_cast<char *>(
+  char* anon = static_cast<char*>(
       mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(anon, MAP_FAILED);
   EXPECT_ERRNO(EINVAL, remap_file_pages(anon, kPage, 0, 1, 0));
@@ -96,7 +96,7 @@ TEST_F(RemapFilePages, OnlySharedFileMappings) {
 
 // Shared anonymous memory is a shmem file: its pages can be rearranged too.
 TEST(RemapFilePagesShared, SharedAnonymousMemory) {
-  char *m = static_cast<char *>(
+  char* m = static_cast<char*>(
       mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(m, MAP_FAILED);
   m[0] = 'p';
