@@ -29,8 +29,9 @@ SyscallReturn CreateEpoll(Task& t, int flags) {
   return static_cast<uint64_t>(fd);
 }
 
+// fdget(): an O_PATH file is EBADF, as the epoll fd and as the target.
 Result<std::shared_ptr<EpollFile>> GetEpoll(Task& t, int fd) {
-  SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
+  SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
   auto ep = std::dynamic_pointer_cast<EpollFile>(f);
   if (!ep) return Errno(EINVAL);
   return ep;
@@ -68,7 +69,7 @@ SyscallReturn SysEpollCreate1(Task& t, const SyscallArgs& a) { return CreateEpol
 SyscallReturn SysEpollCtl(Task& t, const SyscallArgs& a) {
   int op = a.Int(1);
   SV_ASSIGN_OR_RETURN(auto ep, GetEpoll(t, a.Int(0)));
-  SV_ASSIGN_OR_RETURN(FileRef target, t.fds().Get(a.Int(2)));
+  SV_ASSIGN_OR_RETURN(FileRef target, GetIoFile(t, a.Int(2)));
   epoll_event ev{};
   if (op != EPOLL_CTL_DEL) SV_TRY(t.CopyInObj(a.Addr(3), &ev));
   SV_TRY(ep->Ctl(op, target, a.Int(2), ev));
