@@ -181,6 +181,10 @@ class RuntimeSeeds {
     uint64_t next_replica = 1, queued = 0, made = 0, dropped = 0;
     const std::string& id() const { return copies[0]->id; }
   };
+  // Between a booted runtime's reply and Pause, so that the pause finds it
+  // blocked reading its channel (a pause elsewhere is correct too, only
+  // slower to fork).
+  static constexpr absl::Duration kSettle = absl::Milliseconds(30);
   void Promote(std::shared_ptr<const Function> fn);
   // The stdio of a sandbox on `ch`, stderr to `log`.
   static fri::v1::Stdio StdioFor(const Channel& ch, const std::string& log);
