@@ -227,7 +227,15 @@ def network_checks(tmp, node_cls, check):
         check(len(used) == 3 and not gone(),
               f"the 3 destroyed instances' host ends are gone ({sorted(used)}; "
               f"left: {sorted(gone())})")
+        # An instance's sandbox is SIGKILLed without a wait (early destroy):
+        # its exit, and the close of its socket, may come after its host end
+        # is gone when the host is loaded. What holds one 10 s on is kept.
         held = packet_sockets(state, node.proc.pid)
+        for _ in range(100):
+            if not held:
+                break
+            time.sleep(0.1)
+            held = packet_sockets(state, node.proc.pid)
         seeds = {s["pid"]: s["id"] for s in json.loads(node.request("GET", "/seeds")[2])}
         held = [f"{h} ({seeds.get(int(h.split()[0]), 'no seed')})" for h in held]
         check(not held, f"no sandbox process holds a packet socket after the calls ({held})")
