@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/dev/dev.h"
@@ -355,6 +356,13 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_dev, st.st_ino, flags));
     FsnotifyFile(*f, IN_OPEN);
     return f;
+  }
+  // may_open_dev(): no device opens through a nodev mount. A /proc/PID/fd
+  // link reopens its file, whose mount is not /proc's (path_get of the
+  // link's target in Linux).
+  if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !d->inode()->ReopensFile() &&
+      (d->mount()->StatFsFlags() & ST_NODEV)) {
+    return Errno(EACCES);
   }
   if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && IsGuestDeviceNode(*d->inode())) {
     SV_ASSIGN_OR_RETURN(FileRef f, OpenGuestDeviceNode(d, st.st_mode & S_IFMT, st.st_rdev, flags));

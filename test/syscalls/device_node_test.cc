@@ -114,6 +114,24 @@ TEST_F(DeviceNodeTest, NumberWithoutDeviceIsEnxio) {
   });
 }
 
+// may_open(): a device node on a nodev mount opens nothing (EACCES), the
+// sentry's devices included; its name still opens with O_PATH.
+TEST_F(DeviceNodeTest, NodevMountRefusesTheDevice) {
+  const int code = InOwnNamespace([&] {
+    CHILD_REQUIRE(mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NODEV, "mode=0755") == 0);
+    CHILD_REQUIRE(mknod(Node("null").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
+    errno = 0;
+    CHILD_REQUIRE(open(Node("null").c_str(), O_RDWR) == -1 && errno == EACCES);
+    errno = 0;
+    CHILD_REQUIRE(open(Node("null").c_str(), O_RDONLY) == -1 && errno == EACCES);
+    const int fd = open(Node("null").c_str(), O_PATH);
+    CHILD_REQUIRE(fd >= 0);
+    close(fd);
+    return 0;
+  });
+  EXPECT_EQ(code, 0);
+}
+
 // A guest root's node for the host's disks (sd 8:0, nvme 259:0, virtio
 // 253:0, loop 7:0, mem 1:1 = /dev/mem) opens nothing in the sandbox.
 // Natively Linux opens the host's device: there this is not a rule.
