@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <climits>
 #include <cstring>
 #include <map>
 #include <string>
@@ -49,6 +50,11 @@ constexpr uint32_t kHandleBytes = sizeof(uint64_t);
 // server's evicted handle is.
 constexpr size_t kMaxHandles = 1 << 16;
 constexpr size_t kMaxHandleBytes = 8 << 20;
+// A handle remembers the path below its mount to find its object again
+// once no dentry holds it, up to this many names (a PATH_MAX path has no
+// more); a deeper object's handle lasts as long as its dentry (the guest can
+// make a chain of directories of any depth, one mkdir and chdir at a time).
+constexpr size_t kMaxHandleDepth = PATH_MAX / 2;
 
 struct HandleHeader {  // struct file_handle without f_handle[]
   uint32_t handle_bytes;
@@ -71,9 +77,18 @@ class HandleTable {
   uint64_t IdFor(const DentryRef& d, const struct stat& st) {
     std::vector<std::string> names;
     const Dentry* p = d.get();
-    for (; p != nullptr && !p->IsMountRoot(); p = p->parent().get()) names.push_back(p->name());
+    bool walkable = true;
+    for (; p != nullptr && !p->IsMountRoot(); p = p->parent().get()) {
+      // Deeper than any path a walk could take: kept by its dentry alone.
+      if (names.size() == kMaxHandleDepth) {
+        names.clear();
+        walkable = false;
+        break;
+      }
+      names.push_back(p->name());
+    }
     Target target{d,
-                  d->mount() ? d->mount()->root() : nullptr,
+                  walkable && d->mount() ? d->mount()->root() : nullptr,
                   {names.rbegin(), names.rend()},
                   st.st_dev,
                   st.st_ino};
