@@ -191,8 +191,8 @@ def handler(event, context):
 
 def pss_checks(tmp):
     """FRI Stats of a seed counts the seed's own processes only: while 4 instances forked from it
-    each touch 48 MiB, its USS and PSS stay as they were (within 12 MiB), and each instance
-    reports its own 48 MiB."""
+    each touch 48 MiB, its USS stays as it was and its PSS grows by no more than 12 MiB (it falls:
+    the instances share its pages), and each instance reports its own 48 MiB."""
     os.makedirs(os.path.join(tmp, "pss"), exist_ok=True)
     state = os.path.join(tmp, "pss", "state")
     node = Node(state, free_port(), "--cgroup-pool=0", "--node=", "--promote-after=64", "--seed-replicas=1")
@@ -221,8 +221,11 @@ def pss_checks(tmp):
         mib = lambda v: tuple(round(x / 2**20, 1) for x in v[:2]) if v else None
         check(during is not None, f"4 instances each hold their 48 MiB in FRI Stats "
                                   f"({ {i: mib(v) for i, v in instances.items()} })")
-        check(during is not None and abs(during[0] - before[0]) < 12 << 20 and abs(during[1] - before[1]) < 12 << 20,
-              f"the seed's USS/PSS stay as they were while its 4 instances touch memory "
+        # PSS splits a shared page among its sharers: the 4 instances share the seed's pages, so
+        # its PSS falls (20 -> 7 MiB seen at load 20); only the instances' memory counted in the
+        # seed would raise it.
+        check(during is not None and abs(during[0] - before[0]) < 12 << 20 and during[1] - before[1] < 12 << 20,
+              f"the seed's USS stays as it was and its PSS does not grow while its 4 instances touch memory "
               f"(MiB before {mib(before)}, during {mib(during)})")
         check(results == [200] * 4, f"... and the 4 calls answer ({results})")
     finally:
