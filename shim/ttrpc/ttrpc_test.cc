@@ -7,7 +7,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "sentry/base/mono_clock.h"
+#include "sentry/base/wall_clock_step.h"
 #include "shim/ttrpc/client.h"
 #include "shim/ttrpc/frame.h"
 #include "shim/ttrpc/server.h"
@@ -227,6 +230,36 @@ TEST(TtrpcTest, TimeoutAndClosedConnection) {
   st = c->Call(kSvc, "Echo", req, &resp);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
   p.release = true;
+}
+
+// Issue 10: a call's timeout is on the monotonic clock. With the wall clock
+// an hour ahead or behind as the call starts (what a step the other way
+// does to a wait begun just before it: wall_clock_step.h), a call of 300 ms
+// still times out after 300 ms: abseil's AwaitWithTimeout, which the
+// client used, waited an hour (here until the connection closes, 20 s on)
+// or not at all.
+TEST(TtrpcTest, CallTimeoutIgnoresWallClockSteps) {
+  for (const absl::Duration step : {absl::Hours(1), -absl::Hours(1)}) {
+    SCOPED_TRACE(absl::FormatDuration(step));
+    Pair p;
+    Client c(p.client_fd);
+    std::atomic<bool> done{false};
+    const absl::Duration t0 = sentry::MonotonicNow();
+    std::thread fallback([&] {
+      while (!done && sentry::MonotonicNow() - t0 < absl::Seconds(20)) usleep(10 * 1000);
+      if (!done) c.Close();
+    });
+    sentry::StepWallClock(step);
+    KeyValue req, resp;
+    const absl::Status st = c.Call(kSvc, "Block", req, &resp, absl::Milliseconds(300));
+    const absl::Duration took = sentry::MonotonicNow() - t0;
+    done = true;
+    fallback.join();
+    sentry::ResetWallClock();
+    EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+    EXPECT_GE(took, absl::Milliseconds(300));
+    p.release = true;
+  }
 }
 
 TEST(TtrpcTest, AfterReplyRunsOnceTheReplyIsOut) {
