@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -320,6 +321,30 @@ std::vector<pid_t> CgroupProcs(const std::string& path, const std::string& mount
     for (pid_t pid; in >> pid;) pids.insert(pid);
   }
   return {pids.begin(), pids.end()};
+}
+
+std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const std::string& mount_root) {
+  std::vector<CgroupDir> out;
+  if (path.empty()) return out;
+  std::vector<std::string> pre = Prefixes(path);
+  for (const char* c : kControllers) {
+    for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
+      out.push_back({absl::StrCat(mount_root, "/", c, "/", *it), it == pre.rbegin()});
+    }
+  }
+  return out;
+}
+
+void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs) {
+  for (const CgroupDir& d : dirs) {
+    for (int i = 0; i < 200; ++i) {
+      if (rmdir(d.path.c_str()) == 0 || errno == ENOENT) break;
+      // A parent still holding other cgroups is not ours to remove.
+      if (!d.leaf || errno != EBUSY) break;
+      struct timespec ten_ms = {0, 10 * 1000 * 1000};
+      nanosleep(&ten_ms, nullptr);
+    }
+  }
 }
 
 absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {

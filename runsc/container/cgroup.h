@@ -100,6 +100,19 @@ std::vector<pid_t> CgroupProcs(const std::string& path,
 absl::Status RemoveCgroups(const std::string& path,
                            const std::string& mount_root = "/sys/fs/cgroup");
 
+// What RemoveCgroups removes, in its order: per controller the leaf, then
+// the parents the path named (which go only if empty).
+struct CgroupDir {
+  std::string path;
+  bool leaf;
+};
+std::vector<CgroupDir> CgroupDirsOf(const std::string& path,
+                                    const std::string& mount_root = "/sys/fs/cgroup");
+// RemoveCgroups over a list made before a fork(): no allocation, no lock,
+// so it runs in a forked child of a threaded process (the sandbox's pid 1,
+// sandbox_create.cc). A leaf still busy is retried for ~2 s.
+void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs);
+
 }  // namespace seedvisor::container
 
 #endif  // SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_

@@ -189,6 +189,10 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   }
 
   // Monotonic (issue 10): a wall-clock step must not end or stretch the boot.
+  // The sandbox's pid 1 removes its cgroups once the last process in it is
+  // gone: a create that was killed before it recorded the sandbox leaves
+  // no state for `delete` to find them by (delete removes them too).
+  const std::vector<CgroupDir> cgroup_dirs = CgroupDirsOf(st.cgroups_path);
   const sentry::Deadline deadline = sentry::Deadline::In(o.boot_timeout);
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
@@ -222,7 +226,10 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
       if (sentry > 0) {
         syscall(SYS_close_range, 0, ~0U, 0);
         for (;;) {
-          if (wait(nullptr) < 0 && errno == ECHILD) _exit(0);
+          if (wait(nullptr) < 0 && errno == ECHILD) {
+            RemoveCgroupDirsNoAlloc(cgroup_dirs);
+            _exit(0);
+          }
         }
       }
       fcntl(ready[1], F_SETFD, 0);
