@@ -5,12 +5,18 @@
 #include <linux/aio_abi.h>
 #include <sys/mman.h>
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
+#include <optional>
+#include <vector>
 
 #include "sentry/base/cpus.h"
 #include "sentry/fs/eventfd/eventfd.h"
 #include "sentry/kernel/task.h"
+#include "sentry/syscalls/sys_aio_poll.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
 namespace seedvisor::sentry {
@@ -54,10 +60,12 @@ Result<std::shared_ptr<AioContext>> LookupContext(Task& t, uint64_t ctx_id) {
 }
 
 bool HasRoom(Task& t, AioContext& ctx) {
+  // Polls in flight hold their slot until they complete (reqs_available).
+  const size_t in_flight = PendingPollCount(ctx);
   std::lock_guard l(ctx.mu);
   uint32_t head = RingHead(t, ctx);
   uint32_t used = (ctx.tail + ctx.nr_events() - head) % ctx.nr_events();
-  return used + 1 < ctx.nr_events();
+  return used + in_flight + 1 < ctx.nr_events();
 }
 
 void Complete(Task& t, AioContext& ctx, const io_event& ev, const FileRef& eventfd) {
@@ -122,6 +130,39 @@ Result<long> ReadRing(Task& t, AioContext& ctx, UserAddr out, long nr) {
   return got;
 }
 
+// WaitOn(ctx.waiters) that also ends when one of `polls` (the host fds of
+// polls in flight) is ready. `l` holds ctx.mu, also on return.
+Status WaitForEvents(AioContext& ctx, Task& t, std::unique_lock<std::mutex>& l,
+                     const std::vector<pollfd>& polls, const timespec* deadline) {
+  if (polls.empty()) return WaitOn(ctx.waiters, t, l, deadline);
+  int fd = polls[0].fd;
+  short events = polls[0].events;
+  int epfd = -1;
+  if (polls.size() > 1) {
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return Errno(errno);
+    for (const pollfd& p : polls) {
+      epoll_event e{};
+      e.events = static_cast<uint32_t>(p.events);
+      e.data.fd = p.fd;
+      // The same host fd twice (two polls of one file): once is enough.
+      if (epoll_ctl(epfd, EPOLL_CTL_ADD, p.fd, &e) != 0 && errno != EEXIST) {
+        close(epfd);
+        return Errno(errno);
+      }
+    }
+    fd = epfd;
+    events = POLLIN;
+  }
+  ctx.waiters.Add(&t);
+  l.unlock();
+  Status s = TaskBlockOnFd(t, fd, events, deadline);
+  l.lock();
+  ctx.waiters.Remove(&t);
+  if (epfd >= 0) close(epfd);
+  return s;
+}
+
 // do_io_getevents(): waits until `min_nr` events are there (at most `nr`
 // copied), the timeout passes (its events so far), a signal comes (EINTR,
 // or the events so far), or the context is destroyed (EINVAL if none).
@@ -135,15 +176,19 @@ SyscallReturn GetEvents(Task& t, uint64_t ctx_id, long min_nr, long nr, UserAddr
   timespec deadline{};
   if (!timeout.IsNull() && !once) deadline = AddTimespec(MonotonicNow(), ts);
   long got = 0;
-  std::unique_lock l(ctx->mu);
+  std::unique_lock l(ctx->mu, std::defer_lock);
   for (;;) {
+    CompleteReadyPolls(t, *ctx);
+    const std::vector<pollfd> polls = PendingPollFds(*ctx);
+    l.lock();
     auto n = ReadRing(t, *ctx, events, nr - got);
     if (!n.ok()) return got > 0 ? SyscallReturn(got) : n.error();
     got += *n;
     events = events + *n * sizeof(io_event);
     if (ctx->dead) return got > 0 ? SyscallReturn(got) : Errno(EINVAL);
     if (got >= min_nr || once) return got;
-    Status s = WaitOn(ctx->waiters, t, l, timeout.IsNull() ? nullptr : &deadline);
+    Status s = WaitForEvents(*ctx, t, l, polls, timeout.IsNull() ? nullptr : &deadline);
+    l.unlock();
     if (s.ok()) continue;
     if (s.error() == Errno(ETIMEDOUT)) {
       once = true;  // one last look, as wait_event_interruptible_hrtimeout() takes
@@ -202,6 +247,7 @@ SyscallReturn SysIoSetup(Task& t, const SyscallArgs& a) {
 SyscallReturn SysIoDestroy(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(auto ctx, LookupContext(t, a.Ulong(0)));
   if (!t.mm().aio().Remove(ctx)) return Errno(EINVAL);
+  DropPendingPolls(*ctx);
   {
     std::lock_guard l(ctx->mu);
     ctx->dead = true;
@@ -229,15 +275,21 @@ SyscallReturn SysIoPgetevents(Task& t, const SyscallArgs& a) {
   return GetEvents(t, a.Ulong(0), a.Long(1), a.Long(2), a.Addr(3), a.Addr(4));
 }
 
-// io_cancel(2): the iocb's aio_key must be KIOCB_KEY (0). Every request
-// completed inside io_submit (sys_aio.h), so none is left to cancel: EINVAL,
+// io_cancel(2): the iocb's aio_key must be KIOCB_KEY (0). Only a poll can
+// be in flight (sys_aio_poll.h): it is cancelled (aio_poll_cancel()), its
+// event comes with the file's ready mask now (0 if none), and the answer
+// is EINPROGRESS. Any other request completed inside io_submit: EINVAL,
 // what Linux answers for a request that is not in flight.
 SyscallReturn SysIoCancel(Task& t, const SyscallArgs& a) {
   uint32_t key;
   SV_TRY(t.CopyInObj(a.Addr(1) + offsetof(struct iocb, aio_key), &key));
   if (key != 0) return Errno(EINVAL);
-  SV_TRY(LookupContext(t, a.Ulong(0)));
-  return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(auto ctx, LookupContext(t, a.Ulong(0)));
+  std::optional<PendingPoll> p = TakePendingPoll(*ctx, a.Addr(1).value());
+  if (!p) return Errno(EINVAL);
+  p->ev.res = static_cast<unsigned short>(PollNow(*p));
+  Complete(t, *ctx, p->ev, p->eventfd);
+  return Errno(EINPROGRESS);
 }
 
 }  // namespace seedvisor::sentry

@@ -2,12 +2,12 @@
 // calls and the completion ring, sys_aio_submit.cc io_submit(2) and its
 // operations. The contexts are the MM's (sentry/mm/aio.h).
 //
-// Every operation runs to its end inside io_submit, as Linux runs buffered
-// (non-O_DIRECT) file I/O: the event is in the ring, and the IOCB_FLAG_RESFD
-// eventfd signalled, when io_submit returns. So nothing is ever in flight
-// between two calls, io_cancel never finds a request to cancel, and a
-// sandbox fork copies a context whole (its ring is guest memory, the rest
-// MM state).
+// Every read, write and fsync runs to its end inside io_submit, as Linux
+// runs buffered (non-O_DIRECT) file I/O: the event is in the ring, and the
+// IOCB_FLAG_RESFD eventfd signalled, when io_submit returns. Only a poll of
+// a file not ready stays in flight (sys_aio_poll.h), and only it is what
+// io_cancel finds. A sandbox fork copies a context whole (its ring is
+// guest memory, the rest MM state and, for polls in flight, sentry memory).
 #ifndef SEEDVISOR_SENTRY_SYSCALLS_SYS_AIO_H_
 #define SEEDVISOR_SENTRY_SYSCALLS_SYS_AIO_H_
 

@@ -8,12 +8,14 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sentry/fs/eventfd/eventfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/sys_aio.h"
+#include "sentry/syscalls/sys_aio_poll.h"
 #include "sentry/syscalls/sys_file_internal.h"
 #include "sentry/syscalls/sys_ioprio.h"
 #include "sentry/vfs/fsnotify.h"
@@ -90,6 +92,10 @@ Result<Result<size_t>> ReadWrite(Task& t, const iocb& cb, FileDescription& f, bo
   }
   Result<std::string> data = GatherFromUser(t, iov);
   if (!data.ok()) return Result<size_t>(data.error());
+  // generic_write_checks() in the write_iter: its EFBIG is the event's.
+  Result<size_t> allowed = LimitToFileSize(t, f, data->size(), at);
+  if (!allowed.ok()) return Result<size_t>(allowed.error());
+  data->resize(*allowed);
   Result<size_t> n = at >= 0 ? f.PWrite(t, data->data(), data->size(), at)
                              : f.Write(t, data->data(), data->size());
   if (n.ok() && *n > 0) FsnotifyFile(f, IN_MODIFY);
@@ -110,10 +116,11 @@ Result<Result<size_t>> Fsync(const iocb& cb, FileDescription& f) {
 }
 
 // aio_poll(): the iocb's aio_buf holds the poll events; the event's res is
-// the ready mask. Only requests that are ready at once complete: one that
-// would wait is refused with EAGAIN (an io_submit error, as for a full
-// ring), since nothing runs between io_submit calls (sys_aio.h).
-Result<Result<size_t>> Poll(Task& t, const iocb& cb, FileDescription& f) {
+// the ready mask. A file ready now completes at once; else the request
+// stays in flight until it is (sys_aio_poll.h): nullopt.
+Result<std::optional<Result<size_t>>> Poll(Task& t, const iocb& cb, const FileRef& f,
+                                           const std::shared_ptr<AioContext>& ctx,
+                                           const io_event& ev, const FileRef& eventfd) {
   if (cb.aio_offset || cb.aio_nbytes || cb.aio_rw_flags || (cb.aio_buf >> 16)) {
     return Errno(EINVAL);
   }
@@ -121,13 +128,17 @@ Result<Result<size_t>> Poll(Task& t, const iocb& cb, FileDescription& f) {
   std::vector<pollfd> p{{static_cast<int>(cb.aio_fildes), events, 0}};
   timespec now = MonotonicNow();
   SV_ASSIGN_OR_RETURN(int n, DoPoll(t, p, &now));
-  (void)f;
-  if (n == 0) return Errno(EAGAIN);
-  return Result<size_t>(static_cast<size_t>(static_cast<unsigned short>(p[0].revents)));
+  if (n > 0) {
+    return std::optional<Result<size_t>>(
+        Result<size_t>(static_cast<size_t>(static_cast<unsigned short>(p[0].revents))));
+  }
+  AddPendingPoll(ctx, PendingPoll{f, events, ev, eventfd});
+  return std::optional<Result<size_t>>();
 }
 
 // io_submit_one().
-Status SubmitOne(Task& t, AioContext& ctx, UserAddr user_iocb) {
+Status SubmitOne(Task& t, const std::shared_ptr<AioContext>& ctx_ref, UserAddr user_iocb) {
+  AioContext& ctx = *ctx_ref;
   iocb cb;
   SV_TRY(t.CopyInObj(user_iocb, &cb));
   if (cb.aio_reserved2) return Errno(EINVAL);
@@ -141,6 +152,15 @@ Status SubmitOne(Task& t, AioContext& ctx, UserAddr user_iocb) {
   }
   const uint32_t key = 0;  // KIOCB_KEY
   SV_TRY(t.CopyOutObj(user_iocb + offsetof(iocb, aio_key), key));
+  io_event ev{.data = cb.aio_data, .obj = user_iocb.value(), .res = 0, .res2 = 0};
+  if (cb.aio_lio_opcode == IOCB_CMD_POLL) {
+    SV_ASSIGN_OR_RETURN(auto done, Poll(t, cb, f, ctx_ref, ev, eventfd));
+    if (done.has_value()) {
+      ev.res = EventRes(*done);
+      Complete(t, ctx, ev, eventfd);
+    }
+    return {};
+  }
   Result<Result<size_t>> r = Errno(EINVAL);
   switch (cb.aio_lio_opcode) {
     case IOCB_CMD_PREAD: r = ReadWrite(t, cb, *f, false, false); break;
@@ -149,11 +169,10 @@ Status SubmitOne(Task& t, AioContext& ctx, UserAddr user_iocb) {
     case IOCB_CMD_PWRITEV: r = ReadWrite(t, cb, *f, true, true); break;
     case IOCB_CMD_FSYNC:
     case IOCB_CMD_FDSYNC: r = Fsync(cb, *f); break;
-    case IOCB_CMD_POLL: r = Poll(t, cb, *f); break;
     default: break;
   }
   if (!r.ok()) return r.error();
-  io_event ev{.data = cb.aio_data, .obj = user_iocb.value(), .res = EventRes(*r), .res2 = 0};
+  ev.res = EventRes(*r);
   Complete(t, ctx, ev, eventfd);
   return {};
 }
@@ -166,13 +185,14 @@ SyscallReturn SysIoSubmit(Task& t, const SyscallArgs& a) {
   long nr = a.Long(1);
   if (nr < 0) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(auto ctx, LookupContext(t, a.Ulong(0)));
+  CompleteReadyPolls(t, *ctx);
   nr = std::min<long>(nr, ctx->nr_events());
   long i = 0;
   Status err;
   for (; i < nr; ++i) {
     uint64_t p;
     err = t.CopyInObj(a.Addr(2) + uint64_t(i) * sizeof(uint64_t), &p);
-    if (err.ok()) err = SubmitOne(t, *ctx, UserAddr(p));
+    if (err.ok()) err = SubmitOne(t, ctx, UserAddr(p));
     if (!err.ok()) break;
   }
   if (i > 0) return static_cast<uint64_t>(i);

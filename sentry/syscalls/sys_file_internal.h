@@ -39,6 +39,11 @@ int FdLimit(Task& t);
 // past RLIMIT_FSIZE is EFBIG and sends the caller SIGXFSZ (truncate,
 // fallocate); shrinking is never limited.
 Status CheckFileGrowth(Task& t, uint64_t old_size, uint64_t new_size);
+// generic_write_check_limits(): how much of a `len`-byte write at `offset`
+// (-1: the file offset; O_APPEND: the end) a regular file takes under
+// RLIMIT_FSIZE; EFBIG (and SIGXFSZ to the caller) if none. Every write
+// path uses it: write(2) and friends, io_submit's writes.
+Result<size_t> LimitToFileSize(Task& t, FileDescription& f, size_t len, int64_t offset);
 
 // Reads up to `len` bytes from `f` into guest memory at `buf` (at `offset`
 // if >= 0, else at the file offset).

@@ -501,7 +501,9 @@ std::vector<ThreadGroup*> PriorityTargets(Task& t, int which, int who)
     switch (which) {
       case PRIO_PROCESS: match = who == 0 ? &tg == &t.tg() : task->tid() == who; break;
       case PRIO_PGRP: match = tg.pgid == (who == 0 ? t.tg().pgid : who); break;
-      default: match = task->creds().ruid == static_cast<uid_t>(who == 0 ? t.creds().ruid : who);
+      default:  // setpriority()/getpriority(): only tasks the caller's namespace sees
+        match = task->creds().ruid == static_cast<uid_t>(who == 0 ? t.creds().ruid : who) &&
+                Kernel::IdIn(t.pid_ns(), task->tid()) != 0;
     }
     if (match && std::find(out.begin(), out.end(), &tg) == out.end()) out.push_back(&tg);
   }

@@ -66,7 +66,12 @@ Result<std::vector<Task*>> Targets(Task& t, int which, int who)
         if (task->tg().pgid == (who == 0 ? t.tg().pgid : who)) out.push_back(task.get());
         break;
       default:
-        if (task->creds().ruid == static_cast<uid_t>(who == 0 ? t.creds().ruid : who)) {
+        // Every thread of the user that the caller's pid namespace sees
+        // (task_pid_vnr() != 0). A process group is named by an id of the
+        // caller's namespace, and Linux takes each of its members
+        // (do_each_pid_thread()), as here.
+        if (task->creds().ruid == static_cast<uid_t>(who == 0 ? t.creds().ruid : who) &&
+            Kernel::IdIn(t.pid_ns(), task->tid()) != 0) {
           out.push_back(task.get());
         }
     }

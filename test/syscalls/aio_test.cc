@@ -335,6 +335,54 @@ TEST_F(AioTest, PollReadyFile) {
   close(p[1]);
 }
 
+// aio_poll(): a file that is not ready leaves the request in flight, and
+// its event comes once the file is ready (io_getevents waits for it).
+TEST_F(AioTest, PollWaitsForReadiness) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  iocb cb = Prep(p[0], IOCB_CMD_POLL, nullptr, 0, 0);
+  cb.aio_buf = POLLIN;
+  cb.aio_data = 77;
+  iocb* cp = &cb;
+  ASSERT_EQ(IoSubmit(ctx_, 1, &cp), 1) << ErrnoName(errno);
+  io_event ev{};
+  timespec zero{0, 0};
+  EXPECT_EQ(IoGetevents(ctx_, 1, 1, &ev, &zero), 0);  // not ready: nothing yet
+  // A writer while io_getevents waits (or before it does: either way the
+  // event comes once the pipe is readable).
+  std::thread writer([&] { ASSERT_EQ(write(p[1], "x", 1), 1); });
+  timespec ts{30, 0};
+  EXPECT_EQ(IoGetevents(ctx_, 1, 1, &ev, &ts), 1) << ErrnoName(errno);
+  writer.join();
+  EXPECT_EQ(ev.data, 77u);
+  EXPECT_EQ(ev.obj, reinterpret_cast<uint64_t>(&cb));
+  EXPECT_EQ(ev.res & POLLIN, POLLIN);
+  close(p[0]);
+  close(p[1]);
+}
+
+// A poll in flight counts against the ring (reqs_available) and is what
+// io_cancel finds: -EINPROGRESS, and its event (no events ready) follows.
+TEST_F(AioTest, PollInFlightIsCancelled) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  iocb cb = Prep(p[0], IOCB_CMD_POLL, nullptr, 0, 0);
+  cb.aio_buf = POLLIN;
+  iocb* cp = &cb;
+  ASSERT_EQ(IoSubmit(ctx_, 1, &cp), 1) << ErrnoName(errno);
+  io_event res{};
+  EXPECT_ERRNO(EINPROGRESS, syscall(SYS_io_cancel, ctx_, &cb, &res));
+  io_event ev{};
+  timespec ts{30, 0};
+  ASSERT_EQ(IoGetevents(ctx_, 1, 1, &ev, &ts), 1) << ErrnoName(errno);
+  EXPECT_EQ(ev.obj, reinterpret_cast<uint64_t>(&cb));
+  EXPECT_EQ(ev.res, 0);
+  // Cancelled once: nothing left to cancel.
+  EXPECT_ERRNO(EINVAL, syscall(SYS_io_cancel, ctx_, &cb, &res));
+  close(p[0]);
+  close(p[1]);
+}
+
 TEST_F(AioTest, CancelFindsNothing) {
   char buf[4];
   iocb cb = Prep(fd_, IOCB_CMD_PREAD, buf, sizeof(buf), 0);
