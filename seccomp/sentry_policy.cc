@@ -49,6 +49,8 @@ Policy SentryPolicy() {
       {SYS_writev, {}, kAllow, "host files, stdio"},
       {SYS_preadv, {}, kAllow, "host files"},
       {SYS_pwritev, {}, kAllow, "host files"},
+      {SYS_preadv2, {}, kAllow, "stdio on a host pipe or socket (RWF_NOWAIT)"},
+      {SYS_pwritev2, {}, kAllow, "stdio on a host pipe or socket (RWF_NOWAIT)"},
       // The platforms: stubs are traced only by these requests.
       {SYS_ptrace, {ArgEq(0, PTRACE_SEIZE)}, kAllow, "attach to a stub thread"},
       {SYS_ptrace, {ArgEq(0, PTRACE_INTERRUPT)}, kAllow, "stop a seized stub thread"},

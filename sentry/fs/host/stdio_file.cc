@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -24,6 +26,14 @@ int g_tty_fd = -1;  // our dup of the controlling terminal, never closed
 // The kernel's struct termios (include/uapi/asm-generic/termbits.h): 4 flag
 // words, c_line, 19 control characters. glibc's struct termios is larger.
 constexpr size_t kKernelTermiosSize = 36;
+
+// Whether the host fd is a pipe, FIFO or socket: the objects whose reads
+// and writes take RWF_NOWAIT (FMODE_NOWAIT), so the sentry never blocks in
+// the host on them even though the fd itself stays blocking.
+bool TakesNowait(int fd) {
+  struct stat st;
+  return fd >= 0 && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
 
 }  // namespace
 
@@ -70,7 +80,10 @@ void ReplaceControllingTerminalInForkChild(const int (&stdio)[3]) {
 }
 
 HostStdioFile::HostStdioFile(int host_fd, int flags, std::shared_ptr<Dentry> d)
-    : FileDescription(flags, std::move(d)), fd_(host_fd), tty_(isatty(host_fd) != 0) {}
+    : FileDescription(flags, std::move(d)),
+      fd_(host_fd),
+      tty_(isatty(host_fd) != 0),
+      nowait_(TakesNowait(host_fd)) {}
 
 absl::Status HostStdioFile::AdoptInForkChild(ForkFileContext& ctx) {
   int slot = (flags() & O_ACCMODE) == O_RDONLY ? 0 : 1;
@@ -87,6 +100,7 @@ absl::Status HostStdioFile::AdoptInForkChild(ForkFileContext& ctx) {
   close(fd_);  // our copy of the seed's: the seed keeps its own
   fd_ = fd;
   tty_ = isatty(fd) != 0;
+  nowait_ = TakesNowait(fd);
   return absl::OkStatus();
 }
 
@@ -106,6 +120,23 @@ Result<FileRef> HostStdioFile::Reopen(int flags) {
 
 Result<size_t> HostStdioFile::Read(Task& t, char* buf, size_t len) {
   for (;;) {
+    if (nowait_) {
+      // No poll-then-read: another reader of the same pipe (the user's
+      // shell, a second sandbox) may take the data in between, and a plain
+      // read would then block this thread in the host, out of reach of
+      // the guest's signals.
+      iovec iov{buf, len};
+      ssize_t n = preadv2(fd_, &iov, 1, -1, RWF_NOWAIT);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno == EOPNOTSUPP) {  // a host kernel without FMODE_NOWAIT here
+        nowait_ = false;
+        continue;
+      }
+      if (errno != EAGAIN && errno != EINTR) return Errno(errno);
+      if (nonblocking()) return Errno(EAGAIN);
+      SV_TRY(TaskBlockOnFd(t, fd_, POLLIN));
+      continue;
+    }
     pollfd p{fd_, POLLIN, 0};
     int r = poll(&p, 1, 0);
     if (r < 0 && errno != EINTR) return Errno(errno);
@@ -120,13 +151,38 @@ Result<size_t> HostStdioFile::Read(Task& t, char* buf, size_t len) {
 }
 
 Result<size_t> HostStdioFile::Write(Task& t, const char* buf, size_t len) {
+  // A blocking write to a full pipe or socket would wait in the host, where
+  // neither a signal nor SIGKILL of the guest reaches this thread:
+  // RWF_NOWAIT takes what fits (all or nothing up to PIPE_BUF, as pipe
+  // writes are atomic) and the rest waits in TaskBlockOnFd. A blocking
+  // file still writes everything unless a signal comes (pipe_write()).
+  size_t done = 0;
   for (;;) {
-    ssize_t n = write(fd_, buf, len);
-    if (n >= 0) return static_cast<size_t>(n);
+    ssize_t n;
+    if (nowait_) {
+      iovec iov{const_cast<char*>(buf) + done, len - done};
+      n = pwritev2(fd_, &iov, 1, -1, RWF_NOWAIT);
+      if (n < 0 && errno == EOPNOTSUPP) {  // a host kernel without FMODE_NOWAIT here
+        nowait_ = false;
+        continue;
+      }
+    } else {
+      n = write(fd_, buf + done, len - done);
+    }
+    if (n >= 0) {
+      done += static_cast<size_t>(n);
+      if (done == len || !nowait_ || nonblocking()) return done;
+      continue;
+    }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) return Errno(errno);
-    if (nonblocking()) return Errno(EAGAIN);
-    SV_TRY(TaskBlockOnFd(t, fd_, POLLOUT));
+    if (errno != EAGAIN || nonblocking()) {
+      if (done > 0) return done;
+      return Errno(errno);
+    }
+    if (Status s = TaskBlockOnFd(t, fd_, POLLOUT); !s.ok()) {
+      if (done > 0) return done;
+      return s.error();
+    }
   }
 }
 

@@ -2,13 +2,16 @@
 // ioctls through to a host fd (the seedsc process's own stdin/stdout/stderr).
 //
 // The host fd is never switched to O_NONBLOCK (that flag lives in the host's
-// open file description, shared with the user's shell): reads poll the host fd
-// through Task::BlockOnFd, so signals interrupt them, and read only once it
-// is ready.
+// open file description, shared with the user's shell). A pipe, FIFO or
+// socket is read and written with RWF_NOWAIT instead, waiting in
+// Task::BlockOnFd in between, so a signal or SIGKILL ends a guest blocked
+// on a full or empty pipe; a terminal is polled before each read.
 //
 //   FileRef in = NewHostStdioFile(0);   // dups the fd; the caller keeps 0
 #ifndef SEEDVISOR_SENTRY_FS_HOST_STDIO_FILE_H_
 #define SEEDVISOR_SENTRY_FS_HOST_STDIO_FILE_H_
+
+#include <atomic>
 
 #include "sentry/vfs/file.h"
 
@@ -41,6 +44,9 @@ class HostStdioFile : public FileDescription {
  private:
   int fd_;
   bool tty_;
+  // A pipe, FIFO or socket: reads and writes take RWF_NOWAIT (cleared if
+  // the host kernel refuses it).
+  std::atomic<bool> nowait_;
 };
 
 // A stdio passthrough for host fd `host_fd` (dup'ed; the caller keeps its fd).
