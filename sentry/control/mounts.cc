@@ -49,7 +49,13 @@ absl::StatusOr<sentry::InodeRef> BindRoot(const std::string& source, bool ro) {
       return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ",
                                               strerror((copy.ok() ? src.error() : copy.error()).value())));
     }
-    int dst = std::static_pointer_cast<sentry::TmpfsInode>(*copy)->memfd();
+    auto writable = std::static_pointer_cast<sentry::TmpfsInode>(*copy)->WritableMemfd();
+    if (!writable.ok()) {
+      close(*src);
+      return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ",
+                                              strerror(writable.error().value())));
+    }
+    int dst = *writable;
     char buf[65536];
     for (off_t off = 0;;) {
       ssize_t n = read(*src, buf, sizeof(buf));

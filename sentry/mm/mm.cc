@@ -103,8 +103,12 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   int host_fd = -1;
   if (req.file) {
     // A shared mapping sees and makes changes: the host object must be ours.
-    SV_ASSIGN_OR_RETURN(host_fd, (req.flags & MAP_SHARED) ? req.file->MappableFdForWrite()
-                                                          : req.file->MappableFd());
+    Result<int> fd = (req.flags & MAP_SHARED) ? req.file->MappableFdForWrite()
+                                              : req.file->MappableFd();
+    // A tmpfs file that takes its memfd now, past the host fd budget
+    // (tmpfs.h): out of memory, as mmap(2) says it.
+    if (!fd.ok()) return fd.error() == Errno(ENOSPC) ? Errno(ENOMEM) : fd.error();
+    host_fd = *fd;
   }
   absl::MutexLock l(&mu_);
   const uint64_t top = as_->UserTop().value();

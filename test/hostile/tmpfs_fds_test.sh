@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # A guest that makes tmpfs files without end must not spend the sentry's
 # host fds (issue 16: in a 30-minute root trinity run the sentry's host fds
-# grew from 111 to 4,071, 2,890 of them tmpfs memfds: each tmpfs file,
-# memfd, System V segment and shared anonymous mapping holds one). seedsc
-# runs with RLIMIT_NOFILE 1024; the guest makes files in its overlay until
-# one fails, then, with all of them kept:
+# grew from 111 to 4,071, 2,890 of them tmpfs memfds: each tmpfs file
+# with data, memfd, System V segment and shared anonymous mapping holds
+# one). seedsc runs with RLIMIT_NOFILE 1024 (a budget of 512 memfds). The
+# guest first opens 900 new empty files at once: an empty file holds no
+# host fd, so all of them open (LTP open04 and creat05 open files up to the
+# guest's own RLIMIT_NOFILE). Then it writes a byte into new files in its overlay
+# until one fails and, with all of them kept:
 #   - the failure is ENOSPC (a full tmpfs), long before the host limit;
 #   - a new process still starts (fork + exec: the sentry's own fds for a
 #     task, a stub), a pipe still works;
@@ -27,10 +30,21 @@ def err(e):
     return errno.errorcode.get(e.errno, str(e.errno))
 d = "/tmp/tmpfs-fds-test"
 os.makedirs(d, exist_ok=True)
+empty = []
+try:
+    while len(empty) < 900:
+        empty.append(os.open("%s/e%d" % (d, len(empty)), os.O_RDWR | os.O_CREAT, 0o644))
+    print("EMPTY %d" % len(empty), flush=True)
+except OSError as e:
+    print("EMPTY %s after %d" % (err(e), len(empty)), flush=True)
+for i, fd in enumerate(empty):
+    os.close(fd)
+    os.unlink("%s/e%d" % (d, i))
 n = 0
 try:
     while n < 5000:
-        open("%s/f%d" % (d, n), "w").close()
+        with open("%s/f%d" % (d, n), "w") as f:
+            f.write("x")
         n += 1
     print("CREATE none", flush=True)
 except OSError as e:
@@ -65,7 +79,8 @@ out="$(timeout -k 5 120 prlimit --nofile=1024:1024 "$seedsc" "--platform=$platfo
 rc=$?
 field() { grep -a "^$1 " <<<"$out" | head -1 | cut -d' ' -f2-; }
 check_eq "seedsc ends with the guest's status" 0 "$rc" "seedsc do under RLIMIT_NOFILE 1024 (output: $(tail -3 <<<"$out" | tr '\n' ';'))"
-check_eq "making files ends with ENOSPC" ENOSPC "$(field CREATE)" "open(O_CREAT) in the overlay, again and again"
+check_eq "900 empty files open at once, beyond the tmpfs fd budget" 900 "$(field EMPTY)" "open(O_CREAT) in the overlay, all kept open (budget: 512 host fds)"
+check_eq "making files with data ends with ENOSPC" ENOSPC "$(field CREATE)" "open(O_CREAT) + write of one byte in the overlay, again and again"
 count="$(field COUNT)"
 check_ok "files made: some, fewer than the host fd limit" \
   "$([[ "$count" =~ ^[0-9]+$ ]] && ((count >= 100 && count < 1024)) && echo 1 || echo 0)" \

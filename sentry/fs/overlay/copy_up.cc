@@ -116,8 +116,12 @@ Status OverlayInode::CopyUp() {
         close(src);
         return created.error();
       }
-      Result<int> dst = std::static_pointer_cast<TmpfsInode>(*created)->WritableMemfd();
-      Status s = dst.ok() ? CopyHostData(src, *dst, st.st_size) : Status(dst.error());
+      // An empty file stays without a memfd (tmpfs.h).
+      Status s;
+      if (st.st_size > 0) {
+        Result<int> dst = std::static_pointer_cast<TmpfsInode>(*created)->WritableMemfd();
+        s = dst.ok() ? CopyHostData(src, *dst, st.st_size) : Status(dst.error());
+      }
       close(src);
       if (!s.ok()) {
         (void)pup->Unlink(name_);

@@ -61,7 +61,6 @@ TmpfsInode::TmpfsInode(std::shared_ptr<TmpfsFs> fs, mode_t mode, uid_t uid, gid_
   st_.st_nlink = S_ISDIR(mode) ? 2 : 1;
   st_.st_blksize = 4096;
   st_.st_atim = st_.st_mtim = st_.st_ctim = Now();
-  if (S_ISREG(mode)) NewMemfd();
 }
 
 TmpfsInode::~TmpfsInode() { CloseMemfd(); }
@@ -134,7 +133,6 @@ Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(std::string_view name, 
     if (S_ISDIR(mode)) mode |= S_ISGID;
   }
   auto child = std::make_shared<TmpfsInode>(fs_, mode, c.uid, gid);
-  if (S_ISREG(mode) && child->memfd_ < 0) return Errno(ENOSPC);
   children_.emplace(std::string(name), child);
   whiteouts_.erase(std::string(name));
   if (S_ISDIR(mode)) st_.st_nlink++;
@@ -333,10 +331,14 @@ Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
   std::lock_guard l(mu_);
   if (req.size) {
     if (S_ISDIR(st_.st_mode)) return Errno(EISDIR);
-    if (memfd_ < 0) return Errno(EINVAL);
+    if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
     if (*req.size < 0) return Errno(EINVAL);
-    SV_TRY(UnshareLocked());
-    if (ftruncate(memfd_, *req.size) != 0) return Errno(errno);
+    // An empty file without a memfd stays without one at size 0.
+    if (memfd_ >= 0 || *req.size > 0) {
+      SV_TRY(EnsureMemfdLocked());
+      SV_TRY(UnshareLocked());
+      if (ftruncate(memfd_, *req.size) != 0) return Errno(errno);
+    }
     st_.st_mtim = Now();
   }
   ApplyAttrs(req, st_);

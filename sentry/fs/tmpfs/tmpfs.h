@@ -1,5 +1,9 @@
 // tmpfs: an in-memory filesystem. Each regular file's data lives in its own
 // memfd, so read/write are pread/pwrite on it and the platform can mmap it.
+// A file takes its memfd when it first gets data (a write, a truncate to a
+// non-zero size, fallocate) or is mapped: an empty file holds no host fd,
+// so a guest may have as many empty files open as its RLIMIT_NOFILE allows
+// (LTP open04, creat05), far more than the sentry's own fd limit.
 // That memfd is the exception to "guest data lives in sentry memory" (the
 // platform maps it into stubs): after a sandbox fork the seed and its forks
 // hold the same host memfd, so it is copy-on-write by hand — each sandbox
@@ -59,12 +63,19 @@ class TmpfsInode : public Inode {
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
 
-  // The memfd of a regular file (-1 otherwise), for reading: its content is
-  // this file's, but after a sandbox fork it may be shared with other
-  // sandboxes. The fd number never changes (an unshare dup3()s the copy
-  // onto it), so a reader racing with an unshare reads the same bytes.
-  int memfd() const { return memfd_; }
-  // The memfd for writing, truncating, fallocate or a MAP_SHARED mapping:
+  // The memfd of a regular file, for reading: its content is this file's,
+  // but after a sandbox fork it may be shared with other sandboxes. The fd
+  // number never changes once set (an unshare dup3()s the copy onto it), so
+  // a reader racing with an unshare reads the same bytes. -1 for a file
+  // that never had data (it reads as empty) and for other types.
+  int memfd() const { return memfd_.load(); }
+  // The file's size: its memfd's, 0 without one.
+  Result<int64_t> DataSize() const;
+  // The memfd for a private mapping: made now for a file without one
+  // (ENOSPC when the host fd budget is spent).
+  Result<int> MappableMemfd();
+  // The memfd for writing, truncating, fallocate or a MAP_SHARED mapping,
+  // made now for a file without one (ENOSPC when the budget is spent):
   // if a sandbox fork happened since this sentry last owned it, the data is
   // first copied into a memfd of this sentry's own (holes stay holes, seals
   // are carried), so no other sandbox sees the change. O(file size), once
@@ -110,6 +121,9 @@ class TmpfsInode : public Inode {
 
   // WritableMemfd with mu_ held.
   Status UnshareLocked();
+  // A regular file's memfd_ if it has none yet: ENOSPC when the host fd
+  // budget (TmpfsMemfdLimit) is spent or the host refuses.
+  Status EnsureMemfdLocked();
   // A new regular file's memfd_, this sentry's alone (tmpfs_memfd.cc);
   // memfd_ stays -1 when the host fd budget (TmpfsMemfdLimit) is spent or
   // the host refuses. CloseMemfd gives it back.
@@ -120,7 +134,9 @@ class TmpfsInode : public Inode {
   std::mutex mu_;
   std::mutex write_mu_;
   struct stat st_ {};
-  int memfd_ = -1;
+  // Set under mu_ (once, or by an unshare's dup3 onto the same number);
+  // read without it by memfd().
+  std::atomic<int> memfd_{-1};
   // The sandbox-fork generation (tmpfs_memfd.cc) in which memfd_ became this
   // sentry's alone; older means shared with a seed or fork. Guarded by mu_.
   uint64_t memfd_gen_ = 0;
@@ -148,7 +164,7 @@ class TmpfsFile : public FileDescription {
   Result<struct stat> Stat() override;
   Status Truncate(int64_t length) override;
   Status Sync() override { return {}; }
-  Result<int> MappableFd() override { return inode_->memfd(); }
+  Result<int> MappableFd() override { return inode_->MappableMemfd(); }
   Result<int> MappableFdForWrite() override { return inode_->WritableMemfd(); }
   absl::Status UnshareMappedInForkChild() override;
   void KeepMappedAfterFork() override { inode_->KeepMemfdAfterFork(); }
@@ -163,15 +179,15 @@ class TmpfsFile : public FileDescription {
   std::shared_ptr<TmpfsInode> inode_;
 };
 
-// The host fds that tmpfs data may hold. Every regular tmpfs file (and so
-// every memfd, System V segment and shared anonymous mapping, which are
-// tmpfs files too) holds a host memfd, so without a bound a guest that
+// The host fds that tmpfs data may hold. Every regular tmpfs file with data
+// (and every memfd, System V segment and shared anonymous mapping, which
+// are tmpfs files too) holds a host memfd, so without a bound a guest that
 // makes files would spend the sentry's RLIMIT_NOFILE and leave it no fd
 // for its own work: a new task's wakeup fd, a stub, a pipe. The budget is
 // the sentry's soft RLIMIT_NOFILE less a reserve (a quarter, at least
-// kTmpfsMemfdReserve, at most half); beyond it a new file is ENOSPC, as a
-// tmpfs out of inodes (shmem_reserve_inode()), and the callers that Linux
-// fails otherwise say so (memfd_create ENFILE, mmap ENOMEM).
+// kTmpfsMemfdReserve, at most half); beyond it a file's first data is
+// ENOSPC, as a full tmpfs (shmem_alloc_inode()'s callers), and the callers
+// that Linux fails otherwise say so (memfd_create ENFILE, mmap ENOMEM).
 inline constexpr int64_t kTmpfsMemfdReserve = 1024;
 int64_t TmpfsMemfdLimit();
 // The memfds tmpfs files hold now.

@@ -29,7 +29,9 @@ absl::Status TmpfsFile::UnshareMappedInForkChild() {
 
 Result<size_t> TmpfsFile::ReadAt(char* buf, size_t len, int64_t offset) {
   if (offset < 0) return Errno(EINVAL);
-  ssize_t n = pread(inode_->memfd(), buf, len, offset);
+  const int fd = inode_->memfd();
+  if (fd < 0) return size_t{0};  // never had data
+  ssize_t n = pread(fd, buf, len, offset);
   if (n < 0) return Errno(errno);
   return static_cast<size_t>(n);
 }
@@ -54,9 +56,7 @@ Result<size_t> TmpfsFile::Write(Task&, const char* buf, size_t len) {
   std::lock_guard l(offset_mu_);
   std::lock_guard w(inode_->write_mu());
   if (flags() & O_APPEND) {
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    offset_ = st.st_size;
+    SV_ASSIGN_OR_RETURN(offset_, inode_->DataSize());
   }
   SV_ASSIGN_OR_RETURN(size_t n, WriteAt(buf, len, offset_));
   offset_ += static_cast<int64_t>(n);
@@ -71,9 +71,7 @@ Result<size_t> TmpfsFile::PWrite(Task&, const char* buf, size_t len, int64_t off
   std::lock_guard w(inode_->write_mu());
   // pwrite(2) BUGS: with O_APPEND, Linux appends regardless of the offset.
   if (flags() & O_APPEND) {
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    offset = st.st_size;
+    SV_ASSIGN_OR_RETURN(offset, inode_->DataSize());
   }
   return WriteAt(buf, len, offset);
 }
@@ -106,6 +104,12 @@ Result<int64_t> SeekHostFd(int fd, int64_t& cur, int64_t off, int whence) {
 
 Result<int64_t> TmpfsFile::Seek(int64_t offset, int whence) {
   std::lock_guard l(offset_mu_);
+  if (inode_->memfd() < 0) {
+    // An empty file without a memfd: its end is 0, and no offset is in
+    // data or before a hole (shmem_file_llseek(): ENXIO at or past i_size).
+    if (whence == SEEK_DATA || whence == SEEK_HOLE) return Errno(ENXIO);
+    if (whence == SEEK_END) whence = SEEK_SET;
+  }
   return SeekHostFd(inode_->memfd(), offset_, offset, whence);
 }
 
@@ -125,9 +129,8 @@ Status TmpfsFile::Truncate(int64_t length) {
 Result<long> TmpfsFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
   if (cmd == FIONREAD) {
     std::lock_guard l(offset_mu_);
-    struct stat st;
-    if (fstat(inode_->memfd(), &st) != 0) return Errno(errno);
-    int n = st.st_size > offset_ ? static_cast<int>(st.st_size - offset_) : 0;
+    SV_ASSIGN_OR_RETURN(int64_t size, inode_->DataSize());
+    int n = size > offset_ ? static_cast<int>(size - offset_) : 0;
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
     return 0L;
   }

@@ -148,6 +148,28 @@ void TmpfsInode::CloseMemfd() {
   ReleaseMemfdSlot();
 }
 
+Status TmpfsInode::EnsureMemfdLocked() {
+  if (memfd_ >= 0) return {};
+  if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
+  NewMemfd();
+  if (memfd_ < 0) return Errno(ENOSPC);
+  return {};
+}
+
+Result<int64_t> TmpfsInode::DataSize() const {
+  const int fd = memfd_.load();
+  if (fd < 0) return int64_t{0};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno(errno);
+  return static_cast<int64_t>(st.st_size);
+}
+
+Result<int> TmpfsInode::MappableMemfd() {
+  std::lock_guard l(mu_);
+  SV_TRY(EnsureMemfdLocked());
+  return memfd_.load();
+}
+
 Status TmpfsInode::MakeMemfd(bool allow_sealing) {
   std::lock_guard l(mu_);
   if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
@@ -163,6 +185,10 @@ Status TmpfsInode::MakeMemfd(bool allow_sealing) {
     memfd_ = fd;
     memfd_gen_ = Gen().load();
     sealing_ = true;
+  } else if (!EnsureMemfdLocked().ok()) {
+    // A memfd holds its host memfd from the start (memfd_create's ENFILE
+    // at the budget, not a failing first write).
+    return Errno(ENFILE);
   }
   is_memfd_ = true;
   return {};
@@ -170,8 +196,9 @@ Status TmpfsInode::MakeMemfd(bool allow_sealing) {
 
 Result<int> TmpfsInode::WritableMemfd() {
   std::lock_guard l(mu_);
+  SV_TRY(EnsureMemfdLocked());
   SV_TRY(UnshareLocked());
-  return memfd_;
+  return memfd_.load();
 }
 
 void TmpfsInode::KeepMemfdAfterFork() {
