@@ -13,7 +13,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -335,36 +334,37 @@ std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const std::string& 
   return out;
 }
 
-void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs) {
-  for (const CgroupDir& d : dirs) {
-    for (int i = 0; i < 200; ++i) {
-      if (rmdir(d.path.c_str()) == 0 || errno == ENOENT) break;
-      // A parent still holding other cgroups is not ours to remove.
-      if (!d.leaf || errno != EBUSY) break;
-      struct timespec ten_ms = {0, 10 * 1000 * 1000};
-      nanosleep(&ten_ms, nullptr);
-    }
+namespace {
+
+// One rmdir of RemoveCgroups: a leaf still busy (processes leaving) is
+// retried for ~2 s; a parent that holds other cgroups is not ours to
+// remove. No allocation (RemoveCgroupDirsNoAlloc).
+void RemoveCgroupDir(const CgroupDir& d) {
+  for (int i = 0; i < 200; ++i) {
+    if (rmdir(d.path.c_str()) == 0 || errno == ENOENT) break;
+    if (!d.leaf || errno != EBUSY) break;
+    struct timespec ten_ms = {0, 10 * 1000 * 1000};
+    nanosleep(&ten_ms, nullptr);
   }
 }
 
+}  // namespace
+
+void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs) {
+  for (const CgroupDir& d : dirs) RemoveCgroupDir(d);
+}
+
 absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {
-  if (path.empty()) return absl::OkStatus();
   absl::Status result;
-  std::vector<std::string> pre = Prefixes(path);
-  for (const char* c : kControllers) {
-    for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
-      std::string d = absl::StrCat(mount_root, "/", c, "/", *it);
-      bool leaf = it == pre.rbegin();
-      for (int i = 0; i < 200; ++i) {
-        if (rmdir(d.c_str()) == 0 || errno == ENOENT) break;
-        // A parent still holding other cgroups is not ours to remove.
-        if (!leaf || errno != EBUSY) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (leaf && Exists(d)) {
-        result = absl::InternalError(absl::StrCat("cgroup: cannot remove ", d, ": ", std::strerror(errno)));
-        break;
-      }
+  bool skip = false;  // this controller's leaf stayed: leave its parents
+  for (const CgroupDir& d : CgroupDirsOf(path, mount_root)) {
+    if (d.leaf) skip = false;
+    if (skip) continue;
+    RemoveCgroupDir(d);
+    if (d.leaf && Exists(d.path)) {
+      result = absl::InternalError(
+          absl::StrCat("cgroup: cannot remove ", d.path, ": ", std::strerror(errno)));
+      skip = true;
     }
   }
   return result;
