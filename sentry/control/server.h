@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/control/control.pb.h"
 #include "sentry/control/fork_watch.h"
 #include "sentry/control/host_anchor.h"
@@ -77,6 +78,10 @@ absl::StatusOr<int> ParseForkAhead(const std::string& value);  // 0 to 32
 class ControlServer {
  public:
   ControlServer(sentry::Kernel& kernel, ContainerConfig cfg);
+  // Ends the spare loop and the fork watchdog and waits for them: they use
+  // the server and its kernel (a sentry ends without it; tests make and
+  // drop servers).
+  ~ControlServer();
 
   void Register(ttrpc::Server& server);
   // Returns once Shutdown has been called (every guest task is killed).
@@ -181,8 +186,9 @@ class ControlServer {
   // make what its next Forks take (sentry::PrepareForkSpare, up to
   // cfg_.fork_spares), after `delay`.
   void PrepareForkSpareAsync(absl::Duration delay = absl::ZeroDuration());
-  // The loop PrepareForkSpareAsync wakes (started once, never ends).
-  [[noreturn]] void SpareLoop();
+  // The loop PrepareForkSpareAsync wakes (started once, ends with the
+  // server).
+  void SpareLoop();
   // The spare loop's last step: up to cfg_.fork_ahead of the spares become
   // forks made ahead (sentry::StartForkAhead).
   void ForkSparesAhead();
@@ -218,8 +224,15 @@ class ControlServer {
   std::atomic<uint64_t> seed_version_{0};
   // Once a second: logs each Fork (or holder of the fork lock) that has
   // stayed in one step for kForkStall (fork_watch_), and reaps the forks
-  // that have ended. Started with the spare loop, never ends.
-  [[noreturn]] void WatchForks();
+  // that have ended. Started with the spare loop, ends with it.
+  void WatchForks();
+  // Whether the server is going (~ControlServer): the loops end.
+  bool LoopsStopping() ABSL_LOCKS_EXCLUDED(spare_mu_);
+  bool SpareLoopWoken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(spare_mu_) {
+    return spare_wanted_ || loops_stop_;
+  }
+  // A loop's end: counted, and its waiter woken.
+  void LoopEnded() ABSL_LOCKS_EXCLUDED(spare_mu_);
 
   sentry::Kernel& kernel_;
   const ContainerConfig cfg_;
@@ -248,6 +261,9 @@ class ControlServer {
   bool spare_wanted_ ABSL_GUARDED_BY(spare_mu_) = false;
   absl::Duration spare_delay_ ABSL_GUARDED_BY(spare_mu_);
   bool spare_thread_started_ ABSL_GUARDED_BY(spare_mu_) = false;
+  bool loops_stop_ ABSL_GUARDED_BY(spare_mu_) = false;  // ~ControlServer began
+  int loops_running_ ABSL_GUARDED_BY(spare_mu_) = 0;    // SpareLoop, WatchForks
+  sentry::MonoCondVar loops_cv_;  // loops_stop_ or loops_running_ changed
   absl::Mutex mu_;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -156,13 +156,49 @@ void ControlServer::PrepareForkSpareAsync(absl::Duration delay) {
   // process-wide locks of the C++ runtime and abseil for a moment, and a
   // host fork of the sentry at that moment would leave them held forever
   // in the forked sentry. The same for the watchdog.
-  RunInBackground([this] { SpareLoop(); });
-  RunInBackground([this] { WatchForks(); });
+  loops_running_ = 2;
+  RunInBackground([this] {
+    SpareLoop();
+    LoopEnded();
+  });
+  RunInBackground([this] {
+    WatchForks();
+    LoopEnded();
+  });
+}
+
+ControlServer::~ControlServer() {
+  {
+    absl::MutexLock l(&spare_mu_);
+    loops_stop_ = true;
+  }
+  loops_cv_.SignalAll();
+  absl::MutexLock l(&spare_mu_);
+  while (loops_running_ > 0) loops_cv_.Wait(&spare_mu_);
+}
+
+bool ControlServer::LoopsStopping() {
+  absl::MutexLock l(&spare_mu_);
+  return loops_stop_;
+}
+
+void ControlServer::LoopEnded() {
+  {
+    absl::MutexLock l(&spare_mu_);
+    --loops_running_;
+  }
+  loops_cv_.SignalAll();
 }
 
 void ControlServer::WatchForks() {
   for (;;) {
-    absl::SleepFor(absl::Seconds(1));
+    {
+      absl::MutexLock l(&spare_mu_);
+      if (loops_cv_.Await(&spare_mu_, absl::Condition(&loops_stop_),
+                          sentry::Deadline::In(absl::Seconds(1)))) {
+        return;
+      }
+    }
     for (const std::string& line : fork_watch_.Stalled(kForkStall)) {
       Log::Warning("container %s: sandbox fork watchdog: %s", cfg_.id, line);
     }
@@ -180,17 +216,21 @@ void ControlServer::SpareLoop() {
     absl::Duration delay;
     {
       absl::MutexLock l(&spare_mu_);
-      spare_mu_.Await(absl::Condition(&spare_wanted_));
+      spare_mu_.Await(absl::Condition(this, &ControlServer::SpareLoopWoken));
+      if (loops_stop_) return;
       spare_wanted_ = false;
       delay = spare_delay_;
+      // After a fork, not at once: the fork's own start (its guest
+      // resuming) must not share the CPUs with making the next spare. A
+      // fork that comes meanwhile takes a spare left in the pool, or makes
+      // its own.
+      if (loops_cv_.Await(&spare_mu_, absl::Condition(&loops_stop_), sentry::Deadline::In(delay))) {
+        return;
+      }
     }
-    // After a fork, not at once: the fork's own start (its guest resuming)
-    // must not share the CPUs with making the next spare. A fork that comes
-    // meanwhile takes a spare left in the pool, or makes its own.
-    absl::SleepFor(delay);
     // One spare per hold of the fork lock; a fork that waits for the lock
     // goes first (it asks for the pool to be topped up once it is done).
-    for (bool full = false; !full && forks_waiting_.load() == 0;) {
+    for (bool full = false; !full && forks_waiting_.load() == 0 && !LoopsStopping();) {
       Watched w(fork_watch_, "the spare loop");
       sentry::SpareWarmup warm;
       {
@@ -234,7 +274,7 @@ void ControlServer::SpareLoop() {
 
 void ControlServer::ForkSparesAhead() {
   // One per hold of the fork lock, as the spares; a fork waiting goes first.
-  for (bool full = cfg_.fork_ahead == 0; !full && forks_waiting_.load() == 0;) {
+  for (bool full = cfg_.fork_ahead == 0; !full && forks_waiting_.load() == 0 && !LoopsStopping();) {
     Watched w(fork_watch_, "the spare loop (forks made ahead)");
     w.Step("waiting for the fork lock");
     absl::MutexLock fl(&fork_mu_);
