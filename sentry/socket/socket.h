@@ -46,6 +46,7 @@ class Socket : public FileDescription {
   // code on several paths): sentry/kernel/file_owner.h's WatchAsync.
   bool SupportsAsync() const override { return true; }
   bool SigioFromReadiness() const override { return true; }
+  bool Positional() const override { return false; }  // sock_alloc_file()
 
   virtual int family() const = 0;
   // SO_TYPE: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW.

@@ -52,6 +52,15 @@ Result<size_t> ReadToUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
 Result<size_t> WriteFromUser(Task& t, FileDescription& f, UserAddr buf, size_t len,
                              int64_t offset);
 
+// I/O at an explicit `offset` (>= 0; -1 is the file offset, which any file
+// has) on a file without a position (FileDescription::Positional(): a
+// pipe, socket, terminal, eventfd ...) is ESPIPE, before the access mode is
+// looked at (ksys_pread64(), do_preadv(), do_sendfile()).
+inline Status NeedPosition(const FileDescription& f, int64_t offset) {
+  if (offset >= 0 && !f.Positional()) return Errno(ESPIPE);
+  return {};
+}
+
 // readv(2)-style iovecs from guest memory (EINVAL past UIO_MAXIOV or when
 // the lengths overflow).
 Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt);

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "sentry/fs/pipe/pipe.h"
@@ -204,20 +205,10 @@ Result<std::vector<iovec>> CopyInIovecs(Task& t, UserAddr addr, int cnt) {
 
 namespace {
 
-// Positioned I/O on a file that has no position (a pipe, FIFO or socket) is
-// ESPIPE before its access mode is looked at: ksys_pread64() and
-// do_preadv() test FMODE_PREAD/FMODE_PWRITE before vfs_read() and
-// vfs_write() test FMODE_READ/FMODE_WRITE. `offset` -1 is the file offset.
-Errno NotOpenFor(FileDescription& f, int64_t offset) {
-  if (offset < 0) return Errno(EBADF);
-  Result<struct stat> st = f.Stat();
-  if (st.ok() && (S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode))) return Errno(ESPIPE);
-  return Errno(EBADF);
-}
-
 SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
-  if (!f->readable()) return NotOpenFor(*f, offset);
+  SV_TRY(NeedPosition(*f, offset));
+  if (!f->readable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   uint64_t total = 0;
   for (auto& v : iov) {
@@ -234,7 +225,8 @@ SyscallReturn ReadV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
 
 SyscallReturn WriteV(Task& t, int fd, UserAddr iovp, int cnt, int64_t offset) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, fd));
-  if (!f->writable()) return NotOpenFor(*f, offset);
+  SV_TRY(NeedPosition(*f, offset));
+  if (!f->writable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(auto iov, CopyInIovecs(t, iovp, cnt));
   // Gather into one buffer so the write is one operation (pipe atomicity).
   SV_ASSIGN_OR_RETURN(std::string data, GatherFromUser(t, iov));
@@ -289,7 +281,8 @@ SyscallReturn Write(Task& t, const SyscallArgs& a) {
 SyscallReturn Pread64(Task& t, const SyscallArgs& a) {
   if (a.Long(3) < 0) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
-  if (!f->readable()) return NotOpenFor(*f, a.Long(3));
+  SV_TRY(NeedPosition(*f, a.Long(3)));
+  if (!f->readable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(size_t n, ReadToUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
   return n;
 }
@@ -297,7 +290,8 @@ SyscallReturn Pread64(Task& t, const SyscallArgs& a) {
 SyscallReturn Pwrite64(Task& t, const SyscallArgs& a) {
   if (a.Long(3) < 0) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(FileRef f, GetIoFile(t, a.Int(0)));
-  if (!f->writable()) return NotOpenFor(*f, a.Long(3));
+  SV_TRY(NeedPosition(*f, a.Long(3)));
+  if (!f->writable()) return Errno(EBADF);
   SV_ASSIGN_OR_RETURN(size_t n, WriteFromUser(t, *f, a.Addr(1), a.Size(2), a.Long(3)));
   return n;
 }
@@ -343,19 +337,24 @@ SyscallReturn SysLseek(Task& t, const SyscallArgs& a) {
 
 namespace {
 
+// do_sendfile()'s order: the offset is read first (EFAULT), then the input
+// is checked (EBADF, ESPIPE for an offset on a file without a position,
+// EINVAL for a negative one), then the output.
 SyscallReturn Sendfile(Task& t, const SyscallArgs& a) {
-  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(0)));
+  int64_t off = -1;
+  if (!a.Addr(2).IsNull()) SV_TRY(t.CopyInObj(a.Addr(2), &off));
   SV_ASSIGN_OR_RETURN(FileRef in, GetIoFile(t, a.Int(1)));
-  if (!in->readable() || !out->writable()) return Errno(EBADF);
+  if (!in->readable()) return Errno(EBADF);
+  if (!a.Addr(2).IsNull()) {
+    SV_TRY(NeedPosition(*in, std::max<int64_t>(off, 0)));
+    if (off < 0) return Errno(EINVAL);
+  }
+  SV_ASSIGN_OR_RETURN(FileRef out, GetIoFile(t, a.Int(0)));
+  if (!out->writable()) return Errno(EBADF);
   if (out->flags() & O_APPEND) return Errno(EINVAL);
   // A pipe cannot be spliced from into a file (no splice_read: EINVAL
   // before anything blocks); pipe to pipe or file is splice(2)'s job.
   if (dynamic_cast<PipeFile*>(in.get()) != nullptr) return Errno(EINVAL);
-  int64_t off = -1;
-  if (!a.Addr(2).IsNull()) {
-    SV_TRY(t.CopyInObj(a.Addr(2), &off));
-    if (off < 0) return Errno(EINVAL);
-  }
   size_t count = std::min(a.Size(3), kMaxRw);
   std::vector<char> buf(std::min<size_t>(count, 1 << 16));
   size_t done = 0;

@@ -170,6 +170,11 @@ SyscallReturn SysSplice(Task& t, const SyscallArgs& a) {
   if ((in_pipe && !a.Addr(1).IsNull()) || (out_pipe && !a.Addr(3).IsNull())) {
     return Errno(ESPIPE);
   }
+  // do_splice(): an offset for the other end, if it has no position (a
+  // socket, a terminal), is EINVAL, not ESPIPE.
+  if ((!a.Addr(1).IsNull() && !in->Positional()) || (!a.Addr(3).IsNull() && !out->Positional())) {
+    return Errno(EINVAL);
+  }
   if (in.get() == out.get()) return Errno(EINVAL);
   if ((!in_pipe && !Splices(*in)) || (!out_pipe && !Splices(*out))) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(int64_t in_off, OffsetArg(t, a.Addr(1)));

@@ -177,6 +177,15 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   void UpdateAsyncOwner(const std::function<void(AsyncOwner&)>& fn);
   bool readable() const;
   bool writable() const;
+  // Whether I/O at an explicit offset (pread64, pwritev, sendfile's and
+  // splice's offsets) may name this file: Linux's FMODE_PREAD/FMODE_PWRITE,
+  // which do_dentry_open() gives every file opened by a path and
+  // stream_open()/nonseekable_open() take from pipes, FIFOs and terminals;
+  // anonymous files (sockets, eventfd, epoll, signalfd, timerfd, inotify,
+  // pidfd) never had it. Without it such I/O is ESPIPE before the access
+  // mode is looked at (ksys_pread64()); sentry/syscalls asks it in one
+  // place (file_internal::NeedPosition).
+  virtual bool Positional() const { return dentry_ != nullptr; }
   bool nonblocking() const { return (flags() & O_NONBLOCK) != 0; }
   const std::shared_ptr<Dentry>& dentry() const { return dentry_; }
   // Which file this is for advisory locks: its inode's LockKey (the

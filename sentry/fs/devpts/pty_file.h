@@ -24,6 +24,7 @@ class PtyMasterFile : public FileDescription {
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override { return pty_->PollFd(true); }
+  bool Positional() const override { return false; }  // tty_open()'s nonseekable_open()
   // tty_fasync(): O_ASYNC sticks; SIGIO (POLL_IN) when the end becomes
   // readable, from its readiness fd (n_tty's kill_fasync()).
   bool SupportsAsync() const override { return true; }
@@ -53,6 +54,7 @@ class PtyReplicaFile : public FileDescription {
   // The /dev/pts/N node, unless opened through another name (/dev/tty).
   Result<struct stat> Stat() override;
   int PollFd() const override { return pty_->PollFd(false); }
+  bool Positional() const override { return false; }  // as the master's
   bool SupportsAsync() const override { return true; }  // as the master's
   bool SigioFromReadiness() const override { return true; }
   // tty_fasync(): the foreground process group becomes the owner.

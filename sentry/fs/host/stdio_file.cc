@@ -186,6 +186,12 @@ Result<size_t> HostStdioFile::Write(Task& t, const char* buf, size_t len) {
   }
 }
 
+bool HostStdioFile::Positional() const {
+  struct stat st;
+  if (tty_ || fd_ < 0 || fstat(fd_, &st) != 0) return false;
+  return !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode);
+}
+
 Result<size_t> HostStdioFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
   ssize_t n = pread(fd_, buf, len, offset);
   if (n < 0) return Errno(errno);

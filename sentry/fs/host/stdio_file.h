@@ -32,6 +32,9 @@ class HostStdioFile : public FileDescription {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   Status Sync() override { return {}; }
   int PollFd() const override { return fd_; }
+  // The host's own answer: a terminal, pipe or socket has no position; a
+  // regular file or /dev/null that seedsc's stdio was redirected to has.
+  bool Positional() const override;
   std::string DisplayPath() const override;
   // /dev/stdin and /proc/self/fd/0 of a piped or redirected stdin: a new
   // open of the very host object seedsc was given (never another path).

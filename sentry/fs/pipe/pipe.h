@@ -153,6 +153,7 @@ class PipeFile : public FileDescription {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   int PollFd() const override;
   bool IsStream() const override { return true; }
+  bool Positional() const override { return false; }  // stream_open(), fifo_open()
   bool SupportsAsync() const override { return true; }
   size_t BytesReadable() const override { return pipe_->BytesHeld(); }
   std::string DisplayPath() const override;
