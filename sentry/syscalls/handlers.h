@@ -21,6 +21,7 @@ SyscallReturn SysRefuseEperm(Task& t, const SyscallArgs& a);
 
 // sys_legacy.cc
 SyscallReturn SysSysfs(Task& t, const SyscallArgs& a);
+SyscallReturn SysUstat(Task& t, const SyscallArgs& a);
 SyscallReturn SysVhangup(Task& t, const SyscallArgs& a);
 SyscallReturn SysMlock2(Task& t, const SyscallArgs& a);
 SyscallReturn SysReadahead(Task& t, const SyscallArgs& a);

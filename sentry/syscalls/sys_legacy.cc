@@ -1,15 +1,20 @@
 // Small syscalls Linux keeps for old programs and test suites: sysfs(2),
-// vhangup(2), mlock2(2) and readahead(2) (issue 13).
+// ustat(2), vhangup(2), mlock2(2) and readahead(2) (issue 13).
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 
 #include <cstring>
 #include <string_view>
 
+#include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/fs_context.h"
+#include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
 
@@ -47,6 +52,28 @@ SyscallReturn SysSysfs(Task& t, const SyscallArgs& a) {
     default:
       return Errno(EINVAL);
   }
+}
+
+// ustat(2) (fs/statfs.c): free blocks and inodes of the mounted file
+// system on `dev` (new_encode_dev() form); EINVAL if none is mounted.
+SyscallReturn SysUstat(Task& t, const SyscallArgs& a) {
+  const unsigned enc = a.Uint(0);
+  const dev_t dev = makedev((enc & 0xfff00) >> 8, (enc & 0xff) | ((enc >> 12) & 0xfff00));
+  std::shared_ptr<FsContext> fs = t.shared_fs();
+  DentryRef root = t.kernel().vfs().MountRootWithDev(dev, fs ? fs->mnt_ns().get() : nullptr);
+  if (!root) return Errno(EINVAL);
+  SV_ASSIGN_OR_RETURN(struct statfs s, root->inode()->StatFs());
+  struct {
+    int32_t f_tfree;
+    uint64_t f_tinode;
+    char f_fname[6];
+    char f_fpack[6];
+  } u{};
+  static_assert(sizeof(u) == 32);  // struct ustat on x86-64
+  u.f_tfree = static_cast<int32_t>(s.f_bfree);
+  u.f_tinode = s.f_ffree;
+  SV_TRY(t.CopyOutObj(a.Addr(1), u));
+  return 0;
 }
 
 // vhangup(2): CAP_SYS_TTY_CONFIG; the sandbox's terminals are not hung up

@@ -162,7 +162,7 @@ constexpr SyscallEntry kTable[] = {
     {133, "mknod", SysMknod, Support::kFull, "sox", ""},
     {134, "uselib", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {135, "personality", SysPersonality, Support::kFull, "x", "kept and inherited; the sandbox's layout does not depend on it"},
-    {136, "ustat", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
+    {136, "ustat", SysUstat, Support::kFull, "up", ""},
     {137, "statfs", SysStatfs, Support::kFull, "sp", ""},
     {138, "fstatfs", SysFstatfs, Support::kFull, "ip", ""},
     {139, "sysfs", SysSysfs, Support::kFull, "ixx", "the types /proc/filesystems lists"},

@@ -131,6 +131,10 @@ class Vfs {
   // /proc/PID/mountinfo (proc(5)): id, parent id, dev, root within the
   // filesystem, mount point, options, "-", type, source, options.
   std::string MountInfoText(const MountNamespace* ns = nullptr) const;
+  // ustat(2)'s user_get_super(): the root of a mount in `ns` whose
+  // filesystem's device (what stat(2) shows for its root) is `dev`; null
+  // if there is none.
+  DentryRef MountRootWithDev(dev_t dev, const MountNamespace* ns = nullptr) const;
   // The mount's id as /proc/PID/mountinfo and fdinfo show it (0 if `m` is
   // not mounted, as for a pipe's or socket's internal mount).
   int MountId(const Mount* m, const MountNamespace* ns = nullptr) const;

@@ -146,6 +146,19 @@ Mount* Vfs::MountedAt(const Dentry* d, const MountNamespace* ns) const {
   return NsOrInit(ns).mounted_at_.Find(d);
 }
 
+DentryRef Vfs::MountRootWithDev(dev_t dev, const MountNamespace* ns) const {
+  std::vector<std::shared_ptr<Mount>> mounts;
+  {
+    std::lock_guard l(mounts_mu_);
+    mounts = NsOrInit(ns).mounts_;
+  }
+  for (const auto& m : mounts) {
+    Result<struct stat> st = StatOf(m->root().get());
+    if ((st.ok() ? st->st_dev : m->anon_dev()) == dev) return m->root();
+  }
+  return nullptr;
+}
+
 std::string Vfs::MountInfoText(const MountNamespace* ns) const {
   std::vector<std::shared_ptr<Mount>> mounts;
   std::vector<std::string> options;  // a remount changes them under the lock

@@ -1,10 +1,12 @@
-// sysfs(2), vhangup(2), mlock2(2) and readahead(2): old or small syscalls
-// that LTP's cases call (issue 13).
+// sysfs(2), ustat(2), vhangup(2), mlock2(2) and readahead(2): old or small
+// syscalls that LTP's cases call (issue 13).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,6 +38,36 @@ TEST(SysfsTest, BadArgumentsAreEinvalOrEfault) {
   EXPECT_ERRNO(EINVAL, syscall(SYS_sysfs, 4));
   EXPECT_ERRNO(EFAULT, syscall(SYS_sysfs, 1, nullptr));
   EXPECT_ERRNO(EFAULT, syscall(SYS_sysfs, 2, 0, nullptr));
+}
+
+// struct ustat on x86-64.
+struct Ustat {
+  int32_t f_tfree;
+  uint64_t f_tinode;
+  char f_fname[6];
+  char f_fpack[6];
+};
+
+TEST(UstatTest, FreeCountsOfAMountedFileSystem) {
+  struct stat st;
+  ASSERT_OK(stat("/proc", &st));
+  struct statfs sfs;
+  ASSERT_OK(statfs("/proc", &sfs));
+  Ustat u;
+  memset(&u, 0xff, sizeof(u));
+  ASSERT_OK(syscall(SYS_ustat, static_cast<unsigned>(st.st_dev), &u));
+  EXPECT_EQ(u.f_tfree, static_cast<int32_t>(sfs.f_bfree));
+  EXPECT_EQ(u.f_tinode, sfs.f_ffree);
+  EXPECT_EQ(u.f_fname[0], 0);
+  EXPECT_EQ(u.f_fpack[0], 0);
+}
+
+TEST(UstatTest, UnknownDeviceAndBadBuffer) {
+  Ustat u;
+  EXPECT_ERRNO(EINVAL, syscall(SYS_ustat, ~0u, &u));
+  struct stat st;
+  ASSERT_OK(stat("/proc", &st));
+  EXPECT_ERRNO(EFAULT, syscall(SYS_ustat, static_cast<unsigned>(st.st_dev), nullptr));
 }
 
 TEST(VhangupTest, NeedsCapSysTtyConfig) {
