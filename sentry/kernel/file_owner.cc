@@ -390,22 +390,38 @@ int FileOwnerForGetown(Task& t, const FileDescription& f) {
   return ex.type == F_OWNER_PGRP ? -ex.pid : ex.pid;
 }
 
-void SendSigio(Task& t, FileDescription& f, int reason) {
-  if (!(f.flags() & O_ASYNC)) return;
-  FileDescription::AsyncOwner o = f.async_owner();
-  // No owner, or O_ASYNC came with open(2), which registers no fasync entry.
-  if (o.pid == nullptr || o.fd < 0) return;
+namespace {
+
+// send_sigio(): the F_SETSIG signal with si_fd `fd` and the reason's band,
+// or plain SIGIO.
+void SendOwnerSignal(Kernel& k, const FileDescription::AsyncOwner& o, int reason, int fd) {
   siginfo_t info{};
   if (o.sig != 0) {
     info.si_signo = o.sig;
     info.si_code = reason;
     info.si_band = BandOf(reason);
-    info.si_fd = o.fd;
+    info.si_fd = fd;
   } else {
     info.si_signo = SIGIO;
     info.si_code = SI_KERNEL;  // SEND_SIG_PRIV
   }
-  SignalOwner(t.kernel(), o, info);
+  SignalOwner(k, o, info);
+}
+
+}  // namespace
+
+void SendSigio(Task& t, FileDescription& f, int reason) {
+  if (!(f.flags() & O_ASYNC)) return;
+  FileDescription::AsyncOwner o = f.async_owner();
+  // No owner, or O_ASYNC came with open(2), which registers no fasync entry.
+  if (o.pid == nullptr || o.fd < 0) return;
+  SendOwnerSignal(t.kernel(), o, reason, o.fd);
+}
+
+void SendSigioMsg(Kernel& k, FileDescription& f, int fd) {
+  FileDescription::AsyncOwner o = f.async_owner();
+  if (o.pid == nullptr) return;
+  SendOwnerSignal(k, o, POLL_MSG, fd);
 }
 
 void SendSigurg(Task& t, FileDescription& f) {

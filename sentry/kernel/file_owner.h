@@ -20,6 +20,7 @@
 
 namespace seedvisor::sentry {
 
+class Kernel;
 class PidNumbers;
 class Task;
 
@@ -51,6 +52,11 @@ int FileOwnerForGetown(Task& t, const FileDescription& f);
 // the file's.
 void SendSigio(Task& t, FileDescription& f, int reason);
 
+// send_sigio(&filp->f_owner, fd, POLL_MSG) as a lease break
+// (lease_break_callback()) and dnotify (dnotify_handle_event()) send it:
+// `f`'s owner gets SIGIO, or the F_SETSIG signal with si_fd `fd` and
+// POLL_MSG, with or without O_ASYNC. Takes Kernel::mu().
+void SendSigioMsg(Kernel& k, FileDescription& f, int fd);
 // Files whose SIGIO comes from readiness (FileDescription::
 // SigioFromReadiness: sockets, terminals, inotify): once O_ASYNC is on
 // through fcntl(F_SETFL) or FIOASYNC, their PollFd() is watched edge-

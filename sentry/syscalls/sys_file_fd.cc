@@ -127,6 +127,10 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       f->UpdateAsyncOwner([sig](FileDescription::AsyncOwner& o) { o.sig = static_cast<int>(sig); });
       return 0;
     }
+    case F_SETLEASE:
+      return FcntlSetLease(t, *f, fd, a.Long(2));
+    case F_GETLEASE:
+      return FcntlGetLease(*f);
     case F_GET_SEALS:
     case F_ADD_SEALS:
       return MemfdSeals(*f, cmd, a.Uint(2));

@@ -82,6 +82,18 @@ Status SwapSigmask(Task& t, UserAddr set, size_t size);
 timespec MonotonicNow();
 timespec AddTimespec(timespec a, timespec b);
 
+// File leases (sys_file_lease.cc): fcntl(F_SETLEASE) with `arg` on `f`
+// through `fd`, fcntl(F_GETLEASE), and the breaks an open(2) of `f` with
+// `flags` or a truncate(2) of `inode` make (waiting for the holder,
+// EWOULDBLOCK for O_NONBLOCK).
+SyscallReturn FcntlSetLease(Task& t, FileDescription& f, int fd, long arg);
+SyscallReturn FcntlGetLease(FileDescription& f);
+Status BreakLeasesOnOpen(Task& t, FileDescription& f, int flags);
+Status BreakLeasesOnTruncate(Task& t, Inode& inode, bool nonblock = false);
+// Whether any file has a lease (one atomic load): an open(2) with O_TRUNC
+// then looks its file up first, to break them before it truncates.
+bool AnyLeases();
+
 // Releases the POSIX record locks `owner` holds on the file behind `f`
 // (close(2) drops them all, whichever fd they were taken through).
 void ReleaseRecordLocks(FileDescription& f, int owner);

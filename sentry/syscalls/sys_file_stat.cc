@@ -370,9 +370,10 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
   SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
+  SV_TRY(MountWritable(tg.d));
+  SV_TRY(BreakLeasesOnTruncate(t, *tg.d->inode()));  // vfs_truncate()
   SetAttrRequest r;
   r.size = len;
-  SV_TRY(MountWritable(tg.d));
   SV_TRY(tg.d->inode()->SetAttr(r));
   FsnotifyDentry(*tg.d, IN_MODIFY);
   return 0;

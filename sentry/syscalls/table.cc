@@ -98,7 +98,7 @@ constexpr SyscallEntry kTable[] = {
     {70, "msgrcv", SysMsgrcv, Support::kPartial, "ipuix", "MSG_COPY is ENOSYS"},
     {71, "msgctl", SysMsgctl, Support::kFull, "iip", ""},
     {72, "fcntl", SysFcntl, Support::kPartial, "iix",
-     "F_NOTIFY: ENOTDIR for non-dirs, accepted on dirs but never signals; no SIGIO"},
+     "F_NOTIFY: ENOTDIR for non-dirs, accepted on dirs but never signals (no dnotify)"},
     {73, "flock", SysFlock, Support::kFull, "ix", ""},
     {74, "fsync", SysFsync, Support::kFull, "i", ""},
     {75, "fdatasync", SysFdatasync, Support::kFull, "i", ""},

@@ -18,6 +18,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/mm/aio.h"
+#include "sentry/vfs/lease_time.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -138,6 +139,10 @@ InodeRef NewSysDir(Kernel& k) {
     mqueue->Add(name, f);
   }
   fs->Add("mqueue", mqueue);
+  // How long a lease break waits for the holder (root may change it).
+  auto lease_break = std::make_shared<SynthFile>([] { return LeaseBreakText(); }, 0644);
+  lease_break->set_write([](std::string_view v) { return SetLeaseBreakSeconds(v); });
+  fs->Add("lease-break-time", lease_break);
   // The one inotify limit the sandbox enforces (InotifyFile::kMaxQueued).
   auto inotify = std::make_shared<SynthDir>(0555);
   inotify->Add("max_queued_events", SynthFile::Text([] { return std::string("16384\n"); }));
