@@ -134,15 +134,8 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_GET_SEALS:
     case F_ADD_SEALS:
       return MemfdSeals(*f, cmd, a.Uint(2));
-    case F_NOTIFY: {
-      // dnotify: a file that is not a directory is ENOTDIR, as in
-      // fcntl_dirnotify(). On a directory the request is accepted, as Linux
-      // accepts it, but no notification signal is ever sent (dnotify is
-      // not implemented; inotify is the interface programs use today).
-      SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
-      if (!S_ISDIR(st.st_mode)) return Errno(ENOTDIR);
-      return 0;
-    }
+    case F_NOTIFY:
+      return FcntlNotify(t, *f, fd, a.Uint(2));
     default:
       return Errno(EINVAL);
   }

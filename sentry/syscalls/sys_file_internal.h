@@ -94,6 +94,12 @@ Status BreakLeasesOnTruncate(Task& t, Inode& inode, bool nonblock = false);
 // then looks its file up first, to break them before it truncates.
 bool AnyLeases();
 
+// dnotify (sys_file_dnotify.cc): fcntl(F_NOTIFY) with `arg` on `f` through
+// `fd` (fcntl_dirnotify()), and what a close(2) of an fd of `f` by `t`
+// does to it (dnotify_flush(): the watch t's fd table set through `f` goes).
+SyscallReturn FcntlNotify(Task& t, FileDescription& f, int fd, unsigned long arg);
+void DnotifyFlush(Task& t, FileDescription& f);
+
 // Releases the POSIX record locks `owner` holds on the file behind `f`
 // (close(2) drops them all, whichever fd they were taken through).
 void ReleaseRecordLocks(FileDescription& f, int owner);

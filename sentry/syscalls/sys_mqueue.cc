@@ -175,6 +175,7 @@ void FlushOnClose(Task& t, FileDescription& f) {
   // mqueue_flush_file(): the registering process's close drops its
   // notification.
   if (MqueueFile* mq = AsMqueueFile(f)) mq->queue().FlushOwner(t.tgid());
+  DnotifyFlush(t, f);  // dnotify_flush()
 }
 
 }  // namespace file_internal

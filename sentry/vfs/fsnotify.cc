@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -51,9 +52,29 @@ void DeliverLocked(const Inode* inode, uint32_t mask, uint32_t cookie, std::stri
   if (ws.empty()) g_watches->erase(it);
 }
 
+// What sinks asked to run after the events (FsnotifyAfterEvents).
+thread_local std::vector<std::function<void()>> t_after;
+
+// Declared before a hook's lock: runs what its events asked for once the
+// lock is released.
+struct AfterEvents {
+  AfterEvents() = default;
+  AfterEvents(const AfterEvents&) = delete;
+  AfterEvents& operator=(const AfterEvents&) = delete;
+  ~AfterEvents() {
+    while (!t_after.empty()) {
+      std::vector<std::function<void()>> run;
+      run.swap(t_after);
+      for (auto& fn : run) fn();
+    }
+  }
+};
+
 bool IsDir(const Inode& i) { return const_cast<Inode&>(i).Type() == S_IFDIR; }
 
 }  // namespace
+
+void FsnotifyAfterEvents(std::function<void()> fn) { t_after.push_back(std::move(fn)); }
 
 void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t mask) {
   std::lock_guard<std::mutex> l(g_mu);
@@ -69,6 +90,7 @@ void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t m
 }
 
 bool FsnotifyRemoveWatch(FsnotifySink* sink, int wd, bool ignored) {
+  AfterEvents after;
   DentryRef drop;
   std::lock_guard<std::mutex> l(g_mu);
   for (auto it = g_watches->begin(); it != g_watches->end(); ++it) {
@@ -106,6 +128,7 @@ void FsnotifyRemoveAll(FsnotifySink* sink) {
 
 void FsnotifyDentry(const Dentry& d, uint32_t mask) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
   const Inode* self = d.inode().get();
@@ -122,6 +145,7 @@ void FsnotifyDentry(const Dentry& d, uint32_t mask) {
 
 void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
   DeliverLocked(dir.inode().get(), mask, cookie, name, false, false, &drop);
@@ -129,6 +153,7 @@ void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32
 
 void FsnotifyInode(const Inode* inode, uint32_t mask) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
   if (!g_watches->count(inode)) return;
@@ -138,6 +163,7 @@ void FsnotifyInode(const Inode* inode, uint32_t mask) {
 
 void FsnotifyDeleted(const Inode* inode) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
   auto it = g_watches->find(inode);

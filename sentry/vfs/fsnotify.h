@@ -18,6 +18,7 @@
 #include <sys/inotify.h>
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 #include "sentry/vfs/inode.h"
@@ -31,6 +32,12 @@ class FsnotifySink {
   virtual ~FsnotifySink() = default;
   virtual void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) = 0;
 };
+
+// From a sink's Event(): runs `fn` once the hook that delivers the event
+// has let go of the registry's lock, on the same thread, before the hook
+// returns (dnotify's signal, which takes the kernel's lock, is sent before
+// the syscall that caused it returns).
+void FsnotifyAfterEvents(std::function<void()> fn);
 
 // Adds or replaces the sink's watch `wd` on `d`'s inode with `mask` (the
 // IN_* events and IN_ONESHOT/IN_EXCL_UNLINK).
