@@ -182,7 +182,8 @@ namespace {
 
 SyscallReturn DoPipe(Task& t, UserAddr fds_addr, int flags) {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(auto ends, NewPipe(flags & ~O_CLOEXEC));
+  SV_ASSIGN_OR_RETURN(auto ends,
+                      NewPipe(flags & ~O_CLOEXEC, t.creds().HasCap(CAP_SYS_RESOURCE)));
   bool cloexec = flags & O_CLOEXEC;
   int limit = FdLimit(t);
   SV_ASSIGN_OR_RETURN(int rfd, t.fds().Install(ends.first, cloexec, 0, limit));

@@ -6,6 +6,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <string>
 #include <bit>
 #include <cstring>
 
@@ -201,6 +204,26 @@ Status Pipe::WaitWritable(Task& t) {
   return {};
 }
 
+namespace {
+std::atomic<size_t> g_pipe_max_size{size_t{1} << 20};
+}  // namespace
+
+size_t PipeMaxSize() { return g_pipe_max_size.load(); }
+
+std::string PipeMaxSizeText() { return std::to_string(PipeMaxSize()) + "\n"; }
+
+Status SetPipeMaxSize(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return Errno(EINVAL);
+  // round_pipe_size(): 0 for more than 2 GiB, which is EINVAL.
+  if (v > (uint64_t{1} << 31)) return Errno(EINVAL);
+  g_pipe_max_size.store(v < kPipePageSize ? kPipePageSize : std::bit_ceil(v));
+  return {};
+}
+
 Result<size_t> Pipe::SetCapacity(uint64_t size, bool privileged) {
   // round_pipe_size(): a power of two pages, at least one, at most 2 GiB.
   if (size > (uint64_t{1} << 31)) return Errno(EINVAL);
@@ -209,7 +232,7 @@ Result<size_t> Pipe::SetCapacity(uint64_t size, bool privileged) {
   std::lock_guard l(mu_);
   // pipe_set_size(): growing past pipe-max-size needs CAP_SYS_RESOURCE;
   // pipe_resize_ring(): never below what the pipe holds.
-  if (slots > max_slots_ && rounded > kPipeMaxSize && !privileged) return Errno(EPERM);
+  if (slots > max_slots_ && rounded > PipeMaxSize() && !privileged) return Errno(EPERM);
   if (slots < bufs_.size()) return Errno(EBUSY);
   max_slots_ = slots;
   ChangedLocked(/*wrote=*/false, /*read=*/true);

@@ -28,6 +28,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,9 +40,17 @@ namespace seedvisor::sentry {
 
 class PipeFile;
 
-// /proc/sys/fs/pipe-max-size: the most an unprivileged F_SETPIPE_SZ may ask.
-inline constexpr size_t kPipeMaxSize = 1 << 20;
 inline constexpr size_t kPipePageSize = 4096;
+
+// /proc/sys/fs/pipe-max-size (pipe_max_size, 1 MiB unless root changes
+// it): the most an unprivileged F_SETPIPE_SZ may ask, and the most a new
+// pipe made without CAP_SYS_RESOURCE holds (alloc_pipe_info()).
+size_t PipeMaxSize();
+std::string PipeMaxSizeText();
+// A write of it (proc_dopipe_max_size()): a number, rounded up as
+// F_SETPIPE_SZ rounds (a power of two pages); EINVAL for anything else or
+// more than 2 GiB.
+Status SetPipeMaxSize(std::string_view text);
 
 class Pipe : public std::enable_shared_from_this<Pipe> {
  public:
@@ -179,7 +189,9 @@ class PipeFile : public FileDescription {
 
 // `flags` may hold O_NONBLOCK and O_DIRECT (packet mode); O_CLOEXEC is the
 // caller's business. Returns {read end, write end}.
-Result<std::pair<FileRef, FileRef>> NewPipe(int flags);
+// `privileged`: the caller has CAP_SYS_RESOURCE (else the pipe holds at
+// most PipeMaxSize()).
+Result<std::pair<FileRef, FileRef>> NewPipe(int flags, bool privileged = true);
 
 // open(2) of a FIFO, `d`, whose inode is (`dev`, `ino`): every open of the
 // same FIFO shares one Pipe while any is open. fifo(7): a read-only open

@@ -78,10 +78,15 @@ Result<FileRef> PipeFile::Reopen(int flags) {
                                             pipe_, dentry()));
 }
 
-Result<std::pair<FileRef, FileRef>> NewPipe(int flags) {
+Result<std::pair<FileRef, FileRef>> NewPipe(int flags, bool privileged) {
   if (flags & ~(O_NONBLOCK | O_DIRECT | O_CLOEXEC)) return Errno(EINVAL);
   int f = flags & (O_NONBLOCK | O_DIRECT);
   auto pipe = std::make_shared<Pipe>(g_next_pipe_ino.fetch_add(1));
+  // alloc_pipe_info(): no more than pipe-max-size without CAP_SYS_RESOURCE.
+  if (!privileged && pipe->Capacity() > PipeMaxSize()) {
+    Result<size_t> set = pipe->SetCapacity(PipeMaxSize(), /*privileged=*/true);
+    if (!set.ok()) return set.error();
+  }
   FileRef r = std::make_shared<PipeFile>(O_RDONLY | f, pipe);
   FileRef w = std::make_shared<PipeFile>(O_WRONLY | f, pipe);
   return std::make_pair(std::move(r), std::move(w));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sentry/fs/mqueue/mqueue.h"
+#include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/ipc/ipc_namespace.h"
@@ -121,7 +122,10 @@ InodeRef NewSysDir(Kernel& k) {
   vm->Add("mmap_min_addr", SynthFile::Text([] { return absl::StrCat(MM::kMinAddr, "\n"); }));
   sys->Add("vm", vm);
   auto fs = std::make_shared<SynthDir>(0555);
-  fs->Add("pipe-max-size", SynthFile::Text([] { return std::string("1048576\n"); }));
+  // Root may change it (fcntl(F_SETPIPE_SZ), pipe(7)).
+  auto pipe_max = std::make_shared<SynthFile>([] { return PipeMaxSizeText(); }, 0644);
+  pipe_max->set_write([](std::string_view v) { return SetPipeMaxSize(v); });
+  fs->Add("pipe-max-size", pipe_max);
   fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
   // Native AIO: the sandbox's limit on and use of io_setup's nr_events.
   fs->Add("aio-max-nr",
