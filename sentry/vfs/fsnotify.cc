@@ -157,7 +157,9 @@ void FsnotifyInode(const Inode* inode, uint32_t mask) {
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
   if (!g_watches->count(inode)) return;
-  if (IsDir(*inode)) mask |= IN_ISDIR;
+  // IN_MOVE_SELF never carries IN_ISDIR (Linux 6.x reports a moved
+  // directory's own event as 0x800, as for a file).
+  if (IsDir(*inode) && !(mask & IN_MOVE_SELF)) mask |= IN_ISDIR;
   DeliverLocked(inode, mask, 0, {}, false, false, &drop);
 }
 

@@ -6,9 +6,11 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -170,6 +172,52 @@ TEST_F(Inotify, RenameSharesACookie) {
   EXPECT_EQ(ev[0].cookie, ev[1].cookie);
   EXPECT_EQ(ev[2].wd, fwd);
   EXPECT_EQ(ev[2].mask, IN_MOVE_SELF);
+}
+
+// A moved directory's own IN_MOVE_SELF has no IN_ISDIR (LTP inotify02);
+// its parent's IN_MOVED_FROM/TO have.
+TEST_F(Inotify, DirectoryMoveSelfHasNoIsdir) {
+  std::string a = dir_.Path("a"), b = dir_.Path("b");
+  ASSERT_EQ(mkdir(a.c_str(), 0700), 0);
+  int dwd = inotify_add_watch(fd_, dir_.path().c_str(), IN_MOVE);
+  int swd = inotify_add_watch(fd_, a.c_str(), IN_MOVE_SELF);
+  ASSERT_GT(dwd, 0);
+  ASSERT_GT(swd, 0);
+  ASSERT_EQ(rename(a.c_str(), b.c_str()), 0);
+  auto ev = Drain(fd_);
+  ASSERT_EQ(ev.size(), 3u) << Show(ev);
+  EXPECT_EQ(ev[0].mask, IN_MOVED_FROM | IN_ISDIR);
+  EXPECT_EQ(ev[1].mask, IN_MOVED_TO | IN_ISDIR);
+  EXPECT_EQ(ev[2].wd, swd);
+  EXPECT_EQ(ev[2].mask, IN_MOVE_SELF);
+}
+
+// /proc/self/fdinfo shows each watch: its wd, the object's inode number
+// and device, and the mask with IN_ONESHOT (LTP inotify12).
+TEST_F(Inotify, FdinfoShowsEachWatch) {
+  std::string f = dir_.Path("f");
+  WriteFile(f, "x");
+  int wd = inotify_add_watch(fd_, f.c_str(), IN_MODIFY | IN_ONESHOT);
+  ASSERT_GT(wd, 0);
+  struct stat st;
+  ASSERT_EQ(stat(f.c_str(), &st), 0);
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd_));
+  std::string line;
+  bool found = false;
+  while (std::getline(in, line)) {
+    unsigned w = 0, sdev = 0, mask = 0;
+    unsigned long long ino = 0;
+    if (sscanf(line.c_str(), "inotify wd:%x ino:%llx sdev:%x mask:%x", &w, &ino, &sdev, &mask) !=
+        4) {
+      continue;
+    }
+    found = true;
+    EXPECT_EQ(w, static_cast<unsigned>(wd));
+    EXPECT_EQ(ino, static_cast<unsigned long long>(st.st_ino));
+    EXPECT_EQ(sdev, (major(st.st_dev) << 20) | minor(st.st_dev));
+    EXPECT_EQ(mask, static_cast<unsigned>(IN_MODIFY | IN_ONESHOT));
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST_F(Inotify, SelfEventsEndWithIgnored) {

@@ -4,7 +4,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include "sentry/vfs/inode.h"
 
@@ -49,6 +53,26 @@ Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
   // Outside mu_: the registry calls Event() with its own lock held.
   FsnotifyAddWatch(d, this, wd, full);
   return wd;
+}
+
+std::string InotifyFile::FdInfo() {
+  std::string out;
+  std::lock_guard<std::mutex> l(mu_);
+  // A watch in wds_ holds its object's dentry (Event(IN_IGNORED), under
+  // mu_, forgets it before the registry lets the dentry go).
+  for (const auto& [inode, wd] : wds_) {
+    Result<struct stat> st = const_cast<Inode*>(inode)->Stat();
+    if (!st.ok()) continue;
+    auto m = masks_.find(wd);
+    const uint32_t mask =
+        m == masks_.end() ? 0 : m->second & (IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK);
+    const unsigned sdev = (major(st->st_dev) << 20) | minor(st->st_dev);
+    char line[128];
+    snprintf(line, sizeof(line), "inotify wd:%x ino:%llx sdev:%x mask:%x ignored_mask:0\n",
+             static_cast<unsigned>(wd), static_cast<unsigned long long>(st->st_ino), sdev, mask);
+    out += line;
+  }
+  return out;
 }
 
 Status InotifyFile::RemoveWatch(int wd) {

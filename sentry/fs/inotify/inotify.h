@@ -53,6 +53,10 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
   bool SigioFromReadiness() const override { return true; }
 
   void Event(int wd, uint32_t mask, uint32_t cookie, std::string_view name) override;
+  // inotify_fdinfo(): a line per watch, "inotify wd:%x ino:%lx sdev:%x
+  // mask:%x ignored_mask:0" (the object's inode number and its kernel
+  // dev_t; the mask with IN_ONESHOT and IN_EXCL_UNLINK); no file handle.
+  std::string FdInfo() override;
 
  private:
   struct Ev {
