@@ -9,14 +9,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <span>
 
 #include "absl/strings/str_cat.h"
 #include "runsc/cmd_common.h"
 #include "runsc/container/cgroup.h"
+#include "runsc/container/sandbox.h"
 #include "runsc/oci/spec.h"
 #include "sentry/base/log.h"
 #include "sentry/control/mounts.h"
@@ -72,11 +75,15 @@ class ReadyPipe {
 // sentry checks theirs). Everything else (SYS_ADMIN, NET_ADMIN, SETUID, ...)
 // leaves the bounding set too, so no child can regain it. Runs before any
 // thread exists: capabilities are per thread.
-absl::Status DropCapabilities() {
-  static constexpr cap_value_t kKeep[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-                                          CAP_SYS_PTRACE,   CAP_KILL,
-                                          CAP_NET_BIND_SERVICE};
-  auto kept = [](cap_value_t c) {
+// `host_writes`: the sandbox writes through to host files (a writable bind
+// mount, sentry/fs/host/host_rw.h): CAP_CHOWN too, so that a file the
+// guest makes there is the guest's (its fsuid and fsgid), as under runc.
+absl::Status DropCapabilities(bool host_writes) {
+  static constexpr cap_value_t kKeepAll[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                             CAP_SYS_PTRACE,   CAP_KILL,
+                                             CAP_NET_BIND_SERVICE, CAP_CHOWN};
+  const std::span<const cap_value_t> kKeep(kKeepAll, std::size(kKeepAll) - (host_writes ? 0 : 1));
+  auto kept = [&kKeep](cap_value_t c) {
     for (cap_value_t k : kKeep) {
       if (k == c) return true;
     }
@@ -90,8 +97,8 @@ absl::Status DropCapabilities() {
   }
   cap_t caps = cap_init();
   if (caps == nullptr) return absl::InternalError("cap_init failed");
-  bool ok = cap_set_flag(caps, CAP_PERMITTED, std::size(kKeep), kKeep, CAP_SET) == 0 &&
-            cap_set_flag(caps, CAP_EFFECTIVE, std::size(kKeep), kKeep, CAP_SET) == 0 &&
+  bool ok = cap_set_flag(caps, CAP_PERMITTED, kKeep.size(), kKeep.data(), CAP_SET) == 0 &&
+            cap_set_flag(caps, CAP_EFFECTIVE, kKeep.size(), kKeep.data(), CAP_SET) == 0 &&
             cap_set_proc(caps) == 0;
   int e = errno;
   cap_free(caps);
@@ -194,8 +201,27 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
           absl::StrCat("bringing up the sandbox's loopback interface: ", std::strerror(err)));
     }
   }
+  // A writable bind mount writes through to the host: the sentry's filter
+  // and capabilities must allow it (sentry_policy.h). A pod's sandbox
+  // container asks for it too, since the pod's later containers may bring
+  // volumes and a filter cannot be widened once installed.
+  bool host_writes = false;
+  for (const oci::Mount& m : spec->mounts) {
+    control::MountSpec ms{m.destination, m.type, m.source, m.options};
+    if (control::IsBindMount(ms) &&
+        std::find(m.options.begin(), m.options.end(), "ro") == m.options.end()) {
+      host_writes = true;
+    }
+  }
+  if (auto it = spec->annotations.find(container::kCriContainerType);
+      it != spec->annotations.end() && it->second == "sandbox") {
+    host_writes = true;
+  }
+  if (host_writes) seccomp::RequestHostWrites();
   if (!cfg.rootless) {
-    if (absl::Status s = DropCapabilities(); !s.ok()) return ready.Report(std::string(s.message()));
+    if (absl::Status s = DropCapabilities(host_writes); !s.ok()) {
+      return ready.Report(std::string(s.message()));
+    }
   }
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;

@@ -149,6 +149,25 @@ TEST(SentryPolicy, AllowsWhatTheSentryUsesAndTrapsTheRest) {
   for (const Rule& r : SentryPolicy().rules) EXPECT_STRNE(r.why, "") << "syscall " << r.nr;
 }
 
+// Only a sandbox with a writable bind mount may change host files by name:
+// the narrow program traps what the host_writes one allows, and both agree
+// on everything else.
+TEST(SentryPolicy, HostWritesOnlyWithWritableBinds) {
+  const auto& narrow = SentryProgram();
+  const auto& rw = SentryProgram(/*host_writes=*/true);
+  for (int nr : {SYS_mkdirat, SYS_unlinkat, SYS_renameat2, SYS_linkat, SYS_symlinkat,
+                 SYS_fchmod, SYS_fchmodat, SYS_fchownat, SYS_fchown, SYS_utimensat}) {
+    EXPECT_EQ(Evaluate(narrow, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
+    EXPECT_EQ(Evaluate(rw, Call(nr)), SECCOMP_RET_ALLOW) << "syscall " << nr;
+  }
+  // Still nothing that leaves the sandbox's own business.
+  for (int nr : {SYS_execve, SYS_mount, SYS_chroot, SYS_mknodat, SYS_mknod, SYS_rename,
+                 SYS_unlink, SYS_chmod, SYS_chown, SYS_open_by_handle_at}) {
+    EXPECT_EQ(Evaluate(rw, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
+  }
+  for (const Rule& r : SentryPolicy(true).rules) EXPECT_STRNE(r.why, "") << "syscall " << r.nr;
+}
+
 // The filter as the kernel runs it: allowed calls work, a denied one fails
 // with EPERM and is counted and logged; the process lives on.
 TEST(SentryPolicy, InstalledFilterDeniesWithEpermNotDeath) {
@@ -197,6 +216,10 @@ TEST(Golden, StubProgram) {
 }
 
 TEST(Golden, SentryProgram) { CheckGolden("sentry.golden", SentryProgram()); }
+
+TEST(Golden, SentryHostWritesProgram) {
+  CheckGolden("sentry_host_writes.golden", SentryProgram(/*host_writes=*/true));
+}
 
 }  // namespace
 }  // namespace seedvisor::seccomp

@@ -215,6 +215,7 @@ TEST(Compile, WhatLibseccompCannotSayIsAClearError) {
 // every syscall number and every argument value the tables name.
 TEST(Compiled, SentryProgramMeansTheTable) {
   EXPECT_GT(ExpectMeans(SentryProgram(), SentryPolicy()), 1000u);
+  EXPECT_GT(ExpectMeans(SentryProgram(true), SentryPolicy(true)), 1000u);
 }
 
 TEST(Compiled, StubProgramMeansTheTableInsideItsTextAndTrapsOutside) {

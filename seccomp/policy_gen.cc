@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
                "#define SEEDVISOR_SECCOMP_COMPILED_PROGRAMS_H_\n\n"
                "#include <linux/filter.h>\n\n"
                "namespace seedvisor::seccomp::compiled {\n\n");
-  bool ok = Emit(out, "kSentry", SentryPolicy()) && Emit(out, "kStubRules", StubPolicy());
+  bool ok = Emit(out, "kSentry", SentryPolicy()) &&
+            Emit(out, "kSentryHostWrites", SentryPolicy(/*host_writes=*/true)) &&
+            Emit(out, "kStubRules", StubPolicy());
   std::fprintf(out, "}  // namespace seedvisor::seccomp::compiled\n\n#endif\n");
   if (std::fclose(out) != 0 || !ok) {
     std::remove(argv[1]);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <iterator>
+#include <mutex>
 
 #include "seccomp/bpf.h"
 #include "seccomp/compiled_programs.h"
@@ -16,6 +17,11 @@ namespace seedvisor::seccomp {
 namespace {
 
 std::atomic<uint64_t> g_violations{0};
+
+// Which program this process installs, and whether it has (RequestHostWrites).
+std::mutex g_mode_mu;
+bool g_installed = false;    // guarded by g_mode_mu
+bool g_host_writes = false;  // guarded by g_mode_mu
 
 // Appends the decimal digits of `v` to buf at *n (async-signal-safe).
 void PutNum(char* buf, size_t* n, uint64_t v) {
@@ -52,14 +58,29 @@ void OnSigsys(int, siginfo_t* info, void* uc) {
 
 }  // namespace
 
-const std::vector<sock_filter>& SentryProgram() {
+const std::vector<sock_filter>& SentryProgram(bool host_writes) {
   static const std::vector<sock_filter>* prog =
       new std::vector<sock_filter>(std::begin(compiled::kSentry), std::end(compiled::kSentry));
-  return *prog;
+  static const std::vector<sock_filter>* rw = new std::vector<sock_filter>(
+      std::begin(compiled::kSentryHostWrites), std::end(compiled::kSentryHostWrites));
+  return host_writes ? *rw : *prog;
+}
+
+bool RequestHostWrites() {
+  std::lock_guard l(g_mode_mu);
+  if (g_installed && !g_host_writes) return false;
+  g_host_writes = true;
+  return true;
 }
 
 int InstallSentryFilter() {
-  const std::vector<sock_filter>& prog = SentryProgram();
+  bool host_writes;
+  {
+    std::lock_guard l(g_mode_mu);
+    g_installed = true;
+    host_writes = g_host_writes;
+  }
+  const std::vector<sock_filter>& prog = SentryProgram(host_writes);
   struct sigaction sa = {};
   sa.sa_sigaction = OnSigsys;
   sa.sa_flags = SA_SIGINFO;

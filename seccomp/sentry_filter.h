@@ -13,9 +13,16 @@
 
 namespace seedvisor::seccomp {
 
-// The compiled program (from the build; nothing is compiled at run time).
-const std::vector<sock_filter>& SentryProgram();
-// Installs the SIGSYS handler and SentryProgram() on all threads: 0 or -errno.
+// The compiled program (from the build; nothing is compiled at run time):
+// SentryPolicy(host_writes).
+const std::vector<sock_filter>& SentryProgram(bool host_writes = false);
+// This sandbox has a writable bind mount: the filter that
+// InstallSentryFilter installs is SentryProgram(true). True if it will be
+// or is; false if the narrower filter is in place already (a filter can
+// only be narrowed once installed), and the caller must refuse the mount.
+bool RequestHostWrites();
+// Installs the SIGSYS handler and SentryProgram(RequestHostWrites() was
+// granted) on all threads: 0 or -errno.
 int InstallSentryFilter();
 // How many host syscalls the filter has denied so far in this process.
 uint64_t SentryFilterViolations();

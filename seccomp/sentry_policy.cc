@@ -30,9 +30,9 @@ constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 
 }  // namespace
 
-Policy SentryPolicy() {
+Policy SentryPolicy(bool host_writes) {
   Policy p;
-  p.name = "sentry";
+  p.name = host_writes ? "sentry_host_writes" : "sentry";
   p.default_action = SECCOMP_RET_TRAP;  // logged, failed with EPERM (sentry_filter.cc)
   p.foreign_abi_action = SECCOMP_RET_TRAP;
   const uint64_t kNoExec = PROT_EXEC;
@@ -255,6 +255,25 @@ Policy SentryPolicy() {
       {SYS_getcpu, {}, kAllow, "glibc"},
       {SYS_membarrier, {}, kAllow, "glibc, libstdc++"},
   };
+  if (host_writes) {
+    // A writable bind mount (sentry/fs/host/host_rw.cc): every call is
+    // relative to a directory fd of the volume or to /proc/self/fd/N of
+    // one of its objects; the VFS confines the names, as it does openat's.
+    // (O_APPEND writes are pwritev2 with RWF_APPEND, which every sandbox
+    // has for its stdio's RWF_NOWAIT.)
+    p.rules.insert(p.rules.end(), {
+        {SYS_mkdirat, {}, kAllow, "writable bind: mkdir(2)"},
+        {SYS_unlinkat, {}, kAllow, "writable bind: unlink(2), rmdir(2)"},
+        {SYS_renameat2, {}, kAllow, "writable bind: rename(2), renameat2(2)"},
+        {SYS_linkat, {}, kAllow, "writable bind: link(2)"},
+        {SYS_symlinkat, {}, kAllow, "writable bind: symlink(2)"},
+        {SYS_fchmod, {}, kAllow, "writable bind: the exact mode of a new file or directory"},
+        {SYS_fchmodat, {}, kAllow, "writable bind: chmod(2) through /proc/self/fd/N"},
+        {SYS_fchown, {}, kAllow, "writable bind: a new file is the guest's"},
+        {SYS_fchownat, {}, kAllow, "writable bind: chown(2), a new symlink's owner"},
+        {SYS_utimensat, {}, kAllow, "writable bind: utimensat(2)"},
+    });
+  }
   return p;
 }
 

@@ -19,7 +19,12 @@
 
 namespace seedvisor::seccomp {
 
-Policy SentryPolicy();
+// `host_writes`: the sandbox has a writable bind mount (a volume the
+// guest writes through to the host: sentry/fs/host/host_rw.h), which needs
+// the host's calls that make, remove, rename and change files
+// (mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmod(at),
+// fchown(at), utimensat). A sandbox without one never gets them.
+Policy SentryPolicy(bool host_writes = false);
 
 }  // namespace seedvisor::seccomp
 

@@ -8,10 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "seccomp/sentry_filter.h"
 #include "sentry/base/log.h"
 #include "sentry/fs/host/host.h"
+#include "sentry/fs/host/host_rw.h"
 #include "sentry/fs/mqueue/mqueue.h"
-#include "sentry/fs/overlay/overlay.h"
 #include "sentry/fs/synth/synth.h"
 #include "sentry/fs/sys/sys.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
@@ -28,50 +29,28 @@ bool Has(const std::vector<std::string>& opts, const std::string& o) {
   return false;
 }
 
-// The root of a bind mount of the host path `source`. A directory: the
-// host's, read-only, under an in-sandbox overlay when writable (writes stay
-// in the sandbox, as with the root). A regular file (containerd's CRI binds
-// /etc/resolv.conf, /etc/hosts, /etc/hostname, /dev/termination-log):
-// read-only, the host's file; writable, a sandbox copy of it (a tmpfs file:
-// again, writes never reach the host).
+// The root of a bind mount of the host path `source` (a directory, or a
+// regular file such as the /etc/resolv.conf, /etc/hosts, /etc/hostname and
+// /dev/termination-log containerd's CRI binds): read-only, the host's
+// files (host.h); writable, the host's files written through
+// (host_rw.h), as runc and runsc give them.
 absl::StatusOr<sentry::InodeRef> BindRoot(const std::string& source, bool ro) {
   struct stat st;
-  if (stat(source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
-    auto file = sentry::NewHostFile(source);
-    if (!file.ok() || ro) return file;
-    auto dir = sentry::NewTmpfs(0755);
-    sentry::FsCreds c;
-    c.uid = st.st_uid;
-    c.gid = st.st_gid;
-    auto copy = dir->Create("copy", st.st_mode & 07777, c);
-    auto src = (*file)->OpenForRead();
-    if (!copy.ok() || !src.ok()) {
-      return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ",
-                                              strerror((copy.ok() ? src.error() : copy.error()).value())));
-    }
-    auto writable = std::static_pointer_cast<sentry::TmpfsInode>(*copy)->WritableMemfd();
-    if (!writable.ok()) {
-      close(*src);
-      return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ",
-                                              strerror(writable.error().value())));
-    }
-    int dst = *writable;
-    char buf[65536];
-    for (off_t off = 0;;) {
-      ssize_t n = read(*src, buf, sizeof(buf));
-      if (n <= 0 || pwrite(dst, buf, n, off) != n) {
-        int e = errno;
-        close(*src);
-        if (n == 0) return *copy;
-        return absl::InternalError(absl::StrCat("a sandbox copy of host file ", source, ": ", strerror(e)));
-      }
-      off += n;
-    }
+  bool file = stat(source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
+  if (ro) {
+    auto root = file ? sentry::NewHostFile(source) : sentry::NewHostFs(source);
+    if (!root.ok()) return root.status();
+    return sentry::InodeRef(*root);
   }
-  auto host = sentry::NewHostFs(source);
-  if (!host.ok()) return host.status();
-  if (ro) return sentry::InodeRef(*host);
-  return sentry::InodeRef(sentry::NewOverlay(sentry::NewTmpfs(0755), *host));
+  // The sentry's seccomp filter must let it make and change host files.
+  if (!seccomp::RequestHostWrites()) {
+    return absl::FailedPreconditionError(
+        "a writable bind mount in a sandbox whose filter was installed without host writes "
+        "(its first container had no writable bind and was no pod sandbox); mount it \"ro\"");
+  }
+  auto root = file ? sentry::NewHostRwFile(source) : sentry::NewHostRwFs(source);
+  if (!root.ok()) return root.status();
+  return sentry::InodeRef(*root);
 }
 
 }  // namespace

@@ -92,22 +92,26 @@ Result<std::shared_ptr<Inode>> HostInode::Lookup(std::string_view name) {
   std::string n(name);
   int fd = openat(fd_, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Errno(errno);
+  return std::shared_ptr<Inode>(std::make_shared<HostInode>(fd, IsHiddenHostMount(fd_, fd)));
+}
+
+bool IsHiddenHostMount(int parent_fd, int fd) {
   // A mount point: its root is on another device than this directory.
   // Directories only: the host mounts pseudo file systems on directories,
   // and a lookup of a plain file stays one fstat cheaper.
-  bool hidden = false;
   struct stat st, here;
   struct statfs sfs;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && fstat(fd_, &here) == 0 &&
-      st.st_dev != here.st_dev && fstatfs(fd, &sfs) == 0 && IsHostPseudoFs(sfs.f_type)) {
-    hidden = true;
-  }
-  return std::shared_ptr<Inode>(std::make_shared<HostInode>(fd, hidden));
+  return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && fstat(parent_fd, &here) == 0 &&
+         st.st_dev != here.st_dev && fstatfs(fd, &sfs) == 0 && IsHostPseudoFs(sfs.f_type);
 }
 
 Result<std::vector<DirEntry>> HostInode::ReadDir() {
   if (hidden_) return std::vector<DirEntry>{};
-  int dfd = openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return ReadHostDir(fd_);
+}
+
+Result<std::vector<DirEntry>> ReadHostDir(int fd) {
+  int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return Errno(errno);
   std::vector<DirEntry> out;
   alignas(8) char buf[16384];
@@ -200,11 +204,15 @@ Result<int64_t> HostFile::Seek(int64_t offset, int whence) {
 }
 
 Result<long> HostFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  std::lock_guard l(offset_mu_);
+  return HostFileIoctl(t, fd_, offset_, cmd, arg);
+}
+
+Result<long> HostFileIoctl(Task& t, int fd, int64_t offset, unsigned long cmd, UserAddr arg) {
   if (cmd == FIONREAD) {
-    std::lock_guard l(offset_mu_);
     struct stat st;
-    if (fstat(fd_, &st) != 0) return Errno(errno);
-    int n = st.st_size > offset_ ? static_cast<int>(st.st_size - offset_) : 0;
+    if (fstat(fd, &st) != 0) return Errno(errno);
+    int n = st.st_size > offset ? static_cast<int>(st.st_size - offset) : 0;
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
     return 0L;
   }

@@ -65,6 +65,16 @@ class HostInode : public Inode {
 // are views of the host kernel, not stored data.
 bool IsHostPseudoFs(long f_type);
 
+// Shared with the writable passthrough (host_rw.h):
+// The entries of the host directory of O_PATH fd `fd`, without "." and "..".
+Result<std::vector<DirEntry>> ReadHostDir(int fd);
+// Whether `fd`, looked up in the directory `parent_fd`, is the root of a
+// host pseudo file system mounted there (shown as an empty directory).
+bool IsHiddenHostMount(int parent_fd, int fd);
+// ioctl(2) of a host regular file `fd` read at `offset`: FIONREAD; ENOTTY
+// for the rest.
+Result<long> HostFileIoctl(Task& t, int fd, int64_t offset, unsigned long cmd, UserAddr arg);
+
 // The host directory `path` as a read-only filesystem root.
 absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path);
 

@@ -1,0 +1,334 @@
+#include "sentry/fs/host/host_rw.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "sentry/fs/host/host.h"
+#include "sentry/fs/tmpfs/tmpfs.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+// A new object made in the directory `dir_fd` by `c`: its owner is the
+// guest's fsuid, its group the fsgid, or the directory's for a setgid
+// directory (the host gave it that already: inode_init_owner()). Changing
+// the owner needs CAP_CHOWN, which a sentry without it does not have: the
+// object stays as the host made it then. `fd` is the object (not O_PATH).
+void OwnNew(int dir_fd, int fd, const FsCreds& c) {
+  struct stat dir, st;
+  if (fstat(dir_fd, &dir) != 0 || fstat(fd, &st) != 0) return;
+  gid_t gid = (dir.st_mode & S_ISGID) ? st.st_gid : c.gid;
+  if (st.st_uid == c.uid && st.st_gid == gid) return;
+  (void)!fchown(fd, c.uid, gid);
+}
+
+// An O_PATH fd of exactly the object `fd` is open on.
+int PathFdOf(int fd) {
+  std::string p = absl::StrCat("/proc/self/fd/", fd);
+  return open(p.c_str(), O_PATH | O_CLOEXEC);
+}
+
+}  // namespace
+
+HostRwInode::HostRwInode(int path_fd, std::shared_ptr<const void> fs, bool hidden)
+    : fd_(path_fd), fs_(std::move(fs)), hidden_(hidden) {}
+HostRwInode::~HostRwInode() { close(fd_); }
+
+std::string HostRwInode::SelfPath() const { return absl::StrCat("/proc/self/fd/", fd_); }
+
+Result<std::string> HostRwInode::Name(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos) {
+    return Errno(EINVAL);  // the VFS never asks this
+  }
+  return std::string(name);
+}
+
+Result<struct stat> HostRwInode::Stat() {
+  struct stat st;
+  if (fstatat(fd_, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return Errno(errno);
+  return st;
+}
+
+FileLockKey HostRwInode::LockKey() {
+  auto st = Stat();
+  if (!st.ok()) return FileLockKey{this, 0, 0};
+  return FileLockKey{fs_.get(), st->st_dev, st->st_ino};
+}
+
+Result<std::shared_ptr<Inode>> HostRwInode::Lookup(std::string_view name) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(ENOENT);
+  int fd = openat(fd_, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Errno(errno);
+  return std::shared_ptr<Inode>(
+      std::make_shared<HostRwInode>(fd, fs_, IsHiddenHostMount(fd_, fd)));
+}
+
+Result<std::vector<DirEntry>> HostRwInode::ReadDir() {
+  if (hidden_) return std::vector<DirEntry>{};
+  return ReadHostDir(fd_);
+}
+
+Result<std::shared_ptr<Inode>> HostRwInode::Create(std::string_view name, mode_t mode,
+                                                    const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(EACCES);
+  int fd = openat(fd_, n.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                  mode & 07777);
+  if (fd < 0) return Errno(errno);
+  OwnNew(fd_, fd, c);
+  (void)!fchmod(fd, mode & 07777);  // the mode asked, not cut by the sentry's umask
+  int path_fd = PathFdOf(fd);
+  int e = errno;
+  close(fd);
+  if (path_fd < 0) return Errno(e);
+  return std::shared_ptr<Inode>(std::make_shared<HostRwInode>(path_fd, fs_));
+}
+
+Status HostRwInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(EACCES);
+  if (mkdirat(fd_, n.c_str(), mode & 07777) != 0) return Errno(errno);
+  // Owner and exact mode through an fd of the new directory (O_NOFOLLOW: a
+  // symlink put in its place since is not followed out of the volume).
+  int fd = openat(fd_, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {};  // made; renamed or removed since
+  OwnNew(fd_, fd, c);
+  struct stat st;
+  if (fstat(fd, &st) == 0) (void)!fchmod(fd, (mode & 07777) | (st.st_mode & S_ISGID));
+  close(fd);
+  return {};
+}
+
+Status HostRwInode::Mknod(std::string_view name, mode_t mode, dev_t, const FsCreds& c) {
+  // Only regular files: a host FIFO, socket or device made by the guest
+  // would be a host object the guest could reach outside the sentry.
+  if (!S_ISREG(mode) && (mode & S_IFMT) != 0) return Errno(EPERM);
+  SV_ASSIGN_OR_RETURN(auto made, Create(name, mode, c));
+  (void)made;
+  return {};
+}
+
+Status HostRwInode::Symlink(std::string_view name, std::string_view target, const FsCreds& c) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(EACCES);
+  std::string t(target);
+  if (symlinkat(t.c_str(), fd_, n.c_str()) != 0) return Errno(errno);
+  struct stat dir;
+  gid_t gid = (fstat(fd_, &dir) == 0 && (dir.st_mode & S_ISGID)) ? static_cast<gid_t>(-1) : c.gid;
+  (void)!fchownat(fd_, n.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW);  // never follows
+  return {};
+}
+
+Status HostRwInode::Link(std::string_view name, const std::shared_ptr<Inode>& target) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(EACCES);
+  auto* src = dynamic_cast<HostRwInode*>(target.get());
+  if (src == nullptr || src->fs_ != fs_) return Errno(EXDEV);
+  // AT_EMPTY_PATH: the object itself (linkat(2) asks CAP_DAC_READ_SEARCH
+  // for it, which a rootless sentry lacks: then its /proc/self/fd link,
+  // followed, which is the same object). The VFS checked may_linkat().
+  if (linkat(src->fd_, "", fd_, n.c_str(), AT_EMPTY_PATH) == 0) return {};
+  if (errno != ENOENT) return Errno(errno);
+  if (linkat(AT_FDCWD, src->SelfPath().c_str(), fd_, n.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    return Errno(errno);
+  }
+  return {};
+}
+
+Status HostRwInode::Unlink(std::string_view name) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(ENOENT);
+  if (unlinkat(fd_, n.c_str(), 0) != 0) return Errno(errno);
+  return {};
+}
+
+Status HostRwInode::Rmdir(std::string_view name) {
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(ENOENT);
+  if (unlinkat(fd_, n.c_str(), AT_REMOVEDIR) != 0) return Errno(errno);
+  return {};
+}
+
+Status HostRwInode::Rename(std::string_view oldname, Inode& newdir, std::string_view newname,
+                           unsigned flags) {
+  SV_ASSIGN_OR_RETURN(std::string o, Name(oldname));
+  SV_ASSIGN_OR_RETURN(std::string n, Name(newname));
+  auto* nd = dynamic_cast<HostRwInode*>(&newdir);
+  if (nd == nullptr || nd->fs_ != fs_) return Errno(EXDEV);
+  if (hidden_ || nd->hidden_) return Errno(ENOENT);
+  // RENAME_WHITEOUT makes a device node: not for the guest.
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Errno(EINVAL);
+  if (syscall(SYS_renameat2, fd_, o.c_str(), nd->fd_, n.c_str(), flags) != 0) {
+    return Errno(errno);
+  }
+  return {};
+}
+
+Result<std::string> HostRwInode::Readlink() {
+  char buf[4096];
+  ssize_t n = readlinkat(fd_, "", buf, sizeof(buf));
+  if (n < 0) return Errno(errno == ENOENT ? EINVAL : errno);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Status HostRwInode::SetAttr(const SetAttrRequest& req) {
+  SV_ASSIGN_OR_RETURN(struct stat st, Stat());
+  if (req.size) {
+    if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
+    if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
+    int fd = open(SelfPath().c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return Errno(errno);
+    int r = ftruncate(fd, *req.size);
+    int e = errno;
+    close(fd);
+    if (r != 0) return Errno(e);
+  }
+  if (req.uid || req.gid) {
+    uid_t uid = req.uid ? *req.uid : static_cast<uid_t>(-1);
+    gid_t gid = req.gid ? *req.gid : static_cast<gid_t>(-1);
+    if (fchownat(fd_, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return Errno(errno);
+  }
+  if (req.mode) {
+    // Through the magic link, which a symlink's O_PATH fd would leave for
+    // its target: the VFS follows symlinks itself, so none gets here, but
+    // refuse one as fchmodat(AT_SYMLINK_NOFOLLOW) does.
+    if (S_ISLNK(st.st_mode)) return Errno(EOPNOTSUPP);
+    if (fchmodat(AT_FDCWD, SelfPath().c_str(), *req.mode & 07777, 0) != 0) return Errno(errno);
+  }
+  if (req.atime || req.mtime) {
+    timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (req.atime) ts[0] = *req.atime;
+    if (req.mtime) ts[1] = *req.mtime;
+    if (utimensat(fd_, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return Errno(errno);
+  }
+  return {};
+}
+
+Result<struct statfs> HostRwInode::StatFs() {
+  struct statfs s;
+  if (fstatfs(fd_, &s) != 0) return Errno(errno);
+  return s;
+}
+
+Result<FileRef> HostRwInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
+  SV_ASSIGN_OR_RETURN(struct stat st, Stat());
+  if (S_ISDIR(st.st_mode)) return Inode::Open(d, flags);
+  // Host devices, FIFOs and sockets stay out of reach of the guest.
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return Errno(EACCES);
+  if (!S_ISREG(st.st_mode)) return Errno(ENXIO);
+  int acc = flags & O_ACCMODE;
+  if (acc == O_ACCMODE) acc = O_RDONLY;  // ioctl-only: no read or write through it
+  // O_APPEND is the description's (HostRwFile::Write); O_TRUNC the VFS's.
+  int fd = open(SelfPath().c_str(), acc | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Errno(errno);
+  return FileRef(std::make_shared<HostRwFile>(flags, d, fd));
+}
+
+absl::StatusOr<std::shared_ptr<HostRwInode>> NewHostRwFs(const std::string& path) {
+  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("host directory ", path, ": ", strerror(errno)));
+  }
+  return std::make_shared<HostRwInode>(fd, std::make_shared<char>(0));
+}
+
+absl::StatusOr<std::shared_ptr<HostRwInode>> NewHostRwFile(const std::string& path) {
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("host file ", path, ": ", strerror(errno)));
+  }
+  auto root = std::make_shared<HostRwInode>(fd, std::make_shared<char>(0));
+  if (root->Type() != S_IFREG) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("host file ", path, ": not a regular file or directory"));
+  }
+  return root;
+}
+
+// ---------------------------------------------------------------- HostRwFile
+
+HostRwFile::HostRwFile(int flags, DentryRef d, int host_fd)
+    : FileDescription(flags, std::move(d)), fd_(host_fd) {}
+HostRwFile::~HostRwFile() { close(fd_); }
+
+Result<size_t> HostRwFile::Read(Task&, char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  ssize_t n = pread(fd_, buf, len, offset_);
+  if (n < 0) return Errno(errno);
+  offset_ += n;
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> HostRwFile::Write(Task&, const char* buf, size_t len) {
+  std::lock_guard l(offset_mu_);
+  if (flags() & O_APPEND) {
+    // At the host file's end, atomically against every writer; offset -1
+    // moves the host fd's position past what was written, which becomes
+    // the description's (only appends use the host position).
+    iovec iov{const_cast<char*>(buf), len};
+    ssize_t n = pwritev2(fd_, &iov, 1, -1, RWF_APPEND);
+    if (n < 0) return Errno(errno);
+    off_t pos = lseek(fd_, 0, SEEK_CUR);
+    if (pos >= 0) offset_ = pos;
+    return static_cast<size_t>(n);
+  }
+  ssize_t n = pwrite(fd_, buf, len, offset_);
+  if (n < 0) return Errno(errno);
+  offset_ += n;
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> HostRwFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  ssize_t n = pread(fd_, buf, len, offset);
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> HostRwFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);
+  ssize_t n;
+  if (flags() & O_APPEND) {
+    // pwrite(2) BUGS: with O_APPEND, Linux appends whatever the offset;
+    // an offset >= 0 leaves the host fd's position alone.
+    iovec iov{const_cast<char*>(buf), len};
+    n = pwritev2(fd_, &iov, 1, 0, RWF_APPEND);
+  } else {
+    n = pwrite(fd_, buf, len, offset);
+  }
+  if (n < 0) return Errno(errno);
+  return static_cast<size_t>(n);
+}
+
+Result<int64_t> HostRwFile::Seek(int64_t offset, int whence) {
+  std::lock_guard l(offset_mu_);
+  return SeekHostFd(fd_, offset_, offset, whence);
+}
+
+Status HostRwFile::Truncate(int64_t length) {
+  if (ftruncate(fd_, length) != 0) return Errno(errno);
+  return {};
+}
+
+Status HostRwFile::Sync() {
+  if (fsync(fd_) != 0) return Errno(errno);
+  return {};
+}
+
+Result<long> HostRwFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
+  std::lock_guard l(offset_mu_);
+  return HostFileIoctl(t, fd_, offset_, cmd, arg);
+}
+
+}  // namespace seedvisor::sentry
