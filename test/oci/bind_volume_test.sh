@@ -8,7 +8,9 @@
 # part: symlinks in the volume pointing at /etc, at an absolute host path
 # and at ".." outside the volume, and a loop that swaps a directory of the
 # volume for such a symlink while another writes through it, must not let
-# the guest write outside the volume on the host.
+# the guest write outside the volume on the host. Seedsc only (runc without
+# a user namespace allows both): a guest root leaves no set-user-ID file and
+# no device node on the host.
 #
 #   bazel test //test/oci:bind_volume_test
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +39,7 @@ bundle() {
   mkdir -p "$dir/rootfs"/{bin,proc,dev,sys,tmp,etc,vol}
   touch "$dir/rootfs/file.txt"
   cp "$BUSYBOX" "$dir/rootfs/bin/busybox"
-  for a in sh cat echo mkdir mv rm ln seq sleep wc grep sort uniq test stat id; do
+  for a in sh cat echo mkdir mv rm ln seq sleep wc grep sort uniq test stat id mknod chmod cp; do
     ln -sf busybox "$dir/rootfs/bin/$a"
   done
   rm -f "$dir/config.json"
@@ -140,4 +142,26 @@ for rt in runc seedsc; do
   "${R[@]}" delete --force c >/dev/null 2>&1
   "${R[@]}" delete --force u >/dev/null 2>&1
 done
+# A guest root's set-user-ID copy of a shell, set-group-ID executable and
+# device node would be the host's to use.
+d="$T/priv"
+mkdir -p "$d/vol"
+touch "$d/file.txt"
+read -r -d '' PRIV <<'SH'
+cp /bin/busybox /vol/suid && chmod 4755 /vol/suid && echo chmod-ok > /vol/priv.out
+cp /bin/busybox /vol/sgid && chmod 2755 /vol/sgid
+cp /bin/busybox /vol/new && chmod 6755 /vol/new
+mknod /vol/mem c 1 1 2>/dev/null || echo mknod-refused >> /vol/priv.out
+SH
+if bundle "$d/c" 0 sh -c "$PRIV"; then
+  timeout 60 "$SEEDSC" --root "$T/s" run --bundle "$d/c" priv >"$d/c.out" 2>&1 </dev/null
+  check_eq "seedsc: the privileged container ran" 0 $? "$(cat "$d/c.out")"
+  check_eq "seedsc: no set-user-ID or set-group-ID executable is left on the host" "755 755 755" \
+    "$(stat -c %a "$d/vol/suid" "$d/vol/sgid" "$d/vol/new" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+  check_eq "seedsc: a device node is refused, and none is on the host" "mknod-refused|absent" \
+    "$(grep -o mknod-refused "$d/vol/priv.out")|$([[ -e "$d/vol/mem" ]] && echo present || echo absent)"
+  "$SEEDSC" --root "$T/s" delete --force priv >/dev/null 2>&1
+else
+  check_eq "seedsc: bundle priv" 0 1
+fi
 testlib_finish

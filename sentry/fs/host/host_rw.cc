@@ -31,6 +31,19 @@ void OwnNew(int dir_fd, int fd, const FsCreds& c) {
   (void)!fchown(fd, c.uid, gid);
 }
 
+// The mode bits a guest may leave on a host object: never set-user-ID, and
+// set-group-ID only where it means no privilege (a directory's, or a file
+// without group execute: mandatory locking). The sentry ignores both on
+// exec, but the HOST honours them: a guest root's `chmod 4755` of a
+// root-owned copy of a shell would give any host user who can reach the
+// volume a root shell (gVisor's gofer and runc with a user namespace give
+// the same guarantee; runc without one does not).
+mode_t HostSafeMode(mode_t mode, bool dir) {
+  mode &= 07777 & ~S_ISUID;
+  if (!dir && (mode & S_IXGRP)) mode &= ~S_ISGID;
+  return mode;
+}
+
 // An O_PATH fd of exactly the object `fd` is open on.
 int PathFdOf(int fd) {
   std::string p = absl::StrCat("/proc/self/fd/", fd);
@@ -84,10 +97,11 @@ Result<std::shared_ptr<Inode>> HostRwInode::Create(std::string_view name, mode_t
   SV_ASSIGN_OR_RETURN(std::string n, Name(name));
   if (hidden_) return Errno(EACCES);
   int fd = openat(fd_, n.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                  mode & 07777);
+                  HostSafeMode(mode, false));
   if (fd < 0) return Errno(errno);
   OwnNew(fd_, fd, c);
-  (void)!fchmod(fd, mode & 07777);  // the mode asked, not cut by the sentry's umask
+  // The mode asked, not cut by the sentry's umask.
+  (void)!fchmod(fd, HostSafeMode(mode, false));
   int path_fd = PathFdOf(fd);
   int e = errno;
   close(fd);
@@ -105,14 +119,16 @@ Status HostRwInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) 
   if (fd < 0) return {};  // made; renamed or removed since
   OwnNew(fd_, fd, c);
   struct stat st;
-  if (fstat(fd, &st) == 0) (void)!fchmod(fd, (mode & 07777) | (st.st_mode & S_ISGID));
+  if (fstat(fd, &st) == 0) (void)!fchmod(fd, HostSafeMode(mode, true) | (st.st_mode & S_ISGID));
   close(fd);
   return {};
 }
 
 Status HostRwInode::Mknod(std::string_view name, mode_t mode, dev_t, const FsCreds& c) {
-  // Only regular files: a host FIFO, socket or device made by the guest
-  // would be a host object the guest could reach outside the sentry.
+  // Only regular files: a host device made by the guest would be one that
+  // host processes (or another container of the volume) open. FIFOs and
+  // sockets could be made (the sentry opens neither on the host), but
+  // mknodat is not in the sentry's host-writes filter yet.
   if (!S_ISREG(mode) && (mode & S_IFMT) != 0) return Errno(EPERM);
   SV_ASSIGN_OR_RETURN(auto made, Create(name, mode, c));
   (void)made;
@@ -183,7 +199,14 @@ Result<std::string> HostRwInode::Readlink() {
 }
 
 Status HostRwInode::SetAttr(const SetAttrRequest& req) {
+  // A host pseudo file system's root (sysfs honours root's chmod/chown) and
+  // a host device node (a bind of the host's /dev) keep what the host gave
+  // them: the guest cannot open them, nor hand them to a host user.
+  if (hidden_) return Errno(EACCES);
   SV_ASSIGN_OR_RETURN(struct stat st, Stat());
+  if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && (req.mode || req.uid || req.gid)) {
+    return Errno(EPERM);
+  }
   if (req.size) {
     if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
     if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
@@ -204,7 +227,10 @@ Status HostRwInode::SetAttr(const SetAttrRequest& req) {
     // its target: the VFS follows symlinks itself, so none gets here, but
     // refuse one as fchmodat(AT_SYMLINK_NOFOLLOW) does.
     if (S_ISLNK(st.st_mode)) return Errno(EOPNOTSUPP);
-    if (fchmodat(AT_FDCWD, SelfPath().c_str(), *req.mode & 07777, 0) != 0) return Errno(errno);
+    if (fchmodat(AT_FDCWD, SelfPath().c_str(), HostSafeMode(*req.mode, S_ISDIR(st.st_mode)), 0) !=
+        0) {
+      return Errno(errno);
+    }
   }
   if (req.atime || req.mtime) {
     timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
