@@ -38,7 +38,15 @@ exec 11<>"$T/seed.in"
 "${S[@]}" create --bundle "$B" seed <"$T/seed.in" >/dev/null 2>"$T/seed.err" ||
   { echo "FAIL: create seed"; cat "$T/seed.err"; exit 1; }
 "${S[@]}" start seed || { echo "FAIL: start seed"; exit 1; }
-sleep 0.5  # the shell has started its child and blocks in cat
+# The shell has started sleep and blocks in cat once both have exec'd: a
+# fixed nap could pause it between vfork and exec under load, a seed this
+# stress test does not mean to fork (that case has no test of its own yet).
+for _ in $(seq 300); do
+  procs="$("${S[@]}" ps seed 2>/dev/null | awk 'NR > 1 {print $NF}' | sort | tr '\n' ' ')"
+  [[ "$procs" == "cat sh sleep " ]] && break
+  sleep 0.1
+done
+[[ "$procs" == "cat sh sleep " ]] || { echo "FAIL: the seed's shell did not start sleep and cat ($procs)"; exit 1; }
 "${S[@]}" pause seed || { echo "FAIL: pause seed"; cat "$T/seed.err"; exit 1; }
 
 mkdir -p "$T/forks"
