@@ -175,6 +175,26 @@ Status ShmRegistry::Detach(Task &t, UserAddr addr) {
   return {};
 }
 
+bool ShmRegistry::RemovedOnceUnmapped(Task &t, const FileRef &f, uint64_t start, uint64_t end) {
+  const ShmFile *attach = AsShm(f);
+  if (attach == nullptr) return false;
+  {
+    std::lock_guard l(mu_);
+    if (!attach->segment()->perm.deleted) return false;
+  }
+  // The attaches the unmap drops: this address space's VMAs of the segment
+  // wholly inside the range (one that sticks out is split, and its rest
+  // stays attached).
+  uint64_t dropped = 0;
+  for (const Vma &v : t.mm().Vmas()) {
+    const ShmFile *g = AsShm(v.file);
+    if (g != nullptr && g->segment() == attach->segment() && v.start >= start && v.end <= end) {
+      ++dropped;
+    }
+  }
+  return CountAttaches(t.kernel())[attach->segment().get()] <= dropped;
+}
+
 Result<uint64_t> ShmRegistry::Ctl(Task &t, int id, int cmd, UserAddr buf) {
   const Credentials &c = t.creds();
   if (cmd == IPC_INFO) {

@@ -44,6 +44,13 @@ class ShmRegistry {
   Result<uint64_t> Attach(Task &t, int id, UserAddr addr, int flags);
   Status Detach(Task &t, UserAddr addr);
   Result<uint64_t> Ctl(Task &t, int id, int cmd, UserAddr buf);
+  // remap_file_pages() over [start, end) of `t`'s address space, a range
+  // that maps `f`: Linux's emulation (mm/mmap.c) unmaps the range first,
+  // which drops those attaches (shm_close()), then maps the file again
+  // through shm_mmap(). When `f` attaches a removed segment (IPC_RMID) and
+  // no attach of it outlives that unmap, shm_destroy() frees its id and
+  // __shm_open() fails the new mapping with EINVAL. True in that case.
+  bool RemovedOnceUnmapped(Task &t, const FileRef &f, uint64_t start, uint64_t end);
   // /proc/sysvipc/shm, its pids as pid namespace `reader` (null: the
   // sandbox's) shows them.
   std::string ProcText(Kernel &k, const PidNamespace *reader);

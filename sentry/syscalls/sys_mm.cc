@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "sentry/fs/tmpfs/shmem.h"
+#include "sentry/ipc/ipc_namespace.h"
+#include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 
@@ -145,6 +147,10 @@ SyscallReturn SysRemapFilePages(Task& t, const SyscallArgs& a) {
   // file_mmap_ok(): an offset past the largest file is EOVERFLOW.
   constexpr uint64_t kMaxPgoff = static_cast<uint64_t>(INT64_MAX) / kPageSize;
   if (pgoff > kMaxPgoff || size / kPageSize > kMaxPgoff - pgoff) return Errno(EOVERFLOW);
+  if (t.kernel().ipc().shms().RemovedOnceUnmapped(t, first.file, start, start + size)) {
+    SV_TRY(t.mm().Munmap(UserAddr(start), size));
+    return Errno(EINVAL);
+  }
   MmapRequest req;
   req.addr = UserAddr(start);
   req.length = size;

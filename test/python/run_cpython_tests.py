@@ -49,7 +49,7 @@ IGNORE = {
 }
 
 
-def run_module(module, side, seedsc, timeout, logdir, python=PYTHON):
+def run_module(module, side, seedsc, timeout, logdir, python=PYTHON, network="none"):
     # The XML is written inside the sandbox's own overlay, where the host
     # cannot see it: the wrapper prints it after a marker instead.
     ignore = "".join(f" -i '{p}'" for p in IGNORE.get(module, []))
@@ -57,7 +57,10 @@ def run_module(module, side, seedsc, timeout, logdir, python=PYTHON):
               f"echo {MARK}; cat /tmp/junit-$$.xml; rm -f /tmp/junit-$$.xml; exit $rc")
     cmd = ["/bin/sh", "-c", script]
     if side != "native":
-        cmd = [seedsc, f"--platform={side}", "do"] + cmd
+        # --network=sandbox: the sandbox's own TCP/IP stack with loopback only
+        # (no veth: the tests' traffic never leaves the sandbox).
+        net = ["--network=sandbox", "do", "--veth=false"] if network == "sandbox" else ["do"]
+        cmd = [seedsc, f"--platform={side}"] + net + cmd
     t0 = time.monotonic()
     log = os.path.join(logdir, f"{module}.{side}.log")
     try:
@@ -106,6 +109,9 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--logdir", default=None)
     ap.add_argument("--markdown", help="write a per-module table (markdown) here")
+    ap.add_argument("--network", choices=("none", "sandbox"), default="none",
+                    help="the sandbox's network: none (host loopback in a private namespace) or "
+                         "sandbox (its own TCP/IP stack, loopback only)")
     ap.add_argument("--python", default=PYTHON,
                     help="the interpreter whose test package runs (default: Debian's)")
     a = ap.parse_args()
@@ -117,7 +123,7 @@ def main():
     results = {}
     ok = True
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
-        futs = [ex.submit(run_module, m, s, a.seedsc, a.timeout, logdir, a.python)
+        futs = [ex.submit(run_module, m, s, a.seedsc, a.timeout, logdir, a.python, a.network)
                 for m in a.modules for s in sides]
         for f in concurrent.futures.as_completed(futs):
             m, s, r = f.result()

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include <string>
@@ -105,6 +107,36 @@ TEST(RemapFilePagesShared, SharedAnonymousMemory) {
   EXPECT_EQ(m[0], 'q');
   EXPECT_EQ(m[kPage], 'q');
   munmap(m, 2 * kPage);
+}
+
+// A SysV attach can be remapped while its segment exists. Once the segment
+// is removed (IPC_RMID), the unmap that remap_file_pages() begins with drops
+// the last attach, the segment goes (shm_destroy()) and the new mapping
+// fails (shm_mmap(): EINVAL, or EIDRM on kernels that check the id first);
+// the range is left unmapped. LTP's shmctl05 loops on remap_file_pages()
+// until it fails: a remap that kept the segment alive hung it.
+TEST(RemapFilePagesSysv, RemovedSegmentFailsOnceItsLastAttachGoes) {
+  const int id = shmget(IPC_PRIVATE, 2 * kPage, IPC_CREAT | 0600);
+  ASSERT_OK(id);
+  char* m = static_cast<char*>(shmat(id, nullptr, 0));
+  ASSERT_NE(m, reinterpret_cast<char*>(-1)) << ErrnoName(errno);
+  m[0] = 'x';
+  m[kPage] = 'y';
+  ASSERT_EQ(remap_file_pages(m, kPage, 0, 1, 0), 0) << ErrnoName(errno);
+  EXPECT_EQ(m[0], 'y');
+  ASSERT_OK(shmctl(id, IPC_RMID, nullptr));
+  // A second attach (the other page, still mapped) outlives the first
+  // page's unmap: the segment stays and the remap succeeds.
+  ASSERT_EQ(remap_file_pages(m, kPage, 0, 0, 0), 0) << ErrnoName(errno);
+  EXPECT_EQ(m[0], 'x');
+  // The whole attach: nothing outlives it.
+  errno = 0;
+  EXPECT_EQ(remap_file_pages(m, 2 * kPage, 0, 0, 0), -1);
+  EXPECT_TRUE(errno == EINVAL || errno == EIDRM) << ErrnoName(errno);
+  struct shmid_ds ds;
+  EXPECT_EQ(shmctl(id, IPC_STAT, &ds), -1);  // the id is gone
+  EXPECT_EQ(msync(m, 2 * kPage, MS_ASYNC), -1);  // and so is the mapping
+  EXPECT_EQ(errno, ENOMEM);
 }
 
 }  // namespace
