@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "sentry/base/errno.h"
 #include "sentry/kernel/credentials.h"
@@ -117,22 +118,30 @@ class IpcRegistry {
       }
       if (!(flags & kIpcCreat)) return Errno(ENOENT);
     }
-    int idx = 0;
-    for (auto it = objs_.begin(); it != objs_.end(); ++it, ++idx) {
-      if (it->first != idx) break;
-    }
-    if (idx >= max_) return Errno(ENOSPC);
+    // The limit is on how many objects exist (ids->in_use), the index is the
+    // first free one from 0, or from next_id's index on.
+    if (static_cast<int>(objs_.size()) >= max_) return Errno(ENOSPC);
+    int idx = next_id_ >= 0 ? next_id_ % kIpcMni : 0;
+    for (auto it = objs_.lower_bound(idx); it != objs_.end() && it->first == idx; ++it) ++idx;
+    if (idx >= kIpcMni) return Errno(ENOSPC);
     SV_ASSIGN_OR_RETURN(std::shared_ptr<T> o, make());
     IpcPerm &p = o->perm;
     p.key = key;
     p.uid = p.cuid = c.euid;
     p.gid = p.cgid = c.egid;
     p.mode = flags & 0777;
-    p.seq = next_seq_++;
+    p.seq = next_id_ >= 0 ? static_cast<uint16_t>(next_id_ / kIpcMni) : next_seq_++;
     p.id = static_cast<int>(p.seq) * kIpcMni + idx;
+    next_id_ = -1;
     objs_[idx] = Entry{o, o};
     return o;
   }
+
+  // kernel.{sem,msg,shm}_next_id (ipc_idr_alloc()): from 0 to INT_MAX, the
+  // id the next object made asks for (its sequence number, and the first
+  // free index from its index on); used once, then -1 (none) again.
+  int next_id() const { return next_id_; }
+  void set_next_id(int id) { next_id_ = id; }
 
   // IPC_RMID: the id and key go now; the object lives on while someone
   // holds it (an attached shm segment).
@@ -175,7 +184,29 @@ class IpcRegistry {
   };
   const int max_;
   uint16_t next_seq_ = 0;
+  int next_id_ = -1;
   std::map<int, Entry> objs_;
+};
+
+// What every SysV IPC family (semaphores, queues, shm) has: its table and
+// the lock that guards it.
+template <typename T>
+class IpcFamily {
+ public:
+  explicit IpcFamily(int max) : reg_(max) {}
+  // kernel.{sem,msg,shm}_next_id (IpcRegistry::next_id()).
+  int NextId() {
+    std::lock_guard l(mu_);
+    return reg_.next_id();
+  }
+  void SetNextId(int id) {
+    std::lock_guard l(mu_);
+    reg_.set_next_id(id);
+  }
+
+ protected:
+  std::mutex mu_;
+  IpcRegistry<T> reg_;
 };
 
 // Wall-clock seconds, for the objects' times.

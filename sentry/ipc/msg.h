@@ -38,8 +38,9 @@ struct MsgQueue {
   WaitQueue senders, receivers;
 };
 
-class MsgRegistry {
+class MsgRegistry : public IpcFamily<MsgQueue> {
  public:
+  MsgRegistry() : IpcFamily(kMsgMni) {}
   Result<int> Get(Task &t, int32_t key, int flags);
   // msgsnd(2): `msgp` points at {long mtype; char mtext[size]}.
   Status Send(Task &t, int id, UserAddr msgp, int64_t size, int flags);
@@ -49,10 +50,6 @@ class MsgRegistry {
   // /proc/sysvipc/msg, its pids as pid namespace `reader` (null: the
   // sandbox's) shows them.
   std::string ProcText(const PidNamespace *reader);
-
- private:
-  std::mutex mu_;
-  IpcRegistry<MsgQueue> reg_{kMsgMni};
 };
 
 }  // namespace seedvisor::sentry

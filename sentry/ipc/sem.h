@@ -50,8 +50,9 @@ struct SemSet {
   WaitQueue waiters;
 };
 
-class SemRegistry {
+class SemRegistry : public IpcFamily<SemSet> {
  public:
+  SemRegistry() : IpcFamily(kSemMni) {}
   // semget(2).
   Result<int> Get(Task &t, int32_t key, int nsems, int flags);
   // semop(2)/semtimedop(2); `timeout` relative, or null.
@@ -75,8 +76,6 @@ class SemRegistry {
              size_t *blocker);
   void RemoveLocked(SemSet &s);
 
-  std::mutex mu_;
-  IpcRegistry<SemSet> reg_{kSemMni};
   // SEM_UNDO adjustments by process, then semaphore set id.
   std::map<int, std::map<int, std::vector<int>>> undo_;
 };

@@ -38,8 +38,9 @@ struct ShmSegment {
   int64_t atime = 0, dtime = 0, ctime = 0;
 };
 
-class ShmRegistry {
+class ShmRegistry : public IpcFamily<ShmSegment> {
  public:
+  ShmRegistry() : IpcFamily(kShmMni) {}
   Result<int> Get(Task &t, int32_t key, uint64_t size, int flags);
   Result<uint64_t> Attach(Task &t, int id, UserAddr addr, int flags);
   Status Detach(Task &t, UserAddr addr);
@@ -54,10 +55,6 @@ class ShmRegistry {
   // /proc/sysvipc/shm, its pids as pid namespace `reader` (null: the
   // sandbox's) shows them.
   std::string ProcText(Kernel &k, const PidNamespace *reader);
-
- private:
-  std::mutex mu_;
-  IpcRegistry<ShmSegment> reg_{kShmMni};
 };
 
 }  // namespace seedvisor::sentry

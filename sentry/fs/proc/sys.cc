@@ -67,6 +67,31 @@ std::shared_ptr<SynthFile> NsLastPidFile(Kernel& k) {
   return f;
 }
 
+// kernel.{sem,msg,shm}_next_id (ipc/ipc_sysctl.c): -1 or the id the next
+// object of the family asks for. Mode 0444: ipc_permissions() lets only
+// the privileged open it to write; a write needs CAP_SYS_ADMIN or
+// CAP_CHECKPOINT_RESTORE (checkpoint_restore_ns_capable()) and a value from
+// 0 to INT_MAX (-1 comes back only when an object takes the id).
+template <typename Family>
+std::shared_ptr<SynthFile> IpcNextIdFile(Family& family) {
+  auto f = std::make_shared<SynthFile>(
+      [&family]() -> Result<std::string> { return absl::StrCat(family.NextId(), "\n"); }, 0444);
+  f->set_write([&family](std::string_view text) -> Status {
+    Task* t = CurrentTask();
+    if (t == nullptr) return Errno(EPERM);
+    if (!t->creds().HasCap(CAP_SYS_ADMIN) && !t->creds().HasCap(CAP_CHECKPOINT_RESTORE)) {
+      return Errno(EPERM);
+    }
+    std::string value(text);
+    absl::StripAsciiWhitespace(&value);
+    int id = 0;
+    if (!absl::SimpleAtoi(value, &id) || id < 0) return Errno(EINVAL);
+    family.SetNextId(id);
+    return {};
+  });
+  return f;
+}
+
 }  // namespace
 
 InodeRef NewSysDir(Kernel& k) {
@@ -100,6 +125,9 @@ InodeRef NewSysDir(Kernel& k) {
   for (const char* name : {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"}) {
     kernel_dir->Add(name, SynthFile::Text([n = std::string(name)] { return IpcLimitText(n); }));
   }
+  kernel_dir->Add("sem_next_id", IpcNextIdFile(k.ipc().sems()));
+  kernel_dir->Add("msg_next_id", IpcNextIdFile(k.ipc().msgs()));
+  kernel_dir->Add("shm_next_id", IpcNextIdFile(k.ipc().shms()));
   // kernel.keys: the key quotas and timeouts, root may change them.
   auto keys = std::make_shared<SynthDir>(0555);
   for (const std::string& name : KeySysctlNames()) {
