@@ -76,10 +76,26 @@ Status MsgRegistry::Send(Task &t, int id, UserAddr msgp, int64_t size, int flags
   return {};
 }
 
+namespace {
+
+// msgrcv()'s answer: the type, then at most `size` bytes of the text.
+Result<uint64_t> CopyOutMessage(Task &t, UserAddr msgp, const MsgQueue::Message &m, int64_t size) {
+  size_t n = std::min<size_t>(m.text.size(), static_cast<size_t>(size));
+  SV_TRY(t.CopyOutObj(msgp, m.type));
+  SV_TRY(t.CopyOut(msgp + sizeof(int64_t), m.text.data(), n));
+  return n;
+}
+
+}  // namespace
+
 Result<uint64_t> MsgRegistry::Receive(Task &t, int id, UserAddr msgp, int64_t size, int64_t type,
                                       int flags) {
   if (size < 0) return Errno(EINVAL);
-  if (flags & kMsgCopy) return Errno(ENOSYS);  // CONFIG_CHECKPOINT_RESTORE only
+  // MSG_COPY (CONFIG_CHECKPOINT_RESTORE, as Debian's kernels have it): a
+  // copy of the message at index `type` (from 0), left in the queue; only
+  // with IPC_NOWAIT, never with MSG_EXCEPT (do_msgrcv()).
+  const bool copy = flags & kMsgCopy;
+  if (copy && ((flags & kMsgExcept) || !(flags & IPC_NOWAIT))) return Errno(EINVAL);
   std::unique_lock l(mu_);
   SV_ASSIGN_OR_RETURN(std::shared_ptr<MsgQueue> q, reg_.Get(id));
   SV_TRY(q->perm.Check(t.creds(), 0400));
@@ -88,7 +104,12 @@ Result<uint64_t> MsgRegistry::Receive(Task &t, int id, UserAddr msgp, int64_t si
     // find_msg(): the first of a type (or not of it, MSG_EXCEPT), or the
     // first of the lowest type up to -type.
     auto found = q->messages.end();
-    for (auto it = q->messages.begin(); it != q->messages.end(); ++it) {
+    if (copy) {
+      if (type >= 0 && static_cast<uint64_t>(type) < q->messages.size()) {
+        found = q->messages.begin() + type;
+      }
+    }
+    for (auto it = q->messages.begin(); !copy && it != q->messages.end(); ++it) {
       if (type == 0) {
         found = it;
         break;
@@ -109,6 +130,14 @@ Result<uint64_t> MsgRegistry::Receive(Task &t, int id, UserAddr msgp, int64_t si
       if (static_cast<int64_t>(found->text.size()) > size && !(flags & MSG_NOERROR)) {
         return Errno(E2BIG);
       }
+      if (copy) {  // the queue and its times stay as they are
+        // copy_msg() into a buffer of `size` bytes: a longer message is
+        // EINVAL even with MSG_NOERROR (which skipped the E2BIG above).
+        if (static_cast<int64_t>(found->text.size()) > size) return Errno(EINVAL);
+        MsgQueue::Message m = *found;
+        l.unlock();
+        return CopyOutMessage(t, msgp, m, size);
+      }
       MsgQueue::Message m = std::move(*found);
       q->messages.erase(found);
       q->bytes -= m.text.size();
@@ -116,10 +145,7 @@ Result<uint64_t> MsgRegistry::Receive(Task &t, int id, UserAddr msgp, int64_t si
       q->rtime = IpcNow();
       q->senders.NotifyAll();
       l.unlock();
-      size_t n = std::min<size_t>(m.text.size(), static_cast<size_t>(size));
-      SV_TRY(t.CopyOutObj(msgp, m.type));
-      SV_TRY(t.CopyOut(msgp + sizeof(int64_t), m.text.data(), n));
-      return n;
+      return CopyOutMessage(t, msgp, m, size);
     }
     if (flags & IPC_NOWAIT) return Errno(ENOMSG);
     Status w = WaitOn(q->receivers, t, l);

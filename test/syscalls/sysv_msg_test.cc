@@ -92,6 +92,37 @@ TEST(SysvMsg, SizesAndTruncation) {
   EXPECT_EQ(q.Recv(0), "1:");
 }
 
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
+
+// MSG_COPY (CONFIG_CHECKPOINT_RESTORE, which Debian's kernels have): a copy
+// of the message at an index, left in the queue; only with IPC_NOWAIT and
+// never with MSG_EXCEPT (do_msgrcv()).
+TEST(SysvMsg, CopyLeavesTheMessageAtAnIndex) {
+  Queue q;
+  ASSERT_EQ(q.Send(7, "first"), 0);
+  ASSERT_EQ(q.Send(3, "second"), 0);
+  struct msqid_ds before;
+  ASSERT_EQ(msgctl(q.id(), IPC_STAT, &before), 0);
+  EXPECT_EQ(q.Recv(1, IPC_NOWAIT | MSG_COPY), "3:second");
+  EXPECT_EQ(q.Recv(0, IPC_NOWAIT | MSG_COPY), "7:first");
+  // copy_msg() into a buffer of the size asked: too small is EINVAL even
+  // with MSG_NOERROR.
+  EXPECT_EQ(q.Recv(0, IPC_NOWAIT | MSG_COPY | MSG_NOERROR, 2), Err(EINVAL));
+  EXPECT_EQ(q.Recv(0, IPC_NOWAIT | MSG_COPY, 2), Err(E2BIG));
+  EXPECT_EQ(q.Recv(2, IPC_NOWAIT | MSG_COPY), Err(ENOMSG));
+  EXPECT_EQ(q.Recv(-1, IPC_NOWAIT | MSG_COPY), Err(ENOMSG));
+  EXPECT_EQ(q.Recv(0, MSG_COPY), Err(EINVAL));
+  EXPECT_EQ(q.Recv(0, IPC_NOWAIT | MSG_COPY | MSG_EXCEPT), Err(EINVAL));
+  struct msqid_ds after;
+  ASSERT_EQ(msgctl(q.id(), IPC_STAT, &after), 0);
+  EXPECT_EQ(after.msg_qnum, 2u);
+  EXPECT_EQ(after.msg_lrpid, before.msg_lrpid);
+  EXPECT_EQ(q.Recv(0), "7:first");  // both still there, in order
+  EXPECT_EQ(q.Recv(0), "3:second");
+}
+
 TEST(SysvMsg, FullQueueBlocksOrFails) {
   Queue q;
   static char big[8192];
