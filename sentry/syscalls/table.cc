@@ -95,7 +95,7 @@ constexpr SyscallEntry kTable[] = {
     {67, "shmdt", SysShmdt, Support::kFull, "x", ""},
     {68, "msgget", SysMsgget, Support::kFull, "xi", ""},
     {69, "msgsnd", SysMsgsnd, Support::kFull, "ipux", ""},
-    {70, "msgrcv", SysMsgrcv, Support::kPartial, "ipuix", "MSG_COPY is ENOSYS"},
+    {70, "msgrcv", SysMsgrcv, Support::kFull, "ipuix", ""},
     {71, "msgctl", SysMsgctl, Support::kFull, "iip", ""},
     {72, "fcntl", SysFcntl, Support::kFull, "iix", ""},
     {73, "flock", SysFlock, Support::kFull, "ix", ""},
