@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,8 +161,19 @@ TEST(SentryPolicy, HostWritesOnlyWithWritableBinds) {
     EXPECT_EQ(Evaluate(narrow, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
     EXPECT_EQ(Evaluate(rw, Call(nr)), SECCOMP_RET_ALLOW) << "syscall " << nr;
   }
+  // mknodat makes the name of a FIFO or socket (mkfifo, a unix socket's
+  // bind) and nothing else: no device node, no device number, no other type.
+  for (uint64_t type : {S_IFIFO, S_IFSOCK}) {
+    EXPECT_EQ(Evaluate(narrow, Call(SYS_mknodat, {3, 0, type | 01000, 0})), SECCOMP_RET_TRAP);
+    EXPECT_EQ(Evaluate(rw, Call(SYS_mknodat, {3, 0, type | 01000, 0})), SECCOMP_RET_ALLOW);
+    EXPECT_EQ(Evaluate(rw, Call(SYS_mknodat, {3, 0, type | 0644, 0x0101})), SECCOMP_RET_TRAP);
+  }
+  for (uint64_t mode : {S_IFCHR | 0600, S_IFBLK | 0600, S_IFREG | 0600, 0600, S_IFDIR | 0600}) {
+    EXPECT_EQ(Evaluate(rw, Call(SYS_mknodat, {3, 0, mode, 0})), SECCOMP_RET_TRAP) << mode;
+    EXPECT_EQ(Evaluate(rw, Call(SYS_mknodat, {3, 0, mode, 0x0101})), SECCOMP_RET_TRAP) << mode;
+  }
   // Still nothing that leaves the sandbox's own business.
-  for (int nr : {SYS_execve, SYS_mount, SYS_chroot, SYS_mknodat, SYS_mknod, SYS_rename,
+  for (int nr : {SYS_execve, SYS_mount, SYS_chroot, SYS_mknod, SYS_rename,
                  SYS_unlink, SYS_chmod, SYS_chown, SYS_open_by_handle_at}) {
     EXPECT_EQ(Evaluate(rw, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
   }

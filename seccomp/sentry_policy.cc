@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -267,6 +268,13 @@ Policy SentryPolicy(bool host_writes) {
         {SYS_renameat2, {}, kAllow, "writable bind: rename(2), renameat2(2)"},
         {SYS_linkat, {}, kAllow, "writable bind: link(2)"},
         {SYS_symlinkat, {}, kAllow, "writable bind: symlink(2)"},
+        // The name of a FIFO or unix socket only (mode's type; no device
+        // number): the sentry never opens either on the host, and never
+        // makes a device node there.
+        {SYS_mknodat, {ArgMasked(2, S_IFMT, S_IFIFO), ArgEq(3, 0)}, kAllow,
+         "writable bind: mkfifo(3)"},
+        {SYS_mknodat, {ArgMasked(2, S_IFMT, S_IFSOCK), ArgEq(3, 0)}, kAllow,
+         "writable bind: bind(2) of a unix socket"},
         {SYS_fchmod, {}, kAllow, "writable bind: the exact mode of a new file or directory"},
         {SYS_fchmodat, {}, kAllow, "writable bind: chmod(2) through /proc/self/fd/N"},
         {SYS_fchown, {}, kAllow, "writable bind: a new file is the guest's"},

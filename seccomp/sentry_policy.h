@@ -23,7 +23,8 @@ namespace seedvisor::seccomp {
 // guest writes through to the host: sentry/fs/host/host_rw.h), which needs
 // the host's calls that make, remove, rename and change files
 // (mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmod(at),
-// fchown(at), utimensat). A sandbox without one never gets them.
+// fchown(at), utimensat, and mknodat of a FIFO or socket, never of a
+// device). A sandbox without one never gets them.
 Policy SentryPolicy(bool host_writes = false);
 
 }  // namespace seedvisor::seccomp

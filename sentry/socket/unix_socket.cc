@@ -77,12 +77,24 @@ Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadli
 
 namespace {
 
-// The sandbox's bound names: "a:<abstract>" or "p:<dev>:<ino>" of the socket
-// node, so that any path reaching the node (links, bind mounts) finds it.
+// The sandbox's bound names: "a:<abstract>" or "p:<fs>:<dev>:<ino>" of the
+// socket node (its LockKey), so that any path reaching the node (links,
+// bind mounts, a pod's containers' mounts of one volume) finds it.
 // Guarded by Mu(); entries go with their socket.
 std::map<std::string, UnixSocket*>& Names() {
   static auto* names = new std::map<std::string, UnixSocket*>;
   return *names;
+}
+
+// The socket file of each bound path name, held while the name is bound
+// (Linux's bound socket holds its path, unix_bind_bsd()): the key has the
+// file's inode number, which a host volume's filesystem gives a new file
+// once the name is unlinked and the inode freed, while this socket still
+// holds the key (a second bind there would be EADDRINUSE, a connect would
+// reach the first). Guarded by Mu(); an entry goes with its name.
+std::map<std::string, DentryRef>& BoundNodes() {
+  static auto* nodes = new std::map<std::string, DentryRef>;
+  return *nodes;
 }
 
 std::atomic<uint64_t> g_next_ino{0x20000};
@@ -90,13 +102,22 @@ std::atomic<uint64_t> g_next_ino{0x20000};
 
 // `to_reach`: for connect/sendto, which need write permission on the
 // socket file (unix_find_bsd(): EACCES before the type's ECONNREFUSED).
-Result<std::string> PathKey(Task& t, const std::string& path, bool to_reach) {
+// `node`: where to keep the socket file (bind).
+Result<std::string> PathKey(Task& t, const std::string& path, bool to_reach,
+                            DentryRef* node = nullptr) {
   SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
   SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().Resolve(c, path, true));
+  if (node != nullptr) *node = d;
   SV_ASSIGN_OR_RETURN(struct stat st, d->inode()->Stat());
   if (to_reach) SV_TRY(CheckAccess(c.creds, st, W_OK));
   if (!S_ISSOCK(st.st_mode)) return Errno(ECONNREFUSED);
-  return absl::StrCat("p:", st.st_dev, ":", st.st_ino);
+  // The file as its filesystem names it (the key its locks use): a host
+  // file of a volume is one name through every container's mount of it,
+  // so two containers of a pod meet there; a host device number never
+  // meets a sentry tmpfs's equal one.
+  FileLockKey k = d->inode()->LockKey();
+  // SAFETY: the filesystem's address only as a number in the key.
+  return absl::StrCat("p:", reinterpret_cast<uintptr_t>(k.fs), ":", k.dev, ":", k.ino);
 }
 
 // unix_abstract_hash() mixes in the socket type: one table per type.
@@ -156,10 +177,17 @@ UnixSocket::UnixSocket(int flags, int type)
 
 UnixSocket::~UnixSocket() {
   Graveyard g;
+  DentryRef node;  // a bound path's socket file, released after the lock
   std::unique_lock l(Mu());
   if (!key_.empty()) {
     auto it = Names().find(key_);
-    if (it != Names().end() && it->second == this) Names().erase(it);
+    if (it != Names().end() && it->second == this) {
+      Names().erase(it);
+      if (auto n = BoundNodes().find(key_); n != BoundNodes().end()) {
+        node = std::move(n->second);
+        BoundNodes().erase(n);
+      }
+    }
   }
   acct_->owner = nullptr;
   if (UnixSocket* o = peer_; o != nullptr) {
@@ -266,11 +294,12 @@ Status UnixSocket::Bind(Task& t, const std::string& sa) {
     if (a.kind == UnixAddr::kUnnamed) return AutobindLocked();
   }
   std::string key;
+  DentryRef node;  // declared before the lock below: released after it
   if (a.kind == UnixAddr::kPath) {
     SV_ASSIGN_OR_RETURN(ResolveContext c, t.kernel().vfs().ContextAt(t, AT_FDCWD, a.name));
     Status s = t.kernel().vfs().Mknod(c, a.name, S_IFSOCK | 0777, 0);
     if (!s.ok()) return s.error() == Errno(EEXIST) ? Errno(EADDRINUSE) : s.error();
-    SV_ASSIGN_OR_RETURN(key, PathKey(t, a.name, /*to_reach=*/false));
+    SV_ASSIGN_OR_RETURN(key, PathKey(t, a.name, /*to_reach=*/false, &node));
   } else {
     key = AbstractKey(type_, a.name);
   }
@@ -281,6 +310,7 @@ Status UnixSocket::Bind(Task& t, const std::string& sa) {
   slot = this;
   key_ = key;
   local_ = a;
+  if (node) BoundNodes()[key].swap(node);  // what was there (none) goes after the lock
   return {};
 }
 

@@ -77,11 +77,15 @@ Result<struct stat> HostInode::Stat() {
   return st;
 }
 
+const void* HostFilesKeySpace() {
+  static const char kHostFiles = 0;
+  return &kHostFiles;
+}
+
 FileLockKey HostInode::LockKey() {
-  static const char kHostFiles = 0;  // one key space for every host file
   auto st = Stat();
   if (!st.ok()) return FileLockKey{this, 0, 0};
-  return FileLockKey{&kHostFiles, st->st_dev, st->st_ino};
+  return FileLockKey{HostFilesKeySpace(), st->st_dev, st->st_ino};
 }
 
 Result<std::shared_ptr<Inode>> HostInode::Lookup(std::string_view name) {

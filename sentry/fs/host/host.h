@@ -66,6 +66,10 @@ class HostInode : public Inode {
 bool IsHostPseudoFs(long f_type);
 
 // Shared with the writable passthrough (host_rw.h):
+// The key space of every host file's locks and unix socket names
+// (FileLockKey::fs): one host file is one key through any mount of it, the
+// read-only root's and every container's volume alike.
+const void* HostFilesKeySpace();
 // The entries of the host directory of O_PATH fd `fd`, without "." and "..".
 Result<std::vector<DirEntry>> ReadHostDir(int fd);
 // Whether `fd`, looked up in the directory `parent_fd`, is the root of a
@@ -83,7 +87,8 @@ absl::StatusOr<std::shared_ptr<HostInode>> NewHostFs(const std::string& path);
 // /etc/resolv.conf containerd's CRI plugin gives every pod.
 absl::StatusOr<std::shared_ptr<HostInode>> NewHostFile(const std::string& path);
 
-// A regular file open read-only on the host.
+// A regular file open read-only on the host. Its offset is the
+// description's own (pread/pwrite at offset_), never the host fd's.
 class HostFile : public FileDescription {
  public:
   HostFile(int flags, DentryRef d, int host_fd);  // owns host_fd
@@ -97,7 +102,7 @@ class HostFile : public FileDescription {
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
   bool DataImmutableInSandbox() const override { return true; }  // the host's, read-only
 
- private:
+ protected:
   const int fd_;
 };
 

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,7 +12,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/host/host.h"
-#include "sentry/fs/tmpfs/tmpfs.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -22,13 +20,14 @@ namespace {
 // guest's fsuid, its group the fsgid, or the directory's for a setgid
 // directory (the host gave it that already: inode_init_owner()). Changing
 // the owner needs CAP_CHOWN, which a sentry without it does not have: the
-// object stays as the host made it then. `fd` is the object (not O_PATH).
+// object stays as the host made it then. `fd` is the object (any fd of it,
+// O_PATH too).
 void OwnNew(int dir_fd, int fd, const FsCreds& c) {
   struct stat dir, st;
   if (fstat(dir_fd, &dir) != 0 || fstat(fd, &st) != 0) return;
   gid_t gid = (dir.st_mode & S_ISGID) ? st.st_gid : c.gid;
   if (st.st_uid == c.uid && st.st_gid == gid) return;
-  (void)!fchown(fd, c.uid, gid);
+  (void)!fchownat(fd, "", c.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
 // The mode bits a guest may leave on a host object: never set-user-ID, and
@@ -48,6 +47,56 @@ mode_t HostSafeMode(mode_t mode, bool dir) {
 int PathFdOf(int fd) {
   std::string p = absl::StrCat("/proc/self/fd/", fd);
   return open(p.c_str(), O_PATH | O_CLOEXEC);
+}
+
+// The mode mkdirat and mknodat make a directory, FIFO or socket with:
+// sticky and no permission bit, which neither the guest (the final mode is
+// set before its mkdir returns) nor the host leaves on an object. It marks
+// the object made until OwnMade gives it its owner and mode.
+constexpr mode_t kMakingMode = S_ISVTX;
+
+// Gives the object just made as `name` in `dir_fd` (file type `type`) to
+// the guest `c` (OwnNew) with mode `mode` (none for a symlink), if the
+// object under the name now is the one made: mkdirat, mknodat and symlinkat
+// return no fd, and between the call and the open a rename (the guest's own
+// other thread, another container, the host) may have put another object
+// there, which must not become the creator's (review 11: a root-owned
+// directory of the volume renamed over a new one went to the guest's uid).
+// The one made carries kMakingMode (a symlink: its target) and no other
+// name (nlink); an owner and mode are set through an O_PATH fd of what was
+// checked, never by the name again. Not ours: left alone (the guest's call
+// made its object all the same; it is gone from the name).
+void OwnMade(int dir_fd, const std::string& name, mode_t type, mode_t mode, const FsCreds& c,
+             std::string_view target = {}) {
+  int fd = openat(dir_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;  // renamed or removed since
+  struct stat st;
+  // A directory has no subdirectory yet (nlink 2; btrfs counts 1).
+  bool ours = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type &&
+              st.st_nlink <= (type == S_IFDIR ? 2u : 1u);
+  if (ours && type == S_IFLNK) {
+    // A symlink's mode means nothing; one with the same target under the
+    // name is taken for ours: its owner is no access to anything (the
+    // rename that put it there needed the same rights as removing it).
+    char buf[4096];
+    ssize_t n = readlinkat(fd, "", buf, sizeof(buf));
+    ours = n >= 0 && std::string_view(buf, static_cast<size_t>(n)) == target;
+  } else if (ours) {
+    // A setgid parent's new directory inherits S_ISGID (inode_init_owner()).
+    mode_t bits = st.st_mode & 07777 & ~(type == S_IFDIR ? S_ISGID : 0);
+    ours = bits == kMakingMode;
+  }
+  if (ours) {
+    OwnNew(dir_fd, fd, c);
+    if (type != S_IFLNK) {
+      // Through the magic link (an O_PATH fd has no fchmod), after the
+      // chown, which would clear S_ISGID.
+      std::string self = absl::StrCat("/proc/self/fd/", fd);
+      mode_t keep = type == S_IFDIR ? (st.st_mode & S_ISGID) : 0;
+      (void)!fchmodat(AT_FDCWD, self.c_str(), mode | keep, 0);
+    }
+  }
+  close(fd);
 }
 
 }  // namespace
@@ -73,9 +122,12 @@ Result<struct stat> HostRwInode::Stat() {
 }
 
 FileLockKey HostRwInode::LockKey() {
+  // The host file's: the same through every container's mount of the
+  // volume and the read-only root (a pod's containers share its locks and
+  // its unix socket names).
   auto st = Stat();
   if (!st.ok()) return FileLockKey{this, 0, 0};
-  return FileLockKey{fs_.get(), st->st_dev, st->st_ino};
+  return FileLockKey{HostFilesKeySpace(), st->st_dev, st->st_ino};
 }
 
 Result<std::shared_ptr<Inode>> HostRwInode::Lookup(std::string_view name) {
@@ -99,7 +151,7 @@ Result<std::shared_ptr<Inode>> HostRwInode::Create(std::string_view name, mode_t
   int fd = openat(fd_, n.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
                   HostSafeMode(mode, false));
   if (fd < 0) return Errno(errno);
-  OwnNew(fd_, fd, c);
+  OwnNew(fd_, fd, c);  // the fd of what O_CREAT|O_EXCL made: no race
   // The mode asked, not cut by the sentry's umask.
   (void)!fchmod(fd, HostSafeMode(mode, false));
   int path_fd = PathFdOf(fd);
@@ -112,26 +164,27 @@ Result<std::shared_ptr<Inode>> HostRwInode::Create(std::string_view name, mode_t
 Status HostRwInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) {
   SV_ASSIGN_OR_RETURN(std::string n, Name(name));
   if (hidden_) return Errno(EACCES);
-  if (mkdirat(fd_, n.c_str(), mode & 07777) != 0) return Errno(errno);
-  // Owner and exact mode through an fd of the new directory (O_NOFOLLOW: a
-  // symlink put in its place since is not followed out of the volume).
-  int fd = openat(fd_, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return {};  // made; renamed or removed since
-  OwnNew(fd_, fd, c);
-  struct stat st;
-  if (fstat(fd, &st) == 0) (void)!fchmod(fd, HostSafeMode(mode, true) | (st.st_mode & S_ISGID));
-  close(fd);
+  if (mkdirat(fd_, n.c_str(), kMakingMode) != 0) return Errno(errno);
+  OwnMade(fd_, n, S_IFDIR, HostSafeMode(mode, true), c);
   return {};
 }
 
 Status HostRwInode::Mknod(std::string_view name, mode_t mode, dev_t, const FsCreds& c) {
-  // Only regular files: a host device made by the guest would be one that
-  // host processes (or another container of the volume) open. FIFOs and
-  // sockets could be made (the sentry opens neither on the host), but
-  // mknodat is not in the sentry's host-writes filter yet.
-  if (!S_ISREG(mode) && (mode & S_IFMT) != 0) return Errno(EPERM);
-  SV_ASSIGN_OR_RETURN(auto made, Create(name, mode, c));
-  (void)made;
+  mode_t type = mode & S_IFMT;
+  if (type == 0 || type == S_IFREG) {
+    SV_ASSIGN_OR_RETURN(auto made, Create(name, mode, c));
+    (void)made;
+    return {};
+  }
+  // Never a device: one made by the guest would be a host device that host
+  // processes (or another container of the volume) open. A FIFO or socket
+  // is only a name on the host (see the header); the sentry's filter
+  // allows mknodat of these two types with no device number only.
+  if (type != S_IFIFO && type != S_IFSOCK) return Errno(EPERM);
+  SV_ASSIGN_OR_RETURN(std::string n, Name(name));
+  if (hidden_) return Errno(EACCES);
+  if (mknodat(fd_, n.c_str(), type | kMakingMode, 0) != 0) return Errno(errno);
+  OwnMade(fd_, n, type, HostSafeMode(mode, false), c);
   return {};
 }
 
@@ -140,9 +193,7 @@ Status HostRwInode::Symlink(std::string_view name, std::string_view target, cons
   if (hidden_) return Errno(EACCES);
   std::string t(target);
   if (symlinkat(t.c_str(), fd_, n.c_str()) != 0) return Errno(errno);
-  struct stat dir;
-  gid_t gid = (fstat(fd_, &dir) == 0 && (dir.st_mode & S_ISGID)) ? static_cast<gid_t>(-1) : c.gid;
-  (void)!fchownat(fd_, n.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW);  // never follows
+  OwnMade(fd_, n, S_IFLNK, 0, c, target);
   return {};
 }
 
@@ -280,81 +331,6 @@ absl::StatusOr<std::shared_ptr<HostRwInode>> NewHostRwFile(const std::string& pa
         absl::StrCat("host file ", path, ": not a regular file or directory"));
   }
   return root;
-}
-
-// ---------------------------------------------------------------- HostRwFile
-
-HostRwFile::HostRwFile(int flags, DentryRef d, int host_fd)
-    : FileDescription(flags, std::move(d)), fd_(host_fd) {}
-HostRwFile::~HostRwFile() { close(fd_); }
-
-Result<size_t> HostRwFile::Read(Task&, char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  ssize_t n = pread(fd_, buf, len, offset_);
-  if (n < 0) return Errno(errno);
-  offset_ += n;
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> HostRwFile::Write(Task&, const char* buf, size_t len) {
-  std::lock_guard l(offset_mu_);
-  if (flags() & O_APPEND) {
-    // At the host file's end, atomically against every writer; offset -1
-    // moves the host fd's position past what was written, which becomes
-    // the description's (only appends use the host position).
-    iovec iov{const_cast<char*>(buf), len};
-    ssize_t n = pwritev2(fd_, &iov, 1, -1, RWF_APPEND);
-    if (n < 0) return Errno(errno);
-    off_t pos = lseek(fd_, 0, SEEK_CUR);
-    if (pos >= 0) offset_ = pos;
-    return static_cast<size_t>(n);
-  }
-  ssize_t n = pwrite(fd_, buf, len, offset_);
-  if (n < 0) return Errno(errno);
-  offset_ += n;
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> HostRwFile::PRead(Task&, char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  ssize_t n = pread(fd_, buf, len, offset);
-  if (n < 0) return Errno(errno);
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> HostRwFile::PWrite(Task&, const char* buf, size_t len, int64_t offset) {
-  if (offset < 0) return Errno(EINVAL);
-  ssize_t n;
-  if (flags() & O_APPEND) {
-    // pwrite(2) BUGS: with O_APPEND, Linux appends whatever the offset;
-    // an offset >= 0 leaves the host fd's position alone.
-    iovec iov{const_cast<char*>(buf), len};
-    n = pwritev2(fd_, &iov, 1, 0, RWF_APPEND);
-  } else {
-    n = pwrite(fd_, buf, len, offset);
-  }
-  if (n < 0) return Errno(errno);
-  return static_cast<size_t>(n);
-}
-
-Result<int64_t> HostRwFile::Seek(int64_t offset, int whence) {
-  std::lock_guard l(offset_mu_);
-  return SeekHostFd(fd_, offset_, offset, whence);
-}
-
-Status HostRwFile::Truncate(int64_t length) {
-  if (ftruncate(fd_, length) != 0) return Errno(errno);
-  return {};
-}
-
-Status HostRwFile::Sync() {
-  if (fsync(fd_) != 0) return Errno(errno);
-  return {};
-}
-
-Result<long> HostRwFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
-  std::lock_guard l(offset_mu_);
-  return HostFileIoctl(t, fd_, offset_, cmd, arg);
 }
 
 }  // namespace seedvisor::sentry

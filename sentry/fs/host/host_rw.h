@@ -19,10 +19,22 @@
 // sentry may (CAP_CHOWN, kept for sandboxes with writable binds), else as
 // the host gave them; their mode is set exactly (no host umask).
 //
-// Host devices, FIFOs and sockets in the volume are not opened (EACCES,
-// ENXIO), nor made (mknod of anything but a regular file is EPERM); host
-// pseudo file systems mounted below the source show as empty directories
-// (host.h, IsHostPseudoFs).
+// Host devices and sockets in the volume are not opened (EACCES, ENXIO),
+// nor devices made (mknod of a device node is EPERM). A FIFO or a unix
+// socket the guest makes there (mkfifo(3), bind(2)) is a name on the host
+// (mknodat relative to the directory's fd), which another container of
+// the pod and the host see; the sentry never opens either on the host: the
+// FIFO's pipe and the socket are the sentry's own, found by the host file's
+// device and inode (vfs.cc's OpenFifo, unix_socket.cc's PathKey), so two
+// containers of one pod meet through it, while a host process that opens
+// the FIFO or connects to the socket reaches no guest. Host pseudo file
+// systems mounted below the source show as empty directories (host.h,
+// IsHostPseudoFs).
+//
+// A directory, FIFO or socket is made with a marker mode (sticky alone)
+// and given to the guest (owner, mode) through an O_PATH fd of what is
+// under its name then, only if that is still the object made: a racing
+// rename must not hand another object to the creator (OwnMade).
 //
 // Only sandboxes with such a mount get the host calls this needs in their
 // seccomp filter (seccomp/sentry_policy.h, SentryPolicy(host_writes)).
@@ -31,10 +43,12 @@
 #ifndef SEEDVISOR_SENTRY_FS_HOST_HOST_RW_H_
 #define SEEDVISOR_SENTRY_FS_HOST_HOST_RW_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "sentry/fs/host/host.h"
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
@@ -86,26 +100,29 @@ absl::StatusOr<std::shared_ptr<HostRwInode>> NewHostRwFs(const std::string& path
 // file bind).
 absl::StatusOr<std::shared_ptr<HostRwInode>> NewHostRwFile(const std::string& path);
 
-// An open host regular file of a writable volume. The host fd is this
-// description's own (dup and fork share it, with its offset); O_APPEND
-// writes append on the host (RWF_APPEND), atomically against every other
-// writer, the host's included, whether it was set at open or by F_SETFL.
-class HostRwFile : public FileDescription {
+// An open host regular file of a writable volume: HostFile's reads,
+// seeks and ioctls, and writes. The host fd is this description's own (dup
+// and fork share it, with its offset); O_APPEND writes append on the host
+// (RWF_APPEND), atomically against every other writer, the host's
+// included, whether it was set at open or by F_SETFL. A sandbox fork opens
+// the file again for its copy of the description (AdoptInForkChild): the
+// host file description, whose position an append reads back, is not
+// shared with the seed (where the open is refused, the copy's appends
+// leave that position alone and take the file's end as their offset).
+class HostRwFile : public HostFile {
  public:
-  HostRwFile(int flags, DentryRef d, int host_fd);  // owns host_fd
-  ~HostRwFile() override;
-  Result<size_t> Read(Task& t, char* buf, size_t len) override;
+  HostRwFile(int flags, DentryRef d, int host_fd) : HostFile(flags, std::move(d), host_fd) {}
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
-  Result<size_t> PRead(Task& t, char* buf, size_t len, int64_t offset) override;
   Result<size_t> PWrite(Task& t, const char* buf, size_t len, int64_t offset) override;
-  Result<int64_t> Seek(int64_t offset, int whence) override;
   Status Truncate(int64_t length) override;
   Status Sync() override;
-  Result<int> MappableFd() override { return fd_; }
-  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override;
+  bool DataImmutableInSandbox() const override { return false; }
+  absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
 
  private:
-  const int fd_;
+  // A fork's copy that could not open the file again shares the seed's
+  // host file description: appends neither move nor read its position.
+  std::atomic<bool> shared_position_{false};
 };
 
 }  // namespace seedvisor::sentry
