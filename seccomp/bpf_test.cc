@@ -157,7 +157,8 @@ TEST(SentryPolicy, HostWritesOnlyWithWritableBinds) {
   const auto& narrow = SentryProgram();
   const auto& rw = SentryProgram(/*host_writes=*/true);
   for (int nr : {SYS_mkdirat, SYS_unlinkat, SYS_renameat2, SYS_linkat, SYS_symlinkat,
-                 SYS_fchmod, SYS_fchmodat, SYS_fchownat, SYS_fchown, SYS_utimensat}) {
+                 SYS_fchmod, SYS_fchmodat, SYS_fchownat, SYS_fchown, SYS_utimensat,
+                 SYS_getxattr, SYS_listxattr, SYS_setxattr, SYS_removexattr}) {
     EXPECT_EQ(Evaluate(narrow, Call(nr)), SECCOMP_RET_TRAP) << "syscall " << nr;
     EXPECT_EQ(Evaluate(rw, Call(nr)), SECCOMP_RET_ALLOW) << "syscall " << nr;
   }

@@ -280,6 +280,11 @@ Policy SentryPolicy(bool host_writes) {
         {SYS_fchown, {}, kAllow, "writable bind: a new file is the guest's"},
         {SYS_fchownat, {}, kAllow, "writable bind: chown(2), a new symlink's owner"},
         {SYS_utimensat, {}, kAllow, "writable bind: utimensat(2)"},
+        // f*xattr refuse the O_PATH fds the volume holds: by the magic link.
+        {SYS_getxattr, {}, kAllow, "writable bind: user.* xattrs through /proc/self/fd/N"},
+        {SYS_listxattr, {}, kAllow, "writable bind: user.* xattrs through /proc/self/fd/N"},
+        {SYS_setxattr, {}, kAllow, "writable bind: user.* xattrs through /proc/self/fd/N"},
+        {SYS_removexattr, {}, kAllow, "writable bind: user.* xattrs through /proc/self/fd/N"},
     });
   }
   return p;

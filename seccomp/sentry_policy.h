@@ -23,8 +23,9 @@ namespace seedvisor::seccomp {
 // guest writes through to the host: sentry/fs/host/host_rw.h), which needs
 // the host's calls that make, remove, rename and change files
 // (mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmod(at),
-// fchown(at), utimensat, and mknodat of a FIFO or socket, never of a
-// device). A sandbox without one never gets them.
+// fchown(at), utimensat, mknodat of a FIFO or socket, never of a device,
+// and the path forms of the xattr calls, for /proc/self/fd/N). A sandbox
+// without one never gets them.
 Policy SentryPolicy(bool host_writes = false);
 
 }  // namespace seedvisor::seccomp

@@ -5,10 +5,11 @@
 // permission, EROFS on read-only mounts, and the size-0 / ERANGE buffer
 // protocol. The filesystem stores the attributes (Inode::GetXattr etc.):
 // tmpfs inodes (and so the overlay's upper layer) keep them in memory;
-// setting one on a lower (host) overlay file copies it up first. Host files
-// show none: their host xattrs are not exposed (the sentry's seccomp policy
-// allows no f*xattr call), so get/remove give ENODATA, list is empty and
-// set on a host bind mount gives EOPNOTSUPP. Supported namespaces: user.*
+// setting one on a lower (host) overlay file copies it up first. A writable
+// volume's files and directories have their host user.* attributes
+// (sentry/fs/host/host_rw_xattr.cc); other host files show none: get/remove
+// give ENODATA, list is empty and set on a read-only host bind gives
+// EOPNOTSUPP. Supported namespaces: user.*
 // (regular files and directories only), trusted.* (CAP_SYS_ADMIN; hidden
 // from listxattr without it) and security.* (setting needs CAP_SYS_ADMIN,
 // security.capability CAP_SETFCAP); system.* and the rest: EOPNOTSUPP.

@@ -8,6 +8,10 @@
 //                                      there or not listening), print reply
 //   volume_probe rebind PATH           bind a socket at PATH, unlink it,
 //                                      bind another there, connect to it
+//   volume_probe xattr FILE            user.* attributes of FILE: the
+//                                      host's user.host read, user.k set,
+//                                      user.gone set and removed, the list,
+//                                      and trusted.t refused
 //   volume_probe own-race DIR SECONDS N  mkdir/symlink N new names in DIR
 //                                      (for SECONDS at most) while a thread
 //                                      renames DIR/victim and DIR/vlink
@@ -27,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +120,39 @@ static int Rebind(const char* path) {
   return 0;
 }
 
+static int Xattr(const char* file) {
+  char value[64] = {0}, list[256] = {0};
+  ssize_t n = getxattr(file, "user.host", value, sizeof(value) - 1);
+  printf("host=%s", n >= 0 ? value : strerror(errno));
+  if (setxattr(file, "user.k", "v1", 2, XATTR_CREATE) != 0) return Die("setxattr user.k");
+  if (setxattr(file, "user.gone", "x", 1, 0) != 0) return Die("setxattr user.gone");
+  if (removexattr(file, "user.gone") != 0) return Die("removexattr user.gone");
+  n = getxattr(file, "user.k", value, sizeof(value) - 1);
+  printf(" k=%.*s", n > 0 ? (int)n : 0, value);
+  // The host lists in no particular order: the user.* names, sorted.
+  n = listxattr(file, list, sizeof(list));
+  if (n < 0) return Die("listxattr");
+  const char* names[8];
+  int count = 0;
+  for (const char* p = list; p < list + n && count < 8; p += strlen(p) + 1) {
+    if (strncmp(p, "user.", 5) == 0) names[count++] = p;
+  }
+  for (int i = 0; i < count; i++) {
+    for (int j = i + 1; j < count; j++) {
+      if (strcmp(names[j], names[i]) < 0) {
+        const char* t = names[i];
+        names[i] = names[j];
+        names[j] = t;
+      }
+    }
+  }
+  printf(" list=");
+  for (int i = 0; i < count; i++) printf("%s%s", i ? "," : "", names[i]);
+  int r = setxattr(file, "trusted.t", "x", 1, 0);
+  printf(" trusted=%s\n", r == 0 ? "set" : strerror(errno));
+  return 0;
+}
+
 // ---- own-race
 
 static atomic_int g_next = 0;
@@ -198,6 +236,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "serve") == 0) return Serve(argv[2]);
   if (argc == 4 && strcmp(argv[1], "connect") == 0) return Connect(argv[2], argv[3]);
   if (argc == 3 && strcmp(argv[1], "rebind") == 0) return Rebind(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "xattr") == 0) return Xattr(argv[2]);
   if (argc == 5 && strcmp(argv[1], "own-race") == 0) {
     return OwnRace(argv[2], atof(argv[3]), atoi(argv[4]));
   }

@@ -7,7 +7,7 @@
 #   directory) connects to the socket and reads the FIFO; the host sees a
 #   FIFO and a socket owned by uid 1000 with the modes the guest asked. A
 #   socket file unlinked while bound keeps its inode (a second bind of the
-#   name works).
+#   name works). user.* attributes of a volume file are the host file's.
 # - ownership race: uid 1000's mkdir and symlink of new names while its
 #   other thread renames a root-owned directory and symlink of the volume
 #   over them and back (review 11): those stay root's, and every object the
@@ -107,6 +107,18 @@ from-a" "$(cat "$d/b.out")"
   timeout 60 "${R[@]}" run --bundle "$d/re" re >"$d/re.out" 2>&1 </dev/null
   check_eq "$rt: a second socket binds where the first was unlinked" rebound "$(cat "$d/re.out")"
   "${R[@]}" delete --force re >/dev/null 2>&1
+
+  # --- user.* attributes of a volume file are the host file's; trusted.*
+  # is refused (no CAP_SYS_ADMIN) and never reaches it.
+  echo x > "$d/vol/xf"
+  python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.host", b"from-host")' "$d/vol/xf"
+  bundle "$d/x" "$d/vol" 0 "" volume_probe xattr /vol/xf || { check_eq "$rt: bundle x" 0 1; continue; }
+  timeout 60 "${R[@]}" run --bundle "$d/x" x >"$d/x.out" 2>&1 </dev/null
+  check_eq "$rt: the volume file's user.* attributes" \
+    "host=from-host k=v1 list=user.host,user.k trusted=Operation not permitted" "$(cat "$d/x.out")"
+  check_eq "$rt: the host has the guest's attributes" "b'v1' False" \
+    "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.k"), "user.gone" in os.listxattr(sys.argv[1]))' "$d/vol/xf" 2>&1)"
+  "${R[@]}" delete --force x >/dev/null 2>&1
 
   # --- Renames racing uid 1000's mkdir and symlink.
   mkdir "$d/vol/r/victim"

@@ -75,6 +75,11 @@ class HostRwInode : public Inode {
                 unsigned flags) override;
   Result<std::string> Readlink() override;
   Status SetAttr(const SetAttrRequest& req) override;
+  // user.* only, the host file's own (host_rw_xattr.cc).
+  Result<std::string> GetXattr(std::string_view name) override;
+  Result<std::vector<std::string>> ListXattr() override;
+  Status SetXattr(std::string_view name, std::string_view value, int flags) override;
+  Status RemoveXattr(std::string_view name) override;
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
