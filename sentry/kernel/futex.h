@@ -14,6 +14,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
@@ -51,11 +52,30 @@ Result<uint32_t> AtomicUpdateWord(platform::Context& ctx, MM& mm, UserAddr addr,
 
 class FutexTable {
  public:
+  // The most entries one futex_waitv() takes (FUTEX_WAITV_MAX).
+  static constexpr unsigned kWaitvMax = 128;
+  // One futex_waitv() entry: the word's key, where it is in the caller's
+  // mm, and the value it must hold for the caller to sleep.
+  struct WaitvEntry {
+    FutexKey key;
+    UserAddr addr;
+    uint32_t val;
+  };
   // FUTEX_WAIT(_BITSET): sleeps while *addr == val. `deadline` is absolute
   // CLOCK_MONOTONIC or null.
   // `space`/`key` override the (mm, addr) key when `space` is non-null.
   Status Wait(Task& t, UserAddr addr, uint32_t val, uint32_t bitset, const timespec* deadline,
               const void* space = nullptr, uint64_t key = 0);
+  // futex_waitv(2) (futex_wait_multiple()): sleeps while every word holds
+  // its value, until a wake of any of them. Returns the index of a woken
+  // entry (the highest, as futex_unqueue_multiple() does); EFAULT if a word
+  // cannot be read or EAGAIN if one differs, at the first such entry in
+  // order; ETIMEDOUT at `deadline` (absolute CLOCK_MONOTONIC, or null);
+  // ERESTARTSYS when a signal or a park interrupts it. The values are read
+  // and all entries queued under one lock, so no wake is lost between them.
+  // At most kWaitvMax entries (the caller checks).
+  Result<int> WaitMultiple(Task& t, std::span<const WaitvEntry> entries,
+                           const timespec* deadline);
   // FUTEX_WAKE(_BITSET): wakes up to `n` waiters, and at least one (as
   // futex_wake() does for a count of 0 or less); returns how many, or
   // -EINVAL on meeting a FUTEX_WAIT_REQUEUE_PI waiter (those are only for
@@ -114,6 +134,11 @@ class FutexTable {
  private:
   struct PiWaiter;
   using PiKey = std::pair<const void*, uint64_t>;
+  struct Waiter;
+  using Queue = std::list<Waiter*>;
+  // A task blocked on a word (FUTEX_WAIT*, one futex_waitv() entry, or
+  // FUTEX_WAIT_REQUEUE_PI before its move); on the waiter's stack, queued
+  // until it returns.
   struct Waiter {
     const void* mm;  // the key's space (an MM, or a mapped object)
     uint64_t addr;
@@ -124,6 +149,7 @@ class FutexTable {
     // only PI futex it may be moved to.
     PiWaiter* requeue_pi = nullptr;
     PiKey pi_key{};
+    Queue::iterator pos{};  // where it is in queues_[{mm, addr}], while queued
   };
   // A task blocked in LockPi; on its stack, listed until it returns.
   struct PiWaiter {
@@ -158,9 +184,16 @@ class FutexTable {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Takes `w` off the waiters of `k` (and the state with the last one).
   void DequeuePi(const PiKey& k, PiWaiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `w` last on its word (w->mm, w->addr) / takes it off it: O(log
+  // words with waiters), so a wake costs the word's waiters, not everyone's
+  // (a futex_waitv() queues up to kWaitvMax entries per task).
+  void Enqueue(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Dequeue(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   friend class Kernel;  // ReinitInForkChild
   absl::Mutex mu_;
-  std::list<Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  // The waiters of each word with any, in arrival order (a futex hash
+  // bucket's list, one per word).
+  std::map<PiKey, Queue> queues_ ABSL_GUARDED_BY(mu_);
   std::map<PiKey, PiState> pi_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -184,7 +184,7 @@ Status FutexTable::WaitRequeuePi(Task& t, UserAddr addr, uint32_t val, const Fut
     SV_TRY(t.CopyInObj(addr, &cur));
     if (cur != val) return Errno(EAGAIN);
     if (key.space == key2.space && key.addr == key2.addr) return Errno(EINVAL);
-    waiters_.push_back(&w);
+    Enqueue(&w);
   }
   const Status result = BlockUntilGranted(t, pw, deadline);
   absl::MutexLock l(&mu_);
@@ -192,7 +192,7 @@ Status FutexTable::WaitRequeuePi(Task& t, UserAddr addr, uint32_t val, const Fut
   const bool timeout = result.error().value() == ETIMEDOUT;
   if (!w.woken) {
     // handle_early_requeue_pi_wakeup(): still on the first word.
-    waiters_.remove(&w);
+    Dequeue(&w);
     return timeout ? result : Status(Errno(kERESTARTNOINTR));
   }
   // Moved, not yet the owner. A restart would find the word changed:
@@ -211,8 +211,8 @@ Result<int> FutexTable::CmpRequeuePi(Task& t, UserAddr addr, const FutexKey& key
   SV_TRY(t.CopyInObj(addr, &cur));
   if (cur != cmpval) return Errno(EAGAIN);
   std::vector<Waiter*> found;
-  for (Waiter* w : waiters_) {
-    if (w->mm == key.space && w->addr == key.addr) found.push_back(w);
+  if (auto q = queues_.find(PiKey{key.space, key.addr}); q != queues_.end()) {
+    found.assign(q->second.begin(), q->second.end());
   }
   if (found.empty()) return 0;
   // futex_proxy_trylock_atomic(): the first waiter takes the PI futex if
@@ -227,7 +227,7 @@ Result<int> FutexTable::CmpRequeuePi(Task& t, UserAddr addr, const FutexKey& key
   size_t i = 0;
   if (acquired) {
     Waiter* top = found[0];
-    waiters_.remove(top);
+    Dequeue(top);
     top->woken = true;
     top->requeue_pi->granted = true;
     top->task->Notify();
@@ -239,7 +239,7 @@ Result<int> FutexTable::CmpRequeuePi(Task& t, UserAddr addr, const FutexKey& key
   for (; i < found.size() && count - 1 < nr_requeue; ++i) {
     Waiter* w = found[i];
     if (!fits(w)) return Errno(EINVAL);  // those moved so far stay moved
-    waiters_.remove(w);
+    Dequeue(w);
     w->woken = true;
     QueuePi(k2, ps, owner, w->requeue_pi);
     if (ps == nullptr) ps = &pi_.find(k2)->second;

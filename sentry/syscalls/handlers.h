@@ -53,6 +53,7 @@ SyscallReturn SysExit(Task& t, const SyscallArgs& a);
 SyscallReturn SysExitGroup(Task& t, const SyscallArgs& a);
 SyscallReturn SysFork(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a);
+SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetegid(Task& t, const SyscallArgs& a);

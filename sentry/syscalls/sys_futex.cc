@@ -47,22 +47,28 @@ Result<bool> WakeOpCompare(uint32_t encoded, uint32_t old) {
 // The timeout at `uaddr` (null: none) as an absolute CLOCK_MONOTONIC
 // deadline in *out. `absolute` times are on CLOCK_REALTIME if `realtime`,
 // else CLOCK_MONOTONIC; relative ones start now (futex_init_timeout()).
+// A time past KTIME_MAX waits as long as KTIME_MAX (ktime_add_safe()).
 Result<const timespec*> Deadline(Task& t, UserAddr uaddr, bool absolute, bool realtime,
                                  timespec* out) {
   if (uaddr.IsNull()) return static_cast<const timespec*>(nullptr);
   timespec ts;
   SV_TRY(t.CopyInObj(uaddr, &ts));
   if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
-  int64_t ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  constexpr __int128 kKtimeMax = INT64_MAX;
+  __int128 ns = static_cast<__int128>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  if (ns > kKtimeMax) ns = kKtimeMax;
   if (absolute) {
     // An absolute time on the chosen clock, turned into one on the
     // monotonic clock now (a later step of CLOCK_REALTIME is not followed).
     timespec now;
     clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
-    ns -= now.tv_sec * 1000000000LL + now.tv_nsec;
+    ns -= static_cast<__int128>(now.tv_sec) * 1000000000 + now.tv_nsec;
   }
   ns += MonotonicNowNs();
-  *out = timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
+  if (ns > kKtimeMax) ns = kKtimeMax;
+  if (ns < 0) ns = 0;
+  const int64_t n = static_cast<int64_t>(ns);
+  *out = timespec{static_cast<time_t>(n / 1000000000LL), static_cast<long>(n % 1000000000LL)};
   return static_cast<const timespec*>(out);
 }
 
@@ -214,6 +220,79 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
     default:
       return Errno(ENOSYS);
   }
+}
+
+namespace {
+
+// struct futex_waitv (include/uapi/linux/futex.h, Linux 5.16).
+struct FutexWaitv {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+static_assert(sizeof(FutexWaitv) == 24);
+
+// Its flags (futex2): the word's size in the low two bits, of which only
+// FUTEX2_SIZE_U32 is implemented; FUTEX2_NUMA and FUTEX2_MPOL (named in
+// Linux 6.7's uapi, implemented in 6.16: a word followed by a node id) are
+// EINVAL, as before 6.16.
+constexpr uint32_t kFutex2SizeMask = 0x03, kFutex2SizeU32 = 0x02, kFutex2Numa = 0x04,
+                   kFutex2Mpol = 0x08, kFutex2Private = FUTEX_PRIVATE_FLAG;
+constexpr uint32_t kFutex2ValidMask = kFutex2SizeMask | kFutex2Numa | kFutex2Mpol | kFutex2Private;
+
+}  // namespace
+
+// futex_waitv(2): sys_futex_waitv(), futex_parse_waitv() and
+// futex_wait_multiple() (kernel/futex/syscalls.c, waitwake.c), checks in
+// their order: flags, count and array, clock and timeout, each entry (in
+// order: copy, flags, value), each key (alignment, address), then each
+// word's value.
+SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a) {
+  const UserAddr uwaitv = a.Addr(0);
+  const uint32_t nr = a.Uint(1);
+  if (a.Uint(2) != 0) return Errno(EINVAL);  // no flags defined yet
+  if (nr == 0 || nr > FutexTable::kWaitvMax || uwaitv.IsNull()) return Errno(EINVAL);
+  timespec dl{};
+  const timespec* deadline = nullptr;
+  if (!a.Addr(3).IsNull()) {
+    const int clockid = a.Int(4);
+    if (clockid != CLOCK_REALTIME && clockid != CLOCK_MONOTONIC) return Errno(EINVAL);
+    SV_ASSIGN_OR_RETURN(deadline, Deadline(t, a.Addr(3), /*absolute=*/true,
+                                           clockid == CLOCK_REALTIME, &dl));
+  }
+  FutexTable::WaitvEntry entries[FutexTable::kWaitvMax];
+  bool priv[FutexTable::kWaitvMax];
+  for (uint32_t i = 0; i < nr; ++i) {
+    FutexWaitv w;
+    SV_TRY(t.CopyInObj(uwaitv + i * sizeof(FutexWaitv), &w));
+    if ((w.flags & ~kFutex2ValidMask) || w.reserved != 0) return Errno(EINVAL);
+    // futex_flags_valid(), futex_validate_input() (Linux 6.7: a value
+    // wider than the word is EINVAL).
+    if ((w.flags & kFutex2SizeMask) != kFutex2SizeU32 || (w.flags & (kFutex2Numa | kFutex2Mpol)))
+      return Errno(EINVAL);
+    if (w.val > UINT32_MAX) return Errno(EINVAL);
+    entries[i].addr = UserAddr(w.uaddr);
+    entries[i].val = static_cast<uint32_t>(w.val);
+    priv[i] = (w.flags & kFutex2Private) != 0;
+  }
+  // get_futex_key() of every entry before any value is read.
+  for (uint32_t i = 0; i < nr; ++i) {
+    const UserAddr addr = entries[i].addr;
+    if (addr.value() % 4 != 0) return Errno(EINVAL);
+    if (!t.mm().IsGuestAddress(addr)) return Errno(EFAULT);  // access_ok()
+    SV_TRY(CheckSharedWord(t, addr, priv[i]));
+    entries[i].key = FutexKeyFor(t.mm(), addr, priv[i]);
+  }
+  Result<int> r = t.kernel().futex().WaitMultiple(
+      t, std::span<const FutexTable::WaitvEntry>(entries, nr), deadline);
+  if (!r.ok()) {
+    // The timeout is absolute, so a restart keeps it: a signal restarts
+    // the call where SA_RESTART says so (ERESTARTSYS), a park always.
+    if (r.error().value() == kERESTARTSYS && t.ParkInterrupted()) return Errno(kERESTARTNOINTR);
+    return r.error();
+  }
+  return static_cast<uint64_t>(*r);
 }
 
 SyscallReturn SysRefuseEperm(Task&, const SyscallArgs&) { return Errno(EPERM); }

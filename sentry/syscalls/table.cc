@@ -408,7 +408,7 @@ constexpr SyscallEntry kTable[] = {
     {446, "landlock_restrict_self", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {447, "memfd_secret", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {448, "process_mrelease", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
-    {449, "futex_waitv", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
+    {449, "futex_waitv", SysFutexWaitv, Support::kPartial, "puxpi", "FUTEX2_SIZE_U32 words, private or shared; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL, as before Linux 6.16"},
     {450, "set_mempolicy_home_node", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {452, "fchmodat2", SysFchmodat2, Support::kFull, "isox", ""},
 };

@@ -74,6 +74,7 @@
 //   forks      fork children that wait until fork is refused (at most
 //              200)                     -> "forks: N, then EAGAIN|stopped"
 //   unforks    end those children and reap them            -> ok
+//   vwait, vwake I   a thread in futex_waitv(2) (seed_waitv.c)
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mqueue.h>
@@ -108,6 +109,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "test/sfork/seed_waitv.h"
 
 static char* buf;
 
@@ -806,6 +809,7 @@ int main(void) {
       forks();
     } else if (strcmp(line, "unforks") == 0) {
       unforks();
+    } else if (waitv_command(line, reply)) {
     } else if (strncmp(line, "exit ", 5) == 0) {
       _exit(atoi(line + 5));
     } else {

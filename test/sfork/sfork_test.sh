@@ -261,6 +261,10 @@ check_eq "seed marks pages DONTFORK and WIPEONFORK" "ok" "$(ask 11 "$T/s1.out" "
 check_eq "seed starts a thread and a child" "ok" "$(ask 11 "$T/s1.out" "helpers")"
 check_eq "seed: the thread's MXCSR" "0x5f80 seed-value" "$(ask 11 "$T/s1.out" "thread")"
 check_eq "seed: the child's MXCSR" "0x3f80 1" "$(ask 11 "$T/s1.out" "child")"
+# A thread blocked in futex_waitv(2) at the pause (issue 13): parked, it
+# restarts the call in each fork, where a wake of either word finds it.
+check_eq "seed starts a futex_waitv thread" "ok" "$(ask 11 "$T/s1.out" "vwait")"
+check_eq "seed: a wake of its shared word" "woke 1" "$(ask 11 "$T/s1.out" "vwake 1")"
 # Shared memory between the seed's two processes: shared anonymous memory,
 # a memfd mapped MAP_SHARED and a SysV shm segment, shared both ways.
 check_eq "seed writes its shared memory" "ok" "$(ask 11 "$T/s1.out" "sset seed-shm")"
@@ -289,6 +293,8 @@ check_eq "fork: DONTFORK kept, WIPEONFORK wiped" "d=d w=0" "$(ask 12 "$T/f1.out"
 check_eq "fork: same pid as in the seed" "1 0" "$(ask 12 "$T/f1.out" "pid")"
 check_eq "fork: the seed's thread, its MXCSR" "0x5f80 seed-value" "$(ask 12 "$T/f1.out" "thread")"
 check_eq "fork: the seed's child process, its MXCSR" "0x3f80 1" "$(ask 12 "$T/f1.out" "child")"
+check_eq "fork: the futex_waitv thread, private word" "woke 0" "$(ask 12 "$T/f1.out" "vwake 0")"
+check_eq "fork: the futex_waitv thread, shared word" "woke 1" "$(ask 12 "$T/f1.out" "vwake 1")"
 check_eq "fork: the seed's seccomp filter" "errno=77 filters=1" "$(ask 12 "$T/f1.out" "scchk")"
 check_eq "fork: the generation file polls readable" "1" "$(ask 12 "$T/f1.out" "genpoll")"
 check_eq "fork: generation 1" "1" "$(ask 12 "$T/f1.out" "gen")"
