@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -128,6 +129,12 @@ class MM {
   // sandbox fork copies whole processes.
   void WipeOnSandboxFork();
 
+  // membarrier(2)'s registrations of this address space, as
+  // MEMBARRIER_CMD_GET_REGISTRATIONS reports them (the MEMBARRIER_CMD_REGISTER_*
+  // bits). A guest fork's copy keeps them (dup_mm() copies membarrier_state);
+  // exec's new MM has none (membarrier_exec_mmap()).
+  std::atomic<uint32_t>& membarrier_registrations() { return membarrier_; }
+
   // The native AIO contexts of this address space (sentry/mm/aio.h):
   // Fork() makes a copy without any, as Linux's mm_init() does.
   AioContexts& aio() { return aio_; }
@@ -188,6 +195,7 @@ class MM {
   uint64_t mmap_base_ ABSL_GUARDED_BY(mu_) = 0;
   Layout layout_ ABSL_GUARDED_BY(mu_);
   bool remap_shared_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint32_t> membarrier_{0};
   AioContexts aio_;
 };
 

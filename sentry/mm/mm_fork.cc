@@ -34,6 +34,7 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
   child->data_size_ = data_size_;
   child->mmap_base_ = mmap_base_;
   child->layout_ = layout_;
+  child->membarrier_.store(membarrier_.load());
   return child;
 }
 

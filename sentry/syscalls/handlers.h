@@ -54,6 +54,7 @@ SyscallReturn SysExitGroup(Task& t, const SyscallArgs& a);
 SyscallReturn SysFork(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a);
+SyscallReturn SysMembarrier(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetegid(Task& t, const SyscallArgs& a);

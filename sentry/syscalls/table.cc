@@ -366,7 +366,7 @@ constexpr SyscallEntry kTable[] = {
     {321, "bpf", SysRefuseEperm, Support::kRefused, "xxxxxx", "EPERM"},
     {322, "execveat", SysExecveat, Support::kFull, "isppx", ""},
     {323, "userfaultfd", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
-    {324, "membarrier", nullptr, Support::kUnimplemented, "xx", "ENOSYS"},
+    {324, "membarrier", SysMembarrier, Support::kPartial, "ixi", "barriers are the host's MEMBARRIER_CMD_GLOBAL (~10 ms); SYNC_CORE and RSEQ commands are EINVAL, as on a kernel without them"},
     {325, "mlock2", SysMlock2, Support::kPartial, "xux", "accepted; the host may still swap"},
     {326, "copy_file_range", SysCopyFileRange, Support::kPartial, "ipipux", "copies through the sentry"},
     {327, "preadv2", SysPreadv2, Support::kPartial, "ipiiix", "RWF_NOWAIT/RWF_APPEND: EOPNOTSUPP"},
