@@ -120,6 +120,7 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
     if ((req.flags & MAP_FIXED_NOREPLACE) && !vmas_.RangeFree(addr, addr + length)) {
       return Errno(EEXIST);
     }
+    if (SealedIn(addr, addr + length)) return Errno(EPERM);  // mmap_region()
   } else if ((req.flags & MAP_32BIT) &&
              (req.addr.value() == 0 ||
               !vmas_.RangeFree(req.addr.value(), req.addr.value() + length))) {
@@ -162,6 +163,7 @@ Status MM::Munmap(UserAddr addr, uint64_t length) {
   uint64_t end = addr.value() + PageRoundUp(length);
   if (end < addr.value() || end > as_->UserTop().value()) return Errno(EINVAL);
   absl::MutexLock l(&mu_);
+  if (SealedIn(addr.value(), end)) return Errno(EPERM);  // do_vmi_munmap()
   SV_TRY(as_->Unmap(addr, end - addr.value()));
   vmas_.RemoveRange(addr.value(), end);
   return {};
@@ -174,6 +176,8 @@ Status MM::Mprotect(UserAddr addr, uint64_t length, int prot, const rlimit& data
   if (end < start) return Errno(ENOMEM);
   if (start == end) return {};
   absl::MutexLock l(&mu_);
+  // do_mprotect_pkey() (Linux 6.10): a seal anywhere in the range first.
+  if (SealedIn(start, end)) return Errno(EPERM);
   // Every page must be mapped (ENOMEM otherwise, as mprotect(2) says).
   uint64_t cur = start;
   auto it = vmas_.upper_bound(start);
@@ -225,6 +229,8 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
   if (new_len == 0) return Errno(EINVAL);
   absl::MutexLock l(&mu_);
   uint64_t start = old_addr.value();
+  // mremap(): a sealed source is neither moved nor resized.
+  if (SealedIn(start, start + old_len)) return Errno(EPERM);
   auto it = vmas_.upper_bound(start);
   if (it == vmas_.begin()) return Errno(EFAULT);
   --it;
@@ -258,6 +264,7 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
     if (dest % kPageSize != 0) return Errno(EINVAL);
     if (dest < kMinAddr || dest + new_len > top) return Errno(EINVAL);
     if (dest < start + old_len && start < dest + new_len) return Errno(EINVAL);
+    if (SealedIn(dest, dest + new_len)) return Errno(EPERM);  // mremap_to() unmaps it
   } else {
     SV_ASSIGN_OR_RETURN(UserAddr a, FindFree(new_len, 0));
     dest = a.value();
@@ -282,6 +289,10 @@ Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
   const uint64_t end = addr.value() + PageRoundUp(length);
   if (end <= addr.value()) return Errno(EINVAL);
   if (end > as_->UserTop().value()) return Errno(ENOMEM);
+  {
+    absl::MutexLock l(&mu_);
+    if (SealedAgainstAdvice(addr.value(), end, advice)) return Errno(EPERM);
+  }
   switch (advice) {
     case MADV_DONTNEED:
     case MADV_FREE:
@@ -393,6 +404,7 @@ UserAddr MM::Brk(UserAddr want, const rlimit& data_limit) {
       vmas_.Insert(std::move(v));
     }
   } else if (new_end < old_end) {
+    if (SealedIn(new_end, old_end)) return UserAddr(brk_);  // brk(): a sealed heap stays
     if (!as_->Unmap(UserAddr(new_end), old_end - new_end).ok()) return UserAddr(brk_);
     vmas_.RemoveRange(new_end, old_end);
   }

@@ -83,6 +83,9 @@ class MM {
                           const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
   Status Madvise(UserAddr addr, uint64_t length, int advice);
   Status Msync(UserAddr addr, uint64_t length, int flags);
+  // mseal(2) (mm_seal.cc): seals every VMA of [addr, addr+length) (pages),
+  // after checking that no page of it is unmapped (ENOMEM, nothing sealed).
+  Status Mseal(UserAddr addr, uint64_t length, uint64_t flags);
   // brk(2): returns the new break, or the unchanged one when it cannot move
   // (below the heap's start, past RLIMIT_DATA `data_limit` with the data
   // segment or with every private writable mapping, into another mapping
@@ -179,6 +182,13 @@ class MM {
   // under a finite limit.
   bool DataFits(int prot, int flags, bool stack, uint64_t add, const rlimit& lim,
                 uint64_t replaced = 0) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a sealed VMA overlaps [start, end) (can_modify_mm()).
+  bool SealedIn(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether madvise(`advice`) may not touch [start, end): a discarding
+  // advice on a sealed VMA of private anonymous memory the guest cannot
+  // write (can_modify_mm_madv(): dropping its pages would change them).
+  bool SealedAgainstAdvice(uint64_t start, uint64_t end, int advice) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The mapped bytes in [start, end).
   uint64_t MappedBytesIn(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

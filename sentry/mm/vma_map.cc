@@ -61,7 +61,8 @@ VmaMap::iterator VmaMap::Erase(iterator it) {
 
 bool VmaMap::Mergeable(const Vma& a, const Vma& b) {
   if (a.end != b.start || a.prot != b.prot || a.flags != b.flags || a.name != b.name ||
-      a.file != b.file || a.dontfork != b.dontfork || a.wipeonfork != b.wipeonfork) {
+      a.file != b.file || a.dontfork != b.dontfork || a.wipeonfork != b.wipeonfork ||
+      a.sealed != b.sealed) {
     return false;
   }
   // is_mergeable_vma(): one file at contiguous offsets; anonymous memory

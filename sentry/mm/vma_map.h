@@ -38,6 +38,9 @@ struct Vma {
   // whole heap DONTFORK).
   bool dontfork = false;
   bool wipeonfork = false;
+  // mseal(2) (VM_SEALED): the range cannot be unmapped, moved, resized,
+  // replaced or have its protection changed, for the life of the mm.
+  bool sealed = false;
 };
 
 class VmaMap {

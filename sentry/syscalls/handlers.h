@@ -55,6 +55,7 @@ SyscallReturn SysFork(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutex(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a);
 SyscallReturn SysMembarrier(Task& t, const SyscallArgs& a);
+SyscallReturn SysMseal(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetegid(Task& t, const SyscallArgs& a);

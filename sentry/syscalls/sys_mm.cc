@@ -196,6 +196,11 @@ SyscallReturn SysMadvise(Task& t, const SyscallArgs& a) {
   return 0;
 }
 
+SyscallReturn SysMseal(Task& t, const SyscallArgs& a) {
+  SV_TRY(t.mm().Mseal(a.Addr(0), a.Ulong(1), a.Ulong(2)));
+  return 0;
+}
+
 SyscallReturn SysMsync(Task& t, const SyscallArgs& a) {
   SV_TRY(t.mm().Msync(a.Addr(0), a.Ulong(1), a.Int(2)));
   return 0;

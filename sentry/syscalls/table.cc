@@ -411,6 +411,7 @@ constexpr SyscallEntry kTable[] = {
     {449, "futex_waitv", SysFutexWaitv, Support::kPartial, "puxpi", "FUTEX2_SIZE_U32 words, private or shared; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL, as before Linux 6.16"},
     {450, "set_mempolicy_home_node", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {452, "fchmodat2", SysFchmodat2, Support::kFull, "isox", ""},
+    {462, "mseal", SysMseal, Support::kFull, "xux", "Linux 6.10's rules: munmap, mremap, mprotect, MAP_FIXED and brk refuse a sealed range (EPERM), madvise discards a sealed read-only private anonymous one"},
 };
 
 constexpr bool StrictlyIncreasing() {

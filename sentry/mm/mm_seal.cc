@@ -1,0 +1,68 @@
+// mseal(2) (Linux 6.10, mm/mseal.c) and the checks that honour a seal.
+#include <sys/mman.h>
+
+#include "sentry/mm/mm.h"
+
+namespace seedvisor::sentry {
+
+Status MM::Mseal(UserAddr addr, uint64_t length, uint64_t flags) {
+  // do_mseal(): no flags yet; a page-aligned start; a length that rounds
+  // up to nothing but was not 0, or a range that wraps, is EINVAL; an empty
+  // range is done.
+  if (flags != 0) return Errno(EINVAL);
+  const uint64_t start = addr.value();
+  if (start % kPageSize != 0) return Errno(EINVAL);
+  const uint64_t len = PageRoundUp(length);
+  if (length != 0 && len == 0) return Errno(EINVAL);
+  const uint64_t end = start + len;
+  if (end < start) return Errno(EINVAL);
+  if (end == start) return {};
+  absl::MutexLock l(&mu_);
+  // check_mm_seal(): every page mapped, or nothing is sealed.
+  uint64_t cur = start;
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && cur < end; ++it) {
+    if (it->second.end <= cur) continue;
+    if (it->first > cur) return Errno(ENOMEM);
+    cur = it->second.end;
+  }
+  if (cur < end) return Errno(ENOMEM);
+  vmas_.Modify(start, end, [](Vma& v) { v.sealed = true; });
+  return {};
+}
+
+bool MM::SealedIn(uint64_t start, uint64_t end) const {
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->first < end; ++it) {
+    if (it->second.end > start && it->second.sealed) return true;
+  }
+  return false;
+}
+
+bool MM::SealedAgainstAdvice(uint64_t start, uint64_t end, int advice) const {
+  // is_madv_discard()
+  switch (advice) {
+    case MADV_FREE:
+    case MADV_DONTNEED:
+    case MADV_DONTNEED_LOCKED:
+    case MADV_REMOVE:
+    case MADV_DONTFORK:
+    case MADV_WIPEONFORK:
+      break;
+    default:
+      return false;
+  }
+  auto it = vmas_.upper_bound(start);
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->first < end; ++it) {
+    const Vma& v = it->second;
+    if (v.end <= start || !v.sealed) continue;
+    // is_ro_anon()
+    if (!v.file && !(v.flags & MAP_SHARED) && !(v.prot & PROT_WRITE)) return true;
+  }
+  return false;
+}
+
+}  // namespace seedvisor::sentry
