@@ -56,6 +56,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a);
 SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a);
 SyscallReturn SysMembarrier(Task& t, const SyscallArgs& a);
 SyscallReturn SysMseal(Task& t, const SyscallArgs& a);
+SyscallReturn SysCachestat(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetRobustList(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a);
 SyscallReturn SysGetegid(Task& t, const SyscallArgs& a);

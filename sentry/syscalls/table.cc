@@ -410,6 +410,7 @@ constexpr SyscallEntry kTable[] = {
     {448, "process_mrelease", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
     {449, "futex_waitv", SysFutexWaitv, Support::kPartial, "puxpi", "FUTEX2_SIZE_U32 words, private or shared; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL, as before Linux 6.16"},
     {450, "set_mempolicy_home_node", nullptr, Support::kUnimplemented, "xxxxxx", "not implemented yet"},
+    {451, "cachestat", SysCachestat, Support::kPartial, "ixxu", "a regular file's pages below its end are reported cached, none dirty or evicted (the sentry evicts nothing; the host's cache is not disclosed)"},
     {452, "fchmodat2", SysFchmodat2, Support::kFull, "isox", ""},
     {462, "mseal", SysMseal, Support::kFull, "xux", "Linux 6.10's rules: munmap, mremap, mprotect, MAP_FIXED and brk refuse a sealed range (EPERM), madvise discards a sealed read-only private anonymous one"},
 };
