@@ -194,16 +194,17 @@ bool Stack::IsBroadcast(const IpAddr& a) const {
   return false;
 }
 
-Result<Stack::RouteResult> Stack::FindRoute(const IpAddr& dst) {
+Result<Stack::RouteResult> Stack::FindRoute(const IpAddr& dst, uint32_t oif) {
+  const bool scoped = oif != 0 && dst.link_local();
   // Our own addresses are reached through loopback, as on Linux (the
   // "local" table).
-  if (IsLocalAddress(dst)) {
+  if (scoped ? HasAddressOn(dst, oif) : IsLocalAddress(dst)) {
     IpAddr src = dst;
     if (dst.loopback()) src = dst.is_v4() ? IpAddr(MakeIp4(127, 0, 0, 1)) : kIp6Loopback;
     return RouteResult{inst_.nics[0].get(), dst, src};
   }
   for (const Route& r : inst_.routes) {
-    if (!r.dst.Contains(dst)) continue;
+    if (!r.dst.Contains(dst) || (scoped && uint32_t(r.nic) != oif)) continue;
     Nic* nic = GetNic(r.nic);
     if (!nic) continue;
     IpAddr hop = r.gateway.any() ? dst : r.gateway;

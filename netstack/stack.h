@@ -203,6 +203,7 @@ class Stack {
     IpAddr src, dst;
     const Ip4Header* ip4 = nullptr;  // IPv4: the header
     std::string_view packet;         // IPv6: the whole packet
+    int nic = 0;                     // the NIC it came in on
   };
 
   // stack.cc
@@ -212,11 +213,19 @@ class Stack {
   // deadline earlier than the one it sleeps for.
   void ArmTimer(Timer* t, int64_t deadline_ns);
   bool IsLocalAddress(const IpAddr& a) const;
+  // stack_scope.cc: link-local addresses belong to one NIC. The id of
+  // the NIC (not lo) that has address `a`, 0 if none; whether NIC `nic`
+  // has it.
+  uint32_t NicOwning(const IpAddr& a) const;
+  bool HasAddressOn(const IpAddr& a, uint32_t nic) const;
   // An IPv4 broadcast address of ours: 255.255.255.255, or an address's
   // subnet broadcast (prefix < 31) or configured one: Linux's RTN_BROADCAST
   // routes (fib_add_ifaddr()), 127.255.255.255 on lo among them.
   bool IsBroadcast(const IpAddr& a) const;
-  Result<RouteResult> FindRoute(const IpAddr& dst);
+  // `oif` (a NIC id, 0: any) scopes a link-local `dst`: only that NIC's
+  // routes and addresses count, as ip6_route_output() with
+  // RT6_LOOKUP_F_IFACE (ENETUNREACH otherwise).
+  Result<RouteResult> FindRoute(const IpAddr& dst, uint32_t oif = 0);
   // stack_link.cc: Ethernet and ARP.
   void HandleArp(Nic* nic, std::string_view pkt);
   // `packet` is IPv4 or IPv6, as `next_hop` is.

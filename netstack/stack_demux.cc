@@ -128,7 +128,14 @@ void Stack::HandleUdp(const L3& ip, std::string_view seg) {
     }
     return;
   }
-  ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen));
+  // ipv6_iface_scope_id() with inet6_iif(): a link-local source's NIC;
+  // what came through lo to an address of ours, that address's NIC.
+  uint32_t scope = 0;
+  if (ip.src.link_local()) {
+    scope = uint32_t(ip.nic);
+    if (scope == kLoopbackNic && NicOwning(ip.dst)) scope = NicOwning(ip.dst);
+  }
+  ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen), scope);
 }
 
 void Stack::UdpIcmpError(const IpAddr& src, const IpAddr& dst, std::string_view quoted,

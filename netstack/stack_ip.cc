@@ -72,8 +72,8 @@ void Stack::ReassemblyTimer() {
 
 void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
   switch (h.proto) {
-    case kProtoTcp: HandleTcp({h.src, h.dst, &h, {}}, payload); break;
-    case kProtoUdp: HandleUdp({h.src, h.dst, &h, {}}, payload); break;
+    case kProtoTcp: HandleTcp({h.src, h.dst, &h, {}, 0}, payload); break;
+    case kProtoUdp: HandleUdp({h.src, h.dst, &h, {}, 0}, payload); break;
     case kProtoIcmp: HandleIcmp(h, payload); break;
     default: {
       ++stats_.ip_unknown_proto;
@@ -113,7 +113,7 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     return;
   }
   if (type == kIcmpEchoReply) {
-    HandleEchoReply({h.src, h.dst, &h, {}}, kProtoIcmp, msg);
+    HandleEchoReply({h.src, h.dst, &h, {}, 0}, kProtoIcmp, msg);
     return;
   }
   if (type != kIcmpDestUnreach && type != kIcmpTimeExceeded && type != kIcmpParamProblem) {

@@ -59,10 +59,10 @@ void Stack::HandleIp6(Nic* nic, std::string_view pkt) {
   bool unicast = !h.dst.multicast();
   switch (h.next_header) {
     case kProtoTcp:
-      if (unicast) HandleTcp({h.src, h.dst, nullptr, whole}, payload);
+      if (unicast) HandleTcp({h.src, h.dst, nullptr, whole, nic->id}, payload);
       break;
     case kProtoUdp:
-      if (unicast) HandleUdp({h.src, h.dst, nullptr, whole}, payload);
+      if (unicast) HandleUdp({h.src, h.dst, nullptr, whole, nic->id}, payload);
       break;
     case kProtoIcmp6: HandleIcmp6(nic, h, payload); break;
     case 0:    // hop-by-hop options (MLD reports carry them)
@@ -97,7 +97,7 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
       return;
     }
     case kIcmp6EchoReply:
-      if (msg.size() >= 8) HandleEchoReply({h.src, h.dst, nullptr, {}}, kProtoIcmp6, msg);
+      if (msg.size() >= 8) HandleEchoReply({h.src, h.dst, nullptr, {}, nic->id}, kProtoIcmp6, msg);
       return;
     case kIcmp6NeighborSolicit:
     case kIcmp6NeighborAdvert:
@@ -226,7 +226,9 @@ Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
                       std::string_view payload, uint8_t hop_limit, uint32_t flow_label) {
   if (!src.any() && src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() > 65535) return Errno(EMSGSIZE);
-  auto route = FindRoute(dst);
+  // A link-local destination goes out of the NIC of its link-local
+  // source (the socket's scope picked that source).
+  auto route = FindRoute(dst, dst.link_local() ? NicOwning(src) : 0);
   if (!route.ok()) {
     ++stats_.ip_no_route;
     return route.error();

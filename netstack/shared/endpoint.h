@@ -44,6 +44,16 @@ class Endpoint {
   bool v6() const { return v6_; }
   // Whether this endpoint's wildcard address receives packets for `dst`.
   bool WildcardAccepts(const IpAddr& dst) const { return dst.is_v4() ? !v6only_ : v6_; }
+  // sin6_scope_id of a link-local address `a` given to bind (`bind`) or
+  // connect, 0 if none came (stack_scope.cc): the endpoint keeps its NIC
+  // (sk_bound_dev_if) as __inet6_bind(), tcp_v6_connect() and
+  // __ip6_datagram_connect() do. EINVAL for a scope other than the one it
+  // has or for none at all, and for bind ENODEV for a NIC that does not
+  // exist, EADDRNOTAVAIL for an address that NIC does not have.
+  Status SetScope(const IpAddr& a, uint32_t scope_id, bool bind);
+  // The sin6_scope_id the guest sees with `a`, an address of this
+  // endpoint: its NIC for a link-local address (ipv6_iface_scope_id()).
+  uint32_t ScopeOf(const IpAddr& a);
 
  protected:
   IpAddr Wildcard() const { return v6_ ? kIp6Any : IpAddr(Ip4{}); }
@@ -79,6 +89,7 @@ class Endpoint {
   bool owns_port_ = false;  // port_ is in the protocol's PortTable
   SockAddr local_{}, remote_{};
   bool v6_ = false, v6only_ = false;  // also in port_
+  uint32_t bound_nic_ = 0;  // sk_bound_dev_if: a link-local address's NIC
   int error_ = 0;  // pending SO_ERROR
   uint64_t owner_ino_ = 0;
   uint32_t owner_uid_ = 0;

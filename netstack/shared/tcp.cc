@@ -137,7 +137,7 @@ Status TcpEndpoint::Connect(SockAddr a) {
   if (!local_.ip.any() && local_.ip.is_v4() != a.ip.is_v4()) return Errno(ENETUNREACH);
   if (a.ip.multicast() || a.ip.broadcast()) return Errno(ENETUNREACH);
   if (a.port == 0) return Errno(ECONNREFUSED);
-  auto route = stack_->FindRoute(a.ip);
+  auto route = stack_->FindRoute(a.ip, bound_nic_);
   if (!route.ok()) return route.error();
   IpAddr src = local_.ip.any() ? route->src : local_.ip;
   if (!bound_) {

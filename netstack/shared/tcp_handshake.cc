@@ -29,6 +29,10 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   auto c = std::make_shared<TcpEndpoint>(stack_);
   c->local_ = {dst, local_.port};
   c->remote_ = {src, h.src_port};
+  // tcp_v6_init_req(): the listener's device, or for a link-local peer the
+  // one the SYN came in on (its address's NIC, as HandleUdp says).
+  c->bound_nic_ = bound_nic_;
+  if (!c->bound_nic_ && src.link_local()) c->bound_nic_ = stack_->NicOwning(dst);
   c->bound_ = c->owns_port_ = true;
   c->port_.ip = dst;
   c->v6_ = c->port_.v6 = v6_;

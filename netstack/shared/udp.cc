@@ -65,7 +65,7 @@ Status UdpEndpoint::Bind(SockAddr a) {
 Status UdpEndpoint::Connect(SockAddr a) {
   Stack::Locked l(stack_);
   if (int e = PeerFamilyError(a.ip)) return Errno(e);
-  auto route = stack_->FindRoute(a.ip);
+  auto route = stack_->FindRoute(a.ip, bound_nic_);
   if (!route.ok()) return route.error();
   SV_TRY(BroadcastAllowed(a.ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
@@ -85,7 +85,8 @@ Status UdpEndpoint::Disconnect() {
   return {};
 }
 
-Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr> to) {
+Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr> to,
+                                   uint32_t scope) {
   Stack::Locked l(stack_);
   if (shut_wr_) return Errno(EPIPE);
   if (error_) return Errno(TakeErrorLocked());
@@ -98,7 +99,8 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
   if (to->port == 0) return Errno(EINVAL);
   if (data.size() > kMaxPayload) return Errno(EMSGSIZE);
   if (int e = PeerFamilyError(to->ip)) return Errno(e);
-  auto route = stack_->FindRoute(to->ip);
+  // udpv6_sendmsg(): the destination's scope, else the socket's.
+  auto route = stack_->FindRoute(to->ip, scope ? scope : bound_nic_);
   if (!route.ok()) return route.error();
   SV_TRY(BroadcastAllowed(to->ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
@@ -134,7 +136,7 @@ void UdpEndpoint::SetBroadcast(bool on) {
   broadcast_ = on;
 }
 
-void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
+void UdpEndpoint::Deliver(SockAddr from, std::string_view data, uint32_t scope) {
   if (shut_rd_ || closed_) return;
   // Whatever waits in either queue counts (sk_rmem_alloc), but one
   // datagram always fits an empty receive queue.
@@ -142,13 +144,13 @@ void UdpEndpoint::Deliver(SockAddr from, std::string_view data) {
     ++stack_->stats_.udp_rcvbuf_full;
     return;
   }
-  rcvq_.push_back({from, std::string(data)});
+  rcvq_.push_back({from, std::string(data), scope});
   rcvq_bytes_ += data.size() + kDatagramOverhead;
   NotifyLocked();
 }
 
 Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from,
-                                     bool may_wait) {
+                                     bool may_wait, uint32_t* scope) {
   Stack::Locked l(stack_);
   if (error_) return Errno(TakeErrorLocked());  // __skb_recv_udp(): sock_error() first
   if (rcvq_.empty()) {
@@ -158,6 +160,7 @@ Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr*
   Datagram& d = rcvq_.front();
   memcpy(buf, d.data.data(), std::min(len, d.data.size()));
   if (from) *from = d.from;
+  if (scope) *scope = d.scope;
   size_t n = d.data.size();
   if (!peek) {
     rcvq_bytes_ -= n + kDatagramOverhead;

@@ -62,12 +62,17 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   Status Connect(SockAddr a);
   Status Disconnect();  // connect(AF_UNSPEC)
   // `to` may be absent on a connected endpoint (else EDESTADDRREQ).
-  Result<size_t> SendTo(std::string_view data, std::optional<SockAddr> to);
+  // `scope`: its sin6_scope_id, for a link-local address (0: the
+  // endpoint's, stack_scope.cc).
+  Result<size_t> SendTo(std::string_view data, std::optional<SockAddr> to, uint32_t scope = 0);
   // The datagram's full length (it may be longer than `len`). A pending
   // error comes first (taken, even by a peek); EAGAIN if nothing waits,
   // or 0 (end of file) once shut down for reading if the caller would
   // wait (`may_wait`), as __skb_wait_for_more_packets() says.
-  Result<size_t> RecvFrom(char* buf, size_t len, bool peek, SockAddr* from, bool may_wait = false);
+  // `scope`: the sin6_scope_id of a link-local `from` (the NIC it came
+  // in on), else 0.
+  Result<size_t> RecvFrom(char* buf, size_t len, bool peek, SockAddr* from, bool may_wait = false,
+                          uint32_t* scope = nullptr);
   // MSG_ERRQUEUE: the oldest queued ICMP error, or EAGAIN. The pending
   // error becomes the next queued one's errno, or none
   // (sock_dequeue_err_skb()).
@@ -99,6 +104,7 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   struct Datagram {
     SockAddr from;
     std::string data;
+    uint32_t scope = 0;  // RecvFrom()'s
   };
   Status BindLocked(SockAddr a);
   // EACCES for a broadcast `to` without SO_BROADCAST.
@@ -117,7 +123,7 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   Result<size_t> SendRawLocked(std::string_view msg, const SockAddr& to);
   // Whether a raw socket takes ICMP message `type` from `src` to `dst`.
   bool RawAccepts(const IpAddr& src, const IpAddr& dst, uint8_t type) const;
-  void Deliver(SockAddr from, std::string_view data);
+  void Deliver(SockAddr from, std::string_view data, uint32_t scope = 0);
   // An ICMP error about one of our datagrams; `hard`: one Linux reports
   // to a connected socket without IP_RECVERR (icmp_err_convert[].fatal).
   void IcmpErrorLocked(IcmpError e, bool hard);

@@ -35,7 +35,8 @@ Result<SockAddr> ParseInetAddr(int family, const std::string& addr, InetUse use,
     if (v6only) return Errno(EAFNOSUPPORT);
     return ParseIn(addr);
   }
-  // SIN6_LEN_RFC2133: the 24 bytes before sin6_scope_id suffice.
+  // SIN6_LEN_RFC2133: the 24 bytes before sin6_scope_id suffice (then
+  // there is no scope: InetScopeId()).
   if (addr.size() < 24) return Errno(EINVAL);
   if (fam != AF_INET6) return Errno(EAFNOSUPPORT);
   sockaddr_in6 sin6{};
@@ -46,7 +47,14 @@ Result<SockAddr> ParseInetAddr(int family, const std::string& addr, InetUse use,
   return out;
 }
 
-std::string FormatInetAddr(int family, const SockAddr& a) {
+uint32_t InetScopeId(const std::string& addr) {
+  if (addr.size() < sizeof(sockaddr_in6)) return 0;
+  sockaddr_in6 sin6;
+  memcpy(&sin6, addr.data(), sizeof sin6);
+  return sin6.sin6_family == AF_INET6 ? sin6.sin6_scope_id : 0;
+}
+
+std::string FormatInetAddr(int family, const SockAddr& a, uint32_t scope) {
   if (family == AF_INET) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
@@ -60,6 +68,7 @@ std::string FormatInetAddr(int family, const SockAddr& a) {
   // The unspecified IPv4 address of an unbound endpoint reads as ::.
   IpAddr ip = a.ip.any() ? IpAddr{} : a.ip;
   memcpy(sin6.sin6_addr.s6_addr, ip.b.data(), 16);
+  sin6.sin6_scope_id = scope;
   return std::string(reinterpret_cast<const char*>(&sin6), sizeof sin6);
 }
 

@@ -26,8 +26,13 @@ enum class InetUse {
 // family does not fit.
 Result<netstack::SockAddr> ParseInetAddr(int family, const std::string& addr, InetUse use,
                                          bool v6only = false);
-// A sockaddr_in (AF_INET sockets) or sockaddr_in6 (flow info and scope 0).
-std::string FormatInetAddr(int family, const netstack::SockAddr& a);
+// The sin6_scope_id of an AF_INET6 `addr` (RFC 4007: the interface a
+// link-local address is on), 0 if it has none or is shorter than a whole
+// sockaddr_in6 (inet6_bind(), tcp_v6_connect() look only then).
+uint32_t InetScopeId(const std::string& addr);
+// A sockaddr_in (AF_INET sockets) or sockaddr_in6 (flow info 0, `scope`
+// as sin6_scope_id).
+std::string FormatInetAddr(int family, const netstack::SockAddr& a, uint32_t scope = 0);
 
 }  // namespace seedvisor::sentry
 

@@ -97,6 +97,8 @@ Status NetstackSocket::Bind(Task&, const std::string& addr) {
   SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, addr, InetUse::kBind));
   // inet6_bind(): an IPv4-mapped address needs a socket that speaks IPv4.
   if (family_ == AF_INET6 && a.ip.is_v4() && v6only_) return Errno(EINVAL);
+  // A link-local address needs its interface (sin6_scope_id).
+  if (family_ == AF_INET6) SV_TRY(endpoint().SetScope(a.ip, InetScopeId(addr), true));
   return tcp_ ? tcp_->Bind(a) : udp_->Bind(a);
 }
 
@@ -117,7 +119,7 @@ Result<FileRef> NetstackSocket::Accept(Task& t, int flags, std::string* peer) {
   s->Attach(uid_);
   if (peer) {
     auto r = s->tcp_->remote();
-    *peer = r.ok() ? FormatInetAddr(family_, *r) : std::string();
+    *peer = r.ok() ? FormatInetAddr(family_, *r, s->tcp_->ScopeOf(r->ip)) : std::string();
   }
   return FileRef(s);
 }
@@ -129,6 +131,7 @@ Status NetstackSocket::Connect(Task& t, const std::string& addr) {
     if (fam == AF_UNSPEC && udp_) return udp_->Disconnect();
   }
   SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, addr, InetUse::kConnect, v6only_));
+  if (family_ == AF_INET6) SV_TRY(endpoint().SetScope(a.ip, InetScopeId(addr), false));
   if (udp_) return udp_->Connect(a);
   Status s = tcp_->Connect(a);
   Changed();
@@ -166,7 +169,9 @@ Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
       SV_ASSIGN_OR_RETURN(SockAddr a, ParseInetAddr(family_, m.addr, use, v6only_));
       to = a;
     }
-    return udp_->SendTo(m.data, to);
+    // udpv6_sendmsg(): a link-local destination's own scope first.
+    const uint32_t scope = to && to->ip.link_local() ? InetScopeId(m.addr) : 0;
+    return udp_->SendTo(m.data, to, scope);
   }
   // TCP ignores a destination (tcp_sendmsg()); a blocking send goes on
   // until everything is queued, or returns what it queued when a signal
@@ -219,15 +224,16 @@ Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags
   const bool peek = flags & MSG_PEEK;
   if (udp_) {
     SockAddr from;
+    uint32_t scope = 0;
     const bool may_wait = !nonblocking() && !(flags & MSG_DONTWAIT);
     SV_ASSIGN_OR_RETURN(size_t n, Block(t, false, POLLIN, flags, [&] {
-                          return udp_->RecvFrom(buf, len, peek, &from, may_wait);
+                          return udp_->RecvFrom(buf, len, peek, &from, may_wait, &scope);
                         }));
     out.len = std::min(n, len);
     if (n > len) out.flags |= MSG_TRUNC;
     // udp_recvmsg(): the real length; ping_recvmsg() does not do that.
     if ((flags & MSG_TRUNC) && !udp_->ping()) out.len = n;
-    out.addr = FormatInetAddr(family_, from);
+    out.addr = FormatInetAddr(family_, from, scope);
     return out;
   }
   if (flags & MSG_OOB) return Errno(EINVAL);  // no urgent data yet
@@ -254,12 +260,13 @@ Status NetstackSocket::Shutdown(Task&, int how) {
 }
 
 Result<std::string> NetstackSocket::GetSockName() {
-  return FormatInetAddr(family_, endpoint().local());
+  SockAddr a = endpoint().local();
+  return FormatInetAddr(family_, a, endpoint().ScopeOf(a.ip));
 }
 
 Result<std::string> NetstackSocket::GetPeerName() {
   SV_ASSIGN_OR_RETURN(SockAddr a, tcp_ ? tcp_->remote() : udp_->remote());
-  return FormatInetAddr(family_, a);
+  return FormatInetAddr(family_, a, endpoint().ScopeOf(a.ip));
 }
 
 Result<struct stat> NetstackSocket::Stat() {
