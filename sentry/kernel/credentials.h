@@ -17,9 +17,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace seedvisor::sentry {
+
+class LandlockDomain;  // sentry/vfs/landlock.h
 
 // The capabilities this kernel knows (0..CAP_LAST_CAP, which is 40 here as
 // in Linux 5.9+: /proc/sys/kernel/cap_last_cap).
@@ -53,6 +56,10 @@ struct Credentials {
   // PR_SET_NO_NEW_PRIVS: inherited by children and across exec, never unset.
   // (Linux keeps it on the task, not the cred; it travels the same way.)
   bool no_new_privs = false;
+  // landlock_restrict_self(2)'s layers (null: none). Immutable and shared:
+  // a copy of the credentials (fork, clone, exec) keeps the same domain,
+  // and only a new restriction replaces it.
+  std::shared_ptr<const LandlockDomain> landlock;
 
   // All ids `uid`/`gid`; root gets every capability, anyone else none
   // (the bounding set stays full).

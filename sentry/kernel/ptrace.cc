@@ -281,6 +281,7 @@ Status PtraceTraceMe(Task& t) {
   Task* tracer = parent->leader != nullptr ? parent->leader
                                            : (parent->tasks.empty() ? nullptr : parent->tasks[0]);
   if (tracer == nullptr) return Errno(EPERM);
+  if (!LandlockMayTrace(tracer->creds(), t.creds())) return Errno(EPERM);  // hook_ptrace_traceme()
   t.ptrace().tracer = tracer;
   t.ptrace().seized = false;
   t.ptrace().options = 0;

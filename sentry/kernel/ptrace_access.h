@@ -26,6 +26,13 @@ enum class PtraceCreds { kReal, kFs };
 bool MayPtraceAccess(const Task& caller, const ThreadGroup& target, const Credentials& tc,
                      PtraceCreds which);
 
+// Landlock's ptrace hooks (hook_ptrace_access_check(), hook_ptrace_traceme()
+// in security/landlock/task.c): a tracer with a Landlock domain reaches only
+// tasks whose domain is the same or nested in it (its layers first), so a
+// restricted task cannot drive a less restricted one. MayPtraceAccess asks
+// it after its own checks, as security_ptrace_access_check() comes last.
+bool LandlockMayTrace(const Credentials& tracer, const Credentials& tracee);
+
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_KERNEL_PTRACE_ACCESS_H_

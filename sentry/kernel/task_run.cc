@@ -11,6 +11,7 @@
 #include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
 
@@ -97,6 +98,9 @@ void Task::LoadFpState() {
 }
 
 void Task::Run() {
+  // The task this host thread works for (CurrentTask(), sentry/vfs/vfs.h):
+  // fanotify names it as an event's pid, /proc/self resolves to it.
+  SetCurrentTask(this);
   while (PrepareToRun()) {
     if (fp_saved_) LoadFpState();  // one predictable branch on the fast path
     if (!rseq_.addr.IsNull() && !ctx_->HasRseq()) SyncRseq();

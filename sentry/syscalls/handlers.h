@@ -26,6 +26,15 @@ SyscallReturn SysVhangup(Task& t, const SyscallArgs& a);
 SyscallReturn SysMlock2(Task& t, const SyscallArgs& a);
 SyscallReturn SysReadahead(Task& t, const SyscallArgs& a);
 
+// sys_fanotify.cc
+SyscallReturn SysFanotifyInit(Task& t, const SyscallArgs& a);
+SyscallReturn SysFanotifyMark(Task& t, const SyscallArgs& a);
+
+// sys_landlock.cc
+SyscallReturn SysLandlockCreateRuleset(Task& t, const SyscallArgs& a);
+SyscallReturn SysLandlockAddRule(Task& t, const SyscallArgs& a);
+SyscallReturn SysLandlockRestrictSelf(Task& t, const SyscallArgs& a);
+
 // sys_keys.cc
 SyscallReturn SysAddKey(Task& t, const SyscallArgs& a);
 SyscallReturn SysRequestKey(Task& t, const SyscallArgs& a);

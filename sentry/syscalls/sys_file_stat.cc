@@ -371,6 +371,8 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
   SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SV_TRY(MountWritable(tg.d));
+  // vfs_truncate()'s security_path_truncate(): Landlock's TRUNCATE.
+  SV_TRY(LandlockCheckPath(t.creds().landlock.get(), tg.d, kLandlockAccessFsTruncate));
   SV_TRY(BreakLeasesOnTruncate(t, *tg.d->inode()));  // vfs_truncate()
   SetAttrRequest r;
   r.size = len;
@@ -386,6 +388,8 @@ SyscallReturn SysFtruncate(Task& t, const SyscallArgs& a) {
   if (!f->writable()) return Errno(EINVAL);
   SV_ASSIGN_OR_RETURN(struct stat st, f->Stat());
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
+  // do_ftruncate()'s security_file_truncate(): what the open allowed.
+  if (f->landlock_truncate_denied()) return Errno(EACCES);
   SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SV_TRY(f->Truncate(len));
   FsnotifyFile(*f, IN_MODIFY);

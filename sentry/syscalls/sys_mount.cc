@@ -140,6 +140,9 @@ SyscallReturn SysMount(Task& t, const SyscallArgs& a) {
   Vfs& vfs = t.kernel().vfs();
   SV_ASSIGN_OR_RETURN(DentryRef at, vfs.ResolveAt(t, AT_FDCWD, target, 0));
   if (flags & MS_NOUSER) return Errno(EINVAL);
+  // Landlock's hook_sb_mount(): a landlocked task changes no mount (a new
+  // mount, bind, move or remount could uncover what its rules deny).
+  if (t.creds().landlock) return Errno(EPERM);
   if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
   std::shared_ptr<MountNamespace> ns = t.fs().mnt_ns();
   if (ns == nullptr) ns = vfs.init_mount_ns();
@@ -217,6 +220,7 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
   d = vfs.TopMountOn(*ns, std::move(d));
   // can_umount()
   if (!d->IsMountRoot() || !vfs.HasMount(*ns, d->mount())) return Errno(EINVAL);
+  if (t.creds().landlock) return Errno(EPERM);  // hook_sb_umount()
   if (flags & MNT_EXPIRE) {
     if ((flags & (MNT_FORCE | MNT_DETACH)) || d == ns->root()) return Errno(EINVAL);
     if (d->mount()->busy()) return Errno(EBUSY);
@@ -230,6 +234,7 @@ SyscallReturn SysUmount2(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysPivotRoot(Task& t, const SyscallArgs& a) {
   if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+  if (t.creds().landlock) return Errno(EPERM);  // hook_sb_pivotroot()
   Vfs& vfs = t.kernel().vfs();
   // Both paths followed, both directories (LOOKUP_DIRECTORY).
   DentryRef paths[2];

@@ -266,6 +266,13 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   void OnRelease(const void* owner, std::function<void(const FileDescription*)> fn);
   void CancelRelease(const void* owner);
 
+  // Landlock's LANDLOCK_ACCESS_FS_TRUNCATE as the opener's domain granted
+  // it on the path when the file was opened (hook_file_open() keeps the
+  // rights in the file): ftruncate(2) and O_TRUNC ask the file, not the
+  // path, so a file opened before a restriction keeps its rights.
+  bool landlock_truncate_denied() const { return landlock_no_truncate_.load(); }
+  void set_landlock_truncate_denied() { landlock_no_truncate_.store(true); }
+
  protected:
   // read(2) for a file whose PRead gives its bytes: reads at the file offset
   // and moves it past what was read.
@@ -285,6 +292,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   mutable std::mutex async_mu_;
   AsyncOwner async_owner_;  // guarded by async_mu_
   mutable std::atomic<bool> async_out_wanted_{false};
+  std::atomic<bool> landlock_no_truncate_{false};
   std::mutex release_mu_;
   std::vector<std::pair<const void*, std::function<void(const FileDescription*)>>>
       on_release_;  // guarded by release_mu_

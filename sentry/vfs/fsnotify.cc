@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <vector>
 
 namespace seedvisor::sentry {
@@ -23,6 +24,13 @@ std::mutex g_mu;
 auto* g_watches = new std::map<const Inode*, std::vector<Watch>>;
 std::atomic<int> g_count{0};
 std::atomic<uint32_t> g_cookie{0};
+std::atomic<FanotifyHook> g_fan_hook{nullptr};
+std::atomic<int> g_fan_groups{0};
+// FsnotifyNoNotify's files, until their close event (from their
+// destructor) takes them out: no address is reused while it is here.
+std::mutex g_quiet_mu;
+auto* g_quiet = new std::set<const FileDescription*>;
+std::atomic<int> g_quiet_count{0};
 
 // Delivers `mask` to the watches on `inode`; `child` events come from a
 // child of the watched directory (`unlinked`: the child has no name left).
@@ -126,7 +134,21 @@ void FsnotifyRemoveAll(FsnotifySink* sink) {
   }
 }
 
+void FsnotifySetFanotifyHook(FanotifyHook hook) { g_fan_hook.store(hook); }
+void FsnotifyFanotifyGroups(int delta) { g_fan_groups.fetch_add(delta); }
+
+void FsnotifyNoNotify(const FileDescription& f) {
+  std::lock_guard l(g_quiet_mu);
+  if (g_quiet->insert(&f).second) ++g_quiet_count;
+}
+
 void FsnotifyDentry(const Dentry& d, uint32_t mask) {
+  if (g_fan_groups.load(std::memory_order_relaxed) != 0) {
+    if (FanotifyHook hook = g_fan_hook.load()) {
+      hook(d, mask | (IsDir(*d.inode()) ? IN_ISDIR : 0));
+    }
+  }
+  mask &= ~kFsnotifyOpenExec;
   if (g_count.load(std::memory_order_relaxed) == 0) return;
   AfterEvents after;
   std::vector<DentryRef> drop;
@@ -182,7 +204,21 @@ void FsnotifyDeleted(const Inode* inode) {
 uint32_t FsnotifyCookie() { return ++g_cookie; }
 
 void FsnotifyFile(const FileDescription& f, uint32_t mask) {
-  if (g_count.load(std::memory_order_relaxed) == 0) return;
+  if (g_quiet_count.load(std::memory_order_relaxed) != 0) {
+    std::lock_guard l(g_quiet_mu);
+    auto it = g_quiet->find(&f);
+    if (it != g_quiet->end()) {
+      if (mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) {  // the last one
+        g_quiet->erase(it);
+        --g_quiet_count;
+      }
+      return;
+    }
+  }
+  if (g_count.load(std::memory_order_relaxed) == 0 &&
+      g_fan_groups.load(std::memory_order_relaxed) == 0) {
+    return;
+  }
   if (!f.dentry() || (f.flags() & O_PATH)) return;
   FsnotifyDentry(*f.dentry(), mask);
 }

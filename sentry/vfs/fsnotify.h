@@ -63,8 +63,25 @@ void FsnotifyInode(const Inode* inode, uint32_t mask);
 void FsnotifyDeleted(const Inode* inode);
 // A fresh rename cookie.
 uint32_t FsnotifyCookie();
-// The events a file's I/O makes: IN_ACCESS, IN_MODIFY, IN_CLOSE_*, IN_OPEN.
+// The events a file's I/O makes: IN_ACCESS, IN_MODIFY, IN_CLOSE_*, IN_OPEN
+// (with kFsnotifyOpenExec for an execve's open).
 void FsnotifyFile(const FileDescription& f, uint32_t mask);
+// FS_OPEN_EXEC: an open for execve(2) (fanotify's FAN_OPEN_EXEC; inotify
+// sees only its IN_OPEN).
+inline constexpr uint32_t kFsnotifyOpenExec = 0x00001000;
+// FMODE_NONOTIFY: `f`, a file fanotify opened for its listener, makes no
+// events until it is released (its close is its last), or reading the
+// event fd would queue more.
+void FsnotifyNoNotify(const FileDescription& f);
+
+// fanotify(7) (sentry/fs/fanotify) receives every event on a dentry
+// (FsnotifyDentry, FsnotifyFile) through one hook while any fanotify group
+// lives: `mask` with IN_ISDIR for a directory. Called with no lock held.
+using FanotifyHook = void (*)(const Dentry& d, uint32_t mask);
+void FsnotifySetFanotifyHook(FanotifyHook hook);
+// Groups alive (fanotify_init(2) adds one, the file's release removes it):
+// with none, the hook is not called.
+void FsnotifyFanotifyGroups(int delta);
 
 }  // namespace seedvisor::sentry
 

@@ -56,6 +56,28 @@ Result<FileRef> OpenGuestDeviceNode(const DentryRef& d, mode_t type, dev_t rdev,
   return Errno(ENXIO);
 }
 
+// hook_file_open() (security/landlock/fs.c): reading a directory needs
+// READ_DIR, reading a file READ_FILE, writing WRITE_FILE (access mode 3
+// asks for neither); TRUNCATE is asked too but only kept in the file
+// (`truncate_denied`), for O_TRUNC and ftruncate(2). EACCES if the domain
+// does not allow the rest. A /proc/PID/fd link to a file without a path
+// (a pipe) reopens an object of an internal mount, which Landlock allows.
+Status LandlockOpen(const ResolveContext& c, const DentryRef& d, mode_t mode, int flags,
+                    bool& truncate_denied) {
+  if (c.landlock == nullptr || d->inode()->ReopensFile()) return {};
+  int acc = flags & O_ACCMODE;
+  uint64_t need = 0;
+  if (acc == O_RDONLY || acc == O_RDWR) {
+    need = S_ISDIR(mode) ? kLandlockAccessFsReadDir : kLandlockAccessFsReadFile;
+  }
+  if (!S_ISDIR(mode) && (acc == O_WRONLY || acc == O_RDWR)) need |= kLandlockAccessFsWriteFile;
+  uint64_t ask = need | (S_ISDIR(mode) ? 0 : kLandlockAccessFsTruncate);
+  uint64_t allowed = LandlockAllowed(c.landlock.get(), d, ask);
+  if ((allowed & need) != need) return Errno(EACCES);
+  truncate_denied = !S_ISDIR(mode) && !(allowed & kLandlockAccessFsTruncate);
+  return {};
+}
+
 }  // namespace
 
 Task* CurrentTask() { return g_current_task; }
@@ -286,6 +308,8 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
       SV_TRY(NeedAccess(c, pn.dir, W_OK | X_OK));
       if (pn.dir->inode()->ReadOnlyFs()) return Errno(EROFS);
       SV_TRY(MountWritable(pn.dir));
+      // lookup_open()'s security_path_mknod(): Landlock's MAKE_REG.
+      SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, kLandlockAccessFsMakeReg));
       // The directory's mount is held from here until the new file holds
       // it: a umount2 now is EBUSY, and one that came first is seen.
       parent_hold = MountHold(pn.dir->mount(), false);
@@ -352,8 +376,13 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   }
   // do_open(): O_TRUNC takes write access to the mount even with O_RDONLY.
   if ((acc != O_RDONLY || (flags & O_TRUNC)) && S_ISREG(st.st_mode)) SV_TRY(MountWritable(d));
+  bool truncate_denied = false;
+  SV_TRY(LandlockOpen(c, d, st.st_mode, flags, truncate_denied));
+  // handle_truncate()'s security_file_truncate().
+  if (truncate && truncate_denied) return Errno(EACCES);
   if (S_ISFIFO(st.st_mode) && !d->inode()->ReopensFile()) {
     SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_dev, st.st_ino, flags));
+    if (truncate_denied) f->set_landlock_truncate_denied();
     FsnotifyFile(*f, IN_OPEN);
     return f;
   }
@@ -366,10 +395,12 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   }
   if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && IsGuestDeviceNode(*d->inode())) {
     SV_ASSIGN_OR_RETURN(FileRef f, OpenGuestDeviceNode(d, st.st_mode & S_IFMT, st.st_rdev, flags));
+    if (truncate_denied) f->set_landlock_truncate_denied();
     FsnotifyFile(*f, IN_OPEN);
     return f;
   }
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
+  if (truncate_denied) f->set_landlock_truncate_denied();
   // The file holds its mount now; truncate only if that mount is live.
   if (truncate && !HeldMountLive(d->mount())) {
     stale = true;

@@ -33,6 +33,7 @@
 #include "sentry/vfs/file.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/inode.h"
+#include "sentry/vfs/landlock.h"
 #include "sentry/vfs/mount_point_map.h"
 
 namespace seedvisor::sentry {
@@ -100,6 +101,8 @@ struct ResolveContext {
   Task* task = nullptr;
   // The mount namespace whose mounts the walk crosses; null: the initial one.
   std::shared_ptr<MountNamespace> ns = nullptr;
+  // The caller's Landlock domain (landlock(7)); null: unrestricted.
+  std::shared_ptr<const LandlockDomain> landlock = nullptr;
 };
 
 // Permission `mask` (R_OK, W_OK, X_OK) on `d` for `c`'s credentials, or

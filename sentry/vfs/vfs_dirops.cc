@@ -75,6 +75,15 @@ Status MayLink(const ResolveContext& c, const DentryRef& src) {
   return {};
 }
 
+// Landlock's check of a rename or link (LandlockCheckRefer) of `src`, a
+// child of `src_dir`, into `dst_dir`, where `dst` is what the new name
+// holds (null: nothing).
+Status LandlockRename(const ResolveContext& c, const DentryRef& src_dir, const DentryRef& src,
+                      const DentryRef& dst_dir, const DentryRef& dst, bool removable,
+                      bool exchange) {
+  return LandlockCheckRefer(c.landlock.get(), src_dir, src, dst_dir, dst, removable, exchange);
+}
+
 }  // namespace
 
 Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
@@ -86,6 +95,8 @@ Status Vfs::Mkdir(const ResolveContext& c, std::string_view path, mode_t mode) {
   if (pn.name.empty() || pn.name == "." || pn.name == "..") return Errno(EEXIST);
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
+  // security_path_mkdir() comes before vfs_mkdir()'s permission check.
+  SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, kLandlockAccessFsMakeDir));
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Mkdir(pn.name, mode & ~c.umask & 07777, c.creds));
   KeepCreatedChild(*pn.dir, pn.name);
@@ -106,6 +117,7 @@ Status Vfs::Mknod(const ResolveContext& c, std::string_view path, mode_t mode, d
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   mode_t type = mode & S_IFMT;
   if (type == S_IFDIR) return Errno(EPERM);
+  SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, LandlockMakeAccess(type)));
   SV_TRY(pn.dir->inode()->Mknod(pn.name, type | (mode & ~c.umask & 07777), dev, c.creds));
   KeepCreatedChild(*pn.dir, pn.name);
   FsnotifyDir(*pn.dir, IN_CREATE, pn.name);
@@ -125,6 +137,7 @@ Status Vfs::Unlink(const ResolveContext& c, std::string_view path) {
   if (IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
   if (IsDir(child)) return Errno(EISDIR);
   if (pn.trailing_slash) return Errno(ENOTDIR);
+  SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, kLandlockAccessFsRemoveFile));
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
   const std::vector<MountPlace> places = MountPlacesOf(*child);
@@ -150,6 +163,7 @@ Status Vfs::Rmdir(const ResolveContext& c, std::string_view path) {
   if (!IsDir(child)) return Errno(ENOTDIR);
   const auto removal = RemovalLock();  // to DetachMountsAt
   if (child == c.root || IsLocalMountPoint(c.ns.get(), *child)) return Errno(EBUSY);
+  SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, kLandlockAccessFsRemoveDir));
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(CheckSticky(c, pn.dir, child));
   const std::vector<MountPlace> places = MountPlacesOf(*child);
@@ -204,6 +218,10 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
       if (a == src.get()) return Errno(EINVAL);
     }
   }
+  // security_path_rename(): the source is `src` in op.dir (a lookup
+  // through a bind may give a dentry whose parent is another copy).
+  SV_TRY(LandlockRename(oldc, op.dir, src, np.dir, dst.ok() ? *dst : nullptr, true,
+                        (flags & RENAME_EXCHANGE) != 0));
   SV_TRY(NeedAccess(oldc, op.dir, W_OK));
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(CheckSticky(oldc, op.dir, src));
@@ -245,6 +263,8 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
   if (np.dir->Child(np.name).ok()) return Errno(EEXIST);
   if (src->mount() != np.dir->mount()) return Errno(EXDEV);
   SV_TRY(MayLink(oldc, src));  // do_linkat(): before vfs_link()'s checks
+  SV_TRY(LandlockRename(newc, src->IsMountRoot() ? src : src->parent(), src, np.dir, nullptr,
+                        false, false));
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
   KeepCreatedChild(*np.dir, np.name);
@@ -265,6 +285,7 @@ Status Vfs::Symlink(const ResolveContext& c, std::string_view target, std::strin
   SV_TRY(NeedAccess(c, pn.dir, X_OK));
   if (pn.dir->Child(pn.name).ok()) return Errno(EEXIST);
   if (pn.trailing_slash) return Errno(ENOENT);
+  SV_TRY(LandlockCheckPath(c.landlock.get(), pn.dir, kLandlockAccessFsMakeSym));
   SV_TRY(NeedAccess(c, pn.dir, W_OK));
   SV_TRY(pn.dir->inode()->Symlink(pn.name, target, c.creds));
   KeepCreatedChild(*pn.dir, pn.name);

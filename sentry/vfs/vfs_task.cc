@@ -13,6 +13,7 @@
 #include "sentry/kernel/file_owner.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/vfs/fsnotify.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -173,6 +174,7 @@ Result<ResolveContext> Vfs::ContextAt(Task& t, int dirfd, std::string_view path)
   c.ns = t.fs().mnt_ns();
   c.creds = CredsOf(t);
   c.umask = t.fs().umask();
+  c.landlock = t.creds().landlock;
   if (!path.empty() && path[0] == '/') {
     c.start = c.root;
     return c;
@@ -212,7 +214,14 @@ Result<FileRef> Vfs::OpenExecutable(Task& t, std::string_view path) {
   // do_open_execat(): only regular files, and X permission for the caller.
   if (!S_ISREG(st.st_mode)) return Errno(EACCES);
   SV_TRY(CheckAccess(c.creds, st, X_OK));
-  return d->inode()->Open(d, O_RDONLY);
+  // An exec's open (FMODE_READ with __FMODE_EXEC): Landlock's file_open
+  // hook asks for READ_FILE and EXECUTE.
+  SV_TRY(LandlockCheckPath(c.landlock.get(), d,
+                           kLandlockAccessFsReadFile | kLandlockAccessFsExecute));
+  SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, O_RDONLY));
+  // do_open_execat()'s fsnotify_open(): FS_OPEN with FS_OPEN_EXEC.
+  FsnotifyFile(*f, IN_OPEN | kFsnotifyOpenExec);
+  return f;
 }
 
 }  // namespace seedvisor::sentry
