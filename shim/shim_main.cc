@@ -236,7 +236,9 @@ int Delete(const Flags& f) {
       !f.id.empty() && spec.ok() && !SeedOf(*spec).empty()) {
     absl::Status s = DestroyForked(cfg, f.id);
     if (!s.ok() && !absl::IsNotFound(s)) fprintf(stderr, "%s\n", s.ToString().c_str());
-    container::RemoveCgroups(container::CgroupPathFor(*spec, f.id)).IgnoreError();
+    // Its leaf only: which parents the dead shim made is not known here.
+    const std::string cgroup = container::CgroupPathFor(*spec, f.id);
+    container::RemoveCgroups(cgroup, {}).IgnoreError();
   }
   UnmountAll(bundle + "/rootfs");
   // A stale socket goes, a live one stays: a pod's application container
