@@ -185,6 +185,7 @@ Policy SentryPolicy(bool host_writes) {
       // if_ioctl.cc): receive timestamps of inet sockets, and with
       // --network=host the host's interfaces (never the SIOCS* ones).
       {SYS_ioctl, {ArgEq(1, SIOCGSTAMP)}, kAllow, "SIOCGSTAMP of a host inet socket"},
+      {SYS_ioctl, {ArgEq(1, SIOCATMARK)}, kAllow, "SIOCATMARK of a host inet socket"},
       {SYS_ioctl, {ArgEq(1, SIOCGSTAMPNS)}, kAllow, "SIOCGSTAMPNS of a host inet socket"},
       {SYS_ioctl, {ArgEq(1, 0x80108906)}, kAllow, "SIOCGSTAMP_NEW of a host inet socket"},
       {SYS_ioctl, {ArgEq(1, 0x80108907)}, kAllow, "SIOCGSTAMPNS_NEW of a host inet socket"},

@@ -366,6 +366,18 @@ Result<long> HostSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       SV_TRY(TaskCopyOut(t, arg, &ts, sizeof(ts)));
       return 0L;
     }
+    case SIOCATMARK: {
+      // tcp_ioctl(): whether the next byte read is the urgent mark. UDP
+      // takes no such ioctl (ENOTTY, after CommonIoctl's ifreq read).
+      if (!inet) break;
+      int n = 0;
+      if (ioctl(fd_, SIOCATMARK, &n) != 0) {
+        if (errno == ENOTTY) break;
+        return Errno(errno);
+      }
+      SV_TRY(TaskCopyOut(t, arg, &n, sizeof(n)));
+      return 0L;
+    }
     default:
       // inet_ioctl() -> devinet_ioctl(): IPv4 sockets only.
       if (family_ == AF_INET && IsInetInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);

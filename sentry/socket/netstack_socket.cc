@@ -295,6 +295,13 @@ Result<long> NetstackSocket::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     SV_TRY(TaskCopyOut(t, arg, &n, sizeof n));
     return 0L;
   }
+  if (cmd == SIOCATMARK && tcp_) {
+    // tcp_ioctl(): at the urgent mark only with urgent data pending,
+    // which this stack does not keep apart (recv(MSG_OOB) is EINVAL).
+    int n = 0;
+    SV_TRY(TaskCopyOut(t, arg, &n, sizeof n));
+    return 0L;
+  }
   // inet_ioctl() -> devinet_ioctl(): the sandbox stack's addresses.
   if (IsInetInterfaceIoctl(cmd)) return InterfaceIoctl(t, cmd, arg);
   return CommonIoctl(t, cmd, arg);

@@ -86,6 +86,13 @@ Result<long> Socket::CommonIoctl(Task& t, unsigned long cmd, UserAddr arg) {
     }
     return Errno(EPERM);
   }
+  // sock_do_ioctl(): a socket ioctl (type 0x89: SIOCATMARK of a UDP
+  // socket, say) that no one took reads its struct ifreq for dev_ioctl()
+  // first (EFAULT), which knows it not either.
+  if (_IOC_TYPE(cmd) == 0x89) {
+    ifreq ifr;
+    SV_TRY(t.CopyInObj(arg, &ifr));
+  }
   return Errno(ENOTTY);
 }
 

@@ -2,13 +2,14 @@
 // socket shut down for reading, and TCP accept/connect/recv woken by
 // shutdown(2) from another thread (ICMP errors on UDP sockets:
 // udp_errqueue_test.cc). Every case runs for IPv4 and IPv6 under a hang
-// guard: a hang fails, it does not stall the suite.
+// guard: a hang fails, it does not stall the suite. And SIOCATMARK.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -273,6 +274,25 @@ TEST_P(InetSocketTest, SignalsRestartReceivesUnlessTimed) {
     t.join();
   }
   signal(SIGUSR1, SIG_DFL);
+}
+
+// SIOCATMARK (LTP sockioctl01): TCP answers whether the next byte is the
+// urgent mark (tcp_ioctl(); none sent here: 0), also on a listener; UDP
+// takes no such ioctl, and sock_do_ioctl() reads the struct ifreq it would
+// hand dev_ioctl() first: EFAULT for a bad pointer, else ENOTTY.
+TEST_P(InetSocketTest, SiocatmarkIsTcpOnly) {
+  Conn c = TcpConnection();
+  for (int fd : {int(c.client), int(c.server), int(c.listener)}) {
+    int v = 7;
+    EXPECT_EQ(ioctl(fd, SIOCATMARK, &v), 0) << strerror(errno);
+    EXPECT_EQ(v, 0);
+  }
+  EXPECT_ERRNO(EFAULT, ioctl(c.client, SIOCATMARK, nullptr));
+  Fd u(socket(family(), SOCK_DGRAM, 0));
+  int v = 7;
+  EXPECT_ERRNO(ENOTTY, ioctl(u, SIOCATMARK, &v));
+  EXPECT_EQ(v, 7);
+  EXPECT_ERRNO(EFAULT, ioctl(u, SIOCATMARK, nullptr));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, InetSocketTest, InetFamilies(), InetFamilyName);
