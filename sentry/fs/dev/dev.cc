@@ -1,5 +1,7 @@
 #include "sentry/fs/dev/dev.h"
 
+#include <linux/capability.h>
+#include <linux/random.h>
 #include <sys/random.h>
 #include <sys/sysmacros.h>
 
@@ -8,6 +10,7 @@
 
 #include "sentry/fs/host/stdio_file.h"
 #include "sentry/fs/synth/synth.h"
+#include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
 
@@ -52,6 +55,37 @@ class MemDevFile : public FileDescription {
   }
   Result<int64_t> Seek(int64_t, int) override { return int64_t{0}; }
   // fsync(2) is EINVAL (mem.c's devices have no ->fsync): the default.
+
+  // random_ioctl() (drivers/char/random.c) of random and urandom; mem.c's
+  // others have none (ENOTTY). The entropy count is the pool's once ready,
+  // 256 bits as /proc/sys/kernel/random/entropy_avail says; the requests
+  // that feed or reset the pool need CAP_SYS_ADMIN and change nothing here
+  // (the host's getrandom() is the pool).
+  Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg) override {
+    if (kind_ != Kind::kRandom) return FileDescription::Ioctl(t, cmd, arg);
+    switch (cmd) {
+      case RNDGETENTCNT: {
+        const int bits = 256;
+        SV_TRY(TaskCopyOut(t, arg, &bits, sizeof bits));
+        return 0L;
+      }
+      case RNDADDTOENTCNT:
+      case RNDADDENTROPY: {
+        if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+        int count;
+        SV_TRY(TaskCopyIn(t, arg, &count, sizeof count));
+        if (count < 0) return Errno(EINVAL);
+        return 0L;
+      }
+      case RNDZAPENTCNT:
+      case RNDCLEARPOOL:
+      case RNDRESEEDCRNG:
+        if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+        return 0L;
+      default:
+        return Errno(EINVAL);
+    }
+  }
 
  private:
   Result<size_t> Fill(char* buf, size_t len) {
