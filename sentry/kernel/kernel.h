@@ -228,6 +228,8 @@ class Kernel {
   // ---- The pid namespace (guarded by mu()) ----
   // Ids are below this (/proc/sys/kernel/pid_max).
   static constexpr int kPidMax = 32768;
+  // fs.nr_open: the largest RLIMIT_NOFILE hard limit (sysctl_nr_open).
+  static constexpr uint64_t kNrOpen = 1 << 20;
   int AllocateTid() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // clone3's set_tid: `tid` itself, or -EEXIST if it is in use.
   int AllocateTidAt(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

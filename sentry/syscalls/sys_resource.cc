@@ -62,6 +62,9 @@ SyscallReturn SysPrlimit64(Task& t, const SyscallArgs& a) {
   const unsigned resource = static_cast<unsigned>(a.Int(1));
   if (resource >= RLIM_NLIMITS) return Errno(EINVAL);
   if (!a.Addr(2).IsNull() && newlim.rlim_cur > newlim.rlim_max) return Errno(EINVAL);
+  if (!a.Addr(2).IsNull() && resource == RLIMIT_NOFILE && newlim.rlim_max > Kernel::kNrOpen) {
+    return Errno(EPERM);  // past fs.nr_open, root too
+  }
   struct rlimit old = tg->rlimits[resource];
   if (!a.Addr(2).IsNull()) {
     if (newlim.rlim_max > old.rlim_max && !t.creds().HasCap(CAP_SYS_RESOURCE)) return Errno(EPERM);

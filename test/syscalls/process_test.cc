@@ -3,6 +3,7 @@
 // times, getrusage, sched_yield, getcpu, arch_prctl).
 #include <asm/prctl.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -753,6 +754,25 @@ TEST(RlimitTest, SoftAboveHardIsEINVAL) {
   struct rlimit bad = {rl.rlim_max, rl.rlim_max - 1};
   EXPECT_ERRNO(EINVAL, setrlimit(RLIMIT_NOFILE, &bad));
   EXPECT_ERRNO(EINVAL, getrlimit(static_cast<__rlimit_resource>(1000), &rl));
+}
+
+// do_prlimit(): an RLIMIT_NOFILE hard limit past fs.nr_open is EPERM, even
+// with CAP_SYS_RESOURCE; up to it that capability may raise the limit.
+TEST(RlimitTest, NofilePastNrOpenIsEperm) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  unsigned long nr_open = 0;
+  ASSERT_EQ(sscanf(ReadFile("/proc/sys/fs/nr_open").c_str(), "%lu", &nr_open), 1);
+  EXPECT_EXIT_CODE(RunInChild([nr_open] {
+                     struct rlimit rl = {64, nr_open + 1};
+                     if (setrlimit(RLIMIT_NOFILE, &rl) != -1 || errno != EPERM) return 1;
+                     // Raising the hard limit at all needs CAP_SYS_RESOURCE
+                     // (this host's root has none; the sandbox's root has it).
+                     if (!HaveCap(CAP_SYS_RESOURCE)) return 0;
+                     rl.rlim_max = nr_open;
+                     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 2;
+                     return 0;
+                   }),
+                   0);
 }
 
 TEST(RlimitTest, RaisingHardLimitNeedsPrivilege) {

@@ -154,7 +154,7 @@ InodeRef NewSysDir(Kernel& k) {
   auto pipe_max = std::make_shared<SynthFile>([] { return PipeMaxSizeText(); }, 0644);
   pipe_max->set_write([](std::string_view v) { return SetPipeMaxSize(v); });
   fs->Add("pipe-max-size", pipe_max);
-  fs->Add("nr_open", SynthFile::Text([] { return std::string("1048576\n"); }));
+  fs->Add("nr_open", SynthFile::Text([] { return absl::StrCat(Kernel::kNrOpen, "\n"); }));
   // Native AIO: the sandbox's limit on and use of io_setup's nr_events.
   fs->Add("aio-max-nr",
           SynthFile::Text([] { return absl::StrCat(AioContexts::kMaxNr, "\n"); }));
