@@ -140,10 +140,23 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
       return Errno(ENOMEM);
     }
   }
+  // do_mmap(): a locked mapping (MAP_LOCKED, mlockall(MCL_FUTURE)) must
+  // fit RLIMIT_MEMLOCK with what is locked already (mlock_future_ok()),
+  // and is faulted in unless locked on fault (mm_populate()).
+  const uint8_t lock = req.lock | def_lock_;
+  int host_flags = pflags;
+  if (lock & Vma::kLocked) {
+    if (req.memlock_limit != UINT64_MAX &&
+        (vmas_.locked_bytes() + length) / kPageSize > req.memlock_limit / kPageSize) {
+      return Errno(EAGAIN);
+    }
+    if (!(lock & Vma::kLockOnFault)) host_flags |= MAP_POPULATE;
+  }
   if (req.file && req.file->DataImmutableInSandbox()) {
-    SV_TRY(as_->MapImmutableFile(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+    SV_TRY(
+        as_->MapImmutableFile(UserAddr(addr), length, req.prot, host_flags, host_fd, req.offset));
   } else {
-    SV_TRY(as_->Map(UserAddr(addr), length, req.prot, pflags, host_fd, req.offset));
+    SV_TRY(as_->Map(UserAddr(addr), length, req.prot, host_flags, host_fd, req.offset));
   }
   vmas_.RemoveRange(addr, addr + length);
   Vma v;
@@ -154,6 +167,8 @@ Result<UserAddr> MM::Mmap(const MmapRequest& req) {
   v.file = req.file;
   v.offset = req.offset;
   v.name = req.name.empty() && req.file ? req.file->DisplayPath() : req.name;
+  v.lock = lock;
+  v.anon_shared = req.anon_shared;
   vmas_.Insert(std::move(v));
   return UserAddr(addr);
 }
@@ -220,7 +235,8 @@ Status MM::Mprotect(UserAddr addr, uint64_t length, int prot, const rlimit& data
 }
 
 Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
-                            UserAddr new_addr, const rlimit& data_limit) {
+                            UserAddr new_addr, const rlimit& data_limit,
+                            uint64_t memlock_limit) {
   if (old_addr.value() % kPageSize != 0) return Errno(EINVAL);
   if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return Errno(EINVAL);
   if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Errno(EINVAL);
@@ -247,6 +263,11 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
   // vma_to_resize(): growth counts against RLIMIT_DATA.
   if (new_len > old_len && !DataFits(v.prot, v.flags, IsStack(v), new_len - old_len, data_limit)) {
     return Errno(ENOMEM);
+  }
+  // vma_to_resize(): so does a locked mapping's against RLIMIT_MEMLOCK.
+  if ((v.lock & Vma::kLocked) && memlock_limit != UINT64_MAX &&
+      (vmas_.locked_bytes() + new_len - old_len) / kPageSize > memlock_limit / kPageSize) {
+    return Errno(EAGAIN);
   }
   const uint64_t top = as_->UserTop().value();
   // Grow in place when the pages after the mapping are free.
@@ -391,8 +412,13 @@ UserAddr MM::Brk(UserAddr want, const rlimit& data_limit) {
     }
     // Extend the heap VMA, or start one.
     auto it = vmas_.upper_bound(old_end - 1);
+    // do_brk_flags(): the new part has mlockall(MCL_FUTURE)'s lock, and is
+    // faulted in if that locks it (brk(): mm_populate()).
+    if (def_lock_ == Vma::kLocked) {
+      (void)as_->Advise(UserAddr(old_end), new_end - old_end, MADV_POPULATE_WRITE);
+    }
     if (old_end > brk_base_ && it != vmas_.begin() && std::prev(it)->second.name == "[heap]" &&
-        std::prev(it)->second.end == old_end) {
+        std::prev(it)->second.end == old_end && std::prev(it)->second.lock == def_lock_) {
       vmas_.SetEnd(std::prev(it), new_end);
     } else {
       Vma v;
@@ -401,6 +427,7 @@ UserAddr MM::Brk(UserAddr want, const rlimit& data_limit) {
       v.prot = PROT_READ | PROT_WRITE;
       v.flags = MAP_PRIVATE | MAP_ANONYMOUS;
       v.name = "[heap]";
+      v.lock = def_lock_;
       vmas_.Insert(std::move(v));
     }
   } else if (new_end < old_end) {

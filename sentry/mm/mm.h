@@ -42,6 +42,13 @@ struct MmapRequest {
   std::string name;  // overrides the file's path in maps
   // RLIMIT_DATA, for a private writable mapping (may_expand_vm()).
   rlimit data_limit{RLIM_INFINITY, RLIM_INFINITY};
+  // MAP_LOCKED: Vma::kLocked. A mapping locked by it or by
+  // mlockall(MCL_FUTURE) must fit `memlock_limit` bytes locked in all
+  // (RLIMIT_MEMLOCK; UINT64_MAX with CAP_IPC_LOCK), EAGAIN otherwise
+  // (do_mmap(): mlock_future_ok()).
+  uint8_t lock = 0;
+  uint64_t memlock_limit = UINT64_MAX;
+  bool anon_shared = false;  // Vma::anon_shared
 };
 
 class MM {
@@ -78,9 +85,11 @@ class MM {
   // against (may_expand_vm(): ENOMEM past it).
   Status Mprotect(UserAddr addr, uint64_t length, int prot,
                   const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
+  // A locked mapping that grows must fit `memlock_limit` (bytes; EAGAIN).
   Result<UserAddr> Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_len, int flags,
                           UserAddr new_addr,
-                          const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY});
+                          const rlimit& data_limit = {RLIM_INFINITY, RLIM_INFINITY},
+                          uint64_t memlock_limit = UINT64_MAX);
   Status Madvise(UserAddr addr, uint64_t length, int advice);
   Status Msync(UserAddr addr, uint64_t length, int flags);
   // mseal(2) (mm_seal.cc): seals every VMA of [addr, addr+length) (pages),
@@ -137,6 +146,45 @@ class MM {
   // bits). A guest fork's copy keeps them (dup_mm() copies membarrier_state);
   // exec's new MM has none (membarrier_exec_mmap()).
   std::atomic<uint32_t>& membarrier_registrations() { return membarrier_; }
+
+  // Memory locking (mm_lock.cc). mlock(2), mlock2(2) and munlock(2):
+  // `lock` (Vma::kLocked [| kLockOnFault], or 0) on the page-aligned
+  // [start, end), VMA by VMA up to the first hole, which is ENOMEM
+  // (apply_vma_lock_flags(): what came before it stays changed). A lock
+  // that would leave more than `limit` bytes locked is ENOMEM, the pages
+  // of the range locked already counted once (do_mlock()).
+  Status SetLock(uint64_t start, uint64_t end, uint8_t lock, uint64_t limit = UINT64_MAX);
+  // mlockall(2) / munlockall(2) (apply_mlockall_flags()): MCL_FUTURE
+  // locks later mappings, MCL_CURRENT every VMA (ENOMEM if all of them
+  // are more than `limit` bytes), MCL_ONFAULT without faulting pages in;
+  // `flags` 0 unlocks everything.
+  Status SetLockAll(int flags, uint64_t limit = UINT64_MAX);
+  // Linux's mm->locked_vm in bytes: /proc/PID/status's VmLck.
+  uint64_t LockedBytes() const;
+  // What locking faults in (populate_vma_page_range()): the parts of
+  // [start, end) in accessible VMAs locked without kLockOnFault, each
+  // with whether to fault it for writing (private writable memory: write
+  // faults break COW).
+  struct PopulateRange {
+    uint64_t start, end;
+    bool write;
+  };
+  std::vector<PopulateRange> RangesToPopulate(uint64_t start, uint64_t end) const;
+  // Faults in `r` on the host (MADV_POPULATE_READ/WRITE).
+  Status Populate(const PopulateRange& r);
+
+  // Residency (mm_pages.cc). mincore(2) for [start, start + pages pages),
+  // every page mapped: a page is resident when the host's page table
+  // maps it; a page of a file mapping that it does not is reported
+  // resident (the host's page cache is not asked).
+  Status Mincore(uint64_t start, uint64_t pages, unsigned char* vec) const;
+  // /proc/PID/pagemap: the `n` 64-bit entries from virtual page `vpn`,
+  // from the host's page table at the same addresses with what the guest
+  // may see of it (present, swapped, file or shared, exclusive, soft
+  // dirty) and never a frame or swap slot: 0 there, as Linux shows
+  // readers without CAP_SYS_ADMIN. Entries past UserTop() are not read
+  // (returns how many were).
+  Result<size_t> PagemapEntries(uint64_t vpn, uint64_t* out, size_t n) const;
 
   // The native AIO contexts of this address space (sentry/mm/aio.h):
   // Fork() makes a copy without any, as Linux's mm_init() does.
@@ -206,6 +254,9 @@ class MM {
   Layout layout_ ABSL_GUARDED_BY(mu_);
   bool remap_shared_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint32_t> membarrier_{0};
+
+  // mlockall(MCL_FUTURE): the lock new mappings get (mm->def_flags).
+  uint8_t def_lock_ ABSL_GUARDED_BY(mu_) = 0;
   AioContexts aio_;
 };
 

@@ -27,7 +27,11 @@ Result<std::shared_ptr<MM>> MM::Fork(platform::Context& ctx) {
       continue;
     }
     if (v.wipeonfork) child->fork_wipe_.emplace_back(v.start, v.end);
-    child->vmas_.Insert(v);
+    // dup_mmap(): the child has nothing locked (VM_LOCKED_MASK cleared),
+    // and no MCL_FUTURE (mm_init() keeps none of def_flags' lock bits).
+    Vma copy = v;
+    copy.lock = 0;
+    child->vmas_.Insert(std::move(copy));
   }
   child->brk_base_ = brk_base_;
   child->brk_ = brk_;

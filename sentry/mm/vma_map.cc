@@ -39,8 +39,13 @@ void VmaMap::GapsAround(iterator it, uint64_t* before, uint64_t* after) const {
   *after = next == vmas_.end() ? UINT64_MAX : next->first;
 }
 
+namespace {
+uint64_t LockedSize(const Vma& v) { return (v.lock & Vma::kLocked) ? v.end - v.start : 0; }
+}  // namespace
+
 VmaMap::iterator VmaMap::Emplace(Vma v) {
   const uint64_t start = v.start, end = v.end;
+  locked_bytes_ += LockedSize(v);
   auto it = vmas_.emplace(start, std::move(v)).first;
   uint64_t before, after;
   GapsAround(it, &before, &after);
@@ -56,13 +61,14 @@ VmaMap::iterator VmaMap::Erase(iterator it) {
   DropGap(before, it->second.start);
   DropGap(it->second.end, after);
   AddGap(before, after);
+  locked_bytes_ -= LockedSize(it->second);
   return vmas_.erase(it);
 }
 
 bool VmaMap::Mergeable(const Vma& a, const Vma& b) {
   if (a.end != b.start || a.prot != b.prot || a.flags != b.flags || a.name != b.name ||
       a.file != b.file || a.dontfork != b.dontfork || a.wipeonfork != b.wipeonfork ||
-      a.sealed != b.sealed) {
+      a.sealed != b.sealed || a.lock != b.lock || a.anon_shared != b.anon_shared) {
     return false;
   }
   // is_mergeable_vma(): one file at contiguous offsets; anonymous memory
@@ -113,7 +119,9 @@ void VmaMap::Modify(uint64_t start, uint64_t end, const std::function<void(Vma&)
   SplitAt(start);
   SplitAt(end);
   for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) {
+    locked_bytes_ -= LockedSize(it->second);
     change(it->second);
+    locked_bytes_ += LockedSize(it->second);
   }
   // Merge from the VMA before the range up to the one at its end.
   auto it = vmas_.lower_bound(start);
@@ -133,7 +141,9 @@ void VmaMap::SetEnd(const_iterator cit, uint64_t end) {
   uint64_t before, after;
   GapsAround(it, &before, &after);
   DropGap(it->second.end, after);
+  locked_bytes_ -= LockedSize(it->second);
   it->second.end = end;
+  locked_bytes_ += LockedSize(it->second);
   AddGap(end, after);
   MergeWithNext(it);
   if (it != vmas_.begin()) MergeWithNext(std::prev(it));

@@ -41,6 +41,14 @@ struct Vma {
   // mseal(2) (VM_SEALED): the range cannot be unmapped, moved, resized,
   // replaced or have its protection changed, for the life of the mm.
   bool sealed = false;
+  // mlock(2) state, Linux's VM_LOCKED / VM_LOCKONFAULT (kLocked,
+  // kLocked | kLockOnFault). Only counted (VmLck, smaps' Locked): the
+  // host decides what stays resident.
+  static constexpr uint8_t kLocked = 1, kLockOnFault = 2;
+  uint8_t lock = 0;
+  // Shared anonymous memory (a shmem object behind `file`): mincore(2)
+  // asks the host's page table, as for private anonymous memory.
+  bool anon_shared = false;
 };
 
 class VmaMap {
@@ -56,6 +64,9 @@ class VmaMap {
   const_iterator upper_bound(uint64_t a) const { return vmas_.upper_bound(a); }
   const_iterator find(uint64_t a) const { return vmas_.find(a); }
   size_t size() const { return vmas_.size(); }
+  // The bytes of all VMAs with Vma::kLocked (Linux's mm->locked_vm), kept
+  // in step with every change: O(1).
+  uint64_t locked_bytes() const { return locked_bytes_; }
 
   // Whether no VMA overlaps [start, end).
   bool RangeFree(uint64_t start, uint64_t end) const;
@@ -93,6 +104,7 @@ class VmaMap {
   uint64_t lo_, hi_;
   std::map<uint64_t, Vma> vmas_;  // keyed by start
   GapTree gaps_;
+  uint64_t locked_bytes_ = 0;
 };
 
 }  // namespace seedvisor::sentry

@@ -128,5 +128,47 @@ TEST(VmaMapTest, MatchesAWalkUnderRandomOperations) {
   }
 }
 
+// locked_bytes() (VmLck) against a walk, under inserts, removals, lock
+// changes of part of a VMA and growth in place.
+TEST(VmaMapTest, LockedBytesMatchesAWalk) {
+  std::mt19937_64 rng(13);
+  VmaMap m(kLo, kHi);
+  const uint64_t base = 0x10000000;
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t start = base + (rng() % 512) * kPage;
+    const uint64_t len = (1 + rng() % 8) * kPage;
+    switch (rng() % 4) {
+      case 0: {
+        m.RemoveRange(start, start + len);
+        Vma v = Anon(start, start + len, 1);
+        v.lock = static_cast<uint8_t>(rng() % 2);
+        m.Insert(v);
+        break;
+      }
+      case 1:
+        m.RemoveRange(start, start + len);
+        break;
+      case 2: {
+        auto it = m.upper_bound(start);
+        if (it == m.begin()) break;
+        const Vma& v = std::prev(it)->second;
+        if (v.end <= start) break;
+        const uint8_t lock = static_cast<uint8_t>(rng() % 4 == 0 ? 0 : 1 + 2 * (rng() % 2));
+        m.Modify(start, std::min(v.end, start + len), [lock](Vma& w) { w.lock = lock; });
+        break;
+      }
+      default: {
+        auto it = m.find(start);
+        if (it != m.end() && m.RangeFree(it->second.end, it->second.end + kPage)) {
+          m.SetEnd(it, it->second.end + kPage);
+        }
+      }
+    }
+    uint64_t walk = 0;
+    for (const auto& [a, v] : m) walk += (v.lock & Vma::kLocked) ? v.end - v.start : 0;
+    ASSERT_EQ(m.locked_bytes(), walk) << "step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace seedvisor::sentry

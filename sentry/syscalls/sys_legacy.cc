@@ -1,5 +1,5 @@
 // Small syscalls Linux keeps for old programs and test suites: sysfs(2),
-// ustat(2), vhangup(2), mlock2(2) and readahead(2) (issue 13).
+// ustat(2), vhangup(2) and readahead(2) (issue 13).
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
@@ -81,13 +81,6 @@ SyscallReturn SysUstat(Task& t, const SyscallArgs& a) {
 SyscallReturn SysVhangup(Task& t, const SyscallArgs&) {
   if (!t.creds().HasCap(CAP_SYS_TTY_CONFIG)) return Errno(EPERM);
   return 0;
-}
-
-// mlock2(2): mlock with MLOCK_ONFAULT the only flag; accepted like mlock.
-SyscallReturn SysMlock2(Task& t, const SyscallArgs& a) {
-  constexpr unsigned kMlockOnfault = 0x01;
-  if (a.Uint(2) & ~kMlockOnfault) return Errno(EINVAL);
-  return SysMlock(t, a);
 }
 
 // readahead(2) (ksys_readahead()): a file open for reading, regular or a

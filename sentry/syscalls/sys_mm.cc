@@ -13,6 +13,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
+#include "sentry/syscalls/sys_mlock.h"
 
 namespace seedvisor::sentry {
 
@@ -113,9 +114,16 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
       if (!shmem.ok()) return shmem.error() == Errno(ENOSPC) ? Errno(ENOMEM) : shmem.error();
       req.file = std::move(*shmem);
       req.flags &= ~MAP_ANONYMOUS;
+      req.anon_shared = true;
     }
   }
   req.data_limit = DataLimit(t);
+  // do_mmap(): MAP_LOCKED needs can_do_mlock(); the limit is MM's.
+  if (flags & MAP_LOCKED) {
+    if (!CanDoMlock(t)) return Errno(EPERM);
+    req.lock = Vma::kLocked;
+  }
+  req.memlock_limit = MemlockLimit(t);
   SV_ASSIGN_OR_RETURN(UserAddr addr, t.mm().Mmap(req));
   return addr.value();
 }
@@ -187,7 +195,7 @@ SyscallReturn SysMprotect(Task& t, const SyscallArgs& a) {
 SyscallReturn SysMremap(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(UserAddr r,
                       t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4),
-                                    DataLimit(t)));
+                                    DataLimit(t), MemlockLimit(t)));
   return r.value();
 }
 
@@ -223,80 +231,15 @@ SyscallReturn SysMincore(Task& t, const SyscallArgs& a) {
       return Errno(ENOMEM);
     }
   }
-  // Every mapped page reads as resident; copy out in bounded chunks.
-  std::vector<unsigned char> ones(std::min<uint64_t>(pages, 4096), 1);
-  for (uint64_t done = 0; done < pages; done += ones.size()) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(ones.size(), pages - done));
-    SV_TRY(t.CopyOut(a.Addr(2) + done, ones.data(), n));
+  // Residency as the host's page table has it (MM::Mincore), in bounded
+  // chunks: the length is the guest's.
+  std::vector<unsigned char> vec(std::min<uint64_t>(pages, 4096));
+  for (uint64_t done = 0; done < pages; done += vec.size()) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(vec.size(), pages - done));
+    SV_TRY(t.mm().Mincore(start + done * kPageSize, n, vec.data()));
+    SV_TRY(t.CopyOut(a.Addr(2) + done, vec.data(), n));
   }
   return 0;
 }
-
-namespace {
-
-// RLIMIT_MEMLOCK in pages, and can_do_mlock(): a limit of 0 refuses
-// locking to all but CAP_IPC_LOCK.
-uint64_t MemlockPages(Task& t) { return t.tg().rlimits[RLIMIT_MEMLOCK].rlim_cur / kPageSize; }
-bool CanDoMlock(Task& t) {
-  return t.tg().rlimits[RLIMIT_MEMLOCK].rlim_cur != 0 || t.creds().HasCap(CAP_IPC_LOCK);
-}
-
-// apply_vma_lock_flags(): [start, start + len) of page-aligned `start` and
-// `len` (do_mlock() rounds them), every page of it mapped (ENOMEM if not);
-// a range that wraps is EINVAL, an empty one nothing.
-Status CheckLockRange(Task& t, uint64_t start, uint64_t len) {
-  const uint64_t end = start + len;
-  if (end < start) return Errno(EINVAL);
-  for (uint64_t at = start; at < end;) {
-    uint64_t next = 0;
-    if (!t.mm().WithVmaAt(UserAddr(at), [&](const Vma& v) { next = v.end; })) {
-      return Errno(ENOMEM);
-    }
-    at = next;
-  }
-  return {};
-}
-
-// do_mlock()'s page rounding: the start down, the length (with the start's
-// offset in its page) up, wrapping as Linux's PAGE_ALIGN does.
-std::pair<uint64_t, uint64_t> LockPages(const SyscallArgs& a) {
-  const uint64_t start = a.Addr(0).value();
-  const uint64_t len = (a.Ulong(1) + start % kPageSize + kPageSize - 1) & ~(kPageSize - 1);
-  return {start & ~(kPageSize - 1), len};
-}
-
-}  // namespace
-
-// Locking memory has no effect here (the host decides what is resident)
-// and locked pages are not counted (VmLck stays 0): the calls check their
-// arguments, the range and RLIMIT_MEMLOCK as Linux does for a process that
-// has nothing locked yet.
-SyscallReturn SysMlock(Task& t, const SyscallArgs& a) {
-  if (!CanDoMlock(t)) return Errno(EPERM);
-  const auto [start, len] = LockPages(a);
-  if (len / kPageSize > MemlockPages(t) && !t.creds().HasCap(CAP_IPC_LOCK)) return Errno(ENOMEM);
-  SV_TRY(CheckLockRange(t, start, len));
-  return 0;
-}
-SyscallReturn SysMunlock(Task& t, const SyscallArgs& a) {
-  const auto [start, len] = LockPages(a);
-  SV_TRY(CheckLockRange(t, start, len));
-  return 0;
-}
-SyscallReturn SysMlockall(Task& t, const SyscallArgs& a) {
-  const int flags = a.Int(0);
-  if (flags == 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || flags == MCL_ONFAULT) {
-    return Errno(EINVAL);
-  }
-  if (!CanDoMlock(t)) return Errno(EPERM);
-  // MCL_CURRENT: all of the address space (total_vm) within the limit.
-  if ((flags & MCL_CURRENT) && !t.creds().HasCap(CAP_IPC_LOCK)) {
-    uint64_t pages = 0;
-    for (const Vma& v : t.mm().Vmas()) pages += (v.end - v.start) / kPageSize;
-    if (pages > MemlockPages(t)) return Errno(ENOMEM);
-  }
-  return 0;
-}
-SyscallReturn SysMunlockall(Task&, const SyscallArgs&) { return 0; }
 
 }  // namespace seedvisor::sentry

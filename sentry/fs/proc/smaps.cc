@@ -5,7 +5,7 @@
 // guest's addresses (every platform maps guest memory 1:1 there), so each
 // VMA's use is the host's smaps for the same range. Where a host VMA spans
 // more than the guest's (the host merged neighbours the sentry keeps apart)
-// its counts are shared out by size.
+// its counts are shared out by the pages present in each part.
 #include <sys/mman.h>
 
 #include <array>
@@ -30,7 +30,7 @@ constexpr std::array<const char*, 20> kCounts = {
     "Private_Clean", "Private_Dirty",  "Referenced",     "Anonymous",      "KSM",
     "LazyFree",      "AnonHugePages",  "ShmemPmdMapped", "FilePmdMapped",  "Shared_Hugetlb",
     "Private_Hugetlb", "Swap",         "SwapPss",        "Locked",         "THPeligible"};
-constexpr size_t kRss = 0, kPss = 1, kPssDirty = 2, kAnonymous = 8, kThp = 19;
+constexpr size_t kRss = 0, kPss = 1, kPssDirty = 2, kAnonymous = 8, kLocked = 18, kThp = 19;
 using Counts = std::array<uint64_t, kCounts.size()>;
 
 struct HostVma {
@@ -61,13 +61,41 @@ std::vector<HostVma> ReadHostSmaps(int pid) {
   return out;
 }
 
-// The host's counts for [start, end), shared out by overlap.
-Counts CountsFor(const std::vector<HostVma>& host, uint64_t start, uint64_t end) {
+// The present pages of [start, end) in the host's page table, or -1 for
+// a range too large to read entry by entry.
+int64_t PresentPages(MM& mm, uint64_t start, uint64_t end) {
+  constexpr uint64_t kMaxPages = 1 << 18;  // 1 GiB: 2 MiB of pagemap
+  if ((end - start) / kPageSize > kMaxPages) return -1;
+  constexpr uint64_t kPresent = 1ULL << 63;
+  int64_t present = 0;
+  uint64_t entries[512];
+  for (uint64_t vpn = start / kPageSize; vpn < end / kPageSize;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(512, end / kPageSize - vpn));
+    Result<size_t> got = mm.PagemapEntries(vpn, entries, want);
+    if (!got.ok() || *got == 0) return -1;
+    for (size_t i = 0; i < *got; ++i) present += (entries[i] & kPresent) ? 1 : 0;
+    vpn += *got;
+  }
+  return present;
+}
+
+// The host's counts for [start, end). Where a host VMA spans more (the
+// host merged neighbours the sentry keeps apart), its counts are shared
+// out by the present pages each part has, or by size if that is unknown.
+Counts HostCountsFor(MM& mm, const std::vector<HostVma>& host, uint64_t start, uint64_t end) {
   Counts c{};
   for (const HostVma& h : host) {
     const uint64_t lo = std::max(start, h.start), hi = std::min(end, h.end);
     if (lo >= hi) continue;
-    const uint64_t part = hi - lo, whole = h.end - h.start;
+    uint64_t part = hi - lo, whole = h.end - h.start;
+    if (part != whole && h.counts[kRss] > 0) {
+      const int64_t present = PresentPages(mm, lo, hi);
+      if (present >= 0) {
+        part = std::min<uint64_t>(static_cast<uint64_t>(present) * kPageSize / 1024,
+                                  h.counts[kRss]);
+        whole = h.counts[kRss];
+      }
+    }
     for (size_t i = 0; i < kCounts.size(); ++i) {
       if (i == kThp) {
         c[i] = std::max(c[i], h.counts[i]);
@@ -76,6 +104,15 @@ Counts CountsFor(const std::vector<HostVma>& host, uint64_t start, uint64_t end)
       }
     }
   }
+  return c;
+}
+
+// The host's counts for the VMA `v`, shared out by overlap. Locked is the
+// sandbox's own (the host locks nothing for the guest): the Pss of a
+// locked VMA (smaps_account(): pss_locked).
+Counts CountsFor(MM& mm, const std::vector<HostVma>& host, const Vma& v) {
+  Counts c = HostCountsFor(mm, host, v.start, v.end);
+  c[kLocked] = (v.lock & Vma::kLocked) ? c[kPss] : 0;
   return c;
 }
 
@@ -99,6 +136,7 @@ std::string VmFlags(const Vma& v) {
   add(true, "me");
   add(shared, "ms");
   add(stack, "gd");
+  add(v.lock & Vma::kLocked, "lo");
   add(!shared && (v.prot & PROT_WRITE) && (stack || !(v.flags & MAP_NORESERVE)), "ac");
   add(!stack && (v.flags & MAP_NORESERVE), "nr");
   add(v.dontfork, "dc");
@@ -128,7 +166,7 @@ std::string SmapsText(Task& t) {
   std::string out;
   for (const Vma& v : SmapsVmas(*mm)) {
     out += MM::MapsLine(v);
-    const Counts c = CountsFor(host, v.start, v.end);
+    const Counts c = CountsFor(*mm, host, v);
     absl::StrAppendFormat(&out, "%-16s%8u kB\n%-16s%8u kB\n%-16s%8u kB\n", "Size:",
                           (v.end - v.start) / 1024, "KernelPageSize:", kPageSize / 1024,
                           "MMUPageSize:", kPageSize / 1024);
@@ -157,7 +195,7 @@ std::string SmapsRollupText(Task& t) {
   for (const Vma& v : vmas) {
     lo = std::min(lo, v.start);
     hi = std::max(hi, v.end);
-    const Counts c = CountsFor(host, v.start, v.end);
+    const Counts c = CountsFor(*mm, host, v);
     for (size_t i = 0; i < kCounts.size(); ++i) sum[i] += c[i];
     if (v.flags & MAP_SHARED) {
       pss_shmem += v.file ? 0 : c[kPss];

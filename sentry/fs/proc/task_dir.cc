@@ -113,6 +113,7 @@ void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, 
   dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid, ns));
   dir.Add("ns", NewNsDir(k, tid));
   dir.Add("mem", NewMemInode(k, tid));
+  dir.Add("pagemap", NewPagemapInode(k, tid));
   if (InodeRef net = NewNetDir(k)) dir.Add("net", net);
   AddTaskInfoFiles(k, dir, tid);
   AddTaskStatFiles(k, dir, tid, thread);

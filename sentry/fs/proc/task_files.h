@@ -71,6 +71,8 @@ InodeRef NewFdInfoDir(Kernel& k, Vfs& vfs, int tid, std::shared_ptr<PidNamespace
 InodeRef NewNsDir(Kernel& k, int tid);
 // mem: the process's memory at file offset = address (mem.cc).
 InodeRef NewMemInode(Kernel& k, int tid);
+// pagemap: which pages are present, frame numbers 0 (pagemap.cc).
+InodeRef NewPagemapInode(Kernel& k, int tid);
 // net/{dev,route,tcp,udp} of the sandbox's own stack; null unless
 // --network=sandbox (net.cc).
 InodeRef NewNetDir(Kernel& k);

@@ -335,7 +335,7 @@ std::string StatusText(Kernel& k, Task& t, const PidNamespace* ns) {
         "VmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\n"
         "VmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\n"
         "VmSwap:\t%8d kB\n",
-        vm.total * page_kb, vm.total * page_kb, 0, 0, hwm_kb, rss_kb, host.rss_anon,
+        vm.total * page_kb, vm.total * page_kb, mm->LockedBytes() / 1024, 0, hwm_kb, rss_kb, host.rss_anon,
         host.rss_file, host.rss_shmem, vm.data * page_kb, vm.stack * page_kb, vm.text * page_kb,
         (vm.exec > vm.text ? vm.exec - vm.text : 0) * page_kb, host.pte, host.swap);
   }
