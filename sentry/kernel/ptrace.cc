@@ -223,6 +223,9 @@ void PtraceReleaseExited(Kernel& k, Task& e, ThreadGroup* reaper) {
     // The tracer is the parent too: one wait reaps both.
     k.ReapLocked(tg);
     reaper->children_cpu_ns += tg.cpu_ns + tg.children_cpu_ns;
+    reaper->children_sys_ns += tg.sys_ns + tg.children_sys_ns;
+    reaper->children_maxrss_kb =
+        std::max({reaper->children_maxrss_kb, tg.maxrss_kb, tg.children_maxrss_kb});
     reaper->io.Add(tg.io);
     auto& ch = reaper->children;
     ch.erase(std::remove_if(ch.begin(), ch.end(),

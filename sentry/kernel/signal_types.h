@@ -10,6 +10,8 @@
 #include <deque>
 #include <memory>
 
+#include "sentry/base/errno.h"
+
 namespace seedvisor::sentry {
 
 inline constexpr int kNumSignals = 64;
@@ -44,10 +46,31 @@ class SignalSource {
   virtual void Discarded() = 0;
 };
 
+// RLIMIT_SIGPENDING (__sigqueue_alloc()): the queued signals of one user,
+// the target's real user, are bounded by the target's limit. Counted over
+// the whole sandbox, which is one user namespace.
+struct SigQueueLimit {
+  uint32_t uid = 0;
+  uint64_t max = 0;
+};
+// How many queued signals are charged to `uid` now.
+int64_t QueuedSignalsOf(uint32_t uid);
+
 // Pending signals: standard signals coalesce, real-time signals queue.
 class PendingSignals {
  public:
-  void Enqueue(const siginfo_t& info, std::shared_ptr<SignalSource> src = nullptr);
+  PendingSignals() = default;
+  PendingSignals(const PendingSignals&) = delete;
+  PendingSignals& operator=(const PendingSignals&) = delete;
+  ~PendingSignals();  // gives back what the queue holds (SigQueueLimit)
+
+  // Queues `info`. With `limit`, an entry counts against it, and past it
+  // (__send_signal_locked()): a real-time signal not sent by kill(2) is
+  // EAGAIN; kill(2)'s, and a standard signal sent with a negative si_code,
+  // is pending without its siginfo (dequeued as SI_USER from pid 0); other
+  // standard signals (the kernel's, kill(2)'s) are queued over the limit.
+  Status Enqueue(const siginfo_t& info, std::shared_ptr<SignalSource> src = nullptr,
+                 const SigQueueLimit* limit = nullptr);
   // The lowest-numbered pending signal not in `blocked`, removed; 0 if none.
   int Dequeue(SigSet blocked, siginfo_t* info);
   SigSet Set() const { return set_; }
@@ -60,9 +83,12 @@ class PendingSignals {
   struct Entry {
     siginfo_t info;
     std::shared_ptr<SignalSource> src;
+    int64_t charged_uid = -1;  // the user it counts against, or none
   };
   void RecomputeSet();
+  static void Uncharge(const Entry& e);
   SigSet set_ = 0;
+  SigSet lost_info_ = 0;  // pending without a queued siginfo
   std::deque<Entry> queue_;
 };
 

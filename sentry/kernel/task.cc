@@ -1,10 +1,13 @@
 #include "sentry/kernel/task.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -160,6 +163,34 @@ int64_t Task::ProcessCpuNs() const {
 }
 
 int64_t Task::ThreadCpuNsLocked() const { return ctx_ ? ctx_->CpuTimeNs() : 0; }
+
+namespace {
+int64_t ClockNs(clockid_t c) {
+  timespec ts;
+  if (clock_gettime(c, &ts) != 0) return -1;  // the thread has ended
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+}  // namespace
+
+void Task::NoteHostThread() {
+  clockid_t c;
+  if (pthread_getcpuclockid(pthread_self(), &c) != 0) return;
+  host_clock_ = c;
+  host_clock_base_ = std::max<int64_t>(0, ClockNs(c));
+  host_clock_set_.store(true, std::memory_order_release);
+}
+
+int64_t Task::SentryCpuNs() const {
+  if (!host_clock_set_.load(std::memory_order_acquire)) return 0;
+  const int64_t now = ClockNs(host_clock_);
+  return now > host_clock_base_ ? now - host_clock_base_ : 0;
+}
+
+int64_t Task::ProcessSentryCpuNsLocked() const {
+  int64_t ns = tg_->sys_ns;
+  for (const Task* t : tg_->tasks) ns += t->SentryCpuNs();
+  return ns;
+}
 
 int64_t Task::OwnThreadCpuNs() {
   const int64_t ns = ctx_ ? ctx_->OwnCpuClockNs(/*whole_process=*/false) : -1;

@@ -198,6 +198,17 @@ class Task : public std::enable_shared_from_this<Task> {
   int64_t OwnThreadCpuNs();
   int64_t OwnProcessCpuNs();
 
+  // ---- CPU time of the sentry on the task's behalf (system time) ----
+  // What the host thread that runs this task has used since it started
+  // running it: the sentry's work for the task's syscalls and faults, which
+  // times(2) and getrusage(2) show as system time (guest code's is user
+  // time). 0 before the task runs. A sandbox fork's new host thread starts
+  // from 0 (what the seed's thread used stays the seed's).
+  int64_t SentryCpuNs() const;
+  // This process's: that of its exited tasks (ThreadGroup::sys_ns) and of
+  // its live ones. Under Kernel::mu().
+  int64_t ProcessSentryCpuNsLocked() const;
+
   // ---- Identity shown in /proc ----
   std::string comm() const;
   void set_comm(std::string name);
@@ -466,6 +477,12 @@ class Task : public std::enable_shared_from_this<Task> {
   std::atomic<uint64_t> timer_slack_ns_{kDefaultTimerSlackNs};
   uint64_t default_timer_slack_ns_ = kDefaultTimerSlackNs;  // set at clone only
   std::atomic<uint64_t> guest_entries_{0};
+  // SentryCpuNs(): the running host thread's CPU clock and its reading
+  // when it began to run the task, published by host_clock_set_.
+  clockid_t host_clock_ = 0;
+  int64_t host_clock_base_ = 0;
+  std::atomic<bool> host_clock_set_{false};
+  void NoteHostThread();
   std::atomic<uint32_t> loginuid_{kAuditUnset}, sessionid_{kAuditUnset};
   std::atomic<uint64_t> io_rchar_{0}, io_wchar_{0}, io_syscr_{0}, io_syscw_{0};
   int64_t start_time_ns_ = 0;

@@ -255,7 +255,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
           siginfo_t info{};
           info.si_signo = SIGSTOP;
           info.si_code = SI_USER;
-          child->pending_.Enqueue(info);
+          (void)child->pending_.Enqueue(info);
         }
       }
       if (!(ptrace_.options & (1u << event))) event = 0;

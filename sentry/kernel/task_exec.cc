@@ -2,6 +2,7 @@
 #include <sys/personality.h>
 #include <linux/ptrace.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -126,11 +127,15 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     int64_t cpu = mm_ && mm_.use_count() == 1  // not a vfork parent's memory
                       ? mm_->address_space().CpuTimeNs()
                       : 0;
+    // exec_mmap(): the old image's peak stays the process's (getrusage(2)).
+    const int64_t hwm_kb =
+        mm_ && mm_.use_count() == 1 ? mm_->address_space().MaxRssKb() : 0;
     std::unique_ptr<platform::Context> old_ctx;
     std::shared_ptr<MM> old_mm;
     {
       absl::MutexLock l(&kernel_.mu());
       tg_->cpu_ns += cpu;
+      tg_->maxrss_kb = std::max(tg_->maxrss_kb, hwm_kb);
       kernel_.timers().DeletePosixTimers(tg_.get());  // execve(2): timers go
       old_ctx = std::exchange(ctx_, std::move(exec_ctx->ctx));
       rseq_ = RseqState{};  // rseq_execve(); old_ctx drops the host's

@@ -105,6 +105,8 @@ void Task::ExitTask() {
     }
   }
   int64_t cpu = mm_ && mm_.use_count() == 1 ? mm_->address_space().CpuTimeNs() : 0;
+  // exit_mm(): setmax_mm_hiwater_rss(&signal->maxrss), for getrusage(2).
+  const int64_t hwm_kb = mm_ && mm_.use_count() == 1 ? mm_->address_space().MaxRssKb() : 0;
   {
     // Under Kernel::mu() for other tasks' CPU clock reads (ThreadCpuNsLocked).
     std::unique_ptr<platform::Context> old_ctx;
@@ -126,6 +128,8 @@ void Task::ExitTask() {
   exited_ = true;
   if (thread_exit_event_) thread_exit_event_->Signal();  // thread pidfds poll readable
   tg_->cpu_ns += cpu;
+  tg_->maxrss_kb = std::max(tg_->maxrss_kb, hwm_kb);
+  tg_->sys_ns += SentryCpuNs();  // on its own thread, which is still running
   tg_->io.Add(io());  // __exit_signal()
   auto& tasks = tg_->tasks;
   tasks.erase(std::remove(tasks.begin(), tasks.end(), this), tasks.end());

@@ -101,6 +101,7 @@ void Task::Run() {
   // The task this host thread works for (CurrentTask(), sentry/vfs/vfs.h):
   // fanotify names it as an event's pid, /proc/self resolves to it.
   SetCurrentTask(this);
+  NoteHostThread();
   while (PrepareToRun()) {
     if (fp_saved_) LoadFpState();  // one predictable branch on the fast path
     if (!rseq_.addr.IsNull() && !ctx_->HasRseq()) SyncRseq();
@@ -247,7 +248,7 @@ bool Task::PrepareToRun() {
         sig = injected;
         if (signal_mask_ & SigBit(sig)) {
           // Blocked now: it waits like any other (send_signal()).
-          pending_.Enqueue(info);
+          (void)pending_.Enqueue(info);
           kernel_.mu().Unlock();
           continue;
         }

@@ -204,7 +204,7 @@ void Task::ForceSignal(const siginfo_t& info) {
   if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && ptrace_.tracer == nullptr) {
     tg_->unkillable = false;
   }
-  pending_.Enqueue(info);
+  (void)pending_.Enqueue(info);  // unlimited: a fault's (force_sig_info())
 }
 
 // ---- Sending (Kernel) ----
@@ -308,6 +308,21 @@ static bool PrepareSignal(Kernel& k, ThreadGroup& tg, const siginfo_t& info, Sig
   return true;
 }
 
+namespace {
+
+// RLIMIT_SIGPENDING of the target (__sigqueue_alloc(): the target's real
+// user, the target's limit); none for a POSIX timer's signal, whose
+// siginfo Linux allocates with the timer (SIGQUEUE_PREALLOC).
+bool QueueLimitOf(const ThreadGroup& tg, const SignalSource* src, SigQueueLimit* out) {
+  if (src != nullptr || tg.tasks.empty()) return false;
+  const rlim_t max = tg.rlimits[RLIMIT_SIGPENDING].rlim_cur;
+  out->uid = tg.tasks.front()->creds().ruid;
+  out->max = max == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(max);
+  return true;
+}
+
+}  // namespace
+
 Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
                                std::shared_ptr<SignalSource> src, SignalSender from) {
   int sig = info.si_signo;
@@ -319,7 +334,9 @@ Status Kernel::SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
     if (!(t->signal_mask() & SigBit(sig))) blocked_everywhere = false;
   }
   if (Ignored(tg, sig, Forced(info, from), from) && !blocked_everywhere) return {};
-  tg.shared_pending.Enqueue(info, std::move(src));
+  SigQueueLimit limit;
+  const bool limited = QueueLimitOf(tg, src.get(), &limit);
+  SV_TRY(tg.shared_pending.Enqueue(info, std::move(src), limited ? &limit : nullptr));
   // Wake one thread that can take it (complete_signal()).
   for (Task* t : tg.tasks) {
     if (!(t->signal_mask() & SigBit(sig))) {
@@ -344,7 +361,9 @@ Status Kernel::SendTaskSignal(Task& t, const siginfo_t& info,
   ThreadGroup& tg = t.tg();
   if (!PrepareSignal(*this, tg, info, from)) return {};
   if (Ignored(tg, sig, Forced(info, from), from) && !(t.signal_mask() & SigBit(sig))) return {};
-  t.pending().Enqueue(info, std::move(src));
+  SigQueueLimit limit;
+  const bool limited = QueueLimitOf(tg, src.get(), &limit);
+  SV_TRY(t.pending().Enqueue(info, std::move(src), limited ? &limit : nullptr));
   t.Interrupt();
   return {};
 }

@@ -140,6 +140,14 @@ class ThreadGroup {
   // of reaped children, for times(2), getrusage(2) and CPU clocks.
   int64_t cpu_ns = 0;
   int64_t children_cpu_ns = 0;
+  // getrusage(2)'s ru_maxrss in kB: the peak of the address spaces this
+  // group has left (exec, exit: signal->maxrss), and the largest of reaped
+  // children's own and their children's (signal->cmaxrss).
+  int64_t maxrss_kb = 0;
+  int64_t children_maxrss_kb = 0;
+  // System time (Task::SentryCpuNs) of exited tasks, and of reaped children.
+  int64_t sys_ns = 0;
+  int64_t children_sys_ns = 0;
   int64_t start_time_ns = 0;  // monotonic, for /proc/PID/stat
   // I/O of threads that have exited and of reaped children (signal->ioac):
   // /proc/PID/io adds the live threads' own.

@@ -73,6 +73,10 @@ Result<std::optional<WaitResult>> WaitForChild(Task& t, const WaitRequest& req) 
           if (!(req.options & WNOWAIT)) {
             k.ReapLocked(*c);
             self.children_cpu_ns += c->cpu_ns + c->children_cpu_ns;
+            self.children_sys_ns += c->sys_ns + c->children_sys_ns;
+            // wait_task_zombie(): cmaxrss, the largest of the child's.
+            self.children_maxrss_kb = std::max(
+                {self.children_maxrss_kb, c->maxrss_kb, c->children_maxrss_kb});
             self.io.Add(c->io);  // wait_task_zombie()
             self.children.erase(it);
           }

@@ -103,14 +103,32 @@ SyscallReturn SysGetrusage(Task& t, const SyscallArgs& a) {
   int who = a.Int(0);
   if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD) return Errno(EINVAL);
   struct rusage ru {};
-  // Guest CPU time is what the platform measured; it is all reported as
-  // user time (the sentry's own work on the guest's behalf is not counted).
+  // User time is guest code's, as the platform measured it; system time is
+  // the sentry's work for the guest (Task::SentryCpuNs).
   int64_t ns = who == RUSAGE_CHILDREN ? t.ChildrenCpuNs()
                : who == RUSAGE_THREAD ? t.OwnThreadCpuNs()
                                       : t.OwnProcessCpuNs();
   ru.ru_utime.tv_sec = ns / 1000000000LL;
   ru.ru_utime.tv_usec = (ns % 1000000000LL) / 1000;
-  if (who != RUSAGE_CHILDREN) ru.ru_maxrss = t.mm().address_space().MaxRssKb();
+  int64_t sys = 0;
+  if (who == RUSAGE_THREAD) {
+    sys = t.SentryCpuNs();
+  } else {
+    absl::MutexLock l(&t.kernel().mu());
+    sys = who == RUSAGE_CHILDREN ? t.tg().children_sys_ns : t.ProcessSentryCpuNsLocked();
+  }
+  ru.ru_stime.tv_sec = sys / 1000000000LL;
+  ru.ru_stime.tv_usec = (sys % 1000000000LL) / 1000;
+  // k_getrusage(): the children's largest peak; else the process's over
+  // the images it left (exec keeps it, signal->maxrss) and its current one.
+  if (who == RUSAGE_CHILDREN) {
+    absl::MutexLock l(&t.kernel().mu());
+    ru.ru_maxrss = t.tg().children_maxrss_kb;
+  } else {
+    ru.ru_maxrss = t.mm().address_space().MaxRssKb();
+    absl::MutexLock l(&t.kernel().mu());
+    ru.ru_maxrss = std::max<long>(ru.ru_maxrss, t.tg().maxrss_kb);
+  }
   SV_TRY(t.CopyOutObj(a.Addr(1), ru));
   return 0;
 }
@@ -123,6 +141,10 @@ SyscallReturn SysTimes(Task& t, const SyscallArgs& a) {
     struct tms out {};
     out.tms_utime = static_cast<clock_t>(t.OwnProcessCpuNs() / ns_per_tick);
     out.tms_cutime = static_cast<clock_t>(t.ChildrenCpuNs() / ns_per_tick);
+    // System time: the sentry's for the process and for its reaped children.
+    absl::MutexLock l(&t.kernel().mu());
+    out.tms_stime = static_cast<clock_t>(t.ProcessSentryCpuNsLocked() / ns_per_tick);
+    out.tms_cstime = static_cast<clock_t>(t.tg().children_sys_ns / ns_per_tick);
     SV_TRY(t.CopyOutObj(a.Addr(0), out));
   }
   return static_cast<uint64_t>(ticks);
