@@ -236,9 +236,7 @@ int Delete(const Flags& f) {
       !f.id.empty() && spec.ok() && !SeedOf(*spec).empty()) {
     absl::Status s = DestroyForked(cfg, f.id);
     if (!s.ok() && !absl::IsNotFound(s)) fprintf(stderr, "%s\n", s.ToString().c_str());
-    // Its leaf only: which parents the dead shim made is not known here.
-    const std::string cgroup = container::CgroupPathFor(*spec, f.id);
-    container::RemoveCgroups(cgroup, {}).IgnoreError();
+    container::RemoveCgroups(container::CgroupPathFor(*spec, f.id)).IgnoreError();
   }
   UnmountAll(bundle + "/rootfs");
   // A stale socket goes, a live one stays: a pod's application container

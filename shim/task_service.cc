@@ -78,16 +78,14 @@ absl::StatusOr<std::shared_ptr<TaskService::Proc>> TaskService::FindProc(
 absl::StatusOr<std::unique_ptr<Sandbox>> TaskService::ForkSandbox(Container& c,
                                                                   const oci::Spec& spec) {
   const std::string cgroup = container::CgroupPathFor(spec, c.id);
-  const container::CgroupOwnRoots own = container::NewCgroupRoots(cgroup);
   if (absl::Status s = container::CreateCgroups(spec, cgroup); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Sandbox>> sb =
       ForkFromSeed(cfg_, c.seed, c.id, c.init->io->SandboxStdio(), cgroup);
   if (!sb.ok()) {
-    if (!cgroup.empty()) container::RemoveCgroups(cgroup, own).IgnoreError();
+    if (!cgroup.empty()) container::RemoveCgroups(cgroup).IgnoreError();
     return sb.status();
   }
   c.cgroup = cgroup;
-  c.cgroup_own_roots = own;
   // What `<shim> delete` reports if this shim dies (seedsc writes it otherwise).
   std::ofstream(c.bundle + "/init.pid") << (*sb)->pid();
   return sb;
@@ -333,7 +331,7 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
   p->io->Finish(absl::ZeroDuration());
   UnmountAll((*c)->bundle + "/rootfs");
   if (!(*c)->seed.empty() && !(*c)->cgroup.empty()) {
-    if (absl::Status s = container::RemoveCgroups((*c)->cgroup, (*c)->cgroup_own_roots); !s.ok()) {
+    if (absl::Status s = container::RemoveCgroups((*c)->cgroup); !s.ok()) {
       ShimLog("delete %s: %s", req.id(), s.ToString());
     }
   }

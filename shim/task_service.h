@@ -24,7 +24,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runsc/container/cgroup.h"
 #include "runsc/oci/spec.h"
 #include "shim/events.h"
 #include "shim/oom_watcher.h"
@@ -92,10 +91,8 @@ class TaskService {
     // or "" when it has none of its own: Update, Stats and OOM events use it.
     std::string cgroup;
     // Forked from this seedd seed (seed_fork.h); "" = booted by seedsc.
-    // Then the shim made `cgroup` and removes it at Delete, up to
-    // cgroup_own_roots (container::NewCgroupRoots: no parent it found there).
+    // Then the shim made `cgroup` and removes it at Delete.
     std::string seed;
-    container::CgroupOwnRoots cgroup_own_roots;
     std::shared_ptr<Proc> init;
     std::map<std::string, std::shared_ptr<Proc>> execs;
   };

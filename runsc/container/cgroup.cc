@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -130,9 +129,8 @@ int64_t HostPidsMax(int64_t limit) {
 absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
                            const std::string& mount_root) {
   if (path.empty()) return absl::OkStatus();
-  const CgroupOwnRoots own = NewCgroupRoots(path, mount_root);
   auto fail = [&](absl::Status s) {
-    RemoveCgroups(path, own, mount_root).IgnoreError();
+    RemoveCgroups(path, mount_root).IgnoreError();
     return s;
   };
   for (const char* c : kControllers) {
@@ -170,10 +168,9 @@ absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
                           const std::string& mount_root) {
   if (path.empty()) return absl::OkStatus();
-  const CgroupOwnRoots own = NewCgroupRoots(path, mount_root);
   if (absl::Status s = CreateCgroups(spec, path, mount_root); !s.ok()) return s;
   auto fail = [&](absl::Status s) {
-    RemoveCgroups(path, own, mount_root).IgnoreError();
+    RemoveCgroups(path, mount_root).IgnoreError();
     return s;
   };
   // "0" names the writing process itself (cgroups(7), cgroup.procs).
@@ -325,34 +322,13 @@ std::vector<pid_t> CgroupProcs(const std::string& path, const std::string& mount
   return {pids.begin(), pids.end()};
 }
 
-CgroupOwnRoots NewCgroupRoots(const std::string& path, const std::string& mount_root) {
-  CgroupOwnRoots out;
-  const std::vector<std::string> pre = Prefixes(path);
-  if (pre.empty()) return out;
-  for (const char* c : kControllers) {
-    const std::string base = absl::StrCat(mount_root, "/", c);
-    if (!Exists(base)) continue;  // not mounted: CreateCgroups makes nothing there
-    size_t i = 0;
-    while (i + 1 < pre.size() && Exists(absl::StrCat(base, "/", pre[i]))) ++i;
-    out[c] = pre[i];
-  }
-  return out;
-}
-
-std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const CgroupOwnRoots& own,
-                                    const std::string& mount_root) {
+std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const std::string& mount_root) {
   std::vector<CgroupDir> out;
   if (path.empty()) return out;
   std::vector<std::string> pre = Prefixes(path);
   for (const char* c : kControllers) {
-    // From the leaf up to the controller's own root; the leaf alone if it
-    // has none that is one of them.
-    auto it_own = own.find(c);
-    const std::string own_root = it_own == own.end() ? "" : it_own->second;
-    const bool owns_parents = std::find(pre.begin(), pre.end(), own_root) != pre.end();
     for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
       out.push_back({absl::StrCat(mount_root, "/", c, "/", *it), it == pre.rbegin()});
-      if (!owns_parents || *it == own_root) break;
     }
   }
   return out;
@@ -361,8 +337,8 @@ std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const CgroupOwnRoot
 namespace {
 
 // One rmdir of RemoveCgroups: a leaf still busy (processes leaving) is
-// retried for ~2 s; a parent seedsc made that holds other cgroups now
-// stays. No allocation (RemoveCgroupDirsNoAlloc).
+// retried for ~2 s; a parent that holds other cgroups is not ours to
+// remove. No allocation (RemoveCgroupDirsNoAlloc).
 void RemoveCgroupDir(const CgroupDir& d) {
   for (int i = 0; i < 200; ++i) {
     if (rmdir(d.path.c_str()) == 0 || errno == ENOENT) break;
@@ -378,11 +354,10 @@ void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs) {
   for (const CgroupDir& d : dirs) RemoveCgroupDir(d);
 }
 
-absl::Status RemoveCgroups(const std::string& path, const CgroupOwnRoots& own,
-                           const std::string& mount_root) {
+absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {
   absl::Status result;
   bool skip = false;  // this controller's leaf stayed: leave its parents
-  for (const CgroupDir& d : CgroupDirsOf(path, own, mount_root)) {
+  for (const CgroupDir& d : CgroupDirsOf(path, mount_root)) {
     if (d.leaf) skip = false;
     if (skip) continue;
     RemoveCgroupDir(d);

@@ -9,7 +9,7 @@
 //   RETURN_IF_ERROR(container::UpdateCgroups(new_resources, path));  // update
 //   CgroupStats st = container::ReadCgroupStats(path);
 //   int efd = *container::RegisterOomEventFd(path);  // readable on each OOM
-//   container::RemoveCgroups(state.cgroups_path, state.cgroups_own_roots);  // `delete`
+//   container::RemoveCgroups(state.cgroups_path);         // in `delete`
 #ifndef SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 #define SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 
@@ -17,7 +17,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -96,32 +95,18 @@ absl::StatusOr<int> RegisterOomEventFd(const std::string& path,
 std::vector<pid_t> CgroupProcs(const std::string& path,
                                const std::string& mount_root = "/sys/fs/cgroup");
 
-// Per controller (memory, cpu, ...), the outermost directory of `path` it
-// does not have yet: what CreateCgroups would make there now, and so the
-// most that RemoveCgroups may take away later. A parent that was there
-// before (kubelet's pod or QoS cgroup, a user's slice) is not seedsc's: it
-// stays, even empty, as runc leaves it. The leaf itself where all its
-// parents exist; no entry for a controller not mounted. Call it before the
-// cgroups are made, and keep it with the path.
-using CgroupOwnRoots = std::map<std::string, std::string>;
-CgroupOwnRoots NewCgroupRoots(const std::string& path,
-                              const std::string& mount_root = "/sys/fs/cgroup");
-
 // Removes those cgroups (waiting up to ~2 s for exiting processes to leave),
-// and, per controller, the now-empty parents of the leaf up to its entry in
-// `own` (NewCgroupRoots' answer when they were made). A controller without
-// an entry, or whose entry is not `path` or one of its parents (an empty
-// map: a state written before seedsc kept it), loses its leaf only.
-absl::Status RemoveCgroups(const std::string& path, const CgroupOwnRoots& own,
+// and the now-empty parents that the path named.
+absl::Status RemoveCgroups(const std::string& path,
                            const std::string& mount_root = "/sys/fs/cgroup");
 
 // What RemoveCgroups removes, in its order: per controller the leaf, then
-// the parents up to its own root (which go only if empty).
+// the parents the path named (which go only if empty).
 struct CgroupDir {
   std::string path;
   bool leaf;
 };
-std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const CgroupOwnRoots& own,
+std::vector<CgroupDir> CgroupDirsOf(const std::string& path,
                                     const std::string& mount_root = "/sys/fs/cgroup");
 // RemoveCgroups over a list made before a fork(): no allocation, no lock,
 // so it runs in a forked child of a threaded process (the sandbox's pid 1,

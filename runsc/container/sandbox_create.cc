@@ -136,14 +136,11 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   std::string dir = StateDir(o.root, o.id);
   st.control_address = ControlAddressFor(dir);
   st.cgroups_path = CgroupPathFor(*spec, o.id);
-  // Before `seedsc boot` makes them: a parent already there is not ours to
-  // remove (review 35: kubelet's pod cgroup, a user's slice).
-  st.cgroups_own_roots = NewCgroupRoots(st.cgroups_path);
   pid_t boot_pid = 0;
   ProcessIdentity to_kill;  // the namespace's pid 1, then the sentry
   auto undo = [&](absl::Status why) {
     KillSandbox(to_kill);
-    RemoveCgroups(st.cgroups_path, st.cgroups_own_roots).IgnoreError();
+    RemoveCgroups(st.cgroups_path).IgnoreError();
     if (st.control_address.rfind(dir, 0) != 0) unlink(st.control_address.c_str());
     RemoveStateDir(o.root, o.id).IgnoreError();
     return why;
@@ -195,7 +192,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   // The sandbox's pid 1 removes its cgroups once the last process in it is
   // gone: a create that was killed before it recorded the sandbox leaves
   // no state for `delete` to find them by (delete removes them too).
-  const std::vector<CgroupDir> cgroup_dirs = CgroupDirsOf(st.cgroups_path, st.cgroups_own_roots);
+  const std::vector<CgroupDir> cgroup_dirs = CgroupDirsOf(st.cgroups_path);
   const sentry::Deadline deadline = sentry::Deadline::In(o.boot_timeout);
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));

@@ -142,7 +142,6 @@ absl::Status SaveState(const std::string& root, const State& st) {
             {"owner", st.owner},
             {"controlAddress", st.control_address},
             {"cgroupsPath", st.cgroups_path},
-            {"cgroupsOwnRoots", st.cgroups_own_roots},
             {"rootfs", st.rootfs},
             {"sandboxId", st.sandbox_id.empty() ? st.id : st.sandbox_id},
             {"containerPid", st.container_pid},
@@ -182,9 +181,6 @@ absl::StatusOr<State> LoadState(const std::string& root, const std::string& id) 
     st.owner = j.value("owner", "");
     st.control_address = j.value("controlAddress", "");
     st.cgroups_path = j.value("cgroupsPath", "");
-    if (j.contains("cgroupsOwnRoots") && j["cgroupsOwnRoots"].is_object()) {
-      st.cgroups_own_roots = j["cgroupsOwnRoots"].get<std::map<std::string, std::string>>();
-    }
     st.rootfs = j.value("rootfs", "");
     st.sandbox_id = j.value("sandboxId", st.id);
     st.container_pid = j.value("containerPid", 0);

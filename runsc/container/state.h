@@ -34,10 +34,6 @@ struct State {
   std::string owner;              // "" as runc prints for root
   std::string control_address;    // unix socket path of the control server
   std::string cgroups_path;       // linux.cgroupsPath, for delete to remove
-  // Per controller, the outermost of its directories that seedsc made
-  // (NewCgroupRoots): delete removes no parent above it. Empty in a
-  // state.json written before seedsc kept it: the leaves only.
-  std::map<std::string, std::string> cgroups_own_roots;
   std::string rootfs;             // spec root.path (absolute)
   // The sandbox it lives in: its own id, or, for a pod's application
   // container that joined its pod's sandbox (JoinOf in sandbox.h), the

@@ -318,15 +318,7 @@ int Create(const std::string& root, const std::string& bundle, const std::string
   std::string cgroup;
   if (absl::StatusOr<seedvisor::oci::Spec> spec = seedvisor::oci::LoadBundle(bundle); spec.ok()) {
     cgroup = seedvisor::container::CgroupPathFor(*spec, id);
-    // Its path, then per controller the outermost directory made for it
-    // (as seedsc's state keeps them): delete removes no parent that was
-    // there before.
-    std::ofstream out(sb->dir + "/cgroup");
-    out << cgroup << "\n";
-    for (const auto& [ctl, root] : seedvisor::container::NewCgroupRoots(cgroup)) {
-      out << ctl << " " << root << "\n";
-    }
-    out.close();
+    std::ofstream(sb->dir + "/cgroup") << cgroup;
     if (absl::Status s = seedvisor::container::ApplyCgroups(*spec, cgroup); !s.ok()) {
       fprintf(stderr, "native_seedsc: %s\n", s.ToString().c_str());
       return 1;
@@ -371,18 +363,13 @@ int Delete(const std::string& root, const std::string& id) {
   pid_t pid = 0;
   if (f >> pid && pid > 0) kill(pid, SIGKILL);
   std::string cgroup;
-  seedvisor::container::CgroupOwnRoots own;
-  {
-    std::ifstream in(dir + "/cgroup");
-    in >> cgroup;
-    for (std::string ctl, root; in >> ctl >> root;) own[ctl] = root;
-  }
+  std::ifstream(dir + "/cgroup") >> cgroup;
   if (!cgroup.empty()) {
     // The container's processes run natively and outlive a killed server:
     // end whatever is left in its cgroup, as a sandbox's death would.
     std::ifstream procs("/sys/fs/cgroup/memory/" + cgroup + "/cgroup.procs");
     for (pid_t p; procs >> p;) kill(p, SIGKILL);
-    seedvisor::container::RemoveCgroups(cgroup, own).IgnoreError();
+    seedvisor::container::RemoveCgroups(cgroup).IgnoreError();
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
