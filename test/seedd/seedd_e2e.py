@@ -344,18 +344,31 @@ def pool_checks(node):
                     except OSError:
                         pass
         time.sleep(0.05)
+    # Look at the busy cgroup while the call still runs: once it is given
+    # back, the pool may drop it (it keeps at most 2 x --cgroup-pool free;
+    # many calls before this one can leave it full).
+    parts, limit = {}, None
+    if busy is not None:
+        for ctl in ("pids", "cpu"):
+            parts[ctl] = os.path.isdir(f"/sys/fs/cgroup/{ctl}/{parent}/{busy}")
+        try:
+            limit = int(open(os.path.join(base, busy, "memory.limit_in_bytes")).read())
+        except OSError:
+            pass
+    running = th.is_alive()
     th.join()
     check(got.get("r", (0,))[0] == 200, f"the call in a pool cgroup answers ({got.get('r')})")
     check(busy is not None and exes and all("seedsc" in e for e in exes),
           f"an instance's sandbox processes run in a pool cgroup ({busy}: {exes[:4]})")
     if busy is None:
         return
+    check(running, "the pool cgroup was read while its call ran")
     for ctl in ("pids", "cpu"):
-        check(os.path.isdir(f"/sys/fs/cgroup/{ctl}/{parent}/{busy}"), f"the pool cgroup has a {ctl} part too")
-    limit = int(open(os.path.join(base, busy, "memory.limit_in_bytes")).read())
+        check(parts.get(ctl), f"the pool cgroup has a {ctl} part too")
     check(limit == INSTANCE_MEMORY, f"its memory limit is --instance-memory ({limit})")
     m = pool_settled(node)
-    empty = not open(os.path.join(base, busy, "cgroup.procs")).read().split()
+    procs = os.path.join(base, busy, "cgroup.procs")
+    empty = not os.path.exists(procs) or not open(procs).read().split()  # or dropped
     check(empty and m.get("seedd_cgroup_pool_recycled_total", 0) > recycled0
           and POOL <= m.get("seedd_cgroup_pool_free", 0) <= 2 * POOL and m.get("seedd_cgroup_pool_in_use") == 0,
           f"after the call its cgroup is empty and back in the pool (free {m.get('seedd_cgroup_pool_free')}, "
