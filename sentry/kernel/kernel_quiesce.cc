@@ -132,6 +132,7 @@ void Kernel::ReinitInForkChild() {
   new (&mu_) absl::Mutex;
   new (&exit_cv_) absl::CondVar;
   new (&futex_.mu_) absl::Mutex;
+  ReinitQueuedSignalLockInForkChild();
   futex_.queues_.clear();  // the seed's waiters: parked, they restart
   futex_.pi_.clear();
   // The sandbox's own stack came along (connections and all): it needs its

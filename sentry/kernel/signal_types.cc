@@ -1,6 +1,7 @@
 #include "sentry/kernel/signal_types.h"
 
 #include <algorithm>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,12 @@ constexpr int64_t kSandboxMaxQueued = 1 << 18;
 int64_t g_queued_total ABSL_GUARDED_BY(g_queued_mu) = 0;
 
 }  // namespace
+
+void ReinitQueuedSignalLockInForkChild() {
+  // SAFETY: only the calling thread exists; the old lock word is only
+  // overwritten (its waiters were threads of the seed).
+  new (&g_queued_mu) absl::Mutex;
+}
 
 int64_t QueuedSignalsOf(uint32_t uid) {
   absl::MutexLock l(&g_queued_mu);

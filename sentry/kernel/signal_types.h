@@ -55,6 +55,10 @@ struct SigQueueLimit {
 };
 // How many queued signals are charged to `uid` now.
 int64_t QueuedSignalsOf(uint32_t uid);
+// In a sandbox fork's child, before any thread but the caller exists:
+// the queued-signal counts' lock anew (a thread of the seed may have held it
+// at the host fork). Allocates nothing, takes no lock.
+void ReinitQueuedSignalLockInForkChild();
 
 // Pending signals: standard signals coalesce, real-time signals queue.
 class PendingSignals {
