@@ -194,17 +194,9 @@ Status MM::Mprotect(UserAddr addr, uint64_t length, int prot, const rlimit& data
   // do_mprotect_pkey() (Linux 6.10): a seal anywhere in the range first.
   if (SealedIn(start, end)) return Errno(EPERM);
   // Every page must be mapped (ENOMEM otherwise, as mprotect(2) says).
-  uint64_t cur = start;
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin()) --it;
-  for (; it != vmas_.end() && cur < end; ++it) {
-    if (it->second.end <= cur) continue;
-    if (it->first > cur) return Errno(ENOMEM);
-    cur = it->second.end;
-  }
-  if (cur < end) return Errno(ENOMEM);
+  if (!MappedLocked(start, end)) return Errno(ENOMEM);
   // A shared writable mapping needs a writable file (EACCES).
-  it = vmas_.upper_bound(start);
+  auto it = vmas_.upper_bound(start);
   if (it != vmas_.begin()) --it;
   for (; it != vmas_.end() && it->first < end; ++it) {
     const Vma& v = it->second;

@@ -230,6 +230,9 @@ class MM {
   // under a finite limit.
   bool DataFits(int prot, int flags, bool stack, uint64_t add, const rlimit& lim,
                 uint64_t replaced = 0) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether every page of [start, end) is mapped, with at least `prot`.
+  bool MappedLocked(uint64_t start, uint64_t end, int prot = 0) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a sealed VMA overlaps [start, end) (can_modify_mm()).
   bool SealedIn(uint64_t start, uint64_t end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether madvise(`advice`) may not touch [start, end): a discarding

@@ -10,9 +10,14 @@
 namespace seedvisor::sentry {
 
 bool MM::Accessible(UserAddr addr, uint64_t len, int prot) const {
-  uint64_t cur = addr.value(), end = addr.value() + len;
-  if (end < cur) return false;
+  const uint64_t start = addr.value(), end = addr.value() + len;
+  if (end < start) return false;
   absl::MutexLock l(&mu_);
+  return MappedLocked(start, end, prot);
+}
+
+bool MM::MappedLocked(uint64_t start, uint64_t end, int prot) const {
+  uint64_t cur = start;
   auto it = vmas_.upper_bound(cur);
   if (it != vmas_.begin()) --it;
   for (; it != vmas_.end() && cur < end; ++it) {

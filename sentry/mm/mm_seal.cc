@@ -19,15 +19,7 @@ Status MM::Mseal(UserAddr addr, uint64_t length, uint64_t flags) {
   if (end == start) return {};
   absl::MutexLock l(&mu_);
   // check_mm_seal(): every page mapped, or nothing is sealed.
-  uint64_t cur = start;
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin()) --it;
-  for (; it != vmas_.end() && cur < end; ++it) {
-    if (it->second.end <= cur) continue;
-    if (it->first > cur) return Errno(ENOMEM);
-    cur = it->second.end;
-  }
-  if (cur < end) return Errno(ENOMEM);
+  if (!MappedLocked(start, end)) return Errno(ENOMEM);
   vmas_.Modify(start, end, [](Vma& v) { v.sealed = true; });
   return {};
 }
