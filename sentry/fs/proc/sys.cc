@@ -2,6 +2,7 @@
 // vm, fs and net, mostly fixed values; the host's are never shown.
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -36,6 +37,23 @@ std::string RandomUuid() {
       b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
+// A write to a sysctl of checkpoint/restore (ns_last_pid, *_next_id): the
+// caller needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
+// (checkpoint_restore_ns_capable(): EPERM), the value an integer in
+// [min, max] (proc_dointvec_minmax(): EINVAL). A task is calling then.
+Result<int> CheckpointRestoreWrite(std::string_view text, int min, int max) {
+  Task* t = CurrentTask();
+  if (t == nullptr) return Errno(EPERM);
+  if (!t->creds().HasCap(CAP_SYS_ADMIN) && !t->creds().HasCap(CAP_CHECKPOINT_RESTORE)) {
+    return Errno(EPERM);
+  }
+  std::string value(text);
+  absl::StripAsciiWhitespace(&value);
+  int v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) return Errno(EINVAL);
+  return v;
+}
+
 // ns_last_pid (pid_ns_ctl_handler()): the id the reader's pid namespace
 // gave last; a write (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) makes it
 // go on after the value written, 0 to pid_max.
@@ -48,20 +66,9 @@ std::shared_ptr<SynthFile> NsLastPidFile(Kernel& k) {
       },
       0666);
   f->set_write([&k](std::string_view text) -> Status {
-    Task* t = CurrentTask();
-    if (t == nullptr) return Errno(EPERM);
-    if (!t->creds().HasCap(CAP_SYS_ADMIN) && !t->creds().HasCap(CAP_CHECKPOINT_RESTORE)) {
-      return Errno(EPERM);
-    }
-    std::string value(text);
-    absl::StripAsciiWhitespace(&value);
-    int last = 0;
-    if (!absl::SimpleAtoi(value, &last) || last < 0 ||
-        last > Kernel::kPidMax) {
-      return Errno(EINVAL);
-    }
+    SV_ASSIGN_OR_RETURN(int last, CheckpointRestoreWrite(text, 0, Kernel::kPidMax));
     absl::MutexLock l(&k.mu());
-    k.SetLastIdIn(t->pid_ns(), last);
+    k.SetLastIdIn(CurrentTask()->pid_ns(), last);
     return {};
   });
   return f;
@@ -77,15 +84,7 @@ std::shared_ptr<SynthFile> IpcNextIdFile(Family& family) {
   auto f = std::make_shared<SynthFile>(
       [&family]() -> Result<std::string> { return absl::StrCat(family.NextId(), "\n"); }, 0444);
   f->set_write([&family](std::string_view text) -> Status {
-    Task* t = CurrentTask();
-    if (t == nullptr) return Errno(EPERM);
-    if (!t->creds().HasCap(CAP_SYS_ADMIN) && !t->creds().HasCap(CAP_CHECKPOINT_RESTORE)) {
-      return Errno(EPERM);
-    }
-    std::string value(text);
-    absl::StripAsciiWhitespace(&value);
-    int id = 0;
-    if (!absl::SimpleAtoi(value, &id) || id < 0) return Errno(EINVAL);
+    SV_ASSIGN_OR_RETURN(int id, CheckpointRestoreWrite(text, 0, INT_MAX));
     family.SetNextId(id);
     return {};
   });
