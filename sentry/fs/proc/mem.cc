@@ -6,8 +6,8 @@
 #include <fcntl.h>
 
 #include "sentry/fs/proc/task_files.h"
+#include "sentry/fs/proc/task_mm_inode.h"
 #include "sentry/kernel/kernel.h"
-#include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
 
@@ -59,44 +59,10 @@ class MemFile : public FileDescription {
   const std::weak_ptr<MM> mm_;
 };
 
-// Owned by the process's effective ids, as its other /proc files are
-// (task_dump_owner()), 0600.
-class MemInode : public SynthInode {
- public:
-  MemInode(Kernel& k, int tid) : SynthInode(S_IFREG | 0600), k_(k), tid_(tid) {}
-
-  Result<struct stat> Stat() override {
-    SV_ASSIGN_OR_RETURN(struct stat st, SynthInode::Stat());
-    if (auto t = FindTask(k_, tid_)) {
-      st.st_uid = t->creds().euid;
-      st.st_gid = t->creds().egid;
-    }
-    return st;
-  }
-
-  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override {
-    auto t = FindTask(k_, tid_);
-    if (!t) return Errno(ESRCH);
-    Task* caller = CurrentTask();
-    std::shared_ptr<MM> mm;
-    {
-      absl::MutexLock l(&k_.mu());
-      // PTRACE_MODE_ATTACH_FSCREDS (mm_access()).
-      if (caller && !MayPtraceAccess(*caller, t->tg(), t->creds(), PtraceCreds::kFs)) {
-        return Errno(EACCES);
-      }
-      mm = t->shared_mm();
-    }
-    return FileRef(std::make_shared<MemFile>(flags, d, mm));
-  }
-
- private:
-  Kernel& k_;
-  const int tid_;
-};
-
 }  // namespace
 
-InodeRef NewMemInode(Kernel& k, int tid) { return std::make_shared<MemInode>(k, tid); }
+InodeRef NewMemInode(Kernel& k, int tid) {
+  return std::make_shared<TaskMmInode<MemFile>>(k, tid, 0600);
+}
 
 }  // namespace seedvisor::sentry

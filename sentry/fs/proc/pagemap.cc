@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "sentry/fs/proc/task_files.h"
+#include "sentry/fs/proc/task_mm_inode.h"
 #include "sentry/kernel/kernel.h"
-#include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
 
@@ -73,43 +73,12 @@ class PagemapFile : public FileDescription {
   const std::weak_ptr<MM> mm_;
 };
 
-// 0400, owned by the process's effective ids (task_dump_owner()); opening
-// it needs PTRACE_MODE_READ (proc_mem_open()).
-class PagemapInode : public SynthInode {
- public:
-  PagemapInode(Kernel& k, int tid) : SynthInode(S_IFREG | 0400), k_(k), tid_(tid) {}
-
-  Result<struct stat> Stat() override {
-    SV_ASSIGN_OR_RETURN(struct stat st, SynthInode::Stat());
-    if (auto t = FindTask(k_, tid_)) {
-      st.st_uid = t->creds().euid;
-      st.st_gid = t->creds().egid;
-    }
-    return st;
-  }
-
-  Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override {
-    auto t = FindTask(k_, tid_);
-    if (!t) return Errno(ESRCH);
-    Task* caller = CurrentTask();
-    std::shared_ptr<MM> mm;
-    {
-      absl::MutexLock l(&k_.mu());
-      if (caller && !MayPtraceAccess(*caller, t->tg(), t->creds(), PtraceCreds::kFs)) {
-        return Errno(EACCES);
-      }
-      mm = t->shared_mm();
-    }
-    return FileRef(std::make_shared<PagemapFile>(flags, d, mm));
-  }
-
- private:
-  Kernel& k_;
-  const int tid_;
-};
-
 }  // namespace
 
-InodeRef NewPagemapInode(Kernel& k, int tid) { return std::make_shared<PagemapInode>(k, tid); }
+// 0400 (Linux opens it with PTRACE_MODE_READ; the sentry checks the same
+// ptrace access as for mem).
+InodeRef NewPagemapInode(Kernel& k, int tid) {
+  return std::make_shared<TaskMmInode<PagemapFile>>(k, tid, 0400);
+}
 
 }  // namespace seedvisor::sentry
