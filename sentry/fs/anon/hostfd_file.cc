@@ -111,6 +111,16 @@ absl::Status HostFdFile::ReplaceHostFdInForkChild(int fresh) {
   return absl::OkStatus();
 }
 
+void HostFdFile::SetReadinessEventFd(bool& ready, bool readable, bool edge) {
+  uint64_t v = 1;
+  if (readable && (!ready || edge)) {
+    (void)!write(fd_, &v, sizeof(v));
+  } else if (!readable && ready) {
+    (void)!read(fd_, &v, sizeof(v));
+  }
+  ready = readable;
+}
+
 absl::Status HostFdFile::RecreateReadinessEventFdInForkChild() {
   absl::StatusOr<int> efd = CopyEventFd(fd_);
   if (!efd.ok()) return absl::Status(efd.status().code(), absl::StrCat(display_, ": ", efd.status().message()));

@@ -49,6 +49,12 @@ class HostFdFile : public FileDescription {
   // lives in sentry memory (signalfd, inotify): a new eventfd with the same
   // count, so the file stays exactly as readable as it was.
   absl::Status RecreateReadinessEventFdInForkChild();
+  // For those files: makes the readiness eventfd say `readable` (a count of
+  // 1, or 0) when that changes; `ready` is the caller's record of what it
+  // says, kept under the caller's lock. `edge`: one more count when it is
+  // readable already, a new edge for edge-triggered pollers and O_ASYNC (on
+  // Linux each added event wakes them).
+  void SetReadinessEventFd(bool& ready, bool readable, bool edge = false);
 
   // Runs `op` (a non-blocking host call returning -1/errno on failure) until
   // it does not fail with EAGAIN, waiting for `events` in between unless the

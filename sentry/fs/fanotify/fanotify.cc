@@ -176,24 +176,10 @@ void FanotifyFile::HandleLocked(const Dentry& d, uint32_t mask, int pid) {
     if (!ref) return;  // not a shared dentry: nothing to open for the reader
     queue_.push_back(Ev{report, std::move(ref), pid});
   }
-  if (ready_) {
-    uint64_t v = 1;  // another edge for edge-triggered pollers
-    (void)!write(host_fd(), &v, sizeof(v));
-  }
-  SetReadyLocked();
+  SetReadinessEventFd(ready_, !queue_.empty(), /*edge=*/true);
 }
 
-void FanotifyFile::SetReadyLocked() {
-  bool want = !queue_.empty();
-  if (want == ready_) return;
-  uint64_t v = 1;
-  if (want) {
-    (void)!write(host_fd(), &v, sizeof(v));
-  } else {
-    (void)!read(host_fd(), &v, sizeof(v));
-  }
-  ready_ = want;
-}
+void FanotifyFile::SetReadyLocked() { SetReadinessEventFd(ready_, !queue_.empty()); }
 
 Result<size_t> FanotifyFile::Read(Task& t, char* buf, size_t len) {
   constexpr size_t kSize = sizeof(fanotify_event_metadata);

@@ -105,26 +105,10 @@ void InotifyFile::Event(int wd, uint32_t mask, uint32_t cookie, std::string_view
   }
   queued_bytes_ += e.size();
   queue_.push_back(std::move(e));
-  if (ready_) {
-    // Already readable: one more count is a new edge for edge-triggered
-    // pollers and O_ASYNC, as each added event wakes them on Linux.
-    uint64_t v = 1;
-    (void)!write(host_fd(), &v, sizeof(v));
-  }
-  SetReadyLocked();
+  SetReadinessEventFd(ready_, /*readable=*/true, /*edge=*/true);
 }
 
-void InotifyFile::SetReadyLocked() {
-  bool want = !queue_.empty();
-  if (want == ready_) return;
-  uint64_t v = 1;
-  if (want) {
-    (void)!write(host_fd(), &v, sizeof(v));
-  } else {
-    (void)!read(host_fd(), &v, sizeof(v));
-  }
-  ready_ = want;
-}
+void InotifyFile::SetReadyLocked() { SetReadinessEventFd(ready_, !queue_.empty()); }
 
 Result<size_t> InotifyFile::Read(Task& t, char* buf, size_t len) {
   for (;;) {
