@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "platform/kvm/kvm_probe.h"
 #include "platform/stub/stub_address_space.h"
+#include "platform/systrap/systrap_layout.h"
 #include "platform/test_guest.h"
 #include "seccomp/stub_policy.h"
 
@@ -47,6 +49,10 @@ const uint8_t kProgram[] = {
 class PlatformTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "kvm") {
+      // As every kvm test: a host without a usable /dev/kvm skips, saying why.
+      if (auto h = kvm::ProbeKvm(); !h.ok()) GTEST_SKIP() << h.status().message();
+    }
     TestGuest g;
     ASSERT_NO_FATAL_FAILURE(MakeTestGuest(GetParam(), kCode, kProgram, sizeof(kProgram), &g));
     platform_ = std::move(g.platform);
@@ -169,6 +175,56 @@ TEST_P(PlatformTest, FsBaseIsTheGuests) {
   Stop s = ctx_->Run(r);
   ASSERT_EQ(s.kind, StopKind::kSyscall);
   EXPECT_EQ(r.fs_base, kData + 0x800);
+}
+
+// What the guest reads through %fs and %gs is at the bases the sentry gave
+// it, across many trips to the sentry with host context switches between
+// them (the sentry naps while host threads busy both CPUs, so the stub's host
+// thread sleeps and another process runs where it ran), and after the sentry
+// changes them. A kernel that does not let user space own the bases
+// (systrap_layout.h UserFsgsbase) restores the one it knows at such a switch:
+// a stub that wrote the base with WRFSBASE there loses it (seen: a PVM guest).
+TEST_P(PlatformTest, FsAndGsBasesHoldAcrossHostSwitches) {
+  // loop: mov $0x400000,%ecx; 1: loop 1b (a few ms in the guest, long enough
+  //       to be switched out); mov %fs:0,%rdi; mov %gs:8,%rsi;
+  //       mov $110,%eax; syscall; jmp loop
+  const uint8_t code[] = {0xb9, 0x00, 0x00, 0x40, 0x00, 0xe2, 0xfe,
+                          0x64, 0x48, 0x8b, 0x3c, 0x25, 0x00, 0x00, 0x00, 0x00,
+                          0x65, 0x48, 0x8b, 0x34, 0x25, 0x08, 0x00, 0x00, 0x00,
+                          0xb8, 0x6e, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xde};
+  ASSERT_TRUE(as_->WriteForce(UserAddr(kCode + 0x300), code, sizeof(code)).ok());
+  const uint64_t fs_a = kData + 0x800, fs_b = kData + 0x900, gs = kData + 0xa00;
+  const uint64_t magic_a = 0xa11ce, magic_b = 0xb0b, magic_gs = 0x65;
+  ASSERT_TRUE(as_->Write(UserAddr(fs_a), &magic_a, sizeof(magic_a)).ok());
+  ASSERT_TRUE(as_->Write(UserAddr(fs_b), &magic_b, sizeof(magic_b)).ok());
+  ASSERT_TRUE(as_->Write(UserAddr(gs + 8), &magic_gs, sizeof(magic_gs)).ok());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 3; ++i) {
+    busy.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  Registers r = Entry();
+  r.rip = kCode + 0x300;
+  r.gs_base = gs;
+  int wrong = 0;
+  for (int i = 0; i < 60; ++i) {
+    const bool a = (i / 10) % 2 == 0;  // the sentry switches the FS base every 10 trips
+    r.fs_base = a ? fs_a : fs_b;
+    Stop s = ctx_->Run(r);
+    ASSERT_EQ(s.kind, StopKind::kSyscall) << "trip " << i << ": the guest lost its FS or GS base";
+    if (r.rdi != (a ? magic_a : magic_b) || r.rsi != magic_gs) {
+      ADD_FAILURE() << "trip " << i << ": %fs:0 = " << std::hex << r.rdi << ", %gs:8 = " << r.rsi;
+      if (++wrong > 3) break;
+    }
+    EXPECT_EQ(r.fs_base, a ? fs_a : fs_b);
+    EXPECT_EQ(r.gs_base, gs);
+    if (i % 4 == 0) usleep(1000);  // the stub's thread sleeps in its futex
+  }
+  stop = true;
+  for (std::thread& t : busy) t.join();
 }
 
 // int3, ud2 and a division by zero come back as faults, and the guest goes on.
@@ -470,6 +526,10 @@ constexpr uint8_t kGetppidSite[] = {0xb8, 0x6e, 0x00, 0x00, 0x00, 0x0f, 0x05};
 class SystrapPatchTest : public PlatformTest {
  protected:
   void SetUp() override {
+    if (!systrap::UserFsgsbase()) {
+      GTEST_SKIP() << "no syscall-site patching where the host kernel keeps user space from "
+                      "FSGSBASE (the fast path finds its slot through GS)";
+    }
     setenv("SEEDVISOR_SYSTRAP_PATCH", "1", 1);  // read when the platform starts
     PlatformTest::SetUp();
     unsetenv("SEEDVISOR_SYSTRAP_PATCH");

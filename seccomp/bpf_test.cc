@@ -3,6 +3,7 @@
 // in a child.
 #include "seccomp/bpf.h"
 
+#include <asm/prctl.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -87,6 +88,13 @@ TEST(StubPolicy, GuestCallsTrapAndTheStubMayDoLittle) {
   EXPECT_EQ(Evaluate(prog, Call(SYS_rseq, {}, in)), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Evaluate(prog, Call(SYS_rseq)), SECCOMP_RET_TRAP);
   EXPECT_EQ(Evaluate(prog, Call(SYS_getcpu, {}, in)), SECCOMP_RET_ALLOW);
+  // The FS/GS bases where the host has no user-space FSGSBASE; no other
+  // arch_prctl from the stub, and the guest's own still traps.
+  for (uint64_t code : {ARCH_SET_FS, ARCH_SET_GS, ARCH_GET_FS, ARCH_GET_GS}) {
+    EXPECT_EQ(Evaluate(prog, Call(SYS_arch_prctl, {code}, in)), SECCOMP_RET_ALLOW) << code;
+    EXPECT_EQ(Evaluate(prog, Call(SYS_arch_prctl, {code})), SECCOMP_RET_TRAP) << code;
+  }
+  EXPECT_EQ(Evaluate(prog, Call(SYS_arch_prctl, {ARCH_SET_CPUID, 0}, in)), SECCOMP_RET_KILL_PROCESS);
   EXPECT_EQ(Evaluate(prog, Call(SYS_openat, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(SYS_clone, {}, in)), SECCOMP_RET_TRACE);
   EXPECT_EQ(Evaluate(prog, Call(462 /* mseal */, {}, in)), SECCOMP_RET_TRACE);

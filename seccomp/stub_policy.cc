@@ -1,5 +1,6 @@
 #include "seccomp/stub_policy.h"
 
+#include <asm/prctl.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/mman.h>
@@ -87,6 +88,15 @@ Policy StubPolicy() {
       {SYS_setpgid, {}, kTrace, "sentry: a sandbox fork's stub joins the fork's process group"},
       {SYS_prctl, {ArgEq(0, PR_SET_PDEATHSIG)}, kTrace,
        "sentry: a new stub dies with the zygote; a sandbox fork's copy outlives the seed's"},
+      // Hosts whose kernel keeps user space from FSGSBASE (AT_HWCAP2): the
+      // handler knows and sets the guest's FS/GS bases this way (systrap_layout.h
+      // UserFsgsbase). A guest that jumps here changes only its own bases.
+      {SYS_arch_prctl, {ArgEq(0, ARCH_GET_FS)}, SECCOMP_RET_ALLOW, "enter: the thread's FS base"},
+      {SYS_arch_prctl, {ArgEq(0, ARCH_GET_GS)}, SECCOMP_RET_ALLOW, "enter: the thread's GS base"},
+      {SYS_arch_prctl, {ArgEq(0, ARCH_SET_FS)}, SECCOMP_RET_ALLOW,
+       "handler without FSGSBASE: install the guest's FS base"},
+      {SYS_arch_prctl, {ArgEq(0, ARCH_SET_GS)}, SECCOMP_RET_ALLOW,
+       "handler without FSGSBASE: install the guest's GS base"},
       {SYS_sigaltstack, {}, SECCOMP_RET_ALLOW, "enter: a new thread's handler stack"},
       {SYS_rt_sigprocmask, {}, SECCOMP_RET_ALLOW, "enter: unblock a new thread's signals"},
   };

@@ -25,6 +25,15 @@
 #define SYS_rt_sigprocmask 14
 #define SYS_rt_sigreturn 15
 #define SYS_sigaltstack 131
+#define SYS_arch_prctl 158
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define ARCH_GET_FS 0x1003
+#define ARCH_GET_GS 0x1004
+// The bases this thread's kernel state holds, kept by the handler that has
+// no FSGSBASE instructions (systrap_layout.h kFsBaseHeld, kGsBaseHeld).
+#define FS_HELD 0x90
+#define GS_HELD 0x98
 #define SLOT_MASK -0x8000           // kSlotSize = 32 KiB, slots aligned
 #define ST_EVENT 1
 #define SPIN_MAX 0x80000             // TSC ticks: the longest spin, whatever the page says
@@ -77,10 +86,25 @@ enter:                                   // +0x180: a new thread's first event;
         xor     %edx, %edx
         mov     $8, %r10d
         syscall
+        mov     $SYS_arch_prctl, %eax    // the bases this thread starts with,
+        mov     $ARCH_GET_FS, %edi       // for handler_nofsgs (a clone keeps
+        lea     FS_HELD(%rbx), %rsi      // its creator's)
+        syscall
+        mov     $SYS_arch_prctl, %eax
+        mov     $ARCH_GET_GS, %edi
+        lea     GS_HELD(%rbx), %rsi
+        syscall
         ud2                              // SIGILL -> handler -> the sentry
+
+        .org    0x1f0
+handler_nofsgs:                          // +0x1f0: the handler where the host
+        mov     $1, %r14d                // kernel keeps user space from FSGSBASE
+        jmp     handler_body             // (AT_HWCAP2): r14 = 1, arch_prctl
 
         .org    0x200
 handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
+        xor     %r14d, %r14d             // r14 = 0: rd/wrfsbase, rd/wrgsbase
+handler_body:
         cmp     $SIGURG, %edi            // a kick inside this text (the fast
         jne     1f                       // path: SIGURG is blocked in here
         mov     168(%rdx), %rax          // otherwise) is dropped: the fast
@@ -94,9 +118,16 @@ handler:                                 // +0x200: rdi=signo rsi=info rdx=uc
         mov     %edi, 4(%rbx)
         mov     %rsi, 8(%rbx)
         mov     %rdx, 16(%rbx)
+        test    %r14d, %r14d
+        jnz     1f
         rdfsbase %rax
         mov     %rax, 24(%rbx)
         rdgsbase %rax
+        mov     %rax, 32(%rbx)
+        jmp     post
+1:      mov     FS_HELD(%rbx), %rax      // without FSGSBASE the guest cannot
+        mov     %rax, 24(%rbx)           // change them but through us
+        mov     GS_HELD(%rbx), %rax
         mov     %rax, 32(%rbx)
 post:                                    // tell the sentry: an event or a result
         rdtsc                            // when we post: the sentry measures our
@@ -150,6 +181,8 @@ answered:
         je      call
         test    %r13d, %r13d
         jnz     fast_exit
+        test    %r14d, %r14d
+        jnz     set_bases
         mov     24(%rbx), %rax           // the guest's fs and gs bases
         wrfsbase %rax
         mov     32(%rbx), %rax
@@ -262,5 +295,26 @@ fast_exit:                               // rbx = the slot; the reply is in
 atomic_call:                             // Context::AtomicUpdate32
         ATOMIC_UPDATE_FROM_CALL 56, 104
         jmp     post
+
+set_bases:                               // handler_nofsgs: the guest's fs and
+        mov     24(%rbx), %rsi           // gs bases through arch_prctl, each
+        cmp     FS_HELD(%rbx), %rsi      // only when it changed (one call
+        je      1f                       // per change, not per event); one
+        mov     $SYS_arch_prctl, %eax    // the kernel refuses stays as it was
+        mov     $ARCH_SET_FS, %edi
+        syscall
+        test    %rax, %rax
+        jnz     1f
+        mov     %rsi, FS_HELD(%rbx)
+1:      mov     32(%rbx), %rsi
+        cmp     GS_HELD(%rbx), %rsi
+        je      2f
+        mov     $SYS_arch_prctl, %eax
+        mov     $ARCH_SET_GS, %edi
+        syscall
+        test    %rax, %rax
+        jnz     2f
+        mov     %rsi, GS_HELD(%rbx)
+2:      ret                              // to restorer, rsp back at the frame
 
         STUB_COMMON_DATA

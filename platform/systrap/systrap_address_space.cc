@@ -7,12 +7,14 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/auxv.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
@@ -54,6 +56,18 @@ void SystrapAddressSpace::AbandonInForkChild() {
   if (region_ != nullptr) munmap(region_, kRegionSize);
   region_ = nullptr;
   StubAddressSpace::AbandonInForkChild();
+}
+
+bool UserFsgsbase() {
+  // SEEDVISOR_SYSTRAP_FSGSBASE=0 takes the arch_prctl path on any host (the
+  // tests run it where the kernel would allow the instructions).
+  static const bool allowed = [] {
+    const char* env = std::getenv("SEEDVISOR_SYSTRAP_FSGSBASE");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+    constexpr unsigned long kHwcap2Fsgsbase = 1ul << 1;  // HWCAP2_FSGSBASE, asm/hwcap2.h
+    return (getauxval(AT_HWCAP2) & kHwcap2Fsgsbase) != 0;
+  }();
+  return allowed;
 }
 
 absl::StatusOr<std::shared_ptr<SystrapAddressSpace>> SystrapAddressSpace::Create(
@@ -124,7 +138,7 @@ absl::Status SystrapAddressSpace::Setup(const std::vector<sock_filter>* filter) 
     if (st.ok() && filter != nullptr) {
       // Slot 0 is the setup area: the sentry writes the arguments there.
       auto* sa = reinterpret_cast<KernelSigaction*>(slot(0));
-      sa->handler = layout_.entry + kStubHandler;
+      sa->handler = layout_.entry + (UserFsgsbase() ? kStubHandler : kStubHandlerNoFsgsbase);
       sa->flags = SA_SIGINFO | SA_ONSTACK | kSaRestorer;
       sa->restorer = layout_.entry + kStubRestorer;
       // Nothing nests inside the handler, except SIGTRAP: an injected call

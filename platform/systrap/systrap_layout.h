@@ -32,6 +32,10 @@ using stub::kStubScratchAddr;
 using stub::kStubSyscallGadget;
 inline constexpr uint64_t kStubEnter = 0x180;
 inline constexpr uint64_t kStubHandler = 0x200;
+// The same handler for hosts whose kernel keeps user space from the FSGSBASE
+// instructions (UserFsgsbase() false): it sets the guest's FS and GS bases
+// with arch_prctl and knows them from what it set (kFsBaseHeld).
+inline constexpr uint64_t kStubHandlerNoFsgsbase = 0x1f0;
 inline constexpr uint64_t kStubRestorer = 0x380;
 // Syscall-site patching (PATCHING.md): a patched site's slot jumps to the
 // fast entry; `ud2`s the sentry recognises by their address.
@@ -74,6 +78,20 @@ struct FastHeader {
 // kStateCall (SystrapContext::OwnCpuClockNs), in the comm page's 4 KiB,
 // past the CommPage and `enter`'s sigset.
 inline constexpr uint64_t kCpuClockOff = 0x100;
+// The FS and GS bases the thread's host kernel state holds, for the handler
+// without FSGSBASE: read at `enter`, then what its arch_prctl calls set.
+inline constexpr uint64_t kFsBaseHeld = 0x90;  // FS_HELD in stub_amd64.S
+inline constexpr uint64_t kGsBaseHeld = 0x98;  // GS_HELD
+static_assert(kGsBaseHeld + 8 <= kCpuClockOff);
+
+// Whether the host kernel lets user space use RDFSBASE/WRFSBASE and their GS
+// twins (AT_HWCAP2's HWCAP2_FSGSBASE, Linux >= 5.9 on a CPU that has them).
+// Where it does not, the instructions may fault, or (seen in a PVM guest, the
+// CPU's FSGSBASE on, the kernel's off) work until the kernel switches the
+// thread out and back and restores the base it knows, losing what the stub
+// wrote: the guest's TLS pointer turns 0. Then the stub uses arch_prctl and
+// syscall-site patching (whose fast path needs WRGSBASE) stays off.
+bool UserFsgsbase();
 
 // Comm page states (the futex word).
 inline constexpr uint32_t kStateIdle = 0;

@@ -42,9 +42,11 @@ class SystrapPlatform : public stub::StubPlatform {
   // Starts the zygote as the ptrace platform does.
   absl::Status Init() {
     // Patching needs BMI2 for the fast entry's flag-free GS check
-    // (fast_gs_check_amd64.inc); FSGSBASE the stub needs anyway.
+    // (fast_gs_check_amd64.inc) and user-space FSGSBASE: the fast path
+    // finds its slot through GS, which only WRGSBASE sets without a syscall.
     const char* env = std::getenv("SEEDVISOR_SYSTRAP_PATCH");
-    patch_sites_ = env != nullptr && std::strcmp(env, "1") == 0 && __builtin_cpu_supports("bmi2");
+    patch_sites_ = env != nullptr && std::strcmp(env, "1") == 0 &&
+                   __builtin_cpu_supports("bmi2") && UserFsgsbase();
     // The zygote itself runs unfiltered; its children get the filter in
     // NewAddressSpace().
     if (absl::Status s = StartZygote(kStubImage, kStubImageSize); !s.ok()) return s;
