@@ -1,7 +1,7 @@
 // MM (mm.h): an address space's mappings: mmap, munmap, mprotect,
-// mremap, madvise, msync and brk. Copies to and from guest memory are in
-// mm_copy.cc, forks in mm_fork.cc, the VMA view and /proc maps in
-// mm_maps.cc, /proc/PID/mem in mm_remote.cc.
+// mremap and brk. madvise and msync are in mm_advise.cc, copies to and
+// from guest memory in mm_copy.cc, forks in mm_fork.cc, the VMA view
+// and /proc maps in mm_maps.cc, /proc/PID/mem in mm_remote.cc.
 #include "sentry/mm/mm.h"
 
 #include <algorithm>
@@ -291,82 +291,6 @@ Result<UserAddr> MM::Mremap(UserAddr old_addr, uint64_t old_len, uint64_t new_le
   moved.end = dest + new_len;
   vmas_.Insert(std::move(moved));
   return UserAddr(dest);
-}
-
-Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
-  if (addr.value() % kPageSize != 0) return Errno(EINVAL);
-  if (length == 0) return {};
-  // madvise_walk_vmas(): a range that wraps is EINVAL, one with pages no
-  // VMA covers ENOMEM; nothing at or above UserTop() is the guest's (the
-  // platform's stub lives there), so the host never sees such a range.
-  const uint64_t end = addr.value() + PageRoundUp(length);
-  if (end <= addr.value()) return Errno(EINVAL);
-  if (end > as_->UserTop().value()) return Errno(ENOMEM);
-  {
-    absl::MutexLock l(&mu_);
-    if (SealedAgainstAdvice(addr.value(), end, advice)) return Errno(EPERM);
-  }
-  switch (advice) {
-    case MADV_DONTNEED:
-    case MADV_FREE:
-    case MADV_WILLNEED:
-    case MADV_NORMAL:
-    case MADV_RANDOM:
-    case MADV_SEQUENTIAL:
-    case MADV_HUGEPAGE:
-    case MADV_NOHUGEPAGE:
-    case MADV_DONTDUMP:
-    case MADV_DODUMP:
-      return as_->Advise(addr, PageRoundUp(length), advice);
-    case MADV_DONTFORK:
-    case MADV_DOFORK:
-    case MADV_WIPEONFORK:
-    case MADV_KEEPONFORK:
-      return AdviseFork(addr.value(), end, advice);
-    default:
-      return Errno(EINVAL);
-  }
-}
-
-Status MM::AdviseFork(uint64_t start, uint64_t end, int advice) {
-  absl::MutexLock l(&mu_);
-  // madvise_vma_behavior(): WIPEONFORK only for private anonymous memory,
-  // checked before anything changes.
-  bool hole = false;
-  uint64_t cur = start;
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin()) --it;
-  for (; it != vmas_.end() && it->first < end; ++it) {
-    const Vma& v = it->second;
-    if (v.end <= start) continue;
-    if (v.start > cur) hole = true;
-    cur = v.end;
-    if (advice == MADV_WIPEONFORK && (v.file != nullptr || (v.flags & MAP_SHARED))) {
-      return Errno(EINVAL);
-    }
-  }
-  if (cur < end) hole = true;
-  // The mapped parts change, as in Linux; the holes make it ENOMEM.
-  vmas_.Modify(start, end, [advice](Vma& v) {
-    switch (advice) {
-      case MADV_DONTFORK: v.dontfork = true; break;
-      case MADV_DOFORK: v.dontfork = false; break;
-      case MADV_WIPEONFORK: v.wipeonfork = true; break;
-      case MADV_KEEPONFORK: v.wipeonfork = false; break;
-    }
-  });
-  if (hole) return Errno(ENOMEM);
-  return {};
-}
-
-Status MM::Msync(UserAddr addr, uint64_t length, int flags) {
-  if (addr.value() % kPageSize != 0) return Errno(EINVAL);
-  if ((flags & MS_ASYNC) && (flags & MS_SYNC)) return Errno(EINVAL);
-  // msync(2): ENOMEM for a range beyond the address space (or one that
-  // wraps); the stub's ranges above UserTop() are never the guest's.
-  const uint64_t end = addr.value() + PageRoundUp(length);
-  if (end < addr.value() || end > as_->UserTop().value()) return Errno(ENOMEM);
-  return as_->Sync(addr, PageRoundUp(length), flags);
 }
 
 void MM::SetBrkBase(UserAddr base, uint64_t data_size) {

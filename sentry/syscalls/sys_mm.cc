@@ -56,6 +56,10 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   req.flags = (flags & ~MAP_TYPE) | (type == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED);
   req.offset = offset;
   bool anonymous = flags & MAP_ANONYMOUS;
+  // do_mmap(): a shared mapping of a file not open for writing can never
+  // be made writable (VM_MAYWRITE cleared; mprotect(2)'s EACCES), which
+  // for /dev/zero's shmem object is its open mode.
+  bool may_write = true;
   // do_mmap(): MAP_SHARED_VALIDATE is for files only.
   if (anonymous && type == MAP_SHARED_VALIDATE) return Errno(EINVAL);
   if (!anonymous) {
@@ -82,6 +86,7 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
     }
     if (IsDevZero(*f)) {
       anonymous = true;
+      may_write = f->writable();
       req.flags |= MAP_ANONYMOUS;
     } else {
       req.file = std::move(f);
@@ -108,8 +113,8 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
       if (req.length == 0) return Errno(EINVAL);
       if (PageRoundUp(req.length) < req.length) return Errno(ENOMEM);
       if (!(flags & MAP_NORESERVE)) SV_TRY(CheckShmemReserve(PageRoundUp(req.length)));
-      auto shmem = NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)", O_RDWR,
-                                t.creds().euid, t.creds().egid);
+      auto shmem = NewShmemFile(PageRoundUp(req.length), "/dev/zero (deleted)",
+                                may_write ? O_RDWR : O_RDONLY, t.creds().euid, t.creds().egid);
       // A full tmpfs fd budget (TmpfsMemfdLimit) is mmap's ENOMEM.
       if (!shmem.ok()) return shmem.error() == Errno(ENOSPC) ? Errno(ENOMEM) : shmem.error();
       req.file = std::move(*shmem);

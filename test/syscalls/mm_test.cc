@@ -15,36 +15,13 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/mapping.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
 
 const size_t kPage = sysconf(_SC_PAGESIZE);
-
-// A mapping that unmaps itself.
-class Mapping {
- public:
-  Mapping(void* addr, size_t len) : addr_(addr), len_(len) {}
-  ~Mapping() {
-    if (addr_ != MAP_FAILED) munmap(addr_, len_);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-
-  bool ok() const { return addr_ != MAP_FAILED; }
-  char* ptr() const { return static_cast<char*>(addr_); }
-  uintptr_t addr() const { return reinterpret_cast<uintptr_t>(addr_); }
-  // For mremap: the mapping moved or changed size.
-  void Reset(void* addr, size_t len) {
-    addr_ = addr;
-    len_ = len;
-  }
-
- private:
-  void* addr_;
-  size_t len_;
-};
 
 Mapping MapAnon(size_t len, int prot = PROT_READ | PROT_WRITE,
                 int flags = MAP_PRIVATE) {
