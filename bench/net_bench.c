@@ -4,12 +4,17 @@
 //
 //   net_bench server PORT                  serves until killed
 //   net_bench tput HOST PORT MIB           sends MIB MiB; prints tput_mibps
+//   net_bench rtput HOST PORT MIB          receives MIB MiB from the server;
+//                                          prints rtput_mibps
 //   net_bench rr HOST PORT TRIPS SIZE      TRIPS round trips of SIZE bytes;
 //                                          prints rr_p50_us, rr_p99_us, rr_mean_us
+//   net_bench loop MIB                     tput to a server it forks on
+//                                          127.0.0.1; prints lo_tput_mibps
 //
 // The server forks a child per connection; the first byte says what the
 // connection is for ('T': count bytes to end of stream and answer the
-// count; 'R': echo SIZE-byte messages until end of stream).
+// count; 'S': send the MiB count that follows and close; 'R': echo
+// SIZE-byte messages until end of stream).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -69,6 +74,13 @@ static void serve(int c) {
     ssize_t r;
     while ((r = read(c, buf, sizeof buf)) > 0) total += (uint64_t)r;
     write_full(c, (char*)&total, sizeof total);
+  } else if (kind == 'S') {
+    uint64_t mib;
+    if (read_full(c, (char*)&mib, sizeof mib) != 0 || mib > (1 << 20)) return;
+    memset(buf, 's', sizeof buf);
+    for (uint64_t i = 0; i < mib * 16; ++i) {
+      if (write_full(c, buf, sizeof buf) != 0) return;
+    }
   } else if (kind == 'R') {
     uint32_t size;
     if (read_full(c, (char*)&size, sizeof size) != 0 || size == 0 || size > sizeof buf) return;
@@ -126,29 +138,76 @@ static int cmp_i64(const void* x, const void* y) {
   return a < b ? -1 : a > b;
 }
 
+// Sends `mib` MiB on `s` to a 'T' server; prints `metric` in MiB/s.
+static int send_and_count(int s, long mib, const char* metric) {
+  static char buf[1 << 16];
+  memset(buf, 'x', sizeof buf);
+  if (write_full(s, "T", 1) != 0) die("write");
+  int64_t t0 = now_ns();
+  for (long i = 0; i < mib * 16; ++i) {
+    if (write_full(s, buf, sizeof buf) != 0) die("write");
+  }
+  shutdown(s, SHUT_WR);
+  uint64_t got = 0;
+  if (read_full(s, (char*)&got, sizeof got) != 0) die("read the count");
+  double secs = (double)(now_ns() - t0) / 1e9;
+  if (got != (uint64_t)mib << 20) {
+    fprintf(stderr, "net_bench: the server counted %llu bytes of %ld MiB\n",
+            (unsigned long long)got, mib);
+    return 1;
+  }
+  printf("%s %.1f\n", metric, (double)mib / secs);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "server") == 0) return run_server(atoi(argv[2]));
   if (argc == 5 && strcmp(argv[1], "tput") == 0) {
+    return send_and_count(dial(argv[2], atoi(argv[3])), atol(argv[4]), "tput_mibps");
+  }
+  if (argc == 5 && strcmp(argv[1], "rtput") == 0) {
     int s = dial(argv[2], atoi(argv[3]));
-    long mib = atol(argv[4]);
+    uint64_t mib = (uint64_t)atol(argv[4]);
     static char buf[1 << 16];
-    memset(buf, 'x', sizeof buf);
-    if (write_full(s, "T", 1) != 0) die("write");
     int64_t t0 = now_ns();
-    for (long i = 0; i < mib * 16; ++i) {
-      if (write_full(s, buf, sizeof buf) != 0) die("write");
-    }
-    shutdown(s, SHUT_WR);
+    if (write_full(s, "S", 1) != 0 || write_full(s, (char*)&mib, sizeof mib) != 0) die("write");
     uint64_t got = 0;
-    if (read_full(s, (char*)&got, sizeof got) != 0) die("read the count");
+    ssize_t r;
+    while ((r = read(s, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR)) {
+      if (r > 0) got += (uint64_t)r;
+    }
     double secs = (double)(now_ns() - t0) / 1e9;
-    if (got != (uint64_t)mib << 20) {
-      fprintf(stderr, "net_bench: the server counted %llu bytes of %ld MiB\n",
-              (unsigned long long)got, mib);
+    if (got != mib << 20) {
+      fprintf(stderr, "net_bench: received %llu bytes of %llu MiB\n", (unsigned long long)got,
+              (unsigned long long)mib);
       return 1;
     }
-    printf("tput_mibps %.1f\n", (double)mib / secs);
+    printf("rtput_mibps %.1f\n", (double)mib / secs);
     return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "loop") == 0) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0) die("socket");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    socklen_t len = sizeof a;
+    if (bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr*)&a, &len) != 0) {
+      die("listen on 127.0.0.1");
+    }
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+      int c = accept(l, NULL, NULL);
+      if (c < 0) _exit(1);
+      serve(c);
+      _exit(0);
+    }
+    close(l);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    int rc = send_and_count(dial(host, ntohs(a.sin_port)), atol(argv[2]), "lo_tput_mibps");
+    waitpid(p, NULL, 0);
+    return rc;
   }
   if (argc == 6 && strcmp(argv[1], "rr") == 0) {
     int s = dial(argv[2], atoi(argv[3]));
@@ -178,6 +237,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   fprintf(stderr,
-          "usage: net_bench server PORT | tput HOST PORT MIB | rr HOST PORT TRIPS SIZE\n");
+          "usage: net_bench server PORT | tput HOST PORT MIB | rtput HOST PORT MIB |\n"
+          "       rr HOST PORT TRIPS SIZE | loop MIB\n");
   return 2;
 }
