@@ -73,6 +73,8 @@ struct Stats {
   uint64_t tcp_keepalive_probes = 0, tcp_keepalive_timeouts = 0;
   uint64_t tcp_paws_drops = 0;  // segments with an old timestamp (RFC 7323 5)
   uint64_t tcp_dsack_sent = 0, tcp_dsack_received = 0;  // RFC 2883 blocks
+  // TCP segments of more than one MSS handed to a NIC to cut (TSO).
+  uint64_t tcp_tso_frames = 0;
   uint64_t ip6_truncated = 0, ip6_bad_version = 0, ip6_bad_payload_len = 0, ip6_bad_src = 0;
   uint64_t ip6_not_for_us = 0, ip6_ext_header = 0, ip6_too_big = 0;
   uint64_t icmp6_malformed = 0, icmp6_echo_replies = 0, icmp6_unreach_sent = 0;
@@ -229,8 +231,20 @@ class Stack {
   // stack_link.cc: Ethernet and ARP.
   void HandleArp(Nic* nic, std::string_view pkt);
   // `packet` is IPv4 or IPv6, as `next_hop` is.
-  void SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet);
-  void WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet);
+  // `off`: what SendIp left to the NIC (only to one that TakesOffloads()).
+  void SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet, PacketOffload off = {});
+  // The same for a packet after kEthHeaderLen bytes of room in `frame`,
+  // where the Ethernet header is written (no copy when the neighbour is
+  // known).
+  void SendFramed(Nic* nic, const IpAddr& next_hop, std::string* frame, PacketOffload off);
+  // True with `dst` set if `packet` can go to `next_hop` now; false if it
+  // was queued instead (a copy: to loopback, or until the neighbour answers).
+  bool NextHopMac(Nic* nic, const IpAddr& next_hop, std::string_view packet, PacketOffload off,
+                  MacAddr* dst);
+  void WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet,
+                PacketOffload off = {});
+  // A whole frame to the NIC's link, with what `off` leaves to it.
+  void WriteLink(Nic* nic, std::string_view frame, PacketOffload off);
   void SendArp(Nic* nic, uint16_t op, const MacAddr& dst_mac, const MacAddr& tha, Ip4 tpa);
   void ArpTimer(Nic* nic, IpAddr ip);
   // `mac` answers for `ip` (ARP, or a neighbour advertisement): update the
@@ -244,9 +258,18 @@ class Stack {
   void SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code);
   // Sends `payload` (a transport segment) from `src` to `dst`; ENETUNREACH
   // without a route, EMSGSIZE past 64 KiB.
-  // IPv6 (`dst` not IPv4-mapped) goes to SendIp6.
+  // IPv6 (`dst` not IPv4-mapped) goes to SendIp6. `off` (TCP only): a
+  // checksum holding the pseudo-header sum only is completed here unless
+  // the route's NIC TakesOffloads(); a segment to cut (gso_size) may
+  // exceed the MTU only on such a NIC (EMSGSIZE elsewhere).
   Status SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
-                bool df, uint8_t ttl = kDefaultTtl, uint32_t flow_label = 0);
+                bool df, uint8_t ttl = kDefaultTtl, uint32_t flow_label = 0,
+                PacketOffload off = {});
+  // Whether the route to `dst` goes out of a NIC that TakesOffloads().
+  bool OffloadsTo(const IpAddr& dst);
+  // `off` as SendIp passes it on: a partial checksum completed in `pkt`
+  // (its transport part starts at `l4`) unless `nic` takes offloads.
+  PacketOffload OffloadFor(Nic* nic, std::string* pkt, size_t l4, PacketOffload off);
   void ReassemblyTimer();
   // stack_ip6.cc: IPv6, ICMPv6 and neighbour discovery.
   void HandleIp6(Nic* nic, std::string_view pkt);
@@ -259,7 +282,7 @@ class Stack {
   // No fragmentation: a packet past the MTU is EMSGSIZE (TCP's MSS keeps
   // below it).
   Status SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
-                 uint8_t hop_limit, uint32_t flow_label);
+                 uint8_t hop_limit, uint32_t flow_label, PacketOffload off = {});
   // Transport demultiplexing (stack_demux.cc).
   void HandleTcp(const L3& ip, std::string_view seg);
   void HandleUdp(const L3& ip, std::string_view seg);
@@ -296,6 +319,13 @@ class Stack {
   uint16_t ip_id_ = 0;
   bool skip_l4_csum_ = false;  // while delivering a csum_not_ready frame
   std::deque<std::string> loopback_queue_;
+  // The send path's buffers, reused under the lock: a fresh 64 KiB string
+  // per TSO frame cost more than the frame (glibc gave each freed one back
+  // with madvise(MADV_DONTNEED): a TLB shootdown on every core, and page
+  // faults to touch it again).
+  std::string tx_payload_;  // TcpEndpoint::SendQueueBytes: data to send
+  std::string tx_segment_;  // TcpEndpoint::SendSegment: the TCP segment
+  std::string tx_frame_;    // SendIp: Ethernet room, then the IP packet
   std::vector<std::function<void()>> notify_;
 
   PortTable tcp_ports_, udp_ports_;

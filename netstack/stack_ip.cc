@@ -174,8 +174,9 @@ void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, 
 }
 
 Status Stack::SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
-                     std::string_view payload, bool df, uint8_t ttl, uint32_t flow_label) {
-  if (!dst.is_v4()) return SendIp6(src, dst, proto, payload, ttl, flow_label);
+                     std::string_view payload, bool df, uint8_t ttl, uint32_t flow_label,
+                     PacketOffload off) {
+  if (!dst.is_v4()) return SendIp6(src, dst, proto, payload, ttl, flow_label, off);
   if (!src.any() && !src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() + kIp4MinHeaderLen > 65535) return Errno(EMSGSIZE);
   auto route = FindRoute(dst);
@@ -191,15 +192,25 @@ Status Stack::SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
   h.proto = proto;
   h.src = (src.any() ? route->src : src).v4();
   h.dst = dst.v4();
-  if (h.total_len <= nic->mtu) {
+  if (off.gso_size > 0) {
+    // The device cuts it and numbers the pieces' ids from this one on
+    // (tcp4_gso_segment()): the next packet's id comes after them.
+    if (h.total_len > nic->mtu && !(nic->link && nic->link->TakesOffloads())) {
+      return Errno(EMSGSIZE);
+    }
+    ip_id_ = uint16_t(ip_id_ + (payload.size() - 1) / off.gso_size);
+  }
+  if (h.total_len <= nic->mtu || off.gso_size > 0) {
     h.frag = df ? kIpFlagDF : 0;
-    std::string pkt;
-    pkt.reserve(h.total_len);
-    AppendIp4(&pkt, h);
-    pkt.append(payload);
-    SendOnLink(nic, route->next_hop, std::move(pkt));
+    std::string& f = tx_frame_;
+    f.assign(kEthHeaderLen, '\0');
+    AppendIp4(&f, h);
+    f.append(payload);
+    off = OffloadFor(nic, &f, kEthHeaderLen + kIp4MinHeaderLen, off);
+    SendFramed(nic, route->next_hop, &f, off);
     return {};
   }
+  if (off.csum_partial) return Errno(EMSGSIZE);  // TCP's segments fit (DF)
   if (df) return Errno(EMSGSIZE);
   // Fragment (RFC 791 3.2): every piece but the last a multiple of 8.
   size_t step = (nic->mtu - kIp4MinHeaderLen) / 8 * 8;

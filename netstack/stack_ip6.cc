@@ -223,7 +223,8 @@ void Stack::SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8
 }
 
 Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
-                      std::string_view payload, uint8_t hop_limit, uint32_t flow_label) {
+                      std::string_view payload, uint8_t hop_limit, uint32_t flow_label,
+                      PacketOffload off) {
   if (!src.any() && src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() > 65535) return Errno(EMSGSIZE);
   // A link-local destination goes out of the NIC of its link-local
@@ -234,7 +235,8 @@ Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
     return route.error();
   }
   Nic* nic = route->nic;
-  if (kIp6HeaderLen + payload.size() > nic->mtu) {
+  bool cut_by_nic = off.gso_size > 0 && nic->link && nic->link->TakesOffloads();
+  if (kIp6HeaderLen + payload.size() > nic->mtu && !cut_by_nic) {
     ++stats_.ip6_too_big;
     return Errno(EMSGSIZE);
   }
@@ -245,11 +247,12 @@ Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
   h.hop_limit = hop_limit;
   h.src = src.any() ? route->src : src;
   h.dst = dst;
-  std::string pkt;
-  pkt.reserve(kIp6HeaderLen + payload.size());
-  AppendIp6(&pkt, h);
-  pkt.append(payload);
-  SendOnLink(nic, route->next_hop, std::move(pkt));
+  std::string& f = tx_frame_;
+  f.assign(kEthHeaderLen, '\0');
+  AppendIp6(&f, h);
+  f.append(payload);
+  off = OffloadFor(nic, &f, kEthHeaderLen + kIp6HeaderLen, off);
+  SendFramed(nic, route->next_hop, &f, off);
   return {};
 }
 

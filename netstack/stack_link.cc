@@ -71,9 +71,9 @@ void Stack::ConfirmNeighbor(Nic* nic, const IpAddr& ip, const MacAddr& mac, bool
   ArmTimer(&e.timer, e.confirmed_ns + kArpLifetimeNs);
   uint16_t type = ip.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6;
   while (!e.pending.empty()) {
-    std::string p = std::move(e.pending.front());
+    PendingPacket p = std::move(e.pending.front());
     e.pending.pop_front();
-    WriteEth(nic, e.mac, type, p);
+    WriteEth(nic, e.mac, type, p.packet, p.off);
   }
 }
 
@@ -100,59 +100,115 @@ void Stack::ArpTimer(Nic* nic, IpAddr ip) {
   ArmTimer(&e.timer, now_ns_() + kArpRetryNs);
 }
 
-void Stack::SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet) {
+bool Stack::NextHopMac(Nic* nic, const IpAddr& next_hop, std::string_view packet,
+                       PacketOffload off, MacAddr* dst) {
   if (nic->loopback) {
     ++nic->tx_frames;
     nic->tx_bytes += packet.size();
-    loopback_queue_.push_back(std::move(packet));
-    return;
+    loopback_queue_.emplace_back(packet);
+    return false;
   }
-  MacAddr dst{};
   bool bcast = next_hop.broadcast();
   for (const AddrPrefix& p : nic->addrs) {
     bcast |= p.addr.is_v4() && p.prefix_len < 31 && next_hop == IpAddr(p.broadcast());
   }
-  uint16_t type = next_hop.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6;
   if (bcast) {
-    dst = kBroadcastMac;
-  } else if (next_hop.multicast() && !next_hop.is_v4()) {
-    dst = MulticastMac(next_hop);
-  } else {
-    auto it = nic->arp.find(next_hop);
-    if (it == nic->arp.end()) {
-      IpAddr ip = next_hop;
-      auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
-      it = nic->arp.emplace(ip, std::move(e)).first;
-      it->second->pending.push_back(std::move(packet));
-      ArpTimer(nic, ip);  // the first request, now
-      return;
-    }
-    ArpEntry& e = *it->second;
-    if (!e.resolved) {
-      size_t bytes = packet.size();
-      for (const std::string& q : e.pending) bytes += q.size();
-      while (bytes > kArpQueueBytes && !e.pending.empty()) {
-        bytes -= e.pending.front().size();
-        e.pending.pop_front();
-        ++stats_.arp_queue_overflow;
-      }
-      e.pending.push_back(std::move(packet));
-      return;
-    }
-    dst = e.mac;
+    *dst = kBroadcastMac;
+    return true;
   }
-  WriteEth(nic, dst, type, packet);
+  if (next_hop.multicast() && !next_hop.is_v4()) {
+    *dst = MulticastMac(next_hop);
+    return true;
+  }
+  auto it = nic->arp.find(next_hop);
+  if (it == nic->arp.end()) {
+    IpAddr ip = next_hop;
+    auto e = std::make_unique<ArpEntry>([this, nic, ip] { ArpTimer(nic, ip); });
+    it = nic->arp.emplace(ip, std::move(e)).first;
+    it->second->pending.push_back({std::string(packet), off});
+    ArpTimer(nic, ip);  // the first request, now
+    return false;
+  }
+  ArpEntry& e = *it->second;
+  if (!e.resolved) {
+    size_t bytes = packet.size();
+    for (const PendingPacket& q : e.pending) bytes += q.packet.size();
+    while (bytes > kArpQueueBytes && !e.pending.empty()) {
+      bytes -= e.pending.front().packet.size();
+      e.pending.pop_front();
+      ++stats_.arp_queue_overflow;
+    }
+    e.pending.push_back({std::string(packet), off});
+    return false;
+  }
+  *dst = e.mac;
+  return true;
 }
 
-void Stack::WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet) {
+void Stack::SendOnLink(Nic* nic, const IpAddr& next_hop, std::string packet, PacketOffload off) {
+  MacAddr dst{};
+  if (!NextHopMac(nic, next_hop, packet, off, &dst)) return;
+  WriteEth(nic, dst, next_hop.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6, packet, off);
+}
+
+void Stack::SendFramed(Nic* nic, const IpAddr& next_hop, std::string* frame, PacketOffload off) {
+  MacAddr dst{};
+  if (!NextHopMac(nic, next_hop, std::string_view(*frame).substr(kEthHeaderLen), off, &dst)) {
+    return;
+  }
+  std::string eth;
+  AppendEth(&eth, {dst, nic->mac, next_hop.is_v4() ? kEtherTypeIp4 : kEtherTypeIp6});
+  frame->replace(0, kEthHeaderLen, eth);
+  WriteLink(nic, *frame, off);
+}
+
+bool Stack::OffloadsTo(const IpAddr& dst) {
+  auto route = FindRoute(dst);
+  return route.ok() && route->nic->link && route->nic->link->TakesOffloads();
+}
+
+PacketOffload Stack::OffloadFor(Nic* nic, std::string* pkt, size_t l4, PacketOffload off) {
+  if (!off.csum_partial || (nic->link && nic->link->TakesOffloads())) return off;
+  // What the device would have done: sum from the transport header on (its
+  // checksum field holds the pseudo-header's sum) and store the result.
+  uint8_t* check = U8(*pkt) + l4 + 16;
+  Put16(check, ChecksumFinish(ChecksumPartial(std::string_view(*pkt).substr(l4))));
+  return {};
+}
+
+void Stack::WriteEth(Nic* nic, const MacAddr& dst, uint16_t type, std::string_view packet,
+                     PacketOffload off) {
   std::string f;
   f.reserve(kEthHeaderLen + packet.size());
   AppendEth(&f, {dst, nic->mac, type});
   f += packet;
+  WriteLink(nic, f, off);
+}
+
+void Stack::WriteLink(Nic* nic, std::string_view f, PacketOffload off) {
   ++stats_.frames_out;
   ++nic->tx_frames;
   nic->tx_bytes += f.size();
-  nic->link->WriteFrame(f);
+  if (!off.csum_partial) {
+    nic->link->WriteFrame(f);
+    return;
+  }
+  // SendIp left the checksum (and the cutting) to this NIC only if it
+  // takes offloads; the packet is TCP in IPv4 without options or IPv6.
+  TxOffload o;
+  o.csum_partial = true;
+  std::string_view packet = f.substr(kEthHeaderLen);
+  bool v6 = (U8(packet)[0] >> 4) == 6;
+  size_t ip_len = v6 ? kIp6HeaderLen : size_t(U8(packet)[0] & 0xf) * 4;
+  o.csum_start = uint16_t(kEthHeaderLen + ip_len);
+  o.csum_offset = 16;
+  if (off.gso_size > 0) {
+    o.gso_size = off.gso_size;
+    o.gso_v6 = v6;
+    o.hdr_len = uint16_t(o.csum_start + (U8(packet)[ip_len + 12] >> 4) * 4);
+    ++stats_.tcp_tso_frames;
+  }
+  nic->link->WriteOffloadedFrame(f, o);
 }
 
 }  // namespace seedvisor::netstack

@@ -236,6 +236,28 @@ TEST(Tcp, SenderRespectsPeerWindowAndProbesZeroWindow) {
   EXPECT_EQ(s.Next().payload.size(), 540u);
 }
 
+// Slow start grows by every segment an ACK covers (tcp_slow_start()): one
+// ACK for a whole flight of ten (a stretch ACK, as the host sends for a
+// TSO frame it took whole, or a delayed ACK for two) lets twenty go next.
+// With RFC 3465's L = 1 segment it let eleven go.
+TEST(Tcp, SlowStartCountsEverySegmentAStretchAckCovers) {
+  OneStack s;
+  Passive p(s, 1000, 65535);
+  ASSERT_TRUE(p.conn);
+  p.conn->SetNoDelay(true);
+  ASSERT_EQ(*p.conn->Send(std::string(60000, 's')), 60000u);
+  auto flight = [&s] {
+    int n = 0;
+    while (!s.Quiet()) n += s.Next().payload.size() == 1000u;
+    return n;
+  };
+  EXPECT_EQ(flight(), 10);  // the initial window (RFC 6928)
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1 + 10000, kTcpAck, 65535));
+  EXPECT_EQ(flight(), 20);
+  s.Deliver(PeerTcp(kPeerPort, kPort, kPeerIss + 1, p.iss + 1 + 30000, kTcpAck, 65535));
+  EXPECT_EQ(flight(), 30);  // the rest of the 60000 bytes
+}
+
 // ---- window scaling (RFC 7323 2) ----
 
 // Options as Linux writes them (no timestamps): MSS 1460, NOP NOP

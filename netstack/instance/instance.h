@@ -43,6 +43,21 @@ struct AddrPrefix {
   }
 };
 
+// What a packet the stack sends leaves to the device (link_endpoint.h's
+// TxOffload, before the Ethernet header is known). Only TCP sets it, and
+// only gso_size for a NIC that TakesOffloads(); IP completes a partial
+// checksum itself for any other NIC.
+struct PacketOffload {
+  bool csum_partial = false;  // the TCP checksum holds the pseudo-header sum only
+  uint16_t gso_size = 0;      // a TCP segment to cut into pieces of this size
+};
+
+// An IP packet waiting for its next hop's MAC.
+struct PendingPacket {
+  std::string packet;
+  PacketOffload off;
+};
+
 // One neighbour, IPv4 (ARP, RFC 826) or IPv6 (Neighbor Discovery, RFC
 // 4861), with Linux's neighbour states reduced to: resolving, reachable.
 // Packets wait in `pending` while resolving.
@@ -52,7 +67,7 @@ struct ArpEntry {
   MacAddr mac{};
   int64_t confirmed_ns = 0;
   int requests_sent = 0;
-  std::deque<std::string> pending;  // IP packets waiting for the MAC
+  std::deque<PendingPacket> pending;  // IP packets waiting for the MAC
   Timer timer;                      // request retry, then expiry
 };
 

@@ -53,6 +53,22 @@ class ByteQueue {
     }
     return done;
   }
+  // Replaces `out` with `n` bytes from `off` (at most what is there),
+  // reusing its capacity: no allocation or zero-fill per segment.
+  void ReadInto(size_t off, size_t n, std::string* out) const {
+    out->clear();
+    off += head_;
+    for (const std::string& c : chunks_) {
+      if (out->size() == n) break;
+      if (off >= c.size()) {
+        off -= c.size();
+        continue;
+      }
+      size_t k = std::min(n - out->size(), c.size() - off);
+      out->append(c.data() + off, k);
+      off = 0;
+    }
+  }
   std::string Read(size_t off, size_t n) const {
     std::string s(std::min(n, size_ > off ? size_ - off : 0), '\0');
     s.resize(CopyOut(off, s.size(), s.data()));

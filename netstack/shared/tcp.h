@@ -215,8 +215,14 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   void SendSyn();
   void RetransmitFirst();
   // One new segment at snd_nxt_ of at most `usable` bytes, if Nagle and
-  // sender SWS avoidance let it go; false if nothing went.
+  // sender SWS avoidance let it go; false if nothing went. Toward a NIC
+  // that cuts segments (TSO) several whole ones in one frame.
   bool SendNew(uint32_t usable);
+  // The payload of the largest frame SendNew may hand the route's NIC.
+  size_t MaxSendBurst();
+  // `n` bytes of the send queue from `off`, in the stack's reused buffer
+  // (valid until the next call).
+  std::string_view SendQueueBytes(size_t off, size_t n);
 
   // ---- congestion control (tcp_cc.cc) ----
   // The slow start threshold after a loss (fast retransmit, SACK
@@ -404,8 +410,9 @@ class TcpEndpoint : public Endpoint, public std::enable_shared_from_this<TcpEndp
   Timer keepalive_timer_;
 
   // ---- what TCP_INFO reports (tcp_info.cc) ----
-  // Counts a segment we send or resend, and one that came.
-  void CountOut(std::string_view payload);
+  // Counts a segment we send or resend (`segs` of them in a TSO frame),
+  // and one that came.
+  void CountOut(std::string_view payload, uint32_t segs = 1);
   void CountRetransmit(size_t payload);
   void CountIn(size_t payload);
   // An RTT measurement: the estimator and the minimum.

@@ -7,11 +7,12 @@
 
 namespace seedvisor::netstack {
 
-void TcpEndpoint::CountOut(std::string_view payload) {
-  // __tcp_transmit_skb(): every segment, and the data ones apart.
-  ++segs_out_;
+void TcpEndpoint::CountOut(std::string_view payload, uint32_t segs) {
+  // __tcp_transmit_skb(): every segment (tcp_skb_pcount() of a TSO
+  // frame), and the data ones apart.
+  segs_out_ += segs;
   if (payload.empty()) return;
-  ++data_segs_out_;
+  data_segs_out_ += segs;
   bytes_sent_ += payload.size();
   last_data_sent_ns_ = stack_->Now();  // tcp_event_data_sent(): lsndtime
 }

@@ -177,7 +177,11 @@ void TcpEndpoint::HandleAck(const TcpHeader& h, size_t payload_len) {
         cwnd_ += mss;
       }
     } else if (cwnd_ < ssthresh_) {
-      cwnd_ += std::min(acked, mss);  // slow start (RFC 5681 3.1)
+      // Slow start (RFC 5681 3.1) by what the ACK covers, up to ssthresh,
+      // as tcp_slow_start() counts segments: a peer that acknowledges a
+      // TSO frame, or every other segment, with one ACK still doubles the
+      // window each round trip (RFC 3465's L = 1 segment would not).
+      cwnd_ = uint32_t(std::min<uint64_t>(uint64_t(cwnd_) + acked, ssthresh_));
     } else {
       CongestionAvoidance(acked);
     }

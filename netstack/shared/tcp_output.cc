@@ -75,14 +75,38 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
     FillSackBlocks(&h);
     dsack_.reset();  // reported once
   }
-  CountOut(payload);
-  std::string seg;
-  seg.reserve(kTcpMinHeaderLen + 4 + payload.size());
-  AppendTcp(&seg, h, local_.ip, remote_.ip, payload);
+  // More than a segment's payload: SendNew's TSO frame, for the NIC to cut
+  // into snd_mss_ pieces (they count as segments, as tcp_skb_pcount()).
+  PacketOffload off{true, 0};
+  uint32_t segs = 1;
+  if (payload.size() > snd_mss_) {
+    off.gso_size = snd_mss_;
+    segs = uint32_t((payload.size() + snd_mss_ - 1) / snd_mss_);
+  }
+  CountOut(payload, segs);
+  std::string& seg = stack_->tx_segment_;
+  seg.clear();
+  // The checksum is left to the device if it takes that, else SendIp
+  // completes it (one pass over the bytes either way).
+  AppendTcp(&seg, h, local_.ip, remote_.ip, payload, /*csum_partial=*/true);
   // A failed send (no route any more) is a lost segment: the timers retry.
   uint32_t flow = remote_.ip.is_v4() ? 0
                   : stack_->inst_.secrets.FlowLabel(local_.ip, local_.port, remote_.ip, remote_.port);
-  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true, Stack::kDefaultTtl, flow);
+  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true, Stack::kDefaultTtl, flow, off);
+}
+
+std::string_view TcpEndpoint::SendQueueBytes(size_t off, size_t n) {
+  sndq_.ReadInto(off, n, &stack_->tx_payload_);
+  return stack_->tx_payload_;
+}
+
+size_t TcpEndpoint::MaxSendBurst() {
+  // A NIC that cuts TCP segments (TSO) takes up to a 64 KiB IP packet
+  // of whole segments (Linux: the device's gso_max_size, 64 KiB); any
+  // other one segment.
+  if (!stack_->OffloadsTo(remote_.ip)) return snd_mss_;
+  size_t room = 65535 - IpHeaderLen(remote_.ip) - kTcpMaxHeaderLen;
+  return std::max<size_t>(room / snd_mss_, 1) * snd_mss_;
 }
 
 void TcpEndpoint::SendSyn() {
@@ -159,6 +183,13 @@ bool TcpEndpoint::SendNew(uint32_t usable) {
   size_t unsent = sndq_.size() - sent_data;
   size_t n = std::min({unsent, size_t(snd_mss_), size_t(usable)});
   if (n == 0) return false;
+  if (n == snd_mss_ && unsent > n && usable > n) {
+    // Several whole segments in one frame for a NIC that cuts them; a
+    // short tail goes alone after it, under Nagle's and SWS avoidance's
+    // rules, as it would after single segments.
+    n = std::min({unsent, MaxSendBurst(), size_t(usable)});
+    n -= n % snd_mss_;
+  }
   // Sender SWS avoidance (RFC 9293 3.8.6.2.1) and Nagle (RFC 896):
   // with data in flight, a short segment waits for the ACK.
   if (n < snd_mss_ && in_flight > 0) {
@@ -167,7 +198,7 @@ bool TcpEndpoint::SendNew(uint32_t usable) {
   }
   bool fin = fin_queued_ && n == unsent;
   uint8_t flags = kTcpAck | (n == unsent ? kTcpPsh : 0) | (fin ? kTcpFin : 0);
-  SendSegment(snd_nxt_, flags, sndq_.Read(sent_data, n), false);
+  SendSegment(snd_nxt_, flags, SendQueueBytes(sent_data, n), false);
   if (!rtt_timing_ && snd_nxt_ == snd_max_) {
     rtt_timing_ = true;
     rtt_seq_ = snd_nxt_ + uint32_t(n);
@@ -189,7 +220,7 @@ void TcpEndpoint::RetransmitFirst() {
   bool fin = fin_sent_ && n == sndq_.size() && SeqGt(snd_max_, fin_seq_);
   if (n == 0 && !fin) return;
   uint8_t flags = kTcpAck | kTcpPsh | (fin ? kTcpFin : 0);
-  SendSegment(snd_una_, flags, sndq_.Read(0, n), false);
+  SendSegment(snd_una_, flags, SendQueueBytes(0, n), false);
   ++stack_->stats_.tcp_retransmits;
   CountRetransmit(n);
   rtt_timing_ = false;  // Karn

@@ -170,7 +170,7 @@ uint32_t TcpEndpoint::RetransmitRange(uint32_t seq, uint32_t n) {
   bool fin = fin_sent_ && off + data == sndq_.size() && SeqGt(snd_max_, fin_seq_) &&
              SeqGt(seq + n, fin_seq_);
   if (data == 0 && !fin) return 0;
-  SendSegment(seq, kTcpAck | kTcpPsh | (fin ? kTcpFin : 0), sndq_.Read(off, data), false);
+  SendSegment(seq, kTcpAck | kTcpPsh | (fin ? kTcpFin : 0), SendQueueBytes(off, data), false);
   ++stack_->stats_.tcp_retransmits;
   CountRetransmit(data);
   rtt_timing_ = false;  // Karn

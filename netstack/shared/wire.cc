@@ -202,7 +202,7 @@ bool ParseTcp(std::string_view seg, TcpHeader* h) {
 }
 
 void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
-               std::string_view payload) {
+               std::string_view payload, bool csum_partial) {
   uint8_t opt[40];
   size_t ol = 0;
   if (h.mss) {
@@ -260,7 +260,9 @@ void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const Ip
   out->append(payload);
   std::string_view seg(out->data() + start, hl + payload.size());
   uint32_t sum = PseudoHeaderSum(src, dst, kProtoTcp, uint16_t(seg.size()));
-  Put16(U8(*out) + start + 16, ChecksumFinish(ChecksumPartial(seg, sum)));
+  // Partial: the folded pseudo-header sum, which the device completes.
+  Put16(U8(*out) + start + 16,
+        csum_partial ? uint16_t(~ChecksumFinish(sum)) : ChecksumFinish(ChecksumPartial(seg, sum)));
 }
 
 }  // namespace seedvisor::netstack

@@ -114,6 +114,7 @@ bool ParseUdp(std::string_view seg, UdpHeader* h);
 
 // ---- TCP (RFC 793/9293) ----
 inline constexpr size_t kTcpMinHeaderLen = 20;
+inline constexpr size_t kTcpMaxHeaderLen = 60;
 inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
                          kTcpAck = 0x10, kTcpUrg = 0x20;
 inline constexpr uint8_t kTcpMaxWindowScale = 14;  // RFC 7323 2.3
@@ -153,9 +154,11 @@ bool ParseTcp(std::string_view seg, TcpHeader* h);
 // h.sack_permitted, else NOP NOP) and the timestamps; without, NOP NOP
 // SACK-permitted if h.sack_permitted; NOP window scale if h.wscale >= 0;
 // NOP NOP SACK with h.sack_count blocks (at most 4; 3 if there are other
-// options).
+// options). `csum_partial`: the checksum field gets only the folded
+// pseudo-header sum, for a device to complete (CHECKSUM_PARTIAL; the
+// stack's SendIp completes it for a NIC that does not).
 void AppendTcp(std::string* out, const TcpHeader& h, const IpAddr& src, const IpAddr& dst,
-               std::string_view payload);
+               std::string_view payload, bool csum_partial = false);
 
 // The IP header the stack puts before a segment to `dst` (no options): what
 // an MSS leaves room for.

@@ -1,5 +1,6 @@
 #include "netstack/testing/harness.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "gtest/gtest.h"
@@ -183,6 +184,57 @@ Parsed OneStack::Next() {
     }
     return p;
   }
+}
+
+std::vector<std::string> GsoCut(std::string_view frame, const TxOffload& o) {
+  std::vector<std::string> out;
+  const uint8_t* f = U8(frame);
+  size_t ip = kEthHeaderLen;
+  if (frame.size() < ip + kIp4MinHeaderLen || Get16(f + 12) != kEtherTypeIp4 || f[ip + 9] != kProtoTcp) {
+    ADD_FAILURE() << "offloads on a frame that is no IPv4 TCP segment";
+    return out;
+  }
+  size_t l4 = ip + size_t(f[ip] & 0xf) * 4;
+  EXPECT_TRUE(o.csum_partial);
+  EXPECT_EQ(o.csum_start, l4);
+  EXPECT_EQ(o.csum_offset, 16);
+  if (frame.size() < l4 + kTcpMinHeaderLen) return out;
+  size_t hl = l4 + size_t(f[l4 + 12] >> 4) * 4;
+  Ip4 src{Get32(f + ip + 12)}, dst{Get32(f + ip + 16)};
+  // The field holds the folded pseudo-header sum over the whole segment,
+  // from which the device's sum (and tcp_gso_segment()'s per-piece fix)
+  // starts.
+  EXPECT_EQ(Get16(f + l4 + 16),
+            uint16_t(~ChecksumFinish(PseudoHeaderSum(src, dst, kProtoTcp, uint32_t(frame.size() - l4)))));
+  std::string_view payload = frame.substr(hl);
+  size_t step = payload.size();
+  if (o.gso_size > 0) {
+    EXPECT_EQ(o.hdr_len, hl);
+    EXPECT_FALSE(o.gso_v6);
+    EXPECT_GT(payload.size(), o.gso_size);
+    step = o.gso_size;
+  }
+  uint32_t seq = Get32(f + l4 + 4);
+  uint16_t id = Get16(f + ip + 4);
+  for (size_t off = 0, k = 0; off < payload.size() || off == 0; off += step, ++k) {
+    size_t n = std::min(step, payload.size() - off);
+    std::string p(frame.substr(0, hl));
+    p.append(payload.substr(off, n));
+    uint8_t* b = U8(p);
+    bool last = off + n >= payload.size();
+    Put16(b + ip + 2, uint16_t(p.size() - ip));
+    Put16(b + ip + 4, uint16_t(id + k));
+    Put16(b + ip + 10, 0);
+    Put16(b + ip + 10, ChecksumFinish(ChecksumPartial(std::string_view(p).substr(ip, l4 - ip))));
+    Put32(b + l4 + 4, seq + uint32_t(off));
+    if (!last) b[l4 + 13] &= uint8_t(~(kTcpPsh | kTcpFin));
+    Put16(b + l4 + 16, 0);
+    uint32_t sum = PseudoHeaderSum(src, dst, kProtoTcp, uint32_t(p.size() - l4));
+    Put16(b + l4 + 16, ChecksumFinish(ChecksumPartial(std::string_view(p).substr(l4), sum)));
+    out.push_back(std::move(p));
+    if (last) break;
+  }
+  return out;
 }
 
 Wire::Wire(bool sack, bool timestamps) {

@@ -4,6 +4,7 @@
 #ifndef SEEDVISOR_NETSTACK_TESTING_HARNESS_H_
 #define SEEDVISOR_NETSTACK_TESTING_HARNESS_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -94,6 +95,14 @@ struct OneStack {
   bool Quiet() const { return link.frames.empty(); }
 };
 
+// What the host does with a frame a stack left offloads to (an IPv4 TCP
+// segment: a PacketLink's virtio_net_hdr): cut into gso_size pieces as
+// tcp_gso_segment() does (sequence numbers, IP ids and lengths, PSH and
+// FIN on the last piece only) and every checksum completed. Fails the
+// current test if `o` does not describe the frame (header lengths, the
+// pseudo-header sum in the checksum field).
+std::vector<std::string> GsoCut(std::string_view frame, const TxOffload& o);
+
 // Two stacks (10.0.0.1 and 10.0.0.2) joined by a wire that can drop or
 // hold frames.
 class Wire {
@@ -119,12 +128,33 @@ class Wire {
   // Drop everything in both directions while set.
   bool cut = false;
   uint64_t frames = 0;
+  // Both links take offloads (TSO and partial checksums). As a veth
+  // does, a frame goes to the other stack whole (its checksum completed);
+  // GsoCut checks that it can be cut.
+  bool tso = false;
+  uint64_t a_writes() const { return ea_.writes; }  // frames a handed its link
+  size_t max_cut_payload = 0;  // the largest piece GsoCut made
 
  private:
   struct End : LinkEndpoint {
     Wire* w = nullptr;
     std::deque<std::pair<int64_t, std::string>> q;  // due time, frame
-    void WriteFrame(std::string_view f) override { q.emplace_back(w->clock.now + w->delay_ns, f); }
+    uint64_t writes = 0;
+    void WriteFrame(std::string_view f) override {
+      ++writes;
+      q.emplace_back(w->clock.now + w->delay_ns, f);
+    }
+    bool TakesOffloads() const override { return w->tso; }
+    void WriteOffloadedFrame(std::string_view f, const TxOffload& o) override {
+      ++writes;
+      for (const std::string& piece : GsoCut(f, o)) {
+        w->max_cut_payload = std::max(w->max_cut_payload, ParseFrame(piece).payload.size());
+      }
+      TxOffload whole = o;
+      whole.gso_size = 0;
+      std::vector<std::string> one = GsoCut(f, whole);
+      if (!one.empty()) q.emplace_back(w->clock.now + w->delay_ns, std::move(one[0]));
+    }
     bool Ready() const { return !q.empty() && q.front().first <= w->clock.now; }
   };
   End ea_, eb_;

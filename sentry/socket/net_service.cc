@@ -16,6 +16,23 @@
 namespace seedvisor::sentry {
 namespace {
 
+// struct virtio_net_hdr and its constants (linux/virtio_net.h, which C++
+// cannot include: a member there is called `class`). Packet sockets with
+// PACKET_VNET_HDR put one before every frame, in host byte order.
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(VnetHdr) == 10);
+constexpr uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr uint8_t kVnetDataValid = 2;  // VIRTIO_NET_HDR_F_DATA_VALID
+constexpr uint8_t kVnetGsoTcp4 = 1;    // VIRTIO_NET_HDR_GSO_TCPV4
+constexpr uint8_t kVnetGsoTcp6 = 4;    // VIRTIO_NET_HDR_GSO_TCPV6
+
 int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -59,9 +76,41 @@ bool NetService::MayPing(uint32_t egid, const std::vector<gid_t>& groups) const 
   return false;
 }
 
+NetService::PacketLink::PacketLink(int fd) : fd_(fd) {
+  int on = 0;
+  socklen_t len = sizeof on;
+  vnet_ = getsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, &len) == 0 && on != 0;
+}
+
 void NetService::PacketLink::WriteFrame(std::string_view frame) {
   if (fd_ < 0) return;
+  if (vnet_) {
+    WriteOffloadedFrame(frame, {});
+    return;
+  }
   ssize_t n = send(fd_, frame.data(), frame.size(), MSG_DONTWAIT);
+  (void)n;
+}
+
+void NetService::PacketLink::WriteOffloadedFrame(std::string_view frame,
+                                                 const netstack::TxOffload& o) {
+  if (fd_ < 0) return;
+  VnetHdr h{};
+  if (o.csum_partial) {
+    h.flags = kVnetNeedsCsum;
+    h.csum_start = o.csum_start;
+    h.csum_offset = o.csum_offset;
+  }
+  if (o.gso_size > 0) {
+    h.gso_type = o.gso_v6 ? kVnetGsoTcp6 : kVnetGsoTcp4;
+    h.gso_size = o.gso_size;
+    h.hdr_len = o.hdr_len;
+  }
+  iovec iov[2] = {{&h, sizeof h}, {const_cast<char*>(frame.data()), frame.size()}};
+  msghdr mh{};
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 2;
+  ssize_t n = sendmsg(fd_, &mh, MSG_DONTWAIT);
   (void)n;
 }
 
@@ -110,27 +159,35 @@ void NetService::ReadFrames(size_t dev) {
   // On the stack, not thread_local (see SocketMirror::Drain): host threads
   // have 8 MiB stacks.
   char buf[65536 + 64];
-  int fd = devices_[dev].link->fd_;
+  const PacketLink& link = *devices_[dev].link;
+  int fd = link.fd_;
   // A bounded batch, so that timers run between bursts.
   for (int i = 0; i < 256; ++i) {
     sockaddr_ll from{};
-    iovec iov{buf, sizeof buf};
+    VnetHdr vh{};
+    iovec iov[2] = {{&vh, sizeof vh}, {buf, sizeof buf}};
     char cbuf[CMSG_SPACE(sizeof(tpacket_auxdata))];
     msghdr mh{};
     mh.msg_name = &from;
     mh.msg_namelen = sizeof from;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
+    mh.msg_iov = link.vnet_ ? iov : iov + 1;
+    mh.msg_iovlen = link.vnet_ ? 2 : 1;
     mh.msg_control = cbuf;
     mh.msg_controllen = sizeof cbuf;
     ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) return;
-    bool csum_not_ready = false;
+    if (link.vnet_) {
+      if (size_t(n) < sizeof vh) continue;
+      n -= ssize_t(sizeof vh);
+    }
+    // The host checked the transport checksum or never filled it in (a
+    // frame from a stack on this host: CHECKSUM_PARTIAL).
+    bool csum_not_ready = vh.flags & (kVnetNeedsCsum | kVnetDataValid);
     for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
       if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
         tpacket_auxdata aux;
         memcpy(&aux, CMSG_DATA(c), sizeof aux);
-        csum_not_ready = aux.tp_status & TP_STATUS_CSUMNOTREADY;
+        csum_not_ready |= (aux.tp_status & TP_STATUS_CSUMNOTREADY) != 0;
       }
     }
     // Our own transmissions come back on a packet socket: skip them.

@@ -84,12 +84,18 @@ class NetService {
   void ReadFrames(size_t dev);
 
   // A NIC's link: frames to its packet socket (a full host queue drops,
-  // as a device would).
+  // as a device would). With PACKET_VNET_HDR on the socket
+  // (OpenPacketSocket) every frame carries a virtio_net_hdr both ways:
+  // TCP hands the host 64 KiB segments to cut and leaves it the
+  // checksums, and takes what the host's GRO/GSO joined.
   class PacketLink : public netstack::LinkEndpoint {
    public:
-    explicit PacketLink(int fd) : fd_(fd) {}
+    explicit PacketLink(int fd);
     void WriteFrame(std::string_view frame) override;
+    bool TakesOffloads() const override { return vnet_; }
+    void WriteOffloadedFrame(std::string_view frame, const netstack::TxOffload& o) override;
     int fd_;
+    bool vnet_ = false;  // the socket has PACKET_VNET_HDR
   };
   struct Device {
     std::unique_ptr<PacketLink> link;

@@ -129,7 +129,9 @@ absl::StatusOr<std::vector<HostInterface>> ListHostInterfaces() {
 }
 
 absl::StatusOr<int> OpenPacketSocket(int ifindex) {
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  // Protocol 0: nothing comes in before bind(), so no frame is queued
+  // without the header PACKET_VNET_HDR adds.
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("opening the packet socket");
   sockaddr_ll a{};
   a.sll_family = AF_PACKET;
@@ -137,6 +139,22 @@ absl::StatusOr<int> OpenPacketSocket(int ifindex) {
   a.sll_ifindex = ifindex;
   // PACKET_AUXDATA: says which frames carry no transport checksum yet.
   int one = 1;
+  // PACKET_VNET_HDR: a virtio_net_hdr before every frame, so that TCP can
+  // hand the host 64 KiB segments to cut and leave it the checksums (and
+  // learns which frames the host checked). Without it (a kernel that
+  // refuses it) the link sends single segments (NetService::PacketLink).
+  (void)setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one);
+  // Our own transmissions are not read back (Linux 4.20; before, the
+  // reader skips them: PACKET_OUTGOING).
+  (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  // Room for bursts while the device thread is away (a loaded host): the
+  // default 208 KiB holds three 64 KiB frames of the host's GSO, and
+  // every frame past it is dropped and resent by the peer. FORCE needs
+  // CAP_NET_ADMIN, which a takeover has; else what rmem_max allows.
+  int rcvbuf = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
   if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0 ||
       bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     absl::Status st = Errno(absl::StrCat("binding the packet socket to interface ", ifindex));
