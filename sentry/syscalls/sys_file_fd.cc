@@ -16,6 +16,22 @@ SyscallReturn FcntlLock(Task& t, FileDescription& f, int cmd, UserAddr arg);
 
 using namespace file_internal;  // NOLINT
 
+// Per-user pipe pages (sentry/fs/pipe/pipe_account.cc, which says why
+// these are declared here and not in pipe.h).
+Status AccountNewPipe(const std::shared_ptr<Pipe>& pipe, uid_t uid, bool limited);
+Result<size_t> SetAccountedPipeCapacity(Pipe& pipe, uint64_t size, bool privileged,
+                                        bool limited);
+
+namespace {
+
+// pipe_is_unprivileged_user(): the per-user pipe limits bind a caller
+// without CAP_SYS_RESOURCE and CAP_SYS_ADMIN.
+bool PipeUserLimited(const Credentials& c) {
+  return !c.HasCap(CAP_SYS_RESOURCE) && !c.HasCap(CAP_SYS_ADMIN);
+}
+
+}  // namespace
+
 SyscallReturn SysDup(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, a.Int(0)));
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, false, 0, FdLimit(t)));
@@ -91,8 +107,10 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
       if (!p) return Errno(EBADF);
       if (cmd == F_GETPIPE_SZ) return p->pipe().Capacity();
       // pipe_fcntl() takes the size as an unsigned int.
-      SV_ASSIGN_OR_RETURN(size_t sz, p->pipe().SetCapacity(a.Uint(2),
-                                                           t.creds().HasCap(CAP_SYS_RESOURCE)));
+      const Credentials& c = t.creds();
+      SV_ASSIGN_OR_RETURN(size_t sz,
+                          SetAccountedPipeCapacity(p->pipe(), a.Uint(2),
+                                                   c.HasCap(CAP_SYS_RESOURCE), PipeUserLimited(c)));
       return sz;
     }
     case F_GETLK:
@@ -182,8 +200,11 @@ namespace {
 
 SyscallReturn DoPipe(Task& t, UserAddr fds_addr, int flags) {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(auto ends,
-                      NewPipe(flags & ~O_CLOEXEC, t.creds().HasCap(CAP_SYS_RESOURCE)));
+  const Credentials& c = t.creds();
+  SV_ASSIGN_OR_RETURN(auto ends, NewPipe(flags & ~O_CLOEXEC, c.HasCap(CAP_SYS_RESOURCE)));
+  // alloc_pipe_info(): the pages count for the caller's real user.
+  SV_TRY(AccountNewPipe(static_cast<PipeFile&>(*ends.first).pipe().shared_from_this(), c.ruid,
+                        PipeUserLimited(c)));
   bool cloexec = flags & O_CLOEXEC;
   int limit = FdLimit(t);
   SV_ASSIGN_OR_RETURN(int rfd, t.fds().Install(ends.first, cloexec, 0, limit));

@@ -25,6 +25,11 @@
 
 namespace seedvisor::sentry {
 
+// /proc/sys/fs/pipe-user-pages-{soft,hard} (sentry/fs/pipe/pipe_account.cc,
+// which says why these are declared here and not in pipe.h).
+std::string PipeUserPagesText(bool hard);
+Status SetPipeUserPages(bool hard, std::string_view text);
+
 namespace {
 
 std::string RandomUuid() {
@@ -153,6 +158,12 @@ InodeRef NewSysDir(Kernel& k) {
   auto pipe_max = std::make_shared<SynthFile>([] { return PipeMaxSizeText(); }, 0644);
   pipe_max->set_write([](std::string_view v) { return SetPipeMaxSize(v); });
   fs->Add("pipe-max-size", pipe_max);
+  // The pages of pipe buffers one user may have (pipe(7)); root may change them.
+  for (bool hard : {false, true}) {
+    auto f = std::make_shared<SynthFile>([hard] { return PipeUserPagesText(hard); }, 0644);
+    f->set_write([hard](std::string_view v) { return SetPipeUserPages(hard, v); });
+    fs->Add(hard ? "pipe-user-pages-hard" : "pipe-user-pages-soft", f);
+  }
   fs->Add("nr_open", SynthFile::Text([] { return absl::StrCat(Kernel::kNrOpen, "\n"); }));
   // Native AIO: the sandbox's limit on and use of io_setup's nr_events.
   fs->Add("aio-max-nr",
