@@ -1,5 +1,6 @@
 #include "seedd/cgroup_pool.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,6 +233,9 @@ std::vector<int> CgroupPool::Pids(const std::string& cgroup) const {
 }
 
 void CgroupPool::Refill() {
+  // Named so that a trace of the host tells its cgroup creations from the
+  // request path's (test/seedd/seedd_invoke_path.py: there are none there).
+  pthread_setname_np(pthread_self(), kRefillThreadName);
   // A given-back cgroup whose processes outlive this many checks (the
   // instance was destroyed: they are dying) has them killed.
   constexpr int kPatience = 50;

@@ -61,6 +61,8 @@ struct CgroupPoolStats {
 
 class CgroupPool : public InstanceCgroups {
  public:
+  // The host thread that makes and empties the pool's cgroups off the request path.
+  static constexpr const char* kRefillThreadName = "seedd-cgrefill";
   explicit CgroupPool(CgroupPoolOptions o);
   ~CgroupPool() override;  // Stop(), then removes every cgroup of the pool
 

@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -318,6 +319,7 @@ void VethPool::Wake() {
 }
 
 void VethPool::Refill() {
+  pthread_setname_np(pthread_self(), kRefillThreadName);  // as CgroupPool's
   for (;;) {
     std::optional<Device> dead;
     int slot = -1;

@@ -93,6 +93,8 @@ class VethPool {
  public:
   static constexpr int kSlots = 250;
   static constexpr int kFailuresInARow = 3;  // then the whole pool backs off
+  // The host thread that makes and destroys the devices off the request path.
+  static constexpr const char* kRefillThreadName = "seedd-vethfill";
 
   struct Device {
     sentry::TakenInterface taken;  // the guest end: its packet socket and description
