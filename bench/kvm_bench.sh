@@ -72,8 +72,16 @@ names=(native)
 declare -A cmd iters
 cmd[native]="$floor native"
 iters[native]=$native_iters
-add_runtimes "$seedsc" systrap,ptrace,kvm "$runsc" ptrace
-if [[ -n "$seedsc" && -x "$seedsc" ]]; then
+# Where the kvm platform cannot start (no usable /dev/kvm: its one-line
+# reason, as test/kvm_skip.sh), its columns are n/a and say why.
+seedsc_platforms=systrap,ptrace,kvm seedsc_kvm_note=""
+if [[ -n "$seedsc" && -x "$seedsc" ]] && ! probe="$("$seedsc" --platform=kvm do /bin/true 2>&1)" &&
+   grep -q "kvm: " <<<"$probe"; then
+  seedsc_platforms=systrap,ptrace
+  seedsc_kvm_note="seedsc-kvm, -novdso, -nospin: n/a ($(grep -m1 -o "kvm: .*" <<<"$probe"))"
+fi
+add_runtimes "$seedsc" "$seedsc_platforms" "$runsc" ptrace
+if [[ -n "$seedsc" && -x "$seedsc" && -z "$seedsc_kvm_note" ]]; then
   names+=(seedsc-kvm-novdso seedsc-kvm-nospin)
   cmd[seedsc-kvm-novdso]="env SEEDSC_KVM_VDSO=0 $seedsc --platform=kvm do --"
   cmd[seedsc-kvm-nospin]="env SEEDSC_KVM_SPIN_US=0 $seedsc --platform=kvm do --"
@@ -121,6 +129,7 @@ echo "load average before: $load_before, after: $load_after ($(nproc) CPUs); +cp
 [[ -n "$seedsc" && -x "$seedsc" ]] || echo "(seedsc not built: n/a)"
 [[ -n "$runsc" && -x "$runsc" ]] || echo "(runsc not installed: n/a)"
 [[ -n "$kvm_note" ]] && echo "$kvm_note"
+[[ -n "$seedsc_kvm_note" ]] && echo "$seedsc_kvm_note"
 print_table
 if [[ -n "${samples[kvm-floor kvm_create_vm]:-}" ]]; then
   echo
