@@ -53,8 +53,11 @@ def run_module(module, side, seedsc, timeout, logdir, python=PYTHON, network="no
     # The XML is written inside the sandbox's own overlay, where the host
     # cannot see it: the wrapper prints it after a marker instead.
     ignore = "".join(f" -i '{p}'" for p in IGNORE.get(module, []))
+    # Absolute paths: the script runs in /tmp, and a PATH with an empty or "."
+    # entry (Bazel's test environment) would run a stray /tmp/rm or /tmp/cat
+    # (seen: a leftover test binary's output after the XML, a "crash").
     script = (f"{python} -m test -v {module}{ignore} --junit-xml /tmp/junit-$$.xml; rc=$?; "
-              f"echo {MARK}; cat /tmp/junit-$$.xml; rm -f /tmp/junit-$$.xml; exit $rc")
+              f"echo {MARK}; /bin/cat /tmp/junit-$$.xml; /bin/rm -f /tmp/junit-$$.xml; exit $rc")
     cmd = ["/bin/sh", "-c", script]
     if side != "native":
         # --network=sandbox: the sandbox's own TCP/IP stack with loopback only
