@@ -61,11 +61,18 @@ def _write(path, value, append=False):
         os.close(fd)
 
 
+class TraceUnavailable(Exception):
+    """The host kernel offers no tracefs instance with these events (the reason)."""
+
+
 def mount_tracefs():
     if not os.path.exists(os.path.join(TRACEFS, "instances")):
         os.makedirs(TRACEFS, exist_ok=True)
-        if os.system(f"mount -t tracefs nodev {TRACEFS}") != 0:
-            raise SystemExit(f"cannot mount tracefs on {TRACEFS}")
+        if os.system(f"mount -t tracefs nodev {TRACEFS} 2>/dev/null") != 0:
+            raise TraceUnavailable(f"cannot mount tracefs on {TRACEFS}")
+    missing = [ev for ev in EVENTS if not os.path.isdir(os.path.join(TRACEFS, "events", ev))]
+    if missing:
+        raise TraceUnavailable(f"the host kernel has no trace events {', '.join(missing)}")
 
 
 def tids_of(pid):
