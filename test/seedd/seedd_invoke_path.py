@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from host_trace import HostTrace, TraceUnavailable, mount_tracefs, namespaces_of, tids_of
+from host_trace import HostTrace, TraceUnavailable, mount_tracefs, namespaces_of
 from seedd_proc import SeeddProcess
 
 SEEDD, SEEDSC = sys.argv[1], sys.argv[2]
