@@ -329,6 +329,15 @@ class Kernel {
   std::shared_ptr<ThreadGroup> ThreadGroupByTgid(int tgid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every live task, in tid order (for /proc and kill(-1)).
   std::vector<std::shared_ptr<Task>> Tasks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What /proc shows: the live task `tid`, or the exited leader of the
+  // unreaped thread group `tid` (a zombie, or a process whose leader thread
+  // ended before its other threads): Linux keeps the leader's task until
+  // release_task() (delay_group_leader()), so /proc/PID stays, in state Z.
+  // Null for none. O(log n).
+  std::shared_ptr<Task> TaskOrExitedLeaderLocked(int tid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tasks() and those exited leaders, in tid order.
+  std::vector<std::shared_ptr<Task>> TasksAndExitedLeadersLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<ThreadGroup> init_tg() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return init_tg_; }
 
   // ---- Pid namespaces below the sandbox's (pid_namespace.h; mu()) ----
@@ -467,6 +476,10 @@ class Kernel {
     bool leader_charged = false;
     // ReleasePidChargeLocked: the pid no longer counts, reaped or not.
     bool released = false;
+    // The leader's task once it has exited, until the group is reaped
+    // (TaskOrExitedLeaderLocked); none for a released group, whose waiter
+    // is outside the sandbox (it would keep the group from expiring).
+    std::shared_ptr<Task> exited_leader = nullptr;
     // Its ThreadGroup::container_pids (the charge outlives the group).
     std::shared_ptr<ContainerPids> container_pids;
     // The pgid and sid it counts in group_id_users_ (0 once reaped).

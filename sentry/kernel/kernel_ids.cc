@@ -209,6 +209,7 @@ void Kernel::UnregisterTask(int tid) {
   if (slot != tgs_.end() && !slot->second.released &&
       slot->second.tg.lock().get() == &task.tg()) {
     slot->second.leader_charged = true;
+    slot->second.exited_leader = t->second;
   } else {
     ChargePidsLocked(task.tg().container_pids.get(), -1);
   }
@@ -229,6 +230,7 @@ void Kernel::ReleasePidChargeLocked(ThreadGroup& tg) {
   auto it = tgs_.find(tg.tgid());
   if (it == tgs_.end() || it->second.tg.lock().get() != &tg) return;
   it->second.released = true;
+  it->second.exited_leader = nullptr;
   if (it->second.leader_charged) {
     it->second.leader_charged = false;
     ChargePidsLocked(it->second.container_pids.get(), -1);
@@ -262,6 +264,33 @@ std::shared_ptr<ThreadGroup> Kernel::ThreadGroupByTgid(int tgid) {
 std::vector<std::shared_ptr<Task>> Kernel::Tasks() {
   std::vector<std::shared_ptr<Task>> out;
   for (auto& [tid, t] : tasks_) out.push_back(t);
+  return out;
+}
+
+std::shared_ptr<Task> Kernel::TaskOrExitedLeaderLocked(int tid) {
+  if (std::shared_ptr<Task> t = TaskByTid(tid)) return t;
+  auto it = tgs_.find(tid);
+  std::shared_ptr<ThreadGroup> tg = ThreadGroupByTgid(tid);
+  if (it == tgs_.end() || tg == nullptr) return nullptr;
+  // A thread that exec'd after its leader's end leads the process now
+  // (de_thread() gives it the leader's pid; ours keeps its own tid).
+  if (tg->leader != nullptr) return TaskByTid(tg->leader->tid());
+  return it->second.exited_leader;
+}
+
+std::vector<std::shared_ptr<Task>> Kernel::TasksAndExitedLeadersLocked() {
+  std::vector<std::shared_ptr<Task>> out;
+  out.reserve(tasks_.size());
+  auto live = tasks_.begin();
+  for (auto& [tgid, slot] : tgs_) {
+    if (slot.exited_leader == nullptr) continue;
+    for (; live != tasks_.end() && live->first < tgid; ++live) out.push_back(live->second);
+    std::shared_ptr<ThreadGroup> tg = slot.tg.lock();
+    if (tg && tg->state != ThreadGroup::State::kReaped && tg->leader == nullptr) {
+      out.push_back(slot.exited_leader);
+    }
+  }
+  for (; live != tasks_.end(); ++live) out.push_back(live->second);
   return out;
 }
 

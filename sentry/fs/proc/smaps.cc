@@ -160,7 +160,7 @@ std::vector<Vma> SmapsVmas(MM& mm) {
 }
 
 std::string SmapsText(Task& t) {
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   if (!mm) return "";
   const std::vector<HostVma> host = ReadHostSmaps(mm->address_space().host_pid());
   std::string out;
@@ -186,7 +186,7 @@ std::string SmapsText(Task& t) {
 // split into anonymous, file and shmem pages (a private file mapping's
 // anonymous share counts as anonymous).
 std::string SmapsRollupText(Task& t) {
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   if (!mm) return "";
   const std::vector<HostVma> host = ReadHostSmaps(mm->address_space().host_pid());
   const std::vector<Vma> vmas = SmapsVmas(*mm);

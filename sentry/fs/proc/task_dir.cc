@@ -19,7 +19,7 @@ namespace {
 
 // Bytes [start, end) of the process's memory, NUL-separated (cmdline/environ).
 std::string ReadMemRange(Task& t, UserAddr start, UserAddr end) {
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   if (!mm || end <= start) return "";
   size_t len = std::min<uint64_t>(end.value() - start.value(), 1 << 20);
   std::string out(len, '\0');
@@ -29,13 +29,13 @@ std::string ReadMemRange(Task& t, UserAddr start, UserAddr end) {
   return out;
 }
 
-// The ids in `ns` of the tasks `pick` picks, as directory entries
-// (inode number: the global id).
+// The ids in `ns` of the tasks `pick` picks, zombies' exited leaders
+// included, as directory entries (inode number: the global id).
 template <typename Pick>
 std::vector<DirEntry> TaskEntries(Kernel& k, const PidNamespace* ns, Pick pick) {
   std::vector<DirEntry> out;
   absl::MutexLock l(&k.mu());
-  for (auto& t : k.Tasks()) {
+  for (auto& t : k.TasksAndExitedLeadersLocked()) {
     if (!pick(*t)) continue;
     const int local = Kernel::IdIn(ns, t->tid());
     if (local != 0) out.push_back({absl::StrCat(local), static_cast<uint64_t>(t->tid()), DT_DIR});
@@ -74,17 +74,20 @@ void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, 
   });
   dir.Add("comm", comm);
   dir.Add("cmdline", SizeZeroSeek(TaskFile(k, tid, [](Task& t) -> std::string {
-            if (!t.shared_mm()) return "";
-            auto l = t.mm().layout();
+            std::shared_ptr<MM> mm = MmOf(t);  // null once it exited
+            if (!mm) return "";
+            auto l = mm->layout();
             return ReadMemRange(t, l.arg_start, l.arg_end);
           })));
   dir.Add("environ", SizeZeroSeek(PrivateTaskFile(k, tid, [](Task& t) -> std::string {
-            if (!t.shared_mm()) return "";
-            auto l = t.mm().layout();
+            std::shared_ptr<MM> mm = MmOf(t);
+            if (!mm) return "";
+            auto l = mm->layout();
             return ReadMemRange(t, l.env_start, l.env_end);
           }, 0400)));
   dir.Add("maps", PrivateTaskFile(k, tid, [](Task& t) -> std::string {
-            return t.shared_mm() ? t.mm().MapsText() : "";
+            std::shared_ptr<MM> mm = MmOf(t);
+            return mm ? mm->MapsText() : "";
           }));
   // The task's own mount namespace's (mounts_open_common(): its nsproxy's).
   dir.Add("mounts", TaskFile(k, tid, [&vfs](Task& t) -> std::string {
@@ -97,8 +100,9 @@ void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, 
           }));
   dir.Add("exe", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
             auto t = FindTask(k, tid);
-            if (!t || !t->shared_mm()) return Errno(ENOENT);
-            std::string p = t->mm().layout().exe_path;
+            std::shared_ptr<MM> mm = t ? MmOf(*t) : nullptr;
+            if (!mm) return Errno(ENOENT);
+            std::string p = mm->layout().exe_path;
             if (p.empty()) return Errno(ENOENT);
             return p;
           }));
@@ -108,7 +112,12 @@ void FillTaskDir(const std::shared_ptr<ProcView>& view, SynthDir& dir, int tid, 
             if (!fs) return Errno(ENOENT);
             return fs->cwd()->Path();
           }));
-  dir.Add("root", SynthSymlink::Fixed("/"));
+  // proc_root_link(): none once the task's fs context is gone (a zombie).
+  dir.Add("root", std::make_shared<SynthSymlink>([&k, tid]() -> Result<std::string> {
+            auto t = FindTask(k, tid);
+            if (!t || !t->shared_fs()) return Errno(ENOENT);
+            return std::string("/");
+          }));
   dir.Add("fd", NewFdDir(k, tid));
   dir.Add("fdinfo", NewFdInfoDir(k, vfs, tid, ns));
   dir.Add("ns", NewNsDir(k, tid));

@@ -22,12 +22,17 @@
 namespace seedvisor::sentry {
 
 class Kernel;
+class MM;
 class PidNamespace;
 class Task;
 class Vfs;
 
-// The task with thread id `tid`, or null.
+// The task with thread id `tid`, or null; a zombie's (or a process's
+// exited leader thread's) until the process is reaped, as Linux keeps it.
 std::shared_ptr<Task> FindTask(Kernel& k, int tid);
+// `t`'s address space (null once it exited), read under Kernel::mu(),
+// under which exit and exec replace it. Call without that lock.
+std::shared_ptr<MM> MmOf(Task& t);
 // Whether the task reading /proc (none: the sentry itself) may look into
 // `t` as ptrace_may_access(PTRACE_MODE_READ_FSCREDS) allows.
 bool CallerMayReadTask(const Task& t);

@@ -20,7 +20,12 @@ namespace seedvisor::sentry {
 
 std::shared_ptr<Task> FindTask(Kernel& k, int tid) {
   absl::MutexLock l(&k.mu());
-  return k.TaskByTid(tid);
+  return k.TaskOrExitedLeaderLocked(tid);
+}
+
+std::shared_ptr<MM> MmOf(Task& t) {
+  absl::MutexLock l(&t.kernel().mu());
+  return t.shared_mm();
 }
 
 bool CallerMayReadTask(const Task& t) {
@@ -97,15 +102,16 @@ std::string LimitsText(Kernel& k, Task& t) {
 }
 
 std::string AuxvBytes(Task& t) {
-  if (!t.shared_mm()) return "";
-  std::vector<uint64_t> auxv = t.mm().layout().auxv;  // AT_NULL pair included
+  std::shared_ptr<MM> mm = MmOf(t);  // null once it exited
+  if (!mm) return "";
+  std::vector<uint64_t> auxv = mm->layout().auxv;  // AT_NULL pair included
   return std::string(reinterpret_cast<const char*>(auxv.data()), auxv.size() * sizeof(uint64_t));
 }
 
 // Pages of the host process that holds the task's memory which are
 // resident: the best measure of the guest's RSS we have.
 uint64_t ResidentPages(Task& t) {
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   if (!mm) return 0;
   std::string path = absl::StrCat("/proc/", mm->address_space().host_pid(), "/statm");
   FILE* f = std::fopen(path.c_str(), "re");

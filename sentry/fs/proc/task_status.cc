@@ -42,7 +42,8 @@ ProcInfo InfoOf(Kernel& k, Task& t, const PidNamespace* ns) {
   p.global_pgid = tg.pgid;
   p.global_sid = tg.sid;
   p.session = k.NumbersOfLocked(tg.sid);
-  p.threads = static_cast<int>(tg.tasks.size());
+  // signal->nr_threads: an exited leader counts until it is reaped.
+  p.threads = static_cast<int>(tg.tasks.size()) + (tg.leader == nullptr ? 1 : 0);
   p.start_ns = t.start_time_ns();
   return p;
 }
@@ -101,7 +102,7 @@ std::string StatText(Kernel& k, Task& t, bool thread, const PidNamespace* ns) {
   ProcInfo p = InfoOf(k, t, ns);
   int64_t ticks = (p.start_ns - k.boot_time_ns()) / (1000000000LL / 100);
   if (ticks < 0) ticks = 0;
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   uint64_t vsize = 0;
   if (mm) {
     for (const auto& v : mm->Vmas()) vsize += v.end - v.start;
@@ -190,7 +191,7 @@ VmCounts VmCountsOf(MM& mm) {
 // shared are the host process's that holds the address space (its few
 // stub pages included).
 std::string StatmText(Task& t) {
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   if (!mm) return "0 0 0 0 0 0 0\n";
   const VmCounts c = VmCountsOf(*mm);
   const Residency r = ResidencyOf(mm);
@@ -273,7 +274,7 @@ std::string StatusText(Kernel& k, Task& t, const PidNamespace* ns) {
   const SeccompState sc = t.seccomp();
   std::string groups;
   for (gid_t g : c.groups) absl::StrAppend(&groups, g, " ");
-  auto mm = t.shared_mm();
+  auto mm = MmOf(t);
   VmCounts vm;
   if (mm) vm = VmCountsOf(*mm);
   const uint64_t rss_kb = ResidencyOf(mm).resident * kPageSize / 1024;
