@@ -19,6 +19,7 @@
 
 #include "sentry/kernel/credentials.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/kernel/timers.h"
 
 namespace seedvisor::sentry {
@@ -324,9 +325,12 @@ Result<TimerService::Setting> TimerService::SetPosixTimer(Task& t, int id, int f
       int64_t deadline = now + s.value_ns;
       if (flags & TIMER_ABSTIME) {
         if (pt->base == Base::kMonotonic) {
+          // In the caller's time namespace (common_timer_set():
+          // timens_ktime_to_host()).
           timespec c;
           clock_gettime(pt->host_clock, &c);
-          deadline = now + (s.value_ns - (c.tv_sec * 1000000000LL + c.tv_nsec));
+          const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), pt->host_clock);
+          deadline = now + (s.value_ns - off - (c.tv_sec * 1000000000LL + c.tv_nsec));
         } else {
           deadline = s.value_ns;
         }

@@ -49,6 +49,7 @@ class PidfdFile;
 class PidNamespace;
 class PidNumbers;
 struct ThreadExitEvent;
+class TimeNamespace;
 class UtsNames;
 
 class Task : public std::enable_shared_from_this<Task> {
@@ -107,6 +108,18 @@ class Task : public std::enable_shared_from_this<Task> {
   UtsNames& uts() const;
   std::shared_ptr<UtsNames> shared_uts() const;
   void set_uts(std::shared_ptr<UtsNames> ns) { uts_.store(std::move(ns)); }
+  // The task's time namespace and the one its next children enter
+  // (nsproxy's time_ns and time_ns_for_children; time_namespace.h), null
+  // for the sandbox's initial one. Only the task itself replaces them
+  // (unshare, setns; its clone sets its child's); any thread reads them.
+  std::shared_ptr<TimeNamespace> time_ns() const { return time_ns_.load(); }
+  std::shared_ptr<TimeNamespace> time_ns_for_children() const {
+    return time_ns_for_children_.load();
+  }
+  void set_time_ns(std::shared_ptr<TimeNamespace> ns) { time_ns_.store(std::move(ns)); }
+  void set_time_ns_for_children(std::shared_ptr<TimeNamespace> ns) {
+    time_ns_for_children_.store(std::move(ns));
+  }
   const Credentials& creds() const { return creds_; }
   Credentials& mutable_creds() { return creds_; }
   platform::Registers& regs() { return regs_; }
@@ -288,6 +301,9 @@ class Task : public std::enable_shared_from_this<Task> {
     // clone3(2)'s set_tid (checked by the caller): the child's id, EEXIST
     // if taken; 0 picks the next free one.
     int set_tid = 0;
+    // clone3(2)'s CLONE_NEWTIME, which clone(2) cannot pass (its bit is
+    // in the exit signal's byte of `flags`).
+    bool new_time_ns = false;
   };
   Result<int> Clone(const CloneArgs& args);
   // execve(2) (task_exec.cc). On success the registers are the new image's.
@@ -351,6 +367,7 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<FsContext> fs_;
   mutable absl::Mutex fs_mu_;
   std::atomic<std::shared_ptr<UtsNames>> uts_;  // null: kernel_.uts()
+  std::atomic<std::shared_ptr<TimeNamespace>> time_ns_, time_ns_for_children_;
   Credentials creds_;
   platform::Registers regs_{};
   // See SaveFpState(). A new task starts saved, in the init state, so that

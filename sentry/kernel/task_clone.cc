@@ -11,6 +11,8 @@
 #include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
+#include "sentry/loader/vdso_clock.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
 
@@ -60,7 +62,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
   // refused the way a container without CAP_SYS_ADMIN sees it.
   constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
                                    CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWUTS;
-  if ((flags & CLONE_NEWUSER) || ((flags & kNamespaces) && !creds_.HasCap(CAP_SYS_ADMIN))) {
+  if ((flags & CLONE_NEWUSER) ||
+      (((flags & kNamespaces) || a.new_time_ns) && !creds_.HasCap(CAP_SYS_ADMIN))) {
     return Errno(EPERM);
   }
   if ((flags & (CLONE_NEWIPC | CLONE_SYSVSEM)) == (CLONE_NEWIPC | CLONE_SYSVSEM)) {
@@ -76,6 +79,13 @@ Result<int> Task::Clone(const CloneArgs& a) {
     if ((pid_ns ? pid_ns->level() : 0) >= PidNamespace::kMaxLevel) return Errno(ENOSPC);
     pid_ns = std::make_shared<PidNamespace>(pid_ns);
   }
+  // Its time namespaces (copy_time_ns(), timens_on_fork()): a new one,
+  // a copy of where our children go, for its children with
+  // CLONE_NEWTIME; a new process enters that, a CLONE_VM child (a thread,
+  // a vfork child) stays in ours.
+  std::shared_ptr<TimeNamespace> time_for_children = time_ns_for_children();
+  if (a.new_time_ns) time_for_children = TimeNamespace::CopyOf(time_for_children.get());
+  std::shared_ptr<TimeNamespace> child_time = (flags & CLONE_VM) ? time_ns() : time_for_children;
 
   {
     // Refused early, before any host work (a fork bomb at its limit costs
@@ -98,6 +108,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
   } else {
     SV_ASSIGN_OR_RETURN(mm, mm_->Fork(*ctx_));
     handle = mm->address_space().initial_thread();
+    // vdso_join_timens(): its vDSO clock as its time namespace reads it.
+    SV_TRY(SetVdsoClockSyscall(*mm, child_time != nullptr));
   }
   // A failure from here on lets go of the new platform thread: the host
   // thread attaches it and drops it, which ends it (a new address space
@@ -202,6 +214,9 @@ Result<int> Task::Clone(const CloneArgs& a) {
     child->set_fs(std::move(fs));
     // copy_utsname(): a copy of the parent's names in a namespace of its own.
     child->set_uts((flags & CLONE_NEWUTS) ? UtsNames::CopyOf(uts()) : uts_.load());
+    if (child_time != nullptr) child_time->Enter();  // its offsets are fixed now
+    child->set_time_ns(std::move(child_time));
+    child->set_time_ns_for_children(std::move(time_for_children));
     child->creds_ = creds_;
     KeysOnClone(*this, *child, flags);  // copy_creds()'s keyrings
     child->set_seccomp(seccomp());  // copy_seccomp()

@@ -10,7 +10,9 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/loader/loader.h"
+#include "sentry/loader/vdso_clock.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -78,6 +80,12 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   if (!exec_ctx.ok()) return Errno(ENOMEM);
   auto mm = std::make_shared<MM>(exec_ctx->as);
   SV_ASSIGN_OR_RETURN(Image img, LoadImage(*mm, *file, info, interp_file.get(), &interp_info));
+  // exec_task_namespaces(): the new image lives in the time namespace the
+  // task's children go to (unshare(CLONE_NEWTIME) then exec enters it),
+  // and reads its offsets through its vDSO too (the new address space's
+  // vDSO is the host's).
+  std::shared_ptr<TimeNamespace> exec_time = time_ns_for_children();
+  if (exec_time != nullptr) SV_TRY(SetVdsoClockSyscall(*mm, true));
   std::string execfn = path;
   SV_ASSIGN_OR_RETURN(UserAddr sp, SetupStack(*mm, img, argv, envp, execfn, creds_));
   MM::Layout layout = mm->layout();
@@ -101,6 +109,10 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
     if (tg_->group_exiting) return Errno(EINTR);
     tg_->leader = this;
     tg_->did_exec = true;
+    if (exec_time != time_ns()) {
+      if (exec_time != nullptr) exec_time->Enter();  // its offsets are fixed now
+      set_time_ns(std::move(exec_time));
+    }
     // capabilities(7) "Transformation of capabilities during execve()".
     creds_.OnExec();
     KeysOnExec(*this);  // prepare_exec_creds(): thread and process keyrings go

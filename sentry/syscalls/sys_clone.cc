@@ -113,8 +113,6 @@ SyscallReturn SysClone3(Task& t, const SyscallArgs& a) {
   }
   if ((args.stack == 0) != (args.stack_size == 0)) return Errno(EINVAL);
   if (args.stack != 0 && args.stack + args.stack_size < args.stack) return Errno(EINVAL);
-  // Namespaces (CLONE_NEWTIME included) are refused as clone(2) refuses them.
-  if (args.flags & CLONE_NEWTIME) return Errno(EPERM);
   // One id at most, for the new task's own pid namespace (Linux takes one
   // per level up to the caller's depth; more than one level is EINVAL
   // here), in [1, pid_max) and only for a caller that may checkpoint and
@@ -142,6 +140,7 @@ SyscallReturn SysClone3(Task& t, const SyscallArgs& a) {
   c.tls = args.tls;
   c.pidfd_out = UserAddr(args.pidfd);
   c.set_tid = want_tid;
+  c.new_time_ns = (args.flags & CLONE_NEWTIME) != 0;
   return CloneWithPidfd(t, c);
 }
 

@@ -1,7 +1,7 @@
 // unshare(2) and setns(2) (kernel/fork.c ksys_unshare(), kernel/nsproxy.c).
 //
 // The sandbox is one set of namespaces, its guest's initial ones
-// (sentry/fs/proc/ns.cc), except mount, UTS and PID: unshare and clone
+// (sentry/fs/proc/ns.cc), except mount, UTS, PID and time: unshare and clone
 // (task_clone.cc) make a new UTS namespace with CAP_SYS_ADMIN, a copy of
 // the caller's names (Task::uts()), and setns enters another task's
 // through its /proc/PID/ns/uts or a pidfd. A new PID namespace
@@ -13,7 +13,11 @@
 // umount2(2) (sys_mount.cc) change only the caller's; setns enters
 // another's with root and working directory at its root. Every mount is
 // private: no propagation between namespaces (sys_mount.cc says exactly
-// what mount(2) does). pivot_root(2) is still EPERM. unshare can also
+// what mount(2) does). pivot_root(2) is still EPERM. A new time namespace
+// (sentry/kernel/time_namespace.h), a copy of where the caller's children
+// go, is where its next children go (unshare) or the new child's own
+// (clone3); setns enters one, and the caller's vDSO clock follows
+// (sentry/loader/vdso_clock.h). unshare can also
 // unshare what a task shares
 // with others (its fd table and fs context, or nothing: the thread,
 // signal-handler and VM cases Linux "pretends" to do for a single-threaded
@@ -22,7 +26,7 @@
 //   IPC:    System V objects and POSIX queues live in the kernel's one
 //           IpcNamespace and MqueueFs, which a sandbox fork copies as such.
 //   NET:    the sandbox has one network (a host namespace or its own stack).
-//   USER, CGROUP, TIME: not written either.
+//   USER, CGROUP: not written either.
 // setns checks what Linux's install() checks (the capabilities, reentering
 // one's own user namespace is EINVAL); entering the namespaces every
 // process shares changes nothing.
@@ -35,7 +39,9 @@
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/kernel/uts.h"
+#include "sentry/loader/vdso_clock.h"
 #include "sentry/syscalls/handlers.h"
 #include "sentry/vfs/inode.h"
 #include "sentry/vfs/vfs.h"
@@ -83,6 +89,19 @@ int InstallCheck(Task& t, int type, int flags) {
   return c.HasCap(CAP_SYS_ADMIN) ? 0 : EPERM;
 }
 
+// The namespace a setns(2) target names: the nsfs file's own (`type`:
+// its type), or the one `of_leader` reads of the pidfd's process's leader;
+// ESRCH for a process that is no longer alive.
+template <typename Ns>
+Result<std::shared_ptr<Ns>> TargetNamespace(Task& t, FileDescription& f, int type,
+                                            std::shared_ptr<Ns> (Task::*of_leader)() const) {
+  if (type != 0) return std::static_pointer_cast<Ns>(f.dentry()->inode()->NamespaceObject());
+  absl::MutexLock l(&t.kernel().mu());
+  SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(f));
+  if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
+  return (tg->leader->*of_leader)();
+}
+
 }  // namespace
 
 SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
@@ -108,12 +127,12 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
   }
   // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
-  // CAP_SYS_ADMIN; only mount, UTS and PID are supported with it (the
-  // header says why).
+  // CAP_SYS_ADMIN; only mount, UTS, PID and time are supported with it
+  // (the header says why).
   if (flags & kNewNamespaces) {
     if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
     if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWNS | CLONE_NEWUTS |
-                                                         CLONE_NEWPID))) {
+                                                         CLONE_NEWPID | CLONE_NEWTIME))) {
       return Errno(EPERM);
     }
   }
@@ -132,6 +151,10 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     t.pid_ns_for_children_ = std::move(pid_ns);
   }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
+  // copy_time_ns(): a copy of where our children go, for them; we stay.
+  if (flags & CLONE_NEWTIME) {
+    t.set_time_ns_for_children(TimeNamespace::CopyOf(t.time_ns_for_children().get()));
+  }
   // unshare_fs(), unshare_fd(): a copy only of what another task uses.
   if ((flags & CLONE_FS) && t.fs_shared()) t.set_fs(t.fs_->Fork());
   if (flags & CLONE_NEWNS) {
@@ -191,17 +214,14 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
     }
     if (mnt == nullptr) mnt = t.kernel().vfs().init_mount_ns();
   }
+  // utsns_install(), timens_install().
   std::shared_ptr<UtsNames> uts;
   if (flags & CLONE_NEWUTS) {
-    // utsns_install(): the file's namespace, or the pidfd process's.
-    if (type != 0) {
-      uts = std::static_pointer_cast<UtsNames>(f->dentry()->inode()->NamespaceObject());
-    } else {
-      absl::MutexLock l(&t.kernel().mu());
-      SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
-      if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
-      uts = tg->leader->shared_uts();
-    }
+    SV_ASSIGN_OR_RETURN(uts, TargetNamespace<UtsNames>(t, *f, type, &Task::shared_uts));
+  }
+  std::shared_ptr<TimeNamespace> time;
+  if (flags & CLONE_NEWTIME) {
+    SV_ASSIGN_OR_RETURN(time, TargetNamespace<TimeNamespace>(t, *f, type, &Task::time_ns));
   }
   if (flags & CLONE_NEWPID) {
     // pidns_install(): the caller's own pid namespace or one below it, for
@@ -221,6 +241,14 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
     t.pid_ns_for_children_ = std::move(ns);
   } else if (uts != nullptr) {
     t.set_uts(std::move(uts));
+  }
+  if (flags & CLONE_NEWTIME) {
+    // The caller and its next children live in it from now on, and its
+    // vDSO clock reads it (vdso_join_timens()).
+    SV_TRY(SetVdsoClockSyscall(t.mm(), time != nullptr));
+    if (time != nullptr) time->Enter();
+    t.set_time_ns(time);
+    t.set_time_ns_for_children(std::move(time));
   }
   if (mnt != nullptr) {
     // mntns_install(): root and working directory at the namespace's root.

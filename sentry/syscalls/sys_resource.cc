@@ -11,6 +11,7 @@
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/syscalls/handlers.h"
 
 namespace seedvisor::sentry {
@@ -159,7 +160,9 @@ SyscallReturn SysSysinfo(Task& t, const SyscallArgs& a) {
   sysinfo(&si);
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  const int64_t up_ns = now.tv_sec * 1000000000LL + now.tv_nsec - t.kernel().boot_time_ns();
+  // In the caller's time namespace (timens_add_boottime()).
+  const int64_t up_ns = now.tv_sec * 1000000000LL + now.tv_nsec - t.kernel().boot_time_ns() +
+                        TimeNamespace::OffsetOf(t.time_ns().get(), CLOCK_BOOTTIME);
   si.uptime = (up_ns + 999999999) / 1000000000;
   si.loads[0] = si.loads[1] = si.loads[2] = 0;
   {

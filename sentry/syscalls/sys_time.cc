@@ -7,6 +7,7 @@
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/kernel/timers.h"
 #include "sentry/syscalls/handlers.h"
 
@@ -127,6 +128,8 @@ SyscallReturn SysClockGettime(Task& t, const SyscallArgs& a) {
     ts = FromNs(ns);
   } else if (clock_gettime(HostClock(c), &ts) != 0) {  // the host's clocks are the sandbox's
     return Errno(errno);
+  } else if (const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), c); off != 0) {
+    ts = FromNs(ToNs(ts) + off);  // timens_add_monotonic(), timens_add_boottime()
   }
   SV_TRY(t.CopyOutObj(a.Addr(1), ts));
   return 0;
@@ -192,9 +195,11 @@ SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
   if (req.tv_nsec < 0 || req.tv_nsec >= kNsPerSec || req.tv_sec < 0) return Errno(EINVAL);
   int64_t deadline;
   if (flags & TIMER_ABSTIME) {
+    // The time is the caller's time namespace's (timens_ktime_to_host()).
     timespec now;
     clock_gettime(HostClock(c), &now);
-    deadline = MonotonicNowNs() + (ToNs(req) - ToNs(now));
+    const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), c);
+    deadline = MonotonicNowNs() + (ToNs(req) - off - ToNs(now));
   } else {
     deadline = MonotonicNowNs() + ToNs(req);
   }

@@ -1,10 +1,12 @@
 // timerfd_create, timerfd_settime, timerfd_gettime: a host timerfd behind a
 // TimerFdFile. The sandbox's clocks are the host's (see sys_time.cc), so
-// absolute times and TFD_TIMER_CANCEL_ON_SET mean the same on both sides.
+// absolute times and TFD_TIMER_CANCEL_ON_SET mean the same on both sides,
+// but for a time namespace's offsets (sentry/kernel/time_namespace.h).
 #include <sys/timerfd.h>
 
 #include "sentry/fs/anon/hostfd_file.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
@@ -13,6 +15,13 @@ namespace seedvisor::sentry {
 using namespace file_internal;  // NOLINT
 
 namespace {
+
+constexpr int64_t kNsPerSec = 1000000000LL;
+
+// What the host's timerfd_settime would accept as it_value (EINVAL else).
+bool ValidTimespec(const timespec& ts) {
+  return ts.tv_sec >= 0 && ts.tv_nsec >= 0 && ts.tv_nsec < kNsPerSec;
+}
 
 Result<std::shared_ptr<TimerFdFile>> GetTimerFd(Task& t, int fd) {
   SV_ASSIGN_OR_RETURN(FileRef f, t.fds().Get(fd));
@@ -40,7 +49,7 @@ SyscallReturn SysTimerfdCreate(Task& t, const SyscallArgs& a) {
   }
   int hfd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
   if (hfd < 0) return Errno(errno);
-  auto f = std::make_shared<TimerFdFile>(O_RDWR | (flags & TFD_NONBLOCK), hfd);
+  auto f = std::make_shared<TimerFdFile>(O_RDWR | (flags & TFD_NONBLOCK), hfd, clock);
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & TFD_CLOEXEC, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
 }
@@ -49,7 +58,18 @@ SyscallReturn SysTimerfdSettime(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(auto tf, GetTimerFd(t, a.Int(0)));
   itimerspec nv, ov;
   SV_TRY(t.CopyInObj(a.Addr(2), &nv));
-  if (timerfd_settime(tf->host_fd(), a.Int(1), &nv, &ov) != 0) return Errno(errno);
+  const int flags = a.Int(1);
+  const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), tf->clock());
+  if ((flags & TFD_TIMER_ABSTIME) && off != 0 && ValidTimespec(nv.it_value) &&
+      (nv.it_value.tv_sec != 0 || nv.it_value.tv_nsec != 0)) {
+    // An absolute time of the caller's time namespace is the host's minus
+    // its offset (timerfd_setup(): timens_ktime_to_host()); one that falls
+    // before the host clock's zero has passed: the earliest there is.
+    int64_t host = nv.it_value.tv_sec * kNsPerSec + nv.it_value.tv_nsec - off;
+    if (host <= 0) host = 1;
+    nv.it_value = timespec{static_cast<time_t>(host / kNsPerSec), static_cast<long>(host % kNsPerSec)};
+  }
+  if (timerfd_settime(tf->host_fd(), flags, &nv, &ov) != 0) return Errno(errno);
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), ov));
   return 0;
 }

@@ -12,6 +12,8 @@
 #ifndef SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
 #define SEEDVISOR_SENTRY_FS_ANON_HOSTFD_FILE_H_
 
+#include <time.h>
+
 #include <string>
 #include <string_view>
 
@@ -81,10 +83,16 @@ class HostFdFile : public FileDescription {
 // EINVAL.
 class TimerFdFile : public HostFdFile {
  public:
-  TimerFdFile(int flags, int host_fd) : HostFdFile(flags, host_fd, "anon_inode:[timerfd]") {}
+  TimerFdFile(int flags, int host_fd, clockid_t clock)
+      : HostFdFile(flags, host_fd, "anon_inode:[timerfd]"), clock_(clock) {}
+  // The clock it was made on (absolute times are on it).
+  clockid_t clock() const { return clock_; }
   // A new host timerfd on the same clock, armed for the same remaining time
   // and interval, with the same unread expirations (TFD_IOC_SET_TICKS).
   absl::Status AdoptInForkChild(ForkFileContext& ctx) override;
+
+ private:
+  const clockid_t clock_;
 };
 
 // The value of `key` ("eventfd-count", "ticks", "clockid") in the host's

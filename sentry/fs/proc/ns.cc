@@ -8,8 +8,9 @@
 // namespaces (include/linux/proc_ns.h, PROC_*_INIT_INO). The uts link
 // names the task's own UTS namespace (Task::uts(): the initial one or one
 // made by CLONE_NEWUTS) and its target carries it, for setns(2); so do the
-// pid and pid_for_children links (sentry/kernel/pid_namespace.h) and the
-// mnt link (MountNamespace, sentry/vfs/vfs.h).
+// pid and pid_for_children links (sentry/kernel/pid_namespace.h), the
+// time and time_for_children links (sentry/kernel/time_namespace.h) and
+// the mnt link (MountNamespace, sentry/vfs/vfs.h).
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include "sentry/fs/proc/task_files.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/vfs/file.h"
 #include "sentry/vfs/vfs.h"
 
@@ -218,6 +220,32 @@ std::shared_ptr<SynthSymlink> PidLink(Kernel& k, int tid, bool for_children) {
   return link;
 }
 
+// ns/time and ns/time_for_children of task `tid`: its time namespace, or
+// the one its next children enter; the initial one has no object.
+std::shared_ptr<SynthSymlink> TimeLink(Kernel& k, int tid, bool for_children) {
+  struct Found {
+    bool alive = false;
+    std::shared_ptr<TimeNamespace> ns;
+  };
+  auto ns_of = [&k, tid, for_children]() -> Found {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    if (t == nullptr) return {};
+    return {true, for_children ? t->time_ns_for_children() : t->time_ns()};
+  };
+  auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {
+    Found f = ns_of();
+    if (!f.alive) return Errno(ENOENT);
+    return absl::StrCat("time:[", TimeNamespace::InoOf(f.ns.get()), "]");
+  });
+  link->set_magic([ns_of]() -> std::shared_ptr<Dentry> {
+    Found f = ns_of();
+    if (!f.alive) return nullptr;
+    const uint64_t ino = TimeNamespace::InoOf(f.ns.get());
+    return NsDentry("time", ino, CLONE_NEWTIME, std::move(f.ns));
+  });
+  return link;
+}
+
 }  // namespace
 
 InodeRef NewNsDir(Kernel& k, int tid) {
@@ -233,6 +261,10 @@ InodeRef NewNsDir(Kernel& k, int tid) {
     }
     if (n.clone_flag == CLONE_NEWPID) {
       dir->Add(n.name, PidLink(k, tid, std::string_view(n.name) == "pid_for_children"));
+      continue;
+    }
+    if (n.clone_flag == CLONE_NEWTIME) {
+      dir->Add(n.name, TimeLink(k, tid, std::string_view(n.name) == "time_for_children"));
       continue;
     }
     auto link = SynthSymlink::Fixed(absl::StrCat(n.type, ":[", n.ino, "]"));

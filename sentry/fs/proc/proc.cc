@@ -17,6 +17,7 @@
 #include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -61,8 +62,13 @@ std::string CpuinfoText(const std::string& host) {
   return out;
 }
 
+// The sandbox's uptime in the reader's time namespace (uptime_proc_show():
+// timens_add_boottime()).
 std::string UptimeText(Kernel& k) {
-  double up = static_cast<double>(NowMonoNs() - k.boot_time_ns()) / 1e9;
+  Task* reader = CurrentTask();
+  const int64_t off =
+      reader != nullptr ? TimeNamespace::OffsetOf(reader->time_ns().get(), CLOCK_BOOTTIME) : 0;
+  double up = static_cast<double>(NowMonoNs() - k.boot_time_ns() + off) / 1e9;
   return absl::StrFormat("%.2f %.2f\n", up, up);
 }
 

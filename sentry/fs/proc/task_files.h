@@ -65,7 +65,7 @@ void AddTaskStatusFiles(Kernel& k, SynthDir& dir, int tid, bool thread,
 // fd/N: a magic link to each open file (fd_dir.cc).
 InodeRef NewFdDir(Kernel& k, int tid);
 // auxv, limits, oom_score, oom_score_adj, cgroup, uid_map, gid_map,
-// setgroups (task_info.cc).
+// setgroups, timens_offsets (task_info.cc).
 void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid);
 // fdinfo/N: pos, flags, mnt_id, ino and the file's own lines (fdinfo.cc);
 // a pidfd's ids are those of `ns`, /proc's pid namespace (null: the

@@ -1,7 +1,8 @@
 // /proc/PID/{auxv,limits,oom_score,oom_score_adj,cgroup,uid_map,gid_map,
-// setgroups} (fs/proc/base.c, kernel/user_namespace.c).
+// setgroups,timens_offsets} (fs/proc/base.c, kernel/user_namespace.c).
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/time_namespace.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -217,6 +219,29 @@ void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid) {
   auto setgroups = TaskFile(k, tid, [](Task&) { return std::string("allow\n"); }, 0644);
   setgroups->set_write([](std::string_view) -> Status { return Errno(EPERM); });
   dir.Add("setgroups", setgroups);
+  // The offsets of the time namespace the task's next children enter
+  // (proc_timens_show_offsets()); written before a task enters it, with
+  // CAP_SYS_TIME (proc_timens_set_offset()). The initial one's are fixed.
+  auto timens = TaskFile(k, tid, [](Task& t) {
+    std::shared_ptr<TimeNamespace> ns = t.time_ns_for_children();
+    return ns != nullptr ? ns->OffsetsText() : TimeNamespace(0).OffsetsText();
+  }, 0644);
+  timens->set_write([&k, tid](std::string_view text) -> Status {
+    auto t = FindTask(k, tid);
+    if (!t) return Errno(ESRCH);
+    Task* writer = CurrentTask();
+    if (writer != nullptr && !writer->creds().HasCap(CAP_SYS_TIME)) return Errno(EPERM);
+    std::shared_ptr<TimeNamespace> ns = t->time_ns_for_children();
+    timespec mono, boot;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    auto ns_of = [](const timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; };
+    if (ns != nullptr) return ns->WriteOffsets(text, ns_of(mono), ns_of(boot));
+    // The initial namespace: the same checks, then EACCES (frozen_offsets).
+    SV_TRY(TimeNamespace(0).WriteOffsets(text, ns_of(mono), ns_of(boot)));
+    return Errno(EACCES);
+  });
+  dir.Add("timens_offsets", timens);
 }
 
 }  // namespace seedvisor::sentry
