@@ -329,8 +329,9 @@ Result<TimerService::Setting> TimerService::SetPosixTimer(Task& t, int id, int f
           // timens_ktime_to_host()).
           timespec c;
           clock_gettime(pt->host_clock, &c);
-          const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), pt->host_clock);
-          deadline = now + (s.value_ns - off - (c.tv_sec * 1000000000LL + c.tv_nsec));
+          const int64_t host = TimeNamespace::ToHostNs(t.time_ns().get(), pt->host_clock, s.value_ns);
+          const int64_t wait = host - (c.tv_sec * 1000000000LL + c.tv_nsec);
+          deadline = wait > INT64_MAX - now ? INT64_MAX : now + wait;
         } else {
           deadline = s.value_ns;
         }

@@ -77,6 +77,19 @@ int64_t TimeNamespace::OffsetOf(const TimeNamespace* ns, clockid_t c) {
   }
 }
 
+int64_t TimeNamespace::ToHostNs(const TimeNamespace* ns, clockid_t c, int64_t ns_time) {
+  const int64_t off = OffsetOf(ns, c);
+  if (ns_time < off) return 0;
+  int64_t host;
+  if (__builtin_sub_overflow(ns_time, off, &host)) return INT64_MAX;
+  return host;
+}
+
+int64_t TimeNamespace::SaturatedNs(const timespec& ts) {
+  if (ts.tv_sec >= kKtimeSecMax) return INT64_MAX;
+  return ts.tv_sec * kNsPerSec + ts.tv_nsec;
+}
+
 std::string TimeNamespace::OffsetsText() const {
   absl::MutexLock l(&mu_);
   // A negative offset shows as seconds below zero and a positive fraction

@@ -52,6 +52,13 @@ class TimeNamespace {
   // (timens_add_monotonic(), timens_add_boottime()); 0 for the initial
   // namespace and for the clocks no namespace moves (REALTIME, TAI, CPU).
   static int64_t OffsetOf(const TimeNamespace* ns, clockid_t c);
+  // An absolute time `ns_time` (nanoseconds) of clock `c` in `ns` as the
+  // host's clock reads it (do_timens_ktime_to_host()): the offset taken
+  // away, 0 (passed already) below the offset, INT64_MAX at most.
+  static int64_t ToHostNs(const TimeNamespace* ns, clockid_t c, int64_t ns_time);
+  // `ts` in nanoseconds, INT64_MAX for one past what that holds
+  // (timespec64_to_ktime()); `ts` must be normalized and not negative.
+  static int64_t SaturatedNs(const timespec& ts);
 
   uint64_t ino() const { return ino_; }
   // /proc/PID/timens_offsets (proc_timens_show_offsets()):

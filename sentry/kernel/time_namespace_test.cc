@@ -36,6 +36,18 @@ TEST(TimeNamespaceTest, WrittenOffsetsApplyToTheirClocks) {
   EXPECT_NE(ns->OffsetsText().find("boottime           -1 500000000\n"), std::string::npos);
 }
 
+TEST(TimeNamespaceTest, ToHostClampsAsLinux) {
+  auto ns = TimeNamespace::CopyOf(nullptr);
+  ASSERT_TRUE(ns->WriteOffsets("monotonic 10 0\nboottime -5 0", kNow, kNow).ok());
+  EXPECT_EQ(TimeNamespace::ToHostNs(ns.get(), CLOCK_MONOTONIC, 15 * kSec), 5 * kSec);
+  EXPECT_EQ(TimeNamespace::ToHostNs(ns.get(), CLOCK_MONOTONIC, 3 * kSec), 0);  // passed
+  EXPECT_EQ(TimeNamespace::ToHostNs(ns.get(), CLOCK_BOOTTIME, INT64_MAX), INT64_MAX);
+  EXPECT_EQ(TimeNamespace::ToHostNs(ns.get(), CLOCK_REALTIME, 7), 7);
+  EXPECT_EQ(TimeNamespace::ToHostNs(nullptr, CLOCK_MONOTONIC, 7), 7);
+  EXPECT_EQ(TimeNamespace::SaturatedNs(timespec{3, 5}), 3 * kSec + 5);
+  EXPECT_EQ(TimeNamespace::SaturatedNs(timespec{static_cast<time_t>(1LL << 40), 0}), INT64_MAX);
+}
+
 TEST(TimeNamespaceTest, CopyKeepsOffsetsAndGetsItsOwnIno) {
   auto a = TimeNamespace::CopyOf(nullptr);
   ASSERT_TRUE(a->WriteOffsets("monotonic 4 0", kNow, kNow).ok());

@@ -14,15 +14,18 @@
 namespace seedvisor::sentry {
 namespace {
 
-// endbr64 (a landing pad, should the host enforce IBT); mov $SYS_clock_gettime,
-// %eax; syscall; ret. The arguments are where the syscall wants them
-// (rdi, rsi), and rcx and r11, which syscall clobbers, are the caller's to
-// save in the C calling convention.
+// endbr64 (a landing pad, should the host enforce IBT); mov
+// $SYS_clock_gettime, %rax; syscall; ret. The arguments are where the
+// syscall wants them (rdi, rsi), and rcx and r11, which syscall clobbers,
+// are the caller's to save in the C calling convention. The 64-bit mov,
+// not `mov $nr, %eax` (b8 imm32): systrap rewrites only that form of site
+// into a jump (platform/systrap/PATCHING.md), and this one is written
+// over again by a setns, which would leave a stale record of the site.
 constexpr unsigned char kSyscallEntry[] = {
-    0xf3, 0x0f, 0x1e, 0xfa,                                 // endbr64
-    0xb8, SYS_clock_gettime & 0xff, SYS_clock_gettime >> 8, 0, 0,  // mov $228, %eax
-    0x0f, 0x05,                                             // syscall
-    0xc3,                                                   // ret
+    0xf3, 0x0f, 0x1e, 0xfa,  // endbr64
+    0x48, 0xc7, 0xc0, SYS_clock_gettime & 0xff, SYS_clock_gettime >> 8, 0, 0,  // mov $228, %rax
+    0x0f, 0x05,  // syscall
+    0xc3,        // ret
 };
 static_assert(SYS_clock_gettime < 0x10000);
 

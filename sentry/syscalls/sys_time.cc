@@ -198,8 +198,10 @@ SyscallReturn SysClockNanosleep(Task& t, const SyscallArgs& a) {
     // The time is the caller's time namespace's (timens_ktime_to_host()).
     timespec now;
     clock_gettime(HostClock(c), &now);
-    const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), c);
-    deadline = MonotonicNowNs() + (ToNs(req) - off - ToNs(now));
+    const int64_t host =
+        TimeNamespace::ToHostNs(t.time_ns().get(), c, TimeNamespace::SaturatedNs(req));
+    const int64_t wait = host - ToNs(now), mono = MonotonicNowNs();
+    deadline = wait > INT64_MAX - mono ? INT64_MAX : mono + wait;
   } else {
     deadline = MonotonicNowNs() + ToNs(req);
   }

@@ -59,15 +59,18 @@ SyscallReturn SysTimerfdSettime(Task& t, const SyscallArgs& a) {
   itimerspec nv, ov;
   SV_TRY(t.CopyInObj(a.Addr(2), &nv));
   const int flags = a.Int(1);
-  const int64_t off = TimeNamespace::OffsetOf(t.time_ns().get(), tf->clock());
-  if ((flags & TFD_TIMER_ABSTIME) && off != 0 && ValidTimespec(nv.it_value) &&
+  if ((flags & TFD_TIMER_ABSTIME) && ValidTimespec(nv.it_value) &&
       (nv.it_value.tv_sec != 0 || nv.it_value.tv_nsec != 0)) {
-    // An absolute time of the caller's time namespace is the host's minus
-    // its offset (timerfd_setup(): timens_ktime_to_host()); one that falls
-    // before the host clock's zero has passed: the earliest there is.
-    int64_t host = nv.it_value.tv_sec * kNsPerSec + nv.it_value.tv_nsec - off;
+    // An absolute time of the caller's time namespace, as the host's
+    // clock reads it (timerfd_setup(): timens_ktime_to_host()); one that
+    // has passed there is the earliest time (0 would disarm).
+    const int64_t want = TimeNamespace::SaturatedNs(nv.it_value);
+    int64_t host = TimeNamespace::ToHostNs(t.time_ns().get(), tf->clock(), want);
     if (host <= 0) host = 1;
-    nv.it_value = timespec{static_cast<time_t>(host / kNsPerSec), static_cast<long>(host % kNsPerSec)};
+    if (host != want) {
+      nv.it_value = timespec{static_cast<time_t>(host / kNsPerSec),
+                             static_cast<long>(host % kNsPerSec)};
+    }
   }
   if (timerfd_settime(tf->host_fd(), flags, &nv, &ov) != 0) return Errno(errno);
   if (!a.Addr(3).IsNull()) SV_TRY(t.CopyOutObj(a.Addr(3), ov));
