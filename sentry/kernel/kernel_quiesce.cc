@@ -13,6 +13,7 @@
 #include "sentry/kernel/kernel.h"
 
 #include "sentry/socket/net_service.h"
+#include "sentry/vfs/write_access.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -133,6 +134,7 @@ void Kernel::ReinitInForkChild() {
   new (&exit_cv_) absl::CondVar;
   new (&futex_.mu_) absl::Mutex;
   ReinitQueuedSignalLockInForkChild();
+  ReinitWriteAccessLockInForkChild();
   futex_.queues_.clear();  // the seed's waiters: parked, they restart
   futex_.pi_.clear();
   // The sandbox's own stack came along (connections and all): it needs its

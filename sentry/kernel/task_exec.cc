@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 
@@ -14,6 +15,7 @@
 #include "sentry/loader/loader.h"
 #include "sentry/loader/vdso_clock.h"
 #include "sentry/vfs/vfs.h"
+#include "sentry/vfs/write_access.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -48,9 +50,18 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   std::string exe_path = path;
   FileRef file;
   ElfInfo info;
+  // do_open_execat()'s deny_write_access(): no file open for writing is
+  // run (ETXTBSY), and none is opened for writing while the exec loads it.
+  // Scripts and the ELF interpreter are writable again once the exec is
+  // done; the executable stays denied while an address space runs it
+  // (mm->exe_file, given up when its last reference goes).
+  std::vector<WriteAccess> loading;
+  WriteAccess exe_denied;
   for (int depth = 0;; ++depth) {
     if (depth > kMaxInterpreterDepth) return Errno(ELOOP);
     SV_ASSIGN_OR_RETURN(file, kernel_.vfs().OpenExecutable(*this, exe_path));
+    loading.push_back(std::move(exe_denied));
+    SV_ASSIGN_OR_RETURN(exe_denied, WriteAccess::Deny(file->LockKey()));
     char head[256];
     SV_ASSIGN_OR_RETURN(size_t n, file->PRead(*this, head, sizeof(head), 0));
     std::string interp, arg;
@@ -70,6 +81,8 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   ElfInfo interp_info;
   if (!info.interp.empty()) {
     SV_ASSIGN_OR_RETURN(interp_file, kernel_.vfs().OpenExecutable(*this, info.interp));
+    SV_ASSIGN_OR_RETURN(WriteAccess interp_denied, WriteAccess::Deny(interp_file->LockKey()));
+    loading.push_back(std::move(interp_denied));
     SV_ASSIGN_OR_RETURN(interp_info, ReadElf(*this, *interp_file));
     if (!interp_info.interp.empty()) return Errno(ELIBBAD);
   }
@@ -90,6 +103,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   SV_ASSIGN_OR_RETURN(UserAddr sp, SetupStack(*mm, img, argv, envp, execfn, creds_));
   MM::Layout layout = mm->layout();
   layout.exe = file;
+  WriteAccess::HoldUntilRelease(*file, std::move(exe_denied));
   layout.exe_path = file->DisplayPath();
   mm->set_layout(std::move(layout));
 

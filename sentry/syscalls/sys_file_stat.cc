@@ -11,6 +11,7 @@
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/write_access.h"
 
 namespace seedvisor::sentry {
 
@@ -371,6 +372,9 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
   SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SV_TRY(MountWritable(tg.d));
+  // vfs_truncate()'s get_write_access(), held while it truncates: not a
+  // file that a process runs (ETXTBSY).
+  SV_ASSIGN_OR_RETURN(WriteAccess writer, WriteAccess::Get(tg.d->inode()->LockKey()));
   // vfs_truncate()'s security_path_truncate(): Landlock's TRUNCATE.
   SV_TRY(LandlockCheckPath(t.creds().landlock.get(), tg.d, kLandlockAccessFsTruncate));
   SV_TRY(BreakLeasesOnTruncate(t, *tg.d->inode()));  // vfs_truncate()

@@ -13,6 +13,7 @@
 #include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/vfs/fsnotify.h"
+#include "sentry/vfs/write_access.h"
 
 namespace seedvisor::sentry {
 
@@ -376,6 +377,14 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   }
   // do_open(): O_TRUNC takes write access to the mount even with O_RDONLY.
   if ((acc != O_RDONLY || (flags & O_TRUNC)) && S_ISREG(st.st_mode)) SV_TRY(MountWritable(d));
+  // do_dentry_open()'s get_write_access(), before its security_file_open()
+  // and before handle_truncate(): no regular file that a process runs or
+  // an execve(2) loads is opened for writing (ETXTBSY). The new file holds
+  // it until its last close.
+  WriteAccess writer;
+  if (S_ISREG(st.st_mode) && (acc == O_WRONLY || acc == O_RDWR)) {
+    SV_ASSIGN_OR_RETURN(writer, WriteAccess::Get(d->inode()->LockKey()));
+  }
   bool truncate_denied = false;
   SV_TRY(LandlockOpen(c, d, st.st_mode, flags, truncate_denied));
   // handle_truncate()'s security_file_truncate().
@@ -400,6 +409,7 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     return f;
   }
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
+  WriteAccess::HoldUntilRelease(*f, std::move(writer));
   if (truncate_denied) f->set_landlock_truncate_denied();
   // The file holds its mount now; truncate only if that mount is live.
   if (truncate && !HeldMountLive(d->mount())) {
