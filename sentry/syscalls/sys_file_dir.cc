@@ -58,13 +58,13 @@ SyscallReturn DoLink(Task& t, int olddir, UserAddr oldp, int newdir, UserAddr ne
   SV_ASSIGN_OR_RETURN(std::string op, CopyInPath(t, oldp));
   SV_ASSIGN_OR_RETURN(At n, PathAt(t, newdir, newp));
   if (op.empty() && (flags & AT_EMPTY_PATH)) {
-    // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH.
+    // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH
+    // (LOOKUP_LINKAT_EMPTY), and links the fd's object itself, whatever
+    // its name is now or whether it has one (an O_TMPFILE file).
     if (!t.creds().HasCap(CAP_DAC_READ_SEARCH)) return Errno(ENOENT);
     SV_ASSIGN_OR_RETURN(FileRef f, GetFile(t, olddir));
     if (!f->dentry()) return Errno(ENOENT);
-    std::string path = f->dentry()->Path();
-    SV_ASSIGN_OR_RETURN(ResolveContext oc, t.kernel().vfs().ContextAt(t, AT_FDCWD, path));
-    SV_TRY(t.kernel().vfs().Link(oc, path, n.c, n.path, false));
+    SV_TRY(t.kernel().vfs().LinkDentry(n.c, f->dentry(), n.c, n.path));
     return 0;
   }
   SV_ASSIGN_OR_RETURN(ResolveContext oc, t.kernel().vfs().ContextAt(t, olddir, op));

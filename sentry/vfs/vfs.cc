@@ -271,7 +271,13 @@ Result<DentryRef> CreatedChild(Dentry& dir, std::string_view name, Inode& made) 
 Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
                               mode_t mode, bool& stale) {
   if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
-  if ((flags & __O_TMPFILE) == __O_TMPFILE) return Errno(EOPNOTSUPP);
+  if (flags & __O_TMPFILE) {
+    // build_open_flags(): O_TMPFILE is __O_TMPFILE with O_DIRECTORY and
+    // without O_CREAT, and it writes.
+    if ((flags & (O_TMPFILE | O_CREAT)) != O_TMPFILE) return Errno(EINVAL);
+    if ((flags & O_ACCMODE) == O_RDONLY) return Errno(EINVAL);
+    return OpenTmpFile(c, path, flags, mode, stale);
+  }
   int links = 0;
   DentryRef d;
   bool created = false;
@@ -337,6 +343,43 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
     SV_ASSIGN_OR_RETURN(d, Walk(c, c.start, path, !(flags & O_NOFOLLOW), links));
   }
   return OpenDentry(c, d, flags, created, stale);
+}
+
+Result<FileRef> Vfs::OpenTmpFile(const ResolveContext& c, std::string_view path, int flags,
+                                 mode_t mode, bool& stale) {
+  int links = 0;
+  // do_tmpfile(): the directory (LOOKUP_DIRECTORY), write access to its
+  // mount, then vfs_tmpfile()'s permission and the filesystem's support.
+  SV_ASSIGN_OR_RETURN(DentryRef dir, Walk(c, c.start, path, !(flags & O_NOFOLLOW), links));
+  if (!IsDir(dir)) return Errno(ENOTDIR);
+  if (dir->inode()->ReadOnlyFs()) return Errno(EROFS);
+  SV_TRY(MountWritable(dir));
+  SV_TRY(NeedAccess(c, dir, W_OK | X_OK));
+  // The directory's mount is held until the new file holds it (as
+  // OpenOnce's create).
+  MountHold dir_hold(dir->mount(), false);
+  if (!HeldMountLive(dir->mount())) {
+    stale = true;
+    return Errno(ENOENT);
+  }
+  const mode_t perm = mode & ~c.umask & 07777;
+  const bool linkable = !(flags & O_EXCL);  // I_LINKABLE
+  InodeRef made;
+  if (auto* t = dynamic_cast<TmpfsInode*>(dir->inode().get())) {
+    SV_ASSIGN_OR_RETURN(made, t->NewTmpFile(perm, c.creds, linkable));
+  } else if (auto* o = dynamic_cast<OverlayInode*>(dir->inode().get())) {
+    SV_ASSIGN_OR_RETURN(made, o->NewTmpFile(perm, c.creds, linkable));
+  } else {
+    return Errno(EOPNOTSUPP);  // no ->tmpfile (a host directory, /proc)
+  }
+  SV_ASSIGN_OR_RETURN(struct stat st, made->Stat());
+  // d_tmpfile(): "#<ino>" in the directory, unhashed, as /proc/PID/fd
+  // shows it ("/dir/#123 (deleted)").
+  auto d = std::make_shared<Dentry>(absl::StrCat("#", st.st_ino), dir, made, dir->mount());
+  d->MarkDeleted();
+  // Opened as a file just made (no permission check). O_DIRECTORY and
+  // __O_TMPFILE said what to make; F_GETFL does not show them here.
+  return OpenDentry(c, d, flags & ~(O_TMPFILE | O_EXCL), /*created=*/true, stale);
 }
 
 Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int flags,

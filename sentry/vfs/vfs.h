@@ -275,6 +275,11 @@ class Vfs {
                 std::string_view newpath, unsigned flags);
   Status Link(const ResolveContext& oldc, std::string_view oldpath, const ResolveContext& newc,
               std::string_view newpath, bool follow);
+  // The same for the object `src` names (linkat(2)'s AT_EMPTY_PATH: an
+  // fd's file, an O_TMPFILE one included): every check of Link's after
+  // the old path's walk.
+  Status LinkDentry(const ResolveContext& oldc, const DentryRef& src, const ResolveContext& newc,
+                    std::string_view newpath);
   Status Symlink(const ResolveContext& c, std::string_view target, std::string_view linkpath);
   Result<std::string> Readlink(const ResolveContext& c, std::string_view path);
 
@@ -314,6 +319,10 @@ class Vfs {
   // One walk and open; Open checks the result's mount and retries.
   Result<FileRef> OpenOnce(const ResolveContext& c, std::string_view path, int flags,
                            mode_t mode, bool& stale);
+  // OpenOnce of O_TMPFILE (do_tmpfile()): a nameless file in the
+  // directory `path` names.
+  Result<FileRef> OpenTmpFile(const ResolveContext& c, std::string_view path, int flags,
+                              mode_t mode, bool& stale);
   // Puts `m` on top of the dentry `at` (a directory on a directory, or a
   // non-directory on a non-directory, as mount(2) requires).
   absl::Status Attach(const DentryRef& at, std::shared_ptr<Mount> m, std::string_view path);

@@ -251,8 +251,13 @@ Status Vfs::Link(const ResolveContext& oldc, std::string_view oldpath, const Res
                  std::string_view newpath, bool follow) {
   int links = 0;
   SV_ASSIGN_OR_RETURN(DentryRef src, Walk(oldc, oldc.start, oldpath, follow, links));
+  return LinkDentry(oldc, src, newc, newpath);
+}
+
+Status Vfs::LinkDentry(const ResolveContext& oldc, const DentryRef& src, const ResolveContext& newc,
+                       std::string_view newpath) {
   if (IsDir(src)) return Errno(EPERM);
-  links = 0;
+  int links = 0;
   auto np_result = WalkParent(newc, newc.start, newpath, links);
   if (!np_result.ok()) return np_result.error();
   Parent& np = *np_result;

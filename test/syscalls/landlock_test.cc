@@ -289,6 +289,17 @@ TEST_F(LandlockTest, ReferAcrossRenameAndLink) {
         Err(linkat(early, "", AT_FDCWD, P("d/e").c_str(), AT_EMPTY_PATH)) != EACCES) {
       return 12;
     }
+    // And through its /proc/self/fd link (no capability needed): c has no
+    // REFER (EXDEV into a), d lets nothing be made (EACCES).
+    const std::string early_link = "/proc/self/fd/" + std::to_string(early);
+    if (Err(linkat(AT_FDCWD, early_link.c_str(), AT_FDCWD, P("d/e").c_str(),
+                   AT_SYMLINK_FOLLOW)) != EACCES) {
+      return 13;
+    }
+    if (Err(linkat(AT_FDCWD, early_link.c_str(), AT_FDCWD, P("a/e").c_str(),
+                   AT_SYMLINK_FOLLOW)) != EXDEV) {
+      return 14;
+    }
     return 0;
   }), 0);
   close(early);

@@ -189,6 +189,15 @@ Result<std::shared_ptr<Inode>> OverlayInode::Create(std::string_view name, mode_
       std::static_pointer_cast<TmpfsInode>(n), nullptr));
 }
 
+Result<std::shared_ptr<Inode>> OverlayInode::NewTmpFile(mode_t mode, const FsCreds& c,
+                                                        bool linkable) {
+  if (!IsDirInode(*this)) return Errno(ENOTDIR);
+  SV_ASSIGN_OR_RETURN(auto up, UpperDir());
+  SV_ASSIGN_OR_RETURN(auto n, up->NewTmpFile(mode, c, linkable));
+  return std::shared_ptr<Inode>(std::make_shared<OverlayInode>(
+      fs_, std::static_pointer_cast<OverlayInode>(shared_from_this()), "", std::move(n), nullptr));
+}
+
 Status OverlayInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) {
   if (LookupChild(name).ok()) return Errno(EEXIST);
   bool hide_lower = LowerHas(name) || (lower_ && lower_->Lookup(name).ok());

@@ -63,6 +63,10 @@ class OverlayInode : public Inode {
   // A lookup in the lower layer is a host openat.
   bool KeepDentryCached() const override { return true; }
 
+  // open(2)'s O_TMPFILE in this directory (ovl_tmpfile()): the directory
+  // is copied up and the nameless file made in the upper layer
+  // (TmpfsInode::NewTmpFile).
+  Result<std::shared_ptr<Inode>> NewTmpFile(mode_t mode, const FsCreds& c, bool linkable);
   // Makes sure this object has an upper copy (parents first).
   Status CopyUp();
   std::shared_ptr<TmpfsInode> upper();

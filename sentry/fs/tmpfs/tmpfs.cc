@@ -120,19 +120,34 @@ Status TmpfsInode::CheckWritableDir() {
   return {};
 }
 
-Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(std::string_view name, mode_t mode,
-                                                         const FsCreds& c) {
-  SV_TRY(CheckName(name));
-  std::lock_guard l(mu_);
-  SV_TRY(CheckWritableDir());
-  if (children_.count(name)) return Errno(EEXIST);
+std::shared_ptr<TmpfsInode> TmpfsInode::NewNodeLocked(mode_t mode, const FsCreds& c) {
   gid_t gid = c.gid;
   // BSD group semantics for setgid directories (inode_init_owner()).
   if (st_.st_mode & S_ISGID) {
     gid = st_.st_gid;
     if (S_ISDIR(mode)) mode |= S_ISGID;
   }
-  auto child = std::make_shared<TmpfsInode>(fs_, mode, c.uid, gid);
+  return std::make_shared<TmpfsInode>(fs_, mode, c.uid, gid);
+}
+
+Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewTmpFile(mode_t mode, const FsCreds& c,
+                                                           bool linkable) {
+  std::lock_guard l(mu_);
+  SV_TRY(CheckWritableDir());
+  auto f = NewNodeLocked(S_IFREG | (mode & 07777), c);
+  // d_tmpfile(): nameless from the start; only this thread knows it yet.
+  f->st_.st_nlink = 0;
+  f->linkable_ = linkable;
+  return f;
+}
+
+Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(std::string_view name, mode_t mode,
+                                                         const FsCreds& c) {
+  SV_TRY(CheckName(name));
+  std::lock_guard l(mu_);
+  SV_TRY(CheckWritableDir());
+  if (children_.count(name)) return Errno(EEXIST);
+  auto child = NewNodeLocked(mode, c);
   children_.emplace(std::string(name), child);
   whiteouts_.erase(std::string(name));
   if (S_ISDIR(mode)) st_.st_nlink++;
@@ -184,7 +199,9 @@ Status TmpfsInode::Link(std::string_view name, const std::shared_ptr<Inode>& tar
   {
     std::lock_guard lt(t->mu_);
     if (S_ISDIR(t->st_.st_mode)) return Errno(EPERM);
-    if (t->st_.st_nlink == 0) return Errno(ENOENT);
+    // vfs_link(): a file whose last name went stays without one, but for
+    // an O_TMPFILE file's first (I_LINKABLE).
+    if (t->st_.st_nlink == 0 && !t->linkable_) return Errno(ENOENT);
   }
   std::lock_guard l(mu_);
   SV_TRY(CheckWritableDir());
@@ -194,6 +211,7 @@ Status TmpfsInode::Link(std::string_view name, const std::shared_ptr<Inode>& tar
   st_.st_mtim = st_.st_ctim = Now();
   std::lock_guard lt(t->mu_);
   t->st_.st_nlink++;
+  t->linkable_ = false;
   t->st_.st_ctim = Now();
   return {};
 }

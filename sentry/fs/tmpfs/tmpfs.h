@@ -48,6 +48,7 @@ class TmpfsInode : public Inode {
   Status Mkdir(std::string_view name, mode_t mode, const FsCreds& c) override;
   Status Mknod(std::string_view name, mode_t mode, dev_t dev, const FsCreds& c) override;
   Status Symlink(std::string_view name, std::string_view target, const FsCreds& c) override;
+  // A file without names is ENOENT, but for an O_TMPFILE one's first.
   Status Link(std::string_view name, const std::shared_ptr<Inode>& target) override;
   Status Unlink(std::string_view name) override;
   Status Rmdir(std::string_view name) override;
@@ -62,6 +63,11 @@ class TmpfsInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
+
+  // open(2)'s O_TMPFILE in this directory (shmem_tmpfile()): a new regular
+  // file of this filesystem with no name (nlink 0), owned as Create's.
+  // `linkable` (no O_EXCL: I_LINKABLE): one Link may name it.
+  Result<std::shared_ptr<TmpfsInode>> NewTmpFile(mode_t mode, const FsCreds& c, bool linkable);
 
   // The memfd of a regular file, for reading: its content is this file's,
   // but after a sandbox fork it may be shared with other sandboxes. The fd
@@ -116,6 +122,9 @@ class TmpfsInode : public Inode {
  private:
   Result<std::shared_ptr<TmpfsInode>> NewChild(std::string_view name, mode_t mode,
                                                const FsCreds& c);
+  // A new node of this directory's filesystem for `c`, its group as a
+  // child of this directory gets it. Under mu_.
+  std::shared_ptr<TmpfsInode> NewNodeLocked(mode_t mode, const FsCreds& c);
   Status CheckWritableDir();
   bool IsDir() const { return S_ISDIR(st_.st_mode); }
 
@@ -143,6 +152,7 @@ class TmpfsInode : public Inode {
   bool sealing_ = false;  // memfd_ takes seals (MFD_ALLOW_SEALING); guarded by mu_
   std::atomic<bool> is_memfd_{false};
   std::string target_;  // symlinks
+  bool linkable_ = false;  // an O_TMPFILE file Link may name (I_LINKABLE); guarded by mu_
   std::map<std::string, std::shared_ptr<TmpfsInode>, std::less<>> children_;
   std::set<std::string, std::less<>> whiteouts_;
   bool opaque_ = false;
