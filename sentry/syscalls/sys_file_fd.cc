@@ -8,6 +8,9 @@
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
 
+// FS_IOC_*FLAGS. Last: glibc 2.36 refuses <sys/mount.h> after it.
+#include <linux/fs.h>
+
 namespace seedvisor::sentry {
 
 namespace file_internal {
@@ -188,6 +191,11 @@ SyscallReturn SysIoctl(Task& t, const SyscallArgs& a) {
       if (!(fl & O_ASYNC) && (f->flags() & O_ASYNC)) f->AsyncTurnedOn(t);
       WatchAsync(t, f);
       return 0;
+    }
+    case FS_IOC_GETFLAGS:
+    case FS_IOC_SETFLAGS: {
+      SV_ASSIGN_OR_RETURN(long r, InodeFlagsIoctl(t, *f, cmd, a.Addr(2)));
+      return static_cast<uint64_t>(r);
     }
     default: {
       SV_ASSIGN_OR_RETURN(long r, f->Ioctl(t, cmd, a.Addr(2)));

@@ -100,6 +100,10 @@ bool AnyLeases();
 SyscallReturn FcntlNotify(Task& t, FileDescription& f, int fd, unsigned long arg);
 void DnotifyFlush(Task& t, FileDescription& f);
 
+// FS_IOC_GETFLAGS/FS_IOC_SETFLAGS on `f` (sys_file_flags.cc); other
+// files' own Ioctl answers where their filesystem keeps no inode flags.
+Result<long> InodeFlagsIoctl(Task& t, FileDescription& f, unsigned long cmd, UserAddr arg);
+
 // Releases the POSIX record locks `owner` holds on the file behind `f`
 // (close(2) drops them all, whichever fd they were taken through).
 void ReleaseRecordLocks(FileDescription& f, int owner);

@@ -189,6 +189,19 @@ Result<std::shared_ptr<Inode>> OverlayInode::Create(std::string_view name, mode_
       std::static_pointer_cast<TmpfsInode>(n), nullptr));
 }
 
+unsigned OverlayInode::FsFlags() {
+  auto up = upper();
+  return up ? up->FsFlags() : 0;
+}
+
+Status OverlayInode::SetFsFlags(unsigned flags) {
+  if (flags & ~TmpfsInode::kModifiableFlags) return Errno(EOPNOTSUPP);
+  SV_TRY(CopyUp());
+  auto up = upper();
+  if (!up) return Errno(EIO);
+  return up->SetFsFlags(flags);
+}
+
 Result<std::shared_ptr<Inode>> OverlayInode::NewTmpFile(mode_t mode, const FsCreds& c,
                                                         bool linkable) {
   if (!IsDirInode(*this)) return Errno(ENOTDIR);

@@ -63,6 +63,11 @@ class OverlayInode : public Inode {
   // A lookup in the lower layer is a host openat.
   bool KeepDentryCached() const override { return true; }
 
+  // FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (ovl_fileattr_get()/_set()): the
+  // upper copy's inode flags (TmpfsInode::FsFlags); a lower object shows
+  // none, and setting them copies it up first.
+  unsigned FsFlags();
+  Status SetFsFlags(unsigned flags);
   // open(2)'s O_TMPFILE in this directory (ovl_tmpfile()): the directory
   // is copied up and the nameless file made in the upper layer
   // (TmpfsInode::NewTmpFile).

@@ -46,6 +46,9 @@ Status CheckName(std::string_view name) {
 
 }  // namespace
 
+static_assert(TmpfsInode::kImmutableFl == FS_IMMUTABLE_FL && TmpfsInode::kAppendFl == FS_APPEND_FL &&
+              TmpfsInode::kNodumpFl == FS_NODUMP_FL && TmpfsInode::kNoatimeFl == FS_NOATIME_FL);
+
 std::shared_ptr<TmpfsInode> NewTmpfs(mode_t mode, uid_t uid, gid_t gid) {
   auto fs = std::make_shared<TmpfsFs>();
   return std::make_shared<TmpfsInode>(fs, S_IFDIR | (mode & 07777), uid, gid);
@@ -85,6 +88,30 @@ Result<struct stat> TmpfsInode::Stat() {
     st.st_size = 4096;
   }
   return st;
+}
+
+unsigned TmpfsInode::FsFlags() {
+  std::lock_guard l(mu_);
+  return fs_flags_;
+}
+
+Status TmpfsInode::SetFsFlags(unsigned flags) {
+  if (flags & ~kModifiableFlags) return Errno(EOPNOTSUPP);
+  std::lock_guard l(mu_);
+  fs_flags_ = flags;
+  st_.st_ctim = Now();
+  return {};
+}
+
+Status TmpfsInode::CheckNotPinnedLocked() const {
+  if (fs_flags_ & (kImmutableFl | kAppendFl)) return Errno(EPERM);
+  return {};
+}
+
+Status TmpfsInode::CheckDirChangeLocked(bool removing) const {
+  if (fs_flags_ & kImmutableFl) return Errno(EPERM);
+  if (removing && (fs_flags_ & kAppendFl)) return Errno(EPERM);
+  return {};
 }
 
 Result<std::shared_ptr<TmpfsInode>> TmpfsInode::LookupNode(std::string_view name) {
@@ -134,6 +161,7 @@ Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewTmpFile(mode_t mode, const Fs
                                                            bool linkable) {
   std::lock_guard l(mu_);
   SV_TRY(CheckWritableDir());
+  SV_TRY(CheckDirChangeLocked(false));
   auto f = NewNodeLocked(S_IFREG | (mode & 07777), c);
   // d_tmpfile(): nameless from the start; only this thread knows it yet.
   f->st_.st_nlink = 0;
@@ -147,6 +175,7 @@ Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(std::string_view name, 
   std::lock_guard l(mu_);
   SV_TRY(CheckWritableDir());
   if (children_.count(name)) return Errno(EEXIST);
+  SV_TRY(CheckDirChangeLocked(false));
   auto child = NewNodeLocked(mode, c);
   children_.emplace(std::string(name), child);
   whiteouts_.erase(std::string(name));
@@ -202,10 +231,12 @@ Status TmpfsInode::Link(std::string_view name, const std::shared_ptr<Inode>& tar
     // vfs_link(): a file whose last name went stays without one, but for
     // an O_TMPFILE file's first (I_LINKABLE).
     if (t->st_.st_nlink == 0 && !t->linkable_) return Errno(ENOENT);
+    SV_TRY(t->CheckNotPinnedLocked());
   }
   std::lock_guard l(mu_);
   SV_TRY(CheckWritableDir());
   if (children_.count(name)) return Errno(EEXIST);
+  SV_TRY(CheckDirChangeLocked(false));
   children_.emplace(std::string(name), t);
   whiteouts_.erase(std::string(name));
   st_.st_mtim = st_.st_ctim = Now();
@@ -235,6 +266,11 @@ Status TmpfsInode::Unlink(std::string_view name) {
     if (it == children_.end()) return Errno(ENOENT);
     if (S_ISDIR(it->second->st_.st_mode)) return Errno(EISDIR);
     victim = it->second;
+    SV_TRY(CheckDirChangeLocked(true));
+    {
+      std::lock_guard lv(victim->mu_);
+      SV_TRY(victim->CheckNotPinnedLocked());
+    }
     children_.erase(it);
     st_.st_mtim = st_.st_ctim = Now();
   }
@@ -269,6 +305,9 @@ Status TmpfsInode::Rmdir(std::string_view name) {
     auto it = children_.find(name);
     if (it == children_.end()) return Errno(ENOENT);
     if (!S_ISDIR(it->second->st_.st_mode)) return Errno(ENOTDIR);
+    SV_TRY(CheckDirChangeLocked(true));
+    std::lock_guard lv(it->second->mu_);
+    SV_TRY(it->second->CheckNotPinnedLocked());
   }
   return RmdirForce(name);
 }
@@ -297,6 +336,15 @@ Status TmpfsInode::Rename(std::string_view oldname, Inode& newdir_base, std::str
   std::shared_ptr<TmpfsInode> src = src_it->second;
   auto dst_it = newdir->children_.find(newname);
   std::shared_ptr<TmpfsInode> dst = dst_it == newdir->children_.end() ? nullptr : dst_it->second;
+  // may_delete() of the source and of a replaced or exchanged target,
+  // may_create() in the new directory.
+  SV_TRY(CheckDirChangeLocked(true));
+  SV_TRY(newdir->CheckDirChangeLocked(dst != nullptr));
+  for (const auto& n : {src, dst}) {
+    if (n == nullptr || n.get() == this || n.get() == newdir) continue;  // locked above
+    std::lock_guard ln(n->mu_);
+    SV_TRY(n->CheckNotPinnedLocked());
+  }
   bool src_dir = S_ISDIR(src->st_.st_mode);
   timespec now = Now();
   if (flags & RENAME_EXCHANGE) {
@@ -347,6 +395,11 @@ Result<std::string> TmpfsInode::Readlink() {
 
 Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
   std::lock_guard l(mu_);
+  // notify_change() and vfs_truncate()/do_ftruncate(): an immutable or
+  // append-only object keeps its mode, owner, times and size.
+  if (req.size || req.mode || req.uid || req.gid || req.atime || req.mtime) {
+    SV_TRY(CheckNotPinnedLocked());
+  }
   if (req.size) {
     if (S_ISDIR(st_.st_mode)) return Errno(EISDIR);
     if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
@@ -377,6 +430,7 @@ Result<std::vector<std::string>> TmpfsInode::ListXattr() {
 // shmem_xattr_handler_set(): a change updates ctime.
 Status TmpfsInode::SetXattr(std::string_view name, std::string_view value, int flags) {
   std::lock_guard l(mu_);
+  SV_TRY(CheckNotPinnedLocked());  // xattr_permission()
   SV_TRY(xattrs_.Set(name, value, flags));
   st_.st_ctim = Now();
   return {};
@@ -384,6 +438,7 @@ Status TmpfsInode::SetXattr(std::string_view name, std::string_view value, int f
 
 Status TmpfsInode::RemoveXattr(std::string_view name) {
   std::lock_guard l(mu_);
+  SV_TRY(CheckNotPinnedLocked());  // xattr_permission()
   SV_TRY(xattrs_.Remove(name));
   st_.st_ctim = Now();
   return {};
@@ -407,6 +462,12 @@ Result<FileRef> TmpfsInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
   {
     std::lock_guard l(mu_);
     type = st_.st_mode & S_IFMT;
+    // inode_permission()'s MAY_WRITE (O_TRUNC asks it too) and may_open().
+    const bool writes = (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+    if ((fs_flags_ & kImmutableFl) && (writes || (flags & O_TRUNC))) return Errno(EPERM);
+    if ((fs_flags_ & kAppendFl) && ((writes && !(flags & O_APPEND)) || (flags & O_TRUNC))) {
+      return Errno(EPERM);
+    }
   }
   if (type == S_IFREG) {
     return FileRef(std::make_shared<TmpfsFile>(

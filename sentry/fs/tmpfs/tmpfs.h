@@ -64,6 +64,24 @@ class TmpfsInode : public Inode {
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
   const void* FsId() const override { return fs_.get(); }
 
+  // FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (shmem_fileattr_get()/_set()): the
+  // inode flags tmpfs keeps. SetFsFlags is EOPNOTSUPP for any other
+  // flag; the caller checked ownership and CAP_LINUX_IMMUTABLE. An
+  // immutable object (FS_IMMUTABLE_FL) is not opened for writing, changed
+  // (attributes, xattrs), linked, renamed or removed, and nothing is made
+  // or removed in such a directory; an append-only one (FS_APPEND_FL)
+  // opens for writing only with O_APPEND and never with O_TRUNC, keeps
+  // its size, attributes and names, and in such a directory names may
+  // be made but none removed (EPERM: inode_permission(), may_open(),
+  // may_delete(), vfs_link(), notify_change(), xattr_permission()).
+  // <linux/fs.h>'s values (checked in tmpfs.cc; that header is not
+  // included here: it clashes with <sys/mount.h>).
+  static constexpr unsigned kImmutableFl = 0x10, kAppendFl = 0x20, kNodumpFl = 0x40,
+                            kNoatimeFl = 0x80;
+  static constexpr unsigned kModifiableFlags = kImmutableFl | kAppendFl | kNodumpFl | kNoatimeFl;
+  unsigned FsFlags();
+  Status SetFsFlags(unsigned flags);
+
   // open(2)'s O_TMPFILE in this directory (shmem_tmpfile()): a new regular
   // file of this filesystem with no name (nlink 0), owned as Create's.
   // `linkable` (no O_EXCL: I_LINKABLE): one Link may name it.
@@ -153,6 +171,13 @@ class TmpfsInode : public Inode {
   std::atomic<bool> is_memfd_{false};
   std::string target_;  // symlinks
   bool linkable_ = false;  // an O_TMPFILE file Link may name (I_LINKABLE); guarded by mu_
+  unsigned fs_flags_ = 0;  // FS_*_FL of kModifiableFlags; guarded by mu_
+  // EPERM if this object is immutable or append-only (its name may not
+  // go, its attributes not change). Under mu_.
+  Status CheckNotPinnedLocked() const;
+  // EPERM if this directory is immutable (nothing made or removed in it)
+  // or, with `removing`, append-only. Under mu_.
+  Status CheckDirChangeLocked(bool removing) const;
   std::map<std::string, std::shared_ptr<TmpfsInode>, std::less<>> children_;
   std::set<std::string, std::less<>> whiteouts_;
   bool opaque_ = false;
