@@ -47,9 +47,16 @@ SyscallReturn SysExecveat(Task& t, const SyscallArgs& a) {
   int flags = a.Int(4);
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return Errno(EINVAL);
   if (path.empty() && !(flags & AT_EMPTY_PATH)) return Errno(ENOENT);
+  // do_open_execat()'s walk and its errors first: a dirfd that is no open
+  // fd (EBADF) or no directory under a relative path (ENOTDIR), a final
+  // symlink not to be followed (may_open(): ELOOP).
+  SV_ASSIGN_OR_RETURN(DentryRef d, t.kernel().vfs().ResolveAt(t, dirfd, path, flags));
+  if ((flags & AT_SYMLINK_NOFOLLOW) && d->inode()->Type() == S_IFLNK) return Errno(ELOOP);
   // Resolve relative to dirfd through /proc/self/fd, which the VFS resolves
-  // inside the sandbox.
-  if (path.empty()) {
+  // inside the sandbox (Linux's bprm->filename is /dev/fd/N[/path]).
+  if (path.empty() && dirfd == AT_FDCWD) {
+    path = ".";  // the working directory itself: no regular file (EACCES)
+  } else if (path.empty()) {
     path = "/proc/self/fd/" + std::to_string(dirfd);
   } else if (path[0] != '/' && dirfd != AT_FDCWD) {
     path = "/proc/self/fd/" + std::to_string(dirfd) + "/" + path;
