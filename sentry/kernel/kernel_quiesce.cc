@@ -12,6 +12,7 @@
 #include "sentry/base/mono_clock.h"
 #include "sentry/kernel/kernel.h"
 
+#include "sentry/fs/inotify/inotify_limits.h"
 #include "sentry/socket/net_service.h"
 #include "sentry/vfs/write_access.h"
 
@@ -135,6 +136,7 @@ void Kernel::ReinitInForkChild() {
   new (&futex_.mu_) absl::Mutex;
   ReinitQueuedSignalLockInForkChild();
   ReinitWriteAccessLockInForkChild();
+  ReinitInotifyLimitsLockInForkChild();
   futex_.queues_.clear();  // the seed's waiters: parked, they restart
   futex_.pi_.clear();
   // The sandbox's own stack came along (connections and all): it needs its

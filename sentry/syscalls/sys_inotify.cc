@@ -21,7 +21,8 @@ constexpr uint32_t kAllBits = IN_ALL_EVENTS | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IG
 
 SyscallReturn DoInit(Task& t, int flags) {
   if (flags & ~(IN_CLOEXEC | IN_NONBLOCK)) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(auto f, InotifyFile::Create(O_RDONLY | (flags & IN_NONBLOCK)));
+  SV_ASSIGN_OR_RETURN(auto f,
+                      InotifyFile::Create(O_RDONLY | (flags & IN_NONBLOCK), t.creds().euid));
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(f, flags & IN_CLOEXEC, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);
 }

@@ -22,13 +22,16 @@ size_t InotifyFile::Ev::size() const {
   return sizeof(inotify_event) + n;
 }
 
-Result<std::shared_ptr<InotifyFile>> InotifyFile::Create(int flags) {
+Result<std::shared_ptr<InotifyFile>> InotifyFile::Create(int flags, uid_t uid) {
+  // inotify_new_group(): the user's instance count first (EMFILE).
+  SV_ASSIGN_OR_RETURN(InotifyCharge instance, InotifyCharge::Instance(uid));
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) return Errno(errno);
-  return std::make_shared<InotifyFile>(flags, efd);
+  return std::make_shared<InotifyFile>(flags, efd, std::move(instance), uid);
 }
 
-InotifyFile::InotifyFile(int flags, int efd) : HostFdFile(flags, efd, "anon_inode:inotify") {}
+InotifyFile::InotifyFile(int flags, int efd, InotifyCharge instance, uid_t uid)
+    : HostFdFile(flags, efd, "anon_inode:inotify"), instance_(std::move(instance)), uid_(uid) {}
 
 InotifyFile::~InotifyFile() { FsnotifyRemoveAll(this); }
 
@@ -43,9 +46,12 @@ Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
       wd = it->second;
       full = (mask & IN_MASK_ADD) ? (masks_[wd] | mask) : mask;
     } else {
+      // inotify_new_watch(): the user's watch count (ENOSPC).
+      SV_ASSIGN_OR_RETURN(InotifyCharge charge, InotifyCharge::Watch(uid_));
       wd = next_wd_++;
       full = mask;
       wds_[d->inode().get()] = wd;
+      watch_charges_.emplace(wd, std::move(charge));
     }
     full &= ~(IN_MASK_ADD | IN_MASK_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW);
     masks_[wd] = full;
@@ -89,6 +95,7 @@ void InotifyFile::Event(int wd, uint32_t mask, uint32_t cookie, std::string_view
   std::lock_guard<std::mutex> l(mu_);
   if (mask & IN_IGNORED) {
     masks_.erase(wd);
+    watch_charges_.erase(wd);
     for (auto it = wds_.begin(); it != wds_.end(); ++it) {
       if (it->second == wd) {
         wds_.erase(it);

@@ -8,7 +8,7 @@
 // names NUL-padded to a multiple of 16 bytes; readiness for poll/epoll comes
 // from a host eventfd that is readable while events wait.
 //
-//   SV_ASSIGN_OR_RETURN(auto f, InotifyFile::Create(O_RDONLY | O_NONBLOCK));
+//   SV_ASSIGN_OR_RETURN(auto f, InotifyFile::Create(O_RDONLY | O_NONBLOCK, euid));
 //   SV_ASSIGN_OR_RETURN(int wd, f->AddWatch(dentry, IN_CREATE | IN_DELETE));
 //   SV_ASSIGN_OR_RETURN(size_t n, f->Read(t, buf, sizeof(buf)));
 #ifndef SEEDVISOR_SENTRY_FS_INOTIFY_INOTIFY_H_
@@ -21,6 +21,7 @@
 #include <string>
 
 #include "sentry/fs/anon/hostfd_file.h"
+#include "sentry/fs/inotify/inotify_limits.h"
 #include "sentry/vfs/fsnotify.h"
 
 namespace seedvisor::sentry {
@@ -29,8 +30,11 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
  public:
   static constexpr size_t kMaxQueued = 16384;
 
-  static Result<std::shared_ptr<InotifyFile>> Create(int flags);
-  InotifyFile(int flags, int efd);
+  // An instance of the user `uid` (the creator's effective uid), counted
+  // against fs.inotify.max_user_instances (EMFILE) and its watches
+  // against max_user_watches (ENOSPC): inotify_limits.h.
+  static Result<std::shared_ptr<InotifyFile>> Create(int flags, uid_t uid);
+  InotifyFile(int flags, int efd, InotifyCharge instance, uid_t uid);
   ~InotifyFile() override;
 
   // inotify_add_watch(2) on `d` (resolved and permission-checked by the
@@ -77,6 +81,9 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
   int next_wd_ = 1;
   std::map<const Inode*, int> wds_;  // watched object -> wd
   std::map<int, uint32_t> masks_;    // wd -> mask
+  const InotifyCharge instance_;
+  const uid_t uid_;
+  std::map<int, InotifyCharge> watch_charges_;  // wd -> its max_user_watches charge
 };
 
 }  // namespace seedvisor::sentry

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sentry/fs/inotify/inotify_limits.h"
 #include "sentry/fs/mqueue/mqueue.h"
 #include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/proc/task_files.h"
@@ -185,9 +186,17 @@ InodeRef NewSysDir(Kernel& k) {
   auto lease_break = std::make_shared<SynthFile>([] { return LeaseBreakText(); }, 0644);
   lease_break->set_write([](std::string_view v) { return SetLeaseBreakSeconds(v); });
   fs->Add("lease-break-time", lease_break);
-  // The one inotify limit the sandbox enforces (InotifyFile::kMaxQueued).
+  // The inotify limits (InotifyFile::kMaxQueued; inotify_limits.h, which
+  // root may change).
   auto inotify = std::make_shared<SynthDir>(0555);
   inotify->Add("max_queued_events", SynthFile::Text([] { return std::string("16384\n"); }));
+  auto max_instances =
+      std::make_shared<SynthFile>([] { return InotifyMaxInstancesText(); }, 0644);
+  max_instances->set_write([](std::string_view v) { return SetInotifyMaxInstances(v); });
+  inotify->Add("max_user_instances", max_instances);
+  auto max_watches = std::make_shared<SynthFile>([] { return InotifyMaxWatchesText(); }, 0644);
+  max_watches->set_write([](std::string_view v) { return SetInotifyMaxWatches(v); });
+  inotify->Add("max_user_watches", max_watches);
   fs->Add("inotify", inotify);
   sys->Add("fs", fs);
   // The listen(2) backlog clamp the sandbox's sockets apply.
