@@ -7,6 +7,8 @@
 
 namespace seedvisor::sentry {
 
+class FileDescription;
+
 #define SV_FILE_SYSCALLS(X)                                                                   \
   X(SysRead) X(SysWrite) X(SysOpen) X(SysOpenat) X(SysCreat) X(SysClose) X(SysPread64)        \
   X(SysPwrite64) X(SysReadv) X(SysWritev) X(SysPreadv) X(SysPwritev) X(SysLseek) X(SysStat)   \
@@ -30,6 +32,11 @@ SV_FILE_SYSCALLS(SV_DECLARE_FILE_SYSCALL)
 // any file: the kernel calls it when the process's last thread has exited
 // (fcntl(2): a process's record locks are released when it terminates).
 void ReleaseProcessRecordLocks(int tgid);
+
+// execve(2)'s open of `exe` (and of a script's interpreter), a read
+// (do_dentry_open()'s break_lease()): breaks the write leases others hold
+// on it and waits for them as open(2) would (sys_file_lease.cc).
+Status BreakLeasesOnExec(Task& t, FileDescription& exe);
 
 }  // namespace seedvisor::sentry
 

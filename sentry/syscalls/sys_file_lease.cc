@@ -232,6 +232,14 @@ Status BreakLeasesOnOpen(Task& t, FileDescription& f, int flags) {
 
 bool AnyLeases() { return g_files.load() != 0; }
 
+}  // namespace file_internal
+
+Status BreakLeasesOnExec(Task& t, FileDescription& exe) {
+  return file_internal::BreakLeasesOnOpen(t, exe, O_RDONLY);
+}
+
+namespace file_internal {
+
 Status BreakLeasesOnTruncate(Task& t, Inode& inode, bool nonblock) {
   if (g_files.load() == 0) return {};
   return BreakLeases(t, inode.LockKey(), true, nonblock);

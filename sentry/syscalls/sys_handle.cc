@@ -3,7 +3,12 @@
 // A handle is an opaque 64-bit id into the sandbox's table of named
 // objects (one per sentry process, so a sandbox fork keeps its handles):
 // the id of an object stays the same while the object lives, whichever
-// path named it. Opening a handle finds the object again through the
+// path named it. Ids are random (nothing of the host's inode numbers or
+// of how many objects were named shows through them), and an id is the
+// object's in the mount namespace that named it only: another namespace
+// gets an id of its own, and a handle from one is ESTALE in another.
+// Opening a handle is an open(2) of the object through the VFS (Landlock,
+// FIFO and ETXTBSY rules apply) that breaks leases as open(2) does. Opening a handle finds the object again through the
 // dentry it was named by, or, once nothing holds that dentry any more, by
 // walking its path from its mount's root and checking the device and inode
 // number; an object removed since is ESTALE, as a handle of a deleted file
@@ -11,12 +16,14 @@
 // (tmpfs, overlay, host files, sysfs), not those of proc, devpts or
 // mqueue (EOPNOTSUPP, but for AT_HANDLE_FID, which is not for opening).
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <climits>
 #include <cstring>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -74,7 +81,7 @@ class HandleTable {
  public:
   // The id of the object `d` names (its stat `st`), the same for every
   // path to it; the object's latest name is what a later walk follows.
-  uint64_t IdFor(const DentryRef& d, const struct stat& st) {
+  uint64_t IdFor(const DentryRef& d, const struct stat& st, const MountNamespace* ns) {
     std::vector<std::string> names;
     const Dentry* p = d.get();
     bool walkable = true;
@@ -91,8 +98,9 @@ class HandleTable {
                   walkable && d->mount() ? d->mount()->root() : nullptr,
                   {names.rbegin(), names.rend()},
                   st.st_dev,
-                  st.st_ino};
-    const std::pair<dev_t, ino_t> key{st.st_dev, st.st_ino};
+                  st.st_ino,
+                  ns};
+    const Key key{ns, st.st_dev, st.st_ino};
     absl::MutexLock l(&mu_);
     auto it = by_ino_.find(key);
     if (it != by_ino_.end()) {
@@ -109,7 +117,7 @@ class HandleTable {
         it = by_ino_.end();
       }
     }
-    if (it == by_ino_.end()) it = by_ino_.emplace(key, next_id_++).first;
+    if (it == by_ino_.end()) it = by_ino_.emplace(key, NewIdLocked()).first;
     const uint64_t id = it->second;
     auto [entry, added] = by_id_.try_emplace(id);
     if (!added) bytes_ -= entry->second.Bytes();
@@ -123,13 +131,14 @@ class HandleTable {
     return id;
   }
 
-  // The object of handle `id`, if it is still there: ESTALE if not.
-  Result<DentryRef> Find(uint64_t id) {
+  // The object of handle `id` made in `ns`, if it is still there: ESTALE
+  // if not.
+  Result<DentryRef> Find(uint64_t id, const MountNamespace* ns) {
     Target target;
     {
       absl::MutexLock l(&mu_);
       auto it = by_id_.find(id);
-      if (it == by_id_.end()) return Errno(ESTALE);
+      if (it == by_id_.end() || it->second.ns != ns) return Errno(ESTALE);
       target = it->second;
     }
     DentryRef d = target.dentry.lock();
@@ -158,6 +167,10 @@ class HandleTable {
     std::vector<std::string> names;  // the path below mount_root
     dev_t dev = 0;
     ino_t ino = 0;
+    // The mount namespace whose handle it is: compared, never followed (a
+    // namespace that went may leave its address to a new one, whose
+    // caller then finds only objects it could reach by their dentries).
+    const MountNamespace* ns = nullptr;
     // What the entry costs the table, roughly.
     size_t Bytes() const {
       size_t n = sizeof(Target) + 64;
@@ -166,17 +179,26 @@ class HandleTable {
     }
   };
   // Forgets the entry `it` (and its object's id).
+  using Key = std::tuple<const MountNamespace*, dev_t, ino_t>;
+  // A random id no entry has (the host's getrandom(2): after a sandbox
+  // fork each sandbox draws its own).
+  uint64_t NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (;;) {
+      uint64_t id = 0;
+      if (getrandom(&id, sizeof(id), 0) != static_cast<ssize_t>(sizeof(id))) continue;
+      if (id != 0 && !by_id_.contains(id)) return id;
+    }
+  }
   void Drop(std::map<uint64_t, Target>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto o = by_ino_.find({it->second.dev, it->second.ino});
+    auto o = by_ino_.find({it->second.ns, it->second.dev, it->second.ino});
     if (o != by_ino_.end() && o->second == it->first) by_ino_.erase(o);
     bytes_ -= it->second.Bytes();
     by_id_.erase(it);
   }
   absl::Mutex mu_;
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Target> by_id_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<dev_t, ino_t>, uint64_t> by_ino_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, uint64_t> by_ino_ ABSL_GUARDED_BY(mu_);
 };
 
 HandleTable& Handles() {
@@ -214,7 +236,7 @@ SyscallReturn SysNameToHandleAt(Task& t, const SyscallArgs& a) {
   uint64_t id = 0;
   HandleHeader out{kHandleBytes, kFileIdInvalid};
   if (fits) {
-    id = Handles().IdFor(d, st);
+    id = Handles().IdFor(d, st, t.fs().mnt_ns().get());
     out.handle_type = kSentryFileIdType;
     if (connectable) {
       out.handle_type |= kFileIdIsConnectable;
@@ -260,7 +282,7 @@ SyscallReturn SysOpenByHandleAt(Task& t, const SyscallArgs& a) {
   }
   uint64_t id;
   std::memcpy(&id, bytes.data(), sizeof(id));
-  SV_ASSIGN_OR_RETURN(DentryRef d, Handles().Find(id));
+  SV_ASSIGN_OR_RETURN(DentryRef d, Handles().Find(id, t.fs().mnt_ns().get()));
   SV_ASSIGN_OR_RETURN(struct stat st, StatOf(d.get()));
   auto at_st = StatOf(at.get());
   if (!at_st.ok() || at_st->st_dev != st.st_dev || !Exportable(*d)) return Errno(ESTALE);
@@ -287,6 +309,8 @@ SyscallReturn SysOpenByHandleAt(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, vfs.Open(c, name, flags & ~(O_CREAT | O_EXCL), 0));
   auto got = StatOf(f->dentry().get(), f.get());
   if (!got.ok() || got->st_dev != st.st_dev || got->st_ino != st.st_ino) return Errno(ESTALE);
+  // do_dentry_open()'s break_lease(), as open(2)'s (DoOpen).
+  if (!(flags & O_PATH)) SV_TRY(file_internal::BreakLeasesOnOpen(t, *f, flags));
   SV_ASSIGN_OR_RETURN(int fd,
                       t.fds().Install(std::move(f), (flags & O_CLOEXEC) != 0, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);

@@ -2,6 +2,7 @@
 // how an open(2) or truncate(2) by someone else breaks one.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -179,6 +180,52 @@ TEST_F(LeaseTest, TruncatingOpenBreaksFirst) {
   ASSERT_GE(wr.get(), 0) << ErrnoName(errno);
   ASSERT_OK(stat(path_.c_str(), &st));
   EXPECT_EQ(st.st_size, 0);
+}
+
+// open_by_handle_at(2) opens as open(2) does: it breaks leases too
+// (do_dentry_open()'s break_lease()).
+TEST_F(LeaseTest, OpenByHandleBreaksLeases) {
+  if (!HaveCap(CAP_DAC_READ_SEARCH)) GTEST_SKIP() << "needs CAP_DAC_READ_SEARCH";
+  struct {
+    file_handle h;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } fh;
+  fh.h.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  ASSERT_OK(name_to_handle_at(AT_FDCWD, path_.c_str(), &fh.h, &mount_id, 0));
+  FileDescriptor mount_fd(open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_OK(mount_fd.get());
+  FileDescriptor fd(open(path_.c_str(), O_RDONLY));
+  ASSERT_GE(fd.get(), 0);
+  ASSERT_OK(fcntl(fd.get(), F_SETLEASE, F_WRLCK));
+  const int mfd = mount_fd.get();
+  pid_t nb = Start([&] {
+    int f = open_by_handle_at(mfd, &fh.h, O_RDONLY | O_NONBLOCK);
+    return f == -1 && errno == EWOULDBLOCK ? 0 : 1;
+  });
+  EXPECT_EXIT_CODE(Wait(nb), 0);
+  EXPECT_TRUE(GotSigio());
+  EXPECT_EQ(fcntl(fd.get(), F_GETLEASE), F_RDLCK);  // what a reader's break asks for
+}
+
+// execve(2) opens the file it runs for reading: a write lease on it is
+// broken, and the exec waits until the holder comes down.
+TEST_F(LeaseTest, ExecBreaksAWriteLease) {
+  const std::string exe = dir_.Path("true");
+  ASSERT_TRUE(WriteFile(exe, ReadFile("/bin/true"), 0755)) << ErrnoName(errno);
+  FileDescriptor fd(open(exe.c_str(), O_RDONLY));
+  ASSERT_GE(fd.get(), 0);
+  ASSERT_OK(fcntl(fd.get(), F_SETLEASE, F_WRLCK));
+  pid_t runner = Start([&] {
+    char* argv[] = {const_cast<char*>("true"), nullptr};
+    char* envp[] = {nullptr};
+    execve(exe.c_str(), argv, envp);
+    return 100 + errno;
+  });
+  ASSERT_TRUE(GotSigio());
+  EXPECT_EQ(fcntl(fd.get(), F_GETLEASE), F_RDLCK);
+  ASSERT_OK(fcntl(fd.get(), F_SETLEASE, F_UNLCK));
+  EXPECT_EXIT_CODE(Wait(runner), 0);
 }
 
 // The break's time limit is a sysctl (45 s unless changed).
