@@ -7,6 +7,7 @@
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/inode_flags.h"
 
 // FS_IOC_*FLAGS. Last: glibc 2.36 refuses <sys/mount.h> after it.
 #include <linux/fs.h>
@@ -93,6 +94,11 @@ SyscallReturn SysFcntl(Task& t, const SyscallArgs& a) {
     case F_GETFL:
       return static_cast<uint64_t>(static_cast<unsigned>(f->flags()));
     case F_SETFL: {
+      // setfl(): an append-only file's descriptions keep O_APPEND.
+      if (((a.Int(2) ^ f->flags()) & O_APPEND) && f->dentry() &&
+          (InodeFsFlags(*f->dentry()->inode()) & FS_APPEND_FL)) {
+        return Errno(EPERM);
+      }
       // setfl(): turning O_NOATIME on is for the file's owner or CAP_FOWNER.
       if ((a.Int(2) & O_NOATIME) && !(f->flags() & O_NOATIME) && f->dentry()) {
         SV_ASSIGN_OR_RETURN(struct stat st, f->dentry()->inode()->Stat());

@@ -234,9 +234,21 @@ bool AnyLeases() { return g_files.load() != 0; }
 
 }  // namespace file_internal
 
-Status BreakLeasesOnExec(Task& t, FileDescription& exe) {
-  return file_internal::BreakLeasesOnOpen(t, exe, O_RDONLY);
+namespace {
+
+// The VFS's open hook (lease_time.h): every open of a regular file, before
+// it truncates.
+Status BreakOnOpen(Task& t, FileDescription& f, int flags, bool truncate) {
+  if (g_files.load() == 0 || !f.dentry()) return {};
+  SV_ASSIGN_OR_RETURN(struct stat st, f.Stat());
+  if (!S_ISREG(st.st_mode)) return {};
+  return BreakLeases(t, f.LockKey(), (flags & O_ACCMODE) != O_RDONLY || truncate,
+                     flags & O_NONBLOCK);
 }
+
+[[maybe_unused]] const bool kHookInstalled = (SetLeaseBreakOnOpen(&BreakOnOpen), true);
+
+}  // namespace
 
 namespace file_internal {
 

@@ -16,19 +16,9 @@ SyscallReturn DoOpen(Task& t, int dirfd, UserAddr path_addr, int flags, mode_t m
   // force_o_largefile(): 64-bit kernels open everything large-file, but
   // build_open_flags() keeps nothing of the kind for O_PATH.
   if (!(flags & O_PATH)) flags |= kKernelOLargefile;
-  // vfs_open()'s break_lease() comes before handle_truncate(): while any
-  // file has a lease, an O_TRUNC open looks its file up and breaks them
-  // first, since OpenAt truncates.
-  if ((flags & O_TRUNC) && AnyLeases()) {
-    Result<FileRef> p =
-        t.kernel().vfs().OpenAt(t, dirfd, path, (flags & (O_NOFOLLOW | O_DIRECTORY)) | O_PATH, 0);
-    if (p.ok() && (*p)->dentry()) {
-      SV_TRY(BreakLeasesOnTruncate(t, *(*p)->dentry()->inode(), (flags & O_NONBLOCK) != 0));
-    }
-  }
+  // The VFS's open breaks leases (do_dentry_open()'s break_lease(), before
+  // it truncates and before the fd exists).
   SV_ASSIGN_OR_RETURN(FileRef f, t.kernel().vfs().OpenAt(t, dirfd, path, flags, mode));
-  // do_dentry_open()'s break_lease(): before the fd exists.
-  if (!(flags & O_PATH)) SV_TRY(BreakLeasesOnOpen(t, *f, flags));
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(std::move(f), (flags & O_CLOEXEC) != 0, 0,
                                                FdLimit(t)));
   return static_cast<uint64_t>(fd);

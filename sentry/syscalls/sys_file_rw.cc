@@ -14,6 +14,10 @@
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/inode_flags.h"
+
+// FS_*_FL. Last: glibc 2.36 refuses <sys/mount.h> after it.
+#include <linux/fs.h>
 
 namespace seedvisor::sentry {
 
@@ -457,6 +461,16 @@ SyscallReturn SysFallocate(Task& t, const SyscallArgs& a) {
   if (S_ISFIFO(st.st_mode)) return Errno(ESPIPE);
   if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
   if (!S_ISREG(st.st_mode)) return Errno(ENODEV);
+  // vfs_fallocate(): no hole punched in an append-only file (nor a range
+  // collapsed or inserted), nothing done to an immutable one.
+  if (f->dentry()) {
+    const unsigned iflags = InodeFsFlags(*f->dentry()->inode());
+    if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) &&
+        (iflags & FS_APPEND_FL)) {
+      return Errno(EPERM);
+    }
+    if (iflags & FS_IMMUTABLE_FL) return Errno(EPERM);
+  }
   // The host applies the sentry's limit, not the guest's.
   if (!(mode & FALLOC_FL_KEEP_SIZE)) {
     SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(off + len)));

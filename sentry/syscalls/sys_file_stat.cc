@@ -11,7 +11,11 @@
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/fsnotify.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/vfs/inode_flags.h"
 #include "sentry/vfs/write_access.h"
+
+// FS_*_FL. Last: glibc 2.36 refuses <sys/mount.h> after it.
+#include <linux/fs.h>
 
 namespace seedvisor::sentry {
 
@@ -141,6 +145,15 @@ SyscallReturn DoUtimes(Task& t, const Target& tg, const timespec* times) {
       (i == 0 ? r.atime : r.mtime) = v;
     }
     if (!r.atime && !r.mtime) return 0;
+  }
+  // may_setattr(): explicit times change no immutable or append-only
+  // object, "now" no immutable one.
+  if (tg.d || (tg.f && tg.f->dentry())) {
+    const unsigned iflags = InodeFsFlags(*(tg.d ? tg.d : tg.f->dentry())->inode());
+    if ((iflags & FS_IMMUTABLE_FL) ||
+        (explicit_time && (iflags & FS_APPEND_FL))) {
+      return Errno(EPERM);
+    }
   }
   // utimensat(2): explicit times need ownership; "now" needs ownership or
   // write permission.
@@ -369,6 +382,8 @@ SyscallReturn SysTruncate(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(struct stat st, tg.Stat());
   if (S_ISDIR(st.st_mode)) return Errno(EISDIR);
   if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
+  // inode_permission()'s MAY_WRITE: no immutable file (EPERM first).
+  if (InodeFsFlags(*tg.d->inode()) & FS_IMMUTABLE_FL) return Errno(EPERM);
   SV_TRY(CheckAccess(Vfs::CredsOf(t), st, W_OK));
   SV_TRY(CheckFileGrowth(t, static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(len)));
   SV_TRY(MountWritable(tg.d));

@@ -309,8 +309,6 @@ SyscallReturn SysOpenByHandleAt(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(FileRef f, vfs.Open(c, name, flags & ~(O_CREAT | O_EXCL), 0));
   auto got = StatOf(f->dentry().get(), f.get());
   if (!got.ok() || got->st_dev != st.st_dev || got->st_ino != st.st_ino) return Errno(ESTALE);
-  // do_dentry_open()'s break_lease(), as open(2)'s (DoOpen).
-  if (!(flags & O_PATH)) SV_TRY(file_internal::BreakLeasesOnOpen(t, *f, flags));
   SV_ASSIGN_OR_RETURN(int fd,
                       t.fds().Install(std::move(f), (flags & O_CLOEXEC) != 0, 0, FdLimit(t)));
   return static_cast<uint64_t>(fd);

@@ -9,7 +9,15 @@ namespace seedvisor::sentry {
 
 namespace {
 std::atomic<int> g_seconds{45};
+std::atomic<LeaseBreakOnOpen> g_break{nullptr};
 }  // namespace
+
+void SetLeaseBreakOnOpen(LeaseBreakOnOpen fn) { g_break.store(fn); }
+
+Status BreakLeasesForOpen(Task& t, FileDescription& f, int flags, bool truncate) {
+  LeaseBreakOnOpen fn = g_break.load();
+  return fn ? fn(t, f, flags, truncate) : Status();
+}
 
 int LeaseBreakSeconds() { return g_seconds.load(); }
 

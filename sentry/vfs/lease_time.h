@@ -13,7 +13,19 @@
 
 namespace seedvisor::sentry {
 
+class FileDescription;
+class Task;
+
 int LeaseBreakSeconds();
+
+// do_dentry_open()'s break_lease(): what an open of `f` (open(2),
+// open_by_handle_at(2), execve(2)'s) does to the file leases others hold
+// on it, before it truncates (`truncate`: as a writer). The syscall
+// layer's lease table (sys_file_lease.cc) installs it; without one, opens
+// break nothing.
+using LeaseBreakOnOpen = Status (*)(Task& t, FileDescription& f, int flags, bool truncate);
+void SetLeaseBreakOnOpen(LeaseBreakOnOpen fn);
+Status BreakLeasesForOpen(Task& t, FileDescription& f, int flags, bool truncate);
 // The file's text ("45\n") and a write of it: an integer (proc_dointvec()),
 // else EINVAL.
 std::string LeaseBreakText();

@@ -13,6 +13,8 @@
 #include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
 #include "sentry/vfs/fsnotify.h"
+#include "sentry/vfs/inode_flags.h"
+#include "sentry/vfs/lease_time.h"
 #include "sentry/vfs/write_access.h"
 
 namespace seedvisor::sentry {
@@ -345,6 +347,12 @@ Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, in
   return OpenDentry(c, d, flags, created, stale);
 }
 
+unsigned InodeFsFlags(Inode& inode) {
+  if (auto* t = dynamic_cast<TmpfsInode*>(&inode)) return t->FsFlags();
+  if (auto* o = dynamic_cast<OverlayInode*>(&inode)) return o->FsFlags();
+  return 0;
+}
+
 Result<FileRef> Vfs::OpenTmpFile(const ResolveContext& c, std::string_view path, int flags,
                                  mode_t mode, bool& stale) {
   int links = 0;
@@ -402,6 +410,13 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   if (S_ISDIR(st.st_mode) && (acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))) {
     return Errno(EISDIR);
   }
+  // inode_permission(): nobody writes an immutable object (EPERM, before
+  // the permission bits); may_open(): an append-only file opens for
+  // writing only to append, and is never truncated.
+  const unsigned iflags = InodeFsFlags(*d->inode());
+  if ((iflags & TmpfsInode::kImmutableFl) && (acc != O_RDONLY || (flags & O_TRUNC))) {
+    return Errno(EPERM);
+  }
   if (!created) {
     int mask = 0;
     if (acc != O_WRONLY) mask |= R_OK;
@@ -409,6 +424,10 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
     if (Status a = CheckAccess(c.creds, st, mask); !a.ok() && !d->inode()->ExtraAccess(mask)) {
       return a.error();
     }
+  }
+  if ((iflags & TmpfsInode::kAppendFl) &&
+      ((acc != O_RDONLY && !(flags & O_APPEND)) || (flags & O_TRUNC))) {
+    return Errno(EPERM);
   }
   // may_open(): O_NOATIME is for the file's owner or CAP_FOWNER only.
   if ((flags & O_NOATIME) && c.creds.uid != st.st_uid && !c.creds.fowner) return Errno(EPERM);
@@ -454,6 +473,9 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, flags));
   WriteAccess::HoldUntilRelease(*f, std::move(writer));
   if (truncate_denied) f->set_landlock_truncate_denied();
+  // do_dentry_open()'s break_lease(), before handle_truncate(): with
+  // O_NONBLOCK EWOULDBLOCK, and nothing truncated.
+  if (c.task != nullptr) SV_TRY(BreakLeasesForOpen(*c.task, *f, flags, truncate));
   // The file holds its mount now; truncate only if that mount is live.
   if (truncate && !HeldMountLive(d->mount())) {
     stale = true;

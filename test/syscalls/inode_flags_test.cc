@@ -135,6 +135,43 @@ TEST_F(InodeFlagsTest, AppendOnlyFile) {
   EXPECT_EQ(OpenErrno(file_, O_WRONLY), 0);
 }
 
+// What an append-only file still allows and refuses beyond opens: a touch
+// but no explicit times (may_setattr()), no F_SETFL without O_APPEND
+// (setfl()), allocation but no hole (vfs_fallocate()).
+TEST_F(InodeFlagsTest, AppendOnlyTimesFcntlAndFallocate) {
+  FileDescriptor fd(open(file_.c_str(), O_WRONLY | O_APPEND));
+  ASSERT_OK(fd.get());
+  ScopedFlags app(file_, FS_APPEND_FL);
+  ASSERT_TRUE(app.ok());
+  EXPECT_OK(utimes(file_.c_str(), nullptr));
+  struct timeval tv[2] = {{1, 0}, {2, 0}};
+  EXPECT_ERRNO(EPERM, utimes(file_.c_str(), tv));
+  EXPECT_ERRNO(EPERM, fcntl(fd.get(), F_SETFL, 0));
+  EXPECT_OK(fcntl(fd.get(), F_SETFL, O_APPEND | O_NONBLOCK));
+  EXPECT_ERRNO(EPERM, fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1));
+  EXPECT_OK(fallocate(fd.get(), 0, 0, 8192));
+}
+
+// An immutable file: a touch is refused too, and an fd opened before the
+// flag does not allocate (whether it truncates is the filesystem's: tmpfs
+// lets it, ext4 does not); EPERM comes before the permission bits' EACCES.
+TEST_F(InodeFlagsTest, ImmutableBeforePermissionAndOpenFds) {
+  FileDescriptor fd(open(file_.c_str(), O_WRONLY));
+  ASSERT_OK(fd.get());
+  ASSERT_OK(chmod(dir_.path().c_str(), 0755));
+  ASSERT_OK(chmod(file_.c_str(), 0444));
+  ScopedFlags imm(file_, FS_IMMUTABLE_FL);
+  ASSERT_TRUE(imm.ok());
+  EXPECT_ERRNO(EPERM, utimes(file_.c_str(), nullptr));
+  EXPECT_ERRNO(EPERM, fallocate(fd.get(), 0, 0, 8192));
+  const std::string f = file_;
+  EXPECT_EQ(RunAsNobody([&] {
+              int w = open(f.c_str(), O_WRONLY);
+              return w < 0 && errno == EPERM ? 0 : 1;
+            }),
+            0);
+}
+
 TEST_F(InodeFlagsTest, ImmutableDirectory) {
   const std::string d = dir_.Path("d");
   ASSERT_OK(mkdir(d.c_str(), 0755));

@@ -206,6 +206,16 @@ TEST_F(LeaseTest, OpenByHandleBreaksLeases) {
   EXPECT_EXIT_CODE(Wait(nb), 0);
   EXPECT_TRUE(GotSigio());
   EXPECT_EQ(fcntl(fd.get(), F_GETLEASE), F_RDLCK);  // what a reader's break asks for
+  // A truncating one breaks before it truncates: nothing is lost.
+  pid_t trunc = Start([&] {
+    int f = open_by_handle_at(mfd, &fh.h, O_WRONLY | O_TRUNC | O_NONBLOCK);
+    return f == -1 && errno == EWOULDBLOCK ? 0 : 1;
+  });
+  EXPECT_EXIT_CODE(Wait(trunc), 0);
+  EXPECT_TRUE(GotSigio());
+  struct stat st;
+  ASSERT_OK(stat(path_.c_str(), &st));
+  EXPECT_EQ(st.st_size, 4);
 }
 
 // execve(2) opens the file it runs for reading: a write lease on it is

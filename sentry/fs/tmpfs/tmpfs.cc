@@ -395,11 +395,15 @@ Result<std::string> TmpfsInode::Readlink() {
 
 Status TmpfsInode::SetAttr(const SetAttrRequest& req) {
   std::lock_guard l(mu_);
-  // notify_change() and vfs_truncate()/do_ftruncate(): an immutable or
-  // append-only object keeps its mode, owner, times and size.
-  if (req.size || req.mode || req.uid || req.gid || req.atime || req.mtime) {
-    SV_TRY(CheckNotPinnedLocked());
-  }
+  // may_setattr() and do_ftruncate(): an immutable or append-only object
+  // keeps its mode and owner, an append-only one its size (an immutable
+  // one's is kept by truncate(2)'s permission check: a file opened for
+  // writing before the flag still truncates, as shmem's does), an
+  // immutable one its times (an append-only one refuses only times given
+  // explicitly, which the syscall layer knows).
+  if (req.mode || req.uid || req.gid) SV_TRY(CheckNotPinnedLocked());
+  if (req.size && (fs_flags_ & kAppendFl)) return Errno(EPERM);
+  if ((req.atime || req.mtime) && (fs_flags_ & kImmutableFl)) return Errno(EPERM);
   if (req.size) {
     if (S_ISDIR(st_.st_mode)) return Errno(EISDIR);
     if (!S_ISREG(st_.st_mode)) return Errno(EINVAL);
@@ -457,17 +461,14 @@ Result<struct statfs> TmpfsInode::StatFs() {
   return s;
 }
 
+// FsFlags' rules for opens (writing an immutable file, an append-only one
+// without O_APPEND) are the VFS's (Vfs::OpenDentry): EPERM comes before
+// the permission bits there, as inode_permission() has it.
 Result<FileRef> TmpfsInode::Open(const std::shared_ptr<Dentry>& d, int flags) {
   mode_t type;
   {
     std::lock_guard l(mu_);
     type = st_.st_mode & S_IFMT;
-    // inode_permission()'s MAY_WRITE (O_TRUNC asks it too) and may_open().
-    const bool writes = (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
-    if ((fs_flags_ & kImmutableFl) && (writes || (flags & O_TRUNC))) return Errno(EPERM);
-    if ((fs_flags_ & kAppendFl) && ((writes && !(flags & O_APPEND)) || (flags & O_TRUNC))) {
-      return Errno(EPERM);
-    }
   }
   if (type == S_IFREG) {
     return FileRef(std::make_shared<TmpfsFile>(
