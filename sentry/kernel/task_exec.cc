@@ -14,7 +14,6 @@
 #include "sentry/kernel/time_namespace.h"
 #include "sentry/loader/loader.h"
 #include "sentry/loader/vdso_clock.h"
-#include "sentry/syscalls/sys_file.h"
 #include "sentry/vfs/vfs.h"
 #include "sentry/vfs/write_access.h"
 
@@ -61,7 +60,6 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   for (int depth = 0;; ++depth) {
     if (depth > kMaxInterpreterDepth) return Errno(ELOOP);
     SV_ASSIGN_OR_RETURN(file, kernel_.vfs().OpenExecutable(*this, exe_path));
-    SV_TRY(BreakLeasesOnExec(*this, *file));
     loading.push_back(std::move(exe_denied));
     SV_ASSIGN_OR_RETURN(exe_denied, WriteAccess::Deny(file->LockKey()));
     char head[256];
@@ -83,7 +81,6 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   ElfInfo interp_info;
   if (!info.interp.empty()) {
     SV_ASSIGN_OR_RETURN(interp_file, kernel_.vfs().OpenExecutable(*this, info.interp));
-    SV_TRY(BreakLeasesOnExec(*this, *interp_file));
     SV_ASSIGN_OR_RETURN(WriteAccess interp_denied, WriteAccess::Deny(interp_file->LockKey()));
     loading.push_back(std::move(interp_denied));
     SV_ASSIGN_OR_RETURN(interp_info, ReadElf(*this, *interp_file));

@@ -33,11 +33,6 @@ SV_FILE_SYSCALLS(SV_DECLARE_FILE_SYSCALL)
 // (fcntl(2): a process's record locks are released when it terminates).
 void ReleaseProcessRecordLocks(int tgid);
 
-// execve(2)'s open of `exe` (and of a script's interpreter), a read
-// (do_dentry_open()'s break_lease()): breaks the write leases others hold
-// on it and waits for them as open(2) would (sys_file_lease.cc).
-Status BreakLeasesOnExec(Task& t, FileDescription& exe);
-
 }  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SYSCALLS_SYS_FILE_H_

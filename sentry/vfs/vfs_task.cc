@@ -14,6 +14,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/fsnotify.h"
+#include "sentry/vfs/lease_time.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -219,6 +220,9 @@ Result<FileRef> Vfs::OpenExecutable(Task& t, std::string_view path) {
   SV_TRY(LandlockCheckPath(c.landlock.get(), d,
                            kLandlockAccessFsReadFile | kLandlockAccessFsExecute));
   SV_ASSIGN_OR_RETURN(FileRef f, d->inode()->Open(d, O_RDONLY));
+  // do_dentry_open()'s break_lease(), as any read-only open: the exec
+  // waits for a write lease's holder (ExecBreaksAWriteLease).
+  SV_TRY(BreakLeasesForOpen(t, *f, O_RDONLY, /*truncate=*/false));
   // do_open_execat()'s fsnotify_open(): FS_OPEN with FS_OPEN_EXEC.
   FsnotifyFile(*f, IN_OPEN | kFsnotifyOpenExec);
   return f;
