@@ -88,6 +88,16 @@ void Endpoint::SetOwner(uint64_t ino, uint32_t uid) {
   owner_uid_ = uid;
 }
 
+void Endpoint::SetIpTx(const IpTx& tx) {
+  Stack::Locked l(stack_);
+  ip_tx_ = tx;
+}
+
+Endpoint::IpTx Endpoint::ip_tx() {
+  Stack::Locked l(stack_);
+  return ip_tx_;
+}
+
 Status Endpoint::SetFamily6(bool v6only) {
   Stack::Locked l(stack_);
   if (bound_) return Errno(EINVAL);

@@ -206,6 +206,7 @@ class Stack {
     const Ip4Header* ip4 = nullptr;  // IPv4: the header
     std::string_view packet;         // IPv6: the whole packet
     int nic = 0;                     // the NIC it came in on
+    uint8_t ttl = 0, tos = 0;        // TTL or hop limit, TOS or traffic class
   };
 
   // stack.cc
@@ -253,18 +254,19 @@ class Stack {
   // stack_ip.cc: IPv4 and ICMP.
   void HandleIp(Nic* nic, std::string_view pkt);  // either version
   void HandleIp4(Nic* nic, std::string_view pkt);
-  void HandleTransport(const Ip4Header& h, std::string_view payload);
-  void HandleIcmp(const Ip4Header& h, std::string_view msg);
+  void HandleTransport(const Ip4Header& h, std::string_view payload, int nic);
+  void HandleIcmp(const Ip4Header& h, std::string_view msg, int nic);
   void SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, uint8_t code);
   // Sends `payload` (a transport segment) from `src` to `dst`; ENETUNREACH
   // without a route, EMSGSIZE past 64 KiB.
   // IPv6 (`dst` not IPv4-mapped) goes to SendIp6. `off` (TCP only): a
   // checksum holding the pseudo-header sum only is completed here unless
   // the route's NIC TakesOffloads(); a segment to cut (gso_size) may
-  // exceed the MTU only on such a NIC (EMSGSIZE elsewhere).
+  // exceed the MTU only on such a NIC (EMSGSIZE elsewhere). `tos`: IPv4's
+  // TOS or IPv6's traffic class.
   Status SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
                 bool df, uint8_t ttl = kDefaultTtl, uint32_t flow_label = 0,
-                PacketOffload off = {});
+                PacketOffload off = {}, uint8_t tos = 0);
   // Whether the route to `dst` goes out of a NIC that TakesOffloads().
   bool OffloadsTo(const IpAddr& dst);
   // `off` as SendIp passes it on: a partial checksum completed in `pkt`
@@ -282,12 +284,15 @@ class Stack {
   // No fragmentation: a packet past the MTU is EMSGSIZE (TCP's MSS keeps
   // below it).
   Status SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto, std::string_view payload,
-                 uint8_t hop_limit, uint32_t flow_label, PacketOffload off = {});
+                 uint8_t hop_limit, uint32_t flow_label, PacketOffload off = {},
+                 uint8_t tclass = 0);
   // Transport demultiplexing (stack_demux.cc).
   void HandleTcp(const L3& ip, std::string_view seg);
   void HandleUdp(const L3& ip, std::string_view seg);
   // A reset for segment `h` that came from `src` to `dst`.
   void SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h, size_t payload_len);
+  // What recvmsg's control messages say of a datagram that came as `ip`.
+  RecvInfo RecvInfoOf(const L3& ip);
   UdpEndpoint* FindUdp(const IpAddr& dst, uint16_t dport, const IpAddr& src, uint16_t sport);
   // An ICMP or ICMPv6 error quoting `quoted`, a UDP datagram we sent (its
   // IP header's addresses, then the UDP header and what follows): to the
@@ -300,8 +305,8 @@ class Stack {
   void HandleEchoReply(const L3& ip, uint8_t proto, std::string_view msg);
   // A copy of ICMP message `msg` (after `ip_header`: IPv4's, or empty) to
   // every raw socket of `proto` that takes it.
-  void DeliverRawIcmp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
-                      std::string_view ip_header, std::string_view msg);
+  void DeliverRawIcmp(const L3& ip, uint8_t proto, std::string_view ip_header,
+                      std::string_view msg);
   void PingIcmpError(const IpAddr& src, const IpAddr& dst, uint8_t proto,
                      std::string_view quoted, IcmpError e, bool hard);
 

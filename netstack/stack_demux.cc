@@ -135,7 +135,16 @@ void Stack::HandleUdp(const L3& ip, std::string_view seg) {
     scope = uint32_t(ip.nic);
     if (scope == kLoopbackNic && NicOwning(ip.dst)) scope = NicOwning(ip.dst);
   }
-  ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen), scope);
+  ep->Deliver({ip.src, h.src_port}, dgram.substr(kUdpHeaderLen), scope, RecvInfoOf(ip));
+}
+
+RecvInfo Stack::RecvInfoOf(const L3& ip) {
+  RecvInfo r{ip.dst, ip.dst, ip.nic, ip.ttl, ip.tos};
+  if (ip.dst.multicast() || IsBroadcast(ip.dst)) {
+    auto route = FindRoute(ip.src);
+    r.spec_dst = route.ok() ? route->src : (ip.dst.is_v4() ? IpAddr(Ip4{}) : kIp6Any);
+  }
+  return r;
 }
 
 void Stack::UdpIcmpError(const IpAddr& src, const IpAddr& dst, std::string_view quoted,

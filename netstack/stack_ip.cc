@@ -58,10 +58,10 @@ void Stack::HandleIp4(Nic* nic, std::string_view pkt) {
     ++stats_.ip_reassembled;
     h.frag = 0;
     h.total_len = uint16_t(h.header_len + r.datagram.size());
-    HandleTransport(h, r.datagram);
+    HandleTransport(h, r.datagram, nic->id);
     return;
   }
-  HandleTransport(h, payload);
+  HandleTransport(h, payload, nic->id);
 }
 
 void Stack::ReassemblyTimer() {
@@ -70,11 +70,11 @@ void Stack::ReassemblyTimer() {
   if (next >= 0) ArmTimer(&reasm_timer_, next);
 }
 
-void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
+void Stack::HandleTransport(const Ip4Header& h, std::string_view payload, int nic) {
   switch (h.proto) {
-    case kProtoTcp: HandleTcp({h.src, h.dst, &h, {}, 0}, payload); break;
-    case kProtoUdp: HandleUdp({h.src, h.dst, &h, {}, 0}, payload); break;
-    case kProtoIcmp: HandleIcmp(h, payload); break;
+    case kProtoTcp: HandleTcp({h.src, h.dst, &h, {}, nic, h.ttl, h.tos}, payload); break;
+    case kProtoUdp: HandleUdp({h.src, h.dst, &h, {}, nic, h.ttl, h.tos}, payload); break;
+    case kProtoIcmp: HandleIcmp(h, payload, nic); break;
     default: {
       ++stats_.ip_unknown_proto;
       // Protocol unreachable (code 2) would need the original header;
@@ -87,7 +87,8 @@ void Stack::HandleTransport(const Ip4Header& h, std::string_view payload) {
   }
 }
 
-void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
+void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg, int nic) {
+  const L3 l3{h.src, h.dst, &h, {}, nic, h.ttl, h.tos};
   if (msg.size() < kIcmpHeaderLen || ChecksumFinish(ChecksumPartial(msg)) != 0) {
     ++stats_.icmp_malformed;
     return;
@@ -100,7 +101,7 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     copy.frag = 0;
     std::string hdr;
     AppendIp4(&hdr, copy);
-    DeliverRawIcmp(h.src, h.dst, kProtoIcmp, hdr, msg);
+    DeliverRawIcmp(l3, kProtoIcmp, hdr, msg);
   }
   if (type == kIcmpEchoRequest) {
     // No replies to broadcast pings (icmp_echo_ignore_broadcasts=1).
@@ -113,7 +114,7 @@ void Stack::HandleIcmp(const Ip4Header& h, std::string_view msg) {
     return;
   }
   if (type == kIcmpEchoReply) {
-    HandleEchoReply({h.src, h.dst, &h, {}, 0}, kProtoIcmp, msg);
+    HandleEchoReply(l3, kProtoIcmp, msg);
     return;
   }
   if (type != kIcmpDestUnreach && type != kIcmpTimeExceeded && type != kIcmpParamProblem) {
@@ -175,8 +176,8 @@ void Stack::SendIcmpUnreachable(const Ip4Header& h, std::string_view ip_packet, 
 
 Status Stack::SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
                      std::string_view payload, bool df, uint8_t ttl, uint32_t flow_label,
-                     PacketOffload off) {
-  if (!dst.is_v4()) return SendIp6(src, dst, proto, payload, ttl, flow_label, off);
+                     PacketOffload off, uint8_t tos) {
+  if (!dst.is_v4()) return SendIp6(src, dst, proto, payload, ttl, flow_label, off, tos);
   if (!src.any() && !src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() + kIp4MinHeaderLen > 65535) return Errno(EMSGSIZE);
   auto route = FindRoute(dst);
@@ -189,6 +190,7 @@ Status Stack::SendIp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
   h.total_len = uint16_t(kIp4MinHeaderLen + payload.size());
   h.id = uint16_t(inst_.secrets.IpIdBase(src.v4(), dst.v4(), proto) + ip_id_++);
   h.ttl = ttl;
+  h.tos = tos;
   h.proto = proto;
   h.src = (src.any() ? route->src : src).v4();
   h.dst = dst.v4();

@@ -59,10 +59,14 @@ void Stack::HandleIp6(Nic* nic, std::string_view pkt) {
   bool unicast = !h.dst.multicast();
   switch (h.next_header) {
     case kProtoTcp:
-      if (unicast) HandleTcp({h.src, h.dst, nullptr, whole, nic->id}, payload);
+      if (unicast) {
+        HandleTcp({h.src, h.dst, nullptr, whole, nic->id, h.hop_limit, h.traffic_class}, payload);
+      }
       break;
     case kProtoUdp:
-      if (unicast) HandleUdp({h.src, h.dst, nullptr, whole, nic->id}, payload);
+      if (unicast) {
+        HandleUdp({h.src, h.dst, nullptr, whole, nic->id, h.hop_limit, h.traffic_class}, payload);
+      }
       break;
     case kProtoIcmp6: HandleIcmp6(nic, h, payload); break;
     case 0:    // hop-by-hop options (MLD reports carry them)
@@ -84,7 +88,8 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
     return;
   }
   uint8_t type = U8(msg)[0];
-  DeliverRawIcmp(h.src, h.dst, kProtoIcmp6, {}, msg);  // ip6_input_finish(): raw first
+  const L3 ip{h.src, h.dst, nullptr, {}, nic->id, h.hop_limit, h.traffic_class};
+  DeliverRawIcmp(ip, kProtoIcmp6, {}, msg);  // ip6_input_finish(): raw first
   switch (type) {
     case kIcmp6EchoRequest: {
       if (msg.size() < 8 || h.dst.multicast()) return;
@@ -97,7 +102,7 @@ void Stack::HandleIcmp6(Nic* nic, const Ip6Header& h, std::string_view msg) {
       return;
     }
     case kIcmp6EchoReply:
-      if (msg.size() >= 8) HandleEchoReply({h.src, h.dst, nullptr, {}, nic->id}, kProtoIcmp6, msg);
+      if (msg.size() >= 8) HandleEchoReply(ip, kProtoIcmp6, msg);
       return;
     case kIcmp6NeighborSolicit:
     case kIcmp6NeighborAdvert:
@@ -224,7 +229,7 @@ void Stack::SendIcmp6Unreachable(const Ip6Header& h, std::string_view pkt, uint8
 
 Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
                       std::string_view payload, uint8_t hop_limit, uint32_t flow_label,
-                      PacketOffload off) {
+                      PacketOffload off, uint8_t tclass) {
   if (!src.any() && src.is_v4()) return Errno(EAFNOSUPPORT);
   if (payload.size() > 65535) return Errno(EMSGSIZE);
   // A link-local destination goes out of the NIC of its link-local
@@ -241,6 +246,7 @@ Status Stack::SendIp6(const IpAddr& src, const IpAddr& dst, uint8_t proto,
     return Errno(EMSGSIZE);
   }
   Ip6Header h;
+  h.traffic_class = tclass;
   h.flow_label = flow_label;
   h.payload_len = uint16_t(payload.size());
   h.next_header = proto;

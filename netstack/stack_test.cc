@@ -387,6 +387,60 @@ TEST(Udp, DeliversAnswersUnreachableAndReportsRefused) {
 // on) a connected socket's pending error too; with IP_RECVERR each is
 // queued with its origin, ee_info, the router as offender and the quoted
 // payload. An unconnected socket without it hears nothing.
+// A sticky TTL and TOS (IP_TTL, IP_TOS) and a send's own (a sendmsg's
+// control messages) go into the IP header, with a pktinfo's source; what a
+// datagram's header said comes back with it for IP_RECVTTL, IP_RECVTOS
+// and IP_PKTINFO.
+TEST(Udp, TtlTosAndPktinfoBothWays) {
+  OneStack s;
+  auto u = s.stack->NewUdp();
+  ASSERT_TRUE(u->Bind({Ip4{}, 5000}).ok());
+  Endpoint::IpTx tx;
+  tx.ttl = 9;
+  tx.tos = 0x20;
+  u->SetIpTx(tx);
+  ASSERT_TRUE(u->SendTo("a", SockAddr{kPeerIp, 4000}).ok());
+  Parsed p = s.Next();
+  EXPECT_EQ(p.ip.ttl, 9);
+  EXPECT_EQ(p.ip.tos, 0x20);
+  SendInfo si;
+  si.ttl = 3;
+  si.tos = 0x40;
+  si.src = kOurIp;
+  ASSERT_TRUE(u->SendTo("b", SockAddr{kPeerIp, 4000}, 0, si).ok());
+  p = s.Next();
+  EXPECT_EQ(p.ip.ttl, 3);
+  EXPECT_EQ(p.ip.tos, 0x40);
+  EXPECT_EQ(p.ip.src, kOurIp);
+  EXPECT_EQ(p.payload, "b");
+  si = {};
+  si.src = MakeIp4(10, 0, 0, 99);  // not ours
+  EXPECT_EQ(u->SendTo("c", SockAddr{kPeerIp, 4000}, 0, si).error(), Errno(ENETUNREACH));
+  si = {};
+  si.oif = 99;  // no such NIC
+  EXPECT_EQ(u->SendTo("c", SockAddr{kPeerIp, 4000}, 0, si).error(), Errno(ENODEV));
+  EXPECT_TRUE(s.Quiet());
+  // A datagram with TTL 7 and TOS 0x88, its header checksum made anew.
+  std::string f = testing::PeerUdp(4000, 5000, "in");
+  f[14 + 1] = char(0x88);
+  f[14 + 8] = 7;
+  f[14 + 10] = f[14 + 11] = 0;
+  uint16_t c = ChecksumFinish(ChecksumPartial(std::string_view(f).substr(14, 20)));
+  f[14 + 10] = char(c >> 8);
+  f[14 + 11] = char(c);
+  s.Deliver(f);
+  char buf[8];
+  SockAddr from;
+  RecvInfo info;
+  ASSERT_EQ(u->RecvFrom(buf, sizeof buf, false, &from, false, nullptr, &info).value(), 2u);
+  EXPECT_EQ(info.ttl, 7);
+  EXPECT_EQ(info.tos, 0x88);
+  EXPECT_EQ(info.dst, IpAddr(kOurIp));
+  EXPECT_EQ(info.spec_dst, IpAddr(kOurIp));
+  EXPECT_EQ(info.nic, s.nic);
+  u->Close();
+}
+
 TEST(Udp, IcmpErrorsFromARouter) {
   OneStack s;
   const Ip4 router = MakeIp4(10, 0, 0, 254);

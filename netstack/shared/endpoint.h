@@ -70,6 +70,25 @@ class Endpoint {
   // number and the creator's uid (sock_i_ino(), sock_i_uid()).
   void SetOwner(uint64_t ino, uint32_t uid);
 
+  // The IP header fields of what this endpoint sends: IP_TTL and IP_TOS
+  // for IPv4 peers (inet->uc_ttl, inet->tos), IPV6_UNICAST_HOPS and
+  // IPV6_TCLASS for IPv6 ones (np->hop_limit, np->tclass); an AF_INET6
+  // socket has both sets. A TTL or hop limit of -1 is the default (64).
+  struct IpTx {
+    int ttl = -1;
+    uint8_t tos = 0;
+    int hops = -1;
+    uint8_t tclass = 0;
+    uint8_t TtlFor(const IpAddr& peer) const {
+      int v = peer.is_v4() ? ttl : hops;
+      return v < 0 ? kDefaultTtl : uint8_t(v);
+    }
+    uint8_t TosFor(const IpAddr& peer) const { return peer.is_v4() ? tos : tclass; }
+  };
+  static constexpr uint8_t kDefaultTtl = 64;  // ip_default_ttl, the devices' hop_limit
+  void SetIpTx(const IpTx& tx);
+  IpTx ip_tx();
+
  protected:
   friend class Stack;
   // Queues the observer call for when the stack's lock is released.
@@ -95,6 +114,7 @@ class Endpoint {
   uint32_t owner_uid_ = 0;
   size_t rcvbuf_cap_ = 212992;
   size_t sndbuf_cap_ = 212992;
+  IpTx ip_tx_;
 };
 
 }  // namespace seedvisor::netstack

@@ -69,7 +69,8 @@ void UdpEndpoint::UnbindPingLocked() {
   bound_ = false;
 }
 
-Result<size_t> UdpEndpoint::SendRawLocked(std::string_view msg, const SockAddr& to) {
+Result<size_t> UdpEndpoint::SendRawLocked(std::string_view msg, const SockAddr& to,
+                                          const SendInfo& info) {
   // raw_sendmsg()/rawv6_sendmsg(): the message as written (the caller's
   // IPv4 checksum; ICMPv6's is the kernel's, at offset 2).
   const bool six = proto_ == kProtoIcmp6;
@@ -80,13 +81,14 @@ Result<size_t> UdpEndpoint::SendRawLocked(std::string_view msg, const SockAddr& 
   SV_TRY(BroadcastAllowed(to.ip));
   // raw_bind(): bound to a multicast or broadcast address, the source is
   // the route's ("use device").
-  IpAddr src = SourceIsOurs() ? local_.ip : route->src;
+  IpAddr src = !info.src.any() ? info.src : SourceIsOurs() ? local_.ip : route->src;
   std::string m(msg);
   if (six) {
     if (m.size() < 4) return Errno(EINVAL);  // no room for the checksum
     FinishIcmp6(&m, src, to.ip);
   }
-  SV_TRY(stack_->SendIp(src, to.ip, proto_, m, false));
+  SV_TRY(stack_->SendIp(src, to.ip, proto_, m, false, TtlOf(info, to.ip), 0, {},
+                        TosOf(info, to.ip)));
   return msg.size();
 }
 
@@ -107,21 +109,22 @@ std::array<uint32_t, 8> UdpEndpoint::IcmpFilter() {
   return icmp_filter_;
 }
 
-void Stack::DeliverRawIcmp(const IpAddr& src, const IpAddr& dst, uint8_t proto,
-                           std::string_view ip_header, std::string_view msg) {
+void Stack::DeliverRawIcmp(const L3& ip, uint8_t proto, std::string_view ip_header,
+                           std::string_view msg) {
   auto [b, e] = raw_icmp_.equal_range(proto);
   if (b == e || msg.empty()) return;
   std::string copy;
   for (auto it = b; it != e; ++it) {
     UdpEndpoint* ep = it->second;
-    if (!ep->RawAccepts(src, dst, U8(msg)[0])) continue;
+    if (!ep->RawAccepts(ip.src, ip.dst, U8(msg)[0])) continue;
     if (copy.empty()) copy = std::string(ip_header) + std::string(msg);
     ++stats_.raw_delivered;
-    ep->Deliver({src, 0}, copy);
+    ep->Deliver({ip.src, 0}, copy, 0, RecvInfoOf(ip));
   }
 }
 
-Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr& to) {
+Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr& to,
+                                           const SendInfo& info) {
   const bool six = proto_ == kProtoIcmp6;
   // ping_v4_sendmsg()/ping_v6_sendmsg() and ping_common_sendmsg(): at most
   // 64 KiB, at least an ICMP header, an echo request of the socket's
@@ -136,7 +139,7 @@ Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr&
   if (!route.ok()) return route.error();
   SV_TRY(BroadcastAllowed(to.ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
-  IpAddr src = local_.ip.any() ? route->src : local_.ip;
+  IpAddr src = !info.src.any() ? info.src : local_.ip.any() ? route->src : local_.ip;
   std::string echo(msg);
   Put16(U8(echo) + 2, 0);
   Put16(U8(echo) + 4, local_.port);
@@ -145,7 +148,8 @@ Result<size_t> UdpEndpoint::SendEchoLocked(std::string_view msg, const SockAddr&
   } else {
     Put16(U8(echo) + 2, ChecksumFinish(ChecksumPartial(echo)));
   }
-  SV_TRY(stack_->SendIp(src, to.ip, proto_, echo, false));
+  SV_TRY(stack_->SendIp(src, to.ip, proto_, echo, false, TtlOf(info, to.ip), 0, {},
+                        TosOf(info, to.ip)));
   return msg.size();
 }
 
@@ -158,7 +162,7 @@ void Stack::HandleEchoReply(const L3& ip, uint8_t proto, std::string_view msg) {
     UdpEndpoint* ep = it->second;
     if (ep->proto_ != proto || (!ep->local_.ip.any() && ep->local_.ip != ip.dst)) continue;
     ++stats_.ping_delivered;
-    ep->Deliver({ip.src, 0}, msg);
+    ep->Deliver({ip.src, 0}, msg, 0, RecvInfoOf(ip));
     return;
   }
   ++stats_.ping_no_socket;

@@ -42,6 +42,7 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   stack_->tcp_ports_.AddShared(local_.port, &c->port_);
   c->nodelay_ = nodelay_;
   c->keepalive_ = keepalive_;  // sk_clone_lock() copies them
+  c->ip_tx_ = ip_tx_;
   c->cc_ = cc_;
   c->rcvbuf_cap_ = rcvbuf_cap_;
   c->sndbuf_cap_ = sndbuf_cap_;

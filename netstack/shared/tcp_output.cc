@@ -92,7 +92,8 @@ void TcpEndpoint::SendSegment(uint32_t seq, uint8_t flags, std::string_view payl
   // A failed send (no route any more) is a lost segment: the timers retry.
   uint32_t flow = remote_.ip.is_v4() ? 0
                   : stack_->inst_.secrets.FlowLabel(local_.ip, local_.port, remote_.ip, remote_.port);
-  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true, Stack::kDefaultTtl, flow, off);
+  (void)stack_->SendIp(local_.ip, remote_.ip, kProtoTcp, seg, true, ip_tx_.TtlFor(remote_.ip),
+                       flow, off, ip_tx_.TosFor(remote_.ip));
 }
 
 std::string_view TcpEndpoint::SendQueueBytes(size_t off, size_t n) {

@@ -86,7 +86,7 @@ Status UdpEndpoint::Disconnect() {
 }
 
 Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr> to,
-                                   uint32_t scope) {
+                                   uint32_t scope, const SendInfo& info) {
   Stack::Locked l(stack_);
   if (shut_wr_) return Errno(EPIPE);
   if (error_) return Errno(TakeErrorLocked());
@@ -94,18 +94,31 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
     if (!connected_) return Errno(EDESTADDRREQ);
     to = remote_;
   }
-  if (ping()) return SendEchoLocked(data, *to);
-  if (raw()) return SendRawLocked(data, *to);
+  // ip6_datagram_send_ctl(), ip_cmsg_send(): a pktinfo's interface must
+  // exist (ENODEV) and its source address be one of ours of the
+  // destination's family: EINVAL, but for IPv4 a unicast address that is
+  // not ours fails the route lookup (ip_route_output_key_hash_rcu()).
+  if (info.oif && !stack_->GetNic(int(info.oif))) return Errno(ENODEV);
+  if (!info.src.any()) {
+    if (info.src.is_v4() != to->ip.is_v4()) return Errno(EINVAL);
+    if (!stack_->IsLocalAddress(info.src)) {
+      const bool unicast4 = info.src.is_v4() && !info.src.multicast() && !info.src.broadcast();
+      return Errno(unicast4 ? ENETUNREACH : EINVAL);
+    }
+  }
+  if (ping()) return SendEchoLocked(data, *to, info);
+  if (raw()) return SendRawLocked(data, *to, info);
   if (to->port == 0) return Errno(EINVAL);
   if (data.size() > kMaxPayload) return Errno(EMSGSIZE);
   if (int e = PeerFamilyError(to->ip)) return Errno(e);
-  // udpv6_sendmsg(): the destination's scope, else the socket's.
-  auto route = stack_->FindRoute(to->ip, scope ? scope : bound_nic_);
+  // udpv6_sendmsg(): the destination's scope, else the pktinfo's, else
+  // the socket's.
+  auto route = stack_->FindRoute(to->ip, scope ? scope : info.oif ? info.oif : bound_nic_);
   if (!route.ok()) return route.error();
   SV_TRY(BroadcastAllowed(to->ip));
   if (!bound_) SV_TRY(BindLocked({Wildcard(), 0}));
   if (SourceIsOurs() && local_.ip.is_v4() != to->ip.is_v4()) return Errno(ENETUNREACH);
-  IpAddr src = SourceIsOurs() ? local_.ip : route->src;
+  IpAddr src = !info.src.any() ? info.src : SourceIsOurs() ? local_.ip : route->src;
   std::string seg(kUdpHeaderLen, '\0');
   uint8_t* p = U8(seg);
   Put16(p, local_.port);
@@ -115,8 +128,17 @@ Result<size_t> UdpEndpoint::SendTo(std::string_view data, std::optional<SockAddr
   uint16_t sum = ChecksumFinish(ChecksumPartial(
       seg, PseudoHeaderSum(src, to->ip, kProtoUdp, uint16_t(seg.size()))));
   Put16(U8(seg) + 6, sum == 0 ? 0xffff : sum);
-  SV_TRY(stack_->SendIp(src, to->ip, kProtoUdp, seg, false));
+  SV_TRY(stack_->SendIp(src, to->ip, kProtoUdp, seg, false, TtlOf(info, to->ip), 0, {},
+                        TosOf(info, to->ip)));
   return data.size();
+}
+
+uint8_t UdpEndpoint::TtlOf(const SendInfo& info, const IpAddr& to) const {
+  return info.ttl >= 0 ? uint8_t(info.ttl) : ip_tx_.TtlFor(to);
+}
+
+uint8_t UdpEndpoint::TosOf(const SendInfo& info, const IpAddr& to) const {
+  return info.tos >= 0 ? uint8_t(info.tos) : ip_tx_.TosFor(to);
 }
 
 Status UdpEndpoint::BroadcastAllowed(const IpAddr& to) const {
@@ -136,7 +158,8 @@ void UdpEndpoint::SetBroadcast(bool on) {
   broadcast_ = on;
 }
 
-void UdpEndpoint::Deliver(SockAddr from, std::string_view data, uint32_t scope) {
+void UdpEndpoint::Deliver(SockAddr from, std::string_view data, uint32_t scope,
+                          const RecvInfo& info) {
   if (shut_rd_ || closed_) return;
   // Whatever waits in either queue counts (sk_rmem_alloc), but one
   // datagram always fits an empty receive queue.
@@ -144,13 +167,13 @@ void UdpEndpoint::Deliver(SockAddr from, std::string_view data, uint32_t scope) 
     ++stack_->stats_.udp_rcvbuf_full;
     return;
   }
-  rcvq_.push_back({from, std::string(data), scope});
+  rcvq_.push_back({from, std::string(data), scope, info});
   rcvq_bytes_ += data.size() + kDatagramOverhead;
   NotifyLocked();
 }
 
 Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr* from,
-                                     bool may_wait, uint32_t* scope) {
+                                     bool may_wait, uint32_t* scope, RecvInfo* info) {
   Stack::Locked l(stack_);
   if (error_) return Errno(TakeErrorLocked());  // __skb_recv_udp(): sock_error() first
   if (rcvq_.empty()) {
@@ -161,6 +184,7 @@ Result<size_t> UdpEndpoint::RecvFrom(char* buf, size_t len, bool peek, SockAddr*
   memcpy(buf, d.data.data(), std::min(len, d.data.size()));
   if (from) *from = d.from;
   if (scope) *scope = d.scope;
+  if (info) *info = d.info;
   size_t n = d.data.size();
   if (!peek) {
     rcvq_bytes_ -= n + kDatagramOverhead;

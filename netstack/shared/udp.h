@@ -49,6 +49,30 @@ struct IcmpError {
   std::string payload;  // its payload, as far as the ICMP message quoted it
 };
 
+// What a datagram's IP header said, for the control messages a receiver
+// may ask for (IP_PKTINFO, IP_RECVTTL, IP_RECVTOS; IPV6_RECVPKTINFO,
+// IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS).
+struct RecvInfo {
+  IpAddr dst;       // its destination address
+  // The address a reply would come from (IP_PKTINFO's ipi_spec_dst,
+  // fib_compute_spec_dst()): `dst`, or for a broadcast or multicast one
+  // the source of the route back.
+  IpAddr spec_dst;
+  int nic = 0;      // the NIC (interface index) it came in on
+  uint8_t ttl = 0;  // TTL or hop limit
+  uint8_t tos = 0;  // TOS or traffic class
+};
+
+// One send's own IP options (a sendmsg's control messages: IP_TTL, IP_TOS,
+// IP_PKTINFO; IPV6_HOPLIMIT, IPV6_TCLASS, IPV6_PKTINFO), over the
+// endpoint's sticky ones (Endpoint::IpTx).
+struct SendInfo {
+  int ttl = -1;   // -1: the endpoint's
+  int tos = -1;   // -1: the endpoint's
+  IpAddr src;     // any: the bound address or the route's
+  uint32_t oif = 0;  // the NIC to send from (0: the route's)
+};
+
 class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndpoint> {
  public:
   static constexpr size_t kMaxPayload = 65507;
@@ -64,15 +88,19 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   // `to` may be absent on a connected endpoint (else EDESTADDRREQ).
   // `scope`: its sin6_scope_id, for a link-local address (0: the
   // endpoint's, stack_scope.cc).
-  Result<size_t> SendTo(std::string_view data, std::optional<SockAddr> to, uint32_t scope = 0);
+  // `info`: this datagram's TTL, TOS and source (EINVAL for a source that
+  // is not ours, ENODEV for a NIC that does not exist).
+  Result<size_t> SendTo(std::string_view data, std::optional<SockAddr> to, uint32_t scope = 0,
+                        const SendInfo& info = {});
   // The datagram's full length (it may be longer than `len`). A pending
   // error comes first (taken, even by a peek); EAGAIN if nothing waits,
   // or 0 (end of file) once shut down for reading if the caller would
   // wait (`may_wait`), as __skb_wait_for_more_packets() says.
   // `scope`: the sin6_scope_id of a link-local `from` (the NIC it came
   // in on), else 0.
+  // `info`: what its IP header said.
   Result<size_t> RecvFrom(char* buf, size_t len, bool peek, SockAddr* from, bool may_wait = false,
-                          uint32_t* scope = nullptr);
+                          uint32_t* scope = nullptr, RecvInfo* info = nullptr);
   // MSG_ERRQUEUE: the oldest queued ICMP error, or EAGAIN. The pending
   // error becomes the next queued one's errno, or none
   // (sock_dequeue_err_skb()).
@@ -105,6 +133,7 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
     SockAddr from;
     std::string data;
     uint32_t scope = 0;  // RecvFrom()'s
+    RecvInfo info;
   };
   Status BindLocked(SockAddr a);
   // EACCES for a broadcast `to` without SO_BROADCAST.
@@ -119,11 +148,15 @@ class UdpEndpoint : public Endpoint, public std::enable_shared_from_this<UdpEndp
   // ping_v6_sendmsg() (an echo request of ours: EINVAL otherwise).
   Status BindPingLocked(SockAddr a);
   void UnbindPingLocked();
-  Result<size_t> SendEchoLocked(std::string_view msg, const SockAddr& to);
-  Result<size_t> SendRawLocked(std::string_view msg, const SockAddr& to);
+  Result<size_t> SendEchoLocked(std::string_view msg, const SockAddr& to, const SendInfo& info);
+  Result<size_t> SendRawLocked(std::string_view msg, const SockAddr& to, const SendInfo& info);
+  // A datagram's TTL (hop limit) and TOS (traffic class): the send's,
+  // else the endpoint's.
+  uint8_t TtlOf(const SendInfo& info, const IpAddr& to) const;
+  uint8_t TosOf(const SendInfo& info, const IpAddr& to) const;
   // Whether a raw socket takes ICMP message `type` from `src` to `dst`.
   bool RawAccepts(const IpAddr& src, const IpAddr& dst, uint8_t type) const;
-  void Deliver(SockAddr from, std::string_view data, uint32_t scope = 0);
+  void Deliver(SockAddr from, std::string_view data, uint32_t scope = 0, const RecvInfo& info = {});
   // An ICMP error about one of our datagrams; `hard`: one Linux reports
   // to a connected socket without IP_RECVERR (icmp_err_convert[].fatal).
   void IcmpErrorLocked(IcmpError e, bool hard);

@@ -427,7 +427,11 @@ Status CheckHostSendControl(const NetPrivileges& p, const HostSocketKind& s,
              h.cmsg_type == IP_RETOPTS;
         break;
       case IPPROTO_IPV6:  // ip6_datagram_send_ctl()
-        if (s.family != AF_INET6) break;
+        // An AF_INET socket's ip_cmsg_send() skips every SOL_IPV6 message.
+        if (s.family != AF_INET6) {
+          ok = true;
+          break;
+        }
         if (h.cmsg_type == IPV6_HOPOPTS || h.cmsg_type == IPV6_2292HOPOPTS ||
             h.cmsg_type == IPV6_DSTOPTS || h.cmsg_type == IPV6_2292DSTOPTS ||
             h.cmsg_type == IPV6_RTHDRDSTOPTS) {

@@ -160,6 +160,8 @@ TEST(HostPolicy, SendControlMessages) {
             Errno(EPERM));
   EXPECT_TRUE(CheckHostSendControl(Root(), kUdp4, Cmsg(SOL_SOCKET, SO_MARK, 1)).ok());
   EXPECT_TRUE(CheckHostSendControl(Nobody(), kUdp4, Cmsg(IPPROTO_IP, IP_TTL, 3)).ok());
+  // The host skips them on an AF_INET socket (ip_cmsg_send()).
+  EXPECT_TRUE(CheckHostSendControl(Nobody(), kUdp4, Cmsg(IPPROTO_IPV6, IPV6_HOPLIMIT, 3)).ok());
   EXPECT_EQ(CheckHostSendControl(Root(), kUdp4, Cmsg(SOL_SOCKET, SCM_RIGHTS, 0)).error(),
             Errno(EINVAL));
   std::string truncated = Cmsg(IPPROTO_IP, IP_TTL, 3);

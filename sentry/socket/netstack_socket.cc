@@ -171,7 +171,19 @@ Result<size_t> NetstackSocket::SendMsg(Task& t, const MsgIn& m) {
     }
     // udpv6_sendmsg(): a link-local destination's own scope first.
     const uint32_t scope = to && to->ip.link_local() ? InetScopeId(m.addr) : 0;
-    return udp_->SendTo(m.data, to, scope);
+    netstack::SendInfo info;
+    if (!m.control.empty()) {
+      // The control messages of the destination's family (an AF_INET6
+      // socket's IPv4-mapped peer goes through udp_sendmsg()).
+      bool dst_v4 = family_ == AF_INET;
+      if (to) {
+        dst_v4 = to->ip.is_v4();
+      } else if (auto r = udp_->remote(); r.ok()) {
+        dst_v4 = r->ip.is_v4();
+      }
+      SV_ASSIGN_OR_RETURN(info, ParseInetSendControl(family_, protocol(), dst_v4, m.control));
+    }
+    return udp_->SendTo(m.data, to, scope, info);
   }
   // TCP ignores a destination (tcp_sendmsg()); a blocking send goes on
   // until everything is queued, or returns what it queued when a signal
@@ -225,10 +237,13 @@ Result<MsgOut> NetstackSocket::RecvMsg(Task& t, char* buf, size_t len, int flags
   if (udp_) {
     SockAddr from;
     uint32_t scope = 0;
+    netstack::RecvInfo info;
     const bool may_wait = !nonblocking() && !(flags & MSG_DONTWAIT);
     SV_ASSIGN_OR_RETURN(size_t n, Block(t, false, POLLIN, flags, [&] {
-                          return udp_->RecvFrom(buf, len, peek, &from, may_wait, &scope);
+                          return udp_->RecvFrom(buf, len, peek, &from, may_wait, &scope, &info);
                         }));
+    // (No NIC: no datagram, the end of file after SHUT_RD.)
+    if (info.nic) PutInetRecvControl(&out, controllen, family_, rx_, info);
     out.len = std::min(n, len);
     if (n > len) out.flags |= MSG_TRUNC;
     // udp_recvmsg(): the real length; ping_recvmsg() does not do that.

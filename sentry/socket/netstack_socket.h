@@ -24,6 +24,7 @@
 #include <string>
 
 #include "netstack/stack.h"
+#include "sentry/socket/inet_cmsg.h"
 #include "sentry/socket/net_service.h"
 #include "sentry/socket/socket.h"
 #include "sentry/socket/socket_mirror.h"
@@ -88,6 +89,10 @@ class NetstackSocket : public Socket {
   // IPPROTO_IPV6 options (AF_INET6 only).
   Result<std::string> GetIpv6Opt(int name, size_t optlen);
   Status SetIpv6Opt(int name, const std::string& val);
+  // IPPROTO_IP options (also an AF_INET6 socket's, for its IPv4 peers);
+  // null when `name` is not one of them.
+  std::optional<Result<std::string>> GetIpOpt(int name, size_t optlen);
+  std::optional<Status> SetIpOpt(int name, const std::string& val);
   // A raw ICMP socket's: SOL_RAW ICMP_FILTER and IPV6_CHECKSUM,
   // SOL_ICMPV6 ICMP6_FILTER (raw_setsockopt(), rawv6_setsockopt()); null
   // when `level` is none of a raw socket's.
@@ -111,6 +116,7 @@ class NetstackSocket : public Socket {
   bool udp_keepalive_ = false;  // SO_KEEPALIVE on a UDP socket: a flag only
   bool broadcast_ = false;      // SO_BROADCAST (the endpoint's, for UDP, ping, raw)
   int rcvbuf_ = 0, sndbuf_ = 0;  // as set (Linux reports twice the value)
+  InetRecvOpts rx_;  // which control messages recvmsg returns (inet_cmsg.h)
 };
 
 // socket(2) for AF_INET and AF_INET6 with --network=sandbox.

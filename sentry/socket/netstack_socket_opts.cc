@@ -31,6 +31,24 @@ std::string IntOpt(int v, size_t optlen) {
   return s;
 }
 
+// do_ip_getsockopt(): a caller's buffer shorter than an int gets one byte
+// of a value that fits in one.
+std::string IpIntOpt(int v, size_t optlen) {
+  if (optlen > 0 && optlen < sizeof(int) && v >= 0 && v <= 255) return std::string(1, char(v));
+  return IntOpt(v, optlen);
+}
+
+// do_ip_setsockopt(): an int, or one unsigned byte from a shorter value
+// (0 from an empty one).
+int IpVal(const std::string& val) {
+  if (val.size() >= sizeof(int)) {
+    int v;
+    memcpy(&v, val.data(), sizeof v);
+    return v;
+  }
+  return val.empty() ? 0 : static_cast<unsigned char>(val[0]);
+}
+
 Result<int> GetInt(const std::string& val) {
   if (val.size() < sizeof(int)) return Errno(EINVAL);
   int v;
@@ -82,8 +100,8 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       default: return Errno(ENOPROTOOPT);
     }
   }
-  if (level == IPPROTO_IP && udp_ && name == IP_RECVERR) {
-    return IntOpt(udp_->RecvErr(false), optlen);
+  if (level == IPPROTO_IP) {
+    if (auto r = GetIpOpt(name, optlen)) return *r;
   }
   if (auto r = GetRawOpt(level, name, optlen)) return *r;
   if (level == IPPROTO_IPV6 && family_ == AF_INET6) return GetIpv6Opt(name, optlen);
@@ -162,12 +180,8 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
     tcp_->SetNoDelay(nodelay_);
     return {};
   }
-  // IP_RECVERR: also on an AF_INET6 socket, for its IPv4 peers
-  // (ipv6_setsockopt() passes SOL_IP on to ip_setsockopt()).
-  if (level == IPPROTO_IP && udp_ && name == IP_RECVERR) {
-    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
-    udp_->SetRecvErr(false, v != 0);
-    return {};
+  if (level == IPPROTO_IP) {
+    if (auto r = SetIpOpt(name, val)) return *r;
   }
   if (auto r = SetRawOpt(level, name, val)) return *r;
   if (level == IPPROTO_IPV6 && family_ == AF_INET6) return SetIpv6Opt(name, val);
@@ -211,9 +225,75 @@ std::optional<Status> NetstackSocket::SetRawOpt(int level, int name, const std::
   return std::nullopt;
 }
 
+// IP_RECVERR, IP_TTL, IP_TOS and the flags of inet_cmsg.h, also on an
+// AF_INET6 socket, for its IPv4 peers (ipv6_setsockopt() passes SOL_IP on
+// to ip_setsockopt(), but not a raw socket's).
+std::optional<Result<std::string>> NetstackSocket::GetIpOpt(int name, size_t optlen) {
+  if (family_ == AF_INET6 && udp_ && udp_->raw()) return std::nullopt;
+  switch (name) {
+    case IP_RECVERR:
+      if (!udp_) return std::nullopt;
+      return IpIntOpt(udp_->RecvErr(false), optlen);
+    case IP_TTL: {
+      int ttl = endpoint().ip_tx().ttl;  // -1: ip_default_ttl
+      return IpIntOpt(ttl < 0 ? netstack::Endpoint::kDefaultTtl : ttl, optlen);
+    }
+    case IP_TOS: return IpIntOpt(endpoint().ip_tx().tos, optlen);
+    case IP_PKTINFO: return IpIntOpt(rx_.pktinfo, optlen);
+    case IP_RECVTTL: return IpIntOpt(rx_.recvttl, optlen);
+    case IP_RECVTOS: return IpIntOpt(rx_.recvtos, optlen);
+    default: return std::nullopt;
+  }
+}
+
+std::optional<Status> NetstackSocket::SetIpOpt(int name, const std::string& val) {
+  if (family_ == AF_INET6 && udp_ && udp_->raw()) return std::nullopt;
+  const int v = IpVal(val);
+  switch (name) {
+    case IP_RECVERR: {
+      if (!udp_) return std::nullopt;
+      SV_ASSIGN_OR_RETURN(int on, GetInt(val));
+      udp_->SetRecvErr(false, on != 0);
+      return Status{};
+    }
+    case IP_TTL: {
+      if (val.empty() || (v != -1 && (v < 1 || v > 255))) return Status(Errno(EINVAL));
+      netstack::Endpoint::IpTx tx = endpoint().ip_tx();
+      tx.ttl = v;
+      endpoint().SetIpTx(tx);
+      return Status{};
+    }
+    case IP_TOS: {
+      // __ip_sock_set_tos(): TCP keeps its ECN bits.
+      netstack::Endpoint::IpTx tx = endpoint().ip_tx();
+      tx.tos = tcp_ ? uint8_t((v & ~3) | (tx.tos & 3)) : uint8_t(v);
+      endpoint().SetIpTx(tx);
+      return Status{};
+    }
+    case IP_PKTINFO: rx_.pktinfo = v != 0; return Status{};
+    case IP_RECVTTL: rx_.recvttl = v != 0; return Status{};
+    case IP_RECVTOS: rx_.recvtos = v != 0; return Status{};
+    default: return std::nullopt;
+  }
+}
+
 Result<std::string> NetstackSocket::GetIpv6Opt(int name, size_t optlen) {
-  if (name == IPV6_V6ONLY) return IntOpt(v6only_, optlen);
-  if (name == IPV6_RECVERR && udp_) return IntOpt(udp_->RecvErr(true), optlen);
+  switch (name) {
+    case IPV6_V6ONLY: return IntOpt(v6only_, optlen);
+    case IPV6_RECVERR:
+      if (!udp_) break;
+      return IntOpt(udp_->RecvErr(true), optlen);
+    case IPV6_RECVPKTINFO: return IntOpt(rx_.rxinfo, optlen);
+    case IPV6_2292PKTINFO: return IntOpt(rx_.rxoinfo, optlen);
+    case IPV6_RECVHOPLIMIT: return IntOpt(rx_.rxhlim, optlen);
+    case IPV6_2292HOPLIMIT: return IntOpt(rx_.rxohlim, optlen);
+    case IPV6_RECVTCLASS: return IntOpt(rx_.rxtclass, optlen);
+    case IPV6_TCLASS: return IntOpt(endpoint().ip_tx().tclass, optlen);
+    case IPV6_UNICAST_HOPS: {
+      int hops = endpoint().ip_tx().hops;  // -1: the route's, the devices' 64
+      return IntOpt(hops < 0 ? netstack::Endpoint::kDefaultTtl : hops, optlen);
+    }
+  }
   return Errno(ENOPROTOOPT);
 }
 
@@ -221,6 +301,32 @@ Status NetstackSocket::SetIpv6Opt(int name, const std::string& val) {
   if (name == IPV6_RECVERR && udp_) {
     SV_ASSIGN_OR_RETURN(int v, GetInt(val));
     udp_->SetRecvErr(true, v != 0);
+    return {};
+  }
+  // do_ipv6_setsockopt(): each of these wants a whole int.
+  bool* flag = name == IPV6_RECVPKTINFO    ? &rx_.rxinfo
+               : name == IPV6_2292PKTINFO  ? &rx_.rxoinfo
+               : name == IPV6_RECVHOPLIMIT ? &rx_.rxhlim
+               : name == IPV6_2292HOPLIMIT ? &rx_.rxohlim
+               : name == IPV6_RECVTCLASS   ? &rx_.rxtclass
+                                           : nullptr;
+  if (flag) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    *flag = v != 0;
+    return {};
+  }
+  if (name == IPV6_UNICAST_HOPS || name == IPV6_TCLASS) {
+    SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+    if (v < -1 || v > 255) return Errno(EINVAL);
+    netstack::Endpoint::IpTx tx = endpoint().ip_tx();
+    if (name == IPV6_UNICAST_HOPS) {
+      tx.hops = v;
+    } else {
+      // RFC 3542 6.5: -1 is the default, 0; TCP keeps its ECN bits.
+      if (v == -1) v = 0;
+      tx.tclass = tcp_ ? uint8_t((v & ~3) | (tx.tclass & 3)) : uint8_t(v);
+    }
+    endpoint().SetIpTx(tx);
     return {};
   }
   if (name != IPV6_V6ONLY) return Errno(ENOPROTOOPT);
