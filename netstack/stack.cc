@@ -85,7 +85,17 @@ SockAddr Endpoint::local() {
 void Endpoint::SetOwner(uint64_t ino, uint32_t uid) {
   Stack::Locked l(stack_);
   owner_ino_ = ino;
-  owner_uid_ = uid;
+  owner_uid_ = port_.uid = uid;
+}
+
+void Endpoint::SetReusePort(bool on) {
+  Stack::Locked l(stack_);
+  port_.reuseport = on;
+}
+
+bool Endpoint::reuse_port() {
+  Stack::Locked l(stack_);
+  return port_.reuseport;
 }
 
 void Endpoint::SetIpTx(const IpTx& tx) {

@@ -289,6 +289,12 @@ class Stack {
   // Transport demultiplexing (stack_demux.cc).
   void HandleTcp(const L3& ip, std::string_view seg);
   void HandleUdp(const L3& ip, std::string_view seg);
+  // The listener a SYN from `sport` to `ip.dst`:`dport` goes to (null:
+  // none): one bound to that address before a wildcard one, an AF_INET
+  // one before an AF_INET6 one for IPv4; of a SO_REUSEPORT group that fits
+  // as well, the member the flow's keyed hash picks (compute_score(),
+  // inet_lhash2_lookup(), reuseport_select_sock()).
+  std::shared_ptr<TcpEndpoint> FindListener(const L3& ip, uint16_t sport, uint16_t dport);
   // A reset for segment `h` that came from `src` to `dst`.
   void SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h, size_t payload_len);
   // What recvmsg's control messages say of a datagram that came as `ip`.

@@ -26,20 +26,48 @@ void Stack::HandleTcp(const L3& ip, std::string_view seg) {
     ep->HandleSegment(h, payload);
     return;
   }
-  std::shared_ptr<TcpEndpoint> listener;
-  auto [b, e] = tcp_listeners_.equal_range(h.dst_port);
-  for (auto l = b; l != e; ++l) {
-    if (l->second->local_.ip == ip.dst) {
-      listener = l->second;
-      break;
-    }
-    if (l->second->local_.ip.any() && l->second->WildcardAccepts(ip.dst)) listener = l->second;
-  }
+  std::shared_ptr<TcpEndpoint> listener = FindListener(ip, h.src_port, h.dst_port);
   if (listener) {
     listener->HandleListen(h, ip.src, ip.dst);
     return;
   }
   SendRstFor(ip.src, ip.dst, h, payload.size());
+}
+
+std::shared_ptr<TcpEndpoint> Stack::FindListener(const L3& ip, uint16_t sport, uint16_t dport) {
+  auto score = [&](const TcpEndpoint& l) {
+    int s = 0;
+    if (l.local_.ip == ip.dst) {
+      s = 4;
+    } else if (l.local_.ip.any() && l.WildcardAccepts(ip.dst)) {
+      s = 2;
+    } else {
+      return 0;
+    }
+    return s + (ip.dst.is_v4() && !l.v6_ ? 1 : 0);
+  };
+  auto [b, e] = tcp_listeners_.equal_range(dport);
+  int best = 0;
+  size_t ties = 0;
+  for (auto l = b; l != e; ++l) {
+    int s = score(*l->second);
+    if (s > best) {
+      best = s;
+      ties = 0;
+    }
+    if (s == best && s && l->second->port_.reuseport) ++ties;
+  }
+  if (!best) return nullptr;
+  // The group's members that fit best, the hash's pick among them; else
+  // the one that fits best.
+  size_t pick = ties > 1 ? inst_.secrets.FlowHash(ip.src, sport, ip.dst, dport) % ties : 0;
+  std::shared_ptr<TcpEndpoint> first;
+  for (auto l = b; l != e; ++l) {
+    if (score(*l->second) != best) continue;
+    if (!first) first = l->second;
+    if (ties > 1 && l->second->port_.reuseport && pick-- == 0) return l->second;
+  }
+  return first;
 }
 
 void Stack::SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h,
@@ -64,26 +92,43 @@ void Stack::SendRstFor(const IpAddr& src, const IpAddr& dst, const TcpHeader& h,
 
 UdpEndpoint* Stack::FindUdp(const IpAddr& dst, uint16_t dport, const IpAddr& src,
                             uint16_t sport) {
+  auto score = [&](const UdpEndpoint& ep) {
+    int s = 0;
+    if (!ep.local_.ip.any()) {
+      if (ep.local_.ip != dst) return -1;
+      s += 2;
+    } else if (!ep.WildcardAccepts(dst)) {
+      return -1;
+    }
+    if (ep.connected_) {
+      if (ep.remote_.ip != src || ep.remote_.port != sport) return -1;
+      s += 4;
+    }
+    return s;
+  };
   UdpEndpoint* best = nullptr;
   int best_score = -1;
   auto [b, e] = udp_bound_.equal_range(dport);
   for (auto it = b; it != e; ++it) {
-    UdpEndpoint* ep = it->second;
-    int score = 0;
-    if (!ep->local_.ip.any()) {
-      if (ep->local_.ip != dst) continue;
-      score += 2;
-    } else if (!ep->WildcardAccepts(dst)) {
-      continue;
+    int s = score(*it->second);
+    if (s > best_score) {
+      best = it->second;
+      best_score = s;
     }
-    if (ep->connected_) {
-      if (ep->remote_.ip != src || ep->remote_.port != sport) continue;
-      score += 4;
-    }
-    if (score > best_score) {
-      best = ep;
-      best_score = score;
-    }
+  }
+  // The unconnected members of a SO_REUSEPORT group that fit as well
+  // share: the flow's keyed hash picks one (udp4_lib_lookup2(),
+  // lookup_reuseport()).
+  if (!best || !best->port_.reuseport || best->connected_) return best;
+  auto member = [&](const UdpEndpoint& ep) {
+    return ep.port_.reuseport && !ep.connected_ && score(ep) == best_score;
+  };
+  size_t n = 0;
+  for (auto it = b; it != e; ++it) n += member(*it->second);
+  if (n < 2) return best;
+  size_t pick = inst_.secrets.FlowHash(src, sport, dst, dport) % n;
+  for (auto it = b; it != e; ++it) {
+    if (member(*it->second) && pick-- == 0) return it->second;
   }
   return best;
 }

@@ -69,6 +69,10 @@ class Endpoint {
   // The socket file this endpoint serves, as /proc/net shows it: its inode
   // number and the creator's uid (sock_i_ino(), sock_i_uid()).
   void SetOwner(uint64_t ino, uint32_t uid);
+  // SO_REUSEPORT (port_table.h: bind rules; stack_demux.cc: which member
+  // of a group takes a connection or datagram).
+  void SetReusePort(bool on);
+  bool reuse_port();
 
   // The IP header fields of what this endpoint sends: IP_TTL and IP_TOS
   // for IPv4 peers (inet->uc_ttl, inet->tos), IPV6_UNICAST_HOPS and

@@ -23,6 +23,7 @@ bool PortTable::Conflicts(uint16_t port, const User& u) const {
     // inet_bind_conflict(): only the *other* socket's state matters, so a
     // restarted server with SO_REUSEADDR can listen beside TIME_WAITs.
     if (o.reuse && u.reuse && !o.listening) continue;
+    if (o.reuseport && u.reuseport && o.uid == u.uid) continue;
     return true;
   }
   return false;

@@ -3,7 +3,9 @@
 // bindings of one port conflict when their addresses overlap (equal, or
 // either is a wildcard covering the other's family: INADDR_ANY covers IPv4,
 // an AF_INET6 socket's :: IPv6 and, unless IPV6_V6ONLY, IPv4), unless both set SO_REUSEADDR and, for TCP, the
-// one already there is not listening. Ephemeral ports come from 32768-60999
+// one already there is not listening, or both set SO_REUSEPORT and belong
+// to the same user (inet_bind_conflict(), udp_lib_lport_inuse()): a
+// SO_REUSEPORT group, whose members share what comes to that address. Ephemeral ports come from 32768-60999
 // (ip_local_port_range) in the order RFC 6056 algorithm 3 gives: a keyed
 // hash of the peer picks where the search starts, so a peer cannot guess
 // the next port and two forks (re-keyed) search differently.
@@ -31,6 +33,8 @@ class PortTable {
     bool v6only = false;  // and IPv4 too unless IPV6_V6ONLY
     bool reuse = false;
     bool listening = false;  // TCP: a listener never shares with SO_REUSEADDR
+    bool reuseport = false;  // SO_REUSEPORT
+    uint32_t uid = 0;        // the socket's owner (sk_uid)
     uint16_t port = 0;       // set by Bind
   };
   // Binds `u` to `port` unless a conflicting user holds it.

@@ -117,6 +117,13 @@ uint32_t Secrets::FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst
   return uint32_t(SipHash24(ipid_key_, m, 5)) & 0xfffff;
 }
 
+uint32_t Secrets::FlowHash(const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                           uint16_t dport) const {
+  uint64_t m[5];
+  FlowWords(src, sport, dst, dport, m);
+  return uint32_t(SipHash24(ipid_key_, m, 5) >> 32);
+}
+
 uint32_t Secrets::RetryJitter(const IpAddr& src, uint16_t sport, const IpAddr& dst,
                               uint16_t dport, uint32_t retry) const {
   uint64_t m[6];

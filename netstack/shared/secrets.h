@@ -42,6 +42,9 @@ class Secrets {
   // IPv6, the flow label of a connection (RFC 6437 3: a hash of the flow).
   uint16_t IpIdBase(Ip4 src, Ip4 dst, uint8_t proto) const;
   uint32_t FlowLabel(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
+  // Which member of a SO_REUSEPORT group takes a flow (Linux hashes the
+  // four-tuple with a boot-time secret: inet_ehashfn(), udp_ehashfn()).
+  uint32_t FlowHash(const IpAddr& src, uint16_t sport, const IpAddr& dst, uint16_t dport) const;
   // 32 bits for the jitter of a connection's `retry`th retransmission
   // timer: forks of one seed that connect at the same moment must not
   // retry in lockstep (a thundering herd at a peer that dropped their

@@ -38,6 +38,8 @@ void TcpEndpoint::HandleListen(const TcpHeader& h, const IpAddr& src, const IpAd
   c->v6_ = c->port_.v6 = v6_;
   c->v6only_ = c->port_.v6only = v6only_;
   c->port_.reuse = reuse_addr_;
+  c->port_.reuseport = port_.reuseport;
+  c->port_.uid = port_.uid;
   c->reuse_addr_ = reuse_addr_;
   stack_->tcp_ports_.AddShared(local_.port, &c->port_);
   c->nodelay_ = nodelay_;

@@ -71,6 +71,7 @@ Result<std::string> NetstackSocket::GetSockOpt(Task&, int level, int name, size_
       case SO_PROTOCOL: return IntOpt(protocol(), optlen);
       case SO_ERROR: return IntOpt(tcp_ ? tcp_->TakeError() : udp_->TakeError(), optlen);
       case SO_REUSEADDR: return IntOpt(reuse_addr_, optlen);
+      case SO_REUSEPORT: return IntOpt(endpoint().reuse_port(), optlen);
       case SO_ACCEPTCONN:
         return IntOpt(tcp_ && tcp_->state() == netstack::TcpState::kListen, optlen);
       case SO_RCVBUF:
@@ -116,6 +117,12 @@ Status NetstackSocket::SetSockOpt(Task&, int level, int name, const std::string&
         reuse_addr_ = v != 0;
         if (tcp_) tcp_->SetReuseAddr(reuse_addr_);
         if (udp_) udp_->SetReuseAddr(reuse_addr_);
+        return {};
+      }
+      case SO_REUSEPORT: {
+        // sk_reuseport, read by the bind rules and the lookups.
+        SV_ASSIGN_OR_RETURN(int v, GetInt(val));
+        endpoint().SetReusePort(v != 0);
         return {};
       }
       case SO_KEEPALIVE: {

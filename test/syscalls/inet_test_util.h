@@ -37,6 +37,27 @@ inline void SetRcvTimeoutMs(int fd, int ms) {
   ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 }
 
+// `family`'s loopback address with `port` (network order), and the length
+// of that family's sockaddr.
+inline sockaddr_storage LoopbackAddr(int family, uint16_t port = 0) {
+  sockaddr_storage ss{};
+  if (family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    a->sin6_port = port;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a->sin_port = port;
+  }
+  return ss;
+}
+inline socklen_t InetAddrLen(int family) {
+  return family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
 class InetTest : public ::testing::TestWithParam<int> {
  protected:
   int family() const { return GetParam(); }
@@ -46,22 +67,8 @@ class InetTest : public ::testing::TestWithParam<int> {
   void TearDown() override { DisarmHangGuard(); }
 
   // The loopback address with `port` (network order).
-  sockaddr_storage Loopback(uint16_t port = 0) const {
-    sockaddr_storage ss{};
-    if (v6()) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      a->sin6_family = AF_INET6;
-      a->sin6_addr = in6addr_loopback;
-      a->sin6_port = port;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      a->sin_family = AF_INET;
-      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a->sin_port = port;
-    }
-    return ss;
-  }
-  socklen_t Len() const { return v6() ? sizeof(sockaddr_in6) : sizeof(sockaddr_in); }
+  sockaddr_storage Loopback(uint16_t port = 0) const { return LoopbackAddr(family(), port); }
+  socklen_t Len() const { return InetAddrLen(family()); }
   static sockaddr* Sa(sockaddr_storage& ss) { return reinterpret_cast<sockaddr*>(&ss); }
   static uint16_t PortOf(const sockaddr_storage& ss) {
     return reinterpret_cast<const sockaddr_in*>(&ss)->sin_port;  // same offset in v6
