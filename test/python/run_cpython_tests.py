@@ -47,12 +47,25 @@ IGNORE = {
     # device but nothing listening); the sandbox has no AF_VSOCK at all.
     "test_socket": ["*VSOCK*"],
 }
+# Left out in the sandbox with --network=sandbox only. The sandbox's own
+# stack has no UDP-Lite (socket() is EPROTONOSUPPORT, as gVisor's netstack
+# has none either; netstack/README.md): test_socket decides to run its
+# UDPLITE classes from the constant alone, and a class whose sockets cannot
+# be made then breaks the threaded harness (as test_socket.py reads:
+# ThreadableTest.clientTearDown fails on the missing `cli` before it sets
+# `done`), and the module did not finish.
+IGNORE_NETSTACK = {
+    "test_socket": ["*UDPLITE*"],
+}
 
 
 def run_module(module, side, seedsc, timeout, logdir, python=PYTHON, network="none"):
     # The XML is written inside the sandbox's own overlay, where the host
     # cannot see it: the wrapper prints it after a marker instead.
-    ignore = "".join(f" -i '{p}'" for p in IGNORE.get(module, []))
+    patterns = IGNORE.get(module, [])
+    if side != "native" and network == "sandbox":
+        patterns = patterns + IGNORE_NETSTACK.get(module, [])
+    ignore = "".join(f" -i '{p}'" for p in patterns)
     # Absolute paths: the script runs in /tmp, and a PATH with an empty or "."
     # entry (Bazel's test environment) would run a stray /tmp/rm or /tmp/cat
     # (seen: a leftover test binary's output after the XML, a "crash").
