@@ -177,7 +177,7 @@ int CmdBoot(const GlobalConfig& cfg, const std::vector<std::string>& args) {
 
   absl::StatusOr<oci::Spec> spec = oci::LoadBundle(bundle);
   if (!spec.ok()) return ready.Report(std::string(spec.status().message()));
-  if (absl::Status s = container::ApplyCgroups(*spec, cgroup); !s.ok()) {
+  if (absl::Status s = container::ApplyCgroups(*spec, cgroup, cfg.root); !s.ok()) {
     return ready.Report(std::string(s.message()));
   }
   // --network=none: create made this process's network namespace; its

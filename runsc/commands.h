@@ -31,6 +31,7 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdKill(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdList(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdPause(const GlobalConfig& cfg, const std::vector<std::string>& args);
+int CmdReleaseCgroups(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdPs(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdResume(const GlobalConfig& cfg, const std::vector<std::string>& args);
 int CmdRun(const GlobalConfig& cfg, const std::vector<std::string>& args);

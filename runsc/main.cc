@@ -27,6 +27,7 @@ const std::vector<Command>& Commands() {
       {"kill", "send a signal to a container's process(es)", CmdKill},
       {"list", "list the containers under --root", CmdList},
       {"pause", "pause every process of a container", CmdPause},
+      {"release-cgroups", "(internal) remove the cgroups seedsc made for a path", CmdReleaseCgroups},
       {"ps", "list a container's processes", CmdPs},
       {"resume", "resume a paused container", CmdResume},
       {"run", "create, start and wait for a container, then delete it", CmdRun},

@@ -236,7 +236,7 @@ int Delete(const Flags& f) {
       !f.id.empty() && spec.ok() && !SeedOf(*spec).empty()) {
     absl::Status s = DestroyForked(cfg, f.id);
     if (!s.ok() && !absl::IsNotFound(s)) fprintf(stderr, "%s\n", s.ToString().c_str());
-    container::RemoveCgroups(container::CgroupPathFor(*spec, f.id)).IgnoreError();
+    container::RemoveCgroups(container::CgroupPathFor(*spec, f.id), cfg.root).IgnoreError();
   }
   UnmountAll(bundle + "/rootfs");
   // A stale socket goes, a live one stays: a pod's application container

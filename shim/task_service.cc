@@ -78,11 +78,11 @@ absl::StatusOr<std::shared_ptr<TaskService::Proc>> TaskService::FindProc(
 absl::StatusOr<std::unique_ptr<Sandbox>> TaskService::ForkSandbox(Container& c,
                                                                   const oci::Spec& spec) {
   const std::string cgroup = container::CgroupPathFor(spec, c.id);
-  if (absl::Status s = container::CreateCgroups(spec, cgroup); !s.ok()) return s;
+  if (absl::Status s = container::CreateCgroups(spec, cgroup, cfg_.root); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Sandbox>> sb =
       ForkFromSeed(cfg_, c.seed, c.id, c.init->io->SandboxStdio(), cgroup);
   if (!sb.ok()) {
-    if (!cgroup.empty()) container::RemoveCgroups(cgroup).IgnoreError();
+    if (!cgroup.empty()) container::RemoveCgroups(cgroup, cfg_.root).IgnoreError();
     return sb.status();
   }
   c.cgroup = cgroup;
@@ -331,7 +331,7 @@ absl::StatusOr<task::DeleteResponse> TaskService::Delete(const task::DeleteReque
   p->io->Finish(absl::ZeroDuration());
   UnmountAll((*c)->bundle + "/rootfs");
   if (!(*c)->seed.empty() && !(*c)->cgroup.empty()) {
-    if (absl::Status s = container::RemoveCgroups((*c)->cgroup); !s.ok()) {
+    if (absl::Status s = container::RemoveCgroups((*c)->cgroup, cfg_.root); !s.ok()) {
       ShimLog("delete %s: %s", req.id(), s.ToString());
     }
   }

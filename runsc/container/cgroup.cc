@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,17 +11,17 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "runsc/container/cgroup_files.h"
+#include "runsc/container/cgroup_record.h"
 
 namespace seedvisor::container {
-namespace {
-
-// cpuacct: for the sandbox's CPU usage (Stats); cpuset: linux.resources.cpu.cpus.
-constexpr const char* kControllers[] = {"memory", "cpu", "cpuacct", "pids", "cpuset"};
+namespace cgroup_files {
 
 absl::Status WriteFile(const std::string& path, const std::string& value) {
   std::ofstream out(path);
@@ -36,7 +35,6 @@ absl::Status WriteFile(const std::string& path, const std::string& value) {
   return absl::OkStatus();
 }
 
-// The file's content without surrounding whitespace, or "" if unreadable.
 std::string ReadTrimmed(const std::string& path) {
   std::ifstream in(path);
   std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -49,7 +47,6 @@ bool Exists(const std::string& p) {
   return stat(p.c_str(), &st) == 0;
 }
 
-// The directories of `path` from the outermost to the leaf ("a", "a/b").
 std::vector<std::string> Prefixes(const std::string& path) {
   std::vector<std::string> out;
   std::string cur;
@@ -66,7 +63,13 @@ std::vector<std::string> Prefixes(const std::string& path) {
   return out;
 }
 
-}  // namespace
+}  // namespace cgroup_files
+
+using cgroup_files::Exists;
+using cgroup_files::kControllers;
+using cgroup_files::Prefixes;
+using cgroup_files::ReadTrimmed;
+using cgroup_files::WriteFile;
 
 bool SetsHostLimits(const oci::Resources& r) {
   return r.memory_limit || r.memory_reservation || r.memory_swap || r.cpu_shares || r.cpu_quota ||
@@ -127,22 +130,53 @@ int64_t HostPidsMax(int64_t limit) {
 }
 
 absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
-                           const std::string& mount_root) {
+                           const std::string& root, const std::string& mount_root) {
   if (path.empty()) return absl::OkStatus();
-  auto fail = [&](absl::Status s) {
-    RemoveCgroups(path, mount_root).IgnoreError();
-    return s;
-  };
-  for (const char* c : kControllers) {
-    std::string base = absl::StrCat(mount_root, "/", c);
-    if (!Exists(base)) continue;  // controller not mounted: nothing to limit with
-    for (const std::string& pre : Prefixes(path)) {
-      std::string d = absl::StrCat(base, "/", pre);
-      if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {
-        return fail(absl::InternalError(absl::StrCat("cgroup: mkdir ", d, ": ", std::strerror(errno))));
+  {
+    // Under the record's lock: a sibling's delete removes no parent of
+    // ours between our mkdir of it and of the leaf inside.
+    absl::StatusOr<CgroupRecord> rec = CgroupRecord::Open(root);
+    if (!rec.ok()) return rec.status();
+    std::vector<std::string> missing;
+    for (const char* c : kControllers) {
+      std::string base = absl::StrCat(mount_root, "/", c);
+      if (!Exists(base)) continue;  // controller not mounted: nothing to limit with
+      for (const std::string& pre : Prefixes(path)) {
+        std::string d = absl::StrCat(base, "/", pre);
+        if (!Exists(d)) missing.push_back(d);
       }
     }
+    for (const std::string& d : missing) rec->Intend(d);
+    if (absl::Status s = missing.empty() ? absl::OkStatus() : rec->Save(); !s.ok()) return s;
+    std::vector<std::string> made;
+    absl::Status s;
+    for (const std::string& d : missing) {
+      if (s.ok() && mkdir(d.c_str(), 0755) == 0) {
+        rec->Add(d);
+        made.push_back(d);
+        continue;
+      }
+      if (s.ok() && errno != EEXIST) {
+        s = absl::InternalError(absl::StrCat("cgroup: mkdir ", d, ": ", std::strerror(errno)));
+      }
+      rec->Drop(d);  // someone else's after all, or not made
+    }
+    if (!s.ok()) {
+      // What this call made goes now, innermost first.
+      for (auto it = made.rbegin(); it != made.rend(); ++it) {
+        if (rmdir(it->c_str()) == 0) rec->Drop(*it);
+      }
+      rec->Save().IgnoreError();
+      return s;
+    }
+    if (absl::Status saved = missing.empty() ? absl::OkStatus() : rec->Save(); !saved.ok()) {
+      return saved;
+    }
   }
+  auto fail = [&](absl::Status s) {
+    RemoveCgroups(path, root, mount_root).IgnoreError();
+    return s;
+  };
   // A new v1 cpuset has no cpus and no mems, and nothing can join it until
   // both are set (cpuset(7), "cpuset.cpus"): inherit the parent's.
   std::string cpuset = absl::StrCat(mount_root, "/cpuset");
@@ -166,11 +200,11 @@ absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
 }
 
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
-                          const std::string& mount_root) {
+                          const std::string& root, const std::string& mount_root) {
   if (path.empty()) return absl::OkStatus();
-  if (absl::Status s = CreateCgroups(spec, path, mount_root); !s.ok()) return s;
+  if (absl::Status s = CreateCgroups(spec, path, root, mount_root); !s.ok()) return s;
   auto fail = [&](absl::Status s) {
-    RemoveCgroups(path, mount_root).IgnoreError();
+    RemoveCgroups(path, root, mount_root).IgnoreError();
     return s;
   };
   // "0" names the writing process itself (cgroups(7), cgroup.procs).
@@ -239,134 +273,72 @@ absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
 
 namespace {
 
-uint64_t ReadU64(const std::string& path, bool* ok = nullptr) {
-  std::string v = ReadTrimmed(path);
-  if (ok != nullptr) *ok = !v.empty();
-  return v.empty() ? 0 : std::strtoull(v.c_str(), nullptr, 10);
-}
-
-// The "key value" lines of memory.stat, memory.oom_control, cpuacct.stat.
-std::map<std::string, uint64_t> ReadKeyed(const std::string& path) {
-  std::map<std::string, uint64_t> out;
-  std::ifstream in(path);
-  std::string k;
-  uint64_t v;
-  while (in >> k >> v) out[k] = v;
-  return out;
-}
-
-}  // namespace
-
-CgroupStats ReadCgroupStats(const std::string& path, const std::string& mount_root) {
-  CgroupStats st;
-  if (path.empty() || path.find("..") != std::string::npos) return st;
-  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
-  st.memory_usage = ReadU64(mem + "memory.usage_in_bytes", &st.has_memory);
-  if (st.has_memory) {
-    st.memory_max_usage = ReadU64(mem + "memory.max_usage_in_bytes");
-    st.memory_failcnt = ReadU64(mem + "memory.failcnt");
-    uint64_t limit = ReadU64(mem + "memory.limit_in_bytes");
-    // v1 reports "no limit" as PAGE_COUNTER_MAX pages: a huge number.
-    st.memory_limit = limit >= (1ULL << 62) ? 0 : limit;
-    std::map<std::string, uint64_t> ms = ReadKeyed(mem + "memory.stat");
-    st.memory_rss = ms["total_rss"];
-    st.memory_cache = ms["total_cache"];
-    st.oom_kills = ReadKeyed(mem + "memory.oom_control")["oom_kill"];
-  }
-  std::string acct = absl::StrCat(mount_root, "/cpuacct/", path, "/");
-  st.cpu_usage_ns = ReadU64(acct + "cpuacct.usage", &st.has_cpu);
-  if (st.has_cpu) {
-    st.cpu_user_ns = ReadU64(acct + "cpuacct.usage_user");
-    st.cpu_system_ns = ReadU64(acct + "cpuacct.usage_sys");
-  }
-  std::string pids = absl::StrCat(mount_root, "/pids/", path, "/");
-  st.pids_current = ReadU64(pids + "pids.current", &st.has_pids);
-  if (st.has_pids) st.pids_limit = ReadU64(pids + "pids.max");  // "max" reads as 0
-  return st;
-}
-
-absl::StatusOr<int> RegisterOomEventFd(const std::string& path, const std::string& mount_root) {
-  if (path.empty() || path.find("..") != std::string::npos) {
-    return absl::FailedPreconditionError("cgroup: the container has no cgroup path");
-  }
-  std::string mem = absl::StrCat(mount_root, "/memory/", path, "/");
-  int oom = open((mem + "memory.oom_control").c_str(), O_RDONLY | O_CLOEXEC);
-  if (oom < 0) {
-    return absl::NotFoundError(absl::StrCat("cgroup: opening ", mem, "memory.oom_control: ",
-                                            std::strerror(errno)));
-  }
-  int efd = eventfd(0, EFD_CLOEXEC);
-  if (efd < 0) {
-    int e = errno;
-    close(oom);
-    return absl::InternalError(absl::StrCat("cgroup: eventfd: ", std::strerror(e)));
-  }
-  // "<eventfd> <fd of memory.oom_control>" (Documentation/admin-guide/
-  // cgroup-v1/memory.rst, "OOM Control"); the kernel keeps only the eventfd.
-  absl::Status s = WriteFile(mem + "cgroup.event_control", absl::StrCat(efd, " ", oom));
-  close(oom);
-  if (!s.ok()) {
-    close(efd);
-    return s;
-  }
-  return efd;
-}
-
-std::vector<pid_t> CgroupProcs(const std::string& path, const std::string& mount_root) {
-  std::set<pid_t> pids;
-  if (path.empty() || path.find("..") != std::string::npos) return {};
-  for (const char* c : kControllers) {
-    std::ifstream in(absl::StrCat(mount_root, "/", c, "/", path, "/cgroup.procs"));
-    for (pid_t pid; in >> pid;) pids.insert(pid);
-  }
-  return {pids.begin(), pids.end()};
-}
-
-std::vector<CgroupDir> CgroupDirsOf(const std::string& path, const std::string& mount_root) {
-  std::vector<CgroupDir> out;
-  if (path.empty()) return out;
-  std::vector<std::string> pre = Prefixes(path);
-  for (const char* c : kControllers) {
-    for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
-      out.push_back({absl::StrCat(mount_root, "/", c, "/", *it), it == pre.rbegin()});
-    }
-  }
-  return out;
-}
-
-namespace {
-
-// One rmdir of RemoveCgroups: a leaf still busy (processes leaving) is
-// retried for ~2 s; a parent that holds other cgroups is not ours to
-// remove. No allocation (RemoveCgroupDirsNoAlloc).
-void RemoveCgroupDir(const CgroupDir& d) {
+// rmdir of a leaf seedsc made, retried for ~2 s while it is busy (its
+// processes still leaving). Whether it is gone.
+bool RemoveLeaf(const std::string& dir) {
   for (int i = 0; i < 200; ++i) {
-    if (rmdir(d.path.c_str()) == 0 || errno == ENOENT) break;
-    if (!d.leaf || errno != EBUSY) break;
+    if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
+    if (errno != EBUSY) return false;
     struct timespec ten_ms = {0, 10 * 1000 * 1000};
     nanosleep(&ten_ms, nullptr);
   }
+  return false;
 }
 
 }  // namespace
 
-void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs) {
-  for (const CgroupDir& d : dirs) RemoveCgroupDir(d);
-}
-
-absl::Status RemoveCgroups(const std::string& path, const std::string& mount_root) {
-  absl::Status result;
-  bool skip = false;  // this controller's leaf stayed: leave its parents
-  for (const CgroupDir& d : CgroupDirsOf(path, mount_root)) {
-    if (d.leaf) skip = false;
-    if (skip) continue;
-    RemoveCgroupDir(d);
-    if (d.leaf && Exists(d.path)) {
-      result = absl::InternalError(
-          absl::StrCat("cgroup: cannot remove ", d.path, ": ", std::strerror(errno)));
-      skip = true;
+absl::Status RemoveCgroups(const std::string& path, const std::string& root,
+                           const std::string& mount_root) {
+  if (path.empty()) return absl::OkStatus();
+  std::vector<std::string> pre = Prefixes(path);
+  // Which leaves are seedsc's, under the lock; then they go without it (a
+  // leaf is one container's: nobody else waits on it), so that a sibling's
+  // create does not wait for our exiting processes.
+  std::map<std::string, std::optional<ino_t>> leaves;
+  {
+    absl::StatusOr<CgroupRecord> rec = CgroupRecord::Open(root);
+    if (!rec.ok()) return rec.status();
+    for (const char* c : kControllers) {
+      std::string leaf = absl::StrCat(mount_root, "/", c, "/", path);
+      if (rec->Made(leaf)) leaves[leaf] = rec->Recorded(leaf);
     }
   }
+  absl::Status result;
+  for (const auto& [leaf, ino] : leaves) {
+    if (!RemoveLeaf(leaf)) {
+      result = absl::InternalError(
+          absl::StrCat("cgroup: cannot remove ", leaf, ": ", std::strerror(errno)));
+    }
+  }
+  // Then, per controller whose leaf is gone, the parents seedsc made, now
+  // empty, from the innermost up: the first that is not seedsc's, or not
+  // empty (a sibling container in it), ends the walk.
+  absl::StatusOr<CgroupRecord> rec = CgroupRecord::Open(root);
+  if (!rec.ok()) return rec.status();
+  for (const char* c : kControllers) {
+    std::string base = absl::StrCat(mount_root, "/", c);
+    std::string leaf = absl::StrCat(base, "/", path);
+    if (auto it = leaves.find(leaf); it != leaves.end() && !Exists(leaf)) {
+      rec->Drop(leaf, it->second);
+    }
+    if (!Exists(base) || Exists(leaf)) continue;
+    for (auto it = pre.rbegin() + 1; it < pre.rend(); ++it) {
+      std::string d = absl::StrCat(base, "/", *it);
+      const std::optional<ino_t> ino = rec->Recorded(d);
+      if (!Exists(d)) {
+        if (ino) rec->Drop(d, ino);  // removed by someone else: forgotten
+        continue;
+      }
+      if (!rec->Made(d)) {
+        if (ino) rec->Drop(d, ino);  // a stale entry: made anew by someone else
+        break;
+      }
+      if (rmdir(d.c_str()) != 0) break;
+      rec->Drop(d, ino);
+    }
+  }
+  rec->ForgetStale();
+  if (absl::Status s = rec->Save(); !s.ok() && result.ok()) result = s;
   return result;
 }
 

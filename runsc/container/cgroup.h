@@ -4,12 +4,18 @@
 // so the guest's memory is charged there too), later changes to them, their
 // usage, and OOM notification.
 //
-//   RETURN_IF_ERROR(container::ApplyCgroups(spec, id));  // in `seedsc boot`:
-//                                                         // enters them itself
+//   RETURN_IF_ERROR(container::ApplyCgroups(spec, path, root));  // `seedsc boot`:
+//                                                                 // enters them itself
 //   RETURN_IF_ERROR(container::UpdateCgroups(new_resources, path));  // update
 //   CgroupStats st = container::ReadCgroupStats(path);
 //   int efd = *container::RegisterOomEventFd(path);  // readable on each OOM
-//   container::RemoveCgroups(state.cgroups_path);         // in `delete`
+//   container::RemoveCgroups(state.cgroups_path, root);   // in `delete`
+//
+// seedsc removes only the directories it made (review 35): each one it
+// makes goes into the record under its --root (cgroup_record.h), shared by
+// all its containers, and a parent goes with the last container that
+// leaves it empty. A parent that was there before (kubelet's pod or QoS
+// cgroup, a user's slice) stays, even empty, as runc leaves it.
 #ifndef SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 #define SEEDVISOR_RUNSC_CONTAINER_CGROUP_H_
 
@@ -42,12 +48,16 @@ int64_t HostPidsMax(int64_t limit);
 
 // Creates the cgroups for `path` in memory, cpu, cpuacct, pids and cpuset
 // and writes the limits (the containerd shim, for a sandbox forked into
-// them). On error removes what it made.
+// them). Every directory it makes (the leaf, and parents that were not
+// there) is recorded under `root`, seedsc's --root. On error removes what
+// it made.
 absl::Status CreateCgroups(const oci::Spec& spec, const std::string& path,
+                           const std::string& root,
                            const std::string& mount_root = "/sys/fs/cgroup");
 // CreateCgroups, then moves the calling process into them. On error removes
 // what it made.
 absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
+                          const std::string& root,
                           const std::string& mount_root = "/sys/fs/cgroup");
 // Whether `r` sets a limit the host cgroup keeps (memory, cpu, cpuset),
 // not only the pids limit (which the sandbox keeps for its guest).
@@ -95,23 +105,14 @@ absl::StatusOr<int> RegisterOomEventFd(const std::string& path,
 std::vector<pid_t> CgroupProcs(const std::string& path,
                                const std::string& mount_root = "/sys/fs/cgroup");
 
-// Removes those cgroups (waiting up to ~2 s for exiting processes to leave),
-// and the now-empty parents that the path named.
-absl::Status RemoveCgroups(const std::string& path,
+// Removes the cgroups of `path` that the record under `root` says seedsc
+// made: per controller the leaf (waiting up to ~2 s for exiting processes
+// to leave), then its parents that seedsc made and are now empty, up to
+// the first that is not seedsc's or holds another cgroup. A directory
+// seedsc did not make stays, the leaf too. An error if a leaf of seedsc's
+// stays.
+absl::Status RemoveCgroups(const std::string& path, const std::string& root,
                            const std::string& mount_root = "/sys/fs/cgroup");
-
-// What RemoveCgroups removes, in its order: per controller the leaf, then
-// the parents the path named (which go only if empty).
-struct CgroupDir {
-  std::string path;
-  bool leaf;
-};
-std::vector<CgroupDir> CgroupDirsOf(const std::string& path,
-                                    const std::string& mount_root = "/sys/fs/cgroup");
-// RemoveCgroups over a list made before a fork(): no allocation, no lock,
-// so it runs in a forked child of a threaded process (the sandbox's pid 1,
-// sandbox_create.cc). A leaf still busy is retried for ~2 s.
-void RemoveCgroupDirsNoAlloc(const std::vector<CgroupDir>& dirs);
 
 }  // namespace seedvisor::container
 

@@ -1,13 +1,16 @@
 #include "runsc/container/cgroup.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runsc/container/cgroup_record.h"
 #include "runsc/container/test_files.h"
 
 namespace seedvisor::container {
@@ -27,6 +30,15 @@ std::string FakeHierarchy() {
     mkdir((fake + "/" + c).c_str(), 0755);
   }
   return fake;
+}
+
+// seedsc's --root for a test's fake hierarchy: it holds the record of
+// which directories seedsc made (cgroup_record.h).
+std::string RootIn(const std::string& fake) { return fake + "/seedsc-root"; }
+
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 TEST(CgroupTest, PathFor) {
@@ -50,7 +62,7 @@ TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
   s.resources.cpu_quota = 5000;
   s.resources.cpu_period = 10000;
   s.resources.pids_limit = 9;
-  ASSERT_TRUE(ApplyCgroups(s, "a/b", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "a/b", RootIn(fake), fake).ok());
   EXPECT_EQ(Slurp(fake + "/memory/a/b/memory.limit_in_bytes"), "1048576");
   EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_quota_us"), "5000");
   EXPECT_EQ(Slurp(fake + "/cpu/a/b/cpu.cfs_period_us"), "10000");
@@ -60,7 +72,134 @@ TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
   EXPECT_GT(HostPidsMax(9), 2 * 9);
   EXPECT_EQ(HostPidsMax(INT64_MAX / 2), INT64_MAX);
   // rmdir fails on a plain directory with files: RemoveCgroups reports it.
-  EXPECT_FALSE(RemoveCgroups("a/b", fake).ok());
+  EXPECT_FALSE(RemoveCgroups("a/b", RootIn(fake), fake).ok());
+}
+
+// Review 35: only what seedsc made goes. A parent that was there before
+// (kubelet's pod cgroup, a user's slice) stays even when empty; one that
+// seedsc made for the path goes once empty, in each controller (review R7).
+// Nothing is written into these cgroups (no limits, no cpuset here), so the
+// fake's directories stay empty and rmdir behaves as on cgroupfs.
+TEST(CgroupTest, RemovesOnlyTheDirectoriesItMade) {
+  const std::string fake = TempDir(), root = RootIn(fake);
+  for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
+  mkdir((fake + "/pids/pod").c_str(), 0755);  // the caller's, in one controller
+  oci::Spec s;
+  ASSERT_TRUE(CreateCgroups(s, "pod/mine/leaf", root, fake).ok());
+  {
+    absl::StatusOr<CgroupRecord> rec = CgroupRecord::Open(root);
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    for (const char* d : {"memory/pod", "memory/pod/mine", "memory/pod/mine/leaf",
+                          "pids/pod/mine", "pids/pod/mine/leaf"}) {
+      EXPECT_TRUE(rec->Made(fake + "/" + d)) << d;
+    }
+    EXPECT_FALSE(rec->Made(fake + "/pids/pod"));
+  }
+  ASSERT_TRUE(RemoveCgroups("pod/mine/leaf", root, fake).ok());
+  EXPECT_FALSE(IsDir(fake + "/memory/pod")) << "seedsc made memory/pod";
+  EXPECT_FALSE(IsDir(fake + "/pids/pod/mine")) << "seedsc made pids/pod/mine";
+  EXPECT_TRUE(IsDir(fake + "/pids/pod")) << "pids/pod was the caller's";
+  // Nothing is recorded any more: no file is left under --root.
+  EXPECT_FALSE(std::ifstream(root + "/" + CgroupRecord::kFileName).good());
+
+  // A leaf that was there before is not seedsc's either.
+  mkdir((fake + "/memory/pod").c_str(), 0755);
+  mkdir((fake + "/memory/pod/given").c_str(), 0755);
+  ASSERT_TRUE(CreateCgroups(s, "pod/given", root, fake).ok());
+  ASSERT_TRUE(RemoveCgroups("pod/given", root, fake).ok());
+  EXPECT_TRUE(IsDir(fake + "/memory/pod/given"));
+  EXPECT_FALSE(IsDir(fake + "/pids/pod/given"));
+  EXPECT_TRUE(IsDir(fake + "/pids/pod"));
+}
+
+// containerd's namespace cgroup (<ns>) is made by its first container's
+// sandbox, which may go first: the parent outlives it, and the last
+// container to leave it removes it (what a record kept per container got
+// wrong: containerd_test no_cgroup_left).
+TEST(CgroupTest, AParentGoesWithTheLastContainerInItNotTheOneThatMadeIt) {
+  const std::string fake = TempDir(), root = RootIn(fake);
+  for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
+  oci::Spec s;
+  ASSERT_TRUE(CreateCgroups(s, "ns/first", root, fake).ok());   // makes ns
+  ASSERT_TRUE(CreateCgroups(s, "ns/second", root, fake).ok());  // finds it
+  ASSERT_TRUE(RemoveCgroups("ns/first", root, fake).ok());
+  EXPECT_TRUE(IsDir(fake + "/memory/ns/second"));
+  ASSERT_TRUE(CreateCgroups(s, "ns/third", root, fake).ok());
+  ASSERT_TRUE(RemoveCgroups("ns/second", root, fake).ok());
+  EXPECT_TRUE(IsDir(fake + "/pids/ns/third"));
+  ASSERT_TRUE(RemoveCgroups("ns/third", root, fake).ok());
+  for (const char* c : {"memory", "pids"}) EXPECT_FALSE(IsDir(fake + "/" + c + "/ns")) << c;
+  EXPECT_FALSE(std::ifstream(root + "/" + CgroupRecord::kFileName).good());
+}
+
+// A directory seedsc made that someone else removed and made again (the
+// kubelet) is theirs now: the record names it by inode too.
+TEST(CgroupTest, ADirectoryMadeAgainBySomeoneElseStays) {
+  const std::string fake = TempDir(), root = RootIn(fake);
+  mkdir((fake + "/memory").c_str(), 0755);
+  oci::Spec s;
+  ASSERT_TRUE(CreateCgroups(s, "k/a", root, fake).ok());
+  // Held open while it is removed and made anew, the old directory keeps
+  // its inode: the new one cannot have it.
+  const int old_k = open((fake + "/memory/k").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(old_k, 0);
+  ASSERT_EQ(rmdir((fake + "/memory/k/a").c_str()), 0);
+  ASSERT_EQ(rmdir((fake + "/memory/k").c_str()), 0);
+  ASSERT_EQ(mkdir((fake + "/memory/k").c_str(), 0755), 0);
+  {
+    absl::StatusOr<CgroupRecord> rec = CgroupRecord::Open(root);
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    ASSERT_TRUE(rec->Recorded(fake + "/memory/k").has_value());
+    EXPECT_FALSE(rec->Made(fake + "/memory/k"));
+  }
+  ASSERT_TRUE(CreateCgroups(s, "k/b", root, fake).ok());
+  ASSERT_TRUE(RemoveCgroups("k/b", root, fake).ok());
+  close(old_k);
+  EXPECT_FALSE(IsDir(fake + "/memory/k/b"));
+  EXPECT_TRUE(IsDir(fake + "/memory/k"));
+  EXPECT_FALSE(std::ifstream(root + "/" + CgroupRecord::kFileName).good()) << "the stale entry";
+}
+
+// Containers made and removed at once under one parent seedsc makes: a
+// sibling's delete never removes the parent between a create's mkdir of
+// it and of its leaf (each create succeeds), and the last one takes it.
+TEST(CgroupTest, ConcurrentSiblingsShareTheParent) {
+  const std::string fake = TempDir(), root = RootIn(fake);
+  for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
+  constexpr int kThreads = 4, kRounds = 40;
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      oci::Spec s;
+      const std::string path = "ns/c" + std::to_string(t);
+      for (int i = 0; i < kRounds && errors[t].empty(); ++i) {
+        if (absl::Status st = CreateCgroups(s, path, root, fake); !st.ok()) {
+          errors[t] = "create: " + st.ToString();
+        } else if (absl::Status st = RemoveCgroups(path, root, fake); !st.ok()) {
+          errors[t] = "remove: " + st.ToString();
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << t;
+  for (const char* c : {"memory", "pids"}) EXPECT_FALSE(IsDir(fake + "/" + c + "/ns")) << c;
+  EXPECT_FALSE(std::ifstream(root + "/" + CgroupRecord::kFileName).good());
+}
+
+// The record is seedsc's own file: one it cannot read is an error naming
+// it, not an empty record (which would leave everything behind).
+TEST(CgroupTest, AnUnreadableRecordIsAnError) {
+  const std::string fake = TempDir(), root = RootIn(fake);
+  mkdir((fake + "/memory").c_str(), 0755);
+  mkdir(root.c_str(), 0755);
+  Put(root + "/" + CgroupRecord::kFileName, "{\"dirs\": [1]}");
+  oci::Spec s;
+  absl::Status st = CreateCgroups(s, "x", root, fake);
+  EXPECT_TRUE(absl::IsDataLoss(st)) << st;
+  EXPECT_NE(st.message().find(CgroupRecord::kFileName), std::string::npos) << st;
+  EXPECT_FALSE(IsDir(fake + "/memory/x"));
 }
 
 TEST(CgroupTest, NewCpusetInheritsCpusAndMemsThenTakesTheLimit) {
@@ -68,11 +207,11 @@ TEST(CgroupTest, NewCpusetInheritsCpusAndMemsThenTakesTheLimit) {
   Put(fake + "/cpuset/cpuset.cpus", "0-3\n");
   Put(fake + "/cpuset/cpuset.mems", "0\n");
   oci::Spec s;
-  ASSERT_TRUE(ApplyCgroups(s, "a/b", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "a/b", RootIn(fake), fake).ok());
   EXPECT_EQ(Slurp(fake + "/cpuset/a/cpuset.cpus"), "0-3");
   EXPECT_EQ(Slurp(fake + "/cpuset/a/b/cpuset.mems"), "0");
   s.resources.cpuset_cpus = "1";
-  ASSERT_TRUE(ApplyCgroups(s, "a/c", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "a/c", RootIn(fake), fake).ok());
   EXPECT_EQ(Slurp(fake + "/cpuset/a/c/cpuset.cpus"), "1");
   EXPECT_EQ(Slurp(fake + "/cpuset/a/c/cpuset.mems"), "0");
 }
@@ -83,7 +222,7 @@ TEST(CgroupTest, UpdateWritesWhatIsSetAndKeepsTheRest) {
   s.resources.memory_limit = 1 << 20;
   s.resources.cpu_shares = 100;
   s.resources.pids_limit = 9;
-  ASSERT_TRUE(ApplyCgroups(s, "a/b", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "a/b", RootIn(fake), fake).ok());
   Put(fake + "/memory/a/b/memory.memsw.limit_in_bytes", "2097152");
 
   oci::Resources r;
@@ -129,7 +268,7 @@ TEST(CgroupTest, UpdateErrorsNameTheField) {
 TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
   std::string fake = FakeHierarchy();
   oci::Spec s;
-  ASSERT_TRUE(ApplyCgroups(s, "u", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "u", RootIn(fake), fake).ok());
   std::vector<int64_t> sent;
   auto send = [&](int64_t limit) {
     sent.push_back(limit);
@@ -167,7 +306,7 @@ TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
 TEST(CgroupTest, ReadStats) {
   std::string fake = FakeHierarchy();
   oci::Spec s;
-  ASSERT_TRUE(ApplyCgroups(s, "x", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "x", RootIn(fake), fake).ok());
   Put(fake + "/memory/x/memory.usage_in_bytes", "4096000\n");
   Put(fake + "/memory/x/memory.max_usage_in_bytes", "5000000\n");
   Put(fake + "/memory/x/memory.limit_in_bytes", "9223372036854771712\n");
@@ -204,7 +343,7 @@ TEST(CgroupTest, OomEventFdNeedsTheMemoryCgroup) {
   EXPECT_TRUE(absl::IsNotFound(efd.status())) << efd.status();
   // In the fake tree the registration is a plain file write: "<efd> <fd>".
   oci::Spec s;
-  ASSERT_TRUE(ApplyCgroups(s, "x", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "x", RootIn(fake), fake).ok());
   Put(fake + "/memory/x/memory.oom_control", "oom_kill 0\n");
   efd = RegisterOomEventFd("x", fake);
   ASSERT_TRUE(efd.ok()) << efd.status();

@@ -125,7 +125,7 @@ absl::Status DestroySandbox(const std::string& root, const State& st) {
     absl::Status s = RunHooks("poststop", spec->hooks.poststop, OciStateJson(st, "stopped", -1));
     if (!s.ok()) fprintf(stderr, "seedsc: warning: %s\n", std::string(s.message()).c_str());
   }
-  if (absl::Status s = RemoveCgroups(st.cgroups_path); !s.ok()) result = s;
+  if (absl::Status s = RemoveCgroups(st.cgroups_path, root); !s.ok()) result = s;
   if (!joined && st.control_address.rfind(StateDir(root, st.id), 0) != 0) {
     unlink(st.control_address.c_str());
   }

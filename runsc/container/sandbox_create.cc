@@ -140,7 +140,7 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   ProcessIdentity to_kill;  // the namespace's pid 1, then the sentry
   auto undo = [&](absl::Status why) {
     KillSandbox(to_kill);
-    RemoveCgroups(st.cgroups_path).IgnoreError();
+    RemoveCgroups(st.cgroups_path, o.root).IgnoreError();
     if (st.control_address.rfind(dir, 0) != 0) unlink(st.control_address.c_str());
     RemoveStateDir(o.root, o.id).IgnoreError();
     return why;
@@ -191,8 +191,14 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
   // Monotonic (issue 10): a wall-clock step must not end or stretch the boot.
   // The sandbox's pid 1 removes its cgroups once the last process in it is
   // gone: a create that was killed before it recorded the sandbox leaves
-  // no state for `delete` to find them by (delete removes them too).
-  const std::vector<CgroupDir> cgroup_dirs = CgroupDirsOf(st.cgroups_path);
+  // no state for `delete` to find them by (delete removes them too). It
+  // becomes `seedsc release-cgroups`, which reads the record of what seedsc
+  // made under --root (no allocation here between fork and exec).
+  std::vector<std::string> release_args = {"seedsc", "--root=" + o.root, "release-cgroups",
+                                           st.cgroups_path};
+  std::vector<char*> release_argv;
+  for (auto& a : release_args) release_argv.push_back(a.data());
+  release_argv.push_back(nullptr);
   const sentry::Deadline deadline = sentry::Deadline::In(o.boot_timeout);
   pid_t mid = fork();
   if (mid < 0) return undo(absl::InternalError(absl::StrCat("fork: ", std::strerror(errno))));
@@ -227,8 +233,11 @@ absl::StatusOr<State> CreateSandbox(const CreateOptions& o) {
         syscall(SYS_close_range, 0, ~0U, 0);
         for (;;) {
           if (wait(nullptr) < 0 && errno == ECHILD) {
-            RemoveCgroupDirsNoAlloc(cgroup_dirs);
-            _exit(0);
+            if (st.cgroups_path.empty()) _exit(0);
+            // stdio on /dev/null: the record's files never get fds 0-2.
+            for (int fd = 0; fd < 3; ++fd) open("/dev/null", O_RDWR);
+            execv("/proc/self/exe", release_argv.data());
+            _exit(127);
           }
         }
       }

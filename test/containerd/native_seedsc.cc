@@ -319,7 +319,7 @@ int Create(const std::string& root, const std::string& bundle, const std::string
   if (absl::StatusOr<seedvisor::oci::Spec> spec = seedvisor::oci::LoadBundle(bundle); spec.ok()) {
     cgroup = seedvisor::container::CgroupPathFor(*spec, id);
     std::ofstream(sb->dir + "/cgroup") << cgroup;
-    if (absl::Status s = seedvisor::container::ApplyCgroups(*spec, cgroup); !s.ok()) {
+    if (absl::Status s = seedvisor::container::ApplyCgroups(*spec, cgroup, root); !s.ok()) {
       fprintf(stderr, "native_seedsc: %s\n", s.ToString().c_str());
       return 1;
     }
@@ -369,7 +369,7 @@ int Delete(const std::string& root, const std::string& id) {
     // end whatever is left in its cgroup, as a sandbox's death would.
     std::ifstream procs("/sys/fs/cgroup/memory/" + cgroup + "/cgroup.procs");
     for (pid_t p; procs >> p;) kill(p, SIGKILL);
-    seedvisor::container::RemoveCgroups(cgroup).IgnoreError();
+    seedvisor::container::RemoveCgroups(cgroup, root).IgnoreError();
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

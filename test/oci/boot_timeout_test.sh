@@ -52,6 +52,22 @@ c["linux"]["cgroupsPath"] = sys.argv[3] + "/c"
 c["linux"].setdefault("resources", {})["pids"] = {"limit": 100}
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
+# The parent cgroup $CG: seedsc makes it for the first sandboxes, and must
+# remove it with them; then the test makes it, as kubelet makes a pod's
+# cgroup before its containers', and seedsc must leave it even when empty
+# (review 35).
+parents() { ls -d /sys/fs/cgroup/{memory,cpu,cpuacct,pids,cpuset}/"$CG" 2>/dev/null | wc -l; }
+make_parent() {
+  local ctl
+  for ctl in memory cpu cpuacct pids cpuset; do
+    [[ -d /sys/fs/cgroup/$ctl ]] && mkdir -p "/sys/fs/cgroup/$ctl/$CG"
+  done
+  # A new v1 cpuset needs cpus and mems before a child can be used.
+  if [[ -d /sys/fs/cgroup/cpuset/$CG ]]; then
+    cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/$CG/cpuset.cpus"
+    cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/$CG/cpuset.mems"
+  fi
+}
 
 # What a run left: processes whose command line names this test's dir,
 # state directories, cgroups, control sockets.
@@ -95,6 +111,7 @@ check_re "create names what it waited for" \
   '^seedsc: the sandbox did not come up within 2s \(--boot-timeout\): `seedsc boot` \(sandbox pid [0-9]+\) never reported ready.*; killed it$' \
   "$(cat "$T/create.err")"
 check_eq "create leaves nothing behind" "$NONE" "$(settled_leftovers)"
+check_eq "create removes the parent cgroup it made" 0 "$(parents)"
 check_eq "seedsc list is empty" "" "$("$SEEDSC" --root "$R" list --quiet 2>&1)"
 
 echo "== run: the same through run"
@@ -108,6 +125,12 @@ check_re "run says it in one line" '^seedsc: the sandbox did not come up within 
 check_eq "run's stderr is that one line" 1 "$(wc -l <"$T/run.err")"
 check_eq "run leaves nothing behind" "$NONE" "$(settled_leftovers)"
 
+check_eq "run removes the parent cgroup it made" 0 "$(parents)"
+
+make_parent
+PARENTS="$(parents)"
+check_ok "the test makes its parent cgroup" "$([[ "$PARENTS" -gt 0 ]] && echo 1 || echo 0)" \
+  "mkdir /sys/fs/cgroup/*/$CG" "one per controller" "$PARENTS"
 echo "== a stall shorter than the deadline only delays"
 timed slow env SEEDSC_TEST_BOOT_STALL=boot:1 "$SEEDSC" --root "$R" --boot-timeout=30s \
   run --bundle "$B" c3
@@ -115,6 +138,7 @@ read -r rc secs <"$T/slow.rc"
 check_eq "run after a 1 s stall: status" 0 "$rc"
 check_eq "run after a 1 s stall: output" hello "$(cat "$T/slow.out")"
 check_eq "run after a 1 s stall: nothing left" "$NONE" "$(leftovers)"
+check_eq "run and delete leave the parent cgroup the test made" "$PARENTS" "$(parents)"
 
 echo "== start: the sandbox never answers Start (its sentry stopped by the host)"
 "$SEEDSC" --root "$R" create --bundle "$B" --pid-file "$T/c4.pid" c4 >/dev/null 2>&1 </dev/null
@@ -168,6 +192,7 @@ check_eq "a killed create's sandbox ends" "processes=0" "$(leftovers | cut -d' '
 # Its pid 1 (counted above: it has create's command line) removed its
 # cgroups before it exited: no state names them for delete.
 check_eq "a killed create's sandbox removes its cgroups" "cgroups=0" "$(leftovers | cut -d' ' -f3)"
+check_eq "and leaves the parent cgroup the test made" "$PARENTS" "$(parents)"
 "$SEEDSC" --root "$R" delete c5 >/dev/null 2>&1 </dev/null
 check_eq "then delete removes its state dir and socket" "$NONE" "$(leftovers)"
 
