@@ -35,9 +35,11 @@ absl::StatusOr<container::State> LoadContainer(const GlobalConfig& cfg, const st
 std::vector<std::string> BootGlobalFlags(const GlobalConfig& cfg);
 
 // Test hook: how long to stall at `where` ("boot": `seedsc boot` before it
-// reports ready; "do": `seedsc do` before it starts the command), from
-// SEEDSC_TEST_BOOT_STALL=WHERE:SECONDS; 0 when not asked. Only
-// test/oci:boot_timeout_test sets it, to make a sandbox that never comes up.
+// reports ready; "do": `seedsc do` before it starts the command;
+// "do-create": `seedsc do` before it creates the sandbox), from
+// SEEDSC_TEST_BOOT_STALL=WHERE:SECONDS; 0 when not asked. Only tests set
+// it: test/oci:boot_timeout_test, to make a sandbox that never comes up;
+// test/oci:do_signal_test, to hold a boot while signals come.
 unsigned TestStallSeconds(const std::string& where);
 
 // --boot-timeout as a duration (absl::InfiniteDuration() for "0"), or why

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -37,23 +38,78 @@ extern char** environ;
 namespace seedvisor::runsc {
 namespace {
 
-// Forwards the signals a user sends seedsc (Ctrl-C, kill) to the sandbox's
-// init, as runsc do does. Runs on its own thread with the signals blocked
-// everywhere else.
-void ForwardSignals(sentry::Kernel* k, sigset_t set) {
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
+// The signals a user sends `seedsc do` (Ctrl-C, kill, a terminal's
+// resize), for the sandbox's init, as runsc do forwards them. They are
+// blocked from CmdDo's first line on, in every thread seedsc makes (each
+// inherits the mask; the platform's zygote starts with none blocked), so
+// that none ends seedsc while the sandbox boots. One thread takes them
+// (sigwait) and holds them until the command has started, then sends them
+// to its init in the order they came: a signal that comes while the
+// sandbox boots is not lost. One of each is held, as Linux keeps one of
+// each standard signal pending.
+class SignalForwarder {
+ public:
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP}) {
+      sigaddset(&set, s);
+    }
+    return set;
+  }
+  // In the calling thread, and so in every thread it makes from now on.
+  static void Block() {
+    const sigset_t set = Signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+  // On a thread of its own, for the rest of seedsc's life.
+  void Run() {
+    const sigset_t set = Signals();
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      absl::MutexLock l(&mu_);
+      if (kernel_ != nullptr) {
+        SendLocked(sig);
+      } else if (std::find(held_.begin(), held_.end(), sig) == held_.end()) {
+        Log::Debug("holding signal %d until the command has started", sig);
+        held_.push_back(sig);
+      }
+    }
+  }
+
+  // The command has started in `k` (its init exists): what was held goes
+  // to the init now, later signals as they come.
+  void Started(sentry::Kernel* k) {
+    absl::MutexLock l(&mu_);
+    kernel_ = k;
+    for (int sig : held_) SendLocked(sig);
+    held_.clear();
+  }
+  // Before `k` goes away (a command that did not start): signals are held
+  // again, for nobody.
+  void Stop() {
+    absl::MutexLock l(&mu_);
+    kernel_ = nullptr;
+  }
+
+ private:
+  void SendLocked(int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Log::Debug("forwarding signal %d to the sandbox", sig);
-    absl::MutexLock l(&k->mu());
-    auto init = k->init_tg();
-    if (!init) continue;
+    absl::MutexLock l(&kernel_->mu());
+    auto init = kernel_->init_tg();
+    if (!init) return;
     siginfo_t info{};
     info.si_signo = sig;
     info.si_code = SI_USER;
-    k->SendGroupSignal(*init, info, nullptr, sentry::SignalSender::kDoForward).ok();
+    kernel_->SendGroupSignal(*init, info, nullptr, sentry::SignalSender::kDoForward).ok();
   }
-}
+
+  absl::Mutex mu_;
+  sentry::Kernel* kernel_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<int> held_ ABSL_GUARDED_BY(mu_);
+};
 
 // Every process below ours (the platform's zygote and stubs), deepest
 // first, by /proc/PID/task/TID/children. Best effort.
@@ -125,6 +181,9 @@ class StartWatchdog {
 }  // namespace
 
 int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
+  // From the first line: a signal for the command must not end seedsc
+  // while the sandbox boots (SignalForwarder).
+  SignalForwarder::Block();
   FlagSet fs("do");
   bool quiet = false;
   std::string ip;
@@ -193,6 +252,18 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     }
   }
 
+  // Signals for the command from now on (blocked since the first line):
+  // held until it has started.
+  auto forwarder = std::make_shared<SignalForwarder>();
+  {
+    Result<sentry::HostThread> t = sentry::HostThread::Spawn();
+    if (!t.ok()) {
+      std::fprintf(stderr, "seedsc: creating the sandbox: the host refused a thread (%s)\n",
+                   std::strerror(t.error().value()));
+      return 128;
+    }
+    std::move(*t).Run([forwarder] { forwarder->Run(); });
+  }
   // The sandbox's stubs are its zygote's children: as a child subreaper,
   // seedsc gets them when the zygote goes and reaps them at the end
   // (StopHostProcesses), instead of leaving zombies to the host's pid 1.
@@ -209,6 +280,7 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
     std::move(*w).Run([watchdog] { watchdog->Watch(); });
   }
   watchdog->SetPhase("creating the sandbox");
+  if (unsigned stall = TestStallSeconds("do-create"); stall > 0) sleep(stall);
   sentry::KernelOptions opts;
   opts.platform = cfg.platform;
   opts.strace = cfg.strace;
@@ -242,21 +314,6 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
                  std::string(s.message()).c_str());
     return 128;
   }
-  // From here on these signals go to the sandbox, not to seedsc.
-  sigset_t fwd;
-  sigemptyset(&fwd);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP}) {
-    sigaddset(&fwd, s);
-  }
-  pthread_sigmask(SIG_BLOCK, &fwd, nullptr);
-  Result<sentry::HostThread> forwarder = sentry::HostThread::Spawn();
-  if (!forwarder.ok()) {
-    std::fprintf(stderr, "seedsc: creating the sandbox: the host refused a thread (%s)\n",
-                 std::strerror(forwarder.error().value()));
-    return 128;
-  }
-  std::move(*forwarder).Run([k = kernel->get(), fwd] { ForwardSignals(k, fwd); });
-
   watchdog->SetPhase("starting the command (its exec)");
   if (unsigned stall = TestStallSeconds("do"); stall > 0) {
     // A command whose start never finishes. The exec it stands for runs
@@ -270,8 +327,13 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   }
   std::vector<std::string> envp;
   for (char** e = environ; *e != nullptr; ++e) envp.emplace_back(*e);
-  absl::StatusOr<int> status = (*kernel)->RunInit(*rest, envp, [watchdog] { watchdog->Started(); });
+  absl::StatusOr<int> status =
+      (*kernel)->RunInit(*rest, envp, [watchdog, forwarder, k = kernel->get()] {
+        watchdog->Started();
+        forwarder->Started(k);
+      });
   if (!status.ok()) {
+    forwarder->Stop();  // the kernel goes with this return
     std::fprintf(stderr, "seedsc: %s\n", std::string(status.status().message()).c_str());
     return absl::IsNotFound(status.status()) ? 127 : 126;
   }

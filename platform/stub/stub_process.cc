@@ -240,6 +240,12 @@ absl::StatusOr<Zygote> StartZygote(const uint8_t* image, size_t size, const Zygo
   }
   if (pid == 0) {
     // Between fork and exec: async-signal-safe calls only.
+    // No signal blocked, whatever the forking thread blocks (`seedsc do`
+    // blocks those it forwards to the guest from its start): the parent-
+    // death SIGUSR1 below must end the zygote, and its stubs inherit this.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     // SIGUSR1: the stub's `orphaned` handler kills the zygote's whole
     // process group, so no stub outlives a sentry that was SIGKILLed (a
     // forked stub does not inherit a parent-death signal; each gets its
