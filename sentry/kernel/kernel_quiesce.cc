@@ -6,7 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <memory>
 #include <new>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/mono_clock.h"
@@ -59,9 +63,58 @@ void Kernel::ParkTask(Task& t) {
   t.parked_ = false;
 }
 
+namespace {
+
+// What one RunOnParkedTasks call shares with the tasks doing its work. On
+// the heap, held by the call and by each task's work: a task still working
+// when the call has given up (kParkedWorkBound) writes into state that
+// lives on, never into the caller's stack.
+struct ParkedWork {
+  ParkedWork(size_t n, std::function<absl::Status(Task&, size_t)> w)
+      : work(std::move(w)),
+        results(n),
+        done(new std::atomic<bool>[n]),
+        left(static_cast<uint32_t>(n)) {
+    for (size_t i = 0; i < n; ++i) done[i].store(false, std::memory_order_relaxed);
+  }
+  const std::function<absl::Status(Task&, size_t)> work;
+  std::vector<absl::Status> results;          // results[i] is written before done[i]
+  std::unique_ptr<std::atomic<bool>[]> done;  // by each task, then read by the caller
+  std::atomic<uint32_t> left;                 // a futex word: tasks not done
+};
+
+// How long RunOnParkedTasks' caller, a sandbox fork holding the fork lock,
+// waits for the work it gave parked tasks to do on their own host threads
+// (copying their stubs). Past it the call fails, naming the tasks whose
+// work has not finished, instead of holding the fork lock (and so every
+// later Fork) for as long as a stub does not answer (a Fork under load once
+// held it 23 s). The late work finishes on its own; its result is dropped.
+// Generous: the work takes well under a second per task at a load of 20,
+// and sandbox fork clients give a Fork 20 s.
+constexpr absl::Duration kParkedWorkBound = absl::Seconds(15);
+std::atomic<int64_t> g_bound_ns{absl::ToInt64Nanoseconds(kParkedWorkBound)};
+
+// SAFETY: as FutexWait, for at most `timeout` (FUTEX_WAIT's is relative,
+// on the monotonic clock).
+void FutexWaitFor(std::atomic<uint32_t>* w, uint32_t val, absl::Duration timeout) {
+  const timespec ts = absl::ToTimespec(timeout);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, &ts, nullptr, 0);
+}
+
+}  // namespace
+
+// Test hook (//sentry/kernel:parked_work_test declares it): the bound from
+// now on; a zero or negative one restores kParkedWorkBound. Not in
+// kernel.h, which nearly every sentry file includes.
+void SetParkedWorkBoundForTest(absl::Duration bound) {
+  if (bound <= absl::ZeroDuration()) bound = kParkedWorkBound;
+  g_bound_ns.store(absl::ToInt64Nanoseconds(bound), std::memory_order_relaxed);
+}
+
 absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& tasks,
                                       const std::function<absl::Status(Task&, size_t)>& work) {
-  std::vector<absl::Status> results(tasks.size());
+  const absl::Duration bound = absl::Nanoseconds(g_bound_ns.load(std::memory_order_relaxed));
+  auto state = std::make_shared<ParkedWork>(tasks.size(), work);
   {
     absl::MutexLock l(&mu_);
     if (!park_requested()) {
@@ -73,14 +126,12 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
             absl::StrCat("task ", t->tid(), " is not parked at a syscall boundary"));
       }
     }
-    park_work_left_.store(static_cast<uint32_t>(tasks.size()), std::memory_order_release);
     for (size_t i = 0; i < tasks.size(); ++i) {
       Task* t = tasks[i].get();
-      t->park_work_ = [this, t, i, &work, &results] {
-        results[i] = work(*t, i);
-        if (park_work_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          FutexWakeAll(&park_work_left_);
-        }
+      t->park_work_ = [state, t, i] {
+        state->results[i] = state->work(*t, i);
+        state->done[i].store(true, std::memory_order_release);
+        if (state->left.fetch_sub(1, std::memory_order_acq_rel) == 1) FutexWakeAll(&state->left);
       };
     }
     // A new value wakes every parked task (and a task on its way into
@@ -89,12 +140,26 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
     park_word_.store(next == 0 ? 1 : next, std::memory_order_release);
     FutexWakeAll(&park_word_);
   }
+  const absl::Duration deadline = MonotonicNow() + bound;
   for (;;) {
-    const uint32_t left = park_work_left_.load(std::memory_order_acquire);
+    const uint32_t left = state->left.load(std::memory_order_acquire);
     if (left == 0) break;
-    FutexWait(&park_work_left_, left);
+    const absl::Duration now = MonotonicNow();
+    if (now >= deadline) {
+      std::string stuck;
+      size_t n = 0;
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        if (state->done[i].load(std::memory_order_acquire)) continue;
+        absl::StrAppend(&stuck, n++ == 0 ? "" : ", ", tasks[i]->tid());
+      }
+      return absl::DeadlineExceededError(absl::StrCat(
+          n == 1 ? "task " : "tasks ", stuck, " did not finish ", n == 1 ? "its" : "their",
+          " work on ", n == 1 ? "its own host thread" : "their own host threads", " within ",
+          absl::FormatDuration(bound), " (a stub that does not answer?): given up"));
+    }
+    FutexWaitFor(&state->left, left, deadline - now);
   }
-  for (absl::Status& s : results) {
+  for (absl::Status& s : state->results) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

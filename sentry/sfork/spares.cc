@@ -104,12 +104,17 @@ absl::Status PrepareCopies(Kernel& k, const TasksByMm& by_mm, pid_t pgid) {
     }
   }
   const bool fp = k.platform().SeedForkOnTaskThreads();
-  return k.RunOnParkedTasks(tasks, [&](Task& t, size_t i) -> absl::Status {
+  // By value: a task still at it when RunOnParkedTasks gives up (a stub
+  // that does not answer) runs this after we have returned.
+  absl::Status s = k.RunOnParkedTasks(tasks, [&k, fp, copies, pgid](Task& t, size_t i) -> absl::Status {
     if (fp && !t.SaveFpState().ok()) {
       return absl::InternalError(absl::StrCat("task ", t.tid(), ": reading its FP state failed"));
     }
     return copies[i] > 0 ? k.platform().PrepareSeedFork(*t.ctx_, pgid, copies[i]) : absl::OkStatus();
   });
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("copying the stubs on the parked tasks' threads: ",
+                                             s.message()));
 }
 
 // Whether our child `pid` has exited; it stays unreaped (WNOWAIT).
