@@ -84,13 +84,16 @@ struct Recorded {
   std::string sandbox_id;
   // The sandbox's process (pid 0 if the state does not say).
   container::ProcessIdentity sandbox;
+  // linux.cgroupsPath as seedsc made it ("" if it made none).
+  std::string cgroups_path;
 };
 
 Recorded ReadRecorded(const std::string& root, const std::string& id) {
   const std::string dir = absl::StrCat(root, "/", id);
   const nlohmann::json st =
       nlohmann::json::parse(ReadFileOrEmpty(dir + "/state.json"), nullptr, false);
-  Recorded r{.control_address = dir + "/control.sock", .sandbox_id = id, .sandbox = {}};
+  Recorded r{.control_address = dir + "/control.sock", .sandbox_id = id, .sandbox = {},
+             .cgroups_path = ""};
   if (!st.is_object()) return r;
   try {
     r.control_address = st.value("controlAddress", r.control_address);
@@ -98,6 +101,7 @@ Recorded ReadRecorded(const std::string& root, const std::string& id) {
     r.sandbox.pid = st.value("sandboxPid", 0);
     r.sandbox.start_time = st.value("sandboxStartTime", uint64_t{0});
     r.sandbox.boot_id = st.value("sandboxBootId", "");
+    r.cgroups_path = st.value("cgroupsPath", "");
   } catch (const nlohmann::json::exception&) {
   }
   return r;
@@ -167,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& cf
   }
   const Recorded rec = ReadRecorded(cfg.root, id);
   sb->joined_ = rec.sandbox_id != id;
+  if (sb->joined_) sb->joined_cgroup_ = rec.cgroups_path;
   // Who the sandbox process is (the pid file names it too, but a pid may
   // name another process once it has exited): Destroy SIGKILLs it.
   sb->process_ = rec.sandbox;

@@ -81,6 +81,11 @@ class Sandbox {
   // for one outside the sandbox's pid namespace, a host thread of it that
   // names this container alone (runsc/container/pod_pid_ns.h).
   bool joined() const { return joined_; }
+  // A joined container's own cgroups (state.json's cgroupsPath: seedsc
+  // create made them and the sandbox keeps its processes' stubs there);
+  // "" for others, and for a joined one whose memory is the sandbox's
+  // (kvm).
+  const std::string& joined_cgroup() const { return joined_cgroup_; }
   // False once the control connection has closed (the sandbox process is
   // gone: nothing in it runs any more) or Destroy has run.
   bool alive();
@@ -100,6 +105,7 @@ class Sandbox {
   container::ProcessIdentity process_;  // who pid_ is (Create; pid 0 = unknown)
   std::function<void()> release_;  // set by Adopt
   bool joined_ = false;
+  std::string joined_cgroup_;
   absl::Mutex mu_;
   // Shared with calls in flight (Wait blocks for long) when Destroy drops it.
   std::shared_ptr<ttrpc::Client> client_ ABSL_GUARDED_BY(mu_);

@@ -170,10 +170,14 @@ absl::StatusOr<task::CreateTaskResponse> TaskService::Create(const task::CreateT
   }
   c->sandbox = std::move(*sb);
   init.pid = static_cast<uint32_t>(c->sandbox->pid());
-  // A container that joined its pod's sandbox has no cgroup of its own
-  // (Update, Stats and OOM events would be the whole pod's).
+  // A container that joined its pod's sandbox: its own cgroup, which holds
+  // its processes' stubs (their memory, their guest code's CPU time), if
+  // seedsc made one; never the pod sandbox's (Update, Stats and OOM events
+  // would be the whole pod's).
   if (c->seed.empty() && !c->sandbox->joined()) {
     c->cgroup = SandboxCgroup(c->bundle, c->id, c->sandbox->pid());
+  } else if (c->sandbox->joined()) {
+    c->cgroup = c->sandbox->joined_cgroup();
   }
   if (!c->cgroup.empty()) {
     if (absl::Status s = oom_.Watch(c->id, c->cgroup); !s.ok()) {

@@ -147,8 +147,12 @@ absl::StatusOr<task::StatsResponse> TaskService::Stats(const task::StatsRequest&
   // The host's accounting of the whole sandbox (sentry, stubs and the guest
   // memory they hold) where it has a cgroup; the guest's own otherwise. The
   // pid count and limit are the guest's: the cgroup's count sentry threads
-  // (and its pids.max has room for them: container::HostPidsMax).
+  // (and its pids.max has room for them: container::HostPidsMax). A pod
+  // member's own cgroup holds its stubs only: its memory is all there, but
+  // the CPU time of its system calls is the sentry's (in the pod's cgroup),
+  // so its CPU time is what the sandbox counts for it.
   container::CgroupStats cg = container::ReadCgroupStats((*c)->cgroup);
+  if ((*c)->sandbox->joined()) cg.has_cpu = false;
   io::containerd::cgroups::v1::Metrics m;
   m.mutable_pids()->set_current(out.pids_current());
   m.mutable_pids()->set_limit(out.pids_limit());

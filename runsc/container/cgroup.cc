@@ -88,7 +88,7 @@ absl::Status ApplyUpdate(const oci::Resources& r, const std::string& id, bool jo
                          const std::string& cgroup_path,
                          const std::function<absl::Status(int64_t)>& set_guest_pids_limit,
                          const std::string& mount_root) {
-  if (joined) {
+  if (joined && cgroup_path.empty()) {
     if (absl::Status s = PodMemberHostLimits(r, id); !s.ok()) return s;
   } else if (cgroup_path.empty()) {
     return absl::FailedPreconditionError(

@@ -62,17 +62,21 @@ absl::Status ApplyCgroups(const oci::Spec& spec, const std::string& path,
 // Whether `r` sets a limit the host cgroup keeps (memory, cpu, cpuset),
 // not only the pids limit (which the sandbox keeps for its guest).
 bool SetsHostLimits(const oci::Resources& r);
-// A container in its pod's sandbox (its tasks run in that sandbox's
-// process): the error for host limits `r` sets, or OK if it sets none.
+// A container in its pod's sandbox without cgroups of its own (its
+// memory is the sandbox's: kvm): the error for host limits `r` sets, or OK
+// if it sets none.
 absl::Status PodMemberHostLimits(const oci::Resources& r, const std::string& id);
 // Writes the limits `r` sets (the rest stay) into the existing cgroups of
 // `path`; errors name the OCI field ("memory.limit: cgroup: writing ...").
 absl::Status UpdateCgroups(const oci::Resources& r, const std::string& path,
                            const std::string& mount_root = "/sys/fs/cgroup");
 // `runc update` of container `id` (`seedsc update`, the shim's
-// Task.Update): a container that joined its pod's sandbox may set only its
-// pids limit (PodMemberHostLimits); another's host limits go into its
-// sandbox's cgroups at `cgroup_path` (UpdateCgroups; "" is an error). Then
+// Task.Update): host limits go into the container's cgroups at
+// `cgroup_path` (UpdateCgroups): a sandbox's own, or those of a container
+// that joined its pod's sandbox, whose stubs live there. A joined
+// container without one (its sandbox keeps guest memory in the sentry:
+// kvm) may set only its pids limit (PodMemberHostLimits); for another ""
+// is an error. Then
 // a pids limit other than 0 (runc: 0 leaves it as it is) goes to
 // `set_guest_pids_limit`: the sandbox keeps it (it counts its guest tasks;
 // the host cgroup only has room for them, HostPidsMax), over its control

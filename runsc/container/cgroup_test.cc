@@ -294,6 +294,16 @@ TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
   pids_only.pids_limit = 3;
   ASSERT_TRUE(ApplyUpdate(pids_only, "m", true, "", send, fake).ok());
   EXPECT_EQ(sent, (std::vector<int64_t>{7, 3}));
+  // A pod's member with cgroups of its own (its stubs live there): its
+  // host limits go there, as runc's do.
+  ASSERT_TRUE(ApplyCgroups(s, "pod/m", fake).ok());
+  r.cpu_shares = 30;
+  r.memory_limit = 64 << 20;
+  r.pids_limit = 4;
+  ASSERT_TRUE(ApplyUpdate(r, "m", true, "pod/m", send, fake).ok());
+  EXPECT_EQ(Slurp(fake + "/cpu/pod/m/cpu.shares"), "30");
+  EXPECT_EQ(Slurp(fake + "/memory/pod/m/memory.limit_in_bytes"), std::to_string(64 << 20));
+  EXPECT_EQ(sent, (std::vector<int64_t>{7, 3, 4}));
   // No cgroup; the sandbox refusing: each says what was wrong.
   st = ApplyUpdate(pids_only, "c", false, "", send, fake);
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runsc/container/cgroup.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/pod_pid_ns.h"
 #include "runsc/container/sandbox.h"
@@ -34,7 +35,8 @@ namespace {
 
 // config.json as control's CreateContainer carries it.
 control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oci::Spec& spec,
-                                                const PidNamespaceChoice& pid_ns) {
+                                                const PidNamespaceChoice& pid_ns,
+                                                const std::string& cgroup) {
   control::v1::CreateContainerRequest r;
   r.set_container_id(o.id);
   r.set_root(spec.root.path);
@@ -90,6 +92,7 @@ control::v1::CreateContainerRequest JoinRequest(const CreateOptions& o, const oc
   // mode) or another container's (TARGET).
   r.set_own_pid_namespace(pid_ns.own);
   r.set_pid_namespace_of(pid_ns.of);
+  r.set_cgroup(cgroup);
   return r;
 }
 
@@ -129,17 +132,35 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
       control::v1::DeleteContainerResponse resp;
       Call(st, "DeleteContainer", req, &resp, absl::Seconds(15)).IgnoreError();
     }
+    RemoveCgroups(st.cgroups_path).IgnoreError();
     RemoveStateDir(o.root, o.id).IgnoreError();
     return why;
   };
+  // Its own cgroups with its linux.resources, as runc makes them: the
+  // sandbox puts the host processes that hold its processes' memory (their
+  // stubs) there, so the host keeps its memory and cpu limits and OOM-kills
+  // it alone (sentry/kernel/host_cgroups.h). Its pids limit is the
+  // sandbox's to keep (set_pids_limit above).
+  st.cgroups_path = CgroupPathFor(spec, o.id);
+  if (absl::Status s = CreateCgroups(spec, st.cgroups_path); !s.ok()) {
+    st.cgroups_path.clear();  // CreateCgroups removed what it made
+    return undo(absl::Status(s.code(), absl::StrCat("container \"", o.id, "\": ", s.message())));
+  }
   control::v1::CreateContainerResponse resp;
-  if (absl::Status s =
-          Call(st, "CreateContainer", JoinRequest(o, spec, *pid_ns), &resp, absl::Seconds(30));
+  if (absl::Status s = Call(st, "CreateContainer", JoinRequest(o, spec, *pid_ns, st.cgroups_path),
+                            &resp, absl::Seconds(30));
       !s.ok()) {
     return undo(absl::Status(s.code(), absl::StrCat("joining the sandbox of \"", sandbox_id,
                                                     "\": ", s.message())));
   }
   joined = true;
+  if (!resp.host_cgroup() && !st.cgroups_path.empty()) {
+    // A sandbox that keeps guest memory in the sentry (kvm), or one older
+    // than the field: the pod's cgroup holds this container's processes,
+    // and an update of its memory or cpu is refused (ApplyUpdate).
+    RemoveCgroups(st.cgroups_path).IgnoreError();
+    st.cgroups_path.clear();
+  }
   // Outside the sandbox's pid namespace: known by its own host thread.
   absl::StatusOr<pid_t> host_id = ContainerHostId(*pid_ns, st.sandbox_pid, resp.host_thread());
   if (!host_id.ok()) {

@@ -10,6 +10,7 @@
 #include "sentry/control/server.h"
 #include "sentry/control/server_internal.h"
 #include "sentry/control/stdio.h"
+#include "sentry/kernel/host_cgroups.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::control {
@@ -125,21 +126,37 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
   } else {
     for (int i = 0; i < 3; ++i) init.stdio[i] = first_->cfg.init.stdio[i];
   }
+  // Its own host cgroups, where its processes' stubs (their guest memory,
+  // the CPU time of their guest code) will live. On kvm the guest's memory
+  // is the sentry's, so they would limit nothing: the pod's cgroup holds it.
+  std::shared_ptr<const sentry::HostCgroups> cgroups;
+  if (!req.cgroup().empty() && kernel_.platform().name() != "kvm") {
+    absl::StatusOr<std::shared_ptr<const sentry::HostCgroups>> opened =
+        sentry::HostCgroups::Open(req.cgroup());
+    if (!opened.ok()) {
+      vfs.RemoveContainerRoot(id);
+      return absl::Status(opened.status().code(),
+                          absl::StrCat("CreateContainer ", id, ": ", opened.status().message()));
+    }
+    cgroups = std::move(*opened);
+  }
   {
     absl::MutexLock l(&mu_);
     if (containers_.count(id)) {
       return absl::AlreadyExistsError(absl::StrCat("container \"", id, "\" is already in this sandbox"));
     }
-    // Its limit holds before anyone can see it (Start, Exec). The kernel's
+    // Its limits hold before anyone can see it (Start, Exec). The kernel's
     // lock is taken under mu_ here and never the other way round.
-    if (req.pids_limit() > 0) {
+    if (req.pids_limit() > 0 || cgroups != nullptr) {
       absl::MutexLock kl(&kernel_.mu());
-      kernel_.SetContainerPidsLimit(id, req.pids_limit());
+      if (req.pids_limit() > 0) kernel_.SetContainerPidsLimit(id, req.pids_limit());
+      if (cgroups != nullptr) kernel_.SetContainerHostCgroupsLocked(id, cgroups);
     }
     containers_[id] = c;
   }
   Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());
   v1::CreateContainerResponse resp;
+  resp.set_host_cgroup(cgroups != nullptr);
   if (own_host_id) {
     // Outside the sandbox's pid namespace: a host id of its own (a
     // TARGET container names its namespace by it). Without one it

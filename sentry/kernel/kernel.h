@@ -314,6 +314,12 @@ class Kernel {
   void ForgetContainerPidsLocked(const std::string& container) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     container_pids_.erase(container);
   }
+  // A pod's container's own host cgroups (memory, cpu, cpuacct, cpuset),
+  // where the stub of each of its processes lives: the host keeps its
+  // linux.resources there (host_cgroups.h). Set before its first process.
+  void SetContainerHostCgroupsLocked(const std::string& container,
+                                     std::shared_ptr<const HostCgroups> cgroups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t ContainerPidsLimitLocked(const std::string& container) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t ContainerPidsChargedLocked(const std::string& container) const

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "sentry/kernel/kernel.h"
 
@@ -41,6 +42,12 @@ std::shared_ptr<ContainerPids> Kernel::ContainerPidsOfLocked(const std::string& 
 void Kernel::SetContainerPidsLimit(const std::string& container, int64_t limit) {
   if (container.empty()) return;
   ContainerPidsOfLocked(container)->limit = limit > 0 ? limit : 0;
+}
+
+void Kernel::SetContainerHostCgroupsLocked(const std::string& container,
+                                           std::shared_ptr<const HostCgroups> cgroups) {
+  if (container.empty()) return;
+  ContainerPidsOfLocked(container)->host_cgroups = std::move(cgroups);
 }
 
 int64_t Kernel::ContainerPidsLimitLocked(const std::string& container) const {

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "sentry/base/log.h"
 
+#include "sentry/kernel/host_cgroups.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/keys/task_keys.h"
 #include "sentry/kernel/task.h"
@@ -91,6 +93,26 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
   // until everything has loaded, so a failed exec returns to the caller.
   absl::StatusOr<platform::ExecContext> exec_ctx = kernel_.platform().NewExecContext(ctx_.get());
   if (!exec_ctx.ok()) return Errno(ENOMEM);
+  if (ctx_ == nullptr) {
+    // A first image (a container's init, an exec'd process): its stub
+    // comes from the zygote, in the sentry's cgroups; a pod container with
+    // cgroups of its own has it join them before anything is mapped.
+    // Forks and later execs fork this stub and stay there (host_cgroups.h).
+    std::shared_ptr<const HostCgroups> cgroups;
+    std::string container;
+    {
+      absl::MutexLock l(&kernel_.mu());
+      if (tg_->container_pids) cgroups = tg_->container_pids->host_cgroups;
+      container = tg_->container_id;
+    }
+    if (cgroups != nullptr) {
+      if (absl::Status s = cgroups->Join(exec_ctx->as->host_pid()); !s.ok()) {
+        // Not to run outside its container's limits.
+        Log::Warning("task %d: container %s: %s", tid_, container, std::string(s.message()));
+        return Errno(ENOMEM);
+      }
+    }
+  }
   auto mm = std::make_shared<MM>(exec_ctx->as);
   SV_ASSIGN_OR_RETURN(Image img, LoadImage(*mm, *file, info, interp_file.get(), &interp_info));
   // exec_task_namespaces(): the new image lives in the time namespace the

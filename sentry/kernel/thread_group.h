@@ -20,6 +20,7 @@
 
 namespace seedvisor::sentry {
 
+class HostCgroups;
 class PidNamespace;
 class PidNumbers;
 class Task;
@@ -29,6 +30,11 @@ class Task;
 struct ContainerPids {
   int64_t charged = 0;
   int64_t limit = 0;
+  // Its own host cgroups, which the host process of each address space of
+  // its processes joins (host_cgroups.h; null: the pod sandbox's, where the
+  // sentry is): Kernel::SetContainerHostCgroupsLocked, before its first
+  // process.
+  std::shared_ptr<const HostCgroups> host_cgroups;
 };
 
 // /proc/PID/io's read and write counts (struct task_io_accounting): bytes

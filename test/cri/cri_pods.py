@@ -104,9 +104,10 @@ def pod_config(pb, args, name):
     )
 
 
-def create(cri, args, pod_id, config, name, script, pid_mode=None, target=""):
+def create(cri, args, pod_id, config, name, script, pid_mode=None, target="", resources=None):
     """pid_mode: the container's NamespaceOption.pid (None: unset, POD);
-    target: its target_id (for TARGET)."""
+    target: its target_id (for TARGET); resources: its
+    LinuxContainerResources."""
     pb = cri.pb
     cfg = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=name),
@@ -118,6 +119,8 @@ def create(cri, args, pod_id, config, name, script, pid_mode=None, target=""):
         cfg.linux.security_context.namespace_options.pid = pid_mode
     if target:
         cfg.linux.security_context.namespace_options.target_id = target
+    if resources is not None:
+        cfg.linux.resources.CopyFrom(resources)
     return cri.call("CreateContainer", pod_sandbox_id=pod_id, config=cfg,
                     sandbox_config=config).container_id
 
@@ -414,6 +417,46 @@ def run(args, pb, cri, pods):
     check("one_shim_per_pod", len(before) == 2 and after == before,
           "shim processes of this containerd (pods A, B), before and after a new container "
           "in pod A whose other containers exited", "the same 2", (before, after))
+
+    # Limits per container in one pod (a seedsc pod is one sandbox): `hog`,
+    # limited to 64 MiB, fills 192 MiB and is OOM-killed while `steady`, its
+    # sibling without a limit, lives on; `spinner`, with 1 ms of CPU per
+    # 10 ms, is throttled in a cgroup of its own (the CRI plugin's
+    # <cgroup_parent>/<container id>).
+    cfg_d = pod_config(pb, args, "pod-d")
+    pod_d = cri.call("RunPodSandbox", config=cfg_d, runtime_handler=args.handler).pod_sandbox_id
+    pods.append(pod_d)
+    steady = create(cri, args, pod_d, cfg_d, "steady", WAITS)
+    hog = create(cri, args, pod_d, cfg_d, "hog",
+                 "exec dd if=/dev/zero of=/dev/null bs=192M count=1 iflag=fullblock",
+                 resources=pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20))
+    spinner = create(cri, args, pod_d, cfg_d, "spinner", "while :; do :; done",
+                     resources=pb.LinuxContainerResources(cpu_period=10000, cpu_quota=1000))
+    for cid in (steady, spinner, hog):
+        cri.call("StartContainer", container_id=cid)
+    st = wait_for(lambda: (s := cri.status(hog)).state == pb.CONTAINER_EXITED and s, 60)
+    check("memory_limit_oom_kill",
+          st and st.exit_code == 137 and st.reason == "OOMKilled",
+          "ContainerStatus(hog: 192 MiB under a 64 MiB limit)", "EXITED, 137, OOMKilled",
+          st and f"{pb.ContainerState.Name(st.state)}, {st.exit_code}, {st.reason}")
+    got = (pb.ContainerState.Name(cri.status(steady).state),
+           cri.exec_sync(steady, ["echo", "alive"]))
+    check("memory_limit_sibling_lives", got == ("CONTAINER_RUNNING", (0, "alive\n", "")),
+          "steady (hog's pod sibling): state, echo alive", "running, (0, 'alive')", got)
+    cpu_dir = f"/sys/fs/cgroup/cpu{args.cgroup_parent}/pod-d/{spinner}"
+
+    def throttled():
+        stat = dict(line.split() for line in read(f"{cpu_dir}/cpu.stat").splitlines()
+                    if len(line.split()) == 2)
+        return int(stat.get("nr_throttled", "0")) > 0 and stat
+    got = wait_for(throttled, 30)
+    check("cpu_quota_throttles",
+          got and read(f"{cpu_dir}/cpu.cfs_quota_us").strip() == "1000",
+          f"{cpu_dir}: cpu.stat, cpu.cfs_quota_us (spinner: quota 1000 of 10000 us)",
+          "nr_throttled > 0, quota 1000", (got, read(f"{cpu_dir}/cpu.cfs_quota_us")))
+    cri.call("StopPodSandbox", pod_sandbox_id=pod_d)
+    cri.call("RemovePodSandbox", pod_sandbox_id=pod_d)
+    pods.remove(pod_d)
 
     # A pod whose host processes died (killed at once, nothing exited
     # first) is still stopped and removed: a Kill of its containers is

@@ -1,0 +1,55 @@
+#include "sentry/kernel/host_cgroups.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace seedvisor::sentry {
+
+absl::StatusOr<std::shared_ptr<const HostCgroups>> HostCgroups::Open(const std::string& path,
+                                                                    const std::string& mount_root) {
+  if (path.empty() || path.find("..") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("cgroup \"", path, "\": not a cgroup path"));
+  }
+  std::shared_ptr<HostCgroups> cg(new HostCgroups(path));
+  for (const char* c : kControllers) {
+    const std::string dir = absl::StrCat(mount_root, "/", c, "/", path);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    std::string file = dir + "/cgroup.procs";
+    const int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::InternalError(absl::StrCat("cgroup \"", path, "\": ", file, ": ",
+                                              std::strerror(errno)));
+    }
+    cg->procs_.push_back({std::move(file), fd});
+  }
+  if (cg->procs_.empty()) {
+    return absl::NotFoundError(absl::StrCat("cgroup \"", path, "\": no such cgroup under ",
+                                            mount_root, "/{memory,cpu,cpuacct,cpuset}"));
+  }
+  return std::shared_ptr<const HostCgroups>(std::move(cg));
+}
+
+HostCgroups::~HostCgroups() {
+  for (const Procs& p : procs_) close(p.fd);
+}
+
+absl::Status HostCgroups::Join(pid_t pid) const {
+  const std::string v = absl::StrCat(pid);
+  for (const Procs& p : procs_) {
+    if (write(p.fd, v.data(), v.size()) != static_cast<ssize_t>(v.size())) {
+      return absl::InternalError(absl::StrCat("moving host process ", pid, " into ", p.file, ": ",
+                                              std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seedvisor::sentry

@@ -1,0 +1,97 @@
+#include "sentry/kernel/host_cgroups.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace seedvisor::sentry {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class FakeRoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/host_cgroups_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  // <root>/<controller>/<path>/cgroup.procs, an empty regular file.
+  void Make(const std::string& controller, const std::string& path) {
+    std::filesystem::create_directories(absl::StrCat(root_, "/", controller, "/", path));
+    std::ofstream(absl::StrCat(root_, "/", controller, "/", path, "/cgroup.procs"));
+  }
+  std::string root_;
+};
+
+TEST_F(FakeRoot, JoinWritesThePidIntoEachControllerThatHasThePath) {
+  Make("memory", "pod/c1");
+  Make("cpu", "pod/c1");
+  Make("cpuacct", "pod/c1");
+  Make("pids", "pod/c1");  // not one of ours: the sandbox counts pids itself
+  absl::StatusOr<std::shared_ptr<const HostCgroups>> cg = HostCgroups::Open("pod/c1", root_);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_EQ((*cg)->path(), "pod/c1");
+  ASSERT_TRUE((*cg)->Join(4242).ok());
+  for (const char* c : {"memory", "cpu", "cpuacct"}) {
+    EXPECT_EQ(ReadAll(absl::StrCat(root_, "/", c, "/pod/c1/cgroup.procs")), "4242") << c;
+  }
+  EXPECT_EQ(ReadAll(root_ + "/pids/pod/c1/cgroup.procs"), "");
+}
+
+TEST_F(FakeRoot, ErrorsNameThePath) {
+  Make("memory", "pod/c1");
+  absl::StatusOr<std::shared_ptr<const HostCgroups>> cg = HostCgroups::Open("pod/../c1", root_);
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kInvalidArgument);
+  cg = HostCgroups::Open("", root_);
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kInvalidArgument);
+  cg = HostCgroups::Open("pod/c2", root_);
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(cg.status().message().find("pod/c2"), std::string::npos) << cg.status();
+}
+
+// The host moves a real process (this host mounts cgroup v1 controllers).
+TEST(HostCgroupsReal, JoinMovesTheProcess) {
+  const std::string name = absl::StrCat("seedvisor-host-cgroups-test-", getpid());
+  const std::string dir = "/sys/fs/cgroup/memory/" + name;
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    GTEST_SKIP() << "cannot make a memory cgroup here (" << dir << ": " << strerror(errno) << ")";
+  }
+  absl::StatusOr<std::shared_ptr<const HostCgroups>> cg = HostCgroups::Open(name);
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  std::string got;
+  if (cg.ok()) {
+    EXPECT_TRUE((*cg)->Join(child).ok());
+    got = ReadAll(absl::StrCat("/proc/", child, "/cgroup"));
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  cg = absl::CancelledError();  // closes the fds before the rmdir
+  rmdir(dir.c_str());
+  EXPECT_NE(got.find(":memory:/" + name + "\n"), std::string::npos) << got;
+}
+
+}  // namespace
+}  // namespace seedvisor::sentry
