@@ -296,7 +296,7 @@ TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
   EXPECT_EQ(sent, (std::vector<int64_t>{7, 3}));
   // A pod's member with cgroups of its own (its stubs live there): its
   // host limits go there, as runc's do.
-  ASSERT_TRUE(ApplyCgroups(s, "pod/m", fake).ok());
+  ASSERT_TRUE(ApplyCgroups(s, "pod/m", RootIn(fake), fake).ok());
   r.cpu_shares = 30;
   r.memory_limit = 64 << 20;
   r.pids_limit = 4;

@@ -132,7 +132,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
       control::v1::DeleteContainerResponse resp;
       Call(st, "DeleteContainer", req, &resp, absl::Seconds(15)).IgnoreError();
     }
-    RemoveCgroups(st.cgroups_path).IgnoreError();
+    RemoveCgroups(st.cgroups_path, o.root).IgnoreError();
     RemoveStateDir(o.root, o.id).IgnoreError();
     return why;
   };
@@ -142,7 +142,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
   // it alone (sentry/kernel/host_cgroups.h). Its pids limit is the
   // sandbox's to keep (set_pids_limit above).
   st.cgroups_path = CgroupPathFor(spec, o.id);
-  if (absl::Status s = CreateCgroups(spec, st.cgroups_path); !s.ok()) {
+  if (absl::Status s = CreateCgroups(spec, st.cgroups_path, o.root); !s.ok()) {
     st.cgroups_path.clear();  // CreateCgroups removed what it made
     return undo(absl::Status(s.code(), absl::StrCat("container \"", o.id, "\": ", s.message())));
   }
@@ -158,7 +158,7 @@ absl::StatusOr<State> JoinSandbox(const CreateOptions& o, const oci::Spec& spec,
     // A sandbox that keeps guest memory in the sentry (kvm), or one older
     // than the field: the pod's cgroup holds this container's processes,
     // and an update of its memory or cpu is refused (ApplyUpdate).
-    RemoveCgroups(st.cgroups_path).IgnoreError();
+    RemoveCgroups(st.cgroups_path, o.root).IgnoreError();
     st.cgroups_path.clear();
   }
   // Outside the sandbox's pid namespace: known by its own host thread.
