@@ -68,9 +68,16 @@ void SeedForkSpares::AddCopy(pid_t pgid, const AddressSpace* seed_as,
   Copy old;
   {
     absl::MutexLock l(&mu_);
-    Copy& slot = sets_[pgid].copies[seed_as];
-    old = std::move(slot);
-    slot = Copy{std::move(copy), std::move(threads)};
+    auto set = sets_.find(pgid);
+    if (set == sets_.end() || set->second.zygote_pidfd < 0) {
+      // A copy made after its spare was given up (the sandbox fork stopped
+      // waiting for it, review V1): nothing would ever name or end it.
+      old = Copy{std::move(copy), std::move(threads)};
+    } else {
+      Copy& slot = set->second.copies[seed_as];
+      old = std::move(slot);
+      slot = Copy{std::move(copy), std::move(threads)};
+    }
   }
   // `old`, if any, dies here: SIGKILL through its pidfd.
 }

@@ -94,6 +94,13 @@ struct ParkedWork {
 constexpr absl::Duration kParkedWorkBound = absl::Seconds(15);
 std::atomic<int64_t> g_bound_ns{absl::ToInt64Nanoseconds(kParkedWorkBound)};
 
+// Work handed to parked tasks that has not finished, counted across calls:
+// nonzero between two calls only when one gave up on a task still at its
+// work (which copies stubs and takes the platform's locks outside
+// Kernel::mu()). Until it finishes, no new work and no host fork of the
+// sentry (the child would copy that thread's locks and half-made copies).
+std::atomic<uint32_t> g_parked_work_running{0};
+
 // SAFETY: as FutexWait, for at most `timeout` (FUTEX_WAIT's is relative,
 // on the monotonic clock).
 void FutexWaitFor(std::atomic<uint32_t>* w, uint32_t val, absl::Duration timeout) {
@@ -102,6 +109,12 @@ void FutexWaitFor(std::atomic<uint32_t>* w, uint32_t val, absl::Duration timeout
 }
 
 }  // namespace
+
+// Declared by the host forks of a sandbox fork (sentry/sfork): whether
+// work a RunOnParkedTasks call gave up on is still running.
+bool ParkedWorkStillRunning() {
+  return g_parked_work_running.load(std::memory_order_acquire) != 0;
+}
 
 // Test hook (//sentry/kernel:parked_work_test declares it): the bound from
 // now on; a zero or negative one restores kParkedWorkBound. Not in
@@ -115,6 +128,11 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
                                       const std::function<absl::Status(Task&, size_t)>& work) {
   const absl::Duration bound = absl::Nanoseconds(g_bound_ns.load(std::memory_order_relaxed));
   auto state = std::make_shared<ParkedWork>(tasks.size(), work);
+  if (ParkedWorkStillRunning()) {
+    return absl::UnavailableError(
+        "a parked task is still at work an earlier sandbox fork gave up on (a stub that did not "
+        "answer): no new work until it ends");
+  }
   {
     absl::MutexLock l(&mu_);
     if (!park_requested()) {
@@ -126,11 +144,14 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
             absl::StrCat("task ", t->tid(), " is not parked at a syscall boundary"));
       }
     }
+    g_parked_work_running.fetch_add(static_cast<uint32_t>(tasks.size()),
+                                    std::memory_order_acq_rel);
     for (size_t i = 0; i < tasks.size(); ++i) {
       Task* t = tasks[i].get();
       t->park_work_ = [state, t, i] {
         state->results[i] = state->work(*t, i);
         state->done[i].store(true, std::memory_order_release);
+        g_parked_work_running.fetch_sub(1, std::memory_order_acq_rel);
         if (state->left.fetch_sub(1, std::memory_order_acq_rel) == 1) FutexWakeAll(&state->left);
       };
     }
@@ -146,6 +167,8 @@ absl::Status Kernel::RunOnParkedTasks(const std::vector<std::shared_ptr<Task>>& 
     if (left == 0) break;
     const absl::Duration now = MonotonicNow();
     if (now >= deadline) {
+      // The last task may have finished since `left` was read.
+      if (state->left.load(std::memory_order_acquire) == 0) break;
       std::string stuck;
       size_t n = 0;
       for (size_t i = 0; i < tasks.size(); ++i) {
@@ -193,6 +216,10 @@ bool Kernel::AwaitAllParked(absl::Duration timeout) {
   }
 }
 
+// sentry/fs/pipe/pipe_account.cc: its lock anew (callers of the pipe
+// accounting declare what they use; pipe.h is seen by every kernel file).
+void ReinitPipeAccountLockInForkChild();
+
 void Kernel::ReinitInForkChild() {
   // SAFETY: no other thread exists in this process; the old lock words are
   // only overwritten (their waiter lists name threads of the seed).
@@ -202,6 +229,7 @@ void Kernel::ReinitInForkChild() {
   ReinitQueuedSignalLockInForkChild();
   ReinitWriteAccessLockInForkChild();
   ReinitInotifyLimitsLockInForkChild();
+  ReinitPipeAccountLockInForkChild();
   futex_.queues_.clear();  // the seed's waiters: parked, they restart
   futex_.pi_.clear();
   // The sandbox's own stack came along (connections and all): it needs its

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sentry/mm/mm.h"
+#include "sentry/mm/page_range.h"
 
 namespace seedvisor::sentry {
 namespace {
@@ -69,13 +70,11 @@ Status MM::Madvise(UserAddr addr, uint64_t length, int advice) {
   // to nothing (EINVAL) or a range that wraps (EINVAL); an empty range is
   // done.
   if (!KnownAdvice(advice)) return Errno(EINVAL);
-  const uint64_t start = addr.value();
-  if (start % kPageSize != 0) return Errno(EINVAL);
-  const uint64_t len = PageRoundUp(length);
-  if (length != 0 && len == 0) return Errno(EINVAL);
-  const uint64_t end = start + len;
-  if (end < start) return Errno(EINVAL);
-  if (end == start) return {};
+  SV_ASSIGN_OR_RETURN(PageRange range, AlignedPageRange(addr, length));
+  if (range.empty()) return {};
+  const uint64_t start = range.start;
+  const uint64_t end = range.end;
+  const uint64_t len = end - start;
   {
     absl::ReleasableMutexLock l(&mu_);
     if (SealedAgainstAdvice(start, end, advice)) return Errno(EPERM);

@@ -2,6 +2,7 @@
 #include <sys/mman.h>
 
 #include "sentry/mm/mm.h"
+#include "sentry/mm/page_range.h"
 
 namespace seedvisor::sentry {
 
@@ -10,13 +11,10 @@ Status MM::Mseal(UserAddr addr, uint64_t length, uint64_t flags) {
   // up to nothing but was not 0, or a range that wraps, is EINVAL; an empty
   // range is done.
   if (flags != 0) return Errno(EINVAL);
-  const uint64_t start = addr.value();
-  if (start % kPageSize != 0) return Errno(EINVAL);
-  const uint64_t len = PageRoundUp(length);
-  if (length != 0 && len == 0) return Errno(EINVAL);
-  const uint64_t end = start + len;
-  if (end < start) return Errno(EINVAL);
-  if (end == start) return {};
+  SV_ASSIGN_OR_RETURN(PageRange range, AlignedPageRange(addr, length));
+  if (range.empty()) return {};
+  const uint64_t start = range.start;
+  const uint64_t end = range.end;
   absl::MutexLock l(&mu_);
   // check_mm_seal(): every page mapped, or nothing is sealed.
   if (!MappedLocked(start, end)) return Errno(ENOMEM);

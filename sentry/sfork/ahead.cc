@@ -19,6 +19,10 @@
 #include "sentry/sfork/spares.h"
 
 namespace seedvisor::sentry {
+
+// sentry/kernel/kernel_quiesce.cc (StartFork refuses, and says why).
+bool ParkedWorkStillRunning();
+
 namespace {
 
 // The child says it is ready (or why not) in one message on its channel;
@@ -180,6 +184,7 @@ absl::StatusOr<bool> StartForkAhead(Kernel& k, size_t want, uint64_t version,
   {
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) return true;  // resumed meanwhile
+    if (ParkedWorkStillRunning()) return true;  // StartFork refuses, and says why
     // A traced task: StartFork refuses the fork, and says why.
     for (const std::shared_ptr<Task>& t : k.Tasks()) {
       if (t->ptrace().tracer != nullptr) return true;

@@ -27,6 +27,11 @@
 #include "sentry/sfork/spares.h"
 
 namespace seedvisor::sentry {
+
+// sentry/kernel/kernel_quiesce.cc: work a RunOnParkedTasks call gave up on
+// still runs on a parked task's thread (it would be forked mid-way).
+bool ParkedWorkStillRunning();
+
 namespace {
 
 [[noreturn]] void ChildMain(Kernel& k, const ForkOptions& opts, int report_fd, const Spare& spare,
@@ -116,6 +121,11 @@ absl::StatusOr<PendingFork> StartFork(Kernel& k, const ForkOptions& opts,
     absl::MutexLock l(&k.mu());
     if (!k.park_requested() || !k.AllParked()) {
       return absl::FailedPreconditionError("the sandbox is not paused: pause it first (a seed)");
+    }
+    if (ParkedWorkStillRunning()) {
+      return absl::UnavailableError(
+          "sandbox fork: a parked task is still at work an earlier fork gave up on (a stub that "
+          "did not answer); try again once it ends");
     }
     // A tracee parks inside its ptrace-stop, in the middle of a syscall or
     // an event, on its host thread's stack: a fork could not resume it

@@ -87,6 +87,29 @@ TEST(PipeUserPagesTest, PastTheSoftLimitPipesAreSmall) {
   EXPECT_EQ(status, 0);
 }
 
+// Pipes that are closed give their pages back at once: a user who has made
+// and closed three soft limits' worth of pipes, one at a time, still gets
+// full-size pipes that may grow.
+TEST(PipeUserPagesTest, ClosedPipesDoNotCount) {
+  const long soft = SoftLimitPages();
+  if (soft <= 0 || soft > 64 * 1024) GTEST_SKIP() << "soft limit " << soft;
+  const long rounds = 3 * (soft / 16 + 1);
+  int status = RunAsNobody([&] {
+    for (long i = 0; i < rounds; ++i) {
+      int p[2];
+      if (pipe(p) != 0) return 1;
+      if (fcntl(p[1], F_GETPIPE_SZ) != kDefaultSize) return 2;
+      if (i % 64 == 0 && fcntl(p[1], F_SETPIPE_SZ, 2 * kDefaultSize) != 2 * kDefaultSize) {
+        return 3;
+      }
+      close(p[0]);
+      close(p[1]);
+    }
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+}
+
 // Root (CAP_SYS_RESOURCE, CAP_SYS_ADMIN) is never limited.
 TEST(PipeUserPagesTest, RootIsNotLimited) {
   if (getuid() != 0) GTEST_SKIP() << "needs root";

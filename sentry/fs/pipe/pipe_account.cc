@@ -17,11 +17,14 @@
 #include <atomic>
 #include <bit>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "sentry/fs/pipe/pipe.h"
 
@@ -41,20 +44,40 @@ struct Accounted {
   uint64_t pages = 0;  // pipe->nr_accounted
 };
 
+// The registered pipes, and per user the pages of their registered pipes
+// (user_struct's pipe_bufs). A pipe that is gone still counts until a sweep
+// finds it expired: a count is an upper bound, exact after a sweep. Checks
+// sweep only when the bound is past a limit, and registration sweeps when
+// the table has doubled since the last sweep, so each call is O(log n)
+// amortised instead of a walk of every pipe (review R12).
 std::mutex g_mu;
-std::map<const Pipe*, Accounted> g_pipes;  // by g_mu
+std::map<const Pipe*, Accounted> g_pipes;           // by g_mu
+std::unordered_map<uid_t, uint64_t> g_user_pages;  // by g_mu
+size_t g_swept_size = 0;                            // by g_mu
 
-// The pages of `uid`'s live pipes (user_struct's pipe_bufs), without
-// `except`; forgets the pipes that are gone. O(pipes).
-uint64_t UserPagesLocked(uid_t uid, const Pipe* except = nullptr) {
-  uint64_t pages = 0;
+void ForgetLocked(std::map<const Pipe*, Accounted>::iterator it) {
+  auto user = g_user_pages.find(it->second.uid);
+  user->second -= it->second.pages;
+  if (user->second == 0) g_user_pages.erase(user);
+  g_pipes.erase(it);
+}
+
+void SweepLocked() {
   for (auto it = g_pipes.begin(); it != g_pipes.end();) {
-    if (it->second.pipe.expired()) {
-      it = g_pipes.erase(it);
-      continue;
-    }
-    if (it->second.uid == uid && it->first != except) pages += it->second.pages;
-    ++it;
+    auto next = std::next(it);
+    if (it->second.pipe.expired()) ForgetLocked(it);
+    it = next;
+  }
+  g_swept_size = g_pipes.size();
+}
+
+// An upper bound of the pages of `uid`'s pipes other than `except`.
+uint64_t UserPagesBoundLocked(uid_t uid, const Pipe* except) {
+  auto user = g_user_pages.find(uid);
+  uint64_t pages = user == g_user_pages.end() ? 0 : user->second;
+  if (except != nullptr) {
+    auto it = g_pipes.find(except);
+    if (it != g_pipes.end() && it->second.uid == uid) pages -= it->second.pages;
   }
   return pages;
 }
@@ -69,7 +92,27 @@ bool TooManyHard(uint64_t pages) {
   return limit != 0 && pages > limit;
 }
 
+// The pages of `uid`'s live pipes other than `except`, exact whenever
+// `adding` more would pass a limit (the case that decides anything).
+uint64_t UserPagesLocked(uid_t uid, const Pipe* except, uint64_t adding) {
+  uint64_t pages = UserPagesBoundLocked(uid, except);
+  if (TooManySoft(pages + adding) || TooManyHard(pages + adding)) {
+    SweepLocked();
+    pages = UserPagesBoundLocked(uid, except);
+  }
+  return pages;
+}
+
 }  // namespace
+
+// In a sandbox fork's child, before any thread but the caller exists (a
+// seed thread may have held the lock at the host fork). Kernel::
+// ReinitInForkChild declares and calls it.
+void ReinitPipeAccountLockInForkChild() {
+  // SAFETY: only the calling thread exists; the old lock word is only
+  // overwritten.
+  new (&g_mu) std::mutex;
+}
 
 std::string PipeUserPagesText(bool hard) {
   return std::to_string((hard ? g_hard_pages : g_soft_pages).load()) + "\n";
@@ -86,15 +129,13 @@ Status SetPipeUserPages(bool hard, std::string_view text) {
   return {};
 }
 
-uint64_t PipeUserPages(uid_t uid) {
-  std::lock_guard l(g_mu);
-  return UserPagesLocked(uid);
-}
-
 Status AccountNewPipe(const std::shared_ptr<Pipe>& pipe, uid_t uid, bool limited) {
   std::lock_guard l(g_mu);
+  if (g_pipes.size() >= 2 * std::max<size_t>(g_swept_size, 64)) SweepLocked();
+  // A pipe that is gone may have left its entry at this address.
+  if (auto old = g_pipes.find(pipe.get()); old != g_pipes.end()) ForgetLocked(old);
   uint64_t bufs = pipe->Capacity() / kPipePageSize;
-  const uint64_t others = UserPagesLocked(uid, pipe.get());
+  const uint64_t others = UserPagesLocked(uid, nullptr, bufs);
   if (limited && TooManySoft(others + bufs)) {
     // A new pipe is empty: shrinking it cannot fail.
     Result<size_t> set = pipe->SetCapacity(kMinDefBuffers * kPipePageSize, /*privileged=*/true);
@@ -104,6 +145,7 @@ Status AccountNewPipe(const std::shared_ptr<Pipe>& pipe, uid_t uid, bool limited
   // alloc_pipe_info() fails: get_pipe_inode()'s ENFILE.
   if (limited && TooManyHard(others + bufs)) return Errno(ENFILE);
   g_pipes[pipe.get()] = Accounted{pipe, uid, bufs};
+  g_user_pages[uid] += bufs;
   return {};
 }
 
@@ -123,11 +165,13 @@ Result<size_t> SetAccountedPipeCapacity(Pipe& pipe, uint64_t size, bool privileg
     const bool over_max = slots * kPipePageSize > PipeMaxSize() && !privileged &&
                           slots > pipe.Capacity() / kPipePageSize;
     if (!over_max && limited && slots > a.pages) {
-      const uint64_t pages = UserPagesLocked(a.uid, &pipe) + slots;
+      const uint64_t pages = UserPagesLocked(a.uid, &pipe, slots) + slots;
       if (TooManyHard(pages) || TooManySoft(pages)) return Errno(EPERM);
     }
   }
   SV_ASSIGN_OR_RETURN(size_t bytes, pipe.SetCapacity(size, privileged));
+  // `a` still stands: a sweep above forgets only pipes that are gone.
+  g_user_pages[a.uid] = g_user_pages[a.uid] - a.pages + bytes / kPipePageSize;
   a.pages = bytes / kPipePageSize;
   return bytes;
 }
