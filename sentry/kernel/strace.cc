@@ -50,7 +50,9 @@ std::string OpenFlags(uint64_t f) {
       {O_TRUNC, "O_TRUNC"},         {O_APPEND, "O_APPEND"},     {O_NONBLOCK, "O_NONBLOCK"},
       {O_DSYNC, "O_DSYNC"},         {O_DIRECT, "O_DIRECT"},     {O_LARGEFILE, "O_LARGEFILE"},
       {O_DIRECTORY, "O_DIRECTORY"}, {O_NOFOLLOW, "O_NOFOLLOW"}, {O_NOATIME, "O_NOATIME"},
-      {O_CLOEXEC, "O_CLOEXEC"},     {O_PATH, "O_PATH"},         {__O_TMPFILE, "O_TMPFILE"},
+      {O_CLOEXEC, "O_CLOEXEC"},     {O_PATH, "O_PATH"},
+      // The kernel's __O_TMPFILE bit (glibc's includes O_DIRECTORY).
+      {O_TMPFILE & ~O_DIRECTORY, "O_TMPFILE"},
   };
   std::string out;
   switch (f & O_ACCMODE) {

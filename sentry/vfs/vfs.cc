@@ -273,7 +273,10 @@ Result<DentryRef> CreatedChild(Dentry& dir, std::string_view name, Inode& made) 
 Result<FileRef> Vfs::OpenOnce(const ResolveContext& c, std::string_view path, int flags,
                               mode_t mode, bool& stale) {
   if (flags & O_PATH) flags &= O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW;
-  if (flags & __O_TMPFILE) {
+  // The kernel's __O_TMPFILE bit alone: glibc's __O_TMPFILE includes
+  // O_DIRECTORY, which every directory open sets.
+  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+  if (flags & kTmpfileBit) {
     // build_open_flags(): O_TMPFILE is __O_TMPFILE with O_DIRECTORY and
     // without O_CREAT, and it writes.
     if ((flags & (O_TMPFILE | O_CREAT)) != O_TMPFILE) return Errno(EINVAL);
