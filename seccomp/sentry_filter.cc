@@ -77,6 +77,10 @@ int InstallSentryFilter() {
   bool host_writes;
   {
     std::lock_guard l(g_mode_mu);
+    // Once per process: the filter is on every thread already (TSYNC),
+    // and a second one would need PR_SET_NO_NEW_PRIVS, which the first
+    // denies (`seedsc do`'s test stall installs it before RunInit does).
+    if (g_installed) return 0;
     g_installed = true;
     host_writes = g_host_writes;
   }

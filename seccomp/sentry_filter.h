@@ -22,7 +22,8 @@ const std::vector<sock_filter>& SentryProgram(bool host_writes = false);
 // only be narrowed once installed), and the caller must refuse the mount.
 bool RequestHostWrites();
 // Installs the SIGSYS handler and SentryProgram(RequestHostWrites() was
-// granted) on all threads: 0 or -errno.
+// granted) on all threads: 0 or -errno. Once per process: a later call
+// does nothing and returns 0.
 int InstallSentryFilter();
 // How many host syscalls the filter has denied so far in this process.
 uint64_t SentryFilterViolations();
