@@ -164,9 +164,12 @@ TEST_F(InodeFlagsTest, ImmutableBeforePermissionAndOpenFds) {
   ASSERT_TRUE(imm.ok());
   EXPECT_ERRNO(EPERM, utimes(file_.c_str(), nullptr));
   EXPECT_ERRNO(EPERM, fallocate(fd.get(), 0, 0, 8192));
-  const std::string f = file_;
+  // Through the directory opened here: $TEST_TMPDIR's parents may be 0700,
+  // where nobody's walk of the whole path ends in EACCES.
+  FileDescriptor dir(open(dir_.path().c_str(), O_PATH | O_DIRECTORY));
+  ASSERT_OK(dir.get());
   EXPECT_EQ(RunAsNobody([&] {
-              int w = open(f.c_str(), O_WRONLY);
+              int w = openat(dir.get(), "f", O_WRONLY);
               return w < 0 && errno == EPERM ? 0 : 1;
             }),
             0);
@@ -236,8 +239,10 @@ TEST_F(InodeFlagsTest, ChangingImmutableOrAppendNeedsCapLinuxImmutable) {
   // Only the owner (or CAP_FOWNER) sets flags at all.
   ASSERT_OK(chmod(dir_.path().c_str(), 0755));
   ASSERT_OK(chmod(file_.c_str(), 0666));
+  FileDescriptor dir(open(dir_.path().c_str(), O_PATH | O_DIRECTORY));  // as above
+  ASSERT_OK(dir.get());
   status = RunAsNobody([&] {
-    FileDescriptor fd(open(f.c_str(), O_RDWR));
+    FileDescriptor fd(openat(dir.get(), "f", O_RDWR));
     if (fd.get() < 0) return 1;
     int flags = old;
     return ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) != 0 && errno == EPERM ? 0 : 2;
