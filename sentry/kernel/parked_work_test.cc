@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "sentry/base/mono_clock.h"
@@ -25,6 +26,8 @@ namespace seedvisor::sentry {
 
 // kernel_quiesce.cc's test hook: RunOnParkedTasks' bound (<= 0: the default).
 void SetParkedWorkBoundForTest(absl::Duration bound);
+// kernel_quiesce.cc: whether work a call gave up on is still running.
+bool ParkedWorkStillRunning();
 
 namespace {
 
@@ -68,11 +71,29 @@ TEST(ParkedWorkTest, AStuckTaskFailsTheCallWithinTheBoundNamingIt) {
   // Generous for a loaded machine; the old code waited for the work (120 s).
   EXPECT_LT(took, absl::Seconds(30));
 
-  // The stuck task comes back: its late work finishes, and the next call
-  // (on the same tasks, still parked) works and returns its result.
-  release->Notify();
-  SetParkedWorkBoundForTest(absl::Seconds(60));
+  // While the stuck task is still at its work, a new call is refused at
+  // once, naming why (the work may hold the platform's locks), and runs
+  // nothing.
+  ASSERT_TRUE(ParkedWorkStillRunning());
   std::vector<int> ran(tasks.size(), 0);
+  s = kernel->RunOnParkedTasks(tasks, [&ran](Task&, size_t i) {
+    ++ran[i];
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_NE(s.message().find("still at work"), std::string::npos) << s;
+  EXPECT_EQ(ran, (std::vector<int>{0, 0}));
+
+  // The stuck task comes back: its late work finishes (on the task's own
+  // thread, so the test waits for it), and the next call (on the same
+  // tasks, still parked) works and returns its result.
+  release->Notify();
+  const absl::Duration late_deadline = MonotonicNow() + absl::Seconds(30);
+  while (ParkedWorkStillRunning() && MonotonicNow() < late_deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_FALSE(ParkedWorkStillRunning()) << "the released work did not end within 30s";
+  SetParkedWorkBoundForTest(absl::Seconds(60));
   s = kernel->RunOnParkedTasks(tasks, [&ran](Task&, size_t i) {
     ++ran[i];
     return i == 1 ? absl::InternalError("second") : absl::OkStatus();
