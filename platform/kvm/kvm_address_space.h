@@ -20,6 +20,7 @@
 #include "platform/stub/slot_registry.h"
 #include "platform/stub/stub_address_space.h"
 #include "platform/systrap/systrap_handoff.h"
+#include "sentry/base/mono_condvar.h"
 
 namespace seedvisor::platform::kvm {
 
@@ -98,7 +99,7 @@ struct VcpuPool {
   int broken ABSL_GUARDED_BY(mu) = 0;  // ids whose making failed
   // Threads waiting for a vCPU, in line, each on its own CondVar: a freed
   // vCPU wakes the first only (2,000 threads woken at once queue here).
-  std::deque<absl::CondVar*> line ABSL_GUARDED_BY(mu);
+  std::deque<sentry::MonoCondVar*> line ABSL_GUARDED_BY(mu);
   int kick_next ABSL_GUARDED_BY(mu) = 0;  // the runner the next kick goes to
   // Wakes the first in line, if any.
   void WakeFirstLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {

@@ -40,7 +40,7 @@ int KvmContext::PickVcpuLocked() {
 
 absl::StatusOr<int> KvmContext::AwaitVcpuLocked() {
   int v = -1;
-  absl::CondVar turn;
+  sentry::MonoCondVar turn;
   bool queued = false;
   for (;;) {
     // Behind others in line: only the first may pick.
@@ -65,7 +65,9 @@ absl::StatusOr<int> KvmContext::AwaitVcpuLocked() {
       turn.Wait(&pool_.mu);
       continue;
     }
-    if (turn.WaitWithTimeout(&pool_.mu, kVcpuWaitSlice)) {
+    // The slice on the monotonic clock (abseil's timed waits end on the
+    // wall clock, which a step would stretch).
+    if (turn.WaitUntil(&pool_.mu, sentry::Deadline::In(kVcpuWaitSlice))) {
       // Every vCPU has run the same threads for a while: kick one out.
       for (int i = 0; i < pool_.made; ++i) {
         const VcpuPool::Claim& c = pool_.claims[pool_.kick_next];

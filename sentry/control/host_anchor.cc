@@ -14,7 +14,8 @@ std::unique_ptr<HostAnchor> HostAnchor::Start(absl::Duration timeout) {
   a->thread_ = std::move(*t);
   {
     absl::MutexLock l(&a->mu_);
-    a->mu_.AwaitWithTimeout(absl::Condition(raw, &HostAnchor::Started), timeout);
+    a->changed_.Await(&a->mu_, absl::Condition(raw, &HostAnchor::Started),
+                      sentry::Deadline::In(timeout));
     a->tid_ = a->held_;
   }
   if (a->tid_ == 0) return nullptr;  // ~HostAnchor ends the thread
@@ -25,7 +26,8 @@ void HostAnchor::Hold() {
   absl::MutexLock l(&mu_);
   if (released_) return;
   held_ = gettid();
-  mu_.Await(absl::Condition(&released_));
+  changed_.SignalAll();
+  changed_.Await(&mu_, absl::Condition(&released_), sentry::Deadline::Never());
 }
 
 void HostAnchor::End() {
@@ -33,6 +35,7 @@ void HostAnchor::End() {
     absl::MutexLock l(&mu_);
     released_ = true;
   }
+  changed_.SignalAll();
   thread_.Join();
 }
 

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/kernel/host_thread.h"
 
 namespace seedvisor::control {
@@ -51,6 +52,8 @@ class HostAnchor {
   bool Started() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ != 0 || released_; }
 
   absl::Mutex mu_;
+  // Start's wait for the id and Hold's for End(), on the monotonic clock.
+  sentry::MonoCondVar changed_;
   pid_t held_ ABSL_GUARDED_BY(mu_) = 0;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   pid_t tid_ = 0;  // held_, once Start has seen it

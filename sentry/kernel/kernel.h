@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "platform/platform.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/kernel/futex.h"
 #include "sentry/kernel/pid_namespace.h"
 #include "sentry/kernel/task.h"
@@ -470,7 +471,7 @@ class Kernel {
   // waiting on mu_ itself sends every Unlock of mu_ (two or more per guest
   // syscall) through absl's slow path, which evaluates the waiter's
   // condition; a CondVar keeps its waiters to itself.
-  absl::CondVar exit_cv_;
+  MonoCondVar exit_cv_;
   int next_tid_ ABSL_GUARDED_BY(mu_) = 1;
   int last_tid_ ABSL_GUARDED_BY(mu_) = 0;  // AllocateTid's last (LastIdIn)
   std::map<int, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
@@ -540,9 +541,6 @@ class Kernel {
   // Non-zero while quiesced: the futex word parked tasks wait on. It counts
   // up (skipping 0) when RunOnParkedTasks has posted work.
   std::atomic<uint32_t> park_word_{0};
-  // RunOnParkedTasks: how many tasks have not finished their work (a futex
-  // word its caller waits on).
-  std::atomic<uint32_t> park_work_left_{0};
   std::atomic<uint64_t> fork_generation_{0};
   std::atomic<uint64_t> quiesce_epoch_{0};
   std::vector<std::weak_ptr<ForkGenerationWatcher>> generation_watchers_ ABSL_GUARDED_BY(mu_);

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sentry/base/deadline.h"
 #include "sentry/base/mono_clock.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/vfs/fs_context.h"
@@ -197,14 +198,14 @@ int Kernel::WaitProcess(const std::shared_ptr<ThreadGroup>& tg) {
 
 std::optional<int> Kernel::WaitProcessFor(const std::shared_ptr<ThreadGroup>& tg,
                                           absl::Duration timeout) {
-  const absl::Duration deadline = MonotonicNow() + timeout;
+  const Deadline by = Deadline::In(timeout);
   absl::MutexLock l(&mu_);
   while (tg->state == ThreadGroup::State::kAlive) {
-    const absl::Duration left = deadline - MonotonicNow();
-    if (left <= absl::ZeroDuration()) return std::nullopt;
-    // A control thread, beside other Forks' host forks of this sentry:
-    // abseil's timed waits take no clock lock (mono_clock.h).
-    exit_cv_.WaitWithTimeout(&mu_, left);
+    // On the monotonic clock: a step of the wall clock neither stretches
+    // nor ends the wait (mono_condvar.h).
+    if (exit_cv_.WaitUntil(&mu_, by) && tg->state == ThreadGroup::State::kAlive) {
+      return std::nullopt;
+    }
   }
   return tg->exit_status;
 }

@@ -224,7 +224,7 @@ void Kernel::ReinitInForkChild() {
   // SAFETY: no other thread exists in this process; the old lock words are
   // only overwritten (their waiter lists name threads of the seed).
   new (&mu_) absl::Mutex;
-  new (&exit_cv_) absl::CondVar;
+  new (&exit_cv_) MonoCondVar;
   new (&futex_.mu_) absl::Mutex;
   ReinitQueuedSignalLockInForkChild();
   ReinitWriteAccessLockInForkChild();

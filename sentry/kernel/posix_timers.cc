@@ -385,7 +385,7 @@ void TimerService::DeletePosixTimers(const ThreadGroup* tg) {
 
 void TimerService::Kick() {
   absl::MutexLock l(&mu_);
-  rearmed_ = true;
+  RearmLocked();
   // Normally running already; a refusal here leaves the timer to the next
   // call that arms one.
   StartThread().ok();

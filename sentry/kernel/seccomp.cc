@@ -4,9 +4,11 @@
 
 namespace seedvisor::sentry {
 
-uint32_t RunSeccompFilters(const SeccompFilter& top, const seccomp_data& d, bool* log) {
+uint32_t RunSeccompFilters(const SeccompFilter& top, const seccomp_data& d, bool* log,
+                           const SeccompFilter** winner) {
   uint32_t ret = SECCOMP_RET_ALLOW;
   bool ret_log = false;
+  const SeccompFilter* ret_filter = &top;
   for (const SeccompFilter* f = &top; f != nullptr; f = f->prev.get()) {
     uint32_t cur = seccomp::Evaluate(f->prog.data(), f->prog.size(), d);
     // ACTION_ONLY(): the action bits compared as a signed number, so that
@@ -15,9 +17,11 @@ uint32_t RunSeccompFilters(const SeccompFilter& top, const seccomp_data& d, bool
         static_cast<int32_t>(ret & SECCOMP_RET_ACTION_FULL)) {
       ret = cur;
       ret_log = f->log;
+      ret_filter = f;
     }
   }
   if (log != nullptr) *log = ret_log;
+  if (winner != nullptr) *winner = ret_filter;
   return ret;
 }
 

@@ -23,6 +23,9 @@
 
 namespace seedvisor::sentry {
 
+// seccomp_listener.h: the fd SECCOMP_FILTER_FLAG_NEW_LISTENER returns.
+class SeccompListener;
+
 // MAX_INSNS_PER_PATH (kernel/seccomp.c): the instructions of a filter and
 // of every filter under it, each earlier one counted with 4 more, are at
 // most this many, or seccomp(2) fails with ENOMEM.
@@ -36,6 +39,10 @@ struct SeccompFilter {
   // seccomp_attach_filter() counts them.
   int depth = 1;
   size_t path_insns = 0;
+  // SECCOMP_FILTER_FLAG_NEW_LISTENER's: where this filter's
+  // SECCOMP_RET_USER_NOTIF calls wait for their answer (null: none, and
+  // such a call fails with ENOSYS). Shared with the listener fd's file.
+  std::shared_ptr<SeccompListener> listener;
 };
 
 struct SeccompState {
@@ -50,8 +57,10 @@ struct SeccompState {
 // The stack's verdict on `d` (action and data): each filter's return value,
 // the lowest action as a signed number winning and, among equals, the most
 // recent filter's (seccomp_run_filters()). `*log` says whether the winning
-// filter asked for logging.
-uint32_t RunSeccompFilters(const SeccompFilter& top, const seccomp_data& d, bool* log);
+// filter asked for logging and `*winner` (if not null) which filter gave
+// the verdict (the one whose listener a USER_NOTIF goes to).
+uint32_t RunSeccompFilters(const SeccompFilter& top, const seccomp_data& d, bool* log,
+                           const SeccompFilter** winner = nullptr);
 
 // True if `a` is `b` or one of the filters under it (is_ancestor()).
 bool SeccompIsAncestor(const SeccompFilter* a, const SeccompFilter* b);

@@ -20,7 +20,7 @@ int64_t MonotonicNowNs() {
 TimerService::~TimerService() {
   {
     absl::MutexLock l(&mu_);
-    stop_ = true;
+    StopLoopLocked();
   }
   thread_.Join();
 }
@@ -34,7 +34,7 @@ Result<TimerService::Setting> TimerService::SetReal(const std::shared_ptr<Thread
   } else {
     SV_TRY(StartThread());
     timers_[tg.get()] = Timer{tg, MonotonicNowNs() + s.value_ns, s.interval_ns, ++real_settings_};
-    rearmed_ = true;
+    RearmLocked();
   }
   return old;
 }
@@ -62,7 +62,7 @@ void TimerService::Park() {
   {
     absl::MutexLock l(&mu_);
     parked_ = true;
-    stop_ = true;
+    StopLoopLocked();
     resume_thread_ = thread_.joinable();
   }
   thread_.Join();
@@ -92,7 +92,7 @@ Result<TimerService::Setting> TimerService::SetCpu(const std::shared_ptr<ThreadG
   } else {
     SV_TRY(StartThread());
     cpu_timers_[{tg.get(), which}] = CpuTimer{tg, cpu_ns + s.value_ns, s.interval_ns};
-    rearmed_ = true;
+    RearmLocked();
   }
   return old;
 }
@@ -204,11 +204,11 @@ void TimerService::Loop() {
       next = std::min(next, t.deadline_ns);
       ++it;
     }
-    // Beside host forks (a Fork racing Shutdown's Unquiesce may find this
-    // thread started again): abseil's timed waits take no clock lock
-    // (mono_clock.h).
-    mu_.AwaitWithTimeout(absl::Condition(this, &TimerService::WakeLoop),
-                         absl::Nanoseconds(std::max<int64_t>(next - MonotonicNowNs(), 0)));
+    // On the monotonic clock, as the deadlines are; beside host forks (a
+    // Fork racing Shutdown's Unquiesce may find this thread started again)
+    // MonoCondVar takes no lock of its own.
+    wake_.Await(&mu_, absl::Condition(this, &TimerService::WakeLoop),
+                Deadline::At(absl::Nanoseconds(next)));
   }
 }
 

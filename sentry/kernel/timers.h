@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "sentry/base/errno.h"
+#include "sentry/base/mono_condvar.h"
 #include "sentry/kernel/host_thread.h"
 
 struct sigevent;
@@ -116,9 +117,21 @@ class TimerService {
   Status StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status EnsureThread() ABSL_LOCKS_EXCLUDED(mu_);
   bool WakeLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || rearmed_; }
+  // Sets stop_ or rearmed_ and wakes the loop.
+  void StopLoopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    stop_ = true;
+    wake_.SignalAll();
+  }
+  void RearmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    rearmed_ = true;
+    wake_.SignalAll();
+  }
 
   Kernel& kernel_;
   absl::Mutex mu_;
+  // The loop's timed wait, on the monotonic clock (abseil's timed waits end
+  // on the wall clock: a step back would stretch every guest timer).
+  MonoCondVar wake_;
   std::map<const ThreadGroup*, Timer> timers_ ABSL_GUARDED_BY(mu_);
   uint64_t real_settings_ ABSL_GUARDED_BY(mu_) = 0;  // Timer::setting
   std::map<std::pair<const ThreadGroup*, int>, CpuTimer> cpu_timers_ ABSL_GUARDED_BY(mu_);

@@ -25,7 +25,7 @@ Status TimerService::WatchCpuLimit(const std::shared_ptr<ThreadGroup>& tg) {
   absl::MutexLock l(&mu_);
   SV_TRY(StartThread());
   cpu_limited_[tg.get()] = tg;
-  rearmed_ = true;
+  RearmLocked();
   return {};
 }
 

@@ -29,6 +29,10 @@
 
 namespace seedvisor::sentry {
 
+// sentry/syscalls/sys_aio_poll.h: a context's IOCB_CMD_POLL requests in
+// flight (each holds its file).
+struct AioPendingPolls;
+
 // struct aio_ring (fs/aio.c): what the guest sees at the context id.
 struct AioRingHeader {
   uint32_t id;  // the context's index in AioContexts
@@ -63,6 +67,10 @@ class AioContext {
   WaitQueue waiters;   // guarded by mu
   uint32_t tail = 0;   // guarded by mu: the next ring slot to fill
   bool dead = false;   // guarded by mu: io_destroy ran
+  // Its polls in flight, owned here so that whatever ends the context
+  // (io_destroy, exit, exec: the MM's AioContexts going) releases their
+  // files. Made by the first poll; guarded by mu.
+  std::shared_ptr<AioPendingPolls> polls;
 
  private:
   friend class AioContexts;

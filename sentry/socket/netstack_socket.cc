@@ -75,7 +75,7 @@ template <typename Op>
 auto NetstackSocket::Block(Task& t, bool send, uint32_t events, int flags, Op op)
     -> decltype(op()) {
   const bool nonblock = nonblocking() || (flags & MSG_DONTWAIT);
-  unix_internal::Deadline dl = unix_internal::DeadlineOf(*this, send);
+  unix_internal::SockDeadline dl = unix_internal::DeadlineOf(*this, send);
   for (;;) {
     auto r = op();
     if (r.ok()) {

@@ -53,8 +53,8 @@ const NetLimits& Limits() {
   return limits;
 }
 
-Deadline DeadlineOf(const Socket& s, bool send) {
-  Deadline d;
+SockDeadline DeadlineOf(const Socket& s, bool send) {
+  SockDeadline d;
   if (int64_t ns = s.timeout_ns(send); ns > 0) {
     clock_gettime(CLOCK_MONOTONIC, &d.ts);
     int64_t total = d.ts.tv_nsec + ns;
@@ -65,7 +65,7 @@ Deadline DeadlineOf(const Socket& s, bool send) {
   return d;
 }
 
-Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadline& d) {
+Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const SockDeadline& d) {
   Status s = WaitOn(q, t, l, d.get());
   if (s.ok()) return s;
   if (s.error() == Errno(ETIMEDOUT)) return Errno(EAGAIN);
@@ -406,7 +406,7 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
     SyncLocked();
     return {};
   }
-  Deadline dl = DeadlineOf(*this, /*send=*/true);
+  SockDeadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
     if (state_ == State::kConnected) return Errno(EISCONN);
     if (state_ == State::kListening) return Errno(EINVAL);
@@ -450,7 +450,7 @@ Status UnixSocket::Connect(Task& t, const std::string& sa) {
 Result<FileRef> UnixSocket::Accept(Task& t, int flags, std::string* peer) {
   if (type_ == SOCK_DGRAM) return Errno(EOPNOTSUPP);
   std::unique_lock l(Mu());
-  Deadline dl = DeadlineOf(*this, /*send=*/false);
+  SockDeadline dl = DeadlineOf(*this, /*send=*/false);
   for (;;) {
     if (state_ != State::kListening) return Errno(EINVAL);
     if (!acceptq_.empty()) break;

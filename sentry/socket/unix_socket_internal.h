@@ -62,20 +62,20 @@ struct NetLimits {
 const NetLimits& Limits();
 
 // SO_RCVTIMEO/SO_SNDTIMEO as a deadline from now (none if 0).
-struct Deadline {
+struct SockDeadline {
   timespec ts{};
   bool set = false;
   const timespec* get() const { return set ? &ts : nullptr; }
 };
-Deadline DeadlineOf(const Socket& s, bool send);
+SockDeadline DeadlineOf(const Socket& s, bool send);
 
 // Parks `t` on `q` with `l` dropped. EAGAIN when the deadline passes; a
 // signal is ERESTARTSYS, or ERESTARTNOHAND with a deadline (EINTR if a
 // handler runs: sock_intr_errno()); a sandbox pause restarts either.
-Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const Deadline& d);
+Status Wait(WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l, const SockDeadline& d);
 // EAGAIN unless `block`; else Wait().
 inline Status WaitIfBlocking(bool block, WaitQueue& q, Task& t, std::unique_lock<std::mutex>& l,
-                             const Deadline& d) {
+                             const SockDeadline& d) {
   if (!block) return Errno(EAGAIN);
   return Wait(q, t, l, d);
 }

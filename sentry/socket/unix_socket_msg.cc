@@ -102,7 +102,7 @@ Result<size_t> UnixSocket::SendStream(Task& t, const MsgIn& m, Control c) {
     if (!m.addr.empty()) return Errno(state_ == State::kConnected ? EISCONN : EOPNOTSUPP);
     if (state_ != State::kConnected) return Errno(ENOTCONN);
     if (shutdown_ & kSendShutdown) return Errno(EPIPE);
-    Deadline dl = DeadlineOf(*this, /*send=*/true);
+    SockDeadline dl = DeadlineOf(*this, /*send=*/true);
     const size_t len = m.data.size();
     // MSG_OOB: the last byte goes alone, after the rest (queue_oob()).
     const size_t inband = (m.flags & MSG_OOB) ? len - 1 : len;
@@ -169,7 +169,7 @@ Result<size_t> UnixSocket::SendDgram(Task& t, const MsgIn& m, Control c) {
   // unix_dgram_sendmsg().
   if ((passcred_ || passpidfd_) && local_.kind == UnixAddr::kUnnamed) SV_TRY(AutobindLocked());
   if (m.data.size() + 32 > sndbuf_) return Errno(EMSGSIZE);
-  Deadline dl = DeadlineOf(*this, /*send=*/true);
+  SockDeadline dl = DeadlineOf(*this, /*send=*/true);
   for (;;) {
     if (int e = TakeErrorLocked()) return Errno(e);
     if (shutdown_ & kSendShutdown) return Errno(EPIPE);
@@ -305,7 +305,7 @@ Result<MsgOut> UnixSocket::RecvStream(Task& t, char* buf, size_t len, int flags,
     if (state_ != State::kConnected) return Errno(EINVAL);
     const bool peek = flags & MSG_PEEK;
     const size_t target = (flags & MSG_WAITALL) && !peek ? std::max<size_t>(len, 1) : 1;
-    Deadline dl = DeadlineOf(*this, /*send=*/false);
+    SockDeadline dl = DeadlineOf(*this, /*send=*/false);
     size_t pi = 0, poff = 0;  // the peek cursor: message, bytes into it
     // SO_PEEK_OFF: a peek starts that far in (and waits for data there).
     size_t skip = peek && peek_off_ > 0 ? static_cast<size_t>(peek_off_) : 0;
@@ -405,7 +405,7 @@ Result<MsgOut> UnixSocket::RecvDgram(Task& t, char* buf, size_t len, int flags,
     std::unique_lock l(Mu());
     // unix_seqpacket_recvmsg(), __unix_dgram_recvmsg().
     if (type_ == SOCK_SEQPACKET && state_ != State::kConnected) return Errno(ENOTCONN);
-    Deadline dl = DeadlineOf(*this, /*send=*/false);
+    SockDeadline dl = DeadlineOf(*this, /*send=*/false);
     // SO_PEEK_OFF: a peek starts that many bytes into the queue, in the
     // message it lands in (__skb_try_recv_from_queue()).
     size_t skip = 0, at = 0;

@@ -174,7 +174,7 @@ SyscallReturn GetEvents(Task& t, uint64_t ctx_id, long min_nr, long nr, UserAddr
   if (min_nr < 0 || min_nr > nr) return Errno(EINVAL);
   bool once = !timeout.IsNull() && (ts.tv_sec < 0 || (ts.tv_sec == 0 && ts.tv_nsec <= 0));
   timespec deadline{};
-  if (!timeout.IsNull() && !once) deadline = AddTimespec(MonotonicNow(), ts);
+  if (!timeout.IsNull() && !once) deadline = AddTimespec(MonotonicNowTimespec(), ts);
   long got = 0;
   std::unique_lock l(ctx->mu, std::defer_lock);
   for (;;) {

@@ -9,8 +9,10 @@
 // (epoll on it) after submitting a poll of a file not ready does not hear
 // of it.
 //
-// The requests are kept beside their context (AioContext, in mm/aio.h,
-// holds the ring), holding a reference to their file as Linux's iocb does.
+// The requests are kept in their context (AioContext::polls, in mm/aio.h),
+// each holding a reference to its file as Linux's iocb does: whatever ends
+// the context (io_destroy, or the address space going at exit or exec, as
+// exit_aio() kills every context) releases them.
 //
 //   if (!ready) AddPendingPoll(ctx, {file, events, ev, eventfd});
 //   CompleteReadyPolls(t, *ctx);   // io_submit, io_getevents
@@ -38,18 +40,27 @@ struct PendingPoll {
 
 void AddPendingPoll(const std::shared_ptr<AioContext>& ctx, PendingPoll p);
 // How many polls of `ctx` are in flight (they count against its ring).
-size_t PendingPollCount(const AioContext& ctx);
+size_t PendingPollCount(AioContext& ctx);
 // Completes the polls of `ctx` whose file is ready now. Not under ctx.mu.
 void CompleteReadyPolls(Task& t, AioContext& ctx);
 // io_cancel: the poll whose iocb is at `obj`, taken out of flight.
-std::optional<PendingPoll> TakePendingPoll(const AioContext& ctx, uint64_t obj);
+std::optional<PendingPoll> TakePendingPoll(AioContext& ctx, uint64_t obj);
 // io_destroy: every poll of `ctx` goes, without an event.
-void DropPendingPolls(const AioContext& ctx);
+void DropPendingPolls(AioContext& ctx);
 // The host fds (and events) that pending polls of `ctx` wait on.
-std::vector<pollfd> PendingPollFds(const AioContext& ctx);
+std::vector<pollfd> PendingPollFds(AioContext& ctx);
 // The ready mask of `p`'s file now (0: not ready).
 short PollNow(const PendingPoll& p);
 
 }  // namespace seedvisor::sentry::aio_internal
+
+namespace seedvisor::sentry {
+
+// AioContext::polls: its requests in flight, oldest first.
+struct AioPendingPolls {
+  std::vector<aio_internal::PendingPoll> polls;
+};
+
+}  // namespace seedvisor::sentry
 
 #endif  // SEEDVISOR_SENTRY_SYSCALLS_SYS_AIO_POLL_H_

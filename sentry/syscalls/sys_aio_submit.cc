@@ -43,7 +43,7 @@ int64_t EventRes(const Result<size_t>& r) {
 bool WouldBlock(Task& t, FileDescription& f, int fd, short events) {
   if (!f.IsStream()) return false;
   std::vector<pollfd> p{{fd, events, 0}};
-  timespec now = MonotonicNow();
+  timespec now = MonotonicNowTimespec();
   auto n = DoPoll(t, p, &now);
   return !n.ok() || *n == 0;
 }
@@ -126,7 +126,7 @@ Result<std::optional<Result<size_t>>> Poll(Task& t, const iocb& cb, const FileRe
   }
   short events = static_cast<short>(cb.aio_buf) | POLLERR | POLLHUP;
   std::vector<pollfd> p{{static_cast<int>(cb.aio_fildes), events, 0}};
-  timespec now = MonotonicNow();
+  timespec now = MonotonicNowTimespec();
   SV_ASSIGN_OR_RETURN(int n, DoPoll(t, p, &now));
   if (n > 0) {
     return std::optional<Result<size_t>>(

@@ -53,7 +53,7 @@ SyscallReturn DoWait(Task& t, int epfd, UserAddr events, int max, const timespec
 SyscallReturn WaitMs(Task& t, int epfd, UserAddr events, int max, int timeout_ms) {
   if (timeout_ms < 0) return DoWait(t, epfd, events, max, nullptr, false);
   timespec rel{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-  timespec deadline = AddTimespec(MonotonicNow(), rel);
+  timespec deadline = AddTimespec(MonotonicNowTimespec(), rel);
   return DoWait(t, epfd, events, max, &deadline, timeout_ms == 0);
 }
 
@@ -94,7 +94,7 @@ SyscallReturn SysEpollPwait2(Task& t, const SyscallArgs& a) {
   }
   SV_TRY(SwapSigmask(t, a.Addr(4), a.Size(5)));
   if (forever) return DoWait(t, a.Int(0), a.Addr(1), a.Int(2), nullptr, false);
-  timespec deadline = AddTimespec(MonotonicNow(), rel);
+  timespec deadline = AddTimespec(MonotonicNowTimespec(), rel);
   return DoWait(t, a.Int(0), a.Addr(1), a.Int(2), &deadline,
                 rel.tv_sec == 0 && rel.tv_nsec == 0);
 }

@@ -79,7 +79,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
 // signal frame saves the old one if a handler runs).
 Status SwapSigmask(Task& t, UserAddr set, size_t size);
 
-timespec MonotonicNow();
+timespec MonotonicNowTimespec();
 timespec AddTimespec(timespec a, timespec b);
 
 // File leases (sys_file_lease.cc): fcntl(F_SETLEASE) with `arg` on `f`

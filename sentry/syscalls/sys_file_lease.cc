@@ -110,7 +110,7 @@ OpenCounts CountOpens(Task& t, const FileDescription& self, const FileLockKey& k
 void DropOnLastClose(FileDescription& f, const FileLockKey& key) {
   f.OnRelease(&g_leases, [key](const FileDescription*) {
     std::lock_guard l(g_mu);
-    TidyLocked(key, MonotonicNow());
+    TidyLocked(key, MonotonicNowTimespec());
   });
 }
 
@@ -129,7 +129,7 @@ SyscallReturn FcntlSetLease(Task& t, FileDescription& f, int fd, long arg) {
   // Counted before the table is locked: the walk takes the kernel's lock.
   const OpenCounts others = type == F_UNLCK ? OpenCounts{} : CountOpens(t, f, key);
   std::lock_guard l(g_mu);
-  TidyLocked(key, MonotonicNow());
+  TidyLocked(key, MonotonicNowTimespec());
   std::vector<Lease>& v = g_leases[key];
   auto mine = std::find_if(v.begin(), v.end(), [&](const Lease& x) { return x.fp == &f; });
   if (type == F_UNLCK) {
@@ -183,7 +183,7 @@ SyscallReturn FcntlGetLease(FileDescription& f) {
   if (g_files.load() == 0) return static_cast<uint64_t>(F_UNLCK);
   const FileLockKey key = f.LockKey();
   std::lock_guard l(g_mu);
-  TidyLocked(key, MonotonicNow());
+  TidyLocked(key, MonotonicNowTimespec());
   auto it = g_leases.find(key);
   if (it == g_leases.end()) return static_cast<uint64_t>(F_UNLCK);
   for (const Lease& x : it->second) {
@@ -200,7 +200,7 @@ Status BreakLeases(Task& t, const FileLockKey& key, bool write, bool nonblock) {
     bool waiting = false;
     {
       std::lock_guard l(g_mu);
-      const timespec now = MonotonicNow();
+      const timespec now = MonotonicNowTimespec();
       TidyLocked(key, now);
       auto it = g_leases.find(key);
       if (it == g_leases.end()) return {};
@@ -217,7 +217,7 @@ Status BreakLeases(Task& t, const FileLockKey& key, bool write, bool nonblock) {
     for (auto& [file, fd] : tell) SendSigioMsg(t.kernel(), *file, fd);
     if (!waiting) return {};
     if (nonblock) return Errno(EWOULDBLOCK);
-    timespec slice = AddTimespec(MonotonicNow(), timespec{0, 10 * 1000 * 1000});
+    timespec slice = AddTimespec(MonotonicNowTimespec(), timespec{0, 10 * 1000 * 1000});
     Status s = t.Block(&slice);
     if (!s.ok() && s.error() != Errno(ETIMEDOUT)) return Errno(kERESTARTSYS);
   }

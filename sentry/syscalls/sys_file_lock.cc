@@ -240,7 +240,7 @@ bool Deadlocks(const RecordLock* blocker, int tgid) {
 }
 
 timespec Slice() {
-  timespec d = MonotonicNow();
+  timespec d = MonotonicNowTimespec();
   return AddTimespec(d, timespec{0, 10 * 1000 * 1000});
 }
 

@@ -48,8 +48,8 @@ Result<bool> WakeOpCompare(uint32_t encoded, uint32_t old) {
 // deadline in *out. `absolute` times are on CLOCK_REALTIME if `realtime`,
 // else CLOCK_MONOTONIC; relative ones start now (futex_init_timeout()).
 // A time past KTIME_MAX waits as long as KTIME_MAX (ktime_add_safe()).
-Result<const timespec*> Deadline(Task& t, UserAddr uaddr, bool absolute, bool realtime,
-                                 timespec* out) {
+Result<const timespec*> FutexDeadline(Task& t, UserAddr uaddr, bool absolute, bool realtime,
+                                      timespec* out) {
   if (uaddr.IsNull()) return static_cast<const timespec*>(nullptr);
   timespec ts;
   SV_TRY(t.CopyInObj(uaddr, &ts));
@@ -112,7 +112,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       uint32_t bitset = op == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : a.Uint(5);
       timespec dl{};
       SV_ASSIGN_OR_RETURN(const timespec* deadline,
-                          Deadline(t, a.Addr(3), op == FUTEX_WAIT_BITSET, realtime, &dl));
+                          FutexDeadline(t, a.Addr(3), op == FUTEX_WAIT_BITSET, realtime, &dl));
       FutexKey k = FutexKeyFor(t.mm(), addr, priv);
       Status s = f.Wait(t, addr, val, bitset, deadline, k.space, k.addr);
       if (!s.ok()) {
@@ -181,8 +181,8 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       timespec dl{};
       const timespec* deadline = nullptr;
       if (op != FUTEX_TRYLOCK_PI) {
-        SV_ASSIGN_OR_RETURN(deadline, Deadline(t, a.Addr(3), /*absolute=*/true,
-                                               op == FUTEX_LOCK_PI || realtime, &dl));
+        SV_ASSIGN_OR_RETURN(deadline, FutexDeadline(t, a.Addr(3), /*absolute=*/true,
+                                                    op == FUTEX_LOCK_PI || realtime, &dl));
       }
       Status s = f.LockPi(t, addr, FutexKeyFor(t.mm(), addr, priv), deadline,
                           op == FUTEX_TRYLOCK_PI);
@@ -199,7 +199,7 @@ SyscallReturn SysFutex(Task& t, const SyscallArgs& a) {
       if (a.Addr(4) == addr) return Errno(EINVAL);
       timespec dl{};
       SV_ASSIGN_OR_RETURN(const timespec* deadline,
-                          Deadline(t, a.Addr(3), /*absolute=*/true, realtime, &dl));
+                          FutexDeadline(t, a.Addr(3), /*absolute=*/true, realtime, &dl));
       if (a.Addr(4).value() % 4 != 0) return Errno(EINVAL);
       Status s = f.WaitRequeuePi(t, addr, val, FutexKeyFor(t.mm(), addr, priv), a.Addr(4),
                                  FutexKeyFor(t.mm(), a.Addr(4), priv), deadline);
@@ -258,8 +258,8 @@ SyscallReturn SysFutexWaitv(Task& t, const SyscallArgs& a) {
   if (!a.Addr(3).IsNull()) {
     const int clockid = a.Int(4);
     if (clockid != CLOCK_REALTIME && clockid != CLOCK_MONOTONIC) return Errno(EINVAL);
-    SV_ASSIGN_OR_RETURN(deadline, Deadline(t, a.Addr(3), /*absolute=*/true,
-                                           clockid == CLOCK_REALTIME, &dl));
+    SV_ASSIGN_OR_RETURN(deadline, FutexDeadline(t, a.Addr(3), /*absolute=*/true,
+                                                clockid == CLOCK_REALTIME, &dl));
   }
   FutexTable::WaitvEntry entries[FutexTable::kWaitvMax];
   bool priv[FutexTable::kWaitvMax];

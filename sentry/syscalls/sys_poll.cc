@@ -31,7 +31,7 @@ using namespace file_internal;  // NOLINT
 
 namespace file_internal {
 
-timespec MonotonicNow() {
+timespec MonotonicNowTimespec() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts;
@@ -98,7 +98,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
       }
     }
     if (ready > 0) return ready;
-    if (deadline && !Before(MonotonicNow(), *deadline)) return 0;
+    if (deadline && !Before(MonotonicNowTimespec(), *deadline)) return 0;
 
     Status s;
     if (host.size() == 1) {
@@ -152,7 +152,7 @@ Result<timespec> DeadlineFromTimespec(Task& t, UserAddr addr) {
   timespec ts;
   SV_TRY(t.CopyInObj(addr, &ts));
   if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
-  return AddTimespec(MonotonicNow(), ts);
+  return AddTimespec(MonotonicNowTimespec(), ts);
 }
 
 SyscallReturn SelectCommon(Task& t, int nfds, UserAddr rd, UserAddr wr, UserAddr ex,
@@ -204,7 +204,7 @@ SyscallReturn SelectCommon(Task& t, int nfds, UserAddr rd, UserAddr wr, UserAddr
 }
 
 timespec Remaining(const timespec& deadline) {
-  timespec now = MonotonicNow();
+  timespec now = MonotonicNowTimespec();
   timespec r{deadline.tv_sec - now.tv_sec, deadline.tv_nsec - now.tv_nsec};
   if (r.tv_nsec < 0) {
     r.tv_sec--;
@@ -221,7 +221,7 @@ SyscallReturn SysPoll(Task& t, const SyscallArgs& a) {
   timespec deadline;
   const timespec* dl = nullptr;
   if (timeout >= 0) {
-    deadline = AddTimespec(MonotonicNow(), {timeout / 1000, (timeout % 1000) * 1000000L});
+    deadline = AddTimespec(MonotonicNowTimespec(), {timeout / 1000, (timeout % 1000) * 1000000L});
     dl = &deadline;
   }
   return PollCommon(t, a.Addr(0), a.Ulong(1), dl);
@@ -274,7 +274,7 @@ SyscallReturn SysSelect(Task& t, const SyscallArgs& a) {
     timeval tv;
     SV_TRY(t.CopyInObj(a.Addr(4), &tv));
     if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) return Errno(EINVAL);
-    deadline = AddTimespec(MonotonicNow(), {tv.tv_sec, tv.tv_usec * 1000});
+    deadline = AddTimespec(MonotonicNowTimespec(), {tv.tv_sec, tv.tv_usec * 1000});
     dl = &deadline;
   }
   auto r = SelectCommon(t, a.Int(0), a.Addr(1), a.Addr(2), a.Addr(3), dl);

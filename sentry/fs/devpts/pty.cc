@@ -83,7 +83,7 @@ Result<size_t> Pty::Read(Task& t, bool master, char* buf, size_t len, bool nonbl
 
 namespace {
 
-timespec Deadline(int deciseconds) {
+timespec VtimeDeadline(int deciseconds) {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   int64_t ns = ts.tv_nsec + int64_t{deciseconds} * 100000000;
@@ -121,7 +121,7 @@ Result<size_t> Pty::ReadReplicaLocked(Task& t, std::unique_lock<std::mutex>& l, 
         // (started by the first byte) otherwise.
         timespec dl{};
         bool timed = vtime > 0 && (vmin == 0 || avail > 0);
-        if (timed) dl = Deadline(static_cast<int>(vtime));
+        if (timed) dl = VtimeDeadline(static_cast<int>(vtime));
         Status s = Wait(t, l, timed ? &dl : nullptr);
         if (!s.ok()) {
           if (s.error() != Errno(ETIMEDOUT)) return s.error();
