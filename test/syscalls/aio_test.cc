@@ -456,5 +456,44 @@ TEST_F(AioTest, ForkChildHasNoContext) {
   EXPECT_EQ(Run(Prep(fd_, IOCB_CMD_PWRITE, buf, 1, 0)).res, 1);
 }
 
+// A poll in flight holds its file (as Linux's iocb does) until its context
+// ends; an exit (exit_aio() kills every context) or an exec (the address
+// space goes) ends it too, without io_destroy. Seen from the pipe: once
+// the child that polled its read end is gone, nobody reads, so a write
+// fails EPIPE.
+void ExpectPollReleasedWhenTheChildEnds(bool by_exec) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(p[1]);
+    aio_context_t ctx = 0;
+    if (IoSetup(4, &ctx) != 0) _exit(2);
+    iocb cb = Prep(p[0], IOCB_CMD_POLL, nullptr, 0, 0);
+    cb.aio_buf = POLLIN;
+    iocb* cbs[] = {&cb};
+    if (IoSubmit(ctx, 1, cbs) != 1) _exit(3);
+    close(p[0]);  // only the poll holds the read end now
+    if (by_exec) {
+      execl("/bin/true", "true", static_cast<char*>(nullptr));
+      _exit(4);
+    }
+    _exit(0);
+  }
+  close(p[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  sighandler_t old = signal(SIGPIPE, SIG_IGN);
+  EXPECT_ERRNO(EPIPE, write(p[1], "x", 1));
+  signal(SIGPIPE, old);
+  close(p[1]);
+}
+
+TEST(AioPollTest, ExitReleasesThePolledFile) { ExpectPollReleasedWhenTheChildEnds(false); }
+
+TEST(AioPollTest, ExecReleasesThePolledFile) { ExpectPollReleasedWhenTheChildEnds(true); }
+
 }  // namespace
 }  // namespace syscall_test
