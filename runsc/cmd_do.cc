@@ -106,6 +106,10 @@ class SignalForwarder {
     kernel_->SendGroupSignal(*init, info, nullptr, sentry::SignalSender::kDoForward).ok();
   }
 
+  // Lock order: mu_ before the kernel's mu() (SendLocked takes it under
+  // mu_, so that Stop() cannot let the kernel go while a signal is on its
+  // way in). Nothing of the kernel calls into this class, so the order
+  // never reverses; keep it so.
   absl::Mutex mu_;
   sentry::Kernel* kernel_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<int> held_ ABSL_GUARDED_BY(mu_);
