@@ -19,6 +19,16 @@
 
 namespace seedvisor::platform::stub {
 
+// Unbounded on purpose. What is waited for is the next ptrace stop of a
+// stub thread that the sentry itself resumed into a call of its own
+// choosing (mmap, munmap, clone, ...: none blocks on anything a guest
+// controls), or its death; a guest cannot make it wait, since its code
+// does not run until the injector lets go, and a stray call of the guest
+// is killed (KillForeignCall). Only the host can hold the thread (a frozen
+// cgroup, memory pressure), and then a SIGKILL of the stub (a sandbox
+// destroyed, seedsc kill) still ends the wait. Giving up early instead
+// would lose the stop that is still to come: the next waitpid of this
+// thread would see it, out of step with what the injector asked for.
 int WaitFor(pid_t tid) {
   int status = 0;
   while (waitpid(tid, &status, __WALL) < 0) {
