@@ -68,6 +68,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
     int ready = 0;
     std::vector<pollfd> host;
     std::vector<size_t> host_idx;  // pfds index for each host entry
+    std::vector<FileRef> host_files;  // and its file
     for (size_t i = 0; i < pfds.size(); ++i) {
       pollfd& p = pfds[i];
       p.revents = 0;
@@ -86,6 +87,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
       }
       host.push_back({hfd, p.events, 0});
       host_idx.push_back(i);
+      host_files.push_back(*f);
     }
     if (!host.empty()) {
       int r = poll(host.data(), host.size(), 0);
@@ -93,7 +95,8 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
       for (size_t j = 0; j < host.size(); ++j) {
         pollfd& p = pfds[host_idx[j]];
         // POLLHUP/POLLERR are always reported; the rest only if asked for.
-        p.revents = static_cast<short>(host[j].revents & (p.events | POLLHUP | POLLERR | POLLNVAL));
+        p.revents = static_cast<short>(
+            (host[j].revents | host_files[j]->PollErrorEvents()) & (p.events | POLLHUP | POLLERR | POLLNVAL));
         if (p.revents) ++ready;
       }
     }

@@ -223,6 +223,11 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   // Files whose state lives in the sentry (pipes, eventfds, ptys) may make
   // it on the first call: call it only to poll.
   virtual int PollFd() const { return -1; }
+  // Error events (POLLERR, POLLHUP) the file's own state adds to what its
+  // PollFd() shows, for a state no host object can mirror: an eventfd
+  // whose count reached 2^64-1 (eventfd_poll()'s EPOLLERR). poll, select
+  // and epoll add them to what they report.
+  virtual short PollErrorEvents() const { return 0; }
   // True for files whose reads return what is there and may block (pipes,
   // sockets, terminals, eventfds): one read(2) is one Read, never chunked.
   virtual bool IsStream() const { return PollFd() >= 0; }

@@ -455,7 +455,7 @@ Result<FileRef> Vfs::OpenDentry(const ResolveContext& c, const DentryRef& d, int
   // handle_truncate()'s security_file_truncate().
   if (truncate && truncate_denied) return Errno(EACCES);
   if (S_ISFIFO(st.st_mode) && !d->inode()->ReopensFile()) {
-    SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_dev, st.st_ino, flags));
+    SV_ASSIGN_OR_RETURN(FileRef f, OpenFifo(c.task, d, st.st_ino, flags));
     if (truncate_denied) f->set_landlock_truncate_denied();
     FsnotifyFile(*f, IN_OPEN);
     return f;

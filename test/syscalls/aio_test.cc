@@ -8,7 +8,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -240,6 +242,55 @@ TEST_F(AioTest, EventfdIsSignalled) {
   EXPECT_ERRNO(EINVAL, IoSubmit(ctx_, 1, &p));
   cb.aio_resfd = 1000;
   EXPECT_ERRNO(EBADF, IoSubmit(ctx_, 1, &p));
+  close(efd);
+}
+
+// eventfd_signal() (an AIO completion's) may take the count to 2^64-1,
+// which no write can: an overflow that poll, select and epoll report as
+// POLLERR (readable, not writable) and a read returns (LTP eventfd06).
+TEST_F(AioTest, EventfdOverflowIsPollerr) {
+  int efd = eventfd(0, EFD_NONBLOCK);
+  ASSERT_GE(efd, 0);
+  const uint64_t almost = UINT64_MAX - 1;
+  ASSERT_EQ(write(efd, &almost, sizeof(almost)), 8);
+  char buf[8] = "x";
+  iocb cb = Prep(fd_, IOCB_CMD_PWRITE, buf, 1, 0);
+  cb.aio_flags = IOCB_FLAG_RESFD;
+  cb.aio_resfd = efd;
+  EXPECT_EQ(Run(cb).res, 1);
+
+  pollfd p{efd, POLLIN | POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 1000), 1);
+  EXPECT_EQ(p.revents, POLLIN | POLLERR);
+  fd_set rd, wr;
+  FD_ZERO(&rd);
+  FD_ZERO(&wr);
+  FD_SET(efd, &rd);
+  FD_SET(efd, &wr);
+  timeval tv{1, 0};
+  // POLLERR counts as readable and as writable (select's POLLIN_SET and
+  // POLLOUT_SET).
+  ASSERT_EQ(select(efd + 1, &rd, &wr, nullptr, &tv), 2);
+  EXPECT_TRUE(FD_ISSET(efd, &rd));
+  EXPECT_TRUE(FD_ISSET(efd, &wr));
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  epoll_event e{};
+  e.events = EPOLLIN;
+  ASSERT_OK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &e));
+  ASSERT_EQ(epoll_wait(ep, &e, 1, 1000), 1);
+  EXPECT_EQ(e.events, static_cast<uint32_t>(EPOLLIN | EPOLLERR));
+  close(ep);
+  // A write waits (would block) while the sum overflows.
+  const uint64_t one = 1;
+  EXPECT_ERRNO(EAGAIN, write(efd, &one, sizeof(one)));
+
+  uint64_t n = 0;
+  ASSERT_EQ(read(efd, &n, sizeof(n)), 8);
+  EXPECT_EQ(n, UINT64_MAX);
+  p.revents = 0;
+  ASSERT_EQ(poll(&p, 1, 0), 1);
+  EXPECT_EQ(p.revents, POLLOUT);
   close(efd);
 }
 

@@ -214,12 +214,16 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
       for (int i = 0; i < n; ++i) {
         auto it = regs_.find(out[i].data.u64);
         if (it == regs_.end()) continue;
-        if (it->second.file.expired()) {
+        FileRef f = it->second.file.lock();
+        if (f == nullptr) {
           DropLocked(it->first);
           continue;
         }
         out[kept] = out[i];
         out[kept].data.u64 = it->second.data;
+        // What the host object cannot show (an overflowed eventfd's
+        // EPOLLERR), reported whenever the host reports the file at all.
+        out[kept].events |= static_cast<uint16_t>(f->PollErrorEvents());
         ++kept;
       }
       if (kept > 0) return kept;

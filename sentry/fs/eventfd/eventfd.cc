@@ -1,5 +1,7 @@
 #include "sentry/fs/eventfd/eventfd.h"
 
+#include <poll.h>
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -18,7 +20,9 @@ namespace {
 constexpr uint64_t kMax = UINT64_MAX - 1;  // the most an eventfd holds
 
 // What the mirror's counter must be for a guest count `c`.
-uint64_t MirrorValue(uint64_t c) { return c == 0 ? 0 : c == kMax ? kMax : 1; }
+// An overflowed count (2^64-1, Signal() only) is full as kMax is: POLLIN
+// without POLLOUT; its POLLERR comes from PollErrorEvents().
+uint64_t MirrorValue(uint64_t c) { return c == 0 ? 0 : c >= kMax ? kMax : 1; }
 
 }  // namespace
 
@@ -56,9 +60,14 @@ Result<size_t> EventFdFile::Read(Task& t, char* buf, size_t len) {
   return sizeof(v);
 }
 
+short EventFdFile::PollErrorEvents() const {
+  std::lock_guard l(mu_);
+  return count_ == UINT64_MAX ? POLLERR : 0;
+}
+
 void EventFdFile::Signal(uint64_t n) {
   std::unique_lock l(mu_);
-  count_ += std::min(n, UINT64_MAX - 1 - count_);
+  count_ += std::min(n, UINT64_MAX - count_);
   rd_wait_.NotifyAll();
   SyncMirrorLocked(/*edge=*/true);
 }

@@ -36,6 +36,7 @@ class EventFdFile : public FileDescription {
   Result<size_t> Write(Task& t, const char* buf, size_t len) override;
   Result<struct stat> Stat() override;
   int PollFd() const override;
+  short PollErrorEvents() const override;
   bool IsStream() const override { return true; }
   size_t BytesReadable() const override { return 0; }
   std::string DisplayPath() const override { return "anon_inode:[eventfd]"; }
@@ -45,7 +46,8 @@ class EventFdFile : public FileDescription {
   uint64_t count();
   // eventfd_signal(): adds `n` without blocking (the kernel's own
   // notifications, e.g. an AIO completion with IOCB_FLAG_RESFD), stopping
-  // at the largest count a write may reach.
+  // at 2^64-1, which no write may reach: an overflow, which poll reports
+  // as POLLERR and a read returns.
   void Signal(uint64_t n);
 
  private:

@@ -193,12 +193,12 @@ class PipeFile : public FileDescription {
 // most PipeMaxSize()).
 Result<std::pair<FileRef, FileRef>> NewPipe(int flags, bool privileged = true);
 
-// open(2) of a FIFO, `d`, whose inode is (`dev`, `ino`): every open of the
-// same FIFO shares one Pipe while any is open. fifo(7): a read-only open
+// open(2) of a FIFO, `d`, whose inode number is `ino`: every open of the
+// same FIFO (the same Inode::LockKey()) shares one Pipe while any is open. fifo(7): a read-only open
 // waits for a writer and a write-only open for a reader unless O_NONBLOCK
 // (then a write-only open with no reader is ENXIO); O_RDWR never waits.
 // `t` null (no task to block): EAGAIN instead of waiting.
-Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, dev_t dev, ino_t ino, int flags);
+Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, ino_t ino, int flags);
 
 }  // namespace seedvisor::sentry
 

@@ -94,15 +94,24 @@ Result<std::pair<FileRef, FileRef>> NewPipe(int flags, bool privileged) {
 
 namespace {
 
-// The Pipe of each FIFO with an open end (inode->i_pipe), by (dev, ino):
-// overlay and tmpfs may hand out more than one Inode object for a file.
+// The Pipe of each FIFO with an open end (inode->i_pipe), by the inode's
+// lock key (Inode::LockKey(): its filesystem and its device and inode
+// numbers, as file locks and bound unix sockets are found): overlay and
+// tmpfs may hand out more than one Inode object for a file, and two
+// filesystems may number their files alike.
 std::mutex g_fifo_mu;
-std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Pipe>> g_fifos;  // by g_fifo_mu
+std::map<FileLockKey, std::weak_ptr<Pipe>> g_fifos;  // by g_fifo_mu
+// The table's size after the last sweep of ended FIFOs: the next sweep
+// comes when it has doubled (O(1) amortised per open, not O(FIFOs)).
+size_t g_fifos_swept_at = 0;  // by g_fifo_mu
 
-std::shared_ptr<Pipe> FifoPipe(dev_t dev, ino_t ino) {
+std::shared_ptr<Pipe> FifoPipe(const FileLockKey& key, ino_t ino) {
   std::lock_guard l(g_fifo_mu);
-  std::erase_if(g_fifos, [](const auto& e) { return e.second.expired(); });
-  auto& w = g_fifos[{dev, ino}];
+  if (g_fifos.size() >= 2 * std::max<size_t>(g_fifos_swept_at, 32)) {
+    std::erase_if(g_fifos, [](const auto& e) { return e.second.expired(); });
+    g_fifos_swept_at = g_fifos.size();
+  }
+  auto& w = g_fifos[key];
   std::shared_ptr<Pipe> p = w.lock();
   if (!p) {
     p = std::make_shared<Pipe>(ino);
@@ -113,8 +122,8 @@ std::shared_ptr<Pipe> FifoPipe(dev_t dev, ino_t ino) {
 
 }  // namespace
 
-Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, dev_t dev, ino_t ino, int flags) {
-  std::shared_ptr<Pipe> pipe = FifoPipe(dev, ino);
+Result<FileRef> OpenFifo(Task* t, std::shared_ptr<Dentry> d, ino_t ino, int flags) {
+  std::shared_ptr<Pipe> pipe = FifoPipe(d->inode()->LockKey(), ino);
   int acc = flags & O_ACCMODE;
   bool nonblock = (flags & O_NONBLOCK) != 0;
   if (acc == O_WRONLY && nonblock && pipe->readers() == 0) return Errno(ENXIO);
