@@ -40,12 +40,11 @@ bool SeccompActionKnown(uint32_t action) {
     case SECCOMP_RET_TRAP:
     case SECCOMP_RET_ERRNO:
     case SECCOMP_RET_TRACE:
+    case SECCOMP_RET_USER_NOTIF:
     case SECCOMP_RET_LOG:
     case SECCOMP_RET_ALLOW:
       return true;
     default:
-      // SECCOMP_RET_USER_NOTIF needs a listener fd (SECCOMP_FILTER_FLAG_NEW_LISTENER),
-      // which the sentry does not offer.
       return false;
   }
 }

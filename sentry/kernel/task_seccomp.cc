@@ -7,6 +7,7 @@
 
 #include "sentry/base/log.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/seccomp_listener.h"
 #include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
@@ -71,7 +72,8 @@ bool Task::SeccompAllows(SyscallArgs& a, bool recheck) {
   d.instruction_pointer = regs_.rip;
   for (int i = 0; i < 6; ++i) d.args[i] = a.raw[i];
   bool log = false;
-  const uint32_t ret = RunSeccompFilters(*s.filter, d, &log);
+  const SeccompFilter* winner = nullptr;
+  const uint32_t ret = RunSeccompFilters(*s.filter, d, &log, &winner);
   const uint32_t action = ret & SECCOMP_RET_ACTION_FULL;
   uint32_t data = ret & SECCOMP_RET_DATA;
   if (log || (action != SECCOMP_RET_ALLOW && action != SECCOMP_RET_ERRNO &&
@@ -110,11 +112,31 @@ bool Task::SeccompAllows(SyscallArgs& a, bool recheck) {
       a = SyscallArgsFromRegs();
       return SeccompAllows(a, true);
     }
-    case SECCOMP_RET_USER_NOTIF:
-      // No filter has a listener (NEW_LISTENER is refused): -ENOSYS, as
-      // seccomp_do_user_notification() answers without one.
-      regs_.rax = static_cast<uint64_t>(-ENOSYS);
+    case SECCOMP_RET_USER_NOTIF: {
+      // seccomp_do_user_notification(): the winning filter's supervisor
+      // answers; without a listener, -ENOSYS.
+      SeccompListener* listener = winner->listener.get();
+      if (listener == nullptr) {
+        regs_.rax = static_cast<uint64_t>(-ENOSYS);
+        return false;
+      }
+      SeccompNotifyResult r = listener->Notify(*this, d);
+      switch (r.kind) {
+        case SeccompNotifyResult::Kind::kContinue:
+          return true;  // the call runs, the filters not asked again
+        case SeccompNotifyResult::Kind::kRestart:
+          // A signal withdrew the notification: the call restarts (or
+          // fails with EINTR for a handler without SA_RESTART) and is
+          // notified anew.
+          regs_.rax = static_cast<uint64_t>(-kERESTARTSYS);
+          restart_errno_ = kERESTARTSYS;
+          return false;
+        case SeccompNotifyResult::Kind::kReturn:
+          regs_.rax = static_cast<uint64_t>(r.value);
+          return false;
+      }
       return false;
+    }
     case SECCOMP_RET_TRAP: {
       // The handler sees the registers as the syscall found them
       // (syscall_rollback()) and a SIGSYS describing the call.
