@@ -367,7 +367,8 @@ TEST(SeccompUserNotifTest, PollReadinessAndHangup) {
   const int status = t.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   // No task uses the filter any more: POLLHUP.
-  EXPECT_TRUE(PollEvents(t.listener, 10000) & POLLHUP);
+  const short revents = PollEvents(t.listener, 10000);
+  EXPECT_TRUE(revents & POLLHUP) << revents;
   close(go[0]);
   close(go[1]);
   DisarmHangGuard();
@@ -429,7 +430,8 @@ TEST(SeccompUserNotifTest, IdInvalidOnceTheTargetIsKilled) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   EXPECT_ERRNO(ENOENT, IdValid(t.listener, n.id));
   EXPECT_ERRNO(ENOENT, Reply(t.listener, n.id, 0, 0));
-  EXPECT_TRUE(PollEvents(t.listener, 10000) & POLLHUP);
+  const short revents = PollEvents(t.listener, 10000);
+  EXPECT_TRUE(revents & POLLHUP) << revents;
   DisarmHangGuard();
 }
 

@@ -61,8 +61,11 @@ Status Readiness::RecreateInForkChild() {
 
 void Readiness::Hangup() {
   if (hung_up_) return;
-  Set(true, true);
+  // The shutdown first: a poller that the byte Set() queues would wake
+  // must already see POLLHUP with it. (Set()'s drain still works on the
+  // shut-down end: queued data stays readable.)
   shutdown(ctl_fd_, SHUT_RDWR);
+  Set(true, true);
   hung_up_ = true;
 }
 
