@@ -146,8 +146,8 @@ Result<long> SeccompListener::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       break;
   }
   // ADDFD's struct may grow: its size is in the command (EA_IOCTL()).
-  if ((cmd & ~(static_cast<unsigned long>(_IOC_SIZEMASK) << _IOC_SIZESHIFT)) ==
-      (SECCOMP_IOCTL_NOTIF_ADDFD & ~(static_cast<unsigned long>(_IOC_SIZEMASK) << _IOC_SIZESHIFT))) {
+  constexpr unsigned long kSizeBits = static_cast<unsigned long>(_IOC_SIZEMASK) << _IOC_SIZESHIFT;
+  if ((cmd & ~kSizeBits) == (SECCOMP_IOCTL_NOTIF_ADDFD & ~kSizeBits)) {
     return AddFd(t, arg, _IOC_SIZE(cmd));
   }
   return Errno(EINVAL);

@@ -85,7 +85,7 @@ class SeccompListener {
   // One waiting syscall; it lives on its task's stack while in notifs_.
   struct Notif {
     uint64_t id;
-    int tid;  // global
+    int tid;                       // global
     std::shared_ptr<FdTable> fds;  // the target's, for ADDFD
     int fd_limit;                  // its RLIMIT_NOFILE
     seccomp_data data;
@@ -109,11 +109,11 @@ class SeccompListener {
   void UpdateReadinessLocked();
 
   mutable std::mutex mu_;
-  std::list<Notif*> notifs_;  // guarded by mu_, oldest first
-  uint64_t next_id_;          // guarded by mu_
-  bool detached_ = false;     // guarded by mu_
-  bool sync_wake_ = false;    // guarded by mu_; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-  WaitQueue receivers_;       // guarded by mu_
+  std::list<Notif*> notifs_;                // guarded by mu_, oldest first
+  uint64_t next_id_;                        // guarded by mu_
+  bool detached_ = false;                   // guarded by mu_
+  bool sync_wake_ = false;                  // guarded by mu_; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+  WaitQueue receivers_;                     // guarded by mu_
   const std::unique_ptr<Readiness> ready_;  // guarded by mu_
 };
 

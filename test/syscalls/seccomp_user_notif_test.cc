@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -41,13 +42,12 @@ using Prog = std::vector<sock_filter>;
 
 // A child's verdict: 0 when every check held, else the line that failed
 // (also printed: an exit status keeps only its low 8 bits).
-#define CHECK_OR_RETURN(cond)                                                     \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, \
-              #cond, errno);                                                      \
-      return 1;                                                                   \
-    }                                                                             \
+#define CHECK_OR_RETURN(cond)                                                                    \
+  do {                                                                                           \
+    if (!(cond)) {                                                                               \
+      fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno); \
+      return 1;                                                                                  \
+    }                                                                                            \
   } while (0)
 
 long Seccomp(unsigned op, unsigned flags, void* args) {
@@ -187,9 +187,9 @@ TEST(SeccompUserNotifTest, OneListenerPerStackAndTsyncNeedsEsrch) {
               const Prog p = OnGetppid(SECCOMP_RET_USER_NOTIF);
               // A TSYNC failure's thread id would look like a listener fd.
               errno = 0;
-              CHECK_OR_RETURN(Install(p, SECCOMP_FILTER_FLAG_NEW_LISTENER |
-                                             SECCOMP_FILTER_FLAG_TSYNC) == -1 &&
-                              errno == EINVAL);
+              CHECK_OR_RETURN(
+                  Install(p, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC) == -1 &&
+                  errno == EINVAL);
               int fd = static_cast<int>(Install(p, SECCOMP_FILTER_FLAG_NEW_LISTENER |
                                                        SECCOMP_FILTER_FLAG_TSYNC |
                                                        SECCOMP_FILTER_FLAG_TSYNC_ESRCH));
@@ -198,8 +198,7 @@ TEST(SeccompUserNotifTest, OneListenerPerStackAndTsyncNeedsEsrch) {
               // A second listener on the same stack: EBUSY, and no filter
               // is added (a filter without one still is).
               errno = 0;
-              CHECK_OR_RETURN(Install(p, SECCOMP_FILTER_FLAG_NEW_LISTENER) == -1 &&
-                              errno == EBUSY);
+              CHECK_OR_RETURN(Install(p, SECCOMP_FILTER_FLAG_NEW_LISTENER) == -1 && errno == EBUSY);
               CHECK_OR_RETURN(Install(OnGetppid(SECCOMP_RET_ALLOW), 0) == 0);
               // Once the first is closed, a new one may come.
               close(fd);
@@ -356,9 +355,18 @@ TEST(SeccompUserNotifTest, PollReadinessAndHangup) {
   ASSERT_GE(t.listener, 0);
   // Nothing queued, and the filter in use: no event.
   EXPECT_EQ(PollEvents(t.listener, 0), 0);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, t.listener, &ev), 0);
   ASSERT_EQ(write(go[1], "x", 1), 1);
-  // A notification to receive: POLLIN (the target may take a moment).
+  // A notification to receive: POLLIN (the target may take a moment),
+  // for epoll as well.
   EXPECT_EQ(PollEvents(t.listener, 10000), POLLIN);
+  ASSERT_EQ(epoll_wait(ep, &ev, 1, 10000), 1);
+  EXPECT_EQ(ev.events, static_cast<uint32_t>(EPOLLIN));
+  close(ep);
   seccomp_notif n;
   ASSERT_EQ(RecvNotif(t.listener, &n), 0);
   // Received, to be answered: POLLOUT.
