@@ -13,6 +13,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/time_namespace.h"
 #include "sentry/loader/vdso_clock.h"
+#include "sentry/syscalls/sys_mempolicy.h"
 #include "sentry/vfs/fs_context.h"
 #include "sentry/vfs/vfs.h"
 
@@ -289,6 +290,8 @@ Result<int> Task::Clone(const CloneArgs& a) {
     int32_t v = child->vtid();
     mm->CopyOut(a.child_tid, &v, sizeof(v)).ok();
   }
+  // Before it runs, so that its first get_mempolicy(2) sees what it inherited.
+  MemPolicyOnClone(*this, *child);
   child->Start(std::move(host), handle);
   if (event != 0) PtraceEvent(event, static_cast<uint64_t>(child->tid()));  // global
   if (flags & CLONE_VFORK) {

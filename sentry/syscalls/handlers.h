@@ -7,6 +7,7 @@
 #include "sentry/syscalls/sys_aio.h"
 #include "sentry/syscalls/sys_events.h"
 #include "sentry/syscalls/sys_ioprio.h"
+#include "sentry/syscalls/sys_mempolicy.h"
 #include "sentry/syscalls/sys_file.h"
 #include "sentry/syscalls/sys_socket.h"
 #include "sentry/syscalls/sys_rw2.h"

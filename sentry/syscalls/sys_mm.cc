@@ -34,7 +34,15 @@ rlimit DataLimit(Task& t) { return t.tg().rlimits[RLIMIT_DATA]; }
 }  // namespace
 
 SyscallReturn SysBrk(Task& t, const SyscallArgs& a) {
-  return t.mm().Brk(a.Addr(0), DataLimit(t)).value();
+  const uint64_t old_brk = t.mm().Brk(UserAddr(0), DataLimit(t)).value();
+  const uint64_t brk = t.mm().Brk(a.Addr(0), DataLimit(t)).value();
+  // What the heap gained or lost has the default memory policy: do_brk_flags()
+  // does not extend a heap VMA that has one.
+  if (brk != old_brk) {
+    const uint64_t lo = PageRoundUp(std::min(brk, old_brk)), hi = PageRoundUp(std::max(brk, old_brk));
+    MemPolicyRemapped(t, 0, 0, lo, hi - lo);
+  }
+  return brk;
 }
 
 SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
@@ -130,6 +138,7 @@ SyscallReturn SysMmap(Task& t, const SyscallArgs& a) {
   }
   req.memlock_limit = MemlockLimit(t);
   SV_ASSIGN_OR_RETURN(UserAddr addr, t.mm().Mmap(req));
+  MemPolicyRemapped(t, 0, 0, addr.value(), PageRoundUp(req.length));  // a new VMA: no policy
   return addr.value();
 }
 
@@ -179,6 +188,7 @@ SyscallReturn SysRemapFilePages(Task& t, const SyscallArgs& a) {
 
 SyscallReturn SysMunmap(Task& t, const SyscallArgs& a) {
   SV_TRY(t.mm().Munmap(a.Addr(0), a.Ulong(1)));
+  MemPolicyRemapped(t, a.Ulong(0), PageRoundUp(a.Ulong(1)), 0, 0);
   return 0;
 }
 
@@ -201,6 +211,8 @@ SyscallReturn SysMremap(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(UserAddr r,
                       t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4),
                                     DataLimit(t), MemlockLimit(t)));
+  // The VMA's memory policy goes where the VMA goes (copy_vma()).
+  MemPolicyRemapped(t, a.Ulong(0), PageRoundUp(a.Ulong(1)), r.value(), PageRoundUp(a.Ulong(2)));
   return r.value();
 }
 

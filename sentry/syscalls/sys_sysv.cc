@@ -53,7 +53,12 @@ SyscallReturn SysShmget(Task &t, const SyscallArgs &a) {
 
 SyscallReturn SysShmat(Task &t, const SyscallArgs &a) {
   if (a.Int(0) < 0) return Errno(EINVAL);
-  return Ns(t).shms().Attach(t, a.Int(0), a.Addr(1), a.Int(2));
+  SV_ASSIGN_OR_RETURN(uint64_t addr, Ns(t).shms().Attach(t, a.Int(0), a.Addr(1), a.Int(2)));
+  // The new VMA has the default memory policy.
+  uint64_t end = addr;
+  t.mm().WithVmaAt(UserAddr(addr), [&](const Vma &v) { end = v.end; });
+  MemPolicyRemapped(t, 0, 0, addr, end - addr);
+  return addr;
 }
 
 SyscallReturn SysShmdt(Task &t, const SyscallArgs &a) {

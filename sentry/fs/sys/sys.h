@@ -2,6 +2,8 @@
 // synthetic tree with what libc and language runtimes read, not the host's
 // sysfs: /sys/devices/system/cpu/{online,possible,present} and cpuN
 // directories (get_nprocs(3), get_nprocs_conf(3), os.cpu_count(), nproc),
+// /sys/devices/system/node with the one node 0 that holds them and all the
+// memory (libnuma, numactl),
 // an empty /sys/fs/cgroup, /sys/class/net, /sys/kernel and /sys/firmware
 // (so runc's default maskedPaths entry has something to mask).
 //
