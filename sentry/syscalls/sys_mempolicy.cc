@@ -122,7 +122,9 @@ Result<std::optional<MemPolicy>> NewPolicy(int mode, int flags, const NodeMask& 
   } else if (nodes.none()) {
     return Errno(EINVAL);
   }
-  MemPolicy p{.mode = mode, .flags = flags};
+  MemPolicy p;
+  p.mode = mode;
+  p.flags = flags;
   if (mode == MPOL_LOCAL) return std::optional<MemPolicy>(p);
   const NodeMask allowed = AllowedNodes();
   NodeMask effective;

@@ -211,8 +211,17 @@ SyscallReturn SysMremap(Task& t, const SyscallArgs& a) {
   SV_ASSIGN_OR_RETURN(UserAddr r,
                       t.mm().Mremap(a.Addr(0), a.Ulong(1), a.Ulong(2), a.Int(3), a.Addr(4),
                                     DataLimit(t), MemlockLimit(t)));
-  // The VMA's memory policy goes where the VMA goes (copy_vma()).
-  MemPolicyRemapped(t, a.Ulong(0), PageRoundUp(a.Ulong(1)), r.value(), PageRoundUp(a.Ulong(2)));
+  // The VMA's memory policy goes where the VMA goes (copy_vma()); with
+  // MREMAP_DONTUNMAP the old range keeps its own as well.
+  if (a.Int(3) & MREMAP_DONTUNMAP) {
+    mempolicy::WithRanges(t, [&](RangePolicies& p) {
+      std::optional<MemPolicy> keep;
+      if (const MemPolicy* old = p.At(a.Ulong(0))) keep = *old;
+      p.Set(r.value(), r.value() + PageRoundUp(a.Ulong(2)), keep);
+    });
+  } else {
+    MemPolicyRemapped(t, a.Ulong(0), PageRoundUp(a.Ulong(1)), r.value(), PageRoundUp(a.Ulong(2)));
+  }
   return r.value();
 }
 
