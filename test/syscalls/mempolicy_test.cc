@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -258,6 +259,34 @@ TEST(Mempolicy, PolicyIsPerThreadAndInherited) {
     int m = -1;
     GetMempolicy(&m, nullptr, 0, nullptr, 0);
     _exit(m == MPOL_INTERLEAVE ? 0 : 1);
+  }
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Run by ExecKeepsThePolicy in the image it execs: exits 0 if the policy
+// the exec'ing thread had is still there.
+TEST(Mempolicy, ExecKeepsThePolicyChild) {
+  if (getenv("MEMPOLICY_EXEC_CHILD") == nullptr) GTEST_SKIP() << "run by ExecKeepsThePolicy";
+  int mode = -1;
+  unsigned long mask[16] = {};
+  GetMempolicy(&mode, mask, kMaxNode, nullptr, 0);
+  _exit(mode == (MPOL_BIND | MPOL_F_STATIC_NODES) && mask[0] == 0x21 ? 0 : 1);
+}
+
+TEST(Mempolicy, ExecKeepsThePolicy) {
+  REQUIRE_ONE_NODE();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // set_mempolicy(2): the policy is preserved across execve(2).
+    const unsigned long nodes05 = 0x21;
+    if (SetMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES, &nodes05, 64) != 0) _exit(2);
+    setenv("MEMPOLICY_EXEC_CHILD", "1", 1);
+    execl("/proc/self/exe", "mempolicy_test", "--gtest_filter=Mempolicy.ExecKeepsThePolicyChild",
+          nullptr);
+    _exit(3);
   }
   int status;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
