@@ -18,6 +18,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/sys_aio_poll.h"
 #include "sentry/syscalls/sys_file_internal.h"
+#include "sentry/syscalls/sys_mempolicy.h"
 
 namespace seedvisor::sentry {
 
@@ -216,6 +217,7 @@ SyscallReturn SysIoSetup(Task& t, const SyscallArgs& a) {
   req.flags = MAP_PRIVATE | MAP_ANONYMOUS;
   req.name = "/[aio] (deleted)";
   SV_ASSIGN_OR_RETURN(UserAddr ring, t.mm().Mmap(req));
+  MemPolicyRemapped(t, 0, 0, ring.value(), size.bytes);  // a new VMA: no memory policy
   auto undo_map = [&] { t.mm().Munmap(ring, size.bytes).ok(); };
   if (Status s = t.mm().Madvise(ring, size.bytes, MADV_DONTFORK); !s.ok()) {
     undo_map();

@@ -62,7 +62,11 @@ SyscallReturn SysShmat(Task &t, const SyscallArgs &a) {
 }
 
 SyscallReturn SysShmdt(Task &t, const SyscallArgs &a) {
+  // The detached VMA's memory policy goes with it.
+  uint64_t start = a.Addr(0).value(), end = start;
+  t.mm().WithVmaAt(a.Addr(0), [&](const Vma &v) { start = v.start, end = v.end; });
   SV_TRY(Ns(t).shms().Detach(t, a.Addr(0)));
+  MemPolicyRemapped(t, start, end - start, 0, 0);
   return 0;
 }
 

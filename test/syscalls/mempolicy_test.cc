@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -418,6 +419,26 @@ TEST(Mbind, PolicyMovesWithMremapAndIsForked) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   munmap(far, 4 * kPage);
+}
+
+TEST(Mbind, NewShmAttachmentHasTheDefault) {
+  REQUIRE_ONE_NODE();
+  int a = shmget(IPC_PRIVATE, kPage, IPC_CREAT | 0600);
+  int b = shmget(IPC_PRIVATE, kPage, IPC_CREAT | 0600);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  void* at = shmat(a, nullptr, 0);
+  ASSERT_NE(at, reinterpret_cast<void*>(-1));
+  const unsigned long node0 = 1;
+  ASSERT_EQ(Mbind(at, kPage, MPOL_BIND, &node0, 64, 0), 0) << strerror(errno);
+  EXPECT_EQ(AddrMode(at), MPOL_BIND);
+  ASSERT_EQ(shmdt(at), 0);
+  // Another segment where the first was.
+  ASSERT_EQ(shmat(b, at, 0), at);
+  EXPECT_EQ(AddrMode(at), MPOL_DEFAULT);
+  shmdt(at);
+  shmctl(a, IPC_RMID, nullptr);
+  shmctl(b, IPC_RMID, nullptr);
 }
 
 TEST(Mempolicy, HomeNode) {
