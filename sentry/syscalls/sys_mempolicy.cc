@@ -285,13 +285,15 @@ SyscallReturn SysMbind(Task& t, const SyscallArgs& a) {
     if (p || MappedPieces(mm, start, end).empty()) return Errno(EFAULT);
   }
   // MPOL_MF_STRICT alone: a page in memory on a node outside `nodes` (as
-  // the caller gave them) is misplaced, EIO once the policy is set. Every
-  // page is on node 0; with MOVE it would migrate onto node 0 again.
-  const bool misplaced = (flags & MPOL_MF_STRICT) &&
-                         !(flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) && !nodes.test(0) &&
-                         AnyResident(mm, start, end);
+  // the caller gave them: none for MPOL_LOCAL) is misplaced, EIO before
+  // the policy is set (queue_pages_range() fails the walk). Every page is
+  // on node 0; with MOVE it would migrate onto node 0 again.
+  if ((flags & MPOL_MF_STRICT) && !(flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) &&
+      !nodes.test(0) && AnyResident(mm, start, end)) {
+    return Errno(EIO);
+  }
   mempolicy::WithRanges(t, [&](RangePolicies& r) { r.Set(start, end, p); });
-  return misplaced ? Result<uint64_t>(Errno(EIO)) : Result<uint64_t>(0);
+  return 0;
 }
 
 SyscallReturn SysSetMempolicyHomeNode(Task& t, const SyscallArgs& a) {

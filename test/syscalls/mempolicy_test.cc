@@ -373,6 +373,22 @@ TEST(Mbind, StrictAndMove) {
   EXPECT_EQ(Mbind(m, 2 * kPage, MPOL_BIND, &node0, 64, MPOL_MF_STRICT | MPOL_MF_MOVE), 0);
   EXPECT_EQ(Mbind(m, 2 * kPage, MPOL_BIND, &node0, 64, MPOL_MF_MOVE_ALL), 0);
   EXPECT_EQ(AddrMode(m), MPOL_BIND);
+  // STRICT alone with a page in memory on a node outside the mask given
+  // (MPOL_LOCAL gives none, RELATIVE node 1 is not node 0): EIO, and the
+  // range keeps its policy. A page not in memory is not misplaced.
+  EXPECT_EQ(Mbind(m, kPage, MPOL_LOCAL, nullptr, 0, MPOL_MF_STRICT), -1);
+  EXPECT_EQ(errno, EIO);
+  const unsigned long node1 = 2;
+  EXPECT_EQ(Mbind(m, kPage, MPOL_BIND | MPOL_F_RELATIVE_NODES, &node1, 64, MPOL_MF_STRICT), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(AddrMode(m), MPOL_BIND);
+  EXPECT_EQ(Mbind(m + kPage, kPage, MPOL_LOCAL, nullptr, 0, MPOL_MF_STRICT), 0);
+  EXPECT_EQ(AddrMode(m + kPage), MPOL_LOCAL);
+  // With MOVE the page would move (onto node 0): no error.
+  EXPECT_EQ(Mbind(m, kPage, MPOL_BIND | MPOL_F_RELATIVE_NODES, &node1, 64,
+                  MPOL_MF_STRICT | MPOL_MF_MOVE),
+            0);
+  EXPECT_EQ(AddrMode(m), MPOL_BIND | MPOL_F_RELATIVE_NODES);
   munmap(m, 2 * kPage);
 }
 
