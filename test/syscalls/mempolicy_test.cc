@@ -6,6 +6,7 @@
 // set_mempolicy_home_node(2), and /sys/devices/system/node agreeing with
 // /sys/devices/system/cpu and /proc/meminfo.
 #include <errno.h>
+#include <signal.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -526,6 +527,37 @@ TEST(MovePages, StatusAndMoveToNodeZero) {
   EXPECT_EQ(errno, EINVAL);
   EXPECT_EQ(syscall(SYS_move_pages, 0, 1, reinterpret_cast<void*>(8), nullptr, status, 0), -1);
   EXPECT_EQ(errno, EFAULT);
+  munmap(m, 2 * kPage);
+}
+
+TEST(MovePages, AnotherProcess) {
+  REQUIRE_ONE_NODE();
+  char* m = MapPages(2);
+  ASSERT_NE(m, nullptr);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    m[kPage] = 1;  // the child's copy of the second page only
+    char c = 0;
+    write(pipefd[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+  void* pages[2] = {m, m + kPage};
+  int status[2] = {-100, -100};
+  ASSERT_EQ(syscall(SYS_move_pages, pid, 2, pages, nullptr, status, 0), 0) << strerror(errno);
+  EXPECT_EQ(status[0], -ENOENT);
+  EXPECT_EQ(status[1], 0);
+  kill(pid, SIGKILL);
+  ASSERT_EQ(waitpid(pid, nullptr, 0), pid);
+  EXPECT_EQ(syscall(SYS_move_pages, pid, 2, pages, nullptr, status, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  close(pipefd[0]);
+  close(pipefd[1]);
   munmap(m, 2 * kPage);
 }
 
