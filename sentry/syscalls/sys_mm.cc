@@ -34,12 +34,14 @@ rlimit DataLimit(Task& t) { return t.tg().rlimits[RLIMIT_DATA]; }
 }  // namespace
 
 SyscallReturn SysBrk(Task& t, const SyscallArgs& a) {
+  // Brk(0) is below any heap's start: it moves nothing and returns the break.
   const uint64_t old_brk = t.mm().Brk(UserAddr(0), DataLimit(t)).value();
   const uint64_t brk = t.mm().Brk(a.Addr(0), DataLimit(t)).value();
   // What the heap gained or lost has the default memory policy: do_brk_flags()
   // does not extend a heap VMA that has one.
   if (brk != old_brk) {
-    const uint64_t lo = PageRoundUp(std::min(brk, old_brk)), hi = PageRoundUp(std::max(brk, old_brk));
+    const uint64_t lo = PageRoundUp(std::min(brk, old_brk));
+    const uint64_t hi = PageRoundUp(std::max(brk, old_brk));
     MemPolicyRemapped(t, 0, 0, lo, hi - lo);
   }
   return brk;
