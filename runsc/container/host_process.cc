@@ -15,7 +15,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,16 +26,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "sentry/base/deadline.h"
+#include "sentry/base/read_file.h"
 
 namespace seedvisor::container {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // What /proc/<pid>/stat says about a process.
 struct Stat {
@@ -77,7 +70,7 @@ std::string BootId() {
   static std::string id;
   std::lock_guard<std::mutex> l(mu);
   if (id.empty()) {
-    id = ReadAll("/proc/sys/kernel/random/boot_id");
+    id = ReadFileOrEmpty("/proc/sys/kernel/random/boot_id");
     while (!id.empty() && id.back() == '\n') id.pop_back();
   }
   return id;
@@ -119,7 +112,7 @@ constexpr int kSoPeerPidfd = 77;
 }  // namespace
 
 bool IsSeedscSandbox(pid_t pid) {
-  const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
+  const std::string cmdline = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
   const std::vector<absl::string_view> argv = absl::StrSplit(cmdline, '\0');
   if (argv.empty() || argv[0] != "seedsc") return false;
   return std::find(argv.begin(), argv.end(), "boot") != argv.end();
@@ -220,14 +213,14 @@ absl::Status SignalProcess(const ProcessIdentity& id, int sig) {
 std::vector<pid_t> OrphanedStubs(const std::vector<pid_t>& pids) {
   std::vector<pid_t> out;
   for (pid_t pid : pids) {
-    const std::string stat = ReadAll(absl::StrCat("/proc/", pid, "/stat"));
+    const std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
     const size_t paren = stat.rfind(')');
     if (paren == std::string::npos) continue;
     const std::vector<absl::string_view> f =
         absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ');
     pid_t pgid = 0;
     if (f.size() < 3 || f[0] == "Z" || !absl::SimpleAtoi(f[2], &pgid) || pgid <= 0) continue;
-    const std::string cmdline = ReadAll(absl::StrCat("/proc/", pid, "/cmdline"));
+    const std::string cmdline = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
     if (cmdline.rfind(std::string("seedsc-stub\0"), 0) != 0) continue;
     // A pid stays taken while a group bears its number: /proc/PGID is the
     // leader itself (alive, or a zombie whose group is being killed).

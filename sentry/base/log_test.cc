@@ -5,11 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "sentry/base/read_file.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor {
 namespace {
@@ -17,10 +17,8 @@ namespace {
 // Write() computes the local time from the offset Init() read (no
 // localtime_r per line: see log.cc); it reads as localtime_r would.
 TEST(LogTest, LineStartsWithTheLocalTime) {
-  char path[] = "/tmp/log_test.XXXXXX";
-  int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
+  const testutil::ScopedTempDir dir("log_test");
+  const std::string path = dir.Path("log");
   // Not UTC, with a half hour: the offset is applied, whole.
   setenv("TZ", "XYZ-5:30", 1);
   tzset();
@@ -28,11 +26,7 @@ TEST(LogTest, LineStartsWithTheLocalTime) {
   time_t before = time(nullptr);
   Log::Write("hello");
   time_t after = time(nullptr);
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  unlink(path);
-  const std::string line = ss.str();
+  const std::string line = ReadFileOrEmpty(path);
   bool matched = false;
   for (time_t t = before; t <= after && !matched; ++t) {
     tm local;
