@@ -9,36 +9,25 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sentry/base/read_file.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::sentry {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class FakeRoot : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/host_cgroups_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
   // <root>/<controller>/<path>/cgroup.procs, an empty regular file.
   void Make(const std::string& controller, const std::string& path) {
     std::filesystem::create_directories(absl::StrCat(root_, "/", controller, "/", path));
     std::ofstream(absl::StrCat(root_, "/", controller, "/", path, "/cgroup.procs"));
   }
-  std::string root_;
+  const testutil::ScopedTempDir tmp_{"host_cgroups_test"};
+  const std::string root_ = tmp_.path();
 };
 
 TEST_F(FakeRoot, JoinWritesThePidIntoEachControllerThatHasThePath) {
@@ -51,9 +40,9 @@ TEST_F(FakeRoot, JoinWritesThePidIntoEachControllerThatHasThePath) {
   EXPECT_EQ((*cg)->path(), "pod/c1");
   ASSERT_TRUE((*cg)->Join(4242).ok());
   for (const char* c : {"memory", "cpu", "cpuacct"}) {
-    EXPECT_EQ(ReadAll(absl::StrCat(root_, "/", c, "/pod/c1/cgroup.procs")), "4242") << c;
+    EXPECT_EQ(ReadFileOrEmpty(absl::StrCat(root_, "/", c, "/pod/c1/cgroup.procs")), "4242") << c;
   }
-  EXPECT_EQ(ReadAll(root_ + "/pids/pod/c1/cgroup.procs"), "");
+  EXPECT_EQ(ReadFileOrEmpty(root_ + "/pids/pod/c1/cgroup.procs"), "");
 }
 
 TEST_F(FakeRoot, ErrorsNameThePath) {
@@ -84,7 +73,7 @@ TEST(HostCgroupsReal, JoinMovesTheProcess) {
   std::string got;
   if (cg.ok()) {
     EXPECT_TRUE((*cg)->Join(child).ok());
-    got = ReadAll(absl::StrCat("/proc/", child, "/cgroup"));
+    got = ReadFileOrEmpty(absl::StrCat("/proc/", child, "/cgroup"));
   }
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);

@@ -17,21 +17,16 @@
 #include "gtest/gtest.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/pid_namespace.h"
+#include "sentry/kernel/sleeping_init_kernel.h"
 
 namespace seedvisor::sentry {
 namespace {
 
 TEST(KernelLifecycleTest, NoProcessStartsOnceNewOnesAreRefused) {
-  KernelOptions opts;
-  opts.platform = "ptrace";
-  absl::StatusOr<std::unique_ptr<Kernel>> made = Kernel::Create(opts);
+  absl::StatusOr<SleepingInitKernel> made = StartSleepingInitKernel();
   ASSERT_TRUE(made.ok()) << made.status();
-  // Guest threads may outlive the test body: the kernel is never freed.
-  Kernel* kernel = made->release();
-  ProcessSpec init;
-  init.argv = {"/bin/sleep", "1000"};
-  absl::StatusOr<std::shared_ptr<ThreadGroup>> init_tg = kernel->StartProcess(init);
-  ASSERT_TRUE(init_tg.ok()) << init_tg.status();
+  Kernel* kernel = made->kernel;
+  const std::shared_ptr<ThreadGroup>& init_tg = made->init;
   ProcessSpec exec;
   exec.argv = {"/bin/true"};
   // Until then a process starts (and runs).
@@ -54,8 +49,8 @@ TEST(KernelLifecycleTest, NoProcessStartsOnceNewOnesAreRefused) {
     EXPECT_EQ(tg.status().message(), "the sandbox is shutting down");
   }
   // What was running runs on (ending it is the kill sweep's part).
-  EXPECT_FALSE(kernel->WaitProcessFor(*init_tg, absl::ZeroDuration()).has_value());
-  kernel->KillProcess(**init_tg);
+  EXPECT_FALSE(kernel->WaitProcessFor(init_tg, absl::ZeroDuration()).has_value());
+  kernel->KillProcess(*init_tg);
   const int status = kernel->WaitInit();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   kernel->platform().StopHostProcesses();

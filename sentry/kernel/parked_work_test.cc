@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "sentry/base/mono_clock.h"
 #include "sentry/kernel/kernel.h"
+#include "sentry/kernel/sleeping_init_kernel.h"
 #include "sentry/kernel/task.h"
 
 namespace seedvisor::sentry {
@@ -32,17 +33,10 @@ bool ParkedWorkStillRunning();
 namespace {
 
 TEST(ParkedWorkTest, AStuckTaskFailsTheCallWithinTheBoundNamingIt) {
-  KernelOptions opts;
-  opts.platform = "ptrace";
-  absl::StatusOr<std::unique_ptr<Kernel>> made = Kernel::Create(opts);
+  absl::StatusOr<SleepingInitKernel> made = StartSleepingInitKernel();
   ASSERT_TRUE(made.ok()) << made.status();
-  // Guest threads may outlive the test body: the kernel is never freed.
-  Kernel* kernel = made->release();
-  ProcessSpec init;
-  init.argv = {"/bin/sleep", "1000"};
-  absl::StatusOr<std::shared_ptr<ThreadGroup>> init_tg = kernel->StartProcess(init);
-  ASSERT_TRUE(init_tg.ok()) << init_tg.status();
-  absl::StatusOr<std::shared_ptr<ThreadGroup>> other = kernel->StartProcess(init);
+  Kernel* kernel = made->kernel;
+  absl::StatusOr<std::shared_ptr<ThreadGroup>> other = kernel->StartProcess(SleeperSpec());
   ASSERT_TRUE(other.ok()) << other.status();
   ASSERT_TRUE(kernel->Quiesce(absl::Seconds(60)).ok());
   std::vector<std::shared_ptr<Task>> tasks;
@@ -104,7 +98,7 @@ TEST(ParkedWorkTest, AStuckTaskFailsTheCallWithinTheBoundNamingIt) {
 
   kernel->Unquiesce();
   kernel->KillProcess(**other);
-  kernel->KillProcess(**init_tg);
+  kernel->KillProcess(*made->init);
   const int status = kernel->WaitInit();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   kernel->platform().StopHostProcesses();
