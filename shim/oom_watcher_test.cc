@@ -12,6 +12,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::shim {
 namespace {
@@ -21,9 +22,7 @@ namespace {
 class OomWatcherTest : public testing::Test {
  protected:
   void SetUp() override {
-    char t[] = "/tmp/oom_watcher_test.XXXXXX";
-    ASSERT_NE(mkdtemp(t), nullptr);
-    root_ = t;
+    root_ = tmp_.path();
     mkdir((root_ + "/memory").c_str(), 0755);
     mkdir((root_ + "/memory/c1").c_str(), 0755);
     std::ofstream(root_ + "/memory/c1/cgroup.event_control") << "";
@@ -44,6 +43,7 @@ class OomWatcherTest : public testing::Test {
     ASSERT_EQ(write(efd, &one, sizeof(one)), 8);
   }
 
+  testutil::ScopedTempDir tmp_{"oom_watcher_test"};
   std::string root_;
   absl::Mutex mu_;
   std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);

@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "shim/ttrpc/socket.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::shim {
 namespace {
@@ -37,9 +38,7 @@ std::string ReadToEof(int fd) {
 class StdinTest : public testing::Test {
  protected:
   void SetUp() override {
-    char t[] = "/tmp/process_io_test.XXXXXX";
-    ASSERT_NE(mkdtemp(t), nullptr);
-    fifo_ = std::string(t) + "/stdin";
+    fifo_ = tmp_.Path("stdin");
     ASSERT_EQ(mkfifo(fifo_.c_str(), 0600), 0);
   }
   // The stdin the sandbox would open: /proc/<shim>/fd/<read end>.
@@ -49,6 +48,7 @@ class StdinTest : public testing::Test {
     EXPECT_TRUE(io.Started().ok());
     return fd;
   }
+  testutil::ScopedTempDir tmp_{"process_io_test"};
   std::string fifo_;
 };
 
@@ -114,9 +114,7 @@ TEST_F(StdinTest, FinishEndsTheCopier) {
 class OutputTest : public testing::Test {
  protected:
   void SetUp() override {
-    char t[] = "/tmp/process_io_test.XXXXXX";
-    ASSERT_NE(mkdtemp(t), nullptr);
-    fifo_ = std::string(t) + "/stdout";
+    fifo_ = tmp_.Path("stdout");
     ASSERT_EQ(mkfifo(fifo_.c_str(), 0600), 0);
     // The client's reader, blocked in open(2) until a writer comes.
     reader_ = std::thread([this] {
@@ -150,6 +148,7 @@ class OutputTest : public testing::Test {
     for (int i = 0; i < 200 && reader_fd_ < 0; ++i) usleep(10 * 1000);
     return reader_fd_ >= 0;
   }
+  testutil::ScopedTempDir tmp_{"process_io_test"};
   std::string fifo_;
   std::thread reader_;
   std::atomic<pid_t> tid_{0};
@@ -183,9 +182,8 @@ TEST_F(OutputTest, DroppedEarlyWritersAreEof) {
 
 // No reader in open(2) within the wait: the path goes to the sandbox as is.
 TEST(OutputNoReaderTest, ThePathGoesAsItIs) {
-  char t[] = "/tmp/process_io_test.XXXXXX";
-  ASSERT_NE(mkdtemp(t), nullptr);
-  const std::string fifo = std::string(t) + "/stdout";
+  const testutil::ScopedTempDir tmp("process_io_test");
+  const std::string fifo = tmp.Path("stdout");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   auto io = ProcessIO::Create("", fifo, "", false);
   ASSERT_TRUE(io.ok()) << io.status();

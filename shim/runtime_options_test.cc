@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "shim/proto/runtime_options.pb.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::shim {
 namespace {
@@ -56,18 +57,15 @@ TEST(ParseSeedscToml, ErrorsNameFileLineAndWhat) {
 }
 
 TEST(FlagsFromRuntimeOptions, ReadsTheConfigPath) {
-  char tmpl[] = "/tmp/runtime_options_test.XXXXXX";
-  int fd = mkstemp(tmpl);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  std::ofstream(tmpl) << "[seedsc_config]\nplatform = \"ptrace\"\n";
-  auto f = FlagsFromRuntimeOptions(OptionsFor(tmpl));
+  const testutil::ScopedTempDir scratch("runtime_options_test");
+  const std::string config = scratch.Path("seedsc.toml");
+  std::ofstream(config) << "[seedsc_config]\nplatform = \"ptrace\"\n";
+  auto f = FlagsFromRuntimeOptions(OptionsFor(config));
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_THAT(*f, ElementsAre("--platform=ptrace"));
   // A type URL with a prefix is the same type.
-  f = FlagsFromRuntimeOptions(OptionsFor(tmpl, "type.googleapis.com/runtimeoptions.v1.Options"));
+  f = FlagsFromRuntimeOptions(OptionsFor(config, "type.googleapis.com/runtimeoptions.v1.Options"));
   ASSERT_TRUE(f.ok()) << f.status();
-  unlink(tmpl);
 }
 
 TEST(FlagsFromRuntimeOptions, NoneOrBad) {

@@ -19,6 +19,7 @@
 #include "shim/ttrpc/frame.h"
 #include "shim/ttrpc/socket.h"
 #include "shim/ttrpc/ttrpc.pb.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::shim {
 namespace {
@@ -141,9 +142,8 @@ TEST_F(TaskServiceTest, MalformedInputThenStillServing) {
 }
 
 TEST_F(TaskServiceTest, CreateFailureLeavesNoTask) {
-  char dir[] = "/tmp/shim_test_bundle.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string bundle = dir;
+  const testutil::ScopedTempDir scratch("shim_test_bundle");
+  const std::string bundle = scratch.path();
   ASSERT_EQ(mkdir((bundle + "/rootfs").c_str(), 0711), 0);
   task::CreateTaskRequest create;
   create.set_id("c1");
@@ -208,9 +208,9 @@ exit 0
 // begun within the grace keeps the shim, however long it takes.
 TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
   Reaper::Get().Start();
-  char dir[] = "/tmp/shim_exit_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string tmp = dir;
+  // Short: the fake seedsc's control sockets live in it (sun_path).
+  const testutil::ScopedTempDir scratch = testutil::ScopedTempDir::Short("shim_exit_test");
+  const std::string& tmp = scratch.path();
   const std::string fake = tmp + "/seedsc";
   std::ofstream(fake) << kFakeSeedsc;
   ASSERT_EQ(chmod(fake.c_str(), 0755), 0);
@@ -301,9 +301,9 @@ TEST(TaskServiceExitTest, LastDeleteAfterARefusedShutdownEndsTheShim) {
 // out or not by chance) and the Create given up on ran after it.
 TEST(TaskServiceExitTest, DeleteOfACreateGivenUpAnswersAtOnce) {
   Reaper::Get().Start();
-  char dir[] = "/tmp/shim_exit_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string tmp = dir;
+  // Short: the fake seedsc's control sockets live in it (sun_path).
+  const testutil::ScopedTempDir scratch = testutil::ScopedTempDir::Short("shim_exit_test");
+  const std::string& tmp = scratch.path();
   const std::string fake = tmp + "/seedsc";
   std::ofstream(fake) << kFakeSeedsc;
   ASSERT_EQ(chmod(fake.c_str(), 0755), 0);

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "runsc/container/cgroup_record.h"
 #include "runsc/container/test_files.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::container {
 namespace {
@@ -19,17 +20,14 @@ namespace {
 using testing_files::Put;
 using testing_files::Slurp;
 
-// A fresh scratch directory for one test.
-std::string TempDir() { return testing_files::TempDir("cgroup_test"); }
-
 // A directory tree standing in for /sys/fs/cgroup with the controllers
-// seedsc uses: limits are written as files.
-std::string FakeHierarchy() {
-  std::string fake = TempDir();
+// seedsc uses: limits are written as files. It goes with the returned object.
+testutil::ScopedTempDir FakeHierarchy() {
+  testutil::ScopedTempDir tmp("cgroup_test");
   for (const char* c : {"memory", "cpu", "cpuacct", "pids", "cpuset"}) {
-    mkdir((fake + "/" + c).c_str(), 0755);
+    mkdir(tmp.Path(c).c_str(), 0755);
   }
-  return fake;
+  return tmp;
 }
 
 // seedsc's --root for a test's fake hierarchy: it holds the record of
@@ -55,7 +53,8 @@ TEST(CgroupTest, PathFor) {
 TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
   // A directory tree standing in for /sys/fs/cgroup: limits are written as
   // files, and "0" goes to cgroup.procs (pre-created: real cgroups have it).
-  std::string fake = TempDir();
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  std::string fake = tmp.path();
   for (const char* c : {"memory", "cpu", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
   oci::Spec s;
   s.resources.memory_limit = 1 << 20;
@@ -81,7 +80,8 @@ TEST(CgroupTest, ApplyAndRemoveInAFakeHierarchy) {
 // Nothing is written into these cgroups (no limits, no cpuset here), so the
 // fake's directories stay empty and rmdir behaves as on cgroupfs.
 TEST(CgroupTest, RemovesOnlyTheDirectoriesItMade) {
-  const std::string fake = TempDir(), root = RootIn(fake);
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  const std::string fake = tmp.path(), root = RootIn(fake);
   for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
   mkdir((fake + "/pids/pod").c_str(), 0755);  // the caller's, in one controller
   oci::Spec s;
@@ -117,7 +117,8 @@ TEST(CgroupTest, RemovesOnlyTheDirectoriesItMade) {
 // container to leave it removes it (what a record kept per container got
 // wrong: containerd_test no_cgroup_left).
 TEST(CgroupTest, AParentGoesWithTheLastContainerInItNotTheOneThatMadeIt) {
-  const std::string fake = TempDir(), root = RootIn(fake);
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  const std::string fake = tmp.path(), root = RootIn(fake);
   for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
   oci::Spec s;
   ASSERT_TRUE(CreateCgroups(s, "ns/first", root, fake).ok());   // makes ns
@@ -135,7 +136,8 @@ TEST(CgroupTest, AParentGoesWithTheLastContainerInItNotTheOneThatMadeIt) {
 // A directory seedsc made that someone else removed and made again (the
 // kubelet) is theirs now: the record names it by inode too.
 TEST(CgroupTest, ADirectoryMadeAgainBySomeoneElseStays) {
-  const std::string fake = TempDir(), root = RootIn(fake);
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  const std::string fake = tmp.path(), root = RootIn(fake);
   mkdir((fake + "/memory").c_str(), 0755);
   oci::Spec s;
   ASSERT_TRUE(CreateCgroups(s, "k/a", root, fake).ok());
@@ -164,7 +166,8 @@ TEST(CgroupTest, ADirectoryMadeAgainBySomeoneElseStays) {
 // sibling's delete never removes the parent between a create's mkdir of
 // it and of its leaf (each create succeeds), and the last one takes it.
 TEST(CgroupTest, ConcurrentSiblingsShareTheParent) {
-  const std::string fake = TempDir(), root = RootIn(fake);
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  const std::string fake = tmp.path(), root = RootIn(fake);
   for (const char* c : {"memory", "pids"}) mkdir((fake + "/" + c).c_str(), 0755);
   constexpr int kThreads = 4, kRounds = 40;
   std::vector<std::thread> threads;
@@ -191,7 +194,8 @@ TEST(CgroupTest, ConcurrentSiblingsShareTheParent) {
 // The record is seedsc's own file: one it cannot read is an error naming
 // it, not an empty record (which would leave everything behind).
 TEST(CgroupTest, AnUnreadableRecordIsAnError) {
-  const std::string fake = TempDir(), root = RootIn(fake);
+  const testutil::ScopedTempDir tmp("cgroup_test");
+  const std::string fake = tmp.path(), root = RootIn(fake);
   mkdir((fake + "/memory").c_str(), 0755);
   mkdir(root.c_str(), 0755);
   Put(root + "/" + CgroupRecord::kFileName, "{\"dirs\": [1]}");
@@ -203,7 +207,8 @@ TEST(CgroupTest, AnUnreadableRecordIsAnError) {
 }
 
 TEST(CgroupTest, NewCpusetInheritsCpusAndMemsThenTakesTheLimit) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   Put(fake + "/cpuset/cpuset.cpus", "0-3\n");
   Put(fake + "/cpuset/cpuset.mems", "0\n");
   oci::Spec s;
@@ -217,7 +222,8 @@ TEST(CgroupTest, NewCpusetInheritsCpusAndMemsThenTakesTheLimit) {
 }
 
 TEST(CgroupTest, UpdateWritesWhatIsSetAndKeepsTheRest) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   oci::Spec s;
   s.resources.memory_limit = 1 << 20;
   s.resources.cpu_shares = 100;
@@ -252,7 +258,8 @@ TEST(CgroupTest, UpdateWritesWhatIsSetAndKeepsTheRest) {
 }
 
 TEST(CgroupTest, UpdateErrorsNameTheField) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   oci::Resources r;
   r.pids_limit = 5;
   // The cgroup does not exist: opening pids.max fails.
@@ -266,7 +273,8 @@ TEST(CgroupTest, UpdateErrorsNameTheField) {
 // `seedsc update` and the shim's Task.Update: the host limits into the
 // cgroups, then a pids limit other than 0 to the sandbox.
 TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   oci::Spec s;
   ASSERT_TRUE(ApplyCgroups(s, "u", RootIn(fake), fake).ok());
   std::vector<int64_t> sent;
@@ -314,7 +322,8 @@ TEST(CgroupTest, ApplyUpdateHostLimitsThenTheGuestPidsLimit) {
 }
 
 TEST(CgroupTest, ReadStats) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   oci::Spec s;
   ASSERT_TRUE(ApplyCgroups(s, "x", RootIn(fake), fake).ok());
   Put(fake + "/memory/x/memory.usage_in_bytes", "4096000\n");
@@ -348,7 +357,8 @@ TEST(CgroupTest, ReadStats) {
 }
 
 TEST(CgroupTest, OomEventFdNeedsTheMemoryCgroup) {
-  std::string fake = FakeHierarchy();
+  const testutil::ScopedTempDir tmp = FakeHierarchy();
+  const std::string fake = tmp.path();
   absl::StatusOr<int> efd = RegisterOomEventFd("nosuch", fake);
   EXPECT_TRUE(absl::IsNotFound(efd.status())) << efd.status();
   // In the fake tree the registration is a plain file write: "<efd> <fd>".

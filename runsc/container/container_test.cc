@@ -19,6 +19,7 @@
 
 #include "gtest/gtest.h"
 #include "runsc/container/test_files.h"
+#include "test/util/temp_dir.h"
 #include "runsc/container/hooks.h"
 #include "runsc/container/host_process.h"
 #include "runsc/container/leftover.h"
@@ -31,9 +32,6 @@ namespace {
 
 using testing_files::Slurp;
 
-// A fresh scratch directory for one test.
-std::string TempDir() { return testing_files::TempDir("container_test"); }
-
 TEST(StateTest, Ids) {
   EXPECT_TRUE(ValidateId("abc-1.2_x").ok());
   EXPECT_FALSE(ValidateId("").ok());
@@ -43,7 +41,8 @@ TEST(StateTest, Ids) {
 }
 
 TEST(StateTest, SaveLoadListRemove) {
-  std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  std::string root = tmp.path() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "c1").ok());
   State st;
   st.id = "c1";
@@ -90,7 +89,8 @@ TEST(StateTest, OciStateJson) {
 // loads with an unknown identity (start time 0), which host_process.h
 // takes for a seedsc sandbox only.
 TEST(StateTest, OldStateHasNoIdentity) {
-  std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  std::string root = tmp.path() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "old").ok());
   testing_files::Put(root + "/old/state.json",
                      R"({"id": "old", "bundle": "/b", "sandboxPid": )" +
@@ -191,7 +191,8 @@ pid_t Listener(const std::string& path, const char* argv0, const char* extra, in
 // (issue 9): a state dir without state.json and a control socket, maybe a
 // sandbox serving it. RemoveLeftover removes them.
 TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
-  const std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "gone").ok());
   int wr = -1;
   const pid_t sandbox = Listener(ControlAddressFor(StateDir(root, "gone")), "seedsc", "boot", &wr);
@@ -217,7 +218,8 @@ TEST(LeftoverTest, RemovesTheDirTheSocketAndTheSandboxServingIt) {
 // A control socket outside the dir (a dir too deep for sun_path) goes too;
 // a process serving it that is no seedsc sandbox is left alone.
 TEST(LeftoverTest, ASocketUnderTmpGoesAndOnlyASandboxIsKilled) {
-  const std::string root = TempDir() + "/" + std::string(100, 'r');
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/" + std::string(100, 'r');
   const std::string id = "long";
   ASSERT_TRUE(Lock::CreateDir(root, id).ok());
   const std::string sock = ControlAddressFor(StateDir(root, id));
@@ -239,7 +241,8 @@ TEST(LeftoverTest, ASocketUnderTmpGoesAndOnlyASandboxIsKilled) {
 // leftover's (its pid came from a socket whose listener may be another):
 // it is left alone, the dir and the socket go.
 TEST(LeftoverTest, ASandboxOlderThanTheDirIsLeftAlone) {
-  const std::string root = TempDir() + "/" + std::string(100, 'o');
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/" + std::string(100, 'o');
   const std::string id = "older";
   const std::string sock = ControlAddressFor(StateDir(root, id));
   ASSERT_EQ(sock.rfind("/tmp/seedsc-", 0), 0u) << sock;
@@ -260,7 +263,8 @@ TEST(LeftoverTest, ASandboxOlderThanTheDirIsLeftAlone) {
 
 // Not a leftover: a container with a state, or one a seedsc is making.
 TEST(LeftoverTest, LeavesARecordedOrLockedContainer) {
-  const std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/root";
   ASSERT_TRUE(Lock::CreateDir(root, "made").ok());
   State st;
   st.id = "made";
@@ -294,7 +298,8 @@ std::vector<std::string> Names(const std::string& dir) {
 // under its id and only then locked, and a delete in between removed it).
 // A temporary dir taken for a leftover before it was locked is made again.
 TEST(LeftoverTest, ADirBeingMadeIsNeverALeftover) {
-  const std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/root";
   int made = 0;
   SetCreateDirHookForTest([&](const std::string& name) {
     ++made;
@@ -329,7 +334,8 @@ TEST(LeftoverTest, ADirBeingMadeIsNeverALeftover) {
 // lock the second found no dir, renamed its own into place, and the
 // first's rename replaced it, empty: both creates succeeded.)
 TEST(CreateDirTest, WithoutRenameNoReplaceASecondCreateOfTheIdFails) {
-  const std::string root = TempDir() + "/root";
+  const testutil::ScopedTempDir tmp("container_test");
+  const std::string root = tmp.path() + "/root";
   std::atomic<int> renames{0};
   std::atomic<bool> second_done{false};
   bool second_done_early = false;
@@ -362,7 +368,8 @@ TEST(CreateDirTest, WithoutRenameNoReplaceASecondCreateOfTheIdFails) {
 }
 
 TEST(HooksTest, RunsWithStateOnStdinAndReportsFailures) {
-  std::string dir = TempDir();
+  const testutil::ScopedTempDir tmp("container_test");
+  std::string dir = tmp.path();
   oci::Hook ok;
   ok.path = "/bin/sh";
   ok.args = {"sh", "-c", "cat > " + dir + "/got; echo $X >> " + dir + "/got"};

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::oci {
 namespace {
@@ -157,10 +158,10 @@ TEST(SpecTest, RootIsResolvedAgainstTheBundle) {
 // it; absolute paths are taken as written (runc follows both: a deliberate
 // difference).
 TEST(SpecTest, RelativePathsMustStayInTheBundle) {
-  // Two levels below /, so that the ".."s below reach the host's /.
-  char tmpl[] = "/tmp/specbundle.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string bundle = tmpl;
+  // Two levels below / (under /tmp, not the deeper $TEST_TMPDIR), so that
+  // the ".."s below reach the host's /.
+  const testutil::ScopedTempDir scratch = testutil::ScopedTempDir::Short("specbundle");
+  const std::string& bundle = scratch.path();
   ASSERT_EQ(system(("mkdir -p " + bundle + "/rootfs/x " + bundle + "/data").c_str()), 0);
   auto escape_root = ParseSpec(
       Good(R"("path": "/", "readonly")", R"("path": "../../../../../../../../../", "readonly")"),
@@ -185,7 +186,6 @@ TEST(SpecTest, RelativePathsMustStayInTheBundle) {
   auto rel_src = ParseSpec(Good(R"("source": "/tmp")", R"("source": "./data")"), bundle);
   ASSERT_TRUE(rel_src.ok()) << rel_src.status();
   EXPECT_EQ(rel_src->mounts[1].source, bundle + "/data");
-  EXPECT_EQ(system(("rm -rf " + bundle).c_str()), 0);
 }
 
 TEST(SpecTest, UnsupportedMountTypesAreRefused) {
@@ -220,9 +220,8 @@ namespace seedvisor::oci {
 namespace {
 
 TEST(SpecTest, AddDefaultHome) {
-  char dir[] = "/tmp/spec_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string root = dir;
+  const testutil::ScopedTempDir scratch("spec_test");
+  const std::string& root = scratch.path();
   std::vector<std::string> env = {"A=1"};
   AddDefaultHome(root, 0, &env);
   EXPECT_EQ(env, (std::vector<std::string>{"A=1", "HOME=/"}));

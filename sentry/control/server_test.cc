@@ -25,6 +25,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "shim/ttrpc/server.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::control {
 namespace {
@@ -64,11 +65,11 @@ class ServerTest : public ::testing::Test {
     server_ = new ControlServer(*kernel_, cfg);
     return *server_;
   }
+  // A new empty file in the test's directory.
   std::string TempFile() {
-    char t[] = "/tmp/server_test.XXXXXX";
-    int fd = mkstemp(t);
-    close(fd);
-    return t;
+    std::string path = tmp_.NewPath("file");
+    std::ofstream{path};
+    return path;
   }
   v1::StartRequest StartTo(const std::string& out) {
     v1::StartRequest r;
@@ -79,6 +80,10 @@ class ServerTest : public ::testing::Test {
   }
   sentry::Kernel* kernel_ = nullptr;
   ControlServer* server_ = nullptr;
+  // Everything a test makes on the host; under /tmp, not $TEST_TMPDIR:
+  // TempFile() + ".sock" names a fork's control socket, which must fit
+  // sun_path.
+  testutil::ScopedTempDir tmp_ = testutil::ScopedTempDir::Short("server_test");
 };
 
 TEST_F(ServerTest, StartWaitAndExitStatus) {
@@ -372,9 +377,11 @@ TEST_F(ServerTest, BadStdioPathFailsStart) {
 
 class ContainersTest : public ServerTest {
  protected:
+  // A new empty directory in the test's directory.
   std::string TempDir() {
-    char t[] = "/tmp/server_test_dir.XXXXXX";
-    return mkdtemp(t);
+    std::string path = tmp_.NewPath("dir");
+    EXPECT_EQ(mkdir(path.c_str(), 0700), 0) << path;
+    return path;
   }
   // A root of its own (a host directory with a marker file and a symlink
   // "mnt" -> "/inside"), the host's programs bound in read-only, `data`

@@ -16,6 +16,7 @@
 #include "shim/ttrpc/server.h"
 #include "shim/ttrpc/socket.h"
 #include "shim/ttrpc/ttrpc.pb.h"
+#include "test/util/temp_dir.h"
 
 namespace seedvisor::ttrpc {
 namespace {
@@ -290,9 +291,8 @@ TEST(TtrpcTest, AfterReplyRunsOnceTheReplyIsOut) {
 
 TEST(TtrpcTest, ListenDialServeShutdown) {
   // Bazel's TEST_TMPDIR can exceed sun_path's 108 bytes: use /tmp.
-  char dir[] = "/tmp/ttrpc_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/s.sock";
+  const testutil::ScopedTempDir dir = testutil::ScopedTempDir::Short("ttrpc_test");
+  const std::string path = dir.Path("s.sock");
   Server s;
   std::atomic<bool> release{true};
   RegisterEcho(&s, &release);
@@ -313,7 +313,6 @@ TEST(TtrpcTest, ListenDialServeShutdown) {
   s.Shutdown();
   serve.join();
   unlink(path.c_str());
-  rmdir(dir);
   EXPECT_FALSE(Client::Dial(path).ok());
 }
 
@@ -322,9 +321,8 @@ TEST(TtrpcTest, ListenDialServeShutdown) {
 // few threads, not one per connection and per request (a seed's sentry
 // must be able to keep threads from starting across its host fork).
 TEST(TtrpcTest, RequestsAndConnectionsReuseThreads) {
-  char dir[] = "/tmp/ttrpc_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/s.sock";
+  const testutil::ScopedTempDir dir = testutil::ScopedTempDir::Short("ttrpc_test");
+  const std::string path = dir.Path("s.sock");
   Server s;
   std::atomic<bool> release{true};
   RegisterEcho(&s, &release);
@@ -343,8 +341,6 @@ TEST(TtrpcTest, RequestsAndConnectionsReuseThreads) {
   EXPECT_GE(s.pool().threads(), 2);  // a reader and a request at least once
   s.Shutdown();
   serve.join();
-  unlink(path.c_str());
-  rmdir(dir);
 }
 
 }  // namespace

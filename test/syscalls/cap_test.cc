@@ -325,15 +325,15 @@ TEST(CapTest, LowPortsNeedCapNetBindService) {
 
 TEST(CapTest, ChrootConfinesPathsAndGetcwd) {
   if (geteuid() != 0) GTEST_SKIP() << "needs CAP_SYS_CHROOT";
-  EXPECT_EXIT_CODE(RunInChild([] {
+  const TempDir tmp;  // the parent's: it goes once the child is done
+  const std::string dir = tmp.path();
+  EXPECT_EXIT_CODE(RunInChild([&dir] {
                      Caps c;
                      if (!GetCaps(&c) || !(c.effective & Bit(CAP_SYS_CHROOT))) return 0;
-                     char dir[] = "/tmp/chroot_test.XXXXXX";
-                     if (!mkdtemp(dir)) return 1;
-                     std::string sub = std::string(dir) + "/sub";
+                     std::string sub = dir + "/sub";
                      if (mkdir(sub.c_str(), 0755) != 0) return 2;
                      if (chdir("/") != 0) return 3;
-                     if (chroot(dir) != 0) return 4;
+                     if (chroot(dir.c_str()) != 0) return 4;
                      // The old cwd is outside the new root.
                      char buf[256];
                      if (syscall(SYS_getcwd, buf, sizeof(buf)) < 0) return 5;
