@@ -41,7 +41,10 @@ if ((strace)) || [[ -n "$debug_log" ]]; then
   [[ -n "$debug_log" ]] && prefix+=(-o "$debug_log")
 fi
 
-mnt="$(mktemp -d /tmp/native_as_seedsc.XXXXXX)"
+# Only a mount point (the tmpfs is mounted in CMD's own mount namespace):
+# under Bazel's $TEST_TMPDIR, and removed however this script ends.
+mnt="$(mktemp -d "${TEST_TMPDIR:-/tmp}/native_as_seedsc.XXXXXX")"
+trap 'rmdir "$mnt" 2>/dev/null' EXIT
 # shellcheck disable=SC2016  # expanded by the inner shell
 # strace runs outside the chroot so that its log lands on the host.
 netns=()
@@ -64,6 +67,4 @@ netns=()
   "${caps[@]}" chroot "$mnt/m" /bin/busybox sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$cwd" "$@" <&0 &
   wait $!
 ' native_as_seedsc "$mnt" "$PWD" "$net_raw" "$@"
-status=$?
-rmdir "$mnt" 2>/dev/null
-exit "$status"
+exit $?

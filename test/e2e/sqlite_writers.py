@@ -5,11 +5,12 @@
 # which is "0 (W*R, W, W*R*(R-1)/2) ok" when no commit was lost.
 #
 #   python3 sqlite_writers.py wal|delete [WRITERS [ROWS]]
-import os, sqlite3, sys, tempfile
+import os, shutil, sqlite3, sys, tempfile
 mode = sys.argv[1]
 writers = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 rows = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-db = os.path.join(tempfile.mkdtemp(), "c.db")
+tmp = tempfile.mkdtemp(prefix="sqlite_writers.")  # removed at the end
+db = os.path.join(tmp, "c.db")
 c = sqlite3.connect(db)
 c.execute(f"pragma journal_mode={mode}")
 c.execute("create table t(w, i)")
@@ -39,3 +40,5 @@ failed = sum(os.waitpid(p, 0)[1] != 0 for p in pids)
 c = sqlite3.connect(db)
 print(failed, c.execute("select count(*), count(distinct w), sum(i) from t").fetchone(),
       c.execute("pragma integrity_check").fetchone()[0])
+c.close()
+shutil.rmtree(tmp)

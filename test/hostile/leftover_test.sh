@@ -194,7 +194,7 @@ PY
 out="$(stub_kill_case)"
 check_eq "a guest's stub killed: the guest is SIGKILLed, stderr says nothing of it" "137 0 0" \
   "$out" "seedsc --platform=$platform do python3 (naps), its stub SIGKILLed from the host"
-dlog="$(mktemp /tmp/leftover-debug.XXXXXX)"
+dlog="$(mktemp "${TEST_TMPDIR:-/tmp}/leftover-debug.XXXXXX")"
 out="$(stub_kill_case --debug "--debug-log=$dlog")"
 rm -f "$dlog"
 check_eq "a guest's stub killed, --debug: the debug log says why" "137 0 1" \

@@ -95,14 +95,14 @@ def has_child(pid):
     return False
 
 
-def run_case(name, cmd, signals, want_rc, stall=None, ready_line=None, held=None,
+def run_case(tmp, name, cmd, signals, want_rc, stall=None, ready_line=None, held=None,
              after_kernel=False):
     """Starts `seedsc do CMD`, sends `signals` (once seedsc blocks them, and
     with `after_kernel` once it made the sandbox's kernel; or once the
     command printed `ready_line`), and checks its status; `held`: the
-    signals its debug log must show held until the command started."""
-    tmp = tempfile.mkdtemp(prefix="do_signal.")
-    log = os.path.join(tmp, "debug.log")
+    signals its debug log must show held until the command started. Its
+    debug log goes into the directory `tmp`."""
+    log = os.path.join(tmp, name + ".log")
     env = dict(os.environ)
     env.pop("SEEDSC_TEST_BOOT_STALL", None)
     if stall:
@@ -151,20 +151,28 @@ def run_case(name, cmd, signals, want_rc, stall=None, ready_line=None, held=None
     check(name + ": nothing left", left == [], "; ".join(left))
 
 
-def main():
-    subreaper.become()
-    run_case("term_running", ["/bin/sh", "-c", "echo ready; exec sleep 600"],
+def run_cases(tmp):
+    run_case(tmp, "term_running", ["/bin/sh", "-c", "echo ready; exec sleep 600"],
              [signal.SIGTERM], 128 + signal.SIGTERM, ready_line="ready")
-    run_case("int_handled",
+    run_case(tmp, "int_handled",
              ["/bin/sh", "-c", "trap 'exit 7' INT; echo ready; while :; do sleep 0.1; done"],
              [signal.SIGINT], 7, ready_line="ready")
-    run_case("hup_before_kernel", ["/bin/sleep", "600"], [signal.SIGHUP],
+    run_case(tmp, "hup_before_kernel", ["/bin/sleep", "600"], [signal.SIGHUP],
              128 + signal.SIGHUP, stall="do-create:%d" % STALL, held=[signal.SIGHUP])
-    run_case("quit_before_exec", ["/bin/sleep", "600"], [signal.SIGQUIT],
+    run_case(tmp, "quit_before_exec", ["/bin/sleep", "600"], [signal.SIGQUIT],
              128 + signal.SIGQUIT, stall="do:%d" % STALL, held=[signal.SIGQUIT],
              after_kernel=True)
-    run_case("term_thrice", ["/bin/sleep", "600"], [signal.SIGTERM] * 3,
+    run_case(tmp, "term_thrice", ["/bin/sleep", "600"], [signal.SIGTERM] * 3,
              128 + signal.SIGTERM, stall="do:%d" % STALL, held=[signal.SIGTERM])
+
+
+def main():
+    subreaper.become()
+    # Under Bazel's $TEST_TMPDIR, and removed at the end all the same (also
+    # when a case raises): nothing stays in /tmp when the script runs by hand.
+    with tempfile.TemporaryDirectory(prefix="do_signal.",
+                                     dir=os.environ.get("TEST_TMPDIR")) as tmp:
+        run_cases(tmp)
     if failures:
         print("FAILED: %d checks: %s" % (len(failures), ", ".join(failures)))
         return 1

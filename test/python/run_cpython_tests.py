@@ -15,6 +15,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,7 +135,13 @@ def main():
     sides = [] if a.no_native else ["native"]
     if a.seedsc:
         sides += a.platforms.split(",")
-    logdir = a.logdir or tempfile.mkdtemp(prefix="cpytest-logs-")
+    # Without --logdir: under Bazel its undeclared outputs (kept with the
+    # test's results, never in /tmp); else a new directory in /tmp that is
+    # removed again unless a module failed (its log is what one reads then).
+    logdir = a.logdir or os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
+    scratch = None
+    if not logdir:
+        logdir = scratch = tempfile.mkdtemp(prefix="cpytest-logs-")
     os.makedirs(logdir, exist_ok=True)
     results = {}
     ok = True
@@ -155,6 +162,11 @@ def main():
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(markdown(results, a.modules, sides))
+    if scratch is not None:
+        if ok:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            print(f"logs kept in {scratch}", flush=True)
     return 0 if ok else 1
 
 

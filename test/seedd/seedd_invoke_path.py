@@ -24,6 +24,7 @@ Needs root.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,8 @@ def main():
         check(links() <= base_links, f"no host network device made ({links() - base_links})")
     finally:
         node.stop()
+        # $TEST_TMPDIR goes with Bazel's run, /tmp's directory with this one.
+        shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print(f"{len(failures)} FAILED: " + "; ".join(failures[:5]))
         sys.exit(1)

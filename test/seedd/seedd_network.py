@@ -262,6 +262,6 @@ if __name__ == "__main__":
     import seedd_e2e  # reads SEEDD SEEDSC from sys.argv
     import sys
     import tempfile
-    d = tempfile.mkdtemp(prefix="seedd-net.", dir=os.environ.get("TEST_TMPDIR", "/tmp"))
-    network_checks(d, seedd_e2e.Node, seedd_e2e.check)
+    with tempfile.TemporaryDirectory(prefix="seedd-net.", dir=os.environ.get("TEST_TMPDIR")) as d:
+        network_checks(d, seedd_e2e.Node, seedd_e2e.check)
     sys.exit(1 if seedd_e2e.failures else 0)
