@@ -83,7 +83,7 @@ class ServerTest : public ::testing::Test {
   // Everything a test makes on the host; under /tmp, not $TEST_TMPDIR:
   // TempFile() + ".sock" names a fork's control socket, which must fit
   // sun_path.
-  testutil::ScopedTempDir tmp_ = testutil::ScopedTempDir::Short("server_test");
+  testutil::ScopedTempDir tmp_ = testutil::ScopedTempDir::Short("control_server_test");
 };
 
 TEST_F(ServerTest, StartWaitAndExitStatus) {
