@@ -798,12 +798,13 @@ def l0_checks(tmp):
     finally:
         node.stop()
     # The level-0 seed execs seedd inside a sandbox whose /tmp is its own: seedd says so.
-    in_tmp = tempfile.mkdtemp(prefix="seedd-l0-", dir="/tmp")
-    shutil.copy(SEEDD, in_tmp)
-    st = subprocess.run([os.path.join(in_tmp, os.path.basename(SEEDD)), "--max-level=0", f"--seedsc={SEEDSC}",
-                         f"--state-dir={tmp}/l0/intmp", "--listen=127.0.0.1:1", "--cgroup-pool=0"],
-                        capture_output=True, text=True, timeout=60)
-    shutil.rmtree(in_tmp, ignore_errors=True)
+    # Under /tmp on purpose, and removed however the run ends.
+    with tempfile.TemporaryDirectory(prefix="seedd-l0-", dir="/tmp") as in_tmp:
+        shutil.copy(SEEDD, in_tmp)
+        st = subprocess.run([os.path.join(in_tmp, os.path.basename(SEEDD)), "--max-level=0",
+                             f"--seedsc={SEEDSC}", f"--state-dir={tmp}/l0/intmp",
+                             "--listen=127.0.0.1:1", "--cgroup-pool=0"],
+                            capture_output=True, text=True, timeout=60)
     check(st.returncode != 0 and "its own (empty) tmpfs: run seedd from outside /tmp" in st.stderr,
           f"a seedd under /tmp refuses --max-level=0, saying why ({st.returncode} {st.stderr.strip()[-200:]})")
     st = subprocess.run([SEEDD, "--max-level=3", f"--state-dir={tmp}/l0/bad"], capture_output=True, text=True)
