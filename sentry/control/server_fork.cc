@@ -51,6 +51,15 @@ class Watched {
   const ForkWatch::Token t_;
 };
 
+// Fork's answer for a pod sandbox (its first container `id` and others):
+// the fork would have no cgroups of its own for them (host_cgroups.h), and
+// its control server serves one container.
+absl::Status RefuseAPod(const std::string& id, size_t containers) {
+  return absl::UnimplementedError(absl::StrCat(
+      "sandbox fork: container \"", id, "\" shares its sandbox with ", containers - 1,
+      " other container(s); only a one-container sandbox is forked"));
+}
+
 }  // namespace
 
 namespace {
@@ -241,6 +250,11 @@ void ControlServer::SpareLoop() {
         {
           absl::MutexLock l(&mu_);
           if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
+          // A pod with other containers is no seed (Fork refuses it): a
+          // spare of it would wait for nothing, and its copies of their
+          // stubs would be charged to their own cgroups meanwhile
+          // (host_cgroups.h).
+          if (containers_.size() > 1) break;
         }
         const uint64_t version = seed_version_.load();
         absl::StatusOr<bool> r =
@@ -508,6 +522,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     {
       absl::MutexLock l(&mu_);
       if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
+      // Before a spare is made for it (its copies of the other
+      // containers' stubs would join their cgroups).
+      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
     }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
@@ -557,11 +574,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
         return absl::FailedPreconditionError(absl::StrCat(
             "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
       }
-      if (containers_.size() > 1) {
-        return absl::UnimplementedError(absl::StrCat(
-            "sandbox fork: container \"", cfg_.id, "\" shares its sandbox with ",
-            containers_.size() - 1, " other container(s); only a one-container sandbox is forked"));
-      }
+      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
       sentry::ForkOptions opts;
       for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
       opts.init = first_->init;

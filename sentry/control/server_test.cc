@@ -724,6 +724,64 @@ TEST_F(ContainersTest, NothingStartsOnceShutdownBegan) {
   EXPECT_GE(steps.size(), 2u);
 }
 
+// A pod's container with host cgroups of its own (review V10): only its
+// processes' stubs live there. A paused pod is no seed (Fork refuses it,
+// saying why), so no spare of it is made either: a spare's copy of the
+// container's stub would be charged to the container's cgroups while it
+// waited for a fork that never comes.
+TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
+  const std::string name = absl::StrCat("seedvisor-server-test-", getpid());
+  const std::string dir = "/sys/fs/cgroup/memory/" + name;
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    GTEST_SKIP() << "cannot make a memory cgroup here (" << dir << ": " << strerror(errno) << ")";
+  }
+  // Its processes, one a line (the host's, in this pid namespace).
+  const auto procs = [&] {
+    std::vector<std::string> lines;
+    std::istringstream in(Slurp(dir + "/cgroup.procs"));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  ControlServer& s = Make("exec sleep 1000");
+  ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
+  v1::CreateContainerRequest req = Second("exec sleep 1000", TempDir(), TempFile());
+  req.set_cgroup(name);
+  absl::StatusOr<v1::CreateContainerResponse> made = s.CreateContainer(req);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_TRUE(made->host_cgroup());
+  v1::StartRequest start;
+  start.set_container_id("c2");
+  ASSERT_TRUE(s.Start(start).ok());
+  std::vector<std::string> in = procs();
+  for (int i = 0; i < 1000 && in.empty(); ++i, usleep(10000)) in = procs();
+  ASSERT_EQ(in.size(), 1u) << "c2's one process's stub";
+  {
+    absl::StatusOr<v1::PauseResponse> paused = s.Pause({});
+    ASSERT_TRUE(paused.ok()) << paused.status();
+  }
+  v1::ForkRequest fork;
+  fork.set_new_id("c1-fork");
+  fork.set_control_address(TempFile() + ".sock");
+  absl::StatusOr<v1::ForkResponse> forked = s.Fork(fork, absl::Seconds(5));
+  if (forked.ok()) kill(forked->pid(), SIGKILL);
+  EXPECT_TRUE(absl::IsUnimplemented(forked.status())) << forked.status();
+  EXPECT_TRUE(absl::StrContains(forked.status().message(), "1 other container(s)"))
+      << forked.status();
+  // The spare loop runs at once after a pause (and after the refused fork);
+  // give it time to have made spares, had it made any.
+  sleep(2);
+  EXPECT_EQ(procs(), in) << "something joined c2's cgroup while the pod was paused";
+  ASSERT_TRUE(s.Resume({}).ok());
+  v1::DeleteContainerRequest del;
+  del.set_container_id("c2");
+  absl::Status deleted = s.DeleteContainer(del).status();
+  ASSERT_TRUE(deleted.ok()) << deleted;
+  ASSERT_TRUE(s.Shutdown({}).ok());
+  s.WaitShutdown();
+  for (int i = 0; i < 1000 && rmdir(dir.c_str()) != 0; ++i) usleep(10000);
+  EXPECT_NE(access(dir.c_str(), F_OK), 0) << dir << " is still there (a stub left in it?)";
+}
+
 // A container with a pid namespace of its own (CRI's NamespaceMode
 // CONTAINER): its init is pid 1 there, an exec joins it, its /proc shows
 // its own processes only, by their ids there; the first container's /proc

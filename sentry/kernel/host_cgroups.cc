@@ -17,7 +17,7 @@ absl::StatusOr<std::shared_ptr<const HostCgroups>> HostCgroups::Open(const std::
   if (path.empty() || path.find("..") != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("cgroup \"", path, "\": not a cgroup path"));
   }
-  std::shared_ptr<HostCgroups> cg(new HostCgroups(path));
+  std::shared_ptr<HostCgroups> cg(new HostCgroups(path, getpid()));
   for (const char* c : kControllers) {
     const std::string dir = absl::StrCat(mount_root, "/", c, "/", path);
     struct stat st;
@@ -41,7 +41,19 @@ HostCgroups::~HostCgroups() {
   for (const Procs& p : procs_) close(p.fd);
 }
 
+bool HostCgroups::OpenedHere() const {
+  // A sandbox fork is a host fork of the sentry: same object, new pid
+  // (glibc's getpid asks the kernel; it caches nothing across a fork).
+  return getpid() == opener_;
+}
+
 absl::Status HostCgroups::Join(pid_t pid) const {
+  if (!OpenedHere()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cgroup \"", path_, "\": opened by the sentry of host process ", opener_,
+                     ", not this one (a sandbox fork of it): host process ", pid,
+                     " stays in this sandbox's own cgroups"));
+  }
   const std::string v = absl::StrCat(pid);
   for (const Procs& p : procs_) {
     if (write(p.fd, v.data(), v.size()) != static_cast<ssize_t>(v.size())) {

@@ -12,6 +12,15 @@
 // first image: Task::Execve). Forks and later execs fork the stub that is
 // already there, and the host keeps the child in its parent's cgroups.
 //
+// The cgroups are the seed's alone: a sandbox fork inherits this object
+// (and its fds) with the rest of the sentry's memory, but its stubs belong
+// to the fork, never to the seed's containers. Join refuses to move a
+// process from any other sentry than the one that opened them, and a task
+// of a fork that starts a first image keeps its stub where the forked
+// sentry put it: the fork's own cgroup (ForkRequest.cgroup), which the
+// stubs copied for the fork join too. (Forking a pod sandbox whose members
+// are still there is refused anyway; see ControlServer::Fork.)
+//
 //   SV_ASSIGN_OR_RETURN(auto cg, HostCgroups::Open("kubepods/pod1/c1"));
 //   kernel.SetContainerHostCgroupsLocked("c1", cg);
 //   ... cg->Join(stub_pid);   // before the stub maps anything
@@ -51,12 +60,17 @@ class HostCgroups {
   // namespace) into every cgroup opened. Pages it has charged so far stay
   // where they were (cgroup v1 memory.move_charge_at_immigrate 0): call it
   // before the process touches the memory it should be charged for.
+  // FailedPrecondition, moving nothing, when called in another host process
+  // than Open's (a sandbox fork of the sentry that opened them).
   absl::Status Join(pid_t pid) const;
+  // Whether this host process opened them (false in a sandbox fork).
+  bool OpenedHere() const;
   const std::string& path() const { return path_; }
 
  private:
-  explicit HostCgroups(std::string path) : path_(std::move(path)) {}
+  HostCgroups(std::string path, pid_t opener) : path_(std::move(path)), opener_(opener) {}
   std::string path_;
+  pid_t opener_;  // the host process (a sentry) whose cgroups these are
   struct Procs {
     std::string file;  // for errors
     int fd;

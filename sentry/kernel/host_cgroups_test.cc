@@ -56,6 +56,34 @@ TEST_F(FakeRoot, ErrorsNameThePath) {
   EXPECT_NE(cg.status().message().find("pod/c2"), std::string::npos) << cg.status();
 }
 
+// A sandbox fork is a host fork of the sentry: it inherits the seed's
+// HostCgroups, whose cgroups stay the seed's container's (review V10).
+TEST_F(FakeRoot, AForkOfTheOpenerMovesNothingIntoThem) {
+  Make("memory", "pod/c1");
+  absl::StatusOr<std::shared_ptr<const HostCgroups>> cg = HostCgroups::Open("pod/c1", root_);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_TRUE((*cg)->OpenedHere());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << strerror(errno);
+  if (child == 0) {
+    // No gtest assertions in the child: its exit code says what it saw.
+    if ((*cg)->OpenedHere()) _exit(1);
+    const absl::Status s = (*cg)->Join(4242);
+    if (s.code() != absl::StatusCode::kFailedPrecondition) _exit(2);
+    if (s.message().find("pod/c1") == absl::string_view::npos) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: OpenedHere in the fork, 2: Join not refused, "
+                                       "3: the refusal does not name the cgroup";
+  EXPECT_EQ(ReadAll(root_ + "/memory/pod/c1/cgroup.procs"), "");
+  // The opener still can.
+  ASSERT_TRUE((*cg)->Join(4343).ok());
+  EXPECT_EQ(ReadAll(root_ + "/memory/pod/c1/cgroup.procs"), "4343");
+}
+
 // The host moves a real process (this host mounts cgroup v1 controllers).
 TEST(HostCgroupsReal, JoinMovesTheProcess) {
   const std::string name = absl::StrCat("seedvisor-host-cgroups-test-", getpid());

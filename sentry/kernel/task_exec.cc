@@ -105,6 +105,12 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
       if (tg_->container_pids) cgroups = tg_->container_pids->host_cgroups;
       container = tg_->container_id;
     }
+    if (cgroups != nullptr && !cgroups->OpenedHere()) {
+      // A sandbox fork of the sentry that made the container: those
+      // cgroups are the seed's container's, and the stub stays in the
+      // fork's own (host_cgroups.h).
+      cgroups = nullptr;
+    }
     if (cgroups != nullptr) {
       if (absl::Status s = cgroups->Join(exec_ctx->as->host_pid()); !s.ok()) {
         // Not to run outside its container's limits.
