@@ -19,12 +19,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runsc/cmd_common.h"
 #include "runsc/commands.h"
 #include "runsc/do_network.h"
 #include "seccomp/sentry_filter.h"
+#include "sentry/control/mounts.h"
 #include "sentry/base/deadline.h"
 #include "sentry/base/log.h"
 #include "sentry/base/mono_condvar.h"
@@ -182,6 +184,22 @@ class StartWatchdog {
   std::atomic<const char*> phase_{"setting up"};
 };
 
+// --volume's SRC:DST pairs as writable bind mounts.
+absl::StatusOr<std::vector<control::MountSpec>> ParseVolumes(const std::string& flag) {
+  std::vector<control::MountSpec> binds;
+  if (flag.empty()) return binds;
+  for (absl::string_view v : absl::StrSplit(flag, ',')) {
+    std::vector<std::string> parts = absl::StrSplit(v, absl::MaxSplits(':', 1));
+    if (parts.size() != 2 || parts[0].empty() || parts[0][0] != '/' || parts[1].empty() ||
+        parts[1][0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "do: --volume: \"", v, "\": not SRC:DST with absolute host and sandbox paths"));
+    }
+    binds.push_back({parts[1], "bind", parts[0], {"rbind", "rw"}});
+  }
+  return binds;
+}
+
 }  // namespace
 
 int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
@@ -208,16 +226,27 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   fs.Bool("veth", &veth,
           "with --network=sandbox and no --netns: make the veth pair (false: the sandbox's own "
           "stack has loopback only)");
+  std::string volumes;
+  fs.String("volume", &volumes,
+            "SRC:DST[,SRC:DST...]: the host directory SRC bound writable at DST (absolute "
+            "paths), as a container's bind volume: what the command writes there is on the "
+            "host at once, and the rest of the root stays the read-only host with the overlay");
   auto rest = fs.Parse(args);
   if (!rest.ok()) {
     PrintUsageError(std::string(rest.status().message()));
     return kExitUsage;
   }
+  absl::StatusOr<std::vector<control::MountSpec>> binds = ParseVolumes(volumes);
+  if (!binds.ok()) {
+    PrintUsageError(std::string(binds.status().message()));
+    return kExitUsage;
+  }
   if (fs.help_requested()) {
     PrintCommandHelp(fs, "do [flags] [--] CMD [ARGS...]",
                      "Runs CMD in a sandbox whose root is the host's / (read-only) with a writable\n"
-                     "overlay held by the sandbox: writes inside never reach the host. The exit\n"
-                     "status is CMD's (128+N if killed by signal N).");
+                     "overlay held by the sandbox: writes inside never reach the host, but for\n"
+                     "--volume directories. The exit status is CMD's (128+N if killed by\n"
+                     "signal N).");
     return kExitUsage;
   }
   if (rest->empty()) {
@@ -316,6 +345,12 @@ int CmdDo(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   if (absl::Status s = sentry::MountSysFs(**kernel, "/sys"); !s.ok()) {
     std::fprintf(stderr, "seedsc: creating the sandbox: /sys: %s\n",
                  std::string(s.message()).c_str());
+    return 128;
+  }
+  // Before RunInit installs the sentry's filter: a writable bind asks for
+  // the host writes it needs there (control/mounts.cc).
+  if (absl::Status s = control::ApplyMounts((*kernel)->vfs(), *binds); !s.ok()) {
+    std::fprintf(stderr, "seedsc: do: --volume: %s\n", std::string(s.message()).c_str());
     return 128;
   }
   watchdog->SetPhase("starting the command (its exec)");

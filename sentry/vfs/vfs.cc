@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "sentry/fs/dev/dev.h"
 #include "sentry/fs/host/host.h"
+#include "sentry/fs/host/host_rw.h"
 #include "sentry/fs/overlay/overlay.h"
 #include "sentry/fs/pipe/pipe.h"
 #include "sentry/fs/tmpfs/tmpfs.h"
@@ -380,8 +381,10 @@ Result<FileRef> Vfs::OpenTmpFile(const ResolveContext& c, std::string_view path,
     SV_ASSIGN_OR_RETURN(made, t->NewTmpFile(perm, c.creds, linkable));
   } else if (auto* o = dynamic_cast<OverlayInode*>(dir->inode().get())) {
     SV_ASSIGN_OR_RETURN(made, o->NewTmpFile(perm, c.creds, linkable));
+  } else if (auto* h = dynamic_cast<HostRwInode*>(dir->inode().get())) {
+    SV_ASSIGN_OR_RETURN(made, h->NewTmpFile(perm, c.creds, linkable));  // a writable volume
   } else {
-    return Errno(EOPNOTSUPP);  // no ->tmpfile (a host directory, /proc)
+    return Errno(EOPNOTSUPP);  // no ->tmpfile (the read-only host root, /proc)
   }
   SV_ASSIGN_OR_RETURN(struct stat st, made->Stat());
   // d_tmpfile(): "#<ino>" in the directory, unhashed, as /proc/PID/fd

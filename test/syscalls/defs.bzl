@@ -57,6 +57,7 @@ def syscall_test(
         network_none = True,
         as_init = False,
         host_tmpfs = 0,
+        host_volume = False,
         **kwargs):
     """Defines <name>_bin, <name>_native, <name>_<platform> and <name>.
 
@@ -90,6 +91,9 @@ def syscall_test(
         this many host tmpfs mounts under $TEST_TMPDIR/host_tmpfs
         (run_test.sh --host-tmpfs): objects of other host file systems in
         the sandbox's lower layer.
+      host_volume: every variant gets the directory $TEST_HOST_VOLUME
+        (run_test.sh --host-volume), in the sandbox a writable bind of a
+        host directory (seedsc do --volume), as a container's volume.
       **kwargs: passed on to every sh_test (e.g. timeout, flaky, shard_count).
     """
     binary = name + "_bin"
@@ -105,7 +109,8 @@ def syscall_test(
         tags = tags,
     )
 
-    host = ["--host-tmpfs=%d" % host_tmpfs] if host_tmpfs else []
+    host = (["--host-tmpfs=%d" % host_tmpfs] if host_tmpfs else []) + \
+           (["--host-volume"] if host_volume else [])
 
     variants = [name + "_native"]
     native.sh_test(

@@ -19,9 +19,15 @@
 # mounted at $TEST_TMPDIR/host_tmpfs/0 .. N-1, each holding a file `f`
 # (its number and a newline) and a directory `d`: objects of other host
 # file systems than the root's, whose inode numbers repeat.
+#
+# --host-volume makes the directory $TEST_TMPDIR/host_volume and names it
+# in $TEST_HOST_VOLUME; in the sandbox it is a writable bind of that host
+# directory (seedsc do --volume), as a container's volume, where the rest
+# of $TEST_TMPDIR is the sandbox's overlay.
 set -uo pipefail
 
 binary="" seedsc="" platform="" network="" patch="" net_raw="" as_init=0 host_tmpfs=0
+host_volume=0
 while (($#)); do
   case "$1" in
     --binary=*) binary="${1#*=}" ;;
@@ -32,6 +38,7 @@ while (($#)); do
     --net-raw) net_raw="$1" ;;  # seedsc --net-raw: raw sockets for CAP_NET_RAW
     --as-init) as_init=1 ;;
     --host-tmpfs=*) host_tmpfs="${1#*=}" ;;
+    --host-volume) host_volume=1 ;;
     --) shift; break ;;
     *) echo "run_test.sh: unknown argument '$1' (test arguments go after --)" >&2; exit 2 ;;
   esac
@@ -58,6 +65,10 @@ if [[ -z "${TEST_TMPDIR:-}" ]]; then
   trap 'rm -rf "$TEST_TMPDIR"' EXIT
 fi
 export TEST_TMPDIR
+if ((host_volume)); then
+  export TEST_HOST_VOLUME="$TEST_TMPDIR/host_volume"
+  mkdir -p "$TEST_HOST_VOLUME"
+fi
 
 if [[ -z "$seedsc" ]] && ((as_init)); then
   # The binary must be pid 1 of its pid namespace, as it is in the sandbox
@@ -69,7 +80,7 @@ elif [[ -z "$seedsc" ]]; then
   cmd=("$binary" "$@")
 else
   where="in the sandbox (seedsc --platform=$platform${network:+ --network=$network}"
-  where+="${patch:+ $patch}${net_raw:+ $net_raw})"
+  where+="${patch:+ $patch}${net_raw:+ $net_raw}${TEST_HOST_VOLUME:+ --volume})"
   seedsc="$(cd "$(dirname "$seedsc")" && pwd)/$(basename "$seedsc")"
   # Files the test binary would write for Bazel live outside the sandbox:
   # do not let gtest write them from inside (it aborts if it cannot open
@@ -91,6 +102,7 @@ else
   # (tests run side by side; each veth would want the same subnet).
   do_flags=()
   [[ "$network" == sandbox ]] && do_flags=(--veth=false)
+  ((host_volume)) && do_flags+=("--volume=$TEST_HOST_VOLUME:$TEST_HOST_VOLUME")
   # The sandbox's uname is its own: the host's for cases that need a newer
   # host (test_util.h SandboxHostBefore).
   export SEEDVISOR_HOST_RELEASE="$(uname -r)"

@@ -1,13 +1,17 @@
 // open(2)'s O_TMPFILE: an unnamed regular file in a directory's filesystem
 // (vfs_tmpfile()), which linkat(2) may name later unless it was opened
 // O_EXCL (I_LINKABLE): through /proc/self/fd/N with AT_SYMLINK_FOLLOW, or
-// the fd itself with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH).
+// the fd itself with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH). Each such case
+// runs in $TEST_TMPDIR (the sandbox's overlay) and in $TEST_HOST_VOLUME (in
+// the sandbox a writable bind of a host directory: the host makes the file).
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -62,10 +66,33 @@ void ExpectAnUnnamedFile(const std::string& dir) {
   EXPECT_EQ(fcntl(fd.get(), F_GETFL) & O_ACCMODE, O_RDWR);
 }
 
-TEST(TmpfileTest, AnUnnamedFileInTheDirectorysFilesystem) {
-  TempDir dir;
-  ExpectAnUnnamedFile(dir.path());
-}
+// A fresh directory in $TEST_TMPDIR ("tmpdir") or in $TEST_HOST_VOLUME
+// ("volume"), removed after the case.
+class TmpfileIn : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const char* parent = getenv(GetParam() == "volume" ? "TEST_HOST_VOLUME" : "TEST_TMPDIR");
+    // The BUILD target always gives one (run_test.sh --host-volume).
+    ASSERT_NE(parent, nullptr) << "no " << GetParam() << " directory in the environment";
+    std::string tmpl = std::string(parent) + "/tmpfile.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl << ": " << ErrnoName(errno);
+    path_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Dirs, TmpfileIn, testing::Values("tmpdir", "volume"),
+                         [](const testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(TmpfileIn, AnUnnamedFileInTheDirectorysFilesystem) { ExpectAnUnnamedFile(path()); }
 
 TEST(TmpfileTest, OnTmpfs) {
   struct stat st;
@@ -104,12 +131,11 @@ TEST(TmpfileTest, FlagsAndPathErrors) {
   ASSERT_OK(chmod(d, 0755));
 }
 
-TEST(TmpfileTest, LinkedThroughProcSelfFd) {
-  TempDir dir;
-  FileDescriptor fd(open(dir.path().c_str(), O_TMPFILE | O_RDWR, 0600));
+TEST_P(TmpfileIn, LinkedThroughProcSelfFd) {
+  FileDescriptor fd(open(path().c_str(), O_TMPFILE | O_RDWR, 0600));
   ASSERT_OK(fd.get());
   ASSERT_EQ(write(fd.get(), "kept", 4), 4);
-  const std::string name = dir.Path("named");
+  const std::string name = Path("named");
   // Without AT_SYMLINK_FOLLOW the link itself would be linked: the magic
   // link is a /proc object (EXDEV).
   EXPECT_ERRNO(EXDEV, linkat(AT_FDCWD, FdPath(fd.get()).c_str(), AT_FDCWD, name.c_str(), 0));
@@ -123,39 +149,37 @@ TEST(TmpfileTest, LinkedThroughProcSelfFd) {
   ASSERT_OK(stat(name.c_str(), &named));
   EXPECT_EQ(named.st_ino, st.st_ino);
   // Named now, it links as any file does.
-  ASSERT_OK(linkat(AT_FDCWD, FdPath(fd.get()).c_str(), AT_FDCWD, dir.Path("second").c_str(),
+  ASSERT_OK(linkat(AT_FDCWD, FdPath(fd.get()).c_str(), AT_FDCWD, Path("second").c_str(),
                    AT_SYMLINK_FOLLOW));
   ASSERT_OK(fstat(fd.get(), &st));
   EXPECT_EQ(st.st_nlink, 2u);
   // Once it has lost its names again it is an unlinked file: no new name
   // (I_LINKABLE went with the first link).
   ASSERT_OK(unlink(name.c_str()));
-  ASSERT_OK(unlink(dir.Path("second").c_str()));
+  ASSERT_OK(unlink(Path("second").c_str()));
   EXPECT_ERRNO(ENOENT, linkat(AT_FDCWD, FdPath(fd.get()).c_str(), AT_FDCWD,
-                              dir.Path("third").c_str(), AT_SYMLINK_FOLLOW));
+                              Path("third").c_str(), AT_SYMLINK_FOLLOW));
 }
 
-TEST(TmpfileTest, LinkedWithAtEmptyPath) {
-  TempDir dir;
-  FileDescriptor fd(open(dir.path().c_str(), O_TMPFILE | O_WRONLY, 0600));
+TEST_P(TmpfileIn, LinkedWithAtEmptyPath) {
+  FileDescriptor fd(open(path().c_str(), O_TMPFILE | O_WRONLY, 0600));
   ASSERT_OK(fd.get());
   ASSERT_EQ(write(fd.get(), "flink", 5), 5);
   if (!HaveCap(CAP_DAC_READ_SEARCH)) GTEST_SKIP() << "needs CAP_DAC_READ_SEARCH";
-  const std::string name = dir.Path("named");
+  const std::string name = Path("named");
   ASSERT_OK(linkat(fd.get(), "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH));
   EXPECT_EQ(ReadFile(name), "flink");
   // An empty path without AT_EMPTY_PATH names nothing.
-  EXPECT_ERRNO(ENOENT, linkat(fd.get(), "", AT_FDCWD, dir.Path("x").c_str(), 0));
+  EXPECT_ERRNO(ENOENT, linkat(fd.get(), "", AT_FDCWD, Path("x").c_str(), 0));
 }
 
-TEST(TmpfileTest, AtEmptyPathNeedsCapDacReadSearch) {
-  TempDir dir;
-  FileDescriptor fd(open(dir.path().c_str(), O_TMPFILE | O_RDWR, 0600));
+TEST_P(TmpfileIn, AtEmptyPathNeedsCapDacReadSearch) {
+  FileDescriptor fd(open(path().c_str(), O_TMPFILE | O_RDWR, 0600));
   ASSERT_OK(fd.get());
-  ASSERT_TRUE(WriteFile(dir.Path("plain"), "p"));
-  FileDescriptor plain(open(dir.Path("plain").c_str(), O_RDONLY));
+  ASSERT_TRUE(WriteFile(Path("plain"), "p"));
+  FileDescriptor plain(open(Path("plain").c_str(), O_RDONLY));
   ASSERT_OK(plain.get());
-  const std::string a = dir.Path("a"), b = dir.Path("b");
+  const std::string a = Path("a"), b = Path("b");
   const int tmp_fd = fd.get(), plain_fd = plain.get();
   int status = RunInChild([&] {
     if (!DropEffective(CAP_DAC_READ_SEARCH)) return 1;
@@ -173,24 +197,23 @@ TEST(TmpfileTest, AtEmptyPathNeedsCapDacReadSearch) {
   EXPECT_EXIT_CODE(status, 0);
 }
 
-TEST(TmpfileTest, OExclFilesStayUnnamed) {
-  TempDir dir;
-  FileDescriptor fd(open(dir.path().c_str(), O_TMPFILE | O_EXCL | O_RDWR, 0600));
+TEST_P(TmpfileIn, OExclFilesStayUnnamed) {
+  FileDescriptor fd(open(path().c_str(), O_TMPFILE | O_EXCL | O_RDWR, 0600));
   ASSERT_OK(fd.get());
   EXPECT_ERRNO(ENOENT, linkat(AT_FDCWD, FdPath(fd.get()).c_str(), AT_FDCWD,
-                              dir.Path("a").c_str(), AT_SYMLINK_FOLLOW));
+                              Path("a").c_str(), AT_SYMLINK_FOLLOW));
   if (HaveCap(CAP_DAC_READ_SEARCH)) {
-    EXPECT_ERRNO(ENOENT, linkat(fd.get(), "", AT_FDCWD, dir.Path("b").c_str(), AT_EMPTY_PATH));
+    EXPECT_ERRNO(ENOENT, linkat(fd.get(), "", AT_FDCWD, Path("b").c_str(), AT_EMPTY_PATH));
   }
   // And an ordinary file whose last name went is no O_TMPFILE file.
-  ASSERT_TRUE(WriteFile(dir.Path("gone"), "g"));
-  FileDescriptor gone(open(dir.Path("gone").c_str(), O_RDONLY));
+  ASSERT_TRUE(WriteFile(Path("gone"), "g"));
+  FileDescriptor gone(open(Path("gone").c_str(), O_RDONLY));
   ASSERT_OK(gone.get());
-  ASSERT_OK(unlink(dir.Path("gone").c_str()));
+  ASSERT_OK(unlink(Path("gone").c_str()));
   EXPECT_ERRNO(ENOENT, linkat(AT_FDCWD, FdPath(gone.get()).c_str(), AT_FDCWD,
-                              dir.Path("c").c_str(), AT_SYMLINK_FOLLOW));
+                              Path("c").c_str(), AT_SYMLINK_FOLLOW));
   if (HaveCap(CAP_DAC_READ_SEARCH)) {
-    EXPECT_ERRNO(ENOENT, linkat(gone.get(), "", AT_FDCWD, dir.Path("d").c_str(), AT_EMPTY_PATH));
+    EXPECT_ERRNO(ENOENT, linkat(gone.get(), "", AT_FDCWD, Path("d").c_str(), AT_EMPTY_PATH));
   }
 }
 

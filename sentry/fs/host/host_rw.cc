@@ -161,6 +161,23 @@ Result<std::shared_ptr<Inode>> HostRwInode::Create(std::string_view name, mode_t
   return std::shared_ptr<Inode>(std::make_shared<HostRwInode>(path_fd, fs_));
 }
 
+Result<std::shared_ptr<Inode>> HostRwInode::NewTmpFile(mode_t mode, const FsCreds& c,
+                                                        bool linkable) {
+  if (hidden_) return Errno(EACCES);
+  // Relative to the directory's own fd ("." of it): no host path. The
+  // kernel's O_TMPFILE carries O_DIRECTORY (glibc's macro has both).
+  int fd = openat(fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC | (linkable ? 0 : O_EXCL),
+                  HostSafeMode(mode, false));
+  if (fd < 0) return Errno(errno);
+  OwnNew(fd_, fd, c);
+  (void)!fchmod(fd, HostSafeMode(mode, false));  // not cut by the sentry's umask
+  int path_fd = PathFdOf(fd);
+  int e = errno;
+  close(fd);
+  if (path_fd < 0) return Errno(e);
+  return std::shared_ptr<Inode>(std::make_shared<HostRwInode>(path_fd, fs_));
+}
+
 Status HostRwInode::Mkdir(std::string_view name, mode_t mode, const FsCreds& c) {
   SV_ASSIGN_OR_RETURN(std::string n, Name(name));
   if (hidden_) return Errno(EACCES);

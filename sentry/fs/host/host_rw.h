@@ -82,6 +82,12 @@ class HostRwInode : public Inode {
   Status RemoveXattr(std::string_view name) override;
   Result<struct statfs> StatFs() override;
   Result<FileRef> Open(const std::shared_ptr<Dentry>& d, int flags) override;
+  // open(2)'s O_TMPFILE in this directory: the host makes the nameless
+  // file (openat(2) of the directory's own fd with O_TMPFILE; EOPNOTSUPP
+  // where the host filesystem has none), the guest's as Create's are.
+  // `linkable`: Link may give it its first name (no O_EXCL, I_LINKABLE on
+  // the host inode, which both of Link's ways honour).
+  Result<std::shared_ptr<Inode>> NewTmpFile(mode_t mode, const FsCreds& c, bool linkable);
   const void* FsId() const override { return fs_.get(); }
   FileLockKey LockKey() override;
 
