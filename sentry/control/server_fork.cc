@@ -522,9 +522,6 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     {
       absl::MutexLock l(&mu_);
       if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
-      // Before a spare is made for it (its copies of the other
-      // containers' stubs would join their cgroups).
-      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
     }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
@@ -548,6 +545,13 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
             "fork: net_device: its packet socket did not come with the request (SCM_RIGHTS)");
       }
       net.dev = sentry::TakenInterface{*info, fd};
+    }
+    {
+      // Not a spare for a pod (its copies of the other containers' stubs
+      // would join their cgroups, host_cgroups.h). Containers come and go
+      // meanwhile (they never wait for a Fork): checked again below.
+      absl::MutexLock l(&mu_);
+      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
     }
     // No spare ready (a burst of forks took them): one now, before this
     // object's lock and the server's ForkHold, which would stall other
