@@ -743,6 +743,16 @@ TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
     return lines;
   };
   ControlServer& s = Make("exec sleep 1000");
+  // However the test ends: the sandbox's stubs go, then the cgroup.
+  struct Cleanup {
+    ControlServer& s;
+    const std::string& dir;
+    bool shut = false;
+    ~Cleanup() {
+      if (!shut && s.Shutdown({}).ok()) s.WaitShutdown();
+      for (int i = 0; i < 1000 && rmdir(dir.c_str()) != 0 && errno != ENOENT; ++i) usleep(10000);
+    }
+  } cleanup{s, dir};
   ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
   v1::CreateContainerRequest req = Second("", TempDir(), TempFile());
   // One image, one stub: a shell's exec would leave its old stub in the
@@ -780,6 +790,7 @@ TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
   del.set_container_id("c2");
   absl::Status deleted = s.DeleteContainer(del).status();
   ASSERT_TRUE(deleted.ok()) << deleted;
+  cleanup.shut = true;
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
   for (int i = 0; i < 1000 && rmdir(dir.c_str()) != 0; ++i) usleep(10000);
