@@ -16,9 +16,9 @@
 // (and its fds) with the rest of the sentry's memory, but its stubs belong
 // to the fork, never to the seed's containers. Join refuses to move a
 // process from any other sentry than the one that opened them, and a task
-// of a fork that starts a first image keeps its stub where the forked
-// sentry put it: the fork's own cgroup (ForkRequest.cgroup), which the
-// stubs copied for the fork join too. (Forking a pod sandbox whose members
+// of a fork that starts a first image keeps its stub where the fork's
+// zygote is: the fork's own cgroup (ForkRequest.cgroup, which the stubs
+// copied for the fork join too), or, without one, the sentry's. (Forking a pod sandbox whose members
 // are still there is refused anyway; see ControlServer::Fork.)
 //
 //   SV_ASSIGN_OR_RETURN(auto cg, HostCgroups::Open("kubepods/pod1/c1"));
