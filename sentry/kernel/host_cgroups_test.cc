@@ -78,10 +78,10 @@ TEST_F(FakeRoot, AForkOfTheOpenerMovesNothingIntoThem) {
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: OpenedHere in the fork, 2: Join not refused, "
                                        "3: the refusal does not name the cgroup";
-  EXPECT_EQ(ReadAll(root_ + "/memory/pod/c1/cgroup.procs"), "");
+  EXPECT_EQ(ReadFileOrEmpty(root_ + "/memory/pod/c1/cgroup.procs"), "");
   // The opener still can.
   ASSERT_TRUE((*cg)->Join(4343).ok());
-  EXPECT_EQ(ReadAll(root_ + "/memory/pod/c1/cgroup.procs"), "4343");
+  EXPECT_EQ(ReadFileOrEmpty(root_ + "/memory/pod/c1/cgroup.procs"), "4343");
 }
 
 // The host moves a real process (this host mounts cgroup v1 controllers).
