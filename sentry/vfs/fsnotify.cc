@@ -185,39 +185,6 @@ void FsnotifyInode(const Inode* inode, uint32_t mask) {
   DeliverLocked(inode, mask, 0, {}, false, false, &drop);
 }
 
-bool FsnotifyWatched(const Inode* inode) {
-  if (g_count.load(std::memory_order_relaxed) == 0) return false;
-  std::lock_guard<std::mutex> l(g_mu);
-  return g_watches->count(inode) > 0;
-}
-
-void FsnotifyMoved(const Inode* inode, const DentryRef& now) {
-  const Inode* to = now->inode().get();
-  std::vector<DentryRef> drop;  // the old dentries, released unlocked
-  std::lock_guard<std::mutex> l(g_mu);
-  auto it = g_watches->find(inode);
-  if (it == g_watches->end()) return;
-  for (Watch& w : it->second) {
-    drop.push_back(std::move(w.dentry));
-    w.dentry = now;
-  }
-  if (to == inode) return;
-  std::vector<Watch> moved = std::move(it->second);
-  g_watches->erase(it);
-  auto& ws = (*g_watches)[to];
-  for (Watch& w : moved) {
-    // A sink's watch already on the target object (a second inotify_add_watch
-    // of the new path before this) stays; the moved one goes.
-    bool dup = std::any_of(ws.begin(), ws.end(),
-                           [&](const Watch& o) { return o.sink == w.sink && o.wd == w.wd; });
-    if (dup) {
-      --g_count;
-      continue;
-    }
-    ws.push_back(std::move(w));
-  }
-}
-
 void FsnotifyDeleted(const Inode* inode) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
   AfterEvents after;

@@ -58,13 +58,6 @@ void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32
 // `mask` happened to `inode` itself only (IN_MOVE_SELF, IN_ATTRIB on a link
 // count change).
 void FsnotifyInode(const Inode* inode, uint32_t mask);
-// Whether any watch is on `inode`.
-bool FsnotifyWatched(const Inode* inode);
-// A rename moved the object of `inode` to `now`, whose Inode object may be
-// another (an overlay names its objects by parent and name): its watches
-// follow it there and keep `now` cached, so later events on the object at
-// its new name reach them, as Linux's watch on the inode does.
-void FsnotifyMoved(const Inode* inode, const DentryRef& now);
 // The object lost its last link: IN_DELETE_SELF, then IN_IGNORED, and its
 // watches are gone. Linux waits for the last close; here it is immediate.
 void FsnotifyDeleted(const Inode* inode);

@@ -238,14 +238,6 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   FsnotifyDir(*op.dir, IN_MOVED_FROM | isdir, op.name, cookie);
   FsnotifyDir(*np.dir, IN_MOVED_TO | isdir, np.name, cookie);
   FsnotifyInode(src->inode().get(), IN_MOVE_SELF);
-  // Watches follow the moved objects to the Inode objects their new names
-  // now give (an overlay makes new ones).
-  if (FsnotifyWatched(src->inode().get())) {
-    if (auto now = np.dir->Child(np.name); now.ok()) FsnotifyMoved(src->inode().get(), *now);
-  }
-  if ((flags & RENAME_EXCHANGE) && dst.ok() && FsnotifyWatched((*dst)->inode().get())) {
-    if (auto now = op.dir->Child(op.name); now.ok()) FsnotifyMoved((*dst)->inode().get(), *now);
-  }
   if (dst.ok() && !(flags & RENAME_EXCHANGE) && LastLinkGone(**dst)) {
     FsnotifyDeleted((*dst)->inode().get());
   }

@@ -192,33 +192,6 @@ TEST_F(Inotify, DirectoryMoveSelfHasNoIsdir) {
   EXPECT_EQ(ev[2].mask, IN_MOVE_SELF);
 }
 
-// A watch follows its object through renames: each move of a watched
-// directory is its IN_MOVE_SELF, and later events on it at its new name
-// still reach the watch (LTP inotify02 renames its cwd twice).
-TEST_F(Inotify, WatchFollowsARenamedDirectory) {
-  std::string a = dir_.Path("a"), b = dir_.Path("b"), c = dir_.Path("c");
-  ASSERT_EQ(mkdir(a.c_str(), 0700), 0);
-  int wd = inotify_add_watch(fd_, a.c_str(), IN_MOVE_SELF | IN_ATTRIB | IN_CREATE);
-  ASSERT_GT(wd, 0);
-  ASSERT_EQ(rename(a.c_str(), b.c_str()), 0);
-  auto ev = Drain(fd_);
-  ASSERT_EQ(ev.size(), 1u) << Show(ev);
-  EXPECT_EQ(ev[0].wd, wd);
-  EXPECT_EQ(ev[0].mask, IN_MOVE_SELF);
-  ASSERT_EQ(rename(b.c_str(), c.c_str()), 0);
-  ASSERT_EQ(chmod(c.c_str(), 0755), 0);
-  WriteFile(c + "/f", "x");
-  ev = Drain(fd_);
-  ASSERT_EQ(ev.size(), 3u) << Show(ev);
-  EXPECT_EQ(ev[0].wd, wd);
-  EXPECT_EQ(ev[0].mask, IN_MOVE_SELF);
-  EXPECT_EQ(ev[1].mask, IN_ATTRIB | IN_ISDIR);
-  EXPECT_EQ(ev[2].mask, IN_CREATE);
-  EXPECT_EQ(ev[2].name, "f");
-  // A new watch of the new name is the same watch (the same object).
-  EXPECT_EQ(inotify_add_watch(fd_, c.c_str(), IN_MOVE_SELF), wd);
-}
-
 // /proc/self/fdinfo shows each watch: its wd, the object's inode number
 // and device, and the mask with IN_ONESHOT (LTP inotify12).
 TEST_F(Inotify, FdinfoShowsEachWatch) {
