@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "sentry/base/sweep_schedule.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/sys_mempolicy.h"
 
@@ -99,10 +100,7 @@ class Tables {
       return;
     }
     tasks_[&t] = TaskEntry{t.weak_from_this(), *p};
-    if (tasks_.size() >= 2 * task_sweep_at_) {
-      std::erase_if(tasks_, [](const auto& e) { return e.second.owner.expired(); });
-      task_sweep_at_ = std::max<size_t>(tasks_.size(), 64);
-    }
+    task_sweeps_.SweepIfDue(tasks_, [](const auto& e) { return e.second.owner.expired(); });
   }
 
   // `create`: false for a change that leaves an mm without policies as it
@@ -132,9 +130,7 @@ class Tables {
     auto [it, added] = mms_.try_emplace(mm->id());
     if (added) {
       it->second.owner = mm;
-      if (mms_.size() >= 2 * mm_sweep_at_) {
-        std::erase_if(mms_, [](const auto& e) { return e.second.owner.expired(); });
-        mm_sweep_at_ = std::max<size_t>(mms_.size(), 64);
+      if (mm_sweeps_.SweepIfDue(mms_, [](const auto& e) { return e.second.owner.expired(); })) {
         it = mms_.find(mm->id());
       }
     }
@@ -144,8 +140,8 @@ class Tables {
   absl::Mutex mu_;
   std::map<const Task*, TaskEntry> tasks_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, MmEntry> mms_ ABSL_GUARDED_BY(mu_);
-  size_t task_sweep_at_ ABSL_GUARDED_BY(mu_) = 64;
-  size_t mm_sweep_at_ ABSL_GUARDED_BY(mu_) = 64;
+  SweepSchedule task_sweeps_ ABSL_GUARDED_BY(mu_){64};
+  SweepSchedule mm_sweeps_ ABSL_GUARDED_BY(mu_){64};
 };
 
 }  // namespace

@@ -68,7 +68,9 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
     int ready = 0;
     std::vector<pollfd> host;
     std::vector<size_t> host_idx;  // pfds index for each host entry
-    std::vector<FileRef> host_files;  // and its file
+    // and the events its file reports beside the host fd's (an eventfd's
+    // overflow): asked while the file is at hand, no reference kept.
+    std::vector<short> host_errors;
     for (size_t i = 0; i < pfds.size(); ++i) {
       pollfd& p = pfds[i];
       p.revents = 0;
@@ -87,7 +89,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
       }
       host.push_back({hfd, p.events, 0});
       host_idx.push_back(i);
-      host_files.push_back(*f);
+      host_errors.push_back((*f)->PollErrorEvents());
     }
     if (!host.empty()) {
       int r = poll(host.data(), host.size(), 0);
@@ -96,7 +98,7 @@ Result<int> DoPoll(Task& t, std::vector<pollfd>& pfds, const timespec* deadline)
         pollfd& p = pfds[host_idx[j]];
         // POLLHUP/POLLERR are always reported; the rest only if asked for.
         p.revents = static_cast<short>(
-            (host[j].revents | host_files[j]->PollErrorEvents()) & (p.events | POLLHUP | POLLERR | POLLNVAL));
+            (host[j].revents | host_errors[j]) & (p.events | POLLHUP | POLLERR | POLLNVAL));
         if (p.revents) ++ready;
       }
     }

@@ -119,12 +119,19 @@ TEST(Mbind, StrictAndMove) {
   munmap(m, 2 * kPage);
 }
 
+// `pages` new anonymous pages whose whole range has the policy `mode` on
+// node 0; nullptr if the mapping or the mbind failed.
+char* MapPagesWithPolicy(size_t pages, int mode) {
+  char* m = MapPages(pages);
+  const unsigned long node0 = 1;
+  if (m == nullptr || Mbind(m, pages * kPage, mode, &node0, 64, 0) != 0) return nullptr;
+  return m;
+}
+
 TEST(Mbind, NewMappingHasTheDefault) {
   REQUIRE_ONE_NODE();
-  char* m = MapPages(2);
-  ASSERT_NE(m, nullptr);
-  const unsigned long node0 = 1;
-  ASSERT_EQ(Mbind(m, 2 * kPage, MPOL_BIND, &node0, 64, 0), 0);
+  char* m = MapPagesWithPolicy(2, MPOL_BIND);
+  ASSERT_NE(m, nullptr) << strerror(errno);
   // Mapped again at the same place: a new VMA, no policy.
   ASSERT_EQ(mmap(m, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
             m);
@@ -140,10 +147,8 @@ TEST(Mbind, NewMappingHasTheDefault) {
 
 TEST(Mbind, PolicyMovesWithMremapAndIsForked) {
   REQUIRE_ONE_NODE();
-  char* m = MapPages(2);
-  ASSERT_NE(m, nullptr);
-  const unsigned long node0 = 1;
-  ASSERT_EQ(Mbind(m, 2 * kPage, MPOL_INTERLEAVE, &node0, 64, 0), 0);
+  char* m = MapPagesWithPolicy(2, MPOL_INTERLEAVE);
+  ASSERT_NE(m, nullptr) << strerror(errno);
   char* far = MapPages(4);  // a place to move to
   ASSERT_NE(far, nullptr);
   void* moved = mremap(m, 2 * kPage, 2 * kPage, MREMAP_MAYMOVE | MREMAP_FIXED, far);

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "sentry/base/sweep_schedule.h"
 #include "sentry/fs/pipe/pipe.h"
 
 namespace seedvisor::sentry {
@@ -53,7 +54,7 @@ struct Accounted {
 std::mutex g_mu;
 std::map<const Pipe*, Accounted> g_pipes;           // by g_mu
 std::unordered_map<uid_t, uint64_t> g_user_pages;  // by g_mu
-size_t g_swept_size = 0;                            // by g_mu
+SweepSchedule g_sweeps{64};                         // by g_mu
 
 void ForgetLocked(std::map<const Pipe*, Accounted>::iterator it) {
   auto user = g_user_pages.find(it->second.uid);
@@ -68,7 +69,7 @@ void SweepLocked() {
     if (it->second.pipe.expired()) ForgetLocked(it);
     it = next;
   }
-  g_swept_size = g_pipes.size();
+  g_sweeps.Swept(g_pipes.size());
 }
 
 // An upper bound of the pages of `uid`'s pipes other than `except`.
@@ -131,7 +132,7 @@ Status SetPipeUserPages(bool hard, std::string_view text) {
 
 Status AccountNewPipe(const std::shared_ptr<Pipe>& pipe, uid_t uid, bool limited) {
   std::lock_guard l(g_mu);
-  if (g_pipes.size() >= 2 * std::max<size_t>(g_swept_size, 64)) SweepLocked();
+  if (g_sweeps.Due(g_pipes.size())) SweepLocked();
   // A pipe that is gone may have left its entry at this address.
   if (auto old = g_pipes.find(pipe.get()); old != g_pipes.end()) ForgetLocked(old);
   uint64_t bufs = pipe->Capacity() / kPipePageSize;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "sentry/base/sweep_schedule.h"
 #include "sentry/vfs/inode.h"
 
 namespace seedvisor::sentry {
@@ -101,16 +102,13 @@ namespace {
 // filesystems may number their files alike.
 std::mutex g_fifo_mu;
 std::map<FileLockKey, std::weak_ptr<Pipe>> g_fifos;  // by g_fifo_mu
-// The table's size after the last sweep of ended FIFOs: the next sweep
-// comes when it has doubled (O(1) amortised per open, not O(FIFOs)).
-size_t g_fifos_swept_at = 0;  // by g_fifo_mu
+// Ended FIFOs are swept when the table has doubled (O(1) amortised per
+// open, not O(FIFOs)).
+SweepSchedule g_fifo_sweeps{32};  // by g_fifo_mu
 
 std::shared_ptr<Pipe> FifoPipe(const FileLockKey& key, ino_t ino) {
   std::lock_guard l(g_fifo_mu);
-  if (g_fifos.size() >= 2 * std::max<size_t>(g_fifos_swept_at, 32)) {
-    std::erase_if(g_fifos, [](const auto& e) { return e.second.expired(); });
-    g_fifos_swept_at = g_fifos.size();
-  }
+  g_fifo_sweeps.SweepIfDue(g_fifos, [](const auto& e) { return e.second.expired(); });
   auto& w = g_fifos[key];
   std::shared_ptr<Pipe> p = w.lock();
   if (!p) {
