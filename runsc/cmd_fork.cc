@@ -1,4 +1,5 @@
-// `seedsc fork [--paused] [--cgroup PATH] [--console-socket S] SEED_ID NEW_ID`: a new container
+// `seedsc fork [--paused] [--cgroup PATH] [--member-cgroup ID=PATH ...]
+// [--console-socket S] SEED_ID NEW_ID`: a new container
 // forked from a paused one (a seed), copy-on-write, in about a millisecond
 // of sandbox work. A thin client of the seed's Fork RPC (sentry/sfork).
 //
@@ -7,6 +8,12 @@
 // state names its parent in the dev.seedvisor.parent annotation. Its stdio
 // is this command's own, or with --console-socket a new pty whose master goes
 // to that socket (as for create). --paused leaves it paused: a new seed.
+// A pod seed (containers created into its sandbox) is forked whole; each of
+// its containers with a host cgroup of its own needs one for the fork
+// (--member-cgroup, repeated: the container's id in the seed, which its
+// copy in the fork keeps, and an existing cgroup path). Only the new
+// container's state is written: the fork's copies of the pod's other
+// containers are reached through its control socket.
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
@@ -15,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -62,7 +70,22 @@ absl::StatusOr<sentry::TakenInterface> TakeOverNetns(const std::string& path) {
 
 }  // namespace
 
-int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
+int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& in_args) {
+  std::vector<std::string> args = in_args;
+  // ID=PATH each, in command-line order.
+  const std::vector<std::string> members = TakeRepeated(&args, "member-cgroup", {"paused"});
+  std::map<std::string, std::string> member_cgroups;
+  for (const std::string& m : members) {
+    const size_t eq = m.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == m.size()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--member-cgroup \"", m, "\": not CONTAINER_ID=CGROUP_PATH")));
+    }
+    if (!member_cgroups.emplace(m.substr(0, eq), m.substr(eq + 1)).second) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--member-cgroup: container \"", m.substr(0, eq), "\" named twice")));
+    }
+  }
   FlagSet fs("fork");
   bool paused = false;
   std::string cgroup, pid_file, console_socket;
@@ -123,6 +146,7 @@ int CmdFork(const GlobalConfig& cfg, const std::vector<std::string>& args) {
   req.set_control_address(st.control_address);
   req.set_paused(paused);
   req.set_cgroup(cgroup);
+  for (const auto& [id, path] : member_cgroups) (*req.mutable_member_cgroups())[id] = path;
   if (console_socket.empty()) {
     req.mutable_stdio()->set_stdin(OwnFdPath(0));
     req.mutable_stdio()->set_stdout(OwnFdPath(1));

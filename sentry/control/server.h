@@ -136,6 +136,9 @@ class ControlServer {
     // Its host thread (CreateContainerResponse.host_thread), for a
     // container outside the sandbox's pid namespace; null: none.
     std::shared_ptr<HostAnchor> anchor;
+    // Its own host cgroups' path (CreateContainerRequest.cgroup; in a
+    // fork, its ForkRequest.member_cgroups entry); "": the sandbox's.
+    std::string host_cgroup;
   };
   // Starts a HostAnchor (its own thread) under host_fork_mu_; null if
   // the host gave none.
@@ -170,7 +173,8 @@ class ControlServer {
   // Records the init's exit when it happens (a watcher thread).
   void WatchInit(std::shared_ptr<Container> c, std::shared_ptr<sentry::ThreadGroup> tg);
 
-  // The forked sandbox's server: the seed's state under a new id, paused.
+  // The forked sandbox's server: the seed's state under a new id (its
+  // first container's; a pod's other containers keep theirs), paused.
   ControlServer(const ControlServer& seed, std::string new_id) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // In a forked sentry: serves `address` as container `new_id` until
   // Shutdown, then ends the process. Never returns.
@@ -205,6 +209,16 @@ class ControlServer {
                               std::optional<sentry::TakenInterface>* net,
                               const std::vector<pid_t>& pids, pid_t* report,
                               std::function<void()>* main) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // server_fork_pod.cc. Whether `req` may fork this sandbox as to its
+  // application containers (a pod's): each started, each with a host
+  // cgroup of its own given one for the fork, no other one named.
+  absl::Status CheckPodForkLocked(const v1::ForkRequest& req) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // In a forked sentry, on its only thread, before its guest runs: opens
+  // each req.member_cgroups() entry, moves that container's stubs there and
+  // lets go of the seed's cgroups for it.
+  absl::Status TakeMemberCgroupsInForkChild(const v1::ForkRequest& req)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Around every call that may change the sandbox's state (a signal
   // queued, a process started; a pause or resume changes the kernel's
   // quiesce epoch, which sentry/sfork checks itself): seed_version_ counts

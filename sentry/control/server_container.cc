@@ -152,6 +152,7 @@ absl::StatusOr<v1::CreateContainerResponse> ControlServer::CreateContainer(
       if (req.pids_limit() > 0) kernel_.SetContainerPidsLimit(id, req.pids_limit());
       if (cgroups != nullptr) kernel_.SetContainerHostCgroupsLocked(id, cgroups);
     }
+    if (cgroups != nullptr) c->host_cgroup = req.cgroup();
     containers_[id] = c;
   }
   Log::Debug("container %s joined the sandbox of %s (root %s)", id, cfg_.id, req.root());

@@ -51,15 +51,6 @@ class Watched {
   const ForkWatch::Token t_;
 };
 
-// Fork's answer for a pod sandbox (its first container `id` and others):
-// the fork would have no cgroups of its own for them (host_cgroups.h), and
-// its control server serves one container.
-absl::Status RefuseAPod(const std::string& id, size_t containers) {
-  return absl::UnimplementedError(absl::StrCat(
-      "sandbox fork: container \"", id, "\" shares its sandbox with ", containers - 1,
-      " other container(s); only a one-container sandbox is forked"));
-}
-
 }  // namespace
 
 namespace {
@@ -105,18 +96,36 @@ ControlServer::ControlServer(const ControlServer& seed, std::string new_id)
       first_(std::make_shared<Container>(*seed.first_)) {
   // The seed's fields, read without its lock: this runs in the forked
   // sentry, whose only thread is the one that forked (holding that lock).
-  // A seed has one container (Fork refuses otherwise).
   first_->cfg.id = cfg_.id;
   paused_ = true;
   containers_[cfg_.id] = first_;
+  // A pod's application containers, each started (CheckPodForkLocked),
+  // under their ids. Their host threads (HostAnchor) are the seed's: none
+  // was copied, and nothing here may wait for one to end. Their host
+  // cgroups are the seed's until TakeMemberCgroupsInForkChild.
+  for (const auto& [id, c] : seed.containers_) {
+    if (c == seed.first_) continue;
+    auto copy = std::make_shared<Container>(*c);
+    copy->anchor = nullptr;
+    copy->host_cgroup.clear();
+    containers_[id] = std::move(copy);
+  }
 }
 
 void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
                                    sentry::HostThread serve, bool paused) {
   std::shared_ptr<sentry::ThreadGroup> init;
+  // A pod's other running containers, whose inits' exits the seed's
+  // watchers (threads of the seed's) no longer see here.
+  std::vector<std::pair<std::shared_ptr<Container>, std::shared_ptr<sentry::ThreadGroup>>> members;
   {
     absl::MutexLock l(&child->mu_);
     if (child->first_->phase == Phase::kRunning) init = child->first_->init;
+    for (const auto& [id, c] : child->containers_) {
+      if (c != child->first_ && c->phase == Phase::kRunning && c->init != nullptr) {
+        members.emplace_back(c, c->init);
+      }
+    }
     if (!paused) child->paused_ = false;
   }
   // The guest first: what follows (two threads starting) is not on the way
@@ -135,6 +144,7 @@ void ControlServer::ServeForkChild(ControlServer* child, ttrpc::Server* server,
   std::move(serve).Run([server] { server->Serve(); });
   child->RunInBackground([child] { child->EndWithAnchor(); });
   if (init != nullptr) child->WatchInit(child->first_, init);  // also if the init has exited by now
+  for (auto& [c, tg] : members) child->WatchInit(c, tg);
   if (paused) child->PrepareForkSpareAsync();   // a new seed
   child->WaitShutdown();
   usleep(20000);  // let the Shutdown reply reach the caller (as boot does)
@@ -250,10 +260,10 @@ void ControlServer::SpareLoop() {
         {
           absl::MutexLock l(&mu_);
           if (!paused_ || first_->phase != Phase::kRunning || ending_) break;
-          // A pod with other containers is no seed (Fork refuses it): a
-          // spare of it would wait for nothing, and its copies of their
-          // stubs would be charged to their own cgroups meanwhile
-          // (host_cgroups.h).
+          // A pod keeps no spares: its copies of a member's stubs would
+          // wait in that member's host cgroup, charged to it, for a fork
+          // that has not even named its own (server_fork_pod.cc). Its Fork
+          // makes one then.
           if (containers_.size() > 1) break;
         }
         const uint64_t version = seed_version_.load();
@@ -382,6 +392,9 @@ absl::Status ControlServer::SetUpForkChild(const v1::ForkRequest& req, const int
   if (!req.cgroup().empty()) {
     if (absl::Status s = JoinCgroup(req.cgroup(), pids); !s.ok()) return s;
   }
+  // A pod's members' stubs on into their own (memory, cpu, cpuacct,
+  // cpuset; their pids stay the fork's above), before the guest runs.
+  if (absl::Status s = child->TakeMemberCgroupsInForkChild(req); !s.ok()) return s;
   // In the cgroup, before the report: a host that has no thread for the
   // fork (its cgroup's pids.max) fails the Fork instead of the fork
   // dying after it.
@@ -522,6 +535,9 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     {
       absl::MutexLock l(&mu_);
       if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
+      // Before its stdio (a fifo's open may wait long): a pod that cannot
+      // be forked says so at once.
+      if (absl::Status s = CheckPodForkLocked(req); !s.ok()) return s;
     }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
@@ -546,19 +562,22 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       }
       net.dev = sentry::TakenInterface{*info, fd};
     }
+    bool pod = false;
     {
-      // Not a spare for a pod (its copies of the other containers' stubs
-      // would join their cgroups, host_cgroups.h). Containers come and go
-      // meanwhile (they never wait for a Fork): checked again below.
+      // Containers come and go meanwhile (they never wait for a Fork):
+      // checked again below.
       absl::MutexLock l(&mu_);
-      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
+      if (absl::Status s = CheckPodForkLocked(req); !s.ok()) return s;
+      pod = containers_.size() > 1;
     }
-    // No spare ready (a burst of forks took them): one now, before this
-    // object's lock and the server's ForkHold, which would stall other
-    // requests meanwhile (a seed that is not paused makes none).
+    // No spare ready (a burst of forks took them, or a pod, which keeps
+    // none): one now, before this object's lock and the server's ForkHold,
+    // which would stall other requests meanwhile (a seed that is not
+    // paused makes none).
     const absl::Duration prep = sentry::MonotonicNow();
     const uint64_t version = seed_version_.load();
-    const uint64_t* takes_ahead = cfg_.fork_ahead > 0 ? &version : nullptr;
+    // A pod makes no forks ahead (ForkSparesAhead): none to take.
+    const uint64_t* takes_ahead = cfg_.fork_ahead > 0 && !pod ? &version : nullptr;
     if (absl::StatusOr<bool> r = sentry::PrepareForkSpare(kernel_, 1, takes_ahead, w.Progress());
         !r.ok()) {
       return absl::Status(r.status().code(), absl::StrCat("sandbox fork: ", r.status().message()));
@@ -578,7 +597,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
         return absl::FailedPreconditionError(absl::StrCat(
             "container \"", cfg_.id, "\" is not a seed: it must be running and paused (seedsc pause)"));
       }
-      if (containers_.size() > 1) return RefuseAPod(cfg_.id, containers_.size());
+      if (absl::Status s = CheckPodForkLocked(req); !s.ok()) return s;
       sentry::ForkOptions opts;
       for (int i = 0; i < 3; ++i) opts.stdio[i] = io->fds[i];
       opts.init = first_->init;
@@ -588,7 +607,7 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
       opts.learn_dirty_pages = !paused;
       opts.progress = w.Progress();
       // A fork made ahead takes it if one of this seed's state is ready.
-      opts.ahead = cfg_.fork_ahead > 0;
+      opts.ahead = cfg_.fork_ahead > 0 && containers_.size() == 1;
       opts.version = seed_version_.load();
       if (opts.ahead) {
         req.SerializeToString(&opts.ahead_payload);

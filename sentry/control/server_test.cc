@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "shim/ttrpc/client.h"
 #include "shim/ttrpc/server.h"
 #include "test/util/temp_dir.h"
 
@@ -724,35 +726,47 @@ TEST_F(ContainersTest, NothingStartsOnceShutdownBegan) {
   EXPECT_GE(steps.size(), 2u);
 }
 
-// A pod's container with host cgroups of its own (review V10): only its
-// processes' stubs live there. A paused pod is no seed (Fork refuses it,
-// saying why), so no spare of it is made either: a spare's copy of the
-// container's stub would be charged to the container's cgroups while it
-// waited for a fork that never comes.
-TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
+// A pod's container with host cgroups of its own (review V10, issue 14):
+// only its processes' stubs live there. A paused pod keeps no spares (a
+// spare's copy of the container's stub would be charged to the
+// container's cgroups while it waited for a fork that may never come). A
+// Fork needs a cgroup of the fork's own for the container, and names the
+// container when it has none or cannot open it; given one, the fork's copy
+// of the container's process is charged there, under its limit (its
+// memory hog is OOM-killed there), never in the seed's, and the fork serves
+// the container under its id.
+TEST_F(ContainersTest, PodWithAContainerCgroupIsForkedIntoTheForksOwn) {
   const std::string name = absl::StrCat("seedvisor-server-test-", getpid());
+  const std::string forks = name + "-fork";
   const std::string dir = "/sys/fs/cgroup/memory/" + name;
+  const std::string fork_dir = "/sys/fs/cgroup/memory/" + forks;
   if (mkdir(dir.c_str(), 0755) != 0) {
     GTEST_SKIP() << "cannot make a memory cgroup here (" << dir << ": " << strerror(errno) << ")";
   }
-  // Its processes, one a line (the host's, in this pid namespace).
-  const auto procs = [&] {
+  ASSERT_EQ(mkdir(fork_dir.c_str(), 0755), 0) << fork_dir << ": " << strerror(errno);
+  // A cgroup's processes, one a line (the host's, in this pid namespace).
+  const auto procs = [&](const std::string& d) {
     std::vector<std::string> lines;
-    std::istringstream in(Slurp(dir + "/cgroup.procs"));
+    std::istringstream in(Slurp(d + "/cgroup.procs"));
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
   };
   ControlServer& s = Make("exec sleep 1000");
-  // However the test ends: the sandbox's stubs go, then the cgroup.
+  // However the test ends: the sandboxes' stubs go, then the cgroups.
+  pid_t fork_pid = 0;
   struct Cleanup {
     ControlServer& s;
-    const std::string& dir;
+    const pid_t& fork_pid;
+    std::vector<std::string> dirs;
     bool shut = false;
     ~Cleanup() {
+      if (fork_pid > 0) kill(fork_pid, SIGKILL);  // its anchor then ends its stubs
       if (!shut && s.Shutdown({}).ok()) s.WaitShutdown();
-      for (int i = 0; i < 1000 && rmdir(dir.c_str()) != 0 && errno != ENOENT; ++i) usleep(10000);
+      for (const std::string& d : dirs) {
+        for (int i = 0; i < 1000 && rmdir(d.c_str()) != 0 && errno != ENOENT; ++i) usleep(10000);
+      }
     }
-  } cleanup{s, dir};
+  } cleanup{s, fork_pid, {dir, fork_dir}};
   ASSERT_TRUE(s.Start(StartTo(TempFile())).ok());
   v1::CreateContainerRequest req = Second("", TempDir(), TempFile());
   // One image, one stub: a shell's exec would leave its old stub in the
@@ -766,25 +780,118 @@ TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
   v1::StartRequest start;
   start.set_container_id("c2");
   ASSERT_TRUE(s.Start(start).ok());
-  std::vector<std::string> in = procs();
-  for (int i = 0; i < 1000 && in.size() != 1; ++i, usleep(10000)) in = procs();
+  std::vector<std::string> in = procs(dir);
+  for (int i = 0; i < 1000 && in.size() != 1; ++i, usleep(10000)) in = procs(dir);
   ASSERT_EQ(in.size(), 1u) << "c2's one process's stub";
   {
     absl::StatusOr<v1::PauseResponse> paused = s.Pause({});
     ASSERT_TRUE(paused.ok()) << paused.status();
   }
+  // The spare loop runs at once after a pause; give it time to have made
+  // spares, had it made any.
+  sleep(2);
+  EXPECT_EQ(procs(dir), in) << "something joined c2's cgroup while the pod was paused";
+
   v1::ForkRequest fork;
   fork.set_new_id("c1-fork");
   fork.set_control_address(TempFile() + ".sock");
-  absl::StatusOr<v1::ForkResponse> forked = s.Fork(fork, absl::Seconds(5));
-  if (forked.ok()) kill(forked->pid(), SIGKILL);
-  EXPECT_TRUE(absl::IsUnimplemented(forked.status())) << forked.status();
-  EXPECT_TRUE(absl::StrContains(forked.status().message(), "1 other container(s)"))
-      << forked.status();
-  // The spare loop runs at once after a pause (and after the refused fork);
-  // give it time to have made spares, had it made any.
-  sleep(2);
-  EXPECT_EQ(procs(), in) << "something joined c2's cgroup while the pod was paused";
+  const std::string fork_out = TempFile();
+  fork.mutable_stdio()->set_stdout(fork_out);
+  fork.mutable_stdio()->set_stderr(fork_out);
+  const auto refused = [&](const v1::ForkRequest& r) {
+    absl::StatusOr<v1::ForkResponse> f = s.Fork(r, absl::Seconds(20));
+    if (f.ok()) kill(f->pid(), SIGKILL);
+    return f.status();
+  };
+  // No cgroup for c2: refused before anything is forked.
+  absl::Status no_cgroup = refused(fork);
+  EXPECT_TRUE(absl::IsFailedPrecondition(no_cgroup)) << no_cgroup;
+  EXPECT_TRUE(absl::StrContains(no_cgroup.message(), "\"c2\"")) << no_cgroup;
+  // One for a container the pod does not have.
+  v1::ForkRequest stray = fork;
+  (*stray.mutable_member_cgroups())["c2"] = forks;
+  (*stray.mutable_member_cgroups())["c9"] = forks;
+  absl::Status unknown = refused(stray);
+  EXPECT_TRUE(absl::IsInvalidArgument(unknown)) << unknown;
+  EXPECT_TRUE(absl::StrContains(unknown.message(), "\"c9\"")) << unknown;
+  // One the fork cannot open: the fork fails, naming the container.
+  v1::ForkRequest missing = fork;
+  (*missing.mutable_member_cgroups())["c2"] = name + "-missing";
+  absl::Status not_there = refused(missing);
+  EXPECT_FALSE(not_there.ok());
+  EXPECT_TRUE(absl::StrContains(not_there.message(), "\"c2\"")) << not_there;
+  EXPECT_TRUE(absl::StrContains(not_there.message(), name + "-missing")) << not_there;
+  // (The failed fork's copy of c2's stub, born in the seed's c2 cgroup
+  // before the fork could move it, is killed with the fork.)
+  std::vector<std::string> now = procs(dir);
+  for (int i = 0; i < 1000 && now != in; ++i, usleep(10000)) now = procs(dir);
+  EXPECT_EQ(now, in) << "a refused fork left something in c2's cgroup";
+  EXPECT_TRUE(procs(fork_dir).empty());
+
+  // The fork's own, limited to 64 MiB.
+  std::ofstream(fork_dir + "/memory.limit_in_bytes") << (64 << 20);
+  (*fork.mutable_member_cgroups())["c2"] = forks;
+  absl::StatusOr<v1::ForkResponse> forked = s.Fork(fork, absl::Seconds(20));
+  ASSERT_TRUE(forked.ok()) << forked.status();
+  fork_pid = forked->pid();
+  const std::vector<std::string> fork_procs = procs(fork_dir);
+  ASSERT_EQ(fork_procs.size(), 1u) << "the fork's c2's one process's stub";
+  EXPECT_NE(fork_procs[0], in[0]);
+  EXPECT_EQ(procs(dir), in) << "the fork's process is in the seed's c2 cgroup";
+  // The forked sentry let go of the seed's c2 cgroup (the seed holds it).
+  const auto fds_on = [](pid_t pid, const std::string& file) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"))) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec) == file) ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(fds_on(getpid(), dir + "/cgroup.procs"), 1);
+  EXPECT_EQ(fds_on(fork_pid, dir + "/cgroup.procs"), 0) << "the fork holds the seed's c2 cgroup";
+  EXPECT_EQ(fds_on(fork_pid, fork_dir + "/cgroup.procs"), 1);
+
+  // The fork serves c2 under its id, and c2's new processes there are
+  // charged to the fork's cgroup: a hog of 192 MiB is OOM-killed there.
+  absl::StatusOr<std::unique_ptr<ttrpc::Client>> client = ttrpc::Client::Dial(fork.control_address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::StateRequest state_req;
+  state_req.set_container_id("c2");
+  v1::StateResponse state;
+  absl::Status called = (*client)->Call(kService, "State", state_req, &state, absl::Seconds(10));
+  ASSERT_TRUE(called.ok()) << called;
+  EXPECT_EQ(state.status(), "running");
+  v1::ExecRequest hog;
+  hog.set_container_id("c2");
+  for (const char* a : {"/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=192M", "count=1",
+                        "iflag=fullblock"}) {
+    hog.add_args(a);
+  }
+  const std::string hog_out = TempFile();
+  hog.mutable_stdio()->set_stdout(hog_out);
+  hog.mutable_stdio()->set_stderr(hog_out);
+  v1::ExecResponse execd;
+  called = (*client)->Call(kService, "Exec", hog, &execd, absl::Seconds(10));
+  ASSERT_TRUE(called.ok()) << called;
+  v1::WaitRequest wait_req;
+  wait_req.set_container_id("c2");
+  wait_req.set_pid(execd.pid());
+  v1::WaitResponse waited;
+  called = (*client)->Call(kService, "Wait", wait_req, &waited, absl::Seconds(60));
+  ASSERT_TRUE(called.ok()) << called;
+  EXPECT_EQ(waited.exit_status(), 128u + SIGKILL) << Slurp(hog_out);
+  std::string oom = Slurp(fork_dir + "/memory.oom_control");
+  EXPECT_FALSE(absl::StrContains(oom, "oom_kill 0")) << oom;
+  oom = Slurp(dir + "/memory.oom_control");
+  EXPECT_TRUE(absl::StrContains(oom, "oom_kill 0")) << "the seed's c2 cgroup: " << oom;
+  EXPECT_EQ(procs(dir), in);
+
+  v1::ShutdownResponse bye;
+  EXPECT_TRUE((*client)->Call(kService, "Shutdown", v1::ShutdownRequest(), &bye,
+                              absl::Seconds(30)).ok());
+  client->reset();
+  for (int i = 0; i < 1000 && !procs(fork_dir).empty(); ++i) usleep(10000);
+  EXPECT_TRUE(procs(fork_dir).empty()) << "the fork's stubs outlived its Shutdown";
   ASSERT_TRUE(s.Resume({}).ok());
   v1::DeleteContainerRequest del;
   del.set_container_id("c2");
@@ -793,8 +900,10 @@ TEST_F(ContainersTest, PodWithAContainerCgroupIsNotForkedNorSpared) {
   cleanup.shut = true;
   ASSERT_TRUE(s.Shutdown({}).ok());
   s.WaitShutdown();
-  for (int i = 0; i < 1000 && rmdir(dir.c_str()) != 0; ++i) usleep(10000);
-  EXPECT_NE(access(dir.c_str(), F_OK), 0) << dir << " is still there (a stub left in it?)";
+  for (const std::string& d : {dir, fork_dir}) {
+    for (int i = 0; i < 1000 && rmdir(d.c_str()) != 0; ++i) usleep(10000);
+    EXPECT_NE(access(d.c_str(), F_OK), 0) << d << " is still there (a stub left in it?)";
+  }
 }
 
 // A container with a pid namespace of its own (CRI's NamespaceMode

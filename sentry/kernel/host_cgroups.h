@@ -15,11 +15,13 @@
 // The cgroups are the seed's alone: a sandbox fork inherits this object
 // (and its fds) with the rest of the sentry's memory, but its stubs belong
 // to the fork, never to the seed's containers. Join refuses to move a
-// process from any other sentry than the one that opened them, and a task
-// of a fork that starts a first image keeps its stub where the fork's
-// zygote is: the fork's own cgroup (ForkRequest.cgroup, which the stubs
-// copied for the fork join too), or, without one, the sentry's. (Forking a pod sandbox whose members
-// are still there is refused anyway; see ControlServer::Fork.)
+// process from any other sentry than the one that opened them. A fork of a
+// pod opens its own for each such container (ForkRequest.member_cgroups),
+// moves that container's stub copies there before its guest runs and
+// drops the seed's object, closing its fds (sentry/control/
+// server_fork_pod.cc); should one still be the seed's, a task of the fork
+// that starts a first image keeps its stub where the fork's zygote is: the
+// fork's own cgroup (ForkRequest.cgroup), or, without one, the sentry's.
 //
 //   SV_ASSIGN_OR_RETURN(auto cg, HostCgroups::Open("kubepods/pod1/c1"));
 //   kernel.SetContainerHostCgroupsLocked("c1", cg);

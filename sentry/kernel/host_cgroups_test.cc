@@ -84,6 +84,50 @@ TEST_F(FakeRoot, AForkOfTheOpenerMovesNothingIntoThem) {
   EXPECT_EQ(ReadFileOrEmpty(root_ + "/memory/pod/c1/cgroup.procs"), "4343");
 }
 
+// How many of this process's fds are open on `file`.
+int FdsOn(const std::string& file) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(e.path(), ec) == file) ++n;
+  }
+  return n;
+}
+
+// A fork of a pod (sentry/control/server_fork_pod.cc) opens the member's
+// cgroups of its own, which it may join, and lets go of the seed's, whose
+// fds then close in the fork (and stay open in the seed).
+TEST_F(FakeRoot, AForkJoinsTheCgroupsItOpensAndClosesTheSeeds) {
+  Make("memory", "pod/c1");
+  Make("memory", "fork/c1");
+  const std::string seeds = root_ + "/memory/pod/c1/cgroup.procs";
+  const std::string forks = root_ + "/memory/fork/c1/cgroup.procs";
+  absl::StatusOr<std::shared_ptr<const HostCgroups>> cg = HostCgroups::Open("pod/c1", root_);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  ASSERT_EQ(FdsOn(seeds), 1);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << strerror(errno);
+  if (child == 0) {
+    // No gtest assertions in the child: its exit code says what it saw.
+    std::shared_ptr<const HostCgroups> inherited = std::move(*cg);
+    absl::StatusOr<std::shared_ptr<const HostCgroups>> own = HostCgroups::Open("fork/c1", root_);
+    if (!own.ok() || !(*own)->OpenedHere()) _exit(1);
+    if (!(*own)->Join(4242).ok()) _exit(2);
+    if (FdsOn(seeds) != 1) _exit(3);
+    inherited.reset();
+    if (FdsOn(seeds) != 0) _exit(4);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the fork's own not opened there, 2: not joined, "
+                                       "3: the seed's fd not inherited, 4: not closed once let go";
+  EXPECT_EQ(ReadFileOrEmpty(forks), "4242");
+  EXPECT_EQ(ReadFileOrEmpty(seeds), "");
+  EXPECT_EQ(FdsOn(seeds), 1) << "the seed's own stays open";
+}
+
 // The host moves a real process (this host mounts cgroup v1 controllers).
 TEST(HostCgroupsReal, JoinMovesTheProcess) {
   const std::string name = absl::StrCat("seedvisor-host-cgroups-test-", getpid());
