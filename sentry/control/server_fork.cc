@@ -535,9 +535,6 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     {
       absl::MutexLock l(&mu_);
       if (absl::Status s = RefuseIfEnding(kNoSeed, "sandbox fork: "); !s.ok()) return s;
-      // Before its stdio (a fifo's open may wait long): a pod that cannot
-      // be forked says so at once.
-      if (absl::Status s = CheckPodForkLocked(req); !s.ok()) return s;
     }
     w.Step("opening its stdio");
     absl::StatusOr<HostStdio> opened = OpenStdio(req.stdio(), nullptr);
@@ -564,8 +561,8 @@ absl::StatusOr<v1::ForkResponse> ControlServer::Fork(const v1::ForkRequest& req,
     }
     bool pod = false;
     {
-      // Containers come and go meanwhile (they never wait for a Fork):
-      // checked again below.
+      // After the stdio, whose open may wait: containers come and go
+      // meanwhile (they never wait for a Fork). Checked again below.
       absl::MutexLock l(&mu_);
       if (absl::Status s = CheckPodForkLocked(req); !s.ok()) return s;
       pod = containers_.size() > 1;

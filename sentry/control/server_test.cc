@@ -736,6 +736,9 @@ TEST_F(ContainersTest, NothingStartsOnceShutdownBegan) {
 // memory hog is OOM-killed there), never in the seed's, and the fork serves
 // the container under its id.
 TEST_F(ContainersTest, PodWithAContainerCgroupIsForkedIntoTheForksOwn) {
+  // As a sentry's main() does: abseil's deadlock detection would see the
+  // locks the forking thread held as still held in the fork.
+  sentry::PrepareForSandboxForks();
   const std::string name = absl::StrCat("seedvisor-server-test-", getpid());
   const std::string forks = name + "-fork";
   const std::string dir = "/sys/fs/cgroup/memory/" + name;
@@ -798,7 +801,10 @@ TEST_F(ContainersTest, PodWithAContainerCgroupIsForkedIntoTheForksOwn) {
   const std::string fork_out = TempFile();
   fork.mutable_stdio()->set_stdout(fork_out);
   fork.mutable_stdio()->set_stderr(fork_out);
-  const auto refused = [&](const v1::ForkRequest& r) {
+  const auto refused = [&](v1::ForkRequest r) {
+    // A socket of its own: a fork that failed after it made its socket
+    // leaves it to its caller to remove.
+    r.set_control_address(TempFile() + ".sock");
     absl::StatusOr<v1::ForkResponse> f = s.Fork(r, absl::Seconds(20));
     if (f.ok()) kill(f->pid(), SIGKILL);
     return f.status();
