@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <climits>
 
 #include <cstring>
 #include <random>
@@ -32,10 +35,10 @@ int NofileLimit(Task& t) {
 
 }  // namespace
 
-Result<std::shared_ptr<SeccompListener>> SeccompListener::Create() {
+Result<std::shared_ptr<SeccompListener>> SeccompListener::Create(bool wait_killable_recv) {
   SV_ASSIGN_OR_RETURN(std::unique_ptr<Readiness> r, Readiness::Create());
   r->Set(/*in=*/false, /*out=*/false);
-  std::shared_ptr<SeccompListener> l(new SeccompListener(std::move(r)));
+  std::shared_ptr<SeccompListener> l(new SeccompListener(std::move(r), wait_killable_recv));
   // Linux starts each listener's ids at a random number (init_listener()),
   // so that a supervisor cannot guess another listener's ids.
   std::random_device rd;
@@ -43,16 +46,19 @@ Result<std::shared_ptr<SeccompListener>> SeccompListener::Create() {
   return l;
 }
 
+SeccompListener::~SeccompListener() {
+  if (int fd = hup_fd_.load(); fd >= 0) close(fd);
+}
+
 bool SeccompListener::attached() const {
   std::lock_guard l(mu_);
   return !detached_;
 }
 
-SeccompNotifyResult SeccompListener::Notify(Task& t, const seccomp_data& d) {
+SeccompNotifyResult SeccompListener::Notify(Task& t, const seccomp_data& d,
+                                            const std::function<Status()>& block_killable) {
   Notif n;
   n.tid = t.tid();
-  n.fds = t.shared_fds();
-  n.fd_limit = NofileLimit(t);
   n.data = d;
   std::unique_lock l(mu_);
   if (detached_) return {SeccompNotifyResult::Kind::kReturn, -ENOSYS};
@@ -60,29 +66,94 @@ SeccompNotifyResult SeccompListener::Notify(Task& t, const seccomp_data& d) {
   notifs_.push_back(&n);
   receivers_.NotifyAll();
   UpdateReadinessLocked();
-  // Until answered (an ADDFD with SEND answers when its fd is in), the
-  // listener closed (Detach() answers ENOSYS), or a signal. An ADDFD at
-  // work on our fd table holds `n` in the list: a signal waits for it to
-  // end (Linux's target does the install itself, so never meets one).
+  // Until answered (an ADDFD with SEND answers once its fd is in), the
+  // listener closed (Detach() answers ENOSYS), or a signal. An ADDFD
+  // queued before we look at signals is installed first: Linux's target
+  // takes a completed wait over a pending signal too.
   bool interrupted = false;
   for (;;) {
-    if (n.addfd_busy == 0 && (interrupted || n.state == State::kReplied)) break;
-    if (interrupted) {
+    if (!n.addfds.empty()) {
+      AddFdReq* a = n.addfds.front();
+      n.addfds.pop_front();
+      a->taken = true;
+      // Outside mu_: replacing an fd may release a file whose release
+      // takes it (this listener's own file, say).
       l.unlock();
-      std::this_thread::yield();
+      Result<int> fd = InstallAddFd(t, *a);
       l.lock();
+      a->ret = fd;
+      if (a->send) {
+        if (fd.ok()) {
+          n.error = 0;
+          n.val = *fd;
+          n.flags = 0;
+        } else {
+          n.state = State::kSent;  // not answered after all
+        }
+      }
+      a->done = true;
+      a->finished.NotifyAll();
+      UpdateReadinessLocked();
       continue;
     }
-    if (!WaitOn(n.answered, t, l).ok()) interrupted = true;
+    if (n.state == State::kReplied) break;
+    // should_sleep_killable(): received, with WAIT_KILLABLE_RECV.
+    const bool killable = wait_killable_recv_ && n.state != State::kInit;
+    Status s;
+    if (killable) {
+      n.answered.Add(&t);
+      l.unlock();
+      s = block_killable();
+      l.lock();
+      n.answered.Remove(&t);
+    } else {
+      s = WaitOn(n.answered, t, l);
+    }
+    if (s.ok()) continue;
+    // A signal during an interruptible wait that the supervisor's RECV
+    // has meanwhile made killable waits on (seccomp_do_user_notification()).
+    if (!killable && wait_killable_recv_ && n.state != State::kInit) {
+      l.unlock();  // FatalSignalPending takes Kernel::mu(), never under ours
+      const bool stop = t.FatalSignalPending() || t.kernel().park_requested();
+      l.lock();
+      if (!stop && n.state != State::kInit) continue;
+    }
+    // Whatever came after we saw the signal is not taken: an answer is
+    // dropped and queued ADDFDs fail (Linux's `interrupted:` path).
+    interrupted = true;
+    break;
   }
+  // The ADDFDs the target never got to fail: nothing of theirs is installed.
+  for (AddFdReq* a : n.addfds) {
+    a->ret = Errno(ESRCH);
+    a->done = true;
+    a->finished.NotifyAll();
+  }
+  n.addfds.clear();
   notifs_.remove(&n);
   UpdateReadinessLocked();
-  if (n.state != State::kReplied) {
+  if (interrupted) {
     // Withdrawn: the syscall restarts and is filtered, and notified, anew.
     return {SeccompNotifyResult::Kind::kRestart, 0};
   }
   if (n.flags & SECCOMP_USER_NOTIF_FLAG_CONTINUE) return {SeccompNotifyResult::Kind::kContinue, 0};
   return {SeccompNotifyResult::Kind::kReturn, n.error != 0 ? n.error : n.val};
+}
+
+Result<int> SeccompListener::InstallAddFd(Task& t, const AddFdReq& a) {
+  const int limit = NofileLimit(t);
+  if (!a.setfd) return t.fds().Install(a.file, a.cloexec, 0, limit);
+  // receive_fd_replace(): the number must be in range; dup3 semantics.
+  if (a.newfd >= limit) return Errno(EBADF);
+  SV_TRY(t.fds().InstallAt(a.newfd, a.file, a.cloexec, limit));
+  return a.newfd;
+}
+
+Result<int> SeccompListener::MakeHangupFd() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Errno(errno);
+  close(p[1]);
+  return p[0];
 }
 
 void SeccompListener::Detach() {
@@ -101,11 +172,27 @@ void SeccompListener::Detach() {
 
 void SeccompListener::FilterGone() {
   std::lock_guard l(mu_);
+  // No task is left to notify, so nothing is queued: seccomp_notify_poll()
+  // then shows EPOLLHUP alone. A poll or a later epoll registration sees
+  // the hung-up pipe; an epoll registration of the Readiness still hears
+  // of it (with POLLIN, which a shut-down socket cannot drop).
+  if (hup_fd_.load() < 0) {
+    if (Result<int> fd = MakeHangupFd(); fd.ok()) hup_fd_.store(*fd, std::memory_order_release);
+  }
+  ready_->Set(/*in=*/false, /*out=*/false);
   ready_->Hangup();
 }
 
 Status SeccompListener::RecreateInForkChild() {
   std::lock_guard l(mu_);
+  if (int fd = hup_fd_.load(); fd >= 0) {
+    // Ours, not the seed's (it holds no state, but nothing is shared).
+    SV_ASSIGN_OR_RETURN(int fresh, MakeHangupFd());
+    const int r = dup3(fresh, fd, O_CLOEXEC);
+    const int err = errno;
+    close(fresh);
+    if (r < 0) return Errno(err);
+  }
   return ready_->RecreateInForkChild();
 }
 
@@ -234,9 +321,8 @@ Result<long> SeccompListener::IdValid(Task& t, UserAddr arg) {
   return 0;
 }
 
-// seccomp_notify_addfd(). Linux hands the file to the target, which
-// installs it itself; the sentry's fd tables are data, so the supervisor
-// installs it while the target waits.
+// seccomp_notify_addfd(): the request waits on its notification until the
+// target installs the file (or withdraws: ESRCH).
 Result<long> SeccompListener::AddFd(Task& t, UserAddr arg, size_t size) {
   if (size < kAddFdSizeVer0 || size > 4096) return Errno(EINVAL);
   seccomp_notif_addfd a;
@@ -250,57 +336,44 @@ Result<long> SeccompListener::AddFd(Task& t, UserAddr arg, size_t size) {
   if (a.flags & ~(SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND)) return Errno(EINVAL);
   if (a.newfd_flags & ~O_CLOEXEC) return Errno(EINVAL);
   if (!(a.flags & SECCOMP_ADDFD_FLAG_SETFD) && a.newfd != 0) return Errno(EINVAL);
-  SV_ASSIGN_OR_RETURN(FileRef file, t.fds().Get(static_cast<int>(a.srcfd)));
-  const bool send = (a.flags & SECCOMP_ADDFD_FLAG_SEND) != 0;
-  const bool cloexec = (a.newfd_flags & O_CLOEXEC) != 0;
-  Notif* n;
-  std::shared_ptr<FdTable> fds;
-  int limit;
-  {
-    std::lock_guard l(mu_);
-    n = FindLocked(a.id);
-    if (n == nullptr) return Errno(ENOENT);
-    if (n->state != State::kSent) return Errno(EINPROGRESS);
+  AddFdReq req;
+  SV_ASSIGN_OR_RETURN(req.file, t.fds().Get(static_cast<int>(a.srcfd)));
+  req.setfd = (a.flags & SECCOMP_ADDFD_FLAG_SETFD) != 0;
+  // An fd number past INT_MAX is past any RLIMIT_NOFILE: EBADF.
+  req.newfd = a.newfd > static_cast<uint32_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(a.newfd);
+  req.cloexec = (a.newfd_flags & O_CLOEXEC) != 0;
+  req.send = (a.flags & SECCOMP_ADDFD_FLAG_SEND) != 0;
+  std::unique_lock l(mu_);
+  Notif* n = FindLocked(a.id);
+  if (n == nullptr) return Errno(ENOENT);
+  if (n->state != State::kSent) return Errno(EINPROGRESS);
+  if (req.send) {
     // SEND answers the call: only once, and only alone.
-    if (send && n->addfd_busy > 0) return Errno(EBUSY);
-    if (send) n->state = State::kReplied;
-    ++n->addfd_busy;  // `n` stays in notifs_ until this ends
-    fds = n->fds;
-    limit = n->fd_limit;
-    UpdateReadinessLocked();
+    if (!n->addfds.empty()) return Errno(EBUSY);
+    n->state = State::kReplied;
   }
-  // Outside mu_: replacing an fd may release a file whose release takes it.
-  Result<int> fd = Errno(EBADF);
-  if (fds == nullptr) {
-    fd = Errno(ESRCH);  // the target has no fd table any more
-  } else if (a.flags & SECCOMP_ADDFD_FLAG_SETFD) {
-    // receive_fd_replace(): the number must be in range; dup3 semantics.
-    if (a.newfd >= static_cast<uint32_t>(limit)) {
-      fd = Errno(EBADF);
-    } else if (Status s = fds->InstallAt(static_cast<int>(a.newfd), file, cloexec, limit);
-               !s.ok()) {
-      fd = s.error();
-    } else {
-      fd = static_cast<int>(a.newfd);
-    }
-  } else {
-    fd = fds->Install(file, cloexec, 0, limit);
-  }
-  std::lock_guard l(mu_);
-  --n->addfd_busy;
-  if (send) {
-    if (fd.ok()) {
-      n->error = 0;
-      n->val = *fd;
-      n->flags = 0;
-    } else {
-      n->state = State::kSent;  // not answered after all
-    }
-  }
+  n->addfds.push_back(&req);
   n->answered.NotifyAll();
   UpdateReadinessLocked();
-  if (!fd.ok()) return fd.error();
-  return *fd;
+  while (!req.done) {
+    if (WaitOn(req.finished, t, l).ok() || req.done) continue;
+    if (req.taken) {
+      // The target is installing it right now, outside mu_: its answer
+      // is moments away, and `req` must live until then.
+      l.unlock();
+      std::this_thread::yield();
+      l.lock();
+      continue;
+    }
+    // Still queued, so `n` is still there: take it back
+    // (wait_for_completion_interruptible()'s -ERESTARTSYS).
+    n->addfds.remove(&req);
+    if (req.send) n->state = State::kSent;  // the answer it was did not come
+    UpdateReadinessLocked();
+    return Errno(TaskParkInterrupted(t) ? kERESTARTNOINTR : kERESTARTSYS);
+  }
+  if (!req.ret.ok()) return req.ret.error();
+  return *req.ret;
 }
 
 SeccompListenerFile::SeccompListenerFile(std::shared_ptr<SeccompListener> l)

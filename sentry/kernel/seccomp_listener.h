@@ -8,27 +8,36 @@
 // thread of the same one) takes it with SECCOMP_IOCTL_NOTIF_RECV and
 // answers with NOTIF_SEND: a return value, an errno, or "continue" (the
 // call runs). NOTIF_ADDFD puts one of the supervisor's files into the
-// target's fd table. Everything is sentry data: the notifications, their
-// states and the fd table an ADDFD writes to; the only host object is the
-// Readiness fd that poll and epoll wait on, never handed to the guest.
+// target's fd table: as in Linux, the target installs it itself, from its
+// wait, so that a target that has seen a signal installs nothing more and
+// the ADDFDs still queued fail with ESRCH. Everything is sentry data: the
+// notifications, their states and the ADDFD requests; the only host
+// objects are the fds that poll and epoll wait on (a Readiness, then the
+// orphan's hung-up pipe), never handed to the guest.
+//
+// With SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Create(true)) a target whose
+// notification the supervisor has received waits for its answer killable
+// only: other signals stay pending until the call is answered.
 //
 // The filter holds the listener (SeccompFilter::listener) and so does the
 // fd's file (SeccompListenerFile). Closing the file detaches it
 // (seccomp_notify_detach()): waiting and later calls fail with ENOSYS.
 // When no task uses the filter any more, FilterGone() makes the fd poll
-// POLLHUP (__seccomp_filter_orphan()).
+// POLLHUP alone (__seccomp_filter_orphan(), seccomp_notify_poll()).
 //
-//   SV_ASSIGN_OR_RETURN(auto l, SeccompListener::Create());
+//   SV_ASSIGN_OR_RETURN(auto l, SeccompListener::Create(/*wait_killable_recv=*/false));
 //   filter->listener = l;
 //   auto file = std::make_shared<SeccompListenerFile>(l);
 //   ...  // in the target, for a USER_NOTIF verdict of that filter:
-//   SeccompNotifyResult r = l->Notify(task, data);
+//   SeccompNotifyResult r = l->Notify(task, data, block_killable);
 #ifndef SEEDVISOR_SENTRY_KERNEL_SECCOMP_LISTENER_H_
 #define SEEDVISOR_SENTRY_KERNEL_SECCOMP_LISTENER_H_
 
 #include <linux/seccomp.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -58,13 +67,20 @@ struct SeccompNotifyResult {
 
 class SeccompListener {
  public:
-  static Result<std::shared_ptr<SeccompListener>> Create();
+  static Result<std::shared_ptr<SeccompListener>> Create(bool wait_killable_recv);
+  ~SeccompListener();
   SeccompListener(const SeccompListener&) = delete;
   SeccompListener& operator=(const SeccompListener&) = delete;
 
   // The target's side (seccomp_do_user_notification()): queues `d` for
-  // `t` and waits for the answer. ENOSYS (as kReturn) once detached.
-  SeccompNotifyResult Notify(Task& t, const seccomp_data& d);
+  // `t` and waits for the answer, installing the fds ADDFDs bring
+  // meanwhile. ENOSYS (as kReturn) once detached. `block_killable` is how
+  // `t` sleeps once a WAIT_KILLABLE_RECV notification was received: until
+  // woken (success) or, without sleeping, an error if SIGKILL came or the
+  // sandbox is being quiesced (a park withdraws the notification like a
+  // signal: the call is notified anew once the task runs again).
+  SeccompNotifyResult Notify(Task& t, const seccomp_data& d,
+                             const std::function<Status()>& block_killable);
 
   // The supervisor's side: the listener fd's ioctls.
   Result<long> Ioctl(Task& t, unsigned long cmd, UserAddr arg);
@@ -77,27 +93,50 @@ class SeccompListener {
   // No task uses the filter any more: POLLHUP from now on.
   void FilterGone();
 
-  int poll_fd() const { return ready_->fd(); }
+  // The Readiness fd; once orphaned, a pipe read end without writers,
+  // which polls POLLHUP alone (no socket can). An epoll registration made
+  // before that keeps the Readiness, which then adds POLLIN to its POLLHUP.
+  int poll_fd() const {
+    const int hup = hup_fd_.load(std::memory_order_acquire);
+    return hup >= 0 ? hup : ready_->fd();
+  }
   Status RecreateInForkChild();
 
  private:
   enum class State { kInit, kSent, kReplied };
+  // One NOTIF_ADDFD (struct seccomp_kaddfd): lives on the supervisor's
+  // stack until `done`; queued on its Notif until the target takes it.
+  struct AddFdReq {
+    FileRef file;
+    bool setfd;
+    int newfd;
+    bool cloexec;
+    bool send;            // SECCOMP_ADDFD_FLAG_SEND
+    bool taken = false;   // the target is installing it (outside mu_)
+    bool done = false;    // `ret` is the answer
+    Result<int> ret = Errno(ESRCH);
+    WaitQueue finished;
+  };
   // One waiting syscall; it lives on its task's stack while in notifs_.
   struct Notif {
     uint64_t id;
-    int tid;                       // global
-    std::shared_ptr<FdTable> fds;  // the target's, for ADDFD
-    int fd_limit;                  // its RLIMIT_NOFILE
+    int tid;  // global
     seccomp_data data;
     State state = State::kInit;
-    int addfd_busy = 0;  // ADDFDs working on the target's table right now
+    std::list<AddFdReq*> addfds;  // oldest first
     int64_t val = 0;
     int32_t error = 0;
     uint32_t flags = 0;
     WaitQueue answered;
   };
 
-  explicit SeccompListener(std::unique_ptr<Readiness> r) : ready_(std::move(r)) {}
+  SeccompListener(std::unique_ptr<Readiness> r, bool wait_killable_recv)
+      : ready_(std::move(r)), wait_killable_recv_(wait_killable_recv) {}
+
+  // The target installs `a` into its own table (seccomp_handle_addfd()).
+  static Result<int> InstallAddFd(Task& t, const AddFdReq& a);
+  // A pipe read end whose writer is closed: POLLHUP alone (pipe_poll()).
+  static Result<int> MakeHangupFd();
 
   Result<long> Recv(Task& t, UserAddr arg);
   Result<long> Send(Task& t, UserAddr arg);
@@ -115,6 +154,9 @@ class SeccompListener {
   bool sync_wake_ = false;                  // guarded by mu_; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
   WaitQueue receivers_;                     // guarded by mu_
   const std::unique_ptr<Readiness> ready_;  // guarded by mu_
+  const bool wait_killable_recv_;
+  // MakeHangupFd()'s, once FilterGone(); set under mu_, read by poll_fd().
+  std::atomic<int> hup_fd_{-1};
 };
 
 // The listener fd: anon_inode:seccomp notify, O_RDWR.

@@ -120,7 +120,15 @@ bool Task::SeccompAllows(SyscallArgs& a, bool recheck) {
         regs_.rax = static_cast<uint64_t>(-ENOSYS);
         return false;
       }
-      SeccompNotifyResult r = listener->Notify(*this, d);
+      // WAIT_KILLABLE_RECV's sleep: Block() would end at once for any
+      // pending signal; this one ends only for SIGKILL (a group exit) or a
+      // sandbox quiesce, and lets other signals wait.
+      auto block_killable = [this]() -> Status {
+        if (FatalSignalPending() || kernel_.park_requested()) return Errno(kERESTARTSYS);
+        WaitForWake();
+        return {};
+      };
+      SeccompNotifyResult r = listener->Notify(*this, d, block_killable);
       switch (r.kind) {
         case SeccompNotifyResult::Kind::kContinue:
           return true;  // the call runs, the filters not asked again

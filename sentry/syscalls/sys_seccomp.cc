@@ -17,13 +17,12 @@
 namespace seedvisor::sentry {
 namespace {
 
-// Flags we take. SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is EINVAL: a
-// received notification's target would wait killable only, and the
-// sentry's waits end for any signal.
+// Flags we take (SECCOMP_FILTER_FLAG_MASK).
 constexpr uint32_t kFilterFlags = SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG |
                                   SECCOMP_FILTER_FLAG_SPEC_ALLOW |
                                   SECCOMP_FILTER_FLAG_TSYNC_ESRCH |
-                                  SECCOMP_FILTER_FLAG_NEW_LISTENER;
+                                  SECCOMP_FILTER_FLAG_NEW_LISTENER |
+                                  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 
 // struct sock_fprog as x86-64 lays it out.
 struct GuestFprog {
@@ -122,13 +121,20 @@ SyscallReturn SetFilter(Task& t, uint32_t flags, UserAddr uprog) {
       !(flags & SECCOMP_FILTER_FLAG_TSYNC_ESRCH)) {
     return Errno(EINVAL);
   }
+  // Killable waits are for a listener's notifications only.
+  if ((flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) &&
+      !(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) {
+    return Errno(EINVAL);
+  }
   SV_ASSIGN_OR_RETURN(std::shared_ptr<SeccompFilter> f, PrepareFilter(t, uprog));
   f->log = (flags & SECCOMP_FILTER_FLAG_LOG) != 0;
   if (!(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) return AttachFilter(t, flags, std::move(f));
 
   // The listener's fd (O_CLOEXEC) is taken before the filter goes on, so
   // that EMFILE leaves no filter; any later failure gives it back.
-  SV_ASSIGN_OR_RETURN(std::shared_ptr<SeccompListener> listener, SeccompListener::Create());
+  SV_ASSIGN_OR_RETURN(
+      std::shared_ptr<SeccompListener> listener,
+      SeccompListener::Create((flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) != 0));
   f->listener = listener;
   SV_ASSIGN_OR_RETURN(int fd, t.fds().Install(std::make_shared<SeccompListenerFile>(listener),
                                               /*cloexec=*/true, 0, file_internal::FdLimit(t)));

@@ -358,7 +358,7 @@ constexpr SyscallEntry kTable[] = {
     {314, "sched_setattr", SysSchedSetattr, Support::kFull, "ipu", "kept per thread and reported back; the host schedules the sandbox"},
     {315, "sched_getattr", SysSchedGetattr, Support::kFull, "ipuu", "kept per thread and reported back"},
     {316, "renameat2", SysRenameat2, Support::kFull, "isisx", ""},
-    {317, "seccomp", SysSeccomp, Support::kPartial, "xxp", "filters, strict mode, TSYNC, LOG, GET_ACTION_AVAIL, USER_NOTIF with a NEW_LISTENER fd (RECV/SEND/CONTINUE/ID_VALID/ADDFD, poll; WAIT_KILLABLE_RECV is EINVAL), RET_TRACE stops a tracer that set PTRACE_O_TRACESECCOMP (ENOSYS without one)"},
+    {317, "seccomp", SysSeccomp, Support::kPartial, "xxp", "filters, strict mode, TSYNC, LOG, GET_ACTION_AVAIL, USER_NOTIF with a NEW_LISTENER fd (RECV/SEND/CONTINUE/ID_VALID/ADDFD, poll, WAIT_KILLABLE_RECV), RET_TRACE stops a tracer that set PTRACE_O_TRACESECCOMP (ENOSYS without one)"},
     {318, "getrandom", SysGetrandom, Support::kFull, "pux", ""},
     {319, "memfd_create", SysMemfdCreate, Support::kPartial, "sx",
      "seals are the host memfd's; no MFD_HUGETLB"},

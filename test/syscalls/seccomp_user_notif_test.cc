@@ -4,8 +4,10 @@
 // receive it (NOTIF_RECV) and answer (NOTIF_SEND: a value, an errno, or
 // CONTINUE). The supervisor is another process that got the fd over a unix
 // socket, or another thread of the same process. Also: NOTIF_ID_VALID,
-// NOTIF_ADDFD, poll readiness, a signal withdrawing the notification, a
-// closed listener (ENOSYS) and one listener per filter stack (EBUSY).
+// NOTIF_ADDFD (and one racing a signal), poll readiness, POLLHUP alone once
+// the filter is orphaned, a signal withdrawing the notification (but not a
+// received one with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), a closed
+// listener (ENOSYS) and one listener per filter stack (EBUSY).
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -70,10 +72,10 @@ long Install(Prog p, unsigned flags) {
 }
 
 // getppid notifies the listener this returns (-1 on failure).
-int InstallNotifier() {
+int InstallNotifier(unsigned extra_flags = 0) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
-  return static_cast<int>(
-      Install(OnGetppid(SECCOMP_RET_USER_NOTIF), SECCOMP_FILTER_FLAG_NEW_LISTENER));
+  return static_cast<int>(Install(OnGetppid(SECCOMP_RET_USER_NOTIF),
+                                  SECCOMP_FILTER_FLAG_NEW_LISTENER | extra_flags));
 }
 
 bool SendFd(int sock, int fd) {
@@ -117,13 +119,13 @@ struct Target {
   pid_t pid = -1;
   int listener = -1;
 
-  explicit Target(const std::function<int()>& body) {
+  explicit Target(const std::function<int()>& body, unsigned extra_flags = 0) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return;
     pid = fork();
     if (pid == 0) {
       close(sv[0]);
-      int fd = InstallNotifier();
+      int fd = InstallNotifier(extra_flags);
       if (fd < 0 || !SendFd(sv[1], fd)) _exit(100);
       close(fd);
       close(sv[1]);
@@ -371,12 +373,27 @@ TEST(SeccompUserNotifTest, PollReadinessAndHangup) {
   ASSERT_EQ(RecvNotif(t.listener, &n), 0);
   // Received, to be answered: POLLOUT.
   EXPECT_EQ(PollEvents(t.listener, 0), POLLOUT);
+  // An epoll registration from while the filter was in use.
+  const int ep_before = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep_before, 0);
+  ev.events = EPOLLIN | EPOLLOUT;
+  ASSERT_EQ(epoll_ctl(ep_before, EPOLL_CTL_ADD, t.listener, &ev), 0);
   ASSERT_EQ(Reply(t.listener, n.id, 5, 0), 0);
   const int status = t.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  // No task uses the filter any more: POLLHUP.
-  const short revents = PollEvents(t.listener, 10000);
-  EXPECT_TRUE(revents & POLLHUP) << revents;
+  // No task uses the filter any more: POLLHUP alone, nothing to receive
+  // or answer (seccomp_notify_poll()), for epoll as well.
+  EXPECT_EQ(PollEvents(t.listener, 10000), POLLHUP);
+  ASSERT_EQ(epoll_wait(ep_before, &ev, 1, 10000), 1);
+  EXPECT_EQ(ev.events, static_cast<uint32_t>(EPOLLHUP));
+  close(ep_before);
+  const int ep2 = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep2, 0);
+  ev.events = EPOLLIN | EPOLLOUT;
+  ASSERT_EQ(epoll_ctl(ep2, EPOLL_CTL_ADD, t.listener, &ev), 0);
+  ASSERT_EQ(epoll_wait(ep2, &ev, 1, 10000), 1);
+  EXPECT_EQ(ev.events, static_cast<uint32_t>(EPOLLHUP));
+  close(ep2);
   close(go[0]);
   close(go[1]);
   DisarmHangGuard();
@@ -438,8 +455,171 @@ TEST(SeccompUserNotifTest, IdInvalidOnceTheTargetIsKilled) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   EXPECT_ERRNO(ENOENT, IdValid(t.listener, n.id));
   EXPECT_ERRNO(ENOENT, Reply(t.listener, n.id, 0, 0));
-  const short revents = PollEvents(t.listener, 10000);
-  EXPECT_TRUE(revents & POLLHUP) << revents;
+  EXPECT_EQ(PollEvents(t.listener, 10000), POLLHUP);
+  DisarmHangGuard();
+}
+
+// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once the supervisor has received
+// the notification, a signal no longer withdraws it; it stays pending until
+// the call is answered. Before receipt a signal withdraws it as always.
+TEST(SeccompUserNotifTest, WaitKillableRecv) {
+  ArmHangGuard(30);
+  static std::atomic<int> handled;
+  handled = 0;
+  Target t(
+      [] {
+        struct sigaction sa {};
+        sa.sa_handler = [](int) { handled++; };
+        CHECK_OR_RETURN(sigaction(SIGUSR1, &sa, nullptr) == 0);  // no SA_RESTART
+        CHECK_OR_RETURN(syscall(SYS_getppid) == 9);
+        CHECK_OR_RETURN(handled.load() == 1);  // delivered after the answer
+        errno = 0;
+        CHECK_OR_RETURN(syscall(SYS_getppid) == -1 && errno == EINTR);
+        CHECK_OR_RETURN(handled.load() == 2);
+        return 0;
+      },
+      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+  ASSERT_GE(t.listener, 0);
+  seccomp_notif n;
+  ASSERT_EQ(RecvNotif(t.listener, &n), 0);
+  ASSERT_EQ(kill(t.pid, SIGUSR1), 0);
+  // Time for the signal to withdraw the notification, were it to.
+  usleep(200 * 1000);
+  EXPECT_EQ(IdValid(t.listener, n.id), 0);
+  EXPECT_EQ(PollEvents(t.listener, 0), POLLOUT);  // still ours to answer, no new one
+  ASSERT_EQ(Reply(t.listener, n.id, 9, 0), 0);
+
+  // Queued, not received: a signal withdraws it (EINTR without SA_RESTART).
+  EXPECT_EQ(PollEvents(t.listener, 10000), POLLIN);
+  ASSERT_EQ(kill(t.pid, SIGUSR1), 0);
+  const int status = t.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  DisarmHangGuard();
+}
+
+// SIGKILL still ends a killable wait; the flag needs a listener.
+TEST(SeccompUserNotifTest, WaitKillableRecvEndsForSigkill) {
+  ArmHangGuard(30);
+  EXPECT_EQ(RunInChild([] {
+              CHECK_OR_RETURN(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+              errno = 0;
+              CHECK_OR_RETURN(Install(OnGetppid(SECCOMP_RET_ERRNO | 1),
+                                      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) == -1 &&
+                              errno == EINVAL);
+              return 0;
+            }),
+            0);
+  Target t(
+      [] {
+        syscall(SYS_getppid);
+        return 0;
+      },
+      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+  ASSERT_GE(t.listener, 0);
+  seccomp_notif n;
+  ASSERT_EQ(RecvNotif(t.listener, &n), 0);
+  ASSERT_EQ(kill(t.pid, SIGKILL), 0);
+  const int status = t.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_ERRNO(ENOENT, IdValid(t.listener, n.id));
+  DisarmHangGuard();
+}
+
+// A notification a signal withdrew takes no ADDFD: ENOENT, and the target
+// has no new fd.
+TEST(SeccompUserNotifTest, AddFdAfterWithdrawal) {
+  ArmHangGuard(30);
+  int done[2], go[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(go), 0);
+  Target t([&] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    CHECK_OR_RETURN(sigaction(SIGUSR1, &sa, nullptr) == 0);  // no SA_RESTART
+    errno = 0;
+    CHECK_OR_RETURN(syscall(SYS_getppid) == -1 && errno == EINTR);
+    CHECK_OR_RETURN(write(done[1], "x", 1) == 1);
+    char c;
+    CHECK_OR_RETURN(read(go[0], &c, 1) == 1);
+    errno = 0;
+    CHECK_OR_RETURN(fcntl(77, F_GETFD) == -1 && errno == EBADF);
+    return 0;
+  });
+  ASSERT_GE(t.listener, 0);
+  seccomp_notif n;
+  ASSERT_EQ(RecvNotif(t.listener, &n), 0);
+  ASSERT_EQ(kill(t.pid, SIGUSR1), 0);
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  seccomp_notif_addfd a{};
+  a.id = n.id;
+  a.srcfd = static_cast<uint32_t>(go[1]);
+  a.newfd = 77;
+  a.flags = SECCOMP_ADDFD_FLAG_SETFD;
+  EXPECT_ERRNO(ENOENT, ioctl(t.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a));
+  ASSERT_EQ(write(go[1], "y", 1), 1);
+  const int status = t.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);
+  DisarmHangGuard();
+}
+
+// ADDFD and a signal at once, many times: an ADDFD that succeeds has put
+// its fd into the target, and one that fails (the target withdrew first:
+// ESRCH while queued, ENOENT after) has put nothing there.
+TEST(SeccompUserNotifTest, AddFdRacingASignal) {
+  ArmHangGuard(120);
+  constexpr int kRounds = 200;
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  Target t([&] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    CHECK_OR_RETURN(sigaction(SIGUSR1, &sa, nullptr) == 0);  // no SA_RESTART
+    for (int i = 0; i < kRounds; ++i) {
+      errno = 0;
+      const long r = syscall(SYS_getppid);
+      CHECK_OR_RETURN(r == 1 || (r == -1 && errno == EINTR));
+      const char installed = fcntl(77, F_GETFD) == -1 ? 0 : 1;
+      close(77);
+      CHECK_OR_RETURN(write(report[1], &installed, 1) == 1);
+    }
+    return 0;
+  });
+  ASSERT_GE(t.listener, 0);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  int installed_rounds = 0, refused_rounds = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    seccomp_notif n;
+    ASSERT_EQ(RecvNotif(t.listener, &n), 0);
+    std::thread killer([&] { kill(t.pid, SIGUSR1); });
+    seccomp_notif_addfd a{};
+    a.id = n.id;
+    a.srcfd = static_cast<uint32_t>(p[1]);
+    a.newfd = 77;
+    a.flags = SECCOMP_ADDFD_FLAG_SETFD;
+    errno = 0;
+    const int r = ioctl(t.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    const int err = errno;
+    killer.join();
+    Reply(t.listener, n.id, 1, 0);  // ENOENT if withdrawn
+    char installed;
+    ASSERT_EQ(read(report[0], &installed, 1), 1);
+    if (r == 77) {
+      EXPECT_EQ(installed, 1) << "round " << i;
+      ++installed_rounds;
+    } else {
+      EXPECT_EQ(r, -1) << "round " << i;
+      EXPECT_TRUE(err == ESRCH || err == ENOENT) << "round " << i << " errno " << err;
+      EXPECT_EQ(installed, 0) << "round " << i << ": ADDFD failed, yet the fd is there";
+      ++refused_rounds;
+    }
+  }
+  const int status = t.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  printf("ADDFD against a signal: %d installed, %d refused\n", installed_rounds, refused_rounds);
+  for (int fd : {report[0], report[1], p[0], p[1]}) close(fd);
   DisarmHangGuard();
 }
 

@@ -86,6 +86,7 @@ Status EpollFile::Ctl(int op, const FileRef& target, int fd, const epoll_event& 
   r.data = ev.data.u64;
   r.events = ev.events;
   r.host_fd = hfd;
+  r.src_fd = hfd;
   if (shared) {
     r.host_fd = fcntl(hfd, F_DUPFD_CLOEXEC, 0);
     if (r.host_fd < 0) return Errno(errno);
@@ -190,6 +191,7 @@ absl::Status EpollFile::RegisterLaterInForkChild(uint64_t id, uint32_t events) {
 absl::Status EpollFile::AddInForkChild(int ep, uint64_t id, uint32_t events, Registration& r,
                                        FileDescription& f, const char* when) {
   const int hfd = f.PollFd();
+  r.src_fd = hfd;
   r.host_fd = r.owns_host_fd ? fcntl(hfd, F_DUPFD_CLOEXEC, 0) : hfd;
   epoll_event e {};
   e.events = events;
@@ -199,6 +201,25 @@ absl::Status EpollFile::AddInForkChild(int ep, uint64_t id, uint32_t events, Reg
         absl::StrCat("epoll: registering ", f.DisplayPath(), when, strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+bool EpollFile::FollowPollFdLocked(uint64_t id, Registration& r, FileDescription& f) {
+  const int now = f.PollFd();
+  if (now < 0 || now == r.src_fd) return false;
+  const int nfd = r.owns_host_fd ? fcntl(now, F_DUPFD_CLOEXEC, 0) : now;
+  if (nfd < 0) return false;
+  epoll_event e{};
+  e.events = r.events;
+  e.data.u64 = id;
+  if (epoll_ctl(host_fd(), EPOLL_CTL_ADD, nfd, &e) != 0) {
+    if (r.owns_host_fd) close(nfd);
+    return false;
+  }
+  (void)epoll_ctl(host_fd(), EPOLL_CTL_DEL, r.host_fd, nullptr);
+  if (r.owns_host_fd) close(r.host_fd);
+  r.host_fd = nfd;
+  r.src_fd = now;
+  return true;
 }
 
 Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* deadline,
@@ -219,6 +240,8 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
           DropLocked(it->first);
           continue;
         }
+        // Moved to its file's new host fd: what that shows comes next.
+        if ((out[i].events & EPOLLHUP) && FollowPollFdLocked(it->first, it->second, *f)) continue;
         out[kept] = out[i];
         out[kept].data.u64 = it->second.data;
         // What the host object cannot show (an overflowed eventfd's

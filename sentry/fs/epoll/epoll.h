@@ -18,6 +18,11 @@
 // registrations go, closing the dups, so that no dup keeps, say, a pipe's
 // write end open.
 //
+// A file's PollFd() may change once, to a host fd only another kind of host
+// object can offer (a seccomp listener whose filter is orphaned: POLLHUP
+// alone). The old fd reports a hangup then; a registration that hears one
+// moves to the file's new PollFd() and reports what that one shows.
+//
 //   auto ep = std::make_shared<EpollFile>(O_RDWR, epoll_create1(EPOLL_CLOEXEC));
 //   SV_TRY(ep->Ctl(EPOLL_CTL_ADD, target, fd, ev));
 //   SV_ASSIGN_OR_RETURN(int n, ep->Wait(t, events, max, &deadline, false));
@@ -67,6 +72,7 @@ class EpollFile : public HostFdFile {
     Key key;  // its entry in ids_
     std::weak_ptr<FileDescription> file;
     int host_fd = -1;       // the file's PollFd(), or our dup of it
+    int src_fd = -1;        // that PollFd()
     bool owns_host_fd = false;
     uint64_t data = 0;      // the guest's epoll_data
     uint32_t events = 0;    // as last given to EPOLL_CTL_ADD/MOD
@@ -82,6 +88,9 @@ class EpollFile : public HostFdFile {
                               FileDescription& f, const char* when);
   bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
 
+  // After a hangup on `r`'s host fd: if its file `f` polls another host fd
+  // now, registers that one instead (with r's events) and says true.
+  bool FollowPollFdLocked(uint64_t id, Registration& r, FileDescription& f);
   // Forgets the registrations of a released file (closing their dups).
   void Released(const FileDescription* file);
   void DropLocked(uint64_t id);
