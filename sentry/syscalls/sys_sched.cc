@@ -32,10 +32,19 @@ Result<std::shared_ptr<Task>> SchedTarget(Task& t, int pid) {
 
 }  // namespace
 
-SyscallReturn SysSchedYield(Task&, const SyscallArgs&) {
-  sched_yield();
-  return 0;
-}
+// A guest's sched_yield(2) offers its CPU to the guest's own runnable
+// threads, as a VM's kernel offers its vCPU to its own tasks. The host call
+// cannot say that: it offers the CPU to every host thread, and under EEVDF
+// (Linux >= 6.6, yield_task_fair()) it also pushes the caller's deadline a
+// whole slice back, so beside a CPU-bound process of another tenant the
+// task sat out that slice on every yield. stress-ng's epoll client yields
+// once per connection: beside `stress-ng --cpu 2` that made seedsc's epoll
+// rate 166..258 bogo-ops/s where the same binary without the host yield
+// made 785..885 (native: 448..465; bench/RESULTS.md, 2026-12-06). The
+// guest's threads are host threads that the host already time-slices, so
+// nothing waits for this yield; gVisor's Task.Yield (runtime.Gosched())
+// never gives its host thread away either.
+SyscallReturn SysSchedYield(Task&, const SyscallArgs&) { return 0; }
 
 SyscallReturn SysGetcpu(Task& t, const SyscallArgs& a) {
   // The guest thread's CPU is its stub thread's, which asks the host itself

@@ -46,7 +46,7 @@ constexpr SyscallEntry kTable[] = {
     {21, "access", SysAccess, Support::kFull, "so", ""},
     {22, "pipe", SysPipe, Support::kFull, "p", ""},
     {23, "select", SysSelect, Support::kFull, "ipppp", ""},
-    {24, "sched_yield", SysSchedYield, Support::kFull, "", ""},
+    {24, "sched_yield", SysSchedYield, Support::kFull, "", "returns at once: the host thread keeps its CPU (a host yield would hand it to other tenants for a slice), as gVisor does"},
     {25, "mremap", SysMremap, Support::kFull, "xuuxx", ""},
     {26, "msync", SysMsync, Support::kFull, "xux", ""},
     {27, "mincore", SysMincore, Support::kPartial, "xup", "reports every mapped page resident"},
