@@ -4,8 +4,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <climits>
-
 #include <cstring>
 #include <random>
 #include <thread>

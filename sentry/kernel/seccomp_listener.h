@@ -111,9 +111,9 @@ class SeccompListener {
     bool setfd;
     int newfd;
     bool cloexec;
-    bool send;            // SECCOMP_ADDFD_FLAG_SEND
-    bool taken = false;   // the target is installing it (outside mu_)
-    bool done = false;    // `ret` is the answer
+    bool send;           // SECCOMP_ADDFD_FLAG_SEND
+    bool taken = false;  // the target is installing it (outside mu_)
+    bool done = false;   // `ret` is the answer
     Result<int> ret = Errno(ESRCH);
     WaitQueue finished;
   };

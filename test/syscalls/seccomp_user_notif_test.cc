@@ -74,8 +74,8 @@ long Install(Prog p, unsigned flags) {
 // getppid notifies the listener this returns (-1 on failure).
 int InstallNotifier(unsigned extra_flags = 0) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
-  return static_cast<int>(Install(OnGetppid(SECCOMP_RET_USER_NOTIF),
-                                  SECCOMP_FILTER_FLAG_NEW_LISTENER | extra_flags));
+  return static_cast<int>(
+      Install(OnGetppid(SECCOMP_RET_USER_NOTIF), SECCOMP_FILTER_FLAG_NEW_LISTENER | extra_flags));
 }
 
 bool SendFd(int sock, int fd) {
