@@ -203,8 +203,7 @@ absl::Status EpollFile::AddInForkChild(int ep, uint64_t id, uint32_t events, Reg
   return absl::OkStatus();
 }
 
-bool EpollFile::FollowPollFdLocked(uint64_t id, Registration& r, FileDescription& f) {
-  const int now = f.PollFd();
+bool EpollFile::FollowPollFdLocked(uint64_t id, Registration& r, int now) {
   if (now < 0 || now == r.src_fd) return false;
   const int nfd = r.owns_host_fd ? fcntl(now, F_DUPFD_CLOEXEC, 0) : now;
   if (nfd < 0) return false;
@@ -222,6 +221,26 @@ bool EpollFile::FollowPollFdLocked(uint64_t id, Registration& r, FileDescription
   return true;
 }
 
+int EpollFile::FollowMovedPollFds(epoll_event* out, int kept, std::vector<HangupSeen>& hups) {
+  // PollFd() outside mu_: a file's may take the file's own lock, under
+  // which a file release can come to Released() and take ours.
+  for (HangupSeen& h : hups) h.now = h.file->PollFd();
+  std::lock_guard l(mu_);
+  std::vector<bool> moved(kept, false);
+  bool any = false;
+  for (const HangupSeen& h : hups) {
+    auto it = regs_.find(h.id);
+    if (it == regs_.end()) continue;
+    if (FollowPollFdLocked(it->first, it->second, h.now)) moved[h.index] = any = true;
+  }
+  if (!any) return kept;
+  int n = 0;
+  for (int i = 0; i < kept; ++i) {
+    if (!moved[i]) out[n++] = out[i];
+  }
+  return n;
+}
+
 Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* deadline,
                             bool poll_only) {
   for (bool last = false;;) {
@@ -230,7 +249,8 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
     if (n > 0) {
       // Host registration ids back to the guest's data; an event that
       // raced with its file's release is dropped.
-      std::lock_guard l(mu_);
+      std::vector<HangupSeen> hups;
+      std::unique_lock l(mu_);
       int kept = 0;
       for (int i = 0; i < n; ++i) {
         auto it = regs_.find(out[i].data.u64);
@@ -240,8 +260,7 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
           DropLocked(it->first);
           continue;
         }
-        // Moved to its file's new host fd: what that shows comes next.
-        if ((out[i].events & EPOLLHUP) && FollowPollFdLocked(it->first, it->second, *f)) continue;
+        if (out[i].events & EPOLLHUP) hups.push_back({kept, it->first, f});
         out[kept] = out[i];
         out[kept].data.u64 = it->second.data;
         // What the host object cannot show (an overflowed eventfd's
@@ -249,6 +268,10 @@ Result<int> EpollFile::Wait(Task& t, epoll_event* out, int max, const timespec* 
         out[kept].events |= static_cast<uint16_t>(f->PollErrorEvents());
         ++kept;
       }
+      l.unlock();
+      // A hangup on a host fd its file has left: what the new one shows
+      // comes next instead.
+      if (!hups.empty()) kept = FollowMovedPollFds(out, kept, hups);
       if (kept > 0) return kept;
       continue;  // only stale events: look again
     }

@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "sentry/fs/anon/hostfd_file.h"
 
@@ -88,9 +89,20 @@ class EpollFile : public HostFdFile {
                               FileDescription& f, const char* when);
   bool rebuilt_ = false;  // in a forked sentry (its only thread, no lock)
 
-  // After a hangup on `r`'s host fd: if its file `f` polls another host fd
-  // now, registers that one instead (with r's events) and says true.
-  bool FollowPollFdLocked(uint64_t id, Registration& r, FileDescription& f);
+  // After a hangup on `r`'s host fd: if its file polls another host fd
+  // (`now`, its PollFd()), registers that one instead (with r's events)
+  // and says true.
+  bool FollowPollFdLocked(uint64_t id, Registration& r, int now);
+  // Wait's events out[0, kept) where `hups` (out[index] is a hangup of
+  // registration `id`) follow their file's new PollFd(): those events are
+  // dropped. Returns the events left. Takes mu_.
+  struct HangupSeen {
+    int index;
+    uint64_t id;
+    FileRef file;
+    int now = -1;
+  };
+  int FollowMovedPollFds(epoll_event* out, int kept, std::vector<HangupSeen>& hups);
   // Forgets the registrations of a released file (closing their dups).
   void Released(const FileDescription* file);
   void DropLocked(uint64_t id);
