@@ -171,9 +171,10 @@ void SeccompListener::Detach() {
 void SeccompListener::FilterGone() {
   std::lock_guard l(mu_);
   // No task is left to notify, so nothing is queued: seccomp_notify_poll()
-  // then shows EPOLLHUP alone. A poll or a later epoll registration sees
-  // the hung-up pipe; an epoll registration of the Readiness still hears
-  // of it (with POLLIN, which a shut-down socket cannot drop).
+  // then shows EPOLLHUP alone. poll_fd() is the hung-up pipe from now on;
+  // the Readiness hangs up too, which wakes a poll blocked on it (it then
+  // looks again, at the pipe) and moves an epoll registration of it to the
+  // pipe (EpollFile::FollowMovedPollFds).
   if (hup_fd_.load() < 0) {
     if (Result<int> fd = MakeHangupFd(); fd.ok()) hup_fd_.store(*fd, std::memory_order_release);
   }

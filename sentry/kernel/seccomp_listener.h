@@ -95,7 +95,8 @@ class SeccompListener {
 
   // The Readiness fd; once orphaned, a pipe read end without writers,
   // which polls POLLHUP alone (no socket can). An epoll registration made
-  // before that keeps the Readiness, which then adds POLLIN to its POLLHUP.
+  // before that hears the Readiness hang up and moves to the pipe
+  // (EpollFile follows a file's new PollFd()).
   int poll_fd() const {
     const int hup = hup_fd_.load(std::memory_order_acquire);
     return hup >= 0 ? hup : ready_->fd();
