@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -20,8 +21,12 @@ struct Watch {
 };
 
 std::mutex g_mu;
-// Watched inodes -> their watches. Leaked: hooks may run during exit.
-auto* g_watches = new std::map<const Inode*, std::vector<Watch>>;
+// Watched objects -> their watches. Keyed by the file (Inode::LockKey), not
+// by the Inode object: an overlay makes a new object for each lookup of a
+// renamed entry, while the old one lives on in a cwd or an open file, and
+// the events through both are the watched object's. Leaked: hooks may run
+// during exit.
+auto* g_watches = new std::map<FileLockKey, std::vector<Watch>>;
 std::atomic<int> g_count{0};
 std::atomic<uint32_t> g_cookie{0};
 std::atomic<FanotifyHook> g_fan_hook{nullptr};
@@ -32,12 +37,17 @@ std::mutex g_quiet_mu;
 auto* g_quiet = new std::set<const FileDescription*>;
 std::atomic<int> g_quiet_count{0};
 
-// Delivers `mask` to the watches on `inode`; `child` events come from a
-// child of the watched directory (`unlinked`: the child has no name left).
-// Dentries of removed watches are moved to `drop`, to be released unlocked.
-void DeliverLocked(const Inode* inode, uint32_t mask, uint32_t cookie, std::string_view name,
+// The registry's key of `inode`: a Stat, so hooks ask for it before they
+// take g_mu, and only while a watch exists.
+FileLockKey KeyOf(Inode& inode) { return inode.LockKey(); }
+
+// Delivers `mask` to the watches on the object `key`; `child` events come
+// from a child of the watched directory (`unlinked`: the child has no name
+// left). Dentries of removed watches are moved to `drop`, to be released
+// unlocked.
+void DeliverLocked(const FileLockKey& key, uint32_t mask, uint32_t cookie, std::string_view name,
                    bool child, bool unlinked, std::vector<DentryRef>* drop) {
-  auto it = g_watches->find(inode);
+  auto it = g_watches->find(key);
   if (it == g_watches->end()) return;
   auto& ws = it->second;
   for (size_t i = 0; i < ws.size();) {
@@ -85,8 +95,9 @@ bool IsDir(const Inode& i) { return const_cast<Inode&>(i).Type() == S_IFDIR; }
 void FsnotifyAfterEvents(std::function<void()> fn) { t_after.push_back(std::move(fn)); }
 
 void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t mask) {
+  const FileLockKey key = KeyOf(*d->inode());
   std::lock_guard<std::mutex> l(g_mu);
-  auto& ws = (*g_watches)[d->inode().get()];
+  auto& ws = (*g_watches)[key];
   for (Watch& w : ws) {
     if (w.sink == sink && w.wd == wd) {
       w.mask = mask;
@@ -150,47 +161,51 @@ void FsnotifyDentry(const Dentry& d, uint32_t mask) {
   }
   mask &= ~kFsnotifyOpenExec;
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  const FileLockKey self = KeyOf(*d.inode());
+  std::optional<FileLockKey> parent;
+  if (d.parent()) parent = KeyOf(*d.parent()->inode());
   AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
-  const Inode* self = d.inode().get();
-  const Inode* parent = d.parent() ? d.parent()->inode().get() : nullptr;
   bool self_watched = g_watches->count(self) > 0;
-  bool parent_watched = parent && g_watches->count(parent) > 0;
+  bool parent_watched = parent && g_watches->count(*parent) > 0;
   if (!self_watched && !parent_watched) return;
   if (IsDir(*d.inode())) mask |= IN_ISDIR;
   // The parent directory's watches hear of it first (as Linux 6.x
   // reports an event on a watched child of a watched directory).
-  if (parent_watched) DeliverLocked(parent, mask, 0, d.name(), true, d.deleted(), &drop);
+  if (parent_watched) DeliverLocked(*parent, mask, 0, d.name(), true, d.deleted(), &drop);
   if (self_watched) DeliverLocked(self, mask, 0, {}, false, false, &drop);
 }
 
 void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  const FileLockKey key = KeyOf(*dir.inode());
   AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
-  DeliverLocked(dir.inode().get(), mask, cookie, name, false, false, &drop);
+  DeliverLocked(key, mask, cookie, name, false, false, &drop);
 }
 
-void FsnotifyInode(const Inode* inode, uint32_t mask) {
+void FsnotifyInode(Inode& inode, uint32_t mask) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  const FileLockKey key = KeyOf(inode);
   AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
-  if (!g_watches->count(inode)) return;
+  if (!g_watches->count(key)) return;
   // IN_MOVE_SELF never carries IN_ISDIR (Linux 6.x reports a moved
   // directory's own event as 0x800, as for a file).
-  if (IsDir(*inode) && !(mask & IN_MOVE_SELF)) mask |= IN_ISDIR;
-  DeliverLocked(inode, mask, 0, {}, false, false, &drop);
+  if (IsDir(inode) && !(mask & IN_MOVE_SELF)) mask |= IN_ISDIR;
+  DeliverLocked(key, mask, 0, {}, false, false, &drop);
 }
 
-void FsnotifyDeleted(const Inode* inode) {
+void FsnotifyDeleted(Inode& inode) {
   if (g_count.load(std::memory_order_relaxed) == 0) return;
+  const FileLockKey key = KeyOf(inode);
   AfterEvents after;
   std::vector<DentryRef> drop;
   std::lock_guard<std::mutex> l(g_mu);
-  auto it = g_watches->find(inode);
+  auto it = g_watches->find(key);
   if (it == g_watches->end()) return;
   for (Watch& w : it->second) {
     if (w.mask & IN_DELETE_SELF) w.sink->Event(w.wd, IN_DELETE_SELF, 0, {});

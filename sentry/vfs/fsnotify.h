@@ -2,16 +2,19 @@
 // which inotify(7) instances (sentry/fs/inotify) subscribe to.
 //
 // The VFS and the file syscalls report what guest tasks do (open, read,
-// write, close, create, unlink, rename, attribute changes); a watch is on an
-// Inode object and holds the Dentry it was added through, so the dentry stays
-// cached and every later path to the object reaches the same Inode (an
-// overlay copy-up changes the object in place and keeps its watches).
-// Changes made by the host outside the sandbox are not seen.
+// write, close, create, unlink, rename, attribute changes); a watch is on a
+// file, named by Inode::LockKey() as file locks are: an overlay makes a new
+// Inode object for a renamed entry while the old one lives on in a cwd or an
+// open file, and the events through either are the file's (Linux's watch is
+// on the inode). A watch holds the Dentry it was added through, so that
+// object stays cached. Changes made by the host outside the sandbox are not
+// seen.
 //
 //   FsnotifyAddWatch(dentry, sink, /*wd=*/1, IN_MODIFY | IN_CREATE);
 //   FsnotifyDir(*dir, IN_CREATE, "newfile");   // sink->Event(1, IN_CREATE, 0, "newfile")
 //
-// With no watch anywhere every hook returns after one atomic load.
+// With no watch anywhere every hook returns after one atomic load; while one
+// exists, a hook asks LockKey() (a Stat) of the objects it reports on.
 #ifndef SEEDVISOR_SENTRY_VFS_FSNOTIFY_H_
 #define SEEDVISOR_SENTRY_VFS_FSNOTIFY_H_
 
@@ -39,8 +42,9 @@ class FsnotifySink {
 // the syscall that caused it returns).
 void FsnotifyAfterEvents(std::function<void()> fn);
 
-// Adds or replaces the sink's watch `wd` on `d`'s inode with `mask` (the
-// IN_* events and IN_ONESHOT/IN_EXCL_UNLINK).
+// Adds or replaces the sink's watch `wd` on `d`'s file with `mask` (the
+// IN_* events and IN_ONESHOT/IN_EXCL_UNLINK). A sink keeps one wd per file
+// (its LockKey()): a second path to the file replaces the mask only.
 void FsnotifyAddWatch(const DentryRef& d, FsnotifySink* sink, int wd, uint32_t mask);
 // Removes the sink's watch `wd`; queues IN_IGNORED if `ignored`. False if
 // there was no such watch.
@@ -57,10 +61,10 @@ void FsnotifyDentry(const Dentry& d, uint32_t mask);
 void FsnotifyDir(const Dentry& dir, uint32_t mask, std::string_view name, uint32_t cookie = 0);
 // `mask` happened to `inode` itself only (IN_MOVE_SELF, IN_ATTRIB on a link
 // count change).
-void FsnotifyInode(const Inode* inode, uint32_t mask);
+void FsnotifyInode(Inode& inode, uint32_t mask);
 // The object lost its last link: IN_DELETE_SELF, then IN_IGNORED, and its
 // watches are gone. Linux waits for the last close; here it is immediate.
-void FsnotifyDeleted(const Inode* inode);
+void FsnotifyDeleted(Inode& inode);
 // A fresh rename cookie.
 uint32_t FsnotifyCookie();
 // The events a file's I/O makes: IN_ACCESS, IN_MODIFY, IN_CLOSE_*, IN_OPEN

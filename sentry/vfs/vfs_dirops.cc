@@ -28,8 +28,8 @@ bool LastLinkGone(const Dentry& d) {
 // (d_delete()); then the directory hears of the name's removal
 // (IN_DELETE), in that order (d_delete_notify()).
 void NotifyRemoved(const Dentry& dir, std::string_view name, const Dentry& child, uint32_t isdir) {
-  if (!isdir) FsnotifyInode(child.inode().get(), IN_ATTRIB);
-  if (isdir || LastLinkGone(child)) FsnotifyDeleted(child.inode().get());
+  if (!isdir) FsnotifyInode(*child.inode(), IN_ATTRIB);
+  if (isdir || LastLinkGone(child)) FsnotifyDeleted(*child.inode());
   FsnotifyDir(dir, IN_DELETE | isdir, name);
 }
 
@@ -237,9 +237,9 @@ Status Vfs::Rename(const ResolveContext& oldc, std::string_view oldpath,
   uint32_t isdir = src_dir ? IN_ISDIR : 0;
   FsnotifyDir(*op.dir, IN_MOVED_FROM | isdir, op.name, cookie);
   FsnotifyDir(*np.dir, IN_MOVED_TO | isdir, np.name, cookie);
-  FsnotifyInode(src->inode().get(), IN_MOVE_SELF);
+  FsnotifyInode(*src->inode(), IN_MOVE_SELF);
   if (dst.ok() && !(flags & RENAME_EXCHANGE) && LastLinkGone(**dst)) {
-    FsnotifyDeleted((*dst)->inode().get());
+    FsnotifyDeleted(*(*dst)->inode());
   }
   DetachMountsAt(places);
   if (src_dir) MoveMountPoints(*src, np.dir, np.name);
@@ -273,7 +273,7 @@ Status Vfs::LinkDentry(const ResolveContext& oldc, const DentryRef& src, const R
   SV_TRY(NeedAccess(newc, np.dir, W_OK));
   SV_TRY(np.dir->inode()->Link(np.name, src->inode()));
   KeepCreatedChild(*np.dir, np.name);
-  FsnotifyInode(src->inode().get(), IN_ATTRIB);  // fsnotify_link_count()
+  FsnotifyInode(*src->inode(), IN_ATTRIB);  // fsnotify_link_count()
   FsnotifyDir(*np.dir, IN_CREATE, np.name);
   return {};
 }

@@ -192,6 +192,47 @@ TEST_F(Inotify, DirectoryMoveSelfHasNoIsdir) {
   EXPECT_EQ(ev[2].mask, IN_MOVE_SELF);
 }
 
+// A watch is on the object, not on its name: a directory renamed twice
+// reports IN_MOVE_SELF both times, and what happens in it reaches the
+// watch whether it is reached through the new name or through the cwd
+// that was inside it all along (LTP inotify02 renames its cwd twice).
+TEST_F(Inotify, WatchFollowsARenamedDirectory) {
+  std::string a = dir_.Path("a"), b = dir_.Path("b"), c = dir_.Path("c");
+  ASSERT_EQ(mkdir(a.c_str(), 0700), 0);
+  int wd = inotify_add_watch(fd_, a.c_str(), IN_ALL_EVENTS & ~(IN_OPEN | IN_CLOSE | IN_ACCESS));
+  ASSERT_GT(wd, 0) << strerror(errno);
+  int saved_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(saved_cwd, 0);
+  ASSERT_EQ(chdir(a.c_str()), 0);
+
+  ASSERT_EQ(rename(a.c_str(), b.c_str()), 0);
+  WriteFile("f", "x");  // through the cwd
+  ASSERT_EQ(rename(b.c_str(), c.c_str()), 0);
+  ASSERT_EQ(chmod(c.c_str(), 0755), 0);  // through the new name
+  ASSERT_EQ(unlink("f"), 0);             // through the cwd again
+  WriteFile(c + "/g", "y");              // through the new name
+
+  // The same object under its newest name is the same watch.
+  EXPECT_EQ(inotify_add_watch(fd_, c.c_str(), IN_ALL_EVENTS | IN_MASK_ADD), wd);
+  ASSERT_EQ(fchdir(saved_cwd), 0);
+  close(saved_cwd);
+
+  auto ev = Drain(fd_);
+  struct Want {
+    uint32_t mask;
+    const char* name;
+  };
+  std::vector<Want> want = {{IN_MOVE_SELF, ""}, {IN_CREATE, "f"},           {IN_MODIFY, "f"},
+                            {IN_MOVE_SELF, ""}, {IN_ATTRIB | IN_ISDIR, ""}, {IN_DELETE, "f"},
+                            {IN_CREATE, "g"},   {IN_MODIFY, "g"}};
+  ASSERT_EQ(ev.size(), want.size()) << Show(ev);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(ev[i].wd, wd) << i << ": " << Show(ev);
+    EXPECT_EQ(ev[i].mask, want[i].mask) << i << ": " << Show(ev);
+    EXPECT_EQ(ev[i].name, want[i].name) << i << ": " << Show(ev);
+  }
+}
+
 // /proc/self/fdinfo shows each watch: its wd, the object's inode number
 // and device, and the mask with IN_ONESHOT (LTP inotify12).
 TEST_F(Inotify, FdinfoShowsEachWatch) {

@@ -38,9 +38,10 @@ InotifyFile::~InotifyFile() { FsnotifyRemoveAll(this); }
 Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
   int wd;
   uint32_t full;
+  const FileLockKey key = d->inode()->LockKey();  // a Stat: before mu_
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = wds_.find(d->inode().get());
+    auto it = wds_.find(key);
     if (it != wds_.end()) {
       if (mask & IN_MASK_CREATE) return Errno(EEXIST);
       wd = it->second;
@@ -50,7 +51,8 @@ Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
       SV_ASSIGN_OR_RETURN(InotifyCharge charge, InotifyCharge::Watch(uid_));
       wd = next_wd_++;
       full = mask;
-      wds_[d->inode().get()] = wd;
+      wds_[key] = wd;
+      objects_[wd] = d->inode().get();
       watch_charges_.emplace(wd, std::move(charge));
     }
     full &= ~(IN_MASK_ADD | IN_MASK_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW);
@@ -64,9 +66,9 @@ Result<int> InotifyFile::AddWatch(const DentryRef& d, uint32_t mask) {
 std::string InotifyFile::FdInfo() {
   std::string out;
   std::lock_guard<std::mutex> l(mu_);
-  // A watch in wds_ holds its object's dentry (Event(IN_IGNORED), under
-  // mu_, forgets it before the registry lets the dentry go).
-  for (const auto& [inode, wd] : wds_) {
+  // A watch in objects_ holds its object's dentry (Event(IN_IGNORED),
+  // under mu_, forgets it before the registry lets the dentry go).
+  for (const auto& [wd, inode] : objects_) {
     Result<struct stat> st = const_cast<Inode*>(inode)->Stat();
     if (!st.ok()) continue;
     auto m = masks_.find(wd);
@@ -95,6 +97,7 @@ void InotifyFile::Event(int wd, uint32_t mask, uint32_t cookie, std::string_view
   std::lock_guard<std::mutex> l(mu_);
   if (mask & IN_IGNORED) {
     masks_.erase(wd);
+    objects_.erase(wd);
     watch_charges_.erase(wd);
     for (auto it = wds_.begin(); it != wds_.end(); ++it) {
       if (it->second == wd) {

@@ -38,7 +38,9 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
   ~InotifyFile() override;
 
   // inotify_add_watch(2) on `d` (resolved and permission-checked by the
-  // caller): the watch descriptor, the same one again for the same object.
+  // caller): the watch descriptor, the same one again for the same file
+  // (its LockKey(), as the registry's watches: every path and every Inode
+  // object of it, a renamed overlay entry's included).
   Result<int> AddWatch(const DentryRef& d, uint32_t mask);
   // inotify_rm_watch(2): EINVAL for an unknown wd.
   Status RemoveWatch(int wd);
@@ -79,8 +81,11 @@ class InotifyFile : public HostFdFile, public FsnotifySink {
   size_t queued_bytes_ = 0;
   bool ready_ = false;
   int next_wd_ = 1;
-  std::map<const Inode*, int> wds_;  // watched object -> wd
-  std::map<int, uint32_t> masks_;    // wd -> mask
+  std::map<FileLockKey, int> wds_;  // watched file -> wd
+  // wd -> the Inode object it was added through, for FdInfo's Stat; the
+  // registry's watch holds its dentry until Event(IN_IGNORED) forgets it.
+  std::map<int, const Inode*> objects_;
+  std::map<int, uint32_t> masks_;  // wd -> mask
   const InotifyCharge instance_;
   const uid_t uid_;
   std::map<int, InotifyCharge> watch_charges_;  // wd -> its max_user_watches charge
