@@ -234,5 +234,22 @@ TEST(Compiled, StubProgramMeansTheTableInsideItsTextAndTrapsOutside) {
   }
 }
 
+// The guest's CPU affinity: the stub's thread may pin itself (pid 0) from
+// its text, never another thread; the sentry itself may pin none.
+TEST(Compiled, OnlyAStubThreadPinsItself) {
+  const std::vector<sock_filter> stub = StubProgram(kStubText, kStubTextEnd);
+  EXPECT_EQ(Evaluate(stub, Call(SYS_sched_setaffinity, {0, 128, 0x1000}, kStubText + 0x20)),
+            SECCOMP_RET_ALLOW);
+  for (uint64_t pid : {uint64_t{1}, uint64_t{12345}, ~uint64_t{0}}) {
+    EXPECT_NE(Evaluate(stub, Call(SYS_sched_setaffinity, {pid, 128, 0x1000}, kStubText + 0x20)),
+              SECCOMP_RET_ALLOW);
+  }
+  EXPECT_EQ(Evaluate(stub, Call(SYS_sched_setaffinity, {0, 128, 0x1000})), SECCOMP_RET_TRAP);
+  for (bool host_writes : {false, true}) {
+    EXPECT_NE(Decide(SentryPolicy(host_writes), Call(SYS_sched_setaffinity, {0, 128, 0x1000})),
+              SECCOMP_RET_ALLOW);
+  }
+}
+
 }  // namespace
 }  // namespace seedvisor::seccomp

@@ -55,6 +55,10 @@ Policy StubPolicy() {
       // thread's CPU numbers, only where the guest could write itself.
       {SYS_rseq, {}, SECCOMP_RET_ALLOW, "sentry: the guest thread's rseq area"},
       {SYS_getcpu, {}, SECCOMP_RET_ALLOW, "sentry: the guest's getcpu, on its own thread"},
+      // The guest's CPU affinity on its own thread only (pid 0), within
+      // what the host lets the stub use (platform/host_affinity.h).
+      {SYS_sched_setaffinity, {ArgEq(0, 0)}, SECCOMP_RET_ALLOW,
+       "sentry: the guest thread's CPU affinity, on itself"},
       // A thread's own CPU clock is exact only when the thread reads it
       // (the scheduler's account lags a tick behind a running thread).
       {SYS_clock_gettime, {ArgEq(0, CLOCK_THREAD_CPUTIME_ID)}, SECCOMP_RET_ALLOW,

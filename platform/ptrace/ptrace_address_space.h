@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "platform/host_affinity.h"
 #include "platform/platform.h"
 #include "platform/stub/context_registry.h"
 #include "platform/stub/stub_address_space.h"
@@ -42,7 +43,7 @@ class PtraceAddressSpace : public stub::StubAddressSpace {
   stub::ContextRegistry<PtraceContext> contexts_;
 };
 
-class PtraceContext : public Context {
+class PtraceContext : public Context, public HostAffinity {
  public:
   // `tid` must already be seized and stopped by the calling thread.
   PtraceContext(std::shared_ptr<PtraceAddressSpace> as, pid_t tid);
@@ -57,6 +58,13 @@ class PtraceContext : public Context {
   AddressSpace& address_space() override { return *as_; }
   ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
+
+  // Injected into the traced stub thread (its syscall gadget).
+  long SetHostAffinity(const cpu_set_t& set) override {
+    return as_->SetThreadAffinity(set, [this](long nr, const long (&a)[6]) {
+      return Inject(stub::kStubSyscallGadget, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    });
+  }
 
   // Runs one host syscall in this stub thread at `gadget` (an offset in the
   // stub) and returns the raw result (-errno on failure).

@@ -29,6 +29,14 @@ Status StubAddressSpace::Call(long nr, long a0, long a1, long a2, long a3, long 
   return FromSyscall(MemoryCall(nr, args));
 }
 
+long StubAddressSpace::SetThreadAffinity(
+    const cpu_set_t& set, absl::FunctionRef<long(long nr, const long (&args)[6])> call) {
+  absl::MutexLock l(&scratch_mu_);
+  if (!WriteForce(UserAddr(layout_.scratch), &set, sizeof(set)).ok()) return -EIO;
+  const long args[6] = {0, static_cast<long>(sizeof(set)), Arg(layout_.scratch), 0, 0, 0};
+  return call(SYS_sched_setaffinity, args);
+}
+
 Status StubAddressSpace::Map(UserAddr addr, uint64_t len, int prot, int flags, int host_fd,
                              uint64_t offset) {
   flags |= MAP_FIXED;

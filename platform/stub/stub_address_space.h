@@ -16,6 +16,7 @@
 #ifndef SEEDVISOR_PLATFORM_STUB_STUB_ADDRESS_SPACE_H_
 #define SEEDVISOR_PLATFORM_STUB_STUB_ADDRESS_SPACE_H_
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -116,6 +117,14 @@ class StubAddressSpace : public AddressSpace {
   // left open across execve(2) (no O_CLOEXEC). A guest that jumps into the
   // stub's text can still only mmap it read-only (stub_policy.h).
   void InheritKeptFiles(KeptFiles kept) ABSL_LOCKS_EXCLUDED(scratch_mu_);
+
+  // sched_setaffinity(0, ..., set) made by one of this stub's threads on
+  // itself through `call` (its context's own way to run a host syscall):
+  // the mask goes through the scratch page, which the guest cannot write.
+  // The raw result. HostAffinity (platform/host_affinity.h) says why.
+  long SetThreadAffinity(const cpu_set_t& set,
+                         absl::FunctionRef<long(long nr, const long (&args)[6])> call)
+      ABSL_LOCKS_EXCLUDED(scratch_mu_);
 
   // An exec's copy of a stub (Platform::NewExecContext): unmaps everything
   // below UserTop(), the old image's guest memory, so that only the

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "platform/host_affinity.h"
 #include "platform/platform.h"
 #include "platform/stub/stub_address_space.h"
 #include "platform/stub/context_registry.h"
@@ -153,7 +154,7 @@ class SystrapAddressSpace : public stub::StubAddressSpace {
   bool membarrier_registered_ ABSL_GUARDED_BY(site_mu_) = false;
 };
 
-class SystrapContext : public Context {
+class SystrapContext : public Context, public HostAffinity {
  public:
   // Seizes the parked stub thread `tid`, gives it a slot and lets it run into
   // its first event (the `enter` gadget). Call on the owning host thread.
@@ -171,6 +172,13 @@ class SystrapContext : public Context {
   ThreadHandle thread() const override { return ThreadHandle{tid_}; }
   int64_t CpuTimeNs() const override;
   int64_t OwnCpuClockNs(bool whole_process) override;
+
+  // The stub thread makes it in its handler, as the memory calls.
+  long SetHostAffinity(const cpu_set_t& set) override {
+    return as_->SetThreadAffinity(set, [this](long nr, const long (&a)[6]) {
+      return StubCall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    });
+  }
 
   pid_t tid() const { return tid_; }
   // Has this context's stub thread, waiting in its handler, make memory

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "sentry/base/log.h"
 
+#include "sentry/kernel/host_affinity.h"
 #include "sentry/kernel/host_cgroups.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/keys/task_keys.h"
@@ -196,6 +197,7 @@ Status Task::Execve(const std::string& path, std::vector<std::string> argv,
       old_mm = std::exchange(mm_, std::move(mm));
     }
     old_ctx.reset();  // the old stub thread detaches and ends
+    ApplyHostAffinity(*this);  // the new image's stub thread is a new host thread
   }
   if (fds_shared()) set_fds(fds_->Fork());  // exec unshares the fd table (unshare_files())
   fds_->CloseOnExec();

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sentry/base/log.h"
+#include "sentry/kernel/host_affinity.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/vfs/vfs.h"
@@ -46,8 +47,13 @@ void Task::Start(HostThread host, platform::ThreadHandle thread) {
             host_sig == SIGSEGV ? self->tg_->CoreDumpStatus(SIGSEGV) : SIGKILL;
       }
     } else {
-      absl::MutexLock l(&self->kernel_.mu());  // see ThreadCpuNsLocked
-      self->ctx_ = std::move(*ctx);
+      {
+        absl::MutexLock l(&self->kernel_.mu());  // see ThreadCpuNsLocked
+        self->ctx_ = std::move(*ctx);
+      }
+      // A new host thread (clone, fork, a sandbox fork's copy) runs
+      // wherever the host likes until pinned again.
+      ApplyHostAffinity(*self);
     }
     self->Run();
   });

@@ -18,6 +18,12 @@
 #include "sentry/syscalls/handlers.h"
 
 namespace seedvisor::sentry {
+
+// sentry/kernel/host_affinity.h's, linked in with the kernel. Declared here,
+// not included: a new dependency of this library recompiles every syscall
+// family (55 files); include the header once something else rebuilds them.
+long ApplyHostAffinity(Task& t);
+
 namespace {
 
 // A sched_* target: 0 is the caller, else a thread id (ESRCH if none).
@@ -104,8 +110,14 @@ SyscallReturn SysSchedSetaffinity(Task& t, const SyscallArgs& a) {
   CPU_AND(&set, &want, &SandboxCpus().set);
   // No CPU of the sandbox's left: EINVAL, as for a mask of offline CPUs.
   if (CPU_COUNT(&set) == 0) return Errno(EINVAL);
-  absl::MutexLock l(&t.kernel().mu());
-  target->affinity_ = set;
+  {
+    absl::MutexLock l(&t.kernel().mu());
+    target->affinity_ = set;
+  }
+  // The caller's own host thread follows now; another task's when its
+  // context is next made (it may be running guest code this moment, and
+  // only its own sentry thread may drive its context).
+  if (target.get() == &t) ApplyHostAffinity(t);
   return 0;
 }
 
