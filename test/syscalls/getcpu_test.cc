@@ -13,6 +13,8 @@
 #include <x86intrin.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -131,6 +133,38 @@ TEST(GetcpuTest, CloneAndForkKeepThePin) {
   EXPECT_EQ(thread_cpu, static_cast<unsigned>(cpu)) << "a new thread's getcpu(2)";
   EXPECT_EQ(thread_rseq_cpu, cpu) << "a new thread's sched_getcpu";
   ASSERT_EQ(sched_setaffinity(0, sizeof(allowed), &allowed), 0);
+}
+
+// The exec'd image of ExecKeepsThePin: its CPU must be GETCPU_TEST_PINNED.
+TEST(GetcpuTest, ExecChild) {
+  const char* want = getenv("GETCPU_TEST_PINNED");
+  if (want == nullptr) GTEST_SKIP() << "only as ExecKeepsThePin's exec'd image";
+  unsigned c = ~0u;
+  ASSERT_EQ(syscall(SYS_getcpu, &c, nullptr, nullptr), 0);
+  EXPECT_EQ(c, static_cast<unsigned>(atoi(want)));
+  EXPECT_EQ(sched_getcpu(), atoi(want));
+}
+
+// execve(2) keeps the mask, and the new image's host thread (a new stub on
+// the sandbox platforms) runs where it says.
+TEST(GetcpuTest, ExecKeepsThePin) {
+  cpu_set_t allowed;
+  const std::vector<int> cpus = AllowedCpus(&allowed);
+  ASSERT_FALSE(cpus.empty());
+  const int cpu = cpus.back();
+  int status = RunInChild([cpu] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) return 90;
+    const std::string pinned = "GETCPU_TEST_PINNED=" + std::to_string(cpu);
+    char filter[] = "--gtest_filter=GetcpuTest.ExecChild";
+    char* argv[] = {const_cast<char*>("getcpu_test"), filter, nullptr};
+    char* envp[] = {const_cast<char*>(pinned.c_str()), nullptr};
+    execve("/proc/self/exe", argv, envp);
+    return 91;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }
 
 }  // namespace
