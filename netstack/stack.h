@@ -336,6 +336,7 @@ class Stack {
   // faults to touch it again).
   std::string tx_payload_;  // TcpEndpoint::SendQueueBytes: data to send
   std::string tx_segment_;  // TcpEndpoint::SendSegment: the TCP segment
+  ChunkPool chunk_pool_;    // every TCP connection's send and receive queues
   std::string tx_frame_;    // SendIp: Ethernet room, then the IP packet
   std::vector<std::function<void()>> notify_;
 

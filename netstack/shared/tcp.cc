@@ -48,6 +48,8 @@ int LinuxTcpState(TcpState s) {
 
 TcpEndpoint::TcpEndpoint(Stack* stack)
     : Endpoint(stack),
+      sndq_(&stack->chunk_pool_),
+      rcvq_(&stack->chunk_pool_),
       rto_timer_([this] { OnRetransmitTimer(); }),
       wait_timer_([this] {
         auto self = shared_from_this();

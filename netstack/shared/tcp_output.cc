@@ -306,9 +306,14 @@ void TcpEndpoint::MaybeSendWindowUpdate() {
   size_t max_wnd = size_t(65535) << rcv_wscale_;
   size_t space = std::min(RcvSpace(), max_wnd);
   // Announce a window that grew by a good share (receiver SWS avoidance,
-  // RFC 9293 3.8.6.2.2: at least min(half the buffer, one MSS)).
+  // RFC 9293 3.8.6.2.2: at least min(half the buffer, one MSS)) and at
+  // least doubled, as tcp_cleanup_rbuf() does: while the peer still has
+  // half the window, the ACKs of its data carry the rest. Before, every
+  // read of a segment or more sent one: a 64 MiB receive sent 1,000 window
+  // updates of 64 KiB into a 2.5 MiB window, each a host send that also
+  // ran the peer's TCP (on a veth, in the sender's context).
   size_t step = std::min<size_t>(std::min(rcvbuf_cap_ / 2, max_wnd / 2), snd_mss_);
-  if (space >= cur + step) SendAck();
+  if (space >= cur + step && space >= 2 * size_t(cur)) SendAck();
 }
 
 }  // namespace seedvisor::netstack

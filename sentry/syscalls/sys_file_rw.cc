@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "sentry/fs/pipe/pipe.h"
@@ -27,6 +28,26 @@ namespace file_internal {
 
 namespace {
 constexpr size_t kChunk = 1 << 20;
+
+// A read's or write's staging buffer between the guest and the file. Up to
+// 64 KiB (what most programs ask for at a time) it is on the host thread's
+// stack (8 MiB), which stays faulted in; beyond, on the heap, uninitialised.
+// A std::vector here cost every call a memset of the whole size and, glibc
+// giving a freed 64 KiB back to the kernel, 16 page faults (perf of a
+// 64 MiB socket read: bench/RESULTS.md, issue 11).
+class StagingBuffer {
+ public:
+  explicit StagingBuffer(size_t n) : size_(n) {
+    if (n > sizeof small_) heap_.reset(new char[n]);  // default-initialised: no fill
+  }
+  char* data() { return heap_ ? heap_.get() : small_; }
+  size_t size() const { return size_; }
+
+ private:
+  char small_[64 << 10];
+  std::unique_ptr<char[]> heap_;
+  size_t size_;
+};
 }  // namespace
 
 Result<FileRef> GetIoFile(Task& t, int fd) {
@@ -128,7 +149,7 @@ Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t 
       return Errno(EFAULT);
     }
   }
-  std::vector<char> tmp(std::min(len, kChunk));
+  StagingBuffer tmp(std::min(len, kChunk));
   size_t done = 0;
   do {
     size_t want = std::min(len - done, tmp.size());
@@ -151,7 +172,7 @@ Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t 
 Result<size_t> WriteFromUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t len,
                                  int64_t offset) {
   len = std::min(len, kMaxRw);
-  std::vector<char> tmp(std::min(len, kChunk));
+  StagingBuffer tmp(std::min(len, kChunk));
   size_t done = 0;
   do {
     size_t want = std::min(len - done, tmp.size());
