@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -11,6 +12,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
+#include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -89,6 +92,49 @@ TEST(StubProcessTest, DeathSignalWaitsForTheLastThread) {
   EXPECT_TRUE(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGSEGV) << ws;
   ask.join();
   EXPECT_EQ(sig.load(), SIGSEGV);
+}
+
+// A copy goes as far as the guest's memory reaches, to the byte: several
+// pages in one call, stopping at the first page it cannot touch (one
+// process_vm_writev per batch of pages now, one per page before).
+TEST(StubProcessTest, CopiesStopAtTheFirstUnreachablePage) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  // 20 pages: 0-15 readable and writable, 16 not at all, 17-19 again.
+  char* m = static_cast<char*>(
+      mmap(nullptr, 20 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  ASSERT_EQ(mprotect(m + 16 * page, page, PROT_NONE), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (;;) pause();
+  }
+  ASSERT_GT(pid, 0);
+  {
+    StubProcess stub(pid);
+    ASSERT_TRUE(stub.ok());
+    const UserAddr base(reinterpret_cast<uint64_t>(m));
+    std::string data(20 * page, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+    // Unaligned, across 15 pages and into the hole: up to the hole exactly.
+    Result<size_t> w = stub.Write(UserAddr(base.value() + 100), data.data(), 17 * page);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(*w, 16 * page - 100);
+    std::string back(16 * page - 100, '\0');
+    Result<size_t> r = stub.Read(UserAddr(base.value() + 100), back.data(), back.size());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, back.size());
+    EXPECT_EQ(back, data.substr(0, back.size()));
+    // Starting in the hole: nothing at all.
+    char c;
+    EXPECT_FALSE(stub.Read(UserAddr(base.value() + 16 * page), &c, 1).ok());
+    // Past it, and within one page.
+    Result<size_t> one = stub.Write(UserAddr(base.value() + 17 * page + 5), "x", 1);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ(*one, 1u);
+  }  // the stub's destructor kills it
+  int ws = 0;
+  EXPECT_EQ(waitpid(pid, &ws, 0), pid);
+  munmap(m, 20 * page);
 }
 
 }  // namespace
