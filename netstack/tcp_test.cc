@@ -215,6 +215,32 @@ TEST(Tcp, ReceiveWindowLimitsAndReopens) {
   EXPECT_EQ(upd.tcp.ack, kPeerIss + 1 + 4000);
 }
 
+// Reading announces a window only when it at least doubled
+// (tcp_cleanup_rbuf()): while the peer has half of it, the ACKs of its
+// data tell it the rest.
+TEST(Tcp, WindowUpdateWaitsForTheWindowToDouble) {
+  OneStack s;
+  Passive p(s, 1460, 65535, 16000);  // no window scaling: the peer offered none
+  p.ack = p.iss + 1;
+  char buf[8000];
+  p.Data(std::string(6000, 'a'));
+  EXPECT_EQ(s.Next().tcp.window, 10000);
+  ASSERT_EQ(p.conn->Recv(buf, 2000, false).value(), 2000u);  // 12000 free, 10000 announced
+  EXPECT_TRUE(s.Quiet());
+  ASSERT_EQ(p.conn->Recv(buf, 3000, false).value(), 3000u);  // 15000 free
+  EXPECT_TRUE(s.Quiet());
+  p.Data(std::string(8000, 'b'), 6000);
+  Parsed a = s.Next();
+  EXPECT_EQ(a.tcp.ack, kPeerIss + 1 + 14000);
+  EXPECT_EQ(a.tcp.window, 7000);
+  ASSERT_EQ(p.conn->Recv(buf, 5000, false).value(), 5000u);  // 12000 free: not yet twice 7000
+  EXPECT_TRUE(s.Quiet());
+  ASSERT_EQ(p.conn->Recv(buf, 2000, false).value(), 2000u);  // 14000
+  Parsed upd = s.Next();
+  EXPECT_EQ(upd.tcp.window, 14000);
+  EXPECT_EQ(upd.tcp.ack, kPeerIss + 1 + 14000);
+}
+
 TEST(Tcp, SenderRespectsPeerWindowAndProbesZeroWindow) {
   OneStack s;
   Passive p(s, 1460, 1000);
