@@ -210,6 +210,27 @@ TEST(Secrets, KeysDecideIsnAndPorts) {
   EXPECT_NE(r1.IsnOffset(x, 1, y, 2), r2.IsnOffset(x, 1, y, 2));
 }
 
+// A queue with a pool gives consumed chunks back and takes them again, so
+// a steady stream reuses its memory (the receive path's page faults).
+TEST(ByteQueue, ChunksGoBackToThePoolAndComeOutOfIt) {
+  ChunkPool pool;
+  ByteQueue q(&pool);
+  q.Append(std::string(ByteQueue::kChunk * 3, 'x'));
+  EXPECT_EQ(pool.spare(), 0u);
+  q.Consume(ByteQueue::kChunk + 1);  // the first chunk wholly
+  EXPECT_EQ(pool.spare(), 1u);
+  q.Append(std::string(ByteQueue::kChunk, 'y'));  // a fourth chunk: the spare one
+  EXPECT_EQ(pool.spare(), 0u);
+  EXPECT_EQ(q.size(), ByteQueue::kChunk * 3 - 1);
+  EXPECT_EQ(q.Read(ByteQueue::kChunk * 2 - 2, 2), "xy");
+  q.Consume(q.size());
+  EXPECT_EQ(pool.spare(), 3u);
+  // Never more than kMaxSpare.
+  for (size_t i = 0; i < ChunkPool::kMaxSpare + 10; ++i) pool.Give(std::string(ByteQueue::kChunk, 'z'));
+  EXPECT_EQ(pool.spare(), ChunkPool::kMaxSpare);
+  EXPECT_TRUE(pool.Take().empty());  // handed out empty
+}
+
 TEST(ByteQueue, AppendReadConsumeAcrossChunks) {
   ByteQueue q;
   std::string big(ByteQueue::kChunk * 2 + 100, '\0');
