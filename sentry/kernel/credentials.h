@@ -23,6 +23,7 @@
 namespace seedvisor::sentry {
 
 class LandlockDomain;  // sentry/vfs/landlock.h
+class UserNamespace;   // sentry/kernel/user_namespace.h
 
 // The capabilities this kernel knows (0..CAP_LAST_CAP, which is 40 here as
 // in Linux 5.9+: /proc/sys/kernel/cap_last_cap).
@@ -43,6 +44,9 @@ constexpr uint32_t kSecbitKeepCaps = 1 << 4;
 constexpr uint32_t kSecbitNoCapAmbientRaise = 1 << 6;
 
 struct Credentials {
+  // The ids are the sandbox's (Linux's kuid_t/kgid_t: ids in the initial
+  // user namespace); a task in another user namespace sees them through its
+  // maps (sentry/kernel/user_namespace.h).
   uid_t ruid = 0, euid = 0, suid = 0, fsuid = 0;
   gid_t rgid = 0, egid = 0, sgid = 0, fsgid = 0;
   std::vector<gid_t> groups;
@@ -60,12 +64,30 @@ struct Credentials {
   // a copy of the credentials (fork, clone, exec) keeps the same domain,
   // and only a new restriction replaces it.
   std::shared_ptr<const LandlockDomain> landlock;
+  // The user namespace the capability sets are relative to (cred->user_ns);
+  // null: the sandbox's initial one. Replaced only by unshare(2) and
+  // setns(2) of CLONE_NEWUSER, by the task itself, under Kernel::mu();
+  // another task reads it under Kernel::mu() (UserNsOf()).
+  std::shared_ptr<UserNamespace> user_ns;
 
   // All ids `uid`/`gid`; root gets every capability, anyone else none
   // (the bounding set stays full).
   static Credentials ForUser(uid_t uid, gid_t gid);
 
-  bool HasCap(int cap) const { return (cap_effective & CapBit(cap)) != 0; }
+  // capable(cap): the capability over the whole sandbox, which only a
+  // task in its initial user namespace can hold. Capabilities a task holds
+  // in a user namespace of its own rule only what that namespace owns
+  // (HasCapIn).
+  bool HasCap(int cap) const {
+    return user_ns == nullptr && (cap_effective & CapBit(cap)) != 0;
+  }
+  // ns_capable(ns, cap) (security/commoncap.c cap_capable()): `cap` in
+  // its own user namespace, or every capability in a namespace below it
+  // that its euid owns (null `ns`: the initial one). Defined in
+  // user_namespace.cc.
+  bool HasCapIn(const UserNamespace* ns, int cap) const;
+  // ns_capable(current_user_ns(), cap).
+  bool HasCapInOwnNs(int cap) const { return (cap_effective & CapBit(cap)) != 0; }
   bool InGroup(gid_t g) const;
 
   // Installs configured sets (OCI process.capabilities) keeping the

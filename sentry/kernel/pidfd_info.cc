@@ -10,6 +10,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/user_namespace.h"
 
 namespace seedvisor::sentry {
 
@@ -34,15 +35,17 @@ constexpr uint64_t kInfoPid = 1 << 0;    // always returned
 constexpr uint64_t kInfoCreds = 1 << 1;  // always returned
 constexpr uint64_t kInfoExit = 1 << 3;   // only when asked for
 
-void FillCreds(const Credentials& c, PidfdInfo& info) {
-  info.ruid = c.ruid;
-  info.euid = c.euid;
-  info.suid = c.suid;
-  info.fsuid = c.fsuid;
-  info.rgid = c.rgid;
-  info.egid = c.egid;
-  info.sgid = c.sgid;
-  info.fsgid = c.fsgid;
+// The ids as the caller's user namespace `ns` names them
+// (from_kuid_munged()).
+void FillCreds(const Credentials& c, const UserNamespace* ns, PidfdInfo& info) {
+  info.ruid = UserNamespace::UidSeen(ns, c.ruid);
+  info.euid = UserNamespace::UidSeen(ns, c.euid);
+  info.suid = UserNamespace::UidSeen(ns, c.suid);
+  info.fsuid = UserNamespace::UidSeen(ns, c.fsuid);
+  info.rgid = UserNamespace::GidSeen(ns, c.rgid);
+  info.egid = UserNamespace::GidSeen(ns, c.egid);
+  info.sgid = UserNamespace::GidSeen(ns, c.sgid);
+  info.fsgid = UserNamespace::GidSeen(ns, c.fsgid);
   info.mask |= kInfoCreds;
 }
 
@@ -63,6 +66,13 @@ Result<long> PidfdFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
     Kernel& k = t.kernel();
     absl::MutexLock l(&k.mu());
     if (tg_ == nullptr) return Errno(ESRCH);
+    // pid_in_current_pidns(): only a process in the caller's pid
+    // namespace or below it, reaped or not. Linux 6.18.14 (and 6.19.10,
+    // 7.0) says EREMOTE here; before, ESRCH, which is what the 6.15-6.18
+    // kernels this ioctl follows say (and what callers that compare with
+    // our uname(2) release expect).
+    const PidNamespace* active = t.pid_ns();
+    if (active != nullptr && !active->Contains(tg_->pid_ns.get())) return Errno(ESRCH);
     if (tg_->state == ThreadGroup::State::kReaped) {
       // Only the exit status is left, and only for who asks for it.
       if (!(mask & kInfoExit)) return Errno(ESRCH);
@@ -73,7 +83,7 @@ Result<long> PidfdFile::Ioctl(Task& t, unsigned long cmd, UserAddr arg) {
       const Task* who = tg_->leader != nullptr ? tg_->leader
                         : tg_->tasks.empty()   ? nullptr
                                                : tg_->tasks.front();
-      FillCreds(who != nullptr ? who->creds() : tg_->zombie_creds, info);
+      FillCreds(who != nullptr ? who->creds() : tg_->zombie_creds, t.creds().user_ns.get(), info);
       std::shared_ptr<ThreadGroup> parent = tg_->parent.lock();
       info.ppid = parent != nullptr ? Kernel::IdIn(ns, parent->tgid()) : 0;
       info.tgid = Kernel::IdIn(ns, tg_->tgid());

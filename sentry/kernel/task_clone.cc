@@ -12,6 +12,7 @@
 #include "sentry/kernel/pidfd.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/time_namespace.h"
+#include "sentry/kernel/user_namespace.h"
 #include "sentry/loader/vdso_clock.h"
 #include "sentry/syscalls/sys_mempolicy.h"
 #include "sentry/vfs/fs_context.h"
@@ -57,14 +58,23 @@ Result<int> Task::Clone(const CloneArgs& a) {
     return Errno(EINVAL);
   }
   if ((flags & CLONE_PIDFD) && !a.pidfd) return Errno(EINVAL);
-  // copy_creds(), copy_namespaces(): a new namespace needs CAP_SYS_ADMIN.
-  // Of them mount, UTS and PID are supported inside the sandbox
-  // (sentry/syscalls/sys_ns.cc says why not the others): those are
-  // refused the way a container without CAP_SYS_ADMIN sees it.
-  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
-                                   CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWUTS;
-  if ((flags & CLONE_NEWUSER) ||
-      (((flags & kNamespaces) || a.new_time_ns) && !creds_.HasCap(CAP_SYS_ADMIN))) {
+  // copy_creds(): a new user namespace needs no capability, and the
+  // child holds every one in it (sentry/kernel/user_namespace.h);
+  // copy_namespaces(): another new namespace needs CAP_SYS_ADMIN in the
+  // child's user namespace, so a new user namespace is what lets an
+  // unprivileged caller make them. Of them mount, UTS and PID are
+  // supported inside the sandbox (sentry/syscalls/sys_ns.cc says why not
+  // the others): those are refused the way a container without
+  // CAP_SYS_ADMIN sees it.
+  Credentials child_creds = creds_;
+  if (flags & CLONE_NEWUSER) {
+    std::shared_ptr<UserNamespace> user_ns;
+    if (int err = UserNamespace::Create(creds_, &user_ns); err != 0) return Errno(err);
+    UserNamespace::Enter(child_creds, std::move(user_ns));
+  }
+  constexpr uint64_t kNamespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET |
+                                   CLONE_NEWCGROUP | CLONE_NEWUTS;
+  if (((flags & kNamespaces) || a.new_time_ns) && !child_creds.HasCapInOwnNs(CAP_SYS_ADMIN)) {
     return Errno(EPERM);
   }
   if ((flags & (CLONE_NEWIPC | CLONE_SYSVSEM)) == (CLONE_NEWIPC | CLONE_SYSVSEM)) {
@@ -218,7 +228,7 @@ Result<int> Task::Clone(const CloneArgs& a) {
     if (child_time != nullptr) child_time->Enter();  // its offsets are fixed now
     child->set_time_ns(std::move(child_time));
     child->set_time_ns_for_children(std::move(time_for_children));
-    child->creds_ = creds_;
+    child->creds_ = std::move(child_creds);
     KeysOnClone(*this, *child, flags);  // copy_creds()'s keyrings
     child->set_seccomp(seccomp());  // copy_seccomp()
     child->set_comm(comm());

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <cstring>
 #include <vector>
 
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
+#include "sentry/kernel/user_namespace.h"
 #include "sentry/syscalls/handlers.h"
 
 namespace seedvisor::sentry {
@@ -15,26 +17,49 @@ namespace {
 
 constexpr uint32_t kNoChange = static_cast<uint32_t>(-1);
 
+// The ids a task names and sees are its user namespace's
+// (sentry/kernel/user_namespace.h): from_kuid_munged() out, make_kuid() in.
+uint32_t SeenUid(const Task& t, uint32_t kid) {
+  return UserNamespace::UidSeen(t.creds().user_ns.get(), kid);
+}
+uint32_t SeenGid(const Task& t, uint32_t kid) {
+  return UserNamespace::GidSeen(t.creds().user_ns.get(), kid);
+}
+
+// The sandbox ids of what the caller names in `ids` (-1, no change, stays);
+// EINVAL if its namespace maps one of them to none (setresuid(2) et al.).
+int ToKernelIds(const Task& t, UserNamespace::Map map, std::initializer_list<uint32_t*> ids) {
+  const UserNamespace* ns = t.creds().user_ns.get();
+  if (ns == nullptr) return 0;
+  for (uint32_t* id : ids) {
+    if (*id == kNoChange) continue;
+    const int64_t k = UserNamespace::IdFrom(ns, map, *id);
+    if (k < 0) return EINVAL;
+    *id = static_cast<uint32_t>(k);
+  }
+  return 0;
+}
+
 }  // namespace
 
-SyscallReturn SysGetuid(Task& t, const SyscallArgs&) { return t.creds().ruid; }
-SyscallReturn SysGeteuid(Task& t, const SyscallArgs&) { return t.creds().euid; }
-SyscallReturn SysGetgid(Task& t, const SyscallArgs&) { return t.creds().rgid; }
-SyscallReturn SysGetegid(Task& t, const SyscallArgs&) { return t.creds().egid; }
+SyscallReturn SysGetuid(Task& t, const SyscallArgs&) { return SeenUid(t, t.creds().ruid); }
+SyscallReturn SysGeteuid(Task& t, const SyscallArgs&) { return SeenUid(t, t.creds().euid); }
+SyscallReturn SysGetgid(Task& t, const SyscallArgs&) { return SeenGid(t, t.creds().rgid); }
+SyscallReturn SysGetegid(Task& t, const SyscallArgs&) { return SeenGid(t, t.creds().egid); }
 
 SyscallReturn SysGetresuid(Task& t, const SyscallArgs& a) {
   const Credentials& c = t.creds();
-  SV_TRY(t.CopyOutObj(a.Addr(0), c.ruid));
-  SV_TRY(t.CopyOutObj(a.Addr(1), c.euid));
-  SV_TRY(t.CopyOutObj(a.Addr(2), c.suid));
+  SV_TRY(t.CopyOutObj(a.Addr(0), SeenUid(t, c.ruid)));
+  SV_TRY(t.CopyOutObj(a.Addr(1), SeenUid(t, c.euid)));
+  SV_TRY(t.CopyOutObj(a.Addr(2), SeenUid(t, c.suid)));
   return 0;
 }
 
 SyscallReturn SysGetresgid(Task& t, const SyscallArgs& a) {
   const Credentials& c = t.creds();
-  SV_TRY(t.CopyOutObj(a.Addr(0), c.rgid));
-  SV_TRY(t.CopyOutObj(a.Addr(1), c.egid));
-  SV_TRY(t.CopyOutObj(a.Addr(2), c.sgid));
+  SV_TRY(t.CopyOutObj(a.Addr(0), SeenGid(t, c.rgid)));
+  SV_TRY(t.CopyOutObj(a.Addr(1), SeenGid(t, c.egid)));
+  SV_TRY(t.CopyOutObj(a.Addr(2), SeenGid(t, c.sgid)));
   return 0;
 }
 
@@ -176,57 +201,74 @@ SyscallReturn GidResult(Task& t, int err, const Ids& n) {
 SyscallReturn SysSetresuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = UidsOf(t.creds());
-  int err = SetRes(n, t.creds().HasCap(CAP_SETUID), a.Uint(0), a.Uint(1), a.Uint(2));
+  uint32_t r = a.Uint(0), e = a.Uint(1), s = a.Uint(2);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kUid, {&r, &e, &s}); err != 0) return Errno(err);
+  int err = SetRes(n, t.creds().HasCapInOwnNs(CAP_SETUID), r, e, s);
   return UidResult(t, err, n);
 }
 
 SyscallReturn SysSetresgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = GidsOf(t.creds());
-  int err = SetRes(n, t.creds().HasCap(CAP_SETGID), a.Uint(0), a.Uint(1), a.Uint(2));
+  uint32_t r = a.Uint(0), e = a.Uint(1), s = a.Uint(2);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kGid, {&r, &e, &s}); err != 0) return Errno(err);
+  int err = SetRes(n, t.creds().HasCapInOwnNs(CAP_SETGID), r, e, s);
   return GidResult(t, err, n);
 }
 
 SyscallReturn SysSetuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = UidsOf(t.creds());
-  return UidResult(t, Set(n, t.creds().HasCap(CAP_SETUID), a.Uint(0)), n);
+  uint32_t id = a.Uint(0);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kUid, {&id}); err != 0) return Errno(err);
+  return UidResult(t, Set(n, t.creds().HasCapInOwnNs(CAP_SETUID), id), n);
 }
 
 SyscallReturn SysSetgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = GidsOf(t.creds());
-  return GidResult(t, Set(n, t.creds().HasCap(CAP_SETGID), a.Uint(0)), n);
+  uint32_t id = a.Uint(0);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kGid, {&id}); err != 0) return Errno(err);
+  return GidResult(t, Set(n, t.creds().HasCapInOwnNs(CAP_SETGID), id), n);
 }
 
 SyscallReturn SysSetreuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = UidsOf(t.creds());
-  return UidResult(t, SetRe(n, t.creds().HasCap(CAP_SETUID), a.Uint(0), a.Uint(1)), n);
+  uint32_t r = a.Uint(0), e = a.Uint(1);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kUid, {&r, &e}); err != 0) return Errno(err);
+  return UidResult(t, SetRe(n, t.creds().HasCapInOwnNs(CAP_SETUID), r, e), n);
 }
 
 SyscallReturn SysSetregid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   Ids n = GidsOf(t.creds());
-  return GidResult(t, SetRe(n, t.creds().HasCap(CAP_SETGID), a.Uint(0), a.Uint(1)), n);
+  uint32_t r = a.Uint(0), e = a.Uint(1);
+  if (int err = ToKernelIds(t, UserNamespace::Map::kGid, {&r, &e}); err != 0) return Errno(err);
+  return GidResult(t, SetRe(n, t.creds().HasCapInOwnNs(CAP_SETGID), r, e), n);
 }
 
 SyscallReturn SysSetfsuid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   const uint32_t old = t.creds().fsuid;
   Ids n = UidsOf(t.creds());
-  SetFs(n, t.creds().HasCap(CAP_SETUID), a.Uint(0));
+  uint32_t id = a.Uint(0);
+  // An id the namespace does not map changes nothing.
+  if (ToKernelIds(t, UserNamespace::Map::kUid, {&id}) != 0) id = kNoChange;
+  SetFs(n, t.creds().HasCapInOwnNs(CAP_SETUID), id);
   CommitUids(t, n, /*fs_only=*/true);
-  return old;
+  return SeenUid(t, old);
 }
 
 SyscallReturn SysSetfsgid(Task& t, const SyscallArgs& a) {
   DumpableGuard dumpable(t);
   const uint32_t old = t.creds().fsgid;
   Ids n = GidsOf(t.creds());
-  SetFs(n, t.creds().HasCap(CAP_SETGID), a.Uint(0));
+  uint32_t id = a.Uint(0);
+  if (ToKernelIds(t, UserNamespace::Map::kGid, {&id}) != 0) id = kNoChange;
+  SetFs(n, t.creds().HasCapInOwnNs(CAP_SETGID), id);
   CommitGids(t, n);
-  return old;
+  return SeenGid(t, old);
 }
 
 SyscallReturn SysGetgroups(Task& t, const SyscallArgs& a) {
@@ -235,7 +277,9 @@ SyscallReturn SysGetgroups(Task& t, const SyscallArgs& a) {
   if (size < 0) return Errno(EINVAL);
   if (size == 0) return g.size();
   if (static_cast<size_t>(size) < g.size()) return Errno(EINVAL);
-  SV_TRY(t.CopyOut(a.Addr(1), g.data(), g.size() * sizeof(gid_t)));
+  std::vector<gid_t> seen(g.size());
+  for (size_t i = 0; i < g.size(); i++) seen[i] = SeenGid(t, g[i]);
+  SV_TRY(t.CopyOut(a.Addr(1), seen.data(), seen.size() * sizeof(gid_t)));
   return g.size();
 }
 

@@ -40,6 +40,7 @@
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/thread_group.h"
 #include "sentry/kernel/time_namespace.h"
+#include "sentry/kernel/user_namespace.h"
 #include "sentry/kernel/uts.h"
 #include "sentry/loader/vdso_clock.h"
 #include "sentry/syscalls/handlers.h"
@@ -64,11 +65,10 @@ bool MmShared(Task& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.kernel().mu()) {
 
 // The ns install() checks for one namespace type `type` that the caller
 // is in already (validate_ns()); 0 if entering it is allowed.
-int InstallCheck(Task& t, int type, int flags) {
-  const Credentials& c = t.creds();
+// `c`: the credentials the caller has once in its new user namespace, if
+// it enters one too.
+int InstallCheck(Task& t, const Credentials& c, int type, int flags) {
   switch (type) {
-    case CLONE_NEWUSER:
-      return EINVAL;  // userns_install(): no regaining capabilities
     case CLONE_NEWNS:
       // mntns_install()
       if (!c.HasCap(CAP_SYS_ADMIN) || !c.HasCap(CAP_SYS_CHROOT)) return EPERM;
@@ -126,13 +126,21 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     }
     if ((flags & CLONE_VM) && MmShared(t)) return Errno(EINVAL);
   }
-  // unshare_userns(), unshare_nsproxy_namespaces(): new namespaces need
-  // CAP_SYS_ADMIN; only mount, UTS, PID and time are supported with it
-  // (the header says why).
-  if (flags & kNewNamespaces) {
-    if (!t.creds().HasCap(CAP_SYS_ADMIN)) return Errno(EPERM);
+  // unshare_userns(): a new user namespace needs no capability and gives
+  // every one in it (sentry/kernel/user_namespace.h); the other new
+  // namespaces then need CAP_SYS_ADMIN in it (unshare_nsproxy_namespaces()).
+  // Only mount, UTS, PID and time are supported (the header says why).
+  Credentials new_creds = t.creds();
+  if (flags & CLONE_NEWUSER) {
+    std::shared_ptr<UserNamespace> user_ns;
+    if (int err = UserNamespace::Create(new_creds, &user_ns); err != 0) return Errno(err);
+    UserNamespace::Enter(new_creds, std::move(user_ns));
+  }
+  if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWUSER))) {
+    if (!new_creds.HasCapInOwnNs(CAP_SYS_ADMIN)) return Errno(EPERM);
     if (flags & (kNewNamespaces & ~static_cast<uint64_t>(CLONE_NEWNS | CLONE_NEWUTS |
-                                                         CLONE_NEWPID | CLONE_NEWTIME))) {
+                                                         CLONE_NEWPID | CLONE_NEWTIME |
+                                                         CLONE_NEWUSER))) {
       return Errno(EPERM);
     }
   }
@@ -146,9 +154,10 @@ SyscallReturn SysUnshare(Task& t, const SyscallArgs& a) {
     pid_ns = std::make_shared<PidNamespace>(t.tg().pid_ns);
   }
   // Nothing changes before every check passed, as in Linux.
-  if (pid_ns != nullptr) {
+  if (pid_ns != nullptr || (flags & CLONE_NEWUSER)) {
     absl::MutexLock l(&t.kernel().mu());
-    t.pid_ns_for_children_ = std::move(pid_ns);
+    if (pid_ns != nullptr) t.pid_ns_for_children_ = std::move(pid_ns);
+    if (flags & CLONE_NEWUSER) t.mutable_creds() = std::move(new_creds);
   }
   if (flags & CLONE_NEWUTS) t.set_uts(UtsNames::CopyOf(t.uts()));
   // copy_time_ns(): a copy of where our children go, for them; we stay.
@@ -186,11 +195,35 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
   } else {
     return Errno(EINVAL);
   }
-  // validate_nsset()'s order: the user namespace first.
-  for (int type_bit : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID,
-                       CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME}) {
+  // validate_nsset()'s order: the user namespace first, whose
+  // credentials the other parts are checked with.
+  Credentials creds = t.creds();
+  if (flags & CLONE_NEWUSER) {
+    std::shared_ptr<UserNamespace> target;
+    if (type != 0) {
+      target = std::static_pointer_cast<UserNamespace>(f->dentry()->inode()->NamespaceObject());
+    } else {
+      absl::MutexLock l(&t.kernel().mu());
+      SV_ASSIGN_OR_RETURN(std::shared_ptr<ThreadGroup> tg, PidfdGroup(*f));
+      if (tg->leader == nullptr || tg->state != ThreadGroup::State::kAlive) return Errno(ESRCH);
+      target = tg->leader->creds().user_ns;
+    }
+    // userns_install(): no reentering one's own namespace (which would
+    // regain capabilities), a single-threaded caller that shares neither
+    // its memory nor its fs context, with CAP_SYS_ADMIN in the target.
+    if (target == creds.user_ns) return Errno(EINVAL);
+    {
+      absl::MutexLock l(&t.kernel().mu());
+      if (t.tg().tasks.size() > 1 || MmShared(t)) return Errno(EINVAL);
+    }
+    if (t.fs_shared()) return Errno(EINVAL);
+    if (!creds.HasCapIn(target.get(), CAP_SYS_ADMIN)) return Errno(EPERM);
+    UserNamespace::Enter(creds, std::move(target));
+  }
+  for (int type_bit : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP,
+                       CLONE_NEWNET, CLONE_NEWTIME}) {
     if (!(flags & type_bit)) continue;
-    if (int err = InstallCheck(t, type_bit, flags); err != 0) return Errno(err);
+    if (int err = InstallCheck(t, creds, type_bit, flags); err != 0) return Errno(err);
   }
   // Every part is resolved and checked before any is installed
   // (validate_nsset() before commit_nsset()): a part that fails changes
@@ -239,8 +272,13 @@ SyscallReturn SysSetns(Task& t, const SyscallArgs& a) {
     if (active != nullptr && (ns == nullptr || !active->Contains(ns.get()))) return Errno(EINVAL);
     if (uts != nullptr) t.set_uts(std::move(uts));
     t.pid_ns_for_children_ = std::move(ns);
+    if (flags & CLONE_NEWUSER) t.mutable_creds() = creds;
   } else if (uts != nullptr) {
     t.set_uts(std::move(uts));
+  }
+  if ((flags & CLONE_NEWUSER) && !(flags & CLONE_NEWPID)) {
+    absl::MutexLock l(&t.kernel().mu());
+    t.mutable_creds() = creds;
   }
   if (flags & CLONE_NEWTIME) {
     // The caller and its next children live in it from now on, and its

@@ -3,14 +3,15 @@
 // nsfs inode (what setns(2) takes).
 //
 // The sandbox is one set of namespaces, its guest's initial ones, except
-// UTS: every process shows the same inodes, for as long as the sandbox
+// UTS, PID, mount, time and user: every process shows the same inodes, for as long as the sandbox
 // lives (and in its forks). They are the numbers Linux gives its initial
 // namespaces (include/linux/proc_ns.h, PROC_*_INIT_INO). The uts link
 // names the task's own UTS namespace (Task::uts(): the initial one or one
 // made by CLONE_NEWUTS) and its target carries it, for setns(2); so do the
 // pid and pid_for_children links (sentry/kernel/pid_namespace.h), the
-// time and time_for_children links (sentry/kernel/time_namespace.h) and
-// the mnt link (MountNamespace, sentry/vfs/vfs.h).
+// time and time_for_children links (sentry/kernel/time_namespace.h), the
+// mnt link (MountNamespace, sentry/vfs/vfs.h) and the user link
+// (sentry/kernel/user_namespace.h).
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/time_namespace.h"
+#include "sentry/kernel/user_namespace.h"
 #include "sentry/vfs/file.h"
 #include "sentry/vfs/vfs.h"
 
@@ -28,7 +30,7 @@ namespace seedvisor::sentry {
 namespace {
 
 constexpr uint64_t kInitPidNsIno = 0xEFFFFFFC;
-constexpr uint64_t kInitUserNsIno = 0xEFFFFFFD;
+constexpr uint64_t kInitUserNsIno = UserNamespace::kInitIno;
 
 struct NsLink {
   const char* name;  // the link's name under ns/
@@ -72,8 +74,9 @@ class NsInode : public SynthInode {
 };
 
 // An open namespace file: the nsfs ioctls (fs/nsfs.c ns_ioctl()). Every
-// namespace here is owned by the sandbox's one user namespace, the
-// initial one, whose owner is uid 0 and which has no parent.
+// namespace but a user namespace is owned by the sandbox's initial user
+// namespace (sentry/kernel/user_namespace.h says why), whose owner is uid
+// 0 and which has no parent; a user namespace's owner is its parent.
 class NsFile : public FileDescription {
  public:
   NsFile(int flags, std::shared_ptr<Dentry> d) : FileDescription(flags, std::move(d)) {}
@@ -86,16 +89,23 @@ class NsFile : public FileDescription {
         return long{type};
       case NS_GET_OWNER_UID: {
         if (type != CLONE_NEWUSER) return Errno(EINVAL);
-        const uid_t owner = 0;
+        // from_kuid_munged() of the owner, as the caller names it.
+        auto ns = std::static_pointer_cast<UserNamespace>(inode.NamespaceObject());
+        const uid_t owner =
+            ns == nullptr ? 0 : UserNamespace::UidSeen(t.creds().user_ns.get(), ns->owner());
         SV_TRY(TaskCopyOut(t, arg, &owner, sizeof(owner)));
         return 0L;
       }
       case NS_GET_USERNS:
-        // ns_get_owner(): the initial user namespace has no owner.
-        if (type == CLONE_NEWUSER) return Errno(EPERM);
-        return Install(t, NsDentry("user", kInitUserNsIno, CLONE_NEWUSER));
+        if (type == CLONE_NEWUSER) {
+          return UserOwner(t, std::static_pointer_cast<UserNamespace>(inode.NamespaceObject()));
+        }
+        return UserOwner(t, nullptr, /*is_owner=*/true);
       case NS_GET_PARENT:
-        if (type == CLONE_NEWUSER) return Errno(EPERM);
+        // userns_get_parent(): a user namespace's parent is its owner.
+        if (type == CLONE_NEWUSER) {
+          return UserOwner(t, std::static_pointer_cast<UserNamespace>(inode.NamespaceObject()));
+        }
         if (type != CLONE_NEWPID) return Errno(EINVAL);  // no ->get_parent
         return PidParent(t, std::static_pointer_cast<PidNamespace>(inode.NamespaceObject()));
       default:
@@ -120,6 +130,18 @@ class NsFile : public FileDescription {
     }
     const uint64_t ino = parent != nullptr ? parent->ino() : kInitPidNsIno;
     return Install(t, NsDentry("pid", ino, CLONE_NEWPID, std::move(parent)));
+  }
+
+  // ns_get_owner(): the user namespace that owns `ns` (its parent; with
+  // `is_owner`, `ns` itself), if that is the caller's own or below it;
+  // EPERM otherwise (the initial one has no owner).
+  static Result<long> UserOwner(Task& t, const std::shared_ptr<UserNamespace>& ns,
+                                bool is_owner = false) {
+    if (!is_owner && ns == nullptr) return Errno(EPERM);
+    std::shared_ptr<UserNamespace> owner = is_owner ? ns : ns->parent();
+    if (!UserNamespace::IsAncestor(t.creds().user_ns.get(), owner.get())) return Errno(EPERM);
+    const uint64_t ino = UserNamespace::InoOf(owner.get());
+    return Install(t, NsDentry("user", ino, CLONE_NEWUSER, std::move(owner)));
   }
 
   // open_related_ns(): a new close-on-exec descriptor of `d`.
@@ -246,6 +268,32 @@ std::shared_ptr<SynthSymlink> TimeLink(Kernel& k, int tid, bool for_children) {
   return link;
 }
 
+// ns/user of task `tid`: its credentials' user namespace; the initial one
+// has no object.
+std::shared_ptr<SynthSymlink> UserLink(Kernel& k, int tid) {
+  struct Found {
+    bool alive = false;
+    std::shared_ptr<UserNamespace> ns;
+  };
+  auto ns_of = [&k, tid]() -> Found {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    if (t == nullptr) return {};
+    return {true, UserNsOf(*t)};
+  };
+  auto link = std::make_shared<SynthSymlink>([ns_of]() -> Result<std::string> {
+    Found f = ns_of();
+    if (!f.alive) return Errno(ENOENT);
+    return absl::StrCat("user:[", UserNamespace::InoOf(f.ns.get()), "]");
+  });
+  link->set_magic([ns_of]() -> std::shared_ptr<Dentry> {
+    Found f = ns_of();
+    if (!f.alive) return nullptr;
+    const uint64_t ino = UserNamespace::InoOf(f.ns.get());
+    return NsDentry("user", ino, CLONE_NEWUSER, std::move(f.ns));
+  });
+  return link;
+}
+
 }  // namespace
 
 InodeRef NewNsDir(Kernel& k, int tid) {
@@ -261,6 +309,10 @@ InodeRef NewNsDir(Kernel& k, int tid) {
     }
     if (n.clone_flag == CLONE_NEWPID) {
       dir->Add(n.name, PidLink(k, tid, std::string_view(n.name) == "pid_for_children"));
+      continue;
+    }
+    if (n.clone_flag == CLONE_NEWUSER) {
+      dir->Add(n.name, UserLink(k, tid));
       continue;
     }
     if (n.clone_flag == CLONE_NEWTIME) {

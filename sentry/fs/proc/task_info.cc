@@ -16,6 +16,7 @@
 #include "sentry/kernel/ptrace_access.h"
 #include "sentry/kernel/task.h"
 #include "sentry/kernel/time_namespace.h"
+#include "sentry/kernel/user_namespace.h"
 #include "sentry/vfs/vfs.h"
 
 namespace seedvisor::sentry {
@@ -167,16 +168,25 @@ Status WriteOomScoreAdj(Kernel& k, int tid, std::string_view text) {
   return {};
 }
 
-// One user namespace per sandbox, the guest's ids its own: the identity
-// map over all 32-bit ids ("%10u %10u %10u\n", uid_m_show()). It is
-// written, so map_write() refuses another write.
-std::shared_ptr<SynthFile> IdMapFile() {
-  auto f = std::make_shared<SynthFile>(
-      []() -> Result<std::string> {
-        return absl::StrFormat("%10u %10u %10u\n", 0u, 0u, 4294967295u);
-      },
-      0644);
-  f->set_write([](std::string_view) -> Status { return Errno(EPERM); });
+// /proc/PID/uid_map and gid_map: the maps of the task's user namespace
+// (sentry/kernel/user_namespace.h), the initial one's the identity over
+// all 32-bit ids, which is written already (so map_write() refuses
+// another write: EPERM).
+std::shared_ptr<SynthFile> IdMapFile(Kernel& k, int tid, UserNamespace::Map map) {
+  auto f = TaskFile(k, tid, [map](Task& t) {
+    Task* reader = CurrentTask();
+    std::shared_ptr<UserNamespace> viewer = reader != nullptr ? UserNsOf(*reader) : nullptr;
+    return UserNamespace::MapText(UserNsOf(t).get(), map, viewer.get());
+  }, 0644);
+  f->set_write([&k, tid, map](std::string_view text) -> Status {
+    std::shared_ptr<Task> t = FindTask(k, tid);
+    if (t == nullptr) return Errno(ESRCH);
+    std::shared_ptr<UserNamespace> ns = UserNsOf(*t);
+    Task* writer = CurrentTask();
+    if (ns == nullptr || writer == nullptr) return Errno(EPERM);
+    if (int err = ns->WriteMap(map, text, 0, writer->creds()); err != 0) return Errno(err);
+    return {};
+  });
   return f;
 }
 
@@ -212,8 +222,8 @@ void AddTaskInfoFiles(Kernel& k, SynthDir& dir, int tid) {
   dir.Add("oom_adj", old_adj);
   // The sandbox's root cgroup, as a cgroup namespace shows it (cgroup v2).
   dir.Add("cgroup", TaskFile(k, tid, [](Task&) { return std::string("0::/\n"); }));
-  dir.Add("uid_map", IdMapFile());
-  dir.Add("gid_map", IdMapFile());
+  dir.Add("uid_map", IdMapFile(k, tid, UserNamespace::Map::kUid));
+  dir.Add("gid_map", IdMapFile(k, tid, UserNamespace::Map::kGid));
   // The initial user namespace's setgroups is "allow" and stays so
   // (proc_setgroups_write(): EPERM).
   auto setgroups = TaskFile(k, tid, [](Task&) { return std::string("allow\n"); }, 0644);
