@@ -69,9 +69,22 @@ int64_t UserNamespace::IdIn(const UserNamespace* ns, Map map, uint32_t kid) {
   return -1;
 }
 
+namespace {
+
+// One map line as Linux prints it: "%10u %10u %10u\n" (uid_m_show()).
+std::string MapLine(uint32_t first, uint32_t lower, uint32_t count) {
+  auto field = [](uint32_t v) {
+    std::string s = absl::StrCat(v);
+    return std::string(s.size() < 10 ? 10 - s.size() : 0, ' ') + s;
+  };
+  return absl::StrCat(field(first), " ", field(lower), " ", field(count), "\n");
+}
+
+}  // namespace
+
 std::string UserNamespace::MapText(const UserNamespace* ns, Map map,
                                    const UserNamespace* viewer) {
-  if (ns == nullptr) return absl::StrCat(0, " ", 0, " ", 4294967295u, "\n");
+  if (ns == nullptr) return MapLine(0, 0, 4294967295u);
   if (viewer == ns) viewer = ns->parent_.get();
   std::vector<Extent> extents;
   {
@@ -80,14 +93,9 @@ std::string UserNamespace::MapText(const UserNamespace* ns, Map map,
   }
   std::string out;
   for (const Extent& e : extents) {
-    int64_t lower = IdIn(viewer, map, e.lower);
-    if (lower < 0) lower = kOverflowId;  // from_kuid_munged()
-    // "%10u %10u %10u\n", as Linux prints it.
-    auto field = [](uint64_t v) {
-      std::string s = absl::StrCat(v);
-      return std::string(s.size() < 10 ? 10 - s.size() : 0, ' ') + s;
-    };
-    absl::StrAppend(&out, field(e.first), " ", field(lower), " ", field(e.count), "\n");
+    const int64_t lower = IdIn(viewer, map, e.lower);
+    // from_kuid_munged(): a lower id the viewer cannot name.
+    out += MapLine(e.first, lower < 0 ? kOverflowId : static_cast<uint32_t>(lower), e.count);
   }
   return out;
 }

@@ -21,12 +21,16 @@
 // unshare what a task shares
 // with others (its fd table and fs context, or nothing: the thread,
 // signal-handler and VM cases Linux "pretends" to do for a single-threaded
-// caller). The other new namespaces are EPERM, with CAP_SYS_ADMIN too,
-// because the sentry cannot honour them yet:
+// caller). A new user namespace (sentry/kernel/user_namespace.h, which
+// says what it models) needs no capability, gives every one inside it and
+// none outside, and is what lets an unprivileged caller make the others
+// in the same call; setns enters a child's with CAP_SYS_ADMIN over it.
+// The other new namespaces are EPERM, with CAP_SYS_ADMIN too, because the
+// sentry cannot honour them yet:
 //   IPC:    System V objects and POSIX queues live in the kernel's one
 //           IpcNamespace and MqueueFs, which a sandbox fork copies as such.
 //   NET:    the sandbox has one network (a host namespace or its own stack).
-//   USER, CGROUP: not written either.
+//   CGROUP: not written either.
 // setns checks what Linux's install() checks (the capabilities, reentering
 // one's own user namespace is EINVAL); entering the namespaces every
 // process shares changes nothing.
