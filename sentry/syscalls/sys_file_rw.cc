@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -31,16 +32,21 @@ constexpr size_t kChunk = 1 << 20;
 
 // A read's or write's staging buffer between the guest and the file. Up to
 // 64 KiB (what most programs ask for at a time) it is on the host thread's
-// stack (8 MiB), which stays faulted in; beyond, on the heap, uninitialised.
-// A std::vector here cost every call a memset of the whole size and, glibc
-// giving a freed 64 KiB back to the kernel, 16 page faults (perf of a
-// 64 MiB socket read: bench/RESULTS.md, issue 11).
+// stack (8 MiB), which stays faulted in; beyond, on the heap. A std::vector
+// here cost every call, glibc giving a freed 64 KiB back to the kernel, 16
+// page faults (perf of a 64 MiB socket read: bench/RESULTS.md, issue 11).
+// Not filled: a read zeroes what it hands the file (ZeroForRead), so that a
+// file that reports more bytes than it wrote shows the guest zeros, never
+// what an earlier call of this thread left on its stack.
 class StagingBuffer {
  public:
   explicit StagingBuffer(size_t n) : size_(n) {
     if (n > sizeof small_) heap_.reset(new char[n]);  // default-initialised: no fill
   }
   char* data() { return heap_ ? heap_.get() : small_; }
+  // The first `n` bytes, zeroed: a memset of what a read may fill costs far
+  // less than the copy to the guest that follows it.
+  char* ZeroForRead(size_t n) { return static_cast<char*>(std::memset(data(), 0, n)); }
   size_t size() const { return size_; }
 
  private:
@@ -153,8 +159,8 @@ Result<size_t> ReadToUserOnce(Task& t, FileDescription& f, UserAddr buf, size_t 
   size_t done = 0;
   do {
     size_t want = std::min(len - done, tmp.size());
-    Result<size_t> n = offset >= 0 ? f.PRead(t, tmp.data(), want, offset + done)
-                                   : f.Read(t, tmp.data(), want);
+    char* dst = tmp.ZeroForRead(want);
+    Result<size_t> n = offset >= 0 ? f.PRead(t, dst, want, offset + done) : f.Read(t, dst, want);
     if (!n.ok()) {
       if (done > 0) break;
       return n.error();

@@ -13,16 +13,12 @@
 #include <vector>
 
 #include "sentry/base/cpus.h"
+#include "sentry/kernel/host_affinity.h"
 #include "sentry/kernel/kernel.h"
 #include "sentry/kernel/task.h"
 #include "sentry/syscalls/handlers.h"
 
 namespace seedvisor::sentry {
-
-// sentry/kernel/host_affinity.h's, linked in with the kernel. Declared here,
-// not included: a new dependency of this library recompiles every syscall
-// family (55 files); include the header once something else rebuilds them.
-long ApplyHostAffinity(Task& t);
 
 namespace {
 
