@@ -10,26 +10,11 @@
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/pidfd_info_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
 namespace {
-
-// include/uapi/linux/pidfd.h (newer than this system's headers).
-struct PidfdInfo {
-  uint64_t mask;
-  uint64_t cgroupid;
-  uint32_t pid, tgid, ppid;
-  uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-  int32_t exit_code;
-  uint32_t coredump_mask;
-  uint32_t spare1;
-};
-static_assert(sizeof(PidfdInfo) == 72);
-constexpr uint64_t kInfoPid = 1 << 0;
-constexpr uint64_t kInfoCreds = 1 << 1;
-constexpr uint64_t kInfoExit = 1 << 3;
-const unsigned long kGetInfo = _IOWR(0xFF, 11, PidfdInfo);
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -59,10 +44,10 @@ TEST(PidfdInfoTest, IdsWhileAliveExitStatusOnceReaped) {
   // Alive: ids and credentials (always returned), no exit status even
   // when asked for it.
   PidfdInfo info = {};
-  info.mask = kInfoExit;
-  ASSERT_EQ(ioctl(pidfd, kGetInfo, &info), 0) << ErrnoName(errno);
-  EXPECT_EQ(info.mask & (kInfoPid | kInfoCreds), kInfoPid | kInfoCreds);
-  EXPECT_EQ(info.mask & kInfoExit, 0u);
+  info.mask = kPidfdInfoExit;
+  ASSERT_EQ(ioctl(pidfd, kPidfdGetInfo, &info), 0) << ErrnoName(errno);
+  EXPECT_EQ(info.mask & (kPidfdInfoPid | kPidfdInfoCreds), kPidfdInfoPid | kPidfdInfoCreds);
+  EXPECT_EQ(info.mask & kPidfdInfoExit, 0u);
   EXPECT_EQ(info.pid, static_cast<uint32_t>(pid));
   EXPECT_EQ(info.tgid, static_cast<uint32_t>(pid));
   EXPECT_EQ(info.ppid, static_cast<uint32_t>(getpid()));
@@ -77,14 +62,14 @@ TEST(PidfdInfoTest, IdsWhileAliveExitStatusOnceReaped) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   // Reaped: only the exit status, and only when asked for.
   info = {};
-  info.mask = kInfoExit;
-  ASSERT_EQ(ioctl(pidfd, kGetInfo, &info), 0) << ErrnoName(errno);
+  info.mask = kPidfdInfoExit;
+  ASSERT_EQ(ioctl(pidfd, kPidfdGetInfo, &info), 0) << ErrnoName(errno);
   // (Linux 6.18 adds PIDFD_INFO_CGROUPID, kept with the exit status.)
-  EXPECT_EQ(info.mask & (kInfoPid | kInfoCreds | kInfoExit), kInfoExit);
+  EXPECT_EQ(info.mask & (kPidfdInfoPid | kPidfdInfoCreds | kPidfdInfoExit), kPidfdInfoExit);
   EXPECT_EQ(info.exit_code, status);
   EXPECT_EQ(WEXITSTATUS(info.exit_code), 100);
   info = {};
-  EXPECT_ERRNO(ESRCH, ioctl(pidfd, kGetInfo, &info));
+  EXPECT_ERRNO(ESRCH, ioctl(pidfd, kPidfdGetInfo, &info));
   close(go);
   close(pidfd);
 }
@@ -99,8 +84,8 @@ TEST(PidfdInfoTest, KilledChildsStatus) {
   int status;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   PidfdInfo info = {};
-  info.mask = kInfoExit;
-  ASSERT_EQ(ioctl(pidfd, kGetInfo, &info), 0) << ErrnoName(errno);
+  info.mask = kPidfdInfoExit;
+  ASSERT_EQ(ioctl(pidfd, kPidfdGetInfo, &info), 0) << ErrnoName(errno);
   EXPECT_TRUE(WIFSIGNALED(info.exit_code));
   EXPECT_EQ(WTERMSIG(info.exit_code), SIGKILL);
   EXPECT_EQ(info.exit_code, status);
@@ -111,7 +96,7 @@ TEST(PidfdInfoTest, KilledChildsStatus) {
 TEST(PidfdInfoTest, BadArguments) {
   int pidfd = PidfdOpen(getpid());
   ASSERT_GE(pidfd, 0);
-  EXPECT_ERRNO(EINVAL, ioctl(pidfd, kGetInfo, nullptr));
+  EXPECT_ERRNO(EINVAL, ioctl(pidfd, kPidfdGetInfo, nullptr));
   // A struct smaller than the first version: EINVAL, or ENOTTY since Linux
   // 6.18 validates the size in the request.
   struct Short {
@@ -124,7 +109,7 @@ TEST(PidfdInfoTest, BadArguments) {
   int p[2];
   ASSERT_OK(pipe(p));
   PidfdInfo info = {};
-  EXPECT_ERRNO(ENOTTY, ioctl(p[0], kGetInfo, &info));
+  EXPECT_ERRNO(ENOTTY, ioctl(p[0], kPidfdGetInfo, &info));
   close(p[0]);
   close(p[1]);
   close(pidfd);

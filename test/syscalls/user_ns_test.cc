@@ -27,6 +27,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "test/syscalls/pidfd_info_util.h"
 #include "test/syscalls/test_util.h"
 
 namespace syscall_test {
@@ -325,19 +326,6 @@ TEST(UserNsTest, WithoutCapSysAdminThereNewNamespacesAreEperm) {
                    0);
 }
 
-// include/uapi/linux/pidfd.h (newer than this system's headers).
-struct PidfdInfo {
-  uint64_t mask;
-  uint64_t cgroupid;
-  uint32_t pid, tgid, ppid;
-  uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-  int32_t exit_code;
-  uint32_t coredump_mask;
-  uint32_t spare1;
-};
-constexpr uint64_t kInfoExit = 1 << 3;
-const unsigned long kGetInfo = _IOWR(0xFF, 11, PidfdInfo);
-
 // Whether our uname(2) release is at least a.b.c.
 bool ReleaseAtLeast(int a, int b, int c) {
   struct utsname u;
@@ -365,11 +353,11 @@ TEST(UserNsTest, PidfdOfAChildInNewUserAndPidNamespaces) {
                      if (pid == 0) _exit(getpid() == 1 ? 100 : 99);
                      if (pid < 0) return 1;
                      PidfdInfo info = {};
-                     info.mask = kInfoExit;
+                     info.mask = kPidfdInfoExit;
                      int status;
                      if (waitpid(static_cast<pid_t>(pid), &status, 0) != pid) return 2;
-                     if (ioctl(pidfd, kGetInfo, &info) != 0) return 3;
-                     if (!(info.mask & kInfoExit) || info.exit_code != status) return 4;
+                     if (ioctl(pidfd, kPidfdGetInfo, &info) != 0) return 3;
+                     if (!(info.mask & kPidfdInfoExit) || info.exit_code != status) return 4;
                      if (!WIFEXITED(status) || WEXITSTATUS(status) != 100) return 5;
                      // From a new user and pid namespace: not visible.
                      struct clone_args other = {};
@@ -382,9 +370,9 @@ TEST(UserNsTest, PidfdOfAChildInNewUserAndPidNamespaces) {
                      long grandchild = Clone3(&other);
                      if (grandchild == 0) {
                        PidfdInfo i = {};
-                       i.mask = kInfoExit;
+                       i.mask = kPidfdInfoExit;
                        errno = 0;
-                       _exit(ioctl(pidfd, kGetInfo, &i) == -1 && errno == want ? 0 : 1);
+                       _exit(ioctl(pidfd, kPidfdGetInfo, &i) == -1 && errno == want ? 0 : 1);
                      }
                      if (grandchild < 0) return 6;
                      if (waitpid(static_cast<pid_t>(grandchild), &status, 0) != grandchild) return 7;
