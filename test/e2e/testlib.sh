@@ -253,6 +253,26 @@ delete_all_containers() {
   done
 }
 
+# runc_own_cgroups BUNDLE...: gives each runc bundle's container cgroups
+# of this test run's own (linux.cgroupsPath "/seedvisor-test-PID-NAME",
+# NAME the bundle directory's). runc's default is "/<container id>" in every
+# hierarchy, which two tests running at once share when both name a
+# container alike: one test's `runc delete --force a` thawed the other's
+# paused "a" (pod_pause_delete_test beside pod_pidns_test in CI). runc
+# removes the cgroup when it deletes the container.
+runc_own_cgroups() {
+  local b
+  for b in "$@"; do
+    python3 - "$b/config.json" "/seedvisor-test-$$-$(basename "$b")" <<'PY' || return 1
+import json, sys
+cfg, path = sys.argv[1], sys.argv[2]
+c = json.load(open(cfg))
+c.setdefault("linux", {})["cgroupsPath"] = path
+json.dump(c, open(cfg, "w"), indent=1)
+PY
+  done
+}
+
 testlib_finish() {
   echo
   ((TESTLIB_SKIPPED)) && echo "$TESTLIB_SKIPPED skipped (known failing, see SKIP lines)"

@@ -38,7 +38,7 @@ bundle() {
   mkdir -p "$dir"
   rm -f "$dir/config.json"
   "$SEEDSC" spec --bundle "$dir" || return 1
-  python3 - "$dir/config.json" "$T/rootfs" "$kind" "$@" <<'PY'
+  python3 - "$dir/config.json" "$T/rootfs" "$kind" "$@" <<'PY' || return 1
 import json, sys
 cfg, rootfs, kind, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 c = json.load(open(cfg))
@@ -49,6 +49,8 @@ c.setdefault("annotations", {}).update({"io.kubernetes.cri.container-type": kind
                                          "io.kubernetes.cri.sandbox-id": "a"})
 json.dump(c, open(cfg, "w"), indent=1)
 PY
+  # runc's containers get cgroups of this run's own (testlib.sh).
+  [[ $rt != runc ]] || runc_own_cgroups "$dir"
 }
 
 status_of() {

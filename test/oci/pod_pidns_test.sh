@@ -40,7 +40,7 @@ bundle() {
   mkdir -p "$dir"
   rm -f "$dir/config.json"
   "$SEEDSC" spec --bundle "$dir" || return 1
-  python3 - "$dir/config.json" "$T/rootfs" "$kind" "$path" "$@" <<'PY'
+  python3 - "$dir/config.json" "$T/rootfs" "$kind" "$path" "$@" <<'PY' || return 1
 import json, sys
 cfg, rootfs, kind, path, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 c = json.load(open(cfg))
@@ -54,6 +54,8 @@ c.setdefault("annotations", {}).update({"io.kubernetes.cri.container-type": kind
                                          "io.kubernetes.cri.sandbox-id": "a"})
 json.dump(c, open(cfg, "w"), indent=1)
 PY
+  # runc's containers get cgroups of this run's own (testlib.sh).
+  [[ $rt != runc ]] || runc_own_cgroups "$dir"
 }
 
 B_SCRIPT='cat /proc/1/comm; test "$(readlink /proc/self)" != 1 && echo not-init'

@@ -50,7 +50,7 @@ bundle() {
   mkdir -p "$dir"
   rm -f "$dir/config.json"
   "$SEEDSC" spec --bundle "$dir" || return 1
-  python3 - "$dir/config.json" "$T/rootfs" "$vol" "$user" "$kind" "$@" <<'PY'
+  python3 - "$dir/config.json" "$T/rootfs" "$vol" "$user" "$kind" "$@" <<'PY' || return 1
 import json, sys
 cfg, rootfs, vol, user, kind, args = sys.argv[1:6] + [sys.argv[6:]]
 c = json.load(open(cfg))
@@ -64,6 +64,8 @@ if kind:
                                              "io.kubernetes.cri.sandbox-id": "a"})
 json.dump(c, open(cfg, "w"), indent=1)
 PY
+  # runc's containers get cgroups of this run's own (testlib.sh).
+  [[ $rt != runc ]] || runc_own_cgroups "$dir"
 }
 # wait_stopped ID CMD...: until the container has stopped (120 s at most).
 wait_stopped() {
